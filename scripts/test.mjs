@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// The one test command (`npm test`): lint and format check, type check over code and tests,
+// then every *.test.ts under src/, test/ and bench/ in Node's test runner.
+// Extra arguments narrow the run to test files whose path contains one of them
+// (e.g. `npm test -- scheduler`), and skip lint and type check.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const filters = process.argv.slice(2);
+
+function run(label, cmd, args) {
+  console.log(`\n▶ ${label}: ${cmd} ${args.join(' ')}`);
+  const started = Date.now();
+  const r = spawnSync(cmd, args, { stdio: 'inherit' });
+  console.log(`◀ ${label} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  if (r.status !== 0) {
+    console.error(`✖ ${label} failed (exit ${r.status ?? r.signal})`);
+    process.exit(r.status ?? 1);
+  }
+}
+
+function findTests(dir) {
+  let out = [];
+  let entries;
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of entries) {
+    if (name === 'node_modules' || name.startsWith('.')) continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out = out.concat(findTests(path));
+    else if (name.endsWith('.test.ts')) out.push(path);
+  }
+  return out;
+}
+
+if (filters.length === 0) {
+  run('lint', 'npx', ['biome', 'check', '.']);
+  run('typecheck', 'npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']);
+  run('contracts', 'node', ['scripts/contracts.mjs', 'check']);
+}
+
+const files = ['src', 'test', 'bench']
+  .flatMap(findTests)
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort();
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+run('tests', process.execPath, [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-reporter=spec',
+  `--test-concurrency=${process.env.PLEXUS_TEST_CONCURRENCY ?? 2}`,
+  '--test-timeout=300000',
+  ...files,
+]);
