@@ -12,7 +12,35 @@ export const errorCodes = {
   PLX_PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit.' },
   PLX_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not accepted here.' },
   PLX_RATE_LIMITED: { status: 429, message: 'Too many requests; slow down.' },
+  // --- identity and signed messages ---
+  PLX_BAD_SIGNATURE: { status: 401, message: 'The signature does not check out for the claimed signer.' },
+  PLX_STALE_MESSAGE: { status: 401, message: 'The signed message is too old or from the future.' },
+  PLX_REPLAY: { status: 409, message: 'This signed message (nonce) was already used.' },
+  PLX_UNAUTHORIZED: { status: 401, message: 'The session is not authenticated.' },
+  // --- blobs ---
+  PLX_BAD_CID: { status: 400, message: 'A content id must be 64 lowercase hex characters (sha256).' },
+  PLX_DIGEST_MISMATCH: { status: 400, message: 'The uploaded bytes do not hash to the content id given.' },
+  PLX_UNKNOWN_BLOB: { status: 400, message: 'The request names a blob the coordinator does not hold.' },
+  // --- jobs and tasks ---
+  PLX_UNSUPPORTED_JOB_KIND: { status: 400, message: 'The coordinator does not run this kind of job.' },
+  PLX_DEADLINE_PASSED: { status: 400, message: 'The job deadline is already in the past.' },
+  PLX_JOB_NOT_FINISHED: { status: 409, message: 'The job has not finished yet.' },
+  PLX_TASK_FAILED: { status: 422, message: 'A task failed on every attempt; the job failed.' },
+  PLX_DEADLINE_EXCEEDED: { status: 422, message: 'The job did not finish before its deadline.' },
+  PLX_STALE_ASSIGNMENT: { status: 409, message: 'The assignment is no longer leased to this provider.' },
   PLX_INTERNAL: { status: 500, message: 'An unexpected error occurred on the server.' },
+
+  // --- verification (src/coordinator/verification): commit–reveal rules ---
+  PLX_VERIFICATION_NOT_ASSIGNED: { status: 403, message: 'This provider is not assigned to the task.' },
+  PLX_VERIFICATION_COMMIT_CLOSED: {
+    status: 409,
+    message: 'The commit phase of this task is closed; commitments come before any reveal.',
+  },
+  PLX_VERIFICATION_REVEAL_TOO_EARLY: {
+    status: 409,
+    message: 'Reveals open only after every assigned provider has committed.',
+  },
+  PLX_VERIFICATION_DUPLICATE: { status: 409, message: 'This provider already committed or revealed.' },
   // --- provider side (tensors, models, keystore, cache) ---
   PLX_BAD_TENSOR_FILE: { status: 400, message: 'The tensor file is not a valid safetensors file.' },
   PLX_BAD_MODEL: { status: 400, message: 'The model is not a loadable ONNX model.' },

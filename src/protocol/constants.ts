@@ -1,0 +1,26 @@
+/** Protocol-wide defaults. Changing one is a protocol change: document it in docs/protocol.md. */
+export const PROTOCOL_VERSION = 1;
+
+/** A signed message older or newer than this (by its `issuedAt`) is refused as stale. */
+export const MAX_MESSAGE_SKEW_SEC = 300;
+
+/** Largest blob accepted by a coordinator by default (models and tensor files). */
+export const DEFAULT_MAX_BLOB_BYTES = 512 * 1024 * 1024;
+
+/** Largest JSON body accepted by the HTTP API. */
+export const MAX_JSON_BODY_BYTES = 1024 * 1024;
+
+/** Largest WebSocket message from a provider. */
+export const MAX_WS_MESSAGE_BYTES = 256 * 1024;
+
+/** Most inputs (and so tasks) in one job. */
+export const MAX_INPUTS_PER_JOB = 10_000;
+
+/** Attempts per task before the job fails. */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+/** How long a provider may work on one task before its lease expires. */
+export const DEFAULT_TASK_TIMEOUT_SEC = 120;
+
+/** After a provider disconnects, its leases are cut to this, so work moves on quickly. */
+export const DISCONNECT_GRACE_SEC = 10;

@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { MAX_INPUTS_PER_JOB, MAX_WS_MESSAGE_BYTES } from './constants.ts';
+
+/**
+ * Wire schemas, the single source of both runtime validation and TypeScript types.
+ * Objects are strict: an unknown field is an error, not silently dropped.
+ */
+
+export const cidSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 content id (64 lowercase hex)');
+export const hex32Schema = z.string().regex(/^0x[0-9a-f]{64}$/, 'must be 0x + 64 lowercase hex');
+export const addressSchema = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte address') as z.ZodType<`0x${string}`>;
+export const signatureSchema = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{130}$/, 'must be a 65-byte hex signature') as z.ZodType<`0x${string}`>;
+/** Unsigned integers travel as decimal strings so no JSON parser rounds them. */
+export const uintStringSchema = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,76})$/, 'must be a decimal unsigned integer');
+
+export const resourcesSchema = z.strictObject({
+  /** Memory the task needs on the provider, in MiB. */
+  minMemoryMiB: z.int().min(0).max(4_194_304).default(0),
+  /** Whether the task needs a GPU (CUDA execution provider). */
+  gpu: z.boolean().default(false),
+});
+
+/** What a client asks for in an `onnx.infer` job: one task per input file. */
+export const onnxInferSpecSchema = z.strictObject({
+  kind: z.literal('onnx.infer'),
+  /** Content id of the ONNX model. */
+  model: cidSchema,
+  /** Content ids of safetensors files, one per task; tensor names are the model's input names. */
+  inputs: z.array(cidSchema).min(1).max(MAX_INPUTS_PER_JOB),
+  resources: resourcesSchema.default({ minMemoryMiB: 0, gpu: false }),
+  /** Unix seconds after which the job fails with PLX_DEADLINE_EXCEEDED. */
+  deadline: z.int().positive(),
+  /** Attempts per task (on different providers where possible) before the job fails. */
+  maxAttempts: z.int().min(1).max(10).default(3),
+  /** Seconds a provider may spend on one task before its lease expires. */
+  taskTimeoutSec: z.int().min(1).max(3600).default(120),
+  /** Free-form label shown in the explorer. */
+  label: z.string().max(200).optional(),
+});
+export type OnnxInferSpec = z.infer<typeof onnxInferSpecSchema>;
+export type OnnxInferSpecInput = z.input<typeof onnxInferSpecSchema>;
+
+export const jobSpecSchema = z.discriminatedUnion('kind', [onnxInferSpecSchema]);
+export type JobSpec = z.infer<typeof jobSpecSchema>;
+
+/** POST /v1/jobs body: the spec, signed by the client (EIP-712 JobSubmission over its hash). */
+export const jobSubmissionSchema = z.strictObject({
+  spec: z.unknown(),
+  client: addressSchema,
+  nonce: uintStringSchema,
+  issuedAt: z.int().positive(),
+  signature: signatureSchema,
+});
+export type JobSubmission = z.infer<typeof jobSubmissionSchema>;
+
+export const usageSchema = z.strictObject({
+  wallMs: z.int().min(0).max(1e12),
+  cpuMs: z.int().min(0).max(1e12),
+  peakRssBytes: z
+    .int()
+    .min(0)
+    .max(2 ** 52),
+});
+export type Usage = z.infer<typeof usageSchema>;
+
+export const hardwareClaimSchema = z
+  .object({
+    cpuModel: z.string().max(200),
+    cpuCores: z.int().min(1).max(4096),
+    memoryBytes: z.number().int().min(0),
+    gpus: z.array(z.object({ name: z.string().max(200), memoryMiB: z.number().min(0) }).loose()).max(64),
+    executionProviders: z.array(z.string().max(40)).max(16),
+  })
+  .loose();
+export type HardwareClaim = z.infer<typeof hardwareClaimSchema>;
+
+// --- provider WebSocket messages ---
+
+export const providerAuthSchema = z.strictObject({
+  type: z.literal('auth'),
+  provider: addressSchema,
+  issuedAt: z.int().positive(),
+  signature: signatureSchema,
+  hardware: hardwareClaimSchema,
+  slots: z.int().min(1).max(256),
+  region: z.string().max(32).default('unknown'),
+  agentVersion: z.string().max(64),
+  cached: z.array(cidSchema).max(10_000).default([]),
+  /** Assignments the agent is still holding from an earlier session (it resends their results). */
+  inFlight: z.array(hex32Schema).max(1024).default([]),
+});
+
+export const providerResultSchema = z.strictObject({
+  type: z.literal('result'),
+  assignmentId: hex32Schema,
+  taskId: hex32Schema,
+  outputCid: cidSchema,
+  usage: usageSchema,
+  issuedAt: z.int().positive(),
+  signature: signatureSchema,
+});
+
+export const providerFailureSchema = z.strictObject({
+  type: z.literal('failure'),
+  assignmentId: hex32Schema,
+  taskId: hex32Schema,
+  code: z.string().regex(/^PLX_[A-Z0-9_]{1,60}$/),
+  message: z.string().max(2000),
+  issuedAt: z.int().positive(),
+  signature: signatureSchema,
+});
+
+export const providerCacheSchema = z.strictObject({
+  type: z.literal('cache'),
+  added: z.array(cidSchema).max(10_000).default([]),
+  removed: z.array(cidSchema).max(10_000).default([]),
+});
+
+export const providerDrainSchema = z.strictObject({ type: z.literal('drain') });
+
+export const providerMessageSchema = z.discriminatedUnion('type', [
+  providerAuthSchema,
+  providerResultSchema,
+  providerFailureSchema,
+  providerCacheSchema,
+  providerDrainSchema,
+]);
+export type ProviderMessage = z.infer<typeof providerMessageSchema>;
+export type ProviderAuth = z.infer<typeof providerAuthSchema>;
+export type ProviderResult = z.infer<typeof providerResultSchema>;
+export type ProviderFailure = z.infer<typeof providerFailureSchema>;
+
+/** Coordinator → provider messages (the coordinator is trusted by the agent it connected to). */
+export type CoordinatorMessage =
+  | { type: 'hello'; challenge: `0x${string}`; chainId: number; protocolVersion: number }
+  | { type: 'welcome'; provider: `0x${string}`; maxMessageBytes: number }
+  | {
+      type: 'assign';
+      assignmentId: `0x${string}`;
+      taskId: `0x${string}`;
+      jobId: `0x${string}`;
+      kind: 'onnx.infer';
+      model: string;
+      input: string;
+      gpu: boolean;
+      timeoutMs: number;
+    }
+  | { type: 'cancel'; assignmentId: `0x${string}`; reason: string }
+  | { type: 'ack'; assignmentId: `0x${string}`; accepted: boolean; code?: string; message?: string }
+  | { type: 'error'; code: string; message: string };
+
+export { MAX_WS_MESSAGE_BYTES };
