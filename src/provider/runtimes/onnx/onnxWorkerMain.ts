@@ -1,0 +1,138 @@
+/**
+ * The body of an ONNX runtime worker thread: a small LRU of loaded sessions and one run at a time.
+ * onnxruntime-node runs inference synchronously on the calling thread, so running it here keeps the
+ * provider's event loop (WebSocket, heartbeats) responsive, and lets the parent stop a run that
+ * exceeds its time limit by terminating the thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { isPlexusError } from '../../../errors/PlexusError.ts';
+import type { Tensor } from '../../../protocol/safetensors.ts';
+import { checkInputsAgainstModel } from './checkInputsAgainstModel.ts';
+import { modelMetaFromSession, type OnnxModelMeta } from './inspectOnnxModel.ts';
+import {
+  cudaProviderLibraryPath,
+  listOrtExecutionProviders,
+  type OrtExecutionProvider,
+} from './listOrtExecutionProviders.ts';
+import { fromOrtTensor, toOrtTensor } from './ortTensor.ts';
+import type { WorkerConfig, WorkerReply, WorkerRequest } from './workerProtocol.ts';
+
+type Loaded = { session: ort.InferenceSession; meta: OnnxModelMeta; provider: OrtExecutionProvider };
+
+const config = workerData as WorkerConfig;
+const port = parentPort!;
+const sessions = new Map<string, Loaded>();
+// Asking onnxruntime for CUDA when its provider library is not installed only produces a native
+// error dump; say it once, plainly, instead.
+let cudaUsable = config.executionProviders.includes('cuda') && listOrtExecutionProviders().includes('cuda');
+if (config.executionProviders.includes('cuda') && !cudaUsable)
+  post({
+    type: 'warning',
+    message: `CUDA execution provider not installed (${cudaProviderLibraryPath()} is missing; install with ONNXRUNTIME_NODE_INSTALL=cuda12), falling back to CPU`,
+  });
+
+function sessionOptions(providers: OrtExecutionProvider[]): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: providers,
+    logSeverityLevel: 3,
+    ...(config.intraOpThreads === undefined ? {} : { intraOpNumThreads: config.intraOpThreads }),
+  };
+}
+
+async function load(modelPath: string): Promise<{ loaded: Loaded; loadMs: number }> {
+  const cached = sessions.get(modelPath);
+  if (cached !== undefined) {
+    sessions.delete(modelPath);
+    sessions.set(modelPath, cached);
+    return { loaded: cached, loadMs: 0 };
+  }
+  const started = performance.now();
+  let session: ort.InferenceSession | undefined;
+  let provider: OrtExecutionProvider = 'cpu';
+  if (cudaUsable) {
+    try {
+      session = await ort.InferenceSession.create(modelPath, sessionOptions(['cuda', 'cpu']));
+      provider = 'cuda';
+    } catch (err) {
+      cudaUsable = false;
+      post({
+        type: 'warning',
+        message: `CUDA execution provider unavailable, falling back to CPU: ${(err as Error).message.split('\n')[0]}`,
+      });
+    }
+  }
+  try {
+    session ??= await ort.InferenceSession.create(modelPath, sessionOptions(['cpu']));
+  } catch (err) {
+    const e = new Error(`not a loadable ONNX model: ${(err as Error).message}`);
+    throw Object.assign(e, { plexusCode: 'PLX_BAD_MODEL' });
+  }
+  const loaded: Loaded = { session, meta: modelMetaFromSession(session), provider };
+  sessions.set(modelPath, loaded);
+  while (sessions.size > config.maxSessions) {
+    const [oldest, victim] = sessions.entries().next().value as [string, Loaded];
+    sessions.delete(oldest);
+    await victim.session.release();
+  }
+  return { loaded, loadMs: performance.now() - started };
+}
+
+function post(reply: WorkerReply, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(reply, transfer);
+}
+
+async function handle(req: WorkerRequest): Promise<void> {
+  try {
+    const { loaded, loadMs } = await load(req.modelPath);
+    checkInputsAgainstModel(loaded.meta, req.inputs);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(req.inputs)) feeds[name] = toOrtTensor(t);
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const results = await loaded.session.run(feeds);
+    const wallMs = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const outputs: Record<string, Tensor> = {};
+    const transfer: ArrayBuffer[] = [];
+    for (const [name, value] of Object.entries(results)) {
+      const t = fromOrtTensor(name, value);
+      // One exact-size copy that is then moved, not cloned, to the parent.
+      const data = t.data.slice();
+      transfer.push(data.buffer as ArrayBuffer);
+      outputs[name] = { ...t, data };
+    }
+    post(
+      {
+        type: 'result',
+        id: req.id,
+        outputs,
+        provider: loaded.provider,
+        usage: {
+          wallMs,
+          cpuMs: (cpu.user + cpu.system) / 1000,
+          // maxRSS is in KiB and is the whole process's high-water mark.
+          peakRssBytes: process.resourceUsage().maxRSS * 1024,
+          loadMs,
+        },
+      },
+      transfer,
+    );
+  } catch (err) {
+    const e = err as Error & { plexusCode?: string };
+    post({
+      type: 'error',
+      id: req.id,
+      message: e.message,
+      ...(isPlexusError(err)
+        ? { code: err.code, ...(err.details === undefined ? {} : { details: err.details }) }
+        : e.plexusCode === undefined
+          ? {}
+          : { code: e.plexusCode }),
+    });
+  }
+}
+
+port.on('message', (req: WorkerRequest) => {
+  void handle(req);
+});
