@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { keccak256, toHex } from 'viem';
+import { isPlexusError } from '../../errors/PlexusError.ts';
+import { CommitRevealRound, computeCommitment, verifyReveal } from './commitReveal.ts';
+
+const alice = '0x00000000000000000000000000000000000a11ce' as const;
+const bob = '0x0000000000000000000000000000000000000b0b' as const;
+const digest = keccak256(toHex('output'));
+const salt = keccak256(toHex('salt'));
+
+test('a reveal opens only its own commitment (task, provider, digest and salt are all bound)', () => {
+  const c = computeCommitment({ taskId: 't1', provider: alice, outputDigest: digest, salt });
+  assert.ok(
+    verifyReveal({ taskId: 't1', provider: alice, commitment: c, reveal: { outputDigest: digest, salt } }),
+  );
+  assert.ok(
+    !verifyReveal({ taskId: 't2', provider: alice, commitment: c, reveal: { outputDigest: digest, salt } }),
+  );
+  assert.ok(
+    !verifyReveal({ taskId: 't1', provider: bob, commitment: c, reveal: { outputDigest: digest, salt } }),
+  );
+  const other = keccak256(toHex('other'));
+  assert.ok(
+    !verifyReveal({ taskId: 't1', provider: alice, commitment: c, reveal: { outputDigest: other, salt } }),
+  );
+  assert.ok(
+    !verifyReveal({
+      taskId: 't1',
+      provider: alice,
+      commitment: c,
+      reveal: { outputDigest: digest, salt: other },
+    }),
+  );
+  assert.ok(
+    !verifyReveal({ taskId: 't1', provider: alice, commitment: c, reveal: { outputDigest: '0x12', salt } }),
+  );
+});
+
+test('no reveal before everyone committed, no commit after reveals began (copying is impossible)', () => {
+  const round = new CommitRevealRound('t1', [alice, bob]);
+  const ca = computeCommitment({ taskId: 't1', provider: alice, outputDigest: digest, salt });
+  round.commit(alice, ca);
+  assert.equal(round.phase, 'commit');
+  assert.throws(
+    () => round.reveal(alice, { outputDigest: digest, salt }),
+    (e) => isPlexusError(e, 'PLX_VERIFICATION_REVEAL_TOO_EARLY'),
+  );
+  assert.throws(
+    () => round.commit(alice, ca),
+    (e) => isPlexusError(e, 'PLX_VERIFICATION_DUPLICATE'),
+  );
+  // Bob copies Alice's digest after seeing it: his commitment must bind his own address, so
+  // reusing Alice's commitment fails to open for him.
+  round.commit(bob, ca);
+  assert.equal(round.phase, 'reveal');
+  assert.equal(round.reveal(alice, { outputDigest: digest, salt }), true);
+  assert.equal(round.reveal(bob, { outputDigest: digest, salt }), false);
+  const carol = '0x00000000000000000000000000000000000ca401' as const;
+  assert.throws(
+    () => round.commit(carol, ca),
+    (e) => isPlexusError(e, 'PLX_VERIFICATION_NOT_ASSIGNED'),
+  );
+});
+
+test('an open round stays in the commit phase until sealed; a dropped member unblocks the others', () => {
+  const round = new CommitRevealRound('t2');
+  round.add(alice);
+  round.commit(alice, computeCommitment({ taskId: 't2', provider: alice, outputDigest: digest, salt }));
+  assert.equal(round.phase, 'commit', 'bob may still be assigned');
+  round.add(bob);
+  round.seal();
+  assert.equal(round.phase, 'commit');
+  round.drop(bob);
+  assert.equal(round.phase, 'reveal');
+  assert.throws(
+    () => round.add(bob),
+    (e) => isPlexusError(e, 'PLX_VERIFICATION_COMMIT_CLOSED'),
+  );
+  assert.ok(round.reveal(alice, { outputDigest: digest, salt }));
+});

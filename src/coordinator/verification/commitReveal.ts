@@ -1,0 +1,186 @@
+/**
+ * Commit–reveal for redundant execution: each provider first commits to
+ * `keccak256(abi.encode(taskId, provider, outputDigest, salt))`; reveals are accepted only once every
+ * assigned provider of the round has committed, so nobody can copy an answer they have not seen.
+ * The provider address inside the commitment stops one provider from replaying another's commitment.
+ */
+import { encodeAbiParameters, getAddress, type Hex, isAddressEqual, keccak256 } from 'viem';
+import { PlexusError } from '../../errors/PlexusError.ts';
+
+/** What a provider reveals after the commit phase closes. */
+export type Reveal = { outputDigest: Hex; salt: Hex };
+
+/**
+ * The commitment a provider signs and sends before revealing its output digest.
+ *
+ * @example
+ * const salt = toHex(crypto.getRandomValues(new Uint8Array(32)));
+ * const c = computeCommitment({ taskId: 'task-1', provider: account.address, outputDigest, salt });
+ */
+export function computeCommitment(args: {
+  taskId: string;
+  provider: Hex;
+  outputDigest: Hex;
+  salt: Hex;
+}): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [{ type: 'string' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }],
+      [args.taskId, getAddress(args.provider), args.outputDigest, args.salt],
+    ),
+  );
+}
+
+/**
+ * True when `reveal` opens `commitment` for this task and provider.
+ *
+ * @example
+ * verifyReveal({ taskId, provider, commitment, reveal: { outputDigest, salt } }); // true
+ */
+export function verifyReveal(args: {
+  taskId: string;
+  provider: Hex;
+  commitment: Hex;
+  reveal: Reveal;
+}): boolean {
+  try {
+    return (
+      computeCommitment({ taskId: args.taskId, provider: args.provider, ...args.reveal }).toLowerCase() ===
+      args.commitment.toLowerCase()
+    );
+  } catch {
+    return false; // malformed digest or salt (wrong length) cannot open anything
+  }
+}
+
+/** Phase of a commit–reveal round. */
+export type RoundPhase = 'commit' | 'reveal';
+
+type Entry = { provider: Hex; commitment?: Hex; reveal?: Reveal; valid?: boolean };
+
+/**
+ * One commit–reveal round among the providers assigned to a task at the same time.
+ * Rules: only assigned providers may commit, once each; no reveal is accepted while any assigned
+ * provider has not committed; no commitment is accepted once revealing has begun. A provider that
+ * never commits is dropped with {@link CommitRevealRound.drop} (lease expired), which may open the
+ * reveal phase for the others.
+ *
+ * @example
+ * const round = new CommitRevealRound('task-1', [alice, bob]);
+ * round.commit(alice, ca); round.commit(bob, cb);
+ * round.reveal(alice, { outputDigest, salt }); // true when it opens ca
+ */
+export class CommitRevealRound {
+  readonly taskId: string;
+  private readonly entries: Entry[];
+  private revealing = false;
+  private sealed: boolean;
+
+  /**
+   * @param providers the members, when all are known now; otherwise pass `[]`, {@link add} each
+   * member as it is assigned and {@link seal} the round once the last one is.
+   */
+  constructor(taskId: string, providers: readonly Hex[] = [], opts: { sealed?: boolean } = {}) {
+    this.taskId = taskId;
+    this.entries = providers.map((p) => ({ provider: getAddress(p) }));
+    this.sealed = opts.sealed ?? providers.length > 0;
+  }
+
+  /**
+   * `commit` until the round is sealed and every member has committed (or was dropped), then
+   * `reveal`; once open, the reveal phase never closes again.
+   */
+  get phase(): RoundPhase {
+    if (this.revealing) return 'reveal';
+    return this.sealed && this.entries.every((e) => e.commitment !== undefined) ? 'reveal' : 'commit';
+  }
+
+  /** Adds a member while the round is still collecting commitments. */
+  add(provider: Hex): void {
+    if (this.sealed || this.revealing) {
+      throw new PlexusError('PLX_VERIFICATION_COMMIT_CLOSED', 'this round already has all its members', {
+        details: { taskId: this.taskId, provider },
+      });
+    }
+    if (this.entries.some((x) => isAddressEqual(x.provider, provider))) {
+      throw new PlexusError('PLX_VERIFICATION_DUPLICATE', 'this provider is already in the round', {
+        details: { taskId: this.taskId, provider },
+      });
+    }
+    this.entries.push({ provider: getAddress(provider) });
+  }
+
+  /** Declares the membership complete; reveals can open once everyone has committed. */
+  seal(): void {
+    this.sealed = true;
+  }
+
+  private entry(provider: Hex): Entry {
+    const e = this.entries.find((x) => isAddressEqual(x.provider, provider));
+    if (!e) {
+      throw new PlexusError(
+        'PLX_VERIFICATION_NOT_ASSIGNED',
+        `provider ${provider} is not assigned to this round`,
+        {
+          details: { taskId: this.taskId, provider },
+        },
+      );
+    }
+    return e;
+  }
+
+  /** Records a provider's commitment; throws when it is late, repeated or from a stranger. */
+  commit(provider: Hex, commitment: Hex): void {
+    const e = this.entry(provider);
+    if (e.commitment !== undefined) {
+      throw new PlexusError('PLX_VERIFICATION_DUPLICATE', 'this provider already committed', {
+        details: { taskId: this.taskId, provider },
+      });
+    }
+    if (this.phase === 'reveal') {
+      throw new PlexusError('PLX_VERIFICATION_COMMIT_CLOSED', 'the commit phase of this task is closed', {
+        details: { taskId: this.taskId, provider },
+      });
+    }
+    e.commitment = commitment;
+  }
+
+  /**
+   * Records a reveal and returns whether it opens the provider's commitment. Throws while the commit
+   * phase is still open or on a second reveal.
+   */
+  reveal(provider: Hex, reveal: Reveal): boolean {
+    const e = this.entry(provider);
+    if (this.phase !== 'reveal') {
+      throw new PlexusError('PLX_VERIFICATION_REVEAL_TOO_EARLY', 'other providers have not committed yet', {
+        details: { taskId: this.taskId, provider },
+      });
+    }
+    if (e.commitment === undefined) {
+      throw new PlexusError('PLX_VERIFICATION_COMMIT_CLOSED', 'this provider never committed', {
+        details: { taskId: this.taskId, provider },
+      });
+    }
+    if (e.reveal !== undefined) {
+      throw new PlexusError('PLX_VERIFICATION_DUPLICATE', 'this provider already revealed', {
+        details: { taskId: this.taskId, provider },
+      });
+    }
+    this.revealing = true;
+    e.reveal = reveal;
+    e.valid = verifyReveal({ taskId: this.taskId, provider: e.provider, commitment: e.commitment, reveal });
+    return e.valid;
+  }
+
+  /** Removes a provider that will not commit (lease expired, disconnected). */
+  drop(provider: Hex): void {
+    const e = this.entry(provider);
+    if (e.commitment !== undefined) return; // committed providers stay; their reveal may still come
+    this.entries.splice(this.entries.indexOf(e), 1);
+  }
+
+  /** Providers still in the round, with their commitment and reveal state. */
+  members(): ReadonlyArray<Readonly<Entry>> {
+    return this.entries;
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Default parameters of the verification subsystem, in one place so the coordinator, the
+ * simulation and the docs (docs/verification.md) agree. Every value is overridable where it is used.
+ */
+
+/** Float comparison tolerances for one dtype (see {@link compareTensors}). */
+export type FloatTolerance = {
+  /** Absolute slack per element: `|a - b| ≤ atol + rtol·|b|` (numpy `allclose` rule). */
+  atol: number;
+  /** Relative slack per element, scaled by the reference magnitude. */
+  rtol: number;
+  /** Minimum cosine similarity of the two tensors seen as flat vectors. */
+  minCosine: number;
+  /**
+   * Share of elements allowed to miss the element-wise rule (rounded down), so one near-cancellation
+   * in a million-element tensor does not read as fraud. Zero elements are allowed below 1/fraction.
+   */
+  maxMismatchFraction: number;
+};
+
+/**
+ * Default tolerances by float dtype. Chosen so CPU vs GPU (including TF32 tensor-core GEMMs, ~1e-3
+ * relative) and AVX2 vs AVX-512 summation orders agree, while lazy (zeros, random, stale) outputs
+ * fail by orders of magnitude (cosine ≈ 0).
+ *
+ * @example
+ * const tol = DEFAULT_TOLERANCES.float32; // { atol: 1e-4, rtol: 1e-2, minCosine: 0.9999, ... }
+ */
+export const DEFAULT_TOLERANCES = {
+  float16: { atol: 1e-2, rtol: 2e-2, minCosine: 0.999, maxMismatchFraction: 1e-3 },
+  float32: { atol: 1e-4, rtol: 1e-2, minCosine: 0.9999, maxMismatchFraction: 1e-3 },
+  float64: { atol: 1e-8, rtol: 1e-6, minCosine: 0.999999, maxMismatchFraction: 1e-3 },
+} as const satisfies Record<string, FloatTolerance>;
+
+/** Parameters of the decaying Beta reputation (see {@link updateReputation}). */
+export type ReputationParams = {
+  /** Evidence loses half its weight after this many milliseconds. */
+  halfLifeMs: number;
+  /** Weight added to beta for a proven fault (one fault outweighs several valid results). */
+  faultWeight: number;
+  /** Weight added to beta for a missed deadline / disconnect (not a fault, but not reliable either). */
+  timeoutWeight: number;
+};
+
+/**
+ * Default reputation parameters: 7-day half-life, a fault weighs as much as 8 valid results,
+ * a timeout a quarter of one.
+ *
+ * @example
+ * updateReputation(state, 'valid', Date.now(), DEFAULT_REPUTATION_PARAMS);
+ */
+export const DEFAULT_REPUTATION_PARAMS: ReputationParams = {
+  halfLifeMs: 7 * 24 * 3600 * 1000,
+  faultWeight: 8,
+  timeoutWeight: 0.25,
+};
+
+/** Parameters of the adaptive audit rate (see {@link auditRate}). */
+export type AuditParams = {
+  /** Audit rate of a provider with no verified record. */
+  newRate: number;
+  /** Verified-valid results after which the record-based rate has halved. */
+  halfRecord: number;
+  /** Policy floor under the record-based rate (the economic bound applies on top). */
+  floor: number;
+  /** Weight of `1 - score` (Beta mean) in the rate: doubtful providers are audited more. */
+  doubtWeight: number;
+};
+
+/**
+ * Default audit parameters: a newcomer is always audited, the rate halves after 2 verified-valid
+ * results and keeps falling as `halfRecord / (halfRecord + consecutiveValid)` down to a 4% floor;
+ * the economic bound `C / (R + F)` can raise it further per task.
+ *
+ * @example
+ * auditRate({ reputation, bound: 0.03, params: DEFAULT_AUDIT_PARAMS });
+ */
+export const DEFAULT_AUDIT_PARAMS: AuditParams = {
+  newRate: 1,
+  halfRecord: 2,
+  floor: 0.04,
+  doubtWeight: 1,
+};
+
+/** Who counts as trusted for auditing others and breaking ties. */
+export type TrustParams = { minScore: number; minConsecutiveValid: number };
+
+/**
+ * Default trust bar for auditors and tie-breakers: Beta mean ≥ 0.9 and ≥ 10 verified-valid in a row.
+ *
+ * @example
+ * isTrusted(reputation, DEFAULT_TRUST_PARAMS);
+ */
+export const DEFAULT_TRUST_PARAMS: TrustParams = { minScore: 0.9, minConsecutiveValid: 10 };
+
+/**
+ * Slash rule: a proven fault slashes `min(stake, reward × SLASH_REWARD_MULTIPLE)` and the task's
+ * reward is withheld. The same amount is the `F` of the economic audit bound.
+ *
+ * @example
+ * slashAmount({ reward: 100n, stake: 10_000n }); // 2000n
+ */
+export const SLASH_REWARD_MULTIPLE = 20n;
+
+/** Most executions (primary included) one task may consume before it is declared disputed. */
+export const MAX_EXECUTIONS_PER_TASK = 7;

@@ -1,0 +1,33 @@
+/**
+ * The verification policy a job asks for: `none`, `redundant(k)` or `audit` (network default).
+ */
+import { z } from 'zod';
+
+/** Zod schema of a job's verification policy (what clients send in a job submission). */
+export const verificationPolicySchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('none') }),
+  z.object({ kind: z.literal('redundant'), k: z.number().int().min(2).max(7) }),
+  z.object({ kind: z.literal('audit') }),
+]);
+
+/** A job's verification policy. */
+export type VerificationPolicy = z.infer<typeof verificationPolicySchema>;
+
+/**
+ * The network default: adaptive audit.
+ *
+ * @example
+ * const policy = job.verification ?? DEFAULT_VERIFICATION_POLICY;
+ */
+export const DEFAULT_VERIFICATION_POLICY: VerificationPolicy = { kind: 'audit' };
+
+/**
+ * Parses a policy from a job (absent → default). Throws a ZodError on anything else.
+ *
+ * @example
+ * parseVerificationPolicy({ kind: 'redundant', k: 3 }); // { kind: 'redundant', k: 3 }
+ * parseVerificationPolicy(undefined); // { kind: 'audit' }
+ */
+export function parseVerificationPolicy(json: unknown): VerificationPolicy {
+  return json === undefined ? DEFAULT_VERIFICATION_POLICY : verificationPolicySchema.parse(json);
+}

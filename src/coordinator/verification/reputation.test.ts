@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AdaptiveAuditPolicy, auditRate, economicAuditBound } from './auditPolicy.ts';
+import {
+  isTrusted,
+  newReputation,
+  parseReputation,
+  reputationScore,
+  updateReputation,
+} from './reputation.ts';
+
+const DAY = 24 * 3600 * 1000;
+
+test('Beta reputation: valid results raise the score, a fault drops it and resets the counter', () => {
+  let r = newReputation(0);
+  assert.equal(reputationScore(r), 0.5);
+  for (let i = 1; i <= 20; i++) r = updateReputation(r, 'valid', i * 1000);
+  assert.equal(r.consecutiveValid, 20);
+  assert.ok(reputationScore(r) > 0.9);
+  assert.ok(isTrusted(r));
+  r = updateReputation(r, 'fault', 21_000);
+  assert.equal(r.consecutiveValid, 0);
+  assert.equal(r.faults, 1);
+  assert.ok(reputationScore(r) < 0.75);
+  assert.ok(!isTrusted(r));
+  const t = updateReputation(r, 'timeout', 22_000);
+  assert.equal(t.consecutiveValid, 0);
+  assert.ok(reputationScore(t) < reputationScore(r));
+});
+
+test('old evidence decays with the half-life; state round-trips through JSON', () => {
+  let r = newReputation(0);
+  r = updateReputation(r, 'fault', 0);
+  const before = r.beta - 1;
+  r = updateReputation(r, 'valid', 7 * DAY);
+  assert.ok(Math.abs(r.beta - 1 - before / 2) < 1e-9, 'one half-life halves the fault weight');
+  assert.deepEqual(parseReputation(JSON.parse(JSON.stringify(r))), r);
+  assert.throws(() => parseReputation({ ...r, alpha: 0 }));
+});
+
+test('economic bound p ≥ C/(R+F): exact, rounded up, in bigint base units', () => {
+  assert.equal(economicAuditBound({ cost: 80n, reward: 100n, slashable: 2000n }) >= 80 / 2100, true);
+  assert.ok(economicAuditBound({ cost: 80n, reward: 100n, slashable: 2000n }) - 80 / 2100 < 1e-12);
+  assert.equal(economicAuditBound({ cost: 0n, reward: 100n, slashable: 0n }), 0);
+  assert.equal(economicAuditBound({ cost: 5n, reward: 1n, slashable: 1n }), 1);
+  // 10^30 base units (far beyond 2^53) still work.
+  const big = 10n ** 30n;
+  assert.ok(Math.abs(economicAuditBound({ cost: big, reward: 3n * big, slashable: 7n * big }) - 0.1) < 1e-12);
+});
+
+test('audit rate falls with the record but never below the economic bound or the floor', () => {
+  let r = newReputation(0);
+  assert.equal(auditRate({ reputation: r, bound: 0.01 }), 1);
+  const rates: number[] = [];
+  for (let i = 1; i <= 500; i++) {
+    r = updateReputation(r, 'valid', i);
+    rates.push(auditRate({ reputation: r, bound: 0.01 }));
+  }
+  for (let i = 1; i < rates.length; i++) assert.ok(rates[i]! <= rates[i - 1]!);
+  assert.equal(rates.at(-1), 0.04, 'long clean record → policy floor');
+  assert.equal(auditRate({ reputation: r, bound: 0.123 }), 0.123, 'bound beats the floor');
+  const faulty = updateReputation(r, 'fault', 600);
+  assert.ok(auditRate({ reputation: faulty, bound: 0 }) >= 0.5, 'a fault sends the rate back up');
+});
+
+test('shouldAudit is reproducible, order-independent, and hits the rate', () => {
+  const rep = updateReputation(newReputation(0), 'valid', 1);
+  const policy = new AdaptiveAuditPolicy({
+    seed: 's',
+    reputationOf: () => rep,
+    params: { floor: 0.1, newRate: 0.2 },
+  });
+  const task = (i: number) => ({ taskId: `t${i}`, reward: 100n, honestCost: 1n, slashable: 1000n });
+  const p = '0x0000000000000000000000000000000000000001' as const;
+  const first = Array.from({ length: 20_000 }, (_, i) => policy.shouldAudit(p, task(i)).audit);
+  const again = Array.from(
+    { length: 20_000 },
+    (_, i) => policy.shouldAudit(p, task(19_999 - i)).audit,
+  ).reverse();
+  assert.deepEqual(first, again);
+  const rate = policy.rateFor(p, task(0)).rate; // 0.2·2/(2+1) = 0.1333
+  const share = first.filter(Boolean).length / first.length;
+  assert.ok(Math.abs(share - rate) < 0.01, `share ${share} vs rate ${rate}`);
+  const other = new AdaptiveAuditPolicy({
+    seed: 't',
+    reputationOf: () => rep,
+    params: { floor: 0.1, newRate: 0.2 },
+  });
+  assert.notDeepEqual(
+    first.slice(0, 200),
+    Array.from({ length: 200 }, (_, i) => other.shouldAudit(p, task(i)).audit),
+  );
+  assert.throws(() => new AdaptiveAuditPolicy({ seed: 's', reputationOf: () => rep, params: { floor: -1 } }));
+});

@@ -1,0 +1,121 @@
+/**
+ * Decaying Beta reputation plus a consecutive-valid counter, as plain serialisable data.
+ *
+ * `alpha − 1` and `beta − 1` are the time-decayed weights of verified-valid results and of faults
+ * (and, lightly, timeouts) on top of a uniform Beta(1, 1) prior; the score is the Beta mean. Only
+ * verified outcomes (audits, redundancy, canaries) count: an unaudited result proves nothing.
+ */
+import { z } from 'zod';
+import {
+  DEFAULT_REPUTATION_PARAMS,
+  DEFAULT_TRUST_PARAMS,
+  type ReputationParams,
+  type TrustParams,
+} from './constants.ts';
+
+/** Zod schema of the stored reputation state (what `GET /v1/providers/:id` shows). */
+export const reputationStateSchema = z.object({
+  alpha: z.number().min(1),
+  beta: z.number().min(1),
+  consecutiveValid: z.number().int().min(0),
+  verifiedValid: z.number().int().min(0),
+  faults: z.number().int().min(0),
+  timeouts: z.number().int().min(0),
+  /** Milliseconds since the epoch of the last update (decay reference). */
+  updatedAt: z.number(),
+});
+
+/** A provider's reputation; JSON-safe. */
+export type ReputationState = z.infer<typeof reputationStateSchema>;
+
+/** A verified outcome that moves reputation. `disputed` tasks move nothing. */
+export type Outcome = 'valid' | 'fault' | 'timeout';
+
+/**
+ * The reputation of a provider nobody has verified yet: Beta(1, 1), score 0.5.
+ *
+ * @example
+ * const rep = newReputation(Date.now());
+ */
+export function newReputation(now: number): ReputationState {
+  return { alpha: 1, beta: 1, consecutiveValid: 0, verifiedValid: 0, faults: 0, timeouts: 0, updatedAt: now };
+}
+
+/**
+ * Returns the state after decaying old evidence to `now` and adding one outcome. Pure.
+ * A fault resets the consecutive-valid counter; a timeout leaves it alone (losing a connection
+ * is not cheating) but adds a little weight to beta so unreliable providers get less work.
+ *
+ * @example
+ * let rep = newReputation(0);
+ * rep = updateReputation(rep, 'valid', 60_000); // score > 0.5, consecutiveValid 1
+ */
+export function updateReputation(
+  state: ReputationState,
+  outcome: Outcome,
+  now: number,
+  params: ReputationParams = DEFAULT_REPUTATION_PARAMS,
+): ReputationState {
+  const dt = Math.max(0, now - state.updatedAt);
+  const k = 2 ** (-dt / params.halfLifeMs);
+  const alpha = 1 + (state.alpha - 1) * k;
+  const beta = 1 + (state.beta - 1) * k;
+  switch (outcome) {
+    case 'valid':
+      return {
+        ...state,
+        alpha: alpha + 1,
+        beta,
+        consecutiveValid: state.consecutiveValid + 1,
+        verifiedValid: state.verifiedValid + 1,
+        updatedAt: now,
+      };
+    case 'fault':
+      return {
+        ...state,
+        alpha,
+        beta: beta + params.faultWeight,
+        consecutiveValid: 0,
+        faults: state.faults + 1,
+        updatedAt: now,
+      };
+    case 'timeout':
+      return {
+        ...state,
+        alpha,
+        beta: beta + params.timeoutWeight,
+        timeouts: state.timeouts + 1,
+        updatedAt: now,
+      };
+  }
+}
+
+/**
+ * Beta mean `alpha / (alpha + beta)` in [0, 1]: 0.5 for a newcomer.
+ *
+ * @example
+ * reputationScore(newReputation(0)); // 0.5
+ */
+export function reputationScore(state: ReputationState): number {
+  return state.alpha / (state.alpha + state.beta);
+}
+
+/**
+ * Whether the provider may audit others and break ties: a high score and a recent unbroken record.
+ *
+ * @example
+ * if (isTrusted(rep)) candidates.push(provider);
+ */
+export function isTrusted(state: ReputationState, params: TrustParams = DEFAULT_TRUST_PARAMS): boolean {
+  return reputationScore(state) >= params.minScore && state.consecutiveValid >= params.minConsecutiveValid;
+}
+
+/**
+ * Validates stored or received JSON as a reputation state (throws a ZodError otherwise).
+ *
+ * @example
+ * const rep = parseReputation(JSON.parse(row.reputation));
+ */
+export function parseReputation(json: unknown): ReputationState {
+  return reputationStateSchema.parse(json);
+}

@@ -1,0 +1,269 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type Hex, keccak256, toHex } from 'viem';
+import { isPlexusError } from '../../errors/PlexusError.ts';
+import { computeCommitment } from './commitReveal.ts';
+import { Rng } from './rng.ts';
+import { TaskVerification, type TaskVerificationInit } from './taskVerification.ts';
+import { type TensorSet, tensorSetDigest } from './tensors.ts';
+
+const addr = (i: number): Hex => `0x${i.toString(16).padStart(40, '0')}`;
+const truth = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i) * 4);
+const honest = (seed: string): TensorSet => {
+  const rng = new Rng(seed);
+  return { y: { dtype: 'float32', shape: [64], data: truth.map((x) => x * (1 + 1e-4 * rng.normal())) } };
+};
+const garbage = (seed: string): TensorSet => {
+  const rng = new Rng(seed);
+  return {
+    y: { dtype: 'float32', shape: [64], data: Float32Array.from({ length: 64 }, () => rng.normal()) },
+  };
+};
+const zeros = (): TensorSet => ({ y: { dtype: 'float32', shape: [64], data: new Float32Array(64) } });
+
+function base(over: Partial<TaskVerificationInit> = {}): TaskVerificationInit {
+  return {
+    taskId: 'task-1',
+    policy: { kind: 'audit' },
+    audit: true,
+    reward: 100n,
+    stakeOf: () => 10_000n,
+    ...over,
+  };
+}
+
+/** Runs every pending execution with `behave(provider)` outputs until a verdict. */
+function drive(tv: TaskVerification, providers: Hex[], behave: (p: Hex) => TensorSet | 'abandon') {
+  let next = 0;
+  for (let guard = 0; guard < 20 && !tv.verdict(); guard++) {
+    const assigned: Hex[] = [];
+    for (const req of tv.pending()) {
+      for (let i = 0; i < req.count; i++) {
+        const p = providers[next++];
+        assert.ok(p, 'ran out of providers');
+        assert.ok(!req.exclude.includes(p));
+        tv.assign(p, req.role);
+        assigned.push(p);
+      }
+    }
+    const outputs = new Map<Hex, { tensors: TensorSet; salt: Hex }>();
+    for (const p of assigned) {
+      const out = behave(p);
+      if (out === 'abandon') {
+        tv.abandon(p);
+        continue;
+      }
+      const salt = keccak256(toHex(`salt-${p}`));
+      outputs.set(p, { tensors: out, salt });
+      tv.commit(
+        p,
+        computeCommitment({ taskId: tv.taskId, provider: p, outputDigest: tensorSetDigest(out), salt }),
+      );
+    }
+    for (const [p, o] of outputs)
+      tv.reveal(p, { outputDigest: tensorSetDigest(o.tensors), salt: o.salt, tensors: o.tensors });
+  }
+  const v = tv.verdict();
+  assert.ok(v, 'no verdict');
+  return v;
+}
+
+test('audit: honest primary and honest auditor with float noise agree → accepted, both valid', () => {
+  const tv = new TaskVerification(base());
+  assert.deepEqual(tv.pending(), [{ role: 'primary', count: 1, exclude: [], trustedOnly: false }]);
+  const v = drive(tv, [addr(1), addr(2)], (p) => honest(p));
+  assert.equal(v.status, 'accepted');
+  assert.ok(v.verified);
+  assert.equal(v.executions, 2);
+  assert.deepEqual(
+    v.outcomes.map((o) => [o.role, o.outcome]),
+    [
+      ['primary', 'valid'],
+      ['auditor', 'valid'],
+    ],
+  );
+  assert.equal(v.faults.length, 0);
+});
+
+test('audit: a wrong primary loses against auditor + tie-breaker and is slashed with evidence', () => {
+  const tv = new TaskVerification(base());
+  const v = drive(tv, [addr(1), addr(2), addr(3)], (p) => (p === addr(1) ? garbage('x') : honest(p)));
+  assert.equal(v.status, 'accepted');
+  assert.equal(v.acceptedFrom?.toLowerCase(), addr(2));
+  assert.equal(v.executions, 3);
+  assert.equal(v.faults.length, 1);
+  const f = v.faults[0]!;
+  assert.equal(f.provider.toLowerCase(), addr(1));
+  assert.equal(f.evidence.kind, 'outvoted');
+  assert.deepEqual(
+    f.evidence.agreeing.map((a) => a.toLowerCase()),
+    [addr(2), addr(3)],
+  );
+  assert.equal(Object.keys(f.evidence.digests).length, 3);
+  assert.ok(f.evidence.reasons.some((r) => r.startsWith('y: ')));
+  assert.deepEqual(
+    v.slashes.map((s) => [s.provider.toLowerCase(), s.amount]),
+    [[addr(1), 2000n]],
+  );
+});
+
+test('an honest primary is never blamed: wrong auditor and wrong tie-breakers are outvoted or disputed', () => {
+  // Auditor and first two tie-breakers produce different garbage: the honest side needs a strict majority.
+  const bad = new Set([addr(2), addr(3), addr(4)]);
+  const v = drive(new TaskVerification(base()), [1, 2, 3, 4, 5, 6, 7].map(addr), (p) =>
+    bad.has(p) ? garbage(p) : honest(p),
+  );
+  assert.equal(v.status, 'accepted');
+  assert.equal(v.acceptedFrom?.toLowerCase(), addr(1));
+  assert.deepEqual(v.faults.map((f) => f.provider.toLowerCase()).sort(), [...bad].sort());
+  // Three different wrong answers and the cap reached: no strict majority → disputed, nobody blamed.
+  const d = drive(new TaskVerification(base({ maxExecutions: 3 })), [addr(1), addr(2), addr(3)], (p) =>
+    p === addr(1) ? honest(p) : garbage(p),
+  );
+  assert.equal(d.status, 'disputed');
+  assert.equal(d.faults.length, 0);
+  assert.equal(d.slashes.length, 0);
+  assert.ok(d.outcomes.every((o) => o.outcome === 'undecided'));
+});
+
+test('auditors and tie-breakers are asked for from trusted providers only, excluding those involved', () => {
+  const tv = new TaskVerification(base());
+  tv.assign(addr(1), 'primary');
+  const out = honest('p');
+  const salt = keccak256(toHex('s'));
+  tv.commit(
+    addr(1),
+    computeCommitment({ taskId: tv.taskId, provider: addr(1), outputDigest: tensorSetDigest(out), salt }),
+  );
+  tv.reveal(addr(1), { outputDigest: tensorSetDigest(out), salt, tensors: out });
+  const [req] = tv.pending();
+  assert.equal(req?.role, 'auditor');
+  assert.equal(req?.trustedOnly, true);
+  assert.deepEqual(
+    req?.exclude.map((a) => a.toLowerCase()),
+    [addr(1)],
+  );
+  assert.throws(
+    () => tv.assign(addr(1), 'auditor'),
+    (e) => isPlexusError(e, 'PLX_VERIFICATION_DUPLICATE'),
+  );
+  assert.throws(
+    () => tv.assign(addr(2), 'tiebreaker'),
+    (e) => isPlexusError(e, 'PLX_VERIFICATION_NOT_ASSIGNED'),
+  );
+});
+
+test('unaudited and none: a single execution is accepted unverified (no reputation evidence)', () => {
+  for (const init of [base({ audit: false }), base({ policy: { kind: 'none' } })]) {
+    const v = drive(new TaskVerification(init), [addr(1)], () => garbage('g'));
+    assert.equal(v.status, 'accepted');
+    assert.equal(v.verified, false);
+    assert.deepEqual(
+      v.outcomes.map((o) => o.outcome),
+      ['unverified'],
+    );
+  }
+});
+
+test('redundant(3): all agree → accepted; one dissenter is outvoted 2:1', () => {
+  const v = drive(
+    new TaskVerification(base({ policy: { kind: 'redundant', k: 3 } })),
+    [1, 2, 3].map(addr),
+    (p) => honest(p),
+  );
+  assert.equal(v.status, 'accepted');
+  assert.equal(v.executions, 3);
+  const w = drive(
+    new TaskVerification(base({ policy: { kind: 'redundant', k: 3 } })),
+    [1, 2, 3].map(addr),
+    (p) => (p === addr(3) ? zeros() : honest(p)),
+  );
+  assert.equal(w.status, 'accepted');
+  assert.deepEqual(
+    w.faults.map((f) => f.provider.toLowerCase()),
+    [addr(3)],
+  );
+});
+
+test('deterministic tasks require identical digests', () => {
+  const out = honest('a');
+  const near = honest('b'); // within float tolerance but different bytes
+  const v = drive(
+    new TaskVerification(base({ deterministic: true, maxExecutions: 2 })),
+    [addr(1), addr(2)],
+    (p) => (p === addr(1) ? out : near),
+  );
+  assert.equal(v.status, 'disputed');
+  const ok = drive(new TaskVerification(base({ deterministic: true })), [addr(1), addr(2)], () => out);
+  assert.equal(ok.status, 'accepted');
+});
+
+test('canary: a known answer decides alone; a wrong answer is a proven fault', () => {
+  const expected = honest('truth');
+  const canary = { expectedDigest: tensorSetDigest(expected), expected };
+  const good = drive(new TaskVerification(base({ canary })), [addr(1)], (p) => honest(p));
+  assert.equal(good.status, 'accepted');
+  assert.deepEqual(
+    good.outcomes.map((o) => o.outcome),
+    ['valid'],
+  );
+  assert.equal(good.executions, 1);
+  const bad = drive(new TaskVerification(base({ canary })), [addr(1)], () => zeros());
+  assert.equal(bad.status, 'rejected');
+  assert.equal(bad.faults[0]?.evidence.kind, 'canary');
+  assert.equal(bad.slashes[0]?.amount, 2000n);
+});
+
+test('abandoned executions are replaced, counted as timeouts, never as faults', () => {
+  const v = drive(new TaskVerification(base()), [1, 2, 3].map(addr), (p) =>
+    p === addr(1) ? 'abandon' : honest(p),
+  );
+  assert.equal(v.status, 'accepted');
+  assert.deepEqual(
+    v.outcomes.map((o) => [o.provider.toLowerCase(), o.outcome]),
+    [
+      [addr(1), 'timeout'],
+      [addr(2), 'valid'],
+      [addr(3), 'valid'],
+    ],
+  );
+  assert.equal(v.faults.length, 0);
+});
+
+test('a reveal that does not open the commitment (copycat) is a proven fault and is replaced', () => {
+  const tv = new TaskVerification(base({ policy: { kind: 'redundant', k: 2 } }));
+  const [a, b] = [addr(1), addr(2)];
+  tv.assign(a, 'replica');
+  tv.assign(b, 'replica');
+  const out = honest('a');
+  const salt = keccak256(toHex('s'));
+  tv.commit(
+    a,
+    computeCommitment({ taskId: tv.taskId, provider: a, outputDigest: tensorSetDigest(out), salt }),
+  );
+  tv.commit(b, keccak256(toHex('a guess')));
+  assert.throws(
+    () => tv.commit(b, keccak256(toHex('again'))),
+    (e) => isPlexusError(e, 'PLX_VERIFICATION_DUPLICATE'),
+  );
+  tv.reveal(a, { outputDigest: tensorSetDigest(out), salt, tensors: out });
+  // b copies a's revealed output: it cannot open b's earlier commitment.
+  tv.reveal(b, { outputDigest: tensorSetDigest(out), salt, tensors: out });
+  assert.equal(tv.verdict(), undefined);
+  const [req] = tv.pending();
+  assert.equal(req?.role, 'replica');
+  const c = addr(3);
+  tv.assign(c, 'replica');
+  const oc = honest('c');
+  tv.commit(
+    c,
+    computeCommitment({ taskId: tv.taskId, provider: c, outputDigest: tensorSetDigest(oc), salt }),
+  );
+  tv.reveal(c, { outputDigest: tensorSetDigest(oc), salt, tensors: oc });
+  const v = tv.verdict();
+  assert.equal(v?.status, 'accepted');
+  assert.deepEqual(
+    v?.faults.map((f) => [f.provider.toLowerCase(), f.evidence.kind]),
+    [[b, 'bad-reveal']],
+  );
+});

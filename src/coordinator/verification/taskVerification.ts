@@ -1,0 +1,426 @@
+/**
+ * The per-task verification state machine. It tells the coordinator which extra executions to
+ * request (replicas, an auditor, tie-breakers), runs commit–reveal over every round of executions,
+ * groups the revealed outputs by agreement and reaches a verdict with faults, evidence and slash
+ * entries. It does no I/O: the coordinator feeds it assignments, commitments, reveals and lease
+ * expiries, and persists {@link TaskVerification.snapshot} if it wants.
+ *
+ * Rounds: round 0 is the primary (or the k replicas of `redundant(k)`); an audit is a later round
+ * with one trusted provider, so the primary sees exactly the same protocol whether it is audited or
+ * not; each tie-breaker round asks for the fewest executions that could still produce a strict
+ * majority. The coordinator must never hand a task's outputs to another provider before the verdict,
+ * so later rounds cannot copy earlier ones; within a round, commit–reveal makes copying impossible.
+ */
+import { getAddress, type Hex, isAddressEqual } from 'viem';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { CommitRevealRound } from './commitReveal.ts';
+import { compareTensorSets, type Tolerances } from './compareTensors.ts';
+import { MAX_EXECUTIONS_PER_TASK } from './constants.ts';
+import type { VerificationPolicy } from './policy.ts';
+import type { Outcome } from './reputation.ts';
+import { type FaultEvidence, type FaultKind, makeSlashEntry, type SlashEntry } from './slashing.ts';
+import { type TensorSet, tensorSetDigest } from './tensors.ts';
+
+/** Why an execution was asked for. */
+export type ExecutionRole = 'primary' | 'replica' | 'auditor' | 'tiebreaker';
+
+/** Executions the coordinator should assign now. */
+export type ExecutionRequest = {
+  role: ExecutionRole;
+  count: number;
+  /** Providers that must not get this task (already involved). */
+  exclude: Hex[];
+  /** Only trusted providers (see isTrusted) may audit or break ties. */
+  trustedOnly: boolean;
+};
+
+/** A reveal as the coordinator passes it in: the opened commitment plus the output it fetched. */
+export type RevealedOutput = {
+  outputDigest: Hex;
+  salt: Hex;
+  /** The output tensors (required unless the task is deterministic, where digests decide). */
+  tensors?: TensorSet;
+};
+
+/** The known answer of a canary task. */
+export type CanaryAnswer = { expectedDigest: Hex; expected?: TensorSet };
+
+/** How one provider's execution counts for its reputation. */
+export type ProviderOutcome = {
+  provider: Hex;
+  role: ExecutionRole;
+  /** `unverified`: accepted without a second opinion (no reputation change). */
+  outcome: Outcome | 'unverified' | 'undecided';
+};
+
+/** Final state of a task's verification. */
+export type Verdict = {
+  taskId: string;
+  /**
+   * `accepted`: `acceptedDigest` is the verified (or, without verification, the only) output;
+   * `rejected`: no output can be accepted (a failed canary, a single execution that lied) and the
+   * task must be re-run; `disputed`: no strict majority within the execution cap, nobody is blamed.
+   */
+  status: 'accepted' | 'rejected' | 'disputed';
+  acceptedDigest: Hex | undefined;
+  /** The provider whose uploaded output should be used (first member of the winning group). */
+  acceptedFrom: Hex | undefined;
+  /** True when at least two providers (or a known answer) vouch for the accepted output. */
+  verified: boolean;
+  outcomes: ProviderOutcome[];
+  faults: Array<{ provider: Hex; evidence: FaultEvidence }>;
+  slashes: SlashEntry[];
+  /** Total executions assigned for this task (compute spent), the primary included. */
+  executions: number;
+};
+
+/** Construction options of a {@link TaskVerification}. */
+export type TaskVerificationInit = {
+  taskId: string;
+  policy: VerificationPolicy;
+  /** For `audit`: the AdaptiveAuditPolicy decision for the primary. Ignored otherwise. */
+  audit?: boolean;
+  /** Set only for canary tasks (the coordinator knows; the provider cannot tell). */
+  canary?: CanaryAnswer;
+  /** Outputs must match bit for bit (compare digests only). */
+  deterministic?: boolean;
+  tolerances?: Tolerances;
+  maxExecutions?: number;
+  /** Reward R of the task and each provider's slashable stake, for slash entries. */
+  reward: bigint;
+  stakeOf: (provider: Hex) => bigint;
+};
+
+type ExecStatus = 'assigned' | 'revealed' | 'bad-reveal' | 'abandoned';
+type Exec = {
+  provider: Hex;
+  role: ExecutionRole;
+  round: number;
+  status: ExecStatus;
+  output?: RevealedOutput;
+};
+type Round = { role: ExecutionRole; wanted: number; trustedOnly: boolean; crr: CommitRevealRound };
+type Group = { members: Exec[]; digest: Hex };
+
+/**
+ * Verification of one task from first assignment to verdict.
+ *
+ * @example
+ * const tv = new TaskVerification({ taskId, policy: { kind: 'audit' }, audit: true, reward, stakeOf });
+ * for (const req of tv.pending()) for (const p of pick(req)) tv.assign(p, req.role);
+ * tv.commit(p, commitment); tv.reveal(p, { outputDigest, salt, tensors });
+ * const verdict = tv.verdict(); // undefined until decided
+ */
+export class TaskVerification {
+  readonly taskId: string;
+  private readonly init: TaskVerificationInit;
+  private readonly maxExecutions: number;
+  private readonly rounds: Round[] = [];
+  private readonly execs: Exec[] = [];
+  private readonly badReveals: Array<{ exec: Exec; reason: string }> = [];
+  private result: Verdict | undefined;
+
+  constructor(init: TaskVerificationInit) {
+    this.taskId = init.taskId;
+    this.init = init;
+    this.maxExecutions = init.maxExecutions ?? MAX_EXECUTIONS_PER_TASK;
+    if (init.policy.kind === 'redundant') {
+      this.openRound('replica', init.policy.k, false);
+    } else {
+      this.openRound('primary', 1, false);
+    }
+  }
+
+  private openRound(role: ExecutionRole, wanted: number, trustedOnly: boolean): void {
+    this.rounds.push({
+      role,
+      wanted,
+      trustedOnly,
+      crr: new CommitRevealRound(this.taskId, [], { sealed: false }),
+    });
+  }
+
+  private get involved(): Hex[] {
+    return this.execs.map((e) => e.provider);
+  }
+
+  /** Executions still to assign, one entry per open round (empty once all are assigned or decided). */
+  pending(): ExecutionRequest[] {
+    if (this.result) return [];
+    const out: ExecutionRequest[] = [];
+    this.rounds.forEach((r, i) => {
+      const assigned = this.execs.filter((e) => e.round === i).length;
+      if (assigned < r.wanted) {
+        out.push({
+          role: r.role,
+          count: r.wanted - assigned,
+          exclude: this.involved,
+          trustedOnly: r.trustedOnly,
+        });
+      }
+    });
+    return out;
+  }
+
+  /** Records that the coordinator assigned this task to `provider` for an open slot of `role`. */
+  assign(provider: Hex, role: ExecutionRole): void {
+    if (this.result)
+      throw new PlexusError('PLX_VERIFICATION_COMMIT_CLOSED', 'the task already has a verdict');
+    if (this.involved.some((p) => isAddressEqual(p, provider))) {
+      throw new PlexusError('PLX_VERIFICATION_DUPLICATE', 'a provider executes a task at most once', {
+        details: { taskId: this.taskId, provider },
+      });
+    }
+    const idx = this.rounds.findIndex(
+      (r, i) => r.role === role && this.execs.filter((e) => e.round === i).length < r.wanted,
+    );
+    const round = this.rounds[idx];
+    if (!round) {
+      throw new PlexusError('PLX_VERIFICATION_NOT_ASSIGNED', `no open ${role} slot on this task`, {
+        details: { taskId: this.taskId, provider },
+      });
+    }
+    round.crr.add(provider);
+    this.execs.push({ provider: getAddress(provider), role, round: idx, status: 'assigned' });
+    if (this.execs.filter((e) => e.round === idx).length === round.wanted) round.crr.seal();
+  }
+
+  private exec(provider: Hex): Exec {
+    const e = this.execs.find((x) => isAddressEqual(x.provider, provider) && x.status !== 'abandoned');
+    if (!e) {
+      throw new PlexusError('PLX_VERIFICATION_NOT_ASSIGNED', `provider ${provider} has no live execution`, {
+        details: { taskId: this.taskId, provider },
+      });
+    }
+    return e;
+  }
+
+  /** Whether `provider` may reveal now (its round's commit phase is over). */
+  canReveal(provider: Hex): boolean {
+    const e = this.exec(provider);
+    return this.rounds[e.round]!.crr.phase === 'reveal';
+  }
+
+  /** Records a commitment (throws on the commit–reveal rule violations). */
+  commit(provider: Hex, commitment: Hex): void {
+    const e = this.exec(provider);
+    this.rounds[e.round]!.crr.commit(provider, commitment);
+  }
+
+  /**
+   * Records a reveal and the output behind it. A reveal that does not open the commitment, or whose
+   * output does not hash to the revealed digest, is a proven fault. May produce the verdict.
+   */
+  reveal(provider: Hex, output: RevealedOutput): void {
+    const e = this.exec(provider);
+    const opened = this.rounds[e.round]!.crr.reveal(provider, {
+      outputDigest: output.outputDigest,
+      salt: output.salt,
+    });
+    if (!opened) {
+      this.markBad(e, 'the reveal does not open the commitment');
+    } else if (output.tensors !== undefined && tensorSetDigest(output.tensors) !== output.outputDigest) {
+      this.markBad(e, 'the uploaded output does not hash to the revealed digest');
+    } else if (output.tensors === undefined && !this.init.deterministic) {
+      this.markBad(e, 'no output tensors for a float task');
+    } else {
+      e.status = 'revealed';
+      e.output = output;
+    }
+    this.advance();
+  }
+
+  private markBad(e: Exec, reason: string): void {
+    e.status = 'bad-reveal';
+    this.badReveals.push({ exec: e, reason });
+    // The lost execution is replaced so the task still gets its answer.
+    this.replace(e.role);
+  }
+
+  /**
+   * The provider will not deliver (lease expired, disconnected, too slow): not a fault, but a
+   * `timeout` outcome; its slot is asked for again on another provider.
+   */
+  abandon(provider: Hex): void {
+    const e = this.exec(provider);
+    if (e.status !== 'assigned') return;
+    e.status = 'abandoned';
+    this.rounds[e.round]!.crr.drop(provider);
+    this.replace(e.role);
+    this.advance();
+  }
+
+  /** The verdict, once reached. */
+  verdict(): Verdict | undefined {
+    return this.result;
+  }
+
+  private executionsLeft(): number {
+    return this.maxExecutions - this.execs.length;
+  }
+
+  /** Every round has all its members and none of them still owes a reveal. */
+  private allRoundsDone(): boolean {
+    return this.rounds.every((r, i) => {
+      const members = this.execs.filter((e) => e.round === i);
+      return members.length === r.wanted && members.every((e) => e.status !== 'assigned');
+    });
+  }
+
+  /** Asks for a replacement of a lost execution unless the execution cap is reached. */
+  private replace(role: ExecutionRole): void {
+    if (this.executionsLeft() > 0) this.openRound(role, 1, role === 'auditor' || role === 'tiebreaker');
+  }
+
+  private sameOutput(a: RevealedOutput, b: RevealedOutput): { ok: boolean; reasons: string[] } {
+    if (a.outputDigest === b.outputDigest) return { ok: true, reasons: [] };
+    if (this.init.deterministic || !a.tensors || !b.tensors) {
+      return { ok: false, reasons: [`digest ${a.outputDigest} ≠ ${b.outputDigest} (exact match required)`] };
+    }
+    const cmp = compareTensorSets(a.tensors, b.tensors, this.init.tolerances ?? {});
+    return { ok: cmp.ok, reasons: cmp.reasons };
+  }
+
+  private advance(): undefined {
+    if (this.result || !this.allRoundsDone()) return;
+    const revealed = this.execs.filter((e) => e.status === 'revealed');
+    // Nothing usable and no replacement left to wait for (the cap was reached): re-run the task.
+    if (revealed.length === 0) return this.finish('rejected', [], false, []);
+    const policy = this.init.policy;
+
+    if (this.init.canary) {
+      const primary = revealed[0]!;
+      const expected: RevealedOutput = {
+        outputDigest: this.init.canary.expectedDigest,
+        salt: '0x',
+        ...(this.init.canary.expected ? { tensors: this.init.canary.expected } : {}),
+      };
+      const same = this.sameOutput(primary.output!, expected);
+      if (same.ok) return this.finish('accepted', [primary], true, []);
+      return this.finish('rejected', [], true, [
+        { exec: primary, kind: 'canary', reasons: same.reasons, accepted: this.init.canary.expectedDigest },
+      ]);
+    }
+
+    const needsSecondOpinion =
+      policy.kind === 'redundant' || (policy.kind === 'audit' && this.init.audit === true);
+    if (!needsSecondOpinion) {
+      return this.finish('accepted', [revealed[0]!], false, []);
+    }
+
+    const groups = this.group(revealed);
+    const n = revealed.length;
+    const best = groups[0];
+    const quorum = policy.kind === 'redundant' ? policy.k : 2;
+    if (
+      best &&
+      best.members.length >= 2 &&
+      best.members.length * 2 > n &&
+      (n > best.members.length || n >= quorum)
+    ) {
+      const losers = groups.slice(1).flatMap((g) => g.members);
+      return this.finish(
+        'accepted',
+        best.members,
+        true,
+        losers.map((exec) => ({
+          exec,
+          kind: 'outvoted' as const,
+          reasons: this.sameOutput(exec.output!, best.members[0]!.output!).reasons,
+          accepted: best.digest,
+        })),
+      );
+    }
+    // Not decided: the audit slot is still to come, or a tie-breaker is needed.
+    if (policy.kind === 'audit' && !this.rounds.some((r) => r.role === 'auditor')) {
+      return this.request('auditor', 1);
+    }
+    const largest = best?.members.length ?? 0;
+    const needed = Math.max(1, n - 2 * largest + 1, 2 - largest);
+    return this.request('tiebreaker', needed);
+  }
+
+  private request(role: ExecutionRole, count: number): undefined {
+    if (count > this.executionsLeft()) return this.finish('disputed', [], false, []);
+    this.openRound(role, count, true);
+  }
+
+  private group(revealed: Exec[]): Group[] {
+    const groups: Group[] = [];
+    for (const e of revealed) {
+      const g = groups.find((x) => this.sameOutput(e.output!, x.members[0]!.output!).ok);
+      if (g) g.members.push(e);
+      else groups.push({ members: [e], digest: e.output!.outputDigest });
+    }
+    return groups.sort((a, b) => b.members.length - a.members.length);
+  }
+
+  private finish(
+    status: Verdict['status'],
+    winners: Exec[],
+    verified: boolean,
+    lost: Array<{ exec: Exec; kind: FaultKind; reasons: string[]; accepted: Hex | undefined }>,
+  ): undefined {
+    const digests: Record<string, Hex> = {};
+    for (const e of this.execs) if (e.output) digests[e.provider] = e.output.outputDigest;
+    const agreeing = winners.map((w) => w.provider);
+    const acceptedDigest = winners[0]?.output?.outputDigest;
+    const faults: Verdict['faults'] = [];
+    const allLost = [
+      ...lost,
+      ...this.badReveals.map((b) => ({
+        exec: b.exec,
+        kind: 'bad-reveal' as const,
+        reasons: [b.reason],
+        accepted: acceptedDigest,
+      })),
+    ];
+    for (const l of allLost) {
+      faults.push({
+        provider: l.exec.provider,
+        evidence: {
+          taskId: this.taskId,
+          kind: l.kind,
+          faultyDigest: l.exec.status === 'revealed' ? l.exec.output?.outputDigest : undefined,
+          acceptedDigest: l.accepted,
+          agreeing,
+          digests,
+          reasons: l.reasons,
+        },
+      });
+    }
+    const faulty = new Set(faults.map((f) => f.provider));
+    const winnerSet = new Set(agreeing);
+    const outcomes: ProviderOutcome[] = this.execs.map((e) => ({
+      provider: e.provider,
+      role: e.role,
+      outcome: faulty.has(e.provider)
+        ? 'fault'
+        : e.status === 'abandoned'
+          ? 'timeout'
+          : winnerSet.has(e.provider)
+            ? verified
+              ? 'valid'
+              : 'unverified'
+            : 'undecided',
+    }));
+    this.result = {
+      taskId: this.taskId,
+      status,
+      acceptedDigest: status === 'accepted' ? acceptedDigest : undefined,
+      acceptedFrom: status === 'accepted' ? winners[0]?.provider : undefined,
+      verified: status === 'accepted' && verified,
+      outcomes,
+      faults,
+      slashes: faults.map((f) =>
+        makeSlashEntry({
+          provider: f.provider,
+          reward: this.init.reward,
+          stake: this.init.stakeOf(f.provider),
+          evidence: f.evidence,
+        }),
+      ),
+      executions: this.execs.length,
+    };
+  }
+}
