@@ -51,18 +51,6 @@ export const errorCodes = {
     message: 'The keystore file is corrupt or not a Web3 Secret Storage v3 file.',
   },
   PLX_BLOB_DIGEST_MISMATCH: { status: 400, message: 'The blob content does not hash to its content id.' },
-
-  // --- verification (src/coordinator/verification): commit–reveal rules ---
-  PLX_VERIFICATION_NOT_ASSIGNED: { status: 403, message: 'This provider is not assigned to the task.' },
-  PLX_VERIFICATION_COMMIT_CLOSED: {
-    status: 409,
-    message: 'The commit phase of this task is closed; commitments come before any reveal.',
-  },
-  PLX_VERIFICATION_REVEAL_TOO_EARLY: {
-    status: 409,
-    message: 'Reveals open only after every assigned provider has committed.',
-  },
-  PLX_VERIFICATION_DUPLICATE: { status: 409, message: 'This provider already committed or revealed.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;
