@@ -1,0 +1,136 @@
+/**
+ * GPU fragmentation as defined by FGD (Weng et al., ATC'23): for a target workload M of "typical"
+ * tasks with popularity p_m, a node's fragmentation is F_n(M) = Σ_m p_m · F_n(m), where F_n(m) is
+ * the free milli-GPU on n that task m could not use:
+ * - all free GPU when m needs no GPU, when n's model is not allowed for m, or when n lacks CPU or
+ *   enough devices with room for m;
+ * - otherwise the free milli of the devices with less room than m asks per device.
+ * Memory is not part of the measure (as in the reference simulator).
+ */
+import type { ClusterState } from './clusterState.ts';
+import type { PlacementTask } from './types.ts';
+
+/** The target workload: one row per task shape with its share of the workload. */
+export type TypicalTasks = {
+  cpu: Int32Array;
+  gpuMilli: Int32Array;
+  gpuCount: Int32Array;
+  weight: Float64Array;
+  spec: (readonly string[])[];
+};
+
+/** Options of {@link typicalTasks}. */
+export type TypicalTasksOptions = {
+  /**
+   * Keep the most popular shapes until they cover this share of the workload, then renormalise
+   * (the reference simulator's "pod popularity threshold"). Default 1: every shape.
+   */
+  popularity?: number;
+  /** Count each task once (`count`, FGD) or by its GPU request (`gpu`). Default `count`. */
+  weighting?: 'count' | 'gpu';
+};
+
+/**
+ * Builds the target workload from a task list (the trace itself, as FGD does).
+ *
+ * @example
+ * const typical = typicalTasks(loadOpenbTasks('default'));
+ */
+export function typicalTasks(tasks: readonly PlacementTask[], opts: TypicalTasksOptions = {}): TypicalTasks {
+  const popularity = opts.popularity ?? 1;
+  const byShape = new Map<string, { t: PlacementTask; w: number }>();
+  let total = 0;
+  for (const t of tasks) {
+    const key = `${t.cpuMilli}/${t.gpuCount}/${t.gpuMilli}/${t.gpuSpec.join('|')}`;
+    const w = opts.weighting === 'gpu' ? Math.max(t.gpuCount * t.gpuMilli, 1) : 1;
+    const e = byShape.get(key);
+    if (e) e.w += w;
+    else byShape.set(key, { t, w });
+    total += w;
+  }
+  const sorted = [...byShape.values()].sort((a, b) => b.w - a.w || a.t.cpuMilli - b.t.cpuMilli);
+  const kept: { t: PlacementTask; w: number }[] = [];
+  let covered = 0;
+  for (const e of sorted) {
+    if (covered >= popularity * total - 1e-9) break;
+    kept.push(e);
+    covered += e.w;
+  }
+  return {
+    cpu: Int32Array.from(kept, (e) => e.t.cpuMilli),
+    gpuMilli: Int32Array.from(kept, (e) => e.t.gpuMilli),
+    gpuCount: Int32Array.from(kept, (e) => e.t.gpuCount),
+    weight: Float64Array.from(kept, (e) => e.w / covered),
+    spec: kept.map((e) => e.t.gpuSpec),
+  };
+}
+
+/**
+ * F_n(M) for node `n` in its current state, in milli-GPU.
+ *
+ * @example
+ * const f = nodeFragmentation(cluster, 0, typical); // 0 on an idle node that every shape fits
+ */
+export function nodeFragmentation(cluster: ClusterState, n: number, typical: TypicalTasks): number {
+  const s = cluster.gpuStart[n]!;
+  const e = s + cluster.gpuCount[n]!;
+  const free = cluster.gpuFree;
+  let total = 0;
+  for (let g = s; g < e; g++) total += free[g]!;
+  if (total === 0) return 0;
+  const cpuLeft = cluster.cpuFree[n]!;
+  const model = cluster.nodes[n]?.model ?? '';
+  let frag = 0;
+  const count = typical.weight.length;
+  for (let k = 0; k < count; k++) {
+    const w = typical.weight[k]!;
+    const milli = typical.gpuMilli[k]!;
+    const spec = typical.spec[k]!;
+    if (milli === 0 || (spec.length > 0 && !spec.includes(model)) || cpuLeft < typical.cpu[k]!) {
+      frag += w * total;
+      continue;
+    }
+    let room = 0;
+    let unusable = 0;
+    for (let g = s; g < e; g++) {
+      const f = free[g]!;
+      if (f >= milli) room++;
+      else unusable += f;
+    }
+    frag += w * (room >= typical.gpuCount[k]! ? unusable : total);
+  }
+  return frag;
+}
+
+/**
+ * F_n(M) of node `n` as if `task` were placed on it (on device `gpu` for a GPU-sharing task, on
+ * the least-free devices with room otherwise); the cluster is restored before returning.
+ *
+ * @example
+ * const delta = fragmentationAfter(cluster, 3, task, -1, typical) - nodeFragmentation(cluster, 3, typical);
+ */
+export function fragmentationAfter(
+  cluster: ClusterState,
+  n: number,
+  task: PlacementTask,
+  gpu: number,
+  typical: TypicalTasks,
+): number {
+  const s = cluster.gpuStart[n]!;
+  const touched: number[] = [];
+  if (gpu >= 0) touched.push(s + gpu);
+  else if (task.gpuCount > 0) {
+    // The reference "Sub": take devices in ascending order of free milli among those with room.
+    const devices: number[] = [];
+    for (let g = s; g < s + cluster.gpuCount[n]!; g++)
+      if (cluster.gpuFree[g]! >= task.gpuMilli) devices.push(g);
+    devices.sort((a, b) => cluster.gpuFree[a]! - cluster.gpuFree[b]! || a - b);
+    touched.push(...devices.slice(0, task.gpuCount));
+  }
+  cluster.cpuFree[n] = cluster.cpuFree[n]! - task.cpuMilli;
+  for (const g of touched) cluster.gpuFree[g] = cluster.gpuFree[g]! - task.gpuMilli;
+  const f = nodeFragmentation(cluster, n, typical);
+  for (const g of touched) cluster.gpuFree[g] = cluster.gpuFree[g]! + task.gpuMilli;
+  cluster.cpuFree[n] = cluster.cpuFree[n]! + task.cpuMilli;
+  return f;
+}

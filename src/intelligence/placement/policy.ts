@@ -1,0 +1,36 @@
+/**
+ * The placement-policy interface the coordinator's scheduler can plug in: a policy scores one
+ * (task, node) pair from the node's free resources; a {@link Placer} asks it about every node and
+ * takes the best. Policies are plain, deterministic given their seed, and hold no global state.
+ */
+import type { ClusterState } from './clusterState.ts';
+import type { PlacementTask } from './types.ts';
+
+/** Where a policy writes the device it chose for a GPU-sharing task (-1: none / whole GPUs). */
+export type GpuChoice = { gpu: number };
+
+/**
+ * Scores (task, node) pairs; higher is better, `-Infinity` means "cannot run there".
+ *
+ * @example
+ * const firstFit: PlacementPolicy = {
+ *   name: 'first-fit', cacheable: true, randomTies: false,
+ *   score: (task, cluster, n, out) => { out.gpu = -1; return cluster.fits(task, n) ? -n : -Infinity; },
+ * };
+ */
+export interface PlacementPolicy {
+  readonly name: string;
+  /**
+   * True when `score` depends only on the task's resource shape and the node's free resources,
+   * so that a placer may reuse a score until the node changes.
+   */
+  readonly cacheable: boolean;
+  /** True: break ties between equal best scores uniformly at random (as kube-scheduler does). */
+  readonly randomTies: boolean;
+  score(task: PlacementTask, cluster: ClusterState, node: number, out: GpuChoice): number;
+}
+
+/** Key of a task's resource shape; tasks with the same key score identically on every node. */
+export function taskShapeKey(task: PlacementTask): string {
+  return `${task.cpuMilli}/${task.memoryMib}/${task.gpuCount}/${task.gpuMilli}/${task.gpuSpec.join('|')}`;
+}
