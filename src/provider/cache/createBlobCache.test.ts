@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, test } from 'node:test';
+import { pino } from 'pino';
+import { isPlexusError } from '../../errors/PlexusError.ts';
+import { createBlobCache, type FetchBlob } from './createBlobCache.ts';
+
+const root = await mkdtemp(join(tmpdir(), 'plexus-cache-'));
+after(() => rm(root, { recursive: true, force: true }));
+const logger = pino({ level: 'silent' });
+let dirs = 0;
+const freshDir = () => join(root, `c${++dirs}`);
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+function blob(fill: number, size = 100): { bytes: Buffer; cid: string } {
+  const bytes = Buffer.alloc(size, fill);
+  return { bytes, cid: sha(bytes) };
+}
+
+/** A fake blob server: serves the blobs it holds in 3 chunks, counting fetches. */
+function server(blobs: Buffer[], opts: { delayMs?: number; web?: boolean } = {}) {
+  const byCid = new Map(blobs.map((b) => [sha(b), b]));
+  const fetches: string[] = [];
+  const fetchBlob: FetchBlob = async (cid, signal) => {
+    fetches.push(cid);
+    const b = byCid.get(cid);
+    if (b === undefined) throw new Error(`404 ${cid}`);
+    const third = Math.ceil(b.length / 3);
+    const chunks = [b.subarray(0, third), b.subarray(third, 2 * third), b.subarray(2 * third)];
+    async function* gen() {
+      for (const c of chunks) {
+        if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
+        signal?.throwIfAborted();
+        yield new Uint8Array(c);
+      }
+    }
+    const node = Readable.from(gen());
+    return opts.web ? (Readable.toWeb(node) as ReadableStream<Uint8Array>) : node;
+  };
+  return { fetchBlob, fetches, byCid };
+}
+
+test('fetches, verifies and serves a blob from disk, once', async () => {
+  const a = blob(1);
+  for (const web of [false, true]) {
+    const s = server([a.bytes], { web });
+    const cache = createBlobCache({ dir: freshDir(), budgetBytes: 1000, fetchBlob: s.fetchBlob, logger });
+    assert.equal(cache.has(a.cid), false);
+    const path = await cache.get(a.cid);
+    assert.deepEqual(await readFile(path), a.bytes);
+    assert.equal(await cache.get(a.cid), path);
+    assert.deepEqual(s.fetches, [a.cid], 'the second get is a hit');
+    assert.equal(cache.has(a.cid), true);
+    assert.deepEqual(cache.list(), [a.cid]);
+    assert.deepEqual(cache.usage(), { bytes: 100, entries: 1 });
+  }
+});
+
+test('a blob whose bytes do not hash to its cid is refused and deleted', async () => {
+  const a = blob(1);
+  const dir = freshDir();
+  const liar: FetchBlob = async () => Readable.from([Buffer.alloc(100, 2)]);
+  const cache = createBlobCache({ dir, budgetBytes: 1000, fetchBlob: liar, logger });
+  await assert.rejects(cache.get(a.cid), (err: unknown) => {
+    assert.ok(isPlexusError(err, 'PLX_BLOB_DIGEST_MISMATCH'), String(err));
+    assert.match(err.message, new RegExp(`${a.cid} arrived with sha256 ${sha(Buffer.alloc(100, 2))}`));
+    return true;
+  });
+  assert.deepEqual(await readdir(dir), [], 'no file, temporary or final, is left');
+  assert.equal(cache.has(a.cid), false);
+  assert.deepEqual(cache.usage(), { bytes: 0, entries: 0 });
+});
+
+test('bad cids, fetch failures and oversized blobs leave nothing behind', async () => {
+  const a = blob(1);
+  const dir = freshDir();
+  const s = server([a.bytes]);
+  const cache = createBlobCache({ dir, budgetBytes: 1000, fetchBlob: s.fetchBlob, maxBlobBytes: 50, logger });
+  for (const bad of ['', 'ABC', a.cid.toUpperCase(), `${a.cid}0`, '../etc/passwd'])
+    await assert.rejects(cache.get(bad), (err: unknown) => isPlexusError(err, 'PLX_BAD_CID'));
+  assert.deepEqual(s.fetches, []);
+  await assert.rejects(cache.get(blob(9).cid), /404/);
+  await assert.rejects(cache.get(a.cid), (err: unknown) => isPlexusError(err, 'PLX_PAYLOAD_TOO_LARGE'));
+  assert.deepEqual(await readdir(dir), []);
+});
+
+test('concurrent gets of one cid share a single download', async () => {
+  const a = blob(1);
+  const s = server([a.bytes], { delayMs: 10 });
+  const cache = createBlobCache({ dir: freshDir(), budgetBytes: 1000, fetchBlob: s.fetchBlob, logger });
+  const paths = await Promise.all([
+    cache.get(a.cid),
+    cache.get(a.cid),
+    cache.acquire(a.cid).then((l) => l.path),
+  ]);
+  assert.equal(new Set(paths).size, 1);
+  assert.deepEqual(s.fetches, [a.cid]);
+});
+
+test('evicts the least recently used blobs to stay within the budget', async () => {
+  const [a, b, c] = [blob(1), blob(2), blob(3)];
+  const dir = freshDir();
+  const s = server([a.bytes, b.bytes, c.bytes]);
+  const cache = createBlobCache({ dir, budgetBytes: 250, fetchBlob: s.fetchBlob, logger });
+  await cache.get(a.cid);
+  await cache.get(b.cid);
+  await cache.get(a.cid); // a is now more recent than b
+  await cache.get(c.cid);
+  assert.deepEqual(cache.list(), [a.cid, c.cid]);
+  assert.deepEqual(cache.usage(), { bytes: 200, entries: 2 });
+  assert.deepEqual((await readdir(dir)).sort(), [a.cid, c.cid].sort());
+});
+
+test('a pinned blob is never evicted; releasing it lets the cache shrink back', async () => {
+  const [a, b, c] = [blob(1), blob(2), blob(3)];
+  const s = server([a.bytes, b.bytes, c.bytes]);
+  const cache = createBlobCache({ dir: freshDir(), budgetBytes: 150, fetchBlob: s.fetchBlob, logger });
+  const lease = await cache.acquire(a.cid);
+  await cache.get(b.cid);
+  assert.deepEqual(cache.list(), [a.cid, b.cid], 'over budget: the only other blob is pinned');
+  await cache.get(c.cid);
+  assert.deepEqual(cache.list(), [a.cid, c.cid], 'b was evicted, pinned a was not');
+  assert.deepEqual(await readFile(lease.path), a.bytes);
+  lease.release();
+  lease.release(); // idempotent
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(cache.list(), [c.cid]);
+  assert.deepEqual(cache.usage(), { bytes: 100, entries: 1 });
+});
+
+test('rebuilds its index from the directory after a restart', async () => {
+  const [a, b] = [blob(1), blob(2, 300)];
+  const dir = freshDir();
+  const s = server([a.bytes, b.bytes]);
+  const first = createBlobCache({ dir, budgetBytes: 1000, fetchBlob: s.fetchBlob, logger });
+  await first.get(b.cid);
+  await first.get(a.cid);
+  // Make the recency on disk unambiguous: b older than a.
+  await utimes(join(dir, b.cid), new Date(1_000_000), new Date(1_000_000));
+  await utimes(join(dir, a.cid), new Date(2_000_000), new Date(2_000_000));
+  await writeFile(join(dir, `.${a.cid}.deadbeef.tmp`), 'half a download');
+  await writeFile(join(dir, 'README'), 'not a blob');
+
+  const second = createBlobCache({ dir, budgetBytes: 1000, fetchBlob: s.fetchBlob, logger });
+  assert.deepEqual(second.list(), [b.cid, a.cid]);
+  assert.deepEqual(second.usage(), { bytes: 400, entries: 2 });
+  assert.deepEqual(await readFile(await second.get(a.cid)), a.bytes);
+  assert.equal(s.fetches.length, 2, 'nothing fetched again');
+  assert.deepEqual(
+    (await readdir(dir)).sort(),
+    [a.cid, b.cid, 'README'].sort(),
+    'the stale temp file is gone',
+  );
+});
+
+test('one caller aborting does not cancel a download another caller waits for', async () => {
+  const [a, b] = [blob(1), blob(2)];
+  const dir = freshDir();
+  const s = server([a.bytes, b.bytes], { delayMs: 20 });
+  const cache = createBlobCache({ dir, budgetBytes: 1000, fetchBlob: s.fetchBlob, logger });
+  const ac = new AbortController();
+  const quitter = cache.get(a.cid, ac.signal);
+  const stayer = cache.get(a.cid);
+  ac.abort(new Error('changed my mind'));
+  await assert.rejects(quitter, /changed my mind/);
+  assert.deepEqual(await readFile(await stayer), a.bytes);
+
+  const alone = new AbortController();
+  const pending = cache.get(b.cid, alone.signal);
+  setTimeout(() => alone.abort(new Error('gone')), 5);
+  await assert.rejects(pending, /gone/);
+  // The temporary file is removed as the aborted pipeline unwinds, just after the caller is told.
+  const deadline = Date.now() + 2000;
+  while ((await readdir(dir)).length > 1 && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 10));
+  assert.equal(cache.has(b.cid), false);
+  assert.deepEqual(await readdir(dir), [a.cid], 'the aborted download left no temporary file');
+  await assert.rejects(cache.get(b.cid, AbortSignal.abort()), { name: 'AbortError' });
+});

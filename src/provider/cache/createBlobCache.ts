@@ -1,0 +1,244 @@
+/**
+ * The provider's content-addressed disk cache of blobs (models, input tensors), keyed by sha256.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { rename, unlink, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { createLogger, type Logger } from '../../logger.ts';
+import { isCid } from '../../protocol/ids.ts';
+
+/** Fetches a blob's bytes from wherever blobs live (the coordinator's blob API, in practice). */
+export type FetchBlob = (
+  cid: string,
+  signal?: AbortSignal,
+) => Promise<ReadableStream<Uint8Array> | NodeJS.ReadableStream>;
+
+/** How a cache is built. */
+export type BlobCacheOptions = {
+  /** Directory the blobs live in (created if missing); one file per blob, named by its cid. */
+  dir: string;
+  /** Bytes the cache tries to stay under; least recently used, unpinned blobs are evicted first. */
+  budgetBytes: number;
+  fetchBlob: FetchBlob;
+  /** Largest single blob accepted (default: no limit beyond the budget logic). */
+  maxBlobBytes?: number;
+  logger?: Logger;
+};
+
+/** A blob held in the cache until `release()` is called. */
+export type BlobLease = { path: string; release(): void };
+
+/** The cache. */
+export type BlobCache = {
+  /** Path of the blob's file, downloading and verifying it first when needed. Holds no pin: use the file at once, or use `acquire`. */
+  get(cid: string, signal?: AbortSignal): Promise<string>;
+  /** Like `get`, and the blob cannot be evicted until the lease is released. */
+  acquire(cid: string, signal?: AbortSignal): Promise<BlobLease>;
+  /** True when the blob is on disk now. */
+  has(cid: string): boolean;
+  /** Cids on disk, least recently used first (what a provider advertises). */
+  list(): string[];
+  usage(): { bytes: number; entries: number };
+};
+
+type Entry = { size: number; pins: number };
+
+type Download = { promise: Promise<void>; controller: AbortController; waiters: number };
+
+/**
+ * Creates a content-addressed blob cache. A miss streams the blob from `fetchBlob` into a temporary
+ * file while hashing it; the file is fsynced and renamed to its cid only when its sha256 equals the
+ * cid (else `PLX_BLOB_DIGEST_MISMATCH` and the bytes are deleted), so a file named by a cid is always
+ * complete and correct, even after a crash. Concurrent requests for one cid share one download (it
+ * is aborted only when every caller has given up). After each insertion, least recently used
+ * blobs are deleted until usage fits `budgetBytes`, skipping pinned ones (`acquire` pins until
+ * `release`) and the blob just fetched, so the budget can be exceeded only by blobs in use.
+ * The index is rebuilt from the directory when the cache is created (recency from file mtimes,
+ * which each hit refreshes); leftover temporary files from a crash are removed, so one directory
+ * belongs to one cache (one provider process) at a time.
+ *
+ * @example
+ * const cache = createBlobCache({ dir: join(dataDir, 'blobs'), budgetBytes: 10 * 2 ** 30, fetchBlob });
+ * const lease = await cache.acquire(modelCid);
+ * try { await runtime.run(lease.path, inputs); } finally { lease.release(); }
+ */
+export function createBlobCache(options: BlobCacheOptions): BlobCache {
+  const { dir, budgetBytes, fetchBlob } = options;
+  const log = options.logger ?? createLogger('blob-cache');
+  if (!Number.isSafeInteger(budgetBytes) || budgetBytes < 0)
+    throw new RangeError('budgetBytes must be a non-negative integer');
+  const maxBlobBytes = options.maxBlobBytes ?? Number.POSITIVE_INFINITY;
+
+  // Map iteration order is the LRU order: a hit deletes and re-inserts its entry.
+  const index = new Map<string, Entry>();
+  const downloads = new Map<string, Download>();
+  let bytes = 0;
+
+  mkdirSync(dir, { recursive: true });
+  const found: { cid: string; size: number; mtimeMs: number }[] = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (name.endsWith('.tmp')) {
+      unlinkSync(path);
+      continue;
+    }
+    if (!isCid(name)) continue;
+    const st = statSync(path);
+    if (st.isFile()) found.push({ cid: name, size: st.size, mtimeMs: st.mtimeMs });
+  }
+  found.sort((a, b) => a.mtimeMs - b.mtimeMs);
+  for (const f of found) {
+    index.set(f.cid, { size: f.size, pins: 0 });
+    bytes += f.size;
+  }
+
+  const pathOf = (cid: string) => join(dir, cid);
+
+  function touch(cid: string, entry: Entry): void {
+    index.delete(cid);
+    index.set(cid, entry);
+    const now = new Date();
+    // Recency survives a restart through the file's mtime; losing an update only costs LRU accuracy.
+    utimes(pathOf(cid), now, now).catch(() => {});
+  }
+
+  async function evict(keep: string): Promise<void> {
+    for (const [cid, entry] of index) {
+      if (bytes <= budgetBytes) return;
+      if (cid === keep || entry.pins > 0) continue;
+      index.delete(cid);
+      bytes -= entry.size;
+      await unlink(pathOf(cid)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') log.warn({ cid, err: err.message }, 'could not delete an evicted blob');
+      });
+      log.debug({ cid, size: entry.size }, 'evicted blob');
+    }
+    if (bytes > budgetBytes)
+      log.warn({ bytes, budgetBytes }, 'blob cache over budget: every other blob is in use');
+  }
+
+  async function download(cid: string, signal: AbortSignal): Promise<void> {
+    const tmp = join(dir, `.${cid}.${randomBytes(6).toString('hex')}.tmp`);
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      const body = await fetchBlob(cid, signal);
+      const source =
+        typeof (body as ReadableStream<Uint8Array>).getReader === 'function'
+          ? Readable.fromWeb(body as WebReadableStream<Uint8Array>)
+          : (body as NodeJS.ReadableStream);
+      await pipeline(
+        source,
+        async function* (chunks: AsyncIterable<Uint8Array | string>) {
+          for await (const chunk of chunks) {
+            const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+            size += buf.length;
+            if (size > maxBlobBytes)
+              throw new PlexusError(
+                'PLX_PAYLOAD_TOO_LARGE',
+                `blob ${cid} is larger than ${maxBlobBytes} bytes`,
+              );
+            hash.update(buf);
+            yield buf;
+          }
+        },
+        createWriteStream(tmp, { flags: 'wx', flush: true }),
+        { signal },
+      );
+      const digest = hash.digest('hex');
+      if (digest !== cid)
+        throw new PlexusError(
+          'PLX_BLOB_DIGEST_MISMATCH',
+          `blob ${cid} arrived with sha256 ${digest} (${size} bytes)`,
+          {
+            details: { cid, digest, size },
+          },
+        );
+      await rename(tmp, pathOf(cid));
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+    index.set(cid, { size, pins: 0 });
+    bytes += size;
+    log.debug({ cid, size }, 'cached blob');
+  }
+
+  async function fetchShared(cid: string, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    let d = downloads.get(cid);
+    if (d === undefined) {
+      const controller = new AbortController();
+      const created: Download = {
+        controller,
+        waiters: 0,
+        promise: download(cid, controller.signal).finally(() => downloads.delete(cid)),
+      };
+      downloads.set(cid, created);
+      d = created;
+    }
+    const shared = d;
+    shared.waiters++;
+    // Each caller may give up on its own; the shared download stops only when nobody waits for it.
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        if (--shared.waiters === 0) shared.controller.abort(signal?.reason);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => {});
+    try {
+      await Promise.race([shared.promise, aborted]);
+    } finally {
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async function ensure(cid: string, signal: AbortSignal | undefined, pin: boolean): Promise<Entry> {
+    if (!isCid(cid))
+      throw new PlexusError('PLX_BAD_CID', `"${cid}" is not a content id (64 lowercase hex sha256)`);
+    let entry = index.get(cid);
+    if (entry !== undefined) touch(cid, entry);
+    else {
+      await fetchShared(cid, signal);
+      entry = index.get(cid);
+      // Evicted between download and here is impossible (eviction skips `keep`), but be explicit.
+      if (entry === undefined) throw new Error(`blob ${cid} vanished from the cache`);
+      if (pin) entry.pins++;
+      await evict(cid);
+      return entry;
+    }
+    if (pin) entry.pins++;
+    return entry;
+  }
+
+  return {
+    async get(cid, signal) {
+      await ensure(cid, signal, false);
+      return pathOf(cid);
+    },
+    async acquire(cid, signal) {
+      const entry = await ensure(cid, signal, true);
+      let released = false;
+      return {
+        path: pathOf(cid),
+        release() {
+          if (released) return;
+          released = true;
+          entry.pins--;
+          if (entry.pins === 0 && bytes > budgetBytes) void evict('');
+        },
+      };
+    },
+    has: (cid) => index.has(cid),
+    list: () => [...index.keys()],
+    usage: () => ({ bytes, entries: index.size }),
+  };
+}
