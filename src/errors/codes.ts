@@ -27,6 +27,10 @@ export const errorCodes = {
   PLX_JOB_NOT_FINISHED: { status: 409, message: 'The job has not finished yet.' },
   PLX_TASK_FAILED: { status: 422, message: 'A task failed on every attempt; the job failed.' },
   PLX_DEADLINE_EXCEEDED: { status: 422, message: 'The job did not finish before its deadline.' },
+  PLX_TASK_RUNTIME_ERROR: { status: 422, message: 'The runtime failed while running the task on the provider.' },
+  PLX_LEASE_EXPIRED: { status: 408, message: 'The provider did not return a result before its lease expired.' },
+  PLX_LEASE_LOST: { status: 409, message: 'The provider reconnected without the task it was leased.' },
+  PLX_JOB_CANCELLED: { status: 409, message: 'The job failed or was cancelled, so its other tasks stopped.' },
   PLX_STALE_ASSIGNMENT: { status: 409, message: 'The assignment is no longer leased to this provider.' },
   PLX_INTERNAL: { status: 500, message: 'An unexpected error occurred on the server.' },
 
@@ -51,6 +55,11 @@ export const errorCodes = {
     message: 'The keystore file is corrupt or not a Web3 Secret Storage v3 file.',
   },
   PLX_BLOB_DIGEST_MISMATCH: { status: 400, message: 'The blob content does not hash to its content id.' },
+  // --- on-chain layer (src/chain) ---
+  PLX_CHAIN_REVERT: {
+    status: 409,
+    message: 'A Plexus contract rejected the transaction; see details.errorName and details.args.',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

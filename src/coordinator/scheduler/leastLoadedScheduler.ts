@@ -152,7 +152,7 @@ export function createLeastLoadedScheduler(): Scheduler {
         memoryMiB: p.memoryMiB,
         gpu: p.gpu,
         cached: new Set(p.cached),
-        active: old?.active ?? 0,
+        active: p.active ?? old?.active ?? 0,
         version: old?.version ?? 0,
       };
       providers.set(p.address, e);

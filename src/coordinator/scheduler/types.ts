@@ -12,6 +12,8 @@ export type ProviderCapacity = {
   gpu: boolean;
   /** Content ids the provider already caches (models especially). */
   cached: Iterable<string>;
+  /** Slots already in use when the provider is (re)added, e.g. leases that survived a restart. */
+  active?: number;
 };
 
 export type TaskRequirements = {

@@ -1,0 +1,34 @@
+import { Command } from 'commander';
+import { startCoordinator } from '../coordinator/createCoordinator.ts';
+import { intOption } from './options.ts';
+
+/** `plexus coordinator`: runs a coordinator until SIGINT/SIGTERM. */
+export function coordinatorCommand(): Command {
+  return new Command('coordinator')
+    .description('run a coordinator (HTTP API, provider WebSocket, scheduler, store)')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 = any free port)', intOption(0, 65535), 8080)
+    .option('--data-dir <dir>', 'folder for the SQLite store and blobs', '.plexus/coordinator')
+    .option('--chain-id <id>', 'chain id of the EIP-712 domain', intOption(1, 2 ** 31), 31337)
+    .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
+    .action(async (o: { host: string; port: number; dataDir: string; chainId: number; logLevel: string }) => {
+      const c = await startCoordinator({
+        host: o.host,
+        port: o.port,
+        dataDir: o.dataDir,
+        chainId: o.chainId,
+        logLevel: o.logLevel as 'info',
+      });
+      // One machine-readable line on stdout so a supervisor (the devnet) learns the URL.
+      console.log(`PLEXUS_COORDINATOR_READY ${JSON.stringify({ url: c.url })}`);
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        await c.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+}

@@ -1,0 +1,135 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import { Command } from 'commander';
+import { createClient } from '../client/createClient.ts';
+import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
+import { readPassword } from '../provider/keystore/readPassword.ts';
+import { DEFAULT_COORDINATOR, intOption } from './options.ts';
+
+const DEFAULT_CLIENT_KEYSTORE = process.env.PLEXUS_CLIENT_KEYSTORE ?? '.plexus/client/key.json';
+
+async function clientAccount(keystore: string) {
+  const password = await readPassword({ prompt: 'Client keystore password: ' });
+  return loadOrCreateKeystore(keystore, password);
+}
+
+/** `plexus job submit|status|results`. */
+export function jobCommand(): Command {
+  const cmd = new Command('job').description('submit jobs and fetch their results');
+  cmd
+    .command('submit')
+    .description(
+      'upload an ONNX model and safetensors inputs, submit one task per input, and follow progress',
+    )
+    .requiredOption('--model <file>', 'ONNX model file')
+    .requiredOption('--input <files...>', 'safetensors input files (tensor names = model input names)')
+    .option('--coordinator <url>', 'coordinator base URL', DEFAULT_COORDINATOR)
+    .option('--keystore <file>', 'client key file (created if missing)', DEFAULT_CLIENT_KEYSTORE)
+    .option(
+      '--deadline-sec <n>',
+      'seconds from now until the job fails if unfinished',
+      intOption(10, 30 * 86400),
+      3600,
+    )
+    .option('--task-timeout-sec <n>', 'seconds a provider may spend on one task', intOption(1, 3600), 120)
+    .option('--gpu', 'require a GPU provider', false)
+    .option('--min-memory-mib <n>', 'memory each task needs', intOption(0, 4_194_304), 0)
+    .option('--label <text>', 'label shown in the explorer')
+    .option('--no-wait', 'print the job id and return without following progress')
+    .action(
+      async (o: {
+        model: string;
+        input: string[];
+        coordinator: string;
+        keystore: string;
+        deadlineSec: number;
+        taskTimeoutSec: number;
+        gpu: boolean;
+        minMemoryMib: number;
+        label?: string;
+        wait: boolean;
+      }) => {
+        const client = createClient({ url: o.coordinator, account: await clientAccount(o.keystore) });
+        const model = await client.uploadFile(o.model);
+        const inputs: string[] = [];
+        for (const f of o.input) inputs.push((await client.uploadFile(f)).cid);
+        const { jobId, tasks } = await client.submitJob({
+          kind: 'onnx.infer',
+          model: model.cid,
+          inputs,
+          deadline: Math.floor(Date.now() / 1000) + o.deadlineSec,
+          taskTimeoutSec: o.taskTimeoutSec,
+          resources: { gpu: o.gpu, minMemoryMiB: o.minMemoryMib },
+          ...(o.label ? { label: o.label } : {}),
+        });
+        console.log(`job ${jobId} (${tasks} tasks)`);
+        if (!o.wait) return;
+        const bar = new cliProgress.SingleBar(
+          {
+            format: 'progress [{bar}] {value}/{total} tasks | {status}',
+            stream: process.stderr,
+            hideCursor: true,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(tasks, 0, { status: 'queued' });
+        const final = await client.waitForJob(jobId, (e) => {
+          if (e.type === 'task.completed') bar.update(Number(e.data.done), { status: 'running' });
+          else if (e.type === 'task.retry')
+            bar.update({ status: `retrying a task (${String(e.data.code)})` });
+        });
+        bar.update(final.tasksDone, { status: final.status });
+        bar.stop();
+        if (final.status !== 'completed') {
+          console.error(`job failed: ${final.error?.code} ${final.error?.message}`);
+          process.exit(1);
+        }
+        console.log(`completed; fetch outputs with: plexus job results ${jobId} --out DIR`);
+      },
+    );
+  cmd
+    .command('status')
+    .description('show a job and its tasks')
+    .argument('<jobId>')
+    .option('--coordinator <url>', 'coordinator base URL', DEFAULT_COORDINATOR)
+    .option('--json', 'print the raw JSON', false)
+    .action(async (jobId: string, o: { coordinator: string; json: boolean }) => {
+      const job = await createClient({ url: o.coordinator }).getJob(jobId);
+      if (o.json) {
+        console.log(JSON.stringify(job, null, 2));
+        return;
+      }
+      console.log(
+        `job ${job.id}\n  status   ${job.status}\n  tasks    ${job.tasksDone}/${job.tasksTotal} done`,
+      );
+      if (job.error) console.log(`  error    ${job.error.code}: ${job.error.message}`);
+      for (const t of job.tasks ?? []) {
+        console.log(
+          `  #${t.index} ${t.status.padEnd(9)} attempts=${t.attempts} ${t.provider ?? ''} ${t.lastError ? `last error: ${t.lastError}` : ''}`,
+        );
+      }
+    });
+  cmd
+    .command('results')
+    .description('download the outputs of a finished job (one safetensors file per task)')
+    .argument('<jobId>')
+    .requiredOption('--out <dir>', 'folder to write outputs into')
+    .option('--coordinator <url>', 'coordinator base URL', DEFAULT_COORDINATOR)
+    .action(async (jobId: string, o: { out: string; coordinator: string }) => {
+      const client = createClient({ url: o.coordinator });
+      const results = await client.jobResults(jobId);
+      await mkdir(o.out, { recursive: true });
+      for (const r of results.outputs) {
+        await writeFile(
+          join(o.out, `output-${String(r.index).padStart(5, '0')}.safetensors`),
+          await client.downloadBlob(r.output),
+        );
+      }
+      await writeFile(join(o.out, 'results.json'), JSON.stringify(results, null, 2));
+      console.log(
+        `wrote ${results.outputs.length} outputs and results.json to ${o.out} (job ${results.status})`,
+      );
+    });
+  return cmd;
+}

@@ -1,0 +1,28 @@
+/**
+ * The `plexus` command line: one file per command, wired here.
+ */
+import { Command } from 'commander';
+import { PlexusError } from '../errors/PlexusError.ts';
+import { coordinatorCommand } from './coordinator.ts';
+import { devnetCommand } from './devnet.ts';
+import { jobCommand } from './job.ts';
+import { providerCommand } from './provider.ts';
+
+const program = new Command('plexus')
+  .description('Plexus: an open network for sharing AI hardware')
+  .version('0.1.0')
+  .showHelpAfterError();
+program.addCommand(coordinatorCommand());
+program.addCommand(providerCommand());
+program.addCommand(jobCommand());
+program.addCommand(devnetCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof PlexusError) {
+    console.error(`error ${err.code}: ${err.message}`);
+    process.exit(1);
+  }
+  throw err;
+}

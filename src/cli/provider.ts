@@ -1,0 +1,55 @@
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { startProvider } from '../provider/agent/startProvider.ts';
+import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
+import { readPassword } from '../provider/keystore/readPassword.ts';
+import { DEFAULT_COORDINATOR, intOption } from './options.ts';
+
+/** `plexus provider start`: runs a provider agent until SIGINT/SIGTERM (which drain first). */
+export function providerCommand(): Command {
+  const cmd = new Command('provider').description('run and manage a provider agent');
+  cmd
+    .command('start')
+    .description('connect to a coordinator and take work')
+    .option('--coordinator <url>', 'coordinator base URL', DEFAULT_COORDINATOR)
+    .option('--data-dir <dir>', 'folder for the key and the blob cache', '.plexus/provider')
+    .option('--keystore <file>', 'encrypted key file (created if missing; default DATA_DIR/key.json)')
+    .option('--slots <n>', 'tasks run at once', intOption(1, 256), 1)
+    .option('--region <code>', 'region code shown to clients (e.g. eu-west)', 'unknown')
+    .option('--cache-budget-mib <n>', 'disk budget of the blob cache', intOption(16, 10_000_000), 10_240)
+    .option('--no-gpu', 'do not offer the GPU even if there is one')
+    .action(
+      async (o: {
+        coordinator: string;
+        dataDir: string;
+        keystore?: string;
+        slots: number;
+        region: string;
+        cacheBudgetMib: number;
+        gpu: boolean;
+      }) => {
+        const password = await readPassword({ prompt: 'Provider keystore password: ' });
+        const account = await loadOrCreateKeystore(o.keystore ?? join(o.dataDir, 'key.json'), password);
+        const provider = await startProvider({
+          coordinatorUrl: o.coordinator,
+          account,
+          dataDir: o.dataDir,
+          slots: o.slots,
+          region: o.region,
+          cacheBudgetBytes: o.cacheBudgetMib * 1024 * 1024,
+          useGpu: o.gpu,
+        });
+        console.log(`PLEXUS_PROVIDER_STARTED ${JSON.stringify({ address: provider.address })}`);
+        let stopping = false;
+        const stop = async () => {
+          if (stopping) return;
+          stopping = true;
+          await provider.drain();
+          process.exit(0);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      },
+    );
+  return cmd;
+}

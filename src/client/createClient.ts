@@ -1,0 +1,163 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { LocalAccount } from 'viem';
+import { PlexusError } from '../errors/PlexusError.ts';
+import type { OnnxInferSpecInput } from '../protocol/schemas.ts';
+import { errorFromResponse } from './httpError.ts';
+import { createSseParser } from './parseSse.ts';
+import { signJobSubmission } from './signJobSubmission.ts';
+
+export type JobEvent = { id: number; type: string; data: Record<string, unknown> };
+export type JobStatus = 'queued' | 'running' | 'completed' | 'failed';
+export type JobView = {
+  id: string;
+  client: string;
+  kind: string;
+  status: JobStatus;
+  spec: Record<string, unknown>;
+  tasksTotal: number;
+  tasksDone: number;
+  error: { code: string; message: string } | null;
+  createdAt: number;
+  updatedAt: number;
+  tasks?: {
+    id: string;
+    index: number;
+    input: string;
+    status: string;
+    attempts: number;
+    output: string | null;
+    provider: string | null;
+    lastError: string | null;
+  }[];
+};
+export type JobResults = {
+  jobId: string;
+  status: JobStatus;
+  error: { code: string; message: string } | null;
+  outputs: {
+    index: number;
+    input: string;
+    output: string;
+    provider: string;
+    usage: { wallMs: number; cpuMs: number; peakRssBytes: number };
+    signature: string;
+    issuedAt: number;
+  }[];
+};
+
+export type PlexusClient = ReturnType<typeof createClient>;
+
+/**
+ * The Plexus client SDK (`plexus/client`): upload blobs, submit signed jobs, follow their events
+ * and fetch their outputs from a coordinator.
+ *
+ * @example
+ * import { createClient } from 'plexus/client';
+ * const plexus = createClient({ url: 'http://127.0.0.1:8080', account });
+ * const model = await plexus.uploadFile('model.onnx');
+ * const { jobId } = await plexus.submitJob({ kind: 'onnx.infer', model: model.cid, inputs, deadline });
+ * const final = await plexus.waitForJob(jobId, (e) => console.log(e.type));
+ */
+export function createClient(opts: {
+  url: string;
+  account?: LocalAccount;
+  chainId?: number;
+  fetch?: typeof fetch;
+}) {
+  const base = opts.url.replace(/\/+$/, '');
+  const f = opts.fetch ?? fetch;
+  let chainId = opts.chainId;
+
+  async function json<T>(path: string, init?: RequestInit): Promise<T> {
+    const res = await f(`${base}${path}`, init);
+    if (!res.ok) throw await errorFromResponse(res);
+    return (await res.json()) as T;
+  }
+
+  async function getChainId(): Promise<number> {
+    chainId ??= (await json<{ chainId: number }>('/v1/health')).chainId;
+    return chainId;
+  }
+
+  async function upload(body: BodyInit, size?: number): Promise<{ cid: string; size: number }> {
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    if (size !== undefined) headers['content-length'] = String(size);
+    return json('/v1/blobs', { method: 'POST', body, headers, duplex: 'half' } as RequestInit);
+  }
+
+  const client = {
+    url: base,
+    health: () =>
+      json<{ ok: boolean; chainId: number; providersOnline: number; protocolVersion: number }>('/v1/health'),
+    /** Uploads bytes; returns their content id. */
+    uploadBlob: (bytes: Uint8Array) => upload(bytes as unknown as BodyInit, bytes.byteLength),
+    /** Streams a file up without reading it whole. */
+    async uploadFile(path: string) {
+      const { size } = await stat(path);
+      return upload(Readable.toWeb(createReadStream(path)) as unknown as BodyInit, size);
+    },
+    async downloadBlob(cid: string): Promise<Uint8Array> {
+      const res = await f(`${base}/v1/blobs/${cid}`);
+      if (!res.ok) throw await errorFromResponse(res);
+      return new Uint8Array(await res.arrayBuffer());
+    },
+    /** Signs `spec` with the client's account and submits it. */
+    async submitJob(spec: OnnxInferSpecInput, sign: { nonce?: bigint; issuedAt?: number } = {}) {
+      if (!opts.account)
+        throw new PlexusError('PLX_UNAUTHORIZED', 'createClient needs an account to submit jobs');
+      const body = await signJobSubmission(opts.account, await getChainId(), spec, sign);
+      return json<{ jobId: string; tasks: number }>('/v1/jobs', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    },
+    getJob: (jobId: string) => json<JobView>(`/v1/jobs/${jobId}`),
+    listJobs: (q: { client?: string; status?: JobStatus; limit?: number } = {}) =>
+      json<{ jobs: JobView[] }>(
+        `/v1/jobs?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]))}`,
+      ),
+    jobResults: (jobId: string, partial = false) =>
+      json<JobResults>(`/v1/jobs/${jobId}/results?partial=${partial}`),
+    listProviders: () => json<{ providers: Record<string, unknown>[] }>('/v1/providers'),
+
+    /**
+     * Follows a job's event stream until it completes or fails, resuming from the last event
+     * after a dropped connection. Resolves with the final job.
+     */
+    async waitForJob(jobId: string, onEvent?: (e: JobEvent) => void, signal?: AbortSignal): Promise<JobView> {
+      let lastId = 0;
+      for (let attempt = 0; ; attempt++) {
+        signal?.throwIfAborted();
+        try {
+          const res = await f(`${base}/v1/jobs/${jobId}/events`, {
+            headers: { accept: 'text/event-stream', 'last-event-id': String(lastId) },
+            ...(signal ? { signal } : {}),
+          });
+          if (!res.ok) throw await errorFromResponse(res);
+          if (!res.body) throw new Error('event stream has no body');
+          const parser = createSseParser();
+          const decoder = new TextDecoder();
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            for (const e of parser.push(decoder.decode(chunk, { stream: true }))) {
+              lastId = Number(e.id ?? lastId);
+              const ev = { id: lastId, type: e.event, data: JSON.parse(e.data) as Record<string, unknown> };
+              onEvent?.(ev);
+              if (ev.type === 'job.completed' || ev.type === 'job.failed') {
+                await res.body.cancel().catch(() => {});
+                return client.getJob(jobId);
+              }
+            }
+          }
+        } catch (err) {
+          if (err instanceof PlexusError || signal?.aborted) throw err;
+          if (attempt > 20) throw err;
+          await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)));
+        }
+      }
+    },
+  };
+  return client;
+}

@@ -1,0 +1,30 @@
+import { type ErrorCode, errorCodes } from '../errors/codes.ts';
+import { PlexusError } from '../errors/PlexusError.ts';
+
+/**
+ * Turns a non-2xx coordinator response into the PlexusError it describes, keeping the server's
+ * code, message and details (an unknown code becomes PLX_INTERNAL with the original in details).
+ *
+ * @example if (!res.ok) throw await errorFromResponse(res);
+ */
+export async function errorFromResponse(res: Response): Promise<PlexusError> {
+  const text = await res.text();
+  try {
+    const body = JSON.parse(text) as {
+      error?: { code?: string; message?: string; details?: Record<string, unknown> };
+    };
+    const code = body.error?.code;
+    if (code && code in errorCodes) {
+      return new PlexusError(
+        code as ErrorCode,
+        body.error?.message,
+        body.error?.details ? { details: body.error.details } : {},
+      );
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  return new PlexusError('PLX_INTERNAL', `HTTP ${res.status}: ${text.slice(0, 300)}`, {
+    details: { status: res.status },
+  });
+}

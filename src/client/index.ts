@@ -1,0 +1,13 @@
+/**
+ * `plexus/client`: the SDK for people who submit work to Plexus.
+ * @example
+ * import { createClient } from 'plexus/client';
+ */
+export {
+  createClient,
+  type JobEvent,
+  type JobResults,
+  type JobView,
+  type PlexusClient,
+} from './createClient.ts';
+export { signJobSubmission } from './signJobSubmission.ts';

@@ -1,0 +1,29 @@
+import { randomBytes } from 'node:crypto';
+import type { LocalAccount } from 'viem';
+import { hashCanonical } from '../protocol/canonicalJson.ts';
+import { signPlexusMessage } from '../protocol/eip712.ts';
+import type { JobSubmission, OnnxInferSpecInput } from '../protocol/schemas.ts';
+
+/**
+ * Signs a job spec as an EIP-712 JobSubmission (over the keccak256 of its canonical JSON), ready
+ * for `POST /v1/jobs`. The nonce is random unless given; a coordinator refuses a reused one.
+ *
+ * @example
+ * const body = await signJobSubmission(account, 31337, { kind: 'onnx.infer', model, inputs, deadline });
+ */
+export async function signJobSubmission(
+  account: LocalAccount,
+  chainId: number,
+  spec: OnnxInferSpecInput,
+  opts: { nonce?: bigint; issuedAt?: number } = {},
+): Promise<JobSubmission> {
+  const nonce = opts.nonce ?? BigInt(`0x${randomBytes(16).toString('hex')}`);
+  const issuedAt = opts.issuedAt ?? Math.floor(Date.now() / 1000);
+  const signature = await signPlexusMessage(account, chainId, 'JobSubmission', {
+    client: account.address,
+    specHash: hashCanonical(spec),
+    nonce,
+    issuedAt: BigInt(issuedAt),
+  });
+  return { spec, client: account.address, nonce: nonce.toString(), issuedAt, signature };
+}

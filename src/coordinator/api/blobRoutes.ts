@@ -1,0 +1,79 @@
+import type { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { cidSchema } from '../../protocol/schemas.ts';
+import type { BlobStore } from '../blobs/createBlobStore.ts';
+
+/**
+ * Content-addressed blobs: `POST /v1/blobs` (server computes the id), `PUT /v1/blobs/:cid`
+ * (client states it; refused on mismatch), `GET|HEAD /v1/blobs/:cid`. Bodies are streamed to
+ * disk and capped at `maxBlobBytes`; downloads are streamed and immutable.
+ *
+ * @example await app.register(blobRoutes(blobs, 512 << 20));
+ */
+export function blobRoutes(blobs: BlobStore, maxBlobBytes: number) {
+  return async (app: FastifyInstance) => {
+    // Octet streams are handed to the route unread, so nothing is buffered whole.
+    app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    const uploaded = z.object({ cid: cidSchema, size: z.number() });
+
+    function declaredTooLarge(len: string | undefined): void {
+      if (len !== undefined && Number(len) > maxBlobBytes) {
+        throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', `blob exceeds ${maxBlobBytes} bytes`, {
+          details: { maxBlobBytes },
+        });
+      }
+    }
+
+    function body(raw: unknown): Readable {
+      if (!raw || typeof (raw as Readable).pipe !== 'function') {
+        throw new PlexusError('PLX_UNSUPPORTED_MEDIA_TYPE', 'send the blob as application/octet-stream');
+      }
+      return raw as Readable;
+    }
+
+    r.post(
+      '/v1/blobs',
+      {
+        schema: { summary: 'Upload a blob; the server computes its content id', response: { 201: uploaded } },
+      },
+      async (req, reply) => {
+        declaredTooLarge(req.headers['content-length']);
+        const out = await blobs.put(body(req.body), { maxBytes: maxBlobBytes });
+        return reply.status(201).send(out);
+      },
+    );
+    r.put(
+      '/v1/blobs/:cid',
+      {
+        schema: { summary: 'Upload a blob under its known content id', params: z.object({ cid: cidSchema }) },
+      },
+      async (req, reply) => {
+        declaredTooLarge(req.headers['content-length']);
+        const out = await blobs.put(body(req.body), { maxBytes: maxBlobBytes, expectedCid: req.params.cid });
+        return reply.status(201).send(out);
+      },
+    );
+    r.route({
+      method: ['GET', 'HEAD'],
+      url: '/v1/blobs/:cid',
+      schema: { summary: 'Download a blob', params: z.object({ cid: cidSchema }) },
+      handler: async (req, reply) => {
+        const { stream, size } = await blobs.openRead(req.params.cid);
+        void reply
+          .header('content-type', 'application/octet-stream')
+          .header('content-length', size)
+          .header('cache-control', 'public, max-age=31536000, immutable')
+          .header('etag', `"${req.params.cid}"`);
+        if (req.method === 'HEAD') {
+          stream.destroy();
+          return reply.send();
+        }
+        return reply.send(stream);
+      },
+    });
+  };
+}

@@ -1,0 +1,186 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { addressSchema, hex32Schema, jobSubmissionSchema } from '../../protocol/schemas.ts';
+import type { EventLog } from '../events/createEventLog.ts';
+import type { JobSubmitter } from '../jobs/submitJob.ts';
+import type { Database } from '../store/schema.ts';
+import { streamEvents } from './sse.ts';
+
+const jobParams = z.object({ id: hex32Schema });
+
+/** A job as the API shows it (spec, progress, failure reason). */
+async function loadJob(db: Kysely<Database>, id: string) {
+  const job = await db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!job) throw new PlexusError('PLX_NOT_FOUND', `no job ${id}`);
+  return job;
+}
+
+function jobView(job: Awaited<ReturnType<typeof loadJob>>) {
+  return {
+    id: job.id,
+    client: job.client,
+    kind: job.kind,
+    status: job.status,
+    spec: JSON.parse(job.spec) as unknown,
+    tasksTotal: job.tasks_total,
+    tasksDone: job.tasks_done,
+    error: job.error_code ? { code: job.error_code, message: job.error_message } : null,
+    createdAt: job.created_at,
+    updatedAt: job.updated_at,
+  };
+}
+
+/**
+ * Client job API: submit a signed job, read it with its tasks, stream its events, fetch results.
+ * @example await app.register(jobRoutes({ db, events, submitter }));
+ */
+export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submitter: JobSubmitter }) {
+  const { db, events, submitter } = deps;
+  return async (app: FastifyInstance) => {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+
+    r.post(
+      '/v1/jobs',
+      {
+        schema: {
+          summary: 'Submit a signed job (EIP-712 JobSubmission over the spec hash)',
+          body: jobSubmissionSchema,
+        },
+      },
+      async (req, reply) => reply.status(201).send(await submitter.submit(req.body)),
+    );
+
+    r.get(
+      '/v1/jobs',
+      {
+        schema: {
+          summary: 'List jobs, newest first',
+          querystring: z.strictObject({
+            client: addressSchema.optional(),
+            status: z.enum(['queued', 'running', 'completed', 'failed']).optional(),
+            limit: z.coerce.number().int().min(1).max(200).default(50),
+          }),
+        },
+      },
+      async (req) => {
+        let q = db.selectFrom('jobs').selectAll();
+        if (req.query.client) q = q.where('client', '=', req.query.client.toLowerCase());
+        if (req.query.status) q = q.where('status', '=', req.query.status);
+        const rows = await q.orderBy('created_at', 'desc').limit(req.query.limit).execute();
+        return { jobs: rows.map(jobView) };
+      },
+    );
+
+    r.get('/v1/jobs/:id', { schema: { summary: 'A job with its tasks', params: jobParams } }, async (req) => {
+      const job = await loadJob(db, req.params.id);
+      const tasks = await db
+        .selectFrom('tasks')
+        .select(['id', 'idx', 'input_cid', 'status', 'attempts', 'output_cid', 'provider', 'last_error'])
+        .where('job_id', '=', job.id)
+        .orderBy('idx')
+        .execute();
+      return {
+        ...jobView(job),
+        tasks: tasks.map((t) => ({
+          id: t.id,
+          index: t.idx,
+          input: t.input_cid,
+          status: t.status,
+          attempts: t.attempts,
+          output: t.output_cid,
+          provider: t.provider,
+          lastError: t.last_error,
+        })),
+      };
+    });
+
+    r.get(
+      '/v1/jobs/:id/events',
+      {
+        schema: {
+          summary: 'Server-sent events of a job (resumable with Last-Event-ID)',
+          params: jobParams,
+          querystring: z.object({
+            after: z
+              .string()
+              .regex(/^\d{1,15}$/)
+              .optional(),
+          }),
+        },
+      },
+      async (req, reply) => {
+        await loadJob(db, req.params.id);
+        streamEvents(req, reply, events, req.params.id);
+      },
+    );
+
+    r.get(
+      '/v1/jobs/:id/results',
+      {
+        schema: {
+          summary: 'Outputs of a finished job (or what is done so far with ?partial=true)',
+          params: jobParams,
+          querystring: z.object({ partial: z.enum(['true', 'false']).default('false') }),
+        },
+      },
+      async (req) => {
+        const job = await loadJob(db, req.params.id);
+        const finished = job.status === 'completed' || job.status === 'failed';
+        if (!finished && req.query.partial !== 'true') {
+          throw new PlexusError('PLX_JOB_NOT_FINISHED', `job is ${job.status}`, {
+            details: { status: job.status },
+          });
+        }
+        const tasks = await db
+          .selectFrom('tasks')
+          .select(['idx', 'input_cid', 'output_cid', 'provider', 'result'])
+          .where('job_id', '=', job.id)
+          .where('status', '=', 'completed')
+          .orderBy('idx')
+          .execute();
+        return {
+          jobId: job.id,
+          status: job.status,
+          error: job.error_code ? { code: job.error_code, message: job.error_message } : null,
+          outputs: tasks.map((t) => {
+            const res = JSON.parse(t.result ?? '{}') as {
+              usage?: unknown;
+              signature?: string;
+              issuedAt?: number;
+            };
+            return {
+              index: t.idx,
+              input: t.input_cid,
+              output: t.output_cid,
+              provider: t.provider,
+              usage: res.usage,
+              signature: res.signature,
+              issuedAt: res.issuedAt,
+            };
+          }),
+        };
+      },
+    );
+
+    r.get(
+      '/v1/events',
+      {
+        schema: {
+          summary: 'Server-sent events of the whole network (explorer)',
+          querystring: z.object({
+            after: z
+              .string()
+              .regex(/^\d{1,15}$/)
+              .optional(),
+          }),
+        },
+      },
+      async (req, reply) => {
+        streamEvents(req, reply, events, null);
+      },
+    );
+  };
+}

@@ -1,0 +1,222 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Address, Hex } from 'viem';
+import type { WebSocket } from 'ws';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import type { Logger } from '../../logger.ts';
+import { hashCanonical } from '../../protocol/canonicalJson.ts';
+import { MAX_WS_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../protocol/constants.ts';
+import { verifyPlexusMessage } from '../../protocol/eip712.ts';
+import { type CoordinatorMessage, type ProviderAuth, providerMessageSchema } from '../../protocol/schemas.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Database } from '../store/schema.ts';
+import type { ProviderLink, WorkLoop } from '../work/createWorkLoop.ts';
+
+/** A provider must answer the challenge within this, or it is disconnected. */
+const AUTH_TIMEOUT_MS = 10_000;
+/** Sustained messages per second per session, and the burst allowed above it. */
+const MESSAGE_RATE = 100;
+const MESSAGE_BURST = 400;
+/** Invalid messages tolerated before a session is closed. */
+const MAX_STRIKES = 20;
+const PING_INTERVAL_MS = 15_000;
+
+/** What a provider's session signature commits to besides the challenge. */
+export function capabilitiesHash(
+  auth: Pick<ProviderAuth, 'hardware' | 'slots' | 'region' | 'agentVersion'>,
+): Hex {
+  return hashCanonical({
+    hardware: auth.hardware,
+    slots: auth.slots,
+    region: auth.region,
+    agentVersion: auth.agentVersion,
+  });
+}
+
+/**
+ * The provider side of the coordinator: a WebSocket at `/v1/providers/ws` (the agent dials out,
+ * so it works behind NAT) and the public provider list. A session starts with a challenge the
+ * provider signs (EIP-712 SessionAuth, which also commits to its claimed capabilities); every later
+ * message is validated, rate-limited and, for results, signed again.
+ *
+ * @example await app.register(providerRoutes({ db, loop, chainId, log, metrics }));
+ */
+export function providerRoutes(deps: {
+  db: Kysely<Database>;
+  loop: WorkLoop;
+  chainId: number;
+  log: Logger;
+  metrics: Metrics;
+}) {
+  const { db, loop, chainId, log, metrics } = deps;
+  return async (app: FastifyInstance) => {
+    app.get('/v1/providers/ws', { websocket: true, schema: { hide: true } }, (socket: WebSocket) => {
+      const challenge = `0x${randomBytes(32).toString('hex')}` as Hex;
+      let link: ProviderLink | undefined;
+      let authing = false;
+      let strikes = 0;
+      let tokens = MESSAGE_BURST;
+      let lastRefill = Date.now();
+      let alive = true;
+      let queue: Promise<void> = Promise.resolve();
+
+      const send = (msg: CoordinatorMessage): boolean => {
+        if (socket.readyState !== socket.OPEN) return false;
+        socket.send(JSON.stringify(msg));
+        return true;
+      };
+      const refuse = (code: PlexusError['code'], message: string) => {
+        metrics.rejectedMessages.inc({ code });
+        send({ type: 'error', code, message });
+        if (++strikes > MAX_STRIKES) socket.close(1008, 'too many invalid messages');
+      };
+
+      const authTimer = setTimeout(() => {
+        if (!link) socket.close(1008, 'authentication timeout');
+      }, AUTH_TIMEOUT_MS);
+      const pinger = setInterval(() => {
+        if (!alive) {
+          socket.terminate();
+          return;
+        }
+        alive = false;
+        socket.ping();
+      }, PING_INTERVAL_MS);
+      socket.on('pong', () => {
+        alive = true;
+      });
+
+      send({ type: 'hello', challenge, chainId, protocolVersion: PROTOCOL_VERSION });
+
+      socket.on('message', (raw: Buffer, isBinary: boolean) => {
+        const now = Date.now();
+        tokens = Math.min(MESSAGE_BURST, tokens + ((now - lastRefill) / 1000) * MESSAGE_RATE);
+        lastRefill = now;
+        if (tokens < 1) {
+          refuse('PLX_RATE_LIMITED', 'too many messages');
+          return;
+        }
+        tokens--;
+        if (isBinary) {
+          refuse('PLX_UNSUPPORTED_MEDIA_TYPE', 'send JSON text frames');
+          return;
+        }
+        let json: unknown;
+        try {
+          json = JSON.parse(raw.toString('utf8'));
+        } catch {
+          refuse('PLX_BAD_JSON', 'message is not valid JSON');
+          return;
+        }
+        const parsed = providerMessageSchema.safeParse(json);
+        if (!parsed.success) {
+          refuse(
+            'PLX_VALIDATION',
+            parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+          );
+          return;
+        }
+        const msg = parsed.data;
+        // Messages of one session are handled in order (a result never overtakes the auth).
+        queue = queue.then(async () => {
+          try {
+            if (msg.type === 'auth') {
+              if (link || authing)
+                throw new PlexusError('PLX_VALIDATION', 'session is already authenticated');
+              authing = true;
+              await verifyPlexusMessage({
+                chainId,
+                primaryType: 'SessionAuth',
+                message: {
+                  provider: msg.provider,
+                  challenge,
+                  capabilitiesHash: capabilitiesHash(msg),
+                  issuedAt: BigInt(msg.issuedAt),
+                },
+                signature: msg.signature,
+                expectedSigner: msg.provider,
+              }).catch((err) => {
+                authing = false;
+                throw err;
+              });
+              const address = msg.provider.toLowerCase() as Address;
+              link = { address, send };
+              clearTimeout(authTimer);
+              await loop.providerConnected(link, {
+                address,
+                hardware: msg.hardware,
+                slots: msg.slots,
+                region: msg.region,
+                agentVersion: msg.agentVersion,
+                cached: msg.cached,
+                inFlight: msg.inFlight,
+              });
+              send({ type: 'welcome', provider: address, maxMessageBytes: MAX_WS_MESSAGE_BYTES });
+              return;
+            }
+            if (!link) throw new PlexusError('PLX_UNAUTHORIZED', 'answer the challenge first');
+            if (msg.type === 'result') {
+              await loop.handleResult(link.address, msg);
+              send({ type: 'ack', assignmentId: msg.assignmentId as Hex, accepted: true });
+            } else if (msg.type === 'failure') {
+              await loop.handleFailure(link.address, msg);
+              send({ type: 'ack', assignmentId: msg.assignmentId as Hex, accepted: true });
+            } else if (msg.type === 'cache') {
+              loop.providerCacheChanged(link.address, msg.added, msg.removed);
+            } else if (msg.type === 'drain') {
+              loop.providerDraining(link.address);
+            }
+          } catch (err) {
+            const e =
+              err instanceof PlexusError
+                ? err
+                : new PlexusError('PLX_INTERNAL', 'internal error handling the message');
+            if (!(err instanceof PlexusError)) log.error({ err }, 'provider message failed');
+            if ('assignmentId' in msg) {
+              metrics.rejectedMessages.inc({ code: e.code });
+              send({
+                type: 'ack',
+                assignmentId: msg.assignmentId as Hex,
+                accepted: false,
+                code: e.code,
+                message: e.message,
+              });
+            } else refuse(e.code, e.message);
+            if (e.code === 'PLX_UNAUTHORIZED' || (msg.type === 'auth' && !link)) socket.close(1008, e.code);
+          }
+        });
+      });
+
+      socket.on('close', () => {
+        clearTimeout(authTimer);
+        clearInterval(pinger);
+        const l = link;
+        if (l)
+          queue = queue
+            .then(() => loop.providerDisconnected(l))
+            .catch((err) => log.error({ err }, 'disconnect failed'));
+      });
+      socket.on('error', (err) => log.warn({ err: err.message }, 'provider socket error'));
+    });
+
+    app.get('/v1/providers', { schema: { summary: 'Providers known to this coordinator' } }, async () => {
+      const rows = await db.selectFrom('providers').selectAll().orderBy('first_seen').limit(10_000).execute();
+      return {
+        providers: rows.map((p) => ({
+          address: p.address,
+          connected: p.connected === 1,
+          region: p.region,
+          slots: p.slots,
+          active: loop.activeOf(p.address),
+          hardware: JSON.parse(p.hardware) as unknown,
+          agentVersion: p.agent_version,
+          tasksCompleted: p.tasks_completed,
+          tasksFailed: p.tasks_failed,
+          firstSeen: p.first_seen,
+          lastSeen: p.last_seen,
+        })),
+      };
+    });
+  };
+}

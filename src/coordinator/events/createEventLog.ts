@@ -1,0 +1,62 @@
+import { EventEmitter } from 'node:events';
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from '../store/schema.ts';
+
+export type JobEvent = { id: number; jobId: string | null; type: string; data: unknown; createdAt: number };
+
+export type EventLog = {
+  /** Appends an event inside the caller's transaction: it exists exactly when the change does. */
+  append(
+    trx: Transaction<Database> | Kysely<Database>,
+    jobId: string | null,
+    type: string,
+    data: unknown,
+  ): Promise<void>;
+  /** Wakes subscribers after the transaction that appended events has committed. */
+  notify(jobId: string | null): void;
+  /** Events of a job (or all, when jobId is null) after `afterId`, oldest first. */
+  since(jobId: string | null, afterId: number, limit?: number): Promise<JobEvent[]>;
+  /** Calls `fn` whenever events for `jobId` (or any, with '*') may have been appended. */
+  subscribe(jobId: string | '*', fn: () => void): () => void;
+};
+
+/**
+ * The persistent event log behind job progress streams (SSE) and the explorer. Events are rows,
+ * so a client reconnecting with `Last-Event-ID` misses nothing, even across a coordinator restart.
+ *
+ * @example
+ * await db.transaction().execute((trx) => events.append(trx, jobId, 'job.submitted', { tasks: 3 }));
+ * events.notify(jobId);
+ */
+export function createEventLog(db: Kysely<Database>): EventLog {
+  const bus = new EventEmitter();
+  bus.setMaxListeners(0);
+  return {
+    async append(trx, jobId, type, data) {
+      await trx
+        .insertInto('events')
+        .values({ job_id: jobId, type, data: JSON.stringify(data), created_at: Date.now() })
+        .execute();
+    },
+    notify(jobId) {
+      if (jobId) bus.emit(jobId);
+      bus.emit('*');
+    },
+    async since(jobId, afterId, limit = 500) {
+      let q = db.selectFrom('events').selectAll().where('id', '>', afterId);
+      if (jobId !== null) q = q.where('job_id', '=', jobId);
+      const rows = await q.orderBy('id').limit(limit).execute();
+      return rows.map((r) => ({
+        id: r.id,
+        jobId: r.job_id,
+        type: r.type,
+        data: JSON.parse(r.data) as unknown,
+        createdAt: r.created_at,
+      }));
+    },
+    subscribe(jobId, fn) {
+      bus.on(jobId, fn);
+      return () => bus.off(jobId, fn);
+    },
+  };
+}

@@ -1,0 +1,191 @@
+import type { Kysely } from 'kysely';
+import { type Hex, keccak256, toBytes } from 'viem';
+import { z } from 'zod';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { hashCanonical } from '../../protocol/canonicalJson.ts';
+import { plexusMessageHash, verifyPlexusMessage } from '../../protocol/eip712.ts';
+import { decodeSafetensors } from '../../protocol/safetensors.ts';
+import { type JobSpec, type JobSubmission, jobSpecSchema } from '../../protocol/schemas.ts';
+import { checkInputsAgainstModel } from '../../provider/runtimes/onnx/checkInputsAgainstModel.ts';
+import { inspectOnnxModel, type OnnxModelMeta } from '../../provider/runtimes/onnx/inspectOnnxModel.ts';
+import type { BlobStore } from '../blobs/createBlobStore.ts';
+import type { EventLog } from '../events/createEventLog.ts';
+import type { Database } from '../store/schema.ts';
+
+/** Largest model the coordinator loads to check a submission. */
+const MAX_INSPECTED_MODEL_BYTES = 512 * 1024 * 1024;
+
+export type JobSubmitter = {
+  /** Validates, verifies and stores a signed job; returns its id (the EIP-712 digest). */
+  submit(submission: JobSubmission): Promise<{ jobId: Hex; tasks: number }>;
+};
+
+/** The task id of input `idx` of a job: deterministic, so resubmitting cannot create twins. */
+export function taskIdOf(jobId: Hex, idx: number): Hex {
+  return keccak256(toBytes(`${jobId}:${idx}`));
+}
+
+/**
+ * Job intake. Everything a client sends is checked before anything is stored: the spec against
+ * its schema, the EIP-712 signature and its freshness, the nonce against replays, that every blob
+ * exists, that the model is a loadable ONNX model, and that each input file matches the model's
+ * input names, dtypes and shapes. A job that passes is stored with all its tasks in one transaction.
+ *
+ * @example const { jobId } = await submitter.submit(await signJobSubmission(account, chainId, spec));
+ */
+export function createJobSubmitter(deps: {
+  db: Kysely<Database>;
+  blobs: BlobStore;
+  events: EventLog;
+  chainId: number;
+  now?: () => number;
+  onSubmitted?: (jobId: Hex) => void;
+}): JobSubmitter {
+  const now = deps.now ?? Date.now;
+  // Model metadata by content id: models are immutable, so this never goes stale.
+  const models = new Map<string, Promise<OnnxModelMeta>>();
+
+  async function modelMeta(cid: string): Promise<OnnxModelMeta> {
+    let meta = models.get(cid);
+    if (!meta) {
+      meta = (async () => {
+        const size = await deps.blobs.size(cid);
+        if (size === undefined)
+          throw new PlexusError('PLX_UNKNOWN_BLOB', `model ${cid} was not uploaded`, { details: { cid } });
+        if (size > MAX_INSPECTED_MODEL_BYTES)
+          throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', 'model is too large');
+        return inspectOnnxModel(deps.blobs.pathOf(cid));
+      })();
+      models.set(cid, meta);
+      meta.catch(() => models.delete(cid));
+      if (models.size > 256) models.delete(models.keys().next().value as string);
+    }
+    return meta;
+  }
+
+  return {
+    async submit(submission) {
+      const parsed = jobSpecSchema.safeParse(submission.spec);
+      if (!parsed.success) {
+        throw new PlexusError('PLX_VALIDATION', `spec: ${z.prettifyError(parsed.error)}`, {
+          details: {
+            issues: parsed.error.issues.map((i) => ({
+              path: ['spec', ...i.path].join('.'),
+              message: i.message,
+            })),
+          },
+        });
+      }
+      const spec: JobSpec = parsed.data;
+      // The client signs the hash of the spec exactly as sent (defaults are applied after).
+      const message = {
+        client: submission.client,
+        specHash: hashCanonical(submission.spec),
+        nonce: BigInt(submission.nonce),
+        issuedAt: BigInt(submission.issuedAt),
+      };
+      await verifyPlexusMessage({
+        chainId: deps.chainId,
+        primaryType: 'JobSubmission',
+        message,
+        signature: submission.signature,
+        expectedSigner: submission.client,
+        nowSec: Math.floor(now() / 1000),
+      });
+      const jobId = plexusMessageHash(deps.chainId, 'JobSubmission', message);
+      const client = submission.client.toLowerCase();
+      const seen = await deps.db
+        .selectFrom('jobs')
+        .select('id')
+        .where((eb) =>
+          eb.or([
+            eb('id', '=', jobId),
+            eb.and([eb('client', '=', client), eb('nonce', '=', submission.nonce)]),
+          ]),
+        )
+        .executeTakeFirst();
+      if (seen)
+        throw new PlexusError('PLX_REPLAY', `nonce ${submission.nonce} was already used`, {
+          details: { jobId: seen.id },
+        });
+      if (spec.deadline * 1000 <= now()) {
+        throw new PlexusError('PLX_DEADLINE_PASSED', `deadline ${spec.deadline} is in the past`);
+      }
+
+      const meta = await modelMeta(spec.model);
+      // Each distinct input is checked once, however often it is repeated in the job.
+      for (const [idx, cid] of [...new Set(spec.inputs)].entries()) {
+        const bytes = await deps.blobs.read(cid);
+        try {
+          checkInputsAgainstModel(meta, decodeSafetensors(bytes));
+        } catch (err) {
+          if (err instanceof PlexusError) {
+            throw new PlexusError(err.code, `input ${cid}: ${err.message}`, {
+              details: { ...err.details, input: cid, index: idx },
+            });
+          }
+          throw err;
+        }
+      }
+
+      const t = now();
+      try {
+        await deps.db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto('jobs')
+            .values({
+              id: jobId,
+              client,
+              nonce: submission.nonce,
+              kind: spec.kind,
+              spec: JSON.stringify(spec),
+              status: 'queued',
+              tasks_total: spec.inputs.length,
+              tasks_done: 0,
+              deadline_ms: spec.deadline * 1000,
+              issued_at: submission.issuedAt,
+              signature: submission.signature,
+              error_code: null,
+              error_message: null,
+              created_at: t,
+              updated_at: t,
+            })
+            .execute();
+          const rows = spec.inputs.map((input, idx) => ({
+            id: taskIdOf(jobId, idx),
+            job_id: jobId,
+            idx,
+            input_cid: input,
+            status: 'queued' as const,
+            attempts: 0,
+            output_cid: null,
+            provider: null,
+            result: null,
+            last_error: null,
+            queued_at: t,
+            updated_at: t,
+          }));
+          for (let i = 0; i < rows.length; i += 500)
+            await trx
+              .insertInto('tasks')
+              .values(rows.slice(i, i + 500))
+              .execute();
+          await deps.events.append(trx, jobId, 'job.submitted', {
+            client,
+            tasks: spec.inputs.length,
+            model: spec.model,
+            label: spec.label ?? null,
+          });
+        });
+      } catch (err) {
+        // Two identical submissions racing: the unique (client, nonce) index lets one through.
+        if (String(err).includes('UNIQUE'))
+          throw new PlexusError('PLX_REPLAY', `nonce ${submission.nonce} was already used`);
+        throw err;
+      }
+      deps.events.notify(jobId);
+      deps.onSubmitted?.(jobId);
+      return { jobId, tasks: spec.inputs.length };
+    },
+  };
+}

@@ -1,0 +1,109 @@
+import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+
+/**
+ * Store migrations, in order. Never edit a migration that has shipped: add a new one.
+ * They are plain objects (not files found at run time) so they work the same under tsx and in tests.
+ */
+const migrations: Record<string, Migration> = {
+  '0001_core': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('blobs')
+        .addColumn('cid', 'text', (c) => c.primaryKey())
+        .addColumn('size', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('jobs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('client', 'text', (c) => c.notNull())
+        .addColumn('nonce', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('spec', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('tasks_total', 'integer', (c) => c.notNull())
+        .addColumn('tasks_done', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('deadline_ms', 'integer', (c) => c.notNull())
+        .addColumn('issued_at', 'integer', (c) => c.notNull())
+        .addColumn('signature', 'text', (c) => c.notNull())
+        .addColumn('error_code', 'text')
+        .addColumn('error_message', 'text')
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'integer', (c) => c.notNull())
+        .addUniqueConstraint('jobs_client_nonce', ['client', 'nonce'])
+        .execute();
+      await db.schema.createIndex('jobs_status').on('jobs').columns(['status', 'deadline_ms']).execute();
+      await db.schema
+        .createTable('tasks')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('job_id', 'text', (c) => c.notNull().references('jobs.id'))
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('input_cid', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('output_cid', 'text')
+        .addColumn('provider', 'text')
+        .addColumn('result', 'text')
+        .addColumn('last_error', 'text')
+        .addColumn('queued_at', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('tasks_queue').on('tasks').columns(['status', 'queued_at']).execute();
+      await db.schema.createIndex('tasks_job').on('tasks').columns(['job_id', 'idx']).unique().execute();
+      await db.schema
+        .createTable('assignments')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('task_id', 'text', (c) => c.notNull().references('tasks.id'))
+        .addColumn('job_id', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('lease_expires_at', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('finished_at', 'integer')
+        .addColumn('error_code', 'text')
+        .addColumn('error_message', 'text')
+        .execute();
+      await db.schema
+        .createIndex('assignments_lease')
+        .on('assignments')
+        .columns(['status', 'lease_expires_at'])
+        .execute();
+      await db.schema.createIndex('assignments_task').on('assignments').columns(['task_id']).execute();
+      await db.schema
+        .createIndex('assignments_provider')
+        .on('assignments')
+        .columns(['provider', 'status'])
+        .execute();
+      await db.schema
+        .createTable('providers')
+        .addColumn('address', 'text', (c) => c.primaryKey())
+        .addColumn('hardware', 'text', (c) => c.notNull())
+        .addColumn('slots', 'integer', (c) => c.notNull())
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('agent_version', 'text', (c) => c.notNull())
+        .addColumn('connected', 'integer', (c) => c.notNull())
+        .addColumn('first_seen', 'integer', (c) => c.notNull())
+        .addColumn('last_seen', 'integer', (c) => c.notNull())
+        .addColumn('tasks_completed', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('tasks_failed', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createTable('events')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('job_id', 'text')
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('events_job').on('events').columns(['job_id', 'id']).execute();
+      await sql`select 1`.execute(db);
+    },
+  },
+};
+
+/** Kysely migration provider over the in-code list above. */
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

@@ -1,0 +1,40 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { migrationProvider } from './migrations.ts';
+import type { Database } from './schema.ts';
+
+export type Store = {
+  db: Kysely<Database>;
+  close(): Promise<void>;
+};
+
+/**
+ * Opens (creating if needed) the coordinator's SQLite store and brings its schema up to date.
+ * WAL mode with synchronous=NORMAL: a committed transaction survives a process crash, and
+ * readers never block the writer.
+ *
+ * @example const store = await openStore({ path: '.plexus/coordinator/plexus.db' });
+ */
+export async function openStore(opts: { path: string }): Promise<Store> {
+  if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+  const sqlite = new SQLite(opts.path);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+  if (error) {
+    await db.destroy();
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new Error(`store migration ${failed ?? ''} failed`, { cause: error });
+  }
+  return {
+    db,
+    async close() {
+      await db.destroy();
+    },
+  };
+}

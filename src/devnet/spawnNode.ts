@@ -1,0 +1,82 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** The `plexus` entry script, so child processes run exactly what a user runs. */
+export const PLEXUS_BIN = fileURLToPath(new URL('../../bin/plexus.mjs', import.meta.url));
+
+export type NodeChild = {
+  name: string;
+  proc: ChildProcess;
+  /** Resolves with the first stdout line that starts with `marker`, parsed as JSON after it. */
+  waitFor<T>(marker: string, timeoutMs: number): Promise<T>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
+  exited: Promise<number | null>;
+};
+
+/**
+ * Runs `plexus <args>` as a separate OS process. Its pino logs (stderr) are shown prefixed with
+ * its name when at or above `showLevel` (pino numbers: 40 = warn), so a devnet stays readable.
+ *
+ * @example const c = spawnPlexus('coordinator', ['coordinator', '--port', '0'], { env });
+ */
+export function spawnPlexus(
+  name: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; showLevel?: number; print?: (line: string) => void } = {},
+): NodeChild {
+  const print = opts.print ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const proc = spawn(process.execPath, [PLEXUS_BIN, ...args], {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const showLevel = opts.showLevel ?? 40;
+  const stdoutLines: string[] = [];
+  const waiters: { marker: string; resolve: (v: unknown) => void }[] = [];
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    const w = waiters.find((x) => line.startsWith(x.marker));
+    if (w) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(JSON.parse(line.slice(w.marker.length).trim() || 'null'));
+    } else stdoutLines.push(line);
+  });
+  createInterface({ input: proc.stderr! }).on('line', (line) => {
+    try {
+      const rec = JSON.parse(line) as { level?: number; msg?: string };
+      if ((rec.level ?? 0) >= showLevel) print(`[${name}] ${line}`);
+    } catch {
+      print(`[${name}] ${line}`);
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return {
+    name,
+    proc,
+    exited,
+    waitFor<T>(marker: string, timeoutMs: number): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`${name} did not print ${marker} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        void exited.then((code) => reject(new Error(`${name} exited (${code}) before printing ${marker}`)));
+        waiters.push({
+          marker,
+          resolve: (v) => {
+            clearTimeout(timer);
+            resolve(v as T);
+          },
+        });
+      });
+    },
+    async stop(graceMs = 15_000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}

@@ -1,0 +1,362 @@
+/**
+ * The provider agent: proves who it is to a coordinator, advertises what its machine can do,
+ * runs the tasks it is leased and returns signed results, surviving dropped links and restarts.
+ */
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { Hex, LocalAccount } from 'viem';
+import { keccak256, toBytes } from 'viem';
+import { WebSocket } from 'ws';
+import { errorFromResponse } from '../../client/httpError.ts';
+import { capabilitiesHash } from '../../coordinator/api/providerRoutes.ts';
+import { type ErrorCode, errorCodes } from '../../errors/codes.ts';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { createLogger, type Logger } from '../../logger.ts';
+import { MAX_WS_MESSAGE_BYTES } from '../../protocol/constants.ts';
+import { signPlexusMessage } from '../../protocol/eip712.ts';
+import { cidToBytes32 } from '../../protocol/ids.ts';
+import type { CoordinatorMessage } from '../../protocol/schemas.ts';
+import { createBlobCache } from '../cache/createBlobCache.ts';
+import { type HardwareProfile, probeHardware } from '../hardware/probeHardware.ts';
+import { createOnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
+import { backoffDelay } from './backoff.ts';
+import { runOnnxTask, type TaskOutput } from './runOnnxTask.ts';
+
+export const AGENT_VERSION = 'plexus-agent/0.1.0';
+
+export type ProviderOptions = {
+  coordinatorUrl: string;
+  account: LocalAccount;
+  dataDir: string;
+  /** Tasks run at once (each is one onnxruntime run on its own worker thread). */
+  slots?: number;
+  /** Disk budget of the blob cache. */
+  cacheBudgetBytes?: number;
+  region?: string;
+  /** Use the CUDA execution provider when the machine has one. */
+  useGpu?: boolean;
+  /** How long SIGTERM waits for running tasks before giving up on them. */
+  drainTimeoutMs?: number;
+  log?: Logger;
+  /** Overrides the hardware probe (tests that pretend to be another machine). */
+  hardware?: HardwareProfile;
+};
+
+export type Provider = {
+  address: string;
+  /** Resolves once the first session is authenticated. */
+  ready: Promise<void>;
+  /** Stops taking work, finishes what runs (up to the drain timeout), then disconnects. */
+  drain(): Promise<void>;
+  /** Disconnects at once (what a crash looks like to the coordinator). */
+  close(): Promise<void>;
+  stats(): { running: number; completed: number; failed: number; connected: boolean };
+};
+
+type Assign = Extract<CoordinatorMessage, { type: 'assign' }>;
+type Outcome =
+  | { kind: 'result'; assign: Assign; output: TaskOutput }
+  | { kind: 'failure'; assign: Assign; code: ErrorCode; message: string };
+
+/**
+ * Starts a provider agent against a coordinator.
+ *
+ * @example
+ * const p = await startProvider({ coordinatorUrl: 'http://127.0.0.1:8080', account, dataDir: '.plexus/provider' });
+ * await p.ready;
+ * process.on('SIGTERM', () => p.drain().then(() => process.exit(0)));
+ */
+export async function startProvider(opts: ProviderOptions): Promise<Provider> {
+  const log = opts.log ?? createLogger('provider');
+  const base = opts.coordinatorUrl.replace(/\/+$/, '');
+  const wsUrl = `${base.replace(/^http/, 'ws')}/v1/providers/ws`;
+  const account = opts.account;
+  const slots = opts.slots ?? 1;
+  const hardware = opts.hardware ?? (await probeHardware());
+  const gpu = (opts.useGpu ?? true) && hardware.executionProviders.includes('cuda');
+  const runtime = createOnnxRuntime({
+    executionProviders: gpu ? ['cuda', 'cpu'] : ['cpu'],
+    concurrency: slots,
+    logger: log,
+  });
+  const cache = createBlobCache({
+    dir: join(opts.dataDir, 'cache'),
+    budgetBytes: opts.cacheBudgetBytes ?? 10 * 1024 ** 3,
+    fetchBlob: async (cid: string, signal?: AbortSignal) => {
+      const res = await fetch(`${base}/v1/blobs/${cid}`, signal ? { signal } : {});
+      if (!res.ok || !res.body) throw await errorFromResponse(res);
+      return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    },
+  });
+  const claim = {
+    hardware: {
+      cpuModel: hardware.cpuModel,
+      cpuCores: hardware.cpuCores,
+      memoryBytes: hardware.memoryBytes,
+      gpus: hardware.gpus.map((g) => ({ name: g.name, memoryMiB: g.memoryMiB })),
+      executionProviders: gpu
+        ? hardware.executionProviders
+        : hardware.executionProviders.filter((e) => e !== 'cuda'),
+    },
+    slots,
+    region: opts.region ?? 'unknown',
+    agentVersion: AGENT_VERSION,
+  };
+
+  const running = new Map<string, AbortController>();
+  /** Finished work whose result the coordinator has not acknowledged yet: resent after a reconnect. */
+  const unacked = new Map<string, Outcome>();
+  let socket: WebSocket | undefined;
+  let authed = false;
+  let stopping = false;
+  let draining = false;
+  let attempt = 0;
+  /** Chain id of the coordinator's EIP-712 domain, learned from its hello. */
+  let chainId = 0;
+  /** Blobs the coordinator knows we cache (it prefers us for tasks that use them). */
+  let advertised = new Set<string>();
+
+  function advertiseCache(): void {
+    const now = new Set(cache.list());
+    const added = [...now].filter((c) => !advertised.has(c));
+    const removed = [...advertised].filter((c) => !now.has(c));
+    if (
+      (added.length > 0 || removed.length > 0) &&
+      sendJson({ type: 'cache', added: added.slice(0, 10_000), removed: removed.slice(0, 10_000) })
+    ) {
+      advertised = now;
+    }
+  }
+  let completed = 0;
+  let failed = 0;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((r) => {
+    resolveReady = r;
+  });
+
+  function sendJson(msg: unknown): boolean {
+    if (!socket || socket.readyState !== WebSocket.OPEN || !authed) return false;
+    socket.send(JSON.stringify(msg));
+    return true;
+  }
+
+  /** Signs at send time, so a result resent after a long outage is still fresh. */
+  async function deliver(o: Outcome): Promise<void> {
+    const issuedAt = Math.floor(Date.now() / 1000);
+    const a = o.assign;
+    if (o.kind === 'result') {
+      const signature = await signPlexusMessage(account, chainId, 'TaskResult', {
+        provider: account.address,
+        assignmentId: a.assignmentId,
+        taskId: a.taskId,
+        outputCid: cidToBytes32(o.output.cid),
+        wallMs: BigInt(o.output.usage.wallMs),
+        cpuMs: BigInt(o.output.usage.cpuMs),
+        peakRssBytes: BigInt(o.output.usage.peakRssBytes),
+        issuedAt: BigInt(issuedAt),
+      });
+      sendJson({
+        type: 'result',
+        assignmentId: a.assignmentId,
+        taskId: a.taskId,
+        outputCid: o.output.cid,
+        usage: o.output.usage,
+        issuedAt,
+        signature,
+      });
+    } else {
+      const message = o.message.slice(0, 2000);
+      const signature = await signPlexusMessage(account, chainId, 'TaskFailure', {
+        provider: account.address,
+        assignmentId: a.assignmentId,
+        taskId: a.taskId,
+        reasonHash: keccak256(toBytes(`${o.code}:${message}`)),
+        issuedAt: BigInt(issuedAt),
+      });
+      sendJson({
+        type: 'failure',
+        assignmentId: a.assignmentId,
+        taskId: a.taskId,
+        code: o.code,
+        message,
+        issuedAt,
+        signature,
+      });
+    }
+  }
+
+  async function uploadOutput(out: TaskOutput): Promise<void> {
+    for (let i = 0; ; i++) {
+      try {
+        const res = await fetch(`${base}/v1/blobs/${out.cid}`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: out.bytes as unknown as BodyInit,
+        });
+        if (!res.ok) throw await errorFromResponse(res);
+        return;
+      } catch (err) {
+        if (err instanceof PlexusError || i >= 5 || stopping) throw err;
+        await new Promise((r) => setTimeout(r, backoffDelay(i)));
+      }
+    }
+  }
+
+  async function execute(a: Assign): Promise<void> {
+    const ac = new AbortController();
+    running.set(a.assignmentId, ac);
+    let outcome: Outcome;
+    try {
+      const output = await runOnnxTask(
+        { runtime, cache },
+        { model: a.model, input: a.input, timeoutMs: a.timeoutMs },
+        ac.signal,
+      );
+      await uploadOutput(output);
+      outcome = { kind: 'result', assign: a, output };
+      completed++;
+    } catch (err) {
+      if (ac.signal.aborted) {
+        log.info({ assignmentId: a.assignmentId }, 'task cancelled');
+        running.delete(a.assignmentId);
+        return;
+      }
+      const code: ErrorCode =
+        err instanceof PlexusError
+          ? err.code
+          : err instanceof DOMException && err.name === 'TimeoutError'
+            ? 'PLX_LEASE_EXPIRED'
+            : 'PLX_TASK_RUNTIME_ERROR';
+      const message = err instanceof Error ? err.message : String(err);
+      log.warn({ assignmentId: a.assignmentId, code, message }, 'task failed');
+      outcome = {
+        kind: 'failure',
+        assign: a,
+        code: code in errorCodes ? code : 'PLX_TASK_RUNTIME_ERROR',
+        message,
+      };
+      failed++;
+    }
+    running.delete(a.assignmentId);
+    advertiseCache();
+    unacked.set(a.assignmentId, outcome);
+    await deliver(outcome).catch((err) =>
+      log.warn({ err: String(err) }, 'could not send result; will resend'),
+    );
+  }
+
+  function onMessage(raw: WebSocket.RawData): void {
+    let msg: CoordinatorMessage;
+    try {
+      msg = JSON.parse(raw.toString()) as CoordinatorMessage;
+    } catch {
+      log.warn('coordinator sent invalid JSON');
+      return;
+    }
+    switch (msg.type) {
+      case 'hello':
+        void authenticate(msg.challenge, msg.chainId);
+        break;
+      case 'welcome':
+        authed = true;
+        attempt = 0;
+        log.info({ address: account.address, coordinator: base }, 'session authenticated');
+        resolveReady();
+        for (const o of unacked.values()) void deliver(o);
+        if (draining) sendJson({ type: 'drain' });
+        break;
+      case 'assign':
+        if (draining || running.has(msg.assignmentId) || unacked.has(msg.assignmentId)) break;
+        void execute(msg);
+        break;
+      case 'cancel':
+        running.get(msg.assignmentId)?.abort(new Error(msg.reason));
+        unacked.delete(msg.assignmentId);
+        break;
+      case 'ack':
+        unacked.delete(msg.assignmentId);
+        if (!msg.accepted)
+          log.warn(
+            { assignmentId: msg.assignmentId, code: msg.code, message: msg.message },
+            'result refused',
+          );
+        break;
+      case 'error':
+        log.warn({ code: msg.code, message: msg.message }, 'coordinator refused a message');
+        break;
+    }
+  }
+
+  async function authenticate(challenge: Hex, cid: number): Promise<void> {
+    chainId = cid;
+    const issuedAt = Math.floor(Date.now() / 1000);
+    advertised = new Set(cache.list());
+    const signature = await signPlexusMessage(account, chainId, 'SessionAuth', {
+      provider: account.address,
+      challenge,
+      capabilitiesHash: capabilitiesHash(claim),
+      issuedAt: BigInt(issuedAt),
+    });
+    socket?.send(
+      JSON.stringify({
+        type: 'auth',
+        provider: account.address,
+        issuedAt,
+        signature,
+        ...claim,
+        cached: [...advertised].slice(0, 10_000),
+        inFlight: [...running.keys(), ...unacked.keys()],
+      }),
+    );
+  }
+
+  function connect(): void {
+    if (stopping) return;
+    const ws = new WebSocket(wsUrl, { maxPayload: MAX_WS_MESSAGE_BYTES, handshakeTimeout: 10_000 });
+    socket = ws;
+    authed = false;
+    ws.on('message', onMessage);
+    ws.on('error', (err) => log.debug({ err: err.message }, 'socket error'));
+    ws.on('close', (code, reason) => {
+      if (socket === ws) {
+        socket = undefined;
+        authed = false;
+      }
+      if (stopping) return;
+      const delay = backoffDelay(attempt++);
+      log.warn({ code, reason: reason.toString(), retryInMs: delay }, 'disconnected from coordinator');
+      reconnectTimer = setTimeout(connect, delay);
+    });
+  }
+
+  connect();
+
+  async function shutdown(): Promise<void> {
+    stopping = true;
+    clearTimeout(reconnectTimer);
+    socket?.close(1000, 'provider stopping');
+    socket = undefined;
+    await runtime.close();
+  }
+
+  return {
+    address: account.address.toLowerCase(),
+    ready,
+    stats: () => ({ running: running.size, completed, failed, connected: authed }),
+    async drain() {
+      draining = true;
+      sendJson({ type: 'drain' });
+      const deadline = Date.now() + (opts.drainTimeoutMs ?? 60_000);
+      while ((running.size > 0 || unacked.size > 0) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      log.info({ unfinished: running.size, unacked: unacked.size }, 'drained');
+      await shutdown();
+    },
+    async close() {
+      for (const ac of running.values()) ac.abort(new Error('provider closing'));
+      await shutdown();
+    },
+  };
+}
