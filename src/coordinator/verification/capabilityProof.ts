@@ -47,7 +47,7 @@ export const HARDWARE_CLASSES: Record<string, HardwareClass> = {
     gpu: true,
     n: 2048,
     minGflops: 2_000,
-    slackMs: 400,
+    slackMs: 100,
     deadlineMs: 60_000,
   },
   'gpu-datacenter': {
@@ -55,7 +55,7 @@ export const HARDWARE_CLASSES: Record<string, HardwareClass> = {
     gpu: true,
     n: 4096,
     minGflops: 10_000,
-    slackMs: 400,
+    slackMs: 100,
     deadlineMs: 60_000,
   },
 };

@@ -4,8 +4,9 @@
  * assigned provider of the round has committed, so nobody can copy an answer they have not seen.
  * The provider address inside the commitment stops one provider from replaying another's commitment.
  */
-import { encodeAbiParameters, getAddress, type Hex, isAddressEqual, keccak256 } from 'viem';
+import { encodeAbiParameters, type Hex, keccak256 } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { normalizeAddress } from './address.ts';
 
 /** What a provider reveals after the commit phase closes. */
 export type Reveal = { outputDigest: Hex; salt: Hex };
@@ -26,7 +27,7 @@ export function computeCommitment(args: {
   return keccak256(
     encodeAbiParameters(
       [{ type: 'string' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }],
-      [args.taskId, getAddress(args.provider), args.outputDigest, args.salt],
+      [args.taskId, normalizeAddress(args.provider), args.outputDigest, args.salt],
     ),
   );
 }
@@ -82,7 +83,7 @@ export class CommitRevealRound {
    */
   constructor(taskId: string, providers: readonly Hex[] = [], opts: { sealed?: boolean } = {}) {
     this.taskId = taskId;
-    this.entries = providers.map((p) => ({ provider: getAddress(p) }));
+    this.entries = providers.map((p) => ({ provider: normalizeAddress(p) }));
     this.sealed = opts.sealed ?? providers.length > 0;
   }
 
@@ -102,12 +103,12 @@ export class CommitRevealRound {
         details: { taskId: this.taskId, provider },
       });
     }
-    if (this.entries.some((x) => isAddressEqual(x.provider, provider))) {
+    if (this.entries.some((x) => x.provider === normalizeAddress(provider))) {
       throw new PlexusError('PLX_VERIFICATION_DUPLICATE', 'this provider is already in the round', {
         details: { taskId: this.taskId, provider },
       });
     }
-    this.entries.push({ provider: getAddress(provider) });
+    this.entries.push({ provider: normalizeAddress(provider) });
   }
 
   /** Declares the membership complete; reveals can open once everyone has committed. */
@@ -116,7 +117,8 @@ export class CommitRevealRound {
   }
 
   private entry(provider: Hex): Entry {
-    const e = this.entries.find((x) => isAddressEqual(x.provider, provider));
+    const who = normalizeAddress(provider);
+    const e = this.entries.find((x) => x.provider === who);
     if (!e) {
       throw new PlexusError(
         'PLX_VERIFICATION_NOT_ASSIGNED',

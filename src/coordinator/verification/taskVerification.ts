@@ -11,8 +11,9 @@
  * majority. The coordinator must never hand a task's outputs to another provider before the verdict,
  * so later rounds cannot copy earlier ones; within a round, commit–reveal makes copying impossible.
  */
-import { getAddress, type Hex, isAddressEqual } from 'viem';
+import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { normalizeAddress } from './address.ts';
 import { CommitRevealRound } from './commitReveal.ts';
 import { compareTensorSets, type Tolerances } from './compareTensors.ts';
 import { MAX_EXECUTIONS_PER_TASK } from './constants.ts';
@@ -166,7 +167,7 @@ export class TaskVerification {
   assign(provider: Hex, role: ExecutionRole): void {
     if (this.result)
       throw new PlexusError('PLX_VERIFICATION_COMMIT_CLOSED', 'the task already has a verdict');
-    if (this.involved.some((p) => isAddressEqual(p, provider))) {
+    if (this.involved.includes(normalizeAddress(provider))) {
       throw new PlexusError('PLX_VERIFICATION_DUPLICATE', 'a provider executes a task at most once', {
         details: { taskId: this.taskId, provider },
       });
@@ -181,12 +182,13 @@ export class TaskVerification {
       });
     }
     round.crr.add(provider);
-    this.execs.push({ provider: getAddress(provider), role, round: idx, status: 'assigned' });
+    this.execs.push({ provider: normalizeAddress(provider), role, round: idx, status: 'assigned' });
     if (this.execs.filter((e) => e.round === idx).length === round.wanted) round.crr.seal();
   }
 
   private exec(provider: Hex): Exec {
-    const e = this.execs.find((x) => isAddressEqual(x.provider, provider) && x.status !== 'abandoned');
+    const who = normalizeAddress(provider);
+    const e = this.execs.find((x) => x.provider === who && x.status !== 'abandoned');
     if (!e) {
       throw new PlexusError('PLX_VERIFICATION_NOT_ASSIGNED', `provider ${provider} has no live execution`, {
         details: { taskId: this.taskId, provider },
