@@ -5,8 +5,8 @@
  * capability proofs). Reports the verification overhead at steady state next to full replication,
  * tasks until each kind of cheater is caught, and honest providers marked faulty.
  *
- * Options: --providers N (2000) --ticks T (600) --cheaters F (0.2) --seed S --noise X (1e-3)
- *          --redundant-share F (0.05) --canary-rate F (0.02) --no-whitewash
+ * Options: --providers N (1000) --ticks T (500) --cheaters F (0.2) --seed S --noise X (1e-3)
+ *          --redundant-share F (0.05) --canary-rate F (0.02) --probation-canary-rate F (1) --no-whitewash
  * A tick gives every active provider one task as primary. Caught cheaters are banned and, unless
  * --no-whitewash, rejoin under a fresh identity (so the cheater share stays constant).
  */
@@ -116,12 +116,13 @@ function quantile(xs: number[], q: number): number {
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const started = performance.now();
-  const nProviders = arg(args, 'providers', 2000);
-  const ticks = arg(args, 'ticks', 600);
+  const nProviders = arg(args, 'providers', 1000);
+  const ticks = arg(args, 'ticks', 500);
   const cheaterShare = arg(args, 'cheaters', 0.2);
   const noise = arg(args, 'noise', 1e-3);
   const redundantShare = arg(args, 'redundant-share', 0.05);
   const canaryRate = arg(args, 'canary-rate', 0.02);
+  const probationCanaryRate = arg(args, 'probation-canary-rate', 1);
   const whitewash = !args.includes('--no-whitewash');
   const seedIdx = args.indexOf('--seed');
   const seed = seedIdx >= 0 ? String(args[seedIdx + 1]) : 'verification-sim-1';
@@ -281,7 +282,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       primary.tasks++;
       let taskId: string;
       let input: string;
-      const canary = canaries.shouldInject(primary.id, `${tick}`) ? canaries.issue(primary.id) : undefined;
+      // Probation: a provider with no verified record gets known-answer tasks first.
+      const probation = primary.rep.verifiedValid === 0 && primary.rep.faults === 0;
+      const canary = canaries.shouldInject(
+        primary.id,
+        `${tick}`,
+        probation ? probationCanaryRate : canaryRate,
+      )
+        ? canaries.issue(primary.id)
+        : undefined;
       if (canary) {
         taskId = canary.taskId;
         input = canary.descriptor.input;

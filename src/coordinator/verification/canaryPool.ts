@@ -79,11 +79,14 @@ export class CanaryPool<D> {
     return this.canaries.length;
   }
 
-  /** Whether this assignment slot should carry a canary (seeded draw per provider and slot). */
-  shouldInject(provider: Hex, slot: string): boolean {
-    return (
-      this.canaries.length > 0 && hashUnit(this.seed, 'canary', provider.toLowerCase(), slot) < this.rate
-    );
+  /**
+   * Whether this assignment slot should carry a canary (seeded draw per provider and slot).
+   * `rate` overrides the pool's rate for this draw, e.g. 1 for a provider on probation (no verified
+   * record yet): its first tasks are then checked against known answers, which costs one execution
+   * instead of an audit plus a tie-breaker when it lies.
+   */
+  shouldInject(provider: Hex, slot: string, rate: number = this.rate): boolean {
+    return this.canaries.length > 0 && hashUnit(this.seed, 'canary', provider.toLowerCase(), slot) < rate;
   }
 
   /**
