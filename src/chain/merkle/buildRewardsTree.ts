@@ -1,0 +1,56 @@
+import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
+import { type Address, getAddress, type Hex } from 'viem';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { REWARDS_LEAF_ENCODING } from '../constants.ts';
+
+/** One provider's cumulative lifetime earnings, in PLX base units. */
+export type RewardEntry = { account: Address; cumulativeAmount: bigint };
+
+/** A rewards tree: its root, the sum of its amounts, and proofs for claims. */
+export type RewardsTree = {
+  root: Hex;
+  /** Sum of every cumulative amount: the `totalEarned` of the epoch payload. */
+  totalEarned: bigint;
+  /** The underlying OpenZeppelin tree (`tree.dump()` serializes it for later proofs). */
+  tree: StandardMerkleTree<[string, bigint]>;
+  /** The claim for `account`, or undefined when it is not in the tree. */
+  claimFor: (account: Address) => { account: Address; cumulativeAmount: bigint; proof: Hex[] } | undefined;
+};
+
+/**
+ * Builds the epoch's rewards tree with OpenZeppelin's StandardMerkleTree over
+ * `(address account, uint256 cumulativeAmount)` leaves, exactly as EpochSettlement.claim checks them.
+ *
+ * @example
+ * const rewards = buildRewardsTree([{ account: alice, cumulativeAmount: 5n * PLX }]);
+ * const claim = rewards.claimFor(alice); // { account, cumulativeAmount, proof }
+ */
+export function buildRewardsTree(entries: readonly RewardEntry[]): RewardsTree {
+  if (entries.length === 0)
+    throw new PlexusError('PLX_VALIDATION', 'a rewards tree needs at least one entry');
+  const seen = new Set<string>();
+  let totalEarned = 0n;
+  const values: [string, bigint][] = entries.map(({ account, cumulativeAmount }) => {
+    const checksummed = getAddress(account);
+    if (seen.has(checksummed))
+      throw new PlexusError('PLX_VALIDATION', `duplicate account ${checksummed} in rewards tree`);
+    if (cumulativeAmount < 0n) throw new PlexusError('PLX_VALIDATION', `negative amount for ${checksummed}`);
+    seen.add(checksummed);
+    totalEarned += cumulativeAmount;
+    return [checksummed, cumulativeAmount];
+  });
+  const tree = StandardMerkleTree.of(values, [...REWARDS_LEAF_ENCODING]);
+  const index = new Map<string, number>();
+  for (const [i, [account]] of tree.entries()) index.set(account, i);
+  return {
+    root: tree.root as Hex,
+    totalEarned,
+    tree,
+    claimFor(account) {
+      const i = index.get(getAddress(account));
+      if (i === undefined) return undefined;
+      const [addr, amount] = tree.at(i) as [string, bigint];
+      return { account: addr as Address, cumulativeAmount: BigInt(amount), proof: tree.getProof(i) as Hex[] };
+    },
+  };
+}

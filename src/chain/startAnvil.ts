@@ -1,0 +1,152 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { type Chain, defineChain, type Hex } from 'viem';
+import { PlexusError } from '../errors/PlexusError.ts';
+
+/** Options of startAnvil. */
+export type StartAnvilOptions = {
+  /** TCP port; 0 (the default) lets the OS pick a free one. */
+  port?: number;
+  /** Chain id; default 31337. */
+  chainId?: number;
+  /** Number of funded dev accounts; default 10. */
+  accounts?: number;
+  /** Seconds between blocks; default: mine one block per transaction. */
+  blockTime?: number;
+  /** Gas limit per block; default anvil's (30M). */
+  gasLimit?: bigint;
+  /** Give up when anvil has not said where it listens after this many ms; default 20,000. */
+  startTimeoutMs?: number;
+};
+
+/** A running anvil. Call `stop()` when done; it is also stopped when this process exits. */
+export type AnvilInstance = {
+  rpcUrl: string;
+  port: number;
+  chain: Chain;
+  /** Private keys of the funded dev accounts (anvil's well-known test mnemonic: never use on a real chain). */
+  privateKeys: Hex[];
+  stop: () => Promise<void>;
+};
+
+/** The native anvil binary shipped by `@foundry-rs/anvil`'s platform package (no wrapper process to forward signals). */
+function anvilBinary(): string {
+  const require = createRequire(import.meta.url);
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+  const pkg = `@foundry-rs/anvil-${process.platform}-${arch}`;
+  try {
+    return join(
+      dirname(require.resolve(`${pkg}/package.json`)),
+      'bin',
+      process.platform === 'win32' ? 'anvil.exe' : 'anvil',
+    );
+  } catch (cause) {
+    throw new PlexusError('PLX_INTERNAL', `anvil is not installed for ${process.platform}-${arch} (${pkg})`, {
+      cause,
+    });
+  }
+}
+
+/**
+ * Starts a local anvil chain on a free port and resolves once it accepts RPC calls.
+ *
+ * @example
+ * const anvil = await startAnvil();
+ * const publicClient = createPublicClient({ chain: anvil.chain, transport: http(anvil.rpcUrl) });
+ * // ...
+ * await anvil.stop();
+ */
+export async function startAnvil(options: StartAnvilOptions = {}): Promise<AnvilInstance> {
+  const chainId = options.chainId ?? 31337;
+  const accounts = options.accounts ?? 10;
+  const args = [
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(options.port ?? 0),
+    '--chain-id',
+    String(chainId),
+    '--accounts',
+    String(accounts),
+  ];
+  if (options.blockTime !== undefined) args.push('--block-time', String(options.blockTime));
+  if (options.gasLimit !== undefined) args.push('--gas-limit', options.gasLimit.toString());
+  const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exitHook = () => child.kill('SIGKILL');
+  process.once('exit', exitHook);
+
+  let started: { port: number; privateKeys: Hex[] };
+  try {
+    started = await waitForListening(child, options.startTimeoutMs ?? 20_000);
+  } catch (err) {
+    child.kill('SIGKILL');
+    process.off('exit', exitHook);
+    throw err;
+  }
+  const rpcUrl = `http://127.0.0.1:${started.port}`;
+  const chain = defineChain({
+    id: chainId,
+    name: 'Plexus local (anvil)',
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+  });
+  return {
+    rpcUrl,
+    port: started.port,
+    chain,
+    privateKeys: started.privateKeys,
+    stop: () => stopChild(child, exitHook),
+  };
+}
+
+/** Reads anvil's start-up banner, which lists the dev keys and ends with the bound address. */
+function waitForListening(
+  child: ChildProcess,
+  timeoutMs: number,
+): Promise<{ port: number; privateKeys: Hex[] }> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => fail(`anvil did not start within ${timeoutMs} ms`), timeoutMs);
+    function fail(message: string) {
+      clearTimeout(timer);
+      reject(new PlexusError('PLX_INTERNAL', `${message}: ${err.trim().slice(-500)}`));
+    }
+    const onExit = (code: number | null) => fail(`anvil exited with ${code}`);
+    child.stderr?.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-2000);
+    });
+    child.once('exit', onExit);
+    child.once('error', (e) => fail(`anvil failed to start (${e.message})`));
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const listening = /Listening on [^\s:]+:(\d+)/.exec(out);
+      if (!listening?.[1]) return;
+      const keysSection = out.slice(out.indexOf('Private Keys'));
+      const privateKeys = [...keysSection.matchAll(/^\(\d+\) (0x[0-9a-fA-F]{64})\s*$/gm)].map(
+        (m) => m[1] as Hex,
+      );
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      child.stdout?.off('data', onData);
+      // keep draining anvil's output so its pipe never fills up and blocks it
+      child.stdout?.resume();
+      resolve({ port: Number(listening[1]), privateKeys });
+    };
+    child.stdout?.on('data', onData);
+  });
+}
+
+function stopChild(child: ChildProcess, exitHook: () => void): Promise<void> {
+  process.off('exit', exitHook);
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), 3000);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
