@@ -2,7 +2,8 @@
  * The ONNX runtime of a provider: runs a model file on named tensors in onnxruntime-node and
  * measures what it cost.
  */
-import { Worker } from 'node:worker_threads';
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { ErrorCode } from '../../../errors/codes.ts';
 import { PlexusError } from '../../../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../../../logger.ts';
@@ -10,7 +11,12 @@ import type { Tensor } from '../../../protocol/safetensors.ts';
 import type { OrtExecutionProvider } from './listOrtExecutionProviders.ts';
 import type { WorkerConfig, WorkerReply, WorkerRequest, WorkerUsage } from './workerProtocol.ts';
 
-/** How a runtime is built. */
+/**
+ * How a runtime is built.
+ *
+ * @example
+ * const options: OnnxRuntimeOptions = { executionProviders: ['cuda', 'cpu'], concurrency: 2 };
+ */
 export type OnnxRuntimeOptions = {
   /** Providers to ask for, best first (default `['cpu']`). `cuda` falls back to CPU with a warning when it cannot load. */
   executionProviders?: OrtExecutionProvider[];
@@ -18,24 +24,39 @@ export type OnnxRuntimeOptions = {
   intraOpThreads?: number;
   /** Loaded sessions kept per worker, least recently used evicted first (default 4). */
   maxSessions?: number;
-  /** Runs that may execute at the same time, each on its own worker thread (default 1). */
+  /** Runs that may execute at the same time, each in its own worker process (default 1). */
   concurrency?: number;
   logger?: Logger;
 };
 
 /**
- * What one run cost. `wallMs` and `cpuMs` are measured around `session.run` only; `loadMs` is the
- * time spent loading the model for this run (0 when the session was cached). `cpuMs` comes from
- * `process.cpuUsage()` deltas and `peakRssBytes` from `process.resourceUsage().maxRSS`: both are
- * process-wide (onnxruntime's threads are not separable), so with concurrent runs `cpuMs` counts the
- * other runs' CPU too, and `peakRssBytes` is the process's high-water mark so far, not this run's.
+ * What one run cost, measured inside the worker process that ran it. `wallMs` and `cpuMs` cover
+ * `session.run` only; `loadMs` is the time spent loading the model for this run (0 when the
+ * session was cached). `cpuMs` is the worker process's CPU time (all onnxruntime threads; a worker
+ * runs one task at a time, so it is this run's alone). `peakRssBytes` is
+ * `process.resourceUsage().maxRSS` of the worker process: its high-water mark since it started,
+ * which includes earlier runs and sessions held by that worker, not this run's peak in isolation.
+ *
+ * @example
+ * const { usage } = await runtime.run(modelPath, inputs);
+ * console.log(`${usage.wallMs.toFixed(1)} ms wall, ${usage.cpuMs.toFixed(1)} ms CPU`);
  */
 export type OnnxRunUsage = WorkerUsage;
 
-/** Options of one run. */
+/**
+ * Options of one run.
+ *
+ * @example
+ * await runtime.run(modelPath, inputs, { timeoutMs: 30_000, signal: controller.signal });
+ */
 export type OnnxRunOptions = { signal?: AbortSignal; timeoutMs?: number };
 
-/** Outputs of one run, named as the model names them, and what the run cost. */
+/**
+ * Outputs of one run, named as the model names them, and what the run cost.
+ *
+ * @example
+ * const { outputs: { 'sigmoid_0.tmp_0': probMap } } = await runtime.run(modelPath, { x });
+ */
 export type OnnxRunResult = {
   outputs: Record<string, Tensor>;
   usage: OnnxRunUsage;
@@ -43,14 +64,25 @@ export type OnnxRunResult = {
   executionProvider: OrtExecutionProvider;
 };
 
-/** A pool of onnxruntime workers. */
+/**
+ * A pool of onnxruntime worker processes.
+ *
+ * @example
+ * const runtime: OnnxRuntime = createOnnxRuntime();
+ */
 export type OnnxRuntime = {
   run(modelPath: string, inputs: Record<string, Tensor>, options?: OnnxRunOptions): Promise<OnnxRunResult>;
   /** Stops every worker; runs in flight or queued reject. */
   close(): Promise<void>;
 };
 
-/** An inference that onnxruntime itself refused or failed (a bug in the model, out of memory, …). */
+/**
+ * An inference that failed inside onnxruntime (a bug in the model, out of memory, a crash of the
+ * worker process).
+ *
+ * @example
+ * if (err instanceof OnnxRunError) reportTaskFailure(err.message);
+ */
 export class OnnxRunError extends Error {
   override name = 'OnnxRunError' as const;
 }
@@ -62,17 +94,31 @@ type Job = {
   cleanup: () => void;
 };
 
-type Slot = { worker: Worker | undefined; job: Job | undefined };
+type Slot = { child: ChildProcess | undefined; job: Job | undefined };
 
-const WORKER_URL = new URL('./onnxWorker.mjs', import.meta.url);
+const WORKER_PATH = fileURLToPath(new URL('./onnxWorker.mjs', import.meta.url));
+
+/** Keeps the parent from waiting on an idle worker (or lets it wait on a busy one). */
+function setRef(child: ChildProcess, ref: boolean): void {
+  const channel = child.channel as { ref(): void; unref(): void } | undefined;
+  if (ref) {
+    child.ref();
+    channel?.ref();
+  } else {
+    child.unref();
+    channel?.unref();
+  }
+}
 
 /**
- * Creates an ONNX runtime. Each run executes on a worker thread (onnxruntime-node runs inference
- * synchronously, which would otherwise block the provider's event loop for the whole run); a run
- * that exceeds `timeoutMs` or whose `signal` aborts is stopped for real by terminating its worker,
- * and rejects with a `TimeoutError` / the signal's reason. Inputs are checked against the model
- * first (`PLX_INPUT_MISMATCH`); a file onnxruntime cannot load is `PLX_BAD_MODEL`; a failure inside
- * onnxruntime is an {@link OnnxRunError}. Sessions are cached per worker, keyed by model path.
+ * Creates an ONNX runtime. Each run executes in a worker process (onnxruntime-node runs inference
+ * synchronously and cannot interrupt it; in a child process the provider's event loop stays free, a
+ * run that exceeds `timeoutMs` or whose `signal` aborts is killed for real with SIGKILL and rejects
+ * with a `TimeoutError` / the signal's reason, and a native crash on a hostile model kills only the
+ * worker). Inputs are checked against the model first (`PLX_INPUT_MISMATCH`); a file onnxruntime
+ * cannot load is `PLX_BAD_MODEL`; a failure inside onnxruntime is an {@link OnnxRunError}. Each
+ * worker keeps an LRU of loaded sessions keyed by model path; workers start on first use (about half
+ * a second) and are replaced after a kill.
  *
  * @example
  * const rt = createOnnxRuntime({ executionProviders: ['cuda', 'cpu'], intraOpThreads: 2 });
@@ -89,15 +135,21 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): OnnxRuntime
     intraOpThreads: options.intraOpThreads,
     maxSessions: options.maxSessions ?? 4,
   };
-  const slots: Slot[] = Array.from({ length: concurrency }, () => ({ worker: undefined, job: undefined }));
+  const slots: Slot[] = Array.from({ length: concurrency }, () => ({ child: undefined, job: undefined }));
   const queue: Job[] = [];
   let nextId = 1;
   let closed = false;
 
-  function spawn(slot: Slot): Worker {
-    const worker = new Worker(WORKER_URL, { workerData: config });
-    worker.unref();
-    worker.on('message', (msg: WorkerReply) => {
+  function spawn(slot: Slot): ChildProcess {
+    const child = fork(WORKER_PATH, [], {
+      // V8 serialization carries typed arrays (BigInt64Array included) without a JSON detour.
+      serialization: 'advanced',
+      // Not the parent's flags (test runner, inspector, loaders): the worker sets itself up.
+      execArgv: [],
+      env: { ...process.env, PLEXUS_ONNX_WORKER_CONFIG: JSON.stringify(config) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    child.on('message', (msg: WorkerReply) => {
       if (msg.type === 'warning') {
         log.warn(msg.message);
         return;
@@ -117,26 +169,23 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): OnnxRuntime
         );
       else job.reject(new OnnxRunError(msg.message));
     });
-    const onDeath = (err?: Error) => {
-      if (slot.worker !== worker) return;
-      slot.worker = undefined;
+    const onDeath = (detail: string) => {
+      if (slot.child !== child) return;
+      slot.child = undefined;
       const job = slot.job;
       if (job === undefined) return;
       finish(slot);
-      job.reject(
-        new OnnxRunError(`the onnxruntime worker died: ${err?.message ?? 'exited'}`, { cause: err }),
-      );
+      job.reject(new OnnxRunError(`the onnxruntime worker process died (${detail})`));
     };
-    worker.on('error', onDeath);
-    worker.on('exit', () => onDeath());
-    return worker;
+    child.on('error', (err) => onDeath(err.message));
+    child.on('exit', (code, signal) => onDeath(signal ?? `exit code ${code}`));
+    return child;
   }
 
   function finish(slot: Slot): void {
     slot.job?.cleanup();
     slot.job = undefined;
-    // An idle worker must not keep the process alive.
-    slot.worker?.unref();
+    if (slot.child !== undefined) setRef(slot.child, false);
     pump();
   }
 
@@ -146,23 +195,23 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): OnnxRuntime
       const job = queue.shift();
       if (job === undefined) return;
       slot.job = job;
-      slot.worker ??= spawn(slot);
-      slot.worker.ref();
-      slot.worker.postMessage(job.req, transferables(job.req.inputs));
+      slot.child ??= spawn(slot);
+      setRef(slot.child, true);
+      slot.child.send(job.req);
     }
   }
 
-  // Stops the job wherever it is: dropped from the queue, or its worker terminated (the only way to
-  // interrupt a synchronous onnxruntime run) and replaced on the next dispatch.
+  // Stops the job wherever it is: dropped from the queue, or its worker killed (the only way to
+  // interrupt an onnxruntime run) and replaced on the next dispatch.
   function cancel(job: Job, reason: unknown): void {
     const i = queue.indexOf(job);
     if (i >= 0) queue.splice(i, 1);
     const slot = slots.find((s) => s.job === job);
     if (slot !== undefined) {
-      const w = slot.worker;
-      slot.worker = undefined;
+      const child = slot.child;
+      slot.child = undefined;
       slot.job = undefined;
-      void w?.terminate();
+      child?.kill('SIGKILL');
     }
     job.cleanup();
     job.reject(reason);
@@ -175,13 +224,15 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): OnnxRuntime
       const { signal, timeoutMs } = runOptions;
       if (signal?.aborted) return Promise.reject(signal.reason);
       return new Promise<OnnxRunResult>((resolve, reject) => {
-        // Copies so the worker gets exact-size buffers it can own; the caller's arrays stay intact.
-        const copied: Record<string, Tensor> = {};
-        for (const [name, t] of Object.entries(inputs)) copied[name] = { ...t, data: t.data.slice() };
+        // V8 serialization sends a view's whole backing buffer; send exact-size copies of views
+        // into larger buffers (tensors decoded from one safetensors file share its buffer).
+        const sent: Record<string, Tensor> = {};
+        for (const [name, t] of Object.entries(inputs))
+          sent[name] = t.data.byteLength === t.data.buffer.byteLength ? t : { ...t, data: t.data.slice() };
         let timer: NodeJS.Timeout | undefined;
         const onAbort = () => cancel(job, signal?.reason);
         const job: Job = {
-          req: { id: nextId++, modelPath, inputs: copied },
+          req: { id: nextId++, modelPath, inputs: sent },
           resolve,
           reject,
           cleanup: () => {
@@ -212,19 +263,20 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): OnnxRuntime
       }
       await Promise.all(
         slots.map(async (slot) => {
-          const w = slot.worker;
+          const child = slot.child;
           const job = slot.job;
-          slot.worker = undefined;
+          slot.child = undefined;
           slot.job = undefined;
           job?.cleanup();
           job?.reject(err);
-          await w?.terminate();
+          if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+          const exited = new Promise((resolve) => child.once('exit', resolve));
+          // An idle worker is unref'd; hold the event loop open until it has really gone.
+          child.ref();
+          child.kill('SIGKILL');
+          await exited;
         }),
       );
     },
   };
-}
-
-function transferables(inputs: Record<string, Tensor>): ArrayBuffer[] {
-  return Object.values(inputs).map((t) => t.data.buffer as ArrayBuffer);
 }

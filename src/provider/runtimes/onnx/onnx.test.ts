@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -27,6 +27,24 @@ function image(h: number, w: number): Tensor {
     for (let y = 0; y < h; y++)
       for (let x = 0; x < w; x++) data[c * h * w + y * w + x] = ((x + y) % 16 < 8 ? 1 : -1) * (0.5 + c / 10);
   return { dtype: 'float32', shape: [1, 3, h, w], data };
+}
+
+/** Live (not zombie) onnxruntime worker processes whose parent is this process (Linux /proc). */
+async function workerPids(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmd = await readFile(`/proc/${name}/cmdline`, 'utf8');
+      if (Number(ppid) === process.pid && state !== 'Z' && cmd.includes('onnxWorker.mjs'))
+        pids.push(Number(name));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
 }
 
 function mismatch(fn: () => unknown, pattern: RegExp): void {
@@ -142,7 +160,7 @@ test('converts every shared dtype to and from onnxruntime tensors', () => {
   assert.throws(() => fromOrtTensor('s', new ort.Tensor('string', ['a'], [1])), /element type string/);
 });
 
-test('runs PP-OCRv4 on a worker thread with the same outputs as onnxruntime in-process', async () => {
+test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-process', async () => {
   const input = image(64, 96);
   const direct = await ort.InferenceSession.create(DET_MODEL, { intraOpNumThreads: 1 });
   const want = fromOrtTensor('y', (await direct.run({ x: toOrtTensor(input) }))['sigmoid_0.tmp_0']!);
@@ -198,8 +216,16 @@ test('a run past its time limit or aborted is stopped, and the runtime keeps wor
     await assert.rejects(rt.run(DET_MODEL, { x: image(8, 8) }, { signal: AbortSignal.abort() }), {
       name: 'AbortError',
     });
+    // Both runs were killed, not merely abandoned: no worker process of ours is left computing.
+    if (process.platform === 'linux') {
+      const deadline = Date.now() + 3000;
+      while ((await workerPids()).length > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(await workerPids(), []);
+    }
     const ok = await rt.run(DET_MODEL, { x: image(32, 32) }, { timeoutMs: 60_000 });
     assert.deepEqual(ok.outputs['sigmoid_0.tmp_0']?.shape, [1, 1, 32, 32]);
+    if (process.platform === 'linux') assert.equal((await workerPids()).length, 1, 'one fresh, idle worker');
   } finally {
     await rt.close();
   }

@@ -1,6 +1,5 @@
-// Worker-thread entry of the ONNX runtime (see createOnnxRuntime.ts). The `plexus` command registers
-// the TypeScript loader programmatically, which worker threads do not inherit, so register it here
-// before loading the worker's TypeScript.
+// Entry of an ONNX runtime worker process (see createOnnxRuntime.ts). It is forked without the
+// parent's Node flags, so it registers the TypeScript loader itself before loading its TypeScript.
 import { register } from 'tsx/esm/api';
 
 register();

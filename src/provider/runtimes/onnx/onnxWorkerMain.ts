@@ -1,10 +1,11 @@
 /**
- * The body of an ONNX runtime worker thread: a small LRU of loaded sessions and one run at a time.
- * onnxruntime-node runs inference synchronously on the calling thread, so running it here keeps the
- * provider's event loop (WebSocket, heartbeats) responsive, and lets the parent stop a run that
- * exceeds its time limit by terminating the thread.
+ * The body of an ONNX runtime worker process: a small LRU of loaded sessions and one run at a time.
+ * onnxruntime-node runs inference synchronously on the calling thread and cannot be interrupted, so
+ * it runs here, in a child process: the provider's event loop stays responsive, a run past its time
+ * limit is stopped for real with SIGKILL (terminating a worker *thread* mid-run aborts the whole
+ * process inside onnxruntime's native code), and a crash inside onnxruntime on a hostile model
+ * takes down this process, not the provider agent.
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { isPlexusError } from '../../../errors/PlexusError.ts';
 import type { Tensor } from '../../../protocol/safetensors.ts';
@@ -20,8 +21,11 @@ import type { WorkerConfig, WorkerReply, WorkerRequest } from './workerProtocol.
 
 type Loaded = { session: ort.InferenceSession; meta: OnnxModelMeta; provider: OrtExecutionProvider };
 
-const config = workerData as WorkerConfig;
-const port = parentPort!;
+const config = JSON.parse(process.env.PLEXUS_ONNX_WORKER_CONFIG ?? '{}') as WorkerConfig;
+config.executionProviders ??= ['cpu'];
+config.maxSessions ??= 4;
+// The parent is gone (crashed or killed): nothing left to work for.
+process.on('disconnect', () => process.exit(0));
 const sessions = new Map<string, Loaded>();
 // Asking onnxruntime for CUDA when its provider library is not installed only produces a native
 // error dump; say it once, plainly, instead.
@@ -78,8 +82,8 @@ async function load(modelPath: string): Promise<{ loaded: Loaded; loadMs: number
   return { loaded, loadMs: performance.now() - started };
 }
 
-function post(reply: WorkerReply, transfer: ArrayBuffer[] = []): void {
-  port.postMessage(reply, transfer);
+function post(reply: WorkerReply): void {
+  process.send?.(reply);
 }
 
 async function handle(req: WorkerRequest): Promise<void> {
@@ -94,30 +98,20 @@ async function handle(req: WorkerRequest): Promise<void> {
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     const outputs: Record<string, Tensor> = {};
-    const transfer: ArrayBuffer[] = [];
-    for (const [name, value] of Object.entries(results)) {
-      const t = fromOrtTensor(name, value);
-      // One exact-size copy that is then moved, not cloned, to the parent.
-      const data = t.data.slice();
-      transfer.push(data.buffer as ArrayBuffer);
-      outputs[name] = { ...t, data };
-    }
-    post(
-      {
-        type: 'result',
-        id: req.id,
-        outputs,
-        provider: loaded.provider,
-        usage: {
-          wallMs,
-          cpuMs: (cpu.user + cpu.system) / 1000,
-          // maxRSS is in KiB and is the whole process's high-water mark.
-          peakRssBytes: process.resourceUsage().maxRSS * 1024,
-          loadMs,
-        },
+    for (const [name, value] of Object.entries(results)) outputs[name] = fromOrtTensor(name, value);
+    post({
+      type: 'result',
+      id: req.id,
+      outputs,
+      provider: loaded.provider,
+      usage: {
+        wallMs,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        // maxRSS is in KiB: this worker process's high-water mark since it started.
+        peakRssBytes: process.resourceUsage().maxRSS * 1024,
+        loadMs,
       },
-      transfer,
-    );
+    });
   } catch (err) {
     const e = err as Error & { plexusCode?: string };
     post({
@@ -133,6 +127,6 @@ async function handle(req: WorkerRequest): Promise<void> {
   }
 }
 
-port.on('message', (req: WorkerRequest) => {
+process.on('message', (req: WorkerRequest) => {
   void handle(req);
 });

@@ -1,4 +1,4 @@
-/** Messages between createOnnxRuntime and its worker threads (internal to this folder). */
+/** Messages between createOnnxRuntime and its worker processes (internal to this folder). */
 import type { Tensor } from '../../../protocol/safetensors.ts';
 import type { OrtExecutionProvider } from './listOrtExecutionProviders.ts';
 
