@@ -1,0 +1,36 @@
+/**
+ * Defaults of the anomaly detector. They are global: one set for every series, chosen on the NAB
+ * corpus as a whole (never per file), and the detector only ever sees past readings.
+ */
+export const DEFAULT_DETECTOR_OPTIONS = {
+  /** Readings before the detector may alert (it still learns from them). */
+  learningPeriod: 300,
+  /** Window of the rolling mean / deviation that point surprise is measured against. */
+  valueWindow: 500,
+  /** Cap on the point surprise, in deviations, so one wild reading cannot dominate the history. */
+  surpriseCap: 5,
+  /** Moving-average window of the surprise before the likelihood (Numenta uses 10). */
+  likelihoodAverage: 10,
+  /** History window of the likelihood's Gaussian. */
+  likelihoodHistory: 2000,
+  /** A reading beyond the range seen so far by more than this share of it is a new extreme. */
+  extremeTolerance: 0.05,
+  /** Length of the stretches compared by shape, and the number of segment means kept of each. */
+  shapeLength: 16,
+  shapeSegments: 8,
+  /** How many past stretches the shape memory keeps. */
+  shapeMemory: 4000,
+  /** Score at which the detector counts as having alerted, which starts the refractory period. */
+  alertLevel: 0.9,
+  /** Readings after an alert during which scores are held at most half their value. */
+  refractoryPeriod: 100,
+} as const;
+
+/** Options of the anomaly detector (see {@link DEFAULT_DETECTOR_OPTIONS}). */
+export type DetectorOptions = { -readonly [K in keyof typeof DEFAULT_DETECTOR_OPTIONS]: number };
+
+/**
+ * Anomaly score at which callers should treat a reading as anomalous: the corpus-wide threshold
+ * NAB's optimiser picked for the default options under the standard profile (`npm run bench -- nab`).
+ */
+export const DEFAULT_ALERT_THRESHOLD = 0.9229;
