@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { pino } from 'pino';
 import { isPlexusError } from '../../../errors/PlexusError.ts';
-import type { Tensor } from '../../../protocol/safetensors.ts';
+import { encodeSafetensors, type Tensor } from '../../../protocol/safetensors.ts';
 import { checkInputsAgainstModel } from './checkInputsAgainstModel.ts';
 import { createOnnxRuntime } from './createOnnxRuntime.ts';
 import { inspectOnnxModel, type OnnxModelMeta } from './inspectOnnxModel.ts';
@@ -193,7 +194,31 @@ test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-
     await assert.rejects(rt.run(new URL(import.meta.url).pathname, { x: input }), (err: unknown) =>
       isPlexusError(err, 'PLX_BAD_MODEL'),
     );
-    // Still healthy after both errors.
+    // The same run, file to file: byte-identical to encoding the tensor outputs.
+    const dir = await mkdtemp(join(tmpdir(), 'plexus-onnx-'));
+    try {
+      await writeFile(join(dir, 'in.safetensors'), encodeSafetensors({ x: input }));
+      const viaFile = await rt.runFile(DET_MODEL, join(dir, 'in.safetensors'), join(dir, 'out.safetensors'));
+      assert.equal(viaFile.executionProvider, 'cpu');
+      assert.ok(!('outputs' in viaFile));
+      assert.deepEqual(
+        new Uint8Array(await readFile(join(dir, 'out.safetensors'))),
+        encodeSafetensors(second.outputs),
+      );
+      await writeFile(join(dir, 'bad.safetensors'), 'not safetensors');
+      await assert.rejects(
+        rt.runFile(DET_MODEL, join(dir, 'bad.safetensors'), join(dir, 'o2')),
+        (err: unknown) => isPlexusError(err, 'PLX_BAD_TENSOR_FILE'),
+      );
+      await writeFile(join(dir, 'wrong.safetensors'), encodeSafetensors({ y: input }));
+      await assert.rejects(
+        rt.runFile(DET_MODEL, join(dir, 'wrong.safetensors'), join(dir, 'o3')),
+        (err: unknown) => isPlexusError(err, 'PLX_INPUT_MISMATCH'),
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    // Still healthy after the errors.
     assert.deepEqual(
       (await rt.run(DET_MODEL, { x: image(32, 32) })).outputs['sigmoid_0.tmp_0']?.shape,
       [1, 1, 32, 32],

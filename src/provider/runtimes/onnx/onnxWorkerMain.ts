@@ -6,9 +6,10 @@
  * process inside onnxruntime's native code), and a crash inside onnxruntime on a hostile model
  * takes down this process, not the provider agent.
  */
+import { readFile, writeFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { isPlexusError } from '../../../errors/PlexusError.ts';
-import type { Tensor } from '../../../protocol/safetensors.ts';
+import { decodeSafetensors, encodeSafetensors, type Tensor } from '../../../protocol/safetensors.ts';
 import { checkInputsAgainstModel } from './checkInputsAgainstModel.ts';
 import { modelMetaFromSession, type OnnxModelMeta } from './inspectOnnxModel.ts';
 import {
@@ -89,9 +90,10 @@ function post(reply: WorkerReply): void {
 async function handle(req: WorkerRequest): Promise<void> {
   try {
     const { loaded, loadMs } = await load(req.modelPath);
-    checkInputsAgainstModel(loaded.meta, req.inputs);
+    const inputs = 'inputs' in req ? req.inputs : decodeSafetensors(await readFile(req.inputPath));
+    checkInputsAgainstModel(loaded.meta, inputs);
     const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(req.inputs)) feeds[name] = toOrtTensor(t);
+    for (const [name, t] of Object.entries(inputs)) feeds[name] = toOrtTensor(t);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const results = await loaded.session.run(feeds);
@@ -99,10 +101,11 @@ async function handle(req: WorkerRequest): Promise<void> {
     const cpu = process.cpuUsage(cpu0);
     const outputs: Record<string, Tensor> = {};
     for (const [name, value] of Object.entries(results)) outputs[name] = fromOrtTensor(name, value);
+    if ('outputPath' in req) await writeFile(req.outputPath, encodeSafetensors(outputs));
     post({
       type: 'result',
       id: req.id,
-      outputs,
+      outputs: 'outputPath' in req ? undefined : outputs,
       provider: loaded.provider,
       usage: {
         wallMs,

@@ -9,8 +9,16 @@ export type WorkerConfig = {
   maxSessions: number;
 };
 
-/** Parent → worker: run one model on one set of inputs. */
-export type WorkerRequest = { id: number; modelPath: string; inputs: Record<string, Tensor> };
+/**
+ * Parent → worker: run one model on one set of inputs, given as tensors (sent over IPC) or as a
+ * safetensors file the worker reads, with the outputs written to `outputPath` as safetensors.
+ */
+export type WorkerRequest = WorkerRequestBody & { id: number };
+
+/** A {@link WorkerRequest} before the runtime numbers it. */
+export type WorkerRequestBody =
+  | { modelPath: string; inputs: Record<string, Tensor> }
+  | { modelPath: string; inputPath: string; outputPath: string };
 
 /** Measured cost of one run, as the worker saw it. */
 export type WorkerUsage = { wallMs: number; cpuMs: number; peakRssBytes: number; loadMs: number };
@@ -20,7 +28,8 @@ export type WorkerReply =
   | {
       type: 'result';
       id: number;
-      outputs: Record<string, Tensor>;
+      /** The outputs, or nothing when they were written to the request's `outputPath`. */
+      outputs: Record<string, Tensor> | undefined;
       provider: OrtExecutionProvider;
       usage: WorkerUsage;
     }
