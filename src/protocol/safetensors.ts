@@ -12,7 +12,12 @@
  */
 import { PlexusError } from '../errors/PlexusError.ts';
 
-/** Element types a Plexus tensor can have (the subset of safetensors dtypes that onnxruntime also knows). */
+/**
+ * Element types a Plexus tensor can have (the subset of safetensors dtypes that onnxruntime also knows).
+ *
+ * @example
+ * const d: DType = 'float32';
+ */
 export type DType =
   | 'float32'
   | 'float64'
@@ -27,7 +32,13 @@ export type DType =
   | 'uint64'
   | 'bool';
 
-/** The typed array holding a tensor's elements. `float16` is raw IEEE half bits in a Uint16Array; `bool` is a Uint8Array of 0/1. */
+/**
+ * The typed array holding a tensor's elements. `float16` is raw IEEE half bits in a Uint16Array;
+ * `bool` is a Uint8Array of 0/1.
+ *
+ * @example
+ * const data: TensorData = new Float32Array([1, 2, 3]);
+ */
 export type TensorData =
   | Float32Array
   | Float64Array
@@ -48,7 +59,12 @@ export type TensorData =
  */
 export type Tensor = { dtype: DType; shape: number[]; data: TensorData };
 
-/** Bounds applied while decoding untrusted bytes. */
+/**
+ * Bounds applied while decoding untrusted bytes.
+ *
+ * @example
+ * decodeSafetensors(bytes, { maxHeaderBytes: 64 * 1024, maxTensors: 16 });
+ */
 export type SafetensorsLimits = {
   /** Largest accepted JSON header in bytes (default 1 MiB). */
   maxHeaderBytes?: number;

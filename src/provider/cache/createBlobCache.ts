@@ -12,13 +12,23 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../../logger.ts';
 import { isCid } from '../../protocol/ids.ts';
 
-/** Fetches a blob's bytes from wherever blobs live (the coordinator's blob API, in practice). */
+/**
+ * Fetches a blob's bytes from wherever blobs live (the coordinator's blob API, in practice).
+ *
+ * @example
+ * const fetchBlob: FetchBlob = async (cid, signal) => (await fetch(`${base}/v1/blobs/${cid}`, { signal })).body!;
+ */
 export type FetchBlob = (
   cid: string,
   signal?: AbortSignal,
 ) => Promise<ReadableStream<Uint8Array> | NodeJS.ReadableStream>;
 
-/** How a cache is built. */
+/**
+ * How a cache is built.
+ *
+ * @example
+ * const options: BlobCacheOptions = { dir: '/var/lib/plexus/blobs', budgetBytes: 2 ** 34, fetchBlob };
+ */
 export type BlobCacheOptions = {
   /** Directory the blobs live in (created if missing); one file per blob, named by its cid. */
   dir: string;
@@ -30,10 +40,21 @@ export type BlobCacheOptions = {
   logger?: Logger;
 };
 
-/** A blob held in the cache until `release()` is called. */
+/**
+ * A blob held in the cache until `release()` is called.
+ *
+ * @example
+ * const lease: BlobLease = await cache.acquire(cid);
+ * lease.release();
+ */
 export type BlobLease = { path: string; release(): void };
 
-/** The cache. */
+/**
+ * The cache.
+ *
+ * @example
+ * const cache: BlobCache = createBlobCache({ dir, budgetBytes, fetchBlob });
+ */
 export type BlobCache = {
   /** Path of the blob's file, downloading and verifying it first when needed. Holds no pin: use the file at once, or use `acquire`. */
   get(cid: string, signal?: AbortSignal): Promise<string>;

@@ -11,10 +11,20 @@ import {
   type OrtExecutionProvider,
 } from '../runtimes/onnx/listOrtExecutionProviders.ts';
 
-/** One GPU as nvidia-smi reports it. */
+/**
+ * One GPU as nvidia-smi reports it.
+ *
+ * @example
+ * const [gpu]: GpuInfo[] = (await probeHardware()).gpus;
+ */
 export type GpuInfo = { name: string; memoryMiB: number; driverVersion: string; uuid: string };
 
-/** A provider's hardware, plain JSON (no bigint, no class instances). */
+/**
+ * A provider's hardware, plain JSON (no bigint, no class instances).
+ *
+ * @example
+ * const hw: HardwareProfile = await probeHardware();
+ */
 export type HardwareProfile = {
   cpuModel: string;
   /** Logical cores this process may use (`os.availableParallelism()`). */
@@ -30,10 +40,20 @@ export type HardwareProfile = {
   onnxruntimeVersion: string;
 };
 
-/** Runs a command and resolves with its stdout (rejects on spawn failure, non-zero exit or timeout). */
+/**
+ * Runs a command and resolves with its stdout (rejects on spawn failure, non-zero exit or timeout).
+ *
+ * @example
+ * const exec: ExecText = async () => 'NVIDIA L4, 23034, 550.54.15, GPU-0123…\n';
+ */
 export type ExecText = (file: string, args: string[], timeoutMs: number) => Promise<string>;
 
-/** Options of {@link probeHardware}; the defaults probe the real machine. */
+/**
+ * Options of {@link probeHardware}; the defaults probe the real machine.
+ *
+ * @example
+ * await probeHardware({ nvidiaSmi: '/usr/bin/nvidia-smi', timeoutMs: 2000 });
+ */
 export type ProbeHardwareOptions = {
   /** nvidia-smi binary (default `nvidia-smi` on the PATH). */
   nvidiaSmi?: string;

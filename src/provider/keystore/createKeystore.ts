@@ -4,7 +4,12 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import { encryptKeystore, type ScryptParams } from './keystoreV3.ts';
 import { writeFileAtomic } from './writeFileAtomic.ts';
 
-/** Options of {@link createKeystore}. */
+/**
+ * Options of {@link createKeystore}.
+ *
+ * @example
+ * await createKeystore(path, password, { privateKey: '0x…', scrypt: { n: 2 ** 14, r: 8, p: 1 } });
+ */
 export type CreateKeystoreOptions = {
   /** Import this key instead of generating a fresh one. */
   privateKey?: Hex;

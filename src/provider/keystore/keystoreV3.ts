@@ -21,7 +21,12 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
 
-/** scrypt cost parameters. */
+/**
+ * scrypt cost parameters.
+ *
+ * @example
+ * const light: ScryptParams = { n: 2 ** 12, r: 8, p: 1 };
+ */
 export type ScryptParams = { n: number; r: number; p: number };
 
 /**
@@ -98,7 +103,12 @@ const fileSchema = z
   })
   .refine((f) => (f.crypto ?? f.Crypto) !== undefined, 'missing "crypto"');
 
-/** The JSON of a v3 key file as Plexus writes it. */
+/**
+ * The JSON of a v3 key file as Plexus writes it.
+ *
+ * @example
+ * const file: KeystoreV3 = JSON.parse(await readFile(path, 'utf8'));
+ */
 export type KeystoreV3 = {
   version: 3;
   id: string;

@@ -1,6 +1,11 @@
 import { PlexusError } from '../../errors/PlexusError.ts';
 
-/** Where a password may come from. */
+/**
+ * Where a password may come from.
+ *
+ * @example
+ * await readPassword({ env: 'MY_KEY_PASSWORD', prompt: 'Password: ', confirm: true });
+ */
 export type ReadPasswordOptions = {
   /** Environment variable checked first (default `PLEXUS_KEYSTORE_PASSWORD`). */
   env?: string;
@@ -16,7 +21,12 @@ export type ReadPasswordOptions = {
   output?: { write(s: string): unknown };
 };
 
-/** The parts of a TTY read stream the prompt needs. */
+/**
+ * The parts of a TTY read stream the prompt needs.
+ *
+ * @example
+ * const input: PasswordInput = process.stdin;
+ */
 export type PasswordInput = {
   isTTY?: boolean;
   setRawMode?(mode: boolean): unknown;

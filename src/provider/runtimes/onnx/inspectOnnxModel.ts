@@ -4,10 +4,20 @@ import { PlexusError } from '../../../errors/PlexusError.ts';
 import type { DType } from '../../../protocol/safetensors.ts';
 import { isSupportedOrtType } from './ortTensor.ts';
 
-/** One input or output of a model. A string dimension is symbolic (dynamic); a number is fixed. */
+/**
+ * One input or output of a model. A string dimension is symbolic (dynamic); a number is fixed.
+ *
+ * @example
+ * const x: OnnxValueInfo = { name: 'x', dtype: 'float32', shape: ['batch', 3, 640, 640] };
+ */
 export type OnnxValueInfo = { name: string; dtype: DType; shape: (number | string)[] };
 
-/** The interface of an ONNX model: what must be fed and what comes out. */
+/**
+ * The interface of an ONNX model: what must be fed and what comes out.
+ *
+ * @example
+ * const { inputs, outputs }: OnnxModelMeta = await inspectOnnxModel(path);
+ */
 export type OnnxModelMeta = { inputs: OnnxValueInfo[]; outputs: OnnxValueInfo[] };
 
 function describe(kind: 'input' | 'output', values: readonly ort.InferenceSession.ValueMetadata[]) {

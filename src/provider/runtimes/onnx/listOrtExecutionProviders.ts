@@ -3,7 +3,12 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { listSupportedBackends } from 'onnxruntime-node';
 
-/** Execution providers Plexus knows how to ask onnxruntime for. */
+/**
+ * Execution providers Plexus knows how to ask onnxruntime for.
+ *
+ * @example
+ * const eps: OrtExecutionProvider[] = ['cuda', 'cpu'];
+ */
 export type OrtExecutionProvider = 'cpu' | 'cuda';
 
 /**

@@ -2,7 +2,12 @@
 import type { Tensor } from '../../../protocol/safetensors.ts';
 import type { OrtExecutionProvider } from './listOrtExecutionProviders.ts';
 
-/** What a worker is started with. */
+/**
+ * What a worker is started with.
+ *
+ * @example
+ * const config: WorkerConfig = { executionProviders: ['cpu'], intraOpThreads: 2, maxSessions: 4 };
+ */
 export type WorkerConfig = {
   executionProviders: OrtExecutionProvider[];
   intraOpThreads: number | undefined;
@@ -12,18 +17,36 @@ export type WorkerConfig = {
 /**
  * Parent → worker: run one model on one set of inputs, given as tensors (sent over IPC) or as a
  * safetensors file the worker reads, with the outputs written to `outputPath` as safetensors.
+ *
+ * @example
+ * child.send({ id: 1, modelPath, inputPath, outputPath } satisfies WorkerRequest);
  */
 export type WorkerRequest = WorkerRequestBody & { id: number };
 
-/** A {@link WorkerRequest} before the runtime numbers it. */
+/**
+ * A {@link WorkerRequest} before the runtime numbers it.
+ *
+ * @example
+ * const body: WorkerRequestBody = { modelPath, inputs: { x } };
+ */
 export type WorkerRequestBody =
   | { modelPath: string; inputs: Record<string, Tensor> }
   | { modelPath: string; inputPath: string; outputPath: string };
 
-/** Measured cost of one run, as the worker saw it. */
+/**
+ * Measured cost of one run, as the worker saw it.
+ *
+ * @example
+ * const usage: WorkerUsage = { wallMs: 41.2, cpuMs: 80.5, peakRssBytes: 2 ** 27, loadMs: 0 };
+ */
 export type WorkerUsage = { wallMs: number; cpuMs: number; peakRssBytes: number; loadMs: number };
 
-/** Worker → parent. */
+/**
+ * Worker → parent.
+ *
+ * @example
+ * child.on('message', (msg: WorkerReply) => { if (msg.type === 'warning') log.warn(msg.message); });
+ */
 export type WorkerReply =
   | {
       type: 'result';
