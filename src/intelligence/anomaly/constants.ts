@@ -14,7 +14,7 @@ export const DEFAULT_DETECTOR_OPTIONS = {
   /** History window of the likelihood's Gaussian. */
   likelihoodHistory: 2000,
   /** A reading beyond the range seen so far by more than this share of it is a new extreme. */
-  extremeTolerance: 0.05,
+  extremeTolerance: 0.02,
   /** Length of the stretches compared by shape, and the number of segment means kept of each. */
   shapeLength: 16,
   shapeSegments: 8,

@@ -1,0 +1,103 @@
+/**
+ * `npm run bench -- nab [--json]`: scores Plexus's anomaly detector on the 58 series of the
+ * Numenta Anomaly Benchmark with the TypeScript port of NAB's scorer, next to the published
+ * scoreboard (`results/final_results.json`). In the same run it re-scores the published Windowed
+ * Gaussian per-row outputs (the golden files) as a check that the scorer still reproduces them,
+ * and the null detector, which anchors 0.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_DETECTOR_OPTIONS } from '../src/intelligence/anomaly/constants.ts';
+import { detectAnomalies } from '../src/intelligence/anomaly/detectAnomalies.ts';
+import { benchmarkDetector, type ProfileResult } from '../src/intelligence/nab/benchmarkDetector.ts';
+import { DEFAULT_NAB_DIR, hasNabCorpus, loadNabCorpus } from '../src/intelligence/nab/loadNabCorpus.ts';
+import { readCsvColumns } from '../src/intelligence/nab/readCsvColumns.ts';
+
+const PROFILES = ['standard', 'reward_low_FP_rate', 'reward_low_FN_rate'] as const;
+/** Scoreboard rows shown, in the order of the NAB README, with their names in final_results.json. */
+const SCOREBOARD: [label: string, key: string][] = [
+  ['ARTime', 'ARTime'],
+  ['Numenta HTM', 'numenta'],
+  ['CAD OSE', 'contextOSE'],
+  ['earthgecko Skyline', 'earthgeckoSkyline'],
+  ['KNN CAD', 'knncad'],
+  ['Relative Entropy', 'relativeEntropy'],
+  ['Random Cut Forest', 'randomCutForest'],
+  ['Twitter ADVec', 'twitterADVec'],
+  ['Windowed Gaussian', 'windowedGaussian'],
+];
+
+const fmt = (x: number): string => x.toFixed(2).padStart(8);
+const row = (label: string, v: readonly number[]): string => `${label.padEnd(34)}${v.map(fmt).join('')}`;
+const figures = (r: Record<string, ProfileResult>): number[] => PROFILES.map((p) => r[p]!.normalizedScore);
+
+export async function run(_args: string[]): Promise<Record<string, unknown>> {
+  if (!hasNabCorpus()) {
+    console.log(`nab: skipped — NAB data missing at ${DEFAULT_NAB_DIR} (../shared/data/nab)`);
+    return { skipped: true };
+  }
+  const corpus = loadNabCorpus();
+  const rows = corpus.series.reduce((n, s) => n + s.values.length, 0);
+  console.log(
+    `NAB corpus: ${corpus.series.length} series, ${rows} rows, ${corpus.series.reduce((n, s) => n + s.windows.length, 0)} windows`,
+  );
+
+  const started = performance.now();
+  const ours = new Map(corpus.series.map((s) => [s.name, detectAnomalies(s.values)]));
+  const detectMs = performance.now() - started;
+  const scoringStarted = performance.now();
+  const result = benchmarkDetector(corpus.series, ours, corpus.profiles);
+  const scoreMs = performance.now() - scoringStarted;
+
+  const golden = new Map(
+    corpus.series.map((s) => {
+      const [dir, file] = s.name.split('/');
+      const cols = readCsvColumns(
+        join(corpus.dir, 'golden/results/windowedGaussian', dir!, `windowedGaussian_${file}`),
+      );
+      return [s.name, cols.anomaly_score!.map(Number)];
+    }),
+  );
+  const wg = benchmarkDetector(corpus.series, golden, corpus.profiles);
+  const published = JSON.parse(
+    readFileSync(join(corpus.dir, 'results/final_results.json'), 'utf8'),
+  ) as Record<string, Record<string, number>>;
+
+  console.log(`\n${''.padEnd(34)}${'standard'.padStart(8)}${'low FP'.padStart(8)}${'low FN'.padStart(8)}`);
+  console.log(row('Plexus detector (this run)', figures(result)));
+  console.log(row('Windowed Gaussian, re-scored here', figures(wg)));
+  console.log(row('null detector (definition)', [0, 0, 0]));
+  console.log('published scoreboard:');
+  for (const [label, key] of SCOREBOARD) {
+    const p = published[key];
+    if (p)
+      console.log(
+        row(
+          `  ${label}`,
+          PROFILES.map((x) => p[x]!),
+        ),
+      );
+  }
+  const std = result.standard!;
+  console.log(
+    `\nthresholds: ${PROFILES.map((p) => `${p} ${result[p]!.threshold.toFixed(4)}`).join(', ')}` +
+      `\nstandard profile: ${std.table.totals.tp} TP rows, ${std.table.totals.fp} FP rows, raw score ${std.rawScore.toFixed(2)} (null ${std.nullScore}, perfect ${std.perfectScore})` +
+      `\ndetector: ${(detectMs / 1000).toFixed(1)} s for ${rows} rows (${((detectMs * 1000) / rows).toFixed(1)} µs/row); scoring 3 profiles: ${(scoreMs / 1000).toFixed(1)} s`,
+  );
+  const htm = published.numenta;
+  return {
+    series: corpus.series.length,
+    rows,
+    detector: Object.fromEntries(PROFILES.map((p) => [p, round(result[p]!.normalizedScore)])),
+    thresholds: Object.fromEntries(PROFILES.map((p) => [p, result[p]!.threshold])),
+    windowedGaussianRescored: Object.fromEntries(PROFILES.map((p) => [p, round(wg[p]!.normalizedScore)])),
+    numentaHtmPublished: htm ? Object.fromEntries(PROFILES.map((p) => [p, round(htm[p]!)])) : null,
+    detectSeconds: round(detectMs / 1000),
+    microsPerRow: round((detectMs * 1000) / rows),
+    options: DEFAULT_DETECTOR_OPTIONS,
+  };
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
