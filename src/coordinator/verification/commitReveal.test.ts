@@ -79,3 +79,16 @@ test('an open round stays in the commit phase until sealed; a dropped member unb
   );
   assert.ok(round.reveal(alice, { outputDigest: digest, salt }));
 });
+
+test('the commitment is sha256 over the ABI encoding (recomputable on chain)', async () => {
+  const { encodeAbiParameters, sha256 } = await import('viem');
+  const c = computeCommitment({ taskId: 't1', provider: alice, outputDigest: digest, salt });
+  const enc = encodeAbiParameters(
+    [{ type: 'string' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }],
+    ['t1', alice, digest, salt],
+  );
+  assert.equal(c, sha256(enc));
+  // Checksummed and lowercase spellings of the same address commit to the same value.
+  const mixed = '0x00000000000000000000000000000000000A11cE' as const;
+  assert.equal(computeCommitment({ taskId: 't1', provider: mixed, outputDigest: digest, salt }), c);
+});

@@ -1,10 +1,11 @@
 /**
  * Commit–reveal for redundant execution: each provider first commits to
- * `keccak256(abi.encode(taskId, provider, outputDigest, salt))`; reveals are accepted only once every
+ * `sha256(abi.encode(taskId, provider, outputDigest, salt))`; reveals are accepted only once every
  * assigned provider of the round has committed, so nobody can copy an answer they have not seen.
  * The provider address inside the commitment stops one provider from replaying another's commitment.
  */
-import { encodeAbiParameters, type Hex, keccak256 } from 'viem';
+import { createHash } from 'node:crypto';
+import { encodeAbiParameters, type Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { normalizeAddress } from './address.ts';
 
@@ -24,12 +25,15 @@ export function computeCommitment(args: {
   outputDigest: Hex;
   salt: Hex;
 }): Hex {
-  return keccak256(
-    encodeAbiParameters(
-      [{ type: 'string' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }],
-      [args.taskId, normalizeAddress(args.provider), args.outputDigest, args.salt],
-    ),
+  // ABI encoding so a contract can recompute it (`sha256(abi.encode(...))`, the sha256 precompile);
+  // sha256 rather than keccak256 because Node hashes it natively, ~30× faster than keccak in JS.
+  const encoded = encodeAbiParameters(
+    [{ type: 'string' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }],
+    [args.taskId, normalizeAddress(args.provider), args.outputDigest, args.salt],
   );
+  return `0x${createHash('sha256')
+    .update(Buffer.from(encoded.slice(2), 'hex'))
+    .digest('hex')}`;
 }
 
 /**
