@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AnomalyLikelihood } from './AnomalyLikelihood.ts';
+import { DEFAULT_ALERT_THRESHOLD } from './constants.ts';
+import { createAnomalyDetector } from './createAnomalyDetector.ts';
+import { detectAnomalies } from './detectAnomalies.ts';
+import { gaussianTail } from './gaussianTail.ts';
+import { RollingWindow } from './RollingWindow.ts';
+import { SubsequenceMemory } from './SubsequenceMemory.ts';
+
+/** Deterministic pseudo-noise in [-0.5, 0.5) (a small LCG), so the tests never flake. */
+function noise(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  };
+}
+/** A daily-periodic series (288 readings a day) with noise, like NAB's 5-minute data. */
+function periodic(n: number, seed = 1): number[] {
+  const r = noise(seed);
+  return Array.from({ length: n }, (_, i) => 50 + 20 * Math.sin((2 * Math.PI * i) / 288) + 2 * r());
+}
+const alerts = (scores: number[]): number[] =>
+  scores.flatMap((s, i) => (s >= DEFAULT_ALERT_THRESHOLD ? [i] : []));
+
+test('gaussianTail matches known normal tail probabilities', () => {
+  assert.ok(Math.abs(gaussianTail(0) - 0.5) < 1e-7);
+  assert.ok(Math.abs(gaussianTail(1.959964) - 0.025) < 1e-6);
+  assert.ok(Math.abs(gaussianTail(-3) - 0.9986501) < 1e-6);
+});
+
+test('RollingWindow keeps the mean and variance of the last values', () => {
+  const w = new RollingWindow(4);
+  const values = [3, 9, -2, 7, 5, 1, 100, 4];
+  values.forEach((v) => w.push(v));
+  const last = values.slice(-4);
+  const mean = last.reduce((a, b) => a + b, 0) / 4;
+  assert.equal(w.mean(), mean);
+  assert.ok(Math.abs(w.variance() - last.reduce((a, b) => a + (b - mean) ** 2, 0) / 4) < 1e-9);
+  assert.equal(w.at(0), 4);
+  assert.equal(w.at(3), 5);
+  assert.equal(w.at(4), undefined);
+});
+
+test('the shape memory finds repeated shapes near and new shapes far', () => {
+  const mem = new SubsequenceMemory({ length: 8, segments: 4, capacity: 500 });
+  let d: number | undefined;
+  for (let i = 0; i < 400; i++) d = mem.push(Math.sin(i / 5), 2);
+  assert.ok(d !== undefined && d < 0.05, String(d));
+  for (let i = 0; i < 8; i++) d = mem.push(1.5, 2); // a plateau the sine never had
+  assert.ok(d !== undefined && d > 0.1, String(d));
+});
+
+test('the likelihood is calm on steady noise and high on a sustained change', () => {
+  const lik = new AnomalyLikelihood(10, 2000);
+  const r = noise(7);
+  let calm = 0;
+  for (let i = 0; i < 3000; i++)
+    calm = Math.max(calm, i > 500 ? lik.update(1 + r(), true) : lik.update(1 + r(), false));
+  let high = 0;
+  for (let i = 0; i < 20; i++) high = Math.max(high, lik.update(4, true));
+  assert.ok(calm < 0.5, `calm ${calm}`);
+  assert.ok(high > 0.9, `high ${high}`);
+});
+
+test('causal: the score of a reading does not depend on later readings', () => {
+  const values = periodic(2500);
+  const full = detectAnomalies(values);
+  const prefix = detectAnomalies(values.slice(0, 1700));
+  assert.deepEqual(full.slice(0, 1700), prefix);
+});
+
+test('deterministic: the same series always gives the same scores', () => {
+  const values = periodic(2000, 3);
+  assert.deepEqual(detectAnomalies(values), detectAnomalies(values));
+});
+
+test('quiet on a clean periodic series, alerts on a level shift and a spike', () => {
+  const clean = periodic(4000);
+  assert.deepEqual(alerts(detectAnomalies(clean)), []);
+
+  const shifted = clean.map((v, i) => (i >= 3000 ? v + 40 : v));
+  const a = alerts(detectAnomalies(shifted));
+  assert.ok(a.length > 0 && a[0]! >= 3000 && a[0]! < 3010, JSON.stringify(a));
+
+  const spiked = clean.slice();
+  spiked[3500] = 140;
+  const b = alerts(detectAnomalies(spiked));
+  assert.deepEqual(b, [3500]);
+});
+
+test('alerts on a broken daily pattern that stays inside the normal range', () => {
+  // The wave stops for half a day at its mean: no new extreme, only a new shape.
+  const values = periodic(4000).map((v, i) => (i >= 3000 && i < 3144 ? 50 + (v - 50) * 0.05 : v));
+  const a = alerts(detectAnomalies(values));
+  assert.ok(
+    a.some((i) => i >= 3000 && i < 3144),
+    JSON.stringify(a),
+  );
+});
+
+test('one incident pages once: alerts are held off for the refractory period', () => {
+  const det = createAnomalyDetector({ refractoryPeriod: 100 });
+  const values = periodic(3000);
+  for (let i = 2500; i < 2560; i++) values[i] = 200 + i; // a climbing excursion, each reading a new extreme
+  const a = alerts(values.map((v) => det.update(v)));
+  assert.deepEqual(a, [2500]);
+});
+
+test('non-finite readings score 0 and are not learned', () => {
+  const values = periodic(1500);
+  const holed = values.flatMap((v, i) => (i % 100 === 50 ? [Number.NaN, v, Number.POSITIVE_INFINITY] : [v]));
+  const scores = detectAnomalies(holed);
+  assert.ok(scores.every((s, i) => Number.isFinite(holed[i]!) || s === 0));
+  assert.deepEqual(
+    scores.filter((_, i) => Number.isFinite(holed[i]!)),
+    detectAnomalies(values),
+  );
+});
