@@ -33,7 +33,7 @@ test('gaussianTail matches known normal tail probabilities', () => {
 test('RollingWindow keeps the mean and variance of the last values', () => {
   const w = new RollingWindow(4);
   const values = [3, 9, -2, 7, 5, 1, 100, 4];
-  values.forEach((v) => w.push(v));
+  for (const v of values) w.push(v);
   const last = values.slice(-4);
   const mean = last.reduce((a, b) => a + b, 0) / 4;
   assert.equal(w.mean(), mean);
