@@ -2,13 +2,13 @@
  * The ONNX runtime of a provider: runs a model file on named tensors in onnxruntime-node and
  * measures what it cost.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ErrorCode } from '../../../errors/codes.ts';
 import { PlexusError } from '../../../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../../../logger.ts';
 import type { Tensor } from '../../../protocol/safetensors.ts';
+import { forkOnnxWorker } from './forkOnnxWorker.ts';
 import type { OrtExecutionProvider } from './listOrtExecutionProviders.ts';
 import type {
   WorkerConfig,
@@ -33,6 +33,8 @@ export type OnnxRuntimeOptions = {
   maxSessions?: number;
   /** Runs that may execute at the same time, each in its own worker process (default 1). */
   concurrency?: number;
+  /** Start the worker processes now rather than on the first run (saves the first task about a second). */
+  prestart?: boolean;
   logger?: Logger;
 };
 
@@ -123,8 +125,6 @@ type Job = {
 
 type Slot = { child: ChildProcess | undefined; job: Job | undefined };
 
-const WORKER_PATH = fileURLToPath(new URL('./onnxWorker.mjs', import.meta.url));
-
 /** Keeps the parent from waiting on an idle worker (or lets it wait on a busy one). */
 function setRef(child: ChildProcess, ref: boolean): void {
   const channel = child.channel as { ref(): void; unref(): void } | undefined;
@@ -168,19 +168,13 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): OnnxRuntime
   let closed = false;
 
   function spawn(slot: Slot): ChildProcess {
-    const child = fork(WORKER_PATH, [], {
-      // V8 serialization carries typed arrays (BigInt64Array included) without a JSON detour.
-      serialization: 'advanced',
-      // Not the parent's flags (test runner, inspector, loaders): the worker sets itself up.
-      execArgv: [],
-      env: { ...process.env, PLEXUS_ONNX_WORKER_CONFIG: JSON.stringify(config) },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    const child = forkOnnxWorker(config);
     child.on('message', (msg: WorkerReply) => {
       if (msg.type === 'warning') {
         log.warn(msg.message);
         return;
       }
+      if (msg.type === 'meta') return; // only isolated inspections ask for it
       const job = slot.job;
       if (job === undefined || job.req.id !== msg.id) return;
       finish(slot);
@@ -248,6 +242,12 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): OnnxRuntime
     job.reject(reason);
     pump();
   }
+
+  if (options.prestart === true)
+    for (const slot of slots) {
+      slot.child = spawn(slot);
+      setRef(slot.child, false);
+    }
 
   function submit(
     request: WorkerRequestBody,

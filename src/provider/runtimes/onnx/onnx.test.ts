@@ -86,6 +86,26 @@ test('refuses bytes that are not a loadable ONNX model with PLX_BAD_MODEL', asyn
   await assert.rejects(inspectOnnxModel('/nonexistent/model.onnx'), { code: 'ENOENT' });
 });
 
+test('inspects in a throwaway process when asked to (isolated from crashes)', async () => {
+  const inProcess = await inspectOnnxModel(DET_MODEL);
+  const [fromPath, fromBytes] = await Promise.all([
+    inspectOnnxModel(DET_MODEL, { isolated: true }),
+    inspectOnnxModel(await readFile(DET_MODEL), { isolated: true }),
+  ]);
+  assert.deepEqual(fromPath, inProcess);
+  assert.deepEqual(fromBytes, inProcess);
+  await assert.rejects(
+    inspectOnnxModel(new TextEncoder().encode('garbage'), { isolated: true }),
+    (err: unknown) => isPlexusError(err, 'PLX_BAD_MODEL'),
+  );
+  await assert.rejects(
+    inspectOnnxModel(DET_MODEL, { isolated: true, timeoutMs: 1 }),
+    /took longer than 1 ms/,
+  );
+  if (process.platform === 'linux')
+    assert.deepEqual(await workerPids(), [], 'every inspection process is gone');
+});
+
 test('checkInputsAgainstModel names each problem precisely', async () => {
   const meta = await inspectOnnxModel(DET_MODEL);
   checkInputsAgainstModel(meta, { x: image(32, 48) });
@@ -229,7 +249,8 @@ test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-
 });
 
 test('a run past its time limit or aborted is stopped, and the runtime keeps working', async () => {
-  const rt = createOnnxRuntime({ intraOpThreads: 1 });
+  const rt = createOnnxRuntime({ intraOpThreads: 1, prestart: true });
+  if (process.platform === 'linux') assert.equal((await workerPids()).length, 1, 'prestarted');
   try {
     await assert.rejects(rt.run(DET_MODEL, { x: image(640, 640) }, { timeoutMs: 5 }), {
       name: 'TimeoutError',

@@ -11,14 +11,14 @@ import * as ort from 'onnxruntime-node';
 import { isPlexusError } from '../../../errors/PlexusError.ts';
 import { decodeSafetensors, encodeSafetensors, type Tensor } from '../../../protocol/safetensors.ts';
 import { checkInputsAgainstModel } from './checkInputsAgainstModel.ts';
-import { modelMetaFromSession, type OnnxModelMeta } from './inspectOnnxModel.ts';
+import { inspectOnnxModel, modelMetaFromSession, type OnnxModelMeta } from './inspectOnnxModel.ts';
 import {
   cudaProviderLibraryPath,
   listOrtExecutionProviders,
   type OrtExecutionProvider,
 } from './listOrtExecutionProviders.ts';
 import { fromOrtTensor, toOrtTensor } from './ortTensor.ts';
-import type { WorkerConfig, WorkerReply, WorkerRequest } from './workerProtocol.ts';
+import type { InspectRequest, WorkerConfig, WorkerReply, WorkerRequest } from './workerProtocol.ts';
 
 type Loaded = { session: ort.InferenceSession; meta: OnnxModelMeta; provider: OrtExecutionProvider };
 
@@ -87,8 +87,12 @@ function post(reply: WorkerReply): void {
   process.send?.(reply);
 }
 
-async function handle(req: WorkerRequest): Promise<void> {
+async function handle(req: WorkerRequest | InspectRequest): Promise<void> {
   try {
+    if ('inspect' in req) {
+      post({ type: 'meta', id: req.id, meta: await inspectOnnxModel(req.inspect) });
+      return;
+    }
     const { loaded, loadMs } = await load(req.modelPath);
     const inputs = 'inputs' in req ? req.inputs : decodeSafetensors(await readFile(req.inputPath));
     checkInputsAgainstModel(loaded.meta, inputs);
@@ -130,6 +134,6 @@ async function handle(req: WorkerRequest): Promise<void> {
   }
 }
 
-process.on('message', (req: WorkerRequest) => {
+process.on('message', (req: WorkerRequest | InspectRequest) => {
   void handle(req);
 });

@@ -1,5 +1,6 @@
 /** Messages between createOnnxRuntime and its worker processes (internal to this folder). */
 import type { Tensor } from '../../../protocol/safetensors.ts';
+import type { OnnxModelMeta } from './inspectOnnxModel.ts';
 import type { OrtExecutionProvider } from './listOrtExecutionProviders.ts';
 
 /**
@@ -34,6 +35,14 @@ export type WorkerRequestBody =
   | { modelPath: string; inputPath: string; outputPath: string };
 
 /**
+ * Parent → worker: load a model only to read its interface (isolated `inspectOnnxModel`).
+ *
+ * @example
+ * child.send({ id: 1, inspect: '/blobs/3f…' } satisfies InspectRequest);
+ */
+export type InspectRequest = { id: number; inspect: string };
+
+/**
  * Measured cost of one run, as the worker saw it.
  *
  * @example
@@ -57,4 +66,5 @@ export type WorkerReply =
       usage: WorkerUsage;
     }
   | { type: 'error'; id: number; message: string; code?: string; details?: Record<string, unknown> }
+  | { type: 'meta'; id: number; meta: OnnxModelMeta }
   | { type: 'warning'; message: string };
