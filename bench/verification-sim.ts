@@ -46,7 +46,11 @@ function report(name: string, r: SimResult, seconds: number): Record<string, unk
   );
   for (const [kind, k] of Object.entries(r.byKind)) {
     console.log(
-      `  ${kind.padEnd(15)} ${String(k.providers).padStart(9)} ${String(k.caught).padStart(7)}  ${fmt(k.p50).padStart(6)} / ${fmt(k.p99).padStart(4)} / ${fmt(k.max).padStart(4)}      ${k.shareCaughtWithin50 === null ? '   -  ' : pct(k.shareCaughtWithin50).padStart(7)} ${k.shareCaughtWithin500 === null ? '   -  ' : pct(k.shareCaughtWithin500).padStart(7)}  ${k.uncaught} (${k.uncaughtMaxTasks})`,
+      `  ${kind.padEnd(15)} ${String(k.providers).padStart(9)} ${String(k.caught).padStart(7)}  ${fmt(k.p50).padStart(6)} / ${fmt(k.p99).padStart(4)} / ${fmt(k.max).padStart(4)}      ${k.shareCaughtWithin50 === null ? '   -  ' : pct(k.shareCaughtWithin50).padStart(7)} ${k.shareCaughtWithin500 === null ? '   -  ' : pct(k.shareCaughtWithin500).padStart(7)}  ${k.uncaught} (${k.uncaughtMaxTasks})  ${Object.entries(
+        k.caughtBy,
+      )
+        .map(([w, c]) => `${w} ${c}`)
+        .join(', ')}`,
     );
   }
   console.log(

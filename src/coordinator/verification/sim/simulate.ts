@@ -25,7 +25,7 @@ import {
   updateReputation,
 } from '../reputation.ts';
 import { Rng } from '../rng.ts';
-import { slashAmount } from '../slashing.ts';
+import { type FaultKind, slashAmount } from '../slashing.ts';
 import { TaskVerification } from '../taskVerification.ts';
 import { type TensorSet, tensorSetDigest } from '../tensors.ts';
 import { type Behaviour, type BehaviourKind, executeAs } from './adversary.ts';
@@ -95,6 +95,7 @@ type Provider = {
   gpuTrusted: boolean;
   tasks: number; // tasks received as primary (canaries included)
   caughtAfter: number | undefined;
+  caughtBy: FaultKind | undefined;
   timeouts: number;
 };
 
@@ -155,6 +156,8 @@ export type KindFigures = {
   gpuTrusted: number;
   timeouts: number;
   meanScore: number;
+  /** How the caught ones were caught: outvoted by an audit, failed canary, or a reveal that did not open. */
+  caughtBy: Partial<Record<FaultKind, number>>;
 };
 
 /** What {@link simulate} measured. */
@@ -260,6 +263,7 @@ export function simulate(options: Partial<SimOptions> = {}): SimResult {
       gpuTrusted: false,
       tasks: 0,
       caughtAfter: undefined,
+      caughtBy: undefined,
       timeouts: 0,
     };
     proveCapability(p, 'registration');
@@ -470,7 +474,10 @@ export function simulate(options: Partial<SimOptions> = {}): SimResult {
         slashedTotal.amount += s.amount;
         p.stake -= s.amount;
         if (p.label === 'honest') honestFaulted.add(p.id);
-        if (p.caughtAfter === undefined) p.caughtAfter = p.tasks;
+        if (p.caughtAfter === undefined) {
+          p.caughtAfter = p.tasks;
+          p.caughtBy = s.evidence.kind;
+        }
         if (p.active) {
           p.active = false; // a proven fault bans the identity
           if (whitewash) add(makeProvider(p.label, now));
@@ -518,6 +525,10 @@ export function simulate(options: Partial<SimOptions> = {}): SimResult {
       gpuTrusted: ps.filter((p) => p.gpuTrusted).length,
       timeouts: ps.reduce((a, p) => a + p.timeouts, 0),
       meanScore: ps.reduce((a, p) => a + reputationScore(p.rep), 0) / Math.max(1, ps.length),
+      caughtBy: ps.reduce<Partial<Record<FaultKind, number>>>((acc, p) => {
+        if (p.caughtBy) acc[p.caughtBy] = (acc[p.caughtBy] ?? 0) + 1;
+        return acc;
+      }, {}),
     };
   }
   const honest = all.filter((p) => p.label === 'honest');
