@@ -1,0 +1,94 @@
+/**
+ * Queueing and job completion times: the Microsoft Philly trace (82,247 jobs, Sep–Dec 2017)
+ * replayed on a fixed pool of 56 eight-GPU providers from four hardware generations (448 GPUs;
+ * per-node and per-workload speeds hidden from the schedulers, see heterogeneousPool.ts).
+ * FIFO and shortest-job-first (with oracle job sizes) run in the same process as Plexus
+ * (predicted-shortest-first, each job on the free node the runtime model says finishes it
+ * soonest); Plexus is run twice, with the robust RuntimePredictor and with a plain running mean.
+ *
+ *   npm run bench -- jct [--seeds 2] [--jobs N] [--json]
+ */
+import { createHeterogeneousPool, DEFAULT_CLASSES } from '../src/intelligence/runtime/heterogeneousPool.ts';
+import { type ReplayResult, replayJobs } from '../src/intelligence/runtime/replayJobs.ts';
+import { MeanRuntimeEstimator, RuntimePredictor } from '../src/intelligence/runtime/runtimePredictor.ts';
+import { loadPhilly } from '../src/intelligence/traces/loadPhilly.ts';
+
+const h = (s: number): string => (s / 3600).toFixed(2);
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const opt = (name: string, dflt: number): number => {
+    const i = args.indexOf(name);
+    return i >= 0 ? Number(args[i + 1]) : dflt;
+  };
+  const seeds = opt('--seeds', 2);
+  let trace: ReturnType<typeof loadPhilly>;
+  try {
+    trace = loadPhilly();
+  } catch (err) {
+    console.error(`jct benchmark needs the Philly trace: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  const jobs = trace
+    .slice(0, opt('--jobs', trace.length))
+    .map((j) => ({ submit: j.submit, work: j.duration, gpus: j.gpus, workload: j.cluster }));
+  const gpus = DEFAULT_CLASSES.reduce((a, c) => a + c.nodes * c.gpusPerNode, 0);
+  console.log(
+    `Philly: ${jobs.length} jobs replayed on ${gpus} GPUs (${DEFAULT_CLASSES.map((c) => `${c.nodes}×${c.gpusPerNode} ${c.name} @${c.speed}`).join(', ')}); seeds ${seeds}`,
+  );
+  const variants = [
+    { name: 'FIFO', policy: 'fifo' as const, model: () => undefined },
+    { name: 'SJF (oracle sizes)', policy: 'sjf' as const, model: () => undefined },
+    { name: 'Plexus (running mean)', policy: 'plexus' as const, model: () => new MeanRuntimeEstimator() },
+    { name: 'Plexus (robust model)', policy: 'plexus' as const, model: () => new RuntimePredictor() },
+  ];
+  const results: Record<string, ReplayResult[]> = {};
+  for (let seed = 42; seed < 42 + seeds; seed++) {
+    const pool = createHeterogeneousPool(DEFAULT_CLASSES, seed);
+    for (const v of variants) {
+      const model = v.model();
+      const started = performance.now();
+      const r = replayJobs(jobs, pool, v.policy, { seed, ...(model ? { model } : {}) });
+      const list = results[v.name] ?? [];
+      list.push(r);
+      results[v.name] = list;
+      console.log(
+        `  seed ${seed} ${v.name.padEnd(22)} mean JCT ${h(r.meanJct)} h (${((performance.now() - started) / 1000).toFixed(1)} s)`,
+      );
+    }
+  }
+  const avg = (rs: ReplayResult[], f: (r: ReplayResult) => number): number =>
+    rs.reduce((a, r) => a + f(r), 0) / rs.length;
+  console.log(
+    `\nmean over ${seeds} seeds (hours)     mean JCT   p50 JCT   p95 JCT   p99 JCT  mean wait  p95 wait  |log err|`,
+  );
+  const figures: Record<string, unknown> = { jobs: jobs.length, gpus, seeds };
+  for (const v of variants) {
+    const rs = results[v.name]!;
+    const row = {
+      meanJctH: Number(h(avg(rs, (r) => r.meanJct))),
+      p50JctH: Number(h(avg(rs, (r) => r.p50Jct))),
+      p95JctH: Number(h(avg(rs, (r) => r.p95Jct))),
+      p99JctH: Number(h(avg(rs, (r) => r.p99Jct))),
+      meanWaitH: Number(h(avg(rs, (r) => r.meanWait))),
+      p95WaitH: Number(h(avg(rs, (r) => r.p95Wait))),
+      medianAbsLogError:
+        rs[0]!.medianAbsLogError === undefined
+          ? null
+          : Number(avg(rs, (r) => r.medianAbsLogError ?? 0).toFixed(3)),
+    };
+    figures[v.name] = row;
+    console.log(
+      `${v.name.padEnd(28)}${[
+        row.meanJctH,
+        row.p50JctH,
+        row.p95JctH,
+        row.p99JctH,
+        row.meanWaitH,
+        row.p95WaitH,
+      ]
+        .map((x) => x.toFixed(2).padStart(10))
+        .join('')}${(row.medianAbsLogError === null ? '—' : row.medianAbsLogError.toFixed(3)).padStart(11)}`,
+    );
+  }
+  return figures;
+}

@@ -1,0 +1,169 @@
+/**
+ * Online, outlier-robust runtime prediction per (provider, workload).
+ *
+ * Each (provider, workload) pair keeps a robust running location of log(seconds / work): an
+ * online Huber M-estimate whose steps are clipped at c·σ (σ the pair's own running scale), so a
+ * straggler that takes 10× longer moves it by a bounded amount instead of dragging a mean. Step
+ * sizes decay as 1/n down to a floor, so estimates converge yet keep following a provider whose
+ * speed drifts. On top, an additive model log t ≈ b_w + s_p (workload level + provider
+ * slowness) is refitted by a few sweeps of weighted alternating means whenever data changed; it
+ * predicts pairs never seen together, and a seen pair's own estimate is blended with it by
+ * n / (n + prior), so a pair with one lucky run does not override everything known.
+ */
+
+/** Tuning of {@link RuntimePredictor}. */
+export type RuntimePredictorOptions = {
+  /** Huber threshold in robust-scale units. Default 1.5. */
+  huber?: number;
+  /** Smallest step size, so old estimates keep adapting. Default 0.02. */
+  minStep?: number;
+  /** Pseudo-count of the additive model when blending with a pair's own estimate. Default 2. */
+  pairPrior?: number;
+  /** Prior log seconds per unit of work for a workload never seen. Default 0 (1 s per unit). */
+  priorLogSeconds?: number;
+};
+
+/** Observations between refits of the additive model. */
+const REFIT_EVERY = 8;
+
+type Pair = { provider: string; workload: string; loc: number; scale: number; n: number };
+
+/**
+ * Learns provider speed per workload from measured run times.
+ *
+ * @example
+ * const p = new RuntimePredictor();
+ * p.observe('0xabc', 'resnet50', 120, 100); // 100 units of work took 120 s
+ * p.predict('0xabc', 'resnet50', 50);       // 60 s
+ */
+export class RuntimePredictor {
+  readonly #huber: number;
+  readonly #minStep: number;
+  readonly #prior: number;
+  readonly #priorLog: number;
+  readonly #pairs = new Map<string, Pair>();
+  readonly #workload = new Map<string, number>();
+  readonly #provider = new Map<string, number>();
+  #dirty = false;
+  #observations = 0;
+  #fittedAt = 0;
+
+  constructor(opts: RuntimePredictorOptions = {}) {
+    this.#huber = opts.huber ?? 1.5;
+    this.#minStep = opts.minStep ?? 0.02;
+    this.#prior = opts.pairPrior ?? 2;
+    this.#priorLog = opts.priorLogSeconds ?? 0;
+  }
+
+  /** Number of observations so far. */
+  get observations(): number {
+    return this.#observations;
+  }
+
+  /**
+   * Records that `work` units of `workload` took `seconds` on `providerId`.
+   * Non-positive or non-finite measurements are ignored.
+   */
+  observe(providerId: string, workload: string, seconds: number, work = 1): void {
+    if (!(seconds > 0) || !(work > 0) || !Number.isFinite(seconds) || !Number.isFinite(work)) return;
+    const y = Math.log(seconds / work);
+    const key = `${providerId}\u0000${workload}`;
+    const pair = this.#pairs.get(key);
+    if (!pair) {
+      this.#pairs.set(key, { provider: providerId, workload, loc: y, scale: 0.25, n: 1 });
+      this.#fittedAt = Number.NEGATIVE_INFINITY; // a new pair refits at once
+      if (!this.#workload.has(workload))
+        this.#workload.set(workload, y - (this.#provider.get(providerId) ?? 0));
+      if (!this.#provider.has(providerId)) this.#provider.set(providerId, 0);
+    } else {
+      const r = y - pair.loc;
+      const c = this.#huber * pair.scale;
+      pair.loc += Math.max(1 / (pair.n + 1), this.#minStep) * Math.min(c, Math.max(-c, r));
+      pair.scale = Math.max(0.02, pair.scale + 0.05 * (Math.min(Math.abs(r), 3 * pair.scale) - pair.scale));
+      pair.n++;
+    }
+    this.#dirty = true;
+    this.#observations++;
+  }
+
+  /** Expected seconds for `work` units of `workload` on `providerId`. */
+  predict(providerId: string, workload: string, work = 1): number {
+    return Math.exp(this.predictLog(providerId, workload)) * work;
+  }
+
+  /** Expected log(seconds per unit of work); unseen providers and workloads fall back to priors. */
+  predictLog(providerId: string, workload: string): number {
+    // The additive part may lag by a few observations (pairs' own estimates never do): refitting
+    // after every single run would dominate replay time for no measurable gain.
+    if (this.#dirty && this.#observations - this.#fittedAt >= REFIT_EVERY) this.#refit();
+    const additive = (this.#workload.get(workload) ?? this.#priorLog) + (this.#provider.get(providerId) ?? 0);
+    const pair = this.#pairs.get(`${providerId}\u0000${workload}`);
+    if (!pair) return additive;
+    const own = pair.n / (pair.n + this.#prior);
+    return own * pair.loc + (1 - own) * additive;
+  }
+
+  /** How much faster than a typical provider `providerId` runs `workload` (>1 = faster). */
+  speedup(providerId: string, workload: string): number {
+    const level = this.#workload.get(workload) ?? this.#priorLog;
+    return Math.exp(level - this.predictLog(providerId, workload));
+  }
+
+  /** A few warm-started sweeps of weighted alternating means for b_w + s_p over all pairs. */
+  #refit(): void {
+    this.#dirty = false;
+    this.#fittedAt = this.#observations;
+    const weight = (p: Pair): number => Math.min(p.n, 20);
+    for (let sweep = 0; sweep < 4; sweep++) {
+      const wSum = new Map<string, [number, number]>();
+      for (const p of this.#pairs.values()) {
+        const e = wSum.get(p.workload) ?? [0, 0];
+        e[0] += weight(p) * (p.loc - (this.#provider.get(p.provider) ?? 0));
+        e[1] += weight(p);
+        wSum.set(p.workload, e);
+      }
+      for (const [w, [sum, n]] of wSum) this.#workload.set(w, sum / n);
+      const pSum = new Map<string, [number, number]>();
+      for (const p of this.#pairs.values()) {
+        const e = pSum.get(p.provider) ?? [0, 0];
+        e[0] += weight(p) * (p.loc - (this.#workload.get(p.workload) ?? 0));
+        e[1] += weight(p);
+        pSum.set(p.provider, e);
+      }
+      for (const [prov, [sum, n]] of pSum) this.#provider.set(prov, sum / n);
+    }
+  }
+}
+
+/**
+ * The naive baseline: the running mean of seconds per unit of work for each (provider, workload)
+ * pair, falling back to the workload's mean, then to 1 s per unit. Not robust: one straggler
+ * shifts the mean by its full size over n.
+ *
+ * @example
+ * const m = new MeanRuntimeEstimator();
+ * m.observe('p', 'w', 10, 1);
+ * m.predict('p', 'w'); // 10
+ */
+export class MeanRuntimeEstimator {
+  readonly #pair = new Map<string, { sum: number; n: number }>();
+  readonly #workload = new Map<string, { sum: number; n: number }>();
+
+  observe(providerId: string, workload: string, seconds: number, work = 1): void {
+    if (!(seconds > 0) || !(work > 0)) return;
+    for (const [map, key] of [
+      [this.#pair, `${providerId}\u0000${workload}`],
+      [this.#workload, workload],
+    ] as const) {
+      const e = map.get(key) ?? { sum: 0, n: 0 };
+      e.sum += seconds / work;
+      e.n++;
+      map.set(key, e);
+    }
+  }
+
+  predict(providerId: string, workload: string, work = 1): number {
+    const e = this.#pair.get(`${providerId}\u0000${workload}`) ?? this.#workload.get(workload);
+    return (e ? e.sum / e.n : 1) * work;
+  }
+}
