@@ -52,8 +52,12 @@ function compile() {
   const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
   const errors = (output.errors ?? []).filter((e) => e.severity === 'error');
   if (errors.length > 0) fail(`compilation failed:\n${errors.map((e) => e.formattedMessage).join('\n')}`);
-  for (const w of (output.errors ?? []).filter((e) => e.severity !== 'error'))
-    console.warn(w.formattedMessage);
+  // Warnings about our own sources are worth reading; the libraries' (OpenZeppelin's notice on
+  // transient storage) are known and would only bury them.
+  const ours = (output.errors ?? []).filter(
+    (e) => e.severity !== 'error' && (e.sourceLocation?.file ?? 'contracts/').startsWith('contracts/'),
+  );
+  for (const w of ours) console.warn(w.formattedMessage);
   return output;
 }
 

@@ -5,7 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SettlementBound} from "./SettlementBound.sol";
 
 /// @title ClientEscrow
@@ -13,7 +13,7 @@ import {SettlementBound} from "./SettlementBound.sol";
 /// epoch. A withdrawal is requested first and executed no earlier than `withdrawalDelay` seconds
 /// later (at least one epoch, checked by EpochSettlement), so that charges already earned still
 /// settle: the requested amount stays chargeable until it is executed.
-contract ClientEscrow is SettlementBound, ReentrancyGuard {
+contract ClientEscrow is SettlementBound, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     struct Withdrawal {

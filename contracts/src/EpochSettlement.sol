@@ -4,10 +4,11 @@ pragma solidity ^0.8.24;
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {ClientEscrow} from "./ClientEscrow.sol";
 import {PlexusToken} from "./PlexusToken.sol";
@@ -19,7 +20,7 @@ import {ProviderRegistry} from "./ProviderRegistry.sol";
 /// and mints the epoch's emission. Providers then `claim` the difference between their cumulative
 /// amount and what they already claimed. Leaves are OpenZeppelin StandardMerkleTree leaves of
 /// `(address account, uint256 cumulativeAmount)`.
-contract EpochSettlement is Ownable, EIP712, ReentrancyGuard {
+contract EpochSettlement is Ownable, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using EnumerableSet for EnumerableSet.AddressSet;
 
@@ -61,10 +62,12 @@ contract EpochSettlement is Ownable, EIP712, ReentrancyGuard {
     uint256 public lastFinalizedEpoch;
     /// @notice Merkle root of cumulative earnings as of `lastFinalizedEpoch`.
     bytes32 public rewardsRoot;
+    // Both totals share one storage slot: every claim reads the pair and writes it once (uint128 holds
+    // 3.4e38 base units, far past the token's cap of 1e27).
     /// @notice Sum of cumulative earnings in `rewardsRoot`.
-    uint256 public totalEarned;
+    uint128 public totalEarned;
     /// @notice Sum of everything claimed so far.
-    uint256 public totalClaimed;
+    uint128 public totalClaimed;
     /// @notice Cumulative amount already paid out, per account.
     mapping(address account => uint256 amount) public claimed;
 
@@ -194,7 +197,7 @@ contract EpochSettlement is Ownable, EIP712, ReentrancyGuard {
 
         lastFinalizedEpoch = p.epoch;
         rewardsRoot = p.rewardsRoot;
-        totalEarned = p.totalEarned;
+        totalEarned = SafeCast.toUint128(p.totalEarned);
 
         uint256 charged = p.chargeClients.length == 0 && p.chargeAmounts.length == 0
             ? 0
@@ -226,10 +229,11 @@ contract EpochSettlement is Ownable, EIP712, ReentrancyGuard {
         uint256 already = claimed[account];
         if (cumulativeAmount <= already) revert NothingToClaim(account, cumulativeAmount, already);
         paid = cumulativeAmount - already;
+        uint256 earned = totalEarned;
         uint256 newTotal = totalClaimed + paid;
-        if (newTotal > totalEarned) revert ClaimExceedsTotalEarned(newTotal, totalEarned);
+        if (newTotal > earned) revert ClaimExceedsTotalEarned(newTotal, earned);
         claimed[account] = cumulativeAmount;
-        totalClaimed = newTotal;
+        totalClaimed = uint128(newTotal); // <= totalEarned, a uint128
         IERC20(address(token)).safeTransfer(account, paid);
         emit Claimed(account, paid, cumulativeAmount);
     }

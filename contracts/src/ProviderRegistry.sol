@@ -4,14 +4,14 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SettlementBound} from "./SettlementBound.sol";
 
 /// @title ProviderRegistry
 /// @notice Providers register here with a PLX stake and their metadata. Stake is bonded until the
 /// provider requests unbonding; unbonding tokens can be withdrawn after `unbondingPeriod` and stay
 /// slashable until then. A provider with tokens unbonding takes no new work (`isActive` is false).
-contract ProviderRegistry is SettlementBound, ReentrancyGuard {
+contract ProviderRegistry is SettlementBound, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Longest accepted metadata URI, in bytes.

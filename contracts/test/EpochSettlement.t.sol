@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ClientEscrow} from "../src/ClientEscrow.sol";
 import {EpochSettlement} from "../src/EpochSettlement.sol";
 import {PlexusToken} from "../src/PlexusToken.sol";
@@ -248,6 +249,15 @@ contract EpochSettlementTest is PlexusFixture {
         _warpToEnd(2);
         bytes[] memory sigs = _quorum(p);
         vm.expectRevert(abi.encodeWithSelector(EpochSettlement.TotalEarnedDecreased.selector, 10, 9));
+        settlement.finalizeEpoch(p, sigs);
+    }
+
+    function test_RevertWhen_TotalEarnedOverflowsUint128() public {
+        EpochSettlement.EpochPayload memory p = _emptyPayload(1);
+        p.totalEarned = uint256(type(uint128).max) + 1;
+        _warpToEnd(1);
+        bytes[] memory sigs = _quorum(p);
+        vm.expectRevert(abi.encodeWithSelector(SafeCast.SafeCastOverflowedUintDowncast.selector, 128, p.totalEarned));
         settlement.finalizeEpoch(p, sigs);
     }
 

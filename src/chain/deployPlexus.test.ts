@@ -216,7 +216,7 @@ describe('Plexus contracts on anvil', () => {
     await rejects(finalizeEpoch(admin, payload, sigs), 'UnexpectedEpoch', [2n, 1n]);
 
     // the proof comes straight from @openzeppelin/merkle-tree
-    const index = [...rewards.tree.entries()].find(([, v]) => v[0] === p)?.[0];
+    const index = [...rewards.tree.entries()].find(([, v]) => v[0] === p.toLowerCase())?.[0];
     assert.ok(index !== undefined);
     const proof = StandardMerkleTree.load(rewards.tree.dump()).getProof(index) as Hex[];
     const before = await getPlxBalance(admin, p);

@@ -1,5 +1,5 @@
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
-import { type Address, getAddress, type Hex } from 'viem';
+import { type Address, getAddress, type Hex, isAddress } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { REWARDS_LEAF_ENCODING } from '../constants.ts';
 
@@ -13,7 +13,7 @@ export type RewardsTree = {
   totalEarned: bigint;
   /** The underlying OpenZeppelin tree (`tree.dump()` serializes it for later proofs). */
   tree: StandardMerkleTree<[string, bigint]>;
-  /** The claim for `account`, or undefined when it is not in the tree. */
+  /** The claim for `account` (any letter case; the returned address is checksummed), or undefined when it is not in the tree. */
   claimFor: (account: Address) => { account: Address; cumulativeAmount: bigint; proof: Hex[] } | undefined;
 };
 
@@ -31,13 +31,16 @@ export function buildRewardsTree(entries: readonly RewardEntry[]): RewardsTree {
   const seen = new Set<string>();
   let totalEarned = 0n;
   const values: [string, bigint][] = entries.map(({ account, cumulativeAmount }) => {
-    const checksummed = getAddress(account);
-    if (seen.has(checksummed))
-      throw new PlexusError('PLX_VALIDATION', `duplicate account ${checksummed} in rewards tree`);
-    if (cumulativeAmount < 0n) throw new PlexusError('PLX_VALIDATION', `negative amount for ${checksummed}`);
-    seen.add(checksummed);
+    // Lower-case rather than checksum: checksumming costs a keccak per address, seconds for 100k providers.
+    if (!isAddress(account, { strict: false }))
+      throw new PlexusError('PLX_VALIDATION', `not an address: ${account}`);
+    const key = account.toLowerCase();
+    if (seen.has(key))
+      throw new PlexusError('PLX_VALIDATION', `duplicate account ${account} in rewards tree`);
+    if (cumulativeAmount < 0n) throw new PlexusError('PLX_VALIDATION', `negative amount for ${account}`);
+    seen.add(key);
     totalEarned += cumulativeAmount;
-    return [checksummed, cumulativeAmount];
+    return [key, cumulativeAmount];
   });
   const tree = StandardMerkleTree.of(values, [...REWARDS_LEAF_ENCODING]);
   const index = new Map<string, number>();
@@ -47,10 +50,14 @@ export function buildRewardsTree(entries: readonly RewardEntry[]): RewardsTree {
     totalEarned,
     tree,
     claimFor(account) {
-      const i = index.get(getAddress(account));
+      const i = index.get(account.toLowerCase());
       if (i === undefined) return undefined;
       const [addr, amount] = tree.at(i) as [string, bigint];
-      return { account: addr as Address, cumulativeAmount: BigInt(amount), proof: tree.getProof(i) as Hex[] };
+      return {
+        account: getAddress(addr),
+        cumulativeAmount: BigInt(amount),
+        proof: tree.getProof(i) as Hex[],
+      };
     },
   };
 }
