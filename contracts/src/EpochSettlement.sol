@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
@@ -19,8 +20,9 @@ import {ProviderRegistry} from "./ProviderRegistry.sol";
 /// root of every provider's cumulative lifetime earnings, charges clients' escrow, slashes providers
 /// and mints the epoch's emission. Providers then `claim` the difference between their cumulative
 /// amount and what they already claimed. Leaves are OpenZeppelin StandardMerkleTree leaves of
-/// `(address account, uint256 cumulativeAmount)`.
-contract EpochSettlement is Ownable, EIP712, ReentrancyGuardTransient {
+/// `(address account, uint256 cumulativeAmount)`. Ownership (the validator set and threshold) moves
+/// in two steps, so it cannot be handed to a mistyped address.
+contract EpochSettlement is Ownable2Step, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using EnumerableSet for EnumerableSet.AddressSet;
 

@@ -102,6 +102,19 @@ contract EpochSettlementTest is PlexusFixture {
         assertEq(settlement.validators().length, 5);
     }
 
+    function test_OwnershipMovesInTwoSteps() public {
+        address next = makeAddr("next owner");
+        vm.prank(admin);
+        settlement.transferOwnership(next);
+        assertEq(settlement.owner(), admin, "nothing changes until the new owner accepts");
+        vm.prank(makeAddr("someone else"));
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, makeAddr("someone else")));
+        settlement.acceptOwnership();
+        vm.prank(next);
+        settlement.acceptOwnership();
+        assertEq(settlement.owner(), next);
+    }
+
     function testFuzz_RevertWhen_NonOwnerChangesValidators(address caller) public {
         vm.assume(caller != admin);
         bytes memory err = abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, caller);
