@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,19 @@ after(() => rm(root, { recursive: true, force: true }));
 const logger = pino({ level: 'silent' });
 let dirs = 0;
 const freshDir = () => join(root, `c${++dirs}`);
+
+/** Retries an assertion about background file deletions for up to 2 s. */
+async function eventually(check: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 function blob(fill: number, size = 100): { bytes: Buffer; cid: string } {
@@ -112,7 +126,28 @@ test('evicts the least recently used blobs to stay within the budget', async () 
   await cache.get(c.cid);
   assert.deepEqual(cache.list(), [a.cid, c.cid]);
   assert.deepEqual(cache.usage(), { bytes: 200, entries: 2 });
-  assert.deepEqual((await readdir(dir)).sort(), [a.cid, c.cid].sort());
+  await eventually(async () => assert.deepEqual((await readdir(dir)).sort(), [a.cid, c.cid].sort()));
+});
+
+test('blobs fetched at the same time under a tight budget each reach their caller', async () => {
+  const [a, b, c] = [blob(1), blob(2), blob(3)];
+  const s = server([a.bytes, b.bytes, c.bytes], { delayMs: 5 });
+  const cache = createBlobCache({ dir: freshDir(), budgetBytes: 100, fetchBlob: s.fetchBlob, logger });
+  const seen = await Promise.all(
+    [a, b, c].map(({ cid, bytes }) => cache.get(cid).then((path) => readFileSync(path).equals(bytes))),
+  );
+  assert.deepEqual(seen, [true, true, true], 'each file was intact when its caller got the path');
+  assert.equal(cache.usage().entries, 1);
+});
+
+test('a blob deleted behind the cache is fetched again', async () => {
+  const a = blob(1);
+  const s = server([a.bytes]);
+  const cache = createBlobCache({ dir: freshDir(), budgetBytes: 1000, fetchBlob: s.fetchBlob, logger });
+  await rm(await cache.get(a.cid));
+  assert.deepEqual(await readFile(await cache.get(a.cid)), a.bytes);
+  assert.deepEqual(s.fetches, [a.cid, a.cid]);
+  assert.deepEqual(cache.usage(), { bytes: 100, entries: 1 });
 });
 
 test('a pinned blob is never evicted; releasing it lets the cache shrink back', async () => {
@@ -127,7 +162,6 @@ test('a pinned blob is never evicted; releasing it lets the cache shrink back', 
   assert.deepEqual(await readFile(lease.path), a.bytes);
   lease.release();
   lease.release(); // idempotent
-  await new Promise((r) => setImmediate(r));
   assert.deepEqual(cache.list(), [c.cid]);
   assert.deepEqual(cache.usage(), { bytes: 100, entries: 1 });
 });

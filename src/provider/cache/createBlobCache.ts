@@ -2,8 +2,8 @@
  * The provider's content-addressed disk cache of blobs (models, input tensors), keyed by sha256.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
-import { rename, unlink, utimes } from 'node:fs/promises';
+import { createWriteStream, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -69,7 +69,7 @@ export type BlobCache = {
 
 type Entry = { size: number; pins: number };
 
-type Download = { promise: Promise<void>; controller: AbortController; waiters: number };
+type Download = { promise: Promise<Entry>; controller: AbortController; waiters: number };
 
 /**
  * Creates a content-addressed blob cache. A miss streams the blob from `fetchBlob` into a temporary
@@ -78,7 +78,9 @@ type Download = { promise: Promise<void>; controller: AbortController; waiters: 
  * complete and correct, even after a crash. Concurrent requests for one cid share one download (it
  * is aborted only when every caller has given up). After each insertion, least recently used
  * blobs are deleted until usage fits `budgetBytes`, skipping pinned ones (`acquire` pins until
- * `release`) and the blob just fetched, so the budget can be exceeded only by blobs in use.
+ * `release`; a blob being handed to its waiting callers is pinned until they have it), so the
+ * budget can be exceeded only by blobs in use. A hit checks that the file is still there (and
+ * fetches it again if someone deleted it).
  * The index is rebuilt from the directory when the cache is created (recency from file mtimes,
  * which each hit refreshes); leftover temporary files from a crash are removed, so one directory
  * belongs to one cache (one provider process) at a time.
@@ -128,22 +130,33 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
     utimes(pathOf(cid), now, now).catch(() => {});
   }
 
-  async function evict(keep: string): Promise<void> {
+  // Index and directory change together, synchronously: the victim is renamed out of its cid's
+  // name at once (cheap), so a download of the same cid that starts right after cannot have its
+  // fresh file deleted by a late unlink; the renamed file is then deleted in the background.
+  function evict(): void {
     for (const [cid, entry] of index) {
       if (bytes <= budgetBytes) return;
-      if (cid === keep || entry.pins > 0) continue;
+      if (entry.pins > 0) continue;
       index.delete(cid);
       bytes -= entry.size;
-      await unlink(pathOf(cid)).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') log.warn({ cid, err: err.message }, 'could not delete an evicted blob');
-      });
+      const doomed = join(dir, `.${cid}.${randomBytes(6).toString('hex')}.evicted.tmp`);
+      try {
+        renameSync(pathOf(cid), doomed);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+          log.warn({ cid, err: (err as Error).message }, 'could not evict a blob');
+        continue;
+      }
+      unlink(doomed).catch((err: Error) =>
+        log.warn({ cid, err: err.message }, 'could not delete an evicted blob'),
+      );
       log.debug({ cid, size: entry.size }, 'evicted blob');
     }
     if (bytes > budgetBytes)
       log.warn({ bytes, budgetBytes }, 'blob cache over budget: every other blob is in use');
   }
 
-  async function download(cid: string, signal: AbortSignal): Promise<void> {
+  async function download(cid: string, signal: AbortSignal): Promise<Entry> {
     const tmp = join(dir, `.${cid}.${randomBytes(6).toString('hex')}.tmp`);
     const hash = createHash('sha256');
     let size = 0;
@@ -185,12 +198,15 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
       await unlink(tmp).catch(() => {});
       throw err;
     }
-    index.set(cid, { size, pins: 0 });
+    const entry: Entry = { size, pins: 0 };
+    index.set(cid, entry);
     bytes += size;
     log.debug({ cid, size }, 'cached blob');
+    return entry;
   }
 
-  async function fetchShared(cid: string, signal?: AbortSignal): Promise<void> {
+  /** Downloads (or joins the download of) a blob; resolves with its entry, pinned once for this caller. */
+  async function fetchShared(cid: string, signal?: AbortSignal): Promise<Entry> {
     signal?.throwIfAborted();
     let d = downloads.get(cid);
     if (d === undefined) {
@@ -198,7 +214,15 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
       const created: Download = {
         controller,
         waiters: 0,
-        promise: download(cid, controller.signal).finally(() => downloads.delete(cid)),
+        promise: download(cid, controller.signal)
+          .then((entry) => {
+            // One pin per caller still waiting, taken before any of them resumes, so that eviction
+            // (of this or a concurrent insertion) cannot delete the file before they get its path.
+            entry.pins += created.waiters;
+            evict();
+            return entry;
+          })
+          .finally(() => downloads.delete(cid)),
       };
       downloads.set(cid, created);
       d = created;
@@ -216,7 +240,7 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
     });
     aborted.catch(() => {});
     try {
-      await Promise.race([shared.promise, aborted]);
+      return await Promise.race([shared.promise, aborted]);
     } finally {
       if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
     }
@@ -225,18 +249,26 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
   async function ensure(cid: string, signal: AbortSignal | undefined, pin: boolean): Promise<Entry> {
     if (!isCid(cid))
       throw new PlexusError('PLX_BAD_CID', `"${cid}" is not a content id (64 lowercase hex sha256)`);
-    let entry = index.get(cid);
-    if (entry !== undefined) touch(cid, entry);
-    else {
-      await fetchShared(cid, signal);
-      entry = index.get(cid);
-      // Evicted between download and here is impossible (eviction skips `keep`), but be explicit.
-      if (entry === undefined) throw new Error(`blob ${cid} vanished from the cache`);
-      if (pin) entry.pins++;
-      await evict(cid);
-      return entry;
+    const cached = index.get(cid);
+    if (cached !== undefined) {
+      // Someone deleted the file behind the cache's back: forget it and fetch it again.
+      const present = await stat(pathOf(cid)).then(
+        (st) => st.size === cached.size,
+        () => false,
+      );
+      if (present && index.get(cid) === cached) {
+        touch(cid, cached);
+        if (pin) cached.pins++;
+        return cached;
+      }
+      if (index.get(cid) === cached) {
+        index.delete(cid);
+        bytes -= cached.size;
+      }
     }
-    if (pin) entry.pins++;
+    const entry = await fetchShared(cid, signal);
+    // `get` holds no pin: the blob stays until a later insertion needs the room.
+    if (!pin) entry.pins--;
     return entry;
   }
 
@@ -254,7 +286,7 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
           if (released) return;
           released = true;
           entry.pins--;
-          if (entry.pins === 0 && bytes > budgetBytes) void evict('');
+          if (entry.pins === 0 && bytes > budgetBytes) evict();
         },
       };
     },
