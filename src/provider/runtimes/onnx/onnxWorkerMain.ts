@@ -55,23 +55,28 @@ async function load(modelPath: string): Promise<{ loaded: Loaded; loadMs: number
   const started = performance.now();
   let session: ort.InferenceSession | undefined;
   let provider: OrtExecutionProvider = 'cpu';
+  let cudaError: Error | undefined;
   if (cudaUsable) {
     try {
       session = await ort.InferenceSession.create(modelPath, sessionOptions(['cuda', 'cpu']));
       provider = 'cuda';
     } catch (err) {
-      cudaUsable = false;
-      post({
-        type: 'warning',
-        message: `CUDA execution provider unavailable, falling back to CPU: ${(err as Error).message.split('\n')[0]}`,
-      });
+      cudaError = err as Error;
     }
   }
   try {
     session ??= await ort.InferenceSession.create(modelPath, sessionOptions(['cpu']));
   } catch (err) {
+    // CPU fails too: the model is at fault, not the CUDA setup.
     const e = new Error(`not a loadable ONNX model: ${(err as Error).message}`);
     throw Object.assign(e, { plexusCode: 'PLX_BAD_MODEL' });
+  }
+  if (cudaError !== undefined) {
+    cudaUsable = false;
+    post({
+      type: 'warning',
+      message: `CUDA execution provider unavailable, falling back to CPU: ${cudaError.message.split('\n')[0]}`,
+    });
   }
   const loaded: Loaded = { session, meta: modelMetaFromSession(session), provider };
   sessions.set(modelPath, loaded);
