@@ -28,7 +28,7 @@ import { Rng } from '../rng.ts';
 import { type FaultKind, slashAmount } from '../slashing.ts';
 import { TaskVerification } from '../taskVerification.ts';
 import { type TensorSet, tensorSetDigest } from '../tensors.ts';
-import { type Behaviour, type BehaviourKind, executeAs } from './adversary.ts';
+import { type Behaviour, executeAs } from './adversary.ts';
 
 /** The kinds of simulated provider, as reported. */
 export type Label =
