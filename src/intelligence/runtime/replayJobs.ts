@@ -81,6 +81,7 @@ export function replayJobs(
   const start = new Float64Array(jobs.length);
   const finish = new Float64Array(jobs.length);
   const queue: number[] = [];
+  let head = 0;
   const key = new Float64Array(jobs.length);
   const running: Running[] = []; // min-heap on end
   const errors: number[] = [];
@@ -95,7 +96,7 @@ export function replayJobs(
   };
   const enqueue = (j: number): void => {
     key[j] = priority(j);
-    let lo = 0;
+    let lo = head;
     let hi = queue.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
@@ -167,16 +168,17 @@ export function replayJobs(
   };
 
   const schedule = (): void => {
-    // In-place compaction: jobs that start are dropped, the scanned rest slides forward, and the
-    // unscanned tail moves in one copyWithin (strict FIFO often scans only the head).
-    let write = 0;
-    let read = 0;
+    // The live queue is queue[head..]. Jobs that start are dropped from the scanned prefix by
+    // moving the kept ones to its end and advancing `head`: O(scanned), never O(queue), which
+    // matters for strict FIFO whose queue grows to tens of thousands behind a blocked head.
+    const kept: number[] = [];
+    let read = head;
     let anyFree = free.some((f) => f > 0);
     for (; read < queue.length && anyFree; read++) {
       const j = queue[read]!;
       const chosen = pickNodes(j);
       if (!chosen) {
-        queue[write++] = j;
+        kept.push(j);
         if (policy === 'fifo') {
           read++;
           break;
@@ -196,9 +198,11 @@ export function replayJobs(
       heapPush(running, { end: now + actual, job: j, nodes: chosen, start: now, predicted, actual });
       anyFree = free.some((f) => f > 0);
     }
-    if (write !== read) {
-      queue.copyWithin(write, read);
-      queue.length -= read - write;
+    head = read - kept.length;
+    for (let i = 0; i < kept.length; i++) queue[head + i] = kept[i]!;
+    if (head > 4096 && head > queue.length / 2) {
+      queue.splice(0, head);
+      head = 0;
     }
   };
 
