@@ -14,8 +14,19 @@
  *
  * Options: --providers N (1000) --ticks T (500) --cheaters F (0.2) --noise X (1e-3) --seed S
  *          --redundant-share F (0.05) --canary-rate F (0.02) --probation-canary-rate F (1)
- *          --scenario steady|whitewash|both (both)
+ *          --scenario steady|whitewash|both (both) --no-capability
+ *
+ * It also times the capability proof for real on this machine: the provider's pure-JS solver and
+ * the coordinator's Freivalds check, against the naive check (recomputing A·B) as the baseline.
  */
+import {
+  challengeMatrices,
+  freivaldsCheck,
+  HARDWARE_CLASSES,
+  makeCapabilityChallenge,
+  multiplyInt8,
+  solveCapabilityChallenge,
+} from '../src/coordinator/verification/capabilityProof.ts';
 import {
   DEFAULT_SIM_OPTIONS,
   type SimOptions,
@@ -72,6 +83,59 @@ function report(name: string, r: SimResult, seconds: number): Record<string, unk
   return { ...rest, options, slashedBaseUnits: slashedBaseUnits.toString(), seconds };
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function time(fn: () => void, reps: number): number {
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    fn();
+    ms.push(performance.now() - t);
+  }
+  return median(ms);
+}
+
+/** Real timings of the capability proof on this machine (median of a few runs). */
+function capabilityTimings(): Record<string, unknown> {
+  console.log('\n  capability proof, measured here (n=256: median of 3 runs; n=1024: one run):');
+  const out: Record<string, unknown> = {};
+  for (const [n, reps] of [
+    [256, 3],
+    [1024, 1],
+  ] as const) {
+    const hw = { ...HARDWARE_CLASSES.cpu!, n };
+    const ch = makeCapabilityChallenge({ challengeId: `bench-${n}`, seed: 'bench', hardwareClass: hw });
+    let product: Uint8Array = new Uint8Array(0);
+    const solveMs = time(() => {
+      product = solveCapabilityChallenge(ch).product;
+    }, reps);
+    const freivaldsMs = time(() => {
+      if (!freivaldsCheck({ challenge: ch, product, verifierSeed: 'v' }))
+        throw new Error('Freivalds rejected');
+    }, reps);
+    const { a, b } = challengeMatrices(ch);
+    const naiveMs = time(() => multiplyInt8(a, b, n), reps);
+    const gflops = (2 * n ** 3) / (solveMs * 1e6);
+    const gpuBudgetMs =
+      (2 * 2048 ** 3) / (HARDWARE_CLASSES['gpu-consumer']!.minGflops * 1e6) +
+      HARDWARE_CLASSES['gpu-consumer']!.slackMs;
+    console.log(
+      `    n=${n}: JS solver ${solveMs.toFixed(1)} ms (${gflops.toFixed(2)} GFLOP/s → the n=2048 gpu-consumer challenge would take ~${((2 * 2048 ** 3) / (gflops * 1e6) / 1000).toFixed(1)} s vs a ${gpuBudgetMs.toFixed(0)} ms budget); coordinator check: Freivalds 8 rounds ${freivaldsMs.toFixed(2)} ms vs naive recompute ${naiveMs.toFixed(1)} ms (${(naiveMs / freivaldsMs).toFixed(0)}× faster)`,
+    );
+    out[`n${n}`] = {
+      solveMs,
+      gflops,
+      freivaldsMs,
+      naiveRecomputeMs: naiveMs,
+      speedup: naiveMs / freivaldsMs,
+    };
+  }
+  return out;
+}
+
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const base: Partial<SimOptions> = {
     providers: num(args, 'providers', DEFAULT_SIM_OPTIONS.providers),
@@ -107,5 +171,6 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     });
     out[name] = report(name, r, (performance.now() - started) / 1000);
   }
+  if (!args.includes('--no-capability')) out.capability = capabilityTimings();
   return out;
 }
