@@ -49,7 +49,15 @@ export function spawnPlexus(
       print(`[${name}] ${line}`);
     }
   });
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  // Children never outlive their supervisor (a test runner or devnet that exits or crashes).
+  const killOnExit = () => proc.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const exited = new Promise<number | null>((resolve) =>
+    proc.on('exit', (code) => {
+      process.off('exit', killOnExit);
+      resolve(code);
+    }),
+  );
   return {
     name,
     proc,

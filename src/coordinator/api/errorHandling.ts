@@ -42,6 +42,8 @@ export function installErrorHandling(app: FastifyInstance, log: Logger, metrics:
       e = new PlexusError('PLX_INTERNAL', `internal error (request ${req.id})`);
     }
     metrics.rejectedMessages.inc({ code: e.code });
+    // A body we stopped reading (an oversized upload) leaves the connection unusable: close it.
+    if (!req.raw.complete) void reply.header('connection', 'close');
     void reply.status(e.status).header('x-request-id', req.id).send(e.toJSON());
   });
   app.setNotFoundHandler((req, reply) => {

@@ -88,10 +88,17 @@ export function createWorkLoop(deps: {
   let dispatching: Promise<void> | undefined;
   let again = false;
 
-  async function jobInfo(jobId: string): Promise<JobInfo | undefined> {
+  /**
+   * A job's spec and status, cached. Inside a transaction pass `trx`: SQLite has one connection,
+   * and a query on `db` would wait forever for the transaction that is waiting for it.
+   */
+  async function jobInfo(
+    jobId: string,
+    executor: Kysely<Database> | Transaction<Database> = db,
+  ): Promise<JobInfo | undefined> {
     const cached = jobCache.get(jobId);
     if (cached) return cached;
-    const row = await db
+    const row = await executor
       .selectFrom('jobs')
       .select(['spec', 'status'])
       .where('id', '=', jobId)
@@ -293,7 +300,7 @@ export function createWorkLoop(deps: {
       .select(['attempts', 'idx'])
       .where('id', '=', a.task_id)
       .executeTakeFirstOrThrow();
-    const job = await jobInfo(a.job_id);
+    const job = await jobInfo(a.job_id, trx);
     const maxAttempts = job?.spec.maxAttempts ?? 1;
     const lastError = `${code}: ${message}`.slice(0, 2000);
     if (task.attempts < maxAttempts && job?.status === 'running') {

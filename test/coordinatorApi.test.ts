@@ -1,0 +1,249 @@
+/**
+ * The coordinator's HTTP API against bad input: every case gets a documented PLX_ code and a 4xx,
+ * nothing is stored, and the coordinator keeps serving. Real Fastify on a free port, real SQLite,
+ * real onnxruntime model inspection on the PP-OCRv4 model.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { signJobSubmission } from '../src/client/signJobSubmission.ts';
+import { encodeSafetensors } from '../src/protocol/safetensors.ts';
+import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
+
+type C = Awaited<ReturnType<typeof testCoordinator>>;
+let c: C;
+let modelCid: string;
+let inputCid: string;
+const client = randomAccount();
+
+async function post(path: string, body: BodyInit, type = 'application/json') {
+  return fetch(`${c.url}${path}`, { method: 'POST', body, headers: { 'content-type': type } });
+}
+async function upload(bytes: Uint8Array): Promise<string> {
+  const res = await post('/v1/blobs', bytes as unknown as BodyInit, 'application/octet-stream');
+  assert.equal(res.status, 201);
+  return ((await res.json()) as { cid: string }).cid;
+}
+async function expectError(res: Response, status: number, code: string): Promise<Record<string, unknown>> {
+  const body = (await res.json()) as { error: { code: string; message: string } };
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(body)}`);
+  assert.equal(body.error.code, code, body.error.message);
+  assert.ok(body.error.message.length > 0);
+  return body.error as unknown as Record<string, unknown>;
+}
+function spec(overrides: Record<string, unknown> = {}) {
+  return {
+    kind: 'onnx.infer' as const,
+    model: modelCid,
+    inputs: [inputCid],
+    deadline: Math.floor(Date.now() / 1000) + 600,
+    ...overrides,
+  };
+}
+async function submit(body: unknown) {
+  return post('/v1/jobs', JSON.stringify(body));
+}
+
+before(async () => {
+  c = await testCoordinator({ maxBlobBytes: 16 * 1024 * 1024 });
+  modelCid = await upload(new Uint8Array(await readFile(ppocrDetectionModelPath())));
+  inputCid = await upload(encodeSafetensors(ocrInput(1)));
+});
+after(async () => {
+  await c.cleanup();
+});
+
+describe('blobs', () => {
+  test('upload returns the sha256 content id; download and HEAD return the same bytes', async () => {
+    const bytes = new TextEncoder().encode('hello plexus');
+    const cid = await upload(bytes);
+    assert.equal(cid, createHash('sha256').update(bytes).digest('hex'));
+    const res = await fetch(`${c.url}/v1/blobs/${cid}`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(new Uint8Array(await res.arrayBuffer()), bytes);
+    const head = await fetch(`${c.url}/v1/blobs/${cid}`, { method: 'HEAD' });
+    assert.equal(head.headers.get('content-length'), String(bytes.length));
+  });
+
+  test('PUT under the wrong content id is refused and stores nothing', async () => {
+    const wrong = 'a'.repeat(64);
+    const res = await fetch(`${c.url}/v1/blobs/${wrong}`, {
+      method: 'PUT',
+      body: new TextEncoder().encode('not that'),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    await expectError(res, 400, 'PLX_DIGEST_MISMATCH');
+    await expectError(await fetch(`${c.url}/v1/blobs/${wrong}`), 404, 'PLX_NOT_FOUND');
+  });
+
+  test('malformed content ids and unknown blobs', async () => {
+    await expectError(await fetch(`${c.url}/v1/blobs/not-a-cid`), 400, 'PLX_VALIDATION');
+    await expectError(await fetch(`${c.url}/v1/blobs/${'0'.repeat(64)}`), 404, 'PLX_NOT_FOUND');
+  });
+
+  test('oversized uploads are refused, declared or streamed', async () => {
+    const big = new Uint8Array(16 * 1024 * 1024 + 1);
+    await expectError(
+      await post('/v1/blobs', big as unknown as BodyInit, 'application/octet-stream'),
+      413,
+      'PLX_PAYLOAD_TOO_LARGE',
+    );
+    // Chunked, with no content-length: the limit is enforced while streaming.
+    const stream = new ReadableStream<Uint8Array>({
+      start(ctl) {
+        for (let i = 0; i < 17; i++) ctl.enqueue(new Uint8Array(1024 * 1024));
+        ctl.close();
+      },
+    });
+    const res = await fetch(`${c.url}/v1/blobs`, {
+      method: 'POST',
+      body: stream,
+      headers: { 'content-type': 'application/octet-stream' },
+      duplex: 'half',
+    } as RequestInit);
+    await expectError(res, 413, 'PLX_PAYLOAD_TOO_LARGE');
+  });
+
+  test('a blob upload in another content type is refused', async () => {
+    await expectError(await post('/v1/blobs', 'hello', 'text/plain'), 415, 'PLX_UNSUPPORTED_MEDIA_TYPE');
+  });
+});
+
+describe('job submission', () => {
+  test('a valid signed job is accepted and can be read back', async () => {
+    const res = await submit(await signJobSubmission(client, 31337, spec({ label: 'ok' })));
+    assert.equal(res.status, 201);
+    const { jobId, tasks } = (await res.json()) as { jobId: string; tasks: number };
+    assert.equal(tasks, 1);
+    const job = (await (await fetch(`${c.url}/v1/jobs/${jobId}`)).json()) as {
+      status: string;
+      tasks: unknown[];
+    };
+    assert.equal(job.status, 'queued');
+    assert.equal(job.tasks.length, 1);
+    await expectError(await fetch(`${c.url}/v1/jobs/${jobId}/results`), 409, 'PLX_JOB_NOT_FINISHED');
+  });
+
+  test('malformed JSON', async () => {
+    await expectError(await post('/v1/jobs', '{"spec": '), 400, 'PLX_BAD_JSON');
+  });
+
+  test('unknown fields, in the envelope and in the spec', async () => {
+    const signed = await signJobSubmission(client, 31337, spec());
+    await expectError(await submit({ ...signed, extra: 1 }), 400, 'PLX_VALIDATION');
+    const withField = await signJobSubmission(client, 31337, { ...spec(), priority: 'high' } as never);
+    const err = await expectError(await submit(withField), 400, 'PLX_VALIDATION');
+    assert.match(String(err.message), /priority/);
+  });
+
+  test('a file that is not an ONNX model', async () => {
+    const notModel = await upload(new TextEncoder().encode('this is not an onnx model'));
+    await expectError(
+      await submit(await signJobSubmission(client, 31337, spec({ model: notModel }))),
+      400,
+      'PLX_BAD_MODEL',
+    );
+  });
+
+  test('inputs whose names, dtypes or shapes do not match the model', async () => {
+    const wrongName = await upload(encodeSafetensors({ image: ocrInput(2).x! }));
+    const wrongDtype = await upload(
+      encodeSafetensors({ x: { dtype: 'int32', shape: [1, 3, 32, 32], data: new Int32Array(3 * 32 * 32) } }),
+    );
+    const wrongRank = await upload(
+      encodeSafetensors({ x: { dtype: 'float32', shape: [3, 32, 32], data: new Float32Array(3 * 32 * 32) } }),
+    );
+    const wrongChannels = await upload(
+      encodeSafetensors({
+        x: { dtype: 'float32', shape: [1, 4, 32, 32], data: new Float32Array(4 * 32 * 32) },
+      }),
+    );
+    for (const bad of [wrongName, wrongDtype, wrongRank, wrongChannels]) {
+      await expectError(
+        await submit(await signJobSubmission(client, 31337, spec({ inputs: [inputCid, bad] }))),
+        400,
+        'PLX_INPUT_MISMATCH',
+      );
+    }
+    const notTensors = await upload(new TextEncoder().encode('garbage'));
+    await expectError(
+      await submit(await signJobSubmission(client, 31337, spec({ inputs: [notTensors] }))),
+      400,
+      'PLX_BAD_TENSOR_FILE',
+    );
+  });
+
+  test('unknown blob ids', async () => {
+    await expectError(
+      await submit(await signJobSubmission(client, 31337, spec({ inputs: ['f'.repeat(64)] }))),
+      400,
+      'PLX_UNKNOWN_BLOB',
+    );
+    await expectError(
+      await submit(await signJobSubmission(client, 31337, spec({ model: 'e'.repeat(64) }))),
+      400,
+      'PLX_UNKNOWN_BLOB',
+    );
+  });
+
+  test('bad signatures: another signer, a tampered spec, another chain', async () => {
+    const other = randomAccount();
+    const signedByOther = await signJobSubmission(other, 31337, spec());
+    await expectError(await submit({ ...signedByOther, client: client.address }), 401, 'PLX_BAD_SIGNATURE');
+    const signed = await signJobSubmission(client, 31337, spec());
+    await expectError(
+      await submit({ ...signed, spec: { ...spec(), maxAttempts: 9 } }),
+      401,
+      'PLX_BAD_SIGNATURE',
+    );
+    await expectError(await submit(await signJobSubmission(client, 1, spec())), 401, 'PLX_BAD_SIGNATURE');
+    await expectError(
+      await submit({ ...signed, signature: `0x${'1b'.repeat(65)}` }),
+      401,
+      'PLX_BAD_SIGNATURE',
+    );
+  });
+
+  test('stale and replayed submissions', async () => {
+    const stale = await signJobSubmission(client, 31337, spec(), {
+      issuedAt: Math.floor(Date.now() / 1000) - 3600,
+    });
+    await expectError(await submit(stale), 401, 'PLX_STALE_MESSAGE');
+    const once = await signJobSubmission(client, 31337, spec(), { nonce: 77n });
+    assert.equal((await submit(once)).status, 201);
+    await expectError(await submit(once), 409, 'PLX_REPLAY');
+    // Same nonce, different spec: still a replay of the nonce.
+    await expectError(
+      await submit(await signJobSubmission(client, 31337, spec({ label: 'x' }), { nonce: 77n })),
+      409,
+      'PLX_REPLAY',
+    );
+  });
+
+  test('deadlines in the past', async () => {
+    await expectError(
+      await submit(await signJobSubmission(client, 31337, spec({ deadline: 1_000_000 }))),
+      400,
+      'PLX_DEADLINE_PASSED',
+    );
+  });
+
+  test('unknown jobs and routes', async () => {
+    await expectError(await fetch(`${c.url}/v1/jobs/0x${'0'.repeat(64)}`), 404, 'PLX_NOT_FOUND');
+    await expectError(await fetch(`${c.url}/v1/jobs/nope`), 400, 'PLX_VALIDATION');
+    await expectError(await fetch(`${c.url}/v1/nothing-here`), 404, 'PLX_NOT_FOUND');
+  });
+});
+
+test('after all of that the coordinator is healthy and documents its API', async () => {
+  const health = (await (await fetch(`${c.url}/v1/health`)).json()) as { ok: boolean };
+  assert.equal(health.ok, true);
+  const openapi = (await (await fetch(`${c.url}/docs/json`)).json()) as { paths: Record<string, unknown> };
+  assert.ok(openapi.paths['/v1/jobs']);
+  assert.ok(openapi.paths['/v1/blobs/{cid}']);
+  const metrics = await (await fetch(`${c.url}/metrics`)).text();
+  assert.match(metrics, /plexus_rejected_messages_total\{code="PLX_BAD_SIGNATURE"\} [1-9]/);
+  const jobs = (await (await fetch(`${c.url}/v1/jobs`)).json()) as { jobs: unknown[] };
+  assert.equal(jobs.jobs.length, 2, 'only the two valid submissions were stored');
+});
