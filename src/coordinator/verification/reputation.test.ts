@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AdaptiveAuditPolicy, auditRate, economicAuditBound } from './auditPolicy.ts';
 import {
+  concurrencyLimit,
   isTrusted,
   newReputation,
   parseReputation,
@@ -91,4 +92,17 @@ test('shouldAudit is reproducible, order-independent, and hits the rate', () => 
     Array.from({ length: 200 }, (_, i) => other.shouldAudit(p, task(i)).audit),
   );
   assert.throws(() => new AdaptiveAuditPolicy({ seed: 's', reputationOf: () => rep, params: { floor: -1 } }));
+});
+
+test('new or doubtful providers are trusted with fewer concurrent tasks', () => {
+  let r = newReputation(0);
+  assert.equal(concurrencyLimit(r), 1);
+  for (let i = 1; i <= 20; i++) r = updateReputation(r, 'valid', i);
+  const veteran = concurrencyLimit(r);
+  assert.ok(veteran >= 16 && veteran < 32, `veteran ${veteran}`);
+  const faulted = updateReputation(r, 'fault', 41);
+  assert.equal(concurrencyLimit(faulted), 1);
+  let flaky = r;
+  for (let i = 0; i < 40; i++) flaky = updateReputation(flaky, 'timeout', 42 + i);
+  assert.ok(concurrencyLimit(flaky) < veteran, 'timeouts lower the limit');
 });

@@ -119,3 +119,22 @@ export function isTrusted(state: ReputationState, params: TrustParams = DEFAULT_
 export function parseReputation(json: unknown): ReputationState {
   return reputationStateSchema.parse(json);
 }
+
+/** Parameters of {@link concurrencyLimit}. */
+export type ConcurrencyParams = { newcomer: number; perVerified: number; max: number };
+
+/**
+ * How many tasks the scheduler may lease to a provider at once ("trusted with less"): one for a
+ * newcomer, growing by `perVerified` per consecutive verified-valid result, scaled by `2 · score`
+ * (so a doubtful provider gets less than its record alone would give), between 1 and `max`.
+ *
+ * @example
+ * concurrencyLimit(newReputation(0)); // 1
+ */
+export function concurrencyLimit(
+  state: ReputationState,
+  params: ConcurrencyParams = { newcomer: 1, perVerified: 0.5, max: 32 },
+): number {
+  const raw = (params.newcomer + state.consecutiveValid * params.perVerified) * 2 * reputationScore(state);
+  return Math.max(1, Math.min(params.max, Math.floor(raw)));
+}
