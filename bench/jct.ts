@@ -1,15 +1,20 @@
 /**
  * Queueing and job completion times: the Microsoft Philly trace (82,247 jobs, Sep–Dec 2017)
- * replayed on a fixed pool of 56 eight-GPU providers from four hardware generations (448 GPUs;
- * per-node and per-workload speeds hidden from the schedulers, see heterogeneousPool.ts).
+ * replayed on fixed pools of eight-GPU providers from four hardware generations (per-node and
+ * per-workload speeds hidden from the schedulers, see heterogeneousPool.ts): a busy pool of 448
+ * GPUs (56 nodes, where strict FIFO is overloaded) and a moderate one of 672 GPUs (84 nodes).
  * FIFO and shortest-job-first (with oracle job sizes) run in the same process as Plexus
  * (predicted-shortest-first, each job on the free node the runtime model says finishes it
  * soonest); Plexus is run twice, with the robust RuntimePredictor and with a plain running mean.
  *
  *   npm run bench -- jct [--seeds 2] [--jobs N] [--json]
  */
-import { createHeterogeneousPool, DEFAULT_CLASSES } from '../src/intelligence/runtime/heterogeneousPool.ts';
-import { type ReplayResult, replayJobs } from '../src/intelligence/runtime/replayJobs.ts';
+import {
+  createHeterogeneousPool,
+  DEFAULT_CLASSES,
+  type PoolClass,
+} from '../src/intelligence/runtime/heterogeneousPool.ts';
+import { type ReplayJob, type ReplayResult, replayJobs } from '../src/intelligence/runtime/replayJobs.ts';
 import { MeanRuntimeEstimator, RuntimePredictor } from '../src/intelligence/runtime/runtimePredictor.ts';
 import { loadPhilly } from '../src/intelligence/traces/loadPhilly.ts';
 
@@ -31,9 +36,22 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const jobs = trace
     .slice(0, opt('--jobs', trace.length))
     .map((j) => ({ submit: j.submit, work: j.duration, gpus: j.gpus, workload: j.cluster }));
-  const gpus = DEFAULT_CLASSES.reduce((a, c) => a + c.nodes * c.gpusPerNode, 0);
+  const figures: Record<string, unknown> = { jobs: jobs.length, seeds };
+  for (const scale of [1, 1.5]) {
+    const classes = DEFAULT_CLASSES.map((c) => ({ ...c, nodes: Math.round(c.nodes * scale) }));
+    figures[`pool${classes.reduce((a, c) => a + c.nodes * c.gpusPerNode, 0)}`] = replayPool(
+      jobs,
+      classes,
+      seeds,
+    );
+  }
+  return figures;
+}
+
+function replayPool(jobs: ReplayJob[], classes: PoolClass[], seeds: number): Record<string, unknown> {
+  const gpus = classes.reduce((a, c) => a + c.nodes * c.gpusPerNode, 0);
   console.log(
-    `Philly: ${jobs.length} jobs replayed on ${gpus} GPUs (${DEFAULT_CLASSES.map((c) => `${c.nodes}×${c.gpusPerNode} ${c.name} @${c.speed}`).join(', ')}); seeds ${seeds}`,
+    `\n## Philly: ${jobs.length} jobs on ${gpus} GPUs (${classes.map((c) => `${c.nodes}×${c.gpusPerNode} ${c.name} @${c.speed}`).join(', ')}); seeds ${seeds}`,
   );
   const variants = [
     { name: 'FIFO', policy: 'fifo' as const, model: () => undefined },
@@ -43,7 +61,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   ];
   const results: Record<string, ReplayResult[]> = {};
   for (let seed = 42; seed < 42 + seeds; seed++) {
-    const pool = createHeterogeneousPool(DEFAULT_CLASSES, seed);
+    const pool = createHeterogeneousPool(classes, seed);
     for (const v of variants) {
       const model = v.model();
       const started = performance.now();
@@ -61,7 +79,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   console.log(
     `\nmean over ${seeds} seeds (hours)     mean JCT   p50 JCT   p95 JCT   p99 JCT  mean wait  p95 wait  |log err|`,
   );
-  const figures: Record<string, unknown> = { jobs: jobs.length, gpus, seeds };
+  const figures: Record<string, unknown> = { gpus };
   for (const v of variants) {
     const rs = results[v.name]!;
     const row = {

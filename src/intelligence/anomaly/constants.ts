@@ -9,8 +9,8 @@ export const DEFAULT_DETECTOR_OPTIONS = {
   valueWindow: 500,
   /** Cap on the point surprise, in deviations, so one wild reading cannot dominate the history. */
   surpriseCap: 5,
-  /** Moving-average window of the surprise before the likelihood (Numenta uses 10). */
-  likelihoodAverage: 10,
+  /** Moving-average window of the point surprise before the likelihood (Numenta uses 10). */
+  likelihoodAverage: 30,
   /** History window of the likelihood's Gaussian. */
   likelihoodHistory: 2000,
   /** A reading beyond the range seen so far by more than this share of it is a new extreme. */
@@ -18,7 +18,9 @@ export const DEFAULT_DETECTOR_OPTIONS = {
   /** Length of the stretches compared by shape, and the number of segment means kept of each. */
   shapeLength: 16,
   shapeSegments: 8,
-  /** How many past stretches the shape memory keeps. */
+  /** Length of a second, longer shape view (0 turns it off); a multiple of `shapeSegments`. */
+  longShapeLength: 64,
+  /** How many past stretches each shape memory keeps. */
   shapeMemory: 4000,
   /** Score at which the detector counts as having alerted, which starts the refractory period. */
   alertLevel: 0.9,

@@ -13,7 +13,8 @@ export type AnomalyDetector = {
  * Creates Plexus's streaming anomaly detector. Three causal views of the series are combined:
  *
  * 1. *point surprise* — distance of the reading from the rolling mean in rolling deviations;
- * 2. *shape surprise* — distance of the latest stretch from its nearest past stretch;
+ * 2. *shape surprise* — distance of the latest stretch from its nearest past stretch (optionally
+ *    at two lengths);
  * 3. *new extreme* — the reading leaves the range seen so far by more than a tolerance.
  *
  * The first two go through an {@link AnomalyLikelihood} each, so a score means "this is rare for
@@ -34,6 +35,15 @@ export function createAnomalyDetector(options: Partial<DetectorOptions> = {}): A
     segments: o.shapeSegments,
     capacity: o.shapeMemory,
   });
+  const longShapes =
+    o.longShapeLength > 0
+      ? new SubsequenceMemory({
+          length: o.longShapeLength,
+          segments: o.shapeSegments,
+          capacity: o.shapeMemory,
+        })
+      : undefined;
+  const longShapeLikelihood = new AnomalyLikelihood(1, o.likelihoodHistory);
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
   let step = 0;
@@ -54,6 +64,9 @@ export function createAnomalyDetector(options: Partial<DetectorOptions> = {}): A
 
       const distance = shapes.push(value, max - min);
       if (distance !== undefined) score = Math.max(score, shapeLikelihood.update(distance, active));
+      const longDistance = longShapes?.push(value, max - min);
+      if (longDistance !== undefined)
+        score = Math.max(score, longShapeLikelihood.update(longDistance, active));
 
       if (active && max > min) {
         const tolerance = (max - min) * o.extremeTolerance;

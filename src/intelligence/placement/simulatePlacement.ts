@@ -20,7 +20,10 @@ export type PlacementRun = {
   placed: number;
   failed: number;
   decisions: number;
+  /** Wall-clock seconds of the replay. */
   seconds: number;
+  /** CPU seconds of this process during the replay (less sensitive to a busy, shared machine). */
+  cpuSeconds: number;
 };
 
 /**
@@ -48,6 +51,7 @@ export function simulatePlacement(
   let placed = 0;
   let failed = 0;
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   for (const task of tasks) {
     const p = placer.decide(task);
     if (p) {
@@ -61,5 +65,7 @@ export function simulatePlacement(
     }
   }
   const seconds = (performance.now() - started) / 1000;
-  return { policy: policy.name, curve, placed, failed, decisions: tasks.length, seconds };
+  const cpu = process.cpuUsage(cpuStarted);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  return { policy: policy.name, curve, placed, failed, decisions: tasks.length, seconds, cpuSeconds };
 }

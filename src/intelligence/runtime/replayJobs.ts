@@ -141,10 +141,12 @@ export function replayJobs(
 
   /** Predicted seconds per unit of work of `workload` on every node, refreshed after each observation. */
   const unitCache = new Map<string, Float64Array>();
-  let unitCacheAt = -1;
+  let unitCacheAt = Number.NEGATIVE_INFINITY;
   let observations = 0;
   const unitTimes = (workload: string): Float64Array => {
-    if (unitCacheAt !== observations) {
+    // Refreshed every few observations: the model's own additive part lags as much, and a full
+    // table per finished job would dominate the replay.
+    if (observations - unitCacheAt >= 8) {
       unitCache.clear();
       unitCacheAt = observations;
     }

@@ -26,7 +26,7 @@ export type RuntimePredictorOptions = {
 /** Observations between refits of the additive model. */
 const REFIT_EVERY = 8;
 
-type Pair = { provider: string; workload: string; loc: number; scale: number; n: number };
+type Pair = { provider: number; workload: number; loc: number; scale: number; n: number };
 
 /**
  * Learns provider speed per workload from measured run times.
@@ -42,8 +42,12 @@ export class RuntimePredictor {
   readonly #prior: number;
   readonly #priorLog: number;
   readonly #pairs = new Map<string, Pair>();
-  readonly #workload = new Map<string, number>();
-  readonly #provider = new Map<string, number>();
+  readonly #pairList: Pair[] = [];
+  /** Name → index, and the additive terms by index (b_w for workloads, s_p for providers). */
+  readonly #workloadIndex = new Map<string, number>();
+  readonly #providerIndex = new Map<string, number>();
+  readonly #workloadLevel: number[] = [];
+  readonly #providerLevel: number[] = [];
   #dirty = false;
   #observations = 0;
   #fittedAt = 0;
@@ -70,11 +74,20 @@ export class RuntimePredictor {
     const key = `${providerId}\u0000${workload}`;
     const pair = this.#pairs.get(key);
     if (!pair) {
-      this.#pairs.set(key, { provider: providerId, workload, loc: y, scale: 0.25, n: 1 });
+      let pi = this.#providerIndex.get(providerId);
+      if (pi === undefined) {
+        pi = this.#providerLevel.push(0) - 1;
+        this.#providerIndex.set(providerId, pi);
+      }
+      let wi = this.#workloadIndex.get(workload);
+      if (wi === undefined) {
+        wi = this.#workloadLevel.push(y - this.#providerLevel[pi]!) - 1;
+        this.#workloadIndex.set(workload, wi);
+      }
+      const fresh = { provider: pi, workload: wi, loc: y, scale: 0.25, n: 1 };
+      this.#pairs.set(key, fresh);
+      this.#pairList.push(fresh);
       this.#fittedAt = Number.NEGATIVE_INFINITY; // a new pair refits at once
-      if (!this.#workload.has(workload))
-        this.#workload.set(workload, y - (this.#provider.get(providerId) ?? 0));
-      if (!this.#provider.has(providerId)) this.#provider.set(providerId, 0);
     } else {
       const r = y - pair.loc;
       const c = this.#huber * pair.scale;
@@ -96,7 +109,7 @@ export class RuntimePredictor {
     // The additive part may lag by a few observations (pairs' own estimates never do): refitting
     // after every single run would dominate replay time for no measurable gain.
     if (this.#dirty && this.#observations - this.#fittedAt >= REFIT_EVERY) this.#refit();
-    const additive = (this.#workload.get(workload) ?? this.#priorLog) + (this.#provider.get(providerId) ?? 0);
+    const additive = this.#level(workload) + this.#providerTerm(providerId);
     const pair = this.#pairs.get(`${providerId}\u0000${workload}`);
     if (!pair) return additive;
     const own = pair.n / (pair.n + this.#prior);
@@ -105,32 +118,46 @@ export class RuntimePredictor {
 
   /** How much faster than a typical provider `providerId` runs `workload` (>1 = faster). */
   speedup(providerId: string, workload: string): number {
-    const level = this.#workload.get(workload) ?? this.#priorLog;
-    return Math.exp(level - this.predictLog(providerId, workload));
+    return Math.exp(this.#level(workload) - this.predictLog(providerId, workload));
   }
 
-  /** A few warm-started sweeps of weighted alternating means for b_w + s_p over all pairs. */
+  #level(workload: string): number {
+    const wi = this.#workloadIndex.get(workload);
+    return wi === undefined ? this.#priorLog : this.#workloadLevel[wi]!;
+  }
+
+  #providerTerm(providerId: string): number {
+    const pi = this.#providerIndex.get(providerId);
+    return pi === undefined ? 0 : this.#providerLevel[pi]!;
+  }
+
+  /** Warm-started sweeps of weighted alternating means for b_w + s_p over all pairs. */
   #refit(): void {
     this.#dirty = false;
     this.#fittedAt = this.#observations;
-    const weight = (p: Pair): number => Math.min(p.n, 20);
-    for (let sweep = 0; sweep < 4; sweep++) {
-      const wSum = new Map<string, [number, number]>();
-      for (const p of this.#pairs.values()) {
-        const e = wSum.get(p.workload) ?? [0, 0];
-        e[0] += weight(p) * (p.loc - (this.#provider.get(p.provider) ?? 0));
-        e[1] += weight(p);
-        wSum.set(p.workload, e);
+    const b = this.#workloadLevel;
+    const s = this.#providerLevel;
+    const bSum = new Float64Array(b.length);
+    const bW = new Float64Array(b.length);
+    const sSum = new Float64Array(s.length);
+    const sW = new Float64Array(s.length);
+    for (let sweep = 0; sweep < 3; sweep++) {
+      bSum.fill(0);
+      bW.fill(0);
+      for (const p of this.#pairList) {
+        const w = Math.min(p.n, 20);
+        bSum[p.workload]! += w * (p.loc - s[p.provider]!);
+        bW[p.workload]! += w;
       }
-      for (const [w, [sum, n]] of wSum) this.#workload.set(w, sum / n);
-      const pSum = new Map<string, [number, number]>();
-      for (const p of this.#pairs.values()) {
-        const e = pSum.get(p.provider) ?? [0, 0];
-        e[0] += weight(p) * (p.loc - (this.#workload.get(p.workload) ?? 0));
-        e[1] += weight(p);
-        pSum.set(p.provider, e);
+      for (let i = 0; i < b.length; i++) if (bW[i]! > 0) b[i] = bSum[i]! / bW[i]!;
+      sSum.fill(0);
+      sW.fill(0);
+      for (const p of this.#pairList) {
+        const w = Math.min(p.n, 20);
+        sSum[p.provider]! += w * (p.loc - b[p.workload]!);
+        sW[p.provider]! += w;
       }
-      for (const [prov, [sum, n]] of pSum) this.#provider.set(prov, sum / n);
+      for (let i = 0; i < s.length; i++) if (sW[i]! > 0) s[i] = sSum[i]! / sW[i]!;
     }
   }
 }
