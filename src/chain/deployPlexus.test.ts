@@ -12,6 +12,10 @@ import {
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { plexusAbis } from './abis.ts';
+import { addValidator } from './actions/admin/addValidator.ts';
+import { removeValidator } from './actions/admin/removeValidator.ts';
+import { setThreshold } from './actions/admin/setThreshold.ts';
+import { cancelWithdrawal } from './actions/client/cancelWithdrawal.ts';
 import { deposit } from './actions/client/deposit.ts';
 import { depositWithPermit } from './actions/client/depositWithPermit.ts';
 import { executeWithdrawal } from './actions/client/executeWithdrawal.ts';
@@ -21,10 +25,13 @@ import { finalizeEpoch } from './actions/coordinator/finalizeEpoch.ts';
 import { getClaimed } from './actions/coordinator/getClaimed.ts';
 import { getSettlementState } from './actions/coordinator/getSettlementState.ts';
 import { getPlxBalance } from './actions/getPlxBalance.ts';
+import { addStake } from './actions/provider/addStake.ts';
+import { cancelUnbonding } from './actions/provider/cancelUnbonding.ts';
 import { claimRewards } from './actions/provider/claimRewards.ts';
 import { getProvider } from './actions/provider/getProvider.ts';
 import { registerProvider } from './actions/provider/registerProvider.ts';
 import { requestUnbonding } from './actions/provider/requestUnbonding.ts';
+import { updateProviderMetadata } from './actions/provider/updateProviderMetadata.ts';
 import { withdrawUnbonded } from './actions/provider/withdrawUnbonded.ts';
 import { transferPlx } from './actions/transferPlx.ts';
 import { ChainRevertError } from './ChainRevertError.ts';
@@ -267,5 +274,61 @@ describe('Plexus contracts on anvil', () => {
     await advanceTo(rec.unbondingReadyAt);
     await withdrawUnbonded(provider);
     assert.equal((await getProvider(provider, p)).registered, false);
+  });
+  test('provider, client and owner housekeeping', async () => {
+    const p = provider.walletClient.account.address;
+    const digest = keccak256(toHex('caps v2'));
+    await registerProvider(provider, {
+      stake: 1_000n * PLX,
+      capabilitiesDigest: digest,
+      region: 'us-east',
+      uri: 'https://p1',
+    });
+    await addStake(provider, 500n * PLX);
+    await updateProviderMetadata(provider, {
+      capabilitiesDigest: digest,
+      region: 'ap-south',
+      uri: 'ipfs://meta',
+    });
+    await requestUnbonding(provider, 200n * PLX);
+    await cancelUnbonding(provider);
+    const rec = await getProvider(provider, p);
+    assert.deepEqual(
+      [rec.stake, rec.unbonding, rec.region, rec.uri, rec.active],
+      [1_500n * PLX, 0n, 'ap-south', 'ipfs://meta', true],
+    );
+    await rejects(cancelUnbonding(provider), 'NothingUnbonding', [p]);
+
+    const c = client.walletClient.account.address;
+    await requestWithdrawal(client, 1n);
+    await cancelWithdrawal(client);
+    assert.equal((await getEscrowBalance(client, c)).pendingWithdrawal, undefined);
+    await rejects(cancelWithdrawal(client), 'NoPendingWithdrawal', [c]);
+
+    const extra = privateKeyToAccount(keccak256(toHex('validator 6')));
+    await rejects(addValidator(provider, extra.address), 'OwnableUnauthorizedAccount', [p]);
+    await addValidator(admin, extra.address);
+    await setThreshold(admin, 6);
+    await rejects(removeValidator(admin, extra.address), 'InvalidThreshold', [6n, 5n]);
+    const state = await getSettlementState(admin);
+    assert.equal(state.threshold, 6n);
+    assert.equal(state.validators.length, 6);
+    const payload: EpochPayload = {
+      epoch: state.nextEpoch,
+      rewardsRoot: state.rewardsRoot,
+      totalEarned: state.totalEarned,
+      charges: [],
+      slashes: [],
+      emission: 0n,
+    };
+    await advanceTo(state.nextEpochEndsAt);
+    await rejects(finalizeEpoch(admin, payload, await sign(payload, validators)), 'InsufficientSignatures', [
+      5n,
+      6n,
+    ]);
+    await setThreshold(admin, 3);
+    await removeValidator(admin, extra.address);
+    await finalizeEpoch(admin, payload, await sign(payload, validators.slice(2, 5)));
+    assert.equal((await getSettlementState(admin)).lastFinalizedEpoch, payload.epoch);
   });
 });
