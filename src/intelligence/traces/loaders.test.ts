@@ -9,7 +9,7 @@ import { loadPhilly, PHILLY } from './loadPhilly.ts';
 test('a missing data file is named in the skip reason and in the error', () => {
   assert.match(
     missingDataReason('traces/nope.csv') ?? '',
-    /trace data missing at .*shared\/data\/traces\/nope\.csv/,
+    /trace data missing at .*traces\/nope\.csv/,
   );
   assert.throws(
     () => requireSharedData('traces/nope.csv'),
