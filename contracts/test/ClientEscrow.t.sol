@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ClientEscrow} from "../src/ClientEscrow.sol";
 import {SettlementBound} from "../src/SettlementBound.sol";
 import {PlexusFixture} from "./utils/PlexusFixture.sol";
@@ -80,6 +82,28 @@ contract ClientEscrowTest is PlexusFixture {
         vm.prank(client);
         escrow.depositWithPermit(5e18, block.timestamp, 27, bytes32(0), bytes32(0));
         assertEq(escrow.balanceOf(client), 5e18);
+    }
+
+    function test_RevertWhen_PermitInvalidAndNoAllowance() public {
+        vm.prank(client);
+        token.approve(address(escrow), 0);
+        vm.prank(client);
+        vm.expectRevert(
+            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), 0, 5e18)
+        );
+        escrow.depositWithPermit(5e18, block.timestamp, 27, bytes32(0), bytes32(0));
+    }
+
+    function test_RevertWhen_WithdrawalReadyAtOverflowsUint64() public {
+        ClientEscrow e = new ClientEscrow(token, 2 ** 64, admin);
+        vm.startPrank(client);
+        token.approve(address(e), 1);
+        e.deposit(1);
+        vm.expectRevert(
+            abi.encodeWithSelector(SafeCast.SafeCastOverflowedUintDowncast.selector, 64, block.timestamp + 2 ** 64)
+        );
+        e.requestWithdrawal(1);
+        vm.stopPrank();
     }
 
     function testFuzz_WithdrawAfterDelay(uint256 dep, uint256 req, uint256 charged) public {

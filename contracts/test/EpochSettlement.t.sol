@@ -394,6 +394,25 @@ contract EpochSettlementTest is PlexusFixture {
         settlement.finalizeEpoch(p, sigs);
     }
 
+    /// A malleable twin (s' = n - s, v flipped) of a valid signature is rejected, not counted.
+    function test_RevertWhen_SignatureHasHighS() public {
+        EpochSettlement.EpochPayload memory p = _emptyPayload(1);
+        _warpToEnd(1);
+        bytes[] memory sigs = _quorum(p);
+        bytes memory sig = sigs[0];
+        bytes32 r;
+        bytes32 s;
+        assembly {
+            r := mload(add(sig, 32))
+            s := mload(add(sig, 64))
+        }
+        uint8 v = uint8(sig[64]);
+        uint256 n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
+        sigs[0] = abi.encodePacked(r, bytes32(n - uint256(s)), v == 27 ? uint8(28) : uint8(27));
+        vm.expectRevert(abi.encodeWithSelector(EpochSettlement.InvalidSignature.selector, 0));
+        settlement.finalizeEpoch(p, sigs);
+    }
+
     /// Any change to the signed payload makes the signatures recover to other (non-validator) addresses.
     function testFuzz_RevertWhen_PayloadDiffersFromSigned(bytes32 root, uint256 emission) public {
         EpochSettlement.EpochPayload memory p = _emptyPayload(1);

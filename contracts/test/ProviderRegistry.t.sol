@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ProviderRegistry} from "../src/ProviderRegistry.sol";
 import {SettlementBound} from "../src/SettlementBound.sol";
 import {PlexusFixture} from "./utils/PlexusFixture.sol";
@@ -171,6 +172,18 @@ contract ProviderRegistryTest is PlexusFixture {
             abi.encodeWithSelector(ProviderRegistry.InsufficientStake.selector, MIN_STAKE, MIN_STAKE + extra)
         );
         registry.requestUnbonding(MIN_STAKE + extra);
+    }
+
+    function test_RevertWhen_UnbondingReadyAtOverflowsUint64() public {
+        ProviderRegistry r = new ProviderRegistry(token, MIN_STAKE, 2 ** 64, admin);
+        vm.startPrank(provider);
+        token.approve(address(r), MIN_STAKE);
+        r.register(MIN_STAKE, CAPS, REGION, "u");
+        vm.expectRevert(
+            abi.encodeWithSelector(SafeCast.SafeCastOverflowedUintDowncast.selector, 64, block.timestamp + 2 ** 64)
+        );
+        r.requestUnbonding(1);
+        vm.stopPrank();
     }
 
     function test_CancelUnbonding() public {
