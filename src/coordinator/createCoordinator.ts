@@ -94,9 +94,10 @@ export async function startCoordinator(
     keepAliveTimeout: 65_000,
     // Route ids are random so they never leak the order of requests.
     genReqId: () => Math.random().toString(36).slice(2, 12),
+    // Fastify's per-request logs are noise at info; keep its warnings unless the whole log is quieter.
     loggerInstance: log.child(
       { component: 'http' },
-      { level: config.logLevel === 'debug' ? 'debug' : 'warn' },
+      { level: config.logLevel === 'debug' || log.levelVal > 40 ? log.level : 'warn' },
     ) as FastifyBaseLogger,
   });
   app.setValidatorCompiler(validatorCompiler);

@@ -1,6 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { cidOf } from '../../protocol/ids.ts';
-import { decodeSafetensors, encodeSafetensors } from '../../protocol/safetensors.ts';
 import type { BlobCache } from '../cache/createBlobCache.ts';
 import type { OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 
@@ -13,13 +14,13 @@ export type TaskOutput = {
 
 /**
  * Runs one `onnx.infer` task: the model and input come from the blob cache by content id, the
- * input file's tensors feed the model, and the outputs become one safetensors file whose content
- * id is the task's output digest.
+ * input file's tensors feed the model, and the outputs become one safetensors file (deterministic
+ * bytes) whose content id is the task's output digest.
  *
- * @example const out = await runOnnxTask({ runtime, cache }, task, signal);
+ * @example const out = await runOnnxTask({ runtime, cache, scratchDir }, task, signal);
  */
 export async function runOnnxTask(
-  deps: { runtime: OnnxRuntime; cache: Pick<BlobCache, 'acquire'> },
+  deps: { runtime: OnnxRuntime; cache: Pick<BlobCache, 'acquire'>; scratchDir: string },
   task: OnnxTask,
   signal?: AbortSignal,
 ): Promise<TaskOutput> {
@@ -28,26 +29,26 @@ export async function runOnnxTask(
     deps.cache.acquire(task.model, signal),
     deps.cache.acquire(task.input, signal),
   ]);
-  let run: Awaited<ReturnType<OnnxRuntime['run']>>;
+  const outPath = join(deps.scratchDir, `${randomBytes(12).toString('hex')}.safetensors`);
   try {
-    const inputs = decodeSafetensors(new Uint8Array(await readFile(input.path)));
-    run = await deps.runtime.run(model.path, inputs, {
+    // The worker reads the input file and writes the output file itself: tensors never cross IPC.
+    const { usage } = await deps.runtime.runFile(model.path, input.path, outPath, {
       timeoutMs: task.timeoutMs,
       ...(signal ? { signal } : {}),
     });
+    const bytes = new Uint8Array(await readFile(outPath));
+    return {
+      bytes,
+      cid: cidOf(bytes),
+      usage: {
+        wallMs: Math.round(usage.wallMs),
+        cpuMs: Math.round(usage.cpuMs),
+        peakRssBytes: usage.peakRssBytes,
+      },
+    };
   } finally {
     model.release();
     input.release();
+    await rm(outPath, { force: true });
   }
-  const { outputs, usage } = run;
-  const bytes = encodeSafetensors(outputs);
-  return {
-    bytes,
-    cid: cidOf(bytes),
-    usage: {
-      wallMs: Math.round(usage.wallMs),
-      cpuMs: Math.round(usage.cpuMs),
-      peakRssBytes: usage.peakRssBytes,
-    },
-  };
 }

@@ -2,6 +2,7 @@
  * The provider agent: proves who it is to a coordinator, advertises what its machine can do,
  * runs the tasks it is leased and returns signed results, surviving dropped links and restarts.
  */
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Hex, LocalAccount } from 'viem';
@@ -28,8 +29,13 @@ export type ProviderOptions = {
   coordinatorUrl: string;
   account: LocalAccount;
   dataDir: string;
-  /** Tasks run at once (each is one onnxruntime run on its own worker thread). */
+  /** Tasks run at once (each is one onnxruntime run in its own worker process). */
   slots?: number;
+  /**
+   * Tasks leased on top of those running, so the next task's input downloads while the current one
+   * runs (default: as many as `slots`). The coordinator sees `slots + prefetch` lease slots.
+   */
+  prefetch?: number;
   /** Disk budget of the blob cache. */
   cacheBudgetBytes?: number;
   region?: string;
@@ -72,13 +78,19 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const wsUrl = `${base.replace(/^http/, 'ws')}/v1/providers/ws`;
   const account = opts.account;
   const slots = opts.slots ?? 1;
+  const prefetch = opts.prefetch ?? slots;
   const hardware = opts.hardware ?? (await probeHardware());
   const gpu = (opts.useGpu ?? true) && hardware.executionProviders.includes('cuda');
   const runtime = createOnnxRuntime({
     executionProviders: gpu ? ['cuda', 'cpu'] : ['cpu'],
     concurrency: slots,
+    // Workers start now, so the first task does not pay for a process start.
+    prestart: true,
     logger: log,
   });
+  const scratchDir = join(opts.dataDir, 'scratch');
+  await rm(scratchDir, { recursive: true, force: true });
+  await mkdir(scratchDir, { recursive: true });
   const cache = createBlobCache({
     dir: join(opts.dataDir, 'cache'),
     budgetBytes: opts.cacheBudgetBytes ?? 10 * 1024 ** 3,
@@ -98,7 +110,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         ? hardware.executionProviders
         : hardware.executionProviders.filter((e) => e !== 'cuda'),
     },
-    slots,
+    slots: slots + prefetch,
     region: opts.region ?? 'unknown',
     agentVersion: AGENT_VERSION,
   };
@@ -207,13 +219,24 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     const ac = new AbortController();
     running.set(a.assignmentId, ac);
     let outcome: Outcome;
+    const t0 = performance.now();
     try {
       const output = await runOnnxTask(
-        { runtime, cache },
+        { runtime, cache, scratchDir },
         { model: a.model, input: a.input, timeoutMs: a.timeoutMs },
         ac.signal,
       );
+      const t1 = performance.now();
       await uploadOutput(output);
+      log.debug(
+        {
+          assignmentId: a.assignmentId,
+          runMs: output.usage.wallMs,
+          taskMs: t1 - t0,
+          uploadMs: performance.now() - t1,
+        },
+        'task timings',
+      );
       outcome = { kind: 'result', assign: a, output };
       completed++;
     } catch (err) {

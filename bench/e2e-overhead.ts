@@ -1,0 +1,106 @@
+/**
+ * `npm run bench -- e2e-overhead`: the same batch of real PP-OCRv4 detection inferences run
+ * (a) directly with onnxruntime-node in one process and (b) through a devnet with one provider
+ * (coordinator and provider as separate processes on loopback). Reports the throughput ratio
+ * (b)/(a) and the per-task dispatch overhead: for each task, the time from the later of its lease
+ * and the previous task's completion to its own completion (as committed by the coordinator),
+ * minus the inference time the provider measured. The provider prefetches one task, so most of the
+ * transfer work overlaps the previous inference.
+ * Options: --tasks N (default 40) --width W --height H (default 640×96)
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { createClient } from '../src/client/createClient.ts';
+import { textImageTensor } from '../src/devnet/makeDemoInputs.ts';
+import { ppocrDetectionModelPath } from '../src/devnet/runDemo.ts';
+import { startDevnet } from '../src/devnet/startDevnet.ts';
+import { createLogger } from '../src/logger.ts';
+import { encodeSafetensors } from '../src/protocol/safetensors.ts';
+import { loadOrCreateKeystore } from '../src/provider/keystore/loadOrCreateKeystore.ts';
+import { toOrtTensor } from '../src/provider/runtimes/onnx/ortTensor.ts';
+import { tempDir } from '../test/helpers/fixtures.ts';
+
+function arg(args: string[], name: string, dflt: number): number {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? Number(args[i + 1]) : dflt;
+}
+const q = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const n = arg(args, 'tasks', 40);
+  const width = arg(args, 'width', 640);
+  const height = arg(args, 'height', 96);
+  const inputs = Array.from({ length: n }, (_, i) =>
+    textImageTensor(`Plexus benchmark line ${i}`, i, width, height),
+  );
+  const modelPath = ppocrDetectionModelPath();
+  console.log(`e2e-overhead: ${n} PP-OCRv4 detection inferences on ${width}×${height} images`);
+
+  // (a) directly, one process, one session, one run at a time (warm-up run excluded).
+  const session = await ort.InferenceSession.create(new Uint8Array(await readFile(modelPath)));
+  await session.run({ x: toOrtTensor(inputs[0]!) });
+  const a0 = performance.now();
+  for (const x of inputs) await session.run({ x: toOrtTensor(x) });
+  const directSec = (performance.now() - a0) / 1000;
+  await session.release();
+  console.log(`(a) direct onnxruntime-node: ${(n / directSec).toFixed(2)} inferences/s`);
+
+  // (b) through a devnet with one provider (one slot), after a one-task warm-up job.
+  const { dir, cleanup } = await tempDir('plexus-bench-');
+  const net = await startDevnet({ dataDir: dir, providers: 1, port: 0, print: () => {}, logLevel: 'warn' });
+  try {
+    const account = await loadOrCreateKeystore(join(dir, 'bench-client.json'), 'bench', {
+      scrypt: { n: 1024, r: 8, p: 1 },
+      logger: createLogger('bench', { level: 'silent' }),
+    });
+    const client = createClient({ url: net.coordinatorUrl, account });
+    const model = (await client.uploadFile(modelPath)).cid;
+    const cids: string[] = [];
+    for (const x of inputs) cids.push((await client.uploadBlob(encodeSafetensors({ x }))).cid);
+    const deadline = Math.floor(Date.now() / 1000) + 3600;
+    const warm = await client.submitJob({ kind: 'onnx.infer', model, inputs: [cids[0]!], deadline });
+    await client.waitForJob(warm.jobId);
+
+    const assignedAt = new Map<string, number>();
+    const overheads: number[] = [];
+    let lastCompletedAt = 0;
+    const b0 = performance.now();
+    const { jobId } = await client.submitJob({ kind: 'onnx.infer', model, inputs: cids, deadline });
+    const final = await client.waitForJob(jobId, (e) => {
+      const taskId = String(e.data.taskId);
+      const at = Number(e.data.at);
+      if (e.type === 'task.assigned') assignedAt.set(taskId, at);
+      if (e.type === 'task.completed') {
+        const wallMs = (e.data.usage as { wallMs: number }).wallMs;
+        // With one provider the tasks finish one after another: the gap between this completion and
+        // the later of (its lease, the previous completion) is its run plus everything else.
+        const startedAt = Math.max(assignedAt.get(taskId) ?? at, lastCompletedAt);
+        overheads.push(at - startedAt - wallMs);
+        lastCompletedAt = at;
+      }
+    });
+    const devnetSec = (performance.now() - b0) / 1000;
+    if (final.status !== 'completed')
+      throw new Error(`benchmark job ${final.status}: ${final.error?.message}`);
+    const ratio = directSec / devnetSec;
+    const figures = {
+      tasks: n,
+      image: `${width}x${height}`,
+      directPerSec: Number((n / directSec).toFixed(2)),
+      devnetPerSec: Number((n / devnetSec).toFixed(2)),
+      throughputRatio: Number(ratio.toFixed(3)),
+      dispatchOverheadMs: { p50: q(overheads, 0.5), p99: q(overheads, 0.99), samples: overheads.length },
+    };
+    console.log(`(b) through the devnet (1 provider):  ${figures.devnetPerSec} inferences/s`);
+    console.log(`throughput ratio (b)/(a): ${figures.throughputRatio}`);
+    console.log(
+      `per-task dispatch overhead: p50 ${figures.dispatchOverheadMs.p50} ms, p99 ${figures.dispatchOverheadMs.p99} ms`,
+    );
+    return figures;
+  } finally {
+    await net.stop();
+    await cleanup();
+  }
+}
