@@ -1,0 +1,260 @@
+/**
+ * A hostile or broken provider on the coordinator's WebSocket: garbage, messages before the
+ * challenge is answered, forged signatures, results for work it does not hold, outputs that are
+ * not tensor files, oversized frames. Each is refused with a PLX_ code and none of them wedges the
+ * coordinator; an honest session on the same coordinator still completes its job.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, test } from 'node:test';
+import type { LocalAccount } from 'viem';
+import { WebSocket } from 'ws';
+import { createClient } from '../src/client/createClient.ts';
+import { capabilitiesHash } from '../src/coordinator/api/providerRoutes.ts';
+import { signPlexusMessage } from '../src/protocol/eip712.ts';
+import { cidOf, cidToBytes32 } from '../src/protocol/ids.ts';
+import { encodeSafetensors } from '../src/protocol/safetensors.ts';
+import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
+
+type Msg = Record<string, unknown> & { type: string };
+let c: Awaited<ReturnType<typeof testCoordinator>>;
+
+before(async () => {
+  c = await testCoordinator();
+});
+after(async () => {
+  await c.cleanup();
+});
+
+const claim = {
+  hardware: {
+    cpuModel: 'test cpu',
+    cpuCores: 2,
+    memoryBytes: 8 * 1024 ** 3,
+    gpus: [],
+    executionProviders: ['cpu'],
+  },
+  slots: 1,
+  region: 'eu-west',
+  agentVersion: 'test',
+};
+
+/** A raw WebSocket session that records what the coordinator says. */
+async function open(): Promise<{
+  ws: WebSocket;
+  next: (type?: string) => Promise<Msg>;
+  closed: Promise<number>;
+}> {
+  const ws = new WebSocket(`${c.url.replace('http', 'ws')}/v1/providers/ws`);
+  const inbox: Msg[] = [];
+  const waiters: { type: string | undefined; resolve: (m: Msg) => void }[] = [];
+  ws.on('message', (raw) => {
+    const m = JSON.parse(raw.toString()) as Msg;
+    const w = waiters.find((x) => x.type === undefined || x.type === m.type);
+    if (w) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(m);
+    } else inbox.push(m);
+  });
+  const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+  await new Promise((r) => ws.once('open', r));
+  return {
+    ws,
+    closed,
+    next(type?: string) {
+      const i = inbox.findIndex((m) => type === undefined || m.type === type);
+      if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0]!);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no ${type ?? 'message'} within 10 s`)), 10_000);
+        waiters.push({
+          type,
+          resolve: (m) => {
+            clearTimeout(t);
+            resolve(m);
+          },
+        });
+      });
+    },
+  };
+}
+
+async function authMessage(account: LocalAccount, challenge: `0x${string}`, signer: LocalAccount = account) {
+  const issuedAt = Math.floor(Date.now() / 1000);
+  const signature = await signPlexusMessage(signer, 31337, 'SessionAuth', {
+    provider: account.address,
+    challenge,
+    capabilitiesHash: capabilitiesHash(claim),
+    issuedAt: BigInt(issuedAt),
+  });
+  return { type: 'auth', provider: account.address, issuedAt, signature, ...claim };
+}
+
+async function signedResult(signer: LocalAccount, provider: LocalAccount, assign: Msg, outputCid: string) {
+  const issuedAt = Math.floor(Date.now() / 1000);
+  const usage = { wallMs: 5, cpuMs: 5, peakRssBytes: 1000 };
+  const signature = await signPlexusMessage(signer, 31337, 'TaskResult', {
+    provider: provider.address,
+    assignmentId: assign.assignmentId as `0x${string}`,
+    taskId: assign.taskId as `0x${string}`,
+    outputCid: cidToBytes32(outputCid),
+    wallMs: 5n,
+    cpuMs: 5n,
+    peakRssBytes: 1000n,
+    issuedAt: BigInt(issuedAt),
+  });
+  return {
+    type: 'result',
+    assignmentId: assign.assignmentId,
+    taskId: assign.taskId,
+    outputCid,
+    usage,
+    issuedAt,
+    signature,
+  };
+}
+
+test('garbage and messages before authentication are refused; the session is closed', async () => {
+  const s = await open();
+  await s.next('hello');
+  s.ws.send('{not json');
+  assert.equal((await s.next('error')).code, 'PLX_BAD_JSON');
+  s.ws.send(JSON.stringify({ type: 'launch-missiles' }));
+  assert.equal((await s.next('error')).code, 'PLX_VALIDATION');
+  s.ws.send(JSON.stringify({ type: 'drain' }));
+  assert.equal((await s.next('error')).code, 'PLX_UNAUTHORIZED');
+  assert.equal(await s.closed, 1008);
+});
+
+test('a challenge signed by another key, or an old challenge, does not authenticate', async () => {
+  const me = randomAccount();
+  const s = await open();
+  const hello = await s.next('hello');
+  s.ws.send(JSON.stringify(await authMessage(me, hello.challenge as `0x${string}`, randomAccount())));
+  assert.equal((await s.next('error')).code, 'PLX_BAD_SIGNATURE');
+  assert.equal(await s.closed, 1008);
+  // Replaying a signature made for an earlier session's challenge fails the same way.
+  const s2 = await open();
+  await s2.next('hello');
+  s2.ws.send(JSON.stringify(await authMessage(me, hello.challenge as `0x${string}`)));
+  assert.equal((await s2.next('error')).code, 'PLX_BAD_SIGNATURE');
+});
+
+test('an oversized frame closes the session', async () => {
+  const s = await open();
+  await s.next('hello');
+  s.ws.send('x'.repeat(300 * 1024));
+  assert.equal(await s.closed, 1009);
+});
+
+test('forged, stale-assignment and malformed results are refused; an honest result completes the job', async () => {
+  const me = randomAccount();
+  const s = await open();
+  const hello = await s.next('hello');
+  s.ws.send(JSON.stringify(await authMessage(me, hello.challenge as `0x${string}`)));
+  assert.equal((await s.next('welcome')).provider, me.address.toLowerCase());
+
+  const client = createClient({ url: c.url, account: randomAccount() });
+  const model = await client.uploadBlob(new Uint8Array(await readFile(ppocrDetectionModelPath())));
+  const input = await client.uploadBlob(encodeSafetensors(ocrInput(3)));
+  const { jobId } = await client.submitJob({
+    kind: 'onnx.infer',
+    model: model.cid,
+    inputs: [input.cid],
+    deadline: Math.floor(Date.now() / 1000) + 60,
+  });
+  const assign = await s.next('assign');
+  assert.equal(assign.jobId, jobId);
+  assert.equal(assign.model, model.cid);
+
+  const output = encodeSafetensors({
+    y: { dtype: 'float32', shape: [2], data: new Float32Array([0.5, 0.25]) },
+  });
+  const outputCid = (await client.uploadBlob(output)).cid;
+  assert.equal(outputCid, cidOf(output));
+
+  // Signed by a key that is not this session's provider.
+  s.ws.send(JSON.stringify(await signedResult(randomAccount(), me, assign, outputCid)));
+  let ack = await s.next('ack');
+  assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_BAD_SIGNATURE']);
+  // A validly signed result for an assignment it does not hold.
+  const other = { ...assign, assignmentId: `0x${'ab'.repeat(32)}` };
+  s.ws.send(JSON.stringify(await signedResult(me, me, other, outputCid)));
+  ack = await s.next('ack');
+  assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_STALE_ASSIGNMENT']);
+  // An output that was never uploaded, then one that is not a tensor file.
+  s.ws.send(JSON.stringify(await signedResult(me, me, assign, 'c'.repeat(64))));
+  ack = await s.next('ack');
+  assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_UNKNOWN_BLOB']);
+  const junk = (await client.uploadBlob(new TextEncoder().encode('not tensors'))).cid;
+  s.ws.send(JSON.stringify(await signedResult(me, me, assign, junk)));
+  ack = await s.next('ack');
+  assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_BAD_TENSOR_FILE']);
+  assert.equal((await client.getJob(jobId)).status, 'running', 'nothing above changed the job');
+
+  s.ws.send(JSON.stringify(await signedResult(me, me, assign, outputCid)));
+  ack = await s.next('ack');
+  assert.equal(ack.accepted, true);
+  const final = await client.waitForJob(jobId);
+  assert.equal(final.status, 'completed');
+  const results = await client.jobResults(jobId);
+  assert.equal(results.outputs[0]?.output, outputCid);
+  assert.equal(results.outputs[0]?.provider, me.address.toLowerCase());
+  // Delivering the same result again is refused: the assignment is finished.
+  s.ws.send(JSON.stringify(await signedResult(me, me, assign, outputCid)));
+  ack = await s.next('ack');
+  assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_STALE_ASSIGNMENT']);
+  s.ws.close();
+});
+
+test('a provider that fails every attempt makes the job fail with a readable reason', async () => {
+  const me = randomAccount();
+  const s = await open();
+  const hello = await s.next('hello');
+  s.ws.send(JSON.stringify(await authMessage(me, hello.challenge as `0x${string}`)));
+  await s.next('welcome');
+  const client = createClient({ url: c.url, account: randomAccount() });
+  const model = await client.uploadBlob(new Uint8Array(await readFile(ppocrDetectionModelPath())));
+  const input = await client.uploadBlob(encodeSafetensors(ocrInput(4)));
+  const { jobId } = await client.submitJob({
+    kind: 'onnx.infer',
+    model: model.cid,
+    inputs: [input.cid],
+    deadline: Math.floor(Date.now() / 1000) + 60,
+    maxAttempts: 2,
+  });
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    const assign = await s.next('assign');
+    const issuedAt = Math.floor(Date.now() / 1000);
+    const message = `out of memory (attempt ${attempt})`;
+    const { keccak256, toBytes } = await import('viem');
+    const signature = await signPlexusMessage(me, 31337, 'TaskFailure', {
+      provider: me.address,
+      assignmentId: assign.assignmentId as `0x${string}`,
+      taskId: assign.taskId as `0x${string}`,
+      reasonHash: keccak256(toBytes(`PLX_TASK_RUNTIME_ERROR:${message}`)),
+      issuedAt: BigInt(issuedAt),
+    });
+    s.ws.send(
+      JSON.stringify({
+        type: 'failure',
+        assignmentId: assign.assignmentId,
+        taskId: assign.taskId,
+        code: 'PLX_TASK_RUNTIME_ERROR',
+        message,
+        issuedAt,
+        signature,
+      }),
+    );
+    assert.equal((await s.next('ack')).accepted, true);
+  }
+  const final = await client.waitForJob(jobId);
+  assert.equal(final.status, 'failed');
+  assert.equal(final.error?.code, 'PLX_TASK_FAILED');
+  assert.match(final.error?.message ?? '', /out of memory \(attempt 2\)/);
+  s.ws.close();
+});
+
+test('the coordinator is still healthy', async () => {
+  const health = (await (await fetch(`${c.url}/v1/health`)).json()) as { ok: boolean };
+  assert.equal(health.ok, true);
+});
