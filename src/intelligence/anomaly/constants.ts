@@ -35,4 +35,4 @@ export type DetectorOptions = { -readonly [K in keyof typeof DEFAULT_DETECTOR_OP
  * Anomaly score at which callers should treat a reading as anomalous: the corpus-wide threshold
  * NAB's optimiser picked for the default options under the standard profile (`npm run bench -- nab`).
  */
-export const DEFAULT_ALERT_THRESHOLD = 0.9229;
+export const DEFAULT_ALERT_THRESHOLD = 0.9102;
