@@ -136,6 +136,14 @@ function capabilityTimings(): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Benchmark entry point (see bench/run.ts): runs the scenarios and the capability timings, prints
+ * the comparison and returns the figures.
+ *
+ * @example
+ * // npm run bench -- verification-sim --providers 2000 --scenario steady --json
+ * const figures = await run(['--providers', '2000', '--scenario', 'steady']);
+ */
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const base: Partial<SimOptions> = {
     providers: num(args, 'providers', DEFAULT_SIM_OPTIONS.providers),

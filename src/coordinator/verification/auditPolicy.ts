@@ -48,7 +48,12 @@ export function auditRate(args: {
   return Math.min(1, Math.max(args.bound, p.floor, record, doubt));
 }
 
-/** The economics of one task, in integer base units. */
+/**
+ * The economics of one task, in integer base units.
+ *
+ * @example
+ * const task: AuditTask = { taskId: 't-1', reward: 100n, honestCost: 70n, slashable: 2000n };
+ */
 export type AuditTask = {
   taskId: string;
   /** Reward `R` the provider earns for the task. */
@@ -59,7 +64,12 @@ export type AuditTask = {
   slashable: bigint;
 };
 
-/** An audit decision with the numbers behind it (for logs and the API). */
+/**
+ * An audit decision with the numbers behind it (for logs and the API).
+ *
+ * @example
+ * const { audit, rate, bound } = policy.shouldAudit(provider, task);
+ */
 export type AuditDecision = { audit: boolean; rate: number; bound: number; draw: number };
 
 /**

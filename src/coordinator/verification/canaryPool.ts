@@ -11,7 +11,12 @@ import type { TensorSet } from './tensors.ts';
 
 type Canary<D> = { id: string; descriptor: D; answer: CanaryAnswer; seenBy: Set<string>; issued: number };
 
-/** Options of a {@link CanaryPool}. */
+/**
+ * Options of a {@link CanaryPool}.
+ *
+ * @example
+ * const opts: CanaryPoolOptions = { seed: secret, rate: 0.02, newTaskId: randomTaskId };
+ */
 export type CanaryPoolOptions = {
   /** Secret seed for the injection draws (never shared with providers). */
   seed: string;

@@ -16,10 +16,20 @@
 import { createHash } from 'node:crypto';
 import { Rng } from './rng.ts';
 
-/** The prime modulus of the challenge answer. */
+/**
+ * The prime modulus of the challenge answer.
+ *
+ * @example
+ * product[i] === ((c[i] % CHALLENGE_MODULUS) + CHALLENGE_MODULUS) % CHALLENGE_MODULUS;
+ */
 export const CHALLENGE_MODULUS = 251;
 
-/** A hardware class a provider can claim, with the challenge size and the throughput it implies. */
+/**
+ * A hardware class a provider can claim, with the challenge size and the throughput it implies.
+ *
+ * @example
+ * const hw: HardwareClass = { id: 'gpu-consumer', gpu: true, n: 2048, minGflops: 2000, slackMs: 100, deadlineMs: 60_000 };
+ */
 export type HardwareClass = {
   id: string;
   gpu: boolean;
@@ -60,7 +70,12 @@ export const HARDWARE_CLASSES: Record<string, HardwareClass> = {
   },
 };
 
-/** What the provider receives. */
+/**
+ * What the provider receives.
+ *
+ * @example
+ * const ch: CapabilityChallenge = { challengeId: 'c1', seed: '0x…', n: 256, modulus: 251, hardwareClass: 'cpu' };
+ */
 export type CapabilityChallenge = {
   challengeId: string;
   seed: string;
@@ -130,7 +145,12 @@ export function multiplyInt8(a: Int8Array, b: Int8Array, n: number): Int32Array 
   return c;
 }
 
-/** A provider's answer: C mod p and its sha256 (sent first, to stop the clock). */
+/**
+ * A provider's answer: C mod p and its sha256 (sent first, to stop the clock).
+ *
+ * @example
+ * const { digest, product }: CapabilityAnswer = solveCapabilityChallenge(challenge);
+ */
 export type CapabilityAnswer = { challengeId: string; digest: string; product: Uint8Array };
 
 /**
@@ -204,7 +224,12 @@ export function freivaldsCheck(args: {
   return true;
 }
 
-/** The coordinator's judgement of a capability proof. */
+/**
+ * The coordinator's judgement of a capability proof.
+ *
+ * @example
+ * const { gpuTrusted, reason }: CapabilityAssessment = assessCapability(args);
+ */
 export type CapabilityAssessment = {
   /** The answer is the correct product (digest matches and Freivalds passed). */
   correct: boolean;

@@ -9,7 +9,12 @@ import { encodeAbiParameters, type Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { normalizeAddress } from './address.ts';
 
-/** What a provider reveals after the commit phase closes. */
+/**
+ * What a provider reveals after the commit phase closes.
+ *
+ * @example
+ * const reveal: Reveal = { outputDigest: tensorSetDigest(outputs), salt };
+ */
 export type Reveal = { outputDigest: Hex; salt: Hex };
 
 /**
@@ -58,7 +63,12 @@ export function verifyReveal(args: {
   }
 }
 
-/** Phase of a commit–reveal round. */
+/**
+ * Phase of a commit–reveal round.
+ *
+ * @example
+ * if (round.phase === 'reveal') askForReveals();
+ */
 export type RoundPhase = 'commit' | 'reveal';
 
 type Entry = { provider: Hex; commitment?: Hex; reveal?: Reveal; valid?: boolean };

@@ -5,10 +5,20 @@
 import { DEFAULT_TOLERANCES, type FloatTolerance } from './constants.ts';
 import { halfToFloat, isFloatDType, shapeSize, type Tensor, type TensorSet } from './tensors.ts';
 
-/** Tolerances per float dtype; missing entries fall back to {@link DEFAULT_TOLERANCES}. */
+/**
+ * Tolerances per float dtype; missing entries fall back to {@link DEFAULT_TOLERANCES}.
+ *
+ * @example
+ * compareTensorSets(a, b, { float32: { atol: 1e-3, rtol: 5e-2, minCosine: 0.999, maxMismatchFraction: 0 } });
+ */
 export type Tolerances = Partial<Record<'float16' | 'float32' | 'float64', FloatTolerance>>;
 
-/** Why two tensors (or tensor sets) are not equivalent. */
+/**
+ * Why two tensors (or tensor sets) are not equivalent.
+ *
+ * @example
+ * if (cmp.reason === 'cosine') log.warn(cmp.detail);
+ */
 export type MismatchReason =
   | 'missing'
   | 'unexpected'
@@ -20,7 +30,12 @@ export type MismatchReason =
   | 'tolerance'
   | 'cosine';
 
-/** Outcome of comparing one tensor with its reference. */
+/**
+ * Outcome of comparing one tensor with its reference.
+ *
+ * @example
+ * const { ok, detail, maxAbsError, cosine }: TensorComparison = compareTensors(a, b);
+ */
 export type TensorComparison = {
   ok: boolean;
   /** Set when `ok` is false. */
@@ -34,7 +49,12 @@ export type TensorComparison = {
   mismatchedElements: number;
 };
 
-/** Outcome of comparing two tensor sets. */
+/**
+ * Outcome of comparing two tensor sets.
+ *
+ * @example
+ * const { ok, reasons }: TensorSetComparison = compareTensorSets(a, b);
+ */
 export type TensorSetComparison = {
   ok: boolean;
   /** Per-name comparison, for every name in either set. */

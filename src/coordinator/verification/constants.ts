@@ -3,7 +3,12 @@
  * simulation and the docs (docs/verification.md) agree. Every value is overridable where it is used.
  */
 
-/** Float comparison tolerances for one dtype (see {@link compareTensors}). */
+/**
+ * Float comparison tolerances for one dtype (see {@link compareTensors}).
+ *
+ * @example
+ * const loose: FloatTolerance = { atol: 1e-3, rtol: 5e-2, minCosine: 0.999, maxMismatchFraction: 1e-3 };
+ */
 export type FloatTolerance = {
   /** Absolute slack per element: `|a - b| ≤ atol + rtol·|b|` (numpy `allclose` rule). */
   atol: number;
@@ -32,7 +37,12 @@ export const DEFAULT_TOLERANCES = {
   float64: { atol: 1e-8, rtol: 1e-6, minCosine: 0.999999, maxMismatchFraction: 1e-3 },
 } as const satisfies Record<string, FloatTolerance>;
 
-/** Parameters of the decaying Beta reputation (see {@link updateReputation}). */
+/**
+ * Parameters of the decaying Beta reputation (see {@link updateReputation}).
+ *
+ * @example
+ * updateReputation(rep, 'fault', now, { ...DEFAULT_REPUTATION_PARAMS, faultWeight: 16 });
+ */
 export type ReputationParams = {
   /** Evidence loses half its weight after this many milliseconds. */
   halfLifeMs: number;
@@ -55,7 +65,12 @@ export const DEFAULT_REPUTATION_PARAMS: ReputationParams = {
   timeoutWeight: 0.25,
 };
 
-/** Parameters of the adaptive audit rate (see {@link auditRate}). */
+/**
+ * Parameters of the adaptive audit rate (see {@link auditRate}).
+ *
+ * @example
+ * new AdaptiveAuditPolicy({ seed, reputationOf, params: { floor: 0.05 } });
+ */
 export type AuditParams = {
   /** Audit rate of a provider with no verified record. */
   newRate: number;
@@ -82,7 +97,12 @@ export const DEFAULT_AUDIT_PARAMS: AuditParams = {
   doubtWeight: 1,
 };
 
-/** Who counts as trusted for auditing others and breaking ties. */
+/**
+ * Who counts as trusted for auditing others and breaking ties.
+ *
+ * @example
+ * isTrusted(rep, { minScore: 0.95, minConsecutiveValid: 50 });
+ */
 export type TrustParams = { minScore: number; minConsecutiveValid: number };
 
 /**
@@ -102,5 +122,10 @@ export const DEFAULT_TRUST_PARAMS: TrustParams = { minScore: 0.9, minConsecutive
  */
 export const SLASH_REWARD_MULTIPLE = 20n;
 
-/** Most executions (primary included) one task may consume before it is declared disputed. */
+/**
+ * Most executions (primary included) one task may consume before it is declared disputed.
+ *
+ * @example
+ * new TaskVerification({ ...init, maxExecutions: MAX_EXECUTIONS_PER_TASK });
+ */
 export const MAX_EXECUTIONS_PER_TASK = 7;

@@ -3,14 +3,24 @@
  */
 import { z } from 'zod';
 
-/** Zod schema of a job's verification policy (what clients send in a job submission). */
+/**
+ * Zod schema of a job's verification policy (what clients send in a job submission).
+ *
+ * @example
+ * verificationPolicySchema.parse({ kind: 'redundant', k: 3 });
+ */
 export const verificationPolicySchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }),
   z.object({ kind: z.literal('redundant'), k: z.number().int().min(2).max(7) }),
   z.object({ kind: z.literal('audit') }),
 ]);
 
-/** A job's verification policy. */
+/**
+ * A job's verification policy.
+ *
+ * @example
+ * const policy: VerificationPolicy = { kind: 'redundant', k: 2 };
+ */
 export type VerificationPolicy = z.infer<typeof verificationPolicySchema>;
 
 /**

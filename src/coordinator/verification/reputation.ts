@@ -13,7 +13,12 @@ import {
   type TrustParams,
 } from './constants.ts';
 
-/** Zod schema of the stored reputation state (what `GET /v1/providers/:id` shows). */
+/**
+ * Zod schema of the stored reputation state (what `GET /v1/providers/:id` shows).
+ *
+ * @example
+ * const rep = reputationStateSchema.parse(JSON.parse(row.reputation));
+ */
 export const reputationStateSchema = z.object({
   alpha: z.number().min(1),
   beta: z.number().min(1),
@@ -25,10 +30,20 @@ export const reputationStateSchema = z.object({
   updatedAt: z.number(),
 });
 
-/** A provider's reputation; JSON-safe. */
+/**
+ * A provider's reputation; JSON-safe.
+ *
+ * @example
+ * const rep: ReputationState = newReputation(Date.now());
+ */
 export type ReputationState = z.infer<typeof reputationStateSchema>;
 
-/** A verified outcome that moves reputation. `disputed` tasks move nothing. */
+/**
+ * A verified outcome that moves reputation. `disputed` tasks move nothing.
+ *
+ * @example
+ * for (const o of verdict.outcomes) if (o.outcome !== 'unverified' && o.outcome !== 'undecided') rep = updateReputation(rep, o.outcome, now);
+ */
 export type Outcome = 'valid' | 'fault' | 'timeout';
 
 /**
@@ -120,7 +135,12 @@ export function parseReputation(json: unknown): ReputationState {
   return reputationStateSchema.parse(json);
 }
 
-/** Parameters of {@link concurrencyLimit}. */
+/**
+ * Parameters of {@link concurrencyLimit}.
+ *
+ * @example
+ * concurrencyLimit(rep, { newcomer: 2, perVerified: 1, max: 64 });
+ */
 export type ConcurrencyParams = { newcomer: number; perVerified: number; max: number };
 
 /**

@@ -17,13 +17,23 @@ export function slashAmount(args: { reward: bigint; stake: bigint; multiple?: bi
   return args.stake < f ? (args.stake < 0n ? 0n : args.stake) : f;
 }
 
-/** Why a provider is faulty. */
+/**
+ * Why a provider is faulty.
+ *
+ * @example
+ * if (fault.evidence.kind === 'bad-reveal') log.warn('commitment not opened');
+ */
 export type FaultKind =
   | 'outvoted' // its output lost a majority vote against agreeing providers
   | 'canary' // its output differs from a known answer
   | 'bad-reveal'; // its reveal does not open its commitment
 
-/** Evidence kept with a fault: enough for anyone to re-check the decision. */
+/**
+ * Evidence kept with a fault: enough for anyone to re-check the decision.
+ *
+ * @example
+ * const { taskId, agreeing, digests, reasons }: FaultEvidence = verdict.faults[0]!.evidence;
+ */
 export type FaultEvidence = {
   taskId: string;
   kind: FaultKind;
@@ -39,7 +49,12 @@ export type FaultEvidence = {
   reasons: string[];
 };
 
-/** A slash entry for settlement: who, how much (base units), and why. */
+/**
+ * A slash entry for settlement: who, how much (base units), and why.
+ *
+ * @example
+ * for (const s of verdict.slashes) ledger.slash(s.provider, s.amount, s.evidence);
+ */
 export type SlashEntry = { provider: Hex; amount: bigint; evidence: FaultEvidence };
 
 /**

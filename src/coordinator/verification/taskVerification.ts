@@ -22,10 +22,20 @@ import type { Outcome } from './reputation.ts';
 import { type FaultEvidence, type FaultKind, makeSlashEntry, type SlashEntry } from './slashing.ts';
 import { type TensorSet, tensorSetDigest } from './tensors.ts';
 
-/** Why an execution was asked for. */
+/**
+ * Why an execution was asked for.
+ *
+ * @example
+ * tv.assign(provider, 'auditor');
+ */
 export type ExecutionRole = 'primary' | 'replica' | 'auditor' | 'tiebreaker';
 
-/** Executions the coordinator should assign now. */
+/**
+ * Executions the coordinator should assign now.
+ *
+ * @example
+ * for (const { role, count, exclude, trustedOnly } of tv.pending()) pick(count, exclude, trustedOnly).forEach((p) => tv.assign(p, role));
+ */
 export type ExecutionRequest = {
   role: ExecutionRole;
   count: number;
@@ -35,7 +45,12 @@ export type ExecutionRequest = {
   trustedOnly: boolean;
 };
 
-/** A reveal as the coordinator passes it in: the opened commitment plus the output it fetched. */
+/**
+ * A reveal as the coordinator passes it in: the opened commitment plus the output it fetched.
+ *
+ * @example
+ * tv.reveal(provider, { outputDigest, salt, tensors } satisfies RevealedOutput);
+ */
 export type RevealedOutput = {
   outputDigest: Hex;
   salt: Hex;
@@ -43,10 +58,20 @@ export type RevealedOutput = {
   tensors?: TensorSet;
 };
 
-/** The known answer of a canary task. */
+/**
+ * The known answer of a canary task.
+ *
+ * @example
+ * const answer: CanaryAnswer | undefined = canaries.answerFor(taskId);
+ */
 export type CanaryAnswer = { expectedDigest: Hex; expected?: TensorSet };
 
-/** How one provider's execution counts for its reputation. */
+/**
+ * How one provider's execution counts for its reputation.
+ *
+ * @example
+ * for (const { provider, outcome } of verdict.outcomes) record(provider, outcome);
+ */
 export type ProviderOutcome = {
   provider: Hex;
   role: ExecutionRole;
@@ -54,7 +79,12 @@ export type ProviderOutcome = {
   outcome: Outcome | 'unverified' | 'undecided';
 };
 
-/** Final state of a task's verification. */
+/**
+ * Final state of a task's verification.
+ *
+ * @example
+ * const v: Verdict | undefined = tv.verdict(); if (v?.status === 'accepted') useOutput(v.acceptedFrom);
+ */
 export type Verdict = {
   taskId: string;
   /**
@@ -75,7 +105,12 @@ export type Verdict = {
   executions: number;
 };
 
-/** Construction options of a {@link TaskVerification}. */
+/**
+ * Construction options of a {@link TaskVerification}.
+ *
+ * @example
+ * new TaskVerification({ taskId, policy: { kind: 'audit' }, audit: true, reward: 100n, stakeOf: () => 5000n });
+ */
 export type TaskVerificationInit = {
   taskId: string;
   policy: VerificationPolicy;

@@ -7,7 +7,12 @@
 import { createHash } from 'node:crypto';
 import type { Hex } from 'viem';
 
-/** Element types the verifier understands; `float16` data is carried as raw IEEE-754 half bits. */
+/**
+ * Element types the verifier understands; `float16` data is carried as raw IEEE-754 half bits.
+ *
+ * @example
+ * const dtype: DType = 'float32';
+ */
 export type DType =
   | 'float16'
   | 'float32'
@@ -19,7 +24,12 @@ export type DType =
   | 'int64'
   | 'bool';
 
-/** Typed array carrying a tensor's elements (row-major). */
+/**
+ * Typed array carrying a tensor's elements (row-major).
+ *
+ * @example
+ * const data: TensorData = new Float32Array([1, 2, 3]);
+ */
 export type TensorData =
   | Float32Array
   | Float64Array
@@ -30,10 +40,20 @@ export type TensorData =
   | Int32Array
   | BigInt64Array;
 
-/** One tensor: element type, shape and flat row-major data. */
+/**
+ * One tensor: element type, shape and flat row-major data.
+ *
+ * @example
+ * const t: Tensor = { dtype: 'float32', shape: [1, 3], data: new Float32Array([1, 2, 3]) };
+ */
 export type Tensor = { dtype: DType; shape: readonly number[]; data: TensorData };
 
-/** A task output: tensor name → tensor. */
+/**
+ * A task output: tensor name → tensor.
+ *
+ * @example
+ * const out: TensorSet = { logits: { dtype: 'float32', shape: [2], data: new Float32Array([0.1, 0.9]) } };
+ */
 export type TensorSet = Record<string, Tensor>;
 
 /**

@@ -6,7 +6,12 @@
 import type { Rng } from '../rng.ts';
 import type { TensorSet } from '../tensors.ts';
 
-/** A simulated provider's behaviour. */
+/**
+ * A simulated provider's behaviour.
+ *
+ * @example
+ * const cheater: Behaviour = { kind: 'wrong-sometimes', p: 0.1 };
+ */
 export type Behaviour =
   /** Computes correctly; its floats carry relative noise `noise` (CPU vs GPU, TF32, instruction sets). */
   | { kind: 'honest'; noise: number }
@@ -25,10 +30,20 @@ export type Behaviour =
   /** Disconnects mid-task on a share `p` of tasks. */
   | { kind: 'disconnect'; p: number };
 
-/** The kinds a behaviour can have. */
+/**
+ * The kinds a behaviour can have.
+ *
+ * @example
+ * const kinds: BehaviourKind[] = ['honest', 'copycat'];
+ */
 export type BehaviourKind = Behaviour['kind'];
 
-/** What a provider does with one execution. */
+/**
+ * What a provider does with one execution.
+ *
+ * @example
+ * const act: ExecutionAction = executeAs(behaviour, truth, rng); if (act.action === 'abandon') tv.abandon(p);
+ */
 export type ExecutionAction =
   | { action: 'output'; tensors: TensorSet }
   /** Lease expires (too slow, disconnected): no output at all. */

@@ -30,7 +30,12 @@ import { TaskVerification } from '../taskVerification.ts';
 import { type TensorSet, tensorSetDigest } from '../tensors.ts';
 import { type Behaviour, executeAs } from './adversary.ts';
 
-/** The kinds of simulated provider, as reported. */
+/**
+ * The kinds of simulated provider, as reported.
+ *
+ * @example
+ * const label: Label = 'wrong-10%';
+ */
 export type Label =
   | 'honest'
   | 'always-wrong'
@@ -105,7 +110,12 @@ function quantile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }
 
-/** Options of {@link simulate}; every field has a default. */
+/**
+ * Options of {@link simulate}; every field has a default.
+ *
+ * @example
+ * simulate({ providers: 2000, ticks: 300, whitewash: true } satisfies Partial<SimOptions>);
+ */
 export type SimOptions = {
   /** Providers at the start (default 1000). */
   providers: number;
@@ -128,7 +138,12 @@ export type SimOptions = {
   onProgress?: (p: { tick: number; ticks: number; active: number; overhead: number; caught: number }) => void;
 };
 
-/** Default simulation options. */
+/**
+ * Default simulation options.
+ *
+ * @example
+ * simulate({ ...DEFAULT_SIM_OPTIONS, cheaterShare: 0.3 });
+ */
 export const DEFAULT_SIM_OPTIONS: SimOptions = {
   providers: 1000,
   ticks: 500,
@@ -141,7 +156,12 @@ export const DEFAULT_SIM_OPTIONS: SimOptions = {
   seed: 'verification-sim-1',
 };
 
-/** Detection figures for one kind of provider. */
+/**
+ * Detection figures for one kind of provider.
+ *
+ * @example
+ * const k: KindFigures = simulate().byKind['wrong-10%']!; k.shareCaughtWithin500;
+ */
 export type KindFigures = {
   providers: number;
   caught: number;
@@ -160,7 +180,12 @@ export type KindFigures = {
   caughtBy: Partial<Record<FaultKind, number>>;
 };
 
-/** What {@link simulate} measured. */
+/**
+ * What {@link simulate} measured.
+ *
+ * @example
+ * const { steadyStateOverhead, honestMarkedFaulty }: SimResult = simulate();
+ */
 export type SimResult = {
   options: Omit<SimOptions, 'onProgress'>;
   tasks: number;
