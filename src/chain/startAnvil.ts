@@ -30,6 +30,27 @@ export type AnvilInstance = {
   stop: () => Promise<void>;
 };
 
+// anvil does not notice when its parent dies (SIGKILL, a crash, a test runner's timeout) and would
+// keep running and holding its port. On POSIX a tiny sh wrapper ties its life to a pipe from this
+// process: when that pipe closes, for whatever reason, the wrapper kills anvil. fd 3 keeps the pipe,
+// because sh gives background jobs /dev/null as their standard input.
+const WATCHDOG = 'exec 3<&0; "$0" "$@" </dev/null & pid=$!; (read _ <&3; kill $pid 2>/dev/null) & wait $pid';
+
+function spawnTied(binary: string, args: string[]): ChildProcess {
+  if (process.platform === 'win32') return spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // detached: its own process group, so killTree reaches anvil and the watchdog too
+  return spawn('sh', ['-c', WATCHDOG, binary, ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+}
+
+function killTree(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (process.platform !== 'win32' && child.pid !== undefined) process.kill(-child.pid, signal);
+    else child.kill(signal);
+  } catch {
+    // already gone
+  }
+}
+
 /** The native anvil binary shipped by `@foundry-rs/anvil`'s platform package (no wrapper process to forward signals). */
 function anvilBinary(): string {
   const require = createRequire(import.meta.url);
@@ -72,15 +93,15 @@ export async function startAnvil(options: StartAnvilOptions = {}): Promise<Anvil
   ];
   if (options.blockTime !== undefined) args.push('--block-time', String(options.blockTime));
   if (options.gasLimit !== undefined) args.push('--gas-limit', options.gasLimit.toString());
-  const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exitHook = () => child.kill('SIGKILL');
+  const child = spawnTied(anvilBinary(), args);
+  const exitHook = () => killTree(child, 'SIGKILL');
   process.once('exit', exitHook);
 
   let started: { port: number; privateKeys: Hex[] };
   try {
     started = await waitForListening(child, options.startTimeoutMs ?? 20_000);
   } catch (err) {
-    child.kill('SIGKILL');
+    killTree(child, 'SIGKILL');
     process.off('exit', exitHook);
     throw err;
   }
@@ -140,13 +161,19 @@ function waitForListening(
 
 function stopChild(child: ChildProcess, exitHook: () => void): Promise<void> {
   process.off('exit', exitHook);
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null) {
+    child.stdin?.destroy();
+    return Promise.resolve();
+  }
   return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), 3000);
+    const force = setTimeout(() => killTree(child, 'SIGKILL'), 3000);
     child.once('exit', () => {
       clearTimeout(force);
+      child.stdin?.destroy();
       resolve();
     });
-    child.kill('SIGTERM');
+    // closing the pipe makes the watchdog stop anvil; on Windows there is no watchdog
+    if (child.stdin) child.stdin.end();
+    else child.kill('SIGTERM');
   });
 }
