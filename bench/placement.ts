@@ -11,6 +11,7 @@ import {
   createBestFitPolicy,
   createFgdPolicy,
   createRandomPolicy,
+  withKubeDefaultScores,
 } from '../src/intelligence/placement/baselines.ts';
 import { typicalTasks } from '../src/intelligence/placement/fragmentation.ts';
 import { createPlexusPolicy } from '../src/intelligence/placement/plexusPolicy.ts';
@@ -21,7 +22,7 @@ import { resampleWorkload } from '../src/intelligence/placement/workload.ts';
 import { loadOpenbNodes, loadOpenbTasks, type OpenbVariant } from '../src/intelligence/traces/loadOpenb.ts';
 
 const VARIANTS: OpenbVariant[] = ['default', 'gpushare100', 'multigpu50'];
-const POLICIES = ['Random', 'BestFit', 'FGD', 'Plexus'] as const;
+const POLICIES = ['Random', 'BestFit', 'FGD', 'FGD+k8s', 'Plexus'] as const;
 const CHECKPOINTS = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3];
 /** FGD paper (ATC'23), allocated GPU share at 100% requested, mean of 10 seeds. */
 const PUBLISHED: Record<OpenbVariant, Partial<Record<(typeof POLICIES)[number], number>>> = {
@@ -52,6 +53,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     `openb fleet: ${nodes.length} nodes, ${capacity / 1000} GPUs; seeds ${42}..${41 + seeds}; requests up to 130%`,
   );
   const figures: Record<string, unknown> = {};
+  // FGD+k8s: FGD with kube-scheduler's default CPU/memory scores as tie-breakers (see baselines.ts).
   const rates: Record<string, number[]> = { FGD: [], Plexus: [] };
   const cpuRates: Record<string, number[]> = { FGD: [], Plexus: [] };
   for (const variant of VARIANTS) {
@@ -69,7 +71,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
               ? createBestFitPolicy()
               : name === 'FGD'
                 ? createFgdPolicy(typical)
-                : createPlexusPolicy(typical);
+                : name === 'FGD+k8s'
+                  ? withKubeDefaultScores(createFgdPolicy(typical))
+                  : createPlexusPolicy(typical);
         const r = simulatePlacement(nodes, tasks, policy, seed, CHECKPOINTS);
         r.curve.forEach((pt, i) => {
           sums[name]![i]! += pt.allocated;
@@ -82,10 +86,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     }
     const mean = (name: string, i: number): number => sums[name]![i]! / seeds;
     console.log(`\n## ${variant}: allocated GPU share (%) by requested share, mean of ${seeds} seeds`);
-    console.log(`requested  ${POLICIES.map((p) => p.padStart(8)).join('')}`);
+    console.log(`requested  ${POLICIES.map((p) => p.padStart(9)).join('')}`);
     CHECKPOINTS.forEach((c, i) => {
       console.log(
-        `${`${Math.round(c * 100)}%`.padStart(9)}  ${POLICIES.map((p) => pct(mean(p, i)).padStart(8)).join('')}`,
+        `${`${Math.round(c * 100)}%`.padStart(9)}  ${POLICIES.map((p) => pct(mean(p, i)).padStart(9)).join('')}`,
       );
     });
     const at100 = CHECKPOINTS.indexOf(1.0);

@@ -112,3 +112,29 @@ export function createFgdPolicy(typical: TypicalTasks): PlacementPolicy {
     },
   };
 }
+
+/**
+ * Adds kube-scheduler's default resource scores as tie-breakers, as a Kubernetes deployment of
+ * a plugin gets them: 1000 × the policy's score (the plugin weight used in the FGD artifact) +
+ * NodeResourcesLeastAllocated + NodeResourcesBalancedAllocation over CPU and memory (weight 1
+ * each, integer 0..100). Used to bracket how the FGD paper's numbers may have been tie-broken.
+ *
+ * @example
+ * const fgdOnK8s = withKubeDefaultScores(createFgdPolicy(typical));
+ */
+export function withKubeDefaultScores(policy: PlacementPolicy): PlacementPolicy {
+  return {
+    name: `${policy.name}+k8s`,
+    cacheable: policy.cacheable,
+    randomTies: policy.randomTies,
+    score(task: PlacementTask, cluster: ClusterState, n: number, out: GpuChoice): number {
+      const s = policy.score(task, cluster, n, out);
+      const node = cluster.nodes[n]!;
+      const cpuLeft = (cluster.cpuFree[n]! - task.cpuMilli) / Math.max(node.cpuMilli, 1);
+      const memLeft = (cluster.memFree[n]! - task.memoryMib) / Math.max(node.memoryMib, 1);
+      const leastAllocated = Math.trunc(((cpuLeft + memLeft) / 2) * 100);
+      const balanced = Math.trunc((1 - Math.abs(cpuLeft - memLeft)) * 100);
+      return 1000 * s + leastAllocated + balanced;
+    },
+  };
+}
