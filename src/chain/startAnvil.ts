@@ -20,7 +20,7 @@ export type StartAnvilOptions = {
   startTimeoutMs?: number;
 };
 
-/** A running anvil. Call `stop()` when done; it is also stopped when this process exits. */
+/** A running anvil. Call `stop()` when done; it also stops when this process exits or is killed. */
 export type AnvilInstance = {
   rpcUrl: string;
   port: number;
