@@ -14,6 +14,42 @@ async function clientAccount(keystore: string) {
   return loadOrCreateKeystore(keystore, password);
 }
 
+/**
+ * Task progress on stderr: a live bar on a terminal, plain lines when piped or logged (CI), so
+ * the output stays readable either way.
+ */
+function progressReporter(total: number): {
+  update(done: number | undefined, status: string): void;
+  stop(): void;
+} {
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        format: 'progress [{bar}] {value}/{total} tasks | {status}',
+        stream: process.stderr,
+        hideCursor: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(total, 0, { status: 'queued' });
+    return {
+      update: (done, status) => (done === undefined ? bar.update({ status }) : bar.update(done, { status })),
+      stop: () => bar.stop(),
+    };
+  }
+  let last = '';
+  let value = 0;
+  return {
+    update(done, status) {
+      value = done ?? value;
+      const line = `progress ${value}/${total} tasks | ${status}`;
+      if (line !== last) process.stderr.write(`${line}\n`);
+      last = line;
+    },
+    stop() {},
+  };
+}
+
 /** `plexus job submit|status|results`. */
 export function jobCommand(): Command {
   const cmd = new Command('job').description('submit jobs and fetch their results');
@@ -65,22 +101,14 @@ export function jobCommand(): Command {
         });
         console.log(`job ${jobId} (${tasks} tasks)`);
         if (!o.wait) return;
-        const bar = new cliProgress.SingleBar(
-          {
-            format: 'progress [{bar}] {value}/{total} tasks | {status}',
-            stream: process.stderr,
-            hideCursor: true,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-        bar.start(tasks, 0, { status: 'queued' });
+        const progress = progressReporter(tasks);
         const final = await client.waitForJob(jobId, (e) => {
-          if (e.type === 'task.completed') bar.update(Number(e.data.done), { status: 'running' });
+          if (e.type === 'task.completed') progress.update(Number(e.data.done), 'running');
           else if (e.type === 'task.retry')
-            bar.update({ status: `retrying a task (${String(e.data.code)})` });
+            progress.update(undefined, `retrying a task (${String(e.data.code)})`);
         });
-        bar.update(final.tasksDone, { status: final.status });
-        bar.stop();
+        progress.update(final.tasksDone, final.status);
+        progress.stop();
         if (final.status !== 'completed') {
           console.error(`job failed: ${final.error?.code} ${final.error?.message}`);
           process.exit(1);

@@ -1,0 +1,100 @@
+/**
+ * The `plexus job` commands against a real devnet (separate processes): submit a model file and
+ * safetensors inputs with a progress bar, read the status, download the results; and a broken
+ * model gets a clear PLX_ error and a non-zero exit.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { PLEXUS_BIN } from '../src/devnet/spawnNode.ts';
+import { type Devnet, startDevnet } from '../src/devnet/startDevnet.ts';
+import { decodeSafetensors, encodeSafetensors } from '../src/protocol/safetensors.ts';
+import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
+
+const run = promisify(execFile);
+let net: Devnet;
+let dir: string;
+let cleanup: () => Promise<void>;
+
+function plexus(args: string[]) {
+  return run(process.execPath, [PLEXUS_BIN, ...args], {
+    env: { ...process.env, PLEXUS_KEYSTORE_PASSWORD: 'cli test passphrase', PLEXUS_LOG_LEVEL: 'warn' },
+    timeout: 120_000,
+  });
+}
+
+before(async () => {
+  ({ dir, cleanup } = await tempDir());
+  net = await startDevnet({
+    dataDir: join(dir, 'devnet'),
+    providers: 1,
+    port: 0,
+    print: () => {},
+    logLevel: 'warn',
+  });
+});
+after(async () => {
+  await net.stop();
+  await cleanup();
+});
+
+test('job submit, status and results', async () => {
+  const inputs = [join(dir, 'a.safetensors'), join(dir, 'b.safetensors')];
+  await writeFile(inputs[0]!, encodeSafetensors(ocrInput(1)));
+  await writeFile(inputs[1]!, encodeSafetensors(ocrInput(2)));
+  const keystore = join(dir, 'client-key.json');
+  const submitted = await plexus([
+    'job',
+    'submit',
+    '--coordinator',
+    net.coordinatorUrl,
+    '--keystore',
+    keystore,
+    '--model',
+    ppocrDetectionModelPath(),
+    '--input',
+    ...inputs,
+    '--label',
+    'cli test',
+  ]);
+  const jobId = /job (0x[0-9a-f]{64}) \(2 tasks\)/.exec(submitted.stdout)?.[1];
+  assert.ok(jobId, submitted.stdout);
+  assert.match(submitted.stdout, /completed/);
+  assert.match(submitted.stderr, /2\/2 tasks/, 'the progress bar reached the end');
+
+  const status = await plexus(['job', 'status', jobId, '--coordinator', net.coordinatorUrl]);
+  assert.match(status.stdout, /status\s+completed/);
+  assert.match(status.stdout, /2\/2 done/);
+
+  const out = join(dir, 'out');
+  await plexus(['job', 'results', jobId, '--coordinator', net.coordinatorUrl, '--out', out]);
+  const first = decodeSafetensors(new Uint8Array(await readFile(join(out, 'output-00000.safetensors'))));
+  const prob = Object.values(first)[0]!;
+  assert.deepEqual(prob.shape, [1, 1, 64, 320]);
+  const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as { outputs: unknown[] };
+  assert.equal(results.outputs.length, 2);
+});
+
+test('a file that is not an ONNX model is refused with its error code', async () => {
+  const bad = join(dir, 'bad.onnx');
+  const input = join(dir, 'a.safetensors');
+  await writeFile(bad, 'definitely not protobuf');
+  await assert.rejects(
+    plexus([
+      'job',
+      'submit',
+      '--coordinator',
+      net.coordinatorUrl,
+      '--keystore',
+      join(dir, 'client-key.json'),
+      '--model',
+      bad,
+      '--input',
+      input,
+    ]),
+    (err: { code?: number; stderr?: string }) => err.code === 1 && /PLX_BAD_MODEL/.test(err.stderr ?? ''),
+  );
+});
