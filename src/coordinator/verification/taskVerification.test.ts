@@ -267,3 +267,50 @@ test('a reveal that does not open the commitment (copycat) is a proven fault and
     [[b, 'bad-reveal']],
   );
 });
+
+test('a restart loses nothing: replaying the JSON log rebuilds the same state and verdict', () => {
+  const outputs = new Map<string, TensorSet>();
+  const behave = (p: Hex) => (p === addr(1) ? garbage('x') : honest(p));
+  const uninterrupted = drive(new TaskVerification(base()), [1, 2, 3].map(addr), behave);
+
+  // Same run, interrupted after the auditor committed but before it revealed.
+  const tv = new TaskVerification(base());
+  const salt = keccak256(toHex('s'));
+  const run = (
+    p: Hex,
+    role: 'primary' | 'auditor' | 'tiebreaker',
+    target: TaskVerification,
+    reveal = true,
+  ) => {
+    target.assign(p, role);
+    const out = behave(p);
+    outputs.set(tensorSetDigest(out), out);
+    target.commit(
+      p,
+      computeCommitment({ taskId: target.taskId, provider: p, outputDigest: tensorSetDigest(out), salt }),
+    );
+    if (reveal) target.reveal(p, { outputDigest: tensorSetDigest(out), salt, tensors: out });
+    return out;
+  };
+  run(addr(1), 'primary', tv);
+  const auditorOut = run(addr(2), 'auditor', tv, false);
+  const saved = JSON.parse(JSON.stringify(tv.log()));
+  assert.equal(saved.length, 5);
+
+  const restored = TaskVerification.restore(base(), saved, (d) => outputs.get(d));
+  assert.deepEqual(restored.pending(), tv.pending());
+  restored.reveal(addr(2), { outputDigest: tensorSetDigest(auditorOut), salt, tensors: auditorOut });
+  run(addr(3), 'tiebreaker', restored);
+  const v = restored.verdict();
+  assert.ok(v);
+  assert.equal(v.status, uninterrupted.status);
+  assert.deepEqual(
+    v.faults.map((f) => f.provider),
+    uninterrupted.faults.map((f) => f.provider),
+  );
+  assert.deepEqual(
+    v.slashes.map((x) => x.amount),
+    uninterrupted.slashes.map((x) => x.amount),
+  );
+  assert.deepEqual(v.outcomes, uninterrupted.outcomes);
+});

@@ -3,7 +3,8 @@
  * request (replicas, an auditor, tie-breakers), runs commit–reveal over every round of executions,
  * groups the revealed outputs by agreement and reaches a verdict with faults, evidence and slash
  * entries. It does no I/O: the coordinator feeds it assignments, commitments, reveals and lease
- * expiries, and persists {@link TaskVerification.snapshot} if it wants.
+ * expiries. For restarts it keeps a JSON-safe event log ({@link TaskVerification.log}); replaying it
+ * with {@link TaskVerification.restore} rebuilds the same state, since every step is deterministic.
  *
  * Rounds: round 0 is the primary (or the k replicas of `redundant(k)`); an audit is a later round
  * with one trusted provider, so the primary sees exactly the same protocol whether it is audited or
@@ -106,6 +107,19 @@ export type Verdict = {
 };
 
 /**
+ * One step of a task's verification as the coordinator fed it in; the log of these is what a
+ * restart replays.
+ *
+ * @example
+ * store.saveVerificationLog(taskId, JSON.stringify(tv.log()));
+ */
+export type VerificationEvent =
+  | { type: 'assign'; provider: Hex; role: ExecutionRole }
+  | { type: 'commit'; provider: Hex; commitment: Hex }
+  | { type: 'reveal'; provider: Hex; outputDigest: Hex; salt: Hex }
+  | { type: 'abandon'; provider: Hex };
+
+/**
  * Construction options of a {@link TaskVerification}.
  *
  * @example
@@ -155,6 +169,7 @@ export class TaskVerification {
   private readonly execs: Exec[] = [];
   private readonly badReveals: Array<{ exec: Exec; reason: string }> = [];
   private result: Verdict | undefined;
+  private readonly events: VerificationEvent[] = [];
 
   constructor(init: TaskVerificationInit) {
     this.taskId = init.taskId;
@@ -219,6 +234,7 @@ export class TaskVerification {
     round.crr.add(provider);
     this.execs.push({ provider: normalizeAddress(provider), role, round: idx, status: 'assigned' });
     if (this.execs.filter((e) => e.round === idx).length === round.wanted) round.crr.seal();
+    this.events.push({ type: 'assign', provider: normalizeAddress(provider), role });
   }
 
   private exec(provider: Hex): Exec {
@@ -242,6 +258,7 @@ export class TaskVerification {
   commit(provider: Hex, commitment: Hex): void {
     const e = this.exec(provider);
     this.rounds[e.round]!.crr.commit(provider, commitment);
+    this.events.push({ type: 'commit', provider: e.provider, commitment });
   }
 
   /**
@@ -264,6 +281,12 @@ export class TaskVerification {
       e.status = 'revealed';
       e.output = output;
     }
+    this.events.push({
+      type: 'reveal',
+      provider: e.provider,
+      outputDigest: output.outputDigest,
+      salt: output.salt,
+    });
     this.advance();
   }
 
@@ -284,12 +307,53 @@ export class TaskVerification {
     e.status = 'abandoned';
     this.rounds[e.round]!.crr.drop(provider);
     this.replace(e.role);
+    this.events.push({ type: 'abandon', provider: e.provider });
     this.advance();
   }
 
   /** The verdict, once reached. */
   verdict(): Verdict | undefined {
     return this.result;
+  }
+
+  /** Every accepted call so far, JSON-safe (outputs by digest only), for the store. */
+  log(): readonly VerificationEvent[] {
+    return this.events;
+  }
+
+  /**
+   * Rebuilds a task's verification after a restart by replaying its log. `loadTensors` returns a
+   * revealed output by its digest (the coordinator keeps outputs as content-addressed blobs).
+   */
+  static restore(
+    init: TaskVerificationInit,
+    events: readonly VerificationEvent[],
+    loadTensors: (outputDigest: Hex) => TensorSet | undefined,
+  ): TaskVerification {
+    const tv = new TaskVerification(init);
+    for (const ev of events) {
+      switch (ev.type) {
+        case 'assign':
+          tv.assign(ev.provider, ev.role);
+          break;
+        case 'commit':
+          tv.commit(ev.provider, ev.commitment);
+          break;
+        case 'reveal': {
+          const tensors = loadTensors(ev.outputDigest);
+          tv.reveal(ev.provider, {
+            outputDigest: ev.outputDigest,
+            salt: ev.salt,
+            ...(tensors ? { tensors } : {}),
+          });
+          break;
+        }
+        case 'abandon':
+          tv.abandon(ev.provider);
+          break;
+      }
+    }
+    return tv;
   }
 
   private executionsLeft(): number {
