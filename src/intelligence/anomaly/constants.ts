@@ -1,6 +1,9 @@
 /**
  * Defaults of the anomaly detector. They are global: one set for every series, chosen on the NAB
  * corpus as a whole (never per file), and the detector only ever sees past readings.
+ *
+ * @example
+ * createAnomalyDetector({ ...DEFAULT_DETECTOR_OPTIONS, shapeMemory: 500 }); // cheaper, less recall
  */
 export const DEFAULT_DETECTOR_OPTIONS = {
   /** Readings before the detector may alert (it still learns from them). */
@@ -34,5 +37,8 @@ export type DetectorOptions = { -readonly [K in keyof typeof DEFAULT_DETECTOR_OP
 /**
  * Anomaly score at which callers should treat a reading as anomalous: the corpus-wide threshold
  * NAB's optimiser picked for the default options under the standard profile (`npm run bench -- nab`).
+ *
+ * @example
+ * const anomalous = detectAnomalies(values).map((s) => s >= DEFAULT_ALERT_THRESHOLD);
  */
 export const DEFAULT_ALERT_THRESHOLD = 0.9102;

@@ -18,7 +18,12 @@ export type ProfileResult = {
   table: CorpusScore;
 };
 
-/** The anomaly score NAB's null detector gives every row (`null_detector.py`). */
+/**
+ * The anomaly score NAB's null detector gives every row (`null_detector.py`).
+ *
+ * @example
+ * const nullScores = series.map((s) => s.values.map(() => NULL_DETECTOR_SCORE));
+ */
 export const NULL_DETECTOR_SCORE = 0.5;
 
 /**

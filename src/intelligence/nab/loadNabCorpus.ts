@@ -6,7 +6,12 @@ import { parseNabTimestamp } from './parseNabTimestamp.ts';
 import { readCsvColumns } from './readCsvColumns.ts';
 import type { LabelledSeries, Profiles } from './types.ts';
 
-/** `../shared/data/nab` relative to the project root, where the shared NAB copy lives. */
+/**
+ * `../shared/data/nab` relative to the project root, where the shared NAB copy lives.
+ *
+ * @example
+ * join(DEFAULT_NAB_DIR, 'labels/combined_windows.json');
+ */
 export const DEFAULT_NAB_DIR = fileURLToPath(new URL('../../../../shared/data/nab', import.meta.url));
 
 const windowsSchema = z.record(z.string(), z.array(z.tuple([z.string(), z.string()])));

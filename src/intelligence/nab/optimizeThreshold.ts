@@ -33,7 +33,12 @@ export function optimizeThreshold(
   return best;
 }
 
-/** The anomaly scores of one file, or an error naming it. */
+/**
+ * The anomaly scores of one file, or an error naming it.
+ *
+ * @example
+ * scoresFor(scoresByFile, 'realKnownCause/nyc_taxi.csv').length; // 10320
+ */
 export function scoresFor(byFile: ReadonlyMap<string, readonly number[]>, name: string): readonly number[] {
   const s = byFile.get(name);
   if (s === undefined) throw new Error(`no anomaly scores for ${name}`);

@@ -1,4 +1,9 @@
-/** NAB's default probation share of each file (`runner.py`: `probationaryPercent = 0.15`). */
+/**
+ * NAB's default probation share of each file (`runner.py`: `probationaryPercent = 0.15`).
+ *
+ * @example
+ * probationaryLength(1000, DEFAULT_PROBATION_PERCENT); // 150
+ */
 export const DEFAULT_PROBATION_PERCENT = 0.15;
 
 /**
