@@ -74,7 +74,7 @@ export const HARDWARE_CLASSES: Record<string, HardwareClass> = {
  * What the provider receives.
  *
  * @example
- * const ch: CapabilityChallenge = { challengeId: 'c1', seed: '0x…', n: 256, modulus: 251, hardwareClass: 'cpu' };
+ * const ch: CapabilityChallenge = { challengeId: 'c1', seed: '0x…', n: 256, modulus: 251, hardwareClass: 'cpu', deadlineMs: 60_000 };
  */
 export type CapabilityChallenge = {
   challengeId: string;
@@ -82,6 +82,8 @@ export type CapabilityChallenge = {
   n: number;
   modulus: number;
   hardwareClass: string;
+  /** The answer's digest must arrive within this many milliseconds of the challenge. */
+  deadlineMs: number;
 };
 
 /**
@@ -101,6 +103,7 @@ export function makeCapabilityChallenge(args: {
     n: args.hardwareClass.n,
     modulus: CHALLENGE_MODULUS,
     hardwareClass: args.hardwareClass.id,
+    deadlineMs: args.hardwareClass.deadlineMs,
   };
 }
 
