@@ -35,6 +35,7 @@ import { updateProviderMetadata } from './actions/provider/updateProviderMetadat
 import { withdrawUnbonded } from './actions/provider/withdrawUnbonded.ts';
 import { transferPlx } from './actions/transferPlx.ts';
 import { ChainRevertError } from './ChainRevertError.ts';
+import { connectPlexus } from './connectPlexus.ts';
 import { GENESIS_SUPPLY, PLX } from './constants.ts';
 import { deployPlexus, type PlexusDeployment } from './deployPlexus.ts';
 import { hashEpoch } from './epoch/epochTypedData.ts';
@@ -50,15 +51,8 @@ describe('Plexus contracts on anvil', () => {
   let deployment: PlexusDeployment;
   let publicClient: ReturnType<typeof createPublicClient>;
   let testClient: ReturnType<typeof createTestClient>;
-  const ctxOf = (key: Hex): PlexusWriter => ({
-    publicClient: publicClient as PlexusWriter['publicClient'],
-    walletClient: createWalletClient({
-      account: privateKeyToAccount(key),
-      chain: anvil.chain,
-      transport: http(anvil.rpcUrl),
-    }),
-    addresses: deployment,
-  });
+  const ctxOf = (key: Hex): PlexusWriter =>
+    connectPlexus({ rpcUrl: anvil.rpcUrl, chainId: anvil.chain.id, addresses: deployment }, key);
   let admin: PlexusWriter;
   let provider: PlexusWriter;
   let client: PlexusWriter;
