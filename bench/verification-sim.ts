@@ -13,7 +13,7 @@
  * providers marked faulty.
  *
  * Options: --providers N (1000) --ticks T (500) --cheaters F (0.2) --noise X (1e-3) --seed S
- *          --redundant-share F (0.05) --canary-rate F (0.02) --probation-canary-rate F (1)
+ *          --redundant-share F (0.05) --canary-rate F (0.02) --probation-canary-rate F (1) --genesis F (0.02)
  *          --scenario steady|whitewash|both (both) --no-capability
  *
  * It also times the capability proof for real on this machine: the provider's pure-JS solver and
@@ -77,7 +77,7 @@ function report(name: string, r: SimResult, seconds: number): Record<string, unk
     `  slow/disconnect: ${r.slowDisconnectAbandoned} executions abandoned and re-run elsewhere, none paid; mean score ${r.slowDisconnectMeanScore.toFixed(3)} vs honest ${r.honestMeanScore.toFixed(3)}; marked faulty ${(r.byKind.slow?.caught ?? 0) + (r.byKind.disconnect?.caught ?? 0)}`,
   );
   console.log(
-    `  wrong results accepted: ${r.wrongAcceptedUnaudited} unaudited (of ${r.usefulTasks}), ${r.wrongAcceptedVerified} after verification; disputed ${r.disputed}, rejected ${r.rejected}; slashed ${r.slashedBaseUnits} base units`,
+    `  wrong results accepted: ${r.wrongAcceptedUnaudited} unaudited (of ${r.usefulTasks}), ${r.wrongAcceptedVerified} after verification; disputed ${r.disputed}, rejected ${r.rejected}; slashed ${r.slashedBaseUnits} base units; auditor/tie-breaker picks without a trusted provider: ${r.untrustedHelperPicks}`,
   );
   const { slashedBaseUnits, options, ...rest } = r;
   return { ...rest, options, slashedBaseUnits: slashedBaseUnits.toString(), seconds };
@@ -153,6 +153,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     redundantShare: num(args, 'redundant-share', DEFAULT_SIM_OPTIONS.redundantShare),
     canaryRate: num(args, 'canary-rate', DEFAULT_SIM_OPTIONS.canaryRate),
     probationCanaryRate: num(args, 'probation-canary-rate', DEFAULT_SIM_OPTIONS.probationCanaryRate),
+    genesisShare: num(args, 'genesis', DEFAULT_SIM_OPTIONS.genesisShare),
     seed: str(args, 'seed', DEFAULT_SIM_OPTIONS.seed),
   };
   const which = str(args, 'scenario', 'both');

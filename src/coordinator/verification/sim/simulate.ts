@@ -17,6 +17,7 @@ import {
 } from '../capabilityProof.ts';
 import { computeCommitment } from '../commitReveal.ts';
 import { compareTensorSets } from '../compareTensors.ts';
+import { DEFAULT_TRUST_PARAMS } from '../constants.ts';
 import {
   isTrusted,
   newReputation,
@@ -133,6 +134,8 @@ export type SimOptions = {
   probationCanaryRate: number;
   /** Caught cheaters rejoin at once under a fresh identity, keeping the cheater share constant. */
   whitewash: boolean;
+  /** Share of the fleet that are trusted honest genesis operators at network start (default 0.02). */
+  genesisShare: number;
   seed: string;
   /** Called a few times during the run. */
   onProgress?: (p: { tick: number; ticks: number; active: number; overhead: number; caught: number }) => void;
@@ -153,6 +156,7 @@ export const DEFAULT_SIM_OPTIONS: SimOptions = {
   canaryRate: 0.02,
   probationCanaryRate: 1,
   whitewash: false,
+  genesisShare: 0.02,
   seed: 'verification-sim-1',
 };
 
@@ -210,6 +214,8 @@ export type SimResult = {
   disputed: number;
   rejected: number;
   capabilityChecks: number;
+  /** Auditor or tie-breaker picks that found no trusted provider and fell back to the best of a few. */
+  untrustedHelperPicks: number;
   slashedBaseUnits: bigint;
 };
 
@@ -309,6 +315,13 @@ export function simulate(options: Partial<SimOptions> = {}): SimResult {
     assigned += count;
   }
   while (all.length < nProviders) add(makeProvider('honest', 0));
+  // Genesis operators: a few honest providers run by the network's founders start trusted, as if
+  // they had already passed `minConsecutiveValid` verified tasks (a permissioned bootstrap).
+  const nGenesis = Math.round(nProviders * o.genesisShare);
+  for (const p of all.filter((x) => x.label === 'honest').slice(0, nGenesis)) {
+    for (let i = 0; i < DEFAULT_TRUST_PARAMS.minConsecutiveValid; i++)
+      p.rep = updateReputation(p.rep, 'valid', 0);
+  }
 
   const get = (id: Hex): Provider => byId.get(id.toLowerCase())!;
   const audits = new AdaptiveAuditPolicy({ seed: `${seed}:audit`, reputationOf: (id) => get(id).rep });
@@ -351,14 +364,22 @@ export function simulate(options: Partial<SimOptions> = {}): SimResult {
   const honestFaulted = new Set<string>();
   const slashedTotal = { amount: 0n };
 
-  const pickHelper = (exclude: Hex[], trustedOnly: boolean, active: Provider[]): Provider => {
+  // Auditors and tie-breakers come from the trusted providers only (drawn at random). Should none be
+  // available the best-scored of a few random providers is used; the genesis operators make sure
+  // that never happens at network start, where two identical lazy outputs could otherwise agree.
+  const pickHelper = (
+    exclude: Hex[],
+    trustedOnly: boolean,
+    active: Provider[],
+    trusted: Provider[],
+  ): Provider => {
     const ex = new Set(exclude.map((x) => x.toLowerCase()));
-    // Trusted providers audit and break ties; before anyone is trusted (network start), the best of
-    // a few random providers is used.
-    for (let tries = 0; tries < 64; tries++) {
-      const c = rng.pick(active);
-      if (!ex.has(c.id.toLowerCase()) && (!trustedOnly || isTrusted(c.rep))) return c;
+    const pool = trustedOnly ? trusted : active;
+    for (let tries = 0; tries < 64 && pool.length > 0; tries++) {
+      const c = rng.pick(pool);
+      if (c.active && !ex.has(c.id.toLowerCase()) && (!trustedOnly || isTrusted(c.rep))) return c;
     }
+    fallbackPicks++;
     let best: Provider | undefined;
     for (let i = 0; i < 8; i++) {
       const c = rng.pick(active);
@@ -367,11 +388,13 @@ export function simulate(options: Partial<SimOptions> = {}): SimResult {
     }
     return best ?? active.find((c) => !ex.has(c.id.toLowerCase()))!;
   };
+  let fallbackPicks = 0;
 
   for (let tick = 0; tick < ticks; tick++) {
     const now = tick * TICK_MS;
     const inWindow = tick >= windowStart;
     const active = all.filter((p) => p.active);
+    const trusted = active.filter((p) => isTrusted(p.rep));
     // Random re-challenges of GPU claims (about one per provider per 100 ticks).
     for (const p of active) if (p.claimsGpu && rng.next() < 0.01) proveCapability(p, `t${tick}`);
     for (const primary of active) {
@@ -415,7 +438,7 @@ export function simulate(options: Partial<SimOptions> = {}): SimResult {
           for (let i = 0; i < req.count; i++) {
             const p = first
               ? primary
-              : pickHelper([...req.exclude, ...batch.map((b) => b.p.id)], req.trustedOnly, active);
+              : pickHelper([...req.exclude, ...batch.map((b) => b.p.id)], req.trustedOnly, active, trusted);
             first = false;
             tv.assign(p.id, req.role);
             batch.push({ p, act: executeAs(p.behaviour, truth, rng) });
@@ -584,6 +607,7 @@ export function simulate(options: Partial<SimOptions> = {}): SimResult {
     disputed: cnt.disputed,
     rejected: cnt.rejected,
     capabilityChecks,
+    untrustedHelperPicks: fallbackPicks,
     slashedBaseUnits: slashedTotal.amount,
   };
 }
