@@ -1,9 +1,14 @@
 /**
- * The all-in-one local network: one coordinator and several provider agents, each a separate OS
- * process with its own key, plus an optional demo job through the whole loop.
+ * The all-in-one local network: a local chain (anvil) with the Plexus contracts deployed, one
+ * coordinator and several provider agents, each a separate OS process with its own key, plus an
+ * optional demo job through the whole loop.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { createPublicClient, createWalletClient, http } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { deployPlexus, type PlexusDeployment } from '../chain/deployPlexus.ts';
+import { type AnvilInstance, startAnvil } from '../chain/startAnvil.ts';
 import { createClient } from '../client/createClient.ts';
 import { createLogger } from '../logger.ts';
 import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
@@ -21,10 +26,44 @@ const REGIONS = ['eu-west', 'us-east', 'ap-south', 'sa-east', 'af-south'];
 
 export type Devnet = {
   coordinatorUrl: string;
+  /** The local chain (anvil) and the Plexus contracts deployed on it. */
+  chain: { rpcUrl: string; deployment: PlexusDeployment };
   children: NodeChild[];
   runDemo(images?: number): Promise<DemoSummary>;
   stop(): Promise<void>;
 };
+
+/**
+ * Starts anvil on a free port and deploys the Plexus contracts with a 2-of-3 validator set made of
+ * anvil's funded dev accounts 1–3 (account 0 deploys and holds the genesis supply). The deployment
+ * is written to `dataDir/deployment.json` for other tools.
+ */
+async function startLocalChain(
+  dataDir: string,
+): Promise<{ anvil: AnvilInstance; deployment: PlexusDeployment }> {
+  const anvil = await startAnvil({ port: 0 });
+  try {
+    const [deployerKey, ...rest] = anvil.privateKeys;
+    const deployer = privateKeyToAccount(deployerKey!);
+    const transport = http(anvil.rpcUrl);
+    const publicClient = createPublicClient({ chain: anvil.chain, transport });
+    const walletClient = createWalletClient({ account: deployer, chain: anvil.chain, transport });
+    const validators = rest.slice(0, 3).map((k) => privateKeyToAccount(k).address);
+    const deployment = await deployPlexus({ publicClient, walletClient, validators, threshold: 2 });
+    await writeFile(
+      join(dataDir, 'deployment.json'),
+      JSON.stringify(
+        { rpcUrl: anvil.rpcUrl, ...deployment },
+        (_k, v) => (typeof v === 'bigint' ? v.toString() : v),
+        2,
+      ),
+    );
+    return { anvil, deployment };
+  } catch (err) {
+    await anvil.stop();
+    throw err;
+  }
+}
 
 /**
  * Starts a devnet.
@@ -48,15 +87,31 @@ export async function startDevnet(opts: {
   const quiet = createLogger('devnet', { level: 'warn' });
   const env = { PLEXUS_KEYSTORE_PASSWORD: DEVNET_PASSWORD, PLEXUS_LOG_LEVEL: opts.logLevel ?? 'info' };
   const children: NodeChild[] = [];
+  let anvil: AnvilInstance | undefined;
   const stop = async () => {
     // Providers drain first (they finish and report running tasks), then the coordinator stops.
     await Promise.all(children.filter((c) => c.name !== 'coordinator').map((c) => c.stop()));
     await Promise.all(children.filter((c) => c.name === 'coordinator').map((c) => c.stop()));
+    await anvil?.stop();
   };
   try {
+    const chain = await startLocalChain(dataDir);
+    anvil = chain.anvil;
+    print(`chain        ${anvil.rpcUrl} (anvil, chain id ${anvil.chain.id})`);
+    print(
+      `contracts    token ${chain.deployment.token}, registry ${chain.deployment.registry}, escrow ${chain.deployment.escrow}, settlement ${chain.deployment.settlement} (${chain.deployment.threshold}-of-${chain.deployment.validators.length} validators)`,
+    );
     const coordinator = spawnPlexus(
       'coordinator',
-      ['coordinator', '--port', String(opts.port ?? 8080), '--data-dir', join(dataDir, 'coordinator')],
+      [
+        'coordinator',
+        '--port',
+        String(opts.port ?? 8080),
+        '--data-dir',
+        join(dataDir, 'coordinator'),
+        '--chain-id',
+        String(anvil.chain.id),
+      ],
       { env, print },
     );
     children.push(coordinator);
@@ -104,6 +159,7 @@ export async function startDevnet(opts: {
     const signer = createClient({ url, account: clientAccount });
     return {
       coordinatorUrl: url,
+      chain: { rpcUrl: anvil.rpcUrl, deployment: chain.deployment },
       children,
       runDemo: (images?: number) => runDemo(signer, { ...(images ? { images } : {}), print }),
       stop,
