@@ -27,8 +27,14 @@ export const errorCodes = {
   PLX_JOB_NOT_FINISHED: { status: 409, message: 'The job has not finished yet.' },
   PLX_TASK_FAILED: { status: 422, message: 'A task failed on every attempt; the job failed.' },
   PLX_DEADLINE_EXCEEDED: { status: 422, message: 'The job did not finish before its deadline.' },
-  PLX_TASK_RUNTIME_ERROR: { status: 422, message: 'The runtime failed while running the task on the provider.' },
-  PLX_LEASE_EXPIRED: { status: 408, message: 'The provider did not return a result before its lease expired.' },
+  PLX_TASK_RUNTIME_ERROR: {
+    status: 422,
+    message: 'The runtime failed while running the task on the provider.',
+  },
+  PLX_LEASE_EXPIRED: {
+    status: 408,
+    message: 'The provider did not return a result before its lease expired.',
+  },
   PLX_LEASE_LOST: { status: 409, message: 'The provider reconnected without the task it was leased.' },
   PLX_JOB_CANCELLED: { status: 409, message: 'The job failed or was cancelled, so its other tasks stopped.' },
   PLX_STALE_ASSIGNMENT: { status: 409, message: 'The assignment is no longer leased to this provider.' },
