@@ -22,6 +22,12 @@ import { HoltWintersForecaster } from '../src/intelligence/forecast/holtWinters.
 import { loadAzureLlm } from '../src/intelligence/traces/loadAzureLlm.ts';
 import { loadPhilly } from '../src/intelligence/traces/loadPhilly.ts';
 
+/**
+ * Runs the benchmark, printing the comparison as it goes; returns the figures (see bench/run.ts).
+ *
+ * @example
+ * const figures = await run(['--seeds', '1']); // what `npm run bench -- forecast --seeds 1` prints and returns
+ */
 export async function run(_args: string[]): Promise<Record<string, unknown>> {
   let philly: ReturnType<typeof loadPhilly>;
   let azure: ReturnType<typeof loadAzureLlm>;

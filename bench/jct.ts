@@ -20,6 +20,12 @@ import { loadPhilly } from '../src/intelligence/traces/loadPhilly.ts';
 
 const h = (s: number): string => (s / 3600).toFixed(2);
 
+/**
+ * Runs the benchmark, printing the comparison as it goes; returns the figures (see bench/run.ts).
+ *
+ * @example
+ * const figures = await run(['--seeds', '1']); // what `npm run bench -- jct --seeds 1` prints and returns
+ */
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const opt = (name: string, dflt: number): number => {
     const i = args.indexOf(name);

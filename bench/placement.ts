@@ -38,6 +38,12 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+/**
+ * Runs the benchmark, printing the comparison as it goes; returns the figures (see bench/run.ts).
+ *
+ * @example
+ * const figures = await run(['--seeds', '1']); // what `npm run bench -- placement --seeds 1` prints and returns
+ */
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const seedsArg = args.indexOf('--seeds');
   const seeds = seedsArg >= 0 ? Number(args[seedsArg + 1]) : 10;

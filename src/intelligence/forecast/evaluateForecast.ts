@@ -4,7 +4,12 @@
  */
 import type { Forecaster } from './forecaster.ts';
 
-/** Mean absolute error. */
+/**
+ * Mean absolute error.
+ *
+ * @example
+ * mae([1, 2, 3], [2, 2, 5]); // 1
+ */
 export function mae(actual: readonly number[], predicted: readonly number[]): number {
   let s = 0;
   for (let i = 0; i < actual.length; i++) s += Math.abs(actual[i]! - predicted[i]!);

@@ -24,7 +24,14 @@ export interface Forecaster {
   forecast(h: number): number[];
 }
 
-/** Forecasts the last observed value. */
+/**
+ * Forecasts the last observed value.
+ *
+ * @example
+ * const naive = new NaiveForecaster();
+ * naive.fit([10, 12]);
+ * naive.forecast(1); // [12]
+ */
 export class NaiveForecaster implements Forecaster {
   readonly name = 'naive';
   #last = 0;

@@ -62,7 +62,12 @@ export function createBestFitPolicy(): PlacementPolicy {
   };
 }
 
-/** The device of node `n` with the least free milli that still fits `task` (lowest index on ties). */
+/**
+ * The device of node `n` with the least free milli that still fits `task` (lowest index on ties).
+ *
+ * @example
+ * tightestDevice(task, cluster, 3); // e.g. 1, the device with 300 free for a 250m task
+ */
 export function tightestDevice(task: PlacementTask, cluster: ClusterState, n: number): number {
   const s = cluster.gpuStart[n]!;
   let best = -1;

@@ -31,7 +31,12 @@ export type PlexusPolicyOptions = {
   costWeight?: number;
 };
 
-/** Milli-CPU the workload uses per milli-GPU, over the typical tasks that need a GPU. */
+/**
+ * Milli-CPU the workload uses per milli-GPU, over the typical tasks that need a GPU.
+ *
+ * @example
+ * cpuPerGpu(typicalTasks(loadOpenbTasks('default'))); // ≈ 10.9 milli-CPU per milli-GPU
+ */
 export function cpuPerGpu(typical: TypicalTasks): number {
   let cpu = 0;
   let gpu = 0;

@@ -30,7 +30,12 @@ export interface PlacementPolicy {
   score(task: PlacementTask, cluster: ClusterState, node: number, out: GpuChoice): number;
 }
 
-/** Key of a task's resource shape; tasks with the same key score identically on every node. */
+/**
+ * Key of a task's resource shape; tasks with the same key score identically on every node.
+ *
+ * @example
+ * taskShapeKey({ id: 't', cpuMilli: 4000, memoryMib: 8192, gpuCount: 1, gpuMilli: 500, gpuSpec: [] }); // '4000/8192/1/500/'
+ */
 export function taskShapeKey(task: PlacementTask): string {
   return `${task.cpuMilli}/${task.memoryMib}/${task.gpuCount}/${task.gpuMilli}/${task.gpuSpec.join('|')}`;
 }

@@ -3,7 +3,12 @@
  * memory in MiB, GPU in "milli-GPUs" (1000 = one whole device).
  */
 
-/** One provider machine: its capacity and GPU model. */
+/**
+ * One provider machine: its capacity and GPU model.
+ *
+ * @example
+ * const node: GpuNode = { id: 'openb-node-0000', cpuMilli: 64000, memoryMib: 262144, gpus: 2, model: 'P100' };
+ */
 export type GpuNode = {
   id: string;
   cpuMilli: number;
@@ -18,6 +23,9 @@ export type GpuNode = {
  * One task to place. A task with `gpuCount === 1 && gpuMilli < 1000` shares one GPU with others;
  * a task with `gpuCount >= 1 && gpuMilli === 1000` takes that many whole, otherwise idle GPUs;
  * `gpuCount === 0` is CPU-only.
+ *
+ * @example
+ * const shared: PlacementTask = { id: 't1', cpuMilli: 6000, memoryMib: 12288, gpuCount: 1, gpuMilli: 460, gpuSpec: [] };
  */
 export type PlacementTask = {
   id: string;

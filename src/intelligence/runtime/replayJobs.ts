@@ -12,10 +12,20 @@
 import { createRng, type Rng } from '../placement/rng.ts';
 import type { HeterogeneousPool } from './heterogeneousPool.ts';
 
-/** A job to replay. `work` is its run time in seconds on the trace's reference hardware. */
+/**
+ * A job to replay. `work` is its run time in seconds on the trace's reference hardware.
+ *
+ * @example
+ * const job: ReplayJob = { submit: 1507532515, work: 66, gpus: 1, workload: '11cb48' };
+ */
 export type ReplayJob = { submit: number; work: number; gpus: number; workload: string };
 
-/** What a runtime model must offer to drive `plexus` placement. */
+/**
+ * What a runtime model must offer to drive `plexus` placement.
+ *
+ * @example
+ * const model: RuntimeModel = new RuntimePredictor();
+ */
 export type RuntimeModel = {
   observe(providerId: string, workload: string, seconds: number, work?: number): void;
   predict(providerId: string, workload: string, work?: number): number;

@@ -12,7 +12,12 @@ export type OpenbVariant = 'default' | 'gpushare100' | 'multigpu50';
 /** Relative path (under the shared data folder) of the openb node list. */
 export const OPENB_NODES = 'traces/openb/openb_node_list_gpu_node.csv';
 
-/** Relative path of one openb task list. */
+/**
+ * Relative path of one openb task list.
+ *
+ * @example
+ * openbTasksPath('gpushare100'); // 'traces/openb/openb_pod_list_gpushare100.csv'
+ */
 export function openbTasksPath(variant: OpenbVariant): string {
   return `traces/openb/openb_pod_list_${variant}.csv`;
 }

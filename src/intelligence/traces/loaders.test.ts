@@ -7,10 +7,7 @@ import { loadOpenbNodes, loadOpenbTasks, OPENB_NODES, openbTasksPath } from './l
 import { loadPhilly, PHILLY } from './loadPhilly.ts';
 
 test('a missing data file is named in the skip reason and in the error', () => {
-  assert.match(
-    missingDataReason('traces/nope.csv') ?? '',
-    /trace data missing at .*traces\/nope\.csv/,
-  );
+  assert.match(missingDataReason('traces/nope.csv') ?? '', /trace data missing at .*traces\/nope\.csv/);
   assert.throws(
     () => requireSharedData('traces/nope.csv'),
     (e: unknown) => isPlexusError(e, 'PLX_NOT_FOUND') && /nope\.csv/.test(e.message),
