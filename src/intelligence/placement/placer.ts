@@ -120,7 +120,7 @@ export class Placer {
     return s;
   }
 
-  /** The node's capacity, model and free CPU/GPU (device order kept), recomputed when it changes. */
+  /** The node's capacity, model and free CPU, memory and GPU (device order kept), recomputed when it changes. */
   #nodeStateKey(n: number): string {
     const cluster = this.#cluster;
     if (this.#stateVersion.length !== cluster.nodes.length) {
@@ -129,7 +129,7 @@ export class Placer {
     }
     if (this.#stateVersion[n] === cluster.version[n]) return this.#stateKey[n]!;
     const node = cluster.nodes[n]!;
-    let key = `${node.model}/${node.cpuMilli}/${node.gpus}/${cluster.cpuFree[n]}`;
+    let key = `${node.model}/${node.cpuMilli}/${node.memoryMib}/${node.gpus}/${cluster.cpuFree[n]}/${cluster.memFree[n]}`;
     const s = cluster.gpuStart[n]!;
     for (let g = s; g < s + node.gpus; g++) key += `,${cluster.gpuFree[g]}`;
     this.#stateKey[n] = key;

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createBestFitPolicy, createFgdPolicy, createRandomPolicy } from './baselines.ts';
+import {
+  createBestFitPolicy,
+  createFgdPolicy,
+  createRandomPolicy,
+  withKubeDefaultScores,
+} from './baselines.ts';
 import { ClusterState } from './clusterState.ts';
 import { typicalTasks } from './fragmentation.ts';
 import { Placer } from './placer.ts';
@@ -86,4 +91,24 @@ test('the placer cache returns exactly what rescoring every node would', () => {
   };
   const cached = createPlexusPolicy(typ);
   assert.deepEqual(run(cached), run({ ...cached, cacheable: false }));
+});
+
+test('memoised scores distinguish nodes that differ only in free memory', () => {
+  const nodes: GpuNode[] = [
+    { id: 'a', cpuMilli: 32_000, memoryMib: 65_536, gpus: 2, model: 'G' },
+    { id: 'b', cpuMilli: 32_000, memoryMib: 65_536, gpus: 2, model: 'G' },
+  ];
+  const c = new ClusterState(nodes);
+  // Node 0 loses most of its memory to a CPU-only task; CPU and GPUs stay equal on both nodes.
+  c.apply({ ...t(0, 0, 0), memoryMib: 60_000 }, { node: 0, gpus: [] });
+  // Deterministic ties, so a stale shared score would send the task to node 0.
+  const policy = {
+    ...withKubeDefaultScores(createFgdPolicy(typicalTasks([t(1000, 1, 1000)]))),
+    randomTies: false,
+  };
+  const task = { ...t(1000, 1, 1000), memoryMib: 1000 };
+  const cached = new Placer(c, policy, createRng(1)).decide(task);
+  const uncached = new Placer(c, { ...policy, cacheable: false }, createRng(1)).decide(task);
+  assert.deepEqual(cached, uncached);
+  assert.equal(cached?.node, 1, 'LeastAllocated prefers the node with free memory');
 });

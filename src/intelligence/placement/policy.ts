@@ -21,8 +21,9 @@ export type GpuChoice = { gpu: number };
 export interface PlacementPolicy {
   readonly name: string;
   /**
-   * True when `score` depends only on the task's resource shape and the node's free resources,
-   * so that a placer may reuse a score until the node changes.
+   * True when `score` depends only on the task's resource shape and the node's model, capacity
+   * and free resources (CPU, memory, GPU devices), so that a placer may reuse a score until the
+   * node changes and share it between identical nodes in identical states.
    */
   readonly cacheable: boolean;
   /** True: break ties between equal best scores uniformly at random (as kube-scheduler does). */
