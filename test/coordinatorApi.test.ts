@@ -247,3 +247,21 @@ test('after all of that the coordinator is healthy and documents its API', async
   const jobs = (await (await fetch(`${c.url}/v1/jobs`)).json()) as { jobs: unknown[] };
   assert.equal(jobs.jobs.length, 2, 'only the two valid submissions were stored');
 });
+
+test('a client over the request rate limit gets PLX_RATE_LIMITED and a retry-after', async () => {
+  const limited = await testCoordinator({ rateLimitPerMinute: 5 });
+  try {
+    const codes: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 7; i++) {
+      last = await fetch(`${limited.url}/v1/health`);
+      codes.push(last.status);
+      if (last.status !== 429) await last.arrayBuffer();
+    }
+    assert.deepEqual(codes, [200, 200, 200, 200, 200, 429, 429]);
+    assert.ok(Number(last?.headers.get('retry-after')) > 0);
+    await expectError(last!, 429, 'PLX_RATE_LIMITED');
+  } finally {
+    await limited.cleanup();
+  }
+});

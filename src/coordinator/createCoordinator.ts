@@ -3,12 +3,14 @@
  * content-addressed blob store, scheduler and work loop, over one SQLite store.
  */
 import { join } from 'node:path';
+import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { PlexusError } from '../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import {
   DEFAULT_MAX_BLOB_BYTES,
@@ -39,6 +41,8 @@ export const coordinatorConfigSchema = z.strictObject({
   /** Chain id in the EIP-712 domain of every signed message. */
   chainId: z.int().positive().default(31337),
   maxBlobBytes: z.int().positive().default(DEFAULT_MAX_BLOB_BYTES),
+  /** HTTP requests per minute from one IP address before PLX_RATE_LIMITED (429). */
+  rateLimitPerMinute: z.int().min(1).default(6000),
   /** How often leases and deadlines are checked. */
   sweepIntervalMs: z.int().min(50).max(60_000).default(1000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -114,6 +118,15 @@ export async function startCoordinator(
     transform: jsonSchemaTransform,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifyRateLimit, {
+    max: config.rateLimitPerMinute,
+    timeWindow: 60_000,
+    // Thrown, so the one error handler answers it like every other error (with a retry-after header).
+    errorResponseBuilder: (_req, ctx) =>
+      new PlexusError('PLX_RATE_LIMITED', `more than ${ctx.max} requests per minute; retry in ${ctx.after}`, {
+        details: { retryAfter: ctx.after },
+      }),
+  });
   await app.register(fastifyWebsocket, { options: { maxPayload: MAX_WS_MESSAGE_BYTES } });
   await app.register(blobRoutes(blobs, config.maxBlobBytes));
   await app.register(jobRoutes({ db, events, submitter }));
