@@ -23,6 +23,11 @@ export const DEFAULT_DETECTOR_OPTIONS = {
   shapeSegments: 8,
   /** Length of a second, longer shape view (0 turns it off); a multiple of `shapeSegments`. */
   longShapeLength: 64,
+  /**
+   * Power applied to shape distances before their likelihood: 2 makes it the mean squared
+   * segment error, whose heavier tail lets rare shapes stand out of everyday noise.
+   */
+  shapeDistancePower: 2,
   /** How many past stretches each shape memory keeps. */
   shapeMemory: 4000,
   /** Score at which the detector counts as having alerted, which starts the refractory period. */
@@ -41,4 +46,4 @@ export type DetectorOptions = { -readonly [K in keyof typeof DEFAULT_DETECTOR_OP
  * @example
  * const anomalous = detectAnomalies(values).map((s) => s >= DEFAULT_ALERT_THRESHOLD);
  */
-export const DEFAULT_ALERT_THRESHOLD = 0.9102;
+export const DEFAULT_ALERT_THRESHOLD = 0.9058;

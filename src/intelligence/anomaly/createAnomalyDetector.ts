@@ -63,10 +63,13 @@ export function createAnomalyDetector(options: Partial<DetectorOptions> = {}): A
       let score = pointLikelihood.update(surprise, active);
 
       const distance = shapes.push(value, max - min);
-      if (distance !== undefined) score = Math.max(score, shapeLikelihood.update(distance, active));
+      if (distance !== undefined) {
+        score = Math.max(score, shapeLikelihood.update(distance ** o.shapeDistancePower, active));
+      }
       const longDistance = longShapes?.push(value, max - min);
-      if (longDistance !== undefined)
-        score = Math.max(score, longShapeLikelihood.update(longDistance, active));
+      if (longDistance !== undefined) {
+        score = Math.max(score, longShapeLikelihood.update(longDistance ** o.shapeDistancePower, active));
+      }
 
       if (active && max > min) {
         const tolerance = (max - min) * o.extremeTolerance;
