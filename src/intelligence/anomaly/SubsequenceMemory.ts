@@ -32,7 +32,7 @@ export class SubsequenceMemory {
   /**
    * Adds a reading and returns the RMS distance (in units of `range`) from the newest stretch to
    * its nearest remembered stretch: undefined while no stretch can be formed (too few readings,
-   * or no range yet), 0 while fewer than 50 stretches are remembered.
+   * or no range yet), 0 until more than 50 stretches are remembered.
    */
   push(value: number, range: number): number | undefined {
     this.recent.copyWithin(0, 1);

@@ -42,7 +42,7 @@ export type ScoreDeviceDayOptions = {
  * const day = scoreDeviceDay({ temperature, humidity, pressure, windSpeed, illuminance }, WEATHERXM_WS1000, {
  *   dayStartMs: Date.UTC(2026, 10, 21),
  * });
- * day.score; // 0.97
+ * day.score; // in [0, 1]: 1 when every slot of every variable held a valid, unremarkable reading
  */
 export function scoreDeviceDay(
   readingsByVariable: Readonly<Record<string, readonly Reading[]>>,
