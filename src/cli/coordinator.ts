@@ -10,25 +10,40 @@ export function coordinatorCommand(): Command {
     .option('--port <port>', 'port to listen on (0 = any free port)', intOption(0, 65535), 8080)
     .option('--data-dir <dir>', 'folder for the SQLite store and blobs', '.plexus/coordinator')
     .option('--chain-id <id>', 'chain id of the EIP-712 domain', intOption(1, 2 ** 31), 31337)
+    .option(
+      '--scheduler <name>',
+      'predictive (learns provider speed) or least-loaded (O(log n), huge fleets)',
+      'predictive',
+    )
     .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
-    .action(async (o: { host: string; port: number; dataDir: string; chainId: number; logLevel: string }) => {
-      const c = await startCoordinator({
-        host: o.host,
-        port: o.port,
-        dataDir: o.dataDir,
-        chainId: o.chainId,
-        logLevel: o.logLevel as 'info',
-      });
-      // One machine-readable line on stdout so a supervisor (the devnet) learns the URL.
-      console.log(`PLEXUS_COORDINATOR_READY ${JSON.stringify({ url: c.url })}`);
-      let stopping = false;
-      const stop = async () => {
-        if (stopping) return;
-        stopping = true;
-        await c.stop();
-        process.exit(0);
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    .action(
+      async (o: {
+        host: string;
+        port: number;
+        dataDir: string;
+        chainId: number;
+        scheduler: string;
+        logLevel: string;
+      }) => {
+        const c = await startCoordinator({
+          host: o.host,
+          port: o.port,
+          dataDir: o.dataDir,
+          chainId: o.chainId,
+          scheduler: o.scheduler as 'predictive',
+          logLevel: o.logLevel as 'info',
+        });
+        // One machine-readable line on stdout so a supervisor (the devnet) learns the URL.
+        console.log(`PLEXUS_COORDINATOR_READY ${JSON.stringify({ url: c.url })}`);
+        let stopping = false;
+        const stop = async () => {
+          if (stopping) return;
+          stopping = true;
+          await c.stop();
+          process.exit(0);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      },
+    );
 }

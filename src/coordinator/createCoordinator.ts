@@ -27,6 +27,7 @@ import { createEventLog } from './events/createEventLog.ts';
 import { createJobSubmitter } from './jobs/submitJob.ts';
 import { createMetrics } from './metrics.ts';
 import { createLeastLoadedScheduler } from './scheduler/leastLoadedScheduler.ts';
+import { createPredictiveScheduler } from './scheduler/predictiveScheduler.ts';
 import type { Scheduler } from './scheduler/types.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
@@ -41,6 +42,11 @@ export const coordinatorConfigSchema = z.strictObject({
   /** Chain id in the EIP-712 domain of every signed message. */
   chainId: z.int().positive().default(31337),
   maxBlobBytes: z.int().positive().default(DEFAULT_MAX_BLOB_BYTES),
+  /**
+   * `predictive` learns each provider's speed per model and places tasks where they finish first;
+   * `least-loaded` (scheduler v1) is O(log n) per decision for fleets beyond a few thousand providers.
+   */
+  scheduler: z.enum(['predictive', 'least-loaded']).default('predictive'),
   /** HTTP requests per minute from one IP address before PLX_RATE_LIMITED (429). */
   rateLimitPerMinute: z.int().min(1).default(6000),
   /** How often leases and deadlines are checked. */
@@ -78,7 +84,9 @@ export async function startCoordinator(
   const metrics = createMetrics();
   const blobs = await createBlobStore({ dir: join(config.dataDir, 'blobs'), db });
   const events = createEventLog(db);
-  const scheduler = opts.scheduler ?? createLeastLoadedScheduler();
+  const scheduler =
+    opts.scheduler ??
+    (config.scheduler === 'predictive' ? createPredictiveScheduler() : createLeastLoadedScheduler());
   const loop = createWorkLoop({ db, blobs, events, scheduler, chainId: config.chainId, log, metrics });
   const submitter = createJobSubmitter({
     db,

@@ -39,4 +39,9 @@ export interface Scheduler {
   active(address: string): number;
   /** Total free slots across providers. */
   freeSlots(): number;
+  /**
+   * Learns from a finished task: `seconds` of measured inference for `model` on `address`.
+   * Schedulers that do not learn ignore it.
+   */
+  observe?(address: string, model: string, seconds: number): void;
 }

@@ -582,6 +582,9 @@ export function createWorkLoop(deps: {
         }
       });
       scheduler.release(address);
+      // Learned schedulers learn each provider's speed per model from what it measured.
+      const info = jobCache.get(jobId);
+      if (info) scheduler.observe?.(address, info.spec.model, msg.usage.wallMs / 1000);
       if (jobDone) {
         const info = jobCache.get(jobId);
         if (info) info.status = 'completed';
