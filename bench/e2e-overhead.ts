@@ -38,14 +38,20 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const modelPath = ppocrDetectionModelPath();
   console.log(`e2e-overhead: ${n} PP-OCRv4 detection inferences on ${width}×${height} images`);
 
-  // (a) directly, one process, one session, one run at a time (warm-up run excluded).
-  const session = await ort.InferenceSession.create(new Uint8Array(await readFile(modelPath)));
-  await session.run({ x: toOrtTensor(inputs[0]!) });
-  const a0 = performance.now();
-  for (const x of inputs) await session.run({ x: toOrtTensor(x) });
-  const directSec = (performance.now() - a0) / 1000;
-  await session.release();
-  console.log(`(a) direct onnxruntime-node: ${(n / directSec).toFixed(2)} inferences/s`);
+  // (a) directly, one process, one session, one run at a time (warm-up run excluded). It runs
+  // before and after (b) and the mean is used, so a change in machine load during the run shows up
+  // as a spread between the two rather than as a bias.
+  const direct = async (): Promise<number> => {
+    const session = await ort.InferenceSession.create(new Uint8Array(await readFile(modelPath)));
+    await session.run({ x: toOrtTensor(inputs[0]!) });
+    const t0 = performance.now();
+    for (const x of inputs) await session.run({ x: toOrtTensor(x) });
+    const sec = (performance.now() - t0) / 1000;
+    await session.release();
+    return sec;
+  };
+  const directBefore = await direct();
+  console.log(`(a) direct onnxruntime-node, before: ${(n / directBefore).toFixed(2)} inferences/s`);
 
   // (b) through a devnet with one provider (one slot), after a one-task warm-up job.
   const { dir, cleanup } = await tempDir('plexus-bench-');
@@ -84,11 +90,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const devnetSec = (performance.now() - b0) / 1000;
     if (final.status !== 'completed')
       throw new Error(`benchmark job ${final.status}: ${final.error?.message}`);
+    const directAfter = await direct();
+    console.log(`(a) direct onnxruntime-node, after:  ${(n / directAfter).toFixed(2)} inferences/s`);
+    const directSec = (directBefore + directAfter) / 2;
     const ratio = directSec / devnetSec;
     const figures = {
       tasks: n,
       image: `${width}x${height}`,
       directPerSec: Number((n / directSec).toFixed(2)),
+      directPerSecBeforeAfter: [Number((n / directBefore).toFixed(2)), Number((n / directAfter).toFixed(2))],
       devnetPerSec: Number((n / devnetSec).toFixed(2)),
       throughputRatio: Number(ratio.toFixed(3)),
       dispatchOverheadMs: { p50: q(overheads, 0.5), p99: q(overheads, 0.99), samples: overheads.length },

@@ -31,7 +31,7 @@ export function spawnPlexus(
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const showLevel = opts.showLevel ?? 40;
+  const showLevel = opts.showLevel ?? Number(process.env.PLEXUS_SHOW_LEVEL ?? 40);
   const stdoutLines: string[] = [];
   const waiters: { marker: string; resolve: (v: unknown) => void }[] = [];
   createInterface({ input: proc.stdout! }).on('line', (line) => {

@@ -33,7 +33,7 @@ export type ProviderOptions = {
   slots?: number;
   /**
    * Tasks leased on top of those running, so the next task's input downloads while the current one
-   * runs (default: as many as `slots`). The coordinator sees `slots + prefetch` lease slots.
+   * runs (default: three per slot, enough to hide a loopback round trip behind a short inference). The coordinator sees `slots + prefetch` lease slots.
    */
   prefetch?: number;
   /** Disk budget of the blob cache. */
@@ -78,7 +78,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const wsUrl = `${base.replace(/^http/, 'ws')}/v1/providers/ws`;
   const account = opts.account;
   const slots = opts.slots ?? 1;
-  const prefetch = opts.prefetch ?? slots;
+  const prefetch = opts.prefetch ?? slots * 3;
   const hardware = opts.hardware ?? (await probeHardware());
   const gpu = (opts.useGpu ?? true) && hardware.executionProviders.includes('cuda');
   const runtime = createOnnxRuntime({
