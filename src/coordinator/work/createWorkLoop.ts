@@ -18,12 +18,14 @@ import type {
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import type { Metrics } from '../metrics.ts';
+import { createReputationLimitedScheduler } from '../scheduler/reputationLimitedScheduler.ts';
 import type { Scheduler, TaskRequirements } from '../scheduler/types.ts';
 import type { Database } from '../store/schema.ts';
 import { AdaptiveAuditPolicy, auditRate, economicAuditBound } from '../verification/auditPolicy.ts';
 import { computeCommitment } from '../verification/commitReveal.ts';
 import { DEFAULT_VERIFICATION_POLICY, type VerificationPolicy } from '../verification/policy.ts';
 import {
+  concurrencyLimit,
   isTrusted,
   newReputation,
   parseReputation,
@@ -162,7 +164,7 @@ export function createWorkLoop(deps: {
   now?: () => number;
   verification?: VerificationEconomics;
 }): WorkLoop {
-  const { db, events, scheduler, log, metrics } = deps;
+  const { db, events, log, metrics } = deps;
   const now = deps.now ?? Date.now;
   const econ = deps.verification ?? defaultVerificationEconomics();
   const slashable = slashAmount({ reward: econ.reward, stake: econ.stake });
@@ -171,6 +173,10 @@ export function createWorkLoop(deps: {
   const reputationOf = (address: string): ReputationState =>
     reputations.get(address.toLowerCase()) ?? newReputation(now());
   const audits = new AdaptiveAuditPolicy({ seed: econ.seed, reputationOf });
+  // New and doubtful providers get fewer concurrent leases (docs/verification.md, "Reputation").
+  const scheduler = createReputationLimitedScheduler(deps.scheduler, (a) =>
+    concurrencyLimit(reputationOf(a)),
+  );
   /** Open verifications (tasks without a verdict), rebuilt from the store on demand. */
   const verifications = new Map<string, TaskVerification>();
   /** Decoded outputs of open verifications, per task, by output digest. */
@@ -291,6 +297,7 @@ export function createWorkLoop(deps: {
     }
     const next = updateReputation(rep, outcome, now());
     reputations.set(address, next);
+    scheduler.refresh(address);
     await trx
       .updateTable('providers')
       .set({ reputation: JSON.stringify(next) })
