@@ -885,6 +885,17 @@ export function createWorkLoop(deps: {
     if (updated.numUpdatedRows === 0n) return [];
     const info = jobCache.get(jobId);
     if (info) info.status = 'failed';
+    // Open verifications of the job's tasks will never decide: free them.
+    const open = await trx
+      .selectFrom('task_verifications')
+      .select('task_id')
+      .where('job_id', '=', jobId)
+      .where('status', '=', 'open')
+      .execute();
+    for (const v of open) {
+      verifications.delete(v.task_id);
+      outputsOf.delete(v.task_id);
+    }
     await trx
       .updateTable('tasks')
       .set({ status: 'cancelled', updated_at: t })
