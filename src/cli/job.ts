@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { createClient } from '../client/createClient.ts';
+import type { JobVerification } from '../protocol/schemas.ts';
 import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
 import { readPassword } from '../provider/keystore/readPassword.ts';
-import { DEFAULT_COORDINATOR, intOption } from './options.ts';
+import { DEFAULT_COORDINATOR, intOption, verificationOption } from './options.ts';
 
 const DEFAULT_CLIENT_KEYSTORE = process.env.PLEXUS_CLIENT_KEYSTORE ?? '.plexus/client/key.json';
 
@@ -72,6 +73,11 @@ export function jobCommand(): Command {
     .option('--gpu', 'require a GPU provider', false)
     .option('--min-memory-mib <n>', 'memory each task needs', intOption(0, 4_194_304), 0)
     .option('--label <text>', 'label shown in the explorer')
+    .option(
+      '--verify <policy>',
+      'result verification: none, audit (network default), redundant or redundant:K',
+      verificationOption,
+    )
     .option('--no-wait', 'print the job id and return without following progress')
     .action(
       async (o: {
@@ -84,6 +90,7 @@ export function jobCommand(): Command {
         gpu: boolean;
         minMemoryMib: number;
         label?: string;
+        verify?: JobVerification;
         wait: boolean;
       }) => {
         const client = createClient({ url: o.coordinator, account: await clientAccount(o.keystore) });
@@ -98,6 +105,7 @@ export function jobCommand(): Command {
           taskTimeoutSec: o.taskTimeoutSec,
           resources: { gpu: o.gpu, minMemoryMiB: o.minMemoryMib },
           ...(o.label ? { label: o.label } : {}),
+          ...(o.verify ? { verification: o.verify } : {}),
         });
         console.log(`job ${jobId} (${tasks} tasks)`);
         if (!o.wait) return;

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import type { JobVerification } from '../protocol/schemas.ts';
 
 /** Parses a whole number CLI option, refusing anything else with a clear message. */
 export function intOption(min: number, max: number) {
@@ -12,3 +13,17 @@ export function intOption(min: number, max: number) {
 
 /** Default coordinator URL: $PLEXUS_COORDINATOR or the devnet's. */
 export const DEFAULT_COORDINATOR = process.env.PLEXUS_COORDINATOR ?? 'http://127.0.0.1:8080';
+
+/**
+ * Parses `--verify`: `none`, `audit`, `redundant` or `redundant:K` (K from 2 to 7), into the job
+ * spec's `verification` field.
+ *
+ * @example
+ * verificationOption('redundant:3'); // { policy: 'redundant', k: 3 }
+ */
+export function verificationOption(value: string): JobVerification {
+  if (value === 'none' || value === 'audit' || value === 'redundant') return { policy: value };
+  const m = /^redundant:([2-7])$/.exec(value);
+  if (m) return { policy: 'redundant', k: Number(m[1]) };
+  throw new InvalidArgumentError('expected none, audit, redundant or redundant:K with K from 2 to 7');
+}

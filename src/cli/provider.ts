@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { type AgentBehaviour, parseBehaviour } from '../provider/agent/behaviour.ts';
 import { startProvider } from '../provider/agent/startProvider.ts';
 import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
 import { readPassword } from '../provider/keystore/readPassword.ts';
@@ -18,6 +19,12 @@ export function providerCommand(): Command {
     .option('--region <code>', 'region code shown to clients (e.g. eu-west)', 'unknown')
     .option('--cache-budget-mib <n>', 'disk budget of the blob cache', intOption(16, 10_000_000), 10_240)
     .option('--no-gpu', 'do not offer the GPU even if there is one')
+    // Hidden test option: the adversary harness of the verification tests (docs/verification.md).
+    .addOption(
+      new Option('--behaviour <b>', 'TEST ONLY: misbehave (always-wrong, wrong:P, lazy-zeros, …)')
+        .argParser(parseBehaviour)
+        .hideHelp(),
+    )
     .action(
       async (o: {
         coordinator: string;
@@ -27,6 +34,7 @@ export function providerCommand(): Command {
         region: string;
         cacheBudgetMib: number;
         gpu: boolean;
+        behaviour?: AgentBehaviour;
       }) => {
         const password = await readPassword({ prompt: 'Provider keystore password: ' });
         const account = await loadOrCreateKeystore(o.keystore ?? join(o.dataDir, 'key.json'), password);
@@ -38,6 +46,7 @@ export function providerCommand(): Command {
           region: o.region,
           cacheBudgetBytes: o.cacheBudgetMib * 1024 * 1024,
           useGpu: o.gpu,
+          ...(o.behaviour ? { behaviour: o.behaviour } : {}),
         });
         console.log(`PLEXUS_PROVIDER_STARTED ${JSON.stringify({ address: provider.address })}`);
         let stopping = false;

@@ -51,6 +51,11 @@ export const errorCodes = {
     message: 'Reveals open only after every assigned provider has committed.',
   },
   PLX_VERIFICATION_DUPLICATE: { status: 409, message: 'This provider already committed or revealed.' },
+  // --- verification wired into the work loop (job failure reasons) ---
+  PLX_TASK_DISPUTED: {
+    status: 422,
+    message: 'Verification reached no strict majority within the execution cap; the job failed.',
+  },
   // --- provider side (tensors, models, keystore, cache) ---
   PLX_BAD_TENSOR_FILE: { status: 400, message: 'The tensor file is not a valid safetensors file.' },
   PLX_BAD_MODEL: { status: 400, message: 'The model is not a loadable ONNX model.' },

@@ -26,6 +26,22 @@ export const resourcesSchema = z.strictObject({
   gpu: z.boolean().default(false),
 });
 
+/**
+ * How a job's results are checked (docs/verification.md): `none` accepts the first result,
+ * `audit` (the default) re-runs a provider-dependent fraction of tasks on another provider,
+ * `redundant` runs every task on `k` providers (default 3) and accepts the strict majority.
+ */
+export const jobVerificationSchema = z
+  .strictObject({
+    policy: z.enum(['none', 'audit', 'redundant']),
+    k: z.int().min(2).max(7).optional(),
+  })
+  .refine((v) => v.k === undefined || v.policy === 'redundant', {
+    message: 'k is only allowed with policy redundant',
+    path: ['k'],
+  });
+export type JobVerification = z.infer<typeof jobVerificationSchema>;
+
 /** What a client asks for in an `onnx.infer` job: one task per input file. */
 export const onnxInferSpecSchema = z.strictObject({
   kind: z.literal('onnx.infer'),
@@ -42,6 +58,8 @@ export const onnxInferSpecSchema = z.strictObject({
   taskTimeoutSec: z.int().min(1).max(3600).default(120),
   /** Free-form label shown in the explorer. */
   label: z.string().max(200).optional(),
+  /** Result verification; absent means the network default, adaptive audit. */
+  verification: jobVerificationSchema.optional(),
 });
 export type OnnxInferSpec = z.infer<typeof onnxInferSpecSchema>;
 export type OnnxInferSpecInput = z.input<typeof onnxInferSpecSchema>;

@@ -213,6 +213,7 @@ export function providerRoutes(deps: {
           agentVersion: p.agent_version,
           tasksCompleted: p.tasks_completed,
           tasksFailed: p.tasks_failed,
+          ...loop.verificationView(p.address, p.reputation),
           firstSeen: p.first_seen,
           lastSeen: p.last_seen,
         })),

@@ -99,6 +99,66 @@ const migrations: Record<string, Migration> = {
       await sql`select 1`.execute(db);
     },
   },
+  // Verification wiring (docs/verification.md): per-task state machines, results awaiting a
+  // verdict, faults, slash entries and per-provider reputation.
+  '0002_verification': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('providers').addColumn('reputation', 'text').execute();
+      await db.schema
+        .createTable('task_verifications')
+        .addColumn('task_id', 'text', (c) => c.primaryKey().references('tasks.id'))
+        .addColumn('job_id', 'text', (c) => c.notNull())
+        .addColumn('policy', 'text', (c) => c.notNull())
+        .addColumn('audit', 'integer', (c) => c.notNull())
+        .addColumn('log', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('verdict', 'text')
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('task_executions')
+        .addColumn('assignment_id', 'text', (c) => c.primaryKey())
+        .addColumn('task_id', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('output_cid', 'text', (c) => c.notNull())
+        .addColumn('output_digest', 'text', (c) => c.notNull())
+        .addColumn('salt', 'text', (c) => c.notNull())
+        .addColumn('result', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('task_executions_task')
+        .on('task_executions')
+        .columns(['task_id'])
+        .execute();
+      await db.schema
+        .createTable('verification_faults')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('task_id', 'text', (c) => c.notNull())
+        .addColumn('job_id', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('evidence', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('verification_faults_provider')
+        .on('verification_faults')
+        .columns(['provider'])
+        .execute();
+      await db.schema
+        .createTable('slashes')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('task_id', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('amount', 'text', (c) => c.notNull())
+        .addColumn('evidence', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('slashes_provider').on('slashes').columns(['provider']).execute();
+    },
+  },
 };
 
 /** Kysely migration provider over the in-code list above. */

@@ -18,8 +18,31 @@ import type {
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import type { Metrics } from '../metrics.ts';
+import { createReputationLimitedScheduler } from '../scheduler/reputationLimitedScheduler.ts';
 import type { Scheduler, TaskRequirements } from '../scheduler/types.ts';
 import type { Database } from '../store/schema.ts';
+import { AdaptiveAuditPolicy, auditRate, economicAuditBound } from '../verification/auditPolicy.ts';
+import { computeCommitment } from '../verification/commitReveal.ts';
+import { DEFAULT_VERIFICATION_POLICY, type VerificationPolicy } from '../verification/policy.ts';
+import {
+  concurrencyLimit,
+  isTrusted,
+  newReputation,
+  parseReputation,
+  type ReputationState,
+  reputationScore,
+  updateReputation,
+} from '../verification/reputation.ts';
+import { slashAmount } from '../verification/slashing.ts';
+import {
+  type ExecutionRole,
+  TaskVerification,
+  type TaskVerificationInit,
+  type Verdict,
+  type VerificationEvent,
+} from '../verification/taskVerification.ts';
+import { type TensorSet, tensorSetDigest } from '../verification/tensors.ts';
+import { toTensorSet } from './outputTensors.ts';
 
 /** What the work loop needs to reach one connected provider. */
 export type ProviderLink = {
@@ -51,7 +74,67 @@ export type WorkLoop = {
   sweep(): Promise<void>;
   connectedProviders(): number;
   activeOf(address: string): number;
+  /**
+   * A provider's reputation (from its stored JSON, or fresh) and the audit rate its next result
+   * would be audited at, for GET /v1/providers.
+   */
+  verificationView(
+    address: string,
+    stored: string | null,
+  ): { reputation: ReputationState & { score: number; trusted: boolean }; auditRate: number };
 };
+
+/**
+ * Task economics the audit bound and slash entries are priced with, in integer base units, and
+ * the coordinator's secret audit seed. Until settlement prices tasks individually, every task
+ * uses these figures (see docs/verification.md).
+ *
+ * @example
+ * createWorkLoop({ ...deps, verification: { seed: 'secret', reward: 10n ** 6n, honestCost: 5n * 10n ** 5n, stake: 2n * 10n ** 7n } });
+ */
+export type VerificationEconomics = {
+  /** Secret seed of the audit draws: providers cannot predict which results are audited. */
+  seed: string;
+  /** Reward R paid for one task. */
+  reward: bigint;
+  /** Estimated cost C of running one task honestly. */
+  honestCost: bigint;
+  /** Stake each provider is assumed to have bonded (slashable up to min(stake, 20·R)). */
+  stake: bigint;
+};
+
+/**
+ * Defaults of {@link VerificationEconomics} (a fresh random seed per coordinator process).
+ *
+ * @example
+ * const econ = { ...defaultVerificationEconomics(), reward: 2_000_000n };
+ */
+export function defaultVerificationEconomics(): VerificationEconomics {
+  return {
+    seed: randomBytes(32).toString('hex'),
+    reward: 1_000_000n,
+    honestCost: 500_000n,
+    stake: 20_000_000n,
+  };
+}
+
+/**
+ * The verification policy of a job spec (absent → the network default, adaptive audit).
+ *
+ * @example
+ * policyOfSpec({ ...spec, verification: { policy: 'redundant' } }); // { kind: 'redundant', k: 3 }
+ */
+export function policyOfSpec(spec: OnnxInferSpec): VerificationPolicy {
+  const v = spec.verification;
+  if (!v) return DEFAULT_VERIFICATION_POLICY;
+  if (v.policy === 'redundant') return { kind: 'redundant', k: v.k ?? 3 };
+  return { kind: v.policy };
+}
+
+/** A verdict as JSON (bigints as decimal strings). */
+function verdictJson(v: Verdict): string {
+  return JSON.stringify(v, (_k, value) => (typeof value === 'bigint' ? value.toString() : value));
+}
 
 type JobInfo = { spec: OnnxInferSpec; status: string };
 
@@ -79,9 +162,25 @@ export function createWorkLoop(deps: {
   log: Logger;
   metrics: Metrics;
   now?: () => number;
+  verification?: VerificationEconomics;
 }): WorkLoop {
-  const { db, events, scheduler, log, metrics } = deps;
+  const { db, events, log, metrics } = deps;
   const now = deps.now ?? Date.now;
+  const econ = deps.verification ?? defaultVerificationEconomics();
+  const slashable = slashAmount({ reward: econ.reward, stake: econ.stake });
+  /** Reputation of providers seen by this process (loaded on connect, updated by verdicts). */
+  const reputations = new Map<string, ReputationState>();
+  const reputationOf = (address: string): ReputationState =>
+    reputations.get(address.toLowerCase()) ?? newReputation(now());
+  const audits = new AdaptiveAuditPolicy({ seed: econ.seed, reputationOf });
+  // New and doubtful providers get fewer concurrent leases (docs/verification.md, "Reputation").
+  const scheduler = createReputationLimitedScheduler(deps.scheduler, (a) =>
+    concurrencyLimit(reputationOf(a)),
+  );
+  /** Open verifications (tasks without a verdict), rebuilt from the store on demand. */
+  const verifications = new Map<string, TaskVerification>();
+  /** Decoded outputs of open verifications, per task, by output digest. */
+  const outputsOf = new Map<string, Map<string, TensorSet>>();
   const links = new Map<string, ProviderLink>();
   const draining = new Set<string>();
   const jobCache = new Map<string, JobInfo>();
@@ -113,6 +212,259 @@ export function createWorkLoop(deps: {
     return links.get(address)?.send(msg) ?? false;
   }
 
+  function initFor(taskId: string, policy: VerificationPolicy, audit: boolean): TaskVerificationInit {
+    return { taskId, policy, audit, reward: econ.reward, stakeOf: () => econ.stake };
+  }
+
+  /**
+   * The open verification of a task: from memory, or rebuilt from its stored event log and the
+   * stored outputs (after a restart). Undefined when the task has none yet (audit and none
+   * policies create it when the first result arrives) or it already has a verdict.
+   */
+  async function loadVerification(
+    taskId: string,
+    executor: Kysely<Database> | Transaction<Database> = db,
+  ): Promise<TaskVerification | undefined> {
+    const cached = verifications.get(taskId);
+    if (cached) return cached;
+    const row = await executor
+      .selectFrom('task_verifications')
+      .selectAll()
+      .where('task_id', '=', taskId)
+      .where('status', '=', 'open')
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const execs = await executor
+      .selectFrom('task_executions')
+      .select(['output_cid', 'output_digest'])
+      .where('task_id', '=', taskId)
+      .execute();
+    const outputs = new Map<string, TensorSet>();
+    for (const e of execs) {
+      outputs.set(e.output_digest, toTensorSet(decodeSafetensors(await deps.blobs.read(e.output_cid))));
+    }
+    const tv = TaskVerification.restore(
+      initFor(taskId, JSON.parse(row.policy) as VerificationPolicy, row.audit === 1),
+      JSON.parse(row.log) as VerificationEvent[],
+      (digest) => outputs.get(digest),
+    );
+    verifications.set(taskId, tv);
+    outputsOf.set(taskId, outputs);
+    return tv;
+  }
+
+  /** Writes a verification's log (and, when new, its row) in the caller's transaction. */
+  async function saveVerification(
+    trx: Transaction<Database>,
+    tv: TaskVerification,
+    jobId: string,
+    policy: VerificationPolicy,
+    audit: boolean,
+  ): Promise<void> {
+    const t = now();
+    await trx
+      .insertInto('task_verifications')
+      .values({
+        task_id: tv.taskId,
+        job_id: jobId,
+        policy: JSON.stringify(policy),
+        audit: audit ? 1 : 0,
+        log: JSON.stringify(tv.log()),
+        status: 'open',
+        verdict: null,
+        created_at: t,
+        updated_at: t,
+      })
+      .onConflict((oc) => oc.column('task_id').doUpdateSet({ log: JSON.stringify(tv.log()), updated_at: t }))
+      .execute();
+  }
+
+  /** Applies one verified outcome to a provider's stored reputation. */
+  async function recordOutcome(
+    trx: Transaction<Database>,
+    provider: string,
+    outcome: 'valid' | 'fault' | 'timeout',
+  ): Promise<void> {
+    const address = provider.toLowerCase();
+    let rep = reputations.get(address);
+    if (!rep) {
+      const row = await trx
+        .selectFrom('providers')
+        .select('reputation')
+        .where('address', '=', address)
+        .executeTakeFirst();
+      rep = row?.reputation ? parseReputation(JSON.parse(row.reputation)) : newReputation(now());
+    }
+    const next = updateReputation(rep, outcome, now());
+    reputations.set(address, next);
+    scheduler.refresh(address);
+    await trx
+      .updateTable('providers')
+      .set({ reputation: JSON.stringify(next) })
+      .where('address', '=', address)
+      .execute();
+  }
+
+  /**
+   * Stores a verdict and acts on it in the caller's transaction: accepted → the task completes with
+   * the accepted output (and maybe the job); disputed or rejected → the task and its job fail.
+   * Faults, slash entries and reputation changes are written either way.
+   */
+  async function settleVerdict(
+    trx: Transaction<Database>,
+    jobId: string,
+    verdict: Verdict,
+    log: readonly VerificationEvent[],
+  ): Promise<{ jobDone: boolean; cancelled: { id: string; provider: string }[] }> {
+    const t = now();
+    const taskId = verdict.taskId;
+    verifications.delete(taskId);
+    outputsOf.delete(taskId);
+    await trx
+      .updateTable('task_verifications')
+      .set({ status: verdict.status, verdict: verdictJson(verdict), log: JSON.stringify(log), updated_at: t })
+      .where('task_id', '=', taskId)
+      .execute();
+    for (const o of verdict.outcomes) {
+      if (o.outcome === 'valid' || o.outcome === 'fault' || o.outcome === 'timeout') {
+        await recordOutcome(trx, o.provider, o.outcome);
+      }
+      // Only valid and unverified executions are paid (and counted as completed work).
+      if (o.outcome === 'valid' || o.outcome === 'unverified') {
+        await trx
+          .updateTable('providers')
+          .set((eb) => ({ tasks_completed: eb('tasks_completed', '+', 1) }))
+          .where('address', '=', o.provider)
+          .execute();
+      }
+    }
+    for (const f of verdict.faults) {
+      const slash = verdict.slashes.find((x) => x.provider === f.provider);
+      await trx
+        .insertInto('verification_faults')
+        .values({
+          task_id: taskId,
+          job_id: jobId,
+          provider: f.provider,
+          kind: f.evidence.kind,
+          evidence: JSON.stringify(f.evidence),
+          created_at: t,
+        })
+        .execute();
+      await trx
+        .updateTable('providers')
+        .set((eb) => ({ tasks_failed: eb('tasks_failed', '+', 1) }))
+        .where('address', '=', f.provider)
+        .execute();
+      await events.append(trx, jobId, 'provider.faulted', {
+        provider: f.provider,
+        taskId,
+        kind: f.evidence.kind,
+        faultyDigest: f.evidence.faultyDigest ?? null,
+        acceptedDigest: f.evidence.acceptedDigest ?? null,
+        agreeing: f.evidence.agreeing,
+        slashed: (slash?.amount ?? 0n).toString(),
+      });
+    }
+    for (const sl of verdict.slashes) {
+      await trx
+        .insertInto('slashes')
+        .values({
+          task_id: taskId,
+          provider: sl.provider,
+          amount: sl.amount.toString(),
+          evidence: JSON.stringify(sl.evidence),
+          created_at: t,
+        })
+        .execute();
+    }
+    if (verdict.status !== 'accepted' || !verdict.acceptedFrom) {
+      const message =
+        verdict.status === 'disputed'
+          ? `no strict majority among ${verdict.executions} executions`
+          : 'no execution produced an acceptable output';
+      await trx
+        .updateTable('tasks')
+        .set({ status: 'failed', last_error: message, updated_at: t })
+        .where('id', '=', taskId)
+        .execute();
+      if (verdict.status === 'disputed') {
+        await events.append(trx, jobId, 'task.disputed', { taskId, executions: verdict.executions });
+      }
+      const task = await trx
+        .selectFrom('tasks')
+        .select('idx')
+        .where('id', '=', taskId)
+        .executeTakeFirstOrThrow();
+      const cancelled = await failJob(
+        trx,
+        jobId,
+        verdict.status === 'disputed' ? 'PLX_TASK_DISPUTED' : 'PLX_TASK_FAILED',
+        `task ${task.idx}: ${message}`,
+        { taskIndex: task.idx },
+      );
+      return { jobDone: false, cancelled };
+    }
+    const accepted = await trx
+      .selectFrom('task_executions')
+      .selectAll()
+      .where('task_id', '=', taskId)
+      .where('provider', '=', verdict.acceptedFrom)
+      .orderBy('created_at', 'desc')
+      .executeTakeFirstOrThrow();
+    await trx
+      .updateTable('tasks')
+      .set({
+        status: 'completed',
+        output_cid: accepted.output_cid,
+        provider: accepted.provider,
+        result: accepted.result,
+        updated_at: t,
+      })
+      .where('id', '=', taskId)
+      .execute();
+    const job = await trx
+      .updateTable('jobs')
+      .set((eb) => ({ tasks_done: eb('tasks_done', '+', 1), updated_at: t }))
+      .where('id', '=', jobId)
+      .returning(['tasks_done', 'tasks_total'])
+      .executeTakeFirstOrThrow();
+    if (verdict.verified) {
+      await events.append(trx, jobId, 'task.verified', {
+        taskId,
+        outputDigest: verdict.acceptedDigest ?? null,
+        agreeing: verdict.outcomes.filter((o) => o.outcome === 'valid').map((o) => o.provider),
+        executions: verdict.executions,
+      });
+    }
+    await events.append(trx, jobId, 'task.completed', {
+      taskId,
+      provider: accepted.provider,
+      output: accepted.output_cid,
+      usage: (JSON.parse(accepted.result) as { usage: unknown }).usage,
+      verified: verdict.verified,
+      done: job.tasks_done,
+      total: job.tasks_total,
+    });
+    if (job.tasks_done === job.tasks_total) {
+      await trx
+        .updateTable('jobs')
+        .set({ status: 'completed', updated_at: t })
+        .where('id', '=', jobId)
+        .execute();
+      await events.append(trx, jobId, 'job.completed', { tasks: job.tasks_total });
+      return { jobDone: true, cancelled: [] };
+    }
+    return { jobDone: false, cancelled: [] };
+  }
+
+  /** Some connected provider other than `except` could take another execution of a task. */
+  function anotherProviderOnline(except: readonly string[]): boolean {
+    const skip = new Set(except.map((a) => a.toLowerCase()));
+    for (const a of links.keys()) if (!skip.has(a.toLowerCase()) && !draining.has(a)) return true;
+    return false;
+  }
+
   async function runDispatch(): Promise<void> {
     let afterQueuedAt = -1;
     let afterId = '';
@@ -138,96 +490,243 @@ export function createWorkLoop(deps: {
         if (scheduler.freeSlots() === 0) return;
         const job = await jobInfo(task.job_id);
         if (!job) continue;
-        const exclude =
-          task.attempts > 0
-            ? new Set(
-                (
-                  await db
-                    .selectFrom('assignments')
-                    .select('provider')
-                    .where('task_id', '=', task.id)
-                    .execute()
-                ).map((a) => a.provider),
-              )
-            : undefined;
-        const req: TaskRequirements = {
-          model: job.spec.model,
-          minMemoryMiB: job.spec.resources.minMemoryMiB,
-          gpu: job.spec.resources.gpu,
-        };
-        // Prefer a provider that has not failed this task; if there is none, any provider will do.
-        const provider =
-          scheduler.pick(
-            exclude ? { ...req, exclude: new Set([...exclude, ...draining]) } : withDraining(req),
-          ) ?? (exclude ? scheduler.pick(withDraining(req)) : undefined);
-        if (!provider) continue;
-        const started = performance.now();
-        const assignmentId = `0x${randomBytes(32).toString('hex')}` as Hex;
-        const t = now();
-        const leased = await db.transaction().execute(async (trx) => {
-          const updated = await trx
-            .updateTable('tasks')
-            .set({ status: 'assigned', attempts: task.attempts + 1, updated_at: t })
-            .where('id', '=', task.id)
-            .where('status', '=', 'queued')
-            .executeTakeFirst();
-          if (updated.numUpdatedRows === 0n) return false;
-          await trx
-            .insertInto('assignments')
-            .values({
-              id: assignmentId,
-              task_id: task.id,
-              job_id: task.job_id,
-              provider,
-              status: 'leased',
-              lease_expires_at: t + job.spec.taskTimeoutSec * 1000,
-              created_at: t,
-              finished_at: null,
-              error_code: null,
-              error_message: null,
-            })
-            .execute();
-          const jobUpdated = await trx
-            .updateTable('jobs')
-            .set({ status: 'running', updated_at: t })
-            .where('id', '=', task.job_id)
-            .where('status', '=', 'queued')
-            .executeTakeFirst();
-          if (jobUpdated.numUpdatedRows > 0n) {
-            job.status = 'running';
-            await events.append(trx, task.job_id, 'job.running', {});
-          }
-          await events.append(trx, task.job_id, 'task.assigned', {
-            taskId: task.id,
-            provider,
-            attempt: task.attempts + 1,
-          });
-          return true;
-        });
-        if (!leased) {
-          scheduler.release(provider);
-          continue;
+        // A verified task may need several executions at once (replicas, tie-breakers).
+        let attempts = task.attempts;
+        for (;;) {
+          if (scheduler.freeSlots() === 0) return;
+          const r = await leaseOne({ ...task, attempts }, job);
+          if (!r.leased || !r.more) break;
+          attempts++;
         }
-        events.notify(task.job_id);
-        send(provider, {
-          type: 'assign',
-          assignmentId,
-          taskId: task.id as Hex,
-          jobId: task.job_id as Hex,
-          kind: 'onnx.infer',
-          model: job.spec.model,
-          input: task.input_cid,
-          gpu: job.spec.resources.gpu,
-          timeoutMs: job.spec.taskTimeoutSec * 1000,
-        });
-        metrics.dispatchSeconds.observe((performance.now() - started) / 1000);
-        metrics.assignments.inc();
       }
     }
   }
 
-  function withDraining(req: TaskRequirements): TaskRequirements {
-    return draining.size === 0 ? req : { ...req, exclude: new Set([...(req.exclude ?? []), ...draining]) };
+  /**
+   * Leases one execution of a queued task. Without verification state (primary of an `audit` or
+   * `none` job) this is a plain lease; for a task whose TaskVerification asks for executions
+   * (replicas, an auditor, tie-breakers) it assigns one of those to a provider not yet involved,
+   * trusted ones first where the round asks for them. `more`: the task still wants executions.
+   */
+  async function leaseOne(
+    task: { id: string; job_id: string; input_cid: string; attempts: number },
+    job: JobInfo,
+  ): Promise<{ leased: boolean; more: boolean }> {
+    const policy = policyOfSpec(job.spec);
+    let tv = await loadVerification(task.id);
+    let role: ExecutionRole = 'primary';
+    let trustedOnly = false;
+    let involved: string[] = [];
+    let fresh = false;
+    if (tv) {
+      const req = tv.pending()[0];
+      if (!req) {
+        // Nothing to assign: every execution is out; the task waits for results.
+        await db
+          .updateTable('tasks')
+          .set({ status: 'assigned' })
+          .where('id', '=', task.id)
+          .where('status', '=', 'queued')
+          .execute();
+        return { leased: false, more: false };
+      }
+      role = req.role;
+      trustedOnly = req.trustedOnly;
+      involved = req.exclude;
+      if (role === 'auditor' && !anotherProviderOnline(involved)) {
+        await waiveAudit(task.id, task.job_id, tv);
+        return { leased: false, more: false };
+      }
+    } else if (policy.kind === 'redundant') {
+      tv = new TaskVerification(initFor(task.id, policy, false));
+      role = 'replica';
+      fresh = true;
+    }
+    const failedBefore =
+      task.attempts > 0
+        ? (
+            await db.selectFrom('assignments').select('provider').where('task_id', '=', task.id).execute()
+          ).map((a) => a.provider)
+        : [];
+    const req: TaskRequirements = {
+      model: job.spec.model,
+      minMemoryMiB: job.spec.resources.minMemoryMiB,
+      gpu: job.spec.resources.gpu,
+    };
+    const provider = pickFor(req, {
+      // Prefer a provider that has not tried this task; if there is none, any provider will do,
+      // except that one provider never executes the same verified task twice.
+      preferredExclude: new Set([...failedBefore, ...involved, ...draining]),
+      requiredExclude: new Set([...involved, ...draining]),
+      trustedOnly,
+    });
+    if (!provider) return { leased: false, more: false };
+    const started = performance.now();
+    const assignmentId = `0x${randomBytes(32).toString('hex')}` as Hex;
+    const t = now();
+    let more = false;
+    if (tv) {
+      tv.assign(provider as Hex, role);
+      more = tv.pending().length > 0;
+    }
+    let leased = false;
+    try {
+      leased = await db.transaction().execute(async (trx) => {
+        const updated = await trx
+          .updateTable('tasks')
+          .set({ status: more ? 'queued' : 'assigned', attempts: task.attempts + 1, updated_at: t })
+          .where('id', '=', task.id)
+          .where('status', '=', 'queued')
+          .executeTakeFirst();
+        if (updated.numUpdatedRows === 0n) return false;
+        await trx
+          .insertInto('assignments')
+          .values({
+            id: assignmentId,
+            task_id: task.id,
+            job_id: task.job_id,
+            provider,
+            status: 'leased',
+            lease_expires_at: t + job.spec.taskTimeoutSec * 1000,
+            created_at: t,
+            finished_at: null,
+            error_code: null,
+            error_message: null,
+          })
+          .execute();
+        if (tv) await saveVerification(trx, tv, task.job_id, policy, false);
+        const jobUpdated = await trx
+          .updateTable('jobs')
+          .set({ status: 'running', updated_at: t })
+          .where('id', '=', task.job_id)
+          .where('status', '=', 'queued')
+          .executeTakeFirst();
+        if (jobUpdated.numUpdatedRows > 0n) {
+          job.status = 'running';
+          await events.append(trx, task.job_id, 'job.running', {});
+        }
+        await events.append(trx, task.job_id, 'task.assigned', {
+          taskId: task.id,
+          provider,
+          attempt: task.attempts + 1,
+          role,
+        });
+        return true;
+      });
+    } finally {
+      // The in-memory machine already took the assignment: if the store did not, rebuild it.
+      if (!leased && tv) verifications.delete(task.id);
+    }
+    if (!leased) {
+      scheduler.release(provider);
+      return { leased: false, more: false };
+    }
+    if (tv && fresh) verifications.set(task.id, tv);
+    events.notify(task.job_id);
+    send(provider, {
+      type: 'assign',
+      assignmentId,
+      taskId: task.id as Hex,
+      jobId: task.job_id as Hex,
+      kind: 'onnx.infer',
+      model: job.spec.model,
+      input: task.input_cid,
+      gpu: job.spec.resources.gpu,
+      timeoutMs: job.spec.taskTimeoutSec * 1000,
+    });
+    metrics.dispatchSeconds.observe((performance.now() - started) / 1000);
+    metrics.assignments.inc();
+    return { leased: true, more };
+  }
+
+  /**
+   * Picks a provider and reserves a slot. Rounds that ask for trusted providers (auditors,
+   * tie-breakers) get one when any trusted provider is eligible; when none is connected the
+   * coordinator falls back to the best-scored eligible providers (docs/verification.md: genesis
+   * operators avoid that fallback).
+   */
+  function pickFor(
+    req: TaskRequirements,
+    opts: { preferredExclude: Set<string>; requiredExclude: Set<string>; trustedOnly: boolean },
+  ): string | undefined {
+    const tryPick = (exclude: Set<string>): string | undefined => {
+      if (!opts.trustedOnly) return scheduler.pick({ ...req, exclude });
+      const eligible = [...links.keys()].filter((a) => !exclude.has(a));
+      const trusted = eligible.filter((a) => isTrusted(reputationOf(a)));
+      if (trusted.length > 0) {
+        const untrusted = eligible.filter((a) => !trusted.includes(a));
+        return scheduler.pick({ ...req, exclude: new Set([...exclude, ...untrusted]) });
+      }
+      // No trusted provider: the best-scored few, in order.
+      const ranked = eligible
+        .sort((a, b) => reputationScore(reputationOf(b)) - reputationScore(reputationOf(a)))
+        .slice(0, 8);
+      for (const candidate of ranked) {
+        const others = eligible.filter((a) => a !== candidate);
+        const p = scheduler.pick({ ...req, exclude: new Set([...exclude, ...others]) });
+        if (p) return p;
+      }
+      return undefined;
+    };
+    const sameSets =
+      opts.preferredExclude.size === opts.requiredExclude.size &&
+      [...opts.preferredExclude].every((a) => opts.requiredExclude.has(a));
+    return tryPick(opts.preferredExclude) ?? (sameSets ? undefined : tryPick(opts.requiredExclude));
+  }
+
+  /**
+   * An audited primary whose audit cannot run because no other provider is online (a one-provider
+   * network, or the only candidate left): the audit is dropped and the primary's result accepted
+   * unverified, as if the draw had not picked it. The auditor's lost attempts still count as
+   * timeouts. Without this a lone provider's jobs would wait for their deadline.
+   */
+  async function waiveAudit(taskId: string, jobId: string, tv: TaskVerification): Promise<void> {
+    const log = tv.log();
+    const primary = log.find((e) => e.type === 'assign' && e.role === 'primary')?.provider;
+    if (!primary) return;
+    const primaryEvents = log.filter((e) => e.provider === primary);
+    const abandonedAuditors = log.filter((e) => e.type === 'abandon' && e.provider !== primary);
+    const outputs = outputsOf.get(taskId) ?? new Map<string, TensorSet>();
+    const policy = JSON.parse(
+      (
+        await db
+          .selectFrom('task_verifications')
+          .select('policy')
+          .where('task_id', '=', taskId)
+          .executeTakeFirstOrThrow()
+      ).policy,
+    ) as VerificationPolicy;
+    const unaudited = TaskVerification.restore(initFor(taskId, policy, false), primaryEvents, (d) =>
+      outputs.get(d),
+    );
+    const verdict = unaudited.verdict();
+    if (!verdict) return;
+    let result: { jobDone: boolean; cancelled: { id: string; provider: string }[] } = {
+      jobDone: false,
+      cancelled: [],
+    };
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable('task_verifications').set({ audit: 0 }).where('task_id', '=', taskId).execute();
+      for (const a of abandonedAuditors) await recordOutcome(trx, a.provider, 'timeout');
+      await events.append(trx, jobId, 'task.audit-waived', { taskId, reason: 'no other provider online' });
+      result = await settleVerdict(trx, jobId, verdict, log);
+    });
+    afterSettle(jobId, result);
+  }
+
+  /** Process-side bookkeeping after a verdict's transaction committed. */
+  function afterSettle(
+    jobId: string,
+    r: { jobDone: boolean; cancelled: { id: string; provider: string }[] },
+  ) {
+    if (r.jobDone) {
+      const info = jobCache.get(jobId);
+      if (info) info.status = 'completed';
+      jobCache.delete(jobId);
+      metrics.jobsFinished.inc({ status: 'completed' });
+    }
+    revoke(r.cancelled, 'job failed');
+    events.notify(jobId);
   }
 
   async function dispatch(): Promise<void> {
@@ -283,7 +782,7 @@ export function createWorkLoop(deps: {
     status: 'failed' | 'expired',
     code: string,
     message: string,
-  ): Promise<{ jobFailed: boolean; cancelled: { id: string; provider: string }[] }> {
+  ): Promise<{ jobFailed: boolean; jobDone?: boolean; cancelled: { id: string; provider: string }[] }> {
     const t = now();
     await trx
       .updateTable('assignments')
@@ -303,10 +802,41 @@ export function createWorkLoop(deps: {
     const job = await jobInfo(a.job_id, trx);
     const maxAttempts = job?.spec.maxAttempts ?? 1;
     const lastError = `${code}: ${message}`.slice(0, 2000);
-    if (task.attempts < maxAttempts && job?.status === 'running') {
+    // Attempts that produced no result (this one included): with verification a task has several
+    // executions, so the lease count alone no longer measures failures.
+    const failures = Number(
+      (
+        await trx
+          .selectFrom('assignments')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('task_id', '=', a.task_id)
+          .where('status', 'in', ['failed', 'expired'])
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+    const tv = await loadVerification(a.task_id, trx);
+    if (tv) {
+      // Not a fault: a `timeout` outcome, and the slot is asked for again elsewhere.
+      try {
+        tv.abandon(a.provider as Hex);
+      } catch (err) {
+        log.warn({ err, taskId: a.task_id, provider: a.provider }, 'abandon of an unknown execution');
+      }
+      const verdict = tv.verdict();
+      if (verdict) {
+        const r = await settleVerdict(trx, a.job_id, verdict, tv.log());
+        return { jobFailed: verdict.status !== 'accepted', jobDone: r.jobDone, cancelled: r.cancelled };
+      }
+      await saveVerification(trx, tv, a.job_id, policyOfSpec(job!.spec), false);
+    }
+    if (failures < maxAttempts && job?.status === 'running') {
       await trx
         .updateTable('tasks')
-        .set({ status: 'queued', last_error: lastError, updated_at: t })
+        .set({
+          status: tv && tv.pending().length === 0 ? 'assigned' : 'queued',
+          last_error: lastError,
+          updated_at: t,
+        })
         .where('id', '=', a.task_id)
         .execute();
       await events.append(trx, a.job_id, 'task.retry', {
@@ -317,6 +847,8 @@ export function createWorkLoop(deps: {
       });
       return { jobFailed: false, cancelled: [] };
     }
+    verifications.delete(a.task_id);
+    outputsOf.delete(a.task_id);
     await trx
       .updateTable('tasks')
       .set({ status: 'failed', last_error: lastError, updated_at: t })
@@ -353,6 +885,17 @@ export function createWorkLoop(deps: {
     if (updated.numUpdatedRows === 0n) return [];
     const info = jobCache.get(jobId);
     if (info) info.status = 'failed';
+    // Open verifications of the job's tasks will never decide: free them.
+    const open = await trx
+      .selectFrom('task_verifications')
+      .select('task_id')
+      .where('job_id', '=', jobId)
+      .where('status', '=', 'open')
+      .execute();
+    for (const v of open) {
+      verifications.delete(v.task_id);
+      outputsOf.delete(v.task_id);
+    }
     await trx
       .updateTable('tasks')
       .set({ status: 'cancelled', updated_at: t })
@@ -402,6 +945,7 @@ export function createWorkLoop(deps: {
       const lost = leased.filter((a) => !known.has(a.id));
       const kept = leased.length - lost.length;
       const revoked: { id: string; provider: string }[] = [];
+      const completed: string[] = [];
       await db.transaction().execute(async (trx) => {
         await trx
           .insertInto('providers')
@@ -416,6 +960,7 @@ export function createWorkLoop(deps: {
             last_seen: t,
             tasks_completed: 0,
             tasks_failed: 0,
+            reputation: null,
           })
           .onConflict((oc) =>
             oc.column('address').doUpdateSet({
@@ -428,6 +973,13 @@ export function createWorkLoop(deps: {
             }),
           )
           .execute();
+        const stored = await trx
+          .selectFrom('providers')
+          .select('reputation')
+          .where('address', '=', address)
+          .executeTakeFirst();
+        if (stored?.reputation)
+          reputations.set(address.toLowerCase(), parseReputation(JSON.parse(stored.reputation)));
         for (const a of lost) {
           const r = await failAttempt(
             trx,
@@ -437,6 +989,7 @@ export function createWorkLoop(deps: {
             'the provider reconnected without this task',
           );
           revoked.push(...r.cancelled);
+          if (r.jobDone) completed.push(a.job_id);
         }
         await events.append(trx, null, 'provider.connected', {
           address,
@@ -454,6 +1007,7 @@ export function createWorkLoop(deps: {
         active: kept,
       });
       revoke(revoked, 'job failed');
+      for (const jobId of completed) afterSettle(jobId, { jobDone: true, cancelled: [] });
       events.notify(null);
       metrics.providersConnected.set(links.size);
       if (old && old !== link) log.info({ address }, 'provider replaced an older session');
@@ -524,73 +1078,132 @@ export function createWorkLoop(deps: {
       }
       if (size > MAX_OUTPUT_BYTES) throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', 'output is too large');
       // The output must be a well-formed tensor file; garbage never reaches the client.
-      decodeSafetensors(await deps.blobs.read(msg.outputCid));
+      const tensors = toTensorSet(decodeSafetensors(await deps.blobs.read(msg.outputCid)));
+      const outputDigest = tensorSetDigest(tensors);
+      // The coordinator commits to the output on the provider's behalf: the signed result already
+      // binds the output, and nobody sees it before the verdict (docs/verification.md).
+      const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
+      const before = await db
+        .selectFrom('assignments')
+        .select(['task_id', 'job_id'])
+        .where('id', '=', msg.assignmentId)
+        .executeTakeFirst();
+      const job = before ? await jobInfo(before.job_id) : undefined;
+      const existing = before ? await loadVerification(before.task_id) : undefined;
       const t = now();
-      let jobDone = false;
+      let settled: { jobDone: boolean; cancelled: { id: string; provider: string }[] } | undefined;
       let jobId = '';
-      await db.transaction().execute(async (trx) => {
-        const a = await leasedAssignment(trx, address, msg.assignmentId, msg.taskId);
-        jobId = a.job_id;
-        await trx
-          .updateTable('assignments')
-          .set({ status: 'completed', finished_at: t })
-          .where('id', '=', a.id)
-          .execute();
-        await trx
-          .updateTable('tasks')
-          .set({
-            status: 'completed',
-            output_cid: msg.outputCid,
-            provider: address,
-            result: JSON.stringify({
-              assignmentId: msg.assignmentId,
-              usage: msg.usage,
-              issuedAt: msg.issuedAt,
-              signature: msg.signature,
-            }),
-            updated_at: t,
-          })
-          .where('id', '=', a.task_id)
-          .execute();
-        await trx
-          .updateTable('providers')
-          .set((eb) => ({ tasks_completed: eb('tasks_completed', '+', 1) }))
-          .where('address', '=', address)
-          .execute();
-        const job = await trx
-          .updateTable('jobs')
-          .set((eb) => ({ tasks_done: eb('tasks_done', '+', 1), updated_at: t }))
-          .where('id', '=', a.job_id)
-          .returning(['tasks_done', 'tasks_total'])
-          .executeTakeFirstOrThrow();
-        await events.append(trx, a.job_id, 'task.completed', {
-          taskId: a.task_id,
-          provider: address,
-          output: msg.outputCid,
-          usage: msg.usage,
-          done: job.tasks_done,
-          total: job.tasks_total,
-        });
-        if (job.tasks_done === job.tasks_total) {
+      let taskId = '';
+      try {
+        await db.transaction().execute(async (trx) => {
+          const a = await leasedAssignment(trx, address, msg.assignmentId, msg.taskId);
+          jobId = a.job_id;
+          taskId = a.task_id;
+          if (!job || !before || before.task_id !== a.task_id) {
+            throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} has no job`);
+          }
           await trx
-            .updateTable('jobs')
-            .set({ status: 'completed', updated_at: t })
-            .where('id', '=', a.job_id)
+            .updateTable('assignments')
+            .set({ status: 'completed', finished_at: t })
+            .where('id', '=', a.id)
             .execute();
-          await events.append(trx, a.job_id, 'job.completed', { tasks: job.tasks_total });
-          jobDone = true;
+          const result = JSON.stringify({
+            assignmentId: msg.assignmentId,
+            usage: msg.usage,
+            issuedAt: msg.issuedAt,
+            signature: msg.signature,
+          });
+          await trx
+            .insertInto('task_executions')
+            .values({
+              assignment_id: a.id,
+              task_id: a.task_id,
+              provider: address.toLowerCase(),
+              output_cid: msg.outputCid,
+              output_digest: outputDigest,
+              salt,
+              result,
+              created_at: t,
+            })
+            .execute();
+          const policy = policyOfSpec(job.spec);
+          let tv = existing;
+          let audit = false;
+          if (!tv) {
+            // First result of an `audit` or `none` task: draw the audit now, for this provider.
+            audit =
+              policy.kind === 'audit' &&
+              audits.shouldAudit(address, {
+                taskId: a.task_id,
+                reward: econ.reward,
+                honestCost: econ.honestCost,
+                slashable,
+              }).audit &&
+              anotherProviderOnline([address]);
+            tv = new TaskVerification(initFor(a.task_id, policy, audit));
+            tv.assign(address, 'primary');
+            verifications.set(a.task_id, tv);
+          }
+          let outputs = outputsOf.get(a.task_id);
+          if (!outputs) {
+            outputs = new Map();
+            outputsOf.set(a.task_id, outputs);
+          }
+          outputs.set(outputDigest, tensors);
+          tv.commit(address, computeCommitment({ taskId: a.task_id, provider: address, outputDigest, salt }));
+          // Open every commitment whose round is complete (this one, or ones waiting for it).
+          const revealed = new Set(tv.log().flatMap((e) => (e.type === 'reveal' ? [e.provider] : [])));
+          const execs = await trx
+            .selectFrom('task_executions')
+            .select(['provider', 'output_digest', 'salt'])
+            .where('task_id', '=', a.task_id)
+            .orderBy('created_at')
+            .execute();
+          for (const e of execs) {
+            if (tv.verdict() || revealed.has(e.provider as Hex) || !tv.canReveal(e.provider as Hex)) continue;
+            const set = outputs.get(e.output_digest);
+            tv.reveal(e.provider as Hex, {
+              outputDigest: e.output_digest as Hex,
+              salt: e.salt as Hex,
+              ...(set ? { tensors: set } : {}),
+            });
+          }
+          if (!existing) {
+            await saveVerification(trx, tv, a.job_id, policy, audit);
+          } else {
+            await saveVerification(trx, tv, a.job_id, policy, false);
+          }
+          const verdict = tv.verdict();
+          if (verdict) {
+            settled = await settleVerdict(trx, a.job_id, verdict, tv.log());
+          } else if (tv.pending().length > 0) {
+            // More executions are needed (an audit, a tie-breaker): back into the queue, in place.
+            await trx
+              .updateTable('tasks')
+              .set({ status: 'queued', updated_at: t })
+              .where('id', '=', a.task_id)
+              .where('status', '=', 'assigned')
+              .execute();
+          }
+          // No digest or cid here: nothing about an output is public before the verdict.
+          await events.append(trx, a.job_id, 'task.result', {
+            taskId: a.task_id,
+            provider: address.toLowerCase(),
+          });
+        });
+      } catch (err) {
+        // The in-memory machine may be ahead of the store: rebuild it from the store next time.
+        if (taskId) {
+          verifications.delete(taskId);
+          outputsOf.delete(taskId);
         }
-      });
+        throw err;
+      }
       scheduler.release(address);
       // Learned schedulers learn each provider's speed per model from what it measured.
       const info = jobCache.get(jobId);
       if (info) scheduler.observe?.(address, info.spec.model, msg.usage.wallMs / 1000);
-      if (jobDone) {
-        const info = jobCache.get(jobId);
-        if (info) info.status = 'completed';
-        jobCache.delete(jobId);
-        metrics.jobsFinished.inc({ status: 'completed' });
-      }
+      if (settled) afterSettle(jobId, settled);
       metrics.tasksFinished.inc({ status: 'completed' });
       events.notify(jobId);
       void dispatch();
@@ -611,12 +1224,16 @@ export function createWorkLoop(deps: {
         expectedSigner: address,
       });
       let jobId = '';
+      let jobDone = false;
       let cancelled: { id: string; provider: string }[] = [];
       await db.transaction().execute(async (trx) => {
         const a = await leasedAssignment(trx, address, msg.assignmentId, msg.taskId);
         jobId = a.job_id;
-        cancelled = (await failAttempt(trx, a, 'failed', msg.code, msg.message)).cancelled;
+        const r = await failAttempt(trx, a, 'failed', msg.code, msg.message);
+        cancelled = r.cancelled;
+        jobDone = r.jobDone === true;
       });
+      if (jobDone) afterSettle(jobId, { jobDone, cancelled: [] });
       scheduler.release(address);
       revoke(cancelled, 'job failed');
       metrics.tasksFinished.inc({ status: 'failed' });
@@ -637,6 +1254,7 @@ export function createWorkLoop(deps: {
         .execute();
       for (const a of expired) {
         let cancelled: { id: string; provider: string }[] = [];
+        let jobDone = false;
         const still = await db.transaction().execute(async (trx) => {
           const cur = await trx
             .selectFrom('assignments')
@@ -644,9 +1262,15 @@ export function createWorkLoop(deps: {
             .where('id', '=', a.id)
             .executeTakeFirst();
           if (cur?.status !== 'leased') return false;
-          cancelled = (
-            await failAttempt(trx, a, 'expired', 'PLX_LEASE_EXPIRED', 'no result before the lease expired')
-          ).cancelled;
+          const r = await failAttempt(
+            trx,
+            a,
+            'expired',
+            'PLX_LEASE_EXPIRED',
+            'no result before the lease expired',
+          );
+          cancelled = r.cancelled;
+          jobDone = r.jobDone === true;
           return true;
         });
         if (!still) continue;
@@ -656,6 +1280,7 @@ export function createWorkLoop(deps: {
           send(a.provider, { type: 'cancel', assignmentId: a.id as Hex, reason: 'lease expired' });
         }
         revoke(cancelled, 'job failed');
+        if (jobDone) afterSettle(a.job_id, { jobDone, cancelled: [] });
         metrics.tasksFinished.inc({ status: 'expired' });
         events.notify(a.job_id);
       }
@@ -683,6 +1308,16 @@ export function createWorkLoop(deps: {
     },
     activeOf(address) {
       return scheduler.active(address);
+    },
+    verificationView(address, stored) {
+      const rep =
+        reputations.get(address.toLowerCase()) ??
+        (stored ? parseReputation(JSON.parse(stored)) : newReputation(now()));
+      const bound = economicAuditBound({ cost: econ.honestCost, reward: econ.reward, slashable });
+      return {
+        reputation: { ...rep, score: reputationScore(rep), trusted: isTrusted(rep) },
+        auditRate: auditRate({ reputation: rep, bound }),
+      };
     },
   };
 }

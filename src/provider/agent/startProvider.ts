@@ -21,6 +21,7 @@ import { createBlobCache } from '../cache/createBlobCache.ts';
 import { type HardwareProfile, probeHardware } from '../hardware/probeHardware.ts';
 import { createOnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 import { backoffDelay } from './backoff.ts';
+import { type AgentBehaviour, misbehave } from './behaviour.ts';
 import { runOnnxTask, type TaskOutput } from './runOnnxTask.ts';
 
 export const AGENT_VERSION = 'plexus-agent/0.1.0';
@@ -46,6 +47,8 @@ export type ProviderOptions = {
   log?: Logger;
   /** Overrides the hardware probe (tests that pretend to be another machine). */
   hardware?: HardwareProfile;
+  /** Adversary harness for verification tests only (behaviour.ts): misbehave with own outputs. */
+  behaviour?: AgentBehaviour;
 };
 
 export type Provider = {
@@ -221,11 +224,25 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     let outcome: Outcome;
     const t0 = performance.now();
     try {
-      const output = await runOnnxTask(
+      const computed = await runOnnxTask(
         { runtime, cache, scratchDir },
         { model: a.model, input: a.input, timeoutMs: a.timeoutMs },
         ac.signal,
       );
+      const act = misbehave(opts.behaviour ?? { kind: 'honest' }, computed);
+      if (act.action === 'withhold') {
+        // `slow`: sit on the lease until the coordinator gives up on it and cancels.
+        await new Promise<void>((r) => ac.signal.addEventListener('abort', () => r(), { once: true }));
+        running.delete(a.assignmentId);
+        return;
+      }
+      if (act.action === 'drop') {
+        // `disconnect`: forget the task and drop the session; the agent reconnects without it.
+        running.delete(a.assignmentId);
+        socket?.terminate();
+        return;
+      }
+      const output = act.output;
       const t1 = performance.now();
       await uploadOutput(output);
       log.debug(

@@ -1,0 +1,158 @@
+/**
+ * A scripted provider on a raw WebSocket: it authenticates like the agent and then does exactly
+ * what a test tells it (send a chosen output, fail, stay silent). Used by the verification tests
+ * to play honest and dishonest providers without running inference.
+ */
+import type { LocalAccount } from 'viem';
+import { WebSocket } from 'ws';
+import { createClient } from '../../src/client/createClient.ts';
+import { capabilitiesHash } from '../../src/coordinator/api/providerRoutes.ts';
+import { signPlexusMessage } from '../../src/protocol/eip712.ts';
+import { cidToBytes32 } from '../../src/protocol/ids.ts';
+import { encodeSafetensors, type Tensor } from '../../src/protocol/safetensors.ts';
+
+export type Msg = Record<string, unknown> & { type: string };
+
+const claim = {
+  hardware: {
+    cpuModel: 'test cpu',
+    cpuCores: 2,
+    memoryBytes: 8 * 1024 ** 3,
+    gpus: [],
+    executionProviders: ['cpu'],
+  },
+  slots: 1,
+  region: 'eu-west',
+  agentVersion: 'test',
+};
+
+/** A connected, authenticated scripted provider. */
+export type RawProvider = {
+  account: LocalAccount;
+  ws: WebSocket;
+  next(type?: string, timeoutMs?: number): Promise<Msg>;
+  /** Takes a message of `type` that already arrived, without waiting. */
+  take(type: string): Msg | undefined;
+  /** Uploads `tensors` as the output of `assign` and sends the signed result; resolves with the ack. */
+  deliver(assign: Msg, tensors: Record<string, Tensor>): Promise<Msg>;
+  close(): Promise<void>;
+};
+
+/** Connects `account` to the coordinator at `url` (optionally naming leases it still holds). */
+export async function connectRawProvider(
+  url: string,
+  account: LocalAccount,
+  opts: { inFlight?: string[]; chainId?: number } = {},
+): Promise<RawProvider> {
+  const chainId = opts.chainId ?? 31337;
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/providers/ws`);
+  const inbox: Msg[] = [];
+  const waiters: { type: string | undefined; resolve: (m: Msg) => void }[] = [];
+  ws.on('message', (raw) => {
+    const m = JSON.parse(raw.toString()) as Msg;
+    const w = waiters.find((x) => x.type === undefined || x.type === m.type);
+    if (w) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(m);
+    } else inbox.push(m);
+  });
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
+  function next(type?: string, timeoutMs = 10_000): Promise<Msg> {
+    const i = inbox.findIndex((m) => type === undefined || m.type === type);
+    if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0]!);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(
+        () => reject(new Error(`no ${type ?? 'message'} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      waiters.push({
+        type,
+        resolve: (m) => {
+          clearTimeout(t);
+          resolve(m);
+        },
+      });
+    });
+  }
+  const hello = await next('hello');
+  const issuedAt = Math.floor(Date.now() / 1000);
+  const signature = await signPlexusMessage(account, chainId, 'SessionAuth', {
+    provider: account.address,
+    challenge: hello.challenge as `0x${string}`,
+    capabilitiesHash: capabilitiesHash(claim),
+    issuedAt: BigInt(issuedAt),
+  });
+  ws.send(
+    JSON.stringify({
+      type: 'auth',
+      provider: account.address,
+      issuedAt,
+      signature,
+      ...claim,
+      ...(opts.inFlight ? { inFlight: opts.inFlight } : {}),
+    }),
+  );
+  await next('welcome');
+  return {
+    account,
+    ws,
+    next,
+    take(type) {
+      const i = inbox.findIndex((m) => m.type === type);
+      return i >= 0 ? inbox.splice(i, 1)[0] : undefined;
+    },
+    async deliver(assign, tensors) {
+      const bytes = encodeSafetensors(tensors);
+      const { cid } = await createClient({ url }).uploadBlob(bytes);
+      const at = Math.floor(Date.now() / 1000);
+      const sig = await signPlexusMessage(account, chainId, 'TaskResult', {
+        provider: account.address,
+        assignmentId: assign.assignmentId as `0x${string}`,
+        taskId: assign.taskId as `0x${string}`,
+        outputCid: cidToBytes32(cid),
+        wallMs: 5n,
+        cpuMs: 5n,
+        peakRssBytes: 1000n,
+        issuedAt: BigInt(at),
+      });
+      ws.send(
+        JSON.stringify({
+          type: 'result',
+          assignmentId: assign.assignmentId,
+          taskId: assign.taskId,
+          outputCid: cid,
+          usage: { wallMs: 5, cpuMs: 5, peakRssBytes: 1000 },
+          issuedAt: at,
+          signature: sig,
+        }),
+      );
+      return next('ack');
+    },
+    async close() {
+      if (ws.readyState === WebSocket.CLOSED) return;
+      const closed = new Promise((r) => ws.once('close', r));
+      ws.close();
+      await closed;
+    },
+  };
+}
+
+/** Waits until one of `providers` has received a message of `type`; returns it and who got it. */
+export async function firstOf(
+  providers: RawProvider[],
+  type: string,
+  timeoutMs = 10_000,
+): Promise<{ provider: RawProvider; msg: Msg }> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    for (const provider of providers) {
+      const msg = provider.take(type);
+      if (msg) return { provider, msg };
+    }
+    if (Date.now() > until) throw new Error(`no ${type} for any of ${providers.length} providers`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
