@@ -20,6 +20,7 @@ import {
 } from '../protocol/constants.ts';
 import { blobRoutes } from './api/blobRoutes.ts';
 import { installErrorHandling } from './api/errorHandling.ts';
+import { explorerRoutes } from './api/explorerRoutes.ts';
 import { jobRoutes } from './api/jobRoutes.ts';
 import { providerRoutes } from './api/providerRoutes.ts';
 import { createBlobStore } from './blobs/createBlobStore.ts';
@@ -139,6 +140,7 @@ export async function startCoordinator(
   await app.register(blobRoutes(blobs, config.maxBlobBytes));
   await app.register(jobRoutes({ db, events, submitter }));
   await app.register(providerRoutes({ db, loop, chainId: config.chainId, log, metrics }));
+  await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));
   app.get('/v1/health', { schema: { summary: 'Liveness and basic facts' } }, async () => ({
     ok: true,
     protocolVersion: PROTOCOL_VERSION,

@@ -1,0 +1,51 @@
+/**
+ * A tiny element builder. Everything from the network goes in as text nodes, never as HTML, so a
+ * provider naming its region `<script>` shows exactly that.
+ */
+type Child = Node | string | number | null | undefined | false;
+type Attrs = Record<string, string | number | boolean | null | undefined | ((e: Event) => void)>;
+
+/**
+ * Creates an element with attributes (`on…` functions become listeners) and children.
+ * @example h('a', { href: '#/jobs', class: 'pill' }, 'Jobs')
+ */
+export function h(tag: string, attrs: Attrs = {}, ...children: (Child | Child[])[]): HTMLElement {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (typeof v === 'function') el.addEventListener(k.slice(2).toLowerCase(), v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
+/** Creates an SVG element (charts) with attributes and children. */
+export function s(
+  tag: string,
+  attrs: Record<string, string | number> = {},
+  ...children: (Node | string)[]
+): SVGElement {
+  const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  el.append(...children);
+  return el;
+}
+
+/** An empty state: what is missing and why, instead of a blank area or a made-up figure. */
+export function empty(title: string, why: string): HTMLElement {
+  return h('div', { class: 'empty', 'data-empty': '' }, h('strong', {}, title), h('p', {}, why));
+}
+
+/** Wraps a table so it scrolls sideways in a narrow window instead of squashing. */
+export function tableWrap(table: HTMLElement): HTMLElement {
+  return h('div', { class: 'table-wrap' }, table);
+}
+
+/** A card with a heading. */
+export function card(title: string, ...body: (Child | Child[])[]): HTMLElement {
+  return h('section', { class: 'card' }, h('h2', {}, title), ...body);
+}

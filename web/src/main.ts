@@ -1,0 +1,98 @@
+/** The explorer: a hash router over four read-only views, re-rendered on live events. */
+import './style.css';
+import { ApiError, getJson, type Stats } from './api.ts';
+import { h } from './dom.ts';
+import { connectLive } from './live.ts';
+import { renderEpochs } from './views/epochs.ts';
+import { renderJob } from './views/job.ts';
+import { renderJobs } from './views/jobs.ts';
+import { renderOverview } from './views/overview.ts';
+import { renderProvider } from './views/provider.ts';
+import { renderProviders } from './views/providers.ts';
+
+type Route = { nav: string; render: () => Promise<HTMLElement> };
+
+function route(hash: string): Route {
+  const [path = '', query = ''] = hash.replace(/^#/, '').split('?');
+  const parts = path.split('/').filter(Boolean);
+  const params = new URLSearchParams(query);
+  if (parts[0] === 'providers' && parts[1])
+    return { nav: 'providers', render: () => renderProvider(parts[1]!) };
+  if (parts[0] === 'providers') return { nav: 'providers', render: renderProviders };
+  if (parts[0] === 'jobs' && parts[1]) return { nav: 'jobs', render: () => renderJob(parts[1]!) };
+  if (parts[0] === 'jobs') return { nav: 'jobs', render: () => renderJobs(params.get('status')) };
+  if (parts[0] === 'epochs') return { nav: 'epochs', render: renderEpochs };
+  return { nav: 'overview', render: renderOverview };
+}
+
+const app = document.getElementById('app')!;
+const banner = document.getElementById('banner')!;
+const live = document.getElementById('live')!;
+let generation = 0;
+
+function showError(err: unknown): void {
+  const unreachable = err instanceof ApiError && err.status === null;
+  banner.hidden = false;
+  banner.className = 'banner error';
+  banner.replaceChildren(
+    h('strong', {}, unreachable ? 'Coordinator unreachable. ' : 'Could not load this page. '),
+    err instanceof Error ? err.message : String(err),
+    ' ',
+    h('button', { type: 'button', onclick: () => void render() }, 'Retry'),
+  );
+}
+
+/** Renders the current route; a slower earlier render never overwrites a newer one. */
+async function render(): Promise<void> {
+  const mine = ++generation;
+  const r = route(location.hash);
+  for (const a of document.querySelectorAll<HTMLElement>('[data-nav]'))
+    a.classList.toggle('active', a.dataset.nav === r.nav);
+  try {
+    const view = await r.render();
+    if (mine !== generation) return;
+    banner.hidden = true;
+    app.replaceChildren(view);
+  } catch (err) {
+    if (mine !== generation) return;
+    showError(err);
+    if (!app.firstChild || !(err instanceof ApiError && err.status === null))
+      app.replaceChildren(
+        h(
+          'div',
+          { class: 'empty error-state', 'data-error': '' },
+          h(
+            'strong',
+            {},
+            err instanceof ApiError && err.code === 'PLX_NOT_FOUND' ? 'Not found' : 'Nothing to show',
+          ),
+          h('p', {}, err instanceof Error ? err.message : String(err)),
+        ),
+      );
+  }
+}
+
+function setLive(state: 'live' | 'reconnecting' | 'offline'): void {
+  live.textContent = state === 'live' ? 'live' : state === 'reconnecting' ? 'reconnecting…' : 'offline';
+  live.className = `live ${state}`;
+  // Back after an outage: refresh the page's data rather than leave the error up.
+  if (state === 'live' && !banner.hidden) void render();
+}
+
+async function start(): Promise<void> {
+  window.addEventListener('hashchange', () => {
+    window.scrollTo(0, 0);
+    void render();
+  });
+  await render();
+  // Stream only what happens from now on; the views already show the state up to here.
+  let after = 0;
+  try {
+    after = (await getJson<Stats>('/v1/stats')).lastEventId;
+  } catch {
+    setLive('offline');
+  }
+  connectLive(after, () => void render(), setLive);
+}
+
+void start();
