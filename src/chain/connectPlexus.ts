@@ -1,4 +1,4 @@
-import { createPublicClient, createWalletClient, defineChain, type Hex, http } from 'viem';
+import { createPublicClient, createWalletClient, defineChain, type Hex, http, type LocalAccount } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { PlexusAddresses, PlexusReader, PlexusWriter } from './types.ts';
 
@@ -11,7 +11,8 @@ export type ConnectPlexusParameters = {
 
 /**
  * Builds the viem clients the actions need from an RPC URL, a chain id and the contract addresses:
- * a PlexusReader, or a PlexusWriter when a private key is given (the CLIs load it from the keystore).
+ * a PlexusReader, or a PlexusWriter when a private key or a local account is given (the CLIs pass the
+ * account opened from the keystore).
  *
  * @example
  * const reader = connectPlexus({ rpcUrl, chainId: 31337, addresses });
@@ -19,10 +20,10 @@ export type ConnectPlexusParameters = {
  * await deposit(writer, 10n * PLX);
  */
 export function connectPlexus(params: ConnectPlexusParameters): PlexusReader;
-export function connectPlexus(params: ConnectPlexusParameters, privateKey: Hex): PlexusWriter;
+export function connectPlexus(params: ConnectPlexusParameters, signer: Hex | LocalAccount): PlexusWriter;
 export function connectPlexus(
   params: ConnectPlexusParameters,
-  privateKey?: Hex,
+  signer?: Hex | LocalAccount,
 ): PlexusReader | PlexusWriter {
   const chain = defineChain({
     id: params.chainId,
@@ -32,7 +33,8 @@ export function connectPlexus(
   });
   const transport = http(params.rpcUrl);
   const publicClient = createPublicClient({ chain, transport });
-  if (privateKey === undefined) return { publicClient, addresses: params.addresses };
-  const walletClient = createWalletClient({ account: privateKeyToAccount(privateKey), chain, transport });
+  if (signer === undefined) return { publicClient, addresses: params.addresses };
+  const account = typeof signer === 'string' ? privateKeyToAccount(signer) : signer;
+  const walletClient = createWalletClient({ account, chain, transport });
   return { publicClient, walletClient, addresses: params.addresses };
 }

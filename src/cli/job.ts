@@ -6,9 +6,7 @@ import { createClient } from '../client/createClient.ts';
 import type { JobVerification } from '../protocol/schemas.ts';
 import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
 import { readPassword } from '../provider/keystore/readPassword.ts';
-import { DEFAULT_COORDINATOR, intOption, verificationOption } from './options.ts';
-
-const DEFAULT_CLIENT_KEYSTORE = process.env.PLEXUS_CLIENT_KEYSTORE ?? '.plexus/client/key.json';
+import { DEFAULT_CLIENT_KEYSTORE, DEFAULT_COORDINATOR, intOption, verificationOption } from './options.ts';
 
 async function clientAccount(keystore: string) {
   const password = await readPassword({ prompt: 'Client keystore password: ' });

@@ -3,6 +3,7 @@
  */
 import { Command } from 'commander';
 import { PlexusError } from '../errors/PlexusError.ts';
+import { clientCommand } from './client.ts';
 import { coordinatorCommand } from './coordinator.ts';
 import { devnetCommand } from './devnet.ts';
 import { jobCommand } from './job.ts';
@@ -15,13 +16,16 @@ const program = new Command('plexus')
 program.addCommand(coordinatorCommand());
 program.addCommand(providerCommand());
 program.addCommand(jobCommand());
+program.addCommand(clientCommand());
 program.addCommand(devnetCommand());
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof PlexusError) {
-    console.error(`error ${err.code}: ${err.message}`);
+    // With --json a script gets the same error object the HTTP API sends.
+    if (process.argv.includes('--json')) console.error(JSON.stringify(err.toJSON()));
+    else console.error(`error ${err.code}: ${err.message}`);
     process.exit(1);
   }
   throw err;

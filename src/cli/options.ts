@@ -14,6 +14,9 @@ export function intOption(min: number, max: number) {
 /** Default coordinator URL: $PLEXUS_COORDINATOR or the devnet's. */
 export const DEFAULT_COORDINATOR = process.env.PLEXUS_COORDINATOR ?? 'http://127.0.0.1:8080';
 
+/** Default client key file: $PLEXUS_CLIENT_KEYSTORE or `.plexus/client/key.json`. */
+export const DEFAULT_CLIENT_KEYSTORE = process.env.PLEXUS_CLIENT_KEYSTORE ?? '.plexus/client/key.json';
+
 /**
  * Parses `--verify`: `none`, `audit`, `redundant` or `redundant:K` (K from 2 to 7), into the job
  * spec's `verification` field.

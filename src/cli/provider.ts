@@ -5,8 +5,12 @@ import { startProvider } from '../provider/agent/startProvider.ts';
 import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
 import { readPassword } from '../provider/keystore/readPassword.ts';
 import { DEFAULT_COORDINATOR, intOption } from './options.ts';
+import { addProviderChainCommands } from './providerChain.ts';
 
-/** `plexus provider start`: runs a provider agent until SIGINT/SIGTERM (which drain first). */
+/**
+ * `plexus provider start`: runs a provider agent until SIGINT/SIGTERM (which drain first); and the
+ * on-chain subcommands (register, stake, unbond, status, rewards, claim) from providerChain.ts.
+ */
 export function providerCommand(): Command {
   const cmd = new Command('provider').description('run and manage a provider agent');
   cmd
@@ -60,5 +64,6 @@ export function providerCommand(): Command {
         process.on('SIGTERM', stop);
       },
     );
+  addProviderChainCommands(cmd);
   return cmd;
 }

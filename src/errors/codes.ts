@@ -71,6 +71,11 @@ export const errorCodes = {
     status: 409,
     message: 'A Plexus contract rejected the transaction; see details.errorName and details.args.',
   },
+  // --- participant CLI (src/cli) ---
+  PLX_UPSTREAM_UNAVAILABLE: {
+    status: 502,
+    message: 'The coordinator or chain RPC endpoint did not answer, or answered something unusable.',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

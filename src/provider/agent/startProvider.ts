@@ -18,6 +18,7 @@ import { signPlexusMessage } from '../../protocol/eip712.ts';
 import { cidToBytes32 } from '../../protocol/ids.ts';
 import type { CoordinatorMessage } from '../../protocol/schemas.ts';
 import { createBlobCache } from '../cache/createBlobCache.ts';
+import { hardwareClaim } from '../hardware/hardwareClaim.ts';
 import { type HardwareProfile, probeHardware } from '../hardware/probeHardware.ts';
 import { createOnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 import { backoffDelay } from './backoff.ts';
@@ -104,15 +105,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     },
   });
   const claim = {
-    hardware: {
-      cpuModel: hardware.cpuModel,
-      cpuCores: hardware.cpuCores,
-      memoryBytes: hardware.memoryBytes,
-      gpus: hardware.gpus.map((g) => ({ name: g.name, memoryMiB: g.memoryMiB })),
-      executionProviders: gpu
-        ? hardware.executionProviders
-        : hardware.executionProviders.filter((e) => e !== 'cuda'),
-    },
+    hardware: hardwareClaim(hardware, { useGpu: gpu }),
     slots: slots + prefetch,
     region: opts.region ?? 'unknown',
     agentVersion: AGENT_VERSION,

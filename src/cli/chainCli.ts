@@ -1,0 +1,253 @@
+/**
+ * What every on-chain CLI command shares (`plexus provider register|stake|unbond|status|rewards|claim`,
+ * `plexus client deposit|withdraw|balance`): the options that say which chain and contracts to use,
+ * opening the participant's keystore, turning viem failures into `PLX_…` errors, and printing a
+ * result for people or, with `--json`, as one JSON object for scripts.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import {
+  type Address,
+  BaseError,
+  HttpRequestError,
+  InsufficientFundsError,
+  isAddress,
+  TimeoutError,
+} from 'viem';
+import type { PrivateKeyAccount } from 'viem/accounts';
+import { z } from 'zod';
+import { type ConnectPlexusParameters, connectPlexus } from '../chain/connectPlexus.ts';
+import type { PlexusReader, PlexusWriter } from '../chain/types.ts';
+import { PlexusError } from '../errors/PlexusError.ts';
+import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
+import { readPassword } from '../provider/keystore/readPassword.ts';
+import { fetchCoordinator } from './fetchCoordinator.ts';
+import { DEFAULT_COORDINATOR } from './options.ts';
+
+/** The options addChainOptions adds. */
+export type ChainCliOptions = {
+  coordinator: string;
+  deployment?: string;
+  rpcUrl?: string;
+  json: boolean;
+};
+
+const MAX_DEPLOYMENT_FILE_BYTES = 64 * 1024;
+
+const addressSchema = z
+  .string()
+  .refine((s) => isAddress(s), 'must be a 0x-prefixed 20-byte address') as z.ZodType<Address>;
+const httpUrlSchema = z.url({ protocol: /^https?$/ });
+const contractsShape = {
+  chainId: z
+    .int()
+    .min(1)
+    .max(2 ** 53),
+  token: addressSchema,
+  registry: addressSchema,
+  escrow: addressSchema,
+  settlement: addressSchema,
+};
+
+/** `dataDir/deployment.json` as the devnet writes it (other fields are allowed and ignored). */
+const deploymentFileSchema = z.looseObject({ ...contractsShape, rpcUrl: httpUrlSchema.optional() });
+
+/** The coordinator's `GET /v1/chain` (docs/protocol.md). */
+const chainInfoSchema = z.looseObject({
+  ...contractsShape,
+  rpcUrl: httpUrlSchema,
+  epochDuration: z.number().int().min(1),
+});
+
+/**
+ * Adds `--coordinator`, `--deployment`, `--rpc-url` and `--json` to a command.
+ *
+ * @example
+ * addChainOptions(cmd.command('balance')).action(async (o: ChainCliOptions) => { … });
+ */
+export function addChainOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--coordinator <url>',
+      'coordinator base URL: the chain comes from its GET /v1/chain unless --deployment is given',
+      DEFAULT_COORDINATOR,
+    )
+    .option(
+      '--deployment <file>',
+      'deployment JSON with chainId and contract addresses (the devnet writes DATA_DIR/deployment.json)',
+      process.env.PLEXUS_DEPLOYMENT,
+    )
+    .option(
+      '--rpc-url <url>',
+      'chain JSON-RPC URL (default: the one in the deployment file or in GET /v1/chain)',
+      process.env.PLEXUS_RPC_URL,
+    )
+    .option('--json', 'print one JSON object (amounts as decimal strings of base units)', false);
+}
+
+/**
+ * Where the chain and the contracts are: from `--deployment FILE` when given, else from the
+ * coordinator's `GET /v1/chain`; `--rpc-url` overrides the RPC URL either names.
+ *
+ * @example
+ * const params = await resolveChain({ coordinator: 'http://127.0.0.1:8080', json: false });
+ */
+export async function resolveChain(o: ChainCliOptions): Promise<ConnectPlexusParameters> {
+  let found: z.infer<typeof deploymentFileSchema>;
+  if (o.deployment !== undefined) {
+    let text: string;
+    try {
+      const { size } = await stat(o.deployment);
+      if (size > MAX_DEPLOYMENT_FILE_BYTES)
+        throw new PlexusError(
+          'PLX_VALIDATION',
+          `${o.deployment} is ${size} bytes; a deployment file is < 64 KiB`,
+        );
+      text = await readFile(o.deployment, 'utf8');
+    } catch (cause) {
+      if (cause instanceof PlexusError) throw cause;
+      throw new PlexusError('PLX_VALIDATION', `cannot read --deployment ${o.deployment}: ${String(cause)}`, {
+        cause,
+      });
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (cause) {
+      throw new PlexusError('PLX_VALIDATION', `${o.deployment} is not valid JSON`, { cause });
+    }
+    const parsed = deploymentFileSchema.safeParse(json);
+    if (!parsed.success)
+      throw new PlexusError(
+        'PLX_VALIDATION',
+        `${o.deployment} is not a deployment file: ${issues(parsed.error)}`,
+      );
+    found = parsed.data;
+  } else {
+    found = await fetchCoordinator(o.coordinator, '/v1/chain', chainInfoSchema);
+  }
+  const rpcUrl = o.rpcUrl ?? found.rpcUrl;
+  if (rpcUrl === undefined)
+    throw new PlexusError('PLX_VALIDATION', `${o.deployment} names no rpcUrl: give --rpc-url`);
+  if (!httpUrlSchema.safeParse(rpcUrl).success)
+    throw new PlexusError(
+      'PLX_VALIDATION',
+      `--rpc-url must be an http(s) URL, got ${JSON.stringify(rpcUrl)}`,
+    );
+  const { chainId, token, registry, escrow, settlement } = found;
+  return { rpcUrl, chainId, addresses: { token, registry, escrow, settlement } };
+}
+
+function issues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+/**
+ * Resolves the chain and connects to it, read-only, after checking that the RPC serves the chain
+ * the deployment is on (so nothing is ever signed for the wrong chain).
+ *
+ * @example
+ * const reader = await connectReader(o);
+ */
+export async function connectReader(
+  o: ChainCliOptions,
+): Promise<PlexusReader & { params: ConnectPlexusParameters }> {
+  const params = await resolveChain(o);
+  const reader = connectPlexus(params);
+  const served = await reader.publicClient.getChainId().catch((err: unknown) => {
+    throw toCliError(err);
+  });
+  if (served !== params.chainId)
+    throw new PlexusError(
+      'PLX_VALIDATION',
+      `the RPC at ${params.rpcUrl} serves chain ${served}, but the contracts are on chain ${params.chainId}`,
+    );
+  return { ...reader, params };
+}
+
+/**
+ * Opens (or, the first time, creates) the participant's encrypted key, with the password from
+ * `PLEXUS_KEYSTORE_PASSWORD` or a hidden prompt, and connects a writer with it.
+ *
+ * @example
+ * const writer = await connectWriter(o, '.plexus/provider/key.json', 'Provider keystore password: ');
+ */
+export async function connectWriter(
+  o: ChainCliOptions,
+  keystore: string,
+  prompt: string,
+): Promise<PlexusWriter & { account: PrivateKeyAccount; params: ConnectPlexusParameters }> {
+  const reader = await connectReader(o);
+  const account = await loadOrCreateKeystore(keystore, await readPassword({ prompt }));
+  return { ...connectPlexus(reader.params, account), account, params: reader.params };
+}
+
+/**
+ * Maps what a chain call can throw to a PlexusError: PlexusErrors (a ChainRevertError with the
+ * decoded reason, a validation error) pass through; an RPC that does not answer is
+ * `PLX_UPSTREAM_UNAVAILABLE`; an account without ETH for gas is `PLX_VALIDATION`; anything else
+ * from viem is `PLX_INTERNAL` with viem's short message.
+ *
+ * @example
+ * try { … } catch (err) { throw toCliError(err); }
+ */
+export function toCliError(err: unknown): unknown {
+  if (err instanceof PlexusError || !(err instanceof BaseError)) return err;
+  const http = err.walk((e) => e instanceof HttpRequestError);
+  if (http instanceof HttpRequestError || err.walk((e) => e instanceof TimeoutError) !== null) {
+    const url = http instanceof HttpRequestError ? http.url : undefined;
+    return new PlexusError(
+      'PLX_UPSTREAM_UNAVAILABLE',
+      `the chain RPC ${url ?? ''} did not answer: ${err.shortMessage}`,
+      {
+        details: { rpcUrl: url },
+        cause: err,
+      },
+    );
+  }
+  if (err.walk((e) => e instanceof InsufficientFundsError) !== null)
+    return new PlexusError(
+      'PLX_VALIDATION',
+      `the account has not enough ETH to pay for gas (${err.shortMessage})`,
+      {
+        cause: err,
+      },
+    );
+  return new PlexusError('PLX_INTERNAL', err.shortMessage, { cause: err });
+}
+
+/**
+ * Runs a command body against the chain, mapping its failures with toCliError.
+ *
+ * @example
+ * .action((o) => onChain(async () => { … }))
+ */
+export async function onChain(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    throw toCliError(err);
+  }
+}
+
+/**
+ * Prints a result: `lines` for people, or with `--json` the `json` object on one line (bigints as
+ * decimal strings of base units).
+ *
+ * @example
+ * report(o, { address, balance }, [`balance ${formatPlx(balance)}`]);
+ */
+export function report(o: { json: boolean }, json: Record<string, unknown>, lines: string[]): void {
+  if (o.json) console.log(JSON.stringify(json, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+  else for (const line of lines) console.log(line);
+}
+
+/**
+ * A unix time in seconds as an ISO date, for people.
+ *
+ * @example
+ * isoTime(1767225600n); // '2026-01-01T00:00:00.000Z'
+ */
+export function isoTime(seconds: bigint): string {
+  return new Date(Number(seconds) * 1000).toISOString();
+}
