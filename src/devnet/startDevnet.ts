@@ -12,6 +12,7 @@ import { type AnvilInstance, startAnvil } from '../chain/startAnvil.ts';
 import { createClient } from '../client/createClient.ts';
 import { createLogger } from '../logger.ts';
 import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
+import { fundDevnetAccounts } from './fundDevnetAccounts.ts';
 import { type DemoSummary, runDemo } from './runDemo.ts';
 import { type NodeChild, spawnPlexus } from './spawnNode.ts';
 
@@ -23,11 +24,22 @@ export const DEVNET_PASSWORD = 'plexus-devnet-only';
 /** Cheaper scrypt for the devnet's throwaway keys, so start-up stays quick on small machines. */
 const DEVNET_SCRYPT = { n: 2 ** 14, r: 8, p: 1 };
 const REGIONS = ['eu-west', 'us-east', 'ap-south', 'sa-east', 'af-south'];
+/**
+ * Devnet epoch length in seconds: short, so an epoch settles within a demo. The escrow's withdrawal
+ * delay is two epochs (the contract wants at least one) and the unbonding period three, so both can
+ * be tried by hand in a minute.
+ */
+export const DEVNET_EPOCH_SECONDS = 20;
 
 export type Devnet = {
   coordinatorUrl: string;
   /** The local chain (anvil) and the Plexus contracts deployed on it. */
-  chain: { rpcUrl: string; deployment: PlexusDeployment };
+  chain: {
+    rpcUrl: string;
+    deployment: PlexusDeployment;
+    /** Epoch length in seconds (also `deployment.epochDuration`, as a bigint). */
+    epochDuration: number;
+  };
   children: NodeChild[];
   runDemo(images?: number): Promise<DemoSummary>;
   stop(): Promise<void>;
@@ -35,11 +47,13 @@ export type Devnet = {
 
 /**
  * Starts anvil on a free port and deploys the Plexus contracts with a 2-of-3 validator set made of
- * anvil's funded dev accounts 1–3 (account 0 deploys and holds the genesis supply). The deployment
- * is written to `dataDir/deployment.json` for other tools.
+ * anvil's funded dev accounts 1–3 (account 0 deploys and holds the genesis supply), with
+ * `epochSeconds`-long epochs. The deployment is written to `dataDir/deployment.json` for other tools
+ * (`plexus provider|client … --deployment FILE`).
  */
 async function startLocalChain(
   dataDir: string,
+  epochSeconds: number,
 ): Promise<{ anvil: AnvilInstance; deployment: PlexusDeployment }> {
   const anvil = await startAnvil({ port: 0 });
   try {
@@ -49,7 +63,16 @@ async function startLocalChain(
     const publicClient = createPublicClient({ chain: anvil.chain, transport });
     const walletClient = createWalletClient({ account: deployer, chain: anvil.chain, transport });
     const validators = rest.slice(0, 3).map((k) => privateKeyToAccount(k).address);
-    const deployment = await deployPlexus({ publicClient, walletClient, validators, threshold: 2 });
+    const epochDuration = BigInt(epochSeconds);
+    const deployment = await deployPlexus({
+      publicClient,
+      walletClient,
+      validators,
+      threshold: 2,
+      epochDuration,
+      withdrawalDelay: 2n * epochDuration,
+      unbondingPeriod: 3n * epochDuration,
+    });
     await writeFile(
       join(dataDir, 'deployment.json'),
       JSON.stringify(
@@ -79,6 +102,8 @@ export async function startDevnet(opts: {
   port?: number;
   print?: (line: string) => void;
   logLevel?: string;
+  /** Epoch length in seconds (default DEVNET_EPOCH_SECONDS). */
+  epochSeconds?: number;
 }): Promise<Devnet> {
   const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
   const dataDir = resolve(opts.dataDir);
@@ -95,12 +120,27 @@ export async function startDevnet(opts: {
     await anvil?.stop();
   };
   try {
-    const chain = await startLocalChain(dataDir);
+    const epochSeconds = opts.epochSeconds ?? DEVNET_EPOCH_SECONDS;
+    const chain = await startLocalChain(dataDir, epochSeconds);
     anvil = chain.anvil;
     print(`chain        ${anvil.rpcUrl} (anvil, chain id ${anvil.chain.id})`);
     print(
-      `contracts    token ${chain.deployment.token}, registry ${chain.deployment.registry}, escrow ${chain.deployment.escrow}, settlement ${chain.deployment.settlement} (${chain.deployment.threshold}-of-${chain.deployment.validators.length} validators)`,
+      `contracts    token ${chain.deployment.token}, registry ${chain.deployment.registry}, escrow ${chain.deployment.escrow}, settlement ${chain.deployment.settlement} (${chain.deployment.threshold}-of-${chain.deployment.validators.length} validators, ${epochSeconds} s epochs)`,
     );
+    await fundDevnetAccounts({
+      rpcUrl: anvil.rpcUrl,
+      deployment: chain.deployment,
+      treasuryKey: anvil.privateKeys[0]!,
+      providers: Array.from({ length: n }, (_, i) => ({
+        keystore: join(dataDir, `provider-${i + 1}`, 'key.json'),
+        region: REGIONS[i % REGIONS.length]!,
+      })),
+      client: { keystore: join(dataDir, 'client', 'key.json') },
+      password: DEVNET_PASSWORD,
+      scrypt: DEVNET_SCRYPT,
+      logger: quiet,
+      print,
+    });
     const coordinator = spawnPlexus(
       'coordinator',
       [
@@ -159,7 +199,7 @@ export async function startDevnet(opts: {
     const signer = createClient({ url, account: clientAccount });
     return {
       coordinatorUrl: url,
-      chain: { rpcUrl: anvil.rpcUrl, deployment: chain.deployment },
+      chain: { rpcUrl: anvil.rpcUrl, deployment: chain.deployment, epochDuration: epochSeconds },
       children,
       runDemo: (images?: number) => runDemo(signer, { ...(images ? { images } : {}), print }),
       stop,
