@@ -596,6 +596,22 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       await shot(page, name);
     }
 
+    // Providers as cards (no header row): sorting from the sort bar, each value labelled.
+    await page.goto(`${url}/#/providers`);
+    await page.locator('table[data-table="providers"] tbody tr').first().waitFor();
+    assert.equal(await page.locator('table[data-table="providers"] thead').isVisible(), false);
+    await page.selectOption('.sort-bar select', 'region');
+    const regions = await page
+      .locator('table[data-table="providers"] td[data-label="Region"]')
+      .allTextContents();
+    assert.deepEqual(regions, [...regions].sort().reverse(), 'sorted by region, descending');
+    await page.locator('.sort-bar button').click();
+    const ascending = await page
+      .locator('table[data-table="providers"] td[data-label="Region"]')
+      .allTextContents();
+    assert.deepEqual(ascending, [...regions].reverse());
+    await shot(page, 'providers-narrow');
+
     await page.goto(`${url}/#/`);
     const chart = page.locator('[data-view="overview"] svg.chart').first();
     await chart.locator('rect').first().waitFor();

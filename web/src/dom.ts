@@ -52,6 +52,24 @@ export function tableWrap(table: HTMLElement): HTMLElement {
   return h('div', { class: 'table-wrap' }, table);
 }
 
+/**
+ * Marks a list table to show each row as a card of `label value` lines in a narrow window (CSS
+ * `table.cards`), instead of one wide row to scroll sideways: each cell gets its column's heading
+ * as `data-label`.
+ * @example tableWrap(asCards(h('table', …)))
+ */
+export function asCards(table: HTMLElement): HTMLElement {
+  table.classList.add('cards');
+  const labels = [...table.querySelectorAll('thead th')].map(
+    (th) => th.textContent?.replace(/[▼▲]/g, '').trim() ?? '',
+  );
+  for (const tr of table.querySelectorAll('tbody tr'))
+    [...tr.children].forEach((td, i) => {
+      if (td instanceof HTMLElement) td.dataset.label = labels[i] ?? '';
+    });
+  return table;
+}
+
 /** A card with a heading. */
 export function card(title: string, ...body: Children[]): HTMLElement {
   return h('section', { class: 'card' }, h('h2', {}, title), ...body);

@@ -5,7 +5,7 @@
  * errors.
  */
 import { getOptional, type Optional } from '../api.ts';
-import { card, empty, h, tableWrap } from '../dom.ts';
+import { asCards, card, empty, h, tableWrap } from '../dom.ts';
 import { ago, duration, shortHex, when } from '../format.ts';
 import { type ChainInfo, type Epoch, exactPlx, parseChain, parseEpochs, plx } from '../settlement.ts';
 
@@ -115,19 +115,21 @@ export async function renderEpochs(): Promise<HTMLElement> {
     body = empty('No epochs yet', 'The first epoch appears here when it opens.');
   else
     body = tableWrap(
-      h(
-        'table',
-        { class: 'table', 'data-table': 'epochs' },
+      asCards(
         h(
-          'thead',
-          {},
+          'table',
+          { class: 'table', 'data-table': 'epochs' },
           h(
-            'tr',
+            'thead',
             {},
-            COLUMNS.map((c) => h('th', {}, c)),
+            h(
+              'tr',
+              {},
+              COLUMNS.map((c) => h('th', {}, c)),
+            ),
           ),
+          h('tbody', {}, epochs.data.map(epochRow)),
         ),
-        h('tbody', {}, epochs.data.map(epochRow)),
       ),
     );
   return h(

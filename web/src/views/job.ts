@@ -244,7 +244,7 @@ export async function renderJob(id: string): Promise<HTMLElement> {
                     ),
                     h(
                       'td',
-                      {},
+                      { class: 'faults' },
                       v.faults.length === 0
                         ? '—'
                         : v.faults.map((f, i) => [

@@ -1,6 +1,6 @@
 /** Providers: a sortable table with hardware, load, reputation, audit rate, stake and earnings. */
 import { getJson, type Provider } from '../api.ts';
-import { empty, h, tableWrap } from '../dom.ts';
+import { asCards, empty, h, tableWrap } from '../dom.ts';
 import { ago, bytes, pct, shortHex, when } from '../format.ts';
 import { exactPlx, type MaybeAmount, plx, providerMoney } from '../settlement.ts';
 
@@ -154,7 +154,71 @@ export async function renderProviders(): Promise<HTMLElement> {
             ),
       ),
     );
+    // In a narrow window the table shows as cards without its header row: sort from here instead.
+    const sortBar = h(
+      'div',
+      { class: 'sort-bar' },
+      h(
+        'label',
+        {},
+        'Sort by ',
+        h(
+          'select',
+          {
+            onchange: (e: Event) => {
+              sortKey = (e.target as HTMLSelectElement).value;
+              draw();
+            },
+          },
+          COLUMNS.filter((c) => c.value).map((c) =>
+            h('option', { value: c.key, selected: c.key === sortKey }, c.label),
+          ),
+        ),
+      ),
+      h(
+        'button',
+        {
+          type: 'button',
+          onclick: () => {
+            sortDesc = !sortDesc;
+            draw();
+          },
+        },
+        sortDesc ? '▼ descending' : '▲ ascending',
+      ),
+    );
     const online = providers.filter((p) => p.connected).length;
+    const body =
+      providers.length === 0
+        ? [
+            empty(
+              'No providers yet',
+              'Providers appear here when their agent first connects to this coordinator.',
+            ),
+          ]
+        : [
+            sortBar,
+            tableWrap(
+              asCards(
+                h(
+                  'table',
+                  { class: 'table', 'data-table': 'providers' },
+                  h('thead', {}, head),
+                  h(
+                    'tbody',
+                    {},
+                    rows.map((p) =>
+                      h(
+                        'tr',
+                        {},
+                        COLUMNS.map((c) => cell(c, p)),
+                      ),
+                    ),
+                  ),
+                ),
+              ),
+            ),
+          ];
     view.replaceChildren(
       h('h1', {}, 'Providers'),
       h(
@@ -162,29 +226,7 @@ export async function renderProviders(): Promise<HTMLElement> {
         { class: 'muted' },
         `${online} online of ${providers.length} known. Reputation is the verified share of a provider’s checked results (decaying); earnings are cumulative, stake is read from the chain.`,
       ),
-      providers.length === 0
-        ? empty(
-            'No providers yet',
-            'Providers appear here when their agent first connects to this coordinator.',
-          )
-        : tableWrap(
-            h(
-              'table',
-              { class: 'table', 'data-table': 'providers' },
-              h('thead', {}, head),
-              h(
-                'tbody',
-                {},
-                rows.map((p) =>
-                  h(
-                    'tr',
-                    {},
-                    COLUMNS.map((c) => cell(c, p)),
-                  ),
-                ),
-              ),
-            ),
-          ),
+      ...body,
     );
   };
   draw();
