@@ -119,10 +119,13 @@ function pricesPanel(prices: Optional<PriceClass[]>): HTMLElement | HTMLElement[
       ),
       c.history.length === 0
         ? h('p', { class: 'muted small' }, 'No settled epochs yet.')
-        : epochLine(
-            c.history.map((p) => ({ epoch: p.epoch, value: BigInt(p.basePrice) })),
-            (v) => formatAmount(v),
-          ),
+        : [
+            epochLine(
+              c.history.map((p) => ({ epoch: p.epoch, value: BigInt(p.basePrice) })),
+              (v) => formatAmount(v),
+            ),
+            h('p', { class: 'muted small axis-note' }, `PLX per ${c.unit}, by epoch`),
+          ],
     ),
   );
 }
