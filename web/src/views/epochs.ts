@@ -36,7 +36,7 @@ function failed(what: string, message: string): HTMLElement {
 
 function hashCell(hash: string | null, what: string): HTMLElement {
   return hash
-    ? h('td', { class: 'mono', title: hash }, shortHex(hash, 10, 6))
+    ? h('td', { class: 'mono', title: hash }, shortHex(hash, 8, 4))
     : h('td', { class: 'na', title: `no ${what} yet` }, '—');
 }
 
