@@ -279,6 +279,8 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
   let cleanup: () => Promise<void>;
   /** The first job (redundant k=2), followed through every view by the first test. */
   let jobId: string;
+  /** The provider started with `--behaviour always-wrong` by the second test. */
+  let cheater: string;
   const extra: NodeChild[] = [];
 
   /** Uploads `n` text images and submits one OCR job under `verification`. */
@@ -518,7 +520,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       { env: { PLEXUS_KEYSTORE_PASSWORD: DEVNET_PASSWORD, PLEXUS_LOG_LEVEL: 'warn' }, print: silentPrint },
     );
     extra.push(cheat);
-    const cheater = (
+    cheater = (
       await cheat.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 60_000)
     ).address.toLowerCase();
     const deadline = Date.now() + 60_000;
@@ -583,6 +585,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       ['#/providers', 'providers-narrow'],
       [`#/jobs/${jobId}`, 'job-narrow'],
       ['#/epochs', 'epochs-narrow'],
+      [`#/providers/${cheater}`, 'provider-narrow'],
     ];
     for (const [hash, name] of views) {
       await page.goto(`${url}/${hash}`);

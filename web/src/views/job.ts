@@ -12,7 +12,7 @@ import {
   type VerificationPolicy,
 } from '../api.ts';
 import { progress } from '../charts.ts';
-import { card, empty, h, tableWrap } from '../dom.ts';
+import { asCards, card, empty, h, tableWrap } from '../dom.ts';
 import { ago, duration, shortHex, when } from '../format.ts';
 
 /** `redundant (k=2)`, `audit`, `none`. */
@@ -166,35 +166,37 @@ export async function renderJob(id: string): Promise<HTMLElement> {
       job.tasks.length === 0
         ? empty('No tasks', 'This job has no tasks.')
         : tableWrap(
-            h(
-              'table',
-              { class: 'table', 'data-table': 'tasks' },
+            asCards(
               h(
-                'thead',
-                {},
+                'table',
+                { class: 'table', 'data-table': 'tasks' },
                 h(
-                  'tr',
+                  'thead',
                   {},
-                  ['#', 'Status', 'Attempts', 'Provider', 'Input', 'Output', 'Verdict', 'Last error'].map(
-                    (t) => h('th', {}, t),
-                  ),
-                ),
-              ),
-              h(
-                'tbody',
-                {},
-                job.tasks.map((t) =>
                   h(
                     'tr',
                     {},
-                    h('td', { class: 'num' }, t.index),
-                    h('td', {}, h('span', { class: `tag ${t.status}` }, t.status)),
-                    h('td', { class: 'num' }, t.attempts),
-                    h('td', {}, providerLink(t.provider)),
-                    h('td', {}, blobLink(t.input)),
-                    h('td', {}, blobLink(t.output)),
-                    h('td', {}, verdictTag(byIndex.get(t.index))),
-                    h('td', { class: 'mono small' }, t.lastError ?? ''),
+                    ['#', 'Status', 'Attempts', 'Provider', 'Input', 'Output', 'Verdict', 'Last error'].map(
+                      (t) => h('th', {}, t),
+                    ),
+                  ),
+                ),
+                h(
+                  'tbody',
+                  {},
+                  job.tasks.map((t) =>
+                    h(
+                      'tr',
+                      {},
+                      h('td', { class: 'num' }, t.index),
+                      h('td', {}, h('span', { class: `tag ${t.status}` }, t.status)),
+                      h('td', { class: 'num' }, t.attempts),
+                      h('td', {}, providerLink(t.provider)),
+                      h('td', {}, blobLink(t.input)),
+                      h('td', {}, blobLink(t.output)),
+                      h('td', {}, verdictTag(byIndex.get(t.index))),
+                      h('td', { class: 'mono small' }, t.lastError ?? ''),
+                    ),
                   ),
                 ),
               ),
@@ -206,56 +208,58 @@ export async function renderJob(id: string): Promise<HTMLElement> {
       : card(
           'Verification per task',
           tableWrap(
-            h(
-              'table',
-              { class: 'table', 'data-table': 'verification' },
+            asCards(
               h(
-                'thead',
-                {},
+                'table',
+                { class: 'table', 'data-table': 'verification' },
                 h(
-                  'tr',
+                  'thead',
                   {},
-                  ['#', 'Policy', 'Audit', 'Verdict', 'Executions', 'Agreed on the output', 'Faults'].map(
-                    (t) => h('th', {}, t),
+                  h(
+                    'tr',
+                    {},
+                    ['#', 'Policy', 'Audit', 'Verdict', 'Executions', 'Agreed on the output', 'Faults'].map(
+                      (t) => h('th', {}, t),
+                    ),
                   ),
                 ),
-              ),
-              h(
-                'tbody',
-                {},
-                verification.tasks.map((v) => {
-                  const agreed = v.executions.filter((e) => e.outcome === 'valid');
-                  return h(
-                    'tr',
-                    { 'data-task': v.taskIndex },
-                    h('td', { class: 'num' }, v.taskIndex),
-                    h('td', {}, policyText(v.policy)),
-                    h('td', {}, auditText(v)),
-                    h('td', {}, verdictTag(v)),
-                    h('td', {}, executionsList(v)),
-                    h(
-                      'td',
-                      { 'data-agreed': agreed.length },
-                      agreed.length === 0
-                        ? v.status === 'accepted'
-                          ? h('span', { class: 'muted' }, 'one result, not checked')
-                          : '—'
-                        : agreed.map((e, i) => [i > 0 ? ', ' : '', providerLink(e.provider)]),
-                    ),
-                    h(
-                      'td',
-                      { class: 'faults' },
-                      v.faults.length === 0
-                        ? '—'
-                        : v.faults.map((f, i) => [
-                            i > 0 ? '; ' : '',
-                            providerLink(f.provider),
-                            ` ${f.kind}`,
-                            f.reasons[0] ? h('span', { class: 'muted small' }, ` (${f.reasons[0]})`) : null,
-                          ]),
-                    ),
-                  );
-                }),
+                h(
+                  'tbody',
+                  {},
+                  verification.tasks.map((v) => {
+                    const agreed = v.executions.filter((e) => e.outcome === 'valid');
+                    return h(
+                      'tr',
+                      { 'data-task': v.taskIndex },
+                      h('td', { class: 'num' }, v.taskIndex),
+                      h('td', {}, policyText(v.policy)),
+                      h('td', {}, auditText(v)),
+                      h('td', {}, verdictTag(v)),
+                      h('td', {}, executionsList(v)),
+                      h(
+                        'td',
+                        { 'data-agreed': agreed.length },
+                        agreed.length === 0
+                          ? v.status === 'accepted'
+                            ? h('span', { class: 'muted' }, 'one result, not checked')
+                            : '—'
+                          : agreed.map((e, i) => [i > 0 ? ', ' : '', providerLink(e.provider)]),
+                      ),
+                      h(
+                        'td',
+                        { class: 'faults' },
+                        v.faults.length === 0
+                          ? '—'
+                          : v.faults.map((f, i) => [
+                              i > 0 ? '; ' : '',
+                              providerLink(f.provider),
+                              ` ${f.kind}`,
+                              f.reasons[0] ? h('span', { class: 'muted small' }, ` (${f.reasons[0]})`) : null,
+                            ]),
+                      ),
+                    );
+                  }),
+                ),
               ),
             ),
           ),
@@ -268,34 +272,36 @@ export async function renderJob(id: string): Promise<HTMLElement> {
             'Each attempt at a task on a provider appears here with its lease and outcome.',
           )
         : tableWrap(
-            h(
-              'table',
-              { class: 'table', 'data-table': 'assignments' },
+            asCards(
               h(
-                'thead',
-                {},
+                'table',
+                { class: 'table', 'data-table': 'assignments' },
                 h(
-                  'tr',
+                  'thead',
                   {},
-                  ['Task', 'Provider', 'Status', 'Started', 'Took', 'Error'].map((t) => h('th', {}, t)),
-                ),
-              ),
-              h(
-                'tbody',
-                {},
-                assignments.map((a) =>
                   h(
                     'tr',
                     {},
-                    h('td', { class: 'num' }, a.taskIndex),
-                    h('td', {}, providerLink(a.provider)),
-                    h('td', {}, h('span', { class: `tag ${a.status}` }, a.status)),
-                    h('td', { title: when(a.createdAt) }, ago(a.createdAt)),
-                    h('td', {}, a.finishedAt === null ? '—' : duration(a.finishedAt - a.createdAt)),
+                    ['Task', 'Provider', 'Status', 'Started', 'Took', 'Error'].map((t) => h('th', {}, t)),
+                  ),
+                ),
+                h(
+                  'tbody',
+                  {},
+                  assignments.map((a) =>
                     h(
-                      'td',
-                      { class: 'mono small' },
-                      a.error ? `${a.error.code}: ${a.error.message ?? ''}` : '',
+                      'tr',
+                      {},
+                      h('td', { class: 'num' }, a.taskIndex),
+                      h('td', {}, providerLink(a.provider)),
+                      h('td', {}, h('span', { class: `tag ${a.status}` }, a.status)),
+                      h('td', { title: when(a.createdAt) }, ago(a.createdAt)),
+                      h('td', {}, a.finishedAt === null ? '—' : duration(a.finishedAt - a.createdAt)),
+                      h(
+                        'td',
+                        { class: 'mono small' },
+                        a.error ? `${a.error.code}: ${a.error.message ?? ''}` : '',
+                      ),
                     ),
                   ),
                 ),

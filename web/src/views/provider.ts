@@ -11,7 +11,7 @@ import {
   type ProviderHistory,
 } from '../api.ts';
 import { stacked } from '../charts.ts';
-import { card, empty, h, tableWrap } from '../dom.ts';
+import { asCards, card, empty, h, tableWrap } from '../dom.ts';
 import { ago, bytes, duration, pct, shortHex, when } from '../format.ts';
 import {
   claimable,
@@ -97,34 +97,36 @@ function faultsCard(faults: Fault[]): HTMLElement {
           'A result that loses a verification vote, fails a known-answer check or does not open its commitment is recorded here with its evidence.',
         )
       : tableWrap(
-          h(
-            'table',
-            { class: 'table', 'data-table': 'faults' },
+          asCards(
             h(
-              'thead',
-              {},
+              'table',
+              { class: 'table', 'data-table': 'faults' },
               h(
-                'tr',
+                'thead',
                 {},
-                ['When', 'Job', 'Kind', 'Slashed', 'Evidence'].map((t) => h('th', {}, t)),
-              ),
-            ),
-            h(
-              'tbody',
-              {},
-              faults.map((f) =>
                 h(
                   'tr',
                   {},
-                  h('td', { title: when(f.at) }, ago(f.at)),
-                  h('td', {}, h('a', { href: `#/jobs/${f.jobId}`, class: 'mono' }, shortHex(f.jobId))),
-                  h('td', {}, h('span', { class: 'tag failed' }, f.kind)),
+                  ['When', 'Job', 'Kind', 'Slashed', 'Evidence'].map((t) => h('th', {}, t)),
+                ),
+              ),
+              h(
+                'tbody',
+                {},
+                faults.map((f) =>
                   h(
-                    'td',
-                    f.slashed ? { class: 'num', title: exactPlx(f.slashed) } : {},
-                    f.slashed ? plx(f.slashed) : '—',
+                    'tr',
+                    {},
+                    h('td', { title: when(f.at) }, ago(f.at)),
+                    h('td', {}, h('a', { href: `#/jobs/${f.jobId}`, class: 'mono' }, shortHex(f.jobId))),
+                    h('td', {}, h('span', { class: 'tag failed' }, f.kind)),
+                    h(
+                      'td',
+                      f.slashed ? { class: 'num', title: exactPlx(f.slashed) } : {},
+                      f.slashed ? plx(f.slashed) : '—',
+                    ),
+                    h('td', { class: 'evidence' }, evidence(f)),
                   ),
-                  h('td', { class: 'evidence' }, evidence(f)),
                 ),
               ),
             ),
@@ -269,31 +271,33 @@ export async function renderProvider(address: string): Promise<HTMLElement> {
       history.assignments.length === 0
         ? empty('No assignments', 'Nothing assigned to this provider yet.')
         : tableWrap(
-            h(
-              'table',
-              { class: 'table' },
+            asCards(
               h(
-                'thead',
-                {},
+                'table',
+                { class: 'table' },
                 h(
-                  'tr',
+                  'thead',
                   {},
-                  ['Job', 'Task', 'Status', 'Started', 'Took', 'Error'].map((t) => h('th', {}, t)),
-                ),
-              ),
-              h(
-                'tbody',
-                {},
-                history.assignments.map((a) =>
                   h(
                     'tr',
                     {},
-                    h('td', {}, h('a', { href: `#/jobs/${a.jobId}`, class: 'mono' }, shortHex(a.jobId))),
-                    h('td', { class: 'num' }, a.taskIndex),
-                    h('td', {}, h('span', { class: `tag ${a.status}` }, a.status)),
-                    h('td', { title: when(a.createdAt) }, ago(a.createdAt)),
-                    h('td', {}, a.finishedAt === null ? '—' : duration(a.finishedAt - a.createdAt)),
-                    h('td', { class: 'mono' }, a.errorCode ?? ''),
+                    ['Job', 'Task', 'Status', 'Started', 'Took', 'Error'].map((t) => h('th', {}, t)),
+                  ),
+                ),
+                h(
+                  'tbody',
+                  {},
+                  history.assignments.map((a) =>
+                    h(
+                      'tr',
+                      {},
+                      h('td', {}, h('a', { href: `#/jobs/${a.jobId}`, class: 'mono' }, shortHex(a.jobId))),
+                      h('td', { class: 'num' }, a.taskIndex),
+                      h('td', {}, h('span', { class: `tag ${a.status}` }, a.status)),
+                      h('td', { title: when(a.createdAt) }, ago(a.createdAt)),
+                      h('td', {}, a.finishedAt === null ? '—' : duration(a.finishedAt - a.createdAt)),
+                      h('td', { class: 'mono' }, a.errorCode ?? ''),
+                    ),
                   ),
                 ),
               ),
