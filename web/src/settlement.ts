@@ -20,6 +20,8 @@ const hash32 = z.string().check(z.regex(/^0x[0-9a-fA-F]{64}$/));
 const address = z.string().check(z.regex(/^0x[0-9a-fA-F]{40}$/));
 const unixMs = z.int().check(z.minimum(0));
 const fraction = z.number().check(z.minimum(0), z.maximum(1));
+/** Utilization is agreed as 0..1; a measured value a little over 1 still shows (as >100%), it is not malformed. */
+const utilization = z.number().check(z.minimum(0));
 
 export const EPOCH_STATUSES = ['open', 'closing', 'signed', 'submitted', 'settled'] as const;
 
@@ -45,11 +47,9 @@ const priceClassSchema = z.object({
   class: z.string().check(z.minLength(1), z.maxLength(100)),
   unit: z.string().check(z.minLength(1), z.maxLength(100)),
   basePrice: amount,
-  utilization: fraction,
+  utilization,
   targetUtilization: fraction,
-  history: z.array(
-    z.object({ epoch: z.int().check(z.minimum(0)), basePrice: amount, utilization: fraction }),
-  ),
+  history: z.array(z.object({ epoch: z.int().check(z.minimum(0)), basePrice: amount, utilization })),
 });
 const pricesSchema = z.object({ classes: z.array(priceClassSchema) });
 export type PriceClass = z.infer<typeof priceClassSchema>;
