@@ -17,8 +17,65 @@ export type Provider = {
   agentVersion: string;
   tasksCompleted: number;
   tasksFailed: number;
+  /** Verification (docs/verification.md); absent on a coordinator from before it landed. */
+  reputation?: Reputation;
+  /** Probability that this provider's next result is audited. */
+  auditRate?: number;
+  /** Cumulative earnings (ledger), base units; absent until settlement is served (settlement.ts). */
+  earnings?: string;
+  /** Stake on chain, base units; null when the coordinator runs without a chain. */
+  stake?: string | null;
   firstSeen: number;
   lastSeen: number;
+};
+export type Reputation = {
+  alpha: number;
+  beta: number;
+  consecutiveValid: number;
+  verifiedValid: number;
+  faults: number;
+  timeouts: number;
+  updatedAt: number;
+  score: number;
+  trusted: boolean;
+};
+export type VerificationPolicy = { kind: 'none' } | { kind: 'audit' } | { kind: 'redundant'; k: number };
+/** How one execution of a task counts: from the verdict, or (task still open) from its log. */
+export type ExecutionOutcome =
+  | 'valid'
+  | 'fault'
+  | 'timeout'
+  | 'unverified'
+  | 'undecided'
+  | 'pending'
+  | 'revealed'
+  | 'abandoned';
+export type TaskVerification = {
+  taskIndex: number;
+  taskId: string;
+  policy: VerificationPolicy | null;
+  audit: boolean;
+  status: 'open' | 'accepted' | 'rejected' | 'disputed';
+  verified: boolean | null;
+  acceptedFrom: string | null;
+  executions: { provider: string; role: string; outcome: ExecutionOutcome }[];
+  faults: { provider: string; kind: string; agreeing: string[]; reasons: string[] }[];
+  updatedAt: number;
+};
+export type Fault = {
+  taskId: string;
+  jobId: string;
+  kind: string;
+  at: number;
+  /** Slash amount, base units, or null when the fault carried no slash entry. */
+  slashed: string | null;
+  evidence: {
+    faultyDigest: string | null;
+    acceptedDigest: string | null;
+    agreeing: string[];
+    digests: Record<string, string>;
+    reasons: string[];
+  } | null;
 };
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed';
 export type Job = {
@@ -26,7 +83,13 @@ export type Job = {
   client: string;
   kind: string;
   status: JobStatus;
-  spec: { model?: string; label?: string | null; inputs?: string[]; deadline?: number };
+  spec: {
+    model?: string;
+    label?: string | null;
+    inputs?: string[];
+    deadline?: number;
+    verification?: { policy: 'none' | 'audit' | 'redundant'; k?: number };
+  };
   tasksTotal: number;
   tasksDone: number;
   error: { code: string; message: string | null } | null;
@@ -54,6 +117,7 @@ export type Assignment = {
 };
 export type ProviderHistory = {
   address: string;
+  faults: Fault[];
   assignments: {
     id: string;
     jobId: string;
@@ -90,9 +154,16 @@ export type Stats = {
   jobs: Record<JobStatus, number>;
   tasks: Record<Task['status'], number>;
   assignments: Record<Assignment['status'], number>;
-  verification: null;
-  prices: null;
-  epochs: null;
+  verification: {
+    tasks: Record<TaskVerification['status'], number>;
+    verified: number;
+    unverified: number;
+    audited: number;
+    policies: Record<string, number>;
+    faults: { total: number; byKind: Record<string, number> };
+    /** Base units. */
+    slashed: string;
+  };
 };
 
 /** Failure to reach the coordinator or a non-2xx answer, with the PLX_ code when it sent one. */
@@ -128,6 +199,29 @@ export async function getJson<T>(path: string): Promise<T> {
     );
   }
   return (await res.json()) as T;
+}
+
+/**
+ * A document that may not be served: `absent` when the coordinator answers 404 (an endpoint that
+ * has not landed yet, or settlement data on a coordinator without a chain), `error` for anything
+ * else, so one missing panel never takes its whole page down.
+ */
+export type Optional<T> =
+  | { state: 'ok'; data: T }
+  | { state: 'absent' }
+  | { state: 'error'; message: string };
+
+/**
+ * GETs and checks a document that may be absent (see {@link Optional}).
+ * @example const epochs = await getOptional('/v1/epochs', parseEpochs);
+ */
+export async function getOptional<T>(path: string, parse: (json: unknown) => T): Promise<Optional<T>> {
+  try {
+    return { state: 'ok', data: parse(await getJson<unknown>(path)) };
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return { state: 'absent' };
+    return { state: 'error', message: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 /** URL of a blob download (inputs, outputs, models) by content id. */

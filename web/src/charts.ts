@@ -1,48 +1,159 @@
-/** Hand-drawn SVG charts: small, dependency-free, readable at any width (viewBox scales). */
+/** Hand-drawn SVG charts: small, dependency-free, drawn at their real width so text stays legible. */
 import { h, s } from './dom.ts';
+import { ratio } from './settlement.ts';
+
+/** Chart text size in CSS pixels: charts are drawn at their real width, so this is what shows. */
+const FONT_PX = 11;
+/** Width a chart is drawn at before it is laid out (and in a window too small to measure). */
+const DEFAULT_WIDTH = 600;
 
 /**
- * Grouped columns over time, e.g. jobs submitted and completed per minute.
+ * Ticks for a count axis: whole numbers from 0 in steps of 1, 2 or 5 × 10^k, at most `intervals`
+ * intervals, the last at or above `max`. A peak of 1 gives [0, 1], never [0, 0.5, 1] shown as "0,1,1".
+ * @example integerTicks(7) // [0, 2, 4, 6, 8]
+ */
+export function integerTicks(max: number, intervals = 4): number[] {
+  const top = Math.max(1, Math.ceil(max));
+  const raw = top / intervals;
+  const pow = 10 ** Math.floor(Math.log10(Math.max(1, raw)));
+  const step = Math.max(1, [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= raw) ?? 10 * pow);
+  const ticks: number[] = [];
+  for (let t = 0; t < top + step; t += step) ticks.push(t);
+  return ticks;
+}
+
+/**
+ * A chart drawn at its container's real width in CSS pixels, redrawn when that width changes, so
+ * text stays legible in a narrow window instead of shrinking with a scaled viewBox.
+ */
+function responsive(draw: (width: number) => SVGElement): HTMLElement {
+  const box = h('div', { class: 'chart-box' }, draw(DEFAULT_WIDTH));
+  let drawn = DEFAULT_WIDTH;
+  const ro = new ResizeObserver(() => {
+    // A re-rendered view drops its old charts: stop watching them.
+    if (!box.isConnected) {
+      ro.disconnect();
+      return;
+    }
+    const w = Math.floor(box.clientWidth);
+    if (w > 0 && w !== drawn) {
+      drawn = w;
+      box.replaceChildren(draw(w));
+    }
+  });
+  ro.observe(box);
+  return box;
+}
+
+function svgOf(width: number, height: number, label: string): SVGElement {
+  return s('svg', {
+    viewBox: `0 0 ${width} ${height}`,
+    width,
+    height,
+    class: 'chart',
+    role: 'img',
+    'aria-label': label,
+    'font-size': FONT_PX,
+  });
+}
+
+/**
+ * Grouped columns over time, e.g. jobs submitted and completed per minute; counts on a whole-number
+ * axis.
  * @example columns([{ label: '12:01', values: [3, 2] }], ['submitted', 'completed'])
  */
 export function columns(points: { label: string; values: number[] }[], series: string[]): HTMLElement {
-  const W = 600;
-  const H = 160;
-  const pad = { l: 28, r: 6, t: 8, b: 20 };
-  const max = Math.max(1, ...points.flatMap((p) => p.values));
-  const slot = (W - pad.l - pad.r) / Math.max(1, points.length);
-  const bar = Math.max(1, (slot - 1) / series.length);
-  const y = (v: number) => pad.t + (H - pad.t - pad.b) * (1 - v / max);
-  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img' });
-  for (const tick of [0, max / 2, max]) {
-    const ty = y(tick);
-    svg.append(
-      s('line', { x1: pad.l, x2: W - pad.r, y1: ty, y2: ty, class: 'gridline' }),
-      s('text', { x: pad.l - 4, y: ty + 3, class: 'axis', 'text-anchor': 'end' }, String(Math.round(tick))),
-    );
-  }
-  points.forEach((p, i) => {
-    p.values.forEach((v, k) => {
-      if (v <= 0) return;
-      const x = pad.l + i * slot + k * bar;
+  const H = 170;
+  const ticks = integerTicks(Math.max(0, ...points.flatMap((p) => p.values)));
+  const top = ticks[ticks.length - 1] ?? 1;
+  const draw = (W: number) => {
+    const pad = { l: 8 + String(top).length * 7, r: 6, t: 8, b: 22 };
+    const slot = (W - pad.l - pad.r) / Math.max(1, points.length);
+    const bar = Math.max(1, (slot - 1) / series.length);
+    const y = (v: number) => pad.t + (H - pad.t - pad.b) * (1 - v / top);
+    const svg = svgOf(W, H, `${series.join(' and ')} per interval`);
+    for (const tick of ticks) {
+      const ty = y(tick);
       svg.append(
-        s(
-          'rect',
-          { x, y: y(v), width: bar, height: y(0) - y(v), class: `series-${k}` },
-          s('title', {}, `${p.label}: ${v} ${series[k]}`),
-        ),
+        s('line', { x1: pad.l, x2: W - pad.r, y1: ty, y2: ty, class: 'gridline' }),
+        s('text', { x: pad.l - 4, y: ty + 4, class: 'axis', 'text-anchor': 'end' }, String(tick)),
       );
+    }
+    // Time labels at least ~56 px apart, however narrow the window.
+    const every = Math.max(1, Math.ceil(56 / slot));
+    points.forEach((p, i) => {
+      p.values.forEach((v, k) => {
+        if (v <= 0) return;
+        const x = pad.l + i * slot + k * bar;
+        svg.append(
+          s(
+            'rect',
+            { x, y: y(v), width: bar, height: y(0) - y(v), class: `series-${k}` },
+            s('title', {}, `${p.label}: ${v} ${series[k]}`),
+          ),
+        );
+      });
+      if (i % every === 0 && pad.l + i * slot < W - 30)
+        svg.append(s('text', { x: pad.l + i * slot, y: H - 6, class: 'axis' }, p.label));
     });
-    // A time label every quarter of the axis keeps it legible in a narrow window.
-    if (i % Math.max(1, Math.floor(points.length / 4)) === 0)
-      svg.append(s('text', { x: pad.l + i * slot, y: H - 5, class: 'axis' }, p.label));
-  });
+    return svg;
+  };
   const legend = h(
     'div',
     { class: 'legend' },
     series.map((name, k) => h('span', {}, h('i', { class: `swatch series-${k}` }), name)),
   );
-  return h('figure', { class: 'figure' }, svg, legend);
+  return h('figure', { class: 'figure' }, responsive(draw), legend);
+}
+
+/**
+ * A line over epochs for a bigint quantity (a base price): geometry from bigint ratios, axis labels
+ * from `format`, so amounts never pass through floats. The x axis is the epoch number.
+ * @example epochLine([{ epoch: 1, value: 10n ** 12n }], (v) => formatAmount(v))
+ */
+export function epochLine(
+  points: { epoch: number; value: bigint }[],
+  format: (v: bigint) => string,
+): HTMLElement {
+  const H = 130;
+  let top = 1n;
+  for (const p of points) if (p.value > top) top = p.value;
+  const ticks = [0n, top / 2n, top];
+  const labels = ticks.map(format);
+  const draw = (W: number) => {
+    const pad = { l: 10 + Math.max(...labels.map((l) => l.length)) * 6.5, r: 10, t: 10, b: 22 };
+    const x = (i: number) => pad.l + ((W - pad.l - pad.r) * i) / Math.max(1, points.length - 1);
+    const y = (v: bigint) => pad.t + (H - pad.t - pad.b) * (1 - ratio(v, top));
+    const svg = svgOf(W, H, 'price over epochs');
+    ticks.forEach((t, i) => {
+      svg.append(
+        s('line', { x1: pad.l, x2: W - pad.r, y1: y(t), y2: y(t), class: 'gridline' }),
+        s('text', { x: pad.l - 4, y: y(t) + 4, class: 'axis', 'text-anchor': 'end' }, labels[i] ?? ''),
+      );
+    });
+    svg.append(
+      s('polyline', {
+        points: points.map((p, i) => `${x(i).toFixed(1)},${y(p.value).toFixed(1)}`).join(' '),
+        class: 'line series-0',
+      }),
+    );
+    const every = Math.max(1, Math.ceil(70 / ((W - pad.l - pad.r) / Math.max(1, points.length - 1))));
+    points.forEach((p, i) => {
+      svg.append(
+        s(
+          'circle',
+          { cx: x(i), cy: y(p.value), r: 3, class: 'series-0' },
+          s('title', {}, `epoch ${p.epoch}: ${format(p.value)}`),
+        ),
+      );
+      if (i % every === 0) {
+        const anchor = i === 0 ? 'start' : i === points.length - 1 ? 'end' : 'middle';
+        svg.append(s('text', { x: x(i), y: H - 6, class: 'axis', 'text-anchor': anchor }, String(p.epoch)));
+      }
+    });
+    return svg;
+  };
+  return h('figure', { class: 'figure' }, responsive(draw));
 }
 
 /**

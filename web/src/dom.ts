@@ -3,24 +3,31 @@
  * provider naming its region `<script>` shows exactly that.
  */
 type Child = Node | string | number | null | undefined | false;
+/** Children may nest in arrays to any depth (lists of lists from `map`); they are flattened. */
+type Children = Child | Children[];
 type Attrs = Record<string, string | number | boolean | null | undefined | ((e: Event) => void)>;
 
 /**
  * Creates an element with attributes (`on…` functions become listeners) and children.
  * @example h('a', { href: '#/jobs', class: 'pill' }, 'Jobs')
  */
-export function h(tag: string, attrs: Attrs = {}, ...children: (Child | Child[])[]): HTMLElement {
+export function h(tag: string, attrs: Attrs = {}, ...children: Children[]): HTMLElement {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === null || v === undefined || v === false) continue;
     if (typeof v === 'function') el.addEventListener(k.slice(2).toLowerCase(), v);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : String(c));
-  }
+  append(el, children);
   return el;
+}
+
+function append(el: HTMLElement, children: Children[]): void {
+  for (const c of children) {
+    if (Array.isArray(c)) append(el, c);
+    else if (c === null || c === undefined || c === false) continue;
+    else el.append(c instanceof Node ? c : String(c));
+  }
 }
 
 /** Creates an SVG element (charts) with attributes and children. */
@@ -45,7 +52,25 @@ export function tableWrap(table: HTMLElement): HTMLElement {
   return h('div', { class: 'table-wrap' }, table);
 }
 
+/**
+ * Marks a list table to show each row as a card of `label value` lines in a narrow window (CSS
+ * `table.cards`), instead of one wide row to scroll sideways: each cell gets its column's heading
+ * as `data-label`.
+ * @example tableWrap(asCards(h('table', …)))
+ */
+export function asCards(table: HTMLElement): HTMLElement {
+  table.classList.add('cards');
+  const labels = [...table.querySelectorAll('thead th')].map(
+    (th) => th.textContent?.replace(/[▼▲]/g, '').trim() ?? '',
+  );
+  for (const tr of table.querySelectorAll('tbody tr'))
+    [...tr.children].forEach((td, i) => {
+      if (td instanceof HTMLElement) td.dataset.label = labels[i] ?? '';
+    });
+  return table;
+}
+
 /** A card with a heading. */
-export function card(title: string, ...body: (Child | Child[])[]): HTMLElement {
+export function card(title: string, ...body: Children[]): HTMLElement {
   return h('section', { class: 'card' }, h('h2', {}, title), ...body);
 }

@@ -31,11 +31,13 @@ export function when(ms: number): string {
   return new Date(ms).toLocaleString();
 }
 
-/** A duration between two times: `850 ms`, `4.2 s`, `3.1 min`. */
+/** A duration between two times: `850 ms`, `4.2 s`, `3.1 min`, `2.5 h`, `3.0 d`. */
 export function duration(ms: number): string {
   if (ms < 1000) return `${ms} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  return `${(ms / 60_000).toFixed(1)} min`;
+  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)} min`;
+  if (ms < 86_400_000) return `${(ms / 3_600_000).toFixed(1)} h`;
+  return `${(ms / 86_400_000).toFixed(1)} d`;
 }
 
 /** A fraction as a percentage: `42%`. */

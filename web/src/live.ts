@@ -16,10 +16,15 @@ const EVENT_TYPES = [
   'job.completed',
   'job.failed',
   'task.assigned',
+  'task.result',
+  'task.verified',
+  'task.audit-waived',
+  'task.disputed',
   'task.completed',
   'task.retry',
   'provider.connected',
   'provider.disconnected',
+  'provider.faulted',
 ];
 const FEED_SIZE = 40;
 /** Re-render at most this often, so a busy network does not redraw on every event. */

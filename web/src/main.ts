@@ -30,15 +30,44 @@ const banner = document.getElementById('banner')!;
 const live = document.getElementById('live')!;
 let generation = 0;
 
+/**
+ * Shows a failed render. The coordinator out of reach is a state of the whole page: a banner with
+ * a retry, over the last good content when there is some. Any other failure (an unknown job, a bad
+ * answer) belongs to the view: one error state in its place. Each message appears once.
+ */
 function showError(err: unknown): void {
-  const unreachable = err instanceof ApiError && err.status === null;
-  banner.hidden = false;
-  banner.className = 'banner error';
-  banner.replaceChildren(
-    h('strong', {}, unreachable ? 'Coordinator unreachable. ' : 'Could not load this page. '),
-    err instanceof Error ? err.message : String(err),
-    ' ',
-    h('button', { type: 'button', onclick: () => void render() }, 'Retry'),
+  if (err instanceof ApiError && err.status === null) {
+    banner.hidden = false;
+    banner.className = 'banner error';
+    banner.replaceChildren(
+      h('strong', {}, 'Coordinator unreachable.'),
+      ' This page refreshes by itself when the connection is back. ',
+      h('button', { type: 'button', onclick: () => void render() }, 'Retry'),
+    );
+    if (!app.firstChild)
+      app.replaceChildren(
+        h(
+          'div',
+          { class: 'empty error-state', 'data-error': '' },
+          h('strong', {}, 'Nothing loaded yet'),
+          h('p', {}, 'The data appears here as soon as the coordinator answers.'),
+        ),
+      );
+    return;
+  }
+  banner.hidden = true;
+  app.replaceChildren(
+    h(
+      'div',
+      { class: 'empty error-state', 'data-error': '' },
+      h(
+        'strong',
+        {},
+        err instanceof ApiError && err.code === 'PLX_NOT_FOUND' ? 'Not found' : 'Could not load this page',
+      ),
+      h('p', {}, err instanceof Error ? err.message : String(err)),
+      h('button', { type: 'button', onclick: () => void render() }, 'Retry'),
+    ),
   );
 }
 
@@ -56,19 +85,6 @@ async function render(): Promise<void> {
   } catch (err) {
     if (mine !== generation) return;
     showError(err);
-    if (!app.firstChild || !(err instanceof ApiError && err.status === null))
-      app.replaceChildren(
-        h(
-          'div',
-          { class: 'empty error-state', 'data-error': '' },
-          h(
-            'strong',
-            {},
-            err instanceof ApiError && err.code === 'PLX_NOT_FOUND' ? 'Not found' : 'Nothing to show',
-          ),
-          h('p', {}, err instanceof Error ? err.message : String(err)),
-        ),
-      );
   }
 }
 

@@ -9,12 +9,13 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
 import { addressSchema, hex32Schema } from '../../protocol/schemas.ts';
 import type { Database } from '../store/schema.ts';
+import { verificationPolicySchema } from '../verification/policy.ts';
 
 /** Where `npm run build:web` writes the explorer (web/dist at the repository root). */
 export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
 /** The overview's jobs-per-minute chart covers this many one-minute buckets, newest last. */
 export const STATS_WINDOW_MINUTES = 60;
-/** Rows a provider's history or a job's assignment list returns at most. */
+/** Rows a provider's history (assignments, sessions, faults) returns at most, each. */
 const HISTORY_LIMIT = 200;
 
 type HardwareJson = {
@@ -24,6 +25,72 @@ type HardwareJson = {
   gpus?: { name?: string; memoryMiB?: number }[];
 };
 
+/** Task verification statuses as the store records them (task_verifications.status). */
+const VERIFICATION_STATUSES = ['open', 'accepted', 'rejected', 'disputed'] as const;
+/** Proven fault kinds (FaultKind in verification/slashing.ts). */
+const FAULT_KINDS = ['outvoted', 'canary', 'bad-reveal'] as const;
+
+/**
+ * The parts of a stored verdict (task_verifications.verdict, written by the work loop) the explorer
+ * shows. Parsed, not cast: a row this code does not understand shows as "no verdict", never a crash.
+ */
+const storedVerdictSchema = z.object({
+  status: z.enum(['accepted', 'rejected', 'disputed']),
+  verified: z.boolean(),
+  acceptedFrom: z.string().optional(),
+  executions: z.number().int().nonnegative(),
+  outcomes: z.array(z.object({ provider: z.string(), role: z.string(), outcome: z.string() })),
+  faults: z.array(
+    z.object({
+      provider: z.string(),
+      evidence: z.object({ kind: z.string(), agreeing: z.array(z.string()), reasons: z.array(z.string()) }),
+    }),
+  ),
+});
+/** The verification event log (VerificationEvent[]) as far as the explorer reads it. */
+const storedLogSchema = z.array(z.object({ type: z.string(), provider: z.string() }).loose());
+/** A stored FaultEvidence (verification/slashing.ts). */
+const storedEvidenceSchema = z.object({
+  kind: z.string(),
+  faultyDigest: z.string().optional(),
+  acceptedDigest: z.string().optional(),
+  agreeing: z.array(z.string()),
+  digests: z.record(z.string(), z.string()),
+  reasons: z.array(z.string()),
+});
+
+/** JSON.parse + schema, or null when the stored text is not what the schema says. */
+function parseStored<T>(schema: z.ZodType<T>, text: string | null): T | null {
+  if (text === null) return null;
+  try {
+    const r = schema.safeParse(JSON.parse(text));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Where each execution of a still-open task stands, from its verification log: asked for
+ * (`pending`), output revealed (`revealed`) or given up on lease expiry (`abandoned`).
+ */
+function executionsFromLog(log: { type: string; provider: string; role?: unknown }[]) {
+  const out = new Map<string, { provider: string; role: string; outcome: string }>();
+  for (const e of log) {
+    const provider = e.provider.toLowerCase();
+    if (e.type === 'assign')
+      out.set(provider, {
+        provider,
+        role: typeof e.role === 'string' ? e.role : 'primary',
+        outcome: 'pending',
+      });
+    const x = out.get(provider);
+    if (x && e.type === 'reveal') x.outcome = 'revealed';
+    if (x && e.type === 'abandon') x.outcome = 'abandoned';
+  }
+  return [...out.values()];
+}
+
 /** Counts of a status column as `{ status: n }`, every known status present (zero when absent). */
 function countBy<S extends string>(rows: { status: S; n: number | bigint }[], all: readonly S[]) {
   const out = Object.fromEntries(all.map((s) => [s, 0])) as Record<S, number>;
@@ -32,8 +99,71 @@ function countBy<S extends string>(rows: { status: S; n: number | bigint }[], al
 }
 
 /**
+ * Verification outcomes over every task that has a verification record: verdicts, how many were
+ * verified by a second opinion, audits drawn, policies, proven faults and the total slashed.
+ * Each table is read in one grouped scan; slash amounts are summed as bigints (they are 18-decimal
+ * base units, far past what SQLite's integers or a double hold), grouped by amount first because
+ * slashes of one economics share their amount.
+ */
+async function verificationTotals(db: Kysely<Database>) {
+  const rows = await db
+    .selectFrom('task_verifications')
+    .select([
+      'status',
+      'audit',
+      sql<string>`json_extract(policy, '$.kind')`.as('policy'),
+      sql<number | null>`json_extract(verdict, '$.verified')`.as('verified'),
+      (eb) => eb.fn.countAll<number>().as('n'),
+    ])
+    .groupBy(['status', 'audit', 'policy', 'verified'])
+    .execute();
+  const tasks = countBy([], VERIFICATION_STATUSES);
+  const policies: Record<string, number> = { none: 0, audit: 0, redundant: 0 };
+  let verified = 0;
+  let audited = 0;
+  for (const r of rows) {
+    const n = Number(r.n);
+    if (r.status in tasks) tasks[r.status] += n;
+    policies[r.policy] = (policies[r.policy] ?? 0) + n;
+    if (r.audit === 1) audited += n;
+    if (r.status === 'accepted' && Number(r.verified) === 1) verified += n;
+  }
+  const faultRows = await db
+    .selectFrom('verification_faults')
+    .select(['kind', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('kind')
+    .execute();
+  const byKind: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0]));
+  let faults = 0;
+  for (const r of faultRows) {
+    byKind[r.kind] = (byKind[r.kind] ?? 0) + Number(r.n);
+    faults += Number(r.n);
+  }
+  const slashRows = await db
+    .selectFrom('slashes')
+    .select(['amount', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('amount')
+    .execute();
+  let slashed = 0n;
+  for (const r of slashRows) if (/^[0-9]+$/.test(r.amount)) slashed += BigInt(r.amount) * BigInt(r.n);
+  return {
+    tasks,
+    /** Accepted with at least two agreeing providers (or a known answer). */
+    verified,
+    /** Accepted on one provider's word (policy none, or an audit not drawn or waived). */
+    unverified: tasks.accepted - verified,
+    audited,
+    policies,
+    faults: { total: faults, byKind },
+    /** Sum of slash entries, base units as a decimal string. */
+    slashed: slashed.toString(),
+  };
+}
+
+/**
  * The explorer's side of the coordinator: read-only aggregates the dashboard needs
- * (`GET /v1/stats`, a provider's assignment and session history, a job's assignments) and the
+ * (`GET /v1/stats` with verification outcomes, a provider's assignment, session and fault history,
+ * a job's assignments and per-task verification) and the
  * built dashboard itself (web/dist) at `/`. When the dashboard was not built, `/` says how to
  * build it instead of failing. Everything here only reads the store.
  *
@@ -144,6 +274,8 @@ export function explorerRoutes(deps: {
         .groupBy('status')
         .execute();
 
+      const verification = await verificationTotals(db);
+
       const last = await db
         .selectFrom('events')
         .select((eb) => eb.fn.max('id').as('id'))
@@ -168,11 +300,7 @@ export function explorerRoutes(deps: {
         jobs: countBy(jobs, ['queued', 'running', 'completed', 'failed'] as const),
         tasks: countBy(tasks, ['queued', 'assigned', 'completed', 'failed', 'cancelled'] as const),
         assignments: countBy(assignments, ['leased', 'completed', 'failed', 'expired'] as const),
-        // Verification verdicts, prices and epochs are not recorded by this coordinator yet: null,
-        // never a made-up number, so the explorer can say "not available yet".
-        verification: null,
-        prices: null,
-        epochs: null,
+        verification,
       };
     });
 
@@ -218,8 +346,36 @@ export function explorerRoutes(deps: {
           .orderBy('id', 'desc')
           .limit(HISTORY_LIMIT)
           .execute();
+        // Proven faults with their evidence and what each cost (the slash entry of the same task).
+        const faults = await db
+          .selectFrom('verification_faults as f')
+          .leftJoin('slashes as s', (j) =>
+            j.onRef('s.task_id', '=', 'f.task_id').onRef('s.provider', '=', 'f.provider'),
+          )
+          .select(['f.task_id', 'f.job_id', 'f.kind', 'f.evidence', 'f.created_at', 's.amount'])
+          .where('f.provider', '=', address)
+          .orderBy('f.id', 'desc')
+          .limit(HISTORY_LIMIT)
+          .execute();
         return {
           address,
+          faults: faults.map((f) => {
+            const evidence = parseStored(storedEvidenceSchema, f.evidence);
+            return {
+              taskId: f.task_id,
+              jobId: f.job_id,
+              kind: f.kind,
+              at: f.created_at,
+              slashed: f.amount,
+              evidence: evidence && {
+                faultyDigest: evidence.faultyDigest ?? null,
+                acceptedDigest: evidence.acceptedDigest ?? null,
+                agreeing: evidence.agreeing,
+                digests: evidence.digests,
+                reasons: evidence.reasons,
+              },
+            };
+          }),
           assignments: assignments.map((a) => ({
             id: a.id,
             jobId: a.job_id,
@@ -284,6 +440,71 @@ export function explorerRoutes(deps: {
             finishedAt: a.finished_at,
             error: a.error_code ? { code: a.error_code, message: a.error_message } : null,
           })),
+        };
+      },
+    );
+
+    r.get(
+      '/v1/jobs/:id/verification',
+      {
+        schema: {
+          summary: "Verification of a job's tasks: policy, audit draw, verdict and each execution (explorer)",
+          params: z.object({ id: hex32Schema }),
+        },
+      },
+      async (req) => {
+        const job = await db
+          .selectFrom('jobs')
+          .select('id')
+          .where('id', '=', req.params.id)
+          .executeTakeFirst();
+        if (!job) throw new PlexusError('PLX_NOT_FOUND', `no job ${req.params.id}`);
+        // Through tasks (indexed by job) to the per-task rows (keyed by task).
+        const rows = await db
+          .selectFrom('tasks')
+          .innerJoin('task_verifications as v', 'v.task_id', 'tasks.id')
+          .select([
+            'tasks.idx',
+            'v.task_id',
+            'v.policy',
+            'v.audit',
+            'v.status',
+            'v.verdict',
+            'v.log',
+            'v.updated_at',
+          ])
+          .where('tasks.job_id', '=', job.id)
+          .orderBy('tasks.idx')
+          .limit(10_000)
+          .execute();
+        return {
+          tasks: rows.map((v) => {
+            const verdict = v.status === 'open' ? null : parseStored(storedVerdictSchema, v.verdict);
+            const executions = verdict
+              ? verdict.outcomes.map((o) => ({
+                  provider: o.provider.toLowerCase(),
+                  role: o.role,
+                  outcome: o.outcome,
+                }))
+              : executionsFromLog(parseStored(storedLogSchema, v.log) ?? []);
+            return {
+              taskIndex: v.idx,
+              taskId: v.task_id,
+              policy: parseStored(verificationPolicySchema, v.policy),
+              audit: v.audit === 1,
+              status: v.status,
+              verified: verdict?.verified ?? null,
+              acceptedFrom: verdict?.acceptedFrom?.toLowerCase() ?? null,
+              executions,
+              faults: (verdict?.faults ?? []).map((f) => ({
+                provider: f.provider.toLowerCase(),
+                kind: f.evidence.kind,
+                agreeing: f.evidence.agreeing.map((a) => a.toLowerCase()),
+                reasons: f.evidence.reasons,
+              })),
+              updatedAt: v.updated_at,
+            };
+          }),
         };
       },
     );

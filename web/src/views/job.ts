@@ -1,10 +1,73 @@
-/** One job: status, progress, spec, tasks with outputs, and every attempt (assignment). */
-import { type Assignment, blobUrl, getJson, type Job, type Task } from '../api.ts';
+/**
+ * One job: status, progress, spec, tasks with outputs and verdicts, each task's verification
+ * (policy, audit draw, verdict, who agreed) and every attempt (assignment).
+ */
+import {
+  type Assignment,
+  blobUrl,
+  getJson,
+  type Job,
+  type Task,
+  type TaskVerification,
+  type VerificationPolicy,
+} from '../api.ts';
 import { progress } from '../charts.ts';
-import { card, empty, h, tableWrap } from '../dom.ts';
+import { asCards, card, empty, h, tableWrap } from '../dom.ts';
 import { ago, duration, shortHex, when } from '../format.ts';
 
-const NA = 'not available yet';
+/** `redundant (k=2)`, `audit`, `none`. */
+export function policyText(p: VerificationPolicy | null): string {
+  if (!p) return '—';
+  return p.kind === 'redundant' ? `redundant (k=${p.k})` : p.kind;
+}
+
+/** The job's requested policy as the coordinator maps it (absent → audit, redundant → k=3). */
+function jobPolicy(job: Job): VerificationPolicy {
+  const v = job.spec.verification;
+  if (!v) return { kind: 'audit' };
+  return v.policy === 'redundant' ? { kind: 'redundant', k: v.k ?? 3 } : { kind: v.policy };
+}
+
+/** Verdict tag of a task: the verification status, `accepted` split by whether it was verified. */
+function verdictTag(v: TaskVerification | undefined): HTMLElement {
+  if (!v)
+    return h(
+      'span',
+      { class: 'tag', title: 'no verification started: waiting for the first result' },
+      'pending',
+    );
+  const label =
+    v.status === 'accepted' ? (v.verified ? 'accepted · verified' : 'accepted · unverified') : v.status;
+  const cls =
+    v.status === 'accepted'
+      ? v.verified
+        ? 'completed'
+        : 'unverified'
+      : v.status === 'open'
+        ? 'running'
+        : 'failed';
+  return h('span', { class: `tag ${cls}`, 'data-verdict': v.status }, label);
+}
+
+function auditText(v: TaskVerification): string {
+  if (v.policy?.kind !== 'audit') return '—';
+  return v.audit ? 'drawn' : 'not drawn';
+}
+
+function executionsList(v: TaskVerification): HTMLElement {
+  return h(
+    'span',
+    { class: 'execs' },
+    v.executions.map((e) =>
+      h(
+        'span',
+        { class: `exec ${e.outcome}`, title: `${e.provider} · ${e.role} · ${e.outcome}` },
+        providerLink(e.provider),
+        ` ${e.role === 'primary' || e.role === 'replica' ? '' : `${e.role} `}${e.outcome}`,
+      ),
+    ),
+  );
+}
 
 function blobLink(cid: string | null | undefined): HTMLElement | string {
   return cid
@@ -19,11 +82,19 @@ function providerLink(address: string | null): HTMLElement | string {
 
 /** @example app.replaceChildren(await renderJob('0xabc…')); */
 export async function renderJob(id: string): Promise<HTMLElement> {
-  const [job, { assignments }] = await Promise.all([
+  const [job, { assignments }, verification] = await Promise.all([
     getJson<Job & { tasks: Task[] }>(`/v1/jobs/${encodeURIComponent(id)}`),
     getJson<{ assignments: Assignment[] }>(`/v1/jobs/${encodeURIComponent(id)}/assignments`),
+    getJson<{ tasks: TaskVerification[] }>(`/v1/jobs/${encodeURIComponent(id)}/verification`),
   ]);
   const finished = job.status === 'completed' || job.status === 'failed';
+  const byIndex = new Map(verification.tasks.map((v) => [v.taskIndex, v]));
+  const counts = { accepted: 0, verified: 0, open: 0, rejected: 0, disputed: 0, faults: 0 };
+  for (const v of verification.tasks) {
+    counts[v.status]++;
+    if (v.verified) counts.verified++;
+    counts.faults += v.faults.length;
+  }
   return h(
     'div',
     { class: 'view', 'data-view': 'job' },
@@ -56,6 +127,8 @@ export async function renderJob(id: string): Promise<HTMLElement> {
             { title: when(job.updatedAt) },
             `${ago(job.updatedAt)}${finished ? ` (took ${duration(job.updatedAt - job.createdAt)})` : ''}`,
           ),
+          h('dt', {}, 'Verification'),
+          h('dd', { 'data-testid': 'job-policy' }, policyText(jobPolicy(job))),
           job.spec.deadline ? [h('dt', {}, 'Deadline'), h('dd', {}, when(job.spec.deadline * 1000))] : [],
           job.error
             ? [
@@ -67,10 +140,25 @@ export async function renderJob(id: string): Promise<HTMLElement> {
       ),
       card(
         'Verification',
-        empty(
-          NA,
-          'Verdicts (accepted, rejected, disputed) per task appear here once the coordinator records them.',
-        ),
+        verification.tasks.length === 0
+          ? empty(
+              'No verdicts yet',
+              `Under ${policyText(jobPolicy(job))} each task is checked when its results arrive; verdicts appear here.`,
+            )
+          : h(
+              'dl',
+              { class: 'facts' },
+              h('dt', {}, 'Policy'),
+              h('dd', {}, policyText(jobPolicy(job))),
+              h('dt', {}, 'Verdicts'),
+              h(
+                'dd',
+                {},
+                `${counts.accepted} accepted (${counts.verified} verified) · ${counts.open} open · ${counts.rejected} rejected · ${counts.disputed} disputed`,
+              ),
+              h('dt', {}, 'Proven faults'),
+              h('dd', { class: counts.faults > 0 ? 'bad-text' : '' }, String(counts.faults)),
+            ),
       ),
     ),
     card(
@@ -78,41 +166,104 @@ export async function renderJob(id: string): Promise<HTMLElement> {
       job.tasks.length === 0
         ? empty('No tasks', 'This job has no tasks.')
         : tableWrap(
-            h(
-              'table',
-              { class: 'table', 'data-table': 'tasks' },
+            asCards(
               h(
-                'thead',
-                {},
+                'table',
+                { class: 'table', 'data-table': 'tasks' },
                 h(
-                  'tr',
+                  'thead',
                   {},
-                  ['#', 'Status', 'Attempts', 'Provider', 'Input', 'Output', 'Verdict', 'Last error'].map(
-                    (t) => h('th', {}, t),
-                  ),
-                ),
-              ),
-              h(
-                'tbody',
-                {},
-                job.tasks.map((t) =>
                   h(
                     'tr',
                     {},
-                    h('td', { class: 'num' }, t.index),
-                    h('td', {}, h('span', { class: `tag ${t.status}` }, t.status)),
-                    h('td', { class: 'num' }, t.attempts),
-                    h('td', {}, providerLink(t.provider)),
-                    h('td', {}, blobLink(t.input)),
-                    h('td', {}, blobLink(t.output)),
-                    h('td', { class: 'na', title: NA }, NA),
-                    h('td', { class: 'mono small' }, t.lastError ?? ''),
+                    ['#', 'Status', 'Attempts', 'Provider', 'Input', 'Output', 'Verdict', 'Last error'].map(
+                      (t) => h('th', {}, t),
+                    ),
+                  ),
+                ),
+                h(
+                  'tbody',
+                  {},
+                  job.tasks.map((t) =>
+                    h(
+                      'tr',
+                      {},
+                      h('td', { class: 'num' }, t.index),
+                      h('td', {}, h('span', { class: `tag ${t.status}` }, t.status)),
+                      h('td', { class: 'num' }, t.attempts),
+                      h('td', {}, providerLink(t.provider)),
+                      h('td', {}, blobLink(t.input)),
+                      h('td', {}, blobLink(t.output)),
+                      h('td', {}, verdictTag(byIndex.get(t.index))),
+                      h('td', { class: 'mono small' }, t.lastError ?? ''),
+                    ),
                   ),
                 ),
               ),
             ),
           ),
     ),
+    verification.tasks.length === 0
+      ? null
+      : card(
+          'Verification per task',
+          tableWrap(
+            asCards(
+              h(
+                'table',
+                { class: 'table', 'data-table': 'verification' },
+                h(
+                  'thead',
+                  {},
+                  h(
+                    'tr',
+                    {},
+                    ['#', 'Policy', 'Audit', 'Verdict', 'Executions', 'Agreed on the output', 'Faults'].map(
+                      (t) => h('th', {}, t),
+                    ),
+                  ),
+                ),
+                h(
+                  'tbody',
+                  {},
+                  verification.tasks.map((v) => {
+                    const agreed = v.executions.filter((e) => e.outcome === 'valid');
+                    return h(
+                      'tr',
+                      { 'data-task': v.taskIndex },
+                      h('td', { class: 'num' }, v.taskIndex),
+                      h('td', {}, policyText(v.policy)),
+                      h('td', {}, auditText(v)),
+                      h('td', {}, verdictTag(v)),
+                      h('td', {}, executionsList(v)),
+                      h(
+                        'td',
+                        { 'data-agreed': agreed.length },
+                        agreed.length === 0
+                          ? v.status === 'accepted'
+                            ? h('span', { class: 'muted' }, 'one result, not checked')
+                            : '—'
+                          : agreed.map((e, i) => [i > 0 ? ', ' : '', providerLink(e.provider)]),
+                      ),
+                      h(
+                        'td',
+                        { class: 'faults' },
+                        v.faults.length === 0
+                          ? '—'
+                          : v.faults.map((f, i) => [
+                              i > 0 ? '; ' : '',
+                              providerLink(f.provider),
+                              ` ${f.kind}`,
+                              f.reasons[0] ? h('span', { class: 'muted small' }, ` (${f.reasons[0]})`) : null,
+                            ]),
+                      ),
+                    );
+                  }),
+                ),
+              ),
+            ),
+          ),
+        ),
     card(
       `Assignments (${assignments.length})`,
       assignments.length === 0
@@ -121,34 +272,36 @@ export async function renderJob(id: string): Promise<HTMLElement> {
             'Each attempt at a task on a provider appears here with its lease and outcome.',
           )
         : tableWrap(
-            h(
-              'table',
-              { class: 'table', 'data-table': 'assignments' },
+            asCards(
               h(
-                'thead',
-                {},
+                'table',
+                { class: 'table', 'data-table': 'assignments' },
                 h(
-                  'tr',
+                  'thead',
                   {},
-                  ['Task', 'Provider', 'Status', 'Started', 'Took', 'Error'].map((t) => h('th', {}, t)),
-                ),
-              ),
-              h(
-                'tbody',
-                {},
-                assignments.map((a) =>
                   h(
                     'tr',
                     {},
-                    h('td', { class: 'num' }, a.taskIndex),
-                    h('td', {}, providerLink(a.provider)),
-                    h('td', {}, h('span', { class: `tag ${a.status}` }, a.status)),
-                    h('td', { title: when(a.createdAt) }, ago(a.createdAt)),
-                    h('td', {}, a.finishedAt === null ? '—' : duration(a.finishedAt - a.createdAt)),
+                    ['Task', 'Provider', 'Status', 'Started', 'Took', 'Error'].map((t) => h('th', {}, t)),
+                  ),
+                ),
+                h(
+                  'tbody',
+                  {},
+                  assignments.map((a) =>
                     h(
-                      'td',
-                      { class: 'mono small' },
-                      a.error ? `${a.error.code}: ${a.error.message ?? ''}` : '',
+                      'tr',
+                      {},
+                      h('td', { class: 'num' }, a.taskIndex),
+                      h('td', {}, providerLink(a.provider)),
+                      h('td', {}, h('span', { class: `tag ${a.status}` }, a.status)),
+                      h('td', { title: when(a.createdAt) }, ago(a.createdAt)),
+                      h('td', {}, a.finishedAt === null ? '—' : duration(a.finishedAt - a.createdAt)),
+                      h(
+                        'td',
+                        { class: 'mono small' },
+                        a.error ? `${a.error.code}: ${a.error.message ?? ''}` : '',
+                      ),
                     ),
                   ),
                 ),

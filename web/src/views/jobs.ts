@@ -1,7 +1,7 @@
 /** Jobs: newest first, filterable by status, with progress. */
 import { getJson, type Job } from '../api.ts';
 import { progress } from '../charts.ts';
-import { empty, h, tableWrap } from '../dom.ts';
+import { asCards, empty, h, tableWrap } from '../dom.ts';
 import { ago, shortHex, when } from '../format.ts';
 
 const STATUSES = ['queued', 'running', 'completed', 'failed'] as const;
@@ -26,38 +26,40 @@ export async function renderJobs(status: string | null): Promise<HTMLElement> {
           'Jobs appear here as clients submit them (newest 200 shown).',
         )
       : tableWrap(
-          h(
-            'table',
-            { class: 'table', 'data-table': 'jobs' },
+          asCards(
             h(
-              'thead',
-              {},
+              'table',
+              { class: 'table', 'data-table': 'jobs' },
               h(
-                'tr',
+                'thead',
                 {},
-                ['Job', 'Status', 'Progress', 'Kind', 'Label', 'Client', 'Submitted'].map((t) =>
-                  h('th', {}, t),
-                ),
-              ),
-            ),
-            h(
-              'tbody',
-              {},
-              jobs.map((j) =>
                 h(
                   'tr',
-                  { 'data-job': j.id },
-                  h(
-                    'td',
-                    {},
-                    h('a', { href: `#/jobs/${j.id}`, class: 'mono', title: j.id }, shortHex(j.id, 10, 6)),
+                  {},
+                  ['Job', 'Status', 'Progress', 'Kind', 'Label', 'Client', 'Submitted'].map((t) =>
+                    h('th', {}, t),
                   ),
-                  h('td', {}, h('span', { class: `tag ${j.status}` }, j.status)),
-                  h('td', {}, progress(j.tasksDone, j.tasksTotal)),
-                  h('td', {}, j.kind),
-                  h('td', {}, j.spec.label ?? ''),
-                  h('td', { class: 'mono', title: j.client }, shortHex(j.client)),
-                  h('td', { title: when(j.createdAt) }, ago(j.createdAt)),
+                ),
+              ),
+              h(
+                'tbody',
+                {},
+                jobs.map((j) =>
+                  h(
+                    'tr',
+                    { 'data-job': j.id },
+                    h(
+                      'td',
+                      {},
+                      h('a', { href: `#/jobs/${j.id}`, class: 'mono', title: j.id }, shortHex(j.id, 10, 6)),
+                    ),
+                    h('td', {}, h('span', { class: `tag ${j.status}` }, j.status)),
+                    h('td', {}, progress(j.tasksDone, j.tasksTotal)),
+                    h('td', {}, j.kind),
+                    h('td', {}, j.spec.label ?? ''),
+                    h('td', { class: 'mono', title: j.client }, shortHex(j.client)),
+                    h('td', { title: when(j.createdAt) }, ago(j.createdAt)),
+                  ),
                 ),
               ),
             ),

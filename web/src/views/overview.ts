@@ -1,9 +1,13 @@
-/** Network overview: capacity, utilization, jobs per minute, outcomes, regions, live feed. */
-import { getJson, type Stats } from '../api.ts';
-import { columns, hbars, stacked } from '../charts.ts';
+/**
+ * Network overview: capacity, utilization, jobs per minute, task and verification outcomes, price
+ * per class over epochs, where the capacity is, live feed.
+ */
+import { getJson, getOptional, type Optional, type Stats } from '../api.ts';
+import { columns, epochLine, hbars, stacked } from '../charts.ts';
 import { card, empty, h } from '../dom.ts';
 import { ago, bytes, pct, shortHex } from '../format.ts';
 import { feed, type LiveEvent } from '../live.ts';
+import { exactPlx, formatAmount, type PriceClass, parsePrices, plx } from '../settlement.ts';
 
 function kpi(label: string, value: string, note?: string): HTMLElement {
   return h(
@@ -32,9 +36,106 @@ function eventLine(e: LiveEvent): HTMLElement {
   );
 }
 
+/** Verdicts of verified tasks, audits, policies, proven faults and what they cost. */
+function verificationOutcomes(v: Stats['verification']): HTMLElement {
+  const decided = v.tasks.accepted + v.tasks.rejected + v.tasks.disputed;
+  if (decided + v.tasks.open === 0)
+    return empty(
+      'No verdicts yet',
+      'Each task gets a verdict (accepted, rejected or disputed) once its results are checked under the job’s policy.',
+    );
+  const kinds = Object.entries(v.faults.byKind);
+  return h(
+    'div',
+    { 'data-testid': 'verification-outcomes' },
+    stacked([
+      { label: 'accepted, verified', value: v.verified, cls: 'ok' },
+      { label: 'accepted, unverified', value: v.unverified, cls: 'ok-light' },
+      { label: 'open', value: v.tasks.open, cls: 'run' },
+      { label: 'rejected', value: v.tasks.rejected, cls: 'bad' },
+      { label: 'disputed', value: v.tasks.disputed, cls: 'wait' },
+    ]),
+    h(
+      'dl',
+      { class: 'facts compact' },
+      h('dt', {}, 'Audits drawn'),
+      h('dd', {}, String(v.audited)),
+      h('dt', {}, 'Policies'),
+      h(
+        'dd',
+        {},
+        Object.entries(v.policies)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(' · '),
+      ),
+      h('dt', {}, 'Proven faults'),
+      h(
+        'dd',
+        { class: v.faults.total > 0 ? 'bad-text' : '' },
+        String(v.faults.total),
+        kinds.length > 0 && v.faults.total > 0
+          ? ` (${kinds
+              .filter(([, n]) => n > 0)
+              .map(([k, n]) => `${k} ${n}`)
+              .join(', ')})`
+          : '',
+      ),
+      h('dt', {}, 'Slashed'),
+      h('dd', { title: exactPlx(v.slashed) }, plx(v.slashed)),
+    ),
+  );
+}
+
+/** Base price per resource class over the settled epochs, one small chart per class. */
+function pricesPanel(prices: Optional<PriceClass[]>): HTMLElement | HTMLElement[] {
+  if (prices.state === 'absent')
+    return empty(
+      'No market prices yet',
+      'This coordinator does not serve /v1/prices: base prices per resource class appear here once market pricing runs.',
+    );
+  if (prices.state === 'error')
+    return h(
+      'div',
+      { class: 'empty error-state', 'data-error': '' },
+      h('strong', {}, 'Prices unavailable'),
+      h('p', {}, prices.message),
+    );
+  if (prices.data.length === 0)
+    return empty('No price classes', 'The market has not priced any resource class yet.');
+  return prices.data.map((c) =>
+    h(
+      'div',
+      { class: 'price-class', 'data-price-class': c.class },
+      h(
+        'div',
+        { class: 'price-head' },
+        h('strong', {}, c.class),
+        h('span', { title: exactPlx(c.basePrice) }, `${formatAmount(c.basePrice)} PLX per ${c.unit}`),
+        h(
+          'span',
+          { class: 'muted' },
+          `utilization ${pct(c.utilization)} (target ${pct(c.targetUtilization)})`,
+        ),
+      ),
+      c.history.length === 0
+        ? h('p', { class: 'muted small' }, 'No settled epochs yet.')
+        : [
+            epochLine(
+              c.history.map((p) => ({ epoch: p.epoch, value: BigInt(p.basePrice) })),
+              (v) => formatAmount(v),
+            ),
+            h('p', { class: 'muted small axis-note' }, `PLX per ${c.unit}, by epoch`),
+          ],
+    ),
+  );
+}
+
 /** @example app.replaceChildren(await renderOverview()); */
 export async function renderOverview(): Promise<HTMLElement> {
-  const st = await getJson<Stats>('/v1/stats');
+  const [st, prices] = await Promise.all([
+    getJson<Stats>('/v1/stats'),
+    getOptional('/v1/prices', parsePrices),
+  ]);
   const c = st.capacity;
   const fmtMinute = (ms: number) => new Date(ms).toTimeString().slice(0, 5);
   const perMinute = st.jobsPerMinute.map((b) => ({
@@ -115,17 +216,8 @@ export async function renderOverview(): Promise<HTMLElement> {
           { label: 'lease expired', value: st.assignments.expired, cls: 'off' },
         ]),
       ),
-      card(
-        'Verification outcomes',
-        empty(
-          'Not available yet',
-          'Verdicts (accepted, rejected, disputed) and audits appear here once the coordinator records them.',
-        ),
-      ),
-      card(
-        'Price per class over time',
-        empty('Not available yet', 'Prices per resource unit appear here once market pricing lands.'),
-      ),
+      card('Verification outcomes', verificationOutcomes(st.verification)),
+      card('Price per class over epochs', pricesPanel(prices)),
       card(
         'Live events',
         feed.length === 0

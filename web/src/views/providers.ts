@@ -1,11 +1,15 @@
-/** Providers: a sortable table with hardware, load and the not-yet-available money columns. */
+/** Providers: a sortable table with hardware, load, reputation, audit rate, stake and earnings. */
 import { getJson, type Provider } from '../api.ts';
-import { empty, h, tableWrap } from '../dom.ts';
-import { ago, bytes, shortHex, when } from '../format.ts';
+import { asCards, empty, h, tableWrap } from '../dom.ts';
+import { ago, bytes, pct, shortHex, when } from '../format.ts';
+import { exactPlx, type MaybeAmount, plx, providerMoney } from '../settlement.ts';
 
-type Column = { key: string; label: string; value?: (p: Provider) => string | number; na?: boolean };
+type SortValue = string | number | bigint;
+type Column = { key: string; label: string; value?: (p: Provider) => SortValue; na?: string };
 
-const NA = 'not available yet';
+/** Sorts missing amounts below every real one. */
+const amountKey = (a: MaybeAmount): bigint => a.value ?? -1n;
+
 const COLUMNS: Column[] = [
   { key: 'address', label: 'Provider', value: (p) => p.address },
   { key: 'status', label: 'Status', value: (p) => (p.connected ? 1 : 0) },
@@ -14,13 +18,29 @@ const COLUMNS: Column[] = [
   { key: 'load', label: 'Load', value: (p) => (p.slots > 0 ? p.active / p.slots : 0) },
   { key: 'done', label: 'Tasks done', value: (p) => p.tasksCompleted },
   { key: 'failed', label: 'Failed', value: (p) => p.tasksFailed },
-  { key: 'capability', label: 'Proven capability', na: true },
-  { key: 'reputation', label: 'Reputation', na: true },
-  { key: 'audit', label: 'Audit rate', na: true },
-  { key: 'stake', label: 'Stake', na: true },
-  { key: 'earnings', label: 'Earnings', na: true },
+  {
+    key: 'capability',
+    label: 'Proven capability',
+    na: 'capability proofs at registration are not wired into the coordinator yet',
+  },
+  { key: 'reputation', label: 'Reputation', value: (p) => p.reputation?.score ?? -1 },
+  { key: 'audit', label: 'Audit rate', value: (p) => p.auditRate ?? -1 },
+  { key: 'stake', label: 'Stake', value: (p) => amountKey(providerMoney(p).stake) },
+  { key: 'earnings', label: 'Earnings', value: (p) => amountKey(providerMoney(p).earnings) },
   { key: 'lastSeen', label: 'Last seen', value: (p) => p.lastSeen },
 ];
+
+function compare(x: SortValue, y: SortValue): number {
+  if (typeof x === 'bigint' && typeof y === 'bigint') return x < y ? -1 : x > y ? 1 : 0;
+  if (typeof x === 'number' && typeof y === 'number') return x - y;
+  return String(x).localeCompare(String(y));
+}
+
+function amountCell(a: MaybeAmount): HTMLElement {
+  return a.value === null
+    ? h('td', { class: 'na', title: a.why }, a.why === 'no chain' ? 'no chain' : '—')
+    : h('td', { class: 'num', title: exactPlx(a.value) }, plx(a.value));
+}
 
 // Kept across live re-renders so the table does not jump back to the default order.
 let sortKey = 'status';
@@ -60,10 +80,35 @@ function cell(col: Column, p: Provider): HTMLElement {
       return h('td', { class: 'num' }, p.tasksCompleted);
     case 'failed':
       return h('td', { class: 'num' }, p.tasksFailed);
+    case 'reputation': {
+      const r = p.reputation;
+      if (!r) return h('td', { class: 'na', title: 'not served by this coordinator' }, '—');
+      return h(
+        'td',
+        {
+          class: 'num',
+          title: `${r.verifiedValid} verified valid · ${r.faults} faults · ${r.timeouts} timeouts · ${r.consecutiveValid} valid in a row`,
+        },
+        r.score.toFixed(2),
+        r.trusted ? h('span', { class: 'tag trusted' }, 'trusted') : null,
+      );
+    }
+    case 'audit':
+      return p.auditRate === undefined
+        ? h('td', { class: 'na', title: 'not served by this coordinator' }, '—')
+        : h(
+            'td',
+            { class: 'num', title: 'chance that its next result is re-run by another provider' },
+            pct(p.auditRate),
+          );
+    case 'stake':
+      return amountCell(providerMoney(p).stake);
+    case 'earnings':
+      return amountCell(providerMoney(p).earnings);
     case 'lastSeen':
       return h('td', { title: when(p.lastSeen) }, p.connected ? 'now' : ago(p.lastSeen));
     default:
-      return h('td', { class: 'na', title: NA }, '—');
+      return h('td', { class: 'na', title: col.na ?? '' }, '—');
   }
 }
 
@@ -79,7 +124,7 @@ export async function renderProviders(): Promise<HTMLElement> {
       rows.sort((a, b) => {
         const x = v(a);
         const y = v(b);
-        const d = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+        const d = compare(x, y);
         return sortDesc ? -d : d;
       });
     }
@@ -88,7 +133,7 @@ export async function renderProviders(): Promise<HTMLElement> {
       {},
       COLUMNS.map((c) =>
         c.na
-          ? h('th', { title: NA, class: 'na' }, c.label)
+          ? h('th', { title: c.na, class: 'na' }, c.label)
           : h(
               'th',
               { 'aria-sort': c.key === sortKey ? (sortDesc ? 'descending' : 'ascending') : 'none' },
@@ -109,37 +154,79 @@ export async function renderProviders(): Promise<HTMLElement> {
             ),
       ),
     );
+    // In a narrow window the table shows as cards without its header row: sort from here instead.
+    const sortBar = h(
+      'div',
+      { class: 'sort-bar' },
+      h(
+        'label',
+        {},
+        'Sort by ',
+        h(
+          'select',
+          {
+            onchange: (e: Event) => {
+              sortKey = (e.target as HTMLSelectElement).value;
+              draw();
+            },
+          },
+          COLUMNS.filter((c) => c.value).map((c) =>
+            h('option', { value: c.key, selected: c.key === sortKey }, c.label),
+          ),
+        ),
+      ),
+      h(
+        'button',
+        {
+          type: 'button',
+          onclick: () => {
+            sortDesc = !sortDesc;
+            draw();
+          },
+        },
+        sortDesc ? '▼ descending' : '▲ ascending',
+      ),
+    );
     const online = providers.filter((p) => p.connected).length;
+    const body =
+      providers.length === 0
+        ? [
+            empty(
+              'No providers yet',
+              'Providers appear here when their agent first connects to this coordinator.',
+            ),
+          ]
+        : [
+            sortBar,
+            tableWrap(
+              asCards(
+                h(
+                  'table',
+                  { class: 'table', 'data-table': 'providers' },
+                  h('thead', {}, head),
+                  h(
+                    'tbody',
+                    {},
+                    rows.map((p) =>
+                      h(
+                        'tr',
+                        {},
+                        COLUMNS.map((c) => cell(c, p)),
+                      ),
+                    ),
+                  ),
+                ),
+              ),
+            ),
+          ];
     view.replaceChildren(
       h('h1', {}, 'Providers'),
       h(
         'p',
         { class: 'muted' },
-        `${online} online of ${providers.length} known. Reputation, audit rate, stake and earnings: ${NA}.`,
+        `${online} online of ${providers.length} known. Reputation is the verified share of a provider’s checked results (decaying); earnings are cumulative, stake is read from the chain.`,
       ),
-      providers.length === 0
-        ? empty(
-            'No providers yet',
-            'Providers appear here when their agent first connects to this coordinator.',
-          )
-        : tableWrap(
-            h(
-              'table',
-              { class: 'table', 'data-table': 'providers' },
-              h('thead', {}, head),
-              h(
-                'tbody',
-                {},
-                rows.map((p) =>
-                  h(
-                    'tr',
-                    {},
-                    COLUMNS.map((c) => cell(c, p)),
-                  ),
-                ),
-              ),
-            ),
-          ),
+      ...body,
     );
   };
   draw();
