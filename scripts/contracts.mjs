@@ -22,7 +22,7 @@ const CONTRACTS = ['PlexusToken', 'ProviderRegistry', 'ClientEscrow', 'EpochSett
 const GENERATED_DIR = join(root, 'src/chain/generated');
 // Same settings as contracts/foundry.toml, so the tested and the deployed bytecode match.
 const SETTINGS = {
-  optimizer: { enabled: true, runs: 200 },
+  optimizer: { enabled: true, runs: 100_000 },
   evmVersion: 'cancun',
   metadata: { bytecodeHash: 'ipfs', appendCBOR: true },
   outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
