@@ -6,7 +6,7 @@ import { createClient } from '../client/createClient.ts';
 import type { JobVerification } from '../protocol/schemas.ts';
 import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
 import { readPassword } from '../provider/keystore/readPassword.ts';
-import { DEFAULT_COORDINATOR, intOption, verificationOption } from './options.ts';
+import { DEFAULT_COORDINATOR, intOption, plxAmountOption, verificationOption } from './options.ts';
 
 const DEFAULT_CLIENT_KEYSTORE = process.env.PLEXUS_CLIENT_KEYSTORE ?? '.plexus/client/key.json';
 
@@ -78,6 +78,11 @@ export function jobCommand(): Command {
       'result verification: none, audit (network default), redundant or redundant:K',
       verificationOption,
     )
+    .option(
+      '--max-price <amount>',
+      'most you pay per resource unit (cpu-core-second or gpu-second), base units or e.g. 0.01PLX (default 0.01PLX)',
+      plxAmountOption,
+    )
     .option('--no-wait', 'print the job id and return without following progress')
     .action(
       async (o: {
@@ -91,6 +96,7 @@ export function jobCommand(): Command {
         minMemoryMib: number;
         label?: string;
         verify?: JobVerification;
+        maxPrice?: bigint;
         wait: boolean;
       }) => {
         const client = createClient({ url: o.coordinator, account: await clientAccount(o.keystore) });
@@ -106,7 +112,7 @@ export function jobCommand(): Command {
           resources: { gpu: o.gpu, minMemoryMiB: o.minMemoryMib },
           ...(o.label ? { label: o.label } : {}),
           ...(o.verify ? { verification: o.verify } : {}),
-        });
+        }, o.maxPrice !== undefined ? { maxPricePerUnit: o.maxPrice } : {});
         console.log(`job ${jobId} (${tasks} tasks)`);
         if (!o.wait) return;
         const progress = progressReporter(tasks);

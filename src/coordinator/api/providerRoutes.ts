@@ -24,13 +24,17 @@ const PING_INTERVAL_MS = 15_000;
 
 /** What a provider's session signature commits to besides the challenge. */
 export function capabilitiesHash(
-  auth: Pick<ProviderAuth, 'hardware' | 'slots' | 'region' | 'agentVersion'>,
+  auth: Pick<ProviderAuth, 'hardware' | 'slots' | 'region' | 'agentVersion'> & {
+    floorPrices?: Record<string, string> | undefined;
+  },
 ): Hex {
   return hashCanonical({
     hardware: auth.hardware,
     slots: auth.slots,
     region: auth.region,
     agentVersion: auth.agentVersion,
+    // Signed too when advertised; agents without floors hash exactly as before.
+    ...(auth.floorPrices ? { floorPrices: auth.floorPrices } : {}),
   });
 }
 
@@ -151,6 +155,7 @@ export function providerRoutes(deps: {
                 agentVersion: msg.agentVersion,
                 cached: msg.cached,
                 inFlight: msg.inFlight,
+                floorPrices: msg.floorPrices,
               });
               send({ type: 'welcome', provider: address, maxMessageBytes: MAX_WS_MESSAGE_BYTES });
               return;
