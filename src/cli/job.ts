@@ -103,16 +103,19 @@ export function jobCommand(): Command {
         const model = await client.uploadFile(o.model);
         const inputs: string[] = [];
         for (const f of o.input) inputs.push((await client.uploadFile(f)).cid);
-        const { jobId, tasks } = await client.submitJob({
-          kind: 'onnx.infer',
-          model: model.cid,
-          inputs,
-          deadline: Math.floor(Date.now() / 1000) + o.deadlineSec,
-          taskTimeoutSec: o.taskTimeoutSec,
-          resources: { gpu: o.gpu, minMemoryMiB: o.minMemoryMib },
-          ...(o.label ? { label: o.label } : {}),
-          ...(o.verify ? { verification: o.verify } : {}),
-        }, o.maxPrice !== undefined ? { maxPricePerUnit: o.maxPrice } : {});
+        const { jobId, tasks } = await client.submitJob(
+          {
+            kind: 'onnx.infer',
+            model: model.cid,
+            inputs,
+            deadline: Math.floor(Date.now() / 1000) + o.deadlineSec,
+            taskTimeoutSec: o.taskTimeoutSec,
+            resources: { gpu: o.gpu, minMemoryMiB: o.minMemoryMib },
+            ...(o.label ? { label: o.label } : {}),
+            ...(o.verify ? { verification: o.verify } : {}),
+          },
+          o.maxPrice !== undefined ? { maxPricePerUnit: o.maxPrice } : {},
+        );
         console.log(`job ${jobId} (${tasks} tasks)`);
         if (!o.wait) return;
         const progress = progressReporter(tasks);

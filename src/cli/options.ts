@@ -39,6 +39,7 @@ export function plxAmountOption(value: string): bigint {
   const v = value.trim();
   if (/^(0|[1-9][0-9]{0,76})$/.test(v)) return BigInt(v);
   const m = /^([0-9]+)(?:\.([0-9]{1,18}))?\s*plx$/i.exec(v);
-  if (!m) throw new InvalidArgumentError('expected base units (e.g. 10000000000000000) or PLX (e.g. 0.01PLX)');
+  if (!m)
+    throw new InvalidArgumentError('expected base units (e.g. 10000000000000000) or PLX (e.g. 0.01PLX)');
   return BigInt(m[1]!) * 10n ** 18n + BigInt((m[2] ?? '').padEnd(18, '0'));
 }

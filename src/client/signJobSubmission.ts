@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { LocalAccount } from 'viem';
+import { DEFAULT_MAX_PRICE_PER_UNIT } from '../market/constants.ts';
 import { hashCanonical } from '../protocol/canonicalJson.ts';
 import { signPlexusMessage } from '../protocol/eip712.ts';
 import type { JobSubmission, OnnxInferSpecInput } from '../protocol/schemas.ts';
-import { DEFAULT_MAX_PRICE_PER_UNIT } from '../market/constants.ts';
 
 /**
  * Signs a job spec as an EIP-712 JobSubmission (over the keccak256 of its canonical JSON), ready

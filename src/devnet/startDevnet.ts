@@ -3,7 +3,7 @@
  * coordinator and several provider agents, each a separate OS process with its own key, plus an
  * optional demo job through the whole loop.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createPublicClient, createWalletClient, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -11,7 +11,10 @@ import { deployPlexus, type PlexusDeployment } from '../chain/deployPlexus.ts';
 import { type AnvilInstance, startAnvil } from '../chain/startAnvil.ts';
 import { createClient } from '../client/createClient.ts';
 import { createLogger } from '../logger.ts';
+import { createKeystore } from '../provider/keystore/createKeystore.ts';
 import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
+import { checkSettlement, type SettlementCheck } from './checkSettlement.ts';
+import { fundParticipants } from './fundParticipants.ts';
 import { type DemoSummary, runDemo } from './runDemo.ts';
 import { type NodeChild, spawnPlexus } from './spawnNode.ts';
 
@@ -30,6 +33,8 @@ export type Devnet = {
   chain: { rpcUrl: string; deployment: PlexusDeployment };
   children: NodeChild[];
   runDemo(images?: number): Promise<DemoSummary>;
+  /** Waits for the demo's epoch to settle, claims for one provider and checks it against the ledger. */
+  checkSettlement(timeoutMs?: number): Promise<SettlementCheck>;
   stop(): Promise<void>;
 };
 
@@ -40,7 +45,8 @@ export type Devnet = {
  */
 async function startLocalChain(
   dataDir: string,
-): Promise<{ anvil: AnvilInstance; deployment: PlexusDeployment }> {
+  epochSeconds: number,
+): Promise<{ anvil: AnvilInstance; deployment: PlexusDeployment; validatorKeystores: string[] }> {
   const anvil = await startAnvil({ port: 0 });
   try {
     const [deployerKey, ...rest] = anvil.privateKeys;
@@ -49,7 +55,23 @@ async function startLocalChain(
     const publicClient = createPublicClient({ chain: anvil.chain, transport });
     const walletClient = createWalletClient({ account: deployer, chain: anvil.chain, transport });
     const validators = rest.slice(0, 3).map((k) => privateKeyToAccount(k).address);
-    const deployment = await deployPlexus({ publicClient, walletClient, validators, threshold: 2 });
+    const deployment = await deployPlexus({
+      publicClient,
+      walletClient,
+      validators,
+      threshold: 2,
+      epochDuration: BigInt(epochSeconds),
+      withdrawalDelay: BigInt(2 * epochSeconds),
+    });
+    // The coordinator signs epochs with two of the three validator keys (the 2-of-3 quorum),
+    // kept in encrypted keystores like every other devnet key.
+    const validatorKeystores: string[] = [];
+    for (const [i, key] of rest.slice(0, 2).entries()) {
+      const path = join(dataDir, 'validators', `validator-${i + 1}.json`);
+      await rm(path, { force: true });
+      await createKeystore(path, DEVNET_PASSWORD, { privateKey: key, scrypt: DEVNET_SCRYPT });
+      validatorKeystores.push(path);
+    }
     await writeFile(
       join(dataDir, 'deployment.json'),
       JSON.stringify(
@@ -58,7 +80,7 @@ async function startLocalChain(
         2,
       ),
     );
-    return { anvil, deployment };
+    return { anvil, deployment, validatorKeystores };
   } catch (err) {
     await anvil.stop();
     throw err;
@@ -79,7 +101,10 @@ export async function startDevnet(opts: {
   port?: number;
   print?: (line: string) => void;
   logLevel?: string;
+  /** Epoch length of the local deployment (default 20 s, so the demo settles quickly). */
+  epochSeconds?: number;
 }): Promise<Devnet> {
+  const epochSeconds = opts.epochSeconds ?? 20;
   const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
   const dataDir = resolve(opts.dataDir);
   const n = opts.providers ?? 3;
@@ -95,7 +120,7 @@ export async function startDevnet(opts: {
     await anvil?.stop();
   };
   try {
-    const chain = await startLocalChain(dataDir);
+    const chain = await startLocalChain(dataDir, epochSeconds);
     anvil = chain.anvil;
     print(`chain        ${anvil.rpcUrl} (anvil, chain id ${anvil.chain.id})`);
     print(
@@ -111,6 +136,12 @@ export async function startDevnet(opts: {
         join(dataDir, 'coordinator'),
         '--chain-id',
         String(anvil.chain.id),
+        '--deployment',
+        join(dataDir, 'deployment.json'),
+        '--epoch-seconds',
+        String(epochSeconds),
+        '--validator-keystore',
+        ...chain.validatorKeystores,
       ],
       { env, print },
     );
@@ -118,12 +149,32 @@ export async function startDevnet(opts: {
     const { url } = await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', 60_000);
     print(`coordinator  ${url}  (API /v1, OpenAPI ${url}/docs, metrics ${url}/metrics)`);
 
+    const clientAccount = await loadOrCreateKeystore(join(dataDir, 'client', 'key.json'), DEVNET_PASSWORD, {
+      scrypt: DEVNET_SCRYPT,
+      logger: quiet,
+    });
+    const providerAccounts = [];
+    for (let i = 1; i <= n; i++) {
+      const account = await loadOrCreateKeystore(
+        join(dataDir, `provider-${i}`, 'key.json'),
+        DEVNET_PASSWORD,
+        {
+          scrypt: DEVNET_SCRYPT,
+          logger: quiet,
+        },
+      );
+      providerAccounts.push({ account, region: REGIONS[(i - 1) % REGIONS.length]! });
+    }
+    await fundParticipants({
+      rpcUrl: anvil.rpcUrl,
+      deployment: chain.deployment,
+      treasuryKey: anvil.privateKeys[0]!,
+      providers: providerAccounts,
+      client: clientAccount,
+    });
+    print(`funded       ${n} providers registered and staked; client escrow deposited`);
     for (let i = 1; i <= n; i++) {
       const dir = join(dataDir, `provider-${i}`);
-      await loadOrCreateKeystore(join(dir, 'key.json'), DEVNET_PASSWORD, {
-        scrypt: DEVNET_SCRYPT,
-        logger: quiet,
-      });
       const p = spawnPlexus(
         `provider-${i}`,
         [
@@ -152,16 +203,21 @@ export async function startDevnet(opts: {
       await new Promise((r) => setTimeout(r, 100));
     }
     print(`${n} providers online`);
-    const clientAccount = await loadOrCreateKeystore(join(dataDir, 'client', 'key.json'), DEVNET_PASSWORD, {
-      scrypt: DEVNET_SCRYPT,
-      logger: quiet,
-    });
     const signer = createClient({ url, account: clientAccount });
     return {
       coordinatorUrl: url,
       chain: { rpcUrl: anvil.rpcUrl, deployment: chain.deployment },
       children,
       runDemo: (images?: number) => runDemo(signer, { ...(images ? { images } : {}), print }),
+      checkSettlement: (timeoutMs?: number) =>
+        checkSettlement({
+          url,
+          rpcUrl: anvil!.rpcUrl,
+          deployment: chain.deployment,
+          dbPath: join(dataDir, 'coordinator', 'plexus.db'),
+          relayerKey: anvil!.privateKeys[0]!,
+          ...(timeoutMs ? { timeoutMs } : {}),
+        }),
       stop,
     };
   } catch (err) {

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
-import { PlexusError } from '../errors/PlexusError.ts';
 import type { Database } from '../coordinator/store/schema.ts';
+import { PlexusError } from '../errors/PlexusError.ts';
 
 /** One posting: debit positive, credit negative, in integer base units. */
 export type Posting = { account: string; amount: bigint };
@@ -55,7 +55,11 @@ export async function postEntry(
   for (const p of entry.postings) merged.set(p.account, (merged.get(p.account) ?? 0n) + p.amount);
   const postings = [...merged].filter(([, a]) => a !== 0n).map(([account, amount]) => ({ account, amount }));
   assertBalanced(postings);
-  const exists = await trx.selectFrom('ledger_entries').select('id').where('ref', '=', entry.ref).executeTakeFirst();
+  const exists = await trx
+    .selectFrom('ledger_entries')
+    .select('id')
+    .where('ref', '=', entry.ref)
+    .executeTakeFirst();
   if (exists) return false;
   const row = await trx
     .insertInto('ledger_entries')

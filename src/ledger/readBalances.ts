@@ -11,7 +11,14 @@ import type { Database } from '../coordinator/store/schema.ts';
  */
 export async function readBalances(
   db: Kysely<Database> | Transaction<Database>,
-  filter: { maxEpoch?: number; epoch?: number; prefix?: string; account?: string; kind?: string; jobId?: string } = {},
+  filter: {
+    maxEpoch?: number;
+    epoch?: number;
+    prefix?: string;
+    account?: string;
+    kind?: string;
+    jobId?: string;
+  } = {},
 ): Promise<Map<string, bigint>> {
   let q = db
     .selectFrom('ledger_postings as p')

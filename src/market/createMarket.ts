@@ -37,15 +37,32 @@ export type Market = {
    * (which inserts the job) under a lock, so two submissions cannot both spend the same escrow.
    */
   admit(
-    args: { client: Address; tasks: number; policy: VerificationPolicy; taskTimeoutSec: number; maxPrice: bigint },
+    args: {
+      client: Address;
+      tasks: number;
+      policy: VerificationPolicy;
+      taskTimeoutSec: number;
+      maxPrice: bigint;
+    },
     store: (worstCase: bigint) => Promise<void>,
   ): Promise<void>;
   /** Available escrow of a client (on-chain balance − pending withdrawal − unsettled − reserved). */
-  availableEscrow(client: Address): Promise<{ balance: bigint; unsettled: bigint; reserved: bigint; available: bigint }>;
+  availableEscrow(
+    client: Address,
+  ): Promise<{ balance: bigint; unsettled: bigint; reserved: bigint; available: bigint }>;
   /** Bills the paid executions of an accepted task into the ledger (caller's transaction). */
   onVerdict(trx: Transaction<Database>, jobId: string, verdict: Verdict): Promise<void>;
   /** Records a provider's session start and floor prices (caller's transaction). */
-  onConnected(trx: Transaction<Database>, hello: { address: string; hardware: HardwareClaim; slots: number; floorPrices?: Record<string, string> | undefined }, t: number): Promise<void>;
+  onConnected(
+    trx: Transaction<Database>,
+    hello: {
+      address: string;
+      hardware: HardwareClaim;
+      slots: number;
+      floorPrices?: Record<string, string> | undefined;
+    },
+    t: number,
+  ): Promise<void>;
   onDisconnected(trx: Transaction<Database>, address: string, t: number): Promise<void>;
   /** Connected providers whose floor for the job's class is above the job's cap. */
   unaffordable(maxPrice: bigint | undefined, needsGpu: boolean): Set<string>;
@@ -110,7 +127,9 @@ export function createMarket(deps: {
 
   async function reserved(client: string): Promise<{ unsettled: bigint; reserved: bigint }> {
     const c = client.toLowerCase();
-    const unsettled = (await readBalances(db, { account: accounts.clientUnsettled(c) })).get(accounts.clientUnsettled(c)) ?? 0n;
+    const unsettled =
+      (await readBalances(db, { account: accounts.clientUnsettled(c) })).get(accounts.clientUnsettled(c)) ??
+      0n;
     const open = await db
       .selectFrom('jobs')
       .select(['id', 'worst_case'])
@@ -138,13 +157,16 @@ export function createMarket(deps: {
         const e = await getEscrowBalance(deps.chain, client);
         balance = e.balance - (e.pendingWithdrawal?.amount ?? 0n);
       } catch (cause) {
-        throw new PlexusError('PLX_CHAIN_UNAVAILABLE', 'could not read the escrow balance from the chain', { cause });
+        throw new PlexusError('PLX_CHAIN_UNAVAILABLE', 'could not read the escrow balance from the chain', {
+          cause,
+        });
       }
     }
     return { balance, unsettled, reserved: res, available: balance - unsettled - res };
   }
 
-  if (!deps.chain) log.warn('no chain configured: development mode, escrow is not checked and epochs are not settled');
+  if (!deps.chain)
+    log.warn('no chain configured: development mode, escrow is not checked and epochs are not settled');
 
   return {
     clock,
@@ -187,7 +209,9 @@ export function createMarket(deps: {
       const spec = JSON.parse(job.spec) as OnnxInferSpec;
       const maxPrice = BigInt(job.max_price);
       const paid = new Set(
-        verdict.outcomes.filter((o) => o.outcome === 'valid' || o.outcome === 'unverified').map((o) => o.provider.toLowerCase()),
+        verdict.outcomes
+          .filter((o) => o.outcome === 'valid' || o.outcome === 'unverified')
+          .map((o) => o.provider.toLowerCase()),
       );
       const execs = await trx
         .selectFrom('task_executions')
@@ -198,7 +222,7 @@ export function createMarket(deps: {
       const limit = paidExecutionsPerTask(
         spec.verification?.policy === 'redundant'
           ? { kind: 'redundant', k: spec.verification.k ?? 3 }
-          : { kind: spec.verification?.policy ?? 'audit' } as VerificationPolicy,
+          : ({ kind: spec.verification?.policy ?? 'audit' } as VerificationPolicy),
       );
       const epoch = await currentEpoch(trx);
       let billed = 0;
@@ -261,7 +285,10 @@ export function createMarket(deps: {
         .where('provider', '=', address)
         .where('disconnected_at', 'is', null)
         .execute();
-      await trx.insertInto('provider_sessions').values({ provider: address, slots: hello.slots, connected_at: t, disconnected_at: null }).execute();
+      await trx
+        .insertInto('provider_sessions')
+        .values({ provider: address, slots: hello.slots, connected_at: t, disconnected_at: null })
+        .execute();
     },
     async onDisconnected(trx, address, t) {
       floors.delete(address.toLowerCase());

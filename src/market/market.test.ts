@@ -32,13 +32,28 @@ test('an execution is charged measured usage × price in force, never above the 
   assert.equal(billedUnitsMilli('cpu', { ...usage, cpuMs: 50_000 }, 120), 8000n); // 4 cores × 2 s
   assert.equal(billedUnitsMilli('cpu', { wallMs: 1e6, cpuMs: 1e7, peakRssBytes: 0 }, 10), 40_000n);
   assert.equal(billedUnitsMilli('gpu:x', usage, 1), 1000n);
-  const base = priceExecution({ cls: 'cpu', usage, timeoutSec: 120, basePrice: 1000n, floor: 10n, maxPrice: 5000n });
+  const base = priceExecution({
+    cls: 'cpu',
+    usage,
+    timeoutSec: 120,
+    basePrice: 1000n,
+    floor: 10n,
+    maxPrice: 5000n,
+  });
   assert.equal(base.unitPrice, 1000n);
   assert.equal(base.charge, 3000n);
   assert.equal(base.fee, (3000n * PROTOCOL_FEE_BPS) / 10_000n);
   assert.equal(base.fee + base.providerAmount, base.charge);
-  assert.equal(priceExecution({ cls: 'cpu', usage, timeoutSec: 120, basePrice: 1000n, floor: 2000n, maxPrice: 5000n }).unitPrice, 2000n);
-  assert.equal(priceExecution({ cls: 'cpu', usage, timeoutSec: 120, basePrice: 9000n, floor: 0n, maxPrice: 5000n }).unitPrice, 5000n);
+  assert.equal(
+    priceExecution({ cls: 'cpu', usage, timeoutSec: 120, basePrice: 1000n, floor: 2000n, maxPrice: 5000n })
+      .unitPrice,
+    2000n,
+  );
+  assert.equal(
+    priceExecution({ cls: 'cpu', usage, timeoutSec: 120, basePrice: 9000n, floor: 0n, maxPrice: 5000n })
+      .unitPrice,
+    5000n,
+  );
 });
 
 test('worst case covers every paid execution at the cap', () => {
@@ -59,7 +74,10 @@ test('worst case covers every paid execution at the cap', () => {
 });
 
 test('resource classes', () => {
-  const h100 = { gpus: [{ name: 'NVIDIA H100 80GB HBM3', memoryMiB: 81559 }], executionProviders: ['cuda', 'cpu'] };
+  const h100 = {
+    gpus: [{ name: 'NVIDIA H100 80GB HBM3', memoryMiB: 81559 }],
+    executionProviders: ['cuda', 'cpu'],
+  };
   assert.equal(gpuClassOf(h100), 'gpu:nvidia-h100-80gb-hbm3');
   assert.equal(gpuClassOf({ ...h100, executionProviders: ['cpu'] }), undefined);
   assert.equal(taskClass(true, h100), 'gpu:nvidia-h100-80gb-hbm3');
@@ -78,17 +96,32 @@ test('emission goes to online providers without faults, by capacity × uptime, w
     ...o,
   });
   const E = 100n * PLX + 7n;
-  const even = shareEmission(E, epochMs, [c('0xa'), c('0xb'), c('0xc', { faulted: true }), c('0xd', { uptimeMs: 0 })]);
+  const even = shareEmission(E, epochMs, [
+    c('0xa'),
+    c('0xb'),
+    c('0xc', { faulted: true }),
+    c('0xd', { uptimeMs: 0 }),
+  ]);
   assert.deepEqual([...even.keys()].sort(), ['0xa', '0xb']);
-  assert.equal([...even.values()].reduce((a, b) => a + b), E);
+  assert.equal(
+    [...even.values()].reduce((a, b) => a + b),
+    E,
+  );
   const diff = even.get('0xa')! - even.get('0xb')!;
   assert.ok(diff <= 1n && diff >= -1n);
   // Twice the capacity, twice the share; half the uptime, half the share.
-  const w = shareEmission(300n, epochMs, [c('0xa', { capacity: 2 }), c('0xb'), c('0xc', { capacity: 2, uptimeMs: epochMs / 2 })]);
+  const w = shareEmission(300n, epochMs, [
+    c('0xa', { capacity: 2 }),
+    c('0xb'),
+    c('0xc', { capacity: 2, uptimeMs: epochMs / 2 }),
+  ]);
   assert.deepEqual([w.get('0xa'), w.get('0xb'), w.get('0xc')], [150n, 75n, 75n]);
   // Three providers in eu, one in af: the af provider gets a bonus, eu gets none.
   const r = shareEmission(1_000_000n, epochMs, [c('0xa'), c('0xb'), c('0xc'), c('0xd', { region: 'af' })]);
   assert.ok(r.get('0xd')! > r.get('0xa')!);
-  assert.equal([...r.values()].reduce((a, b) => a + b), 1_000_000n);
+  assert.equal(
+    [...r.values()].reduce((a, b) => a + b),
+    1_000_000n,
+  );
   assert.equal(shareEmission(100n, epochMs, [c('0xa', { faulted: true })]).size, 0);
 });

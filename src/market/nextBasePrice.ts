@@ -1,3 +1,4 @@
+import { bigMax } from './bigMath.ts';
 import { MAX_PRICE_STEP_DENOMINATOR, MIN_BASE_PRICE, TARGET_UTILIZATION } from './constants.ts';
 
 /**
@@ -10,12 +11,14 @@ import { MAX_PRICE_STEP_DENOMINATOR, MIN_BASE_PRICE, TARGET_UTILIZATION } from '
  * nextBasePrice(1000_000n, 0); // 875000n
  */
 export function nextBasePrice(price: bigint, utilization: number, target = TARGET_UTILIZATION): bigint {
-  const u = BigInt(Math.round(Math.min(1, Math.max(0, Number.isFinite(utilization) ? utilization : 0)) * 1e6));
+  const u = BigInt(
+    Math.round(Math.min(1, Math.max(0, Number.isFinite(utilization) ? utilization : 0)) * 1e6),
+  );
   const t = BigInt(Math.round(Math.min(1, Math.max(0.01, target)) * 1e6));
   let delta = (price * (u - t)) / (t * MAX_PRICE_STEP_DENOMINATOR);
   const bound = price / MAX_PRICE_STEP_DENOMINATOR;
   if (delta > bound) delta = bound;
   if (delta < -bound) delta = -bound;
   const next = price + delta;
-  return next < MIN_BASE_PRICE ? MIN_BASE_PRICE : next;
+  return bigMax(next, MIN_BASE_PRICE);
 }

@@ -1,6 +1,7 @@
-import type { Usage } from '../protocol/schemas.ts';
-import type { VerificationPolicy } from '../coordinator/verification/policy.ts';
 import { MAX_EXECUTIONS_PER_TASK } from '../coordinator/verification/constants.ts';
+import type { VerificationPolicy } from '../coordinator/verification/policy.ts';
+import type { Usage } from '../protocol/schemas.ts';
+import { bigMax, bigMin } from './bigMath.ts';
 import { AUDIT_EXECUTION_MULTIPLIER, CPU_CLASS, MAX_BILLED_CORES, PROTOCOL_FEE_BPS } from './constants.ts';
 
 /** What one execution costs the client and earns its provider. */
@@ -49,8 +50,7 @@ export function priceExecution(args: {
   maxPrice: bigint;
 }): ExecutionPrice {
   const unitsMilli = billedUnitsMilli(args.cls, args.usage, args.timeoutSec);
-  const wanted = args.basePrice > args.floor ? args.basePrice : args.floor;
-  const unitPrice = wanted < args.maxPrice ? wanted : args.maxPrice;
+  const unitPrice = bigMin(bigMax(args.basePrice, args.floor), args.maxPrice);
   const charge = (unitsMilli * unitPrice) / 1000n;
   const fee = (charge * PROTOCOL_FEE_BPS) / 10_000n;
   return { unitsMilli, unitPrice, charge, fee, providerAmount: charge - fee };

@@ -26,7 +26,10 @@ export function gpuClassOf(hw: Pick<HardwareClaim, 'gpus' | 'executionProviders'
  * @example
  * taskClass(false, hw); // 'cpu'
  */
-export function taskClass(jobNeedsGpu: boolean, hw: Pick<HardwareClaim, 'gpus' | 'executionProviders'>): string {
+export function taskClass(
+  jobNeedsGpu: boolean,
+  hw: Pick<HardwareClaim, 'gpus' | 'executionProviders'>,
+): string {
   return (jobNeedsGpu && gpuClassOf(hw)) || CPU_CLASS;
 }
 

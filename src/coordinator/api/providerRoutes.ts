@@ -3,7 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Address, Hex } from 'viem';
 import type { WebSocket } from 'ws';
+import { getProvider } from '../../chain/actions/provider/getProvider.ts';
+import type { PlexusReader } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { accounts } from '../../ledger/accounts.ts';
+import { readBalances } from '../../ledger/readBalances.ts';
 import type { Logger } from '../../logger.ts';
 import { hashCanonical } from '../../protocol/canonicalJson.ts';
 import { MAX_WS_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../protocol/constants.ts';
@@ -52,6 +56,8 @@ export function providerRoutes(deps: {
   chainId: number;
   log: Logger;
   metrics: Metrics;
+  /** With a chain, each provider's on-chain stake is shown; without, `stake` is null. */
+  chain?: PlexusReader | undefined;
 }) {
   const { db, loop, chainId, log, metrics } = deps;
   return async (app: FastifyInstance) => {
@@ -207,6 +213,18 @@ export function providerRoutes(deps: {
 
     app.get('/v1/providers', { schema: { summary: 'Providers known to this coordinator' } }, async () => {
       const rows = await db.selectFrom('providers').selectAll().orderBy('first_seen').limit(10_000).execute();
+      const earnings = await readBalances(db, { prefix: 'provider:' });
+      const stakes = new Map<string, string | null>();
+      if (deps.chain) {
+        const chain = deps.chain;
+        await Promise.all(
+          rows.map(async (p) => {
+            // A chain that is down must not take the provider list down with it.
+            const rec = await getProvider(chain, p.address as Address).catch(() => undefined);
+            stakes.set(p.address, rec ? rec.stake.toString() : null);
+          }),
+        );
+      }
       return {
         providers: rows.map((p) => ({
           address: p.address,
@@ -221,6 +239,8 @@ export function providerRoutes(deps: {
           ...loop.verificationView(p.address, p.reputation),
           firstSeen: p.first_seen,
           lastSeen: p.last_seen,
+          earnings: (-(earnings.get(accounts.providerEarnings(p.address)) ?? 0n)).toString(),
+          stake: stakes.get(p.address) ?? null,
         })),
       };
     });

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { type Hex, keccak256, toBytes } from 'viem';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import type { Market } from '../../market/createMarket.ts';
 import { hashCanonical } from '../../protocol/canonicalJson.ts';
 import { plexusMessageHash, verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
@@ -10,7 +11,6 @@ import { checkInputsAgainstModel } from '../../provider/runtimes/onnx/checkInput
 import { inspectOnnxModel, type OnnxModelMeta } from '../../provider/runtimes/onnx/inspectOnnxModel.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
-import type { Market } from '../../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
 import { policyOfSpec } from '../work/createWorkLoop.ts';
 

@@ -183,8 +183,16 @@ const migrations: Record<string, Migration> = {
         .addColumn('account', 'text', (c) => c.notNull())
         .addColumn('amount', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('ledger_postings_account').on('ledger_postings').columns(['account']).execute();
-      await db.schema.createIndex('ledger_postings_entry').on('ledger_postings').columns(['entry_id']).execute();
+      await db.schema
+        .createIndex('ledger_postings_account')
+        .on('ledger_postings')
+        .columns(['account'])
+        .execute();
+      await db.schema
+        .createIndex('ledger_postings_entry')
+        .on('ledger_postings')
+        .columns(['entry_id'])
+        .execute();
       // Append-only, enforced by the database itself: no code path can rewrite history.
       for (const table of ['ledger_entries', 'ledger_postings']) {
         for (const op of ['UPDATE', 'DELETE']) {

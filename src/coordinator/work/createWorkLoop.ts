@@ -4,6 +4,7 @@ import { type Address, type Hex, keccak256, toBytes } from 'viem';
 import type { ErrorCode } from '../../errors/codes.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
+import type { Market } from '../../market/createMarket.ts';
 import { DISCONNECT_GRACE_SEC } from '../../protocol/constants.ts';
 import { verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { cidToBytes32 } from '../../protocol/ids.ts';
@@ -17,7 +18,6 @@ import type {
 } from '../../protocol/schemas.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
-import type { Market } from '../../market/createMarket.ts';
 import type { Metrics } from '../metrics.ts';
 import { createReputationLimitedScheduler } from '../scheduler/reputationLimitedScheduler.ts';
 import type { Scheduler, TaskRequirements } from '../scheduler/types.ts';
