@@ -47,7 +47,9 @@ async function startLocalChain(
   dataDir: string,
   epochSeconds: number,
 ): Promise<{ anvil: AnvilInstance; deployment: PlexusDeployment; validatorKeystores: string[] }> {
-  const anvil = await startAnvil({ port: 0 });
+  // Blocks every second besides one per transaction: the chain's clock must follow the wall
+  // clock for epochs to end on time.
+  const anvil = await startAnvil({ port: 0, blockTime: 1, mixedMining: true });
   try {
     const [deployerKey, ...rest] = anvil.privateKeys;
     const deployer = privateKeyToAccount(deployerKey!);

@@ -214,7 +214,9 @@ export function createSettlement(deps: {
         await step();
       } catch (err) {
         const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
-        if (!chainDown) log.warn({ err: msg }, 'settlement step failed; retrying');
+        // The chain's clock may trail by a block: not worth a warning.
+        if (/EpochNotEnded/.test(String(msg))) log.debug({ err: msg }, 'epoch not ended on chain yet');
+        else if (!chainDown) log.warn({ err: msg }, 'settlement step failed; retrying');
         if (/fetch failed|ECONNREFUSED|HTTP request failed|timed out|socket/i.test(String(err)))
           chainDown = true;
       } finally {
