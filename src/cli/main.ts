@@ -6,6 +6,7 @@ import { PlexusError } from '../errors/PlexusError.ts';
 import { coordinatorCommand } from './coordinator.ts';
 import { devnetCommand } from './devnet.ts';
 import { jobCommand } from './job.ts';
+import { ledgerCommand } from './ledger.ts';
 import { providerCommand } from './provider.ts';
 
 const program = new Command('plexus')
@@ -16,6 +17,7 @@ program.addCommand(coordinatorCommand());
 program.addCommand(providerCommand());
 program.addCommand(jobCommand());
 program.addCommand(devnetCommand());
+program.addCommand(ledgerCommand());
 
 try {
   await program.parseAsync(process.argv);
