@@ -10,7 +10,7 @@ import { getSettlementState } from '../chain/actions/coordinator/getSettlementSt
 import { toChainError } from '../chain/ChainRevertError.ts';
 import { toEpochStruct } from '../chain/epoch/epochTypedData.ts';
 import { signEpoch } from '../chain/epoch/signEpoch.ts';
-import type { EpochSignature, PlexusWriter } from '../chain/types.ts';
+import type { EpochPayload, EpochSignature, PlexusWriter } from '../chain/types.ts';
 import type { Database } from '../coordinator/store/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { Market } from '../market/createMarket.ts';
@@ -19,11 +19,11 @@ import { closeEpoch, payloadFromJson } from './closeEpoch.ts';
 /**
  * Test-only fault injection: `PLEXUS_TEST_CRASH_AT=<step>` makes the process kill itself with
  * SIGKILL right after that step (closing | signed | sent | submitted) of the first epoch that
- * reaches it, so tests can prove crash recovery. Never set it outside tests.
+ * charges a client, so tests can prove crash recovery. Never set it outside tests.
  */
 const CRASH_AT = process.env.PLEXUS_TEST_CRASH_AT;
-function crashPoint(step: 'closing' | 'signed' | 'sent' | 'submitted'): void {
-  if (CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
+function crashPoint(step: 'closing' | 'signed' | 'sent' | 'submitted', payload: EpochPayload): void {
+  if (CRASH_AT === step && payload.charges.length > 0) process.kill(process.pid, 'SIGKILL');
 }
 
 export type Settlement = {
@@ -144,7 +144,8 @@ export function createSettlement(deps: {
         now: now(),
       });
       log.info({ epoch: e }, 'epoch closed');
-      crashPoint('closing');
+      const closed = await db.selectFrom('epochs').select('payload').where('epoch', '=', e).executeTakeFirst();
+      if (closed?.payload) crashPoint('closing', payloadFromJson(closed.payload));
       return step();
     }
     const payload = payloadFromJson(row.payload!);
@@ -153,7 +154,7 @@ export function createSettlement(deps: {
       const sigs: EpochSignature[] = [];
       for (const v of deps.validators) sigs.push(await signEpoch(v, target, payload));
       await setStatus(e, { status: 'signed', signatures: JSON.stringify(sigs) });
-      crashPoint('signed');
+      crashPoint('signed', payload);
       return step();
     }
     if (row.status === 'submitted' && row.tx_hash) {
@@ -187,9 +188,9 @@ export function createSettlement(deps: {
     } catch (err) {
       throw toChainError(err, 'finalizeEpoch');
     }
-    crashPoint('sent');
+    crashPoint('sent', payload);
     await setStatus(e, { status: 'submitted', tx_hash: hash });
-    crashPoint('submitted');
+    crashPoint('submitted', payload);
     const receipt = await writer.publicClient.waitForTransactionReceipt({ hash });
     if (receipt.status !== 'success') {
       await setStatus(e, { status: 'signed', tx_hash: null });
