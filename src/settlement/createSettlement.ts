@@ -105,12 +105,13 @@ export function createSettlement(deps: {
   }
 
   async function step(): Promise<void> {
+    // Rows first: epochs that end while the chain is down show as queued (open past their end).
+    await ensureRows(market.clock.epochAt(now()));
     const state = await getSettlementState(writer);
     if (chainDown) {
       chainDown = false;
       log.info('chain reachable again: settling queued epochs in order');
     }
-    await ensureRows(market.clock.epochAt(now()));
     const chainLast = Number(state.lastFinalizedEpoch);
     // Epochs the chain finalized but the store has not marked (a crash after sending): settle them.
     const behind = await db
