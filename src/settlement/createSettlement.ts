@@ -145,7 +145,11 @@ export function createSettlement(deps: {
         now: now(),
       });
       log.info({ epoch: e }, 'epoch closed');
-      const closed = await db.selectFrom('epochs').select('payload').where('epoch', '=', e).executeTakeFirst();
+      const closed = await db
+        .selectFrom('epochs')
+        .select('payload')
+        .where('epoch', '=', e)
+        .executeTakeFirst();
       if (closed?.payload) crashPoint('closing', payloadFromJson(closed.payload));
       return step();
     }
