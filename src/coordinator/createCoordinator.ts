@@ -12,8 +12,8 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import { z } from 'zod';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../logger.ts';
-import { DEFAULT_EMISSION_PER_EPOCH } from '../market/constants.ts';
-import { createMarket, type Market } from '../market/createMarket.ts';
+import { CPU_CLASS, DEFAULT_EMISSION_PER_EPOCH } from '../market/constants.ts';
+import { createMarket, defaultFloorPrice, type Market } from '../market/createMarket.ts';
 import { createEpochClock } from '../market/epochClock.ts';
 import {
   DEFAULT_MAX_BLOB_BYTES,
@@ -37,7 +37,7 @@ import { createLeastLoadedScheduler } from './scheduler/leastLoadedScheduler.ts'
 import { createPredictiveScheduler } from './scheduler/predictiveScheduler.ts';
 import type { Scheduler } from './scheduler/types.ts';
 import { openStore, type Store } from './store/openStore.ts';
-import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
+import { createWorkLoop, defaultVerificationEconomics, type WorkLoop } from './work/createWorkLoop.ts';
 
 /** Coordinator configuration: one schema holds the checks and the defaults. */
 export const coordinatorConfigSchema = z.strictObject({
@@ -152,6 +152,17 @@ export async function startCoordinator(
         log: log.child({ component: 'settlement' }),
       })
     : undefined;
+  // With a chain, the audit bound and slashes are priced from the market, not placeholders: R is
+  // one reference unit (a cpu-core-second) at the base price, C the default floor for it (what an
+  // honest provider says the unit costs it), F = min(on-chain minStake, 20·R). docs/market.md.
+  const verification = chain
+    ? {
+        ...defaultVerificationEconomics(),
+        reward: await market.basePrice(db, CPU_CLASS, await market.currentEpoch(db)),
+        honestCost: defaultFloorPrice(CPU_CLASS),
+        stake: chain.minStake,
+      }
+    : undefined;
   const loop = createWorkLoop({
     db,
     blobs,
@@ -161,6 +172,7 @@ export async function startCoordinator(
     log,
     metrics,
     market,
+    ...(verification ? { verification } : {}),
   });
   const submitter = createJobSubmitter({
     db,

@@ -21,6 +21,7 @@ type DeploymentFile = {
   validators: Address[];
   threshold: number;
   epochDuration: string | number;
+  minStake: string | number;
 };
 
 export type SettlementChain = {
@@ -28,6 +29,8 @@ export type SettlementChain = {
   validators: LocalAccount[];
   info: ChainInfo;
   genesisMs: number;
+  /** The registry's minimum stake: the stake every active provider has at least. */
+  minStake: bigint;
 };
 
 /**
@@ -109,6 +112,7 @@ export async function openSettlementChain(opts: {
     writer: ctx,
     validators,
     genesisMs,
+    minStake: BigInt(d.minStake),
     info: {
       chainId: d.chainId,
       rpcUrl,
