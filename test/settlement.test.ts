@@ -356,6 +356,54 @@ describe('market and settlement on anvil', { timeout: 300_000 }, () => {
     }
   });
 
+  for (const step of ['closing', 'signed', 'submitted']) {
+    test(`a coordinator killed right after the '${step}' step settles that epoch exactly once after a restart`, async () => {
+      await coordinator.stop(5000);
+      coordinator = startCoordinator({ PLEXUS_TEST_CRASH_AT: step });
+      await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+      const account = await loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, {
+        scrypt,
+        logger: quiet,
+      });
+      const c = createClient({ url, account });
+      const model = await c.uploadFile(ppocrDetectionModelPath());
+      const input = (await c.uploadBlob(encodeSafetensors(ocrInput(step.length)))).cid;
+      const { jobId } = await c.submitJob({
+        kind: 'onnx.infer',
+        model: model.cid,
+        inputs: [input],
+        deadline: Math.floor(Date.now() / 1000) + 300,
+        verification: { policy: 'none' },
+      });
+      // The hook fires only once the job's charge is in a closed epoch, so the job is done by then.
+      assert.equal(await coordinator.exited, null, 'killed by the test-only hook');
+      coordinator = startCoordinator();
+      await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+      assert.equal((await c.waitForJob(jobId)).status, 'completed');
+      const store = await openStore({ path: join(dir, 'coordinator', 'plexus.db'), readonly: true });
+      try {
+        const jobEpoch = Number(
+          (
+            await store.db
+              .selectFrom('ledger_entries')
+              .select('epoch')
+              .where('job_id', '=', jobId)
+              .executeTakeFirstOrThrow()
+          ).epoch,
+        );
+        await waitUntil(`epoch ${jobEpoch} to settle`, async () =>
+          (await epochs()).some((e) => e.epoch === jobEpoch && e.status === 'settled'),
+        );
+        const state = await getSettlementState(ctx);
+        const settled = (await epochs()).filter((e) => e.status === 'settled').map((e) => e.epoch);
+        assert.ok(Number(state.lastFinalizedEpoch) >= Math.max(...settled));
+        assert.deepEqual((await verifyLedger(store.db, ctx)).problems, []);
+      } finally {
+        await store.close();
+      }
+    });
+  }
+
   test('while the chain is unreachable epochs queue, and they settle in order when it returns', async () => {
     await proxy.cut();
     const cutAt = Date.now();
