@@ -6,9 +6,11 @@
  * (a TCP proxy between the coordinator and anvil, cut and restored).
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { createPublicClient, createWalletClient, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { getEscrowBalance } from '../src/chain/actions/client/getEscrowBalance.ts';
@@ -22,7 +24,7 @@ import type { PlexusWriter } from '../src/chain/types.ts';
 import { createClient } from '../src/client/createClient.ts';
 import { openStore } from '../src/coordinator/store/openStore.ts';
 import { DEVNET_CLIENT_ESCROW, fundParticipants } from '../src/devnet/fundParticipants.ts';
-import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
+import { type NodeChild, PLEXUS_BIN, spawnPlexus } from '../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD } from '../src/devnet/startDevnet.ts';
 import { accounts } from '../src/ledger/accounts.ts';
 import { readBalances } from '../src/ledger/readBalances.ts';
@@ -35,6 +37,7 @@ import { cumulativeEarnings } from '../src/settlement/closeEpoch.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
 
 const EPOCH_SECONDS = 4;
+const run = promisify(execFile);
 const quiet = createLogger('test', { level: 'silent' });
 const scrypt = { n: 1024, r: 8, p: 1 };
 const print = process.env.PLEXUS_TEST_LOG ? (l: string) => console.error(l) : () => {};
@@ -231,6 +234,30 @@ describe('market and settlement on anvil', { timeout: 300_000 }, () => {
       }),
       (err: { code?: string; status?: number }) => err.code === 'PLX_INSUFFICIENT_ESCROW',
     );
+    // A funded client whose job's worst case (1 task × 3 executions × 120 s × 4 cores × 10 PLX =
+    // 14,400 PLX) exceeds its 10,000 PLX escrow is refused too, and told by how much.
+    const rich = createClient({
+      url,
+      account: await loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, {
+        scrypt,
+        logger: quiet,
+      }),
+    });
+    await assert.rejects(
+      rich.submitJob(
+        {
+          kind: 'onnx.infer',
+          model: model.cid,
+          inputs: [input.cid],
+          deadline: Math.floor(Date.now() / 1000) + 300,
+        },
+        { maxPricePerUnit: 10n * 10n ** 18n },
+      ),
+      (err: { code?: string; details?: { available?: string; required?: string } }) =>
+        err.code === 'PLX_INSUFFICIENT_ESCROW' &&
+        err.details?.required === (14_400n * 10n ** 18n).toString() &&
+        err.details?.available === DEVNET_CLIENT_ESCROW.toString(),
+    );
   });
 
   test('a verified job is billed, the coordinator is killed mid-settlement, and every epoch settles exactly once', async () => {
@@ -292,6 +319,18 @@ describe('market and settlement on anvil', { timeout: 300_000 }, () => {
     } finally {
       await store.close();
     }
+    // The operator's command says the same, against the chain, and exits 0.
+    const out = await run(process.execPath, [
+      PLEXUS_BIN,
+      'ledger',
+      'verify',
+      '--data-dir',
+      join(dir, 'coordinator'),
+      '--deployment',
+      join(dir, 'deployment.json'),
+    ]);
+    assert.match(out.stdout, /checked against the chain/);
+    assert.match(out.stdout, /the books balance and agree/);
   });
 
   test("a provider's claim pays exactly the ledger's amount; escrow and stakes equal the ledger", async () => {

@@ -59,6 +59,36 @@ test('entries must balance; a replayed ref writes nothing; the books are append-
     await assert.rejects(db.updateTable('ledger_postings').set({ amount: '1' }).execute(), /append-only/);
     await assert.rejects(db.deleteFrom('ledger_entries').execute(), /append-only/);
     assert.deepEqual((await verifyLedger(db)).problems, []);
+    // A settled epoch whose stored root is not the ledger's is reported.
+    const payload = {
+      epoch: '1',
+      rewardsRoot: `0x${'11'.repeat(32)}`,
+      totalEarned: (big - 7n).toString(),
+      charges: [],
+      slashes: [],
+      emission: '0',
+    };
+    await db
+      .insertInto('epochs')
+      .values({
+        epoch: 1,
+        status: 'settled',
+        starts_at: 0,
+        ends_at: 1,
+        payload: JSON.stringify(payload),
+        tree: null,
+        summary: null,
+        signatures: null,
+        tx_hash: null,
+        settled_at: 1,
+        updated_at: 1,
+      })
+      .execute();
+    const problems = (await verifyLedger(db)).problems;
+    assert.deepEqual(
+      problems.map((p) => p.check),
+      ['rewards'],
+    );
   } finally {
     await store.close();
   }

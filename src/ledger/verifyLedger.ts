@@ -131,10 +131,20 @@ export async function verifyLedger(db: Kysely<Database>, chain?: PlexusReader): 
           message: `chain root/totalEarned ${s.rewardsRoot}/${s.totalEarned} ≠ epoch ${last.epoch}'s ${p.rewardsRoot}/${p.totalEarned}`,
         });
     } else if (Number(s.lastFinalizedEpoch) > (last?.epoch ?? 0)) {
-      problems.push({
-        check: 'chain',
-        message: `chain finalized epoch ${s.lastFinalizedEpoch}, the store settled only up to ${last?.epoch ?? 0}`,
-      });
+      // A running coordinator may be between its transaction landing and recording it: then the
+      // chain must hold exactly the payload the store is settling.
+      const inFlight = await db
+        .selectFrom('epochs')
+        .select(['status', 'payload'])
+        .where('epoch', '=', Number(s.lastFinalizedEpoch))
+        .executeTakeFirst();
+      const p =
+        inFlight?.payload && inFlight.status !== 'open' ? payloadFromJson(inFlight.payload) : undefined;
+      if (!p || s.rewardsRoot !== p.rewardsRoot || s.totalEarned !== p.totalEarned)
+        problems.push({
+          check: 'chain',
+          message: `chain finalized epoch ${s.lastFinalizedEpoch}, the store settled only up to ${last?.epoch ?? 0} and holds no matching payload for it`,
+        });
     }
   }
   return {

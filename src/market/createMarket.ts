@@ -9,6 +9,7 @@ import type { PlexusReader } from '../chain/types.ts';
 import type { Database } from '../coordinator/store/schema.ts';
 import type { VerificationPolicy } from '../coordinator/verification/policy.ts';
 import type { Verdict } from '../coordinator/verification/taskVerification.ts';
+import { policyOfSpec } from '../coordinator/work/createWorkLoop.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { accounts } from '../ledger/accounts.ts';
 import { postEntry } from '../ledger/postEntry.ts';
@@ -219,11 +220,7 @@ export function createMarket(deps: {
         .where('task_id', '=', verdict.taskId)
         .orderBy('created_at')
         .execute();
-      const limit = paidExecutionsPerTask(
-        spec.verification?.policy === 'redundant'
-          ? { kind: 'redundant', k: spec.verification.k ?? 3 }
-          : ({ kind: spec.verification?.policy ?? 'audit' } as VerificationPolicy),
-      );
+      const limit = paidExecutionsPerTask(policyOfSpec(spec));
       const epoch = await currentEpoch(trx);
       let billed = 0;
       for (const e of execs) {

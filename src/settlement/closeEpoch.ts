@@ -150,6 +150,20 @@ export async function closeEpoch(deps: {
     held.set(p, rec.stake + rec.unbonding);
   }
 
+  // Emission goes only to providers active on chain (registered, staked, not unbonding): an
+  // unstaked identity cannot farm emission by connecting.
+  const online = await db
+    .selectFrom('provider_sessions')
+    .select('provider')
+    .distinct()
+    .where('connected_at', '<', endsAt)
+    .where((eb) => eb.or([eb('disconnected_at', 'is', null), eb('disconnected_at', '>', startsAt)]))
+    .execute();
+  const active = new Set<string>();
+  for (const { provider } of online) {
+    if ((await getProvider(deps.chain, provider as Address)).active) active.add(provider.toLowerCase());
+  }
+
   await db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('epochs').select('status').where('epoch', '=', epoch).executeTakeFirst();
     if (row && row.status !== 'open') return; // closed already (a replay)
@@ -262,7 +276,7 @@ export async function closeEpoch(deps: {
         // Capacity proxy until capability proofs are stored: advertised lease slots, at most 16.
         capacity: Math.min(16, c.slots),
         uptimeMs: c.uptimeMs,
-        faulted: faulted.has(address),
+        faulted: faulted.has(address) || !active.has(address),
         region: providers.get(address)?.region ?? 'unknown',
       })),
     );
