@@ -219,7 +219,7 @@ after(async () => {
   await cleanup?.();
 });
 
-describe('market and settlement on anvil', { timeout: 300_000 }, () => {
+describe('market and settlement on anvil', { timeout: 600_000 }, () => {
   test('a client without escrow is refused with PLX_INSUFFICIENT_ESCROW', async () => {
     const poor = await loadOrCreateKeystore(join(dir, 'poor.json'), 'pw', { scrypt, logger: quiet });
     const c = createClient({ url, account: poor });
