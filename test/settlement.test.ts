@@ -437,6 +437,14 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
         const settled = (await epochs()).filter((e) => e.status === 'settled').map((e) => e.epoch);
         assert.ok(Number(state.lastFinalizedEpoch) >= Math.max(...settled));
         assert.deepEqual((await verifyLedger(store.db, ctx)).problems, []);
+        // The slashed provider fell below minStake: it is no longer active on chain and gets no work.
+        const leased = await store.db
+          .selectFrom('assignments')
+          .select('provider')
+          .where('job_id', '=', jobId)
+          .execute();
+        assert.ok(leased.length > 0);
+        for (const a of leased) assert.notEqual(a.provider, addresses['always-wrong']);
       } finally {
         await store.close();
       }

@@ -39,6 +39,9 @@ import type { Scheduler } from './scheduler/types.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import { createWorkLoop, defaultVerificationEconomics, type WorkLoop } from './work/createWorkLoop.ts';
 
+/** How often connected providers' on-chain status (active, stake) is re-read. */
+const STAKE_REFRESH_MS = 10_000;
+
 /** Coordinator configuration: one schema holds the checks and the defaults. */
 export const coordinatorConfigSchema = z.strictObject({
   /** Folder for the SQLite store and the blobs. */
@@ -135,11 +138,13 @@ export async function startCoordinator(
     });
   }
   const genesisMs = chain?.genesisMs ?? (await localGenesis(db));
+  let loop: WorkLoop | undefined;
   const market = createMarket({
     db,
     clock: createEpochClock(genesisMs, config.epochSeconds * 1000),
     chain: chain?.writer,
     log,
+    onEligible: () => void loop?.dispatch(),
   });
   const settlement = chain
     ? createSettlement({
@@ -163,7 +168,7 @@ export async function startCoordinator(
         stake: chain.minStake,
       }
     : undefined;
-  const loop = createWorkLoop({
+  loop = createWorkLoop({
     db,
     blobs,
     events,
@@ -263,6 +268,8 @@ export async function startCoordinator(
   // Work queued before a restart is picked up as providers reconnect; expired leases right away.
   void loop.sweep();
   settlement?.start(config.settleIntervalMs);
+  // Stakes change on chain (slashes, unbonding, top-ups): re-read connected providers' status.
+  const stakeRefresher = chain ? setInterval(() => void market.refreshStakes(), STAKE_REFRESH_MS) : undefined;
   log.info({ url, dataDir: config.dataDir, chainId: config.chainId }, 'coordinator listening');
 
   return {
@@ -275,6 +282,7 @@ export async function startCoordinator(
     log,
     async stop() {
       clearInterval(sweeper);
+      if (stakeRefresher) clearInterval(stakeRefresher);
       await settlement?.stop();
       for (const client of fastifyWebsocketClients(app)) client.terminate();
       await app.close();

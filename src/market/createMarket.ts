@@ -5,6 +5,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Address } from 'viem';
 import { getEscrowBalance } from '../chain/actions/client/getEscrowBalance.ts';
+import { getProvider } from '../chain/actions/provider/getProvider.ts';
 import type { PlexusReader } from '../chain/types.ts';
 import type { Database } from '../coordinator/store/schema.ts';
 import type { VerificationPolicy } from '../coordinator/verification/policy.ts';
@@ -65,8 +66,14 @@ export type Market = {
     t: number,
   ): Promise<void>;
   onDisconnected(trx: Transaction<Database>, address: string, t: number): Promise<void>;
-  /** Connected providers whose floor for the job's class is above the job's cap. */
-  unaffordable(maxPrice: bigint | undefined, needsGpu: boolean): Set<string>;
+  /**
+   * Connected providers that may not take a job: their floor for its class is above the job's
+   * cap, or (with a chain) they are not active on chain (unregistered, below minStake — slashed —
+   * or unbonding: docs/contracts.md says such providers take no new work).
+   */
+  ineligible(maxPrice: bigint | undefined, needsGpu: boolean): Set<string>;
+  /** Re-reads every connected provider's on-chain status (stake changes, slashes, unbonding). */
+  refreshStakes(): Promise<void>;
   /** The base price of a class in force in an epoch. */
   basePrice(db: Executor, cls: string, epoch: number): Promise<bigint>;
   /** The epoch new ledger entries belong to now: the clock's, but never one already closed. */
@@ -98,12 +105,32 @@ export function createMarket(deps: {
   chain?: PlexusReader | undefined;
   log: Logger;
   now?: () => number;
+  /** Called when a provider becomes eligible for work (so the work loop dispatches again). */
+  onEligible?: () => void;
 }): Market {
   const { db, clock, log } = deps;
   const now = deps.now ?? Date.now;
   /** Floors and class of connected providers (for placement). */
   const floors = new Map<string, { gpuClass: string | undefined; floors: Record<string, string> }>();
   let admission: Promise<unknown> = Promise.resolve();
+  /** Connected providers known to be active on chain (registered, staked, not unbonding). */
+  const activeOnChain = new Set<string>();
+
+  async function refreshOne(address: string): Promise<void> {
+    if (!deps.chain) return;
+    try {
+      const rec = await getProvider(deps.chain, address as Address);
+      const was = activeOnChain.has(address);
+      if (rec.active && floors.has(address)) activeOnChain.add(address);
+      else activeOnChain.delete(address);
+      if (!was && activeOnChain.has(address)) deps.onEligible?.();
+      if (!rec.active)
+        log.debug({ address, registered: rec.registered }, 'provider not active on chain: no work');
+    } catch (err) {
+      // The chain is down: keep what was known; an unknown provider waits for the next refresh.
+      log.debug({ err, address }, 'could not read the provider from the chain');
+    }
+  }
 
   async function currentEpoch(ex: Executor, t = now()): Promise<number> {
     const closed = await ex
@@ -271,6 +298,7 @@ export function createMarket(deps: {
     async onConnected(trx, hello, t) {
       const address = hello.address.toLowerCase();
       floors.set(address, { gpuClass: gpuClassOf(hello.hardware), floors: hello.floorPrices ?? {} });
+      void refreshOne(address);
       await trx
         .updateTable('providers')
         .set({ floor_prices: JSON.stringify(hello.floorPrices ?? {}) })
@@ -289,6 +317,7 @@ export function createMarket(deps: {
     },
     async onDisconnected(trx, address, t) {
       floors.delete(address.toLowerCase());
+      activeOnChain.delete(address.toLowerCase());
       await trx
         .updateTable('provider_sessions')
         .set({ disconnected_at: t })
@@ -296,15 +325,22 @@ export function createMarket(deps: {
         .where('disconnected_at', 'is', null)
         .execute();
     },
-    unaffordable(maxPrice, needsGpu) {
+    ineligible(maxPrice, needsGpu) {
       const out = new Set<string>();
-      if (maxPrice === undefined) return out;
       for (const [address, f] of floors) {
+        if (deps.chain && !activeOnChain.has(address)) {
+          out.add(address);
+          continue;
+        }
+        if (maxPrice === undefined) continue;
         const cls = (needsGpu && f.gpuClass) || CPU_CLASS;
         const floor = f.floors[cls] !== undefined ? BigInt(f.floors[cls]) : defaultFloorPrice(cls);
         if (floor > maxPrice) out.add(address);
       }
       return out;
+    },
+    async refreshStakes() {
+      await Promise.all([...floors.keys()].map((a) => refreshOne(a)));
     },
     basePrice,
     currentEpoch,

@@ -564,8 +564,8 @@ export function createWorkLoop(deps: {
       minMemoryMiB: job.spec.resources.minMemoryMiB,
       gpu: job.spec.resources.gpu,
     };
-    // Only providers whose floor price is within the client's cap (docs/market.md).
-    const tooDear = deps.market?.unaffordable(job.maxPrice, job.spec.resources.gpu) ?? new Set<string>();
+    // Only providers active on chain whose floor is within the client's cap (docs/market.md).
+    const tooDear = deps.market?.ineligible(job.maxPrice, job.spec.resources.gpu) ?? new Set<string>();
     const provider = pickFor(req, {
       // Prefer a provider that has not tried this task; if there is none, any provider will do,
       // except that one provider never executes the same verified task twice.
