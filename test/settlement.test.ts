@@ -390,6 +390,21 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
       assert.ok(slashed > 0n);
       const cheater = await getProvider(ctx, addresses['always-wrong'] as `0x${string}`);
       assert.equal(cheater.stake + cheater.unbonding, deployment.minStake - slashed);
+      // The API shows the stake the chain holds (re-read every 10 s) and the ledger's earnings.
+      await waitUntil(
+        'the API to show the slashed stake',
+        async () => {
+          const list = (
+            (await (await fetch(`${url}/v1/providers`)).json()) as {
+              providers: { address: string; stake: string | null }[];
+            }
+          ).providers;
+          return (
+            list.find((p) => p.address === addresses['always-wrong'])?.stake === cheater.stake.toString()
+          );
+        },
+        30_000,
+      );
     } finally {
       await store.close();
     }

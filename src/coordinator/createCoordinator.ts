@@ -231,7 +231,15 @@ export async function startCoordinator(
   await app.register(blobRoutes(blobs, config.maxBlobBytes));
   await app.register(jobRoutes({ db, events, submitter }));
   await app.register(
-    providerRoutes({ db, loop, chainId: config.chainId, log, metrics, chain: chain?.writer }),
+    providerRoutes({
+      db,
+      loop,
+      chainId: config.chainId,
+      log,
+      metrics,
+      chain: chain?.writer,
+      stakeOf: (a) => market.stakeOf(a),
+    }),
   );
   await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));
   await app.register(marketRoutes({ db, market, chain: chain?.writer, chainInfo: chain?.info }));

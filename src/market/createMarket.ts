@@ -74,6 +74,8 @@ export type Market = {
   ineligible(maxPrice: bigint | undefined, needsGpu: boolean): Set<string>;
   /** Re-reads every connected provider's on-chain status (stake changes, slashes, unbonding). */
   refreshStakes(): Promise<void>;
+  /** A provider's bonded stake as last read from the chain (undefined: never read, or no chain). */
+  stakeOf(address: string): bigint | undefined;
   /** The base price of a class in force in an epoch. */
   basePrice(db: Executor, cls: string, epoch: number): Promise<bigint>;
   /** The epoch new ledger entries belong to now: the clock's, but never one already closed. */
@@ -115,11 +117,14 @@ export function createMarket(deps: {
   let admission: Promise<unknown> = Promise.resolve();
   /** Connected providers known to be active on chain (registered, staked, not unbonding). */
   const activeOnChain = new Set<string>();
+  /** Last bonded stake read from the chain, per provider (kept after a disconnect). */
+  const stakes = new Map<string, bigint>();
 
   async function refreshOne(address: string): Promise<void> {
     if (!deps.chain) return;
     try {
       const rec = await getProvider(deps.chain, address as Address);
+      stakes.set(address, rec.stake);
       const was = activeOnChain.has(address);
       if (rec.active && floors.has(address)) activeOnChain.add(address);
       else activeOnChain.delete(address);
@@ -338,6 +343,9 @@ export function createMarket(deps: {
         if (floor > maxPrice) out.add(address);
       }
       return out;
+    },
+    stakeOf(address) {
+      return stakes.get(address.toLowerCase());
     },
     async refreshStakes() {
       await Promise.all([...floors.keys()].map((a) => refreshOne(a)));

@@ -3,7 +3,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Address, Hex } from 'viem';
 import type { WebSocket } from 'ws';
-import { getProvider } from '../../chain/actions/provider/getProvider.ts';
 import type { PlexusReader } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { accounts } from '../../ledger/accounts.ts';
@@ -58,6 +57,8 @@ export function providerRoutes(deps: {
   metrics: Metrics;
   /** With a chain, each provider's on-chain stake is shown; without, `stake` is null. */
   chain?: PlexusReader | undefined;
+  /** The stake last read from the chain (the market refreshes it on connect and every 10 s). */
+  stakeOf?: (address: string) => bigint | undefined;
 }) {
   const { db, loop, chainId, log, metrics } = deps;
   return async (app: FastifyInstance) => {
@@ -214,17 +215,6 @@ export function providerRoutes(deps: {
     app.get('/v1/providers', { schema: { summary: 'Providers known to this coordinator' } }, async () => {
       const rows = await db.selectFrom('providers').selectAll().orderBy('first_seen').limit(10_000).execute();
       const earnings = await readBalances(db, { prefix: 'provider:' });
-      const stakes = new Map<string, string | null>();
-      if (deps.chain) {
-        const chain = deps.chain;
-        await Promise.all(
-          rows.map(async (p) => {
-            // A chain that is down must not take the provider list down with it.
-            const rec = await getProvider(chain, p.address as Address).catch(() => undefined);
-            stakes.set(p.address, rec ? rec.stake.toString() : null);
-          }),
-        );
-      }
       return {
         providers: rows.map((p) => ({
           address: p.address,
@@ -240,7 +230,7 @@ export function providerRoutes(deps: {
           firstSeen: p.first_seen,
           lastSeen: p.last_seen,
           earnings: (-(earnings.get(accounts.providerEarnings(p.address)) ?? 0n)).toString(),
-          stake: stakes.get(p.address) ?? null,
+          stake: deps.chain ? (deps.stakeOf?.(p.address)?.toString() ?? null) : null,
         })),
       };
     });
