@@ -492,5 +492,8 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
     }
     for (let i = 1; i < blocks.length; i++)
       assert.ok(blocks[i]! > blocks[i - 1]!, 'finalized in epoch order');
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const last = /^plexus_last_settled_epoch (\d+)/m.exec(metrics)?.[1];
+    assert.ok(Number(last) >= target, 'the last settled epoch is exported to Prometheus');
   });
 });

@@ -155,6 +155,7 @@ export async function startCoordinator(
         chainId: chain.info.chainId,
         emissionPerEpoch: BigInt(config.emissionPerEpoch),
         log: log.child({ component: 'settlement' }),
+        metrics,
       })
     : undefined;
   // With a chain, the audit bound and slashes are priced from the market, not placeholders: R is

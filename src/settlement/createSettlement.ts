@@ -11,6 +11,7 @@ import { toChainError } from '../chain/ChainRevertError.ts';
 import { toEpochStruct } from '../chain/epoch/epochTypedData.ts';
 import { signEpoch } from '../chain/epoch/signEpoch.ts';
 import type { EpochPayload, EpochSignature, PlexusWriter } from '../chain/types.ts';
+import type { Metrics } from '../coordinator/metrics.ts';
 import type { Database } from '../coordinator/store/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { Market } from '../market/createMarket.ts';
@@ -50,6 +51,7 @@ export function createSettlement(deps: {
   emissionPerEpoch: bigint;
   log: Logger;
   now?: () => number;
+  metrics?: Metrics;
 }): Settlement {
   const { db, market, writer, log } = deps;
   const now = deps.now ?? Date.now;
@@ -63,6 +65,10 @@ export function createSettlement(deps: {
       .set({ ...set, updated_at: now() })
       .where('epoch', '=', epoch)
       .execute();
+    if (set.status === 'settled') {
+      deps.metrics?.epochsSettled.inc();
+      deps.metrics?.lastSettledEpoch.set(epoch);
+    }
   }
 
   /** Creates `open` rows up to the current epoch, so the API lists them. */
@@ -219,6 +225,7 @@ export function createSettlement(deps: {
       try {
         await step();
       } catch (err) {
+        deps.metrics?.settlementFailures.inc();
         const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
         // The chain's clock may trail by a block: not worth a warning.
         if (/EpochNotEnded/.test(String(msg))) log.debug({ err: msg }, 'epoch not ended on chain yet');
