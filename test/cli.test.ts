@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { PLEXUS_BIN } from '../src/devnet/spawnNode.ts';
-import { type Devnet, startDevnet } from '../src/devnet/startDevnet.ts';
+import { DEVNET_PASSWORD, type Devnet, startDevnet } from '../src/devnet/startDevnet.ts';
 import { decodeSafetensors, encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
 
@@ -21,7 +21,7 @@ let cleanup: () => Promise<void>;
 
 function plexus(args: string[]) {
   return run(process.execPath, [PLEXUS_BIN, ...args], {
-    env: { ...process.env, PLEXUS_KEYSTORE_PASSWORD: 'cli test passphrase', PLEXUS_LOG_LEVEL: 'warn' },
+    env: { ...process.env, PLEXUS_KEYSTORE_PASSWORD: DEVNET_PASSWORD, PLEXUS_LOG_LEVEL: 'warn' },
     timeout: 120_000,
   });
 }
@@ -45,7 +45,8 @@ test('job submit, status and results', async () => {
   const inputs = [join(dir, 'a.safetensors'), join(dir, 'b.safetensors')];
   await writeFile(inputs[0]!, encodeSafetensors(ocrInput(1)));
   await writeFile(inputs[1]!, encodeSafetensors(ocrInput(2)));
-  const keystore = join(dir, 'client-key.json');
+  // The devnet's client: funded, with escrow deposited (a fresh key would get PLX_INSUFFICIENT_ESCROW).
+  const keystore = join(dir, 'devnet', 'client', 'key.json');
   const submitted = await plexus([
     'job',
     'submit',
@@ -59,6 +60,8 @@ test('job submit, status and results', async () => {
     ...inputs,
     '--label',
     'cli test',
+    '--max-price',
+    '0.005PLX',
   ]);
   const jobId = /job (0x[0-9a-f]{64}) \(2 tasks\)/.exec(submitted.stdout)?.[1];
   assert.ok(jobId, submitted.stdout);

@@ -14,6 +14,12 @@ export type StartAnvilOptions = {
   accounts?: number;
   /** Seconds between blocks; default: mine one block per transaction. */
   blockTime?: number;
+  /**
+   * With `blockTime`: still mine each transaction at once, and also an empty block every
+   * `blockTime` seconds, so the chain's clock (block.timestamp) keeps up with the wall clock even
+   * when idle, as on a real chain (epoch settlement checks it).
+   */
+  mixedMining?: boolean;
   /** Gas limit per block; default anvil's (30M). */
   gasLimit?: bigint;
   /** Give up when anvil has not said where it listens after this many ms; default 20,000. */
@@ -92,6 +98,7 @@ export async function startAnvil(options: StartAnvilOptions = {}): Promise<Anvil
     String(accounts),
   ];
   if (options.blockTime !== undefined) args.push('--block-time', String(options.blockTime));
+  if (options.mixedMining) args.push('--mixed-mining');
   if (options.gasLimit !== undefined) args.push('--gas-limit', options.gasLimit.toString());
   const child = spawnTied(anvilBinary(), args);
   const exitHook = () => killTree(child, 'SIGKILL');

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { startCoordinator } from '../coordinator/createCoordinator.ts';
-import { intOption } from './options.ts';
+import { intOption, plxAmountOption } from './options.ts';
 
 /** `plexus coordinator`: runs a coordinator until SIGINT/SIGTERM. */
 export function coordinatorCommand(): Command {
@@ -16,6 +16,26 @@ export function coordinatorCommand(): Command {
       'predictive',
     )
     .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
+    .option(
+      '--deployment <file>',
+      'deployment JSON (the devnet writes dataDir/deployment.json); enables settlement',
+    )
+    .option('--rpc-url <url>', "chain RPC (default: the deployment file's rpcUrl)")
+    .option(
+      '--validator-keystore <files...>',
+      'validator keystores to sign epochs with (password: $PLEXUS_VALIDATOR_PASSWORD or $PLEXUS_KEYSTORE_PASSWORD)',
+    )
+    .option(
+      '--epoch-seconds <n>',
+      "epoch length; must equal the deployment's",
+      intOption(1, 30 * 86400),
+      3600,
+    )
+    .option(
+      '--emission-per-epoch <amount>',
+      'PLX minted per epoch for online providers, e.g. 100PLX',
+      plxAmountOption,
+    )
     .action(
       async (o: {
         host: string;
@@ -24,6 +44,11 @@ export function coordinatorCommand(): Command {
         chainId: number;
         scheduler: string;
         logLevel: string;
+        deployment?: string;
+        rpcUrl?: string;
+        validatorKeystore?: string[];
+        epochSeconds: number;
+        emissionPerEpoch?: bigint;
       }) => {
         const c = await startCoordinator({
           host: o.host,
@@ -32,6 +57,13 @@ export function coordinatorCommand(): Command {
           chainId: o.chainId,
           scheduler: o.scheduler as 'predictive',
           logLevel: o.logLevel as 'info',
+          epochSeconds: o.epochSeconds,
+          validatorKeystores: o.validatorKeystore ?? [],
+          validatorPassword:
+            process.env.PLEXUS_VALIDATOR_PASSWORD ?? process.env.PLEXUS_KEYSTORE_PASSWORD ?? '',
+          ...(o.deployment ? { deployment: o.deployment } : {}),
+          ...(o.rpcUrl ? { rpcUrl: o.rpcUrl } : {}),
+          ...(o.emissionPerEpoch !== undefined ? { emissionPerEpoch: o.emissionPerEpoch.toString() } : {}),
         });
         // One machine-readable line on stdout so a supervisor (the devnet) learns the URL.
         console.log(`PLEXUS_COORDINATOR_READY ${JSON.stringify({ url: c.url })}`);

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { formatUnits } from 'viem';
 import { startDevnet } from '../devnet/startDevnet.ts';
 import { intOption } from './options.ts';
 
@@ -62,8 +63,20 @@ export function devnetCommand(): Command {
             `  vs local run ${s.matched}/${s.tasks} outputs match (max |diff| ${s.maxAbsDiff.toExponential(2)})`,
           );
           print(`  text found   ${s.textShare.map((x) => `${(x * 100).toFixed(1)}%`).join(' ')} of pixels`);
-          print(`  result       ${s.ok ? 'OK' : 'FAILED'}`);
-          if (o.exit) await shutdown(s.ok ? 0 : 1);
+          let settled = false;
+          try {
+            const c = await net.checkSettlement();
+            settled = c.ok;
+            print(`  settlement   epoch ${c.demoEpoch} settled on chain (tx ${c.txHash ?? '?'})`);
+            print(
+              `  claim        ${c.provider.slice(0, 10)}… received ${formatUnits(c.received, 18)} PLX; ledger says ${formatUnits(c.expected, 18)} PLX (${c.ok ? 'equal to the base unit' : 'MISMATCH'})`,
+            );
+          } catch (err) {
+            print(`  settlement   FAILED: ${err instanceof Error ? err.message : String(err)}`);
+          }
+          const ok = s.ok && settled;
+          print(`  result       ${ok ? 'OK' : 'FAILED'}`);
+          if (o.exit) await shutdown(ok ? 0 : 1);
         }
         print(`devnet running at ${net.coordinatorUrl}; Ctrl-C to stop`);
       },

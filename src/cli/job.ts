@@ -6,7 +6,13 @@ import { createClient } from '../client/createClient.ts';
 import type { JobVerification } from '../protocol/schemas.ts';
 import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
 import { readPassword } from '../provider/keystore/readPassword.ts';
-import { DEFAULT_CLIENT_KEYSTORE, DEFAULT_COORDINATOR, intOption, verificationOption } from './options.ts';
+import {
+  DEFAULT_CLIENT_KEYSTORE,
+  DEFAULT_COORDINATOR,
+  intOption,
+  plxAmountOption,
+  verificationOption,
+} from './options.ts';
 
 async function clientAccount(keystore: string) {
   const password = await readPassword({ prompt: 'Client keystore password: ' });
@@ -76,6 +82,11 @@ export function jobCommand(): Command {
       'result verification: none, audit (network default), redundant or redundant:K',
       verificationOption,
     )
+    .option(
+      '--max-price <amount>',
+      'most you pay per resource unit (cpu-core-second or gpu-second), base units or e.g. 0.01PLX (default 0.01PLX)',
+      plxAmountOption,
+    )
     .option('--no-wait', 'print the job id and return without following progress')
     .action(
       async (o: {
@@ -89,22 +100,26 @@ export function jobCommand(): Command {
         minMemoryMib: number;
         label?: string;
         verify?: JobVerification;
+        maxPrice?: bigint;
         wait: boolean;
       }) => {
         const client = createClient({ url: o.coordinator, account: await clientAccount(o.keystore) });
         const model = await client.uploadFile(o.model);
         const inputs: string[] = [];
         for (const f of o.input) inputs.push((await client.uploadFile(f)).cid);
-        const { jobId, tasks } = await client.submitJob({
-          kind: 'onnx.infer',
-          model: model.cid,
-          inputs,
-          deadline: Math.floor(Date.now() / 1000) + o.deadlineSec,
-          taskTimeoutSec: o.taskTimeoutSec,
-          resources: { gpu: o.gpu, minMemoryMiB: o.minMemoryMib },
-          ...(o.label ? { label: o.label } : {}),
-          ...(o.verify ? { verification: o.verify } : {}),
-        });
+        const { jobId, tasks } = await client.submitJob(
+          {
+            kind: 'onnx.infer',
+            model: model.cid,
+            inputs,
+            deadline: Math.floor(Date.now() / 1000) + o.deadlineSec,
+            taskTimeoutSec: o.taskTimeoutSec,
+            resources: { gpu: o.gpu, minMemoryMiB: o.minMemoryMib },
+            ...(o.label ? { label: o.label } : {}),
+            ...(o.verify ? { verification: o.verify } : {}),
+          },
+          o.maxPrice !== undefined ? { maxPricePerUnit: o.maxPrice } : {},
+        );
         console.log(`job ${jobId} (${tasks} tasks)`);
         if (!o.wait) return;
         const progress = progressReporter(tasks);

@@ -7,6 +7,7 @@ import { clientCommand } from './client.ts';
 import { coordinatorCommand } from './coordinator.ts';
 import { devnetCommand } from './devnet.ts';
 import { jobCommand } from './job.ts';
+import { ledgerCommand } from './ledger.ts';
 import { providerCommand } from './provider.ts';
 
 const program = new Command('plexus')
@@ -18,6 +19,7 @@ program.addCommand(providerCommand());
 program.addCommand(jobCommand());
 program.addCommand(clientCommand());
 program.addCommand(devnetCommand());
+program.addCommand(ledgerCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -30,3 +30,19 @@ export function verificationOption(value: string): JobVerification {
   if (m) return { policy: 'redundant', k: Number(m[1]) };
   throw new InvalidArgumentError('expected none, audit, redundant or redundant:K with K from 2 to 7');
 }
+
+/**
+ * Parses a PLX amount: whole base units (`10000000000000000`) or PLX with a unit
+ * (`0.01PLX`, `5 plx`), into base units.
+ *
+ * @example
+ * plxAmountOption('0.01PLX'); // 10000000000000000n
+ */
+export function plxAmountOption(value: string): bigint {
+  const v = value.trim();
+  if (/^(0|[1-9][0-9]{0,76})$/.test(v)) return BigInt(v);
+  const m = /^([0-9]+)(?:\.([0-9]{1,18}))?\s*plx$/i.exec(v);
+  if (!m)
+    throw new InvalidArgumentError('expected base units (e.g. 10000000000000000) or PLX (e.g. 0.01PLX)');
+  return BigInt(m[1]!) * 10n ** 18n + BigInt((m[2] ?? '').padEnd(18, '0'));
+}

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { type AgentBehaviour, parseBehaviour } from '../provider/agent/behaviour.ts';
 import { startProvider } from '../provider/agent/startProvider.ts';
 import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
 import { readPassword } from '../provider/keystore/readPassword.ts';
-import { DEFAULT_COORDINATOR, intOption } from './options.ts';
+import { DEFAULT_COORDINATOR, intOption, plxAmountOption } from './options.ts';
 import { addProviderChainCommands } from './providerChain.ts';
 
 /**
@@ -23,6 +23,11 @@ export function providerCommand(): Command {
     .option('--region <code>', 'region code shown to clients (e.g. eu-west)', 'unknown')
     .option('--cache-budget-mib <n>', 'disk budget of the blob cache', intOption(16, 10_000_000), 10_240)
     .option('--no-gpu', 'do not offer the GPU even if there is one')
+    .option(
+      '--floor-price <class=amount...>',
+      'least price per unit you work for, e.g. cpu=0.00005PLX gpu:nvidia-h100-80gb-hbm3=0.001PLX',
+      floorPriceOption,
+    )
     // Hidden test option: the adversary harness of the verification tests (docs/verification.md).
     .addOption(
       new Option('--behaviour <b>', 'TEST ONLY: misbehave (always-wrong, wrong:P, lazy-zeros, …)')
@@ -39,6 +44,7 @@ export function providerCommand(): Command {
         cacheBudgetMib: number;
         gpu: boolean;
         behaviour?: AgentBehaviour;
+        floorPrice?: Record<string, bigint>;
       }) => {
         const password = await readPassword({ prompt: 'Provider keystore password: ' });
         const account = await loadOrCreateKeystore(o.keystore ?? join(o.dataDir, 'key.json'), password);
@@ -51,6 +57,7 @@ export function providerCommand(): Command {
           cacheBudgetBytes: o.cacheBudgetMib * 1024 * 1024,
           useGpu: o.gpu,
           ...(o.behaviour ? { behaviour: o.behaviour } : {}),
+          ...(o.floorPrice ? { floorPrices: o.floorPrice } : {}),
         });
         console.log(`PLEXUS_PROVIDER_STARTED ${JSON.stringify({ address: provider.address })}`);
         let stopping = false;
@@ -66,4 +73,11 @@ export function providerCommand(): Command {
     );
   addProviderChainCommands(cmd);
   return cmd;
+}
+
+/** Collects `--floor-price class=amount` values (repeatable) into a map. */
+function floorPriceOption(value: string, previous: Record<string, bigint> = {}): Record<string, bigint> {
+  const m = /^(cpu|gpu:[a-z0-9-]{1,48})=(.+)$/.exec(value);
+  if (!m) throw new InvalidArgumentError('expected CLASS=AMOUNT, e.g. cpu=0.00005PLX');
+  return { ...previous, [m[1]!]: plxAmountOption(m[2]!) };
 }

@@ -104,7 +104,10 @@ export function createClient(opts: {
       return new Uint8Array(await res.arrayBuffer());
     },
     /** Signs `spec` with the client's account and submits it. */
-    async submitJob(spec: OnnxInferSpecInput, sign: { nonce?: bigint; issuedAt?: number } = {}) {
+    async submitJob(
+      spec: OnnxInferSpecInput,
+      sign: { nonce?: bigint; issuedAt?: number; maxPricePerUnit?: bigint } = {},
+    ) {
       if (!opts.account)
         throw new PlexusError('PLX_UNAUTHORIZED', 'createClient needs an account to submit jobs');
       const body = await signJobSubmission(opts.account, await getChainId(), spec, sign);

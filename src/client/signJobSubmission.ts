@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { LocalAccount } from 'viem';
+import { DEFAULT_MAX_PRICE_PER_UNIT } from '../market/constants.ts';
 import { hashCanonical } from '../protocol/canonicalJson.ts';
 import { signPlexusMessage } from '../protocol/eip712.ts';
 import type { JobSubmission, OnnxInferSpecInput } from '../protocol/schemas.ts';
 
 /**
  * Signs a job spec as an EIP-712 JobSubmission (over the keccak256 of its canonical JSON), ready
- * for `POST /v1/jobs`. The nonce is random unless given; a coordinator refuses a reused one.
+ * for `POST /v1/jobs`. The nonce is random unless given; a coordinator refuses a reused one. The
+ * client's cap per resource unit is signed too (default DEFAULT_MAX_PRICE_PER_UNIT, 0.01 PLX).
  *
  * @example
  * const body = await signJobSubmission(account, 31337, { kind: 'onnx.infer', model, inputs, deadline });
@@ -15,15 +17,24 @@ export async function signJobSubmission(
   account: LocalAccount,
   chainId: number,
   spec: OnnxInferSpecInput,
-  opts: { nonce?: bigint; issuedAt?: number } = {},
+  opts: { nonce?: bigint; issuedAt?: number; maxPricePerUnit?: bigint } = {},
 ): Promise<JobSubmission> {
   const nonce = opts.nonce ?? BigInt(`0x${randomBytes(16).toString('hex')}`);
   const issuedAt = opts.issuedAt ?? Math.floor(Date.now() / 1000);
+  const maxPricePerUnit = opts.maxPricePerUnit ?? DEFAULT_MAX_PRICE_PER_UNIT;
   const signature = await signPlexusMessage(account, chainId, 'JobSubmission', {
     client: account.address,
     specHash: hashCanonical(spec),
     nonce,
+    maxPricePerUnit,
     issuedAt: BigInt(issuedAt),
   });
-  return { spec, client: account.address, nonce: nonce.toString(), issuedAt, signature };
+  return {
+    spec,
+    client: account.address,
+    nonce: nonce.toString(),
+    maxPricePerUnit: maxPricePerUnit.toString(),
+    issuedAt,
+    signature,
+  };
 }

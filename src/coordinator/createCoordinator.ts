@@ -12,16 +12,22 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import { z } from 'zod';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../logger.ts';
+import { CPU_CLASS, DEFAULT_EMISSION_PER_EPOCH } from '../market/constants.ts';
+import { createMarket, defaultFloorPrice, type Market } from '../market/createMarket.ts';
+import { createEpochClock } from '../market/epochClock.ts';
 import {
   DEFAULT_MAX_BLOB_BYTES,
   MAX_JSON_BODY_BYTES,
   MAX_WS_MESSAGE_BYTES,
   PROTOCOL_VERSION,
 } from '../protocol/constants.ts';
+import { createSettlement, type Settlement } from '../settlement/createSettlement.ts';
+import { openSettlementChain, type SettlementChain } from '../settlement/openSettlementChain.ts';
 import { blobRoutes } from './api/blobRoutes.ts';
 import { installErrorHandling } from './api/errorHandling.ts';
 import { explorerRoutes } from './api/explorerRoutes.ts';
 import { jobRoutes } from './api/jobRoutes.ts';
+import { marketRoutes } from './api/marketRoutes.ts';
 import { providerRoutes } from './api/providerRoutes.ts';
 import { createBlobStore } from './blobs/createBlobStore.ts';
 import { createEventLog } from './events/createEventLog.ts';
@@ -31,7 +37,10 @@ import { createLeastLoadedScheduler } from './scheduler/leastLoadedScheduler.ts'
 import { createPredictiveScheduler } from './scheduler/predictiveScheduler.ts';
 import type { Scheduler } from './scheduler/types.ts';
 import { openStore, type Store } from './store/openStore.ts';
-import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
+import { createWorkLoop, defaultVerificationEconomics, type WorkLoop } from './work/createWorkLoop.ts';
+
+/** How often connected providers' on-chain status (active, stake) is re-read. */
+const STAKE_REFRESH_MS = 10_000;
 
 /** Coordinator configuration: one schema holds the checks and the defaults. */
 export const coordinatorConfigSchema = z.strictObject({
@@ -53,6 +62,30 @@ export const coordinatorConfigSchema = z.strictObject({
   /** How often leases and deadlines are checked. */
   sweepIntervalMs: z.int().min(50).max(60_000).default(1000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Deployment file (the devnet writes `dataDir/deployment.json`). With it the coordinator checks
+   * escrow and settles epochs on chain; without it, development mode (docs/market.md).
+   */
+  deployment: z.string().min(1).optional(),
+  /** Chain RPC; default: the deployment file's `rpcUrl`. */
+  rpcUrl: z.url().optional(),
+  /** Validator keystores (Web3 Secret Storage v3) the coordinator signs epochs with. */
+  validatorKeystores: z.array(z.string().min(1)).max(64).default([]),
+  /** Password of the validator keystores (never logged). */
+  validatorPassword: z.string().default(''),
+  /** Epoch length; must equal the deployment's epochDuration. */
+  epochSeconds: z
+    .int()
+    .min(1)
+    .max(30 * 86400)
+    .default(3600),
+  /** PLX base units minted per epoch and shared by online providers (≤ 50,000 PLX). */
+  emissionPerEpoch: z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,30})$/)
+    .default(DEFAULT_EMISSION_PER_EPOCH.toString()),
+  /** How often the settlement loop looks for an epoch to settle. */
+  settleIntervalMs: z.int().min(50).max(60_000).default(1000),
 });
 export type CoordinatorConfig = z.input<typeof coordinatorConfigSchema>;
 
@@ -60,6 +93,9 @@ export type Coordinator = {
   app: FastifyInstance;
   store: Store;
   loop: WorkLoop;
+  market: Market;
+  /** The settlement loop (undefined in development mode, without a chain). */
+  settlement: Settlement | undefined;
   /** The base URL it listens on, e.g. http://127.0.0.1:8080 */
   url: string;
   log: Logger;
@@ -88,12 +124,68 @@ export async function startCoordinator(
   const scheduler =
     opts.scheduler ??
     (config.scheduler === 'predictive' ? createPredictiveScheduler() : createLeastLoadedScheduler());
-  const loop = createWorkLoop({ db, blobs, events, scheduler, chainId: config.chainId, log, metrics });
+  // Money: with a deployment, escrow is checked and epochs settle on chain; without, development mode.
+  let chain: SettlementChain | undefined;
+  if (config.deployment) {
+    chain = await openSettlementChain({
+      db,
+      rpcUrl: config.rpcUrl,
+      deploymentFile: config.deployment,
+      keystores: config.validatorKeystores,
+      password: config.validatorPassword,
+      epochSeconds: config.epochSeconds,
+      log,
+    });
+  }
+  const genesisMs = chain?.genesisMs ?? (await localGenesis(db));
+  let loop: WorkLoop | undefined;
+  const market = createMarket({
+    db,
+    clock: createEpochClock(genesisMs, config.epochSeconds * 1000),
+    chain: chain?.writer,
+    log,
+    onEligible: () => void loop?.dispatch(),
+  });
+  const settlement = chain
+    ? createSettlement({
+        db,
+        market,
+        writer: chain.writer,
+        validators: chain.validators,
+        chainId: chain.info.chainId,
+        emissionPerEpoch: BigInt(config.emissionPerEpoch),
+        log: log.child({ component: 'settlement' }),
+        metrics,
+      })
+    : undefined;
+  // With a chain, the audit bound and slashes are priced from the market, not placeholders: R is
+  // one reference unit (a cpu-core-second) at the base price, C the default floor for it (what an
+  // honest provider says the unit costs it), F = min(on-chain minStake, 20·R). docs/market.md.
+  const verification = chain
+    ? {
+        ...defaultVerificationEconomics(),
+        reward: await market.basePrice(db, CPU_CLASS, await market.currentEpoch(db)),
+        honestCost: defaultFloorPrice(CPU_CLASS),
+        stake: chain.minStake,
+      }
+    : undefined;
+  loop = createWorkLoop({
+    db,
+    blobs,
+    events,
+    scheduler,
+    chainId: config.chainId,
+    log,
+    metrics,
+    market,
+    ...(verification ? { verification } : {}),
+  });
   const submitter = createJobSubmitter({
     db,
     blobs,
     events,
     chainId: config.chainId,
+    market,
     onSubmitted: () => {
       metrics.jobsSubmitted.inc();
       void loop.dispatch();
@@ -139,8 +231,19 @@ export async function startCoordinator(
   await app.register(fastifyWebsocket, { options: { maxPayload: MAX_WS_MESSAGE_BYTES } });
   await app.register(blobRoutes(blobs, config.maxBlobBytes));
   await app.register(jobRoutes({ db, events, submitter }));
-  await app.register(providerRoutes({ db, loop, chainId: config.chainId, log, metrics }));
+  await app.register(
+    providerRoutes({
+      db,
+      loop,
+      chainId: config.chainId,
+      log,
+      metrics,
+      chain: chain?.writer,
+      stakeOf: (a) => market.stakeOf(a),
+    }),
+  );
   await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));
+  await app.register(marketRoutes({ db, market, chain: chain?.writer, chainInfo: chain?.info }));
   app.get('/v1/health', { schema: { summary: 'Liveness and basic facts' } }, async () => ({
     ok: true,
     protocolVersion: PROTOCOL_VERSION,
@@ -153,6 +256,8 @@ export async function startCoordinator(
     return metrics.registry.metrics();
   });
 
+  // Sessions left open by a crash end at the provider's last sighting (uptime is never invented).
+  await closeStaleSessions(db);
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -171,16 +276,23 @@ export async function startCoordinator(
   }, config.sweepIntervalMs);
   // Work queued before a restart is picked up as providers reconnect; expired leases right away.
   void loop.sweep();
+  settlement?.start(config.settleIntervalMs);
+  // Stakes change on chain (slashes, unbonding, top-ups): re-read connected providers' status.
+  const stakeRefresher = chain ? setInterval(() => void market.refreshStakes(), STAKE_REFRESH_MS) : undefined;
   log.info({ url, dataDir: config.dataDir, chainId: config.chainId }, 'coordinator listening');
 
   return {
     app,
     store,
     loop,
+    market,
+    settlement,
     url,
     log,
     async stop() {
       clearInterval(sweeper);
+      if (stakeRefresher) clearInterval(stakeRefresher);
+      await settlement?.stop();
       for (const client of fastifyWebsocketClients(app)) client.terminate();
       await app.close();
       await store.close();
@@ -193,4 +305,42 @@ function fastifyWebsocketClients(app: FastifyInstance): Iterable<{ terminate(): 
     (app as unknown as { websocketServer?: { clients: Set<{ terminate(): void }> } }).websocketServer
       ?.clients ?? []
   );
+}
+
+/** Development mode's epoch clock starts at the store's first start (kept in the store). */
+async function localGenesis(db: Store['db']): Promise<number> {
+  const row = await db
+    .selectFrom('market_meta')
+    .select('value')
+    .where('key', '=', 'local_genesis_ms')
+    .executeTakeFirst();
+  if (row) return Number(row.value);
+  const t = Date.now();
+  await db
+    .insertInto('market_meta')
+    .values({ key: 'local_genesis_ms', value: String(t) })
+    .execute();
+  return t;
+}
+
+/** Ends sessions a crashed process left open, at each provider's last sighting. */
+async function closeStaleSessions(db: Store['db']): Promise<void> {
+  const open = await db
+    .selectFrom('provider_sessions')
+    .innerJoin('providers', 'providers.address', 'provider_sessions.provider')
+    .select([
+      'provider_sessions.id',
+      'providers.last_seen',
+      'providers.connected',
+      'provider_sessions.connected_at',
+    ])
+    .where('provider_sessions.disconnected_at', 'is', null)
+    .execute();
+  for (const s of open) {
+    await db
+      .updateTable('provider_sessions')
+      .set({ disconnected_at: Math.max(s.connected_at, s.last_seen) })
+      .where('id', '=', s.id)
+      .execute();
+  }
 }

@@ -50,5 +50,20 @@ export function createMetrics() {
       labelNames: ['code'] as const,
       registers: [registry],
     }),
+    epochsSettled: new Counter({
+      name: 'plexus_epochs_settled_total',
+      help: 'Epochs this coordinator finalized on chain (or found finalized after a restart)',
+      registers: [registry],
+    }),
+    lastSettledEpoch: new Gauge({
+      name: 'plexus_last_settled_epoch',
+      help: 'The newest epoch settled on chain',
+      registers: [registry],
+    }),
+    settlementFailures: new Counter({
+      name: 'plexus_settlement_step_failures_total',
+      help: 'Settlement steps that failed and will be retried (chain down, revert)',
+      registers: [registry],
+    }),
   };
 }

@@ -3,7 +3,7 @@
  * coordinator and several provider agents, each a separate OS process with its own key, plus an
  * optional demo job through the whole loop.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createPublicClient, createWalletClient, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -11,7 +11,9 @@ import { deployPlexus, type PlexusDeployment } from '../chain/deployPlexus.ts';
 import { type AnvilInstance, startAnvil } from '../chain/startAnvil.ts';
 import { createClient } from '../client/createClient.ts';
 import { createLogger } from '../logger.ts';
+import { createKeystore } from '../provider/keystore/createKeystore.ts';
 import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
+import { checkSettlement, type SettlementCheck } from './checkSettlement.ts';
 import { fundDevnetAccounts } from './fundDevnetAccounts.ts';
 import { type DemoSummary, runDemo } from './runDemo.ts';
 import { type NodeChild, spawnPlexus } from './spawnNode.ts';
@@ -42,6 +44,8 @@ export type Devnet = {
   };
   children: NodeChild[];
   runDemo(images?: number): Promise<DemoSummary>;
+  /** Waits for the demo's epoch to settle, claims for one provider and checks it against the ledger. */
+  checkSettlement(timeoutMs?: number): Promise<SettlementCheck>;
   stop(): Promise<void>;
 };
 
@@ -54,8 +58,10 @@ export type Devnet = {
 async function startLocalChain(
   dataDir: string,
   epochSeconds: number,
-): Promise<{ anvil: AnvilInstance; deployment: PlexusDeployment }> {
-  const anvil = await startAnvil({ port: 0 });
+): Promise<{ anvil: AnvilInstance; deployment: PlexusDeployment; validatorKeystores: string[] }> {
+  // Blocks every second besides one per transaction: the chain's clock must follow the wall
+  // clock for epochs to end on time.
+  const anvil = await startAnvil({ port: 0, blockTime: 1, mixedMining: true });
   try {
     const [deployerKey, ...rest] = anvil.privateKeys;
     const deployer = privateKeyToAccount(deployerKey!);
@@ -73,6 +79,15 @@ async function startLocalChain(
       withdrawalDelay: 2n * epochDuration,
       unbondingPeriod: 3n * epochDuration,
     });
+    // The coordinator signs epochs with two of the three validator keys (the 2-of-3 quorum),
+    // kept in encrypted keystores like every other devnet key.
+    const validatorKeystores: string[] = [];
+    for (const [i, key] of rest.slice(0, 2).entries()) {
+      const path = join(dataDir, 'validators', `validator-${i + 1}.json`);
+      await rm(path, { force: true });
+      await createKeystore(path, DEVNET_PASSWORD, { privateKey: key, scrypt: DEVNET_SCRYPT });
+      validatorKeystores.push(path);
+    }
     await writeFile(
       join(dataDir, 'deployment.json'),
       JSON.stringify(
@@ -81,7 +96,7 @@ async function startLocalChain(
         2,
       ),
     );
-    return { anvil, deployment };
+    return { anvil, deployment, validatorKeystores };
   } catch (err) {
     await anvil.stop();
     throw err;
@@ -105,6 +120,7 @@ export async function startDevnet(opts: {
   /** Epoch length in seconds (default DEVNET_EPOCH_SECONDS). */
   epochSeconds?: number;
 }): Promise<Devnet> {
+  const epochSeconds = opts.epochSeconds ?? DEVNET_EPOCH_SECONDS;
   const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
   const dataDir = resolve(opts.dataDir);
   const n = opts.providers ?? 3;
@@ -120,7 +136,6 @@ export async function startDevnet(opts: {
     await anvil?.stop();
   };
   try {
-    const epochSeconds = opts.epochSeconds ?? DEVNET_EPOCH_SECONDS;
     const chain = await startLocalChain(dataDir, epochSeconds);
     anvil = chain.anvil;
     print(`chain        ${anvil.rpcUrl} (anvil, chain id ${anvil.chain.id})`);
@@ -151,6 +166,12 @@ export async function startDevnet(opts: {
         join(dataDir, 'coordinator'),
         '--chain-id',
         String(anvil.chain.id),
+        '--deployment',
+        join(dataDir, 'deployment.json'),
+        '--epoch-seconds',
+        String(epochSeconds),
+        '--validator-keystore',
+        ...chain.validatorKeystores,
       ],
       { env, print },
     );
@@ -158,12 +179,12 @@ export async function startDevnet(opts: {
     const { url } = await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', 60_000);
     print(`coordinator  ${url}  (API /v1, OpenAPI ${url}/docs, metrics ${url}/metrics)`);
 
+    const clientAccount = await loadOrCreateKeystore(join(dataDir, 'client', 'key.json'), DEVNET_PASSWORD, {
+      scrypt: DEVNET_SCRYPT,
+      logger: quiet,
+    });
     for (let i = 1; i <= n; i++) {
       const dir = join(dataDir, `provider-${i}`);
-      await loadOrCreateKeystore(join(dir, 'key.json'), DEVNET_PASSWORD, {
-        scrypt: DEVNET_SCRYPT,
-        logger: quiet,
-      });
       const p = spawnPlexus(
         `provider-${i}`,
         [
@@ -192,16 +213,21 @@ export async function startDevnet(opts: {
       await new Promise((r) => setTimeout(r, 100));
     }
     print(`${n} providers online`);
-    const clientAccount = await loadOrCreateKeystore(join(dataDir, 'client', 'key.json'), DEVNET_PASSWORD, {
-      scrypt: DEVNET_SCRYPT,
-      logger: quiet,
-    });
     const signer = createClient({ url, account: clientAccount });
     return {
       coordinatorUrl: url,
       chain: { rpcUrl: anvil.rpcUrl, deployment: chain.deployment, epochDuration: epochSeconds },
       children,
       runDemo: (images?: number) => runDemo(signer, { ...(images ? { images } : {}), print }),
+      checkSettlement: (timeoutMs?: number) =>
+        checkSettlement({
+          url,
+          rpcUrl: anvil!.rpcUrl,
+          deployment: chain.deployment,
+          dbPath: join(dataDir, 'coordinator', 'plexus.db'),
+          relayerKey: anvil!.privateKeys[0]!,
+          ...(timeoutMs ? { timeoutMs } : {}),
+        }),
       stop,
     };
   } catch (err) {

@@ -76,6 +76,20 @@ export const errorCodes = {
     status: 502,
     message: 'The coordinator or chain RPC endpoint did not answer, or answered something unusable.',
   },
+  // --- market, ledger and settlement (src/market, src/ledger, src/settlement) ---
+  PLX_INSUFFICIENT_ESCROW: {
+    status: 402,
+    message: "The client's available escrow does not cover the job's worst-case cost.",
+  },
+  PLX_CHAIN_UNAVAILABLE: {
+    status: 503,
+    message: 'The chain RPC could not be reached to check escrow; try again shortly.',
+  },
+  PLX_LEDGER_UNBALANCED: { status: 500, message: 'A ledger entry does not balance; nothing was written.' },
+  PLX_EPOCH_CONFIG: {
+    status: 400,
+    message: "The coordinator's epoch length or validator keys do not match the deployment.",
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -12,6 +12,7 @@ const message = {
   client: alice.address,
   specHash: hashCanonical({ a: 1 }),
   nonce: 7n,
+  maxPricePerUnit: 10n ** 16n,
   issuedAt: BigInt(now),
 };
 
@@ -49,4 +50,5 @@ test('message hashes are distinct per chain and per nonce (job ids never collide
   const h = plexusMessageHash(31337, 'JobSubmission', message);
   assert.notEqual(h, plexusMessageHash(1, 'JobSubmission', message));
   assert.notEqual(h, plexusMessageHash(31337, 'JobSubmission', { ...message, nonce: 8n }));
+  assert.notEqual(h, plexusMessageHash(31337, 'JobSubmission', { ...message, maxPricePerUnit: 1n }));
 });

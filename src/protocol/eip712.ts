@@ -19,6 +19,7 @@ export const plexusTypes = {
     { name: 'client', type: 'address' },
     { name: 'specHash', type: 'bytes32' },
     { name: 'nonce', type: 'uint256' },
+    { name: 'maxPricePerUnit', type: 'uint256' },
     { name: 'issuedAt', type: 'uint64' },
   ],
   SessionAuth: [
@@ -48,7 +49,14 @@ export const plexusTypes = {
 
 export type PlexusPrimaryType = keyof typeof plexusTypes;
 
-export type JobSubmissionMessage = { client: Address; specHash: Hex; nonce: bigint; issuedAt: bigint };
+export type JobSubmissionMessage = {
+  client: Address;
+  specHash: Hex;
+  nonce: bigint;
+  /** The client's cap per resource unit, in PLX base units (docs/market.md). */
+  maxPricePerUnit: bigint;
+  issuedAt: bigint;
+};
 export type SessionAuthMessage = {
   provider: Address;
   challenge: Hex;

@@ -72,6 +72,8 @@ export const jobSubmissionSchema = z.strictObject({
   spec: z.unknown(),
   client: addressSchema,
   nonce: uintStringSchema,
+  /** Most the client pays per resource unit (PLX base units per cpu-core-second or gpu-second). */
+  maxPricePerUnit: uintStringSchema,
   issuedAt: z.int().positive(),
   signature: signatureSchema,
 });
@@ -112,6 +114,11 @@ export const providerAuthSchema = z.strictObject({
   cached: z.array(cidSchema).max(10_000).default([]),
   /** Assignments the agent is still holding from an earlier session (it resends their results). */
   inFlight: z.array(hex32Schema).max(1024).default([]),
+  /**
+   * Floor price per resource class (`cpu`, `gpu:<model>`), decimal PLX base units per unit; the
+   * coordinator places no work below it. Absent → the defaults in docs/market.md.
+   */
+  floorPrices: z.record(z.string().regex(/^(cpu|gpu:[a-z0-9-]{1,48})$/), uintStringSchema).optional(),
 });
 
 export const providerResultSchema = z.strictObject({

@@ -42,9 +42,10 @@ export type RawProvider = {
 export async function connectRawProvider(
   url: string,
   account: LocalAccount,
-  opts: { inFlight?: string[]; chainId?: number } = {},
+  opts: { inFlight?: string[]; chainId?: number; floorPrices?: Record<string, string> } = {},
 ): Promise<RawProvider> {
   const chainId = opts.chainId ?? 31337;
+  const claimed = { ...claim, ...(opts.floorPrices ? { floorPrices: opts.floorPrices } : {}) };
   const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/providers/ws`);
   const inbox: Msg[] = [];
   const waiters: { type: string | undefined; resolve: (m: Msg) => void }[] = [];
@@ -82,7 +83,7 @@ export async function connectRawProvider(
   const signature = await signPlexusMessage(account, chainId, 'SessionAuth', {
     provider: account.address,
     challenge: hello.challenge as `0x${string}`,
-    capabilitiesHash: capabilitiesHash(claim),
+    capabilitiesHash: capabilitiesHash(claimed),
     issuedAt: BigInt(issuedAt),
   });
   ws.send(
@@ -91,7 +92,7 @@ export async function connectRawProvider(
       provider: account.address,
       issuedAt,
       signature,
-      ...claim,
+      ...claimed,
       ...(opts.inFlight ? { inFlight: opts.inFlight } : {}),
     }),
   );

@@ -3,7 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Address, Hex } from 'viem';
 import type { WebSocket } from 'ws';
+import type { PlexusReader } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { accounts } from '../../ledger/accounts.ts';
+import { readBalances } from '../../ledger/readBalances.ts';
 import type { Logger } from '../../logger.ts';
 import { hashCanonical } from '../../protocol/canonicalJson.ts';
 import { MAX_WS_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../protocol/constants.ts';
@@ -24,13 +27,17 @@ const PING_INTERVAL_MS = 15_000;
 
 /** What a provider's session signature commits to besides the challenge. */
 export function capabilitiesHash(
-  auth: Pick<ProviderAuth, 'hardware' | 'slots' | 'region' | 'agentVersion'>,
+  auth: Pick<ProviderAuth, 'hardware' | 'slots' | 'region' | 'agentVersion'> & {
+    floorPrices?: Record<string, string> | undefined;
+  },
 ): Hex {
   return hashCanonical({
     hardware: auth.hardware,
     slots: auth.slots,
     region: auth.region,
     agentVersion: auth.agentVersion,
+    // Signed too when advertised; agents without floors hash exactly as before.
+    ...(auth.floorPrices ? { floorPrices: auth.floorPrices } : {}),
   });
 }
 
@@ -48,6 +55,10 @@ export function providerRoutes(deps: {
   chainId: number;
   log: Logger;
   metrics: Metrics;
+  /** With a chain, each provider's on-chain stake is shown; without, `stake` is null. */
+  chain?: PlexusReader | undefined;
+  /** The stake last read from the chain (the market refreshes it on connect and every 10 s). */
+  stakeOf?: (address: string) => bigint | undefined;
 }) {
   const { db, loop, chainId, log, metrics } = deps;
   return async (app: FastifyInstance) => {
@@ -151,6 +162,7 @@ export function providerRoutes(deps: {
                 agentVersion: msg.agentVersion,
                 cached: msg.cached,
                 inFlight: msg.inFlight,
+                floorPrices: msg.floorPrices,
               });
               send({ type: 'welcome', provider: address, maxMessageBytes: MAX_WS_MESSAGE_BYTES });
               return;
@@ -202,6 +214,7 @@ export function providerRoutes(deps: {
 
     app.get('/v1/providers', { schema: { summary: 'Providers known to this coordinator' } }, async () => {
       const rows = await db.selectFrom('providers').selectAll().orderBy('first_seen').limit(10_000).execute();
+      const earnings = await readBalances(db, { prefix: 'provider:' });
       return {
         providers: rows.map((p) => ({
           address: p.address,
@@ -216,6 +229,8 @@ export function providerRoutes(deps: {
           ...loop.verificationView(p.address, p.reputation),
           firstSeen: p.first_seen,
           lastSeen: p.last_seen,
+          earnings: (-(earnings.get(accounts.providerEarnings(p.address)) ?? 0n)).toString(),
+          stake: deps.chain ? (deps.stakeOf?.(p.address)?.toString() ?? null) : null,
         })),
       };
     });

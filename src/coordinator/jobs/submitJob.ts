@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { type Hex, keccak256, toBytes } from 'viem';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import type { Market } from '../../market/createMarket.ts';
 import { hashCanonical } from '../../protocol/canonicalJson.ts';
 import { plexusMessageHash, verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
@@ -11,6 +12,7 @@ import { inspectOnnxModel, type OnnxModelMeta } from '../../provider/runtimes/on
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import type { Database } from '../store/schema.ts';
+import { policyOfSpec } from '../work/createWorkLoop.ts';
 
 /** Largest model the coordinator loads to check a submission. */
 const MAX_INSPECTED_MODEL_BYTES = 512 * 1024 * 1024;
@@ -40,6 +42,8 @@ export function createJobSubmitter(deps: {
   chainId: number;
   now?: () => number;
   onSubmitted?: (jobId: Hex) => void;
+  /** Escrow admission and prices (src/market); absent → jobs are admitted without a check. */
+  market?: Market;
 }): JobSubmitter {
   const now = deps.now ?? Date.now;
   // Model metadata by content id: models are immutable, so this never goes stale.
@@ -82,6 +86,7 @@ export function createJobSubmitter(deps: {
         client: submission.client,
         specHash: hashCanonical(submission.spec),
         nonce: BigInt(submission.nonce),
+        maxPricePerUnit: BigInt(submission.maxPricePerUnit),
         issuedAt: BigInt(submission.issuedAt),
       };
       await verifyPlexusMessage({
@@ -129,8 +134,8 @@ export function createJobSubmitter(deps: {
       }
 
       const t = now();
-      try {
-        await deps.db.transaction().execute(async (trx) => {
+      const insert = (worstCase: bigint | undefined) =>
+        deps.db.transaction().execute(async (trx) => {
           await trx
             .insertInto('jobs')
             .values({
@@ -145,6 +150,8 @@ export function createJobSubmitter(deps: {
               deadline_ms: spec.deadline * 1000,
               issued_at: submission.issuedAt,
               signature: submission.signature,
+              max_price: submission.maxPricePerUnit,
+              worst_case: worstCase === undefined ? null : worstCase.toString(),
               error_code: null,
               error_message: null,
               created_at: t,
@@ -177,6 +184,22 @@ export function createJobSubmitter(deps: {
             label: spec.label ?? null,
           });
         });
+      try {
+        // The job is stored only once the client's escrow covers its worst case (docs/market.md).
+        if (deps.market) {
+          await deps.market.admit(
+            {
+              client: submission.client,
+              tasks: spec.inputs.length,
+              policy: policyOfSpec(spec),
+              taskTimeoutSec: spec.taskTimeoutSec,
+              maxPrice: BigInt(submission.maxPricePerUnit),
+            },
+            (worst) => insert(worst),
+          );
+        } else {
+          await insert(undefined);
+        }
       } catch (err) {
         // Two identical submissions racing: the unique (client, nonce) index lets one through.
         if (String(err).includes('UNIQUE'))

@@ -159,6 +159,95 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('slashes_provider').on('slashes').columns(['provider']).execute();
     },
   },
+  // Market and settlement (docs/market.md): the append-only double-entry ledger, provider
+  // sessions (uptime), per-class prices, the epoch state machine, and money columns on jobs and
+  // providers.
+  '0003_market': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('ledger_entries')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('ref', 'text', (c) => c.notNull().unique())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('epoch', 'integer', (c) => c.notNull())
+        .addColumn('job_id', 'text')
+        .addColumn('memo', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('ledger_entries_epoch').on('ledger_entries').columns(['epoch']).execute();
+      await db.schema.createIndex('ledger_entries_job').on('ledger_entries').columns(['job_id']).execute();
+      await db.schema
+        .createTable('ledger_postings')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('entry_id', 'integer', (c) => c.notNull().references('ledger_entries.id'))
+        .addColumn('account', 'text', (c) => c.notNull())
+        .addColumn('amount', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('ledger_postings_account')
+        .on('ledger_postings')
+        .columns(['account'])
+        .execute();
+      await db.schema
+        .createIndex('ledger_postings_entry')
+        .on('ledger_postings')
+        .columns(['entry_id'])
+        .execute();
+      // Append-only, enforced by the database itself: no code path can rewrite history.
+      for (const table of ['ledger_entries', 'ledger_postings']) {
+        for (const op of ['UPDATE', 'DELETE']) {
+          await sql
+            .raw(
+              `CREATE TRIGGER ${table}_no_${op.toLowerCase()} BEFORE ${op} ON ${table} BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END`,
+            )
+            .execute(db);
+        }
+      }
+      await db.schema
+        .createTable('provider_sessions')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('slots', 'integer', (c) => c.notNull())
+        .addColumn('connected_at', 'integer', (c) => c.notNull())
+        .addColumn('disconnected_at', 'integer')
+        .execute();
+      await db.schema
+        .createIndex('provider_sessions_time')
+        .on('provider_sessions')
+        .columns(['connected_at'])
+        .execute();
+      await db.schema
+        .createTable('prices')
+        .addColumn('class', 'text', (c) => c.notNull())
+        .addColumn('epoch', 'integer', (c) => c.notNull())
+        .addColumn('base_price', 'text', (c) => c.notNull())
+        .addColumn('utilization', 'real')
+        .addPrimaryKeyConstraint('prices_pk', ['class', 'epoch'])
+        .execute();
+      await db.schema
+        .createTable('epochs')
+        .addColumn('epoch', 'integer', (c) => c.primaryKey())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('starts_at', 'integer', (c) => c.notNull())
+        .addColumn('ends_at', 'integer', (c) => c.notNull())
+        .addColumn('payload', 'text')
+        .addColumn('tree', 'text')
+        .addColumn('summary', 'text')
+        .addColumn('signatures', 'text')
+        .addColumn('tx_hash', 'text')
+        .addColumn('settled_at', 'integer')
+        .addColumn('updated_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('market_meta')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.alterTable('jobs').addColumn('max_price', 'text').execute();
+      await db.schema.alterTable('jobs').addColumn('worst_case', 'text').execute();
+      await db.schema.alterTable('providers').addColumn('floor_prices', 'text').execute();
+    },
+  },
 };
 
 /** Kysely migration provider over the in-code list above. */

@@ -17,7 +17,14 @@ export type Store = {
  *
  * @example const store = await openStore({ path: '.plexus/coordinator/plexus.db' });
  */
-export async function openStore(opts: { path: string }): Promise<Store> {
+export async function openStore(opts: { path: string; readonly?: boolean }): Promise<Store> {
+  if (opts.readonly) {
+    // Tools that inspect a running coordinator's store (ledger verify, the devnet's check) never write.
+    const sqlite = new SQLite(opts.path, { readonly: true, fileMustExist: true });
+    sqlite.pragma('busy_timeout = 5000');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    return { db, close: () => db.destroy() };
+  }
   if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
   const sqlite = new SQLite(opts.path);
   sqlite.pragma('journal_mode = WAL');

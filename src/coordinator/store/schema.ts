@@ -20,6 +20,10 @@ export type JobsTable = {
   error_message: string | null;
   created_at: number;
   updated_at: number;
+  /** Client's signed cap per resource unit (decimal base units); null for jobs from before the market. */
+  max_price: Generated<string | null>;
+  /** The job's worst-case cost reserved against the client's escrow at admission (decimal base units). */
+  worst_case: Generated<string | null>;
 };
 
 export type TaskStatus = 'queued' | 'assigned' | 'completed' | 'failed' | 'cancelled';
@@ -66,6 +70,8 @@ export type ProvidersTable = {
   tasks_failed: number;
   /** JSON ReputationState (src/coordinator/verification/reputation.ts); null until the first verdict. */
   reputation: string | null;
+  /** JSON Record<resource class, decimal base units>: the floor prices the agent advertised. */
+  floor_prices: Generated<string | null>;
 };
 
 /** Verification state of one task: its policy, the audit draw and the TaskVerification event log. */
@@ -131,6 +137,67 @@ export type EventsTable = {
   created_at: number;
 };
 
+/** A journal entry of the double-entry ledger (src/ledger): never updated or deleted. */
+export type LedgerEntriesTable = {
+  id: Generated<number>;
+  /** Idempotency key: one entry per fact (an execution, an epoch's emission, a slash). */
+  ref: string;
+  kind: string;
+  /** The epoch the entry belongs to (settled with that epoch). */
+  epoch: number;
+  job_id: string | null;
+  /** JSON: what the entry is about (task, usage, price…). */
+  memo: string;
+  created_at: number;
+};
+
+/** One posting of an entry: signed decimal base units (debit positive, credit negative). */
+export type LedgerPostingsTable = {
+  id: Generated<number>;
+  entry_id: number;
+  account: string;
+  amount: string;
+};
+
+/** One connected interval of a provider (uptime for emission, capacity for utilization). */
+export type ProviderSessionsTable = {
+  id: Generated<number>;
+  provider: string;
+  slots: number;
+  connected_at: number;
+  disconnected_at: number | null;
+};
+
+/** Base price of a resource class in force during an epoch, and the utilization measured in it. */
+export type PricesTable = {
+  class: string;
+  epoch: number;
+  base_price: string;
+  utilization: number | null;
+};
+
+export type EpochStatus = 'open' | 'closing' | 'signed' | 'submitted' | 'settled';
+/** The settlement state machine of one epoch (src/settlement). */
+export type EpochsTable = {
+  epoch: number;
+  status: EpochStatus;
+  starts_at: number;
+  ends_at: number;
+  /** JSON EpochPayload (bigints as decimal strings), fixed when the epoch closes. */
+  payload: string | null;
+  /** JSON StandardMerkleTree dump of the rewards tree (null when nobody has earned yet). */
+  tree: string | null;
+  /** JSON EpochSummary (figures for the API). */
+  summary: string | null;
+  /** JSON EpochSignature[]. */
+  signatures: string | null;
+  tx_hash: string | null;
+  settled_at: number | null;
+  updated_at: number;
+};
+
+export type MarketMetaTable = { key: string; value: string };
+
 export type Database = {
   blobs: BlobsTable;
   jobs: JobsTable;
@@ -142,4 +209,10 @@ export type Database = {
   task_executions: TaskExecutionsTable;
   verification_faults: VerificationFaultsTable;
   slashes: SlashesTable;
+  ledger_entries: LedgerEntriesTable;
+  ledger_postings: LedgerPostingsTable;
+  provider_sessions: ProviderSessionsTable;
+  prices: PricesTable;
+  epochs: EpochsTable;
+  market_meta: MarketMetaTable;
 };

@@ -4,6 +4,7 @@ import { type Address, type Hex, keccak256, toBytes } from 'viem';
 import type { ErrorCode } from '../../errors/codes.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
+import type { Market } from '../../market/createMarket.ts';
 import { DISCONNECT_GRACE_SEC } from '../../protocol/constants.ts';
 import { verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { cidToBytes32 } from '../../protocol/ids.ts';
@@ -58,6 +59,8 @@ export type ProviderHello = {
   agentVersion: string;
   cached: string[];
   inFlight: string[];
+  /** Floor price per resource class the agent advertised (decimal base units); absent → defaults. */
+  floorPrices?: Record<string, string> | undefined;
 };
 
 export type WorkLoop = {
@@ -136,7 +139,7 @@ function verdictJson(v: Verdict): string {
   return JSON.stringify(v, (_k, value) => (typeof value === 'bigint' ? value.toString() : value));
 }
 
-type JobInfo = { spec: OnnxInferSpec; status: string };
+type JobInfo = { spec: OnnxInferSpec; status: string; maxPrice: bigint | undefined };
 
 /** Largest output file a provider may return for one task. */
 const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
@@ -163,6 +166,8 @@ export function createWorkLoop(deps: {
   metrics: Metrics;
   now?: () => number;
   verification?: VerificationEconomics;
+  /** Billing, floors and sessions (src/market); absent in unit tests that exercise the loop alone. */
+  market?: Market;
 }): WorkLoop {
   const { db, events, log, metrics } = deps;
   const now = deps.now ?? Date.now;
@@ -199,11 +204,15 @@ export function createWorkLoop(deps: {
     if (cached) return cached;
     const row = await executor
       .selectFrom('jobs')
-      .select(['spec', 'status'])
+      .select(['spec', 'status', 'max_price'])
       .where('id', '=', jobId)
       .executeTakeFirst();
     if (!row) return undefined;
-    const info = { spec: JSON.parse(row.spec) as OnnxInferSpec, status: row.status };
+    const info = {
+      spec: JSON.parse(row.spec) as OnnxInferSpec,
+      status: row.status,
+      maxPrice: row.max_price ? BigInt(row.max_price) : undefined,
+    };
     jobCache.set(jobId, info);
     return info;
   }
@@ -325,6 +334,8 @@ export function createWorkLoop(deps: {
       .set({ status: verdict.status, verdict: verdictJson(verdict), log: JSON.stringify(log), updated_at: t })
       .where('task_id', '=', taskId)
       .execute();
+    // Money: the paid executions of an accepted task go into the ledger in this transaction.
+    await deps.market?.onVerdict(trx, jobId, verdict);
     for (const o of verdict.outcomes) {
       if (o.outcome === 'valid' || o.outcome === 'fault' || o.outcome === 'timeout') {
         await recordOutcome(trx, o.provider, o.outcome);
@@ -553,11 +564,13 @@ export function createWorkLoop(deps: {
       minMemoryMiB: job.spec.resources.minMemoryMiB,
       gpu: job.spec.resources.gpu,
     };
+    // Only providers active on chain whose floor is within the client's cap (docs/market.md).
+    const tooDear = deps.market?.ineligible(job.maxPrice, job.spec.resources.gpu) ?? new Set<string>();
     const provider = pickFor(req, {
       // Prefer a provider that has not tried this task; if there is none, any provider will do,
       // except that one provider never executes the same verified task twice.
-      preferredExclude: new Set([...failedBefore, ...involved, ...draining]),
-      requiredExclude: new Set([...involved, ...draining]),
+      preferredExclude: new Set([...failedBefore, ...involved, ...draining, ...tooDear]),
+      requiredExclude: new Set([...involved, ...draining, ...tooDear]),
       trustedOnly,
     });
     if (!provider) return { leased: false, more: false };
@@ -991,6 +1004,7 @@ export function createWorkLoop(deps: {
           revoked.push(...r.cancelled);
           if (r.jobDone) completed.push(a.job_id);
         }
+        await deps.market?.onConnected(trx, hello, t);
         await events.append(trx, null, 'provider.connected', {
           address,
           slots: hello.slots,
@@ -1036,6 +1050,7 @@ export function createWorkLoop(deps: {
           .where('status', '=', 'leased')
           .where('lease_expires_at', '>', t + DISCONNECT_GRACE_SEC * 1000)
           .execute();
+        await deps.market?.onDisconnected(trx, address, t);
         await events.append(trx, null, 'provider.disconnected', { address });
       });
       events.notify(null);

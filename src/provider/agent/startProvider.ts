@@ -50,6 +50,11 @@ export type ProviderOptions = {
   hardware?: HardwareProfile;
   /** Adversary harness for verification tests only (behaviour.ts): misbehave with own outputs. */
   behaviour?: AgentBehaviour;
+  /**
+   * Least price per resource unit this provider works for, per class (`cpu`, `gpu:<model>`), in
+   * PLX base units; signed into the session. Absent: the network defaults (docs/market.md).
+   */
+  floorPrices?: Record<string, bigint>;
 };
 
 export type Provider = {
@@ -109,6 +114,13 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     slots: slots + prefetch,
     region: opts.region ?? 'unknown',
     agentVersion: AGENT_VERSION,
+    ...(opts.floorPrices
+      ? {
+          floorPrices: Object.fromEntries(
+            Object.entries(opts.floorPrices).map(([cls, price]) => [cls, price.toString()]),
+          ),
+        }
+      : {}),
   };
 
   const running = new Map<string, AbortController>();

@@ -1,0 +1,54 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import type { Address } from 'viem';
+import { connectPlexus } from '../chain/connectPlexus.ts';
+import type { PlexusReader } from '../chain/types.ts';
+import { openStore } from '../coordinator/store/openStore.ts';
+import { verifyLedger } from '../ledger/verifyLedger.ts';
+
+/** `plexus ledger verify`: proves a coordinator's books balance and agree with the chain. */
+export function ledgerCommand(): Command {
+  const cmd = new Command('ledger').description("inspect a coordinator's ledger");
+  cmd
+    .command('verify')
+    .description('check that every entry balances and that settled epochs agree with the chain')
+    .requiredOption('--data-dir <dir>', "the coordinator's data folder")
+    .option('--deployment <file>', 'deployment JSON: also check every settled epoch against the chain')
+    .option('--rpc-url <url>', "chain RPC (default: the deployment file's rpcUrl)")
+    .option('--json', 'print the report as JSON', false)
+    .action(async (o: { dataDir: string; deployment?: string; rpcUrl?: string; json: boolean }) => {
+      const store = await openStore({ path: join(o.dataDir, 'plexus.db'), readonly: true });
+      try {
+        let chain: PlexusReader | undefined;
+        if (o.deployment) {
+          const d = JSON.parse(await readFile(o.deployment, 'utf8')) as {
+            rpcUrl?: string;
+            chainId: number;
+            token: Address;
+            registry: Address;
+            escrow: Address;
+            settlement: Address;
+          };
+          const rpcUrl = o.rpcUrl ?? d.rpcUrl;
+          if (!rpcUrl) throw new Error('no --rpc-url and none in the deployment file');
+          chain = connectPlexus({ rpcUrl, chainId: d.chainId, addresses: d });
+        }
+        const r = await verifyLedger(store.db, chain);
+        if (o.json) console.log(JSON.stringify(r));
+        else {
+          console.log(
+            `${r.entries} entries, ${r.postings} postings, ${r.settledEpochs} settled epochs${r.checkedOnChain ? ' (checked against the chain)' : ''}`,
+          );
+          for (const p of r.problems) console.log(`  ✗ [${p.check}] ${p.message}`);
+          console.log(
+            r.problems.length === 0 ? 'the books balance and agree' : `${r.problems.length} problem(s)`,
+          );
+        }
+        process.exitCode = r.problems.length === 0 ? 0 : 1;
+      } finally {
+        await store.close();
+      }
+    });
+  return cmd;
+}

@@ -1,0 +1,204 @@
+import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Kysely } from 'kysely';
+import type { Address, Hex } from 'viem';
+import { z } from 'zod';
+import { getClaimed } from '../../chain/actions/coordinator/getClaimed.ts';
+import type { PlexusReader } from '../../chain/types.ts';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { readBalances } from '../../ledger/readBalances.ts';
+import { TARGET_UTILIZATION } from '../../market/constants.ts';
+import type { Market } from '../../market/createMarket.ts';
+import { unitOf } from '../../market/resourceClass.ts';
+import { addressSchema } from '../../protocol/schemas.ts';
+import type { EpochSummary } from '../../settlement/closeEpoch.ts';
+import type { Database } from '../store/schema.ts';
+
+/** How many epochs of price history and epoch rows the API returns at most. */
+const HISTORY_LIMIT = 200;
+
+/** What GET /v1/chain answers (null without a chain). */
+export type ChainInfo = {
+  chainId: number;
+  rpcUrl: string;
+  token: Address;
+  registry: Address;
+  escrow: Address;
+  settlement: Address;
+  epochDuration: number;
+};
+
+/**
+ * The money side of the API (docs/market.md): epochs and their settlement, base prices per
+ * resource class, each provider's rewards with its Merkle proof, and where the contracts live.
+ *
+ * @example await app.register(marketRoutes({ db, market, chain, chainInfo }));
+ */
+export function marketRoutes(deps: {
+  db: Kysely<Database>;
+  market: Market;
+  chain: PlexusReader | undefined;
+  chainInfo: ChainInfo | undefined;
+}) {
+  const { db, market } = deps;
+  return async (app: FastifyInstance) => {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+
+    r.get('/v1/epochs', { schema: { summary: 'Epochs and their settlement, newest first' } }, async () => {
+      const rows = await db
+        .selectFrom('epochs')
+        .selectAll()
+        .orderBy('epoch', 'desc')
+        .limit(HISTORY_LIMIT)
+        .execute();
+      const current = await market.currentEpoch(db);
+      const byEpoch = new Map(rows.map((row) => [row.epoch, row]));
+      // Without a settlement loop (development mode) the current epoch still shows, open.
+      if (!byEpoch.has(current)) {
+        rows.unshift({
+          epoch: current,
+          status: 'open',
+          starts_at: market.clock.startsAt(current),
+          ends_at: market.clock.endsAt(current),
+          payload: null,
+          tree: null,
+          summary: null,
+          signatures: null,
+          tx_hash: null,
+          settled_at: null,
+          updated_at: Date.now(),
+        });
+      }
+      const epochs = [];
+      for (const row of rows) {
+        let s: EpochSummary;
+        if (row.summary) s = JSON.parse(row.summary) as EpochSummary;
+        else {
+          // Open: the figures so far, from the ledger.
+          const own = await readBalances(db, { epoch: row.epoch });
+          let earnings = 0n;
+          let charges = 0n;
+          for (const [a, v] of own) {
+            if (a.endsWith(':earnings')) earnings -= v;
+            if (a.endsWith(':unsettled') && v > 0n) charges += v;
+          }
+          const tasks = await db
+            .selectFrom('ledger_entries')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .where('epoch', '=', row.epoch)
+            .where('kind', '=', 'charge')
+            .executeTakeFirstOrThrow();
+          s = {
+            tasksSettled: Number(tasks.n),
+            providerEarnings: earnings.toString(),
+            clientCharges: charges.toString(),
+            protocolFees: (-(own.get('protocol:fees') ?? 0n)).toString(),
+            slashed: '0',
+            emission: '0',
+          };
+        }
+        const payload = row.payload ? (JSON.parse(row.payload) as { rewardsRoot: string }) : undefined;
+        epochs.push({
+          epoch: row.epoch,
+          status: row.status,
+          startsAt: row.starts_at,
+          endsAt: row.ends_at,
+          ...s,
+          rewardsRoot: payload?.rewardsRoot ?? null,
+          txHash: row.tx_hash,
+          settledAt: row.settled_at,
+        });
+      }
+      return { epochs };
+    });
+
+    r.get(
+      '/v1/prices',
+      { schema: { summary: 'Base price per resource class and its history' } },
+      async () => {
+        const current = await market.currentEpoch(db);
+        const classes = [];
+        for (const cls of await market.classes(db)) {
+          const hist = await db
+            .selectFrom('prices')
+            .select(['epoch', 'base_price', 'utilization'])
+            .where('class', '=', cls)
+            .where('utilization', 'is not', null)
+            .orderBy('epoch', 'desc')
+            .limit(HISTORY_LIMIT)
+            .execute();
+          classes.push({
+            class: cls,
+            unit: unitOf(cls),
+            basePrice: (await market.basePrice(db, cls, current)).toString(),
+            utilization: hist[0]?.utilization ?? 0,
+            targetUtilization: TARGET_UTILIZATION,
+            history: hist
+              .reverse()
+              .map((h) => ({ epoch: h.epoch, basePrice: h.base_price, utilization: h.utilization ?? 0 })),
+          });
+        }
+        return { classes };
+      },
+    );
+
+    r.get(
+      '/v1/rewards/:address',
+      {
+        schema: {
+          summary: "A provider's cumulative rewards in the last settled epoch, with its Merkle proof",
+          params: z.object({ address: addressSchema }),
+        },
+      },
+      async (req) => {
+        const address = req.params.address.toLowerCase();
+        const last = await db
+          .selectFrom('epochs')
+          .select(['epoch', 'payload', 'tree'])
+          .where('status', '=', 'settled')
+          .orderBy('epoch', 'desc')
+          .limit(1)
+          .executeTakeFirst();
+        const notFound = () =>
+          new PlexusError('PLX_NOT_FOUND', `${req.params.address} has no earnings in any settled epoch`);
+        if (!last?.tree || !last.payload) throw notFound();
+        const tree = StandardMerkleTree.load(JSON.parse(last.tree));
+        for (const [i, [account, amount]] of tree.entries()) {
+          if (String(account).toLowerCase() !== address) continue;
+          let claimed = 0n;
+          if (deps.chain) {
+            try {
+              claimed = await getClaimed(deps.chain, req.params.address as Address);
+            } catch (cause) {
+              throw new PlexusError(
+                'PLX_CHAIN_UNAVAILABLE',
+                'could not read the claimed amount from the chain',
+                { cause },
+              );
+            }
+          }
+          return {
+            address: req.params.address,
+            epoch: last.epoch,
+            cumulativeAmount: BigInt(amount as string).toString(),
+            claimed: claimed.toString(),
+            proof: tree.getProof(i) as Hex[],
+            rewardsRoot: tree.root,
+          };
+        }
+        throw notFound();
+      },
+    );
+
+    r.get(
+      '/v1/chain',
+      { schema: { summary: 'The chain and the Plexus contracts this coordinator settles on' } },
+      async () => {
+        if (!deps.chainInfo)
+          throw new PlexusError('PLX_NOT_FOUND', 'this coordinator runs without a chain (development mode)');
+        return deps.chainInfo;
+      },
+    );
+  };
+}

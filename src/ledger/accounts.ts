@@ -1,0 +1,34 @@
+/**
+ * Ledger account names (docs/market.md, "Ledger accounts"). Debits are positive, credits negative;
+ * every entry sums to zero.
+ *
+ * | account | normal side | what its balance means |
+ * | --- | --- | --- |
+ * | `client:<address>:unsettled` | debit | charges the client owes that no epoch has collected yet |
+ * | `provider:<address>:earnings` | credit | the provider's cumulative lifetime earnings (what the rewards tree holds) |
+ * | `protocol:fees` | credit | protocol fees kept back from charges |
+ * | `protocol:emission` | credit | PLX minted as emission |
+ * | `provider:<address>:slashed` | credit | stake taken from the provider by slashes |
+ * | `chain:settlement` | debit | PLX the EpochSettlement contract received (charges + slashes + emission) |
+ * | `client:<address>:bad-debt` | debit | charges the client's escrow could not cover when an epoch closed |
+ */
+export const accounts = {
+  clientUnsettled: (client: string) => `client:${client.toLowerCase()}:unsettled`,
+  clientBadDebt: (client: string) => `client:${client.toLowerCase()}:bad-debt`,
+  providerEarnings: (provider: string) => `provider:${provider.toLowerCase()}:earnings`,
+  providerSlashed: (provider: string) => `provider:${provider.toLowerCase()}:slashed`,
+  protocolFees: 'protocol:fees',
+  emission: 'protocol:emission',
+  settlement: 'chain:settlement',
+} as const;
+
+/**
+ * The address inside a per-participant account name, or undefined for protocol accounts.
+ *
+ * @example
+ * addressOfAccount('provider:0xabc…:earnings'); // '0xabc…'
+ */
+export function addressOfAccount(account: string): string | undefined {
+  const m = /^(?:client|provider):(0x[0-9a-f]{40}):/.exec(account);
+  return m?.[1];
+}

@@ -1,0 +1,81 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from '../coordinator/store/schema.ts';
+import { PlexusError } from '../errors/PlexusError.ts';
+
+/** One posting: debit positive, credit negative, in integer base units. */
+export type Posting = { account: string; amount: bigint };
+
+/** A journal entry to append. */
+export type EntryInput = {
+  /** Idempotency key: posting the same ref twice is a no-op (crash-safe replays). */
+  ref: string;
+  kind: 'charge' | 'settle-charges' | 'bad-debt' | 'slash' | 'emission';
+  epoch: number;
+  jobId?: string;
+  memo?: Record<string, unknown>;
+  postings: readonly Posting[];
+};
+
+/**
+ * Checks that an entry balances: at least two postings, no zero amount, sum exactly zero.
+ * Throws PLX_LEDGER_UNBALANCED otherwise.
+ *
+ * @example
+ * assertBalanced([{ account: 'a', amount: 5n }, { account: 'b', amount: -5n }]);
+ */
+export function assertBalanced(postings: readonly Posting[]): void {
+  if (postings.length < 2)
+    throw new PlexusError('PLX_LEDGER_UNBALANCED', 'an entry needs at least two postings');
+  let sum = 0n;
+  for (const p of postings) {
+    if (typeof p.amount !== 'bigint' || p.amount === 0n)
+      throw new PlexusError('PLX_LEDGER_UNBALANCED', `posting to ${p.account} has no amount`);
+    sum += p.amount;
+  }
+  if (sum !== 0n)
+    throw new PlexusError('PLX_LEDGER_UNBALANCED', `entry does not balance: postings sum to ${sum}`, {
+      details: { sum: sum.toString() },
+    });
+}
+
+/**
+ * Appends one balanced entry in the caller's transaction. Returns false (and writes nothing) when
+ * an entry with the same ref exists, so a replay after a crash never doubles money. Postings with
+ * the same account are merged; postings that net to zero are dropped.
+ *
+ * @example
+ * await postEntry(trx, { ref: `exec:${assignmentId}`, kind: 'charge', epoch: 3, postings });
+ */
+export async function postEntry(
+  trx: Transaction<Database> | Kysely<Database>,
+  entry: EntryInput,
+  now: number = Date.now(),
+): Promise<boolean> {
+  const merged = new Map<string, bigint>();
+  for (const p of entry.postings) merged.set(p.account, (merged.get(p.account) ?? 0n) + p.amount);
+  const postings = [...merged].filter(([, a]) => a !== 0n).map(([account, amount]) => ({ account, amount }));
+  assertBalanced(postings);
+  const exists = await trx
+    .selectFrom('ledger_entries')
+    .select('id')
+    .where('ref', '=', entry.ref)
+    .executeTakeFirst();
+  if (exists) return false;
+  const row = await trx
+    .insertInto('ledger_entries')
+    .values({
+      ref: entry.ref,
+      kind: entry.kind,
+      epoch: entry.epoch,
+      job_id: entry.jobId ?? null,
+      memo: JSON.stringify(entry.memo ?? {}),
+      created_at: now,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await trx
+    .insertInto('ledger_postings')
+    .values(postings.map((p) => ({ entry_id: row.id, account: p.account, amount: p.amount.toString() })))
+    .execute();
+  return true;
+}

@@ -1,0 +1,505 @@
+/**
+ * Market and settlement end to end on a real anvil with real processes: escrow admission, a
+ * verified job billed into the ledger, epochs finalized on chain by a 2-of-3 validator quorum,
+ * a provider's claim paying exactly the ledger's amount, a cheater's stake slashed on chain, a
+ * coordinator killed (SIGKILL, test-only hook) in the middle of settling, and a chain outage
+ * (a TCP proxy between the coordinator and anvil, cut and restored).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { createPublicClient, createWalletClient, http } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { getEscrowBalance } from '../src/chain/actions/client/getEscrowBalance.ts';
+import { getSettlementState } from '../src/chain/actions/coordinator/getSettlementState.ts';
+import { getPlxBalance } from '../src/chain/actions/getPlxBalance.ts';
+import { claimRewards } from '../src/chain/actions/provider/claimRewards.ts';
+import { getProvider } from '../src/chain/actions/provider/getProvider.ts';
+import { deployPlexus, type PlexusDeployment } from '../src/chain/deployPlexus.ts';
+import { type AnvilInstance, startAnvil } from '../src/chain/startAnvil.ts';
+import type { PlexusWriter } from '../src/chain/types.ts';
+import { createClient } from '../src/client/createClient.ts';
+import { openStore } from '../src/coordinator/store/openStore.ts';
+import { DEVNET_CLIENT_ESCROW, fundDevnetAccounts } from '../src/devnet/fundDevnetAccounts.ts';
+import { type NodeChild, PLEXUS_BIN, spawnPlexus } from '../src/devnet/spawnNode.ts';
+import { DEVNET_PASSWORD } from '../src/devnet/startDevnet.ts';
+import { accounts } from '../src/ledger/accounts.ts';
+import { readBalances } from '../src/ledger/readBalances.ts';
+import { verifyLedger } from '../src/ledger/verifyLedger.ts';
+import { createLogger } from '../src/logger.ts';
+import { encodeSafetensors } from '../src/protocol/safetensors.ts';
+import { createKeystore } from '../src/provider/keystore/createKeystore.ts';
+import { loadOrCreateKeystore } from '../src/provider/keystore/loadOrCreateKeystore.ts';
+import { cumulativeEarnings } from '../src/settlement/closeEpoch.ts';
+import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
+
+const EPOCH_SECONDS = 4;
+const run = promisify(execFile);
+const quiet = createLogger('test', { level: 'silent' });
+const scrypt = { n: 1024, r: 8, p: 1 };
+const print = process.env.PLEXUS_TEST_LOG ? (l: string) => console.error(l) : () => {};
+const env = {
+  PLEXUS_KEYSTORE_PASSWORD: DEVNET_PASSWORD,
+  PLEXUS_LOG_LEVEL: process.env.PLEXUS_TEST_LOG ?? 'warn',
+};
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let anvil: AnvilInstance;
+let deployment: PlexusDeployment;
+let ctx: PlexusWriter;
+let proxy: { port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> };
+let coordinator: NodeChild;
+let port: number;
+let url: string;
+let validatorKeystores: string[];
+const providers: NodeChild[] = [];
+const addresses: Record<string, string> = {};
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** A TCP proxy to anvil that can be cut (every connection dropped, new ones refused) and restored. */
+async function startProxy(target: number): Promise<typeof proxy> {
+  const p = await freePort();
+  let server: Server | undefined;
+  const sockets = new Set<Socket>();
+  const listen = () =>
+    new Promise<void>((resolve) => {
+      server = createServer((a) => {
+        const b = connect(target, '127.0.0.1');
+        sockets.add(a).add(b);
+        a.pipe(b).pipe(a);
+        const drop = () => {
+          a.destroy();
+          b.destroy();
+          sockets.delete(a);
+          sockets.delete(b);
+        };
+        a.on('error', drop).on('close', drop);
+        b.on('error', drop).on('close', drop);
+      }).listen(p, '127.0.0.1', () => resolve());
+    });
+  const cut = async () => {
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    server = undefined;
+  };
+  await listen();
+  return { port: p, cut, restore: listen, close: cut };
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function startCoordinator(extraEnv: Record<string, string> = {}): NodeChild {
+  return spawnPlexus(
+    'coordinator',
+    [
+      'coordinator',
+      '--port',
+      String(port),
+      '--data-dir',
+      join(dir, 'coordinator'),
+      '--deployment',
+      join(dir, 'deployment.json'),
+      '--rpc-url',
+      `http://127.0.0.1:${proxy.port}`,
+      '--epoch-seconds',
+      String(EPOCH_SECONDS),
+      '--validator-keystore',
+      ...validatorKeystores,
+    ],
+    { env: { ...env, ...extraEnv }, print },
+  );
+}
+
+type EpochRow = {
+  epoch: number;
+  status: string;
+  tasksSettled: number;
+  slashed: string;
+  txHash: string | null;
+};
+const epochs = async (): Promise<EpochRow[]> =>
+  ((await (await fetch(`${url}/v1/epochs`)).json()) as { epochs: EpochRow[] }).epochs;
+
+before(async () => {
+  ({ dir, cleanup } = await tempDir('plexus-settlement-'));
+  anvil = await startAnvil({ port: 0, blockTime: 1, mixedMining: true });
+  const [deployerKey, v1, v2, v3] = anvil.privateKeys;
+  const transport = http(anvil.rpcUrl);
+  const publicClient = createPublicClient({ chain: anvil.chain, transport });
+  const walletClient = createWalletClient({
+    account: privateKeyToAccount(deployerKey!),
+    chain: anvil.chain,
+    transport,
+  });
+  deployment = await deployPlexus({
+    publicClient,
+    walletClient,
+    validators: [v1!, v2!, v3!].map((k) => privateKeyToAccount(k).address),
+    threshold: 2,
+    epochDuration: BigInt(EPOCH_SECONDS),
+    withdrawalDelay: BigInt(2 * EPOCH_SECONDS),
+  });
+  ctx = { publicClient, walletClient, addresses: deployment };
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(
+    join(dir, 'deployment.json'),
+    JSON.stringify({ rpcUrl: anvil.rpcUrl, ...deployment }, (_k, v) =>
+      typeof v === 'bigint' ? v.toString() : v,
+    ),
+  );
+  validatorKeystores = [];
+  for (const [i, key] of [v1!, v2!].entries()) {
+    const path = join(dir, `validator-${i}.json`);
+    await createKeystore(path, DEVNET_PASSWORD, { privateKey: key, scrypt });
+    validatorKeystores.push(path);
+  }
+  const keys = [];
+  for (const name of ['honest-1', 'honest-2', 'always-wrong']) {
+    const account = await loadOrCreateKeystore(join(dir, name, 'key.json'), DEVNET_PASSWORD, {
+      scrypt,
+      logger: quiet,
+    });
+    addresses[name] = account.address.toLowerCase();
+    keys.push({ account, region: 'eu-west' });
+  }
+  const client = await loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, {
+    scrypt,
+    logger: quiet,
+  });
+  addresses.client = client.address.toLowerCase();
+  await fundDevnetAccounts({
+    rpcUrl: anvil.rpcUrl,
+    deployment,
+    treasuryKey: deployerKey!,
+    providers: ['honest-1', 'honest-2', 'always-wrong'].map((name) => ({
+      keystore: join(dir, name, 'key.json'),
+      region: 'eu-west',
+    })),
+    client: { keystore: join(dir, 'client.json') },
+    password: DEVNET_PASSWORD,
+    scrypt,
+    logger: quiet,
+  });
+  proxy = await startProxy(anvil.port);
+  port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  // The first coordinator dies (SIGKILL) right after sending the first finalize that charges a client.
+  coordinator = startCoordinator({ PLEXUS_TEST_CRASH_AT: 'sent' });
+  await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+  for (const name of ['honest-1', 'honest-2', 'always-wrong']) {
+    const behaviour = name === 'always-wrong' ? ['--behaviour', 'always-wrong'] : [];
+    const p = spawnPlexus(
+      name,
+      ['provider', 'start', '--coordinator', url, '--data-dir', join(dir, name), ...behaviour],
+      { env, print },
+    );
+    providers.push(p);
+    await p.waitFor('PLEXUS_PROVIDER_STARTED', 60_000);
+  }
+});
+
+after(async () => {
+  await Promise.all(providers.map((p) => p.stop(5000)));
+  await coordinator?.stop(5000);
+  await proxy?.close();
+  await anvil?.stop();
+  await cleanup?.();
+});
+
+describe('market and settlement on anvil', { timeout: 600_000 }, () => {
+  test('a client without escrow is refused with PLX_INSUFFICIENT_ESCROW', async () => {
+    const poor = await loadOrCreateKeystore(join(dir, 'poor.json'), 'pw', { scrypt, logger: quiet });
+    const c = createClient({ url, account: poor });
+    const input = await c.uploadBlob(encodeSafetensors(ocrInput(1)));
+    const model = await c.uploadFile(ppocrDetectionModelPath());
+    await assert.rejects(
+      c.submitJob({
+        kind: 'onnx.infer',
+        model: model.cid,
+        inputs: [input.cid],
+        deadline: Math.floor(Date.now() / 1000) + 300,
+      }),
+      (err: { code?: string; status?: number }) => err.code === 'PLX_INSUFFICIENT_ESCROW',
+    );
+    // A funded client whose job's worst case (1 task × 3 executions × 120 s × 4 cores × 10 PLX =
+    // 14,400 PLX) exceeds its 10,000 PLX escrow is refused too, and told by how much.
+    const rich = createClient({
+      url,
+      account: await loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, {
+        scrypt,
+        logger: quiet,
+      }),
+    });
+    await assert.rejects(
+      rich.submitJob(
+        {
+          kind: 'onnx.infer',
+          model: model.cid,
+          inputs: [input.cid],
+          deadline: Math.floor(Date.now() / 1000) + 300,
+        },
+        { maxPricePerUnit: 10n * 10n ** 18n },
+      ),
+      (err: { code?: string; details?: { available?: string; required?: string } }) =>
+        err.code === 'PLX_INSUFFICIENT_ESCROW' &&
+        err.details?.required === (14_400n * 10n ** 18n).toString() &&
+        err.details?.available === DEVNET_CLIENT_ESCROW.toString(),
+    );
+  });
+
+  test('a verified job is billed, the coordinator is killed mid-settlement, and every epoch settles exactly once', async () => {
+    const account = await loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, {
+      scrypt,
+      logger: quiet,
+    });
+    const c = createClient({ url, account });
+    const model = await c.uploadFile(ppocrDetectionModelPath());
+    const inputs = [];
+    for (let i = 0; i < 2; i++) inputs.push((await c.uploadBlob(encodeSafetensors(ocrInput(i)))).cid);
+    const { jobId } = await c.submitJob({
+      kind: 'onnx.infer',
+      model: model.cid,
+      inputs,
+      deadline: Math.floor(Date.now() / 1000) + 300,
+      verification: { policy: 'redundant', k: 3 },
+    });
+    // The coordinator kills itself right after sending the finalize transaction of the epoch with
+    // the job's charges, before recording it.
+    const code = await coordinator.exited;
+    assert.equal(code, null, 'the coordinator was killed by the test-only crash hook');
+    coordinator = startCoordinator();
+    await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+    const status = await c.waitForJob(jobId);
+    assert.equal(status.status, 'completed');
+    // Every epoch with charges or slashes settles.
+    await waitUntil('charged and slashed epochs to settle', async () => {
+      const rows = await epochs();
+      const settledTasks = rows.filter((e) => e.status === 'settled').reduce((a, e) => a + e.tasksSettled, 0);
+      const pending = rows.some((e) => e.status !== 'settled' && e.status !== 'open');
+      return (
+        settledTasks >= 4 && !pending && rows.some((e) => e.status === 'settled' && BigInt(e.slashed) > 0n)
+      );
+    });
+    const state = await getSettlementState(ctx);
+    const settled = (await epochs())
+      .filter((e) => e.status === 'settled')
+      .map((e) => e.epoch)
+      .sort((a, b) => a - b);
+    // Exactly once, in order: the chain finalized 1..n and the store settled the same 1..n.
+    assert.deepEqual(
+      settled,
+      Array.from({ length: settled.length }, (_, i) => i + 1),
+    );
+    assert.ok(Number(state.lastFinalizedEpoch) >= settled.at(-1)!);
+    const store = await openStore({ path: join(dir, 'coordinator', 'plexus.db'), readonly: true });
+    try {
+      const report = await verifyLedger(store.db, ctx);
+      assert.deepEqual(report.problems, []);
+      assert.ok(report.settledEpochs >= settled.length);
+      // One charge entry per paid execution: nothing doubled by the crash.
+      const charges = await store.db
+        .selectFrom('ledger_entries')
+        .select('ref')
+        .where('kind', '=', 'charge')
+        .execute();
+      assert.equal(new Set(charges.map((r) => r.ref)).size, charges.length);
+    } finally {
+      await store.close();
+    }
+    // The operator's command says the same, against the chain, and exits 0.
+    const out = await run(process.execPath, [
+      PLEXUS_BIN,
+      'ledger',
+      'verify',
+      '--data-dir',
+      join(dir, 'coordinator'),
+      '--deployment',
+      join(dir, 'deployment.json'),
+    ]);
+    assert.match(out.stdout, /checked against the chain/);
+    assert.match(out.stdout, /the books balance and agree/);
+  });
+
+  test("a provider's claim pays exactly the ledger's amount; escrow and stakes equal the ledger", async () => {
+    const store = await openStore({ path: join(dir, 'coordinator', 'plexus.db'), readonly: true });
+    try {
+      const honest = addresses['honest-1'] as `0x${string}`;
+      const r = (await (await fetch(`${url}/v1/rewards/${honest}`)).json()) as {
+        epoch: number;
+        cumulativeAmount: string;
+        claimed: string;
+        proof: `0x${string}`[];
+      };
+      const before = await getPlxBalance(ctx, honest);
+      await claimRewards(ctx, {
+        account: honest,
+        cumulativeAmount: BigInt(r.cumulativeAmount),
+        proof: r.proof,
+      }).catch(async () => {
+        // A new epoch finalized in between: the proof must come from the new root.
+        const again = (await (await fetch(`${url}/v1/rewards/${honest}`)).json()) as typeof r;
+        Object.assign(r, again);
+        return claimRewards(ctx, {
+          account: honest,
+          cumulativeAmount: BigInt(again.cumulativeAmount),
+          proof: again.proof,
+        });
+      });
+      const received = (await getPlxBalance(ctx, honest)) - before;
+      const ledger = (await cumulativeEarnings(store.db, r.epoch)).get(honest) ?? 0n;
+      assert.equal(received, ledger - BigInt(r.claimed));
+      assert.ok(received > 0n);
+      // The client's escrow on chain is its deposit minus what the ledger collected.
+      const lastSettled = r.epoch;
+      const collected = await store.db
+        .selectFrom('ledger_postings as p')
+        .innerJoin('ledger_entries as e', 'e.id', 'p.entry_id')
+        .select('p.amount')
+        .where('e.kind', '=', 'settle-charges')
+        .where('e.epoch', '<=', lastSettled)
+        .where('p.account', '=', accounts.clientUnsettled(addresses.client!))
+        .execute();
+      const total = collected.reduce((a, x) => a - BigInt(x.amount), 0n);
+      assert.ok(total > 0n);
+      assert.equal(
+        (await getEscrowBalance(ctx, addresses.client as `0x${string}`)).balance,
+        DEVNET_CLIENT_ESCROW - total,
+      );
+      // The cheater was slashed on chain by exactly what the ledger says.
+      const slashed = -(
+        (
+          await readBalances(store.db, {
+            account: accounts.providerSlashed(addresses['always-wrong']!),
+            maxEpoch: lastSettled,
+          })
+        ).get(accounts.providerSlashed(addresses['always-wrong']!)) ?? 0n
+      );
+      assert.ok(slashed > 0n);
+      const cheater = await getProvider(ctx, addresses['always-wrong'] as `0x${string}`);
+      assert.equal(cheater.stake + cheater.unbonding, deployment.minStake - slashed);
+      // The API shows the stake the chain holds (re-read every 10 s) and the ledger's earnings.
+      await waitUntil(
+        'the API to show the slashed stake',
+        async () => {
+          const list = (
+            (await (await fetch(`${url}/v1/providers`)).json()) as {
+              providers: { address: string; stake: string | null }[];
+            }
+          ).providers;
+          return (
+            list.find((p) => p.address === addresses['always-wrong'])?.stake === cheater.stake.toString()
+          );
+        },
+        30_000,
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  for (const step of ['closing', 'signed', 'submitted']) {
+    test(`a coordinator killed right after the '${step}' step settles that epoch exactly once after a restart`, async () => {
+      await coordinator.stop(5000);
+      coordinator = startCoordinator({ PLEXUS_TEST_CRASH_AT: step });
+      await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+      const account = await loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, {
+        scrypt,
+        logger: quiet,
+      });
+      const c = createClient({ url, account });
+      const model = await c.uploadFile(ppocrDetectionModelPath());
+      const input = (await c.uploadBlob(encodeSafetensors(ocrInput(step.length)))).cid;
+      const { jobId } = await c.submitJob({
+        kind: 'onnx.infer',
+        model: model.cid,
+        inputs: [input],
+        deadline: Math.floor(Date.now() / 1000) + 300,
+        verification: { policy: 'none' },
+      });
+      // The hook fires only once the job's charge is in a closed epoch, so the job is done by then.
+      assert.equal(await coordinator.exited, null, 'killed by the test-only hook');
+      coordinator = startCoordinator();
+      await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+      assert.equal((await c.waitForJob(jobId)).status, 'completed');
+      const store = await openStore({ path: join(dir, 'coordinator', 'plexus.db'), readonly: true });
+      try {
+        const jobEpoch = Number(
+          (
+            await store.db
+              .selectFrom('ledger_entries')
+              .select('epoch')
+              .where('job_id', '=', jobId)
+              .executeTakeFirstOrThrow()
+          ).epoch,
+        );
+        await waitUntil(`epoch ${jobEpoch} to settle`, async () =>
+          (await epochs()).some((e) => e.epoch === jobEpoch && e.status === 'settled'),
+        );
+        const state = await getSettlementState(ctx);
+        const settled = (await epochs()).filter((e) => e.status === 'settled').map((e) => e.epoch);
+        assert.ok(Number(state.lastFinalizedEpoch) >= Math.max(...settled));
+        assert.deepEqual((await verifyLedger(store.db, ctx)).problems, []);
+        // The slashed provider fell below minStake: it is no longer active on chain and gets no work.
+        const leased = await store.db
+          .selectFrom('assignments')
+          .select('provider')
+          .where('job_id', '=', jobId)
+          .execute();
+        assert.ok(leased.length > 0);
+        for (const a of leased) assert.notEqual(a.provider, addresses['always-wrong']);
+      } finally {
+        await store.close();
+      }
+    });
+  }
+
+  test('while the chain is unreachable epochs queue, and they settle in order when it returns', async () => {
+    await proxy.cut();
+    const cutAt = Date.now();
+    const lastBefore = Number((await getSettlementState(ctx)).lastFinalizedEpoch);
+    await new Promise((r) => setTimeout(r, 3 * EPOCH_SECONDS * 1000));
+    assert.equal(
+      Number((await getSettlementState(ctx)).lastFinalizedEpoch),
+      lastBefore,
+      'nothing settles during the outage',
+    );
+    const queued = (await epochs()).filter((e) => e.status !== 'settled' && e.epoch > lastBefore);
+    assert.ok(queued.length >= 2, 'epochs that ended during the outage wait');
+    await proxy.restore();
+    const target = Math.floor((Date.now() - cutAt) / (EPOCH_SECONDS * 1000)) + lastBefore;
+    await waitUntil(
+      'queued epochs to settle',
+      async () => Number((await getSettlementState(ctx)).lastFinalizedEpoch) >= target,
+    );
+    const rows = (await epochs()).filter((e) => e.status === 'settled').sort((a, b) => a.epoch - b.epoch);
+    const blocks = [];
+    for (const e of rows) {
+      const receipt = await ctx.publicClient.getTransactionReceipt({ hash: e.txHash as `0x${string}` });
+      blocks.push(receipt.blockNumber);
+    }
+    for (let i = 1; i < blocks.length; i++)
+      assert.ok(blocks[i]! > blocks[i - 1]!, 'finalized in epoch order');
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const last = /^plexus_last_settled_epoch (\d+)/m.exec(metrics)?.[1];
+    assert.ok(Number(last) >= target, 'the last settled epoch is exported to Prometheus');
+  });
+});
