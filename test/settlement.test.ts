@@ -240,8 +240,8 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
       }),
       (err: { code?: string; status?: number }) => err.code === 'PLX_INSUFFICIENT_ESCROW',
     );
-    // A funded client whose job's worst case (1 task × 3 executions × 120 s × 4 cores × 10 PLX =
-    // 14,400 PLX) exceeds its 10,000 PLX escrow is refused too, and told by how much.
+    // A funded client whose job's worst case (1 task × 3 executions × 120 s × 4 cores × 50 PLX =
+    // 72,000 PLX) exceeds its 50,000 PLX escrow is refused too, and told by how much.
     const rich = createClient({
       url,
       account: await loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, {
@@ -257,11 +257,11 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
           inputs: [input.cid],
           deadline: Math.floor(Date.now() / 1000) + 300,
         },
-        { maxPricePerUnit: 10n * 10n ** 18n },
+        { maxPricePerUnit: 50n * 10n ** 18n },
       ),
       (err: { code?: string; details?: { available?: string; required?: string } }) =>
         err.code === 'PLX_INSUFFICIENT_ESCROW' &&
-        err.details?.required === (14_400n * 10n ** 18n).toString() &&
+        err.details?.required === (72_000n * 10n ** 18n).toString() &&
         err.details?.available === DEVNET_CLIENT_ESCROW.toString(),
     );
   });
