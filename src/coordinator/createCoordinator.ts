@@ -291,6 +291,7 @@ export async function startCoordinator(
     log,
     async stop() {
       clearInterval(sweeper);
+      loop.close();
       if (stakeRefresher) clearInterval(stakeRefresher);
       await settlement?.stop();
       for (const client of fastifyWebsocketClients(app)) client.terminate();

@@ -38,6 +38,13 @@ export const plexusTypes = {
     { name: 'peakRssBytes', type: 'uint64' },
     { name: 'issuedAt', type: 'uint64' },
   ],
+  TaskCommitment: [
+    { name: 'provider', type: 'address' },
+    { name: 'assignmentId', type: 'bytes32' },
+    { name: 'taskId', type: 'bytes32' },
+    { name: 'commitment', type: 'bytes32' },
+    { name: 'issuedAt', type: 'uint64' },
+  ],
   TaskFailure: [
     { name: 'provider', type: 'address' },
     { name: 'assignmentId', type: 'bytes32' },
@@ -73,6 +80,15 @@ export type TaskResultMessage = {
   peakRssBytes: bigint;
   issuedAt: bigint;
 };
+/** A provider's commitment to an output before revealing it (protocol v2). */
+export type TaskCommitmentMessage = {
+  provider: Address;
+  assignmentId: Hex;
+  taskId: Hex;
+  /** sha256(abi.encode(taskId, provider, outputDigest, salt)), see commitReveal.ts. */
+  commitment: Hex;
+  issuedAt: bigint;
+};
 export type TaskFailureMessage = {
   provider: Address;
   assignmentId: Hex;
@@ -87,7 +103,9 @@ type MessageOf<T extends PlexusPrimaryType> = T extends 'JobSubmission'
     ? SessionAuthMessage
     : T extends 'TaskResult'
       ? TaskResultMessage
-      : TaskFailureMessage;
+      : T extends 'TaskCommitment'
+        ? TaskCommitmentMessage
+        : TaskFailureMessage;
 
 /**
  * The EIP-712 domain of off-chain Plexus messages on one chain.
