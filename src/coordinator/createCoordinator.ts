@@ -84,6 +84,17 @@ export const coordinatorConfigSchema = z.strictObject({
     .string()
     .regex(/^(0|[1-9][0-9]{0,30})$/)
     .default(DEFAULT_EMISSION_PER_EPOCH.toString()),
+  /**
+   * Mean time between capability-proof re-challenges of a connected provider (jittered ±50%); the
+   * first challenge comes at session start (docs/verification.md).
+   */
+  capabilityRecheckMs: z
+    .int()
+    .min(100)
+    .max(7 * 86_400_000)
+    .default(30 * 60_000),
+  /** Share of a provider's assignments that bring a known-answer canary along (0 turns canaries off). */
+  canaryRate: z.number().min(0).max(1).default(0.02),
   /** How often the settlement loop looks for an epoch to settle. */
   settleIntervalMs: z.int().min(50).max(60_000).default(1000),
 });
@@ -179,6 +190,8 @@ export async function startCoordinator(
     metrics,
     market,
     ...(verification ? { verification } : {}),
+    capability: { intervalMs: config.capabilityRecheckMs },
+    canaries: { rate: config.canaryRate },
   });
   const submitter = createJobSubmitter({
     db,

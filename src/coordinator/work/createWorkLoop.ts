@@ -917,6 +917,10 @@ export function createWorkLoop(deps: {
     if (!provider) return { leased: false, more: false };
     const started = performance.now();
     const assignmentId = `0x${randomBytes(32).toString('hex')}` as Hex;
+    // Sometimes the slot carries a canary instead; the task stays queued for the next free slot.
+    if ((role === 'primary' || role === 'replica') && (await injectCanary(provider, assignmentId))) {
+      return { leased: false, more: false };
+    }
     const t = now();
     let more = false;
     if (tv) {
@@ -990,17 +994,19 @@ export function createWorkLoop(deps: {
     });
     metrics.dispatchSeconds.observe((performance.now() - started) / 1000);
     metrics.assignments.inc();
-    await maybeInjectCanary(provider, assignmentId);
     return { leased: true, more };
   }
 
   /**
-   * With probability `canaryRate` (a seeded draw per provider and assignment, unpredictable without
-   * the coordinator's secret), the provider also gets a known-answer task it has not seen, under a
-   * fresh task id and with the job id of the job it came from: nothing on the wire tells it apart.
+   * With probability `canaryRate` (a seeded draw per provider and slot, unpredictable without the
+   * coordinator's secret), the slot just reserved on `provider` goes to a known-answer task it has
+   * not seen instead, under a fresh task id and with the job id of the job it came from: nothing on
+   * the wire tells it apart. True when a canary took the slot.
    */
-  async function maybeInjectCanary(provider: string, slot: string): Promise<void> {
-    if (canaryRate <= 0 || hashUnit(econ.seed, 'canary', provider.toLowerCase(), slot) >= canaryRate) return;
+  async function injectCanary(provider: string, slot: string): Promise<boolean> {
+    if (canaryRate <= 0 || hashUnit(econ.seed, 'canary', provider.toLowerCase(), slot) >= canaryRate) {
+      return false;
+    }
     try {
       const canary = await db
         .selectFrom('canary_tasks as c')
@@ -1031,19 +1037,8 @@ export function createWorkLoop(deps: {
         .orderBy(sql`random()`)
         .limit(1)
         .executeTakeFirst();
-      if (!canary) return;
-      if (canary.gpu === 1 && !proofs.gpuTrusted(provider)) return;
-      const others = new Set([...links.keys()].filter((a) => a !== provider));
-      const picked = scheduler.pick({
-        model: canary.model,
-        minMemoryMiB: 0,
-        gpu: canary.gpu === 1,
-        exclude: others,
-      });
-      if (picked !== provider) {
-        if (picked) scheduler.release(picked);
-        return;
-      }
+      if (!canary) return false;
+      if (canary.gpu === 1 && !proofs.gpuTrusted(provider)) return false;
       const id = `0x${randomBytes(32).toString('hex')}` as Hex;
       const taskId = `0x${randomBytes(32).toString('hex')}` as Hex;
       const t = now();
@@ -1083,8 +1078,10 @@ export function createWorkLoop(deps: {
         gpu: canary.gpu === 1,
         timeoutMs: canary.timeout_ms,
       });
+      return true;
     } catch (err) {
       log.error({ err, provider }, 'canary injection failed');
+      return false;
     }
   }
 
