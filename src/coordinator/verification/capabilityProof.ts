@@ -51,13 +51,17 @@ export type HardwareClass = {
  * HARDWARE_CLASSES['gpu-consumer'].n; // 2048
  */
 export const HARDWARE_CLASSES: Record<string, HardwareClass> = {
-  cpu: { id: 'cpu', gpu: false, n: 256, minGflops: 0.1, slackMs: 500, deadlineMs: 60_000 },
+  // The CPU class checks correctness; its time budget only has to hold on a loaded machine.
+  cpu: { id: 'cpu', gpu: false, n: 256, minGflops: 0.1, slackMs: 2_000, deadlineMs: 60_000 },
+  // GPU slack covers the agent's O(n²) work inside the timed window (deriving A and B from the
+  // seed, float conversion, reduction mod p, sha256): ~300 ms at n = 2048 on the 2-core dev box
+  // (docs/verification.md). Not yet calibrated on a real GPU.
   'gpu-consumer': {
     id: 'gpu-consumer',
     gpu: true,
     n: 2048,
     minGflops: 2_000,
-    slackMs: 100,
+    slackMs: 400,
     deadlineMs: 60_000,
   },
   'gpu-datacenter': {
@@ -65,7 +69,7 @@ export const HARDWARE_CLASSES: Record<string, HardwareClass> = {
     gpu: true,
     n: 4096,
     minGflops: 10_000,
-    slackMs: 100,
+    slackMs: 1_000,
     deadlineMs: 60_000,
   },
 };

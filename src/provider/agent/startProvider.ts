@@ -452,6 +452,9 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     });
   }
 
+  await solveCapability
+    .warm()
+    .catch((err) => log.warn({ err: String(err) }, 'capability solver warm-up failed'));
   connect();
 
   async function shutdown(): Promise<void> {
