@@ -85,7 +85,8 @@ test('every dishonest behaviour is caught or neutralized; honest providers never
     startProviderProcess('honest-3', 'honest'),
   ]);
   const t0 = Date.now();
-  const mark = (what: string) => process.env.PLEXUS_TEST_MARKS && console.error(`${Date.now() - t0} ms: ${what}`);
+  const mark = (what: string) =>
+    process.env.PLEXUS_TEST_MARKS && console.error(`${Date.now() - t0} ms: ${what}`);
   const honest = new Set([h1!, h2!, h3!]);
   const client = createClient({ url: c.url, account: randomAccount() });
   await waitOnline(client, 3);
