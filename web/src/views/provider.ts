@@ -248,7 +248,14 @@ export async function renderProvider(address: string): Promise<HTMLElement> {
               : p.hardware.gpus.map((g) => `${g.name} (${bytes(g.memoryMiB * 1024 * 1024)})`).join(', '),
           ),
           fact('Runtimes', p.hardware.executionProviders.join(', ') || '—'),
-          fact('Proven capability', 'not proven yet (capability proofs are not wired into the coordinator)'),
+          fact(
+            'Proven capability',
+            !p.capability
+              ? 'no capability proof yet'
+              : p.capability.proven
+                ? `${p.capability.class}, ${(p.capability.gflops ?? 0).toFixed(1)} GFLOP/s${p.capability.gpuTrusted ? ' (GPU proven)' : ''}`
+                : `${p.capability.class}: ${p.capability.lastOutcome} (${p.capability.reason})`,
+          ),
         ),
       ),
       reputationCard(p),

@@ -21,7 +21,7 @@ const COLUMNS: Column[] = [
   {
     key: 'capability',
     label: 'Proven capability',
-    na: 'capability proofs at registration are not wired into the coordinator yet',
+    value: (p) => (p.capability?.proven ? (p.capability.gflops ?? 0) : -1),
   },
   { key: 'reputation', label: 'Reputation', value: (p) => p.reputation?.score ?? -1 },
   { key: 'audit', label: 'Audit rate', value: (p) => p.auditRate ?? -1 },
@@ -93,6 +93,8 @@ function cell(col: Column, p: Provider): HTMLElement {
         r.trusted ? h('span', { class: 'tag trusted' }, 'trusted') : null,
       );
     }
+    case 'capability':
+      return capabilityCell(p);
     case 'audit':
       return p.auditRate === undefined
         ? h('td', { class: 'na', title: 'not served by this coordinator' }, '—')
@@ -110,6 +112,17 @@ function cell(col: Column, p: Provider): HTMLElement {
     default:
       return h('td', { class: 'na', title: col.na ?? '' }, '—');
   }
+}
+
+/** The latest capability proof: class and measured GFLOP/s when it passed, else why not. */
+function capabilityCell(p: Provider): HTMLElement {
+  const c = p.capability;
+  if (c === undefined) return h('td', { class: 'na', title: 'not served by this coordinator' }, '—');
+  if (c === null) return h('td', { class: 'na', title: 'no capability proof yet' }, '—');
+  const text = c.proven
+    ? `${c.class} · ${(c.gflops ?? 0).toFixed(1)} GFLOP/s`
+    : `${c.class} · ${c.lastOutcome}`;
+  return h('td', { title: c.reason, class: c.proven ? '' : 'na' }, text);
 }
 
 /** @example app.replaceChildren(await renderProviders()); */
