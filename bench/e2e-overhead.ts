@@ -14,7 +14,7 @@ import * as ort from 'onnxruntime-node';
 import { createClient } from '../src/client/createClient.ts';
 import { textImageTensor } from '../src/devnet/makeDemoInputs.ts';
 import { ppocrDetectionModelPath } from '../src/devnet/runDemo.ts';
-import { startDevnet } from '../src/devnet/startDevnet.ts';
+import { DEVNET_PASSWORD, startDevnet } from '../src/devnet/startDevnet.ts';
 import { createLogger } from '../src/logger.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { loadOrCreateKeystore } from '../src/provider/keystore/loadOrCreateKeystore.ts';
@@ -57,8 +57,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const { dir, cleanup } = await tempDir('plexus-bench-');
   const net = await startDevnet({ dataDir: dir, providers: 1, port: 0, print: () => {}, logLevel: 'warn' });
   try {
-    const account = await loadOrCreateKeystore(join(dir, 'bench-client.json'), 'bench', {
-      scrypt: { n: 1024, r: 8, p: 1 },
+    // The devnet's own client key: it has an escrow deposit, so its jobs are accepted.
+    const account = await loadOrCreateKeystore(join(dir, 'client', 'key.json'), DEVNET_PASSWORD, {
       logger: createLogger('bench', { level: 'silent' }),
     });
     const client = createClient({ url: net.coordinatorUrl, account });
