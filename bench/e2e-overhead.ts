@@ -8,6 +8,7 @@
  * transfer work overlaps the previous inference.
  * Options: --tasks N (default 40) --width W --height H (default 640×96)
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -25,6 +26,29 @@ function arg(args: string[], name: string, dflt: number): number {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] ? Number(args[i + 1]) : dflt;
 }
+/**
+ * CPU milliseconds (user + system) a process has used so far (`self`) and its descendants
+ * (`children`), from /proc (Linux); undefined elsewhere. Wall-clock figures on a shared machine
+ * swing with its load; CPU per task is what each part really costs, whatever else runs.
+ */
+function cpuMsOf(pid: number): { self: number; children: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime (fields 14 and 15 of the stat line, 12 and 13 after the name), in 1/100 s.
+    const self = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    let children = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`))
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean)) {
+        const sub = cpuMsOf(Number(c));
+        children += sub === undefined ? 0 : sub.self + sub.children;
+      }
+    return { self, children };
+  } catch {
+    return undefined;
+  }
+}
+
 const q = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
@@ -41,12 +65,16 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   // (a) directly, one process, one session, one run at a time (warm-up run excluded). It runs
   // before and after (b) and the mean is used, so a change in machine load during the run shows up
   // as a spread between the two rather than as a bias.
+  const directCpuMs: number[] = [];
   const direct = async (): Promise<number> => {
     const session = await ort.InferenceSession.create(new Uint8Array(await readFile(modelPath)));
     await session.run({ x: toOrtTensor(inputs[0]!) });
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (const x of inputs) await session.run({ x: toOrtTensor(x) });
     const sec = (performance.now() - t0) / 1000;
+    const c = process.cpuUsage(c0);
+    directCpuMs.push((c.user + c.system) / 1000 / n);
     await session.release();
     return sec;
   };
@@ -55,7 +83,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
   // (b) through a devnet with one provider (one slot), after a one-task warm-up job.
   const { dir, cleanup } = await tempDir('plexus-bench-');
-  const net = await startDevnet({ dataDir: dir, providers: 1, port: 0, print: () => {}, logLevel: 'warn' });
+  // PLEXUS_LOG_LEVEL=debug PLEXUS_SHOW_LEVEL=20 shows the provider's per-task timings on stderr.
+  const verbose = process.env.PLEXUS_LOG_LEVEL !== undefined;
+  const net = await startDevnet({
+    dataDir: dir,
+    providers: 1,
+    port: 0,
+    print: verbose ? (l) => process.stderr.write(`${l}\n`) : () => {},
+    logLevel: process.env.PLEXUS_LOG_LEVEL ?? 'warn',
+  });
   try {
     // The devnet's own client key: it has an escrow deposit, so its jobs are accepted.
     const account = await loadOrCreateKeystore(join(dir, 'client', 'key.json'), DEVNET_PASSWORD, {
@@ -69,6 +105,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const warm = await client.submitJob({ kind: 'onnx.infer', model, inputs: [cids[0]!], deadline });
     await client.waitForJob(warm.jobId);
 
+    const coordinatorPid = net.children.find((c) => c.name === 'coordinator')!.proc.pid!;
+    const providerPid = net.children.find((c) => c.name === 'provider-1')!.proc.pid!;
+    const cpu0 = { coordinator: cpuMsOf(coordinatorPid), provider: cpuMsOf(providerPid) };
+    const runMs: number[] = [];
     const assignedAt = new Map<string, number>();
     const overheads: number[] = [];
     let lastCompletedAt = 0;
@@ -80,6 +120,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       if (e.type === 'task.assigned') assignedAt.set(taskId, at);
       if (e.type === 'task.completed') {
         const wallMs = (e.data.usage as { wallMs: number }).wallMs;
+        runMs.push(wallMs);
         // With one provider the tasks finish one after another: the gap between this completion and
         // the later of (its lease, the previous completion) is its run plus everything else.
         const startedAt = Math.max(assignedAt.get(taskId) ?? at, lastCompletedAt);
@@ -88,6 +129,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       }
     });
     const devnetSec = (performance.now() - b0) / 1000;
+    const cpu1 = { coordinator: cpuMsOf(coordinatorPid), provider: cpuMsOf(providerPid) };
+    const perTask = (a: number | undefined, b: number | undefined) =>
+      a === undefined || b === undefined ? undefined : Number(((b - a) / n).toFixed(1));
     if (final.status !== 'completed')
       throw new Error(`benchmark job ${final.status}: ${final.error?.message}`);
     const directAfter = await direct();
@@ -102,11 +146,27 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       devnetPerSec: Number((n / devnetSec).toFixed(2)),
       throughputRatio: Number(ratio.toFixed(3)),
       dispatchOverheadMs: { p50: q(overheads, 0.5), p99: q(overheads, 0.99), samples: overheads.length },
+      // Inference time as the provider's worker measured it, against the direct loop's mean.
+      runMsInWorker: { p50: q(runMs, 0.5), mean: Number((runMs.reduce((a, b) => a + b, 0) / n).toFixed(1)) },
+      directMsPerInference: Number(((directSec * 1000) / n).toFixed(1)),
+      // CPU per task: the direct loop's, and each devnet process's (the coordinator's own, not anvil's).
+      cpuMsPerTask: {
+        direct: Number((directCpuMs.reduce((a, b) => a + b, 0) / directCpuMs.length).toFixed(1)),
+        providerAgent: perTask(cpu0.provider?.self, cpu1.provider?.self),
+        providerWorker: perTask(cpu0.provider?.children, cpu1.provider?.children),
+        coordinator: perTask(cpu0.coordinator?.self, cpu1.coordinator?.self),
+      },
     };
     console.log(`(b) through the devnet (1 provider):  ${figures.devnetPerSec} inferences/s`);
     console.log(`throughput ratio (b)/(a): ${figures.throughputRatio}`);
     console.log(
       `per-task dispatch overhead: p50 ${figures.dispatchOverheadMs.p50} ms, p99 ${figures.dispatchOverheadMs.p99} ms`,
+    );
+    console.log(
+      `inference: ${figures.directMsPerInference} ms direct, ${figures.runMsInWorker.p50} ms p50 in the provider's worker`,
+    );
+    console.log(
+      `CPU per task: direct ${figures.cpuMsPerTask.direct} ms; devnet: provider agent ${figures.cpuMsPerTask.providerAgent} ms, its onnxruntime worker ${figures.cpuMsPerTask.providerWorker} ms, coordinator ${figures.cpuMsPerTask.coordinator} ms`,
     );
     return figures;
   } finally {
