@@ -76,17 +76,19 @@ test('native signer recovery agrees with viem, odd signatures included', async (
   });
   assert.equal(viemSays, alice.address);
   const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-  const r = signature.slice(0, 66);
-  const s = hexToBigInt(`0x${signature.slice(66, 130)}`);
+  const r = signature.slice(0, 66) as Hex;
+  const sHex = signature.slice(66, 130);
+  const s = hexToBigInt(`0x${sHex}`);
   const v = Number.parseInt(signature.slice(130), 16);
   const flipped = (v === 27 ? 28 : 27).toString(16);
+  const highS = numberToHex(n - s, { size: 32 }).slice(2);
   const odd: Record<string, Hex> = {
     valid: signature,
-    'v as 0/1': `${r}${signature.slice(66, 130)}0${v - 27}`,
-    'v flipped': `${r}${signature.slice(66, 130)}${flipped}`,
-    'high s, v flipped (the malleated twin)': `${r}${numberToHex(n - s, { size: 32 }).slice(2)}${flipped}`,
-    'high s, same v': `${r}${numberToHex(n - s, { size: 32 }).slice(2)}${v.toString(16)}`,
-    'v = 29': `${r}${signature.slice(66, 130)}1d`,
+    'v as 0/1': `${r}${sHex}0${v - 27}`,
+    'v flipped': `${r}${sHex}${flipped}`,
+    'high s, v flipped (the malleated twin)': `${r}${highS}${flipped}`,
+    'high s, same v': `${r}${highS}${v.toString(16)}`,
+    'v = 29': `${r}${sHex}1d`,
     'r = 0': `0x${'00'.repeat(32)}${signature.slice(66)}`,
     's = n': `${r}${numberToHex(n, { size: 32 }).slice(2)}${v.toString(16)}`,
     'r = n (out of range)': `${numberToHex(n, { size: 32 })}${signature.slice(66)}`,
