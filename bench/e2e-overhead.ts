@@ -10,7 +10,6 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createClient } from '../src/client/createClient.ts';
@@ -65,16 +64,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
   // (a) directly, one process, one session, one run at a time (warm-up run excluded), in two
   // configurations: onnxruntime's defaults (one spinning thread per physical core) and the
-  // provider worker's (cores ÷ slots threads, no spin-waiting); the faster is the baseline, so the
+  // one-slot provider worker's (the same threads, no spin-waiting); the faster is the baseline, so the
   // devnet is not flattered by a baseline hurt by its own settings. Each runs before and after (b)
   // and the mean is used, so a change in machine load during the run shows up as a spread between
   // the two rather than as a bias.
   const configs = {
     ortDefault: {},
-    providerWorker: {
-      intraOpNumThreads: availableParallelism(),
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    },
+    // What createOnnxRuntime gives the devnet's one-slot provider: default threads, no spinning.
+    providerWorker: { extra: { session: { intra_op: { allow_spinning: '0' } } } },
   } satisfies Record<string, ort.InferenceSession.SessionOptions>;
   type Config = keyof typeof configs;
   const directSecs: Record<Config, number[]> = { ortDefault: [], providerWorker: [] };

@@ -29,9 +29,9 @@ export type OnnxRuntimeOptions = {
   /** Providers to ask for, best first (default `['cpu']`). `cuda` falls back to CPU with a warning when it cannot load. */
   executionProviders?: OrtExecutionProvider[];
   /**
-   * onnxruntime intra-op threads per run (default: the cores this process may use divided among
-   * the `concurrency` workers, at least one, so that workers running at once do not oversubscribe
-   * the CPU).
+   * onnxruntime intra-op threads per run. Default: onnxruntime's own (one per physical core) for a
+   * single worker; with `concurrency` > 1, the cores this process may use divided among the workers
+   * (at least one each), so that workers running at once do not oversubscribe the CPU.
    */
   intraOpThreads?: number;
   /**
@@ -174,7 +174,9 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): OnnxRuntime
     throw new RangeError('concurrency must be an integer ≥ 1');
   const config: WorkerConfig = {
     executionProviders: options.executionProviders ?? ['cpu'],
-    intraOpThreads: options.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / concurrency)),
+    intraOpThreads:
+      options.intraOpThreads ??
+      (concurrency === 1 ? undefined : Math.max(1, Math.floor(availableParallelism() / concurrency))),
     spinning: options.spinning ?? false,
     maxSessions: options.maxSessions ?? 4,
   };
