@@ -4,9 +4,12 @@
  * (coordinator and provider as separate processes on loopback). Reports the throughput ratio
  * (b)/(a) and the per-task dispatch overhead: for each task, the time from the later of its lease
  * and the previous task's completion to its own completion (as committed by the coordinator),
- * minus the inference time the provider measured. The provider prefetches one task, so most of the
- * transfer work overlaps the previous inference.
- * Options: --tasks N (default 40) --width W --height H (default 640×96)
+ * minus the inference time the provider measured; and the CPU each process spent per task (Linux).
+ * A provider without a verified record is leased one task at a time, so with this single provider
+ * nothing overlaps: each task pays the whole round trip.
+ * Options: --tasks N (default 40) --width W --height H (default 640×96). With
+ * `PLEXUS_LOG_LEVEL=debug PLEXUS_SHOW_LEVEL=20` the devnet's logs (the provider's "task timings")
+ * go to stderr.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
