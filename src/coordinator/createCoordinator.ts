@@ -39,9 +39,6 @@ import type { Scheduler } from './scheduler/types.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import { createWorkLoop, defaultVerificationEconomics, type WorkLoop } from './work/createWorkLoop.ts';
 
-/** How often connected providers' on-chain status (active, stake) is re-read. */
-const STAKE_REFRESH_MS = 10_000;
-
 /** Coordinator configuration: one schema holds the checks and the defaults. */
 export const coordinatorConfigSchema = z.strictObject({
   /** Folder for the SQLite store and the blobs. */
@@ -97,6 +94,12 @@ export const coordinatorConfigSchema = z.strictObject({
   canaryRate: z.number().min(0).max(1).default(0.02),
   /** How often the settlement loop looks for an epoch to settle. */
   settleIntervalMs: z.int().min(50).max(60_000).default(1000),
+  /**
+   * How often on-chain state the work loop depends on is re-read: connected providers' status
+   * (active, stake) and the escrow of clients with open jobs (a pending withdrawal holds their
+   * unstarted tasks). Must stay well below the escrow's withdrawal delay (≥ 1 epoch).
+   */
+  chainRefreshMs: z.int().min(100).max(60_000).default(10_000),
 });
 export type CoordinatorConfig = z.input<typeof coordinatorConfigSchema>;
 
@@ -290,8 +293,14 @@ export async function startCoordinator(
   // Work queued before a restart is picked up as providers reconnect; expired leases right away.
   void loop.sweep();
   settlement?.start(config.settleIntervalMs);
-  // Stakes change on chain (slashes, unbonding, top-ups): re-read connected providers' status.
-  const stakeRefresher = chain ? setInterval(() => void market.refreshStakes(), STAKE_REFRESH_MS) : undefined;
+  // Stakes change on chain (slashes, unbonding, top-ups): re-read connected providers' status;
+  // escrows change too (withdrawals): re-check that open jobs are still covered.
+  const stakeRefresher = chain
+    ? setInterval(() => {
+        void market.refreshStakes();
+        void market.refreshEscrowHolds();
+      }, config.chainRefreshMs)
+    : undefined;
   log.info({ url, dataDir: config.dataDir, chainId: config.chainId }, 'coordinator listening');
 
   return {

@@ -1,16 +1,6 @@
 /** Types of the coordinator's read-only API (docs/protocol.md) and one fetch helper. */
 
 export type Gpu = { name: string; memoryMiB: number };
-export type Capability = {
-  class: string;
-  proven: boolean;
-  gpuTrusted: boolean;
-  gflops: number | null;
-  provenAt: number | null;
-  lastOutcome: 'pending' | 'passed' | 'slow' | 'wrong' | 'missed';
-  checkedAt: number | null;
-  reason: string;
-};
 export type Provider = {
   address: string;
   connected: boolean;
@@ -31,14 +21,25 @@ export type Provider = {
   reputation?: Reputation;
   /** Probability that this provider's next result is audited. */
   auditRate?: number;
-  /** Latest capability proof (docs/verification.md); null before one, absent on older coordinators. */
-  capability?: Capability | null;
   /** Cumulative earnings (ledger), base units; absent until settlement is served (settlement.ts). */
   earnings?: string;
   /** Stake on chain, base units; null when the coordinator runs without a chain. */
   stake?: string | null;
+  /** Latest capability proof (docs/verification.md); null before any, absent on older coordinators. */
+  capability?: Capability | null;
   firstSeen: number;
   lastSeen: number;
+};
+/** What the coordinator's capability proofs established about a provider's claimed hardware. */
+export type Capability = {
+  class: string;
+  proven: boolean;
+  gpuTrusted: boolean;
+  gflops: number | null;
+  provenAt: number | null;
+  lastOutcome: 'pending' | 'passed' | 'slow' | 'wrong' | 'missed';
+  checkedAt: number | null;
+  reason: string;
 };
 export type Reputation = {
   alpha: number;

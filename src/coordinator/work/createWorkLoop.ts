@@ -170,7 +170,7 @@ function verdictJson(v: Verdict): string {
   return JSON.stringify(v, (_k, value) => (typeof value === 'bigint' ? value.toString() : value));
 }
 
-type JobInfo = { spec: OnnxInferSpec; status: string; maxPrice: bigint | undefined };
+type JobInfo = { spec: OnnxInferSpec; status: string; maxPrice: bigint | undefined; client: string };
 
 /** Largest output file a provider may return for one task. */
 const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
@@ -256,7 +256,7 @@ export function createWorkLoop(deps: {
     if (cached) return cached;
     const row = await executor
       .selectFrom('jobs')
-      .select(['spec', 'status', 'max_price'])
+      .select(['spec', 'status', 'max_price', 'client'])
       .where('id', '=', jobId)
       .executeTakeFirst();
     if (!row) return undefined;
@@ -264,6 +264,7 @@ export function createWorkLoop(deps: {
       spec: JSON.parse(row.spec) as OnnxInferSpec,
       status: row.status,
       maxPrice: row.max_price ? BigInt(row.max_price) : undefined,
+      client: row.client,
     };
     jobCache.set(jobId, info);
     return info;
@@ -840,6 +841,9 @@ export function createWorkLoop(deps: {
         if (scheduler.freeSlots() === 0) return;
         const job = await jobInfo(task.job_id);
         if (!job) continue;
+        // A client whose escrow no longer covers its jobs starts no new task; executions of tasks
+        // already started (audits, replicas, retries) go on, so their verdicts and bills land.
+        if (task.attempts === 0 && deps.market?.clientHeld(job.client)) continue;
         // A verified task may need several executions at once (replicas, tie-breakers).
         let attempts = task.attempts;
         for (;;) {
