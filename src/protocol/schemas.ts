@@ -166,6 +166,22 @@ export const providerCapabilityAnswerSchema = z.strictObject({
   productCid: cidSchema,
 });
 
+/**
+ * A capability challenge as the agent reads it (coordinator → provider): bounded sizes, and a
+ * missing chain length `k` means 1 (the single-product proof of older coordinators).
+ */
+export const capabilityChallengeSchema = z.object({
+  type: z.literal('capability'),
+  challengeId: z.string().min(1).max(200),
+  seed: z.string().min(1).max(200),
+  // n ≤ 8388 keeps every float32 partial sum of the chain exact (250·8·n < 2^24).
+  n: z.int().min(1).max(8388),
+  k: z.int().min(1).max(4096).default(1),
+  modulus: z.literal(251),
+  hardwareClass: z.string().max(100),
+  deadlineMs: z.int().positive(),
+});
+
 export const providerFailureSchema = z.strictObject({
   type: z.literal('failure'),
   assignmentId: hex32Schema,
@@ -224,6 +240,8 @@ export type CoordinatorMessage =
       challengeId: string;
       seed: string;
       n: number;
+      /** Chain length; absent from an older coordinator's challenge, which means 1. */
+      k?: number;
       modulus: number;
       hardwareClass: string;
       deadlineMs: number;

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { capabilityChallengeSchema } from '../../protocol/schemas.ts';
 import {
   assessCapability,
+  CHALLENGE_MODULUS,
+  chainProduct,
   challengeMatrices,
   freivaldsCheck,
   HARDWARE_CLASSES,
@@ -15,6 +18,7 @@ const small: HardwareClass = {
   id: 'test-gpu',
   gpu: true,
   n: 96,
+  k: 3,
   minGflops: 50,
   slackMs: 5,
   deadlineMs: 10_000,
@@ -51,11 +55,61 @@ test('Freivalds accepts the right product and rejects a single wrong entry', () 
   assert.ok(!freivaldsCheck({ challenge: ch, product: other.product, verifierSeed: 'v' }));
 });
 
+const mod = (x: number) => ((x % CHALLENGE_MODULUS) + CHALLENGE_MODULUS) % CHALLENGE_MODULUS;
+
+test('the chain: C_k = (C_{k-1}·B) mod p step by step, and k = 1 is the single product A·B mod p', () => {
+  const n = 11;
+  const { a, b } = challengeMatrices({ seed: 'chain', n });
+  // k = 1: exactly what the single-product proof returned (A·B reduced mod p).
+  assert.deepEqual([...chainProduct(a, b, n, 1, 251)], [...multiplyInt8(a, b, n)].map(mod));
+  let c: ArrayLike<number> = a;
+  for (let k = 1; k <= 4; k++) {
+    c = Uint8Array.from(multiplyInt8(c, b, n), mod);
+    assert.deepEqual([...chainProduct(a, b, n, k, 251)], [...c], `k=${k}`);
+  }
+  // A challenge without k (an older coordinator's) solves as k = 1.
+  const ch = makeCapabilityChallenge({
+    challengeId: 'c0',
+    seed: 'chain',
+    hardwareClass: { ...small, n, k: 1 },
+  });
+  const { k: _k, ...old } = ch;
+  assert.equal(solveCapabilityChallenge(old as typeof ch).digest, solveCapabilityChallenge(ch).digest);
+  assert.equal(capabilityChallengeSchema.parse({ type: 'capability', ...old }).k, 1);
+  assert.equal(capabilityChallengeSchema.parse({ type: 'capability', ...ch, k: 7 }).k, 7);
+  assert.throws(() => capabilityChallengeSchema.parse({ type: 'capability', ...ch, n: 9000 }));
+});
+
+test('chained Freivalds: the JS solver and the verifier agree; one wrong byte anywhere, or the wrong chain length, fails', () => {
+  for (const k of [1, 2, 5]) {
+    const ch = makeCapabilityChallenge({
+      challengeId: `ck${k}`,
+      seed: `s${k}`,
+      hardwareClass: { ...small, n: 40, k },
+    });
+    const ans = solveCapabilityChallenge(ch);
+    assert.ok(freivaldsCheck({ challenge: ch, product: ans.product, verifierSeed: 'v' }), `k=${k}`);
+    assert.ok(freivaldsCheck({ challenge: ch, product: ans.product, verifierSeed: 'w', rounds: 3 }));
+    for (const idx of [0, 17, 799, 40 * 40 - 1]) {
+      const bad = Uint8Array.from(ans.product);
+      bad[idx] = (bad[idx]! + 1 + idx) % 251;
+      assert.ok(!freivaldsCheck({ challenge: ch, product: bad, verifierSeed: 'v' }), `k=${k} entry ${idx}`);
+    }
+    // C_{k-1} and C_{k+1} are not C_k.
+    const shorter = solveCapabilityChallenge({ ...ch, k: k + 1 }).product;
+    assert.ok(!freivaldsCheck({ challenge: ch, product: shorter, verifierSeed: 'v' }));
+    if (k > 1) {
+      const longer = solveCapabilityChallenge({ ...ch, k: k - 1 }).product;
+      assert.ok(!freivaldsCheck({ challenge: ch, product: longer, verifierSeed: 'v' }));
+    }
+  }
+});
+
 test('timing: a claimed GPU that answers at CPU speed is flagged; a fast correct answer passes', () => {
   const ch = makeCapabilityChallenge({ challengeId: 'c2', seed: 'seed2', hardwareClass: small });
   const ans = solveCapabilityChallenge(ch);
   const common = { challenge: ch, hardwareClass: small, committedDigest: ans.digest, product: ans.product };
-  // 2·96³ = 1.77 MFLOP at ≥ 50 GFLOP/s is 0.035 ms, + 5 ms slack + 2·RTT.
+  // 3 products of 2·96³ = 1.77 MFLOP at ≥ 50 GFLOP/s is 0.1 ms, + 5 ms slack + 2·RTT.
   const fast = assessCapability({ ...common, elapsedMs: 9, rttMs: 3, verifierSeed: 'v' });
   assert.ok(fast.passed && fast.gpuTrusted, fast.reason);
   const slow = assessCapability({ ...common, elapsedMs: 200, rttMs: 3, verifierSeed: 'v' });
@@ -80,7 +134,7 @@ test('timing: a claimed GPU that answers at CPU speed is flagged; a fast correct
 
 test('real timing: the JS CPU solver cannot pass as the default consumer-GPU class at reduced size', () => {
   // Same throughput bar as gpu-consumer (2 TFLOP/s), scaled to n=256 so the test stays fast.
-  const hw = { ...HARDWARE_CLASSES['gpu-consumer']!, n: 256, slackMs: 1 };
+  const hw = { ...HARDWARE_CLASSES['gpu-consumer']!, n: 256, k: 1, slackMs: 1 };
   const ch = makeCapabilityChallenge({ challengeId: 'c3', seed: 'seed3', hardwareClass: hw });
   const started = performance.now();
   const ans = solveCapabilityChallenge(ch);

@@ -1,17 +1,25 @@
 /**
- * Capability proof: a seeded matrix-product challenge sized to the claimed hardware class.
+ * Capability proof: a seeded chain of matrix products sized to the claimed hardware class.
  *
- * The provider derives A and B (n×n, integer entries in [−8, 8]) from the challenge seed, computes
- * C = A·B and returns C mod 251 (one byte per entry; a prime modulus so Freivalds' test works over
- * the field GF(251)). It first sends sha256 of its answer — the clock stops there, so upload speed
- * does not blur the timing — then uploads the bytes. Every partial sum has |x| ≤ 64·n < 2^24, so a
- * GPU can compute the product in float32 GEMM and the result is still exact.
+ * The provider derives A and B (n×n, integer entries in [−8, 8]) from the challenge seed and a chain
+ * length k, computes C_0 = A, C_i = (C_{i−1}·B) mod 251 for i = 1..k, and returns C_k (one byte per
+ * entry; a prime modulus so Freivalds' test works over the field GF(251)). It first sends sha256 of
+ * its answer — the clock stops there, so upload speed does not blur the timing — then uploads the
+ * bytes. Every partial sum has |x| ≤ 250·8·n < 2^24 for n ≤ 8388, so a GPU computes each product in
+ * float32 GEMM (or TF32/FP16 tensor cores: every input has ≤ 11 significant bits) and is still exact.
  *
- * The coordinator checks the answer with Freivalds' algorithm: for random r ∈ GF(251)^n it compares
- * A·(B·r) with C·r mod 251, O(n²) per round, all in exact integer arithmetic (every intermediate is
- * below 2^31, far inside a double's 2^53). A wrong C passes one round with probability ≤ 1/251, so
- * 8 rounds leave ≤ 2^-63. The elapsed time is then compared with the class's time budget: a claimed
- * GPU that computes at CPU speed is flagged (`gpuTrusted: false`) and gets no GPU work.
+ * Why a chain: with one product (k = 1) the host's O(n²) work — deriving A and B, moving C back,
+ * sha256 — dominates on a GPU, and a 16-core server CPU fits a GPU class's budget (measured on an
+ * H200 host: 38 ms GPU vs 111 ms CPU at n = 4096, both far inside 569 ms). A chain keeps the data
+ * on the device for k products and returns only C_k, so the O(kn³) products decide the time.
+ * k = 1 is exactly the earlier single-product proof.
+ *
+ * The coordinator checks the answer with Freivalds' algorithm: for a random r ∈ GF(251)^n it compares
+ * C_k·r with A·(B·(…(B·r))) mod 251 — k + 2 matrix–vector products per round, exact integer
+ * arithmetic in doubles (every intermediate is below 2^31). A wrong C_k passes one round with
+ * probability ≤ 1/251; {@link FREIVALDS_ROUNDS} rounds leave ≤ 251^-2 ≈ 2^-16. The elapsed time is
+ * then compared with the class's time budget: a claimed GPU that computes at CPU speed is flagged
+ * (`gpuTrusted: false`) and gets no GPU work.
  */
 import { createHash } from 'node:crypto';
 import { Rng } from './rng.ts';
@@ -25,52 +33,66 @@ import { Rng } from './rng.ts';
 export const CHALLENGE_MODULUS = 251;
 
 /**
+ * Freivalds rounds of the coordinator's check. A wrong answer passes one round with probability
+ * ≤ 1/251, so two rounds let it through with ≤ 1/63 001 ≈ 2^-16. That is enough because the
+ * provider never sees the vectors and every failed attempt is a proven, slashable fault (the seed
+ * and the answer are the evidence), so guessing costs ~63 000 faults per success; while each
+ * round costs the verifier (k + 2)·n² multiply-adds (≈ 0.8 G at n = 2048, k = 192).
+ */
+export const FREIVALDS_ROUNDS = 2;
+
+/**
  * A hardware class a provider can claim, with the challenge size and the throughput it implies.
  *
  * @example
- * const hw: HardwareClass = { id: 'gpu-consumer', gpu: true, n: 2048, minGflops: 2000, slackMs: 100, deadlineMs: 60_000 };
+ * const hw: HardwareClass = { id: 'gpu-consumer', gpu: true, n: 2048, k: 64, minGflops: 4000, slackMs: 300, deadlineMs: 60_000 };
  */
 export type HardwareClass = {
   id: string;
   gpu: boolean;
   /** Matrix size of the challenge. */
   n: number;
+  /** Chain length: products C_i = C_{i−1}·B mod p computed on the device before C_k is returned. */
+  k: number;
   /** Least sustained throughput (GFLOP/s, 2n³ flops per product) a genuine member reaches. */
   minGflops: number;
-  /** Fixed allowance for scheduling, kernel launch, reduction mod p and hashing (ms). */
+  /** Fixed allowance for the agent's O(n²) host work (deriving A and B, reading C_k back, sha256) (ms). */
   slackMs: number;
   /** Hard deadline after which the challenge is failed outright (ms). */
   deadlineMs: number;
 };
 
 /**
- * Default hardware classes. `cpu` is sized for the pure-JS reference solver; GPU classes assume a
- * float32 GEMM at a conservative fraction of the card's peak.
+ * Default hardware classes. `cpu` is sized for the pure-JS reference solver; the GPU classes use a
+ * chain at n = 2048 (docs/verification.md, "Capability proof", has the arithmetic and the figures).
  *
  * @example
- * HARDWARE_CLASSES['gpu-consumer'].n; // 4096
+ * HARDWARE_CLASSES['gpu-consumer'].k; // 64
  */
 export const HARDWARE_CLASSES: Record<string, HardwareClass> = {
   // The CPU class checks correctness; its time budget only has to hold on a loaded machine.
-  cpu: { id: 'cpu', gpu: false, n: 256, minGflops: 0.1, slackMs: 2_000, deadlineMs: 60_000 },
-  // GPU classes use n = 4096 so that the O(n³) product, not the agent's O(n²) work inside the timed
-  // window (deriving A and B, float conversion, reduction mod p, sha256: ~330 ms on the 2-core dev
-  // box, `npm run bench -- capability-proof`), decides: a CPU must sustain roughly 600 GFLOP/s to
-  // fit the budget. Not yet calibrated on a real GPU (docs/verification.md).
+  cpu: { id: 'cpu', gpu: false, n: 256, k: 1, minGflops: 0.1, slackMs: 2_000, deadlineMs: 60_000 },
+  // 64 products of 17.2 GFLOP: 275 ms at the 4 TFLOP/s bar, + 300 ms for the agent's O(n²) work
+  // (~100 ms on the 2-core dev box) → 575 ms. Measured per product: H200 0.4 ms (≈ 25 ms chained),
+  // 16-core Xeon 17 ms (≈ 1.1 s: flagged), 2-core EPYC with the agent's ONNX CPU solver ~370 ms.
   'gpu-consumer': {
     id: 'gpu-consumer',
     gpu: true,
-    n: 4096,
-    minGflops: 2_000,
-    slackMs: 500,
+    n: 2048,
+    k: 64,
+    minGflops: 4_000,
+    slackMs: 300,
     deadlineMs: 60_000,
   },
+  // 192 products: 165 ms at the 20 TFLOP/s bar + 300 ms → 465 ms; an H200 needs ≈ 80 ms plus host
+  // work, a 64-core CPU (≈ 4 × the 16-core Xeon) ≈ 0.8 s.
   'gpu-datacenter': {
     id: 'gpu-datacenter',
     gpu: true,
-    n: 4096,
-    minGflops: 10_000,
-    slackMs: 500,
+    n: 2048,
+    k: 192,
+    minGflops: 20_000,
+    slackMs: 300,
     deadlineMs: 60_000,
   },
 };
@@ -79,12 +101,14 @@ export const HARDWARE_CLASSES: Record<string, HardwareClass> = {
  * What the provider receives.
  *
  * @example
- * const ch: CapabilityChallenge = { challengeId: 'c1', seed: '0x…', n: 256, modulus: 251, hardwareClass: 'cpu', deadlineMs: 60_000 };
+ * const ch: CapabilityChallenge = { challengeId: 'c1', seed: '0x…', n: 256, k: 1, modulus: 251, hardwareClass: 'cpu', deadlineMs: 60_000 };
  */
 export type CapabilityChallenge = {
   challengeId: string;
   seed: string;
   n: number;
+  /** Chain length (a challenge from an older coordinator has none: 1). */
+  k: number;
   modulus: number;
   hardwareClass: string;
   /** The answer's digest must arrive within this many milliseconds of the challenge. */
@@ -106,6 +130,7 @@ export function makeCapabilityChallenge(args: {
     challengeId: args.challengeId,
     seed: args.seed,
     n: args.hardwareClass.n,
+    k: args.hardwareClass.k,
     modulus: CHALLENGE_MODULUS,
     hardwareClass: args.hardwareClass.id,
     deadlineMs: args.hardwareClass.deadlineMs,
@@ -133,13 +158,14 @@ export function challengeMatrices(args: { seed: string; n: number }): { a: Int8A
 }
 
 /**
- * Exact integer product C = A·B of two n×n Int8 matrices (i-k-j loop order for cache locality).
- * The provider agent's CPU reference solver; a GPU agent replaces it with a float32 GEMM.
+ * Exact integer product C = A·B of two n×n matrices with small integer entries (i-k-j loop order
+ * for cache locality). The provider agent's CPU reference solver; a GPU agent replaces it with a
+ * float32 GEMM.
  *
  * @example
  * const c = multiplyInt8(a, b, n); // Int32Array of n*n
  */
-export function multiplyInt8(a: Int8Array, b: Int8Array, n: number): Int32Array {
+export function multiplyInt8(a: ArrayLike<number>, b: Int8Array, n: number): Int32Array {
   const c = new Int32Array(n * n);
   for (let i = 0; i < n; i++) {
     const row = i * n;
@@ -154,7 +180,24 @@ export function multiplyInt8(a: Int8Array, b: Int8Array, n: number): Int32Array 
 }
 
 /**
- * A provider's answer: C mod p and its sha256 (sent first, to stop the clock).
+ * The chain's answer C_k: C_0 = A, C_i = (C_{i−1}·B) mod p in [0, p), computed exactly in JS.
+ *
+ * @example
+ * const ck = chainProduct(a, b, n, 3, 251); // Uint8Array of n*n
+ */
+export function chainProduct(a: Int8Array, b: Int8Array, n: number, k: number, p: number): Uint8Array {
+  let c: ArrayLike<number> = a;
+  const out = new Uint8Array(n * n);
+  for (let step = 0; step < k; step++) {
+    const prod = multiplyInt8(c, b, n);
+    for (let i = 0; i < out.length; i++) out[i] = ((prod[i]! % p) + p) % p;
+    c = out;
+  }
+  return out;
+}
+
+/**
+ * A provider's answer: C_k and its sha256 (sent first, to stop the clock).
  *
  * @example
  * const { digest, product }: CapabilityAnswer = solveCapabilityChallenge(challenge);
@@ -172,20 +215,14 @@ export function answerDigest(challengeId: string, product: Uint8Array): string {
 }
 
 /**
- * Provider side: solves a challenge with the given multiplier (default: the exact CPU solver).
+ * Provider side: solves a challenge with the exact JS reference solver.
  *
  * @example
  * const answer = solveCapabilityChallenge(challenge); // send answer.digest, then answer.product
  */
-export function solveCapabilityChallenge(
-  challenge: CapabilityChallenge,
-  multiply: (a: Int8Array, b: Int8Array, n: number) => ArrayLike<number> = multiplyInt8,
-): CapabilityAnswer {
+export function solveCapabilityChallenge(challenge: CapabilityChallenge): CapabilityAnswer {
   const { a, b } = challengeMatrices(challenge);
-  const c = multiply(a, b, challenge.n);
-  const p = challenge.modulus;
-  const product = new Uint8Array(challenge.n * challenge.n);
-  for (let i = 0; i < product.length; i++) product[i] = (((c[i]! % p) + p) % p) as number;
+  const product = chainProduct(a, b, challenge.n, challenge.k ?? 1, challenge.modulus);
   return {
     challengeId: challenge.challengeId,
     digest: answerDigest(challenge.challengeId, product),
@@ -194,11 +231,13 @@ export function solveCapabilityChallenge(
 }
 
 /**
- * Freivalds' check of `product ≡ A·B (mod p)` in O(rounds · n²). The random vectors come from the
- * coordinator's own secret `verifierSeed`, never from anything the provider chose.
+ * Freivalds' check of `product ≡ A·B^k (mod p)`: per round, C_k·r against A·(B·(…(B·r))), that
+ * is (k + 2)·n² multiply-adds. All rounds' vectors go through each matrix together (one pass over
+ * its memory). The random vectors come from the coordinator's own secret `verifierSeed`, never
+ * from anything the provider chose.
  *
  * @example
- * freivaldsCheck({ challenge, product: answer.product, verifierSeed: secret, rounds: 8 }); // true
+ * freivaldsCheck({ challenge, product: answer.product, verifierSeed: secret }); // true
  */
 export function freivaldsCheck(args: {
   challenge: CapabilityChallenge;
@@ -207,29 +246,83 @@ export function freivaldsCheck(args: {
   rounds?: number;
 }): boolean {
   const { n, modulus: p } = args.challenge;
+  const k = args.challenge.k ?? 1;
+  const rounds = args.rounds ?? FREIVALDS_ROUNDS;
   if (args.product.length !== n * n) return false;
   const { a, b } = challengeMatrices(args.challenge);
   const rng = new Rng(`${args.verifierSeed}:freivalds:${args.challenge.challengeId}`);
-  const r = new Float64Array(n);
-  const br = new Float64Array(n);
-  for (let round = 0; round < (args.rounds ?? 8); round++) {
-    for (let j = 0; j < n; j++) r[j] = rng.int(p);
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      for (let j = 0; j < n; j++) s += b[i * n + j]! * r[j]!;
-      br[i] = ((s % p) + p) % p;
-    }
-    for (let i = 0; i < n; i++) {
-      let abr = 0;
-      let cr = 0;
-      for (let j = 0; j < n; j++) {
-        abr += a[i * n + j]! * br[j]!;
-        cr += args.product[i * n + j]! * r[j]!;
-      }
-      if ((((abr - cr) % p) + p) % p !== 0) return false;
-    }
-  }
+  // Vectors interleaved by round: v[j·rounds + t] is entry j of round t's vector.
+  const r = new Float64Array(n * rounds);
+  for (let t = 0; t < rounds; t++) for (let j = 0; j < n; j++) r[j * rounds + t] = rng.int(p);
+  let v: Float64Array = r;
+  for (let step = 0; step < k; step++) v = matVecMod(b, v, n, rounds, p);
+  const left = matVecMod(a, v, n, rounds, p);
+  const right = matVecMod(args.product, r, n, rounds, p);
+  for (let i = 0; i < left.length; i++) if (left[i] !== right[i]) return false;
   return true;
+}
+
+/**
+ * M·v mod p for `rounds` interleaved vectors, entries of the result in [0, p). With |M| ≤ 250 and
+ * v in [0, 250], every sum is below n·62 500 < 2^31 for n ≤ 34 000: exact in a double.
+ */
+function matVecMod(
+  m: ArrayLike<number>,
+  v: Float64Array,
+  n: number,
+  rounds: number,
+  p: number,
+): Float64Array {
+  const out = new Float64Array(n * rounds);
+  if (rounds === 2) {
+    for (let i = 0; i < n; i++) {
+      const row = i * n;
+      let s0 = 0;
+      let s1 = 0;
+      for (let j = 0; j < n; j++) {
+        const x = m[row + j]!;
+        s0 += x * v[2 * j]!;
+        s1 += x * v[2 * j + 1]!;
+      }
+      out[2 * i] = ((s0 % p) + p) % p;
+      out[2 * i + 1] = ((s1 % p) + p) % p;
+    }
+    return out;
+  }
+  const s = new Float64Array(rounds);
+  for (let i = 0; i < n; i++) {
+    const row = i * n;
+    s.fill(0);
+    for (let j = 0; j < n; j++) {
+      const x = m[row + j]!;
+      for (let t = 0; t < rounds; t++) s[t]! += x * v[j * rounds + t]!;
+    }
+    for (let t = 0; t < rounds; t++) out[i * rounds + t] = ((s[t]! % p) + p) % p;
+  }
+  return out;
+}
+
+/**
+ * The time budget of a class for a challenge: `2n³k / minGflops + slackMs + 2·rttMs`, capped by
+ * the hard deadline (ms), and the throughput an elapsed time implies (GFLOP/s, round trip removed).
+ *
+ * @example
+ * const { budgetMs, measuredGflops } = capabilityTiming({ challenge, hardwareClass, elapsedMs: 400, rttMs: 0 });
+ */
+export function capabilityTiming(args: {
+  challenge: Pick<CapabilityChallenge, 'n' | 'k'>;
+  hardwareClass: HardwareClass;
+  elapsedMs: number;
+  rttMs: number;
+}): { budgetMs: number; measuredGflops: number; inTime: boolean } {
+  const hw = args.hardwareClass;
+  const flops = 2 * args.challenge.n ** 3 * (args.challenge.k ?? 1);
+  const budgetMs = Math.min(
+    hw.deadlineMs,
+    (flops / (hw.minGflops * 1e9)) * 1000 + hw.slackMs + 2 * args.rttMs,
+  );
+  const computeMs = Math.max(args.elapsedMs - args.rttMs, 1e-3);
+  return { budgetMs, measuredGflops: flops / (computeMs * 1e6), inTime: args.elapsedMs <= budgetMs };
 }
 
 /**
@@ -255,11 +348,11 @@ export type CapabilityAssessment = {
 /**
  * Judges a capability proof: the committed digest must match the uploaded product, Freivalds must
  * pass, and the time from sending the challenge to receiving the digest must fit
- * `2n³ / minGflops + slackMs + 2·rttMs` (and the hard deadline).
+ * `2n³k / minGflops + slackMs + 2·rttMs` (and the hard deadline).
  *
  * @example
  * const verdict = assessCapability({ challenge, hardwareClass: HARDWARE_CLASSES['gpu-consumer'],
- *   committedDigest, product, elapsedMs: 850, rttMs: 40, verifierSeed: secret });
+ *   committedDigest, product, elapsedMs: 450, rttMs: 40, verifierSeed: secret });
  * if (!verdict.gpuTrusted) scheduler.denyGpuWork(provider);
  */
 export function assessCapability(args: {
@@ -272,15 +365,8 @@ export function assessCapability(args: {
   verifierSeed: string;
   rounds?: number;
 }): CapabilityAssessment {
-  const { n } = args.challenge;
   const hw = args.hardwareClass;
-  const flops = 2 * n ** 3;
-  const budgetMs = Math.min(
-    hw.deadlineMs,
-    (flops / (hw.minGflops * 1e9)) * 1000 + hw.slackMs + 2 * args.rttMs,
-  );
-  const computeMs = Math.max(args.elapsedMs - args.rttMs, 1e-3);
-  const measuredGflops = flops / (computeMs * 1e6);
+  const { budgetMs, measuredGflops, inTime } = capabilityTiming(args);
   const digestOk = answerDigest(args.challenge.challengeId, args.product) === args.committedDigest;
   const correct =
     digestOk &&
@@ -290,14 +376,28 @@ export function assessCapability(args: {
       verifierSeed: args.verifierSeed,
       ...(args.rounds === undefined ? {} : { rounds: args.rounds }),
     });
-  const inTime = args.elapsedMs <= budgetMs;
   const passed = correct && inTime;
   const reason = !digestOk
     ? 'the uploaded product does not match the committed digest'
     : !correct
       ? 'Freivalds check failed: the product is wrong'
       : !inTime
-        ? `too slow for ${hw.id}: ${args.elapsedMs.toFixed(0)} ms > budget ${budgetMs.toFixed(0)} ms (${measuredGflops.toFixed(1)} GFLOP/s < ${hw.minGflops})`
+        ? tooSlowReason(hw, args.elapsedMs, budgetMs, measuredGflops)
         : `ok: ${measuredGflops.toFixed(1)} GFLOP/s within budget ${budgetMs.toFixed(0)} ms`;
   return { correct, passed, gpuTrusted: passed && hw.gpu, budgetMs, measuredGflops, reason };
+}
+
+/**
+ * Why a proof is too slow for its class.
+ *
+ * @example
+ * tooSlowReason(HARDWARE_CLASSES['gpu-consumer'], 900, 575, 1200); // 'too slow for gpu-consumer: 900 ms > …'
+ */
+export function tooSlowReason(
+  hw: HardwareClass,
+  elapsedMs: number,
+  budgetMs: number,
+  gflops: number,
+): string {
+  return `too slow for ${hw.id}: ${elapsedMs.toFixed(0)} ms > budget ${budgetMs.toFixed(0)} ms (${gflops.toFixed(1)} GFLOP/s < ${hw.minGflops})`;
 }

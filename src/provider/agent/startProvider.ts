@@ -22,7 +22,7 @@ import { MAX_WS_MESSAGE_BYTES } from '../../protocol/constants.ts';
 import { signPlexusMessage } from '../../protocol/eip712.ts';
 import { cidOf, cidToBytes32 } from '../../protocol/ids.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
-import type { CoordinatorMessage } from '../../protocol/schemas.ts';
+import { type CoordinatorMessage, capabilityChallengeSchema } from '../../protocol/schemas.ts';
 import { createBlobCache } from '../cache/createBlobCache.ts';
 import { hardwareClaim } from '../hardware/hardwareClaim.ts';
 import { type HardwareProfile, probeHardware } from '../hardware/probeHardware.ts';
@@ -393,9 +393,11 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   }
 
   /** Capability proof: the answer's digest first (the coordinator's clock stops), then the bytes. */
-  async function answerCapability(ch: Capability): Promise<void> {
+  async function answerCapability(msg: Capability): Promise<void> {
     try {
       const t0 = performance.now();
+      // Validates the sizes; a challenge without a chain length is the single-product proof (k = 1).
+      const ch = capabilityChallengeSchema.parse(msg);
       const answer = await solveCapability(ch);
       sendJson({ type: 'capability-digest', challengeId: ch.challengeId, digest: answer.digest });
       const cid = cidOf(answer.product);
