@@ -1,8 +1,9 @@
 /**
- * The agent's capability-proof solver: C = A·B for the seeded challenge matrices, as float32
- * MatMul in onnxruntime (the CUDA execution provider when the agent has a GPU, else the CPU one).
- * Entries are in [−8, 8] and n ≤ 4096, so every partial sum stays below 2^24 and float32 is exact.
- * Falls back to the exact JS solver when onnxruntime cannot run the model.
+ * The agent's capability-proof solver: the chain C_k = A·B^k mod 251 for the seeded challenge
+ * matrices, as one onnxruntime run of a Loop of float32 MatMul + Mod (the CUDA execution provider
+ * when the agent has a GPU, else the CPU one), so the data stays on the device and only C_k comes
+ * back. Every partial sum stays below 250·8·n < 2^24 (n ≤ 8388), so float32 is exact. Falls back
+ * to the exact JS solver when onnxruntime cannot run the model.
  */
 import {
   answerDigest,
@@ -12,7 +13,7 @@ import {
   solveCapabilityChallenge,
 } from '../../coordinator/verification/capabilityProof.ts';
 import type { Logger } from '../../logger.ts';
-import { matmulOnnxModel } from './matmulModel.ts';
+import { chainOnnxModel } from './chainModel.ts';
 
 type Ort = typeof import('onnxruntime-node');
 type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
@@ -29,7 +30,7 @@ export function createCapabilitySolver(opts: { gpu: boolean; log: Logger }) {
   const open = () => {
     opened ??= (async () => {
       const ort = await import('onnxruntime-node');
-      const session = await ort.InferenceSession.create(matmulOnnxModel(), {
+      const session = await ort.InferenceSession.create(chainOnnxModel(), {
         executionProviders: opts.gpu ? ['cuda', 'cpu'] : ['cpu'],
       });
       return { ort, session };
@@ -47,16 +48,14 @@ export function createCapabilitySolver(opts: { gpu: boolean; log: Logger }) {
     const { n, modulus: p } = challenge;
     const { a, b } = challengeMatrices(challenge);
     const res = await rt.session.run({
-      A: new rt.ort.Tensor('float32', Float32Array.from(a), [n, n]),
-      B: new rt.ort.Tensor('float32', Float32Array.from(b), [n, n]),
+      A: new rt.ort.Tensor('int8', a, [n, n]),
+      B: new rt.ort.Tensor('int8', b, [n, n]),
+      K: new rt.ort.Tensor('int64', BigInt64Array.of(BigInt(challenge.k ?? 1)), []),
+      P: new rt.ort.Tensor('float32', Float32Array.of(p), [1]),
     });
-    const c = res.C!.data as Float32Array;
-    const product = new Uint8Array(n * n);
-    // Integer arithmetic: the entries are exact integers below 2^24 (inside the timed window).
-    for (let i = 0; i < product.length; i++) {
-      const r = (c[i]! | 0) % p;
-      product[i] = r < 0 ? r + p : r;
-    }
+    const c = res.C!.data as Uint8Array;
+    // The output tensor's buffer may be larger than the answer: copy exactly n² bytes.
+    const product = Uint8Array.from(c.subarray(0, n * n));
     return {
       challengeId: challenge.challengeId,
       digest: answerDigest(challenge.challengeId, product),
@@ -72,6 +71,7 @@ export function createCapabilitySolver(opts: { gpu: boolean; log: Logger }) {
       challengeId: 'warm-up',
       seed: 'warm-up',
       n: 8,
+      k: 2,
       modulus: 251,
       hardwareClass: 'warm-up',
       deadlineMs: 1,
