@@ -346,9 +346,61 @@ export type CapabilityAssessment = {
 };
 
 /**
- * Judges a capability proof: the committed digest must match the uploaded product, Freivalds must
- * pass, and the time from sending the challenge to receiving the digest must fit
- * `2n³k / minGflops + slackMs + 2·rttMs` (and the hard deadline).
+ * The correctness half of a proof: the committed digest matches the uploaded bytes and Freivalds
+ * passes (the expensive part: the coordinator runs it in a worker thread, `freivaldsWorker.ts`).
+ *
+ * @example
+ * const { digestOk, correct } = checkCapabilityAnswer({ challenge, committedDigest, product, verifierSeed });
+ */
+export function checkCapabilityAnswer(args: {
+  challenge: CapabilityChallenge;
+  committedDigest: string;
+  product: Uint8Array;
+  verifierSeed: string;
+  rounds?: number;
+}): { digestOk: boolean; correct: boolean } {
+  const digestOk = answerDigest(args.challenge.challengeId, args.product) === args.committedDigest;
+  const correct =
+    digestOk &&
+    freivaldsCheck({
+      challenge: args.challenge,
+      product: args.product,
+      verifierSeed: args.verifierSeed,
+      ...(args.rounds === undefined ? {} : { rounds: args.rounds }),
+    });
+  return { digestOk, correct };
+}
+
+/**
+ * Combines the timing and the correctness check into the verdict.
+ *
+ * @example
+ * const verdict = judgeCapability({ hardwareClass, elapsedMs, timing, check });
+ */
+export function judgeCapability(args: {
+  hardwareClass: HardwareClass;
+  elapsedMs: number;
+  timing: ReturnType<typeof capabilityTiming>;
+  check: { digestOk: boolean; correct: boolean };
+}): CapabilityAssessment {
+  const hw = args.hardwareClass;
+  const { budgetMs, measuredGflops, inTime } = args.timing;
+  const { digestOk, correct } = args.check;
+  const passed = correct && inTime;
+  const reason = !digestOk
+    ? 'the uploaded product does not match the committed digest'
+    : !correct
+      ? 'Freivalds check failed: the product is wrong'
+      : !inTime
+        ? tooSlowReason(hw, args.elapsedMs, budgetMs, measuredGflops)
+        : `ok: ${measuredGflops.toFixed(1)} GFLOP/s within budget ${budgetMs.toFixed(0)} ms`;
+  return { correct, passed, gpuTrusted: passed && hw.gpu, budgetMs, measuredGflops, reason };
+}
+
+/**
+ * Judges a capability proof in one call (same thread): the committed digest must match the
+ * uploaded product, Freivalds must pass, and the time from sending the challenge to receiving the
+ * digest must fit `2n³k / minGflops + slackMs + 2·rttMs` (and the hard deadline).
  *
  * @example
  * const verdict = assessCapability({ challenge, hardwareClass: HARDWARE_CLASSES['gpu-consumer'],
@@ -365,26 +417,12 @@ export function assessCapability(args: {
   verifierSeed: string;
   rounds?: number;
 }): CapabilityAssessment {
-  const hw = args.hardwareClass;
-  const { budgetMs, measuredGflops, inTime } = capabilityTiming(args);
-  const digestOk = answerDigest(args.challenge.challengeId, args.product) === args.committedDigest;
-  const correct =
-    digestOk &&
-    freivaldsCheck({
-      challenge: args.challenge,
-      product: args.product,
-      verifierSeed: args.verifierSeed,
-      ...(args.rounds === undefined ? {} : { rounds: args.rounds }),
-    });
-  const passed = correct && inTime;
-  const reason = !digestOk
-    ? 'the uploaded product does not match the committed digest'
-    : !correct
-      ? 'Freivalds check failed: the product is wrong'
-      : !inTime
-        ? tooSlowReason(hw, args.elapsedMs, budgetMs, measuredGflops)
-        : `ok: ${measuredGflops.toFixed(1)} GFLOP/s within budget ${budgetMs.toFixed(0)} ms`;
-  return { correct, passed, gpuTrusted: passed && hw.gpu, budgetMs, measuredGflops, reason };
+  return judgeCapability({
+    hardwareClass: args.hardwareClass,
+    elapsedMs: args.elapsedMs,
+    timing: capabilityTiming(args),
+    check: checkCapabilityAnswer(args),
+  });
 }
 
 /**

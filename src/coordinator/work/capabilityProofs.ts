@@ -1,9 +1,11 @@
 /**
  * Capability proofs on the live network (docs/verification.md, "Capability proof"): at session
  * start, and again at jittered random times, each provider gets a seeded matrix-product challenge
- * sized to the hardware class it claims. The digest of its answer stops the clock; the uploaded
- * bytes are then checked with Freivalds' algorithm and the time against the class budget. Only a
- * provider whose latest proof for a GPU class passed may receive GPU work.
+ * chain sized to the hardware class it claims. The digest of its answer stops the clock; an answer
+ * already over the class budget is `slow` without further checking (no GPU trust either way, and no
+ * fault); an answer in time is checked with Freivalds' algorithm in a worker thread (one check at a
+ * time, off the event loop). Only a provider whose latest proof for a GPU class passed may receive
+ * GPU work.
  */
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
@@ -13,12 +15,15 @@ import type { CoordinatorMessage, HardwareClaim } from '../../protocol/schemas.t
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { Database } from '../store/schema.ts';
 import {
-  assessCapability,
   type CapabilityChallenge,
+  capabilityTiming,
   HARDWARE_CLASSES,
   type HardwareClass,
+  judgeCapability,
   makeCapabilityChallenge,
+  tooSlowReason,
 } from '../verification/capabilityProof.ts';
+import { createFreivaldsVerifier } from '../verification/freivaldsVerifier.ts';
 
 /**
  * What GET /v1/providers shows of a provider's capability.
@@ -109,6 +114,7 @@ export function createCapabilityProofs(deps: {
   const intervalMs = deps.options?.intervalMs ?? 30 * 60_000;
   /** Secret of the Freivalds vectors: the provider never learns which vectors check it. */
   const verifierSeed = randomBytes(32).toString('hex');
+  const verifier = createFreivaldsVerifier();
   const pending = new Map<string, Pending>();
   const views = new Map<string, CapabilityView>();
   const claims = new Map<string, HardwareClass>();
@@ -300,16 +306,30 @@ export function createCapabilityProofs(deps: {
       }
       pending.delete(p.challenge.challengeId);
       clearTimeout(p.timer);
-      const product = size === expected ? await deps.blobs.read(msg.productCid) : new Uint8Array(0);
-      const verdict = assessCapability({
+      const timing = capabilityTiming({
         challenge: p.challenge,
         hardwareClass: p.hw,
-        committedDigest: p.digest,
-        product,
         elapsedMs: p.elapsedMs,
         rttMs: 0,
-        verifierSeed,
       });
+      if (!timing.inTime) {
+        // Too slow for the class whatever the bytes: not worth ~1 G multiply-adds of checking.
+        // No fault (nothing is proven wrong) and no trust (nothing is proven right).
+        const reason = `${tooSlowReason(p.hw, p.elapsedMs, timing.budgetMs, timing.measuredGflops)}; not checked`;
+        await record(p, 'slow', { elapsedMs: p.elapsedMs, gflops: null, reason });
+        return views.get(p.address)!;
+      }
+      const product = size === expected ? await deps.blobs.read(msg.productCid) : new Uint8Array(0);
+      const check =
+        size === expected
+          ? await verifier.check({
+              challenge: p.challenge,
+              committedDigest: p.digest,
+              product,
+              verifierSeed,
+            })
+          : { digestOk: false, correct: false };
+      const verdict = judgeCapability({ hardwareClass: p.hw, elapsedMs: p.elapsedMs, timing, check });
       const outcome = verdict.passed ? 'passed' : verdict.correct ? 'slow' : 'wrong';
       await record(p, outcome, {
         elapsedMs: p.elapsedMs,
@@ -320,6 +340,7 @@ export function createCapabilityProofs(deps: {
           kind: 'capability',
           hardwareClass: p.hw.id,
           n: p.challenge.n,
+          k: p.challenge.k,
           seed: p.challenge.seed,
           committedDigest: p.digest,
           productCid: msg.productCid,
@@ -343,8 +364,9 @@ export function createCapabilityProofs(deps: {
       return views.get(address.toLowerCase()) ?? (stored ? (JSON.parse(stored) as CapabilityView) : null);
     },
 
-    /** Clears every timer (coordinator shutdown). */
+    /** Clears every timer and stops the verifier thread (coordinator shutdown). */
     close(): void {
+      void verifier.close();
       for (const t of rechecks.values()) clearTimeout(t);
       for (const p of pending.values()) clearTimeout(p.timer);
       rechecks.clear();
