@@ -180,6 +180,7 @@ export const capabilityChallengeSchema = z.object({
   modulus: z.literal(251),
   hardwareClass: z.string().max(100),
   deadlineMs: z.int().positive(),
+  budgetMs: z.number().positive().optional(),
 });
 
 export const providerFailureSchema = z.strictObject({
@@ -245,6 +246,8 @@ export type CoordinatorMessage =
       modulus: number;
       hardwareClass: string;
       deadlineMs: number;
+      /** The class's time budget (ms); absent from an older coordinator's challenge. */
+      budgetMs?: number;
     }
   | { type: 'ack'; assignmentId: `0x${string}`; accepted: boolean; code?: string; message?: string }
   | { type: 'error'; code: string; message: string };

@@ -113,6 +113,12 @@ export type CapabilityChallenge = {
   hardwareClass: string;
   /** The answer's digest must arrive within this many milliseconds of the challenge. */
   deadlineMs: number;
+  /**
+   * The class's time budget (ms, no round trip), public like the classes themselves: an agent that
+   * is already past it may stop and answer with what it has, since the coordinator does not check
+   * an answer over budget (it is `slow` either way). Absent from an older coordinator's challenge.
+   */
+  budgetMs?: number | undefined;
 };
 
 /**
@@ -134,6 +140,12 @@ export function makeCapabilityChallenge(args: {
     modulus: CHALLENGE_MODULUS,
     hardwareClass: args.hardwareClass.id,
     deadlineMs: args.hardwareClass.deadlineMs,
+    budgetMs: capabilityTiming({
+      challenge: args.hardwareClass,
+      hardwareClass: args.hardwareClass,
+      elapsedMs: 0,
+      rttMs: 0,
+    }).budgetMs,
   };
 }
 
@@ -202,7 +214,13 @@ export function chainProduct(a: Int8Array, b: Int8Array, n: number, k: number, p
  * @example
  * const { digest, product }: CapabilityAnswer = solveCapabilityChallenge(challenge);
  */
-export type CapabilityAnswer = { challengeId: string; digest: string; product: Uint8Array };
+export type CapabilityAnswer = {
+  challengeId: string;
+  digest: string;
+  product: Uint8Array;
+  /** Set when the agent stopped past the budget: the chain steps it did (< k; the answer is C_steps). */
+  stoppedAfter?: number;
+};
 
 /**
  * sha256 hex of an answer's bytes, bound to the challenge id.

@@ -35,3 +35,20 @@ test('the onnxruntime chain solver (built-in Loop model, CPU EP) answers bit for
   }
   assert.deepEqual(warnings, [], 'onnxruntime solved every challenge');
 });
+
+test('on the CPU EP the chain stops once past the budget the challenge names (the answer is then unchecked)', async () => {
+  const solve = createCapabilitySolver({ gpu: false, log: createLogger('test', { level: 'silent' }) });
+  const challenge = makeCapabilityChallenge({
+    challengeId: 'c-stop',
+    seed: 'seed-stop',
+    hardwareClass: { ...HARDWARE_CLASSES.cpu!, n: 64, k: 40 },
+  });
+  // Segments of 4 steps: with no budget all 40 run, bit for bit like the JS solver (also across segments).
+  const { budgetMs: _b, ...unbounded } = challenge;
+  const full = await solve(unbounded);
+  assert.equal(full.stoppedAfter, undefined);
+  assert.deepEqual(full.product, solveCapabilityChallenge(challenge).product);
+  const stopped = await solve({ ...challenge, budgetMs: 1e-6 });
+  assert.equal(stopped.stoppedAfter, 4, 'stopped after the first segment');
+  assert.deepEqual(stopped.product, solveCapabilityChallenge({ ...challenge, k: 4 }).product);
+});

@@ -16,6 +16,9 @@ import type { Logger } from '../../logger.ts';
 import { chainOnnxModel } from './chainModel.ts';
 
 type Ort = typeof import('onnxruntime-node');
+
+/** Chain steps per onnxruntime run on the CPU EP (between budget checks). */
+const CPU_SEGMENT_STEPS = 4;
 type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
 
 /**
@@ -42,24 +45,47 @@ export function createCapabilitySolver(opts: { gpu: boolean; log: Logger }) {
     try {
       rt = await open();
     } catch (err) {
-      opts.log.warn({ err: String(err) }, 'onnxruntime MatMul unavailable; solving in JS');
+      opts.log.warn({ err: String(err) }, 'onnxruntime chain model unavailable; solving in JS');
       return solveCapabilityChallenge(challenge);
     }
+    const t0 = performance.now();
     const { n, modulus: p } = challenge;
+    const k = challenge.k ?? 1;
     const { a, b } = challengeMatrices(challenge);
-    const res = await rt.session.run({
-      A: new rt.ort.Tensor('int8', a, [n, n]),
-      B: new rt.ort.Tensor('int8', b, [n, n]),
-      K: new rt.ort.Tensor('int64', BigInt64Array.of(BigInt(challenge.k ?? 1)), []),
-      P: new rt.ort.Tensor('float32', Float32Array.of(p), [1]),
-    });
-    const c = res.C!.data as Uint8Array;
-    // The output tensor's buffer may be larger than the answer: copy exactly n² bytes.
-    const product = Uint8Array.from(c.subarray(0, n * n));
+    const run = async (left: Int8Array, steps: number): Promise<Uint8Array> => {
+      const res = await rt.session.run({
+        A: new rt.ort.Tensor('int8', left, [n, n]),
+        B: new rt.ort.Tensor('int8', b, [n, n]),
+        K: new rt.ort.Tensor('int64', BigInt64Array.of(BigInt(steps)), []),
+        P: new rt.ort.Tensor('float32', Float32Array.of(p), [1]),
+      });
+      // The output tensor's buffer may be larger than the answer: copy exactly n² bytes.
+      return Uint8Array.from((res.C!.data as Uint8Array).subarray(0, n * n));
+    };
+    // On a GPU the whole chain is one run (the data stays on the device). On the CPU there is no
+    // device to stay on, so the chain runs in segments and stops once past the class budget: the
+    // coordinator does not check an answer over budget, and a CPU claiming a GPU class would
+    // otherwise spend tens of seconds on a proof it fails anyway.
+    const segment = opts.gpu ? k : CPU_SEGMENT_STEPS;
+    let product = await run(a, Math.min(segment, k));
+    let done = Math.min(segment, k);
+    let stoppedAfter: number | undefined;
+    while (done < k) {
+      if (challenge.budgetMs !== undefined && performance.now() - t0 > challenge.budgetMs) {
+        stoppedAfter = done;
+        break;
+      }
+      // C_done mod p in (−126, 125]: the same residues, small enough for the int8 input.
+      const left = Int8Array.from(product, (x) => (x > 125 ? x - p : x));
+      const steps = Math.min(segment, k - done);
+      product = await run(left, steps);
+      done += steps;
+    }
     return {
       challengeId: challenge.challengeId,
       digest: answerDigest(challenge.challengeId, product),
       product,
+      ...(stoppedAfter === undefined ? {} : { stoppedAfter }),
     };
   };
   /**

@@ -404,8 +404,16 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       await uploadOutput({ bytes: answer.product, cid, usage: { wallMs: 0, cpuMs: 0, peakRssBytes: 0 } });
       sendJson({ type: 'capability-answer', challengeId: ch.challengeId, productCid: cid });
       log.info(
-        { class: ch.hardwareClass, n: ch.n, ms: Math.round(performance.now() - t0) },
-        'capability proof answered',
+        {
+          class: ch.hardwareClass,
+          n: ch.n,
+          k: ch.k,
+          ms: Math.round(performance.now() - t0),
+          ...(answer.stoppedAfter === undefined ? {} : { stoppedAfter: answer.stoppedAfter }),
+        },
+        answer.stoppedAfter === undefined
+          ? 'capability proof answered'
+          : 'capability proof: past the class budget, stopped the chain and answered with what it had',
       );
     } catch (err) {
       log.warn({ err: String(err) }, 'capability proof failed');
