@@ -247,7 +247,7 @@ export type CoordinatorMessage =
       hardwareClass: string;
       deadlineMs: number;
       /** The class's time budget (ms); absent from an older coordinator's challenge. */
-      budgetMs?: number;
+      budgetMs?: number | undefined;
     }
   | { type: 'ack'; assignmentId: `0x${string}`; accepted: boolean; code?: string; message?: string }
   | { type: 'error'; code: string; message: string };
