@@ -240,14 +240,16 @@ export function simulate(options: Partial<SimOptions> = {}): SimResult {
   const slashable = slashAmount({ reward, stake: stakePerProvider });
   const TICK_MS = 60_000;
 
-  // Capability proofs at a reduced size (n = 48, answer really computed and checked with
-  // Freivalds) in a scaled timing world: the gpu-consumer throughput bar, with slack and round
-  // trip scaled by (48/n)³ so compute, slack and network keep the ratios of the full-size
-  // challenge. A provider's elapsed time is simulated from its real throughput.
-  const scale = (48 / HARDWARE_CLASSES['gpu-consumer']!.n) ** 3;
+  // Capability proofs at a reduced size (n = 48, one product, answer really computed and checked
+  // with Freivalds) in a scaled timing world: the gpu-consumer throughput bar, with slack and
+  // round trip scaled by 48³ / (n³·k) so compute, slack and network keep the ratios of the
+  // full-size chained challenge. A provider's elapsed time is simulated from its real throughput.
+  const full = HARDWARE_CLASSES['gpu-consumer']!;
+  const scale = 48 ** 3 / (full.n ** 3 * full.k);
   const gpuClass: HardwareClass = {
-    ...HARDWARE_CLASSES['gpu-consumer']!,
+    ...full,
     n: 48,
+    k: 1,
     slackMs: HARDWARE_CLASSES['gpu-consumer']!.slackMs * scale,
   };
   let capabilityChecks = 0;
