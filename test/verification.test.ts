@@ -256,6 +256,7 @@ type CapabilityJson = {
   gpuTrusted: boolean;
   gflops: number | null;
   lastOutcome: string;
+  reason: string;
 };
 
 async function capabilityOf(url: string, address: string): Promise<CapabilityJson & { faults: number }> {
@@ -280,7 +281,9 @@ test('capability proof: a correct answer is proven, a wrong one is a fault, an u
     const ch = await good.next('capability');
     assert.equal(ch.hardwareClass, 'cpu');
     assert.equal(ch.n, 256);
-    assert.equal((await gpu.next('capability')).hardwareClass, 'gpu-consumer');
+    const gpuCh = await gpu.next('capability');
+    assert.equal(gpuCh.hardwareClass, 'gpu-consumer');
+    assert.deepEqual([gpuCh.n, gpuCh.k], [2048, 64]);
     await good.answerCapability(ch);
     await liar.answerCapability(await liar.next('capability'), { corrupt: true });
     const proven = await until('the proof', async () => {
@@ -326,6 +329,17 @@ test('capability proof: a correct answer is proven, a wrong one is a fault, an u
       .where('job_id', '=', jobId)
       .execute();
     assert.deepEqual(leases, []);
+
+    // An answer past the class budget is `slow` without being checked: even a wrong one is no fault.
+    await new Promise((r) => setTimeout(r, Number(gpuCh.budgetMs)));
+    await gpu.answerCapability(gpuCh, { product: new Uint8Array(2048 * 2048) });
+    const slow = await until('the slow proof', async () => {
+      const v = await capabilityOf(c.url, gpu.account.address);
+      return v.lastOutcome === 'pending' ? undefined : v;
+    });
+    assert.equal(slow.lastOutcome, 'slow');
+    assert.match(slow.reason, /too slow for gpu-consumer.*not checked/);
+    assert.deepEqual([slow.gpuTrusted, slow.faults], [false, 0]);
   } finally {
     await Promise.all([good, liar, gpu].map((p) => p.close()));
   }

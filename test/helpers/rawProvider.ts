@@ -50,8 +50,11 @@ export type RawProvider = {
   ): Promise<Msg>;
   /** Protocol v2: signs and sends a commitment to `tensors` (nothing uploaded); returns the opening. */
   commit(assign: Msg, tensors: Record<string, Tensor>): Promise<{ outputDigest: Hex; salt: Hex }>;
-  /** Answers a capability challenge (digest, upload, answer); `corrupt` flips one answer byte. */
-  answerCapability(challenge: Msg, opts?: { corrupt?: boolean }): Promise<void>;
+  /**
+   * Answers a capability challenge (digest, upload, answer); `corrupt` flips one answer byte,
+   * `product` answers with those bytes instead of solving.
+   */
+  answerCapability(challenge: Msg, opts?: { corrupt?: boolean; product?: Uint8Array }): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -161,7 +164,9 @@ export async function connectRawProvider(
       return { outputDigest, salt };
     },
     async answerCapability(challenge, o = {}) {
-      const answer = solveCapabilityChallenge(challenge as unknown as CapabilityChallenge);
+      const answer = o.product
+        ? { challengeId: challenge.challengeId as string, product: o.product }
+        : solveCapabilityChallenge(challenge as unknown as CapabilityChallenge);
       if (o.corrupt) answer.product[0] = (answer.product[0]! + 1) % 251;
       const digest = answerDigest(answer.challengeId, answer.product);
       ws.send(JSON.stringify({ type: 'capability-digest', challengeId: answer.challengeId, digest }));
