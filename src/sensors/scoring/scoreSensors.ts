@@ -158,20 +158,27 @@ export async function scoreSensors(
     const mine = hourly.get(d.address)!;
     let comparable = 0;
     let consistent = 0;
+    let worstVariable = 1;
     const near = neighbours.get(d.address)!;
     for (const [variable, tol] of Object.entries(SPATIAL_TOLERANCE)) {
+      let n = 0;
+      let ok = 0;
       for (const [hour, v] of mine.get(variable) ?? []) {
         const others = near.flatMap((o) => {
           const x = hourly.get(o.address)?.get(variable)?.get(hour);
           return x === undefined ? [] : [x];
         });
         if (others.length < 2) continue;
-        comparable++;
-        if (Math.abs(v - median(others)) <= tol) consistent++;
+        n++;
+        if (Math.abs(v - median(others)) <= tol) ok++;
       }
+      comparable += n;
+      consistent += ok;
+      if (n > 0) worstVariable = Math.min(worstVariable, ok / n);
     }
     const spatialScore = comparable === 0 ? 1 : consistent / comparable;
-    if (spatialScore < 0.5) flags.push('spatial-outlier');
+    // One variable at odds with the neighbourhood most of the time is a broken or misplaced sensor.
+    if (worstVariable < 0.5) flags.push('spatial-outlier');
     detail.spatial = { comparableHours: comparable, consistentHours: consistent, neighbours: near.length };
     // Copying another device's stream.
     const copied = copies.get(d.address);
