@@ -33,6 +33,7 @@ import { createDatasetSeller, type DatasetSeller } from '../sensors/dataset/crea
 import { createIngester, type Ingester } from '../sensors/ingest/createIngester.ts';
 import { createSensorMetrics } from '../sensors/ingest/sensorMetrics.ts';
 import { type MqttIngest, startMqttIngest } from '../sensors/ingest/startMqttIngest.ts';
+import { createDayScorer } from '../sensors/scoring/createDayScorer.ts';
 import { createSettlement, type Settlement } from '../settlement/createSettlement.ts';
 import { openSettlementChain, type SettlementChain } from '../settlement/openSettlementChain.ts';
 import { blobRoutes } from './api/blobRoutes.ts';
@@ -242,6 +243,7 @@ export async function startCoordinator(
     onRejected: (code, source) => sensorMetrics.batchesRejected.inc({ source, code }),
   });
   queuedReadings = () => ingester.queuedReadings();
+  const dayScorer = createDayScorer({ db, log: log.child({ component: 'sensors' }) });
   const seller: DatasetSeller = createDatasetSeller({
     db,
     market,
@@ -355,6 +357,8 @@ export async function startCoordinator(
   // Work queued before a restart is picked up as providers reconnect; expired leases right away.
   void loop.sweep();
   settlement?.start(config.settleIntervalMs);
+  // Device-day quality scores (datasets filter on them), once per finished UTC day.
+  dayScorer.start(10 * 60_000);
   // Stakes change on chain (slashes, unbonding, top-ups): re-read connected providers' status.
   const stakeRefresher = chain ? setInterval(() => void market.refreshStakes(), STAKE_REFRESH_MS) : undefined;
   log.info({ url, dataDir: config.dataDir, chainId: config.chainId }, 'coordinator listening');
@@ -371,6 +375,7 @@ export async function startCoordinator(
     async stop() {
       await mqttIngest?.stop();
       await ingester.stop();
+      await dayScorer.stop();
       clearInterval(sweeper);
       if (stakeRefresher) clearInterval(stakeRefresher);
       await settlement?.stop();

@@ -191,7 +191,7 @@ export async function queryReadings(db: Kysely<Database>, q: DatasetQuery): Prom
            r.flag AS flag, s.score AS quality
     FROM sensor_devices d
     JOIN sensor_readings r ON r.device = d.address
-    LEFT JOIN sensor_scores s ON s.device = r.device AND s.kind = 'day' AND s.window_start = (r.t / ${DAY}) * ${DAY}
+    LEFT JOIN sensor_scores s ON s.device = r.device AND s.kind = 'day' AND s.window_start = (r.t / ${sql.lit(DAY)}) * ${sql.lit(DAY)}
     WHERE d.lat >= ${minLat} AND d.lat <= ${maxLat} AND d.lon >= ${minLon} AND d.lon <= ${maxLon}
       AND r.variable IN (${sql.join(variables)}) AND r.t >= ${q.from} AND r.t < ${q.to}
       AND (${q.minQuality} = 0 OR s.score >= ${q.minQuality})
