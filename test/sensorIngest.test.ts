@@ -30,13 +30,21 @@ after(async () => {
   await c.cleanup();
 });
 
+/** What the API answers: an outcome, a device, or an error. */
+type Body = Record<string, unknown> & {
+  error: { code: string; message: string; details: { retryAfterMs: number } };
+  readings: number;
+  stored: number;
+  duplicates: number;
+};
+
 async function post(path: string, body: unknown) {
   const res = await fetch(`${c.url}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, body: (await res.json()) as Body };
 }
 
 const t0 = Date.now() - 600_000;
@@ -146,7 +154,7 @@ test('MQTT: signed batches are stored; bad ones are dropped with an error on the
   );
   const client = await mqtt.connectAsync('mqtt://127.0.0.1:1883');
   try {
-    const errors: Record<string, any>[] = [];
+    const errors: { error: { code: string } }[] = [];
     await client.subscribeAsync(mqttTopics.errors(dev.address));
     client.on('message', (_t, p) => errors.push(JSON.parse(p.toString())));
     await client.publishAsync(
