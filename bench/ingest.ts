@@ -54,12 +54,15 @@ async function storedReadings(url: string): Promise<number> {
   return n;
 }
 
-async function droppedBatches(url: string): Promise<number> {
+/** MQTT batches dropped, by the PLX_ code they were refused with. */
+async function rejectedBatches(url: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  let n = 0;
-  for (const m of text.matchAll(/^plexus_sensor_batches_dropped_total\{[^}]*\} ([0-9.e+]+)$/gm))
-    n += Number(m[1]);
-  return n;
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^plexus_sensor_batches_rejected_total\{([^}]*)\} ([0-9.e+]+)$/gm)) {
+    const code = /code="([^"]+)"/.exec(m[1]!)?.[1] ?? '?';
+    out[code] = (out[code] ?? 0) + Number(m[2]);
+  }
+  return out;
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -167,18 +170,21 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       }
     }
     let stored = 0;
+    let rejected: Record<string, number> = {};
+    let dropped = 0;
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       stored = (await storedReadings(url)) - base;
-      if (stored >= total) break;
+      rejected = await rejectedBatches(url);
+      dropped = Object.values(rejected).reduce((a, b) => a + b, 0);
+      if (stored + dropped * perBatch >= total) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     const mqttSec = (performance.now() - t0) / 1000;
-    const dropped = await droppedBatches(url);
     await Promise.all(clients.map((c) => c.endAsync()));
     const mqttRate = stored / mqttSec;
     console.log(
-      `MQTT: ${stored} readings stored in ${mqttSec.toFixed(2)} s = ${Math.round(mqttRate)} readings/s (${dropped} batches dropped)`,
+      `MQTT: ${stored} readings stored in ${mqttSec.toFixed(2)} s = ${Math.round(mqttRate)} readings/s (${dropped} batches dropped: ${JSON.stringify(rejected)})`,
     );
 
     // --- HTTP baseline, 16 requests in flight ---

@@ -47,7 +47,7 @@ async function post(path: string, body: unknown) {
   return { status: res.status, body: (await res.json()) as Body };
 }
 
-const t0 = Date.now() - 600_000;
+const t0 = Date.now() - 1_800_000;
 const samples = (from: number, n: number, temp = 20) =>
   Array.from({ length: n }, (_, i) => ({
     t: t0 + (from + i) * 16_000,
@@ -161,6 +161,12 @@ test('MQTT: signed batches are stored; bad ones are dropped with an error on the
       mqttTopics.batch(dev.address),
       JSON.stringify(await signReadingBatch(dev, CHAIN, { sequence: 1, samples: samples(0, 10) })),
     );
+    // Back to back: a device's batches are checked in the order they arrive (none is a "replay").
+    for (let seq = 2; seq <= 6; seq++)
+      client.publish(
+        mqttTopics.batch(dev.address),
+        JSON.stringify(await signReadingBatch(dev, CHAIN, { sequence: seq, samples: samples(seq * 10, 10) })),
+      );
     await client.publishAsync(mqttTopics.batch(dev.address), 'not json');
     await client.publishAsync(
       mqttTopics.batch(dev.address),
@@ -173,12 +179,12 @@ test('MQTT: signed batches are stored; bad ones are dropped with an error on the
           .prepare('SELECT COUNT(*) AS n FROM sensor_readings WHERE device = ?')
           .get(dev.address.toLowerCase()) as { n: number }
       ).n;
-    while ((count() < 20 || errors.length < 2) && Date.now() < deadline)
+    while ((count() < 120 || errors.length < 2) && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
-    assert.equal(count(), 20);
+    assert.equal(count(), 120);
     assert.deepEqual(errors.map((e) => e.error.code).sort(), ['PLX_BAD_JSON', 'PLX_REPLAY']);
     const metrics = await (await fetch(`${c.url}/metrics`)).text();
-    assert.match(metrics, /plexus_sensor_readings_stored_total\{source="mqtt"\} 20/);
+    assert.match(metrics, /plexus_sensor_readings_stored_total\{source="mqtt"\} 120/);
     assert.match(metrics, /plexus_sensor_batches_dropped_total\{reason="invalid"\} 2/);
   } finally {
     await client.endAsync();

@@ -44,10 +44,8 @@ export type IngesterOptions = {
   deviceBurstReadings?: number;
   /** Readings admitted but not yet written, beyond which batches are refused. */
   maxQueuedReadings?: number;
-  /** Run the per-reading range and jump checks (default true; the bench's baseline turns them off). */
+  /** Run the per-reading range and jump checks (default true). */
   checks?: boolean;
-  /** Verify the device signature (default true; only the bench's baseline turns it off). */
-  verifySignatures?: boolean;
   now?: () => number;
   onStored?: (o: IngestOutcome, source: IngestSource) => void;
   onRejected?: (code: string, source: IngestSource) => void;
@@ -74,6 +72,11 @@ type DeviceState = {
   refilledAt: number;
   /** Last value per variable (for the jump check across batches). */
   last: Map<string, { t: number; v: number }>;
+  /**
+   * The device's signature checks, chained: viem's recovery is async (a dynamic import inside), and
+   * two checks in flight may finish out of order, which would refuse the earlier batch as a replay.
+   */
+  verifying: Promise<unknown>;
 };
 
 type Pending = {
@@ -100,7 +103,6 @@ export function createIngester(sqlite: SQLite.Database, opts: IngesterOptions): 
   const burst = opts.deviceBurstReadings ?? DEFAULT_DEVICE_BURST_READINGS;
   const maxQueued = opts.maxQueuedReadings ?? DEFAULT_MAX_QUEUED_READINGS;
   const checks = opts.checks ?? true;
-  const verify = opts.verifySignatures ?? true;
   const devices = new Map<string, DeviceState>();
   let queue: Pending[] = [];
   let queued = 0;
@@ -166,6 +168,7 @@ export function createIngester(sqlite: SQLite.Database, opts: IngesterOptions): 
         tokens: burst,
         refilledAt: now(),
         last: new Map(),
+        verifying: Promise.resolve(),
       };
       devices.set(key, d);
     }
@@ -292,16 +295,20 @@ export function createIngester(sqlite: SQLite.Database, opts: IngesterOptions): 
         payloadHash: batchPayloadHash(batch),
         issuedAt: BigInt(batch.issuedAt),
       };
-      if (verify) {
-        try {
-          await verifySensorMessage({
+      {
+        const check = d.verifying.then(() =>
+          verifySensorMessage({
             chainId: opts.chainId,
             primaryType: 'ReadingBatch',
             message,
             signature: batch.signature,
             expectedSigner: batch.device,
             nowSec: Math.floor(t / 1000),
-          });
+          }),
+        );
+        d.verifying = check.catch(() => {});
+        try {
+          await check;
         } catch (err) {
           if (err instanceof PlexusError) opts.onRejected?.(err.code, source);
           throw err;
