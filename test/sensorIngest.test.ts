@@ -136,6 +136,22 @@ test('HTTP: bad payloads get a clear error and store nothing', async () => {
     assert.equal(r.body.error?.code, code, JSON.stringify(r.body));
     if (message) assert.match(r.body.error.message, message);
   }
+  // A device's first batch (public key not known yet) signed by another key.
+  const fresh = randomAccount();
+  await post(
+    '/v1/sensors/devices',
+    await signDeviceRegistration(owner, CHAIN, {
+      device: fresh.address,
+      model: 'ws1000',
+      lat: 52.4,
+      lon: 4.8,
+    }),
+  );
+  const forged = {
+    ...(await signReadingBatch(randomAccount(), CHAIN, { sequence: 1, samples: samples(0, 1) })),
+    device: fresh.address,
+  };
+  assert.equal((await post('/v1/sensors/batches', forged)).body.error.code, 'PLX_BAD_SIGNATURE');
   const raw = await fetch(`${c.url}/v1/sensors/batches`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -2,10 +2,10 @@
  * Wire schemas of the sensor network (docs/sensors.md) and the signing helpers a device, its
  * owner and a data buyer use. Objects are strict: an unknown field is an error.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { LocalAccount } from 'viem';
 import { z } from 'zod';
-import { hashCanonical } from '../protocol/canonicalJson.ts';
+import { canonicalJson, hashCanonical } from '../protocol/canonicalJson.ts';
 import { addressSchema, signatureSchema, uintStringSchema } from '../protocol/schemas.ts';
 import { MAX_SAMPLES_PER_BATCH } from './constants.ts';
 import { signSensorMessage } from './identity/sensorMessages.ts';
@@ -46,12 +46,19 @@ export const readingBatchSchema = z.strictObject({
 export type ReadingBatch = z.infer<typeof readingBatchSchema>;
 export type UnsignedReadingBatch = Omit<ReadingBatch, 'signature'>;
 
-/** The hash a device signs: keccak256 of the RFC 8785 canonical JSON of everything but the signature. */
+/**
+ * The payload hash a device signs: SHA-256 (cheap on microcontrollers, native in Node) of the
+ * RFC 8785 canonical JSON of everything but the signature.
+ */
 export function batchPayloadHash(batch: UnsignedReadingBatch): `0x${string}` {
   const { device, sequence, issuedAt, location, samples } = batch;
-  return hashCanonical(
+  return sha256Canonical(
     location ? { device, sequence, issuedAt, location, samples } : { device, sequence, issuedAt, samples },
   );
+}
+
+function sha256Canonical(value: unknown): `0x${string}` {
+  return `0x${createHash('sha256').update(canonicalJson(value)).digest('hex')}`;
 }
 
 /**

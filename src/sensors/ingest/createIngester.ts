@@ -8,6 +8,7 @@ import type SQLite from 'better-sqlite3';
 import type { Address, Hex } from 'viem';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { MAX_MESSAGE_SKEW_SEC } from '../../protocol/constants.ts';
 import {
   DEFAULT_DEVICE_BURST_READINGS,
   DEFAULT_DEVICE_READINGS_PER_SEC,
@@ -16,7 +17,8 @@ import {
   MAX_READING_FUTURE_MS,
   MAX_READINGS_PER_BATCH,
 } from '../constants.ts';
-import { sensorMessageHash, verifySensorMessage } from '../identity/sensorMessages.ts';
+import { createSignatureCheck } from '../identity/createSignatureCheck.ts';
+import { sensorMessageHash } from '../identity/sensorMessages.ts';
 import { batchPayloadHash, type ReadingBatch, readingBatchSchema } from '../protocol.ts';
 import type { StationRules } from '../quality/types.ts';
 import { stationModels } from '../stationModels.ts';
@@ -72,11 +74,8 @@ type DeviceState = {
   refilledAt: number;
   /** Last value per variable (for the jump check across batches). */
   last: Map<string, { t: number; v: number }>;
-  /**
-   * The device's signature checks, chained: viem's recovery is async (a dynamic import inside), and
-   * two checks in flight may finish out of order, which would refuse the earlier batch as a replay.
-   */
-  verifying: Promise<unknown>;
+  /** Synchronous signature check with the device's public key cached after its first batch. */
+  checkSignature: (digest: Hex, signature: Hex) => void;
 };
 
 type Pending = {
@@ -168,7 +167,7 @@ export function createIngester(sqlite: SQLite.Database, opts: IngesterOptions): 
         tokens: burst,
         refilledAt: now(),
         last: new Map(),
-        verifying: Promise.resolve(),
+        checkSignature: createSignatureCheck(row.address),
       };
       devices.set(key, d);
     }
@@ -295,33 +294,23 @@ export function createIngester(sqlite: SQLite.Database, opts: IngesterOptions): 
         payloadHash: batchPayloadHash(batch),
         issuedAt: BigInt(batch.issuedAt),
       };
-      {
-        const check = d.verifying.then(() =>
-          verifySensorMessage({
-            chainId: opts.chainId,
-            primaryType: 'ReadingBatch',
-            message,
-            signature: batch.signature,
-            expectedSigner: batch.device,
-            nowSec: Math.floor(t / 1000),
-          }),
-        );
-        d.verifying = check.catch(() => {});
-        try {
-          await check;
-        } catch (err) {
-          if (err instanceof PlexusError) opts.onRejected?.(err.code, source);
-          throw err;
-        }
-      }
-      // Another copy of this batch may have been admitted while the signature was checked.
-      if (batch.sequence <= d.lastSequence)
+      // Freshness, then one signature check for the whole batch (synchronous: batches of a device
+      // are decided in the order they arrive).
+      const nowSec = Math.floor(t / 1000);
+      if (Math.abs(nowSec - batch.issuedAt) > MAX_MESSAGE_SKEW_SEC)
         throw refuse(
-          'PLX_REPLAY',
-          `sequence ${batch.sequence} was already accepted`,
-          { lastSequence: d.lastSequence },
+          'PLX_STALE_MESSAGE',
+          `ReadingBatch was issued at ${batch.issuedAt}, now is ${nowSec}`,
+          { issuedAt: batch.issuedAt, now: nowSec, maxSkewSec: MAX_MESSAGE_SKEW_SEC },
           source,
         );
+      const batchId = sensorMessageHash(opts.chainId, 'ReadingBatch', message);
+      try {
+        d.checkSignature(batchId, batch.signature);
+      } catch (err) {
+        if (err instanceof PlexusError) opts.onRejected?.(err.code, source);
+        throw err;
+      }
       d.lastSequence = batch.sequence;
       d.tokens -= readings;
       const rows: Pending['rows'] = [];
@@ -351,7 +340,7 @@ export function createIngester(sqlite: SQLite.Database, opts: IngesterOptions): 
         }
       }
       const outcome: IngestOutcome = {
-        batchId: sensorMessageHash(opts.chainId, 'ReadingBatch', message),
+        batchId,
         device: batch.device.toLowerCase() as Address,
         sequence: batch.sequence,
         readings,
