@@ -254,6 +254,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         seconds: mqttSec,
         readingsPerSec: Math.round(mqttRate),
         droppedBatches: dropped,
+        rejected,
       },
       http: {
         readings: httpStored,
