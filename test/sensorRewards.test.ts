@@ -1,17 +1,21 @@
 /**
- * Sensor rewards on a real chain (anvil): an epoch with sensor readings is closed, signed and
- * finalized by the real settlement loop; the sensor emission goes to device owners by quality
- * (a copier's owner gets nothing), and an owner claims its share from EpochSettlement with the
- * Merkle proof of the same cumulative-earnings tree compute providers claim from.
+ * Sensor money on a real chain (anvil): an epoch with sensor readings and a dataset purchase is
+ * closed, signed and finalized by the real settlement loop; the purchase is collected from the
+ * buyer's escrow, the sensor emission goes to device owners by quality (a copier's owner gets no
+ * emission), and an owner claims its earnings from EpochSettlement with the Merkle proof of the
+ * same cumulative-earnings tree compute providers claim from.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { createPublicClient, createTestClient, createWalletClient, type Hex, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
+import { deposit } from '../src/chain/actions/client/deposit.ts';
+import { getEscrowBalance } from '../src/chain/actions/client/getEscrowBalance.ts';
 import { getSettlementState } from '../src/chain/actions/coordinator/getSettlementState.ts';
 import { getPlxBalance } from '../src/chain/actions/getPlxBalance.ts';
 import { claimRewards } from '../src/chain/actions/provider/claimRewards.ts';
+import { transferPlx } from '../src/chain/actions/transferPlx.ts';
 import { connectPlexus } from '../src/chain/connectPlexus.ts';
 import { PLX } from '../src/chain/constants.ts';
 import { deployPlexus } from '../src/chain/deployPlexus.ts';
@@ -22,6 +26,9 @@ import { Rng } from '../src/coordinator/verification/rng.ts';
 import { createLogger } from '../src/logger.ts';
 import { createMarket } from '../src/market/createMarket.ts';
 import { createEpochClock } from '../src/market/epochClock.ts';
+import { DATASET_FEE_BPS, DEFAULT_PRICE_PER_READING } from '../src/sensors/constants.ts';
+import { createDatasetSeller } from '../src/sensors/dataset/createDatasetSeller.ts';
+import { datasetQuerySchema, signDatasetRequest } from '../src/sensors/protocol.ts';
 import { createSettlement } from '../src/settlement/createSettlement.ts';
 
 const EPOCH_S = 3600;
@@ -54,7 +61,7 @@ after(async () => {
   await anvil?.stop();
 });
 
-test('the sensor emission is settled on chain and an owner claims its share', async () => {
+test('a dataset charge and the sensor emission are settled on chain; an owner claims its earnings', async () => {
   const { genesisTime } = await getSettlementState(admin);
   const genesisMs = Number(genesisTime) * 1000;
   const honest = privateKeyToAccount(anvil.privateKeys[1]!).address.toLowerCase();
@@ -111,6 +118,43 @@ test('the sensor emission is settled on chain and an owner claims its share', as
     log,
     now,
   });
+  // Halfway through epoch 1 a client buys the stations' temperature readings (3 × 60).
+  const buyerKey = anvil.privateKeys[2] as Hex;
+  const buyerAccount = privateKeyToAccount(buyerKey);
+  const buyer = connectPlexus(
+    { rpcUrl: anvil.rpcUrl, chainId: anvil.chain.id, addresses: admin.addresses },
+    buyerKey,
+  );
+  await transferPlx(admin, buyerAccount.address, PLX);
+  await deposit(buyer, PLX / 1000n);
+  const midEpoch = genesisMs + 1_800_000;
+  const seller = createDatasetSeller({
+    db: store.db,
+    market,
+    chainId: anvil.chain.id,
+    pricePerReading: DEFAULT_PRICE_PER_READING,
+    now: () => midEpoch,
+  });
+  const query = datasetQuerySchema.parse({
+    bbox: '4,52,5,53',
+    from: genesisMs,
+    to: genesisMs + EPOCH_S * 1000,
+    variables: 'temperature',
+  });
+  const p = await signDatasetRequest(buyerAccount, anvil.chain.id, query, {
+    maxCost: PLX,
+    issuedAt: Math.floor(midEpoch / 1000),
+  });
+  const sale = await seller.sell(query, {
+    client: buyerAccount.address,
+    nonce: p.nonce!,
+    maxCost: p.maxCost!,
+    issuedAt: Number(p.issuedAt),
+    signature: p.signature as Hex,
+  });
+  assert.equal(sale.readings, 180);
+  const cost = 180n * DEFAULT_PRICE_PER_READING;
+  const revenue = cost - (cost * DATASET_FEE_BPS) / 10_000n;
   const settlement = createSettlement({
     db: store.db,
     market,
@@ -137,26 +181,35 @@ test('the sensor emission is settled on chain and an owner claims its share', as
     .where('epoch', '=', 1)
     .executeTakeFirstOrThrow();
   assert.equal(row.status, 'settled');
-  // No compute provider was online: the epoch minted exactly the sensor emission, all to the honest owner.
-  assert.equal(JSON.parse(row.payload!).emission, (50n * PLX).toString());
+  // No compute provider was online: the epoch minted exactly the sensor emission; it collected
+  // the dataset charge from the buyer's escrow.
+  const payload = JSON.parse(row.payload!) as {
+    emission: string;
+    charges: { client: string; amount: string }[];
+  };
+  assert.equal(payload.emission, (50n * PLX).toString());
+  assert.deepEqual(payload.charges, [
+    { client: buyerAccount.address.toLowerCase(), amount: cost.toString() },
+  ]);
+  assert.equal((await getEscrowBalance(admin, buyerAccount.address)).balance, PLX / 1000n - cost);
   const tree = StandardMerkleTree.load(JSON.parse(row.tree!));
-  const leaves = [...tree.entries()].map(([i, [account, amount]]) => ({
-    i,
-    account: String(account).toLowerCase(),
-    amount: BigInt(amount as string),
-  }));
-  assert.deepEqual(
-    leaves.map((l) => l.account),
-    [honest],
-    'the copier owner is not in the tree',
+  const leaves = new Map(
+    [...tree.entries()].map(([i, [account, amount]]) => [
+      String(account).toLowerCase(),
+      { i, amount: BigInt(amount as string) },
+    ]),
   );
-  const leaf = leaves[0]!;
-  assert.equal(leaf.amount, 50n * PLX);
+  // Revenue by readings sold: two thirds to the honest owner (two stations), a third to the
+  // copier's owner (its readings were sold too); the emission only to the honest owner.
+  const cheatRevenue = leaves.get(cheat)?.amount ?? 0n;
+  assert.ok(cheatRevenue > 0n && cheatRevenue <= revenue / 3n + 1n, `copier owner ${cheatRevenue}`);
+  const leaf = leaves.get(honest)!;
+  assert.equal(leaf.amount, 50n * PLX + revenue - cheatRevenue);
   const before = await getPlxBalance(admin, honest as Hex);
   await claimRewards(admin, {
     account: honest as Hex,
     cumulativeAmount: leaf.amount,
     proof: tree.getProof(leaf.i) as Hex[],
   });
-  assert.equal((await getPlxBalance(admin, honest as Hex)) - before, 50n * PLX);
+  assert.equal((await getPlxBalance(admin, honest as Hex)) - before, leaf.amount);
 });
