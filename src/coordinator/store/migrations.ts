@@ -251,7 +251,7 @@ const migrations: Record<string, Migration> = {
   // Sensor data network (docs/sensors.md): devices owned by provider accounts, signed reading
   // batches (sequence per device refuses replays), readings deduplicated by (device, variable, t),
   // quality scores per device and window, and paid dataset purchases.
-  '0004_sensors': {
+  '0005_sensors': {
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('sensor_devices')
