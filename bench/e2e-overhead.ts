@@ -4,17 +4,21 @@
  * (coordinator and provider as separate processes on loopback). Reports the throughput ratio
  * (b)/(a) and the per-task dispatch overhead: for each task, the time from the later of its lease
  * and the previous task's completion to its own completion (as committed by the coordinator),
- * minus the inference time the provider measured. The provider prefetches one task, so most of the
- * transfer work overlaps the previous inference.
- * Options: --tasks N (default 40) --width W --height H (default 640×96)
+ * minus the inference time the provider measured; and the CPU each process spent per task (Linux).
+ * A provider without a verified record is leased one task at a time, so with this single provider
+ * nothing overlaps: each task pays the whole round trip.
+ * Options: --tasks N (default 40) --width W --height H (default 640×96). With
+ * `PLEXUS_LOG_LEVEL=debug PLEXUS_SHOW_LEVEL=20` the devnet's logs (the provider's "task timings")
+ * go to stderr.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createClient } from '../src/client/createClient.ts';
 import { textImageTensor } from '../src/devnet/makeDemoInputs.ts';
 import { ppocrDetectionModelPath } from '../src/devnet/runDemo.ts';
-import { startDevnet } from '../src/devnet/startDevnet.ts';
+import { DEVNET_PASSWORD, startDevnet } from '../src/devnet/startDevnet.ts';
 import { createLogger } from '../src/logger.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { loadOrCreateKeystore } from '../src/provider/keystore/loadOrCreateKeystore.ts';
@@ -25,6 +29,29 @@ function arg(args: string[], name: string, dflt: number): number {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] ? Number(args[i + 1]) : dflt;
 }
+/**
+ * CPU milliseconds (user + system) a process has used so far (`self`) and its descendants
+ * (`children`), from /proc (Linux); undefined elsewhere. Wall-clock figures on a shared machine
+ * swing with its load; CPU per task is what each part really costs, whatever else runs.
+ */
+function cpuMsOf(pid: number): { self: number; children: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime (fields 14 and 15 of the stat line, 12 and 13 after the name), in 1/100 s.
+    const self = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    let children = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`))
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean)) {
+        const sub = cpuMsOf(Number(c));
+        children += sub === undefined ? 0 : sub.self + sub.children;
+      }
+    return { self, children };
+  } catch {
+    return undefined;
+  }
+}
+
 const q = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
@@ -38,27 +65,54 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const modelPath = ppocrDetectionModelPath();
   console.log(`e2e-overhead: ${n} PP-OCRv4 detection inferences on ${width}×${height} images`);
 
-  // (a) directly, one process, one session, one run at a time (warm-up run excluded). It runs
-  // before and after (b) and the mean is used, so a change in machine load during the run shows up
-  // as a spread between the two rather than as a bias.
-  const direct = async (): Promise<number> => {
-    const session = await ort.InferenceSession.create(new Uint8Array(await readFile(modelPath)));
-    await session.run({ x: toOrtTensor(inputs[0]!) });
-    const t0 = performance.now();
-    for (const x of inputs) await session.run({ x: toOrtTensor(x) });
-    const sec = (performance.now() - t0) / 1000;
-    await session.release();
-    return sec;
+  // (a) directly, one process, one session, one run at a time (warm-up run excluded), in two
+  // configurations: onnxruntime's defaults (one spinning thread per physical core) and the
+  // one-slot provider worker's (the same threads, no spin-waiting); the faster is the baseline, so the
+  // devnet is not flattered by a baseline hurt by its own settings. Each runs before and after (b)
+  // and the mean is used, so a change in machine load during the run shows up as a spread between
+  // the two rather than as a bias.
+  const configs = {
+    ortDefault: {},
+    // What createOnnxRuntime gives the devnet's one-slot provider: default threads, no spinning.
+    providerWorker: { extra: { session: { intra_op: { allow_spinning: '0' } } } },
+  } satisfies Record<string, ort.InferenceSession.SessionOptions>;
+  type Config = keyof typeof configs;
+  const directSecs: Record<Config, number[]> = { ortDefault: [], providerWorker: [] };
+  const directCpuMs: Record<Config, number[]> = { ortDefault: [], providerWorker: [] };
+  const direct = async (when: string): Promise<void> => {
+    for (const config of Object.keys(configs) as Config[]) {
+      const session = await ort.InferenceSession.create(
+        new Uint8Array(await readFile(modelPath)),
+        configs[config],
+      );
+      await session.run({ x: toOrtTensor(inputs[0]!) });
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (const x of inputs) await session.run({ x: toOrtTensor(x) });
+      const sec = (performance.now() - t0) / 1000;
+      const c = process.cpuUsage(c0);
+      directSecs[config].push(sec);
+      directCpuMs[config].push((c.user + c.system) / 1000 / n);
+      await session.release();
+      console.log(`(a) direct onnxruntime-node (${config}), ${when}: ${(n / sec).toFixed(2)} inferences/s`);
+    }
   };
-  const directBefore = await direct();
-  console.log(`(a) direct onnxruntime-node, before: ${(n / directBefore).toFixed(2)} inferences/s`);
+  await direct('before');
 
   // (b) through a devnet with one provider (one slot), after a one-task warm-up job.
   const { dir, cleanup } = await tempDir('plexus-bench-');
-  const net = await startDevnet({ dataDir: dir, providers: 1, port: 0, print: () => {}, logLevel: 'warn' });
+  // PLEXUS_LOG_LEVEL=debug PLEXUS_SHOW_LEVEL=20 shows the provider's per-task timings on stderr.
+  const verbose = process.env.PLEXUS_LOG_LEVEL !== undefined;
+  const net = await startDevnet({
+    dataDir: dir,
+    providers: 1,
+    port: 0,
+    print: verbose ? (l) => process.stderr.write(`${l}\n`) : () => {},
+    logLevel: process.env.PLEXUS_LOG_LEVEL ?? 'warn',
+  });
   try {
-    const account = await loadOrCreateKeystore(join(dir, 'bench-client.json'), 'bench', {
-      scrypt: { n: 1024, r: 8, p: 1 },
+    // The devnet's own client key: it has an escrow deposit, so its jobs are accepted.
+    const account = await loadOrCreateKeystore(join(dir, 'client', 'key.json'), DEVNET_PASSWORD, {
       logger: createLogger('bench', { level: 'silent' }),
     });
     const client = createClient({ url: net.coordinatorUrl, account });
@@ -69,6 +123,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const warm = await client.submitJob({ kind: 'onnx.infer', model, inputs: [cids[0]!], deadline });
     await client.waitForJob(warm.jobId);
 
+    const coordinatorPid = net.children.find((c) => c.name === 'coordinator')!.proc.pid!;
+    const providerPid = net.children.find((c) => c.name === 'provider-1')!.proc.pid!;
+    const cpu0 = { coordinator: cpuMsOf(coordinatorPid), provider: cpuMsOf(providerPid) };
+    const runMs: number[] = [];
     const assignedAt = new Map<string, number>();
     const overheads: number[] = [];
     let lastCompletedAt = 0;
@@ -80,6 +138,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       if (e.type === 'task.assigned') assignedAt.set(taskId, at);
       if (e.type === 'task.completed') {
         const wallMs = (e.data.usage as { wallMs: number }).wallMs;
+        runMs.push(wallMs);
         // With one provider the tasks finish one after another: the gap between this completion and
         // the later of (its lease, the previous completion) is its run plus everything else.
         const startedAt = Math.max(assignedAt.get(taskId) ?? at, lastCompletedAt);
@@ -88,25 +147,49 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       }
     });
     const devnetSec = (performance.now() - b0) / 1000;
+    const cpu1 = { coordinator: cpuMsOf(coordinatorPid), provider: cpuMsOf(providerPid) };
+    const perTask = (a: number | undefined, b: number | undefined) =>
+      a === undefined || b === undefined ? undefined : Number(((b - a) / n).toFixed(1));
     if (final.status !== 'completed')
       throw new Error(`benchmark job ${final.status}: ${final.error?.message}`);
-    const directAfter = await direct();
-    console.log(`(a) direct onnxruntime-node, after:  ${(n / directAfter).toFixed(2)} inferences/s`);
-    const directSec = (directBefore + directAfter) / 2;
+    await direct('after');
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const baseline: Config =
+      mean(directSecs.providerWorker) < mean(directSecs.ortDefault) ? 'providerWorker' : 'ortDefault';
+    const directSec = mean(directSecs[baseline]);
     const ratio = directSec / devnetSec;
     const figures = {
       tasks: n,
       image: `${width}x${height}`,
       directPerSec: Number((n / directSec).toFixed(2)),
-      directPerSecBeforeAfter: [Number((n / directBefore).toFixed(2)), Number((n / directAfter).toFixed(2))],
+      directBaseline: baseline,
+      directPerSecBeforeAfter: Object.fromEntries(
+        Object.entries(directSecs).map(([k, secs]) => [k, secs.map((sec) => Number((n / sec).toFixed(2)))]),
+      ),
       devnetPerSec: Number((n / devnetSec).toFixed(2)),
       throughputRatio: Number(ratio.toFixed(3)),
       dispatchOverheadMs: { p50: q(overheads, 0.5), p99: q(overheads, 0.99), samples: overheads.length },
+      // Inference time as the provider's worker measured it, against the direct loop's mean.
+      runMsInWorker: { p50: q(runMs, 0.5), mean: Number((runMs.reduce((a, b) => a + b, 0) / n).toFixed(1)) },
+      directMsPerInference: Number(((directSec * 1000) / n).toFixed(1)),
+      // CPU per task: the direct loop's, and each devnet process's (the coordinator's own, not anvil's).
+      cpuMsPerTask: {
+        direct: Number(mean(directCpuMs[baseline]).toFixed(1)),
+        providerAgent: perTask(cpu0.provider?.self, cpu1.provider?.self),
+        providerWorker: perTask(cpu0.provider?.children, cpu1.provider?.children),
+        coordinator: perTask(cpu0.coordinator?.self, cpu1.coordinator?.self),
+      },
     };
     console.log(`(b) through the devnet (1 provider):  ${figures.devnetPerSec} inferences/s`);
     console.log(`throughput ratio (b)/(a): ${figures.throughputRatio}`);
     console.log(
       `per-task dispatch overhead: p50 ${figures.dispatchOverheadMs.p50} ms, p99 ${figures.dispatchOverheadMs.p99} ms`,
+    );
+    console.log(
+      `inference: ${figures.directMsPerInference} ms direct (${baseline}), ${figures.runMsInWorker.p50} ms p50 in the provider's worker`,
+    );
+    console.log(
+      `CPU per task: direct ${figures.cpuMsPerTask.direct} ms; devnet: provider agent ${figures.cpuMsPerTask.providerAgent} ms, its onnxruntime worker ${figures.cpuMsPerTask.providerWorker} ms, coordinator ${figures.cpuMsPerTask.coordinator} ms`,
     );
     return figures;
   } finally {

@@ -119,11 +119,12 @@ function capabilityTimings(): Record<string, unknown> {
     const { a, b } = challengeMatrices(ch);
     const naiveMs = time(() => multiplyInt8(a, b, n), reps);
     const gflops = (2 * n ** 3) / (solveMs * 1e6);
+    const gpuN = HARDWARE_CLASSES['gpu-consumer']!.n;
     const gpuBudgetMs =
-      (2 * 2048 ** 3) / (HARDWARE_CLASSES['gpu-consumer']!.minGflops * 1e6) +
+      (2 * gpuN ** 3) / (HARDWARE_CLASSES['gpu-consumer']!.minGflops * 1e6) +
       HARDWARE_CLASSES['gpu-consumer']!.slackMs;
     console.log(
-      `    n=${n}: JS solver ${solveMs.toFixed(1)} ms (${gflops.toFixed(2)} GFLOP/s → the n=2048 gpu-consumer challenge would take ~${((2 * 2048 ** 3) / (gflops * 1e6) / 1000).toFixed(1)} s vs a ${gpuBudgetMs.toFixed(0)} ms budget); coordinator check: Freivalds 8 rounds ${freivaldsMs.toFixed(2)} ms vs naive recompute ${naiveMs.toFixed(1)} ms (${(naiveMs / freivaldsMs).toFixed(0)}× faster)`,
+      `    n=${n}: JS solver ${solveMs.toFixed(1)} ms (${gflops.toFixed(2)} GFLOP/s → the n=${gpuN} gpu-consumer challenge would take ~${((2 * gpuN ** 3) / (gflops * 1e6) / 1000).toFixed(1)} s vs a ${gpuBudgetMs.toFixed(0)} ms budget); coordinator check: Freivalds 8 rounds ${freivaldsMs.toFixed(2)} ms vs naive recompute ${naiveMs.toFixed(1)} ms (${(naiveMs / freivaldsMs).toFixed(0)}× faster)`,
     );
     out[`n${n}`] = {
       solveMs,

@@ -1,9 +1,13 @@
 /**
- * The adversary harness against the live coordinator: real provider processes started with
- * `plexus provider start`, three honest, one `--behaviour always-wrong` and one
- * `--behaviour lazy-zeros`, run a job under the default adaptive audit. Every dishonest execution is
- * caught (faulted with evidence, slash entry, reputation down), no honest provider is ever
- * faulted, and the client receives only outputs that honest providers agreed on.
+ * The adversary harness against the live coordinator, on one network: real provider processes
+ * started with `plexus provider start --behaviour …`. Three honest providers first run a redundant
+ * job (which seeds the canary pool and gives them a record); then one provider of every dishonest
+ * kind joins (always wrong, wrong half the time, lazy zeros, lazy random, copycat, fake GPU, slow,
+ * disconnecting mid-task) and a job runs under the default adaptive audit with canaries mixed in,
+ * next to a GPU job. Every wrong output is caught (faulted with evidence, slash entry, reputation
+ * down), slow and vanishing providers are neutralized (their work moves on, no fault), the fake GPU
+ * is exposed by its capability proof and gets no GPU work, no honest provider is ever faulted, and
+ * the client receives only outputs that honest providers agreed on.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -52,7 +56,8 @@ async function startProviderProcess(name: string, behaviour: string): Promise<st
 
 before(async () => {
   ({ dir, cleanup } = await tempDir('plexus-adversary-'));
-  c = await testCoordinator();
+  // Canaries at 20% and capability re-challenges every ~15 s, so both show within the test.
+  c = await testCoordinator({ canaryRate: 0.2, capabilityRecheckMs: 15_000 });
 });
 after(async () => {
   await Promise.all(children.map((p) => p.stop(5000)));
@@ -60,43 +65,96 @@ after(async () => {
   await cleanup();
 });
 
-test('always-wrong and lazy-zeros providers are caught; honest providers never are', async () => {
-  const [h1, h2, h3, wrong, lazy] = await Promise.all([
-    startProviderProcess('honest-1', 'honest'),
-    startProviderProcess('honest-2', 'honest'),
-    startProviderProcess('honest-3', 'honest'),
-    startProviderProcess('always-wrong', 'always-wrong'),
-    startProviderProcess('lazy-zeros', 'lazy-zeros'),
-  ]);
-  const honest = new Set([h1!, h2!, h3!]);
-  const cheaters = [wrong!, lazy!];
-  const client = createClient({ url: c.url, account: randomAccount() });
+async function waitOnline(client: ReturnType<typeof createClient>, n: number): Promise<void> {
   const deadline = Date.now() + 60_000;
-  while ((await client.health()).providersOnline < 5) {
+  while ((await client.health()).providersOnline < n) {
     if (Date.now() > deadline) throw new Error('providers did not come online');
     await new Promise((r) => setTimeout(r, 100));
   }
+}
 
+type View = {
+  reputation: { score: number; faults: number };
+  capability: { class: string; proven: boolean; gpuTrusted: boolean; lastOutcome: string } | null;
+};
+
+test('every dishonest behaviour is caught or neutralized; honest providers never are', async () => {
+  const [h1, h2, h3] = await Promise.all([
+    startProviderProcess('honest-1', 'honest'),
+    startProviderProcess('honest-2', 'honest'),
+    startProviderProcess('honest-3', 'honest'),
+  ]);
+  const t0 = Date.now();
+  const mark = (what: string) =>
+    process.env.PLEXUS_TEST_MARKS && console.error(`${Date.now() - t0} ms: ${what}`);
+  const honest = new Set([h1!, h2!, h3!]);
+  const client = createClient({ url: c.url, account: randomAccount() });
+  await waitOnline(client, 3);
   const model = await client.uploadFile(ppocrDetectionModelPath());
-  const inputs: string[] = [];
-  for (let i = 0; i < 10; i++)
-    inputs.push((await client.uploadBlob(encodeSafetensors(ocrInput(i, 160, 64)))).cid);
+  const upload = async (from: number, count: number) => {
+    const cids: string[] = [];
+    for (let i = from; i < from + count; i++)
+      cids.push((await client.uploadBlob(encodeSafetensors(ocrInput(i, 160, 64)))).cid);
+    return cids;
+  };
+  // Warm-up: honest providers agree on 3 tasks, which become canaries and give them a record.
+  const warm = await client.submitJob({
+    kind: 'onnx.infer',
+    model: model.cid,
+    inputs: await upload(100, 3),
+    deadline: Math.floor(Date.now() / 1000) + 100,
+    // Canaries inherit the lease of the job they came from: short, like the job below.
+    taskTimeoutSec: 6,
+    verification: { policy: 'redundant', k: 3 },
+  });
+  assert.equal((await client.waitForJob(warm.jobId)).status, 'completed');
+  mark('warm-up done');
+  const db = c.store.db;
+  assert.equal((await db.selectFrom('canary_tasks').select('id').execute()).length, 3);
+
+  const names = [
+    'always-wrong',
+    'wrong:0.5',
+    'lazy-zeros',
+    'lazy-random',
+    'copycat',
+    'fake-gpu',
+    'slow',
+    'disconnect',
+  ] as const;
+  const addresses = await Promise.all(names.map((b) => startProviderProcess(b.replace(':', '-'), b)));
+  const who = Object.fromEntries(names.map((b, i) => [b, addresses[i]!])) as Record<
+    (typeof names)[number],
+    string
+  >;
+  await waitOnline(client, 3 + names.length);
+  mark('adversaries online');
+
+  const gpuJob = await client.submitJob({
+    kind: 'onnx.infer',
+    model: model.cid,
+    inputs: await upload(200, 1),
+    resources: { gpu: true, minMemoryMiB: 0 },
+    deadline: Math.floor(Date.now() / 1000) + 300,
+  });
+  // More tasks than the honest providers' lease slots (3 × 4), so every adversary gets work.
   const { jobId } = await client.submitJob({
     kind: 'onnx.infer',
     model: model.cid,
-    inputs,
-    deadline: Math.floor(Date.now() / 1000) + 100,
-    taskTimeoutSec: 30,
+    inputs: await upload(0, 22),
+    deadline: Math.floor(Date.now() / 1000) + 150,
+    taskTimeoutSec: 6,
+    maxAttempts: 10,
   });
+  mark('jobs submitted');
   const seen: string[] = [];
   const final = await client.waitForJob(jobId, (e) => seen.push(e.type));
   assert.equal(final.status, 'completed');
+  mark('job completed');
 
-  const db = c.store.db;
   // Every delivered output was agreed on by honest providers.
   const results = await client.jobResults(jobId);
   for (const out of results.outputs) {
-    assert.ok(honest.has(out.provider as string), `task ${out.index} output from ${out.provider}`);
     const t = await db
       .selectFrom('tasks')
       .select('id')
@@ -110,54 +168,135 @@ test('always-wrong and lazy-zeros providers are caught; honest providers never a
         .where('task_id', '=', t.id)
         .execute()
     )
-      .filter((e) => honest.has(e.provider))
+      .filter((e) => honest.has(e.provider) || e.provider === who['fake-gpu'])
       .map((e) => e.output_cid);
     // Honest providers on one machine compute identical bytes: the delivered output is theirs.
     assert.ok(honestCids.includes(out.output as string), `task ${out.index}: output is an honest provider's`);
-    const bytes = await client.downloadBlob(out.output as string);
-    const y = Object.values(decodeSafetensors(bytes))[0]!;
+    const y = Object.values(decodeSafetensors(await client.downloadBlob(out.output as string)))[0]!;
     assert.ok(
       (y.data as Float32Array).some((v) => Math.abs(v) > 0.1),
       'the input has text, so the honest output is clearly not zeros (lazy-zeros must be detectable)',
     );
   }
-  for (const cheater of cheaters) {
-    const execs = await db
-      .selectFrom('task_executions')
-      .select('task_id')
-      .where('provider', '=', cheater)
-      .execute();
-    const faults = await db
-      .selectFrom('verification_faults')
-      .selectAll()
-      .where('provider', '=', cheater)
-      .execute();
-    const slashes = await db.selectFrom('slashes').selectAll().where('provider', '=', cheater).execute();
-    assert.ok(execs.length >= 1, `${cheater} took work`);
-    assert.equal(faults.length, execs.length, 'every dishonest execution was caught');
-    assert.equal(slashes.length, faults.length, 'each fault has a slash entry');
-    for (const f of faults) {
+  // Real agents commit (signed) before they reveal: every execution opened its own commitment.
+  const execs = await db.selectFrom('task_executions').select(['assignment_id', 'salt']).execute();
+  const commits = new Set(
+    (await db.selectFrom('task_commitments').select('assignment_id').execute()).map((r) => r.assignment_id),
+  );
+  assert.ok(
+    execs.length > 0 && execs.every((e) => commits.has(e.assignment_id)),
+    'every execution was committed first',
+  );
+
+  const faultsOf = (p: string) =>
+    db.selectFrom('verification_faults').selectAll().where('provider', '=', p).execute();
+  const execsOf = (p: string) =>
+    db.selectFrom('task_executions').select(['task_id', 'output_digest']).where('provider', '=', p).execute();
+  const canariesOf = (p: string) =>
+    db.selectFrom('canary_assignments').select(['status', 'task_id']).where('provider', '=', p).execute();
+  const acceptedDigest = async (taskId: string) => {
+    const v = await db
+      .selectFrom('task_verifications')
+      .select('verdict')
+      .where('task_id', '=', taskId)
+      .executeTakeFirst();
+    return v?.verdict ? (JSON.parse(v.verdict) as { acceptedDigest?: string }).acceptedDigest : undefined;
+  };
+
+  // Always-wrong, lazy and copycat: every output they delivered (task or canary) is a fault.
+  for (const b of ['always-wrong', 'lazy-zeros', 'lazy-random', 'copycat'] as const) {
+    const p = who[b];
+    const tasks = await execsOf(p);
+    const canaries = (await canariesOf(p)).filter((x) => x.status !== 'leased' && x.status !== 'expired');
+    const faults = await faultsOf(p);
+    assert.ok(tasks.length + canaries.length >= 1, `${b} took work`);
+    assert.ok(
+      canaries.every((x) => x.status === 'failed'),
+      `${b}: every canary it answered failed`,
+    );
+    assert.equal(faults.length, tasks.length + canaries.length, `${b}: every dishonest output was caught`);
+    const slashes = await db.selectFrom('slashes').select('id').where('provider', '=', p).execute();
+    assert.equal(slashes.length, faults.length, `${b}: each fault has a slash entry`);
+    for (const f of faults.filter((x) => x.kind === 'outvoted')) {
       const ev = JSON.parse(f.evidence) as { agreeing: string[] };
-      assert.ok(
-        ev.agreeing.length >= 2 && ev.agreeing.every((a) => honest.has(a)),
-        'honest providers outvoted it',
-      );
+      assert.ok(ev.agreeing.length >= 2 && ev.agreeing.every((a) => honest.has(a) || a === who['fake-gpu']));
     }
   }
+  // Wrong half the time: its wrong outputs are faults, its right ones are not.
+  {
+    const p = who['wrong:0.5'];
+    const faulted = new Set((await faultsOf(p)).map((f) => f.task_id));
+    for (const e of await execsOf(p)) {
+      const accepted = await acceptedDigest(e.task_id);
+      if (accepted === undefined) continue;
+      assert.equal(faulted.has(e.task_id), e.output_digest !== accepted, `wrong:0.5 on ${e.task_id}`);
+    }
+    for (const x of await canariesOf(p)) if (x.status === 'failed') assert.ok(faulted.has(x.task_id));
+  }
+  // Slow and disconnecting providers are neutralized: their leases move on, no fault.
+  for (const b of ['slow', 'disconnect'] as const) {
+    const p = who[b];
+    assert.deepEqual(await faultsOf(p), [], `${b} is not faulted for being unreliable`);
+    // A lease it holds when the job completes (a canary, say) may still be running: wait for one to end.
+    const lostLeases = async () =>
+      (
+        await db
+          .selectFrom('assignments')
+          .select('id')
+          .where('provider', '=', p)
+          .where('status', '=', 'expired')
+          .execute()
+      ).length + (await canariesOf(p)).filter((x) => x.status === 'expired').length;
+    const until = Date.now() + 20_000;
+    while ((await lostLeases()) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    const all = await db
+      .selectFrom('assignments')
+      .select(['status', 'error_code'])
+      .where('provider', '=', p)
+      .execute();
+    assert.ok(
+      (await lostLeases()) >= 1,
+      `${b} lost leases: ${JSON.stringify(all)} ${JSON.stringify(await canariesOf(p))}`,
+    );
+    assert.equal((await execsOf(p)).length, 0, `${b} delivered nothing`);
+  }
+  // The fake GPU: its proof is correct but at CPU speed, so no GPU work; its CPU work is honest.
+  const { providers } = await client.listProviders();
+  const view = (a: string) => providers.find((p) => p.address === a) as View;
+  const fake = view(who['fake-gpu']).capability!;
+  assert.equal(fake.class, 'gpu-consumer');
+  assert.equal(fake.gpuTrusted, false);
+  assert.equal(fake.lastOutcome, 'slow');
+  assert.deepEqual(await faultsOf(who['fake-gpu']), []);
+  const gpuLeases = await db
+    .selectFrom('assignments')
+    .select('provider')
+    .where('job_id', '=', gpuJob.jobId)
+    .execute();
+  assert.deepEqual(gpuLeases, [], 'the GPU job was never given to the fake GPU (nobody proved a GPU)');
+  assert.equal((await client.getJob(gpuJob.jobId)).status, 'queued');
+
+  // Honest providers: proven, re-challenged, never faulted.
   const honestFaults = await db
     .selectFrom('verification_faults')
     .select('provider')
     .where('provider', 'in', [...honest])
     .execute();
   assert.deepEqual(honestFaults, [], 'no honest provider was faulted');
-  assert.ok(seen.includes('provider.faulted') && seen.includes('task.verified'));
-
-  const { providers } = await client.listProviders();
-  const view = (a: string) =>
-    providers.find((p) => p.address === a) as { reputation: { score: number; faults: number } };
-  for (const cheater of cheaters) {
-    assert.ok(view(cheater).reputation.faults >= 1);
-    assert.ok(view(cheater).reputation.score < 0.5, `${cheater} score ${view(cheater).reputation.score}`);
+  for (const h of honest) {
+    assert.equal(view(h).reputation.faults, 0);
+    assert.equal(view(h).capability?.proven, true);
+    assert.equal(view(h).capability?.class, 'cpu');
   }
-  for (const h of honest) assert.equal(view(h).reputation.faults, 0);
+  const proofs = await db
+    .selectFrom('capability_proofs')
+    .select(['provider', 'outcome'])
+    .where('provider', '=', h1!)
+    .execute();
+  assert.ok(proofs.length >= 2, `re-challenged at random times (${proofs.length} proofs)`);
+  for (const b of ['always-wrong', 'lazy-zeros', 'lazy-random', 'copycat'] as const) {
+    const v = view(who[b]).reputation;
+    assert.ok(v.faults >= 1 && v.score < 0.5, `${b} score ${v.score}`);
+  }
+  assert.ok(seen.includes('task.verified'));
 });

@@ -219,7 +219,7 @@ describe('explorer API', () => {
         unverified: 0,
         audited: 0,
         policies: { none: 0, audit: 0, redundant: 0 },
-        faults: { total: 0, byKind: { outvoted: 0, canary: 0, 'bad-reveal': 0 } },
+        faults: { total: 0, byKind: { outvoted: 0, canary: 0, 'bad-reveal': 0, capability: 0 } },
         slashed: '0',
       });
       assert.equal(stats.prices, undefined, 'prices come from /v1/prices, not from stats');
@@ -501,6 +501,8 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       scrypt: { n: 1024, r: 8, p: 1 },
       logger: quiet,
     });
+    // Staked on chain like any provider: the coordinator gives work only to providers active there.
+    await net.registerProvider(join(pdir, 'key.json'), 'sa-east');
     const cheat = spawnPlexus(
       'cheater',
       [
@@ -528,7 +530,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     }
     // k=4 with four providers online: everyone runs the task, three honest outputs outvote the cheater.
     const job = await submitOcr(1, { policy: 'redundant', k: 4 }, 'dashboard test: one cheater among four');
-    const final = await client.waitForJob(job);
+    const final = await client.waitForJob(job, undefined, AbortSignal.timeout(120_000));
     assert.equal(final.status, 'completed');
 
     const history = (await (await fetch(`${net.coordinatorUrl}/v1/providers/${cheater}/history`)).json()) as {
@@ -638,11 +640,69 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     await page.close();
   });
 
-  test('settlement views render the agreed shapes (stand-in answers until branch market serves them)', async () => {
+  test("settled epochs on the devnet chain: the epoch row, its transaction and a provider's claimable amount", async () => {
+    const url = net.coordinatorUrl;
+    type EpochRow = {
+      epoch: number;
+      status: string;
+      tasksSettled: number;
+      providerEarnings: string;
+      txHash: string | null;
+    };
+    // The jobs of the tests before were billed; wait for an epoch holding them to settle on chain.
+    let settled: EpochRow | undefined;
+    const deadline = Date.now() + 120_000;
+    while (!settled) {
+      assert.ok(Date.now() < deadline, 'no epoch with settled tasks within 120 s');
+      const { epochs } = (await (await fetch(`${url}/v1/epochs`)).json()) as { epochs: EpochRow[] };
+      settled = epochs.find((e) => e.status === 'settled' && e.tasksSettled > 0);
+      if (!settled) await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.match(settled.txHash ?? '', /^0x[0-9a-f]{64}$/);
+
+    const { page, errors } = await openPage();
+    await page.goto(`${url}/#/epochs`);
+    const row = page.locator(`tr[data-epoch="${settled.epoch}"]`);
+    await row.waitFor();
+    assert.equal(await row.locator('td:nth-child(2)').textContent(), 'settled');
+    assert.equal(
+      await row.locator('td:nth-child(5)').getAttribute('title'),
+      exactPlx(settled.providerEarnings),
+    );
+    assert.equal(await row.locator('td:nth-child(11)').getAttribute('title'), settled.txHash);
+    await page.locator('[data-testid="chain"]').getByText(net.chain.deployment.settlement).waitFor();
+
+    // A provider that ran those tasks: its page shows what the rewards endpoint says is claimable.
+    const { providers } = (await (await fetch(`${url}/v1/providers`)).json()) as {
+      providers: { address: string }[];
+    };
+    let rewards: { cumulativeAmount: string; claimed: string } | undefined;
+    let address = '';
+    for (const p of providers) {
+      const res = await fetch(`${url}/v1/rewards/${p.address}`);
+      if (res.ok) {
+        rewards = (await res.json()) as { cumulativeAmount: string; claimed: string };
+        address = p.address;
+        break;
+      }
+      await res.arrayBuffer();
+    }
+    assert.ok(rewards, 'some provider has earnings in the settled epoch');
+    await page.goto(`${url}/#/providers/${address}`);
+    const money = page.locator('[data-testid="money"]');
+    const claimable = (BigInt(rewards.cumulativeAmount) - BigInt(rewards.claimed)).toString();
+    await money.locator('dt:text("Claimable now") + dd').getByText(plx(claimable), { exact: true }).waitFor();
+    await shot(page, 'provider-settled');
+    assert.deepEqual(errors, [], 'no console errors');
+    await page.close();
+  });
+
+  test('settlement views render cases the devnet does not reach: stand-in answers for slashes, GPU prices, no stake', async () => {
     const { page, errors } = await openPage();
     const url = net.coordinatorUrl;
-    // Named stand-ins: this coordinator has no settlement endpoints yet (they land with branch
-    // `market`); everything else on the page is the real devnet.
+    // Named stand-ins for the settlement endpoints (the test before reads the real ones): an
+    // epoch with a slash, a GPU price class and a provider without a stake, which a short CPU-only
+    // devnet run never produces. Everything else on the page is the real devnet.
     await page.route('**/v1/epochs', (r) => r.fulfill({ json: EPOCHS }));
     await page.route('**/v1/prices', (r) => r.fulfill({ json: PRICES }));
     await page.route('**/v1/chain', (r) => r.fulfill({ json: CHAIN }));

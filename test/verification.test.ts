@@ -239,3 +239,215 @@ test('a coordinator restart mid-verification loses nothing: the verdict uses res
     await cleanup();
   }
 });
+
+async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+type CapabilityJson = {
+  class: string;
+  proven: boolean;
+  gpuTrusted: boolean;
+  gflops: number | null;
+  lastOutcome: string;
+};
+
+async function capabilityOf(url: string, address: string): Promise<CapabilityJson & { faults: number }> {
+  const { providers } = await createClient({ url }).listProviders();
+  const p = providers.find((x) => x.address === address.toLowerCase()) as
+    | { capability: CapabilityJson; reputation: { faults: number } }
+    | undefined;
+  assert.ok(p?.capability, `provider ${address} shows a capability`);
+  return { ...p.capability, faults: p.reputation.faults };
+}
+
+test('capability proof: a correct answer is proven, a wrong one is a fault, an unproven GPU claim gets no GPU work', async () => {
+  const good = await connectRawProvider(c.url, randomAccount());
+  const liar = await connectRawProvider(c.url, randomAccount());
+  const gpu = await connectRawProvider(c.url, randomAccount(), {
+    hardware: {
+      gpus: [{ name: 'NVIDIA GeForce RTX 4090', memoryMiB: 24_564 }],
+      executionProviders: ['cuda', 'cpu'],
+    },
+  });
+  try {
+    const ch = await good.next('capability');
+    assert.equal(ch.hardwareClass, 'cpu');
+    assert.equal(ch.n, 256);
+    assert.equal((await gpu.next('capability')).hardwareClass, 'gpu-consumer');
+    await good.answerCapability(ch);
+    await liar.answerCapability(await liar.next('capability'), { corrupt: true });
+    const proven = await until('the proof', async () => {
+      const v = await capabilityOf(c.url, good.account.address);
+      return v.lastOutcome === 'pending' ? undefined : v;
+    });
+    assert.equal(proven.lastOutcome, 'passed');
+    assert.equal(proven.proven, true);
+    assert.equal(proven.gpuTrusted, false);
+    assert.ok((proven.gflops ?? 0) > 0);
+    const wrong = await until('the wrong proof', async () => {
+      const v = await capabilityOf(c.url, liar.account.address);
+      return v.lastOutcome === 'pending' ? undefined : v;
+    });
+    assert.equal(wrong.lastOutcome, 'wrong');
+    assert.equal(wrong.faults, 1, 'a wrong answer is a fault');
+    const fault = await c.store.db
+      .selectFrom('verification_faults')
+      .selectAll()
+      .where('provider', '=', liar.account.address.toLowerCase())
+      .executeTakeFirstOrThrow();
+    assert.equal(fault.kind, 'capability');
+    assert.match(fault.evidence, /Freivalds/);
+    const g = await capabilityOf(c.url, gpu.account.address);
+    assert.deepEqual([g.class, g.proven, g.gpuTrusted], ['gpu-consumer', false, false]);
+
+    // A GPU job: only the GPU claimer would fit, and it has not proven its GPU.
+    const client = createClient({ url: c.url, account: randomAccount() });
+    const model = await client.uploadBlob(modelBytes);
+    const input = await client.uploadBlob(encodeSafetensors(ocrInput(9, 32, 32)));
+    const { jobId } = await client.submitJob({
+      kind: 'onnx.infer',
+      model: model.cid,
+      inputs: [input.cid],
+      resources: { gpu: true, minMemoryMiB: 0 },
+      deadline: Math.floor(Date.now() / 1000) + 60,
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(gpu.take('assign'), undefined, 'no GPU work for an unproven GPU');
+    const leases = await c.store.db
+      .selectFrom('assignments')
+      .select('id')
+      .where('job_id', '=', jobId)
+      .execute();
+    assert.deepEqual(leases, []);
+  } finally {
+    await Promise.all([good, liar, gpu].map((p) => p.close()));
+  }
+});
+
+test('signed commit–reveal: reveals open only when the round committed, and only the own commitment', async () => {
+  const ps = await Promise.all([0, 1].map(() => connectRawProvider(c.url, randomAccount())));
+  const [p1, p2] = ps as [RawProvider, RawProvider];
+  try {
+    const { client, jobId } = await submit(c.url, 5, { policy: 'redundant', k: 2 });
+    const [m1, m2] = await Promise.all([p1.next('assign'), p2.next('assign')]);
+    const o1 = await p1.commit(m1, honest());
+    const early = await p1.deliver(m1, honest(), o1);
+    assert.equal(early.code, 'PLX_VERIFICATION_REVEAL_TOO_EARLY', 'no reveal before the round committed');
+    assert.equal(p1.take('reveal'), undefined);
+    const o2 = await p2.commit(m2, noisy());
+    assert.equal((await p1.next('reveal')).assignmentId, m1.assignmentId);
+    assert.equal((await p2.next('reveal')).assignmentId, m2.assignmentId);
+    const wrongSalt = await p1.deliver(m1, honest(), { ...o1, salt: o2.salt });
+    assert.equal(wrongSalt.code, 'PLX_REVEAL_MISMATCH');
+    const otherOutput = await p2.deliver(m2, honest(), o1);
+    assert.equal(otherOutput.code, 'PLX_REVEAL_MISMATCH', "another provider's opening does not open mine");
+    const unopened = await p2.deliver(m2, noisy());
+    assert.equal(unopened.code, 'PLX_REVEAL_MISMATCH', 'a committed execution must reveal');
+    ack(await p1.deliver(m1, honest(), o1));
+    ack(await p2.deliver(m2, noisy(), o2));
+    assert.equal((await client.waitForJob(jobId)).status, 'completed');
+    const commits = await c.store.db
+      .selectFrom('task_commitments')
+      .select(['provider', 'signature'])
+      .where('task_id', '=', m1.taskId as string)
+      .execute();
+    assert.equal(commits.length, 2);
+  } finally {
+    await Promise.all(ps.map((p) => p.close()));
+  }
+});
+
+test('canaries: seeded from a verified task, issued alongside real work, a wrong answer is a fault, never billed, kept over a restart', async () => {
+  const { dir, cleanup } = await tempDir('plexus-canary-');
+  const log = createLogger('test-coordinator', { level: process.env.PLEXUS_TEST_LOG ?? 'silent' });
+  const start = () =>
+    startCoordinator({ dataDir: dir, port: 0, sweepIntervalMs: 100, canaryRate: 1 }, { log });
+  let coord = await start();
+  const open: RawProvider[] = [];
+  try {
+    const [p1, p2] = await Promise.all([0, 1].map(() => connectRawProvider(coord.url, randomAccount())));
+    open.push(p1!, p2!);
+    const seeded = await submit(coord.url, 6, { policy: 'redundant', k: 2 });
+    const [m1, m2] = await Promise.all([p1!.next('assign'), p2!.next('assign')]);
+    ack(await p1!.deliver(m1, honest()));
+    ack(await p2!.deliver(m2, noisy()));
+    assert.equal((await seeded.client.waitForJob(seeded.jobId)).status, 'completed');
+    const pool = await coord.store.db.selectFrom('canary_tasks').selectAll().execute();
+    assert.equal(pool.length, 1, 'the verified task became a canary');
+    await Promise.all([p1!.close(), p2!.close()]);
+
+    // A newcomer takes a real task and, at rate 1, a canary with it; it answers the canary wrong.
+    const p3 = await connectRawProvider(coord.url, randomAccount());
+    open.push(p3);
+    const job = await submit(coord.url, 7);
+    // The slot goes to the canary first (rate 1); the real task waits for the slot to free.
+    const canary = await p3.next('assign');
+    const issued = await coord.store.db
+      .selectFrom('canary_assignments')
+      .selectAll()
+      .executeTakeFirstOrThrow();
+    assert.equal(canary.assignmentId, issued.id);
+    assert.equal(canary.jobId, seeded.jobId, 'it carries the job id of the job it came from');
+    assert.equal(canary.input, pool[0]!.input_cid);
+    const opening = await p3.commit(canary, zeros());
+    await p3.next('reveal');
+    ack(await p3.deliver(canary, zeros(), opening));
+    const real = await p3.next('assign');
+    assert.deepEqual(Object.keys(canary).sort(), Object.keys(real).sort(), 'same message shape');
+    ack(await p3.deliver(real, honest()));
+    assert.equal((await job.client.waitForJob(job.jobId)).status, 'completed');
+    const faults = await coord.store.db.selectFrom('verification_faults').selectAll().execute();
+    assert.deepEqual(
+      faults.map((f) => [f.provider, f.kind, f.task_id]),
+      [[p3.account.address.toLowerCase(), 'canary', canary.taskId]],
+    );
+    const slashes = await coord.store.db.selectFrom('slashes').select('task_id').execute();
+    assert.deepEqual(
+      slashes.map((s) => s.task_id),
+      [canary.taskId],
+    );
+    const charges = await coord.store.db.selectFrom('ledger_entries').select(['ref', 'memo']).execute();
+    assert.ok(
+      charges.some((e) => e.ref === `exec:${real.assignmentId}`),
+      'the real task is billed',
+    );
+    assert.ok(
+      charges.every(
+        (e) => e.ref !== `exec:${canary.assignmentId}` && !e.memo.includes(canary.taskId as string),
+      ),
+      'the canary is not billed',
+    );
+    const tasks = await coord.store.db
+      .selectFrom('tasks')
+      .select('id')
+      .where('id', '=', canary.taskId as string)
+      .execute();
+    assert.deepEqual(tasks, [], 'a canary is no task of any job');
+    await p3.close();
+    await coord.stop();
+
+    // After a restart the pool is still there: another newcomer gets the canary.
+    coord = await start();
+    const p4 = await connectRawProvider(coord.url, randomAccount());
+    open.push(p4);
+    await submit(coord.url, 8);
+    await p4.next('assign');
+    const again = await coord.store.db
+      .selectFrom('canary_assignments')
+      .select('provider')
+      .where('provider', '=', p4.account.address.toLowerCase())
+      .execute();
+    assert.equal(again.length, 1);
+  } finally {
+    await Promise.all(open.map((p) => p.close()));
+    await coord.stop();
+    await cleanup();
+  }
+});

@@ -53,9 +53,6 @@ import type { Scheduler } from './scheduler/types.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import { createWorkLoop, defaultVerificationEconomics, type WorkLoop } from './work/createWorkLoop.ts';
 
-/** How often connected providers' on-chain status (active, stake) is re-read. */
-const STAKE_REFRESH_MS = 10_000;
-
 /** Coordinator configuration: one schema holds the checks and the defaults. */
 export const coordinatorConfigSchema = z.strictObject({
   /** Folder for the SQLite store and the blobs. */
@@ -117,8 +114,25 @@ export const coordinatorConfigSchema = z.strictObject({
   sensorReadingsPerSec: z.number().positive().default(DEFAULT_DEVICE_READINGS_PER_SEC),
   /** Readings admitted and not yet written before ingestion pushes back. */
   sensorMaxQueuedReadings: z.int().min(1).default(DEFAULT_MAX_QUEUED_READINGS),
+  /**
+   * Mean time between capability-proof re-challenges of a connected provider (jittered ±50%); the
+   * first challenge comes at session start (docs/verification.md).
+   */
+  capabilityRecheckMs: z
+    .int()
+    .min(100)
+    .max(7 * 86_400_000)
+    .default(30 * 60_000),
+  /** Share of a provider's assignments that bring a known-answer canary along (0 turns canaries off). */
+  canaryRate: z.number().min(0).max(1).default(0.02),
   /** How often the settlement loop looks for an epoch to settle. */
   settleIntervalMs: z.int().min(50).max(60_000).default(1000),
+  /**
+   * How often on-chain state the work loop depends on is re-read: connected providers' status
+   * (active, stake) and the escrow of clients with open jobs (a pending withdrawal holds their
+   * unstarted tasks). Must stay well below the escrow's withdrawal delay (≥ 1 epoch).
+   */
+  chainRefreshMs: z.int().min(100).max(60_000).default(10_000),
 });
 export type CoordinatorConfig = z.input<typeof coordinatorConfigSchema>;
 
@@ -215,6 +229,8 @@ export async function startCoordinator(
     metrics,
     market,
     ...(verification ? { verification } : {}),
+    capability: { intervalMs: config.capabilityRecheckMs },
+    canaries: { rate: config.canaryRate },
   });
   const submitter = createJobSubmitter({
     db,
@@ -359,8 +375,14 @@ export async function startCoordinator(
   settlement?.start(config.settleIntervalMs);
   // Device-day quality scores (datasets filter on them), once per finished UTC day.
   dayScorer.start(10 * 60_000);
-  // Stakes change on chain (slashes, unbonding, top-ups): re-read connected providers' status.
-  const stakeRefresher = chain ? setInterval(() => void market.refreshStakes(), STAKE_REFRESH_MS) : undefined;
+  // Stakes change on chain (slashes, unbonding, top-ups): re-read connected providers' status;
+  // escrows change too (withdrawals): re-check that open jobs are still covered.
+  const stakeRefresher = chain
+    ? setInterval(() => {
+        void market.refreshStakes();
+        void market.refreshEscrowHolds();
+      }, config.chainRefreshMs)
+    : undefined;
   log.info({ url, dataDir: config.dataDir, chainId: config.chainId }, 'coordinator listening');
 
   return {
@@ -377,6 +399,7 @@ export async function startCoordinator(
       await ingester.stop();
       await dayScorer.stop();
       clearInterval(sweeper);
+      loop.close();
       if (stakeRefresher) clearInterval(stakeRefresher);
       await settlement?.stop();
       for (const client of fastifyWebsocketClients(app)) client.terminate();

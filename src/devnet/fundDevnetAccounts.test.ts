@@ -90,7 +90,7 @@ test('the devnet funds, registers and deposits every participant from the treasu
     assert.ok(eth > DEVNET_GAS_ETH - 10n ** 16n && eth < DEVNET_GAS_ETH, `gas was paid from ${eth}`);
   }
   const client = await openKeystore(`${dir}/client/key.json`, 'pw', { logger: keys.logger });
-  assert.equal(funded.client.address, client.address);
+  assert.equal(funded.client?.address, client.address);
   assert.equal((await getEscrowBalance(reader, client.address)).balance, DEVNET_CLIENT_ESCROW);
   assert.equal(await getPlxBalance(reader, client.address), DEVNET_CLIENT_WALLET);
   const spent =

@@ -30,8 +30,8 @@ export type FundDevnetAccountsParameters = {
   treasuryKey: Hex;
   /** Each provider's key file (created if missing, so the agent started later opens the same key) and region. */
   providers: readonly { keystore: string; region: string }[];
-  /** The client's key file (created if missing). */
-  client: { keystore: string };
+  /** The client's key file (created if missing); none when only providers join (a later provider). */
+  client?: { keystore: string };
   password: string;
   scrypt?: ScryptParams;
   /** The machine the providers run on; default: probe this one (the devnet's agents run here too). */
@@ -44,7 +44,7 @@ export type FundDevnetAccountsParameters = {
 /** What fundDevnetAccounts did. */
 export type FundedDevnet = {
   providers: { address: Hex; region: string; stake: bigint }[];
-  client: { address: Hex; escrow: bigint };
+  client?: { address: Hex; escrow: bigint };
 };
 
 /**
@@ -66,18 +66,22 @@ export async function fundDevnetAccounts(p: FundDevnetAccountsParameters): Promi
   const providerAccounts = await Promise.all(
     p.providers.map((x) => loadOrCreateKeystore(x.keystore, p.password, keyOptions)),
   );
-  const clientAccount = await loadOrCreateKeystore(p.client.keystore, p.password, keyOptions);
+  const clientAccount =
+    p.client === undefined
+      ? undefined
+      : await loadOrCreateKeystore(p.client.keystore, p.password, keyOptions);
   const target = { rpcUrl: p.rpcUrl, chainId: p.deployment.chainId, addresses: p.deployment };
   const treasury = connectPlexus(target, privateKeyToAccount(p.treasuryKey));
   const testClient = createTestClient({ mode: 'anvil', transport: http(p.rpcUrl) });
   const stake = p.deployment.minStake;
 
   // One sender (the treasury), so these go one after another; each waits for its receipt.
-  for (const account of [...providerAccounts, clientAccount])
+  for (const account of [...providerAccounts, ...(clientAccount ? [clientAccount] : [])])
     await testClient.setBalance({ address: account.address, value: DEVNET_GAS_ETH });
   for (const account of providerAccounts)
     await transferPlx(treasury, account.address, stake + DEVNET_PROVIDER_WALLET);
-  await transferPlx(treasury, clientAccount.address, DEVNET_CLIENT_ESCROW + DEVNET_CLIENT_WALLET);
+  if (clientAccount)
+    await transferPlx(treasury, clientAccount.address, DEVNET_CLIENT_ESCROW + DEVNET_CLIENT_WALLET);
 
   const digest = capabilitiesDigest(hardwareClaim(p.hardware ?? (await probeHardware()), { useGpu: true }));
   // Different senders from here on, so they can go in parallel.
@@ -90,10 +94,13 @@ export async function fundDevnetAccounts(p: FundDevnetAccountsParameters): Promi
         uri: `plexus-devnet:provider/${account.address}`,
       }),
     ),
-    deposit(connectPlexus(target, clientAccount), DEVNET_CLIENT_ESCROW),
+    ...(clientAccount ? [deposit(connectPlexus(target, clientAccount), DEVNET_CLIENT_ESCROW)] : []),
   ]);
   p.print?.(
-    `funded       ${providerAccounts.length} providers registered on chain with ${formatUnits(stake, 18)} PLX stake each; client ${clientAccount.address} has ${formatUnits(DEVNET_CLIENT_ESCROW, 18)} PLX in escrow`,
+    `funded       ${providerAccounts.length} providers registered on chain with ${formatUnits(stake, 18)} PLX stake each` +
+      (clientAccount
+        ? `; client ${clientAccount.address} has ${formatUnits(DEVNET_CLIENT_ESCROW, 18)} PLX in escrow`
+        : ''),
   );
   return {
     providers: providerAccounts.map((a, i) => ({
@@ -101,6 +108,6 @@ export async function fundDevnetAccounts(p: FundDevnetAccountsParameters): Promi
       region: p.providers[i]!.region,
       stake,
     })),
-    client: { address: clientAccount.address, escrow: DEVNET_CLIENT_ESCROW },
+    ...(clientAccount ? { client: { address: clientAccount.address, escrow: DEVNET_CLIENT_ESCROW } } : {}),
   };
 }

@@ -43,6 +43,12 @@ export type Devnet = {
     epochDuration: number;
   };
   children: NodeChild[];
+  /**
+   * Funds a provider key (created if missing) from the treasury and registers it on chain with the
+   * minimum stake, as the devnet does for its own providers: a provider started later with this key
+   * takes work (the coordinator gives work only to providers active on chain).
+   */
+  registerProvider(keystore: string, region: string): Promise<void>;
   runDemo(images?: number): Promise<DemoSummary>;
   /** Waits for the demo's epoch to settle, claims for one provider and checks it against the ledger. */
   checkSettlement(timeoutMs?: number): Promise<SettlementCheck>;
@@ -218,6 +224,17 @@ export async function startDevnet(opts: {
       coordinatorUrl: url,
       chain: { rpcUrl: anvil.rpcUrl, deployment: chain.deployment, epochDuration: epochSeconds },
       children,
+      registerProvider: async (keystore: string, region: string) => {
+        await fundDevnetAccounts({
+          rpcUrl: anvil!.rpcUrl,
+          deployment: chain.deployment,
+          treasuryKey: anvil!.privateKeys[0]!,
+          providers: [{ keystore, region }],
+          password: DEVNET_PASSWORD,
+          scrypt: DEVNET_SCRYPT,
+          logger: quiet,
+        });
+      },
       runDemo: (images?: number) => runDemo(signer, { ...(images ? { images } : {}), print }),
       checkSettlement: (timeoutMs?: number) =>
         checkSettlement({

@@ -51,6 +51,11 @@ export const errorCodes = {
     message: 'Reveals open only after every assigned provider has committed.',
   },
   PLX_VERIFICATION_DUPLICATE: { status: 409, message: 'This provider already committed or revealed.' },
+  PLX_REVEAL_MISMATCH: {
+    status: 409,
+    message: "The reveal does not open the provider's own signed commitment.",
+  },
+  PLX_CAPABILITY_UNKNOWN: { status: 404, message: 'No open capability challenge has this id.' },
   // --- verification wired into the work loop (job failure reasons) ---
   PLX_TASK_DISPUTED: {
     status: 422,

@@ -80,6 +80,15 @@ export type Market = {
   ineligible(maxPrice: bigint | undefined, needsGpu: boolean): Set<string>;
   /** Re-reads every connected provider's on-chain status (stake changes, slashes, unbonding). */
   refreshStakes(): Promise<void>;
+  /**
+   * Re-reads the escrow of every client with open jobs. A client whose escrow (less any pending
+   * withdrawal) no longer covers its unsettled charges and open reservations is held: the work
+   * loop starts none of its tasks until it is covered again (cancelled withdrawal, new deposit),
+   * so a withdrawal requested after admission cannot leave work unpaid (docs/market.md).
+   */
+  refreshEscrowHolds(): Promise<void>;
+  /** The client's unstarted tasks wait: its escrow no longer covers its open jobs. */
+  clientHeld(client: string): boolean;
   /** A provider's bonded stake as last read from the chain (undefined: never read, or no chain). */
   stakeOf(address: string): bigint | undefined;
   /** The base price of a class in force in an epoch. */
@@ -125,6 +134,8 @@ export function createMarket(deps: {
   const activeOnChain = new Set<string>();
   /** Last bonded stake read from the chain, per provider (kept after a disconnect). */
   const stakes = new Map<string, bigint>();
+  /** Clients whose escrow no longer covers their open jobs (refreshEscrowHolds). */
+  const held = new Set<string>();
 
   async function refreshOne(address: string): Promise<void> {
     if (!deps.chain) return;
@@ -380,6 +391,44 @@ export function createMarket(deps: {
     },
     async refreshStakes() {
       await Promise.all([...floors.keys()].map((a) => refreshOne(a)));
+    },
+    async refreshEscrowHolds() {
+      if (!deps.chain) return;
+      const open = await db
+        .selectFrom('jobs')
+        .select('client')
+        .distinct()
+        .where('status', 'in', ['queued', 'running'])
+        .where('worst_case', 'is not', null)
+        .execute();
+      const clients = new Set(open.map((r) => r.client.toLowerCase()));
+      for (const c of held) if (!clients.has(c)) held.delete(c);
+      let released = false;
+      for (const c of clients) {
+        let a: Awaited<ReturnType<typeof availableEscrow>>;
+        try {
+          a = await availableEscrow(c as Address);
+        } catch (err) {
+          // The chain is down: keep the last decision; settlement queues meanwhile.
+          log.debug({ err, client: c }, 'could not re-read the escrow');
+          continue;
+        }
+        if (a.available < 0n) {
+          if (!held.has(c))
+            log.warn(
+              { client: c, shortfall: (-a.available).toString() },
+              "escrow no longer covers the client's open jobs (withdrawal requested?): its unstarted tasks wait",
+            );
+          held.add(c);
+        } else if (held.delete(c)) {
+          log.info({ client: c }, "escrow covers the client's open jobs again: its tasks run");
+          released = true;
+        }
+      }
+      if (released) deps.onEligible?.();
+    },
+    clientHeld(client) {
+      return held.has(client.toLowerCase());
     },
     basePrice,
     currentEpoch,

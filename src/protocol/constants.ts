@@ -1,5 +1,9 @@
 /** Protocol-wide defaults. Changing one is a protocol change: document it in docs/protocol.md. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * 2: providers sign a commitment to each output before revealing it, and answer capability-proof
+ * challenges. Coordinators still accept v1 agents (their results are committed on their behalf).
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** A signed message older or newer than this (by its `issuedAt`) is refused as stale. */
 export const MAX_MESSAGE_SKEW_SEC = 300;

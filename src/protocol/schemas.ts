@@ -129,6 +129,41 @@ export const providerResultSchema = z.strictObject({
   usage: usageSchema,
   issuedAt: z.int().positive(),
   signature: signatureSchema,
+  /**
+   * Protocol v2: the reveal that opens the provider's signed commitment (sha256 of
+   * abi.encode(taskId, provider, outputDigest, salt)). Absent from v1 agents, whose results the
+   * coordinator commits to on their behalf.
+   */
+  outputDigest: hex32Schema.optional(),
+  salt: hex32Schema.optional(),
+});
+
+/**
+ * Protocol v2: a provider's signed commitment to its output (EIP-712 TaskCommitment), sent before
+ * the output is uploaded; the coordinator answers with `reveal` once every execution of the round
+ * has committed.
+ */
+export const providerCommitSchema = z.strictObject({
+  type: z.literal('commit'),
+  assignmentId: hex32Schema,
+  taskId: hex32Schema,
+  commitment: hex32Schema,
+  issuedAt: z.int().positive(),
+  signature: signatureSchema,
+});
+
+/** Capability proof, step 1: the sha256 of the answer (the clock stops when it arrives). */
+export const providerCapabilityDigestSchema = z.strictObject({
+  type: z.literal('capability-digest'),
+  challengeId: hex32Schema,
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+/** Capability proof, step 2: the answer bytes (C mod p, n² bytes), uploaded as a blob. */
+export const providerCapabilityAnswerSchema = z.strictObject({
+  type: z.literal('capability-answer'),
+  challengeId: hex32Schema,
+  productCid: cidSchema,
 });
 
 export const providerFailureSchema = z.strictObject({
@@ -152,7 +187,10 @@ export const providerDrainSchema = z.strictObject({ type: z.literal('drain') });
 export const providerMessageSchema = z.discriminatedUnion('type', [
   providerAuthSchema,
   providerResultSchema,
+  providerCommitSchema,
   providerFailureSchema,
+  providerCapabilityDigestSchema,
+  providerCapabilityAnswerSchema,
   providerCacheSchema,
   providerDrainSchema,
 ]);
@@ -160,6 +198,7 @@ export type ProviderMessage = z.infer<typeof providerMessageSchema>;
 export type ProviderAuth = z.infer<typeof providerAuthSchema>;
 export type ProviderResult = z.infer<typeof providerResultSchema>;
 export type ProviderFailure = z.infer<typeof providerFailureSchema>;
+export type ProviderCommit = z.infer<typeof providerCommitSchema>;
 
 /** Coordinator → provider messages (the coordinator is trusted by the agent it connected to). */
 export type CoordinatorMessage =
@@ -177,6 +216,18 @@ export type CoordinatorMessage =
       timeoutMs: number;
     }
   | { type: 'cancel'; assignmentId: `0x${string}`; reason: string }
+  /** Protocol v2: every execution of the round has committed; upload the output and reveal. */
+  | { type: 'reveal'; assignmentId: `0x${string}` }
+  /** A capability-proof challenge (src/coordinator/verification/capabilityProof.ts). */
+  | {
+      type: 'capability';
+      challengeId: string;
+      seed: string;
+      n: number;
+      modulus: number;
+      hardwareClass: string;
+      deadlineMs: number;
+    }
   | { type: 'ack'; assignmentId: `0x${string}`; accepted: boolean; code?: string; message?: string }
   | { type: 'error'; code: string; message: string };
 

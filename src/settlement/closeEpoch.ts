@@ -13,6 +13,7 @@ import { bigMin } from '../market/bigMath.ts';
 import { CPU_CLASS } from '../market/constants.ts';
 import type { Market } from '../market/createMarket.ts';
 import { nextBasePrice } from '../market/nextBasePrice.ts';
+import { provenCapacity } from '../market/provenCapacity.ts';
 import { gpuClassOf } from '../market/resourceClass.ts';
 import { shareEmission } from '../market/shareEmission.ts';
 import type { HardwareClaim, OnnxInferSpec } from '../protocol/schemas.ts';
@@ -263,10 +264,9 @@ export async function closeEpoch(deps: {
       ).map((f) => f.provider.toLowerCase()),
     );
     const providers = new Map(
-      (await trx.selectFrom('providers').select(['address', 'region', 'hardware']).execute()).map((p) => [
-        p.address.toLowerCase(),
-        p,
-      ]),
+      (
+        await trx.selectFrom('providers').select(['address', 'region', 'hardware', 'capability']).execute()
+      ).map((p) => [p.address.toLowerCase(), p]),
     );
     const cand = new Map<string, { uptimeMs: number; slots: number }>();
     for (const s of sessions) {
@@ -280,8 +280,8 @@ export async function closeEpoch(deps: {
       endsAt - startsAt,
       [...cand].map(([address, c]) => ({
         address,
-        // Capacity proxy until capability proofs are stored: advertised lease slots, at most 16.
-        capacity: Math.min(16, c.slots),
+        // Proven capacity: the throughput of the latest passing capability proof (0 without one).
+        capacity: provenCapacity(providers.get(address)?.capability),
         uptimeMs: c.uptimeMs,
         faulted: faulted.has(address) || !active.has(address),
         region: providers.get(address)?.region ?? 'unknown',

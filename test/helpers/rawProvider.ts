@@ -3,12 +3,21 @@
  * what a test tells it (send a chosen output, fail, stay silent). Used by the verification tests
  * to play honest and dishonest providers without running inference.
  */
-import type { LocalAccount } from 'viem';
+import { randomBytes } from 'node:crypto';
+import type { Hex, LocalAccount } from 'viem';
 import { WebSocket } from 'ws';
 import { createClient } from '../../src/client/createClient.ts';
 import { capabilitiesHash } from '../../src/coordinator/api/providerRoutes.ts';
+import {
+  answerDigest,
+  type CapabilityChallenge,
+  solveCapabilityChallenge,
+} from '../../src/coordinator/verification/capabilityProof.ts';
+import { computeCommitment } from '../../src/coordinator/verification/commitReveal.ts';
+import { tensorSetDigest } from '../../src/coordinator/verification/tensors.ts';
+import { toTensorSet } from '../../src/coordinator/work/outputTensors.ts';
 import { signPlexusMessage } from '../../src/protocol/eip712.ts';
-import { cidToBytes32 } from '../../src/protocol/ids.ts';
+import { cidOf, cidToBytes32 } from '../../src/protocol/ids.ts';
 import { encodeSafetensors, type Tensor } from '../../src/protocol/safetensors.ts';
 
 export type Msg = Record<string, unknown> & { type: string };
@@ -18,7 +27,7 @@ const claim = {
     cpuModel: 'test cpu',
     cpuCores: 2,
     memoryBytes: 8 * 1024 ** 3,
-    gpus: [],
+    gpus: [] as { name: string; memoryMiB: number }[],
     executionProviders: ['cpu'],
   },
   slots: 1,
@@ -34,7 +43,15 @@ export type RawProvider = {
   /** Takes a message of `type` that already arrived, without waiting. */
   take(type: string): Msg | undefined;
   /** Uploads `tensors` as the output of `assign` and sends the signed result; resolves with the ack. */
-  deliver(assign: Msg, tensors: Record<string, Tensor>): Promise<Msg>;
+  deliver(
+    assign: Msg,
+    tensors: Record<string, Tensor>,
+    reveal?: { outputDigest: Hex; salt: Hex },
+  ): Promise<Msg>;
+  /** Protocol v2: signs and sends a commitment to `tensors` (nothing uploaded); returns the opening. */
+  commit(assign: Msg, tensors: Record<string, Tensor>): Promise<{ outputDigest: Hex; salt: Hex }>;
+  /** Answers a capability challenge (digest, upload, answer); `corrupt` flips one answer byte. */
+  answerCapability(challenge: Msg, opts?: { corrupt?: boolean }): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -42,10 +59,19 @@ export type RawProvider = {
 export async function connectRawProvider(
   url: string,
   account: LocalAccount,
-  opts: { inFlight?: string[]; chainId?: number; floorPrices?: Record<string, string> } = {},
+  opts: {
+    inFlight?: string[];
+    chainId?: number;
+    floorPrices?: Record<string, string>;
+    hardware?: Partial<(typeof claim)['hardware']>;
+  } = {},
 ): Promise<RawProvider> {
   const chainId = opts.chainId ?? 31337;
-  const claimed = { ...claim, ...(opts.floorPrices ? { floorPrices: opts.floorPrices } : {}) };
+  const claimed = {
+    ...claim,
+    hardware: { ...claim.hardware, ...opts.hardware },
+    ...(opts.floorPrices ? { floorPrices: opts.floorPrices } : {}),
+  };
   const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/providers/ws`);
   const inbox: Msg[] = [];
   const waiters: { type: string | undefined; resolve: (m: Msg) => void }[] = [];
@@ -105,7 +131,47 @@ export async function connectRawProvider(
       const i = inbox.findIndex((m) => m.type === type);
       return i >= 0 ? inbox.splice(i, 1)[0] : undefined;
     },
-    async deliver(assign, tensors) {
+    async commit(assign, tensors) {
+      const outputDigest = tensorSetDigest(toTensorSet(tensors)) as Hex;
+      const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
+      const commitment = computeCommitment({
+        taskId: assign.taskId as string,
+        provider: account.address,
+        outputDigest,
+        salt,
+      });
+      const at = Math.floor(Date.now() / 1000);
+      const signature = await signPlexusMessage(account, chainId, 'TaskCommitment', {
+        provider: account.address,
+        assignmentId: assign.assignmentId as Hex,
+        taskId: assign.taskId as Hex,
+        commitment,
+        issuedAt: BigInt(at),
+      });
+      ws.send(
+        JSON.stringify({
+          type: 'commit',
+          assignmentId: assign.assignmentId,
+          taskId: assign.taskId,
+          commitment,
+          issuedAt: at,
+          signature,
+        }),
+      );
+      return { outputDigest, salt };
+    },
+    async answerCapability(challenge, o = {}) {
+      const answer = solveCapabilityChallenge(challenge as unknown as CapabilityChallenge);
+      if (o.corrupt) answer.product[0] = (answer.product[0]! + 1) % 251;
+      const digest = answerDigest(answer.challengeId, answer.product);
+      ws.send(JSON.stringify({ type: 'capability-digest', challengeId: answer.challengeId, digest }));
+      const { cid } = await createClient({ url }).uploadBlob(answer.product);
+      if (cid !== cidOf(answer.product)) throw new Error('blob cid mismatch');
+      ws.send(
+        JSON.stringify({ type: 'capability-answer', challengeId: answer.challengeId, productCid: cid }),
+      );
+    },
+    async deliver(assign, tensors, reveal) {
       const bytes = encodeSafetensors(tensors);
       const { cid } = await createClient({ url }).uploadBlob(bytes);
       const at = Math.floor(Date.now() / 1000);
@@ -128,6 +194,7 @@ export async function connectRawProvider(
           usage: { wallMs: 5, cpuMs: 5, peakRssBytes: 1000 },
           issuedAt: at,
           signature: sig,
+          ...(reveal ?? {}),
         }),
       );
       return next('ack');

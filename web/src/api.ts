@@ -25,8 +25,21 @@ export type Provider = {
   earnings?: string;
   /** Stake on chain, base units; null when the coordinator runs without a chain. */
   stake?: string | null;
+  /** Latest capability proof (docs/verification.md); null before any, absent on older coordinators. */
+  capability?: Capability | null;
   firstSeen: number;
   lastSeen: number;
+};
+/** What the coordinator's capability proofs established about a provider's claimed hardware. */
+export type Capability = {
+  class: string;
+  proven: boolean;
+  gpuTrusted: boolean;
+  gflops: number | null;
+  provenAt: number | null;
+  lastOutcome: 'pending' | 'passed' | 'slow' | 'wrong' | 'missed';
+  checkedAt: number | null;
+  reason: string;
 };
 export type Reputation = {
   alpha: number;

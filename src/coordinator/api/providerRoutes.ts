@@ -165,12 +165,19 @@ export function providerRoutes(deps: {
                 floorPrices: msg.floorPrices,
               });
               send({ type: 'welcome', provider: address, maxMessageBytes: MAX_WS_MESSAGE_BYTES });
+              await loop.providerWelcomed(address, msg.hardware);
               return;
             }
             if (!link) throw new PlexusError('PLX_UNAUTHORIZED', 'answer the challenge first');
             if (msg.type === 'result') {
               await loop.handleResult(link.address, msg);
               send({ type: 'ack', assignmentId: msg.assignmentId as Hex, accepted: true });
+            } else if (msg.type === 'commit') {
+              await loop.handleCommit(link.address, msg);
+            } else if (msg.type === 'capability-digest') {
+              loop.handleCapabilityDigest(link.address, msg);
+            } else if (msg.type === 'capability-answer') {
+              await loop.handleCapabilityAnswer(link.address, msg);
             } else if (msg.type === 'failure') {
               await loop.handleFailure(link.address, msg);
               send({ type: 'ack', assignmentId: msg.assignmentId as Hex, accepted: true });
@@ -226,7 +233,7 @@ export function providerRoutes(deps: {
           agentVersion: p.agent_version,
           tasksCompleted: p.tasks_completed,
           tasksFailed: p.tasks_failed,
-          ...loop.verificationView(p.address, p.reputation),
+          ...loop.verificationView(p.address, p.reputation, p.capability),
           firstSeen: p.first_seen,
           lastSeen: p.last_seen,
           earnings: (-(earnings.get(accounts.providerEarnings(p.address)) ?? 0n)).toString(),

@@ -248,6 +248,78 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('providers').addColumn('floor_prices', 'text').execute();
     },
   },
+  // Live verification (docs/verification.md): capability proofs and each provider's latest
+  // capability, the canary pool and canary assignments (kept apart from jobs and tasks so a canary
+  // never bills a client), and the commitments providers sign before they reveal an output.
+  '0004_verification_live': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('providers').addColumn('capability', 'text').execute();
+      await db.schema
+        .createTable('capability_proofs')
+        .addColumn('challenge_id', 'text', (c) => c.primaryKey())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('hardware_class', 'text', (c) => c.notNull())
+        .addColumn('n', 'integer', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('elapsed_ms', 'real')
+        .addColumn('gflops', 'real')
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('capability_proofs_provider')
+        .on('capability_proofs')
+        .columns(['provider', 'created_at'])
+        .execute();
+      await db.schema
+        .createTable('canary_tasks')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('source_task_id', 'text', (c) => c.notNull().unique())
+        .addColumn('source_job_id', 'text', (c) => c.notNull())
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('input_cid', 'text', (c) => c.notNull())
+        .addColumn('gpu', 'integer', (c) => c.notNull())
+        .addColumn('timeout_ms', 'integer', (c) => c.notNull())
+        .addColumn('expected_digest', 'text', (c) => c.notNull())
+        .addColumn('expected_cid', 'text', (c) => c.notNull())
+        .addColumn('issued', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('retired', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('canary_assignments')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('task_id', 'text', (c) => c.notNull().unique())
+        .addColumn('canary_id', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('lease_expires_at', 'integer', (c) => c.notNull())
+        .addColumn('output_cid', 'text')
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('finished_at', 'integer')
+        .execute();
+      await db.schema
+        .createIndex('canary_assignments_provider')
+        .on('canary_assignments')
+        .columns(['provider', 'status'])
+        .execute();
+      await db.schema
+        .createTable('task_commitments')
+        .addColumn('assignment_id', 'text', (c) => c.primaryKey())
+        .addColumn('task_id', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('commitment', 'text', (c) => c.notNull())
+        .addColumn('issued_at', 'integer', (c) => c.notNull())
+        .addColumn('signature', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('task_commitments_task')
+        .on('task_commitments')
+        .columns(['task_id'])
+        .execute();
+    },
+  },
   // Sensor data network (docs/sensors.md): devices owned by provider accounts, signed reading
   // batches (sequence per device refuses replays), readings deduplicated by (device, variable, t),
   // quality scores per device and window, and paid dataset purchases.

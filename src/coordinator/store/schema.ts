@@ -72,6 +72,8 @@ export type ProvidersTable = {
   reputation: string | null;
   /** JSON Record<resource class, decimal base units>: the floor prices the agent advertised. */
   floor_prices: Generated<string | null>;
+  /** JSON CapabilityView: the latest capability proof's outcome; null until one was judged. */
+  capability: Generated<string | null>;
 };
 
 /** Verification state of one task: its policy, the audit draw and the TaskVerification event log. */
@@ -198,6 +200,62 @@ export type EpochsTable = {
 
 export type MarketMetaTable = { key: string; value: string };
 
+/** One judged capability proof (docs/verification.md, "Capability proof"). */
+export type CapabilityProofsTable = {
+  challenge_id: string;
+  provider: string;
+  hardware_class: string;
+  n: number;
+  /** `passed`, `slow` (correct, over the class budget), `wrong` (a fault) or `missed` (no answer in time). */
+  outcome: 'passed' | 'slow' | 'wrong' | 'missed';
+  elapsed_ms: number | null;
+  gflops: number | null;
+  reason: string;
+  created_at: number;
+};
+
+/** A known-answer task: a verified task's model and input with the output providers agreed on. */
+export type CanaryTasksTable = {
+  id: string;
+  source_task_id: string;
+  source_job_id: string;
+  model: string;
+  input_cid: string;
+  gpu: number;
+  timeout_ms: number;
+  /** tensorSetDigest of the agreed output (0x hex). */
+  expected_digest: string;
+  /** Content id of the agreed output (tolerance comparison of float outputs). */
+  expected_cid: string;
+  issued: number;
+  retired: number;
+  created_at: number;
+};
+
+/** A canary issued to one provider under a fresh task id. */
+export type CanaryAssignmentsTable = {
+  id: string;
+  task_id: string;
+  canary_id: string;
+  provider: string;
+  status: 'leased' | 'passed' | 'failed' | 'expired';
+  lease_expires_at: number;
+  output_cid: string | null;
+  created_at: number;
+  finished_at: number | null;
+};
+
+/** The commitment a provider signed (EIP-712 TaskCommitment) before revealing its output. */
+export type TaskCommitmentsTable = {
+  assignment_id: string;
+  task_id: string;
+  provider: string;
+  commitment: string;
+  issued_at: number;
+  signature: string;
+  created_at: number;
+};
+
 /** A sensor device (docs/sensors.md): its own key, owned by a provider account, at a claimed place. */
 export type SensorDevicesTable = {
   address: string;
@@ -285,6 +343,10 @@ export type Database = {
   prices: PricesTable;
   epochs: EpochsTable;
   market_meta: MarketMetaTable;
+  capability_proofs: CapabilityProofsTable;
+  canary_tasks: CanaryTasksTable;
+  canary_assignments: CanaryAssignmentsTable;
+  task_commitments: TaskCommitmentsTable;
   sensor_devices: SensorDevicesTable;
   sensor_batches: SensorBatchesTable;
   sensor_readings: SensorReadingsTable;

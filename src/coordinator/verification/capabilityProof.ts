@@ -48,16 +48,21 @@ export type HardwareClass = {
  * float32 GEMM at a conservative fraction of the card's peak.
  *
  * @example
- * HARDWARE_CLASSES['gpu-consumer'].n; // 2048
+ * HARDWARE_CLASSES['gpu-consumer'].n; // 4096
  */
 export const HARDWARE_CLASSES: Record<string, HardwareClass> = {
-  cpu: { id: 'cpu', gpu: false, n: 256, minGflops: 0.1, slackMs: 500, deadlineMs: 60_000 },
+  // The CPU class checks correctness; its time budget only has to hold on a loaded machine.
+  cpu: { id: 'cpu', gpu: false, n: 256, minGflops: 0.1, slackMs: 2_000, deadlineMs: 60_000 },
+  // GPU classes use n = 4096 so that the O(n³) product, not the agent's O(n²) work inside the timed
+  // window (deriving A and B, float conversion, reduction mod p, sha256: ~330 ms on the 2-core dev
+  // box, `npm run bench -- capability-proof`), decides: a CPU must sustain roughly 600 GFLOP/s to
+  // fit the budget. Not yet calibrated on a real GPU (docs/verification.md).
   'gpu-consumer': {
     id: 'gpu-consumer',
     gpu: true,
-    n: 2048,
+    n: 4096,
     minGflops: 2_000,
-    slackMs: 100,
+    slackMs: 500,
     deadlineMs: 60_000,
   },
   'gpu-datacenter': {
@@ -65,7 +70,7 @@ export const HARDWARE_CLASSES: Record<string, HardwareClass> = {
     gpu: true,
     n: 4096,
     minGflops: 10_000,
-    slackMs: 100,
+    slackMs: 500,
     deadlineMs: 60_000,
   },
 };

@@ -26,7 +26,8 @@ export function slashAmount(args: { reward: bigint; stake: bigint; multiple?: bi
 export type FaultKind =
   | 'outvoted' // its output lost a majority vote against agreeing providers
   | 'canary' // its output differs from a known answer
-  | 'bad-reveal'; // its reveal does not open its commitment
+  | 'bad-reveal' // its reveal does not open its commitment
+  | 'capability'; // its capability-proof answer is not the product (Freivalds)
 
 /**
  * Evidence kept with a fault: enough for anyone to re-check the decision.

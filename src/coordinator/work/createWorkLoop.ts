@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { type Address, type Hex, keccak256, toBytes } from 'viem';
 import type { ErrorCode } from '../../errors/codes.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
@@ -13,6 +13,7 @@ import type {
   CoordinatorMessage,
   HardwareClaim,
   OnnxInferSpec,
+  ProviderCommit,
   ProviderFailure,
   ProviderResult,
 } from '../../protocol/schemas.ts';
@@ -23,7 +24,7 @@ import { createReputationLimitedScheduler } from '../scheduler/reputationLimited
 import type { Scheduler, TaskRequirements } from '../scheduler/types.ts';
 import type { Database } from '../store/schema.ts';
 import { AdaptiveAuditPolicy, auditRate, economicAuditBound } from '../verification/auditPolicy.ts';
-import { computeCommitment } from '../verification/commitReveal.ts';
+import { computeCommitment, verifyReveal } from '../verification/commitReveal.ts';
 import { DEFAULT_VERIFICATION_POLICY, type VerificationPolicy } from '../verification/policy.ts';
 import {
   concurrencyLimit,
@@ -34,7 +35,8 @@ import {
   reputationScore,
   updateReputation,
 } from '../verification/reputation.ts';
-import { slashAmount } from '../verification/slashing.ts';
+import { hashUnit } from '../verification/rng.ts';
+import { type FaultKind, slashAmount } from '../verification/slashing.ts';
 import {
   type ExecutionRole,
   TaskVerification,
@@ -43,6 +45,11 @@ import {
   type VerificationEvent,
 } from '../verification/taskVerification.ts';
 import { type TensorSet, tensorSetDigest } from '../verification/tensors.ts';
+import {
+  type CapabilityProofOptions,
+  type CapabilityView,
+  createCapabilityProofs,
+} from './capabilityProofs.ts';
 import { toTensorSet } from './outputTensors.ts';
 
 /** What the work loop needs to reach one connected provider. */
@@ -70,6 +77,13 @@ export type WorkLoop = {
   providerDraining(address: Address): void;
   providerCacheChanged(address: Address, added: string[], removed: string[]): void;
   handleResult(address: Address, msg: ProviderResult): Promise<void>;
+  /** Protocol v2: a provider's signed commitment to an output, before it reveals it. */
+  handleCommit(address: Address, msg: ProviderCommit): Promise<void>;
+  /** The session is authenticated and welcomed: the capability proof starts. */
+  providerWelcomed(address: Address, hardware: HardwareClaim): Promise<void>;
+  /** Capability proof: the answer's digest (stops the clock), then the uploaded answer. */
+  handleCapabilityDigest(address: Address, msg: { challengeId: string; digest: string }): void;
+  handleCapabilityAnswer(address: Address, msg: { challengeId: string; productCid: string }): Promise<void>;
   handleFailure(address: Address, msg: ProviderFailure): Promise<void>;
   /** Assigns queued tasks to free providers. Safe to call often: runs are coalesced. */
   dispatch(): Promise<void>;
@@ -84,8 +98,25 @@ export type WorkLoop = {
   verificationView(
     address: string,
     stored: string | null,
-  ): { reputation: ReputationState & { score: number; trusted: boolean }; auditRate: number };
+    storedCapability?: string | null,
+  ): {
+    reputation: ReputationState & { score: number; trusted: boolean };
+    auditRate: number;
+    capability: CapabilityView | null;
+  };
+  /** Stops timers (coordinator shutdown). */
+  close(): void;
 };
+
+/**
+ * Canaries in live work: the share of a provider's assignments that get a known-answer task
+ * alongside (default 0.02), how often one canary is issued before it retires (default 50), and the
+ * largest pool kept (default 1000).
+ *
+ * @example
+ * createWorkLoop({ ...deps, canaries: { rate: 0.05 } });
+ */
+export type CanaryOptions = { rate?: number; maxIssues?: number; poolSize?: number };
 
 /**
  * Task economics the audit bound and slash entries are priced with, in integer base units, and
@@ -139,7 +170,7 @@ function verdictJson(v: Verdict): string {
   return JSON.stringify(v, (_k, value) => (typeof value === 'bigint' ? value.toString() : value));
 }
 
-type JobInfo = { spec: OnnxInferSpec; status: string; maxPrice: bigint | undefined };
+type JobInfo = { spec: OnnxInferSpec; status: string; maxPrice: bigint | undefined; client: string };
 
 /** Largest output file a provider may return for one task. */
 const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
@@ -168,6 +199,8 @@ export function createWorkLoop(deps: {
   verification?: VerificationEconomics;
   /** Billing, floors and sessions (src/market); absent in unit tests that exercise the loop alone. */
   market?: Market;
+  capability?: CapabilityProofOptions;
+  canaries?: CanaryOptions;
 }): WorkLoop {
   const { db, events, log, metrics } = deps;
   const now = deps.now ?? Date.now;
@@ -191,6 +224,25 @@ export function createWorkLoop(deps: {
   const jobCache = new Map<string, JobInfo>();
   let dispatching: Promise<void> | undefined;
   let again = false;
+  const canaryRate = deps.canaries?.rate ?? 0.02;
+  const canaryMaxIssues = deps.canaries?.maxIssues ?? 50;
+  const canaryPoolSize = deps.canaries?.poolSize ?? 1000;
+  const proofs = createCapabilityProofs({
+    db,
+    blobs: deps.blobs,
+    log,
+    now,
+    send: (address, msg) => send(address, msg),
+    onFault: (trx, f) =>
+      recordFault(trx, {
+        provider: f.provider,
+        taskId: f.taskId,
+        jobId: null,
+        kind: 'capability',
+        evidence: f.evidence,
+      }),
+    ...(deps.capability ? { options: deps.capability } : {}),
+  });
 
   /**
    * A job's spec and status, cached. Inside a transaction pass `trx`: SQLite has one connection,
@@ -204,7 +256,7 @@ export function createWorkLoop(deps: {
     if (cached) return cached;
     const row = await executor
       .selectFrom('jobs')
-      .select(['spec', 'status', 'max_price'])
+      .select(['spec', 'status', 'max_price', 'client'])
       .where('id', '=', jobId)
       .executeTakeFirst();
     if (!row) return undefined;
@@ -212,6 +264,7 @@ export function createWorkLoop(deps: {
       spec: JSON.parse(row.spec) as OnnxInferSpec,
       status: row.status,
       maxPrice: row.max_price ? BigInt(row.max_price) : undefined,
+      client: row.client,
     };
     jobCache.set(jobId, info);
     return info;
@@ -312,6 +365,51 @@ export function createWorkLoop(deps: {
       .set({ reputation: JSON.stringify(next) })
       .where('address', '=', address)
       .execute();
+  }
+
+  /**
+   * Records a proven fault outside a job's verdict (a wrong capability proof, a failed canary):
+   * the fault with its evidence, a slash entry, the reputation change and a `provider.faulted` event.
+   */
+  async function recordFault(
+    trx: Transaction<Database>,
+    f: { provider: string; taskId: string; jobId: string | null; kind: FaultKind; evidence: unknown },
+  ): Promise<void> {
+    const t = now();
+    const provider = f.provider.toLowerCase();
+    await trx
+      .insertInto('verification_faults')
+      .values({
+        task_id: f.taskId,
+        job_id: f.jobId ?? '',
+        provider,
+        kind: f.kind,
+        evidence: JSON.stringify(f.evidence),
+        created_at: t,
+      })
+      .execute();
+    await trx
+      .insertInto('slashes')
+      .values({
+        task_id: f.taskId,
+        provider,
+        amount: slashable.toString(),
+        evidence: JSON.stringify(f.evidence),
+        created_at: t,
+      })
+      .execute();
+    await trx
+      .updateTable('providers')
+      .set((eb) => ({ tasks_failed: eb('tasks_failed', '+', 1) }))
+      .where('address', '=', provider)
+      .execute();
+    await recordOutcome(trx, provider, 'fault');
+    await events.append(trx, null, 'provider.faulted', {
+      provider,
+      taskId: f.taskId,
+      kind: f.kind,
+      slashed: slashable.toString(),
+    });
   }
 
   /**
@@ -441,6 +539,7 @@ export function createWorkLoop(deps: {
       .returning(['tasks_done', 'tasks_total'])
       .executeTakeFirstOrThrow();
     if (verdict.verified) {
+      await seedCanary(trx, jobId, taskId, verdict, accepted.output_cid);
       await events.append(trx, jobId, 'task.verified', {
         taskId,
         outputDigest: verdict.acceptedDigest ?? null,
@@ -467,6 +566,247 @@ export function createWorkLoop(deps: {
       return { jobDone: true, cancelled: [] };
     }
     return { jobDone: false, cancelled: [] };
+  }
+
+  /**
+   * A task that two or more providers agreed on becomes a known-answer canary (its model, input
+   * and the agreed output), unless the pool is full. Stored, so a restart keeps the pool.
+   */
+  async function seedCanary(
+    trx: Transaction<Database>,
+    jobId: string,
+    taskId: string,
+    verdict: Verdict,
+    outputCid: string,
+  ): Promise<void> {
+    if (canaryRate <= 0 || verdict.acceptedDigest === undefined) return;
+    if (verdict.outcomes.filter((o) => o.outcome === 'valid').length < 2) return;
+    const live = Number(
+      (
+        await trx
+          .selectFrom('canary_tasks')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('retired', '=', 0)
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+    if (live >= canaryPoolSize) return;
+    const task = await trx
+      .selectFrom('tasks')
+      .select('input_cid')
+      .where('id', '=', taskId)
+      .executeTakeFirst();
+    const job = await jobInfo(jobId, trx);
+    if (!task || !job) return;
+    await trx
+      .insertInto('canary_tasks')
+      .values({
+        id: `canary-${randomBytes(8).toString('hex')}`,
+        source_task_id: taskId,
+        source_job_id: jobId,
+        model: job.spec.model,
+        input_cid: task.input_cid,
+        gpu: job.spec.resources.gpu ? 1 : 0,
+        timeout_ms: job.spec.taskTimeoutSec * 1000,
+        expected_digest: verdict.acceptedDigest,
+        expected_cid: outputCid,
+        issued: 0,
+        retired: 0,
+        created_at: now(),
+      })
+      .onConflict((oc) => oc.column('source_task_id').doNothing())
+      .execute();
+  }
+
+  /** First result (v1) or commitment (v2) of an `audit` or `none` task: draw the audit now. */
+  function openVerification(
+    a: { task_id: string },
+    address: string,
+    policy: VerificationPolicy,
+  ): { tv: TaskVerification; audit: boolean } {
+    const audit =
+      policy.kind === 'audit' &&
+      audits.shouldAudit(address as Hex, {
+        taskId: a.task_id,
+        reward: econ.reward,
+        honestCost: econ.honestCost,
+        slashable,
+      }).audit &&
+      anotherProviderOnline([address]);
+    const tv = new TaskVerification(initFor(a.task_id, policy, audit));
+    tv.assign(address as Hex, 'primary');
+    verifications.set(a.task_id, tv);
+    return { tv, audit };
+  }
+
+  function mayReveal(tv: TaskVerification, provider: string): boolean {
+    try {
+      return tv.canReveal(provider as Hex);
+    } catch {
+      return false; // no live execution (abandoned): nothing to reveal
+    }
+  }
+
+  /** Whether this assignment already committed; a different second commitment is refused. */
+  async function priorCommitment(trx: Transaction<Database>, msg: ProviderCommit): Promise<boolean> {
+    const prior = await trx
+      .selectFrom('task_commitments')
+      .select('commitment')
+      .where('assignment_id', '=', msg.assignmentId)
+      .executeTakeFirst();
+    if (prior && prior.commitment !== msg.commitment) {
+      throw new PlexusError(
+        'PLX_VERIFICATION_DUPLICATE',
+        'this execution already committed to another output',
+      );
+    }
+    return prior !== undefined; // the same commitment again (after a reconnect): answered idempotently
+  }
+
+  /**
+   * Signed commitments of a task whose round's commit phase is over and whose output has not been
+   * revealed yet: their providers are told to reveal now.
+   */
+  async function releasableReveals(
+    trx: Transaction<Database>,
+    taskId: string,
+    tv: TaskVerification,
+  ): Promise<{ assignment_id: string; provider: string }[]> {
+    const commits = await trx
+      .selectFrom('task_commitments')
+      .select(['assignment_id', 'provider'])
+      .where('task_id', '=', taskId)
+      .execute();
+    if (commits.length === 0 || tv.verdict()) return [];
+    const done = new Set(
+      (
+        await trx
+          .selectFrom('task_executions')
+          .select('assignment_id')
+          .where('task_id', '=', taskId)
+          .execute()
+      ).map((e) => e.assignment_id),
+    );
+    return commits.filter((c) => !done.has(c.assignment_id) && mayReveal(tv, c.provider));
+  }
+
+  /**
+   * A canary's result: compared with the known answer (tolerances as for any float output). A
+   * match is a valid outcome; a miss is a fault with evidence and a slash entry. Neither touches a
+   * job, the client's escrow or the provider's earnings.
+   */
+  async function handleCanaryResult(
+    address: string,
+    msg: ProviderResult,
+    canary: { id: string; task_id: string; canary_id: string; provider: string; status: string },
+    tensors: TensorSet,
+    outputDigest: Hex,
+  ): Promise<void> {
+    if (
+      canary.provider !== address.toLowerCase() ||
+      canary.task_id !== msg.taskId ||
+      canary.status !== 'leased'
+    ) {
+      throw new PlexusError(
+        'PLX_STALE_ASSIGNMENT',
+        `assignment ${msg.assignmentId} is not leased to ${address}`,
+      );
+    }
+    const signed = await db
+      .selectFrom('task_commitments')
+      .select('commitment')
+      .where('assignment_id', '=', canary.id)
+      .executeTakeFirst();
+    const salt = (msg.salt as Hex | undefined) ?? (`0x${randomBytes(32).toString('hex')}` as Hex);
+    if (signed && msg.salt === undefined) {
+      throw new PlexusError('PLX_REVEAL_MISMATCH', 'this execution committed: reveal its digest and salt');
+    }
+    if (msg.salt !== undefined && !signed) {
+      throw new PlexusError('PLX_VERIFICATION_COMMIT_CLOSED', 'no signed commitment for this execution');
+    }
+    const commitment =
+      (signed?.commitment as Hex | undefined) ??
+      computeCommitment({ taskId: canary.task_id, provider: address as Hex, outputDigest, salt });
+    if (
+      !verifyReveal({
+        taskId: canary.task_id,
+        provider: address as Hex,
+        commitment,
+        reveal: { outputDigest, salt },
+      })
+    ) {
+      throw new PlexusError('PLX_REVEAL_MISMATCH', 'the reveal does not open the signed commitment');
+    }
+    const known = await db
+      .selectFrom('canary_tasks')
+      .selectAll()
+      .where('id', '=', canary.canary_id)
+      .executeTakeFirstOrThrow();
+    const expected = toTensorSet(decodeSafetensors(await deps.blobs.read(known.expected_cid)));
+    const tv = new TaskVerification({
+      ...initFor(canary.task_id, { kind: 'none' }, false),
+      canary: { expectedDigest: known.expected_digest as Hex, expected },
+    });
+    tv.assign(address as Hex, 'primary');
+    tv.commit(address as Hex, commitment);
+    tv.reveal(address as Hex, { outputDigest, salt, tensors });
+    const verdict = tv.verdict();
+    const passed = verdict?.status === 'accepted';
+    const t = now();
+    await db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable('canary_assignments')
+        .set({ status: passed ? 'passed' : 'failed', output_cid: msg.outputCid, finished_at: t })
+        .where('id', '=', canary.id)
+        .where('status', '=', 'leased')
+        .executeTakeFirst();
+      if (updated.numUpdatedRows === 0n) {
+        throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} is no longer leased`);
+      }
+      if (passed) await recordOutcome(trx, address, 'valid');
+      for (const f of verdict?.faults ?? []) {
+        await recordFault(trx, {
+          provider: f.provider,
+          taskId: canary.task_id,
+          jobId: null,
+          kind: 'canary',
+          evidence: f.evidence,
+        });
+      }
+    });
+    log.info({ provider: address, canary: known.id, passed }, 'canary checked');
+    scheduler.release(address);
+    metrics.tasksFinished.inc({ status: passed ? 'completed' : 'failed' });
+    void dispatch();
+  }
+
+  /** Canary leases that ran out (or that the provider forgot): a timeout, never a fault. */
+  async function expireCanaries(where: {
+    provider?: string;
+    keep?: Set<string>;
+    before?: number;
+  }): Promise<void> {
+    let q = db.selectFrom('canary_assignments').select(['id', 'provider']).where('status', '=', 'leased');
+    if (where.provider) q = q.where('provider', '=', where.provider);
+    if (where.before !== undefined) q = q.where('lease_expires_at', '<', where.before);
+    const rows = (await q.limit(1000).execute()).filter((r) => !where.keep?.has(r.id));
+    for (const r of rows) {
+      const done = await db.transaction().execute(async (trx) => {
+        const u = await trx
+          .updateTable('canary_assignments')
+          .set({ status: 'expired', finished_at: now() })
+          .where('id', '=', r.id)
+          .where('status', '=', 'leased')
+          .executeTakeFirst();
+        if (u.numUpdatedRows === 0n) return false;
+        await recordOutcome(trx, r.provider, 'timeout');
+        return true;
+      });
+      if (done && links.has(r.provider) && where.keep === undefined) {
+        scheduler.release(r.provider);
+        send(r.provider, { type: 'cancel', assignmentId: r.id as Hex, reason: 'lease expired' });
+      }
+    }
   }
 
   /** Some connected provider other than `except` could take another execution of a task. */
@@ -501,6 +841,9 @@ export function createWorkLoop(deps: {
         if (scheduler.freeSlots() === 0) return;
         const job = await jobInfo(task.job_id);
         if (!job) continue;
+        // A client whose escrow no longer covers its jobs starts no new task; executions of tasks
+        // already started (audits, replicas, retries) go on, so their verdicts and bills land.
+        if (task.attempts === 0 && deps.market?.clientHeld(job.client)) continue;
         // A verified task may need several executions at once (replicas, tie-breakers).
         let attempts = task.attempts;
         for (;;) {
@@ -566,6 +909,8 @@ export function createWorkLoop(deps: {
     };
     // Only providers active on chain whose floor is within the client's cap (docs/market.md).
     const tooDear = deps.market?.ineligible(job.maxPrice, job.spec.resources.gpu) ?? new Set<string>();
+    // GPU work only for providers whose latest capability proof showed the GPU they claim.
+    if (job.spec.resources.gpu) for (const a of links.keys()) if (!proofs.gpuTrusted(a)) tooDear.add(a);
     const provider = pickFor(req, {
       // Prefer a provider that has not tried this task; if there is none, any provider will do,
       // except that one provider never executes the same verified task twice.
@@ -576,6 +921,10 @@ export function createWorkLoop(deps: {
     if (!provider) return { leased: false, more: false };
     const started = performance.now();
     const assignmentId = `0x${randomBytes(32).toString('hex')}` as Hex;
+    // Sometimes the slot carries a canary instead; the task stays queued for the next free slot.
+    if ((role === 'primary' || role === 'replica') && (await injectCanary(provider, assignmentId))) {
+      return { leased: false, more: false };
+    }
     const t = now();
     let more = false;
     if (tv) {
@@ -650,6 +999,94 @@ export function createWorkLoop(deps: {
     metrics.dispatchSeconds.observe((performance.now() - started) / 1000);
     metrics.assignments.inc();
     return { leased: true, more };
+  }
+
+  /**
+   * With probability `canaryRate` (a seeded draw per provider and slot, unpredictable without the
+   * coordinator's secret), the slot just reserved on `provider` goes to a known-answer task it has
+   * not seen instead, under a fresh task id and with the job id of the job it came from: nothing on
+   * the wire tells it apart. True when a canary took the slot.
+   */
+  async function injectCanary(provider: string, slot: string): Promise<boolean> {
+    if (canaryRate <= 0 || hashUnit(econ.seed, 'canary', provider.toLowerCase(), slot) >= canaryRate) {
+      return false;
+    }
+    try {
+      const canary = await db
+        .selectFrom('canary_tasks as c')
+        .selectAll('c')
+        .where('c.retired', '=', 0)
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('canary_assignments as ca')
+                .select('ca.id')
+                .whereRef('ca.canary_id', '=', 'c.id')
+                .where('ca.provider', '=', provider),
+            ),
+          ),
+        )
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('task_executions as te')
+                .select('te.assignment_id')
+                .whereRef('te.task_id', '=', 'c.source_task_id')
+                .where('te.provider', '=', provider),
+            ),
+          ),
+        )
+        .orderBy(sql`random()`)
+        .limit(1)
+        .executeTakeFirst();
+      if (!canary) return false;
+      if (canary.gpu === 1 && !proofs.gpuTrusted(provider)) return false;
+      const id = `0x${randomBytes(32).toString('hex')}` as Hex;
+      const taskId = `0x${randomBytes(32).toString('hex')}` as Hex;
+      const t = now();
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('canary_assignments')
+          .values({
+            id,
+            task_id: taskId,
+            canary_id: canary.id,
+            provider,
+            status: 'leased',
+            lease_expires_at: t + canary.timeout_ms,
+            output_cid: null,
+            created_at: t,
+            finished_at: null,
+          })
+          .execute();
+        await trx
+          .updateTable('canary_tasks')
+          .set((eb) => ({
+            issued: eb('issued', '+', 1),
+            retired: canary.issued + 1 >= canaryMaxIssues ? 1 : 0,
+          }))
+          .where('id', '=', canary.id)
+          .execute();
+      });
+      metrics.assignments.inc();
+      send(provider, {
+        type: 'assign',
+        assignmentId: id,
+        taskId,
+        jobId: canary.source_job_id as Hex,
+        kind: 'onnx.infer',
+        model: canary.model,
+        input: canary.input_cid,
+        gpu: canary.gpu === 1,
+        timeoutMs: canary.timeout_ms,
+      });
+      return true;
+    } catch (err) {
+      log.error({ err, provider }, 'canary injection failed');
+      return false;
+    }
   }
 
   /**
@@ -841,6 +1278,10 @@ export function createWorkLoop(deps: {
         return { jobFailed: verdict.status !== 'accepted', jobDone: r.jobDone, cancelled: r.cancelled };
       }
       await saveVerification(trx, tv, a.job_id, policyOfSpec(job!.spec), false);
+      // The dropped execution may have been the last one the round waited for.
+      for (const r of await releasableReveals(trx, a.task_id, tv)) {
+        send(r.provider, { type: 'reveal', assignmentId: r.assignment_id as Hex });
+      }
     }
     if (failures < maxAttempts && job?.status === 'running') {
       await trx
@@ -1011,6 +1452,13 @@ export function createWorkLoop(deps: {
           region: hello.region,
         });
       });
+      await expireCanaries({ provider: address, keep: known });
+      const canaryKept = await db
+        .selectFrom('canary_assignments')
+        .select('id')
+        .where('provider', '=', address)
+        .where('status', '=', 'leased')
+        .execute();
       const memoryMiB = Math.floor(hello.hardware.memoryBytes / 1024 / 1024);
       scheduler.upsertProvider({
         address,
@@ -1018,7 +1466,7 @@ export function createWorkLoop(deps: {
         memoryMiB,
         gpu: hello.hardware.executionProviders.includes('cuda') && hello.hardware.gpus.length > 0,
         cached: hello.cached,
-        active: kept,
+        active: kept + canaryKept.length,
       });
       revoke(revoked, 'job failed');
       for (const jobId of completed) afterSettle(jobId, { jobDone: true, cancelled: [] });
@@ -1035,6 +1483,7 @@ export function createWorkLoop(deps: {
       links.delete(address);
       draining.delete(address);
       scheduler.removeProvider(address);
+      proofs.stop(address);
       const t = now();
       await db.transaction().execute(async (trx) => {
         await trx
@@ -1045,6 +1494,13 @@ export function createWorkLoop(deps: {
         // Give it a short grace to come back with its results before the work moves elsewhere.
         await trx
           .updateTable('assignments')
+          .set({ lease_expires_at: t + DISCONNECT_GRACE_SEC * 1000 })
+          .where('provider', '=', address)
+          .where('status', '=', 'leased')
+          .where('lease_expires_at', '>', t + DISCONNECT_GRACE_SEC * 1000)
+          .execute();
+        await trx
+          .updateTable('canary_assignments')
           .set({ lease_expires_at: t + DISCONNECT_GRACE_SEC * 1000 })
           .where('provider', '=', address)
           .where('status', '=', 'leased')
@@ -1095,9 +1551,28 @@ export function createWorkLoop(deps: {
       // The output must be a well-formed tensor file; garbage never reaches the client.
       const tensors = toTensorSet(decodeSafetensors(await deps.blobs.read(msg.outputCid)));
       const outputDigest = tensorSetDigest(tensors);
-      // The coordinator commits to the output on the provider's behalf: the signed result already
-      // binds the output, and nobody sees it before the verdict (docs/verification.md).
-      const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
+      const revealed = msg.outputDigest !== undefined && msg.salt !== undefined ? msg : undefined;
+      if (revealed && revealed.outputDigest !== outputDigest) {
+        throw new PlexusError(
+          'PLX_REVEAL_MISMATCH',
+          'the uploaded output does not hash to the revealed digest',
+          {
+            details: { revealed: revealed.outputDigest, uploaded: outputDigest },
+          },
+        );
+      }
+      const canary = await db
+        .selectFrom('canary_assignments')
+        .selectAll()
+        .where('id', '=', msg.assignmentId)
+        .executeTakeFirst();
+      if (canary) {
+        await handleCanaryResult(address, msg, canary, tensors, outputDigest);
+        return;
+      }
+      // v1 agents: the coordinator commits to the output on the agent's behalf (nobody sees an
+      // output before the verdict). v2 agents signed their own commitment before this reveal.
+      const salt = (revealed?.salt as Hex | undefined) ?? (`0x${randomBytes(32).toString('hex')}` as Hex);
       const before = await db
         .selectFrom('assignments')
         .select(['task_id', 'job_id'])
@@ -1109,6 +1584,7 @@ export function createWorkLoop(deps: {
       let settled: { jobDone: boolean; cancelled: { id: string; provider: string }[] } | undefined;
       let jobId = '';
       let taskId = '';
+      let release: { assignment_id: string; provider: string }[] = [];
       try {
         await db.transaction().execute(async (trx) => {
           const a = await leasedAssignment(trx, address, msg.assignmentId, msg.taskId);
@@ -1116,6 +1592,42 @@ export function createWorkLoop(deps: {
           taskId = a.task_id;
           if (!job || !before || before.task_id !== a.task_id) {
             throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} has no job`);
+          }
+          const signed = await trx
+            .selectFrom('task_commitments')
+            .select('commitment')
+            .where('assignment_id', '=', a.id)
+            .executeTakeFirst();
+          if (signed && !revealed) {
+            throw new PlexusError(
+              'PLX_REVEAL_MISMATCH',
+              'this execution committed: reveal its digest and salt',
+            );
+          }
+          if (revealed) {
+            if (!signed) {
+              throw new PlexusError(
+                'PLX_VERIFICATION_COMMIT_CLOSED',
+                'no signed commitment for this execution',
+              );
+            }
+            const opens = verifyReveal({
+              taskId: a.task_id,
+              provider: address,
+              commitment: signed.commitment as Hex,
+              reveal: { outputDigest, salt },
+            });
+            if (!opens) {
+              throw new PlexusError('PLX_REVEAL_MISMATCH', 'the reveal does not open the signed commitment', {
+                details: { taskId: a.task_id },
+              });
+            }
+            if (!existing || !mayReveal(existing, address)) {
+              throw new PlexusError(
+                'PLX_VERIFICATION_REVEAL_TOO_EARLY',
+                'other providers of this round have not committed yet',
+              );
+            }
           }
           await trx
             .updateTable('assignments')
@@ -1142,32 +1654,22 @@ export function createWorkLoop(deps: {
             })
             .execute();
           const policy = policyOfSpec(job.spec);
-          let tv = existing;
-          let audit = false;
-          if (!tv) {
-            // First result of an `audit` or `none` task: draw the audit now, for this provider.
-            audit =
-              policy.kind === 'audit' &&
-              audits.shouldAudit(address, {
-                taskId: a.task_id,
-                reward: econ.reward,
-                honestCost: econ.honestCost,
-                slashable,
-              }).audit &&
-              anotherProviderOnline([address]);
-            tv = new TaskVerification(initFor(a.task_id, policy, audit));
-            tv.assign(address, 'primary');
-            verifications.set(a.task_id, tv);
-          }
+          const opened = existing ? { tv: existing, audit: false } : openVerification(a, address, policy);
+          const tv = opened.tv;
           let outputs = outputsOf.get(a.task_id);
           if (!outputs) {
             outputs = new Map();
             outputsOf.set(a.task_id, outputs);
           }
           outputs.set(outputDigest, tensors);
-          tv.commit(address, computeCommitment({ taskId: a.task_id, provider: address, outputDigest, salt }));
+          if (!signed) {
+            tv.commit(
+              address,
+              computeCommitment({ taskId: a.task_id, provider: address, outputDigest, salt }),
+            );
+          }
           // Open every commitment whose round is complete (this one, or ones waiting for it).
-          const revealed = new Set(tv.log().flatMap((e) => (e.type === 'reveal' ? [e.provider] : [])));
+          const revealedBy = new Set(tv.log().flatMap((e) => (e.type === 'reveal' ? [e.provider] : [])));
           const execs = await trx
             .selectFrom('task_executions')
             .select(['provider', 'output_digest', 'salt'])
@@ -1175,7 +1677,8 @@ export function createWorkLoop(deps: {
             .orderBy('created_at')
             .execute();
           for (const e of execs) {
-            if (tv.verdict() || revealed.has(e.provider as Hex) || !tv.canReveal(e.provider as Hex)) continue;
+            if (tv.verdict() || revealedBy.has(e.provider as Hex) || !tv.canReveal(e.provider as Hex))
+              continue;
             const set = outputs.get(e.output_digest);
             tv.reveal(e.provider as Hex, {
               outputDigest: e.output_digest as Hex,
@@ -1183,22 +1686,21 @@ export function createWorkLoop(deps: {
               ...(set ? { tensors: set } : {}),
             });
           }
-          if (!existing) {
-            await saveVerification(trx, tv, a.job_id, policy, audit);
-          } else {
-            await saveVerification(trx, tv, a.job_id, policy, false);
-          }
+          await saveVerification(trx, tv, a.job_id, policy, opened.audit);
           const verdict = tv.verdict();
           if (verdict) {
             settled = await settleVerdict(trx, a.job_id, verdict, tv.log());
-          } else if (tv.pending().length > 0) {
-            // More executions are needed (an audit, a tie-breaker): back into the queue, in place.
-            await trx
-              .updateTable('tasks')
-              .set({ status: 'queued', updated_at: t })
-              .where('id', '=', a.task_id)
-              .where('status', '=', 'assigned')
-              .execute();
+          } else {
+            release = await releasableReveals(trx, a.task_id, tv);
+            if (tv.pending().length > 0) {
+              // More executions are needed (an audit, a tie-breaker): back into the queue, in place.
+              await trx
+                .updateTable('tasks')
+                .set({ status: 'queued', updated_at: t })
+                .where('id', '=', a.task_id)
+                .where('status', '=', 'assigned')
+                .execute();
+            }
           }
           // No digest or cid here: nothing about an output is public before the verdict.
           await events.append(trx, a.job_id, 'task.result', {
@@ -1214,6 +1716,7 @@ export function createWorkLoop(deps: {
         }
         throw err;
       }
+      for (const r of release) send(r.provider, { type: 'reveal', assignmentId: r.assignment_id as Hex });
       scheduler.release(address);
       // Learned schedulers learn each provider's speed per model from what it measured.
       const info = jobCache.get(jobId);
@@ -1222,6 +1725,104 @@ export function createWorkLoop(deps: {
       metrics.tasksFinished.inc({ status: 'completed' });
       events.notify(jobId);
       void dispatch();
+    },
+
+    async handleCommit(address, msg) {
+      await verifyPlexusMessage({
+        chainId: deps.chainId,
+        primaryType: 'TaskCommitment',
+        message: {
+          provider: address,
+          assignmentId: msg.assignmentId as Hex,
+          taskId: msg.taskId as Hex,
+          commitment: msg.commitment as Hex,
+          issuedAt: BigInt(msg.issuedAt),
+        },
+        signature: msg.signature,
+        expectedSigner: address,
+      });
+      const t = now();
+      const store = (trx: Transaction<Database>, taskId: string) =>
+        trx
+          .insertInto('task_commitments')
+          .values({
+            assignment_id: msg.assignmentId,
+            task_id: taskId,
+            provider: address.toLowerCase(),
+            commitment: msg.commitment,
+            issued_at: msg.issuedAt,
+            signature: msg.signature,
+            created_at: t,
+          })
+          .execute();
+      const canary = await db
+        .selectFrom('canary_assignments')
+        .selectAll()
+        .where('id', '=', msg.assignmentId)
+        .executeTakeFirst();
+      if (canary) {
+        if (
+          canary.provider !== address.toLowerCase() ||
+          canary.task_id !== msg.taskId ||
+          canary.status !== 'leased'
+        ) {
+          throw new PlexusError(
+            'PLX_STALE_ASSIGNMENT',
+            `assignment ${msg.assignmentId} is not leased to ${address}`,
+          );
+        }
+        await db.transaction().execute(async (trx) => {
+          if (!(await priorCommitment(trx, msg))) await store(trx, canary.task_id);
+        });
+        // A lone execution: its round is complete as soon as it committed.
+        send(address, { type: 'reveal', assignmentId: msg.assignmentId as Hex });
+        return;
+      }
+      const before = await db
+        .selectFrom('assignments')
+        .select(['task_id', 'job_id'])
+        .where('id', '=', msg.assignmentId)
+        .executeTakeFirst();
+      const job = before ? await jobInfo(before.job_id) : undefined;
+      const existing = before ? await loadVerification(before.task_id) : undefined;
+      let release: { assignment_id: string; provider: string }[] = [];
+      let taskId = '';
+      try {
+        await db.transaction().execute(async (trx) => {
+          const a = await leasedAssignment(trx, address, msg.assignmentId, msg.taskId);
+          taskId = a.task_id;
+          if (!job || !before || before.task_id !== a.task_id) {
+            throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} has no job`);
+          }
+          const policy = policyOfSpec(job.spec);
+          const opened = existing ? { tv: existing, audit: false } : openVerification(a, address, policy);
+          if (!(await priorCommitment(trx, msg))) {
+            await store(trx, a.task_id);
+            opened.tv.commit(address, msg.commitment as Hex);
+            await saveVerification(trx, opened.tv, a.job_id, policy, opened.audit);
+          }
+          release = await releasableReveals(trx, a.task_id, opened.tv);
+        });
+      } catch (err) {
+        if (taskId) {
+          verifications.delete(taskId);
+          outputsOf.delete(taskId);
+        }
+        throw err;
+      }
+      for (const r of release) send(r.provider, { type: 'reveal', assignmentId: r.assignment_id as Hex });
+    },
+
+    async providerWelcomed(address, hardware) {
+      await proofs.start(address, hardware);
+    },
+
+    handleCapabilityDigest(address, msg) {
+      proofs.digest(address, msg);
+    },
+
+    async handleCapabilityAnswer(address, msg) {
+      await proofs.answer(address, msg);
     },
 
     async handleFailure(address, msg) {
@@ -1260,6 +1861,7 @@ export function createWorkLoop(deps: {
 
     async sweep() {
       const t = now();
+      await expireCanaries({ before: t });
       const expired = await db
         .selectFrom('assignments')
         .select(['id', 'task_id', 'job_id', 'provider'])
@@ -1324,7 +1926,7 @@ export function createWorkLoop(deps: {
     activeOf(address) {
       return scheduler.active(address);
     },
-    verificationView(address, stored) {
+    verificationView(address, stored, storedCapability) {
       const rep =
         reputations.get(address.toLowerCase()) ??
         (stored ? parseReputation(JSON.parse(stored)) : newReputation(now()));
@@ -1332,7 +1934,12 @@ export function createWorkLoop(deps: {
       return {
         reputation: { ...rep, score: reputationScore(rep), trusted: isTrusted(rep) },
         auditRate: auditRate({ reputation: rep, bound }),
+        capability: proofs.view(address, storedCapability ?? null),
       };
+    },
+
+    close() {
+      proofs.close();
     },
   };
 }

@@ -19,6 +19,8 @@ test('parseBehaviour accepts the documented names and refuses others', () => {
   assert.deepEqual(parseBehaviour('wrong:0.1'), { kind: 'wrong', p: 0.1 });
   assert.deepEqual(parseBehaviour('lazy-zeros'), { kind: 'lazy-zeros' });
   assert.deepEqual(parseBehaviour('disconnect'), { kind: 'disconnect' });
+  assert.deepEqual(parseBehaviour('fake-gpu'), { kind: 'fake-gpu' });
+  assert.equal((misbehave({ kind: 'fake-gpu' }, honest) as { output: TaskOutput }).output, honest);
   for (const bad of ['wrong:2', 'wrong:', 'evil', 'wrong:-0.1'])
     assert.throws(() => parseBehaviour(bad), RangeError);
 });

@@ -27,7 +27,9 @@ export type AgentBehaviour =
   /** Never delivers: the lease expires. */
   | { kind: 'slow' }
   /** Drops its connection instead of delivering, forgetting the task. */
-  | { kind: 'disconnect' };
+  | { kind: 'disconnect' }
+  /** Claims a GPU it does not have (computes honestly on the CPU): the capability proof exposes it. */
+  | { kind: 'fake-gpu' };
 
 /** The `--behaviour` values, as documented in the CLI help of the hidden option. */
 export const BEHAVIOUR_NAMES = [
@@ -39,6 +41,7 @@ export const BEHAVIOUR_NAMES = [
   'copycat',
   'slow',
   'disconnect',
+  'fake-gpu',
 ] as const;
 
 /**
@@ -51,7 +54,7 @@ export function parseBehaviour(value: string): AgentBehaviour {
   if (value === 'honest') return { kind: 'honest' };
   if (value === 'always-wrong') return { kind: 'wrong', p: 1 };
   if (value === 'lazy-zeros' || value === 'lazy-random' || value === 'copycat') return { kind: value };
-  if (value === 'slow' || value === 'disconnect') return { kind: value };
+  if (value === 'slow' || value === 'disconnect' || value === 'fake-gpu') return { kind: value };
   const m = /^wrong:(0(\.\d+)?|1(\.0+)?)$/.exec(value);
   if (m) return { kind: 'wrong', p: Number(m[1]) };
   throw new RangeError(`unknown behaviour ${value}; one of ${BEHAVIOUR_NAMES.join(', ')}`);
@@ -105,6 +108,7 @@ function rewrite(output: TaskOutput, f: (x: number) => number, zero = false): Ta
 export function misbehave(b: AgentBehaviour, output: TaskOutput): Misbehaviour {
   switch (b.kind) {
     case 'honest':
+    case 'fake-gpu':
       return { action: 'deliver', output };
     case 'wrong':
       // A plausible-looking wrong answer: same shapes and scale, different values.

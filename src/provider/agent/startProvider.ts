@@ -2,6 +2,8 @@
  * The provider agent: proves who it is to a coordinator, advertises what its machine can do,
  * runs the tasks it is leased and returns signed results, surviving dropped links and restarts.
  */
+
+import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,12 +12,16 @@ import { keccak256, toBytes } from 'viem';
 import { WebSocket } from 'ws';
 import { errorFromResponse } from '../../client/httpError.ts';
 import { capabilitiesHash } from '../../coordinator/api/providerRoutes.ts';
+import { computeCommitment } from '../../coordinator/verification/commitReveal.ts';
+import { tensorSetDigest } from '../../coordinator/verification/tensors.ts';
+import { toTensorSet } from '../../coordinator/work/outputTensors.ts';
 import { type ErrorCode, errorCodes } from '../../errors/codes.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../../logger.ts';
 import { MAX_WS_MESSAGE_BYTES } from '../../protocol/constants.ts';
 import { signPlexusMessage } from '../../protocol/eip712.ts';
-import { cidToBytes32 } from '../../protocol/ids.ts';
+import { cidOf, cidToBytes32 } from '../../protocol/ids.ts';
+import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { CoordinatorMessage } from '../../protocol/schemas.ts';
 import { createBlobCache } from '../cache/createBlobCache.ts';
 import { hardwareClaim } from '../hardware/hardwareClaim.ts';
@@ -24,6 +30,7 @@ import { createOnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 import { backoffDelay } from './backoff.ts';
 import { type AgentBehaviour, misbehave } from './behaviour.ts';
 import { runOnnxTask, type TaskOutput } from './runOnnxTask.ts';
+import { createCapabilitySolver } from './solveCapability.ts';
 
 export const AGENT_VERSION = 'plexus-agent/0.1.0';
 
@@ -69,8 +76,11 @@ export type Provider = {
 };
 
 type Assign = Extract<CoordinatorMessage, { type: 'assign' }>;
+type Capability = Extract<CoordinatorMessage, { type: 'capability' }>;
+/** The agent's own commitment to an output (protocol v2): revealed once the coordinator says so. */
+type Reveal = { outputDigest: Hex; salt: Hex; commitment: Hex; released: boolean };
 type Outcome =
-  | { kind: 'result'; assign: Assign; output: TaskOutput }
+  | { kind: 'result'; assign: Assign; output: TaskOutput; reveal: Reveal }
   | { kind: 'failure'; assign: Assign; code: ErrorCode; message: string };
 
 /**
@@ -109,8 +119,18 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
     },
   });
+  const solveCapability = createCapabilitySolver({ gpu, log });
+  const claimed = hardwareClaim(hardware, { useGpu: gpu });
   const claim = {
-    hardware: hardwareClaim(hardware, { useGpu: gpu }),
+    // `fake-gpu` (adversary harness only): claim a GPU this machine does not have.
+    hardware:
+      opts.behaviour?.kind === 'fake-gpu'
+        ? {
+            ...claimed,
+            gpus: [{ name: 'NVIDIA GeForce RTX 4090', memoryMiB: 24_564 }],
+            executionProviders: ['cuda', ...claimed.executionProviders.filter((e) => e !== 'cuda')],
+          }
+        : claimed,
     slots: slots + prefetch,
     region: opts.region ?? 'unknown',
     agentVersion: AGENT_VERSION,
@@ -165,7 +185,24 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   async function deliver(o: Outcome): Promise<void> {
     const issuedAt = Math.floor(Date.now() / 1000);
     const a = o.assign;
-    if (o.kind === 'result') {
+    if (o.kind === 'result' && !o.reveal.released) {
+      // Commit first: the output is uploaded and revealed only when the coordinator says so.
+      const signature = await signPlexusMessage(account, chainId, 'TaskCommitment', {
+        provider: account.address,
+        assignmentId: a.assignmentId,
+        taskId: a.taskId,
+        commitment: o.reveal.commitment,
+        issuedAt: BigInt(issuedAt),
+      });
+      sendJson({
+        type: 'commit',
+        assignmentId: a.assignmentId,
+        taskId: a.taskId,
+        commitment: o.reveal.commitment,
+        issuedAt,
+        signature,
+      });
+    } else if (o.kind === 'result') {
       const signature = await signPlexusMessage(account, chainId, 'TaskResult', {
         provider: account.address,
         assignmentId: a.assignmentId,
@@ -184,6 +221,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         usage: o.output.usage,
         issuedAt,
         signature,
+        outputDigest: o.reveal.outputDigest,
+        salt: o.reveal.salt,
       });
     } else {
       const message = o.message.slice(0, 2000);
@@ -248,18 +287,24 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         return;
       }
       const output = act.output;
-      const t1 = performance.now();
-      await uploadOutput(output);
+      const outputDigest = tensorSetDigest(toTensorSet(decodeSafetensors(output.bytes)));
+      const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
+      const commitment = computeCommitment({
+        taskId: a.taskId,
+        provider: account.address,
+        outputDigest,
+        salt,
+      });
       log.debug(
-        {
-          assignmentId: a.assignmentId,
-          runMs: output.usage.wallMs,
-          taskMs: t1 - t0,
-          uploadMs: performance.now() - t1,
-        },
+        { assignmentId: a.assignmentId, runMs: output.usage.wallMs, taskMs: performance.now() - t0 },
         'task timings',
       );
-      outcome = { kind: 'result', assign: a, output };
+      outcome = {
+        kind: 'result',
+        assign: a,
+        output,
+        reveal: { outputDigest, salt, commitment, released: false },
+      };
       completed++;
     } catch (err) {
       if (ac.signal.aborted) {
@@ -315,6 +360,20 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         if (draining || running.has(msg.assignmentId) || unacked.has(msg.assignmentId)) break;
         void execute(msg);
         break;
+      case 'reveal': {
+        const o = unacked.get(msg.assignmentId);
+        if (o?.kind !== 'result' || o.reveal.released) break;
+        void uploadOutput(o.output)
+          .then(() => {
+            o.reveal.released = true;
+            return deliver(o);
+          })
+          .catch((err) => log.warn({ err: String(err) }, 'could not reveal; will retry after a reconnect'));
+        break;
+      }
+      case 'capability':
+        void answerCapability(msg);
+        break;
       case 'cancel':
         running.get(msg.assignmentId)?.abort(new Error(msg.reason));
         unacked.delete(msg.assignmentId);
@@ -330,6 +389,24 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       case 'error':
         log.warn({ code: msg.code, message: msg.message }, 'coordinator refused a message');
         break;
+    }
+  }
+
+  /** Capability proof: the answer's digest first (the coordinator's clock stops), then the bytes. */
+  async function answerCapability(ch: Capability): Promise<void> {
+    try {
+      const t0 = performance.now();
+      const answer = await solveCapability(ch);
+      sendJson({ type: 'capability-digest', challengeId: ch.challengeId, digest: answer.digest });
+      const cid = cidOf(answer.product);
+      await uploadOutput({ bytes: answer.product, cid, usage: { wallMs: 0, cpuMs: 0, peakRssBytes: 0 } });
+      sendJson({ type: 'capability-answer', challengeId: ch.challengeId, productCid: cid });
+      log.info(
+        { class: ch.hardwareClass, n: ch.n, ms: Math.round(performance.now() - t0) },
+        'capability proof answered',
+      );
+    } catch (err) {
+      log.warn({ err: String(err) }, 'capability proof failed');
     }
   }
 
@@ -375,6 +452,9 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     });
   }
 
+  await solveCapability
+    .warm()
+    .catch((err) => log.warn({ err: String(err) }, 'capability solver warm-up failed'));
   connect();
 
   async function shutdown(): Promise<void> {

@@ -22,6 +22,7 @@ import {
   providerMoney,
   type Rewards,
 } from '../settlement.ts';
+import { capabilityText } from './providers.ts';
 
 function fact(label: string, value: string | Node, title?: string): HTMLElement[] {
   return [h('dt', {}, label), h('dd', title ? { title } : {}, value)];
@@ -248,7 +249,7 @@ export async function renderProvider(address: string): Promise<HTMLElement> {
               : p.hardware.gpus.map((g) => `${g.name} (${bytes(g.memoryMiB * 1024 * 1024)})`).join(', '),
           ),
           fact('Runtimes', p.hardware.executionProviders.join(', ') || '—'),
-          fact('Proven capability', 'not proven yet (capability proofs are not wired into the coordinator)'),
+          fact('Proven capability', capabilityText(p.capability).text, capabilityText(p.capability).title),
         ),
       ),
       reputationCard(p),

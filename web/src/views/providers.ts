@@ -1,5 +1,5 @@
 /** Providers: a sortable table with hardware, load, reputation, audit rate, stake and earnings. */
-import { getJson, type Provider } from '../api.ts';
+import { type Capability, getJson, type Provider } from '../api.ts';
 import { asCards, empty, h, tableWrap } from '../dom.ts';
 import { ago, bytes, pct, shortHex, when } from '../format.ts';
 import { exactPlx, type MaybeAmount, plx, providerMoney } from '../settlement.ts';
@@ -18,11 +18,7 @@ const COLUMNS: Column[] = [
   { key: 'load', label: 'Load', value: (p) => (p.slots > 0 ? p.active / p.slots : 0) },
   { key: 'done', label: 'Tasks done', value: (p) => p.tasksCompleted },
   { key: 'failed', label: 'Failed', value: (p) => p.tasksFailed },
-  {
-    key: 'capability',
-    label: 'Proven capability',
-    na: 'capability proofs at registration are not wired into the coordinator yet',
-  },
+  { key: 'capability', label: 'Proven capability', value: (p) => p.capability?.gflops ?? -1 },
   { key: 'reputation', label: 'Reputation', value: (p) => p.reputation?.score ?? -1 },
   { key: 'audit', label: 'Audit rate', value: (p) => p.auditRate ?? -1 },
   { key: 'stake', label: 'Stake', value: (p) => amountKey(providerMoney(p).stake) },
@@ -34,6 +30,31 @@ function compare(x: SortValue, y: SortValue): number {
   if (typeof x === 'bigint' && typeof y === 'bigint') return x < y ? -1 : x > y ? 1 : 0;
   if (typeof x === 'number' && typeof y === 'number') return x - y;
   return String(x).localeCompare(String(y));
+}
+
+/**
+ * "cpu · 1.8 GFLOP/s" once a proof passed; otherwise what the latest proof found ("pending",
+ * "slow", "wrong", "missed"), with the coordinator's reason as the tooltip.
+ */
+export function capabilityText(c: Capability | null | undefined): {
+  text: string;
+  title: string;
+  ok: boolean;
+} {
+  if (c === undefined) return { text: '—', title: 'not served by this coordinator', ok: false };
+  if (c === null) return { text: 'not proven yet', title: 'no capability proof has been judged', ok: false };
+  const speed = c.gflops === null ? '' : ` · ${c.gflops.toFixed(1)} GFLOP/s`;
+  if (c.proven) return { text: `${c.class}${speed}`, title: c.reason, ok: true };
+  return { text: `${c.class}: ${c.lastOutcome}`, title: c.reason, ok: false };
+}
+
+function capabilityCell(c: Capability | null | undefined): HTMLElement {
+  const t = capabilityText(c);
+  return h(
+    'td',
+    { class: t.ok ? '' : 'na', title: t.title, 'data-capability': c?.lastOutcome ?? 'none' },
+    t.text,
+  );
 }
 
 function amountCell(a: MaybeAmount): HTMLElement {
@@ -93,6 +114,8 @@ function cell(col: Column, p: Provider): HTMLElement {
         r.trusted ? h('span', { class: 'tag trusted' }, 'trusted') : null,
       );
     }
+    case 'capability':
+      return capabilityCell(p.capability);
     case 'audit':
       return p.auditRate === undefined
         ? h('td', { class: 'na', title: 'not served by this coordinator' }, '—')

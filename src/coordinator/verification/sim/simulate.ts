@@ -242,7 +242,7 @@ export function simulate(options: Partial<SimOptions> = {}): SimResult {
 
   // Capability proofs at a reduced size (n = 48, answer really computed and checked with
   // Freivalds) in a scaled timing world: the gpu-consumer throughput bar, with slack and round
-  // trip scaled by (48/2048)³ so compute, slack and network keep the ratios of the full-size
+  // trip scaled by (48/n)³ so compute, slack and network keep the ratios of the full-size
   // challenge. A provider's elapsed time is simulated from its real throughput.
   const scale = (48 / HARDWARE_CLASSES['gpu-consumer']!.n) ** 3;
   const gpuClass: HardwareClass = {

@@ -3,6 +3,7 @@
  * measures what it cost.
  */
 import type { ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { ErrorCode } from '../../../errors/codes.ts';
 import { PlexusError } from '../../../errors/PlexusError.ts';
@@ -27,8 +28,19 @@ import type {
 export type OnnxRuntimeOptions = {
   /** Providers to ask for, best first (default `['cpu']`). `cuda` falls back to CPU with a warning when it cannot load. */
   executionProviders?: OrtExecutionProvider[];
-  /** onnxruntime intra-op threads per run (default: onnxruntime's own choice, one per physical core). */
+  /**
+   * onnxruntime intra-op threads per run. Default: onnxruntime's own (one per physical core) for a
+   * single worker; with `concurrency` > 1, the cores this process may use divided among the workers
+   * (at least one each), so that workers running at once do not oversubscribe the CPU.
+   */
   intraOpThreads?: number;
+  /**
+   * Let onnxruntime's idle threads spin-wait for work (default false). Spinning shaves wake-up
+   * latency inside a run but burns whole cores between runs and after each parallel section; on a
+   * provider the agent and the coordinator need that CPU (measured in docs/benchmarks.md,
+   * "e2e-overhead").
+   */
+  spinning?: boolean;
   /** Loaded sessions kept per worker, least recently used evicted first (default 4). */
   maxSessions?: number;
   /** Runs that may execute at the same time, each in its own worker process (default 1). */
@@ -162,7 +174,10 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): OnnxRuntime
     throw new RangeError('concurrency must be an integer ≥ 1');
   const config: WorkerConfig = {
     executionProviders: options.executionProviders ?? ['cpu'],
-    intraOpThreads: options.intraOpThreads,
+    intraOpThreads:
+      options.intraOpThreads ??
+      (concurrency === 1 ? undefined : Math.max(1, Math.floor(availableParallelism() / concurrency))),
+    spinning: options.spinning ?? false,
     maxSessions: options.maxSessions ?? 4,
   };
   const slots: Slot[] = Array.from({ length: concurrency }, () => ({ child: undefined, job: undefined }));

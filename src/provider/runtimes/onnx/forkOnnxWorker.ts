@@ -8,7 +8,7 @@ const WORKER_PATH = fileURLToPath(new URL('./onnxWorker.mjs', import.meta.url));
  * Starts one onnxruntime worker process (see `onnxWorkerMain.ts`), speaking V8-serialized IPC.
  *
  * @example
- * const child = forkOnnxWorker({ executionProviders: ['cpu'], intraOpThreads: undefined, maxSessions: 4 });
+ * const child = forkOnnxWorker({ executionProviders: ['cpu'], intraOpThreads: 2, spinning: false, maxSessions: 4 });
  * child.send({ id: 1, inspect: '/models/det.onnx' });
  */
 export function forkOnnxWorker(config: WorkerConfig): ChildProcess {

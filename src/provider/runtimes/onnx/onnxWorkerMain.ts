@@ -42,6 +42,10 @@ function sessionOptions(providers: OrtExecutionProvider[]): ort.InferenceSession
     executionProviders: providers,
     logSeverityLevel: 3,
     ...(config.intraOpThreads === undefined ? {} : { intraOpNumThreads: config.intraOpThreads }),
+    // Session config entries: idle intra-op threads block instead of spinning (see OnnxRuntimeOptions.spinning).
+    ...(config.spinning === undefined
+      ? {}
+      : { extra: { session: { intra_op: { allow_spinning: config.spinning ? '1' : '0' } } } }),
   };
 }
 

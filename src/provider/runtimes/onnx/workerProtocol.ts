@@ -7,11 +7,14 @@ import type { OrtExecutionProvider } from './listOrtExecutionProviders.ts';
  * What a worker is started with.
  *
  * @example
- * const config: WorkerConfig = { executionProviders: ['cpu'], intraOpThreads: 2, maxSessions: 4 };
+ * const config: WorkerConfig = { executionProviders: ['cpu'], intraOpThreads: 2, spinning: false, maxSessions: 4 };
  */
 export type WorkerConfig = {
   executionProviders: OrtExecutionProvider[];
+  /** undefined: onnxruntime's own default (one thread per physical core). */
   intraOpThreads: number | undefined;
+  /** onnxruntime's `session.intra_op.allow_spinning` (undefined: its default, spinning). */
+  spinning?: boolean;
   maxSessions: number;
 };
 

@@ -1,0 +1,357 @@
+/**
+ * Capability proofs on the live network (docs/verification.md, "Capability proof"): at session
+ * start, and again at jittered random times, each provider gets a seeded matrix-product challenge
+ * sized to the hardware class it claims. The digest of its answer stops the clock; the uploaded
+ * bytes are then checked with Freivalds' algorithm and the time against the class budget. Only a
+ * provider whose latest proof for a GPU class passed may receive GPU work.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Kysely, Transaction } from 'kysely';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import type { Logger } from '../../logger.ts';
+import type { CoordinatorMessage, HardwareClaim } from '../../protocol/schemas.ts';
+import type { BlobStore } from '../blobs/createBlobStore.ts';
+import type { Database } from '../store/schema.ts';
+import {
+  assessCapability,
+  type CapabilityChallenge,
+  HARDWARE_CLASSES,
+  type HardwareClass,
+  makeCapabilityChallenge,
+} from '../verification/capabilityProof.ts';
+
+/**
+ * What GET /v1/providers shows of a provider's capability.
+ *
+ * @example
+ * const v: CapabilityView = { class: 'cpu', proven: true, gpuTrusted: false, gflops: 0.9, provenAt: 1733, lastOutcome: 'passed', checkedAt: 1733, reason: 'ok' };
+ */
+export type CapabilityView = {
+  /** Hardware class the provider claims (from its signed hardware claim). */
+  class: string;
+  /** The latest proof for that class passed (correct and in time). */
+  proven: boolean;
+  /** The provider may receive GPU work. */
+  gpuTrusted: boolean;
+  /** Throughput measured by the latest correct proof (GFLOP/s), null before one. */
+  gflops: number | null;
+  /** When the latest passing proof was judged (ms), null before one. */
+  provenAt: number | null;
+  /** `pending` until the first proof is judged, then `passed`, `slow`, `wrong` or `missed`. */
+  lastOutcome: 'pending' | 'passed' | 'slow' | 'wrong' | 'missed';
+  checkedAt: number | null;
+  reason: string;
+};
+
+/**
+ * The hardware class a claim implies: a CUDA execution provider with a GPU is a GPU class
+ * (40 GiB or more of GPU memory: data centre), anything else `cpu`.
+ *
+ * @example
+ * claimedHardwareClass({ gpus: [{ name: 'RTX 4090', memoryMiB: 24564 }], executionProviders: ['cuda', 'cpu'], ... }).id; // 'gpu-consumer'
+ */
+export function claimedHardwareClass(
+  hw: Pick<HardwareClaim, 'gpus' | 'executionProviders'>,
+  classes: Record<string, HardwareClass> = HARDWARE_CLASSES,
+): HardwareClass {
+  const gpu = hw.executionProviders.includes('cuda') && hw.gpus.length > 0;
+  if (!gpu) return classes.cpu!;
+  const memory = Math.max(...hw.gpus.map((g) => g.memoryMiB));
+  return (memory >= 40 * 1024 ? classes['gpu-datacenter'] : classes['gpu-consumer'])!;
+}
+
+type Pending = {
+  address: string;
+  challenge: CapabilityChallenge;
+  hw: HardwareClass;
+  sentAt: number;
+  digest?: string;
+  elapsedMs?: number;
+  timer: NodeJS.Timeout;
+};
+
+/**
+ * Options of {@link createCapabilityProofs}.
+ *
+ * @example
+ * const opts: CapabilityProofOptions = { intervalMs: 30 * 60_000 };
+ */
+export type CapabilityProofOptions = {
+  /** Mean time between re-challenges of a connected provider (ms); each wait is jittered ±50%. */
+  intervalMs?: number;
+  /** Hardware classes by id (default HARDWARE_CLASSES). */
+  classes?: Record<string, HardwareClass>;
+};
+
+/**
+ * The coordinator's capability-proof service.
+ *
+ * @example
+ * const proofs = createCapabilityProofs({ db, blobs, log, send, onFault });
+ * proofs.start(address, hello.hardware); // after the session's welcome
+ * if (task.gpu && !proofs.gpuTrusted(address)) skip(address);
+ */
+export function createCapabilityProofs(deps: {
+  db: Kysely<Database>;
+  blobs: BlobStore;
+  log: Logger;
+  now: () => number;
+  send: (address: string, msg: CoordinatorMessage) => boolean;
+  /** Records a proven fault (wrong answer) in the caller's transaction. */
+  onFault: (
+    trx: Transaction<Database>,
+    args: { provider: string; taskId: string; evidence: Record<string, unknown> },
+  ) => Promise<void>;
+  options?: CapabilityProofOptions;
+}) {
+  const { db, log } = deps;
+  const classes = deps.options?.classes ?? HARDWARE_CLASSES;
+  const intervalMs = deps.options?.intervalMs ?? 30 * 60_000;
+  /** Secret of the Freivalds vectors: the provider never learns which vectors check it. */
+  const verifierSeed = randomBytes(32).toString('hex');
+  const pending = new Map<string, Pending>();
+  const views = new Map<string, CapabilityView>();
+  const claims = new Map<string, HardwareClass>();
+  const rechecks = new Map<string, NodeJS.Timeout>();
+
+  function challenge(address: string): void {
+    const hw = claims.get(address);
+    if (!hw) return;
+    const ch = makeCapabilityChallenge({
+      challengeId: `0x${randomBytes(32).toString('hex')}`,
+      seed: `0x${randomBytes(32).toString('hex')}`,
+      hardwareClass: hw,
+    });
+    // The digest must arrive by the deadline; the bytes may follow within another deadline.
+    const timer = setTimeout(() => void missed(ch.challengeId), ch.deadlineMs);
+    timer.unref();
+    const sentAt = performance.now();
+    pending.set(ch.challengeId, { address, challenge: ch, hw, sentAt, timer });
+    if (!deps.send(address, { type: 'capability', ...ch })) {
+      clearTimeout(timer);
+      pending.delete(ch.challengeId);
+    }
+  }
+
+  function scheduleRecheck(address: string): void {
+    clearTimeout(rechecks.get(address));
+    const wait = intervalMs * (0.5 + Math.random());
+    const t = setTimeout(() => {
+      challenge(address);
+      scheduleRecheck(address);
+    }, wait);
+    t.unref();
+    rechecks.set(address, t);
+  }
+
+  async function record(
+    p: Pending,
+    outcome: CapabilityView['lastOutcome'] & ('passed' | 'slow' | 'wrong' | 'missed'),
+    a: {
+      elapsedMs: number | null;
+      gflops: number | null;
+      reason: string;
+      evidence?: Record<string, unknown>;
+    },
+  ): Promise<void> {
+    const t = deps.now();
+    const before = views.get(p.address);
+    const passed = outcome === 'passed';
+    const view: CapabilityView = {
+      class: p.hw.id,
+      proven: passed,
+      gpuTrusted: passed && p.hw.gpu,
+      gflops: a.gflops ?? before?.gflops ?? null,
+      provenAt: passed ? t : (before?.provenAt ?? null),
+      lastOutcome: outcome,
+      checkedAt: t,
+      reason: a.reason,
+    };
+    // Only a proof for the class the provider still claims updates what the scheduler sees.
+    if (claims.get(p.address)?.id === p.hw.id || !claims.has(p.address)) views.set(p.address, view);
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('capability_proofs')
+        .values({
+          challenge_id: p.challenge.challengeId,
+          provider: p.address,
+          hardware_class: p.hw.id,
+          n: p.challenge.n,
+          outcome,
+          elapsed_ms: a.elapsedMs,
+          gflops: a.gflops,
+          reason: a.reason,
+          created_at: t,
+        })
+        .execute();
+      await trx
+        .updateTable('providers')
+        .set({ capability: JSON.stringify(view) })
+        .where('address', '=', p.address)
+        .execute();
+      if (outcome === 'wrong') {
+        await deps.onFault(trx, {
+          provider: p.address,
+          taskId: p.challenge.challengeId,
+          evidence: a.evidence ?? {},
+        });
+      }
+    });
+    log.info(
+      { provider: p.address, class: p.hw.id, n: p.challenge.n, outcome, elapsedMs: a.elapsedMs },
+      `capability proof ${outcome}: ${a.reason}`,
+    );
+  }
+
+  async function missed(challengeId: string): Promise<void> {
+    const p = pending.get(challengeId);
+    if (!p) return;
+    pending.delete(challengeId);
+    const reason =
+      p.digest === undefined
+        ? `no answer within the ${p.challenge.deadlineMs} ms deadline`
+        : 'the answer bytes were not uploaded in time';
+    await record(p, 'missed', { elapsedMs: p.elapsedMs ?? null, gflops: null, reason }).catch((err) =>
+      log.error({ err }, 'could not record a missed capability proof'),
+    );
+  }
+
+  function own(address: string, challengeId: string): Pending {
+    const p = pending.get(challengeId);
+    if (!p || p.address !== address.toLowerCase()) {
+      throw new PlexusError('PLX_CAPABILITY_UNKNOWN', `no open capability challenge ${challengeId}`, {
+        details: { challengeId },
+      });
+    }
+    return p;
+  }
+
+  return {
+    /**
+     * A provider's session is open: remember its claim, load its stored capability, challenge it
+     * now and schedule the re-challenges.
+     */
+    async start(address: string, hardware: HardwareClaim): Promise<void> {
+      const who = address.toLowerCase();
+      const hw = claimedHardwareClass(hardware, classes);
+      claims.set(who, hw);
+      const row = await db
+        .selectFrom('providers')
+        .select('capability')
+        .where('address', '=', who)
+        .executeTakeFirst();
+      const stored = row?.capability ? (JSON.parse(row.capability) as CapabilityView) : undefined;
+      // A stored proof counts only for the class claimed now (a new GPU claim must be proven).
+      views.set(
+        who,
+        stored && stored.class === hw.id
+          ? stored
+          : {
+              class: hw.id,
+              proven: false,
+              gpuTrusted: false,
+              gflops: stored?.gflops ?? null,
+              provenAt: null,
+              lastOutcome: 'pending',
+              checkedAt: null,
+              reason: 'not proven yet',
+            },
+      );
+      challenge(who);
+      scheduleRecheck(who);
+    },
+
+    /** The session closed: no more re-challenges (open ones still time out and are recorded). */
+    stop(address: string): void {
+      const who = address.toLowerCase();
+      clearTimeout(rechecks.get(who));
+      rechecks.delete(who);
+    },
+
+    /** The answer's digest arrived: the clock stops here. */
+    digest(address: string, msg: { challengeId: string; digest: string }): void {
+      const p = own(address, msg.challengeId);
+      if (p.digest !== undefined) {
+        throw new PlexusError('PLX_VERIFICATION_DUPLICATE', 'this challenge was already answered', {
+          details: { challengeId: msg.challengeId },
+        });
+      }
+      p.elapsedMs = performance.now() - p.sentAt;
+      p.digest = msg.digest;
+      clearTimeout(p.timer);
+      p.timer = setTimeout(() => void missed(p.challenge.challengeId), p.challenge.deadlineMs);
+      p.timer.unref();
+    },
+
+    /** The answer's bytes were uploaded as a blob: judge the proof. */
+    async answer(address: string, msg: { challengeId: string; productCid: string }): Promise<CapabilityView> {
+      const p = own(address, msg.challengeId);
+      if (p.digest === undefined || p.elapsedMs === undefined) {
+        throw new PlexusError('PLX_VERIFICATION_REVEAL_TOO_EARLY', 'send the answer digest first', {
+          details: { challengeId: msg.challengeId },
+        });
+      }
+      const expected = p.challenge.n * p.challenge.n;
+      const size = await deps.blobs.size(msg.productCid);
+      if (size === undefined) {
+        throw new PlexusError('PLX_UNKNOWN_BLOB', `answer ${msg.productCid} was not uploaded`, {
+          details: { cid: msg.productCid },
+        });
+      }
+      pending.delete(p.challenge.challengeId);
+      clearTimeout(p.timer);
+      const product = size === expected ? await deps.blobs.read(msg.productCid) : new Uint8Array(0);
+      const verdict = assessCapability({
+        challenge: p.challenge,
+        hardwareClass: p.hw,
+        committedDigest: p.digest,
+        product,
+        elapsedMs: p.elapsedMs,
+        rttMs: 0,
+        verifierSeed,
+      });
+      const outcome = verdict.passed ? 'passed' : verdict.correct ? 'slow' : 'wrong';
+      await record(p, outcome, {
+        elapsedMs: p.elapsedMs,
+        gflops: verdict.correct ? verdict.measuredGflops : null,
+        reason: size === expected ? verdict.reason : `the answer has ${size} bytes, not ${expected}`,
+        evidence: {
+          taskId: p.challenge.challengeId,
+          kind: 'capability',
+          hardwareClass: p.hw.id,
+          n: p.challenge.n,
+          seed: p.challenge.seed,
+          committedDigest: p.digest,
+          productCid: msg.productCid,
+          reasons: [verdict.reason],
+          agreeing: [],
+          digests: {},
+          faultyDigest: undefined,
+          acceptedDigest: undefined,
+        },
+      });
+      return views.get(p.address)!;
+    },
+
+    /** Whether the provider's latest proof shows the GPU it claims. */
+    gpuTrusted(address: string): boolean {
+      return views.get(address.toLowerCase())?.gpuTrusted ?? false;
+    },
+
+    /** The capability shown in GET /v1/providers (memory first, then the stored JSON). */
+    view(address: string, stored: string | null): CapabilityView | null {
+      return views.get(address.toLowerCase()) ?? (stored ? (JSON.parse(stored) as CapabilityView) : null);
+    },
+
+    /** Clears every timer (coordinator shutdown). */
+    close(): void {
+      for (const t of rechecks.values()) clearTimeout(t);
+      for (const p of pending.values()) clearTimeout(p.timer);
+      rechecks.clear();
+      pending.clear();
+    },
+  };
+}
+
+/** The capability-proof service's interface. */
+export type CapabilityProofs = ReturnType<typeof createCapabilityProofs>;
