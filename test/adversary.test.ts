@@ -261,6 +261,12 @@ test('every dishonest behaviour is caught or neutralized; honest providers never
     assert.equal((await execsOf(p)).length, 0, `${b} delivered nothing`);
   }
   // The fake GPU: its proof is correct but at CPU speed, so no GPU work; its CPU work is honest.
+  // Its GPU-sized challenge takes this CPU seconds (more on a loaded machine): wait for the verdict.
+  const capabilityOf = async (a: string) =>
+    ((await client.listProviders()).providers.find((p) => p.address === a) as View).capability;
+  const judgedBy = Date.now() + 120_000;
+  while ((await capabilityOf(who['fake-gpu']))?.lastOutcome === 'pending' && Date.now() < judgedBy)
+    await new Promise((r) => setTimeout(r, 250));
   const { providers } = await client.listProviders();
   const view = (a: string) => providers.find((p) => p.address === a) as View;
   const fake = view(who['fake-gpu']).capability!;

@@ -36,6 +36,26 @@ export function coordinatorCommand(): Command {
       'PLX minted per epoch for online providers, e.g. 100PLX',
       plxAmountOption,
     )
+    .option(
+      '--mqtt-url <url>',
+      'MQTT broker for sensor ingestion (e.g. mqtt://127.0.0.1:1883); off without it',
+    )
+    .option(
+      '--sensor-emission-per-epoch <amount>',
+      'PLX minted per epoch for sensor device owners by quality (default 50PLX)',
+      plxAmountOption,
+    )
+    .option(
+      '--sensor-price-per-reading <amount>',
+      'price of one dataset reading (default 0.000001PLX)',
+      plxAmountOption,
+    )
+    .option(
+      '--sensor-readings-per-sec <n>',
+      'per-device ingest limit, readings/s sustained',
+      intOption(1, 10_000_000),
+    )
+    .option('--rate-limit-per-minute <n>', 'HTTP requests per minute from one IP', intOption(1, 100_000_000))
     .action(
       async (o: {
         host: string;
@@ -49,6 +69,11 @@ export function coordinatorCommand(): Command {
         validatorKeystore?: string[];
         epochSeconds: number;
         emissionPerEpoch?: bigint;
+        mqttUrl?: string;
+        sensorEmissionPerEpoch?: bigint;
+        sensorPricePerReading?: bigint;
+        sensorReadingsPerSec?: number;
+        rateLimitPerMinute?: number;
       }) => {
         const c = await startCoordinator({
           host: o.host,
@@ -64,6 +89,15 @@ export function coordinatorCommand(): Command {
           ...(o.deployment ? { deployment: o.deployment } : {}),
           ...(o.rpcUrl ? { rpcUrl: o.rpcUrl } : {}),
           ...(o.emissionPerEpoch !== undefined ? { emissionPerEpoch: o.emissionPerEpoch.toString() } : {}),
+          ...(o.mqttUrl ? { mqttUrl: o.mqttUrl } : {}),
+          ...(o.sensorEmissionPerEpoch !== undefined
+            ? { sensorEmissionPerEpoch: o.sensorEmissionPerEpoch.toString() }
+            : {}),
+          ...(o.sensorPricePerReading !== undefined
+            ? { sensorPricePerReading: o.sensorPricePerReading.toString() }
+            : {}),
+          ...(o.sensorReadingsPerSec !== undefined ? { sensorReadingsPerSec: o.sensorReadingsPerSec } : {}),
+          ...(o.rateLimitPerMinute !== undefined ? { rateLimitPerMinute: o.rateLimitPerMinute } : {}),
         });
         // One machine-readable line on stdout so a supervisor (the devnet) learns the URL.
         console.log(`PLEXUS_COORDINATOR_READY ${JSON.stringify({ url: c.url })}`);

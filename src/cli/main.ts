@@ -9,6 +9,7 @@ import { devnetCommand } from './devnet.ts';
 import { jobCommand } from './job.ts';
 import { ledgerCommand } from './ledger.ts';
 import { providerCommand } from './provider.ts';
+import { sensorsCommand } from './sensors.ts';
 
 const program = new Command('plexus')
   .description('Plexus: an open network for sharing AI hardware')
@@ -20,6 +21,7 @@ program.addCommand(jobCommand());
 program.addCommand(clientCommand());
 program.addCommand(devnetCommand());
 program.addCommand(ledgerCommand());
+program.addCommand(sensorsCommand());
 
 try {
   await program.parseAsync(process.argv);

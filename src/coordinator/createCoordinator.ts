@@ -9,7 +9,9 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Address } from 'viem';
 import { z } from 'zod';
+import { getProvider } from '../chain/actions/provider/getProvider.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { CPU_CLASS, DEFAULT_EMISSION_PER_EPOCH } from '../market/constants.ts';
@@ -21,6 +23,17 @@ import {
   MAX_WS_MESSAGE_BYTES,
   PROTOCOL_VERSION,
 } from '../protocol/constants.ts';
+import {
+  DEFAULT_DEVICE_READINGS_PER_SEC,
+  DEFAULT_MAX_QUEUED_READINGS,
+  DEFAULT_PRICE_PER_READING,
+  DEFAULT_SENSOR_EMISSION_PER_EPOCH,
+} from '../sensors/constants.ts';
+import { createDatasetSeller, type DatasetSeller } from '../sensors/dataset/createDatasetSeller.ts';
+import { createIngester, type Ingester } from '../sensors/ingest/createIngester.ts';
+import { createSensorMetrics } from '../sensors/ingest/sensorMetrics.ts';
+import { type MqttIngest, startMqttIngest } from '../sensors/ingest/startMqttIngest.ts';
+import { createDayScorer } from '../sensors/scoring/createDayScorer.ts';
 import { createSettlement, type Settlement } from '../settlement/createSettlement.ts';
 import { openSettlementChain, type SettlementChain } from '../settlement/openSettlementChain.ts';
 import { blobRoutes } from './api/blobRoutes.ts';
@@ -29,6 +42,7 @@ import { explorerRoutes } from './api/explorerRoutes.ts';
 import { jobRoutes } from './api/jobRoutes.ts';
 import { marketRoutes } from './api/marketRoutes.ts';
 import { providerRoutes } from './api/providerRoutes.ts';
+import { sensorRoutes } from './api/sensorRoutes.ts';
 import { createBlobStore } from './blobs/createBlobStore.ts';
 import { createEventLog } from './events/createEventLog.ts';
 import { createJobSubmitter } from './jobs/submitJob.ts';
@@ -81,6 +95,25 @@ export const coordinatorConfigSchema = z.strictObject({
     .string()
     .regex(/^(0|[1-9][0-9]{0,30})$/)
     .default(DEFAULT_EMISSION_PER_EPOCH.toString()),
+  /** MQTT broker the sensor network publishes to (e.g. mqtt://127.0.0.1:1883); MQTT ingest is off without it. */
+  mqttUrl: z
+    .string()
+    .regex(/^mqtts?:\/\//, 'must be an mqtt:// or mqtts:// URL')
+    .optional(),
+  /** PLX base units per epoch shared by sensor device owners by quality (docs/sensors.md). */
+  sensorEmissionPerEpoch: z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,30})$/)
+    .default(DEFAULT_SENSOR_EMISSION_PER_EPOCH.toString()),
+  /** Price of one reading in a dataset, PLX base units. */
+  sensorPricePerReading: z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,30})$/)
+    .default(DEFAULT_PRICE_PER_READING.toString()),
+  /** Per-device ingest limit, readings per second sustained (burst: DEFAULT_DEVICE_BURST_READINGS). */
+  sensorReadingsPerSec: z.number().positive().default(DEFAULT_DEVICE_READINGS_PER_SEC),
+  /** Readings admitted and not yet written before ingestion pushes back. */
+  sensorMaxQueuedReadings: z.int().min(1).default(DEFAULT_MAX_QUEUED_READINGS),
   /**
    * Mean time between capability-proof re-challenges of a connected provider (jittered ±50%); the
    * first challenge comes at session start (docs/verification.md).
@@ -110,6 +143,8 @@ export type Coordinator = {
   market: Market;
   /** The settlement loop (undefined in development mode, without a chain). */
   settlement: Settlement | undefined;
+  /** Sensor ingestion (HTTP and, with mqttUrl, MQTT). */
+  ingester: Ingester;
   /** The base URL it listens on, e.g. http://127.0.0.1:8080 */
   url: string;
   log: Logger;
@@ -168,6 +203,7 @@ export async function startCoordinator(
         validators: chain.validators,
         chainId: chain.info.chainId,
         emissionPerEpoch: BigInt(config.emissionPerEpoch),
+        sensorEmissionPerEpoch: BigInt(config.sensorEmissionPerEpoch),
         log: log.child({ component: 'settlement' }),
         metrics,
       })
@@ -207,6 +243,39 @@ export async function startCoordinator(
       void loop.dispatch();
     },
   });
+
+  // Sensor network (docs/sensors.md): one ingester behind HTTP and MQTT.
+  let queuedReadings = () => 0;
+  const sensorMetrics = createSensorMetrics(metrics.registry, () => queuedReadings());
+  const ingester = createIngester(store.sqlite, {
+    chainId: config.chainId,
+    deviceReadingsPerSec: config.sensorReadingsPerSec,
+    maxQueuedReadings: config.sensorMaxQueuedReadings,
+    onStored: (o, source) => {
+      sensorMetrics.batchesStored.inc({ source });
+      sensorMetrics.readingsStored.inc({ source }, o.stored);
+      if (o.duplicates > 0) sensorMetrics.readingsDuplicate.inc(o.duplicates);
+    },
+    onRejected: (code, source) => sensorMetrics.batchesRejected.inc({ source, code }),
+  });
+  queuedReadings = () => ingester.queuedReadings();
+  const dayScorer = createDayScorer({ db, log: log.child({ component: 'sensors' }) });
+  const seller: DatasetSeller = createDatasetSeller({
+    db,
+    market,
+    chainId: config.chainId,
+    pricePerReading: BigInt(config.sensorPricePerReading),
+  });
+  const chainWriter = chain?.writer;
+  const isProvider = chainWriter
+    ? async (owner: Address) => {
+        try {
+          return (await getProvider(chainWriter, owner)).registered;
+        } catch (cause) {
+          throw new PlexusError('PLX_CHAIN_UNAVAILABLE', 'could not read the provider registry', { cause });
+        }
+      }
+    : undefined;
 
   const app = Fastify({
     bodyLimit: MAX_JSON_BODY_BYTES,
@@ -259,6 +328,7 @@ export async function startCoordinator(
     }),
   );
   await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));
+  await app.register(sensorRoutes({ db, ingester, seller, chainId: config.chainId, isProvider }));
   await app.register(marketRoutes({ db, market, chain: chain?.writer, chainInfo: chain?.info }));
   app.get('/v1/health', { schema: { summary: 'Liveness and basic facts' } }, async () => ({
     ok: true,
@@ -275,6 +345,16 @@ export async function startCoordinator(
   // Sessions left open by a crash end at the provider's last sighting (uptime is never invented).
   await closeStaleSessions(db);
   await app.listen({ host: config.host, port: config.port });
+  let mqttIngest: MqttIngest | undefined;
+  if (config.mqttUrl) {
+    try {
+      mqttIngest = await startMqttIngest({ url: config.mqttUrl, ingester, metrics: sensorMetrics, log });
+    } catch (err) {
+      await app.close();
+      await store.close();
+      throw new Error(`cannot reach the MQTT broker at ${config.mqttUrl}`, { cause: err });
+    }
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -293,6 +373,8 @@ export async function startCoordinator(
   // Work queued before a restart is picked up as providers reconnect; expired leases right away.
   void loop.sweep();
   settlement?.start(config.settleIntervalMs);
+  // Device-day quality scores (datasets filter on them), once per finished UTC day.
+  dayScorer.start(10 * 60_000);
   // Stakes change on chain (slashes, unbonding, top-ups): re-read connected providers' status;
   // escrows change too (withdrawals): re-check that open jobs are still covered.
   const stakeRefresher = chain
@@ -309,9 +391,13 @@ export async function startCoordinator(
     loop,
     market,
     settlement,
+    ingester,
     url,
     log,
     async stop() {
+      await mqttIngest?.stop();
+      await ingester.stop();
+      await dayScorer.stop();
       clearInterval(sweeper);
       loop.close();
       if (stakeRefresher) clearInterval(stakeRefresher);

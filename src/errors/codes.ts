@@ -95,6 +95,32 @@ export const errorCodes = {
     status: 400,
     message: "The coordinator's epoch length or validator keys do not match the deployment.",
   },
+  // --- sensor network (src/sensors, docs/sensors.md) ---
+  PLX_SENSOR_UNKNOWN_DEVICE: {
+    status: 404,
+    message: 'The device is not registered; its owner must register it first.',
+  },
+  PLX_SENSOR_DEVICE_TAKEN: { status: 409, message: 'The device is registered to another owner.' },
+  PLX_SENSOR_OWNER_NOT_PROVIDER: {
+    status: 403,
+    message: 'The owner of a device must be a provider registered on chain.',
+  },
+  PLX_SENSOR_RATE_LIMITED: {
+    status: 429,
+    message: 'The device sent more readings than its rate limit allows; retry after details.retryAfterMs.',
+  },
+  PLX_SENSOR_BUSY: {
+    status: 503,
+    message: 'The ingest queue is full (backpressure); retry after details.retryAfterMs.',
+  },
+  PLX_SENSOR_COST_ABOVE_MAX: {
+    status: 402,
+    message: 'The dataset costs more than the maxCost the client signed.',
+  },
+  PLX_SENSOR_DATASET_TOO_LARGE: {
+    status: 413,
+    message: 'The query matches more readings than one request may return; narrow it.',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

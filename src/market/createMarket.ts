@@ -48,6 +48,12 @@ export type Market = {
     },
     store: (worstCase: bigint) => Promise<void>,
   ): Promise<void>;
+  /**
+   * Admits a fixed charge (a dataset purchase, docs/sensors.md): checks the client's available
+   * escrow covers `amount`, then runs `store` (which posts the charge) under the same lock as job
+   * admission, so a purchase and a job cannot both spend the same escrow.
+   */
+  admitCharge(client: Address, amount: bigint, store: () => Promise<void>): Promise<void>;
   /** Available escrow of a client (on-chain balance − pending withdrawal − unsettled − reserved). */
   availableEscrow(
     client: Address,
@@ -216,6 +222,31 @@ export function createMarket(deps: {
     clock,
     escrowChecked: deps.chain !== undefined,
     availableEscrow,
+    async admitCharge(client, amount, store) {
+      const run = admission.then(async () => {
+        if (deps.chain) {
+          const a = await availableEscrow(client);
+          if (a.available < amount) {
+            throw new PlexusError(
+              'PLX_INSUFFICIENT_ESCROW',
+              `available escrow ${a.available} is below the charge ${amount}`,
+              {
+                details: {
+                  available: a.available.toString(),
+                  required: amount.toString(),
+                  balance: a.balance.toString(),
+                  unsettled: a.unsettled.toString(),
+                  reserved: a.reserved.toString(),
+                },
+              },
+            );
+          }
+        }
+        await store();
+      });
+      admission = run.catch(() => {});
+      return run;
+    },
     async admit(args, store) {
       const worst = worstCaseCost(args);
       const run = admission.then(async () => {

@@ -17,6 +17,8 @@ import { provenCapacity } from '../market/provenCapacity.ts';
 import { gpuClassOf } from '../market/resourceClass.ts';
 import { shareEmission } from '../market/shareEmission.ts';
 import type { HardwareClaim, OnnxInferSpec } from '../protocol/schemas.ts';
+import { shareSensorEmission } from '../sensors/rewards/shareSensorEmission.ts';
+import { scoreSensors, storeScores } from '../sensors/scoring/scoreSensors.ts';
 
 /** Figures of a closed epoch (decimal base units), as GET /v1/epochs shows them. */
 export type EpochSummary = {
@@ -110,6 +112,8 @@ export async function closeEpoch(deps: {
   chain: PlexusReader;
   epoch: number;
   emissionPerEpoch: bigint;
+  /** Sensor emission of the epoch, shared by device owners by quality (docs/sensors.md). */
+  sensorEmissionPerEpoch?: bigint;
   now: number;
 }): Promise<void> {
   const { db, market, epoch } = deps;
@@ -164,6 +168,9 @@ export async function closeEpoch(deps: {
   for (const { provider } of online) {
     if ((await getProvider(deps.chain, provider as Address)).active) active.add(provider.toLowerCase());
   }
+
+  // Sensor devices' quality over the epoch (CPU work, before the transaction).
+  const sensorScores = await scoreSensors(db, { fromMs: startsAt, toMs: endsAt });
 
   await db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('epochs').select('status').where('epoch', '=', epoch).executeTakeFirst();
@@ -310,6 +317,43 @@ export async function closeEpoch(deps: {
         t,
       );
     }
+    // Sensor emission: device owners by quality score, within what the token lets one epoch mint.
+    const sensorTarget = bigMin(deps.sensorEmissionPerEpoch ?? 0n, MAX_EMISSION_PER_EPOCH - emission);
+    const sensorShares = shareSensorEmission(sensorTarget, sensorScores);
+    let sensorEmission = 0n;
+    for (const v of sensorShares.values()) sensorEmission += v;
+    if (sensorEmission > 0n) {
+      await postEntry(
+        trx,
+        {
+          ref: `epoch:${epoch}:sensor-emission`,
+          kind: 'emission',
+          epoch,
+          memo: { sensor: true },
+          postings: [
+            { account: accounts.settlement, amount: sensorEmission },
+            { account: accounts.emission, amount: -sensorEmission },
+          ],
+        },
+        t,
+      );
+      await postEntry(
+        trx,
+        {
+          ref: `epoch:${epoch}:sensor-emission-shares`,
+          kind: 'emission',
+          epoch,
+          memo: { sensor: true, devices: sensorScores.length },
+          postings: [
+            { account: accounts.emission, amount: sensorEmission },
+            ...[...sensorShares].map(([o, v]) => ({ account: accounts.providerEarnings(o), amount: -v })),
+          ],
+        },
+        t,
+      );
+      emission += sensorEmission;
+    }
+    await storeScores(trx as unknown as Kysely<Database>, 'epoch', startsAt, endsAt, sensorScores, t);
     // Rewards tree over cumulative earnings (entries of epochs ≤ this one, including the above).
     const earned = await cumulativeEarnings(trx as unknown as Kysely<Database>, epoch);
     const rewards = rewardsOf(earned);

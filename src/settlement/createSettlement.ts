@@ -49,6 +49,8 @@ export function createSettlement(deps: {
   validators: readonly LocalAccount[];
   chainId: number;
   emissionPerEpoch: bigint;
+  /** Sensor emission per epoch, shared by device owners by quality (docs/sensors.md); default none. */
+  sensorEmissionPerEpoch?: bigint;
   log: Logger;
   now?: () => number;
   metrics?: Metrics;
@@ -148,6 +150,7 @@ export function createSettlement(deps: {
         chain: writer,
         epoch: e,
         emissionPerEpoch: deps.emissionPerEpoch,
+        sensorEmissionPerEpoch: deps.sensorEmissionPerEpoch ?? 0n,
         now: now(),
       });
       log.info({ epoch: e }, 'epoch closed');

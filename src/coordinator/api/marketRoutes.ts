@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Address, Hex } from 'viem';
 import { z } from 'zod';
 import { getClaimed } from '../../chain/actions/coordinator/getClaimed.ts';
+import { getSettlementState } from '../../chain/actions/coordinator/getSettlementState.ts';
 import type { PlexusReader } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { readBalances } from '../../ledger/readBalances.ts';
@@ -143,6 +144,35 @@ export function marketRoutes(deps: {
       },
     );
 
+    /**
+     * The epoch whose rewards tree a claim must prove against: the one whose root is on chain now.
+     * Between a finalization's confirmation and the store marking it settled, that is an epoch
+     * still `submitted` here; a proof from the previous tree would revert with InvalidProof.
+     * Without a chain (or while it cannot be read): the last epoch marked settled.
+     */
+    async function rewardsEpoch() {
+      const rows = await db
+        .selectFrom('epochs')
+        .select(['epoch', 'status', 'payload', 'tree'])
+        .where('status', 'in', ['signed', 'submitted', 'settled'])
+        .orderBy('epoch', 'desc')
+        .limit(8)
+        .execute();
+      if (deps.chain) {
+        try {
+          const { rewardsRoot } = await getSettlementState(deps.chain);
+          const onChain = rows.find(
+            (row) =>
+              row.payload && (JSON.parse(row.payload) as { rewardsRoot: string }).rewardsRoot === rewardsRoot,
+          );
+          if (onChain) return onChain;
+        } catch {
+          // Fall back to the store's view; reading `claimed` below reports the chain outage.
+        }
+      }
+      return rows.find((row) => row.status === 'settled');
+    }
+
     r.get(
       '/v1/rewards/:address',
       {
@@ -153,13 +183,7 @@ export function marketRoutes(deps: {
       },
       async (req) => {
         const address = req.params.address.toLowerCase();
-        const last = await db
-          .selectFrom('epochs')
-          .select(['epoch', 'payload', 'tree'])
-          .where('status', '=', 'settled')
-          .orderBy('epoch', 'desc')
-          .limit(1)
-          .executeTakeFirst();
+        const last = await rewardsEpoch();
         const notFound = () =>
           new PlexusError('PLX_NOT_FOUND', `${req.params.address} has no earnings in any settled epoch`);
         if (!last?.tree || !last.payload) throw notFound();

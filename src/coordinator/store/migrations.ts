@@ -320,6 +320,75 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Sensor data network (docs/sensors.md): devices owned by provider accounts, signed reading
+  // batches (sequence per device refuses replays), readings deduplicated by (device, variable, t),
+  // quality scores per device and window, and paid dataset purchases.
+  '0005_sensors': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('sensor_devices')
+        .addColumn('address', 'text', (c) => c.primaryKey())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('lat', 'real', (c) => c.notNull())
+        .addColumn('lon', 'real', (c) => c.notNull())
+        .addColumn('registration', 'text', (c) => c.notNull())
+        .addColumn('last_sequence', 'integer', (c) => c.notNull().defaultTo(-1))
+        .addColumn('last_seen', 'integer')
+        .addColumn('readings_total', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('registered_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('sensor_devices_owner').on('sensor_devices').columns(['owner']).execute();
+      await db.schema
+        .createTable('sensor_batches')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('device', 'text', (c) => c.notNull())
+        .addColumn('sequence', 'integer', (c) => c.notNull())
+        .addColumn('issued_at', 'integer', (c) => c.notNull())
+        .addColumn('received_at', 'integer', (c) => c.notNull())
+        .addColumn('lat', 'real')
+        .addColumn('lon', 'real')
+        .addColumn('readings', 'integer', (c) => c.notNull())
+        .addColumn('stored', 'integer', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addUniqueConstraint('sensor_batches_device_sequence', ['device', 'sequence'])
+        .execute();
+      await db.schema
+        .createIndex('sensor_batches_received')
+        .on('sensor_batches')
+        .columns(['device', 'received_at'])
+        .execute();
+      // The primary key is the deduplication rule; WITHOUT ROWID keeps one b-tree per reading.
+      await sql`CREATE TABLE sensor_readings (
+        device TEXT NOT NULL, variable TEXT NOT NULL, t INTEGER NOT NULL, value REAL NOT NULL,
+        flag INTEGER NOT NULL, PRIMARY KEY (device, variable, t)) WITHOUT ROWID`.execute(db);
+      await db.schema
+        .createTable('sensor_scores')
+        .addColumn('device', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('window_start', 'integer', (c) => c.notNull())
+        .addColumn('window_end', 'integer', (c) => c.notNull())
+        .addColumn('data_score', 'real', (c) => c.notNull())
+        .addColumn('location_score', 'real', (c) => c.notNull())
+        .addColumn('score', 'real', (c) => c.notNull())
+        .addColumn('flags', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text', (c) => c.notNull())
+        .addColumn('computed_at', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('sensor_scores_pk', ['device', 'kind', 'window_start'])
+        .execute();
+      await db.schema
+        .createTable('sensor_purchases')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('client', 'text', (c) => c.notNull())
+        .addColumn('nonce', 'text', (c) => c.notNull())
+        .addColumn('query', 'text', (c) => c.notNull())
+        .addColumn('readings', 'integer', (c) => c.notNull())
+        .addColumn('amount', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addUniqueConstraint('sensor_purchases_client_nonce', ['client', 'nonce'])
+        .execute();
+    },
+  },
 };
 
 /** Kysely migration provider over the in-code list above. */

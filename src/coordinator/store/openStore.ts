@@ -7,6 +7,11 @@ import type { Database } from './schema.ts';
 
 export type Store = {
   db: Kysely<Database>;
+  /**
+   * The same connection, raw: bulk sensor ingestion writes through prepared statements. Only use
+   * it synchronously and only while `sqlite.inTransaction` is false (no Kysely transaction open).
+   */
+  sqlite: SQLite.Database;
   close(): Promise<void>;
 };
 
@@ -23,7 +28,7 @@ export async function openStore(opts: { path: string; readonly?: boolean }): Pro
     const sqlite = new SQLite(opts.path, { readonly: true, fileMustExist: true });
     sqlite.pragma('busy_timeout = 5000');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    return { db, close: () => db.destroy() };
+    return { db, sqlite, close: () => db.destroy() };
   }
   if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
   const sqlite = new SQLite(opts.path);
@@ -40,6 +45,7 @@ export async function openStore(opts: { path: string; readonly?: boolean }): Pro
   }
   return {
     db,
+    sqlite,
     async close() {
       await db.destroy();
     },

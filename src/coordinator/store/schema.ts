@@ -256,6 +256,76 @@ export type TaskCommitmentsTable = {
   created_at: number;
 };
 
+/** A sensor device (docs/sensors.md): its own key, owned by a provider account, at a claimed place. */
+export type SensorDevicesTable = {
+  address: string;
+  owner: string;
+  /** Station model (src/sensors/stationModels.ts), e.g. `ws1000`. */
+  model: string;
+  lat: number;
+  lon: number;
+  /** JSON: the owner's signed DeviceRegistration as sent. */
+  registration: string;
+  /** Highest batch sequence stored; a batch must carry a higher one (-1: none yet). */
+  last_sequence: Generated<number>;
+  last_seen: number | null;
+  readings_total: Generated<number>;
+  registered_at: number;
+};
+
+/** One signed batch of readings as accepted (id: its EIP-712 digest). */
+export type SensorBatchesTable = {
+  id: string;
+  device: string;
+  sequence: number;
+  issued_at: number;
+  received_at: number;
+  /** Position the device reported with the batch (GPS), if any. */
+  lat: number | null;
+  lon: number | null;
+  readings: number;
+  /** Readings stored (the rest were duplicates of stored ones). */
+  stored: number;
+  source: 'mqtt' | 'http';
+};
+
+/** One reading; (device, variable, t) is unique: a duplicate is dropped. */
+export type SensorReadingsTable = {
+  device: string;
+  variable: string;
+  t: number;
+  value: number;
+  /** 0 passed the ingest checks; 1 out of the station model's range (OBC); 2 jump from the previous reading. */
+  flag: number;
+};
+
+/** Quality of one device over a window (`day` or `epoch`): score = data score × location score. */
+export type SensorScoresTable = {
+  device: string;
+  kind: 'day' | 'epoch';
+  window_start: number;
+  window_end: number;
+  data_score: number;
+  location_score: number;
+  score: number;
+  /** JSON string[]: at-sea, out-of-range, teleport, far-from-claim, copy, indoor, spatial-outlier. */
+  flags: string;
+  /** JSON: per-check figures (why the score is what it is). */
+  detail: string;
+  computed_at: number;
+};
+
+/** A paid dataset download (the charge is the ledger entry `dataset:<id>`). */
+export type SensorPurchasesTable = {
+  id: string;
+  client: string;
+  nonce: string;
+  query: string;
+  readings: number;
+  amount: string;
+  created_at: number;
+};
+
 export type Database = {
   blobs: BlobsTable;
   jobs: JobsTable;
@@ -277,4 +347,9 @@ export type Database = {
   canary_tasks: CanaryTasksTable;
   canary_assignments: CanaryAssignmentsTable;
   task_commitments: TaskCommitmentsTable;
+  sensor_devices: SensorDevicesTable;
+  sensor_batches: SensorBatchesTable;
+  sensor_readings: SensorReadingsTable;
+  sensor_scores: SensorScoresTable;
+  sensor_purchases: SensorPurchasesTable;
 };

@@ -1,0 +1,239 @@
+/**
+ * `plexus sensors keygen|register|send|status|export`: what a device owner and a data buyer need
+ * (docs/sensors.md).
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { Command, InvalidArgumentError } from 'commander';
+import mqtt from 'mqtt';
+import { getAddress, type Hex, isAddress } from 'viem';
+import { z } from 'zod';
+import { errorFromResponse } from '../client/httpError.ts';
+import { PlexusError } from '../errors/PlexusError.ts';
+import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
+import { readPassword } from '../provider/keystore/readPassword.ts';
+import { mqttTopics } from '../sensors/constants.ts';
+import {
+  datasetQuerySchema,
+  sampleSchema,
+  signDatasetRequest,
+  signDeviceRegistration,
+  signReadingBatch,
+} from '../sensors/protocol.ts';
+import { stationModelNames } from '../sensors/stationModels.ts';
+import { fetchCoordinator } from './fetchCoordinator.ts';
+import { DEFAULT_CLIENT_KEYSTORE, DEFAULT_COORDINATOR, intOption, plxAmountOption } from './options.ts';
+
+const coordinatorOption = ['--coordinator <url>', 'coordinator URL', DEFAULT_COORDINATOR] as const;
+const chainIdOption = [
+  '--chain-id <id>',
+  'chain id of the EIP-712 domain',
+  intOption(1, 2 ** 31),
+  31337,
+] as const;
+
+function numberOption(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max)
+      throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+async function account(path: string, prompt: string) {
+  return loadOrCreateKeystore(path, await readPassword({ prompt }));
+}
+
+async function postJson(base: string, path: string, body: unknown): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(`${base.replace(/\/+$/, '')}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (cause) {
+    throw new PlexusError('PLX_UPSTREAM_UNAVAILABLE', `cannot reach the coordinator at ${base}`, { cause });
+  }
+  if (!res.ok) throw await errorFromResponse(res);
+  return res.json();
+}
+
+/** `plexus sensors …`. */
+export function sensorsCommand(): Command {
+  const cmd = new Command('sensors').description('sensor devices: keys, registration, readings, datasets');
+
+  cmd
+    .command('keygen')
+    .description("create a device key (encrypted keystore); prints the device's address")
+    .requiredOption('--keystore <file>', 'where to write the device key')
+    .action(async (o: { keystore: string }) => {
+      const a = await account(o.keystore, 'Device keystore password: ');
+      console.log(a.address);
+    });
+
+  cmd
+    .command('register')
+    .description('register (or move) a device, signed by its owner (a provider account)')
+    .requiredOption('--owner-keystore <file>', "the owner's (provider's) key file")
+    .requiredOption('--device <address>', "the device's address (plexus sensors keygen)")
+    .requiredOption('--model <model>', `station model: ${stationModelNames.join(', ')}`)
+    .requiredOption('--lat <deg>', 'claimed latitude', numberOption(-90, 90))
+    .requiredOption('--lon <deg>', 'claimed longitude', numberOption(-180, 180))
+    .option(...coordinatorOption)
+    .option(...chainIdOption)
+    .action(
+      async (o: {
+        ownerKeystore: string;
+        device: string;
+        model: string;
+        lat: number;
+        lon: number;
+        coordinator: string;
+        chainId: number;
+      }) => {
+        if (!isAddress(o.device)) throw new InvalidArgumentError('--device must be an address');
+        const owner = await account(o.ownerKeystore, 'Owner keystore password: ');
+        const reg = await signDeviceRegistration(owner, o.chainId, {
+          device: getAddress(o.device),
+          model: o.model,
+          lat: o.lat,
+          lon: o.lon,
+        });
+        console.log(JSON.stringify(await postJson(o.coordinator, '/v1/sensors/devices', reg)));
+      },
+    );
+
+  cmd
+    .command('send')
+    .description('sign a batch of readings with the device key and send it (HTTP, or MQTT with --mqtt-url)')
+    .requiredOption('--keystore <file>', "the device's key file")
+    .requiredOption('--file <json>', 'samples: [{ "t": unix ms, "values": { "temperature": 21.5, … } }, …]')
+    .option(
+      '--sequence <n>',
+      'batch sequence (default: now in ms, which always grows)',
+      intOption(0, 2 ** 53 - 1),
+    )
+    .option('--lat <deg>', 'GPS latitude to report with the batch', Number)
+    .option('--lon <deg>', 'GPS longitude to report with the batch', Number)
+    .option('--mqtt-url <url>', 'publish to this MQTT broker instead of POSTing to the coordinator')
+    .option(...coordinatorOption)
+    .option(...chainIdOption)
+    .action(
+      async (o: {
+        keystore: string;
+        file: string;
+        sequence?: number;
+        lat?: number;
+        lon?: number;
+        mqttUrl?: string;
+        coordinator: string;
+        chainId: number;
+      }) => {
+        const samples = sampleSchema
+          .array()
+          .min(1)
+          .parse(JSON.parse(await readFile(o.file, 'utf8')));
+        const device = await account(o.keystore, 'Device keystore password: ');
+        const batch = await signReadingBatch(device, o.chainId, {
+          sequence: o.sequence ?? Date.now(),
+          samples,
+          ...(o.lat !== undefined && o.lon !== undefined ? { location: { lat: o.lat, lon: o.lon } } : {}),
+        });
+        if (o.mqttUrl) {
+          const client = await mqtt.connectAsync(o.mqttUrl);
+          try {
+            await client.publishAsync(mqttTopics.batch(device.address), JSON.stringify(batch), { qos: 1 });
+          } finally {
+            await client.endAsync();
+          }
+          console.log(
+            JSON.stringify({ published: mqttTopics.batch(device.address), sequence: batch.sequence }),
+          );
+        } else console.log(JSON.stringify(await postJson(o.coordinator, '/v1/sensors/batches', batch)));
+      },
+    );
+
+  cmd
+    .command('status')
+    .description('a device, its owner and its latest quality scores')
+    .argument('<device>', "the device's address")
+    .option(...coordinatorOption)
+    .action(async (device: string, o: { coordinator: string }) => {
+      if (!isAddress(device)) throw new InvalidArgumentError('expected a device address');
+      console.log(
+        JSON.stringify(
+          await fetchCoordinator(o.coordinator, `/v1/sensors/devices/${device}`, z.unknown()),
+          null,
+          2,
+        ),
+      );
+    });
+
+  cmd
+    .command('export')
+    .description('buy readings by area, time, variable and quality; paid per reading from your escrow')
+    .requiredOption('--bbox <minLon,minLat,maxLon,maxLat>', 'area')
+    .requiredOption('--from <time>', 'start (ISO 8601 or unix ms), inclusive')
+    .requiredOption('--to <time>', 'end (ISO 8601 or unix ms), exclusive')
+    .requiredOption('--variables <names>', 'comma-separated, e.g. temperature,humidity')
+    .option('--min-quality <q>', 'least device-day score, 0 to 1', numberOption(0, 1), 0)
+    .option('--format <format>', 'csv or parquet', 'csv')
+    .requiredOption('--out <file>', 'where to write the dataset')
+    .option('--max-cost <amount>', 'most to pay, e.g. 1PLX', plxAmountOption, 10n ** 18n)
+    .option('--keystore <file>', 'client key file (created if missing)', DEFAULT_CLIENT_KEYSTORE)
+    .option(...coordinatorOption)
+    .option(...chainIdOption)
+    .action(
+      async (o: {
+        bbox: string;
+        from: string;
+        to: string;
+        variables: string;
+        minQuality: number;
+        format: string;
+        out: string;
+        maxCost: bigint;
+        keystore: string;
+        coordinator: string;
+        chainId: number;
+      }) => {
+        const time = (s: string) => (/^[0-9]+$/.test(s) ? Number(s) : Date.parse(s));
+        const query = datasetQuerySchema.parse({
+          bbox: o.bbox,
+          from: time(o.from),
+          to: time(o.to),
+          variables: o.variables,
+          minQuality: o.minQuality,
+          format: o.format,
+        });
+        const client = await account(o.keystore, 'Client keystore password: ');
+        const params = await signDatasetRequest(client, o.chainId, query, { maxCost: o.maxCost });
+        const url = `${o.coordinator.replace(/\/+$/, '')}/v1/sensors/dataset?${new URLSearchParams(params)}`;
+        let res: Response;
+        try {
+          res = await fetch(url, { signal: AbortSignal.timeout(120_000) });
+        } catch (cause) {
+          throw new PlexusError(
+            'PLX_UPSTREAM_UNAVAILABLE',
+            `cannot reach the coordinator at ${o.coordinator}`,
+            {
+              cause,
+            },
+          );
+        }
+        if (!res.ok) throw await errorFromResponse(res);
+        await writeFile(o.out, Buffer.from(await res.arrayBuffer()));
+        console.log(
+          JSON.stringify({
+            out: o.out,
+            readings: Number(res.headers.get('x-plexus-readings')),
+            cost: res.headers.get('x-plexus-cost'),
+            purchase: res.headers.get('x-plexus-purchase') as Hex,
+          }),
+        );
+      },
+    );
+  return cmd;
+}

@@ -1,0 +1,201 @@
+/**
+ * Paid datasets (docs/sensors.md): a client signs a query; the coordinator counts the matching
+ * readings, prices them (readings × price per reading), checks the client signed a high enough
+ * maxCost and that its escrow covers the cost (the same admission lock as jobs), and posts the
+ * charge to the ledger — the client's unsettled balance, which the next epoch collects from escrow,
+ * against the owners of the devices whose readings were sold (by reading count) and the fee.
+ */
+import { type Kysely, sql } from 'kysely';
+import { type Address, type Hex, keccak256, toBytes } from 'viem';
+import type { Database } from '../../coordinator/store/schema.ts';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { accounts } from '../../ledger/accounts.ts';
+import { postEntry } from '../../ledger/postEntry.ts';
+import type { Market } from '../../market/createMarket.ts';
+import { DATASET_FEE_BPS, MAX_DATASET_READINGS } from '../constants.ts';
+import { verifySensorMessage } from '../identity/sensorMessages.ts';
+import { type DatasetQuery, datasetQueryHash } from '../protocol.ts';
+import { splitExact } from '../rewards/splitExact.ts';
+import { type DatasetRow, toCsv, toParquet } from './encodeDataset.ts';
+
+const DAY = 86_400_000;
+
+export type DatasetSale = {
+  purchaseId: Hex;
+  readings: number;
+  cost: bigint;
+  contentType: string;
+  body: string | Buffer;
+};
+
+export type DatasetSeller = {
+  sell(
+    query: DatasetQuery,
+    auth: { client: Address; nonce: string; maxCost: string; issuedAt: number; signature: Hex },
+  ): Promise<DatasetSale>;
+};
+
+/**
+ * Builds the dataset seller.
+ *
+ * @example
+ * const seller = createDatasetSeller({ db, market, chainId: 31337, pricePerReading: 10n ** 12n });
+ */
+export function createDatasetSeller(deps: {
+  db: Kysely<Database>;
+  market: Market;
+  chainId: number;
+  pricePerReading: bigint;
+  now?: () => number;
+}): DatasetSeller {
+  const { db } = deps;
+  const now = deps.now ?? Date.now;
+  return {
+    async sell(query, auth) {
+      await verifySensorMessage({
+        chainId: deps.chainId,
+        primaryType: 'DatasetRequest',
+        message: {
+          client: auth.client,
+          queryHash: datasetQueryHash(query),
+          nonce: BigInt(auth.nonce),
+          maxCost: BigInt(auth.maxCost),
+          issuedAt: BigInt(auth.issuedAt),
+        },
+        signature: auth.signature,
+        expectedSigner: auth.client,
+        nowSec: Math.floor(now() / 1000),
+      });
+      const client = auth.client.toLowerCase();
+      const used = await db
+        .selectFrom('sensor_purchases')
+        .select('id')
+        .where('client', '=', client)
+        .where('nonce', '=', auth.nonce)
+        .executeTakeFirst();
+      if (used) throw new PlexusError('PLX_REPLAY', `nonce ${auth.nonce} was already used`);
+      const rows = await queryReadings(db, query);
+      if (rows.length > MAX_DATASET_READINGS)
+        throw new PlexusError(
+          'PLX_SENSOR_DATASET_TOO_LARGE',
+          `the query matches more than ${MAX_DATASET_READINGS} readings`,
+        );
+      const cost = BigInt(rows.length) * deps.pricePerReading;
+      if (cost > BigInt(auth.maxCost))
+        throw new PlexusError(
+          'PLX_SENSOR_COST_ABOVE_MAX',
+          `the dataset costs ${cost}, above maxCost ${auth.maxCost}`,
+          {
+            details: {
+              cost: cost.toString(),
+              readings: rows.length,
+              pricePerReading: deps.pricePerReading.toString(),
+            },
+          },
+        );
+      const purchaseId = keccak256(toBytes(`dataset:${client}:${auth.nonce}`));
+      // Revenue to the owners of the devices sold, by reading count; the protocol keeps its fee.
+      const byDevice = new Map<string, bigint>();
+      for (const r of rows) byDevice.set(r.device, (byDevice.get(r.device) ?? 0n) + 1n);
+      const owners = new Map(
+        byDevice.size === 0
+          ? []
+          : (
+              await db
+                .selectFrom('sensor_devices')
+                .select(['address', 'owner'])
+                .where('address', 'in', [...byDevice.keys()])
+                .execute()
+            ).map((d) => [d.address, d.owner]),
+      );
+      const byOwner = new Map<string, bigint>();
+      for (const [d, n] of byDevice) {
+        const o = owners.get(d)!;
+        byOwner.set(o, (byOwner.get(o) ?? 0n) + n);
+      }
+      const fee = (cost * DATASET_FEE_BPS) / 10_000n;
+      const shares = splitExact(cost - fee, byOwner);
+      const t = now();
+      try {
+        await deps.market.admitCharge(auth.client, cost, () =>
+          db.transaction().execute(async (trx) => {
+            await trx
+              .insertInto('sensor_purchases')
+              .values({
+                id: purchaseId,
+                client,
+                nonce: auth.nonce,
+                query: JSON.stringify(query),
+                readings: rows.length,
+                amount: cost.toString(),
+                created_at: t,
+              })
+              .execute();
+            if (cost === 0n) return;
+            await postEntry(
+              trx,
+              {
+                ref: `dataset:${purchaseId}`,
+                kind: 'dataset-charge',
+                epoch: await deps.market.currentEpoch(trx, t),
+                memo: {
+                  purchase: purchaseId,
+                  readings: rows.length,
+                  pricePerReading: deps.pricePerReading.toString(),
+                },
+                postings: [
+                  { account: accounts.clientUnsettled(client), amount: cost },
+                  ...[...shares].map(([o, v]) => ({ account: accounts.providerEarnings(o), amount: -v })),
+                  ...(fee > 0n ? [{ account: accounts.protocolFees, amount: -fee }] : []),
+                ],
+              },
+              t,
+            );
+          }),
+        );
+      } catch (err) {
+        if (String(err).includes('UNIQUE'))
+          throw new PlexusError('PLX_REPLAY', `nonce ${auth.nonce} was already used`);
+        throw err;
+      }
+      return query.format === 'parquet'
+        ? {
+            purchaseId,
+            readings: rows.length,
+            cost,
+            contentType: 'application/vnd.apache.parquet',
+            body: toParquet(rows),
+          }
+        : {
+            purchaseId,
+            readings: rows.length,
+            cost,
+            contentType: 'text/csv; charset=utf-8',
+            body: toCsv(rows),
+          };
+    },
+  };
+}
+
+/**
+ * The readings a query matches (at most MAX_DATASET_READINGS + 1, so the caller can refuse more),
+ * with each device's claimed position and the device-day score.
+ *
+ * @example const rows = await queryReadings(db, { bbox: '4,52,5,53', from, to, variables: 'temperature', minQuality: 0.5, format: 'csv' });
+ */
+export async function queryReadings(db: Kysely<Database>, q: DatasetQuery): Promise<DatasetRow[]> {
+  const [minLon, minLat, maxLon, maxLat] = q.bbox.split(',').map(Number) as [number, number, number, number];
+  const variables = q.variables.split(',');
+  const rows = await sql<DatasetRow>`
+    SELECT r.device AS device, d.lat AS lat, d.lon AS lon, r.variable AS variable, r.t AS t, r.value AS value,
+           r.flag AS flag, s.score AS quality
+    FROM sensor_devices d
+    JOIN sensor_readings r ON r.device = d.address
+    LEFT JOIN sensor_scores s ON s.device = r.device AND s.kind = 'day' AND s.window_start = (r.t / ${sql.lit(DAY)}) * ${sql.lit(DAY)}
+    WHERE d.lat >= ${minLat} AND d.lat <= ${maxLat} AND d.lon >= ${minLon} AND d.lon <= ${maxLon}
+      AND r.variable IN (${sql.join(variables)}) AND r.t >= ${q.from} AND r.t < ${q.to}
+      AND (${q.minQuality} = 0 OR s.score >= ${q.minQuality})
+    ORDER BY r.device, r.variable, r.t
+    LIMIT ${MAX_DATASET_READINGS + 1}`.execute(db);
+  return rows.rows;
+}

@@ -1,0 +1,137 @@
+/**
+ * EIP-712 messages of the sensor network (docs/sensors.md). They share the Plexus domain
+ * (name, version, chain id) with every other off-chain message, so a signature for one network
+ * is useless on another.
+ */
+import { type Address, type Hex, hashTypedData, type LocalAccount, recoverTypedDataAddress } from 'viem';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { MAX_MESSAGE_SKEW_SEC } from '../../protocol/constants.ts';
+import { plexusDomain } from '../../protocol/eip712.ts';
+
+export const sensorTypes = {
+  /** Signed by the owning provider account: "this device key is mine, of this model, here". */
+  DeviceRegistration: [
+    { name: 'owner', type: 'address' },
+    { name: 'device', type: 'address' },
+    { name: 'model', type: 'string' },
+    { name: 'latE6', type: 'int32' },
+    { name: 'lonE6', type: 'int32' },
+    { name: 'issuedAt', type: 'uint64' },
+  ],
+  /** Signed by the device key: one batch of readings (payloadHash covers every field but the signature). */
+  ReadingBatch: [
+    { name: 'device', type: 'address' },
+    { name: 'sequence', type: 'uint64' },
+    { name: 'payloadHash', type: 'bytes32' },
+    { name: 'issuedAt', type: 'uint64' },
+  ],
+  /** Signed by a client buying readings: the query (hash), a nonce and the most it will pay. */
+  DatasetRequest: [
+    { name: 'client', type: 'address' },
+    { name: 'queryHash', type: 'bytes32' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'maxCost', type: 'uint256' },
+    { name: 'issuedAt', type: 'uint64' },
+  ],
+} as const;
+
+export type SensorPrimaryType = keyof typeof sensorTypes;
+export type DeviceRegistrationMessage = {
+  owner: Address;
+  device: Address;
+  model: string;
+  latE6: number;
+  lonE6: number;
+  issuedAt: bigint;
+};
+export type ReadingBatchMessage = { device: Address; sequence: bigint; payloadHash: Hex; issuedAt: bigint };
+export type DatasetRequestMessage = {
+  client: Address;
+  queryHash: Hex;
+  nonce: bigint;
+  maxCost: bigint;
+  issuedAt: bigint;
+};
+type MessageOf<T extends SensorPrimaryType> = T extends 'DeviceRegistration'
+  ? DeviceRegistrationMessage
+  : T extends 'ReadingBatch'
+    ? ReadingBatchMessage
+    : DatasetRequestMessage;
+
+/**
+ * Signs a sensor message with a local account (owner, device or client key).
+ *
+ * @example const sig = await signSensorMessage(deviceAccount, 31337, 'ReadingBatch', msg);
+ */
+export function signSensorMessage<T extends SensorPrimaryType>(
+  account: LocalAccount,
+  chainId: number,
+  primaryType: T,
+  message: MessageOf<T>,
+): Promise<Hex> {
+  return account.signTypedData({
+    domain: plexusDomain(chainId),
+    types: sensorTypes,
+    primaryType,
+    message,
+  } as never);
+}
+
+/**
+ * The EIP-712 digest of a sensor message (a batch's id).
+ *
+ * @example const id = sensorMessageHash(31337, 'ReadingBatch', msg);
+ */
+export function sensorMessageHash<T extends SensorPrimaryType>(
+  chainId: number,
+  primaryType: T,
+  message: MessageOf<T>,
+): Hex {
+  return hashTypedData({ domain: plexusDomain(chainId), types: sensorTypes, primaryType, message } as never);
+}
+
+/**
+ * Checks that a sensor message is fresh and signed by `expectedSigner`; throws PLX_STALE_MESSAGE
+ * or PLX_BAD_SIGNATURE.
+ *
+ * @example await verifySensorMessage({ chainId, primaryType: 'ReadingBatch', message, signature, expectedSigner: device });
+ */
+export async function verifySensorMessage<T extends SensorPrimaryType>(args: {
+  chainId: number;
+  primaryType: T;
+  message: MessageOf<T>;
+  signature: Hex;
+  expectedSigner: Address;
+  nowSec?: number;
+}): Promise<void> {
+  const now = args.nowSec ?? Math.floor(Date.now() / 1000);
+  const issuedAt = Number(args.message.issuedAt);
+  if (Math.abs(now - issuedAt) > MAX_MESSAGE_SKEW_SEC)
+    throw new PlexusError(
+      'PLX_STALE_MESSAGE',
+      `${args.primaryType} was issued at ${issuedAt}, now is ${now}`,
+      {
+        details: { issuedAt, now, maxSkewSec: MAX_MESSAGE_SKEW_SEC },
+      },
+    );
+  let signer: Address;
+  try {
+    signer = await recoverTypedDataAddress({
+      domain: plexusDomain(args.chainId),
+      types: sensorTypes,
+      primaryType: args.primaryType,
+      message: args.message,
+      signature: args.signature,
+    } as never);
+  } catch (cause) {
+    throw new PlexusError('PLX_BAD_SIGNATURE', `${args.primaryType} signature is malformed`, { cause });
+  }
+  if (signer.toLowerCase() !== args.expectedSigner.toLowerCase())
+    throw new PlexusError(
+      'PLX_BAD_SIGNATURE',
+      `${args.primaryType} is not signed by ${args.expectedSigner}`,
+      {
+        details: { expected: args.expectedSigner },
+      },
+    );
+}
