@@ -260,8 +260,9 @@ test('every dishonest behaviour is caught or neutralized; honest providers never
     );
     assert.equal((await execsOf(p)).length, 0, `${b} delivered nothing`);
   }
-  // The fake GPU: its proof is correct but at CPU speed, so no GPU work; its CPU work is honest.
-  // Its GPU-sized challenge takes this CPU seconds (more on a loaded machine): wait for the verdict.
+  // The fake GPU: its proof comes at CPU speed (it stops its chain once past the budget, and the
+  // coordinator does not check an answer over budget), so no GPU work and no fault; its CPU work is
+  // honest. Its proof still takes this CPU a segment or two of the chain: wait for the verdict.
   const capabilityOf = async (a: string) =>
     ((await client.listProviders()).providers.find((p) => p.address === a) as View).capability;
   const judgedBy = Date.now() + 120_000;
