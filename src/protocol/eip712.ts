@@ -218,9 +218,34 @@ export async function verifyPlexusMessage<T extends PlexusPrimaryType>(args: {
   nowSec?: number;
   maxSkewSec?: number;
 }): Promise<void> {
+  await verifySignedDigest({
+    ...args,
+    issuedAt: args.message.issuedAt,
+    // What viem's recoverTypedDataAddress hashes; the recovery itself runs in native code.
+    digest: () => plexusMessageHash(args.chainId, args.primaryType, args.message),
+  });
+}
+
+/**
+ * The one signature check behind every signed off-chain message (Plexus and sensor types): the
+ * message is fresh (`issuedAt` within the allowed skew) and `signature` over its EIP-712 `digest`
+ * recovers to `expectedSigner`. Throws `PLX_STALE_MESSAGE` or `PLX_BAD_SIGNATURE`.
+ *
+ * @example await verifySignedDigest({ primaryType: 'ReadingBatch', issuedAt, digest: () => hash, signature, expectedSigner });
+ */
+export async function verifySignedDigest(args: {
+  primaryType: string;
+  issuedAt: bigint;
+  /** The EIP-712 digest; computed only once the message is known to be fresh. */
+  digest: () => Hex;
+  signature: Hex;
+  expectedSigner: Address;
+  nowSec?: number;
+  maxSkewSec?: number;
+}): Promise<void> {
   const now = args.nowSec ?? Math.floor(Date.now() / 1000);
   const skew = args.maxSkewSec ?? MAX_MESSAGE_SKEW_SEC;
-  const issuedAt = Number(args.message.issuedAt);
+  const issuedAt = Number(args.issuedAt);
   if (!Number.isFinite(issuedAt) || Math.abs(now - issuedAt) > skew) {
     throw new PlexusError(
       'PLX_STALE_MESSAGE',
@@ -232,11 +257,7 @@ export async function verifyPlexusMessage<T extends PlexusPrimaryType>(args: {
   }
   let signer: Address;
   try {
-    // What viem's recoverTypedDataAddress does, with the recovery itself in native code.
-    signer = await recoverSigner(
-      plexusMessageHash(args.chainId, args.primaryType, args.message),
-      args.signature,
-    );
+    signer = await recoverSigner(args.digest(), args.signature);
   } catch (cause) {
     throw new PlexusError('PLX_BAD_SIGNATURE', `${args.primaryType} signature is malformed`, { cause });
   }

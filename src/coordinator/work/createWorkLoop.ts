@@ -174,6 +174,26 @@ type JobInfo = { spec: OnnxInferSpec; status: string; maxPrice: bigint | undefin
 
 /** Largest output file a provider may return for one task. */
 const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
+/**
+ * Throws PLX_STALE_ASSIGNMENT unless `lease` (a task or canary assignment row) is leased to
+ * `address` for `taskId`: a result for a lease that expired, moved or never existed is refused.
+ */
+function assertLeasedTo(
+  lease: { provider: string; task_id: string; status: string } | undefined,
+  address: string,
+  assignmentId: string,
+  taskId: string,
+): asserts lease is NonNullable<typeof lease> {
+  if (
+    !lease ||
+    lease.provider.toLowerCase() !== address.toLowerCase() ||
+    lease.task_id !== taskId ||
+    lease.status !== 'leased'
+  ) {
+    throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${assignmentId} is not leased to ${address}`);
+  }
+}
+
 /** Queued tasks read per page while dispatching. */
 const DISPATCH_PAGE = 256;
 
@@ -702,16 +722,7 @@ export function createWorkLoop(deps: {
     tensors: TensorSet,
     outputDigest: Hex,
   ): Promise<void> {
-    if (
-      canary.provider !== address.toLowerCase() ||
-      canary.task_id !== msg.taskId ||
-      canary.status !== 'leased'
-    ) {
-      throw new PlexusError(
-        'PLX_STALE_ASSIGNMENT',
-        `assignment ${msg.assignmentId} is not leased to ${address}`,
-      );
-    }
+    assertLeasedTo(canary, address, msg.assignmentId, msg.taskId);
     const signed = await db
       .selectFrom('task_commitments')
       .select('commitment')
@@ -1211,14 +1222,7 @@ export function createWorkLoop(deps: {
       .selectAll()
       .where('id', '=', assignmentId)
       .executeTakeFirst();
-    if (
-      !a ||
-      a.provider.toLowerCase() !== address.toLowerCase() ||
-      a.task_id !== taskId ||
-      a.status !== 'leased'
-    ) {
-      throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${assignmentId} is not leased to ${address}`);
-    }
+    assertLeasedTo(a, address, assignmentId, taskId);
     return a;
   }
 
@@ -1761,16 +1765,7 @@ export function createWorkLoop(deps: {
         .where('id', '=', msg.assignmentId)
         .executeTakeFirst();
       if (canary) {
-        if (
-          canary.provider !== address.toLowerCase() ||
-          canary.task_id !== msg.taskId ||
-          canary.status !== 'leased'
-        ) {
-          throw new PlexusError(
-            'PLX_STALE_ASSIGNMENT',
-            `assignment ${msg.assignmentId} is not leased to ${address}`,
-          );
-        }
+        assertLeasedTo(canary, address, msg.assignmentId, msg.taskId);
         await db.transaction().execute(async (trx) => {
           if (!(await priorCommitment(trx, msg))) await store(trx, canary.task_id);
         });

@@ -3,10 +3,8 @@
  * (name, version, chain id) with every other off-chain message, so a signature for one network
  * is useless on another.
  */
-import { type Address, type Hex, hashTypedData, type LocalAccount, recoverTypedDataAddress } from 'viem';
-import { PlexusError } from '../../errors/PlexusError.ts';
-import { MAX_MESSAGE_SKEW_SEC } from '../../protocol/constants.ts';
-import { plexusDomain } from '../../protocol/eip712.ts';
+import { type Address, type Hex, hashTypedData, type LocalAccount } from 'viem';
+import { plexusDomain, verifySignedDigest } from '../../protocol/eip712.ts';
 
 export const sensorTypes = {
   /** Signed by the owning provider account: "this device key is mine, of this model, here". */
@@ -92,7 +90,7 @@ export function sensorMessageHash<T extends SensorPrimaryType>(
 
 /**
  * Checks that a sensor message is fresh and signed by `expectedSigner`; throws PLX_STALE_MESSAGE
- * or PLX_BAD_SIGNATURE.
+ * or PLX_BAD_SIGNATURE (the same check as every Plexus message: verifySignedDigest).
  *
  * @example await verifySensorMessage({ chainId, primaryType: 'ReadingBatch', message, signature, expectedSigner: device });
  */
@@ -104,34 +102,9 @@ export async function verifySensorMessage<T extends SensorPrimaryType>(args: {
   expectedSigner: Address;
   nowSec?: number;
 }): Promise<void> {
-  const now = args.nowSec ?? Math.floor(Date.now() / 1000);
-  const issuedAt = Number(args.message.issuedAt);
-  if (Math.abs(now - issuedAt) > MAX_MESSAGE_SKEW_SEC)
-    throw new PlexusError(
-      'PLX_STALE_MESSAGE',
-      `${args.primaryType} was issued at ${issuedAt}, now is ${now}`,
-      {
-        details: { issuedAt, now, maxSkewSec: MAX_MESSAGE_SKEW_SEC },
-      },
-    );
-  let signer: Address;
-  try {
-    signer = await recoverTypedDataAddress({
-      domain: plexusDomain(args.chainId),
-      types: sensorTypes,
-      primaryType: args.primaryType,
-      message: args.message,
-      signature: args.signature,
-    } as never);
-  } catch (cause) {
-    throw new PlexusError('PLX_BAD_SIGNATURE', `${args.primaryType} signature is malformed`, { cause });
-  }
-  if (signer.toLowerCase() !== args.expectedSigner.toLowerCase())
-    throw new PlexusError(
-      'PLX_BAD_SIGNATURE',
-      `${args.primaryType} is not signed by ${args.expectedSigner}`,
-      {
-        details: { expected: args.expectedSigner },
-      },
-    );
+  await verifySignedDigest({
+    ...args,
+    issuedAt: args.message.issuedAt,
+    digest: () => sensorMessageHash(args.chainId, args.primaryType, args.message),
+  });
 }
