@@ -27,7 +27,11 @@ export function spawnPlexus(
   opts: { env?: NodeJS.ProcessEnv; showLevel?: number; print?: (line: string) => void } = {},
 ): NodeChild {
   const print = opts.print ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const proc = spawn(process.execPath, [PLEXUS_BIN, ...args], {
+  // PLEXUS_CPU_PROF_DIR=DIR: every child writes a V8 CPU profile there when it exits (Node refuses
+  // --cpu-prof in NODE_OPTIONS, so it has to be an argument). For profiling benchmarks.
+  const dir = process.env.PLEXUS_CPU_PROF_DIR;
+  const prof = dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+  const proc = spawn(process.execPath, [...prof, PLEXUS_BIN, ...args], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
