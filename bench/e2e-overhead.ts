@@ -5,8 +5,12 @@
  * (b)/(a) and the per-task dispatch overhead: for each task, the time from the later of its lease
  * and the previous task's completion to its own completion (as committed by the coordinator),
  * minus the inference time the provider measured; and the CPU each process spent per task (Linux).
- * A provider without a verified record is leased one task at a time, so with this single provider
- * nothing overlaps: each task pays the whole round trip.
+ * The measured provider has a verified record first: a newcomer is leased one task at a time
+ * ("trusted with less", docs/verification.md), so nothing would overlap and each task would pay the
+ * whole round trip. The devnet starts two providers, both run a `redundant(2)` warm-up job (every
+ * task's outputs compared, each agreeing verdict a verified-valid result for both), then the second
+ * one drains and leaves and the measured job runs on the first alone, which may now hold its
+ * prefetch leases (slots + prefetch = 4 by default).
  * Options: --tasks N (default 40) --width W --height H (default 640×96). With
  * `PLEXUS_LOG_LEVEL=debug PLEXUS_SHOW_LEVEL=20` the devnet's logs (the provider's "task timings")
  * go to stderr.
@@ -16,6 +20,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createClient } from '../src/client/createClient.ts';
+import { concurrencyLimit, type ReputationState } from '../src/coordinator/verification/reputation.ts';
 import { textImageTensor } from '../src/devnet/makeDemoInputs.ts';
 import { ppocrDetectionModelPath } from '../src/devnet/runDemo.ts';
 import { DEVNET_PASSWORD, startDevnet } from '../src/devnet/startDevnet.ts';
@@ -49,6 +54,19 @@ function cpuMsOf(pid: number): { self: number; children: number } | undefined {
     return { self, children };
   } catch {
     return undefined;
+  }
+}
+
+/** Tasks of the `redundant(2)` warm-up: enough verified results for four leases (reputation.ts). */
+const WARM_UP_TASKS = 6;
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error('timed out waiting for the devnet');
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -99,13 +117,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   };
   await direct('before');
 
-  // (b) through a devnet with one provider (one slot), after a one-task warm-up job.
+  // (b) through a devnet with one provider (one slot), after a warm-up job that gives it a record.
   const { dir, cleanup } = await tempDir('plexus-bench-');
   // PLEXUS_LOG_LEVEL=debug PLEXUS_SHOW_LEVEL=20 shows the provider's per-task timings on stderr.
   const verbose = process.env.PLEXUS_LOG_LEVEL !== undefined;
   const net = await startDevnet({
     dataDir: dir,
-    providers: 1,
+    providers: 2,
     port: 0,
     print: verbose ? (l) => process.stderr.write(`${l}\n`) : () => {},
     logLevel: process.env.PLEXUS_LOG_LEVEL ?? 'warn',
@@ -120,8 +138,29 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const cids: string[] = [];
     for (const x of inputs) cids.push((await client.uploadBlob(encodeSafetensors({ x }))).cid);
     const deadline = Math.floor(Date.now() / 1000) + 3600;
-    const warm = await client.submitJob({ kind: 'onnx.infer', model, inputs: [cids[0]!], deadline });
-    await client.waitForJob(warm.jobId);
+    // Warm-up: both providers run every task and agree, which earns each a verified record (and
+    // loads the model into their workers). Then provider-2 drains and leaves.
+    const warm = await client.submitJob({
+      kind: 'onnx.infer',
+      model,
+      inputs: Array.from({ length: WARM_UP_TASKS }, (_, i) => cids[i % n]!),
+      deadline,
+      verification: { policy: 'redundant', k: 2 },
+    });
+    const warmed = await client.waitForJob(warm.jobId);
+    if (warmed.status !== 'completed')
+      throw new Error(`warm-up job ${warmed.status}: ${warmed.error?.message}`);
+    await net.children.find((c) => c.name === 'provider-2')!.stop();
+    const alone = await waitFor(async () => {
+      const { providers } = await client.listProviders();
+      return providers.filter((p) => p.connected).length === 1 ? providers : undefined;
+    });
+    const measured = alone.find((p) => p.connected) as { reputation: ReputationState } | undefined;
+    if (!measured) throw new Error('no provider left online');
+    const leaseLimit = concurrencyLimit(measured.reputation);
+    console.log(
+      `provider-1: ${measured.reputation.consecutiveValid} verified results in a row, may hold ${leaseLimit} leases`,
+    );
 
     const coordinatorPid = net.children.find((c) => c.name === 'coordinator')!.proc.pid!;
     const providerPid = net.children.find((c) => c.name === 'provider-1')!.proc.pid!;
@@ -161,6 +200,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const figures = {
       tasks: n,
       image: `${width}x${height}`,
+      warmUpTasks: WARM_UP_TASKS,
+      providerLeaseLimit: leaseLimit,
       directPerSec: Number((n / directSec).toFixed(2)),
       directBaseline: baseline,
       directPerSecBeforeAfter: Object.fromEntries(
