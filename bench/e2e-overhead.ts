@@ -70,6 +70,21 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_00
   }
 }
 
+/** CPU milliseconds every core of the machine has been busy (not idle or waiting on I/O), from /proc/stat. */
+function machineBusyMs(): number | undefined {
+  try {
+    const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+      .split('\n', 1)[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    return ((user! + nice! + system! + irq! + softirq! + steal!) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 const q = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
@@ -164,7 +179,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
     const coordinatorPid = net.children.find((c) => c.name === 'coordinator')!.proc.pid!;
     const providerPid = net.children.find((c) => c.name === 'provider-1')!.proc.pid!;
-    const cpu0 = { coordinator: cpuMsOf(coordinatorPid), provider: cpuMsOf(providerPid) };
+    const cpu0 = {
+      coordinator: cpuMsOf(coordinatorPid),
+      provider: cpuMsOf(providerPid),
+      machine: machineBusyMs(),
+      client: process.cpuUsage(),
+    };
     const runMs: number[] = [];
     const assignedAt = new Map<string, number>();
     const overheads: number[] = [];
@@ -186,7 +206,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       }
     });
     const devnetSec = (performance.now() - b0) / 1000;
-    const cpu1 = { coordinator: cpuMsOf(coordinatorPid), provider: cpuMsOf(providerPid) };
+    const cpu1 = {
+      coordinator: cpuMsOf(coordinatorPid),
+      provider: cpuMsOf(providerPid),
+      machine: machineBusyMs(),
+      client: process.cpuUsage(cpu0.client),
+    };
     const perTask = (a: number | undefined, b: number | undefined) =>
       a === undefined || b === undefined ? undefined : Number(((b - a) / n).toFixed(1));
     if (final.status !== 'completed')
@@ -219,6 +244,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         providerAgent: perTask(cpu0.provider?.self, cpu1.provider?.self),
         providerWorker: perTask(cpu0.provider?.children, cpu1.provider?.children),
         coordinator: perTask(cpu0.coordinator?.self, cpu1.coordinator?.self),
+        // The bench process: the client that uploads, submits and follows the job's events.
+        client: Number(((cpu1.client.user + cpu1.client.system) / 1000 / n).toFixed(1)),
+        // Every process on the machine (the bench's client, anvil and anything else running too).
+        machine: perTask(cpu0.machine, cpu1.machine),
       },
     };
     console.log(`(b) through the devnet (1 provider):  ${figures.devnetPerSec} inferences/s`);
@@ -230,7 +259,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       `inference: ${figures.directMsPerInference} ms direct (${baseline}), ${figures.runMsInWorker.p50} ms p50 in the provider's worker`,
     );
     console.log(
-      `CPU per task: direct ${figures.cpuMsPerTask.direct} ms; devnet: provider agent ${figures.cpuMsPerTask.providerAgent} ms, its onnxruntime worker ${figures.cpuMsPerTask.providerWorker} ms, coordinator ${figures.cpuMsPerTask.coordinator} ms`,
+      `CPU per task: direct ${figures.cpuMsPerTask.direct} ms; devnet: provider agent ${figures.cpuMsPerTask.providerAgent} ms, its onnxruntime worker ${figures.cpuMsPerTask.providerWorker} ms, coordinator ${figures.cpuMsPerTask.coordinator} ms, client ${figures.cpuMsPerTask.client} ms; whole machine ${figures.cpuMsPerTask.machine} ms`,
     );
     return figures;
   } finally {
