@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { type Hex, hexToBigInt, numberToHex, recoverTypedDataAddress } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
@@ -6,9 +7,12 @@ import { isPlexusError } from '../errors/PlexusError.ts';
 import { canonicalJson, hashCanonical } from './canonicalJson.ts';
 import {
   hasNativeSecp256k1,
+  type PlexusPrimaryType,
   plexusDomain,
   plexusMessageHash,
+  plexusMessageHashFast,
   plexusTypes,
+  privateKeyToNativeAccount,
   recoverSigner,
   signPlexusMessage,
   verifyPlexusMessage,
@@ -107,4 +111,89 @@ test('native signer recovery agrees with viem, odd signatures included', async (
   }
   assert.equal(await recoverSigner(digest, signature), alice.address);
   assert.notEqual(await outcome(recoverSigner(digest, odd['v flipped']!)), alice.address.toLowerCase());
+});
+
+const hex32 = () => `0x${randomBytes(32).toString('hex')}` as Hex;
+
+/** A message of `type` with random field values (addresses checksummed, as viem makes them). */
+function randomMessage(type: PlexusPrimaryType): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const { name, type: t } of plexusTypes[type]) {
+    if (t === 'address') out[name] = privateKeyToAccount(generatePrivateKey()).address;
+    else if (t === 'bytes32') out[name] = hex32();
+    else if (t === 'uint64')
+      out[name] = BigInt(`0x${randomBytes(8).toString('hex')}`) >> BigInt(randomBytes(1)[0]! % 64);
+    else out[name] = BigInt(`0x${randomBytes(32).toString('hex')}`) >> BigInt(randomBytes(1)[0]!);
+  }
+  return out;
+}
+
+test("the fast message hash is viem's, and viem decides every message not in canonical form", () => {
+  const types = Object.keys(plexusTypes) as PlexusPrimaryType[];
+  const outcome = (f: () => Hex) => {
+    try {
+      return f();
+    } catch (err) {
+      return `throws ${(err as Error).name}`;
+    }
+  };
+  const same = (chainId: number, type: PlexusPrimaryType, msg: Record<string, unknown>, what: string) =>
+    assert.equal(
+      outcome(() => plexusMessageHashFast(chainId, type, msg as never)),
+      outcome(() => plexusMessageHash(chainId, type, msg as never)),
+      `${type}: ${what}`,
+    );
+  for (const type of types)
+    for (let i = 0; i < 20; i++) same([31337, 1, 0, 2 ** 40][i % 4]!, type, randomMessage(type), 'random');
+  for (const type of types) {
+    const msg = randomMessage(type);
+    const [addr] = plexusTypes[type].filter((f) => f.type === 'address').map((f) => f.name);
+    const [b32] = plexusTypes[type].filter((f) => f.type === 'bytes32').map((f) => f.name);
+    const [u64] = plexusTypes[type].filter((f) => f.type === 'uint64').map((f) => f.name);
+    const a = msg[addr!] as string;
+    same(31337, type, { ...msg, [addr!]: a.toLowerCase() }, 'lowercase address');
+    same(31337, type, { ...msg, [addr!]: `0x${a.slice(2).toUpperCase()}` }, 'uppercase address');
+    same(31337, type, { ...msg, [addr!]: `${a.slice(0, -1)}${a.endsWith('a') ? 'B' : 'a'}` }, 'bad checksum');
+    same(31337, type, { ...msg, [addr!]: a.slice(0, -2) }, 'short address');
+    same(31337, type, { ...msg, [b32!]: (msg[b32!] as string).slice(0, -2) }, '31-byte bytes32');
+    same(31337, type, { ...msg, [b32!]: `${msg[b32!]}00` }, '33-byte bytes32');
+    same(
+      31337,
+      type,
+      { ...msg, [b32!]: (msg[b32!] as string).toUpperCase().replace('0X', '0x') },
+      'uppercase hex',
+    );
+    same(31337, type, { ...msg, [u64!]: 2n ** 64n }, 'uint64 overflow');
+    same(31337, type, { ...msg, [u64!]: 2n ** 64n - 1n }, 'uint64 max');
+    same(31337, type, { ...msg, [u64!]: -1n }, 'negative');
+    same(31337, type, { ...msg, [u64!]: 12 }, 'a number, not a bigint');
+    same(31337, type, { ...msg, [u64!]: undefined }, 'missing field');
+    same(-1, type, msg, 'negative chain id');
+    same(1.5, type, msg, 'fractional chain id');
+  }
+});
+
+test("native signing gives viem's signatures byte for byte", async (t) => {
+  if (!hasNativeSecp256k1()) t.diagnostic('native secp256k1 not available: both paths are viem');
+  for (let i = 0; i < 50; i++) {
+    const key = generatePrivateKey();
+    const js = privateKeyToAccount(key);
+    const native = privateKeyToNativeAccount(key);
+    assert.equal(native.address, js.address);
+    const hash = hex32();
+    assert.equal(await native.sign({ hash }), await js.sign({ hash }));
+    const type = (Object.keys(plexusTypes) as PlexusPrimaryType[])[i % 5]!;
+    const msg = randomMessage(type);
+    const viemSig = await js.signTypedData({
+      domain: plexusDomain(31337),
+      types: plexusTypes,
+      primaryType: type,
+      message: msg,
+    } as never);
+    assert.equal(await signPlexusMessage(native, 31337, type, msg as never), viemSig);
+    assert.equal(await signPlexusMessage(js, 31337, type, msg as never), viemSig);
+    // What the coordinator checks: the signature recovers to the signer.
+    const digest = plexusMessageHash(31337, type, msg as never);
+    assert.equal(await recoverSigner(digest, viemSig), js.address);
+  }
 });

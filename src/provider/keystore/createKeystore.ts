@@ -1,6 +1,7 @@
 import { type Hex, isHex } from 'viem';
-import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
+import { generatePrivateKey, type PrivateKeyAccount } from 'viem/accounts';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { privateKeyToNativeAccount } from '../../protocol/eip712.ts';
 import { encryptKeystore, type ScryptParams } from './keystoreV3.ts';
 import { writeFileAtomic } from './writeFileAtomic.ts';
 
@@ -34,7 +35,7 @@ export async function createKeystore(
   const privateKey = options.privateKey ?? generatePrivateKey();
   if (!isHex(privateKey) || privateKey.length !== 66)
     throw new PlexusError('PLX_KEYSTORE_INVALID', 'privateKey must be 32 bytes of 0x-prefixed hex');
-  const account = privateKeyToAccount(privateKey);
+  const account = privateKeyToNativeAccount(privateKey);
   const json = await encryptKeystore(
     privateKey,
     password,

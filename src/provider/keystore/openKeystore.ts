@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
-import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
+import type { PrivateKeyAccount } from 'viem/accounts';
 import { createLogger, type Logger } from '../../logger.ts';
+import { privateKeyToNativeAccount } from '../../protocol/eip712.ts';
 import { decryptKeystore } from './keystoreV3.ts';
 
 /**
@@ -23,5 +24,6 @@ export async function openKeystore(
       { path, mode: (st.mode & 0o777).toString(8) },
       'keystore file is accessible to other users; run chmod 600 on it',
     );
-  return privateKeyToAccount(await decryptKeystore(text, password));
+  // Signs its Plexus messages in native code where it can (a provider signs twice per task).
+  return privateKeyToNativeAccount(await decryptKeystore(text, password));
 }
