@@ -332,7 +332,8 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): OnnxRuntime
           const exited = new Promise((resolve) => child.once('exit', resolve));
           // An idle worker is unref'd; hold the event loop open until it has really gone.
           child.ref();
-          child.kill('SIGKILL');
+          // A profiling worker (PLEXUS_CPU_PROF_DIR) exits on SIGTERM, writing its profile.
+          child.kill(process.env.PLEXUS_CPU_PROF_DIR ? 'SIGTERM' : 'SIGKILL');
           await exited;
         }),
       );

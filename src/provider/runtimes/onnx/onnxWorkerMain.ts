@@ -27,6 +27,8 @@ config.executionProviders ??= ['cpu'];
 config.maxSessions ??= 4;
 // The parent is gone (crashed or killed): nothing left to work for.
 process.on('disconnect', () => process.exit(0));
+// Profiling (forkOnnxWorker): exit cleanly when the runtime closes, so that the profile is written.
+if (process.execArgv.some((a) => a.startsWith('--cpu-prof'))) process.on('SIGTERM', () => process.exit(0));
 const sessions = new Map<string, Loaded>();
 // Asking onnxruntime for CUDA when its provider library is not installed only produces a native
 // error dump; say it once, plainly, instead.
