@@ -8,7 +8,15 @@ import { PlexusError } from '../errors/PlexusError.ts';
  * @example if (!res.ok) throw await errorFromResponse(res);
  */
 export async function errorFromResponse(res: Response): Promise<PlexusError> {
-  const text = await res.text();
+  return errorFromBody(res.status, await res.text());
+}
+
+/**
+ * {@link errorFromResponse} for a response already read as text (node:http clients).
+ *
+ * @example if (status >= 300) throw errorFromBody(status, text);
+ */
+export function errorFromBody(status: number, text: string): PlexusError {
   try {
     const body = JSON.parse(text) as {
       error?: { code?: string; message?: string; details?: Record<string, unknown> };
@@ -24,7 +32,7 @@ export async function errorFromResponse(res: Response): Promise<PlexusError> {
   } catch {
     // not JSON: fall through
   }
-  return new PlexusError('PLX_INTERNAL', `HTTP ${res.status}: ${text.slice(0, 300)}`, {
-    details: { status: res.status },
+  return new PlexusError('PLX_INTERNAL', `HTTP ${status}: ${text.slice(0, 300)}`, {
+    details: { status },
   });
 }

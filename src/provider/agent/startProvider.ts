@@ -6,11 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import type { Hex, LocalAccount } from 'viem';
 import { keccak256, toBytes } from 'viem';
 import { WebSocket } from 'ws';
-import { errorFromResponse } from '../../client/httpError.ts';
 import { capabilitiesHash } from '../../coordinator/api/providerRoutes.ts';
 import { computeCommitment } from '../../coordinator/verification/commitReveal.ts';
 import { tensorSetDigest } from '../../coordinator/verification/tensors.ts';
@@ -29,6 +27,7 @@ import { type HardwareProfile, probeHardware } from '../hardware/probeHardware.t
 import { createOnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 import { backoffDelay } from './backoff.ts';
 import { type AgentBehaviour, misbehave } from './behaviour.ts';
+import { createBlobHttp } from './blobHttp.ts';
 import { runOnnxTask, type TaskOutput } from './runOnnxTask.ts';
 import { createCapabilitySolver } from './solveCapability.ts';
 
@@ -110,14 +109,14 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const scratchDir = join(opts.dataDir, 'scratch');
   await rm(scratchDir, { recursive: true, force: true });
   await mkdir(scratchDir, { recursive: true });
+  const blobs = createBlobHttp(base);
+  /** Blobs that entered or left the cache since the last advertisement (see createBlobCache's onChange). */
+  const cacheChanged = new Set<string>();
   const cache = createBlobCache({
     dir: join(opts.dataDir, 'cache'),
     budgetBytes: opts.cacheBudgetBytes ?? 10 * 1024 ** 3,
-    fetchBlob: async (cid: string, signal?: AbortSignal) => {
-      const res = await fetch(`${base}/v1/blobs/${cid}`, signal ? { signal } : {});
-      if (!res.ok || !res.body) throw await errorFromResponse(res);
-      return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
-    },
+    fetchBlob: (cid: string, signal?: AbortSignal) => blobs.get(cid, signal),
+    onChange: (cid) => cacheChanged.add(cid),
   });
   const solveCapability = createCapabilitySolver({ gpu, log });
   const claimed = hardwareClaim(hardware, { useGpu: gpu });
@@ -156,15 +155,24 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   /** Blobs the coordinator knows we cache (it prefers us for tasks that use them). */
   let advertised = new Set<string>();
 
+  /** Tells the coordinator what entered and left the cache since it last heard (the changes only). */
   function advertiseCache(): void {
-    const now = new Set(cache.list());
-    const added = [...now].filter((c) => !advertised.has(c));
-    const removed = [...advertised].filter((c) => !now.has(c));
-    if (
-      (added.length > 0 || removed.length > 0) &&
-      sendJson({ type: 'cache', added: added.slice(0, 10_000), removed: removed.slice(0, 10_000) })
-    ) {
-      advertised = now;
+    if (cacheChanged.size === 0) return;
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const cid of cacheChanged) {
+      const present = cache.has(cid);
+      if (present && !advertised.has(cid)) added.push(cid);
+      else if (!present && advertised.has(cid)) removed.push(cid);
+    }
+    if (added.length === 0 && removed.length === 0) {
+      cacheChanged.clear();
+      return;
+    }
+    if (sendJson({ type: 'cache', added: added.slice(0, 10_000), removed: removed.slice(0, 10_000) })) {
+      for (const cid of added) advertised.add(cid);
+      for (const cid of removed) advertised.delete(cid);
+      cacheChanged.clear();
     }
   }
   let completed = 0;
@@ -248,12 +256,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   async function uploadOutput(out: TaskOutput): Promise<void> {
     for (let i = 0; ; i++) {
       try {
-        const res = await fetch(`${base}/v1/blobs/${out.cid}`, {
-          method: 'PUT',
-          headers: { 'content-type': 'application/octet-stream' },
-          body: out.bytes as unknown as BodyInit,
-        });
-        if (!res.ok) throw await errorFromResponse(res);
+        await blobs.put(out.cid, out.bytes);
         return;
       } catch (err) {
         if (err instanceof PlexusError || i >= 5 || stopping) throw err;
@@ -424,6 +427,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     chainId = cid;
     const issuedAt = Math.floor(Date.now() / 1000);
     advertised = new Set(cache.list());
+    cacheChanged.clear();
     const signature = await signPlexusMessage(account, chainId, 'SessionAuth', {
       provider: account.address,
       challenge,
@@ -473,6 +477,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     socket?.close(1000, 'provider stopping');
     socket = undefined;
     await runtime.close();
+    blobs.close();
   }
 
   return {

@@ -129,6 +129,26 @@ test('evicts the least recently used blobs to stay within the budget', async () 
   await eventually(async () => assert.deepEqual((await readdir(dir)).sort(), [a.cid, c.cid].sort()));
 });
 
+test('onChange reports every blob that enters or leaves the cache, and nothing else', async () => {
+  const [a, b, c] = [blob(1), blob(2), blob(3)];
+  const s = server([a.bytes, b.bytes, c.bytes]);
+  const changes: string[] = [];
+  const cache = createBlobCache({
+    dir: freshDir(),
+    budgetBytes: 250,
+    fetchBlob: s.fetchBlob,
+    logger,
+    onChange: (cid) => changes.push(`${cache.has(cid) ? '+' : '-'}${cid}`),
+  });
+  await cache.get(a.cid);
+  await cache.get(b.cid);
+  await cache.get(a.cid); // a hit changes nothing
+  await cache.get(c.cid); // c comes in, then b is evicted
+  await rm(await cache.get(a.cid)); // deleted behind the cache's back: gone, then fetched again
+  await cache.get(a.cid);
+  assert.deepEqual(changes, [`+${a.cid}`, `+${b.cid}`, `+${c.cid}`, `-${b.cid}`, `-${a.cid}`, `+${a.cid}`]);
+});
+
 test('blobs fetched at the same time under a tight budget each reach their caller', async () => {
   const [a, b, c] = [blob(1), blob(2), blob(3)];
   const s = server([a.bytes, b.bytes, c.bytes], { delayMs: 5 });

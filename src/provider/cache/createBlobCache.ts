@@ -2,11 +2,10 @@
  * The provider's content-addressed disk cache of blobs (models, input tensors), keyed by sha256.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { rename, stat, unlink, utimes } from 'node:fs/promises';
+import { mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { type FileHandle, open, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { addAbortSignal, Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../../logger.ts';
@@ -37,6 +36,11 @@ export type BlobCacheOptions = {
   fetchBlob: FetchBlob;
   /** Largest single blob accepted (default: no limit beyond the budget logic). */
   maxBlobBytes?: number;
+  /**
+   * Called (synchronously) when a blob enters or leaves the cache, so a provider can tell the
+   * coordinator what changed without listing the whole cache after every task.
+   */
+  onChange?: (cid: string) => void;
   logger?: Logger;
 };
 
@@ -69,6 +73,22 @@ export type BlobCache = {
 
 type Entry = { size: number; pins: number };
 
+/** Bytes of a download held in memory before they are written to its file. */
+const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** Writes every byte of `chunks` at the file's current position (writev may write less). */
+async function writeAll(file: FileHandle, chunks: Uint8Array[]): Promise<void> {
+  let rest = chunks;
+  while (rest.length > 0) {
+    let { bytesWritten } = await file.writev(rest);
+    while (rest.length > 0 && bytesWritten >= rest[0]!.byteLength) {
+      bytesWritten -= rest[0]!.byteLength;
+      rest = rest.slice(1);
+    }
+    if (bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)];
+  }
+}
+
 type Download = { promise: Promise<Entry>; controller: AbortController; waiters: number };
 
 /**
@@ -96,6 +116,7 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
   if (!Number.isSafeInteger(budgetBytes) || budgetBytes < 0)
     throw new RangeError('budgetBytes must be a non-negative integer');
   const maxBlobBytes = options.maxBlobBytes ?? Number.POSITIVE_INFINITY;
+  const changed = options.onChange ?? (() => {});
 
   // Map iteration order is the LRU order: a hit deletes and re-inserts its entry.
   const index = new Map<string, Entry>();
@@ -139,6 +160,7 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
       if (entry.pins > 0) continue;
       index.delete(cid);
       bytes -= entry.size;
+      changed(cid);
       const doomed = join(dir, `.${cid}.${randomBytes(6).toString('hex')}.evicted.tmp`);
       try {
         renameSync(pathOf(cid), doomed);
@@ -160,30 +182,36 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
     const tmp = join(dir, `.${cid}.${randomBytes(6).toString('hex')}.tmp`);
     const hash = createHash('sha256');
     let size = 0;
+    let file: FileHandle | undefined;
     try {
       const body = await fetchBlob(cid, signal);
       const source =
         typeof (body as ReadableStream<Uint8Array>).getReader === 'function'
           ? Readable.fromWeb(body as WebReadableStream<Uint8Array>)
-          : (body as NodeJS.ReadableStream);
-      await pipeline(
-        source,
-        async function* (chunks: AsyncIterable<Uint8Array | string>) {
-          for await (const chunk of chunks) {
-            const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-            size += buf.length;
-            if (size > maxBlobBytes)
-              throw new PlexusError(
-                'PLX_PAYLOAD_TOO_LARGE',
-                `blob ${cid} is larger than ${maxBlobBytes} bytes`,
-              );
-            hash.update(buf);
-            yield buf;
-          }
-        },
-        createWriteStream(tmp, { flags: 'wx', flush: true }),
-        { signal },
-      );
+          : (body as Readable);
+      // An abort destroys the source, which ends the loop below with the abort's error.
+      if (source instanceof Readable) addAbortSignal(signal, source);
+      file = await open(tmp, 'wx');
+      // Chunks are written in batches (one write for a blob up to WRITE_BATCH_BYTES): each file
+      // operation is a round trip through libuv's thread pool, and a task input is a dozen chunks.
+      let batch: Uint8Array[] = [];
+      let batchBytes = 0;
+      for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
+        signal.throwIfAborted();
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        size += buf.length;
+        if (size > maxBlobBytes)
+          throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', `blob ${cid} is larger than ${maxBlobBytes} bytes`);
+        hash.update(buf);
+        batch.push(buf);
+        batchBytes += buf.length;
+        if (batchBytes >= WRITE_BATCH_BYTES) {
+          await writeAll(file, batch);
+          batch = [];
+          batchBytes = 0;
+        }
+      }
+      signal.throwIfAborted();
       const digest = hash.digest('hex');
       if (digest !== cid)
         throw new PlexusError(
@@ -193,14 +221,21 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
             details: { cid, digest, size },
           },
         );
+      await writeAll(file, batch);
+      // On disk before it gets its name: a file named by a cid is complete, even after a crash.
+      await file.sync();
+      await file.close();
+      file = undefined;
       await rename(tmp, pathOf(cid));
     } catch (err) {
+      await file?.close().catch(() => {});
       await unlink(tmp).catch(() => {});
       throw err;
     }
     const entry: Entry = { size, pins: 0 };
     index.set(cid, entry);
     bytes += size;
+    changed(cid);
     log.debug({ cid, size }, 'cached blob');
     return entry;
   }
@@ -264,6 +299,7 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
       if (index.get(cid) === cached) {
         index.delete(cid);
         bytes -= cached.size;
+        changed(cid);
       }
     }
     const entry = await fetchShared(cid, signal);

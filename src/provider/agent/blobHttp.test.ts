@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import { isPlexusError } from '../../errors/PlexusError.ts';
+import { createBlobHttp } from './blobHttp.ts';
+
+const stored = new Map<string, Buffer>([['a'.repeat(64), Buffer.alloc(300_000, 7)]]);
+const sockets = new Set<unknown>();
+const server = http.createServer(async (req, res) => {
+  sockets.add(req.socket);
+  const cid = req.url!.split('/').pop()!;
+  if (req.method === 'PUT') {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    stored.set(cid, Buffer.concat(chunks));
+    res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ cid }));
+    return;
+  }
+  if (cid === 'b'.repeat(64)) {
+    // Headers, then silence: the caller gives up (abort).
+    res.writeHead(200, { 'content-length': 10 });
+    res.write('12345');
+    return;
+  }
+  const blob = stored.get(cid);
+  if (blob === undefined) {
+    res
+      .writeHead(404, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ error: { code: 'PLX_NOT_FOUND', message: `no blob ${cid}` } }));
+    return;
+  }
+  res.writeHead(200, { 'content-length': blob.length }).end(blob);
+});
+server.listen(0, '127.0.0.1');
+await once(server, 'listening');
+const blobs = createBlobHttp(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+after(() => {
+  blobs.close();
+  server.closeAllConnections();
+  server.close();
+});
+
+const read = async (s: AsyncIterable<Buffer>) => {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c);
+  return Buffer.concat(chunks);
+};
+
+test('downloads and uploads blobs over one kept-alive connection', async () => {
+  const cid = 'c'.repeat(64);
+  const bytes = Buffer.alloc(200_000, 3);
+  // A connection returns to the pool just after its response ends.
+  const pooled = () => new Promise((r) => setImmediate(r));
+  await blobs.put(cid, bytes);
+  await pooled();
+  assert.deepEqual(await read(await blobs.get(cid)), bytes);
+  await pooled();
+  assert.deepEqual(await read(await blobs.get('a'.repeat(64))), stored.get('a'.repeat(64)));
+  assert.equal(sockets.size, 1, 'every request reused the first connection');
+});
+
+test("a coordinator's error answer is its PlexusError", async () => {
+  await assert.rejects(
+    blobs.get('d'.repeat(64)),
+    (e) => isPlexusError(e) && e.code === 'PLX_NOT_FOUND' && /no blob/.test(e.message),
+  );
+});
+
+test('an abort stops a download midway', async () => {
+  const ac = new AbortController();
+  const res = await blobs.get('b'.repeat(64), ac.signal);
+  setTimeout(() => ac.abort(new Error('gone')), 20);
+  await assert.rejects(read(res));
+  await assert.rejects(blobs.get('a'.repeat(64), AbortSignal.abort()), { name: 'AbortError' });
+});
