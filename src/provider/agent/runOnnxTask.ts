@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, unlinkSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cidOf } from '../../protocol/ids.ts';
@@ -11,6 +12,13 @@ export type TaskOutput = {
   cid: string;
   usage: { wallMs: number; cpuMs: number; peakRssBytes: number };
 };
+
+/**
+ * Output files up to this size are read and deleted synchronously: a few tens of microseconds in
+ * the page cache, against a round trip through libuv's thread pool for each of open, stat, read,
+ * close and unlink. Larger ones are read asynchronously, so the agent's event loop never stalls.
+ */
+const SYNC_IO_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
  * Runs one `onnx.infer` task: the model and input come from the blob cache by content id, the
@@ -30,13 +38,15 @@ export async function runOnnxTask(
     deps.cache.acquire(task.input, signal),
   ]);
   const outPath = join(deps.scratchDir, `${randomBytes(12).toString('hex')}.safetensors`);
+  let small = false;
   try {
     // The worker reads the input file and writes the output file itself: tensors never cross IPC.
-    const { usage } = await deps.runtime.runFile(model.path, input.path, outPath, {
+    const { usage, outputBytes } = await deps.runtime.runFile(model.path, input.path, outPath, {
       timeoutMs: task.timeoutMs,
       ...(signal ? { signal } : {}),
     });
-    const bytes = new Uint8Array(await readFile(outPath));
+    small = outputBytes <= SYNC_IO_MAX_BYTES;
+    const bytes = new Uint8Array(small ? readFileSync(outPath) : await readFile(outPath));
     return {
       bytes,
       cid: cidOf(bytes),
@@ -49,6 +59,12 @@ export async function runOnnxTask(
   } finally {
     model.release();
     input.release();
-    await rm(outPath, { force: true });
+    if (small) {
+      try {
+        unlinkSync(outPath);
+      } catch {
+        // already gone
+      }
+    } else await rm(outPath, { force: true });
   }
 }

@@ -91,7 +91,10 @@ export type OnnxRunResult = {
  * @example
  * const { usage } = await runtime.runFile(modelPath, inputPath, outputPath);
  */
-export type OnnxRunFileResult = Omit<OnnxRunResult, 'outputs'>;
+export type OnnxRunFileResult = Omit<OnnxRunResult, 'outputs'> & {
+  /** Size of the output file the run wrote. */
+  outputBytes: number;
+};
 
 /**
  * A pool of onnxruntime worker processes.
@@ -199,9 +202,10 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): OnnxRuntime
       if (msg.type === 'result')
         job.resolve({
           ...(msg.outputs === undefined ? {} : { outputs: msg.outputs }),
+          ...(msg.outputBytes === undefined ? {} : { outputBytes: msg.outputBytes }),
           usage: msg.usage,
           executionProvider: msg.provider,
-        });
+        } as OnnxRunResult | OnnxRunFileResult);
       else if (msg.code !== undefined)
         job.reject(
           new PlexusError(
@@ -311,7 +315,7 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): OnnxRuntime
       return submit(
         { modelPath, inputPath: resolve(inputPath), outputPath: resolve(outputPath) },
         runOptions,
-      );
+      ) as Promise<OnnxRunFileResult>;
     },
     async close() {
       closed = true;

@@ -225,6 +225,21 @@ test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-
         new Uint8Array(await readFile(join(dir, 'out.safetensors'))),
         encodeSafetensors(second.outputs),
       );
+      assert.equal(viaFile.outputBytes, encodeSafetensors(second.outputs).byteLength);
+      // The worker reuses its input buffer: a smaller input after a larger one, then a larger one.
+      for (const [h, w] of [
+        [32, 32],
+        [64, 128],
+      ] as const) {
+        const x = image(h, w);
+        await writeFile(join(dir, 'in2.safetensors'), encodeSafetensors({ x }));
+        await rt.runFile(DET_MODEL, join(dir, 'in2.safetensors'), join(dir, 'out2.safetensors'));
+        assert.deepEqual(
+          new Uint8Array(await readFile(join(dir, 'out2.safetensors'))),
+          encodeSafetensors((await rt.run(DET_MODEL, { x })).outputs),
+          `${h}×${w}`,
+        );
+      }
       await writeFile(join(dir, 'bad.safetensors'), 'not safetensors');
       await assert.rejects(
         rt.runFile(DET_MODEL, join(dir, 'bad.safetensors'), join(dir, 'o2')),

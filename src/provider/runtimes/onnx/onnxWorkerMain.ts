@@ -6,10 +6,10 @@
  * process inside onnxruntime's native code), and a crash inside onnxruntime on a hostile model
  * takes down this process, not the provider agent.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync, writevSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { isPlexusError } from '../../../errors/PlexusError.ts';
-import { decodeSafetensors, encodeSafetensors, type Tensor } from '../../../protocol/safetensors.ts';
+import { decodeSafetensors, encodeSafetensorsParts, type Tensor } from '../../../protocol/safetensors.ts';
 import { checkInputsAgainstModel } from './checkInputsAgainstModel.ts';
 import { inspectOnnxModel, modelMetaFromSession, type OnnxModelMeta } from './inspectOnnxModel.ts';
 import {
@@ -94,6 +94,57 @@ async function load(modelPath: string): Promise<{ loaded: Loaded; loadMs: number
   return { loaded, loadMs: performance.now() - started };
 }
 
+/**
+ * The input file of the current run, read into one buffer that the next run reuses (a fresh
+ * buffer per run is garbage the collector has to chase). The tensors decoded from it are views
+ * into it, used only until their run ends. The worker does one thing at a time, so its file I/O is
+ * synchronous: a round trip through libuv's thread pool per operation cost more than the reads.
+ */
+let inputBuffer = Buffer.allocUnsafeSlow(0);
+/** Inputs larger than this get a buffer of their own, so that one huge input is not held forever. */
+const MAX_REUSED_INPUT_BYTES = 64 * 1024 * 1024;
+
+function readInputFile(path: string): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    let buf = inputBuffer;
+    if (buf.byteLength < size) {
+      buf = Buffer.allocUnsafeSlow(size);
+      if (size <= MAX_REUSED_INPUT_BYTES) inputBuffer = buf;
+    }
+    let read = 0;
+    while (read < size) {
+      const n = readSync(fd, buf, read, size - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    return buf.subarray(0, read);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes the outputs as safetensors (the same bytes as `encodeSafetensors`) without one big copy. */
+function writeOutputFile(path: string, outputs: Record<string, Tensor>): number {
+  let parts = encodeSafetensorsParts(outputs);
+  const size = parts.reduce((n, p) => n + p.byteLength, 0);
+  const fd = openSync(path, 'w');
+  try {
+    while (parts.length > 0) {
+      let written = writevSync(fd, parts);
+      while (parts.length > 0 && written >= parts[0]!.byteLength) {
+        written -= parts[0]!.byteLength;
+        parts = parts.slice(1);
+      }
+      if (written > 0) parts = [parts[0]!.subarray(written), ...parts.slice(1)];
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return size;
+}
+
 function post(reply: WorkerReply): void {
   process.send?.(reply);
 }
@@ -105,7 +156,7 @@ async function handle(req: WorkerRequest | InspectRequest): Promise<void> {
       return;
     }
     const { loaded, loadMs } = await load(req.modelPath);
-    const inputs = 'inputs' in req ? req.inputs : decodeSafetensors(await readFile(req.inputPath));
+    const inputs = 'inputs' in req ? req.inputs : decodeSafetensors(readInputFile(req.inputPath));
     checkInputsAgainstModel(loaded.meta, inputs);
     const feeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(inputs)) feeds[name] = toOrtTensor(t);
@@ -116,11 +167,12 @@ async function handle(req: WorkerRequest | InspectRequest): Promise<void> {
     const cpu = process.cpuUsage(cpu0);
     const outputs: Record<string, Tensor> = {};
     for (const [name, value] of Object.entries(results)) outputs[name] = fromOrtTensor(name, value);
-    if ('outputPath' in req) await writeFile(req.outputPath, encodeSafetensors(outputs));
+    const outputBytes = 'outputPath' in req ? writeOutputFile(req.outputPath, outputs) : undefined;
     post({
       type: 'result',
       id: req.id,
       outputs: 'outputPath' in req ? undefined : outputs,
+      ...(outputBytes === undefined ? {} : { outputBytes }),
       provider: loaded.provider,
       usage: {
         wallMs,

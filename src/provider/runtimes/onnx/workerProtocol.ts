@@ -65,6 +65,8 @@ export type WorkerReply =
       id: number;
       /** The outputs, or nothing when they were written to the request's `outputPath`. */
       outputs: Record<string, Tensor> | undefined;
+      /** Size of the file written to `outputPath`. */
+      outputBytes?: number;
       provider: OrtExecutionProvider;
       usage: WorkerUsage;
     }
