@@ -2,11 +2,22 @@
  * The provider's content-addressed disk cache of blobs (models, input tensors), keyed by sha256.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  fsync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writevSync,
+} from 'node:fs';
 import { type FileHandle, open, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { addAbortSignal, Readable } from 'node:stream';
+import { addAbortSignal, finished, Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { promisify } from 'node:util';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../../logger.ts';
 import { isCid } from '../../protocol/ids.ts';
@@ -75,6 +86,58 @@ type Entry = { size: number; pins: number };
 
 /** Bytes of a download held in memory before they are written to its file. */
 const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
+
+const fsyncFd = promisify(fsync);
+
+/**
+ * Reads a stream to its end through 'data' events (lighter than an async iterator: a blob is
+ * dozens of chunks), handing each chunk to `onChunk`; while a promise it returns is pending the
+ * stream is paused. Rejects with the stream's error (an abort, a connection reset, a premature
+ * close) or with what `onChunk` throws.
+ */
+function consume(source: Readable, onChunk: (buf: Uint8Array) => Promise<void> | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let failed = false;
+    let pending: Promise<void> | undefined;
+    const fail = (err: unknown) => {
+      if (failed) return;
+      failed = true;
+      source.destroy();
+      reject(err);
+    };
+    source.on('data', (chunk: Uint8Array | string) => {
+      if (failed) return;
+      try {
+        const p = onChunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+        if (p === undefined) return;
+        source.pause();
+        pending = p.then(() => {
+          pending = undefined;
+          if (!failed) source.resume();
+        }, fail);
+      } catch (err) {
+        fail(err);
+      }
+    });
+    finished(source, (err) => {
+      if (err) fail(err);
+      else if (pending === undefined) resolve();
+      else pending.then(() => (failed ? undefined : resolve()));
+    });
+  });
+}
+
+function writeAllSync(fd: number, chunks: Uint8Array[]): void {
+  let rest = chunks;
+  while (rest.length > 0) {
+    let written = writevSync(fd, rest);
+    while (rest.length > 0 && written >= rest[0]!.byteLength) {
+      written -= rest[0]!.byteLength;
+      rest = rest.slice(1);
+    }
+    if (written > 0) rest = [rest[0]!.subarray(written), ...rest.slice(1)];
+  }
+}
 
 /** Writes every byte of `chunks` at the file's current position (writev may write less). */
 async function writeAll(file: FileHandle, chunks: Uint8Array[]): Promise<void> {
@@ -183,34 +246,38 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
     const hash = createHash('sha256');
     let size = 0;
     let file: FileHandle | undefined;
+    let created = false;
     try {
       const body = await fetchBlob(cid, signal);
       const source =
         typeof (body as ReadableStream<Uint8Array>).getReader === 'function'
           ? Readable.fromWeb(body as WebReadableStream<Uint8Array>)
-          : (body as Readable);
-      // An abort destroys the source, which ends the loop below with the abort's error.
-      if (source instanceof Readable) addAbortSignal(signal, source);
-      file = await open(tmp, 'wx');
-      // Chunks are written in batches (one write for a blob up to WRITE_BATCH_BYTES): each file
-      // operation is a round trip through libuv's thread pool, and a task input is a dozen chunks.
+          : body instanceof Readable
+            ? body
+            : Readable.from(body as AsyncIterable<Uint8Array>);
+      // An abort destroys the source, which fails `consume` with the abort's error.
+      addAbortSignal(signal, source);
+      // Chunks are held until WRITE_BATCH_BYTES have arrived, then written at once: a task input
+      // is a dozen chunks, and each file operation is a round trip through libuv's thread pool.
       let batch: Uint8Array[] = [];
       let batchBytes = 0;
-      for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
-        signal.throwIfAborted();
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      await consume(source, (buf) => {
         size += buf.length;
         if (size > maxBlobBytes)
           throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', `blob ${cid} is larger than ${maxBlobBytes} bytes`);
         hash.update(buf);
         batch.push(buf);
         batchBytes += buf.length;
-        if (batchBytes >= WRITE_BATCH_BYTES) {
-          await writeAll(file, batch);
-          batch = [];
-          batchBytes = 0;
-        }
-      }
+        if (batchBytes < WRITE_BATCH_BYTES) return undefined;
+        const full = batch;
+        batch = [];
+        batchBytes = 0;
+        return (async () => {
+          created = true;
+          file ??= await open(tmp, 'wx');
+          await writeAll(file, full);
+        })();
+      });
       signal.throwIfAborted();
       const digest = hash.digest('hex');
       if (digest !== cid)
@@ -221,15 +288,29 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
             details: { cid, digest, size },
           },
         );
-      await writeAll(file, batch);
       // On disk before it gets its name: a file named by a cid is complete, even after a crash.
-      await file.sync();
-      await file.close();
-      file = undefined;
-      await rename(tmp, pathOf(cid));
+      if (file === undefined) {
+        // The whole blob is in `batch` (a task input, typically): created, written and closed
+        // synchronously (page cache work of well under a millisecond), only the fsync waits.
+        created = true;
+        const fd = openSync(tmp, 'wx');
+        try {
+          writeAllSync(fd, batch);
+          await fsyncFd(fd);
+        } finally {
+          closeSync(fd);
+        }
+        renameSync(tmp, pathOf(cid));
+      } else {
+        await writeAll(file, batch);
+        await file.sync();
+        await file.close();
+        file = undefined;
+        await rename(tmp, pathOf(cid));
+      }
     } catch (err) {
       await file?.close().catch(() => {});
-      await unlink(tmp).catch(() => {});
+      if (created) await unlink(tmp).catch(() => {});
       throw err;
     }
     const entry: Entry = { size, pins: 0 };
