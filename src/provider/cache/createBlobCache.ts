@@ -13,7 +13,7 @@ import {
   unlinkSync,
   writevSync,
 } from 'node:fs';
-import { type FileHandle, open, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { type FileHandle, open, rename, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addAbortSignal, finished, Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -82,7 +82,19 @@ export type BlobCache = {
   usage(): { bytes: number; entries: number };
 };
 
-type Entry = { size: number; pins: number };
+type Entry = {
+  size: number;
+  pins: number;
+  /** When the file's mtime was last set to mark a use (ms since the epoch; 0: not by this process). */
+  touchedAt?: number;
+};
+
+/**
+ * A hit refreshes the blob's file mtime (its recency after a restart) at most this often: a model
+ * is hit by every task, and each update is a round trip through libuv's thread pool. Within the
+ * window only the order after a restart can be off, never what is in the cache.
+ */
+const TOUCH_INTERVAL_MS = 10_000;
 
 /** Bytes of a download held in memory before they are written to its file. */
 const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
@@ -165,8 +177,8 @@ type Download = { promise: Promise<Entry>; controller: AbortController; waiters:
  * budget can be exceeded only by blobs in use. A hit checks that the file is still there (and
  * fetches it again if someone deleted it).
  * The index is rebuilt from the directory when the cache is created (recency from file mtimes,
- * which each hit refreshes); leftover temporary files from a crash are removed, so one directory
- * belongs to one cache (one provider process) at a time.
+ * which a hit refreshes, at most every TOUCH_INTERVAL_MS); leftover temporary files from a crash
+ * are removed, so one directory belongs to one cache (one provider process) at a time.
  *
  * @example
  * const cache = createBlobCache({ dir: join(dataDir, 'blobs'), budgetBytes: 10 * 2 ** 30, fetchBlob });
@@ -209,9 +221,12 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
   function touch(cid: string, entry: Entry): void {
     index.delete(cid);
     index.set(cid, entry);
-    const now = new Date();
+    const now = Date.now();
+    if (now - (entry.touchedAt ?? 0) < TOUCH_INTERVAL_MS) return;
+    entry.touchedAt = now;
     // Recency survives a restart through the file's mtime; losing an update only costs LRU accuracy.
-    utimes(pathOf(cid), now, now).catch(() => {});
+    const date = new Date(now);
+    utimes(pathOf(cid), date, date).catch(() => {});
   }
 
   // Index and directory change together, synchronously: the victim is renamed out of its cid's
@@ -367,11 +382,10 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
       throw new PlexusError('PLX_BAD_CID', `"${cid}" is not a content id (64 lowercase hex sha256)`);
     const cached = index.get(cid);
     if (cached !== undefined) {
-      // Someone deleted the file behind the cache's back: forget it and fetch it again.
-      const present = await stat(pathOf(cid)).then(
-        (st) => st.size === cached.size,
-        () => false,
-      );
+      // Someone deleted the file behind the cache's back: forget it and fetch it again. (A stat
+      // of a file in use is answered from the inode cache: synchronously, without a thread-pool
+      // round trip.)
+      const present = statSync(pathOf(cid), { throwIfNoEntry: false })?.size === cached.size;
       if (present && index.get(cid) === cached) {
         touch(cid, cached);
         if (pin) cached.pins++;
