@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { readFileSync, unlinkSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { cidOf } from '../../protocol/ids.ts';
 import type { BlobCache } from '../cache/createBlobCache.ts';
 import type { OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
+import type { ScratchFiles } from './scratchFiles.ts';
 
 export type OnnxTask = { model: string; input: string; timeoutMs: number };
 export type TaskOutput = {
@@ -14,21 +13,21 @@ export type TaskOutput = {
 };
 
 /**
- * Output files up to this size are read and deleted synchronously: a few tens of microseconds in
- * the page cache, against a round trip through libuv's thread pool for each of open, stat, read,
- * close and unlink. Larger ones are read asynchronously, so the agent's event loop never stalls.
+ * Output files up to this size are read synchronously: a few tens of microseconds in the page
+ * cache, against a round trip through libuv's thread pool for each of open, stat, read and close.
+ * Larger ones are read asynchronously, so the agent's event loop never stalls on them.
  */
-const SYNC_IO_MAX_BYTES = 4 * 1024 * 1024;
+const SYNC_READ_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
  * Runs one `onnx.infer` task: the model and input come from the blob cache by content id, the
  * input file's tensors feed the model, and the outputs become one safetensors file (deterministic
  * bytes) whose content id is the task's output digest.
  *
- * @example const out = await runOnnxTask({ runtime, cache, scratchDir }, task, signal);
+ * @example const out = await runOnnxTask({ runtime, cache, scratch }, task, signal);
  */
 export async function runOnnxTask(
-  deps: { runtime: OnnxRuntime; cache: Pick<BlobCache, 'acquire'>; scratchDir: string },
+  deps: { runtime: OnnxRuntime; cache: Pick<BlobCache, 'acquire'>; scratch: ScratchFiles },
   task: OnnxTask,
   signal?: AbortSignal,
 ): Promise<TaskOutput> {
@@ -37,16 +36,18 @@ export async function runOnnxTask(
     deps.cache.acquire(task.model, signal),
     deps.cache.acquire(task.input, signal),
   ]);
-  const outPath = join(deps.scratchDir, `${randomBytes(12).toString('hex')}.safetensors`);
-  let small = false;
+  const outPath = deps.scratch.take();
+  let ran = false;
   try {
     // The worker reads the input file and writes the output file itself: tensors never cross IPC.
     const { usage, outputBytes } = await deps.runtime.runFile(model.path, input.path, outPath, {
       timeoutMs: task.timeoutMs,
       ...(signal ? { signal } : {}),
     });
-    small = outputBytes <= SYNC_IO_MAX_BYTES;
-    const bytes = new Uint8Array(small ? readFileSync(outPath) : await readFile(outPath));
+    ran = true;
+    const bytes = new Uint8Array(
+      outputBytes <= SYNC_READ_MAX_BYTES ? readFileSync(outPath) : await readFile(outPath),
+    );
     return {
       bytes,
       cid: cidOf(bytes),
@@ -59,12 +60,8 @@ export async function runOnnxTask(
   } finally {
     model.release();
     input.release();
-    if (small) {
-      try {
-        unlinkSync(outPath);
-      } catch {
-        // already gone
-      }
-    } else await rm(outPath, { force: true });
+    // A run that failed may have been killed mid-write: its file is not used again.
+    if (ran) deps.scratch.give(outPath);
+    else deps.scratch.discard(outPath);
   }
 }

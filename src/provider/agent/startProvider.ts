@@ -29,6 +29,7 @@ import { backoffDelay } from './backoff.ts';
 import { type AgentBehaviour, misbehave } from './behaviour.ts';
 import { createBlobHttp } from './blobHttp.ts';
 import { runOnnxTask, type TaskOutput } from './runOnnxTask.ts';
+import { createScratchFiles } from './scratchFiles.ts';
 import { createCapabilitySolver } from './solveCapability.ts';
 
 export const AGENT_VERSION = 'plexus-agent/0.1.0';
@@ -109,6 +110,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const scratchDir = join(opts.dataDir, 'scratch');
   await rm(scratchDir, { recursive: true, force: true });
   await mkdir(scratchDir, { recursive: true });
+  const scratch = createScratchFiles(scratchDir, slots + prefetch);
   const blobs = createBlobHttp(base);
   /** Blobs that entered or left the cache since the last advertisement (see createBlobCache's onChange). */
   const cacheChanged = new Set<string>();
@@ -272,7 +274,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     const t0 = performance.now();
     try {
       const computed = await runOnnxTask(
-        { runtime, cache, scratchDir },
+        { runtime, cache, scratch },
         { model: a.model, input: a.input, timeoutMs: a.timeoutMs },
         ac.signal,
       );

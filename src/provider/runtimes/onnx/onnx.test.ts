@@ -226,10 +226,12 @@ test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-
         encodeSafetensors(second.outputs),
       );
       assert.equal(viaFile.outputBytes, encodeSafetensors(second.outputs).byteLength);
-      // The worker reuses its input buffer: a smaller input after a larger one, then a larger one.
+      // The worker reuses its input buffer (a smaller input after a larger one, then a larger
+      // one), and overwrites an existing output file in place, cut to size (the last, smaller one).
       for (const [h, w] of [
         [32, 32],
         [64, 128],
+        [32, 32],
       ] as const) {
         const x = image(h, w);
         await writeFile(join(dir, 'in2.safetensors'), encodeSafetensors({ x }));

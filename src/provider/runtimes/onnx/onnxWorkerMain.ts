@@ -6,7 +6,7 @@
  * process inside onnxruntime's native code), and a crash inside onnxruntime on a hostile model
  * takes down this process, not the provider agent.
  */
-import { closeSync, fstatSync, openSync, readSync, writevSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writevSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { isPlexusError } from '../../../errors/PlexusError.ts';
 import { decodeSafetensors, encodeSafetensorsParts, type Tensor } from '../../../protocol/safetensors.ts';
@@ -125,20 +125,27 @@ function readInputFile(path: string): Uint8Array {
   }
 }
 
-/** Writes the outputs as safetensors (the same bytes as `encodeSafetensors`) without one big copy. */
+/**
+ * Writes the outputs as safetensors (the same bytes as `encodeSafetensors`) without one big copy.
+ * An existing file (the provider reuses its scratch files) is overwritten in place and then cut to
+ * size: cheaper than truncating it first, which frees every page only to allocate them again.
+ */
 function writeOutputFile(path: string, outputs: Record<string, Tensor>): number {
   let parts = encodeSafetensorsParts(outputs);
   const size = parts.reduce((n, p) => n + p.byteLength, 0);
-  const fd = openSync(path, 'w');
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT, 0o644);
   try {
+    let at = 0;
     while (parts.length > 0) {
-      let written = writevSync(fd, parts);
+      let written = writevSync(fd, parts, at);
+      at += written;
       while (parts.length > 0 && written >= parts[0]!.byteLength) {
         written -= parts[0]!.byteLength;
         parts = parts.slice(1);
       }
       if (written > 0) parts = [parts[0]!.subarray(written), ...parts.slice(1)];
     }
+    ftruncateSync(fd, size);
   } finally {
     closeSync(fd);
   }
