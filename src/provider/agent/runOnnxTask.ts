@@ -45,9 +45,9 @@ export async function runOnnxTask(
       ...(signal ? { signal } : {}),
     });
     ran = true;
-    const bytes = new Uint8Array(
-      outputBytes <= SYNC_READ_MAX_BYTES ? readFileSync(outPath) : await readFile(outPath),
-    );
+    // The Buffer itself (a Uint8Array): wrapping it in `new Uint8Array(…)` would copy it.
+    const bytes: Uint8Array =
+      outputBytes <= SYNC_READ_MAX_BYTES ? readFileSync(outPath) : await readFile(outPath);
     return {
       bytes,
       cid: cidOf(bytes),
