@@ -10,6 +10,14 @@ const stored = new Map<string, Buffer>([['a'.repeat(64), Buffer.alloc(300_000, 7
 const sockets = new Set<unknown>();
 const server = http.createServer(async (req, res) => {
   sockets.add(req.socket);
+  // /moved/… redirects to the blob API, as a proxy or a blob store in front of it might.
+  if (req.url!.startsWith('/moved/')) {
+    req.resume();
+    res
+      .writeHead(req.method === 'PUT' ? 307 : 302, { location: `/v1/blobs/${req.url!.split('/').pop()}` })
+      .end();
+    return;
+  }
   const cid = req.url!.split('/').pop()!;
   if (req.method === 'PUT') {
     const chunks: Buffer[] = [];
@@ -74,4 +82,17 @@ test('an abort stops a download midway', async () => {
   setTimeout(() => ac.abort(new Error('gone')), 20);
   await assert.rejects(read(res));
   await assert.rejects(blobs.get('a'.repeat(64), AbortSignal.abort()), { name: 'AbortError' });
+});
+
+test('redirects are followed, the upload re-sent to the new location', async () => {
+  const moved = createBlobHttp(`http://127.0.0.1:${(server.address() as AddressInfo).port}/moved`);
+  try {
+    const cid = 'e'.repeat(64);
+    const bytes = Buffer.alloc(1000, 9);
+    await moved.put(cid, bytes);
+    assert.deepEqual(stored.get(cid), bytes);
+    assert.deepEqual(await read(await moved.get(cid)), bytes);
+  } finally {
+    moved.close();
+  }
 });

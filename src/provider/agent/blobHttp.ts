@@ -13,6 +13,8 @@ import { errorFromBody } from '../../client/httpError.ts';
 const IDLE_TIMEOUT_MS = 300_000;
 /** An error response is JSON of a few hundred bytes; more than this is not read. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
+/** Redirects followed, as fetch does (its limit). */
+const MAX_REDIRECTS = 20;
 
 /**
  * Blob transfers to and from one coordinator.
@@ -31,36 +33,40 @@ export type BlobHttp = {
 };
 
 /**
- * Creates the blob client for a coordinator base URL (`http:` or `https:`). A request that fails
- * with ECONNRESET on a reused keep-alive connection (the coordinator closed it just as it was
- * reused) is sent once more on a fresh one: both methods are idempotent.
+ * Creates the blob client for a coordinator base URL (`http:` or `https:`). Like `fetch`, it
+ * follows redirects (301, 302, 307 and 308 keep the method and body; 303 turns into a GET). A
+ * request that fails with ECONNRESET on a reused keep-alive connection (the server closed it just
+ * as it was reused) is sent once more on a fresh one: both methods are idempotent.
  *
  * @example
  * const blobs = createBlobHttp(base);
  * await blobs.put(cidOf(bytes), bytes);
  */
 export function createBlobHttp(baseUrl: string): BlobHttp {
-  const base = new URL(baseUrl.replace(/\/+$/, ''));
-  const lib = base.protocol === 'https:' ? https : http;
-  const agent = new lib.Agent({ keepAlive: true });
-  const prefix = base.pathname.replace(/\/+$/, '');
+  const base = baseUrl.replace(/\/+$/, '');
+  const agents = {
+    'http:': new http.Agent({ keepAlive: true }),
+    'https:': new https.Agent({ keepAlive: true }),
+  };
 
-  function request(
+  /** One request: resolves with the response (whatever its status) once its headers are in. */
+  function send(
     method: 'GET' | 'PUT',
-    cid: string,
+    url: URL,
     body: Uint8Array | undefined,
     signal: AbortSignal | undefined,
     retried = false,
   ): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const req = lib.request(
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        reject(new Error(`cannot fetch a blob from ${url.protocol} URL ${url.href}`));
+        return;
+      }
+      const req = (url.protocol === 'https:' ? https : http).request(
+        url,
         {
-          protocol: base.protocol,
-          hostname: base.hostname,
-          port: base.port,
-          path: `${prefix}/v1/blobs/${encodeURIComponent(cid)}`,
           method,
-          agent,
+          agent: agents[url.protocol],
           timeout: IDLE_TIMEOUT_MS,
           ...(signal ? { signal } : {}),
           headers:
@@ -76,36 +82,54 @@ export function createBlobHttp(baseUrl: string): BlobHttp {
       let responded = false;
       // The socket's idle timeout, while waiting for the answer and while its body arrives (a
       // failure mid-body reaches the reader of the response as an error).
-      req.on('timeout', () => req.destroy(new Error(`blob ${method} of ${cid} timed out`)));
+      req.on('timeout', () => req.destroy(new Error(`blob ${method} ${url.pathname} timed out`)));
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (responded) return;
         if (!retried && req.reusedSocket && err.code === 'ECONNRESET' && !signal?.aborted)
-          request(method, cid, body, signal, true).then(resolve, reject);
+          send(method, url, body, signal, true).then(resolve, reject);
         else reject(err);
       });
       req.end(body);
     });
   }
 
-  /** Throws the coordinator's error for a non-2xx answer (after reading its body). */
-  async function check(res: IncomingMessage): Promise<IncomingMessage> {
-    const status = res.statusCode ?? 0;
-    if (status >= 200 && status < 300) return res;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      if (size < MAX_ERROR_BODY_BYTES) chunks.push(chunk);
-      size += chunk.length;
+  /** The request, its redirects followed; a non-2xx final answer throws the coordinator's error. */
+  async function request(
+    method: 'GET' | 'PUT',
+    cid: string,
+    body: Uint8Array | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<IncomingMessage> {
+    let url = new URL(`${base}/v1/blobs/${encodeURIComponent(cid)}`);
+    for (let hops = 0; ; hops++) {
+      const res = await send(method, url, body, signal);
+      const status = res.statusCode ?? 0;
+      const location = res.headers.location;
+      if ([301, 302, 303, 307, 308].includes(status) && location !== undefined) {
+        res.resume();
+        if (hops >= MAX_REDIRECTS) throw new Error(`blob ${method} of ${cid}: too many redirects`);
+        url = new URL(location, url);
+        if (status === 303 && method !== 'GET') {
+          method = 'GET';
+          body = undefined;
+        }
+        continue;
+      }
+      if (status >= 200 && status < 300) return res;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        if (size < MAX_ERROR_BODY_BYTES) chunks.push(chunk);
+        size += chunk.length;
+      }
+      throw errorFromBody(status, Buffer.concat(chunks).toString('utf8'));
     }
-    throw errorFromBody(status, Buffer.concat(chunks).toString('utf8'));
   }
 
   return {
-    async get(cid, signal) {
-      return check(await request('GET', cid, undefined, signal));
-    },
+    get: (cid, signal) => request('GET', cid, undefined, signal),
     async put(cid, bytes) {
-      const res = await check(await request('PUT', cid, bytes, undefined));
+      const res = await request('PUT', cid, bytes, undefined);
       // Drained, so the connection goes back to the pool.
       res.resume();
       await new Promise<void>((resolve, reject) => {
@@ -114,7 +138,8 @@ export function createBlobHttp(baseUrl: string): BlobHttp {
       });
     },
     close() {
-      agent.destroy();
+      agents['http:'].destroy();
+      agents['https:'].destroy();
     },
   };
 }
