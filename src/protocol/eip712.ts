@@ -278,10 +278,12 @@ function fastStructHash(
     } else if (type === 'bytes32') {
       if (typeof value !== 'string' || !BYTES32_RE.test(value)) return undefined;
       buf.set(hexToBytes(value as Hex), at);
-    } else {
-      const bits = type === 'uint64' ? 64 : 256;
-      if (typeof value !== 'bigint' || value < 0n || value >= 1n << BigInt(bits)) return undefined;
+    } else if (type === 'uint64' || type === 'uint256') {
+      const bits = type === 'uint64' ? 64n : 256n;
+      if (typeof value !== 'bigint' || value < 0n || value >= 1n << bits) return undefined;
       uintWord(value, buf, at);
+    } else {
+      return undefined; // a type this encoder does not know: viem's
     }
   }
   return keccak_256(buf);
