@@ -235,3 +235,22 @@ test('one caller aborting does not cancel a download another caller waits for', 
   assert.deepEqual(await readdir(dir), [a.cid], 'the aborted download left no temporary file');
   await assert.rejects(cache.get(b.cid, AbortSignal.abort()), { name: 'AbortError' });
 });
+
+test('a file found at start-up is hashed on first use: a wrong one is fetched again, a good one is not', async () => {
+  const [a, b] = [blob(1), blob(2, 300)];
+  const dir = freshDir();
+  const s = server([a.bytes, b.bytes]);
+  const first = createBlobCache({ dir, budgetBytes: 1000, fetchBlob: s.fetchBlob, logger });
+  await first.get(a.cid);
+  await first.get(b.cid);
+  // What a machine crash can leave of an unsynced write: the name, the size, not the bytes.
+  await writeFile(join(dir, a.cid), Buffer.alloc(a.bytes.length, 0));
+
+  const second = createBlobCache({ dir, budgetBytes: 1000, fetchBlob: s.fetchBlob, logger });
+  const [x, y] = await Promise.all([second.get(a.cid), second.get(a.cid)]);
+  assert.deepEqual(await readFile(x), a.bytes);
+  assert.equal(x, y);
+  assert.deepEqual(await readFile(await second.get(b.cid)), b.bytes);
+  assert.deepEqual(s.fetches, [a.cid, b.cid, a.cid], 'only the damaged blob is fetched again, once');
+  assert.deepEqual(second.usage(), { bytes: 400, entries: 2 });
+});

@@ -4,11 +4,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
-  fsync,
+  createReadStream,
   mkdirSync,
   openSync,
   readdirSync,
   renameSync,
+  rmSync,
   statSync,
   unlinkSync,
   writevSync,
@@ -17,7 +18,6 @@ import { type FileHandle, open, rename, unlink, utimes } from 'node:fs/promises'
 import { join } from 'node:path';
 import { addAbortSignal, finished, Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { promisify } from 'node:util';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../../logger.ts';
 import { isCid } from '../../protocol/ids.ts';
@@ -87,6 +87,11 @@ type Entry = {
   pins: number;
   /** When the file's mtime was last set to mark a use (ms since the epoch; 0: not by this process). */
   touchedAt?: number;
+  /**
+   * Set for a file found on disk at start-up until its bytes have been hashed again: downloads are
+   * not fsynced, so after a machine crash a file can have its name without all of its bytes.
+   */
+  unverified?: Promise<boolean> | true;
 };
 
 /**
@@ -99,7 +104,17 @@ const TOUCH_INTERVAL_MS = 10_000;
 /** Bytes of a download held in memory before they are written to its file. */
 const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
 
-const fsyncFd = promisify(fsync);
+/** Whether the file's sha256 is `cid` (read in 4 MiB pieces: a model can be gigabytes). */
+async function fileHashes(path: string, cid: string): Promise<boolean> {
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: WRITE_BATCH_BYTES }))
+      hash.update(chunk);
+  } catch {
+    return false;
+  }
+  return hash.digest('hex') === cid;
+}
 
 /**
  * Reads a stream to its end through 'data' events (lighter than an async iterator: a blob is
@@ -168,9 +183,11 @@ type Download = { promise: Promise<Entry>; controller: AbortController; waiters:
 
 /**
  * Creates a content-addressed blob cache. A miss streams the blob from `fetchBlob` into a temporary
- * file while hashing it; the file is fsynced and renamed to its cid only when its sha256 equals the
- * cid (else `PLX_BLOB_DIGEST_MISMATCH` and the bytes are deleted), so a file named by a cid is always
- * complete and correct, even after a crash. Concurrent requests for one cid share one download (it
+ * file while hashing it; the file is renamed to its cid only when its sha256 equals the cid (else
+ * `PLX_BLOB_DIGEST_MISMATCH` and the bytes are deleted), so while this process runs a file named by
+ * a cid is complete and correct. Files are not fsynced (a sync per task input cost the provider more
+ * than the rest of the write): a file found on disk at start-up is hashed again on its first use,
+ * and fetched again if a machine crash (or anything else) left it wrong. Concurrent requests for one cid share one download (it
  * is aborted only when every caller has given up). After each insertion, least recently used
  * blobs are deleted until usage fits `budgetBytes`, skipping pinned ones (`acquire` pins until
  * `release`; a blob being handed to its waiting callers is pinned until they have it), so the
@@ -212,7 +229,7 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
   }
   found.sort((a, b) => a.mtimeMs - b.mtimeMs);
   for (const f of found) {
-    index.set(f.cid, { size: f.size, pins: 0 });
+    index.set(f.cid, { size: f.size, pins: 0, unverified: true });
     bytes += f.size;
   }
 
@@ -303,22 +320,21 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
             details: { cid, digest, size },
           },
         );
-      // On disk before it gets its name: a file named by a cid is complete, even after a crash.
+      // Written in full before it gets its name: a file named by a cid is complete (what a machine
+      // crash can still lose is caught by the hash check at the next start).
       if (file === undefined) {
         // The whole blob is in `batch` (a task input, typically): created, written and closed
-        // synchronously (page cache work of well under a millisecond), only the fsync waits.
+        // synchronously (page cache work of well under a millisecond).
         created = true;
         const fd = openSync(tmp, 'wx');
         try {
           writeAllSync(fd, batch);
-          await fsyncFd(fd);
         } finally {
           closeSync(fd);
         }
         renameSync(tmp, pathOf(cid));
       } else {
         await writeAll(file, batch);
-        await file.sync();
         await file.close();
         file = undefined;
         await rename(tmp, pathOf(cid));
@@ -385,7 +401,17 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
       // Someone deleted the file behind the cache's back: forget it and fetch it again. (A stat
       // of a file in use is answered from the inode cache: synchronously, without a thread-pool
       // round trip.)
-      const present = statSync(pathOf(cid), { throwIfNoEntry: false })?.size === cached.size;
+      let present = statSync(pathOf(cid), { throwIfNoEntry: false })?.size === cached.size;
+      if (present && cached.unverified !== undefined) {
+        // Found at start-up: hash it once (callers arriving meanwhile share the check).
+        if (cached.unverified === true) cached.unverified = fileHashes(pathOf(cid), cid);
+        present = await cached.unverified;
+        if (present) delete cached.unverified;
+        else if (index.get(cid) === cached) {
+          log.warn({ cid }, 'a cached blob does not hash to its cid (a crash?): fetching it again');
+          rmSync(pathOf(cid), { force: true });
+        }
+      }
       if (present && index.get(cid) === cached) {
         touch(cid, cached);
         if (pin) cached.pins++;
