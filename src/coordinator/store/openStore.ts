@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { migrationProvider } from './migrations.ts';
 import type { Database } from './schema.ts';
+import { cachingDatabase } from './statementCache.ts';
 
 export type Store = {
   db: Kysely<Database>;
@@ -27,7 +28,7 @@ export async function openStore(opts: { path: string; readonly?: boolean }): Pro
     // Tools that inspect a running coordinator's store (ledger verify, the devnet's check) never write.
     const sqlite = new SQLite(opts.path, { readonly: true, fileMustExist: true });
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite) }) });
     return { db, sqlite, close: () => db.destroy() };
   }
   if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
@@ -36,7 +37,7 @@ export async function openStore(opts: { path: string; readonly?: boolean }): Pro
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite) }) });
   const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
   if (error) {
     await db.destroy();
