@@ -12,7 +12,10 @@ export type EventLog = {
     type: string,
     data: unknown,
   ): Promise<void>;
-  /** Wakes subscribers after the transaction that appended events has committed. */
+  /**
+   * Wakes subscribers after the transaction that appended events has committed (on the next turn
+   * of the event loop, once for all notifications of this one).
+   */
   notify(jobId: string | null): void;
   /** Events of a job (or all, when jobId is null) after `afterId`, oldest first. */
   since(jobId: string | null, afterId: number, limit?: number): Promise<JobEvent[]>;
@@ -31,6 +34,17 @@ export type EventLog = {
 export function createEventLog(db: Kysely<Database>): EventLog {
   const bus = new EventEmitter();
   bus.setMaxListeners(0);
+  // Wake-ups are coalesced per turn of the event loop: one task's result notifies its job several
+  // times in a row, and each wake-up costs every open stream a query.
+  const woken = new Set<string>();
+  let scheduled = false;
+  const wake = () => {
+    scheduled = false;
+    const jobs = [...woken];
+    woken.clear();
+    for (const jobId of jobs) bus.emit(jobId);
+    bus.emit('*');
+  };
   return {
     async append(trx, jobId, type, data) {
       await trx
@@ -39,8 +53,11 @@ export function createEventLog(db: Kysely<Database>): EventLog {
         .execute();
     },
     notify(jobId) {
-      if (jobId) bus.emit(jobId);
-      bus.emit('*');
+      if (jobId) woken.add(jobId);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(wake);
+      }
     },
     async since(jobId, afterId, limit = 500) {
       let q = db.selectFrom('events').selectAll().where('id', '>', afterId);
