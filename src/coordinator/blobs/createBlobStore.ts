@@ -1,14 +1,41 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Kysely } from 'kysely';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { type Cid, isCid } from '../../protocol/ids.ts';
 import type { Database } from '../store/schema.ts';
+
+/** Blob sizes remembered in memory (a row each: cid and size). */
+const SIZE_CACHE_ENTRIES = 100_000;
+/** Largest read of a blob file while it is sent. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+/** Uploaded bytes gathered before they are written to the temp file. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
+/** Writes `chunks` (`total` bytes) at the file's position, however many calls that takes. */
+async function writeAll(file: FileHandle, chunks: Buffer[], total: number): Promise<void> {
+  let left = chunks;
+  let remaining = total;
+  while (remaining > 0) {
+    const { bytesWritten } = await file.writev(left);
+    remaining -= bytesWritten;
+    if (remaining === 0) return;
+    // A short write: drop what was written and go on with the rest.
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const c of left) {
+      if (skip >= c.length) skip -= c.length;
+      else {
+        rest.push(skip > 0 ? c.subarray(skip) : c);
+        skip = 0;
+      }
+    }
+    left = rest;
+  }
+}
 
 export type BlobStore = {
   /**
@@ -23,6 +50,11 @@ export type BlobStore = {
   openRead(cid: Cid): Promise<{ stream: ReadStream; size: number }>;
   /** The whole blob in memory (for small blobs the coordinator inspects: models, tensors). */
   read(cid: Cid): Promise<Uint8Array>;
+  /**
+   * Reads a blob whose size the caller looked up into `into` (exactly that many bytes), so a
+   * caller that sends it can reuse its buffers. Throws when the file on disk has another size.
+   */
+  readInto(cid: Cid, into: Uint8Array): Promise<void>;
   pathOf(cid: Cid): string;
 };
 
@@ -39,6 +71,18 @@ export async function createBlobStore(opts: { dir: string; db: Kysely<Database> 
   await mkdir(tmpDir, { recursive: true });
 
   const pathOf = (cid: Cid) => join(opts.dir, cid.slice(0, 2), cid);
+  /** Shard folders known to exist (at most 256: the first two hex digits of a cid). */
+  const shards = new Set<string>();
+  /**
+   * Sizes of blobs known to exist. Blobs are immutable and never deleted, so a size once read
+   * stays true; a task's input and output are each looked up several times (download, result
+   * check, decode). Bounded: the oldest entries go first.
+   */
+  const sizes = new Map<string, number>();
+  const remember = (cid: string, n: number) => {
+    sizes.set(cid, n);
+    if (sizes.size > SIZE_CACHE_ENTRIES) sizes.delete(sizes.keys().next().value!);
+  };
 
   function checkCid(cid: string): void {
     if (!isCid(cid)) throw new PlexusError('PLX_BAD_CID', `not a content id: ${cid.slice(0, 80)}`);
@@ -46,8 +90,29 @@ export async function createBlobStore(opts: { dir: string; db: Kysely<Database> 
 
   async function size(cid: Cid): Promise<number | undefined> {
     checkCid(cid);
+    const known = sizes.get(cid);
+    if (known !== undefined) return known;
     const row = await opts.db.selectFrom('blobs').select('size').where('cid', '=', cid).executeTakeFirst();
+    if (row) remember(cid, row.size);
     return row?.size;
+  }
+
+  /** Reads blob `cid` (known to exist, of `into.length` bytes) whole into `into`. */
+  async function readWhole(cid: Cid, into: Uint8Array): Promise<void> {
+    const n = into.length;
+    const file = await open(pathOf(cid), 'r');
+    try {
+      // The row says the blob exists; a missing or short file means the disk was tampered with.
+      if ((await file.stat()).size !== n) throw new Error(`blob ${cid} on disk has the wrong size`);
+      let at = 0;
+      while (at < n) {
+        const { bytesRead } = await file.read(into, at, n - at, at);
+        if (bytesRead === 0) throw new Error(`blob ${cid} on disk has the wrong size`);
+        at += bytesRead;
+      }
+    } finally {
+      await file.close();
+    }
   }
 
   return {
@@ -61,54 +126,81 @@ export async function createBlobStore(opts: { dir: string; db: Kysely<Database> 
       const tmp = join(tmpDir, randomBytes(12).toString('hex'));
       const hash = createHash('sha256');
       let bytes = 0;
-      const meter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
+      let file: FileHandle | undefined;
+      let moved = false;
+      // Chunks are written in batches of up to WRITE_BATCH_BYTES, each a single writev: a task's
+      // output (a few hundred KiB) costs one open, one write and one close, where a write stream
+      // through a pipeline cost a write per 64 KiB chunk (and an AbortController per upload).
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      const flush = async () => {
+        file ??= await open(tmp, 'w', 0o644);
+        await writeAll(file, pending, pendingBytes);
+        pending = [];
+        pendingBytes = 0;
+      };
+      try {
+        for await (const chunk of body as AsyncIterable<Buffer>) {
           bytes += chunk.length;
           if (bytes > maxBytes) {
-            cb(
-              new PlexusError('PLX_PAYLOAD_TOO_LARGE', `blob exceeds ${maxBytes} bytes`, {
-                details: { maxBytes },
-              }),
-            );
-            return;
+            throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', `blob exceeds ${maxBytes} bytes`, {
+              details: { maxBytes },
+            });
           }
           hash.update(chunk);
-          cb(null, chunk);
-        },
-      });
-      try {
-        await pipeline(body, meter, createWriteStream(tmp, { mode: 0o644 }));
+          pending.push(chunk);
+          pendingBytes += chunk.length;
+          if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
+        }
+        await flush();
+        await file!.close();
+        file = undefined;
         const cid = hash.digest('hex');
         if (expectedCid !== undefined && cid !== expectedCid) {
           throw new PlexusError('PLX_DIGEST_MISMATCH', `bytes hash to ${cid}, not ${expectedCid}`, {
             details: { expected: expectedCid, actual: cid },
           });
         }
-        const final = pathOf(cid);
-        await mkdir(join(opts.dir, cid.slice(0, 2)), { recursive: true });
-        await rename(tmp, final);
+        const shard = cid.slice(0, 2);
+        if (!shards.has(shard)) {
+          await mkdir(join(opts.dir, shard), { recursive: true });
+          shards.add(shard);
+        }
+        await rename(tmp, pathOf(cid));
+        moved = true;
         await opts.db
           .insertInto('blobs')
           .values({ cid, size: bytes, created_at: Date.now() })
           .onConflict((oc) => oc.column('cid').doNothing())
           .execute();
+        remember(cid, bytes);
         return { cid, size: bytes };
       } finally {
-        await rm(tmp, { force: true });
+        await file?.close();
+        if (!moved) await rm(tmp, { force: true });
       }
     },
     async openRead(cid) {
       const n = await size(cid);
       if (n === undefined) throw new PlexusError('PLX_NOT_FOUND', `no blob ${cid}`);
-      return { stream: createReadStream(pathOf(cid)), size: n };
+      // Large reads (up to 1 MiB): a task's input goes out in a few system calls, not one per 64 KiB.
+      // `end` stops at the stored size, so no extra read is spent finding the end of the file.
+      const stream = createReadStream(pathOf(cid), {
+        highWaterMark: Math.min(Math.max(n, 64 * 1024), READ_CHUNK_BYTES),
+        ...(n > 0 ? { end: n - 1 } : {}),
+      });
+      return { stream, size: n };
     },
     async read(cid) {
       const n = await size(cid);
       if (n === undefined) throw new PlexusError('PLX_UNKNOWN_BLOB', `no blob ${cid}`, { details: { cid } });
-      const buf = await readFile(pathOf(cid));
-      // The row says the blob exists; a missing or short file means the disk was tampered with.
-      if ((await stat(pathOf(cid))).size !== n) throw new Error(`blob ${cid} on disk has the wrong size`);
+      // Not pooled: its own memory (offset 0, so tensor views over it stay aligned).
+      const buf = Buffer.allocUnsafeSlow(n);
+      await readWhole(cid, buf);
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    },
+    async readInto(cid, into) {
+      await readWhole(cid, into);
     },
   };
 }
