@@ -55,12 +55,7 @@ export async function postEntry(
   for (const p of entry.postings) merged.set(p.account, (merged.get(p.account) ?? 0n) + p.amount);
   const postings = [...merged].filter(([, a]) => a !== 0n).map(([account, amount]) => ({ account, amount }));
   assertBalanced(postings);
-  const exists = await trx
-    .selectFrom('ledger_entries')
-    .select('id')
-    .where('ref', '=', entry.ref)
-    .executeTakeFirst();
-  if (exists) return false;
+  // `ref` is unique: an entry that exists already makes the insert a no-op that returns no row.
   const row = await trx
     .insertInto('ledger_entries')
     .values({
@@ -71,8 +66,10 @@ export async function postEntry(
       memo: JSON.stringify(entry.memo ?? {}),
       created_at: now,
     })
+    .onConflict((oc) => oc.column('ref').doNothing())
     .returning('id')
-    .executeTakeFirstOrThrow();
+    .executeTakeFirst();
+  if (!row) return false;
   await trx
     .insertInto('ledger_postings')
     .values(postings.map((p) => ({ entry_id: row.id, account: p.account, amount: p.amount.toString() })))

@@ -58,8 +58,19 @@ export type Market = {
   availableEscrow(
     client: Address,
   ): Promise<{ balance: bigint; unsettled: bigint; reserved: bigint; available: bigint }>;
-  /** Bills the paid executions of an accepted task into the ledger (caller's transaction). */
-  onVerdict(trx: Transaction<Database>, jobId: string, verdict: Verdict): Promise<void>;
+  /**
+   * Bills the paid executions of an accepted task into the ledger (caller's transaction). A caller
+   * that already read the job or the task's executions (oldest first) passes them in `known`.
+   */
+  onVerdict(
+    trx: Transaction<Database>,
+    jobId: string,
+    verdict: Verdict,
+    known?: {
+      job?: { client: string; spec: OnnxInferSpec; maxPrice: bigint | undefined };
+      executions?: readonly { assignment_id: string; provider: string; result: string }[];
+    },
+  ): Promise<void>;
   /** Records a provider's session start and floor prices (caller's transaction). */
   onConnected(
     trx: Transaction<Database>,
@@ -273,47 +284,67 @@ export function createMarket(deps: {
       admission = run.catch(() => {});
       return run;
     },
-    async onVerdict(trx, jobId, verdict) {
+    async onVerdict(trx, jobId, verdict, known = {}) {
       if (verdict.status !== 'accepted') return;
-      const job = await trx
-        .selectFrom('jobs')
-        .select(['client', 'spec', 'max_price'])
-        .where('id', '=', jobId)
-        .executeTakeFirst();
-      if (!job?.max_price) return; // a job from before the market: never billed
-      const spec = JSON.parse(job.spec) as OnnxInferSpec;
-      const maxPrice = BigInt(job.max_price);
+      let job = known.job;
+      if (!job) {
+        const row = await trx
+          .selectFrom('jobs')
+          .select(['client', 'spec', 'max_price'])
+          .where('id', '=', jobId)
+          .executeTakeFirst();
+        if (!row) return;
+        job = {
+          client: row.client,
+          spec: JSON.parse(row.spec) as OnnxInferSpec,
+          maxPrice: row.max_price ? BigInt(row.max_price) : undefined,
+        };
+      }
+      if (job.maxPrice === undefined) return; // a job from before the market: never billed
+      const { spec, maxPrice } = job;
       const paid = new Set(
         verdict.outcomes
           .filter((o) => o.outcome === 'valid' || o.outcome === 'unverified')
           .map((o) => o.provider.toLowerCase()),
       );
-      const execs = await trx
-        .selectFrom('task_executions')
-        .select(['assignment_id', 'provider', 'result'])
-        .where('task_id', '=', verdict.taskId)
-        .orderBy('created_at')
-        .execute();
+      const execs =
+        known.executions ??
+        (await trx
+          .selectFrom('task_executions')
+          .select(['assignment_id', 'provider', 'result'])
+          .where('task_id', '=', verdict.taskId)
+          .orderBy('created_at')
+          .execute());
       const limit = paidExecutionsPerTask(policyOfSpec(spec));
       const epoch = await currentEpoch(trx);
       let billed = 0;
       for (const e of execs) {
         if (!paid.has(e.provider.toLowerCase()) || billed >= limit) continue;
-        const p = await trx
-          .selectFrom('providers')
-          .select(['hardware', 'floor_prices'])
-          .where('address', '=', e.provider)
-          .executeTakeFirst();
-        const hw = p ? (JSON.parse(p.hardware) as HardwareClaim) : { gpus: [], executionProviders: [] };
-        const cls = taskClass(spec.resources.gpu, hw);
-        const fl = p?.floor_prices ? (JSON.parse(p.floor_prices) as Record<string, string>) : {};
+        // A connected provider's class and floors are what its session stored in its row.
+        const session = floors.get(e.provider);
+        let cls: string;
+        let fl: Record<string, string>;
+        if (session) {
+          cls = (spec.resources.gpu && session.gpuClass) || CPU_CLASS;
+          fl = session.floors;
+        } else {
+          const p = await trx
+            .selectFrom('providers')
+            .select(['hardware', 'floor_prices'])
+            .where('address', '=', e.provider)
+            .executeTakeFirst();
+          const hw = p ? (JSON.parse(p.hardware) as HardwareClaim) : { gpus: [], executionProviders: [] };
+          cls = taskClass(spec.resources.gpu, hw);
+          fl = p?.floor_prices ? (JSON.parse(p.floor_prices) as Record<string, string>) : {};
+        }
         const usage = (JSON.parse(e.result) as { usage: Usage }).usage;
+        const floor = fl[cls];
         const price = priceExecution({
           cls,
           usage,
           timeoutSec: spec.taskTimeoutSec,
           basePrice: await basePrice(trx, cls, epoch),
-          floor: fl[cls] !== undefined ? BigInt(fl[cls]) : defaultFloorPrice(cls),
+          floor: floor !== undefined ? BigInt(floor) : defaultFloorPrice(cls),
           maxPrice,
         });
         billed++;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { type Address, type Hex, keccak256, toBytes } from 'viem';
 import type { ErrorCode } from '../../errors/codes.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
@@ -171,6 +171,7 @@ function verdictJson(v: Verdict): string {
 }
 
 type JobInfo = { spec: OnnxInferSpec; status: string; maxPrice: bigint | undefined; client: string };
+type ExecutionRow = Selectable<Database['task_executions']>;
 
 /** Largest output file a provider may return for one task. */
 const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
@@ -194,8 +195,9 @@ function assertLeasedTo(
   }
 }
 
-/** Queued tasks read per page while dispatching. */
+/** Queued tasks read per page while dispatching (the first page of a run: FIRST_DISPATCH_PAGE). */
 const DISPATCH_PAGE = 256;
+const FIRST_DISPATCH_PAGE = 16;
 
 /**
  * The coordinator's work loop: it turns queued tasks into leased assignments on connected
@@ -344,6 +346,7 @@ export function createWorkLoop(deps: {
     audit: boolean,
   ): Promise<void> {
     const t = now();
+    const log = JSON.stringify(tv.log());
     await trx
       .insertInto('task_verifications')
       .values({
@@ -351,13 +354,13 @@ export function createWorkLoop(deps: {
         job_id: jobId,
         policy: JSON.stringify(policy),
         audit: audit ? 1 : 0,
-        log: JSON.stringify(tv.log()),
+        log,
         status: 'open',
         verdict: null,
         created_at: t,
         updated_at: t,
       })
-      .onConflict((oc) => oc.column('task_id').doUpdateSet({ log: JSON.stringify(tv.log()), updated_at: t }))
+      .onConflict((oc) => oc.column('task_id').doUpdateSet({ log, updated_at: t }))
       .execute();
   }
 
@@ -442,18 +445,45 @@ export function createWorkLoop(deps: {
     jobId: string,
     verdict: Verdict,
     log: readonly VerificationEvent[],
+    known: {
+      /** The verification row may not exist yet: insert it (with this policy and audit flag) if so. */
+      row?: { policy: VerificationPolicy; audit: boolean };
+      /** The task's executions as stored, oldest first (read in the caller's transaction). */
+      executions?: ExecutionRow[];
+      job?: JobInfo;
+    } = {},
   ): Promise<{ jobDone: boolean; cancelled: { id: string; provider: string }[] }> {
     const t = now();
     const taskId = verdict.taskId;
     verifications.delete(taskId);
     outputsOf.delete(taskId);
-    await trx
-      .updateTable('task_verifications')
-      .set({ status: verdict.status, verdict: verdictJson(verdict), log: JSON.stringify(log), updated_at: t })
-      .where('task_id', '=', taskId)
-      .execute();
+    const set = {
+      status: verdict.status,
+      verdict: verdictJson(verdict),
+      log: JSON.stringify(log),
+      updated_at: t,
+    };
+    if (known.row) {
+      await trx
+        .insertInto('task_verifications')
+        .values({
+          task_id: taskId,
+          job_id: jobId,
+          policy: JSON.stringify(known.row.policy),
+          audit: known.row.audit ? 1 : 0,
+          ...set,
+          created_at: t,
+        })
+        .onConflict((oc) => oc.column('task_id').doUpdateSet(set))
+        .execute();
+    } else {
+      await trx.updateTable('task_verifications').set(set).where('task_id', '=', taskId).execute();
+    }
     // Money: the paid executions of an accepted task go into the ledger in this transaction.
-    await deps.market?.onVerdict(trx, jobId, verdict);
+    await deps.market?.onVerdict(trx, jobId, verdict, {
+      ...(known.job ? { job: known.job } : {}),
+      ...(known.executions ? { executions: known.executions } : {}),
+    });
     for (const o of verdict.outcomes) {
       if (o.outcome === 'valid' || o.outcome === 'fault' || o.outcome === 'timeout') {
         await recordOutcome(trx, o.provider, o.outcome);
@@ -534,13 +564,16 @@ export function createWorkLoop(deps: {
       );
       return { jobDone: false, cancelled };
     }
-    const accepted = await trx
-      .selectFrom('task_executions')
-      .selectAll()
-      .where('task_id', '=', taskId)
-      .where('provider', '=', verdict.acceptedFrom)
-      .orderBy('created_at', 'desc')
-      .executeTakeFirstOrThrow();
+    const acceptedFrom = verdict.acceptedFrom;
+    const accepted =
+      known.executions?.findLast((e) => e.provider === acceptedFrom) ??
+      (await trx
+        .selectFrom('task_executions')
+        .selectAll()
+        .where('task_id', '=', taskId)
+        .where('provider', '=', acceptedFrom)
+        .orderBy('created_at', 'desc')
+        .executeTakeFirstOrThrow());
     await trx
       .updateTable('tasks')
       .set({
@@ -692,22 +725,24 @@ export function createWorkLoop(deps: {
     taskId: string,
     tv: TaskVerification,
   ): Promise<{ assignment_id: string; provider: string }[]> {
+    if (tv.verdict()) return [];
+    // Commitments of the task without an execution (a revealed output) yet, in one query.
     const commits = await trx
-      .selectFrom('task_commitments')
-      .select(['assignment_id', 'provider'])
-      .where('task_id', '=', taskId)
+      .selectFrom('task_commitments as c')
+      .select(['c.assignment_id', 'c.provider'])
+      .where('c.task_id', '=', taskId)
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('task_executions as e')
+              .select('e.assignment_id')
+              .whereRef('e.assignment_id', '=', 'c.assignment_id'),
+          ),
+        ),
+      )
       .execute();
-    if (commits.length === 0 || tv.verdict()) return [];
-    const done = new Set(
-      (
-        await trx
-          .selectFrom('task_executions')
-          .select('assignment_id')
-          .where('task_id', '=', taskId)
-          .execute()
-      ).map((e) => e.assignment_id),
-    );
-    return commits.filter((c) => !done.has(c.assignment_id) && mayReveal(tv, c.provider));
+    return commits.filter((c) => mayReveal(tv, c.provider));
   }
 
   /**
@@ -831,6 +866,9 @@ export function createWorkLoop(deps: {
     let afterQueuedAt = -1;
     let afterId = '';
     for (let page = 0; page < 40 && scheduler.freeSlots() > 0; page++) {
+      // Usually a slot or two just came free: the first page is short, so a long queue is not
+      // read (and thrown away) after every result. Later pages are full.
+      const limit = page === 0 ? FIRST_DISPATCH_PAGE : DISPATCH_PAGE;
       const tasks = await db
         .selectFrom('tasks')
         .select(['id', 'job_id', 'input_cid', 'attempts', 'queued_at'])
@@ -843,7 +881,7 @@ export function createWorkLoop(deps: {
         )
         .orderBy('queued_at')
         .orderBy('id')
-        .limit(DISPATCH_PAGE)
+        .limit(limit)
         .execute();
       if (tasks.length === 0) return;
       for (const task of tasks) {
@@ -864,6 +902,8 @@ export function createWorkLoop(deps: {
           attempts++;
         }
       }
+      // A short page was the end of the queue (tasks queued since then bring a dispatch of their own).
+      if (tasks.length < limit) return;
     }
   }
 
@@ -968,15 +1008,18 @@ export function createWorkLoop(deps: {
           })
           .execute();
         if (tv) await saveVerification(trx, tv, task.job_id, policy, false);
-        const jobUpdated = await trx
-          .updateTable('jobs')
-          .set({ status: 'running', updated_at: t })
-          .where('id', '=', task.job_id)
-          .where('status', '=', 'queued')
-          .executeTakeFirst();
-        if (jobUpdated.numUpdatedRows > 0n) {
-          job.status = 'running';
-          await events.append(trx, task.job_id, 'job.running', {});
+        // A job's status never returns to queued: once this process saw it leave, nothing to do.
+        if (job.status === 'queued') {
+          const jobUpdated = await trx
+            .updateTable('jobs')
+            .set({ status: 'running', updated_at: t })
+            .where('id', '=', task.job_id)
+            .where('status', '=', 'queued')
+            .executeTakeFirst();
+          if (jobUpdated.numUpdatedRows > 0n) {
+            job.status = 'running';
+            await events.append(trx, task.job_id, 'job.running', {});
+          }
         }
         await events.append(trx, task.job_id, 'task.assigned', {
           taskId: task.id,
@@ -1565,11 +1608,20 @@ export function createWorkLoop(deps: {
           },
         );
       }
-      const canary = await db
-        .selectFrom('canary_assignments')
-        .selectAll()
+      const before = await db
+        .selectFrom('assignments')
+        .select(['task_id', 'job_id'])
         .where('id', '=', msg.assignmentId)
         .executeTakeFirst();
+      // Canary leases have ids of their own (random, like every assignment id): only an id that
+      // is no task assignment can be one.
+      const canary = before
+        ? undefined
+        : await db
+            .selectFrom('canary_assignments')
+            .selectAll()
+            .where('id', '=', msg.assignmentId)
+            .executeTakeFirst();
       if (canary) {
         await handleCanaryResult(address, msg, canary, tensors, outputDigest);
         return;
@@ -1577,11 +1629,6 @@ export function createWorkLoop(deps: {
       // v1 agents: the coordinator commits to the output on the agent's behalf (nobody sees an
       // output before the verdict). v2 agents signed their own commitment before this reveal.
       const salt = (revealed?.salt as Hex | undefined) ?? (`0x${randomBytes(32).toString('hex')}` as Hex);
-      const before = await db
-        .selectFrom('assignments')
-        .select(['task_id', 'job_id'])
-        .where('id', '=', msg.assignmentId)
-        .executeTakeFirst();
       const job = before ? await jobInfo(before.job_id) : undefined;
       const existing = before ? await loadVerification(before.task_id) : undefined;
       const t = now();
@@ -1676,7 +1723,7 @@ export function createWorkLoop(deps: {
           const revealedBy = new Set(tv.log().flatMap((e) => (e.type === 'reveal' ? [e.provider] : [])));
           const execs = await trx
             .selectFrom('task_executions')
-            .select(['provider', 'output_digest', 'salt'])
+            .selectAll()
             .where('task_id', '=', a.task_id)
             .orderBy('created_at')
             .execute();
@@ -1690,11 +1737,16 @@ export function createWorkLoop(deps: {
               ...(set ? { tensors: set } : {}),
             });
           }
-          await saveVerification(trx, tv, a.job_id, policy, opened.audit);
           const verdict = tv.verdict();
           if (verdict) {
-            settled = await settleVerdict(trx, a.job_id, verdict, tv.log());
+            // The verdict's write stores the log too (and the row, for a first result without one).
+            settled = await settleVerdict(trx, a.job_id, verdict, tv.log(), {
+              row: { policy, audit: opened.audit },
+              executions: execs,
+              job,
+            });
           } else {
+            await saveVerification(trx, tv, a.job_id, policy, opened.audit);
             release = await releasableReveals(trx, a.task_id, tv);
             if (tv.pending().length > 0) {
               // More executions are needed (an audit, a tie-breaker): back into the queue, in place.
@@ -1759,11 +1811,18 @@ export function createWorkLoop(deps: {
             created_at: t,
           })
           .execute();
-      const canary = await db
-        .selectFrom('canary_assignments')
-        .selectAll()
+      const before = await db
+        .selectFrom('assignments')
+        .select(['task_id', 'job_id'])
         .where('id', '=', msg.assignmentId)
         .executeTakeFirst();
+      const canary = before
+        ? undefined
+        : await db
+            .selectFrom('canary_assignments')
+            .selectAll()
+            .where('id', '=', msg.assignmentId)
+            .executeTakeFirst();
       if (canary) {
         assertLeasedTo(canary, address, msg.assignmentId, msg.taskId);
         await db.transaction().execute(async (trx) => {
@@ -1773,11 +1832,6 @@ export function createWorkLoop(deps: {
         send(address, { type: 'reveal', assignmentId: msg.assignmentId as Hex });
         return;
       }
-      const before = await db
-        .selectFrom('assignments')
-        .select(['task_id', 'job_id'])
-        .where('id', '=', msg.assignmentId)
-        .executeTakeFirst();
       const job = before ? await jobInfo(before.job_id) : undefined;
       const existing = before ? await loadVerification(before.task_id) : undefined;
       let release: { assignment_id: string; provider: string }[] = [];
