@@ -7,6 +7,7 @@ import type { Address } from 'viem';
 import { getEscrowBalance } from '../chain/actions/client/getEscrowBalance.ts';
 import { getProvider } from '../chain/actions/provider/getProvider.ts';
 import type { PlexusReader } from '../chain/types.ts';
+import { queryTemplate, type RawConnection, templateRunner } from '../coordinator/store/queryTemplate.ts';
 import type { Database } from '../coordinator/store/schema.ts';
 import type { VerificationPolicy } from '../coordinator/verification/policy.ts';
 import type { Verdict } from '../coordinator/verification/taskVerification.ts';
@@ -135,8 +136,27 @@ export function createMarket(deps: {
   now?: () => number;
   /** Called when a provider becomes eligible for work (so the work loop dispatches again). */
   onEligible?: () => void;
+  /** The store's raw connection: billing's queries run as templates on it (store/queryTemplate.ts). */
+  raw?: RawConnection;
 }): Market {
   const { db, clock, log } = deps;
+  const stmt = templateRunner(deps.raw);
+  // Every billed task asks for the current epoch and its base price: built once.
+  const lastClosedEpoch = queryTemplate(() =>
+    db
+      .selectFrom('epochs')
+      .select((eb) => eb.fn.max('epoch').as('e'))
+      .where('status', '!=', 'open'),
+  );
+  const priceInForce = queryTemplate((p: (n: 'cls' | 'epoch') => never) =>
+    db
+      .selectFrom('prices')
+      .select('base_price')
+      .where('class', '=', p('cls'))
+      .where('epoch', '<=', p('epoch'))
+      .orderBy('epoch', 'desc')
+      .limit(1),
+  );
   const now = deps.now ?? Date.now;
   /** Floors and class of connected providers (for placement). */
   const floors = new Map<string, { gpuClass: string | undefined; floors: Record<string, string> }>();
@@ -166,23 +186,12 @@ export function createMarket(deps: {
   }
 
   async function currentEpoch(ex: Executor, t = now()): Promise<number> {
-    const closed = await ex
-      .selectFrom('epochs')
-      .select((eb) => eb.fn.max('epoch').as('e'))
-      .where('status', '!=', 'open')
-      .executeTakeFirst();
+    const closed = await stmt.first(ex, lastClosedEpoch, {});
     return Math.max(clock.epochAt(t), Number(closed?.e ?? 0) + 1);
   }
 
   async function basePrice(ex: Executor, cls: string, epoch: number): Promise<bigint> {
-    const row = await ex
-      .selectFrom('prices')
-      .select('base_price')
-      .where('class', '=', cls)
-      .where('epoch', '<=', epoch)
-      .orderBy('epoch', 'desc')
-      .limit(1)
-      .executeTakeFirst();
+    const row = await stmt.first(ex, priceInForce, { cls, epoch });
     return row ? BigInt(row.base_price) : defaultBasePrice(cls);
   }
 
@@ -370,6 +379,7 @@ export function createMarket(deps: {
             ],
           },
           now(),
+          deps.raw,
         );
       }
     },

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { type Cid, isCid } from '../../protocol/ids.ts';
+import { queryTemplate, type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 
 /** Blob sizes remembered in memory (a row each: cid and size). */
@@ -65,7 +66,21 @@ export type BlobStore = {
  *
  * @example const blobs = await createBlobStore({ dir: '.plexus/blobs', db });
  */
-export async function createBlobStore(opts: { dir: string; db: Kysely<Database> }): Promise<BlobStore> {
+export async function createBlobStore(opts: {
+  dir: string;
+  db: Kysely<Database>;
+  raw?: RawConnection;
+}): Promise<BlobStore> {
+  const stmt = templateRunner(opts.raw);
+  const sizeOf = queryTemplate((p: (n: 'cid') => never) =>
+    opts.db.selectFrom('blobs').select('size').where('cid', '=', p('cid')),
+  );
+  const insert = queryTemplate((p: (n: 'cid' | 'size' | 'at') => never) =>
+    opts.db
+      .insertInto('blobs')
+      .values({ cid: p('cid'), size: p('size'), created_at: p('at') })
+      .onConflict((oc) => oc.column('cid').doNothing()),
+  );
   const tmpDir = join(opts.dir, 'tmp');
   await rm(tmpDir, { recursive: true, force: true });
   await mkdir(tmpDir, { recursive: true });
@@ -92,7 +107,7 @@ export async function createBlobStore(opts: { dir: string; db: Kysely<Database> 
     checkCid(cid);
     const known = sizes.get(cid);
     if (known !== undefined) return known;
-    const row = await opts.db.selectFrom('blobs').select('size').where('cid', '=', cid).executeTakeFirst();
+    const row = await stmt.first(opts.db, sizeOf, { cid });
     if (row) remember(cid, row.size);
     return row?.size;
   }
@@ -168,11 +183,7 @@ export async function createBlobStore(opts: { dir: string; db: Kysely<Database> 
         }
         await rename(tmp, pathOf(cid));
         moved = true;
-        await opts.db
-          .insertInto('blobs')
-          .values({ cid, size: bytes, created_at: Date.now() })
-          .onConflict((oc) => oc.column('cid').doNothing())
-          .execute();
+        await stmt.run(opts.db, insert, { cid, size: bytes, at: Date.now() });
         remember(cid, bytes);
         return { cid, size: bytes };
       } finally {

@@ -1,5 +1,4 @@
 import type SQLite from 'better-sqlite3';
-import type { SqliteDatabase, SqliteStatement } from 'kysely';
 
 /** Distinct SQL texts kept prepared; the least recently used is dropped beyond this. */
 export const STATEMENT_CACHE_SIZE = 500;
@@ -16,14 +15,17 @@ export const STATEMENT_CACHE_SIZE = 500;
  * @example
  * const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite) }) });
  */
-export function cachingDatabase(sqlite: SQLite.Database, max = STATEMENT_CACHE_SIZE): SqliteDatabase {
+export function cachingDatabase(
+  sqlite: SQLite.Database,
+  max = STATEMENT_CACHE_SIZE,
+): { close(): void; prepare(sql: string): SQLite.Statement } {
   const cache = new Map<string, SQLite.Statement>();
   return {
     close() {
       cache.clear();
       sqlite.close();
     },
-    prepare(sql: string): SqliteStatement {
+    prepare(sql: string): SQLite.Statement {
       const hit = cache.get(sql);
       if (hit && !hit.busy) {
         // Map order is insertion order: re-inserting marks it most recently used.

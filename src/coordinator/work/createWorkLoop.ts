@@ -22,6 +22,7 @@ import type { EventLog } from '../events/createEventLog.ts';
 import type { Metrics } from '../metrics.ts';
 import { createReputationLimitedScheduler } from '../scheduler/reputationLimitedScheduler.ts';
 import type { Scheduler, TaskRequirements } from '../scheduler/types.ts';
+import { type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 import { AdaptiveAuditPolicy, auditRate, economicAuditBound } from '../verification/auditPolicy.ts';
 import { computeCommitment, verifyReveal } from '../verification/commitReveal.ts';
@@ -51,6 +52,7 @@ import {
   createCapabilityProofs,
 } from './capabilityProofs.ts';
 import { toTensorSet } from './outputTensors.ts';
+import { workQueries } from './workQueries.ts';
 
 /** What the work loop needs to reach one connected provider. */
 export type ProviderLink = {
@@ -223,8 +225,12 @@ export function createWorkLoop(deps: {
   market?: Market;
   capability?: CapabilityProofOptions;
   canaries?: CanaryOptions;
+  /** The store's raw connection: per-task queries run as templates on it (store/queryTemplate.ts). */
+  raw?: RawConnection;
 }): WorkLoop {
   const { db, events, log, metrics } = deps;
+  const q = workQueries(db);
+  const stmt = templateRunner(deps.raw);
   const now = deps.now ?? Date.now;
   const econ = deps.verification ?? defaultVerificationEconomics();
   const slashable = slashAmount({ reward: econ.reward, stake: econ.stake });
@@ -311,12 +317,7 @@ export function createWorkLoop(deps: {
   ): Promise<TaskVerification | undefined> {
     const cached = verifications.get(taskId);
     if (cached) return cached;
-    const row = await executor
-      .selectFrom('task_verifications')
-      .selectAll()
-      .where('task_id', '=', taskId)
-      .where('status', '=', 'open')
-      .executeTakeFirst();
+    const row = await stmt.first(executor, q.openVerification, { taskId });
     if (!row) return undefined;
     const execs = await executor
       .selectFrom('task_executions')
@@ -345,23 +346,14 @@ export function createWorkLoop(deps: {
     policy: VerificationPolicy,
     audit: boolean,
   ): Promise<void> {
-    const t = now();
-    const log = JSON.stringify(tv.log());
-    await trx
-      .insertInto('task_verifications')
-      .values({
-        task_id: tv.taskId,
-        job_id: jobId,
-        policy: JSON.stringify(policy),
-        audit: audit ? 1 : 0,
-        log,
-        status: 'open',
-        verdict: null,
-        created_at: t,
-        updated_at: t,
-      })
-      .onConflict((oc) => oc.column('task_id').doUpdateSet({ log, updated_at: t }))
-      .execute();
+    await stmt.run(trx, q.saveVerification, {
+      taskId: tv.taskId,
+      jobId,
+      policy: JSON.stringify(policy),
+      audit: audit ? 1 : 0,
+      log: JSON.stringify(tv.log()),
+      at: now(),
+    });
   }
 
   /** Applies one verified outcome to a provider's stored reputation. */
@@ -383,11 +375,7 @@ export function createWorkLoop(deps: {
     const next = updateReputation(rep, outcome, now());
     reputations.set(address, next);
     scheduler.refresh(address);
-    await trx
-      .updateTable('providers')
-      .set({ reputation: JSON.stringify(next) })
-      .where('address', '=', address)
-      .execute();
+    await stmt.run(trx, q.setReputation, { address, reputation: JSON.stringify(next) });
   }
 
   /**
@@ -458,26 +446,21 @@ export function createWorkLoop(deps: {
     verifications.delete(taskId);
     outputsOf.delete(taskId);
     const set = {
+      taskId,
       status: verdict.status,
       verdict: verdictJson(verdict),
       log: JSON.stringify(log),
-      updated_at: t,
+      at: t,
     };
     if (known.row) {
-      await trx
-        .insertInto('task_verifications')
-        .values({
-          task_id: taskId,
-          job_id: jobId,
-          policy: JSON.stringify(known.row.policy),
-          audit: known.row.audit ? 1 : 0,
-          ...set,
-          created_at: t,
-        })
-        .onConflict((oc) => oc.column('task_id').doUpdateSet(set))
-        .execute();
+      await stmt.run(trx, q.settleVerification, {
+        ...set,
+        jobId,
+        policy: JSON.stringify(known.row.policy),
+        audit: known.row.audit ? 1 : 0,
+      });
     } else {
-      await trx.updateTable('task_verifications').set(set).where('task_id', '=', taskId).execute();
+      await stmt.run(trx, q.updateVerification, set);
     }
     // Money: the paid executions of an accepted task go into the ledger in this transaction.
     await deps.market?.onVerdict(trx, jobId, verdict, {
@@ -490,11 +473,7 @@ export function createWorkLoop(deps: {
       }
       // Only valid and unverified executions are paid (and counted as completed work).
       if (o.outcome === 'valid' || o.outcome === 'unverified') {
-        await trx
-          .updateTable('providers')
-          .set((eb) => ({ tasks_completed: eb('tasks_completed', '+', 1) }))
-          .where('address', '=', o.provider)
-          .execute();
+        await stmt.run(trx, q.taskCompletedBy, { address: o.provider });
       }
     }
     for (const f of verdict.faults) {
@@ -574,23 +553,15 @@ export function createWorkLoop(deps: {
         .where('provider', '=', acceptedFrom)
         .orderBy('created_at', 'desc')
         .executeTakeFirstOrThrow());
-    await trx
-      .updateTable('tasks')
-      .set({
-        status: 'completed',
-        output_cid: accepted.output_cid,
-        provider: accepted.provider,
-        result: accepted.result,
-        updated_at: t,
-      })
-      .where('id', '=', taskId)
-      .execute();
-    const job = await trx
-      .updateTable('jobs')
-      .set((eb) => ({ tasks_done: eb('tasks_done', '+', 1), updated_at: t }))
-      .where('id', '=', jobId)
-      .returning(['tasks_done', 'tasks_total'])
-      .executeTakeFirstOrThrow();
+    await stmt.run(trx, q.completeTask, {
+      id: taskId,
+      outputCid: accepted.output_cid,
+      provider: accepted.provider,
+      result: accepted.result,
+      at: t,
+    });
+    const job = await stmt.first(trx, q.jobTaskDone, { id: jobId, at: t });
+    if (!job) throw new Error(`job ${jobId} of task ${taskId} is not in the store`);
     if (verdict.verified) {
       await seedCanary(trx, jobId, taskId, verdict, accepted.output_cid);
       await events.append(trx, jobId, 'task.verified', {
@@ -702,11 +673,7 @@ export function createWorkLoop(deps: {
 
   /** Whether this assignment already committed; a different second commitment is refused. */
   async function priorCommitment(trx: Transaction<Database>, msg: ProviderCommit): Promise<boolean> {
-    const prior = await trx
-      .selectFrom('task_commitments')
-      .select('commitment')
-      .where('assignment_id', '=', msg.assignmentId)
-      .executeTakeFirst();
+    const prior = await stmt.first(trx, q.commitmentOf, { assignmentId: msg.assignmentId });
     if (prior && prior.commitment !== msg.commitment) {
       throw new PlexusError(
         'PLX_VERIFICATION_DUPLICATE',
@@ -727,21 +694,7 @@ export function createWorkLoop(deps: {
   ): Promise<{ assignment_id: string; provider: string }[]> {
     if (tv.verdict()) return [];
     // Commitments of the task without an execution (a revealed output) yet, in one query.
-    const commits = await trx
-      .selectFrom('task_commitments as c')
-      .select(['c.assignment_id', 'c.provider'])
-      .where('c.task_id', '=', taskId)
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('task_executions as e')
-              .select('e.assignment_id')
-              .whereRef('e.assignment_id', '=', 'c.assignment_id'),
-          ),
-        ),
-      )
-      .execute();
+    const commits = await stmt.all(trx, q.unrevealedCommitments, { taskId });
     return commits.filter((c) => mayReveal(tv, c.provider));
   }
 
@@ -869,20 +822,7 @@ export function createWorkLoop(deps: {
       // Usually a slot or two just came free: the first page is short, so a long queue is not
       // read (and thrown away) after every result. Later pages are full.
       const limit = page === 0 ? FIRST_DISPATCH_PAGE : DISPATCH_PAGE;
-      const tasks = await db
-        .selectFrom('tasks')
-        .select(['id', 'job_id', 'input_cid', 'attempts', 'queued_at'])
-        .where('status', '=', 'queued')
-        .where((eb) =>
-          eb.or([
-            eb('queued_at', '>', afterQueuedAt),
-            eb.and([eb('queued_at', '=', afterQueuedAt), eb('id', '>', afterId)]),
-          ]),
-        )
-        .orderBy('queued_at')
-        .orderBy('id')
-        .limit(limit)
-        .execute();
+      const tasks = await stmt.all(db, q.queuedPage, { after: afterQueuedAt, afterId, limit });
       if (tasks.length === 0) return;
       for (const task of tasks) {
         afterQueuedAt = task.queued_at;
@@ -985,28 +925,21 @@ export function createWorkLoop(deps: {
     let leased = false;
     try {
       leased = await db.transaction().execute(async (trx) => {
-        const updated = await trx
-          .updateTable('tasks')
-          .set({ status: more ? 'queued' : 'assigned', attempts: task.attempts + 1, updated_at: t })
-          .where('id', '=', task.id)
-          .where('status', '=', 'queued')
-          .executeTakeFirst();
-        if (updated.numUpdatedRows === 0n) return false;
-        await trx
-          .insertInto('assignments')
-          .values({
-            id: assignmentId,
-            task_id: task.id,
-            job_id: task.job_id,
-            provider,
-            status: 'leased',
-            lease_expires_at: t + job.spec.taskTimeoutSec * 1000,
-            created_at: t,
-            finished_at: null,
-            error_code: null,
-            error_message: null,
-          })
-          .execute();
+        const updated = await stmt.run(trx, q.leaseTask, {
+          id: task.id,
+          status: more ? 'queued' : 'assigned',
+          attempts: task.attempts + 1,
+          at: t,
+        });
+        if (updated === 0n) return false;
+        await stmt.run(trx, q.insertAssignment, {
+          id: assignmentId,
+          taskId: task.id,
+          jobId: task.job_id,
+          provider,
+          expiresAt: t + job.spec.taskTimeoutSec * 1000,
+          at: t,
+        });
         if (tv) await saveVerification(trx, tv, task.job_id, policy, false);
         // A job's status never returns to queued: once this process saw it leave, nothing to do.
         if (job.status === 'queued') {
@@ -1260,11 +1193,7 @@ export function createWorkLoop(deps: {
     assignmentId: string,
     taskId: string,
   ) {
-    const a = await trx
-      .selectFrom('assignments')
-      .selectAll()
-      .where('id', '=', assignmentId)
-      .executeTakeFirst();
+    const a = await stmt.first(trx, q.assignment, { id: assignmentId });
     assertLeasedTo(a, address, assignmentId, taskId);
     return a;
   }
@@ -1608,11 +1537,7 @@ export function createWorkLoop(deps: {
           },
         );
       }
-      const before = await db
-        .selectFrom('assignments')
-        .select(['task_id', 'job_id'])
-        .where('id', '=', msg.assignmentId)
-        .executeTakeFirst();
+      const before = await stmt.first(db, q.assignmentTask, { id: msg.assignmentId });
       // Canary leases have ids of their own (random, like every assignment id): only an id that
       // is no task assignment can be one.
       const canary = before
@@ -1644,11 +1569,7 @@ export function createWorkLoop(deps: {
           if (!job || !before || before.task_id !== a.task_id) {
             throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} has no job`);
           }
-          const signed = await trx
-            .selectFrom('task_commitments')
-            .select('commitment')
-            .where('assignment_id', '=', a.id)
-            .executeTakeFirst();
+          const signed = await stmt.first(trx, q.commitmentOf, { assignmentId: a.id });
           if (signed && !revealed) {
             throw new PlexusError(
               'PLX_REVEAL_MISMATCH',
@@ -1680,30 +1601,23 @@ export function createWorkLoop(deps: {
               );
             }
           }
-          await trx
-            .updateTable('assignments')
-            .set({ status: 'completed', finished_at: t })
-            .where('id', '=', a.id)
-            .execute();
+          await stmt.run(trx, q.completeAssignment, { id: a.id, at: t });
           const result = JSON.stringify({
             assignmentId: msg.assignmentId,
             usage: msg.usage,
             issuedAt: msg.issuedAt,
             signature: msg.signature,
           });
-          await trx
-            .insertInto('task_executions')
-            .values({
-              assignment_id: a.id,
-              task_id: a.task_id,
-              provider: address.toLowerCase(),
-              output_cid: msg.outputCid,
-              output_digest: outputDigest,
-              salt,
-              result,
-              created_at: t,
-            })
-            .execute();
+          await stmt.run(trx, q.insertExecution, {
+            assignmentId: a.id,
+            taskId: a.task_id,
+            provider: address.toLowerCase(),
+            outputCid: msg.outputCid,
+            outputDigest,
+            salt,
+            result,
+            at: t,
+          });
           const policy = policyOfSpec(job.spec);
           const opened = existing ? { tv: existing, audit: false } : openVerification(a, address, policy);
           const tv = opened.tv;
@@ -1721,12 +1635,7 @@ export function createWorkLoop(deps: {
           }
           // Open every commitment whose round is complete (this one, or ones waiting for it).
           const revealedBy = new Set(tv.log().flatMap((e) => (e.type === 'reveal' ? [e.provider] : [])));
-          const execs = await trx
-            .selectFrom('task_executions')
-            .selectAll()
-            .where('task_id', '=', a.task_id)
-            .orderBy('created_at')
-            .execute();
+          const execs = await stmt.all(trx, q.executionsOf, { taskId: a.task_id });
           for (const e of execs) {
             if (tv.verdict() || revealedBy.has(e.provider as Hex) || !tv.canReveal(e.provider as Hex))
               continue;
@@ -1799,23 +1708,16 @@ export function createWorkLoop(deps: {
       });
       const t = now();
       const store = (trx: Transaction<Database>, taskId: string) =>
-        trx
-          .insertInto('task_commitments')
-          .values({
-            assignment_id: msg.assignmentId,
-            task_id: taskId,
-            provider: address.toLowerCase(),
-            commitment: msg.commitment,
-            issued_at: msg.issuedAt,
-            signature: msg.signature,
-            created_at: t,
-          })
-          .execute();
-      const before = await db
-        .selectFrom('assignments')
-        .select(['task_id', 'job_id'])
-        .where('id', '=', msg.assignmentId)
-        .executeTakeFirst();
+        stmt.run(trx, q.insertCommitment, {
+          assignmentId: msg.assignmentId,
+          taskId,
+          provider: address.toLowerCase(),
+          commitment: msg.commitment,
+          issuedAt: msg.issuedAt,
+          signature: msg.signature,
+          at: t,
+        });
+      const before = await stmt.first(db, q.assignmentTask, { id: msg.assignmentId });
       const canary = before
         ? undefined
         : await db
