@@ -1,6 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, type ReadStream } from 'node:fs';
-import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
+import {
+  closeSync,
+  createReadStream,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  type ReadStream,
+  readSync,
+  renameSync,
+  rmSync,
+  writevSync,
+} from 'node:fs';
+import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
@@ -16,6 +27,23 @@ const READ_CHUNK_BYTES = 1024 * 1024;
 /** Uploaded bytes gathered before they are written to the temp file. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
 
+/** Blobs up to this size are read and written with synchronous calls. */
+const SYNC_IO_BYTES = 1024 * 1024;
+
+/** What is left of `chunks` after the first `written` bytes (after a short write). */
+function after(chunks: Buffer[], written: number): Buffer[] {
+  let skip = written;
+  const rest: Buffer[] = [];
+  for (const c of chunks) {
+    if (skip >= c.length) skip -= c.length;
+    else {
+      rest.push(skip > 0 ? c.subarray(skip) : c);
+      skip = 0;
+    }
+  }
+  return rest;
+}
+
 /** Writes `chunks` (`total` bytes) at the file's position, however many calls that takes. */
 async function writeAll(file: FileHandle, chunks: Buffer[], total: number): Promise<void> {
   let left = chunks;
@@ -23,18 +51,23 @@ async function writeAll(file: FileHandle, chunks: Buffer[], total: number): Prom
   while (remaining > 0) {
     const { bytesWritten } = await file.writev(left);
     remaining -= bytesWritten;
-    if (remaining === 0) return;
-    // A short write: drop what was written and go on with the rest.
-    let skip = bytesWritten;
-    const rest: Buffer[] = [];
-    for (const c of left) {
-      if (skip >= c.length) skip -= c.length;
-      else {
-        rest.push(skip > 0 ? c.subarray(skip) : c);
-        skip = 0;
-      }
+    left = after(left, bytesWritten);
+  }
+}
+
+/** Creates `path` holding `chunks` (`total` bytes), synchronously. */
+function writeAllSync(path: string, chunks: Buffer[], total: number): void {
+  const fd = openSync(path, 'w', 0o644);
+  try {
+    let left = chunks;
+    let remaining = total;
+    while (remaining > 0) {
+      const written = writevSync(fd, left);
+      remaining -= written;
+      left = after(left, written);
     }
-    left = rest;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -112,9 +145,28 @@ export async function createBlobStore(opts: {
     return row?.size;
   }
 
-  /** Reads blob `cid` (known to exist, of `into.length` bytes) whole into `into`. */
+  /**
+   * Reads blob `cid` (known to exist, of `into.length` bytes) whole into `into`. Small blobs are
+   * read synchronously: four system calls on this thread cost less than handing each to the
+   * thread pool and back (the store's SQLite writes are synchronous too).
+   */
   async function readWhole(cid: Cid, into: Uint8Array): Promise<void> {
     const n = into.length;
+    if (n <= SYNC_IO_BYTES) {
+      const fd = openSync(pathOf(cid), 'r');
+      try {
+        if (fstatSync(fd).size !== n) throw new Error(`blob ${cid} on disk has the wrong size`);
+        let at = 0;
+        while (at < n) {
+          const got = readSync(fd, into, at, n - at, at);
+          if (got === 0) throw new Error(`blob ${cid} on disk has the wrong size`);
+          at += got;
+        }
+      } finally {
+        closeSync(fd);
+      }
+      return;
+    }
     const file = await open(pathOf(cid), 'r');
     try {
       // The row says the blob exists; a missing or short file means the disk was tampered with.
@@ -145,7 +197,8 @@ export async function createBlobStore(opts: {
       let moved = false;
       // Chunks are written in batches of up to WRITE_BATCH_BYTES, each a single writev: a task's
       // output (a few hundred KiB) costs one open, one write and one close, where a write stream
-      // through a pipeline cost a write per 64 KiB chunk (and an AbortController per upload).
+      // through a pipeline cost a write per 64 KiB chunk (and an AbortController per upload). A
+      // body that never outgrows one batch is written synchronously once it is complete.
       let pending: Buffer[] = [];
       let pendingBytes = 0;
       const flush = async () => {
@@ -167,9 +220,13 @@ export async function createBlobStore(opts: {
           pendingBytes += chunk.length;
           if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
         }
-        await flush();
-        await file!.close();
-        file = undefined;
+        if (file) {
+          await flush();
+          await file.close();
+          file = undefined;
+        } else {
+          writeAllSync(tmp, pending, pendingBytes);
+        }
         const cid = hash.digest('hex');
         if (expectedCid !== undefined && cid !== expectedCid) {
           throw new PlexusError('PLX_DIGEST_MISMATCH', `bytes hash to ${cid}, not ${expectedCid}`, {
@@ -178,17 +235,17 @@ export async function createBlobStore(opts: {
         }
         const shard = cid.slice(0, 2);
         if (!shards.has(shard)) {
-          await mkdir(join(opts.dir, shard), { recursive: true });
+          mkdirSync(join(opts.dir, shard), { recursive: true });
           shards.add(shard);
         }
-        await rename(tmp, pathOf(cid));
+        renameSync(tmp, pathOf(cid));
         moved = true;
         await stmt.run(opts.db, insert, { cid, size: bytes, at: Date.now() });
         remember(cid, bytes);
         return { cid, size: bytes };
       } finally {
         await file?.close();
-        if (!moved) await rm(tmp, { force: true });
+        if (!moved) rmSync(tmp, { force: true });
       }
     },
     async openRead(cid) {
