@@ -785,10 +785,20 @@ export function createWorkLoop(deps: {
     keep?: Set<string>;
     before?: number;
   }): Promise<void> {
-    let q = db.selectFrom('canary_assignments').select(['id', 'provider']).where('status', '=', 'leased');
-    if (where.provider) q = q.where('provider', '=', where.provider);
-    if (where.before !== undefined) q = q.where('lease_expires_at', '<', where.before);
-    const rows = (await q.limit(1000).execute()).filter((r) => !where.keep?.has(r.id));
+    let leased: { id: string; provider: string }[];
+    if (!where.provider && where.before !== undefined) {
+      // The sweep's question, every second: a template.
+      leased = await stmt.all(db, q.expiredCanaries, { before: where.before });
+    } else {
+      let query = db
+        .selectFrom('canary_assignments')
+        .select(['id', 'provider'])
+        .where('status', '=', 'leased');
+      if (where.provider) query = query.where('provider', '=', where.provider);
+      if (where.before !== undefined) query = query.where('lease_expires_at', '<', where.before);
+      leased = await query.limit(1000).execute();
+    }
+    const rows = leased.filter((r) => !where.keep?.has(r.id));
     for (const r of rows) {
       const done = await db.transaction().execute(async (trx) => {
         const u = await trx
@@ -1813,13 +1823,7 @@ export function createWorkLoop(deps: {
     async sweep() {
       const t = now();
       await expireCanaries({ before: t });
-      const expired = await db
-        .selectFrom('assignments')
-        .select(['id', 'task_id', 'job_id', 'provider'])
-        .where('status', '=', 'leased')
-        .where('lease_expires_at', '<', t)
-        .limit(1000)
-        .execute();
+      const expired = await stmt.all(db, q.expiredLeases, { before: t });
       for (const a of expired) {
         let cancelled: { id: string; provider: string }[] = [];
         let jobDone = false;
@@ -1852,13 +1856,7 @@ export function createWorkLoop(deps: {
         metrics.tasksFinished.inc({ status: 'expired' });
         events.notify(a.job_id);
       }
-      const late = await db
-        .selectFrom('jobs')
-        .select('id')
-        .where('status', 'in', ['queued', 'running'])
-        .where('deadline_ms', '<', t)
-        .limit(100)
-        .execute();
+      const late = await stmt.all(db, q.lateJobs, { before: t });
       for (const j of late) {
         const leases = await db
           .transaction()

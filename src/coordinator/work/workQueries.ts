@@ -202,6 +202,31 @@ export function workQueries(db: Kysely<Database>) {
           created_at: p('at'),
         }),
     ),
+    // The sweep's questions (every second).
+    expiredCanaries: queryTemplate((p: (n: 'before') => never) =>
+      db
+        .selectFrom('canary_assignments')
+        .select(['id', 'provider'])
+        .where('status', '=', 'leased')
+        .where('lease_expires_at', '<', p('before'))
+        .limit(1000),
+    ),
+    expiredLeases: queryTemplate((p: (n: 'before') => never) =>
+      db
+        .selectFrom('assignments')
+        .select(['id', 'task_id', 'job_id', 'provider'])
+        .where('status', '=', 'leased')
+        .where('lease_expires_at', '<', p('before'))
+        .limit(1000),
+    ),
+    lateJobs: queryTemplate((p: (n: 'before') => never) =>
+      db
+        .selectFrom('jobs')
+        .select('id')
+        .where('status', 'in', ['queued', 'running'])
+        .where('deadline_ms', '<', p('before'))
+        .limit(100),
+    ),
     /** A task's executions, oldest first. */
     executionsOf: queryTemplate((p: (n: 'taskId') => never) =>
       db.selectFrom('task_executions').selectAll().where('task_id', '=', p('taskId')).orderBy('created_at'),
