@@ -14,7 +14,8 @@ const SEND_BUFFERS_KEPT = 8;
 /**
  * Content-addressed blobs: `POST /v1/blobs` (server computes the id), `PUT /v1/blobs/:cid`
  * (client states it; refused on mismatch), `GET|HEAD /v1/blobs/:cid`. Bodies are streamed to
- * disk and capped at `maxBlobBytes`; downloads are streamed and immutable.
+ * disk and capped at `maxBlobBytes`; downloads are immutable, sent in one write up to a MiB and
+ * streamed beyond.
  *
  * @example await app.register(blobRoutes(blobs, 512 << 20));
  */

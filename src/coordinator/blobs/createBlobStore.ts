@@ -73,7 +73,8 @@ function writeAllSync(path: string, chunks: Buffer[], total: number): void {
 
 export type BlobStore = {
   /**
-   * Streams `body` to disk while hashing it, never holding it whole in memory. Refuses more than
+   * Streams `body` to disk while hashing it, holding at most about a MiB of it in memory at a
+   * time (a body that small is written once it is complete). Refuses more than
    * `maxBytes` (PLX_PAYLOAD_TOO_LARGE) and, when `expectedCid` is given, bytes that hash to
    * something else (PLX_DIGEST_MISMATCH). Idempotent: storing the same bytes twice is a no-op.
    */
