@@ -868,7 +868,9 @@ export function createWorkLoop(deps: {
     job: JobInfo,
   ): Promise<{ leased: boolean; more: boolean }> {
     const policy = policyOfSpec(job.spec);
-    let tv = await loadVerification(task.id);
+    // A task never leased has no verification yet (one starts with its first lease, commitment
+    // or result): nothing to look up.
+    let tv = task.attempts === 0 ? undefined : await loadVerification(task.id);
     let role: ExecutionRole = 'primary';
     let trustedOnly = false;
     let involved: string[] = [];
