@@ -168,8 +168,8 @@ export async function startCoordinator(
   const store = await openStore({ path: join(config.dataDir, 'plexus.db') });
   const { db } = store;
   const metrics = createMetrics();
-  const blobs = await createBlobStore({ dir: join(config.dataDir, 'blobs'), db });
-  const events = createEventLog(db);
+  const blobs = await createBlobStore({ dir: join(config.dataDir, 'blobs'), db, raw: store.raw });
+  const events = createEventLog(db, store.raw);
   const scheduler =
     opts.scheduler ??
     (config.scheduler === 'predictive' ? createPredictiveScheduler() : createLeastLoadedScheduler());
@@ -194,6 +194,7 @@ export async function startCoordinator(
     chain: chain?.writer,
     log,
     onEligible: () => void loop?.dispatch(),
+    raw: store.raw,
   });
   const settlement = chain
     ? createSettlement({
@@ -231,6 +232,7 @@ export async function startCoordinator(
     ...(verification ? { verification } : {}),
     capability: { intervalMs: config.capabilityRecheckMs },
     canaries: { rate: config.canaryRate },
+    raw: store.raw,
   });
   const submitter = createJobSubmitter({
     db,

@@ -1,4 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
+import { queryTemplate, type RawConnection, templateRunner } from '../coordinator/store/queryTemplate.ts';
 import type { Database } from '../coordinator/store/schema.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 
@@ -50,32 +51,68 @@ export async function postEntry(
   trx: Transaction<Database> | Kysely<Database>,
   entry: EntryInput,
   now: number = Date.now(),
+  /** The store's raw connection, to run the inserts as templates (store/queryTemplate.ts). */
+  raw?: RawConnection,
 ): Promise<boolean> {
   const merged = new Map<string, bigint>();
   for (const p of entry.postings) merged.set(p.account, (merged.get(p.account) ?? 0n) + p.amount);
   const postings = [...merged].filter(([, a]) => a !== 0n).map(([account, amount]) => ({ account, amount }));
   assertBalanced(postings);
-  const exists = await trx
-    .selectFrom('ledger_entries')
-    .select('id')
-    .where('ref', '=', entry.ref)
-    .executeTakeFirst();
-  if (exists) return false;
-  const row = await trx
-    .insertInto('ledger_entries')
-    .values({
-      ref: entry.ref,
-      kind: entry.kind,
-      epoch: entry.epoch,
-      job_id: entry.jobId ?? null,
-      memo: JSON.stringify(entry.memo ?? {}),
-      created_at: now,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  await trx
-    .insertInto('ledger_postings')
-    .values(postings.map((p) => ({ entry_id: row.id, account: p.account, amount: p.amount.toString() })))
-    .execute();
+  const stmt = templateRunner(raw);
+  // `ref` is unique: an entry that exists already makes the insert a no-op that returns no row.
+  insertEntry ??= entryTemplate(trx);
+  const row = await stmt.first(trx, insertEntry, {
+    ref: entry.ref,
+    kind: entry.kind,
+    epoch: entry.epoch,
+    jobId: entry.jobId ?? null,
+    memo: JSON.stringify(entry.memo ?? {}),
+    at: now,
+  });
+  if (!row) return false;
+  let insertPostings = postingTemplates.get(postings.length);
+  if (!insertPostings) {
+    insertPostings = postingsTemplate(trx, postings.length);
+    postingTemplates.set(postings.length, insertPostings);
+  }
+  const values: Record<string, unknown> = { entryId: row.id };
+  postings.forEach((p, i) => {
+    values[`account${i}`] = p.account;
+    values[`amount${i}`] = p.amount.toString();
+  });
+  await stmt.run(trx, insertPostings, values);
   return true;
+}
+
+// The inserts every entry makes, built once (per number of postings) on first use.
+let insertEntry: ReturnType<typeof entryTemplate> | undefined;
+const postingTemplates = new Map<number, ReturnType<typeof postingsTemplate>>();
+
+function entryTemplate(db: Kysely<Database>) {
+  return queryTemplate((p: (n: 'ref' | 'kind' | 'epoch' | 'jobId' | 'memo' | 'at') => never) =>
+    db
+      .insertInto('ledger_entries')
+      .values({
+        ref: p('ref'),
+        kind: p('kind'),
+        epoch: p('epoch'),
+        job_id: p('jobId'),
+        memo: p('memo'),
+        created_at: p('at'),
+      })
+      .onConflict((oc) => oc.column('ref').doNothing())
+      .returning('id'),
+  );
+}
+
+function postingsTemplate(db: Kysely<Database>, n: number) {
+  return queryTemplate((p: (n: string) => never) =>
+    db.insertInto('ledger_postings').values(
+      Array.from({ length: n }, (_, i) => ({
+        entry_id: p('entryId'),
+        account: p(`account${i}`),
+        amount: p(`amount${i}`),
+      })),
+    ),
+  );
 }

@@ -7,6 +7,7 @@ import type { Address } from 'viem';
 import { getEscrowBalance } from '../chain/actions/client/getEscrowBalance.ts';
 import { getProvider } from '../chain/actions/provider/getProvider.ts';
 import type { PlexusReader } from '../chain/types.ts';
+import { queryTemplate, type RawConnection, templateRunner } from '../coordinator/store/queryTemplate.ts';
 import type { Database } from '../coordinator/store/schema.ts';
 import type { VerificationPolicy } from '../coordinator/verification/policy.ts';
 import type { Verdict } from '../coordinator/verification/taskVerification.ts';
@@ -58,8 +59,19 @@ export type Market = {
   availableEscrow(
     client: Address,
   ): Promise<{ balance: bigint; unsettled: bigint; reserved: bigint; available: bigint }>;
-  /** Bills the paid executions of an accepted task into the ledger (caller's transaction). */
-  onVerdict(trx: Transaction<Database>, jobId: string, verdict: Verdict): Promise<void>;
+  /**
+   * Bills the paid executions of an accepted task into the ledger (caller's transaction). A caller
+   * that already read the job or the task's executions (oldest first) passes them in `known`.
+   */
+  onVerdict(
+    trx: Transaction<Database>,
+    jobId: string,
+    verdict: Verdict,
+    known?: {
+      job?: { client: string; spec: OnnxInferSpec; maxPrice: bigint | undefined };
+      executions?: readonly { assignment_id: string; provider: string; result: string }[];
+    },
+  ): Promise<void>;
   /** Records a provider's session start and floor prices (caller's transaction). */
   onConnected(
     trx: Transaction<Database>,
@@ -124,8 +136,27 @@ export function createMarket(deps: {
   now?: () => number;
   /** Called when a provider becomes eligible for work (so the work loop dispatches again). */
   onEligible?: () => void;
+  /** The store's raw connection: billing's queries run as templates on it (store/queryTemplate.ts). */
+  raw?: RawConnection;
 }): Market {
   const { db, clock, log } = deps;
+  const stmt = templateRunner(deps.raw);
+  // Every billed task asks for the current epoch and its base price: built once.
+  const lastClosedEpoch = queryTemplate(() =>
+    db
+      .selectFrom('epochs')
+      .select((eb) => eb.fn.max('epoch').as('e'))
+      .where('status', '!=', 'open'),
+  );
+  const priceInForce = queryTemplate((p: (n: 'cls' | 'epoch') => never) =>
+    db
+      .selectFrom('prices')
+      .select('base_price')
+      .where('class', '=', p('cls'))
+      .where('epoch', '<=', p('epoch'))
+      .orderBy('epoch', 'desc')
+      .limit(1),
+  );
   const now = deps.now ?? Date.now;
   /** Floors and class of connected providers (for placement). */
   const floors = new Map<string, { gpuClass: string | undefined; floors: Record<string, string> }>();
@@ -155,23 +186,12 @@ export function createMarket(deps: {
   }
 
   async function currentEpoch(ex: Executor, t = now()): Promise<number> {
-    const closed = await ex
-      .selectFrom('epochs')
-      .select((eb) => eb.fn.max('epoch').as('e'))
-      .where('status', '!=', 'open')
-      .executeTakeFirst();
+    const closed = await stmt.first(ex, lastClosedEpoch, {});
     return Math.max(clock.epochAt(t), Number(closed?.e ?? 0) + 1);
   }
 
   async function basePrice(ex: Executor, cls: string, epoch: number): Promise<bigint> {
-    const row = await ex
-      .selectFrom('prices')
-      .select('base_price')
-      .where('class', '=', cls)
-      .where('epoch', '<=', epoch)
-      .orderBy('epoch', 'desc')
-      .limit(1)
-      .executeTakeFirst();
+    const row = await stmt.first(ex, priceInForce, { cls, epoch });
     return row ? BigInt(row.base_price) : defaultBasePrice(cls);
   }
 
@@ -273,47 +293,67 @@ export function createMarket(deps: {
       admission = run.catch(() => {});
       return run;
     },
-    async onVerdict(trx, jobId, verdict) {
+    async onVerdict(trx, jobId, verdict, known = {}) {
       if (verdict.status !== 'accepted') return;
-      const job = await trx
-        .selectFrom('jobs')
-        .select(['client', 'spec', 'max_price'])
-        .where('id', '=', jobId)
-        .executeTakeFirst();
-      if (!job?.max_price) return; // a job from before the market: never billed
-      const spec = JSON.parse(job.spec) as OnnxInferSpec;
-      const maxPrice = BigInt(job.max_price);
+      let job = known.job;
+      if (!job) {
+        const row = await trx
+          .selectFrom('jobs')
+          .select(['client', 'spec', 'max_price'])
+          .where('id', '=', jobId)
+          .executeTakeFirst();
+        if (!row) return;
+        job = {
+          client: row.client,
+          spec: JSON.parse(row.spec) as OnnxInferSpec,
+          maxPrice: row.max_price ? BigInt(row.max_price) : undefined,
+        };
+      }
+      if (job.maxPrice === undefined) return; // a job from before the market: never billed
+      const { spec, maxPrice } = job;
       const paid = new Set(
         verdict.outcomes
           .filter((o) => o.outcome === 'valid' || o.outcome === 'unverified')
           .map((o) => o.provider.toLowerCase()),
       );
-      const execs = await trx
-        .selectFrom('task_executions')
-        .select(['assignment_id', 'provider', 'result'])
-        .where('task_id', '=', verdict.taskId)
-        .orderBy('created_at')
-        .execute();
+      const execs =
+        known.executions ??
+        (await trx
+          .selectFrom('task_executions')
+          .select(['assignment_id', 'provider', 'result'])
+          .where('task_id', '=', verdict.taskId)
+          .orderBy('created_at')
+          .execute());
       const limit = paidExecutionsPerTask(policyOfSpec(spec));
       const epoch = await currentEpoch(trx);
       let billed = 0;
       for (const e of execs) {
         if (!paid.has(e.provider.toLowerCase()) || billed >= limit) continue;
-        const p = await trx
-          .selectFrom('providers')
-          .select(['hardware', 'floor_prices'])
-          .where('address', '=', e.provider)
-          .executeTakeFirst();
-        const hw = p ? (JSON.parse(p.hardware) as HardwareClaim) : { gpus: [], executionProviders: [] };
-        const cls = taskClass(spec.resources.gpu, hw);
-        const fl = p?.floor_prices ? (JSON.parse(p.floor_prices) as Record<string, string>) : {};
+        // A connected provider's class and floors are what its session stored in its row.
+        const session = floors.get(e.provider);
+        let cls: string;
+        let fl: Record<string, string>;
+        if (session) {
+          cls = (spec.resources.gpu && session.gpuClass) || CPU_CLASS;
+          fl = session.floors;
+        } else {
+          const p = await trx
+            .selectFrom('providers')
+            .select(['hardware', 'floor_prices'])
+            .where('address', '=', e.provider)
+            .executeTakeFirst();
+          const hw = p ? (JSON.parse(p.hardware) as HardwareClaim) : { gpus: [], executionProviders: [] };
+          cls = taskClass(spec.resources.gpu, hw);
+          fl = p?.floor_prices ? (JSON.parse(p.floor_prices) as Record<string, string>) : {};
+        }
         const usage = (JSON.parse(e.result) as { usage: Usage }).usage;
+        const floor = fl[cls];
         const price = priceExecution({
           cls,
           usage,
           timeoutSec: spec.taskTimeoutSec,
           basePrice: await basePrice(trx, cls, epoch),
-          floor: fl[cls] !== undefined ? BigInt(fl[cls]) : defaultFloorPrice(cls),
+          floor: floor !== undefined ? BigInt(floor) : defaultFloorPrice(cls),
           maxPrice,
         });
         billed++;
@@ -339,6 +379,7 @@ export function createMarket(deps: {
             ],
           },
           now(),
+          deps.raw,
         );
       }
     },

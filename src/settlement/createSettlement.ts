@@ -6,7 +6,6 @@
 import type { Kysely } from 'kysely';
 import { type Hex, type LocalAccount, parseEventLogs } from 'viem';
 import { plexusAbis } from '../chain/abis.ts';
-import { getSettlementState } from '../chain/actions/coordinator/getSettlementState.ts';
 import { toChainError } from '../chain/ChainRevertError.ts';
 import { toEpochStruct } from '../chain/epoch/epochTypedData.ts';
 import { signEpoch } from '../chain/epoch/signEpoch.ts';
@@ -60,6 +59,10 @@ export function createSettlement(deps: {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let chainDown = false;
+  /** Epoch rows exist up to this one (0: not checked yet). */
+  let rowsUpTo = 0;
+  /** The chain's last finalized epoch as last read (undefined: not read yet). */
+  let knownFinalized: number | undefined;
 
   async function setStatus(epoch: number, set: Partial<Database['epochs']>): Promise<void> {
     await db
@@ -75,6 +78,8 @@ export function createSettlement(deps: {
 
   /** Creates `open` rows up to the current epoch, so the API lists them. */
   async function ensureRows(upTo: number): Promise<void> {
+    // Rows are never deleted: once they exist up to an epoch, nothing is left to do until the next.
+    if (upTo <= rowsUpTo) return;
     const last = await db
       .selectFrom('epochs')
       .select((eb) => eb.fn.max('epoch').as('e'))
@@ -98,6 +103,17 @@ export function createSettlement(deps: {
         .onConflict((oc) => oc.column('epoch').doNothing())
         .execute();
     }
+    rowsUpTo = upTo;
+  }
+
+  /** The last epoch the settlement contract finalized. */
+  async function lastFinalizedOnChain(): Promise<number> {
+    const last = await writer.publicClient.readContract({
+      address: writer.addresses.settlement,
+      abi: plexusAbis.settlement,
+      functionName: 'lastFinalizedEpoch',
+    });
+    return Number(last);
   }
 
   /** The hash of the transaction that finalized `epoch`, from its EpochFinalized event. */
@@ -115,12 +131,17 @@ export function createSettlement(deps: {
   async function step(): Promise<void> {
     // Rows first: epochs that end while the chain is down show as queued (open past their end).
     await ensureRows(market.clock.epochAt(now()));
-    const state = await getSettlementState(writer);
+    // The contract finalizes epochs in order and none before it ends: until the one after the last
+    // finalized epoch ends, the chain has nothing new, and the store changes only here. So the
+    // chain is read at the first step and then only once that epoch is over (every tick read it
+    // before, a steady cost per second of an idle coordinator).
+    if (knownFinalized !== undefined && now() < market.clock.endsAt(knownFinalized + 1)) return;
+    const chainLast = await lastFinalizedOnChain();
+    knownFinalized = chainLast;
     if (chainDown) {
       chainDown = false;
       log.info('chain reachable again: settling queued epochs in order');
     }
-    const chainLast = Number(state.lastFinalizedEpoch);
     // Epochs the chain finalized but the store has not marked (a crash after sending): settle them.
     const behind = await db
       .selectFrom('epochs')

@@ -62,8 +62,17 @@ export function providerRoutes(deps: {
 }) {
   const { db, loop, chainId, log, metrics } = deps;
   return async (app: FastifyInstance) => {
-    app.get('/v1/providers/ws', { websocket: true, schema: { hide: true } }, (socket: WebSocket) => {
+    app.get('/v1/providers/ws', { websocket: true, schema: { hide: true } }, (socket: WebSocket, req) => {
       const challenge = `0x${randomBytes(32).toString('hex')}` as Hex;
+      // Messages sent in one turn of the event loop leave in one write: a result's ack and the
+      // next assignment (leased as the result frees the slot) are two frames but one system call
+      // here and one wake-up of the agent, not two.
+      const tcp = req.socket;
+      let corked = false;
+      const uncork = () => {
+        corked = false;
+        tcp.uncork();
+      };
       let link: ProviderLink | undefined;
       let authing = false;
       let strikes = 0;
@@ -74,6 +83,11 @@ export function providerRoutes(deps: {
 
       const send = (msg: CoordinatorMessage): boolean => {
         if (socket.readyState !== socket.OPEN) return false;
+        if (!corked) {
+          corked = true;
+          tcp.cork();
+          setImmediate(uncork);
+        }
         socket.send(JSON.stringify(msg));
         return true;
       };

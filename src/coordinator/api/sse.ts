@@ -3,6 +3,8 @@ import type { EventLog } from '../events/createEventLog.ts';
 
 /** Open event streams per coordinator; beyond this, new streams are refused with 429. */
 export const MAX_EVENT_STREAMS = 1000;
+/** Events read from the log per query while a stream catches up. */
+const PUMP_BATCH = 200;
 let open = 0;
 
 /**
@@ -50,14 +52,17 @@ export function streamEvents(
       do {
         pending = false;
         for (;;) {
-          const batch = await events.since(jobId, lastId, 200);
+          const batch = await events.since(jobId, lastId, PUMP_BATCH);
           if (closed || batch.length === 0) break;
+          // One write per batch: each write is a system call, and a task appends several events.
+          let chunk = '';
           for (const e of batch) {
             lastId = e.id;
-            res.write(
-              `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify({ jobId: e.jobId, at: e.createdAt, ...(e.data as object) })}\n\n`,
-            );
+            chunk += `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify({ jobId: e.jobId, at: e.createdAt, ...(e.data as object) })}\n\n`;
           }
+          res.write(chunk);
+          // A short batch is the end of the log; events appended since then wake the pump again.
+          if (batch.length < PUMP_BATCH) break;
         }
       } while (pending && !closed);
     } catch {

@@ -1,18 +1,80 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import {
+  closeSync,
+  createReadStream,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  type ReadStream,
+  readSync,
+  renameSync,
+  rmSync,
+  writevSync,
+} from 'node:fs';
+import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Kysely } from 'kysely';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { type Cid, isCid } from '../../protocol/ids.ts';
+import { queryTemplate, type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
+
+/** Blob sizes remembered in memory (a row each: cid and size). */
+const SIZE_CACHE_ENTRIES = 100_000;
+/** Largest read of a blob file while it is sent. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+/** Uploaded bytes gathered before they are written to the temp file. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
+/** Blobs up to this size are read and written with synchronous calls. */
+const SYNC_IO_BYTES = 1024 * 1024;
+
+/** What is left of `chunks` after the first `written` bytes (after a short write). */
+function after(chunks: Buffer[], written: number): Buffer[] {
+  let skip = written;
+  const rest: Buffer[] = [];
+  for (const c of chunks) {
+    if (skip >= c.length) skip -= c.length;
+    else {
+      rest.push(skip > 0 ? c.subarray(skip) : c);
+      skip = 0;
+    }
+  }
+  return rest;
+}
+
+/** Writes `chunks` (`total` bytes) at the file's position, however many calls that takes. */
+async function writeAll(file: FileHandle, chunks: Buffer[], total: number): Promise<void> {
+  let left = chunks;
+  let remaining = total;
+  while (remaining > 0) {
+    const { bytesWritten } = await file.writev(left);
+    remaining -= bytesWritten;
+    left = after(left, bytesWritten);
+  }
+}
+
+/** Creates `path` holding `chunks` (`total` bytes), synchronously. */
+function writeAllSync(path: string, chunks: Buffer[], total: number): void {
+  const fd = openSync(path, 'w', 0o644);
+  try {
+    let left = chunks;
+    let remaining = total;
+    while (remaining > 0) {
+      const written = writevSync(fd, left);
+      remaining -= written;
+      left = after(left, written);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export type BlobStore = {
   /**
-   * Streams `body` to disk while hashing it, never holding it whole in memory. Refuses more than
+   * Streams `body` to disk while hashing it, holding at most about a MiB of it in memory at a
+   * time (a body that small is written once it is complete). Refuses more than
    * `maxBytes` (PLX_PAYLOAD_TOO_LARGE) and, when `expectedCid` is given, bytes that hash to
    * something else (PLX_DIGEST_MISMATCH). Idempotent: storing the same bytes twice is a no-op.
    */
@@ -23,6 +85,11 @@ export type BlobStore = {
   openRead(cid: Cid): Promise<{ stream: ReadStream; size: number }>;
   /** The whole blob in memory (for small blobs the coordinator inspects: models, tensors). */
   read(cid: Cid): Promise<Uint8Array>;
+  /**
+   * Reads a blob whose size the caller looked up into `into` (exactly that many bytes), so a
+   * caller that sends it can reuse its buffers. Throws when the file on disk has another size.
+   */
+  readInto(cid: Cid, into: Uint8Array): Promise<void>;
   pathOf(cid: Cid): string;
 };
 
@@ -33,12 +100,38 @@ export type BlobStore = {
  *
  * @example const blobs = await createBlobStore({ dir: '.plexus/blobs', db });
  */
-export async function createBlobStore(opts: { dir: string; db: Kysely<Database> }): Promise<BlobStore> {
+export async function createBlobStore(opts: {
+  dir: string;
+  db: Kysely<Database>;
+  raw?: RawConnection;
+}): Promise<BlobStore> {
+  const stmt = templateRunner(opts.raw);
+  const sizeOf = queryTemplate((p: (n: 'cid') => never) =>
+    opts.db.selectFrom('blobs').select('size').where('cid', '=', p('cid')),
+  );
+  const insert = queryTemplate((p: (n: 'cid' | 'size' | 'at') => never) =>
+    opts.db
+      .insertInto('blobs')
+      .values({ cid: p('cid'), size: p('size'), created_at: p('at') })
+      .onConflict((oc) => oc.column('cid').doNothing()),
+  );
   const tmpDir = join(opts.dir, 'tmp');
   await rm(tmpDir, { recursive: true, force: true });
   await mkdir(tmpDir, { recursive: true });
 
   const pathOf = (cid: Cid) => join(opts.dir, cid.slice(0, 2), cid);
+  /** Shard folders known to exist (at most 256: the first two hex digits of a cid). */
+  const shards = new Set<string>();
+  /**
+   * Sizes of blobs known to exist. Blobs are immutable and never deleted, so a size once read
+   * stays true; a task's input and output are each looked up several times (download, result
+   * check, decode). Bounded: the oldest entries go first.
+   */
+  const sizes = new Map<string, number>();
+  const remember = (cid: string, n: number) => {
+    sizes.set(cid, n);
+    if (sizes.size > SIZE_CACHE_ENTRIES) sizes.delete(sizes.keys().next().value!);
+  };
 
   function checkCid(cid: string): void {
     if (!isCid(cid)) throw new PlexusError('PLX_BAD_CID', `not a content id: ${cid.slice(0, 80)}`);
@@ -46,8 +139,48 @@ export async function createBlobStore(opts: { dir: string; db: Kysely<Database> 
 
   async function size(cid: Cid): Promise<number | undefined> {
     checkCid(cid);
-    const row = await opts.db.selectFrom('blobs').select('size').where('cid', '=', cid).executeTakeFirst();
+    const known = sizes.get(cid);
+    if (known !== undefined) return known;
+    const row = await stmt.first(opts.db, sizeOf, { cid });
+    if (row) remember(cid, row.size);
     return row?.size;
+  }
+
+  /**
+   * Reads blob `cid` (known to exist, of `into.length` bytes) whole into `into`. Small blobs are
+   * read synchronously: four system calls on this thread cost less than handing each to the
+   * thread pool and back (the store's SQLite writes are synchronous too).
+   */
+  async function readWhole(cid: Cid, into: Uint8Array): Promise<void> {
+    const n = into.length;
+    if (n <= SYNC_IO_BYTES) {
+      const fd = openSync(pathOf(cid), 'r');
+      try {
+        if (fstatSync(fd).size !== n) throw new Error(`blob ${cid} on disk has the wrong size`);
+        let at = 0;
+        while (at < n) {
+          const got = readSync(fd, into, at, n - at, at);
+          if (got === 0) throw new Error(`blob ${cid} on disk has the wrong size`);
+          at += got;
+        }
+      } finally {
+        closeSync(fd);
+      }
+      return;
+    }
+    const file = await open(pathOf(cid), 'r');
+    try {
+      // The row says the blob exists; a missing or short file means the disk was tampered with.
+      if ((await file.stat()).size !== n) throw new Error(`blob ${cid} on disk has the wrong size`);
+      let at = 0;
+      while (at < n) {
+        const { bytesRead } = await file.read(into, at, n - at, at);
+        if (bytesRead === 0) throw new Error(`blob ${cid} on disk has the wrong size`);
+        at += bytesRead;
+      }
+    } finally {
+      await file.close();
+    }
   }
 
   return {
@@ -61,54 +194,82 @@ export async function createBlobStore(opts: { dir: string; db: Kysely<Database> 
       const tmp = join(tmpDir, randomBytes(12).toString('hex'));
       const hash = createHash('sha256');
       let bytes = 0;
-      const meter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
+      let file: FileHandle | undefined;
+      let moved = false;
+      // Chunks are written in batches of up to WRITE_BATCH_BYTES, each a single writev: a task's
+      // output (a few hundred KiB) costs one open, one write and one close, where a write stream
+      // through a pipeline cost a write per 64 KiB chunk (and an AbortController per upload). A
+      // body that never outgrows one batch is written synchronously once it is complete.
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      const flush = async () => {
+        file ??= await open(tmp, 'w', 0o644);
+        await writeAll(file, pending, pendingBytes);
+        pending = [];
+        pendingBytes = 0;
+      };
+      try {
+        for await (const chunk of body as AsyncIterable<Buffer>) {
           bytes += chunk.length;
           if (bytes > maxBytes) {
-            cb(
-              new PlexusError('PLX_PAYLOAD_TOO_LARGE', `blob exceeds ${maxBytes} bytes`, {
-                details: { maxBytes },
-              }),
-            );
-            return;
+            throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', `blob exceeds ${maxBytes} bytes`, {
+              details: { maxBytes },
+            });
           }
           hash.update(chunk);
-          cb(null, chunk);
-        },
-      });
-      try {
-        await pipeline(body, meter, createWriteStream(tmp, { mode: 0o644 }));
+          pending.push(chunk);
+          pendingBytes += chunk.length;
+          if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
+        }
+        if (file) {
+          await flush();
+          await file.close();
+          file = undefined;
+        } else {
+          writeAllSync(tmp, pending, pendingBytes);
+        }
         const cid = hash.digest('hex');
         if (expectedCid !== undefined && cid !== expectedCid) {
           throw new PlexusError('PLX_DIGEST_MISMATCH', `bytes hash to ${cid}, not ${expectedCid}`, {
             details: { expected: expectedCid, actual: cid },
           });
         }
-        const final = pathOf(cid);
-        await mkdir(join(opts.dir, cid.slice(0, 2)), { recursive: true });
-        await rename(tmp, final);
-        await opts.db
-          .insertInto('blobs')
-          .values({ cid, size: bytes, created_at: Date.now() })
-          .onConflict((oc) => oc.column('cid').doNothing())
-          .execute();
+        const shard = cid.slice(0, 2);
+        if (!shards.has(shard)) {
+          mkdirSync(join(opts.dir, shard), { recursive: true });
+          shards.add(shard);
+        }
+        renameSync(tmp, pathOf(cid));
+        moved = true;
+        await stmt.run(opts.db, insert, { cid, size: bytes, at: Date.now() });
+        remember(cid, bytes);
         return { cid, size: bytes };
       } finally {
-        await rm(tmp, { force: true });
+        await file?.close();
+        if (!moved) rmSync(tmp, { force: true });
       }
     },
     async openRead(cid) {
       const n = await size(cid);
       if (n === undefined) throw new PlexusError('PLX_NOT_FOUND', `no blob ${cid}`);
-      return { stream: createReadStream(pathOf(cid)), size: n };
+      // Large reads (up to 1 MiB): a task's input goes out in a few system calls, not one per 64 KiB.
+      // `end` stops at the stored size, so no extra read is spent finding the end of the file.
+      const stream = createReadStream(pathOf(cid), {
+        highWaterMark: Math.min(Math.max(n, 64 * 1024), READ_CHUNK_BYTES),
+        ...(n > 0 ? { end: n - 1 } : {}),
+      });
+      return { stream, size: n };
     },
     async read(cid) {
       const n = await size(cid);
       if (n === undefined) throw new PlexusError('PLX_UNKNOWN_BLOB', `no blob ${cid}`, { details: { cid } });
-      const buf = await readFile(pathOf(cid));
-      // The row says the blob exists; a missing or short file means the disk was tampered with.
-      if ((await stat(pathOf(cid))).size !== n) throw new Error(`blob ${cid} on disk has the wrong size`);
+      // Not pooled: its own memory (offset 0, so tensor views over it stay aligned).
+      const buf = Buffer.allocUnsafeSlow(n);
+      await readWhole(cid, buf);
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    },
+    async readInto(cid, into) {
+      await readWhole(cid, into);
     },
   };
 }

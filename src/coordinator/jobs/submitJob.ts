@@ -14,6 +14,8 @@ import type { EventLog } from '../events/createEventLog.ts';
 import type { Database } from '../store/schema.ts';
 import { policyOfSpec } from '../work/createWorkLoop.ts';
 
+/** Inputs up to this size are checked in a reused buffer (larger ones get their own). */
+const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
 /** Largest model the coordinator loads to check a submission. */
 const MAX_INSPECTED_MODEL_BYTES = 512 * 1024 * 1024;
 
@@ -46,6 +48,8 @@ export function createJobSubmitter(deps: {
   market?: Market;
 }): JobSubmitter {
   const now = deps.now ?? Date.now;
+  /** Buffers for reading inputs while they are checked (one per submission being checked). */
+  const scratchBuffers: Buffer[] = [];
   // Model metadata by content id: models are immutable, so this never goes stale.
   const models = new Map<string, Promise<OnnxModelMeta>>();
 
@@ -118,19 +122,36 @@ export function createJobSubmitter(deps: {
       }
 
       const meta = await modelMeta(spec.model);
-      // Each distinct input is checked once, however often it is repeated in the job.
-      for (const [idx, cid] of [...new Set(spec.inputs)].entries()) {
-        const bytes = await deps.blobs.read(cid);
-        try {
-          checkInputsAgainstModel(meta, decodeSafetensors(bytes));
-        } catch (err) {
-          if (err instanceof PlexusError) {
-            throw new PlexusError(err.code, `input ${cid}: ${err.message}`, {
-              details: { ...err.details, input: cid, index: idx },
-            });
+      // Each distinct input is checked once, however often it is repeated in the job. Inputs are
+      // read into a reused buffer (they are only inspected here): a job of a few dozen images
+      // allocated and page-faulted tens of MiB per submission.
+      let scratch = scratchBuffers.pop();
+      try {
+        for (const [idx, cid] of [...new Set(spec.inputs)].entries()) {
+          const size = await deps.blobs.size(cid);
+          if (size === undefined)
+            throw new PlexusError('PLX_UNKNOWN_BLOB', `no blob ${cid}`, { details: { cid } });
+          let bytes: Uint8Array;
+          if (size <= SCRATCH_MAX_BYTES) {
+            if (!scratch || scratch.length < size) scratch = Buffer.allocUnsafeSlow(Math.max(size, 1 << 20));
+            bytes = scratch.subarray(0, size);
+            await deps.blobs.readInto(cid, bytes);
+          } else {
+            bytes = await deps.blobs.read(cid);
           }
-          throw err;
+          try {
+            checkInputsAgainstModel(meta, decodeSafetensors(bytes));
+          } catch (err) {
+            if (err instanceof PlexusError) {
+              throw new PlexusError(err.code, `input ${cid}: ${err.message}`, {
+                details: { ...err.details, input: cid, index: idx },
+              });
+            }
+            throw err;
+          }
         }
+      } finally {
+        if (scratch && scratchBuffers.length < 2) scratchBuffers.push(scratch);
       }
 
       const t = now();

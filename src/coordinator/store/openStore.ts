@@ -3,7 +3,9 @@ import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { migrationProvider } from './migrations.ts';
+import type { RawConnection } from './queryTemplate.ts';
 import type { Database } from './schema.ts';
+import { cachingDatabase } from './statementCache.ts';
 
 export type Store = {
   db: Kysely<Database>;
@@ -12,6 +14,8 @@ export type Store = {
    * it synchronously and only while `sqlite.inTransaction` is false (no Kysely transaction open).
    */
   sqlite: SQLite.Database;
+  /** The connection for query templates (queryTemplate.ts): the handle and Kysely's statement cache. */
+  raw: RawConnection;
   close(): Promise<void>;
 };
 
@@ -27,8 +31,9 @@ export async function openStore(opts: { path: string; readonly?: boolean }): Pro
     // Tools that inspect a running coordinator's store (ledger verify, the devnet's check) never write.
     const sqlite = new SQLite(opts.path, { readonly: true, fileMustExist: true });
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    return { db, sqlite, close: () => db.destroy() };
+    const database = cachingDatabase(sqlite);
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+    return { db, sqlite, raw: { sqlite, prepare: database.prepare }, close: () => db.destroy() };
   }
   if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
   const sqlite = new SQLite(opts.path);
@@ -36,7 +41,8 @@ export async function openStore(opts: { path: string; readonly?: boolean }): Pro
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const database = cachingDatabase(sqlite);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
   if (error) {
     await db.destroy();
@@ -46,6 +52,7 @@ export async function openStore(opts: { path: string; readonly?: boolean }): Pro
   return {
     db,
     sqlite,
+    raw: { sqlite, prepare: database.prepare },
     async close() {
       await db.destroy();
     },

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { keccak256, toHex } from 'viem';
+import { encodeAbiParameters, type Hex, keccak256, toHex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
 import { isPlexusError } from '../../errors/PlexusError.ts';
 import { CommitRevealRound, computeCommitment, verifyReveal } from './commitReveal.ts';
 
@@ -91,4 +93,41 @@ test('the commitment is sha256 over the ABI encoding (recomputable on chain)', a
   // Checksummed and lowercase spellings of the same address commit to the same value.
   const mixed = '0x00000000000000000000000000000000000A11cE' as const;
   assert.equal(computeCommitment({ taskId: 't1', provider: mixed, outputDigest: digest, salt }), c);
+});
+
+test('the commitment is sha256 of the standard ABI encoding (as a contract would compute it)', () => {
+  const reference = (a: { taskId: string; provider: Hex; outputDigest: Hex; salt: Hex }) =>
+    `0x${createHash('sha256')
+      .update(
+        Buffer.from(
+          encodeAbiParameters(
+            [{ type: 'string' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }],
+            [a.taskId, a.provider.toLowerCase() as Hex, a.outputDigest, a.salt],
+          ).slice(2),
+          'hex',
+        ),
+      )
+      .digest('hex')}`;
+  const hex32 = () => `0x${randomBytes(32).toString('hex')}` as Hex;
+  for (const taskId of [
+    '',
+    't',
+    'x'.repeat(31),
+    'x'.repeat(32),
+    'x'.repeat(33),
+    hex32(),
+    'tâche ✓ 任务',
+    '\ud800',
+  ]) {
+    const args = {
+      taskId,
+      provider: privateKeyToAccount(hex32()).address,
+      outputDigest: hex32(),
+      salt: hex32(),
+    };
+    assert.equal(computeCommitment(args), reference(args), `task id ${JSON.stringify(taskId)}`);
+  }
+  const args = { taskId: 't', provider: alice, outputDigest: hex32(), salt: hex32() };
+  assert.throws(() => computeCommitment({ ...args, salt: `${args.salt}00` as Hex }), /salt/);
+  assert.throws(() => computeCommitment({ ...args, outputDigest: `0x${'zz'.repeat(32)}` }), /outputDigest/);
 });

@@ -76,14 +76,27 @@ export function shapeSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** Digests of tensor sets already hashed (a set is never modified once built). */
+const digests = new WeakMap<TensorSet, Hex>();
+
 /**
  * Canonical sha256 digest of a tensor set, as a 0x-prefixed hex string (the `outputDigest` of a
- * result and of a commitment).
+ * result and of a commitment). A set is hashed once: the coordinator hashes a result's output when
+ * it arrives and checks it against the revealed digest again while verifying, and an output is a
+ * few hundred KiB. Sets are never modified after they are built.
  *
  * @example
  * const d = tensorSetDigest({ y: { dtype: 'float32', shape: [2], data: new Float32Array([1, 2]) } });
  */
 export function tensorSetDigest(tensors: TensorSet): Hex {
+  const known = digests.get(tensors);
+  if (known) return known;
+  const digest = hashTensorSet(tensors);
+  digests.set(tensors, digest);
+  return digest;
+}
+
+function hashTensorSet(tensors: TensorSet): Hex {
   const h = createHash('sha256');
   h.update('plexus-tensors-v1');
   for (const name of Object.keys(tensors).sort()) {

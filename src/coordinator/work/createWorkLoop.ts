@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { type Address, type Hex, keccak256, toBytes } from 'viem';
 import type { ErrorCode } from '../../errors/codes.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
@@ -22,6 +22,7 @@ import type { EventLog } from '../events/createEventLog.ts';
 import type { Metrics } from '../metrics.ts';
 import { createReputationLimitedScheduler } from '../scheduler/reputationLimitedScheduler.ts';
 import type { Scheduler, TaskRequirements } from '../scheduler/types.ts';
+import { type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 import { AdaptiveAuditPolicy, auditRate, economicAuditBound } from '../verification/auditPolicy.ts';
 import { computeCommitment, verifyReveal } from '../verification/commitReveal.ts';
@@ -51,6 +52,7 @@ import {
   createCapabilityProofs,
 } from './capabilityProofs.ts';
 import { toTensorSet } from './outputTensors.ts';
+import { workQueries } from './workQueries.ts';
 
 /** What the work loop needs to reach one connected provider. */
 export type ProviderLink = {
@@ -171,6 +173,7 @@ function verdictJson(v: Verdict): string {
 }
 
 type JobInfo = { spec: OnnxInferSpec; status: string; maxPrice: bigint | undefined; client: string };
+type ExecutionRow = Selectable<Database['task_executions']>;
 
 /** Largest output file a provider may return for one task. */
 const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
@@ -194,8 +197,9 @@ function assertLeasedTo(
   }
 }
 
-/** Queued tasks read per page while dispatching. */
+/** Queued tasks read per page while dispatching (the first page of a run: FIRST_DISPATCH_PAGE). */
 const DISPATCH_PAGE = 256;
+const FIRST_DISPATCH_PAGE = 16;
 
 /**
  * The coordinator's work loop: it turns queued tasks into leased assignments on connected
@@ -221,8 +225,12 @@ export function createWorkLoop(deps: {
   market?: Market;
   capability?: CapabilityProofOptions;
   canaries?: CanaryOptions;
+  /** The store's raw connection: per-task queries run as templates on it (store/queryTemplate.ts). */
+  raw?: RawConnection;
 }): WorkLoop {
   const { db, events, log, metrics } = deps;
+  const q = workQueries(db);
+  const stmt = templateRunner(deps.raw);
   const now = deps.now ?? Date.now;
   const econ = deps.verification ?? defaultVerificationEconomics();
   const slashable = slashAmount({ reward: econ.reward, stake: econ.stake });
@@ -309,12 +317,7 @@ export function createWorkLoop(deps: {
   ): Promise<TaskVerification | undefined> {
     const cached = verifications.get(taskId);
     if (cached) return cached;
-    const row = await executor
-      .selectFrom('task_verifications')
-      .selectAll()
-      .where('task_id', '=', taskId)
-      .where('status', '=', 'open')
-      .executeTakeFirst();
+    const row = await stmt.first(executor, q.openVerification, { taskId });
     if (!row) return undefined;
     const execs = await executor
       .selectFrom('task_executions')
@@ -343,22 +346,14 @@ export function createWorkLoop(deps: {
     policy: VerificationPolicy,
     audit: boolean,
   ): Promise<void> {
-    const t = now();
-    await trx
-      .insertInto('task_verifications')
-      .values({
-        task_id: tv.taskId,
-        job_id: jobId,
-        policy: JSON.stringify(policy),
-        audit: audit ? 1 : 0,
-        log: JSON.stringify(tv.log()),
-        status: 'open',
-        verdict: null,
-        created_at: t,
-        updated_at: t,
-      })
-      .onConflict((oc) => oc.column('task_id').doUpdateSet({ log: JSON.stringify(tv.log()), updated_at: t }))
-      .execute();
+    await stmt.run(trx, q.saveVerification, {
+      taskId: tv.taskId,
+      jobId,
+      policy: JSON.stringify(policy),
+      audit: audit ? 1 : 0,
+      log: JSON.stringify(tv.log()),
+      at: now(),
+    });
   }
 
   /** Applies one verified outcome to a provider's stored reputation. */
@@ -380,11 +375,7 @@ export function createWorkLoop(deps: {
     const next = updateReputation(rep, outcome, now());
     reputations.set(address, next);
     scheduler.refresh(address);
-    await trx
-      .updateTable('providers')
-      .set({ reputation: JSON.stringify(next) })
-      .where('address', '=', address)
-      .execute();
+    await stmt.run(trx, q.setReputation, { address, reputation: JSON.stringify(next) });
   }
 
   /**
@@ -442,29 +433,47 @@ export function createWorkLoop(deps: {
     jobId: string,
     verdict: Verdict,
     log: readonly VerificationEvent[],
+    known: {
+      /** The verification row may not exist yet: insert it (with this policy and audit flag) if so. */
+      row?: { policy: VerificationPolicy; audit: boolean };
+      /** The task's executions as stored, oldest first (read in the caller's transaction). */
+      executions?: ExecutionRow[];
+      job?: JobInfo;
+    } = {},
   ): Promise<{ jobDone: boolean; cancelled: { id: string; provider: string }[] }> {
     const t = now();
     const taskId = verdict.taskId;
     verifications.delete(taskId);
     outputsOf.delete(taskId);
-    await trx
-      .updateTable('task_verifications')
-      .set({ status: verdict.status, verdict: verdictJson(verdict), log: JSON.stringify(log), updated_at: t })
-      .where('task_id', '=', taskId)
-      .execute();
+    const set = {
+      taskId,
+      status: verdict.status,
+      verdict: verdictJson(verdict),
+      log: JSON.stringify(log),
+      at: t,
+    };
+    if (known.row) {
+      await stmt.run(trx, q.settleVerification, {
+        ...set,
+        jobId,
+        policy: JSON.stringify(known.row.policy),
+        audit: known.row.audit ? 1 : 0,
+      });
+    } else {
+      await stmt.run(trx, q.updateVerification, set);
+    }
     // Money: the paid executions of an accepted task go into the ledger in this transaction.
-    await deps.market?.onVerdict(trx, jobId, verdict);
+    await deps.market?.onVerdict(trx, jobId, verdict, {
+      ...(known.job ? { job: known.job } : {}),
+      ...(known.executions ? { executions: known.executions } : {}),
+    });
     for (const o of verdict.outcomes) {
       if (o.outcome === 'valid' || o.outcome === 'fault' || o.outcome === 'timeout') {
         await recordOutcome(trx, o.provider, o.outcome);
       }
       // Only valid and unverified executions are paid (and counted as completed work).
       if (o.outcome === 'valid' || o.outcome === 'unverified') {
-        await trx
-          .updateTable('providers')
-          .set((eb) => ({ tasks_completed: eb('tasks_completed', '+', 1) }))
-          .where('address', '=', o.provider)
-          .execute();
+        await stmt.run(trx, q.taskCompletedBy, { address: o.provider });
       }
     }
     for (const f of verdict.faults) {
@@ -534,30 +543,25 @@ export function createWorkLoop(deps: {
       );
       return { jobDone: false, cancelled };
     }
-    const accepted = await trx
-      .selectFrom('task_executions')
-      .selectAll()
-      .where('task_id', '=', taskId)
-      .where('provider', '=', verdict.acceptedFrom)
-      .orderBy('created_at', 'desc')
-      .executeTakeFirstOrThrow();
-    await trx
-      .updateTable('tasks')
-      .set({
-        status: 'completed',
-        output_cid: accepted.output_cid,
-        provider: accepted.provider,
-        result: accepted.result,
-        updated_at: t,
-      })
-      .where('id', '=', taskId)
-      .execute();
-    const job = await trx
-      .updateTable('jobs')
-      .set((eb) => ({ tasks_done: eb('tasks_done', '+', 1), updated_at: t }))
-      .where('id', '=', jobId)
-      .returning(['tasks_done', 'tasks_total'])
-      .executeTakeFirstOrThrow();
+    const acceptedFrom = verdict.acceptedFrom;
+    const accepted =
+      known.executions?.findLast((e) => e.provider === acceptedFrom) ??
+      (await trx
+        .selectFrom('task_executions')
+        .selectAll()
+        .where('task_id', '=', taskId)
+        .where('provider', '=', acceptedFrom)
+        .orderBy('created_at', 'desc')
+        .executeTakeFirstOrThrow());
+    await stmt.run(trx, q.completeTask, {
+      id: taskId,
+      outputCid: accepted.output_cid,
+      provider: accepted.provider,
+      result: accepted.result,
+      at: t,
+    });
+    const job = await stmt.first(trx, q.jobTaskDone, { id: jobId, at: t });
+    if (!job) throw new Error(`job ${jobId} of task ${taskId} is not in the store`);
     if (verdict.verified) {
       await seedCanary(trx, jobId, taskId, verdict, accepted.output_cid);
       await events.append(trx, jobId, 'task.verified', {
@@ -669,11 +673,7 @@ export function createWorkLoop(deps: {
 
   /** Whether this assignment already committed; a different second commitment is refused. */
   async function priorCommitment(trx: Transaction<Database>, msg: ProviderCommit): Promise<boolean> {
-    const prior = await trx
-      .selectFrom('task_commitments')
-      .select('commitment')
-      .where('assignment_id', '=', msg.assignmentId)
-      .executeTakeFirst();
+    const prior = await stmt.first(trx, q.commitmentOf, { assignmentId: msg.assignmentId });
     if (prior && prior.commitment !== msg.commitment) {
       throw new PlexusError(
         'PLX_VERIFICATION_DUPLICATE',
@@ -692,22 +692,10 @@ export function createWorkLoop(deps: {
     taskId: string,
     tv: TaskVerification,
   ): Promise<{ assignment_id: string; provider: string }[]> {
-    const commits = await trx
-      .selectFrom('task_commitments')
-      .select(['assignment_id', 'provider'])
-      .where('task_id', '=', taskId)
-      .execute();
-    if (commits.length === 0 || tv.verdict()) return [];
-    const done = new Set(
-      (
-        await trx
-          .selectFrom('task_executions')
-          .select('assignment_id')
-          .where('task_id', '=', taskId)
-          .execute()
-      ).map((e) => e.assignment_id),
-    );
-    return commits.filter((c) => !done.has(c.assignment_id) && mayReveal(tv, c.provider));
+    if (tv.verdict()) return [];
+    // Commitments of the task without an execution (a revealed output) yet, in one query.
+    const commits = await stmt.all(trx, q.unrevealedCommitments, { taskId });
+    return commits.filter((c) => mayReveal(tv, c.provider));
   }
 
   /**
@@ -797,10 +785,20 @@ export function createWorkLoop(deps: {
     keep?: Set<string>;
     before?: number;
   }): Promise<void> {
-    let q = db.selectFrom('canary_assignments').select(['id', 'provider']).where('status', '=', 'leased');
-    if (where.provider) q = q.where('provider', '=', where.provider);
-    if (where.before !== undefined) q = q.where('lease_expires_at', '<', where.before);
-    const rows = (await q.limit(1000).execute()).filter((r) => !where.keep?.has(r.id));
+    let leased: { id: string; provider: string }[];
+    if (!where.provider && where.before !== undefined) {
+      // The sweep's question, every second: a template.
+      leased = await stmt.all(db, q.expiredCanaries, { before: where.before });
+    } else {
+      let query = db
+        .selectFrom('canary_assignments')
+        .select(['id', 'provider'])
+        .where('status', '=', 'leased');
+      if (where.provider) query = query.where('provider', '=', where.provider);
+      if (where.before !== undefined) query = query.where('lease_expires_at', '<', where.before);
+      leased = await query.limit(1000).execute();
+    }
+    const rows = leased.filter((r) => !where.keep?.has(r.id));
     for (const r of rows) {
       const done = await db.transaction().execute(async (trx) => {
         const u = await trx
@@ -831,20 +829,10 @@ export function createWorkLoop(deps: {
     let afterQueuedAt = -1;
     let afterId = '';
     for (let page = 0; page < 40 && scheduler.freeSlots() > 0; page++) {
-      const tasks = await db
-        .selectFrom('tasks')
-        .select(['id', 'job_id', 'input_cid', 'attempts', 'queued_at'])
-        .where('status', '=', 'queued')
-        .where((eb) =>
-          eb.or([
-            eb('queued_at', '>', afterQueuedAt),
-            eb.and([eb('queued_at', '=', afterQueuedAt), eb('id', '>', afterId)]),
-          ]),
-        )
-        .orderBy('queued_at')
-        .orderBy('id')
-        .limit(DISPATCH_PAGE)
-        .execute();
+      // Usually a slot or two just came free: the first page is short, so a long queue is not
+      // read (and thrown away) after every result. Later pages are full.
+      const limit = page === 0 ? FIRST_DISPATCH_PAGE : DISPATCH_PAGE;
+      const tasks = await stmt.all(db, q.queuedPage, { after: afterQueuedAt, afterId, limit });
       if (tasks.length === 0) return;
       for (const task of tasks) {
         afterQueuedAt = task.queued_at;
@@ -864,6 +852,8 @@ export function createWorkLoop(deps: {
           attempts++;
         }
       }
+      // A short page was the end of the queue (tasks queued since then bring a dispatch of their own).
+      if (tasks.length < limit) return;
     }
   }
 
@@ -878,7 +868,9 @@ export function createWorkLoop(deps: {
     job: JobInfo,
   ): Promise<{ leased: boolean; more: boolean }> {
     const policy = policyOfSpec(job.spec);
-    let tv = await loadVerification(task.id);
+    // A task never leased has no verification yet (one starts with its first lease, commitment
+    // or result): nothing to look up.
+    let tv = task.attempts === 0 ? undefined : await loadVerification(task.id);
     let role: ExecutionRole = 'primary';
     let trustedOnly = false;
     let involved: string[] = [];
@@ -945,38 +937,34 @@ export function createWorkLoop(deps: {
     let leased = false;
     try {
       leased = await db.transaction().execute(async (trx) => {
-        const updated = await trx
-          .updateTable('tasks')
-          .set({ status: more ? 'queued' : 'assigned', attempts: task.attempts + 1, updated_at: t })
-          .where('id', '=', task.id)
-          .where('status', '=', 'queued')
-          .executeTakeFirst();
-        if (updated.numUpdatedRows === 0n) return false;
-        await trx
-          .insertInto('assignments')
-          .values({
-            id: assignmentId,
-            task_id: task.id,
-            job_id: task.job_id,
-            provider,
-            status: 'leased',
-            lease_expires_at: t + job.spec.taskTimeoutSec * 1000,
-            created_at: t,
-            finished_at: null,
-            error_code: null,
-            error_message: null,
-          })
-          .execute();
+        const updated = await stmt.run(trx, q.leaseTask, {
+          id: task.id,
+          status: more ? 'queued' : 'assigned',
+          attempts: task.attempts + 1,
+          at: t,
+        });
+        if (updated === 0n) return false;
+        await stmt.run(trx, q.insertAssignment, {
+          id: assignmentId,
+          taskId: task.id,
+          jobId: task.job_id,
+          provider,
+          expiresAt: t + job.spec.taskTimeoutSec * 1000,
+          at: t,
+        });
         if (tv) await saveVerification(trx, tv, task.job_id, policy, false);
-        const jobUpdated = await trx
-          .updateTable('jobs')
-          .set({ status: 'running', updated_at: t })
-          .where('id', '=', task.job_id)
-          .where('status', '=', 'queued')
-          .executeTakeFirst();
-        if (jobUpdated.numUpdatedRows > 0n) {
-          job.status = 'running';
-          await events.append(trx, task.job_id, 'job.running', {});
+        // A job's status never returns to queued: once this process saw it leave, nothing to do.
+        if (job.status === 'queued') {
+          const jobUpdated = await trx
+            .updateTable('jobs')
+            .set({ status: 'running', updated_at: t })
+            .where('id', '=', task.job_id)
+            .where('status', '=', 'queued')
+            .executeTakeFirst();
+          if (jobUpdated.numUpdatedRows > 0n) {
+            job.status = 'running';
+            await events.append(trx, task.job_id, 'job.running', {});
+          }
         }
         await events.append(trx, task.job_id, 'task.assigned', {
           taskId: task.id,
@@ -1217,11 +1205,7 @@ export function createWorkLoop(deps: {
     assignmentId: string,
     taskId: string,
   ) {
-    const a = await trx
-      .selectFrom('assignments')
-      .selectAll()
-      .where('id', '=', assignmentId)
-      .executeTakeFirst();
+    const a = await stmt.first(trx, q.assignment, { id: assignmentId });
     assertLeasedTo(a, address, assignmentId, taskId);
     return a;
   }
@@ -1565,11 +1549,16 @@ export function createWorkLoop(deps: {
           },
         );
       }
-      const canary = await db
-        .selectFrom('canary_assignments')
-        .selectAll()
-        .where('id', '=', msg.assignmentId)
-        .executeTakeFirst();
+      const before = await stmt.first(db, q.assignmentTask, { id: msg.assignmentId });
+      // Canary leases have ids of their own (random, like every assignment id): only an id that
+      // is no task assignment can be one.
+      const canary = before
+        ? undefined
+        : await db
+            .selectFrom('canary_assignments')
+            .selectAll()
+            .where('id', '=', msg.assignmentId)
+            .executeTakeFirst();
       if (canary) {
         await handleCanaryResult(address, msg, canary, tensors, outputDigest);
         return;
@@ -1577,11 +1566,6 @@ export function createWorkLoop(deps: {
       // v1 agents: the coordinator commits to the output on the agent's behalf (nobody sees an
       // output before the verdict). v2 agents signed their own commitment before this reveal.
       const salt = (revealed?.salt as Hex | undefined) ?? (`0x${randomBytes(32).toString('hex')}` as Hex);
-      const before = await db
-        .selectFrom('assignments')
-        .select(['task_id', 'job_id'])
-        .where('id', '=', msg.assignmentId)
-        .executeTakeFirst();
       const job = before ? await jobInfo(before.job_id) : undefined;
       const existing = before ? await loadVerification(before.task_id) : undefined;
       const t = now();
@@ -1597,11 +1581,7 @@ export function createWorkLoop(deps: {
           if (!job || !before || before.task_id !== a.task_id) {
             throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} has no job`);
           }
-          const signed = await trx
-            .selectFrom('task_commitments')
-            .select('commitment')
-            .where('assignment_id', '=', a.id)
-            .executeTakeFirst();
+          const signed = await stmt.first(trx, q.commitmentOf, { assignmentId: a.id });
           if (signed && !revealed) {
             throw new PlexusError(
               'PLX_REVEAL_MISMATCH',
@@ -1633,30 +1613,23 @@ export function createWorkLoop(deps: {
               );
             }
           }
-          await trx
-            .updateTable('assignments')
-            .set({ status: 'completed', finished_at: t })
-            .where('id', '=', a.id)
-            .execute();
+          await stmt.run(trx, q.completeAssignment, { id: a.id, at: t });
           const result = JSON.stringify({
             assignmentId: msg.assignmentId,
             usage: msg.usage,
             issuedAt: msg.issuedAt,
             signature: msg.signature,
           });
-          await trx
-            .insertInto('task_executions')
-            .values({
-              assignment_id: a.id,
-              task_id: a.task_id,
-              provider: address.toLowerCase(),
-              output_cid: msg.outputCid,
-              output_digest: outputDigest,
-              salt,
-              result,
-              created_at: t,
-            })
-            .execute();
+          await stmt.run(trx, q.insertExecution, {
+            assignmentId: a.id,
+            taskId: a.task_id,
+            provider: address.toLowerCase(),
+            outputCid: msg.outputCid,
+            outputDigest,
+            salt,
+            result,
+            at: t,
+          });
           const policy = policyOfSpec(job.spec);
           const opened = existing ? { tv: existing, audit: false } : openVerification(a, address, policy);
           const tv = opened.tv;
@@ -1674,12 +1647,7 @@ export function createWorkLoop(deps: {
           }
           // Open every commitment whose round is complete (this one, or ones waiting for it).
           const revealedBy = new Set(tv.log().flatMap((e) => (e.type === 'reveal' ? [e.provider] : [])));
-          const execs = await trx
-            .selectFrom('task_executions')
-            .select(['provider', 'output_digest', 'salt'])
-            .where('task_id', '=', a.task_id)
-            .orderBy('created_at')
-            .execute();
+          const execs = await stmt.all(trx, q.executionsOf, { taskId: a.task_id });
           for (const e of execs) {
             if (tv.verdict() || revealedBy.has(e.provider as Hex) || !tv.canReveal(e.provider as Hex))
               continue;
@@ -1690,11 +1658,16 @@ export function createWorkLoop(deps: {
               ...(set ? { tensors: set } : {}),
             });
           }
-          await saveVerification(trx, tv, a.job_id, policy, opened.audit);
           const verdict = tv.verdict();
           if (verdict) {
-            settled = await settleVerdict(trx, a.job_id, verdict, tv.log());
+            // The verdict's write stores the log too (and the row, for a first result without one).
+            settled = await settleVerdict(trx, a.job_id, verdict, tv.log(), {
+              row: { policy, audit: opened.audit },
+              executions: execs,
+              job,
+            });
           } else {
+            await saveVerification(trx, tv, a.job_id, policy, opened.audit);
             release = await releasableReveals(trx, a.task_id, tv);
             if (tv.pending().length > 0) {
               // More executions are needed (an audit, a tie-breaker): back into the queue, in place.
@@ -1747,23 +1720,23 @@ export function createWorkLoop(deps: {
       });
       const t = now();
       const store = (trx: Transaction<Database>, taskId: string) =>
-        trx
-          .insertInto('task_commitments')
-          .values({
-            assignment_id: msg.assignmentId,
-            task_id: taskId,
-            provider: address.toLowerCase(),
-            commitment: msg.commitment,
-            issued_at: msg.issuedAt,
-            signature: msg.signature,
-            created_at: t,
-          })
-          .execute();
-      const canary = await db
-        .selectFrom('canary_assignments')
-        .selectAll()
-        .where('id', '=', msg.assignmentId)
-        .executeTakeFirst();
+        stmt.run(trx, q.insertCommitment, {
+          assignmentId: msg.assignmentId,
+          taskId,
+          provider: address.toLowerCase(),
+          commitment: msg.commitment,
+          issuedAt: msg.issuedAt,
+          signature: msg.signature,
+          at: t,
+        });
+      const before = await stmt.first(db, q.assignmentTask, { id: msg.assignmentId });
+      const canary = before
+        ? undefined
+        : await db
+            .selectFrom('canary_assignments')
+            .selectAll()
+            .where('id', '=', msg.assignmentId)
+            .executeTakeFirst();
       if (canary) {
         assertLeasedTo(canary, address, msg.assignmentId, msg.taskId);
         await db.transaction().execute(async (trx) => {
@@ -1773,11 +1746,6 @@ export function createWorkLoop(deps: {
         send(address, { type: 'reveal', assignmentId: msg.assignmentId as Hex });
         return;
       }
-      const before = await db
-        .selectFrom('assignments')
-        .select(['task_id', 'job_id'])
-        .where('id', '=', msg.assignmentId)
-        .executeTakeFirst();
       const job = before ? await jobInfo(before.job_id) : undefined;
       const existing = before ? await loadVerification(before.task_id) : undefined;
       let release: { assignment_id: string; provider: string }[] = [];
@@ -1857,13 +1825,7 @@ export function createWorkLoop(deps: {
     async sweep() {
       const t = now();
       await expireCanaries({ before: t });
-      const expired = await db
-        .selectFrom('assignments')
-        .select(['id', 'task_id', 'job_id', 'provider'])
-        .where('status', '=', 'leased')
-        .where('lease_expires_at', '<', t)
-        .limit(1000)
-        .execute();
+      const expired = await stmt.all(db, q.expiredLeases, { before: t });
       for (const a of expired) {
         let cancelled: { id: string; provider: string }[] = [];
         let jobDone = false;
@@ -1896,13 +1858,7 @@ export function createWorkLoop(deps: {
         metrics.tasksFinished.inc({ status: 'expired' });
         events.notify(a.job_id);
       }
-      const late = await db
-        .selectFrom('jobs')
-        .select('id')
-        .where('status', 'in', ['queued', 'running'])
-        .where('deadline_ms', '<', t)
-        .limit(100)
-        .execute();
+      const late = await stmt.all(db, q.lateJobs, { before: t });
       for (const j of late) {
         const leases = await db
           .transaction()

@@ -1,0 +1,243 @@
+import type { Kysely } from 'kysely';
+import { queryTemplate } from '../store/queryTemplate.ts';
+import type { Database } from '../store/schema.ts';
+
+/**
+ * The queries the work loop runs for every task, built once as templates (see queryTemplate.ts):
+ * a lease, a commitment and a result each run several, and building them with Kysely every time
+ * cost more CPU than SQLite spent running them. Each is the query the loop built inline before.
+ *
+ * @example
+ * const q = workQueries(db);
+ * const a = await first(raw, db, q.assignmentTask, { id: assignmentId });
+ */
+export function workQueries(db: Kysely<Database>) {
+  return {
+    /** Queued tasks in queue order after a (queued_at, id) cursor. */
+    queuedPage: queryTemplate<'after' | 'afterId' | 'limit', QueuedTask>((p) =>
+      db
+        .selectFrom('tasks')
+        .select(['id', 'job_id', 'input_cid', 'attempts', 'queued_at'])
+        .where('status', '=', 'queued')
+        .where((eb) =>
+          eb.or([
+            eb('queued_at', '>', p('after')),
+            eb.and([eb('queued_at', '=', p('after')), eb('id', '>', p('afterId'))]),
+          ]),
+        )
+        .orderBy('queued_at')
+        .orderBy('id')
+        .limit(p('limit')),
+    ),
+    openVerification: queryTemplate((p: (n: 'taskId') => never) =>
+      db
+        .selectFrom('task_verifications')
+        .selectAll()
+        .where('task_id', '=', p('taskId'))
+        .where('status', '=', 'open'),
+    ),
+    saveVerification: queryTemplate(
+      (p: (n: 'taskId' | 'jobId' | 'policy' | 'audit' | 'log' | 'at') => never) =>
+        db
+          .insertInto('task_verifications')
+          .values({
+            task_id: p('taskId'),
+            job_id: p('jobId'),
+            policy: p('policy'),
+            audit: p('audit'),
+            log: p('log'),
+            status: 'open',
+            verdict: null,
+            created_at: p('at'),
+            updated_at: p('at'),
+          })
+          .onConflict((oc) => oc.column('task_id').doUpdateSet({ log: p('log'), updated_at: p('at') })),
+    ),
+    /** A verdict: the row inserted with it when there is none yet, else its status, verdict and log. */
+    settleVerification: queryTemplate(
+      (p: (n: 'taskId' | 'jobId' | 'policy' | 'audit' | 'status' | 'verdict' | 'log' | 'at') => never) =>
+        db
+          .insertInto('task_verifications')
+          .values({
+            task_id: p('taskId'),
+            job_id: p('jobId'),
+            policy: p('policy'),
+            audit: p('audit'),
+            status: p('status'),
+            verdict: p('verdict'),
+            log: p('log'),
+            updated_at: p('at'),
+            created_at: p('at'),
+          })
+          .onConflict((oc) =>
+            oc.column('task_id').doUpdateSet({
+              status: p('status'),
+              verdict: p('verdict'),
+              log: p('log'),
+              updated_at: p('at'),
+            }),
+          ),
+    ),
+    updateVerification: queryTemplate((p: (n: 'taskId' | 'status' | 'verdict' | 'log' | 'at') => never) =>
+      db
+        .updateTable('task_verifications')
+        .set({ status: p('status'), verdict: p('verdict'), log: p('log'), updated_at: p('at') })
+        .where('task_id', '=', p('taskId')),
+    ),
+    setReputation: queryTemplate((p: (n: 'address' | 'reputation') => never) =>
+      db
+        .updateTable('providers')
+        .set({ reputation: p('reputation') })
+        .where('address', '=', p('address')),
+    ),
+    taskCompletedBy: queryTemplate((p: (n: 'address') => never) =>
+      db
+        .updateTable('providers')
+        .set((eb) => ({ tasks_completed: eb('tasks_completed', '+', 1) }))
+        .where('address', '=', p('address')),
+    ),
+    completeTask: queryTemplate((p: (n: 'id' | 'outputCid' | 'provider' | 'result' | 'at') => never) =>
+      db
+        .updateTable('tasks')
+        .set({
+          status: 'completed',
+          output_cid: p('outputCid'),
+          provider: p('provider'),
+          result: p('result'),
+          updated_at: p('at'),
+        })
+        .where('id', '=', p('id')),
+    ),
+    jobTaskDone: queryTemplate((p: (n: 'id' | 'at') => never) =>
+      db
+        .updateTable('jobs')
+        .set((eb) => ({ tasks_done: eb('tasks_done', '+', 1), updated_at: p('at') }))
+        .where('id', '=', p('id'))
+        .returning(['tasks_done', 'tasks_total']),
+    ),
+    commitmentOf: queryTemplate((p: (n: 'assignmentId') => never) =>
+      db.selectFrom('task_commitments').select('commitment').where('assignment_id', '=', p('assignmentId')),
+    ),
+    insertCommitment: queryTemplate(
+      (
+        p: (
+          n: 'assignmentId' | 'taskId' | 'provider' | 'commitment' | 'issuedAt' | 'signature' | 'at',
+        ) => never,
+      ) =>
+        db.insertInto('task_commitments').values({
+          assignment_id: p('assignmentId'),
+          task_id: p('taskId'),
+          provider: p('provider'),
+          commitment: p('commitment'),
+          issued_at: p('issuedAt'),
+          signature: p('signature'),
+          created_at: p('at'),
+        }),
+    ),
+    /** Commitments of a task without an execution (a revealed output) yet. */
+    unrevealedCommitments: queryTemplate((p: (n: 'taskId') => never) =>
+      db
+        .selectFrom('task_commitments as c')
+        .select(['c.assignment_id', 'c.provider'])
+        .where('c.task_id', '=', p('taskId'))
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('task_executions as e')
+                .select('e.assignment_id')
+                .whereRef('e.assignment_id', '=', 'c.assignment_id'),
+            ),
+          ),
+        ),
+    ),
+    leaseTask: queryTemplate((p: (n: 'id' | 'status' | 'attempts' | 'at') => never) =>
+      db
+        .updateTable('tasks')
+        .set({ status: p('status'), attempts: p('attempts'), updated_at: p('at') })
+        .where('id', '=', p('id'))
+        .where('status', '=', 'queued'),
+    ),
+    insertAssignment: queryTemplate(
+      (p: (n: 'id' | 'taskId' | 'jobId' | 'provider' | 'expiresAt' | 'at') => never) =>
+        db.insertInto('assignments').values({
+          id: p('id'),
+          task_id: p('taskId'),
+          job_id: p('jobId'),
+          provider: p('provider'),
+          status: 'leased',
+          lease_expires_at: p('expiresAt'),
+          created_at: p('at'),
+          finished_at: null,
+          error_code: null,
+          error_message: null,
+        }),
+    ),
+    assignmentTask: queryTemplate((p: (n: 'id') => never) =>
+      db.selectFrom('assignments').select(['task_id', 'job_id']).where('id', '=', p('id')),
+    ),
+    assignment: queryTemplate((p: (n: 'id') => never) =>
+      db.selectFrom('assignments').selectAll().where('id', '=', p('id')),
+    ),
+    completeAssignment: queryTemplate((p: (n: 'id' | 'at') => never) =>
+      db
+        .updateTable('assignments')
+        .set({ status: 'completed', finished_at: p('at') })
+        .where('id', '=', p('id')),
+    ),
+    insertExecution: queryTemplate(
+      (
+        p: (
+          n: 'assignmentId' | 'taskId' | 'provider' | 'outputCid' | 'outputDigest' | 'salt' | 'result' | 'at',
+        ) => never,
+      ) =>
+        db.insertInto('task_executions').values({
+          assignment_id: p('assignmentId'),
+          task_id: p('taskId'),
+          provider: p('provider'),
+          output_cid: p('outputCid'),
+          output_digest: p('outputDigest'),
+          salt: p('salt'),
+          result: p('result'),
+          created_at: p('at'),
+        }),
+    ),
+    // The sweep's questions (every second).
+    expiredCanaries: queryTemplate((p: (n: 'before') => never) =>
+      db
+        .selectFrom('canary_assignments')
+        .select(['id', 'provider'])
+        .where('status', '=', 'leased')
+        .where('lease_expires_at', '<', p('before'))
+        .limit(1000),
+    ),
+    expiredLeases: queryTemplate((p: (n: 'before') => never) =>
+      db
+        .selectFrom('assignments')
+        .select(['id', 'task_id', 'job_id', 'provider'])
+        .where('status', '=', 'leased')
+        .where('lease_expires_at', '<', p('before'))
+        .limit(1000),
+    ),
+    lateJobs: queryTemplate((p: (n: 'before') => never) =>
+      db
+        .selectFrom('jobs')
+        .select('id')
+        .where('status', 'in', ['queued', 'running'])
+        .where('deadline_ms', '<', p('before'))
+        .limit(100),
+    ),
+    /** A task's executions, oldest first. */
+    executionsOf: queryTemplate((p: (n: 'taskId') => never) =>
+      db.selectFrom('task_executions').selectAll().where('task_id', '=', p('taskId')).orderBy('created_at'),
+    ),
+  };
+}
+
+export type QueuedTask = {
+  id: string;
+  job_id: string;
+  input_cid: string;
+  attempts: number;
+  queued_at: number;
+};
