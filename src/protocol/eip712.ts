@@ -348,8 +348,9 @@ export async function verifyPlexusMessage<T extends PlexusPrimaryType>(args: {
   await verifySignedDigest({
     ...args,
     issuedAt: args.message.issuedAt,
-    // What viem's recoverTypedDataAddress hashes; the recovery itself runs in native code.
-    digest: () => plexusMessageHash(args.chainId, args.primaryType, args.message),
+    // What viem's recoverTypedDataAddress hashes (computed directly; anything unusual goes to
+    // viem); the recovery itself runs in native code.
+    digest: () => plexusMessageHashFast(args.chainId, args.primaryType, args.message),
   });
 }
 
