@@ -1198,6 +1198,22 @@ export function createWorkLoop(deps: {
     return dispatching;
   }
 
+  /**
+   * What an assignment id a provider sends names: a task assignment (its task and job) or, failing
+   * that, a canary lease. Canary leases have ids of their own (random, like every assignment id):
+   * only an id that is no task assignment can be one, so the common case costs one query.
+   */
+  async function leaseById(assignmentId: string) {
+    const task = await stmt.first(db, q.assignmentTask, { id: assignmentId });
+    if (task) return { task, canary: undefined };
+    const canary = await db
+      .selectFrom('canary_assignments')
+      .selectAll()
+      .where('id', '=', assignmentId)
+      .executeTakeFirst();
+    return { task: undefined, canary };
+  }
+
   /** Loads a leased assignment for `address` or throws PLX_STALE_ASSIGNMENT. */
   async function leasedAssignment(
     trx: Transaction<Database>,
@@ -1549,16 +1565,7 @@ export function createWorkLoop(deps: {
           },
         );
       }
-      const before = await stmt.first(db, q.assignmentTask, { id: msg.assignmentId });
-      // Canary leases have ids of their own (random, like every assignment id): only an id that
-      // is no task assignment can be one.
-      const canary = before
-        ? undefined
-        : await db
-            .selectFrom('canary_assignments')
-            .selectAll()
-            .where('id', '=', msg.assignmentId)
-            .executeTakeFirst();
+      const { task: before, canary } = await leaseById(msg.assignmentId);
       if (canary) {
         await handleCanaryResult(address, msg, canary, tensors, outputDigest);
         return;
@@ -1729,14 +1736,7 @@ export function createWorkLoop(deps: {
           signature: msg.signature,
           at: t,
         });
-      const before = await stmt.first(db, q.assignmentTask, { id: msg.assignmentId });
-      const canary = before
-        ? undefined
-        : await db
-            .selectFrom('canary_assignments')
-            .selectAll()
-            .where('id', '=', msg.assignmentId)
-            .executeTakeFirst();
+      const { task: before, canary } = await leaseById(msg.assignmentId);
       if (canary) {
         assertLeasedTo(canary, address, msg.assignmentId, msg.taskId);
         await db.transaction().execute(async (trx) => {
