@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -100,4 +101,24 @@ test('a file that is not an ONNX model is refused with its error code', async ()
     ]),
     (err: { code?: number; stderr?: string }) => err.code === 1 && /PLX_BAD_MODEL/.test(err.stderr ?? ''),
   );
+});
+
+test('provider start refuses a thread count that is not a whole number ≥ 1, before touching the key', async () => {
+  for (const threads of ['0', '1.5', 'many'])
+    await assert.rejects(
+      plexus([
+        'provider',
+        'start',
+        '--coordinator',
+        net.coordinatorUrl,
+        '--data-dir',
+        join(dir, 'p'),
+        '--threads',
+        threads,
+      ]),
+      (err: { code?: number; stderr?: string }) =>
+        err.code !== 0 && /--threads.*expected a whole number from 1 to 1024/s.test(err.stderr ?? ''),
+      threads,
+    );
+  assert.equal(existsSync(join(dir, 'p', 'key.json')), false, 'no keystore was created');
 });

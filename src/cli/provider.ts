@@ -20,6 +20,11 @@ export function providerCommand(): Command {
     .option('--data-dir <dir>', 'folder for the key and the blob cache', '.plexus/provider')
     .option('--keystore <file>', 'encrypted key file (created if missing; default DATA_DIR/key.json)')
     .option('--slots <n>', 'tasks run at once', intOption(1, 256), 1)
+    .option(
+      '--threads <n>',
+      "onnxruntime threads per run (default: onnxruntime's own, one per physical core, divided among the slots)",
+      intOption(1, 1024),
+    )
     .option('--region <code>', 'region code shown to clients (e.g. eu-west)', 'unknown')
     .option('--cache-budget-mib <n>', 'disk budget of the blob cache', intOption(16, 10_000_000), 10_240)
     .option('--no-gpu', 'do not offer the GPU even if there is one')
@@ -40,6 +45,7 @@ export function providerCommand(): Command {
         dataDir: string;
         keystore?: string;
         slots: number;
+        threads?: number;
         region: string;
         cacheBudgetMib: number;
         gpu: boolean;
@@ -53,6 +59,7 @@ export function providerCommand(): Command {
           account,
           dataDir: o.dataDir,
           slots: o.slots,
+          ...(o.threads === undefined ? {} : { intraOpThreads: o.threads }),
           region: o.region,
           cacheBudgetBytes: o.cacheBudgetMib * 1024 * 1024,
           useGpu: o.gpu,

@@ -45,6 +45,12 @@ export type ProviderOptions = {
    * runs (default: three per slot, enough to hide a loopback round trip behind a short inference). The coordinator sees `slots + prefetch` lease slots.
    */
   prefetch?: number;
+  /**
+   * onnxruntime intra-op threads per run (default: onnxruntime's own, one per physical core, divided
+   * among the slots). Fewer leave cores to whatever else runs on the machine (the devnet's providers
+   * share one machine with the coordinator, docs/benchmarks.md "e2e-overhead").
+   */
+  intraOpThreads?: number;
   /** Disk budget of the blob cache. */
   cacheBudgetBytes?: number;
   region?: string;
@@ -103,6 +109,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const runtime = createOnnxRuntime({
     executionProviders: gpu ? ['cuda', 'cpu'] : ['cpu'],
     concurrency: slots,
+    ...(opts.intraOpThreads === undefined ? {} : { intraOpThreads: opts.intraOpThreads }),
     // Workers start now, so the first task does not pay for a process start.
     prestart: true,
     logger: log,
