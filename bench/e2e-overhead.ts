@@ -12,12 +12,16 @@
  * one drains and leaves and the measured job runs on the first alone, which may now hold its
  * prefetch leases (slots + prefetch = 4 by default).
  * Options: --tasks N (default 200: the job's submission is inside the timed window, and a short job
- * measures it more than the tasks) --width W --height H (default 640×96). With
+ * measures it more than the tasks) --width W --height H (default 640×96) --batch B (default 1: images
+ * per task, stacked along the model's batch dimension into one input file, so a task is one run on
+ * [B, 3, H, W]; the direct loop runs the very same stacked tensors, so both sides still do the same
+ * inferences, and the per-task costs are shared by B images). With
  * `PLEXUS_LOG_LEVEL=debug PLEXUS_SHOW_LEVEL=20` the devnet's logs (the provider's "task timings")
  * go to stderr.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createClient } from '../src/client/createClient.ts';
@@ -26,7 +30,7 @@ import { textImageTensor } from '../src/devnet/makeDemoInputs.ts';
 import { ppocrDetectionModelPath } from '../src/devnet/runDemo.ts';
 import { DEVNET_PASSWORD, startDevnet } from '../src/devnet/startDevnet.ts';
 import { createLogger } from '../src/logger.ts';
-import { encodeSafetensors } from '../src/protocol/safetensors.ts';
+import { encodeSafetensors, type Tensor } from '../src/protocol/safetensors.ts';
 import { loadOrCreateKeystore } from '../src/provider/keystore/loadOrCreateKeystore.ts';
 import { toOrtTensor } from '../src/provider/runtimes/onnx/ortTensor.ts';
 import { tempDir } from '../test/helpers/fixtures.ts';
@@ -86,6 +90,15 @@ function machineBusyMs(): number | undefined {
   }
 }
 
+/** Images [1, 3, H, W] stacked along the batch dimension into one [B, 3, H, W] tensor. */
+function stack(images: Tensor[]): Tensor {
+  if (images.length === 1) return images[0]!;
+  const per = images[0]!.data.length;
+  const data = new Float32Array(per * images.length);
+  for (const [j, img] of images.entries()) data.set(img.data as Float32Array, j * per);
+  return { dtype: 'float32', shape: [images.length, ...images[0]!.shape.slice(1)], data };
+}
+
 const q = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
@@ -93,11 +106,19 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const n = arg(args, 'tasks', 200);
   const width = arg(args, 'width', 640);
   const height = arg(args, 'height', 96);
+  const batch = arg(args, 'batch', 1);
+  if (!Number.isInteger(batch) || batch < 1) throw new Error('--batch must be an integer ≥ 1');
   const inputs = Array.from({ length: n }, (_, i) =>
-    textImageTensor(`Plexus benchmark line ${i}`, i, width, height),
+    stack(
+      Array.from({ length: batch }, (_, j) =>
+        textImageTensor(`Plexus benchmark line ${i * batch + j}`, i * batch + j, width, height),
+      ),
+    ),
   );
   const modelPath = ppocrDetectionModelPath();
-  console.log(`e2e-overhead: ${n} PP-OCRv4 detection inferences on ${width}×${height} images`);
+  console.log(
+    `e2e-overhead: ${n} PP-OCRv4 detection tasks of ${batch} ${width}×${height} image${batch === 1 ? '' : 's'} each`,
+  );
 
   // (a) directly, one process, one session, one run at a time (warm-up run excluded), in two
   // configurations: onnxruntime's defaults (one spinning thread per physical core) and the
@@ -128,7 +149,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       directSecs[config].push(sec);
       directCpuMs[config].push((c.user + c.system) / 1000 / n);
       await session.release();
-      console.log(`(a) direct onnxruntime-node (${config}), ${when}: ${(n / sec).toFixed(2)} inferences/s`);
+      console.log(`(a) direct onnxruntime-node (${config}), ${when}: ${(n / sec).toFixed(2)} runs/s`);
     }
   };
   await direct('before');
@@ -226,6 +247,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const figures = {
       tasks: n,
       image: `${width}x${height}`,
+      imagesPerTask: batch,
       warmUpTasks: WARM_UP_TASKS,
       providerLeaseLimit: leaseLimit,
       directPerSec: Number((n / directSec).toFixed(2)),
@@ -234,7 +256,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         Object.entries(directSecs).map(([k, secs]) => [k, secs.map((sec) => Number((n / sec).toFixed(2)))]),
       ),
       devnetPerSec: Number((n / devnetSec).toFixed(2)),
+      devnetImagesPerSec: Number(((n * batch) / devnetSec).toFixed(2)),
       throughputRatio: Number(ratio.toFixed(3)),
+      // Share of the machine's cores busy during (b) (every process): near 1, the devnet is limited by
+      // CPU, and only less CPU per task (or more cores) makes it faster; well below 1, by waiting.
+      machineBusyShare:
+        cpu0.machine === undefined || cpu1.machine === undefined
+          ? undefined
+          : Number(((cpu1.machine - cpu0.machine) / (devnetSec * 1000 * availableParallelism())).toFixed(2)),
+      cores: availableParallelism(),
       dispatchOverheadMs: { p50: q(overheads, 0.5), p99: q(overheads, 0.99), samples: overheads.length },
       // Inference time as the provider's worker measured it, against the direct loop's mean.
       runMsInWorker: { p50: q(runMs, 0.5), mean: Number((runMs.reduce((a, b) => a + b, 0) / n).toFixed(1)) },
@@ -251,7 +281,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         machine: perTask(cpu0.machine, cpu1.machine),
       },
     };
-    console.log(`(b) through the devnet (1 provider):  ${figures.devnetPerSec} inferences/s`);
+    console.log(
+      `(b) through the devnet (1 provider):  ${figures.devnetPerSec} runs/s (${figures.devnetImagesPerSec} images/s), machine ${figures.machineBusyShare ?? '?'} busy`,
+    );
     console.log(`throughput ratio (b)/(a): ${figures.throughputRatio}`);
     console.log(
       `per-task dispatch overhead: p50 ${figures.dispatchOverheadMs.p50} ms, p99 ${figures.dispatchOverheadMs.p99} ms`,

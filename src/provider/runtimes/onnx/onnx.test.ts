@@ -208,6 +208,30 @@ test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-
     const second = await rt.run(DET_MODEL, { x: input });
     assert.equal(second.usage.loadMs, 0, 'the session is cached');
 
+    // One task per batch (docs/tensors.md): three different images stacked along the batch dimension
+    // run as one [3, 3, 64, 96] input, and each slice of the output is that image's own output.
+    const singles = [0, 1, 2].map((j) => {
+      const t = image(64, 96);
+      for (let i = j; i < t.data.length; i += 37 + j) (t.data as Float32Array)[i] = -(t.data[i] as number);
+      return t;
+    });
+    const per = singles[0]!.data.length;
+    const stacked = new Float32Array(per * 3);
+    for (const [j, t] of singles.entries()) stacked.set(t.data as Float32Array, j * per);
+    const batch = (await rt.run(DET_MODEL, { x: { dtype: 'float32', shape: [3, 3, 64, 96], data: stacked } }))
+      .outputs['sigmoid_0.tmp_0']!;
+    assert.deepEqual(batch.shape, [3, 1, 64, 96]);
+    for (const [j, t] of singles.entries()) {
+      const one = (await rt.run(DET_MODEL, { x: t })).outputs['sigmoid_0.tmp_0']!;
+      let diff = 0;
+      for (let i = 0; i < one.data.length; i++)
+        diff = Math.max(
+          diff,
+          Math.abs((one.data[i] as number) - (batch.data[j * one.data.length + i] as number)),
+        );
+      assert.ok(diff < 1e-4, `image ${j} of the batch differs from its own run by ${diff}`);
+    }
+
     await assert.rejects(rt.run(DET_MODEL, { x: image(64, 64), extra: image(1, 1) }), (err: unknown) =>
       isPlexusError(err, 'PLX_INPUT_MISMATCH'),
     );
