@@ -221,16 +221,21 @@ test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-
     const batch = (await rt.run(DET_MODEL, { x: { dtype: 'float32', shape: [3, 3, 64, 96], data: stacked } }))
       .outputs['sigmoid_0.tmp_0']!;
     assert.deepEqual(batch.shape, [3, 1, 64, 96]);
+    const maxDiffAt = (a: Tensor, b: Tensor, offset: number) => {
+      let d = 0;
+      for (let i = 0; i < a.data.length; i++)
+        d = Math.max(d, Math.abs((a.data[i] as number) - (b.data[offset + i] as number)));
+      return d;
+    };
+    const ones: Tensor[] = [];
     for (const [j, t] of singles.entries()) {
       const one = (await rt.run(DET_MODEL, { x: t })).outputs['sigmoid_0.tmp_0']!;
-      let diff = 0;
-      for (let i = 0; i < one.data.length; i++)
-        diff = Math.max(
-          diff,
-          Math.abs((one.data[i] as number) - (batch.data[j * one.data.length + i] as number)),
-        );
+      const diff = maxDiffAt(one, batch, j * one.data.length);
       assert.ok(diff < 1e-4, `image ${j} of the batch differs from its own run by ${diff}`);
+      ones.push(one);
     }
+    // The images really differ, so a slice in the wrong place would be caught.
+    assert.ok(maxDiffAt(ones[0]!, ones[1]!, 0) > 1e-3 && maxDiffAt(ones[1]!, ones[2]!, 0) > 1e-3);
 
     await assert.rejects(rt.run(DET_MODEL, { x: image(64, 64), extra: image(1, 1) }), (err: unknown) =>
       isPlexusError(err, 'PLX_INPUT_MISMATCH'),
