@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { pino } from 'pino';
+import { textImageTensor } from '../../../devnet/makeDemoInputs.ts';
 import { isPlexusError } from '../../../errors/PlexusError.ts';
 import { encodeSafetensors, type Tensor } from '../../../protocol/safetensors.ts';
 import { checkInputsAgainstModel } from './checkInputsAgainstModel.ts';
@@ -210,11 +211,7 @@ test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-
 
     // One task per batch (docs/tensors.md): three different images stacked along the batch dimension
     // run as one [3, 3, 64, 96] input, and each slice of the output is that image's own output.
-    const singles = [0, 1, 2].map((j) => {
-      const t = image(64, 96);
-      for (let i = j; i < t.data.length; i += 37 + j) (t.data as Float32Array)[i] = -(t.data[i] as number);
-      return t;
-    });
+    const singles = [0, 1, 2].map((j) => textImageTensor(['Plexus', 'O', 'batch 3'][j]!, j, 96, 64));
     const per = singles[0]!.data.length;
     const stacked = new Float32Array(per * 3);
     for (const [j, t] of singles.entries()) stacked.set(t.data as Float32Array, j * per);
