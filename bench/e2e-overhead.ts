@@ -30,7 +30,7 @@ import { textImageTensor } from '../src/devnet/makeDemoInputs.ts';
 import { ppocrDetectionModelPath } from '../src/devnet/runDemo.ts';
 import { DEVNET_PASSWORD, startDevnet } from '../src/devnet/startDevnet.ts';
 import { createLogger } from '../src/logger.ts';
-import { encodeSafetensors, type Tensor } from '../src/protocol/safetensors.ts';
+import { concatBatch, encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { loadOrCreateKeystore } from '../src/provider/keystore/loadOrCreateKeystore.ts';
 import { toOrtTensor } from '../src/provider/runtimes/onnx/ortTensor.ts';
 import { tempDir } from '../test/helpers/fixtures.ts';
@@ -90,15 +90,6 @@ function machineBusyMs(): number | undefined {
   }
 }
 
-/** Images [1, 3, H, W] stacked along the batch dimension into one [B, 3, H, W] tensor. */
-function stack(images: Tensor[]): Tensor {
-  if (images.length === 1) return images[0]!;
-  const per = images[0]!.data.length;
-  const data = new Float32Array(per * images.length);
-  for (const [j, img] of images.entries()) data.set(img.data as Float32Array, j * per);
-  return { dtype: 'float32', shape: [images.length, ...images[0]!.shape.slice(1)], data };
-}
-
 const q = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
@@ -109,7 +100,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const batch = arg(args, 'batch', 1);
   if (!Number.isInteger(batch) || batch < 1) throw new Error('--batch must be an integer ≥ 1');
   const inputs = Array.from({ length: n }, (_, i) =>
-    stack(
+    concatBatch(
       Array.from({ length: batch }, (_, j) =>
         textImageTensor(`Plexus benchmark line ${i * batch + j}`, i * batch + j, width, height),
       ),

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPlexusError } from '../errors/PlexusError.ts';
 import {
+  concatBatch,
   DTYPES,
   type DType,
   decodeSafetensors,
@@ -377,4 +378,28 @@ test('a tensor named __proto__ stays an ordinary own property', () => {
   assert.equal(Object.getPrototypeOf(tensors), Object.prototype);
   assert.deepEqual(Object.keys(tensors), ['__proto__']);
   assert.deepEqual([...(Object.getOwnPropertyDescriptor(tensors, '__proto__')?.value.data ?? [])], [7]);
+});
+
+test('concatBatch joins tensors along the batch dimension and refuses any other mismatch', () => {
+  const a: Tensor = { dtype: 'float32', shape: [1, 2], data: new Float32Array([1, 2]) };
+  const b: Tensor = { dtype: 'float32', shape: [2, 2], data: new Float32Array([3, 4, 5, 6]) };
+  const ab = concatBatch([a, b]);
+  assert.deepEqual(ab.shape, [3, 2]);
+  assert.ok(ab.data instanceof Float32Array);
+  assert.deepEqual([...ab.data], [1, 2, 3, 4, 5, 6]);
+  const big = concatBatch([
+    { dtype: 'int64', shape: [1], data: new BigInt64Array([7n]) },
+    { dtype: 'int64', shape: [1], data: new BigInt64Array([-8n]) },
+  ]);
+  assert.deepEqual([...big.data], [7n, -8n]);
+  assert.throws(() => concatBatch([]), RangeError);
+  assert.throws(() => concatBatch([{ dtype: 'float32', shape: [], data: new Float32Array(1) }]), RangeError);
+  assert.throws(
+    () => concatBatch([a, { dtype: 'float32', shape: [1, 3], data: new Float32Array(3) }]),
+    /tensor 1 is float32 \[1, 3\]; tensor 0 is float32 \[1, 2\]/,
+  );
+  assert.throws(
+    () => concatBatch([a, { dtype: 'float64', shape: [1, 2], data: new Float64Array(2) }]),
+    RangeError,
+  );
 });

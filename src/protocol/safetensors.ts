@@ -134,6 +134,41 @@ export function dtypeItemSize(dtype: DType): number {
 }
 
 /**
+ * Joins tensors along their first (batch) dimension: `[1, 3, H, W]` × 8 → `[8, 3, H, W]`, the input of
+ * one task that runs a batch (docs/tensors.md). All must share the dtype and every other dimension;
+ * a RangeError says which one does not.
+ *
+ * @example
+ * const x = concatBatch(images); // images: Tensor[] of shape [1, 3, 96, 640]
+ */
+export function concatBatch(tensors: readonly Tensor[]): Tensor {
+  const first = tensors[0];
+  if (first === undefined || first.shape.length === 0)
+    throw new RangeError('concatBatch needs at least one tensor with a batch dimension');
+  let batch = 0;
+  let elements = 0;
+  for (const [i, t] of tensors.entries()) {
+    if (
+      t.dtype !== first.dtype ||
+      t.shape.length !== first.shape.length ||
+      t.shape.some((d, axis) => axis > 0 && d !== first.shape[axis])
+    )
+      throw new RangeError(
+        `tensor ${i} is ${t.dtype} [${t.shape.join(', ')}]; tensor 0 is ${first.dtype} [${first.shape.join(', ')}]: only the first dimension may differ`,
+      );
+    batch += t.shape[0]!;
+    elements += t.data.length;
+  }
+  const data = new (first.data.constructor as new (n: number) => TensorData)(elements);
+  let at = 0;
+  for (const t of tensors) {
+    (data as { set(from: ArrayLike<number | bigint>, offset: number): void }).set(t.data, at);
+    at += t.data.length;
+  }
+  return { dtype: first.dtype, shape: [batch, ...first.shape.slice(1)], data };
+}
+
+/**
  * Number of elements of a shape (1 for a scalar `[]`). Throws when a dimension is not a non-negative
  * safe integer or the product overflows.
  *

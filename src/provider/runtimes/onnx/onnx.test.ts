@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { pino } from 'pino';
 import { textImageTensor } from '../../../devnet/makeDemoInputs.ts';
 import { isPlexusError } from '../../../errors/PlexusError.ts';
-import { encodeSafetensors, type Tensor } from '../../../protocol/safetensors.ts';
+import { concatBatch, encodeSafetensors, type Tensor } from '../../../protocol/safetensors.ts';
 import { checkInputsAgainstModel } from './checkInputsAgainstModel.ts';
 import { createOnnxRuntime } from './createOnnxRuntime.ts';
 import { inspectOnnxModel, type OnnxModelMeta } from './inspectOnnxModel.ts';
@@ -29,6 +29,14 @@ function image(h: number, w: number): Tensor {
     for (let y = 0; y < h; y++)
       for (let x = 0; x < w; x++) data[c * h * w + y * w + x] = ((x + y) % 16 < 8 ? 1 : -1) * (0.5 + c / 10);
   return { dtype: 'float32', shape: [1, 3, h, w], data };
+}
+
+/** Largest elementwise difference between `a` and the same number of elements of `b` from `offset`. */
+function maxDiffAt(a: Tensor, b: Tensor, offset = 0): number {
+  let d = 0;
+  for (let i = 0; i < a.data.length; i++)
+    d = Math.max(d, Math.abs((a.data[i] as number) - (b.data[offset + i] as number)));
+  return d;
 }
 
 /** Live (not zombie) onnxruntime worker processes whose parent is this process (Linux /proc). */
@@ -195,9 +203,7 @@ test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-
     const got = first.outputs['sigmoid_0.tmp_0']!;
     assert.deepEqual(got.shape, [1, 1, 64, 96]);
     assert.equal(got.dtype, 'float32');
-    let maxDiff = 0;
-    for (let i = 0; i < want.data.length; i++)
-      maxDiff = Math.max(maxDiff, Math.abs((got.data[i] as number) - (want.data[i] as number)));
+    const maxDiff = maxDiffAt(want, got);
     assert.ok(maxDiff < 1e-5, `max difference ${maxDiff}`);
     assert.equal(first.executionProvider, 'cpu');
     assert.ok(first.usage.wallMs > 0 && first.usage.loadMs > 0, JSON.stringify(first.usage));
@@ -212,18 +218,8 @@ test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-
     // One task per batch (docs/tensors.md): three different images stacked along the batch dimension
     // run as one [3, 3, 64, 96] input, and each slice of the output is that image's own output.
     const singles = [0, 1, 2].map((j) => textImageTensor(['Plexus', 'O', 'batch 3'][j]!, j, 96, 64));
-    const per = singles[0]!.data.length;
-    const stacked = new Float32Array(per * 3);
-    for (const [j, t] of singles.entries()) stacked.set(t.data as Float32Array, j * per);
-    const batch = (await rt.run(DET_MODEL, { x: { dtype: 'float32', shape: [3, 3, 64, 96], data: stacked } }))
-      .outputs['sigmoid_0.tmp_0']!;
+    const batch = (await rt.run(DET_MODEL, { x: concatBatch(singles) })).outputs['sigmoid_0.tmp_0']!;
     assert.deepEqual(batch.shape, [3, 1, 64, 96]);
-    const maxDiffAt = (a: Tensor, b: Tensor, offset: number) => {
-      let d = 0;
-      for (let i = 0; i < a.data.length; i++)
-        d = Math.max(d, Math.abs((a.data[i] as number) - (b.data[offset + i] as number)));
-      return d;
-    };
     const ones: Tensor[] = [];
     for (const [j, t] of singles.entries()) {
       const one = (await rt.run(DET_MODEL, { x: t })).outputs['sigmoid_0.tmp_0']!;
@@ -232,7 +228,7 @@ test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-
       ones.push(one);
     }
     // The images really differ, so a slice in the wrong place would be caught.
-    assert.ok(maxDiffAt(ones[0]!, ones[1]!, 0) > 1e-3 && maxDiffAt(ones[1]!, ones[2]!, 0) > 1e-3);
+    assert.ok(maxDiffAt(ones[0]!, ones[1]!) > 1e-3 && maxDiffAt(ones[1]!, ones[2]!) > 1e-3);
 
     await assert.rejects(rt.run(DET_MODEL, { x: image(64, 64), extra: image(1, 1) }), (err: unknown) =>
       isPlexusError(err, 'PLX_INPUT_MISMATCH'),
