@@ -103,8 +103,8 @@ test('a file that is not an ONNX model is refused with its error code', async ()
   );
 });
 
-test('provider start refuses a thread count that is not a whole number ≥ 1, before touching the key', async () => {
-  for (const threads of ['0', '1.5', 'many'])
+test('provider start refuses a core count that is not a whole number ≥ 1, before touching the key', async () => {
+  for (const cores of ['0', '1.5', 'many'])
     await assert.rejects(
       plexus([
         'provider',
@@ -113,12 +113,12 @@ test('provider start refuses a thread count that is not a whole number ≥ 1, be
         net.coordinatorUrl,
         '--data-dir',
         join(dir, 'p'),
-        '--threads',
-        threads,
+        '--cores',
+        cores,
       ]),
       (err: { code?: number; stderr?: string }) =>
-        err.code !== 0 && /--threads.*expected a whole number from 1 to 1024/s.test(err.stderr ?? ''),
-      threads,
+        err.code !== 0 && /--cores.*expected a whole number from 1 to 1024/s.test(err.stderr ?? ''),
+      cores,
     );
   assert.equal(existsSync(join(dir, 'p', 'key.json')), false, 'no keystore was created');
 });

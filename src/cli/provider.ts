@@ -21,8 +21,8 @@ export function providerCommand(): Command {
     .option('--keystore <file>', 'encrypted key file (created if missing; default DATA_DIR/key.json)')
     .option('--slots <n>', 'tasks run at once', intOption(1, 256), 1)
     .option(
-      '--threads <n>',
-      "onnxruntime threads per run (default: onnxruntime's own, one per physical core, divided among the slots)",
+      '--cores <n>',
+      'CPU cores inference may use, divided among the slots (default: all)',
       intOption(1, 1024),
     )
     .option('--region <code>', 'region code shown to clients (e.g. eu-west)', 'unknown')
@@ -45,7 +45,7 @@ export function providerCommand(): Command {
         dataDir: string;
         keystore?: string;
         slots: number;
-        threads?: number;
+        cores?: number;
         region: string;
         cacheBudgetMib: number;
         gpu: boolean;
@@ -59,7 +59,7 @@ export function providerCommand(): Command {
           account,
           dataDir: o.dataDir,
           slots: o.slots,
-          ...(o.threads === undefined ? {} : { intraOpThreads: o.threads }),
+          ...(o.cores === undefined ? {} : { cores: o.cores }),
           region: o.region,
           cacheBudgetBytes: o.cacheBudgetMib * 1024 * 1024,
           useGpu: o.gpu,

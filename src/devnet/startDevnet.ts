@@ -190,10 +190,10 @@ export async function startDevnet(opts: {
       scrypt: DEVNET_SCRYPT,
       logger: quiet,
     });
-    // The providers share this machine's cores with each other and the coordinator: each worker gets
-    // its share rather than onnxruntime's one thread per core, which n providers running at once
-    // would oversubscribe n times (measured in docs/benchmarks.md, "e2e-overhead").
-    const threads = Math.max(1, Math.floor(availableParallelism() / n));
+    // The providers share this machine's cores with each other and the coordinator: each gets its
+    // share rather than onnxruntime's one thread per core, which n providers running at once would
+    // oversubscribe n times (measured in docs/benchmarks.md, "e2e-overhead").
+    const cores = Math.max(1, Math.floor(availableParallelism() / n));
     for (let i = 1; i <= n; i++) {
       const dir = join(dataDir, `provider-${i}`);
       const p = spawnPlexus(
@@ -207,8 +207,8 @@ export async function startDevnet(opts: {
           dir,
           '--region',
           REGIONS[(i - 1) % REGIONS.length]!,
-          '--threads',
-          String(threads),
+          '--cores',
+          String(cores),
         ],
         { env, print },
       );

@@ -46,11 +46,11 @@ export type ProviderOptions = {
    */
   prefetch?: number;
   /**
-   * onnxruntime intra-op threads per run (default: onnxruntime's own, one per physical core, divided
-   * among the slots). Fewer leave cores to whatever else runs on the machine (the devnet's providers
-   * share one machine with the coordinator, docs/benchmarks.md "e2e-overhead").
+   * CPU cores the onnxruntime workers may use together, divided among the slots (default: all).
+   * Fewer leave cores to whatever else runs on the machine (the devnet's providers share one machine
+   * with the coordinator, docs/benchmarks.md "e2e-overhead").
    */
-  intraOpThreads?: number;
+  cores?: number;
   /** Disk budget of the blob cache. */
   cacheBudgetBytes?: number;
   region?: string;
@@ -109,7 +109,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const runtime = createOnnxRuntime({
     executionProviders: gpu ? ['cuda', 'cpu'] : ['cpu'],
     concurrency: slots,
-    ...(opts.intraOpThreads === undefined ? {} : { intraOpThreads: opts.intraOpThreads }),
+    ...(opts.cores === undefined ? {} : { cores: opts.cores }),
     // Workers start now, so the first task does not pay for a process start.
     prestart: true,
     logger: log,

@@ -29,11 +29,16 @@ export type OnnxRuntimeOptions = {
   /** Providers to ask for, best first (default `['cpu']`). `cuda` falls back to CPU with a warning when it cannot load. */
   executionProviders?: OrtExecutionProvider[];
   /**
-   * onnxruntime intra-op threads per run. Default: onnxruntime's own (one per physical core) for a
-   * single worker; with `concurrency` > 1, the cores this process may use divided among the workers
-   * (at least one each), so that workers running at once do not oversubscribe the CPU.
+   * onnxruntime intra-op threads per run. Default: `cores` divided among the workers (at least one
+   * each), so that workers running at once do not oversubscribe the CPU; with neither `cores` nor
+   * `concurrency` > 1, onnxruntime's own (one per physical core).
    */
   intraOpThreads?: number;
+  /**
+   * CPU cores the workers may use together (default: every core this process may use). Less leaves
+   * cores to whatever else runs on the machine, such as the devnet's coordinator and other providers.
+   */
+  cores?: number;
   /**
    * Let onnxruntime's idle threads spin-wait for work (default false). Spinning shaves wake-up
    * latency inside a run but burns whole cores between runs and after each parallel section; on a
@@ -152,6 +157,12 @@ function setRef(child: ChildProcess, ref: boolean): void {
   }
 }
 
+/** A worker's share of `cores` (all of them by default); undefined: onnxruntime's own choice. */
+function threadsPerWorker(cores: number | undefined, workers: number): number | undefined {
+  if (cores === undefined && workers === 1) return undefined;
+  return Math.max(1, Math.floor((cores ?? availableParallelism()) / workers));
+}
+
 /**
  * Creates an ONNX runtime. Each run executes in a worker process (onnxruntime-node runs inference
  * synchronously and cannot interrupt it; in a child process the provider's event loop stays free, a
@@ -177,9 +188,7 @@ export function createOnnxRuntime(options: OnnxRuntimeOptions = {}): OnnxRuntime
     throw new RangeError('concurrency must be an integer ≥ 1');
   const config: WorkerConfig = {
     executionProviders: options.executionProviders ?? ['cpu'],
-    intraOpThreads:
-      options.intraOpThreads ??
-      (concurrency === 1 ? undefined : Math.max(1, Math.floor(availableParallelism() / concurrency))),
+    intraOpThreads: options.intraOpThreads ?? threadsPerWorker(options.cores, concurrency),
     spinning: options.spinning ?? false,
     maxSessions: options.maxSessions ?? 4,
   };
