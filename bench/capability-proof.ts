@@ -12,15 +12,17 @@
  */
 import { cpus } from 'node:os';
 import {
-  answerDigest,
   assessCapability,
-  challengeMatrices,
   FREIVALDS_ROUNDS,
   HARDWARE_CLASSES,
   makeCapabilityChallenge,
-  solveCapabilityChallenge,
 } from '../src/coordinator/verification/capabilityProof.ts';
 import { createLogger } from '../src/logger.ts';
+import {
+  answerDigest,
+  challengeMatrices,
+  solveCapabilityChallenge,
+} from '../src/protocol/capabilityChallenge.ts';
 import { createCapabilitySolver } from '../src/provider/agent/solveCapability.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -29,10 +29,10 @@ import { concurrencyLimit, type ReputationState } from '../src/coordinator/verif
 import { textImageTensor } from '../src/devnet/makeDemoInputs.ts';
 import { ppocrDetectionModelPath } from '../src/devnet/runDemo.ts';
 import { DEVNET_PASSWORD, startDevnet } from '../src/devnet/startDevnet.ts';
+import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
 import { concatBatch, encodeSafetensors } from '../src/protocol/safetensors.ts';
-import { loadOrCreateKeystore } from '../src/provider/keystore/loadOrCreateKeystore.ts';
-import { toOrtTensor } from '../src/provider/runtimes/onnx/ortTensor.ts';
+import { toOrtTensor } from '../src/runtimes/onnx/ortTensor.ts';
 import { tempDir } from '../test/helpers/fixtures.ts';
 
 function arg(args: string[], name: string, dflt: number): number {

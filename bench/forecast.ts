@@ -7,20 +7,12 @@
  *
  *   npm run bench -- forecast [--json]
  */
-import { ArrivalForecaster } from '../src/intelligence/forecast/arrivalForecaster.ts';
-import {
-  countPerInterval,
-  type ForecastScore,
-  rollingEvaluate,
-} from '../src/intelligence/forecast/evaluateForecast.ts';
-import {
-  type Forecaster,
-  NaiveForecaster,
-  SeasonalNaiveForecaster,
-} from '../src/intelligence/forecast/forecaster.ts';
-import { HoltWintersForecaster } from '../src/intelligence/forecast/holtWinters.ts';
-import { loadAzureLlm } from '../src/intelligence/traces/loadAzureLlm.ts';
-import { loadPhilly } from '../src/intelligence/traces/loadPhilly.ts';
+import { ArrivalForecaster } from '../lab/forecast/arrivalForecaster.ts';
+import { countPerInterval, type ForecastScore, rollingEvaluate } from '../lab/forecast/evaluateForecast.ts';
+import { type Forecaster, NaiveForecaster, SeasonalNaiveForecaster } from '../lab/forecast/forecaster.ts';
+import { HoltWintersForecaster } from '../lab/forecast/holtWinters.ts';
+import { loadAzureLlm } from '../lab/traces/loadAzureLlm.ts';
+import { loadPhilly } from '../lab/traces/loadPhilly.ts';
 
 /**
  * Runs the benchmark, printing the comparison as it goes; returns the figures (see bench/run.ts).

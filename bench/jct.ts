@@ -13,10 +13,10 @@ import {
   createHeterogeneousPool,
   DEFAULT_CLASSES,
   type PoolClass,
-} from '../src/intelligence/runtime/heterogeneousPool.ts';
-import { type ReplayJob, type ReplayResult, replayJobs } from '../src/intelligence/runtime/replayJobs.ts';
+} from '../lab/runtime/heterogeneousPool.ts';
+import { type ReplayJob, type ReplayResult, replayJobs } from '../lab/runtime/replayJobs.ts';
+import { loadPhilly } from '../lab/traces/loadPhilly.ts';
 import { MeanRuntimeEstimator, RuntimePredictor } from '../src/intelligence/runtime/runtimePredictor.ts';
-import { loadPhilly } from '../src/intelligence/traces/loadPhilly.ts';
 
 const h = (s: number): string => (s / 3600).toFixed(2);
 

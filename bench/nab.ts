@@ -7,11 +7,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchmarkDetector, type ProfileResult } from '../lab/nab/benchmarkDetector.ts';
+import { DEFAULT_NAB_DIR, hasNabCorpus, loadNabCorpus } from '../lab/nab/loadNabCorpus.ts';
+import { readCsvColumns } from '../lab/nab/readCsvColumns.ts';
 import { DEFAULT_DETECTOR_OPTIONS } from '../src/intelligence/anomaly/constants.ts';
 import { detectAnomalies } from '../src/intelligence/anomaly/detectAnomalies.ts';
-import { benchmarkDetector, type ProfileResult } from '../src/intelligence/nab/benchmarkDetector.ts';
-import { DEFAULT_NAB_DIR, hasNabCorpus, loadNabCorpus } from '../src/intelligence/nab/loadNabCorpus.ts';
-import { readCsvColumns } from '../src/intelligence/nab/readCsvColumns.ts';
 
 const PROFILES = ['standard', 'reward_low_FP_rate', 'reward_low_FN_rate'] as const;
 /** Scoreboard rows shown, in the order of the NAB README, with their names in final_results.json. */

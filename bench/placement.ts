@@ -12,14 +12,14 @@ import {
   createFgdPolicy,
   createRandomPolicy,
   withKubeDefaultScores,
-} from '../src/intelligence/placement/baselines.ts';
-import { typicalTasks } from '../src/intelligence/placement/fragmentation.ts';
-import { createPlexusPolicy } from '../src/intelligence/placement/plexusPolicy.ts';
-import type { PlacementPolicy } from '../src/intelligence/placement/policy.ts';
-import { createRng } from '../src/intelligence/placement/rng.ts';
-import { simulatePlacement } from '../src/intelligence/placement/simulatePlacement.ts';
-import { resampleWorkload } from '../src/intelligence/placement/workload.ts';
-import { loadOpenbNodes, loadOpenbTasks, type OpenbVariant } from '../src/intelligence/traces/loadOpenb.ts';
+} from '../lab/placement/baselines.ts';
+import { typicalTasks } from '../lab/placement/fragmentation.ts';
+import { createPlexusPolicy } from '../lab/placement/plexusPolicy.ts';
+import type { PlacementPolicy } from '../lab/placement/policy.ts';
+import { simulatePlacement } from '../lab/placement/simulatePlacement.ts';
+import { resampleWorkload } from '../lab/placement/workload.ts';
+import { loadOpenbNodes, loadOpenbTasks, type OpenbVariant } from '../lab/traces/loadOpenb.ts';
+import { createRng } from '../src/intelligence/rng.ts';
 
 const VARIANTS: OpenbVariant[] = ['default', 'gpushare100', 'multigpu50'];
 const POLICIES = ['Random', 'BestFit', 'FGD', 'FGD+k8s', 'Plexus'] as const;

@@ -19,21 +19,24 @@
  * It also times the capability proof for real on this machine: the provider's pure-JS solver and
  * the coordinator's Freivalds check, against the naive check (recomputing A·B) as the baseline.
  */
-import {
-  challengeMatrices,
-  FREIVALDS_ROUNDS,
-  freivaldsCheck,
-  HARDWARE_CLASSES,
-  makeCapabilityChallenge,
-  multiplyInt8,
-  solveCapabilityChallenge,
-} from '../src/coordinator/verification/capabilityProof.ts';
+
 import {
   DEFAULT_SIM_OPTIONS,
   type SimOptions,
   type SimResult,
   simulate,
-} from '../src/coordinator/verification/sim/simulate.ts';
+} from '../lab/verification-sim/simulate.ts';
+import {
+  FREIVALDS_ROUNDS,
+  freivaldsCheck,
+  HARDWARE_CLASSES,
+  makeCapabilityChallenge,
+} from '../src/coordinator/verification/capabilityProof.ts';
+import {
+  challengeMatrices,
+  multiplyInt8,
+  solveCapabilityChallenge,
+} from '../src/protocol/capabilityChallenge.ts';
 
 function num(args: string[], name: string, dflt: number): number {
   const i = args.indexOf(`--${name}`);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The one test command (`npm test`): lint and format check, type check over code and tests,
-// then every *.test.ts under src/, test/ and bench/ in Node's test runner.
+// then every *.test.ts under src/, test/, bench/ and lab/ in Node's test runner.
 // Extra arguments narrow the run to test files whose path contains one of them
 // (e.g. `npm test -- scheduler`), and skip lint and type check.
 import { spawnSync } from 'node:child_process';
@@ -47,7 +47,7 @@ if (filters.length === 0) {
 // browser: build it first (well under a second), also for filtered runs.
 run('build web', 'npx', ['vite', 'build', 'web', '--logLevel', 'warn']);
 
-const files = ['src', 'test', 'bench']
+const files = ['src', 'test', 'bench', 'lab']
   .flatMap(findTests)
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort();

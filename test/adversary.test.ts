@@ -15,9 +15,9 @@ import { after, before, test } from 'node:test';
 import { createClient } from '../src/client/createClient.ts';
 import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD } from '../src/devnet/startDevnet.ts';
+import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
 import { decodeSafetensors, encodeSafetensors } from '../src/protocol/safetensors.ts';
-import { loadOrCreateKeystore } from '../src/provider/keystore/loadOrCreateKeystore.ts';
 import {
   ocrInput,
   ppocrDetectionModelPath,

@@ -39,10 +39,10 @@ import { buildRewardsTree } from '../src/chain/merkle/buildRewardsTree.ts';
 import { type AnvilInstance, startAnvil } from '../src/chain/startAnvil.ts';
 import type { EpochPayload, PlexusReader, PlexusWriter } from '../src/chain/types.ts';
 import { PLEXUS_BIN } from '../src/devnet/spawnNode.ts';
-import { capabilitiesDigest } from '../src/provider/hardware/capabilitiesDigest.ts';
+import { createKeystore } from '../src/keystore/createKeystore.ts';
+import { capabilitiesDigest } from '../src/protocol/capabilities.ts';
 import { hardwareClaim } from '../src/provider/hardware/hardwareClaim.ts';
 import { probeHardware } from '../src/provider/hardware/probeHardware.ts';
-import { createKeystore } from '../src/provider/keystore/createKeystore.ts';
 import { tempDir } from './helpers/fixtures.ts';
 
 const run = promisify(execFile);

@@ -18,10 +18,10 @@ import { createClient, type PlexusClient } from '../src/client/createClient.ts';
 import { DEFAULT_WEB_ROOT } from '../src/coordinator/api/explorerRoutes.ts';
 import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD, type Devnet, startDevnet } from '../src/devnet/startDevnet.ts';
+import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import type { JobVerification } from '../src/protocol/schemas.ts';
-import { loadOrCreateKeystore } from '../src/provider/keystore/loadOrCreateKeystore.ts';
 import {
   claimable,
   exactPlx,

@@ -19,10 +19,10 @@ import { type AnvilInstance, startAnvil } from '../src/chain/startAnvil.ts';
 import { createClient, type PlexusClient } from '../src/client/createClient.ts';
 import { fundDevnetAccounts } from '../src/devnet/fundDevnetAccounts.ts';
 import { DEVNET_PASSWORD } from '../src/devnet/startDevnet.ts';
+import { createKeystore } from '../src/keystore/createKeystore.ts';
+import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
-import { createKeystore } from '../src/provider/keystore/createKeystore.ts';
-import { loadOrCreateKeystore } from '../src/provider/keystore/loadOrCreateKeystore.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir, testCoordinator } from './helpers/fixtures.ts';
 import { connectRawProvider, type RawProvider } from './helpers/rawProvider.ts';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createClient, type PlexusClient } from '../src/client/createClient.ts';
-import { DEFAULT_CPU_BASE_PRICE, PROTOCOL_FEE_BPS } from '../src/market/constants.ts';
+import { DEFAULT_CPU_BASE_PRICE, PROTOCOL_FEE_BPS } from '../src/coordinator/market/constants.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
 import { connectRawProvider, type RawProvider } from './helpers/rawProvider.ts';

@@ -10,9 +10,9 @@ import { after, before, describe, test } from 'node:test';
 import { createClient, type PlexusClient } from '../src/client/createClient.ts';
 import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD, startDevnet } from '../src/devnet/startDevnet.ts';
+import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
-import { loadOrCreateKeystore } from '../src/provider/keystore/loadOrCreateKeystore.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
 
 const quiet = createLogger('test', { level: 'silent' });

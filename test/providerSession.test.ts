@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import type { LocalAccount } from 'viem';
 import { WebSocket } from 'ws';
 import { createClient } from '../src/client/createClient.ts';
-import { capabilitiesHash } from '../src/coordinator/api/providerRoutes.ts';
+import { capabilitiesHash } from '../src/protocol/capabilities.ts';
 import { signPlexusMessage } from '../src/protocol/eip712.ts';
 import { cidOf, cidToBytes32 } from '../src/protocol/ids.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';

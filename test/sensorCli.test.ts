@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { PLEXUS_BIN } from '../src/devnet/spawnNode.ts';
-import { createKeystore } from '../src/provider/keystore/createKeystore.ts';
+import { createKeystore } from '../src/keystore/createKeystore.ts';
 import { tempDir, testCoordinator } from './helpers/fixtures.ts';
 
 const run = promisify(execFile);

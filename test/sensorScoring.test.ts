@@ -9,17 +9,17 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { MAX_EMISSION_PER_EPOCH, PLX } from '../src/chain/constants.ts';
 import type { PlexusReader } from '../src/chain/types.ts';
+import { readBalances } from '../src/coordinator/ledger/readBalances.ts';
+import { verifyLedger } from '../src/coordinator/ledger/verifyLedger.ts';
+import { createMarket } from '../src/coordinator/market/createMarket.ts';
+import { createEpochClock } from '../src/coordinator/market/epochClock.ts';
+import { closeEpoch, payloadFromJson } from '../src/coordinator/settlement/closeEpoch.ts';
 import { openStore, type Store } from '../src/coordinator/store/openStore.ts';
-import { Rng } from '../src/coordinator/verification/rng.ts';
-import { readBalances } from '../src/ledger/readBalances.ts';
-import { verifyLedger } from '../src/ledger/verifyLedger.ts';
 import { createLogger } from '../src/logger.ts';
-import { createMarket } from '../src/market/createMarket.ts';
-import { createEpochClock } from '../src/market/epochClock.ts';
+import { Rng } from '../src/protocol/rng.ts';
 import { shareSensorEmission } from '../src/sensors/rewards/shareSensorEmission.ts';
 import { isOnLand } from '../src/sensors/scoring/landMask.ts';
 import { type DeviceScore, scoreSensors } from '../src/sensors/scoring/scoreSensors.ts';
-import { closeEpoch, payloadFromJson } from '../src/settlement/closeEpoch.ts';
 
 const DAY = 86_400_000;
 const STEP = 60_000; // ws1000-60s

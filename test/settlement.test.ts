@@ -22,18 +22,18 @@ import { deployPlexus, type PlexusDeployment } from '../src/chain/deployPlexus.t
 import { type AnvilInstance, startAnvil } from '../src/chain/startAnvil.ts';
 import type { PlexusWriter } from '../src/chain/types.ts';
 import { createClient } from '../src/client/createClient.ts';
+import { accounts } from '../src/coordinator/ledger/accounts.ts';
+import { readBalances } from '../src/coordinator/ledger/readBalances.ts';
+import { verifyLedger } from '../src/coordinator/ledger/verifyLedger.ts';
+import { cumulativeEarnings } from '../src/coordinator/settlement/closeEpoch.ts';
 import { openStore } from '../src/coordinator/store/openStore.ts';
 import { DEVNET_CLIENT_ESCROW, fundDevnetAccounts } from '../src/devnet/fundDevnetAccounts.ts';
 import { type NodeChild, PLEXUS_BIN, spawnPlexus } from '../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD } from '../src/devnet/startDevnet.ts';
-import { accounts } from '../src/ledger/accounts.ts';
-import { readBalances } from '../src/ledger/readBalances.ts';
-import { verifyLedger } from '../src/ledger/verifyLedger.ts';
+import { createKeystore } from '../src/keystore/createKeystore.ts';
+import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
-import { createKeystore } from '../src/provider/keystore/createKeystore.ts';
-import { loadOrCreateKeystore } from '../src/provider/keystore/loadOrCreateKeystore.ts';
-import { cumulativeEarnings } from '../src/settlement/closeEpoch.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
 
 const EPOCH_SECONDS = 4;

@@ -19,8 +19,8 @@ import { z } from 'zod';
 import { type ConnectPlexusParameters, connectPlexus } from '../chain/connectPlexus.ts';
 import type { PlexusReader, PlexusWriter } from '../chain/types.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
-import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
-import { readPassword } from '../provider/keystore/readPassword.ts';
+import { loadOrCreateKeystore } from '../keystore/loadOrCreateKeystore.ts';
+import { readPassword } from '../keystore/readPassword.ts';
 import { fetchCoordinator } from './fetchCoordinator.ts';
 import { DEFAULT_COORDINATOR } from './options.ts';
 

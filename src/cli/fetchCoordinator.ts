@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { errorFromResponse } from '../client/httpError.ts';
+import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 
 /** Coordinator answers the CLI reads are small; anything bigger is refused unread. */

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { createClient } from '../client/createClient.ts';
+import { loadOrCreateKeystore } from '../keystore/loadOrCreateKeystore.ts';
+import { readPassword } from '../keystore/readPassword.ts';
 import type { JobVerification } from '../protocol/schemas.ts';
-import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
-import { readPassword } from '../provider/keystore/readPassword.ts';
 import {
   DEFAULT_CLIENT_KEYSTORE,
   DEFAULT_COORDINATOR,

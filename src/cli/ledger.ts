@@ -4,8 +4,8 @@ import { Command } from 'commander';
 import type { Address } from 'viem';
 import { connectPlexus } from '../chain/connectPlexus.ts';
 import type { PlexusReader } from '../chain/types.ts';
+import { verifyLedger } from '../coordinator/ledger/verifyLedger.ts';
 import { openStore } from '../coordinator/store/openStore.ts';
-import { verifyLedger } from '../ledger/verifyLedger.ts';
 
 /** `plexus ledger verify`: proves a coordinator's books balance and agree with the chain. */
 export function ledgerCommand(): Command {

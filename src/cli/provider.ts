@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadOrCreateKeystore } from '../keystore/loadOrCreateKeystore.ts';
+import { readPassword } from '../keystore/readPassword.ts';
 import { type AgentBehaviour, parseBehaviour } from '../provider/agent/behaviour.ts';
 import { startProvider } from '../provider/agent/startProvider.ts';
-import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
-import { readPassword } from '../provider/keystore/readPassword.ts';
 import { DEFAULT_COORDINATOR, intOption, plxAmountOption } from './options.ts';
 import { addProviderChainCommands } from './providerChain.ts';
 

@@ -25,7 +25,7 @@ import { providerRegistryAbi } from '../chain/generated/ProviderRegistry.ts';
 import { encodeRegion } from '../chain/region.ts';
 import type { PlexusReader } from '../chain/types.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
-import { capabilitiesDigest } from '../provider/hardware/capabilitiesDigest.ts';
+import { capabilitiesDigest } from '../protocol/capabilities.ts';
 import { hardwareClaim } from '../provider/hardware/hardwareClaim.ts';
 import { probeHardware } from '../provider/hardware/probeHardware.ts';
 import {

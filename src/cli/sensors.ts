@@ -7,10 +7,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import mqtt from 'mqtt';
 import { getAddress, type Hex, isAddress } from 'viem';
 import { z } from 'zod';
-import { errorFromResponse } from '../client/httpError.ts';
+import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
-import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
-import { readPassword } from '../provider/keystore/readPassword.ts';
+import { loadOrCreateKeystore } from '../keystore/loadOrCreateKeystore.ts';
+import { readPassword } from '../keystore/readPassword.ts';
 import { mqttTopics } from '../sensors/constants.ts';
 import {
   datasetQuerySchema,

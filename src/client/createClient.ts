@@ -2,9 +2,9 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { LocalAccount } from 'viem';
+import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import type { OnnxInferSpecInput } from '../protocol/schemas.ts';
-import { errorFromResponse } from './httpError.ts';
 import { createSseParser } from './parseSse.ts';
 import { signJobSubmission } from './signJobSubmission.ts';
 

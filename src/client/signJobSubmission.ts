@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LocalAccount } from 'viem';
-import { DEFAULT_MAX_PRICE_PER_UNIT } from '../market/constants.ts';
 import { hashCanonical } from '../protocol/canonicalJson.ts';
+import { DEFAULT_MAX_PRICE_PER_UNIT } from '../protocol/constants.ts';
 import { signPlexusMessage } from '../protocol/eip712.ts';
 import type { JobSubmission, OnnxInferSpecInput } from '../protocol/schemas.ts';
 

@@ -14,9 +14,6 @@ import { z } from 'zod';
 import { getProvider } from '../chain/actions/provider/getProvider.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../logger.ts';
-import { CPU_CLASS, DEFAULT_EMISSION_PER_EPOCH } from '../market/constants.ts';
-import { createMarket, defaultFloorPrice, type Market } from '../market/createMarket.ts';
-import { createEpochClock } from '../market/epochClock.ts';
 import {
   DEFAULT_MAX_BLOB_BYTES,
   MAX_JSON_BODY_BYTES,
@@ -34,8 +31,6 @@ import { createIngester, type Ingester } from '../sensors/ingest/createIngester.
 import { createSensorMetrics } from '../sensors/ingest/sensorMetrics.ts';
 import { type MqttIngest, startMqttIngest } from '../sensors/ingest/startMqttIngest.ts';
 import { createDayScorer } from '../sensors/scoring/createDayScorer.ts';
-import { createSettlement, type Settlement } from '../settlement/createSettlement.ts';
-import { openSettlementChain, type SettlementChain } from '../settlement/openSettlementChain.ts';
 import { blobRoutes } from './api/blobRoutes.ts';
 import { installErrorHandling } from './api/errorHandling.ts';
 import { explorerRoutes } from './api/explorerRoutes.ts';
@@ -46,10 +41,15 @@ import { sensorRoutes } from './api/sensorRoutes.ts';
 import { createBlobStore } from './blobs/createBlobStore.ts';
 import { createEventLog } from './events/createEventLog.ts';
 import { createJobSubmitter } from './jobs/submitJob.ts';
+import { CPU_CLASS, DEFAULT_EMISSION_PER_EPOCH } from './market/constants.ts';
+import { createMarket, defaultFloorPrice, type Market } from './market/createMarket.ts';
+import { createEpochClock } from './market/epochClock.ts';
 import { createMetrics } from './metrics.ts';
 import { createLeastLoadedScheduler } from './scheduler/leastLoadedScheduler.ts';
 import { createPredictiveScheduler } from './scheduler/predictiveScheduler.ts';
 import type { Scheduler } from './scheduler/types.ts';
+import { createSettlement, type Settlement } from './settlement/createSettlement.ts';
+import { openSettlementChain, type SettlementChain } from './settlement/openSettlementChain.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import { createWorkLoop, defaultVerificationEconomics, type WorkLoop } from './work/createWorkLoop.ts';
 

@@ -12,11 +12,11 @@ import { connectPlexus } from '../chain/connectPlexus.ts';
 import { GENESIS_SUPPLY, PLX } from '../chain/constants.ts';
 import { deployPlexus, type PlexusDeployment } from '../chain/deployPlexus.ts';
 import { type AnvilInstance, startAnvil } from '../chain/startAnvil.ts';
+import { openKeystore } from '../keystore/openKeystore.ts';
 import { createLogger } from '../logger.ts';
-import { capabilitiesDigest } from '../provider/hardware/capabilitiesDigest.ts';
+import { capabilitiesDigest } from '../protocol/capabilities.ts';
 import { hardwareClaim } from '../provider/hardware/hardwareClaim.ts';
 import { probeHardware } from '../provider/hardware/probeHardware.ts';
-import { openKeystore } from '../provider/keystore/openKeystore.ts';
 import {
   DEVNET_CLIENT_ESCROW,
   DEVNET_CLIENT_WALLET,

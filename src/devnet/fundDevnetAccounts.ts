@@ -6,12 +6,12 @@ import { transferPlx } from '../chain/actions/transferPlx.ts';
 import { connectPlexus } from '../chain/connectPlexus.ts';
 import { PLX } from '../chain/constants.ts';
 import type { PlexusDeployment } from '../chain/deployPlexus.ts';
+import type { ScryptParams } from '../keystore/keystoreV3.ts';
+import { loadOrCreateKeystore } from '../keystore/loadOrCreateKeystore.ts';
 import type { Logger } from '../logger.ts';
-import { capabilitiesDigest } from '../provider/hardware/capabilitiesDigest.ts';
+import { capabilitiesDigest } from '../protocol/capabilities.ts';
 import { hardwareClaim } from '../provider/hardware/hardwareClaim.ts';
 import { type HardwareProfile, probeHardware } from '../provider/hardware/probeHardware.ts';
-import type { ScryptParams } from '../provider/keystore/keystoreV3.ts';
-import { loadOrCreateKeystore } from '../provider/keystore/loadOrCreateKeystore.ts';
 
 /** ETH each devnet account gets for gas (anvil_setBalance: test ETH, worth nothing). */
 export const DEVNET_GAS_ETH = parseEther('100');

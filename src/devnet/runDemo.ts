@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { PlexusClient } from '../client/createClient.ts';
 import { decodeSafetensors, encodeSafetensors, type Tensor } from '../protocol/safetensors.ts';
-import { fromOrtTensor, toOrtTensor } from '../provider/runtimes/onnx/ortTensor.ts';
+import { fromOrtTensor, toOrtTensor } from '../runtimes/onnx/ortTensor.ts';
 import { compareTensorSets } from './compareTensors.ts';
 import { DEMO_TEXTS, textImageTensor, textPixelShare } from './makeDemoInputs.ts';
 

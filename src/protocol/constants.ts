@@ -28,3 +28,9 @@ export const DEFAULT_TASK_TIMEOUT_SEC = 120;
 
 /** After a provider disconnects, its leases are cut to this, so work moves on quickly. */
 export const DISCONNECT_GRACE_SEC = 10;
+
+/**
+ * The client's cap per resource unit when the SDK or CLI is given none: 0.01 PLX (10^16 base units;
+ * PLX has 18 decimals). Signed inside every job submission.
+ */
+export const DEFAULT_MAX_PRICE_PER_UNIT = 10n ** 16n;

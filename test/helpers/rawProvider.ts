@@ -7,18 +7,17 @@ import { randomBytes } from 'node:crypto';
 import type { Hex, LocalAccount } from 'viem';
 import { WebSocket } from 'ws';
 import { createClient } from '../../src/client/createClient.ts';
-import { capabilitiesHash } from '../../src/coordinator/api/providerRoutes.ts';
+import { capabilitiesHash } from '../../src/protocol/capabilities.ts';
 import {
   answerDigest,
   type CapabilityChallenge,
   solveCapabilityChallenge,
-} from '../../src/coordinator/verification/capabilityProof.ts';
-import { computeCommitment } from '../../src/coordinator/verification/commitReveal.ts';
-import { tensorSetDigest } from '../../src/coordinator/verification/tensors.ts';
-import { toTensorSet } from '../../src/coordinator/work/outputTensors.ts';
+} from '../../src/protocol/capabilityChallenge.ts';
+import { computeCommitment } from '../../src/protocol/commitment.ts';
 import { signPlexusMessage } from '../../src/protocol/eip712.ts';
 import { cidOf, cidToBytes32 } from '../../src/protocol/ids.ts';
 import { encodeSafetensors, type Tensor } from '../../src/protocol/safetensors.ts';
+import { tensorSetDigest } from '../../src/protocol/tensorSet.ts';
 
 export type Msg = Record<string, unknown> & { type: string };
 
@@ -135,7 +134,7 @@ export async function connectRawProvider(
       return i >= 0 ? inbox.splice(i, 1)[0] : undefined;
     },
     async commit(assign, tensors) {
-      const outputDigest = tensorSetDigest(toTensorSet(tensors)) as Hex;
+      const outputDigest = tensorSetDigest(tensors) as Hex;
       const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
       const commitment = computeCommitment({
         taskId: assign.taskId as string,

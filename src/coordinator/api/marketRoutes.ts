@@ -8,12 +8,12 @@ import { getClaimed } from '../../chain/actions/coordinator/getClaimed.ts';
 import { getSettlementState } from '../../chain/actions/coordinator/getSettlementState.ts';
 import type { PlexusReader } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import { readBalances } from '../../ledger/readBalances.ts';
-import { TARGET_UTILIZATION } from '../../market/constants.ts';
-import type { Market } from '../../market/createMarket.ts';
-import { unitOf } from '../../market/resourceClass.ts';
 import { addressSchema } from '../../protocol/schemas.ts';
-import type { EpochSummary } from '../../settlement/closeEpoch.ts';
+import { readBalances } from '../ledger/readBalances.ts';
+import { TARGET_UTILIZATION } from '../market/constants.ts';
+import type { Market } from '../market/createMarket.ts';
+import { unitOf } from '../market/resourceClass.ts';
+import type { EpochSummary } from '../settlement/closeEpoch.ts';
 import type { Database } from '../store/schema.ts';
 
 /** How many epochs of price history and epoch rows the API returns at most. */

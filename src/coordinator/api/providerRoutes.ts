@@ -5,13 +5,13 @@ import type { Address, Hex } from 'viem';
 import type { WebSocket } from 'ws';
 import type { PlexusReader } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import { accounts } from '../../ledger/accounts.ts';
-import { readBalances } from '../../ledger/readBalances.ts';
 import type { Logger } from '../../logger.ts';
-import { hashCanonical } from '../../protocol/canonicalJson.ts';
+import { capabilitiesHash } from '../../protocol/capabilities.ts';
 import { MAX_WS_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../protocol/constants.ts';
 import { verifyPlexusMessage } from '../../protocol/eip712.ts';
-import { type CoordinatorMessage, type ProviderAuth, providerMessageSchema } from '../../protocol/schemas.ts';
+import { type CoordinatorMessage, providerMessageSchema } from '../../protocol/schemas.ts';
+import { accounts } from '../ledger/accounts.ts';
+import { readBalances } from '../ledger/readBalances.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Database } from '../store/schema.ts';
 import type { ProviderLink, WorkLoop } from '../work/createWorkLoop.ts';
@@ -24,22 +24,6 @@ const MESSAGE_BURST = 400;
 /** Invalid messages tolerated before a session is closed. */
 const MAX_STRIKES = 20;
 const PING_INTERVAL_MS = 15_000;
-
-/** What a provider's session signature commits to besides the challenge. */
-export function capabilitiesHash(
-  auth: Pick<ProviderAuth, 'hardware' | 'slots' | 'region' | 'agentVersion'> & {
-    floorPrices?: Record<string, string> | undefined;
-  },
-): Hex {
-  return hashCanonical({
-    hardware: auth.hardware,
-    slots: auth.slots,
-    region: auth.region,
-    agentVersion: auth.agentVersion,
-    // Signed too when advertised; agents without floors hash exactly as before.
-    ...(auth.floorPrices ? { floorPrices: auth.floorPrices } : {}),
-  });
-}
 
 /**
  * The provider side of the coordinator: a WebSocket at `/v1/providers/ws` (the agent dials out,

@@ -2,17 +2,17 @@ import type { Kysely } from 'kysely';
 import { type Hex, keccak256, toBytes } from 'viem';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import type { Market } from '../../market/createMarket.ts';
 import { hashCanonical } from '../../protocol/canonicalJson.ts';
 import { plexusMessageHash, verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import { type JobSpec, type JobSubmission, jobSpecSchema } from '../../protocol/schemas.ts';
-import { checkInputsAgainstModel } from '../../provider/runtimes/onnx/checkInputsAgainstModel.ts';
-import { inspectOnnxModel, type OnnxModelMeta } from '../../provider/runtimes/onnx/inspectOnnxModel.ts';
+import { checkInputsAgainstModel } from '../../runtimes/onnx/checkInputsAgainstModel.ts';
+import { inspectOnnxModel, type OnnxModelMeta } from '../../runtimes/onnx/inspectOnnxModel.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
+import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
-import { policyOfSpec } from '../work/createWorkLoop.ts';
+import { policyOfSpec } from '../verification/policy.ts';
 
 /** Inputs up to this size are checked in a reused buffer (larger ones get their own). */
 const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;

@@ -3,9 +3,9 @@
  * grows, but never below the economic bound `p ≥ C / (R + F)` at which cheating stops paying.
  */
 import type { Hex } from 'viem';
+import { hashUnit } from '../../protocol/rng.ts';
 import { type AuditParams, DEFAULT_AUDIT_PARAMS } from './constants.ts';
 import { type ReputationState, reputationScore } from './reputation.ts';
-import { hashUnit } from './rng.ts';
 
 const SCALE = 10n ** 15n;
 

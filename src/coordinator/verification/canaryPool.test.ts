@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { keccak256, toHex } from 'viem';
+import { Rng } from '../../protocol/rng.ts';
 import { CanaryPool } from './canaryPool.ts';
-import { Rng } from './rng.ts';
 
 type Descriptor = { kind: string; model: string; input: string };
 const provider = '0x0000000000000000000000000000000000000001' as const;

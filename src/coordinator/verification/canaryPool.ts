@@ -5,9 +5,9 @@
  * descriptor is passed through untouched and the "is this a canary" fact lives only here.
  */
 import type { Hex } from 'viem';
-import { hashUnit, Rng } from './rng.ts';
+import { hashUnit, Rng } from '../../protocol/rng.ts';
+import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { CanaryAnswer, Verdict } from './taskVerification.ts';
-import type { TensorSet } from './tensors.ts';
 
 type Canary<D> = { id: string; descriptor: D; answer: CanaryAnswer; seenBy: Set<string>; issued: number };
 

@@ -1,17 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { capabilityChallengeSchema } from '../../protocol/schemas.ts';
 import {
-  assessCapability,
   CHALLENGE_MODULUS,
   chainProduct,
   challengeMatrices,
+  multiplyInt8,
+  solveCapabilityChallenge,
+} from '../../protocol/capabilityChallenge.ts';
+import { capabilityChallengeSchema } from '../../protocol/schemas.ts';
+import {
+  assessCapability,
   freivaldsCheck,
   HARDWARE_CLASSES,
   type HardwareClass,
   makeCapabilityChallenge,
-  multiplyInt8,
-  solveCapabilityChallenge,
 } from './capabilityProof.ts';
 
 const small: HardwareClass = {

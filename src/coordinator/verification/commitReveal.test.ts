@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import { encodeAbiParameters, type Hex, keccak256, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { isPlexusError } from '../../errors/PlexusError.ts';
-import { CommitRevealRound, computeCommitment, verifyReveal } from './commitReveal.ts';
+import { computeCommitment, verifyReveal } from '../../protocol/commitment.ts';
+import { CommitRevealRound } from './commitReveal.ts';
 
 const alice = '0x00000000000000000000000000000000000a11ce' as const;
 const bob = '0x0000000000000000000000000000000000000b0b' as const;

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Rng } from '../../protocol/rng.ts';
+import type { Tensor } from '../../protocol/safetensors.ts';
+import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { compareTensorSets, compareTensors } from './compareTensors.ts';
-import { Rng } from './rng.ts';
-import { type Tensor, tensorSetDigest } from './tensors.ts';
 
 const f32 = (xs: number[] | Float32Array, shape = [xs.length]): Tensor => ({
   dtype: 'float32',

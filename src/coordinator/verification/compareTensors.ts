@@ -2,8 +2,10 @@
  * Tolerance-aware comparison of task outputs: exact for integer tensors, allclose + cosine for
  * float tensors, and an explanation of every difference.
  */
+
+import { shapeSize, type Tensor } from '../../protocol/safetensors.ts';
+import { halfToFloat, isFloatDType, type TensorSet } from '../../protocol/tensorSet.ts';
 import { DEFAULT_TOLERANCES, type FloatTolerance } from './constants.ts';
-import { halfToFloat, isFloatDType, shapeSize, type Tensor, type TensorSet } from './tensors.ts';
 
 /**
  * Tolerances per float dtype; missing entries fall back to {@link DEFAULT_TOLERANCES}.

@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  answerDigest,
-  HARDWARE_CLASSES,
-  makeCapabilityChallenge,
-  solveCapabilityChallenge,
-} from './capabilityProof.ts';
+import { answerDigest, solveCapabilityChallenge } from '../../protocol/capabilityChallenge.ts';
+import { HARDWARE_CLASSES, makeCapabilityChallenge } from './capabilityProof.ts';
 import { createFreivaldsVerifier } from './freivaldsVerifier.ts';
 
 test('the verifier thread checks answers off the event loop, one at a time, and reports wrong ones', async () => {

@@ -4,7 +4,7 @@
  * at a time (a second waits for the first: the coordinator never spends more than one core on it).
  */
 import { Worker } from 'node:worker_threads';
-import type { CapabilityChallenge } from './capabilityProof.ts';
+import type { CapabilityChallenge } from '../../protocol/capabilityChallenge.ts';
 
 const WORKER_URL = new URL('./freivaldsWorker.mjs', import.meta.url);
 

@@ -3,7 +3,8 @@
  * posts `{ id, digestOk, correct }`, or `{ id, error }` when the check itself threw.
  */
 import { parentPort } from 'node:worker_threads';
-import { type CapabilityChallenge, checkCapabilityAnswer } from './capabilityProof.ts';
+import type { CapabilityChallenge } from '../../protocol/capabilityChallenge.ts';
+import { checkCapabilityAnswer } from './capabilityProof.ts';
 
 type Job = {
   id: number;

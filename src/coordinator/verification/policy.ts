@@ -2,6 +2,7 @@
  * The verification policy a job asks for: `none`, `redundant(k)` or `audit` (network default).
  */
 import { z } from 'zod';
+import type { OnnxInferSpec } from '../../protocol/schemas.ts';
 
 /**
  * Zod schema of a job's verification policy (what clients send in a job submission).
@@ -40,4 +41,17 @@ export const DEFAULT_VERIFICATION_POLICY: VerificationPolicy = { kind: 'audit' }
  */
 export function parseVerificationPolicy(json: unknown): VerificationPolicy {
   return json === undefined ? DEFAULT_VERIFICATION_POLICY : verificationPolicySchema.parse(json);
+}
+
+/**
+ * The verification policy of a job spec (absent → the network default, adaptive audit).
+ *
+ * @example
+ * policyOfSpec({ ...spec, verification: { policy: 'redundant' } }); // { kind: 'redundant', k: 3 }
+ */
+export function policyOfSpec(spec: OnnxInferSpec): VerificationPolicy {
+  const v = spec.verification;
+  if (!v) return DEFAULT_VERIFICATION_POLICY;
+  if (v.policy === 'redundant') return { kind: 'redundant', k: v.k ?? 3 };
+  return { kind: v.policy };
 }

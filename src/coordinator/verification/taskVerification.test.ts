@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type Hex, keccak256, toHex } from 'viem';
 import { isPlexusError } from '../../errors/PlexusError.ts';
-import { computeCommitment } from './commitReveal.ts';
-import { Rng } from './rng.ts';
+import { computeCommitment } from '../../protocol/commitment.ts';
+import { Rng } from '../../protocol/rng.ts';
+import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { TaskVerification, type TaskVerificationInit } from './taskVerification.ts';
-import { type TensorSet, tensorSetDigest } from './tensors.ts';
 
 const addr = (i: number): Hex => `0x${i.toString(16).padStart(40, '0')}`;
 const truth = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i) * 4);

@@ -14,14 +14,14 @@
  */
 import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import { normalizeAddress } from './address.ts';
+import { normalizeAddress } from '../../protocol/address.ts';
+import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { CommitRevealRound } from './commitReveal.ts';
 import { compareTensorSets, type Tolerances } from './compareTensors.ts';
 import { MAX_EXECUTIONS_PER_TASK } from './constants.ts';
 import type { VerificationPolicy } from './policy.ts';
 import type { Outcome } from './reputation.ts';
 import { type FaultEvidence, type FaultKind, makeSlashEntry, type SlashEntry } from './slashing.ts';
-import { type TensorSet, tensorSetDigest } from './tensors.ts';
 
 /**
  * Why an execution was asked for.

@@ -11,11 +11,11 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
+import type { CapabilityChallenge } from '../../protocol/capabilityChallenge.ts';
 import type { CoordinatorMessage, HardwareClaim } from '../../protocol/schemas.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { Database } from '../store/schema.ts';
 import {
-  type CapabilityChallenge,
   capabilityTiming,
   HARDWARE_CLASSES,
   type HardwareClass,

@@ -4,10 +4,11 @@ import { type Address, type Hex, keccak256, toBytes } from 'viem';
 import type { ErrorCode } from '../../errors/codes.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
-import type { Market } from '../../market/createMarket.ts';
+import { computeCommitment, verifyReveal } from '../../protocol/commitment.ts';
 import { DISCONNECT_GRACE_SEC } from '../../protocol/constants.ts';
 import { verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { cidToBytes32 } from '../../protocol/ids.ts';
+import { hashUnit } from '../../protocol/rng.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type {
   CoordinatorMessage,
@@ -17,16 +18,17 @@ import type {
   ProviderFailure,
   ProviderResult,
 } from '../../protocol/schemas.ts';
+import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
+import type { Market } from '../market/createMarket.ts';
 import type { Metrics } from '../metrics.ts';
 import { createReputationLimitedScheduler } from '../scheduler/reputationLimitedScheduler.ts';
 import type { Scheduler, TaskRequirements } from '../scheduler/types.ts';
 import { type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 import { AdaptiveAuditPolicy, auditRate, economicAuditBound } from '../verification/auditPolicy.ts';
-import { computeCommitment, verifyReveal } from '../verification/commitReveal.ts';
-import { DEFAULT_VERIFICATION_POLICY, type VerificationPolicy } from '../verification/policy.ts';
+import { policyOfSpec, type VerificationPolicy } from '../verification/policy.ts';
 import {
   concurrencyLimit,
   isTrusted,
@@ -36,7 +38,6 @@ import {
   reputationScore,
   updateReputation,
 } from '../verification/reputation.ts';
-import { hashUnit } from '../verification/rng.ts';
 import { type FaultKind, slashAmount } from '../verification/slashing.ts';
 import {
   type ExecutionRole,
@@ -45,13 +46,11 @@ import {
   type Verdict,
   type VerificationEvent,
 } from '../verification/taskVerification.ts';
-import { type TensorSet, tensorSetDigest } from '../verification/tensors.ts';
 import {
   type CapabilityProofOptions,
   type CapabilityView,
   createCapabilityProofs,
 } from './capabilityProofs.ts';
-import { toTensorSet } from './outputTensors.ts';
 import { workQueries } from './workQueries.ts';
 
 /** What the work loop needs to reach one connected provider. */
@@ -152,19 +151,6 @@ export function defaultVerificationEconomics(): VerificationEconomics {
     honestCost: 500_000n,
     stake: 20_000_000n,
   };
-}
-
-/**
- * The verification policy of a job spec (absent → the network default, adaptive audit).
- *
- * @example
- * policyOfSpec({ ...spec, verification: { policy: 'redundant' } }); // { kind: 'redundant', k: 3 }
- */
-export function policyOfSpec(spec: OnnxInferSpec): VerificationPolicy {
-  const v = spec.verification;
-  if (!v) return DEFAULT_VERIFICATION_POLICY;
-  if (v.policy === 'redundant') return { kind: 'redundant', k: v.k ?? 3 };
-  return { kind: v.policy };
 }
 
 /** A verdict as JSON (bigints as decimal strings). */
@@ -326,7 +312,7 @@ export function createWorkLoop(deps: {
       .execute();
     const outputs = new Map<string, TensorSet>();
     for (const e of execs) {
-      outputs.set(e.output_digest, toTensorSet(decodeSafetensors(await deps.blobs.read(e.output_cid))));
+      outputs.set(e.output_digest, decodeSafetensors(await deps.blobs.read(e.output_cid)));
     }
     const tv = TaskVerification.restore(
       initFor(taskId, JSON.parse(row.policy) as VerificationPolicy, row.audit === 1),
@@ -741,7 +727,7 @@ export function createWorkLoop(deps: {
       .selectAll()
       .where('id', '=', canary.canary_id)
       .executeTakeFirstOrThrow();
-    const expected = toTensorSet(decodeSafetensors(await deps.blobs.read(known.expected_cid)));
+    const expected = decodeSafetensors(await deps.blobs.read(known.expected_cid));
     const tv = new TaskVerification({
       ...initFor(canary.task_id, { kind: 'none' }, false),
       canary: { expectedDigest: known.expected_digest as Hex, expected },
@@ -1553,7 +1539,7 @@ export function createWorkLoop(deps: {
       }
       if (size > MAX_OUTPUT_BYTES) throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', 'output is too large');
       // The output must be a well-formed tensor file; garbage never reaches the client.
-      const tensors = toTensorSet(decodeSafetensors(await deps.blobs.read(msg.outputCid)));
+      const tensors = decodeSafetensors(await deps.blobs.read(msg.outputCid));
       const outputDigest = tensorSetDigest(tensors);
       const revealed = msg.outputDigest !== undefined && msg.salt !== undefined ? msg : undefined;
       if (revealed && revealed.outputDigest !== outputDigest) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createRng } from '../placement/rng.ts';
+import { createRng } from '../rng.ts';
 import { MeanRuntimeEstimator, RuntimePredictor } from './runtimePredictor.ts';
 
 test('a first observation sets the level; work scales the prediction', () => {

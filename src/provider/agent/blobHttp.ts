@@ -7,7 +7,7 @@
  */
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { errorFromBody } from '../../client/httpError.ts';
+import { errorFromBody } from '../../errors/httpError.ts';
 
 /** What undici's fetch allowed a silent connection (its headers and body timeouts), in ms. */
 const IDLE_TIMEOUT_MS = 300_000;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { cidOf } from '../../protocol/ids.ts';
+import type { OnnxRuntime } from '../../runtimes/onnx/createOnnxRuntime.ts';
 import type { BlobCache } from '../cache/createBlobCache.ts';
-import type { OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 import type { ScratchFiles } from './scratchFiles.ts';
 
 export type OnnxTask = { model: string; input: string; timeoutMs: number };

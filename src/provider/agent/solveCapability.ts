@@ -5,14 +5,15 @@
  * back. Every partial sum stays below 250·8·n < 2^24 (n ≤ 8388), so float32 is exact. Falls back
  * to the exact JS solver when onnxruntime cannot run the model.
  */
+
+import type { Logger } from '../../logger.ts';
 import {
   answerDigest,
   type CapabilityAnswer,
   type CapabilityChallenge,
   challengeMatrices,
   solveCapabilityChallenge,
-} from '../../coordinator/verification/capabilityProof.ts';
-import type { Logger } from '../../logger.ts';
+} from '../../protocol/capabilityChallenge.ts';
 import { chainOnnxModel } from './chainModel.ts';
 
 type Ort = typeof import('onnxruntime-node');

@@ -9,22 +9,21 @@ import { join } from 'node:path';
 import type { Hex, LocalAccount } from 'viem';
 import { keccak256, toBytes } from 'viem';
 import { WebSocket } from 'ws';
-import { capabilitiesHash } from '../../coordinator/api/providerRoutes.ts';
-import { computeCommitment } from '../../coordinator/verification/commitReveal.ts';
-import { tensorSetDigest } from '../../coordinator/verification/tensors.ts';
-import { toTensorSet } from '../../coordinator/work/outputTensors.ts';
 import { type ErrorCode, errorCodes } from '../../errors/codes.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../../logger.ts';
+import { capabilitiesHash } from '../../protocol/capabilities.ts';
+import { computeCommitment } from '../../protocol/commitment.ts';
 import { MAX_WS_MESSAGE_BYTES } from '../../protocol/constants.ts';
 import { signPlexusMessage } from '../../protocol/eip712.ts';
 import { cidOf, cidToBytes32 } from '../../protocol/ids.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import { type CoordinatorMessage, capabilityChallengeSchema } from '../../protocol/schemas.ts';
+import { tensorSetDigest } from '../../protocol/tensorSet.ts';
+import { createOnnxRuntime } from '../../runtimes/onnx/createOnnxRuntime.ts';
 import { createBlobCache } from '../cache/createBlobCache.ts';
 import { hardwareClaim } from '../hardware/hardwareClaim.ts';
 import { type HardwareProfile, probeHardware } from '../hardware/probeHardware.ts';
-import { createOnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 import { backoffDelay } from './backoff.ts';
 import { type AgentBehaviour, misbehave } from './behaviour.ts';
 import { createBlobHttp } from './blobHttp.ts';
@@ -299,7 +298,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         return;
       }
       const output = act.output;
-      const outputDigest = tensorSetDigest(toTensorSet(decodeSafetensors(output.bytes)));
+      const outputDigest = tensorSetDigest(decodeSafetensors(output.bytes));
       const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
       const commitment = computeCommitment({
         taskId: a.taskId,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { listOrtExecutionProviders } from '../runtimes/onnx/listOrtExecutionProviders.ts';
+import { listOrtExecutionProviders } from '../../runtimes/onnx/listOrtExecutionProviders.ts';
 import { type ExecText, NVIDIA_SMI_ARGS, parseNvidiaSmiCsv, probeHardware } from './probeHardware.ts';
 
 const logger = pino({ level: 'silent' });

@@ -9,7 +9,7 @@ import { createLogger, type Logger } from '../../logger.ts';
 import {
   listOrtExecutionProviders,
   type OrtExecutionProvider,
-} from '../runtimes/onnx/listOrtExecutionProviders.ts';
+} from '../../runtimes/onnx/listOrtExecutionProviders.ts';
 
 /**
  * One GPU as nvidia-smi reports it.

@@ -7,11 +7,11 @@
  */
 import { type Kysely, sql } from 'kysely';
 import { type Address, type Hex, keccak256, toBytes } from 'viem';
+import { accounts } from '../../coordinator/ledger/accounts.ts';
+import { postEntry } from '../../coordinator/ledger/postEntry.ts';
+import type { Market } from '../../coordinator/market/createMarket.ts';
 import type { Database } from '../../coordinator/store/schema.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import { accounts } from '../../ledger/accounts.ts';
-import { postEntry } from '../../ledger/postEntry.ts';
-import type { Market } from '../../market/createMarket.ts';
 import { DATASET_FEE_BPS, MAX_DATASET_READINGS } from '../constants.ts';
 import { verifySensorMessage } from '../identity/sensorMessages.ts';
 import { type DatasetQuery, datasetQueryHash } from '../protocol.ts';

@@ -1,0 +1,56 @@
+/**
+ * Where the shared real-world traces live: `../shared/data` next to the repository root
+ * (see `/work/shared/data/README.md`). The data is never copied into the project, so every
+ * loader goes through here and fails with one clear message naming the path when it is absent.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PlexusError } from '../../src/errors/PlexusError.ts';
+
+/** The repository root, resolved from this file (lab/traces → ../..). */
+const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+
+/**
+ * Absolute path of a file under the shared data folder (`<repo>/../shared/data/<relative>`).
+ * `PLEXUS_DATA_DIR` overrides the folder, for machines that keep the data elsewhere.
+ *
+ * @example
+ * const csv = sharedDataPath('traces/philly_pollux.csv');
+ */
+export function sharedDataPath(relative: string): string {
+  const base = process.env.PLEXUS_DATA_DIR ?? resolve(repoRoot, '../shared/data');
+  return resolve(base, relative);
+}
+
+/**
+ * The path of a shared data file, or a `PLX_NOT_FOUND` error that names the missing path.
+ *
+ * @example
+ * const path = requireSharedData('traces/azure_llm_conv.csv'); // throws when absent
+ */
+export function requireSharedData(relative: string): string {
+  const path = sharedDataPath(relative);
+  if (!existsSync(path)) {
+    throw new PlexusError(
+      'PLX_NOT_FOUND',
+      `trace data missing: ${path} (expected ../shared/data/${relative})`,
+      {
+        details: { path },
+      },
+    );
+  }
+  return path;
+}
+
+/**
+ * Why a test that needs `relative` must skip, or `undefined` when the file is there.
+ * Tests pass this to `test(name, { skip }, fn)` so that a missing data folder reads clearly.
+ *
+ * @example
+ * test('loads openb', { skip: missingDataReason('traces/openb/openb_node_list_gpu_node.csv') }, () => {});
+ */
+export function missingDataReason(relative: string): string | undefined {
+  const path = sharedDataPath(relative);
+  return existsSync(path) ? undefined : `trace data missing at ${path}`;
+}

@@ -1,0 +1,486 @@
+/**
+ * The market component: admission against escrow, billing of verified executions into the
+ * ledger, provider floor prices, sessions (uptime) and per-class base prices. docs/market.md.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { Address } from 'viem';
+import { getEscrowBalance } from '../../chain/actions/client/getEscrowBalance.ts';
+import { getProvider } from '../../chain/actions/provider/getProvider.ts';
+import type { PlexusReader } from '../../chain/types.ts';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import type { Logger } from '../../logger.ts';
+import type { HardwareClaim, OnnxInferSpec, Usage } from '../../protocol/schemas.ts';
+import { accounts } from '../ledger/accounts.ts';
+import { postEntry } from '../ledger/postEntry.ts';
+import { readBalances } from '../ledger/readBalances.ts';
+import { queryTemplate, type RawConnection, templateRunner } from '../store/queryTemplate.ts';
+import type { Database } from '../store/schema.ts';
+import type { VerificationPolicy } from '../verification/policy.ts';
+import { policyOfSpec } from '../verification/policy.ts';
+import type { Verdict } from '../verification/taskVerification.ts';
+import {
+  CPU_CLASS,
+  DEFAULT_CPU_BASE_PRICE,
+  DEFAULT_CPU_FLOOR_PRICE,
+  DEFAULT_GPU_BASE_PRICE,
+  DEFAULT_GPU_FLOOR_PRICE,
+} from './constants.ts';
+import type { EpochClock } from './epochClock.ts';
+import { paidExecutionsPerTask, priceExecution, worstCaseCost } from './priceExecution.ts';
+import { gpuClassOf, taskClass } from './resourceClass.ts';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+export type Market = {
+  clock: EpochClock;
+  /** True when escrow is checked on chain; false in development mode (no chain). */
+  readonly escrowChecked: boolean;
+  /**
+   * Admits a job: checks the client's available escrow covers its worst case, then runs `store`
+   * (which inserts the job) under a lock, so two submissions cannot both spend the same escrow.
+   */
+  admit(
+    args: {
+      client: Address;
+      tasks: number;
+      policy: VerificationPolicy;
+      taskTimeoutSec: number;
+      maxPrice: bigint;
+    },
+    store: (worstCase: bigint) => Promise<void>,
+  ): Promise<void>;
+  /**
+   * Admits a fixed charge (a dataset purchase, docs/sensors.md): checks the client's available
+   * escrow covers `amount`, then runs `store` (which posts the charge) under the same lock as job
+   * admission, so a purchase and a job cannot both spend the same escrow.
+   */
+  admitCharge(client: Address, amount: bigint, store: () => Promise<void>): Promise<void>;
+  /** Available escrow of a client (on-chain balance − pending withdrawal − unsettled − reserved). */
+  availableEscrow(
+    client: Address,
+  ): Promise<{ balance: bigint; unsettled: bigint; reserved: bigint; available: bigint }>;
+  /**
+   * Bills the paid executions of an accepted task into the ledger (caller's transaction). A caller
+   * that already read the job or the task's executions (oldest first) passes them in `known`.
+   */
+  onVerdict(
+    trx: Transaction<Database>,
+    jobId: string,
+    verdict: Verdict,
+    known?: {
+      job?: { client: string; spec: OnnxInferSpec; maxPrice: bigint | undefined };
+      executions?: readonly { assignment_id: string; provider: string; result: string }[];
+    },
+  ): Promise<void>;
+  /** Records a provider's session start and floor prices (caller's transaction). */
+  onConnected(
+    trx: Transaction<Database>,
+    hello: {
+      address: string;
+      hardware: HardwareClaim;
+      slots: number;
+      floorPrices?: Record<string, string> | undefined;
+    },
+    t: number,
+  ): Promise<void>;
+  onDisconnected(trx: Transaction<Database>, address: string, t: number): Promise<void>;
+  /**
+   * Connected providers that may not take a job: their floor for its class is above the job's
+   * cap, or (with a chain) they are not active on chain (unregistered, below minStake — slashed —
+   * or unbonding: docs/contracts.md says such providers take no new work).
+   */
+  ineligible(maxPrice: bigint | undefined, needsGpu: boolean): Set<string>;
+  /** Re-reads every connected provider's on-chain status (stake changes, slashes, unbonding). */
+  refreshStakes(): Promise<void>;
+  /**
+   * Re-reads the escrow of every client with open jobs. A client whose escrow (less any pending
+   * withdrawal) no longer covers its unsettled charges and open reservations is held: the work
+   * loop starts none of its tasks until it is covered again (cancelled withdrawal, new deposit),
+   * so a withdrawal requested after admission cannot leave work unpaid (docs/market.md).
+   */
+  refreshEscrowHolds(): Promise<void>;
+  /** The client's unstarted tasks wait: its escrow no longer covers its open jobs. */
+  clientHeld(client: string): boolean;
+  /** A provider's bonded stake as last read from the chain (undefined: never read, or no chain). */
+  stakeOf(address: string): bigint | undefined;
+  /** The base price of a class in force in an epoch. */
+  basePrice(db: Executor, cls: string, epoch: number): Promise<bigint>;
+  /** The epoch new ledger entries belong to now: the clock's, but never one already closed. */
+  currentEpoch(db: Executor, t?: number): Promise<number>;
+  /** Resource classes seen (cpu plus every GPU class of a known provider). */
+  classes(db: Executor): Promise<string[]>;
+};
+
+/** Default base price of a class. */
+export function defaultBasePrice(cls: string): bigint {
+  return cls === CPU_CLASS ? DEFAULT_CPU_BASE_PRICE : DEFAULT_GPU_BASE_PRICE;
+}
+
+/** Default floor of a class, when the agent advertises none. */
+export function defaultFloorPrice(cls: string): bigint {
+  return cls === CPU_CLASS ? DEFAULT_CPU_FLOOR_PRICE : DEFAULT_GPU_FLOOR_PRICE;
+}
+
+/**
+ * Builds the market. With `chain` undefined it runs in development mode: every job is admitted
+ * (escrow is not checked; logged once at start) and billing still goes into the ledger.
+ *
+ * @example
+ * const market = createMarket({ db, clock, chain: reader, log });
+ */
+export function createMarket(deps: {
+  db: Kysely<Database>;
+  clock: EpochClock;
+  chain?: PlexusReader | undefined;
+  log: Logger;
+  now?: () => number;
+  /** Called when a provider becomes eligible for work (so the work loop dispatches again). */
+  onEligible?: () => void;
+  /** The store's raw connection: billing's queries run as templates on it (store/queryTemplate.ts). */
+  raw?: RawConnection;
+}): Market {
+  const { db, clock, log } = deps;
+  const stmt = templateRunner(deps.raw);
+  // Every billed task asks for the current epoch and its base price: built once.
+  const lastClosedEpoch = queryTemplate(() =>
+    db
+      .selectFrom('epochs')
+      .select((eb) => eb.fn.max('epoch').as('e'))
+      .where('status', '!=', 'open'),
+  );
+  const priceInForce = queryTemplate((p: (n: 'cls' | 'epoch') => never) =>
+    db
+      .selectFrom('prices')
+      .select('base_price')
+      .where('class', '=', p('cls'))
+      .where('epoch', '<=', p('epoch'))
+      .orderBy('epoch', 'desc')
+      .limit(1),
+  );
+  const now = deps.now ?? Date.now;
+  /** Floors and class of connected providers (for placement). */
+  const floors = new Map<string, { gpuClass: string | undefined; floors: Record<string, string> }>();
+  let admission: Promise<unknown> = Promise.resolve();
+  /** Connected providers known to be active on chain (registered, staked, not unbonding). */
+  const activeOnChain = new Set<string>();
+  /** Last bonded stake read from the chain, per provider (kept after a disconnect). */
+  const stakes = new Map<string, bigint>();
+  /** Clients whose escrow no longer covers their open jobs (refreshEscrowHolds). */
+  const held = new Set<string>();
+
+  async function refreshOne(address: string): Promise<void> {
+    if (!deps.chain) return;
+    try {
+      const rec = await getProvider(deps.chain, address as Address);
+      stakes.set(address, rec.stake);
+      const was = activeOnChain.has(address);
+      if (rec.active && floors.has(address)) activeOnChain.add(address);
+      else activeOnChain.delete(address);
+      if (!was && activeOnChain.has(address)) deps.onEligible?.();
+      if (!rec.active)
+        log.debug({ address, registered: rec.registered }, 'provider not active on chain: no work');
+    } catch (err) {
+      // The chain is down: keep what was known; an unknown provider waits for the next refresh.
+      log.debug({ err, address }, 'could not read the provider from the chain');
+    }
+  }
+
+  async function currentEpoch(ex: Executor, t = now()): Promise<number> {
+    const closed = await stmt.first(ex, lastClosedEpoch, {});
+    return Math.max(clock.epochAt(t), Number(closed?.e ?? 0) + 1);
+  }
+
+  async function basePrice(ex: Executor, cls: string, epoch: number): Promise<bigint> {
+    const row = await stmt.first(ex, priceInForce, { cls, epoch });
+    return row ? BigInt(row.base_price) : defaultBasePrice(cls);
+  }
+
+  async function reserved(client: string): Promise<{ unsettled: bigint; reserved: bigint }> {
+    const c = client.toLowerCase();
+    const unsettled =
+      (await readBalances(db, { account: accounts.clientUnsettled(c) })).get(accounts.clientUnsettled(c)) ??
+      0n;
+    const open = await db
+      .selectFrom('jobs')
+      .select(['id', 'worst_case'])
+      .where('client', '=', c)
+      .where('status', 'in', ['queued', 'running'])
+      .execute();
+    let r = 0n;
+    for (const j of open) {
+      if (!j.worst_case) continue;
+      const charged =
+        (await readBalances(db, { jobId: j.id, kind: 'charge', account: accounts.clientUnsettled(c) })).get(
+          accounts.clientUnsettled(c),
+        ) ?? 0n;
+      const left = BigInt(j.worst_case) - charged;
+      if (left > 0n) r += left;
+    }
+    return { unsettled, reserved: r };
+  }
+
+  async function availableEscrow(client: Address) {
+    const { unsettled, reserved: res } = await reserved(client);
+    let balance = 0n;
+    if (deps.chain) {
+      try {
+        const e = await getEscrowBalance(deps.chain, client);
+        balance = e.balance - (e.pendingWithdrawal?.amount ?? 0n);
+      } catch (cause) {
+        throw new PlexusError('PLX_CHAIN_UNAVAILABLE', 'could not read the escrow balance from the chain', {
+          cause,
+        });
+      }
+    }
+    return { balance, unsettled, reserved: res, available: balance - unsettled - res };
+  }
+
+  if (!deps.chain)
+    log.warn('no chain configured: development mode, escrow is not checked and epochs are not settled');
+
+  return {
+    clock,
+    escrowChecked: deps.chain !== undefined,
+    availableEscrow,
+    async admitCharge(client, amount, store) {
+      const run = admission.then(async () => {
+        if (deps.chain) {
+          const a = await availableEscrow(client);
+          if (a.available < amount) {
+            throw new PlexusError(
+              'PLX_INSUFFICIENT_ESCROW',
+              `available escrow ${a.available} is below the charge ${amount}`,
+              {
+                details: {
+                  available: a.available.toString(),
+                  required: amount.toString(),
+                  balance: a.balance.toString(),
+                  unsettled: a.unsettled.toString(),
+                  reserved: a.reserved.toString(),
+                },
+              },
+            );
+          }
+        }
+        await store();
+      });
+      admission = run.catch(() => {});
+      return run;
+    },
+    async admit(args, store) {
+      const worst = worstCaseCost(args);
+      const run = admission.then(async () => {
+        if (deps.chain) {
+          const a = await availableEscrow(args.client);
+          if (a.available < worst) {
+            throw new PlexusError(
+              'PLX_INSUFFICIENT_ESCROW',
+              `available escrow ${a.available} is below the job's worst case ${worst}`,
+              {
+                details: {
+                  available: a.available.toString(),
+                  required: worst.toString(),
+                  balance: a.balance.toString(),
+                  unsettled: a.unsettled.toString(),
+                  reserved: a.reserved.toString(),
+                },
+              },
+            );
+          }
+        }
+        await store(worst);
+      });
+      admission = run.catch(() => {});
+      return run;
+    },
+    async onVerdict(trx, jobId, verdict, known = {}) {
+      if (verdict.status !== 'accepted') return;
+      let job = known.job;
+      if (!job) {
+        const row = await trx
+          .selectFrom('jobs')
+          .select(['client', 'spec', 'max_price'])
+          .where('id', '=', jobId)
+          .executeTakeFirst();
+        if (!row) return;
+        job = {
+          client: row.client,
+          spec: JSON.parse(row.spec) as OnnxInferSpec,
+          maxPrice: row.max_price ? BigInt(row.max_price) : undefined,
+        };
+      }
+      if (job.maxPrice === undefined) return; // a job from before the market: never billed
+      const { spec, maxPrice } = job;
+      const paid = new Set(
+        verdict.outcomes
+          .filter((o) => o.outcome === 'valid' || o.outcome === 'unverified')
+          .map((o) => o.provider.toLowerCase()),
+      );
+      const execs =
+        known.executions ??
+        (await trx
+          .selectFrom('task_executions')
+          .select(['assignment_id', 'provider', 'result'])
+          .where('task_id', '=', verdict.taskId)
+          .orderBy('created_at')
+          .execute());
+      const limit = paidExecutionsPerTask(policyOfSpec(spec));
+      const epoch = await currentEpoch(trx);
+      let billed = 0;
+      for (const e of execs) {
+        if (!paid.has(e.provider.toLowerCase()) || billed >= limit) continue;
+        // A connected provider's class and floors are what its session stored in its row.
+        const session = floors.get(e.provider);
+        let cls: string;
+        let fl: Record<string, string>;
+        if (session) {
+          cls = (spec.resources.gpu && session.gpuClass) || CPU_CLASS;
+          fl = session.floors;
+        } else {
+          const p = await trx
+            .selectFrom('providers')
+            .select(['hardware', 'floor_prices'])
+            .where('address', '=', e.provider)
+            .executeTakeFirst();
+          const hw = p ? (JSON.parse(p.hardware) as HardwareClaim) : { gpus: [], executionProviders: [] };
+          cls = taskClass(spec.resources.gpu, hw);
+          fl = p?.floor_prices ? (JSON.parse(p.floor_prices) as Record<string, string>) : {};
+        }
+        const usage = (JSON.parse(e.result) as { usage: Usage }).usage;
+        const floor = fl[cls];
+        const price = priceExecution({
+          cls,
+          usage,
+          timeoutSec: spec.taskTimeoutSec,
+          basePrice: await basePrice(trx, cls, epoch),
+          floor: floor !== undefined ? BigInt(floor) : defaultFloorPrice(cls),
+          maxPrice,
+        });
+        billed++;
+        if (price.charge === 0n) continue;
+        await postEntry(
+          trx,
+          {
+            ref: `exec:${e.assignment_id}`,
+            kind: 'charge',
+            epoch,
+            jobId,
+            memo: {
+              taskId: verdict.taskId,
+              provider: e.provider.toLowerCase(),
+              class: cls,
+              unitsMilli: price.unitsMilli.toString(),
+              unitPrice: price.unitPrice.toString(),
+            },
+            postings: [
+              { account: accounts.clientUnsettled(job.client), amount: price.charge },
+              { account: accounts.providerEarnings(e.provider), amount: -price.providerAmount },
+              ...(price.fee > 0n ? [{ account: accounts.protocolFees, amount: -price.fee }] : []),
+            ],
+          },
+          now(),
+          deps.raw,
+        );
+      }
+    },
+    async onConnected(trx, hello, t) {
+      const address = hello.address.toLowerCase();
+      floors.set(address, { gpuClass: gpuClassOf(hello.hardware), floors: hello.floorPrices ?? {} });
+      void refreshOne(address);
+      await trx
+        .updateTable('providers')
+        .set({ floor_prices: JSON.stringify(hello.floorPrices ?? {}) })
+        .where('address', '=', hello.address)
+        .execute();
+      await trx
+        .updateTable('provider_sessions')
+        .set({ disconnected_at: t })
+        .where('provider', '=', address)
+        .where('disconnected_at', 'is', null)
+        .execute();
+      await trx
+        .insertInto('provider_sessions')
+        .values({ provider: address, slots: hello.slots, connected_at: t, disconnected_at: null })
+        .execute();
+    },
+    async onDisconnected(trx, address, t) {
+      floors.delete(address.toLowerCase());
+      activeOnChain.delete(address.toLowerCase());
+      await trx
+        .updateTable('provider_sessions')
+        .set({ disconnected_at: t })
+        .where('provider', '=', address.toLowerCase())
+        .where('disconnected_at', 'is', null)
+        .execute();
+    },
+    ineligible(maxPrice, needsGpu) {
+      const out = new Set<string>();
+      for (const [address, f] of floors) {
+        if (deps.chain && !activeOnChain.has(address)) {
+          out.add(address);
+          continue;
+        }
+        if (maxPrice === undefined) continue;
+        const cls = (needsGpu && f.gpuClass) || CPU_CLASS;
+        const floor = f.floors[cls] !== undefined ? BigInt(f.floors[cls]) : defaultFloorPrice(cls);
+        if (floor > maxPrice) out.add(address);
+      }
+      return out;
+    },
+    stakeOf(address) {
+      return stakes.get(address.toLowerCase());
+    },
+    async refreshStakes() {
+      await Promise.all([...floors.keys()].map((a) => refreshOne(a)));
+    },
+    async refreshEscrowHolds() {
+      if (!deps.chain) return;
+      const open = await db
+        .selectFrom('jobs')
+        .select('client')
+        .distinct()
+        .where('status', 'in', ['queued', 'running'])
+        .where('worst_case', 'is not', null)
+        .execute();
+      const clients = new Set(open.map((r) => r.client.toLowerCase()));
+      for (const c of held) if (!clients.has(c)) held.delete(c);
+      let released = false;
+      for (const c of clients) {
+        let a: Awaited<ReturnType<typeof availableEscrow>>;
+        try {
+          a = await availableEscrow(c as Address);
+        } catch (err) {
+          // The chain is down: keep the last decision; settlement queues meanwhile.
+          log.debug({ err, client: c }, 'could not re-read the escrow');
+          continue;
+        }
+        if (a.available < 0n) {
+          if (!held.has(c))
+            log.warn(
+              { client: c, shortfall: (-a.available).toString() },
+              "escrow no longer covers the client's open jobs (withdrawal requested?): its unstarted tasks wait",
+            );
+          held.add(c);
+        } else if (held.delete(c)) {
+          log.info({ client: c }, "escrow covers the client's open jobs again: its tasks run");
+          released = true;
+        }
+      }
+      if (released) deps.onEligible?.();
+    },
+    clientHeld(client) {
+      return held.has(client.toLowerCase());
+    },
+    basePrice,
+    currentEpoch,
+    async classes(ex) {
+      const set = new Set<string>([CPU_CLASS]);
+      for (const r of await ex.selectFrom('providers').select('hardware').execute()) {
+        const g = gpuClassOf(JSON.parse(r.hardware) as HardwareClaim);
+        if (g) set.add(g);
+      }
+      for (const r of await ex.selectFrom('prices').select('class').distinct().execute()) set.add(r.class);
+      return [...set].sort();
+    },
+  };
+}

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PLX } from '../../chain/constants.ts';
+import { DEFAULT_CPU_BASE_PRICE, MIN_BASE_PRICE, PROTOCOL_FEE_BPS } from './constants.ts';
+import { nextBasePrice } from './nextBasePrice.ts';
+import { billedUnitsMilli, paidExecutionsPerTask, priceExecution, worstCaseCost } from './priceExecution.ts';
+import { gpuClassOf, taskClass } from './resourceClass.ts';
+import { shareEmission } from './shareEmission.ts';
+
+test('base price moves toward the target utilization by at most 12.5% per epoch', () => {
+  const p = 8_000_000n;
+  assert.equal(nextBasePrice(p, 0.5), p);
+  assert.equal(nextBasePrice(p, 1), 9_000_000n);
+  assert.equal(nextBasePrice(p, 0), 7_000_000n);
+  assert.equal(nextBasePrice(p, 0.75), 8_500_000n);
+  // A target below one half would step further than 1/8 when full: clamped.
+  assert.equal(nextBasePrice(p, 1, 0.1), 9_000_000n);
+  assert.equal(nextBasePrice(MIN_BASE_PRICE, 0), MIN_BASE_PRICE);
+  assert.equal(nextBasePrice(p, Number.NaN), 7_000_000n);
+  // Repeated full epochs compound but every step stays within the bound.
+  let x = DEFAULT_CPU_BASE_PRICE;
+  for (let i = 0; i < 20; i++) {
+    const y = nextBasePrice(x, 1);
+    assert.ok(y * 8n <= x * 9n && y > x);
+    x = y;
+  }
+});
+
+test('an execution is charged measured usage × price in force, never above the cap, minus the fee', () => {
+  const usage = { wallMs: 2000, cpuMs: 3000, peakRssBytes: 0 };
+  assert.equal(billedUnitsMilli('cpu', usage, 120), 3000n);
+  assert.equal(billedUnitsMilli('cpu', { ...usage, cpuMs: 50_000 }, 120), 8000n); // 4 cores × 2 s
+  assert.equal(billedUnitsMilli('cpu', { wallMs: 1e6, cpuMs: 1e7, peakRssBytes: 0 }, 10), 40_000n);
+  assert.equal(billedUnitsMilli('gpu:x', usage, 1), 1000n);
+  const base = priceExecution({
+    cls: 'cpu',
+    usage,
+    timeoutSec: 120,
+    basePrice: 1000n,
+    floor: 10n,
+    maxPrice: 5000n,
+  });
+  assert.equal(base.unitPrice, 1000n);
+  assert.equal(base.charge, 3000n);
+  assert.equal(base.fee, (3000n * PROTOCOL_FEE_BPS) / 10_000n);
+  assert.equal(base.fee + base.providerAmount, base.charge);
+  assert.equal(
+    priceExecution({ cls: 'cpu', usage, timeoutSec: 120, basePrice: 1000n, floor: 2000n, maxPrice: 5000n })
+      .unitPrice,
+    2000n,
+  );
+  assert.equal(
+    priceExecution({ cls: 'cpu', usage, timeoutSec: 120, basePrice: 9000n, floor: 0n, maxPrice: 5000n })
+      .unitPrice,
+    5000n,
+  );
+});
+
+test('worst case covers every paid execution at the cap', () => {
+  assert.equal(paidExecutionsPerTask({ kind: 'none' }), 1);
+  assert.equal(paidExecutionsPerTask({ kind: 'audit' }), 3);
+  assert.equal(paidExecutionsPerTask({ kind: 'redundant', k: 7 }), 7);
+  const w = worstCaseCost({ tasks: 2, policy: { kind: 'audit' }, taskTimeoutSec: 10, maxPrice: 7n });
+  assert.equal(w, 2n * 3n * 10n * 4n * 7n);
+  const most = priceExecution({
+    cls: 'cpu',
+    usage: { wallMs: 1e9, cpuMs: 1e9, peakRssBytes: 0 },
+    timeoutSec: 10,
+    basePrice: 10n ** 30n,
+    floor: 0n,
+    maxPrice: 7n,
+  });
+  assert.ok(most.charge * 2n * 3n <= w);
+});
+
+test('resource classes', () => {
+  const h100 = {
+    gpus: [{ name: 'NVIDIA H100 80GB HBM3', memoryMiB: 81559 }],
+    executionProviders: ['cuda', 'cpu'],
+  };
+  assert.equal(gpuClassOf(h100), 'gpu:nvidia-h100-80gb-hbm3');
+  assert.equal(gpuClassOf({ ...h100, executionProviders: ['cpu'] }), undefined);
+  assert.equal(taskClass(true, h100), 'gpu:nvidia-h100-80gb-hbm3');
+  assert.equal(taskClass(false, h100), 'cpu');
+  assert.equal(taskClass(true, { gpus: [], executionProviders: ['cpu'] }), 'cpu');
+});
+
+test('emission goes to online providers without faults, by capacity × uptime, with a region bonus, summing exactly', () => {
+  const epochMs = 60_000;
+  const c = (address: string, o: Partial<Parameters<typeof shareEmission>[2][number]> = {}) => ({
+    address,
+    capacity: 1,
+    uptimeMs: epochMs,
+    faulted: false,
+    region: 'eu',
+    ...o,
+  });
+  const E = 100n * PLX + 7n;
+  const even = shareEmission(E, epochMs, [
+    c('0xa'),
+    c('0xb'),
+    c('0xc', { faulted: true }),
+    c('0xd', { uptimeMs: 0 }),
+  ]);
+  assert.deepEqual([...even.keys()].sort(), ['0xa', '0xb']);
+  assert.equal(
+    [...even.values()].reduce((a, b) => a + b),
+    E,
+  );
+  const diff = even.get('0xa')! - even.get('0xb')!;
+  assert.ok(diff <= 1n && diff >= -1n);
+  // Twice the capacity, twice the share; half the uptime, half the share.
+  const w = shareEmission(300n, epochMs, [
+    c('0xa', { capacity: 2 }),
+    c('0xb'),
+    c('0xc', { capacity: 2, uptimeMs: epochMs / 2 }),
+  ]);
+  assert.deepEqual([w.get('0xa'), w.get('0xb'), w.get('0xc')], [150n, 75n, 75n]);
+  // Three providers in eu, one in af: the af provider gets a bonus, eu gets none.
+  const r = shareEmission(1_000_000n, epochMs, [c('0xa'), c('0xb'), c('0xc'), c('0xd', { region: 'af' })]);
+  assert.ok(r.get('0xd')! > r.get('0xa')!);
+  assert.equal(
+    [...r.values()].reduce((a, b) => a + b),
+    1_000_000n,
+  );
+  assert.equal(shareEmission(100n, epochMs, [c('0xa', { faulted: true })]).size, 0);
+});

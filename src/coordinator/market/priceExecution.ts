@@ -1,0 +1,88 @@
+import type { Usage } from '../../protocol/schemas.ts';
+import { MAX_EXECUTIONS_PER_TASK } from '../verification/constants.ts';
+import type { VerificationPolicy } from '../verification/policy.ts';
+import { bigMax, bigMin } from './bigMath.ts';
+import { AUDIT_EXECUTION_MULTIPLIER, CPU_CLASS, MAX_BILLED_CORES, PROTOCOL_FEE_BPS } from './constants.ts';
+
+/** What one execution costs the client and earns its provider. */
+export type ExecutionPrice = {
+  /** Billed usage in milli-units (cpu-core-milliseconds or gpu-milliseconds). */
+  unitsMilli: bigint;
+  /** Price per unit applied: max(base, provider floor), never above the client's cap. */
+  unitPrice: bigint;
+  /** What the client is charged: unitsMilli × unitPrice / 1000, rounded down. */
+  charge: bigint;
+  /** The protocol fee kept back from the charge. */
+  fee: bigint;
+  /** What the provider earns: charge − fee. */
+  providerAmount: bigint;
+};
+
+/**
+ * Billed usage of one execution in milli-units: CPU work is the measured CPU time, capped at
+ * MAX_BILLED_CORES cores for the wall time and for the task timeout; GPU work is wall time capped
+ * at the timeout.
+ *
+ * @example
+ * billedUnitsMilli('cpu', { wallMs: 1000, cpuMs: 1800, peakRssBytes: 0 }, 120); // 1800n
+ */
+export function billedUnitsMilli(cls: string, usage: Usage, timeoutSec: number): bigint {
+  const timeoutMs = BigInt(timeoutSec) * 1000n;
+  const wall = BigInt(usage.wallMs);
+  if (cls !== CPU_CLASS) return wall < timeoutMs ? wall : timeoutMs;
+  const cores = BigInt(MAX_BILLED_CORES);
+  const cpu = BigInt(usage.cpuMs);
+  return [cpu, wall * cores, timeoutMs * cores].reduce((a, b) => (b < a ? b : a));
+}
+
+/**
+ * Prices one valid execution: measured usage × the price in force, never above the client's cap.
+ *
+ * @example
+ * priceExecution({ cls: 'cpu', usage, timeoutSec: 120, basePrice: 10n ** 14n, floor: 0n, maxPrice: 10n ** 16n });
+ */
+export function priceExecution(args: {
+  cls: string;
+  usage: Usage;
+  timeoutSec: number;
+  basePrice: bigint;
+  floor: bigint;
+  maxPrice: bigint;
+}): ExecutionPrice {
+  const unitsMilli = billedUnitsMilli(args.cls, args.usage, args.timeoutSec);
+  const unitPrice = bigMin(bigMax(args.basePrice, args.floor), args.maxPrice);
+  const charge = (unitsMilli * unitPrice) / 1000n;
+  const fee = (charge * PROTOCOL_FEE_BPS) / 10_000n;
+  return { unitsMilli, unitPrice, charge, fee, providerAmount: charge - fee };
+}
+
+/**
+ * Executions per task a client pays for at most: 1 without verification, 3 with audits (primary,
+ * auditor, tie-breaker), k + 2 with redundancy (capped by the verifier's 7). Valid executions
+ * beyond this are not billed.
+ *
+ * @example
+ * paidExecutionsPerTask({ kind: 'redundant', k: 3 }); // 5
+ */
+export function paidExecutionsPerTask(policy: VerificationPolicy): number {
+  if (policy.kind === 'none') return 1;
+  if (policy.kind === 'audit') return AUDIT_EXECUTION_MULTIPLIER;
+  return Math.min(MAX_EXECUTIONS_PER_TASK, policy.k + 2);
+}
+
+/**
+ * A job's worst-case cost, reserved against the client's escrow at admission: tasks × paid
+ * executions per task × per-task usage cap (timeout × MAX_BILLED_CORES units) × the client's cap.
+ *
+ * @example
+ * worstCaseCost({ tasks: 10, policy: { kind: 'none' }, taskTimeoutSec: 60, maxPrice: 10n ** 16n });
+ */
+export function worstCaseCost(args: {
+  tasks: number;
+  policy: VerificationPolicy;
+  taskTimeoutSec: number;
+  maxPrice: bigint;
+}): bigint {
+  const perTaskUnits = BigInt(args.taskTimeoutSec) * BigInt(MAX_BILLED_CORES);
+  return BigInt(args.tasks) * BigInt(paidExecutionsPerTask(args.policy)) * perTaskUnits * args.maxPrice;
+}
