@@ -4,23 +4,16 @@
  * opening the participant's keystore, turning viem failures into `PLX_…` errors, and printing a
  * result for people or, with `--json`, as one JSON object for scripts.
  */
-import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import {
-  type Address,
-  BaseError,
-  HttpRequestError,
-  InsufficientFundsError,
-  isAddress,
-  TimeoutError,
-} from 'viem';
+import { BaseError, HttpRequestError, InsufficientFundsError, TimeoutError } from 'viem';
 import type { PrivateKeyAccount } from 'viem/accounts';
 import { z } from 'zod';
 import { type ConnectPlexusParameters, connectPlexus } from '../chain/connectPlexus.ts';
-import type { PlexusReader, PlexusWriter } from '../chain/types.ts';
+import type { PlexusAddresses, PlexusReader, PlexusWriter } from '../chain/types.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { loadOrCreateKeystore } from '../keystore/loadOrCreateKeystore.ts';
 import { readPassword } from '../keystore/readPassword.ts';
+import { chainInfoSchema, readDeploymentFile } from '../protocol/deployment.ts';
 import { fetchCoordinator } from './fetchCoordinator.ts';
 import { DEFAULT_COORDINATOR } from './options.ts';
 
@@ -32,32 +25,7 @@ export type ChainCliOptions = {
   json: boolean;
 };
 
-const MAX_DEPLOYMENT_FILE_BYTES = 64 * 1024;
-
-const addressSchema = z
-  .string()
-  .refine((s) => isAddress(s), 'must be a 0x-prefixed 20-byte address') as z.ZodType<Address>;
 const httpUrlSchema = z.url({ protocol: /^https?$/ });
-const contractsShape = {
-  chainId: z
-    .int()
-    .min(1)
-    .max(2 ** 53),
-  token: addressSchema,
-  registry: addressSchema,
-  escrow: addressSchema,
-  settlement: addressSchema,
-};
-
-/** `dataDir/deployment.json` as the devnet writes it (other fields are allowed and ignored). */
-const deploymentFileSchema = z.looseObject({ ...contractsShape, rpcUrl: httpUrlSchema.optional() });
-
-/** The coordinator's `GET /v1/chain` (docs/protocol.md). */
-const chainInfoSchema = z.looseObject({
-  ...contractsShape,
-  rpcUrl: httpUrlSchema,
-  epochDuration: z.number().int().min(1),
-});
 
 /**
  * Adds `--coordinator`, `--deployment`, `--rpc-url` and `--json` to a command.
@@ -93,39 +61,10 @@ export function addChainOptions(cmd: Command): Command {
  * const params = await resolveChain({ coordinator: 'http://127.0.0.1:8080', json: false });
  */
 export async function resolveChain(o: ChainCliOptions): Promise<ConnectPlexusParameters> {
-  let found: z.infer<typeof deploymentFileSchema>;
-  if (o.deployment !== undefined) {
-    let text: string;
-    try {
-      const { size } = await stat(o.deployment);
-      if (size > MAX_DEPLOYMENT_FILE_BYTES)
-        throw new PlexusError(
-          'PLX_VALIDATION',
-          `${o.deployment} is ${size} bytes; a deployment file is < 64 KiB`,
-        );
-      text = await readFile(o.deployment, 'utf8');
-    } catch (cause) {
-      if (cause instanceof PlexusError) throw cause;
-      throw new PlexusError('PLX_VALIDATION', `cannot read --deployment ${o.deployment}: ${String(cause)}`, {
-        cause,
-      });
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (cause) {
-      throw new PlexusError('PLX_VALIDATION', `${o.deployment} is not valid JSON`, { cause });
-    }
-    const parsed = deploymentFileSchema.safeParse(json);
-    if (!parsed.success)
-      throw new PlexusError(
-        'PLX_VALIDATION',
-        `${o.deployment} is not a deployment file: ${issues(parsed.error)}`,
-      );
-    found = parsed.data;
-  } else {
-    found = await fetchCoordinator(o.coordinator, '/v1/chain', chainInfoSchema);
-  }
+  const found: { chainId: number; rpcUrl?: string | undefined } & PlexusAddresses =
+    o.deployment !== undefined
+      ? await readDeploymentFile(o.deployment, '--deployment')
+      : await fetchCoordinator(o.coordinator, '/v1/chain', chainInfoSchema);
   const rpcUrl = o.rpcUrl ?? found.rpcUrl;
   if (rpcUrl === undefined)
     throw new PlexusError('PLX_VALIDATION', `${o.deployment} names no rpcUrl: give --rpc-url`);
@@ -136,10 +75,6 @@ export async function resolveChain(o: ChainCliOptions): Promise<ConnectPlexusPar
     );
   const { chainId, token, registry, escrow, settlement } = found;
   return { rpcUrl, chainId, addresses: { token, registry, escrow, settlement } };
-}
-
-function issues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
 
 /**

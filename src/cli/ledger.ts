@@ -1,11 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import type { Address } from 'viem';
 import { connectPlexus } from '../chain/connectPlexus.ts';
 import type { PlexusReader } from '../chain/types.ts';
 import { verifyLedger } from '../coordinator/ledger/verifyLedger.ts';
 import { openStore } from '../coordinator/store/openStore.ts';
+import { PlexusError } from '../errors/PlexusError.ts';
+import { readDeploymentFile } from '../protocol/deployment.ts';
 
 /** `plexus ledger verify`: proves a coordinator's books balance and agree with the chain. */
 export function ledgerCommand(): Command {
@@ -22,17 +22,17 @@ export function ledgerCommand(): Command {
       try {
         let chain: PlexusReader | undefined;
         if (o.deployment) {
-          const d = JSON.parse(await readFile(o.deployment, 'utf8')) as {
-            rpcUrl?: string;
-            chainId: number;
-            token: Address;
-            registry: Address;
-            escrow: Address;
-            settlement: Address;
-          };
+          const d = await readDeploymentFile(o.deployment, '--deployment');
           const rpcUrl = o.rpcUrl ?? d.rpcUrl;
-          if (!rpcUrl) throw new Error('no --rpc-url and none in the deployment file');
-          chain = connectPlexus({ rpcUrl, chainId: d.chainId, addresses: d });
+          if (!rpcUrl) {
+            throw new PlexusError('PLX_VALIDATION', `${o.deployment} names no rpcUrl: give --rpc-url`);
+          }
+          const { token, registry, escrow, settlement } = d;
+          chain = connectPlexus({
+            rpcUrl,
+            chainId: d.chainId,
+            addresses: { token, registry, escrow, settlement },
+          });
         }
         const r = await verifyLedger(store.db, chain);
         if (o.json) console.log(JSON.stringify(r));

@@ -3,6 +3,7 @@
  * coordinator and several provider agents, each a separate OS process with its own key, plus an
  * optional demo job through the whole loop.
  */
+
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,6 +15,7 @@ import { createClient } from '../client/createClient.ts';
 import { createKeystore } from '../keystore/createKeystore.ts';
 import { loadOrCreateKeystore } from '../keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../logger.ts';
+import { deploymentFileJson } from '../protocol/deployment.ts';
 import { checkSettlement, type SettlementCheck } from './checkSettlement.ts';
 import { fundDevnetAccounts } from './fundDevnetAccounts.ts';
 import { type DemoSummary, runDemo } from './runDemo.ts';
@@ -97,11 +99,7 @@ async function startLocalChain(
     }
     await writeFile(
       join(dataDir, 'deployment.json'),
-      JSON.stringify(
-        { rpcUrl: anvil.rpcUrl, ...deployment },
-        (_k, v) => (typeof v === 'bigint' ? v.toString() : v),
-        2,
-      ),
+      deploymentFileJson({ rpcUrl: anvil.rpcUrl, ...deployment }),
     );
     return { anvil, deployment, validatorKeystores };
   } catch (err) {

@@ -8,6 +8,7 @@ import { getClaimed } from '../../chain/actions/coordinator/getClaimed.ts';
 import { getSettlementState } from '../../chain/actions/coordinator/getSettlementState.ts';
 import type { PlexusReader } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import type { ChainInfo } from '../../protocol/deployment.ts';
 import { addressSchema } from '../../protocol/schemas.ts';
 import { readBalances } from '../ledger/readBalances.ts';
 import { TARGET_UTILIZATION } from '../market/constants.ts';
@@ -18,17 +19,6 @@ import type { Database } from '../store/schema.ts';
 
 /** How many epochs of price history and epoch rows the API returns at most. */
 const HISTORY_LIMIT = 200;
-
-/** What GET /v1/chain answers (null without a chain). */
-export type ChainInfo = {
-  chainId: number;
-  rpcUrl: string;
-  token: Address;
-  registry: Address;
-  escrow: Address;
-  settlement: Address;
-  epochDuration: number;
-};
 
 /**
  * The money side of the API (docs/market.md): epochs and their settlement, base prices per

@@ -1,28 +1,13 @@
-import { readFile } from 'node:fs/promises';
 import type { Kysely } from 'kysely';
-import { type Address, createWalletClient, http, type LocalAccount } from 'viem';
+import { createWalletClient, http, type LocalAccount } from 'viem';
 import { getSettlementState } from '../../chain/actions/coordinator/getSettlementState.ts';
 import { connectPlexus } from '../../chain/connectPlexus.ts';
 import type { PlexusWriter } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { openKeystore } from '../../keystore/openKeystore.ts';
 import type { Logger } from '../../logger.ts';
-import type { ChainInfo } from '../api/marketRoutes.ts';
+import { type ChainInfo, readDeploymentFile } from '../../protocol/deployment.ts';
 import type { Database } from '../store/schema.ts';
-
-/** The deployment file the devnet writes (`dataDir/deployment.json`). */
-type DeploymentFile = {
-  rpcUrl?: string;
-  chainId: number;
-  token: Address;
-  registry: Address;
-  escrow: Address;
-  settlement: Address;
-  validators: Address[];
-  threshold: number;
-  epochDuration: string | number;
-  minStake: string | number;
-};
 
 export type SettlementChain = {
   writer: PlexusWriter;
@@ -51,7 +36,15 @@ export async function openSettlementChain(opts: {
   epochSeconds: number;
   log: Logger;
 }): Promise<SettlementChain> {
-  const d = JSON.parse(await readFile(opts.deploymentFile, 'utf8')) as DeploymentFile;
+  const file = await readDeploymentFile(opts.deploymentFile);
+  const { validators: validatorSet, threshold, epochDuration, minStake } = file;
+  if (!validatorSet || threshold === undefined || epochDuration === undefined || minStake === undefined) {
+    throw new PlexusError(
+      'PLX_EPOCH_CONFIG',
+      `${opts.deploymentFile} lacks validators, threshold, epochDuration or minStake: settlement needs a full deployment`,
+    );
+  }
+  const d = { ...file, validators: validatorSet, threshold, epochDuration, minStake };
   const rpcUrl = opts.rpcUrl ?? d.rpcUrl;
   if (!rpcUrl) throw new PlexusError('PLX_EPOCH_CONFIG', 'no --rpc-url and none in the deployment file');
   if (Number(d.epochDuration) !== opts.epochSeconds) {
