@@ -1,7 +1,7 @@
 /**
  * verification-sim: a population of simulated providers with a configurable share of cheaters of
  * mixed kinds, verified by the real code in src/coordinator/verification (see
- * src/coordinator/verification/sim/simulate.ts). Two scenarios run in the same process:
+ * lab/verification-sim/simulate.ts). Two scenarios run in the same process:
  *
  * - `steady`: 20% cheaters at the start; a proven fault bans the identity. Steady state is the
  *   second half of the run, once records have built up.
