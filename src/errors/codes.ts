@@ -81,7 +81,7 @@ export const errorCodes = {
     status: 502,
     message: 'The coordinator or chain RPC endpoint did not answer, or answered something unusable.',
   },
-  // --- market, ledger and settlement (src/market, src/ledger, src/settlement) ---
+  // --- market, ledger and settlement (src/coordinator/market, src/coordinator/ledger, src/coordinator/settlement) ---
   PLX_INSUFFICIENT_ESCROW: {
     status: 402,
     message: "The client's available escrow does not cover the job's worst-case cost.",

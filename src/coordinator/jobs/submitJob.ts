@@ -44,7 +44,7 @@ export function createJobSubmitter(deps: {
   chainId: number;
   now?: () => number;
   onSubmitted?: (jobId: Hex) => void;
-  /** Escrow admission and prices (src/market); absent → jobs are admitted without a check. */
+  /** Escrow admission and prices (src/coordinator/market); absent → jobs are admitted without a check. */
   market?: Market;
 }): JobSubmitter {
   const now = deps.now ?? Date.now;

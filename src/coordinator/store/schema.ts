@@ -139,7 +139,7 @@ export type EventsTable = {
   created_at: number;
 };
 
-/** A journal entry of the double-entry ledger (src/ledger): never updated or deleted. */
+/** A journal entry of the double-entry ledger (src/coordinator/ledger): never updated or deleted. */
 export type LedgerEntriesTable = {
   id: Generated<number>;
   /** Idempotency key: one entry per fact (an execution, an epoch's emission, a slash). */
@@ -179,7 +179,7 @@ export type PricesTable = {
 };
 
 export type EpochStatus = 'open' | 'closing' | 'signed' | 'submitted' | 'settled';
-/** The settlement state machine of one epoch (src/settlement). */
+/** The settlement state machine of one epoch (src/coordinator/settlement). */
 export type EpochsTable = {
   epoch: number;
   status: EpochStatus;
