@@ -89,15 +89,30 @@ export const usageSchema = z.strictObject({
 });
 export type Usage = z.infer<typeof usageSchema>;
 
-export const hardwareClaimSchema = z
-  .object({
-    cpuModel: z.string().max(200),
-    cpuCores: z.int().min(1).max(4096),
-    memoryBytes: z.number().int().min(0),
-    gpus: z.array(z.object({ name: z.string().max(200), memoryMiB: z.number().min(0) }).loose()).max(64),
-    executionProviders: z.array(z.string().max(40)).max(16),
-  })
-  .loose();
+/** Most memory a claim may state: 64 TiB (the largest single servers sold hold 32 TiB). */
+export const MAX_CLAIMED_MEMORY_BYTES = 2 ** 46;
+/** Most memory one claimed GPU may state: 1 TiB (the largest GPUs hold under 200 GiB). */
+export const MAX_CLAIMED_GPU_MEMORY_MIB = 2 ** 20;
+
+/**
+ * What a provider claims about its machine: exactly these fields, each bounded (a claim is stored,
+ * hashed, signed over and listed publicly, so junk fields, absurd sizes or deep nesting are refused
+ * at the edge). Claims are only claims: placement and stats rely on what capability proofs show.
+ */
+export const hardwareClaimSchema = z.strictObject({
+  cpuModel: z.string().max(200),
+  cpuCores: z.int().min(1).max(4096),
+  memoryBytes: z.int().min(0).max(MAX_CLAIMED_MEMORY_BYTES),
+  gpus: z
+    .array(
+      z.strictObject({
+        name: z.string().max(200),
+        memoryMiB: z.number().min(0).max(MAX_CLAIMED_GPU_MEMORY_MIB),
+      }),
+    )
+    .max(64),
+  executionProviders: z.array(z.string().max(40)).max(16),
+});
 export type HardwareClaim = z.infer<typeof hardwareClaimSchema>;
 
 // --- provider WebSocket messages ---

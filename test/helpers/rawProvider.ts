@@ -93,17 +93,21 @@ export async function connectRawProvider(
     const i = inbox.findIndex((m) => type === undefined || m.type === type);
     if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0]!);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(
-        () => reject(new Error(`no ${type ?? 'message'} within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      waiters.push({
+      const waiter: (typeof waiters)[number] = {
         type,
         resolve: (m) => {
           clearTimeout(t);
           resolve(m);
         },
-      });
+      };
+      // A waiter that timed out is removed: left registered it would swallow the next message of
+      // its type, which a later next() call (or the inbox) was meant to get.
+      const t = setTimeout(() => {
+        const at = waiters.indexOf(waiter);
+        if (at >= 0) waiters.splice(at, 1);
+        reject(new Error(`no ${type ?? 'message'} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      waiters.push(waiter);
     });
   }
   const hello = await next('hello');
