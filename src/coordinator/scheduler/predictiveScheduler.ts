@@ -1,18 +1,49 @@
 import { RuntimePredictor } from '../../intelligence/runtime/runtimePredictor.ts';
-import type { ProviderCapacity, Scheduler, TaskRequirements } from './types.ts';
+import { createLoadIndex, type IndexedProvider } from './loadIndex.ts';
+import type { Scheduler, TaskRequirements } from './types.ts';
 
-type Entry = { capacity: ProviderCapacity; cached: Set<string>; active: number };
+/** Candidates taken from the load heaps (caching the model, or else overall) to start a decision. */
+const SEED_CANDIDATES = 4;
+/** Entries of a model's speed order examined per decision at most. */
+const MAX_SPEED_SCAN = 4096;
+/** Fitting providers from the speed order ranked per decision at most. */
+const MAX_RANKED = 32;
+/**
+ * Observations after which a model's speed order is rebuilt (it is also rebuilt when the fleet
+ * changes): at least this many, and at least one per provider, so the O(n log n) rebuilds of all
+ * models together stay O(log n) per decision on average.
+ */
+const REBUILD_EVERY = 256;
+
+/** Providers sorted by predicted log run time of one model, as of `observations`. */
+type SpeedOrder = {
+  entries: IndexedProvider[];
+  logSeconds: Float64Array;
+  observations: number;
+  fleetVersion: number;
+};
 
 /**
  * The learned scheduler: it learns each provider's speed per model from measured results (an
  * online, outlier-robust runtime predictor, `src/intelligence/runtime`) and sends each task where
  * it is expected to finish first: among providers that fit (memory, GPU, a free slot, not excluded),
- * those caching the model come first, then the smallest predicted run time × (1 + load). Before it
- * has seen a provider run a model it predicts from what it knows of that provider and that model,
- * so an unknown pair is neither favoured nor starved; with no data at all it is least-loaded.
+ * those caching the model come first, then the smallest predicted run time × (1 + load), then the
+ * address. Before it has seen a provider run a model it predicts from what it knows of that provider
+ * and that model, so an unknown pair is neither favoured nor starved; with no data at all it is
+ * least-loaded.
  *
- * A decision scans the fitting providers (O(n)): meant for networks of up to a few thousand
- * providers per coordinator; `createLeastLoadedScheduler` is O(log n) for bigger ones.
+ * Two stages keep a decision cheap at fleet scale. First a few candidates from the load index's
+ * heaps (the least-loaded fitting providers caching the model, or, if none does, overall) set a
+ * bound: the best expected finish among them. Then the model's speed order — providers sorted by
+ * predicted run time, rebuilt once per max(256, fleet size) observations or when the fleet changes —
+ * is walked from the fastest while a provider's predicted run time is below the bound (its expected
+ * finish, run time × (1 + load), cannot be lower than its run time), ranking each fitting one with
+ * the predictor and tightening the bound, for at most {@link MAX_RANKED} fitting providers. When the
+ * walk ends on the bound and the order was built since the last observation, the choice is the
+ * exact argmin over every fitting provider; it can differ when the order is stale (it lags by at
+ * most max(256, fleet size) observations) or when more than 32 fitting providers are predicted to
+ * be about as fast, where any of them is nearly as good. `npm run bench -- scheduler` counts how
+ * often the choice differs from the exact scan, and by how much longer an expected finish.
  *
  * @example
  * const s = createPredictiveScheduler();
@@ -22,71 +53,73 @@ type Entry = { capacity: ProviderCapacity; cached: Set<string>; active: number }
  */
 export function createPredictiveScheduler(opts: { predictor?: RuntimePredictor } = {}): Scheduler {
   const predictor = opts.predictor ?? new RuntimePredictor();
-  const providers = new Map<string, Entry>();
-  let free = 0;
+  const index = createLoadIndex();
+  const speedOrders = new Map<string, SpeedOrder>();
 
-  function fits(e: Entry, t: TaskRequirements): boolean {
-    return (
-      e.active < e.capacity.slots &&
-      e.capacity.memoryMiB >= t.minMemoryMiB &&
-      (!t.gpu || e.capacity.gpu) &&
-      !t.exclude?.has(e.capacity.address)
-    );
+  /** The model's providers sorted by predicted run time, rebuilt when stale. */
+  function speedOrder(model: string): SpeedOrder {
+    const known = speedOrders.get(model);
+    if (
+      known &&
+      known.fleetVersion === index.fleetVersion &&
+      predictor.observations - known.observations < Math.max(REBUILD_EVERY, index.providers.size)
+    ) {
+      return known;
+    }
+    const keyed = [...index.providers.values()].map((e) => ({
+      e,
+      t: predictor.predictLog(e.address, model),
+    }));
+    keyed.sort((a, b) => a.t - b.t || (a.e.address < b.e.address ? -1 : 1));
+    const order = {
+      entries: keyed.map((k) => k.e),
+      logSeconds: Float64Array.from(keyed, (k) => k.t),
+      observations: predictor.observations,
+      fleetVersion: index.fleetVersion,
+    };
+    speedOrders.set(model, order);
+    return order;
   }
 
   return {
-    upsertProvider(p) {
-      const old = providers.get(p.address);
-      if (old) free -= Math.max(0, old.capacity.slots - old.active);
-      const e = { capacity: p, cached: new Set(p.cached), active: p.active ?? old?.active ?? 0 };
-      providers.set(p.address, e);
-      free += Math.max(0, p.slots - e.active);
-    },
-    removeProvider(address) {
-      const e = providers.get(address);
-      if (!e) return;
-      free -= Math.max(0, e.capacity.slots - e.active);
-      providers.delete(address);
-    },
+    upsertProvider: (p) => index.upsert(p),
+    removeProvider: (address) => index.remove(address),
     pick(t) {
-      let best: Entry | undefined;
-      let bestKey: [number, number, string] | undefined;
-      for (const e of providers.values()) {
-        if (!fits(e, t)) continue;
-        const expected = predictor.predict(e.capacity.address, t.model) * (1 + e.active / e.capacity.slots);
-        const key: [number, number, string] = [e.cached.has(t.model) ? 0 : 1, expected, e.capacity.address];
-        if (
-          !bestKey ||
-          key[0] < bestKey[0] ||
-          (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && key[2] < bestKey[2])))
-        ) {
+      let best: IndexedProvider | undefined;
+      let bestExpected = Number.POSITIVE_INFINITY;
+      const consider = (e: IndexedProvider): void => {
+        const expected = predictor.predict(e.address, t.model) * (1 + e.active / e.slots);
+        if (expected < bestExpected || (expected === bestExpected && best && e.address < best.address)) {
           best = e;
-          bestKey = key;
+          bestExpected = expected;
         }
+      };
+      // A provider caching the model always beats one that does not: if any fits, only those count.
+      let seeds = index.leastLoaded(t, SEED_CANDIDATES, true);
+      const cachedOnly = seeds.length > 0;
+      if (!cachedOnly) seeds = index.leastLoaded(t, SEED_CANDIDATES, false);
+      for (const e of seeds) consider(e);
+      const order = speedOrder(t.model);
+      const end = Math.min(order.entries.length, MAX_SPEED_SCAN);
+      for (let i = 0, ranked = 0; i < end && ranked < MAX_RANKED; i++) {
+        if (Math.exp(order.logSeconds[i]!) > bestExpected) break;
+        const e = order.entries[i]!;
+        if (!index.fits(e, t) || (cachedOnly && !e.cached.has(t.model))) continue;
+        consider(e);
+        ranked++;
       }
-      if (!best) return undefined;
-      best.active++;
-      free--;
-      return best.capacity.address;
+      const chosen = best as IndexedProvider | undefined;
+      if (!chosen) return undefined;
+      index.lease(chosen, 1);
+      return chosen.address;
     },
     release(address) {
-      const e = providers.get(address);
-      if (!e || e.active === 0) return;
-      e.active--;
-      free++;
+      const e = index.providers.get(address);
+      if (e && e.active > 0) index.lease(e, -1);
     },
-    setCached(address, cid, cached) {
-      const e = providers.get(address);
-      if (!e) return;
-      if (cached) e.cached.add(cid);
-      else e.cached.delete(cid);
-    },
-    active(address) {
-      return providers.get(address)?.active ?? 0;
-    },
-    freeSlots() {
-      return free;
-    },
+    setCached: (address, cid, cached) => index.setCached(address, cid, cached),
+    active: (address) => index.providers.get(address)?.active ?? 0,
+    freeSlots: () => index.freeSlots(),
     observe(address, model, seconds) {
       predictor.observe(address, model, seconds);
     },

@@ -23,8 +23,14 @@ export type RuntimePredictorOptions = {
   priorLogSeconds?: number;
 };
 
-/** Observations between refits of the additive model. */
+/** Observations between refits of the additive model (at least; see PAIRS_PER_OBSERVATION). */
 const REFIT_EVERY = 8;
+/**
+ * A refit costs three sweeps over every (provider, workload) pair; with many pairs (a fleet of
+ * thousands) it waits for one observation per this many pairs, so refitting stays O(1) amortised
+ * per observation instead of growing with the fleet. Below 8 × 32 pairs nothing changes.
+ */
+const PAIRS_PER_OBSERVATION = 32;
 
 type Pair = { provider: number; workload: number; loc: number; scale: number; n: number };
 
@@ -74,9 +80,15 @@ export class RuntimePredictor {
     const key = `${providerId}\u0000${workload}`;
     const pair = this.#pairs.get(key);
     if (!pair) {
+      // In a small model a new pair refits at once (cheap); in a fleet-sized one that would make
+      // every first result cost a sweep over every pair, so a new provider starts from what this
+      // one run says about it and the next scheduled refit corrects it.
+      const small = this.#pairList.length < REFIT_EVERY * PAIRS_PER_OBSERVATION;
       let pi = this.#providerIndex.get(providerId);
       if (pi === undefined) {
-        pi = this.#providerLevel.push(0) - 1;
+        const known = this.#workloadIndex.get(workload);
+        const start = small || known === undefined ? 0 : y - this.#workloadLevel[known]!;
+        pi = this.#providerLevel.push(start) - 1;
         this.#providerIndex.set(providerId, pi);
       }
       let wi = this.#workloadIndex.get(workload);
@@ -87,7 +99,7 @@ export class RuntimePredictor {
       const fresh = { provider: pi, workload: wi, loc: y, scale: 0.25, n: 1 };
       this.#pairs.set(key, fresh);
       this.#pairList.push(fresh);
-      this.#fittedAt = Number.NEGATIVE_INFINITY; // a new pair refits at once
+      if (small) this.#fittedAt = Number.NEGATIVE_INFINITY; // a new pair refits at once
     } else {
       const r = y - pair.loc;
       const c = this.#huber * pair.scale;
@@ -108,7 +120,13 @@ export class RuntimePredictor {
   predictLog(providerId: string, workload: string): number {
     // The additive part may lag by a few observations (pairs' own estimates never do): refitting
     // after every single run would dominate replay time for no measurable gain.
-    if (this.#dirty && this.#observations - this.#fittedAt >= REFIT_EVERY) this.#refit();
+    if (
+      this.#dirty &&
+      this.#observations - this.#fittedAt >=
+        Math.max(REFIT_EVERY, Math.ceil(this.#pairList.length / PAIRS_PER_OBSERVATION))
+    ) {
+      this.#refit();
+    }
     const additive = this.#level(workload) + this.#providerTerm(providerId);
     const pair = this.#pairs.get(`${providerId}\u0000${workload}`);
     if (!pair) return additive;
