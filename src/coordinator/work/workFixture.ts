@@ -88,6 +88,7 @@ export async function workFixture(opts: { canaries?: CanaryOptions } = {}) {
     },
   } as unknown as BlobStore;
   const clock = { t: 1_700_000_000_000 };
+  let nonce = 0;
   const { state, work } = createWorkContext({
     db,
     blobs,
@@ -120,7 +121,8 @@ export async function workFixture(opts: { canaries?: CanaryOptions } = {}) {
         return true;
       },
     };
-    const issuedAt = () => Math.floor(clock.t / 1000);
+    // Signed messages are checked against the real clock (replay window), not the loop's.
+    const issuedAt = () => Math.floor(Date.now() / 1000);
     return {
       address,
       link,
@@ -240,7 +242,7 @@ export async function workFixture(opts: { canaries?: CanaryOptions } = {}) {
       .values({
         id: jobId,
         client: '0x000000000000000000000000000000000000c11e',
-        nonce: '1',
+        nonce: String(++nonce),
         kind: spec.kind,
         spec: JSON.stringify(spec),
         status: 'queued',
@@ -285,8 +287,18 @@ export async function workFixture(opts: { canaries?: CanaryOptions } = {}) {
     return (await q.execute()).map((e) => e.type);
   }
 
+  /** Waits until no dispatch run is in progress (the loop starts them fire-and-forget). */
+  async function idle(): Promise<void> {
+    await settle();
+    while (state.dispatching) {
+      await state.dispatching;
+      await settle();
+    }
+  }
+
   return {
     db,
+    idle,
     state: state as WorkState,
     work,
     clock,
