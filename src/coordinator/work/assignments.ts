@@ -6,6 +6,7 @@
 import type { Transaction } from 'kysely';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Database } from '../store/schema.ts';
+import { canaryLease } from './canaryQueries.ts';
 import type { WorkDeps } from './workState.ts';
 
 /**
@@ -42,11 +43,7 @@ export function assertLeasedTo(
 export async function leaseById(d: WorkDeps, assignmentId: string) {
   const task = await d.stmt.first(d.db, d.q.assignmentTask, { id: assignmentId });
   if (task) return { task, canary: undefined };
-  const canary = await d.db
-    .selectFrom('canary_assignments')
-    .selectAll()
-    .where('id', '=', assignmentId)
-    .executeTakeFirst();
+  const canary = await canaryLease(d.db, assignmentId);
   return { task: undefined, canary };
 }
 

@@ -6,7 +6,7 @@
  * (`expireCanaries`). Canaries never touch a job, a client's escrow or a provider's earnings.
  */
 import { randomBytes } from 'node:crypto';
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { computeCommitment, verifyReveal } from '../../protocol/commitment.ts';
@@ -17,6 +17,19 @@ import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import { TaskVerification, type Verdict } from '../verification/taskVerification.ts';
 import { assertLeasedTo } from './assignments.ts';
+import {
+  canaryById,
+  commitmentOfAssignment,
+  countCanaryIssue,
+  expireCanaryLease,
+  finishCanaryLease,
+  insertCanary,
+  insertCanaryLease,
+  leasedCanaries,
+  liveCanaryCount,
+  taskInput,
+  unseenCanary,
+} from './canaryQueries.ts';
 import { recordFault, recordOutcome } from './faults.ts';
 import { jobInfo } from './jobs.ts';
 import { initFor } from './openVerifications.ts';
@@ -40,37 +53,25 @@ export async function seedCanary(
 ): Promise<void> {
   if (s.canaryRate <= 0 || verdict.acceptedDigest === undefined) return;
   if (verdict.outcomes.filter((o) => o.outcome === 'valid').length < 2) return;
-  const live = Number(
-    (
-      await trx
-        .selectFrom('canary_tasks')
-        .select((eb) => eb.fn.countAll().as('n'))
-        .where('retired', '=', 0)
-        .executeTakeFirstOrThrow()
-    ).n,
-  );
+  const live = Number((await liveCanaryCount(trx)).n);
   if (live >= s.canaryPoolSize) return;
-  const task = await trx.selectFrom('tasks').select('input_cid').where('id', '=', taskId).executeTakeFirst();
+  const task = await taskInput(trx, taskId);
   const job = await jobInfo(s, d, jobId, trx);
   if (!task || !job) return;
-  await trx
-    .insertInto('canary_tasks')
-    .values({
-      id: `canary-${randomBytes(8).toString('hex')}`,
-      source_task_id: taskId,
-      source_job_id: jobId,
-      model: job.spec.model,
-      input_cid: task.input_cid,
-      gpu: job.spec.resources.gpu ? 1 : 0,
-      timeout_ms: job.spec.taskTimeoutSec * 1000,
-      expected_digest: verdict.acceptedDigest,
-      expected_cid: outputCid,
-      issued: 0,
-      retired: 0,
-      created_at: d.now(),
-    })
-    .onConflict((oc) => oc.column('source_task_id').doNothing())
-    .execute();
+  await insertCanary(trx, {
+    id: `canary-${randomBytes(8).toString('hex')}`,
+    source_task_id: taskId,
+    source_job_id: jobId,
+    model: job.spec.model,
+    input_cid: task.input_cid,
+    gpu: job.spec.resources.gpu ? 1 : 0,
+    timeout_ms: job.spec.taskTimeoutSec * 1000,
+    expected_digest: verdict.acceptedDigest,
+    expected_cid: outputCid,
+    issued: 0,
+    retired: 0,
+    created_at: d.now(),
+  });
 }
 
 /**
@@ -92,63 +93,25 @@ export async function injectCanary(
     return false;
   }
   try {
-    const canary = await d.db
-      .selectFrom('canary_tasks as c')
-      .selectAll('c')
-      .where('c.retired', '=', 0)
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('canary_assignments as ca')
-              .select('ca.id')
-              .whereRef('ca.canary_id', '=', 'c.id')
-              .where('ca.provider', '=', provider),
-          ),
-        ),
-      )
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('task_executions as te')
-              .select('te.assignment_id')
-              .whereRef('te.task_id', '=', 'c.source_task_id')
-              .where('te.provider', '=', provider),
-          ),
-        ),
-      )
-      .orderBy(sql`random()`)
-      .limit(1)
-      .executeTakeFirst();
+    const canary = await unseenCanary(d.db, provider);
     if (!canary) return false;
     if (canary.gpu === 1 && !d.proofs.gpuTrusted(provider)) return false;
     const id = `0x${randomBytes(32).toString('hex')}` as Hex;
     const taskId = `0x${randomBytes(32).toString('hex')}` as Hex;
     const t = d.now();
     await d.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('canary_assignments')
-        .values({
-          id,
-          task_id: taskId,
-          canary_id: canary.id,
-          provider,
-          status: 'leased',
-          lease_expires_at: t + canary.timeout_ms,
-          output_cid: null,
-          created_at: t,
-          finished_at: null,
-        })
-        .execute();
-      await trx
-        .updateTable('canary_tasks')
-        .set((eb) => ({
-          issued: eb('issued', '+', 1),
-          retired: canary.issued + 1 >= s.canaryMaxIssues ? 1 : 0,
-        }))
-        .where('id', '=', canary.id)
-        .execute();
+      await insertCanaryLease(trx, {
+        id,
+        task_id: taskId,
+        canary_id: canary.id,
+        provider,
+        status: 'leased',
+        lease_expires_at: t + canary.timeout_ms,
+        output_cid: null,
+        created_at: t,
+        finished_at: null,
+      });
+      await countCanaryIssue(trx, canary.id, canary.issued + 1 >= s.canaryMaxIssues ? 1 : 0);
     });
     d.metrics.assignments.inc();
     send(s, provider, {
@@ -187,11 +150,7 @@ export async function handleCanaryResult(
   outputDigest: Hex,
 ): Promise<void> {
   assertLeasedTo(canary, address, msg.assignmentId, msg.taskId);
-  const signed = await d.db
-    .selectFrom('task_commitments')
-    .select('commitment')
-    .where('assignment_id', '=', canary.id)
-    .executeTakeFirst();
+  const signed = await commitmentOfAssignment(d.db, canary.id);
   const salt = (msg.salt as Hex | undefined) ?? (`0x${randomBytes(32).toString('hex')}` as Hex);
   if (signed && msg.salt === undefined) {
     throw new PlexusError('PLX_REVEAL_MISMATCH', 'this execution committed: reveal its digest and salt');
@@ -212,11 +171,7 @@ export async function handleCanaryResult(
   ) {
     throw new PlexusError('PLX_REVEAL_MISMATCH', 'the reveal does not open the signed commitment');
   }
-  const known = await d.db
-    .selectFrom('canary_tasks')
-    .selectAll()
-    .where('id', '=', canary.canary_id)
-    .executeTakeFirstOrThrow();
+  const known = await canaryById(d.db, canary.canary_id);
   const expected = decodeSafetensors(await d.blobs.read(known.expected_cid));
   const tv = new TaskVerification({
     ...initFor(s, canary.task_id, { kind: 'none' }, false),
@@ -229,12 +184,7 @@ export async function handleCanaryResult(
   const passed = verdict?.status === 'accepted';
   const t = d.now();
   await d.db.transaction().execute(async (trx) => {
-    const updated = await trx
-      .updateTable('canary_assignments')
-      .set({ status: passed ? 'passed' : 'failed', output_cid: msg.outputCid, finished_at: t })
-      .where('id', '=', canary.id)
-      .where('status', '=', 'leased')
-      .executeTakeFirst();
+    const updated = await finishCanaryLease(trx, canary.id, passed ? 'passed' : 'failed', msg.outputCid, t);
     if (updated.numUpdatedRows === 0n) {
       throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} is no longer leased`);
     }
@@ -273,23 +223,12 @@ export async function expireCanaries(
     // The sweep's question, every second: a template.
     leased = await d.stmt.all(d.db, d.q.expiredCanaries, { before: where.before });
   } else {
-    let query = d.db
-      .selectFrom('canary_assignments')
-      .select(['id', 'provider'])
-      .where('status', '=', 'leased');
-    if (where.provider) query = query.where('provider', '=', where.provider);
-    if (where.before !== undefined) query = query.where('lease_expires_at', '<', where.before);
-    leased = await query.limit(1000).execute();
+    leased = await leasedCanaries(d.db, where);
   }
   const rows = leased.filter((r) => !where.keep?.has(r.id));
   for (const r of rows) {
     const done = await d.db.transaction().execute(async (trx) => {
-      const u = await trx
-        .updateTable('canary_assignments')
-        .set({ status: 'expired', finished_at: d.now() })
-        .where('id', '=', r.id)
-        .where('status', '=', 'leased')
-        .executeTakeFirst();
+      const u = await expireCanaryLease(trx, r.id, d.now());
       if (u.numUpdatedRows === 0n) return false;
       await recordOutcome(s, d, trx, r.provider, 'timeout');
       return true;

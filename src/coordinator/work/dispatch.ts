@@ -12,6 +12,7 @@ import { isTrusted, reputationScore } from '../verification/reputation.ts';
 import { type ExecutionRole, TaskVerification } from '../verification/taskVerification.ts';
 import { injectCanary } from './canaries.ts';
 import { jobInfo } from './jobs.ts';
+import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
 import { initFor, loadVerification, saveVerification } from './openVerifications.ts';
 import { waiveAudit } from './verdicts.ts';
 import {
@@ -121,12 +122,7 @@ export async function leaseOne(
     const req = tv.pending()[0];
     if (!req) {
       // Nothing to assign: every execution is out; the task waits for results.
-      await db
-        .updateTable('tasks')
-        .set({ status: 'assigned' })
-        .where('id', '=', task.id)
-        .where('status', '=', 'queued')
-        .execute();
+      await markAssigned(db, task.id);
       return { leased: false, more: false };
     }
     role = req.role;
@@ -141,12 +137,7 @@ export async function leaseOne(
     role = 'replica';
     fresh = true;
   }
-  const failedBefore =
-    task.attempts > 0
-      ? (await db.selectFrom('assignments').select('provider').where('task_id', '=', task.id).execute()).map(
-          (a) => a.provider,
-        )
-      : [];
+  const failedBefore = task.attempts > 0 ? (await providersOfTask(db, task.id)).map((a) => a.provider) : [];
   const req: TaskRequirements = {
     model: job.spec.model,
     minMemoryMiB: job.spec.resources.minMemoryMiB,
@@ -197,12 +188,7 @@ export async function leaseOne(
       if (tv) await saveVerification(d, trx, tv, task.job_id, policy, false);
       // A job's status never returns to queued: once this process saw it leave, nothing to do.
       if (job.status === 'queued') {
-        const jobUpdated = await trx
-          .updateTable('jobs')
-          .set({ status: 'running', updated_at: t })
-          .where('id', '=', task.job_id)
-          .where('status', '=', 'queued')
-          .executeTakeFirst();
+        const jobUpdated = await startJob(trx, task.job_id, t);
         if (jobUpdated.numUpdatedRows > 0n) {
           job.status = 'running';
           await events.append(trx, task.job_id, 'job.running', {});

@@ -8,6 +8,8 @@ import type { Transaction } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { newReputation, parseReputation, updateReputation } from '../verification/reputation.ts';
 import type { FaultKind } from '../verification/slashing.ts';
+import { addTaskFailed } from './leaseQueries.ts';
+import { insertFault, insertSlash, storedReputation } from './providerQueries.ts';
 import type { WorkDeps, WorkState } from './workState.ts';
 
 /**
@@ -26,11 +28,7 @@ export async function recordOutcome(
   const address = provider.toLowerCase();
   let rep = s.reputations.get(address);
   if (!rep) {
-    const row = await trx
-      .selectFrom('providers')
-      .select('reputation')
-      .where('address', '=', address)
-      .executeTakeFirst();
+    const row = await storedReputation(trx, address);
     rep = row?.reputation ? parseReputation(JSON.parse(row.reputation)) : newReputation(d.now());
   }
   const next = updateReputation(rep, outcome, d.now());
@@ -54,32 +52,22 @@ export async function recordFault(
 ): Promise<void> {
   const t = d.now();
   const provider = f.provider.toLowerCase();
-  await trx
-    .insertInto('verification_faults')
-    .values({
-      task_id: f.taskId,
-      job_id: f.jobId ?? '',
-      provider,
-      kind: f.kind,
-      evidence: JSON.stringify(f.evidence),
-      created_at: t,
-    })
-    .execute();
-  await trx
-    .insertInto('slashes')
-    .values({
-      task_id: f.taskId,
-      provider,
-      amount: s.slashable.toString(),
-      evidence: JSON.stringify(f.evidence),
-      created_at: t,
-    })
-    .execute();
-  await trx
-    .updateTable('providers')
-    .set((eb) => ({ tasks_failed: eb('tasks_failed', '+', 1) }))
-    .where('address', '=', provider)
-    .execute();
+  await insertFault(trx, {
+    task_id: f.taskId,
+    job_id: f.jobId ?? '',
+    provider,
+    kind: f.kind,
+    evidence: JSON.stringify(f.evidence),
+    created_at: t,
+  });
+  await insertSlash(trx, {
+    task_id: f.taskId,
+    provider,
+    amount: s.slashable.toString(),
+    evidence: JSON.stringify(f.evidence),
+    created_at: t,
+  });
+  await addTaskFailed(trx, provider);
   await recordOutcome(s, d, trx, provider, 'fault');
   await d.events.append(trx, null, 'provider.faulted', {
     provider,

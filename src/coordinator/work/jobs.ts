@@ -10,6 +10,14 @@ import type { ErrorCode } from '../../errors/codes.ts';
 import type { OnnxInferSpec } from '../../protocol/schemas.ts';
 import type { Database } from '../store/schema.ts';
 import {
+  cancelLeasesOfJob,
+  cancelOpenTasks,
+  failJobRow,
+  jobRow,
+  leasesOfJob,
+  openVerificationsOfJob,
+} from './leaseQueries.ts';
+import {
   forgetVerification,
   type JobInfo,
   type Lease,
@@ -35,11 +43,7 @@ export async function jobInfo(
 ): Promise<JobInfo | undefined> {
   const cached = s.jobCache.get(jobId);
   if (cached) return cached;
-  const row = await executor
-    .selectFrom('jobs')
-    .select(['spec', 'status', 'max_price', 'client'])
-    .where('id', '=', jobId)
-    .executeTakeFirst();
+  const row = await jobRow(executor, jobId);
   if (!row) return undefined;
   const info = {
     spec: JSON.parse(row.spec) as OnnxInferSpec,
@@ -69,41 +73,16 @@ export async function failJob(
   details: Record<string, unknown>,
 ): Promise<Lease[]> {
   const t = d.now();
-  const updated = await trx
-    .updateTable('jobs')
-    .set({ status: 'failed', error_code: code, error_message: message.slice(0, 2000), updated_at: t })
-    .where('id', '=', jobId)
-    .where('status', 'in', ['queued', 'running'])
-    .executeTakeFirst();
+  const updated = await failJobRow(trx, jobId, code, message, t);
   if (updated.numUpdatedRows === 0n) return [];
   const info = s.jobCache.get(jobId);
   if (info) info.status = 'failed';
   // Open verifications of the job's tasks will never decide: free them.
-  const open = await trx
-    .selectFrom('task_verifications')
-    .select('task_id')
-    .where('job_id', '=', jobId)
-    .where('status', '=', 'open')
-    .execute();
+  const open = await openVerificationsOfJob(trx, jobId);
   for (const v of open) forgetVerification(s, v.task_id);
-  await trx
-    .updateTable('tasks')
-    .set({ status: 'cancelled', updated_at: t })
-    .where('job_id', '=', jobId)
-    .where('status', 'in', ['queued', 'assigned'])
-    .execute();
-  const leases = await trx
-    .selectFrom('assignments')
-    .select(['id', 'provider'])
-    .where('job_id', '=', jobId)
-    .where('status', '=', 'leased')
-    .execute();
-  await trx
-    .updateTable('assignments')
-    .set({ status: 'failed', finished_at: t, error_code: 'PLX_JOB_CANCELLED', error_message: 'job failed' })
-    .where('job_id', '=', jobId)
-    .where('status', '=', 'leased')
-    .execute();
+  await cancelOpenTasks(trx, jobId, t);
+  const leases = await leasesOfJob(trx, jobId);
+  await cancelLeasesOfJob(trx, jobId, t);
   await d.events.append(trx, jobId, 'job.failed', { code, message, ...details });
   d.metrics.jobsFinished.inc({ status: 'failed' });
   return leases;

@@ -13,6 +13,15 @@ import { policyOfSpec } from '../verification/policy.ts';
 import { leasedAssignment } from './assignments.ts';
 import { expireCanaries } from './canaries.ts';
 import { afterSettle, failJob, jobInfo, revoke } from './jobs.ts';
+import {
+  addTaskFailed,
+  assignmentStatus,
+  endAssignment,
+  failedAttempts,
+  failTask,
+  retryTask,
+  taskAttempts,
+} from './leaseQueries.ts';
 import { loadVerification, releasableReveals, saveVerification } from './openVerifications.ts';
 import { settleVerdict } from './verdicts.ts';
 import { forgetVerification, type Lease, send, type WorkDeps, type WorkState } from './workState.ts';
@@ -35,36 +44,15 @@ export async function failAttempt(
   message: string,
 ): Promise<{ jobFailed: boolean; jobDone?: boolean; cancelled: Lease[] }> {
   const t = d.now();
-  await trx
-    .updateTable('assignments')
-    .set({ status, finished_at: t, error_code: code, error_message: message.slice(0, 2000) })
-    .where('id', '=', a.id)
-    .execute();
-  await trx
-    .updateTable('providers')
-    .set((eb) => ({ tasks_failed: eb('tasks_failed', '+', 1) }))
-    .where('address', '=', a.provider)
-    .execute();
-  const task = await trx
-    .selectFrom('tasks')
-    .select(['attempts', 'idx'])
-    .where('id', '=', a.task_id)
-    .executeTakeFirstOrThrow();
+  await endAssignment(trx, a.id, status, t, code, message);
+  await addTaskFailed(trx, a.provider);
+  const task = await taskAttempts(trx, a.task_id);
   const job = await jobInfo(s, d, a.job_id, trx);
   const maxAttempts = job?.spec.maxAttempts ?? 1;
   const lastError = `${code}: ${message}`.slice(0, 2000);
   // Attempts that produced no result (this one included): with verification a task has several
   // executions, so the lease count alone no longer measures failures.
-  const failures = Number(
-    (
-      await trx
-        .selectFrom('assignments')
-        .select((eb) => eb.fn.countAll().as('n'))
-        .where('task_id', '=', a.task_id)
-        .where('status', 'in', ['failed', 'expired'])
-        .executeTakeFirstOrThrow()
-    ).n,
-  );
+  const failures = Number((await failedAttempts(trx, a.task_id)).n);
   const tv = await loadVerification(s, d, a.task_id, trx);
   if (tv) {
     // Not a fault: a `timeout` outcome, and the slot is asked for again elsewhere.
@@ -85,15 +73,7 @@ export async function failAttempt(
     }
   }
   if (failures < maxAttempts && job?.status === 'running') {
-    await trx
-      .updateTable('tasks')
-      .set({
-        status: tv && tv.pending().length === 0 ? 'assigned' : 'queued',
-        last_error: lastError,
-        updated_at: t,
-      })
-      .where('id', '=', a.task_id)
-      .execute();
+    await retryTask(trx, a.task_id, tv && tv.pending().length === 0 ? 'assigned' : 'queued', lastError, t);
     await d.events.append(trx, a.job_id, 'task.retry', {
       taskId: a.task_id,
       provider: a.provider,
@@ -103,11 +83,7 @@ export async function failAttempt(
     return { jobFailed: false, cancelled: [] };
   }
   forgetVerification(s, a.task_id);
-  await trx
-    .updateTable('tasks')
-    .set({ status: 'failed', last_error: lastError, updated_at: t })
-    .where('id', '=', a.task_id)
-    .execute();
+  await failTask(trx, a.task_id, lastError, t);
   const cancelled = await failJob(
     s,
     d,
@@ -183,11 +159,7 @@ export async function sweep(s: WorkState, d: WorkDeps): Promise<void> {
     let cancelled: Lease[] = [];
     let jobDone = false;
     const still = await db.transaction().execute(async (trx) => {
-      const cur = await trx
-        .selectFrom('assignments')
-        .select('status')
-        .where('id', '=', a.id)
-        .executeTakeFirst();
+      const cur = await assignmentStatus(trx, a.id);
       if (cur?.status !== 'leased') return false;
       const r = await failAttempt(
         s,

@@ -16,6 +16,7 @@ import {
   type TaskVerificationInit,
   type VerificationEvent,
 } from '../verification/taskVerification.ts';
+import { executionOutputs } from './leaseQueries.ts';
 import { anotherProviderOnline, type WorkDeps, type WorkState } from './workState.ts';
 
 /**
@@ -52,11 +53,7 @@ export async function loadVerification(
   if (cached) return cached;
   const row = await d.stmt.first(executor, d.q.openVerification, { taskId });
   if (!row) return undefined;
-  const execs = await executor
-    .selectFrom('task_executions')
-    .select(['output_cid', 'output_digest'])
-    .where('task_id', '=', taskId)
-    .execute();
+  const execs = await executionOutputs(executor, taskId);
   const outputs = new Map<string, TensorSet>();
   for (const e of execs) {
     outputs.set(e.output_digest, decodeSafetensors(await d.blobs.read(e.output_cid)));

@@ -20,6 +20,7 @@ import { policyOfSpec } from '../verification/policy.ts';
 import { assertLeasedTo, leaseById, leasedAssignment } from './assignments.ts';
 import { handleCanaryResult } from './canaries.ts';
 import { afterSettle, jobInfo } from './jobs.ts';
+import { requeueAssigned } from './leaseQueries.ts';
 import {
   loadVerification,
   mayReveal,
@@ -203,12 +204,7 @@ export async function handleResult(
         release = await releasableReveals(d, trx, a.task_id, tv);
         if (tv.pending().length > 0) {
           // More executions are needed (an audit, a tie-breaker): back into the queue, in place.
-          await trx
-            .updateTable('tasks')
-            .set({ status: 'queued', updated_at: t })
-            .where('id', '=', a.task_id)
-            .where('status', '=', 'assigned')
-            .execute();
+          await requeueAssigned(trx, a.task_id, t);
         }
       }
       // No digest or cid here: nothing about an output is public before the verdict.

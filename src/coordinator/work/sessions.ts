@@ -9,6 +9,15 @@ import { parseReputation } from '../verification/reputation.ts';
 import { expireCanaries } from './canaries.ts';
 import { afterSettle, revoke } from './jobs.ts';
 import { failAttempt } from './leases.ts';
+import {
+  canaryLeasesOf,
+  leasesOf,
+  markDisconnected,
+  shortenCanaryLeases,
+  shortenLeases,
+  storedReputation,
+  upsertConnected,
+} from './providerQueries.ts';
 import type { Lease, ProviderHello, ProviderLink, WorkDeps, WorkState } from './workState.ts';
 
 /**
@@ -33,49 +42,15 @@ export async function providerConnected(
   const t = d.now();
   // Leases this provider still holds in the store: those it no longer knows about were lost
   // (for example the assign message died with a coordinator restart) and go back to the queue.
-  const leased = await db
-    .selectFrom('assignments')
-    .select(['id', 'task_id', 'job_id', 'provider'])
-    .where('provider', '=', address)
-    .where('status', '=', 'leased')
-    .execute();
+  const leased = await leasesOf(db, address);
   const known = new Set(hello.inFlight);
   const lost = leased.filter((a) => !known.has(a.id));
   const kept = leased.length - lost.length;
   const revoked: Lease[] = [];
   const completed: string[] = [];
   await db.transaction().execute(async (trx) => {
-    await trx
-      .insertInto('providers')
-      .values({
-        address,
-        hardware: JSON.stringify(hello.hardware),
-        slots: hello.slots,
-        region: hello.region,
-        agent_version: hello.agentVersion,
-        connected: 1,
-        first_seen: t,
-        last_seen: t,
-        tasks_completed: 0,
-        tasks_failed: 0,
-        reputation: null,
-      })
-      .onConflict((oc) =>
-        oc.column('address').doUpdateSet({
-          hardware: JSON.stringify(hello.hardware),
-          slots: hello.slots,
-          region: hello.region,
-          agent_version: hello.agentVersion,
-          connected: 1,
-          last_seen: t,
-        }),
-      )
-      .execute();
-    const stored = await trx
-      .selectFrom('providers')
-      .select('reputation')
-      .where('address', '=', address)
-      .executeTakeFirst();
+    await upsertConnected(trx, address, hello, t);
+    const stored = await storedReputation(trx, address);
     if (stored?.reputation)
       s.reputations.set(address.toLowerCase(), parseReputation(JSON.parse(stored.reputation)));
     for (const a of lost) {
@@ -99,12 +74,7 @@ export async function providerConnected(
     });
   });
   await expireCanaries(s, d, { provider: address, keep: known });
-  const canaryKept = await db
-    .selectFrom('canary_assignments')
-    .select('id')
-    .where('provider', '=', address)
-    .where('status', '=', 'leased')
-    .execute();
+  const canaryKept = await canaryLeasesOf(db, address);
   const memoryMiB = Math.floor(hello.hardware.memoryBytes / 1024 / 1024);
   scheduler.upsertProvider({
     address,
@@ -141,26 +111,10 @@ export async function providerDisconnected(s: WorkState, d: WorkDeps, link: Prov
   d.proofs.stop(address);
   const t = d.now();
   await db.transaction().execute(async (trx) => {
-    await trx
-      .updateTable('providers')
-      .set({ connected: 0, last_seen: t })
-      .where('address', '=', address)
-      .execute();
+    await markDisconnected(trx, address, t);
     // Give it a short grace to come back with its results before the work moves elsewhere.
-    await trx
-      .updateTable('assignments')
-      .set({ lease_expires_at: t + DISCONNECT_GRACE_SEC * 1000 })
-      .where('provider', '=', address)
-      .where('status', '=', 'leased')
-      .where('lease_expires_at', '>', t + DISCONNECT_GRACE_SEC * 1000)
-      .execute();
-    await trx
-      .updateTable('canary_assignments')
-      .set({ lease_expires_at: t + DISCONNECT_GRACE_SEC * 1000 })
-      .where('provider', '=', address)
-      .where('status', '=', 'leased')
-      .where('lease_expires_at', '>', t + DISCONNECT_GRACE_SEC * 1000)
-      .execute();
+    await shortenLeases(trx, address, t + DISCONNECT_GRACE_SEC * 1000);
+    await shortenCanaryLeases(trx, address, t + DISCONNECT_GRACE_SEC * 1000);
     await d.market?.onDisconnected(trx, address, t);
     await events.append(trx, null, 'provider.disconnected', { address });
   });

@@ -12,7 +12,17 @@ import { TaskVerification, type Verdict, type VerificationEvent } from '../verif
 import { seedCanary } from './canaries.ts';
 import { recordOutcome } from './faults.ts';
 import { afterSettle, failJob } from './jobs.ts';
+import {
+  addTaskFailed,
+  clearAudit,
+  completeJob,
+  failTask,
+  latestExecutionBy,
+  taskIndex,
+  verificationPolicyOf,
+} from './leaseQueries.ts';
 import { initFor } from './openVerifications.ts';
+import { insertFault, insertSlash } from './providerQueries.ts';
 import {
   forgetVerification,
   type JobInfo,
@@ -95,22 +105,15 @@ export async function settleVerdict(
   }
   for (const f of verdict.faults) {
     const slash = verdict.slashes.find((x) => x.provider === f.provider);
-    await trx
-      .insertInto('verification_faults')
-      .values({
-        task_id: taskId,
-        job_id: jobId,
-        provider: f.provider,
-        kind: f.evidence.kind,
-        evidence: JSON.stringify(f.evidence),
-        created_at: t,
-      })
-      .execute();
-    await trx
-      .updateTable('providers')
-      .set((eb) => ({ tasks_failed: eb('tasks_failed', '+', 1) }))
-      .where('address', '=', f.provider)
-      .execute();
+    await insertFault(trx, {
+      task_id: taskId,
+      job_id: jobId,
+      provider: f.provider,
+      kind: f.evidence.kind,
+      evidence: JSON.stringify(f.evidence),
+      created_at: t,
+    });
+    await addTaskFailed(trx, f.provider);
     await events.append(trx, jobId, 'provider.faulted', {
       provider: f.provider,
       taskId,
@@ -122,35 +125,24 @@ export async function settleVerdict(
     });
   }
   for (const sl of verdict.slashes) {
-    await trx
-      .insertInto('slashes')
-      .values({
-        task_id: taskId,
-        provider: sl.provider,
-        amount: sl.amount.toString(),
-        evidence: JSON.stringify(sl.evidence),
-        created_at: t,
-      })
-      .execute();
+    await insertSlash(trx, {
+      task_id: taskId,
+      provider: sl.provider,
+      amount: sl.amount.toString(),
+      evidence: JSON.stringify(sl.evidence),
+      created_at: t,
+    });
   }
   if (verdict.status !== 'accepted' || !verdict.acceptedFrom) {
     const message =
       verdict.status === 'disputed'
         ? `no strict majority among ${verdict.executions} executions`
         : 'no execution produced an acceptable output';
-    await trx
-      .updateTable('tasks')
-      .set({ status: 'failed', last_error: message, updated_at: t })
-      .where('id', '=', taskId)
-      .execute();
+    await failTask(trx, taskId, message, t);
     if (verdict.status === 'disputed') {
       await events.append(trx, jobId, 'task.disputed', { taskId, executions: verdict.executions });
     }
-    const task = await trx
-      .selectFrom('tasks')
-      .select('idx')
-      .where('id', '=', taskId)
-      .executeTakeFirstOrThrow();
+    const task = await taskIndex(trx, taskId);
     const cancelled = await failJob(
       s,
       d,
@@ -165,13 +157,7 @@ export async function settleVerdict(
   const acceptedFrom = verdict.acceptedFrom;
   const accepted =
     known.executions?.findLast((e) => e.provider === acceptedFrom) ??
-    (await trx
-      .selectFrom('task_executions')
-      .selectAll()
-      .where('task_id', '=', taskId)
-      .where('provider', '=', acceptedFrom)
-      .orderBy('created_at', 'desc')
-      .executeTakeFirstOrThrow());
+    (await latestExecutionBy(trx, taskId, acceptedFrom));
   await stmt.run(trx, q.completeTask, {
     id: taskId,
     outputCid: accepted.output_cid,
@@ -200,11 +186,7 @@ export async function settleVerdict(
     total: job.tasks_total,
   });
   if (job.tasks_done === job.tasks_total) {
-    await trx
-      .updateTable('jobs')
-      .set({ status: 'completed', updated_at: t })
-      .where('id', '=', jobId)
-      .execute();
+    await completeJob(trx, jobId, t);
     await events.append(trx, jobId, 'job.completed', { tasks: job.tasks_total });
     return { jobDone: true, cancelled: [] };
   }
@@ -233,15 +215,7 @@ export async function waiveAudit(
   const primaryEvents = log.filter((e) => e.provider === primary);
   const abandonedAuditors = log.filter((e) => e.type === 'abandon' && e.provider !== primary);
   const outputs = s.outputsOf.get(taskId) ?? new Map<string, TensorSet>();
-  const policy = JSON.parse(
-    (
-      await d.db
-        .selectFrom('task_verifications')
-        .select('policy')
-        .where('task_id', '=', taskId)
-        .executeTakeFirstOrThrow()
-    ).policy,
-  ) as VerificationPolicy;
+  const policy = JSON.parse((await verificationPolicyOf(d.db, taskId)).policy) as VerificationPolicy;
   const unaudited = TaskVerification.restore(initFor(s, taskId, policy, false), primaryEvents, (digest) =>
     outputs.get(digest),
   );
@@ -249,7 +223,7 @@ export async function waiveAudit(
   if (!verdict) return;
   let result: Settled = { jobDone: false, cancelled: [] };
   await d.db.transaction().execute(async (trx) => {
-    await trx.updateTable('task_verifications').set({ audit: 0 }).where('task_id', '=', taskId).execute();
+    await clearAudit(trx, taskId);
     for (const a of abandonedAuditors) await recordOutcome(s, d, trx, a.provider, 'timeout');
     await d.events.append(trx, jobId, 'task.audit-waived', { taskId, reason: 'no other provider online' });
     result = await settleVerdict(s, d, trx, jobId, verdict, log);
