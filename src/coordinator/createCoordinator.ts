@@ -51,7 +51,8 @@ import type { Scheduler } from './scheduler/types.ts';
 import { createSettlement, type Settlement } from './settlement/createSettlement.ts';
 import { openSettlementChain, type SettlementChain } from './settlement/openSettlementChain.ts';
 import { openStore, type Store } from './store/openStore.ts';
-import { createWorkLoop, defaultVerificationEconomics, type WorkLoop } from './work/createWorkLoop.ts';
+import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
+import { defaultVerificationEconomics } from './work/workState.ts';
 
 /** Coordinator configuration: one schema holds the checks and the defaults. */
 export const coordinatorConfigSchema = z.strictObject({

@@ -14,7 +14,8 @@ import { accounts } from '../ledger/accounts.ts';
 import { readBalances } from '../ledger/readBalances.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Database } from '../store/schema.ts';
-import type { ProviderLink, WorkLoop } from '../work/createWorkLoop.ts';
+import type { WorkLoop } from '../work/createWorkLoop.ts';
+import type { ProviderLink } from '../work/workState.ts';
 
 /** A provider must answer the challenge within this, or it is disconnected. */
 const AUTH_TIMEOUT_MS = 10_000;

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { assertLeasedTo, leaseById, leasedAssignment } from './assignments.ts';
+import { providerConnected } from './sessions.ts';
+import { workFixture } from './workFixture.ts';
+
+test('assertLeasedTo accepts only the open lease of that provider and task (any address case)', () => {
+  const lease = { provider: '0xabc', task_id: 't1', status: 'leased' };
+  assertLeasedTo(lease, '0xABC', 'a1', 't1');
+  const stale = { code: 'PLX_STALE_ASSIGNMENT' };
+  assert.throws(() => assertLeasedTo(undefined, '0xabc', 'a1', 't1'), stale);
+  assert.throws(() => assertLeasedTo(lease, '0xdef', 'a1', 't1'), stale);
+  assert.throws(() => assertLeasedTo(lease, '0xabc', 'a1', 't2'), stale);
+  assert.throws(() => assertLeasedTo({ ...lease, status: 'expired' }, '0xabc', 'a1', 't1'), stale);
+});
+
+test('leaseById names a task assignment or a canary lease; leasedAssignment checks it', async () => {
+  const f = await workFixture();
+  try {
+    const p = await f.provider();
+    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const { jobId, taskIds } = await f.submitJob();
+    await f.work.dispatch();
+    const [a] = p.assigned();
+    assert.ok(a);
+    assert.deepEqual(await leaseById(f.work, a.assignmentId), {
+      task: { task_id: taskIds[0], job_id: jobId },
+      canary: undefined,
+    });
+    assert.deepEqual(await leaseById(f.work, '0xnone'), { task: undefined, canary: undefined });
+    const row = await f.db
+      .transaction()
+      .execute((trx) => leasedAssignment(f.work, trx, p.address, a.assignmentId, a.taskId));
+    assert.equal(row.id, a.assignmentId);
+    await assert.rejects(
+      f.db
+        .transaction()
+        .execute((trx) =>
+          leasedAssignment(
+            f.work,
+            trx,
+            '0x0000000000000000000000000000000000000001',
+            a.assignmentId,
+            a.taskId,
+          ),
+        ),
+      { code: 'PLX_STALE_ASSIGNMENT' },
+    );
+  } finally {
+    await f.close();
+  }
+});

@@ -1,0 +1,66 @@
+/**
+ * Looking up what an assignment id a provider sends names, and refusing it unless it is leased to
+ * that provider for that task (PLX_STALE_ASSIGNMENT): results, commitments and failure reports all
+ * start here.
+ */
+import type { Transaction } from 'kysely';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import type { Database } from '../store/schema.ts';
+import { canaryLease } from './canaryQueries.ts';
+import type { WorkDeps } from './workState.ts';
+
+/**
+ * Throws PLX_STALE_ASSIGNMENT unless `lease` (a task or canary assignment row) is leased to
+ * `address` for `taskId`: a result for a lease that expired, moved or never existed is refused.
+ *
+ * @example
+ * assertLeasedTo(canary, address, msg.assignmentId, msg.taskId);
+ */
+export function assertLeasedTo(
+  lease: { provider: string; task_id: string; status: string } | undefined,
+  address: string,
+  assignmentId: string,
+  taskId: string,
+): asserts lease is NonNullable<typeof lease> {
+  if (
+    !lease ||
+    lease.provider.toLowerCase() !== address.toLowerCase() ||
+    lease.task_id !== taskId ||
+    lease.status !== 'leased'
+  ) {
+    throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${assignmentId} is not leased to ${address}`);
+  }
+}
+
+/**
+ * What an assignment id a provider sends names: a task assignment (its task and job) or, failing
+ * that, a canary lease. Canary leases have ids of their own (random, like every assignment id):
+ * only an id that is no task assignment can be one, so the common case costs one query.
+ *
+ * @example
+ * const { task, canary } = await leaseById(deps, msg.assignmentId);
+ */
+export async function leaseById(d: WorkDeps, assignmentId: string) {
+  const task = await d.stmt.first(d.db, d.q.assignmentTask, { id: assignmentId });
+  if (task) return { task, canary: undefined };
+  const canary = await canaryLease(d.db, assignmentId);
+  return { task: undefined, canary };
+}
+
+/**
+ * Loads a leased assignment for `address` or throws PLX_STALE_ASSIGNMENT.
+ *
+ * @example
+ * const a = await leasedAssignment(deps, trx, address, msg.assignmentId, msg.taskId);
+ */
+export async function leasedAssignment(
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  address: string,
+  assignmentId: string,
+  taskId: string,
+) {
+  const a = await d.stmt.first(trx, d.q.assignment, { id: assignmentId });
+  assertLeasedTo(a, address, assignmentId, taskId);
+  return a;
+}

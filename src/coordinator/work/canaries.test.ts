@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import type { Hex } from 'viem';
+import { encodeSafetensors } from '../../protocol/safetensors.ts';
+import { tensorSetDigest } from '../../protocol/tensorSet.ts';
+import { sweep } from './leases.ts';
+import { handleCommit, handleResult } from './results.ts';
+import { providerConnected } from './sessions.ts';
+import { output, workFixture } from './workFixture.ts';
+
+type Fixture = Awaited<ReturnType<typeof workFixture>>;
+
+/** A known-answer task in the pool: its expected output is `output(7)`. */
+async function addCanary(f: Fixture, timeoutMs = 60_000): Promise<string> {
+  const id = `canary-${randomBytes(4).toString('hex')}`;
+  await f.db
+    .insertInto('canary_tasks')
+    .values({
+      id,
+      source_task_id: `0x${randomBytes(32).toString('hex')}`,
+      source_job_id: `0x${randomBytes(32).toString('hex')}`,
+      model: f.put(randomBytes(8)),
+      input_cid: f.put(randomBytes(8)),
+      gpu: 0,
+      timeout_ms: timeoutMs,
+      expected_digest: tensorSetDigest(output(7)),
+      expected_cid: f.put(encodeSafetensors(output(7))),
+      issued: 0,
+      retired: 0,
+      created_at: f.clock.t,
+    })
+    .execute();
+  return id;
+}
+
+test('a task two providers agreed on is seeded as a canary (its input and the agreed output)', async () => {
+  // A rate above zero keeps the pool; this small it never draws an injection.
+  const f = await workFixture({ canaries: { rate: 1e-12 } });
+  try {
+    const a = await f.provider();
+    const b = await f.provider();
+    await providerConnected(f.state, f.work, a.link, a.hello(1));
+    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    const { jobId, taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
+    await f.work.dispatch();
+    const ra = await a.result(a.assigned()[0]!, output(3));
+    await handleResult(f.state, f.work, a.address, ra);
+    await handleResult(f.state, f.work, b.address, await b.result(b.assigned()[0]!, output(3)));
+    await f.idle();
+    const pool = await f.db.selectFrom('canary_tasks').selectAll().execute();
+    assert.equal(pool.length, 1);
+    assert.equal(pool[0]?.source_task_id, taskIds[0]);
+    assert.equal(pool[0]?.source_job_id, jobId);
+    assert.equal(pool[0]?.expected_digest, tensorSetDigest(output(3)));
+    assert.equal(pool[0]?.expected_cid, ra.outputCid);
+    assert.equal(pool[0]?.input_cid, (await f.task(taskIds[0]!)).input_cid);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a canary takes a slot like any task; a right answer is valid, a wrong one a fault, no job touched', async () => {
+  const f = await workFixture({ canaries: { rate: 1 } });
+  try {
+    const canaryId = await addCanary(f);
+    const c = await f.provider();
+    await providerConnected(f.state, f.work, c.link, c.hello(1));
+    const first = await f.submitJob();
+    await f.work.dispatch();
+    const [assign] = c.assigned();
+    assert.ok(assign);
+    assert.notEqual(assign.taskId, first.taskIds[0], 'the slot went to the canary');
+    assert.equal((await f.task(first.taskIds[0]!)).status, 'queued');
+    const lease = await f.db
+      .selectFrom('canary_assignments')
+      .selectAll()
+      .where('id', '=', assign.assignmentId)
+      .executeTakeFirstOrThrow();
+    assert.equal(lease.canary_id, canaryId);
+    assert.equal(lease.status, 'leased');
+    // v2: a lone execution is told to reveal as soon as it committed.
+    const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
+    await handleCommit(f.state, f.work, c.address, await c.commit(assign, output(7), salt));
+    assert.deepEqual(c.sent.at(-1), { type: 'reveal', assignmentId: assign.assignmentId });
+    await handleResult(f.state, f.work, c.address, await c.result(assign, output(7), { salt }));
+    await f.idle();
+    const passed = await f.db
+      .selectFrom('canary_assignments')
+      .selectAll()
+      .where('id', '=', assign.assignmentId)
+      .executeTakeFirstOrThrow();
+    assert.equal(passed.status, 'passed');
+    assert.equal(f.state.reputations.get(c.address)?.verifiedValid, 1);
+    // The freed slot took the real task (this provider already had the only canary).
+    assert.equal(c.assigned()[1]?.taskId, first.taskIds[0]);
+
+    const d = await f.provider();
+    const second = await f.submitJob();
+    await providerConnected(f.state, f.work, d.link, d.hello(1));
+    await f.idle();
+    const [wrong] = d.assigned();
+    assert.ok(wrong);
+    await handleResult(f.state, f.work, d.address, await d.result(wrong, output(8)));
+    const failed = await f.db
+      .selectFrom('canary_assignments')
+      .selectAll()
+      .where('id', '=', wrong.assignmentId)
+      .executeTakeFirstOrThrow();
+    assert.equal(failed.status, 'failed');
+    const faults = await f.db.selectFrom('verification_faults').selectAll().execute();
+    assert.deepEqual(
+      faults.map((x) => [x.provider, x.kind, x.job_id]),
+      [[d.address, 'canary', '']],
+    );
+    assert.equal((await f.db.selectFrom('slashes').selectAll().execute())[0]?.provider, d.address);
+    assert.equal(f.state.reputations.get(d.address)?.faults, 1);
+    // No job saw any of it: the fault is the provider's alone, and the freed slot takes real work.
+    const faulted = await f.db
+      .selectFrom('events')
+      .select('job_id')
+      .where('type', '=', 'provider.faulted')
+      .execute();
+    assert.deepEqual(faulted, [{ job_id: null }]);
+    await f.idle();
+    assert.equal((await f.job(second.jobId)).status, 'running');
+    assert.equal(d.assigned()[1]?.taskId, second.taskIds[0]);
+    // A canary result from a provider it is not leased to is stale.
+    await assert.rejects(handleResult(f.state, f.work, c.address, await c.result(wrong, output(7))), {
+      code: 'PLX_STALE_ASSIGNMENT',
+    });
+  } finally {
+    await f.close();
+  }
+});
+
+test('an expired canary lease is a timeout, never a fault, and is cancelled on its provider', async () => {
+  const f = await workFixture({ canaries: { rate: 1 } });
+  try {
+    await addCanary(f, 5_000);
+    const c = await f.provider();
+    await providerConnected(f.state, f.work, c.link, c.hello(1));
+    await f.submitJob();
+    await f.work.dispatch();
+    const [assign] = c.assigned();
+    assert.ok(assign);
+    f.clock.t += 6_000;
+    await sweep(f.state, f.work);
+    await f.idle();
+    const lease = await f.db
+      .selectFrom('canary_assignments')
+      .selectAll()
+      .where('id', '=', assign.assignmentId)
+      .executeTakeFirstOrThrow();
+    assert.equal(lease.status, 'expired');
+    assert.ok(c.sent.some((m) => m.type === 'cancel' && m.assignmentId === assign.assignmentId));
+    assert.equal(f.state.reputations.get(c.address)?.timeouts, 1);
+    assert.equal(f.state.reputations.get(c.address)?.faults, 0);
+    assert.deepEqual(await f.db.selectFrom('verification_faults').selectAll().execute(), []);
+  } finally {
+    await f.close();
+  }
+});

@@ -1,0 +1,241 @@
+/**
+ * Canaries in live work (docs/verification.md): tasks two providers agreed on become known-answer
+ * tasks (`seedCanary`); now and then a provider's free slot gets one instead of a queued task,
+ * indistinguishable on the wire (`injectCanary`); its result is judged against the known answer
+ * (`handleCanaryResult`), and a lease that runs out is a timeout, never a fault
+ * (`expireCanaries`). Canaries never touch a job, a client's escrow or a provider's earnings.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import type { Hex } from 'viem';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { computeCommitment, verifyReveal } from '../../protocol/commitment.ts';
+import { hashUnit } from '../../protocol/rng.ts';
+import { decodeSafetensors } from '../../protocol/safetensors.ts';
+import type { ProviderResult } from '../../protocol/schemas.ts';
+import type { TensorSet } from '../../protocol/tensorSet.ts';
+import type { Database } from '../store/schema.ts';
+import { TaskVerification, type Verdict } from '../verification/taskVerification.ts';
+import { assertLeasedTo } from './assignments.ts';
+import {
+  canaryById,
+  commitmentOfAssignment,
+  countCanaryIssue,
+  expireCanaryLease,
+  finishCanaryLease,
+  insertCanary,
+  insertCanaryLease,
+  leasedCanaries,
+  liveCanaryCount,
+  taskInput,
+  unseenCanary,
+} from './canaryQueries.ts';
+import { recordFault, recordOutcome } from './faults.ts';
+import { jobInfo } from './jobs.ts';
+import { initFor } from './openVerifications.ts';
+import { send, type WorkDeps, type WorkState } from './workState.ts';
+
+/**
+ * A task that two or more providers agreed on becomes a known-answer canary (its model, input
+ * and the agreed output), unless the pool is full. Stored, so a restart keeps the pool.
+ *
+ * @example
+ * if (verdict.verified) await seedCanary(state, deps, trx, jobId, taskId, verdict, outputCid);
+ */
+export async function seedCanary(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  jobId: string,
+  taskId: string,
+  verdict: Verdict,
+  outputCid: string,
+): Promise<void> {
+  if (s.canaryRate <= 0 || verdict.acceptedDigest === undefined) return;
+  if (verdict.outcomes.filter((o) => o.outcome === 'valid').length < 2) return;
+  const live = Number((await liveCanaryCount(trx)).n);
+  if (live >= s.canaryPoolSize) return;
+  const task = await taskInput(trx, taskId);
+  const job = await jobInfo(s, d, jobId, trx);
+  if (!task || !job) return;
+  await insertCanary(trx, {
+    id: `canary-${randomBytes(8).toString('hex')}`,
+    source_task_id: taskId,
+    source_job_id: jobId,
+    model: job.spec.model,
+    input_cid: task.input_cid,
+    gpu: job.spec.resources.gpu ? 1 : 0,
+    timeout_ms: job.spec.taskTimeoutSec * 1000,
+    expected_digest: verdict.acceptedDigest,
+    expected_cid: outputCid,
+    issued: 0,
+    retired: 0,
+    created_at: d.now(),
+  });
+}
+
+/**
+ * With probability `canaryRate` (a seeded draw per provider and slot, unpredictable without the
+ * coordinator's secret), the slot just reserved on `provider` goes to a known-answer task it has
+ * not seen instead, under a fresh task id and with the job id of the job it came from: nothing on
+ * the wire tells it apart. True when a canary took the slot.
+ *
+ * @example
+ * if (await injectCanary(state, deps, provider, assignmentId)) return; // the slot is used
+ */
+export async function injectCanary(
+  s: WorkState,
+  d: WorkDeps,
+  provider: string,
+  slot: string,
+): Promise<boolean> {
+  if (s.canaryRate <= 0 || hashUnit(s.econ.seed, 'canary', provider.toLowerCase(), slot) >= s.canaryRate) {
+    return false;
+  }
+  try {
+    const canary = await unseenCanary(d.db, provider);
+    if (!canary) return false;
+    if (canary.gpu === 1 && !d.proofs.gpuTrusted(provider)) return false;
+    const id = `0x${randomBytes(32).toString('hex')}` as Hex;
+    const taskId = `0x${randomBytes(32).toString('hex')}` as Hex;
+    const t = d.now();
+    await d.db.transaction().execute(async (trx) => {
+      await insertCanaryLease(trx, {
+        id,
+        task_id: taskId,
+        canary_id: canary.id,
+        provider,
+        status: 'leased',
+        lease_expires_at: t + canary.timeout_ms,
+        output_cid: null,
+        created_at: t,
+        finished_at: null,
+      });
+      await countCanaryIssue(trx, canary.id, canary.issued + 1 >= s.canaryMaxIssues ? 1 : 0);
+    });
+    d.metrics.assignments.inc();
+    send(s, provider, {
+      type: 'assign',
+      assignmentId: id,
+      taskId,
+      jobId: canary.source_job_id as Hex,
+      kind: 'onnx.infer',
+      model: canary.model,
+      input: canary.input_cid,
+      gpu: canary.gpu === 1,
+      timeoutMs: canary.timeout_ms,
+    });
+    return true;
+  } catch (err) {
+    d.log.error({ err, provider }, 'canary injection failed');
+    return false;
+  }
+}
+
+/**
+ * A canary's result: compared with the known answer (tolerances as for any float output). A
+ * match is a valid outcome; a miss is a fault with evidence and a slash entry. Neither touches a
+ * job, the client's escrow or the provider's earnings.
+ *
+ * @example
+ * if (canary) return handleCanaryResult(state, deps, address, msg, canary, tensors, outputDigest);
+ */
+export async function handleCanaryResult(
+  s: WorkState,
+  d: WorkDeps,
+  address: string,
+  msg: ProviderResult,
+  canary: { id: string; task_id: string; canary_id: string; provider: string; status: string },
+  tensors: TensorSet,
+  outputDigest: Hex,
+): Promise<void> {
+  assertLeasedTo(canary, address, msg.assignmentId, msg.taskId);
+  const signed = await commitmentOfAssignment(d.db, canary.id);
+  const salt = (msg.salt as Hex | undefined) ?? (`0x${randomBytes(32).toString('hex')}` as Hex);
+  if (signed && msg.salt === undefined) {
+    throw new PlexusError('PLX_REVEAL_MISMATCH', 'this execution committed: reveal its digest and salt');
+  }
+  if (msg.salt !== undefined && !signed) {
+    throw new PlexusError('PLX_VERIFICATION_COMMIT_CLOSED', 'no signed commitment for this execution');
+  }
+  const commitment =
+    (signed?.commitment as Hex | undefined) ??
+    computeCommitment({ taskId: canary.task_id, provider: address as Hex, outputDigest, salt });
+  if (
+    !verifyReveal({
+      taskId: canary.task_id,
+      provider: address as Hex,
+      commitment,
+      reveal: { outputDigest, salt },
+    })
+  ) {
+    throw new PlexusError('PLX_REVEAL_MISMATCH', 'the reveal does not open the signed commitment');
+  }
+  const known = await canaryById(d.db, canary.canary_id);
+  const expected = decodeSafetensors(await d.blobs.read(known.expected_cid));
+  const tv = new TaskVerification({
+    ...initFor(s, canary.task_id, { kind: 'none' }, false),
+    canary: { expectedDigest: known.expected_digest as Hex, expected },
+  });
+  tv.assign(address as Hex, 'primary');
+  tv.commit(address as Hex, commitment);
+  tv.reveal(address as Hex, { outputDigest, salt, tensors });
+  const verdict = tv.verdict();
+  const passed = verdict?.status === 'accepted';
+  const t = d.now();
+  await d.db.transaction().execute(async (trx) => {
+    const updated = await finishCanaryLease(trx, canary.id, passed ? 'passed' : 'failed', msg.outputCid, t);
+    if (updated.numUpdatedRows === 0n) {
+      throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} is no longer leased`);
+    }
+    if (passed) await recordOutcome(s, d, trx, address, 'valid');
+    for (const f of verdict?.faults ?? []) {
+      await recordFault(s, d, trx, {
+        provider: f.provider,
+        taskId: canary.task_id,
+        jobId: null,
+        kind: 'canary',
+        evidence: f.evidence,
+      });
+    }
+  });
+  d.log.info({ provider: address, canary: known.id, passed }, 'canary checked');
+  d.scheduler.release(address);
+  d.metrics.tasksFinished.inc({ status: passed ? 'completed' : 'failed' });
+  void d.dispatch();
+}
+
+/**
+ * Canary leases that ran out (or that the provider forgot): a timeout, never a fault. With
+ * `keep` (a reconnecting provider's in-flight ids) nothing is cancelled on the wire: the provider
+ * already forgot them.
+ *
+ * @example
+ * await expireCanaries(state, deps, { before: Date.now() });
+ */
+export async function expireCanaries(
+  s: WorkState,
+  d: WorkDeps,
+  where: { provider?: string; keep?: Set<string>; before?: number },
+): Promise<void> {
+  let leased: { id: string; provider: string }[];
+  if (!where.provider && where.before !== undefined) {
+    // The sweep's question, every second: a template.
+    leased = await d.stmt.all(d.db, d.q.expiredCanaries, { before: where.before });
+  } else {
+    leased = await leasedCanaries(d.db, where);
+  }
+  const rows = leased.filter((r) => !where.keep?.has(r.id));
+  for (const r of rows) {
+    const done = await d.db.transaction().execute(async (trx) => {
+      const u = await expireCanaryLease(trx, r.id, d.now());
+      if (u.numUpdatedRows === 0n) return false;
+      await recordOutcome(s, d, trx, r.provider, 'timeout');
+      return true;
+    });
+    if (done && s.links.has(r.provider) && where.keep === undefined) {
+      d.scheduler.release(r.provider);
+      send(s, r.provider, { type: 'cancel', assignmentId: r.id as Hex, reason: 'lease expired' });
+    }
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The canary pool's and canary leases' queries (canaries.ts and the lookup of an assignment id).
+ * Each returns the Kysely query's own promise, built and run exactly as the loop ran it inline.
+ */
+import { type Insertable, type Kysely, sql } from 'kysely';
+import type { Database } from '../store/schema.ts';
+
+type Executor = Kysely<Database>;
+
+/**
+ * How many canaries are live (not retired), as `n`.
+ *
+ * @example
+ * const live = Number((await liveCanaryCount(trx)).n);
+ */
+export function liveCanaryCount(ex: Executor) {
+  return ex
+    .selectFrom('canary_tasks')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('retired', '=', 0)
+    .executeTakeFirstOrThrow();
+}
+
+/**
+ * A task's input.
+ *
+ * @example
+ * const task = await taskInput(trx, taskId);
+ */
+export function taskInput(ex: Executor, taskId: string) {
+  return ex.selectFrom('tasks').select('input_cid').where('id', '=', taskId).executeTakeFirst();
+}
+
+/**
+ * Adds a canary to the pool unless its source task already is one.
+ *
+ * @example
+ * await insertCanary(trx, row);
+ */
+export function insertCanary(ex: Executor, row: Insertable<Database['canary_tasks']>) {
+  return ex
+    .insertInto('canary_tasks')
+    .values(row)
+    .onConflict((oc) => oc.column('source_task_id').doNothing())
+    .execute();
+}
+
+/**
+ * A random live canary `provider` has neither been issued nor executed the source task of.
+ *
+ * @example
+ * const canary = await unseenCanary(db, provider);
+ */
+export function unseenCanary(ex: Executor, provider: string) {
+  return ex
+    .selectFrom('canary_tasks as c')
+    .selectAll('c')
+    .where('c.retired', '=', 0)
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('canary_assignments as ca')
+            .select('ca.id')
+            .whereRef('ca.canary_id', '=', 'c.id')
+            .where('ca.provider', '=', provider),
+        ),
+      ),
+    )
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('task_executions as te')
+            .select('te.assignment_id')
+            .whereRef('te.task_id', '=', 'c.source_task_id')
+            .where('te.provider', '=', provider),
+        ),
+      ),
+    )
+    .orderBy(sql`random()`)
+    .limit(1)
+    .executeTakeFirst();
+}
+
+/**
+ * Stores a canary lease.
+ *
+ * @example
+ * await insertCanaryLease(trx, row);
+ */
+export function insertCanaryLease(ex: Executor, row: Insertable<Database['canary_assignments']>) {
+  return ex.insertInto('canary_assignments').values(row).execute();
+}
+
+/**
+ * Counts one more issue of a canary, retiring it with `retired` 1.
+ *
+ * @example
+ * await countCanaryIssue(trx, canary.id, canary.issued + 1 >= maxIssues ? 1 : 0);
+ */
+export function countCanaryIssue(ex: Executor, canaryId: string, retired: 0 | 1) {
+  return ex
+    .updateTable('canary_tasks')
+    .set((eb) => ({ issued: eb('issued', '+', 1), retired }))
+    .where('id', '=', canaryId)
+    .execute();
+}
+
+/**
+ * The signed commitment of an assignment, if any.
+ *
+ * @example
+ * const signed = await commitmentOfAssignment(db, assignmentId);
+ */
+export function commitmentOfAssignment(ex: Executor, assignmentId: string) {
+  return ex
+    .selectFrom('task_commitments')
+    .select('commitment')
+    .where('assignment_id', '=', assignmentId)
+    .executeTakeFirst();
+}
+
+/**
+ * A canary of the pool.
+ *
+ * @example
+ * const known = await canaryById(db, id);
+ */
+export function canaryById(ex: Executor, id: string) {
+  return ex.selectFrom('canary_tasks').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+}
+
+/**
+ * A canary lease by its assignment id.
+ *
+ * @example
+ * const canary = await canaryLease(db, assignmentId);
+ */
+export function canaryLease(ex: Executor, id: string) {
+  return ex.selectFrom('canary_assignments').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * Ends a canary lease that is still leased with its judgement; `numUpdatedRows` 0 when it was not.
+ *
+ * @example
+ * const updated = await finishCanaryLease(trx, id, 'passed', outputCid, Date.now());
+ */
+export function finishCanaryLease(
+  ex: Executor,
+  id: string,
+  status: 'passed' | 'failed',
+  outputCid: string,
+  t: number,
+) {
+  return ex
+    .updateTable('canary_assignments')
+    .set({ status, output_cid: outputCid, finished_at: t })
+    .where('id', '=', id)
+    .where('status', '=', 'leased')
+    .executeTakeFirst();
+}
+
+/**
+ * Open canary leases, of one provider and/or past `before` (at most 1000).
+ *
+ * @example
+ * const leased = await leasedCanaries(db, { provider: address });
+ */
+export function leasedCanaries(ex: Executor, where: { provider?: string; before?: number }) {
+  let query = ex.selectFrom('canary_assignments').select(['id', 'provider']).where('status', '=', 'leased');
+  if (where.provider) query = query.where('provider', '=', where.provider);
+  if (where.before !== undefined) query = query.where('lease_expires_at', '<', where.before);
+  return query.limit(1000).execute();
+}
+
+/**
+ * Expires a canary lease that is still leased; `numUpdatedRows` 0 when it was not.
+ *
+ * @example
+ * const u = await expireCanaryLease(trx, id, Date.now());
+ */
+export function expireCanaryLease(ex: Executor, id: string, t: number) {
+  return ex
+    .updateTable('canary_assignments')
+    .set({ status: 'expired', finished_at: t })
+    .where('id', '=', id)
+    .where('status', '=', 'leased')
+    .executeTakeFirst();
+}

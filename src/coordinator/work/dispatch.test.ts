@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { newReputation } from '../verification/reputation.ts';
+import { dispatch, pickFor } from './dispatch.ts';
+import { providerConnected, providerDraining } from './sessions.ts';
+import { workFixture } from './workFixture.ts';
+
+test('dispatch leases a queued task to a connected provider: one transaction, an assign message, events', async () => {
+  const f = await workFixture();
+  try {
+    const { jobId, taskIds } = await f.submitJob({ taskTimeoutSec: 30 });
+    const p = await f.provider();
+    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    await f.idle();
+    const [assign] = p.assigned();
+    assert.ok(assign, 'the provider got an assignment');
+    assert.equal(assign.taskId, taskIds[0]);
+    assert.equal(assign.jobId, jobId);
+    assert.equal(assign.timeoutMs, 30_000);
+    const task = await f.task(taskIds[0]!);
+    assert.equal(task.status, 'assigned');
+    assert.equal(task.attempts, 1);
+    const [lease] = await f.assignments(taskIds[0]!);
+    assert.equal(lease?.id, assign.assignmentId);
+    assert.equal(lease?.provider, p.address);
+    assert.equal(lease?.status, 'leased');
+    assert.equal(lease?.lease_expires_at, f.clock.t + 30_000);
+    assert.equal((await f.job(jobId)).status, 'running');
+    assert.deepEqual(await f.eventTypes(jobId), ['job.running', 'task.assigned']);
+    assert.equal(f.work.scheduler.active(p.address), 1);
+  } finally {
+    await f.close();
+  }
+});
+
+test('dispatch stops at the free slots, leaves the rest queued in order, and skips draining providers', async () => {
+  const f = await workFixture();
+  try {
+    const busy = await f.provider();
+    const idle = await f.provider();
+    await providerConnected(f.state, f.work, idle.link, idle.hello(1));
+    providerDraining(f.state, f.work, idle.address);
+    await providerConnected(f.state, f.work, busy.link, busy.hello(1));
+    await f.idle();
+    const { taskIds } = await f.submitJob({ tasks: 3 });
+    // Concurrent calls join the run in progress instead of leasing twice.
+    await Promise.all([dispatch(f.state, f.work), dispatch(f.state, f.work)]);
+    assert.equal(idle.assigned().length, 0, 'a draining provider takes no new work');
+    assert.deepEqual(
+      busy.assigned().map((a) => a.taskId),
+      [taskIds[0]],
+      'one slot (a newcomer is trusted with one lease): the first task in queue order',
+    );
+    assert.equal((await f.task(taskIds[1]!)).status, 'queued');
+    assert.equal((await f.task(taskIds[2]!)).status, 'queued');
+  } finally {
+    await f.close();
+  }
+});
+
+test('a redundant task is leased to k different providers at once, as replicas', async () => {
+  const f = await workFixture();
+  try {
+    const { jobId, taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
+    const a = await f.provider();
+    const b = await f.provider();
+    await providerConnected(f.state, f.work, a.link, a.hello(1));
+    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    await f.idle();
+    assert.equal(a.assigned()[0]?.taskId, taskIds[0]);
+    assert.equal(b.assigned()[0]?.taskId, taskIds[0]);
+    const leases = await f.assignments(taskIds[0]!);
+    assert.deepEqual(new Set(leases.map((l) => l.provider)), new Set([a.address, b.address]));
+    const task = await f.task(taskIds[0]!);
+    assert.equal(task.status, 'assigned', 'every replica is out');
+    assert.equal(task.attempts, 2);
+    const assigned = await f.db
+      .selectFrom('events')
+      .select('data')
+      .where('job_id', '=', jobId)
+      .where('type', '=', 'task.assigned')
+      .execute();
+    assert.deepEqual(
+      assigned.map((e) => (JSON.parse(e.data) as { role: string }).role),
+      ['replica', 'replica'],
+    );
+    assert.ok(f.state.verifications.has(taskIds[0]!), 'the verification is open in memory');
+  } finally {
+    await f.close();
+  }
+});
+
+test('pickFor: a trusted-only round falls back to the best-scored eligible provider', async () => {
+  const f = await workFixture();
+  try {
+    const a = await f.provider();
+    const b = await f.provider();
+    await providerConnected(f.state, f.work, a.link, a.hello(1));
+    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    const req = { model: 'm', minMemoryMiB: 0, gpu: false };
+    // a's record is worse than b's (a fault): with no trusted provider, b is asked first.
+    f.state.reputations.set(a.address, { ...newReputation(f.clock.t), beta: 10, faults: 3 });
+    const picked = pickFor(f.state, f.work, req, {
+      preferredExclude: new Set(),
+      requiredExclude: new Set(),
+      trustedOnly: true,
+    });
+    assert.equal(picked, b.address);
+    // Excluded everywhere: nobody.
+    const none = pickFor(f.state, f.work, req, {
+      preferredExclude: new Set([a.address, b.address]),
+      requiredExclude: new Set([a.address, b.address]),
+      trustedOnly: false,
+    });
+    assert.equal(none, undefined);
+  } finally {
+    await f.close();
+  }
+});

@@ -1,0 +1,269 @@
+/**
+ * Dispatch: queued tasks onto free provider slots. `dispatch` coalesces concurrent calls into one
+ * run; `runDispatch` pages through the queue in order; `leaseOne` leases one execution of a task
+ * (a plain lease, or the replica, auditor or tie-breaker its verification asks for), sometimes
+ * giving the slot to a canary instead; `pickFor` chooses the provider.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Hex } from 'viem';
+import type { TaskRequirements } from '../scheduler/types.ts';
+import { policyOfSpec } from '../verification/policy.ts';
+import { isTrusted, reputationScore } from '../verification/reputation.ts';
+import { type ExecutionRole, TaskVerification } from '../verification/taskVerification.ts';
+import { injectCanary } from './canaries.ts';
+import { jobInfo } from './jobs.ts';
+import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
+import { initFor, loadVerification, saveVerification } from './openVerifications.ts';
+import { waiveAudit } from './verdicts.ts';
+import {
+  anotherProviderOnline,
+  type JobInfo,
+  reputationOf,
+  send,
+  type WorkDeps,
+  type WorkState,
+} from './workState.ts';
+
+/** Queued tasks read per page while dispatching (the first page of a run: FIRST_DISPATCH_PAGE). */
+const DISPATCH_PAGE = 256;
+const FIRST_DISPATCH_PAGE = 16;
+
+/**
+ * Assigns queued tasks to free providers. Safe to call often: a call during a run makes that run
+ * go round once more instead of starting another, and resolves when it ends. Errors are logged.
+ *
+ * @example
+ * await dispatch(state, deps);
+ */
+export async function dispatch(s: WorkState, d: WorkDeps): Promise<void> {
+  if (s.dispatching) {
+    s.again = true;
+    return s.dispatching;
+  }
+  s.dispatching = (async () => {
+    try {
+      do {
+        s.again = false;
+        await runDispatch(s, d);
+      } while (s.again);
+    } catch (err) {
+      d.log.error({ err }, 'dispatch failed');
+    } finally {
+      s.dispatching = undefined;
+    }
+  })();
+  return s.dispatching;
+}
+
+/**
+ * One pass over the queue, in queue order, until no slot is free or the queue ends.
+ *
+ * @example
+ * await runDispatch(state, deps); // prefer dispatch(), which coalesces runs
+ */
+export async function runDispatch(s: WorkState, d: WorkDeps): Promise<void> {
+  const { scheduler } = d;
+  let afterQueuedAt = -1;
+  let afterId = '';
+  for (let page = 0; page < 40 && scheduler.freeSlots() > 0; page++) {
+    // Usually a slot or two just came free: the first page is short, so a long queue is not
+    // read (and thrown away) after every result. Later pages are full.
+    const limit = page === 0 ? FIRST_DISPATCH_PAGE : DISPATCH_PAGE;
+    const tasks = await d.stmt.all(d.db, d.q.queuedPage, { after: afterQueuedAt, afterId, limit });
+    if (tasks.length === 0) return;
+    for (const task of tasks) {
+      afterQueuedAt = task.queued_at;
+      afterId = task.id;
+      if (scheduler.freeSlots() === 0) return;
+      const job = await jobInfo(s, d, task.job_id);
+      if (!job) continue;
+      // A client whose escrow no longer covers its jobs starts no new task; executions of tasks
+      // already started (audits, replicas, retries) go on, so their verdicts and bills land.
+      if (task.attempts === 0 && d.market?.clientHeld(job.client)) continue;
+      // A verified task may need several executions at once (replicas, tie-breakers).
+      let attempts = task.attempts;
+      for (;;) {
+        if (scheduler.freeSlots() === 0) return;
+        const r = await leaseOne(s, d, { ...task, attempts }, job);
+        if (!r.leased || !r.more) break;
+        attempts++;
+      }
+    }
+    // A short page was the end of the queue (tasks queued since then bring a dispatch of their own).
+    if (tasks.length < limit) return;
+  }
+}
+
+/**
+ * Leases one execution of a queued task. Without verification state (primary of an `audit` or
+ * `none` job) this is a plain lease; for a task whose TaskVerification asks for executions
+ * (replicas, an auditor, tie-breakers) it assigns one of those to a provider not yet involved,
+ * trusted ones first where the round asks for them. `more`: the task still wants executions.
+ *
+ * @example
+ * const { leased, more } = await leaseOne(state, deps, task, job);
+ */
+export async function leaseOne(
+  s: WorkState,
+  d: WorkDeps,
+  task: { id: string; job_id: string; input_cid: string; attempts: number },
+  job: JobInfo,
+): Promise<{ leased: boolean; more: boolean }> {
+  const { db, events, q, stmt, scheduler } = d;
+  const policy = policyOfSpec(job.spec);
+  // A task never leased has no verification yet (one starts with its first lease, commitment
+  // or result): nothing to look up.
+  let tv = task.attempts === 0 ? undefined : await loadVerification(s, d, task.id);
+  let role: ExecutionRole = 'primary';
+  let trustedOnly = false;
+  let involved: string[] = [];
+  let fresh = false;
+  if (tv) {
+    const req = tv.pending()[0];
+    if (!req) {
+      // Nothing to assign: every execution is out; the task waits for results.
+      await markAssigned(db, task.id);
+      return { leased: false, more: false };
+    }
+    role = req.role;
+    trustedOnly = req.trustedOnly;
+    involved = req.exclude;
+    if (role === 'auditor' && !anotherProviderOnline(s, involved)) {
+      await waiveAudit(s, d, task.id, task.job_id, tv);
+      return { leased: false, more: false };
+    }
+  } else if (policy.kind === 'redundant') {
+    tv = new TaskVerification(initFor(s, task.id, policy, false));
+    role = 'replica';
+    fresh = true;
+  }
+  const failedBefore = task.attempts > 0 ? (await providersOfTask(db, task.id)).map((a) => a.provider) : [];
+  const req: TaskRequirements = {
+    model: job.spec.model,
+    minMemoryMiB: job.spec.resources.minMemoryMiB,
+    gpu: job.spec.resources.gpu,
+  };
+  // Only providers active on chain whose floor is within the client's cap (docs/market.md).
+  const tooDear = d.market?.ineligible(job.maxPrice, job.spec.resources.gpu) ?? new Set<string>();
+  // GPU work only for providers whose latest capability proof showed the GPU they claim.
+  if (job.spec.resources.gpu) for (const a of s.links.keys()) if (!d.proofs.gpuTrusted(a)) tooDear.add(a);
+  const provider = pickFor(s, d, req, {
+    // Prefer a provider that has not tried this task; if there is none, any provider will do,
+    // except that one provider never executes the same verified task twice.
+    preferredExclude: new Set([...failedBefore, ...involved, ...s.draining, ...tooDear]),
+    requiredExclude: new Set([...involved, ...s.draining, ...tooDear]),
+    trustedOnly,
+  });
+  if (!provider) return { leased: false, more: false };
+  const started = performance.now();
+  const assignmentId = `0x${randomBytes(32).toString('hex')}` as Hex;
+  // Sometimes the slot carries a canary instead; the task stays queued for the next free slot.
+  if ((role === 'primary' || role === 'replica') && (await injectCanary(s, d, provider, assignmentId))) {
+    return { leased: false, more: false };
+  }
+  const t = d.now();
+  let more = false;
+  if (tv) {
+    tv.assign(provider as Hex, role);
+    more = tv.pending().length > 0;
+  }
+  let leased = false;
+  try {
+    leased = await db.transaction().execute(async (trx) => {
+      const updated = await stmt.run(trx, q.leaseTask, {
+        id: task.id,
+        status: more ? 'queued' : 'assigned',
+        attempts: task.attempts + 1,
+        at: t,
+      });
+      if (updated === 0n) return false;
+      await stmt.run(trx, q.insertAssignment, {
+        id: assignmentId,
+        taskId: task.id,
+        jobId: task.job_id,
+        provider,
+        expiresAt: t + job.spec.taskTimeoutSec * 1000,
+        at: t,
+      });
+      if (tv) await saveVerification(d, trx, tv, task.job_id, policy, false);
+      // A job's status never returns to queued: once this process saw it leave, nothing to do.
+      if (job.status === 'queued') {
+        const jobUpdated = await startJob(trx, task.job_id, t);
+        if (jobUpdated.numUpdatedRows > 0n) {
+          job.status = 'running';
+          await events.append(trx, task.job_id, 'job.running', {});
+        }
+      }
+      await events.append(trx, task.job_id, 'task.assigned', {
+        taskId: task.id,
+        provider,
+        attempt: task.attempts + 1,
+        role,
+      });
+      return true;
+    });
+  } finally {
+    // The in-memory machine already took the assignment: if the store did not, rebuild it.
+    if (!leased && tv) s.verifications.delete(task.id);
+  }
+  if (!leased) {
+    scheduler.release(provider);
+    return { leased: false, more: false };
+  }
+  if (tv && fresh) s.verifications.set(task.id, tv);
+  events.notify(task.job_id);
+  send(s, provider, {
+    type: 'assign',
+    assignmentId,
+    taskId: task.id as Hex,
+    jobId: task.job_id as Hex,
+    kind: 'onnx.infer',
+    model: job.spec.model,
+    input: task.input_cid,
+    gpu: job.spec.resources.gpu,
+    timeoutMs: job.spec.taskTimeoutSec * 1000,
+  });
+  d.metrics.dispatchSeconds.observe((performance.now() - started) / 1000);
+  d.metrics.assignments.inc();
+  return { leased: true, more };
+}
+
+/**
+ * Picks a provider and reserves a slot. Rounds that ask for trusted providers (auditors,
+ * tie-breakers) get one when any trusted provider is eligible; when none is connected the
+ * coordinator falls back to the best-scored eligible providers (docs/verification.md: genesis
+ * operators avoid that fallback).
+ *
+ * @example
+ * const provider = pickFor(state, deps, req, { preferredExclude: new Set(), requiredExclude: new Set(), trustedOnly: false });
+ */
+export function pickFor(
+  s: WorkState,
+  d: WorkDeps,
+  req: TaskRequirements,
+  opts: { preferredExclude: Set<string>; requiredExclude: Set<string>; trustedOnly: boolean },
+): string | undefined {
+  const { scheduler } = d;
+  const rep = (a: string) => reputationOf(s, d.now, a);
+  const tryPick = (exclude: Set<string>): string | undefined => {
+    if (!opts.trustedOnly) return scheduler.pick({ ...req, exclude });
+    const eligible = [...s.links.keys()].filter((a) => !exclude.has(a));
+    const trusted = eligible.filter((a) => isTrusted(rep(a)));
+    if (trusted.length > 0) {
+      const untrusted = eligible.filter((a) => !trusted.includes(a));
+      return scheduler.pick({ ...req, exclude: new Set([...exclude, ...untrusted]) });
+    }
+    // No trusted provider: the best-scored few, in order.
+    const ranked = eligible.sort((a, b) => reputationScore(rep(b)) - reputationScore(rep(a))).slice(0, 8);
+    for (const candidate of ranked) {
+      const others = eligible.filter((a) => a !== candidate);
+      const p = scheduler.pick({ ...req, exclude: new Set([...exclude, ...others]) });
+      if (p) return p;
+    }
+    return undefined;
+  };
+  const sameSets =
+    opts.preferredExclude.size === opts.requiredExclude.size &&
+    [...opts.preferredExclude].every((a) => opts.requiredExclude.has(a));
+  return tryPick(opts.preferredExclude) ?? (sameSets ? undefined : tryPick(opts.requiredExclude));
+}

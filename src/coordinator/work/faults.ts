@@ -1,0 +1,78 @@
+/**
+ * Providers' standing: one verified outcome applied to a provider's reputation (`recordOutcome`,
+ * which also re-sizes its concurrency limit in the scheduler), and a proven fault outside a job's
+ * verdict (`recordFault`: a wrong capability proof, a failed canary) with its evidence, slash entry
+ * and event. Faults inside a job's verdict are written by verdicts.ts.
+ */
+import type { Transaction } from 'kysely';
+import type { Database } from '../store/schema.ts';
+import { newReputation, parseReputation, updateReputation } from '../verification/reputation.ts';
+import type { FaultKind } from '../verification/slashing.ts';
+import { addTaskFailed } from './leaseQueries.ts';
+import { insertFault, insertSlash, storedReputation } from './providerQueries.ts';
+import type { WorkDeps, WorkState } from './workState.ts';
+
+/**
+ * Applies one verified outcome to a provider's stored reputation.
+ *
+ * @example
+ * await recordOutcome(state, deps, trx, provider, 'timeout');
+ */
+export async function recordOutcome(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  provider: string,
+  outcome: 'valid' | 'fault' | 'timeout',
+): Promise<void> {
+  const address = provider.toLowerCase();
+  let rep = s.reputations.get(address);
+  if (!rep) {
+    const row = await storedReputation(trx, address);
+    rep = row?.reputation ? parseReputation(JSON.parse(row.reputation)) : newReputation(d.now());
+  }
+  const next = updateReputation(rep, outcome, d.now());
+  s.reputations.set(address, next);
+  d.scheduler.refresh(address);
+  await d.stmt.run(trx, d.q.setReputation, { address, reputation: JSON.stringify(next) });
+}
+
+/**
+ * Records a proven fault outside a job's verdict (a wrong capability proof, a failed canary):
+ * the fault with its evidence, a slash entry, the reputation change and a `provider.faulted` event.
+ *
+ * @example
+ * await recordFault(state, deps, trx, { provider, taskId, jobId: null, kind: 'canary', evidence });
+ */
+export async function recordFault(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  f: { provider: string; taskId: string; jobId: string | null; kind: FaultKind; evidence: unknown },
+): Promise<void> {
+  const t = d.now();
+  const provider = f.provider.toLowerCase();
+  await insertFault(trx, {
+    task_id: f.taskId,
+    job_id: f.jobId ?? '',
+    provider,
+    kind: f.kind,
+    evidence: JSON.stringify(f.evidence),
+    created_at: t,
+  });
+  await insertSlash(trx, {
+    task_id: f.taskId,
+    provider,
+    amount: s.slashable.toString(),
+    evidence: JSON.stringify(f.evidence),
+    created_at: t,
+  });
+  await addTaskFailed(trx, provider);
+  await recordOutcome(s, d, trx, provider, 'fault');
+  await d.events.append(trx, null, 'provider.faulted', {
+    provider,
+    taskId: f.taskId,
+    kind: f.kind,
+    slashed: s.slashable.toString(),
+  });
+}

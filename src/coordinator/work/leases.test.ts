@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { handleFailure, sweep } from './leases.ts';
+import { providerConnected } from './sessions.ts';
+import { workFixture } from './workFixture.ts';
+
+test('an expired lease is cancelled on its provider and the task re-queued, then leased again', async () => {
+  const f = await workFixture();
+  try {
+    const p = await f.provider();
+    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const { jobId, taskIds } = await f.submitJob({ taskTimeoutSec: 10 });
+    await f.work.dispatch();
+    const [first] = p.assigned();
+    assert.ok(first);
+    // Not yet expired: the sweep changes nothing.
+    f.clock.t += 9_000;
+    await sweep(f.state, f.work);
+    assert.equal((await f.assignments(taskIds[0]!))[0]?.status, 'leased');
+    f.clock.t += 2_000;
+    await sweep(f.state, f.work);
+    await f.idle();
+    const leases = await f.assignments(taskIds[0]!);
+    assert.equal(leases[0]?.status, 'expired');
+    assert.equal(leases[0]?.error_code, 'PLX_LEASE_EXPIRED');
+    assert.deepEqual(
+      p.sent.filter((m) => m.type === 'cancel'),
+      [{ type: 'cancel', assignmentId: first.assignmentId, reason: 'lease expired' }],
+    );
+    const types = await f.eventTypes(jobId);
+    assert.ok(types.indexOf('task.retry') > types.indexOf('task.assigned'));
+    // The sweep dispatched: the only provider gets the task again (a second attempt).
+    assert.equal(leases[1]?.status, 'leased');
+    assert.equal(p.assigned().length, 2);
+    assert.equal((await f.task(taskIds[0]!)).attempts, 2);
+    const row = await f.db
+      .selectFrom('providers')
+      .selectAll()
+      .where('address', '=', p.address)
+      .executeTakeFirst();
+    assert.equal(row?.tasks_failed, 1);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a failure report re-queues the task; after maxAttempts failures the job fails', async () => {
+  const f = await workFixture();
+  try {
+    const p = await f.provider();
+    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const { jobId, taskIds } = await f.submitJob({ tasks: 2, maxAttempts: 2 });
+    await f.work.dispatch();
+    const first = p.assigned()[0]!;
+    assert.equal(first.taskId, taskIds[0]);
+    // Someone else's report for this lease is refused.
+    const other = await f.provider();
+    await assert.rejects(handleFailure(f.state, f.work, other.address, await other.failure(first)), {
+      code: 'PLX_STALE_ASSIGNMENT',
+    });
+    await handleFailure(f.state, f.work, p.address, await p.failure(first));
+    await f.idle();
+    assert.equal((await f.job(jobId)).status, 'running');
+    const retried = await f.task(taskIds[0]!);
+    assert.equal(retried.last_error, 'PLX_RUNTIME_FAILED: the model crashed');
+    // The task kept its place in the queue: it is leased again before the second task.
+    const second = p.assigned()[1]!;
+    assert.equal(second.taskId, taskIds[0]);
+    await handleFailure(f.state, f.work, p.address, await p.failure(second, 'PLX_RUNTIME_FAILED', 'again'));
+    await f.idle();
+    const job = await f.job(jobId);
+    assert.equal(job.status, 'failed');
+    assert.equal(job.error_code, 'PLX_TASK_FAILED');
+    assert.equal((await f.task(taskIds[0]!)).status, 'failed');
+    assert.equal((await f.task(taskIds[1]!)).status, 'cancelled');
+    const types = await f.eventTypes(jobId);
+    assert.equal(types.filter((t) => t === 'task.retry').length, 1);
+    assert.equal(types.at(-1), 'job.failed');
+    assert.equal(p.assigned().length, 2, 'nothing more to lease');
+    assert.equal(f.work.scheduler.active(p.address), 0);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a job past its deadline fails and its leases are cancelled on their providers', async () => {
+  const f = await workFixture();
+  try {
+    const p = await f.provider();
+    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const { jobId, taskIds } = await f.submitJob({ deadlineSec: 30, taskTimeoutSec: 600 });
+    await f.work.dispatch();
+    const [a] = p.assigned();
+    assert.ok(a);
+    f.clock.t += 31_000;
+    await sweep(f.state, f.work);
+    const job = await f.job(jobId);
+    assert.equal(job.status, 'failed');
+    assert.equal(job.error_code, 'PLX_DEADLINE_EXCEEDED');
+    const [lease] = await f.assignments(taskIds[0]!);
+    assert.equal(lease?.status, 'failed');
+    assert.equal(lease?.error_code, 'PLX_JOB_CANCELLED');
+    assert.deepEqual(p.sent.at(-1), {
+      type: 'cancel',
+      assignmentId: a.assignmentId,
+      reason: 'deadline exceeded',
+    });
+  } finally {
+    await f.close();
+  }
+});

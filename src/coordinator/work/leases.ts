@@ -1,0 +1,199 @@
+/**
+ * Attempts that end without a result: a provider's signed failure report (`handleFailure`), a
+ * lease that ran out or a job past its deadline (`sweep`), and the one rule they share
+ * (`failAttempt`): the task goes back to the queue in place, or, with no attempts left, its job
+ * fails and the job's other leases are revoked.
+ */
+import type { Transaction } from 'kysely';
+import { type Address, type Hex, keccak256, toBytes } from 'viem';
+import { verifyPlexusMessage } from '../../protocol/eip712.ts';
+import type { ProviderFailure } from '../../protocol/schemas.ts';
+import type { Database } from '../store/schema.ts';
+import { policyOfSpec } from '../verification/policy.ts';
+import { leasedAssignment } from './assignments.ts';
+import { expireCanaries } from './canaries.ts';
+import { afterSettle, failJob, jobInfo, revoke } from './jobs.ts';
+import {
+  addTaskFailed,
+  assignmentStatus,
+  endAssignment,
+  failedAttempts,
+  failTask,
+  retryTask,
+  taskAttempts,
+} from './leaseQueries.ts';
+import { loadVerification, releasableReveals, saveVerification } from './openVerifications.ts';
+import { settleVerdict } from './verdicts.ts';
+import { forgetVerification, type Lease, send, type WorkDeps, type WorkState } from './workState.ts';
+
+/**
+ * Ends one attempt that did not produce a result: the task goes back to the queue (keeping its
+ * place) or, with no attempts left, the job fails and its other tasks are cancelled. With
+ * verification the dropped execution is a `timeout` outcome and may complete the round.
+ *
+ * @example
+ * const r = await failAttempt(state, deps, trx, assignment, 'expired', 'PLX_LEASE_EXPIRED', 'no result in time');
+ */
+export async function failAttempt(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  a: { id: string; task_id: string; job_id: string; provider: string },
+  status: 'failed' | 'expired',
+  code: string,
+  message: string,
+): Promise<{ jobFailed: boolean; jobDone?: boolean; cancelled: Lease[] }> {
+  const t = d.now();
+  await endAssignment(trx, a.id, status, t, code, message);
+  await addTaskFailed(trx, a.provider);
+  const task = await taskAttempts(trx, a.task_id);
+  const job = await jobInfo(s, d, a.job_id, trx);
+  const maxAttempts = job?.spec.maxAttempts ?? 1;
+  const lastError = `${code}: ${message}`.slice(0, 2000);
+  // Attempts that produced no result (this one included): with verification a task has several
+  // executions, so the lease count alone no longer measures failures.
+  const failures = Number((await failedAttempts(trx, a.task_id)).n);
+  const tv = await loadVerification(s, d, a.task_id, trx);
+  if (tv) {
+    // Not a fault: a `timeout` outcome, and the slot is asked for again elsewhere.
+    try {
+      tv.abandon(a.provider as Hex);
+    } catch (err) {
+      d.log.warn({ err, taskId: a.task_id, provider: a.provider }, 'abandon of an unknown execution');
+    }
+    const verdict = tv.verdict();
+    if (verdict) {
+      const r = await settleVerdict(s, d, trx, a.job_id, verdict, tv.log());
+      return { jobFailed: verdict.status !== 'accepted', jobDone: r.jobDone, cancelled: r.cancelled };
+    }
+    await saveVerification(d, trx, tv, a.job_id, policyOfSpec(job!.spec), false);
+    // The dropped execution may have been the last one the round waited for.
+    for (const r of await releasableReveals(d, trx, a.task_id, tv)) {
+      send(s, r.provider, { type: 'reveal', assignmentId: r.assignment_id as Hex });
+    }
+  }
+  if (failures < maxAttempts && job?.status === 'running') {
+    await retryTask(trx, a.task_id, tv && tv.pending().length === 0 ? 'assigned' : 'queued', lastError, t);
+    await d.events.append(trx, a.job_id, 'task.retry', {
+      taskId: a.task_id,
+      provider: a.provider,
+      code,
+      message,
+    });
+    return { jobFailed: false, cancelled: [] };
+  }
+  forgetVerification(s, a.task_id);
+  await failTask(trx, a.task_id, lastError, t);
+  const cancelled = await failJob(
+    s,
+    d,
+    trx,
+    a.job_id,
+    'PLX_TASK_FAILED',
+    `task ${task.idx} failed ${task.attempts} time(s); last error ${lastError}`,
+    {
+      taskIndex: task.idx,
+      lastError,
+    },
+  );
+  return { jobFailed: true, cancelled };
+}
+
+/**
+ * A provider's signed failure report for one of its leases: the attempt ends (see
+ * {@link failAttempt}) and its slot is free for other work.
+ *
+ * @example
+ * await handleFailure(state, deps, address, { type: 'failure', assignmentId, taskId, code: 'E_RUNTIME', message: 'oom', issuedAt, signature });
+ */
+export async function handleFailure(
+  s: WorkState,
+  d: WorkDeps,
+  address: Address,
+  msg: ProviderFailure,
+): Promise<void> {
+  await verifyPlexusMessage({
+    chainId: d.chainId,
+    primaryType: 'TaskFailure',
+    message: {
+      provider: address,
+      assignmentId: msg.assignmentId as Hex,
+      taskId: msg.taskId as Hex,
+      reasonHash: keccak256(toBytes(`${msg.code}:${msg.message}`)),
+      issuedAt: BigInt(msg.issuedAt),
+    },
+    signature: msg.signature,
+    expectedSigner: address,
+  });
+  let jobId = '';
+  let jobDone = false;
+  let cancelled: Lease[] = [];
+  await d.db.transaction().execute(async (trx) => {
+    const a = await leasedAssignment(d, trx, address, msg.assignmentId, msg.taskId);
+    jobId = a.job_id;
+    const r = await failAttempt(s, d, trx, a, 'failed', msg.code, msg.message);
+    cancelled = r.cancelled;
+    jobDone = r.jobDone === true;
+  });
+  if (jobDone) afterSettle(s, d, jobId, { jobDone, cancelled: [] });
+  d.scheduler.release(address);
+  revoke(s, d, cancelled, 'job failed');
+  d.metrics.tasksFinished.inc({ status: 'failed' });
+  d.events.notify(jobId);
+  void d.dispatch();
+}
+
+/**
+ * Expires canary and task leases past their time (each task lease one transaction, its provider
+ * told to stop) and fails jobs past their deadline; dispatches if anything came free.
+ *
+ * @example
+ * setInterval(() => void sweep(state, deps), 1000);
+ */
+export async function sweep(s: WorkState, d: WorkDeps): Promise<void> {
+  const { db } = d;
+  const t = d.now();
+  await expireCanaries(s, d, { before: t });
+  const expired = await d.stmt.all(db, d.q.expiredLeases, { before: t });
+  for (const a of expired) {
+    let cancelled: Lease[] = [];
+    let jobDone = false;
+    const still = await db.transaction().execute(async (trx) => {
+      const cur = await assignmentStatus(trx, a.id);
+      if (cur?.status !== 'leased') return false;
+      const r = await failAttempt(
+        s,
+        d,
+        trx,
+        a,
+        'expired',
+        'PLX_LEASE_EXPIRED',
+        'no result before the lease expired',
+      );
+      cancelled = r.cancelled;
+      jobDone = r.jobDone === true;
+      return true;
+    });
+    if (!still) continue;
+    // The provider may still be connected and busy with it: tell it to stop.
+    if (s.links.has(a.provider)) {
+      d.scheduler.release(a.provider);
+      send(s, a.provider, { type: 'cancel', assignmentId: a.id as Hex, reason: 'lease expired' });
+    }
+    revoke(s, d, cancelled, 'job failed');
+    if (jobDone) afterSettle(s, d, a.job_id, { jobDone, cancelled: [] });
+    d.metrics.tasksFinished.inc({ status: 'expired' });
+    d.events.notify(a.job_id);
+  }
+  const late = await d.stmt.all(db, d.q.lateJobs, { before: t });
+  for (const j of late) {
+    const leases = await db
+      .transaction()
+      .execute((trx) =>
+        failJob(s, d, trx, j.id, 'PLX_DEADLINE_EXCEEDED', 'the job did not finish before its deadline', {}),
+      );
+    revoke(s, d, leases, 'deadline exceeded');
+    d.events.notify(j.id);
+  }
+  if (expired.length > 0 || late.length > 0) void d.dispatch();
+}

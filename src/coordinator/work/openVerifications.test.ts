@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { tensorSetDigest } from '../../protocol/tensorSet.ts';
+import { initFor, loadVerification, mayReveal, openVerification } from './openVerifications.ts';
+import { handleResult } from './results.ts';
+import { providerConnected } from './sessions.ts';
+import { output, workFixture } from './workFixture.ts';
+import { forgetVerification } from './workState.ts';
+
+test('an open verification lost from memory is rebuilt from its stored log and outputs', async () => {
+  const f = await workFixture();
+  try {
+    const a = await f.provider();
+    const b = await f.provider();
+    await providerConnected(f.state, f.work, a.link, a.hello(1));
+    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    const { taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
+    const taskId = taskIds[0]!;
+    await f.work.dispatch();
+    await handleResult(f.state, f.work, a.address, await a.result(a.assigned()[0]!, output(1)));
+    const before = f.state.verifications.get(taskId);
+    assert.ok(before);
+    // As after a restart: nothing in memory.
+    forgetVerification(f.state, taskId);
+    assert.equal(f.state.verifications.has(taskId), false);
+    const rebuilt = await loadVerification(f.state, f.work, taskId);
+    assert.ok(rebuilt);
+    assert.notEqual(rebuilt, before);
+    assert.deepEqual(rebuilt.log(), before.log());
+    assert.ok(f.state.outputsOf.get(taskId)?.has(tensorSetDigest(output(1))));
+    assert.equal(await loadVerification(f.state, f.work, taskId), rebuilt, 'then served from memory');
+    assert.equal(mayReveal(rebuilt, a.address), false, 'b has not committed');
+    assert.equal(mayReveal(rebuilt, '0x0000000000000000000000000000000000000009'), false, 'no execution');
+    // The rebuilt machine decides the round with b's result.
+    await handleResult(f.state, f.work, b.address, await b.result(b.assigned()[0]!, output(1)));
+    assert.equal((await f.task(taskId)).status, 'completed');
+    assert.equal(await loadVerification(f.state, f.work, taskId), undefined, 'decided: no longer open');
+  } finally {
+    await f.close();
+  }
+});
+
+const P = '0x00000000000000000000000000000000000000ab';
+
+test('openVerification draws no audit for a `none` task, and prices it with the state’s economics', async () => {
+  const f = await workFixture();
+  try {
+    const init = initFor(f.state, 't1', { kind: 'none' }, false);
+    assert.equal(init.reward, f.state.econ.reward);
+    assert.equal(init.stakeOf(P), f.state.econ.stake);
+    const { tv, audit } = openVerification(f.state, f.work, { task_id: 't1' }, P, { kind: 'none' });
+    assert.equal(audit, false);
+    assert.equal(f.state.verifications.get('t1'), tv);
+    // An audit needs another provider online to run it: alone, none is drawn.
+    const alone = openVerification(f.state, f.work, { task_id: 't2' }, P, { kind: 'audit' });
+    assert.equal(alone.audit, false);
+  } finally {
+    await f.close();
+  }
+});

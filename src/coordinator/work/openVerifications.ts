@@ -1,0 +1,155 @@
+/**
+ * Open verifications (tasks without a verdict yet) between memory and the store: each one's
+ * `TaskVerification` machine lives in `state.verifications` and its event log in
+ * `task_verifications`, so a restarted coordinator rebuilds it (`loadVerification`). Also the
+ * audit draw that opens one (`openVerification`) and the commit–reveal question of which
+ * committed providers may now reveal (`releasableReveals`).
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { Hex } from 'viem';
+import { decodeSafetensors } from '../../protocol/safetensors.ts';
+import type { TensorSet } from '../../protocol/tensorSet.ts';
+import type { Database } from '../store/schema.ts';
+import type { VerificationPolicy } from '../verification/policy.ts';
+import {
+  TaskVerification,
+  type TaskVerificationInit,
+  type VerificationEvent,
+} from '../verification/taskVerification.ts';
+import { executionOutputs } from './leaseQueries.ts';
+import { anotherProviderOnline, type WorkDeps, type WorkState } from './workState.ts';
+
+/**
+ * The init of a task's verification machine, priced with the state's economics.
+ *
+ * @example
+ * const tv = new TaskVerification(initFor(state, taskId, { kind: 'none' }, false));
+ */
+export function initFor(
+  s: WorkState,
+  taskId: string,
+  policy: VerificationPolicy,
+  audit: boolean,
+): TaskVerificationInit {
+  return { taskId, policy, audit, reward: s.econ.reward, stakeOf: () => s.econ.stake };
+}
+
+/**
+ * The open verification of a task: from memory, or rebuilt from its stored event log and the
+ * stored outputs (after a restart). Undefined when the task has none yet (audit and none
+ * policies create it when the first result arrives) or it already has a verdict.
+ *
+ * @example
+ * const tv = await loadVerification(state, deps, taskId, trx);
+ * const next = tv?.pending()[0];
+ */
+export async function loadVerification(
+  s: WorkState,
+  d: WorkDeps,
+  taskId: string,
+  executor: Kysely<Database> | Transaction<Database> = d.db,
+): Promise<TaskVerification | undefined> {
+  const cached = s.verifications.get(taskId);
+  if (cached) return cached;
+  const row = await d.stmt.first(executor, d.q.openVerification, { taskId });
+  if (!row) return undefined;
+  const execs = await executionOutputs(executor, taskId);
+  const outputs = new Map<string, TensorSet>();
+  for (const e of execs) {
+    outputs.set(e.output_digest, decodeSafetensors(await d.blobs.read(e.output_cid)));
+  }
+  const tv = TaskVerification.restore(
+    initFor(s, taskId, JSON.parse(row.policy) as VerificationPolicy, row.audit === 1),
+    JSON.parse(row.log) as VerificationEvent[],
+    (digest) => outputs.get(digest),
+  );
+  s.verifications.set(taskId, tv);
+  s.outputsOf.set(taskId, outputs);
+  return tv;
+}
+
+/**
+ * Writes a verification's log (and, when new, its row) in the caller's transaction.
+ *
+ * @example
+ * await saveVerification(deps, trx, tv, jobId, policy, false);
+ */
+export async function saveVerification(
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  tv: TaskVerification,
+  jobId: string,
+  policy: VerificationPolicy,
+  audit: boolean,
+): Promise<void> {
+  await d.stmt.run(trx, d.q.saveVerification, {
+    taskId: tv.taskId,
+    jobId,
+    policy: JSON.stringify(policy),
+    audit: audit ? 1 : 0,
+    log: JSON.stringify(tv.log()),
+    at: d.now(),
+  });
+}
+
+/**
+ * First result (v1) or commitment (v2) of an `audit` or `none` task: draw the audit now. An
+ * audit is only drawn while another provider is online to run it.
+ *
+ * @example
+ * const { tv, audit } = openVerification(state, deps, assignment, address, policyOfSpec(job.spec));
+ */
+export function openVerification(
+  s: WorkState,
+  d: WorkDeps,
+  a: { task_id: string },
+  address: string,
+  policy: VerificationPolicy,
+): { tv: TaskVerification; audit: boolean } {
+  const audit =
+    policy.kind === 'audit' &&
+    d.audits.shouldAudit(address as Hex, {
+      taskId: a.task_id,
+      reward: s.econ.reward,
+      honestCost: s.econ.honestCost,
+      slashable: s.slashable,
+    }).audit &&
+    anotherProviderOnline(s, [address]);
+  const tv = new TaskVerification(initFor(s, a.task_id, policy, audit));
+  tv.assign(address as Hex, 'primary');
+  s.verifications.set(a.task_id, tv);
+  return { tv, audit };
+}
+
+/**
+ * Whether `provider` may reveal its output now (false when it has no live execution).
+ *
+ * @example
+ * if (!mayReveal(tv, address)) throw tooEarly();
+ */
+export function mayReveal(tv: TaskVerification, provider: string): boolean {
+  try {
+    return tv.canReveal(provider as Hex);
+  } catch {
+    return false; // no live execution (abandoned): nothing to reveal
+  }
+}
+
+/**
+ * Signed commitments of a task whose round's commit phase is over and whose output has not been
+ * revealed yet: their providers are told to reveal now.
+ *
+ * @example
+ * for (const r of await releasableReveals(deps, trx, taskId, tv)) send(state, r.provider, { type: 'reveal', assignmentId: r.assignment_id as Hex });
+ */
+export async function releasableReveals(
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  taskId: string,
+  tv: TaskVerification,
+): Promise<{ assignment_id: string; provider: string }[]> {
+  if (tv.verdict()) return [];
+  // Commitments of the task without an execution (a revealed output) yet, in one query.
+  const commits = await d.stmt.all(trx, d.q.unrevealedCommitments, { taskId });
+  return commits.filter((c) => mayReveal(tv, c.provider));
+}

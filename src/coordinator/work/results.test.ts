@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import type { Hex } from 'viem';
+import { handleCommit, handleResult } from './results.ts';
+import { providerConnected } from './sessions.ts';
+import { output, workFixture } from './workFixture.ts';
+
+const salt = () => `0x${randomBytes(32).toString('hex')}` as Hex;
+
+test('a result for a leased task is accepted: the task and its job complete, the slot is free', async () => {
+  const f = await workFixture();
+  try {
+    const p = await f.provider();
+    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const { jobId, taskIds } = await f.submitJob();
+    await f.work.dispatch();
+    const [a] = p.assigned();
+    assert.ok(a);
+    const msg = await p.result(a, output(1));
+    await handleResult(f.state, f.work, p.address, msg);
+    await f.idle();
+    const task = await f.task(taskIds[0]!);
+    assert.equal(task.status, 'completed');
+    assert.equal(task.output_cid, msg.outputCid);
+    assert.equal(task.provider, p.address);
+    const job = await f.job(jobId);
+    assert.equal(job.status, 'completed');
+    assert.equal(job.tasks_done, 1);
+    assert.equal((await f.assignments(taskIds[0]!))[0]?.status, 'completed');
+    assert.deepEqual(await f.eventTypes(jobId), [
+      'job.running',
+      'task.assigned',
+      'task.completed',
+      'job.completed',
+      'task.result',
+    ]);
+    assert.equal(f.work.scheduler.active(p.address), 0);
+    assert.equal(f.state.jobCache.has(jobId), false, 'a finished job leaves the cache');
+    const row = await f.db
+      .selectFrom('providers')
+      .selectAll()
+      .where('address', '=', p.address)
+      .executeTakeFirst();
+    assert.equal(row?.tasks_completed, 1);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a result from another provider, for another task or after the lease ended is PLX_STALE_ASSIGNMENT', async () => {
+  const f = await workFixture();
+  try {
+    const p = await f.provider();
+    const other = await f.provider();
+    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const { taskIds } = await f.submitJob({ tasks: 2 });
+    await f.work.dispatch();
+    const [a] = p.assigned();
+    assert.ok(a);
+    await providerConnected(f.state, f.work, other.link, other.hello(1));
+    await f.idle();
+    const stale = { code: 'PLX_STALE_ASSIGNMENT' };
+    // Someone else's lease.
+    await assert.rejects(
+      handleResult(f.state, f.work, other.address, await other.result(a, output(1))),
+      stale,
+    );
+    // The right lease named with another task.
+    const b = other.assigned()[0]!;
+    await assert.rejects(
+      handleResult(f.state, f.work, p.address, await p.result({ ...a, taskId: b.taskId }, output(1))),
+      stale,
+    );
+    // A lease that never existed.
+    await assert.rejects(
+      handleResult(f.state, f.work, p.address, await p.result({ ...a, assignmentId: salt() }, output(1))),
+      stale,
+    );
+    assert.equal((await f.task(taskIds[0]!)).status, 'assigned', 'nothing changed');
+    // Accepted once; the same result again finds the lease completed.
+    const msg = await p.result(a, output(1));
+    await handleResult(f.state, f.work, p.address, msg);
+    await assert.rejects(handleResult(f.state, f.work, p.address, msg), stale);
+  } finally {
+    await f.close();
+  }
+});
+
+test('commit–reveal: reveals are asked for only once the round committed, early reveals are refused', async () => {
+  const f = await workFixture();
+  try {
+    const a = await f.provider();
+    const b = await f.provider();
+    await providerConnected(f.state, f.work, a.link, a.hello(1));
+    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    const { jobId, taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
+    await f.work.dispatch();
+    const la = a.assigned()[0]!;
+    const lb = b.assigned()[0]!;
+    const sa = salt();
+    const sb = salt();
+    await handleCommit(f.state, f.work, a.address, await a.commit(la, output(1), sa));
+    assert.equal(a.sent.filter((m) => m.type === 'reveal').length, 0, 'b has not committed yet');
+    await assert.rejects(
+      handleResult(f.state, f.work, a.address, await a.result(la, output(1), { salt: sa })),
+      { code: 'PLX_VERIFICATION_REVEAL_TOO_EARLY' },
+    );
+    // The same commitment again is idempotent; another one is refused.
+    await handleCommit(f.state, f.work, a.address, await a.commit(la, output(1), sa));
+    await assert.rejects(handleCommit(f.state, f.work, a.address, await a.commit(la, output(2), sa)), {
+      code: 'PLX_VERIFICATION_DUPLICATE',
+    });
+    await handleCommit(f.state, f.work, b.address, await b.commit(lb, output(1), sb));
+    assert.deepEqual(
+      a.sent.filter((m) => m.type === 'reveal'),
+      [{ type: 'reveal', assignmentId: la.assignmentId }],
+    );
+    assert.deepEqual(
+      b.sent.filter((m) => m.type === 'reveal'),
+      [{ type: 'reveal', assignmentId: lb.assignmentId }],
+    );
+    // A committed execution must reveal; a reveal must open its commitment.
+    await assert.rejects(handleResult(f.state, f.work, a.address, await a.result(la, output(1))), {
+      code: 'PLX_REVEAL_MISMATCH',
+    });
+    await assert.rejects(
+      handleResult(f.state, f.work, a.address, await a.result(la, output(1), { salt: sb })),
+      { code: 'PLX_REVEAL_MISMATCH' },
+    );
+    await handleResult(f.state, f.work, a.address, await a.result(la, output(1), { salt: sa }));
+    assert.equal((await f.task(taskIds[0]!)).status, 'assigned', 'one reveal of two: no verdict');
+    await handleResult(f.state, f.work, b.address, await b.result(lb, output(1), { salt: sb }));
+    await f.idle();
+    assert.equal((await f.task(taskIds[0]!)).status, 'completed');
+    const types = await f.eventTypes(jobId);
+    assert.ok(types.includes('task.verified'));
+    assert.equal(types.at(-1), 'task.result');
+    const v = await f.db
+      .selectFrom('task_verifications')
+      .selectAll()
+      .where('task_id', '=', taskIds[0]!)
+      .executeTakeFirstOrThrow();
+    assert.equal(v.status, 'accepted');
+    assert.equal(f.state.verifications.has(taskIds[0]!), false, 'a decided verification leaves memory');
+  } finally {
+    await f.close();
+  }
+});

@@ -1,0 +1,306 @@
+/**
+ * Results and commit–reveal: a provider's signed commitment to an output (`handleCommit`,
+ * protocol v2) and its signed result (`handleResult`: the uploaded output, for v2 the reveal that
+ * opens the commitment). A result is checked against its lease, stored as an execution, fed to the
+ * task's verification machine, and settled when that reaches a verdict; providers whose round is
+ * complete are told to reveal.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import type { Address, Hex } from 'viem';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { computeCommitment, verifyReveal } from '../../protocol/commitment.ts';
+import { verifyPlexusMessage } from '../../protocol/eip712.ts';
+import { cidToBytes32 } from '../../protocol/ids.ts';
+import { decodeSafetensors } from '../../protocol/safetensors.ts';
+import type { ProviderCommit, ProviderResult } from '../../protocol/schemas.ts';
+import { tensorSetDigest } from '../../protocol/tensorSet.ts';
+import type { Database } from '../store/schema.ts';
+import { policyOfSpec } from '../verification/policy.ts';
+import { assertLeasedTo, leaseById, leasedAssignment } from './assignments.ts';
+import { handleCanaryResult } from './canaries.ts';
+import { afterSettle, jobInfo } from './jobs.ts';
+import { requeueAssigned } from './leaseQueries.ts';
+import {
+  loadVerification,
+  mayReveal,
+  openVerification,
+  releasableReveals,
+  saveVerification,
+} from './openVerifications.ts';
+import { settleVerdict } from './verdicts.ts';
+import { forgetVerification, type Settled, send, type WorkDeps, type WorkState } from './workState.ts';
+
+/** Largest output file a provider may return for one task. */
+const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Whether this assignment already committed; a different second commitment is refused
+ * (PLX_VERIFICATION_DUPLICATE).
+ *
+ * @example
+ * if (!(await priorCommitment(deps, trx, msg))) await store(trx, taskId);
+ */
+export async function priorCommitment(
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  msg: ProviderCommit,
+): Promise<boolean> {
+  const prior = await d.stmt.first(trx, d.q.commitmentOf, { assignmentId: msg.assignmentId });
+  if (prior && prior.commitment !== msg.commitment) {
+    throw new PlexusError('PLX_VERIFICATION_DUPLICATE', 'this execution already committed to another output');
+  }
+  return prior !== undefined; // the same commitment again (after a reconnect): answered idempotently
+}
+
+/**
+ * A provider's signed result for one of its leases (a canary's goes to handleCanaryResult). The
+ * output must be uploaded, small enough and a well-formed tensor file; a v2 agent's reveal must
+ * open its commitment, and only once its round may reveal. Refused with PLX_STALE_ASSIGNMENT
+ * unless the lease is the sender's and still open.
+ *
+ * @example
+ * await handleResult(state, deps, address, msg);
+ */
+export async function handleResult(
+  s: WorkState,
+  d: WorkDeps,
+  address: Address,
+  msg: ProviderResult,
+): Promise<void> {
+  const { db, events, q, stmt, scheduler } = d;
+  await verifyPlexusMessage({
+    chainId: d.chainId,
+    primaryType: 'TaskResult',
+    message: {
+      provider: address,
+      assignmentId: msg.assignmentId as Hex,
+      taskId: msg.taskId as Hex,
+      outputCid: cidToBytes32(msg.outputCid),
+      wallMs: BigInt(msg.usage.wallMs),
+      cpuMs: BigInt(msg.usage.cpuMs),
+      peakRssBytes: BigInt(msg.usage.peakRssBytes),
+      issuedAt: BigInt(msg.issuedAt),
+    },
+    signature: msg.signature,
+    expectedSigner: address,
+  });
+  const size = await d.blobs.size(msg.outputCid);
+  if (size === undefined) {
+    throw new PlexusError('PLX_UNKNOWN_BLOB', `output ${msg.outputCid} was not uploaded`, {
+      details: { cid: msg.outputCid },
+    });
+  }
+  if (size > MAX_OUTPUT_BYTES) throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', 'output is too large');
+  // The output must be a well-formed tensor file; garbage never reaches the client.
+  const tensors = decodeSafetensors(await d.blobs.read(msg.outputCid));
+  const outputDigest = tensorSetDigest(tensors);
+  const revealed = msg.outputDigest !== undefined && msg.salt !== undefined ? msg : undefined;
+  if (revealed && revealed.outputDigest !== outputDigest) {
+    throw new PlexusError('PLX_REVEAL_MISMATCH', 'the uploaded output does not hash to the revealed digest', {
+      details: { revealed: revealed.outputDigest, uploaded: outputDigest },
+    });
+  }
+  const { task: before, canary } = await leaseById(d, msg.assignmentId);
+  if (canary) {
+    await handleCanaryResult(s, d, address, msg, canary, tensors, outputDigest);
+    return;
+  }
+  // v1 agents: the coordinator commits to the output on the agent's behalf (nobody sees an
+  // output before the verdict). v2 agents signed their own commitment before this reveal.
+  const salt = (revealed?.salt as Hex | undefined) ?? (`0x${randomBytes(32).toString('hex')}` as Hex);
+  const job = before ? await jobInfo(s, d, before.job_id) : undefined;
+  const existing = before ? await loadVerification(s, d, before.task_id) : undefined;
+  const t = d.now();
+  let settled: Settled | undefined;
+  let jobId = '';
+  let taskId = '';
+  let release: { assignment_id: string; provider: string }[] = [];
+  try {
+    await db.transaction().execute(async (trx) => {
+      const a = await leasedAssignment(d, trx, address, msg.assignmentId, msg.taskId);
+      jobId = a.job_id;
+      taskId = a.task_id;
+      if (!job || !before || before.task_id !== a.task_id) {
+        throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} has no job`);
+      }
+      const signed = await stmt.first(trx, q.commitmentOf, { assignmentId: a.id });
+      if (signed && !revealed) {
+        throw new PlexusError('PLX_REVEAL_MISMATCH', 'this execution committed: reveal its digest and salt');
+      }
+      if (revealed) {
+        if (!signed) {
+          throw new PlexusError('PLX_VERIFICATION_COMMIT_CLOSED', 'no signed commitment for this execution');
+        }
+        const opens = verifyReveal({
+          taskId: a.task_id,
+          provider: address,
+          commitment: signed.commitment as Hex,
+          reveal: { outputDigest, salt },
+        });
+        if (!opens) {
+          throw new PlexusError('PLX_REVEAL_MISMATCH', 'the reveal does not open the signed commitment', {
+            details: { taskId: a.task_id },
+          });
+        }
+        if (!existing || !mayReveal(existing, address)) {
+          throw new PlexusError(
+            'PLX_VERIFICATION_REVEAL_TOO_EARLY',
+            'other providers of this round have not committed yet',
+          );
+        }
+      }
+      await stmt.run(trx, q.completeAssignment, { id: a.id, at: t });
+      const result = JSON.stringify({
+        assignmentId: msg.assignmentId,
+        usage: msg.usage,
+        issuedAt: msg.issuedAt,
+        signature: msg.signature,
+      });
+      await stmt.run(trx, q.insertExecution, {
+        assignmentId: a.id,
+        taskId: a.task_id,
+        provider: address.toLowerCase(),
+        outputCid: msg.outputCid,
+        outputDigest,
+        salt,
+        result,
+        at: t,
+      });
+      const policy = policyOfSpec(job.spec);
+      const opened = existing ? { tv: existing, audit: false } : openVerification(s, d, a, address, policy);
+      const tv = opened.tv;
+      let outputs = s.outputsOf.get(a.task_id);
+      if (!outputs) {
+        outputs = new Map();
+        s.outputsOf.set(a.task_id, outputs);
+      }
+      outputs.set(outputDigest, tensors);
+      if (!signed) {
+        tv.commit(address, computeCommitment({ taskId: a.task_id, provider: address, outputDigest, salt }));
+      }
+      // Open every commitment whose round is complete (this one, or ones waiting for it).
+      const revealedBy = new Set(tv.log().flatMap((e) => (e.type === 'reveal' ? [e.provider] : [])));
+      const execs = await stmt.all(trx, q.executionsOf, { taskId: a.task_id });
+      for (const e of execs) {
+        if (tv.verdict() || revealedBy.has(e.provider as Hex) || !tv.canReveal(e.provider as Hex)) continue;
+        const set = outputs.get(e.output_digest);
+        tv.reveal(e.provider as Hex, {
+          outputDigest: e.output_digest as Hex,
+          salt: e.salt as Hex,
+          ...(set ? { tensors: set } : {}),
+        });
+      }
+      const verdict = tv.verdict();
+      if (verdict) {
+        // The verdict's write stores the log too (and the row, for a first result without one).
+        settled = await settleVerdict(s, d, trx, a.job_id, verdict, tv.log(), {
+          row: { policy, audit: opened.audit },
+          executions: execs,
+          job,
+        });
+      } else {
+        await saveVerification(d, trx, tv, a.job_id, policy, opened.audit);
+        release = await releasableReveals(d, trx, a.task_id, tv);
+        if (tv.pending().length > 0) {
+          // More executions are needed (an audit, a tie-breaker): back into the queue, in place.
+          await requeueAssigned(trx, a.task_id, t);
+        }
+      }
+      // No digest or cid here: nothing about an output is public before the verdict.
+      await events.append(trx, a.job_id, 'task.result', {
+        taskId: a.task_id,
+        provider: address.toLowerCase(),
+      });
+    });
+  } catch (err) {
+    // The in-memory machine may be ahead of the store: rebuild it from the store next time.
+    if (taskId) forgetVerification(s, taskId);
+    throw err;
+  }
+  for (const r of release) send(s, r.provider, { type: 'reveal', assignmentId: r.assignment_id as Hex });
+  scheduler.release(address);
+  // Learned schedulers learn each provider's speed per model from what it measured.
+  const info = s.jobCache.get(jobId);
+  if (info) scheduler.observe?.(address, info.spec.model, msg.usage.wallMs / 1000);
+  if (settled) afterSettle(s, d, jobId, settled);
+  d.metrics.tasksFinished.inc({ status: 'completed' });
+  events.notify(jobId);
+  void d.dispatch();
+}
+
+/**
+ * Protocol v2: a provider's signed commitment to an output, before it reveals it. Stored once (the
+ * same commitment again is answered idempotently); providers whose round is now complete are told
+ * to reveal. A canary is a lone execution: told to reveal at once.
+ *
+ * @example
+ * await handleCommit(state, deps, address, msg);
+ */
+export async function handleCommit(
+  s: WorkState,
+  d: WorkDeps,
+  address: Address,
+  msg: ProviderCommit,
+): Promise<void> {
+  const { db, q, stmt } = d;
+  await verifyPlexusMessage({
+    chainId: d.chainId,
+    primaryType: 'TaskCommitment',
+    message: {
+      provider: address,
+      assignmentId: msg.assignmentId as Hex,
+      taskId: msg.taskId as Hex,
+      commitment: msg.commitment as Hex,
+      issuedAt: BigInt(msg.issuedAt),
+    },
+    signature: msg.signature,
+    expectedSigner: address,
+  });
+  const t = d.now();
+  const store = (trx: Transaction<Database>, taskId: string) =>
+    stmt.run(trx, q.insertCommitment, {
+      assignmentId: msg.assignmentId,
+      taskId,
+      provider: address.toLowerCase(),
+      commitment: msg.commitment,
+      issuedAt: msg.issuedAt,
+      signature: msg.signature,
+      at: t,
+    });
+  const { task: before, canary } = await leaseById(d, msg.assignmentId);
+  if (canary) {
+    assertLeasedTo(canary, address, msg.assignmentId, msg.taskId);
+    await db.transaction().execute(async (trx) => {
+      if (!(await priorCommitment(d, trx, msg))) await store(trx, canary.task_id);
+    });
+    // A lone execution: its round is complete as soon as it committed.
+    send(s, address, { type: 'reveal', assignmentId: msg.assignmentId as Hex });
+    return;
+  }
+  const job = before ? await jobInfo(s, d, before.job_id) : undefined;
+  const existing = before ? await loadVerification(s, d, before.task_id) : undefined;
+  let release: { assignment_id: string; provider: string }[] = [];
+  let taskId = '';
+  try {
+    await db.transaction().execute(async (trx) => {
+      const a = await leasedAssignment(d, trx, address, msg.assignmentId, msg.taskId);
+      taskId = a.task_id;
+      if (!job || !before || before.task_id !== a.task_id) {
+        throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} has no job`);
+      }
+      const policy = policyOfSpec(job.spec);
+      const opened = existing ? { tv: existing, audit: false } : openVerification(s, d, a, address, policy);
+      if (!(await priorCommitment(d, trx, msg))) {
+        await store(trx, a.task_id);
+        opened.tv.commit(address, msg.commitment as Hex);
+        await saveVerification(d, trx, opened.tv, a.job_id, policy, opened.audit);
+      }
+      release = await releasableReveals(d, trx, a.task_id, opened.tv);
+    });
+  } catch (err) {
+    if (taskId) forgetVerification(s, taskId);
+    throw err;
+  }
+  for (const r of release) send(s, r.provider, { type: 'reveal', assignmentId: r.assignment_id as Hex });
+}

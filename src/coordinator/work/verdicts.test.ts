@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { handleResult } from './results.ts';
+import { providerConnected, providerDraining } from './sessions.ts';
+import { verdictJson } from './verdicts.ts';
+import { output, workFixture } from './workFixture.ts';
+
+test('a tie-breaker decides a split round: the odd one out is faulted and slashed, the others paid', async () => {
+  const f = await workFixture();
+  try {
+    const a = await f.provider();
+    const b = await f.provider();
+    await providerConnected(f.state, f.work, a.link, a.hello(1));
+    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    const { jobId, taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
+    await f.work.dispatch();
+    await handleResult(f.state, f.work, a.address, await a.result(a.assigned()[0]!, output(1)));
+    await handleResult(f.state, f.work, b.address, await b.result(b.assigned()[0]!, output(2)));
+    await f.idle();
+    // One against one: no verdict, the task is queued for a tie-breaker nobody can take yet.
+    assert.equal((await f.task(taskIds[0]!)).status, 'queued');
+    const c = await f.provider();
+    await providerConnected(f.state, f.work, c.link, c.hello(1));
+    await f.idle();
+    const [tie] = c.assigned();
+    assert.equal(tie?.taskId, taskIds[0]);
+    await handleResult(f.state, f.work, c.address, await c.result(tie!, output(1)));
+    await f.idle();
+    const task = await f.task(taskIds[0]!);
+    assert.equal(task.status, 'completed');
+    assert.equal(task.provider, a.address);
+    assert.equal((await f.job(jobId)).status, 'completed');
+    const faults = await f.db.selectFrom('verification_faults').selectAll().execute();
+    assert.deepEqual(
+      faults.map((x) => [x.provider, x.task_id]),
+      [[b.address, taskIds[0]]],
+    );
+    const slashes = await f.db.selectFrom('slashes').selectAll().execute();
+    assert.deepEqual(
+      slashes.map((x) => x.provider),
+      [b.address],
+    );
+    assert.ok(BigInt(slashes[0]!.amount) > 0n);
+    const providers = await f.db.selectFrom('providers').selectAll().orderBy('address').execute();
+    const byAddress = new Map(providers.map((p) => [p.address, p]));
+    assert.equal(byAddress.get(a.address)?.tasks_completed, 1);
+    assert.equal(byAddress.get(c.address)?.tasks_completed, 1);
+    assert.equal(byAddress.get(b.address)?.tasks_failed, 1);
+    assert.equal(f.state.reputations.get(b.address)?.faults, 1);
+    assert.equal(f.state.reputations.get(a.address)?.verifiedValid, 1);
+    const types = await f.eventTypes(jobId);
+    assert.ok(types.includes('provider.faulted'));
+    assert.ok(types.indexOf('task.verified') < types.indexOf('task.completed'));
+  } finally {
+    await f.close();
+  }
+});
+
+test('an audit nobody else can run is waived: the primary result is accepted unverified', async () => {
+  const f = await workFixture();
+  try {
+    const a = await f.provider();
+    const b = await f.provider();
+    await providerConnected(f.state, f.work, a.link, a.hello(1));
+    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    // Default policy: a newcomer's result is always audited while another provider is online.
+    const { jobId, taskIds } = await f.submitJob({ tasks: 2, verification: { policy: 'audit' } });
+    await f.work.dispatch();
+    const [x, y] = a.assigned()[0]?.taskId === taskIds[0] ? [a, b] : [b, a];
+    await handleResult(f.state, f.work, x.address, await x.result(x.assigned()[0]!, output(1)));
+    await f.idle();
+    // Audited: queued for an auditor, but the only other provider is busy with the second task.
+    assert.equal((await f.task(taskIds[0]!)).status, 'queued');
+    providerDraining(f.state, f.work, y.address);
+    await f.work.dispatch();
+    const task = await f.task(taskIds[0]!);
+    assert.equal(task.status, 'completed');
+    const v = await f.db
+      .selectFrom('task_verifications')
+      .selectAll()
+      .where('task_id', '=', taskIds[0]!)
+      .executeTakeFirstOrThrow();
+    assert.equal(v.audit, 0);
+    assert.equal(v.status, 'accepted');
+    const types = await f.eventTypes(jobId);
+    assert.ok(types.indexOf('task.audit-waived') < types.lastIndexOf('task.completed'));
+    assert.equal(types.includes('task.verified'), false, 'accepted unverified');
+  } finally {
+    await f.close();
+  }
+});
+
+test('verdictJson writes bigints as decimal strings', () => {
+  const json = verdictJson({ slashes: [{ amount: 12345678901234567890n }] } as never);
+  assert.equal(json, '{"slashes":[{"amount":"12345678901234567890"}]}');
+});

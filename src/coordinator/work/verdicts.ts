@@ -1,0 +1,232 @@
+/**
+ * Verdicts: storing a task's verdict and acting on it in the caller's transaction
+ * (`settleVerdict`: the task completes with the accepted output or fails with its job; faults,
+ * slash entries, reputations and the bill are written either way), and dropping an audit that
+ * cannot run because no other provider is online (`waiveAudit`).
+ */
+import type { Selectable, Transaction } from 'kysely';
+import type { TensorSet } from '../../protocol/tensorSet.ts';
+import type { Database } from '../store/schema.ts';
+import type { VerificationPolicy } from '../verification/policy.ts';
+import { TaskVerification, type Verdict, type VerificationEvent } from '../verification/taskVerification.ts';
+import { seedCanary } from './canaries.ts';
+import { recordOutcome } from './faults.ts';
+import { afterSettle, failJob } from './jobs.ts';
+import {
+  addTaskFailed,
+  clearAudit,
+  completeJob,
+  failTask,
+  latestExecutionBy,
+  taskIndex,
+  verificationPolicyOf,
+} from './leaseQueries.ts';
+import { initFor } from './openVerifications.ts';
+import { insertFault, insertSlash } from './providerQueries.ts';
+import {
+  forgetVerification,
+  type JobInfo,
+  type Settled,
+  type WorkDeps,
+  type WorkState,
+} from './workState.ts';
+
+type ExecutionRow = Selectable<Database['task_executions']>;
+
+/**
+ * A verdict as JSON (bigints as decimal strings).
+ *
+ * @example
+ * verdictJson(verdict); // '{"taskId":"0x…","status":"accepted",…}'
+ */
+export function verdictJson(v: Verdict): string {
+  return JSON.stringify(v, (_k, value) => (typeof value === 'bigint' ? value.toString() : value));
+}
+
+/**
+ * Stores a verdict and acts on it in the caller's transaction: accepted → the task completes with
+ * the accepted output (and maybe the job); disputed or rejected → the task and its job fail.
+ * Faults, slash entries and reputation changes are written either way. Call {@link afterSettle}
+ * with the result once the transaction committed.
+ *
+ * @example
+ * const r = await db.transaction().execute((trx) => settleVerdict(state, deps, trx, jobId, verdict, tv.log()));
+ * afterSettle(state, deps, jobId, r);
+ */
+export async function settleVerdict(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  jobId: string,
+  verdict: Verdict,
+  log: readonly VerificationEvent[],
+  known: {
+    /** The verification row may not exist yet: insert it (with this policy and audit flag) if so. */
+    row?: { policy: VerificationPolicy; audit: boolean };
+    /** The task's executions as stored, oldest first (read in the caller's transaction). */
+    executions?: ExecutionRow[];
+    job?: JobInfo;
+  } = {},
+): Promise<Settled> {
+  const { events, q, stmt } = d;
+  const t = d.now();
+  const taskId = verdict.taskId;
+  forgetVerification(s, taskId);
+  const set = {
+    taskId,
+    status: verdict.status,
+    verdict: verdictJson(verdict),
+    log: JSON.stringify(log),
+    at: t,
+  };
+  if (known.row) {
+    await stmt.run(trx, q.settleVerification, {
+      ...set,
+      jobId,
+      policy: JSON.stringify(known.row.policy),
+      audit: known.row.audit ? 1 : 0,
+    });
+  } else {
+    await stmt.run(trx, q.updateVerification, set);
+  }
+  // Money: the paid executions of an accepted task go into the ledger in this transaction.
+  await d.market?.onVerdict(trx, jobId, verdict, {
+    ...(known.job ? { job: known.job } : {}),
+    ...(known.executions ? { executions: known.executions } : {}),
+  });
+  for (const o of verdict.outcomes) {
+    if (o.outcome === 'valid' || o.outcome === 'fault' || o.outcome === 'timeout') {
+      await recordOutcome(s, d, trx, o.provider, o.outcome);
+    }
+    // Only valid and unverified executions are paid (and counted as completed work).
+    if (o.outcome === 'valid' || o.outcome === 'unverified') {
+      await stmt.run(trx, q.taskCompletedBy, { address: o.provider });
+    }
+  }
+  for (const f of verdict.faults) {
+    const slash = verdict.slashes.find((x) => x.provider === f.provider);
+    await insertFault(trx, {
+      task_id: taskId,
+      job_id: jobId,
+      provider: f.provider,
+      kind: f.evidence.kind,
+      evidence: JSON.stringify(f.evidence),
+      created_at: t,
+    });
+    await addTaskFailed(trx, f.provider);
+    await events.append(trx, jobId, 'provider.faulted', {
+      provider: f.provider,
+      taskId,
+      kind: f.evidence.kind,
+      faultyDigest: f.evidence.faultyDigest ?? null,
+      acceptedDigest: f.evidence.acceptedDigest ?? null,
+      agreeing: f.evidence.agreeing,
+      slashed: (slash?.amount ?? 0n).toString(),
+    });
+  }
+  for (const sl of verdict.slashes) {
+    await insertSlash(trx, {
+      task_id: taskId,
+      provider: sl.provider,
+      amount: sl.amount.toString(),
+      evidence: JSON.stringify(sl.evidence),
+      created_at: t,
+    });
+  }
+  if (verdict.status !== 'accepted' || !verdict.acceptedFrom) {
+    const message =
+      verdict.status === 'disputed'
+        ? `no strict majority among ${verdict.executions} executions`
+        : 'no execution produced an acceptable output';
+    await failTask(trx, taskId, message, t);
+    if (verdict.status === 'disputed') {
+      await events.append(trx, jobId, 'task.disputed', { taskId, executions: verdict.executions });
+    }
+    const task = await taskIndex(trx, taskId);
+    const cancelled = await failJob(
+      s,
+      d,
+      trx,
+      jobId,
+      verdict.status === 'disputed' ? 'PLX_TASK_DISPUTED' : 'PLX_TASK_FAILED',
+      `task ${task.idx}: ${message}`,
+      { taskIndex: task.idx },
+    );
+    return { jobDone: false, cancelled };
+  }
+  const acceptedFrom = verdict.acceptedFrom;
+  const accepted =
+    known.executions?.findLast((e) => e.provider === acceptedFrom) ??
+    (await latestExecutionBy(trx, taskId, acceptedFrom));
+  await stmt.run(trx, q.completeTask, {
+    id: taskId,
+    outputCid: accepted.output_cid,
+    provider: accepted.provider,
+    result: accepted.result,
+    at: t,
+  });
+  const job = await stmt.first(trx, q.jobTaskDone, { id: jobId, at: t });
+  if (!job) throw new Error(`job ${jobId} of task ${taskId} is not in the store`);
+  if (verdict.verified) {
+    await seedCanary(s, d, trx, jobId, taskId, verdict, accepted.output_cid);
+    await events.append(trx, jobId, 'task.verified', {
+      taskId,
+      outputDigest: verdict.acceptedDigest ?? null,
+      agreeing: verdict.outcomes.filter((o) => o.outcome === 'valid').map((o) => o.provider),
+      executions: verdict.executions,
+    });
+  }
+  await events.append(trx, jobId, 'task.completed', {
+    taskId,
+    provider: accepted.provider,
+    output: accepted.output_cid,
+    usage: (JSON.parse(accepted.result) as { usage: unknown }).usage,
+    verified: verdict.verified,
+    done: job.tasks_done,
+    total: job.tasks_total,
+  });
+  if (job.tasks_done === job.tasks_total) {
+    await completeJob(trx, jobId, t);
+    await events.append(trx, jobId, 'job.completed', { tasks: job.tasks_total });
+    return { jobDone: true, cancelled: [] };
+  }
+  return { jobDone: false, cancelled: [] };
+}
+
+/**
+ * An audited primary whose audit cannot run because no other provider is online (a one-provider
+ * network, or the only candidate left): the audit is dropped and the primary's result accepted
+ * unverified, as if the draw had not picked it. The auditor's lost attempts still count as
+ * timeouts. Without this a lone provider's jobs would wait for their deadline.
+ *
+ * @example
+ * if (role === 'auditor' && !anotherProviderOnline(state, involved)) await waiveAudit(state, deps, taskId, jobId, tv);
+ */
+export async function waiveAudit(
+  s: WorkState,
+  d: WorkDeps,
+  taskId: string,
+  jobId: string,
+  tv: TaskVerification,
+): Promise<void> {
+  const log = tv.log();
+  const primary = log.find((e) => e.type === 'assign' && e.role === 'primary')?.provider;
+  if (!primary) return;
+  const primaryEvents = log.filter((e) => e.provider === primary);
+  const abandonedAuditors = log.filter((e) => e.type === 'abandon' && e.provider !== primary);
+  const outputs = s.outputsOf.get(taskId) ?? new Map<string, TensorSet>();
+  const policy = JSON.parse((await verificationPolicyOf(d.db, taskId)).policy) as VerificationPolicy;
+  const unaudited = TaskVerification.restore(initFor(s, taskId, policy, false), primaryEvents, (digest) =>
+    outputs.get(digest),
+  );
+  const verdict = unaudited.verdict();
+  if (!verdict) return;
+  let result: Settled = { jobDone: false, cancelled: [] };
+  await d.db.transaction().execute(async (trx) => {
+    await clearAudit(trx, taskId);
+    for (const a of abandonedAuditors) await recordOutcome(s, d, trx, a.provider, 'timeout');
+    await d.events.append(trx, jobId, 'task.audit-waived', { taskId, reason: 'no other provider online' });
+    result = await settleVerdict(s, d, trx, jobId, verdict, log);
+  });
+  afterSettle(s, d, jobId, result);
+}

@@ -1,0 +1,338 @@
+/**
+ * For the work loop's unit tests only: an in-memory SQLite store with the loop's state and
+ * services wired as the coordinator wires them (createWorkContext), a controllable clock, an
+ * in-memory blob store, jobs inserted straight into the store, and scripted providers: each a
+ * `ProviderLink` whose `send` records every message, with helpers that sign results, commitments
+ * and failure reports as a real agent does.
+ */
+import { randomBytes } from 'node:crypto';
+import { type Address, type Hex, keccak256, toBytes } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { createLogger } from '../../logger.ts';
+import { computeCommitment } from '../../protocol/commitment.ts';
+import { signPlexusMessage } from '../../protocol/eip712.ts';
+import { cidOf, cidToBytes32 } from '../../protocol/ids.ts';
+import { encodeSafetensors } from '../../protocol/safetensors.ts';
+import type {
+  CoordinatorMessage,
+  JobVerification,
+  OnnxInferSpec,
+  ProviderCommit,
+  ProviderFailure,
+  ProviderResult,
+} from '../../protocol/schemas.ts';
+import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
+import type { BlobStore } from '../blobs/createBlobStore.ts';
+import { createEventLog } from '../events/createEventLog.ts';
+import { createMetrics } from '../metrics.ts';
+import { createLeastLoadedScheduler } from '../scheduler/leastLoadedScheduler.ts';
+import { openStore } from '../store/openStore.ts';
+import { createWorkContext } from './createWorkLoop.ts';
+import type { CanaryOptions, ProviderHello, ProviderLink, WorkState } from './workState.ts';
+
+const CHAIN_ID = 31337;
+
+type AssignMessage = Extract<CoordinatorMessage, { type: 'assign' }>;
+
+/**
+ * A scripted provider: its link records what the loop sends it; its helpers build signed messages.
+ *
+ * @example
+ * const p = await f.provider();
+ * await handleResult(f.state, f.work, p.address, await p.result(p.assigned()[0]!, output(1)));
+ */
+export type ScriptedProvider = {
+  address: Address;
+  link: ProviderLink;
+  /** Every message the loop sent this provider, in order. */
+  sent: CoordinatorMessage[];
+  /** The `assign` messages received so far. */
+  assigned(): AssignMessage[];
+  /** A hello for this provider (CPU only, `slots` slots). */
+  hello(slots?: number, inFlight?: string[]): ProviderHello;
+  /** Uploads `tensors` and signs a result for `a`; `reveal` adds the v2 digest and salt. */
+  result(
+    a: { assignmentId: string; taskId: string },
+    tensors: TensorSet,
+    reveal?: { salt: Hex },
+  ): Promise<ProviderResult>;
+  /** Signs a v2 commitment to `tensors` with `salt`. */
+  commit(a: { assignmentId: string; taskId: string }, tensors: TensorSet, salt: Hex): Promise<ProviderCommit>;
+  /** Signs a failure report. */
+  failure(
+    a: { assignmentId: string; taskId: string },
+    code?: string,
+    message?: string,
+  ): Promise<ProviderFailure>;
+};
+
+/**
+ * A fresh loop on an in-memory store.
+ *
+ * @example
+ * const f = await workFixture();
+ * try { ... } finally { await f.close(); }
+ */
+export async function workFixture(opts: { canaries?: CanaryOptions } = {}) {
+  const store = await openStore({ path: ':memory:' });
+  const { db } = store;
+  const files = new Map<string, Uint8Array>();
+  const blobs = {
+    async size(cid: string) {
+      return files.get(cid)?.byteLength;
+    },
+    async read(cid: string) {
+      const b = files.get(cid);
+      if (!b) throw new Error(`no blob ${cid}`);
+      return b;
+    },
+  } as unknown as BlobStore;
+  const clock = { t: 1_700_000_000_000 };
+  let nonce = 0;
+  const { state, work } = createWorkContext({
+    db,
+    blobs,
+    events: createEventLog(db, store.raw),
+    scheduler: createLeastLoadedScheduler(),
+    chainId: CHAIN_ID,
+    log: createLogger('work-test', { level: 'silent' }),
+    metrics: createMetrics(),
+    now: () => clock.t,
+    canaries: opts.canaries ?? { rate: 0 },
+    capability: { intervalMs: 3_600_000 },
+    raw: store.raw,
+  });
+
+  /** Stores bytes as a blob and returns its cid. */
+  function put(bytes: Uint8Array): string {
+    const cid = cidOf(bytes);
+    files.set(cid, bytes);
+    return cid;
+  }
+
+  async function provider(): Promise<ScriptedProvider> {
+    const account = privateKeyToAccount(generatePrivateKey());
+    const address = account.address.toLowerCase() as Address;
+    const sent: CoordinatorMessage[] = [];
+    const link: ProviderLink = {
+      address,
+      send(msg) {
+        sent.push(msg);
+        return true;
+      },
+    };
+    // Signed messages are checked against the real clock (replay window), not the loop's.
+    const issuedAt = () => Math.floor(Date.now() / 1000);
+    return {
+      address,
+      link,
+      sent,
+      assigned: () => sent.filter((m): m is AssignMessage => m.type === 'assign'),
+      hello: (slots = 1, inFlight = []) => ({
+        address,
+        hardware: {
+          cpuModel: 'test',
+          cpuCores: 4,
+          memoryBytes: 8 * 1024 ** 3,
+          gpus: [],
+          executionProviders: ['cpu'],
+        },
+        slots,
+        region: 'test',
+        agentVersion: '0.0.0',
+        cached: [],
+        inFlight,
+      }),
+      async result(a, tensors, reveal) {
+        const outputCid = put(encodeSafetensors(tensors));
+        const usage = { wallMs: 10, cpuMs: 10, peakRssBytes: 1000 };
+        const at = issuedAt();
+        const signature = await signPlexusMessage(account, CHAIN_ID, 'TaskResult', {
+          provider: address,
+          assignmentId: a.assignmentId as Hex,
+          taskId: a.taskId as Hex,
+          outputCid: cidToBytes32(outputCid),
+          wallMs: BigInt(usage.wallMs),
+          cpuMs: BigInt(usage.cpuMs),
+          peakRssBytes: BigInt(usage.peakRssBytes),
+          issuedAt: BigInt(at),
+        });
+        return {
+          type: 'result' as const,
+          assignmentId: a.assignmentId,
+          taskId: a.taskId,
+          outputCid,
+          usage,
+          issuedAt: at,
+          signature,
+          ...(reveal ? { outputDigest: tensorSetDigest(tensors), salt: reveal.salt } : {}),
+        };
+      },
+      async commit(a, tensors, salt) {
+        const commitment = computeCommitment({
+          taskId: a.taskId,
+          provider: address,
+          outputDigest: tensorSetDigest(tensors),
+          salt,
+        });
+        const at = issuedAt();
+        const signature = await signPlexusMessage(account, CHAIN_ID, 'TaskCommitment', {
+          provider: address,
+          assignmentId: a.assignmentId as Hex,
+          taskId: a.taskId as Hex,
+          commitment,
+          issuedAt: BigInt(at),
+        });
+        return {
+          type: 'commit' as const,
+          assignmentId: a.assignmentId,
+          taskId: a.taskId,
+          commitment,
+          issuedAt: at,
+          signature,
+        };
+      },
+      async failure(a, code = 'PLX_RUNTIME_FAILED', message = 'the model crashed') {
+        const at = issuedAt();
+        const signature = await signPlexusMessage(account, CHAIN_ID, 'TaskFailure', {
+          provider: address,
+          assignmentId: a.assignmentId as Hex,
+          taskId: a.taskId as Hex,
+          reasonHash: keccak256(toBytes(`${code}:${message}`)),
+          issuedAt: BigInt(at),
+        });
+        return {
+          type: 'failure' as const,
+          assignmentId: a.assignmentId,
+          taskId: a.taskId,
+          code,
+          message,
+          issuedAt: at,
+          signature,
+        };
+      },
+    } as ScriptedProvider;
+  }
+
+  /** Inserts a queued job with `tasks` tasks (as the job submitter would) and returns its ids. */
+  async function submitJob(
+    o: {
+      tasks?: number;
+      verification?: JobVerification;
+      maxAttempts?: number;
+      taskTimeoutSec?: number;
+      deadlineSec?: number;
+    } = {},
+  ): Promise<{ jobId: string; taskIds: string[] }> {
+    const jobId = `0x${randomBytes(32).toString('hex')}`;
+    const inputs = Array.from({ length: o.tasks ?? 1 }, (_, i) => put(encodeSafetensors(output(i))));
+    const spec: OnnxInferSpec = {
+      kind: 'onnx.infer',
+      model: put(randomBytes(16)),
+      inputs,
+      resources: { minMemoryMiB: 0, gpu: false },
+      deadline: Math.floor(clock.t / 1000) + (o.deadlineSec ?? 3600),
+      maxAttempts: o.maxAttempts ?? 3,
+      taskTimeoutSec: o.taskTimeoutSec ?? 60,
+      verification: o.verification ?? { policy: 'none' },
+    };
+    const t = clock.t;
+    await db
+      .insertInto('jobs')
+      .values({
+        id: jobId,
+        client: '0x000000000000000000000000000000000000c11e',
+        nonce: String(++nonce),
+        kind: spec.kind,
+        spec: JSON.stringify(spec),
+        status: 'queued',
+        tasks_total: inputs.length,
+        tasks_done: 0,
+        deadline_ms: spec.deadline * 1000,
+        issued_at: Math.floor(t / 1000),
+        signature: '0x',
+        error_code: null,
+        error_message: null,
+        created_at: t,
+        updated_at: t,
+      })
+      .execute();
+    const taskIds = inputs.map(() => `0x${randomBytes(32).toString('hex')}`);
+    await db
+      .insertInto('tasks')
+      .values(
+        inputs.map((input, idx) => ({
+          id: taskIds[idx]!,
+          job_id: jobId,
+          idx,
+          input_cid: input,
+          status: 'queued' as const,
+          attempts: 0,
+          output_cid: null,
+          provider: null,
+          result: null,
+          last_error: null,
+          queued_at: t + idx,
+          updated_at: t,
+        })),
+      )
+      .execute();
+    return { jobId, taskIds };
+  }
+
+  /** Event types appended so far (optionally of one job), oldest first. */
+  async function eventTypes(jobId?: string): Promise<string[]> {
+    let q = db.selectFrom('events').select(['type', 'job_id']).orderBy('id');
+    if (jobId) q = q.where('job_id', '=', jobId);
+    return (await q.execute()).map((e) => e.type);
+  }
+
+  /** Waits until no dispatch run is in progress (the loop starts them fire-and-forget). */
+  async function idle(): Promise<void> {
+    await settle();
+    while (state.dispatching) {
+      await state.dispatching;
+      await settle();
+    }
+  }
+
+  return {
+    db,
+    idle,
+    state: state as WorkState,
+    work,
+    clock,
+    put,
+    provider,
+    submitJob,
+    eventTypes,
+    task: (id: string) => db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirstOrThrow(),
+    job: (id: string) => db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirstOrThrow(),
+    assignments: (taskId: string) =>
+      db.selectFrom('assignments').selectAll().where('task_id', '=', taskId).orderBy('created_at').execute(),
+    async close() {
+      work.proofs.close();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * A small output tensor set; different `seed`s give different digests.
+ *
+ * @example
+ * const out = output(1);
+ */
+export function output(seed: number): TensorSet {
+  return { y: { dtype: 'float32', shape: [2], data: new Float32Array([seed, seed + 0.5]) } };
+}
+
+/**
+ * Lets queued microtasks and fire-and-forget dispatches run.
+ *
+ * @example
+ * await settle();
+ */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+}

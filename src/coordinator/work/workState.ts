@@ -1,0 +1,253 @@
+/**
+ * The work loop's state and services, in one place. `WorkState` is everything the loop keeps in
+ * memory between messages (links, reputations, open verifications, cached jobs, the dispatch
+ * flags) plus the fixed economics it prices audits and slashes with; `WorkDeps` is what it acts
+ * through (the store, its query templates, the scheduler, events, metrics). Every behaviour module
+ * of the loop (sessions, dispatch, leases, results, verdicts, canaries) is a set of functions over
+ * `(state, deps)`: nothing else is shared between them, and the store stays the source of truth.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Address } from 'viem';
+import type { Logger } from '../../logger.ts';
+import type { CoordinatorMessage, HardwareClaim, OnnxInferSpec } from '../../protocol/schemas.ts';
+import type { TensorSet } from '../../protocol/tensorSet.ts';
+import type { BlobStore } from '../blobs/createBlobStore.ts';
+import type { EventLog } from '../events/createEventLog.ts';
+import type { Market } from '../market/createMarket.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Scheduler } from '../scheduler/types.ts';
+import type { templateRunner } from '../store/queryTemplate.ts';
+import type { Database } from '../store/schema.ts';
+import type { AdaptiveAuditPolicy } from '../verification/auditPolicy.ts';
+import { newReputation, type ReputationState } from '../verification/reputation.ts';
+import type { TaskVerification } from '../verification/taskVerification.ts';
+import type { CapabilityProofs } from './capabilityProofs.ts';
+import type { workQueries } from './workQueries.ts';
+
+/**
+ * What the work loop needs to reach one connected provider.
+ *
+ * @example
+ * const link: ProviderLink = { address, send: (msg) => socket.send(JSON.stringify(msg)) === undefined };
+ */
+export type ProviderLink = {
+  address: Address;
+  send(msg: CoordinatorMessage): boolean;
+};
+
+/**
+ * A provider's hello, as the session passes it on once the provider is authenticated.
+ *
+ * @example
+ * await loop.providerConnected(link, { address, hardware, slots: 2, region: 'eu', agentVersion: '0.1.0', cached: [], inFlight: [] });
+ */
+export type ProviderHello = {
+  address: Address;
+  hardware: HardwareClaim;
+  slots: number;
+  region: string;
+  agentVersion: string;
+  cached: string[];
+  inFlight: string[];
+  /** Floor price per resource class the agent advertised (decimal base units); absent → defaults. */
+  floorPrices?: Record<string, string> | undefined;
+};
+
+/**
+ * Canaries in live work: the share of a provider's assignments that get a known-answer task
+ * alongside (default 0.02), how often one canary is issued before it retires (default 50), and the
+ * largest pool kept (default 1000).
+ *
+ * @example
+ * createWorkLoop({ ...deps, canaries: { rate: 0.05 } });
+ */
+export type CanaryOptions = { rate?: number; maxIssues?: number; poolSize?: number };
+
+/**
+ * Task economics the audit bound and slash entries are priced with, in integer base units, and
+ * the coordinator's secret audit seed. Until settlement prices tasks individually, every task
+ * uses these figures (see docs/verification.md).
+ *
+ * @example
+ * createWorkLoop({ ...deps, verification: { seed: 'secret', reward: 10n ** 6n, honestCost: 5n * 10n ** 5n, stake: 2n * 10n ** 7n } });
+ */
+export type VerificationEconomics = {
+  /** Secret seed of the audit draws: providers cannot predict which results are audited. */
+  seed: string;
+  /** Reward R paid for one task. */
+  reward: bigint;
+  /** Estimated cost C of running one task honestly. */
+  honestCost: bigint;
+  /** Stake each provider is assumed to have bonded (slashable up to min(stake, 20·R)). */
+  stake: bigint;
+};
+
+/**
+ * Defaults of {@link VerificationEconomics} (a fresh random seed per coordinator process).
+ *
+ * @example
+ * const econ = { ...defaultVerificationEconomics(), reward: 2_000_000n };
+ */
+export function defaultVerificationEconomics(): VerificationEconomics {
+  return {
+    seed: randomBytes(32).toString('hex'),
+    reward: 1_000_000n,
+    honestCost: 500_000n,
+    stake: 20_000_000n,
+  };
+}
+
+/**
+ * A job's spec and status as the loop caches them (status is updated in place as the job moves).
+ *
+ * @example
+ * const info: JobInfo = { spec, status: 'queued', maxPrice: undefined, client: '0xabc…' };
+ */
+export type JobInfo = { spec: OnnxInferSpec; status: string; maxPrice: bigint | undefined; client: string };
+
+/**
+ * Leases to cancel on their providers (a failed job's open assignments).
+ *
+ * @example
+ * const none: Lease[] = [];
+ */
+export type Lease = { id: string; provider: string };
+
+/**
+ * What a verdict's transaction leaves for the process to do once it committed.
+ *
+ * @example
+ * const r: Settled = { jobDone: false, cancelled: [] };
+ */
+export type Settled = { jobDone: boolean; cancelled: Lease[] };
+
+/**
+ * Everything the work loop keeps in memory. The maps are caches of the store (rebuilt from it on
+ * demand after a restart) or of live sessions; the economics are fixed for the process.
+ *
+ * @example
+ * const state = createWorkState({ verification: defaultVerificationEconomics() });
+ * state.links.set(link.address, link);
+ */
+export type WorkState = {
+  /** Reputation of providers seen by this process (loaded on connect, updated by verdicts). */
+  readonly reputations: Map<string, ReputationState>;
+  /** Open verifications (tasks without a verdict), rebuilt from the store on demand. */
+  readonly verifications: Map<string, TaskVerification>;
+  /** Decoded outputs of open verifications, per task, by output digest. */
+  readonly outputsOf: Map<string, Map<string, TensorSet>>;
+  /** The live session of each connected provider. */
+  readonly links: Map<string, ProviderLink>;
+  /** Connected providers that take no new work (shutting down). */
+  readonly draining: Set<string>;
+  /** Jobs' specs and statuses, so a task's lease or result does not re-read its job. */
+  readonly jobCache: Map<string, JobInfo>;
+  /** The dispatch run in progress, if any: concurrent calls join it. */
+  dispatching: Promise<void> | undefined;
+  /** Set when a dispatch was asked for during a run: the run goes round once more. */
+  again: boolean;
+  readonly econ: VerificationEconomics;
+  /** What one proven fault is slashed: min(stake, 20·R). */
+  readonly slashable: bigint;
+  readonly canaryRate: number;
+  readonly canaryMaxIssues: number;
+  readonly canaryPoolSize: number;
+};
+
+/**
+ * A fresh, empty state with the given economics and canary options.
+ *
+ * @example
+ * const state = createWorkState({ verification: econ, canaries: { rate: 0 }, slashable: 20_000_000n });
+ */
+export function createWorkState(opts: {
+  verification: VerificationEconomics;
+  slashable: bigint;
+  canaries?: CanaryOptions | undefined;
+}): WorkState {
+  return {
+    reputations: new Map(),
+    verifications: new Map(),
+    outputsOf: new Map(),
+    links: new Map(),
+    draining: new Set(),
+    jobCache: new Map(),
+    dispatching: undefined,
+    again: false,
+    econ: opts.verification,
+    slashable: opts.slashable,
+    canaryRate: opts.canaries?.rate ?? 0.02,
+    canaryMaxIssues: opts.canaries?.maxIssues ?? 50,
+    canaryPoolSize: opts.canaries?.poolSize ?? 1000,
+  };
+}
+
+/**
+ * The services the loop's modules act through. `scheduler` is the reputation-limited one, and
+ * `dispatch` starts a (coalesced) dispatch run: modules that free a slot call it without importing
+ * the dispatcher.
+ *
+ * @example
+ * await deps.stmt.run(trx, deps.q.completeAssignment, { id, at: deps.now() });
+ */
+export type WorkDeps = {
+  db: Kysely<Database>;
+  blobs: BlobStore;
+  events: EventLog;
+  log: Logger;
+  metrics: Metrics;
+  chainId: number;
+  now: () => number;
+  scheduler: Scheduler & { refresh(address: string): void };
+  /** Billing, floors and sessions (src/market); absent in unit tests that exercise the loop alone. */
+  market?: Market | undefined;
+  q: ReturnType<typeof workQueries>;
+  stmt: ReturnType<typeof templateRunner>;
+  audits: AdaptiveAuditPolicy;
+  proofs: CapabilityProofs;
+  dispatch: () => Promise<void>;
+};
+
+/**
+ * Sends a message to a connected provider; false when it has no session (or the send failed).
+ *
+ * @example
+ * send(state, provider, { type: 'cancel', assignmentId, reason: 'job failed' });
+ */
+export function send(s: WorkState, address: string, msg: CoordinatorMessage): boolean {
+  return s.links.get(address)?.send(msg) ?? false;
+}
+
+/**
+ * A provider's reputation as this process knows it, or a fresh one.
+ *
+ * @example
+ * const limit = concurrencyLimit(reputationOf(state, Date.now, address));
+ */
+export function reputationOf(s: WorkState, now: () => number, address: string): ReputationState {
+  return s.reputations.get(address.toLowerCase()) ?? newReputation(now());
+}
+
+/**
+ * Some connected provider other than `except` could take another execution of a task.
+ *
+ * @example
+ * if (!anotherProviderOnline(state, [primary])) await waiveAudit(state, deps, taskId, jobId, tv);
+ */
+export function anotherProviderOnline(s: WorkState, except: readonly string[]): boolean {
+  const skip = new Set(except.map((a) => a.toLowerCase()));
+  for (const a of s.links.keys()) if (!skip.has(a.toLowerCase()) && !s.draining.has(a)) return true;
+  return false;
+}
+
+/**
+ * Forgets a task's in-memory verification and outputs: the next use rebuilds them from the store.
+ *
+ * @example
+ * forgetVerification(state, taskId); // the transaction that advanced it rolled back
+ */
+export function forgetVerification(s: WorkState, taskId: string): void {
+  s.verifications.delete(taskId);
+  s.outputsOf.delete(taskId);
+}
