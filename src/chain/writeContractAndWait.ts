@@ -34,7 +34,12 @@ export async function sendContractCall(ctx: PlexusWriter, call: ContractCall): P
   }
 }
 
-/** A mined, successful transaction and its logs. */
+/**
+ * A mined, successful transaction and its logs.
+ *
+ * @example
+ * const { hash, gasUsed, logs }: MinedTx = await waitForContractCall(ctx, hash, 'deposit');
+ */
 export type MinedTx = TxResult & { logs: Log[] };
 
 /**

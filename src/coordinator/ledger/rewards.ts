@@ -43,7 +43,12 @@ export async function cumulativeEarnings(
   return earningsOfBalances(await readBalances(db, { prefix: 'provider:', maxEpoch: epoch }));
 }
 
-/** The rewards tree of a set of cumulative earnings, as settlement stores it. */
+/**
+ * The rewards tree of a set of cumulative earnings, as settlement stores it.
+ *
+ * @example
+ * const { root, totalEarned, dump }: Rewards = rewardsOf(earned);
+ */
 export type Rewards = {
   /** Merkle root (the zero hash when nobody earned). */
   root: Hex;

@@ -47,7 +47,12 @@ export const cumulativeEarnings = earnings;
  */
 export const rewardsOf = rewards;
 
-/** Figures of a closed epoch, as GET /v1/epochs shows them (owned by epochComputation.ts). */
+/**
+ * Figures of a closed epoch, as GET /v1/epochs shows them (owned by epochComputation.ts).
+ *
+ * @example
+ * const s = JSON.parse(row.summary!) as EpochSummary;
+ */
 export type EpochSummary = Summary;
 
 /**

@@ -21,18 +21,32 @@ import { closeEpoch } from './closeEpoch.ts';
  * A point in an epoch's settlement, reached right after: `closing` its close was stored,
  * `signed` its signatures were stored, `sent` its finalize transaction was sent (the hash not yet
  * stored), `submitted` the hash was stored (not yet mined).
+ *
+ * @example
+ * const step: SettlementStep = 'submitted';
  */
 export type SettlementStep = 'closing' | 'signed' | 'sent' | 'submitted';
 
 /**
  * Called at each settlement step with the epoch's payload; settlement awaits it before going on.
  * Tests inject one that kills the process at a chosen step, to prove crash recovery.
+ *
+ * @example
+ * const onStep: SettlementStepHook = (step, { epoch }) => log.debug({ step, epoch }, 'settlement step');
+ * createSettlement({ ...deps, onStep });
  */
 export type SettlementStepHook = (
   step: SettlementStep,
   epoch: { epoch: number; payload: EpochPayload },
 ) => void | Promise<void>;
 
+/**
+ * The settlement loop.
+ *
+ * @example
+ * const s: Settlement = createSettlement(deps);
+ * await s.tick();
+ */
 export type Settlement = {
   /** Runs one step of the state machine for the oldest unsettled epoch; safe to call often. */
   tick(): Promise<void>;

@@ -24,10 +24,20 @@ import { provenCapacity } from '../market/provenCapacity.ts';
 import { gpuClassOf } from '../market/resourceClass.ts';
 import { shareEmission } from '../market/shareEmission.ts';
 
-/** An account's balance (debit positive, credit negative), in base units. */
+/**
+ * An account's balance (debit positive, credit negative), in base units.
+ *
+ * @example
+ * const b: AccountBalance = { account: 'protocol:fees', balance: -15n };
+ */
 export type AccountBalance = { account: string; balance: bigint };
 
-/** A provider connection overlapping the epoch (ms timestamps; null: still connected). */
+/**
+ * A provider connection overlapping the epoch (ms timestamps; null: still connected).
+ *
+ * @example
+ * const s: SessionInput = { provider: '0xab…', slots: 2, connectedAt: 9_000, disconnectedAt: null };
+ */
 export type SessionInput = {
   provider: string;
   slots: number;
@@ -35,13 +45,22 @@ export type SessionInput = {
   disconnectedAt: number | null;
 };
 
-/** A lease overlapping the epoch (null finish: still running); `gpu` when its task asked for one. */
+/**
+ * A lease overlapping the epoch (null finish: still running); `gpu` when its task asked for one.
+ *
+ * @example
+ * const l: LeaseInput = { provider: '0xab…', createdAt: 10_200, finishedAt: 10_700, gpu: true };
+ */
 export type LeaseInput = { provider: string; createdAt: number; finishedAt: number | null; gpu: boolean };
 
 /**
  * Everything the epoch computation needs, as plain data (serialisable with bigints as strings):
  * an evidence bundle. Arrays keep the order the store returned them in, which the outcome's
  * entry order and the stored tree dump follow.
+ *
+ * @example
+ * const inputs: EpochInputs = { ...chainInputs, ...storeInputs, epoch, startsAt, endsAt, closedAt, emissionPerEpoch, sensorEmissionPerEpoch };
+ * const bundle = JSON.stringify(inputs, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
  */
 export type EpochInputs = {
   epoch: number;
@@ -82,7 +101,12 @@ export type EpochInputs = {
   prices: { class: string; basePrice: bigint }[];
 };
 
-/** Figures of a closed epoch (decimal base units), as GET /v1/epochs shows them. */
+/**
+ * Figures of a closed epoch (decimal base units), as GET /v1/epochs shows them.
+ *
+ * @example
+ * const s: EpochSummary = JSON.parse(row.summary!); // { tasksSettled: 3, clientCharges: '64', … }
+ */
 export type EpochSummary = {
   tasksSettled: number;
   providerEarnings: string;
@@ -92,10 +116,20 @@ export type EpochSummary = {
   emission: string;
 };
 
-/** One class's utilization this epoch and its base price next epoch. */
+/**
+ * One class's utilization this epoch and its base price next epoch.
+ *
+ * @example
+ * const p: PriceUpdate = { class: 'cpu', basePrice: 8_000_000n, utilization: 0.2, nextBasePrice: 7_400_000n };
+ */
 export type PriceUpdate = { class: string; basePrice: bigint; utilization: number; nextBasePrice: bigint };
 
-/** What closing an epoch writes. */
+/**
+ * What closing an epoch writes.
+ *
+ * @example
+ * const { entries, payload, tree, summary, prices }: EpochOutcome = computeEpoch(inputs);
+ */
 export type EpochOutcome = {
   /** Ledger entries to post, in order. */
   entries: EntryInput[];

@@ -17,16 +17,31 @@ import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
 import type { EpochInputs } from './epochComputation.ts';
 
-/** The epoch being closed and its window (ms). */
+/**
+ * The epoch being closed and its window (ms).
+ *
+ * @example
+ * const w: EpochWindow = { epoch, startsAt: market.clock.startsAt(epoch), endsAt: market.clock.endsAt(epoch) };
+ */
 export type EpochWindow = { epoch: number; startsAt: number; endsAt: number };
 
-/** The inputs read before the closing transaction. */
+/**
+ * The inputs read before the closing transaction.
+ *
+ * @example
+ * const pre: ChainInputs = await readChainInputs(db, reader, w);
+ */
 export type ChainInputs = Pick<
   EpochInputs,
   'unsettled' | 'slashRequests' | 'stakeHeld' | 'activeOnChain' | 'sensorScores'
 >;
 
-/** The inputs read inside the closing transaction. */
+/**
+ * The inputs read inside the closing transaction.
+ *
+ * @example
+ * const inStore: StoreInputs = await readStoreInputs(trx, market, w);
+ */
 export type StoreInputs = Pick<
   EpochInputs,
   | 'sessions'

@@ -38,7 +38,12 @@ export async function sendFinalizeEpoch(
   });
 }
 
-/** A mined finalize transaction: its receipt figures and the epochs its EpochFinalized events name. */
+/**
+ * A mined finalize transaction: its receipt figures and the epochs its EpochFinalized events name.
+ *
+ * @example
+ * const { epochsFinalized }: FinalizedTx = await waitForFinalizeEpoch(ctx, hash); // [4n]
+ */
 export type FinalizedTx = MinedTx & { epochsFinalized: bigint[] };
 
 /**
