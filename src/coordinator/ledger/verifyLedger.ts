@@ -4,8 +4,9 @@ import { plexusAbis } from '../../chain/abis.ts';
 import { getSettlementState } from '../../chain/actions/coordinator/getSettlementState.ts';
 import type { PlexusReader } from '../../chain/types.ts';
 import type { Database } from '../store/schema.ts';
+import { cumulativeEarnings } from './cumulativeEarnings.ts';
 import { payloadFromJson } from './epochPayload.ts';
-import { cumulativeEarnings, rewardsOf } from './rewards.ts';
+import { rewardsOf } from './rewardsTree.ts';
 
 /** One failed check. */
 export type LedgerProblem = { check: string; message: string };

@@ -4,8 +4,9 @@
  */
 import type { Kysely } from 'kysely';
 import type { PlexusReader } from '../../chain/types.ts';
+import { cumulativeEarnings as earnings } from '../ledger/cumulativeEarnings.ts';
 import { payloadFromJson as fromJson, payloadToJson as toJson } from '../ledger/epochPayload.ts';
-import { cumulativeEarnings as earnings, rewardsOf as rewards } from '../ledger/rewards.ts';
+import { rewardsOf as rewards } from '../ledger/rewardsTree.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
 import { computeEpoch, type EpochSummary as Summary } from './epochComputation.ts';
@@ -32,7 +33,7 @@ export const payloadFromJson = fromJson;
 export const payloadToJson = toJson;
 
 /**
- * Cumulative earnings per provider from the ledger (owned by ledger/rewards.ts).
+ * Cumulative earnings per provider from the ledger (owned by ledger/cumulativeEarnings.ts).
  *
  * @example
  * const earned = await cumulativeEarnings(db, 4);
@@ -40,7 +41,7 @@ export const payloadToJson = toJson;
 export const cumulativeEarnings = earnings;
 
 /**
- * The rewards root of cumulative earnings (owned by ledger/rewards.ts).
+ * The rewards root of cumulative earnings (owned by ledger/rewardsTree.ts).
  *
  * @example
  * const { root } = rewardsOf(await cumulativeEarnings(db, 4));

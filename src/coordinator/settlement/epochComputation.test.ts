@@ -10,7 +10,7 @@ import { MAX_EMISSION_PER_EPOCH } from '../../chain/constants.ts';
 import type { HardwareClaim } from '../../protocol/schemas.ts';
 import type { DeviceScore } from '../../sensors/scoring/scoreSensors.ts';
 import { accounts } from '../ledger/accounts.ts';
-import { rewardsOf } from '../ledger/rewards.ts';
+import { rewardsOf } from '../ledger/rewardsTree.ts';
 import {
   applyEntries,
   computeCharges,

@@ -6,7 +6,8 @@
  * Everything here is pure and deterministic: no store, no chain, no clock, money as bigint. The
  * coordinator gathers the inputs (readEpochInputs.ts), runs `computeEpoch` and writes its outcome
  * (writeEpoch.ts); an independent validator can run exactly the same function over an evidence
- * bundle of the same inputs and must arrive at the same payload.
+ * bundle of the same inputs and must arrive at the same payload. Its runtime imports are pure
+ * too (pricing and emission splits, ledger account names, the rewards tree): no store, no RPC.
  */
 import type { Address } from 'viem';
 import { MAX_EMISSION_PER_EPOCH } from '../../chain/constants.ts';
@@ -16,7 +17,7 @@ import { shareSensorEmission } from '../../sensors/rewards/shareSensorEmission.t
 import type { DeviceScore } from '../../sensors/scoring/scoreSensors.ts';
 import { accounts } from '../ledger/accounts.ts';
 import type { EntryInput } from '../ledger/postEntry.ts';
-import { earningsOfBalances, rewardsOf } from '../ledger/rewards.ts';
+import { earningsOfBalances, rewardsOf } from '../ledger/rewardsTree.ts';
 import { bigMin } from '../market/bigMath.ts';
 import { CPU_CLASS } from '../market/constants.ts';
 import { nextBasePrice } from '../market/nextBasePrice.ts';

@@ -1,14 +1,12 @@
 /**
  * The rewards tree's leaves come from the ledger alone: each provider's cumulative lifetime
  * earnings (the credit balance of `provider:<address>:earnings`) over entries of epochs ≤ an epoch.
- * Settlement builds the tree from them when it closes an epoch, and `ledger verify` rebuilds it
- * to prove a settled epoch's root, so both live here, below settlement.
+ * Settlement builds the tree when it closes an epoch, and `ledger verify` rebuilds it to prove a
+ * settled epoch's root, so it lives here, below settlement. Pure (no store): the epoch computation
+ * imports it, and so can a validator outside the coordinator; cumulativeEarnings.ts reads the store.
  */
-import type { Kysely, Transaction } from 'kysely';
 import { type Address, type Hex, zeroHash } from 'viem';
 import { buildRewardsTree } from '../../chain/merkle/buildRewardsTree.ts';
-import type { Database } from '../store/schema.ts';
-import { readBalances } from './readBalances.ts';
 
 const EARNINGS = /^provider:(0x[0-9a-f]{40}):earnings$/;
 
@@ -27,20 +25,6 @@ export function earningsOfBalances(balances: Iterable<readonly [string, bigint]>
     if (m && bal < 0n) out.set(m[1]!, -bal);
   }
   return out;
-}
-
-/**
- * Cumulative lifetime earnings per provider over entries of epochs ≤ `epoch` (the rewards tree's
- * leaves), from the ledger alone.
- *
- * @example
- * const earned = await cumulativeEarnings(db, 4); // Map { '0xabc…' => 123n }
- */
-export async function cumulativeEarnings(
-  db: Kysely<Database> | Transaction<Database>,
-  epoch: number,
-): Promise<Map<string, bigint>> {
-  return earningsOfBalances(await readBalances(db, { prefix: 'provider:', maxEpoch: epoch }));
 }
 
 /**
