@@ -26,6 +26,7 @@ import { accounts } from '../src/coordinator/ledger/accounts.ts';
 import { readBalances } from '../src/coordinator/ledger/readBalances.ts';
 import { verifyLedger } from '../src/coordinator/ledger/verifyLedger.ts';
 import { cumulativeEarnings } from '../src/coordinator/settlement/closeEpoch.ts';
+import type { SettlementStep } from '../src/coordinator/settlement/createSettlement.ts';
 import { openStore } from '../src/coordinator/store/openStore.ts';
 import { DEVNET_CLIENT_ESCROW, fundDevnetAccounts } from '../src/devnet/fundDevnetAccounts.ts';
 import { type NodeChild, PLEXUS_BIN, spawnPlexus } from '../src/devnet/spawnNode.ts';
@@ -35,6 +36,7 @@ import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
+import { spawnCrashingCoordinator } from './helpers/spawnCrashingCoordinator.ts';
 
 const EPOCH_SECONDS = 4;
 const run = promisify(execFile);
@@ -107,26 +109,25 @@ async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs 
   }
 }
 
-function startCoordinator(extraEnv: Record<string, string> = {}): NodeChild {
-  return spawnPlexus(
-    'coordinator',
-    [
-      'coordinator',
-      '--port',
-      String(port),
-      '--data-dir',
-      join(dir, 'coordinator'),
-      '--deployment',
-      join(dir, 'deployment.json'),
-      '--rpc-url',
-      `http://127.0.0.1:${proxy.port}`,
-      '--epoch-seconds',
-      String(EPOCH_SECONDS),
-      '--validator-keystore',
-      ...validatorKeystores,
-    ],
-    { env: { ...env, ...extraEnv }, print },
-  );
+/** A coordinator; with `crashAt`, one that kills itself right after that settlement step (test hook). */
+function startCoordinator(crashAt?: SettlementStep): NodeChild {
+  const args = [
+    '--port',
+    String(port),
+    '--data-dir',
+    join(dir, 'coordinator'),
+    '--deployment',
+    join(dir, 'deployment.json'),
+    '--rpc-url',
+    `http://127.0.0.1:${proxy.port}`,
+    '--epoch-seconds',
+    String(EPOCH_SECONDS),
+    '--validator-keystore',
+    ...validatorKeystores,
+  ];
+  return crashAt
+    ? spawnCrashingCoordinator(crashAt, args, { env, print })
+    : spawnPlexus('coordinator', ['coordinator', ...args], { env, print });
 }
 
 type EpochRow = {
@@ -203,7 +204,7 @@ before(async () => {
   port = await freePort();
   url = `http://127.0.0.1:${port}`;
   // The first coordinator dies (SIGKILL) right after sending the first finalize that charges a client.
-  coordinator = startCoordinator({ PLEXUS_TEST_CRASH_AT: 'sent' });
+  coordinator = startCoordinator('sent');
   await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
   for (const name of ['honest-1', 'honest-2', 'always-wrong']) {
     const behaviour = name === 'always-wrong' ? ['--behaviour', 'always-wrong'] : [];
@@ -416,10 +417,10 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
     }
   });
 
-  for (const step of ['closing', 'signed', 'submitted']) {
+  for (const step of ['closing', 'signed', 'submitted'] as const) {
     test(`a coordinator killed right after the '${step}' step settles that epoch exactly once after a restart`, async () => {
       await coordinator.stop(5000);
-      coordinator = startCoordinator({ PLEXUS_TEST_CRASH_AT: step });
+      coordinator = startCoordinator(step);
       await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
       const account = await loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, {
         scrypt,

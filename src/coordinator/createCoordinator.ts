@@ -48,7 +48,7 @@ import { createMetrics } from './metrics.ts';
 import { createLeastLoadedScheduler } from './scheduler/leastLoadedScheduler.ts';
 import { createPredictiveScheduler } from './scheduler/predictiveScheduler.ts';
 import type { Scheduler } from './scheduler/types.ts';
-import { createSettlement, type Settlement } from './settlement/createSettlement.ts';
+import { createSettlement, type Settlement, type SettlementStepHook } from './settlement/createSettlement.ts';
 import { openSettlementChain, type SettlementChain } from './settlement/openSettlementChain.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
@@ -162,7 +162,12 @@ export type Coordinator = {
  */
 export async function startCoordinator(
   input: CoordinatorConfig,
-  opts: { scheduler?: Scheduler; log?: Logger } = {},
+  opts: {
+    scheduler?: Scheduler;
+    log?: Logger;
+    /** Called after each settlement step (tests inject crashes with it: test/helpers/crashingCoordinator.ts). */
+    onSettlementStep?: SettlementStepHook;
+  } = {},
 ): Promise<Coordinator> {
   const config = coordinatorConfigSchema.parse(input);
   const log = opts.log ?? createLogger('coordinator', { level: config.logLevel });
@@ -208,6 +213,7 @@ export async function startCoordinator(
         sensorEmissionPerEpoch: BigInt(config.sensorEmissionPerEpoch),
         log: log.child({ component: 'settlement' }),
         metrics,
+        ...(opts.onSettlementStep ? { onStep: opts.onSettlementStep } : {}),
       })
     : undefined;
   // With a chain, the audit bound and slashes are priced from the market, not placeholders: R is

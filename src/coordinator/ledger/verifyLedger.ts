@@ -3,8 +3,10 @@ import { type Hex, parseEventLogs } from 'viem';
 import { plexusAbis } from '../../chain/abis.ts';
 import { getSettlementState } from '../../chain/actions/coordinator/getSettlementState.ts';
 import type { PlexusReader } from '../../chain/types.ts';
-import { cumulativeEarnings, payloadFromJson, rewardsOf } from '../settlement/closeEpoch.ts';
 import type { Database } from '../store/schema.ts';
+import { cumulativeEarnings } from './cumulativeEarnings.ts';
+import { payloadFromJson } from './epochPayload.ts';
+import { rewardsOf } from './rewardsTree.ts';
 
 /** One failed check. */
 export type LedgerProblem = { check: string; message: string };

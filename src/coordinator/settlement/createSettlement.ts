@@ -4,28 +4,49 @@
  * coordinator killed at any moment resumes where it was and finalizes each epoch exactly once.
  */
 import type { Kysely } from 'kysely';
-import { type Hex, type LocalAccount, parseEventLogs } from 'viem';
+import type { Hex, LocalAccount } from 'viem';
 import { plexusAbis } from '../../chain/abis.ts';
-import { toChainError } from '../../chain/ChainRevertError.ts';
-import { toEpochStruct } from '../../chain/epoch/epochTypedData.ts';
+import { sendFinalizeEpoch, waitForFinalizeEpoch } from '../../chain/actions/coordinator/finalizeEpoch.ts';
+import { ChainRevertError } from '../../chain/ChainRevertError.ts';
 import { signEpoch } from '../../chain/epoch/signEpoch.ts';
 import type { EpochPayload, EpochSignature, PlexusWriter } from '../../chain/types.ts';
 import type { Logger } from '../../logger.ts';
+import { payloadFromJson } from '../ledger/epochPayload.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Database } from '../store/schema.ts';
-import { closeEpoch, payloadFromJson } from './closeEpoch.ts';
+import { closeEpoch } from './closeEpoch.ts';
 
 /**
- * Test-only fault injection: `PLEXUS_TEST_CRASH_AT=<step>` makes the process kill itself with
- * SIGKILL right after that step (closing | signed | sent | submitted) of the first epoch that
- * charges a client, so tests can prove crash recovery. Never set it outside tests.
+ * A point in an epoch's settlement, reached right after: `closing` its close was stored,
+ * `signed` its signatures were stored, `sent` its finalize transaction was sent (the hash not yet
+ * stored), `submitted` the hash was stored (not yet mined).
+ *
+ * @example
+ * const step: SettlementStep = 'submitted';
  */
-const CRASH_AT = process.env.PLEXUS_TEST_CRASH_AT;
-function crashPoint(step: 'closing' | 'signed' | 'sent' | 'submitted', payload: EpochPayload): void {
-  if (CRASH_AT === step && payload.charges.length > 0) process.kill(process.pid, 'SIGKILL');
-}
+export type SettlementStep = 'closing' | 'signed' | 'sent' | 'submitted';
 
+/**
+ * Called at each settlement step with the epoch's payload; settlement awaits it before going on.
+ * Tests inject one that kills the process at a chosen step, to prove crash recovery.
+ *
+ * @example
+ * const onStep: SettlementStepHook = (step, { epoch }) => log.debug({ step, epoch }, 'settlement step');
+ * createSettlement({ ...deps, onStep });
+ */
+export type SettlementStepHook = (
+  step: SettlementStep,
+  epoch: { epoch: number; payload: EpochPayload },
+) => void | Promise<void>;
+
+/**
+ * The settlement loop.
+ *
+ * @example
+ * const s: Settlement = createSettlement(deps);
+ * await s.tick();
+ */
 export type Settlement = {
   /** Runs one step of the state machine for the oldest unsettled epoch; safe to call often. */
   tick(): Promise<void>;
@@ -53,6 +74,8 @@ export function createSettlement(deps: {
   log: Logger;
   now?: () => number;
   metrics?: Metrics;
+  /** Runs after each step of each epoch (tests: crash injection); none in production. */
+  onStep?: SettlementStepHook;
 }): Settlement {
   const { db, market, writer, log } = deps;
   const now = deps.now ?? Date.now;
@@ -175,12 +198,15 @@ export function createSettlement(deps: {
         now: now(),
       });
       log.info({ epoch: e }, 'epoch closed');
-      const closed = await db
-        .selectFrom('epochs')
-        .select('payload')
-        .where('epoch', '=', e)
-        .executeTakeFirst();
-      if (closed?.payload) crashPoint('closing', payloadFromJson(closed.payload));
+      if (deps.onStep) {
+        const closed = await db
+          .selectFrom('epochs')
+          .select('payload')
+          .where('epoch', '=', e)
+          .executeTakeFirst();
+        if (closed?.payload)
+          await deps.onStep('closing', { epoch: e, payload: payloadFromJson(closed.payload) });
+      }
       return step();
     }
     const payload = payloadFromJson(row.payload!);
@@ -189,15 +215,16 @@ export function createSettlement(deps: {
       const sigs: EpochSignature[] = [];
       for (const v of deps.validators) sigs.push(await signEpoch(v, target, payload));
       await setStatus(e, { status: 'signed', signatures: JSON.stringify(sigs) });
-      crashPoint('signed', payload);
+      await deps.onStep?.('signed', { epoch: e, payload });
       return step();
     }
     if (row.status === 'submitted' && row.tx_hash) {
       // Sent before a restart and not (yet) finalized: wait for it; if it failed, send again.
-      const receipt = await writer.publicClient
-        .waitForTransactionReceipt({ hash: row.tx_hash as Hex, timeout: 30_000 })
-        .catch(() => undefined);
-      if (receipt?.status === 'success') {
+      const landed = await waitForFinalizeEpoch(writer, row.tx_hash as Hex, { timeoutMs: 30_000 }).then(
+        () => true,
+        () => false,
+      );
+      if (landed) {
         await setStatus(e, { status: 'settled', settled_at: now() });
         log.info({ epoch: e, tx: row.tx_hash }, 'epoch settled');
         return;
@@ -206,39 +233,24 @@ export function createSettlement(deps: {
       await setStatus(e, { status: 'signed', tx_hash: null });
       return;
     }
-    // signed → submitted → settled
+    // signed → submitted → settled: the hash is stored between sending and waiting, so a restart
+    // waits for this transaction (above) rather than sending another.
     const sigs = JSON.parse(row.signatures!) as EpochSignature[];
-    const sorted = [...sigs].sort((a, b) => (BigInt(a.signer) < BigInt(b.signer) ? -1 : 1));
-    let hash: Hex;
-    try {
-      const { request } = await writer.publicClient.simulateContract({
-        address: writer.addresses.settlement,
-        abi: plexusAbis.settlement,
-        functionName: 'finalizeEpoch',
-        args: [toEpochStruct(payload), sorted.map((s) => s.signature)],
-        account: writer.walletClient.account,
-        chain: writer.walletClient.chain,
-      } as never);
-      hash = await writer.walletClient.writeContract(request as never);
-    } catch (err) {
-      throw toChainError(err, 'finalizeEpoch');
-    }
-    crashPoint('sent', payload);
+    const hash = await sendFinalizeEpoch(writer, payload, sigs);
+    await deps.onStep?.('sent', { epoch: e, payload });
     await setStatus(e, { status: 'submitted', tx_hash: hash });
-    crashPoint('submitted', payload);
-    const receipt = await writer.publicClient.waitForTransactionReceipt({ hash });
-    if (receipt.status !== 'success') {
+    await deps.onStep?.('submitted', { epoch: e, payload });
+    let mined: Awaited<ReturnType<typeof waitForFinalizeEpoch>>;
+    try {
+      mined = await waitForFinalizeEpoch(writer, hash);
+    } catch (err) {
+      if (!(err instanceof ChainRevertError)) throw err; // not mined yet: the next step waits again
       await setStatus(e, { status: 'signed', tx_hash: null });
       throw new Error(`finalizeEpoch ${e} reverted when mined (${hash})`);
     }
-    const fin = parseEventLogs({
-      abi: plexusAbis.settlement,
-      logs: receipt.logs,
-      eventName: 'EpochFinalized',
-    });
     await setStatus(e, { status: 'settled', settled_at: now() });
     log.info(
-      { epoch: e, tx: hash, gasUsed: receipt.gasUsed.toString(), events: fin.length },
+      { epoch: e, tx: hash, gasUsed: mined.gasUsed.toString(), events: mined.epochsFinalized.length },
       'epoch settled',
     );
   }

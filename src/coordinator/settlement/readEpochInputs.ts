@@ -1,0 +1,196 @@
+/**
+ * The reads of closing an epoch: everything `computeEpoch` (epochComputation.ts) needs, gathered
+ * from the store and the chain into plain data. Chain reads happen before the closing
+ * transaction (`readChainInputs`), so a slow or failing RPC never holds the store's lock; the
+ * store's view of sessions, faults, prices and balances is read inside it (`readStoreInputs`),
+ * consistent with what the transaction then writes.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { Address } from 'viem';
+import { getEscrowBalance } from '../../chain/actions/client/getEscrowBalance.ts';
+import { getProvider } from '../../chain/actions/provider/getProvider.ts';
+import type { PlexusReader } from '../../chain/types.ts';
+import type { HardwareClaim, OnnxInferSpec } from '../../protocol/schemas.ts';
+import { scoreSensors } from '../../sensors/scoring/scoreSensors.ts';
+import { readBalances } from '../ledger/readBalances.ts';
+import type { Market } from '../market/createMarket.ts';
+import type { Database } from '../store/schema.ts';
+import type { EpochInputs } from './epochComputation.ts';
+
+/**
+ * The epoch being closed and its window (ms).
+ *
+ * @example
+ * const w: EpochWindow = { epoch, startsAt: market.clock.startsAt(epoch), endsAt: market.clock.endsAt(epoch) };
+ */
+export type EpochWindow = { epoch: number; startsAt: number; endsAt: number };
+
+/**
+ * The inputs read before the closing transaction.
+ *
+ * @example
+ * const pre: ChainInputs = await readChainInputs(db, reader, w);
+ */
+export type ChainInputs = Pick<
+  EpochInputs,
+  'unsettled' | 'slashRequests' | 'stakeHeld' | 'activeOnChain' | 'sensorScores'
+>;
+
+/**
+ * The inputs read inside the closing transaction.
+ *
+ * @example
+ * const inStore: StoreInputs = await readStoreInputs(trx, market, w);
+ */
+export type StoreInputs = Pick<
+  EpochInputs,
+  | 'sessions'
+  | 'faulted'
+  | 'providers'
+  | 'providerBalances'
+  | 'epochBalances'
+  | 'tasksSettled'
+  | 'leases'
+  | 'prices'
+>;
+
+/**
+ * Reads, before the closing transaction: the clients' unsettled charges and their on-chain escrow,
+ * the pending slash requests and each slashed provider's on-chain stake, which providers online
+ * in the epoch are active on chain, and the sensor devices' scores (CPU work, kept out of the
+ * transaction too).
+ *
+ * @example
+ * const pre = await readChainInputs(db, reader, { epoch: 4, startsAt, endsAt });
+ */
+export async function readChainInputs(
+  db: Kysely<Database>,
+  chain: PlexusReader,
+  w: EpochWindow,
+): Promise<ChainInputs> {
+  const unsettled: ChainInputs['unsettled'] = [];
+  for (const [account, amount] of await readBalances(db, { prefix: 'client:', maxEpoch: w.epoch })) {
+    const m = /^client:(0x[0-9a-f]{40}):unsettled$/.exec(account);
+    if (m && amount > 0n) unsettled.push({ client: m[1] as Address, amount, escrow: 0n });
+  }
+  for (const u of unsettled) u.escrow = (await getEscrowBalance(chain, u.client)).balance;
+  const through = Number(
+    (
+      await db
+        .selectFrom('market_meta')
+        .select('value')
+        .where('key', '=', 'slashes_applied_through')
+        .executeTakeFirst()
+    )?.value ?? '0',
+  );
+  const slashRequests = (
+    await db
+      .selectFrom('slashes')
+      .select(['id', 'provider', 'amount'])
+      .where('id', '>', through)
+      .where('created_at', '<', w.endsAt)
+      .orderBy('id')
+      .execute()
+  ).map((r) => ({ id: r.id, provider: r.provider, amount: BigInt(r.amount) }));
+  const stakeHeld: ChainInputs['stakeHeld'] = [];
+  for (const p of new Set(slashRequests.map((r) => r.provider.toLowerCase()))) {
+    const rec = await getProvider(chain, p as Address);
+    stakeHeld.push({ provider: p, held: rec.stake + rec.unbonding });
+  }
+  const online = await db
+    .selectFrom('provider_sessions')
+    .select('provider')
+    .distinct()
+    .where('connected_at', '<', w.endsAt)
+    .where((eb) => eb.or([eb('disconnected_at', 'is', null), eb('disconnected_at', '>', w.startsAt)]))
+    .execute();
+  const activeOnChain: string[] = [];
+  for (const { provider } of online) {
+    if ((await getProvider(chain, provider as Address)).active) activeOnChain.push(provider.toLowerCase());
+  }
+  const sensorScores = await scoreSensors(db, { fromMs: w.startsAt, toMs: w.endsAt });
+  return { unsettled, slashRequests, stakeHeld, activeOnChain, sensorScores };
+}
+
+/**
+ * Reads, inside the closing transaction: provider sessions, faults and records, the ledger
+ * balances the rewards tree and the epoch's figures start from, the epoch's leases, and each
+ * resource class's base price.
+ *
+ * @example
+ * const inStore = await readStoreInputs(trx, market, { epoch: 4, startsAt, endsAt });
+ */
+export async function readStoreInputs(
+  trx: Transaction<Database>,
+  market: Market,
+  w: EpochWindow,
+): Promise<StoreInputs> {
+  const { epoch, startsAt, endsAt } = w;
+  const sessions = (
+    await trx
+      .selectFrom('provider_sessions')
+      .select(['provider', 'slots', 'connected_at', 'disconnected_at'])
+      .where('connected_at', '<', endsAt)
+      .where((eb) => eb.or([eb('disconnected_at', 'is', null), eb('disconnected_at', '>', startsAt)]))
+      .execute()
+  ).map((s) => ({
+    provider: s.provider,
+    slots: s.slots,
+    connectedAt: s.connected_at,
+    disconnectedAt: s.disconnected_at,
+  }));
+  const faulted = [
+    ...new Set(
+      (
+        await trx
+          .selectFrom('verification_faults')
+          .select('provider')
+          .where('created_at', '>=', startsAt)
+          .where('created_at', '<', endsAt)
+          .execute()
+      ).map((f) => f.provider.toLowerCase()),
+    ),
+  ];
+  const providers = (
+    await trx.selectFrom('providers').select(['address', 'region', 'hardware', 'capability']).execute()
+  ).map((p) => ({
+    address: p.address.toLowerCase(),
+    region: p.region,
+    hardware: JSON.parse(p.hardware) as HardwareClaim,
+    capability: p.capability,
+  }));
+  const balances = (m: Map<string, bigint>) => [...m].map(([account, balance]) => ({ account, balance }));
+  const providerBalances = balances(await readBalances(trx, { prefix: 'provider:', maxEpoch: epoch }));
+  const epochBalances = balances(await readBalances(trx, { epoch }));
+  const tasksSettled = Number(
+    (
+      await trx
+        .selectFrom('ledger_entries')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('epoch', '=', epoch)
+        .where('kind', '=', 'charge')
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+  const leases = (
+    await trx
+      .selectFrom('assignments')
+      .innerJoin('jobs', 'jobs.id', 'assignments.job_id')
+      .select(['assignments.provider', 'assignments.created_at', 'assignments.finished_at', 'jobs.spec'])
+      .where('assignments.created_at', '<', endsAt)
+      .where((eb) =>
+        eb.or([eb('assignments.finished_at', 'is', null), eb('assignments.finished_at', '>', startsAt)]),
+      )
+      .execute()
+  ).map((l) => ({
+    provider: l.provider,
+    createdAt: l.created_at,
+    finishedAt: l.finished_at,
+    gpu: Boolean((JSON.parse(l.spec) as OnnxInferSpec).resources.gpu),
+  }));
+  const prices: StoreInputs['prices'] = [];
+  for (const cls of await market.classes(trx)) {
+    prices.push({ class: cls, basePrice: await market.basePrice(trx, cls, epoch) });
+  }
+  return { sessions, faulted, providers, providerBalances, epochBalances, tasksSettled, leases, prices };
+}
