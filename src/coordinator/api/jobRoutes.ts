@@ -172,8 +172,9 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
             return {
               index: t.idx,
               input: t.input_cid,
-              output: t.output_cid,
-              provider: t.provider,
+              // Completing a task records its output and provider, so neither is null here.
+              output: t.output_cid as string,
+              provider: t.provider as string,
               usage: res.usage,
               signature: res.signature,
               issuedAt: res.issuedAt,

@@ -39,7 +39,9 @@ export const jobSpecViewSchema = z.looseObject({
   label: z.string().nullable().optional(),
   inputs: z.array(z.string()).optional(),
   deadline: z.number().optional(),
-  verification: z.looseObject({ policy: z.string(), k: z.number().optional() }).optional(),
+  verification: z
+    .looseObject({ policy: z.enum(['none', 'audit', 'redundant']), k: z.number().optional() })
+    .optional(),
 });
 /** @example const spec: JobSpecView = { model: 'ab…' }; */
 export type JobSpecView = z.infer<typeof jobSpecViewSchema>;
@@ -118,8 +120,9 @@ export type JobSubmitted = z.infer<typeof jobSubmittedSchema>;
 export const jobOutputSchema = z.object({
   index: z.number(),
   input: z.string(),
-  output: z.string().nullable(),
-  provider: z.string().nullable(),
+  // Only completed tasks are listed, and completing a task records both.
+  output: z.string(),
+  provider: z.string(),
   usage: z.looseObject({ wallMs: z.number(), cpuMs: z.number(), peakRssBytes: z.number() }).optional(),
   signature: z.string().optional(),
   issuedAt: z.number().optional(),
