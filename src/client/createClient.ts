@@ -21,6 +21,8 @@ import { signJobSubmission } from './signJobSubmission.ts';
 /**
  * The SDK's view types are the wire contract's (src/protocol/http/), re-exported under the names
  * the SDK has always used.
+ *
+ * @example const job: JobView = await plexus.getJob(jobId);
  */
 export type { JobEvent, JobResults, JobStatus, JobWithTasks as JobView } from '../protocol/http/jobs.ts';
 

@@ -4,6 +4,14 @@
  * carries none of the coordinator's zod schemas.
  */
 
+/**
+ * The job views under the explorer's names.
+ * @example const { jobs } = await getJson<JobList>('/v1/jobs');
+ */
+/**
+ * The explorer aggregates.
+ * @example const stats = await getJson<Stats>('/v1/stats');
+ */
 export type {
   AssignmentView as Assignment,
   FaultView as Fault,
@@ -21,6 +29,10 @@ export type {
   JobWithTasks,
   TaskView as Task,
 } from '../../src/protocol/http/jobs.ts';
+/**
+ * The provider views.
+ * @example const { providers } = await getJson<ProviderList>('/v1/providers');
+ */
 export type {
   CapabilityView as Capability,
   ProviderList,

@@ -20,9 +20,13 @@ import type { EpochView, PriceClassView, RewardsView } from '../../src/protocol/
  * bundle); each schema is declared as a `ZodMiniType` of the contract's type, so it cannot drift
  * from it without failing the typecheck.
  */
+/** @example const chain: ChainInfo = parseChain(await res.json()); */
 export type { ChainInfo };
+/** @example const epochs: Epoch[] = parseEpochs(await res.json()); */
 export type Epoch = EpochView;
+/** @example const classes: PriceClass[] = parsePrices(await res.json()); */
 export type PriceClass = PriceClassView;
+/** @example const r: Rewards = parseRewards(await res.json()); */
 export type Rewards = RewardsView;
 
 /** Decimals of the PLX token. */
