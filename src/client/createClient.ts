@@ -4,48 +4,27 @@ import { Readable } from 'node:stream';
 import type { LocalAccount } from 'viem';
 import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
+import type { Health, UploadedBlob } from '../protocol/http/common.ts';
+import type {
+  JobEvent,
+  JobList,
+  JobResults,
+  JobStatus,
+  JobSubmitted,
+  JobWithTasks,
+} from '../protocol/http/jobs.ts';
+import type { ProviderList } from '../protocol/http/providers.ts';
 import type { OnnxInferSpecInput } from '../protocol/schemas.ts';
 import { createSseParser } from './parseSse.ts';
 import { signJobSubmission } from './signJobSubmission.ts';
 
-export type JobEvent = { id: number; type: string; data: Record<string, unknown> };
-export type JobStatus = 'queued' | 'running' | 'completed' | 'failed';
-export type JobView = {
-  id: string;
-  client: string;
-  kind: string;
-  status: JobStatus;
-  spec: Record<string, unknown>;
-  tasksTotal: number;
-  tasksDone: number;
-  error: { code: string; message: string } | null;
-  createdAt: number;
-  updatedAt: number;
-  tasks?: {
-    id: string;
-    index: number;
-    input: string;
-    status: string;
-    attempts: number;
-    output: string | null;
-    provider: string | null;
-    lastError: string | null;
-  }[];
-};
-export type JobResults = {
-  jobId: string;
-  status: JobStatus;
-  error: { code: string; message: string } | null;
-  outputs: {
-    index: number;
-    input: string;
-    output: string;
-    provider: string;
-    usage: { wallMs: number; cpuMs: number; peakRssBytes: number };
-    signature: string;
-    issuedAt: number;
-  }[];
-};
+/**
+ * The SDK's view types are the wire contract's (src/protocol/http/), re-exported under the names
+ * the SDK has always used.
+ *
+ * @example const job: JobView = await plexus.getJob(jobId);
+ */
+export type { JobEvent, JobResults, JobStatus, JobWithTasks as JobView } from '../protocol/http/jobs.ts';
 
 export type PlexusClient = ReturnType<typeof createClient>;
 
@@ -77,11 +56,11 @@ export function createClient(opts: {
   }
 
   async function getChainId(): Promise<number> {
-    chainId ??= (await json<{ chainId: number }>('/v1/health')).chainId;
+    chainId ??= (await json<Health>('/v1/health')).chainId;
     return chainId;
   }
 
-  async function upload(body: BodyInit, size?: number): Promise<{ cid: string; size: number }> {
+  async function upload(body: BodyInit, size?: number): Promise<UploadedBlob> {
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
     if (size !== undefined) headers['content-length'] = String(size);
     return json('/v1/blobs', { method: 'POST', body, headers, duplex: 'half' } as RequestInit);
@@ -89,8 +68,7 @@ export function createClient(opts: {
 
   const client = {
     url: base,
-    health: () =>
-      json<{ ok: boolean; chainId: number; providersOnline: number; protocolVersion: number }>('/v1/health'),
+    health: () => json<Health>('/v1/health'),
     /** Uploads bytes; returns their content id. */
     uploadBlob: (bytes: Uint8Array) => upload(bytes as unknown as BodyInit, bytes.byteLength),
     /** Streams a file up without reading it whole. */
@@ -111,26 +89,28 @@ export function createClient(opts: {
       if (!opts.account)
         throw new PlexusError('PLX_UNAUTHORIZED', 'createClient needs an account to submit jobs');
       const body = await signJobSubmission(opts.account, await getChainId(), spec, sign);
-      return json<{ jobId: string; tasks: number }>('/v1/jobs', {
+      return json<JobSubmitted>('/v1/jobs', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
     },
-    getJob: (jobId: string) => json<JobView>(`/v1/jobs/${jobId}`),
+    getJob: (jobId: string) => json<JobWithTasks>(`/v1/jobs/${jobId}`),
     listJobs: (q: { client?: string; status?: JobStatus; limit?: number } = {}) =>
-      json<{ jobs: JobView[] }>(
-        `/v1/jobs?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]))}`,
-      ),
+      json<JobList>(`/v1/jobs?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]))}`),
     jobResults: (jobId: string, partial = false) =>
       json<JobResults>(`/v1/jobs/${jobId}/results?partial=${partial}`),
-    listProviders: () => json<{ providers: Record<string, unknown>[] }>('/v1/providers'),
+    listProviders: () => json<ProviderList>('/v1/providers'),
 
     /**
      * Follows a job's event stream until it completes or fails, resuming from the last event
      * after a dropped connection. Resolves with the final job.
      */
-    async waitForJob(jobId: string, onEvent?: (e: JobEvent) => void, signal?: AbortSignal): Promise<JobView> {
+    async waitForJob(
+      jobId: string,
+      onEvent?: (e: JobEvent) => void,
+      signal?: AbortSignal,
+    ): Promise<JobWithTasks> {
       let lastId = 0;
       for (let attempt = 0; ; attempt++) {
         signal?.throwIfAborted();

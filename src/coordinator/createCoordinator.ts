@@ -20,6 +20,7 @@ import {
   MAX_WS_MESSAGE_BYTES,
   PROTOCOL_VERSION,
 } from '../protocol/constants.ts';
+import { healthSchema } from '../protocol/http/common.ts';
 import {
   DEFAULT_DEVICE_READINGS_PER_SEC,
   DEFAULT_MAX_QUEUED_READINGS,
@@ -339,13 +340,17 @@ export async function startCoordinator(
   await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));
   await app.register(sensorRoutes({ db, ingester, seller, chainId: config.chainId, isProvider }));
   await app.register(marketRoutes({ db, market, chain: chain?.writer, chainInfo: chain?.info }));
-  app.get('/v1/health', { schema: { summary: 'Liveness and basic facts' } }, async () => ({
-    ok: true,
-    protocolVersion: PROTOCOL_VERSION,
-    chainId: config.chainId,
-    providersOnline: loop.connectedProviders(),
-    uptimeSec: Math.round(process.uptime()),
-  }));
+  app.get(
+    '/v1/health',
+    { schema: { summary: 'Liveness and basic facts', response: { 200: healthSchema } } },
+    async () => ({
+      ok: true,
+      protocolVersion: PROTOCOL_VERSION,
+      chainId: config.chainId,
+      providersOnline: loop.connectedProviders(),
+      uptimeSec: Math.round(process.uptime()),
+    }),
+  );
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     void reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();

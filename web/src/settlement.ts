@@ -11,6 +11,23 @@
  */
 import { formatUnits } from 'viem';
 import * as z from 'zod/mini';
+import type { ChainInfo } from '../../src/protocol/deployment.ts';
+import type { EpochView, PriceClassView, RewardsView } from '../../src/protocol/http/market.ts';
+
+/**
+ * The documents' types are the wire contract's (src/protocol/). The explorer still checks each
+ * document with its own zod/mini schema below (the full zod schemas of src/ would triple the
+ * bundle); each schema is declared as a `ZodMiniType` of the contract's type, so it cannot drift
+ * from it without failing the typecheck.
+ */
+/** @example const chain: ChainInfo = parseChain(await res.json()); */
+export type { ChainInfo };
+/** @example const epochs: Epoch[] = parseEpochs(await res.json()); */
+export type Epoch = EpochView;
+/** @example const classes: PriceClass[] = parsePrices(await res.json()); */
+export type PriceClass = PriceClassView;
+/** @example const r: Rewards = parseRewards(await res.json()); */
+export type Rewards = RewardsView;
 
 /** Decimals of the PLX token. */
 export const PLX_DECIMALS = 18;
@@ -25,7 +42,7 @@ const utilization = z.number().check(z.minimum(0));
 
 export const EPOCH_STATUSES = ['open', 'closing', 'signed', 'submitted', 'settled'] as const;
 
-const epochSchema = z.object({
+const epochSchema: z.ZodMiniType<EpochView> = z.object({
   epoch: z.int().check(z.minimum(0)),
   status: z.enum(EPOCH_STATUSES),
   startsAt: unixMs,
@@ -41,9 +58,8 @@ const epochSchema = z.object({
   settledAt: z.nullable(unixMs),
 });
 const epochsSchema = z.object({ epochs: z.array(epochSchema) });
-export type Epoch = z.infer<typeof epochSchema>;
 
-const priceClassSchema = z.object({
+const priceClassSchema: z.ZodMiniType<PriceClassView> = z.object({
   class: z.string().check(z.minLength(1), z.maxLength(100)),
   unit: z.string().check(z.minLength(1), z.maxLength(100)),
   basePrice: amount,
@@ -52,9 +68,8 @@ const priceClassSchema = z.object({
   history: z.array(z.object({ epoch: z.int().check(z.minimum(0)), basePrice: amount, utilization })),
 });
 const pricesSchema = z.object({ classes: z.array(priceClassSchema) });
-export type PriceClass = z.infer<typeof priceClassSchema>;
 
-const rewardsSchema = z.object({
+const rewardsSchema: z.ZodMiniType<RewardsView> = z.object({
   address,
   epoch: z.int().check(z.minimum(0)),
   cumulativeAmount: amount,
@@ -62,7 +77,6 @@ const rewardsSchema = z.object({
   proof: z.array(hash32),
   rewardsRoot: hash32,
 });
-export type Rewards = z.infer<typeof rewardsSchema>;
 
 const chainSchema = z.object({
   chainId: z.int().check(z.minimum(1)),
@@ -73,7 +87,6 @@ const chainSchema = z.object({
   settlement: address,
   epochDuration: z.int().check(z.minimum(1)),
 });
-export type ChainInfo = z.infer<typeof chainSchema>;
 
 /** A document that does not have the agreed shape: the view shows this instead of guessing. */
 export class ShapeError extends Error {
@@ -116,7 +129,8 @@ export function parseRewards(json: unknown): Rewards {
 
 /** @example const chain = parseChain(await res.json()); */
 export function parseChain(json: unknown): ChainInfo {
-  return parseWith(chainSchema, '/v1/chain', json);
+  // The address checks above guarantee the 0x-prefixed strings the contract's type names.
+  return parseWith(chainSchema, '/v1/chain', json) as ChainInfo;
 }
 
 /**

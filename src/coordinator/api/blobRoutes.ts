@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { errorResponses, uploadedBlobSchema } from '../../protocol/http/common.ts';
 import { cidSchema } from '../../protocol/schemas.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 
@@ -26,7 +27,6 @@ export function blobRoutes(blobs: BlobStore, maxBlobBytes: number) {
     // Octet streams are handed to the route unread, so nothing is buffered whole.
     app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
     const r = app.withTypeProvider<ZodTypeProvider>();
-    const uploaded = z.object({ cid: cidSchema, size: z.number() });
 
     function declaredTooLarge(len: string | undefined): void {
       if (len !== undefined && Number(len) > maxBlobBytes) {
@@ -46,7 +46,10 @@ export function blobRoutes(blobs: BlobStore, maxBlobBytes: number) {
     r.post(
       '/v1/blobs',
       {
-        schema: { summary: 'Upload a blob; the server computes its content id', response: { 201: uploaded } },
+        schema: {
+          summary: 'Upload a blob; the server computes its content id',
+          response: { 201: uploadedBlobSchema, ...errorResponses },
+        },
       },
       async (req, reply) => {
         declaredTooLarge(req.headers['content-length']);
@@ -57,7 +60,11 @@ export function blobRoutes(blobs: BlobStore, maxBlobBytes: number) {
     r.put(
       '/v1/blobs/:cid',
       {
-        schema: { summary: 'Upload a blob under its known content id', params: z.object({ cid: cidSchema }) },
+        schema: {
+          summary: 'Upload a blob under its known content id',
+          params: z.object({ cid: cidSchema }),
+          response: { 201: uploadedBlobSchema, ...errorResponses },
+        },
       },
       async (req, reply) => {
         declaredTooLarge(req.headers['content-length']);

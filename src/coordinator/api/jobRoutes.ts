@@ -3,28 +3,45 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { errorResponses } from '../../protocol/http/common.ts';
+import {
+  type JobOutput,
+  type JobSpecView,
+  type JobView,
+  jobListSchema,
+  jobResultsSchema,
+  jobSubmittedSchema,
+  jobWithTasksSchema,
+} from '../../protocol/http/jobs.ts';
 import { addressSchema, hex32Schema, jobSubmissionSchema } from '../../protocol/schemas.ts';
 import type { EventLog } from '../events/createEventLog.ts';
+import { findJob, listCompletedTasks, listJobs, listTasksOfJob } from '../jobs/jobQueries.ts';
 import type { JobSubmitter } from '../jobs/submitJob.ts';
 import type { Database } from '../store/schema.ts';
 import { streamEvents } from './sse.ts';
 
 const jobParams = z.object({ id: hex32Schema });
+/** The streams are text/event-stream, outside what a JSON response schema can say; /docs says it. */
+const SSE_DESCRIPTION =
+  'A text/event-stream: each event has `id`, `event` (its type) and `data`, a JSON object with ' +
+  '`jobId` (null for network events), `at` (ms) and the fields of the event (eventDataSchema in ' +
+  'src/protocol/http/jobs.ts).';
 
-/** A job as the API shows it (spec, progress, failure reason). */
+/** A job row, or PLX_NOT_FOUND. */
 async function loadJob(db: Kysely<Database>, id: string) {
-  const job = await db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  const job = await findJob(db, id);
   if (!job) throw new PlexusError('PLX_NOT_FOUND', `no job ${id}`);
   return job;
 }
 
-function jobView(job: Awaited<ReturnType<typeof loadJob>>) {
+/** A job as the API shows it (spec, progress, failure reason). */
+function jobView(job: Awaited<ReturnType<typeof loadJob>>): JobView {
   return {
     id: job.id,
     client: job.client,
     kind: job.kind,
     status: job.status,
-    spec: JSON.parse(job.spec) as unknown,
+    spec: JSON.parse(job.spec) as JobSpecView,
     tasksTotal: job.tasks_total,
     tasksDone: job.tasks_done,
     error: job.error_code ? { code: job.error_code, message: job.error_message } : null,
@@ -48,6 +65,7 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
         schema: {
           summary: 'Submit a signed job (EIP-712 JobSubmission over the spec hash)',
           body: jobSubmissionSchema,
+          response: { 201: jobSubmittedSchema, ...errorResponses },
         },
       },
       async (req, reply) => reply.status(201).send(await submitter.submit(req.body)),
@@ -63,45 +81,53 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
             status: z.enum(['queued', 'running', 'completed', 'failed']).optional(),
             limit: z.coerce.number().int().min(1).max(200).default(50),
           }),
+          response: { 200: jobListSchema, ...errorResponses },
         },
       },
       async (req) => {
-        let q = db.selectFrom('jobs').selectAll();
-        if (req.query.client) q = q.where('client', '=', req.query.client.toLowerCase());
-        if (req.query.status) q = q.where('status', '=', req.query.status);
-        const rows = await q.orderBy('created_at', 'desc').limit(req.query.limit).execute();
+        const rows = await listJobs(db, {
+          client: req.query.client?.toLowerCase(),
+          status: req.query.status,
+          limit: req.query.limit,
+        });
         return { jobs: rows.map(jobView) };
       },
     );
 
-    r.get('/v1/jobs/:id', { schema: { summary: 'A job with its tasks', params: jobParams } }, async (req) => {
-      const job = await loadJob(db, req.params.id);
-      const tasks = await db
-        .selectFrom('tasks')
-        .select(['id', 'idx', 'input_cid', 'status', 'attempts', 'output_cid', 'provider', 'last_error'])
-        .where('job_id', '=', job.id)
-        .orderBy('idx')
-        .execute();
-      return {
-        ...jobView(job),
-        tasks: tasks.map((t) => ({
-          id: t.id,
-          index: t.idx,
-          input: t.input_cid,
-          status: t.status,
-          attempts: t.attempts,
-          output: t.output_cid,
-          provider: t.provider,
-          lastError: t.last_error,
-        })),
-      };
-    });
+    r.get(
+      '/v1/jobs/:id',
+      {
+        schema: {
+          summary: 'A job with its tasks',
+          params: jobParams,
+          response: { 200: jobWithTasksSchema, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const job = await loadJob(db, req.params.id);
+        const tasks = await listTasksOfJob(db, job.id);
+        return {
+          ...jobView(job),
+          tasks: tasks.map((t) => ({
+            id: t.id,
+            index: t.idx,
+            input: t.input_cid,
+            status: t.status,
+            attempts: t.attempts,
+            output: t.output_cid,
+            provider: t.provider,
+            lastError: t.last_error,
+          })),
+        };
+      },
+    );
 
     r.get(
       '/v1/jobs/:id/events',
       {
         schema: {
           summary: 'Server-sent events of a job (resumable with Last-Event-ID)',
+          description: SSE_DESCRIPTION,
           params: jobParams,
           querystring: z.object({
             after: z
@@ -109,6 +135,7 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
               .regex(/^\d{1,15}$/)
               .optional(),
           }),
+          response: errorResponses,
         },
       },
       async (req, reply) => {
@@ -124,6 +151,7 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
           summary: 'Outputs of a finished job (or what is done so far with ?partial=true)',
           params: jobParams,
           querystring: z.object({ partial: z.enum(['true', 'false']).default('false') }),
+          response: { 200: jobResultsSchema, ...errorResponses },
         },
       },
       async (req) => {
@@ -134,28 +162,19 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
             details: { status: job.status },
           });
         }
-        const tasks = await db
-          .selectFrom('tasks')
-          .select(['idx', 'input_cid', 'output_cid', 'provider', 'result'])
-          .where('job_id', '=', job.id)
-          .where('status', '=', 'completed')
-          .orderBy('idx')
-          .execute();
+        const tasks = await listCompletedTasks(db, job.id);
         return {
           jobId: job.id,
           status: job.status,
           error: job.error_code ? { code: job.error_code, message: job.error_message } : null,
           outputs: tasks.map((t) => {
-            const res = JSON.parse(t.result ?? '{}') as {
-              usage?: unknown;
-              signature?: string;
-              issuedAt?: number;
-            };
+            const res = JSON.parse(t.result ?? '{}') as Pick<JobOutput, 'usage' | 'signature' | 'issuedAt'>;
             return {
               index: t.idx,
               input: t.input_cid,
-              output: t.output_cid,
-              provider: t.provider,
+              // Completing a task records its output and provider, so neither is null here.
+              output: t.output_cid as string,
+              provider: t.provider as string,
               usage: res.usage,
               signature: res.signature,
               issuedAt: res.issuedAt,
@@ -170,12 +189,14 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
       {
         schema: {
           summary: 'Server-sent events of the whole network (explorer)',
+          description: SSE_DESCRIPTION,
           querystring: z.object({
             after: z
               .string()
               .regex(/^\d{1,15}$/)
               .optional(),
           }),
+          response: errorResponses,
         },
       },
       async (req, reply) => {

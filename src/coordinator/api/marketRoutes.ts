@@ -8,13 +8,18 @@ import { getClaimed } from '../../chain/actions/coordinator/getClaimed.ts';
 import { getSettlementState } from '../../chain/actions/coordinator/getSettlementState.ts';
 import type { PlexusReader } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import type { ChainInfo } from '../../protocol/deployment.ts';
+import { type ChainInfo, chainInfoSchema } from '../../protocol/deployment.ts';
+import { errorResponses } from '../../protocol/http/common.ts';
+import { epochListSchema, priceListSchema, rewardsViewSchema } from '../../protocol/http/market.ts';
 import { addressSchema } from '../../protocol/schemas.ts';
+import { countCharges } from '../ledger/ledgerQueries.ts';
 import { readBalances } from '../ledger/readBalances.ts';
 import { TARGET_UTILIZATION } from '../market/constants.ts';
 import type { Market } from '../market/createMarket.ts';
+import { listPriceHistory } from '../market/priceQueries.ts';
 import { unitOf } from '../market/resourceClass.ts';
 import type { EpochSummary } from '../settlement/closeEpoch.ts';
+import { listEpochs, listEpochsWithTree } from '../settlement/epochQueries.ts';
 import type { Database } from '../store/schema.ts';
 
 /** How many epochs of price history and epoch rows the API returns at most. */
@@ -36,89 +41,85 @@ export function marketRoutes(deps: {
   return async (app: FastifyInstance) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
 
-    r.get('/v1/epochs', { schema: { summary: 'Epochs and their settlement, newest first' } }, async () => {
-      const rows = await db
-        .selectFrom('epochs')
-        .selectAll()
-        .orderBy('epoch', 'desc')
-        .limit(HISTORY_LIMIT)
-        .execute();
-      const current = await market.currentEpoch(db);
-      const byEpoch = new Map(rows.map((row) => [row.epoch, row]));
-      // Without a settlement loop (development mode) the current epoch still shows, open.
-      if (!byEpoch.has(current)) {
-        rows.unshift({
-          epoch: current,
-          status: 'open',
-          starts_at: market.clock.startsAt(current),
-          ends_at: market.clock.endsAt(current),
-          payload: null,
-          tree: null,
-          summary: null,
-          signatures: null,
-          tx_hash: null,
-          settled_at: null,
-          updated_at: Date.now(),
-        });
-      }
-      const epochs = [];
-      for (const row of rows) {
-        let s: EpochSummary;
-        if (row.summary) s = JSON.parse(row.summary) as EpochSummary;
-        else {
-          // Open: the figures so far, from the ledger.
-          const own = await readBalances(db, { epoch: row.epoch });
-          let earnings = 0n;
-          let charges = 0n;
-          for (const [a, v] of own) {
-            if (a.endsWith(':earnings')) earnings -= v;
-            if (a.endsWith(':unsettled') && v > 0n) charges += v;
-          }
-          const tasks = await db
-            .selectFrom('ledger_entries')
-            .select((eb) => eb.fn.countAll().as('n'))
-            .where('epoch', '=', row.epoch)
-            .where('kind', '=', 'charge')
-            .executeTakeFirstOrThrow();
-          s = {
-            tasksSettled: Number(tasks.n),
-            providerEarnings: earnings.toString(),
-            clientCharges: charges.toString(),
-            protocolFees: (-(own.get('protocol:fees') ?? 0n)).toString(),
-            slashed: '0',
-            emission: '0',
-          };
+    r.get(
+      '/v1/epochs',
+      {
+        schema: {
+          summary: 'Epochs and their settlement, newest first',
+          response: { 200: epochListSchema, ...errorResponses },
+        },
+      },
+      async () => {
+        const rows = await listEpochs(db, HISTORY_LIMIT);
+        const current = await market.currentEpoch(db);
+        const byEpoch = new Map(rows.map((row) => [row.epoch, row]));
+        // Without a settlement loop (development mode) the current epoch still shows, open.
+        if (!byEpoch.has(current)) {
+          rows.unshift({
+            epoch: current,
+            status: 'open',
+            starts_at: market.clock.startsAt(current),
+            ends_at: market.clock.endsAt(current),
+            payload: null,
+            tree: null,
+            summary: null,
+            signatures: null,
+            tx_hash: null,
+            settled_at: null,
+            updated_at: Date.now(),
+          });
         }
-        const payload = row.payload ? (JSON.parse(row.payload) as { rewardsRoot: string }) : undefined;
-        epochs.push({
-          epoch: row.epoch,
-          status: row.status,
-          startsAt: row.starts_at,
-          endsAt: row.ends_at,
-          ...s,
-          rewardsRoot: payload?.rewardsRoot ?? null,
-          txHash: row.tx_hash,
-          settledAt: row.settled_at,
-        });
-      }
-      return { epochs };
-    });
+        const epochs = [];
+        for (const row of rows) {
+          let s: EpochSummary;
+          if (row.summary) s = JSON.parse(row.summary) as EpochSummary;
+          else {
+            // Open: the figures so far, from the ledger.
+            const own = await readBalances(db, { epoch: row.epoch });
+            let earnings = 0n;
+            let charges = 0n;
+            for (const [a, v] of own) {
+              if (a.endsWith(':earnings')) earnings -= v;
+              if (a.endsWith(':unsettled') && v > 0n) charges += v;
+            }
+            s = {
+              tasksSettled: await countCharges(db, row.epoch),
+              providerEarnings: earnings.toString(),
+              clientCharges: charges.toString(),
+              protocolFees: (-(own.get('protocol:fees') ?? 0n)).toString(),
+              slashed: '0',
+              emission: '0',
+            };
+          }
+          const payload = row.payload ? (JSON.parse(row.payload) as { rewardsRoot: string }) : undefined;
+          epochs.push({
+            epoch: row.epoch,
+            status: row.status,
+            startsAt: row.starts_at,
+            endsAt: row.ends_at,
+            ...s,
+            rewardsRoot: payload?.rewardsRoot ?? null,
+            txHash: row.tx_hash,
+            settledAt: row.settled_at,
+          });
+        }
+        return { epochs };
+      },
+    );
 
     r.get(
       '/v1/prices',
-      { schema: { summary: 'Base price per resource class and its history' } },
+      {
+        schema: {
+          summary: 'Base price per resource class and its history',
+          response: { 200: priceListSchema, ...errorResponses },
+        },
+      },
       async () => {
         const current = await market.currentEpoch(db);
         const classes = [];
         for (const cls of await market.classes(db)) {
-          const hist = await db
-            .selectFrom('prices')
-            .select(['epoch', 'base_price', 'utilization'])
-            .where('class', '=', cls)
-            .where('utilization', 'is not', null)
-            .orderBy('epoch', 'desc')
-            .limit(HISTORY_LIMIT)
-            .execute();
+          const hist = await listPriceHistory(db, cls, HISTORY_LIMIT);
           classes.push({
             class: cls,
             unit: unitOf(cls),
@@ -141,13 +142,7 @@ export function marketRoutes(deps: {
      * Without a chain (or while it cannot be read): the last epoch marked settled.
      */
     async function rewardsEpoch() {
-      const rows = await db
-        .selectFrom('epochs')
-        .select(['epoch', 'status', 'payload', 'tree'])
-        .where('status', 'in', ['signed', 'submitted', 'settled'])
-        .orderBy('epoch', 'desc')
-        .limit(8)
-        .execute();
+      const rows = await listEpochsWithTree(db, 8);
       if (deps.chain) {
         try {
           const { rewardsRoot } = await getSettlementState(deps.chain);
@@ -169,6 +164,7 @@ export function marketRoutes(deps: {
         schema: {
           summary: "A provider's cumulative rewards in the last settled epoch, with its Merkle proof",
           params: z.object({ address: addressSchema }),
+          response: { 200: rewardsViewSchema, ...errorResponses },
         },
       },
       async (req) => {
@@ -207,7 +203,12 @@ export function marketRoutes(deps: {
 
     r.get(
       '/v1/chain',
-      { schema: { summary: 'The chain and the Plexus contracts this coordinator settles on' } },
+      {
+        schema: {
+          summary: 'The chain and the Plexus contracts this coordinator settles on',
+          response: { 200: chainInfoSchema, ...errorResponses },
+        },
+      },
       async () => {
         if (!deps.chainInfo)
           throw new PlexusError('PLX_NOT_FOUND', 'this coordinator runs without a chain (development mode)');

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import type { Address, Hex } from 'viem';
 import type { WebSocket } from 'ws';
@@ -9,10 +10,17 @@ import type { Logger } from '../../logger.ts';
 import { capabilitiesHash } from '../../protocol/capabilities.ts';
 import { MAX_WS_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../protocol/constants.ts';
 import { verifyPlexusMessage } from '../../protocol/eip712.ts';
-import { type CoordinatorMessage, providerMessageSchema } from '../../protocol/schemas.ts';
+import { errorResponses } from '../../protocol/http/common.ts';
+import { providerListSchema } from '../../protocol/http/providers.ts';
+import {
+  type CoordinatorMessage,
+  type HardwareClaim,
+  providerMessageSchema,
+} from '../../protocol/schemas.ts';
 import { accounts } from '../ledger/accounts.ts';
 import { readBalances } from '../ledger/readBalances.ts';
 import type { Metrics } from '../metrics.ts';
+import { listProviders } from '../providers/providerQueries.ts';
 import type { Database } from '../store/schema.ts';
 import type { WorkLoop } from '../work/createWorkLoop.ts';
 import type { ProviderLink } from '../work/workState.ts';
@@ -218,27 +226,37 @@ export function providerRoutes(deps: {
       socket.on('error', (err) => log.warn({ err: err.message }, 'provider socket error'));
     });
 
-    app.get('/v1/providers', { schema: { summary: 'Providers known to this coordinator' } }, async () => {
-      const rows = await db.selectFrom('providers').selectAll().orderBy('first_seen').limit(10_000).execute();
-      const earnings = await readBalances(db, { prefix: 'provider:' });
-      return {
-        providers: rows.map((p) => ({
-          address: p.address,
-          connected: p.connected === 1,
-          region: p.region,
-          slots: p.slots,
-          active: loop.activeOf(p.address),
-          hardware: JSON.parse(p.hardware) as unknown,
-          agentVersion: p.agent_version,
-          tasksCompleted: p.tasks_completed,
-          tasksFailed: p.tasks_failed,
-          ...loop.verificationView(p.address, p.reputation, p.capability),
-          firstSeen: p.first_seen,
-          lastSeen: p.last_seen,
-          earnings: (-(earnings.get(accounts.providerEarnings(p.address)) ?? 0n)).toString(),
-          stake: deps.chain ? (deps.stakeOf?.(p.address)?.toString() ?? null) : null,
-        })),
-      };
-    });
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    r.get(
+      '/v1/providers',
+      {
+        schema: {
+          summary: 'Providers known to this coordinator',
+          response: { 200: providerListSchema, ...errorResponses },
+        },
+      },
+      async () => {
+        const rows = await listProviders(db, 10_000);
+        const earnings = await readBalances(db, { prefix: 'provider:' });
+        return {
+          providers: rows.map((p) => ({
+            address: p.address,
+            connected: p.connected === 1,
+            region: p.region,
+            slots: p.slots,
+            active: loop.activeOf(p.address),
+            hardware: JSON.parse(p.hardware) as HardwareClaim,
+            agentVersion: p.agent_version,
+            tasksCompleted: p.tasks_completed,
+            tasksFailed: p.tasks_failed,
+            ...loop.verificationView(p.address, p.reputation, p.capability),
+            firstSeen: p.first_seen,
+            lastSeen: p.last_seen,
+            earnings: (-(earnings.get(accounts.providerEarnings(p.address)) ?? 0n)).toString(),
+            stake: deps.chain ? (deps.stakeOf?.(p.address)?.toString() ?? null) : null,
+          })),
+        };
+      },
+    );
   };
 }

@@ -4,11 +4,19 @@ import type { Kysely } from 'kysely';
 import type { Address } from 'viem';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { errorResponses } from '../../protocol/http/common.ts';
+import {
+  ingestOutcomeSchema,
+  sensorDeviceDetailSchema,
+  sensorDeviceListSchema,
+  sensorDeviceViewSchema,
+} from '../../protocol/http/sensors.ts';
 import { addressSchema } from '../../protocol/schemas.ts';
 import type { DatasetSeller } from '../../sensors/dataset/createDatasetSeller.ts';
 import { getDevice, registerDevice } from '../../sensors/identity/registerDevice.ts';
 import type { Ingester } from '../../sensors/ingest/createIngester.ts';
 import { datasetAuthSchema, datasetQuerySchema, deviceRegistrationSchema } from '../../sensors/protocol.ts';
+import { listDeviceAddresses, listDeviceScores } from '../../sensors/sensorQueries.ts';
 import type { Database } from '../store/schema.ts';
 
 /**
@@ -34,6 +42,7 @@ export function sensorRoutes(deps: {
         schema: {
           summary: 'Register (or move) a device: signed by its owner, a provider account',
           body: deviceRegistrationSchema,
+          response: { 200: sensorDeviceViewSchema, ...errorResponses },
         },
       },
       async (req) => {
@@ -52,13 +61,20 @@ export function sensorRoutes(deps: {
         schema: {
           summary: 'Registered devices, optionally of one owner',
           querystring: z.object({ owner: addressSchema.optional() }),
+          response: { 200: sensorDeviceListSchema, ...errorResponses },
         },
       },
       async (req) => {
-        let q = db.selectFrom('sensor_devices').select('address').orderBy('registered_at').limit(1000);
-        if (req.query.owner) q = q.where('owner', '=', req.query.owner.toLowerCase());
+        const addresses = await listDeviceAddresses(db, {
+          owner: req.query.owner?.toLowerCase(),
+          limit: 1000,
+        });
         const devices = [];
-        for (const { address } of await q.execute()) devices.push(await getDevice(db, address));
+        // A device removed between the two reads is skipped rather than sent as a hole.
+        for (const address of addresses) {
+          const device = await getDevice(db, address);
+          if (device) devices.push(device);
+        }
         return { devices };
       },
     );
@@ -69,18 +85,13 @@ export function sensorRoutes(deps: {
         schema: {
           summary: 'A device and its latest quality scores',
           params: z.object({ address: addressSchema }),
+          response: { 200: sensorDeviceDetailSchema, ...errorResponses },
         },
       },
       async (req) => {
         const device = await getDevice(db, req.params.address);
         if (!device) throw new PlexusError('PLX_NOT_FOUND', `device ${req.params.address} is not registered`);
-        const scores = await db
-          .selectFrom('sensor_scores')
-          .selectAll()
-          .where('device', '=', device.address)
-          .orderBy('window_start', 'desc')
-          .limit(50)
-          .execute();
+        const scores = await listDeviceScores(db, device.address, 50);
         return {
           ...device,
           scores: scores.map((s) => ({
@@ -100,7 +111,12 @@ export function sensorRoutes(deps: {
     // The body is validated by the ingester itself (one path for MQTT and HTTP).
     r.post(
       '/v1/sensors/batches',
-      { schema: { summary: 'Ingest one batch of readings signed by the device key' } },
+      {
+        schema: {
+          summary: 'Ingest one batch of readings signed by the device key',
+          response: { 200: ingestOutcomeSchema, ...errorResponses },
+        },
+      },
       async (req) => ingester.ingest(req.body, 'http'),
     );
 
@@ -110,6 +126,7 @@ export function sensorRoutes(deps: {
         schema: {
           summary: 'Buy readings by area, time, variable and quality (CSV or Parquet), paid per reading',
           querystring: z.object({ ...datasetQuerySchema.shape, ...datasetAuthSchema.shape }),
+          // No response schema: 200 is CSV or Parquet bytes, which a JSON serialiser must not touch.
         },
       },
       async (req, reply) => {

@@ -3,11 +3,12 @@
  * (policy, audit draw, verdict, who agreed) and every attempt (assignment).
  */
 import {
-  type Assignment,
   blobUrl,
   getJson,
   type Job,
-  type Task,
+  type JobAssignments,
+  type JobVerificationView,
+  type JobWithTasks,
   type TaskVerification,
   type VerificationPolicy,
 } from '../api.ts';
@@ -83,9 +84,9 @@ function providerLink(address: string | null): HTMLElement | string {
 /** @example app.replaceChildren(await renderJob('0xabc…')); */
 export async function renderJob(id: string): Promise<HTMLElement> {
   const [job, { assignments }, verification] = await Promise.all([
-    getJson<Job & { tasks: Task[] }>(`/v1/jobs/${encodeURIComponent(id)}`),
-    getJson<{ assignments: Assignment[] }>(`/v1/jobs/${encodeURIComponent(id)}/assignments`),
-    getJson<{ tasks: TaskVerification[] }>(`/v1/jobs/${encodeURIComponent(id)}/verification`),
+    getJson<JobWithTasks>(`/v1/jobs/${encodeURIComponent(id)}`),
+    getJson<JobAssignments>(`/v1/jobs/${encodeURIComponent(id)}/assignments`),
+    getJson<JobVerificationView>(`/v1/jobs/${encodeURIComponent(id)}/verification`),
   ]);
   const finished = job.status === 'completed' || job.status === 'failed';
   const byIndex = new Map(verification.tasks.map((v) => [v.taskIndex, v]));

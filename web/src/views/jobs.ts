@@ -1,5 +1,5 @@
 /** Jobs: newest first, filterable by status, with progress. */
-import { getJson, type Job } from '../api.ts';
+import { getJson, type JobList } from '../api.ts';
 import { progress } from '../charts.ts';
 import { asCards, empty, h, tableWrap } from '../dom.ts';
 import { ago, shortHex, when } from '../format.ts';
@@ -9,7 +9,7 @@ const STATUSES = ['queued', 'running', 'completed', 'failed'] as const;
 /** @example app.replaceChildren(await renderJobs('running')); */
 export async function renderJobs(status: string | null): Promise<HTMLElement> {
   const filter = STATUSES.find((s) => s === status) ?? null;
-  const { jobs } = await getJson<{ jobs: Job[] }>(`/v1/jobs?limit=200${filter ? `&status=${filter}` : ''}`);
+  const { jobs } = await getJson<JobList>(`/v1/jobs?limit=200${filter ? `&status=${filter}` : ''}`);
   return h(
     'div',
     { class: 'view', 'data-view': 'jobs' },

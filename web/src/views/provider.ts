@@ -9,6 +9,7 @@ import {
   type Optional,
   type Provider,
   type ProviderHistory,
+  type ProviderList,
 } from '../api.ts';
 import { stacked } from '../charts.ts';
 import { asCards, card, empty, h, tableWrap } from '../dom.ts';
@@ -186,7 +187,7 @@ function evidence(f: Fault): HTMLElement | string {
 /** @example app.replaceChildren(await renderProvider('0xabc…')); */
 export async function renderProvider(address: string): Promise<HTMLElement> {
   const [{ providers }, history, rewards] = await Promise.all([
-    getJson<{ providers: Provider[] }>('/v1/providers'),
+    getJson<ProviderList>('/v1/providers'),
     getJson<ProviderHistory>(`/v1/providers/${encodeURIComponent(address)}/history`),
     getOptional(`/v1/rewards/${encodeURIComponent(address.toLowerCase())}`, parseRewards),
   ]);

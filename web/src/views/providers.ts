@@ -1,5 +1,5 @@
 /** Providers: a sortable table with hardware, load, reputation, audit rate, stake and earnings. */
-import { type Capability, getJson, type Provider } from '../api.ts';
+import { type Capability, getJson, type Provider, type ProviderList } from '../api.ts';
 import { asCards, empty, h, tableWrap } from '../dom.ts';
 import { ago, bytes, pct, shortHex, when } from '../format.ts';
 import { exactPlx, type MaybeAmount, plx, providerMoney } from '../settlement.ts';
@@ -137,7 +137,7 @@ function cell(col: Column, p: Provider): HTMLElement {
 
 /** @example app.replaceChildren(await renderProviders()); */
 export async function renderProviders(): Promise<HTMLElement> {
-  const { providers } = await getJson<{ providers: Provider[] }>('/v1/providers');
+  const { providers } = await getJson<ProviderList>('/v1/providers');
   const view = h('div', { class: 'view', 'data-view': 'providers' });
   const draw = () => {
     const col = COLUMNS.find((c) => c.key === sortKey);

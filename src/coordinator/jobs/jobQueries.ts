@@ -1,0 +1,168 @@
+/**
+ * Reads of the job tables (`jobs`, `tasks`, `assignments`) that the HTTP API serves. The routes
+ * shape rows into wire views (src/protocol/http/); the SQL lives here, with the module that writes
+ * these tables.
+ */
+import { type Kysely, sql } from 'kysely';
+import type { Database, JobStatus } from '../store/schema.ts';
+
+/**
+ * A job row, or undefined when there is none.
+ *
+ * @example const job = await findJob(db, id); if (!job) throw notFound();
+ */
+export async function findJob(db: Kysely<Database>, id: string) {
+  return db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * Whether a job exists (reads its id only).
+ *
+ * @example if (!(await jobExists(db, id))) throw new PlexusError('PLX_NOT_FOUND', `no job ${id}`);
+ */
+export async function jobExists(db: Kysely<Database>, id: string): Promise<boolean> {
+  const row = await db.selectFrom('jobs').select('id').where('id', '=', id).executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * Jobs newest first, optionally of one client (lowercase address) and one status.
+ *
+ * @example const rows = await listJobs(db, { client: '0xab…', limit: 50 });
+ */
+export async function listJobs(
+  db: Kysely<Database>,
+  q: { client?: string | undefined; status?: JobStatus | undefined; limit: number },
+) {
+  let query = db.selectFrom('jobs').selectAll();
+  if (q.client) query = query.where('client', '=', q.client);
+  if (q.status) query = query.where('status', '=', q.status);
+  return query.orderBy('created_at', 'desc').limit(q.limit).execute();
+}
+
+/**
+ * Every task of a job, by index.
+ *
+ * @example const tasks = await listTasksOfJob(db, job.id);
+ */
+export async function listTasksOfJob(db: Kysely<Database>, jobId: string) {
+  return db
+    .selectFrom('tasks')
+    .select(['id', 'idx', 'input_cid', 'status', 'attempts', 'output_cid', 'provider', 'last_error'])
+    .where('job_id', '=', jobId)
+    .orderBy('idx')
+    .execute();
+}
+
+/**
+ * The completed tasks of a job with their stored result (usage and signature JSON), by index.
+ *
+ * @example const done = await listCompletedTasks(db, job.id);
+ */
+export async function listCompletedTasks(db: Kysely<Database>, jobId: string) {
+  return db
+    .selectFrom('tasks')
+    .select(['idx', 'input_cid', 'output_cid', 'provider', 'result'])
+    .where('job_id', '=', jobId)
+    .where('status', '=', 'completed')
+    .orderBy('idx')
+    .execute();
+}
+
+/**
+ * Rows per status of `jobs`, `tasks` and `assignments` (one grouped scan each).
+ *
+ * @example const { jobs } = await countByStatus(db); // [{ status: 'queued', n: 3 }, …]
+ */
+export async function countByStatus(db: Kysely<Database>) {
+  const jobs = await db
+    .selectFrom('jobs')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('status')
+    .execute();
+  const tasks = await db
+    .selectFrom('tasks')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('status')
+    .execute();
+  const assignments = await db
+    .selectFrom('assignments')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('status')
+    .execute();
+  return { jobs, tasks, assignments };
+}
+
+/**
+ * Jobs submitted and completed per one-minute bucket since `since` (ms): bucket `minute` 0 starts
+ * at `since`. Buckets with no job are absent.
+ *
+ * @example const { submitted, completed } = await jobsPerMinute(db, Date.now() - 3_600_000);
+ */
+export async function jobsPerMinute(db: Kysely<Database>, since: number) {
+  const bucket = (col: 'created_at' | 'updated_at') =>
+    sql<number>`cast((${sql.ref(col)} - ${since}) / 60000 as integer)`.as('minute');
+  const submitted = await db
+    .selectFrom('jobs')
+    .select([bucket('created_at'), (eb) => eb.fn.countAll<number>().as('n')])
+    .where('created_at', '>=', since)
+    .groupBy('minute')
+    .execute();
+  const completed = await db
+    .selectFrom('jobs')
+    .select([bucket('updated_at'), (eb) => eb.fn.countAll<number>().as('n')])
+    .where('status', '=', 'completed')
+    .where('updated_at', '>=', since)
+    .groupBy('minute')
+    .execute();
+  return { submitted, completed };
+}
+
+/**
+ * A provider's most recent assignments (lowercase address), newest first, with the task index.
+ *
+ * @example const rows = await listProviderAssignments(db, address, 200);
+ */
+export async function listProviderAssignments(db: Kysely<Database>, address: string, limit: number) {
+  return db
+    .selectFrom('assignments')
+    .innerJoin('tasks', 'tasks.id', 'assignments.task_id')
+    .select([
+      'assignments.id',
+      'assignments.job_id',
+      'tasks.idx',
+      'assignments.status',
+      'assignments.created_at',
+      'assignments.finished_at',
+      'assignments.error_code',
+    ])
+    .where('assignments.provider', '=', address)
+    .orderBy('assignments.created_at', 'desc')
+    .limit(limit)
+    .execute();
+}
+
+/**
+ * Every attempt at a job's tasks, oldest first (at most `limit`).
+ *
+ * @example const rows = await listJobAssignments(db, job.id, 10_000);
+ */
+export async function listJobAssignments(db: Kysely<Database>, jobId: string, limit: number) {
+  return db
+    .selectFrom('assignments')
+    .innerJoin('tasks', 'tasks.id', 'assignments.task_id')
+    .select([
+      'assignments.id',
+      'tasks.idx',
+      'assignments.provider',
+      'assignments.status',
+      'assignments.created_at',
+      'assignments.finished_at',
+      'assignments.error_code',
+      'assignments.error_message',
+    ])
+    .where('assignments.job_id', '=', jobId)
+    .orderBy('assignments.created_at')
+    .limit(limit)
+    .execute();
+}

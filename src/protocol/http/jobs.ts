@@ -1,0 +1,162 @@
+/**
+ * Wire shapes of the client job API (`/v1/jobs…`): a job, its tasks, a job list, its results, the
+ * submission answer and the events of its Server-Sent Event stream. The SDK
+ * (src/client/createClient.ts) and the explorer (web/) take their types from here.
+ */
+import { z } from 'zod';
+
+/** @example jobStatusSchema.parse('running'); */
+export const jobStatusSchema = z.enum(['queued', 'running', 'completed', 'failed']);
+/** @example const s: JobStatus = 'completed'; */
+export type JobStatus = z.infer<typeof jobStatusSchema>;
+/** @example taskStatusSchema.parse('assigned'); */
+export const taskStatusSchema = z.enum(['queued', 'assigned', 'completed', 'failed', 'cancelled']);
+/** @example const s: TaskStatus = 'queued'; */
+export type TaskStatus = z.infer<typeof taskStatusSchema>;
+/** @example assignmentStatusSchema.parse('leased'); */
+export const assignmentStatusSchema = z.enum(['leased', 'completed', 'failed', 'expired']);
+/** @example const s: AssignmentStatus = 'expired'; */
+export type AssignmentStatus = z.infer<typeof assignmentStatusSchema>;
+
+/**
+ * Why a job (or an attempt) failed; the message may be absent in the store.
+ *
+ * @example const e: FailureView = { code: 'PLX_DEADLINE_EXCEEDED', message: 'deadline passed' };
+ */
+export const failureViewSchema = z.object({ code: z.string(), message: z.string().nullable() });
+/** @example const e: FailureView = { code: 'PLX_TASK_FAILED', message: null }; */
+export type FailureView = z.infer<typeof failureViewSchema>;
+
+/**
+ * The spec as stored at submission (an `onnx.infer` spec with its defaults filled in). Open-ended:
+ * other job kinds carry other fields, and the response must never drop one.
+ *
+ * @example const spec: JobSpecView = { kind: 'onnx.infer', model: 'ab…', inputs: ['cd…'] };
+ */
+export const jobSpecViewSchema = z.looseObject({
+  kind: z.string().optional(),
+  model: z.string().optional(),
+  label: z.string().nullable().optional(),
+  inputs: z.array(z.string()).optional(),
+  deadline: z.number().optional(),
+  verification: z
+    .looseObject({ policy: z.enum(['none', 'audit', 'redundant']), k: z.number().optional() })
+    .optional(),
+});
+/** @example const spec: JobSpecView = { model: 'ab…' }; */
+export type JobSpecView = z.infer<typeof jobSpecViewSchema>;
+
+/**
+ * A job as `GET /v1/jobs` lists it: spec, progress, failure reason.
+ *
+ * @example const { jobs } = jobListSchema.parse(await res.json()); jobs[0]?.tasksDone;
+ */
+export const jobViewSchema = z.object({
+  id: z.string(),
+  client: z.string(),
+  kind: z.string(),
+  status: jobStatusSchema,
+  spec: jobSpecViewSchema,
+  tasksTotal: z.number(),
+  tasksDone: z.number(),
+  error: failureViewSchema.nullable(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+});
+/** @example const done = (j: JobView) => j.tasksDone === j.tasksTotal; */
+export type JobView = z.infer<typeof jobViewSchema>;
+
+/**
+ * One task of a job: its input, where it stands, its output and who ran it.
+ *
+ * @example const t: TaskView = { id: '0x…', index: 0, input: 'ab…', status: 'queued', attempts: 0, output: null, provider: null, lastError: null };
+ */
+export const taskViewSchema = z.object({
+  id: z.string(),
+  index: z.number(),
+  input: z.string(),
+  status: taskStatusSchema,
+  attempts: z.number(),
+  output: z.string().nullable(),
+  provider: z.string().nullable(),
+  lastError: z.string().nullable(),
+});
+/** @example const failed = (t: TaskView) => t.status === 'failed'; */
+export type TaskView = z.infer<typeof taskViewSchema>;
+
+/**
+ * `GET /v1/jobs/:id`: the job with every task.
+ *
+ * @example const job = jobWithTasksSchema.parse(await res.json()); job.tasks.length;
+ */
+export const jobWithTasksSchema = jobViewSchema.extend({ tasks: z.array(taskViewSchema) });
+/** @example const outputs = (j: JobWithTasks) => j.tasks.map((t) => t.output); */
+export type JobWithTasks = z.infer<typeof jobWithTasksSchema>;
+
+/**
+ * `GET /v1/jobs`: jobs, newest first.
+ *
+ * @example const { jobs } = jobListSchema.parse(await res.json());
+ */
+export const jobListSchema = z.object({ jobs: z.array(jobViewSchema) });
+/** @example const list: JobList = { jobs: [] }; */
+export type JobList = z.infer<typeof jobListSchema>;
+
+/**
+ * `POST /v1/jobs` (201): the job id and how many tasks it was split into.
+ *
+ * @example const { jobId } = jobSubmittedSchema.parse(await res.json());
+ */
+export const jobSubmittedSchema = z.object({ jobId: z.string(), tasks: z.number() });
+/** @example const s: JobSubmitted = { jobId: '0x…', tasks: 4 }; */
+export type JobSubmitted = z.infer<typeof jobSubmittedSchema>;
+
+/**
+ * One output of `GET /v1/jobs/:id/results`: the provider's measured usage and its signature over
+ * the result (absent only on a row stored without them).
+ *
+ * @example const o: JobOutput = { index: 0, input: 'ab…', output: 'cd…', provider: '0x…' };
+ */
+export const jobOutputSchema = z.object({
+  index: z.number(),
+  input: z.string(),
+  // Only completed tasks are listed, and completing a task records both.
+  output: z.string(),
+  provider: z.string(),
+  usage: z.looseObject({ wallMs: z.number(), cpuMs: z.number(), peakRssBytes: z.number() }).optional(),
+  signature: z.string().optional(),
+  issuedAt: z.number().optional(),
+});
+/** @example const cpu = (o: JobOutput) => o.usage?.cpuMs ?? 0; */
+export type JobOutput = z.infer<typeof jobOutputSchema>;
+
+/**
+ * `GET /v1/jobs/:id/results`: the outputs of completed tasks, by index.
+ *
+ * @example const { outputs } = jobResultsSchema.parse(await res.json());
+ */
+export const jobResultsSchema = z.object({
+  jobId: z.string(),
+  status: jobStatusSchema,
+  error: failureViewSchema.nullable(),
+  outputs: z.array(jobOutputSchema),
+});
+/** @example const n = (r: JobResults) => r.outputs.length; */
+export type JobResults = z.infer<typeof jobResultsSchema>;
+
+/**
+ * The `data:` of one Server-Sent Event (`/v1/events`, `/v1/jobs/:id/events`): the job it belongs
+ * to (null for network events), when it happened, and the event's own fields.
+ *
+ * @example const d = eventDataSchema.parse(JSON.parse(sse.data)); d.at;
+ */
+export const eventDataSchema = z.looseObject({ jobId: z.string().nullable(), at: z.number() });
+/** @example const d: EventData = { jobId: null, at: Date.now(), address: '0x…' }; */
+export type EventData = z.infer<typeof eventDataSchema>;
+
+/**
+ * One event of a stream as a client reads it: the SSE `id`, `event` (its type) and parsed `data`.
+ *
+ * @example const e: JobEvent = { id: 7, type: 'job.completed', data: { jobId: '0x…', at: 0 } };
+ */
+export type JobEvent = { id: number; type: string; data: Record<string, unknown> };
