@@ -4,9 +4,8 @@
  * every main view opened without console errors, jobs submitted during the test (redundant
  * verification) followed live to "completed" with their verdicts on the job page, a cheater's
  * proven fault with its evidence on its provider page, a phone-sized window without sideways
- * overflow, and a screenshot of each view in test-artifacts/. Also the explorer's API (stats,
- * history, verification, static files) against a plain coordinator, and the parsing and
- * formatting of settlement data (web/src/settlement.ts), which need no browser.
+ * overflow, and a screenshot of each view in test-artifacts/. The explorer's API and its settlement
+ * data without a browser are in test/explorerData.test.ts.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -15,252 +14,20 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createClient, type PlexusClient } from '../src/client/createClient.ts';
-import { DEFAULT_WEB_ROOT } from '../src/coordinator/api/explorerRoutes.ts';
 import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD, type Devnet, startDevnet } from '../src/devnet/startDevnet.ts';
 import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import type { JobVerification } from '../src/protocol/schemas.ts';
-import {
-  claimable,
-  exactPlx,
-  formatAmount,
-  parseChain,
-  parseEpochs,
-  parsePrices,
-  parseRewards,
-  plx,
-  providerMoney,
-  ShapeError,
-} from '../web/src/settlement.ts';
-import { ocrInput, ppocrDetectionModelPath, tempDir, testCoordinator } from './helpers/fixtures.ts';
+import { exactPlx, plx } from '../web/src/settlement.ts';
+import { ADDR, CHAIN, EPOCHS, HASH_B, PRICES, rewardsOf } from './helpers/explorerFixtures.ts';
+import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 const silentPrint = process.env.PLEXUS_TEST_LOG ? (l: string) => console.error(l) : () => {};
 const quiet = createLogger('test', { level: 'silent' });
-const HASH_A = `0x${'ab'.repeat(32)}`;
-const HASH_B = `0x${'cd'.repeat(32)}`;
-const ADDR = (n: number) => `0x${String(n).repeat(40).slice(0, 40)}`;
-
-/**
- * Settlement documents in the shapes agreed with branch `market` (docs/dashboard.md). Used as parser
- * input below and, in the browser, as stand-in answers for endpoints this coordinator does not serve
- * yet (the market/settlement work lands separately).
- */
-const now = Date.now();
-const EPOCHS = {
-  epochs: [
-    {
-      epoch: 2,
-      status: 'open',
-      startsAt: now - 60_000,
-      endsAt: now + 3_540_000,
-      tasksSettled: 0,
-      providerEarnings: '0',
-      clientCharges: '0',
-      protocolFees: '0',
-      slashed: '0',
-      emission: '0',
-      rewardsRoot: null,
-      txHash: null,
-      settledAt: null,
-    },
-    {
-      epoch: 1,
-      status: 'settled',
-      startsAt: now - 3_660_000,
-      endsAt: now - 60_000,
-      tasksSettled: 12,
-      providerEarnings: '1500000000000000000',
-      clientCharges: '1650000000000000000',
-      protocolFees: '150000000000000000',
-      slashed: '20000000',
-      emission: '1000000000000000000000',
-      rewardsRoot: HASH_A,
-      txHash: HASH_B,
-      settledAt: now - 30_000,
-    },
-  ],
-};
-const PRICES = {
-  classes: [
-    {
-      class: 'cpu',
-      unit: 'cpu-core-second',
-      basePrice: '1100000000000',
-      utilization: 0.62,
-      targetUtilization: 0.5,
-      history: [
-        { epoch: 2, basePrice: '1100000000000', utilization: 0.62 },
-        { epoch: 0, basePrice: '1000000000000', utilization: 0.4 },
-        { epoch: 1, basePrice: '1050000000000', utilization: 0.55 },
-      ],
-    },
-    {
-      class: 'gpu:nvidia-h100',
-      unit: 'gpu-second',
-      basePrice: '250000000000000',
-      utilization: 0.9,
-      targetUtilization: 0.5,
-      history: [{ epoch: 1, basePrice: '250000000000000', utilization: 0.9 }],
-    },
-  ],
-};
-const CHAIN = {
-  chainId: 31337,
-  rpcUrl: 'http://127.0.0.1:8545',
-  token: ADDR(1),
-  registry: ADDR(2),
-  escrow: ADDR(3),
-  settlement: ADDR(4),
-  epochDuration: 3600,
-};
-const rewardsOf = (address: string) => ({
-  address,
-  epoch: 1,
-  cumulativeAmount: '1500000000000000000',
-  claimed: '500000000000000000',
-  proof: [HASH_A, HASH_B],
-  rewardsRoot: HASH_A,
-});
-
-describe('explorer settlement data (web/src/settlement.ts)', () => {
-  test('18-decimal amounts are formatted from bigints, cut and never rounded through floats', () => {
-    assert.equal(formatAmount('1500000000000000000'), '1.5');
-    assert.equal(formatAmount('0'), '0');
-    assert.equal(formatAmount('1234567000000000000000000'), '1,234,567');
-    assert.equal(formatAmount('1234567891234567891234'), '1,234.5678', 'four decimals with a whole part');
-    assert.equal(formatAmount('999999999999999999'), '0.9999', 'cut, never rounded up to 1');
-    assert.equal(formatAmount('20000000'), '0.00000000002', 'tiny amounts keep their significant digits');
-    assert.equal(formatAmount(1n), '0.000000000000000001');
-    assert.equal(formatAmount(100000000000000000n + 200000000000000000n), '0.3', 'no 0.30000000000000004');
-    assert.equal(formatAmount(-1500000000000000000n), '-1.5');
-    // 10^77 base units: far past 2^53, every digit kept.
-    assert.equal(formatAmount(10n ** 77n).replaceAll(',', ''), `1${'0'.repeat(59)}`);
-    assert.equal(plx('1500000000000000000'), '1.5 PLX');
-    assert.equal(exactPlx(1n), '0.000000000000000001 PLX');
-  });
-
-  test('the agreed documents parse; claimable and provider amounts are bigints', () => {
-    const epochs = parseEpochs(EPOCHS);
-    assert.deepEqual(
-      epochs.map((e) => [e.epoch, e.status, e.txHash]),
-      [
-        [2, 'open', null],
-        [1, 'settled', HASH_B],
-      ],
-    );
-    const prices = parsePrices(PRICES);
-    assert.deepEqual(
-      prices[0]?.history.map((p) => p.epoch),
-      [0, 1, 2],
-      'history sorted oldest first for the chart',
-    );
-    assert.equal(parseChain(CHAIN).epochDuration, 3600);
-    const r = parseRewards(rewardsOf(ADDR(5)));
-    assert.equal(claimable(r), 1_000_000_000_000_000_000n);
-    assert.equal(claimable({ cumulativeAmount: '10', claimed: '30' }), 0n, 'never negative');
-
-    assert.deepEqual(providerMoney({}), {
-      earnings: { value: null, why: 'not served by this coordinator yet' },
-      stake: { value: null, why: 'not served by this coordinator yet' },
-    });
-    assert.deepEqual(providerMoney({ earnings: '5', stake: null }), {
-      earnings: { value: 5n },
-      stake: { value: null, why: 'no chain' },
-    });
-    assert.deepEqual(providerMoney({ earnings: 5, stake: '1e18' }), {
-      earnings: { value: null, why: 'malformed' },
-      stake: { value: null, why: 'malformed' },
-    });
-  });
-
-  test('documents that break the agreed shapes are refused with where they break', () => {
-    const bad = (patch: Record<string, unknown>) => ({ epochs: [{ ...EPOCHS.epochs[1], ...patch }] });
-    for (const patch of [
-      { providerEarnings: '1.5' },
-      { providerEarnings: 1500 },
-      { slashed: '-1' },
-      { status: 'final' },
-      { txHash: '0x1234' },
-      { settledAt: undefined },
-    ])
-      assert.throws(() => parseEpochs(bad(patch)), ShapeError, JSON.stringify(patch));
-    assert.throws(() => parseEpochs(bad({ emission: '01' })), /epochs\.0\.emission/);
-    assert.throws(
-      () => parsePrices({ classes: [{ ...PRICES.classes[0], utilization: -0.1 }] }),
-      /classes\.0\.utilization/,
-    );
-    assert.throws(() => parseRewards({ ...rewardsOf(ADDR(5)), proof: ['0xzz'] }), ShapeError);
-    assert.throws(() => parseChain({ ...CHAIN, token: 'nope' }), ShapeError);
-    assert.throws(() => parseEpochs(null), ShapeError);
-  });
-});
-
-describe('explorer API', () => {
-  test('stats, history and the built dashboard are served read-only, with no path traversal', async () => {
-    const c = await testCoordinator();
-    try {
-      const stats = (await (await fetch(`${c.url}/v1/stats`)).json()) as Record<string, unknown> & {
-        providers: { online: number; known: number };
-        capacity: { utilization: number | null; slots: number };
-        jobsPerMinute: unknown[];
-        jobs: Record<string, number>;
-      };
-      assert.deepEqual(stats.providers, { known: 0, online: 0, classes: { cpu: 0, gpu: 0 } });
-      assert.equal(stats.capacity.utilization, null, 'no slots: utilization is unknown, not 0%');
-      assert.equal(stats.jobsPerMinute.length, 60);
-      assert.deepEqual(stats.jobs, { queued: 0, running: 0, completed: 0, failed: 0 });
-      assert.deepEqual(stats.verification, {
-        tasks: { open: 0, accepted: 0, rejected: 0, disputed: 0 },
-        verified: 0,
-        unverified: 0,
-        audited: 0,
-        policies: { none: 0, audit: 0, redundant: 0 },
-        faults: { total: 0, byKind: { outvoted: 0, canary: 0, 'bad-reveal': 0, capability: 0 } },
-        slashed: '0',
-      });
-      assert.equal(stats.prices, undefined, 'prices come from /v1/prices, not from stats');
-
-      const unknown = await fetch(`${c.url}/v1/providers/0x${'1'.repeat(40)}/history`);
-      assert.equal(unknown.status, 404);
-      assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'PLX_NOT_FOUND');
-      for (const path of ['assignments', 'verification']) {
-        const noJob = await fetch(`${c.url}/v1/jobs/0x${'2'.repeat(64)}/${path}`);
-        assert.equal(noJob.status, 404, path);
-        assert.equal(((await noJob.json()) as { error: { code: string } }).error.code, 'PLX_NOT_FOUND');
-      }
-      // (Bodies are read to the end: an unread body keeps the connection, and stop() waits for it.)
-      const badId = await fetch(`${c.url}/v1/jobs/not-a-job/verification`);
-      assert.equal(badId.status, 400);
-      assert.equal(((await badId.json()) as { error: { code: string } }).error.code, 'PLX_VALIDATION');
-
-      assert.ok(existsSync(DEFAULT_WEB_ROOT), 'npm test builds web/dist first');
-      const index = await fetch(`${c.url}/`);
-      assert.equal(index.status, 200);
-      assert.match(index.headers.get('content-type') ?? '', /^text\/html/);
-      const html = await index.text();
-      const script = html.match(/src="\.?\/?(assets\/[^"]+\.js)"/)?.[1];
-      assert.ok(script, 'index.html references its bundle');
-      const js = await fetch(`${c.url}/${script}`);
-      assert.equal(js.status, 200);
-      assert.match(js.headers.get('content-type') ?? '', /javascript/);
-      await js.arrayBuffer();
-      assert.doesNotMatch(html, /https?:\/\/(?!www\.w3\.org)/, 'no CDN or external font');
-
-      // fetch() normalises `..`, so traversal attempts go out raw over a socket-level path.
-      for (const path of ['/../package.json', '/%2e%2e/package.json', '/assets/..%2f..%2fpackage.json']) {
-        const res = await c.app.inject({ method: 'GET', url: path });
-        assert.equal(res.statusCode, 404, `${path} answered ${res.statusCode}`);
-        assert.doesNotMatch(res.body, /"name": "plexus"/);
-      }
-    } finally {
-      await c.cleanup();
-    }
-  });
-});
 
 const chromiumMissing = existsSync(CHROMIUM)
   ? false

@@ -13,7 +13,8 @@ import type { PlexusAddresses, PlexusReader, PlexusWriter } from '../chain/types
 import { PlexusError } from '../errors/PlexusError.ts';
 import { loadOrCreateKeystore } from '../keystore/loadOrCreateKeystore.ts';
 import { readPassword } from '../keystore/readPassword.ts';
-import { chainInfoSchema, readDeploymentFile } from '../protocol/deployment.ts';
+import { readDeploymentFile } from '../protocol/deployment.ts';
+import { chainInfoSchema } from '../protocol/http/chain.ts';
 import { fetchCoordinator } from './fetchCoordinator.ts';
 import { DEFAULT_COORDINATOR } from './options.ts';
 

@@ -3,7 +3,7 @@ import { getPlxBalance } from '../chain/actions/getPlxBalance.ts';
 import { claimRewards } from '../chain/actions/provider/claimRewards.ts';
 import { connectPlexus } from '../chain/connectPlexus.ts';
 import type { PlexusDeployment } from '../chain/deployPlexus.ts';
-import { cumulativeEarnings } from '../coordinator/settlement/closeEpoch.ts';
+import { cumulativeEarnings } from '../coordinator/ledger/cumulativeEarnings.ts';
 import { openStore } from '../coordinator/store/openStore.ts';
 
 /** What the devnet's settlement check saw. */

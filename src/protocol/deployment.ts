@@ -1,35 +1,21 @@
 /**
  * Where a Plexus network's contracts live: the deployment file (`dataDir/deployment.json`, written
- * by the devnet and by whoever deploys) and the coordinator's `GET /v1/chain`. One schema for each,
- * used by every reader (coordinator, CLI, ledger check, devnet, explorer).
+ * by the devnet and by whoever deploys): one schema, used by every reader (coordinator, CLI, ledger
+ * check, devnet). `GET /v1/chain`'s schema is in `./http/chain.ts`.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { type Address, isAddress } from 'viem';
 import { z } from 'zod';
 import { PlexusError } from '../errors/PlexusError.ts';
+import { addressSchema, contractsShape, httpUrlSchema } from './http/chain.ts';
 
 /** A deployment file is small; anything larger is not one. */
 export const MAX_DEPLOYMENT_FILE_BYTES = 64 * 1024;
 
-const addressSchema = z
-  .string()
-  .refine((s) => isAddress(s), 'must be a 0x-prefixed 20-byte address') as unknown as z.ZodType<Address>;
-const httpUrlSchema = z.url({ protocol: /^https?$/ });
 /** A uint as JSON: a decimal string (bigints are written that way) or a safe integer. */
 const uintSchema = z.union([
   z.string().regex(/^\d{1,78}$/, 'must be a decimal integer'),
   z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
 ]);
-const contractsShape = {
-  chainId: z
-    .int()
-    .min(1)
-    .max(2 ** 53),
-  token: addressSchema,
-  registry: addressSchema,
-  escrow: addressSchema,
-  settlement: addressSchema,
-};
 
 /**
  * `deployment.json`: the chain, the four contracts, and (from a full deployment) the validator set,
@@ -54,27 +40,6 @@ export const deploymentFileSchema = z.looseObject({
  * const d: DeploymentFile = await readDeploymentFile('.plexus/devnet/deployment.json');
  */
 export type DeploymentFile = z.infer<typeof deploymentFileSchema>;
-
-/**
- * The coordinator's `GET /v1/chain` (docs/protocol.md): where its contracts are and how long an
- * epoch lasts.
- *
- * @example
- * const info = chainInfoSchema.parse(await res.json());
- */
-export const chainInfoSchema = z.looseObject({
-  ...contractsShape,
-  rpcUrl: httpUrlSchema,
-  epochDuration: z.int().min(1),
-});
-
-/**
- * The body of `GET /v1/chain`.
- *
- * @example
- * const info: ChainInfo = { chainId: 31337, rpcUrl, token, registry, escrow, settlement, epochDuration: 20 };
- */
-export type ChainInfo = z.infer<typeof chainInfoSchema>;
 
 /**
  * Reads and checks a deployment file: at most 64 KiB, JSON, and the schema above. Every problem

@@ -11,7 +11,7 @@
  */
 import { formatUnits } from 'viem';
 import * as z from 'zod/mini';
-import type { ChainInfo } from '../../src/protocol/deployment.ts';
+import type { ChainInfo } from '../../src/protocol/http/chain.ts';
 import type { EpochView, PriceClassView, RewardsView } from '../../src/protocol/http/market.ts';
 
 /**

@@ -8,7 +8,7 @@ import { getClaimed } from '../../chain/actions/coordinator/getClaimed.ts';
 import { getSettlementState } from '../../chain/actions/coordinator/getSettlementState.ts';
 import type { PlexusReader } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import { type ChainInfo, chainInfoSchema } from '../../protocol/deployment.ts';
+import { type ChainInfo, chainInfoSchema } from '../../protocol/http/chain.ts';
 import { errorResponses } from '../../protocol/http/common.ts';
 import { epochListSchema, priceListSchema, rewardsViewSchema } from '../../protocol/http/market.ts';
 import { addressSchema } from '../../protocol/schemas.ts';
@@ -18,7 +18,7 @@ import { TARGET_UTILIZATION } from '../market/constants.ts';
 import type { Market } from '../market/createMarket.ts';
 import { listPriceHistory } from '../market/priceQueries.ts';
 import { unitOf } from '../market/resourceClass.ts';
-import type { EpochSummary } from '../settlement/closeEpoch.ts';
+import type { EpochSummary } from '../settlement/epochComputation.ts';
 import { listEpochs, listEpochsWithTree } from '../settlement/epochQueries.ts';
 import type { Database } from '../store/schema.ts';
 

@@ -1,6 +1,6 @@
 import { RuntimePredictor } from '../../intelligence/runtime/runtimePredictor.ts';
 import { createLoadIndex, type IndexedProvider } from './loadIndex.ts';
-import type { Scheduler, TaskRequirements } from './types.ts';
+import type { Scheduler } from './types.ts';
 
 /** Candidates taken from the load heaps (caching the model, or else overall) to start a decision. */
 const SEED_CANDIDATES = 4;

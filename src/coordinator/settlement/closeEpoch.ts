@@ -4,57 +4,11 @@
  */
 import type { Kysely } from 'kysely';
 import type { PlexusReader } from '../../chain/types.ts';
-import { cumulativeEarnings as earnings } from '../ledger/cumulativeEarnings.ts';
-import { payloadFromJson as fromJson, payloadToJson as toJson } from '../ledger/epochPayload.ts';
-import { rewardsOf as rewards } from '../ledger/rewardsTree.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
-import { computeEpoch, type EpochSummary as Summary } from './epochComputation.ts';
+import { computeEpoch } from './epochComputation.ts';
 import { readChainInputs, readStoreInputs } from './readEpochInputs.ts';
 import { writeEpoch } from './writeEpoch.ts';
-
-// Names kept where older importers (routes, tests, the devnet check) find them; the ledger owns
-// the functions now, so `ledger verify` need not import settlement. New code imports the owners.
-
-/**
- * The stored payload's parser (owned by ledger/epochPayload.ts).
- *
- * @example
- * const payload = payloadFromJson(row.payload!);
- */
-export const payloadFromJson = fromJson;
-
-/**
- * The stored payload's serialiser (owned by ledger/epochPayload.ts).
- *
- * @example
- * const json = payloadToJson(payload);
- */
-export const payloadToJson = toJson;
-
-/**
- * Cumulative earnings per provider from the ledger (owned by ledger/cumulativeEarnings.ts).
- *
- * @example
- * const earned = await cumulativeEarnings(db, 4);
- */
-export const cumulativeEarnings = earnings;
-
-/**
- * The rewards root of cumulative earnings (owned by ledger/rewardsTree.ts).
- *
- * @example
- * const { root } = rewardsOf(await cumulativeEarnings(db, 4));
- */
-export const rewardsOf = rewards;
-
-/**
- * Figures of a closed epoch, as GET /v1/epochs shows them (owned by epochComputation.ts).
- *
- * @example
- * const s = JSON.parse(row.summary!) as EpochSummary;
- */
-export type EpochSummary = Summary;
 
 /**
  * Closes an epoch: in ONE store transaction it collects the clients' unsettled charges (capped at

@@ -6,7 +6,8 @@ import type { PlexusWriter } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { openKeystore } from '../../keystore/openKeystore.ts';
 import type { Logger } from '../../logger.ts';
-import { type ChainInfo, readDeploymentFile } from '../../protocol/deployment.ts';
+import { readDeploymentFile } from '../../protocol/deployment.ts';
+import type { ChainInfo } from '../../protocol/http/chain.ts';
 import type { Database } from '../store/schema.ts';
 
 export type SettlementChain = {
