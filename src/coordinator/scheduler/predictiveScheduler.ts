@@ -15,13 +15,15 @@ const MAX_RANKED = 32;
  */
 const REBUILD_EVERY = 256;
 
-/** Providers sorted by predicted log run time of one model, as of `observations`. */
-type SpeedOrder = {
-  entries: IndexedProvider[];
-  logSeconds: Float64Array;
-  observations: number;
-  fleetVersion: number;
-};
+/** Providers sorted by predicted log run time, with those times. */
+type Ranked = { entries: IndexedProvider[]; logSeconds: Float64Array };
+
+/**
+ * One model's speed orders as of `observations`: every provider, and those that cached the model
+ * when it was built (a provider that caches it since is found by the load heaps until the next
+ * rebuild).
+ */
+type SpeedOrder = { all: Ranked; cached: Ranked; observations: number; fleetVersion: number };
 
 /**
  * The learned scheduler: it learns each provider's speed per model from measured results (an
@@ -34,9 +36,9 @@ type SpeedOrder = {
  *
  * Two stages keep a decision cheap at fleet scale. First a few candidates from the load index's
  * heaps (the least-loaded fitting providers caching the model, or, if none does, overall) set a
- * bound: the best expected finish among them. Then the model's speed order — providers sorted by
- * predicted run time, rebuilt once per max(256, fleet size) observations or when the fleet changes —
- * is walked from the fastest while a provider's predicted run time is below the bound (its expected
+ * bound: the best expected finish among them. Then the model's speed order — providers (those
+ * caching the model, when one of them fits, else all) sorted by predicted run time, rebuilt once per
+ * max(256, fleet size) observations or when the fleet changes — is walked from the fastest while a provider's predicted run time is below the bound (its expected
  * finish, run time × (1 + load), cannot be lower than its run time), ranking each fitting one with
  * the predictor and tightening the bound, for at most {@link MAX_RANKED} fitting providers. When the
  * walk ends on the bound and the order was built since the last observation, the choice is the
@@ -71,9 +73,13 @@ export function createPredictiveScheduler(opts: { predictor?: RuntimePredictor }
       t: predictor.predictLog(e.address, model),
     }));
     keyed.sort((a, b) => a.t - b.t || (a.e.address < b.e.address ? -1 : 1));
+    const ranked = (list: typeof keyed): Ranked => ({
+      entries: list.map((k) => k.e),
+      logSeconds: Float64Array.from(list, (k) => k.t),
+    });
     const order = {
-      entries: keyed.map((k) => k.e),
-      logSeconds: Float64Array.from(keyed, (k) => k.t),
+      all: ranked(keyed),
+      cached: ranked(keyed.filter((k) => k.e.cached.has(model))),
       observations: predictor.observations,
       fleetVersion: index.fleetVersion,
     };
@@ -99,7 +105,8 @@ export function createPredictiveScheduler(opts: { predictor?: RuntimePredictor }
       const cachedOnly = seeds.length > 0;
       if (!cachedOnly) seeds = index.leastLoaded(t, SEED_CANDIDATES, false);
       for (const e of seeds) consider(e);
-      const order = speedOrder(t.model);
+      const orders = speedOrder(t.model);
+      const order = cachedOnly ? orders.cached : orders.all;
       const end = Math.min(order.entries.length, MAX_SPEED_SCAN);
       for (let i = 0, ranked = 0; i < end && ranked < MAX_RANKED; i++) {
         if (Math.exp(order.logSeconds[i]!) > bestExpected) break;
