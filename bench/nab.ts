@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { benchmarkDetector, type ProfileResult } from '../lab/nab/benchmarkDetector.ts';
 import { DEFAULT_NAB_DIR, hasNabCorpus, loadNabCorpus } from '../lab/nab/loadNabCorpus.ts';
 import { readCsvColumns } from '../lab/nab/readCsvColumns.ts';
+import { dataIsRequired } from '../lab/traces/dataDir.ts';
 import { DEFAULT_DETECTOR_OPTIONS } from '../src/intelligence/anomaly/constants.ts';
 import { detectAnomalies } from '../src/intelligence/anomaly/detectAnomalies.ts';
 
@@ -33,6 +34,11 @@ const figures = (r: Record<string, ProfileResult>): number[] => PROFILES.map((p)
 
 export async function run(_args: string[]): Promise<Record<string, unknown>> {
   if (!hasNabCorpus()) {
+    // On CI a skipped benchmark would pass silently with nothing measured: fail instead.
+    if (dataIsRequired()) {
+      console.error(`nab: NAB data missing at ${DEFAULT_NAB_DIR} (../shared/data/nab) and CI=true`);
+      process.exit(1);
+    }
     console.log(`nab: skipped — NAB data missing at ${DEFAULT_NAB_DIR} (../shared/data/nab)`);
     return { skipped: true };
   }
