@@ -32,13 +32,19 @@ const PREVIOUS: Partial<DetectorOptions> = { spikeWindow: 0, flatlineFactor: 0 }
 
 type Row = { falseAlarmsPer1000: number; kinds: Record<string, KindResult> };
 
+/**
+ * Runs the benchmark, printing the table as it goes; returns the figures (see bench/run.ts).
+ *
+ * @example
+ * const figures = await run(['--half', 'tuning']); // what `npm run bench -- fault-injection --half tuning` prints
+ */
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   if (!hasNabCorpus()) {
     console.error(`fault-injection: NAB data missing at ${DEFAULT_NAB_DIR}`);
     if (dataIsRequired()) process.exit(1);
     return { skipped: true };
   }
-  const half = args[args.indexOf('--half') + 1] ?? 'all';
+  const half = args.includes('--half') ? (args[args.indexOf('--half') + 1] ?? 'all') : 'all';
   const optIdx = args.indexOf('--options');
   const extra = optIdx >= 0 ? (JSON.parse(args[optIdx + 1] ?? '{}') as Partial<DetectorOptions>) : {};
   const corpus = loadNabCorpus();

@@ -8,14 +8,24 @@
  */
 import type { LabelledSeries } from './types.ts';
 
-/** The injected fault kinds. */
+/**
+ * The injected fault kinds, in the order they cycle.
+ *
+ * @example
+ * FAULT_KINDS.includes('flatline'); // true
+ */
 export const FAULT_KINDS = ['spike', 'levelShift', 'flatline', 'drift'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** One injected fault: its kind, first row and length in rows. */
 export type Fault = { kind: FaultKind; at: number; length: number };
 
-/** Rows each fault lasts (a spike is one reading). */
+/**
+ * Rows each fault lasts (a spike is one reading).
+ *
+ * @example
+ * FAULT_LENGTH.drift; // 300
+ */
 export const FAULT_LENGTH: Record<FaultKind, number> = {
   spike: 1,
   levelShift: 300,
