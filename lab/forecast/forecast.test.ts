@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { missingDataReason } from '../traces/dataDir.ts';
+import { missingDataReason, skipWithoutData } from '../traces/dataDir.ts';
 import { loadPhilly, PHILLY } from '../traces/loadPhilly.ts';
 import { ArrivalForecaster } from './arrivalForecaster.ts';
 import { countPerInterval, mae, rollingEvaluate, smape } from './evaluateForecast.ts';
@@ -65,7 +65,7 @@ test('the Plexus forecaster beats naive on a noisy daily-cycle count series', ()
 });
 
 test('Plexus beats naive and seasonal naive on the first 40 days of Philly hourly arrivals', {
-  skip: missingDataReason(PHILLY),
+  skip: skipWithoutData(missingDataReason(PHILLY)),
 }, () => {
   const jobs = loadPhilly(30_000);
   const t0 = Math.floor(jobs[0]!.submit / 3600) * 3600;

@@ -2,15 +2,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { isPlexusError } from '../../src/errors/PlexusError.ts';
+import { skipWithoutData } from '../traces/dataDir.ts';
 import { benchmarkDetector } from './benchmarkDetector.ts';
-import { DEFAULT_NAB_DIR, hasNabCorpus, loadNabCorpus } from './loadNabCorpus.ts';
+import { DEFAULT_NAB_DIR, hasNabCorpus, loadNabCorpus, missingNabReason } from './loadNabCorpus.ts';
 import { readCsvColumns } from './readCsvColumns.ts';
 import { scoreContributions } from './scoreContributions.ts';
 
 const GOLDEN = join(DEFAULT_NAB_DIR, 'golden/results/windowedGaussian');
-const skip = hasNabCorpus()
-  ? false
-  : `NAB data missing: expected it at ${DEFAULT_NAB_DIR} (../shared/data/nab)`;
+// Skips without the data, except under CI=true, where the test runs and fails on the loader's error.
+const skip = skipWithoutData(missingNabReason());
 
 function goldenFile(name: string): string {
   const [dir, file] = name.split('/');
@@ -82,6 +83,11 @@ test('reproduces the published Windowed Gaussian NAB scores', { skip }, async (t
   }
 });
 
-test('a folder without the NAB files is reported missing, so the golden test skips instead of failing', () => {
+test('a folder without the NAB files is reported missing, and loading it fails naming the folder', () => {
   assert.equal(hasNabCorpus('/nonexistent/nab'), false);
+  assert.match(missingNabReason('/nonexistent/nab') ?? '', /\/nonexistent\/nab/);
+  assert.throws(
+    () => loadNabCorpus('/nonexistent/nab'),
+    (e: unknown) => isPlexusError(e, 'PLX_NOT_FOUND') && /nonexistent/.test(e.message),
+  );
 });

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { PlexusError } from '../../src/errors/PlexusError.ts';
 import { sharedDataPath } from '../traces/dataDir.ts';
 import { parseNabTimestamp } from './parseNabTimestamp.ts';
 import { readCsvColumns } from './readCsvColumns.ts';
@@ -40,6 +41,16 @@ export function hasNabCorpus(dir: string = DEFAULT_NAB_DIR): boolean {
 }
 
 /**
+ * Why the NAB corpus cannot be used (a sentence naming `dir`), or `undefined` when it is there.
+ *
+ * @example
+ * test('golden', { skip: skipWithoutData(missingNabReason()) }, () => {});
+ */
+export function missingNabReason(dir: string = DEFAULT_NAB_DIR): string | undefined {
+  return hasNabCorpus(dir) ? undefined : `NAB data missing: expected it at ${dir} (../shared/data/nab)`;
+}
+
+/**
  * Loads the 58 NAB series with their windows (`labels/combined_windows.json`) and the three
  * profiles (`config/profiles.json`), sorted by file name so every run sees the same order.
  *
@@ -48,6 +59,10 @@ export function hasNabCorpus(dir: string = DEFAULT_NAB_DIR): boolean {
  * corpus.series.length; // 58
  */
 export function loadNabCorpus(dir: string = DEFAULT_NAB_DIR): NabCorpus {
+  // One clear error naming the folder (not an ENOENT on whichever file is read first), so a CI
+  // run without the data fails with the reason in plain sight.
+  const missing = missingNabReason(dir);
+  if (missing !== undefined) throw new PlexusError('PLX_NOT_FOUND', missing, { details: { path: dir } });
   const windows = windowsSchema.parse(
     JSON.parse(readFileSync(join(dir, 'labels/combined_windows.json'), 'utf8')),
   );

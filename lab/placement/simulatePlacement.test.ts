@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { missingDataReason } from '../traces/dataDir.ts';
+import { missingDataReason, skipWithoutData } from '../traces/dataDir.ts';
 import { loadOpenbNodes, loadOpenbTasks, OPENB_NODES, openbTasksPath } from '../traces/loadOpenb.ts';
 import { createBestFitPolicy, createFgdPolicy } from './baselines.ts';
 import { typicalTasks } from './fragmentation.ts';
@@ -8,7 +8,7 @@ import { createPlexusPolicy } from './plexusPolicy.ts';
 import { simulatePlacement } from './simulatePlacement.ts';
 import { resampleWorkload } from './workload.ts';
 
-const skip = missingDataReason(OPENB_NODES) ?? missingDataReason(openbTasksPath('default'));
+const skip = skipWithoutData(missingDataReason(OPENB_NODES), missingDataReason(openbTasksPath('default')));
 
 test('resampling reaches the requested share and depends only on the seed', { skip }, () => {
   const pool = loadOpenbTasks('default', 400);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RuntimePredictor } from '../../src/intelligence/runtime/runtimePredictor.ts';
-import { missingDataReason } from '../traces/dataDir.ts';
+import { missingDataReason, skipWithoutData } from '../traces/dataDir.ts';
 import { loadPhilly, PHILLY } from '../traces/loadPhilly.ts';
 import { createHeterogeneousPool, DEFAULT_CLASSES, type HeterogeneousPool } from './heterogeneousPool.ts';
 import { type ReplayJob, replayJobs } from './replayJobs.ts';
@@ -54,7 +54,9 @@ test('the pool is seeded: same seed, same hidden speeds; node order is shuffled'
   );
 });
 
-test('a Philly slice replays to completion under every policy', { skip: missingDataReason(PHILLY) }, () => {
+test('a Philly slice replays to completion under every policy', {
+  skip: skipWithoutData(missingDataReason(PHILLY)),
+}, () => {
   const jobs = loadPhilly(3000).map((j) => ({
     submit: j.submit,
     work: j.duration,

@@ -54,3 +54,28 @@ export function missingDataReason(relative: string): string | undefined {
   const path = sharedDataPath(relative);
   return existsSync(path) ? undefined : `trace data missing at ${path}`;
 }
+
+/**
+ * True when missing data must fail the run rather than skip it: on CI (`CI=true`) a data-dependent
+ * test that silently skips would let a run pass with no data-dependent check at all.
+ *
+ * @example
+ * if (dataIsRequired()) process.exit(1);
+ */
+export function dataIsRequired(): boolean {
+  return process.env.CI === 'true';
+}
+
+/**
+ * The `skip` option of a test that needs shared data: the reason (a string, so the test skips)
+ * when something is missing, except under `CI=true`, where it returns `false` so the test runs and
+ * fails on the loader's `PLX_NOT_FOUND` error naming the missing path.
+ *
+ * @example
+ * test('replays Philly', { skip: skipWithoutData(missingDataReason(PHILLY)) }, () => loadPhilly(100));
+ */
+export function skipWithoutData(...reasons: (string | undefined)[]): string | false {
+  const reason = reasons.find((r) => r !== undefined);
+  if (reason === undefined || dataIsRequired()) return false;
+  return reason;
+}

@@ -1,6 +1,8 @@
 /**
- * Defaults of the anomaly detector. They are global: one set for every series, chosen on the NAB
- * corpus as a whole (never per file), and the detector only ever sees past readings.
+ * Defaults of the anomaly detector. They are global: one set for every series, never per file,
+ * and the detector only ever sees past readings. The original options were chosen on the NAB
+ * corpus as a whole; the frozen-value and spike options (issue 23) on its tuning half only
+ * (lab/nab/splitCorpus.ts).
  *
  * @example
  * createAnomalyDetector({ ...DEFAULT_DETECTOR_OPTIONS, shapeMemory: 500 }); // cheaper, less recall
@@ -34,6 +36,23 @@ export const DEFAULT_DETECTOR_OPTIONS = {
   alertLevel: 0.9,
   /** Readings after an alert during which scores are held at most half their value. */
   refractoryPeriod: 100,
+  /**
+   * Window of the *local* spike view (0 turns it off): a reading's distance from the mean of the
+   * last `spikeWindow` readings in their own deviations, log-scaled and scored un-averaged
+   * through its own likelihood, so one in-range spike counts relative to how bursty the series
+   * is (the point view averages 30 readings and caps at 5 deviations).
+   * Off by default: on the tuning half of NAB it cost 9 points (see docs/anomaly.md).
+   */
+  spikeWindow: 0,
+  /** The local spike view scores only when its likelihood reaches `1 − spikeTolerance`. */
+  spikeTolerance: 1,
+  /**
+   * Frozen values: a run of identical readings alerts once it is `flatlineFactor` times longer
+   * than the longest run seen before (and at least `flatlineMinRun`). 0 turns it off. Chosen on
+   * the tuning half of NAB (factor 2 or a minimum of 12 cost 2.2 points there; 3 and 30 cost none).
+   */
+  flatlineFactor: 3,
+  flatlineMinRun: 30,
 } as const;
 
 /** Options of the anomaly detector (see {@link DEFAULT_DETECTOR_OPTIONS}). */

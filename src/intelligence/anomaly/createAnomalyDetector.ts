@@ -15,7 +15,11 @@ export type AnomalyDetector = {
  * 1. *point surprise* — distance of the reading from the rolling mean in rolling deviations;
  * 2. *shape surprise* — distance of the latest stretch from its nearest past stretch (optionally
  *    at two lengths);
- * 3. *new extreme* — the reading leaves the range seen so far by more than a tolerance.
+ * 3. *new extreme* — the reading leaves the range seen so far by more than a tolerance;
+ * 4. *local spike* (optional, off by default, `spikeWindow`) — distance from the last few readings' mean in their
+ *    own deviations, un-averaged, for spikes that stay inside the range;
+ * 5. *frozen value* (`flatlineFactor`) — a run of identical readings much longer than
+ *    any run seen before (a stuck sensor or a dead exporter repeating its last value).
  *
  * The first two go through an {@link AnomalyLikelihood} each, so a score means "this is rare for
  * this series"; a new extreme scores 1. After an alert the score is damped for a refractory
@@ -44,6 +48,11 @@ export function createAnomalyDetector(options: Partial<DetectorOptions> = {}): A
         })
       : undefined;
   const longShapeLikelihood = new AnomalyLikelihood(1, o.likelihoodHistory);
+  const local = o.spikeWindow > 1 ? new RollingWindow(o.spikeWindow) : undefined;
+  const spikeLikelihood = new AnomalyLikelihood(1, o.likelihoodHistory);
+  let run = 0;
+  let longestRun = 0;
+  let previous = Number.NaN;
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
   let step = 0;
@@ -71,6 +80,27 @@ export function createAnomalyDetector(options: Partial<DetectorOptions> = {}): A
         score = Math.max(score, longShapeLikelihood.update(longDistance ** o.shapeDistancePower, active));
       }
 
+      if (local && local.size > 2) {
+        // Relative to the local spread, so a spike that would be ordinary on a bursty stretch is
+        // ordinary here too; the floor keeps a locally flat stretch from dividing by ~0.
+        const localSd = Math.sqrt(local.variance()) + 1e-9 + Math.abs(local.mean()) * 1e-3 + sd * 0.05;
+        const localSurprise = Math.abs(value - local.mean()) / localSd;
+        // Scored un-averaged through its own likelihood, on a log scale: raw surprises are
+        // heavy-tailed, and a Gaussian fitted to them would call every burst of a bursty series rare.
+        const spike = spikeLikelihood.update(Math.log1p(localSurprise), active);
+        if (spike >= 1 - o.spikeTolerance) score = Math.max(score, spike);
+      }
+      local?.push(value);
+      if (o.flatlineFactor > 0) {
+        if (value === previous) run++;
+        else {
+          if (run > longestRun) longestRun = run;
+          run = 0;
+        }
+        previous = value;
+        // Fires once, on the reading that makes the run implausibly long for this series.
+        if (active && run === Math.max(o.flatlineMinRun, Math.ceil(o.flatlineFactor * longestRun))) score = 1;
+      }
       if (active && max > min) {
         const tolerance = (max - min) * o.extremeTolerance;
         if (value > max + tolerance || value < min - tolerance) score = 1;

@@ -118,3 +118,39 @@ test('non-finite readings score 0 and are not learned', () => {
     detectAnomalies(values),
   );
 });
+
+test('a frozen sensor alerts once its run is far longer than any run before', () => {
+  // White noise, then stuck at an ordinary value: no new extreme, no point surprise, and a flat
+  // stretch at the mean looks like the segment means of noise, so only the frozen-value rule sees it.
+  const r = noise(4);
+  const values = Array.from({ length: 4000 }, () => 50 + 4 * r());
+  for (let i = 3000; i < 3200; i++) values[i] = values[2999]!;
+  assert.deepEqual(
+    alerts(detectAnomalies(values)).filter((i) => i >= 3000 && i < 3200),
+    [3029],
+  );
+  assert.deepEqual(
+    alerts(detectAnomalies(values, { flatlineFactor: 0 })).filter((i) => i >= 3000 && i < 3200),
+    [],
+  );
+  // A series quantised into long natural runs does not alert on a run of the usual length.
+  const steps = Array.from({ length: 4000 }, (_, i) => Math.floor(i / 40) % 5);
+  assert.deepEqual(alerts(detectAnomalies(steps)), []);
+});
+
+test('the local spike view catches an in-range spike on a calm stretch, relative to its burstiness', () => {
+  // A slow wave with small noise; one reading jumps to the other side of the wave, inside the range.
+  const values = periodic(4000);
+  values[3500] = values[3500]! - 30;
+  const a = alerts(detectAnomalies(values, { spikeWindow: 32 }));
+  assert.ok(a.includes(3500), JSON.stringify(a));
+  assert.ok(a.length <= 2, JSON.stringify(a));
+  // The same jump on a series whose every stretch is that bursty is ordinary there.
+  const r = noise(9);
+  const bursty = Array.from(
+    { length: 4000 },
+    (_, i) => 50 + 20 * Math.sin((2 * Math.PI * i) / 288) + 60 * r(),
+  );
+  bursty[3500] = bursty[3500]! - 30;
+  assert.ok(!alerts(detectAnomalies(bursty, { spikeWindow: 32 })).includes(3500));
+});
