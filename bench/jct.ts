@@ -8,7 +8,9 @@
  * Plexus (predicted-shortest-first, each job on the free node the runtime model says finishes it
  * soonest). The predicted policies never see a job's true duration: sizes come from a
  * HistoryDurationPredictor fed only submission fields and finished jobs' measured run times.
- * The size prediction error against the trace's durations is reported per policy.
+ * The size prediction error against the trace's durations is reported per policy. LAS is a
+ * preemptive Tiresias-style 2D least-attained-service baseline (1 GPU-hour threshold, free
+ * preemption), which needs no sizes at all.
  *
  *   npm run bench -- jct [--seeds 2] [--jobs N] [--json]
  */
@@ -20,6 +22,7 @@ import {
   type PoolClass,
 } from '../lab/runtime/heterogeneousPool.ts';
 import { type ReplayJob, type ReplayResult, replayJobs } from '../lab/runtime/replayJobs.ts';
+import { replayLas } from '../lab/runtime/replayLas.ts';
 import { loadPhilly } from '../lab/traces/loadPhilly.ts';
 import { RuntimePredictor } from '../src/intelligence/runtime/runtimePredictor.ts';
 
@@ -69,19 +72,26 @@ function replayPool(jobs: ReplayJob[], classes: PoolClass[], seeds: number): Rec
     { name: 'SJF (oracle sizes)', policy: 'sjf' as const, predicted: false },
     { name: 'SJF (predicted)', policy: 'sjf-predicted' as const, predicted: true },
     { name: 'Plexus (predicted)', policy: 'plexus' as const, predicted: true },
+    { name: 'LAS (preemptive)', policy: 'las' as const, predicted: false },
   ];
-  const results: Record<string, ReplayResult[]> = {};
+  const results: Record<string, Outcome[]> = {};
   const sizeErrors: Record<string, SizeError[]> = {};
   for (let seed = 42; seed < 42 + seeds; seed++) {
     const pool = createHeterogeneousPool(classes, seed);
     for (const v of variants) {
       const started = performance.now();
-      const r = replayJobs(jobs, pool, v.policy, {
-        seed,
-        ...(v.predicted ? { sizes: new HistoryDurationPredictor() } : {}),
-        ...(v.policy === 'plexus' ? { model: new RuntimePredictor() } : {}),
-      });
-      if (v.predicted) sizeErrors[v.name] = [...(sizeErrors[v.name] ?? []), sizeError(jobs, r.predictedSize)];
+      let r: Outcome;
+      if (v.policy === 'las') r = replayLas(jobs, pool, { seed });
+      else {
+        const rr = replayJobs(jobs, pool, v.policy, {
+          seed,
+          ...(v.predicted ? { sizes: new HistoryDurationPredictor() } : {}),
+          ...(v.policy === 'plexus' ? { model: new RuntimePredictor() } : {}),
+        });
+        if (v.predicted)
+          sizeErrors[v.name] = [...(sizeErrors[v.name] ?? []), sizeError(jobs, rr.predictedSize)];
+        r = rr;
+      }
       const list = results[v.name] ?? [];
       list.push(r);
       results[v.name] = list;
@@ -90,7 +100,7 @@ function replayPool(jobs: ReplayJob[], classes: PoolClass[], seeds: number): Rec
       );
     }
   }
-  const avg = (rs: ReplayResult[], f: (r: ReplayResult) => number): number =>
+  const avg = (rs: Outcome[], f: (r: Outcome) => number): number =>
     rs.reduce((a, r) => a + f(r), 0) / rs.length;
   console.log(
     `\nmean over ${seeds} seeds (hours)     mean JCT   p50 JCT   p95 JCT   p99 JCT  mean wait  p95 wait  |log err| (run time on the chosen node)`,
@@ -113,6 +123,7 @@ function replayPool(jobs: ReplayJob[], classes: PoolClass[], seeds: number): Rec
     const se = sizeErrors[v.name];
     figures[v.name] = {
       ...row,
+      ...(v.policy === 'las' ? { preemptions: Math.round(avg(rs, (r) => r.preemptions ?? 0)) } : {}),
       sizeError: se
         ? {
             medianAbsLogError: Number(avg2(se, (e) => e.medianAbsLog).toFixed(3)),
@@ -142,6 +153,12 @@ function replayPool(jobs: ReplayJob[], classes: PoolClass[], seeds: number): Rec
   }
   return figures;
 }
+
+/** The fields every replay (non-preemptive or LAS) reports. */
+type Outcome = Pick<ReplayResult, 'meanJct' | 'p50Jct' | 'p95Jct' | 'p99Jct' | 'meanWait' | 'p95Wait'> & {
+  medianAbsLogError?: number;
+  preemptions?: number;
+};
 
 type SizeError = { medianAbsLog: number; mape: number; mdape: number; within2x: number };
 

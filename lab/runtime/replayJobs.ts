@@ -64,7 +64,7 @@ export type ReplayResult = {
   makespan: number;
   /**
    * Median |log(predicted / actual)| of the run time predicted on the node chosen (plexus only):
-   * size prediction × the node's predicted relative slowness, against the measured run time.
+   * size prediction × the node's learned slowness, against the measured run time.
    */
   medianAbsLogError?: number;
   /**
@@ -117,6 +117,10 @@ export function replayJobs(
   let head = 0;
   const key = new Float64Array(jobs.length);
   const predictedSize = new Float64Array(jobs.length).fill(Number.NaN);
+  // 1 when a job of the same workload had finished before this one was submitted: only then is
+  // its predicted size more than a prior guess, fit to divide out of its measured run time.
+  const informed = new Uint8Array(jobs.length);
+  const finishedOf = new Set<string>();
   // What the predicted policies may know of a job: built from the submission fields only.
   const views: SubmissionView[] = Array.from(jobs, (job) => ({
     submit: job.submit,
@@ -132,6 +136,7 @@ export function replayJobs(
     if (policy === 'fifo') return jobs[j]!.submit;
     if (policy === 'sjf') return jobs[j]!.work;
     predictedSize[j] = Math.max(sizes!.predict(views[j]!), 1);
+    informed[j] = finishedOf.has(views[j]!.workload) ? 1 : 0;
     return predictedSize[j]!;
   };
   const enqueue = (j: number): void => {
@@ -178,12 +183,7 @@ export function replayJobs(
     return idle.slice(0, need);
   };
 
-  /**
-   * Predicted slowness of every node for `workload`, relative to the geometric mean over the
-   * pool (1 = an average node). The runtime model learns each finished job's measured seconds
-   * per (node, workload), job size unknown, so its per-node levels rank nodes; the job's own
-   * length enters through the size prediction, which is learned over the same mix of nodes.
-   */
+  /** Predicted seconds per predicted second of size of `workload` on every node (node slowness). */
   const unitCache = new Map<string, Float64Array>();
   let unitCacheAt = Number.NEGATIVE_INFINITY;
   let observations = 0;
@@ -197,10 +197,6 @@ export function replayJobs(
     let t = unitCache.get(workload);
     if (!t) {
       t = Float64Array.from(nodes, (node) => model!.predict(node.id, workload, 1));
-      let logMean = 0;
-      for (const x of t) logMean += Math.log(x) / t.length;
-      const norm = Math.exp(logMean);
-      for (let n = 0; n < t.length; n++) t[n] = t[n]! / norm;
       unitCache.set(workload, t);
     }
     return t;
@@ -270,18 +266,15 @@ export function replayJobs(
         free[n] = free[n]! + give;
         left -= give;
       }
-      // Learning uses only what a finished job reveals: its measured run time and where it ran.
-      // With a runtime model the size model learns seconds on an average node (measured time ÷
-      // the slowest chosen node's predicted relative slowness), so sizes and slowness compose.
-      let rel = 1;
-      if (model) {
-        rel = 0;
-        for (const n of r.nodes) rel = Math.max(rel, unitTimes(job.workload)[n]!);
-      }
-      sizes?.observe(job, r.actual / rel);
-      if (r.nodes.length === 1 && model) {
+      // Learning uses only what a finished job reveals: its measured run time and where it ran,
+      // beside what was predicted for it at submission. The node model learns measured ÷
+      // predicted size per (node, workload): how much slower or faster than predicted that
+      // node runs the workload's jobs, with the job's own length divided out as far as known.
+      sizes?.observe(job, r.actual);
+      finishedOf.add(job.workload);
+      if (r.nodes.length === 1 && model && informed[r.job] === 1) {
         errors.push(Math.abs(Math.log(r.predicted / r.actual)));
-        model.observe(nodes[r.nodes[0]!]!.id, job.workload, r.actual, 1);
+        model.observe(nodes[r.nodes[0]!]!.id, job.workload, r.actual, predictedSize[r.job]!);
         observations++;
       }
     }
