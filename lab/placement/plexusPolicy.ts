@@ -5,14 +5,17 @@
  * then stranded without CPU long before its devices fill (on openb's gpushare100 list FGD leaves
  * ~300 idle G2 GPUs behind nodes with no CPU, while T4 nodes keep thousands of idle cores).
  *
- * This policy scores a (task, node, device) choice by three exact, unquantised terms:
+ * This policy scores a (task, node, device) choice by four exact, unquantised terms, each aware
+ * of GPU-model constraints:
  *   1. ΔF: growth of FGD's fragmentation F_n(M) (milli-GPU);
  *   2. ΔS: growth of stranded GPU, S_n = max(0, freeGpu − freeCpu / ρ_m), where ρ_m is the CPU per
  *      GPU (milli-CPU per milli-GPU) of the workload's GPU tasks that may run on node n's GPU
  *      model m: GPU that the part of the mix able to use this node could never feed with the CPU
  *      left on it. One workload-wide ρ is wrong once tasks are pinned to models (`gpu_spec`): a
  *      model wanted only by CPU-light tasks was treated as starving for CPU, and the reverse;
- *   3. a small best-fit term (free CPU and GPU left on the node) that breaks near-ties towards
+ *   3. model pressure π_m (see {@link modelPressure}): GPU taken on a model that pinned tasks
+ *      depend on costs score, so unpinned work drifts to models nobody is waiting for;
+ *   4. a small best-fit term (free CPU and GPU left on the node) that breaks near-ties towards
  *      packing, and an optional price term for cost-aware placement.
  * Higher score is better; ties keep the lowest node index, so decisions are deterministic.
  */
@@ -21,7 +24,11 @@ import { fragmentationAfter, nodeFragmentation, type TypicalTasks } from './frag
 import type { GpuChoice, PlacementPolicy } from './policy.ts';
 import { type GpuNode, MILLI, type PlacementTask } from './types.ts';
 
-/** Tuning of {@link createPlexusPolicy}; the defaults were chosen on seeds 1000–1001, not the benchmark seeds. */
+/**
+ * Tuning of {@link createPlexusPolicy}. The defaults were fitted on the FGD artifact's mixes
+ * gpuspec20, gpushare40, multigpu30 and cpu100 with seeds 1000–1001 (`FIT_MIXES` in
+ * openbMixes.ts), none of which the benchmark reports.
+ */
 export type PlexusPolicyOptions = {
   /** Weight of stranded-GPU growth relative to fragmentation growth. Default 3. */
   strandWeight?: number;
