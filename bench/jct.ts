@@ -3,20 +3,28 @@
  * replayed on fixed pools of eight-GPU providers from four hardware generations (per-node and
  * per-workload speeds hidden from the schedulers, see heterogeneousPool.ts): a busy pool of 448
  * GPUs (56 nodes, where strict FIFO is overloaded) and a moderate one of 672 GPUs (84 nodes).
- * FIFO and shortest-job-first (with oracle job sizes) run in the same process as Plexus
- * (predicted-shortest-first, each job on the free node the runtime model says finishes it
- * soonest); Plexus is run twice, with the robust RuntimePredictor and with a plain running mean.
+ * FIFO, shortest-job-first with the trace's true sizes (an upper bound no queue has), and SJF
+ * ordered by the same submission-time size prediction Plexus uses run in the same process as
+ * Plexus (predicted-shortest-first, each job on the free node the runtime model says finishes it
+ * soonest). The predicted policies never see a job's true duration: sizes come from a
+ * HistoryDurationPredictor fed only submission fields and finished jobs' measured run times.
+ * The size prediction error against the trace's durations is reported per policy. LAS is a
+ * preemptive Tiresias-style 2D least-attained-service baseline (1 GPU-hour threshold, free
+ * preemption), which needs no sizes at all.
  *
  *   npm run bench -- jct [--seeds 2] [--jobs N] [--json]
  */
+
+import { HistoryDurationPredictor } from '../lab/runtime/durationPredictor.ts';
 import {
   createHeterogeneousPool,
   DEFAULT_CLASSES,
   type PoolClass,
 } from '../lab/runtime/heterogeneousPool.ts';
 import { type ReplayJob, type ReplayResult, replayJobs } from '../lab/runtime/replayJobs.ts';
+import { replayLas } from '../lab/runtime/replayLas.ts';
 import { loadPhilly } from '../lab/traces/loadPhilly.ts';
-import { MeanRuntimeEstimator, RuntimePredictor } from '../src/intelligence/runtime/runtimePredictor.ts';
+import { RuntimePredictor } from '../src/intelligence/runtime/runtimePredictor.ts';
 
 const h = (s: number): string => (s / 3600).toFixed(2);
 
@@ -60,18 +68,30 @@ function replayPool(jobs: ReplayJob[], classes: PoolClass[], seeds: number): Rec
     `\n## Philly: ${jobs.length} jobs on ${gpus} GPUs (${classes.map((c) => `${c.nodes}×${c.gpusPerNode} ${c.name} @${c.speed}`).join(', ')}); seeds ${seeds}`,
   );
   const variants = [
-    { name: 'FIFO', policy: 'fifo' as const, model: () => undefined },
-    { name: 'SJF (oracle sizes)', policy: 'sjf' as const, model: () => undefined },
-    { name: 'Plexus (running mean)', policy: 'plexus' as const, model: () => new MeanRuntimeEstimator() },
-    { name: 'Plexus (robust model)', policy: 'plexus' as const, model: () => new RuntimePredictor() },
+    { name: 'FIFO', policy: 'fifo' as const, predicted: false },
+    { name: 'SJF (oracle sizes)', policy: 'sjf' as const, predicted: false },
+    { name: 'SJF (predicted)', policy: 'sjf-predicted' as const, predicted: true },
+    { name: 'Plexus (predicted)', policy: 'plexus' as const, predicted: true },
+    { name: 'LAS (preemptive)', policy: 'las' as const, predicted: false },
   ];
-  const results: Record<string, ReplayResult[]> = {};
+  const results: Record<string, Outcome[]> = {};
+  const sizeErrors: Record<string, SizeError[]> = {};
   for (let seed = 42; seed < 42 + seeds; seed++) {
     const pool = createHeterogeneousPool(classes, seed);
     for (const v of variants) {
-      const model = v.model();
       const started = performance.now();
-      const r = replayJobs(jobs, pool, v.policy, { seed, ...(model ? { model } : {}) });
+      let r: Outcome;
+      if (v.policy === 'las') r = replayLas(jobs, pool, { seed });
+      else {
+        const rr = replayJobs(jobs, pool, v.policy, {
+          seed,
+          ...(v.predicted ? { sizes: new HistoryDurationPredictor() } : {}),
+          ...(v.policy === 'plexus' ? { model: new RuntimePredictor() } : {}),
+        });
+        if (v.predicted)
+          sizeErrors[v.name] = [...(sizeErrors[v.name] ?? []), sizeError(jobs, rr.predictedSize)];
+        r = rr;
+      }
       const list = results[v.name] ?? [];
       list.push(r);
       results[v.name] = list;
@@ -80,10 +100,10 @@ function replayPool(jobs: ReplayJob[], classes: PoolClass[], seeds: number): Rec
       );
     }
   }
-  const avg = (rs: ReplayResult[], f: (r: ReplayResult) => number): number =>
+  const avg = (rs: Outcome[], f: (r: Outcome) => number): number =>
     rs.reduce((a, r) => a + f(r), 0) / rs.length;
   console.log(
-    `\nmean over ${seeds} seeds (hours)     mean JCT   p50 JCT   p95 JCT   p99 JCT  mean wait  p95 wait  |log err|`,
+    `\nmean over ${seeds} seeds (hours)     mean JCT   p50 JCT   p95 JCT   p99 JCT  mean wait  p95 wait  |log err| (run time on the chosen node)`,
   );
   const figures: Record<string, unknown> = { gpus };
   for (const v of variants) {
@@ -100,7 +120,19 @@ function replayPool(jobs: ReplayJob[], classes: PoolClass[], seeds: number): Rec
           ? null
           : Number(avg(rs, (r) => r.medianAbsLogError ?? 0).toFixed(3)),
     };
-    figures[v.name] = row;
+    const se = sizeErrors[v.name];
+    figures[v.name] = {
+      ...row,
+      ...(v.policy === 'las' ? { preemptions: Math.round(avg(rs, (r) => r.preemptions ?? 0)) } : {}),
+      sizeError: se
+        ? {
+            medianAbsLogError: Number(avg2(se, (e) => e.medianAbsLog).toFixed(3)),
+            mape: Number(avg2(se, (e) => e.mape).toFixed(1)),
+            mdape: Number(avg2(se, (e) => e.mdape).toFixed(1)),
+            within2x: Number(avg2(se, (e) => e.within2x).toFixed(3)),
+          }
+        : null,
+    };
     console.log(
       `${v.name.padEnd(28)}${[
         row.meanJctH,
@@ -114,5 +146,46 @@ function replayPool(jobs: ReplayJob[], classes: PoolClass[], seeds: number): Rec
         .join('')}${(row.medianAbsLogError === null ? '—' : row.medianAbsLogError.toFixed(3)).padStart(11)}`,
     );
   }
+  for (const [name, se] of Object.entries(sizeErrors)) {
+    console.log(
+      `size prediction, ${name}: median |log(pred/true)| ${avg2(se, (e) => e.medianAbsLog).toFixed(3)}, MAPE ${avg2(se, (e) => e.mape).toFixed(1)}%, median APE ${avg2(se, (e) => e.mdape).toFixed(1)}%, within 2× ${(100 * avg2(se, (e) => e.within2x)).toFixed(1)}% (vs the trace's durations)`,
+    );
+  }
   return figures;
+}
+
+/** The fields every replay (non-preemptive or LAS) reports. */
+type Outcome = Pick<ReplayResult, 'meanJct' | 'p50Jct' | 'p95Jct' | 'p99Jct' | 'meanWait' | 'p95Wait'> & {
+  medianAbsLogError?: number;
+  preemptions?: number;
+};
+
+type SizeError = { medianAbsLog: number; mape: number; mdape: number; within2x: number };
+
+const avg2 = <T>(xs: T[], f: (x: T) => number): number => xs.reduce((a, x) => a + f(x), 0) / xs.length;
+
+/**
+ * Error of the sizes a policy ordered jobs by, against the trace's durations (read here, after
+ * the replay; durations under 1 s count as 1 s, as in the replay's physics).
+ */
+function sizeError(jobs: readonly ReplayJob[], predicted: Float64Array): SizeError {
+  const logs: number[] = [];
+  const apes: number[] = [];
+  let within = 0;
+  jobs.forEach((job, j) => {
+    const p = predicted[j]!;
+    if (!Number.isFinite(p)) return;
+    const truth = Math.max(job.work, 1);
+    const l = Math.abs(Math.log(p / truth));
+    logs.push(l);
+    apes.push((100 * Math.abs(p - truth)) / truth);
+    if (l <= Math.LN2) within++;
+  });
+  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? Number.NaN;
+  return {
+    medianAbsLog: med(logs),
+    mape: apes.reduce((a, b) => a + b, 0) / Math.max(apes.length, 1),
+    mdape: med(apes),
+    within2x: within / Math.max(logs.length, 1),
+  };
 }

@@ -2,6 +2,9 @@
  * The published baselines of the FGD paper, implemented as in its reference simulator
  * (hkust-adsl/kubernetes-scheduler-simulator): Random, BestFit and FGD. Scores are truncated to
  * kube-scheduler's integer 0..100 range and ties are broken uniformly at random, as there.
+ * {@link withBestFitTieBreak} adds the artifact's BestFit score as FGD's tie-breaker: the
+ * artifact's scheduler profile enables BestFitScore next to FGDScore, so among nodes with equal
+ * integer FGD scores the tighter one wins (that is how its gpushare100 figure is reached).
  */
 
 import type { Rng } from '../../src/intelligence/rng.ts';
@@ -55,10 +58,42 @@ export function createBestFitPolicy(): PlacementPolicy {
     randomTies: true,
     score(task: PlacementTask, cluster: ClusterState, n: number, out: GpuChoice): number {
       if (task.gpuCount === 1 && task.gpuMilli < MILLI) out.gpu = tightestDevice(task, cluster, n);
-      const cpuLeft = cluster.cpuFree[n]! - task.cpuMilli;
-      const gpuLeft = cluster.gpuFreeTotal(n) - task.gpuCount * task.gpuMilli;
-      const waste = 0.5 * (cpuLeft / MAX_SPEC_CPU) + 0.5 * (gpuLeft / MAX_SPEC_GPU);
-      return Math.trunc((1 - waste) * 100);
+      return bestFitScore(task, cluster, n);
+    },
+  };
+}
+
+/**
+ * The artifact's integer BestFit score of placing `task` on node `n`:
+ * trunc(100·(1 − ½·cpuLeft/128000 − ½·gpuLeft/8000)), higher = tighter.
+ *
+ * @example
+ * bestFitScore(task, cluster, 0); // e.g. 97 on a nearly full node
+ */
+export function bestFitScore(task: PlacementTask, cluster: ClusterState, n: number): number {
+  const cpuLeft = cluster.cpuFree[n]! - task.cpuMilli;
+  const gpuLeft = cluster.gpuFreeTotal(n) - task.gpuCount * task.gpuMilli;
+  const waste = 0.5 * (cpuLeft / MAX_SPEC_CPU) + 0.5 * (gpuLeft / MAX_SPEC_GPU);
+  return Math.trunc((1 - waste) * 100);
+}
+
+/**
+ * FGD's tie-breaking as in its artifact: the primary integer score (0..100) decides, and among
+ * equal scores the BestFit score (0..100) does; only ties in both are broken at random. Encoded
+ * as 1000·primary + BestFit, which orders exactly lexicographically because BestFit < 1000.
+ *
+ * @example
+ * const fgdBestFit = withBestFitTieBreak(createFgdPolicy(typical)); // name 'FGD+BF'
+ */
+export function withBestFitTieBreak(policy: PlacementPolicy): PlacementPolicy {
+  return {
+    name: `${policy.name}+BF`,
+    cacheable: policy.cacheable,
+    randomTies: true,
+    score(task: PlacementTask, cluster: ClusterState, n: number, out: GpuChoice): number {
+      const s = policy.score(task, cluster, n, out);
+      if (s === Number.NEGATIVE_INFINITY) return s;
+      return 1000 * s + bestFitScore(task, cluster, n);
     },
   };
 }

@@ -79,14 +79,13 @@ export function nodeFragmentation(cluster: ClusterState, n: number, typical: Typ
   for (let g = s; g < e; g++) total += free[g]!;
   if (total === 0) return 0;
   const cpuLeft = cluster.cpuFree[n]!;
-  const model = cluster.nodes[n]?.model ?? '';
-  let frag = 0;
-  const count = typical.weight.length;
+  const table = modelTable(typical, cluster.nodes[n]?.model ?? '');
+  let frag = table.blockedWeight * total;
+  const count = table.weight.length;
   for (let k = 0; k < count; k++) {
-    const w = typical.weight[k]!;
-    const milli = typical.gpuMilli[k]!;
-    const spec = typical.spec[k]!;
-    if (milli === 0 || (spec.length > 0 && !spec.includes(model)) || cpuLeft < typical.cpu[k]!) {
+    const w = table.weight[k]!;
+    const milli = table.gpuMilli[k]!;
+    if (cpuLeft < table.cpu[k]!) {
       frag += w * total;
       continue;
     }
@@ -97,9 +96,61 @@ export function nodeFragmentation(cluster: ClusterState, n: number, typical: Typ
       if (f >= milli) room++;
       else unusable += f;
     }
-    frag += w * (room >= typical.gpuCount[k]! ? unusable : total);
+    frag += w * (room >= table.gpuCount[k]! ? unusable : total);
   }
   return frag;
+}
+
+/**
+ * The typical tasks as seen from one GPU model: the summed weight of those that can never use it
+ * (no GPU, or a `gpu_spec` without the model), and the others merged by (CPU, milli, count).
+ * With GPU-model constraints a workload has several times more shapes (330 instead of 91 on
+ * gpuspec33), but per model they collapse to about the unconstrained count, so scoring a node
+ * costs about the same on constrained and unconstrained mixes.
+ */
+type ModelTable = {
+  blockedWeight: number;
+  cpu: Int32Array;
+  gpuMilli: Int32Array;
+  gpuCount: Int32Array;
+  weight: Float64Array;
+};
+
+const modelTables = new WeakMap<TypicalTasks, Map<string, ModelTable>>();
+
+function modelTable(typical: TypicalTasks, model: string): ModelTable {
+  let byModel = modelTables.get(typical);
+  if (!byModel) {
+    byModel = new Map();
+    modelTables.set(typical, byModel);
+  }
+  let table = byModel.get(model);
+  if (table) return table;
+  let blockedWeight = 0;
+  const merged = new Map<string, { cpu: number; milli: number; count: number; w: number }>();
+  for (let k = 0; k < typical.weight.length; k++) {
+    const w = typical.weight[k]!;
+    const milli = typical.gpuMilli[k]!;
+    const spec = typical.spec[k]!;
+    if (milli === 0 || (spec.length > 0 && !spec.includes(model))) {
+      blockedWeight += w;
+      continue;
+    }
+    const key = `${typical.cpu[k]}/${milli}/${typical.gpuCount[k]}`;
+    const m = merged.get(key);
+    if (m) m.w += w;
+    else merged.set(key, { cpu: typical.cpu[k]!, milli, count: typical.gpuCount[k]!, w });
+  }
+  const rows = [...merged.values()];
+  table = {
+    blockedWeight,
+    cpu: Int32Array.from(rows, (r) => r.cpu),
+    gpuMilli: Int32Array.from(rows, (r) => r.milli),
+    gpuCount: Int32Array.from(rows, (r) => r.count),
+    weight: Float64Array.from(rows, (r) => r.w),
+  };
+  byModel.set(model, table);
+  return table;
 }
 
 /**

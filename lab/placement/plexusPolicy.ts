@@ -5,26 +5,41 @@
  * then stranded without CPU long before its devices fill (on openb's gpushare100 list FGD leaves
  * ~300 idle G2 GPUs behind nodes with no CPU, while T4 nodes keep thousands of idle cores).
  *
- * This policy scores a (task, node, device) choice by three exact, unquantised terms:
+ * This policy scores a (task, node, device) choice by four exact, unquantised terms, each aware
+ * of GPU-model constraints:
  *   1. ΔF: growth of FGD's fragmentation F_n(M) (milli-GPU);
- *   2. ΔS: growth of stranded GPU, S_n = max(0, freeGpu − freeCpu / ρ), where ρ is the workload's
- *      CPU per GPU (milli-CPU per milli-GPU over its GPU tasks): GPU that the workload's own mix
- *      could never feed with the CPU left on that node;
- *   3. a small best-fit term (free CPU and GPU left on the node) that breaks near-ties towards
+ *   2. ΔS: growth of stranded GPU, S_n = max(0, freeGpu − freeCpu / ρ_m), where ρ_m is the CPU per
+ *      GPU (milli-CPU per milli-GPU) of the workload's GPU tasks that may run on node n's GPU
+ *      model m: GPU that the part of the mix able to use this node could never feed with the CPU
+ *      left on it. One workload-wide ρ is wrong once tasks are pinned to models (`gpu_spec`): a
+ *      model wanted only by CPU-light tasks was treated as starving for CPU, and the reverse;
+ *   3. model pressure π_m (see {@link modelPressure}): GPU taken on a model that pinned tasks
+ *      depend on costs score, so unpinned work drifts to models nobody is waiting for;
+ *   4. a small best-fit term (free CPU and GPU left on the node) that breaks near-ties towards
  *      packing, and an optional price term for cost-aware placement.
  * Higher score is better; ties keep the lowest node index, so decisions are deterministic.
  */
 import type { ClusterState } from './clusterState.ts';
 import { fragmentationAfter, nodeFragmentation, type TypicalTasks } from './fragmentation.ts';
 import type { GpuChoice, PlacementPolicy } from './policy.ts';
-import { MILLI, type PlacementTask } from './types.ts';
+import { type GpuNode, MILLI, type PlacementTask } from './types.ts';
 
-/** Tuning of {@link createPlexusPolicy}; the defaults were chosen on seeds 1000–1001, not the benchmark seeds. */
+/**
+ * Tuning of {@link createPlexusPolicy}. The defaults were fitted on the FGD artifact's mixes
+ * gpuspec20, gpushare40, multigpu30 and cpu100 with seeds 1000–1001 (`FIT_MIXES` in
+ * openbMixes.ts), none of which the benchmark reports.
+ */
 export type PlexusPolicyOptions = {
   /** Weight of stranded-GPU growth relative to fragmentation growth. Default 3. */
   strandWeight?: number;
   /** Weight of the best-fit tie-breaker (normalised free CPU+GPU left). Default 0.02. */
   packWeight?: number;
+  /**
+   * Weight of the model-pressure term: GPU taken on a model that model-pinned tasks depend on
+   * costs `pressureWeight` × that model's pinned demand per GPU ÷ the workload's demand per GPU.
+   * Default 0.2 (no effect on a workload with no `gpu_spec`).
+   */
+  pressureWeight?: number;
   /** Price per whole GPU of each node (any unit); with `costWeight` > 0 cheaper nodes win. */
   gpuPrice?: readonly number[];
   /** Score units (1 = one milli-GPU of fragmentation ·1000) per price unit per GPU asked. Default 0. */
@@ -32,20 +47,61 @@ export type PlexusPolicyOptions = {
 };
 
 /**
- * Milli-CPU the workload uses per milli-GPU, over the typical tasks that need a GPU.
+ * Milli-CPU the workload uses per milli-GPU, over the typical tasks that need a GPU; with `model`,
+ * only over those whose `gpu_spec` admits that GPU model (empty spec = any model). 0 when no GPU
+ * task may use the model (its GPUs then strand nothing the workload could use).
  *
  * @example
  * cpuPerGpu(typicalTasks(loadOpenbTasks('default'))); // ≈ 10.9 milli-CPU per milli-GPU
+ * cpuPerGpu(typical, 'T4'); // the ratio of the tasks allowed on T4 nodes only
  */
-export function cpuPerGpu(typical: TypicalTasks): number {
+export function cpuPerGpu(typical: TypicalTasks, model?: string): number {
   let cpu = 0;
   let gpu = 0;
   for (let k = 0; k < typical.weight.length; k++) {
     if (typical.gpuMilli[k] === 0) continue;
+    const spec = typical.spec[k]!;
+    if (model !== undefined && spec.length > 0 && !spec.includes(model)) continue;
     cpu += typical.weight[k]! * typical.cpu[k]!;
     gpu += typical.weight[k]! * typical.gpuCount[k]! * typical.gpuMilli[k]!;
   }
   return gpu > 0 ? cpu / gpu : 0;
+}
+
+/**
+ * Per GPU model m, how much of the workload's GPU demand is pinned to it, per GPU of m, relative
+ * to the whole workload's demand per GPU of the fleet: Σ_k p_k·g_k / cap(spec_k) over typical
+ * tasks k whose `gpu_spec` names m (cap = fleet GPU of the allowed models), divided by
+ * Σ_k p_k·g_k / cap(fleet). 0 for a model no task is pinned to; near 1 when pinned tasks alone
+ * would fill the model as fast as the whole workload fills the fleet.
+ *
+ * @example
+ * modelPressure(typicalTasks(tasks), loadOpenbNodes()).get('T4'); // e.g. 1.2 on gpuspec33
+ */
+export function modelPressure(typical: TypicalTasks, nodes: readonly GpuNode[]): Map<string, number> {
+  const cap = new Map<string, number>();
+  let total = 0;
+  for (const node of nodes) {
+    if (node.gpus === 0) continue;
+    cap.set(node.model, (cap.get(node.model) ?? 0) + node.gpus * MILLI);
+    total += node.gpus * MILLI;
+  }
+  const pinned = new Map<string, number>();
+  let demand = 0;
+  for (let k = 0; k < typical.weight.length; k++) {
+    const g = typical.weight[k]! * typical.gpuCount[k]! * typical.gpuMilli[k]!;
+    demand += g;
+    const spec = typical.spec[k]!;
+    if (g === 0 || spec.length === 0) continue;
+    let allowed = 0;
+    for (const m of new Set(spec)) allowed += cap.get(m) ?? 0;
+    if (allowed === 0) continue;
+    for (const m of new Set(spec)) if (cap.has(m)) pinned.set(m, (pinned.get(m) ?? 0) + g / allowed);
+  }
+  const out = new Map<string, number>();
+  if (demand === 0) return out;
+  for (const [m, d] of pinned) out.set(m, d / (demand / total));
+  return out;
 }
 
 /**
@@ -59,8 +115,29 @@ export function createPlexusPolicy(typical: TypicalTasks, opts: PlexusPolicyOpti
   const strandWeight = opts.strandWeight ?? 3;
   const packWeight = opts.packWeight ?? 0.02;
   const costWeight = opts.costWeight ?? 0;
-  const rho = cpuPerGpu(typical);
-  const stranded = (freeGpu: number, freeCpu: number): number =>
+  // ρ per GPU model, computed once per model seen (a fleet has a handful of models).
+  const rhoByModel = new Map<string, number>();
+  const rhoOf = (model: string): number => {
+    let r = rhoByModel.get(model);
+    if (r === undefined) {
+      r = cpuPerGpu(typical, model);
+      rhoByModel.set(model, r);
+    }
+    return r;
+  };
+  const pressureWeight = opts.pressureWeight ?? 0.2;
+  // Model pressure depends on the fleet's capacity per model: computed once per fleet.
+  const pressureByFleet = new WeakMap<readonly GpuNode[], Map<string, number>>();
+  const pressureOf = (cluster: ClusterState, model: string): number => {
+    if (pressureWeight === 0) return 0;
+    let m = pressureByFleet.get(cluster.nodes);
+    if (!m) {
+      m = modelPressure(typical, cluster.nodes);
+      pressureByFleet.set(cluster.nodes, m);
+    }
+    return m.get(model) ?? 0;
+  };
+  const stranded = (freeGpu: number, freeCpu: number, rho: number): number =>
     rho > 0 ? Math.max(0, freeGpu - freeCpu / rho) : 0;
 
   return {
@@ -75,12 +152,14 @@ export function createPlexusPolicy(typical: TypicalTasks, opts: PlexusPolicyOpti
       const gpuAfter = gpuFree - task.gpuCount * task.gpuMilli;
       const cpuAfter = cpuFree - task.cpuMilli;
       const node = cluster.nodes[n]!;
-      const strandGrowth = stranded(gpuAfter, cpuAfter) - stranded(gpuFree, cpuFree);
+      const rho = rhoOf(node.model);
+      const strandGrowth = stranded(gpuAfter, cpuAfter, rho) - stranded(gpuFree, cpuFree, rho);
       const waste =
         0.5 * (cpuAfter / Math.max(node.cpuMilli, 1)) + 0.5 * (gpuAfter / Math.max(node.gpus * MILLI, 1));
       const price = opts.gpuPrice?.[n] ?? 0;
       const common =
-        -(strandWeight * strandGrowth) / 1000 -
+        -(pressureWeight * pressureOf(cluster, node.model) * task.gpuCount * task.gpuMilli) / MILLI -
+        (strandWeight * strandGrowth) / 1000 -
         packWeight * waste -
         (costWeight * price * task.gpuCount * task.gpuMilli) / MILLI;
       if (task.gpuCount === 1 && task.gpuMilli < MILLI) {

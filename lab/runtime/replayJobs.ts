@@ -1,15 +1,21 @@
 /**
- * Event-driven replay of a job trace on a fixed heterogeneous pool, non-preemptive, with three
+ * Event-driven replay of a job trace on a fixed heterogeneous pool, non-preemptive, with four
  * queueing/placement policies:
  * - `fifo`: strict arrival order (the head blocks), first node (pool order) with room;
- * - `sjf`: shortest job first by the job's declared size (the trace's own duration, an oracle a
- *   real queue never has), any job that fits may start, first node with room;
- * - `plexus`: shortest *predicted* run time first, each job on the free node where the runtime
- *   model predicts it finishes soonest; the model learns from every finished job.
+ * - `sjf`: shortest job first by the job's true size (the trace's own duration, an oracle a real
+ *   queue never has: the upper bound), any job that fits may start, first node with room;
+ * - `sjf-predicted`: as `sjf`, ordered by a {@link DurationPredictor}'s submission-time estimate;
+ * - `plexus`: ordered by the same estimate, each job on the free node where the runtime model
+ *   predicts it finishes soonest; both models learn from every finished job's measured run time.
+ * The predicted policies see a job only through its {@link SubmissionView} (submit time, GPUs,
+ * workload): the true size `work` is read by the replay's physics (how long a run takes) and by
+ * the oracle `sjf`, nowhere else.
  * A job asking for more GPUs than one node has takes whole idle nodes and runs at the pace of the
- * slowest. Run time = declared size / true speed × log-normal noise, with occasional stragglers.
+ * slowest. Run time = true size / true speed × log-normal noise, with occasional stragglers.
  */
+import { PlexusError } from '../../src/errors/PlexusError.ts';
 import { createRng, type Rng } from '../../src/intelligence/rng.ts';
+import type { DurationPredictor, SubmissionView } from './durationPredictor.ts';
 import type { HeterogeneousPool } from './heterogeneousPool.ts';
 
 /**
@@ -32,7 +38,7 @@ export type RuntimeModel = {
 };
 
 /** Queueing and placement policy of a replay. */
-export type ReplayPolicy = 'fifo' | 'sjf' | 'plexus';
+export type ReplayPolicy = 'fifo' | 'sjf' | 'sjf-predicted' | 'plexus';
 
 /** Run-time noise of the replay's physics. */
 export type ReplayNoise = {
@@ -56,8 +62,19 @@ export type ReplayResult = {
   meanWait: number;
   p95Wait: number;
   makespan: number;
-  /** Median |log(predicted / actual)| of the model's predictions for jobs it placed (plexus only). */
+  /**
+   * Median |log(predicted / actual)| of the run time predicted on the node chosen (plexus only):
+   * size prediction × the node's learned slowness, against the measured run time.
+   */
   medianAbsLogError?: number;
+  /**
+   * Per job (trace order), the size the policy ordered it by, predicted at submission
+   * (`sjf-predicted` and `plexus`; NaN otherwise). Compare with the trace only after the replay.
+   */
+  predictedSize: Float64Array;
+  /** Per job (trace order), when it started and finished (seconds, trace clock). */
+  start: Float64Array;
+  finish: Float64Array;
 };
 
 type Running = {
@@ -80,11 +97,17 @@ export function replayJobs(
   jobs: readonly ReplayJob[],
   pool: HeterogeneousPool,
   policy: ReplayPolicy,
-  opts: { seed: number; model?: RuntimeModel; noise?: ReplayNoise },
+  opts: { seed: number; model?: RuntimeModel; sizes?: DurationPredictor; noise?: ReplayNoise },
 ): ReplayResult {
+  const predictsSizes = policy === 'sjf-predicted' || policy === 'plexus';
+  const sizes = opts.sizes;
+  if (predictsSizes && !sizes) {
+    throw new PlexusError('PLX_VALIDATION', `policy ${policy} needs a duration predictor (opts.sizes)`);
+  }
   const rng = createRng(opts.seed);
   const noise = { sigma: 0.1, outlierRate: 0.03, outlierMin: 3, outlierMax: 10, ...opts.noise };
-  const model = opts.model;
+  // Only `plexus` places by predicted speed; the other policies place first-fit.
+  const model = policy === 'plexus' ? opts.model : undefined;
   const nodes = pool.nodes;
   const free = Int32Array.from(nodes, (n) => n.gpus);
   const maxGpus = Math.max(...nodes.map((n) => n.gpus));
@@ -93,16 +116,28 @@ export function replayJobs(
   const queue: number[] = [];
   let head = 0;
   const key = new Float64Array(jobs.length);
+  const predictedSize = new Float64Array(jobs.length).fill(Number.NaN);
+  // 1 when a job of the same workload had finished before this one was submitted: only then is
+  // its predicted size more than a prior guess, fit to divide out of its measured run time.
+  const informed = new Uint8Array(jobs.length);
+  const finishedOf = new Set<string>();
+  // What the predicted policies may know of a job: built from the submission fields only.
+  const views: SubmissionView[] = Array.from(jobs, (job) => ({
+    submit: job.submit,
+    gpus: job.gpus,
+    workload: job.workload,
+  }));
   const running: Running[] = []; // min-heap on end
   const errors: number[] = [];
   let nextArrival = 0;
   let now = 0;
 
   const priority = (j: number): number => {
-    const job = jobs[j]!;
-    if (policy === 'fifo') return job.submit;
-    if (policy === 'sjf') return job.work;
-    return model ? model.predict('*', job.workload, Math.max(job.work, 1)) : job.work;
+    if (policy === 'fifo') return jobs[j]!.submit;
+    if (policy === 'sjf') return jobs[j]!.work;
+    predictedSize[j] = Math.max(sizes!.predict(views[j]!), 1);
+    informed[j] = finishedOf.has(views[j]!.workload) ? 1 : 0;
+    return predictedSize[j]!;
   };
   const enqueue = (j: number): void => {
     key[j] = priority(j);
@@ -117,10 +152,9 @@ export function replayJobs(
   };
 
   const pickNodes = (j: number): number[] | undefined => {
-    const job = jobs[j]!;
-    const work = Math.max(job.work, 1);
+    const job = views[j]!;
     const perUnit = model ? unitTimes(job.workload) : undefined;
-    const predicted = (n: number): number => perUnit![n]! * work;
+    const predicted = (n: number): number => perUnit![n]!;
     if (job.gpus <= maxGpus) {
       if (policy !== 'plexus' || !model) {
         for (let n = 0; n < nodes.length; n++) if (free[n]! >= job.gpus) return [n];
@@ -145,11 +179,11 @@ export function replayJobs(
     for (let n = 0; n < nodes.length; n++) if (free[n] === nodes[n]!.gpus) idle.push(n);
     const need = Math.ceil(job.gpus / maxGpus);
     if (idle.length < need) return undefined;
-    if (policy === 'plexus' && model) idle.sort((a, b) => predicted(a) - predicted(b));
+    if (model) idle.sort((a, b) => predicted(a) - predicted(b));
     return idle.slice(0, need);
   };
 
-  /** Predicted seconds per unit of work of `workload` on every node, refreshed after each observation. */
+  /** Predicted seconds per predicted second of size of `workload` on every node (node slowness). */
   const unitCache = new Map<string, Float64Array>();
   let unitCacheAt = Number.NEGATIVE_INFINITY;
   let observations = 0;
@@ -197,7 +231,7 @@ export function replayJobs(
         }
         continue;
       }
-      const job = jobs[j]!;
+      const job = views[j]!;
       let left = job.gpus;
       for (const n of chosen) {
         const take = Math.min(left, free[n]!);
@@ -205,7 +239,7 @@ export function replayJobs(
         left -= take;
       }
       const actual = runTime(j, chosen);
-      const predicted = model ? unitTimes(job.workload)[chosen[0]!]! * Math.max(job.work, 1) : 0;
+      const predicted = model ? unitTimes(job.workload)[chosen[0]!]! * predictedSize[j]! : 0;
       start[j] = now;
       heapPush(running, { end: now + actual, job: j, nodes: chosen, start: now, predicted, actual });
       anyFree = free.some((f) => f > 0);
@@ -224,7 +258,7 @@ export function replayJobs(
     now = Math.min(arrival, completion);
     while (running.length > 0 && running[0]!.end <= now) {
       const r = heapPop(running)!;
-      const job = jobs[r.job]!;
+      const job = views[r.job]!;
       finish[r.job] = r.end;
       let left = job.gpus;
       for (const n of r.nodes) {
@@ -232,9 +266,15 @@ export function replayJobs(
         free[n] = free[n]! + give;
         left -= give;
       }
-      if (r.nodes.length === 1 && model) {
-        if (policy === 'plexus') errors.push(Math.abs(Math.log(r.predicted / r.actual)));
-        model.observe(nodes[r.nodes[0]!]!.id, job.workload, r.actual, Math.max(job.work, 1));
+      // Learning uses only what a finished job reveals: its measured run time and where it ran,
+      // beside what was predicted for it at submission. The node model learns measured ÷
+      // predicted size per (node, workload): how much slower or faster than predicted that
+      // node runs the workload's jobs, with the job's own length divided out as far as known.
+      sizes?.observe(job, r.actual);
+      finishedOf.add(job.workload);
+      if (r.nodes.length === 1 && model && informed[r.job] === 1) {
+        errors.push(Math.abs(Math.log(r.predicted / r.actual)));
+        model.observe(nodes[r.nodes[0]!]!.id, job.workload, r.actual, predictedSize[r.job]!);
         observations++;
       }
     }
@@ -258,6 +298,9 @@ export function replayJobs(
     p95Wait: q(wait, 0.95),
     makespan: Math.max(...finish) - (jobs[0]?.submit ?? 0),
     ...(errors.length > 0 ? { medianAbsLogError: q(errors, 0.5) } : {}),
+    predictedSize,
+    start,
+    finish,
   };
 }
 

@@ -1,0 +1,65 @@
+/**
+ * The openb task-list mixes of the FGD artifact beyond the three in `../shared/data`: the
+ * artifact (hkust-adsl/kubernetes-scheduler-simulator, `data/csv/`) ships 24 variants of the task
+ * list (GPU-model constraints `gpuspecNN`, sharing `gpushareNN`, multi-GPU `multigpuNN`, CPU-only
+ * load `cpuNNN`). They are not part of the shared data folder, so the placement benchmark reads
+ * them from a folder the caller extracts them to (outside the repository), and says which mixes
+ * were fitted on and which are only reported.
+ */
+import { join } from 'node:path';
+import { readCsv } from '../traces/readCsv.ts';
+import type { PlacementTask } from './types.ts';
+
+/**
+ * Mixes the Plexus policy's weights were fitted on (seeds 1000–1001). Never reported as results.
+ *
+ * @example
+ * FIT_MIXES.includes('gpuspec20'); // true
+ */
+export const FIT_MIXES = ['gpuspec20', 'gpushare40', 'multigpu30', 'cpu100'] as const;
+
+/**
+ * Artifact mixes the benchmark reports (besides the three shared ones); disjoint from {@link FIT_MIXES}.
+ *
+ * @example
+ * REPORTED_EXTRA_MIXES[0]; // 'gpuspec05'
+ */
+export const REPORTED_EXTRA_MIXES = [
+  'gpuspec05',
+  'gpuspec10',
+  'gpuspec25',
+  'gpuspec33',
+  'gpushare60',
+  'multigpu40',
+] as const;
+
+/**
+ * Parses one openb task list (`name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec,…]`);
+ * `gpu_spec` becomes the allowed GPU models.
+ *
+ * @example
+ * const tasks = parseOpenbTaskFile('/tmp/openb/openb_pod_list_gpuspec33.csv');
+ */
+export function parseOpenbTaskFile(path: string): PlacementTask[] {
+  return readCsv(path).map((r) => {
+    const gpuCount = Number(r.num_gpu);
+    return {
+      id: r.name ?? '',
+      cpuMilli: Number(r.cpu_milli),
+      memoryMib: Number(r.memory_mib),
+      gpuCount,
+      gpuMilli: gpuCount === 0 ? 0 : Number(r.gpu_milli),
+      gpuSpec: (r.gpu_spec ?? '').split('|').filter((s) => s !== ''),
+    };
+  });
+}
+
+/**
+ * Path of mix `name` in a folder holding the artifact's `openb_pod_list_<name>.csv` files.
+ *
+ * @example
+ * openbMixPath('/tmp/openb', 'gpuspec33'); // '/tmp/openb/openb_pod_list_gpuspec33.csv'
+ */
+export function openbMixPath(dir: string, name: string): string {
+  return join(dir, `openb_pod_list_${name}.csv`);
+}
