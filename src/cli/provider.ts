@@ -53,7 +53,9 @@ export function providerCommand(): Command {
         floorPrice?: Record<string, bigint>;
       }) => {
         const password = await readPassword({ prompt: 'Provider keystore password: ' });
-        const account = await loadOrCreateKeystore(o.keystore ?? join(o.dataDir, 'key.json'), password);
+        const account = await loadOrCreateKeystore(o.keystore ?? join(o.dataDir, 'key.json'), password, {
+          role: 'provider',
+        });
         const provider = await startProvider({
           coordinatorUrl: o.coordinator,
           account,
