@@ -1,15 +1,13 @@
+// Only light modules are imported up front: `plexus job status` must print within a fraction of a
+// second, so the SDK (viem), the keystore, the pricing code and the progress bar load in the
+// actions that need them.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import cliProgress from 'cli-progress';
 import { Command } from 'commander';
-import { createClient } from '../client/createClient.ts';
 import { type ErrorCode, errorCodes } from '../errors/codes.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
-import { loadOrCreateKeystore } from '../keystore/loadOrCreateKeystore.ts';
-import { readPassword } from '../keystore/readPassword.ts';
 import type { JobVerification } from '../protocol/schemas.ts';
 import { localTime, plural } from './format.ts';
-import { checkFiles, quoteJob, quoteLines } from './jobQuote.ts';
 import {
   DEFAULT_CLIENT_KEYSTORE,
   DEFAULT_COORDINATOR,
@@ -20,6 +18,8 @@ import {
 } from './options.ts';
 
 async function clientAccount(keystore: string) {
+  const { loadOrCreateKeystore } = await import('../keystore/loadOrCreateKeystore.ts');
+  const { readPassword } = await import('../keystore/readPassword.ts');
   const password = await readPassword({ prompt: 'Client keystore password: ' });
   return loadOrCreateKeystore(keystore, password, { role: 'client' });
 }
@@ -28,11 +28,12 @@ async function clientAccount(keystore: string) {
  * Task progress on stderr: a live bar on a terminal, plain lines when piped or logged (CI), so
  * the output stays readable either way.
  */
-function progressReporter(total: number): {
+async function progressReporter(total: number): Promise<{
   update(done: number | undefined, status: string): void;
   stop(): void;
-} {
+}> {
   if (process.stderr.isTTY) {
+    const { default: cliProgress } = await import('cli-progress');
     const bar = new cliProgress.SingleBar(
       {
         format: 'progress [{bar}] {value}/{total} tasks | {status}',
@@ -106,6 +107,7 @@ function jobOptions(cmd: Command): Command {
 }
 
 async function printQuote(o: SubmitOptions): Promise<void> {
+  const { quoteJob, quoteLines } = await import('./jobQuote.ts');
   const q = await quoteJob(o);
   if (o.json) console.log(JSON.stringify(q, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
   else for (const line of quoteLines(q)) console.log(line);
@@ -114,7 +116,9 @@ async function printQuote(o: SubmitOptions): Promise<void> {
 async function submit(o: SubmitOptions): Promise<void> {
   if (o.dryRun) return printQuote(o);
   // Every file is checked before the key is opened or created and before any upload.
+  const { checkFiles } = await import('./jobQuote.ts');
   await checkFiles([o.model, ...o.input]);
+  const { createClient } = await import('../client/createClient.ts');
   const client = createClient({ url: o.coordinator, account: await clientAccount(o.keystore) });
   const model = await client.uploadFile(o.model);
   const inputs: string[] = [];
@@ -137,7 +141,7 @@ async function submit(o: SubmitOptions): Promise<void> {
     if (o.json) console.log(JSON.stringify({ jobId, tasks, status: 'queued' }));
     return;
   }
-  const progress = progressReporter(tasks);
+  const progress = await progressReporter(tasks);
   const final = await client.waitForJob(jobId, (e) => {
     if (e.type === 'task.completed') progress.update(Number(e.data.done), 'running');
     else if (e.type === 'task.retry') progress.update(undefined, `retrying a task (${String(e.data.code)})`);
@@ -196,7 +200,8 @@ export function jobCommand(): Command {
     .option('--coordinator <url>', 'coordinator base URL (env PLEXUS_COORDINATOR)', DEFAULT_COORDINATOR)
     .option('--json', 'print the raw JSON', false)
     .action(async (jobId: string, o: { coordinator: string; json: boolean }) => {
-      const job = await createClient({ url: o.coordinator }).getJob(jobId);
+      const { readJob } = await import('./readJob.ts');
+      const job = await readJob(o.coordinator, jobId);
       if (o.json) {
         console.log(JSON.stringify(job, null, 2));
         return;
@@ -219,6 +224,7 @@ export function jobCommand(): Command {
     .option('--coordinator <url>', 'coordinator base URL (env PLEXUS_COORDINATOR)', DEFAULT_COORDINATOR)
     .option('--json', 'print one JSON object: the files written and the results', false)
     .action(async (jobId: string, o: { out: string; coordinator: string; json: boolean }) => {
+      const { createClient } = await import('../client/createClient.ts');
       const client = createClient({ url: o.coordinator });
       const results = await client.jobResults(jobId);
       await mkdir(o.out, { recursive: true });
