@@ -379,3 +379,41 @@ test('a provider pointed at a dead coordinator says it never connected, with the
     proc.kill('SIGKILL');
   }
 });
+
+test('provider doctor says whether the provider is eligible for work, and why not', async () => {
+  const dataDir = join(dir, 'doctor');
+  const address = (
+    await createKeystore(join(dataDir, 'key.json'), PASSWORD, { scrypt: { n: 2 ** 10, r: 8, p: 1 } })
+  ).address;
+  const r = await plexus(['provider', 'doctor', '--data-dir', dataDir, '--coordinator', coordinator.url]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`provider ${address}`));
+  assert.match(r.stdout, /ok\s+coordinator/);
+  assert.match(r.stdout, /development mode/);
+  assert.match(
+    r.stdout,
+    /eligible for work: no, because connected: the coordinator has never seen this provider/,
+  );
+  const json = await plexus([
+    'provider',
+    'doctor',
+    '--data-dir',
+    dataDir,
+    '--coordinator',
+    coordinator.url,
+    '--json',
+  ]);
+  const body = JSON.parse(json.stdout) as { eligible: boolean; checks: { name: string }[] };
+  assert.equal(body.eligible, false);
+  assert.ok(body.checks.some((c) => c.name === 'runtimes'));
+  const missing = await plexus([
+    'provider',
+    'doctor',
+    '--data-dir',
+    join(dir, 'nope'),
+    '--coordinator',
+    coordinator.url,
+  ]);
+  assert.match(missing.stdout, /FAIL key\s+no key file/);
+  assert.equal(existsSync(join(dir, 'nope')), false, 'doctor created nothing');
+});
