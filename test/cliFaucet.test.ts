@@ -78,6 +78,7 @@ test('a fresh key gets PLX_INSUFFICIENT_GAS naming the faucet; after the faucet 
   const line = broke.stderr.trim().split('\n').at(-1)!;
   assert.match(line, /^error PLX_INSUFFICIENT_GAS: /);
   assert.ok(line.includes(`plexus devnet faucet ${address}`), line);
+  assert.match(line, /has 0 ETH but a transaction needs about [0-9.]+ ETH of gas/);
 
   const funded = await plexus(['devnet', 'faucet', address, '--deployment', deploymentFile, '--json']);
   assert.equal(funded.code, 0, funded.stderr);

@@ -128,7 +128,9 @@ export async function connectWriter(
   const account = key.create
     ? await loadOrCreateKeystore(keystore, password, { role: key.role })
     : await openExistingKeystore(keystore, password, { role: key.role });
-  return { ...connectPlexus(reader.params, account), account, params: reader.params };
+  const writer = { ...connectPlexus(reader.params, account), account, params: reader.params };
+  lastWriter = writer;
+  return writer;
 }
 
 /**
@@ -168,7 +170,42 @@ export async function onChain(body: () => Promise<void>): Promise<void> {
   try {
     await body();
   } catch (err) {
-    throw toCliError(err);
+    const mapped = toCliError(err);
+    if (mapped instanceof PlexusError && mapped.code === 'PLX_INSUFFICIENT_GAS' && lastWriter)
+      throw await withGasAmounts(mapped, lastWriter);
+    throw mapped;
+  }
+}
+
+/** The writer the command connected last: the account and RPC a gas shortfall is about. */
+let lastWriter: (PlexusWriter & { account: PrivateKeyAccount }) | undefined;
+
+/** Gas of one registry or escrow transaction, rounded up (approve ≈ 50k, register ≈ 250k). */
+const TYPICAL_TX_GAS = 300_000n;
+
+/**
+ * Adds what the account has and roughly what a transaction costs at the current gas price: nodes
+ * like anvil say only "insufficient funds", and a person needs a number to know what to send.
+ */
+async function withGasAmounts(
+  err: PlexusError,
+  w: PlexusWriter & { account: PrivateKeyAccount },
+): Promise<PlexusError> {
+  if (err.details?.have !== undefined) return err;
+  try {
+    const address = w.account.address;
+    const [have, gasPrice] = await Promise.all([
+      w.publicClient.getBalance({ address }),
+      w.publicClient.getGasPrice(),
+    ]);
+    const want = gasPrice * TYPICAL_TX_GAS;
+    return new PlexusError(
+      'PLX_INSUFFICIENT_GAS',
+      `the account ${address} has ${formatEth(have)} but a transaction needs about ${formatEth(want)} of gas (${TYPICAL_TX_GAS} gas at ${formatEth(gasPrice)} per gas); send it ETH, or on a devnet run plexus devnet faucet ${address}`,
+      { details: { address, have: have.toString(), want: want.toString() }, cause: err.cause },
+    );
+  } catch {
+    return err;
   }
 }
 

@@ -69,7 +69,7 @@ export async function fundDevnetAccounts(p: FundDevnetAccountsParameters): Promi
   const clientAccount =
     p.client === undefined
       ? undefined
-      : await loadOrCreateKeystore(p.client.keystore, p.password, keyOptions);
+      : await loadOrCreateKeystore(p.client.keystore, p.password, { ...keyOptions, role: 'client' });
   const target = { rpcUrl: p.rpcUrl, chainId: p.deployment.chainId, addresses: p.deployment };
   const treasury = connectPlexus(target, privateKeyToAccount(p.treasuryKey));
   const testClient = createTestClient({ mode: 'anvil', transport: http(p.rpcUrl) });

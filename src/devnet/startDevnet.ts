@@ -187,6 +187,7 @@ export async function startDevnet(opts: {
     const clientAccount = await loadOrCreateKeystore(join(dataDir, 'client', 'key.json'), DEVNET_PASSWORD, {
       scrypt: DEVNET_SCRYPT,
       logger: quiet,
+      role: 'client',
     });
     // The providers share this machine's cores with each other and the coordinator: each gets its
     // share rather than onnxruntime's one thread per core, which n providers running at once would
