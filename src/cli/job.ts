@@ -207,7 +207,7 @@ export function jobCommand(): Command {
         return;
       }
       console.log(
-        `job ${job.id}\n  status   ${job.status}\n  tasks    ${job.tasksDone}/${plural(job.tasksTotal, 'task')} done\n  created  ${localTime(new Date(job.createdAt))}`,
+        `job ${job.id}\n  status   ${job.status}\n  tasks    ${job.tasksDone}/${job.tasksTotal} done\n  created  ${localTime(new Date(job.createdAt))}`,
       );
       if (job.error) console.log(`  error    ${job.error.code}: ${job.error.message}`);
       for (const t of job.tasks ?? []) {
