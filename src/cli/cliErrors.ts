@@ -81,6 +81,13 @@ function plexusFailure(err: PlexusError): CliFailure {
     typeof d.required === 'string'
   )
     message = `the available escrow ${formatPlx(BigInt(d.available))} is below the required ${formatPlx(BigInt(d.required))}: deposit with plexus client deposit AMOUNT (on a devnet, first get PLX with plexus devnet faucet ADDRESS, or use the devnet's funded client key .plexus/devnet/client/key.json), or lower --max-price`;
+  const units = (v: unknown) => (typeof v === 'string' && /^\d{1,78}$/.test(v) ? BigInt(v) : undefined);
+  if (err.code === 'PLX_SENSOR_COST_ABOVE_MAX') {
+    const cost = units(d.cost);
+    const max = units(d.maxCost);
+    if (cost !== undefined)
+      message = `the dataset costs ${formatPlx(cost)}${typeof d.readings === 'number' ? ` (${d.readings} readings)` : ''}, above ${max === undefined ? 'your --max-cost' : `--max-cost ${formatPlx(max)}`}: raise --max-cost or narrow the query (bbox, time, variables)`;
+  }
   const next = NEXT_STEP[err.code];
   if (next && !message.includes(next)) message = `${message}; ${next}`;
   return {
