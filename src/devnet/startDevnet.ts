@@ -224,7 +224,7 @@ export async function startDevnet(opts: {
         throw new Error(`only ${(await client.health()).providersOnline}/${n} providers connected`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    print(`${n} providers online`);
+    print(`${n} provider${n === 1 ? '' : 's'} online`);
     const signer = createClient({ url, account: clientAccount });
     return {
       coordinatorUrl: url,
