@@ -55,7 +55,9 @@ function parseUnit(text: string): Record<string, Record<string, string[]>> {
     }
     const kv = /^([A-Za-z]+)=(.*)$/.exec(line);
     assert.ok(kv && section, `line ${i + 1} is not KEY=VALUE inside a section: ${line}`);
-    (out[section]![kv[1]!] ??= []).push(kv[2]!);
+    const values = out[section]![kv[1]!] ?? [];
+    values.push(kv[2]!);
+    out[section]![kv[1]!] = values;
   }
   return out;
 }
