@@ -97,13 +97,19 @@ async function fails(
   env: Record<string, string> = {},
 ): Promise<{ code: string; message: string; details?: { errorName?: string; args?: string[] } }> {
   const r = await plexus([...args, '--json'], env);
-  assert.equal(r.code, 1, `plexus ${args.join(' ')} should fail; stdout: ${r.stdout} stderr: ${r.stderr}`);
+  assert.ok(
+    r.code === 1 || r.code === 2,
+    `plexus ${args.join(' ')} should fail; stdout: ${r.stdout} stderr: ${r.stderr}`,
+  );
   const line = r.stderr
     .trim()
     .split('\n')
     .findLast((l) => l.startsWith('{"error"'));
   assert.ok(line, `no JSON error on stderr: ${r.stderr}`);
-  return (JSON.parse(line) as { error: never }).error;
+  const error = (JSON.parse(line) as { error: { code: string } }).error;
+  // Exit code 2 is a wrong command line (PLX_USAGE), 1 any other failure.
+  assert.equal(r.code, error.code === 'PLX_USAGE' ? 2 : 1, `exit code of ${error.code}`);
+  return error as never;
 }
 
 const providerArgs = () => ['--data-dir', join(dir, 'provider'), '--deployment', deploymentFile];
@@ -335,7 +341,7 @@ describe('plexus client on chain', () => {
 });
 
 describe('errors', () => {
-  test('bad input is PLX_VALIDATION; reverts carry the decoded reason; a wrong password is refused', async () => {
+  test('bad input is PLX_USAGE (exit 2); reverts carry the decoded reason; a wrong password is refused', async () => {
     const [badDecimals, tooPrecise, negative, bothFlags, noAmount, badRegion] = await Promise.all([
       fails(['client', 'deposit', '1.2.3', ...clientArgs()]),
       fails(['client', 'deposit', '0.0000000000000000001', ...clientArgs()]),
@@ -344,8 +350,9 @@ describe('errors', () => {
       fails(['provider', 'unbond', ...providerArgs()]),
       fails(['provider', 'register', '--stake', '1000', '--region', 'two words', ...providerArgs()]),
     ]);
-    for (const e of [badDecimals, tooPrecise, negative, bothFlags, noAmount, badRegion])
-      assert.equal(e.code, 'PLX_VALIDATION', e.message);
+    for (const e of [badDecimals, tooPrecise, negative, bothFlags, noAmount])
+      assert.equal(e.code, 'PLX_USAGE', e.message);
+    assert.equal(badRegion.code, 'PLX_VALIDATION', badRegion.message);
     assert.match(badDecimals.message, /decimal notation with at most 18 decimals/);
     assert.match(badRegion.message, /region code/);
 
@@ -370,12 +377,12 @@ describe('errors', () => {
     assert.equal(wrongPassword.code, 'PLX_KEYSTORE_PASSWORD');
     assert.equal(deadRpc.code, 'PLX_UPSTREAM_UNAVAILABLE');
 
-    // Without --json the reason is readable too.
+    // Without --json the reason is readable too: amounts in PLX and the next step.
     const text = await plexus(['client', 'withdraw', '99999', ...clientArgs()]);
     assert.equal(text.code, 1);
     assert.match(
       text.stderr,
-      /error PLX_CHAIN_REVERT: requestWithdrawal reverted: InsufficientEscrowBalance\(/,
+      /error PLX_CHAIN_REVERT: requestWithdrawal reverted: the escrow holds 1500\.25 PLX but 99999 PLX is needed/,
     );
     // Nothing moved.
     assert.equal((await getEscrowBalance(reader, client)).balance, 1_500n * PLX + PLX / 4n);

@@ -75,7 +75,8 @@ test('keygen, register, send over HTTP and MQTT, export', async () => {
     '--mqtt-url',
     'mqtt://127.0.0.1:1883',
   );
-  const deadline = Date.now() + 5000;
+  // A generous deadline: MQTT ingestion is asynchronous and the machine may be busy.
+  const deadline = Date.now() + 60_000;
   const stored = () =>
     (c.store.sqlite.prepare('SELECT COUNT(*) AS n FROM sensor_readings').get() as { n: number }).n;
   while (stored() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -98,6 +99,7 @@ test('keygen, register, send over HTTP and MQTT, export', async () => {
       'temperature',
       '--out',
       join(dir, 'x.csv'),
+      '--json',
     ),
   ) as { readings: number; cost: string };
   assert.equal(out.readings, 2);

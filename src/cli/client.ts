@@ -15,6 +15,7 @@ import { getProtocolParameters } from '../chain/actions/getProtocolParameters.ts
 import { clientEscrowAbi } from '../chain/generated/ClientEscrow.ts';
 import type { PlexusReader } from '../chain/types.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
+import { readKeystoreAddress } from '../keystore/loadOrCreateKeystore.ts';
 import {
   addChainOptions,
   type ChainCliOptions,
@@ -24,8 +25,9 @@ import {
   onChain,
   report,
 } from './chainCli.ts';
-import { DEFAULT_CLIENT_KEYSTORE } from './options.ts';
-import { formatPlx, parsePlxAmount } from './parsePlxAmount.ts';
+import { formatPlx } from './format.ts';
+import { addressOption, DEFAULT_CLIENT_KEYSTORE } from './options.ts';
+import { plxArgument } from './parsePlxAmount.ts';
 
 type KeyOptions = ChainCliOptions & { keystore: string };
 
@@ -34,7 +36,11 @@ const PROMPT = 'Client keystore password: ';
 /** Same key flag as `plexus job submit`, plus the chain options. */
 function withKey(cmd: Command): Command {
   return addChainOptions(
-    cmd.option('--keystore <file>', 'client key file (created if missing)', DEFAULT_CLIENT_KEYSTORE),
+    cmd.option(
+      '--keystore <file>',
+      'client key file (deposit creates it if missing)',
+      DEFAULT_CLIENT_KEYSTORE,
+    ),
   );
 }
 
@@ -46,12 +52,11 @@ export function clientCommand(): Command {
     .description(
       'deposit PLX from the wallet into escrow (approve + deposit, or one transaction with --permit)',
     )
-    .argument('<plx>', 'PLX to deposit (e.g. 100 or 0.5)')
+    .argument('<plx>', 'PLX to deposit (e.g. 100 or 0.5)', plxArgument())
     .option('--permit', 'sign an EIP-2612 permit instead of sending an approval first', false)
-    .action((amount: string, o: KeyOptions & { permit: boolean }) =>
+    .action((value: bigint, o: KeyOptions & { permit: boolean }) =>
       onChain(async () => {
-        const value = parsePlxAmount(amount);
-        const ctx = await connectWriter(o, o.keystore, PROMPT);
+        const ctx = await connectWriter(o, o.keystore, PROMPT, { role: 'client', create: true });
         const tx = o.permit ? await depositWithPermit(ctx, value) : await deposit(ctx, value);
         const address = ctx.account.address;
         const [{ balance }, wallet] = await Promise.all([
@@ -69,23 +74,22 @@ export function clientCommand(): Command {
     .description(
       'ask to withdraw PLX from escrow (it stays chargeable for the withdrawal delay), then --execute it after the delay; --cancel to drop the request',
     )
-    .argument('[plx]', 'PLX to withdraw')
+    .argument('[plx]', 'PLX to withdraw', plxArgument())
     .option('--execute', 'pay out the pending withdrawal once its delay is over')
     .option('--cancel', 'cancel the pending withdrawal')
-    .action((amount: string | undefined, o: KeyOptions & { execute?: boolean; cancel?: boolean }) =>
+    .action((amount: bigint | undefined, o: KeyOptions & { execute?: boolean; cancel?: boolean }) =>
       onChain(async () => {
-        if (o.execute && o.cancel)
-          throw new PlexusError('PLX_VALIDATION', 'give --execute or --cancel, not both');
+        if (o.execute && o.cancel) throw new PlexusError('PLX_USAGE', 'give --execute or --cancel, not both');
         const mode = o.execute ? 'execute' : o.cancel ? 'cancel' : 'request';
         if ((mode === 'request') === (amount === undefined))
           throw new PlexusError(
-            'PLX_VALIDATION',
+            'PLX_USAGE',
             mode === 'request'
               ? 'give the PLX to withdraw, or --execute / --cancel'
               : `--${mode} takes no amount (it applies to the pending withdrawal)`,
           );
-        const value = amount === undefined ? 0n : parsePlxAmount(amount);
-        const ctx = await connectWriter(o, o.keystore, PROMPT);
+        const value = amount ?? 0n;
+        const ctx = await connectWriter(o, o.keystore, PROMPT, { role: 'client', create: false });
         const address = ctx.account.address;
         if (mode === 'request') {
           const tx = await requestWithdrawal(ctx, value);
@@ -134,7 +138,7 @@ export function clientCommand(): Command {
 
   withKey(cmd.command('balance'))
     .description('show escrow balance, pending withdrawal and wallet balances')
-    .option('--address <address>', 'show another client (no keystore needed)')
+    .option('--address <address>', 'show another client (no keystore needed)', addressOption)
     .action((o: KeyOptions & { address?: string }) =>
       onChain(async () => {
         let ctx: PlexusReader;
@@ -142,15 +146,22 @@ export function clientCommand(): Command {
         if (o.address !== undefined) {
           if (!isAddress(o.address))
             throw new PlexusError(
-              'PLX_VALIDATION',
+              'PLX_USAGE',
               `--address must be a 0x-prefixed 20-byte address, got ${o.address}`,
             );
           ctx = await connectReader(o);
           address = getAddress(o.address);
         } else {
-          const w = await connectWriter(o, o.keystore, PROMPT);
-          ctx = w;
-          address = w.account.address;
+          // Read-only: the address from the key file without its password; never a new key.
+          const inFile = await readKeystoreAddress(o.keystore, 'client');
+          if (inFile !== undefined) {
+            ctx = await connectReader(o);
+            address = getAddress(inFile);
+          } else {
+            const w = await connectWriter(o, o.keystore, PROMPT, { role: 'client', create: false });
+            ctx = w;
+            address = w.account.address;
+          }
         }
         const [{ balance, pendingWithdrawal }, wallet, eth] = await Promise.all([
           getEscrowBalance(ctx, address),

@@ -1,12 +1,46 @@
+import { existsSync } from 'node:fs';
 import { Command } from 'commander';
-import { formatUnits } from 'viem';
-import { startDevnet } from '../devnet/startDevnet.ts';
-import { intOption } from './options.ts';
+import { addChainOptions, type ChainCliOptions, onChain, report, resolveChain } from './chainCli.ts';
+import { formatEth, formatPlx } from './format.ts';
+import { addressOption, intOption } from './options.ts';
+import { plxArgument } from './parsePlxAmount.ts';
 
-/** `plexus devnet [--demo] [--exit]` (what `npm start` runs). */
+/** Where `plexus devnet` (default --data-dir) writes its deployment. */
+const DEVNET_DEPLOYMENT = '.plexus/devnet/deployment.json';
+
+/** `plexus devnet faucet ADDRESS`: devnet ETH and PLX for any address. */
+function faucetCommand(): Command {
+  return addChainOptions(
+    new Command('faucet')
+      .description(
+        `give an address test ETH (for gas) and PLX from the devnet's treasury, on a running plexus devnet (the chain of --deployment, default ${DEVNET_DEPLOYMENT} when it exists, else of the coordinator)`,
+      )
+      .argument(
+        '<address>',
+        'the address to fund (plexus provider status / client balance show yours)',
+        addressOption,
+      )
+      .option('--eth <eth>', 'ETH balance to top up to (for gas)', plxArgument('--eth'), 10n ** 19n)
+      .option('--plx <plx>', 'PLX to send', plxArgument('--plx'), 1000n * 10n ** 18n),
+  ).action((address: string, o: ChainCliOptions & { eth: bigint; plx: bigint }) =>
+    onChain(async () => {
+      const { devnetFaucet } = await import('../devnet/faucet.ts');
+      const deployment = o.deployment ?? (existsSync(DEVNET_DEPLOYMENT) ? DEVNET_DEPLOYMENT : undefined);
+      const chain = await resolveChain({ ...o, ...(deployment ? { deployment } : {}) });
+      const r = await devnetFaucet(chain, address as `0x${string}`, { eth: o.eth, plx: o.plx });
+      report(o, { ...r }, [
+        `funded ${r.address}: +${formatEth(r.eth)}, +${formatPlx(r.plx)}`,
+        `  now ${formatEth(r.ethBalance)} and ${formatPlx(r.plxBalance)} in the wallet`,
+        '  next: plexus client deposit AMOUNT (escrow for jobs) or plexus provider register --stake AMOUNT',
+      ]);
+    }),
+  );
+}
+
+/** `plexus devnet [--demo] [--exit]` (what `npm start` runs) and `plexus devnet faucet`. */
 export function devnetCommand(): Command {
-  return new Command('devnet')
-    .description('run a local network: a coordinator and provider agents as separate processes')
+  const cmd = new Command('devnet')
+    .description('run a local network (coordinator, chain, providers), or fund an address on it')
     .option('--providers <n>', 'provider agents to start', intOption(1, 32), 3)
     .option('--port <port>', 'coordinator port (0 = any free port)', intOption(0, 65535), 8080)
     .option('--data-dir <dir>', 'folder for all devnet state', '.plexus/devnet')
@@ -28,6 +62,8 @@ export function devnetCommand(): Command {
         exit: boolean;
         logLevel: string;
       }) => {
+        const { startDevnet } = await import('../devnet/startDevnet.ts');
+        const { formatUnits } = await import('viem');
         const print = (l: string) => console.log(l);
         const net = await startDevnet({
           dataDir: o.dataDir,
@@ -79,6 +115,9 @@ export function devnetCommand(): Command {
           if (o.exit) await shutdown(ok ? 0 : 1);
         }
         print(`devnet running at ${net.coordinatorUrl}; Ctrl-C to stop`);
+        print(`  fund any address: plexus devnet faucet ADDRESS --deployment ${o.dataDir}/deployment.json`);
       },
     );
+  cmd.addCommand(faucetCommand());
+  return cmd;
 }

@@ -24,12 +24,12 @@ export async function fetchCoordinator<S extends z.ZodType>(
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
   } catch (cause) {
+    // undici says only "fetch failed"; the OS error (ECONNREFUSED, ENOTFOUND…) is its cause.
+    const os = (cause as { cause?: { code?: string; message?: string } }).cause;
     throw new PlexusError(
       'PLX_UPSTREAM_UNAVAILABLE',
-      `cannot reach the coordinator at ${url}: ${String(cause)}`,
-      {
-        cause,
-      },
+      `cannot reach the coordinator at ${url}: ${os?.code ?? os?.message ?? String(cause)}`,
+      { details: { url }, cause },
     );
   }
   if (!res.ok) throw await errorFromResponse(res);

@@ -1,33 +1,39 @@
+// Only light modules are imported up front: `plexus job status` must print within a fraction of a
+// second, so the SDK (viem), the keystore, the pricing code and the progress bar load in the
+// actions that need them.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import cliProgress from 'cli-progress';
 import { Command } from 'commander';
-import { createClient } from '../client/createClient.ts';
-import { loadOrCreateKeystore } from '../keystore/loadOrCreateKeystore.ts';
-import { readPassword } from '../keystore/readPassword.ts';
+import { type ErrorCode, errorCodes } from '../errors/codes.ts';
+import { PlexusError } from '../errors/PlexusError.ts';
 import type { JobVerification } from '../protocol/schemas.ts';
+import { localTime, plural } from './format.ts';
 import {
   DEFAULT_CLIENT_KEYSTORE,
   DEFAULT_COORDINATOR,
   intOption,
+  numberOption,
   plxAmountOption,
   verificationOption,
 } from './options.ts';
 
 async function clientAccount(keystore: string) {
+  const { loadOrCreateKeystore } = await import('../keystore/loadOrCreateKeystore.ts');
+  const { readPassword } = await import('../keystore/readPassword.ts');
   const password = await readPassword({ prompt: 'Client keystore password: ' });
-  return loadOrCreateKeystore(keystore, password);
+  return loadOrCreateKeystore(keystore, password, { role: 'client' });
 }
 
 /**
  * Task progress on stderr: a live bar on a terminal, plain lines when piped or logged (CI), so
  * the output stays readable either way.
  */
-function progressReporter(total: number): {
+async function progressReporter(total: number): Promise<{
   update(done: number | undefined, status: string): void;
   stop(): void;
-} {
+}> {
   if (process.stderr.isTTY) {
+    const { default: cliProgress } = await import('cli-progress');
     const bar = new cliProgress.SingleBar(
       {
         format: 'progress [{bar}] {value}/{total} tasks | {status}',
@@ -55,28 +61,32 @@ function progressReporter(total: number): {
   };
 }
 
-/** `plexus job submit|status|results`. */
-export function jobCommand(): Command {
-  const cmd = new Command('job').description('submit jobs and fetch their results');
-  cmd
-    .command('submit')
-    .description(
-      'upload an ONNX model and safetensors inputs, submit one task per input, and follow progress',
-    )
+type SubmitOptions = {
+  model: string;
+  input: string[];
+  coordinator: string;
+  keystore: string;
+  deadlineSec: number;
+  taskTimeoutSec: number;
+  gpu: boolean;
+  minMemoryMib: number;
+  label?: string;
+  verify?: JobVerification;
+  maxPrice?: bigint;
+  wait: boolean;
+  json: boolean;
+  dryRun: boolean;
+  expectSec: number;
+};
+
+/** The options `job submit` and `job quote` share (everything that changes the price). */
+function jobOptions(cmd: Command): Command {
+  return cmd
     .requiredOption('--model <file>', 'ONNX model file')
     .requiredOption('--input <files...>', 'safetensors input files (tensor names = model input names)')
-    .option('--coordinator <url>', 'coordinator base URL', DEFAULT_COORDINATOR)
-    .option('--keystore <file>', 'client key file (created if missing)', DEFAULT_CLIENT_KEYSTORE)
-    .option(
-      '--deadline-sec <n>',
-      'seconds from now until the job fails if unfinished',
-      intOption(10, 30 * 86400),
-      3600,
-    )
+    .option('--coordinator <url>', 'coordinator base URL (env PLEXUS_COORDINATOR)', DEFAULT_COORDINATOR)
     .option('--task-timeout-sec <n>', 'seconds a provider may spend on one task', intOption(1, 3600), 120)
     .option('--gpu', 'require a GPU provider', false)
-    .option('--min-memory-mib <n>', 'memory each task needs', intOption(0, 4_194_304), 0)
-    .option('--label <text>', 'label shown in the explorer')
     .option(
       '--verify <policy>',
       'result verification: none, audit (network default), redundant or redundant:K',
@@ -87,70 +97,117 @@ export function jobCommand(): Command {
       'most you pay per resource unit (cpu-core-second or gpu-second), base units or e.g. 0.01PLX (default 0.01PLX)',
       plxAmountOption,
     )
-    .option('--no-wait', 'print the job id and return without following progress')
-    .action(
-      async (o: {
-        model: string;
-        input: string[];
-        coordinator: string;
-        keystore: string;
-        deadlineSec: number;
-        taskTimeoutSec: number;
-        gpu: boolean;
-        minMemoryMib: number;
-        label?: string;
-        verify?: JobVerification;
-        maxPrice?: bigint;
-        wait: boolean;
-      }) => {
-        const client = createClient({ url: o.coordinator, account: await clientAccount(o.keystore) });
-        const model = await client.uploadFile(o.model);
-        const inputs: string[] = [];
-        for (const f of o.input) inputs.push((await client.uploadFile(f)).cid);
-        const { jobId, tasks } = await client.submitJob(
-          {
-            kind: 'onnx.infer',
-            model: model.cid,
-            inputs,
-            deadline: Math.floor(Date.now() / 1000) + o.deadlineSec,
-            taskTimeoutSec: o.taskTimeoutSec,
-            resources: { gpu: o.gpu, minMemoryMiB: o.minMemoryMib },
-            ...(o.label ? { label: o.label } : {}),
-            ...(o.verify ? { verification: o.verify } : {}),
-          },
-          o.maxPrice !== undefined ? { maxPricePerUnit: o.maxPrice } : {},
-        );
-        console.log(`job ${jobId} (${tasks} tasks)`);
-        if (!o.wait) return;
-        const progress = progressReporter(tasks);
-        const final = await client.waitForJob(jobId, (e) => {
-          if (e.type === 'task.completed') progress.update(Number(e.data.done), 'running');
-          else if (e.type === 'task.retry')
-            progress.update(undefined, `retrying a task (${String(e.data.code)})`);
-        });
-        progress.update(final.tasksDone, final.status);
-        progress.stop();
-        if (final.status !== 'completed') {
-          console.error(`job failed: ${final.error?.code} ${final.error?.message}`);
-          process.exit(1);
-        }
-        console.log(`completed; fetch outputs with: plexus job results ${jobId} --out DIR`);
-      },
+    .option(
+      '--expect-sec <s>',
+      'for the expected cost: seconds of one core (or GPU) each task takes',
+      numberOption(0, 86_400),
+      1,
+    )
+    .option('--json', 'print one JSON object (amounts in base units)', false);
+}
+
+async function printQuote(o: SubmitOptions): Promise<void> {
+  const { quoteJob, quoteLines } = await import('./jobQuote.ts');
+  const q = await quoteJob(o);
+  if (o.json) console.log(JSON.stringify(q, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+  else for (const line of quoteLines(q)) console.log(line);
+}
+
+async function submit(o: SubmitOptions): Promise<void> {
+  if (o.dryRun) return printQuote(o);
+  // Every file is checked before the key is opened or created and before any upload.
+  const { checkFiles } = await import('./jobQuote.ts');
+  await checkFiles([o.model, ...o.input]);
+  const { createClient } = await import('../client/createClient.ts');
+  const client = createClient({ url: o.coordinator, account: await clientAccount(o.keystore) });
+  const model = await client.uploadFile(o.model);
+  const inputs: string[] = [];
+  for (const f of o.input) inputs.push((await client.uploadFile(f)).cid);
+  const { jobId, tasks } = await client.submitJob(
+    {
+      kind: 'onnx.infer',
+      model: model.cid,
+      inputs,
+      deadline: Math.floor(Date.now() / 1000) + o.deadlineSec,
+      taskTimeoutSec: o.taskTimeoutSec,
+      resources: { gpu: o.gpu, minMemoryMiB: o.minMemoryMib },
+      ...(o.label ? { label: o.label } : {}),
+      ...(o.verify ? { verification: o.verify } : {}),
+    },
+    o.maxPrice !== undefined ? { maxPricePerUnit: o.maxPrice } : {},
+  );
+  if (!o.json) console.log(`job ${jobId} (${plural(tasks, 'task')})`);
+  if (!o.wait) {
+    if (o.json) console.log(JSON.stringify({ jobId, tasks, status: 'queued' }));
+    return;
+  }
+  const progress = await progressReporter(tasks);
+  const final = await client.waitForJob(jobId, (e) => {
+    if (e.type === 'task.completed') progress.update(Number(e.data.done), 'running');
+    else if (e.type === 'task.retry') progress.update(undefined, `retrying a task (${String(e.data.code)})`);
+  });
+  progress.update(final.tasksDone, final.status);
+  progress.stop();
+  if (final.status !== 'completed') {
+    const code = final.error?.code ?? 'PLX_TASK_FAILED';
+    throw new PlexusError(
+      (code in errorCodes ? code : 'PLX_TASK_FAILED') as ErrorCode,
+      `job ${jobId} ${final.status}: ${final.error?.message ?? 'no reason given'}; details: plexus job status ${jobId}`,
+      { details: { jobId, status: final.status } },
     );
+  }
+  if (o.json) console.log(JSON.stringify({ jobId, tasks, status: final.status }));
+  else console.log(`completed; fetch outputs with: plexus job results ${jobId} --out DIR`);
+}
+
+/** `plexus job submit|quote|status|results`. */
+export function jobCommand(): Command {
+  const cmd = new Command('job').description('submit jobs, price them, follow them and fetch their results');
+  jobOptions(
+    cmd
+      .command('submit')
+      .description(
+        'upload an ONNX model and safetensors inputs, submit one task per input, and follow progress',
+      ),
+  )
+    .option(
+      '--keystore <file>',
+      'client key file (created if missing; env PLEXUS_CLIENT_KEYSTORE)',
+      DEFAULT_CLIENT_KEYSTORE,
+    )
+    .option(
+      '--deadline-sec <n>',
+      'seconds from now until the job fails if unfinished',
+      intOption(10, 30 * 86400),
+      3600,
+    )
+    .option('--min-memory-mib <n>', 'memory each task needs', intOption(0, 4_194_304), 0)
+    .option('--label <text>', 'label shown in the explorer')
+    .option('--no-wait', 'print the job id and return without following progress')
+    .option('--dry-run', 'print the quote (plexus job quote) and submit nothing', false)
+    .action(submit);
+  jobOptions(
+    cmd
+      .command('quote')
+      .description(
+        "price a job before submitting it: expected and worst-case cost in PLX at the coordinator's current prices",
+      ),
+  ).action(printQuote);
   cmd
     .command('status')
     .description('show a job and its tasks')
     .argument('<jobId>')
-    .option('--coordinator <url>', 'coordinator base URL', DEFAULT_COORDINATOR)
+    .option('--coordinator <url>', 'coordinator base URL (env PLEXUS_COORDINATOR)', DEFAULT_COORDINATOR)
     .option('--json', 'print the raw JSON', false)
     .action(async (jobId: string, o: { coordinator: string; json: boolean }) => {
-      const job = await createClient({ url: o.coordinator }).getJob(jobId);
+      const { readJob } = await import('./readJob.ts');
+      const job = await readJob(o.coordinator, jobId);
       if (o.json) {
         console.log(JSON.stringify(job, null, 2));
         return;
       }
       console.log(
-        `job ${job.id}\n  status   ${job.status}\n  tasks    ${job.tasksDone}/${job.tasksTotal} done`,
+        `job ${job.id}\n  status   ${job.status}\n  tasks    ${job.tasksDone}/${job.tasksTotal} done\n  created  ${localTime(new Date(job.createdAt))}`,
       );
       if (job.error) console.log(`  error    ${job.error.code}: ${job.error.message}`);
       for (const t of job.tasks ?? []) {
@@ -164,21 +221,25 @@ export function jobCommand(): Command {
     .description('download the outputs of a finished job (one safetensors file per task)')
     .argument('<jobId>')
     .requiredOption('--out <dir>', 'folder to write outputs into')
-    .option('--coordinator <url>', 'coordinator base URL', DEFAULT_COORDINATOR)
-    .action(async (jobId: string, o: { out: string; coordinator: string }) => {
+    .option('--coordinator <url>', 'coordinator base URL (env PLEXUS_COORDINATOR)', DEFAULT_COORDINATOR)
+    .option('--json', 'print one JSON object: the files written and the results', false)
+    .action(async (jobId: string, o: { out: string; coordinator: string; json: boolean }) => {
+      const { createClient } = await import('../client/createClient.ts');
       const client = createClient({ url: o.coordinator });
       const results = await client.jobResults(jobId);
       await mkdir(o.out, { recursive: true });
+      const files: string[] = [];
       for (const r of results.outputs) {
-        await writeFile(
-          join(o.out, `output-${String(r.index).padStart(5, '0')}.safetensors`),
-          await client.downloadBlob(r.output),
-        );
+        const file = join(o.out, `output-${String(r.index).padStart(5, '0')}.safetensors`);
+        await writeFile(file, await client.downloadBlob(r.output));
+        files.push(file);
       }
       await writeFile(join(o.out, 'results.json'), JSON.stringify(results, null, 2));
-      console.log(
-        `wrote ${results.outputs.length} outputs and results.json to ${o.out} (job ${results.status})`,
-      );
+      if (o.json) console.log(JSON.stringify({ jobId, status: results.status, out: o.out, files }));
+      else
+        console.log(
+          `wrote ${plural(results.outputs.length, 'output')} and results.json to ${o.out} (job ${results.status})`,
+        );
     });
   return cmd;
 }

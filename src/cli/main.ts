@@ -1,36 +1,29 @@
 /**
- * The `plexus` command line: one file per command, wired here.
+ * The `plexus` command line: parses the arguments, runs the command, and turns any failure into
+ * one `error PLX_…: sentence` line with exit code 2 (wrong command line) or 1 (failure).
  */
-import { Command } from 'commander';
-import { PlexusError } from '../errors/PlexusError.ts';
-import { clientCommand } from './client.ts';
-import { coordinatorCommand } from './coordinator.ts';
-import { devnetCommand } from './devnet.ts';
-import { jobCommand } from './job.ts';
-import { ledgerCommand } from './ledger.ts';
-import { providerCommand } from './provider.ts';
-import { sensorsCommand } from './sensors.ts';
+import { printFailure } from './cliErrors.ts';
+import { buildProgram, commandPath } from './program.ts';
 
-const program = new Command('plexus')
-  .description('Plexus: an open network for sharing AI hardware')
-  .version('0.1.0')
-  .showHelpAfterError();
-program.addCommand(coordinatorCommand());
-program.addCommand(providerCommand());
-program.addCommand(jobCommand());
-program.addCommand(clientCommand());
-program.addCommand(devnetCommand());
-program.addCommand(ledgerCommand());
-program.addCommand(sensorsCommand());
-
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const debug = args.includes('--debug') || process.env.PLEXUS_DEBUG === '1';
+const at = args.indexOf('--coordinator');
+const coordinatorUrl =
+  (at >= 0 ? args[at + 1] : undefined) ?? process.env.PLEXUS_COORDINATOR ?? 'http://127.0.0.1:8080';
+let path = 'plexus';
 try {
-  await program.parseAsync(process.argv);
+  const program = await buildProgram(args);
+  path = commandPath(program, args);
+  await program.parseAsync(args, { from: 'user' });
 } catch (err) {
-  if (err instanceof PlexusError) {
-    // With --json a script gets the same error object the HTTP API sends.
-    if (process.argv.includes('--json')) console.error(JSON.stringify(err.toJSON()));
-    else console.error(`error ${err.code}: ${err.message}`);
-    process.exit(1);
+  const e = err as { code?: unknown; exitCode?: unknown };
+  // --help and --version end by throwing with exit code 0 once exitOverride is on.
+  if (typeof e.code === 'string' && e.code.startsWith('commander.') && e.exitCode === 0) process.exit(0);
+  // A command group without its subcommand: commander printed the group's help on stderr.
+  if (e.code === 'commander.help') {
+    process.stderr.write(`error PLX_USAGE: ${path} needs a subcommand (listed above)\n`);
+    process.exit(2);
   }
-  throw err;
+  process.exit(printFailure(err, { json, debug, commandPath: path, coordinatorUrl }));
 }

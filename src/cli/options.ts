@@ -11,6 +11,46 @@ export function intOption(min: number, max: number) {
   };
 }
 
+/**
+ * Parses a number CLI option within [min, max].
+ *
+ * @example
+ * numberOption(0, 1)('0.5'); // 0.5
+ */
+export function numberOption(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max)
+      throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+/**
+ * Parses a point in time: ISO 8601 (`2026-01-31`, `2026-01-31T12:00:00Z`), unix milliseconds,
+ * `now`, `today` or `yesterday` (local midnight), into unix milliseconds.
+ *
+ * @example
+ * dateOption('2026-01-31T00:00:00Z'); // 1769817600000
+ */
+export function dateOption(value: string): number {
+  const v = value.trim();
+  if (/^[0-9]{1,15}$/.test(v)) return Number(v);
+  if (v === 'now') return Date.now();
+  if (v === 'today' || v === 'yesterday') {
+    const d = new Date();
+    d.setHours(0, 0, 0, 0);
+    if (v === 'yesterday') d.setDate(d.getDate() - 1);
+    return d.getTime();
+  }
+  const t = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : Number.NaN;
+  if (Number.isNaN(t))
+    throw new InvalidArgumentError(
+      `expected a date: ISO 8601 (2026-01-31 or 2026-01-31T12:00:00Z), unix milliseconds, now, today or yesterday; got ${JSON.stringify(value)}`,
+    );
+  return t;
+}
+
 /** Default coordinator URL: $PLEXUS_COORDINATOR or the devnet's. */
 export const DEFAULT_COORDINATOR = process.env.PLEXUS_COORDINATOR ?? 'http://127.0.0.1:8080';
 
@@ -45,4 +85,18 @@ export function plxAmountOption(value: string): bigint {
   if (!m)
     throw new InvalidArgumentError('expected base units (e.g. 10000000000000000) or PLX (e.g. 0.01PLX)');
   return BigInt(m[1]!) * 10n ** 18n + BigInt((m[2] ?? '').padEnd(18, '0'));
+}
+
+/**
+ * Parses an account address option (`0x` + 40 hex digits), refusing anything else as a usage error.
+ *
+ * @example
+ * addressOption('0x000000000000000000000000000000000000dEaD'); // returned unchanged
+ */
+export function addressOption(value: string): string {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value.trim()))
+    throw new InvalidArgumentError(
+      `expected a 0x-prefixed 20-byte address (0x + 40 hex digits), got ${JSON.stringify(value)}`,
+    );
+  return value.trim();
 }

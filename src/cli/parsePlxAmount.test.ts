@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPlexusError } from '../errors/PlexusError.ts';
-import { formatPlx, parsePlxAmount } from './parsePlxAmount.ts';
+import { formatPlx } from './format.ts';
+import { parsePlxAmount } from './parsePlxAmount.ts';
 
 test('PLX amounts parse exactly to base units and format back', () => {
   const cases: [string, bigint][] = [

@@ -1,8 +1,8 @@
-import { formatUnits, maxUint256, parseUnits } from 'viem';
+import { InvalidArgumentError } from 'commander';
+import { maxUint256, parseUnits } from 'viem';
 import { PlexusError } from '../errors/PlexusError.ts';
 
-/** PLX has 18 decimals (PlexusToken). */
-export const PLX_DECIMALS = 18;
+import { PLX_DECIMALS } from './format.ts';
 
 // Digits, optionally a point and 1-18 more digits. viem's parseUnits would silently round a 19th
 // decimal, and Number() would lose precision above 2^53: the format is checked first, exactly.
@@ -30,11 +30,18 @@ export function parsePlxAmount(value: string, what = 'amount'): bigint {
 }
 
 /**
- * Formats base units as a PLX decimal string with the unit, for people (JSON output keeps base units).
+ * parsePlxAmount as a commander argument parser: a bad amount is a usage error (exit code 2), found
+ * before any password prompt or chain call.
  *
  * @example
- * formatPlx(1500000000000000000000n); // '1500 PLX'
+ * cmd.argument('<plx>', 'PLX to deposit', plxArgument('amount'));
  */
-export function formatPlx(units: bigint): string {
-  return `${formatUnits(units, PLX_DECIMALS)} PLX`;
+export function plxArgument(what = 'amount'): (value: string) => bigint {
+  return (value) => {
+    try {
+      return parsePlxAmount(value, what);
+    } catch (err) {
+      throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+    }
+  };
 }

@@ -1,11 +1,9 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadOrCreateKeystore } from '../keystore/loadOrCreateKeystore.ts';
-import { readPassword } from '../keystore/readPassword.ts';
 import { type AgentBehaviour, parseBehaviour } from '../provider/agent/behaviour.ts';
-import { startProvider } from '../provider/agent/startProvider.ts';
 import { DEFAULT_COORDINATOR, intOption, plxAmountOption } from './options.ts';
 import { addProviderChainCommands } from './providerChain.ts';
+import { addProviderDoctor } from './providerDoctor.ts';
 
 /**
  * `plexus provider start`: runs a provider agent until SIGINT/SIGTERM (which drain first); and the
@@ -52,8 +50,14 @@ export function providerCommand(): Command {
         behaviour?: AgentBehaviour;
         floorPrice?: Record<string, bigint>;
       }) => {
+        // Loaded here, not at the top: the agent pulls in onnxruntime, which other commands never need.
+        const { loadOrCreateKeystore } = await import('../keystore/loadOrCreateKeystore.ts');
+        const { readPassword } = await import('../keystore/readPassword.ts');
+        const { startProvider } = await import('../provider/agent/startProvider.ts');
         const password = await readPassword({ prompt: 'Provider keystore password: ' });
-        const account = await loadOrCreateKeystore(o.keystore ?? join(o.dataDir, 'key.json'), password);
+        const account = await loadOrCreateKeystore(o.keystore ?? join(o.dataDir, 'key.json'), password, {
+          role: 'provider',
+        });
         const provider = await startProvider({
           coordinatorUrl: o.coordinator,
           account,
@@ -79,6 +83,7 @@ export function providerCommand(): Command {
       },
     );
   addProviderChainCommands(cmd);
+  addProviderDoctor(cmd);
   return cmd;
 }
 

@@ -25,6 +25,7 @@ import { providerRegistryAbi } from '../chain/generated/ProviderRegistry.ts';
 import { encodeRegion } from '../chain/region.ts';
 import type { PlexusReader } from '../chain/types.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
+import { readKeystoreAddress } from '../keystore/loadOrCreateKeystore.ts';
 import { capabilitiesDigest } from '../protocol/capabilities.ts';
 import { hardwareClaim } from '../provider/hardware/hardwareClaim.ts';
 import { probeHardware } from '../provider/hardware/probeHardware.ts';
@@ -38,7 +39,9 @@ import {
   report,
 } from './chainCli.ts';
 import { fetchCoordinator } from './fetchCoordinator.ts';
-import { formatPlx, parsePlxAmount } from './parsePlxAmount.ts';
+import { formatPlx } from './format.ts';
+import { addressOption } from './options.ts';
+import { plxArgument } from './parsePlxAmount.ts';
 
 type KeyOptions = ChainCliOptions & { dataDir: string; keystore?: string };
 
@@ -50,7 +53,10 @@ function withKey(cmd: Command): Command {
   return addChainOptions(
     cmd
       .option('--data-dir <dir>', 'provider folder holding the key', '.plexus/provider')
-      .option('--keystore <file>', 'encrypted key file (created if missing; default DATA_DIR/key.json)'),
+      .option(
+        '--keystore <file>',
+        'encrypted key file (default DATA_DIR/key.json; only register creates it)',
+      ),
   );
 }
 
@@ -58,8 +64,9 @@ function keystorePath(o: KeyOptions): string {
   return o.keystore ?? join(o.dataDir, 'key.json');
 }
 
-function writer(o: KeyOptions) {
-  return connectWriter(o, keystorePath(o), PROMPT);
+/** A writer with the provider's key; only `register` may create the key file. */
+function writer(o: KeyOptions, create = false) {
+  return connectWriter(o, keystorePath(o), PROMPT, { role: 'provider', create });
 }
 
 const uint256String = z.string().regex(/^(0|[1-9]\d{0,77})$/, 'must be a decimal string of base units');
@@ -132,19 +139,23 @@ async function readRewards(
 export function addProviderChainCommands(cmd: Command): Command {
   withKey(cmd.command('register'))
     .description('register this provider on chain: bond a stake, with region, capabilities digest and URI')
-    .requiredOption('--stake <plx>', 'PLX to bond, at least the registry minimum (e.g. 1000)')
+    .requiredOption(
+      '--stake <plx>',
+      'PLX to bond, at least the registry minimum (e.g. 1000)',
+      plxArgument('--stake'),
+    )
     .option('--region <code>', 'region code (e.g. eu-west)', 'unknown')
     .option(
       '--uri <uri>',
       'where the public metadata lives (default: COORDINATOR/v1/providers/ADDRESS/history)',
     )
     .option('--no-gpu', 'leave the GPU out of the capabilities, as `provider start --no-gpu` does')
-    .action((o: KeyOptions & { stake: string; region: string; uri?: string; gpu: boolean }) =>
+    .action((o: KeyOptions & { stake: bigint; region: string; uri?: string; gpu: boolean }) =>
       onChain(async () => {
-        const stake = parsePlxAmount(o.stake, '--stake');
+        const stake = o.stake;
         encodeRegion(o.region); // validates before any password prompt
         if (o.uri !== undefined) checkUri(o.uri);
-        const ctx = await writer(o);
+        const ctx = await writer(o, true);
         const address = ctx.account.address;
         const uri = o.uri ?? `${o.coordinator.replace(/\/+$/, '')}/v1/providers/${address}/history`;
         checkUri(uri);
@@ -176,10 +187,9 @@ export function addProviderChainCommands(cmd: Command): Command {
 
   withKey(cmd.command('stake'))
     .description('add PLX to the bonded stake')
-    .argument('<plx>', 'PLX to add (e.g. 500 or 0.5)')
-    .action((amount: string, o: KeyOptions) =>
+    .argument('<plx>', 'PLX to add (e.g. 500 or 0.5)', plxArgument())
+    .action((value: bigint, o: KeyOptions) =>
       onChain(async () => {
-        const value = parsePlxAmount(amount);
         const ctx = await writer(o);
         const tx = await addStake(ctx, value);
         const rec = await getProvider(ctx, ctx.account.address);
@@ -194,27 +204,29 @@ export function addProviderChainCommands(cmd: Command): Command {
     .description(
       'start unbonding PLX (the provider takes no new work meanwhile); --withdraw after the unbonding period, --cancel to re-bond',
     )
-    .argument('[plx]', 'PLX to unbond')
+    .argument('[plx]', 'PLX to unbond', plxArgument())
     .option('--withdraw', 'withdraw what finished unbonding to the wallet')
     .option('--cancel', 'move everything unbonding back to the bonded stake')
-    .action((amount: string | undefined, o: KeyOptions & { withdraw?: boolean; cancel?: boolean }) =>
+    .action((amount: bigint | undefined, o: KeyOptions & { withdraw?: boolean; cancel?: boolean }) =>
       onChain(async () => {
         if (o.withdraw && o.cancel)
-          throw new PlexusError('PLX_VALIDATION', 'give --withdraw or --cancel, not both');
+          throw new PlexusError('PLX_USAGE', 'give --withdraw or --cancel, not both');
         const mode = o.withdraw ? 'withdraw' : o.cancel ? 'cancel' : 'request';
         if ((mode === 'request') === (amount === undefined))
           throw new PlexusError(
-            'PLX_VALIDATION',
+            'PLX_USAGE',
             mode === 'request'
               ? 'give the PLX to unbond, or --withdraw / --cancel'
               : `--${mode} takes no amount (it applies to everything unbonding)`,
           );
-        const value = amount === undefined ? 0n : parsePlxAmount(amount);
+        const value = amount ?? 0n;
         const ctx = await writer(o);
         const address = ctx.account.address;
         if (mode === 'request') {
           const tx = await requestUnbonding(ctx, value);
-          const rec = await getProvider(ctx, address);
+          const [rec, params] = await Promise.all([getProvider(ctx, address), getProtocolParameters(ctx)]);
+          // Below the minimum the registry marks the provider inactive: say so, it stops all work.
+          const stopsWork = rec.stake < params.minStake;
           report(
             o,
             {
@@ -222,10 +234,16 @@ export function addProviderChainCommands(cmd: Command): Command {
               stake: rec.stake,
               unbonding: rec.unbonding,
               unbondingReadyAt: rec.unbondingReadyAt,
+              active: !stopsWork,
               txHash: tx.hash,
             },
             [
               `unbonding ${formatPlx(rec.unbonding)} (stake left ${formatPlx(rec.stake)})`,
+              ...(stopsWork
+                ? [
+                    `  warning: the stake left is below the minimum ${formatPlx(params.minStake)}: this provider takes no new work until it stakes again (plexus provider stake AMOUNT or unbond --cancel)`,
+                  ]
+                : []),
               `  withdrawable from ${isoTime(rec.unbondingReadyAt)}: plexus provider unbond --withdraw`,
               `  tx ${tx.hash}`,
             ],
@@ -252,7 +270,7 @@ export function addProviderChainCommands(cmd: Command): Command {
 
   withKey(cmd.command('status'))
     .description("show this provider's on-chain record and wallet")
-    .option('--address <address>', 'show another provider (no keystore needed)')
+    .option('--address <address>', 'show another provider (no keystore needed)', addressOption)
     .action((o: KeyOptions & { address?: string }) =>
       onChain(async () => {
         const { ctx, address } = await readerFor(o);
@@ -288,7 +306,7 @@ export function addProviderChainCommands(cmd: Command): Command {
     .description(
       'show claimable rewards: the cumulative amount in the last settled epoch minus what was claimed',
     )
-    .option('--address <address>', 'show another provider (no keystore needed)')
+    .option('--address <address>', 'show another provider (no keystore needed)', addressOption)
     .action((o: KeyOptions & { address?: string }) =>
       onChain(async () => {
         const { ctx, address } = await readerFor(o);
@@ -372,7 +390,7 @@ export function addProviderChainCommands(cmd: Command): Command {
 function checkUri(uri: string): void {
   const bytes = Buffer.byteLength(uri, 'utf8');
   if (bytes < 1 || bytes > MAX_URI_BYTES)
-    throw new PlexusError('PLX_VALIDATION', `--uri must be 1-${MAX_URI_BYTES} bytes, got ${bytes}`);
+    throw new PlexusError('PLX_USAGE', `--uri must be 1-${MAX_URI_BYTES} bytes, got ${bytes}`);
 }
 
 /** A reader and the address to show: `--address`, else the keystore's account. */
@@ -381,12 +399,14 @@ async function readerFor(
 ): Promise<{ ctx: PlexusReader; address: Address }> {
   if (o.address !== undefined) {
     if (!isAddress(o.address))
-      throw new PlexusError(
-        'PLX_VALIDATION',
-        `--address must be a 0x-prefixed 20-byte address, got ${o.address}`,
-      );
+      throw new PlexusError('PLX_USAGE', `--address must be a 0x-prefixed 20-byte address, got ${o.address}`);
     return { ctx: await connectReader(o), address: getAddress(o.address) };
   }
+  // Read-only: the address comes from the key file without its password, and a missing file is
+  // PLX_KEYSTORE_MISSING (never a new key).
+  const path = keystorePath(o);
+  const inFile = await readKeystoreAddress(path, 'provider');
+  if (inFile !== undefined) return { ctx: await connectReader(o), address: getAddress(inFile) };
   const ctx = await writer(o);
   return { ctx, address: ctx.account.address };
 }

@@ -3,13 +3,17 @@
  * (docs/sensors.md).
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import mqtt from 'mqtt';
 import { getAddress, type Hex, isAddress } from 'viem';
 import { z } from 'zod';
 import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
-import { loadOrCreateKeystore } from '../keystore/loadOrCreateKeystore.ts';
+import {
+  type KeyRole,
+  loadOrCreateKeystore,
+  openExistingKeystore,
+} from '../keystore/loadOrCreateKeystore.ts';
 import { readPassword } from '../keystore/readPassword.ts';
 import { mqttTopics } from '../sensors/constants.ts';
 import {
@@ -21,7 +25,15 @@ import {
 } from '../sensors/protocol.ts';
 import { stationModelNames } from '../sensors/stationModels.ts';
 import { fetchCoordinator } from './fetchCoordinator.ts';
-import { DEFAULT_CLIENT_KEYSTORE, DEFAULT_COORDINATOR, intOption, plxAmountOption } from './options.ts';
+import { formatPlx, plural } from './format.ts';
+import {
+  DEFAULT_CLIENT_KEYSTORE,
+  DEFAULT_COORDINATOR,
+  dateOption,
+  intOption,
+  numberOption,
+  plxAmountOption,
+} from './options.ts';
 
 const coordinatorOption = ['--coordinator <url>', 'coordinator URL', DEFAULT_COORDINATOR] as const;
 const chainIdOption = [
@@ -31,17 +43,29 @@ const chainIdOption = [
   31337,
 ] as const;
 
-function numberOption(min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max)
-      throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
-    return n;
-  };
+/** Opens a key; only `keygen` creates one (`create`), every other command needs it to exist. */
+async function account(path: string, prompt: string, role: KeyRole, create = false) {
+  const password = await readPassword({ prompt });
+  return create
+    ? loadOrCreateKeystore(path, password, { role })
+    : openExistingKeystore(path, password, { role });
 }
 
-async function account(path: string, prompt: string) {
-  return loadOrCreateKeystore(path, await readPassword({ prompt }));
+/** `--bbox minLon,minLat,maxLon,maxLat`, checked for order and range before anything is signed. */
+function bboxOption(v: string): string {
+  const n = v.split(',').map((x) => Number(x.trim()));
+  if (n.length !== 4 || n.some((x) => !Number.isFinite(x)))
+    throw new InvalidArgumentError('expected four numbers minLon,minLat,maxLon,maxLat (longitude first)');
+  const [minLon, minLat, maxLon, maxLat] = n as [number, number, number, number];
+  if (Math.abs(minLat) > 90 || Math.abs(maxLat) > 90 || Math.abs(minLon) > 180 || Math.abs(maxLon) > 180)
+    throw new InvalidArgumentError(
+      'latitudes must be within ±90 and longitudes within ±180 (longitude first)',
+    );
+  if (minLon > maxLon || minLat > maxLat)
+    throw new InvalidArgumentError(
+      'expected minLon,minLat,maxLon,maxLat with min ≤ max (longitude first, e.g. 2.2,48.8,2.5,48.9)',
+    );
+  return v;
 }
 
 async function postJson(base: string, path: string, body: unknown): Promise<unknown> {
@@ -69,7 +93,7 @@ export function sensorsCommand(): Command {
     .description("create a device key (encrypted keystore); prints the device's address")
     .requiredOption('--keystore <file>', 'where to write the device key')
     .action(async (o: { keystore: string }) => {
-      const a = await account(o.keystore, 'Device keystore password: ');
+      const a = await account(o.keystore, 'Device keystore password: ', 'device', true);
       console.log(a.address);
     });
 
@@ -94,7 +118,7 @@ export function sensorsCommand(): Command {
         chainId: number;
       }) => {
         if (!isAddress(o.device)) throw new InvalidArgumentError('--device must be an address');
-        const owner = await account(o.ownerKeystore, 'Owner keystore password: ');
+        const owner = await account(o.ownerKeystore, 'Owner keystore password: ', 'owner');
         const reg = await signDeviceRegistration(owner, o.chainId, {
           device: getAddress(o.device),
           model: o.model,
@@ -135,7 +159,7 @@ export function sensorsCommand(): Command {
           .array()
           .min(1)
           .parse(JSON.parse(await readFile(o.file, 'utf8')));
-        const device = await account(o.keystore, 'Device keystore password: ');
+        const device = await account(o.keystore, 'Device keystore password: ', 'device');
         const batch = await signReadingBatch(device, o.chainId, {
           sequence: o.sequence ?? Date.now(),
           samples,
@@ -174,22 +198,27 @@ export function sensorsCommand(): Command {
   cmd
     .command('export')
     .description('buy readings by area, time, variable and quality; paid per reading from your escrow')
-    .requiredOption('--bbox <minLon,minLat,maxLon,maxLat>', 'area')
-    .requiredOption('--from <time>', 'start (ISO 8601 or unix ms), inclusive')
-    .requiredOption('--to <time>', 'end (ISO 8601 or unix ms), exclusive')
+    .requiredOption('--bbox <minLon,minLat,maxLon,maxLat>', 'area, longitude first', bboxOption)
+    .requiredOption('--from <time>', 'start (ISO 8601, unix ms, today, yesterday), inclusive', dateOption)
+    .requiredOption('--to <time>', 'end (ISO 8601, unix ms, now), exclusive', dateOption)
     .requiredOption('--variables <names>', 'comma-separated, e.g. temperature,humidity')
     .option('--min-quality <q>', 'least device-day score, 0 to 1', numberOption(0, 1), 0)
     .option('--format <format>', 'csv or parquet', 'csv')
     .requiredOption('--out <file>', 'where to write the dataset')
-    .option('--max-cost <amount>', 'most to pay, e.g. 1PLX', plxAmountOption, 10n ** 18n)
-    .option('--keystore <file>', 'client key file (created if missing)', DEFAULT_CLIENT_KEYSTORE)
+    .addOption(
+      new Option('--max-cost <amount>', 'most to pay, e.g. 1PLX')
+        .argParser(plxAmountOption)
+        .default(10n ** 18n, '1PLX'),
+    )
+    .option('--keystore <file>', 'client key file (env PLEXUS_CLIENT_KEYSTORE)', DEFAULT_CLIENT_KEYSTORE)
+    .option('--json', 'print one JSON object (cost in base units)', false)
     .option(...coordinatorOption)
     .option(...chainIdOption)
     .action(
       async (o: {
         bbox: string;
-        from: string;
-        to: string;
+        from: number;
+        to: number;
         variables: string;
         minQuality: number;
         format: string;
@@ -198,17 +227,19 @@ export function sensorsCommand(): Command {
         keystore: string;
         coordinator: string;
         chainId: number;
+        json: boolean;
       }) => {
-        const time = (s: string) => (/^[0-9]+$/.test(s) ? Number(s) : Date.parse(s));
+        if (o.from >= o.to)
+          throw new InvalidArgumentError('--from must be before --to (the range is [from, to))');
         const query = datasetQuerySchema.parse({
           bbox: o.bbox,
-          from: time(o.from),
-          to: time(o.to),
+          from: o.from,
+          to: o.to,
           variables: o.variables,
           minQuality: o.minQuality,
           format: o.format,
         });
-        const client = await account(o.keystore, 'Client keystore password: ');
+        const client = await account(o.keystore, 'Client keystore password: ', 'client');
         const params = await signDatasetRequest(client, o.chainId, query, { maxCost: o.maxCost });
         const url = `${o.coordinator.replace(/\/+$/, '')}/v1/sensors/dataset?${new URLSearchParams(params)}`;
         let res: Response;
@@ -224,15 +255,22 @@ export function sensorsCommand(): Command {
           );
         }
         if (!res.ok) throw await errorFromResponse(res);
-        await writeFile(o.out, Buffer.from(await res.arrayBuffer()));
-        console.log(
-          JSON.stringify({
-            out: o.out,
-            readings: Number(res.headers.get('x-plexus-readings')),
-            cost: res.headers.get('x-plexus-cost'),
-            purchase: res.headers.get('x-plexus-purchase') as Hex,
-          }),
-        );
+        const body = Buffer.from(await res.arrayBuffer());
+        const readings = Number(res.headers.get('x-plexus-readings'));
+        const cost = res.headers.get('x-plexus-cost') ?? '0';
+        const purchase = res.headers.get('x-plexus-purchase') as Hex;
+        if (readings === 0)
+          throw new PlexusError(
+            'PLX_NOT_FOUND',
+            `no readings match (nothing written, nothing charged): check that --bbox is longitude first (minLon,minLat,maxLon,maxLat, yours ${o.bbox}), that devices sent readings between ${new Date(o.from).toISOString()} and ${new Date(o.to).toISOString()}, and that --min-quality ${o.minQuality} > 0 needs device-days already scored (each day is scored after it ends: try --min-quality 0)`,
+            { details: { readings, bbox: o.bbox, from: o.from, to: o.to, minQuality: o.minQuality } },
+          );
+        await writeFile(o.out, body);
+        if (o.json) console.log(JSON.stringify({ out: o.out, readings, cost, purchase }));
+        else
+          console.log(
+            `wrote ${plural(readings, 'reading')} to ${o.out}; cost ${/^\d+$/.test(cost) ? formatPlx(BigInt(cost)) : cost} (purchase ${purchase})`,
+          );
       },
     );
   return cmd;

@@ -69,7 +69,7 @@ export async function fundDevnetAccounts(p: FundDevnetAccountsParameters): Promi
   const clientAccount =
     p.client === undefined
       ? undefined
-      : await loadOrCreateKeystore(p.client.keystore, p.password, keyOptions);
+      : await loadOrCreateKeystore(p.client.keystore, p.password, { ...keyOptions, role: 'client' });
   const target = { rpcUrl: p.rpcUrl, chainId: p.deployment.chainId, addresses: p.deployment };
   const treasury = connectPlexus(target, privateKeyToAccount(p.treasuryKey));
   const testClient = createTestClient({ mode: 'anvil', transport: http(p.rpcUrl) });
@@ -97,7 +97,7 @@ export async function fundDevnetAccounts(p: FundDevnetAccountsParameters): Promi
     ...(clientAccount ? [deposit(connectPlexus(target, clientAccount), DEVNET_CLIENT_ESCROW)] : []),
   ]);
   p.print?.(
-    `funded       ${providerAccounts.length} providers registered on chain with ${formatUnits(stake, 18)} PLX stake each` +
+    `funded       ${providerAccounts.length} provider${providerAccounts.length === 1 ? '' : 's'} registered on chain with ${formatUnits(stake, 18)} PLX stake each` +
       (clientAccount
         ? `; client ${clientAccount.address} has ${formatUnits(DEVNET_CLIENT_ESCROW, 18)} PLX in escrow`
         : ''),

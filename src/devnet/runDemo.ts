@@ -57,7 +57,7 @@ export async function runDemo(
     const up = await client.uploadBlob(encodeSafetensors({ x }));
     inputs.push({ cid: up.cid, x });
   }
-  print(`uploaded ${n} text images as safetensors inputs`);
+  print(`uploaded ${n} text image${n === 1 ? '' : 's'} as safetensors inputs`);
   const { jobId } = await client.submitJob({
     kind: 'onnx.infer',
     model: model.cid,
@@ -65,7 +65,7 @@ export async function runDemo(
     deadline: Math.floor(Date.now() / 1000) + 600,
     label: 'devnet demo: PP-OCRv4 text detection',
   });
-  print(`submitted job ${jobId} (${n} tasks)`);
+  print(`submitted job ${jobId} (${n} task${n === 1 ? '' : 's'})`);
   const final = await client.waitForJob(jobId, (e) => {
     if (e.type === 'task.completed') {
       print(

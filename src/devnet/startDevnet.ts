@@ -187,6 +187,7 @@ export async function startDevnet(opts: {
     const clientAccount = await loadOrCreateKeystore(join(dataDir, 'client', 'key.json'), DEVNET_PASSWORD, {
       scrypt: DEVNET_SCRYPT,
       logger: quiet,
+      role: 'client',
     });
     // The providers share this machine's cores with each other and the coordinator: each gets its
     // share rather than onnxruntime's one thread per core, which n providers running at once would
@@ -223,7 +224,7 @@ export async function startDevnet(opts: {
         throw new Error(`only ${(await client.health()).providersOnline}/${n} providers connected`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    print(`${n} providers online`);
+    print(`${n} provider${n === 1 ? '' : 's'} online`);
     const signer = createClient({ url, account: clientAccount });
     return {
       coordinatorUrl: url,

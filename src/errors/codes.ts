@@ -81,6 +81,19 @@ export const errorCodes = {
     status: 502,
     message: 'The coordinator or chain RPC endpoint did not answer, or answered something unusable.',
   },
+  PLX_USAGE: {
+    status: 400,
+    message: 'The command line is wrong (unknown option, missing or invalid value).',
+  },
+  PLX_FILE_NOT_FOUND: { status: 400, message: 'A file or folder named on the command line does not exist.' },
+  PLX_KEYSTORE_MISSING: {
+    status: 404,
+    message: 'No key file where one was expected; read-only commands never create keys.',
+  },
+  PLX_INSUFFICIENT_GAS: {
+    status: 402,
+    message: 'The account has not enough ETH to pay for the transaction gas.',
+  },
   // --- market, ledger and settlement (src/coordinator/market, src/coordinator/ledger, src/coordinator/settlement) ---
   PLX_INSUFFICIENT_ESCROW: {
     status: 402,

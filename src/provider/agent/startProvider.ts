@@ -455,13 +455,25 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     );
   }
 
+  let everConnected = false;
   function connect(): void {
     if (stopping) return;
     const ws = new WebSocket(wsUrl, { maxPayload: MAX_WS_MESSAGE_BYTES, handshakeTimeout: 10_000 });
     socket = ws;
     authed = false;
+    // Whether this socket ever opened, and the OS error if it failed: a provider pointed at a
+    // dead or wrong URL must say so (URL and cause), not only "disconnected" forever.
+    let opened = false;
+    let failure: string | undefined;
+    ws.on('open', () => {
+      opened = true;
+      everConnected = true;
+    });
     ws.on('message', onMessage);
-    ws.on('error', (err) => log.debug({ err: err.message }, 'socket error'));
+    ws.on('error', (err) => {
+      failure = [(err as NodeJS.ErrnoException).code, err.message].filter(Boolean).join(' ');
+      log.debug({ err: err.message }, 'socket error');
+    });
     ws.on('close', (code, reason) => {
       if (socket === ws) {
         socket = undefined;
@@ -469,7 +481,18 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       }
       if (stopping) return;
       const delay = backoffDelay(attempt++);
-      log.warn({ code, reason: reason.toString(), retryInMs: delay }, 'disconnected from coordinator');
+      if (opened)
+        log.warn(
+          { url: wsUrl, code, reason: reason.toString(), retryInMs: delay },
+          'disconnected from coordinator',
+        );
+      else
+        log.warn(
+          { url: wsUrl, error: failure ?? `closed with code ${code}`, retryInMs: delay },
+          everConnected
+            ? `cannot reconnect to the coordinator at ${wsUrl}: ${failure ?? code}`
+            : `never connected to the coordinator at ${wsUrl}: ${failure ?? code}; check --coordinator and that the coordinator is running`,
+        );
       reconnectTimer = setTimeout(connect, delay);
     });
   }

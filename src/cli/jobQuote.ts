@@ -1,0 +1,111 @@
+/**
+ * `plexus job quote` (and `job submit --dry-run`): what a job would cost, before anything is
+ * uploaded or signed. The worst case is the coordinator's own admission arithmetic (worstCaseCost,
+ * imported, not restated); the expected cost prices an assumed per-task usage at the current
+ * base price with the same priceExecution the settlement uses.
+ */
+import { stat } from 'node:fs/promises';
+import { z } from 'zod';
+import { CPU_CLASS } from '../coordinator/market/constants.ts';
+import { priceExecution, worstCaseCost } from '../coordinator/market/priceExecution.ts';
+import { policyOfSpec } from '../coordinator/verification/policy.ts';
+import { PlexusError } from '../errors/PlexusError.ts';
+import { DEFAULT_MAX_PRICE_PER_UNIT } from '../protocol/constants.ts';
+import type { JobVerification, OnnxInferSpec } from '../protocol/schemas.ts';
+import { fetchCoordinator } from './fetchCoordinator.ts';
+import { formatPlx, plural } from './format.ts';
+
+const pricesSchema = z.looseObject({
+  classes: z.array(
+    z.looseObject({ class: z.string(), unit: z.string(), basePrice: z.string().regex(/^\d{1,78}$/) }),
+  ),
+});
+
+/** What quoteJob needs: the parts of `job submit`'s options that change the price. */
+export type QuoteInput = {
+  coordinator: string;
+  model: string;
+  input: string[];
+  taskTimeoutSec: number;
+  gpu: boolean;
+  verify?: JobVerification;
+  maxPrice?: bigint;
+  /** Assumed seconds of one core (or one GPU) per task, for the expected cost. */
+  expectSec: number;
+};
+
+/** A job's price, in base units (the CLI prints PLX). */
+export type Quote = {
+  tasks: number;
+  resourceClass: string;
+  unit: string;
+  basePrice: bigint;
+  maxPricePerUnit: bigint;
+  executionsPerTaskWorstCase: string;
+  /** Reserved against the escrow at admission: the job is refused when the escrow is below it. */
+  worstCase: bigint;
+  /** If each task uses `expectSec` units and is executed once (no audit drawn). */
+  expected: bigint;
+  expectSec: number;
+};
+
+/** Checks that every file exists before anything else happens (no key, no upload). */
+export async function checkFiles(files: readonly string[]): Promise<void> {
+  for (const f of files) {
+    const s = await stat(f);
+    if (!s.isFile())
+      throw new PlexusError('PLX_FILE_NOT_FOUND', `${f} is not a file`, { details: { path: f } });
+  }
+}
+
+/**
+ * Prices a job without submitting it.
+ *
+ * @example
+ * const q = await quoteJob({ coordinator: 'http://127.0.0.1:8080', model: 'm.onnx', input: ['a.safetensors'], taskTimeoutSec: 120, gpu: false, expectSec: 1 });
+ */
+export async function quoteJob(o: QuoteInput): Promise<Quote> {
+  await checkFiles([o.model, ...o.input]);
+  const prices = await fetchCoordinator(o.coordinator, '/v1/prices', pricesSchema);
+  // A GPU job is priced in its GPU class; which one is known only at placement, so the dearest.
+  const candidates = prices.classes.filter((c) => (o.gpu ? c.class !== CPU_CLASS : c.class === CPU_CLASS));
+  const cls = candidates.sort((a, b) => (BigInt(b.basePrice) > BigInt(a.basePrice) ? 1 : -1))[0];
+  const maxPrice = o.maxPrice ?? DEFAULT_MAX_PRICE_PER_UNIT;
+  const spec = { verification: o.verify } as unknown as OnnxInferSpec;
+  const policy = policyOfSpec(spec);
+  const tasks = o.input.length;
+  const worstCase = worstCaseCost({ tasks, policy, taskTimeoutSec: o.taskTimeoutSec, maxPrice });
+  const basePrice = cls ? BigInt(cls.basePrice) : 0n;
+  const ms = Math.round(o.expectSec * 1000);
+  const one = priceExecution({
+    cls: cls?.class ?? CPU_CLASS,
+    usage: { wallMs: ms, cpuMs: ms, peakRssBytes: 0 },
+    timeoutSec: o.taskTimeoutSec,
+    basePrice,
+    floor: 0n,
+    maxPrice,
+  });
+  const executions = policy.kind === 'redundant' ? policy.k : 1;
+  return {
+    tasks,
+    resourceClass: cls?.class ?? (o.gpu ? 'gpu (no GPU provider has been seen yet)' : CPU_CLASS),
+    unit: cls?.unit ?? (o.gpu ? 'gpu-second' : 'cpu-core-second'),
+    basePrice,
+    maxPricePerUnit: maxPrice,
+    executionsPerTaskWorstCase: policy.kind,
+    worstCase,
+    expected: one.charge * BigInt(tasks) * BigInt(executions),
+    expectSec: o.expectSec,
+  };
+}
+
+/** The quote for people, one fact a line. */
+export function quoteLines(q: Quote): string[] {
+  return [
+    `quote for ${plural(q.tasks, 'task')} (${q.resourceClass}, verification ${q.executionsPerTaskWorstCase})`,
+    `  base price     ${formatPlx(q.basePrice)} per ${q.unit}; your cap ${formatPlx(q.maxPricePerUnit)} (--max-price)`,
+    `  expected       ${formatPlx(q.expected)} if each task takes ${q.expectSec} ${q.unit.replace(/^.*-/, '')}(s) (--expect-sec)`,
+    `  worst case     ${formatPlx(q.worstCase)}: reserved from your escrow at submission, the job is refused below it`,
+    '  deposit with   plexus client deposit AMOUNT (on a devnet, get PLX first: plexus devnet faucet ADDRESS)',
+  ];
+}
