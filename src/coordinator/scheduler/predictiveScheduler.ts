@@ -6,14 +6,15 @@ import type { Scheduler } from './types.ts';
 const SEED_CANDIDATES = 4;
 /** Entries of a model's speed order examined per decision at most. */
 const MAX_SPEED_SCAN = 4096;
-/** Fitting providers from the speed order ranked per decision at most. */
+/** Fitting providers from the speed order ranked per decision at most (in a fleet over ALWAYS_FRESH_FLEET). */
 const MAX_RANKED = 32;
 /**
- * Observations after which a model's speed order is rebuilt (it is also rebuilt when the fleet
- * changes): at least this many, and at least one per provider, so the O(n log n) rebuilds of all
- * models together stay O(log n) per decision on average.
+ * A fleet of at most this many providers gets a fresh speed order after every observation (a
+ * rebuild costs next to nothing there), so its decisions are always the exact argmin. A larger
+ * fleet rebuilds a model's order once per observation per provider: the O(n log n) rebuilds stay
+ * O(log n) per decision on average. Any change of the fleet rebuilds it too.
  */
-const REBUILD_EVERY = 256;
+const ALWAYS_FRESH_FLEET = 256;
 
 /** Providers sorted by predicted log run time, with those times. */
 type Ranked = { entries: IndexedProvider[]; logSeconds: Float64Array };
@@ -37,15 +38,18 @@ type SpeedOrder = { all: Ranked; cached: Ranked; observations: number; fleetVers
  * Two stages keep a decision cheap at fleet scale. First a few candidates from the load index's
  * heaps (the least-loaded fitting providers caching the model, or, if none does, overall) set a
  * bound: the best expected finish among them. Then the model's speed order — providers (those
- * caching the model, when one of them fits, else all) sorted by predicted run time, rebuilt once per
- * max(256, fleet size) observations or when the fleet changes — is walked from the fastest while a provider's predicted run time is below the bound (its expected
- * finish, run time × (1 + load), cannot be lower than its run time), ranking each fitting one with
- * the predictor and tightening the bound, for at most {@link MAX_RANKED} fitting providers. When the
- * walk ends on the bound and the order was built since the last observation, the choice is the
- * exact argmin over every fitting provider; it can differ when the order is stale (it lags by at
- * most max(256, fleet size) observations) or when more than 32 fitting providers are predicted to
- * be about as fast, where any of them is nearly as good. `npm run bench -- scheduler` counts how
- * often the choice differs from the exact scan, and by how much longer an expected finish.
+ * caching the model, when one of them fits, else all) sorted by predicted run time — is walked from
+ * the fastest while a provider's predicted run time is below the bound (its expected finish, run
+ * time × (1 + load), cannot be lower than its run time), ranking each fitting one with the predictor
+ * and tightening the bound.
+ *
+ * In a fleet of up to {@link ALWAYS_FRESH_FLEET} providers the order is rebuilt after every
+ * observation and the walk is not capped, so every decision is the exact argmin over every fitting
+ * provider. In a larger fleet the order is rebuilt once per fleet-size observations (and when the
+ * fleet changes) and at most {@link MAX_RANKED} providers are ranked per decision: the choice can
+ * then differ from the exact argmin when a provider's speed estimate moved since the last rebuild
+ * or when more than 32 fitting providers are predicted to be about as fast (where any of them is
+ * nearly as good). `npm run bench -- scheduler` counts how often it differs from the exact scan.
  *
  * @example
  * const s = createPredictiveScheduler();
@@ -64,7 +68,9 @@ export function createPredictiveScheduler(opts: { predictor?: RuntimePredictor }
     if (
       known &&
       known.fleetVersion === index.fleetVersion &&
-      predictor.observations - known.observations < Math.max(REBUILD_EVERY, index.providers.size)
+      (predictor.observations === known.observations ||
+        (index.providers.size > ALWAYS_FRESH_FLEET &&
+          predictor.observations - known.observations < index.providers.size))
     ) {
       return known;
     }
@@ -108,7 +114,8 @@ export function createPredictiveScheduler(opts: { predictor?: RuntimePredictor }
       const orders = speedOrder(t.model);
       const order = cachedOnly ? orders.cached : orders.all;
       const end = Math.min(order.entries.length, MAX_SPEED_SCAN);
-      for (let i = 0, ranked = 0; i < end && ranked < MAX_RANKED; i++) {
+      const maxRanked = index.providers.size > ALWAYS_FRESH_FLEET ? MAX_RANKED : Number.POSITIVE_INFINITY;
+      for (let i = 0, ranked = 0; i < end && ranked < maxRanked; i++) {
         if (Math.exp(order.logSeconds[i]!) > bestExpected) break;
         const e = order.entries[i]!;
         if (!index.fits(e, t) || (cachedOnly && !e.cached.has(t.model))) continue;
