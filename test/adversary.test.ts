@@ -209,6 +209,16 @@ test('every dishonest behaviour is caught or neutralized; honest providers never
     const tasks = await execsOf(p);
     const canaries = (await canariesOf(p)).filter((x) => x.status !== 'leased' && x.status !== 'expired');
     const faults = await faultsOf(p);
+    if (tasks.length + canaries.length < 1) {
+      // Say what happened to its leases, so a failure here can be read (the assertion is below).
+      const leases = await db
+        .selectFrom('assignments')
+        .select(['status', 'error_code'])
+        .where('provider', '=', p)
+        .execute();
+      const all = await canariesOf(p);
+      console.error(`${b}: assignments ${JSON.stringify(leases)}, canaries ${JSON.stringify(all)}`);
+    }
     assert.ok(tasks.length + canaries.length >= 1, `${b} took work`);
     assert.ok(
       canaries.every((x) => x.status === 'failed'),
