@@ -10,6 +10,7 @@ import { jobCommand } from './job.ts';
 import { ledgerCommand } from './ledger.ts';
 import { providerCommand } from './provider.ts';
 import { sensorsCommand } from './sensors.ts';
+import { validatorCommand } from './validator.ts';
 
 const program = new Command('plexus')
   .description('Plexus: an open network for sharing AI hardware')
@@ -22,6 +23,7 @@ program.addCommand(clientCommand());
 program.addCommand(devnetCommand());
 program.addCommand(ledgerCommand());
 program.addCommand(sensorsCommand());
+program.addCommand(validatorCommand());
 
 try {
   await program.parseAsync(process.argv);
