@@ -153,10 +153,13 @@ export async function startDevnet(opts: {
   const quiet = createLogger('devnet', { level: 'warn' });
   const env = { PLEXUS_KEYSTORE_PASSWORD: DEVNET_PASSWORD, PLEXUS_LOG_LEVEL: opts.logLevel ?? 'info' };
   const children: NodeChild[] = [];
+  /** The validator processes, apart from `children` (coordinator first, then providers). */
+  const validatorChildren: NodeChild[] = [];
   let anvil: AnvilInstance | undefined;
   const stop = async () => {
     // Providers drain first (they finish and report running tasks), then the coordinator stops.
     await Promise.all(children.filter((c) => c.name !== 'coordinator').map((c) => c.stop()));
+    await Promise.all(validatorChildren.map((c) => c.stop()));
     await Promise.all(children.filter((c) => c.name === 'coordinator').map((c) => c.stop()));
     await anvil?.stop();
   };
@@ -230,7 +233,7 @@ export async function startDevnet(opts: {
         ],
         { env, print },
       );
-      children.push(v);
+      validatorChildren.push(v);
       await v.waitFor('PLEXUS_VALIDATOR_READY', 60_000);
     }
     print(`validators   ${validatorUrls.join(', ')}  (2 of 3 sign; disputes at /v1/disputes)`);
