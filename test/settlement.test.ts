@@ -41,6 +41,7 @@ import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
 import { freePort, startProxy, type TcpProxy, waitUntil } from './helpers/net.ts';
 import { spawnCrashingCoordinator } from './helpers/spawnCrashingCoordinator.ts';
+import { spawnValidator } from './helpers/spawnValidator.ts';
 
 const EPOCH_SECONDS = 4;
 const run = promisify(execFile);
@@ -69,28 +70,15 @@ const providers: NodeChild[] = [];
 const addresses: Record<string, string> = {};
 
 /** An independent validator with its own keystore and store, following the coordinator. */
-function startValidator(i: number): NodeChild {
-  const [, vPort] = validatorUrls[i]!.split(/:(?=\d+$)/);
-  const args = [
-    'validator',
-    'start',
-    '--keystore',
-    validatorKeystores[i]!,
-    '--deployment',
-    join(dir, 'deployment.json'),
-  ];
-  args.push(
-    '--coordinator',
-    url,
-    '--data-dir',
-    join(dir, `validator-${i}`),
-    '--port',
-    vPort!,
-    '--poll-ms',
-    '300',
-  );
-  return spawnPlexus(`validator-${i}`, args, { env, print });
-}
+const startValidator = (i: number): NodeChild =>
+  spawnValidator(i, {
+    keystore: validatorKeystores[i]!,
+    dir,
+    coordinator: url,
+    url: validatorUrls[i]!,
+    env,
+    print,
+  });
 
 /**
  * A coordinator collecting signatures from the validators; with `crashAt`, one that kills itself
@@ -117,6 +105,16 @@ function startCoordinator(crashAt?: SettlementStep | 'raise-earnings'): NodeChil
     ? spawnCrashingCoordinator(crashAt, args, { env, print })
     : spawnPlexus('coordinator', ['coordinator', ...args], { env, print });
 }
+
+const auditArgs = () => [
+  '--coordinator',
+  url,
+  '--deployment',
+  join(dir, 'deployment.json'),
+  '--from',
+  '1',
+  '--json',
+];
 
 type EpochRow = {
   epoch: number;
@@ -543,6 +541,11 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
       return Number(/^plexus_validator_last_epoch (\d+)/m.exec(m)?.[1]) >= target;
     });
     assert.deepEqual(await disputes(validatorUrls[2]!), []);
+    // Anyone can replay the whole history read-only and check it against the chain.
+    const audit = await run(process.execPath, [PLEXUS_BIN, 'validator', 'audit', ...auditArgs()]);
+    const report = JSON.parse(audit.stdout) as { epochs: { finalized: boolean }[]; problems: number };
+    assert.equal(report.problems, 0);
+    assert.ok(report.epochs.filter((e) => e.finalized).length >= target);
   });
 
   test('a dishonest coordinator (one provider +1 base unit) gets no signature; the dispute names the fact', async () => {
@@ -581,5 +584,12 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
     assert.equal((await epochs()).find((e) => e.epoch === epoch)?.status, 'closing');
     const m = await (await fetch(`${validatorUrls[0]}/metrics`)).text();
     assert.match(m, /^plexus_validator_disputes_total [1-9]/m);
+    // The auditor finds it too, and exits 1.
+    const audit = await run(process.execPath, [PLEXUS_BIN, 'validator', 'audit', ...auditArgs()]).then(
+      () => assert.fail('the audit of a dishonest history must fail'),
+      (err: { code: number; stdout: string }) => err,
+    );
+    assert.equal(audit.code, 1);
+    assert.match(audit.stdout, /rewards\[0x[0-9a-f]{40}\]/);
   });
 });

@@ -1,10 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { connectPlexus } from '../chain/connectPlexus.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { openKeystore } from '../keystore/openKeystore.ts';
 import { createLogger } from '../logger.ts';
 import { readDeploymentFile } from '../protocol/deployment.ts';
+import { auditHistory } from '../validator/auditHistory.ts';
 import { createValidator } from '../validator/createValidator.ts';
 import { openValidatorStore } from '../validator/validatorStore.ts';
 import { intOption } from './options.ts';
@@ -78,6 +80,56 @@ export function validatorCommand(): Command {
         };
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
+      },
+    );
+  cmd
+    .command('audit')
+    .description(
+      "read-only: replay a coordinator's history and check every finalized epoch against the chain",
+    )
+    .requiredOption('--coordinator <url>', 'the coordinator to audit')
+    .requiredOption('--deployment <file>', 'deployment JSON: the chain and settlement contract')
+    .option('--rpc-url <url>', "chain RPC (default: the deployment file's rpcUrl)")
+    .option('--from <epoch>', 'first epoch to replay', intOption(1, 2 ** 31), 1)
+    .option('--json', 'print the report as JSON', false)
+    .action(
+      async (o: {
+        coordinator: string;
+        deployment: string;
+        rpcUrl?: string;
+        from: number;
+        json: boolean;
+      }) => {
+        const d = await readDeploymentFile(o.deployment, '--deployment');
+        const rpcUrl = o.rpcUrl ?? d.rpcUrl;
+        if (!rpcUrl)
+          throw new PlexusError('PLX_VALIDATION', `${o.deployment} names no rpcUrl: give --rpc-url`);
+        const { token, registry, escrow, settlement } = d;
+        const chain = connectPlexus({
+          rpcUrl,
+          chainId: d.chainId,
+          addresses: { token, registry, escrow, settlement },
+        });
+        const report = await auditHistory({
+          coordinator: o.coordinator,
+          chain,
+          chainId: d.chainId,
+          from: o.from,
+        });
+        const bad = report.filter((e) => e.problems.length > 0);
+        if (o.json) console.log(JSON.stringify({ epochs: report, problems: bad.length }));
+        else {
+          for (const e of report)
+            console.log(
+              `epoch ${e.epoch} ${e.finalized ? 'finalized' : 'not finalized'} ${e.problems.length ? `✖ ${e.problems.join('; ')}` : '✔'}`,
+            );
+          console.log(
+            bad.length
+              ? `${bad.length} of ${report.length} epochs differ from their evidence or the chain`
+              : `${report.length} epochs replayed: every claim equals its evidence and the chain`,
+          );
+        }
+        process.exitCode = bad.length ? 1 : 0;
       },
     );
   return cmd;

@@ -150,6 +150,7 @@ export async function createValidator(opts: {
   }
 
   let polling: Promise<void> | undefined;
+  const lastError = new Map<string, string>();
   async function poll(): Promise<void> {
     if (polling) return polling;
     polling = (async () => {
@@ -157,7 +158,12 @@ export async function createValidator(opts: {
         try {
           await follow(c);
         } catch (err) {
-          log.debug({ coordinator: c, err: String(err) }, 'coordinator poll failed; retrying');
+          // An unreachable coordinator is routine (restarts); anything else is worth a warning, once.
+          const msg = String(err);
+          if (/fetch failed|ECONNREFUSED|aborted|timeout/i.test(msg) || lastError.get(c) === msg)
+            log.debug({ coordinator: c, err: msg }, 'coordinator poll failed; retrying');
+          else log.warn({ coordinator: c, err: msg }, 'coordinator poll failed; retrying');
+          lastError.set(c, msg);
         }
       }
     })().finally(() => {
