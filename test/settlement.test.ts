@@ -524,6 +524,8 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
       validatorUrls.map(async (v) => (await fetch(`${v}/v1/epochs/${last}/signature`)).status),
     );
     assert.ok(signed.filter((c) => c === 200).length >= 2, 'a quorum of validators signed the last epoch');
+    const claim = (await (await fetch(`${url}/v1/epochs/${last}/claim`)).json()) as { signatures: unknown[] };
+    assert.ok(claim.signatures.length >= 2, 'the quorum is public: anyone may submit it');
 
     const killed = validators[2]!;
     killed.proc.kill('SIGKILL');

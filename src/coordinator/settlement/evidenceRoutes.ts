@@ -43,8 +43,8 @@ export function parseRange(
  * Registers `GET /v1/epochs/:epoch/evidence` (the canonical bundle; `Range: bytes=…` answers 206 with
  * that slice, so a download resumes where it stopped; `x-plexus-evidence-hash` and
  * `x-plexus-evidence-prev` carry its sha256 and the previous epoch's) and
- * `GET /v1/epochs/:epoch/claim` (`{ epoch, status, payload, leaves }`: what this coordinator asks to be
- * signed, bigints as decimal strings).
+ * `GET /v1/epochs/:epoch/claim` (`{ epoch, status, payload, leaves, signatures }`: what this coordinator
+ * asks to be signed, bigints as decimal strings, and the validators' signatures once a quorum signed).
  *
  * @example await app.register(evidenceRoutes({ db }));
  */
@@ -94,7 +94,7 @@ export function evidenceRoutes(deps: { db: Kysely<Database> }) {
         const row = Number.isSafeInteger(epoch)
           ? await db
               .selectFrom('epochs')
-              .select(['epoch', 'status', 'payload', 'tree'])
+              .select(['epoch', 'status', 'payload', 'tree', 'signatures'])
               .where('epoch', '=', epoch)
               .executeTakeFirst()
           : undefined;
@@ -105,7 +105,9 @@ export function evidenceRoutes(deps: { db: Kysely<Database> }) {
               cumulativeAmount: v.value[1],
             }))
           : [];
-        return { epoch: row.epoch, status: row.status, payload: JSON.parse(row.payload), leaves };
+        // Once a quorum signed, the signatures are public: anyone may submit the finalize transaction.
+        const signatures = row.signatures ? JSON.parse(row.signatures) : [];
+        return { epoch: row.epoch, status: row.status, payload: JSON.parse(row.payload), leaves, signatures };
       },
     );
   };
