@@ -39,6 +39,8 @@ export const DEVNET_EPOCH_SECONDS = 20;
 
 export type Devnet = {
   coordinatorUrl: string;
+  /** The three independent validators' APIs (signatures, disputes, metrics). */
+  validatorUrls: string[];
   /** The local chain (anvil) and the Plexus contracts deployed on it. */
   chain: {
     rpcUrl: string;
@@ -281,6 +283,7 @@ export async function startDevnet(opts: {
     const signer = createClient({ url, account: clientAccount });
     return {
       coordinatorUrl: url,
+      validatorUrls,
       chain: { rpcUrl: anvil.rpcUrl, deployment: chain.deployment, epochDuration: epochSeconds },
       children,
       registerProvider: async (keystore: string, region: string) => {
