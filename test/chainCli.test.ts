@@ -22,6 +22,7 @@ import {
   http,
   keccak256,
   toHex,
+  zeroHash,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { getEscrowBalance } from '../src/chain/actions/client/getEscrowBalance.ts';
@@ -133,6 +134,7 @@ async function settle(
     charges: [],
     slashes: [],
     emission,
+    evidenceHash: zeroHash,
   };
   const end = (await getSettlementState(reader)).genesisTime + deployment.epochDuration * epoch;
   const now = (await reader.publicClient.getBlock()).timestamp;

@@ -1,18 +1,21 @@
 /**
  * Market and settlement end to end on a real anvil with real processes: escrow admission, a
- * verified job billed into the ledger, epochs finalized on chain by a 2-of-3 validator quorum,
+ * verified job billed into the ledger, epochs finalized on chain by a 2-of-3 quorum of independent
+ * `plexus validator` processes (the coordinator holds no validator key; one validator killed, the
+ * other two still settle; a dishonest coordinator gets no signature),
  * a provider's claim paying exactly the ledger's amount, a cheater's stake slashed on chain, a
  * coordinator killed (SIGKILL, test-only hook) in the middle of settling, and a chain outage
  * (a TCP proxy between the coordinator and anvil, cut and restored).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { createPublicClient, createWalletClient, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
+import { plexusAbis } from '../src/chain/abis.ts';
 import { getEscrowBalance } from '../src/chain/actions/client/getEscrowBalance.ts';
 import { getSettlementState } from '../src/chain/actions/coordinator/getSettlementState.ts';
 import { getPlxBalance } from '../src/chain/actions/getPlxBalance.ts';
@@ -36,7 +39,9 @@ import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
+import { freePort, startProxy, type TcpProxy, waitUntil } from './helpers/net.ts';
 import { spawnCrashingCoordinator } from './helpers/spawnCrashingCoordinator.ts';
+import { spawnValidator } from './helpers/spawnValidator.ts';
 
 const EPOCH_SECONDS = 4;
 const run = promisify(execFile);
@@ -53,64 +58,33 @@ let cleanup: () => Promise<void>;
 let anvil: AnvilInstance;
 let deployment: PlexusDeployment;
 let ctx: PlexusWriter;
-let proxy: { port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> };
+let proxy: TcpProxy;
 let coordinator: NodeChild;
 let port: number;
 let url: string;
 let validatorKeystores: string[];
+let submitterKeystore: string;
+const validators: NodeChild[] = [];
+const validatorUrls: string[] = [];
 const providers: NodeChild[] = [];
 const addresses: Record<string, string> = {};
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
+/** An independent validator with its own keystore and store, following the coordinator. */
+const startValidator = (i: number): NodeChild =>
+  spawnValidator(i, {
+    keystore: validatorKeystores[i]!,
+    dir,
+    coordinator: url,
+    url: validatorUrls[i]!,
+    env,
+    print,
   });
-}
 
-/** A TCP proxy to anvil that can be cut (every connection dropped, new ones refused) and restored. */
-async function startProxy(target: number): Promise<typeof proxy> {
-  const p = await freePort();
-  let server: Server | undefined;
-  const sockets = new Set<Socket>();
-  const listen = () =>
-    new Promise<void>((resolve) => {
-      server = createServer((a) => {
-        const b = connect(target, '127.0.0.1');
-        sockets.add(a).add(b);
-        a.pipe(b).pipe(a);
-        const drop = () => {
-          a.destroy();
-          b.destroy();
-          sockets.delete(a);
-          sockets.delete(b);
-        };
-        a.on('error', drop).on('close', drop);
-        b.on('error', drop).on('close', drop);
-      }).listen(p, '127.0.0.1', () => resolve());
-    });
-  const cut = async () => {
-    for (const s of sockets) s.destroy();
-    sockets.clear();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    server = undefined;
-  };
-  await listen();
-  return { port: p, cut, restore: listen, close: cut };
-}
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** A coordinator; with `crashAt`, one that kills itself right after that settlement step (test hook). */
-function startCoordinator(crashAt?: SettlementStep): NodeChild {
+/**
+ * A coordinator collecting signatures from the validators; with `crashAt`, one that kills itself
+ * right after that settlement step, or with `raise-earnings` a dishonest one (test hooks).
+ */
+function startCoordinator(crashAt?: SettlementStep | 'raise-earnings'): NodeChild {
   const args = [
     '--port',
     String(port),
@@ -122,13 +96,25 @@ function startCoordinator(crashAt?: SettlementStep): NodeChild {
     `http://127.0.0.1:${proxy.port}`,
     '--epoch-seconds',
     String(EPOCH_SECONDS),
-    '--validator-keystore',
-    ...validatorKeystores,
+    '--validator-url',
+    ...validatorUrls,
+    '--submitter-keystore',
+    submitterKeystore,
   ];
   return crashAt
     ? spawnCrashingCoordinator(crashAt, args, { env, print })
     : spawnPlexus('coordinator', ['coordinator', ...args], { env, print });
 }
+
+const auditArgs = () => [
+  '--coordinator',
+  url,
+  '--deployment',
+  join(dir, 'deployment.json'),
+  '--from',
+  '1',
+  '--json',
+];
 
 type EpochRow = {
   epoch: number;
@@ -143,7 +129,7 @@ const epochs = async (): Promise<EpochRow[]> =>
 before(async () => {
   ({ dir, cleanup } = await tempDir('plexus-settlement-'));
   anvil = await startAnvil({ port: 0, blockTime: 1, mixedMining: true });
-  const [deployerKey, v1, v2, v3] = anvil.privateKeys;
+  const [deployerKey, v1, v2, v3, , , submitterKey] = anvil.privateKeys;
   const transport = http(anvil.rpcUrl);
   const publicClient = createPublicClient({ chain: anvil.chain, transport });
   const walletClient = createWalletClient({
@@ -168,11 +154,14 @@ before(async () => {
     ),
   );
   validatorKeystores = [];
-  for (const [i, key] of [v1!, v2!].entries()) {
+  for (const [i, key] of [v1!, v2!, v3!].entries()) {
     const path = join(dir, `validator-${i}.json`);
     await createKeystore(path, DEVNET_PASSWORD, { privateKey: key, scrypt });
     validatorKeystores.push(path);
   }
+  // Sends finalize transactions: gas only, not a validator.
+  submitterKeystore = join(dir, 'submitter.json');
+  await createKeystore(submitterKeystore, DEVNET_PASSWORD, { privateKey: submitterKey!, scrypt });
   const keys = [];
   for (const name of ['honest-1', 'honest-2', 'always-wrong']) {
     const account = await loadOrCreateKeystore(join(dir, name, 'key.json'), DEVNET_PASSWORD, {
@@ -203,6 +192,11 @@ before(async () => {
   proxy = await startProxy(anvil.port);
   port = await freePort();
   url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 3; i++) validatorUrls.push(`http://127.0.0.1:${await freePort()}`);
+  for (let i = 0; i < 3; i++) {
+    validators.push(startValidator(i));
+    await validators[i]!.waitFor('PLEXUS_VALIDATOR_READY', 60_000);
+  }
   // The first coordinator dies (SIGKILL) right after sending the first finalize that charges a client.
   coordinator = startCoordinator('sent');
   await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
@@ -221,6 +215,7 @@ before(async () => {
 after(async () => {
   await Promise.all(providers.map((p) => p.stop(5000)));
   await coordinator?.stop(5000);
+  await Promise.all(validators.map((v) => v.stop(5000)));
   await proxy?.close();
   await anvil?.stop();
   await cleanup?.();
@@ -502,5 +497,101 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const last = /^plexus_last_settled_epoch (\d+)/m.exec(metrics)?.[1];
     assert.ok(Number(last) >= target, 'the last settled epoch is exported to Prometheus');
+  });
+  test('independent validators agree on every epoch; with one killed, 2 of 3 still settle; restarted, it catches up', async () => {
+    type Dispute = { epoch: number; fact: string };
+    const disputes = async (v: string) =>
+      ((await (await fetch(`${v}/v1/disputes`)).json()) as { disputes: Dispute[] }).disputes;
+    for (const v of validatorUrls) assert.deepEqual(await disputes(v), [], 'zero disputes in an honest run');
+    // What the chain stored is the hash of the evidence the coordinator serves, and each validator signed it.
+    const last = Number((await getSettlementState(ctx)).lastFinalizedEpoch);
+    const res = await fetch(`${url}/v1/epochs/${last}/evidence`);
+    const body = Buffer.from(await res.arrayBuffer());
+    const hash = `0x${createHash('sha256').update(body).digest('hex')}`;
+    assert.equal(res.headers.get('x-plexus-evidence-hash'), hash);
+    const onChain = await ctx.publicClient.readContract({
+      address: deployment.settlement,
+      abi: plexusAbis.settlement,
+      functionName: 'evidenceHashOf',
+      args: [BigInt(last)],
+    });
+    assert.equal(onChain, hash);
+    // Resumable: a range gives the tail of the same bytes.
+    const tail = await fetch(`${url}/v1/epochs/${last}/evidence`, { headers: { range: 'bytes=10-' } });
+    assert.equal(tail.status, 206);
+    assert.deepEqual(Buffer.from(await tail.arrayBuffer()), body.subarray(10));
+    const signed = await Promise.all(
+      validatorUrls.map(async (v) => (await fetch(`${v}/v1/epochs/${last}/signature`)).status),
+    );
+    assert.ok(signed.filter((c) => c === 200).length >= 2, 'a quorum of validators signed the last epoch');
+    const claim = (await (await fetch(`${url}/v1/epochs/${last}/claim`)).json()) as { signatures: unknown[] };
+    assert.ok(claim.signatures.length >= 2, 'the quorum is public: anyone may submit it');
+
+    const killed = validators[2]!;
+    killed.proc.kill('SIGKILL');
+    await killed.exited;
+    const before = Number((await getSettlementState(ctx)).lastFinalizedEpoch);
+    await waitUntil(
+      'two more epochs to settle with 2 of 3 validators',
+      async () => Number((await getSettlementState(ctx)).lastFinalizedEpoch) >= before + 2,
+    );
+    validators[2] = startValidator(2);
+    await validators[2].waitFor('PLEXUS_VALIDATOR_READY', 60_000);
+    const target = Number((await getSettlementState(ctx)).lastFinalizedEpoch);
+    await waitUntil('the restarted validator to catch up from its store', async () => {
+      const m = await (await fetch(`${validatorUrls[2]}/metrics`)).text();
+      return Number(/^plexus_validator_last_epoch (\d+)/m.exec(m)?.[1]) >= target;
+    });
+    assert.deepEqual(await disputes(validatorUrls[2]!), []);
+    // Anyone can replay the whole history read-only and check it against the chain.
+    const audit = await run(process.execPath, [PLEXUS_BIN, 'validator', 'audit', ...auditArgs()]);
+    const report = JSON.parse(audit.stdout) as { epochs: { finalized: boolean }[]; problems: number };
+    assert.equal(report.problems, 0);
+    assert.ok(report.epochs.filter((e) => e.finalized).length >= target);
+  });
+
+  test('a dishonest coordinator (one provider +1 base unit) gets no signature; the dispute names the fact', async () => {
+    await coordinator.stop(5000);
+    coordinator = startCoordinator('raise-earnings');
+    await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+    type Dispute = { epoch: number; fact: string; claimed: string; recomputed: string };
+    const found: Dispute[] = [];
+    await waitUntil('every validator to dispute the inflated epoch', async () => {
+      found.length = 0;
+      for (const v of validatorUrls) {
+        const d = ((await (await fetch(`${v}/v1/disputes`)).json()) as { disputes: Dispute[] }).disputes;
+        if (d[0]) found.push(d[0]);
+      }
+      return found.length === 3;
+    });
+    for (const d of found) {
+      assert.match(
+        d.fact,
+        /^rewards\[0x[0-9a-f]{40}\]$/,
+        'the dispute names the provider whose earnings differ',
+      );
+      assert.equal(BigInt(d.claimed) - BigInt(d.recomputed), 1n);
+    }
+    const epoch = found[0]!.epoch;
+    // Not finalized: no signature counts, the epoch waits in `closing` while later epochs end.
+    await waitUntil('the epoch after the disputed one to end', async () =>
+      (await epochs()).some((e) =>
+        e.epoch === epoch + 1 && e.status !== 'open' ? true : e.epoch > epoch + 1,
+      ),
+    );
+    assert.ok(
+      Number((await getSettlementState(ctx)).lastFinalizedEpoch) < epoch,
+      'the chain never finalized it',
+    );
+    assert.equal((await epochs()).find((e) => e.epoch === epoch)?.status, 'closing');
+    const m = await (await fetch(`${validatorUrls[0]}/metrics`)).text();
+    assert.match(m, /^plexus_validator_disputes_total [1-9]/m);
+    // The auditor finds it too, and exits 1.
+    const audit = await run(process.execPath, [PLEXUS_BIN, 'validator', 'audit', ...auditArgs()]).then(
+      () => assert.fail('the audit of a dishonest history must fail'),
+      (err: { code: number; stdout: string }) => err,
+    );
+    assert.equal(audit.code, 1);
+    assert.match(audit.stdout, /rewards\[0x[0-9a-f]{40}\]/);
   });
 });

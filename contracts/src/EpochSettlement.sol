@@ -40,11 +40,14 @@ contract EpochSettlement is Ownable2Step, EIP712, ReentrancyGuardTransient {
         uint256[] slashAmounts;
         /// New PLX minted to this contract for this epoch (at most PlexusToken.MAX_EMISSION_PER_EPOCH).
         uint256 emission;
+        /// sha256 of the epoch's canonical evidence bundle (docs/validators.md): the facts validators
+        /// re-ran the epoch from. Chained: the bundle names the previous epoch's hash.
+        bytes32 evidenceHash;
     }
 
     /// @notice EIP-712 type hash of `FinalizeEpoch`.
     bytes32 public constant FINALIZE_EPOCH_TYPEHASH = keccak256(
-        "FinalizeEpoch(uint256 epoch,bytes32 rewardsRoot,uint256 totalEarned,address[] chargeClients,uint256[] chargeAmounts,address[] slashProviders,uint256[] slashAmounts,uint256 emission)"
+        "FinalizeEpoch(uint256 epoch,bytes32 rewardsRoot,uint256 totalEarned,address[] chargeClients,uint256[] chargeAmounts,address[] slashProviders,uint256[] slashAmounts,uint256 emission,bytes32 evidenceHash)"
     );
 
     /// @notice The PLX token.
@@ -70,6 +73,9 @@ contract EpochSettlement is Ownable2Step, EIP712, ReentrancyGuardTransient {
     uint128 public totalClaimed;
     /// @notice Cumulative amount already paid out, per account.
     mapping(address account => uint256 amount) public claimed;
+    /// @notice The evidence bundle hash each finalized epoch was signed with (zero: not finalized).
+    /// Its own mapping, written only by `finalizeEpoch`: `claim` never reads it, so claim gas is unchanged.
+    mapping(uint256 epoch => bytes32 evidenceHash) public evidenceHashOf;
 
     EnumerableSet.AddressSet private _validators;
     /// @notice Distinct validator signatures needed to finalize an epoch.
@@ -81,7 +87,8 @@ contract EpochSettlement is Ownable2Step, EIP712, ReentrancyGuardTransient {
     event ValidatorRemoved(address indexed validator);
     /// @notice The signature threshold changed from `previous` to `threshold`.
     event ThresholdChanged(uint256 previous, uint256 threshold);
-    /// @notice `epoch` was finalized.
+    /// @notice `epoch` was finalized. Its evidence hash is not repeated here (one more word is a stack too
+    /// deep for the legacy pipeline): read `evidenceHashOf(epoch)` or the transaction's calldata.
     event EpochFinalized(
         uint256 indexed epoch,
         bytes32 rewardsRoot,
@@ -200,6 +207,7 @@ contract EpochSettlement is Ownable2Step, EIP712, ReentrancyGuardTransient {
         lastFinalizedEpoch = p.epoch;
         rewardsRoot = p.rewardsRoot;
         totalEarned = SafeCast.toUint128(p.totalEarned);
+        evidenceHashOf[p.epoch] = p.evidenceHash;
 
         uint256 charged = p.chargeClients.length == 0 && p.chargeAmounts.length == 0
             ? 0
@@ -272,7 +280,8 @@ contract EpochSettlement is Ownable2Step, EIP712, ReentrancyGuardTransient {
                     keccak256(abi.encodePacked(p.chargeAmounts)),
                     keccak256(abi.encodePacked(p.slashProviders)),
                     keccak256(abi.encodePacked(p.slashAmounts)),
-                    p.emission
+                    p.emission,
+                    p.evidenceHash
                 )
             )
         );

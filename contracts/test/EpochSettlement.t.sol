@@ -140,12 +140,14 @@ contract EpochSettlementTest is PlexusFixture {
         }
         (EpochSettlement.EpochPayload memory p, bytes32[] memory leaves) = _payloadFor(accounts, amounts);
         p.emission = 7e18;
+        p.evidenceHash = keccak256(abi.encode(seed, "evidence"));
         _warpToEnd(1);
         vm.expectEmit(address(settlement));
         emit EpochFinalized(1, p.rewardsRoot, p.totalEarned, p.chargeAmounts[0], 0, 7e18, 3);
         settlement.finalizeEpoch(p, _quorum(p));
         assertEq(settlement.lastFinalizedEpoch(), 1);
         assertEq(settlement.rewardsRoot(), p.rewardsRoot);
+        assertEq(settlement.evidenceHashOf(1), p.evidenceHash);
 
         who = bound(who, 0, n - 1);
         bytes32[] memory proof = MerkleBuilder.proof(leaves, who);
@@ -423,6 +425,18 @@ contract EpochSettlementTest is PlexusFixture {
         p.emission = emission;
         vm.expectPartialRevert(EpochSettlement.NotAValidator.selector);
         settlement.finalizeEpoch(p, sigs);
+    }
+
+    /// Validators sign the evidence hash: a payload sent with other evidence than they checked fails.
+    function testFuzz_RevertWhen_EvidenceDiffersFromSigned(bytes32 evidence) public {
+        EpochSettlement.EpochPayload memory p = _emptyPayload(1);
+        _warpToEnd(1);
+        bytes[] memory sigs = _quorum(p);
+        vm.assume(evidence != bytes32(0));
+        p.evidenceHash = evidence;
+        vm.expectPartialRevert(EpochSettlement.NotAValidator.selector);
+        settlement.finalizeEpoch(p, sigs);
+        assertEq(settlement.evidenceHashOf(1), bytes32(0));
     }
 
     function testFuzz_RevertWhen_SignedForAnotherChain(uint64 chainId) public {

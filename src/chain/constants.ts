@@ -47,6 +47,7 @@ export const FINALIZE_EPOCH_TYPES = {
     { name: 'slashProviders', type: 'address[]' },
     { name: 'slashAmounts', type: 'uint256[]' },
     { name: 'emission', type: 'uint256' },
+    { name: 'evidenceHash', type: 'bytes32' },
   ],
 } as const;
 

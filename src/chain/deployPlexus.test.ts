@@ -9,6 +9,7 @@ import {
   http,
   keccak256,
   toHex,
+  zeroHash,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { plexusAbis } from './abis.ts';
@@ -172,6 +173,7 @@ describe('Plexus contracts on anvil', () => {
       charges: [{ client: client.walletClient.account.address, amount: 1_000n * PLX }],
       slashes: [],
       emission: 0n,
+      evidenceHash: keccak256(toHex('epoch 1 evidence')),
     };
     const target = { chainId: anvil.chain.id, settlement: deployment.settlement };
     const onChainDigest = await publicClient.readContract({
@@ -187,6 +189,7 @@ describe('Plexus contracts on anvil', () => {
           chargeAmounts: [1_000n * PLX],
           slashProviders: [],
           slashAmounts: [],
+          evidenceHash: keccak256(toHex('epoch 1 evidence')),
           emission: 0n,
         },
       ],
@@ -314,6 +317,7 @@ describe('Plexus contracts on anvil', () => {
       charges: [],
       slashes: [],
       emission: 0n,
+      evidenceHash: zeroHash,
     };
     await advanceTo(state.nextEpochEndsAt);
     await rejects(finalizeEpoch(admin, payload, await sign(payload, validators)), 'InsufficientSignatures', [

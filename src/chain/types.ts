@@ -38,6 +38,8 @@ export type EpochPayload = {
   charges: readonly EpochCharge[];
   slashes: readonly EpochSlash[];
   emission: bigint;
+  /** sha256 of the epoch's canonical evidence bundle (docs/validators.md); validators sign it. */
+  evidenceHash: Hex;
 };
 
 /** A validator's signature over an EpochPayload. */

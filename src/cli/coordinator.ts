@@ -22,8 +22,16 @@ export function coordinatorCommand(): Command {
     )
     .option('--rpc-url <url>', "chain RPC (default: the deployment file's rpcUrl)")
     .option(
+      '--validator-url <urls...>',
+      'independent validators (plexus validator start) to collect epoch signatures from; the coordinator then holds no validator key',
+    )
+    .option(
+      '--submitter-keystore <file>',
+      'with --validator-url: the key that sends finalize transactions (gas only; password as below)',
+    )
+    .option(
       '--validator-keystore <files...>',
-      'validator keystores to sign epochs with (password: $PLEXUS_VALIDATOR_PASSWORD or $PLEXUS_KEYSTORE_PASSWORD)',
+      'legacy, tests only: validator keystores this process signs with itself (password: $PLEXUS_VALIDATOR_PASSWORD or $PLEXUS_KEYSTORE_PASSWORD)',
     )
     .option(
       '--epoch-seconds <n>',
@@ -67,6 +75,8 @@ export function coordinatorCommand(): Command {
         deployment?: string;
         rpcUrl?: string;
         validatorKeystore?: string[];
+        validatorUrl?: string[];
+        submitterKeystore?: string;
         epochSeconds: number;
         emissionPerEpoch?: bigint;
         mqttUrl?: string;
@@ -84,6 +94,8 @@ export function coordinatorCommand(): Command {
           logLevel: o.logLevel as 'info',
           epochSeconds: o.epochSeconds,
           validatorKeystores: o.validatorKeystore ?? [],
+          validatorUrls: o.validatorUrl ?? [],
+          ...(o.submitterKeystore ? { submitterKeystore: o.submitterKeystore } : {}),
           validatorPassword:
             process.env.PLEXUS_VALIDATOR_PASSWORD ?? process.env.PLEXUS_KEYSTORE_PASSWORD ?? '',
           ...(o.deployment ? { deployment: o.deployment } : {}),

@@ -51,6 +51,11 @@ export const TOP_LEVEL_COMMANDS: readonly Entry[] = [
     description: 'sensor devices: keys, registration, readings, datasets',
     load: async () => (await import('./sensors.ts')).sensorsCommand(),
   },
+  {
+    name: 'validator',
+    description: 'an independent validator that re-runs every epoch before signing',
+    load: async () => (await import('./validator.ts')).validatorCommand(),
+  },
 ];
 
 /** Environment variables the CLI reads, shown at the end of every `--help`. */

@@ -49,7 +49,9 @@ import { createMetrics } from './metrics.ts';
 import { createLeastLoadedScheduler } from './scheduler/leastLoadedScheduler.ts';
 import { createPredictiveScheduler } from './scheduler/predictiveScheduler.ts';
 import type { Scheduler } from './scheduler/types.ts';
+import { localSigner, remoteSigner } from './settlement/collectSignatures.ts';
 import { createSettlement, type Settlement, type SettlementStepHook } from './settlement/createSettlement.ts';
+import type { EpochOutcome } from './settlement/epochComputation.ts';
 import { openSettlementChain, type SettlementChain } from './settlement/openSettlementChain.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
@@ -86,6 +88,13 @@ export const coordinatorConfigSchema = z.strictObject({
   validatorKeystores: z.array(z.string().min(1)).max(64).default([]),
   /** Password of the validator keystores (never logged). */
   validatorPassword: z.string().default(''),
+  /**
+   * Independent validators (docs/validators.md) the coordinator pulls epoch signatures from; with
+   * them it holds no validator key and `submitterKeystore` sends the transactions.
+   */
+  validatorUrls: z.array(z.url()).max(64).default([]),
+  /** Key that sends finalize transactions with independent validators (password: validatorPassword). */
+  submitterKeystore: z.string().min(1).optional(),
   /** Epoch length; must equal the deployment's epochDuration. */
   epochSeconds: z
     .int()
@@ -168,6 +177,8 @@ export async function startCoordinator(
     log?: Logger;
     /** Called after each settlement step (tests inject crashes with it: test/helpers/crashingCoordinator.ts). */
     onSettlementStep?: SettlementStepHook;
+    /** Test-only: a dishonest coordinator's alteration of each closed epoch (test/validators.test.ts). */
+    tamperEpoch?: (outcome: EpochOutcome) => EpochOutcome;
   } = {},
 ): Promise<Coordinator> {
   const config = coordinatorConfigSchema.parse(input);
@@ -189,6 +200,8 @@ export async function startCoordinator(
       deploymentFile: config.deployment,
       keystores: config.validatorKeystores,
       password: config.validatorPassword,
+      independentValidators: config.validatorUrls.length > 0,
+      ...(config.submitterKeystore ? { submitterKeystore: config.submitterKeystore } : {}),
       epochSeconds: config.epochSeconds,
       log,
     });
@@ -208,13 +221,27 @@ export async function startCoordinator(
         db,
         market,
         writer: chain.writer,
-        validators: chain.validators,
+        signer:
+          config.validatorUrls.length > 0
+            ? remoteSigner(
+                config.validatorUrls,
+                { chainId: chain.info.chainId, settlement: chain.info.settlement },
+                chain.validatorSet,
+                chain.threshold,
+                log.child({ component: 'settlement' }),
+              )
+            : localSigner(
+                chain.validators,
+                { chainId: chain.info.chainId, settlement: chain.info.settlement },
+                chain.validators.length,
+              ),
         chainId: chain.info.chainId,
         emissionPerEpoch: BigInt(config.emissionPerEpoch),
         sensorEmissionPerEpoch: BigInt(config.sensorEmissionPerEpoch),
         log: log.child({ component: 'settlement' }),
         metrics,
         ...(opts.onSettlementStep ? { onStep: opts.onSettlementStep } : {}),
+        ...(opts.tamperEpoch ? { tamper: opts.tamperEpoch } : {}),
       })
     : undefined;
   // With a chain, the audit bound and slashes are priced from the market, not placeholders: R is

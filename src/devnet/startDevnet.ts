@@ -5,6 +5,7 @@
  */
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createPublicClient, createWalletClient, http } from 'viem';
@@ -38,6 +39,8 @@ export const DEVNET_EPOCH_SECONDS = 20;
 
 export type Devnet = {
   coordinatorUrl: string;
+  /** The three independent validators' APIs (signatures, disputes, metrics). */
+  validatorUrls: string[];
   /** The local chain (anvil) and the Plexus contracts deployed on it. */
   chain: {
     rpcUrl: string;
@@ -58,6 +61,16 @@ export type Devnet = {
   stop(): Promise<void>;
 };
 
+/** A TCP port free on 127.0.0.1 now (for a validator's API). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
 /**
  * Starts anvil on a free port and deploys the Plexus contracts with a 2-of-3 validator set made of
  * anvil's funded dev accounts 1–3 (account 0 deploys and holds the genesis supply), with
@@ -67,7 +80,12 @@ export type Devnet = {
 async function startLocalChain(
   dataDir: string,
   epochSeconds: number,
-): Promise<{ anvil: AnvilInstance; deployment: PlexusDeployment; validatorKeystores: string[] }> {
+): Promise<{
+  anvil: AnvilInstance;
+  deployment: PlexusDeployment;
+  validatorKeystores: string[];
+  submitterKeystore: string;
+}> {
   // Blocks every second besides one per transaction: the chain's clock must follow the wall
   // clock for epochs to end on time.
   const anvil = await startAnvil({ port: 0, blockTime: 1, mixedMining: true });
@@ -88,20 +106,24 @@ async function startLocalChain(
       withdrawalDelay: 2n * epochDuration,
       unbondingPeriod: 3n * epochDuration,
     });
-    // The coordinator signs epochs with two of the three validator keys (the 2-of-3 quorum),
-    // kept in encrypted keystores like every other devnet key.
+    // Each of the three validator processes gets its own key (the 2-of-3 quorum), kept in an
+    // encrypted keystore like every other devnet key; the coordinator holds none of them; it sends
+    // finalize transactions from a fourth dev account that signs nothing.
     const validatorKeystores: string[] = [];
-    for (const [i, key] of rest.slice(0, 2).entries()) {
+    for (const [i, key] of rest.slice(0, 3).entries()) {
       const path = join(dataDir, 'validators', `validator-${i + 1}.json`);
       await rm(path, { force: true });
       await createKeystore(path, DEVNET_PASSWORD, { privateKey: key, scrypt: DEVNET_SCRYPT });
       validatorKeystores.push(path);
     }
+    const submitterKeystore = join(dataDir, 'submitter.json');
+    await rm(submitterKeystore, { force: true });
+    await createKeystore(submitterKeystore, DEVNET_PASSWORD, { privateKey: rest[3]!, scrypt: DEVNET_SCRYPT });
     await writeFile(
       join(dataDir, 'deployment.json'),
       deploymentFileJson({ rpcUrl: anvil.rpcUrl, ...deployment }),
     );
-    return { anvil, deployment, validatorKeystores };
+    return { anvil, deployment, validatorKeystores, submitterKeystore };
   } catch (err) {
     await anvil.stop();
     throw err;
@@ -133,10 +155,13 @@ export async function startDevnet(opts: {
   const quiet = createLogger('devnet', { level: 'warn' });
   const env = { PLEXUS_KEYSTORE_PASSWORD: DEVNET_PASSWORD, PLEXUS_LOG_LEVEL: opts.logLevel ?? 'info' };
   const children: NodeChild[] = [];
+  /** The validator processes, apart from `children` (coordinator first, then providers). */
+  const validatorChildren: NodeChild[] = [];
   let anvil: AnvilInstance | undefined;
   const stop = async () => {
     // Providers drain first (they finish and report running tasks), then the coordinator stops.
     await Promise.all(children.filter((c) => c.name !== 'coordinator').map((c) => c.stop()));
+    await Promise.all(validatorChildren.map((c) => c.stop()));
     await Promise.all(children.filter((c) => c.name === 'coordinator').map((c) => c.stop()));
     await anvil?.stop();
   };
@@ -161,6 +186,10 @@ export async function startDevnet(opts: {
       logger: quiet,
       print,
     });
+    // Validator ports first: the coordinator is told where to pull signatures from at start.
+    const validatorPorts: number[] = [];
+    for (let i = 0; i < chain.validatorKeystores.length; i++) validatorPorts.push(await freePort());
+    const validatorUrls = validatorPorts.map((p) => `http://127.0.0.1:${p}`);
     const coordinator = spawnPlexus(
       'coordinator',
       [
@@ -175,14 +204,41 @@ export async function startDevnet(opts: {
         join(dataDir, 'deployment.json'),
         '--epoch-seconds',
         String(epochSeconds),
-        '--validator-keystore',
-        ...chain.validatorKeystores,
+        '--validator-url',
+        ...validatorUrls,
+        '--submitter-keystore',
+        chain.submitterKeystore,
       ],
       { env, print },
     );
     children.push(coordinator);
     const { url } = await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', 60_000);
     print(`coordinator  ${url}  (API /v1, OpenAPI ${url}/docs, metrics ${url}/metrics)`);
+    // Three independent validators (docs/validators.md): each its own key and store, each re-running
+    // every epoch from the coordinator's evidence before it signs.
+    for (const [i, keystore] of chain.validatorKeystores.entries()) {
+      const v = spawnPlexus(
+        `validator-${i + 1}`,
+        [
+          'validator',
+          'start',
+          '--keystore',
+          keystore,
+          '--deployment',
+          join(dataDir, 'deployment.json'),
+          '--coordinator',
+          url,
+          '--data-dir',
+          join(dataDir, `validator-${i + 1}`),
+          '--port',
+          String(validatorPorts[i]),
+        ],
+        { env, print },
+      );
+      validatorChildren.push(v);
+      await v.waitFor('PLEXUS_VALIDATOR_READY', 60_000);
+    }
+    print(`validators   ${validatorUrls.join(', ')}  (2 of 3 sign; disputes at /v1/disputes)`);
 
     const clientAccount = await loadOrCreateKeystore(join(dataDir, 'client', 'key.json'), DEVNET_PASSWORD, {
       scrypt: DEVNET_SCRYPT,
@@ -228,6 +284,7 @@ export async function startDevnet(opts: {
     const signer = createClient({ url, account: clientAccount });
     return {
       coordinatorUrl: url,
+      validatorUrls,
       chain: { rpcUrl: anvil.rpcUrl, deployment: chain.deployment, epochDuration: epochSeconds },
       children,
       registerProvider: async (keystore: string, region: string) => {

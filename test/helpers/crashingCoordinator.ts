@@ -5,16 +5,37 @@
  * epoch that charges a client. test/settlement.test.ts uses it to prove crash recovery; production
  * code carries no crash switch.
  *
- * Usage: node --import tsx test/helpers/crashingCoordinator.ts <closing|signed|sent|submitted> [coordinator options…]
+ * With `raise-earnings` instead of a step it never crashes but is dishonest: every epoch it closes
+ * claims the first rewards leaf (one provider's cumulative earnings) 1 base unit higher than the
+ * evidence gives, which independent validators must refuse (test/settlement.test.ts).
+ *
+ * Usage: node --import tsx test/helpers/crashingCoordinator.ts <closing|signed|sent|submitted|raise-earnings> [coordinator options…]
  */
 import { coordinatorCommand } from '../../src/cli/coordinator.ts';
 import { startCoordinator } from '../../src/coordinator/createCoordinator.ts';
+import { rewardsOf } from '../../src/coordinator/ledger/rewardsTree.ts';
 import type { SettlementStep } from '../../src/coordinator/settlement/createSettlement.ts';
+import type { EpochOutcome } from '../../src/coordinator/settlement/epochComputation.ts';
+
+/** The dishonest outcome: the first leaf of the rewards tree + 1 base unit, root and total rebuilt. */
+function raiseFirstLeaf(outcome: EpochOutcome): EpochOutcome {
+  if (!outcome.tree) return outcome;
+  const dump = JSON.parse(outcome.tree) as { values: { value: [string, string] }[] };
+  const earned = new Map(dump.values.map((v) => [v.value[0].toLowerCase(), BigInt(v.value[1])]));
+  const [first] = earned.keys();
+  earned.set(first!, earned.get(first!)! + 1n);
+  const r = rewardsOf(earned);
+  return {
+    ...outcome,
+    tree: r.dump,
+    payload: { ...outcome.payload, rewardsRoot: r.root, totalEarned: r.totalEarned },
+  };
+}
 
 const STEPS: readonly SettlementStep[] = ['closing', 'signed', 'sent', 'submitted'];
 const [crashAt, ...args] = process.argv.slice(2);
-if (!STEPS.includes(crashAt as SettlementStep)) {
-  console.error(`usage: crashingCoordinator.ts <${STEPS.join('|')}> [coordinator options…]`);
+if (!STEPS.includes(crashAt as SettlementStep) && crashAt !== 'raise-earnings') {
+  console.error(`usage: crashingCoordinator.ts <${STEPS.join('|')}|raise-earnings> [coordinator options…]`);
   process.exit(2);
 }
 
@@ -31,6 +52,8 @@ const command = coordinatorCommand().action(
     deployment?: string;
     rpcUrl?: string;
     validatorKeystore?: string[];
+    validatorUrl?: string[];
+    submitterKeystore?: string;
     epochSeconds: number;
     emissionPerEpoch?: bigint;
     mqttUrl?: string;
@@ -49,6 +72,8 @@ const command = coordinatorCommand().action(
         logLevel: o.logLevel as 'info',
         epochSeconds: o.epochSeconds,
         validatorKeystores: o.validatorKeystore ?? [],
+        validatorUrls: o.validatorUrl ?? [],
+        ...(o.submitterKeystore ? { submitterKeystore: o.submitterKeystore } : {}),
         validatorPassword:
           process.env.PLEXUS_VALIDATOR_PASSWORD ?? process.env.PLEXUS_KEYSTORE_PASSWORD ?? '',
         ...(o.deployment ? { deployment: o.deployment } : {}),
@@ -65,6 +90,7 @@ const command = coordinatorCommand().action(
         ...(o.rateLimitPerMinute !== undefined ? { rateLimitPerMinute: o.rateLimitPerMinute } : {}),
       },
       {
+        ...(crashAt === 'raise-earnings' ? { tamperEpoch: raiseFirstLeaf } : {}),
         // Only an epoch that charges a client: the test submits a job and expects its epoch to be
         // the one interrupted.
         onSettlementStep: (step, { payload }) => {

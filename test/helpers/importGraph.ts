@@ -97,6 +97,15 @@ const isTest = (path: string): boolean => /\.test\.tsx?$/.test(path);
 const SQL_CALL =
   /\.(selectFrom|insertInto|updateTable|deleteFrom|replaceInto|mergeInto)\s*\(|\bsql\s*`|\bsql\.(raw|ref|table|id|lit)\s*\(/;
 
+/** The coordinator modules an independent validator may import: pure, no store, no I/O. */
+export const VALIDATOR_MAY_IMPORT: readonly string[] = [
+  'src/coordinator/settlement/epochComputation.ts',
+  'src/coordinator/settlement/evidence.ts',
+  'src/coordinator/ledger/rewardsTree.ts',
+  'src/coordinator/ledger/accounts.ts',
+  'src/coordinator/ledger/epochPayload.ts',
+];
+
 /**
  * Checks every rule over `files` and returns what breaks them (empty when the tree is clean):
  *
@@ -108,7 +117,11 @@ const SQL_CALL =
  *   only (ledger imports neither, market does not import settlement), and none of them imports the
  *   HTTP routes or the work loop;
  * - `routes`: HTTP route handlers (`src/coordinator/api/`) contain no SQL and do not import kysely's
- *   `sql` tag: queries live with the module that owns the table.
+ *   `sql` tag: queries live with the module that owns the table;
+ * - `validator`: `src/validator/` imports from the coordinator only its pure epoch computation,
+ *   evidence codec and pure ledger modules (VALIDATOR_MAY_IMPORT), and otherwise only
+ *   `src/protocol`, `src/chain`, `src/keystore`, `src/errors`, the logger and itself: a validator
+ *   that shared the coordinator's store or routes would not be independent.
  *
  * @example
  * const bad = checkImportRules(readSources(repoRoot, ['src', 'web', 'lab']));
@@ -138,6 +151,15 @@ export function checkImportRules(files: readonly SourceFile[]): Violation[] {
       if (under(p, 'web') && under(to, 'src')) {
         if (!under(to, 'src/protocol')) bad('web', 'the explorer may import only src/protocol');
         else if (!e.typeOnly) bad('web', 'imports from src/protocol must be type-only in the web build');
+      }
+      if (under(p, 'src/validator') && under(to, 'src')) {
+        const ok =
+          ['src/validator', 'src/protocol', 'src/chain', 'src/keystore', 'src/errors'].some((d) =>
+            under(to, d),
+          ) ||
+          to === 'src/logger.ts' ||
+          VALIDATOR_MAY_IMPORT.includes(to);
+        if (!ok) bad('validator', 'a validator imports only the pure epoch computation from the coordinator');
       }
       const layer = (path: string): number =>
         under(path, 'src/coordinator/ledger')

@@ -21,11 +21,12 @@ const SCRIPT = fileURLToPath(new URL('./crashingCoordinator.ts', import.meta.url
  * assert.equal(await c.exited, null); // killed by the signal
  */
 export function spawnCrashingCoordinator(
-  crashAt: SettlementStep,
+  crashAt: SettlementStep | 'raise-earnings',
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; showLevel?: number; print?: (line: string) => void } = {},
 ): NodeChild {
-  const name = `coordinator (crashes after ${crashAt})`;
+  const name =
+    crashAt === 'raise-earnings' ? 'coordinator (dishonest)' : `coordinator (crashes after ${crashAt})`;
   const print = opts.print ?? ((l: string) => process.stderr.write(`${l}\n`));
   const showLevel = opts.showLevel ?? 40;
   const proc = spawn(process.execPath, ['--import', 'tsx', SCRIPT, crashAt, ...args], {

@@ -275,7 +275,8 @@ contract PlexusHandler is CommonBase, StdCheats, StdUtils {
                 keccak256(abi.encodePacked(p.chargeAmounts)),
                 keccak256(abi.encodePacked(p.slashProviders)),
                 keccak256(abi.encodePacked(p.slashAmounts)),
-                p.emission
+                p.emission,
+                p.evidenceHash
             )
         );
         return keccak256(abi.encodePacked("\x19\x01", domain, structHash));

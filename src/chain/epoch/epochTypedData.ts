@@ -12,6 +12,7 @@ export type EpochPayloadStruct = {
   slashProviders: readonly Address[];
   slashAmounts: readonly bigint[];
   emission: bigint;
+  evidenceHash: Hex;
 };
 
 /**
@@ -30,6 +31,7 @@ export function toEpochStruct(p: EpochPayload): EpochPayloadStruct {
     slashProviders: p.slashes.map((s) => s.provider),
     slashAmounts: p.slashes.map((s) => s.amount),
     emission: p.emission,
+    evidenceHash: p.evidenceHash,
   };
 }
 

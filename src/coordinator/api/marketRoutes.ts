@@ -20,6 +20,7 @@ import { listPriceHistory } from '../market/priceQueries.ts';
 import { unitOf } from '../market/resourceClass.ts';
 import type { EpochSummary } from '../settlement/epochComputation.ts';
 import { listEpochs, listEpochsWithTree } from '../settlement/epochQueries.ts';
+import { evidenceRoutes } from '../settlement/evidenceRoutes.ts';
 import type { Database } from '../store/schema.ts';
 
 /** How many epochs of price history and epoch rows the API returns at most. */
@@ -40,6 +41,7 @@ export function marketRoutes(deps: {
   const { db, market } = deps;
   return async (app: FastifyInstance) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
+    await app.register(evidenceRoutes({ db }));
 
     r.get(
       '/v1/epochs',

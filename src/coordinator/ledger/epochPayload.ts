@@ -5,6 +5,8 @@
 import type { Address, Hex } from 'viem';
 import type { EpochPayload } from '../../chain/types.ts';
 
+const ZERO_HASH: Hex = `0x${'0'.repeat(64)}`;
+
 /**
  * An epoch payload as stored (bigints as decimal strings).
  *
@@ -29,6 +31,7 @@ export function payloadFromJson(s: string): EpochPayload {
     charges: { client: Address; amount: string }[];
     slashes: { provider: Address; amount: string }[];
     emission: string;
+    evidenceHash?: Hex;
   };
   return {
     epoch: BigInt(j.epoch),
@@ -37,5 +40,7 @@ export function payloadFromJson(s: string): EpochPayload {
     charges: j.charges.map((c) => ({ client: c.client, amount: BigInt(c.amount) })),
     slashes: j.slashes.map((s) => ({ provider: s.provider, amount: BigInt(s.amount) })),
     emission: BigInt(j.emission),
+    // Payloads stored before evidence bundles existed carry none: the zero hash, as the contract had.
+    evidenceHash: j.evidenceHash ?? ZERO_HASH,
   };
 }

@@ -3,10 +3,12 @@
  * read (readEpochInputs.ts), compute (epochComputation.ts, pure), write (writeEpoch.ts).
  */
 import type { Kysely } from 'kysely';
+import type { Hex } from 'viem';
 import type { PlexusReader } from '../../chain/types.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
-import { computeEpoch } from './epochComputation.ts';
+import { computeEpoch, type EpochOutcome } from './epochComputation.ts';
+import { EVIDENCE_VERSION, encodeEvidence, GENESIS_EVIDENCE_HASH } from './evidence.ts';
 import { readChainInputs, readStoreInputs } from './readEpochInputs.ts';
 import { writeEpoch } from './writeEpoch.ts';
 
@@ -29,6 +31,13 @@ export async function closeEpoch(deps: {
   /** Sensor emission of the epoch, shared by device owners by quality (docs/sensors.md). */
   sensorEmissionPerEpoch?: bigint;
   now: number;
+  /** Chain id of the settlement contract, part of the evidence bundle (default: the reader's chain). */
+  chainId?: number;
+  /**
+   * Test-only: alters the outcome after the honest computation (a dishonest coordinator, to prove
+   * validators refuse it — test/validators.test.ts). Never set in production.
+   */
+  tamper?: (outcome: EpochOutcome) => EpochOutcome;
 }): Promise<void> {
   const { db, market, epoch, now } = deps;
   const w = { epoch, startsAt: market.clock.startsAt(epoch), endsAt: market.clock.endsAt(epoch) };
@@ -36,14 +45,42 @@ export async function closeEpoch(deps: {
   await db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('epochs').select('status').where('epoch', '=', epoch).executeTakeFirst();
     if (row && row.status !== 'open') return; // closed already (a replay)
-    const outcome = computeEpoch({
+    const inputs = {
       ...w,
       closedAt: now,
       emissionPerEpoch: deps.emissionPerEpoch,
       sensorEmissionPerEpoch: deps.sensorEmissionPerEpoch ?? 0n,
       ...pre,
       ...(await readStoreInputs(trx, market, w)),
+    };
+    // The evidence bundle: exactly these inputs, chained to the previous epoch's bundle. Its hash
+    // goes into the payload, so validators sign the facts along with the amounts.
+    const prev = await trx
+      .selectFrom('epoch_evidence')
+      .select('hash')
+      .where('epoch', '=', epoch - 1)
+      .executeTakeFirst();
+    const evidence = encodeEvidence({
+      version: EVIDENCE_VERSION,
+      epoch,
+      chainId: deps.chainId ?? deps.chain.publicClient.chain?.id ?? 0,
+      settlement: deps.chain.addresses.settlement,
+      prevHash: (prev?.hash as Hex | undefined) ?? GENESIS_EVIDENCE_HASH,
+      inputs,
     });
+    let outcome = computeEpoch(inputs, evidence.hash);
+    if (deps.tamper) outcome = deps.tamper(outcome);
+    await trx
+      .insertInto('epoch_evidence')
+      .values({
+        epoch,
+        hash: evidence.hash,
+        prev_hash: (prev?.hash as Hex | undefined) ?? GENESIS_EVIDENCE_HASH,
+        body: evidence.text,
+        created_at: now,
+      })
+      .onConflict((oc) => oc.column('epoch').doNothing())
+      .execute();
     await writeEpoch(trx, w, outcome, pre.sensorScores, now);
   });
 }

@@ -8,7 +8,6 @@ import type { Hex, LocalAccount } from 'viem';
 import { plexusAbis } from '../../chain/abis.ts';
 import { sendFinalizeEpoch, waitForFinalizeEpoch } from '../../chain/actions/coordinator/finalizeEpoch.ts';
 import { ChainRevertError } from '../../chain/ChainRevertError.ts';
-import { signEpoch } from '../../chain/epoch/signEpoch.ts';
 import type { EpochPayload, EpochSignature, PlexusWriter } from '../../chain/types.ts';
 import type { Logger } from '../../logger.ts';
 import { payloadFromJson } from '../ledger/epochPayload.ts';
@@ -16,6 +15,8 @@ import type { Market } from '../market/createMarket.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Database } from '../store/schema.ts';
 import { closeEpoch } from './closeEpoch.ts';
+import { type EpochSigner, localSigner } from './collectSignatures.ts';
+import type { EpochOutcome } from './epochComputation.ts';
 
 /**
  * A point in an epoch's settlement, reached right after: `closing` its close was stored,
@@ -55,18 +56,22 @@ export type Settlement = {
 };
 
 /**
- * Builds the settlement loop. `validators` are the coordinator's validator keys (decrypted from
- * keystores); it signs with all of them, and submits from the first.
+ * Builds the settlement loop. `signer` gathers the validators' signatures (collectSignatures.ts:
+ * pulled from independent validators, which recompute the epoch from its evidence first); an
+ * epoch waits in `closing` until `signer.threshold` of them sign. `writer` sends the transactions.
  *
  * @example
- * const s = createSettlement({ db, market, writer, validators, chainId, emissionPerEpoch, log });
+ * const s = createSettlement({ db, market, writer, signer, chainId, emissionPerEpoch, log });
  * s.start();
  */
 export function createSettlement(deps: {
   db: Kysely<Database>;
   market: Market;
   writer: PlexusWriter;
-  validators: readonly LocalAccount[];
+  /** Where signatures come from: independent validators (remoteSigner) in production. */
+  signer?: EpochSigner;
+  /** Legacy: validator keys held in this process (tests only); used when `signer` is absent. */
+  validators?: readonly LocalAccount[];
   chainId: number;
   emissionPerEpoch: bigint;
   /** Sensor emission per epoch, shared by device owners by quality (docs/sensors.md); default none. */
@@ -76,8 +81,17 @@ export function createSettlement(deps: {
   metrics?: Metrics;
   /** Runs after each step of each epoch (tests: crash injection); none in production. */
   onStep?: SettlementStepHook;
+  /** Test-only: a dishonest coordinator's alteration of each closed epoch (see closeEpoch). */
+  tamper?: (outcome: EpochOutcome) => EpochOutcome;
 }): Settlement {
   const { db, market, writer, log } = deps;
+  const signer =
+    deps.signer ??
+    localSigner(
+      deps.validators ?? [],
+      { chainId: deps.chainId, settlement: writer.addresses.settlement },
+      Math.max(1, deps.validators?.length ?? 0),
+    );
   const now = deps.now ?? Date.now;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -86,6 +100,8 @@ export function createSettlement(deps: {
   let rowsUpTo = 0;
   /** The chain's last finalized epoch as last read (undefined: not read yet). */
   let knownFinalized: number | undefined;
+  /** The epoch last logged as waiting for signatures (logged once, not every tick). */
+  let waitingFor: number | undefined;
 
   async function setStatus(epoch: number, set: Partial<Database['epochs']>): Promise<void> {
     await db
@@ -196,6 +212,8 @@ export function createSettlement(deps: {
         emissionPerEpoch: deps.emissionPerEpoch,
         sensorEmissionPerEpoch: deps.sensorEmissionPerEpoch ?? 0n,
         now: now(),
+        chainId: deps.chainId,
+        ...(deps.tamper ? { tamper: deps.tamper } : {}),
       });
       log.info({ epoch: e }, 'epoch closed');
       if (deps.onStep) {
@@ -211,9 +229,17 @@ export function createSettlement(deps: {
     }
     const payload = payloadFromJson(row.payload!);
     if (row.status === 'closing') {
-      const target = { chainId: deps.chainId, settlement: writer.addresses.settlement };
-      const sigs: EpochSignature[] = [];
-      for (const v of deps.validators) sigs.push(await signEpoch(v, target, payload));
+      const sigs = await signer.collect(payload);
+      if (sigs.length < signer.threshold) {
+        // Validators are still checking the evidence, are down, or refuse it: the epoch waits.
+        if (waitingFor !== e)
+          log.info(
+            { epoch: e, signatures: sigs.length, threshold: signer.threshold },
+            'waiting for validator signatures',
+          );
+        waitingFor = e;
+        return;
+      }
       await setStatus(e, { status: 'signed', signatures: JSON.stringify(sigs) });
       await deps.onStep?.('signed', { epoch: e, payload });
       return step();

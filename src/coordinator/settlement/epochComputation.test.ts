@@ -84,6 +84,7 @@ test('an empty epoch posts nothing, has the zero root, and lowers the price by t
     charges: [],
     slashes: [],
     emission: 0n,
+    evidenceHash: zeroHash,
   });
   assert.equal(out.tree, null);
   assert.deepEqual(out.summary, {
@@ -246,6 +247,7 @@ test('emission splits by capacity with its dust to the largest remainder; sensor
     ],
     slashes: [{ provider: p1, amount: 10n }],
     emission: 200n,
+    evidenceHash: zeroHash,
   });
   assert.equal(out.tree, expected.dump);
   assert.equal(out.slashesAppliedThrough, 5);

@@ -9,7 +9,7 @@
  * bundle of the same inputs and must arrive at the same payload. Its runtime imports are pure
  * too (pricing and emission splits, ledger account names, the rewards tree): no store, no RPC.
  */
-import type { Address } from 'viem';
+import { type Address, type Hex, zeroHash } from 'viem';
 import { MAX_EMISSION_PER_EPOCH } from '../../chain/constants.ts';
 import type { EpochCharge, EpochPayload, EpochSlash } from '../../chain/types.ts';
 import type { HardwareClaim } from '../../protocol/schemas.ts';
@@ -409,12 +409,14 @@ export function computePrices(
  * Closes an epoch on paper: charges, slashes, provider then sensor emission (together never above
  * MAX_EMISSION_PER_EPOCH), the rewards tree over every provider's cumulative earnings including
  * this epoch's, the epoch's figures and the next base prices. Pure and deterministic.
+ * `evidenceHash` is the sha256 of the evidence bundle holding these inputs (settlement/evidence.ts);
+ * it is carried into the payload unchanged, so validators sign the facts along with the amounts.
  *
  * @example
- * const outcome = computeEpoch(inputs);
+ * const outcome = computeEpoch(inputs, bundleHash);
  * outcome.payload.rewardsRoot; // what the validators sign
  */
-export function computeEpoch(inputs: EpochInputs): EpochOutcome {
+export function computeEpoch(inputs: EpochInputs, evidenceHash: Hex = zeroHash): EpochOutcome {
   const { epoch } = inputs;
   const charged = computeCharges(epoch, inputs.unsettled);
   const slashed = computeSlashes(epoch, inputs.slashRequests, inputs.stakeHeld);
@@ -453,6 +455,7 @@ export function computeEpoch(inputs: EpochInputs): EpochOutcome {
       charges: charged.charges,
       slashes: slashed.slashes,
       emission,
+      evidenceHash,
     },
     tree: rewards.dump,
     summary,

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { createWalletClient, http, type LocalAccount } from 'viem';
+import { type Address, createWalletClient, http, type LocalAccount } from 'viem';
 import { getSettlementState } from '../../chain/actions/coordinator/getSettlementState.ts';
 import { connectPlexus } from '../../chain/connectPlexus.ts';
 import type { PlexusWriter } from '../../chain/types.ts';
@@ -12,7 +12,11 @@ import type { Database } from '../store/schema.ts';
 
 export type SettlementChain = {
   writer: PlexusWriter;
+  /** Validator keys held here (legacy `--validator-keystore` mode); empty with independent validators. */
   validators: LocalAccount[];
+  /** The deployment's validator set and signature threshold. */
+  validatorSet: Address[];
+  threshold: number;
   info: ChainInfo;
   genesisMs: number;
   /** The registry's minimum stake: the stake every active provider has at least. */
@@ -34,6 +38,13 @@ export async function openSettlementChain(opts: {
   deploymentFile: string;
   keystores: readonly string[];
   password: string;
+  /**
+   * With independent validators: the key that sends finalize transactions (pays gas, signs no
+   * epoch). It must not be a validator key: the coordinator holds none.
+   */
+  submitterKeystore?: string;
+  /** Independent validators are configured: `keystores` must then be empty. */
+  independentValidators?: boolean;
   epochSeconds: number;
   log: Logger;
 }): Promise<SettlementChain> {
@@ -54,17 +65,38 @@ export async function openSettlementChain(opts: {
       `--epoch-seconds ${opts.epochSeconds} differs from the deployment's epochDuration ${d.epochDuration}`,
     );
   }
-  if (opts.keystores.length === 0)
-    throw new PlexusError('PLX_EPOCH_CONFIG', 'settlement needs validator keystores');
-  const validators: LocalAccount[] = [];
-  for (const path of opts.keystores)
-    validators.push(await openKeystore(path, opts.password, { logger: opts.log }));
   const known = new Set(d.validators.map((v) => v.toLowerCase()));
-  for (const v of validators) {
-    if (!known.has(v.address.toLowerCase()))
-      throw new PlexusError('PLX_EPOCH_CONFIG', `${v.address} is not a validator of this deployment`);
+  const validators: LocalAccount[] = [];
+  let sender: LocalAccount;
+  if (opts.independentValidators) {
+    if (opts.keystores.length > 0)
+      throw new PlexusError(
+        'PLX_EPOCH_CONFIG',
+        'with --validator-url the coordinator holds no validator key',
+      );
+    if (!opts.submitterKeystore)
+      throw new PlexusError(
+        'PLX_EPOCH_CONFIG',
+        'with --validator-url, --submitter-keystore sends the transactions',
+      );
+    sender = await openKeystore(opts.submitterKeystore, opts.password, { logger: opts.log });
+    if (known.has(sender.address.toLowerCase()))
+      throw new PlexusError('PLX_EPOCH_CONFIG', `the submitter ${sender.address} is a validator key`);
+  } else {
+    if (opts.keystores.length === 0)
+      throw new PlexusError(
+        'PLX_EPOCH_CONFIG',
+        'settlement needs --validator-url (or legacy validator keystores)',
+      );
+    for (const path of opts.keystores)
+      validators.push(await openKeystore(path, opts.password, { logger: opts.log }));
+    for (const v of validators) {
+      if (!known.has(v.address.toLowerCase()))
+        throw new PlexusError('PLX_EPOCH_CONFIG', `${v.address} is not a validator of this deployment`);
+    }
+    sender = validators[0]!;
   }
-  if (validators.length < d.threshold) {
+  if (!opts.independentValidators && validators.length < d.threshold) {
     throw new PlexusError(
       'PLX_EPOCH_CONFIG',
       `${validators.length} validator keys, threshold is ${d.threshold}`,
@@ -72,9 +104,9 @@ export async function openSettlementChain(opts: {
   }
   const addresses = { token: d.token, registry: d.registry, escrow: d.escrow, settlement: d.settlement };
   const reader = connectPlexus({ rpcUrl, chainId: d.chainId, addresses });
-  // The first validator key sends the finalize transactions (it needs gas, nothing else).
+  // The submitter (or, legacy, the first validator key) sends the finalize transactions: gas only.
   const walletClient = createWalletClient({
-    account: validators[0]!,
+    account: sender,
     chain: reader.publicClient.chain,
     transport: http(rpcUrl),
   });
@@ -105,6 +137,8 @@ export async function openSettlementChain(opts: {
   return {
     writer: ctx,
     validators,
+    validatorSet: d.validators as Address[],
+    threshold: d.threshold,
     genesisMs,
     minStake: BigInt(d.minStake),
     info: {

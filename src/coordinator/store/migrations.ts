@@ -389,6 +389,20 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0006_epoch_evidence': {
+    // One evidence bundle per closed epoch (settlement/evidence.ts): canonical JSON, its sha256
+    // (the payload's evidenceHash) and the previous epoch's hash it is chained to.
+    async up(db) {
+      await db.schema
+        .createTable('epoch_evidence')
+        .addColumn('epoch', 'integer', (c) => c.primaryKey())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('prev_hash', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 /** Kysely migration provider over the in-code list above. */

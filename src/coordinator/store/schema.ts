@@ -180,6 +180,22 @@ export type PricesTable = {
 
 export type EpochStatus = 'open' | 'closing' | 'signed' | 'submitted' | 'settled';
 /** The settlement state machine of one epoch (src/coordinator/settlement). */
+/**
+ * An epoch's evidence bundle (settlement/evidence.ts), written when the epoch closes.
+ *
+ * @example
+ * const row: EpochEvidenceTable = { epoch: 4, hash: '0x…', prev_hash: '0x…', body: '{…}', created_at: Date.now() };
+ */
+export type EpochEvidenceTable = {
+  epoch: number;
+  /** sha256 of `body` (the payload's evidenceHash). */
+  hash: string;
+  prev_hash: string;
+  /** Canonical JSON of the bundle. */
+  body: string;
+  created_at: number;
+};
+
 export type EpochsTable = {
   epoch: number;
   status: EpochStatus;
@@ -352,4 +368,5 @@ export type Database = {
   sensor_readings: SensorReadingsTable;
   sensor_scores: SensorScoresTable;
   sensor_purchases: SensorPurchasesTable;
+  epoch_evidence: EpochEvidenceTable;
 };

@@ -1,0 +1,109 @@
+/**
+ * Independent validators on the devnet (`npm run bench -- validator [--json]`, docs/validators.md):
+ * a devnet with three validator processes runs the demo job; then, for every settled epoch, the
+ * seconds from its end to its finalization on chain, the evidence bytes per settled task, the CPU a
+ * validator spends replaying every epoch (download, decode, `computeEpoch`, compare: this process,
+ * `process.cpuUsage`) against the coordinator's own CPU over the same run (its /proc stat), and the
+ * disputes the three validators recorded (0 in an honest run).
+ *
+ * Options: `--images N` (demo images, default 6), `--epochs N` (settled epochs to wait for, default 4).
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Address } from 'viem';
+import { startDevnet } from '../src/devnet/startDevnet.ts';
+import { downloadEvidence } from '../src/validator/createValidator.ts';
+import { type EpochClaim, verifyEpoch } from '../src/validator/verifyEpoch.ts';
+
+const option = (args: string[], name: string, dflt: number): number => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+
+/** CPU seconds (user + system) of a Linux process so far, from /proc (clock ticks of 1/100 s). */
+function processCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+type EpochRow = {
+  epoch: number;
+  status: string;
+  endsAt: number;
+  settledAt: number | null;
+  tasksSettled: number;
+};
+
+/**
+ * Runs the benchmark and returns its figures.
+ *
+ * @example
+ * const { evidenceBytesPerTask, replayCpuShare, secondsToFinalize, disputesInHonestRun } = await run([]);
+ */
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const images = option(args, '--images', 6);
+  const wantEpochs = option(args, '--epochs', 4);
+  const dir = await mkdtemp(join(tmpdir(), 'plexus-bench-validator-'));
+  const net = await startDevnet({ dataDir: dir, providers: 3, port: 0, print: () => {}, logLevel: 'warn' });
+  try {
+    const url = net.coordinatorUrl;
+    const demo = await net.runDemo(images);
+    await net.checkSettlement();
+    const epochs = async () =>
+      ((await (await fetch(`${url}/v1/epochs`)).json()) as { epochs: EpochRow[] }).epochs;
+    const deadline = Date.now() + 300_000;
+    while ((await epochs()).filter((e) => e.status === 'settled').length < wantEpochs) {
+      if (Date.now() > deadline) throw new Error(`fewer than ${wantEpochs} epochs settled in 300 s`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const coordinatorCpu = processCpuSeconds(net.children[0]!.proc.pid!);
+    const settled = (await epochs()).filter((e) => e.status === 'settled').sort((a, b) => a.epoch - b.epoch);
+    const target = {
+      chainId: Number(net.chain.deployment.chainId),
+      settlement: net.chain.deployment.settlement as Address,
+    };
+    let bytes = 0;
+    let tasks = 0;
+    let prevHash = null;
+    const cpu0 = process.cpuUsage();
+    for (const e of settled) {
+      const text = await downloadEvidence(url, e.epoch);
+      const claim = (await (await fetch(`${url}/v1/epochs/${e.epoch}/claim`)).json()) as EpochClaim;
+      const v = verifyEpoch({ evidence: text, claim, target, prevHash });
+      if (!v.ok) throw new Error(`epoch ${e.epoch}: ${v.fact} differs in an honest run`);
+      prevHash = v.evidenceHash;
+      bytes += Buffer.byteLength(text);
+      tasks += e.tasksSettled;
+    }
+    const cpu = process.cpuUsage(cpu0);
+    const replayCpu = (cpu.user + cpu.system) / 1e6;
+    const waits = settled.filter((e) => e.settledAt !== null).map((e) => (e.settledAt! - e.endsAt) / 1000);
+    waits.sort((a, b) => a - b);
+    let disputes = 0;
+    for (const v of net.validatorUrls)
+      disputes += ((await (await fetch(`${v}/v1/disputes`)).json()) as { disputes: unknown[] }).disputes
+        .length;
+    const out = {
+      epochs: settled.length,
+      tasksSettled: tasks,
+      demoTasksMatched: demo.matched,
+      evidenceBytes: bytes,
+      evidenceBytesPerTask: tasks > 0 ? Math.round(bytes / tasks) : null,
+      replayCpuSeconds: Number(replayCpu.toFixed(3)),
+      coordinatorCpuSeconds: Number(coordinatorCpu.toFixed(2)),
+      replayCpuShare: Number((replayCpu / coordinatorCpu).toFixed(4)),
+      secondsToFinalize: waits[Math.floor(waits.length / 2)] ?? null,
+      secondsToFinalizeMax: waits.at(-1) ?? null,
+      disputesInHonestRun: disputes,
+    };
+    console.error(
+      `${out.epochs} epochs, ${tasks} tasks: evidence ${bytes} B (${out.evidenceBytesPerTask} B/task); replay ${out.replayCpuSeconds} s CPU vs coordinator ${out.coordinatorCpuSeconds} s (${(out.replayCpuShare * 100).toFixed(2)} %); end → finalized median ${out.secondsToFinalize} s (max ${out.secondsToFinalizeMax} s); disputes ${disputes}`,
+    );
+    return out;
+  } finally {
+    await net.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}

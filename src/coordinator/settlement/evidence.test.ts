@@ -1,0 +1,91 @@
+/**
+ * The evidence bundle: canonical, content-addressed, and enough to re-run the epoch exactly.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type Address, zeroHash } from 'viem';
+import { computeEpoch, type EpochInputs } from './epochComputation.ts';
+import { canonicalJson, decodeEvidence, encodeEvidence, GENESIS_EVIDENCE_HASH } from './evidence.ts';
+import { parseRange } from './evidenceRoutes.ts';
+
+const p1 = `0x${'a1'.repeat(20)}` as Address;
+const c1 = `0x${'c1'.repeat(20)}` as Address;
+const settlement = `0x${'5e'.repeat(20)}` as Address;
+
+const inputs: EpochInputs = {
+  epoch: 3,
+  startsAt: 10_000,
+  endsAt: 11_000,
+  closedAt: 11_200,
+  emissionPerEpoch: 100n,
+  sensorEmissionPerEpoch: 0n,
+  unsettled: [{ client: c1, amount: 60n, escrow: 100n }],
+  slashRequests: [],
+  stakeHeld: [],
+  sessions: [{ provider: p1, slots: 2, connectedAt: 9_000, disconnectedAt: null }],
+  activeOnChain: [p1],
+  faulted: [],
+  providers: [
+    {
+      address: p1,
+      region: 'eu',
+      hardware: { cpuModel: 'x', cpuCores: 4, memoryBytes: 1, gpus: [], executionProviders: ['cpu'] },
+      capability: JSON.stringify({ proven: true, gflops: 3.5 }),
+    },
+  ],
+  sensorScores: [],
+  providerBalances: [{ account: `provider:${p1}:earnings`, balance: -57n }],
+  epochBalances: [
+    { account: `client:${c1}:unsettled`, balance: 60n },
+    { account: `provider:${p1}:earnings`, balance: -57n },
+    { account: 'protocol:fees', balance: -3n },
+  ],
+  tasksSettled: 2,
+  leases: [{ provider: p1, createdAt: 10_100, finishedAt: 10_600, gpu: false }],
+  prices: [{ class: 'cpu', basePrice: 8_000_000n }],
+};
+
+test('canonical JSON sorts keys, writes bigints as strings and is a fixed point of its own parse', () => {
+  assert.equal(
+    canonicalJson({ b: 1n, a: [2, { d: 'x', c: null, u: undefined }] }),
+    '{"a":[2,{"c":null,"d":"x"}],"b":"1"}',
+  );
+  const text = canonicalJson(inputs);
+  assert.equal(canonicalJson(JSON.parse(text)), text);
+});
+
+test('a decoded bundle re-runs to the same payload, hash included; any change moves the hash', () => {
+  const bundle = {
+    version: 1,
+    epoch: 3,
+    chainId: 31337,
+    settlement,
+    prevHash: GENESIS_EVIDENCE_HASH,
+    inputs,
+  };
+  const { text, hash } = encodeEvidence(bundle);
+  assert.match(hash, /^0x[0-9a-f]{64}$/);
+  assert.notEqual(hash, zeroHash);
+  const decoded = decodeEvidence(text);
+  assert.equal(decoded.hash, hash);
+  assert.deepEqual(decoded.bundle.inputs, inputs);
+  assert.deepEqual(computeEpoch(decoded.bundle.inputs, decoded.hash), computeEpoch(inputs, hash));
+  const raised = encodeEvidence({
+    ...bundle,
+    inputs: { ...inputs, unsettled: [{ client: c1, amount: 61n, escrow: 100n }] },
+  });
+  assert.notEqual(raised.hash, hash);
+  // Chained: the same facts after another previous bundle are another bundle.
+  assert.notEqual(encodeEvidence({ ...bundle, prevHash: raised.hash }).hash, hash);
+  // Not canonical (whitespace): refused, since two texts must not share facts under two hashes.
+  assert.throws(() => decodeEvidence(JSON.stringify(JSON.parse(text), null, 1)), /not canonical/);
+});
+
+test('ranges: open-ended, suffix, clamped end, unsatisfiable', () => {
+  assert.deepEqual(parseRange('bytes=10-', 100), { start: 10, end: 99 });
+  assert.deepEqual(parseRange('bytes=-10', 100), { start: 90, end: 99 });
+  assert.deepEqual(parseRange('bytes=5-500', 100), { start: 5, end: 99 });
+  assert.equal(parseRange(undefined, 100), null);
+  assert.equal(parseRange('bytes=100-', 100), 'invalid');
+  assert.equal(parseRange('items=1-2', 100), 'invalid');
+});

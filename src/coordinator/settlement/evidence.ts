@@ -1,0 +1,124 @@
+/**
+ * The evidence bundle of an epoch (docs/validators.md): the inputs `computeEpoch` ran on, in the
+ * order the store returned them, chained to the previous epoch's bundle by hash, serialised as
+ * canonical JSON (keys sorted, bigints as decimal strings, no whitespace) and addressed by its
+ * sha256. The hash is part of the FinalizeEpoch payload validators sign and EpochSettlement
+ * stores, so a finalized epoch names exactly the facts it was computed from.
+ *
+ * Pure: no store, no chain, no Node APIs — the validator imports it beside epochComputation.ts.
+ */
+import { sha256 } from '@noble/hashes/sha2';
+import { bytesToHex } from '@noble/hashes/utils';
+import { type Address, type Hex, zeroHash } from 'viem';
+import type { EpochInputs } from './epochComputation.ts';
+
+/** Format version of the bundle; a validator refuses a version it does not know. */
+export const EVIDENCE_VERSION = 1;
+
+/**
+ * An epoch's evidence bundle.
+ *
+ * @example
+ * const b: EvidenceBundle = { version: 1, epoch: 4, chainId: 31337, settlement, prevHash, inputs };
+ */
+export type EvidenceBundle = {
+  version: number;
+  epoch: number;
+  /** The chain and settlement contract the epoch settles on (the signature's domain). */
+  chainId: number;
+  settlement: Address;
+  /** Hash of epoch − 1's bundle (the zero hash for the first epoch this coordinator closed). */
+  prevHash: Hex;
+  inputs: EpochInputs;
+};
+
+/**
+ * Canonical JSON: object keys sorted, bigints as decimal strings, `undefined` members dropped.
+ * Applying it to its own parse gives the same text, which is what makes the hash checkable.
+ *
+ * @example
+ * canonicalJson({ b: 1n, a: [2, { d: 'x', c: null }] }); // '{"a":[2,{"c":null,"d":"x"}],"b":"1"}'
+ */
+export function canonicalJson(value: unknown): string {
+  if (typeof value === 'bigint') return JSON.stringify(value.toString());
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value))
+    return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  const keys = Object.keys(value)
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+/**
+ * sha256 of a bundle's bytes, as a 0x-prefixed bytes32.
+ *
+ * @example
+ * const hash = evidenceHash(new TextEncoder().encode(text)); // '0x3f…'
+ */
+export function evidenceHash(bytes: Uint8Array): Hex {
+  return `0x${bytesToHex(sha256(bytes))}`;
+}
+
+/**
+ * Serialises a bundle canonically and hashes it.
+ *
+ * @example
+ * const { text, hash } = encodeEvidence({ version: 1, epoch, chainId, settlement, prevHash, inputs });
+ */
+export function encodeEvidence(bundle: EvidenceBundle): { text: string; hash: Hex } {
+  const text = canonicalJson(bundle);
+  return { text, hash: evidenceHash(new TextEncoder().encode(text)) };
+}
+
+const big = (s: unknown): bigint => BigInt(s as string);
+
+/**
+ * Parses a bundle's text back into typed inputs (bigints restored) and checks it is canonical, so
+ * two parties holding the same hash hold the same facts. Throws on anything else.
+ *
+ * @example
+ * const { bundle, hash } = decodeEvidence(text); // computeEpoch(bundle.inputs, hash)
+ */
+export function decodeEvidence(text: string): { bundle: EvidenceBundle; hash: Hex } {
+  const raw = JSON.parse(text) as EvidenceBundle & { inputs: Record<string, unknown> };
+  if (canonicalJson(raw) !== text) throw new Error('evidence is not canonical JSON');
+  if (raw.version !== EVIDENCE_VERSION) throw new Error(`unknown evidence version ${raw.version}`);
+  const i = raw.inputs as Record<string, unknown>;
+  const inputs: EpochInputs = {
+    ...(raw.inputs as unknown as EpochInputs),
+    emissionPerEpoch: big(i.emissionPerEpoch),
+    sensorEmissionPerEpoch: big(i.sensorEmissionPerEpoch),
+    unsettled: (i.unsettled as unknown as { client: Address; amount: string; escrow: string }[]).map((u) => ({
+      client: u.client,
+      amount: big(u.amount),
+      escrow: big(u.escrow),
+    })),
+    slashRequests: (i.slashRequests as unknown as { id: number; provider: string; amount: string }[]).map(
+      (s) => ({
+        ...s,
+        amount: big(s.amount),
+      }),
+    ),
+    stakeHeld: (i.stakeHeld as unknown as { provider: string; held: string }[]).map((s) => ({
+      ...s,
+      held: big(s.held),
+    })),
+    providerBalances: (i.providerBalances as unknown as { account: string; balance: string }[]).map((b) => ({
+      account: b.account,
+      balance: big(b.balance),
+    })),
+    epochBalances: (i.epochBalances as unknown as { account: string; balance: string }[]).map((b) => ({
+      account: b.account,
+      balance: big(b.balance),
+    })),
+    prices: (i.prices as unknown as { class: string; basePrice: string }[]).map((p) => ({
+      class: p.class,
+      basePrice: big(p.basePrice),
+    })),
+  };
+  return { bundle: { ...raw, inputs }, hash: evidenceHash(new TextEncoder().encode(text)) };
+}
+
+/** The previous hash of the first bundle in a chain. */
+export const GENESIS_EVIDENCE_HASH: Hex = zeroHash;

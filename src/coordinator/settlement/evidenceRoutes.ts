@@ -1,0 +1,114 @@
+/**
+ * The evidence API (docs/validators.md): an epoch's evidence bundle, streamed and resumable, and
+ * the outcome the coordinator claims from it (the payload it asks validators to sign and the
+ * rewards tree's leaves), so a validator that disagrees can name the first differing fact.
+ */
+import { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import type { Database } from '../store/schema.ts';
+
+/** Bytes per chunk of a streamed bundle: bounded memory per response, whatever the bundle size. */
+const CHUNK = 64 * 1024;
+
+/**
+ * Parses a single `bytes=a-b` / `bytes=a-` / `bytes=-n` range against a body of `size` bytes.
+ * Returns null when the header is absent, 'invalid' when it cannot be satisfied.
+ *
+ * @example
+ * parseRange('bytes=10-', 100); // { start: 10, end: 99 }
+ */
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | null | 'invalid' {
+  if (!header) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return 'invalid';
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    start = Math.max(0, size - Number(m[2]));
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start > end || start >= size) return 'invalid';
+  return { start, end };
+}
+
+/**
+ * Registers `GET /v1/epochs/:epoch/evidence` (the canonical bundle; `Range: bytes=…` answers 206 with
+ * that slice, so a download resumes where it stopped; `x-plexus-evidence-hash` and
+ * `x-plexus-evidence-prev` carry its sha256 and the previous epoch's) and
+ * `GET /v1/epochs/:epoch/claim` (`{ epoch, status, payload, leaves, signatures }`: what this coordinator
+ * asks to be signed, bigints as decimal strings, and the validators' signatures once a quorum signed).
+ *
+ * @example await app.register(evidenceRoutes({ db }));
+ */
+export function evidenceRoutes(deps: { db: Kysely<Database> }) {
+  const { db } = deps;
+  return async (app: FastifyInstance) => {
+    app.get<{ Params: { epoch: string } }>(
+      '/v1/epochs/:epoch/evidence',
+      { schema: { hide: true } },
+      async (req, reply) => {
+        const epoch = Number(req.params.epoch);
+        const row = Number.isSafeInteger(epoch)
+          ? await db.selectFrom('epoch_evidence').selectAll().where('epoch', '=', epoch).executeTakeFirst()
+          : undefined;
+        if (!row) throw new PlexusError('PLX_NOT_FOUND', `no evidence for epoch ${req.params.epoch}`);
+        const body = Buffer.from(row.body, 'utf8');
+        const range = parseRange(req.headers.range, body.length);
+        reply
+          .header('content-type', 'application/json')
+          .header('accept-ranges', 'bytes')
+          .header('x-plexus-evidence-hash', row.hash)
+          .header('x-plexus-evidence-prev', row.prev_hash)
+          // Content-addressed: the body of an epoch never changes once written.
+          .header('etag', `"${row.hash}"`);
+        if (range === 'invalid') {
+          return reply.code(416).header('content-range', `bytes */${body.length}`).send();
+        }
+        const { start, end } = range ?? { start: 0, end: body.length - 1 };
+        if (range) reply.code(206).header('content-range', `bytes ${start}-${end}/${body.length}`);
+        reply.header('content-length', end - start + 1);
+        const slice = body.subarray(start, end + 1);
+        return reply.send(
+          Readable.from(
+            (function* () {
+              for (let i = 0; i < slice.length; i += CHUNK) yield slice.subarray(i, i + CHUNK);
+            })(),
+          ),
+        );
+      },
+    );
+
+    app.get<{ Params: { epoch: string } }>(
+      '/v1/epochs/:epoch/claim',
+      { schema: { hide: true } },
+      async (req) => {
+        const epoch = Number(req.params.epoch);
+        const row = Number.isSafeInteger(epoch)
+          ? await db
+              .selectFrom('epochs')
+              .select(['epoch', 'status', 'payload', 'tree', 'signatures'])
+              .where('epoch', '=', epoch)
+              .executeTakeFirst()
+          : undefined;
+        if (!row?.payload) throw new PlexusError('PLX_NOT_FOUND', `epoch ${req.params.epoch} is not closed`);
+        const leaves = row.tree
+          ? (JSON.parse(row.tree) as { values: { value: [string, string] }[] }).values.map((v) => ({
+              account: v.value[0].toLowerCase(),
+              cumulativeAmount: v.value[1],
+            }))
+          : [];
+        // Once a quorum signed, the signatures are public: anyone may submit the finalize transaction.
+        const signatures = row.signatures ? JSON.parse(row.signatures) : [];
+        return { epoch: row.epoch, status: row.status, payload: JSON.parse(row.payload), leaves, signatures };
+      },
+    );
+  };
+}

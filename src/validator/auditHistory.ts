@@ -1,0 +1,93 @@
+/**
+ * The read-only auditor (`plexus validator audit`, docs/validators.md): replays a coordinator's
+ * history from an epoch on with the same checks a validator makes before signing, and compares
+ * every finalized epoch with what the chain recorded — its evidence hash and its EpochFinalized
+ * root and total. What a provider or a journalist runs to trust the network without trusting us.
+ */
+import { type Hex, zeroHash } from 'viem';
+import { plexusAbis } from '../chain/abis.ts';
+import type { PlexusReader } from '../chain/types.ts';
+import { downloadEvidence } from './createValidator.ts';
+import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
+
+/**
+ * One audited epoch: `ok`, or the problems found (first differing fact, or a chain mismatch).
+ *
+ * @example
+ * const a: AuditedEpoch = { epoch: 3, finalized: true, evidenceHash: '0x…', problems: [] };
+ */
+export type AuditedEpoch = {
+  epoch: number;
+  finalized: boolean;
+  evidenceHash: Hex | null;
+  problems: string[];
+};
+
+/**
+ * Audits epochs `from`… of `coordinator` (every closed epoch it lists) against `chain`.
+ *
+ * @example
+ * const report = await auditHistory({ coordinator: 'http://127.0.0.1:8080', chain, from: 1 });
+ * const ok = report.every((e) => e.problems.length === 0);
+ */
+export async function auditHistory(opts: {
+  coordinator: string;
+  chain: PlexusReader;
+  chainId: number;
+  from: number;
+}): Promise<AuditedEpoch[]> {
+  const base = opts.coordinator.replace(/\/+$/, '');
+  const { chain } = opts;
+  const settlement = chain.addresses.settlement;
+  const res = await fetch(`${base}/v1/epochs`);
+  if (!res.ok) throw new Error(`${base}/v1/epochs: HTTP ${res.status}`);
+  const { epochs } = (await res.json()) as { epochs: { epoch: number; status: string }[] };
+  const todo = epochs
+    .filter((e) => e.epoch >= opts.from && e.status !== 'open')
+    .map((e) => e.epoch)
+    .sort((a, b) => a - b);
+  const lastFinalized = Number(
+    await chain.publicClient.readContract({
+      address: settlement,
+      abi: plexusAbis.settlement,
+      functionName: 'lastFinalizedEpoch',
+    }),
+  );
+  const out: AuditedEpoch[] = [];
+  // From epoch 1 the chain of bundles starts at the zero hash; from later, at the first bundle read.
+  let prevHash: Hex | null = opts.from === 1 ? zeroHash : null;
+  for (const epoch of todo) {
+    const problems: string[] = [];
+    const evidence = await downloadEvidence(base, epoch);
+    const claim = (await (await fetch(`${base}/v1/epochs/${epoch}/claim`)).json()) as EpochClaim;
+    const v = verifyEpoch({ evidence, claim, target: { chainId: opts.chainId, settlement }, prevHash });
+    if (!v.ok) problems.push(`${v.fact}: coordinator ${v.claimed}, recomputed ${v.recomputed}`);
+    const finalized = epoch <= lastFinalized;
+    if (finalized && v.evidenceHash) {
+      const onChain = await chain.publicClient.readContract({
+        address: settlement,
+        abi: plexusAbis.settlement,
+        functionName: 'evidenceHashOf',
+        args: [BigInt(epoch)],
+      });
+      if (onChain !== v.evidenceHash)
+        problems.push(`chain evidenceHashOf ${onChain} ≠ bundle ${v.evidenceHash}`);
+      const [event] = await chain.publicClient.getContractEvents({
+        address: settlement,
+        abi: plexusAbis.settlement,
+        eventName: 'EpochFinalized',
+        args: { epoch: BigInt(epoch) },
+        fromBlock: 0n,
+      });
+      if (v.ok && event) {
+        if (event.args.rewardsRoot !== v.payload.rewardsRoot)
+          problems.push(`chain rewardsRoot ${event.args.rewardsRoot} ≠ recomputed ${v.payload.rewardsRoot}`);
+        if (event.args.totalEarned !== v.payload.totalEarned)
+          problems.push(`chain totalEarned ${event.args.totalEarned} ≠ recomputed ${v.payload.totalEarned}`);
+      } else if (!event) problems.push('finalized on chain but no EpochFinalized event found');
+    }
+    out.push({ epoch, finalized, evidenceHash: v.evidenceHash, problems });
+    prevHash = v.evidenceHash;
+  }
+  return out;
+}

@@ -1,0 +1,234 @@
+/**
+ * The validator process (docs/validators.md): follows coordinators, downloads each closed epoch's
+ * evidence, re-runs the epoch with the coordinator's own pure computation, signs the
+ * FinalizeEpoch payload only when every fact matches, and otherwise records a dispute naming the
+ * first differing fact. Coordinators pull signatures from its HTTP API.
+ */
+import { createServer, type Server } from 'node:http';
+import type { Address, Hex, LocalAccount } from 'viem';
+import { signEpoch } from '../chain/epoch/signEpoch.ts';
+import type { Logger } from '../logger.ts';
+import type { DecidedEpoch, ValidatorStore } from './validatorStore.ts';
+import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
+
+/**
+ * A running validator.
+ *
+ * @example
+ * const v = await createValidator({ account, target, coordinators: [url], store, log, port: 0 });
+ * console.log(v.url); await v.stop();
+ */
+export type Validator = {
+  url: string;
+  /** Checks every followed coordinator once (the loop calls it; tests may too). */
+  poll(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+/** Epoch states in which the coordinator has closed the epoch (its evidence exists). */
+const CLOSED = new Set(['closing', 'signed', 'submitted', 'settled']);
+
+/**
+ * Downloads an epoch's evidence, resuming with `Range` where a transfer broke off.
+ *
+ * @example
+ * const text = await downloadEvidence('http://127.0.0.1:8080', 4);
+ */
+export async function downloadEvidence(coordinator: string, epoch: number, attempts = 4): Promise<string> {
+  const chunks: Buffer[] = [];
+  let have = 0;
+  let lastErr: unknown;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      const res = await fetch(`${coordinator}/v1/epochs/${epoch}/evidence`, {
+        headers: have > 0 ? { range: `bytes=${have}-` } : {},
+        signal: AbortSignal.timeout(60_000),
+      });
+      if (res.status === 404) throw new Error(`no evidence for epoch ${epoch}`);
+      if (!res.ok || !res.body) throw new Error(`evidence ${epoch}: HTTP ${res.status}`);
+      if (have > 0 && res.status !== 206) {
+        chunks.length = 0; // the server ignored the range: start over
+        have = 0;
+      }
+      for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
+        chunks.push(Buffer.from(c));
+        have += c.length;
+      }
+      return Buffer.concat(chunks).toString('utf8');
+    } catch (err) {
+      lastErr = err;
+      if (String(err).includes('no evidence')) throw err;
+    }
+  }
+  throw lastErr;
+}
+
+/**
+ * Starts a validator: its HTTP API on `host:port` and, with `pollMs`, the loop that follows the
+ * coordinators.
+ *
+ * @example
+ * const v = await createValidator({ account, target: { chainId, settlement }, coordinators, store, log, port: 7300, pollMs: 1000 });
+ */
+export async function createValidator(opts: {
+  account: LocalAccount;
+  target: { chainId: number; settlement: Address };
+  coordinators: readonly string[];
+  store: ValidatorStore;
+  log: Logger;
+  host?: string;
+  port: number;
+  /** Poll interval; none: only explicit `poll()` calls. */
+  pollMs?: number;
+}): Promise<Validator> {
+  const { account, target, store, log } = opts;
+  const coordinators = opts.coordinators.map((c) => c.replace(/\/+$/, ''));
+  const metrics = { signed: 0, disputes: store.disputes(1_000_000).length, lastEpoch: 0 };
+
+  async function decide(coordinator: string, epoch: number): Promise<DecidedEpoch> {
+    const evidence = await downloadEvidence(coordinator, epoch);
+    const res = await fetch(`${coordinator}/v1/epochs/${epoch}/claim`, {
+      signal: AbortSignal.timeout(30_000),
+    });
+    if (!res.ok) throw new Error(`claim ${epoch}: HTTP ${res.status}`);
+    const claim = (await res.json()) as EpochClaim;
+    const prev = store.get(coordinator, epoch - 1);
+    const v = verifyEpoch({ evidence, claim, target, prevHash: prev?.evidenceHash ?? null });
+    const base = { coordinator, epoch, decidedAt: Date.now() };
+    if (v.ok) {
+      const sig = await signEpoch(account, target, v.payload);
+      return {
+        ...base,
+        evidenceHash: v.evidenceHash,
+        prevHash: v.prevHash,
+        status: 'signed',
+        signer: sig.signer,
+        signature: sig.signature,
+        fact: null,
+        claimed: null,
+        recomputed: null,
+      };
+    }
+    return {
+      ...base,
+      evidenceHash: v.evidenceHash,
+      prevHash: null,
+      status: 'disputed',
+      signer: null,
+      signature: null,
+      fact: v.fact,
+      claimed: v.claimed,
+      recomputed: v.recomputed,
+    };
+  }
+
+  async function follow(coordinator: string): Promise<void> {
+    const res = await fetch(`${coordinator}/v1/epochs`, { signal: AbortSignal.timeout(30_000) });
+    if (!res.ok) throw new Error(`epochs: HTTP ${res.status}`);
+    const { epochs } = (await res.json()) as { epochs: { epoch: number; status: string }[] };
+    const after = store.last(coordinator)?.epoch ?? 0;
+    const todo = epochs
+      .filter((e) => e.epoch > after && CLOSED.has(e.status))
+      .map((e) => e.epoch)
+      .sort((a, b) => a - b);
+    for (const epoch of todo) {
+      const d = await decide(coordinator, epoch);
+      store.record(d);
+      metrics.lastEpoch = Math.max(metrics.lastEpoch, epoch);
+      if (d.status === 'signed') {
+        metrics.signed++;
+        log.info({ coordinator, epoch, evidenceHash: d.evidenceHash }, 'epoch verified and signed');
+      } else {
+        metrics.disputes++;
+        // One line an operator can alert on, naming the fact.
+        log.error(
+          { coordinator, epoch, fact: d.fact, claimed: d.claimed, recomputed: d.recomputed },
+          'DISPUTE: the coordinator claims what its evidence does not give; not signing',
+        );
+      }
+    }
+  }
+
+  let polling: Promise<void> | undefined;
+  const lastError = new Map<string, string>();
+  async function poll(): Promise<void> {
+    if (polling) return polling;
+    polling = (async () => {
+      for (const c of coordinators) {
+        try {
+          await follow(c);
+        } catch (err) {
+          // An unreachable coordinator is routine (restarts); anything else is worth a warning, once.
+          const msg = String(err);
+          if (/fetch failed|ECONNREFUSED|aborted|timeout/i.test(msg) || lastError.get(c) === msg)
+            log.debug({ coordinator: c, err: msg }, 'coordinator poll failed; retrying');
+          else log.warn({ coordinator: c, err: msg }, 'coordinator poll failed; retrying');
+          lastError.set(c, msg);
+        }
+      }
+    })().finally(() => {
+      polling = undefined;
+    });
+    return polling;
+  }
+
+  const json = (res: import('node:http').ServerResponse, code: number, body: unknown) => {
+    res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const m = /^\/v1\/epochs\/(\d+)\/signature$/.exec(path);
+    if (req.method !== 'GET') return json(res, 405, { error: 'GET only' });
+    if (m) {
+      const epoch = Number(m[1]);
+      const s = store.signatureFor(epoch);
+      if (s)
+        return json(res, 200, {
+          epoch,
+          signer: s.signer,
+          signature: s.signature,
+          evidenceHash: s.evidenceHash,
+        });
+      const d = store.disputes().find((x) => x.epoch === epoch);
+      if (d) return json(res, 409, { epoch, dispute: d });
+      return json(res, 404, { error: `epoch ${epoch} not decided yet` });
+    }
+    if (path === '/v1/disputes') return json(res, 200, { disputes: store.disputes() });
+    if (path === '/health') return json(res, 200, { ok: true, validator: account.address });
+    if (path === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      return res.end(
+        [
+          '# HELP plexus_validator_epochs_signed_total Epochs verified and signed since start.',
+          '# TYPE plexus_validator_epochs_signed_total counter',
+          `plexus_validator_epochs_signed_total ${metrics.signed}`,
+          '# HELP plexus_validator_disputes_total Epochs refused: the claim differs from the evidence.',
+          '# TYPE plexus_validator_disputes_total counter',
+          `plexus_validator_disputes_total ${metrics.disputes}`,
+          '# TYPE plexus_validator_last_epoch gauge',
+          `plexus_validator_last_epoch ${metrics.lastEpoch}`,
+          '',
+        ].join('\n'),
+      );
+    }
+    return json(res, 404, { error: 'not found' });
+  });
+  await new Promise<void>((resolve) => server.listen(opts.port, opts.host ?? '127.0.0.1', resolve));
+  const addr = server.address() as { port: number };
+  const url = `http://${opts.host ?? '127.0.0.1'}:${addr.port}`;
+  const timer = opts.pollMs ? setInterval(() => void poll(), opts.pollMs) : undefined;
+  if (opts.pollMs) void poll();
+  return {
+    url,
+    poll,
+    async stop() {
+      if (timer) clearInterval(timer);
+      await polling;
+      await new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+    },
+  };
+}
+
+/** A signature as a coordinator pulls it (`GET /v1/epochs/:epoch/signature`). */
+export type PulledSignature = { epoch: number; signer: Address; signature: Hex; evidenceHash: Hex };

@@ -1,0 +1,107 @@
+/**
+ * The validator's own SQLite store: per coordinator and epoch, the evidence hash it checked and
+ * either its signature or the dispute it recorded. A restarted validator resumes from here and
+ * never signs an epoch it disputed.
+ */
+import SQLite from 'better-sqlite3';
+import type { Hex } from 'viem';
+
+/**
+ * One decided epoch.
+ *
+ * @example
+ * const row: DecidedEpoch = { coordinator: 'http://…', epoch: 4, evidenceHash: '0x…', status: 'signed', … };
+ */
+export type DecidedEpoch = {
+  coordinator: string;
+  epoch: number;
+  evidenceHash: Hex | null;
+  prevHash: Hex | null;
+  status: 'signed' | 'disputed';
+  signer: string | null;
+  signature: Hex | null;
+  /** The first differing fact (disputed only). */
+  fact: string | null;
+  claimed: string | null;
+  recomputed: string | null;
+  decidedAt: number;
+};
+
+/**
+ * The validator store.
+ *
+ * @example
+ * const store = openValidatorStore(join(dataDir, 'validator.db'));
+ * store.last('http://127.0.0.1:8080'); // highest decided epoch, or undefined
+ */
+export type ValidatorStore = {
+  record(row: DecidedEpoch): void;
+  get(coordinator: string, epoch: number): DecidedEpoch | undefined;
+  /** The highest epoch decided for this coordinator. */
+  last(coordinator: string): DecidedEpoch | undefined;
+  /** Any signature for `epoch` (of whichever followed coordinator). */
+  signatureFor(epoch: number): DecidedEpoch | undefined;
+  disputes(limit?: number): DecidedEpoch[];
+  close(): void;
+};
+
+type Row = {
+  coordinator: string;
+  epoch: number;
+  evidence_hash: string | null;
+  prev_hash: string | null;
+  status: string;
+  signer: string | null;
+  signature: string | null;
+  fact: string | null;
+  claimed: string | null;
+  recomputed: string | null;
+  decided_at: number;
+};
+
+const fromRow = (r: Row | undefined): DecidedEpoch | undefined =>
+  r && {
+    coordinator: r.coordinator,
+    epoch: r.epoch,
+    evidenceHash: r.evidence_hash as Hex | null,
+    prevHash: r.prev_hash as Hex | null,
+    status: r.status as DecidedEpoch['status'],
+    signer: r.signer,
+    signature: r.signature as Hex | null,
+    fact: r.fact,
+    claimed: r.claimed,
+    recomputed: r.recomputed,
+    decidedAt: r.decided_at,
+  };
+
+/**
+ * Opens (creating when absent) the validator's store at `path` (`:memory:` for tests).
+ *
+ * @example
+ * const store = openValidatorStore(':memory:');
+ */
+export function openValidatorStore(path: string): ValidatorStore {
+  const db = new SQLite(path);
+  db.pragma('journal_mode = WAL');
+  db.exec(`CREATE TABLE IF NOT EXISTS decided (
+    coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, evidence_hash TEXT, prev_hash TEXT,
+    status TEXT NOT NULL, signer TEXT, signature TEXT, fact TEXT, claimed TEXT, recomputed TEXT,
+    decided_at INTEGER NOT NULL, PRIMARY KEY (coordinator, epoch))`);
+  // A decision is final: INSERT OR IGNORE keeps the first, so a disputed epoch is never signed later.
+  const insert = db.prepare(`INSERT OR IGNORE INTO decided VALUES
+    (@coordinator, @epoch, @evidenceHash, @prevHash, @status, @signer, @signature, @fact, @claimed, @recomputed, @decidedAt)`);
+  const get = db.prepare('SELECT * FROM decided WHERE coordinator = ? AND epoch = ?');
+  const last = db.prepare('SELECT * FROM decided WHERE coordinator = ? ORDER BY epoch DESC LIMIT 1');
+  const sig = db.prepare("SELECT * FROM decided WHERE epoch = ? AND status = 'signed' LIMIT 1");
+  const disputes = db.prepare(
+    "SELECT * FROM decided WHERE status = 'disputed' ORDER BY decided_at DESC LIMIT ?",
+  );
+  return {
+    record: (row) => void insert.run(row),
+    get: (c, e) => fromRow(get.get(c, e) as Row | undefined),
+    last: (c) => fromRow(last.get(c) as Row | undefined),
+    signatureFor: (e) => fromRow(sig.get(e) as Row | undefined),
+    disputes: (limit = 200) => (disputes.all(limit) as Row[]).map((r) => fromRow(r)!),
+    close: () => db.close(),
+  };
+}

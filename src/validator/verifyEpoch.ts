@@ -1,0 +1,126 @@
+/**
+ * What a validator decides about one epoch (docs/validators.md): it re-runs the coordinator's own
+ * pure epoch computation over the published evidence and compares the result, fact by fact, with
+ * what the coordinator asks it to sign. Pure: no network, no store, no key.
+ */
+import type { Address, Hex } from 'viem';
+import type { EpochPayload } from '../chain/types.ts';
+import { computeEpoch } from '../coordinator/settlement/epochComputation.ts';
+import { decodeEvidence } from '../coordinator/settlement/evidence.ts';
+
+/**
+ * What a coordinator claims for an epoch (`GET /v1/epochs/:epoch/claim`): its payload (bigints as
+ * decimal strings) and the rewards tree's leaves.
+ *
+ * @example
+ * const claim: EpochClaim = await (await fetch(`${url}/v1/epochs/4/claim`)).json();
+ */
+export type EpochClaim = {
+  epoch: number;
+  payload: {
+    epoch: string;
+    rewardsRoot: Hex;
+    totalEarned: string;
+    charges: { client: Address; amount: string }[];
+    slashes: { provider: Address; amount: string }[];
+    emission: string;
+    evidenceHash?: Hex;
+  };
+  leaves: { account: string; cumulativeAmount: string }[];
+};
+
+/**
+ * The verdict: the payload to sign, or the first fact that differs (`fact` names it, e.g.
+ * `rewards[0xab…]`, with both values).
+ *
+ * @example
+ * const v: EpochVerdict = { ok: false, fact: 'rewards[0xab…]', claimed: '1001', recomputed: '1000' };
+ */
+export type EpochVerdict =
+  | { ok: true; payload: EpochPayload; evidenceHash: Hex; prevHash: Hex }
+  | { ok: false; fact: string; claimed: string; recomputed: string; evidenceHash: Hex | null };
+
+/**
+ * Checks an epoch: the evidence is canonical and of the expected chain, contract and epoch; it is
+ * chained to the previous bundle this validator accepted (when it has one); and the coordinator's
+ * claim equals `computeEpoch` over it — evidence hash, charges, slashes, emission, every rewards
+ * leaf, root and total, in that order, so a dispute names the most specific fact first.
+ *
+ * @example
+ * const v = verifyEpoch({ evidence: text, claim, target: { chainId, settlement }, prevHash });
+ * if (v.ok) await signEpoch(account, target, v.payload);
+ */
+export function verifyEpoch(args: {
+  evidence: string;
+  claim: EpochClaim;
+  target: { chainId: number; settlement: Address };
+  /** Hash of the previous epoch's bundle as this validator accepted it (null: none known). */
+  prevHash: Hex | null;
+}): EpochVerdict {
+  const { claim, target } = args;
+  let decoded: ReturnType<typeof decodeEvidence>;
+  try {
+    decoded = decodeEvidence(args.evidence);
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    return { ok: false, fact: 'evidence', claimed: msg, recomputed: 'canonical bundle', evidenceHash: null };
+  }
+  const { bundle, hash } = decoded;
+  const bad = (fact: string, claimed: unknown, recomputed: unknown): EpochVerdict => ({
+    ok: false,
+    fact,
+    claimed: String(claimed),
+    recomputed: String(recomputed),
+    evidenceHash: hash,
+  });
+  if (bundle.epoch !== claim.epoch || bundle.inputs.epoch !== claim.epoch)
+    return bad('evidence.epoch', bundle.epoch, claim.epoch);
+  if (bundle.chainId !== target.chainId) return bad('evidence.chainId', bundle.chainId, target.chainId);
+  if (bundle.settlement.toLowerCase() !== target.settlement.toLowerCase())
+    return bad('evidence.settlement', bundle.settlement, target.settlement);
+  if (args.prevHash !== null && bundle.prevHash !== args.prevHash)
+    return bad('evidence.prevHash', bundle.prevHash, args.prevHash);
+
+  const outcome = computeEpoch(bundle.inputs, hash);
+  const mine = outcome.payload;
+  const p = claim.payload;
+  if (p.evidenceHash !== hash) return bad('payload.evidenceHash', p.evidenceHash, hash);
+  if (BigInt(p.epoch) !== mine.epoch) return bad('payload.epoch', p.epoch, mine.epoch);
+  // Per client, then per provider: the fact a dispute names is the account whose money moved.
+  const charges = new Map(mine.charges.map((c) => [c.client.toLowerCase(), c.amount]));
+  for (const c of p.charges) {
+    const k = c.client.toLowerCase();
+    if (charges.get(k) !== BigInt(c.amount)) return bad(`charge[${k}]`, c.amount, charges.get(k) ?? 0n);
+    charges.delete(k);
+  }
+  for (const [k, v] of charges) return bad(`charge[${k}]`, 0n, v);
+  const slashes = new Map(mine.slashes.map((s) => [s.provider.toLowerCase(), s.amount]));
+  for (const s of p.slashes) {
+    const k = s.provider.toLowerCase();
+    if (slashes.get(k) !== BigInt(s.amount)) return bad(`slash[${k}]`, s.amount, slashes.get(k) ?? 0n);
+    slashes.delete(k);
+  }
+  for (const [k, v] of slashes) return bad(`slash[${k}]`, 0n, v);
+  if (BigInt(p.emission) !== mine.emission) return bad('payload.emission', p.emission, mine.emission);
+  const leaves = new Map<string, bigint>();
+  if (outcome.tree) {
+    const dump = JSON.parse(outcome.tree) as { values: { value: [string, string] }[] };
+    for (const v of dump.values) leaves.set(v.value[0].toLowerCase(), BigInt(v.value[1]));
+  }
+  for (const l of claim.leaves) {
+    const k = l.account.toLowerCase();
+    if (leaves.get(k) !== BigInt(l.cumulativeAmount))
+      return bad(`rewards[${k}]`, l.cumulativeAmount, leaves.get(k) ?? 0n);
+    leaves.delete(k);
+  }
+  for (const [k, v] of leaves) return bad(`rewards[${k}]`, 0n, v);
+  if (p.rewardsRoot !== mine.rewardsRoot) return bad('payload.rewardsRoot', p.rewardsRoot, mine.rewardsRoot);
+  if (BigInt(p.totalEarned) !== mine.totalEarned)
+    return bad('payload.totalEarned', p.totalEarned, mine.totalEarned);
+  // Orders matter on chain (the signed arrays): same sets in another order is another payload.
+  const order = (xs: readonly { amount: bigint }[], ys: readonly { amount: string }[]) =>
+    xs.map((x) => x.amount.toString()).join() === ys.map((y) => y.amount).join();
+  if (!order(mine.charges, p.charges) || !order(mine.slashes, p.slashes))
+    return bad('payload.order', 'claimed order', 'recomputed order');
+  return { ok: true, payload: mine, evidenceHash: hash, prevHash: bundle.prevHash };
+}
