@@ -15,6 +15,8 @@ type C = Awaited<ReturnType<typeof testCoordinator>>;
 let c: C;
 let modelCid: string;
 let inputCid: string;
+/** Coordinator c's job-signature domain (chain id and network id, from GET /v1/health). */
+let domain: { chainId: number; verifyingContract: `0x${string}` };
 const client = randomAccount();
 
 async function post(path: string, body: BodyInit, type = 'application/json') {
@@ -47,6 +49,7 @@ async function submit(body: unknown) {
 
 before(async () => {
   c = await testCoordinator({ maxBlobBytes: 16 * 1024 * 1024 });
+  domain = (await (await fetch(`${c.url}/v1/health`)).json()) as typeof domain;
   modelCid = await upload(new Uint8Array(await readFile(ppocrDetectionModelPath())));
   inputCid = await upload(encodeSafetensors(ocrInput(1)));
 });
@@ -112,7 +115,7 @@ describe('blobs', () => {
 
 describe('job submission', () => {
   test('a valid signed job is accepted and can be read back', async () => {
-    const res = await submit(await signJobSubmission(client, 31337, spec({ label: 'ok' })));
+    const res = await submit(await signJobSubmission(client, domain, spec({ label: 'ok' })));
     assert.equal(res.status, 201);
     const { jobId, tasks } = (await res.json()) as { jobId: string; tasks: number };
     assert.equal(tasks, 1);
@@ -130,9 +133,9 @@ describe('job submission', () => {
   });
 
   test('unknown fields, in the envelope and in the spec', async () => {
-    const signed = await signJobSubmission(client, 31337, spec());
+    const signed = await signJobSubmission(client, domain, spec());
     await expectError(await submit({ ...signed, extra: 1 }), 400, 'PLX_VALIDATION');
-    const withField = await signJobSubmission(client, 31337, { ...spec(), priority: 'high' } as never);
+    const withField = await signJobSubmission(client, domain, { ...spec(), priority: 'high' } as never);
     const err = await expectError(await submit(withField), 400, 'PLX_VALIDATION');
     assert.match(String(err.message), /priority/);
   });
@@ -140,7 +143,7 @@ describe('job submission', () => {
   test('a file that is not an ONNX model', async () => {
     const notModel = await upload(new TextEncoder().encode('this is not an onnx model'));
     await expectError(
-      await submit(await signJobSubmission(client, 31337, spec({ model: notModel }))),
+      await submit(await signJobSubmission(client, domain, spec({ model: notModel }))),
       400,
       'PLX_BAD_MODEL',
     );
@@ -161,14 +164,14 @@ describe('job submission', () => {
     );
     for (const bad of [wrongName, wrongDtype, wrongRank, wrongChannels]) {
       await expectError(
-        await submit(await signJobSubmission(client, 31337, spec({ inputs: [inputCid, bad] }))),
+        await submit(await signJobSubmission(client, domain, spec({ inputs: [inputCid, bad] }))),
         400,
         'PLX_INPUT_MISMATCH',
       );
     }
     const notTensors = await upload(new TextEncoder().encode('garbage'));
     await expectError(
-      await submit(await signJobSubmission(client, 31337, spec({ inputs: [notTensors] }))),
+      await submit(await signJobSubmission(client, domain, spec({ inputs: [notTensors] }))),
       400,
       'PLX_BAD_TENSOR_FILE',
     );
@@ -176,12 +179,12 @@ describe('job submission', () => {
 
   test('unknown blob ids', async () => {
     await expectError(
-      await submit(await signJobSubmission(client, 31337, spec({ inputs: ['f'.repeat(64)] }))),
+      await submit(await signJobSubmission(client, domain, spec({ inputs: ['f'.repeat(64)] }))),
       400,
       'PLX_UNKNOWN_BLOB',
     );
     await expectError(
-      await submit(await signJobSubmission(client, 31337, spec({ model: 'e'.repeat(64) }))),
+      await submit(await signJobSubmission(client, domain, spec({ model: 'e'.repeat(64) }))),
       400,
       'PLX_UNKNOWN_BLOB',
     );
@@ -189,15 +192,19 @@ describe('job submission', () => {
 
   test('bad signatures: another signer, a tampered spec, another chain', async () => {
     const other = randomAccount();
-    const signedByOther = await signJobSubmission(other, 31337, spec());
+    const signedByOther = await signJobSubmission(other, domain, spec());
     await expectError(await submit({ ...signedByOther, client: client.address }), 401, 'PLX_BAD_SIGNATURE');
-    const signed = await signJobSubmission(client, 31337, spec());
+    const signed = await signJobSubmission(client, domain, spec());
     await expectError(
       await submit({ ...signed, spec: { ...spec(), maxAttempts: 9 } }),
       401,
       'PLX_BAD_SIGNATURE',
     );
-    await expectError(await submit(await signJobSubmission(client, 1, spec())), 401, 'PLX_BAD_SIGNATURE');
+    await expectError(
+      await submit(await signJobSubmission(client, { ...domain, chainId: 1 }, spec())),
+      401,
+      'PLX_BAD_SIGNATURE',
+    );
     await expectError(
       await submit({ ...signed, signature: `0x${'1b'.repeat(65)}` }),
       401,
@@ -206,16 +213,16 @@ describe('job submission', () => {
   });
 
   test('stale and replayed submissions', async () => {
-    const stale = await signJobSubmission(client, 31337, spec(), {
+    const stale = await signJobSubmission(client, domain, spec(), {
       issuedAt: Math.floor(Date.now() / 1000) - 3600,
     });
     await expectError(await submit(stale), 401, 'PLX_STALE_MESSAGE');
-    const once = await signJobSubmission(client, 31337, spec(), { nonce: 77n });
+    const once = await signJobSubmission(client, domain, spec(), { nonce: 77n });
     assert.equal((await submit(once)).status, 201);
     await expectError(await submit(once), 409, 'PLX_REPLAY');
     // Same nonce, different spec: still a replay of the nonce.
     await expectError(
-      await submit(await signJobSubmission(client, 31337, spec({ label: 'x' }), { nonce: 77n })),
+      await submit(await signJobSubmission(client, domain, spec({ label: 'x' }), { nonce: 77n })),
       409,
       'PLX_REPLAY',
     );
@@ -223,7 +230,7 @@ describe('job submission', () => {
 
   test('deadlines in the past', async () => {
     await expectError(
-      await submit(await signJobSubmission(client, 31337, spec({ deadline: 1_000_000 }))),
+      await submit(await signJobSubmission(client, domain, spec({ deadline: 1_000_000 }))),
       400,
       'PLX_DEADLINE_PASSED',
     );

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { LocalAccount } from 'viem';
+import type { Address, LocalAccount } from 'viem';
 import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import type { Health, UploadedBlob } from '../protocol/http/common.ts';
@@ -47,7 +47,7 @@ export function createClient(opts: {
 }) {
   const base = opts.url.replace(/\/+$/, '');
   const f = opts.fetch ?? fetch;
-  let chainId = opts.chainId;
+  let domain: { chainId: number; verifyingContract: Address } | undefined;
 
   async function json<T>(path: string, init?: RequestInit): Promise<T> {
     const res = await f(`${base}${path}`, init);
@@ -55,9 +55,16 @@ export function createClient(opts: {
     return (await res.json()) as T;
   }
 
-  async function getChainId(): Promise<number> {
-    chainId ??= (await json<Health>('/v1/health')).chainId;
-    return chainId;
+  /**
+   * The job signature's domain, learnt from the coordinator (`chainId` from the options wins, so a
+   * client pinned to a chain refuses to sign for a coordinator on another one: its jobs are refused).
+   */
+  async function getDomain(): Promise<{ chainId: number; verifyingContract: Address }> {
+    if (!domain) {
+      const h = await json<Health>('/v1/health');
+      domain = { chainId: opts.chainId ?? h.chainId, verifyingContract: h.verifyingContract as Address };
+    }
+    return domain;
   }
 
   async function upload(body: BodyInit, size?: number): Promise<UploadedBlob> {
@@ -88,7 +95,7 @@ export function createClient(opts: {
     ) {
       if (!opts.account)
         throw new PlexusError('PLX_UNAUTHORIZED', 'createClient needs an account to submit jobs');
-      const body = await signJobSubmission(opts.account, await getChainId(), spec, sign);
+      const body = await signJobSubmission(opts.account, await getDomain(), spec, sign);
       return json<JobSubmitted>('/v1/jobs', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

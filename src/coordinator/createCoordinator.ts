@@ -2,6 +2,7 @@
  * The coordinator: HTTP API for clients and the explorer, WebSocket endpoint for providers,
  * content-addressed blob store, scheduler and work loop, over one SQLite store.
  */
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
@@ -9,7 +10,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import type { Address } from 'viem';
+import { type Address, getAddress } from 'viem';
 import { z } from 'zod';
 import { getProvider } from '../chain/actions/provider/getProvider.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
@@ -194,6 +195,9 @@ export async function startCoordinator(
     });
   }
   const genesisMs = chain?.genesisMs ?? (await localGenesis(db));
+  // Job signatures are bound to this coordinator network (docs/protocol.md): the escrow contract,
+  // or in development mode a random id kept in the store (so it survives restarts).
+  const verifyingContract = chain?.info.escrow ?? (await localNetworkId(db));
   let loop: WorkLoop | undefined;
   const market = createMarket({
     db,
@@ -247,6 +251,7 @@ export async function startCoordinator(
     blobs,
     events,
     chainId: config.chainId,
+    verifyingContract,
     market,
     onSubmitted: () => {
       metrics.jobsSubmitted.inc();
@@ -347,6 +352,7 @@ export async function startCoordinator(
       ok: true,
       protocolVersion: PROTOCOL_VERSION,
       chainId: config.chainId,
+      verifyingContract,
       providersOnline: loop.connectedProviders(),
       uptimeSec: Math.round(process.uptime()),
     }),
@@ -444,6 +450,22 @@ async function localGenesis(db: Store['db']): Promise<number> {
     .values({ key: 'local_genesis_ms', value: String(t) })
     .execute();
   return t;
+}
+
+/**
+ * Development mode's network id: 20 random bytes made at the store's first start (kept in the
+ * store), standing in for the escrow address in the job signature's domain.
+ */
+async function localNetworkId(db: Store['db']): Promise<Address> {
+  const row = await db
+    .selectFrom('market_meta')
+    .select('value')
+    .where('key', '=', 'local_network_id')
+    .executeTakeFirst();
+  if (row) return getAddress(row.value);
+  const id = getAddress(`0x${randomBytes(20).toString('hex')}`);
+  await db.insertInto('market_meta').values({ key: 'local_network_id', value: id }).execute();
+  return id;
 }
 
 /** Ends sessions a crashed process left open, at each provider's last sighting. */

@@ -195,11 +195,30 @@ type MessageOf<T extends PlexusPrimaryType> = T extends 'JobSubmission'
         : TaskFailureMessage;
 
 /**
- * The EIP-712 domain of off-chain Plexus messages on one chain.
+ * Which EIP-712 domain a message is signed in: a bare chain id (provider and session messages,
+ * bound to the chain), or a chain id with the coordinator network's `verifyingContract` (job
+ * submissions: the escrow contract's address, or in development mode the coordinator's network id
+ * from `GET /v1/health`), so a job signed for one coordinator network is refused by every other one
+ * on the same chain.
+ *
+ * @example const domain: PlexusDomainRef = { chainId: 31337, verifyingContract: health.verifyingContract };
+ */
+export type PlexusDomainRef = number | { chainId: number; verifyingContract: Address };
+
+/** The chain id of a domain reference. @example chainIdOf({ chainId: 1, verifyingContract }) // 1 */
+export function chainIdOf(domain: PlexusDomainRef): number {
+  return typeof domain === 'number' ? domain : domain.chainId;
+}
+
+/**
+ * The EIP-712 domain of off-chain Plexus messages on one chain (and, for job submissions, one
+ * coordinator network: see {@link PlexusDomainRef}).
  * @example plexusDomain(31337) // { name: 'Plexus', version: '1', chainId: 31337 }
  */
-export function plexusDomain(chainId: number): TypedDataDomain {
-  return { name: 'Plexus', version: '1', chainId };
+export function plexusDomain(domain: PlexusDomainRef): TypedDataDomain {
+  return typeof domain === 'number'
+    ? { name: 'Plexus', version: '1', chainId: domain }
+    : { name: 'Plexus', version: '1', chainId: domain.chainId, verifyingContract: domain.verifyingContract };
 }
 
 /**
@@ -210,7 +229,7 @@ export function plexusDomain(chainId: number): TypedDataDomain {
  */
 export function signPlexusMessage<T extends PlexusPrimaryType>(
   account: LocalAccount,
-  chainId: number,
+  chainId: PlexusDomainRef,
   primaryType: T,
   message: MessageOf<T>,
 ): Promise<Hex> {
@@ -227,7 +246,7 @@ export function signPlexusMessage<T extends PlexusPrimaryType>(
 
 /** The EIP-712 digest of a message: a unique id for what was signed (used as the job id). */
 export function plexusMessageHash<T extends PlexusPrimaryType>(
-  chainId: number,
+  chainId: PlexusDomainRef,
   primaryType: T,
   message: MessageOf<T>,
 ): Hex {
@@ -236,6 +255,9 @@ export function plexusMessageHash<T extends PlexusPrimaryType>(
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 const DOMAIN_TYPE_HASH = keccak_256(utf8('EIP712Domain(string name,string version,uint256 chainId)'));
+const CONTRACT_DOMAIN_TYPE_HASH = keccak_256(
+  utf8('EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)'),
+);
 const DOMAIN_NAME_HASH = keccak_256(utf8('Plexus'));
 const DOMAIN_VERSION_HASH = keccak_256(utf8('1'));
 const TYPE_HASHES = Object.fromEntries(
@@ -244,7 +266,7 @@ const TYPE_HASHES = Object.fromEntries(
     keccak_256(utf8(`${name}(${fields.map((f) => `${f.type} ${f.name}`).join(',')})`)),
   ]),
 ) as Record<PlexusPrimaryType, Uint8Array>;
-const domainSeparators = new Map<number, Uint8Array>();
+const domainSeparators = new Map<string, Uint8Array>();
 const BYTES32_RE = /^0x[0-9a-fA-F]{64}$/;
 const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
 
@@ -289,16 +311,20 @@ function fastStructHash(
   return keccak_256(buf);
 }
 
-function domainSeparator(chainId: number): Uint8Array {
-  let sep = domainSeparators.get(chainId);
+/** The domain separator; the caller has checked that a verifying contract is a valid address. */
+function domainSeparator(domain: PlexusDomainRef): Uint8Array {
+  const key = typeof domain === 'number' ? String(domain) : `${domain.chainId}:${domain.verifyingContract}`;
+  let sep = domainSeparators.get(key);
   if (sep === undefined) {
-    const buf = new Uint8Array(128);
-    buf.set(DOMAIN_TYPE_HASH, 0);
+    const contract = typeof domain === 'number' ? undefined : domain.verifyingContract;
+    const buf = new Uint8Array(contract === undefined ? 128 : 160);
+    buf.set(contract === undefined ? DOMAIN_TYPE_HASH : CONTRACT_DOMAIN_TYPE_HASH, 0);
     buf.set(DOMAIN_NAME_HASH, 32);
     buf.set(DOMAIN_VERSION_HASH, 64);
-    uintWord(BigInt(chainId), buf, 96);
+    uintWord(BigInt(chainIdOf(domain)), buf, 96);
+    if (contract !== undefined) buf.set(hexToBytes(contract), 128 + 12);
     sep = keccak_256(buf);
-    domainSeparators.set(chainId, sep);
+    domainSeparators.set(key, sep);
   }
   return sep;
 }
@@ -313,12 +339,16 @@ function domainSeparator(chainId: number): Uint8Array {
  * @example const digest = plexusMessageHashFast(31337, 'TaskResult', msg);
  */
 export function plexusMessageHashFast<T extends PlexusPrimaryType>(
-  chainId: number,
+  chainId: PlexusDomainRef,
   primaryType: T,
   message: MessageOf<T>,
 ): Hex {
+  const id = chainIdOf(chainId);
+  const contractOk =
+    typeof chainId === 'number' ||
+    (ADDRESS_RE.test(chainId.verifyingContract) && isAddress(chainId.verifyingContract));
   const struct =
-    Number.isSafeInteger(chainId) && chainId >= 0 && Object.hasOwn(plexusTypes, primaryType)
+    Number.isSafeInteger(id) && id >= 0 && contractOk && Object.hasOwn(plexusTypes, primaryType)
       ? fastStructHash(primaryType, message as Record<string, unknown>)
       : undefined;
   if (struct === undefined) return plexusMessageHash(chainId, primaryType, message);
@@ -337,7 +367,7 @@ export function plexusMessageHashFast<T extends PlexusPrimaryType>(
  * @example await verifyPlexusMessage({ chainId, primaryType: 'TaskResult', message, signature, expectedSigner });
  */
 export async function verifyPlexusMessage<T extends PlexusPrimaryType>(args: {
-  chainId: number;
+  chainId: PlexusDomainRef;
   primaryType: T;
   message: MessageOf<T> & { issuedAt: bigint };
   signature: Hex;
