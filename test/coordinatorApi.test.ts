@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
+import { createClient } from '../src/client/createClient.ts';
 import { signJobSubmission } from '../src/client/signJobSubmission.ts';
+import { BLOB_AUTH_HEADER, signBlobAuth } from '../src/protocol/eip712.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
 
@@ -22,10 +24,14 @@ const client = randomAccount();
 async function post(path: string, body: BodyInit, type = 'application/json') {
   return fetch(`${c.url}${path}`, { method: 'POST', body, headers: { 'content-type': type } });
 }
+/** Uploads as the client, through the SDK (it signs the upload). */
 async function upload(bytes: Uint8Array): Promise<string> {
-  const res = await post('/v1/blobs', bytes as unknown as BodyInit, 'application/octet-stream');
-  assert.equal(res.status, 201);
-  return ((await res.json()) as { cid: string }).cid;
+  return (await createClient({ url: c.url, account: client }).uploadBlob(bytes)).cid;
+}
+/** A blob request signed by `account` (BlobRead, or BlobUpload when `size` is given). */
+async function signed(cid: string, size?: number, account = client): Promise<Record<string, string>> {
+  const what = size === undefined ? { cid } : { cid, size };
+  return { [BLOB_AUTH_HEADER]: await signBlobAuth(account, 31337, what) };
 }
 async function expectError(res: Response, status: number, code: string): Promise<Record<string, unknown>> {
   const body = (await res.json()) as { error: { code: string; message: string } };
@@ -62,50 +68,62 @@ describe('blobs', () => {
     const bytes = new TextEncoder().encode('hello plexus');
     const cid = await upload(bytes);
     assert.equal(cid, createHash('sha256').update(bytes).digest('hex'));
-    const res = await fetch(`${c.url}/v1/blobs/${cid}`);
+    const res = await fetch(`${c.url}/v1/blobs/${cid}`, { headers: await signed(cid) });
     assert.equal(res.status, 200);
     assert.deepEqual(new Uint8Array(await res.arrayBuffer()), bytes);
-    const head = await fetch(`${c.url}/v1/blobs/${cid}`, { method: 'HEAD' });
+    const head = await fetch(`${c.url}/v1/blobs/${cid}`, { method: 'HEAD', headers: await signed(cid) });
     assert.equal(head.headers.get('content-length'), String(bytes.length));
   });
 
   test('PUT under the wrong content id is refused and stores nothing', async () => {
     const wrong = 'a'.repeat(64);
+    const body = new TextEncoder().encode('not that');
     const res = await fetch(`${c.url}/v1/blobs/${wrong}`, {
       method: 'PUT',
-      body: new TextEncoder().encode('not that'),
-      headers: { 'content-type': 'application/octet-stream' },
+      body,
+      headers: { 'content-type': 'application/octet-stream', ...(await signed(wrong, body.length)) },
     });
     await expectError(res, 400, 'PLX_DIGEST_MISMATCH');
-    await expectError(await fetch(`${c.url}/v1/blobs/${wrong}`), 404, 'PLX_NOT_FOUND');
+    // Nothing was recorded for the uploader either: it has no right to that cid.
+    await expectError(
+      await fetch(`${c.url}/v1/blobs/${wrong}`, { headers: await signed(wrong) }),
+      403,
+      'PLX_BLOB_FORBIDDEN',
+    );
   });
 
   test('malformed content ids and unknown blobs', async () => {
     await expectError(await fetch(`${c.url}/v1/blobs/not-a-cid`), 400, 'PLX_VALIDATION');
-    await expectError(await fetch(`${c.url}/v1/blobs/${'0'.repeat(64)}`), 404, 'PLX_NOT_FOUND');
+    // Unknown and private blobs look the same to an outsider: existence is not disclosed.
+    await expectError(await fetch(`${c.url}/v1/blobs/${'0'.repeat(64)}`), 401, 'PLX_AUTH_REQUIRED');
   });
 
   test('oversized uploads are refused, declared or streamed', async () => {
     const big = new Uint8Array(16 * 1024 * 1024 + 1);
+    const bigCid = createHash('sha256').update(big).digest('hex');
     await expectError(
-      await post('/v1/blobs', big as unknown as BodyInit, 'application/octet-stream'),
+      await fetch(`${c.url}/v1/blobs/${bigCid}`, {
+        method: 'PUT',
+        body: big,
+        headers: { 'content-type': 'application/octet-stream', ...(await signed(bigCid, big.length)) },
+      }),
       413,
       'PLX_PAYLOAD_TOO_LARGE',
     );
-    // Chunked, with no content-length: the limit is enforced while streaming.
+    // Chunked, with no content-length: the size is signed, so an upload must declare it.
     const stream = new ReadableStream<Uint8Array>({
       start(ctl) {
         for (let i = 0; i < 17; i++) ctl.enqueue(new Uint8Array(1024 * 1024));
         ctl.close();
       },
     });
-    const res = await fetch(`${c.url}/v1/blobs`, {
-      method: 'POST',
+    const res = await fetch(`${c.url}/v1/blobs/${bigCid}`, {
+      method: 'PUT',
       body: stream,
-      headers: { 'content-type': 'application/octet-stream' },
+      headers: { 'content-type': 'application/octet-stream', ...(await signed(bigCid, 17 * 1024 * 1024)) },
       duplex: 'half',
     } as RequestInit);
-    await expectError(res, 413, 'PLX_PAYLOAD_TOO_LARGE');
+    await expectError(res, 400, 'PLX_VALIDATION');
   });
 
   test('a blob upload in another content type is refused', async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -165,8 +166,15 @@ export function jobCommand(): Command {
     .argument('<jobId>')
     .requiredOption('--out <dir>', 'folder to write outputs into')
     .option('--coordinator <url>', 'coordinator base URL', DEFAULT_COORDINATOR)
-    .action(async (jobId: string, o: { out: string; coordinator: string }) => {
-      const client = createClient({ url: o.coordinator });
+    .option(
+      '--keystore <file>',
+      "the job's client key: outputs are private to it (without the file, public jobs only)",
+      DEFAULT_CLIENT_KEYSTORE,
+    )
+    .action(async (jobId: string, o: { out: string; coordinator: string; keystore: string }) => {
+      // Downloads are signed by the job's client (docs/security.md); a public job needs no key.
+      const account = existsSync(o.keystore) ? await clientAccount(o.keystore) : undefined;
+      const client = createClient({ url: o.coordinator, ...(account ? { account } : {}) });
       const results = await client.jobResults(jobId);
       await mkdir(o.out, { recursive: true });
       for (const r of results.outputs) {

@@ -40,6 +40,8 @@ import { jobRoutes } from './api/jobRoutes.ts';
 import { marketRoutes } from './api/marketRoutes.ts';
 import { providerRoutes } from './api/providerRoutes.ts';
 import { sensorRoutes } from './api/sensorRoutes.ts';
+import { createBlobAccess, DEFAULT_BLOB_QUOTA } from './blobs/blobAccess.ts';
+import { createBlobCollector, DEFAULT_BLOB_GRACE_MS } from './blobs/collectBlobs.ts';
 import { createBlobStore } from './blobs/createBlobStore.ts';
 import { createEventLog } from './events/createEventLog.ts';
 import { createJobSubmitter } from './jobs/submitJob.ts';
@@ -136,6 +138,17 @@ export const coordinatorConfigSchema = z.strictObject({
    * unstarted tasks). Must stay well below the escrow's withdrawal delay (≥ 1 epoch).
    */
   chainRefreshMs: z.int().min(100).max(60_000).default(10_000),
+  /** Bytes of blobs one client account may keep stored (PLX_BLOB_QUOTA_EXCEEDED beyond). */
+  blobQuotaBytes: z.int().min(0).default(DEFAULT_BLOB_QUOTA.bytes),
+  /** Number of blobs one client account may keep stored. */
+  blobQuotaCount: z.int().min(0).default(DEFAULT_BLOB_QUOTA.count),
+  /** Age after which a blob no job or canary references is deleted. */
+  blobGraceMs: z.int().min(0).default(DEFAULT_BLOB_GRACE_MS),
+  /** How often unreferenced blobs are collected. */
+  blobGcIntervalMs: z
+    .int()
+    .min(50)
+    .default(10 * 60_000),
 });
 export type CoordinatorConfig = z.input<typeof coordinatorConfigSchema>;
 
@@ -329,7 +342,15 @@ export async function startCoordinator(
       }),
   });
   await app.register(fastifyWebsocket, { options: { maxPayload: MAX_WS_MESSAGE_BYTES } });
-  await app.register(blobRoutes(blobs, config.maxBlobBytes));
+  // Uploads are signed and under quota, reads need a right (docs/security.md, "Who can read what").
+  const blobAccess = createBlobAccess({
+    sqlite: store.sqlite,
+    db,
+    chainId: config.chainId,
+    quota: { bytes: config.blobQuotaBytes, count: config.blobQuotaCount },
+    ...(chain ? { mayUpload: async (a: Address) => (await market.availableEscrow(a)).balance > 0n } : {}),
+  });
+  await app.register(blobRoutes(blobs, config.maxBlobBytes, blobAccess));
   await app.register(jobRoutes({ db, events, submitter }));
   await app.register(
     providerRoutes({
@@ -390,6 +411,15 @@ export async function startCoordinator(
         sweeping = false;
       });
   }, config.sweepIntervalMs);
+  const collector = createBlobCollector({ sqlite: store.sqlite, blobs, graceMs: config.blobGraceMs });
+  const blobGc = setInterval(() => {
+    try {
+      const removed = collector.collect();
+      if (removed > 0) log.info({ removed }, 'unreferenced blobs collected');
+    } catch (err) {
+      log.error({ err }, 'blob collection failed');
+    }
+  }, config.blobGcIntervalMs);
   // Work queued before a restart is picked up as providers reconnect; expired leases right away.
   void loop.sweep();
   settlement?.start(config.settleIntervalMs);
@@ -419,6 +449,7 @@ export async function startCoordinator(
       await ingester.stop();
       await dayScorer.stop();
       clearInterval(sweeper);
+      clearInterval(blobGc);
       loop.close();
       if (stakeRefresher) clearInterval(stakeRefresher);
       await settlement?.stop();

@@ -139,6 +139,19 @@ export const plexusTypes = {
     { name: 'reasonHash', type: 'bytes32' },
     { name: 'issuedAt', type: 'uint64' },
   ],
+  /** A signed blob upload (`PUT /v1/blobs/:cid`): who stores which bytes (its quota pays). */
+  BlobUpload: [
+    { name: 'account', type: 'address' },
+    { name: 'cid', type: 'bytes32' },
+    { name: 'size', type: 'uint64' },
+    { name: 'issuedAt', type: 'uint64' },
+  ],
+  /** A signed blob download (`GET /v1/blobs/:cid`): who reads which blob (docs/security.md). */
+  BlobRead: [
+    { name: 'account', type: 'address' },
+    { name: 'cid', type: 'bytes32' },
+    { name: 'issuedAt', type: 'uint64' },
+  ],
 } as const;
 
 export type PlexusPrimaryType = keyof typeof plexusTypes;
@@ -184,15 +197,24 @@ export type TaskFailureMessage = {
   issuedAt: bigint;
 };
 
-type MessageOf<T extends PlexusPrimaryType> = T extends 'JobSubmission'
-  ? JobSubmissionMessage
-  : T extends 'SessionAuth'
-    ? SessionAuthMessage
-    : T extends 'TaskResult'
-      ? TaskResultMessage
-      : T extends 'TaskCommitment'
-        ? TaskCommitmentMessage
-        : TaskFailureMessage;
+/** A signed upload of blob `cid` (the sha256 as bytes32) of `size` bytes. */
+export type BlobUploadMessage = { account: Address; cid: Hex; size: bigint; issuedAt: bigint };
+/** A signed download of blob `cid` (the sha256 as bytes32). */
+export type BlobReadMessage = { account: Address; cid: Hex; issuedAt: bigint };
+
+type MessageOf<T extends PlexusPrimaryType> = T extends 'BlobUpload'
+  ? BlobUploadMessage
+  : T extends 'BlobRead'
+    ? BlobReadMessage
+    : T extends 'JobSubmission'
+      ? JobSubmissionMessage
+      : T extends 'SessionAuth'
+        ? SessionAuthMessage
+        : T extends 'TaskResult'
+          ? TaskResultMessage
+          : T extends 'TaskCommitment'
+            ? TaskCommitmentMessage
+            : TaskFailureMessage;
 
 /**
  * Which EIP-712 domain a message is signed in: a bare chain id (provider and session messages,
@@ -428,4 +450,49 @@ export async function verifySignedDigest(args: {
       },
     );
   }
+}
+
+/** The request header that carries a signed blob upload or read (`account:issuedAt:signature`). */
+export const BLOB_AUTH_HEADER = 'x-plexus-auth';
+
+/**
+ * The `x-plexus-auth` header value of a blob request: `account:issuedAt:signature`, where the
+ * signature is EIP-712 `BlobUpload` (cid, size) for an upload or `BlobRead` (cid) for a download,
+ * in the chain-only domain (a provider knows the chain id from `hello`). Fresh for 300 s.
+ *
+ * @example const header = await signBlobAuth(account, 31337, { cid, size: bytes.byteLength });
+ */
+export async function signBlobAuth(
+  account: LocalAccount,
+  chainId: number,
+  what: { cid: string; size?: number },
+  issuedAt = Math.floor(Date.now() / 1000),
+): Promise<string> {
+  const cid = `0x${what.cid}` as Hex;
+  const signature =
+    what.size === undefined
+      ? await signPlexusMessage(account, chainId, 'BlobRead', {
+          account: account.address,
+          cid,
+          issuedAt: BigInt(issuedAt),
+        })
+      : await signPlexusMessage(account, chainId, 'BlobUpload', {
+          account: account.address,
+          cid,
+          size: BigInt(what.size),
+          issuedAt: BigInt(issuedAt),
+        });
+  return `${account.address}:${issuedAt}:${signature}`;
+}
+
+/**
+ * Splits an `x-plexus-auth` value; undefined when it is not `0x<40 hex>:<digits>:0x<hex>`.
+ * @example parseBlobAuth('0xab…:1795315000:0x12…') // { account, issuedAt, signature }
+ */
+export function parseBlobAuth(
+  value: string | undefined,
+): { account: Address; issuedAt: bigint; signature: Hex } | undefined {
+  const m = /^(0x[0-9a-fA-F]{40}):(\d{1,15}):(0x[0-9a-fA-F]{1,300})$/.exec(value ?? '');
+  if (!m) return undefined;
+  return { account: m[1] as Address, issuedAt: BigInt(m[2]!), signature: m[3] as Hex };
 }
