@@ -348,7 +348,14 @@ export async function startCoordinator(
     db,
     chainId: config.chainId,
     quota: { bytes: config.blobQuotaBytes, count: config.blobQuotaCount },
-    ...(chain ? { mayUpload: async (a: Address) => (await market.availableEscrow(a)).balance > 0n } : {}),
+    ...(chain
+      ? {
+          mayUpload: async (a: Address) => (await market.availableEscrow(a)).balance > 0n,
+          // Not yet read (the read follows the session's start): trusted until it says 0, so a
+          // capability answer right after `welcome` is not refused.
+          isStaked: (a: string) => (market.stakeOf(a) ?? 1n) > 0n,
+        }
+      : {}),
   });
   await app.register(blobRoutes(blobs, config.maxBlobBytes, blobAccess));
   await app.register(jobRoutes({ db, events, submitter }));

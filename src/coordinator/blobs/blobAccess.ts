@@ -53,6 +53,11 @@ export function createBlobAccess(deps: {
   /** With a chain: whether a client (not a provider) may upload at all (it has escrow). */
   mayUpload?: (account: Address) => Promise<boolean>;
   /**
+   * With a chain: whether a known provider key is staked (only a staked provider uploads free of
+   * quota; anyone can complete a session challenge with a fresh key). Absent: every known provider.
+   */
+  isStaked?: (account: string) => boolean;
+  /**
    * The validators' hook (a later issue): return true to let `account` read `cid` (for instance a
    * validator re-checking an epoch's sampled tasks). Absent: nobody beyond the rules above.
    */
@@ -153,7 +158,8 @@ export function createBlobAccess(deps: {
       const account = await signer(header, 'BlobUpload', cid, size);
       // Providers upload outputs and capability answers under their session key; they are staked,
       // and what they upload is either referenced by a task or collected after the grace period.
-      if (isProvider.get(account) !== undefined) return { account, done: async () => {} };
+      if (isProvider.get(account) !== undefined && (deps.isStaked?.(account) ?? true))
+        return { account, done: async () => {} };
       if (deps.mayUpload && !(await deps.mayUpload(account as Address)))
         throw new PlexusError(
           'PLX_BLOB_FORBIDDEN',
