@@ -9,13 +9,19 @@ import type { BlobStore } from './createBlobStore.ts';
 /** Default grace period: an upload has 6 hours to be named by a job before it may be collected. */
 export const DEFAULT_BLOB_GRACE_MS = 6 * 3600_000;
 
-/** The condition "no job or canary references blob `<col>`", every lookup on an index. */
+/**
+ * The condition "no job or canary references blob `<col>`", every lookup on an index (`+col`
+ * drops the column's TEXT affinity, without which SQLite scans the whole jobs_model expression
+ * index for each blob instead of searching it).
+ */
 function unreferenced(col: string): string {
   return `NOT EXISTS (SELECT 1 FROM tasks WHERE input_cid = ${col})
     AND NOT EXISTS (SELECT 1 FROM tasks WHERE output_cid = ${col})
     AND NOT EXISTS (SELECT 1 FROM task_executions WHERE output_cid = ${col})
-    AND NOT EXISTS (SELECT 1 FROM jobs WHERE json_extract(spec, '$.model') = ${col})
-    AND NOT EXISTS (SELECT 1 FROM canary_tasks WHERE model = ${col} OR input_cid = ${col} OR expected_cid = ${col})
+    AND NOT EXISTS (SELECT 1 FROM jobs WHERE json_extract(spec, '$.model') = +${col})
+    AND NOT EXISTS (SELECT 1 FROM canary_tasks WHERE model = ${col})
+    AND NOT EXISTS (SELECT 1 FROM canary_tasks WHERE input_cid = ${col})
+    AND NOT EXISTS (SELECT 1 FROM canary_tasks WHERE expected_cid = ${col})
     AND NOT EXISTS (SELECT 1 FROM canary_assignments WHERE output_cid = ${col})`;
 }
 

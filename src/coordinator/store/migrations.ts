@@ -411,6 +411,13 @@ const migrations: Record<string, Migration> = {
         .columns(['output_cid'])
         .execute();
       await sql`CREATE INDEX jobs_model ON jobs (json_extract(spec, '$.model'))`.execute(db);
+      for (const col of ['model', 'input_cid', 'expected_cid'])
+        await db.schema.createIndex(`canary_tasks_${col}`).on('canary_tasks').columns([col]).execute();
+      await db.schema
+        .createIndex('canary_assignments_output')
+        .on('canary_assignments')
+        .columns(['output_cid'])
+        .execute();
     },
   },
 };
