@@ -74,7 +74,18 @@ test('job submit, status and results', async () => {
   assert.match(status.stdout, /2\/2 done/);
 
   const out = join(dir, 'out');
-  await plexus(['job', 'results', jobId, '--coordinator', net.coordinatorUrl, '--out', out]);
+  // Outputs are private to the job's client: the CLI signs the downloads with its key.
+  await plexus([
+    'job',
+    'results',
+    jobId,
+    '--coordinator',
+    net.coordinatorUrl,
+    '--out',
+    out,
+    '--keystore',
+    keystore,
+  ]);
   const first = decodeSafetensors(new Uint8Array(await readFile(join(out, 'output-00000.safetensors'))));
   const prob = Object.values(first)[0]!;
   assert.deepEqual(prob.shape, [1, 1, 64, 320]);
@@ -92,8 +103,9 @@ test('a file that is not an ONNX model is refused with its error code', async ()
       'submit',
       '--coordinator',
       net.coordinatorUrl,
+      // The devnet's funded client: on a chain, an account without escrow may not upload at all.
       '--keystore',
-      join(dir, 'client-key.json'),
+      join(dir, 'devnet', 'client', 'key.json'),
       '--model',
       bad,
       '--input',

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
+import { createClient } from '../src/client/createClient.ts';
 import { signJobSubmission } from '../src/client/signJobSubmission.ts';
+import { BLOB_AUTH_HEADER, signBlobAuth } from '../src/protocol/eip712.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
 
@@ -15,15 +17,21 @@ type C = Awaited<ReturnType<typeof testCoordinator>>;
 let c: C;
 let modelCid: string;
 let inputCid: string;
+/** Coordinator c's job-signature domain (chain id and network id, from GET /v1/health). */
+let domain: { chainId: number; verifyingContract: `0x${string}` };
 const client = randomAccount();
 
 async function post(path: string, body: BodyInit, type = 'application/json') {
   return fetch(`${c.url}${path}`, { method: 'POST', body, headers: { 'content-type': type } });
 }
+/** Uploads as the client, through the SDK (it signs the upload). */
 async function upload(bytes: Uint8Array): Promise<string> {
-  const res = await post('/v1/blobs', bytes as unknown as BodyInit, 'application/octet-stream');
-  assert.equal(res.status, 201);
-  return ((await res.json()) as { cid: string }).cid;
+  return (await createClient({ url: c.url, account: client }).uploadBlob(bytes)).cid;
+}
+/** A blob request signed by `account` (BlobRead, or BlobUpload when `size` is given). */
+async function signed(cid: string, size?: number, account = client): Promise<Record<string, string>> {
+  const what = size === undefined ? { cid } : { cid, size };
+  return { [BLOB_AUTH_HEADER]: await signBlobAuth(account, 31337, what) };
 }
 async function expectError(res: Response, status: number, code: string): Promise<Record<string, unknown>> {
   const body = (await res.json()) as { error: { code: string; message: string } };
@@ -47,6 +55,7 @@ async function submit(body: unknown) {
 
 before(async () => {
   c = await testCoordinator({ maxBlobBytes: 16 * 1024 * 1024 });
+  domain = (await (await fetch(`${c.url}/v1/health`)).json()) as typeof domain;
   modelCid = await upload(new Uint8Array(await readFile(ppocrDetectionModelPath())));
   inputCid = await upload(encodeSafetensors(ocrInput(1)));
 });
@@ -59,50 +68,62 @@ describe('blobs', () => {
     const bytes = new TextEncoder().encode('hello plexus');
     const cid = await upload(bytes);
     assert.equal(cid, createHash('sha256').update(bytes).digest('hex'));
-    const res = await fetch(`${c.url}/v1/blobs/${cid}`);
+    const res = await fetch(`${c.url}/v1/blobs/${cid}`, { headers: await signed(cid) });
     assert.equal(res.status, 200);
     assert.deepEqual(new Uint8Array(await res.arrayBuffer()), bytes);
-    const head = await fetch(`${c.url}/v1/blobs/${cid}`, { method: 'HEAD' });
+    const head = await fetch(`${c.url}/v1/blobs/${cid}`, { method: 'HEAD', headers: await signed(cid) });
     assert.equal(head.headers.get('content-length'), String(bytes.length));
   });
 
   test('PUT under the wrong content id is refused and stores nothing', async () => {
     const wrong = 'a'.repeat(64);
+    const body = new TextEncoder().encode('not that');
     const res = await fetch(`${c.url}/v1/blobs/${wrong}`, {
       method: 'PUT',
-      body: new TextEncoder().encode('not that'),
-      headers: { 'content-type': 'application/octet-stream' },
+      body,
+      headers: { 'content-type': 'application/octet-stream', ...(await signed(wrong, body.length)) },
     });
     await expectError(res, 400, 'PLX_DIGEST_MISMATCH');
-    await expectError(await fetch(`${c.url}/v1/blobs/${wrong}`), 404, 'PLX_NOT_FOUND');
+    // Nothing was recorded for the uploader either: it has no right to that cid.
+    await expectError(
+      await fetch(`${c.url}/v1/blobs/${wrong}`, { headers: await signed(wrong) }),
+      403,
+      'PLX_BLOB_FORBIDDEN',
+    );
   });
 
   test('malformed content ids and unknown blobs', async () => {
     await expectError(await fetch(`${c.url}/v1/blobs/not-a-cid`), 400, 'PLX_VALIDATION');
-    await expectError(await fetch(`${c.url}/v1/blobs/${'0'.repeat(64)}`), 404, 'PLX_NOT_FOUND');
+    // Unknown and private blobs look the same to an outsider: existence is not disclosed.
+    await expectError(await fetch(`${c.url}/v1/blobs/${'0'.repeat(64)}`), 401, 'PLX_AUTH_REQUIRED');
   });
 
   test('oversized uploads are refused, declared or streamed', async () => {
     const big = new Uint8Array(16 * 1024 * 1024 + 1);
+    const bigCid = createHash('sha256').update(big).digest('hex');
     await expectError(
-      await post('/v1/blobs', big as unknown as BodyInit, 'application/octet-stream'),
+      await fetch(`${c.url}/v1/blobs/${bigCid}`, {
+        method: 'PUT',
+        body: big,
+        headers: { 'content-type': 'application/octet-stream', ...(await signed(bigCid, big.length)) },
+      }),
       413,
       'PLX_PAYLOAD_TOO_LARGE',
     );
-    // Chunked, with no content-length: the limit is enforced while streaming.
+    // Chunked, with no content-length: the size is signed, so an upload must declare it.
     const stream = new ReadableStream<Uint8Array>({
       start(ctl) {
         for (let i = 0; i < 17; i++) ctl.enqueue(new Uint8Array(1024 * 1024));
         ctl.close();
       },
     });
-    const res = await fetch(`${c.url}/v1/blobs`, {
-      method: 'POST',
+    const res = await fetch(`${c.url}/v1/blobs/${bigCid}`, {
+      method: 'PUT',
       body: stream,
-      headers: { 'content-type': 'application/octet-stream' },
+      headers: { 'content-type': 'application/octet-stream', ...(await signed(bigCid, 17 * 1024 * 1024)) },
       duplex: 'half',
     } as RequestInit);
-    await expectError(res, 413, 'PLX_PAYLOAD_TOO_LARGE');
+    await expectError(res, 400, 'PLX_VALIDATION');
   });
 
   test('a blob upload in another content type is refused', async () => {
@@ -112,7 +133,7 @@ describe('blobs', () => {
 
 describe('job submission', () => {
   test('a valid signed job is accepted and can be read back', async () => {
-    const res = await submit(await signJobSubmission(client, 31337, spec({ label: 'ok' })));
+    const res = await submit(await signJobSubmission(client, domain, spec({ label: 'ok' })));
     assert.equal(res.status, 201);
     const { jobId, tasks } = (await res.json()) as { jobId: string; tasks: number };
     assert.equal(tasks, 1);
@@ -130,9 +151,9 @@ describe('job submission', () => {
   });
 
   test('unknown fields, in the envelope and in the spec', async () => {
-    const signed = await signJobSubmission(client, 31337, spec());
+    const signed = await signJobSubmission(client, domain, spec());
     await expectError(await submit({ ...signed, extra: 1 }), 400, 'PLX_VALIDATION');
-    const withField = await signJobSubmission(client, 31337, { ...spec(), priority: 'high' } as never);
+    const withField = await signJobSubmission(client, domain, { ...spec(), priority: 'high' } as never);
     const err = await expectError(await submit(withField), 400, 'PLX_VALIDATION');
     assert.match(String(err.message), /priority/);
   });
@@ -140,7 +161,7 @@ describe('job submission', () => {
   test('a file that is not an ONNX model', async () => {
     const notModel = await upload(new TextEncoder().encode('this is not an onnx model'));
     await expectError(
-      await submit(await signJobSubmission(client, 31337, spec({ model: notModel }))),
+      await submit(await signJobSubmission(client, domain, spec({ model: notModel }))),
       400,
       'PLX_BAD_MODEL',
     );
@@ -161,14 +182,14 @@ describe('job submission', () => {
     );
     for (const bad of [wrongName, wrongDtype, wrongRank, wrongChannels]) {
       await expectError(
-        await submit(await signJobSubmission(client, 31337, spec({ inputs: [inputCid, bad] }))),
+        await submit(await signJobSubmission(client, domain, spec({ inputs: [inputCid, bad] }))),
         400,
         'PLX_INPUT_MISMATCH',
       );
     }
     const notTensors = await upload(new TextEncoder().encode('garbage'));
     await expectError(
-      await submit(await signJobSubmission(client, 31337, spec({ inputs: [notTensors] }))),
+      await submit(await signJobSubmission(client, domain, spec({ inputs: [notTensors] }))),
       400,
       'PLX_BAD_TENSOR_FILE',
     );
@@ -176,12 +197,12 @@ describe('job submission', () => {
 
   test('unknown blob ids', async () => {
     await expectError(
-      await submit(await signJobSubmission(client, 31337, spec({ inputs: ['f'.repeat(64)] }))),
+      await submit(await signJobSubmission(client, domain, spec({ inputs: ['f'.repeat(64)] }))),
       400,
       'PLX_UNKNOWN_BLOB',
     );
     await expectError(
-      await submit(await signJobSubmission(client, 31337, spec({ model: 'e'.repeat(64) }))),
+      await submit(await signJobSubmission(client, domain, spec({ model: 'e'.repeat(64) }))),
       400,
       'PLX_UNKNOWN_BLOB',
     );
@@ -189,15 +210,19 @@ describe('job submission', () => {
 
   test('bad signatures: another signer, a tampered spec, another chain', async () => {
     const other = randomAccount();
-    const signedByOther = await signJobSubmission(other, 31337, spec());
+    const signedByOther = await signJobSubmission(other, domain, spec());
     await expectError(await submit({ ...signedByOther, client: client.address }), 401, 'PLX_BAD_SIGNATURE');
-    const signed = await signJobSubmission(client, 31337, spec());
+    const signed = await signJobSubmission(client, domain, spec());
     await expectError(
       await submit({ ...signed, spec: { ...spec(), maxAttempts: 9 } }),
       401,
       'PLX_BAD_SIGNATURE',
     );
-    await expectError(await submit(await signJobSubmission(client, 1, spec())), 401, 'PLX_BAD_SIGNATURE');
+    await expectError(
+      await submit(await signJobSubmission(client, { ...domain, chainId: 1 }, spec())),
+      401,
+      'PLX_BAD_SIGNATURE',
+    );
     await expectError(
       await submit({ ...signed, signature: `0x${'1b'.repeat(65)}` }),
       401,
@@ -206,16 +231,16 @@ describe('job submission', () => {
   });
 
   test('stale and replayed submissions', async () => {
-    const stale = await signJobSubmission(client, 31337, spec(), {
+    const stale = await signJobSubmission(client, domain, spec(), {
       issuedAt: Math.floor(Date.now() / 1000) - 3600,
     });
     await expectError(await submit(stale), 401, 'PLX_STALE_MESSAGE');
-    const once = await signJobSubmission(client, 31337, spec(), { nonce: 77n });
+    const once = await signJobSubmission(client, domain, spec(), { nonce: 77n });
     assert.equal((await submit(once)).status, 201);
     await expectError(await submit(once), 409, 'PLX_REPLAY');
     // Same nonce, different spec: still a replay of the nonce.
     await expectError(
-      await submit(await signJobSubmission(client, 31337, spec({ label: 'x' }), { nonce: 77n })),
+      await submit(await signJobSubmission(client, domain, spec({ label: 'x' }), { nonce: 77n })),
       409,
       'PLX_REPLAY',
     );
@@ -223,7 +248,7 @@ describe('job submission', () => {
 
   test('deadlines in the past', async () => {
     await expectError(
-      await submit(await signJobSubmission(client, 31337, spec({ deadline: 1_000_000 }))),
+      await submit(await signJobSubmission(client, domain, spec({ deadline: 1_000_000 }))),
       400,
       'PLX_DEADLINE_PASSED',
     );

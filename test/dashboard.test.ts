@@ -13,11 +13,13 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import type { LocalAccount } from 'viem';
 import { createClient, type PlexusClient } from '../src/client/createClient.ts';
 import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD, type Devnet, startDevnet } from '../src/devnet/startDevnet.ts';
 import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
+import { BLOB_AUTH_HEADER, signBlobAuth } from '../src/protocol/eip712.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import type { JobVerification } from '../src/protocol/schemas.ts';
 import { exactPlx, plx } from '../web/src/settlement.ts';
@@ -37,6 +39,8 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
   let net: Devnet;
   let browser: Browser;
   let client: PlexusClient;
+  /** The devnet client's key: job data is private to it, so it signs the output download. */
+  let clientKey: LocalAccount;
   let model: string;
   let dir: string;
   let cleanup: () => Promise<void>;
@@ -77,6 +81,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     const account = await loadOrCreateKeystore(join(dir, 'client', 'key.json'), DEVNET_PASSWORD, {
       logger: quiet,
     });
+    clientKey = account;
     client = createClient({ url: net.coordinatorUrl, account });
     model = (await client.uploadFile(ppocrDetectionModelPath())).cid;
     browser = await chromium.launch({
@@ -161,7 +166,11 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     assert.equal(await outputs.count(), 2, 'each task links its output');
     const href = await outputs.first().getAttribute('href');
     assert.ok(href);
-    const blob = await fetch(new URL(href, url));
+    const outputCid = new URL(href, url).pathname.split('/').pop()!;
+    const { chainId } = await client.health();
+    const blob = await fetch(new URL(href, url), {
+      headers: { [BLOB_AUTH_HEADER]: await signBlobAuth(clientKey, chainId, { cid: outputCid }) },
+    });
     assert.equal(blob.status, 200, 'the output link downloads the blob');
     assert.ok((await blob.arrayBuffer()).byteLength > 0);
     assert.ok(

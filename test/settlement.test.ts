@@ -225,8 +225,18 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
   test('a client without escrow is refused with PLX_INSUFFICIENT_ESCROW', async () => {
     const poor = await loadOrCreateKeystore(join(dir, 'poor.json'), 'pw', { scrypt, logger: quiet });
     const c = createClient({ url, account: poor });
-    const input = await c.uploadBlob(encodeSafetensors(ocrInput(1)));
-    const model = await c.uploadFile(ppocrDetectionModelPath());
+    // An account without escrow may not even upload (a free disk for anyone otherwise): the job
+    // names blobs the funded client uploaded, and is refused at admission.
+    await assert.rejects(c.uploadBlob(encodeSafetensors(ocrInput(1))), { code: 'PLX_BLOB_FORBIDDEN' });
+    const funded = createClient({
+      url,
+      account: await loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, {
+        scrypt,
+        logger: quiet,
+      }),
+    });
+    const input = await funded.uploadBlob(encodeSafetensors(ocrInput(1)));
+    const model = await funded.uploadFile(ppocrDetectionModelPath());
     await assert.rejects(
       c.submitJob({
         kind: 'onnx.infer',

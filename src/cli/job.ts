@@ -1,6 +1,7 @@
 // Only light modules are imported up front: `plexus job status` must print within a fraction of a
 // second, so the SDK (viem), the keystore, the pricing code and the progress bar load in the
 // actions that need them.
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -222,24 +223,33 @@ export function jobCommand(): Command {
     .argument('<jobId>')
     .requiredOption('--out <dir>', 'folder to write outputs into')
     .option('--coordinator <url>', 'coordinator base URL (env PLEXUS_COORDINATOR)', DEFAULT_COORDINATOR)
+    .option(
+      '--keystore <file>',
+      "the job's client key: outputs are private to it (without the file, public jobs only)",
+      DEFAULT_CLIENT_KEYSTORE,
+    )
     .option('--json', 'print one JSON object: the files written and the results', false)
-    .action(async (jobId: string, o: { out: string; coordinator: string; json: boolean }) => {
-      const { createClient } = await import('../client/createClient.ts');
-      const client = createClient({ url: o.coordinator });
-      const results = await client.jobResults(jobId);
-      await mkdir(o.out, { recursive: true });
-      const files: string[] = [];
-      for (const r of results.outputs) {
-        const file = join(o.out, `output-${String(r.index).padStart(5, '0')}.safetensors`);
-        await writeFile(file, await client.downloadBlob(r.output));
-        files.push(file);
-      }
-      await writeFile(join(o.out, 'results.json'), JSON.stringify(results, null, 2));
-      if (o.json) console.log(JSON.stringify({ jobId, status: results.status, out: o.out, files }));
-      else
-        console.log(
-          `wrote ${plural(results.outputs.length, 'output')} and results.json to ${o.out} (job ${results.status})`,
-        );
-    });
+    .action(
+      async (jobId: string, o: { out: string; coordinator: string; keystore: string; json: boolean }) => {
+        // Downloads are signed by the job's client (docs/security.md); a public job needs no key.
+        const { createClient } = await import('../client/createClient.ts');
+        const account = existsSync(o.keystore) ? await clientAccount(o.keystore) : undefined;
+        const client = createClient({ url: o.coordinator, ...(account ? { account } : {}) });
+        const results = await client.jobResults(jobId);
+        await mkdir(o.out, { recursive: true });
+        const files: string[] = [];
+        for (const r of results.outputs) {
+          const file = join(o.out, `output-${String(r.index).padStart(5, '0')}.safetensors`);
+          await writeFile(file, await client.downloadBlob(r.output));
+          files.push(file);
+        }
+        await writeFile(join(o.out, 'results.json'), JSON.stringify(results, null, 2));
+        if (o.json) console.log(JSON.stringify({ jobId, status: results.status, out: o.out, files }));
+        else
+          console.log(
+            `wrote ${plural(results.outputs.length, 'output')} and results.json to ${o.out} (job ${results.status})`,
+          );
+      },
+    );
   return cmd;
 }

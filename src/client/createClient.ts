@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { LocalAccount } from 'viem';
+import type { Address, LocalAccount } from 'viem';
 import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
+import { BLOB_AUTH_HEADER, signBlobAuth } from '../protocol/eip712.ts';
 import type { Health, UploadedBlob } from '../protocol/http/common.ts';
 import type {
   JobEvent,
@@ -47,7 +49,7 @@ export function createClient(opts: {
 }) {
   const base = opts.url.replace(/\/+$/, '');
   const f = opts.fetch ?? fetch;
-  let chainId = opts.chainId;
+  let domain: { chainId: number; verifyingContract: Address } | undefined;
 
   async function json<T>(path: string, init?: RequestInit): Promise<T> {
     const res = await f(`${base}${path}`, init);
@@ -55,29 +57,70 @@ export function createClient(opts: {
     return (await res.json()) as T;
   }
 
-  async function getChainId(): Promise<number> {
-    chainId ??= (await json<Health>('/v1/health')).chainId;
-    return chainId;
+  /**
+   * The job signature's domain, learnt from the coordinator (`chainId` from the options wins, so a
+   * client pinned to a chain refuses to sign for a coordinator on another one: its jobs are refused).
+   */
+  async function getDomain(): Promise<{ chainId: number; verifyingContract: Address }> {
+    if (!domain) {
+      const h = await json<Health>('/v1/health');
+      domain = { chainId: opts.chainId ?? h.chainId, verifyingContract: h.verifyingContract as Address };
+    }
+    return domain;
   }
 
-  async function upload(body: BodyInit, size?: number): Promise<UploadedBlob> {
-    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
-    if (size !== undefined) headers['content-length'] = String(size);
-    return json('/v1/blobs', { method: 'POST', body, headers, duplex: 'half' } as RequestInit);
+  /**
+   * The signed `x-plexus-auth` header of a blob request (upload when `size` is given, else read);
+   * none without an account (public data only).
+   */
+  async function blobAuth(cid: string, size?: number): Promise<Record<string, string>> {
+    if (!opts.account) return {};
+    const { chainId } = await getDomain();
+    return {
+      [BLOB_AUTH_HEADER]: await signBlobAuth(
+        opts.account,
+        chainId,
+        size === undefined ? { cid } : { cid, size },
+      ),
+    };
+  }
+
+  /** Uploads under its content id, signed by the client's account (the coordinator's quota). */
+  async function upload(body: () => BodyInit, cid: string, size: number): Promise<UploadedBlob> {
+    if (!opts.account)
+      throw new PlexusError('PLX_AUTH_REQUIRED', 'createClient needs an account to upload blobs');
+    const headers: Record<string, string> = {
+      'content-type': 'application/octet-stream',
+      'content-length': String(size),
+      ...(await blobAuth(cid, size)),
+    };
+    return json(`/v1/blobs/${cid}`, { method: 'PUT', body: body(), headers, duplex: 'half' } as RequestInit);
   }
 
   const client = {
     url: base,
     health: () => json<Health>('/v1/health'),
-    /** Uploads bytes; returns their content id. */
-    uploadBlob: (bytes: Uint8Array) => upload(bytes as unknown as BodyInit, bytes.byteLength),
-    /** Streams a file up without reading it whole. */
+    /** Uploads bytes (signed by the account); returns their content id. */
+    uploadBlob: (bytes: Uint8Array) =>
+      upload(
+        () => bytes as unknown as BodyInit,
+        createHash('sha256').update(bytes).digest('hex'),
+        bytes.byteLength,
+      ),
+    /** Streams a file up without reading it whole (it is read twice: once to hash, once to send). */
     async uploadFile(path: string) {
       const { size } = await stat(path);
-      return upload(Readable.toWeb(createReadStream(path)) as unknown as BodyInit, size);
+      const hash = createHash('sha256');
+      for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+      return upload(
+        () => Readable.toWeb(createReadStream(path)) as unknown as BodyInit,
+        hash.digest('hex'),
+        size,
+      );
     },
+    /** Downloads a blob, signing the read with the account (private data) when there is one. */
     async downloadBlob(cid: string): Promise<Uint8Array> {
-      const res = await f(`${base}/v1/blobs/${cid}`);
+      const res = await f(`${base}/v1/blobs/${cid}`, { headers: await blobAuth(cid) });
       if (!res.ok) throw await errorFromResponse(res);
       return new Uint8Array(await res.arrayBuffer());
     },
@@ -88,7 +131,7 @@ export function createClient(opts: {
     ) {
       if (!opts.account)
         throw new PlexusError('PLX_UNAUTHORIZED', 'createClient needs an account to submit jobs');
-      const body = await signJobSubmission(opts.account, await getChainId(), spec, sign);
+      const body = await signJobSubmission(opts.account, await getDomain(), spec, sign);
       return json<JobSubmitted>('/v1/jobs', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

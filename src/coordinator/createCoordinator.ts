@@ -2,6 +2,7 @@
  * The coordinator: HTTP API for clients and the explorer, WebSocket endpoint for providers,
  * content-addressed blob store, scheduler and work loop, over one SQLite store.
  */
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
@@ -9,7 +10,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import type { Address } from 'viem';
+import { type Address, getAddress } from 'viem';
 import { z } from 'zod';
 import { getProvider } from '../chain/actions/provider/getProvider.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
@@ -39,6 +40,8 @@ import { jobRoutes } from './api/jobRoutes.ts';
 import { marketRoutes } from './api/marketRoutes.ts';
 import { providerRoutes } from './api/providerRoutes.ts';
 import { sensorRoutes } from './api/sensorRoutes.ts';
+import { createBlobAccess, DEFAULT_BLOB_QUOTA } from './blobs/blobAccess.ts';
+import { createBlobCollector, DEFAULT_BLOB_GRACE_MS } from './blobs/collectBlobs.ts';
 import { createBlobStore } from './blobs/createBlobStore.ts';
 import { createEventLog } from './events/createEventLog.ts';
 import { createJobSubmitter } from './jobs/submitJob.ts';
@@ -144,6 +147,17 @@ export const coordinatorConfigSchema = z.strictObject({
    * unstarted tasks). Must stay well below the escrow's withdrawal delay (≥ 1 epoch).
    */
   chainRefreshMs: z.int().min(100).max(60_000).default(10_000),
+  /** Bytes of blobs one client account may keep stored (PLX_BLOB_QUOTA_EXCEEDED beyond). */
+  blobQuotaBytes: z.int().min(0).default(DEFAULT_BLOB_QUOTA.bytes),
+  /** Number of blobs one client account may keep stored. */
+  blobQuotaCount: z.int().min(0).default(DEFAULT_BLOB_QUOTA.count),
+  /** Age after which a blob no job or canary references is deleted. */
+  blobGraceMs: z.int().min(0).default(DEFAULT_BLOB_GRACE_MS),
+  /** How often unreferenced blobs are collected. */
+  blobGcIntervalMs: z
+    .int()
+    .min(50)
+    .default(10 * 60_000),
 });
 export type CoordinatorConfig = z.input<typeof coordinatorConfigSchema>;
 
@@ -207,6 +221,9 @@ export async function startCoordinator(
     });
   }
   const genesisMs = chain?.genesisMs ?? (await localGenesis(db));
+  // Job signatures are bound to this coordinator network (docs/protocol.md): the escrow contract,
+  // or in development mode a random id kept in the store (so it survives restarts).
+  const verifyingContract = chain?.info.escrow ?? (await localNetworkId(db));
   let loop: WorkLoop | undefined;
   const market = createMarket({
     db,
@@ -274,6 +291,7 @@ export async function startCoordinator(
     blobs,
     events,
     chainId: config.chainId,
+    verifyingContract,
     market,
     onSubmitted: () => {
       metrics.jobsSubmitted.inc();
@@ -351,7 +369,22 @@ export async function startCoordinator(
       }),
   });
   await app.register(fastifyWebsocket, { options: { maxPayload: MAX_WS_MESSAGE_BYTES } });
-  await app.register(blobRoutes(blobs, config.maxBlobBytes));
+  // Uploads are signed and under quota, reads need a right (docs/security.md, "Who can read what").
+  const blobAccess = createBlobAccess({
+    sqlite: store.sqlite,
+    db,
+    chainId: config.chainId,
+    quota: { bytes: config.blobQuotaBytes, count: config.blobQuotaCount },
+    ...(chain
+      ? {
+          mayUpload: async (a: Address) => (await market.availableEscrow(a)).balance > 0n,
+          // Not yet read (the read follows the session's start): trusted until it says 0, so a
+          // capability answer right after `welcome` is not refused.
+          isStaked: (a: string) => (market.stakeOf(a) ?? 1n) > 0n,
+        }
+      : {}),
+  });
+  await app.register(blobRoutes(blobs, config.maxBlobBytes, blobAccess));
   await app.register(jobRoutes({ db, events, submitter }));
   await app.register(
     providerRoutes({
@@ -374,6 +407,7 @@ export async function startCoordinator(
       ok: true,
       protocolVersion: PROTOCOL_VERSION,
       chainId: config.chainId,
+      verifyingContract,
       providersOnline: loop.connectedProviders(),
       uptimeSec: Math.round(process.uptime()),
     }),
@@ -411,6 +445,15 @@ export async function startCoordinator(
         sweeping = false;
       });
   }, config.sweepIntervalMs);
+  const collector = createBlobCollector({ sqlite: store.sqlite, blobs, graceMs: config.blobGraceMs });
+  const blobGc = setInterval(() => {
+    try {
+      const removed = collector.collect();
+      if (removed > 0) log.info({ removed }, 'unreferenced blobs collected');
+    } catch (err) {
+      log.error({ err }, 'blob collection failed');
+    }
+  }, config.blobGcIntervalMs);
   // Work queued before a restart is picked up as providers reconnect; expired leases right away.
   void loop.sweep();
   settlement?.start(config.settleIntervalMs);
@@ -440,6 +483,7 @@ export async function startCoordinator(
       await ingester.stop();
       await dayScorer.stop();
       clearInterval(sweeper);
+      clearInterval(blobGc);
       loop.close();
       if (stakeRefresher) clearInterval(stakeRefresher);
       await settlement?.stop();
@@ -471,6 +515,22 @@ async function localGenesis(db: Store['db']): Promise<number> {
     .values({ key: 'local_genesis_ms', value: String(t) })
     .execute();
   return t;
+}
+
+/**
+ * Development mode's network id: 20 random bytes made at the store's first start (kept in the
+ * store), standing in for the escrow address in the job signature's domain.
+ */
+async function localNetworkId(db: Store['db']): Promise<Address> {
+  const row = await db
+    .selectFrom('market_meta')
+    .select('value')
+    .where('key', '=', 'local_network_id')
+    .executeTakeFirst();
+  if (row) return getAddress(row.value);
+  const id = getAddress(`0x${randomBytes(20).toString('hex')}`);
+  await db.insertInto('market_meta').values({ key: 'local_network_id', value: id }).execute();
+  return id;
 }
 
 /** Ends sessions a crashed process left open, at each provider's last sighting. */

@@ -21,6 +21,12 @@ export const errorCodes = {
   PLX_BAD_CID: { status: 400, message: 'A content id must be 64 lowercase hex characters (sha256).' },
   PLX_DIGEST_MISMATCH: { status: 400, message: 'The uploaded bytes do not hash to the content id given.' },
   PLX_UNKNOWN_BLOB: { status: 400, message: 'The request names a blob the coordinator does not hold.' },
+  PLX_AUTH_REQUIRED: {
+    status: 401,
+    message: 'The request needs a signed x-plexus-auth header (BlobUpload or BlobRead).',
+  },
+  PLX_BLOB_FORBIDDEN: { status: 403, message: 'The signer may not upload or read this blob.' },
+  PLX_BLOB_QUOTA_EXCEEDED: { status: 403, message: "The upload would exceed the account's blob quota." },
   // --- jobs and tasks ---
   PLX_UNSUPPORTED_JOB_KIND: { status: 400, message: 'The coordinator does not run this kind of job.' },
   PLX_DEADLINE_PASSED: { status: 400, message: 'The job deadline is already in the past.' },

@@ -197,3 +197,27 @@ test("native signing gives viem's signatures byte for byte", async (t) => {
     assert.equal(await recoverSigner(digest, viemSig), js.address);
   }
 });
+
+test('a domain with a verifying contract hashes as viem does, and differs per contract', () => {
+  const msg = randomMessage('JobSubmission');
+  const contract = (n: string) => `0x${n.repeat(40)}` as const;
+  for (const vc of [contract('1'), contract('a'), '0x5FbDB2315678afecb367f032d93F642f64180aa3'] as const) {
+    const domain = { chainId: 31337, verifyingContract: vc };
+    assert.equal(
+      plexusMessageHashFast(domain, 'JobSubmission', msg as never),
+      plexusMessageHash(domain, 'JobSubmission', msg as never),
+    );
+  }
+  const one = plexusMessageHashFast(
+    { chainId: 31337, verifyingContract: contract('1') },
+    'JobSubmission',
+    msg as never,
+  );
+  const two = plexusMessageHashFast(
+    { chainId: 31337, verifyingContract: contract('2') },
+    'JobSubmission',
+    msg as never,
+  );
+  assert.notEqual(one, two);
+  assert.notEqual(one, plexusMessageHashFast(31337, 'JobSubmission', msg as never));
+});

@@ -139,6 +139,19 @@ export const plexusTypes = {
     { name: 'reasonHash', type: 'bytes32' },
     { name: 'issuedAt', type: 'uint64' },
   ],
+  /** A signed blob upload (`PUT /v1/blobs/:cid`): who stores which bytes (its quota pays). */
+  BlobUpload: [
+    { name: 'account', type: 'address' },
+    { name: 'cid', type: 'bytes32' },
+    { name: 'size', type: 'uint64' },
+    { name: 'issuedAt', type: 'uint64' },
+  ],
+  /** A signed blob download (`GET /v1/blobs/:cid`): who reads which blob (docs/security.md). */
+  BlobRead: [
+    { name: 'account', type: 'address' },
+    { name: 'cid', type: 'bytes32' },
+    { name: 'issuedAt', type: 'uint64' },
+  ],
 } as const;
 
 export type PlexusPrimaryType = keyof typeof plexusTypes;
@@ -184,22 +197,50 @@ export type TaskFailureMessage = {
   issuedAt: bigint;
 };
 
-type MessageOf<T extends PlexusPrimaryType> = T extends 'JobSubmission'
-  ? JobSubmissionMessage
-  : T extends 'SessionAuth'
-    ? SessionAuthMessage
-    : T extends 'TaskResult'
-      ? TaskResultMessage
-      : T extends 'TaskCommitment'
-        ? TaskCommitmentMessage
-        : TaskFailureMessage;
+/** A signed upload of blob `cid` (the sha256 as bytes32) of `size` bytes. */
+export type BlobUploadMessage = { account: Address; cid: Hex; size: bigint; issuedAt: bigint };
+/** A signed download of blob `cid` (the sha256 as bytes32). */
+export type BlobReadMessage = { account: Address; cid: Hex; issuedAt: bigint };
+
+type MessageOf<T extends PlexusPrimaryType> = T extends 'BlobUpload'
+  ? BlobUploadMessage
+  : T extends 'BlobRead'
+    ? BlobReadMessage
+    : T extends 'JobSubmission'
+      ? JobSubmissionMessage
+      : T extends 'SessionAuth'
+        ? SessionAuthMessage
+        : T extends 'TaskResult'
+          ? TaskResultMessage
+          : T extends 'TaskCommitment'
+            ? TaskCommitmentMessage
+            : TaskFailureMessage;
 
 /**
- * The EIP-712 domain of off-chain Plexus messages on one chain.
+ * Which EIP-712 domain a message is signed in: a bare chain id (provider and session messages,
+ * bound to the chain), or a chain id with the coordinator network's `verifyingContract` (job
+ * submissions: the escrow contract's address, or in development mode the coordinator's network id
+ * from `GET /v1/health`), so a job signed for one coordinator network is refused by every other one
+ * on the same chain.
+ *
+ * @example const domain: PlexusDomainRef = { chainId: 31337, verifyingContract: health.verifyingContract };
+ */
+export type PlexusDomainRef = number | { chainId: number; verifyingContract: Address };
+
+/** The chain id of a domain reference. @example chainIdOf({ chainId: 1, verifyingContract }) // 1 */
+export function chainIdOf(domain: PlexusDomainRef): number {
+  return typeof domain === 'number' ? domain : domain.chainId;
+}
+
+/**
+ * The EIP-712 domain of off-chain Plexus messages on one chain (and, for job submissions, one
+ * coordinator network: see {@link PlexusDomainRef}).
  * @example plexusDomain(31337) // { name: 'Plexus', version: '1', chainId: 31337 }
  */
-export function plexusDomain(chainId: number): TypedDataDomain {
-  return { name: 'Plexus', version: '1', chainId };
+export function plexusDomain(domain: PlexusDomainRef): TypedDataDomain {
+  return typeof domain === 'number'
+    ? { name: 'Plexus', version: '1', chainId: domain }
+    : { name: 'Plexus', version: '1', chainId: domain.chainId, verifyingContract: domain.verifyingContract };
 }
 
 /**
@@ -210,7 +251,7 @@ export function plexusDomain(chainId: number): TypedDataDomain {
  */
 export function signPlexusMessage<T extends PlexusPrimaryType>(
   account: LocalAccount,
-  chainId: number,
+  chainId: PlexusDomainRef,
   primaryType: T,
   message: MessageOf<T>,
 ): Promise<Hex> {
@@ -227,7 +268,7 @@ export function signPlexusMessage<T extends PlexusPrimaryType>(
 
 /** The EIP-712 digest of a message: a unique id for what was signed (used as the job id). */
 export function plexusMessageHash<T extends PlexusPrimaryType>(
-  chainId: number,
+  chainId: PlexusDomainRef,
   primaryType: T,
   message: MessageOf<T>,
 ): Hex {
@@ -236,6 +277,9 @@ export function plexusMessageHash<T extends PlexusPrimaryType>(
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 const DOMAIN_TYPE_HASH = keccak_256(utf8('EIP712Domain(string name,string version,uint256 chainId)'));
+const CONTRACT_DOMAIN_TYPE_HASH = keccak_256(
+  utf8('EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)'),
+);
 const DOMAIN_NAME_HASH = keccak_256(utf8('Plexus'));
 const DOMAIN_VERSION_HASH = keccak_256(utf8('1'));
 const TYPE_HASHES = Object.fromEntries(
@@ -244,7 +288,7 @@ const TYPE_HASHES = Object.fromEntries(
     keccak_256(utf8(`${name}(${fields.map((f) => `${f.type} ${f.name}`).join(',')})`)),
   ]),
 ) as Record<PlexusPrimaryType, Uint8Array>;
-const domainSeparators = new Map<number, Uint8Array>();
+const domainSeparators = new Map<string, Uint8Array>();
 const BYTES32_RE = /^0x[0-9a-fA-F]{64}$/;
 const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
 
@@ -289,16 +333,20 @@ function fastStructHash(
   return keccak_256(buf);
 }
 
-function domainSeparator(chainId: number): Uint8Array {
-  let sep = domainSeparators.get(chainId);
+/** The domain separator; the caller has checked that a verifying contract is a valid address. */
+function domainSeparator(domain: PlexusDomainRef): Uint8Array {
+  const key = typeof domain === 'number' ? String(domain) : `${domain.chainId}:${domain.verifyingContract}`;
+  let sep = domainSeparators.get(key);
   if (sep === undefined) {
-    const buf = new Uint8Array(128);
-    buf.set(DOMAIN_TYPE_HASH, 0);
+    const contract = typeof domain === 'number' ? undefined : domain.verifyingContract;
+    const buf = new Uint8Array(contract === undefined ? 128 : 160);
+    buf.set(contract === undefined ? DOMAIN_TYPE_HASH : CONTRACT_DOMAIN_TYPE_HASH, 0);
     buf.set(DOMAIN_NAME_HASH, 32);
     buf.set(DOMAIN_VERSION_HASH, 64);
-    uintWord(BigInt(chainId), buf, 96);
+    uintWord(BigInt(chainIdOf(domain)), buf, 96);
+    if (contract !== undefined) buf.set(hexToBytes(contract), 128 + 12);
     sep = keccak_256(buf);
-    domainSeparators.set(chainId, sep);
+    domainSeparators.set(key, sep);
   }
   return sep;
 }
@@ -313,12 +361,16 @@ function domainSeparator(chainId: number): Uint8Array {
  * @example const digest = plexusMessageHashFast(31337, 'TaskResult', msg);
  */
 export function plexusMessageHashFast<T extends PlexusPrimaryType>(
-  chainId: number,
+  chainId: PlexusDomainRef,
   primaryType: T,
   message: MessageOf<T>,
 ): Hex {
+  const id = chainIdOf(chainId);
+  const contractOk =
+    typeof chainId === 'number' ||
+    (ADDRESS_RE.test(chainId.verifyingContract) && isAddress(chainId.verifyingContract));
   const struct =
-    Number.isSafeInteger(chainId) && chainId >= 0 && Object.hasOwn(plexusTypes, primaryType)
+    Number.isSafeInteger(id) && id >= 0 && contractOk && Object.hasOwn(plexusTypes, primaryType)
       ? fastStructHash(primaryType, message as Record<string, unknown>)
       : undefined;
   if (struct === undefined) return plexusMessageHash(chainId, primaryType, message);
@@ -337,7 +389,7 @@ export function plexusMessageHashFast<T extends PlexusPrimaryType>(
  * @example await verifyPlexusMessage({ chainId, primaryType: 'TaskResult', message, signature, expectedSigner });
  */
 export async function verifyPlexusMessage<T extends PlexusPrimaryType>(args: {
-  chainId: number;
+  chainId: PlexusDomainRef;
   primaryType: T;
   message: MessageOf<T> & { issuedAt: bigint };
   signature: Hex;
@@ -398,4 +450,49 @@ export async function verifySignedDigest(args: {
       },
     );
   }
+}
+
+/** The request header that carries a signed blob upload or read (`account:issuedAt:signature`). */
+export const BLOB_AUTH_HEADER = 'x-plexus-auth';
+
+/**
+ * The `x-plexus-auth` header value of a blob request: `account:issuedAt:signature`, where the
+ * signature is EIP-712 `BlobUpload` (cid, size) for an upload or `BlobRead` (cid) for a download,
+ * in the chain-only domain (a provider knows the chain id from `hello`). Fresh for 300 s.
+ *
+ * @example const header = await signBlobAuth(account, 31337, { cid, size: bytes.byteLength });
+ */
+export async function signBlobAuth(
+  account: LocalAccount,
+  chainId: number,
+  what: { cid: string; size?: number },
+  issuedAt = Math.floor(Date.now() / 1000),
+): Promise<string> {
+  const cid = `0x${what.cid}` as Hex;
+  const signature =
+    what.size === undefined
+      ? await signPlexusMessage(account, chainId, 'BlobRead', {
+          account: account.address,
+          cid,
+          issuedAt: BigInt(issuedAt),
+        })
+      : await signPlexusMessage(account, chainId, 'BlobUpload', {
+          account: account.address,
+          cid,
+          size: BigInt(what.size),
+          issuedAt: BigInt(issuedAt),
+        });
+  return `${account.address}:${issuedAt}:${signature}`;
+}
+
+/**
+ * Splits an `x-plexus-auth` value; undefined when it is not `0x<40 hex>:<digits>:0x<hex>`.
+ * @example parseBlobAuth('0xab…:1795315000:0x12…') // { account, issuedAt, signature }
+ */
+export function parseBlobAuth(
+  value: string | undefined,
+): { account: Address; issuedAt: bigint; signature: Hex } | undefined {
+  const m = /^(0x[0-9a-fA-F]{40}):(\d{1,15}):(0x[0-9a-fA-F]{1,300})$/.exec(value ?? '');
+  if (!m) return undefined;
+  return { account: m[1] as Address, issuedAt: BigInt(m[2]!), signature: m[3] as Hex };
 }

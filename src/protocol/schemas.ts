@@ -60,6 +60,12 @@ export const onnxInferSpecSchema = z.strictObject({
   label: z.string().max(200).optional(),
   /** Result verification; absent means the network default, adaptive audit. */
   verification: jobVerificationSchema.optional(),
+  /**
+   * Opt into public data: anyone may download the job's model, inputs and outputs (blobs the
+   * client uploaded, and the outputs). Absent or false: only the client, and providers while they
+   * hold a lease on the job (docs/security.md, "Who can read what"). Signed with the spec.
+   */
+  public: z.boolean().optional(),
 });
 export type OnnxInferSpec = z.infer<typeof onnxInferSpecSchema>;
 export type OnnxInferSpecInput = z.input<typeof onnxInferSpecSchema>;

@@ -173,7 +173,7 @@ export async function connectRawProvider(
       if (o.corrupt) answer.product[0] = (answer.product[0]! + 1) % 251;
       const digest = answerDigest(answer.challengeId, answer.product);
       ws.send(JSON.stringify({ type: 'capability-digest', challengeId: answer.challengeId, digest }));
-      const { cid } = await createClient({ url }).uploadBlob(answer.product);
+      const { cid } = await createClient({ url, account, chainId }).uploadBlob(answer.product);
       if (cid !== cidOf(answer.product)) throw new Error('blob cid mismatch');
       ws.send(
         JSON.stringify({ type: 'capability-answer', challengeId: answer.challengeId, productCid: cid }),
@@ -181,7 +181,7 @@ export async function connectRawProvider(
     },
     async deliver(assign, tensors, reveal) {
       const bytes = encodeSafetensors(tensors);
-      const { cid } = await createClient({ url }).uploadBlob(bytes);
+      const { cid } = await createClient({ url, account, chainId }).uploadBlob(bytes);
       const at = Math.floor(Date.now() / 1000);
       const sig = await signPlexusMessage(account, chainId, 'TaskResult', {
         provider: account.address,

@@ -3,8 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { BLOB_AUTH_HEADER } from '../../protocol/eip712.ts';
 import { errorResponses, uploadedBlobSchema } from '../../protocol/http/common.ts';
 import { cidSchema } from '../../protocol/schemas.ts';
+import type { BlobAccess } from '../blobs/blobAccess.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 
 /** Blobs up to this size are read whole into a reused buffer and sent in one write. */
@@ -13,14 +15,15 @@ const SEND_BUFFER_BYTES = 1024 * 1024;
 const SEND_BUFFERS_KEPT = 8;
 
 /**
- * Content-addressed blobs: `POST /v1/blobs` (server computes the id), `PUT /v1/blobs/:cid`
- * (client states it; refused on mismatch), `GET|HEAD /v1/blobs/:cid`. Bodies are streamed to
- * disk and capped at `maxBlobBytes`; downloads are immutable, sent in one write up to a MiB and
- * streamed beyond.
+ * Content-addressed blobs: `PUT /v1/blobs/:cid` (the uploader signs the cid and size), `POST
+ * /v1/blobs` (the same, with the cid in `x-plexus-cid`), `GET|HEAD /v1/blobs/:cid` (public data, or
+ * a signed read by an account with a right to it: docs/security.md). Uploads are checked (signature,
+ * uploader, quota) before a byte is read, streamed to disk and capped at `maxBlobBytes` and at the
+ * signed size; downloads are sent in one write up to a MiB and streamed beyond.
  *
- * @example await app.register(blobRoutes(blobs, 512 << 20));
+ * @example await app.register(blobRoutes(blobs, 512 << 20, access));
  */
-export function blobRoutes(blobs: BlobStore, maxBlobBytes: number) {
+export function blobRoutes(blobs: BlobStore, maxBlobBytes: number, access: BlobAccess) {
   /** Buffers free for sending small blobs (at most SEND_BUFFERS_KEPT kept). */
   const sendBuffers: Buffer[] = [];
   return async (app: FastifyInstance) => {
@@ -43,46 +46,82 @@ export function blobRoutes(blobs: BlobStore, maxBlobBytes: number) {
       return raw as Readable;
     }
 
+    /** The size the uploader signed: the declared length (both must agree when both are given). */
+    function signedSize(headers: Record<string, string | string[] | undefined>): number {
+      const len = headers['content-length'];
+      if (typeof len !== 'string' || !/^\d{1,15}$/.test(len))
+        throw new PlexusError('PLX_VALIDATION', 'a blob upload needs a content-length (it is signed)', {
+          details: { issues: [{ path: 'headers.content-length', message: 'required' }] },
+        });
+      return Number(len);
+    }
+
+    /** Authorizes, stores and records one upload of `cid`. */
+    async function upload(
+      req: { headers: Record<string, string | string[] | undefined>; body: unknown },
+      cid: string,
+    ) {
+      declaredTooLarge(req.headers['content-length'] as string | undefined);
+      // Media type first: a text/plain body is refused for what it is, before its signature.
+      const stream = body(req.body);
+      const size = signedSize(req.headers);
+      const auth = req.headers[BLOB_AUTH_HEADER];
+      const grant = await access.authorizeUpload(typeof auth === 'string' ? auth : undefined, cid, size);
+      let stored: { cid: string; size: number } | undefined;
+      try {
+        stored = await blobs.put(stream, { maxBytes: Math.min(size, maxBlobBytes), expectedCid: cid });
+        return stored;
+      } finally {
+        await grant.done(stored);
+      }
+    }
+
     r.post(
       '/v1/blobs',
       {
         schema: {
-          summary: 'Upload a blob; the server computes its content id',
+          summary: 'Upload a blob (signed BlobUpload; its cid in x-plexus-cid)',
           response: { 201: uploadedBlobSchema, ...errorResponses },
         },
       },
       async (req, reply) => {
-        declaredTooLarge(req.headers['content-length']);
-        const out = await blobs.put(body(req.body), { maxBytes: maxBlobBytes });
-        return reply.status(201).send(out);
+        const cid = req.headers['x-plexus-cid'];
+        if (typeof cid !== 'string' && req.headers[BLOB_AUTH_HEADER] === undefined) {
+          body(req.body);
+          throw new PlexusError('PLX_AUTH_REQUIRED', 'sign the upload: x-plexus-auth and x-plexus-cid');
+        }
+        const parsed = cidSchema.safeParse(cid);
+        if (!parsed.success)
+          throw new PlexusError('PLX_BAD_CID', 'x-plexus-cid must be the sha256 hex of the bytes');
+        return reply.status(201).send(await upload(req, parsed.data));
       },
     );
     r.put(
       '/v1/blobs/:cid',
       {
         schema: {
-          summary: 'Upload a blob under its known content id',
+          summary: 'Upload a blob under its content id (signed BlobUpload)',
           params: z.object({ cid: cidSchema }),
           response: { 201: uploadedBlobSchema, ...errorResponses },
         },
       },
-      async (req, reply) => {
-        declaredTooLarge(req.headers['content-length']);
-        const out = await blobs.put(body(req.body), { maxBytes: maxBlobBytes, expectedCid: req.params.cid });
-        return reply.status(201).send(out);
-      },
+      async (req, reply) => reply.status(201).send(await upload(req, req.params.cid)),
     );
     r.route({
       method: ['GET', 'HEAD'],
       url: '/v1/blobs/:cid',
       schema: { summary: 'Download a blob', params: z.object({ cid: cidSchema }) },
       handler: async (req, reply) => {
+        // The right to read comes before existence: an outsider learns nothing about which cids
+        // are stored (a hash of guessed bytes would confirm the guess).
+        const auth = req.headers[BLOB_AUTH_HEADER];
+        await access.authorizeRead(typeof auth === 'string' ? auth : undefined, req.params.cid);
         const size = await blobs.size(req.params.cid);
         if (size === undefined) throw new PlexusError('PLX_NOT_FOUND', `no blob ${req.params.cid}`);
         void reply
           .header('content-type', 'application/octet-stream')
           .header('content-length', size)
-          .header('cache-control', 'public, max-age=31536000, immutable')
+          .header('cache-control', 'private, max-age=31536000, immutable')
           .header('etag', `"${req.params.cid}"`);
         if (req.method === 'HEAD') return reply.send();
         if (size <= SEND_BUFFER_BYTES) {

@@ -91,6 +91,12 @@ export type BlobStore = {
    */
   readInto(cid: Cid, into: Uint8Array): Promise<void>;
   pathOf(cid: Cid): string;
+  /**
+   * Removes blob `cid` (row and file) if `stillUnused` (run inside the same synchronous section,
+   * after the row is gone) agrees; never while an upload of the same cid is being put in place.
+   * Synchronous, so no upload interleaves. Returns whether it was removed.
+   */
+  removeIfUnused(cid: Cid, stillUnused: () => boolean): boolean;
 };
 
 /**
@@ -113,7 +119,9 @@ export async function createBlobStore(opts: {
     opts.db
       .insertInto('blobs')
       .values({ cid: p('cid'), size: p('size'), created_at: p('at') })
-      .onConflict((oc) => oc.column('cid').doNothing()),
+      // Storing a blob again restarts its grace period: the garbage collector must not take a blob
+      // a client just uploaded (again) for a job it is about to submit.
+      .onConflict((oc) => oc.column('cid').doUpdateSet({ created_at: p('at') })),
   );
   const tmpDir = join(opts.dir, 'tmp');
   await rm(tmpDir, { recursive: true, force: true });
@@ -123,11 +131,13 @@ export async function createBlobStore(opts: {
   /** Shard folders known to exist (at most 256: the first two hex digits of a cid). */
   const shards = new Set<string>();
   /**
-   * Sizes of blobs known to exist. Blobs are immutable and never deleted, so a size once read
-   * stays true; a task's input and output are each looked up several times (download, result
+   * Sizes of blobs known to exist. Blobs are immutable and only deleted by the garbage collector
+   * (which forgets them here), so a size once read stays true; a task's input and output are each looked up several times (download, result
    * check, decode). Bounded: the oldest entries go first.
    */
   const sizes = new Map<string, number>();
+  /** Cids between their file's rename into place and their row's insert (never collected). */
+  const placing = new Map<string, number>();
   const remember = (cid: string, n: number) => {
     sizes.set(cid, n);
     if (sizes.size > SIZE_CACHE_ENTRIES) sizes.delete(sizes.keys().next().value!);
@@ -186,6 +196,14 @@ export async function createBlobStore(opts: {
   return {
     pathOf,
     size,
+    removeIfUnused(cid, stillUnused) {
+      if (placing.has(cid) || !stillUnused()) return false;
+      sizes.delete(cid);
+      // The row went first (in stillUnused's transaction): a crash here leaves only a file with
+      // no row, which nothing reads and the next upload of the same bytes overwrites.
+      rmSync(pathOf(cid), { force: true });
+      return true;
+    },
     async has(cid) {
       return (await size(cid)) !== undefined;
     },
@@ -239,9 +257,16 @@ export async function createBlobStore(opts: {
           mkdirSync(join(opts.dir, shard), { recursive: true });
           shards.add(shard);
         }
-        renameSync(tmp, pathOf(cid));
-        moved = true;
-        await stmt.run(opts.db, insert, { cid, size: bytes, at: Date.now() });
+        placing.set(cid, (placing.get(cid) ?? 0) + 1);
+        try {
+          renameSync(tmp, pathOf(cid));
+          moved = true;
+          await stmt.run(opts.db, insert, { cid, size: bytes, at: Date.now() });
+        } finally {
+          const n = placing.get(cid)! - 1;
+          if (n === 0) placing.delete(cid);
+          else placing.set(cid, n);
+        }
         remember(cid, bytes);
         return { cid, size: bytes };
       } finally {

@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
-import { type Hex, keccak256, toBytes } from 'viem';
+import { type Address, type Hex, keccak256, toBytes } from 'viem';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { hashCanonical } from '../../protocol/canonicalJson.ts';
-import { plexusMessageHash, verifyPlexusMessage } from '../../protocol/eip712.ts';
+import { type PlexusDomainRef, plexusMessageHash, verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import { type JobSpec, type JobSubmission, jobSpecSchema } from '../../protocol/schemas.ts';
 import { checkInputsAgainstModel } from '../../runtimes/onnx/checkInputsAgainstModel.ts';
@@ -42,12 +42,22 @@ export function createJobSubmitter(deps: {
   blobs: BlobStore;
   events: EventLog;
   chainId: number;
+  /**
+   * The coordinator network's id in the job signature's domain (the escrow contract, or the
+   * development-mode network id): a job signed for another coordinator network is refused with
+   * PLX_BAD_SIGNATURE. Absent: the bare chain id (tests of intake alone).
+   */
+  verifyingContract?: Address;
   now?: () => number;
   onSubmitted?: (jobId: Hex) => void;
   /** Escrow admission and prices (src/coordinator/market); absent → jobs are admitted without a check. */
   market?: Market;
 }): JobSubmitter {
   const now = deps.now ?? Date.now;
+  const domain: PlexusDomainRef =
+    deps.verifyingContract === undefined
+      ? deps.chainId
+      : { chainId: deps.chainId, verifyingContract: deps.verifyingContract };
   /** Buffers for reading inputs while they are checked (one per submission being checked). */
   const scratchBuffers: Buffer[] = [];
   // Model metadata by content id: models are immutable, so this never goes stale.
@@ -94,14 +104,14 @@ export function createJobSubmitter(deps: {
         issuedAt: BigInt(submission.issuedAt),
       };
       await verifyPlexusMessage({
-        chainId: deps.chainId,
+        chainId: domain,
         primaryType: 'JobSubmission',
         message,
         signature: submission.signature,
         expectedSigner: submission.client,
         nowSec: Math.floor(now() / 1000),
       });
-      const jobId = plexusMessageHash(deps.chainId, 'JobSubmission', message);
+      const jobId = plexusMessageHash(domain, 'JobSubmission', message);
       const client = submission.client.toLowerCase();
       const seen = await deps.db
         .selectFrom('jobs')

@@ -403,6 +403,37 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Blob access (issue 16): who uploaded each blob (quotas, read rights) and the indexes the read
+  // check and the garbage collector look blobs up by.
+  '0007_blob_access': {
+    async up(db) {
+      await db.schema
+        .createTable('blob_uploads')
+        .addColumn('cid', 'text', (c) => c.notNull())
+        .addColumn('account', 'text', (c) => c.notNull())
+        .addColumn('size', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('blob_uploads_pk', ['cid', 'account'])
+        .execute();
+      await db.schema.createIndex('blob_uploads_account').on('blob_uploads').columns(['account']).execute();
+      await db.schema.createIndex('blobs_created').on('blobs').columns(['created_at']).execute();
+      await db.schema.createIndex('tasks_input').on('tasks').columns(['input_cid']).execute();
+      await db.schema.createIndex('tasks_output').on('tasks').columns(['output_cid']).execute();
+      await db.schema
+        .createIndex('task_executions_output')
+        .on('task_executions')
+        .columns(['output_cid'])
+        .execute();
+      await sql`CREATE INDEX jobs_model ON jobs (json_extract(spec, '$.model'))`.execute(db);
+      for (const col of ['model', 'input_cid', 'expected_cid'])
+        await db.schema.createIndex(`canary_tasks_${col}`).on('canary_tasks').columns([col]).execute();
+      await db.schema
+        .createIndex('canary_assignments_output')
+        .on('canary_assignments')
+        .columns(['output_cid'])
+        .execute();
+    },
+  },
 };
 
 /** Kysely migration provider over the in-code list above. */

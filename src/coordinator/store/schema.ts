@@ -2,6 +2,8 @@ import type { Generated } from 'kysely';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
 export type BlobsTable = { cid: string; size: number; created_at: number };
+/** Who uploaded a blob (one row per account that did): blob quotas and read rights. */
+export type BlobUploadsTable = { cid: string; account: string; size: number; created_at: number };
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed';
 export type JobsTable = {
@@ -344,6 +346,7 @@ export type SensorPurchasesTable = {
 
 export type Database = {
   blobs: BlobsTable;
+  blob_uploads: BlobUploadsTable;
   jobs: JobsTable;
   tasks: TasksTable;
   assignments: AssignmentsTable;

@@ -32,18 +32,22 @@ export type ErrorBody = z.infer<typeof errorBodySchema>;
 export const errorResponses = { '4xx': errorBodySchema, '5xx': errorBodySchema } as const;
 
 /**
- * `GET /v1/health`: liveness and the facts a client needs before signing (its chain id).
+ * `GET /v1/health`: liveness and the facts a client needs before signing: the chain id and the
+ * coordinator network's `verifyingContract` (the escrow contract's address, or in development mode
+ * a random network id the coordinator keeps in its store), both part of a job signature's EIP-712
+ * domain.
  *
- * @example const { chainId } = healthSchema.parse(await res.json());
+ * @example const { chainId, verifyingContract } = healthSchema.parse(await res.json());
  */
 export const healthSchema = z.object({
   ok: z.boolean(),
   protocolVersion: z.number(),
   chainId: z.number(),
+  verifyingContract: z.string(),
   providersOnline: z.number(),
   uptimeSec: z.number(),
 });
-/** @example const h: Health = { ok: true, protocolVersion: 1, chainId: 31337, providersOnline: 2, uptimeSec: 5 }; */
+/** @example const h: Health = { ok: true, protocolVersion: 1, chainId: 31337, verifyingContract: '0x…', providersOnline: 2, uptimeSec: 5 }; */
 export type Health = z.infer<typeof healthSchema>;
 
 /**

@@ -6,6 +6,8 @@ import { after, test } from 'node:test';
 import { isPlexusError } from '../../errors/PlexusError.ts';
 import { createBlobHttp } from './blobHttp.ts';
 
+/** The x-plexus-auth header of each request, by method and cid. */
+const authSeen = new Map<string, string | undefined>();
 const stored = new Map<string, Buffer>([['a'.repeat(64), Buffer.alloc(300_000, 7)]]);
 const sockets = new Set<unknown>();
 const server = http.createServer(async (req, res) => {
@@ -19,6 +21,7 @@ const server = http.createServer(async (req, res) => {
     return;
   }
   const cid = req.url!.split('/').pop()!;
+  authSeen.set(`${req.method} ${cid}`, req.headers['x-plexus-auth'] as string | undefined);
   if (req.method === 'PUT') {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -94,5 +97,23 @@ test('redirects are followed, the upload re-sent to the new location', async () 
     assert.deepEqual(await read(await moved.get(cid)), bytes);
   } finally {
     moved.close();
+  }
+});
+
+test('every request carries the signed x-plexus-auth header: BlobRead for a download, BlobUpload with the size for an upload', async () => {
+  const signed = createBlobHttp(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+    auth: async (cid, size) => (size === undefined ? `read ${cid}` : `upload ${cid} ${size}`),
+  });
+  try {
+    const cid = 'd'.repeat(64);
+    await signed.put(cid, Buffer.alloc(1234, 1));
+    assert.equal(authSeen.get(`PUT ${cid}`), `upload ${cid} 1234`);
+    await read(await signed.get(cid));
+    assert.equal(authSeen.get(`GET ${cid}`), `read ${cid}`);
+    // Unsigned without the option (public data only).
+    await read(await blobs.get(cid));
+    assert.equal(authSeen.get(`GET ${cid}`), undefined);
+  } finally {
+    signed.close();
   }
 });

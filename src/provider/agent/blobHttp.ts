@@ -42,7 +42,17 @@ export type BlobHttp = {
  * const blobs = createBlobHttp(base);
  * await blobs.put(cidOf(bytes), bytes);
  */
-export function createBlobHttp(baseUrl: string): BlobHttp {
+export function createBlobHttp(
+  baseUrl: string,
+  opts: {
+    /**
+     * The `x-plexus-auth` value of a request (signed BlobUpload when `size` is given, else
+     * BlobRead): the coordinator lets the provider read a task's blobs while it holds the lease and
+     * upload under its key. Absent: unsigned requests (public data only).
+     */
+    auth?: (cid: string, size?: number) => Promise<string>;
+  } = {},
+): BlobHttp {
   const base = baseUrl.replace(/\/+$/, '');
   const agents = {
     'http:': new http.Agent({ keepAlive: true }),
@@ -55,6 +65,7 @@ export function createBlobHttp(baseUrl: string): BlobHttp {
     url: URL,
     body: Uint8Array | undefined,
     signal: AbortSignal | undefined,
+    auth: Record<string, string>,
     retried = false,
   ): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
@@ -71,8 +82,8 @@ export function createBlobHttp(baseUrl: string): BlobHttp {
           ...(signal ? { signal } : {}),
           headers:
             body === undefined
-              ? {}
-              : { 'content-type': 'application/octet-stream', 'content-length': body.byteLength },
+              ? auth
+              : { ...auth, 'content-type': 'application/octet-stream', 'content-length': body.byteLength },
         },
         (res) => {
           responded = true;
@@ -86,7 +97,7 @@ export function createBlobHttp(baseUrl: string): BlobHttp {
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (responded) return;
         if (!retried && req.reusedSocket && err.code === 'ECONNRESET' && !signal?.aborted)
-          send(method, url, body, signal, true).then(resolve, reject);
+          send(method, url, body, signal, auth, true).then(resolve, reject);
         else reject(err);
       });
       req.end(body);
@@ -101,8 +112,12 @@ export function createBlobHttp(baseUrl: string): BlobHttp {
     signal: AbortSignal | undefined,
   ): Promise<IncomingMessage> {
     let url = new URL(`${base}/v1/blobs/${encodeURIComponent(cid)}`);
+    // Signed once per request: the signature names the cid and is fresh for minutes.
+    const auth: Record<string, string> = opts.auth
+      ? { 'x-plexus-auth': await opts.auth(cid, body?.byteLength) }
+      : {};
     for (let hops = 0; ; hops++) {
-      const res = await send(method, url, body, signal);
+      const res = await send(method, url, body, signal, auth);
       const status = res.statusCode ?? 0;
       const location = res.headers.location;
       if ([301, 302, 303, 307, 308].includes(status) && location !== undefined) {

@@ -15,7 +15,7 @@ import { createLogger, type Logger } from '../../logger.ts';
 import { capabilitiesHash } from '../../protocol/capabilities.ts';
 import { computeCommitment } from '../../protocol/commitment.ts';
 import { MAX_WS_MESSAGE_BYTES } from '../../protocol/constants.ts';
-import { signPlexusMessage } from '../../protocol/eip712.ts';
+import { signBlobAuth, signPlexusMessage } from '../../protocol/eip712.ts';
 import { cidOf, cidToBytes32 } from '../../protocol/ids.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import { type CoordinatorMessage, capabilityChallengeSchema } from '../../protocol/schemas.ts';
@@ -117,7 +117,11 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   await rm(scratchDir, { recursive: true, force: true });
   await mkdir(scratchDir, { recursive: true });
   const scratch = createScratchFiles(scratchDir, slots + prefetch);
-  const blobs = createBlobHttp(base);
+  // Every blob request is signed with the session key: the coordinator lets a provider read a
+  // task's blobs only while it holds the lease, and records its uploads (docs/security.md).
+  const blobs = createBlobHttp(base, {
+    auth: (cid, size) => signBlobAuth(account, chainId, size === undefined ? { cid } : { cid, size }),
+  });
   /** Blobs that entered or left the cache since the last advertisement (see createBlobCache's onChange). */
   const cacheChanged = new Set<string>();
   const cache = createBlobCache({

@@ -1,0 +1,218 @@
+/**
+ * Who may upload and who may read a blob (docs/security.md, "Who can read what"; issue 16 items 5
+ * and 8). Every check is a few indexed SQLite lookups through the store's raw connection.
+ */
+import type SQLite from 'better-sqlite3';
+import type { Kysely } from 'kysely';
+import type { Address, Hex } from 'viem';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { parseBlobAuth, verifyPlexusMessage } from '../../protocol/eip712.ts';
+import type { Database } from '../store/schema.ts';
+
+/** Per-account blob quota: bytes and number of blobs an account may keep stored. */
+export type BlobQuota = { bytes: number; count: number };
+
+/** Default quota: 10 GiB in at most 50,000 blobs per uploading account. */
+export const DEFAULT_BLOB_QUOTA: BlobQuota = { bytes: 10 * 1024 ** 3, count: 50_000 };
+
+export type BlobAccess = {
+  /**
+   * Checks a signed upload before any byte is read: the `x-plexus-auth` header (EIP-712
+   * `BlobUpload` over this cid and `size`), that the signer may upload (a known provider key, or a
+   * client with escrow where the coordinator has a chain) and, for clients, that the blob fits the
+   * account's quota (counting uploads in flight). Returns the uploader and a `done` to call once
+   * the upload ended (recorded when it stored the blob).
+   */
+  authorizeUpload(
+    header: string | undefined,
+    cid: string,
+    size: number,
+  ): Promise<{ account: string; done(stored?: { cid: string; size: number }): Promise<void> }>;
+  /**
+   * Checks that the request may read blob `cid`: anyone for data of a public job; otherwise a
+   * signed `BlobRead` by the uploader, by the client of the job whose accepted output it is, by a
+   * provider holding a lease on a task that needs it (job or canary), or by an account the
+   * `canRead` hook admits (validators, a later issue). PLX_AUTH_REQUIRED without a signature,
+   * PLX_BLOB_FORBIDDEN when the signer has no right.
+   */
+  authorizeRead(header: string | undefined, cid: string): Promise<void>;
+};
+
+/**
+ * Builds the blob access rules over the store's raw SQLite connection.
+ *
+ * @example
+ * const access = createBlobAccess({ sqlite: store.sqlite, db, chainId: 31337, quota: DEFAULT_BLOB_QUOTA });
+ * const { done } = await access.authorizeUpload(req.headers['x-plexus-auth'], cid, size);
+ */
+export function createBlobAccess(deps: {
+  sqlite: SQLite.Database;
+  db: Kysely<Database>;
+  chainId: number;
+  quota: BlobQuota;
+  /** With a chain: whether a client (not a provider) may upload at all (it has escrow). */
+  mayUpload?: (account: Address) => Promise<boolean>;
+  /**
+   * With a chain: whether a known provider key is staked (only a staked provider uploads free of
+   * quota; anyone can complete a session challenge with a fresh key). Absent: every known provider.
+   */
+  isStaked?: (account: string) => boolean;
+  /**
+   * The validators' hook (a later issue): return true to let `account` read `cid` (for instance a
+   * validator re-checking an epoch's sampled tasks). Absent: nobody beyond the rules above.
+   */
+  canRead?: (account: string, cid: string) => boolean | Promise<boolean>;
+  now?: () => number;
+}): BlobAccess {
+  const { sqlite } = deps;
+  const now = deps.now ?? Date.now;
+  const isProvider = sqlite.prepare('SELECT 1 FROM providers WHERE address = ?').pluck();
+  const usage = sqlite.prepare(
+    'SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS count FROM blob_uploads WHERE account = ?',
+  );
+  const owns = sqlite.prepare('SELECT 1 FROM blob_uploads WHERE cid = ? AND account = ?').pluck();
+  // Written through Kysely, which waits for any transaction in progress on the shared connection
+  // (a raw write would join that transaction, and vanish if it rolled back).
+  const record = (cid: string, account: string, size: number) =>
+    deps.db
+      .insertInto('blob_uploads')
+      .values({ cid, account, size, created_at: now() })
+      .onConflict((oc) => oc.columns(['cid', 'account']).doUpdateSet({ created_at: now() }))
+      .execute();
+  // A job's model or input counts as the job's only when its client uploaded it: naming someone
+  // else's cid in a job (the explorer lists cids) must not open it to that job's client, its
+  // providers or, with `public`, everyone. A blob nobody uploaded (stored by the coordinator
+  // itself, or before uploads were recorded) goes with any job that names it.
+  const clientsBlob = `(EXISTS (SELECT 1 FROM blob_uploads u WHERE u.cid = :cid AND u.account = j.client)
+     OR NOT EXISTS (SELECT 1 FROM blob_uploads u WHERE u.cid = :cid))`;
+  const publicBlob = sqlite
+    .prepare(
+      `SELECT 1 FROM jobs j WHERE json_extract(j.spec, '$.model') = :cid
+         AND json_extract(j.spec, '$.public') = 1 AND ${clientsBlob}
+       UNION ALL
+       SELECT 1 FROM tasks t JOIN jobs j ON j.id = t.job_id
+        WHERE t.output_cid = :cid AND json_extract(j.spec, '$.public') = 1
+       UNION ALL
+       SELECT 1 FROM tasks t JOIN jobs j ON j.id = t.job_id
+        WHERE t.input_cid = :cid AND json_extract(j.spec, '$.public') = 1 AND ${clientsBlob}
+       LIMIT 1`,
+    )
+    .pluck();
+  const clientsOutput = sqlite
+    .prepare(
+      `SELECT 1 FROM tasks t JOIN jobs j ON j.id = t.job_id
+        WHERE t.output_cid = :cid AND j.client = :account LIMIT 1`,
+    )
+    .pluck();
+  const leased = sqlite
+    .prepare(
+      `SELECT 1 FROM assignments a JOIN tasks t ON t.id = a.task_id JOIN jobs j ON j.id = a.job_id
+        WHERE a.provider = :account AND a.status = 'leased'
+          AND (t.input_cid = :cid OR json_extract(j.spec, '$.model') = :cid) AND ${clientsBlob}
+       UNION ALL
+       SELECT 1 FROM canary_assignments ca JOIN canary_tasks ct ON ct.id = ca.canary_id
+        WHERE ca.provider = :account AND ca.status = 'leased' AND (ct.model = :cid OR ct.input_cid = :cid)
+       LIMIT 1`,
+    )
+    .pluck();
+  /** Bytes and blobs of uploads under way, per account (so parallel uploads cannot overshoot). */
+  const inFlight = new Map<string, { bytes: number; count: number }>();
+
+  async function signer(
+    header: string | undefined,
+    primaryType: 'BlobUpload' | 'BlobRead',
+    cid: string,
+    size?: number,
+  ): Promise<string> {
+    const auth = parseBlobAuth(header);
+    if (!auth)
+      throw new PlexusError(
+        'PLX_AUTH_REQUIRED',
+        `sign the request: x-plexus-auth with an EIP-712 ${primaryType} (docs/protocol.md)`,
+      );
+    const common = { account: auth.account, cid: `0x${cid}` as Hex, issuedAt: auth.issuedAt };
+    const nowSec = Math.floor(now() / 1000);
+    if (primaryType === 'BlobUpload')
+      await verifyPlexusMessage({
+        chainId: deps.chainId,
+        primaryType,
+        message: { ...common, size: BigInt(size ?? 0) },
+        signature: auth.signature,
+        expectedSigner: auth.account,
+        nowSec,
+      });
+    else
+      await verifyPlexusMessage({
+        chainId: deps.chainId,
+        primaryType,
+        message: common,
+        signature: auth.signature,
+        expectedSigner: auth.account,
+        nowSec,
+      });
+    return auth.account.toLowerCase();
+  }
+
+  return {
+    async authorizeUpload(header, cid, size) {
+      const account = await signer(header, 'BlobUpload', cid, size);
+      // Providers upload outputs and capability answers under their session key; they are staked,
+      // and what they upload is either referenced by a task or collected after the grace period.
+      if (isProvider.get(account) !== undefined && (deps.isStaked?.(account) ?? true))
+        return { account, done: async () => {} };
+      if (deps.mayUpload && !(await deps.mayUpload(account as Address)))
+        throw new PlexusError(
+          'PLX_BLOB_FORBIDDEN',
+          `${account} has no escrow here: deposit before uploading`,
+          {
+            details: { account },
+          },
+        );
+      const used = usage.get(account) as { bytes: number; count: number };
+      const flying = inFlight.get(account) ?? { bytes: 0, count: 0 };
+      const again = owns.get(cid, account) !== undefined;
+      const bytes = used.bytes + flying.bytes + (again ? 0 : size);
+      const count = used.count + flying.count + (again ? 0 : 1);
+      if (bytes > deps.quota.bytes || count > deps.quota.count)
+        throw new PlexusError(
+          'PLX_BLOB_QUOTA_EXCEEDED',
+          `${account} would keep ${bytes} bytes in ${count} blobs; the quota is ${deps.quota.bytes} bytes, ${deps.quota.count} blobs`,
+          {
+            details: {
+              account,
+              usedBytes: used.bytes,
+              usedCount: used.count,
+              quotaBytes: deps.quota.bytes,
+              quotaCount: deps.quota.count,
+            },
+          },
+        );
+      inFlight.set(account, { bytes: flying.bytes + size, count: flying.count + 1 });
+      let ended = false;
+      return {
+        account,
+        async done(stored) {
+          if (ended) return;
+          ended = true;
+          const f = inFlight.get(account);
+          if (f) {
+            if (f.count <= 1) inFlight.delete(account);
+            else inFlight.set(account, { bytes: f.bytes - size, count: f.count - 1 });
+          }
+          if (stored) await record(stored.cid, account, stored.size);
+        },
+      };
+    },
+    async authorizeRead(header, cid) {
+      if (publicBlob.get({ cid }) !== undefined) return;
+      const account = await signer(header, 'BlobRead', cid);
+      if (owns.get(cid, account) !== undefined) return;
+      if (clientsOutput.get({ cid, account }) !== undefined) return;
+      if (leased.get({ cid, account }) !== undefined) return;
+      if (deps.canRead && (await deps.canRead(account, cid))) return;
+      throw new PlexusError('PLX_BLOB_FORBIDDEN', `${account} may not read blob ${cid}`, {
+        details: { account, cid },
+      });
+    },
+  };
+}
