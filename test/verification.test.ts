@@ -171,10 +171,111 @@ test('default audit: a wrong primary is caught by the auditor and a tie-breaker'
       .select(['type', 'data'])
       .where('job_id', '=', jobId)
       .execute();
-    const roles = events
+    // The roles are in the verdict; the public task.assigned events carry neither role nor provider.
+    const assigned = events
       .filter((e) => e.type === 'task.assigned')
-      .map((e) => (JSON.parse(e.data) as { role: string }).role);
+      .map((e) => JSON.parse(e.data) as object);
+    assert.equal(assigned.length, 3);
+    for (const e of assigned) assert.ok(!('role' in e) && !('provider' in e), JSON.stringify(e));
+    const verdictRow = await c.store.db
+      .selectFrom('task_verifications')
+      .select('verdict')
+      .where('task_id', '=', primary.msg.taskId as string)
+      .executeTakeFirstOrThrow();
+    const roles = (JSON.parse(verdictRow.verdict!) as { outcomes: { role: string }[] }).outcomes.map(
+      (o) => o.role,
+    );
     assert.deepEqual(roles, ['primary', 'auditor', 'tiebreaker']);
+  } finally {
+    await Promise.all(ps.map((p) => p.close()));
+  }
+});
+
+test('nothing about an open task leaks: no audit flag, roles, executions or co-executors before the verdict', async () => {
+  const ps = await Promise.all([0, 1].map(() => connectRawProvider(c.url, randomAccount())));
+  try {
+    const stats = async () =>
+      ((await (await fetch(`${c.url}/v1/stats`)).json()) as { verification: { audited: number } })
+        .verification.audited;
+    const auditedBefore = await stats();
+    const { client, jobId } = await submit(c.url, 11);
+    const primary = await firstOf(ps, 'assign');
+    const opening = await primary.provider.commit(primary.msg, honest());
+    // The audit is drawn by now (a newcomer's rate is 1), and the primary may reveal.
+    assert.equal((await primary.provider.next('reveal')).assignmentId, primary.msg.assignmentId);
+    const view = (await (await fetch(`${c.url}/v1/jobs/${jobId}/verification`)).json()) as {
+      tasks: { audit: boolean; status: string; executions: unknown[] }[];
+    };
+    assert.equal(view.tasks[0]?.status, 'open');
+    assert.equal(view.tasks[0]?.audit, false, 'the audit draw is not shown before the verdict');
+    assert.deepEqual(view.tasks[0]?.executions, [], 'no executions, roles or co-executors while open');
+    const open = (await (await fetch(`${c.url}/v1/jobs/${jobId}/assignments`)).json()) as {
+      assignments: unknown[];
+    };
+    assert.deepEqual(open.assignments, [], 'nobody is named on an open task');
+    assert.equal(await stats(), auditedBefore, 'the audited count moves only with verdicts');
+    const history = (await (
+      await fetch(`${c.url}/v1/providers/${primary.provider.account.address}/history`)
+    ).json()) as { assignments: unknown[] };
+    assert.deepEqual(history.assignments, [], "an open task is not in its provider's history either");
+
+    ack(await primary.provider.deliver(primary.msg, honest(), opening));
+    const auditor = await firstOf(
+      ps.filter((p) => p !== primary.provider),
+      'assign',
+    );
+    ack(await auditor.provider.deliver(auditor.msg, noisy()));
+    assert.equal((await client.waitForJob(jobId)).status, 'completed');
+    const done = (await (await fetch(`${c.url}/v1/jobs/${jobId}/verification`)).json()) as {
+      tasks: { audit: boolean; executions: { role: string }[] }[];
+    };
+    assert.equal(done.tasks[0]?.audit, true, 'after the verdict the draw is public');
+    assert.deepEqual(
+      done.tasks[0]?.executions.map((e) => e.role),
+      ['primary', 'auditor'],
+    );
+    const after = (await (await fetch(`${c.url}/v1/jobs/${jobId}/assignments`)).json()) as {
+      assignments: unknown[];
+    };
+    assert.equal(after.assignments.length, 2);
+  } finally {
+    await Promise.all(ps.map((p) => p.close()));
+  }
+});
+
+test('a failure after a signed commitment is a proven fault with the commitment as evidence, not a timeout', async () => {
+  const ps = await Promise.all([0, 1].map(() => connectRawProvider(c.url, randomAccount())));
+  try {
+    const { client, jobId } = await submit(c.url, 12);
+    const primary = await firstOf(ps, 'assign');
+    await primary.provider.commit(primary.msg, zeros());
+    await primary.provider.next('reveal');
+    // An audit-aware cheater bails out instead of revealing.
+    await primary.provider.fail(primary.msg, 'PLX_RUNTIME_FAILED', 'changed my mind');
+    const other = ps.find((p) => p !== primary.provider)!;
+    const retry = await other.next('assign', 30_000);
+    assert.equal(retry.taskId, primary.msg.taskId);
+    ack(await other.deliver(retry, honest()));
+    assert.equal((await client.waitForJob(jobId)).status, 'completed');
+    const faults = await c.store.db
+      .selectFrom('verification_faults')
+      .select(['kind', 'evidence'])
+      .where('provider', '=', primary.provider.account.address.toLowerCase())
+      .execute();
+    assert.equal(faults.length, 1);
+    assert.equal(faults[0]!.kind, 'bad-reveal');
+    const commitment = await c.store.db
+      .selectFrom('task_commitments')
+      .select('commitment')
+      .where('assignment_id', '=', primary.msg.assignmentId as string)
+      .executeTakeFirstOrThrow();
+    assert.match(faults[0]!.evidence, new RegExp(commitment.commitment));
+    const slashes = await c.store.db
+      .selectFrom('slashes')
+      .select('amount')
+      .where('provider', '=', primary.provider.account.address.toLowerCase())
+      .execute();
+    assert.equal(slashes.length, 1);
   } finally {
     await Promise.all(ps.map((p) => p.close()));
   }

@@ -314,3 +314,31 @@ test('a restart loses nothing: replaying the JSON log rebuilds the same state an
   );
   assert.deepEqual(v.outcomes, uninterrupted.outcomes);
 });
+
+test('a signed commitment withdrawn without a reveal is a bad-reveal fault with the commitment, replayed by restore', () => {
+  const tv = new TaskVerification(base({ audit: false }));
+  const [a, b] = [addr(1), addr(2)];
+  tv.assign(a, 'primary');
+  const guess = keccak256(toHex('a guess'));
+  tv.commit(a, guess);
+  assert.equal(tv.withdraw(a, guess), true);
+  assert.equal(tv.withdraw(a, guess), false, 'only a live execution can withdraw');
+  assert.equal(tv.pending()[0]?.role, 'primary', 'the slot is asked for again');
+  tv.assign(b, 'primary');
+  const out = honest('b');
+  const salt = keccak256(toHex('sb'));
+  tv.commit(
+    b,
+    computeCommitment({ taskId: tv.taskId, provider: b, outputDigest: tensorSetDigest(out), salt }),
+  );
+  tv.reveal(b, { outputDigest: tensorSetDigest(out), salt, tensors: out });
+  const v = tv.verdict()!;
+  assert.equal(v.status, 'accepted');
+  assert.equal(v.acceptedFrom?.toLowerCase(), b);
+  assert.equal(v.faults.length, 1);
+  assert.equal(v.faults[0]!.evidence.kind, 'bad-reveal');
+  assert.match(v.faults[0]!.evidence.reasons[0]!, new RegExp(guess));
+  assert.equal(v.slashes.length, 1);
+  const again = TaskVerification.restore(base({ audit: false }), tv.log(), () => out);
+  assert.deepEqual(again.verdict(), v);
+});

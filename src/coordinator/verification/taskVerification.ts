@@ -117,7 +117,8 @@ export type VerificationEvent =
   | { type: 'assign'; provider: Hex; role: ExecutionRole }
   | { type: 'commit'; provider: Hex; commitment: Hex }
   | { type: 'reveal'; provider: Hex; outputDigest: Hex; salt: Hex }
-  | { type: 'abandon'; provider: Hex };
+  | { type: 'abandon'; provider: Hex }
+  | { type: 'withdraw'; provider: Hex; commitment: Hex };
 
 /**
  * Construction options of a {@link TaskVerification}.
@@ -311,6 +312,24 @@ export class TaskVerification {
     this.advance();
   }
 
+  /**
+   * The provider signed a commitment and then will not open it (it sent a failure after
+   * committing, or its lease ran out after it was asked to reveal). Unlike {@link abandon} this is
+   * a proven fault (`bad-reveal`, the commitment as evidence): otherwise a cheater could commit a
+   * guess, learn something (its audit draw, a co-executor), and bail out for the price of a
+   * timeout. Returns false (and does nothing) when the execution has no commitment: then it is an
+   * ordinary {@link abandon}. Its slot is asked for again on another provider.
+   */
+  withdraw(provider: Hex, commitment: Hex): boolean {
+    const e = this.exec(provider);
+    if (e.status !== 'assigned') return false;
+    this.rounds[e.round]!.crr.drop(provider);
+    this.events.push({ type: 'withdraw', provider: e.provider, commitment });
+    this.markBad(e, `signed commitment ${commitment} withdrawn without a reveal`);
+    this.advance();
+    return true;
+  }
+
   /** The verdict, once reached. */
   verdict(): Verdict | undefined {
     return this.result;
@@ -350,6 +369,9 @@ export class TaskVerification {
         }
         case 'abandon':
           tv.abandon(ev.provider);
+          break;
+        case 'withdraw':
+          tv.withdraw(ev.provider, ev.commitment);
           break;
       }
     }

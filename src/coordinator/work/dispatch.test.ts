@@ -80,8 +80,12 @@ test('a redundant task is leased to k different providers at once, as replicas',
       .where('job_id', '=', jobId)
       .where('type', '=', 'task.assigned')
       .execute();
+    // Public events name neither the role nor the provider of an open task's executions.
+    assert.equal(assigned.length, 2);
+    for (const e of assigned) assert.deepEqual(Object.keys(JSON.parse(e.data)).sort(), ['attempt', 'taskId']);
+    const log = f.state.verifications.get(taskIds[0]!)!.log();
     assert.deepEqual(
-      assigned.map((e) => (JSON.parse(e.data) as { role: string }).role),
+      log.filter((e) => e.type === 'assign').map((e) => (e as { role: string }).role),
       ['replica', 'replica'],
     );
     assert.ok(f.state.verifications.has(taskIds[0]!), 'the verification is open in memory');

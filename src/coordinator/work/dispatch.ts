@@ -194,11 +194,12 @@ export async function leaseOne(
           await events.append(trx, task.job_id, 'job.running', {});
         }
       }
+      // Neither the provider nor the role: events are public, and naming them would tell a
+      // provider its co-executors and a primary whether an auditor came (both secret until the
+      // verdict, which names them in the verification view).
       await events.append(trx, task.job_id, 'task.assigned', {
         taskId: task.id,
-        provider,
         attempt: task.attempts + 1,
-        role,
       });
       return true;
     });

@@ -210,10 +210,14 @@ export async function waiveAudit(
   tv: TaskVerification,
 ): Promise<void> {
   const log = tv.log();
-  const primary = log.find((e) => e.type === 'assign' && e.role === 'primary')?.provider;
-  if (!primary) return;
-  const primaryEvents = log.filter((e) => e.provider === primary);
-  const abandonedAuditors = log.filter((e) => e.type === 'abandon' && e.provider !== primary);
+  // Every primary execution, not only the first: a primary that abandoned or withdrew its
+  // commitment was replaced by another primary, and its fault must stay in the verdict.
+  const primaries = new Set(
+    log.filter((e) => e.type === 'assign' && e.role === 'primary').map((e) => e.provider),
+  );
+  if (primaries.size === 0) return;
+  const primaryEvents = log.filter((e) => primaries.has(e.provider));
+  const abandonedAuditors = log.filter((e) => e.type === 'abandon' && !primaries.has(e.provider));
   const outputs = s.outputsOf.get(taskId) ?? new Map<string, TensorSet>();
   const policy = JSON.parse((await verificationPolicyOf(d.db, taskId)).policy) as VerificationPolicy;
   const unaudited = TaskVerification.restore(initFor(s, taskId, policy, false), primaryEvents, (digest) =>
