@@ -491,7 +491,28 @@ test('canaries: seeded from a verified task, issued alongside real work, a wrong
   let coord = await start();
   const open: RawProvider[] = [];
   try {
-    const [p1, p2] = await Promise.all([0, 1].map(() => connectRawProvider(coord.url, randomAccount())));
+    // Canaries are seeded only from verdicts an already trusted provider agreed with: p1 is
+    // trusted (its record written to the store before it connects again).
+    const veteran = randomAccount();
+    await (await connectRawProvider(coord.url, veteran)).close();
+    await coord.store.db
+      .updateTable('providers')
+      .set({
+        reputation: JSON.stringify({
+          alpha: 40,
+          beta: 1,
+          consecutiveValid: 20,
+          verifiedValid: 20,
+          faults: 0,
+          timeouts: 0,
+          updatedAt: Date.now(),
+        }),
+      })
+      .where('address', '=', veteran.address.toLowerCase())
+      .execute();
+    const [p1, p2] = await Promise.all(
+      [veteran, randomAccount()].map((a) => connectRawProvider(coord.url, a)),
+    );
     open.push(p1!, p2!);
     const seeded = await submit(coord.url, 6, { policy: 'redundant', k: 2 });
     const [m1, m2] = await Promise.all([p1!.next('assign'), p2!.next('assign')]);

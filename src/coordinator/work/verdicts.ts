@@ -8,6 +8,7 @@ import type { Selectable, Transaction } from 'kysely';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import type { VerificationPolicy } from '../verification/policy.ts';
+import { isTrusted } from '../verification/reputation.ts';
 import { TaskVerification, type Verdict, type VerificationEvent } from '../verification/taskVerification.ts';
 import { seedCanary } from './canaries.ts';
 import { recordOutcome } from './faults.ts';
@@ -26,6 +27,7 @@ import { insertFault, insertSlash } from './providerQueries.ts';
 import {
   forgetVerification,
   type JobInfo,
+  reputationOf,
   type Settled,
   type WorkDeps,
   type WorkState,
@@ -72,6 +74,13 @@ export async function settleVerdict(
   const t = d.now();
   const taskId = verdict.taskId;
   forgetVerification(s, taskId);
+  // Who was trusted before this verdict credits anyone: a canary is seeded only from a verdict a
+  // provider that was already trusted agreed with (not one this very verdict made trusted).
+  const trustedBefore = new Set(
+    verdict.outcomes
+      .filter((o) => isTrusted(reputationOf(s, d.now, o.provider)))
+      .map((o) => o.provider.toLowerCase()),
+  );
   const set = {
     taskId,
     status: verdict.status,
@@ -168,7 +177,7 @@ export async function settleVerdict(
   const job = await stmt.first(trx, q.jobTaskDone, { id: jobId, at: t });
   if (!job) throw new Error(`job ${jobId} of task ${taskId} is not in the store`);
   if (verdict.verified) {
-    await seedCanary(s, d, trx, jobId, taskId, verdict, accepted.output_cid);
+    await seedCanary(s, d, trx, jobId, taskId, verdict, accepted.output_cid, trustedBefore);
     await events.append(trx, jobId, 'task.verified', {
       taskId,
       outputDigest: verdict.acceptedDigest ?? null,
