@@ -12,7 +12,7 @@ import { isTrusted } from '../verification/reputation.ts';
 import { TaskVerification, type Verdict, type VerificationEvent } from '../verification/taskVerification.ts';
 import { seedCanary } from './canaries.ts';
 import { recordOutcome } from './faults.ts';
-import { afterSettle, failJob } from './jobs.ts';
+import { afterSettle, failJob, jobInfo } from './jobs.ts';
 import {
   addTaskFailed,
   clearAudit,
@@ -103,8 +103,23 @@ export async function settleVerdict(
     ...(known.job ? { job: known.job } : {}),
     ...(known.executions ? { executions: known.executions } : {}),
   });
+  // Trust is earned only from checks by providers already trusted: a valid outcome counts fully
+  // when another agreeing provider was trusted before this verdict, and never on a job the
+  // provider submitted itself; otherwise it is `agreed` (score and record, not the trust counter).
+  const client = (known.job ?? (await jobInfo(s, d, jobId, trx)))?.client.toLowerCase();
+  const agreeing = verdict.outcomes.filter((o) => o.outcome === 'valid').map((o) => o.provider.toLowerCase());
+  const checkedByTrusted = (p: string) => agreeing.some((a) => a !== p && trustedBefore.has(a));
   for (const o of verdict.outcomes) {
-    if (o.outcome === 'valid' || o.outcome === 'fault' || o.outcome === 'timeout') {
+    const who = o.provider.toLowerCase();
+    if (o.outcome === 'valid') {
+      await recordOutcome(
+        s,
+        d,
+        trx,
+        o.provider,
+        checkedByTrusted(who) && who !== client ? 'valid' : 'agreed',
+      );
+    } else if (o.outcome === 'fault' || o.outcome === 'timeout') {
       await recordOutcome(s, d, trx, o.provider, o.outcome);
     }
     // Only valid and unverified executions are paid (and counted as completed work).
