@@ -170,7 +170,8 @@ export async function leaseOne(
   const t = d.now();
   let more = false;
   if (tv) {
-    tv.assign(provider as Hex, role);
+    // Whether it is trusted now goes into the machine: a trusted dissent outweighs a head count.
+    tv.assign(provider as Hex, role, isTrusted(reputationOf(s, d.now, provider)));
     more = tv.pending().length > 0;
   }
   let leased = false;
