@@ -38,12 +38,44 @@ let dir: string;
 let cleanup: () => Promise<void>;
 const children: NodeChild[] = [];
 
-async function startProviderProcess(name: string, behaviour: string): Promise<string> {
+/**
+ * Starts a provider process. `trusted`: its record is written to the store before it first
+ * connects (the coordinator keeps a stored reputation on connect), standing in for genesis
+ * operators: canaries are seeded only from verdicts an already trusted provider agreed with.
+ */
+async function startProviderProcess(name: string, behaviour: string, trusted = false): Promise<string> {
   const pdir = join(dir, name);
-  await loadOrCreateKeystore(join(pdir, 'key.json'), DEVNET_PASSWORD, {
+  const account = await loadOrCreateKeystore(join(pdir, 'key.json'), DEVNET_PASSWORD, {
     scrypt: { n: 1024, r: 8, p: 1 },
     logger: quiet,
   });
+  if (trusted) {
+    const t = Date.now();
+    await c.store.db
+      .insertInto('providers')
+      .values({
+        address: account.address.toLowerCase(),
+        hardware: '{}',
+        slots: 1,
+        region: 'unknown',
+        agent_version: 'unknown',
+        connected: 0,
+        first_seen: t,
+        last_seen: t,
+        tasks_completed: 0,
+        tasks_failed: 0,
+        reputation: JSON.stringify({
+          alpha: 40,
+          beta: 1,
+          consecutiveValid: 20,
+          verifiedValid: 20,
+          faults: 0,
+          timeouts: 0,
+          updatedAt: t,
+        }),
+      })
+      .execute();
+  }
   const child = spawnPlexus(
     name,
     ['provider', 'start', '--coordinator', c.url, '--data-dir', pdir, '--behaviour', behaviour],
@@ -80,9 +112,9 @@ type View = {
 
 test('every dishonest behaviour is caught or neutralized; honest providers never are', async () => {
   const [h1, h2, h3] = await Promise.all([
-    startProviderProcess('honest-1', 'honest'),
-    startProviderProcess('honest-2', 'honest'),
-    startProviderProcess('honest-3', 'honest'),
+    startProviderProcess('honest-1', 'honest', true),
+    startProviderProcess('honest-2', 'honest', true),
+    startProviderProcess('honest-3', 'honest', true),
   ]);
   const t0 = Date.now();
   const mark = (what: string) =>
@@ -97,7 +129,7 @@ test('every dishonest behaviour is caught or neutralized; honest providers never
       cids.push((await client.uploadBlob(encodeSafetensors(ocrInput(i, 160, 64)))).cid);
     return cids;
   };
-  // Warm-up: honest providers agree on 3 tasks, which become canaries and give them a record.
+  // Warm-up: honest (trusted) providers agree on 3 tasks, which become canaries.
   const warm = await client.submitJob({
     kind: 'onnx.infer',
     model: model.cid,

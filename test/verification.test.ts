@@ -66,7 +66,13 @@ async function providerView(url: string, address: string) {
   const p = providers.find((x) => x.address === address.toLowerCase());
   assert.ok(p, `provider ${address} is listed`);
   return p as {
-    reputation: { score: number; faults: number; consecutiveValid: number; trusted: boolean };
+    reputation: {
+      score: number;
+      faults: number;
+      consecutiveValid: number;
+      verifiedValid: number;
+      trusted: boolean;
+    };
     auditRate: number;
   };
 }
@@ -133,10 +139,14 @@ test('redundant(3): float noise agrees, the liar is outvoted, faulted and slashe
     const goodView = await providerView(c.url, p1.account.address);
     assert.equal(liarView.reputation.faults, 1);
     assert.ok(liarView.reputation.score < 0.2, `liar score ${liarView.reputation.score}`);
-    assert.equal(goodView.reputation.consecutiveValid, 1);
+    // Agreement among untrusted providers is recorded (score, verified-valid count) but earns no
+    // step towards trust and no audit relief: the three could be one ring.
+    assert.equal(goodView.reputation.verifiedValid, 1);
+    assert.equal(goodView.reputation.consecutiveValid, 0);
     assert.equal(goodView.reputation.faults, 0);
+    assert.ok(goodView.reputation.score > liarView.reputation.score);
     assert.ok(liarView.auditRate > 0.8 && liarView.auditRate <= 1, `liar audit rate ${liarView.auditRate}`);
-    assert.ok(goodView.auditRate < liarView.auditRate);
+    assert.equal(goodView.auditRate, 1, 'no audit relief from untrusted agreement');
   } finally {
     await Promise.all(ps.map((p) => p.close()));
   }
@@ -171,10 +181,104 @@ test('default audit: a wrong primary is caught by the auditor and a tie-breaker'
       .select(['type', 'data'])
       .where('job_id', '=', jobId)
       .execute();
-    const roles = events
+    // The roles are in the verdict; the public task.assigned events carry neither role nor provider.
+    const assigned = events
       .filter((e) => e.type === 'task.assigned')
-      .map((e) => (JSON.parse(e.data) as { role: string }).role);
+      .map((e) => JSON.parse(e.data) as object);
+    assert.equal(assigned.length, 3);
+    for (const e of assigned) assert.ok(!('role' in e) && !('provider' in e), JSON.stringify(e));
+    const verdictRow = await c.store.db
+      .selectFrom('task_verifications')
+      .select('verdict')
+      .where('task_id', '=', primary.msg.taskId as string)
+      .executeTakeFirstOrThrow();
+    const roles = (JSON.parse(verdictRow.verdict!) as { outcomes: { role: string }[] }).outcomes.map(
+      (o) => o.role,
+    );
     assert.deepEqual(roles, ['primary', 'auditor', 'tiebreaker']);
+  } finally {
+    await Promise.all(ps.map((p) => p.close()));
+  }
+});
+
+test('nothing about an open task leaks: no audit flag, roles, executions or co-executors before the verdict', async () => {
+  const ps = await Promise.all([0, 1].map(() => connectRawProvider(c.url, randomAccount())));
+  try {
+    const stats = async () =>
+      ((await (await fetch(`${c.url}/v1/stats`)).json()) as { verification: { audited: number } })
+        .verification.audited;
+    const auditedBefore = await stats();
+    const { client, jobId } = await submit(c.url, 11);
+    const primary = await firstOf(ps, 'assign');
+    const opening = await primary.provider.commit(primary.msg, honest());
+    // The audit is drawn by now (a newcomer's rate is 1), and the primary may reveal.
+    assert.equal((await primary.provider.next('reveal')).assignmentId, primary.msg.assignmentId);
+    const view = (await (await fetch(`${c.url}/v1/jobs/${jobId}/verification`)).json()) as {
+      tasks: { audit: boolean; status: string; executions: unknown[] }[];
+    };
+    assert.equal(view.tasks[0]?.status, 'open');
+    assert.equal(view.tasks[0]?.audit, false, 'the audit draw is not shown before the verdict');
+    assert.deepEqual(view.tasks[0]?.executions, [], 'no executions, roles or co-executors while open');
+    const open = (await (await fetch(`${c.url}/v1/jobs/${jobId}/assignments`)).json()) as { assignments: [] };
+    assert.deepEqual(open.assignments, [], 'nobody is named on an open task');
+    assert.equal(await stats(), auditedBefore, 'the audited count moves only with verdicts');
+    const history = await fetch(`${c.url}/v1/providers/${primary.provider.account.address}/history`);
+    const { assignments } = (await history.json()) as { assignments: unknown[] };
+    assert.deepEqual(assignments, [], "an open task is not in its provider's history either");
+
+    ack(await primary.provider.deliver(primary.msg, honest(), opening));
+    const auditor = await firstOf(
+      ps.filter((p) => p !== primary.provider),
+      'assign',
+    );
+    ack(await auditor.provider.deliver(auditor.msg, noisy()));
+    assert.equal((await client.waitForJob(jobId)).status, 'completed');
+    const done = (await (await fetch(`${c.url}/v1/jobs/${jobId}/verification`)).json()) as {
+      tasks: { audit: boolean; executions: { role: string }[] }[];
+    };
+    assert.equal(done.tasks[0]?.audit, true, 'after the verdict the draw is public');
+    assert.deepEqual(
+      done.tasks[0]?.executions.map((e) => e.role),
+      ['primary', 'auditor'],
+    );
+    const after = (await (await fetch(`${c.url}/v1/jobs/${jobId}/assignments`)).json()) as {
+      assignments: [];
+    };
+    assert.equal(after.assignments.length, 2);
+  } finally {
+    await Promise.all(ps.map((p) => p.close()));
+  }
+});
+
+test('a failure after a signed commitment is a proven fault with the commitment as evidence, not a timeout', async () => {
+  const ps = await Promise.all([0, 1].map(() => connectRawProvider(c.url, randomAccount())));
+  try {
+    const { client, jobId } = await submit(c.url, 12);
+    const primary = await firstOf(ps, 'assign');
+    await primary.provider.commit(primary.msg, zeros());
+    await primary.provider.next('reveal');
+    // An audit-aware cheater bails out instead of revealing.
+    await primary.provider.fail(primary.msg, 'PLX_RUNTIME_FAILED', 'changed my mind');
+    const other = ps.find((p) => p !== primary.provider)!;
+    const retry = await other.next('assign', 30_000);
+    assert.equal(retry.taskId, primary.msg.taskId);
+    ack(await other.deliver(retry, honest()));
+    assert.equal((await client.waitForJob(jobId)).status, 'completed');
+    const db = c.store.db;
+    const me = primary.provider.account.address.toLowerCase();
+    const faults = await db
+      .selectFrom('verification_faults')
+      .selectAll()
+      .where('provider', '=', me)
+      .execute();
+    assert.deepEqual(
+      faults.map((f) => f.kind),
+      ['bad-reveal'],
+    );
+    const signed = await db.selectFrom('task_commitments').selectAll().execute();
+    const mine = signed.find((x) => x.assignment_id === primary.msg.assignmentId)!;
+    assert.match(faults[0]!.evidence, new RegExp(mine.commitment), 'the signed commitment is the evidence');
+    assert.equal((await db.selectFrom('slashes').selectAll().where('provider', '=', me).execute()).length, 1);
   } finally {
     await Promise.all(ps.map((p) => p.close()));
   }
@@ -390,7 +494,28 @@ test('canaries: seeded from a verified task, issued alongside real work, a wrong
   let coord = await start();
   const open: RawProvider[] = [];
   try {
-    const [p1, p2] = await Promise.all([0, 1].map(() => connectRawProvider(coord.url, randomAccount())));
+    // Canaries are seeded only from verdicts an already trusted provider agreed with: p1 is
+    // trusted (its record written to the store before it connects again).
+    const veteran = randomAccount();
+    await (await connectRawProvider(coord.url, veteran)).close();
+    await coord.store.db
+      .updateTable('providers')
+      .set({
+        reputation: JSON.stringify({
+          alpha: 40,
+          beta: 1,
+          consecutiveValid: 20,
+          verifiedValid: 20,
+          faults: 0,
+          timeouts: 0,
+          updatedAt: Date.now(),
+        }),
+      })
+      .where('address', '=', veteran.address.toLowerCase())
+      .execute();
+    const [p1, p2] = await Promise.all(
+      [veteran, randomAccount()].map((a) => connectRawProvider(coord.url, a)),
+    );
     open.push(p1!, p2!);
     const seeded = await submit(coord.url, 6, { policy: 'redundant', k: 2 });
     const [m1, m2] = await Promise.all([p1!.next('assign'), p2!.next('assign')]);

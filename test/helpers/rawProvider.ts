@@ -4,7 +4,7 @@
  * to play honest and dishonest providers without running inference.
  */
 import { randomBytes } from 'node:crypto';
-import type { Hex, LocalAccount } from 'viem';
+import { type Hex, keccak256, type LocalAccount, toBytes } from 'viem';
 import { WebSocket } from 'ws';
 import { createClient } from '../../src/client/createClient.ts';
 import { capabilitiesHash } from '../../src/protocol/capabilities.ts';
@@ -49,6 +49,8 @@ export type RawProvider = {
   ): Promise<Msg>;
   /** Protocol v2: signs and sends a commitment to `tensors` (nothing uploaded); returns the opening. */
   commit(assign: Msg, tensors: Record<string, Tensor>): Promise<{ outputDigest: Hex; salt: Hex }>;
+  /** Sends a signed `failure` for `assign` (no ack: the coordinator answers failures with nothing). */
+  fail(assign: Msg, code: string, message: string): Promise<void>;
   /**
    * Answers a capability challenge (digest, upload, answer); `corrupt` flips one answer byte,
    * `product` answers with those bytes instead of solving.
@@ -165,6 +167,27 @@ export async function connectRawProvider(
         }),
       );
       return { outputDigest, salt };
+    },
+    async fail(assign, code, message) {
+      const at = Math.floor(Date.now() / 1000);
+      const signature = await signPlexusMessage(account, chainId, 'TaskFailure', {
+        provider: account.address,
+        assignmentId: assign.assignmentId as Hex,
+        taskId: assign.taskId as Hex,
+        reasonHash: keccak256(toBytes(`${code}:${message}`)),
+        issuedAt: BigInt(at),
+      });
+      ws.send(
+        JSON.stringify({
+          type: 'failure',
+          assignmentId: assign.assignmentId,
+          taskId: assign.taskId,
+          code,
+          message,
+          issuedAt: at,
+          signature,
+        }),
+      );
     },
     async answerCapability(challenge, o = {}) {
       const answer = o.product

@@ -28,6 +28,7 @@ import type { Database } from '../store/schema.ts';
 import {
   listJobTaskVerifications,
   listProviderFaults,
+  openTaskKeys,
   verificationCounts,
 } from '../verification/verificationQueries.ts';
 import {
@@ -112,7 +113,13 @@ export function explorerRoutes(deps: {
         const address = req.params.address.toLowerCase();
         if (!(await providerExists(db, address)))
           throw new PlexusError('PLX_NOT_FOUND', `no provider ${address}`);
-        const assignments = await listProviderAssignments(db, address, HISTORY_LIMIT);
+        const all = await listProviderAssignments(db, address, HISTORY_LIMIT);
+        // Executions of tasks still open stay out until the verdict (who runs what is secret).
+        const open = await openTaskKeys(
+          db,
+          all.map((a) => a.job_id),
+        );
+        const assignments = all.filter((a) => !open.has(`${a.job_id}:${a.idx}`));
         const sessions = await listProviderSessions(db, address, HISTORY_LIMIT);
         // Proven faults with their evidence and what each cost (the slash entry of the same task).
         const faults = await listProviderFaults(db, address, HISTORY_LIMIT);
@@ -129,7 +136,8 @@ export function explorerRoutes(deps: {
       '/v1/jobs/:id/assignments',
       {
         schema: {
-          summary: "Every attempt at a job's tasks: provider, status, lease and error (explorer)",
+          summary:
+            "Every attempt at a job's finished tasks: provider, status, lease and error (open tasks' executions are secret until their verdict)",
           params: z.object({ id: hex32Schema }),
           response: { 200: jobAssignmentsSchema, ...errorResponses },
         },
@@ -137,7 +145,12 @@ export function explorerRoutes(deps: {
       async (req) => {
         if (!(await jobExists(db, req.params.id)))
           throw new PlexusError('PLX_NOT_FOUND', `no job ${req.params.id}`);
-        const rows = await listJobAssignments(db, req.params.id, 10_000);
+        const all = await listJobAssignments(db, req.params.id, 10_000);
+        // An open task's executions (primary, replicas, auditor, tie-breakers) are listed only
+        // once it is finished: naming them earlier tells a provider its co-executors and tells a
+        // primary whether an auditor was leased. The task's own status stays public.
+        const open = await openTaskKeys(db, [req.params.id]);
+        const rows = all.filter((a) => !open.has(`${req.params.id}:${a.idx}`));
         return {
           assignments: rows.map((a) => ({
             id: a.id,

@@ -50,8 +50,6 @@ const storedVerdictSchema = z.object({
     }),
   ),
 });
-/** The verification event log (VerificationEvent[]) as far as the explorer reads it. */
-const storedLogSchema = z.array(z.object({ type: z.string(), provider: z.string() }).loose());
 /** A stored FaultEvidence (verification/slashing.ts). */
 const storedEvidenceSchema = z.object({
   kind: z.string(),
@@ -71,27 +69,6 @@ function parseStored<T>(schema: z.ZodType<T>, text: string | null): T | null {
   } catch {
     return null;
   }
-}
-
-/**
- * Where each execution of a still-open task stands, from its verification log: asked for
- * (`pending`), output revealed (`revealed`) or given up on lease expiry (`abandoned`).
- */
-function executionsFromLog(log: { type: string; provider: string; role?: unknown }[]) {
-  const out = new Map<string, { provider: string; role: string; outcome: string }>();
-  for (const e of log) {
-    const provider = e.provider.toLowerCase();
-    if (e.type === 'assign')
-      out.set(provider, {
-        provider,
-        role: typeof e.role === 'string' ? e.role : 'primary',
-        outcome: 'pending',
-      });
-    const x = out.get(provider);
-    if (x && e.type === 'reveal') x.outcome = 'revealed';
-    if (x && e.type === 'abandon') x.outcome = 'abandoned';
-  }
-  return [...out.values()];
 }
 
 /**
@@ -123,7 +100,9 @@ export function verificationTotals(
     const n = Number(r.n);
     if (r.status in tasks) tasks[r.status] += n;
     policies[r.policy] = (policies[r.policy] ?? 0) + n;
-    if (r.audit === 1) audited += n;
+    // Only decided tasks: an open task's audit draw is secret until its verdict (a primary that
+    // watched this count move right after its commitment would know it was audited).
+    if (r.audit === 1 && r.status !== 'open') audited += n;
     if (r.status === 'accepted' && Number(r.verified) === 1) verified += n;
   }
   const byKind: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0]));
@@ -293,7 +272,10 @@ export function sessionView(e: {
 
 /**
  * A task's verification record as the job page shows it: the verdict's executions and faults once
- * decided, each execution's progress from the log while open.
+ * decided. While the task is open nothing about its verification shows (no audit flag, roles,
+ * executions or co-executors): a primary that saw its audit drawn could withdraw before revealing,
+ * and a provider that saw its co-executors could collude with them (docs/verification.md,
+ * "What the public sees").
  *
  * @example const tasks = rows.map(taskVerificationView);
  */
@@ -305,12 +287,13 @@ export function taskVerificationView(v: Rows<typeof listJobTaskVerifications>[nu
         role: o.role,
         outcome: o.outcome,
       }))
-    : executionsFromLog(parseStored(storedLogSchema, v.log) ?? []);
+    : [];
   return {
     taskIndex: v.idx,
     taskId: v.task_id,
     policy: parseStored(verificationPolicySchema, v.policy),
-    audit: v.audit === 1,
+    // The policy is the client's own choice (public); the draw is shown only with the verdict.
+    audit: verdict !== null && v.audit === 1,
     status: v.status,
     verified: verdict?.verified ?? null,
     acceptedFrom: verdict?.acceptedFrom?.toLowerCase() ?? null,

@@ -106,3 +106,14 @@ test('new or doubtful providers are trusted with fewer concurrent tasks', () => 
   for (let i = 0; i < 40; i++) flaky = updateReputation(flaky, 'timeout', 42 + i);
   assert.ok(concurrencyLimit(flaky) < veteran, 'timeouts lower the limit');
 });
+
+test('an agreed outcome (vouched for by untrusted providers only) never builds trust', () => {
+  let rep = newReputation(0);
+  for (let i = 0; i < 50; i++) rep = updateReputation(rep, 'agreed', i);
+  assert.equal(rep.consecutiveValid, 0);
+  assert.equal(rep.verifiedValid, 50);
+  assert.ok(reputationScore(rep) > 0.9);
+  assert.equal(isTrusted(rep), false);
+  rep = updateReputation(rep, 'valid', 51);
+  assert.equal(rep.consecutiveValid, 1, 'a check by a trusted provider or a canary counts');
+});

@@ -39,12 +39,16 @@ export const reputationStateSchema = z.object({
 export type ReputationState = z.infer<typeof reputationStateSchema>;
 
 /**
- * A verified outcome that moves reputation. `disputed` tasks move nothing.
+ * A verified outcome that moves reputation. `disputed` tasks move nothing. `agreed`: a valid
+ * result that only untrusted providers vouched for (or one of a job its own provider submitted):
+ * it raises the score and the verified-valid count but not the consecutive-valid counter that
+ * trust, audit-rate relief and concurrency are earned with, since a ring agreeing with itself
+ * proves nothing. Only canaries and checks by already trusted providers give `valid`.
  *
  * @example
  * for (const o of verdict.outcomes) if (o.outcome !== 'unverified' && o.outcome !== 'undecided') rep = updateReputation(rep, o.outcome, now);
  */
-export type Outcome = 'valid' | 'fault' | 'timeout';
+export type Outcome = 'valid' | 'agreed' | 'fault' | 'timeout';
 
 /**
  * The reputation of a provider nobody has verified yet: Beta(1, 1), score 0.5.
@@ -85,6 +89,8 @@ export function updateReputation(
         verifiedValid: state.verifiedValid + 1,
         updatedAt: now,
       };
+    case 'agreed':
+      return { ...state, alpha: alpha + 1, beta, verifiedValid: state.verifiedValid + 1, updatedAt: now };
     case 'fault':
       return {
         ...state,

@@ -314,3 +314,70 @@ test('a restart loses nothing: replaying the JSON log rebuilds the same state an
   );
   assert.deepEqual(v.outcomes, uninterrupted.outcomes);
 });
+
+test('a signed commitment withdrawn without a reveal is a bad-reveal fault with the commitment, replayed by restore', () => {
+  const tv = new TaskVerification(base({ audit: false }));
+  const [a, b] = [addr(1), addr(2)];
+  tv.assign(a, 'primary');
+  const guess = keccak256(toHex('a guess'));
+  tv.commit(a, guess);
+  assert.equal(tv.withdraw(a, guess), true);
+  assert.equal(tv.withdraw(a, guess), false, 'only a live execution can withdraw');
+  assert.equal(tv.pending()[0]?.role, 'primary', 'the slot is asked for again');
+  tv.assign(b, 'primary');
+  const out = honest('b');
+  const salt = keccak256(toHex('sb'));
+  tv.commit(
+    b,
+    computeCommitment({ taskId: tv.taskId, provider: b, outputDigest: tensorSetDigest(out), salt }),
+  );
+  tv.reveal(b, { outputDigest: tensorSetDigest(out), salt, tensors: out });
+  const v = tv.verdict()!;
+  assert.equal(v.status, 'accepted');
+  assert.equal(v.acceptedFrom?.toLowerCase(), b);
+  assert.equal(v.faults.length, 1);
+  assert.equal(v.faults[0]!.evidence.kind, 'bad-reveal');
+  assert.match(v.faults[0]!.evidence.reasons[0]!, new RegExp(guess));
+  assert.equal(v.slashes.length, 1);
+  const again = TaskVerification.restore(base({ audit: false }), tv.log(), () => out);
+  assert.deepEqual(again.verdict(), v);
+});
+
+test('a trusted dissent outweighs an untrusted majority: two colluding replicas cannot outvote it', () => {
+  const tv = new TaskVerification(base({ policy: { kind: 'redundant', k: 3 } }));
+  const [r1, r2, t1, t2] = [addr(1), addr(2), addr(3), addr(4)];
+  const run = (p: Hex, role: 'replica' | 'tiebreaker', trusted: boolean, out: TensorSet) => {
+    tv.assign(p, role, trusted);
+    return { p, out, salt: keccak256(toHex(`salt-${p}`)) };
+  };
+  const round = [run(r1, 'replica', false, zeros()), run(r2, 'replica', false, zeros())];
+  round.push(run(t1, 'replica', true, honest('t1')));
+  const open = (xs: typeof round) => {
+    for (const x of xs)
+      tv.commit(
+        x.p,
+        computeCommitment({
+          taskId: tv.taskId,
+          provider: x.p,
+          outputDigest: tensorSetDigest(x.out),
+          salt: x.salt,
+        }),
+      );
+    for (const x of xs)
+      tv.reveal(x.p, { outputDigest: tensorSetDigest(x.out), salt: x.salt, tensors: x.out });
+  };
+  open(round);
+  assert.equal(tv.verdict(), undefined, 'the 2-to-1 head count does not decide against a trusted member');
+  assert.deepEqual(tv.pending(), [
+    { role: 'tiebreaker', count: 1, exclude: [r1, r2, t1], trustedOnly: true },
+  ]);
+  open([run(t2, 'tiebreaker', true, honest('t2'))]);
+  const v = tv.verdict()!;
+  assert.equal(v.status, 'accepted');
+  assert.equal(v.acceptedFrom, t1);
+  assert.deepEqual(v.faults.map((f) => f.provider).sort(), [r1, r2]);
+  const again = TaskVerification.restore(base({ policy: { kind: 'redundant', k: 3 } }), tv.log(), (d) =>
+    [honest('t1'), honest('t2'), zeros()].find((o) => tensorSetDigest(o) === d),
+  );
+  assert.deepEqual(again.verdict(), v);
+});

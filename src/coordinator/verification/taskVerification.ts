@@ -114,10 +114,11 @@ export type Verdict = {
  * store.saveVerificationLog(taskId, JSON.stringify(tv.log()));
  */
 export type VerificationEvent =
-  | { type: 'assign'; provider: Hex; role: ExecutionRole }
+  | { type: 'assign'; provider: Hex; role: ExecutionRole; trusted?: boolean }
   | { type: 'commit'; provider: Hex; commitment: Hex }
   | { type: 'reveal'; provider: Hex; outputDigest: Hex; salt: Hex }
-  | { type: 'abandon'; provider: Hex };
+  | { type: 'abandon'; provider: Hex }
+  | { type: 'withdraw'; provider: Hex; commitment: Hex };
 
 /**
  * Construction options of a {@link TaskVerification}.
@@ -145,6 +146,8 @@ type ExecStatus = 'assigned' | 'revealed' | 'bad-reveal' | 'abandoned';
 type Exec = {
   provider: Hex;
   role: ExecutionRole;
+  /** The provider was trusted when it was assigned (what the verdict weighs, see advance()). */
+  trusted: boolean;
   round: number;
   status: ExecStatus;
   output?: RevealedOutput;
@@ -213,8 +216,11 @@ export class TaskVerification {
     return out;
   }
 
-  /** Records that the coordinator assigned this task to `provider` for an open slot of `role`. */
-  assign(provider: Hex, role: ExecutionRole): void {
+  /**
+   * Records that the coordinator assigned this task to `provider` for an open slot of `role`;
+   * `trusted`: the provider was trusted (isTrusted) when assigned.
+   */
+  assign(provider: Hex, role: ExecutionRole, trusted = false): void {
     if (this.result)
       throw new PlexusError('PLX_VERIFICATION_COMMIT_CLOSED', 'the task already has a verdict');
     if (this.involved.includes(normalizeAddress(provider))) {
@@ -232,9 +238,14 @@ export class TaskVerification {
       });
     }
     round.crr.add(provider);
-    this.execs.push({ provider: normalizeAddress(provider), role, round: idx, status: 'assigned' });
+    this.execs.push({ provider: normalizeAddress(provider), role, trusted, round: idx, status: 'assigned' });
     if (this.execs.filter((e) => e.round === idx).length === round.wanted) round.crr.seal();
-    this.events.push({ type: 'assign', provider: normalizeAddress(provider), role });
+    this.events.push({
+      type: 'assign',
+      provider: normalizeAddress(provider),
+      role,
+      ...(trusted ? { trusted } : {}),
+    });
   }
 
   private exec(provider: Hex): Exec {
@@ -311,6 +322,24 @@ export class TaskVerification {
     this.advance();
   }
 
+  /**
+   * The provider signed a commitment and then will not open it (it sent a failure after
+   * committing, or its lease ran out after it was asked to reveal). Unlike {@link abandon} this is
+   * a proven fault (`bad-reveal`, the commitment as evidence): otherwise a cheater could commit a
+   * guess, learn something (its audit draw, a co-executor), and bail out for the price of a
+   * timeout. Returns false (and does nothing) when the execution has no commitment: then it is an
+   * ordinary {@link abandon}. Its slot is asked for again on another provider.
+   */
+  withdraw(provider: Hex, commitment: Hex): boolean {
+    const e = this.exec(provider);
+    if (e.status !== 'assigned') return false;
+    this.rounds[e.round]!.crr.drop(provider);
+    this.events.push({ type: 'withdraw', provider: e.provider, commitment });
+    this.markBad(e, `signed commitment ${commitment} withdrawn without a reveal`);
+    this.advance();
+    return true;
+  }
+
   /** The verdict, once reached. */
   verdict(): Verdict | undefined {
     return this.result;
@@ -334,7 +363,7 @@ export class TaskVerification {
     for (const ev of events) {
       switch (ev.type) {
         case 'assign':
-          tv.assign(ev.provider, ev.role);
+          tv.assign(ev.provider, ev.role, ev.trusted === true);
           break;
         case 'commit':
           tv.commit(ev.provider, ev.commitment);
@@ -350,6 +379,9 @@ export class TaskVerification {
         }
         case 'abandon':
           tv.abandon(ev.provider);
+          break;
+        case 'withdraw':
+          tv.withdraw(ev.provider, ev.commitment);
           break;
       }
     }
@@ -410,6 +442,8 @@ export class TaskVerification {
     }
 
     const groups = this.group(revealed);
+    const trustedVote = this.trustedVote(groups);
+    if (trustedVote) return trustedVote();
     const n = revealed.length;
     const best = groups[0];
     const quorum = policy.kind === 'redundant' ? policy.k : 2;
@@ -439,6 +473,39 @@ export class TaskVerification {
     const largest = best?.members.length ?? 0;
     const needed = Math.max(1, n - 2 * largest + 1, 2 - largest);
     return this.request('tiebreaker', needed);
+  }
+
+  /**
+   * When a trusted execution disagrees with the majority (or the majority has no trusted member),
+   * the trusted executions decide, not the head count: otherwise two colluding untrusted replicas
+   * of `redundant(3)` outvote (and get slashed) the trusted third. The group with a strict
+   * majority of the trusted votes, at least two of them, is accepted and everyone else is
+   * outvoted; until there is one, trusted tie-breakers are asked for (a dispute past the cap).
+   * Undefined (the ordinary head count decides) when no trusted execution disagrees with it.
+   */
+  private trustedVote(groups: Group[]): (() => undefined) | undefined {
+    const trustedOf = (g: Group) => g.members.filter((m) => m.trusted).length;
+    // No trusted execution outside the largest group: the head count agrees with every trusted vote.
+    if (!groups.slice(1).some((g) => trustedOf(g) > 0)) return undefined;
+    const total = groups.reduce((n, g) => n + trustedOf(g), 0);
+    const top = [...groups].sort((a, b) => trustedOf(b) - trustedOf(a))[0]!;
+    const votes = trustedOf(top);
+    if (votes >= 2 && votes * 2 > total) {
+      const losers = groups.filter((g) => g !== top).flatMap((g) => g.members);
+      return () =>
+        this.finish(
+          'accepted',
+          top.members,
+          true,
+          losers.map((exec) => ({
+            exec,
+            kind: 'outvoted' as const,
+            reasons: this.sameOutput(exec.output!, top.members[0]!.output!).reasons,
+            accepted: top.digest,
+          })),
+        );
+    }
+    return () => this.request('tiebreaker', Math.max(1, total - 2 * votes + 1, 2 - votes));
   }
 
   private request(role: ExecutionRole, count: number): undefined {

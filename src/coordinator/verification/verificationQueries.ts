@@ -83,3 +83,21 @@ export async function listJobTaskVerifications(db: Kysely<Database>, jobId: stri
     .limit(limit)
     .execute();
 }
+
+/**
+ * Tasks of these jobs that are still open (queued or assigned: no verdict yet), as `jobId:idx`
+ * keys. The explorer names no provider of an open task's executions: whoever runs one, in which
+ * role, stays secret until the verdict (docs/verification.md, "What the public sees").
+ *
+ * @example const open = await openTaskKeys(db, [jobId]); rows.filter((r) => !open.has(`${jobId}:${r.idx}`));
+ */
+export async function openTaskKeys(db: Kysely<Database>, jobIds: readonly string[]): Promise<Set<string>> {
+  if (jobIds.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('tasks')
+    .select(['job_id', 'idx'])
+    .where('job_id', 'in', [...new Set(jobIds)])
+    .where('status', 'in', ['queued', 'assigned'])
+    .execute();
+  return new Set(rows.map((r) => `${r.job_id}:${r.idx}`));
+}

@@ -4,12 +4,16 @@ import { test } from 'node:test';
 import type { Hex } from 'viem';
 import { encodeSafetensors } from '../../protocol/safetensors.ts';
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
+import { newReputation } from '../verification/reputation.ts';
 import { sweep } from './leases.ts';
 import { handleCommit, handleResult } from './results.ts';
 import { providerConnected } from './sessions.ts';
 import { output, workFixture } from './workFixture.ts';
 
 type Fixture = Awaited<ReturnType<typeof workFixture>>;
+
+/** A reputation past the trust bar (score ≥ 0.9, ≥ 10 verified-valid in a row). */
+const trusted = (t: number) => ({ ...newReputation(t), alpha: 40, consecutiveValid: 20, verifiedValid: 20 });
 
 /** A known-answer task in the pool: its expected output is `output(7)`. */
 async function addCanary(f: Fixture, timeoutMs = 60_000): Promise<string> {
@@ -34,7 +38,7 @@ async function addCanary(f: Fixture, timeoutMs = 60_000): Promise<string> {
   return id;
 }
 
-test('a task two providers agreed on is seeded as a canary (its input and the agreed output)', async () => {
+test('a task two providers agreed on, one already trusted, is seeded as a canary (its input and the agreed output)', async () => {
   // A rate above zero keeps the pool; this small it never draws an injection.
   const f = await workFixture({ canaries: { rate: 1e-12 } });
   try {
@@ -42,6 +46,7 @@ test('a task two providers agreed on is seeded as a canary (its input and the ag
     const b = await f.provider();
     await providerConnected(f.state, f.work, a.link, a.hello(1));
     await providerConnected(f.state, f.work, b.link, b.hello(1));
+    f.state.reputations.set(a.address, trusted(f.clock.t));
     const { jobId, taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
     await f.work.dispatch();
     const ra = await a.result(a.assigned()[0]!, output(3));
@@ -55,6 +60,27 @@ test('a task two providers agreed on is seeded as a canary (its input and the ag
     assert.equal(pool[0]?.expected_digest, tensorSetDigest(output(3)));
     assert.equal(pool[0]?.expected_cid, ra.outputCid);
     assert.equal(pool[0]?.input_cid, (await f.task(taskIds[0]!)).input_cid);
+  } finally {
+    await f.close();
+  }
+});
+
+test('agreement among untrusted providers never seeds a canary (a colluding pair cannot plant an answer)', async () => {
+  const f = await workFixture({ canaries: { rate: 1e-12 } });
+  try {
+    const a = await f.provider();
+    const b = await f.provider();
+    await providerConnected(f.state, f.work, a.link, a.hello(1));
+    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    // b is one verified result short of trusted: this very verdict must not count.
+    f.state.reputations.set(b.address, { ...trusted(f.clock.t), consecutiveValid: 9 });
+    const { taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
+    await f.work.dispatch();
+    await handleResult(f.state, f.work, a.address, await a.result(a.assigned()[0]!, output(3)));
+    await handleResult(f.state, f.work, b.address, await b.result(b.assigned()[0]!, output(3)));
+    await f.idle();
+    assert.equal((await f.task(taskIds[0]!)).status, 'completed');
+    assert.deepEqual(await f.db.selectFrom('canary_tasks').selectAll().execute(), []);
   } finally {
     await f.close();
   }

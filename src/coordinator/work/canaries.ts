@@ -1,5 +1,6 @@
 /**
- * Canaries in live work (docs/verification.md): tasks two providers agreed on become known-answer
+ * Canaries in live work (docs/verification.md): tasks two providers agreed on (one of them already
+ * trusted) become known-answer
  * tasks (`seedCanary`); now and then a provider's free slot gets one instead of a queued task,
  * indistinguishable on the wire (`injectCanary`); its result is judged against the known answer
  * (`handleCanaryResult`), and a lease that runs out is a timeout, never a fault
@@ -36,11 +37,14 @@ import { initFor } from './openVerifications.ts';
 import { send, type WorkDeps, type WorkState } from './workState.ts';
 
 /**
- * A task that two or more providers agreed on becomes a known-answer canary (its model, input
- * and the agreed output), unless the pool is full. Stored, so a restart keeps the pool.
+ * A task that two or more providers agreed on, at least one of them already trusted
+ * (`trustedBefore`: trusted before this verdict was credited), becomes a known-answer canary (its
+ * model, input and the agreed output), unless the pool is full. Stored, so a restart keeps the
+ * pool. Agreement among untrusted providers alone never seeds one: two colluding replicas would
+ * otherwise plant a wrong answer that then faults every honest provider it is issued to.
  *
  * @example
- * if (verdict.verified) await seedCanary(state, deps, trx, jobId, taskId, verdict, outputCid);
+ * if (verdict.verified) await seedCanary(state, deps, trx, jobId, taskId, verdict, outputCid, trustedBefore);
  */
 export async function seedCanary(
   s: WorkState,
@@ -50,9 +54,12 @@ export async function seedCanary(
   taskId: string,
   verdict: Verdict,
   outputCid: string,
+  trustedBefore: ReadonlySet<string>,
 ): Promise<void> {
   if (s.canaryRate <= 0 || verdict.acceptedDigest === undefined) return;
-  if (verdict.outcomes.filter((o) => o.outcome === 'valid').length < 2) return;
+  const agreeing = verdict.outcomes.filter((o) => o.outcome === 'valid');
+  if (agreeing.length < 2) return;
+  if (!agreeing.some((o) => trustedBefore.has(o.provider.toLowerCase()))) return;
   const live = Number((await liveCanaryCount(trx)).n);
   if (live >= s.canaryPoolSize) return;
   const task = await taskInput(trx, taskId);

@@ -80,11 +80,48 @@ test('a redundant task is leased to k different providers at once, as replicas',
       .where('job_id', '=', jobId)
       .where('type', '=', 'task.assigned')
       .execute();
+    // Public events name neither the role nor the provider of an open task's executions.
+    assert.equal(assigned.length, 2);
+    for (const e of assigned) assert.deepEqual(Object.keys(JSON.parse(e.data)).sort(), ['attempt', 'taskId']);
+    const log = f.state.verifications.get(taskIds[0]!)!.log();
     assert.deepEqual(
-      assigned.map((e) => (JSON.parse(e.data) as { role: string }).role),
+      log.filter((e) => e.type === 'assign').map((e) => (e as { role: string }).role),
       ['replica', 'replica'],
     );
     assert.ok(f.state.verifications.has(taskIds[0]!), 'the verification is open in memory');
+  } finally {
+    await f.close();
+  }
+});
+
+test('every redundant round gets a trusted member, drawn at random, while one is online', async () => {
+  const f = await workFixture();
+  try {
+    const untrusted = await Promise.all([0, 1, 2, 3].map(() => f.provider()));
+    for (const p of untrusted) await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const t = await f.provider();
+    f.state.reputations.set(t.address, {
+      ...newReputation(f.clock.t),
+      alpha: 40,
+      consecutiveValid: 20,
+      verifiedValid: 20,
+    });
+    await providerConnected(f.state, f.work, t.link, t.hello(2));
+    // t is the most loaded (one of two slots busy): a least-loaded pick alone would pass it over.
+    const others = new Set(untrusted.map((p) => p.address as string));
+    assert.equal(
+      f.work.scheduler.pick({ model: 'm', minMemoryMiB: 0, gpu: false, exclude: others }),
+      t.address,
+    );
+    const { taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
+    await f.work.dispatch();
+    await f.idle();
+    const leases = await f.assignments(taskIds[0]!);
+    assert.equal(leases.length, 2);
+    assert.ok(
+      leases.some((l) => l.provider === t.address),
+      'the trusted provider is one of the replicas',
+    );
   } finally {
     await f.close();
   }

@@ -4,7 +4,7 @@
  * (a plain lease, or the replica, auditor or tie-breaker its verification asks for), sometimes
  * giving the slot to a canary instead; `pickFor` chooses the provider.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { Hex } from 'viem';
 import type { TaskRequirements } from '../scheduler/types.ts';
 import { policyOfSpec } from '../verification/policy.ts';
@@ -118,6 +118,7 @@ export async function leaseOne(
   let trustedOnly = false;
   let involved: string[] = [];
   let fresh = false;
+  let preferTrusted = false;
   if (tv) {
     const req = tv.pending()[0];
     if (!req) {
@@ -128,6 +129,9 @@ export async function leaseOne(
     role = req.role;
     trustedOnly = req.trustedOnly;
     involved = req.exclude;
+    // Every redundant round gets a trusted member, drawn at random, while any is online: k
+    // untrusted replicas agreeing prove nothing (they may be one ring).
+    preferTrusted = role === 'replica' && !involved.some((a) => isTrusted(reputationOf(s, d.now, a)));
     if (role === 'auditor' && !anotherProviderOnline(s, involved)) {
       await waiveAudit(s, d, task.id, task.job_id, tv);
       return { leased: false, more: false };
@@ -136,6 +140,7 @@ export async function leaseOne(
     tv = new TaskVerification(initFor(s, task.id, policy, false));
     role = 'replica';
     fresh = true;
+    preferTrusted = true;
   }
   const failedBefore = task.attempts > 0 ? (await providersOfTask(db, task.id)).map((a) => a.provider) : [];
   const req: TaskRequirements = {
@@ -153,6 +158,7 @@ export async function leaseOne(
     preferredExclude: new Set([...failedBefore, ...involved, ...s.draining, ...tooDear]),
     requiredExclude: new Set([...involved, ...s.draining, ...tooDear]),
     trustedOnly,
+    preferTrusted,
   });
   if (!provider) return { leased: false, more: false };
   const started = performance.now();
@@ -164,7 +170,8 @@ export async function leaseOne(
   const t = d.now();
   let more = false;
   if (tv) {
-    tv.assign(provider as Hex, role);
+    // Whether it is trusted now goes into the machine: a trusted dissent outweighs a head count.
+    tv.assign(provider as Hex, role, isTrusted(reputationOf(s, d.now, provider)));
     more = tv.pending().length > 0;
   }
   let leased = false;
@@ -194,11 +201,12 @@ export async function leaseOne(
           await events.append(trx, task.job_id, 'job.running', {});
         }
       }
+      // Neither the provider nor the role: events are public, and naming them would tell a
+      // provider its co-executors and a primary whether an auditor came (both secret until the
+      // verdict, which names them in the verification view).
       await events.append(trx, task.job_id, 'task.assigned', {
         taskId: task.id,
-        provider,
         attempt: task.attempts + 1,
-        role,
       });
       return true;
     });
@@ -228,11 +236,16 @@ export async function leaseOne(
   return { leased: true, more };
 }
 
+/** Random trusted candidates tried one by one before letting the scheduler pick among all trusted. */
+const RANDOM_TRUSTED_TRIES = 8;
+
 /**
  * Picks a provider and reserves a slot. Rounds that ask for trusted providers (auditors,
- * tie-breakers) get one when any trusted provider is eligible; when none is connected the
- * coordinator falls back to the best-scored eligible providers (docs/verification.md: genesis
- * operators avoid that fallback).
+ * tie-breakers) get one when any trusted provider is eligible, drawn at random (so a ring cannot
+ * predict which trusted provider checks it); when none is connected the coordinator falls back to
+ * the best-scored eligible providers (docs/verification.md: genesis operators avoid that
+ * fallback). `preferTrusted` (a redundant round with no trusted member yet): a random trusted
+ * provider when one is eligible, otherwise the scheduler's ordinary pick (no fallback ranking).
  *
  * @example
  * const provider = pickFor(state, deps, req, { preferredExclude: new Set(), requiredExclude: new Set(), trustedOnly: false });
@@ -241,23 +254,44 @@ export function pickFor(
   s: WorkState,
   d: WorkDeps,
   req: TaskRequirements,
-  opts: { preferredExclude: Set<string>; requiredExclude: Set<string>; trustedOnly: boolean },
+  opts: {
+    preferredExclude: Set<string>;
+    requiredExclude: Set<string>;
+    trustedOnly: boolean;
+    preferTrusted?: boolean;
+  },
 ): string | undefined {
   const { scheduler } = d;
   const rep = (a: string) => reputationOf(s, d.now, a);
+  /** `only` if the scheduler can place the task on it now (a slot is then reserved). */
+  const pickOnly = (only: string, eligible: string[], exclude: Set<string>) =>
+    scheduler.pick({ ...req, exclude: new Set([...exclude, ...eligible.filter((a) => a !== only)]) });
+  const randomTrusted = (eligible: string[], trusted: string[], exclude: Set<string>) => {
+    const order = [...trusted];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = randomInt(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    for (const candidate of order.slice(0, RANDOM_TRUSTED_TRIES)) {
+      const p = pickOnly(candidate, eligible, exclude);
+      if (p) return p;
+    }
+    const untrusted = eligible.filter((a) => !trusted.includes(a));
+    return scheduler.pick({ ...req, exclude: new Set([...exclude, ...untrusted]) });
+  };
   const tryPick = (exclude: Set<string>): string | undefined => {
-    if (!opts.trustedOnly) return scheduler.pick({ ...req, exclude });
+    if (!opts.trustedOnly && !opts.preferTrusted) return scheduler.pick({ ...req, exclude });
     const eligible = [...s.links.keys()].filter((a) => !exclude.has(a));
     const trusted = eligible.filter((a) => isTrusted(rep(a)));
     if (trusted.length > 0) {
-      const untrusted = eligible.filter((a) => !trusted.includes(a));
-      return scheduler.pick({ ...req, exclude: new Set([...exclude, ...untrusted]) });
+      const p = randomTrusted(eligible, trusted, exclude);
+      if (p || opts.trustedOnly) return p;
     }
+    if (!opts.trustedOnly) return scheduler.pick({ ...req, exclude });
     // No trusted provider: the best-scored few, in order.
     const ranked = eligible.sort((a, b) => reputationScore(rep(b)) - reputationScore(rep(a))).slice(0, 8);
     for (const candidate of ranked) {
-      const others = eligible.filter((a) => a !== candidate);
-      const p = scheduler.pick({ ...req, exclude: new Set([...exclude, ...others]) });
+      const p = pickOnly(candidate, eligible, exclude);
       if (p) return p;
     }
     return undefined;

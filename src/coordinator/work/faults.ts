@@ -6,7 +6,12 @@
  */
 import type { Transaction } from 'kysely';
 import type { Database } from '../store/schema.ts';
-import { newReputation, parseReputation, updateReputation } from '../verification/reputation.ts';
+import {
+  newReputation,
+  type Outcome,
+  parseReputation,
+  updateReputation,
+} from '../verification/reputation.ts';
 import type { FaultKind } from '../verification/slashing.ts';
 import { addTaskFailed } from './leaseQueries.ts';
 import { insertFault, insertSlash, storedReputation } from './providerQueries.ts';
@@ -23,7 +28,7 @@ export async function recordOutcome(
   d: WorkDeps,
   trx: Transaction<Database>,
   provider: string,
-  outcome: 'valid' | 'fault' | 'timeout',
+  outcome: Outcome,
 ): Promise<void> {
   const address = provider.toLowerCase();
   let rep = s.reputations.get(address);

@@ -12,6 +12,8 @@ import type { Database } from '../store/schema.ts';
 import { policyOfSpec } from '../verification/policy.ts';
 import { leasedAssignment } from './assignments.ts';
 import { expireCanaries } from './canaries.ts';
+import { commitmentOfAssignment } from './canaryQueries.ts';
+import { recordFault } from './faults.ts';
 import { afterSettle, failJob, jobInfo, revoke } from './jobs.ts';
 import {
   addTaskFailed,
@@ -22,14 +24,15 @@ import {
   retryTask,
   taskAttempts,
 } from './leaseQueries.ts';
-import { loadVerification, releasableReveals, saveVerification } from './openVerifications.ts';
+import { loadVerification, mayReveal, releasableReveals, saveVerification } from './openVerifications.ts';
 import { settleVerdict } from './verdicts.ts';
 import { forgetVerification, type Lease, send, type WorkDeps, type WorkState } from './workState.ts';
 
 /**
  * Ends one attempt that did not produce a result: the task goes back to the queue (keeping its
  * place) or, with no attempts left, the job fails and its other tasks are cancelled. With
- * verification the dropped execution is a `timeout` outcome and may complete the round.
+ * verification the dropped execution is a `timeout` outcome (a `bad-reveal` fault when it withdraws
+ * a signed commitment) and may complete the round.
  *
  * @example
  * const r = await failAttempt(state, deps, trx, assignment, 'expired', 'PLX_LEASE_EXPIRED', 'no result in time');
@@ -54,10 +57,19 @@ export async function failAttempt(
   // executions, so the lease count alone no longer measures failures.
   const failures = Number((await failedAttempts(trx, a.task_id)).n);
   const tv = await loadVerification(s, d, a.task_id, trx);
+  let withdrawn: { commitment: string } | undefined;
   if (tv) {
-    // Not a fault: a `timeout` outcome, and the slot is asked for again elsewhere.
+    // A signed commitment the provider withdraws (a failure after committing) or never opens
+    // although asked to (its lease ran out in the reveal phase) is a proven fault with the
+    // commitment as evidence: otherwise committing a guess and bailing out once something was
+    // learned would cost only a timeout. Anything else is not a fault: a `timeout` outcome. Either
+    // way the slot is asked for again elsewhere.
+    const signed = await commitmentOfAssignment(trx, a.id);
     try {
-      tv.abandon(a.provider as Hex);
+      const withdraw =
+        signed !== undefined && (status === 'failed' || mayReveal(tv, a.provider)) && !tv.verdict();
+      withdrawn = withdraw && tv.withdraw(a.provider as Hex, signed.commitment as Hex) ? signed : undefined;
+      if (!withdrawn) tv.abandon(a.provider as Hex);
     } catch (err) {
       d.log.warn({ err, taskId: a.task_id, provider: a.provider }, 'abandon of an unknown execution');
     }
@@ -74,15 +86,31 @@ export async function failAttempt(
   }
   if (failures < maxAttempts && job?.status === 'running') {
     await retryTask(trx, a.task_id, tv && tv.pending().length === 0 ? 'assigned' : 'queued', lastError, t);
+    // No provider: who ran an open task's executions is secret until its verdict.
     await d.events.append(trx, a.job_id, 'task.retry', {
       taskId: a.task_id,
-      provider: a.provider,
       code,
       message,
     });
     return { jobFailed: false, cancelled: [] };
   }
   forgetVerification(s, a.task_id);
+  if (withdrawn) {
+    // No verdict will come (the job fails now), so the withdrawn commitment is judged here.
+    await recordFault(s, d, trx, {
+      provider: a.provider,
+      taskId: a.task_id,
+      jobId: a.job_id,
+      kind: 'bad-reveal',
+      evidence: {
+        taskId: a.task_id,
+        kind: 'bad-reveal',
+        agreeing: [],
+        digests: {},
+        reasons: [`signed commitment ${withdrawn.commitment} withdrawn without a reveal`],
+      },
+    });
+  }
   await failTask(trx, a.task_id, lastError, t);
   const cancelled = await failJob(
     s,

@@ -11,13 +11,14 @@ import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import type { VerificationPolicy } from '../verification/policy.ts';
+import { isTrusted } from '../verification/reputation.ts';
 import {
   TaskVerification,
   type TaskVerificationInit,
   type VerificationEvent,
 } from '../verification/taskVerification.ts';
 import { executionOutputs } from './leaseQueries.ts';
-import { anotherProviderOnline, type WorkDeps, type WorkState } from './workState.ts';
+import { anotherProviderOnline, reputationOf, type WorkDeps, type WorkState } from './workState.ts';
 
 /**
  * The init of a task's verification machine, priced with the state's economics.
@@ -116,7 +117,7 @@ export function openVerification(
     }).audit &&
     anotherProviderOnline(s, [address]);
   const tv = new TaskVerification(initFor(s, a.task_id, policy, audit));
-  tv.assign(address as Hex, 'primary');
+  tv.assign(address as Hex, 'primary', isTrusted(reputationOf(s, d.now, address)));
   s.verifications.set(a.task_id, tv);
   return { tv, audit };
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { newReputation } from '../verification/reputation.ts';
 import { handleResult } from './results.ts';
 import { providerConnected, providerDraining } from './sessions.ts';
 import { verdictJson } from './verdicts.ts';
@@ -93,4 +94,51 @@ test('an audit nobody else can run is waived: the primary result is accepted unv
 test('verdictJson writes bigints as decimal strings', () => {
   const json = verdictJson({ slashes: [{ amount: 12345678901234567890n }] } as never);
   assert.equal(json, '{"slashes":[{"amount":"12345678901234567890"}]}');
+});
+
+test('trust is earned only from checks by trusted providers: untrusted agreement and own jobs do not count', async () => {
+  const f = await workFixture();
+  try {
+    const [a, b, t] = [await f.provider(), await f.provider(), await f.provider()];
+    for (const p of [a, b, t]) await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const run = async (ps: (typeof a)[], client?: string) => {
+      const { taskIds } = await f.submitJob({
+        verification: { policy: 'redundant', k: 2 },
+        ...(client ? { client } : {}),
+      });
+      await f.work.dispatch();
+      for (const p of ps) {
+        const mine = p.assigned().find((x) => x.taskId === taskIds[0]);
+        assert.ok(mine, 'each provider got a replica');
+        await handleResult(f.state, f.work, p.address, await p.result(mine, output(5)));
+      }
+      await f.idle();
+      assert.equal((await f.task(taskIds[0]!)).status, 'completed');
+    };
+    await providerDraining(f.state, f.work, t.address);
+    // Two untrusted providers agree: a verified result, but no step towards trust.
+    await run([a, b]);
+    for (const p of [a, b]) {
+      const rep = f.state.reputations.get(p.address)!;
+      assert.deepEqual([rep.verifiedValid, rep.consecutiveValid], [1, 0]);
+    }
+    // A trusted provider checks a: a's trust counter moves; a job b submitted itself does not count for b.
+    f.state.draining.delete(t.address);
+    f.state.reputations.set(t.address, { ...newReputation(f.clock.t), alpha: 40, consecutiveValid: 20 });
+    await providerDraining(f.state, f.work, b.address);
+    await run([a, t]);
+    assert.equal(f.state.reputations.get(a.address)?.consecutiveValid, 1);
+    assert.equal(
+      f.state.reputations.get(t.address)?.consecutiveValid,
+      20,
+      'an untrusted partner credits nothing',
+    );
+    f.state.draining.delete(b.address);
+    await providerDraining(f.state, f.work, a.address);
+    await run([b, t], b.address);
+    assert.equal(f.state.reputations.get(b.address)?.consecutiveValid, 0, 'its own job');
+    assert.equal(f.state.reputations.get(b.address)?.verifiedValid, 2);
+  } finally {
+    await f.close();
+  }
 });

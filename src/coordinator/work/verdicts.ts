@@ -8,10 +8,11 @@ import type { Selectable, Transaction } from 'kysely';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import type { VerificationPolicy } from '../verification/policy.ts';
+import { isTrusted } from '../verification/reputation.ts';
 import { TaskVerification, type Verdict, type VerificationEvent } from '../verification/taskVerification.ts';
 import { seedCanary } from './canaries.ts';
 import { recordOutcome } from './faults.ts';
-import { afterSettle, failJob } from './jobs.ts';
+import { afterSettle, failJob, jobInfo } from './jobs.ts';
 import {
   addTaskFailed,
   clearAudit,
@@ -26,6 +27,7 @@ import { insertFault, insertSlash } from './providerQueries.ts';
 import {
   forgetVerification,
   type JobInfo,
+  reputationOf,
   type Settled,
   type WorkDeps,
   type WorkState,
@@ -72,6 +74,13 @@ export async function settleVerdict(
   const t = d.now();
   const taskId = verdict.taskId;
   forgetVerification(s, taskId);
+  // Who was trusted before this verdict credits anyone: a canary is seeded only from a verdict a
+  // provider that was already trusted agreed with (not one this very verdict made trusted).
+  const trustedBefore = new Set(
+    verdict.outcomes
+      .filter((o) => isTrusted(reputationOf(s, d.now, o.provider)))
+      .map((o) => o.provider.toLowerCase()),
+  );
   const set = {
     taskId,
     status: verdict.status,
@@ -94,8 +103,23 @@ export async function settleVerdict(
     ...(known.job ? { job: known.job } : {}),
     ...(known.executions ? { executions: known.executions } : {}),
   });
+  // Trust is earned only from checks by providers already trusted: a valid outcome counts fully
+  // when another agreeing provider was trusted before this verdict, and never on a job the
+  // provider submitted itself; otherwise it is `agreed` (score and record, not the trust counter).
+  const client = (known.job ?? (await jobInfo(s, d, jobId, trx)))?.client.toLowerCase();
+  const agreeing = verdict.outcomes.filter((o) => o.outcome === 'valid').map((o) => o.provider.toLowerCase());
+  const checkedByTrusted = (p: string) => agreeing.some((a) => a !== p && trustedBefore.has(a));
   for (const o of verdict.outcomes) {
-    if (o.outcome === 'valid' || o.outcome === 'fault' || o.outcome === 'timeout') {
+    const who = o.provider.toLowerCase();
+    if (o.outcome === 'valid') {
+      await recordOutcome(
+        s,
+        d,
+        trx,
+        o.provider,
+        checkedByTrusted(who) && who !== client ? 'valid' : 'agreed',
+      );
+    } else if (o.outcome === 'fault' || o.outcome === 'timeout') {
       await recordOutcome(s, d, trx, o.provider, o.outcome);
     }
     // Only valid and unverified executions are paid (and counted as completed work).
@@ -168,7 +192,7 @@ export async function settleVerdict(
   const job = await stmt.first(trx, q.jobTaskDone, { id: jobId, at: t });
   if (!job) throw new Error(`job ${jobId} of task ${taskId} is not in the store`);
   if (verdict.verified) {
-    await seedCanary(s, d, trx, jobId, taskId, verdict, accepted.output_cid);
+    await seedCanary(s, d, trx, jobId, taskId, verdict, accepted.output_cid, trustedBefore);
     await events.append(trx, jobId, 'task.verified', {
       taskId,
       outputDigest: verdict.acceptedDigest ?? null,
@@ -210,10 +234,14 @@ export async function waiveAudit(
   tv: TaskVerification,
 ): Promise<void> {
   const log = tv.log();
-  const primary = log.find((e) => e.type === 'assign' && e.role === 'primary')?.provider;
-  if (!primary) return;
-  const primaryEvents = log.filter((e) => e.provider === primary);
-  const abandonedAuditors = log.filter((e) => e.type === 'abandon' && e.provider !== primary);
+  // Every primary execution, not only the first: a primary that abandoned or withdrew its
+  // commitment was replaced by another primary, and its fault must stay in the verdict.
+  const primaries = new Set(
+    log.filter((e) => e.type === 'assign' && e.role === 'primary').map((e) => e.provider),
+  );
+  if (primaries.size === 0) return;
+  const primaryEvents = log.filter((e) => primaries.has(e.provider));
+  const abandonedAuditors = log.filter((e) => e.type === 'abandon' && !primaries.has(e.provider));
   const outputs = s.outputsOf.get(taskId) ?? new Map<string, TensorSet>();
   const policy = JSON.parse((await verificationPolicyOf(d.db, taskId)).policy) as VerificationPolicy;
   const unaudited = TaskVerification.restore(initFor(s, taskId, policy, false), primaryEvents, (digest) =>

@@ -222,6 +222,8 @@ export async function workFixture(opts: { canaries?: CanaryOptions } = {}) {
       maxAttempts?: number;
       taskTimeoutSec?: number;
       deadlineSec?: number;
+      /** The submitting client (a fixed address by default). */
+      client?: string;
     } = {},
   ): Promise<{ jobId: string; taskIds: string[] }> {
     const jobId = `0x${randomBytes(32).toString('hex')}`;
@@ -241,7 +243,7 @@ export async function workFixture(opts: { canaries?: CanaryOptions } = {}) {
       .insertInto('jobs')
       .values({
         id: jobId,
-        client: '0x000000000000000000000000000000000000c11e',
+        client: o.client ?? '0x000000000000000000000000000000000000c11e',
         nonce: String(++nonce),
         kind: spec.kind,
         spec: JSON.stringify(spec),
