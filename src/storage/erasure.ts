@@ -40,8 +40,8 @@ export type ErasureParams = {
 
 /**
  * Defaults, chosen with the durability model in docs/storage.md: K = 16, M = 16 is 2× storage
- * overhead; a 32 MiB segment makes 2 MiB pieces (big enough that per-piece bookkeeping is small,
- * small enough that a repair moves little).
+ * overhead; a 32 MiB segment makes 2 MiB pieces (big enough that per-piece bookkeeping and
+ * challenges stay small next to the data, small enough that a repair moves little).
  */
 export const DEFAULT_ERASURE: Readonly<ErasureParams> = Object.freeze({
   dataPieces: 16,
@@ -49,6 +49,12 @@ export const DEFAULT_ERASURE: Readonly<ErasureParams> = Object.freeze({
   segmentBytes: 32 * 1024 * 1024,
   leafBytes: DEFAULT_LEAF_BYTES,
 });
+
+/**
+ * Repair starts when a segment's healthy pieces fall to this many (of K + M = 32): 6 lost pieces.
+ * Lazier thresholds repair less often but leave less margin; docs/storage.md has the trade-off.
+ */
+export const DEFAULT_REPAIR_THRESHOLD = 26;
 
 /** What the network records about one segment. */
 export type SegmentManifest = {
