@@ -3,7 +3,10 @@
  * pieces, byte for byte; corrupted pieces are caught by their Merkle roots and never decoded.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { test } from 'node:test';
+import { ReedSolomonErasure } from '@digitaldefiance/reed-solomon-erasure.wasm';
 import { isPlexusError } from '../errors/PlexusError.ts';
 import { Rng } from '../protocol/rng.ts';
 import {
@@ -15,6 +18,7 @@ import {
   encodeSegment,
   rebuildPieces,
   repairSegment,
+  STRIPE_BYTES,
 } from './erasure.ts';
 
 function randomBytes(rng: Rng, n: number): Uint8Array {
@@ -94,6 +98,35 @@ test('the defaults (K=16, M=16) decode from 200 random loss patterns of M pieces
     const lost = new Set(order.slice(0, params.parityPieces));
     const { bytes } = decodeObject(manifest, (s, i) => (lost.has(i) ? undefined : pieces[s]![i]));
     assert.ok(Buffer.from(bytes).equals(Buffer.from(object)));
+  }
+});
+
+test('pieces longer than a codec stripe: the same parity as one whole-buffer codec call, and every loss decodes', () => {
+  const rng = new Rng('erasure-stripes');
+  const k = 4;
+  const m = 2;
+  const segment = randomBytes(rng, k * (2 * STRIPE_BYTES + 1000) - 3);
+  const pieces = encodeSegment(segment, k, m);
+  const size = pieces[0]!.length;
+  assert.ok(size > 2 * STRIPE_BYTES);
+  // The codec in one call over the whole segment (fresh instance), for reference.
+  const whole = new Uint8Array(size * (k + m));
+  whole.set(segment);
+  const path = createRequire(import.meta.url).resolve('@digitaldefiance/reed-solomon-erasure.wasm/wasm');
+  const Codec = ReedSolomonErasure as unknown as new (exports: WebAssembly.Exports) => ReedSolomonErasure;
+  const codec = new Codec(new WebAssembly.Instance(new WebAssembly.Module(readFileSync(path))).exports);
+  assert.equal(codec.encode(whole, k, m), ReedSolomonErasure.RESULT_OK);
+  for (let i = 0; i < k + m; i++)
+    assert.ok(
+      Buffer.from(pieces[i]!).equals(Buffer.from(whole.subarray(i * size, (i + 1) * size))),
+      `piece ${i}`,
+    );
+  for (const lost of combinations(k + m, m)) {
+    const slots = pieces.map((p, i) => (lost.includes(i) ? undefined : p));
+    assert.ok(
+      Buffer.from(decodeSegment(slots, k, m, segment.length)).equals(Buffer.from(segment)),
+      `lost ${lost}`,
+    );
   }
 });
 

@@ -137,6 +137,45 @@ function codecFailed(op: string, code: number): never {
 }
 
 /**
+ * Bytes of each piece coded per codec call. Reed-Solomon works column by column (byte j of every
+ * parity piece depends only on byte j of the data pieces), so a segment is coded in column stripes:
+ * 32 pieces × 256 KiB stay in cache and the WASM heap stays small, instead of growing by the whole
+ * segment (64 MiB at the defaults) on every call (docs/storage.md, "Codec").
+ */
+export const STRIPE_BYTES = 256 * 1024;
+
+/**
+ * Runs one codec operation per column stripe of `buf` (n pieces of `size` bytes back to back):
+ * copies the stripe of the pieces in `from` into a small buffer, runs `op` on it with a fresh
+ * codec, copies the stripe of the pieces in `to` back.
+ */
+function byStripes(
+  buf: Uint8Array,
+  n: number,
+  size: number,
+  from: readonly number[],
+  to: readonly number[],
+  op: (codec: ReedSolomonErasure, stripe: Uint8Array) => number,
+  name: string,
+): void {
+  for (let off = 0; off < size; off += STRIPE_BYTES) {
+    const width = Math.min(STRIPE_BYTES, size - off);
+    const stripe = new Uint8Array(width * n);
+    for (const i of from) stripe.set(buf.subarray(i * size + off, i * size + off + width), i * width);
+    const rc = op(wasm(), stripe);
+    if (rc !== ReedSolomonErasure.RESULT_OK) codecFailed(name, rc);
+    for (const i of to) buf.set(stripe.subarray(i * width, (i + 1) * width), i * size + off);
+  }
+}
+
+const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+
+/** Fills the parity pieces of `buf` (n pieces of `size` bytes, data pieces filled). */
+function encodeInPlace(buf: Uint8Array, k: number, m: number, size: number): void {
+  byStripes(buf, k + m, size, range(0, k), range(k, k + m), (c, s) => c.encode(s, k, m), 'encode');
+}
+
+/**
  * Codes one segment into K + M pieces of equal length (views into one buffer).
  *
  * @example const pieces = encodeSegment(bytes, 4, 2); // 6 pieces of ceil(bytes.length / 4) bytes
@@ -148,8 +187,7 @@ export function encodeSegment(segment: Uint8Array, dataPieces: number, parityPie
   // Validated above: the WASM panics (an unrecoverable trap) on an empty or mis-sized buffer.
   const buf = new Uint8Array(size * n);
   buf.set(segment);
-  const rc = wasm().encode(buf, dataPieces, parityPieces);
-  if (rc !== ReedSolomonErasure.RESULT_OK) codecFailed('encode', rc);
+  encodeInPlace(buf, dataPieces, parityPieces, size);
   return Array.from({ length: n }, (_, i) => buf.subarray(i * size, (i + 1) * size));
 }
 
@@ -186,8 +224,7 @@ export function rebuildPieces(
   const n = dataPieces + parityPieces;
   const buf = new Uint8Array(pieceBytes * n);
   buf.set(data);
-  const rc = wasm().encode(buf, dataPieces, parityPieces);
-  if (rc !== ReedSolomonErasure.RESULT_OK) codecFailed('encode', rc);
+  encodeInPlace(buf, dataPieces, parityPieces, pieceBytes);
   return Array.from({ length: n }, (_, i) => buf.subarray(i * pieceBytes, (i + 1) * pieceBytes));
 }
 
@@ -219,8 +256,8 @@ function rebuildData(
   for (let i = 0; i < n; i++) if (use[i]) buf.set(pieces[i]!, i * size);
   // All data pieces present: nothing to solve (the common case of a healthy read).
   if (use.slice(0, k).every(Boolean)) return buf.subarray(0, k * size);
-  const rc = wasm().reconstruct(buf, k, m, use);
-  if (rc !== ReedSolomonErasure.RESULT_OK) codecFailed('reconstruct', rc);
+  const present = range(0, n).filter((i) => use[i]);
+  byStripes(buf, n, size, present, range(0, k), (c, s) => c.reconstruct(s, k, m, use), 'reconstruct');
   return buf.subarray(0, k * size);
 }
 
