@@ -9,6 +9,11 @@ import { z } from 'zod';
 import { plexusDomain } from './eip712.ts';
 import { addressSchema, hex32Schema, signatureSchema, uintStringSchema } from './schemas.ts';
 
+/**
+ * The EIP-712 types of storage messages (Plexus domain).
+ *
+ * @example hashTypedData({ domain: plexusDomain(31337), types: storageTypes, primaryType: 'RetrievalReceipt', message })
+ */
 export const storageTypes = {
   /**
    * Signed by a reader for one server: "you have served me `cumulativeBytes` of this object in
@@ -33,7 +38,11 @@ export type RetrievalReceiptMessage = {
   issuedAt: bigint;
 };
 
-/** A receipt on the wire: integers as decimal strings, so no JSON parser rounds them. */
+/**
+ * A receipt on the wire: integers as decimal strings, so no JSON parser rounds them.
+ *
+ * @example const { message, signature } = receiptFromWire(retrievalReceiptSchema.parse(body));
+ */
 export const retrievalReceiptSchema = z.strictObject({
   reader: addressSchema,
   server: addressSchema,

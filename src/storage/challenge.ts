@@ -17,7 +17,11 @@ import type { Hex } from 'viem';
 import { hexToBytes } from 'viem';
 import { leafCount, leafOf, type PathStep, type PieceTree, verifyLeaf } from './pieceTree.ts';
 
-/** Leaves challenged per piece per window (docs/storage.md: cost against detection). */
+/**
+ * Leaves challenged per piece per window (docs/storage.md: cost against detection).
+ *
+ * @example const c: Challenge = { seed, window, pieceRoot, pieceBytes, leafBytes, count: DEFAULT_CHALLENGE_LEAVES };
+ */
 export const DEFAULT_CHALLENGE_LEAVES = 8;
 
 /** Everything public about one challenge of one piece. */

@@ -42,6 +42,8 @@ export type ErasureParams = {
  * Defaults, chosen with the durability model in docs/storage.md: K = 16, M = 16 is 2× storage
  * overhead; a 32 MiB segment makes 2 MiB pieces (big enough that per-piece bookkeeping and
  * challenges stay small next to the data, small enough that a repair moves little).
+ *
+ * @example encodeObject(bytes, { ...DEFAULT_ERASURE, dataPieces: 4, parityPieces: 2 })
  */
 export const DEFAULT_ERASURE: Readonly<ErasureParams> = Object.freeze({
   dataPieces: 16,
@@ -53,6 +55,8 @@ export const DEFAULT_ERASURE: Readonly<ErasureParams> = Object.freeze({
 /**
  * Repair starts when a segment's healthy pieces fall to this many (of K + M = 32): 6 lost pieces.
  * Lazier thresholds repair less often but leave less margin; docs/storage.md has the trade-off.
+ *
+ * @example const needsRepair = healthyPieces <= DEFAULT_REPAIR_THRESHOLD;
  */
 export const DEFAULT_REPAIR_THRESHOLD = 26;
 
@@ -141,6 +145,8 @@ function codecFailed(op: string, code: number): never {
  * parity piece depends only on byte j of the data pieces), so a segment is coded in column stripes:
  * 32 pieces × 256 KiB stay in cache and the WASM heap stays small, instead of growing by the whole
  * segment (64 MiB at the defaults) on every call (docs/storage.md, "Codec").
+ *
+ * @example const callsPerPiece = Math.ceil(pieceBytes / STRIPE_BYTES);
  */
 export const STRIPE_BYTES = 256 * 1024;
 
@@ -323,8 +329,9 @@ export function checkPiece(
 /**
  * Decodes an object from pieces fetched by `getPiece` (undefined: not available). Every piece is
  * checked against its root first; a bad one is reported in `rejected` and never decoded. Pieces are
- * asked for in index order until K valid ones are in hand, so a reader that orders its sources by
- * speed gets the fastest K. The result's sha256 is checked against the object id.
+ * asked for in index order (data pieces first, so a healthy read decodes nothing) until K valid
+ * ones are in hand; a network reader that races its fetches hands over whichever arrived (the rest
+ * as undefined), which is how it reads the fastest K. The result's sha256 is checked against the object id.
  *
  * @example const { bytes, rejected } = decodeObject(manifest, (s, i) => store.get(`${s}/${i}`));
  */

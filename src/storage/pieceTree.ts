@@ -17,19 +17,31 @@
 import { createHash } from 'node:crypto';
 import type { Hex } from 'viem';
 
-/** Default leaf size: a challenge answer costs one leaf plus ~log2(n) × 32 bytes per index. */
+/**
+ * Default leaf size: a challenge answer costs one leaf plus ~log2(n) × 32 bytes per index.
+ *
+ * @example PieceTree.build(piece, DEFAULT_LEAF_BYTES)
+ */
 export const DEFAULT_LEAF_BYTES = 1024;
 
 const TAG_LEAF = Uint8Array.of(0);
 const TAG_NODE = Uint8Array.of(1);
 const TAG_ROOT = Uint8Array.of(2);
 
-/** sha256 of a leaf, tagged (see the module header). */
+/**
+ * sha256 of a leaf, tagged (see the module header).
+ *
+ * @example hashLeaf(leafOf(piece, 1024, 0)) // 32 bytes
+ */
 export function hashLeaf(leaf: Uint8Array): Uint8Array {
   return createHash('sha256').update(TAG_LEAF).update(leaf).digest();
 }
 
-/** sha256 of two child nodes, tagged. */
+/**
+ * sha256 of two child nodes, tagged.
+ *
+ * @example hashNode(hashLeaf(a), hashLeaf(b)) // 32 bytes
+ */
 export function hashNode(left: Uint8Array, right: Uint8Array): Uint8Array {
   return createHash('sha256').update(TAG_NODE).update(left).update(right).digest();
 }
@@ -58,7 +70,11 @@ export function leafCount(pieceBytes: number, leafBytes: number): number {
   return Math.max(1, Math.ceil(pieceBytes / leafBytes));
 }
 
-/** The bytes of leaf `index` of a piece (a view, not a copy). */
+/**
+ * The bytes of leaf `index` of a piece (a view, not a copy; the last leaf may be short).
+ *
+ * @example leafOf(new Uint8Array(2500), 1024, 2).length // 452
+ */
 export function leafOf(piece: Uint8Array, leafBytes: number, index: number): Uint8Array {
   return piece.subarray(index * leafBytes, Math.min(piece.length, (index + 1) * leafBytes));
 }
