@@ -10,6 +10,7 @@ import { ReedSolomonErasure } from '@digitaldefiance/reed-solomon-erasure.wasm';
 import { isPlexusError } from '../errors/PlexusError.ts';
 import { Rng } from '../protocol/rng.ts';
 import {
+  checkManifest,
   DEFAULT_ERASURE,
   decodeObject,
   decodeSegment,
@@ -178,6 +179,29 @@ test('repair rebuilds lost pieces that match their recorded roots, ignoring a co
   const rebuilt = repairSegment(manifest, 1, slots, [1, 2]);
   assert.ok(Buffer.from(rebuilt.get(1)!).equals(Buffer.from(seg[1]!)));
   assert.ok(Buffer.from(rebuilt.get(2)!).equals(Buffer.from(seg[2]!)));
+});
+
+test('an inconsistent manifest is refused before decoding', () => {
+  const object = randomBytes(new Rng('manifest'), 150_000);
+  const { manifest, pieces } = encodeObject(object, small);
+  const get = (s: number, i: number) => pieces[s]![i];
+  assert.equal(checkManifest(manifest), undefined);
+  const seg0 = manifest.segments[0]!;
+  for (const bad of [
+    { ...manifest, objectBytes: manifest.objectBytes + small.segmentBytes },
+    { ...manifest, segments: manifest.segments.slice(1) },
+    { ...manifest, segments: [{ ...seg0, bytes: seg0.bytes - 1 }, ...manifest.segments.slice(1)] },
+    { ...manifest, segments: [{ ...seg0, pieceBytes: seg0.pieceBytes + 1 }, ...manifest.segments.slice(1)] },
+    {
+      ...manifest,
+      segments: [{ ...seg0, pieceRoots: seg0.pieceRoots.slice(1) }, ...manifest.segments.slice(1)],
+    },
+    { ...manifest, objectId: '0x1234' as const },
+  ])
+    assert.throws(
+      () => decodeObject(bad, get),
+      (e) => isPlexusError(e, 'PLX_VALIDATION'),
+    );
 });
 
 test('bad parameters are refused before reaching the codec', () => {

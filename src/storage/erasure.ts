@@ -310,6 +310,34 @@ export function encodeObject(
 }
 
 /**
+ * Checks that a manifest (which may come off the wire) is self-consistent: parameters in range,
+ * the segment count and sizes that its object size implies, K + M roots of 32 bytes per segment.
+ * Throws PLX_VALIDATION otherwise, so decoding never indexes past what the manifest promised.
+ *
+ * @example checkManifest(manifest); // then decodeObject(manifest, …)
+ */
+export function checkManifest(manifest: ObjectManifest): void {
+  checkParams(manifest);
+  const { dataPieces: k, parityPieces: m, segmentBytes, objectBytes, segments } = manifest;
+  const bad = (why: string): never => {
+    throw new PlexusError('PLX_VALIDATION', `inconsistent manifest: ${why}`, {
+      details: { objectId: manifest.objectId },
+    });
+  };
+  if (!/^0x[0-9a-f]{64}$/.test(manifest.objectId)) bad('object id');
+  if (!Number.isSafeInteger(objectBytes) || objectBytes < 0) bad('object size');
+  const count = Math.max(1, Math.ceil(objectBytes / segmentBytes));
+  if (!Array.isArray(segments) || segments.length !== count) bad(`expected ${count} segments`);
+  segments.forEach((seg, s) => {
+    const bytes = Math.min(segmentBytes, objectBytes - s * segmentBytes);
+    if (seg.bytes !== Math.max(0, bytes)) bad(`segment ${s} size`);
+    if (seg.pieceBytes !== pieceBytesOf(seg.bytes, k)) bad(`segment ${s} piece size`);
+    if (seg.pieceRoots.length !== k + m || !seg.pieceRoots.every((r) => /^0x[0-9a-f]{64}$/.test(r)))
+      bad(`segment ${s} roots`);
+  });
+}
+
+/**
  * Checks a piece against the root the manifest recorded for it.
  *
  * @example checkPiece(manifest, 0, 3, bytes) // null when good, else 'length' or 'root'
@@ -339,7 +367,7 @@ export function decodeObject(
   manifest: ObjectManifest,
   getPiece: (segment: number, index: number) => Uint8Array | undefined,
 ): { bytes: Uint8Array; rejected: RejectedPiece[] } {
-  checkParams(manifest);
+  checkManifest(manifest);
   const { dataPieces: k, parityPieces: m } = manifest;
   const out = new Uint8Array(manifest.objectBytes);
   const rejected: RejectedPiece[] = [];
@@ -378,6 +406,7 @@ export function repairSegment(
   pieces: ReadonlyArray<Uint8Array | undefined>,
   missing: readonly number[],
 ): Map<number, Uint8Array> {
+  checkManifest(manifest);
   const seg = manifest.segments[segment];
   if (seg === undefined) throw new RangeError(`no segment ${segment}`);
   const checked = pieces.map((p, i) =>
