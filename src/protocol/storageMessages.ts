@@ -123,3 +123,26 @@ export function receiptToWire(message: RetrievalReceiptMessage, signature: Hex):
     signature,
   };
 }
+
+/**
+ * A holder's answer to one challenge on the wire: per challenged index, the leaf (base64) and its
+ * Merkle path bottom up (lowercase 0x-hex, null where a node was carried up alone). Bounded so a
+ * hostile answer cannot make the verifier allocate much: 1,024 leaves of at most 1 MiB, paths of
+ * at most 64 steps.
+ *
+ * @example const wire = challengeAnswerSchema.parse(body); // then answerFromWire(wire) in src/storage
+ */
+export const challengeAnswerSchema = z.strictObject({
+  pieceRoot: hex32Schema,
+  window: z.int().min(0),
+  leaves: z
+    .array(
+      z.strictObject({
+        index: z.int().min(0),
+        leaf: z.base64().max(1_398_104),
+        path: z.array(hex32Schema.nullable()).max(64),
+      }),
+    )
+    .max(1024),
+});
+export type ChallengeAnswerWire = z.infer<typeof challengeAnswerSchema>;

@@ -6,9 +6,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { type Hex, keccak256, toHex } from 'viem';
+import { challengeAnswerSchema } from '../protocol/storageMessages.ts';
 import {
   answerBytes,
   answerChallenge,
+  answerFromWire,
+  answerToWire,
   type Challenge,
   type ChallengeAnswer,
   challengeIndices,
@@ -126,4 +129,17 @@ test('leaves and paths of another piece, wrong order, or a stale window fail', (
   // Right index, leaf of the same piece at another index.
   const shifted = honest.map((a) => ({ ...a, leaf: leafOf(piece, LEAF, (a.index + 1) % 257) }));
   assert.equal(verifyChallenge(c, shifted), 'bad-proof');
+});
+
+test('answers survive their wire form; malformed wire answers fail the schema', () => {
+  const c = challengeOf(11);
+  const wire = JSON.parse(JSON.stringify(answerToWire(c, answerChallenge(c, piece, tree))));
+  const back = answerFromWire(challengeAnswerSchema.parse(wire));
+  assert.equal(verifyChallenge(c, back), null);
+  assert.equal(challengeAnswerSchema.safeParse({ ...wire, window: -1 }).success, false);
+  assert.equal(challengeAnswerSchema.safeParse({ ...wire, extra: 1 }).success, false);
+  const badPath = { ...wire, leaves: [{ ...wire.leaves[0], path: ['0x12'] }] };
+  assert.equal(challengeAnswerSchema.safeParse(badPath).success, false);
+  const badLeaf = { ...wire, leaves: [{ ...wire.leaves[0], leaf: 'not base64!' }] };
+  assert.equal(challengeAnswerSchema.safeParse(badLeaf).success, false);
 });

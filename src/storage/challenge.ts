@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import type { Hex } from 'viem';
 import { hexToBytes } from 'viem';
+import type { ChallengeAnswerWire } from '../protocol/storageMessages.ts';
 import { leafCount, leafOf, type PathStep, type PieceTree, verifyLeaf } from './pieceTree.ts';
 
 /**
@@ -114,4 +115,37 @@ export function verifyChallenge(c: Challenge, answer: ChallengeAnswer | undefine
  */
 export function answerBytes(answer: ChallengeAnswer): number {
   return answer.reduce((sum, a) => sum + 4 + a.leaf.length + a.path.filter((s) => s !== null).length * 32, 0);
+}
+
+/**
+ * An answer in its wire form (src/protocol/storageMessages.ts, `challengeAnswerSchema`).
+ *
+ * @example const body = answerToWire(challenge, answerChallenge(challenge, piece, tree));
+ */
+export function answerToWire(
+  c: Pick<Challenge, 'pieceRoot' | 'window'>,
+  answer: ChallengeAnswer,
+): ChallengeAnswerWire {
+  return {
+    pieceRoot: c.pieceRoot,
+    window: c.window,
+    leaves: answer.map((a) => ({
+      index: a.index,
+      leaf: Buffer.from(a.leaf).toString('base64'),
+      path: a.path.map((s) => (s === null ? null : `0x${Buffer.from(s).toString('hex')}`)),
+    })),
+  };
+}
+
+/**
+ * An answer from its wire form (after `challengeAnswerSchema.parse`), ready for verifyChallenge.
+ *
+ * @example const fault = verifyChallenge(challenge, answerFromWire(challengeAnswerSchema.parse(body)));
+ */
+export function answerFromWire(wire: ChallengeAnswerWire): ChallengeAnswer {
+  return wire.leaves.map((l) => ({
+    index: l.index,
+    leaf: new Uint8Array(Buffer.from(l.leaf, 'base64')),
+    path: l.path.map((s) => (s === null ? null : hexToBytes(s as Hex))),
+  }));
 }
