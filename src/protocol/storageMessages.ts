@@ -1,0 +1,148 @@
+/**
+ * EIP-712 messages of the storage and bandwidth network (issue 19, docs/storage.md). They share
+ * the Plexus domain (name, version, chain id) with every other off-chain message, so a receipt for
+ * one network is useless on another. Kept apart from eip712.ts, whose types are the compute path's.
+ */
+
+import { type Address, type Hex, hashTypedData, type LocalAccount } from 'viem';
+import { z } from 'zod';
+import { plexusDomain } from './eip712.ts';
+import { addressSchema, hex32Schema, signatureSchema, uintStringSchema } from './schemas.ts';
+
+/**
+ * The EIP-712 types of storage messages (Plexus domain).
+ *
+ * @example hashTypedData({ domain: plexusDomain(31337), types: storageTypes, primaryType: 'RetrievalReceipt', message })
+ */
+export const storageTypes = {
+  /**
+   * Signed by a reader for one server: "you have served me `cumulativeBytes` of this object in
+   * all". Cumulative, so each new receipt supersedes the last, a lost one costs nothing, and a
+   * replayed one (not higher than the last redeemed) is worthless.
+   */
+  RetrievalReceipt: [
+    { name: 'reader', type: 'address' },
+    { name: 'server', type: 'address' },
+    { name: 'objectId', type: 'bytes32' },
+    { name: 'cumulativeBytes', type: 'uint256' },
+    { name: 'issuedAt', type: 'uint64' },
+  ],
+} as const;
+
+export type RetrievalReceiptMessage = {
+  reader: Address;
+  server: Address;
+  /** sha256 of the object (its content id, 0x-prefixed). */
+  objectId: Hex;
+  cumulativeBytes: bigint;
+  issuedAt: bigint;
+};
+
+/**
+ * A receipt on the wire: integers as decimal strings, so no JSON parser rounds them.
+ *
+ * @example const { message, signature } = receiptFromWire(retrievalReceiptSchema.parse(body));
+ */
+export const retrievalReceiptSchema = z.strictObject({
+  reader: addressSchema,
+  server: addressSchema,
+  objectId: hex32Schema,
+  cumulativeBytes: uintStringSchema,
+  issuedAt: uintStringSchema,
+  signature: signatureSchema,
+});
+export type RetrievalReceiptWire = z.infer<typeof retrievalReceiptSchema>;
+
+/**
+ * The EIP-712 digest of a receipt.
+ *
+ * @example const digest = retrievalReceiptHash(31337, receipt);
+ */
+export function retrievalReceiptHash(chainId: number, message: RetrievalReceiptMessage): Hex {
+  return hashTypedData({
+    domain: plexusDomain(chainId),
+    types: storageTypes,
+    primaryType: 'RetrievalReceipt',
+    message,
+  });
+}
+
+/**
+ * Signs a receipt with the reader's local account (its digest signed with `sign` where the account
+ * has it, which is what viem's `signTypedData` does).
+ *
+ * @example const signature = await signRetrievalReceipt(reader, 31337, receipt);
+ */
+export function signRetrievalReceipt(
+  account: LocalAccount,
+  chainId: number,
+  message: RetrievalReceiptMessage,
+): Promise<Hex> {
+  if (account.sign !== undefined) return account.sign({ hash: retrievalReceiptHash(chainId, message) });
+  return account.signTypedData({
+    domain: plexusDomain(chainId),
+    types: storageTypes,
+    primaryType: 'RetrievalReceipt',
+    message,
+  });
+}
+
+/**
+ * A receipt from its wire form (after schema validation).
+ *
+ * @example const { message, signature } = receiptFromWire(retrievalReceiptSchema.parse(body));
+ */
+export function receiptFromWire(wire: RetrievalReceiptWire): {
+  message: RetrievalReceiptMessage;
+  signature: Hex;
+} {
+  return {
+    message: {
+      reader: wire.reader,
+      server: wire.server,
+      objectId: wire.objectId as Hex,
+      cumulativeBytes: BigInt(wire.cumulativeBytes),
+      issuedAt: BigInt(wire.issuedAt),
+    },
+    signature: wire.signature,
+  };
+}
+
+/**
+ * The wire form of a receipt.
+ *
+ * @example const body = receiptToWire(message, signature);
+ */
+export function receiptToWire(message: RetrievalReceiptMessage, signature: Hex): RetrievalReceiptWire {
+  return {
+    reader: message.reader,
+    server: message.server,
+    objectId: message.objectId,
+    cumulativeBytes: message.cumulativeBytes.toString(),
+    issuedAt: message.issuedAt.toString(),
+    signature,
+  };
+}
+
+/**
+ * A holder's answer to one challenge on the wire: per challenged index, the leaf (base64) and its
+ * Merkle path bottom up (lowercase 0x-hex, null where a node was carried up alone). Bounded so a
+ * hostile answer cannot make the verifier allocate much: 1,024 leaves of at most 1 MiB, paths of
+ * at most 64 steps.
+ *
+ * @example const wire = challengeAnswerSchema.parse(body); // then answerFromWire(wire) in src/storage
+ */
+export const challengeAnswerSchema = z.strictObject({
+  pieceRoot: hex32Schema,
+  window: z.int().min(0),
+  leaves: z
+    .array(
+      z.strictObject({
+        index: z.int().min(0),
+        leaf: z.base64().max(1_398_104),
+        path: z.array(hex32Schema.nullable()).max(64),
+      }),
+    )
+    .max(1024),
+});
+export type ChallengeAnswerWire = z.infer<typeof challengeAnswerSchema>;
