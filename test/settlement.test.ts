@@ -1,11 +1,9 @@
 /**
- * Market and settlement end to end on a real anvil with real processes: escrow admission, a
- * verified job billed into the ledger, epochs finalized on chain by a 2-of-3 quorum of independent
- * `plexus validator` processes (the coordinator holds no validator key; one validator killed, the
- * other two still settle; a dishonest coordinator gets no signature),
- * a provider's claim paying exactly the ledger's amount, a cheater's stake slashed on chain, a
- * coordinator killed (SIGKILL, test-only hook) in the middle of settling, and a chain outage
- * (a TCP proxy between the coordinator and anvil, cut and restored).
+ * Market and settlement end to end on a real anvil with real processes: escrow admission, a verified
+ * job billed into the ledger, epochs finalized by a 2-of-3 quorum of independent `plexus validator`
+ * processes (one killed, two still settle; a dishonest coordinator gets no signature), a claim paying
+ * exactly the ledger's amount, a cheater slashed on chain, a coordinator SIGKILLed mid-settlement
+ * (test-only hook), and a chain outage (a TCP proxy between coordinator and anvil, cut and restored).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -37,6 +35,7 @@ import { DEVNET_PASSWORD } from '../src/devnet/startDevnet.ts';
 import { createKeystore } from '../src/keystore/createKeystore.ts';
 import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
+import type { EpochList, EpochView } from '../src/protocol/http/market.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
 import { freePort, startProxy, type TcpProxy, waitUntil } from './helpers/net.ts';
@@ -116,15 +115,8 @@ const auditArgs = () => [
   '--json',
 ];
 
-type EpochRow = {
-  epoch: number;
-  status: string;
-  tasksSettled: number;
-  slashed: string;
-  txHash: string | null;
-};
-const epochs = async (): Promise<EpochRow[]> =>
-  ((await (await fetch(`${url}/v1/epochs`)).json()) as { epochs: EpochRow[] }).epochs;
+const epochs = async (): Promise<EpochView[]> =>
+  ((await (await fetch(`${url}/v1/epochs`)).json()) as EpochList).epochs;
 
 before(async () => {
   ({ dir, cleanup } = await tempDir('plexus-settlement-'));
