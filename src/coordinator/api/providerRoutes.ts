@@ -84,10 +84,13 @@ export function providerRoutes(deps: {
         socket.send(JSON.stringify(msg));
         return true;
       };
+      const strike = () => {
+        if (++strikes > MAX_STRIKES) socket.close(1008, 'too many invalid messages');
+      };
       const refuse = (code: PlexusError['code'], message: string) => {
         metrics.rejectedMessages.inc({ code });
         send({ type: 'error', code, message });
-        if (++strikes > MAX_STRIKES) socket.close(1008, 'too many invalid messages');
+        strike();
       };
 
       const authTimer = setTimeout(() => {
@@ -208,6 +211,10 @@ export function providerRoutes(deps: {
                 code: e.code,
                 message: e.message,
               });
+              // A refused result, commitment or failure report (not ours, forged, stale) is a
+              // strike like any invalid message: a key flooding them is cut off after
+              // MAX_STRIKES. Our own bugs (PLX_INTERNAL) are not the provider's fault.
+              if (e.code !== 'PLX_INTERNAL') strike();
             } else refuse(e.code, e.message);
             if (e.code === 'PLX_UNAUTHORIZED' || (msg.type === 'auth' && !link)) socket.close(1008, e.code);
           }
