@@ -16,6 +16,8 @@ import { policyOfSpec } from '../verification/policy.ts';
 
 /** Inputs up to this size are checked in a reused buffer (larger ones get their own). */
 const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
+/** The job kinds this coordinator runs (jobSpecSchema's discriminator values). */
+const JOB_KINDS = new Set(['onnx.infer']);
 /** Largest model the coordinator loads to check a submission. */
 const MAX_INSPECTED_MODEL_BYTES = 512 * 1024 * 1024;
 
@@ -75,6 +77,26 @@ export function createJobSubmitter(deps: {
     async submit(submission) {
       const parsed = jobSpecSchema.safeParse(submission.spec);
       if (!parsed.success) {
+        // The documented codes where they apply (docs/errors.md): an unknown kind, a malformed
+        // content id; anything else is PLX_VALIDATION with every issue listed.
+        const kind = (submission.spec as { kind?: unknown } | null)?.kind;
+        if (typeof kind === 'string' && !JOB_KINDS.has(kind)) {
+          throw new PlexusError(
+            'PLX_UNSUPPORTED_JOB_KIND',
+            `job kind ${JSON.stringify(kind.slice(0, 64))} is not run here`,
+            {
+              details: { supported: [...JOB_KINDS] },
+            },
+          );
+        }
+        const badCid = parsed.error.issues.find(
+          (i) => (i.path[0] === 'model' || i.path[0] === 'inputs') && i.code === 'invalid_format',
+        );
+        if (badCid) {
+          throw new PlexusError('PLX_BAD_CID', `spec.${badCid.path.join('.')}: ${badCid.message}`, {
+            details: { path: ['spec', ...badCid.path].join('.') },
+          });
+        }
         throw new PlexusError('PLX_VALIDATION', `spec: ${z.prettifyError(parsed.error)}`, {
           details: {
             issues: parsed.error.issues.map((i) => ({
