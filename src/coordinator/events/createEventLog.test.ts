@@ -42,10 +42,11 @@ test("a provider's long failure message is truncated in the log, not stored whol
       message: 'x'.repeat(100_000),
     });
     const [e] = await events.since(null, 0);
-    const stored = JSON.stringify(e?.data);
+    assert.ok(e);
+    const stored = JSON.stringify(e.data);
     // Issue 16: every failure report added its full message (kilobytes) to the log.
     assert.ok(stored.length < MAX_EVENT_STRING + 100, `stored ${stored.length} characters`);
-    assert.equal((e?.data as { code: string }).code, 'PLX_TASK_RUNTIME_ERROR');
+    assert.equal((e.data as { code: string }).code, 'PLX_TASK_RUNTIME_ERROR');
   } finally {
     await store.close();
   }
