@@ -176,7 +176,7 @@ const cases = (accounts: { honest: LocalAccount }): Case[] => [
     },
   },
   {
-    name: 'item 2: failure reports do not grow the log by their message (bounded event strings; PLX_STALE_ASSIGNMENT for a fake lease)',
+    name: 'item 2: a forged failure report with a 2,000-character message is refused with a PLX_ code (the 512-character event bound is unit-tested in createEventLog.test.ts)',
     async run() {
       const p = await connectRawProvider(url, randomAccount());
       p.ws.send(
@@ -399,7 +399,7 @@ const cases = (accounts: { honest: LocalAccount }): Case[] => [
     },
   },
   {
-    name: 'a huge blob declared then aborted leaves nothing behind; a declared size over the limit is 413',
+    name: 'a 1 GiB blob declared then aborted after 4 MiB does not stall the coordinator; a declared 64 GiB upload is refused (413/400 or the connection closed)',
     async run() {
       const s = connect(Number(new URL(url).port), '127.0.0.1');
       s.on('error', () => {});
