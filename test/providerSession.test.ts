@@ -206,6 +206,22 @@ test('forged, stale-assignment and malformed results are refused; an honest resu
   s.ws.close();
 });
 
+test('refused results count as strikes: forty forged-signature results close the session', async () => {
+  const me = randomAccount();
+  const s = await open();
+  const hello = await s.next('hello');
+  s.ws.send(JSON.stringify(await authMessage(me, hello.challenge as `0x${string}`)));
+  await s.next('welcome');
+  const fake = { type: 'assign', assignmentId: `0x${'cd'.repeat(32)}`, taskId: `0x${'ef'.repeat(32)}` };
+  const forged = await signedResult(randomAccount(), me, fake, 'a'.repeat(64));
+  for (let i = 0; i < 40; i++) s.ws.send(JSON.stringify(forged));
+  const ack = await s.next('ack');
+  assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_BAD_SIGNATURE']);
+  // Issue 16: the session stayed open however many refusals it collected.
+  const stillOpen = new Promise<string>((r) => setTimeout(() => r('still open after 30 s'), 30_000).unref());
+  assert.equal(await Promise.race([s.closed, stillOpen]), 1008);
+});
+
 test('a provider that fails every attempt makes the job fail with a readable reason', async () => {
   const me = randomAccount();
   const s = await open();

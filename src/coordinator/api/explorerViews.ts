@@ -124,14 +124,27 @@ export function verificationTotals(
   };
 }
 
+/** Whether a provider's stored capability view (JSON, or null) says its GPU is proven. */
+function gpuProven(capability: string | null | undefined): boolean {
+  if (!capability) return false;
+  try {
+    return (JSON.parse(capability) as { gpuTrusted?: unknown }).gpuTrusted === true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The provider side of `/v1/stats`: providers known and online, their classes, capacity online
  * (with `active` from the scheduler), GPU models and regions, sorted as the overview shows them.
+ * Only GPUs proven by a capability proof count.
  *
  * @example const { providers, capacity, regions } = providerAggregates(rows, loop.activeOf);
  */
 export function providerAggregates(
-  rows: readonly Pick<ProvidersTable, 'address' | 'region' | 'connected' | 'slots' | 'hardware'>[],
+  rows: readonly (Pick<ProvidersTable, 'address' | 'region' | 'connected' | 'slots' | 'hardware'> & {
+    capability?: string | null;
+  })[],
   activeOf: (address: string) => number,
 ): Pick<Stats, 'providers' | 'capacity' | 'regions'> {
   const gpuModels = new Map<string, { model: string; count: number; memoryMiB: number }>();
@@ -141,7 +154,9 @@ export function providerAggregates(
   let online = 0;
   for (const p of rows) {
     const hw = JSON.parse(p.hardware) as HardwareJson;
-    const gpus = hw.gpus ?? [];
+    // A GPU counts once a capability proof showed GPU speed (gpuTrusted): a claim alone is a
+    // line of JSON anyone can send (issue 16). Unproven GPUs are neither capacity nor a class.
+    const gpus = gpuProven(p.capability) ? (hw.gpus ?? []) : [];
     const region = regions.get(p.region) ?? {
       region: p.region,
       providers: 0,

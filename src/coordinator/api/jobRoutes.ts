@@ -67,6 +67,16 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
           body: jobSubmissionSchema,
           response: { 201: jobSubmittedSchema, ...errorResponses },
         },
+        // Only JSON: Fastify parses text/plain into a string, which then failed the schema as a
+        // 400; the media type is what is wrong (415).
+        onRequest: async (req) => {
+          const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+          if (type !== 'application/json') {
+            throw new PlexusError('PLX_UNSUPPORTED_MEDIA_TYPE', 'send the job as application/json', {
+              details: { contentType: type || null },
+            });
+          }
+        },
       },
       async (req, reply) => reply.status(201).send(await submitter.submit(req.body)),
     );

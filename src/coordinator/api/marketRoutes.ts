@@ -2,7 +2,7 @@ import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
-import type { Address, Hex } from 'viem';
+import { type Address, type Hex, isAddress } from 'viem';
 import { z } from 'zod';
 import { getClaimed } from '../../chain/actions/coordinator/getClaimed.ts';
 import { getSettlementState } from '../../chain/actions/coordinator/getSettlementState.ts';
@@ -170,6 +170,13 @@ export function marketRoutes(deps: {
         },
       },
       async (req) => {
+        // A mixed-case address is an EIP-55 checksum: a wrong one is the caller's typo, refused
+        // here (it used to reach the chain read and come back as 503 PLX_CHAIN_UNAVAILABLE).
+        if (!isAddress(req.params.address)) {
+          throw new PlexusError('PLX_VALIDATION', `${req.params.address} has a wrong EIP-55 checksum`, {
+            details: { issues: [{ path: 'params.address', message: 'wrong EIP-55 checksum' }] },
+          });
+        }
         const address = req.params.address.toLowerCase();
         const last = await rewardsEpoch();
         const notFound = () =>

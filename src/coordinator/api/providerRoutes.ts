@@ -4,6 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import type { Address, Hex } from 'viem';
 import type { WebSocket } from 'ws';
+import { z } from 'zod';
 import type { PlexusReader } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
@@ -33,6 +34,23 @@ const MESSAGE_BURST = 400;
 /** Invalid messages tolerated before a session is closed. */
 const MAX_STRIKES = 20;
 const PING_INTERVAL_MS = 15_000;
+/** Most providers one `GET /v1/providers` lists. */
+const MAX_LISTED_PROVIDERS = 1000;
+/** GPUs listed per provider, and the longest name shown (the claim itself may hold 64 of 200). */
+const LISTED_GPUS = 16;
+const LISTED_NAME = 64;
+
+/**
+ * A hardware claim as `/v1/providers` lists it: bounded, so a provider's self-description costs
+ * the list at most about 2 KB however much junk the claim schema lets through.
+ */
+function listedHardware(hw: HardwareClaim): HardwareClaim {
+  return {
+    ...hw,
+    cpuModel: hw.cpuModel.slice(0, LISTED_NAME),
+    gpus: hw.gpus.slice(0, LISTED_GPUS).map((g) => ({ ...g, name: g.name.slice(0, LISTED_NAME) })),
+  };
+}
 
 /**
  * The provider side of the coordinator: a WebSocket at `/v1/providers/ws` (the agent dials out,
@@ -84,10 +102,13 @@ export function providerRoutes(deps: {
         socket.send(JSON.stringify(msg));
         return true;
       };
+      const strike = () => {
+        if (++strikes > MAX_STRIKES) socket.close(1008, 'too many invalid messages');
+      };
       const refuse = (code: PlexusError['code'], message: string) => {
         metrics.rejectedMessages.inc({ code });
         send({ type: 'error', code, message });
-        if (++strikes > MAX_STRIKES) socket.close(1008, 'too many invalid messages');
+        strike();
       };
 
       const authTimer = setTimeout(() => {
@@ -208,6 +229,10 @@ export function providerRoutes(deps: {
                 code: e.code,
                 message: e.message,
               });
+              // A refused result, commitment or failure report (not ours, forged, stale) is a
+              // strike like any invalid message: a key flooding them is cut off after
+              // MAX_STRIKES. Our own bugs (PLX_INTERNAL) are not the provider's fault.
+              if (e.code !== 'PLX_INTERNAL') strike();
             } else refuse(e.code, e.message);
             if (e.code === 'PLX_UNAUTHORIZED' || (msg.type === 'auth' && !link)) socket.close(1008, e.code);
           }
@@ -231,12 +256,16 @@ export function providerRoutes(deps: {
       '/v1/providers',
       {
         schema: {
-          summary: 'Providers known to this coordinator',
+          summary:
+            'Providers known to this coordinator, oldest first (at most `limit`, default and cap 1,000)',
+          querystring: z.strictObject({
+            limit: z.coerce.number().int().min(1).max(MAX_LISTED_PROVIDERS).default(MAX_LISTED_PROVIDERS),
+          }),
           response: { 200: providerListSchema, ...errorResponses },
         },
       },
-      async () => {
-        const rows = await listProviders(db, 10_000);
+      async (req) => {
+        const rows = await listProviders(db, req.query.limit);
         const earnings = await readBalances(db, { prefix: 'provider:' });
         return {
           providers: rows.map((p) => ({
@@ -245,7 +274,7 @@ export function providerRoutes(deps: {
             region: p.region,
             slots: p.slots,
             active: loop.activeOf(p.address),
-            hardware: JSON.parse(p.hardware) as HardwareClaim,
+            hardware: listedHardware(JSON.parse(p.hardware) as HardwareClaim),
             agentVersion: p.agent_version,
             tasksCompleted: p.tasks_completed,
             tasksFailed: p.tasks_failed,

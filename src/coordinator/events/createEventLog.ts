@@ -22,18 +22,92 @@ export type EventLog = {
   since(jobId: string | null, afterId: number, limit?: number): Promise<JobEvent[]>;
   /** Calls `fn` whenever events for `jobId` (or any, with '*') may have been appended. */
   subscribe(jobId: string | '*', fn: () => void): () => void;
+  /** The id of the newest event, 0 when the log is empty (a stream that skips ahead resumes here). */
+  lastId(): Promise<number>;
+  /**
+   * Deletes events beyond the retention bound (see {@link EventLogOptions}); returns how many.
+   * Runs by itself every `pruneEvery` appends; exposed for tests and operators.
+   */
+  prune(): Promise<number>;
 };
 
 /**
+ * Bounds of the event log (docs/security.md, "Denial of service and resource limits").
+ *
+ * @example createEventLog(db, raw, { retain: 100_000 });
+ */
+export type EventLogOptions = {
+  /**
+   * Events kept: older ones are deleted, except those of jobs still queued or running (a client
+   * streaming an open job from its start must see it whole). Default {@link EVENT_RETENTION}.
+   */
+  retain?: number;
+  /** Appends between two prunes (default 1,000). */
+  pruneEvery?: number;
+};
+
+/** Default number of events the log keeps (about 30 MB at the usual few hundred bytes each). */
+export const EVENT_RETENTION = 100_000;
+/** Longest string stored in an event; longer ones (a provider's failure message) are truncated. */
+export const MAX_EVENT_STRING = 512;
+
+/**
+ * JSON.stringify replacer that truncates long strings: what a provider reports (a failure
+ * message, up to 2,000 characters) must not grow the log by kilobytes per report.
+ */
+function boundStrings(_key: string, value: unknown): unknown {
+  return typeof value === 'string' && value.length > MAX_EVENT_STRING
+    ? `${value.slice(0, MAX_EVENT_STRING)}…`
+    : value;
+}
+
+/**
  * The persistent event log behind job progress streams (SSE) and the explorer. Events are rows,
- * so a client reconnecting with `Last-Event-ID` misses nothing, even across a coordinator restart.
+ * so a client reconnecting with `Last-Event-ID` misses nothing, even across a coordinator restart,
+ * within the retention bound: the newest `retain` events, plus every event of a job still open.
+ * Strings in an event are truncated to {@link MAX_EVENT_STRING} characters.
  *
  * @example
  * await db.transaction().execute((trx) => events.append(trx, jobId, 'job.submitted', { tasks: 3 }));
  * events.notify(jobId);
  */
-export function createEventLog(db: Kysely<Database>, raw?: RawConnection): EventLog {
+export function createEventLog(
+  db: Kysely<Database>,
+  raw?: RawConnection,
+  opts: EventLogOptions = {},
+): EventLog {
   const stmt = templateRunner(raw);
+  const retain = opts.retain ?? EVENT_RETENTION;
+  const pruneEvery = opts.pruneEvery ?? 1_000;
+  let appended = 0;
+  let pruning: Promise<number> | undefined;
+  async function prune(): Promise<number> {
+    const newest = Number(
+      (
+        await db
+          .selectFrom('events')
+          .select((eb) => eb.fn.max('id').as('id'))
+          .executeTakeFirst()
+      )?.id ?? 0,
+    );
+    const cut = newest - retain;
+    if (cut <= 0) return 0;
+    const r = await db
+      .deleteFrom('events')
+      .where('id', '<=', cut)
+      .where((eb) =>
+        eb.or([
+          eb('job_id', 'is', null),
+          eb(
+            'job_id',
+            'not in',
+            db.selectFrom('jobs').select('jobs.id').where('jobs.status', 'in', ['queued', 'running']),
+          ),
+        ]),
+      )
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
   // Every task appends a few events and every open stream reads them back: built once.
   const insert = queryTemplate((p: (n: 'jobId' | 'type' | 'data' | 'at') => never) =>
     db
@@ -67,9 +141,19 @@ export function createEventLog(db: Kysely<Database>, raw?: RawConnection): Event
   };
   return {
     async append(trx, jobId, type, data) {
-      await stmt.run(trx, insert, { jobId, type, data: JSON.stringify(data), at: Date.now() });
+      await stmt.run(trx, insert, { jobId, type, data: JSON.stringify(data, boundStrings), at: Date.now() });
+      appended++;
     },
     notify(jobId) {
+      // Pruning runs outside the appending transaction (notify comes after the commit).
+      if (appended >= pruneEvery && !pruning) {
+        appended = 0;
+        pruning = prune()
+          .catch(() => 0)
+          .finally(() => {
+            pruning = undefined;
+          });
+      }
       if (jobId) woken.add(jobId);
       if (!scheduled) {
         scheduled = true;
@@ -93,5 +177,13 @@ export function createEventLog(db: Kysely<Database>, raw?: RawConnection): Event
       bus.on(jobId, fn);
       return () => bus.off(jobId, fn);
     },
+    async lastId() {
+      const last = await db
+        .selectFrom('events')
+        .select((eb) => eb.fn.max('id').as('id'))
+        .executeTakeFirst();
+      return Number(last?.id ?? 0);
+    },
+    prune,
   };
 }

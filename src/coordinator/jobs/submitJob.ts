@@ -16,6 +16,8 @@ import { policyOfSpec } from '../verification/policy.ts';
 
 /** Inputs up to this size are checked in a reused buffer (larger ones get their own). */
 const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
+/** The job kinds this coordinator runs (jobSpecSchema's discriminator values). */
+const JOB_KINDS = new Set(['onnx.infer']);
 /** Largest model the coordinator loads to check a submission. */
 const MAX_INSPECTED_MODEL_BYTES = 512 * 1024 * 1024;
 
@@ -30,9 +32,10 @@ export function taskIdOf(jobId: Hex, idx: number): Hex {
 }
 
 /**
- * Job intake. Everything a client sends is checked before anything is stored: the spec against
- * its schema, the EIP-712 signature and its freshness, the nonce against replays, that every blob
- * exists, that the model is a loadable ONNX model, and that each input file matches the model's
+ * Job intake. Everything a client sends is checked before anything is stored, cheapest first: the
+ * spec against its schema, the EIP-712 signature and its freshness, the nonce against replays, that
+ * every blob exists and the escrow covers the job; only then that the model is a loadable ONNX
+ * model (in an isolated process, one at a time) and that each input file matches the model's
  * input names, dtypes and shapes. A job that passes is stored with all its tasks in one transaction.
  *
  * @example const { jobId } = await submitter.submit(await signJobSubmission(account, chainId, spec));
@@ -52,7 +55,23 @@ export function createJobSubmitter(deps: {
   onSubmitted?: (jobId: Hex) => void;
   /** Escrow admission and prices (src/coordinator/market); absent → jobs are admitted without a check. */
   market?: Market;
+  /**
+   * Reads a model's interface. Default: {@link inspectOnnxModel} in a throwaway process
+   * (`isolated`), so a model that crashes onnxruntime or takes seconds to load never stops the
+   * coordinator's event loop. Inspections run one at a time whatever this is.
+   */
+  inspect?: (path: string) => Promise<OnnxModelMeta>;
 }): JobSubmitter {
+  const inspect =
+    deps.inspect ?? ((path: string) => inspectOnnxModel(path, { isolated: true, timeoutMs: 60_000 }));
+  // One inspection at a time: each costs a process and up to the model's size in memory, and
+  // submissions naming fresh models (one byte changed is a new cid) must not multiply that.
+  let inspecting: Promise<unknown> = Promise.resolve();
+  const inspectQueued = (path: string): Promise<OnnxModelMeta> => {
+    const run = inspecting.then(() => inspect(path));
+    inspecting = run.catch(() => {});
+    return run;
+  };
   const now = deps.now ?? Date.now;
   const domain: PlexusDomainRef =
     deps.verifyingContract === undefined
@@ -72,7 +91,7 @@ export function createJobSubmitter(deps: {
           throw new PlexusError('PLX_UNKNOWN_BLOB', `model ${cid} was not uploaded`, { details: { cid } });
         if (size > MAX_INSPECTED_MODEL_BYTES)
           throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', 'model is too large');
-        return inspectOnnxModel(deps.blobs.pathOf(cid));
+        return inspectQueued(deps.blobs.pathOf(cid));
       })();
       models.set(cid, meta);
       meta.catch(() => models.delete(cid));
@@ -85,6 +104,26 @@ export function createJobSubmitter(deps: {
     async submit(submission) {
       const parsed = jobSpecSchema.safeParse(submission.spec);
       if (!parsed.success) {
+        // The documented codes where they apply (docs/errors.md): an unknown kind, a malformed
+        // content id; anything else is PLX_VALIDATION with every issue listed.
+        const kind = (submission.spec as { kind?: unknown } | null)?.kind;
+        if (typeof kind === 'string' && !JOB_KINDS.has(kind)) {
+          throw new PlexusError(
+            'PLX_UNSUPPORTED_JOB_KIND',
+            `job kind ${JSON.stringify(kind.slice(0, 64))} is not run here`,
+            {
+              details: { supported: [...JOB_KINDS] },
+            },
+          );
+        }
+        const badCid = parsed.error.issues.find(
+          (i) => (i.path[0] === 'model' || i.path[0] === 'inputs') && i.code === 'invalid_format',
+        );
+        if (badCid) {
+          throw new PlexusError('PLX_BAD_CID', `spec.${badCid.path.join('.')}: ${badCid.message}`, {
+            details: { path: ['spec', ...badCid.path].join('.') },
+          });
+        }
         throw new PlexusError('PLX_VALIDATION', `spec: ${z.prettifyError(parsed.error)}`, {
           details: {
             issues: parsed.error.issues.map((i) => ({
@@ -130,6 +169,25 @@ export function createJobSubmitter(deps: {
       if (spec.deadline * 1000 <= now()) {
         throw new PlexusError('PLX_DEADLINE_PASSED', `deadline ${spec.deadline} is in the past`);
       }
+
+      // Cheap admission before the expensive checks (reading inputs, loading the model): every
+      // blob exists, and the client's escrow covers the worst case (checked again on insert).
+      if (!models.has(spec.model) && (await deps.blobs.size(spec.model)) === undefined) {
+        throw new PlexusError('PLX_UNKNOWN_BLOB', `model ${spec.model} was not uploaded`, {
+          details: { cid: spec.model },
+        });
+      }
+      for (const cid of new Set(spec.inputs)) {
+        if ((await deps.blobs.size(cid)) === undefined)
+          throw new PlexusError('PLX_UNKNOWN_BLOB', `no blob ${cid}`, { details: { cid } });
+      }
+      await deps.market?.canAdmit({
+        client: submission.client,
+        tasks: spec.inputs.length,
+        policy: policyOfSpec(spec),
+        taskTimeoutSec: spec.taskTimeoutSec,
+        maxPrice: BigInt(submission.maxPricePerUnit),
+      });
 
       const meta = await modelMeta(spec.model);
       // Each distinct input is checked once, however often it is repeated in the job. Inputs are

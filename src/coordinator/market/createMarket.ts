@@ -55,6 +55,19 @@ export type Market = {
    * admission, so a purchase and a job cannot both spend the same escrow.
    */
   admitCharge(client: Address, amount: bigint, store: () => Promise<void>): Promise<void>;
+  /**
+   * The admission check of {@link Market.admit} without its side effects (no lock, nothing
+   * stored): throws PLX_INSUFFICIENT_ESCROW when the client's available escrow is below the job's
+   * worst case now. Job intake calls it before the expensive checks (reading inputs, loading the
+   * model), so a client without escrow cannot make the coordinator do them; `admit` checks again.
+   */
+  canAdmit(args: {
+    client: Address;
+    tasks: number;
+    policy: VerificationPolicy;
+    taskTimeoutSec: number;
+    maxPrice: bigint;
+  }): Promise<void>;
   /** Available escrow of a client (on-chain balance − pending withdrawal − unsettled − reserved). */
   availableEscrow(
     client: Address,
@@ -266,6 +279,18 @@ export function createMarket(deps: {
       });
       admission = run.catch(() => {});
       return run;
+    },
+    async canAdmit(args) {
+      if (!deps.chain) return;
+      const worst = worstCaseCost(args);
+      const a = await availableEscrow(args.client);
+      if (a.available < worst) {
+        throw new PlexusError(
+          'PLX_INSUFFICIENT_ESCROW',
+          `available escrow ${a.available} is below the job's worst case ${worst}`,
+          { details: { available: a.available.toString(), required: worst.toString() } },
+        );
+      }
     },
     async admit(args, store) {
       const worst = worstCaseCost(args);

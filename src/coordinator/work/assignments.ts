@@ -48,6 +48,26 @@ export async function leaseById(d: WorkDeps, assignmentId: string) {
 }
 
 /**
+ * What `assignmentId` names, refused with PLX_STALE_ASSIGNMENT unless it is leased to `address`
+ * for `taskId` right now. A result calls this before it touches its output blob: a key that holds
+ * no lease must not make the coordinator read, decode and hash a file it names (one query, not a
+ * 256 MiB read). The lease is checked again inside the result's transaction, where it counts.
+ *
+ * @example
+ * const { task, canary } = await openLeaseOf(deps, address, msg.assignmentId, msg.taskId);
+ */
+export async function openLeaseOf(d: WorkDeps, address: string, assignmentId: string, taskId: string) {
+  const row = await d.stmt.first(d.db, d.q.assignment, { id: assignmentId });
+  if (row) {
+    assertLeasedTo(row, address, assignmentId, taskId);
+    return { task: { task_id: row.task_id, job_id: row.job_id }, canary: undefined };
+  }
+  const canary = await canaryLease(d.db, assignmentId);
+  assertLeasedTo(canary, address, assignmentId, taskId);
+  return { task: undefined, canary };
+}
+
+/**
  * Loads a leased assignment for `address` or throws PLX_STALE_ASSIGNMENT.
  *
  * @example

@@ -147,3 +147,35 @@ test('commit–reveal: reveals are asked for only once the round committed, earl
     await f.close();
   }
 });
+
+test('a result for a lease the sender does not hold is refused before its output blob is read', async () => {
+  const f = await workFixture();
+  try {
+    const p = await f.provider();
+    const other = await f.provider();
+    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    await f.submitJob();
+    await f.work.dispatch();
+    const [a] = p.assigned();
+    assert.ok(a);
+    let reads = 0;
+    const read = f.work.blobs.read.bind(f.work.blobs);
+    f.work.blobs.read = (cid: string) => {
+      reads++;
+      return read(cid);
+    };
+    // Issue 16: the output was read, decoded and hashed before the lease was looked at.
+    await assert.rejects(handleResult(f.state, f.work, other.address, await other.result(a, output(1))), {
+      code: 'PLX_STALE_ASSIGNMENT',
+    });
+    await assert.rejects(
+      handleResult(f.state, f.work, p.address, await p.result({ ...a, assignmentId: salt() }, output(2))),
+      { code: 'PLX_STALE_ASSIGNMENT' },
+    );
+    assert.equal(reads, 0, 'no blob was read for a lease the sender does not hold');
+    await handleResult(f.state, f.work, p.address, await p.result(a, output(1)));
+    assert.equal(reads, 1, 'the holder of the lease is served');
+  } finally {
+    await f.close();
+  }
+});

@@ -17,7 +17,7 @@ import type { ProviderCommit, ProviderResult } from '../../protocol/schemas.ts';
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import { policyOfSpec } from '../verification/policy.ts';
-import { assertLeasedTo, leaseById, leasedAssignment } from './assignments.ts';
+import { assertLeasedTo, leaseById, leasedAssignment, openLeaseOf } from './assignments.ts';
 import { handleCanaryResult } from './canaries.ts';
 import { afterSettle, jobInfo } from './jobs.ts';
 import { requeueAssigned } from './leaseQueries.ts';
@@ -55,7 +55,7 @@ export async function priorCommitment(
 
 /**
  * A provider's signed result for one of its leases (a canary's goes to handleCanaryResult). The
- * output must be uploaded, small enough and a well-formed tensor file; a v2 agent's reveal must
+ * signature and the lease are checked before the output blob is touched. The output must be uploaded, small enough and a well-formed tensor file; a v2 agent's reveal must
  * open its commitment, and only once its round may reveal. Refused with PLX_STALE_ASSIGNMENT
  * unless the lease is the sender's and still open.
  *
@@ -85,6 +85,9 @@ export async function handleResult(
     signature: msg.signature,
     expectedSigner: address,
   });
+  // The lease before the blob: refusing a result for a lease the sender does not hold costs one
+  // query, whatever output it names (issue 16: forged results used to stall the loop on reads).
+  const { task: before, canary } = await openLeaseOf(d, address, msg.assignmentId, msg.taskId);
   const size = await d.blobs.size(msg.outputCid);
   if (size === undefined) {
     throw new PlexusError('PLX_UNKNOWN_BLOB', `output ${msg.outputCid} was not uploaded`, {
@@ -101,7 +104,6 @@ export async function handleResult(
       details: { revealed: revealed.outputDigest, uploaded: outputDigest },
     });
   }
-  const { task: before, canary } = await leaseById(d, msg.assignmentId);
   if (canary) {
     await handleCanaryResult(s, d, address, msg, canary, tensors, outputDigest);
     return;
