@@ -154,7 +154,12 @@ test('closeEpoch posts the sensor emission beside the compute emission, capped, 
   await closeEpoch({
     db: store.db,
     market,
-    chain: {} as PlexusReader, // no clients, slashes or providers: closeEpoch reads nothing from it
+    // No clients, slashes or providers: closeEpoch reads only where the contracts are (for the
+    // evidence bundle's header), nothing from the chain itself.
+    chain: {
+      addresses: { settlement: `0x${'5e'.repeat(20)}` },
+      publicClient: { chain: { id: 31337 } },
+    } as unknown as PlexusReader,
     epoch: 1,
     emissionPerEpoch: 100n * PLX,
     sensorEmissionPerEpoch: 100_000n * PLX,
