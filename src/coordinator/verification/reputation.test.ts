@@ -117,3 +117,20 @@ test('an agreed outcome (vouched for by untrusted providers only) never builds t
   rep = updateReputation(rep, 'valid', 51);
   assert.equal(rep.consecutiveValid, 1, 'a check by a trusted provider or a canary counts');
 });
+
+test('agreement among untrusted providers earns concurrency (exposure) for a clean record, never trust', () => {
+  let rep = newReputation(0);
+  for (let i = 0; i < 8; i++) rep = updateReputation(rep, 'agreed', i);
+  assert.equal(rep.consecutiveValid, 0, 'agreement never raises the trust counter');
+  assert.equal(isTrusted(rep), false);
+  assert.ok(
+    concurrencyLimit(rep) >= 4,
+    `a clean record of 8 agreed results prefetches (${concurrencyLimit(rep)})`,
+  );
+  // Once faulted, only results checked by trusted providers or canaries count again.
+  rep = updateReputation(rep, 'fault', 9);
+  for (let i = 0; i < 8; i++) rep = updateReputation(rep, 'agreed', 10 + i);
+  assert.equal(concurrencyLimit(rep), 1);
+  for (let i = 0; i < 8; i++) rep = updateReputation(rep, 'valid', 20 + i);
+  assert.ok(concurrencyLimit(rep) > 1);
+});

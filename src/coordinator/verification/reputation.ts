@@ -151,8 +151,15 @@ export type ConcurrencyParams = { newcomer: number; perVerified: number; max: nu
 
 /**
  * How many tasks the scheduler may lease to a provider at once ("trusted with less"): one for a
- * newcomer, growing by `perVerified` per consecutive verified-valid result, scaled by `2 · score`
- * (so a doubtful provider gets less than its record alone would give), between 1 and `max`.
+ * newcomer, growing by `perVerified` per verified result, scaled by `2 · score` (so a doubtful
+ * provider gets less than its record alone would give), between 1 and `max`.
+ *
+ * Concurrency is exposure, not trust: a provider never faulted counts every verified result
+ * (`verifiedValid`, agreement among untrusted providers included), so on a network with no trusted
+ * provider yet — every new network, every devnet — honest providers still earn prefetch leases; one
+ * that was ever faulted counts only its consecutive results checked by trusted providers or
+ * canaries. Trust itself, audit relief and trusted seats still need `consecutiveValid`
+ * (`isTrusted`), which agreement among untrusted providers never raises.
  *
  * @example
  * concurrencyLimit(newReputation(0)); // 1
@@ -161,6 +168,8 @@ export function concurrencyLimit(
   state: ReputationState,
   params: ConcurrencyParams = { newcomer: 1, perVerified: 0.5, max: 32 },
 ): number {
-  const raw = (params.newcomer + state.consecutiveValid * params.perVerified) * 2 * reputationScore(state);
+  const record =
+    state.faults === 0 ? Math.max(state.verifiedValid, state.consecutiveValid) : state.consecutiveValid;
+  const raw = (params.newcomer + record * params.perVerified) * 2 * reputationScore(state);
   return Math.max(1, Math.min(params.max, Math.floor(raw)));
 }
