@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { assertLeasedTo, leaseById, leasedAssignment } from './assignments.ts';
-import { providerConnected } from './sessions.ts';
 import { workFixture } from './workFixture.ts';
 
 test('assertLeasedTo accepts only the open lease of that provider and task (any address case)', () => {
@@ -17,8 +16,7 @@ test('assertLeasedTo accepts only the open lease of that provider and task (any 
 test('leaseById names a task assignment or a canary lease; leasedAssignment checks it', async () => {
   const f = await workFixture();
   try {
-    const p = await f.provider();
-    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const p = await f.connected();
     const { jobId, taskIds } = await f.submitJob();
     await f.work.dispatch();
     const [a] = p.assigned();

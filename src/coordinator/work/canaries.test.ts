@@ -42,10 +42,8 @@ test('a task two providers agreed on, one already trusted, is seeded as a canary
   // A rate above zero keeps the pool; this small it never draws an injection.
   const f = await workFixture({ canaries: { rate: 1e-12 } });
   try {
-    const a = await f.provider();
-    const b = await f.provider();
-    await providerConnected(f.state, f.work, a.link, a.hello(1));
-    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    const a = await f.connected();
+    const b = await f.connected();
     f.state.reputations.set(a.address, trusted(f.clock.t));
     const { jobId, taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
     await f.work.dispatch();
@@ -68,10 +66,8 @@ test('a task two providers agreed on, one already trusted, is seeded as a canary
 test('agreement among untrusted providers never seeds a canary (a colluding pair cannot plant an answer)', async () => {
   const f = await workFixture({ canaries: { rate: 1e-12 } });
   try {
-    const a = await f.provider();
-    const b = await f.provider();
-    await providerConnected(f.state, f.work, a.link, a.hello(1));
-    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    const a = await f.connected();
+    const b = await f.connected();
     // b is one verified result short of trusted: this very verdict must not count.
     f.state.reputations.set(b.address, { ...trusted(f.clock.t), consecutiveValid: 9 });
     const { taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
@@ -90,8 +86,7 @@ test('a canary takes a slot like any task; a right answer is valid, a wrong one 
   const f = await workFixture({ canaries: { rate: 1 } });
   try {
     const canaryId = await addCanary(f);
-    const c = await f.provider();
-    await providerConnected(f.state, f.work, c.link, c.hello(1));
+    const c = await f.connected();
     const first = await f.submitJob();
     await f.work.dispatch();
     const [assign] = c.assigned();
@@ -164,8 +159,7 @@ test('an expired canary lease is a timeout, never a fault, and is cancelled on i
   const f = await workFixture({ canaries: { rate: 1 } });
   try {
     await addCanary(f, 5_000);
-    const c = await f.provider();
-    await providerConnected(f.state, f.work, c.link, c.hello(1));
+    const c = await f.connected();
     await f.submitJob();
     await f.work.dispatch();
     const [assign] = c.assigned();

@@ -9,8 +9,7 @@ test('dispatch leases a queued task to a connected provider: one transaction, an
   const f = await workFixture();
   try {
     const { jobId, taskIds } = await f.submitJob({ taskTimeoutSec: 30 });
-    const p = await f.provider();
-    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const p = await f.connected();
     await f.idle();
     const [assign] = p.assigned();
     assert.ok(assign, 'the provider got an assignment');
@@ -37,8 +36,7 @@ test('dispatch stops at the free slots, leaves the rest queued in order, and ski
   const f = await workFixture();
   try {
     const busy = await f.provider();
-    const idle = await f.provider();
-    await providerConnected(f.state, f.work, idle.link, idle.hello(1));
+    const idle = await f.connected();
     providerDraining(f.state, f.work, idle.address);
     await providerConnected(f.state, f.work, busy.link, busy.hello(1));
     await f.idle();
@@ -62,10 +60,8 @@ test('a redundant task is leased to k different providers at once, as replicas',
   const f = await workFixture();
   try {
     const { jobId, taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
-    const a = await f.provider();
-    const b = await f.provider();
-    await providerConnected(f.state, f.work, a.link, a.hello(1));
-    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    const a = await f.connected();
+    const b = await f.connected();
     await f.idle();
     assert.equal(a.assigned()[0]?.taskId, taskIds[0]);
     assert.equal(b.assigned()[0]?.taskId, taskIds[0]);
@@ -130,10 +126,8 @@ test('every redundant round gets a trusted member, drawn at random, while one is
 test('pickFor: a trusted-only round falls back to the best-scored eligible provider', async () => {
   const f = await workFixture();
   try {
-    const a = await f.provider();
-    const b = await f.provider();
-    await providerConnected(f.state, f.work, a.link, a.hello(1));
-    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    const a = await f.connected();
+    const b = await f.connected();
     const req = { model: 'm', minMemoryMiB: 0, gpu: false };
     // a's record is worse than b's (a fault): with no trusted provider, b is asked first.
     f.state.reputations.set(a.address, { ...newReputation(f.clock.t), beta: 10, faults: 3 });

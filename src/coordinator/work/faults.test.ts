@@ -31,8 +31,7 @@ test('recordOutcome moves the stored reputation and the scheduler’s limit foll
 test('recordFault writes the fault, a slash of the slashable amount, a failure count and an event', async () => {
   const f = await workFixture();
   try {
-    const p = await f.provider();
-    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const p = await f.connected();
     await f.db.transaction().execute((trx) =>
       recordFault(f.state, f.work, trx, {
         provider: p.address,

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { afterSettle, failJob, jobInfo, revoke } from './jobs.ts';
-import { providerConnected } from './sessions.ts';
 import { workFixture } from './workFixture.ts';
 
 test('jobInfo reads a job once and serves it from the cache after', async () => {
@@ -23,8 +22,7 @@ test('jobInfo reads a job once and serves it from the cache after', async () => 
 test('failJob fails a running job once, cancels its tasks and returns its leases; revoke cancels them', async () => {
   const f = await workFixture();
   try {
-    const p = await f.provider();
-    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const p = await f.connected();
     const { jobId, taskIds } = await f.submitJob({ tasks: 2 });
     await f.work.dispatch();
     const [a] = p.assigned();

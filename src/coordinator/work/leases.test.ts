@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { handleFailure, sweep } from './leases.ts';
-import { providerConnected } from './sessions.ts';
 import { workFixture } from './workFixture.ts';
 
 test('an expired lease is cancelled on its provider and the task re-queued, then leased again', async () => {
   const f = await workFixture();
   try {
-    const p = await f.provider();
-    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const p = await f.connected();
     const { jobId, taskIds } = await f.submitJob({ taskTimeoutSec: 10 });
     await f.work.dispatch();
     const [first] = p.assigned();
@@ -47,8 +45,7 @@ test('an expired lease is cancelled on its provider and the task re-queued, then
 test('a failure report re-queues the task; after maxAttempts failures the job fails', async () => {
   const f = await workFixture();
   try {
-    const p = await f.provider();
-    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const p = await f.connected();
     const { jobId, taskIds } = await f.submitJob({ tasks: 2, maxAttempts: 2 });
     await f.work.dispatch();
     const first = p.assigned()[0]!;
@@ -86,8 +83,7 @@ test('a failure report re-queues the task; after maxAttempts failures the job fa
 test('a job past its deadline fails and its leases are cancelled on their providers', async () => {
   const f = await workFixture();
   try {
-    const p = await f.provider();
-    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const p = await f.connected();
     const { jobId, taskIds } = await f.submitJob({ deadlineSec: 30, taskTimeoutSec: 600 });
     await f.work.dispatch();
     const [a] = p.assigned();

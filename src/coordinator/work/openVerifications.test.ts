@@ -3,17 +3,14 @@ import { test } from 'node:test';
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { initFor, loadVerification, mayReveal, openVerification } from './openVerifications.ts';
 import { handleResult } from './results.ts';
-import { providerConnected } from './sessions.ts';
 import { output, workFixture } from './workFixture.ts';
 import { forgetVerification } from './workState.ts';
 
 test('an open verification lost from memory is rebuilt from its stored log and outputs', async () => {
   const f = await workFixture();
   try {
-    const a = await f.provider();
-    const b = await f.provider();
-    await providerConnected(f.state, f.work, a.link, a.hello(1));
-    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    const a = await f.connected();
+    const b = await f.connected();
     const { taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
     const taskId = taskIds[0]!;
     await f.work.dispatch();

@@ -11,8 +11,7 @@ const salt = () => `0x${randomBytes(32).toString('hex')}` as Hex;
 test('a result for a leased task is accepted: the task and its job complete, the slot is free', async () => {
   const f = await workFixture();
   try {
-    const p = await f.provider();
-    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const p = await f.connected();
     const { jobId, taskIds } = await f.submitJob();
     await f.work.dispatch();
     const [a] = p.assigned();
@@ -51,9 +50,8 @@ test('a result for a leased task is accepted: the task and its job complete, the
 test('a result from another provider, for another task or after the lease ended is PLX_STALE_ASSIGNMENT', async () => {
   const f = await workFixture();
   try {
-    const p = await f.provider();
+    const p = await f.connected();
     const other = await f.provider();
-    await providerConnected(f.state, f.work, p.link, p.hello(1));
     const { taskIds } = await f.submitJob({ tasks: 2 });
     await f.work.dispatch();
     const [a] = p.assigned();
@@ -90,10 +88,8 @@ test('a result from another provider, for another task or after the lease ended 
 test('commit–reveal: reveals are asked for only once the round committed, early reveals are refused', async () => {
   const f = await workFixture();
   try {
-    const a = await f.provider();
-    const b = await f.provider();
-    await providerConnected(f.state, f.work, a.link, a.hello(1));
-    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    const a = await f.connected();
+    const b = await f.connected();
     const { jobId, taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
     await f.work.dispatch();
     const la = a.assigned()[0]!;
@@ -151,9 +147,8 @@ test('commit–reveal: reveals are asked for only once the round committed, earl
 test('a result for a lease the sender does not hold is refused before its output blob is read', async () => {
   const f = await workFixture();
   try {
-    const p = await f.provider();
+    const p = await f.connected();
     const other = await f.provider();
-    await providerConnected(f.state, f.work, p.link, p.hello(1));
     await f.submitJob();
     await f.work.dispatch();
     const [a] = p.assigned();

@@ -7,8 +7,7 @@ import { workFixture } from './workFixture.ts';
 test('connect stores the provider and joins the scheduler; disconnect gives its leases a grace, once', async () => {
   const f = await workFixture();
   try {
-    const p = await f.provider();
-    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const p = await f.connected();
     await f.idle();
     const row = await f.db
       .selectFrom('providers')
@@ -54,8 +53,7 @@ test('connect stores the provider and joins the scheduler; disconnect gives its 
 test('a provider that reconnects without a lease it held loses it: the task is retried', async () => {
   const f = await workFixture();
   try {
-    const p = await f.provider();
-    await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const p = await f.connected();
     const { jobId, taskIds } = await f.submitJob();
     await f.work.dispatch();
     const [first] = p.assigned();

@@ -9,10 +9,8 @@ import { output, workFixture } from './workFixture.ts';
 test('a tie-breaker decides a split round: the odd one out is faulted and slashed, the others paid', async () => {
   const f = await workFixture();
   try {
-    const a = await f.provider();
-    const b = await f.provider();
-    await providerConnected(f.state, f.work, a.link, a.hello(1));
-    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    const a = await f.connected();
+    const b = await f.connected();
     const { jobId, taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
     await f.work.dispatch();
     await handleResult(f.state, f.work, a.address, await a.result(a.assigned()[0]!, output(1)));
@@ -20,8 +18,7 @@ test('a tie-breaker decides a split round: the odd one out is faulted and slashe
     await f.idle();
     // One against one: no verdict, the task is queued for a tie-breaker nobody can take yet.
     assert.equal((await f.task(taskIds[0]!)).status, 'queued');
-    const c = await f.provider();
-    await providerConnected(f.state, f.work, c.link, c.hello(1));
+    const c = await f.connected();
     await f.idle();
     const [tie] = c.assigned();
     assert.equal(tie?.taskId, taskIds[0]);
@@ -60,10 +57,8 @@ test('a tie-breaker decides a split round: the odd one out is faulted and slashe
 test('an audit nobody else can run is waived: the primary result is accepted unverified', async () => {
   const f = await workFixture();
   try {
-    const a = await f.provider();
-    const b = await f.provider();
-    await providerConnected(f.state, f.work, a.link, a.hello(1));
-    await providerConnected(f.state, f.work, b.link, b.hello(1));
+    const a = await f.connected();
+    const b = await f.connected();
     // Default policy: a newcomer's result is always audited while another provider is online.
     const { jobId, taskIds } = await f.submitJob({ tasks: 2, verification: { policy: 'audit' } });
     await f.work.dispatch();

@@ -28,6 +28,7 @@ import { createMetrics } from '../metrics.ts';
 import { createLeastLoadedScheduler } from '../scheduler/leastLoadedScheduler.ts';
 import { openStore } from '../store/openStore.ts';
 import { createWorkContext } from './createWorkLoop.ts';
+import { providerConnected } from './sessions.ts';
 import type { CanaryOptions, ProviderHello, ProviderLink, WorkState } from './workState.ts';
 
 const CHAIN_ID = 31337;
@@ -298,6 +299,13 @@ export async function workFixture(opts: { canaries?: CanaryOptions } = {}) {
     }
   }
 
+  /** A scripted provider, connected with one slot (what most tests start from). */
+  async function connected(): Promise<ScriptedProvider> {
+    const p = await provider();
+    await providerConnected(state, work, p.link, p.hello(1));
+    return p;
+  }
+
   return {
     db,
     idle,
@@ -306,6 +314,7 @@ export async function workFixture(opts: { canaries?: CanaryOptions } = {}) {
     clock,
     put,
     provider,
+    connected,
     submitJob,
     eventTypes,
     task: (id: string) => db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirstOrThrow(),
