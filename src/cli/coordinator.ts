@@ -2,8 +2,19 @@ import { Command } from 'commander';
 import { startCoordinator } from '../coordinator/createCoordinator.ts';
 import { intOption, plxAmountOption } from './options.ts';
 
-/** `plexus coordinator`: runs a coordinator until SIGINT/SIGTERM. */
-export function coordinatorCommand(): Command {
+/**
+ * What `startCoordinator` takes besides its config: `plexus` passes nothing; a test entry script
+ * passes its hooks (test/helpers/crashingCoordinator.ts), so it runs exactly the CLI's command.
+ */
+export type CoordinatorHooks = NonNullable<Parameters<typeof startCoordinator>[1]>;
+
+/**
+ * `plexus coordinator`: runs a coordinator until SIGINT/SIGTERM.
+ *
+ * @example
+ * await coordinatorCommand().parseAsync(['--port', '0'], { from: 'user' });
+ */
+export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
   return new Command('coordinator')
     .description('run a coordinator (HTTP API, provider WebSocket, scheduler, store)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -85,32 +96,35 @@ export function coordinatorCommand(): Command {
         sensorReadingsPerSec?: number;
         rateLimitPerMinute?: number;
       }) => {
-        const c = await startCoordinator({
-          host: o.host,
-          port: o.port,
-          dataDir: o.dataDir,
-          chainId: o.chainId,
-          scheduler: o.scheduler as 'predictive',
-          logLevel: o.logLevel as 'info',
-          epochSeconds: o.epochSeconds,
-          validatorKeystores: o.validatorKeystore ?? [],
-          validatorUrls: o.validatorUrl ?? [],
-          ...(o.submitterKeystore ? { submitterKeystore: o.submitterKeystore } : {}),
-          validatorPassword:
-            process.env.PLEXUS_VALIDATOR_PASSWORD ?? process.env.PLEXUS_KEYSTORE_PASSWORD ?? '',
-          ...(o.deployment ? { deployment: o.deployment } : {}),
-          ...(o.rpcUrl ? { rpcUrl: o.rpcUrl } : {}),
-          ...(o.emissionPerEpoch !== undefined ? { emissionPerEpoch: o.emissionPerEpoch.toString() } : {}),
-          ...(o.mqttUrl ? { mqttUrl: o.mqttUrl } : {}),
-          ...(o.sensorEmissionPerEpoch !== undefined
-            ? { sensorEmissionPerEpoch: o.sensorEmissionPerEpoch.toString() }
-            : {}),
-          ...(o.sensorPricePerReading !== undefined
-            ? { sensorPricePerReading: o.sensorPricePerReading.toString() }
-            : {}),
-          ...(o.sensorReadingsPerSec !== undefined ? { sensorReadingsPerSec: o.sensorReadingsPerSec } : {}),
-          ...(o.rateLimitPerMinute !== undefined ? { rateLimitPerMinute: o.rateLimitPerMinute } : {}),
-        });
+        const c = await startCoordinator(
+          {
+            host: o.host,
+            port: o.port,
+            dataDir: o.dataDir,
+            chainId: o.chainId,
+            scheduler: o.scheduler as 'predictive',
+            logLevel: o.logLevel as 'info',
+            epochSeconds: o.epochSeconds,
+            validatorKeystores: o.validatorKeystore ?? [],
+            validatorUrls: o.validatorUrl ?? [],
+            ...(o.submitterKeystore ? { submitterKeystore: o.submitterKeystore } : {}),
+            validatorPassword:
+              process.env.PLEXUS_VALIDATOR_PASSWORD ?? process.env.PLEXUS_KEYSTORE_PASSWORD ?? '',
+            ...(o.deployment ? { deployment: o.deployment } : {}),
+            ...(o.rpcUrl ? { rpcUrl: o.rpcUrl } : {}),
+            ...(o.emissionPerEpoch !== undefined ? { emissionPerEpoch: o.emissionPerEpoch.toString() } : {}),
+            ...(o.mqttUrl ? { mqttUrl: o.mqttUrl } : {}),
+            ...(o.sensorEmissionPerEpoch !== undefined
+              ? { sensorEmissionPerEpoch: o.sensorEmissionPerEpoch.toString() }
+              : {}),
+            ...(o.sensorPricePerReading !== undefined
+              ? { sensorPricePerReading: o.sensorPricePerReading.toString() }
+              : {}),
+            ...(o.sensorReadingsPerSec !== undefined ? { sensorReadingsPerSec: o.sensorReadingsPerSec } : {}),
+            ...(o.rateLimitPerMinute !== undefined ? { rateLimitPerMinute: o.rateLimitPerMinute } : {}),
+          },
+          hooks,
+        );
         // One machine-readable line on stdout so a supervisor (the devnet) learns the URL.
         console.log(`PLEXUS_COORDINATOR_READY ${JSON.stringify({ url: c.url })}`);
         let stopping = false;

@@ -15,23 +15,33 @@ export type NodeChild = {
   exited: Promise<number | null>;
 };
 
+/** How a child's output is shown: its env, the least pino level printed (40 = warn), and where. */
+export type SpawnOptions = { env?: NodeJS.ProcessEnv; showLevel?: number; print?: (line: string) => void };
+
 /**
  * Runs `plexus <args>` as a separate OS process. Its pino logs (stderr) are shown prefixed with
  * its name when at or above `showLevel` (pino numbers: 40 = warn), so a devnet stays readable.
  *
  * @example const c = spawnPlexus('coordinator', ['coordinator', '--port', '0'], { env });
  */
-export function spawnPlexus(
-  name: string,
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; showLevel?: number; print?: (line: string) => void } = {},
-): NodeChild {
+export function spawnPlexus(name: string, args: string[], opts: SpawnOptions = {}): NodeChild {
+  return spawnNode(name, [PLEXUS_BIN, ...args], opts);
+}
+
+/**
+ * Runs `node <nodeArgs>` as a separate OS process with the same handle, log filtering and
+ * never-outlive-the-parent rule as {@link spawnPlexus} (which is this with the `plexus` script);
+ * tests run their own entry scripts with it (test/helpers/spawnCrashingCoordinator.ts).
+ *
+ * @example const c = spawnNode('coordinator (test)', ['--import', 'tsx', script, ...args], { env });
+ */
+export function spawnNode(name: string, nodeArgs: string[], opts: SpawnOptions = {}): NodeChild {
   const print = opts.print ?? ((l: string) => process.stderr.write(`${l}\n`));
   // PLEXUS_CPU_PROF_DIR=DIR: every child writes a V8 CPU profile there when it exits (Node refuses
   // --cpu-prof in NODE_OPTIONS, so it has to be an argument). For profiling benchmarks.
   const dir = process.env.PLEXUS_CPU_PROF_DIR;
   const prof = dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
-  const proc = spawn(process.execPath, [...prof, PLEXUS_BIN, ...args], {
+  const proc = spawn(process.execPath, [...prof, ...nodeArgs], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
