@@ -4,6 +4,7 @@
  * not tensor files, oversized frames. Each is refused with a PLX_ code and none of them wedges the
  * coordinator; an honest session on the same coordinator still completes its job.
  */
+
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
@@ -12,9 +13,10 @@ import { WebSocket } from 'ws';
 import { createClient } from '../src/client/createClient.ts';
 import { capabilitiesHash } from '../src/protocol/capabilities.ts';
 import { signPlexusMessage } from '../src/protocol/eip712.ts';
-import { cidOf, cidToBytes32 } from '../src/protocol/ids.ts';
+import { cidOf } from '../src/protocol/ids.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
+import { signedResult } from './helpers/rawProvider.ts';
 
 type Msg = Record<string, unknown> & { type: string };
 let c: Awaited<ReturnType<typeof testCoordinator>>;
@@ -89,30 +91,6 @@ async function authMessage(account: LocalAccount, challenge: `0x${string}`, sign
   return { type: 'auth', provider: account.address, issuedAt, signature, ...claim };
 }
 
-async function signedResult(signer: LocalAccount, provider: LocalAccount, assign: Msg, outputCid: string) {
-  const issuedAt = Math.floor(Date.now() / 1000);
-  const usage = { wallMs: 5, cpuMs: 5, peakRssBytes: 1000 };
-  const signature = await signPlexusMessage(signer, 31337, 'TaskResult', {
-    provider: provider.address,
-    assignmentId: assign.assignmentId as `0x${string}`,
-    taskId: assign.taskId as `0x${string}`,
-    outputCid: cidToBytes32(outputCid),
-    wallMs: 5n,
-    cpuMs: 5n,
-    peakRssBytes: 1000n,
-    issuedAt: BigInt(issuedAt),
-  });
-  return {
-    type: 'result',
-    assignmentId: assign.assignmentId,
-    taskId: assign.taskId,
-    outputCid,
-    usage,
-    issuedAt,
-    signature,
-  };
-}
-
 test('garbage and messages before authentication are refused; the session is closed', async () => {
   const s = await open();
   await s.next('hello');
@@ -173,25 +151,25 @@ test('forged, stale-assignment and malformed results are refused; an honest resu
   assert.equal(outputCid, cidOf(output));
 
   // Signed by a key that is not this session's provider.
-  s.ws.send(JSON.stringify(await signedResult(randomAccount(), me, assign, outputCid)));
+  s.ws.send(JSON.stringify(await signedResult(randomAccount(), me.address, assign, outputCid)));
   let ack = await s.next('ack');
   assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_BAD_SIGNATURE']);
   // A validly signed result for an assignment it does not hold.
   const other = { ...assign, assignmentId: `0x${'ab'.repeat(32)}` };
-  s.ws.send(JSON.stringify(await signedResult(me, me, other, outputCid)));
+  s.ws.send(JSON.stringify(await signedResult(me, me.address, other, outputCid)));
   ack = await s.next('ack');
   assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_STALE_ASSIGNMENT']);
   // An output that was never uploaded, then one that is not a tensor file.
-  s.ws.send(JSON.stringify(await signedResult(me, me, assign, 'c'.repeat(64))));
+  s.ws.send(JSON.stringify(await signedResult(me, me.address, assign, 'c'.repeat(64))));
   ack = await s.next('ack');
   assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_UNKNOWN_BLOB']);
   const junk = (await client.uploadBlob(new TextEncoder().encode('not tensors'))).cid;
-  s.ws.send(JSON.stringify(await signedResult(me, me, assign, junk)));
+  s.ws.send(JSON.stringify(await signedResult(me, me.address, assign, junk)));
   ack = await s.next('ack');
   assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_BAD_TENSOR_FILE']);
   assert.equal((await client.getJob(jobId)).status, 'running', 'nothing above changed the job');
 
-  s.ws.send(JSON.stringify(await signedResult(me, me, assign, outputCid)));
+  s.ws.send(JSON.stringify(await signedResult(me, me.address, assign, outputCid)));
   ack = await s.next('ack');
   assert.equal(ack.accepted, true);
   const final = await client.waitForJob(jobId);
@@ -200,7 +178,7 @@ test('forged, stale-assignment and malformed results are refused; an honest resu
   assert.equal(results.outputs[0]?.output, outputCid);
   assert.equal(results.outputs[0]?.provider, me.address.toLowerCase());
   // Delivering the same result again is refused: the assignment is finished.
-  s.ws.send(JSON.stringify(await signedResult(me, me, assign, outputCid)));
+  s.ws.send(JSON.stringify(await signedResult(me, me.address, assign, outputCid)));
   ack = await s.next('ack');
   assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_STALE_ASSIGNMENT']);
   s.ws.close();
@@ -213,7 +191,7 @@ test('refused results count as strikes: forty forged-signature results close the
   s.ws.send(JSON.stringify(await authMessage(me, hello.challenge as `0x${string}`)));
   await s.next('welcome');
   const fake = { type: 'assign', assignmentId: `0x${'cd'.repeat(32)}`, taskId: `0x${'ef'.repeat(32)}` };
-  const forged = await signedResult(randomAccount(), me, fake, 'a'.repeat(64));
+  const forged = await signedResult(randomAccount(), me.address, fake, 'a'.repeat(64));
   for (let i = 0; i < 40; i++) s.ws.send(JSON.stringify(forged));
   const ack = await s.next('ack');
   assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_BAD_SIGNATURE']);

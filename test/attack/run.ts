@@ -22,7 +22,7 @@ import { createLogger } from '../../src/logger.ts';
 import { decodeSafetensors, encodeSafetensors } from '../../src/protocol/safetensors.ts';
 import type { OnnxInferSpecInput } from '../../src/protocol/schemas.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, tempDir } from '../helpers/fixtures.ts';
-import { connectRawProvider } from '../helpers/rawProvider.ts';
+import { connectRawProvider, signedResult } from '../helpers/rawProvider.ts';
 
 const SCALE = Number(process.env.ATTACK_SCALE ?? 1);
 const n = (x: number) => Math.max(1, Math.round(x * SCALE));
@@ -420,36 +420,6 @@ const cases = (accounts: { honest: LocalAccount }): Case[] => [
   },
 ];
 
-/** A TaskResult signed by `signer` for `provider`, naming `outputCid`. */
-async function signedResult(
-  signer: LocalAccount,
-  provider: string,
-  assign: { assignmentId: string; taskId: string },
-  outputCid: string,
-) {
-  const { signPlexusMessage } = await import('../../src/protocol/eip712.ts');
-  const { cidToBytes32 } = await import('../../src/protocol/ids.ts');
-  const issuedAt = Math.floor(Date.now() / 1000);
-  const signature = await signPlexusMessage(signer, 31337, 'TaskResult', {
-    provider: provider as `0x${string}`,
-    assignmentId: assign.assignmentId as `0x${string}`,
-    taskId: assign.taskId as `0x${string}`,
-    outputCid: cidToBytes32(outputCid),
-    wallMs: 5n,
-    cpuMs: 5n,
-    peakRssBytes: 1000n,
-    issuedAt: BigInt(issuedAt),
-  });
-  return {
-    type: 'result',
-    assignmentId: assign.assignmentId,
-    taskId: assign.taskId,
-    outputCid,
-    usage: { wallMs: 5, cpuMs: 5, peakRssBytes: 1000 },
-    issuedAt,
-    signature,
-  };
-}
 async function sendResult(
   p: Awaited<ReturnType<typeof connectRawProvider>>,
   assign: { assignmentId: string; taskId: string },

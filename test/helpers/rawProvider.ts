@@ -205,26 +205,9 @@ export async function connectRawProvider(
     async deliver(assign, tensors, reveal) {
       const bytes = encodeSafetensors(tensors);
       const { cid } = await createClient({ url, account, chainId }).uploadBlob(bytes);
-      const at = Math.floor(Date.now() / 1000);
-      const sig = await signPlexusMessage(account, chainId, 'TaskResult', {
-        provider: account.address,
-        assignmentId: assign.assignmentId as `0x${string}`,
-        taskId: assign.taskId as `0x${string}`,
-        outputCid: cidToBytes32(cid),
-        wallMs: 5n,
-        cpuMs: 5n,
-        peakRssBytes: 1000n,
-        issuedAt: BigInt(at),
-      });
       ws.send(
         JSON.stringify({
-          type: 'result',
-          assignmentId: assign.assignmentId,
-          taskId: assign.taskId,
-          outputCid: cid,
-          usage: { wallMs: 5, cpuMs: 5, peakRssBytes: 1000 },
-          issuedAt: at,
-          signature: sig,
+          ...(await signedResult(account, account.address, assign, cid, chainId)),
           ...(reveal ?? {}),
         }),
       );
@@ -254,4 +237,38 @@ export async function firstOf(
     if (Date.now() > until) throw new Error(`no ${type} for any of ${providers.length} providers`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * A `result` message for `assign` naming `outputCid`, signed (EIP-712 TaskResult, chain 31337 unless
+ * given) by `signer` on behalf of `provider`: the honest message when they are the same key, a forged
+ * one otherwise.
+ */
+export async function signedResult(
+  signer: LocalAccount,
+  provider: string,
+  assign: Record<string, unknown>,
+  outputCid: string,
+  chainId = 31337,
+): Promise<Msg> {
+  const issuedAt = Math.floor(Date.now() / 1000);
+  const signature = await signPlexusMessage(signer, chainId, 'TaskResult', {
+    provider: provider as `0x${string}`,
+    assignmentId: assign.assignmentId as `0x${string}`,
+    taskId: assign.taskId as `0x${string}`,
+    outputCid: cidToBytes32(outputCid),
+    wallMs: 5n,
+    cpuMs: 5n,
+    peakRssBytes: 1000n,
+    issuedAt: BigInt(issuedAt),
+  });
+  return {
+    type: 'result',
+    assignmentId: assign.assignmentId,
+    taskId: assign.taskId,
+    outputCid,
+    usage: { wallMs: 5, cpuMs: 5, peakRssBytes: 1000 },
+    issuedAt,
+    signature,
+  };
 }
