@@ -5,6 +5,7 @@
  */
 import type { Address, Hex } from 'viem';
 import type { EpochPayload } from '../chain/types.ts';
+import type { EpochPayloadJson } from '../coordinator/ledger/epochPayload.ts';
 import { computeEpoch } from '../coordinator/settlement/epochComputation.ts';
 import { decodeEvidence } from '../coordinator/settlement/evidence.ts';
 
@@ -17,15 +18,7 @@ import { decodeEvidence } from '../coordinator/settlement/evidence.ts';
  */
 export type EpochClaim = {
   epoch: number;
-  payload: {
-    epoch: string;
-    rewardsRoot: Hex;
-    totalEarned: string;
-    charges: { client: Address; amount: string }[];
-    slashes: { provider: Address; amount: string }[];
-    emission: string;
-    evidenceHash?: Hex;
-  };
+  payload: EpochPayloadJson;
   leaves: { account: string; cumulativeAmount: string }[];
 };
 

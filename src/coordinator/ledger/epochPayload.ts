@@ -8,6 +8,23 @@ import type { EpochPayload } from '../../chain/types.ts';
 const ZERO_HASH: Hex = `0x${'0'.repeat(64)}`;
 
 /**
+ * An epoch payload in JSON (bigints as decimal strings): how it is stored and how
+ * `GET /v1/epochs/:epoch/claim` sends it.
+ *
+ * @example
+ * const j: EpochPayloadJson = JSON.parse(row.payload!);
+ */
+export type EpochPayloadJson = {
+  epoch: string;
+  rewardsRoot: Hex;
+  totalEarned: string;
+  charges: { client: Address; amount: string }[];
+  slashes: { provider: Address; amount: string }[];
+  emission: string;
+  evidenceHash?: Hex;
+};
+
+/**
  * An epoch payload as stored (bigints as decimal strings).
  *
  * @example
@@ -24,15 +41,7 @@ export function payloadToJson(p: EpochPayload): string {
  * const payload = payloadFromJson(row.payload!); // payload.epoch === 3n
  */
 export function payloadFromJson(s: string): EpochPayload {
-  const j = JSON.parse(s) as {
-    epoch: string;
-    rewardsRoot: Hex;
-    totalEarned: string;
-    charges: { client: Address; amount: string }[];
-    slashes: { provider: Address; amount: string }[];
-    emission: string;
-    evidenceHash?: Hex;
-  };
+  const j = JSON.parse(s) as EpochPayloadJson;
   return {
     epoch: BigInt(j.epoch),
     rewardsRoot: j.rewardsRoot,
