@@ -200,6 +200,37 @@ test('refused results count as strikes: forty forged-signature results close the
   assert.equal(await Promise.race([s.closed, stillOpen]), 1008);
 });
 
+test('a provider back from a long disconnect may resend the results it listed in flight without strikes', async () => {
+  const me = randomAccount();
+  const s = await open();
+  const hello = await s.next('hello');
+  // 30 leases it held before the link dropped; they have expired (here: were never leased at all).
+  const held = Array.from({ length: 30 }, (_, i) => `0x${i.toString(16).padStart(64, '0')}`);
+  s.ws.send(JSON.stringify({ ...(await authMessage(me, hello.challenge as `0x${string}`)), inFlight: held }));
+  await s.next('welcome');
+  for (const id of held) {
+    s.ws.send(
+      JSON.stringify(await signedResult(me, me.address, { assignmentId: id, taskId: id }, 'a'.repeat(64))),
+    );
+  }
+  for (let i = 0; i < held.length; i++) {
+    const ack = await s.next('ack');
+    assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_STALE_ASSIGNMENT']);
+  }
+  // 30 refusals, more than MAX_STRIKES (20): had any been a strike, the socket would have closed
+  // after the 21st ack and the later acks would never have come.
+  assert.equal(s.ws.readyState, s.ws.OPEN);
+  // Each listed id is excused once: the same stale results again are strikes (20 close it).
+  const again = await signedResult(
+    me,
+    me.address,
+    { assignmentId: held[0], taskId: held[0] },
+    'a'.repeat(64),
+  );
+  for (let i = 0; i < 25; i++) s.ws.send(JSON.stringify(again));
+  assert.equal(await s.closed, 1008);
+});
+
 test('a provider that fails every attempt makes the job fail with a readable reason', async () => {
   const me = randomAccount();
   const s = await open();

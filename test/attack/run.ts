@@ -44,6 +44,18 @@ async function expectCode(res: Response, status: number, code: string) {
     `expected ${status} ${code}, got ${res.status} ${body.error?.code}`,
   );
 }
+/** The job signature's domain this coordinator accepts (its network id is in GET /v1/health). */
+let domain: { chainId: number; verifyingContract: `0x${string}` } | undefined;
+async function jobDomain() {
+  if (!domain) {
+    const h = (await (await fetch(`${url}/v1/health`)).json()) as {
+      chainId: number;
+      verifyingContract: `0x${string}`;
+    };
+    domain = { chainId: h.chainId, verifyingContract: h.verifyingContract };
+  }
+  return domain;
+}
 const post = (path: string, body: string, type = 'application/json') =>
   fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -198,12 +210,13 @@ const cases = (accounts: { honest: LocalAccount }): Case[] => [
   {
     name: 'item 3: a junk 64 MiB "model" is refused in an isolated inspection (PLX_BAD_MODEL)',
     async run() {
-      const client = createClient({ url, account: randomAccount() });
+      const account = randomAccount();
+      const client = createClient({ url, account });
       const junk = new Uint8Array(n(64) * 1024 * 1024);
       for (let i = 0; i < junk.length; i += 4096) junk[i] = i & 255;
       const model = await client.uploadBlob(junk);
       const input = await client.uploadBlob(encodeSafetensors(ocrInput(1)));
-      const body = await signJobSubmission(randomAccount(), 31337, {
+      const body = await signJobSubmission(account, await jobDomain(), {
         kind: 'onnx.infer',
         model: model.cid,
         inputs: [input.cid],
@@ -247,7 +260,7 @@ const cases = (accounts: { honest: LocalAccount }): Case[] => [
     name: 'item 7: text/plain job 415, unknown kind, bad cid, mis-checksummed rewards address',
     async run() {
       const signed = (spec: Record<string, unknown>) =>
-        signJobSubmission(randomAccount(), 31337, spec as unknown as OnnxInferSpecInput);
+        jobDomain().then((d) => signJobSubmission(randomAccount(), d, spec as unknown as OnnxInferSpecInput));
       const cid = 'a'.repeat(64);
       const deadline = Math.floor(Date.now() / 1000) + 60;
       await expectCode(
@@ -371,11 +384,11 @@ const cases = (accounts: { honest: LocalAccount }): Case[] => [
       s.ws.send(JSON.stringify({ type: 'auth', provider: me.address, issuedAt, signature, ...claim }));
       await within(s.closed, 15_000, 'close');
       expect(s.inbox.find((m) => m.type === 'error')?.code === 'PLX_BAD_SIGNATURE', 'PLX_BAD_SIGNATURE');
-      const client = createClient({ url, account: randomAccount() });
+      const client = createClient({ url, account: accounts.honest });
       const model = await client.uploadFile(ppocrDetectionModelPath());
       const input = await client.uploadBlob(encodeSafetensors(ocrInput(2)));
       const body = JSON.stringify(
-        await signJobSubmission(accounts.honest, 31337, {
+        await signJobSubmission(accounts.honest, await jobDomain(), {
           kind: 'onnx.infer',
           model: model.cid,
           inputs: [input.cid],
@@ -454,9 +467,8 @@ async function honestJob(dir: string) {
   expect(job.status === 'completed', `job ${job.status}`);
   const out = (await client.jobResults(jobId)).outputs[0]?.output;
   expect(out, 'an output');
-  const tensors = decodeSafetensors(
-    new Uint8Array(await (await fetch(`${url}/v1/blobs/${out}`)).arrayBuffer()),
-  );
+  // Outputs are private to the job's client: downloaded as it (the SDK signs the request).
+  const tensors = decodeSafetensors(await client.downloadBlob(out as string));
   const [t] = Object.values(tensors);
   // PP-OCRv4 detection: a probability map the size of the input (1×1×64×320), values in [0, 1].
   expect(t && t.shape.join('x') === '1x1x64x320', `output shape ${t?.shape.join('x')}`);

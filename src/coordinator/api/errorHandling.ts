@@ -37,6 +37,11 @@ export function installErrorHandling(app: FastifyInstance, log: Logger, metrics:
       e = new PlexusError(FASTIFY_CODES[err.code]!, err.message);
     } else if (err instanceof SyntaxError) {
       e = new PlexusError('PLX_BAD_JSON', err.message);
+    } else if (req.raw.aborted || (err as { code?: string }).code === 'ECONNRESET') {
+      // The client went away mid-body (a cancelled upload, or a slowloris giving up): not our
+      // bug, and nobody is left to answer; logged without a stack so a flood cannot fill the log.
+      log.debug({ reqId: req.id, url: req.url }, 'client aborted the request');
+      e = new PlexusError('PLX_VALIDATION', 'the request body was not received in full');
     } else {
       log.error({ err, reqId: req.id, url: req.url }, 'unhandled error in request');
       e = new PlexusError('PLX_INTERNAL', `internal error (request ${req.id})`);

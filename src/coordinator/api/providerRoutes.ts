@@ -87,6 +87,13 @@ export function providerRoutes(deps: {
       let link: ProviderLink | undefined;
       let authing = false;
       let strikes = 0;
+      /**
+       * Assignments the agent said it still holds when it authenticated (running, or finished and
+       * not yet acknowledged). After a long disconnect their leases have expired, and the agent
+       * resends each result once: a stale refusal of one of them is a flaky link, not an attack,
+       * and is no strike (once per id; at most 1,024 by the auth schema).
+       */
+      let resent = new Set<string>();
       let tokens = MESSAGE_BURST;
       let lastRefill = Date.now();
       let alive = true;
@@ -181,6 +188,7 @@ export function providerRoutes(deps: {
               });
               const address = msg.provider.toLowerCase() as Address;
               link = { address, send };
+              resent = new Set(msg.inFlight);
               clearTimeout(authTimer);
               await loop.providerConnected(link, {
                 address,
@@ -231,8 +239,11 @@ export function providerRoutes(deps: {
               });
               // A refused result, commitment or failure report (not ours, forged, stale) is a
               // strike like any invalid message: a key flooding them is cut off after
-              // MAX_STRIKES. Our own bugs (PLX_INTERNAL) are not the provider's fault.
-              if (e.code !== 'PLX_INTERNAL') strike();
+              // MAX_STRIKES. Our own bugs (PLX_INTERNAL) are not the provider's fault, and neither
+              // is the first stale refusal of an assignment it listed as in flight (see `resent`).
+              const ownResend =
+                e.code === 'PLX_STALE_ASSIGNMENT' && resent.delete(msg.assignmentId as string);
+              if (e.code !== 'PLX_INTERNAL' && !ownResend) strike();
             } else refuse(e.code, e.message);
             if (e.code === 'PLX_UNAUTHORIZED' || (msg.type === 'auth' && !link)) socket.close(1008, e.code);
           }
