@@ -71,7 +71,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     for (const e of settled) {
       const text = await downloadEvidence(url, e.epoch);
       const claim = (await (await fetch(`${url}/v1/epochs/${e.epoch}/claim`)).json()) as EpochClaim;
-      const v = verifyEpoch({ evidence: text, claim, target, prevHash });
+      const v = await verifyEpoch({ evidence: text, claim, target, prevHash });
       if (!v.ok) throw new Error(`epoch ${e.epoch}: ${v.fact} differs in an honest run`);
       prevHash = v.evidenceHash;
       bytes += Buffer.byteLength(text);

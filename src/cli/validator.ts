@@ -9,7 +9,7 @@ import { readDeploymentFile } from '../protocol/deployment.ts';
 import { auditHistory } from '../validator/auditHistory.ts';
 import { createValidator } from '../validator/createValidator.ts';
 import { openValidatorStore } from '../validator/validatorStore.ts';
-import { intOption } from './options.ts';
+import { intOption, numberOption } from './options.ts';
 
 /**
  * `plexus validator start`: an independent validator (docs/validators.md) with its own keystore
@@ -35,6 +35,12 @@ export function validatorCommand(): Command {
     .option('--host <host>', 'HTTP host', '127.0.0.1')
     .option('--port <n>', 'HTTP port (0: any free port)', intOption(0, 65_535), 7300)
     .option('--poll-ms <n>', 'how often to look for closed epochs', intOption(50, 600_000), 1000)
+    .option(
+      '--recheck-rate <share>',
+      "share of each epoch's accepted executions this validator re-runs itself (0 to 1)",
+      numberOption(0, 1),
+      0.03,
+    )
     .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
     .action(
       async (o: {
@@ -45,6 +51,7 @@ export function validatorCommand(): Command {
         host: string;
         port: number;
         pollMs: number;
+        recheckRate: number;
         logLevel: string;
       }) => {
         const log = createLogger('validator', { level: process.env.PLEXUS_LOG_LEVEL ?? o.logLevel });
@@ -68,6 +75,7 @@ export function validatorCommand(): Command {
           host: o.host,
           port: o.port,
           pollMs: o.pollMs,
+          recheckRate: o.recheckRate,
         });
         console.log(`PLEXUS_VALIDATOR_READY ${JSON.stringify({ url: v.url, address: account.address })}`);
         let stopping = false;

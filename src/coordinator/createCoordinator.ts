@@ -52,9 +52,9 @@ import { createMetrics } from './metrics.ts';
 import { createLeastLoadedScheduler } from './scheduler/leastLoadedScheduler.ts';
 import { createPredictiveScheduler } from './scheduler/predictiveScheduler.ts';
 import type { Scheduler } from './scheduler/types.ts';
+import type { EpochTamper } from './settlement/closeEpoch.ts';
 import { localSigner, remoteSigner } from './settlement/collectSignatures.ts';
 import { createSettlement, type Settlement, type SettlementStepHook } from './settlement/createSettlement.ts';
-import type { EpochOutcome } from './settlement/epochComputation.ts';
 import { openSettlementChain, type SettlementChain } from './settlement/openSettlementChain.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
@@ -191,8 +191,8 @@ export async function startCoordinator(
     log?: Logger;
     /** Called after each settlement step (tests inject crashes with it: test/helpers/crashingCoordinator.ts). */
     onSettlementStep?: SettlementStepHook;
-    /** Test-only: a dishonest coordinator's alteration of each closed epoch (test/validators.test.ts). */
-    tamperEpoch?: (outcome: EpochOutcome) => EpochOutcome;
+    /** Test-only: a dishonest coordinator's alteration of each closed epoch (test/settlement.test.ts). */
+    tamperEpoch?: EpochTamper;
   } = {},
 ): Promise<Coordinator> {
   const config = coordinatorConfigSchema.parse(input);
@@ -253,6 +253,7 @@ export async function startCoordinator(
                 chain.validators.length,
               ),
         chainId: chain.info.chainId,
+        verifyingContract,
         emissionPerEpoch: BigInt(config.emissionPerEpoch),
         sensorEmissionPerEpoch: BigInt(config.sensorEmissionPerEpoch),
         log: log.child({ component: 'settlement' }),

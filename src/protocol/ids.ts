@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { type Hex, keccak256, toBytes } from 'viem';
 
 /** A content id: the lowercase hex sha256 of a blob's bytes (64 characters, no prefix). */
 export type Cid = string;
@@ -30,4 +31,14 @@ export function cidOf(bytes: Uint8Array): Cid {
 /** A content id as the bytes32 that goes into signed messages. */
 export function cidToBytes32(cid: Cid): `0x${string}` {
   return `0x${cid}`;
+}
+
+/**
+ * The task id of input `idx` of a job: deterministic, so resubmitting cannot create twins, and
+ * anyone holding the signed job can tell which input a task ran on (a validator re-executing it).
+ *
+ * @example taskIdOf(jobId, 0) // '0x5c…'
+ */
+export function taskIdOf(jobId: Hex, idx: number): Hex {
+  return keccak256(toBytes(`${jobId}:${idx}`));
 }

@@ -56,11 +56,20 @@ export async function auditHistory(opts: {
   const out: AuditedEpoch[] = [];
   // From epoch 1 the chain of bundles starts at the zero hash; from later, at the first bundle read.
   let prevHash: Hex | null = opts.from === 1 ? zeroHash : null;
+  // Audit-seed commitments published along the way, to open the seeds revealed later.
+  const commitments = new Map<number, Hex>();
   for (const epoch of todo) {
     const problems: string[] = [];
     const evidence = await downloadEvidence(base, epoch);
     const claim = (await (await fetch(`${base}/v1/epochs/${epoch}/claim`)).json()) as EpochClaim;
-    const v = verifyEpoch({ evidence, claim, target: { chainId: opts.chainId, settlement }, prevHash });
+    const v = await verifyEpoch({
+      evidence,
+      claim,
+      target: { chainId: opts.chainId, settlement },
+      prevHash,
+      commitmentOf: (e) => commitments.get(e),
+    });
+    if (v.ok) commitments.set(v.seedCommitment.epoch, v.seedCommitment.commitment);
     if (!v.ok) problems.push(`${v.fact}: coordinator ${v.claimed}, recomputed ${v.recomputed}`);
     const finalized = epoch <= lastFinalized;
     if (finalized && v.evidenceHash) {

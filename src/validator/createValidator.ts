@@ -8,6 +8,8 @@ import { createServer, type Server } from 'node:http';
 import type { Address, Hex, LocalAccount } from 'viem';
 import { signEpoch } from '../chain/epoch/signEpoch.ts';
 import type { Logger } from '../logger.ts';
+import { createOnnxRuntime, type OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
+import { pickRechecks, recheckExecutions } from './recheck.ts';
 import type { DecidedEpoch, ValidatorStore } from './validatorStore.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
 
@@ -80,8 +82,14 @@ export async function createValidator(opts: {
   port: number;
   /** Poll interval; none: only explicit `poll()` calls. */
   pollMs?: number;
+  /**
+   * Share of each epoch's charged executions this validator re-runs itself (recheck.ts); 0: none.
+   * The onnxruntime worker starts on the first re-run.
+   */
+  recheckRate?: number;
 }): Promise<Validator> {
   const { account, target, store, log } = opts;
+  let runtime: OnnxRuntime | undefined;
   const coordinators = opts.coordinators.map((c) => c.replace(/\/+$/, ''));
   const metrics = { signed: 0, disputes: store.disputes(1_000_000).length, lastEpoch: 0 };
 
@@ -93,9 +101,39 @@ export async function createValidator(opts: {
     if (!res.ok) throw new Error(`claim ${epoch}: HTTP ${res.status}`);
     const claim = (await res.json()) as EpochClaim;
     const prev = store.get(coordinator, epoch - 1);
-    const v = verifyEpoch({ evidence, claim, target, prevHash: prev?.evidenceHash ?? null });
+    const v = await verifyEpoch({
+      evidence,
+      claim,
+      target,
+      prevHash: prev?.evidenceHash ?? null,
+      commitmentOf: (e) => store.commitment(coordinator, e),
+    });
     const base = { coordinator, epoch, decidedAt: Date.now() };
+    const picked = v.ok ? pickRechecks(v.facts.charges, opts.recheckRate ?? 0) : [];
+    if (v.ok && picked.length > 0) {
+      runtime ??= createOnnxRuntime({ logger: log.child({ component: 'recheck' }) });
+      const dispute = await recheckExecutions({
+        coordinator,
+        account,
+        chainId: target.chainId,
+        runtime,
+        facts: v.facts,
+        picked,
+      });
+      log.info({ epoch, rechecked: picked.length, dispute: dispute?.fact ?? null }, 'executions re-run');
+      if (dispute)
+        return {
+          ...base,
+          evidenceHash: v.evidenceHash,
+          prevHash: null,
+          status: 'disputed',
+          signer: null,
+          signature: null,
+          ...dispute,
+        };
+    }
     if (v.ok) {
+      store.commit(coordinator, v.seedCommitment.epoch, v.seedCommitment.commitment);
       const sig = await signEpoch(account, target, v.payload);
       return {
         ...base,
@@ -224,6 +262,7 @@ export async function createValidator(opts: {
     async stop() {
       if (timer) clearInterval(timer);
       await polling;
+      await runtime?.close();
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
     },

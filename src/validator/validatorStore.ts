@@ -42,6 +42,9 @@ export type ValidatorStore = {
   /** Any signature for `epoch` (of whichever followed coordinator). */
   signatureFor(epoch: number): DecidedEpoch | undefined;
   disputes(limit?: number): DecidedEpoch[];
+  /** Keeps the audit-seed commitment a signed bundle published (the first one kept wins). */
+  commit(coordinator: string, epoch: number, commitment: Hex): void;
+  commitment(coordinator: string, epoch: number): Hex | undefined;
   close(): void;
 };
 
@@ -87,6 +90,11 @@ export function openValidatorStore(path: string): ValidatorStore {
     coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, evidence_hash TEXT, prev_hash TEXT,
     status TEXT NOT NULL, signer TEXT, signature TEXT, fact TEXT, claimed TEXT, recomputed TEXT,
     decided_at INTEGER NOT NULL, PRIMARY KEY (coordinator, epoch))`);
+  db.exec(`CREATE TABLE IF NOT EXISTS seed_commitments (
+    coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, commitment TEXT NOT NULL,
+    PRIMARY KEY (coordinator, epoch))`);
+  const commitIns = db.prepare('INSERT OR IGNORE INTO seed_commitments VALUES (?, ?, ?)');
+  const commitGet = db.prepare('SELECT commitment FROM seed_commitments WHERE coordinator = ? AND epoch = ?');
   // A decision is final: INSERT OR IGNORE keeps the first, so a disputed epoch is never signed later.
   const insert = db.prepare(`INSERT OR IGNORE INTO decided VALUES
     (@coordinator, @epoch, @evidenceHash, @prevHash, @status, @signer, @signature, @fact, @claimed, @recomputed, @decidedAt)`);
@@ -102,6 +110,8 @@ export function openValidatorStore(path: string): ValidatorStore {
     last: (c) => fromRow(last.get(c) as Row | undefined),
     signatureFor: (e) => fromRow(sig.get(e) as Row | undefined),
     disputes: (limit = 200) => (disputes.all(limit) as Row[]).map((r) => fromRow(r)!),
+    commit: (c, e, commitment) => void commitIns.run(c, e, commitment),
+    commitment: (c, e) => (commitGet.get(c, e) as { commitment: Hex } | undefined)?.commitment,
     close: () => db.close(),
   };
 }

@@ -7,7 +7,9 @@ import type { Address, Hex } from 'viem';
 import type { EpochPayload } from '../chain/types.ts';
 import type { EpochPayloadJson } from '../coordinator/ledger/epochPayload.ts';
 import { computeEpoch } from '../coordinator/settlement/epochComputation.ts';
+import type { EpochFacts } from '../coordinator/settlement/epochFacts.ts';
 import { decodeEvidence } from '../coordinator/settlement/evidence.ts';
+import { checkFacts } from './checkFacts.ts';
 
 /**
  * What a coordinator claims for an epoch (`GET /v1/epochs/:epoch/claim`): its payload (bigints as
@@ -30,26 +32,38 @@ export type EpochClaim = {
  * const v: EpochVerdict = { ok: false, fact: 'rewards[0xab…]', claimed: '1001', recomputed: '1000' };
  */
 export type EpochVerdict =
-  | { ok: true; payload: EpochPayload; evidenceHash: Hex; prevHash: Hex }
+  | {
+      ok: true;
+      payload: EpochPayload;
+      evidenceHash: Hex;
+      prevHash: Hex;
+      /** The audit-seed commitment this bundle publishes (checked when that seed is revealed). */
+      seedCommitment: { epoch: number; commitment: Hex };
+      /** The bundle's facts (the executions a validator may re-run). */
+      facts: EpochFacts;
+    }
   | { ok: false; fact: string; claimed: string; recomputed: string; evidenceHash: Hex | null };
 
 /**
  * Checks an epoch: the evidence is canonical and of the expected chain, contract and epoch; it is
- * chained to the previous bundle this validator accepted (when it has one); and the coordinator's
- * claim equals `computeEpoch` over it — evidence hash, charges, slashes, emission, every rewards
- * leaf, root and total, in that order, so a dispute names the most specific fact first.
+ * chained to the previous bundle this validator accepted (when it has one); its signed facts hold
+ * and add up to the balances it settles (checkFacts.ts); and the coordinator's claim equals
+ * `computeEpoch` over it — evidence hash, charges, slashes, emission, every rewards leaf, root and
+ * total, in that order, so a dispute names the most specific fact first.
  *
  * @example
- * const v = verifyEpoch({ evidence: text, claim, target: { chainId, settlement }, prevHash });
+ * const v = await verifyEpoch({ evidence: text, claim, target: { chainId, settlement }, prevHash });
  * if (v.ok) await signEpoch(account, target, v.payload);
  */
-export function verifyEpoch(args: {
+export async function verifyEpoch(args: {
   evidence: string;
   claim: EpochClaim;
   target: { chainId: number; settlement: Address };
   /** Hash of the previous epoch's bundle as this validator accepted it (null: none known). */
   prevHash: Hex | null;
-}): EpochVerdict {
+  /** Audit-seed commitments published by bundles this validator accepted earlier. */
+  commitmentOf?: (epoch: number) => Hex | undefined;
+}): Promise<EpochVerdict> {
   const { claim, target } = args;
   let decoded: ReturnType<typeof decodeEvidence>;
   try {
@@ -73,6 +87,13 @@ export function verifyEpoch(args: {
     return bad('evidence.settlement', bundle.settlement, target.settlement);
   if (args.prevHash !== null && bundle.prevHash !== args.prevHash)
     return bad('evidence.prevHash', bundle.prevHash, args.prevHash);
+  try {
+    const dispute = await checkFacts(bundle.facts, bundle.inputs, bundle.chainId, args.commitmentOf);
+    if (dispute) return bad(dispute.fact, dispute.claimed, dispute.recomputed);
+  } catch (err) {
+    // Malformed facts (a field of the wrong type) are a dispute, not a crash of the validator.
+    return bad('evidence.facts', err instanceof Error ? err.message : String(err), 'well-formed facts');
+  }
 
   const outcome = computeEpoch(bundle.inputs, hash);
   const mine = outcome.payload;
@@ -115,5 +136,12 @@ export function verifyEpoch(args: {
     xs.map((x) => x.amount.toString()).join() === ys.map((y) => y.amount).join();
   if (!order(mine.charges, p.charges) || !order(mine.slashes, p.slashes))
     return bad('payload.order', 'claimed order', 'recomputed order');
-  return { ok: true, payload: mine, evidenceHash: hash, prevHash: bundle.prevHash };
+  return {
+    ok: true,
+    payload: mine,
+    evidenceHash: hash,
+    prevHash: bundle.prevHash,
+    seedCommitment: bundle.facts.audits.commitment,
+    facts: bundle.facts,
+  };
 }

@@ -5,31 +5,30 @@
  * epoch that charges a client. test/settlement.test.ts uses it to prove crash recovery; production
  * code carries no crash switch.
  *
- * With `raise-earnings` instead of a step it never crashes but is dishonest: every epoch it closes
- * claims the first rewards leaf (one provider's cumulative earnings) 1 base unit higher than the
- * evidence gives, which independent validators must refuse (test/settlement.test.ts).
+ * With `raise-earnings` instead of a step it never crashes but is dishonest, with books that agree
+ * with themselves: every epoch it closes credits the first provider with earnings 1 base unit more
+ * (and the protocol's fees 1 less) than its signed facts give, then computes, publishes and claims
+ * the epoch from those books. Re-running the epoch computation finds nothing; independent
+ * validators must refuse it from the facts (test/settlement.test.ts).
  *
  * Usage: node --import tsx test/helpers/crashingCoordinator.ts <closing|signed|sent|submitted|raise-earnings> [coordinator options…]
  */
 import { coordinatorCommand } from '../../src/cli/coordinator.ts';
-import { rewardsOf } from '../../src/coordinator/ledger/rewardsTree.ts';
+import type { EpochTamper } from '../../src/coordinator/settlement/closeEpoch.ts';
 import type { SettlementStep } from '../../src/coordinator/settlement/createSettlement.ts';
-import type { EpochOutcome } from '../../src/coordinator/settlement/epochComputation.ts';
 
-/** The dishonest outcome: the first leaf of the rewards tree + 1 base unit, root and total rebuilt. */
-function raiseFirstLeaf(outcome: EpochOutcome): EpochOutcome {
-  if (!outcome.tree) return outcome;
-  const dump = JSON.parse(outcome.tree) as { values: { value: [string, string] }[] };
-  const earned = new Map(dump.values.map((v) => [v.value[0].toLowerCase(), BigInt(v.value[1])]));
-  const [first] = earned.keys();
-  earned.set(first!, earned.get(first!)! + 1n);
-  const r = rewardsOf(earned);
-  return {
-    ...outcome,
-    tree: r.dump,
-    payload: { ...outcome.payload, rewardsRoot: r.root, totalEarned: r.totalEarned },
-  };
-}
+/** The dishonest books: the first provider with earnings gets 1 base unit more, the fees 1 less. */
+const raiseFirstEarnings: EpochTamper = (inputs) => {
+  const first = inputs.providerBalances.find((b) => b.account.endsWith(':earnings'));
+  if (!first) return;
+  first.balance -= 1n; // credits are negative
+  const inEpoch = inputs.epochBalances.find((b) => b.account === first.account);
+  if (inEpoch) inEpoch.balance -= 1n;
+  else inputs.epochBalances.push({ account: first.account, balance: -1n });
+  const fees = inputs.epochBalances.find((b) => b.account === 'protocol:fees');
+  if (fees) fees.balance += 1n;
+  else inputs.epochBalances.push({ account: 'protocol:fees', balance: 1n });
+};
 
 const STEPS: readonly SettlementStep[] = ['closing', 'signed', 'sent', 'submitted'];
 const [crashAt, ...args] = process.argv.slice(2);
@@ -41,7 +40,7 @@ if (!STEPS.includes(crashAt as SettlementStep) && crashAt !== 'raise-earnings') 
 // The CLI's own command (its option parsing, config, READY line and signal handling), with the
 // hook added.
 await coordinatorCommand({
-  ...(crashAt === 'raise-earnings' ? { tamperEpoch: raiseFirstLeaf } : {}),
+  ...(crashAt === 'raise-earnings' ? { tamperEpoch: raiseFirstEarnings } : {}),
   // Only an epoch that charges a client: the test submits a job and expects its epoch to be the
   // one interrupted.
   onSettlementStep: (step, { payload }) => {

@@ -101,6 +101,13 @@ const SQL_CALL =
 export const VALIDATOR_MAY_IMPORT: readonly string[] = [
   'src/coordinator/settlement/epochComputation.ts',
   'src/coordinator/settlement/evidence.ts',
+  'src/coordinator/settlement/epochFacts.ts',
+  'src/coordinator/market/priceExecution.ts',
+  'src/coordinator/market/bigMath.ts',
+  'src/coordinator/market/constants.ts',
+  'src/coordinator/verification/policy.ts',
+  'src/coordinator/verification/constants.ts',
+  'src/coordinator/verification/compareTensors.ts',
   'src/coordinator/ledger/rewardsTree.ts',
   'src/coordinator/ledger/accounts.ts',
   'src/coordinator/ledger/epochPayload.ts',
@@ -154,8 +161,8 @@ export function checkImportRules(files: readonly SourceFile[]): Violation[] {
       }
       if (under(p, 'src/validator') && under(to, 'src')) {
         const ok =
-          ['src/validator', 'src/protocol', 'src/chain', 'src/keystore', 'src/errors'].some((d) =>
-            under(to, d),
+          ['src/validator', 'src/protocol', 'src/chain', 'src/keystore', 'src/errors', 'src/runtimes'].some(
+            (d) => under(to, d),
           ) ||
           to === 'src/logger.ts' ||
           VALIDATOR_MAY_IMPORT.includes(to);

@@ -1,9 +1,10 @@
 import type { Kysely } from 'kysely';
-import { type Address, type Hex, keccak256, toBytes } from 'viem';
+import type { Address, Hex } from 'viem';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import { hashCanonical } from '../../protocol/canonicalJson.ts';
+import { canonicalJson, hashCanonical } from '../../protocol/canonicalJson.ts';
 import { type PlexusDomainRef, plexusMessageHash, verifyPlexusMessage } from '../../protocol/eip712.ts';
+import { taskIdOf } from '../../protocol/ids.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import { type JobSpec, type JobSubmission, jobSpecSchema } from '../../protocol/schemas.ts';
 import { checkInputsAgainstModel } from '../../runtimes/onnx/checkInputsAgainstModel.ts';
@@ -25,11 +26,6 @@ export type JobSubmitter = {
   /** Validates, verifies and stores a signed job; returns its id (the EIP-712 digest). */
   submit(submission: JobSubmission): Promise<{ jobId: Hex; tasks: number }>;
 };
-
-/** The task id of input `idx` of a job: deterministic, so resubmitting cannot create twins. */
-export function taskIdOf(jobId: Hex, idx: number): Hex {
-  return keccak256(toBytes(`${jobId}:${idx}`));
-}
 
 /**
  * Job intake. Everything a client sends is checked before anything is stored, cheapest first: the
@@ -233,6 +229,7 @@ export function createJobSubmitter(deps: {
               nonce: submission.nonce,
               kind: spec.kind,
               spec: JSON.stringify(spec),
+              signed_spec: canonicalJson(submission.spec),
               status: 'queued',
               tasks_total: spec.inputs.length,
               tasks_done: 0,

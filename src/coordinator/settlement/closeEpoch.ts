@@ -3,14 +3,25 @@
  * read (readEpochInputs.ts), compute (epochComputation.ts, pure), write (writeEpoch.ts).
  */
 import type { Kysely } from 'kysely';
-import type { Hex } from 'viem';
+import type { Address, Hex } from 'viem';
 import type { PlexusReader } from '../../chain/types.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
-import { computeEpoch, type EpochOutcome } from './epochComputation.ts';
+import { computeEpoch, type EpochInputs } from './epochComputation.ts';
+import type { EpochFacts } from './epochFacts.ts';
 import { EVIDENCE_VERSION, encodeEvidence, GENESIS_EVIDENCE_HASH } from './evidence.ts';
+import { readEpochFacts } from './readEpochFacts.ts';
 import { readChainInputs, readStoreInputs } from './readEpochInputs.ts';
 import { writeEpoch } from './writeEpoch.ts';
+
+/**
+ * A test-only dishonest coordinator: mutates the inputs and facts of an epoch in place before the
+ * epoch is computed from them, published and written.
+ *
+ * @example
+ * const tamper: EpochTamper = (inputs) => { inputs.epochBalances[0]!.balance -= 1n; };
+ */
+export type EpochTamper = (inputs: EpochInputs, facts: EpochFacts) => void;
 
 /**
  * Closes an epoch: in ONE store transaction it collects the clients' unsettled charges (capped at
@@ -34,10 +45,16 @@ export async function closeEpoch(deps: {
   /** Chain id of the settlement contract, part of the evidence bundle (default: the reader's chain). */
   chainId?: number;
   /**
-   * Test-only: alters the outcome after the honest computation (a dishonest coordinator, to prove
-   * validators refuse it — test/validators.test.ts). Never set in production.
+   * The network id job submissions are signed for (the escrow contract, or the development network
+   * id; null: chain id only), part of the facts so validators can check the clients' signatures.
    */
-  tamper?: (outcome: EpochOutcome) => EpochOutcome;
+  verifyingContract?: Address | null;
+  /**
+   * Test-only: alters what the coordinator read before it computes, publishes and writes the epoch
+   * (a dishonest coordinator whose books agree with themselves, to prove validators refuse it —
+   * test/settlement.test.ts). Never set in production.
+   */
+  tamper?: EpochTamper;
 }): Promise<void> {
   const { db, market, epoch, now } = deps;
   const w = { epoch, startsAt: market.clock.startsAt(epoch), endsAt: market.clock.endsAt(epoch) };
@@ -45,7 +62,7 @@ export async function closeEpoch(deps: {
   await db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('epochs').select('status').where('epoch', '=', epoch).executeTakeFirst();
     if (row && row.status !== 'open') return; // closed already (a replay)
-    const inputs = {
+    const inputs: EpochInputs = {
       ...w,
       closedAt: now,
       emissionPerEpoch: deps.emissionPerEpoch,
@@ -60,16 +77,23 @@ export async function closeEpoch(deps: {
       .select('hash')
       .where('epoch', '=', epoch - 1)
       .executeTakeFirst();
+    const chainId = deps.chainId ?? deps.chain.publicClient.chain?.id ?? 0;
+    const facts = await readEpochFacts(trx, {
+      epoch,
+      slashIds: inputs.slashRequests.map((r) => r.id),
+      jobDomain: { chainId, verifyingContract: deps.verifyingContract ?? null },
+    });
+    deps.tamper?.(inputs, facts);
     const evidence = encodeEvidence({
       version: EVIDENCE_VERSION,
       epoch,
-      chainId: deps.chainId ?? deps.chain.publicClient.chain?.id ?? 0,
+      chainId,
       settlement: deps.chain.addresses.settlement,
       prevHash: (prev?.hash as Hex | undefined) ?? GENESIS_EVIDENCE_HASH,
       inputs,
+      facts,
     });
-    let outcome = computeEpoch(inputs, evidence.hash);
-    if (deps.tamper) outcome = deps.tamper(outcome);
+    const outcome = computeEpoch(inputs, evidence.hash);
     await trx
       .insertInto('epoch_evidence')
       .values({

@@ -4,7 +4,7 @@
  * coordinator killed at any moment resumes where it was and finalizes each epoch exactly once.
  */
 import type { Kysely } from 'kysely';
-import type { Hex, LocalAccount } from 'viem';
+import type { Address, Hex, LocalAccount } from 'viem';
 import { plexusAbis } from '../../chain/abis.ts';
 import { sendFinalizeEpoch, waitForFinalizeEpoch } from '../../chain/actions/coordinator/finalizeEpoch.ts';
 import { ChainRevertError } from '../../chain/ChainRevertError.ts';
@@ -14,9 +14,8 @@ import { payloadFromJson } from '../ledger/epochPayload.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Database } from '../store/schema.ts';
-import { closeEpoch } from './closeEpoch.ts';
+import { closeEpoch, type EpochTamper } from './closeEpoch.ts';
 import { type EpochSigner, localSigner } from './collectSignatures.ts';
-import type { EpochOutcome } from './epochComputation.ts';
 
 /**
  * A point in an epoch's settlement, reached right after: `closing` its close was stored,
@@ -81,8 +80,10 @@ export function createSettlement(deps: {
   metrics?: Metrics;
   /** Runs after each step of each epoch (tests: crash injection); none in production. */
   onStep?: SettlementStepHook;
+  /** The network id job submissions are signed for (see closeEpoch). */
+  verifyingContract?: Address | null;
   /** Test-only: a dishonest coordinator's alteration of each closed epoch (see closeEpoch). */
-  tamper?: (outcome: EpochOutcome) => EpochOutcome;
+  tamper?: EpochTamper;
 }): Settlement {
   const { db, market, writer, log } = deps;
   const signer =
@@ -213,6 +214,7 @@ export function createSettlement(deps: {
         sensorEmissionPerEpoch: deps.sensorEmissionPerEpoch ?? 0n,
         now: now(),
         chainId: deps.chainId,
+        verifyingContract: deps.verifyingContract ?? null,
         ...(deps.tamper ? { tamper: deps.tamper } : {}),
       });
       log.info({ epoch: e }, 'epoch closed');

@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type Address, zeroHash } from 'viem';
 import { computeEpoch, type EpochInputs } from './epochComputation.ts';
-import { canonicalJson, decodeEvidence, encodeEvidence, GENESIS_EVIDENCE_HASH } from './evidence.ts';
+import {
+  canonicalJson,
+  decodeEvidence,
+  EVIDENCE_VERSION,
+  encodeEvidence,
+  GENESIS_EVIDENCE_HASH,
+} from './evidence.ts';
 import { parseRange } from './evidenceRoutes.ts';
 
 const p1 = `0x${'a1'.repeat(20)}` as Address;
@@ -55,13 +61,22 @@ test('canonical JSON sorts keys, writes bigints as strings and is a fixed point 
 });
 
 test('a decoded bundle re-runs to the same payload, hash included; any change moves the hash', () => {
+  const facts = {
+    jobDomain: { chainId: 31337, verifyingContract: null },
+    jobs: [],
+    charges: [],
+    entries: [],
+    slashes: [],
+    audits: { commitment: { epoch: 5, commitment: `0x${'ab'.repeat(32)}` as const }, reveals: [] },
+  };
   const bundle = {
-    version: 1,
+    version: EVIDENCE_VERSION,
     epoch: 3,
     chainId: 31337,
     settlement,
     prevHash: GENESIS_EVIDENCE_HASH,
     inputs,
+    facts,
   };
   const { text, hash } = encodeEvidence(bundle);
   assert.match(hash, /^0x[0-9a-f]{64}$/);
@@ -69,6 +84,7 @@ test('a decoded bundle re-runs to the same payload, hash included; any change mo
   const decoded = decodeEvidence(text);
   assert.equal(decoded.hash, hash);
   assert.deepEqual(decoded.bundle.inputs, inputs);
+  assert.deepEqual(decoded.bundle.facts, facts);
   assert.deepEqual(computeEpoch(decoded.bundle.inputs, decoded.hash), computeEpoch(inputs, hash));
   const raised = encodeEvidence({
     ...bundle,
@@ -79,6 +95,11 @@ test('a decoded bundle re-runs to the same payload, hash included; any change mo
   assert.notEqual(encodeEvidence({ ...bundle, prevHash: raised.hash }).hash, hash);
   // Not canonical (whitespace): refused, since two texts must not share facts under two hashes.
   assert.throws(() => decodeEvidence(JSON.stringify(JSON.parse(text), null, 1)), /not canonical/);
+  // A bundle without its facts is not evidence.
+  assert.throws(
+    () => decodeEvidence(encodeEvidence({ ...bundle, facts: undefined as never }).text),
+    /no facts/,
+  );
 });
 
 test('ranges: open-ended, suffix, clamped end, unsatisfiable', () => {

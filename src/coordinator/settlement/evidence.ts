@@ -11,15 +11,19 @@ import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex } from '@noble/hashes/utils';
 import { type Address, type Hex, zeroHash } from 'viem';
 import type { EpochInputs } from './epochComputation.ts';
+import type { EpochFacts } from './epochFacts.ts';
 
-/** Format version of the bundle; a validator refuses a version it does not know. */
-export const EVIDENCE_VERSION = 1;
+/**
+ * Format version of the bundle; a validator refuses a version it does not know. 2: the signed
+ * facts (epochFacts.ts) beside the inputs.
+ */
+export const EVIDENCE_VERSION = 2;
 
 /**
  * An epoch's evidence bundle.
  *
  * @example
- * const b: EvidenceBundle = { version: 1, epoch: 4, chainId: 31337, settlement, prevHash, inputs };
+ * const b: EvidenceBundle = { version: 2, epoch: 4, chainId: 31337, settlement, prevHash, inputs, facts };
  */
 export type EvidenceBundle = {
   version: number;
@@ -30,6 +34,8 @@ export type EvidenceBundle = {
   /** Hash of epoch − 1's bundle (the zero hash for the first epoch this coordinator closed). */
   prevHash: Hex;
   inputs: EpochInputs;
+  /** What justifies the epoch's money: signed jobs and results, entries, slashes with evidence. */
+  facts: EpochFacts;
 };
 
 /**
@@ -64,7 +70,7 @@ export function evidenceHash(bytes: Uint8Array): Hex {
  * Serialises a bundle canonically and hashes it.
  *
  * @example
- * const { text, hash } = encodeEvidence({ version: 1, epoch, chainId, settlement, prevHash, inputs });
+ * const { text, hash } = encodeEvidence({ version: 2, epoch, chainId, settlement, prevHash, inputs, facts });
  */
 export function encodeEvidence(bundle: EvidenceBundle): { text: string; hash: Hex } {
   const text = canonicalJson(bundle);
@@ -84,6 +90,14 @@ export function decodeEvidence(text: string): { bundle: EvidenceBundle; hash: He
   const raw = JSON.parse(text) as EvidenceBundle & { inputs: Record<string, unknown> };
   if (canonicalJson(raw) !== text) throw new Error('evidence is not canonical JSON');
   if (raw.version !== EVIDENCE_VERSION) throw new Error(`unknown evidence version ${raw.version}`);
+  const f = raw.facts as Partial<EpochFacts> | undefined;
+  if (
+    !f ||
+    typeof f !== 'object' ||
+    ![f.jobs, f.charges, f.entries, f.slashes, f.audits?.reveals].every(Array.isArray) ||
+    typeof f.jobDomain?.chainId !== 'number'
+  )
+    throw new Error('evidence has no facts');
   const i = raw.inputs as Record<string, unknown>;
   const inputs: EpochInputs = {
     ...(raw.inputs as unknown as EpochInputs),

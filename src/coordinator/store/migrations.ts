@@ -434,6 +434,38 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0008_signed_spec': {
+    // The spec exactly as the client signed it (its canonical JSON hashes to the signed specHash;
+    // `spec` holds it with defaults applied), so a validator can check the client's signature.
+    async up(db) {
+      await db.schema.alterTable('jobs').addColumn('signed_spec', 'text').execute();
+    },
+  },
+  '0009_audit_seeds': {
+    // Audit draws validators can recompute (verification/auditSeeds.ts): one secret seed per
+    // epoch, committed two epochs ahead and revealed once its draws all have verdicts.
+    async up(db) {
+      await db.schema
+        .createTable('epoch_seeds')
+        .addColumn('epoch', 'integer', (c) => c.primaryKey())
+        .addColumn('seed', 'text', (c) => c.notNull())
+        .addColumn('commitment', 'text', (c) => c.notNull())
+        .addColumn('revealed_in', 'integer')
+        .execute();
+      await db.schema
+        .createTable('audit_draws')
+        .addColumn('task_id', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('epoch', 'integer', (c) => c.notNull())
+        .addColumn('rate', 'text', (c) => c.notNull())
+        .addColumn('draw', 'text', (c) => c.notNull())
+        .addColumn('audited', 'integer', (c) => c.notNull())
+        .addColumn('other_online', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('audit_draws_pk', ['task_id', 'provider'])
+        .execute();
+      await db.schema.createIndex('audit_draws_epoch').on('audit_draws').columns(['epoch']).execute();
+    },
+  },
 };
 
 /** Kysely migration provider over the in-code list above. */

@@ -25,7 +25,10 @@ export type JobsTable = {
   /** Client's signed cap per resource unit (decimal base units); null for jobs from before the market. */
   max_price: Generated<string | null>;
   /** The job's worst-case cost reserved against the client's escrow at admission (decimal base units). */
-  worst_case: Generated<string | null>;
+  worst_case: Generated<
+    string | null
+  > /** The spec exactly as signed (canonical JSON); null for jobs from before it was kept. */;
+  signed_spec: Generated<string | null>;
 };
 
 export type TaskStatus = 'queued' | 'assigned' | 'completed' | 'failed' | 'cancelled';
@@ -264,6 +267,27 @@ export type CanaryAssignmentsTable = {
 };
 
 /** The commitment a provider signed (EIP-712 TaskCommitment) before revealing its output. */
+/** One secret audit seed per epoch (verification/auditSeeds.ts). */
+export type EpochSeedsTable = {
+  epoch: number;
+  /** 32 random bytes, hex; secret until revealed. */
+  seed: string;
+  /** sha256 of the seed (0x hex), published two epochs ahead. */
+  commitment: string;
+  /** The epoch whose evidence bundle revealed it; null while secret. */
+  revealed_in: number | null;
+};
+/** One audit draw of a task's primary execution. */
+export type AuditDrawsTable = {
+  task_id: string;
+  provider: string;
+  epoch: number;
+  /** JSON numbers, exactly as compared. */
+  rate: string;
+  draw: string;
+  audited: number;
+  other_online: number;
+};
 export type TaskCommitmentsTable = {
   assignment_id: string;
   task_id: string;
@@ -366,6 +390,8 @@ export type Database = {
   canary_tasks: CanaryTasksTable;
   canary_assignments: CanaryAssignmentsTable;
   task_commitments: TaskCommitmentsTable;
+  epoch_seeds: EpochSeedsTable;
+  audit_draws: AuditDrawsTable;
   sensor_devices: SensorDevicesTable;
   sensor_batches: SensorBatchesTable;
   sensor_readings: SensorReadingsTable;

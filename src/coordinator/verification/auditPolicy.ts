@@ -113,10 +113,13 @@ export class AdaptiveAuditPolicy {
     };
   }
 
-  /** Whether this provider's result for this task gets re-run on another provider. */
-  shouldAudit(provider: Hex, task: AuditTask): AuditDecision {
+  /**
+   * Whether this provider's result for this task gets re-run on another provider; `seed`, when
+   * given, replaces the policy's own (an epoch's committed seed, verification/auditSeeds.ts).
+   */
+  shouldAudit(provider: Hex, task: AuditTask, seed: string = this.seed): AuditDecision {
     const { rate, bound } = this.rateFor(provider, task);
-    const draw = hashUnit(this.seed, 'audit', provider.toLowerCase(), task.taskId);
+    const draw = hashUnit(seed, 'audit', provider.toLowerCase(), task.taskId);
     return { audit: draw < rate, rate, bound, draw };
   }
 }

@@ -202,7 +202,18 @@ export async function handleCanaryResult(
         taskId: canary.task_id,
         jobId: null,
         kind: 'canary',
-        evidence: f.evidence,
+        // The provider's own signed result goes with the fault: the evidence validators check.
+        evidence: {
+          ...f.evidence,
+          signedResult: {
+            assignmentId: msg.assignmentId,
+            taskId: msg.taskId,
+            outputCid: msg.outputCid,
+            usage: msg.usage,
+            issuedAt: msg.issuedAt,
+            signature: msg.signature,
+          },
+        },
       });
     }
   });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
+import type { VerificationPolicy } from '../verification/policy.ts';
 import { initFor, loadVerification, mayReveal, openVerification } from './openVerifications.ts';
 import { handleResult } from './results.ts';
 import { output, workFixture } from './workFixture.ts';
@@ -45,11 +46,15 @@ test('openVerification draws no audit for a `none` task, and prices it with the 
     const init = initFor(f.state, 't1', { kind: 'none' }, false);
     assert.equal(init.reward, f.state.econ.reward);
     assert.equal(init.stakeOf(P), f.state.econ.stake);
-    const { tv, audit } = openVerification(f.state, f.work, { task_id: 't1' }, P, { kind: 'none' });
+    const open = (taskId: string, policy: VerificationPolicy) =>
+      f.db
+        .transaction()
+        .execute((trx) => openVerification(f.state, f.work, trx, { task_id: taskId }, P, policy));
+    const { tv, audit } = await open('t1', { kind: 'none' });
     assert.equal(audit, false);
     assert.equal(f.state.verifications.get('t1'), tv);
     // An audit needs another provider online to run it: alone, none is drawn.
-    const alone = openVerification(f.state, f.work, { task_id: 't2' }, P, { kind: 'audit' });
+    const alone = await open('t2', { kind: 'audit' });
     assert.equal(alone.audit, false);
   } finally {
     await f.close();

@@ -10,6 +10,7 @@ import type { Hex } from 'viem';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
+import { epochSeed, recordAuditDraw } from '../verification/auditSeeds.ts';
 import type { VerificationPolicy } from '../verification/policy.ts';
 import { isTrusted } from '../verification/reputation.ts';
 import {
@@ -95,27 +96,44 @@ export async function saveVerification(
 
 /**
  * First result (v1) or commitment (v2) of an `audit` or `none` task: draw the audit now. An
- * audit is only drawn while another provider is online to run it.
+ * audit is only drawn while another provider is online to run it. With a market (epochs), the
+ * draw uses the epoch's committed seed and is recorded, so validators can recompute it once the
+ * seed is revealed (verification/auditSeeds.ts); without one, the process's secret seed.
  *
  * @example
- * const { tv, audit } = openVerification(state, deps, assignment, address, policyOfSpec(job.spec));
+ * const { tv, audit } = await openVerification(state, deps, trx, assignment, address, policyOfSpec(job.spec));
  */
-export function openVerification(
+export async function openVerification(
   s: WorkState,
   d: WorkDeps,
+  trx: Transaction<Database>,
   a: { task_id: string },
   address: string,
   policy: VerificationPolicy,
-): { tv: TaskVerification; audit: boolean } {
-  const audit =
-    policy.kind === 'audit' &&
-    d.audits.shouldAudit(address as Hex, {
-      taskId: a.task_id,
-      reward: s.econ.reward,
-      honestCost: s.econ.honestCost,
-      slashable: s.slashable,
-    }).audit &&
-    anotherProviderOnline(s, [address]);
+): Promise<{ tv: TaskVerification; audit: boolean }> {
+  let audit = false;
+  if (policy.kind === 'audit') {
+    const epoch = d.market ? await d.market.currentEpoch(trx) : undefined;
+    const seed = epoch === undefined ? undefined : await epochSeed(trx, epoch);
+    const decision = d.audits.shouldAudit(
+      address as Hex,
+      { taskId: a.task_id, reward: s.econ.reward, honestCost: s.econ.honestCost, slashable: s.slashable },
+      seed,
+    );
+    const otherOnline = anotherProviderOnline(s, [address]);
+    audit = decision.audit && otherOnline;
+    if (epoch !== undefined) {
+      await recordAuditDraw(trx, {
+        taskId: a.task_id,
+        provider: address,
+        epoch,
+        rate: decision.rate,
+        draw: decision.draw,
+        audited: audit,
+        otherOnline,
+      });
+    }
+  }
   const tv = new TaskVerification(initFor(s, a.task_id, policy, audit));
   tv.assign(address as Hex, 'primary', isTrusted(reputationOf(s, d.now, address)));
   s.verifications.set(a.task_id, tv);

@@ -170,7 +170,9 @@ export async function handleResult(
         at: t,
       });
       const policy = policyOfSpec(job.spec);
-      const opened = existing ? { tv: existing, audit: false } : openVerification(s, d, a, address, policy);
+      const opened = existing
+        ? { tv: existing, audit: false }
+        : await openVerification(s, d, trx, a, address, policy);
       const tv = opened.tv;
       let outputs = s.outputsOf.get(a.task_id);
       if (!outputs) {
@@ -292,7 +294,9 @@ export async function handleCommit(
         throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} has no job`);
       }
       const policy = policyOfSpec(job.spec);
-      const opened = existing ? { tv: existing, audit: false } : openVerification(s, d, a, address, policy);
+      const opened = existing
+        ? { tv: existing, audit: false }
+        : await openVerification(s, d, trx, a, address, policy);
       if (!(await priorCommitment(d, trx, msg))) {
         await store(trx, a.task_id);
         opened.tv.commit(address, msg.commitment as Hex);

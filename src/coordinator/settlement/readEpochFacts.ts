@@ -1,0 +1,184 @@
+/**
+ * Reads an epoch's signed facts (epochFacts.ts) from the store, inside the closing transaction:
+ * the entries the epoch accrued before closing with what justifies each, and the pending slashes
+ * with the slashed providers' signed statements. Order follows the ledger (entry id) and the slash
+ * ids, so the bundle is the same whoever reads it.
+ */
+import type { Transaction } from 'kysely';
+import type { Address, Hex } from 'viem';
+import type { Usage } from '../../protocol/schemas.ts';
+import type { Database } from '../store/schema.ts';
+import { readAuditFacts } from '../verification/auditSeeds.ts';
+import type { ChargeFact, EntryFact, EpochFacts, JobFact, SignedStatement, SlashFact } from './epochFacts.ts';
+
+type StoredResult = { usage: Usage; issuedAt: number; signature: Hex };
+
+/**
+ * The facts of `epoch` and of the slash requests `slashIds` it settles.
+ *
+ * @example
+ * const facts = await readEpochFacts(trx, { epoch: 4, slashIds: [7, 8], jobDomain });
+ */
+export async function readEpochFacts(
+  trx: Transaction<Database>,
+  args: { epoch: number; slashIds: number[]; jobDomain: EpochFacts['jobDomain'] },
+): Promise<EpochFacts> {
+  const entries = await trx
+    .selectFrom('ledger_entries')
+    .select(['id', 'ref', 'kind', 'job_id', 'memo'])
+    .where('epoch', '=', args.epoch)
+    .orderBy('id')
+    .execute();
+  const postings = new Map<number, { account: string; amount: string }[]>();
+  if (entries.length > 0) {
+    const rows = await trx
+      .selectFrom('ledger_postings as p')
+      .innerJoin('ledger_entries as e', 'e.id', 'p.entry_id')
+      .select(['p.entry_id', 'p.account', 'p.amount'])
+      .where('e.epoch', '=', args.epoch)
+      .orderBy('p.id')
+      .execute();
+    for (const r of rows) {
+      const list = postings.get(r.entry_id) ?? [];
+      list.push({ account: r.account, amount: r.amount });
+      postings.set(r.entry_id, list);
+    }
+  }
+  const charges: ChargeFact[] = [];
+  const other: EntryFact[] = [];
+  const jobIds = new Set<string>();
+  for (const e of entries) {
+    if (e.kind !== 'charge') {
+      other.push({ ref: e.ref, kind: e.kind, postings: postings.get(e.id) ?? [] });
+      continue;
+    }
+    const assignmentId = e.ref.slice('exec:'.length) as Hex;
+    const memo = JSON.parse(e.memo) as {
+      taskId: Hex;
+      provider: Address;
+      class: string;
+      unitsMilli: string;
+      unitPrice: string;
+    };
+    const exec = await trx
+      .selectFrom('task_executions')
+      .select(['output_cid', 'result'])
+      .where('assignment_id', '=', assignmentId)
+      .executeTakeFirst();
+    const result = exec ? (JSON.parse(exec.result) as StoredResult) : null;
+    const ps = postings.get(e.id) ?? [];
+    const amount = (prefix: string) => ps.find((p) => p.account.startsWith(prefix))?.amount ?? '0';
+    jobIds.add(e.job_id ?? '');
+    charges.push({
+      ref: e.ref,
+      jobId: (e.job_id ?? '') as Hex,
+      taskId: memo.taskId,
+      assignmentId,
+      provider: memo.provider,
+      class: memo.class,
+      unitsMilli: memo.unitsMilli,
+      unitPrice: memo.unitPrice,
+      charge: amount('client:'),
+      fee: (-BigInt(amount('protocol:fees'))).toString(),
+      providerAmount: (-BigInt(amount('provider:'))).toString(),
+      result: {
+        outputCid: exec?.output_cid ?? '',
+        usage: result?.usage ?? { wallMs: 0, cpuMs: 0, peakRssBytes: 0 },
+        issuedAt: result?.issuedAt ?? 0,
+        signature: result?.signature ?? '0x',
+      },
+    });
+  }
+  const jobs: JobFact[] = [];
+  for (const id of [...jobIds].sort()) {
+    const j = await trx
+      .selectFrom('jobs')
+      .select(['id', 'client', 'signed_spec', 'nonce', 'max_price', 'issued_at', 'signature'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!j) continue; // the validator disputes a charge whose job is missing
+    jobs.push({
+      jobId: j.id as Hex,
+      client: j.client as Address,
+      spec: j.signed_spec === null ? null : JSON.parse(j.signed_spec),
+      nonce: j.nonce,
+      maxPricePerUnit: j.max_price ?? '0',
+      issuedAt: j.issued_at,
+      signature: j.signature as Hex,
+    });
+  }
+  const slashes: SlashFact[] = [];
+  for (const id of args.slashIds) {
+    const s = await trx
+      .selectFrom('slashes')
+      .select(['id', 'task_id', 'provider', 'amount', 'evidence'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!s) continue;
+    const evidence = JSON.parse(s.evidence) as {
+      kind?: string;
+      signedResult?: Omit<SignedStatement, 'type'>;
+    };
+    const signed = await signedStatements(trx, s.task_id, s.provider);
+    // A canary miss keeps the signed result in its evidence (canary results are no task execution).
+    if (evidence.signedResult)
+      signed.push({ type: 'TaskResult', ...evidence.signedResult } as SignedStatement);
+    slashes.push({
+      id: s.id,
+      provider: s.provider,
+      taskId: s.task_id,
+      amount: s.amount,
+      kind: evidence.kind ?? 'unknown',
+      evidence,
+      signed,
+    });
+  }
+  const audits = await readAuditFacts(trx, args.epoch);
+  return { jobDomain: args.jobDomain, jobs, charges, entries: other, slashes, audits };
+}
+
+/** What `provider` signed about `taskId`: its commitments and its results, oldest first. */
+async function signedStatements(
+  trx: Transaction<Database>,
+  taskId: string,
+  provider: string,
+): Promise<SignedStatement[]> {
+  const out: SignedStatement[] = [];
+  const commits = await trx
+    .selectFrom('task_commitments')
+    .select(['assignment_id', 'commitment', 'issued_at', 'signature'])
+    .where('task_id', '=', taskId)
+    .where('provider', '=', provider.toLowerCase())
+    .orderBy('created_at')
+    .execute();
+  for (const c of commits) {
+    out.push({
+      type: 'TaskCommitment',
+      assignmentId: c.assignment_id as Hex,
+      taskId: taskId as Hex,
+      commitment: c.commitment as Hex,
+      issuedAt: c.issued_at,
+      signature: c.signature as Hex,
+    });
+  }
+  const results = await trx
+    .selectFrom('task_executions')
+    .select(['assignment_id', 'output_cid', 'result'])
+    .where('task_id', '=', taskId)
+    .where('provider', '=', provider.toLowerCase())
+    .orderBy('created_at')
+    .execute();
+  for (const r of results) {
+    const stored = JSON.parse(r.result) as StoredResult;
+    out.push({
+      type: 'TaskResult',
+      assignmentId: r.assignment_id as Hex,
+      taskId: taskId as Hex,
+      outputCid: r.output_cid,
+      usage: stored.usage,
+      issuedAt: stored.issuedAt,
+      signature: stored.signature,
+    });
+  }
+  return out;
+}

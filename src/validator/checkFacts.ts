@@ -1,0 +1,270 @@
+/**
+ * A validator's check of an epoch's signed facts (docs/validators.md, "Facts"): every job charged
+ * was signed by its client, every charged execution was signed by its provider and is priced by
+ * the market's own pure function within the client's signed cap, no execution is charged twice or
+ * beyond what the job's policy pays for, the postings add up to exactly the balances the epoch
+ * settles, and every slash names a provider that signed a statement about the slashed task.
+ * The first fact that fails is returned, named so a dispute points at it.
+ */
+import { sha256 } from '@noble/hashes/sha2';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils';
+import type { Address, Hex } from 'viem';
+import { bigMin } from '../coordinator/market/bigMath.ts';
+import { PROTOCOL_FEE_BPS } from '../coordinator/market/constants.ts';
+import { billedUnitsMilli, paidExecutionsPerTask } from '../coordinator/market/priceExecution.ts';
+import type { EpochInputs } from '../coordinator/settlement/epochComputation.ts';
+import {
+  chargePostings,
+  type EpochFacts,
+  type SignedStatement,
+} from '../coordinator/settlement/epochFacts.ts';
+import { DEFAULT_AUDIT_PARAMS } from '../coordinator/verification/constants.ts';
+import { policyOfSpec } from '../coordinator/verification/policy.ts';
+import { hashCanonical } from '../protocol/canonicalJson.ts';
+import { type PlexusDomainRef, plexusMessageHash, verifyPlexusMessage } from '../protocol/eip712.ts';
+import { cidToBytes32 } from '../protocol/ids.ts';
+import { hashUnit } from '../protocol/rng.ts';
+import { type JobSpec, jobSpecSchema } from '../protocol/schemas.ts';
+
+/**
+ * The first fact that does not hold: its name, what the evidence says, what it should say.
+ *
+ * @example
+ * const bad: FactDispute = { fact: 'charge[exec:0x…].signature', claimed: '0x…', recomputed: 'signed by 0xab…' };
+ */
+export type FactDispute = { fact: string; claimed: string; recomputed: string };
+
+async function signedBy(check: () => Promise<void>): Promise<string | null> {
+  try {
+    await check();
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/** Checks one provider statement's signature (any age: freshness was checked when it arrived). */
+function verifyStatement(chainId: number, provider: Address, s: SignedStatement): Promise<string | null> {
+  const nowSec = s.issuedAt;
+  if (s.type === 'TaskCommitment') {
+    return signedBy(() =>
+      verifyPlexusMessage({
+        chainId,
+        primaryType: 'TaskCommitment',
+        message: {
+          provider,
+          assignmentId: s.assignmentId,
+          taskId: s.taskId,
+          commitment: s.commitment,
+          issuedAt: BigInt(s.issuedAt),
+        },
+        signature: s.signature,
+        expectedSigner: provider,
+        nowSec,
+      }),
+    );
+  }
+  return signedBy(() =>
+    verifyPlexusMessage({
+      chainId,
+      primaryType: 'TaskResult',
+      message: {
+        provider,
+        assignmentId: s.assignmentId,
+        taskId: s.taskId,
+        outputCid: cidToBytes32(s.outputCid),
+        wallMs: BigInt(s.usage.wallMs),
+        cpuMs: BigInt(s.usage.cpuMs),
+        peakRssBytes: BigInt(s.usage.peakRssBytes),
+        issuedAt: BigInt(s.issuedAt),
+      },
+      signature: s.signature,
+      expectedSigner: provider,
+      nowSec,
+    }),
+  );
+}
+
+/**
+ * Checks `facts` against the epoch's `inputs`; null when every fact holds. `commitmentOf` gives
+ * the seed commitment an earlier bundle published for an epoch (undefined: this validator did not
+ * see it, and that seed's draws are checked against the seed as revealed).
+ *
+ * @example
+ * const dispute = await checkFacts(bundle.facts, bundle.inputs, bundle.chainId, (e) => seen.get(e));
+ * if (dispute) refuse(dispute);
+ */
+export async function checkFacts(
+  facts: EpochFacts,
+  inputs: EpochInputs,
+  chainId: number,
+  commitmentOf: (epoch: number) => Hex | undefined = () => undefined,
+): Promise<FactDispute | null> {
+  const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
+    fact,
+    claimed: String(claimed),
+    recomputed: String(recomputed),
+  });
+  const domain: PlexusDomainRef =
+    facts.jobDomain.verifyingContract === null
+      ? facts.jobDomain.chainId
+      : { chainId: facts.jobDomain.chainId, verifyingContract: facts.jobDomain.verifyingContract };
+
+  // Jobs: the client signed exactly this spec, nonce and cap, and the job id is that signature's hash.
+  const jobs = new Map<string, { client: Address; spec: JobSpec; maxPrice: bigint }>();
+  for (const j of facts.jobs) {
+    const name = `job[${j.jobId}]`;
+    if (j.spec === null) return bad(`${name}.spec`, 'not kept', 'the spec the client signed');
+    const message = {
+      client: j.client,
+      specHash: hashCanonical(j.spec),
+      nonce: BigInt(j.nonce),
+      maxPricePerUnit: BigInt(j.maxPricePerUnit),
+      issuedAt: BigInt(j.issuedAt),
+    };
+    const err = await signedBy(() =>
+      verifyPlexusMessage({
+        chainId: domain,
+        primaryType: 'JobSubmission',
+        message,
+        signature: j.signature,
+        expectedSigner: j.client,
+        nowSec: j.issuedAt,
+      }),
+    );
+    if (err) return bad(`${name}.signature`, err, `signed by ${j.client}`);
+    const id = plexusMessageHash(domain, 'JobSubmission', message);
+    if (id !== j.jobId) return bad(`${name}.id`, j.jobId, id);
+    const spec = jobSpecSchema.safeParse(j.spec);
+    if (!spec.success) return bad(`${name}.spec`, 'invalid spec', 'a valid job spec');
+    jobs.set(j.jobId, { client: j.client, spec: spec.data, maxPrice: BigInt(j.maxPricePerUnit) });
+  }
+
+  // Charges: signed by the provider, priced by the market's function, each execution once.
+  const prices = new Map(inputs.prices.map((p) => [p.class, p.basePrice]));
+  const balances = new Map<string, bigint>();
+  const add = (account: string, amount: bigint) =>
+    balances.set(account, (balances.get(account) ?? 0n) + amount);
+  const refs = new Set<string>();
+  const perTask = new Map<string, number>();
+  for (const c of facts.charges) {
+    const name = `charge[${c.ref}]`;
+    if (c.ref !== `exec:${c.assignmentId}` || refs.has(c.ref))
+      return bad(`${name}.ref`, c.ref, 'one entry per execution');
+    refs.add(c.ref);
+    const job = jobs.get(c.jobId);
+    if (!job) return bad(`${name}.job`, c.jobId, 'a job signed by its client');
+    const statement: SignedStatement = {
+      type: 'TaskResult',
+      assignmentId: c.assignmentId,
+      taskId: c.taskId,
+      ...c.result,
+    };
+    const err = await verifyStatement(chainId, c.provider, statement);
+    if (err) return bad(`${name}.signature`, err, `signed by ${c.provider}`);
+    const n = (perTask.get(c.taskId) ?? 0) + 1;
+    perTask.set(c.taskId, n);
+    const limit = paidExecutionsPerTask(policyOfSpec(job.spec));
+    if (n > limit) return bad(`${name}.executions`, n, `at most ${limit} paid executions per task`);
+    if (!job.spec.resources.gpu && c.class !== 'cpu') return bad(`${name}.class`, c.class, 'cpu');
+    const units = billedUnitsMilli(c.class, c.result.usage, job.spec.taskTimeoutSec);
+    if (BigInt(c.unitsMilli) !== units) return bad(`${name}.unitsMilli`, c.unitsMilli, units);
+    const base = prices.get(c.class);
+    if (base === undefined) return bad(`${name}.class`, c.class, 'a priced resource class');
+    const unitPrice = BigInt(c.unitPrice);
+    const floor = bigMin(base, job.maxPrice);
+    if (unitPrice > job.maxPrice || unitPrice < floor)
+      return bad(`${name}.unitPrice`, c.unitPrice, `between ${floor} and the client's cap ${job.maxPrice}`);
+    const charge = (units * unitPrice) / 1000n;
+    const fee = (charge * PROTOCOL_FEE_BPS) / 10_000n;
+    if (BigInt(c.charge) !== charge) return bad(`${name}.charge`, c.charge, charge);
+    if (BigInt(c.fee) !== fee) return bad(`${name}.fee`, c.fee, fee);
+    if (BigInt(c.providerAmount) !== charge - fee)
+      return bad(`${name}.providerAmount`, c.providerAmount, charge - fee);
+    for (const p of chargePostings(c, job.client)) add(p.account, p.amount);
+  }
+  for (const e of facts.entries) {
+    const name = `entry[${e.ref}]`;
+    if (e.kind !== 'dataset-charge') return bad(`${name}.kind`, e.kind, 'a charge or a dataset sale');
+    if (refs.has(e.ref)) return bad(`${name}.ref`, e.ref, 'one entry per fact');
+    refs.add(e.ref);
+    const sum = e.postings.reduce((a, p) => a + BigInt(p.amount), 0n);
+    if (sum !== 0n) return bad(`${name}.postings`, sum, 0n);
+    for (const p of e.postings) add(p.account, BigInt(p.amount));
+  }
+  // The balances the epoch settles are exactly what these facts add up to, account by account:
+  // providers first, then clients, then the protocol's, so a dispute names whose money moved.
+  const settled = new Map(inputs.epochBalances.map((b) => [b.account, b.balance]));
+  const rank = (a: string) => (a.startsWith('provider:') ? 0 : a.startsWith('client:') ? 1 : 2);
+  const all = [...new Set([...balances.keys(), ...settled.keys()])].sort(
+    (a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0),
+  );
+  for (const account of all) {
+    const claimed = settled.get(account) ?? 0n;
+    const recomputed = balances.get(account) ?? 0n;
+    if (claimed !== recomputed) return bad(`balance[${account}]`, claimed, recomputed);
+  }
+
+  // Slashes: each pending request has its evidence, and the provider signed something about the task.
+  if (facts.slashes.length !== inputs.slashRequests.length)
+    return bad(
+      'slashes',
+      facts.slashes.length,
+      `${inputs.slashRequests.length} slash requests with evidence`,
+    );
+  for (const [i, r] of inputs.slashRequests.entries()) {
+    const s = facts.slashes[i]!;
+    const name = `slash[${r.id}]`;
+    if (
+      s.id !== r.id ||
+      s.provider.toLowerCase() !== r.provider.toLowerCase() ||
+      BigInt(s.amount) !== r.amount
+    )
+      return bad(name, `${s.id} ${s.provider} ${s.amount}`, `${r.id} ${r.provider} ${r.amount}`);
+    if (s.kind === 'capability') continue; // a wrong capability answer: checked from its own evidence
+    const own = s.signed.filter((x) => x.taskId.toLowerCase() === s.taskId.toLowerCase());
+    if (own.length === 0)
+      return bad(`${name}.evidence`, 'no signed statement', `a statement signed by ${s.provider}`);
+    for (const x of own) {
+      const err = await verifyStatement(chainId, s.provider as Address, x);
+      if (err) return bad(`${name}.signature`, err, `signed by ${s.provider}`);
+    }
+  }
+  return checkAudits(facts, commitmentOf);
+}
+
+/**
+ * Audit draws (verification/auditSeeds.ts): each revealed seed opens its commitment, each draw is
+ * the seed's hash for its provider and task, no rate is under the network's floor, and a task was
+ * audited exactly when its draw fell under its rate with another provider online.
+ */
+function checkAudits(
+  facts: EpochFacts,
+  commitmentOf: (epoch: number) => Hex | undefined,
+): FactDispute | null {
+  const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
+    fact,
+    claimed: String(claimed),
+    recomputed: String(recomputed),
+  });
+  const c = facts.audits.commitment;
+  if (!/^0x[0-9a-f]{64}$/.test(c.commitment)) return bad('audits.commitment', c.commitment, 'a sha256');
+  for (const r of facts.audits.reveals) {
+    if (!/^[0-9a-f]{64}$/.test(r.seed)) return bad(`audits.seed[${r.epoch}]`, r.seed, '32 bytes of hex');
+    const opened = `0x${bytesToHex(sha256(hexToBytes(r.seed)))}`;
+    const committed = commitmentOf(r.epoch);
+    if (committed !== undefined && committed !== opened)
+      return bad(`audits.seed[${r.epoch}]`, opened, committed);
+    for (const d of r.draws) {
+      const name = `audit[${d.taskId}:${d.provider}]`;
+      if (d.epoch !== r.epoch) return bad(`${name}.epoch`, d.epoch, r.epoch);
+      const draw = hashUnit(r.seed, 'audit', d.provider.toLowerCase(), d.taskId);
+      if (draw !== d.draw) return bad(`${name}.draw`, d.draw, draw);
+      if (!(d.rate >= DEFAULT_AUDIT_PARAMS.floor && d.rate <= 1))
+        return bad(`${name}.rate`, d.rate, `between the floor ${DEFAULT_AUDIT_PARAMS.floor} and 1`);
+      const due = draw < d.rate && d.otherOnline;
+      if (due !== d.audited) return bad(`${name}.audited`, d.audited, due);
+    }
+  }
+  return null;
+}
