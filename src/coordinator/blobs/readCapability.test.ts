@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
+import { fuzzRuns } from '../../protocol/fuzzRuns.ts';
 import { createReadCapabilities } from './readCapability.ts';
 
 const provider = `0x${'ab'.repeat(20)}`;
@@ -25,4 +27,25 @@ test("another coordinator's key, a changed field or a malformed token is refused
   assert.equal(caps.check(token.replace('0xabab', '0xabac')), undefined, 'another provider');
   for (const bad of ['', 'cap1.', `${token}x`, token.replace('cap1.', 'cap2.'), `0x${'11'.repeat(65)}`])
     assert.equal(caps.check(bad), undefined, bad);
+});
+
+test('fuzz: any header text is refused or names a token this key minted, never thrown on', () => {
+  const caps = createReadCapabilities();
+  const token = caps.mint(provider, assignment, 60_000);
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.string({ maxLength: 300 }),
+        // A minted token with one character replaced: never accepted unless unchanged.
+        fc
+          .tuple(fc.nat(token.length - 1), fc.string({ minLength: 1, maxLength: 1 }))
+          .map(([i, ch]) => token.slice(0, i) + ch + token.slice(i + 1)),
+      ),
+      (text) => {
+        const got = caps.check(text);
+        assert.ok(got === undefined || text === token, text);
+      },
+    ),
+    fuzzRuns(),
+  );
 });
