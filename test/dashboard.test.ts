@@ -13,13 +13,11 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import type { LocalAccount } from 'viem';
 import { createClient, type PlexusClient } from '../src/client/createClient.ts';
 import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD, type Devnet, startDevnet } from '../src/devnet/startDevnet.ts';
 import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
-import { BLOB_AUTH_HEADER, signBlobAuth } from '../src/protocol/eip712.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import type { JobVerification } from '../src/protocol/schemas.ts';
 import { exactPlx, plx } from '../web/src/settlement.ts';
@@ -39,8 +37,6 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
   let net: Devnet;
   let browser: Browser;
   let client: PlexusClient;
-  /** The devnet client's key: job data is private to it, so it signs the output download. */
-  let clientKey: LocalAccount;
   let model: string;
   let dir: string;
   let cleanup: () => Promise<void>;
@@ -81,7 +77,6 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     const account = await loadOrCreateKeystore(join(dir, 'client', 'key.json'), DEVNET_PASSWORD, {
       logger: quiet,
     });
-    clientKey = account;
     client = createClient({ url: net.coordinatorUrl, account });
     model = (await client.uploadFile(ppocrDetectionModelPath())).cid;
     browser = await chromium.launch({
@@ -162,17 +157,19 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       .waitFor({ timeout: 90_000 });
     assert.equal(await page.locator('[data-testid="job-policy"]').textContent(), 'redundant (k=2)');
     await page.locator('table[data-table="tasks"] tbody tr').nth(1).waitFor();
-    const outputs = page.locator('table[data-table="tasks"] tbody td:nth-child(6) a');
-    assert.equal(await outputs.count(), 2, 'each task links its output');
-    const href = await outputs.first().getAttribute('href');
-    assert.ok(href);
-    const outputCid = new URL(href, url).pathname.split('/').pop()!;
-    const { chainId } = await client.health();
-    const blob = await fetch(new URL(href, url), {
-      headers: { [BLOB_AUTH_HEADER]: await signBlobAuth(clientKey, chainId, { cid: outputCid }) },
-    });
-    assert.equal(blob.status, 200, 'the output link downloads the blob');
-    assert.ok((await blob.arrayBuffer()).byteLength > 0);
+    // A private job (the default): the explorer shows each output's cid, never a download link.
+    const outputs = page.locator('table[data-table="tasks"] tbody td:nth-child(6) [data-cid]');
+    assert.equal(await outputs.count(), 2, 'each task shows its output cid');
+    assert.equal(
+      await page.locator('[data-view="job"] a[href*="/v1/blobs/"]').count(),
+      0,
+      "no link to a private job's model, inputs or outputs",
+    );
+    const outputCid = await outputs.first().getAttribute('data-cid');
+    assert.ok(outputCid);
+    // Its client downloads the output by that cid (the SDK signs the read); nobody else can.
+    assert.equal((await fetch(`${url}/v1/blobs/${outputCid}`)).status, 401);
+    assert.ok((await client.downloadBlob(outputCid)).byteLength > 0);
     assert.ok(
       (await page.locator('table[data-table="assignments"] tbody tr').count()) >= 4,
       'two replicas per task',

@@ -39,10 +39,18 @@ import { explorerRoutes } from './api/explorerRoutes.ts';
 import { jobRoutes } from './api/jobRoutes.ts';
 import { marketRoutes } from './api/marketRoutes.ts';
 import { providerRoutes } from './api/providerRoutes.ts';
+import {
+  DEFAULT_REQUEST_DEADLINES,
+  httpServerOptions,
+  installRequestDeadlines,
+  requestTimeoutMs,
+} from './api/requestDeadlines.ts';
 import { sensorRoutes } from './api/sensorRoutes.ts';
 import { createBlobAccess, DEFAULT_BLOB_QUOTA } from './blobs/blobAccess.ts';
 import { createBlobCollector, DEFAULT_BLOB_GRACE_MS } from './blobs/collectBlobs.ts';
 import { createBlobStore } from './blobs/createBlobStore.ts';
+import { createReadCapabilities } from './blobs/readCapability.ts';
+import { createValidatorReads } from './blobs/validatorReads.ts';
 import { createEventLog } from './events/createEventLog.ts';
 import { createJobSubmitter } from './jobs/submitJob.ts';
 import { CPU_CLASS, DEFAULT_EMISSION_PER_EPOCH } from './market/constants.ts';
@@ -158,6 +166,12 @@ export const coordinatorConfigSchema = z.strictObject({
     .int()
     .min(50)
     .default(10 * 60_000),
+  /** Most time for a request's headers (slow requests: api/requestDeadlines.ts). */
+  headersTimeoutMs: z.int().min(100).max(600_000).default(DEFAULT_REQUEST_DEADLINES.headersTimeoutMs),
+  /** Time a request body gets on top of its declared length at `minRequestBytesPerSec`. */
+  requestGraceMs: z.int().min(100).max(600_000).default(DEFAULT_REQUEST_DEADLINES.graceMs),
+  /** The slowest request body served in full (PLX_REQUEST_TIMEOUT below it). */
+  minRequestBytesPerSec: z.int().min(1024).default(DEFAULT_REQUEST_DEADLINES.minBytesPerSec),
 });
 export type CoordinatorConfig = z.input<typeof coordinatorConfigSchema>;
 
@@ -333,9 +347,17 @@ export async function startCoordinator(
       }
     : undefined;
 
+  // Slow requests (slowloris) are bounded by their size at a minimum rate: docs/security.md.
+  const deadlines = {
+    headersTimeoutMs: config.headersTimeoutMs,
+    graceMs: config.requestGraceMs,
+    minBytesPerSec: config.minRequestBytesPerSec,
+    maxBodyBytes: Math.max(config.maxBlobBytes, MAX_JSON_BODY_BYTES),
+  };
   const app = Fastify({
     bodyLimit: MAX_JSON_BODY_BYTES,
-    requestTimeout: 10 * 60_000,
+    http: httpServerOptions(deadlines),
+    requestTimeout: requestTimeoutMs(deadlines),
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
     // Route ids are random so they never leak the order of requests.
@@ -349,6 +371,7 @@ export async function startCoordinator(
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app, log, metrics);
+  installRequestDeadlines(app, deadlines);
   await app.register(fastifySwagger, {
     openapi: {
       info: {
@@ -371,7 +394,9 @@ export async function startCoordinator(
   });
   await app.register(fastifyWebsocket, { options: { maxPayload: MAX_WS_MESSAGE_BYTES } });
   // Uploads are signed and under quota, reads need a right (docs/security.md, "Who can read what").
+  const readTokens = createReadCapabilities();
   const blobAccess = createBlobAccess({
+    readTokens,
     sqlite: store.sqlite,
     db,
     chainId: config.chainId,
@@ -382,6 +407,8 @@ export async function startCoordinator(
           // Not yet read (the read follows the session's start): trusted until it says 0, so a
           // capability answer right after `welcome` is not refused.
           isStaked: (a: string) => (market.stakeOf(a) ?? 1n) > 0n,
+          // Validators read exactly the blobs the epochs they check refer to (docs/validators.md).
+          canRead: createValidatorReads({ sqlite: store.sqlite, validators: () => chain.validatorSet }),
         }
       : {}),
   });
@@ -396,6 +423,7 @@ export async function startCoordinator(
       metrics,
       chain: chain?.writer,
       stakeOf: (a) => market.stakeOf(a),
+      readTokens,
     }),
   );
   await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));

@@ -12,6 +12,10 @@ export const errorCodes = {
   PLX_PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit.' },
   PLX_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not accepted here.' },
   PLX_RATE_LIMITED: { status: 429, message: 'Too many requests; slow down.' },
+  PLX_REQUEST_TIMEOUT: {
+    status: 408,
+    message: 'The request body did not arrive in time (slower than the minimum rate).',
+  },
   // --- identity and signed messages ---
   PLX_BAD_SIGNATURE: { status: 401, message: 'The signature does not check out for the claimed signer.' },
   PLX_STALE_MESSAGE: { status: 401, message: 'The signed message is too old or from the future.' },

@@ -252,6 +252,12 @@ export type CoordinatorMessage =
       input: string;
       gpu: boolean;
       timeoutMs: number;
+      /**
+       * Lets the provider read this task's model and input while it holds the lease, sent as
+       * `x-plexus-auth` instead of a per-read signature (docs/security.md). Absent from an older
+       * coordinator: the agent signs its reads.
+       */
+      readToken?: string;
     }
   | { type: 'cancel'; assignmentId: `0x${string}`; reason: string }
   /** Protocol v2: every execution of the round has committed; upload the output and reveal. */

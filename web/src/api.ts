@@ -98,7 +98,15 @@ export async function getOptional<T>(path: string, parse: (json: unknown) => T):
   }
 }
 
-/** URL of a blob download (inputs, outputs, models) by content id. */
-export function blobUrl(cid: string): string {
+/**
+ * URL of a blob download (inputs, outputs, models) by content id, only for a job that opted into
+ * public data: a private job's data is readable only by its client and its leased providers
+ * (signed requests the explorer cannot make), so the explorer offers no link to it
+ * (docs/security.md, "Who can read what").
+ *
+ * @example blobUrlOf({ public: true }, cid) // 'http://…/v1/blobs/ab…'; undefined for a private job
+ */
+export function blobUrlOf(spec: { public?: unknown }, cid: string): string | undefined {
+  if (spec.public !== true) return undefined;
   return new URL(`./v1/blobs/${encodeURIComponent(cid)}`, document.baseURI).href;
 }

@@ -18,6 +18,7 @@ import {
   type HardwareClaim,
   providerMessageSchema,
 } from '../../protocol/schemas.ts';
+import type { ReadCapabilities } from '../blobs/readCapability.ts';
 import { accounts } from '../ledger/accounts.ts';
 import { readBalances } from '../ledger/readBalances.ts';
 import type { Metrics } from '../metrics.ts';
@@ -70,6 +71,8 @@ export function providerRoutes(deps: {
   chain?: PlexusReader | undefined;
   /** The stake last read from the chain (the market refreshes it on connect and every 10 s). */
   stakeOf?: (address: string) => bigint | undefined;
+  /** Mints the lease token each assignment carries (the agent reads the task's blobs with it). */
+  readTokens?: ReadCapabilities;
 }) {
   const { db, loop, chainId, log, metrics } = deps;
   return async (app: FastifyInstance) => {
@@ -106,7 +109,12 @@ export function providerRoutes(deps: {
           tcp.cork();
           setImmediate(uncork);
         }
-        socket.send(JSON.stringify(msg));
+        // An assignment carries its lease's read token: the agent signs nothing to fetch the task.
+        const out =
+          msg.type === 'assign' && link && deps.readTokens
+            ? { ...msg, readToken: deps.readTokens.mint(link.address, msg.assignmentId, msg.timeoutMs) }
+            : msg;
+        socket.send(JSON.stringify(out));
         return true;
       };
       const strike = () => {

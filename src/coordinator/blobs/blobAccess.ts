@@ -8,6 +8,7 @@ import type { Address, Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { parseBlobAuth, verifyPlexusMessage } from '../../protocol/eip712.ts';
 import type { Database } from '../store/schema.ts';
+import { READ_TOKEN_PREFIX, type ReadCapabilities } from './readCapability.ts';
 
 /** Per-account blob quota: bytes and number of blobs an account may keep stored. */
 export type BlobQuota = { bytes: number; count: number };
@@ -31,9 +32,9 @@ export type BlobAccess = {
   /**
    * Checks that the request may read blob `cid`: anyone for data of a public job; otherwise a
    * signed `BlobRead` by the uploader, by the client of the job whose accepted output it is, by a
-   * provider holding a lease on a task that needs it (job or canary), or by an account the
-   * `canRead` hook admits (validators, a later issue). PLX_AUTH_REQUIRED without a signature,
-   * PLX_BLOB_FORBIDDEN when the signer has no right.
+   * provider holding a lease on a task that needs it (job or canary; or the lease token of that
+   * assignment instead of a signature), or by an account the `canRead` hook admits (validators).
+   * PLX_AUTH_REQUIRED without a signature, PLX_BLOB_FORBIDDEN when the signer has no right.
    */
   authorizeRead(header: string | undefined, cid: string): Promise<void>;
 };
@@ -62,6 +63,8 @@ export function createBlobAccess(deps: {
    * validator re-checking an epoch's sampled tasks). Absent: nobody beyond the rules above.
    */
   canRead?: (account: string, cid: string) => boolean | Promise<boolean>;
+  /** Lease tokens the coordinator hands providers with each assignment (readCapability.ts). */
+  readTokens?: ReadCapabilities;
   now?: () => number;
 }): BlobAccess {
   const { sqlite } = deps;
@@ -112,6 +115,19 @@ export function createBlobAccess(deps: {
        UNION ALL
        SELECT 1 FROM canary_assignments ca JOIN canary_tasks ct ON ct.id = ca.canary_id
         WHERE ca.provider = :account AND ca.status = 'leased' AND (ct.model = :cid OR ct.input_cid = :cid)
+       LIMIT 1`,
+    )
+    .pluck();
+  // The same right as `leased`, for the one assignment a lease token names.
+  const leaseOf = sqlite
+    .prepare(
+      `SELECT 1 FROM assignments a JOIN tasks t ON t.id = a.task_id JOIN jobs j ON j.id = a.job_id
+        WHERE a.id = :id AND a.provider = :account AND a.status = 'leased'
+          AND (t.input_cid = :cid OR json_extract(j.spec, '$.model') = :cid) AND ${clientsBlob}
+       UNION ALL
+       SELECT 1 FROM canary_assignments ca JOIN canary_tasks ct ON ct.id = ca.canary_id
+        WHERE ca.id = :id AND ca.provider = :account AND ca.status = 'leased'
+          AND (ct.model = :cid OR ct.input_cid = :cid)
        LIMIT 1`,
     )
     .pluck();
@@ -205,6 +221,16 @@ export function createBlobAccess(deps: {
     },
     async authorizeRead(header, cid) {
       if (publicBlob.get({ cid }) !== undefined) return;
+      if (header?.startsWith(READ_TOKEN_PREFIX)) {
+        // A lease token: no signature to recover, one HMAC and one indexed lookup.
+        const cap = deps.readTokens?.check(header);
+        if (cap && leaseOf.get({ cid, id: cap.assignmentId, account: cap.provider }) !== undefined) return;
+        throw new PlexusError(
+          'PLX_BLOB_FORBIDDEN',
+          `the lease token does not open blob ${cid} (forged, expired, or its lease ended)`,
+          { details: { cid } },
+        );
+      }
       const account = await signer(header, 'BlobRead', cid);
       if (owns.get(cid, account) !== undefined) return;
       if (clientsOutput.get({ cid, account }) !== undefined) return;

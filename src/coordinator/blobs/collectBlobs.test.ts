@@ -7,13 +7,19 @@ import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { openStore } from '../store/openStore.ts';
 import { createBlobCollector } from './collectBlobs.ts';
-import { createBlobStore } from './createBlobStore.ts';
+import { BLOB_USE_HOLD_MS, createBlobStore } from './createBlobStore.ts';
 
 test('the collector deletes old unreferenced blobs (row, upload records, file, cached size), and a re-upload restarts the grace period', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'plexus-gc-'));
   const store = await openStore({ path: join(dir, 'plexus.db') });
   try {
-    const blobs = await createBlobStore({ dir: join(dir, 'blobs'), db: store.db, raw: store.raw });
+    let clock = Date.now();
+    const blobs = await createBlobStore({
+      dir: join(dir, 'blobs'),
+      db: store.db,
+      raw: store.raw,
+      now: () => clock,
+    });
     const put = (text: string) => blobs.put(Readable.from([Buffer.from(text)]), { maxBytes: 1024 });
     const old = await put('old and unreferenced');
     const again = await put('old, but uploaded again');
@@ -29,6 +35,8 @@ test('the collector deletes old unreferenced blobs (row, upload records, file, c
     assert.equal(await blobs.size(old.cid), old.size, 'the size is cached before collection');
     await put('old, but uploaded again');
     const gc = createBlobCollector({ sqlite: store.sqlite, blobs, graceMs: 3_600_000 });
+    assert.equal(gc.collect(), 0, 'a blob just looked up is in use (job intake reads what it sizes)');
+    clock += BLOB_USE_HOLD_MS + 1;
     assert.equal(gc.collect(), 1);
     assert.equal(await blobs.size(old.cid), undefined, 'the cached size is forgotten');
     assert.equal(existsSync(blobs.pathOf(old.cid)), false);

@@ -22,6 +22,12 @@ import type { Database } from '../store/schema.ts';
 
 /** Blob sizes remembered in memory (a row each: cid and size). */
 const SIZE_CACHE_ENTRIES = 100_000;
+/**
+ * A blob looked up within this long is not collected, whatever its age: job intake looks its model
+ * and inputs up before it inspects them (seconds to a minute) and stores the job that references
+ * them, and an upload's grace period may run out in between.
+ */
+export const BLOB_USE_HOLD_MS = 10 * 60_000;
 /** Largest read of a blob file while it is sent. */
 const READ_CHUNK_BYTES = 1024 * 1024;
 /** Uploaded bytes gathered before they are written to the temp file. */
@@ -93,7 +99,8 @@ export type BlobStore = {
   pathOf(cid: Cid): string;
   /**
    * Removes blob `cid` (row and file) if `stillUnused` (run inside the same synchronous section,
-   * after the row is gone) agrees; never while an upload of the same cid is being put in place.
+   * after the row is gone) agrees; never while an upload of the same cid is being put in place,
+   * nor within BLOB_USE_HOLD_MS of a lookup (`size`, `has`, `read`, `openRead`).
    * Synchronous, so no upload interleaves. Returns whether it was removed.
    */
   removeIfUnused(cid: Cid, stillUnused: () => boolean): boolean;
@@ -110,7 +117,9 @@ export async function createBlobStore(opts: {
   dir: string;
   db: Kysely<Database>;
   raw?: RawConnection;
+  now?: () => number;
 }): Promise<BlobStore> {
+  const now = opts.now ?? Date.now;
   const stmt = templateRunner(opts.raw);
   const sizeOf = queryTemplate((p: (n: 'cid') => never) =>
     opts.db.selectFrom('blobs').select('size').where('cid', '=', p('cid')),
@@ -138,6 +147,22 @@ export async function createBlobStore(opts: {
   const sizes = new Map<string, number>();
   /** Cids between their file's rename into place and their row's insert (never collected). */
   const placing = new Map<string, number>();
+  /** When each blob was last looked up (oldest first; bounded like `sizes`). */
+  const used = new Map<string, number>();
+  const touch = (cid: string) => {
+    used.delete(cid);
+    used.set(cid, now());
+    if (used.size > SIZE_CACHE_ENTRIES) used.delete(used.keys().next().value!);
+  };
+  const inUse = (cid: string) => {
+    // Forget lookups older than the hold (the oldest come first).
+    const limit = now() - BLOB_USE_HOLD_MS;
+    for (const [c, at] of used) {
+      if (at >= limit) break;
+      used.delete(c);
+    }
+    return used.has(cid);
+  };
   const remember = (cid: string, n: number) => {
     sizes.set(cid, n);
     if (sizes.size > SIZE_CACHE_ENTRIES) sizes.delete(sizes.keys().next().value!);
@@ -149,6 +174,7 @@ export async function createBlobStore(opts: {
 
   async function size(cid: Cid): Promise<number | undefined> {
     checkCid(cid);
+    touch(cid);
     const known = sizes.get(cid);
     if (known !== undefined) return known;
     const row = await stmt.first(opts.db, sizeOf, { cid });
@@ -197,7 +223,7 @@ export async function createBlobStore(opts: {
     pathOf,
     size,
     removeIfUnused(cid, stillUnused) {
-      if (placing.has(cid) || !stillUnused()) return false;
+      if (placing.has(cid) || inUse(cid) || !stillUnused()) return false;
       sizes.delete(cid);
       // The row went first (in stillUnused's transaction): a crash here leaves only a file with
       // no row, which nothing reads and the next upload of the same bytes overwrites.
@@ -261,7 +287,7 @@ export async function createBlobStore(opts: {
         try {
           renameSync(tmp, pathOf(cid));
           moved = true;
-          await stmt.run(opts.db, insert, { cid, size: bytes, at: Date.now() });
+          await stmt.run(opts.db, insert, { cid, size: bytes, at: now() });
         } finally {
           const n = placing.get(cid)! - 1;
           if (n === 0) placing.delete(cid);

@@ -42,6 +42,8 @@ export const jobSpecViewSchema = z.looseObject({
   verification: z
     .looseObject({ policy: z.enum(['none', 'audit', 'redundant']), k: z.number().optional() })
     .optional(),
+  /** The job opted into public data (anyone may download it); absent: private. */
+  public: z.boolean().optional(),
 });
 /** @example const spec: JobSpecView = { model: 'ab…' }; */
 export type JobSpecView = z.infer<typeof jobSpecViewSchema>;

@@ -22,6 +22,14 @@ const server = http.createServer(async (req, res) => {
   }
   const cid = req.url!.split('/').pop()!;
   authSeen.set(`${req.method} ${cid}`, req.headers['x-plexus-auth'] as string | undefined);
+  if (req.headers['x-plexus-auth'] === 'cap1.refused') {
+    // A lease token whose lease ended.
+    req.resume();
+    res
+      .writeHead(403, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ error: { code: 'PLX_BLOB_FORBIDDEN', message: 'lease ended' } }));
+    return;
+  }
   if (req.method === 'PUT') {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -115,5 +123,36 @@ test('every request carries the signed x-plexus-auth header: BlobRead for a down
     assert.equal(authSeen.get(`GET ${cid}`), undefined);
   } finally {
     signed.close();
+  }
+});
+
+test("a granted lease token replaces the read's signature; a refused or expired one falls back to signing", async () => {
+  let signatures = 0;
+  const agent = createBlobHttp(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+    auth: async (cid) => {
+      signatures++;
+      return `read ${cid}`;
+    },
+  });
+  try {
+    const cid = 'a'.repeat(64);
+    agent.grant([cid], 'cap1.good', 60_000);
+    assert.equal((await read(await agent.get(cid))).length, 300_000);
+    assert.equal(authSeen.get(`GET ${cid}`), 'cap1.good');
+    assert.equal(signatures, 0, 'nothing signed');
+    // Refused (the lease ended): the same read is signed, and the grant is dropped.
+    agent.grant([cid], 'cap1.refused', 60_000);
+    assert.equal((await read(await agent.get(cid))).length, 300_000);
+    assert.equal(authSeen.get(`GET ${cid}`), `read ${cid}`);
+    assert.equal(signatures, 1);
+    await read(await agent.get(cid));
+    assert.equal(signatures, 2, 'the refused token is not tried again');
+    // Expired: signed without trying it.
+    agent.grant([cid], 'cap1.good', -1);
+    await read(await agent.get(cid));
+    assert.equal(authSeen.get(`GET ${cid}`), `read ${cid}`);
+    assert.equal(signatures, 3);
+  } finally {
+    agent.close();
   }
 });

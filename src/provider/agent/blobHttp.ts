@@ -28,6 +28,12 @@ export type BlobHttp = {
   get(cid: string, signal?: AbortSignal): Promise<IncomingMessage>;
   /** Uploads a blob under its content id (the coordinator refuses bytes that do not hash to it). */
   put(cid: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * Reads of `cids` use `token` (an assignment's lease token) instead of a signature for `ttlMs`;
+   * a token the coordinator refuses (its lease ended, the coordinator restarted) is dropped and
+   * the read is signed instead.
+   */
+  grant(cids: readonly string[], token: string, ttlMs: number): void;
   /** Closes the idle keep-alive connections. */
   close(): void;
 };
@@ -54,6 +60,10 @@ export function createBlobHttp(
   } = {},
 ): BlobHttp {
   const base = baseUrl.replace(/\/+$/, '');
+  /** Lease tokens by cid (the newest grant wins; expired ones are dropped as they are met). */
+  const grants = new Map<string, { token: string; until: number }>();
+  /** Grants kept at most (each task adds two; a busy agent holds a few dozen). */
+  const MAX_GRANTS = 4096;
   const agents = {
     'http:': new http.Agent({ keepAlive: true }),
     'https:': new https.Agent({ keepAlive: true }),
@@ -112,10 +122,16 @@ export function createBlobHttp(
     signal: AbortSignal | undefined,
   ): Promise<IncomingMessage> {
     let url = new URL(`${base}/v1/blobs/${encodeURIComponent(cid)}`);
-    // Signed once per request: the signature names the cid and is fresh for minutes.
-    const auth: Record<string, string> = opts.auth
-      ? { 'x-plexus-auth': await opts.auth(cid, body?.byteLength) }
-      : {};
+    // A read covered by a lease token goes without a signature; otherwise signed once per request
+    // (the signature names the cid and is fresh for minutes).
+    const grant = method === 'GET' ? grants.get(cid) : undefined;
+    if (grant && grant.until <= Date.now()) grants.delete(cid);
+    const token = grant && grant.until > Date.now() ? grant.token : undefined;
+    const auth: Record<string, string> = token
+      ? { 'x-plexus-auth': token }
+      : opts.auth
+        ? { 'x-plexus-auth': await opts.auth(cid, body?.byteLength) }
+        : {};
     for (let hops = 0; ; hops++) {
       const res = await send(method, url, body, signal, auth);
       const status = res.statusCode ?? 0;
@@ -131,6 +147,12 @@ export function createBlobHttp(
         continue;
       }
       if (status >= 200 && status < 300) return res;
+      if (token && (status === 401 || status === 403) && opts.auth) {
+        // The token no longer opens it (lease ended, coordinator restarted): sign this read.
+        res.resume();
+        if (grants.get(cid)?.token === token) grants.delete(cid);
+        return request(method, cid, body, signal);
+      }
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of res as AsyncIterable<Buffer>) {
@@ -143,6 +165,14 @@ export function createBlobHttp(
 
   return {
     get: (cid, signal) => request('GET', cid, undefined, signal),
+    grant(cids, token, ttlMs) {
+      if (grants.size >= MAX_GRANTS) {
+        const now = Date.now();
+        for (const [cid, g] of grants) if (g.until <= now) grants.delete(cid);
+        if (grants.size >= MAX_GRANTS) grants.clear();
+      }
+      for (const cid of cids) grants.set(cid, { token, until: Date.now() + ttlMs });
+    },
     async put(cid, bytes) {
       const res = await request('PUT', cid, bytes, undefined);
       // Drained, so the connection goes back to the pool.

@@ -373,6 +373,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         break;
       case 'assign':
         if (draining || running.has(msg.assignmentId) || unacked.has(msg.assignmentId)) break;
+        // The lease token reads this task's blobs without a signature per read.
+        if (msg.readToken) blobs.grant([msg.model, msg.input], msg.readToken, msg.timeoutMs);
         void execute(msg);
         break;
       case 'reveal': {

@@ -3,7 +3,7 @@
  * (policy, audit draw, verdict, who agreed) and every attempt (assignment).
  */
 import {
-  blobUrl,
+  blobUrlOf,
   getJson,
   type Job,
   type JobAssignments,
@@ -70,10 +70,17 @@ function executionsList(v: TaskVerification): HTMLElement {
   );
 }
 
-function blobLink(cid: string | null | undefined): HTMLElement | string {
-  return cid
-    ? h('a', { href: blobUrl(cid), class: 'mono', title: cid, download: '' }, shortHex(cid, 12, 6))
-    : '—';
+/** A cid: a download link for a public job's data, plain text (metadata only) for a private job's. */
+function blobLink(job: Job, cid: string | null | undefined): HTMLElement | string {
+  if (!cid) return '—';
+  const href = blobUrlOf(job.spec, cid);
+  return href
+    ? h('a', { href, class: 'mono', title: cid, download: '' }, shortHex(cid, 12, 6))
+    : h(
+        'span',
+        { class: 'mono', title: `${cid} (private: only the job's client can download it)`, 'data-cid': cid },
+        shortHex(cid, 12, 6),
+      );
 }
 function providerLink(address: string | null): HTMLElement | string {
   return address
@@ -117,7 +124,7 @@ export async function renderJob(id: string): Promise<HTMLElement> {
           h('dd', {}, job.kind),
           job.spec.label ? [h('dt', {}, 'Label'), h('dd', {}, job.spec.label)] : [],
           h('dt', {}, 'Model'),
-          h('dd', {}, blobLink(job.spec.model)),
+          h('dd', {}, blobLink(job, job.spec.model)),
           h('dt', {}, 'Client'),
           h('dd', { class: 'mono break' }, job.client),
           h('dt', {}, 'Submitted'),
@@ -193,8 +200,8 @@ export async function renderJob(id: string): Promise<HTMLElement> {
                       h('td', {}, h('span', { class: `tag ${t.status}` }, t.status)),
                       h('td', { class: 'num' }, t.attempts),
                       h('td', {}, providerLink(t.provider)),
-                      h('td', {}, blobLink(t.input)),
-                      h('td', {}, blobLink(t.output)),
+                      h('td', {}, blobLink(job, t.input)),
+                      h('td', {}, blobLink(job, t.output)),
                       h('td', {}, verdictTag(byIndex.get(t.index))),
                       h('td', { class: 'mono small' }, t.lastError ?? ''),
                     ),
