@@ -54,7 +54,7 @@ export const DEFAULT_DETECTOR_OPTIONS = {
    * followed by one back near it, whose surprise beats every earlier isolated spike of the series
    * by this factor, scores 1 on the reading after it. Chosen on the tuning half of NAB: 1.5 caught
    * 9 of 24 injected in-range spikes (1 before) for 0.463 → 0.493 false alarms per 1,000 and
-   * 67.79 → 67.51 standard; 2 caught 7 for 0.478 and 67.68; 1.2 cost 0.75 points.
+   * 67.79 → 67.51 standard; 2 caught 7 for 0.478 and 67.68; 1.2 scored 67.04.
    */
   isolatedSpikeFactor: 1.5,
   /**
