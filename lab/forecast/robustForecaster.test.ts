@@ -123,6 +123,27 @@ test('picks a better model when validation shows a clear gain, with calibrated i
   assert.ok(covered / 500 > 0.72 && covered / 500 < 0.9, `coverage ${covered / 500}`);
 });
 
+test('the selection itself must beat naive on its own record before its forecast is used', () => {
+  // Poisson-like noise around a constant, where a smoother clearly beats the last value. Fitted on
+  // 100 values, the candidates are validated on 50: enough to choose, but the selection has been
+  // scored on only 2 steps of its own, so naive forecasts until it has 24 (minSelectionSteps).
+  const r = rng(9);
+  const series = Array.from({ length: 300 }, () => {
+    let k = 0;
+    for (let p = Math.exp(-20), acc = r(); acc > p; acc *= r()) k++;
+    return k;
+  });
+  const f = new RobustForecaster();
+  f.fit(series.slice(0, 100));
+  assert.equal(f.explain().chosen, 'naive');
+  assert.equal(f.forecast(1)[0], series[99]);
+  for (let i = 100; i < 120; i++) f.update(series[i]!);
+  assert.equal(f.explain().chosen, 'naive', 'still short of 24 scored steps');
+  for (let i = 120; i < 200; i++) f.update(series[i]!);
+  assert.notEqual(f.explain().chosen, 'naive');
+  assert.notEqual(f.forecast(1)[0], series[199]);
+});
+
 test('simple candidates: moving median, seasonal median, seasonal step, SES', () => {
   const mm = new MovingMedianForecaster(3);
   mm.fit([5, 40, 6]);
@@ -138,7 +159,7 @@ test('simple candidates: moving median, seasonal median, seasonal step, SES', ()
   assert.deepEqual(ses.forecast(1), [5]);
 });
 
-test('on every Philly and Azure series the Plexus forecaster stays within 10% of naive MAE', {
+test('on every Philly and Azure series the Plexus forecaster stays within 5% of naive MAE', {
   skip: skipWithoutData(missingDataReason(PHILLY), missingDataReason(AZURE_LLM)),
 }, () => {
   const all = [...phillySeries(loadPhilly()), ...azureSeries(loadAzureLlm())];
@@ -146,7 +167,9 @@ test('on every Philly and Azure series the Plexus forecaster stays within 10% of
   const results = all.map((s) => compareOnSeries(s));
   const worst = Math.max(...results.map((c) => c.maeRatioVsNaive));
   const wins = results.filter((c) => c.maeRatioVsNaive < 1).length;
-  // Measured: worst 1.07 (a daily series with 33 test points), 30 of 54 wins (npm run bench -- forecast).
-  assert.ok(worst < 1.1, `worst ratio ${worst}`);
-  assert.ok(wins > all.length / 2, `${wins} wins of ${all.length}`);
+  const losses = results.filter((c) => c.maeRatioVsNaive > 1).length;
+  // Measured: worst 1.028, 22 wins, 29 ties, 3 losses of 54 (npm run bench -- forecast); before the
+  // selection had to earn its place (#gate), worst 1.072 with 30 wins and 6 losses.
+  assert.ok(worst <= 1.05, `worst ratio ${worst}`);
+  assert.ok(wins >= 20 && wins > 3 * losses, `${wins} wins, ${losses} losses of ${all.length}`);
 });

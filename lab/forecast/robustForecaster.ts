@@ -8,7 +8,10 @@
  * been fitted on, and the forecast comes from the candidate with the lowest recent error, but
  * only when the validation shows a real gain over naive — a margin in MAE, a paired t statistic
  * on the per-step savings, a sign test and a minimum number of steps won — otherwise naive it
- * is; weak evidence buys a blend of the candidate with naive rather than the candidate alone. Errors are discounted (half-life
+ * is; weak evidence buys a blend of the candidate with naive rather than the candidate alone.
+ * The selection itself is then scored like a candidate (its own one-step forecasts against
+ * naive's) and used only while that record beats naive by the margin (see #gate): choosing the
+ * best of many noisy validation scores flatters the winner. Errors are discounted (half-life
  * `halfLife` steps), so the choice follows a series whose character changes. Every candidate's
  * forecast passes the {@link plausibleBounds guard rails} before it is scored or used. A
  * prediction interval comes from the selected candidate's own recent one-step errors
@@ -58,6 +61,11 @@ export type RobustForecasterOptions = {
   guard?: GuardRailOptions;
   /** Residuals kept per candidate for the prediction interval. Default 200. */
   residualWindow?: number;
+  /**
+   * Steps the selection itself must have been scored on (its own forecasts against naive's, one
+   * step ahead, before each value was seen) before its forecast is used. Default 24.
+   */
+  minSelectionSteps?: number;
   /** Replaces the candidate set; the first must be the naive forecaster (the fallback). */
   candidates?: () => Forecaster[];
 };
@@ -126,6 +134,15 @@ export class RobustForecaster implements Forecaster {
   #chosen = 0;
   /** Weight of the chosen candidate against naive in the forecast (see #choose). */
   #weight = 0;
+  readonly #minSelectionSteps: number;
+  /** The selection's own forecast of the next value (chosen candidate blended with naive). */
+  #selected = 0;
+  /** Discounted absolute errors of the selection and of naive on the steps it was scored on. */
+  #selectionError = 0;
+  #selectionNaiveError = 0;
+  #selectionSteps = 0;
+  /** Whether the selection has earned its place over naive (see #gate). */
+  #open = false;
 
   constructor(opts: RobustForecasterOptions = {}) {
     this.#period = opts.period ?? 0;
@@ -138,6 +155,7 @@ export class RobustForecaster implements Forecaster {
     this.#guard = { window: Math.max(48, 2 * this.#period), ...opts.guard };
     this.#residualWindow = opts.residualWindow ?? 200;
     this.#makeCandidates = opts.candidates ?? (() => defaultCandidates(this.#period));
+    this.#minSelectionSteps = opts.minSelectionSteps ?? 24;
   }
 
   /**
@@ -160,12 +178,23 @@ export class RobustForecaster implements Forecaster {
     this.#residuals = this.#candidates.map(() => []);
     this.#validated = 0;
     this.#chosen = 0;
+    this.#weight = 0;
+    this.#selected = 0;
+    this.#selectionError = 0;
+    this.#selectionNaiveError = 0;
+    this.#selectionSteps = 0;
+    this.#open = false;
     this.#predictAll();
     for (let i = split; i < series.length; i++) this.update(series[i]!);
   }
 
   update(value: number): void {
     const naiveError = Math.abs(value - this.#pending[0]!);
+    if (this.#validated >= this.#minValidation) {
+      this.#selectionError = this.#decay * this.#selectionError + Math.abs(value - this.#selected);
+      this.#selectionNaiveError = this.#decay * this.#selectionNaiveError + naiveError;
+      this.#selectionSteps++;
+    }
     const d2 = this.#decay * this.#decay;
     this.#w1 = this.#decay * this.#w1 + 1;
     this.#w2 = d2 * this.#w2 + 1;
@@ -187,11 +216,12 @@ export class RobustForecaster implements Forecaster {
     this.#validated++;
     this.#predictAll();
     this.#choose();
+    this.#gate();
   }
 
   forecast(h: number): number[] {
     if (this.#candidates.length === 0) return new Array<number>(h).fill(0);
-    const w = this.#weight;
+    const w = this.#open ? this.#weight : 0;
     if (h === 1) return [w * this.#pending[this.#chosen]! + (1 - w) * this.#pending[0]!];
     const bounds = this.#bounds();
     const naive = this.#candidates[0]!.forecast(h);
@@ -210,7 +240,7 @@ export class RobustForecaster implements Forecaster {
    */
   interval(level = 0.8): [number, number] {
     const point = this.forecast(1)[0] ?? 0;
-    const r = [...(this.#residuals[this.#chosen] ?? [])].sort((a, b) => a - b);
+    const r = [...(this.#residuals[this.#open ? this.#chosen : 0] ?? [])].sort((a, b) => a - b);
     if (r.length < 10) return [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY];
     const q = (p: number): number => r[Math.min(r.length - 1, Math.max(0, Math.floor(p * r.length)))]!;
     const floor = this.#guard.floor ?? 0;
@@ -225,10 +255,24 @@ export class RobustForecaster implements Forecaster {
    */
   explain(): Selection {
     return {
-      chosen: this.#candidates[this.#chosen]?.name ?? 'naive',
+      chosen: (this.#open ? this.#candidates[this.#chosen]?.name : undefined) ?? 'naive',
       scores: Object.fromEntries(this.#candidates.map((c, i) => [c.name, this.#scores[i]!])),
       validationSteps: this.#validated,
     };
+  }
+
+  /**
+   * The selection is itself a forecaster, and picking the best of a dozen candidates on noisy
+   * validation errors flatters the winner (the best of many noisy scores is biased low). So its
+   * own record is kept too — what it forecast each step against naive, before the value was
+   * seen — and its forecast is used only once that record beats naive by the margin over at
+   * least `minSelectionSteps` steps; until then, and whenever it stops doing so, naive it is.
+   */
+  #gate(): void {
+    this.#selected = this.#weight * this.#pending[this.#chosen]! + (1 - this.#weight) * this.#pending[0]!;
+    this.#open =
+      this.#selectionSteps >= this.#minSelectionSteps &&
+      this.#selectionError < (1 - this.#margin) * this.#selectionNaiveError;
   }
 
   #bounds(): [number, number] {

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { DEFAULT_ALERT_THRESHOLD } from '../../src/intelligence/anomaly/constants.ts';
+import { detectAnomalies } from '../../src/intelligence/anomaly/detectAnomalies.ts';
+import { skipWithoutData } from '../traces/dataDir.ts';
 import {
   FAULT_KINDS,
   falseAlarmRate,
@@ -9,6 +12,7 @@ import {
   zScoreAlerts,
   zScores,
 } from './faultInjection.ts';
+import { loadNabCorpus, missingNabReason } from './loadNabCorpus.ts';
 import { fnv1a, nabHalf, splitNabCorpus } from './splitCorpus.ts';
 import type { LabelledSeries } from './types.ts';
 
@@ -71,4 +75,23 @@ test('hits, delays and false alarms are counted as documented; z-score alerts re
   assert.deepEqual(zScoreAlerts([0, 5, 5, 0, 5], 4, 3), [false, true, false, false, true]);
   const z = zScores([1, 2, 1, 2, 1, 2, 50]);
   assert.ok(z[6]! > 10 && z[5]! < 2);
+});
+
+test('an in-range spike on a real series is caught by the isolated-spike view, one reading late', {
+  skip: skipWithoutData(missingNabReason()),
+}, () => {
+  // NAB's art_daily_small_noise with the faults the fault-injection benchmark writes into it (its
+  // kinds start at the 6th of the cycle there), spike at row 2604: the other views miss it, the
+  // isolated-spike view alerts on the next reading, and the untouched series raises no alert there.
+  const s = loadNabCorpus().series.find((x) => x.name === 'artificialNoAnomaly/art_daily_small_noise.csv')!;
+  const faults = planFaults(s, { firstKind: 5 });
+  assert.ok(faults.some((f) => f.kind === 'spike' && f.at === 2604));
+  const faulty = injectFaults(s.values, faults);
+  const near = (values: number[], options = {}): number[] =>
+    detectAnomalies(values, options).flatMap((x, i) =>
+      x >= DEFAULT_ALERT_THRESHOLD && i >= 2600 && i < 2610 ? [i] : [],
+    );
+  assert.deepEqual(near(faulty), [2605]);
+  assert.deepEqual(near(faulty, { isolatedSpikeFactor: 0 }), []);
+  assert.deepEqual(near(s.values), []);
 });

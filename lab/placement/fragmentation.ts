@@ -80,23 +80,31 @@ export function nodeFragmentation(cluster: ClusterState, n: number, typical: Typ
   if (total === 0) return 0;
   const cpuLeft = cluster.cpuFree[n]!;
   const table = modelTable(typical, cluster.nodes[n]?.model ?? '');
-  let frag = table.blockedWeight * total;
-  const count = table.weight.length;
-  for (let k = 0; k < count; k++) {
-    const w = table.weight[k]!;
-    const milli = table.gpuMilli[k]!;
-    if (cpuLeft < table.cpu[k]!) {
-      frag += w * total;
-      continue;
-    }
+  // Devices with room, and the free milli-GPU on those without, depend only on a shape's milli:
+  // count them once per distinct milli (a handful) rather than once per shape (~100). Integer
+  // sums, and the shapes are still added in their own order, so F is bit-identical either way.
+  const milli = table.distinctMilli;
+  for (let m = 0; m < milli.length; m++) {
     let room = 0;
     let unusable = 0;
     for (let g = s; g < e; g++) {
       const f = free[g]!;
-      if (f >= milli) room++;
+      if (f >= milli[m]!) room++;
       else unusable += f;
     }
-    frag += w * (room >= table.gpuCount[k]! ? unusable : total);
+    roomScratch[m] = room;
+    unusableScratch[m] = unusable;
+  }
+  let frag = table.blockedWeight * total;
+  const count = table.weight.length;
+  for (let k = 0; k < count; k++) {
+    const w = table.weight[k]!;
+    if (cpuLeft < table.cpu[k]!) {
+      frag += w * total;
+      continue;
+    }
+    const m = table.milliIndex[k]!;
+    frag += w * (roomScratch[m]! >= table.gpuCount[k]! ? unusableScratch[m]! : total);
   }
   return frag;
 }
@@ -112,11 +120,17 @@ type ModelTable = {
   blockedWeight: number;
   cpu: Int32Array;
   gpuMilli: Int32Array;
+  /** The distinct values of `gpuMilli`, and each row's index into them. */
+  distinctMilli: Int32Array;
+  milliIndex: Int32Array;
   gpuCount: Int32Array;
   weight: Float64Array;
 };
 
 const modelTables = new WeakMap<TypicalTasks, Map<string, ModelTable>>();
+/** Per distinct milli of the table being evaluated: devices with room, free milli on the rest. */
+let roomScratch = new Int32Array(64);
+let unusableScratch = new Int32Array(64);
 
 function modelTable(typical: TypicalTasks, model: string): ModelTable {
   let byModel = modelTables.get(typical);
@@ -142,10 +156,17 @@ function modelTable(typical: TypicalTasks, model: string): ModelTable {
     else merged.set(key, { cpu: typical.cpu[k]!, milli, count: typical.gpuCount[k]!, w });
   }
   const rows = [...merged.values()];
+  const distinct = [...new Set(rows.map((r) => r.milli))];
+  if (distinct.length > roomScratch.length) {
+    roomScratch = new Int32Array(distinct.length);
+    unusableScratch = new Int32Array(distinct.length);
+  }
   table = {
     blockedWeight,
     cpu: Int32Array.from(rows, (r) => r.cpu),
     gpuMilli: Int32Array.from(rows, (r) => r.milli),
+    distinctMilli: Int32Array.from(distinct),
+    milliIndex: Int32Array.from(rows, (r) => distinct.indexOf(r.milli)),
     gpuCount: Int32Array.from(rows, (r) => r.count),
     weight: Float64Array.from(rows, (r) => r.w),
   };
@@ -168,20 +189,42 @@ export function fragmentationAfter(
   typical: TypicalTasks,
 ): number {
   const s = cluster.gpuStart[n]!;
-  const touched: number[] = [];
-  if (gpu >= 0) touched.push(s + gpu);
+  // Scratch instead of fresh arrays: this runs for every rescored (node, device) of every decision.
+  let touchedCount = 0;
+  if (gpu >= 0) touched[touchedCount++] = s + gpu;
   else if (task.gpuCount > 0) {
-    // The reference "Sub": take devices in ascending order of free milli among those with room.
-    const devices: number[] = [];
-    for (let g = s; g < s + cluster.gpuCount[n]!; g++)
-      if (cluster.gpuFree[g]! >= task.gpuMilli) devices.push(g);
-    devices.sort((a, b) => cluster.gpuFree[a]! - cluster.gpuFree[b]! || a - b);
-    touched.push(...devices.slice(0, task.gpuCount));
+    // The reference "Sub": take devices in ascending order of free milli among those with room
+    // (ties by device order; an insertion sort, nodes have at most a handful of devices).
+    const free = cluster.gpuFree;
+    let k = 0;
+    for (let g = s; g < s + cluster.gpuCount[n]!; g++) {
+      if (free[g]! < task.gpuMilli) continue;
+      if (k >= devices.length) devices = growInt32(devices);
+      let i = k++;
+      while (i > 0 && free[devices[i - 1]!]! > free[g]!) {
+        devices[i] = devices[i - 1]!;
+        i--;
+      }
+      devices[i] = g;
+    }
+    touchedCount = Math.min(k, task.gpuCount);
+    if (touchedCount > touched.length) touched = new Int32Array(Math.max(touchedCount, 2 * touched.length));
+    for (let i = 0; i < touchedCount; i++) touched[i] = devices[i]!;
   }
   cluster.cpuFree[n] = cluster.cpuFree[n]! - task.cpuMilli;
-  for (const g of touched) cluster.gpuFree[g] = cluster.gpuFree[g]! - task.gpuMilli;
+  for (let i = 0; i < touchedCount; i++)
+    cluster.gpuFree[touched[i]!] = cluster.gpuFree[touched[i]!]! - task.gpuMilli;
   const f = nodeFragmentation(cluster, n, typical);
-  for (const g of touched) cluster.gpuFree[g] = cluster.gpuFree[g]! + task.gpuMilli;
+  for (let i = 0; i < touchedCount; i++)
+    cluster.gpuFree[touched[i]!] = cluster.gpuFree[touched[i]!]! + task.gpuMilli;
   cluster.cpuFree[n] = cluster.cpuFree[n]! + task.cpuMilli;
   return f;
 }
+
+let touched: Int32Array = new Int32Array(16);
+let devices: Int32Array = new Int32Array(16);
+const growInt32 = (a: Int32Array): Int32Array => {
+  const b = new Int32Array(2 * a.length);
+  b.set(a);
+  return b;
+};

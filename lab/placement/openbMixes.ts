@@ -31,6 +31,17 @@ export const REPORTED_EXTRA_MIXES = [
   'gpuspec33',
   'gpushare60',
   'multigpu40',
+  // Added 2026-12-06 so that every artifact mix but the four fitted on is reported.
+  'gpushare20',
+  'gpushare80',
+  'multigpu20',
+  'cpu037',
+  'cpu050',
+  'cpu072',
+  'cpu200',
+  'cpu235',
+  'cpu250',
+  'cpu300',
 ] as const;
 
 /**

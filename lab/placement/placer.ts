@@ -63,7 +63,11 @@ export class Placer {
     let bestNode = -1;
     let bestGpu = -1;
     let ties = 0;
+    const pinned = task.gpuSpec.length > 0;
     for (let i = 0; i < n; i++) {
+      // The GPU-model constraint is feasibility, checked before any score: cached scores are
+      // shared by tasks that differ only in it (see taskShapeKey).
+      if (pinned && !cluster.modelAllowed(task, i)) continue;
       let s: number;
       let gpu: number;
       // Versions are stored +1 so that a zeroed cache entry never matches.

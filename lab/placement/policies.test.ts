@@ -112,3 +112,37 @@ test('memoised scores distinguish nodes that differ only in free memory', () => 
   assert.deepEqual(cached, uncached);
   assert.equal(cached?.node, 1, 'LeastAllocated prefers the node with free memory');
 });
+
+test('tasks that differ only in their GPU-model pin share scores, and pins are still obeyed', () => {
+  // Two models; the same resource shapes arrive unpinned, pinned to T4 and pinned to V100, so the
+  // shared cache is read across pins. Decisions must equal rescoring every node, and no pinned
+  // task may land on a model outside its pin.
+  const nodes = [
+    { ...node('a', 32_000, 2), model: 'T4' },
+    { ...node('b', 96_000, 8), model: 'V100' },
+    { ...node('c', 64_000, 4), model: 'T4' },
+    { ...node('d', 96_000, 8), model: 'V100' },
+  ];
+  const pins = [[], ['T4'], ['V100']];
+  const tasks = Array.from({ length: 90 }, (_, i) => ({
+    ...t(1000 + (i % 3) * 2000, 1, [1000, 500, 250][i % 3]!),
+    gpuSpec: pins[Math.floor(i / 3) % 3]!,
+  }));
+  const run = (policy: PlacementPolicy) => {
+    const c = new ClusterState(nodes);
+    const placer = new Placer(c, policy, createRng(5));
+    return tasks.map((task) => {
+      const p = placer.decide(task);
+      if (p) {
+        if (task.gpuSpec.length > 0) assert.ok(task.gpuSpec.includes(nodes[p.node]!.model));
+        c.apply(task, p);
+      }
+      return p;
+    });
+  };
+  for (const policy of [createPlexusPolicy(typicalTasks(tasks)), createFgdPolicy(typicalTasks(tasks))]) {
+    const placed = run(policy);
+    assert.deepEqual(placed, run({ ...policy, cacheable: false }));
+    assert.ok(placed.filter(Boolean).length > 30);
+  }
+});

@@ -21,9 +21,10 @@ export type GpuChoice = { gpu: number };
 export interface PlacementPolicy {
   readonly name: string;
   /**
-   * True when `score` depends only on the task's resource shape and the node's model, capacity
-   * and free resources (CPU, memory, GPU devices), so that a placer may reuse a score until the
-   * node changes and share it between identical nodes in identical states.
+   * True when `score` depends only on the task's resources (CPU, memory, GPU count and milli; not
+   * its `gpuSpec`) and the node's model, capacity and free resources (CPU, memory, GPU devices),
+   * so that a placer may reuse a score until the node changes, share it between identical nodes
+   * in identical states, and share it between tasks that differ only in their GPU-model constraint.
    */
   readonly cacheable: boolean;
   /** True: break ties between equal best scores uniformly at random (as kube-scheduler does). */
@@ -32,11 +33,15 @@ export interface PlacementPolicy {
 }
 
 /**
- * Key of a task's resource shape; tasks with the same key score identically on every node.
+ * Key of a task's resource shape; tasks with the same key score identically on every node their
+ * GPU-model constraint admits. The constraint (`gpuSpec`) is not part of it: it only decides
+ * which nodes are feasible, which the {@link Placer} checks before it looks at a score, so tasks
+ * that differ only in their constraint share one score cache (a model-pinned mix has 2–3× more
+ * shapes with the constraint than without).
  *
  * @example
- * taskShapeKey({ id: 't', cpuMilli: 4000, memoryMib: 8192, gpuCount: 1, gpuMilli: 500, gpuSpec: [] }); // '4000/8192/1/500/'
+ * taskShapeKey({ id: 't', cpuMilli: 4000, memoryMib: 8192, gpuCount: 1, gpuMilli: 500, gpuSpec: ['T4'] }); // '4000/8192/1/500'
  */
 export function taskShapeKey(task: PlacementTask): string {
-  return `${task.cpuMilli}/${task.memoryMib}/${task.gpuCount}/${task.gpuMilli}/${task.gpuSpec.join('|')}`;
+  return `${task.cpuMilli}/${task.memoryMib}/${task.gpuCount}/${task.gpuMilli}`;
 }

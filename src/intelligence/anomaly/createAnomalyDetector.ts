@@ -50,6 +50,9 @@ export function createAnomalyDetector(options: Partial<DetectorOptions> = {}): A
   const longShapeLikelihood = new AnomalyLikelihood(1, o.likelihoodHistory);
   const local = o.spikeWindow > 1 ? new RollingWindow(o.spikeWindow) : undefined;
   const spikeLikelihood = new AnomalyLikelihood(1, o.likelihoodHistory);
+  /** The latest reading's local surprise and the neighbourhood it was measured in. */
+  let pending: { mean: number; sd: number; surprise: number } | undefined;
+  let largestIsolated = 0;
   let run = 0;
   let longestRun = 0;
   let previous = Number.NaN;
@@ -83,12 +86,27 @@ export function createAnomalyDetector(options: Partial<DetectorOptions> = {}): A
       if (local && local.size > 2) {
         // Relative to the local spread, so a spike that would be ordinary on a bursty stretch is
         // ordinary here too; the floor keeps a locally flat stretch from dividing by ~0.
-        const localSd = Math.sqrt(local.variance()) + 1e-9 + Math.abs(local.mean()) * 1e-3 + sd * 0.05;
-        const localSurprise = Math.abs(value - local.mean()) / localSd;
-        // Scored un-averaged through its own likelihood, on a log scale: raw surprises are
-        // heavy-tailed, and a Gaussian fitted to them would call every burst of a bursty series rare.
-        const spike = spikeLikelihood.update(Math.log1p(localSurprise), active);
-        if (spike >= 1 - o.spikeTolerance) score = Math.max(score, spike);
+        const localMean = local.mean();
+        const localSd = Math.sqrt(local.variance()) + 1e-9 + Math.abs(localMean) * 1e-3 + sd * 0.05;
+        const localSurprise = Math.abs(value - localMean) / localSd;
+        if (o.spikeTolerance > 0) {
+          // Scored un-averaged through its own likelihood, on a log scale: raw surprises are
+          // heavy-tailed, and a Gaussian fitted to them would call every burst of a bursty series rare.
+          const spike = spikeLikelihood.update(Math.log1p(localSurprise), active);
+          if (spike >= 1 - o.spikeTolerance) score = Math.max(score, spike);
+        }
+        if (o.isolatedSpikeFactor > 0 && pending !== undefined) {
+          // The previous reading was an isolated spike if this one is back near the neighbourhood
+          // it left: its surprise minus how far this reading still is, in that neighbourhood's
+          // deviations. A record of that, by a factor, scores 1 (one reading late). Records of a
+          // steady series thin out like 1/n, and a bursty series sets high records early, so its
+          // ordinary bursts do not page; a level shift is not isolated, so it does not count here.
+          const back = Math.abs(value - pending.mean) / pending.sd;
+          const isolated = back < 0.5 * pending.surprise ? pending.surprise - back : 0;
+          if (active && isolated > o.isolatedSpikeFactor * largestIsolated) score = 1;
+          if (isolated > largestIsolated) largestIsolated = isolated;
+        }
+        pending = { mean: localMean, sd: localSd, surprise: localSurprise };
       }
       local?.push(value);
       if (o.flatlineFactor > 0) {

@@ -138,11 +138,11 @@ test('a frozen sensor alerts once its run is far longer than any run before', ()
   assert.deepEqual(alerts(detectAnomalies(steps)), []);
 });
 
-test('the local spike view catches an in-range spike on a calm stretch, relative to its burstiness', () => {
+test('the local spike likelihood view catches an in-range spike on a calm stretch, relative to its burstiness', () => {
   // A slow wave with small noise; one reading jumps to the other side of the wave, inside the range.
   const values = periodic(4000);
   values[3500] = values[3500]! - 30;
-  const a = alerts(detectAnomalies(values, { spikeWindow: 32 }));
+  const a = alerts(detectAnomalies(values, { spikeTolerance: 1, isolatedSpikeFactor: 0 }));
   assert.ok(a.includes(3500), JSON.stringify(a));
   assert.ok(a.length <= 2, JSON.stringify(a));
   // The same jump on a series whose every stretch is that bursty is ordinary there.
@@ -152,5 +152,22 @@ test('the local spike view catches an in-range spike on a calm stretch, relative
     (_, i) => 50 + 20 * Math.sin((2 * Math.PI * i) / 288) + 60 * r(),
   );
   bursty[3500] = bursty[3500]! - 30;
-  assert.ok(!alerts(detectAnomalies(bursty, { spikeWindow: 32 })).includes(3500));
+  assert.ok(!alerts(detectAnomalies(bursty, { spikeTolerance: 1, isolatedSpikeFactor: 0 })).includes(3500));
+});
+
+test('isolated-spike view: a level shift is not a spike, and a series spiky all along does not page', () => {
+  // A level shift: the reading after the jump does not come back, so the view adds no alert.
+  const shifted = periodic(4000).map((v, i) => (i >= 3500 ? v - 30 : v));
+  assert.deepEqual(
+    alerts(detectAnomalies(shifted)),
+    alerts(detectAnomalies(shifted, { isolatedSpikeFactor: 0 })),
+  );
+  // In-range spikes of one size all along: the early ones set the record, the later ones are ordinary.
+  const spiky = periodic(4000);
+  for (let i = 100; i < 4000; i += 150) spiky[i] = spiky[i]! - 30;
+  const late = (a: number[]): number[] => a.filter((i) => i > 1000);
+  assert.deepEqual(
+    late(alerts(detectAnomalies(spiky))),
+    late(alerts(detectAnomalies(spiky, { isolatedSpikeFactor: 0 }))),
+  );
 });
