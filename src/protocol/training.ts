@@ -6,7 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { cidSchema, jobVerificationSchema, resourcesSchema } from './schemas.ts';
+
+/**
+ * A sha256 content id. The same rule as `cidSchema` in ./schemas.ts, written out here because
+ * schemas.ts builds the `train.diloco` spec from this module's parts (an import back would be a cycle).
+ */
+const contentId = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 content id (64 lowercase hex)');
 
 /** Robust aggregation rules a job may choose (docs/training.md cites each). */
 export const AGGREGATION_RULES = ['mean', 'median', 'trimmed-mean', 'centered-clip'] as const;
@@ -41,17 +46,8 @@ export type AggregationConfig = z.infer<typeof aggregationSchema>;
 /** Most shards one job may name (one per worker is enough; more lets workers rotate). */
 export const MAX_TRAIN_SHARDS = 256;
 
-/** What a client asks for in a `train.diloco` job: R rounds of W tasks each. */
-export const trainDilocoSpecSchema = z.strictObject({
-  kind: z.literal('train.diloco'),
-  /** Content id of the TF.js Layers topology (the JSON of `model.toJSON()`). */
-  model: cidSchema,
-  /** Content id of the initial weights (safetensors, names `<layer>/<index>`). */
-  weights: cidSchema,
-  /** Content ids of training shards: safetensors with `x` (float32, [n, …]) and `y` (labels, [n]). */
-  shards: z.array(cidSchema).min(1).max(MAX_TRAIN_SHARDS),
-  /** Held-out shard (same layout) the coordinator evaluates the global model on after each round. */
-  validation: cidSchema.optional(),
+/** The hyper-parameters of a `train.diloco` spec (the spec itself is in ./schemas.ts). */
+export const trainHyperShape = {
   workers: z.int().min(1).max(64),
   rounds: z.int().min(1).max(1000),
   innerSteps: z.int().min(1).max(10_000),
@@ -67,16 +63,7 @@ export const trainDilocoSpecSchema = z.strictObject({
   aggregation: aggregationSchema.default({ rule: 'mean', trimFraction: 0.25, clipIterations: 3 }),
   /** The job's seed: every task's seed derives from it, so the whole run can be replayed. */
   seed: z.string().min(1).max(64).default('plexus'),
-  resources: resourcesSchema.default({ minMemoryMiB: 0, gpu: false }),
-  deadline: z.int().positive(),
-  maxAttempts: z.int().min(1).max(10).default(3),
-  taskTimeoutSec: z.int().min(1).max(3600).default(300),
-  label: z.string().max(200).optional(),
-  verification: jobVerificationSchema.optional(),
-  public: z.boolean().optional(),
-});
-export type TrainDilocoSpec = z.infer<typeof trainDilocoSpecSchema>;
-export type TrainDilocoSpecInput = z.input<typeof trainDilocoSpecSchema>;
+};
 
 /**
  * One worker's task in one round, as the coordinator stores it (the task's input blob) and the
@@ -88,10 +75,10 @@ export const trainTaskDescriptorSchema = z.strictObject({
   round: z.int().min(0).max(1000),
   worker: z.int().min(0).max(63),
   /** Topology (the job's `model`). */
-  model: cidSchema,
+  model: contentId,
   /** Global weights at the start of the round. */
-  weights: cidSchema,
-  shard: cidSchema,
+  weights: contentId,
+  shard: contentId,
   /** Seeds the data order (and any randomness of the inner loop). */
   seed: z.string().regex(/^[0-9a-f]{64}$/),
   innerSteps: z.int().min(1).max(10_000),
@@ -120,6 +107,6 @@ export function taskSeed(jobSeed: string, round: number, worker: number): string
  * @example
  * shardOf(spec, 5); // spec.shards[5 % spec.shards.length]
  */
-export function shardOf(spec: Pick<TrainDilocoSpec, 'shards'>, worker: number): string {
+export function shardOf(spec: { shards: readonly string[] }, worker: number): string {
   return spec.shards[worker % spec.shards.length] as string;
 }

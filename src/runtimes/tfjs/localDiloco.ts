@@ -41,6 +41,10 @@ export type RoundRecord = {
   /** Mean training loss of the honest workers. */
   loss: number;
   validation?: { loss: number; accuracy: number };
+  /** Milliseconds each worker spent in its inner loop this round. */
+  workerMs: number[];
+  /** Milliseconds the round's close took (aggregation and outer step, no evaluation). */
+  closeMs: number;
 };
 
 export type LocalDilocoResult = {
@@ -110,6 +114,7 @@ export async function runLocalDiloco(
     for (let round = 0; round < config.rounds; round++) {
       const honest: TensorSet[] = [];
       const losses: number[] = [];
+      const workerMs: number[] = [];
       for (let w = 0; w < config.workers; w++) {
         const r = runInnerLoop(model, state.weights, config.shards[w % config.shards.length] as Shard, {
           seed: taskSeed(config.seed, round, w),
@@ -118,6 +123,7 @@ export async function runLocalDiloco(
           innerOptimizer: config.innerOptimizer,
         });
         trainMs += r.trainMs;
+        workerMs.push(r.trainMs);
         honest.push(r.pseudoGradient);
         if (!config.byzantine?.[w]) losses.push(r.loss);
       }
@@ -131,9 +137,13 @@ export async function runLocalDiloco(
         const down = encodeSafetensors(state.weights).length;
         bytesPerRound = config.workers * (down + encodeSafetensors(sent[0] as TensorSet).length);
       }
+      const closing = performance.now();
       state = closeRound(state, sent, config.aggregation, config.outerOptimizer).state;
+      const closeMs = performance.now() - closing;
       const record: RoundRecord = {
         round,
+        workerMs,
+        closeMs,
         loss: losses.reduce((a, b) => a + b, 0) / Math.max(1, losses.length),
         ...(config.validation ? { validation: evaluate(model, state.weights, config.validation) } : {}),
       };
