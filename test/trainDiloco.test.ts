@@ -32,30 +32,30 @@ let dir: string;
 let cleanupDir: () => Promise<void>;
 const providers: NodeChild[] = [];
 
-async function startProvider(i: number): Promise<NodeChild> {
+async function startProvider(i: number, behaviour?: string): Promise<{ child: NodeChild; address: string }> {
   const pdir = join(dir, `provider-${i}`);
   await loadOrCreateKeystore(join(pdir, 'key.json'), DEVNET_PASSWORD, {
     scrypt: { n: 1024, r: 8, p: 1 },
     logger: quiet,
   });
-  const child = spawnPlexus(
-    `provider-${i}`,
-    ['provider', 'start', '--coordinator', c.url, '--data-dir', pdir],
-    {
-      env,
-      print,
-      showLevel: process.env.PLEXUS_TEST_LOG ? 30 : 40,
-    },
-  );
-  await child.waitFor('PLEXUS_PROVIDER_STARTED', 120_000);
+  const args = ['provider', 'start', '--coordinator', c.url, '--data-dir', pdir];
+  if (behaviour) args.push('--behaviour', behaviour);
+  const child = spawnPlexus(`provider-${i}`, args, {
+    env,
+    print,
+    showLevel: process.env.PLEXUS_TEST_LOG ? 30 : 40,
+  });
+  const { address } = await child.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 120_000);
   providers.push(child);
-  return child;
+  return { child, address: address.toLowerCase() };
 }
+
+const honestAddresses: string[] = [];
 
 before(async () => {
   ({ dir, cleanup: cleanupDir } = await tempDir('plexus-train-'));
   c = await testCoordinator({ canaryRate: 0 });
-  for (let i = 0; i < 4; i++) await startProvider(i);
+  for (let i = 0; i < 4; i++) honestAddresses.push((await startProvider(i)).address);
 });
 after(async () => {
   await Promise.all(providers.map((p) => p.stop(5000)));
@@ -173,4 +173,62 @@ test('a training job with a dropout layer is refused at intake with PLX_TRAIN_MO
     }),
     { code: 'PLX_TRAIN_MODEL_INVALID' },
   );
+});
+
+test('a provider sending −10 × its pseudo-gradient is outvoted by redundant execution (k = 3), faulted, and the job trains as if it were honest', async () => {
+  // Two honest providers and the cheater: with k = 3 every task runs on all three.
+  await Promise.all(providers.slice(2, 4).map((p) => p.stop(5000)));
+  const cheater = (await startProvider(4, 'sign-flip')).address;
+  const topology = await mnistTopology(16);
+  const model = await buildModel(topology);
+  const initial = initialWeights(model, 11);
+  model.dispose();
+  const { train } = loadMnist({ trainSize: 400, testSize: 100 });
+  const shards = splitShard(train, 2);
+  const client = createClient({ url: c.url, account: randomAccount() });
+  const { jobId } = await client.submitJob({
+    kind: 'train.diloco',
+    model: await upload(client, Buffer.from(topology)),
+    weights: await upload(client, encodeSafetensors(initial)),
+    shards: await Promise.all(shards.map((s) => upload(client, shardBytes(s)))),
+    workers: 2,
+    rounds: 3,
+    innerSteps: 4,
+    batchSize: 16,
+    innerOptimizer,
+    aggregation: { rule: 'median' },
+    seed: 'byzantine',
+    deadline: Math.floor(Date.now() / 1000) + 900,
+    taskTimeoutSec: 120,
+    verification: { policy: 'redundant', k: 3 },
+  });
+  const faulted: string[] = [];
+  const rounds: { weights: string }[] = [];
+  const job = await client.waitForJob(
+    jobId,
+    (e) => {
+      if (e.type === 'provider.faulted') faulted.push(String(e.data.provider).toLowerCase());
+      if (e.type === 'train.round') rounds.push(e.data as { weights: string });
+    },
+    AbortSignal.timeout(400_000),
+  );
+  assert.equal(job.status, 'completed', JSON.stringify(job).slice(0, 500));
+  assert.ok(faulted.includes(cheater), `the cheater is faulted (faulted: ${faulted.join(', ')})`);
+  for (const f of faulted) assert.equal(f, cheater, `only the cheater is faulted (got ${f})`);
+  for (const h of honestAddresses) assert.ok(!faulted.includes(h), `honest ${h} never faulted`);
+  const local = await runLocalDiloco({
+    topology,
+    initial,
+    shards,
+    workers: 2,
+    rounds: 3,
+    innerSteps: 4,
+    batchSize: 16,
+    innerOptimizer,
+    outerOptimizer,
+    aggregation: { rule: 'median', trimFraction: 0.25, clipIterations: 3 },
+    seed: 'byzantine',
+  });
+  const final = decodeSafetensors(await client.downloadBlob(rounds.at(-1)?.weights as string));
+  assert.ok(maxAbsDiff(local.weights, final) <= 1e-5, 'the accepted updates are the honest ones');
 });
