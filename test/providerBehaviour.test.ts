@@ -32,6 +32,7 @@ test('dishonest outputs keep the shapes but fail the tolerance comparison; hones
     parseBehaviour('always-wrong'),
     parseBehaviour('lazy-zeros'),
     parseBehaviour('lazy-random'),
+    parseBehaviour('sign-flip'),
   ]) {
     const act = misbehave(b, honest);
     assert.equal(act.action, 'deliver');

@@ -139,10 +139,15 @@ test('a blob that is not served, or a task that is not the job’s, is a dispute
   assert.equal((await recheck([stranger]))?.fact, 'recheck[exec:0x01].task');
 });
 
-test('the sample follows the rate: none at 0, all at 1, about the share in between', () => {
-  const many = Array.from({ length: 2000 }, (_, i) => ({ ...honest, ref: `exec:${i}` }));
+test('the sample follows the rate (none at 0, all at 1, about the share in between), inference only', () => {
+  const many = {
+    jobs: facts.jobs,
+    charges: Array.from({ length: 2000 }, (_, i) => ({ ...honest, ref: `exec:${i}` })),
+  };
   assert.equal(pickRechecks(many, 0).length, 0);
   assert.equal(pickRechecks(many, 1).length, 2000);
   const some = pickRechecks(many, 0.05).length;
   assert.ok(some > 40 && some < 170, `${some} of 2000 at 5%`);
+  const training = { ...facts.jobs[0]!, spec: { kind: 'train.diloco' } };
+  assert.equal(pickRechecks({ jobs: [training], charges: many.charges }, 1).length, 0);
 });

@@ -144,6 +144,13 @@ export const errorCodes = {
     status: 413,
     message: 'The query matches more readings than one request may return; narrow it.',
   },
+  // --- collaborative training (train.diloco, docs/training.md) ---
+  PLX_TRAIN_MODEL_INVALID: {
+    status: 400,
+    message: 'The training model is not a TF.js Layers topology this network can train.',
+  },
+  PLX_TRAIN_WEIGHTS_MISMATCH: { status: 400, message: "The weights do not match the model's layers." },
+  PLX_TRAIN_SHARD_INVALID: { status: 400, message: 'A training shard is not safetensors with x and y.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_INPUTS_PER_JOB, MAX_WS_MESSAGE_BYTES } from './constants.ts';
+import { MAX_TRAIN_SHARDS, trainHyperShape } from './training.ts';
 
 /**
  * Wire schemas, the single source of both runtime validation and TypeScript types.
@@ -70,7 +71,33 @@ export const onnxInferSpecSchema = z.strictObject({
 export type OnnxInferSpec = z.infer<typeof onnxInferSpecSchema>;
 export type OnnxInferSpecInput = z.input<typeof onnxInferSpecSchema>;
 
-export const jobSpecSchema = z.discriminatedUnion('kind', [onnxInferSpecSchema]);
+/**
+ * What a client asks for in a `train.diloco` job (docs/training.md): R rounds of W tasks, each
+ * from the round's global weights on one shard; hyper-parameters in ./training.ts.
+ */
+export const trainDilocoSpecSchema = z.strictObject({
+  kind: z.literal('train.diloco'),
+  /** Content id of the TF.js Layers topology (the JSON of `model.toJSON()`). */
+  model: cidSchema,
+  /** Content id of the initial weights (safetensors, names `<layer>/<index>`). */
+  weights: cidSchema,
+  /** Training shards: safetensors with `x` (float32 [n, …]) and `y` (labels [n]); worker w uses w mod count. */
+  shards: z.array(cidSchema).min(1).max(MAX_TRAIN_SHARDS),
+  /** Held-out shard the coordinator evaluates the global model on after each round. */
+  validation: cidSchema.optional(),
+  ...trainHyperShape,
+  resources: resourcesSchema.default({ minMemoryMiB: 0, gpu: false }),
+  deadline: z.int().positive(),
+  maxAttempts: z.int().min(1).max(10).default(3),
+  taskTimeoutSec: z.int().min(1).max(3600).default(300),
+  label: z.string().max(200).optional(),
+  verification: jobVerificationSchema.optional(),
+  public: z.boolean().optional(),
+});
+export type TrainDilocoSpec = z.infer<typeof trainDilocoSpecSchema>;
+export type TrainDilocoSpecInput = z.input<typeof trainDilocoSpecSchema>;
+
+export const jobSpecSchema = z.discriminatedUnion('kind', [onnxInferSpecSchema, trainDilocoSpecSchema]);
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 
 /** POST /v1/jobs body: the spec, signed by the client (EIP-712 JobSubmission over its hash). */
@@ -247,7 +274,7 @@ export type CoordinatorMessage =
       assignmentId: `0x${string}`;
       taskId: `0x${string}`;
       jobId: `0x${string}`;
-      kind: 'onnx.infer';
+      kind: 'onnx.infer' | 'train.diloco';
       model: string;
       input: string;
       gpu: boolean;

@@ -109,7 +109,7 @@ export async function createValidator(opts: {
       commitmentOf: (e) => store.commitment(coordinator, e),
     });
     const base = { coordinator, epoch, decidedAt: Date.now() };
-    const picked = v.ok ? pickRechecks(v.facts.charges, opts.recheckRate ?? 0) : [];
+    const picked = v.ok ? pickRechecks(v.facts, opts.recheckRate ?? 0) : [];
     if (v.ok && picked.length > 0) {
       runtime ??= createOnnxRuntime({ logger: log.child({ component: 'recheck' }) });
       const dispute = await recheckExecutions({

@@ -24,17 +24,23 @@ import type { FactDispute } from './checkFacts.ts';
 const MAX_RECHECK_BLOB_BYTES = 512 * 1024 * 1024;
 
 /**
- * The executions to re-run: each charge independently with probability `rate`, drawn from the
- * validator's own CSPRNG.
+ * The executions to re-run: each charged inference execution independently with probability
+ * `rate`, drawn from the validator's own CSPRNG. (Other job kinds — training rounds, renders — are
+ * checked by their own verification; a validator re-runs what its onnxruntime can.)
  *
  * @example
- * pickRechecks(facts.charges, 0.03); // about 3% of the charges
+ * pickRechecks(facts, 0.03); // about 3% of the inference charges
  */
-export function pickRechecks(charges: readonly ChargeFact[], rate: number): ChargeFact[] {
+export function pickRechecks(facts: Pick<EpochFacts, 'jobs' | 'charges'>, rate: number): ChargeFact[] {
   if (!(rate > 0)) return [];
+  const inference = new Set(
+    facts.jobs
+      .filter((j) => (j.spec as { kind?: unknown } | null)?.kind === 'onnx.infer')
+      .map((j) => j.jobId),
+  );
   const scale = 1_000_000;
   const cut = Math.round(Math.min(1, rate) * scale);
-  return charges.filter(() => randomInt(scale) < cut);
+  return facts.charges.filter((c) => inference.has(c.jobId) && randomInt(scale) < cut);
 }
 
 /**

@@ -104,7 +104,11 @@ export function createBlobAccess(deps: {
   const clientsOutput = sqlite
     .prepare(
       `SELECT 1 FROM tasks t JOIN jobs j ON j.id = t.job_id
-        WHERE t.output_cid = :cid AND j.client = :account LIMIT 1`,
+        WHERE t.output_cid = :cid AND j.client = :account
+       UNION ALL
+       SELECT 1 FROM train_blobs b JOIN jobs j ON j.id = b.job_id
+        WHERE b.cid = :cid AND b.role IN ('weights', 'final') AND j.client = :account
+       LIMIT 1`,
     )
     .pluck();
   const leased = sqlite
@@ -115,6 +119,9 @@ export function createBlobAccess(deps: {
        UNION ALL
        SELECT 1 FROM canary_assignments ca JOIN canary_tasks ct ON ct.id = ca.canary_id
         WHERE ca.provider = :account AND ca.status = 'leased' AND (ct.model = :cid OR ct.input_cid = :cid)
+       UNION ALL
+       SELECT 1 FROM assignments a JOIN train_blobs b ON b.task_id = a.task_id JOIN jobs j ON j.id = a.job_id
+        WHERE a.provider = :account AND a.status = 'leased' AND b.cid = :cid AND ${clientsBlob}
        LIMIT 1`,
     )
     .pluck();

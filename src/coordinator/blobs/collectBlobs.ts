@@ -22,7 +22,8 @@ function unreferenced(col: string): string {
     AND NOT EXISTS (SELECT 1 FROM canary_tasks WHERE model = ${col})
     AND NOT EXISTS (SELECT 1 FROM canary_tasks WHERE input_cid = ${col})
     AND NOT EXISTS (SELECT 1 FROM canary_tasks WHERE expected_cid = ${col})
-    AND NOT EXISTS (SELECT 1 FROM canary_assignments WHERE output_cid = ${col})`;
+    AND NOT EXISTS (SELECT 1 FROM canary_assignments WHERE output_cid = ${col})
+    AND NOT EXISTS (SELECT 1 FROM train_blobs WHERE cid = ${col})`;
 }
 
 /**

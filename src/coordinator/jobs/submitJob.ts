@@ -13,12 +13,13 @@ import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
+import { submitTrainJob } from '../training/trainIntake.ts';
 import { policyOfSpec } from '../verification/policy.ts';
 
 /** Inputs up to this size are checked in a reused buffer (larger ones get their own). */
 const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
 /** The job kinds this coordinator runs (jobSpecSchema's discriminator values). */
-const JOB_KINDS = new Set(['onnx.infer']);
+const JOB_KINDS = new Set(['onnx.infer', 'train.diloco']);
 /** Largest model the coordinator loads to check a submission. */
 const MAX_INSPECTED_MODEL_BYTES = 512 * 1024 * 1024;
 
@@ -164,6 +165,13 @@ export function createJobSubmitter(deps: {
         });
       if (spec.deadline * 1000 <= now()) {
         throw new PlexusError('PLX_DEADLINE_PASSED', `deadline ${spec.deadline} is in the past`);
+      }
+      if (spec.kind === 'train.diloco') {
+        // Collaborative training has its own checks and rounds (src/coordinator/training).
+        const stored = await submitTrainJob({ ...deps, now }, spec, { submission, jobId, client });
+        deps.events.notify(jobId);
+        deps.onSubmitted?.(jobId);
+        return stored;
       }
 
       // Cheap admission before the expensive checks (reading inputs, loading the model): every

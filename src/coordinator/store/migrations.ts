@@ -466,6 +466,33 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('audit_draws_epoch').on('audit_draws').columns(['epoch']).execute();
     },
   },
+  // Collaborative training (issue 21, docs/training.md): each train.diloco job's outer state, and
+  // every blob a training job references (shards, per-round weights, optimizer state), which its
+  // leased workers may read and the collector must keep.
+  '0010_train_diloco': {
+    async up(db) {
+      await db.schema
+        .createTable('train_jobs')
+        .addColumn('job_id', 'text', (c) => c.primaryKey())
+        .addColumn('round', 'integer', (c) => c.notNull())
+        .addColumn('weights_cid', 'text', (c) => c.notNull())
+        .addColumn('momentum_cid', 'text', (c) => c.notNull())
+        .addColumn('last_update_cid', 'text', (c) => c.notNull())
+        .addColumn('history', 'text', (c) => c.notNull())
+        .addColumn('final_cid', 'text')
+        .execute();
+      await db.schema
+        .createTable('train_blobs')
+        .addColumn('job_id', 'text', (c) => c.notNull())
+        .addColumn('task_id', 'text', (c) => c.notNull())
+        .addColumn('cid', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('train_blobs_pk', ['job_id', 'task_id', 'cid'])
+        .execute();
+      await db.schema.createIndex('train_blobs_cid').on('train_blobs').columns(['cid']).execute();
+      await db.schema.createIndex('train_blobs_task').on('train_blobs').columns(['task_id']).execute();
+    },
+  },
 };
 
 /** Kysely migration provider over the in-code list above. */

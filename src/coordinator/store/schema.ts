@@ -398,4 +398,28 @@ export type Database = {
   sensor_scores: SensorScoresTable;
   sensor_purchases: SensorPurchasesTable;
   epoch_evidence: EpochEvidenceTable;
+  train_jobs: TrainJobsTable;
+  train_blobs: TrainBlobsTable;
+};
+
+/** A train.diloco job's outer state after its last closed round (docs/training.md). */
+export type TrainJobsTable = {
+  job_id: string;
+  /** The round whose tasks are out (R once the job finished). */
+  round: number;
+  weights_cid: string;
+  momentum_cid: string;
+  last_update_cid: string;
+  /** JSON array of { round, loss, validation? } per closed round. */
+  history: string;
+  final_cid: string | null;
+};
+
+/** A blob a training job references: `task_id` '' for the job's own (shards, weights, state). */
+export type TrainBlobsTable = {
+  job_id: string;
+  task_id: string;
+  cid: string;
+  /** shard | validation | weights | state | descriptor | final */
+  role: string;
 };

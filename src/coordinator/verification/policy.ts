@@ -2,7 +2,7 @@
  * The verification policy a job asks for: `none`, `redundant(k)` or `audit` (network default).
  */
 import { z } from 'zod';
-import type { OnnxInferSpec } from '../../protocol/schemas.ts';
+import type { JobSpec } from '../../protocol/schemas.ts';
 
 /**
  * Zod schema of a job's verification policy (what clients send in a job submission).
@@ -49,7 +49,7 @@ export function parseVerificationPolicy(json: unknown): VerificationPolicy {
  * @example
  * policyOfSpec({ ...spec, verification: { policy: 'redundant' } }); // { kind: 'redundant', k: 3 }
  */
-export function policyOfSpec(spec: OnnxInferSpec): VerificationPolicy {
+export function policyOfSpec(spec: Pick<JobSpec, 'verification'>): VerificationPolicy {
   const v = spec.verification;
   if (!v) return DEFAULT_VERIFICATION_POLICY;
   if (v.policy === 'redundant') return { kind: 'redundant', k: v.k ?? 3 };

@@ -64,7 +64,8 @@ export async function seedCanary(
   if (live >= s.canaryPoolSize) return;
   const task = await taskInput(trx, taskId);
   const job = await jobInfo(s, d, jobId, trx);
-  if (!task || !job) return;
+  // Only inference tasks become canaries (a training task's inputs are one job's round state).
+  if (!task || !job || job.spec.kind !== 'onnx.infer') return;
   await insertCanary(trx, {
     id: `canary-${randomBytes(8).toString('hex')}`,
     source_task_id: taskId,

@@ -22,6 +22,7 @@ import { createReputationLimitedScheduler } from '../scheduler/reputationLimited
 import type { Scheduler } from '../scheduler/types.ts';
 import { type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
+import { createTrainingRounds } from '../training/trainRounds.ts';
 import { AdaptiveAuditPolicy, auditRate, economicAuditBound } from '../verification/auditPolicy.ts';
 import {
   concurrencyLimit,
@@ -184,6 +185,7 @@ export function createWorkContext(deps: WorkLoopOptions): { state: WorkState; wo
     audits,
     proofs,
     dispatch: () => dispatch(state, work),
+    training: createTrainingRounds({ db, blobs: deps.blobs, events: deps.events, log, now }),
   };
   return { state, work };
 }

@@ -225,7 +225,7 @@ export async function leaseOne(
     assignmentId,
     taskId: task.id as Hex,
     jobId: task.job_id as Hex,
-    kind: 'onnx.infer',
+    kind: job.spec.kind,
     model: job.spec.model,
     input: task.input_cid,
     gpu: job.spec.resources.gpu,

@@ -191,6 +191,9 @@ export async function settleVerdict(
   });
   const job = await stmt.first(trx, q.jobTaskDone, { id: jobId, at: t });
   if (!job) throw new Error(`job ${jobId} of task ${taskId} is not in the store`);
+  // A training job's rounds and completion belong to its round manager (src/coordinator/training),
+  // which runs once this transaction committed (afterSettle).
+  const info = known.job ?? (await jobInfo(s, d, jobId, trx));
   if (verdict.verified) {
     await seedCanary(s, d, trx, jobId, taskId, verdict, accepted.output_cid, trustedBefore);
     await events.append(trx, jobId, 'task.verified', {
@@ -209,6 +212,7 @@ export async function settleVerdict(
     done: job.tasks_done,
     total: job.tasks_total,
   });
+  if (info?.spec.kind === 'train.diloco') return { jobDone: false, cancelled: [], training: info.spec };
   if (job.tasks_done === job.tasks_total) {
     await completeJob(trx, jobId, t);
     await events.append(trx, jobId, 'job.completed', { tasks: job.tasks_total });

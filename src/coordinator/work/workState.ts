@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Address } from 'viem';
 import type { Logger } from '../../logger.ts';
-import type { CoordinatorMessage, HardwareClaim, OnnxInferSpec } from '../../protocol/schemas.ts';
+import type { CoordinatorMessage, HardwareClaim, JobSpec, TrainDilocoSpec } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
@@ -19,6 +19,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Scheduler } from '../scheduler/types.ts';
 import type { templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
+import type { TrainingRounds } from '../training/trainRounds.ts';
 import type { AdaptiveAuditPolicy } from '../verification/auditPolicy.ts';
 import { newReputation, type ReputationState } from '../verification/reputation.ts';
 import type { TaskVerification } from '../verification/taskVerification.ts';
@@ -104,7 +105,7 @@ export function defaultVerificationEconomics(): VerificationEconomics {
  * @example
  * const info: JobInfo = { spec, status: 'queued', maxPrice: undefined, client: '0xabc…' };
  */
-export type JobInfo = { spec: OnnxInferSpec; status: string; maxPrice: bigint | undefined; client: string };
+export type JobInfo = { spec: JobSpec; status: string; maxPrice: bigint | undefined; client: string };
 
 /**
  * Leases to cancel on their providers (a failed job's open assignments).
@@ -120,7 +121,12 @@ export type Lease = { id: string; provider: string };
  * @example
  * const r: Settled = { jobDone: false, cancelled: [] };
  */
-export type Settled = { jobDone: boolean; cancelled: Lease[] };
+export type Settled = {
+  jobDone: boolean;
+  cancelled: Lease[];
+  /** A `train.diloco` task completed: its round manager runs next (src/coordinator/training). */
+  training?: TrainDilocoSpec;
+};
 
 /**
  * Everything the work loop keeps in memory. The maps are caches of the store (rebuilt from it on
@@ -207,6 +213,8 @@ export type WorkDeps = {
   audits: AdaptiveAuditPolicy;
   proofs: CapabilityProofs;
   dispatch: () => Promise<void>;
+  /** Closes `train.diloco` rounds as their tasks are accepted (src/coordinator/training). */
+  training?: TrainingRounds | undefined;
 };
 
 /**

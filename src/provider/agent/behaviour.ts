@@ -29,7 +29,9 @@ export type AgentBehaviour =
   /** Drops its connection instead of delivering, forgetting the task. */
   | { kind: 'disconnect' }
   /** Claims a GPU it does not have (computes honestly on the CPU): the capability proof exposes it. */
-  | { kind: 'fake-gpu' };
+  | { kind: 'fake-gpu' }
+  /** A Byzantine trainer: sends −10 × every float it computed (a training task's pseudo-gradient). */
+  | { kind: 'sign-flip' };
 
 /** The `--behaviour` values, as documented in the CLI help of the hidden option. */
 export const BEHAVIOUR_NAMES = [
@@ -42,6 +44,7 @@ export const BEHAVIOUR_NAMES = [
   'slow',
   'disconnect',
   'fake-gpu',
+  'sign-flip',
 ] as const;
 
 /**
@@ -54,7 +57,8 @@ export function parseBehaviour(value: string): AgentBehaviour {
   if (value === 'honest') return { kind: 'honest' };
   if (value === 'always-wrong') return { kind: 'wrong', p: 1 };
   if (value === 'lazy-zeros' || value === 'lazy-random' || value === 'copycat') return { kind: value };
-  if (value === 'slow' || value === 'disconnect' || value === 'fake-gpu') return { kind: value };
+  if (value === 'slow' || value === 'disconnect' || value === 'fake-gpu' || value === 'sign-flip')
+    return { kind: value };
   const m = /^wrong:(0(\.\d+)?|1(\.0+)?)$/.exec(value);
   if (m) return { kind: 'wrong', p: Number(m[1]) };
   throw new RangeError(`unknown behaviour ${value}; one of ${BEHAVIOUR_NAMES.join(', ')}`);
@@ -120,6 +124,8 @@ export function misbehave(b: AgentBehaviour, output: TaskOutput): Misbehaviour {
     case 'lazy-random':
     case 'copycat':
       return { action: 'deliver', output: rewrite(output, () => unit() * 2 - 1) };
+    case 'sign-flip':
+      return { action: 'deliver', output: rewrite(output, (x) => -10 * x) };
     case 'slow':
       return { action: 'withhold' };
     case 'disconnect':

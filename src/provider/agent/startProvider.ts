@@ -28,6 +28,7 @@ import { backoffDelay } from './backoff.ts';
 import { type AgentBehaviour, misbehave } from './behaviour.ts';
 import { createBlobHttp } from './blobHttp.ts';
 import { runOnnxTask, type TaskOutput } from './runOnnxTask.ts';
+import { runTrainAssignment } from './runTrainAssignment.ts';
 import { createScratchFiles } from './scratchFiles.ts';
 import { createCapabilitySolver } from './solveCapability.ts';
 
@@ -283,11 +284,14 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     let outcome: Outcome;
     const t0 = performance.now();
     try {
-      const computed = await runOnnxTask(
-        { runtime, cache, scratch },
-        { model: a.model, input: a.input, timeoutMs: a.timeoutMs },
-        ac.signal,
-      );
+      const computed =
+        a.kind === 'train.diloco'
+          ? await runTrainAssignment({ cache }, { input: a.input }, ac.signal)
+          : await runOnnxTask(
+              { runtime, cache, scratch },
+              { model: a.model, input: a.input, timeoutMs: a.timeoutMs },
+              ac.signal,
+            );
       const act = misbehave(opts.behaviour ?? { kind: 'honest' }, computed);
       if (act.action === 'withhold') {
         // `slow`: sit on the lease until the coordinator gives up on it and cancels.
