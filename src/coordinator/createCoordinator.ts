@@ -395,6 +395,7 @@ export async function startCoordinator(
       metrics,
       chain: chain?.writer,
       stakeOf: (a) => market.stakeOf(a),
+      standingOf: (a) => market.standingOf(a),
     }),
   );
   await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));
