@@ -166,3 +166,33 @@ export async function listJobAssignments(db: Kysely<Database>, jobId: string, li
     .limit(limit)
     .execute();
 }
+
+/**
+ * Executions per task of a job, by outcome: `failed` (failed or expired: no result), `running`
+ * (leased), `completed`. Every role counts (primary, replicas, auditor, tie-breakers).
+ *
+ * @example const byTask = await executionCounts(db, jobId); byTask.get(taskId)?.failed;
+ */
+export async function executionCounts(
+  db: Kysely<Database>,
+  jobId: string,
+): Promise<Map<string, { failed: number; running: number; completed: number }>> {
+  // Through tasks (indexed by job) to assignments (indexed by task): assignments has no job index.
+  const rows = await db
+    .selectFrom('tasks as t')
+    .innerJoin('assignments as a', 'a.task_id', 't.id')
+    .select(['a.task_id', 'a.status', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('t.job_id', '=', jobId)
+    .groupBy(['a.task_id', 'a.status'])
+    .execute();
+  const out = new Map<string, { failed: number; running: number; completed: number }>();
+  for (const r of rows) {
+    const c = out.get(r.task_id) ?? { failed: 0, running: 0, completed: 0 };
+    const n = Number(r.n);
+    if (r.status === 'leased') c.running += n;
+    else if (r.status === 'completed') c.completed += n;
+    else c.failed += n;
+    out.set(r.task_id, c);
+  }
+  return out;
+}

@@ -13,6 +13,7 @@ import {
   type VerificationPolicy,
 } from '../api.ts';
 import { progress } from '../charts.ts';
+import { jobCost, taskCost, taskTries } from '../cost.ts';
 import { asCards, card, empty, h, tableWrap } from '../dom.ts';
 import { ago, duration, shortHex, when } from '../format.ts';
 
@@ -128,6 +129,8 @@ export async function renderJob(id: string): Promise<HTMLElement> {
             { title: when(job.updatedAt) },
             `${ago(job.updatedAt)}${finished ? ` (took ${duration(job.updatedAt - job.createdAt)})` : ''}`,
           ),
+          h('dt', {}, 'Cost'),
+          h('dd', { 'data-testid': 'job-cost' }, jobCost(job)),
           h('dt', {}, 'Verification'),
           h('dd', { 'data-testid': 'job-policy' }, policyText(jobPolicy(job))),
           job.spec.deadline ? [h('dt', {}, 'Deadline'), h('dd', {}, when(job.spec.deadline * 1000))] : [],
@@ -177,9 +180,17 @@ export async function renderJob(id: string): Promise<HTMLElement> {
                   h(
                     'tr',
                     {},
-                    ['#', 'Status', 'Attempts', 'Provider', 'Input', 'Output', 'Verdict', 'Last error'].map(
-                      (t) => h('th', {}, t),
-                    ),
+                    [
+                      '#',
+                      'Status',
+                      'Attempts',
+                      'Cost',
+                      'Provider',
+                      'Input',
+                      'Output',
+                      'Verdict',
+                      'Last error',
+                    ].map((t) => h('th', {}, t)),
                   ),
                 ),
                 h(
@@ -191,7 +202,12 @@ export async function renderJob(id: string): Promise<HTMLElement> {
                       {},
                       h('td', { class: 'num' }, t.index),
                       h('td', {}, h('span', { class: `tag ${t.status}` }, t.status)),
-                      h('td', { class: 'num' }, t.attempts),
+                      h(
+                        'td',
+                        { class: 'num', title: 'tries at the output; replicas and audits are executions' },
+                        taskTries(t),
+                      ),
+                      h('td', {}, taskCost(t)),
                       h('td', {}, providerLink(t.provider)),
                       h('td', {}, blobLink(t.input)),
                       h('td', {}, blobLink(t.output)),

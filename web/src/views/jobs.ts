@@ -1,6 +1,7 @@
 /** Jobs: newest first, filterable by status, with progress. */
 import { getJson, type JobList } from '../api.ts';
 import { progress } from '../charts.ts';
+import { jobCost } from '../cost.ts';
 import { asCards, empty, h, tableWrap } from '../dom.ts';
 import { ago, shortHex, when } from '../format.ts';
 
@@ -36,7 +37,7 @@ export async function renderJobs(status: string | null): Promise<HTMLElement> {
                 h(
                   'tr',
                   {},
-                  ['Job', 'Status', 'Progress', 'Kind', 'Label', 'Client', 'Submitted'].map((t) =>
+                  ['Job', 'Status', 'Progress', 'Cost', 'Kind', 'Label', 'Client', 'Submitted'].map((t) =>
                     h('th', {}, t),
                   ),
                 ),
@@ -55,6 +56,7 @@ export async function renderJobs(status: string | null): Promise<HTMLElement> {
                     ),
                     h('td', {}, h('span', { class: `tag ${j.status}` }, j.status)),
                     h('td', {}, progress(j.tasksDone, j.tasksTotal)),
+                    h('td', {}, jobCost(j)),
                     h('td', {}, j.kind),
                     h('td', {}, j.spec.label ?? ''),
                     h('td', { class: 'mono', title: j.client }, shortHex(j.client)),
