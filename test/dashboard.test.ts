@@ -383,20 +383,22 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       await shot(page, name);
     }
 
-    // Providers as cards (no header row): sorting from the sort bar, each value labelled.
+    // Lists stay short tables (issue 22: not a 12-line card per row): header shown, one line per
+    // row, the table scrolls sideways inside its box; the sort bar still sorts.
     await page.goto(`${url}/#/providers`);
     await page.locator('table[data-table="providers"] tbody tr').first().waitFor();
-    assert.equal(await page.locator('table[data-table="providers"] thead').isVisible(), false);
+    assert.equal(await page.locator('table[data-table="providers"] thead').isVisible(), true);
+    const rowHeights = await page
+      .locator('table[data-table="providers"] tbody tr')
+      .evaluateAll((rows) => rows.map((r) => r.getBoundingClientRect().height));
+    assert.ok(Math.max(...rowHeights) < 48, `one short line per provider (${rowHeights.join(',')} px)`);
+    const wrap = page.locator('table[data-table="providers"]').locator('xpath=..');
+    assert.ok(await wrap.evaluate((w) => w.scrollWidth > w.clientWidth), 'the table scrolls inside its box');
     await page.selectOption('.sort-bar select', 'region');
     const regions = await page
       .locator('table[data-table="providers"] td[data-label="Region"]')
       .allTextContents();
     assert.deepEqual(regions, [...regions].sort().reverse(), 'sorted by region, descending');
-    await page.locator('.sort-bar button').click();
-    const ascending = await page
-      .locator('table[data-table="providers"] td[data-label="Region"]')
-      .allTextContents();
-    assert.deepEqual(ascending, [...regions].reverse());
     await shot(page, 'providers-narrow');
 
     await page.goto(`${url}/#/`);

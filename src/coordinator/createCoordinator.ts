@@ -39,6 +39,7 @@ import { explorerRoutes } from './api/explorerRoutes.ts';
 import { jobRoutes } from './api/jobRoutes.ts';
 import { marketRoutes } from './api/marketRoutes.ts';
 import { providerRoutes } from './api/providerRoutes.ts';
+import { searchRoutes } from './api/searchRoutes.ts';
 import { sensorRoutes } from './api/sensorRoutes.ts';
 import { createBlobAccess, DEFAULT_BLOB_QUOTA } from './blobs/blobAccess.ts';
 import { createBlobCollector, DEFAULT_BLOB_GRACE_MS } from './blobs/collectBlobs.ts';
@@ -399,6 +400,7 @@ export async function startCoordinator(
     }),
   );
   await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));
+  await app.register(searchRoutes({ db }));
   await app.register(sensorRoutes({ db, ingester, seller, chainId: config.chainId, isProvider }));
   await app.register(marketRoutes({ db, market, chain: chain?.writer, chainInfo: chain?.info }));
   app.get(
