@@ -162,7 +162,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       .waitFor({ timeout: 90_000 });
     assert.equal(await page.locator('[data-testid="job-policy"]').textContent(), 'redundant (k=2)');
     await page.locator('table[data-table="tasks"] tbody tr').nth(1).waitFor();
-    const outputs = page.locator('table[data-table="tasks"] tbody td:nth-child(6) a');
+    const outputs = page.locator('table[data-table="tasks"] tbody td:nth-child(7) a');
     assert.equal(await outputs.count(), 2, 'each task links its output');
     const href = await outputs.first().getAttribute('href');
     assert.ok(href);
@@ -190,7 +190,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       assert.equal(await r.locator('td:nth-child(6) a').count(), 2, 'who agreed, linked');
     }
     assert.deepEqual(
-      await page.locator('table[data-table="tasks"] tbody td:nth-child(7)').allTextContents(),
+      await page.locator('table[data-table="tasks"] tbody td:nth-child(8)').allTextContents(),
       ['accepted · verified', 'accepted · verified'],
     );
     // The same through the API the page reads.
@@ -216,7 +216,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     await shot(page, 'job');
 
     const provider = await page
-      .locator('table[data-table="tasks"] tbody td:nth-child(4) a')
+      .locator('table[data-table="tasks"] tbody td:nth-child(5) a')
       .first()
       .getAttribute('href');
     await page.goto(`${url}/${provider}`);
