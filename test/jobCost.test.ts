@@ -88,3 +88,35 @@ test('job cost equals the ledger; attempts never count replicas; executions show
     await Promise.all(ps.map((p) => p.close()));
   }
 });
+
+test('the job list pages back with a before cursor (explorer pagination)', async () => {
+  const account = randomAccount();
+  const sdk = createClient({ url: c.url, account });
+  const model = await sdk.uploadBlob(new Uint8Array(await readFile(ppocrDetectionModelPath())));
+  const ids: string[] = [];
+  for (const seed of [11, 12, 13]) {
+    const input = await sdk.uploadBlob(encodeSafetensors(ocrInput(seed, 32, 32)));
+    const { jobId } = await sdk.submitJob({
+      kind: 'onnx.infer',
+      model: model.cid,
+      inputs: [input.cid],
+      deadline: Math.floor(Date.now() / 1000) + 120,
+    });
+    ids.push(jobId);
+  }
+  const seen: string[] = [];
+  let before = '';
+  for (let page = 0; page < 5; page++) {
+    const res = await fetch(
+      `${c.url}/v1/jobs?client=${account.address}&limit=2${before ? `&before=${before}` : ''}`,
+    );
+    const { jobs } = (await res.json()) as { jobs: { id: string; createdAt: number }[] };
+    if (jobs.length === 0) break;
+    seen.push(...jobs.map((j) => j.id));
+    const last = jobs[jobs.length - 1]!;
+    before = `${last.createdAt}:${last.id}`;
+  }
+  assert.deepEqual(seen, [...ids].reverse(), 'every job once, newest first, across pages of 2');
+  const bad = await fetch(`${c.url}/v1/jobs?before=yesterday`);
+  assert.equal(bad.status, 400);
+});

@@ -22,7 +22,8 @@ function route(hash: string): Route {
     return { nav: 'providers', render: () => renderProvider(parts[1]!) };
   if (parts[0] === 'providers') return { nav: 'providers', render: renderProviders };
   if (parts[0] === 'jobs' && parts[1]) return { nav: 'jobs', render: () => renderJob(parts[1]!) };
-  if (parts[0] === 'jobs') return { nav: 'jobs', render: () => renderJobs(params.get('status')) };
+  if (parts[0] === 'jobs')
+    return { nav: 'jobs', render: () => renderJobs(params.get('status'), params.get('before')) };
   if (parts[0] === 'epochs') return { nav: 'epochs', render: renderEpochs };
   if (parts[0] === 'sensors') return { nav: 'sensors', render: () => renderSensors(params.get('device')) };
   if (parts[0] === 'search') return { nav: 'search', render: () => renderSearch(params.get('q') ?? '') };

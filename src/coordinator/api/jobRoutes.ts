@@ -96,11 +96,16 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
       '/v1/jobs',
       {
         schema: {
-          summary: 'List jobs, newest first',
+          summary: 'List jobs, newest first (`before` pages back)',
           querystring: z.strictObject({
             client: addressSchema.optional(),
             status: z.enum(['queued', 'running', 'completed', 'failed']).optional(),
             limit: z.coerce.number().int().min(1).max(200).default(50),
+            // The next page: jobs older than the last one shown (`createdAt:id` of that job).
+            before: z
+              .string()
+              .regex(/^\d{1,15}:0x[0-9a-f]{64}$/, 'createdAt:jobId of the last job of the previous page')
+              .optional(),
           }),
           response: { 200: jobListSchema, ...errorResponses },
         },
@@ -110,6 +115,12 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
           client: req.query.client?.toLowerCase(),
           status: req.query.status,
           limit: req.query.limit,
+          before: req.query.before
+            ? {
+                createdAt: Number(req.query.before.split(':')[0]),
+                id: req.query.before.split(':')[1]!,
+              }
+            : undefined,
         });
         const charges = await jobCharges(
           db,

@@ -32,12 +32,26 @@ export async function jobExists(db: Kysely<Database>, id: string): Promise<boole
  */
 export async function listJobs(
   db: Kysely<Database>,
-  q: { client?: string | undefined; status?: JobStatus | undefined; limit: number },
+  q: {
+    client?: string | undefined;
+    status?: JobStatus | undefined;
+    limit: number;
+    /** Page cursor: only jobs older than this one (its created_at and id), for the next page. */
+    before?: { createdAt: number; id: string } | undefined;
+  },
 ) {
   let query = db.selectFrom('jobs').selectAll();
   if (q.client) query = query.where('client', '=', q.client);
   if (q.status) query = query.where('status', '=', q.status);
-  return query.orderBy('created_at', 'desc').limit(q.limit).execute();
+  const before = q.before;
+  if (before)
+    query = query.where((eb) =>
+      eb.or([
+        eb('created_at', '<', before.createdAt),
+        eb.and([eb('created_at', '=', before.createdAt), eb('id', '<', before.id)]),
+      ]),
+    );
+  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
 }
 
 /**
