@@ -15,6 +15,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { createClient } from '../src/client/createClient.ts';
 import { encodeSafetensors, type Tensor } from '../src/protocol/safetensors.ts';
 import { scoreSensors, storeScores } from '../src/sensors/scoring/scoreSensors.ts';
+import { CHAIN, EPOCHS } from './helpers/explorerFixtures.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
 import { connectRawProvider, type RawProvider } from './helpers/rawProvider.ts';
 
@@ -163,6 +164,29 @@ describe('explorer search, job cost and sensor map in Chromium', { skip: chromiu
       assert.deepEqual(errors, [], 'no console errors');
       await page.close();
     }
+  });
+
+  test('settlement transactions link to the configured block explorer (stand-in /v1/chain and /v1/epochs)', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const explorer = 'https://explorer.example';
+    await page.route('**/v1/epochs', (r) => r.fulfill({ json: EPOCHS }));
+    await page.route('**/v1/chain', (r) => r.fulfill({ json: { ...CHAIN, blockExplorerUrl: explorer } }));
+    await page.goto(`${c.url}/#/epochs`);
+    const settled = EPOCHS.epochs.filter((e) => e.txHash !== null);
+    assert.ok(settled.length > 0);
+    const links = page.locator('table[data-table="epochs"] a[data-tx]');
+    await links.first().waitFor();
+    assert.deepEqual(
+      await links.evaluateAll((as) => as.map((a) => a.getAttribute('href'))),
+      settled.map((e) => `${explorer}/tx/${e.txHash}`),
+    );
+    // Without a configured explorer the hash is plain text.
+    await page.unroute('**/v1/chain');
+    await page.route('**/v1/chain', (r) => r.fulfill({ json: CHAIN }));
+    await page.reload();
+    await page.locator('table[data-table="epochs"] tbody tr').first().waitFor();
+    assert.equal(await page.locator('table[data-table="epochs"] a[data-tx]').count(), 0);
+    await page.close();
   });
 
   test('sensors: every device on the map with its score; the station at sea is flagged', async () => {
