@@ -72,10 +72,17 @@ test('job submit, status and results', async () => {
   const status = await plexus(['job', 'status', jobId, '--coordinator', net.coordinatorUrl]);
   assert.match(status.stdout, /status\s+completed/);
   assert.match(status.stdout, /2\/2 done/);
+  // What it cost, in PLX (issue 22), and one attempt per task (audits and replicas are not attempts).
+  assert.match(status.stdout, /cost\s+0\.[0-9]+ PLX charged \([0-9.]+ PLX was reserved/);
+  assert.match(status.stdout, /#0 completed\s+1 attempt\b/);
+  const statusJson = JSON.parse(
+    (await plexus(['job', 'status', jobId, '--coordinator', net.coordinatorUrl, '--json'])).stdout,
+  ) as { cost: { charged: string } };
+  assert.match(statusJson.cost.charged, /^[1-9][0-9]*$/, 'base units in --json');
 
   const out = join(dir, 'out');
   // Outputs are private to the job's client: the CLI signs the downloads with its key.
-  await plexus([
+  const fetched = await plexus([
     'job',
     'results',
     jobId,
@@ -86,6 +93,7 @@ test('job submit, status and results', async () => {
     '--keystore',
     keystore,
   ]);
+  assert.match(fetched.stdout, /cost: 0\.[0-9]+ PLX charged/);
   const first = decodeSafetensors(new Uint8Array(await readFile(join(out, 'output-00000.safetensors'))));
   const prob = Object.values(first)[0]!;
   assert.deepEqual(prob.shape, [1, 1, 64, 320]);

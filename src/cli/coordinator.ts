@@ -33,6 +33,10 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
     )
     .option('--rpc-url <url>', "chain RPC (default: the deployment file's rpcUrl)")
     .option(
+      '--block-explorer-url <url>',
+      'a block explorer of the chain: the explorer links transaction hashes to URL/tx/HASH (e.g. https://etherscan.io)',
+    )
+    .option(
       '--validator-url <urls...>',
       'independent validators (plexus validator start) to collect epoch signatures from; the coordinator then holds no validator key',
     )
@@ -85,6 +89,7 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
         logLevel: string;
         deployment?: string;
         rpcUrl?: string;
+        blockExplorerUrl?: string;
         validatorKeystore?: string[];
         validatorUrl?: string[];
         submitterKeystore?: string;
@@ -112,6 +117,7 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
               process.env.PLEXUS_VALIDATOR_PASSWORD ?? process.env.PLEXUS_KEYSTORE_PASSWORD ?? '',
             ...(o.deployment ? { deployment: o.deployment } : {}),
             ...(o.rpcUrl ? { rpcUrl: o.rpcUrl } : {}),
+            ...(o.blockExplorerUrl ? { blockExplorerUrl: o.blockExplorerUrl.replace(/\/+$/, '') } : {}),
             ...(o.emissionPerEpoch !== undefined ? { emissionPerEpoch: o.emissionPerEpoch.toString() } : {}),
             ...(o.mqttUrl ? { mqttUrl: o.mqttUrl } : {}),
             ...(o.sensorEmissionPerEpoch !== undefined

@@ -62,6 +62,8 @@ export function devnetCommand(): Command {
         exit: boolean;
         logLevel: string;
       }) => {
+        const { requireDevnetPackages } = await import('./devDependencies.ts');
+        requireDevnetPackages();
         const { startDevnet } = await import('../devnet/startDevnet.ts');
         const { formatUnits } = await import('viem');
         const print = (l: string) => console.log(l);

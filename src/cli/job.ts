@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { type ErrorCode, errorCodes } from '../errors/codes.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import type { JobVerification } from '../protocol/schemas.ts';
-import { localTime, plural } from './format.ts';
+import { plural } from './format.ts';
 import {
   DEFAULT_CLIENT_KEYSTORE,
   DEFAULT_COORDINATOR,
@@ -157,8 +157,12 @@ async function submit(o: SubmitOptions): Promise<void> {
       { details: { jobId, status: final.status } },
     );
   }
-  if (o.json) console.log(JSON.stringify({ jobId, tasks, status: final.status }));
-  else console.log(`completed; fetch outputs with: plexus job results ${jobId} --out DIR`);
+  if (o.json) console.log(JSON.stringify({ jobId, tasks, status: final.status, cost: final.cost }));
+  else {
+    const { costLine } = await import('./jobCost.ts');
+    console.log(`completed; cost: ${costLine(final)}`);
+    console.log(`fetch outputs with: plexus job results ${jobId} --out DIR`);
+  }
 }
 
 /** `plexus job submit|quote|status|results`. */
@@ -207,15 +211,8 @@ export function jobCommand(): Command {
         console.log(JSON.stringify(job, null, 2));
         return;
       }
-      console.log(
-        `job ${job.id}\n  status   ${job.status}\n  tasks    ${job.tasksDone}/${job.tasksTotal} done\n  created  ${localTime(new Date(job.createdAt))}`,
-      );
-      if (job.error) console.log(`  error    ${job.error.code}: ${job.error.message}`);
-      for (const t of job.tasks ?? []) {
-        console.log(
-          `  #${t.index} ${t.status.padEnd(9)} attempts=${t.attempts} ${t.provider ?? ''} ${t.lastError ? `last error: ${t.lastError}` : ''}`,
-        );
-      }
+      const { jobStatusLines } = await import('./jobCost.ts');
+      for (const line of jobStatusLines(job)) console.log(line);
     });
   cmd
     .command('results')
@@ -236,6 +233,7 @@ export function jobCommand(): Command {
         const account = existsSync(o.keystore) ? await clientAccount(o.keystore) : undefined;
         const client = createClient({ url: o.coordinator, ...(account ? { account } : {}) });
         const results = await client.jobResults(jobId);
+        const { cost } = await client.getJob(jobId);
         await mkdir(o.out, { recursive: true });
         const files: string[] = [];
         for (const r of results.outputs) {
@@ -244,11 +242,14 @@ export function jobCommand(): Command {
           files.push(file);
         }
         await writeFile(join(o.out, 'results.json'), JSON.stringify(results, null, 2));
-        if (o.json) console.log(JSON.stringify({ jobId, status: results.status, out: o.out, files }));
-        else
+        if (o.json) console.log(JSON.stringify({ jobId, status: results.status, out: o.out, files, cost }));
+        else {
+          const { costLine } = await import('./jobCost.ts');
           console.log(
             `wrote ${plural(results.outputs.length, 'output')} and results.json to ${o.out} (job ${results.status})`,
           );
+          console.log(`cost: ${costLine({ status: results.status, cost })}`);
+        }
       },
     );
   return cmd;

@@ -37,6 +37,12 @@ const providersSchema = z.looseObject({
         })
         .nullable()
         .optional(),
+      eligibility: z
+        .looseObject({
+          eligible: z.boolean(),
+          reasons: z.array(z.looseObject({ code: z.string(), message: z.string() })),
+        })
+        .optional(),
     }),
   ),
 });
@@ -124,6 +130,18 @@ async function runDoctor(
             fix: 'keep the agent connected: the coordinator challenges it again; a slow or wrong answer means the claimed hardware is not there',
           }
         : {}),
+    });
+  }
+
+  // The coordinator's own verdict (what its market decides on), when it serves one.
+  if (reachable && entry?.eligibility) {
+    const e = entry.eligibility;
+    add({
+      name: 'coordinator says',
+      ok: e.eligible,
+      detail: e.eligible
+        ? 'eligible for work'
+        : `not eligible: ${e.reasons.map((r) => r.message).join('; ')}`,
     });
   }
 

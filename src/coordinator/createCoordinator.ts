@@ -45,6 +45,7 @@ import {
   installRequestDeadlines,
   requestTimeoutMs,
 } from './api/requestDeadlines.ts';
+import { searchRoutes } from './api/searchRoutes.ts';
 import { sensorRoutes } from './api/sensorRoutes.ts';
 import { createBlobAccess, DEFAULT_BLOB_QUOTA } from './blobs/blobAccess.ts';
 import { createBlobCollector, DEFAULT_BLOB_GRACE_MS } from './blobs/collectBlobs.ts';
@@ -95,6 +96,8 @@ export const coordinatorConfigSchema = z.strictObject({
   deployment: z.string().min(1).optional(),
   /** Chain RPC; default: the deployment file's `rpcUrl`. */
   rpcUrl: z.url().optional(),
+  /** A block explorer the explorer links transaction hashes to (`URL/tx/HASH`), served in /v1/chain. */
+  blockExplorerUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** Validator keystores (Web3 Secret Storage v3) the coordinator signs epochs with. */
   validatorKeystores: z.array(z.string().min(1)).max(64).default([]),
   /** Password of the validator keystores (never logged). */
@@ -424,11 +427,17 @@ export async function startCoordinator(
       chain: chain?.writer,
       stakeOf: (a) => market.stakeOf(a),
       readTokens,
+      standingOf: (a) => market.standingOf(a),
     }),
   );
   await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));
+  await app.register(searchRoutes({ db }));
   await app.register(sensorRoutes({ db, ingester, seller, chainId: config.chainId, isProvider }));
-  await app.register(marketRoutes({ db, market, chain: chain?.writer, chainInfo: chain?.info }));
+  const chainInfo =
+    chain && config.blockExplorerUrl
+      ? { ...chain.info, blockExplorerUrl: config.blockExplorerUrl }
+      : chain?.info;
+  await app.register(marketRoutes({ db, market, chain: chain?.writer, chainInfo }));
   app.get(
     '/v1/health',
     { schema: { summary: 'Liveness and basic facts', response: { 200: healthSchema } } },

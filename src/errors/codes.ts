@@ -96,6 +96,10 @@ export const errorCodes = {
     message: 'The command line is wrong (unknown option, missing or invalid value).',
   },
   PLX_FILE_NOT_FOUND: { status: 400, message: 'A file or folder named on the command line does not exist.' },
+  PLX_NOT_INSTALLED: {
+    status: 500,
+    message: 'A package this command needs is not installed (a development dependency).',
+  },
   PLX_KEYSTORE_MISSING: {
     status: 404,
     message: 'No key file where one was expected; read-only commands never create keys.',

@@ -9,6 +9,8 @@ import { renderJobs } from './views/jobs.ts';
 import { renderOverview } from './views/overview.ts';
 import { renderProvider } from './views/provider.ts';
 import { renderProviders } from './views/providers.ts';
+import { mountSearch, renderSearch } from './views/search.ts';
+import { renderSensors } from './views/sensors.ts';
 
 type Route = { nav: string; render: () => Promise<HTMLElement> };
 
@@ -20,8 +22,11 @@ function route(hash: string): Route {
     return { nav: 'providers', render: () => renderProvider(parts[1]!) };
   if (parts[0] === 'providers') return { nav: 'providers', render: renderProviders };
   if (parts[0] === 'jobs' && parts[1]) return { nav: 'jobs', render: () => renderJob(parts[1]!) };
-  if (parts[0] === 'jobs') return { nav: 'jobs', render: () => renderJobs(params.get('status')) };
+  if (parts[0] === 'jobs')
+    return { nav: 'jobs', render: () => renderJobs(params.get('status'), params.get('before')) };
   if (parts[0] === 'epochs') return { nav: 'epochs', render: renderEpochs };
+  if (parts[0] === 'sensors') return { nav: 'sensors', render: () => renderSensors(params.get('device')) };
+  if (parts[0] === 'search') return { nav: 'search', render: () => renderSearch(params.get('q') ?? '') };
   return { nav: 'overview', render: renderOverview };
 }
 
@@ -96,6 +101,7 @@ function setLive(state: 'live' | 'reconnecting' | 'offline'): void {
 }
 
 async function start(): Promise<void> {
+  mountSearch(document.getElementById('search') as HTMLFormElement);
   window.addEventListener('hashchange', () => {
     window.scrollTo(0, 0);
     void render();

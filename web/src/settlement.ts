@@ -86,6 +86,7 @@ const chainSchema = z.object({
   escrow: address,
   settlement: address,
   epochDuration: z.int().check(z.minimum(1)),
+  blockExplorerUrl: z.optional(z.string()),
 });
 
 /** A document that does not have the agreed shape: the view shows this instead of guessing. */

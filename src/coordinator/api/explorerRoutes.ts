@@ -191,7 +191,9 @@ export function explorerRoutes(deps: {
       app.get('/', { schema: { hide: true } }, async (_req, reply) =>
         reply
           .type('text/plain; charset=utf-8')
-          .send('The Plexus explorer is not built. Run `npm run build:web`, then restart the coordinator.\n'),
+          .send(
+            'The Plexus explorer is not built. Run `npm run build:web` (it needs the development dependencies: `npm install`, not `--omit=dev`), then restart the coordinator.\n',
+          ),
       );
     }
   };

@@ -15,8 +15,15 @@ import {
 } from '../../protocol/http/jobs.ts';
 import { addressSchema, hex32Schema, jobSubmissionSchema } from '../../protocol/schemas.ts';
 import type { EventLog } from '../events/createEventLog.ts';
-import { findJob, listCompletedTasks, listJobs, listTasksOfJob } from '../jobs/jobQueries.ts';
+import {
+  executionCounts,
+  findJob,
+  listCompletedTasks,
+  listJobs,
+  listTasksOfJob,
+} from '../jobs/jobQueries.ts';
 import type { JobSubmitter } from '../jobs/submitJob.ts';
+import { type JobCharges, jobCharges } from '../ledger/jobCharges.ts';
 import type { Database } from '../store/schema.ts';
 import { streamEvents } from './sse.ts';
 
@@ -34,8 +41,8 @@ async function loadJob(db: Kysely<Database>, id: string) {
   return job;
 }
 
-/** A job as the API shows it (spec, progress, failure reason). */
-function jobView(job: Awaited<ReturnType<typeof loadJob>>): JobView {
+/** A job as the API shows it (spec, progress, failure reason, cost). */
+function jobView(job: Awaited<ReturnType<typeof loadJob>>, charges: Map<string, JobCharges>): JobView {
   return {
     id: job.id,
     client: job.client,
@@ -47,8 +54,12 @@ function jobView(job: Awaited<ReturnType<typeof loadJob>>): JobView {
     error: job.error_code ? { code: job.error_code, message: job.error_message } : null,
     createdAt: job.created_at,
     updatedAt: job.updated_at,
+    cost: { charged: (charges.get(job.id)?.total ?? 0n).toString(), worstCase: job.worst_case ?? null },
   };
 }
+
+/** Tasks still being decided: their executions stay secret (see taskViewSchema). */
+const OPEN_TASK = new Set(['queued', 'assigned']);
 
 /**
  * Client job API: submit a signed job, read it with its tasks, stream its events, fetch results.
@@ -85,11 +96,16 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
       '/v1/jobs',
       {
         schema: {
-          summary: 'List jobs, newest first',
+          summary: 'List jobs, newest first (`before` pages back)',
           querystring: z.strictObject({
             client: addressSchema.optional(),
             status: z.enum(['queued', 'running', 'completed', 'failed']).optional(),
             limit: z.coerce.number().int().min(1).max(200).default(50),
+            // The next page: jobs older than the last one shown (`createdAt:id` of that job).
+            before: z
+              .string()
+              .regex(/^\d{1,15}:0x[0-9a-f]{64}$/, 'createdAt:jobId of the last job of the previous page')
+              .optional(),
           }),
           response: { 200: jobListSchema, ...errorResponses },
         },
@@ -99,8 +115,18 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
           client: req.query.client?.toLowerCase(),
           status: req.query.status,
           limit: req.query.limit,
+          before: req.query.before
+            ? {
+                createdAt: Number(req.query.before.split(':')[0]),
+                id: req.query.before.split(':')[1]!,
+              }
+            : undefined,
         });
-        return { jobs: rows.map(jobView) };
+        const charges = await jobCharges(
+          db,
+          rows.map((j) => j.id),
+        );
+        return { jobs: rows.map((j) => jobView(j, charges)) };
       },
     );
 
@@ -116,18 +142,26 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
       async (req) => {
         const job = await loadJob(db, req.params.id);
         const tasks = await listTasksOfJob(db, job.id);
+        const charges = await jobCharges(db, [job.id]);
+        const executions = await executionCounts(db, job.id);
         return {
-          ...jobView(job),
-          tasks: tasks.map((t) => ({
-            id: t.id,
-            index: t.idx,
-            input: t.input_cid,
-            status: t.status,
-            attempts: t.attempts,
-            output: t.output_cid,
-            provider: t.provider,
-            lastError: t.last_error,
-          })),
+          ...jobView(job, charges),
+          tasks: tasks.map((t) => {
+            const e = executions.get(t.id) ?? { failed: 0, running: 0, completed: 0 };
+            return {
+              id: t.id,
+              index: t.idx,
+              input: t.input_cid,
+              status: t.status,
+              // Tries at the output, as maxAttempts counts them: never the replicas and audits.
+              attempts: e.failed + (e.running + e.completed > 0 ? 1 : 0),
+              executions: OPEN_TASK.has(t.status) ? null : e.failed + e.running + e.completed,
+              output: t.output_cid,
+              provider: t.provider,
+              lastError: t.last_error,
+              cost: (charges.get(job.id)?.byTask.get(t.id) ?? 0n).toString(),
+            };
+          }),
         };
       },
     );

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Address, Hex } from 'viem';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
@@ -12,8 +12,9 @@ import { capabilitiesHash } from '../../protocol/capabilities.ts';
 import { MAX_WS_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../protocol/constants.ts';
 import { verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { errorResponses } from '../../protocol/http/common.ts';
-import { providerListSchema } from '../../protocol/http/providers.ts';
+import { type ProviderView, providerListSchema, providerViewSchema } from '../../protocol/http/providers.ts';
 import {
+  addressSchema,
   type CoordinatorMessage,
   type HardwareClaim,
   providerMessageSchema,
@@ -21,11 +22,15 @@ import {
 import type { ReadCapabilities } from '../blobs/readCapability.ts';
 import { accounts } from '../ledger/accounts.ts';
 import { readBalances } from '../ledger/readBalances.ts';
+import type { ChainStanding } from '../market/createMarket.ts';
 import type { Metrics } from '../metrics.ts';
-import { listProviders } from '../providers/providerQueries.ts';
-import type { Database } from '../store/schema.ts';
+import { providerEligibility } from '../providers/eligibility.ts';
+import { findProvider, listProviders } from '../providers/providerQueries.ts';
+import type { Database, ProvidersTable } from '../store/schema.ts';
 import type { WorkLoop } from '../work/createWorkLoop.ts';
 import type { ProviderLink } from '../work/workState.ts';
+
+type ProviderRow = Selectable<ProvidersTable>;
 
 /** A provider must answer the challenge within this, or it is disconnected. */
 const AUTH_TIMEOUT_MS = 10_000;
@@ -73,6 +78,8 @@ export function providerRoutes(deps: {
   stakeOf?: (address: string) => bigint | undefined;
   /** Mints the lease token each assignment carries (the agent reads the task's blobs with it). */
   readTokens?: ReadCapabilities;
+  /** The on-chain record last read, for the eligibility view. */
+  standingOf?: (address: string) => ChainStanding | undefined;
 }) {
   const { db, loop, chainId, log, metrics } = deps;
   return async (app: FastifyInstance) => {
@@ -270,6 +277,34 @@ export function providerRoutes(deps: {
       socket.on('error', (err) => log.warn({ err: err.message }, 'provider socket error'));
     });
 
+    /** A stored provider row as `GET /v1/providers` shows it. */
+    const view = (p: ProviderRow, earnings: Map<string, bigint>): ProviderView => {
+      const verification = loop.verificationView(p.address, p.reputation, p.capability);
+      const connected = p.connected === 1;
+      return {
+        address: p.address,
+        connected,
+        region: p.region,
+        slots: p.slots,
+        active: loop.activeOf(p.address),
+        hardware: listedHardware(JSON.parse(p.hardware) as HardwareClaim),
+        agentVersion: p.agent_version,
+        tasksCompleted: p.tasks_completed,
+        tasksFailed: p.tasks_failed,
+        ...verification,
+        firstSeen: p.first_seen,
+        lastSeen: p.last_seen,
+        earnings: (-(earnings.get(accounts.providerEarnings(p.address)) ?? 0n)).toString(),
+        stake: deps.chain ? (deps.stakeOf?.(p.address)?.toString() ?? null) : null,
+        eligibility: providerEligibility({
+          connected,
+          chain: deps.chain !== undefined,
+          standing: deps.standingOf?.(p.address),
+          gpuTrusted: verification.capability?.gpuTrusted ?? false,
+        }),
+      };
+    };
+
     const r = app.withTypeProvider<ZodTypeProvider>();
     r.get(
       '/v1/providers',
@@ -286,24 +321,26 @@ export function providerRoutes(deps: {
       async (req) => {
         const rows = await listProviders(db, req.query.limit);
         const earnings = await readBalances(db, { prefix: 'provider:' });
-        return {
-          providers: rows.map((p) => ({
-            address: p.address,
-            connected: p.connected === 1,
-            region: p.region,
-            slots: p.slots,
-            active: loop.activeOf(p.address),
-            hardware: listedHardware(JSON.parse(p.hardware) as HardwareClaim),
-            agentVersion: p.agent_version,
-            tasksCompleted: p.tasks_completed,
-            tasksFailed: p.tasks_failed,
-            ...loop.verificationView(p.address, p.reputation, p.capability),
-            firstSeen: p.first_seen,
-            lastSeen: p.last_seen,
-            earnings: (-(earnings.get(accounts.providerEarnings(p.address)) ?? 0n)).toString(),
-            stake: deps.chain ? (deps.stakeOf?.(p.address)?.toString() ?? null) : null,
-          })),
-        };
+        return { providers: rows.map((p) => view(p, earnings)) };
+      },
+    );
+
+    r.get(
+      '/v1/providers/:address',
+      {
+        schema: {
+          summary:
+            'One provider as the list shows it, with whether it is eligible for work and why not (the agent polls it)',
+          params: z.object({ address: addressSchema }),
+          response: { 200: providerViewSchema, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const address = req.params.address.toLowerCase();
+        const row = await findProvider(db, address);
+        if (!row) throw new PlexusError('PLX_NOT_FOUND', `no provider ${address}: it never connected here`);
+        const earnings = await readBalances(db, { account: accounts.providerEarnings(address) });
+        return view(row, earnings);
       },
     );
   };

@@ -32,12 +32,26 @@ export async function jobExists(db: Kysely<Database>, id: string): Promise<boole
  */
 export async function listJobs(
   db: Kysely<Database>,
-  q: { client?: string | undefined; status?: JobStatus | undefined; limit: number },
+  q: {
+    client?: string | undefined;
+    status?: JobStatus | undefined;
+    limit: number;
+    /** Page cursor: only jobs older than this one (its created_at and id), for the next page. */
+    before?: { createdAt: number; id: string } | undefined;
+  },
 ) {
   let query = db.selectFrom('jobs').selectAll();
   if (q.client) query = query.where('client', '=', q.client);
   if (q.status) query = query.where('status', '=', q.status);
-  return query.orderBy('created_at', 'desc').limit(q.limit).execute();
+  const before = q.before;
+  if (before)
+    query = query.where((eb) =>
+      eb.or([
+        eb('created_at', '<', before.createdAt),
+        eb.and([eb('created_at', '=', before.createdAt), eb('id', '<', before.id)]),
+      ]),
+    );
+  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
 }
 
 /**
@@ -165,4 +179,34 @@ export async function listJobAssignments(db: Kysely<Database>, jobId: string, li
     .orderBy('assignments.created_at')
     .limit(limit)
     .execute();
+}
+
+/**
+ * Executions per task of a job, by outcome: `failed` (failed or expired: no result), `running`
+ * (leased), `completed`. Every role counts (primary, replicas, auditor, tie-breakers).
+ *
+ * @example const byTask = await executionCounts(db, jobId); byTask.get(taskId)?.failed;
+ */
+export async function executionCounts(
+  db: Kysely<Database>,
+  jobId: string,
+): Promise<Map<string, { failed: number; running: number; completed: number }>> {
+  // Through tasks (indexed by job) to assignments (indexed by task): assignments has no job index.
+  const rows = await db
+    .selectFrom('tasks as t')
+    .innerJoin('assignments as a', 'a.task_id', 't.id')
+    .select(['a.task_id', 'a.status', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('t.job_id', '=', jobId)
+    .groupBy(['a.task_id', 'a.status'])
+    .execute();
+  const out = new Map<string, { failed: number; running: number; completed: number }>();
+  for (const r of rows) {
+    const c = out.get(r.task_id) ?? { failed: 0, running: 0, completed: 0 };
+    const n = Number(r.n);
+    if (r.status === 'leased') c.running += n;
+    else if (r.status === 'completed') c.completed += n;
+    else c.failed += n;
+    out.set(r.task_id, c);
+  }
+  return out;
 }

@@ -4,6 +4,7 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { Address } from 'viem';
+import { plexusAbis } from '../../chain/abis.ts';
 import { getEscrowBalance } from '../../chain/actions/client/getEscrowBalance.ts';
 import { getProvider } from '../../chain/actions/provider/getProvider.ts';
 import type { PlexusReader } from '../../chain/types.ts';
@@ -116,6 +117,11 @@ export type Market = {
   clientHeld(client: string): boolean;
   /** A provider's bonded stake as last read from the chain (undefined: never read, or no chain). */
   stakeOf(address: string): bigint | undefined;
+  /**
+   * A provider's on-chain record as last read (kept after a disconnect) with the registry's
+   * minimum stake: what decides whether it is active (undefined: never read, or no chain).
+   */
+  standingOf(address: string): ChainStanding | undefined;
   /** The base price of a class in force in an epoch. */
   basePrice(db: Executor, cls: string, epoch: number): Promise<bigint>;
   /** The epoch new ledger entries belong to now: the clock's, but never one already closed. */
@@ -123,6 +129,26 @@ export type Market = {
   /** Resource classes seen (cpu plus every GPU class of a known provider). */
   classes(db: Executor): Promise<string[]>;
 };
+
+/** What the registry said of a provider at the last read (see Market.standingOf). */
+export type ChainStanding = {
+  registered: boolean;
+  active: boolean;
+  stake: bigint;
+  unbonding: bigint;
+  /** Unix seconds when the unbonding stake can be withdrawn (0n: none). */
+  unbondingReadyAt: bigint;
+  minStake: bigint | undefined;
+};
+
+/** The registry's minimum stake, in PLX base units. */
+async function readMinStake(chain: PlexusReader): Promise<bigint> {
+  return chain.publicClient.readContract({
+    address: chain.addresses.registry,
+    abi: plexusAbis.registry,
+    functionName: 'minStake',
+  });
+}
 
 /** Default base price of a class. */
 export function defaultBasePrice(cls: string): bigint {
@@ -178,6 +204,10 @@ export function createMarket(deps: {
   const activeOnChain = new Set<string>();
   /** Last bonded stake read from the chain, per provider (kept after a disconnect). */
   const stakes = new Map<string, bigint>();
+  /** Last on-chain record per provider, for the eligibility view (kept after a disconnect). */
+  const standings = new Map<string, ChainStanding>();
+  /** The registry's minimum stake (a constructor argument: read once). */
+  let minStake: bigint | undefined;
   /** Clients whose escrow no longer covers their open jobs (refreshEscrowHolds). */
   const held = new Set<string>();
 
@@ -186,6 +216,9 @@ export function createMarket(deps: {
     try {
       const rec = await getProvider(deps.chain, address as Address);
       stakes.set(address, rec.stake);
+      // Its own try: a chain that cannot say it still updates the stake above.
+      minStake ??= await readMinStake(deps.chain).catch(() => undefined);
+      standings.set(address, { ...rec, minStake });
       const was = activeOnChain.has(address);
       if (rec.active && floors.has(address)) activeOnChain.add(address);
       else activeOnChain.delete(address);
@@ -454,6 +487,9 @@ export function createMarket(deps: {
     },
     stakeOf(address) {
       return stakes.get(address.toLowerCase());
+    },
+    standingOf(address) {
+      return standings.get(address.toLowerCase());
     },
     async refreshStakes() {
       await Promise.all([...floors.keys()].map((a) => refreshOne(a)));

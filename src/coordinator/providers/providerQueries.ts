@@ -36,3 +36,12 @@ export async function providerExists(db: Kysely<Database>, address: string): Pro
     .executeTakeFirst();
   return row !== undefined;
 }
+
+/**
+ * One provider row (lowercase address), or undefined.
+ *
+ * @example const row = await findProvider(db, address);
+ */
+export async function findProvider(db: Kysely<Database>, address: string) {
+  return db.selectFrom('providers').selectAll().where('address', '=', address).executeTakeFirst();
+}

@@ -52,6 +52,8 @@ export const chainInfoSchema = z.looseObject({
   ...contractsShape,
   rpcUrl: httpUrlSchema,
   epochDuration: z.int().min(1),
+  /** Where transaction hashes link to (`blockExplorerUrl/tx/HASH`), when the operator set one. */
+  blockExplorerUrl: httpUrlSchema.optional(),
 });
 
 /**

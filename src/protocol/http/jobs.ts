@@ -4,6 +4,7 @@
  * (src/client/createClient.ts) and the explorer (web/) take their types from here.
  */
 import { z } from 'zod';
+import { amountSchema } from './common.ts';
 
 /** @example jobStatusSchema.parse('running'); */
 export const jobStatusSchema = z.enum(['queued', 'running', 'completed', 'failed']);
@@ -49,7 +50,18 @@ export const jobSpecViewSchema = z.looseObject({
 export type JobSpecView = z.infer<typeof jobSpecViewSchema>;
 
 /**
- * A job as `GET /v1/jobs` lists it: spec, progress, failure reason.
+ * What a job cost its client so far: `charged` is the sum of the charges the ledger holds for its
+ * accepted executions (final once the job is finished); `worstCase` what admission reserved from
+ * the escrow (null in development mode and for jobs from before the market). Base units.
+ *
+ * @example const c: JobCostView = { charged: '2880000000000000', worstCase: '28800000000000000000' };
+ */
+export const jobCostViewSchema = z.object({ charged: amountSchema, worstCase: amountSchema.nullable() });
+/** @example const free = (c: JobCostView) => c.charged === '0'; */
+export type JobCostView = z.infer<typeof jobCostViewSchema>;
+
+/**
+ * A job as `GET /v1/jobs` lists it: spec, progress, failure reason, cost.
  *
  * @example const { jobs } = jobListSchema.parse(await res.json()); jobs[0]?.tasksDone;
  */
@@ -64,14 +76,19 @@ export const jobViewSchema = z.object({
   error: failureViewSchema.nullable(),
   createdAt: z.number(),
   updatedAt: z.number(),
+  cost: jobCostViewSchema,
 });
 /** @example const done = (j: JobView) => j.tasksDone === j.tasksTotal; */
 export type JobView = z.infer<typeof jobViewSchema>;
 
 /**
- * One task of a job: its input, where it stands, its output and who ran it.
+ * One task of a job: its input, where it stands, its output, who ran it and what it cost.
+ * `attempts` counts tries at getting its output, as `maxAttempts` does: the executions that
+ * produced no result (failed, expired) plus the one running or done. Replicas, audits and
+ * tie-breakers are `executions`, shown once the task is finished (null before: who runs what, and
+ * whether an audit was drawn, is secret until the verdict). `cost`: its charges (base units).
  *
- * @example const t: TaskView = { id: '0x…', index: 0, input: 'ab…', status: 'queued', attempts: 0, output: null, provider: null, lastError: null };
+ * @example const t: TaskView = { id: '0x…', index: 0, input: 'ab…', status: 'queued', attempts: 0, executions: null, output: null, provider: null, lastError: null, cost: '0' };
  */
 export const taskViewSchema = z.object({
   id: z.string(),
@@ -79,9 +96,11 @@ export const taskViewSchema = z.object({
   input: z.string(),
   status: taskStatusSchema,
   attempts: z.number(),
+  executions: z.number().nullable(),
   output: z.string().nullable(),
   provider: z.string().nullable(),
   lastError: z.string().nullable(),
+  cost: amountSchema,
 });
 /** @example const failed = (t: TaskView) => t.status === 'failed'; */
 export type TaskView = z.infer<typeof taskViewSchema>;

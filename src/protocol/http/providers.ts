@@ -45,6 +45,38 @@ export const capabilityViewSchema = z.object({
 export type CapabilityView = z.infer<typeof capabilityViewSchema>;
 
 /**
+ * Why a provider gets no work, each with the next step in `message`: `offline` (no session),
+ * `not-registered`, `below-min-stake` (slashed or never staked enough), `unbonding` (a provider with
+ * stake unbonding takes no new work), `stake-unknown` (its on-chain record was not read yet).
+ *
+ * @example eligibilityReasonCodeSchema.parse('unbonding');
+ */
+export const eligibilityReasonCodeSchema = z.enum([
+  'offline',
+  'not-registered',
+  'below-min-stake',
+  'unbonding',
+  'stake-unknown',
+]);
+/** @example const c: EligibilityReasonCode = 'offline'; */
+export type EligibilityReasonCode = z.infer<typeof eligibilityReasonCodeSchema>;
+
+/**
+ * Whether the coordinator leases work to a provider now and, if not, why (every reason, each with
+ * what to do). `gpuWork`: its latest capability proof showed the GPU it claims, so GPU jobs may go
+ * to it too (CPU work needs no proof).
+ *
+ * @example const e: EligibilityView = { eligible: false, reasons: [{ code: 'unbonding', message: '…' }], gpuWork: false };
+ */
+export const eligibilityViewSchema = z.object({
+  eligible: z.boolean(),
+  reasons: z.array(z.object({ code: eligibilityReasonCodeSchema, message: z.string() })),
+  gpuWork: z.boolean(),
+});
+/** @example const why = (e: EligibilityView) => e.reasons.map((r) => r.message).join('; '); */
+export type EligibilityView = z.infer<typeof eligibilityViewSchema>;
+
+/**
  * One provider of `GET /v1/providers`. Open-ended (the verification view may grow fields).
  * `earnings` is cumulative (ledger); `stake` is on chain, null without a chain.
  *
@@ -68,6 +100,7 @@ export const providerViewSchema = z.looseObject({
   lastSeen: z.number(),
   earnings: amountSchema,
   stake: amountSchema.nullable(),
+  eligibility: eligibilityViewSchema,
 });
 /** @example const gpus = (p: ProviderView) => p.hardware.gpus.length; */
 export type ProviderView = z.infer<typeof providerViewSchema>;

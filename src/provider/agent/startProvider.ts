@@ -16,6 +16,7 @@ import { capabilitiesHash } from '../../protocol/capabilities.ts';
 import { computeCommitment } from '../../protocol/commitment.ts';
 import { MAX_WS_MESSAGE_BYTES } from '../../protocol/constants.ts';
 import { signBlobAuth, signPlexusMessage } from '../../protocol/eip712.ts';
+import type { EligibilityView } from '../../protocol/http/providers.ts';
 import { cidOf, cidToBytes32 } from '../../protocol/ids.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import { type CoordinatorMessage, capabilityChallengeSchema } from '../../protocol/schemas.ts';
@@ -27,6 +28,7 @@ import { type HardwareProfile, probeHardware } from '../hardware/probeHardware.t
 import { backoffDelay } from './backoff.ts';
 import { type AgentBehaviour, misbehave } from './behaviour.ts';
 import { createBlobHttp } from './blobHttp.ts';
+import { watchEligibility } from './eligibilityWatch.ts';
 import { runOnnxTask, type TaskOutput } from './runOnnxTask.ts';
 import { runTrainAssignment } from './runTrainAssignment.ts';
 import { createScratchFiles } from './scratchFiles.ts';
@@ -68,6 +70,8 @@ export type ProviderOptions = {
    * PLX base units; signed into the session. Absent: the network defaults (docs/market.md).
    */
   floorPrices?: Record<string, bigint>;
+  /** When the agent reads whether it is eligible for work (eligibilityWatch.ts; tests shorten it). */
+  eligibilityCheck?: { firstDelayMs?: number; intervalMs?: number };
 };
 
 export type Provider = {
@@ -79,6 +83,8 @@ export type Provider = {
   /** Disconnects at once (what a crash looks like to the coordinator). */
   close(): Promise<void>;
   stats(): { running: number; completed: number; failed: number; connected: boolean };
+  /** What the coordinator last said about this provider's eligibility for work. */
+  eligibility(): EligibilityView | undefined;
 };
 
 type Assign = Extract<CoordinatorMessage, { type: 'assign' }>;
@@ -102,6 +108,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const base = opts.coordinatorUrl.replace(/\/+$/, '');
   const wsUrl = `${base.replace(/^http/, 'ws')}/v1/providers/ws`;
   const account = opts.account;
+  const eligibility = watchEligibility({ base, address: account.address, log, ...opts.eligibilityCheck });
   const slots = opts.slots ?? 1;
   const prefetch = opts.prefetch ?? slots * 3;
   const hardware = opts.hardware ?? (await probeHardware());
@@ -372,6 +379,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         attempt = 0;
         log.info({ address: account.address, coordinator: base }, 'session authenticated');
         resolveReady();
+        eligibility.sessionStarted();
         for (const o of unacked.values()) void deliver(o);
         if (draining) sendJson({ type: 'drain' });
         break;
@@ -514,6 +522,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
 
   async function shutdown(): Promise<void> {
     stopping = true;
+    eligibility.stop();
     clearTimeout(reconnectTimer);
     socket?.close(1000, 'provider stopping');
     socket = undefined;
@@ -525,6 +534,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     address: account.address.toLowerCase(),
     ready,
     stats: () => ({ running: running.size, completed, failed, connected: authed }),
+    eligibility: () => eligibility.last(),
     async drain() {
       draining = true;
       sendJson({ type: 'drain' });

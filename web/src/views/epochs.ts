@@ -8,6 +8,7 @@ import { getOptional, type Optional } from '../api.ts';
 import { asCards, card, empty, h, tableWrap } from '../dom.ts';
 import { ago, duration, shortHex, when } from '../format.ts';
 import { type ChainInfo, type Epoch, exactPlx, parseChain, parseEpochs, plx } from '../settlement.ts';
+import { txCell } from '../txLink.ts';
 
 const COLUMNS = [
   'Epoch',
@@ -44,7 +45,7 @@ function money(v: string): HTMLElement {
   return h('td', { class: 'num', title: exactPlx(v) }, plx(v));
 }
 
-function epochRow(e: Epoch): HTMLElement {
+function epochRow(e: Epoch, blockExplorerUrl?: string): HTMLElement {
   return h(
     'tr',
     { 'data-epoch': e.epoch },
@@ -62,7 +63,7 @@ function epochRow(e: Epoch): HTMLElement {
     money(e.slashed),
     money(e.emission),
     hashCell(e.rewardsRoot, 'rewards root'),
-    hashCell(e.txHash, 'settlement transaction'),
+    txCell(e.txHash, blockExplorerUrl),
     e.settledAt === null
       ? h('td', { class: 'na' }, '—')
       : h('td', { title: when(e.settledAt) }, ago(e.settledAt)),
@@ -128,7 +129,13 @@ export async function renderEpochs(): Promise<HTMLElement> {
               COLUMNS.map((c) => h('th', {}, c)),
             ),
           ),
-          h('tbody', {}, epochs.data.map(epochRow)),
+          h(
+            'tbody',
+            {},
+            epochs.data.map((e) =>
+              epochRow(e, chain.state === 'ok' ? chain.data.blockExplorerUrl : undefined),
+            ),
+          ),
         ),
       ),
     );

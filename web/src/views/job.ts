@@ -13,6 +13,7 @@ import {
   type VerificationPolicy,
 } from '../api.ts';
 import { progress } from '../charts.ts';
+import { jobCost, taskCost, taskTries } from '../cost.ts';
 import { asCards, card, empty, h, tableWrap } from '../dom.ts';
 import { ago, duration, shortHex, when } from '../format.ts';
 
@@ -135,6 +136,8 @@ export async function renderJob(id: string): Promise<HTMLElement> {
             { title: when(job.updatedAt) },
             `${ago(job.updatedAt)}${finished ? ` (took ${duration(job.updatedAt - job.createdAt)})` : ''}`,
           ),
+          h('dt', {}, 'Cost'),
+          h('dd', { 'data-testid': 'job-cost' }, jobCost(job)),
           h('dt', {}, 'Verification'),
           h('dd', { 'data-testid': 'job-policy' }, policyText(jobPolicy(job))),
           job.spec.deadline ? [h('dt', {}, 'Deadline'), h('dd', {}, when(job.spec.deadline * 1000))] : [],
@@ -184,9 +187,17 @@ export async function renderJob(id: string): Promise<HTMLElement> {
                   h(
                     'tr',
                     {},
-                    ['#', 'Status', 'Attempts', 'Provider', 'Input', 'Output', 'Verdict', 'Last error'].map(
-                      (t) => h('th', {}, t),
-                    ),
+                    [
+                      '#',
+                      'Status',
+                      'Attempts',
+                      'Cost',
+                      'Provider',
+                      'Input',
+                      'Output',
+                      'Verdict',
+                      'Last error',
+                    ].map((t) => h('th', {}, t)),
                   ),
                 ),
                 h(
@@ -198,7 +209,12 @@ export async function renderJob(id: string): Promise<HTMLElement> {
                       {},
                       h('td', { class: 'num' }, t.index),
                       h('td', {}, h('span', { class: `tag ${t.status}` }, t.status)),
-                      h('td', { class: 'num' }, t.attempts),
+                      h(
+                        'td',
+                        { class: 'num', title: 'tries at the output; replicas and audits are executions' },
+                        taskTries(t),
+                      ),
+                      h('td', {}, taskCost(t)),
                       h('td', {}, providerLink(t.provider)),
                       h('td', {}, blobLink(job, t.input)),
                       h('td', {}, blobLink(job, t.output)),

@@ -1,15 +1,20 @@
 /** Jobs: newest first, filterable by status, with progress. */
 import { getJson, type JobList } from '../api.ts';
 import { progress } from '../charts.ts';
+import { jobCost } from '../cost.ts';
 import { asCards, empty, h, tableWrap } from '../dom.ts';
 import { ago, shortHex, when } from '../format.ts';
+import { JOBS_PAGE, pager } from '../pager.ts';
 
 const STATUSES = ['queued', 'running', 'completed', 'failed'] as const;
 
 /** @example app.replaceChildren(await renderJobs('running')); */
-export async function renderJobs(status: string | null): Promise<HTMLElement> {
+export async function renderJobs(status: string | null, before: string | null = null): Promise<HTMLElement> {
   const filter = STATUSES.find((s) => s === status) ?? null;
-  const { jobs } = await getJson<JobList>(`/v1/jobs?limit=200${filter ? `&status=${filter}` : ''}`);
+  const { jobs } = await getJson<JobList>(
+    `/v1/jobs?limit=${JOBS_PAGE}${filter ? `&status=${filter}` : ''}${before ? `&before=${encodeURIComponent(before)}` : ''}`,
+  );
+  const base = filter ? `#/jobs?status=${filter}` : '#/jobs';
   return h(
     'div',
     { class: 'view', 'data-view': 'jobs' },
@@ -23,7 +28,7 @@ export async function renderJobs(status: string | null): Promise<HTMLElement> {
     jobs.length === 0
       ? empty(
           filter ? `No ${filter} jobs` : 'No jobs yet',
-          'Jobs appear here as clients submit them (newest 200 shown).',
+          before ? 'No older jobs.' : `Jobs appear here as clients submit them (${JOBS_PAGE} a page).`,
         )
       : tableWrap(
           asCards(
@@ -36,7 +41,7 @@ export async function renderJobs(status: string | null): Promise<HTMLElement> {
                 h(
                   'tr',
                   {},
-                  ['Job', 'Status', 'Progress', 'Kind', 'Label', 'Client', 'Submitted'].map((t) =>
+                  ['Job', 'Status', 'Progress', 'Cost', 'Kind', 'Label', 'Client', 'Submitted'].map((t) =>
                     h('th', {}, t),
                   ),
                 ),
@@ -55,6 +60,7 @@ export async function renderJobs(status: string | null): Promise<HTMLElement> {
                     ),
                     h('td', {}, h('span', { class: `tag ${j.status}` }, j.status)),
                     h('td', {}, progress(j.tasksDone, j.tasksTotal)),
+                    h('td', {}, jobCost(j)),
                     h('td', {}, j.kind),
                     h('td', {}, j.spec.label ?? ''),
                     h('td', { class: 'mono', title: j.client }, shortHex(j.client)),
@@ -65,5 +71,6 @@ export async function renderJobs(status: string | null): Promise<HTMLElement> {
             ),
           ),
         ),
+    pager(base, jobs, before),
   );
 }

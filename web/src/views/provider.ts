@@ -13,6 +13,7 @@ import {
 } from '../api.ts';
 import { stacked } from '../charts.ts';
 import { asCards, card, empty, h, tableWrap } from '../dom.ts';
+import { eligibilityFact } from '../eligibility.ts';
 import { ago, bytes, duration, pct, shortHex, when } from '../format.ts';
 import {
   claimable,
@@ -228,6 +229,7 @@ export async function renderProvider(address: string): Promise<HTMLElement> {
               p.connected ? 'online' : 'offline',
             ),
           ),
+          fact('Eligible for work', eligibilityFact(p)),
           fact('Region', p.region),
           fact('Load', `${p.active} of ${p.slots} slots busy`),
           fact('Tasks', `${p.tasksCompleted} completed · ${p.tasksFailed} failed`),

@@ -1,6 +1,7 @@
 /** Providers: a sortable table with hardware, load, reputation, audit rate, stake and earnings. */
 import { type Capability, getJson, type Provider, type ProviderList } from '../api.ts';
 import { asCards, empty, h, tableWrap } from '../dom.ts';
+import { eligibilityTag } from '../eligibility.ts';
 import { ago, bytes, pct, shortHex, when } from '../format.ts';
 import { exactPlx, type MaybeAmount, plx, providerMoney } from '../settlement.ts';
 
@@ -90,6 +91,7 @@ function cell(col: Column, p: Provider): HTMLElement {
         'td',
         {},
         h('span', { class: `tag ${p.connected ? 'online' : 'offline'}` }, p.connected ? 'online' : 'offline'),
+        eligibilityTag(p),
       );
     case 'region':
       return h('td', {}, p.region);
