@@ -9,7 +9,7 @@ import { getProvider } from '../../chain/actions/provider/getProvider.ts';
 import type { PlexusReader } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
-import type { HardwareClaim, OnnxInferSpec, Usage } from '../../protocol/schemas.ts';
+import type { HardwareClaim, JobSpec, Usage } from '../../protocol/schemas.ts';
 import { accounts } from '../ledger/accounts.ts';
 import { postEntry } from '../ledger/postEntry.ts';
 import { readBalances } from '../ledger/readBalances.ts';
@@ -81,7 +81,7 @@ export type Market = {
     jobId: string,
     verdict: Verdict,
     known?: {
-      job?: { client: string; spec: OnnxInferSpec; maxPrice: bigint | undefined };
+      job?: { client: string; spec: JobSpec; maxPrice: bigint | undefined };
       executions?: readonly { assignment_id: string; provider: string; result: string }[];
     },
   ): Promise<void>;
@@ -330,7 +330,7 @@ export function createMarket(deps: {
         if (!row) return;
         job = {
           client: row.client,
-          spec: JSON.parse(row.spec) as OnnxInferSpec,
+          spec: JSON.parse(row.spec) as JobSpec,
           maxPrice: row.max_price ? BigInt(row.max_price) : undefined,
         };
       }

@@ -7,7 +7,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Hex } from 'viem';
 import type { ErrorCode } from '../../errors/codes.ts';
-import type { OnnxInferSpec } from '../../protocol/schemas.ts';
+import type { JobSpec } from '../../protocol/schemas.ts';
 import type { Database } from '../store/schema.ts';
 import {
   cancelLeasesOfJob,
@@ -46,7 +46,7 @@ export async function jobInfo(
   const row = await jobRow(executor, jobId);
   if (!row) return undefined;
   const info = {
-    spec: JSON.parse(row.spec) as OnnxInferSpec,
+    spec: JSON.parse(row.spec) as JobSpec,
     status: row.status,
     maxPrice: row.max_price ? BigInt(row.max_price) : undefined,
     client: row.client,

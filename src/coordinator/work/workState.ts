@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Address } from 'viem';
 import type { Logger } from '../../logger.ts';
-import type { CoordinatorMessage, HardwareClaim, OnnxInferSpec } from '../../protocol/schemas.ts';
+import type { CoordinatorMessage, HardwareClaim, JobSpec } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
@@ -104,7 +104,7 @@ export function defaultVerificationEconomics(): VerificationEconomics {
  * @example
  * const info: JobInfo = { spec, status: 'queued', maxPrice: undefined, client: '0xabc…' };
  */
-export type JobInfo = { spec: OnnxInferSpec; status: string; maxPrice: bigint | undefined; client: string };
+export type JobInfo = { spec: JobSpec; status: string; maxPrice: bigint | undefined; client: string };
 
 /**
  * Leases to cancel on their providers (a failed job's open assignments).

@@ -7,6 +7,7 @@
 import { randomInt } from 'node:crypto';
 import { cidOf } from '../../protocol/ids.ts';
 import { decodeSafetensors, encodeSafetensors, type Tensor } from '../../protocol/safetensors.ts';
+import { parseRenderCheat, type RenderCheat } from './renderCheats.ts';
 import type { TaskOutput } from './runOnnxTask.ts';
 
 /**
@@ -29,7 +30,9 @@ export type AgentBehaviour =
   /** Drops its connection instead of delivering, forgetting the task. */
   | { kind: 'disconnect' }
   /** Claims a GPU it does not have (computes honestly on the CPU): the capability proof exposes it. */
-  | { kind: 'fake-gpu' };
+  | { kind: 'fake-gpu' }
+  /** Cheats on render tasks (renderCheats.ts); honest on other work. */
+  | { kind: 'render-cheat'; cheat: RenderCheat };
 
 /** The `--behaviour` values, as documented in the CLI help of the hidden option. */
 export const BEHAVIOUR_NAMES = [
@@ -42,6 +45,11 @@ export const BEHAVIOUR_NAMES = [
   'slow',
   'disconnect',
   'fake-gpu',
+  'render-fewer-samples',
+  'render-low-res',
+  'render-black',
+  'render-other-frame',
+  'render-other-scene:PATH',
 ] as const;
 
 /**
@@ -55,6 +63,8 @@ export function parseBehaviour(value: string): AgentBehaviour {
   if (value === 'always-wrong') return { kind: 'wrong', p: 1 };
   if (value === 'lazy-zeros' || value === 'lazy-random' || value === 'copycat') return { kind: value };
   if (value === 'slow' || value === 'disconnect' || value === 'fake-gpu') return { kind: value };
+  const cheat = parseRenderCheat(value);
+  if (cheat) return { kind: 'render-cheat', cheat };
   const m = /^wrong:(0(\.\d+)?|1(\.0+)?)$/.exec(value);
   if (m) return { kind: 'wrong', p: Number(m[1]) };
   throw new RangeError(`unknown behaviour ${value}; one of ${BEHAVIOUR_NAMES.join(', ')}`);
@@ -109,6 +119,7 @@ export function misbehave(b: AgentBehaviour, output: TaskOutput): Misbehaviour {
   switch (b.kind) {
     case 'honest':
     case 'fake-gpu':
+    case 'render-cheat': // applied while rendering (renderCheats.ts)
       return { action: 'deliver', output };
     case 'wrong':
       // A plausible-looking wrong answer: same shapes and scale, different values.
