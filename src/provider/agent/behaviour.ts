@@ -50,6 +50,7 @@ export const BEHAVIOUR_NAMES = [
   'render-black',
   'render-other-frame',
   'render-other-scene:PATH',
+  'render-every-cheat:PATH',
 ] as const;
 
 /**

@@ -21,11 +21,24 @@ export type RenderCheat =
   /** Another frame of the same animation. */
   | { kind: 'other-frame' }
   /** The same frame of another scene (the `.blend` at `path`). */
-  | { kind: 'other-scene'; path: string };
+  | { kind: 'other-scene'; path: string }
+  /** Each cheat above in turn, by frame number (frame mod 5), the other scene at `path`. */
+  | { kind: 'every'; path: string };
+
+/** The cheats `every` cycles through, in order of frame mod 5. */
+export const EVERY_CHEAT = ['fewer-samples', 'low-res', 'black', 'other-frame', 'other-scene'] as const;
+
+/** The cheat a provider applies to `frame` (`every` resolves to one of the others). */
+export function cheatFor(cheat: RenderCheat, frame: number): Exclude<RenderCheat, { kind: 'every' }> {
+  if (cheat.kind !== 'every') return cheat;
+  const kind = EVERY_CHEAT[frame % EVERY_CHEAT.length]!;
+  return kind === 'other-scene' ? { kind, path: cheat.path } : { kind };
+}
 
 /** Parses `render-fewer-samples`, …, `render-other-scene:PATH`; undefined for anything else. */
 export function parseRenderCheat(value: string): RenderCheat | undefined {
   if (value.startsWith('render-other-scene:')) return { kind: 'other-scene', path: value.slice(19) };
+  if (value.startsWith('render-every-cheat:')) return { kind: 'every', path: value.slice(19) };
   const kind = value.startsWith('render-') ? value.slice(7) : '';
   if (kind === 'fewer-samples' || kind === 'low-res' || kind === 'black' || kind === 'other-frame')
     return { kind };
@@ -34,10 +47,11 @@ export function parseRenderCheat(value: string): RenderCheat | undefined {
 
 /** The task the cheater really renders, and the .blend it uses; undefined: renders nothing. */
 export function cheatedTask(
-  cheat: RenderCheat,
+  anyCheat: RenderCheat,
   task: RenderTask,
   blendPath: string,
 ): { task: RenderTask; blendPath: string } | undefined {
+  const cheat = cheatFor(anyCheat, task.frame);
   switch (cheat.kind) {
     case 'fewer-samples':
       return { task: { ...task, samples: Math.max(1, Math.floor(task.samples / 8)) }, blendPath };

@@ -7,7 +7,7 @@ import { encodeSafetensors } from '../../protocol/safetensors.ts';
 import type { BlenderInfo } from '../../runtimes/blender/probeBlender.ts';
 import { renderBlender } from '../../runtimes/blender/renderBlender.ts';
 import type { BlobCache } from '../cache/createBlobCache.ts';
-import { cheatedPng, cheatedTask, type RenderCheat } from './renderCheats.ts';
+import { cheatedPng, cheatedTask, cheatFor, type RenderCheat } from './renderCheats.ts';
 import type { TaskOutput } from './runOnnxTask.ts';
 
 /**
@@ -52,7 +52,8 @@ export async function runRenderTask(
           ...(signal ? { signal } : {}),
         })
       : undefined;
-    const cheatReshapes = deps.cheat?.kind === 'low-res' || deps.cheat?.kind === 'black';
+    const cheat = deps.cheat ? cheatFor(deps.cheat, desc.frame).kind : undefined;
+    const cheatReshapes = cheat === 'low-res' || cheat === 'black';
     const png = cheatReshapes ? cheatedPng(desc, rendered?.png) : rendered!.png;
     const bytes = encodeSafetensors(renderOutputTensors(png));
     return {
