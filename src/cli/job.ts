@@ -115,8 +115,8 @@ function jobOptions(cmd: Command): Command {
 function needModel(o: SubmitOptions): void {
   if (!o.model || !o.input?.length)
     throw new PlexusError(
-      'PLX_VALIDATION',
-      '--model and --input are required (or --kind blender.render --blend FILE)',
+      'PLX_USAGE',
+      "required options '--model <file>' and '--input <files...>' (or --kind blender.render --blend FILE); see plexus job submit --help",
     );
 }
 
@@ -133,7 +133,11 @@ async function submit(o: SubmitOptions): Promise<void> {
   const render = o.kind === 'blender.render';
   if (!render && o.kind !== 'onnx.infer')
     throw new PlexusError('PLX_UNSUPPORTED_JOB_KIND', `--kind ${o.kind}: onnx.infer or blender.render`);
-  if (render && !o.blend) throw new PlexusError('PLX_VALIDATION', '--kind blender.render needs --blend FILE');
+  if (render && !o.blend)
+    throw new PlexusError(
+      'PLX_USAGE',
+      '--kind blender.render needs --blend FILE; see plexus job submit --help',
+    );
   if (!render) needModel(o);
   // Every file is checked before the key is opened or created and before any upload.
   const { checkFiles } = await import('./jobQuote.ts');
