@@ -59,7 +59,7 @@ for (const f of all.filter((x) => x.endsWith('.mjs'))) {
   const text = await readFile(f, 'utf8');
   await writeFile(dest, text.replace(/(import\(['"]\.\/[^'"]+)\.ts(['"]\))/g, '$1.js$2'));
 }
-for (const f of all.filter((x) => x.endsWith('.json'))) {
+for (const f of all.filter((x) => x.endsWith('.json') || x.endsWith('.py'))) {
   const dest = join(out, relative(root, f));
   await mkdir(dirname(dest), { recursive: true });
   await copyFile(f, dest);

@@ -17,6 +17,7 @@ import {
   plxAmountOption,
   verificationOption,
 } from './options.ts';
+import type { RenderSubmitOptions } from './renderJob.ts';
 
 async function clientAccount(keystore: string) {
   const { loadOrCreateKeystore } = await import('../keystore/loadOrCreateKeystore.ts');
@@ -65,26 +66,29 @@ async function progressReporter(total: number): Promise<{
 type SubmitOptions = {
   model: string;
   input: string[];
-  coordinator: string;
-  keystore: string;
-  deadlineSec: number;
-  taskTimeoutSec: number;
-  gpu: boolean;
-  minMemoryMib: number;
-  label?: string;
-  verify?: JobVerification;
-  maxPrice?: bigint;
-  wait: boolean;
-  json: boolean;
-  dryRun: boolean;
-  expectSec: number;
-};
+  kind: string;
+} & Omit<RenderSubmitOptions, 'blend'> & {
+    blend?: string;
+    coordinator: string;
+    keystore: string;
+    deadlineSec: number;
+    taskTimeoutSec: number;
+    gpu: boolean;
+    minMemoryMib: number;
+    label?: string;
+    verify?: JobVerification;
+    maxPrice?: bigint;
+    wait: boolean;
+    json: boolean;
+    dryRun: boolean;
+    expectSec: number;
+  };
 
 /** The options `job submit` and `job quote` share (everything that changes the price). */
 function jobOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('--model <file>', 'ONNX model file')
-    .requiredOption('--input <files...>', 'safetensors input files (tensor names = model input names)')
+    .option('--model <file>', 'ONNX model file (onnx.infer)')
+    .option('--input <files...>', 'safetensors input files (tensor names = model input names)')
     .option('--coordinator <url>', 'coordinator base URL (env PLEXUS_COORDINATOR)', DEFAULT_COORDINATOR)
     .option('--task-timeout-sec <n>', 'seconds a provider may spend on one task', intOption(1, 3600), 120)
     .option('--gpu', 'require a GPU provider', false)
@@ -107,7 +111,17 @@ function jobOptions(cmd: Command): Command {
     .option('--json', 'print one JSON object (amounts in base units)', false);
 }
 
+/** onnx.infer needs a model and inputs (render jobs name a .blend instead: renderJob.ts). */
+function needModel(o: SubmitOptions): void {
+  if (!o.model || !o.input?.length)
+    throw new PlexusError(
+      'PLX_USAGE',
+      "required options '--model <file>' and '--input <files...>' (or --kind blender.render --blend FILE); see plexus job submit --help",
+    );
+}
+
 async function printQuote(o: SubmitOptions): Promise<void> {
+  needModel(o);
   const { quoteJob, quoteLines } = await import('./jobQuote.ts');
   const q = await quoteJob(o);
   if (o.json) console.log(JSON.stringify(q, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
@@ -116,15 +130,34 @@ async function printQuote(o: SubmitOptions): Promise<void> {
 
 async function submit(o: SubmitOptions): Promise<void> {
   if (o.dryRun) return printQuote(o);
+  const render = o.kind === 'blender.render';
+  if (!render && o.kind !== 'onnx.infer')
+    throw new PlexusError('PLX_UNSUPPORTED_JOB_KIND', `--kind ${o.kind}: onnx.infer or blender.render`);
+  if (render && !o.blend)
+    throw new PlexusError(
+      'PLX_USAGE',
+      '--kind blender.render needs --blend FILE; see plexus job submit --help',
+    );
+  if (!render) needModel(o);
   // Every file is checked before the key is opened or created and before any upload.
   const { checkFiles } = await import('./jobQuote.ts');
-  await checkFiles([o.model, ...o.input]);
+  await checkFiles(render ? [o.blend!] : [o.model, ...o.input]);
   const { createClient } = await import('../client/createClient.ts');
   const client = createClient({ url: o.coordinator, account: await clientAccount(o.keystore) });
+  const { jobId, tasks } = render
+    ? await (await import('./renderJob.ts')).submitRenderJob(client, { ...o, blend: o.blend! })
+    : await submitOnnx(client, o);
+  if (!o.json) console.log(`job ${jobId} (${plural(tasks, 'task')})`);
+  await follow(o, client, jobId, tasks);
+}
+
+type Client = ReturnType<typeof import('../client/createClient.ts').createClient>;
+
+async function submitOnnx(client: Client, o: SubmitOptions) {
   const model = await client.uploadFile(o.model);
   const inputs: string[] = [];
   for (const f of o.input) inputs.push((await client.uploadFile(f)).cid);
-  const { jobId, tasks } = await client.submitJob(
+  return client.submitJob(
     {
       kind: 'onnx.infer',
       model: model.cid,
@@ -137,7 +170,9 @@ async function submit(o: SubmitOptions): Promise<void> {
     },
     o.maxPrice !== undefined ? { maxPricePerUnit: o.maxPrice } : {},
   );
-  if (!o.json) console.log(`job ${jobId} (${plural(tasks, 'task')})`);
+}
+
+async function follow(o: SubmitOptions, client: Client, jobId: string, tasks: number): Promise<void> {
   if (!o.wait) {
     if (o.json) console.log(JSON.stringify({ jobId, tasks, status: 'queued' }));
     return;
@@ -190,6 +225,18 @@ export function jobCommand(): Command {
     .option('--label <text>', 'label shown in the explorer')
     .option('--no-wait', 'print the job id and return without following progress')
     .option('--dry-run', 'print the quote (plexus job quote) and submit nothing', false)
+    .option('--kind <kind>', 'job kind: onnx.infer or blender.render (docs/render.md)', 'onnx.infer')
+    .option('--blend <file>', 'blender.render: the .blend file (resources packed)')
+    .option('--frames <a-b>', 'blender.render: frame range, e.g. 1-48', '1-1')
+    .option('--tiles <XxY>', 'blender.render: split each frame into tiles rendered apart, e.g. 2x2')
+    .option('--resolution <WxH>', 'blender.render: output size in pixels', '1920x1080')
+    .option('--samples <n>', 'blender.render: Cycles samples per pixel', intOption(1, 65_536), 64)
+    .option('--seed <n>', 'blender.render: Cycles seed', intOption(0, 2 ** 31 - 1), 0)
+    .option(
+      '--blender-major <n>',
+      'blender.render: only providers with this Blender major version',
+      intOption(2, 99),
+    )
     .action(submit);
   jobOptions(
     cmd
@@ -226,8 +273,12 @@ export function jobCommand(): Command {
       DEFAULT_CLIENT_KEYSTORE,
     )
     .option('--json', 'print one JSON object: the files written and the results', false)
+    .option('--video <file>', 'render jobs: also encode the frames into an MP4 (needs ffmpeg)')
     .action(
-      async (jobId: string, o: { out: string; coordinator: string; keystore: string; json: boolean }) => {
+      async (
+        jobId: string,
+        o: { out: string; coordinator: string; keystore: string; json: boolean; video?: string },
+      ) => {
         // Downloads are signed by the job's client (docs/security.md); a public job needs no key.
         const { createClient } = await import('../client/createClient.ts');
         const account = existsSync(o.keystore) ? await clientAccount(o.keystore) : undefined;
@@ -236,7 +287,18 @@ export function jobCommand(): Command {
         const { cost } = await client.getJob(jobId);
         await mkdir(o.out, { recursive: true });
         const files: string[] = [];
-        for (const r of results.outputs) {
+        const spec = (await client.getJob(jobId)).spec;
+        if (spec.kind === 'blender.render' && spec.render) {
+          // Render jobs: numbered PNG frames, tiles stitched, and a video on request.
+          const r = await import('./renderJob.ts');
+          const render = spec.render as Parameters<typeof r.writeRenderFrames>[1];
+          files.push(...(await r.writeRenderFrames(client, render, results.outputs, o.out)));
+          if (o.video) {
+            await r.framesToVideo(o.out, render.frameStart, o.video);
+            files.push(o.video);
+          }
+        }
+        for (const r of spec.kind === 'blender.render' ? [] : results.outputs) {
           const file = join(o.out, `output-${String(r.index).padStart(5, '0')}.safetensors`);
           await writeFile(file, await client.downloadBlob(r.output));
           files.push(file);
@@ -246,7 +308,7 @@ export function jobCommand(): Command {
         else {
           const { costLine } = await import('./jobCost.ts');
           console.log(
-            `wrote ${plural(results.outputs.length, 'output')} and results.json to ${o.out} (job ${results.status})`,
+            `wrote ${plural(files.length, 'file')} and results.json to ${o.out} (job ${results.status})`,
           );
           console.log(`cost: ${costLine({ status: results.status, cost })}`);
         }

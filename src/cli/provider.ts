@@ -27,6 +27,10 @@ export function providerCommand(): Command {
     .option('--cache-budget-mib <n>', 'disk budget of the blob cache', intOption(16, 10_000_000), 10_240)
     .option('--no-gpu', 'do not offer the GPU even if there is one')
     .option(
+      '--blender <path>',
+      'Blender for render jobs (default: blender on the PATH; none: take no render work)',
+    )
+    .option(
       '--floor-price <class=amount...>',
       'least price per unit you work for, e.g. cpu=0.00005PLX gpu:nvidia-h100-80gb-hbm3=0.001PLX',
       floorPriceOption,
@@ -47,6 +51,7 @@ export function providerCommand(): Command {
         region: string;
         cacheBudgetMib: number;
         gpu: boolean;
+        blender?: string;
         behaviour?: AgentBehaviour;
         floorPrice?: Record<string, bigint>;
       }) => {
@@ -68,6 +73,7 @@ export function providerCommand(): Command {
           cacheBudgetBytes: o.cacheBudgetMib * 1024 * 1024,
           useGpu: o.gpu,
           ...(o.behaviour ? { behaviour: o.behaviour } : {}),
+          ...(o.blender ? { blenderPath: o.blender } : {}),
           ...(o.floorPrice ? { floorPrices: o.floorPrice } : {}),
         });
         console.log(`PLEXUS_PROVIDER_STARTED ${JSON.stringify({ address: provider.address })}`);

@@ -16,7 +16,7 @@ import type {
   JobWithTasks,
 } from '../protocol/http/jobs.ts';
 import type { ProviderList } from '../protocol/http/providers.ts';
-import type { OnnxInferSpecInput, TrainDilocoSpecInput } from '../protocol/schemas.ts';
+import type { JobSpecInput } from '../protocol/schemas.ts';
 import { createSseParser } from './parseSse.ts';
 import { signJobSubmission } from './signJobSubmission.ts';
 
@@ -126,7 +126,7 @@ export function createClient(opts: {
     },
     /** Signs `spec` with the client's account and submits it. */
     async submitJob(
-      spec: OnnxInferSpecInput | TrainDilocoSpecInput,
+      spec: JobSpecInput,
       sign: { nonce?: bigint; issuedAt?: number; maxPricePerUnit?: bigint } = {},
     ) {
       if (!opts.account)

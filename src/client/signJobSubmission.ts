@@ -3,7 +3,7 @@ import type { LocalAccount } from 'viem';
 import { hashCanonical } from '../protocol/canonicalJson.ts';
 import { DEFAULT_MAX_PRICE_PER_UNIT } from '../protocol/constants.ts';
 import { type PlexusDomainRef, signPlexusMessage } from '../protocol/eip712.ts';
-import type { JobSubmission, OnnxInferSpecInput, TrainDilocoSpecInput } from '../protocol/schemas.ts';
+import type { JobSpecInput, JobSubmission } from '../protocol/schemas.ts';
 
 /**
  * Signs a job spec as an EIP-712 JobSubmission (over the keccak256 of its canonical JSON), ready
@@ -19,7 +19,7 @@ import type { JobSubmission, OnnxInferSpecInput, TrainDilocoSpecInput } from '..
 export async function signJobSubmission(
   account: LocalAccount,
   domain: PlexusDomainRef,
-  spec: OnnxInferSpecInput | TrainDilocoSpecInput,
+  spec: JobSpecInput,
   opts: { nonce?: bigint; issuedAt?: number; maxPricePerUnit?: bigint } = {},
 ): Promise<JobSubmission> {
   const nonce = opts.nonce ?? BigInt(`0x${randomBytes(16).toString('hex')}`);

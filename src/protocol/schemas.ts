@@ -97,8 +97,41 @@ export const trainDilocoSpecSchema = z.strictObject({
 export type TrainDilocoSpec = z.infer<typeof trainDilocoSpecSchema>;
 export type TrainDilocoSpecInput = z.input<typeof trainDilocoSpecSchema>;
 
-export const jobSpecSchema = z.discriminatedUnion('kind', [onnxInferSpecSchema, trainDilocoSpecSchema]);
+/**
+ * A `blender.render` job (docs/render.md): `model` is the `.blend` file (resources packed),
+ * `inputs` one task descriptor per frame or tile (src/protocol/render.ts builds them; intake
+ * checks they are exactly the ones `render` implies), so leases, commit–reveal and results carry
+ * render tasks unchanged. Outputs are PNG images compared with SSIM, not bit for bit.
+ */
+export const blenderRenderSpecSchema = onnxInferSpecSchema.extend({
+  kind: z.literal('blender.render'),
+  render: z.strictObject({
+    frameStart: z.int().min(0).max(1_048_574),
+    frameEnd: z.int().min(0).max(1_048_574),
+    width: z.int().min(4).max(16_384),
+    height: z.int().min(4).max(16_384),
+    samples: z.int().min(1).max(65_536),
+    seed: z
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(0),
+    /** Tiles across and down: each frame is split into x·y tasks, stitched on download. */
+    tiles: z.strictObject({ x: z.int().min(1).max(16), y: z.int().min(1).max(16) }).default({ x: 1, y: 1 }),
+    format: z.literal('png').default('png'),
+    /** Only providers with this Blender major version (e.g. 3) get the tasks. */
+    blenderMajor: z.int().min(2).max(99).optional(),
+  }),
+});
+export type BlenderRenderSpec = z.infer<typeof blenderRenderSpecSchema>;
+
+export const jobSpecSchema = z.discriminatedUnion('kind', [
+  onnxInferSpecSchema,
+  trainDilocoSpecSchema,
+  blenderRenderSpecSchema,
+]);
 export type JobSpec = z.infer<typeof jobSpecSchema>;
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
 
 /** POST /v1/jobs body: the spec, signed by the client (EIP-712 JobSubmission over its hash). */
 export const jobSubmissionSchema = z.strictObject({
@@ -145,6 +178,13 @@ export const hardwareClaimSchema = z.strictObject({
     )
     .max(64),
   executionProviders: z.array(z.string().max(40)).max(16),
+  /** Blender, where the probe found it (docs/render.md): absent → the provider gets no render work. */
+  blender: z
+    .strictObject({
+      version: z.string().regex(/^\d{1,2}\.\d{1,3}(\.\d{1,3})?$/),
+      devices: z.array(z.string().max(40)).max(16),
+    })
+    .optional(),
 });
 export type HardwareClaim = z.infer<typeof hardwareClaimSchema>;
 
@@ -274,7 +314,7 @@ export type CoordinatorMessage =
       assignmentId: `0x${string}`;
       taskId: `0x${string}`;
       jobId: `0x${string}`;
-      kind: 'onnx.infer' | 'train.diloco';
+      kind: JobSpec['kind'];
       model: string;
       input: string;
       gpu: boolean;

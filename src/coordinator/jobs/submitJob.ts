@@ -15,11 +15,12 @@ import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
 import { submitTrainJob } from '../training/trainIntake.ts';
 import { policyOfSpec } from '../verification/policy.ts';
+import { checkRenderJob } from './checkRenderJob.ts';
 
 /** Inputs up to this size are checked in a reused buffer (larger ones get their own). */
 const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
 /** The job kinds this coordinator runs (jobSpecSchema's discriminator values). */
-const JOB_KINDS = new Set(['onnx.infer', 'train.diloco']);
+const JOB_KINDS = new Set(['onnx.infer', 'train.diloco', 'blender.render']);
 /** Largest model the coordinator loads to check a submission. */
 const MAX_INSPECTED_MODEL_BYTES = 512 * 1024 * 1024;
 
@@ -193,13 +194,14 @@ export function createJobSubmitter(deps: {
         maxPrice: BigInt(submission.maxPricePerUnit),
       });
 
-      const meta = await modelMeta(spec.model);
+      if (spec.kind === 'blender.render') await checkRenderJob(deps.blobs, spec);
+      const meta = spec.kind === 'onnx.infer' ? await modelMeta(spec.model) : undefined;
       // Each distinct input is checked once, however often it is repeated in the job. Inputs are
       // read into a reused buffer (they are only inspected here): a job of a few dozen images
       // allocated and page-faulted tens of MiB per submission.
       let scratch = scratchBuffers.pop();
       try {
-        for (const [idx, cid] of [...new Set(spec.inputs)].entries()) {
+        for (const [idx, cid] of [...new Set(meta ? spec.inputs : [])].entries()) {
           const size = await deps.blobs.size(cid);
           if (size === undefined)
             throw new PlexusError('PLX_UNKNOWN_BLOB', `no blob ${cid}`, { details: { cid } });
@@ -212,7 +214,7 @@ export function createJobSubmitter(deps: {
             bytes = await deps.blobs.read(cid);
           }
           try {
-            checkInputsAgainstModel(meta, decodeSafetensors(bytes));
+            checkInputsAgainstModel(meta!, decodeSafetensors(bytes));
           } catch (err) {
             if (err instanceof PlexusError) {
               throw new PlexusError(err.code, `input ${cid}: ${err.message}`, {

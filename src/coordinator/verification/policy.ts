@@ -10,10 +10,12 @@ import type { JobSpec } from '../../protocol/schemas.ts';
  * @example
  * verificationPolicySchema.parse({ kind: 'redundant', k: 3 });
  */
+/** `image`: outputs are rendered images, equal when perceptually alike (compareRenders.ts), not bit for bit. */
+const outputs = z.literal('image').optional();
 export const verificationPolicySchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('none') }),
-  z.object({ kind: z.literal('redundant'), k: z.number().int().min(2).max(7) }),
-  z.object({ kind: z.literal('audit') }),
+  z.object({ kind: z.literal('none'), outputs }),
+  z.object({ kind: z.literal('redundant'), k: z.number().int().min(2).max(7), outputs }),
+  z.object({ kind: z.literal('audit'), outputs }),
 ]);
 
 /**
@@ -49,9 +51,12 @@ export function parseVerificationPolicy(json: unknown): VerificationPolicy {
  * @example
  * policyOfSpec({ ...spec, verification: { policy: 'redundant' } }); // { kind: 'redundant', k: 3 }
  */
-export function policyOfSpec(spec: Pick<JobSpec, 'verification'>): VerificationPolicy {
+export function policyOfSpec(
+  spec: Pick<JobSpec, 'verification'> & { kind?: JobSpec['kind'] },
+): VerificationPolicy {
   const v = spec.verification;
-  if (!v) return DEFAULT_VERIFICATION_POLICY;
-  if (v.policy === 'redundant') return { kind: 'redundant', k: v.k ?? 3 };
-  return { kind: v.policy };
+  const images = spec.kind === 'blender.render' ? ({ outputs: 'image' } as const) : {};
+  if (!v) return { ...DEFAULT_VERIFICATION_POLICY, ...images };
+  if (v.policy === 'redundant') return { kind: 'redundant', k: v.k ?? 3, ...images };
+  return { kind: v.policy, ...images };
 }

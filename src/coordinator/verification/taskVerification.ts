@@ -17,6 +17,7 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import { normalizeAddress } from '../../protocol/address.ts';
 import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { CommitRevealRound } from './commitReveal.ts';
+import { compareRenderOutputs } from './compareRenders.ts';
 import { compareTensorSets, type Tolerances } from './compareTensors.ts';
 import { MAX_EXECUTIONS_PER_TASK } from './constants.ts';
 import type { VerificationPolicy } from './policy.ts';
@@ -407,6 +408,10 @@ export class TaskVerification {
 
   private sameOutput(a: RevealedOutput, b: RevealedOutput): { ok: boolean; reasons: string[] } {
     if (a.outputDigest === b.outputDigest) return { ok: true, reasons: [] };
+    if (this.init.policy.outputs === 'image') {
+      if (!a.tensors || !b.tensors) return { ok: false, reasons: ['no image to compare'] };
+      return compareRenderOutputs(a.tensors, b.tensors);
+    }
     if (this.init.deterministic || !a.tensors || !b.tensors) {
       return { ok: false, reasons: [`digest ${a.outputDigest} ≠ ${b.outputDigest} (exact match required)`] };
     }

@@ -14,6 +14,7 @@ import { injectCanary } from './canaries.ts';
 import { jobInfo } from './jobs.ts';
 import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
 import { initFor, loadVerification, saveVerification } from './openVerifications.ts';
+import { cannotRun } from './renderEligibility.ts';
 import { waiveAudit } from './verdicts.ts';
 import {
   anotherProviderOnline,
@@ -152,6 +153,7 @@ export async function leaseOne(
   const tooDear = d.market?.ineligible(job.maxPrice, job.spec.resources.gpu) ?? new Set<string>();
   // GPU work only for providers whose latest capability proof showed the GPU they claim.
   if (job.spec.resources.gpu) for (const a of s.links.keys()) if (!d.proofs.gpuTrusted(a)) tooDear.add(a);
+  for (const a of cannotRun(s, job.spec)) tooDear.add(a);
   const provider = pickFor(s, d, req, {
     // Prefer a provider that has not tried this task; if there is none, any provider will do,
     // except that one provider never executes the same verified task twice.

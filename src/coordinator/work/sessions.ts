@@ -18,6 +18,7 @@ import {
   storedReputation,
   upsertConnected,
 } from './providerQueries.ts';
+import { forgetRenderer, recordRenderer } from './renderEligibility.ts';
 import type { Lease, ProviderHello, ProviderLink, WorkDeps, WorkState } from './workState.ts';
 
 /**
@@ -38,6 +39,7 @@ export async function providerConnected(
   const address = link.address;
   const old = s.links.get(address);
   s.links.set(address, link);
+  recordRenderer(s, address, hello.hardware);
   s.draining.delete(address);
   const t = d.now();
   // Leases this provider still holds in the store: those it no longer knows about were lost
@@ -106,6 +108,7 @@ export async function providerDisconnected(s: WorkState, d: WorkDeps, link: Prov
   const address = link.address;
   if (s.links.get(address) !== link) return; // an older session of a provider that reconnected
   s.links.delete(address);
+  forgetRenderer(s, address);
   s.draining.delete(address);
   d.scheduler.removeProvider(address);
   d.proofs.stop(address);

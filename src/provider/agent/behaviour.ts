@@ -7,6 +7,7 @@
 import { randomInt } from 'node:crypto';
 import { cidOf } from '../../protocol/ids.ts';
 import { decodeSafetensors, encodeSafetensors, type Tensor } from '../../protocol/safetensors.ts';
+import { parseRenderCheat, type RenderCheat } from './renderCheats.ts';
 import type { TaskOutput } from './runOnnxTask.ts';
 
 /**
@@ -31,7 +32,9 @@ export type AgentBehaviour =
   /** Claims a GPU it does not have (computes honestly on the CPU): the capability proof exposes it. */
   | { kind: 'fake-gpu' }
   /** A Byzantine trainer: sends −10 × every float it computed (a training task's pseudo-gradient). */
-  | { kind: 'sign-flip' };
+  | { kind: 'sign-flip' }
+  /** Cheats on render tasks (renderCheats.ts); honest on other work. */
+  | { kind: 'render-cheat'; cheat: RenderCheat };
 
 /** The `--behaviour` values, as documented in the CLI help of the hidden option. */
 export const BEHAVIOUR_NAMES = [
@@ -45,6 +48,12 @@ export const BEHAVIOUR_NAMES = [
   'disconnect',
   'fake-gpu',
   'sign-flip',
+  'render-fewer-samples',
+  'render-low-res',
+  'render-black',
+  'render-other-frame',
+  'render-other-scene:PATH',
+  'render-every-cheat:PATH',
 ] as const;
 
 /**
@@ -59,6 +68,8 @@ export function parseBehaviour(value: string): AgentBehaviour {
   if (value === 'lazy-zeros' || value === 'lazy-random' || value === 'copycat') return { kind: value };
   if (value === 'slow' || value === 'disconnect' || value === 'fake-gpu' || value === 'sign-flip')
     return { kind: value };
+  const cheat = parseRenderCheat(value);
+  if (cheat) return { kind: 'render-cheat', cheat };
   const m = /^wrong:(0(\.\d+)?|1(\.0+)?)$/.exec(value);
   if (m) return { kind: 'wrong', p: Number(m[1]) };
   throw new RangeError(`unknown behaviour ${value}; one of ${BEHAVIOUR_NAMES.join(', ')}`);
@@ -113,6 +124,7 @@ export function misbehave(b: AgentBehaviour, output: TaskOutput): Misbehaviour {
   switch (b.kind) {
     case 'honest':
     case 'fake-gpu':
+    case 'render-cheat': // applied while rendering (renderCheats.ts)
       return { action: 'deliver', output };
     case 'wrong':
       // A plausible-looking wrong answer: same shapes and scale, different values.

@@ -21,6 +21,7 @@ import { cidOf, cidToBytes32 } from '../../protocol/ids.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import { type CoordinatorMessage, capabilityChallengeSchema } from '../../protocol/schemas.ts';
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
+import { probeBlender } from '../../runtimes/blender/probeBlender.ts';
 import { createOnnxRuntime } from '../../runtimes/onnx/createOnnxRuntime.ts';
 import { createBlobCache } from '../cache/createBlobCache.ts';
 import { hardwareClaim } from '../hardware/hardwareClaim.ts';
@@ -29,7 +30,9 @@ import { backoffDelay } from './backoff.ts';
 import { type AgentBehaviour, misbehave } from './behaviour.ts';
 import { createBlobHttp } from './blobHttp.ts';
 import { watchEligibility } from './eligibilityWatch.ts';
+import { blenderClaim, renderThreads } from './renderClaim.ts';
 import { runOnnxTask, type TaskOutput } from './runOnnxTask.ts';
+import { runRenderTask } from './runRenderTask.ts';
 import { runTrainAssignment } from './runTrainAssignment.ts';
 import { createScratchFiles } from './scratchFiles.ts';
 import { createCapabilitySolver } from './solveCapability.ts';
@@ -65,6 +68,8 @@ export type ProviderOptions = {
   hardware?: HardwareProfile;
   /** Adversary harness for verification tests only (behaviour.ts): misbehave with own outputs. */
   behaviour?: AgentBehaviour;
+  /** Blender for render tasks (default `blender` on the PATH; `none`: no render work). */
+  blenderPath?: string;
   /**
    * Least price per resource unit this provider works for, per class (`cpu`, `gpu:<model>`), in
    * PLX base units; signed into the session. Absent: the network defaults (docs/market.md).
@@ -139,7 +144,9 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     onChange: (cid) => cacheChanged.add(cid),
   });
   const solveCapability = createCapabilitySolver({ gpu, log });
-  const claimed = hardwareClaim(hardware, { useGpu: gpu });
+  const blender = opts.blenderPath === 'none' ? undefined : await probeBlender(opts.blenderPath);
+  const cheat = opts.behaviour?.kind === 'render-cheat' ? opts.behaviour.cheat : undefined;
+  const claimed = { ...hardwareClaim(hardware, { useGpu: gpu }), ...blenderClaim(blender) };
   const claim = {
     // `fake-gpu` (adversary harness only): claim a GPU this machine does not have.
     hardware:
@@ -294,11 +301,23 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       const computed =
         a.kind === 'train.diloco'
           ? await runTrainAssignment({ cache }, { input: a.input }, ac.signal)
-          : await runOnnxTask(
-              { runtime, cache, scratch },
-              { model: a.model, input: a.input, timeoutMs: a.timeoutMs },
-              ac.signal,
-            );
+          : a.kind === 'blender.render'
+            ? await runRenderTask(
+                {
+                  cache,
+                  blender,
+                  scratchDir,
+                  threads: renderThreads(opts.cores ?? hardware.cpuCores, slots),
+                  cheat,
+                },
+                a,
+                ac.signal,
+              )
+            : await runOnnxTask(
+                { runtime, cache, scratch },
+                { model: a.model, input: a.input, timeoutMs: a.timeoutMs },
+                ac.signal,
+              );
       const act = misbehave(opts.behaviour ?? { kind: 'honest' }, computed);
       if (act.action === 'withhold') {
         // `slow`: sit on the lease until the coordinator gives up on it and cancels.

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createCanvas } from '@napi-rs/canvas';
+import { renderOutputTensors } from '../../protocol/render.ts';
+import { compareRenderOutputs } from './compareRenders.ts';
+
+/** A test picture: gradient and shapes, with `noise` random per-pixel jitter (like sampling noise). */
+function picture(w: number, h: number, opts: { noise?: number; shift?: number; fill?: string } = {}) {
+  const c = createCanvas(w, h);
+  const ctx = c.getContext('2d');
+  const g = ctx.createLinearGradient(0, 0, w, h);
+  g.addColorStop(0, '#203040');
+  g.addColorStop(1, '#c0a080');
+  ctx.fillStyle = opts.fill ?? g;
+  ctx.fillRect(0, 0, w, h);
+  if (!opts.fill) {
+    ctx.fillStyle = '#e04020';
+    ctx.beginPath();
+    ctx.arc(w / 3 + (opts.shift ?? 0), h / 2, h / 4, 0, Math.PI * 2);
+    ctx.fill();
+  }
+  const img = ctx.getImageData(0, 0, w, h);
+  let s = 1;
+  for (let i = 0; i < img.data.length; i++) {
+    if (i % 4 === 3 || !opts.noise) continue;
+    s = (s * 16807) % 2147483647;
+    img.data[i] = Math.max(0, Math.min(255, img.data[i]! + ((s / 2147483647) * 2 - 1) * opts.noise));
+  }
+  ctx.putImageData(img, 0, 0);
+  return renderOutputTensors(c.toBuffer('image/png'));
+}
+
+test('the same picture passes; noise, a moved object, black and another size fail', () => {
+  const a = picture(64, 48);
+  assert.equal(compareRenderOutputs(a, picture(64, 48)).ok, true);
+  const noisy = compareRenderOutputs(a, picture(64, 48, { noise: 60 }));
+  assert.equal(noisy.ok, false, JSON.stringify(noisy));
+  assert.equal(compareRenderOutputs(a, picture(64, 48, { shift: 10 })).ok, false);
+  const black = compareRenderOutputs(a, picture(64, 48, { fill: '#000' }));
+  assert.equal(black.ok, false);
+  assert.match(black.reasons.join(' '), /ssim/);
+  assert.match(compareRenderOutputs(a, picture(32, 24)).reasons[0]!, /size/);
+  assert.match(
+    compareRenderOutputs(a, renderOutputTensors(new Uint8Array([1, 2]))).reasons[0]!,
+    /not a render output/,
+  );
+});

@@ -1,0 +1,45 @@
+/**
+ * Which connected providers can render: those whose hardware claim names Blender (and, for a job
+ * that pins one, the same major version). A provider without Blender never gets render work.
+ * Kept beside the work state (keyed by it), filled as sessions start and end.
+ */
+import type { HardwareClaim, JobSpec } from '../../protocol/schemas.ts';
+import type { WorkState } from './workState.ts';
+
+const renderers = new WeakMap<WorkState, Map<string, string>>();
+
+function of(s: WorkState): Map<string, string> {
+  let m = renderers.get(s);
+  if (!m) {
+    m = new Map();
+    renderers.set(s, m);
+  }
+  return m;
+}
+
+/** A provider's session started: remember its Blender version (or that it has none). */
+export function recordRenderer(s: WorkState, address: string, hardware: HardwareClaim): void {
+  if (hardware.blender) of(s).set(address.toLowerCase(), hardware.blender.version);
+  else of(s).delete(address.toLowerCase());
+}
+
+/** A provider's session ended. */
+export function forgetRenderer(s: WorkState, address: string): void {
+  of(s).delete(address.toLowerCase());
+}
+
+/**
+ * Connected providers that must not get a task of `spec`: for a render job every provider without
+ * Blender, or with another major version than the job pins; for other kinds none.
+ *
+ * @example for (const a of cannotRun(state, job.spec)) exclude.add(a);
+ */
+export function cannotRun(s: WorkState, spec: JobSpec): string[] {
+  if (spec.kind !== 'blender.render') return [];
+  const m = of(s);
+  const major = spec.render.blenderMajor;
+  return [...s.links.keys()].filter((a) => {
+    const version = m.get(a.toLowerCase());
+    return version === undefined || (major !== undefined && Number(version.split('.')[0]) !== major);
+  });
+}

@@ -1,0 +1,110 @@
+/**
+ * The `blender.render` task model shared by client, coordinator and agent: the task descriptors
+ * a render job's `inputs` name (one per frame, or per tile of a frame), their canonical bytes, and
+ * the output tensor set that carries a rendered PNG through the ordinary result machinery.
+ */
+import { z } from 'zod';
+import { PlexusError } from '../errors/PlexusError.ts';
+import { canonicalJson } from './canonicalJson.ts';
+import { cidOf } from './ids.ts';
+import type { Tensor } from './safetensors.ts';
+import type { BlenderRenderSpec } from './schemas.ts';
+import type { TensorSet } from './tensorSet.ts';
+
+/** Largest task descriptor a provider or the coordinator reads (they are ~100 bytes). */
+export const MAX_RENDER_TASK_BYTES = 1024;
+
+/**
+ * One render task: a frame, or the region of it `[x0, y0, x1, y1]` in pixels (origin top left,
+ * x1 and y1 exclusive), at the job's resolution, samples and seed.
+ */
+export const renderTaskSchema = z.strictObject({
+  v: z.literal(1),
+  frame: z.int().min(0).max(1_048_574),
+  width: z.int().min(4).max(16_384),
+  height: z.int().min(4).max(16_384),
+  samples: z.int().min(1).max(65_536),
+  seed: z
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1),
+  region: z.tuple([z.int().min(0), z.int().min(0), z.int().min(1), z.int().min(1)]),
+});
+export type RenderTask = z.infer<typeof renderTaskSchema>;
+
+/** The render parameters of a job, as the spec carries them after defaults. */
+export type RenderParams = BlenderRenderSpec['render'];
+
+/**
+ * The tasks a render job consists of, in job order: frames ascending, and within a frame its
+ * tiles row by row from the top left (tile edges at ⌊i·size/n⌋, so tiles cover every pixel once).
+ *
+ * @example renderTasksOf({ frameStart: 1, frameEnd: 2, width: 64, height: 48, samples: 16, seed: 0, tiles: { x: 1, y: 1 }, format: 'png' }).length // 2
+ */
+export function renderTasksOf(r: RenderParams): RenderTask[] {
+  const out: RenderTask[] = [];
+  for (let frame = r.frameStart; frame <= r.frameEnd; frame++) {
+    for (let ty = 0; ty < r.tiles.y; ty++) {
+      for (let tx = 0; tx < r.tiles.x; tx++) {
+        const region: RenderTask['region'] = [
+          Math.floor((tx * r.width) / r.tiles.x),
+          Math.floor((ty * r.height) / r.tiles.y),
+          Math.floor(((tx + 1) * r.width) / r.tiles.x),
+          Math.floor(((ty + 1) * r.height) / r.tiles.y),
+        ];
+        out.push({ v: 1, frame, width: r.width, height: r.height, samples: r.samples, seed: r.seed, region });
+      }
+    }
+  }
+  return out;
+}
+
+/** The canonical bytes of a task descriptor (what the client uploads; its cid is the task's input). */
+export function encodeRenderTask(t: RenderTask): Uint8Array {
+  return new TextEncoder().encode(canonicalJson(t));
+}
+
+/** The input cids a render job must name, in order. */
+export function renderInputCids(r: RenderParams): string[] {
+  return renderTasksOf(r).map((t) => cidOf(encodeRenderTask(t)));
+}
+
+/**
+ * Parses a task descriptor (PLX_VALIDATION when it is not one, or its region is outside the frame).
+ *
+ * @example decodeRenderTask(encodeRenderTask(task)) // task
+ */
+export function decodeRenderTask(bytes: Uint8Array): RenderTask {
+  if (bytes.length > MAX_RENDER_TASK_BYTES)
+    throw new PlexusError('PLX_VALIDATION', 'render task descriptor is too large');
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new PlexusError('PLX_VALIDATION', 'render task descriptor is not JSON');
+  }
+  const parsed = renderTaskSchema.safeParse(json);
+  if (!parsed.success)
+    throw new PlexusError('PLX_VALIDATION', `render task: ${z.prettifyError(parsed.error)}`);
+  const t = parsed.data;
+  const [x0, y0, x1, y1] = t.region;
+  if (x0 >= x1 || y0 >= y1 || x1 > t.width || y1 > t.height)
+    throw new PlexusError('PLX_VALIDATION', `render task region ${t.region.join(',')} is outside the frame`);
+  return t;
+}
+
+/** The name of the tensor that carries a render output's PNG bytes. */
+export const RENDER_PNG_TENSOR = 'png';
+
+/** A rendered PNG as the output tensor set of its task. */
+export function renderOutputTensors(png: Uint8Array): TensorSet {
+  return { [RENDER_PNG_TENSOR]: { dtype: 'uint8', shape: [png.length], data: png } satisfies Tensor };
+}
+
+/** The PNG bytes of a render output (PLX_VALIDATION when the set is not one). */
+export function pngOfRenderOutput(tensors: TensorSet): Uint8Array {
+  const t = tensors[RENDER_PNG_TENSOR];
+  if (t?.dtype !== 'uint8' || t.shape.length !== 1 || Object.keys(tensors).length !== 1)
+    throw new PlexusError('PLX_VALIDATION', 'a render output is one uint8 tensor "png"');
+  return t.data as Uint8Array;
+}
