@@ -152,13 +152,14 @@ test('the README check fails on a drifted command (fixtures)', async () => {
     'npx plexus job submit --modle m.onnx --input a b',
     'plexus sensors exprt --bbox 1,2,3,4',
     'npx plexus job status 0x…',
+    'plexus validator start --keystore v.json --coordinator http://127.0.0.1:8080 --data-dir d',
     '```',
   ].join('\n');
   const found = readmeCommands(md).map((c) => check(program, c.words));
-  assert.equal(found.length, 4);
+  assert.equal(found.length, 5);
   assert.match(found[0]!.join(), /ten/);
   assert.match(found[1]!.join(), /takes no --modle/);
-  assert.match(found[1]!.join(), /needs --model/);
   assert.match(found[2]!.join(), /no subcommand exprt/);
   assert.deepEqual(found[3], [], 'a placeholder is not parsed');
+  assert.match(found[4]!.join(), /needs --deployment/, 'a required option left out');
 });

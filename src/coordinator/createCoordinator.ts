@@ -494,6 +494,9 @@ export async function startCoordinator(
   }, config.blobGcIntervalMs);
   // Work queued before a restart is picked up as providers reconnect; expired leases right away.
   void loop.sweep();
+  void loop
+    .resumeTraining()
+    .catch((err: unknown) => log.error({ err: String(err) }, 'resuming training failed'));
   settlement?.start(config.settleIntervalMs);
   // Device-day quality scores (datasets filter on them), once per finished UTC day.
   dayScorer.start(10 * 60_000);

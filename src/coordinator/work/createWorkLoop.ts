@@ -40,6 +40,7 @@ import {
 } from './capabilityProofs.ts';
 import { dispatch } from './dispatch.ts';
 import { recordFault } from './faults.ts';
+import { afterSettle } from './jobs.ts';
 import { handleFailure, sweep } from './leases.ts';
 import { handleCommit, handleResult } from './results.ts';
 import {
@@ -48,7 +49,7 @@ import {
   providerDisconnected,
   providerDraining,
 } from './sessions.ts';
-import { workQueries } from './workQueries.ts';
+import { runningTrainJobs, workQueries } from './workQueries.ts';
 import {
   type CanaryOptions,
   createWorkState,
@@ -88,6 +89,11 @@ export type WorkLoop = {
   dispatch(): Promise<void>;
   /** Expires leases and fails jobs past their deadline. */
   sweep(): Promise<void>;
+  /**
+   * Closes training rounds whose last verdict committed before a restart but whose round was not
+   * closed (the close runs after the verdict's transaction); idempotent. Run once at start.
+   */
+  resumeTraining(): Promise<void>;
   connectedProviders(): number;
   activeOf(address: string): number;
   /**
@@ -223,6 +229,11 @@ export function createWorkLoop(deps: WorkLoopOptions): WorkLoop {
     handleFailure: (address, msg) => handleFailure(state, work, address, msg),
     dispatch: work.dispatch,
     sweep: () => sweep(state, work),
+    async resumeTraining() {
+      for (const j of await runningTrainJobs(work.db)) {
+        afterSettle(state, work, j.id, { jobDone: false, cancelled: [], training: j.spec });
+      }
+    },
     connectedProviders() {
       return state.links.size;
     },

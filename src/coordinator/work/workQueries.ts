@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { TrainDilocoSpec } from '../../protocol/schemas.ts';
 import { queryTemplate } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 
@@ -241,3 +242,21 @@ export type QueuedTask = {
   attempts: number;
   queued_at: number;
 };
+
+/**
+ * Running `train.diloco` jobs and their specs (a restarted coordinator closes their rounds).
+ *
+ * @example
+ * for (const j of await runningTrainJobs(db)) training.afterTaskCompleted(j.id, j.spec);
+ */
+export async function runningTrainJobs(
+  db: Kysely<Database>,
+): Promise<{ id: string; spec: TrainDilocoSpec }[]> {
+  const rows = await db
+    .selectFrom('jobs')
+    .select(['id', 'spec'])
+    .where('kind', '=', 'train.diloco')
+    .where('status', '=', 'running')
+    .execute();
+  return rows.map((r) => ({ id: r.id, spec: JSON.parse(r.spec) as TrainDilocoSpec }));
+}
