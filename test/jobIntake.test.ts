@@ -65,7 +65,7 @@ async function intake(opts: { market?: Market; inspect: (path: string) => Promis
         deadline: Math.floor(Date.now() / 1000) + 600,
       }),
     );
-  return { store, put, touched, submit };
+  return { store, put, remove: (cid: string) => files.delete(cid), touched, submit };
 }
 
 test('a client whose escrow does not cover the job is refused before any model or input is read', async () => {
@@ -113,6 +113,29 @@ test('models are inspected one at a time, through the injected (by default isola
     const done = await Promise.all(models.map((m) => f.submit(m)));
     assert.equal(done.length, 4);
     assert.equal(most, 1, 'never two inspections at once');
+  } finally {
+    await f.store.close();
+  }
+});
+
+test('a model that vanishes during its inspection is PLX_UNKNOWN_BLOB, not an internal error', async () => {
+  let model = '';
+  const f = await intake({
+    inspect: async () => {
+      // What blob collection did under load: the file is gone by the time it is loaded.
+      f.remove(model);
+      throw Object.assign(new Error(`ENOENT: no such file or directory, open '/nonexistent/${model}'`), {
+        code: 'ENOENT',
+      });
+    },
+  });
+  try {
+    model = f.put(new Uint8Array([9, 9, 9]));
+    await assert.rejects(f.submit(model), { code: 'PLX_UNKNOWN_BLOB' });
+    // A model that is still stored but fails to load keeps its own error.
+    const broken = f.put(new Uint8Array([8, 8, 8]));
+    model = 'none';
+    await assert.rejects(f.submit(broken), /ENOENT/);
   } finally {
     await f.store.close();
   }
