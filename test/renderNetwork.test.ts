@@ -1,118 +1,32 @@
 /**
- * Blender rendering on the network (issue 20), part 2 (the cheats: renderCheats.test.ts), with real coordinator, real provider processes and
- * real Blender: a 12-frame job on 3 providers where one cheats in every way in turn (fewer
- * samples, half resolution scaled up, black frame, another frame, another scene: frame mod 5);
- * a frame stitched from 4 tiles; a .blend whose auto-run script must never run; a provider killed
- * mid-frame. Tiny frames (64×48, 16 samples) keep it to a few minutes on a 2-core machine.
+ * Blender rendering on the network (issue 20) with a real coordinator, real provider processes and
+ * real Blender (the cheats are in renderCheats.test.ts): a frame stitched from 4 tiles; a .blend
+ * whose auto-run script must never run; a provider killed mid-frame. Tiny frames (64×48, 16
+ * samples) keep it to a minute or two on a 2-core machine.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { submitRenderJob, writeRenderFrames } from '../src/cli/renderJob.ts';
-import { createClient } from '../src/client/createClient.ts';
-import {
-  decodePng,
-  imageScores,
-  RENDER_MIN_PSNR_DB,
-  RENDER_MIN_SSIM,
-} from '../src/coordinator/verification/compareRenders.ts';
-import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
-import { renderTasksOf } from '../src/protocol/render.ts';
+import { submitRenderJob } from '../src/cli/renderJob.ts';
 import type { BlenderInfo } from '../src/runtimes/blender/probeBlender.ts';
-import { randomAccount, tempDir, testCoordinator } from './helpers/fixtures.ts';
-import { blenderOrSkip, makeScene, renderLocally, runBlender } from './helpers/renderFixtures.ts';
+import { makeScene, runBlender } from './helpers/renderFixtures.ts';
+import { type RenderNet, renderNetwork } from './helpers/renderNetwork.ts';
 
-const env = {
-  PLEXUS_KEYSTORE_PASSWORD: 'render-test',
-  PLEXUS_LOG_LEVEL: process.env.PLEXUS_TEST_LOG ?? 'warn',
-};
-const print = process.env.PLEXUS_TEST_LOG ? (l: string) => console.error(l) : () => {};
-
+const net = renderNetwork();
+const { children, startProvider, waitOnline, assertFramesMatchLocal, scene } = net;
 let blender: BlenderInfo | undefined;
-let c: Awaited<ReturnType<typeof testCoordinator>>;
+let c: RenderNet['c'];
 let dir: string;
-let cleanup: () => Promise<void>;
-const children = new Map<string, NodeChild>();
-let client: ReturnType<typeof createClient>;
-const scene = () => join(dir, 'scene.blend');
-
-async function startProvider(name: string, behaviour = 'honest'): Promise<string> {
-  const child = spawnPlexus(
-    name,
-    [
-      'provider',
-      'start',
-      '--coordinator',
-      c.url,
-      '--data-dir',
-      join(dir, name),
-      '--behaviour',
-      behaviour,
-      '--cores',
-      '1',
-    ],
-    { env, print, showLevel: process.env.PLEXUS_TEST_LOG ? 30 : 50 },
-  );
-  const { address } = await child.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 120_000);
-  children.set(address.toLowerCase(), child);
-  return address.toLowerCase();
-}
-
-async function waitOnline(n: number): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while ((await client.health()).providersOnline < n) {
-    if (Date.now() > deadline) throw new Error(`${n} providers did not come online`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** Every frame of a finished job against local renders of the same tasks (the threshold). */
-async function assertFramesMatchLocal(
-  jobId: string,
-  tasks: ReturnType<typeof renderTasksOf>,
-  render: Parameters<typeof writeRenderFrames>[1],
-) {
-  const out = join(dir, `frames-${jobId.slice(2, 10)}`);
-  const { mkdir } = await import('node:fs/promises');
-  await mkdir(out, { recursive: true });
-  const files = await writeRenderFrames(
-    client,
-    render,
-    (await client.jobResults(jobId)).outputs as Array<{ index: number; output: string }>,
-    out,
-  );
-  const whole = renderTasksOf({ ...render, tiles: { x: 1, y: 1 } });
-  const local = await renderLocally(blender!, scene(), whole, join(dir, 'scratch'));
-  assert.equal(files.length, whole.length);
-  const scores = [];
-  for (let i = 0; i < files.length; i++) {
-    const s = imageScores(decodePng(await readFile(files[i]!)), decodePng(local[i]!));
-    scores.push(s);
-    assert.ok(
-      s.ssim >= RENDER_MIN_SSIM && s.psnrDb >= RENDER_MIN_PSNR_DB,
-      `frame ${whole[i]!.frame}: ${JSON.stringify(s)}`,
-    );
-  }
-  void tasks;
-  return scores;
-}
+let client: RenderNet['client'];
 
 before(async () => {
-  blender = await blenderOrSkip();
-  ({ dir, cleanup } = await tempDir('plexus-render-'));
+  await net.open('plexus-render-', (d) => makeScene(join(d, 'scene.blend'), { frames: 12 }));
+  ({ blender, c, dir, client } = net);
   if (!blender) return;
-  await Promise.all([makeScene(scene(), { frames: 12 })]);
-  c = await testCoordinator();
-  client = createClient({ url: c.url, account: randomAccount() });
   await Promise.all([startProvider('honest-1'), startProvider('honest-2')]);
 });
-after(async () => {
-  await Promise.all([...children.values()].map((p) => p.stop(10_000)));
-  await c?.cleanup();
-  await cleanup();
-});
+after(() => net.close());
 
 test('a frame stitched from 4 tiles equals the whole-frame render within the threshold', {
   timeout: 600_000,
@@ -142,7 +56,7 @@ test('a frame stitched from 4 tiles equals the whole-frame render within the thr
     tiles: { x: 2, y: 2 },
     format: 'png' as const,
   };
-  const [s] = await assertFramesMatchLocal(jobId, renderTasksOf(render), render);
+  const [s] = await assertFramesMatchLocal(jobId, render);
   assert.ok(s!.ssim > 0.99, `stitched vs whole: ${JSON.stringify(s)}`);
 });
 
