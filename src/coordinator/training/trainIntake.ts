@@ -8,6 +8,7 @@
 import type { Kysely } from 'kysely';
 import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { canonicalJson } from '../../protocol/canonicalJson.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { JobSubmission, TrainDilocoSpec } from '../../protocol/schemas.ts';
 import { initialOuterState } from '../../runtimes/tfjs/dilocoRound.ts';
@@ -124,6 +125,8 @@ export async function submitTrainJob(
           nonce: submission.nonce,
           kind: spec.kind,
           spec: JSON.stringify(spec),
+          // As signed, so validators can check the client's signature (settlement/epochFacts.ts).
+          signed_spec: canonicalJson(submission.spec),
           status: 'queued',
           tasks_total: tasks,
           tasks_done: 0,
