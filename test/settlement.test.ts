@@ -67,6 +67,8 @@ const validators: NodeChild[] = [];
 const validatorUrls: string[] = [];
 const providers: NodeChild[] = [];
 const addresses: Record<string, string> = {};
+/** The epoch the dishonest coordinator's test saw disputed (the recovery test reopens it). */
+let disputedEpoch = 0;
 
 /** An independent validator with its own keystore and store, following the coordinator. */
 const startValidator = (i: number): NodeChild =>
@@ -596,5 +598,86 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
     );
     assert.equal(audit.code, 1);
     assert.match(audit.stdout, /balance\[provider:0x[0-9a-f]{40}:earnings\]/);
+    disputedEpoch = epoch;
+  });
+
+  test('once the coordinator is fixed and the disputed epochs reopened, they close again, validators sign, the chain finalizes', async () => {
+    assert.ok(disputedEpoch > 0, 'runs after the dishonest coordinator test');
+    const epoch = disputedEpoch;
+    const oldHash = (await epochs()).find((e) => e.epoch === epoch)?.evidenceHash;
+    assert.ok(oldHash, 'the disputed epoch has a bundle');
+    await coordinator.stop(5000);
+    // A reopen that would touch an epoch the chain has finalized is refused, and changes nothing.
+    const refused = await run(process.execPath, [
+      PLEXUS_BIN,
+      'ledger',
+      'reopen',
+      '--data-dir',
+      join(dir, 'coordinator'),
+      '--from',
+      String((await getSettlementState(ctx)).lastFinalizedEpoch),
+    ]).then(
+      () => assert.fail('reopening a finalized epoch must fail'),
+      (err: { code: number; stderr: string }) => err,
+    );
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /PLX_EPOCH_REOPEN/);
+    const reopened = await run(
+      process.execPath,
+      [
+        PLEXUS_BIN,
+        'ledger',
+        'reopen',
+        '--data-dir',
+        join(dir, 'coordinator'),
+        '--from',
+        String(epoch),
+        '--json',
+      ],
+      { env: { ...process.env, ...env } },
+    );
+    const { reopened: list } = JSON.parse(reopened.stdout) as { reopened: number[] };
+    assert.equal(list[0], epoch, 'the disputed epoch and every later closed one are reopened');
+    coordinator = startCoordinator();
+    await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+    await waitUntil(
+      'the reopened epoch and the one after it to finalize on chain',
+      async () => Number((await getSettlementState(ctx)).lastFinalizedEpoch) >= epoch + 1,
+    );
+    const onChain = await ctx.publicClient.readContract({
+      address: deployment.settlement,
+      abi: plexusAbis.settlement,
+      functionName: 'evidenceHashOf',
+      args: [BigInt(epoch)],
+    });
+    const newHash = (await epochs()).find((e) => e.epoch === epoch)?.evidenceHash;
+    assert.equal(onChain, newHash, 'the chain holds the new bundle');
+    assert.notEqual(newHash, oldHash, 'the disputed bundle was replaced, not signed');
+    for (const v of validatorUrls) {
+      const sig = (await (await fetch(`${v}/v1/epochs/${epoch}/signature`)).json()) as {
+        evidenceHash: string;
+      };
+      assert.equal(sig.evidenceHash, newHash, `${v} signed the new bundle`);
+      const d = ((await (await fetch(`${v}/v1/disputes`)).json()) as { disputes: { epoch: number }[] })
+        .disputes;
+      assert.ok(
+        d.some((x) => x.epoch === epoch),
+        `${v} keeps the dispute of the replaced bundle`,
+      );
+    }
+    // The whole history now replays clean, and the books agree with the chain.
+    const audit = await run(process.execPath, [PLEXUS_BIN, 'validator', 'audit', ...auditArgs()]);
+    assert.equal((JSON.parse(audit.stdout) as { problems: number }).problems, 0);
+    const verify = await run(process.execPath, [
+      PLEXUS_BIN,
+      'ledger',
+      'verify',
+      '--data-dir',
+      join(dir, 'coordinator'),
+      '--deployment',
+      join(dir, 'deployment.json'),
+      '--json',
+    ]);
+    assert.deepEqual((JSON.parse(verify.stdout) as { problems: unknown[] }).problems, []);
   });
 });

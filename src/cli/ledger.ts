@@ -1,15 +1,23 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { connectPlexus } from '../chain/connectPlexus.ts';
 import type { PlexusReader } from '../chain/types.ts';
 import { verifyLedger } from '../coordinator/ledger/verifyLedger.ts';
+import { reopenEpochs } from '../coordinator/settlement/reopenEpochs.ts';
 import { openStore } from '../coordinator/store/openStore.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { readDeploymentFile } from '../protocol/deployment.ts';
+import { intOption } from './options.ts';
 
-/** `plexus ledger verify`: proves a coordinator's books balance and agree with the chain. */
+const LEDGER_DESCRIPTION = "inspect a coordinator's ledger, or reopen disputed epochs";
+
+/**
+ * `plexus ledger verify`: proves a coordinator's books balance and agree with the chain.
+ * `plexus ledger reopen`: puts disputed epochs back to open, to be closed again (reopenEpochs.ts).
+ */
 export function ledgerCommand(): Command {
-  const cmd = new Command('ledger').description("inspect a coordinator's ledger");
+  const cmd = new Command('ledger').description(LEDGER_DESCRIPTION);
   cmd
     .command('verify')
     .description('check that every entry balances and that settled epochs agree with the chain')
@@ -46,6 +54,30 @@ export function ledgerCommand(): Command {
           );
         }
         process.exitCode = r.problems.length === 0 ? 0 : 1;
+      } finally {
+        await store.close();
+      }
+    });
+  cmd
+    .command('reopen')
+    .description(
+      'after validators disputed an epoch and the coordinator was fixed: reopen it and every later epoch, to be closed again (stop the coordinator first)',
+    )
+    .requiredOption('--data-dir <dir>', "the coordinator's data folder")
+    .requiredOption('--from <epoch>', 'the first disputed epoch', intOption(1, 2 ** 31))
+    .option('--json', 'print the reopened epochs as JSON', false)
+    .action(async (o: { dataDir: string; from: number; json: boolean }) => {
+      const path = join(o.dataDir, 'plexus.db');
+      if (!existsSync(path))
+        throw new PlexusError('PLX_NOT_FOUND', `no coordinator store at ${path}: check --data-dir`);
+      const store = await openStore({ path });
+      try {
+        const epochs = await reopenEpochs(store.db, { from: o.from, now: Date.now() });
+        if (o.json) console.log(JSON.stringify({ reopened: epochs }));
+        else
+          console.log(
+            `reopened epoch${epochs.length === 1 ? '' : 's'} ${epochs.join(', ')}: the coordinator closes ${epochs.length === 1 ? 'it' : 'them'} again when it starts`,
+          );
       } finally {
         await store.close();
       }

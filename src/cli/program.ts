@@ -43,7 +43,7 @@ export const TOP_LEVEL_COMMANDS: readonly Entry[] = [
   },
   {
     name: 'ledger',
-    description: "inspect a coordinator's ledger",
+    description: "inspect a coordinator's ledger, or reopen disputed epochs",
     load: async () => (await import('./ledger.ts')).ledgerCommand(),
   },
   {

@@ -122,6 +122,10 @@ export const errorCodes = {
     status: 400,
     message: "The coordinator's epoch length or validator keys do not match the deployment.",
   },
+  PLX_EPOCH_REOPEN: {
+    status: 409,
+    message: 'The epoch cannot be reopened, or its re-close would post different ledger entries.',
+  },
   // --- sensor network (src/sensors, docs/sensors.md) ---
   PLX_SENSOR_UNKNOWN_DEVICE: {
     status: 404,

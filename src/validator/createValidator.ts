@@ -163,10 +163,23 @@ export async function createValidator(opts: {
   async function follow(coordinator: string): Promise<void> {
     const res = await fetch(`${coordinator}/v1/epochs`, { signal: AbortSignal.timeout(30_000) });
     if (!res.ok) throw new Error(`epochs: HTTP ${res.status}`);
-    const { epochs } = (await res.json()) as { epochs: { epoch: number; status: string }[] };
-    const after = store.last(coordinator)?.epoch ?? 0;
+    const { epochs } = (await res.json()) as {
+      epochs: { epoch: number; status: string; evidenceHash?: string | null }[];
+    };
+    // Each closed epoch not decided yet, and each one whose bundle changed since (the coordinator
+    // reopened it after a dispute and closed it again: a new bundle gets its own decision).
     const todo = epochs
-      .filter((e) => e.epoch > after && CLOSED.has(e.status))
+      .filter((e) => {
+        if (!CLOSED.has(e.status)) return false;
+        const prior = store.get(coordinator, e.epoch);
+        if (!prior) return true;
+        if (!e.evidenceHash || prior.evidenceHash === e.evidenceHash) return false;
+        log.info(
+          { coordinator, epoch: e.epoch },
+          'the coordinator closed this epoch again: checking its new evidence',
+        );
+        return true;
+      })
       .map((e) => e.epoch)
       .sort((a, b) => a - b);
     for (const epoch of todo) {
@@ -219,16 +232,15 @@ export async function createValidator(opts: {
     if (req.method !== 'GET') return json(res, 405, { error: 'GET only' });
     if (m) {
       const epoch = Number(m[1]);
-      const s = store.signatureFor(epoch);
-      if (s)
+      const s = store.latestFor(epoch);
+      if (s?.status === 'signed')
         return json(res, 200, {
           epoch,
           signer: s.signer,
           signature: s.signature,
           evidenceHash: s.evidenceHash,
         });
-      const d = store.disputes().find((x) => x.epoch === epoch);
-      if (d) return json(res, 409, { epoch, dispute: d });
+      if (s) return json(res, 409, { epoch, dispute: s });
       return json(res, 404, { error: `epoch ${epoch} not decided yet` });
     }
     if (path === '/v1/disputes') return json(res, 200, { disputes: store.disputes() });

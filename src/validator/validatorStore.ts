@@ -1,7 +1,8 @@
 /**
- * The validator's own SQLite store: per coordinator and epoch, the evidence hash it checked and
- * either its signature or the dispute it recorded. A restarted validator resumes from here and
- * never signs an epoch it disputed.
+ * The validator's own SQLite store: per coordinator, epoch and evidence bundle, the evidence hash
+ * it checked and either its signature or the dispute it recorded. A restarted validator resumes
+ * from here and never signs a bundle it disputed; a coordinator that reopens a disputed epoch
+ * (`plexus ledger reopen`) publishes a new bundle for it, which gets a decision of its own.
  */
 import SQLite from 'better-sqlite3';
 import type { Hex } from 'viem';
@@ -36,11 +37,12 @@ export type DecidedEpoch = {
  */
 export type ValidatorStore = {
   record(row: DecidedEpoch): void;
+  /** The latest decision about `epoch` (a reopened epoch has one per bundle). */
   get(coordinator: string, epoch: number): DecidedEpoch | undefined;
   /** The highest epoch decided for this coordinator. */
   last(coordinator: string): DecidedEpoch | undefined;
-  /** Any signature for `epoch` (of whichever followed coordinator). */
-  signatureFor(epoch: number): DecidedEpoch | undefined;
+  /** The latest decision about `epoch` of whichever followed coordinator: a signature or a dispute. */
+  latestFor(epoch: number): DecidedEpoch | undefined;
   disputes(limit?: number): DecidedEpoch[];
   /** Keeps the audit-seed commitment a signed bundle published (the first one kept wins). */
   commit(coordinator: string, epoch: number, commitment: Hex): void;
@@ -66,7 +68,7 @@ const fromRow = (r: Row | undefined): DecidedEpoch | undefined =>
   r && {
     coordinator: r.coordinator,
     epoch: r.epoch,
-    evidenceHash: r.evidence_hash as Hex | null,
+    evidenceHash: (r.evidence_hash || null) as Hex | null,
     prevHash: r.prev_hash as Hex | null,
     status: r.status as DecidedEpoch['status'],
     signer: r.signer,
@@ -86,29 +88,41 @@ const fromRow = (r: Row | undefined): DecidedEpoch | undefined =>
 export function openValidatorStore(path: string): ValidatorStore {
   const db = new SQLite(path);
   db.pragma('journal_mode = WAL');
-  db.exec(`CREATE TABLE IF NOT EXISTS decided (
-    coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, evidence_hash TEXT, prev_hash TEXT,
+  db.exec(`CREATE TABLE IF NOT EXISTS decisions (
+    coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, evidence_hash TEXT NOT NULL, prev_hash TEXT,
     status TEXT NOT NULL, signer TEXT, signature TEXT, fact TEXT, claimed TEXT, recomputed TEXT,
-    decided_at INTEGER NOT NULL, PRIMARY KEY (coordinator, epoch))`);
+    decided_at INTEGER NOT NULL, PRIMARY KEY (coordinator, epoch, evidence_hash))`);
+  // Stores written before epochs could be reopened kept one decision per epoch (table `decided`).
+  const legacy = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'decided'").get();
+  if (legacy)
+    db.transaction(() => {
+      db.exec(`INSERT OR IGNORE INTO decisions SELECT coordinator, epoch, COALESCE(evidence_hash, ''),
+        prev_hash, status, signer, signature, fact, claimed, recomputed, decided_at FROM decided`);
+      db.exec('DROP TABLE decided');
+    })();
   db.exec(`CREATE TABLE IF NOT EXISTS seed_commitments (
     coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, commitment TEXT NOT NULL,
     PRIMARY KEY (coordinator, epoch))`);
   const commitIns = db.prepare('INSERT OR IGNORE INTO seed_commitments VALUES (?, ?, ?)');
   const commitGet = db.prepare('SELECT commitment FROM seed_commitments WHERE coordinator = ? AND epoch = ?');
-  // A decision is final: INSERT OR IGNORE keeps the first, so a disputed epoch is never signed later.
-  const insert = db.prepare(`INSERT OR IGNORE INTO decided VALUES
+  // A decision about a bundle is final: INSERT OR IGNORE keeps the first, so a disputed bundle is
+  // never signed later.
+  const insert = db.prepare(`INSERT OR IGNORE INTO decisions VALUES
     (@coordinator, @epoch, @evidenceHash, @prevHash, @status, @signer, @signature, @fact, @claimed, @recomputed, @decidedAt)`);
-  const get = db.prepare('SELECT * FROM decided WHERE coordinator = ? AND epoch = ?');
-  const last = db.prepare('SELECT * FROM decided WHERE coordinator = ? ORDER BY epoch DESC LIMIT 1');
-  const sig = db.prepare("SELECT * FROM decided WHERE epoch = ? AND status = 'signed' LIMIT 1");
+  const latest = 'ORDER BY decided_at DESC, rowid DESC LIMIT 1';
+  const get = db.prepare(`SELECT * FROM decisions WHERE coordinator = ? AND epoch = ? ${latest}`);
+  const last = db.prepare(
+    `SELECT * FROM decisions WHERE coordinator = ? ORDER BY epoch DESC, decided_at DESC, rowid DESC LIMIT 1`,
+  );
+  const latestFor = db.prepare(`SELECT * FROM decisions WHERE epoch = ? ${latest}`);
   const disputes = db.prepare(
-    "SELECT * FROM decided WHERE status = 'disputed' ORDER BY decided_at DESC LIMIT ?",
+    "SELECT * FROM decisions WHERE status = 'disputed' ORDER BY decided_at DESC LIMIT ?",
   );
   return {
-    record: (row) => void insert.run(row),
+    record: (row) => void insert.run({ ...row, evidenceHash: row.evidenceHash ?? '' }),
     get: (c, e) => fromRow(get.get(c, e) as Row | undefined),
     last: (c) => fromRow(last.get(c) as Row | undefined),
-    signatureFor: (e) => fromRow(sig.get(e) as Row | undefined),
+    latestFor: (e) => fromRow(latestFor.get(e) as Row | undefined),
     disputes: (limit = 200) => (disputes.all(limit) as Row[]).map((r) => fromRow(r)!),
     commit: (c, e, commitment) => void commitIns.run(c, e, commitment),
     commitment: (c, e) => (commitGet.get(c, e) as { commitment: Hex } | undefined)?.commitment,

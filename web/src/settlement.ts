@@ -54,6 +54,7 @@ const epochSchema: z.ZodMiniType<EpochView> = z.object({
   slashed: amount,
   emission: amount,
   rewardsRoot: z.nullable(hash32),
+  evidenceHash: z.nullable(hash32),
   txHash: z.nullable(hash32),
   settledAt: z.nullable(unixMs),
 });

@@ -77,7 +77,7 @@ export function marketRoutes(deps: {
           if (row.summary) s = JSON.parse(row.summary) as EpochSummary;
           else {
             // Open: the figures so far, from the ledger.
-            const own = await readBalances(db, { epoch: row.epoch });
+            const own = await readBalances(db, { epoch: row.epoch, beforeCloseOf: row.epoch });
             let earnings = 0n;
             let charges = 0n;
             for (const [a, v] of own) {
@@ -93,7 +93,9 @@ export function marketRoutes(deps: {
               emission: '0',
             };
           }
-          const payload = row.payload ? (JSON.parse(row.payload) as { rewardsRoot: string }) : undefined;
+          const payload = row.payload
+            ? (JSON.parse(row.payload) as { rewardsRoot: string; evidenceHash: string })
+            : undefined;
           epochs.push({
             epoch: row.epoch,
             status: row.status,
@@ -101,6 +103,7 @@ export function marketRoutes(deps: {
             endsAt: row.ends_at,
             ...s,
             rewardsRoot: payload?.rewardsRoot ?? null,
+            evidenceHash: payload?.evidenceHash ?? null,
             txHash: row.tx_hash,
             settledAt: row.settled_at,
           });

@@ -7,6 +7,7 @@
 import type { Transaction } from 'kysely';
 import type { Address, Hex } from 'viem';
 import type { Usage } from '../../protocol/schemas.ts';
+import { EPOCH_CLOSE_KINDS } from '../ledger/readBalances.ts';
 import type { Database } from '../store/schema.ts';
 import { readAuditFacts } from '../verification/auditSeeds.ts';
 import type { ChargeFact, EntryFact, EpochFacts, JobFact, SignedStatement, SlashFact } from './epochFacts.ts';
@@ -27,6 +28,8 @@ export async function readEpochFacts(
     .selectFrom('ledger_entries')
     .select(['id', 'ref', 'kind', 'job_id', 'memo'])
     .where('epoch', '=', args.epoch)
+    // A reopened epoch's earlier close (reopenEpochs.ts) is not a fact of it.
+    .where('kind', 'not in', EPOCH_CLOSE_KINDS)
     .orderBy('id')
     .execute();
   const postings = new Map<number, { account: string; amount: string }[]>();
@@ -36,6 +39,7 @@ export async function readEpochFacts(
       .innerJoin('ledger_entries as e', 'e.id', 'p.entry_id')
       .select(['p.entry_id', 'p.account', 'p.amount'])
       .where('e.epoch', '=', args.epoch)
+      .where('e.kind', 'not in', EPOCH_CLOSE_KINDS)
       .orderBy('p.id')
       .execute();
     for (const r of rows) {

@@ -69,7 +69,11 @@ export async function readChainInputs(
   w: EpochWindow,
 ): Promise<ChainInputs> {
   const unsettled: ChainInputs['unsettled'] = [];
-  for (const [account, amount] of await readBalances(db, { prefix: 'client:', maxEpoch: w.epoch })) {
+  for (const [account, amount] of await readBalances(db, {
+    prefix: 'client:',
+    maxEpoch: w.epoch,
+    beforeCloseOf: w.epoch,
+  })) {
     const m = /^client:(0x[0-9a-f]{40}):unsettled$/.exec(account);
     if (m && amount > 0n) unsettled.push({ client: m[1] as Address, amount, escrow: 0n });
   }
@@ -160,8 +164,10 @@ export async function readStoreInputs(
     capability: p.capability,
   }));
   const balances = (m: Map<string, bigint>) => [...m].map(([account, balance]) => ({ account, balance }));
-  const providerBalances = balances(await readBalances(trx, { prefix: 'provider:', maxEpoch: epoch }));
-  const epochBalances = balances(await readBalances(trx, { epoch }));
+  const providerBalances = balances(
+    await readBalances(trx, { prefix: 'provider:', maxEpoch: epoch, beforeCloseOf: epoch }),
+  );
+  const epochBalances = balances(await readBalances(trx, { epoch, beforeCloseOf: epoch }));
   const tasksSettled = Number(
     (
       await trx

@@ -5,10 +5,11 @@
  * with its payload, tree and figures). Nothing here decides an amount.
  */
 import type { Kysely, Transaction } from 'kysely';
+import { PlexusError } from '../../errors/PlexusError.ts';
 import type { DeviceScore } from '../../sensors/scoring/scoreSensors.ts';
 import { storeScores } from '../../sensors/scoring/scoreSensors.ts';
 import { payloadToJson } from '../ledger/epochPayload.ts';
-import { postEntry } from '../ledger/postEntry.ts';
+import { type EntryInput, postEntry } from '../ledger/postEntry.ts';
 import type { Database } from '../store/schema.ts';
 import type { EpochOutcome } from './epochComputation.ts';
 import type { EpochWindow } from './readEpochInputs.ts';
@@ -30,7 +31,9 @@ export async function writeEpoch(
   now: number,
 ): Promise<void> {
   const { epoch, startsAt, endsAt } = w;
-  for (const entry of outcome.entries) await postEntry(trx, entry, now);
+  for (const entry of outcome.entries) {
+    if (!(await postEntry(trx, entry, now))) await assertSamePostings(trx, entry);
+  }
   if (outcome.slashesAppliedThrough !== null) {
     const value = String(outcome.slashesAppliedThrough);
     await trx
@@ -77,4 +80,29 @@ export async function writeEpoch(
         .doUpdateSet({ status: 'closing', payload, tree: outcome.tree, summary, updated_at: now }),
     )
     .execute();
+}
+
+/**
+ * A re-close of a reopened epoch (reopenEpochs.ts) computes the settlement entries again; the
+ * ledger is append-only, so an entry the first close posted stays. That is right only when it is
+ * the same entry: otherwise the first close's books (not only its claim) were wrong, and the
+ * re-close stops here, writing nothing.
+ */
+async function assertSamePostings(trx: Transaction<Database>, entry: EntryInput): Promise<void> {
+  const stored = await trx
+    .selectFrom('ledger_postings as p')
+    .innerJoin('ledger_entries as e', 'e.id', 'p.entry_id')
+    .select(['p.account', 'p.amount'])
+    .where('e.ref', '=', entry.ref)
+    .execute();
+  const want = new Map<string, bigint>();
+  for (const p of entry.postings) want.set(p.account, (want.get(p.account) ?? 0n) + p.amount);
+  for (const [a, v] of want) if (v === 0n) want.delete(a);
+  const same = stored.length === want.size && stored.every((p) => want.get(p.account) === BigInt(p.amount));
+  if (!same)
+    throw new PlexusError(
+      'PLX_EPOCH_REOPEN',
+      `re-closing epoch ${entry.epoch} computes entry ${entry.ref} differently from the one its first close posted`,
+      { details: { ref: entry.ref } },
+    );
 }

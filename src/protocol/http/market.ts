@@ -29,6 +29,8 @@ export const epochViewSchema = z.looseObject({
   slashed: amountSchema,
   emission: amountSchema,
   rewardsRoot: z.string().nullable(),
+  /** The sha256 of the epoch's evidence bundle once closed (it changes only if the epoch is reopened). */
+  evidenceHash: z.string().nullable(),
   txHash: z.string().nullable(),
   settledAt: z.number().nullable(),
 });

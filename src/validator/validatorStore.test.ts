@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import SQLite from 'better-sqlite3';
+import type { Hex } from 'viem';
+import { type DecidedEpoch, openValidatorStore } from './validatorStore.ts';
+
+const C = 'http://127.0.0.1:8080';
+const H = (c: string) => `0x${c.repeat(64)}` as Hex;
+const decision = (epoch: number, hash: Hex, status: DecidedEpoch['status'], at: number): DecidedEpoch => ({
+  coordinator: C,
+  epoch,
+  evidenceHash: hash,
+  prevHash: null,
+  status,
+  signer: status === 'signed' ? '0xv' : null,
+  signature: status === 'signed' ? H('5') : null,
+  fact: status === 'disputed' ? 'balance[provider:0xab:earnings]' : null,
+  claimed: null,
+  recomputed: null,
+  decidedAt: at,
+});
+
+test('a disputed bundle is never signed later; a new bundle for the same epoch gets its own decision', () => {
+  const store = openValidatorStore(':memory:');
+  store.record(decision(4, H('a'), 'disputed', 1));
+  store.record(decision(4, H('a'), 'signed', 2)); // the same bundle again: the dispute stands
+  assert.equal(store.get(C, 4)?.status, 'disputed');
+  assert.equal(store.latestFor(4)?.status, 'disputed');
+  store.record(decision(4, H('b'), 'signed', 3)); // the epoch reopened and closed again
+  assert.equal(store.get(C, 4)?.evidenceHash, H('b'));
+  assert.equal(store.latestFor(4)?.status, 'signed');
+  assert.equal(store.last(C)?.evidenceHash, H('b'));
+  assert.deepEqual(
+    store.disputes().map((d) => d.evidenceHash),
+    [H('a')],
+    'the dispute of the replaced bundle is kept',
+  );
+  store.close();
+});
+
+test('a store written before epochs could be reopened keeps its decisions', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plexus-validator-store-'));
+  try {
+    const path = join(dir, 'validator.db');
+    const old = new SQLite(path);
+    old.exec(`CREATE TABLE decided (
+      coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, evidence_hash TEXT, prev_hash TEXT,
+      status TEXT NOT NULL, signer TEXT, signature TEXT, fact TEXT, claimed TEXT, recomputed TEXT,
+      decided_at INTEGER NOT NULL, PRIMARY KEY (coordinator, epoch))`);
+    old
+      .prepare('INSERT INTO decided VALUES (?, ?, ?, NULL, ?, NULL, NULL, ?, NULL, NULL, ?)')
+      .run(C, 3, H('c'), 'disputed', 'charge[x]', 7);
+    old.close();
+    const store = openValidatorStore(path);
+    assert.equal(store.get(C, 3)?.fact, 'charge[x]');
+    assert.equal(store.get(C, 3)?.evidenceHash, H('c'));
+    store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
