@@ -452,7 +452,8 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       await row.locator('td:nth-child(5)').getAttribute('title'),
       exactPlx(settled.providerEarnings),
     );
-    assert.equal(await row.locator('td:nth-child(11)').getAttribute('title'), settled.txHash);
+    assert.match((await row.locator('td:nth-child(11)').textContent()) ?? '', /^[1-9]\d* signed$/);
+    assert.equal(await row.locator('td:nth-child(12)').getAttribute('title'), settled.txHash);
     await page.locator('[data-testid="chain"]').getByText(net.chain.deployment.settlement).waitFor();
 
     // A provider that ran those tasks: its page shows what the rewards endpoint says is claimable.
@@ -514,8 +515,15 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     assert.equal(await settled.locator('td:nth-child(5)').getAttribute('title'), '1.5 PLX');
     assert.equal(await settled.locator('td:nth-child(8)').textContent(), '0.00000000002 PLX');
     assert.equal(await settled.locator('td:nth-child(9)').textContent(), '1,000 PLX');
-    assert.equal(await settled.locator('td:nth-child(11)').getAttribute('title'), HASH_B);
+    // Validators: who signed, and a dispute named by its fact.
+    assert.match((await settled.locator('td:nth-child(11)').textContent()) ?? '', /^2 signed/);
+    assert.equal(
+      await settled.locator('td:nth-child(11) [data-dispute]').textContent(),
+      'disputed: charge[0xabc]',
+    );
     assert.equal(await page.locator('tr[data-epoch="2"] td:nth-child(11)').textContent(), '—');
+    assert.equal(await settled.locator('td:nth-child(12)').getAttribute('title'), HASH_B);
+    assert.equal(await page.locator('tr[data-epoch="2"] td:nth-child(12)').textContent(), '—');
     await page.locator('[data-testid="chain"]').getByText(ADDR(4)).waitFor();
     await shot(page, 'epochs-settlement');
 

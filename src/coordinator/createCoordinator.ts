@@ -250,25 +250,27 @@ export async function startCoordinator(
     onEligible: () => void loop?.dispatch(),
     raw: store.raw,
   });
+  const epochSigner = chain
+    ? config.validatorUrls.length > 0
+      ? remoteSigner(
+          config.validatorUrls,
+          { chainId: chain.info.chainId, settlement: chain.info.settlement },
+          chain.validatorSet,
+          chain.threshold,
+          log.child({ component: 'settlement' }),
+        )
+      : localSigner(
+          chain.validators,
+          { chainId: chain.info.chainId, settlement: chain.info.settlement },
+          chain.validators.length,
+        )
+    : undefined;
   const settlement = chain
     ? createSettlement({
         db,
         market,
         writer: chain.writer,
-        signer:
-          config.validatorUrls.length > 0
-            ? remoteSigner(
-                config.validatorUrls,
-                { chainId: chain.info.chainId, settlement: chain.info.settlement },
-                chain.validatorSet,
-                chain.threshold,
-                log.child({ component: 'settlement' }),
-              )
-            : localSigner(
-                chain.validators,
-                { chainId: chain.info.chainId, settlement: chain.info.settlement },
-                chain.validators.length,
-              ),
+        signer: epochSigner!,
         chainId: chain.info.chainId,
         verifyingContract,
         emissionPerEpoch: BigInt(config.emissionPerEpoch),
@@ -437,7 +439,9 @@ export async function startCoordinator(
     chain && config.blockExplorerUrl
       ? { ...chain.info, blockExplorerUrl: config.blockExplorerUrl }
       : chain?.info;
-  await app.register(marketRoutes({ db, market, chain: chain?.writer, chainInfo }));
+  await app.register(
+    marketRoutes({ db, market, chain: chain?.writer, chainInfo, validatorVotes: epochSigner?.votes }),
+  );
   app.get(
     '/v1/health',
     { schema: { summary: 'Liveness and basic facts', response: { 200: healthSchema } } },

@@ -6,8 +6,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Hex } from 'viem';
+import { signPlexusMessage } from '../protocol/eip712.ts';
+import { cidToBytes32 } from '../protocol/ids.ts';
 import { checkFacts } from './checkFacts.ts';
-import { CHAIN_ID, cheater, client, honestEpoch, provider } from './factsFixture.ts';
+import { CHAIN_ID, cheater, cheaterKey, client, honestEpoch, provider, providerKey } from './factsFixture.ts';
 
 test('an honest epoch: every signature checks, every price recomputes, the postings add up', async () => {
   const { inputs, facts } = await honestEpoch();
@@ -118,3 +120,50 @@ for (const [name, alter, fact] of cases) {
     assert.match(dispute.fact, fact, `${name}: ${JSON.stringify(dispute)}`);
   });
 }
+
+/** The fixture's slash as an `outvoted` fault, with the winner's signed result (or `signer`'s). */
+async function outvotedEpoch(signer = providerKey) {
+  const e = await honestEpoch();
+  const s = e.facts.slashes[0]!;
+  const assignmentId = `0x${'a3'.repeat(32)}` as Hex;
+  const usage = { wallMs: 900, cpuMs: 1700, peakRssBytes: 1 << 20 };
+  const outputCid = 'dd'.repeat(32);
+  const signature = await signPlexusMessage(signer, CHAIN_ID, 'TaskResult', {
+    provider,
+    assignmentId,
+    taskId: s.taskId as Hex,
+    outputCid: cidToBytes32(outputCid),
+    wallMs: BigInt(usage.wallMs),
+    cpuMs: BigInt(usage.cpuMs),
+    peakRssBytes: BigInt(usage.peakRssBytes),
+    issuedAt: 1_790_000_000n,
+  });
+  s.kind = 'outvoted';
+  s.evidence = { kind: 'outvoted', taskId: s.taskId, agreeing: [provider] };
+  s.accepted = [
+    {
+      type: 'TaskResult',
+      assignmentId,
+      taskId: s.taskId as Hex,
+      outputCid,
+      usage,
+      issuedAt: 1_790_000_000,
+      signature,
+    },
+  ];
+  return e;
+}
+
+test('an outvoted slash carries the signed results of the providers that outvoted it', async () => {
+  const ok = await outvotedEpoch();
+  assert.equal(await checkFacts(ok.facts, ok.inputs, CHAIN_ID), null);
+  const none = await outvotedEpoch();
+  none.facts.slashes[0]!.accepted = [];
+  assert.match((await checkFacts(none.facts, none.inputs, CHAIN_ID))?.fact ?? '', /^slash\[1\]\.accepted$/);
+  // A "winner" whose result no agreeing provider signed (here: the cheater's own key).
+  const forged = await outvotedEpoch(cheaterKey);
+  assert.match(
+    (await checkFacts(forged.facts, forged.inputs, CHAIN_ID))?.fact ?? '',
+    /^slash\[1\]\.accepted$/,
+  );
+});

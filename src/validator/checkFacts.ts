@@ -229,6 +229,22 @@ export async function checkFacts(
       const err = await verifyStatement(chainId, s.provider as Address, x);
       if (err) return bad(`${name}.signature`, err, `signed by ${s.provider}`);
     }
+    if (s.kind === 'outvoted') {
+      // The winners' results (their outputs are compared again by checkVerdicts.ts): each signed
+      // by a provider the evidence names as agreeing, about this task.
+      const agreeing = new Set(
+        ((s.evidence as { agreeing?: string[] } | null)?.agreeing ?? []).map((a) => a.toLowerCase()),
+      );
+      const accepted = (s.accepted ?? []).filter((x) => x.taskId.toLowerCase() === s.taskId.toLowerCase());
+      if (accepted.length === 0 || agreeing.size === 0)
+        return bad(`${name}.accepted`, 'no signed result of an agreeing provider', 'at least one');
+      const winners = [...agreeing].filter((a) => a !== s.provider.toLowerCase());
+      for (const x of accepted) {
+        const verified = await Promise.all(winners.map((a) => verifyStatement(chainId, a as Address, x)));
+        if (!verified.some((err) => err === null))
+          return bad(`${name}.accepted`, x.assignmentId, 'a result signed by an agreeing provider');
+      }
+    }
   }
   return checkAudits(facts, commitmentOf);
 }

@@ -9,7 +9,8 @@ import type { Address, Hex, LocalAccount } from 'viem';
 import { signEpoch } from '../chain/epoch/signEpoch.ts';
 import type { Logger } from '../logger.ts';
 import { createOnnxRuntime, type OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
-import { pickRechecks, recheckExecutions } from './recheck.ts';
+import { checkVerdicts } from './checkVerdicts.ts';
+import { pickRechecks, readBlobAs, recheckExecutions } from './recheck.ts';
 import type { DecidedEpoch, ValidatorStore } from './validatorStore.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
 
@@ -109,6 +110,22 @@ export async function createValidator(opts: {
       commitmentOf: (e) => store.commitment(coordinator, e),
     });
     const base = { coordinator, epoch, decidedAt: Date.now() };
+    const disputed = (d: { fact: string; claimed: string; recomputed: string }): DecidedEpoch => ({
+      ...base,
+      evidenceHash: v.evidenceHash,
+      prevHash: null,
+      status: 'disputed',
+      signer: null,
+      signature: null,
+      ...d,
+    });
+    if (v.ok) {
+      // Verdicts re-derived from the outputs they rest on (checkVerdicts.ts).
+      const wrong = await checkVerdicts(v.facts, (cid) =>
+        readBlobAs(coordinator, account, target.chainId, cid),
+      );
+      if (wrong) return disputed(wrong);
+    }
     const picked = v.ok ? pickRechecks(v.facts, opts.recheckRate ?? 0) : [];
     if (v.ok && picked.length > 0) {
       runtime ??= createOnnxRuntime({ logger: log.child({ component: 'recheck' }) });
@@ -121,16 +138,7 @@ export async function createValidator(opts: {
         picked,
       });
       log.info({ epoch, rechecked: picked.length, dispute: dispute?.fact ?? null }, 'executions re-run');
-      if (dispute)
-        return {
-          ...base,
-          evidenceHash: v.evidenceHash,
-          prevHash: null,
-          status: 'disputed',
-          signer: null,
-          signature: null,
-          ...dispute,
-        };
+      if (dispute) return disputed(dispute);
     }
     if (v.ok) {
       store.commit(coordinator, v.seedCommitment.epoch, v.seedCommitment.commitment);

@@ -55,6 +55,10 @@ const epochSchema: z.ZodMiniType<EpochView> = z.object({
   emission: amount,
   rewardsRoot: z.nullable(hash32),
   evidenceHash: z.nullable(hash32),
+  signers: z.array(address),
+  disputes: z.array(
+    z.object({ validator: z.string().check(z.maxLength(300)), fact: z.string().check(z.maxLength(500)) }),
+  ),
   txHash: z.nullable(hash32),
   settledAt: z.nullable(unixMs),
 });

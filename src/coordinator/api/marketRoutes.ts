@@ -18,6 +18,7 @@ import { TARGET_UTILIZATION } from '../market/constants.ts';
 import type { Market } from '../market/createMarket.ts';
 import { listPriceHistory } from '../market/priceQueries.ts';
 import { unitOf } from '../market/resourceClass.ts';
+import type { ValidatorVote } from '../settlement/collectSignatures.ts';
 import type { EpochSummary } from '../settlement/epochComputation.ts';
 import { listEpochs, listEpochsWithTree } from '../settlement/epochQueries.ts';
 import { evidenceRoutes } from '../settlement/evidenceRoutes.ts';
@@ -37,8 +38,22 @@ export function marketRoutes(deps: {
   market: Market;
   chain: PlexusReader | undefined;
   chainInfo: ChainInfo | undefined;
+  /** Each validator's last answer about an epoch (independent validators only; collectSignatures.ts). */
+  validatorVotes?: ((epoch: number) => readonly ValidatorVote[]) | undefined;
 }) {
   const { db, market } = deps;
+  /** Who signed an epoch (the stored quorum once collected, else the latest answers) and who disputes it. */
+  const validatorsOf = (row: { epoch: number; signatures: string | null }) => {
+    const votes = deps.validatorVotes?.(row.epoch) ?? [];
+    const stored = row.signatures ? (JSON.parse(row.signatures) as { signer: string }[]) : null;
+    const signers = (
+      stored ?? votes.filter((v) => v.status === 'signed').map((v) => ({ signer: v.signer! }))
+    ).map((s) => s.signer.toLowerCase());
+    const disputes = votes
+      .filter((v) => v.status === 'disputed')
+      .map((v) => ({ validator: v.validator, fact: v.fact ?? 'unknown' }));
+    return { signers, disputes };
+  };
   return async (app: FastifyInstance) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
     await app.register(evidenceRoutes({ db }));
@@ -104,6 +119,7 @@ export function marketRoutes(deps: {
             ...s,
             rewardsRoot: payload?.rewardsRoot ?? null,
             evidenceHash: payload?.evidenceHash ?? null,
+            ...validatorsOf(row),
             txHash: row.tx_hash,
             settledAt: row.settled_at,
           });

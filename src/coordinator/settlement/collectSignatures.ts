@@ -5,7 +5,7 @@
  * on-chain validator set. A validator that recomputed something else signed something else, and
  * its signature simply does not count.
  */
-import { type Address, type LocalAccount, recoverTypedDataAddress } from 'viem';
+import { type Address, type Hex, type LocalAccount, recoverTypedDataAddress } from 'viem';
 import { epochTypedData } from '../../chain/epoch/epochTypedData.ts';
 import { signEpoch } from '../../chain/epoch/signEpoch.ts';
 import type { EpochPayload, EpochSignature } from '../../chain/types.ts';
@@ -21,7 +21,27 @@ export type EpochSigner = {
   /** Distinct signatures the contract needs. */
   threshold: number;
   collect(payload: EpochPayload): Promise<EpochSignature[]>;
+  /** What each validator answered the last time the epoch's signatures were collected (remote only). */
+  votes?(epoch: number): readonly ValidatorVote[];
 };
+
+/**
+ * One validator's last answer about an epoch, for the explorer: `signed` (a signature over this
+ * coordinator's payload by an on-chain validator), `disputed` (with the fact it names), `undecided`
+ * (not checked yet), `foreign` (a signature over another payload or by a non-validator), or
+ * `unreachable`.
+ *
+ * @example const v: ValidatorVote = { validator: 'http://127.0.0.1:7301', status: 'disputed', fact: 'charge[…]' };
+ */
+export type ValidatorVote = {
+  validator: string;
+  status: 'signed' | 'disputed' | 'undecided' | 'foreign' | 'unreachable';
+  signer?: Address;
+  fact?: string;
+};
+
+/** Epochs whose votes a remote signer remembers (the explorer shows recent ones). */
+const VOTE_EPOCHS_KEPT = 64;
 
 /**
  * Signatures from keys held in this process (tests and the legacy `--validator-keystore` mode only:
@@ -62,44 +82,61 @@ export function remoteSigner(
   log: Logger,
 ): EpochSigner {
   const members = new Set(validatorSet.map((v) => v.toLowerCase()));
+  const votes = new Map<number, ValidatorVote[]>();
+
+  async function ask(url: string, payload: EpochPayload): Promise<ValidatorVote & { signature?: Hex }> {
+    const epoch = Number(payload.epoch);
+    try {
+      const res = await fetch(`${url.replace(/\/+$/, '')}/v1/epochs/${epoch}/signature`, {
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (res.status === 409) {
+        const body = (await res.json()) as { dispute?: { fact?: string } };
+        return { validator: url, status: 'disputed', fact: String(body.dispute?.fact ?? 'unknown') };
+      }
+      if (!res.ok) return { validator: url, status: 'undecided' };
+      const s = (await res.json()) as EpochSignature;
+      const signer = await recoverTypedDataAddress({
+        ...epochTypedData(target, payload),
+        signature: s.signature,
+      });
+      if (!members.has(signer.toLowerCase())) return { validator: url, status: 'foreign', signer };
+      return { validator: url, status: 'signed', signer, signature: s.signature };
+    } catch (err) {
+      log.debug({ validator: url, err: String(err) }, 'validator unreachable');
+      return { validator: url, status: 'unreachable' };
+    }
+  }
+
   return {
     threshold,
     async collect(payload) {
-      const typed = epochTypedData(target, payload);
-      const got = await Promise.all(
-        urls.map(async (url): Promise<EpochSignature | null> => {
-          try {
-            const res = await fetch(`${url.replace(/\/+$/, '')}/v1/epochs/${payload.epoch}/signature`, {
-              signal: AbortSignal.timeout(10_000),
-            });
-            if (res.status === 409) {
-              const body = (await res.json()) as { dispute?: { fact?: string } };
-              log.error(
-                { validator: url, epoch: Number(payload.epoch), fact: body.dispute?.fact },
-                'validator disputes the epoch',
-              );
-              return null;
-            }
-            if (!res.ok) return null;
-            const s = (await res.json()) as EpochSignature;
-            const signer = await recoverTypedDataAddress({ ...typed, signature: s.signature });
-            if (!members.has(signer.toLowerCase())) {
-              log.warn(
-                { validator: url, signer, epoch: Number(payload.epoch) },
-                'signature is not over our payload by a validator; ignored',
-              );
-              return null;
-            }
-            return { signer, signature: s.signature };
-          } catch (err) {
-            log.debug({ validator: url, err: String(err) }, 'validator unreachable');
-            return null;
-          }
-        }),
+      const epoch = Number(payload.epoch);
+      const got = await Promise.all(urls.map((url) => ask(url, payload)));
+      const before = votes.get(epoch);
+      // Logged when a validator's answer changes, not at every collection (one a second).
+      for (const v of got) {
+        const was = before?.find((b) => b.validator === v.validator);
+        if (was?.status === v.status && was.fact === v.fact) continue;
+        if (v.status === 'disputed')
+          log.error({ validator: v.validator, epoch, fact: v.fact }, 'validator disputes the epoch');
+        if (v.status === 'foreign')
+          log.warn(
+            { validator: v.validator, signer: v.signer, epoch },
+            'signature is not over our payload by a validator; ignored',
+          );
+      }
+      votes.set(
+        epoch,
+        got.map(({ signature: _s, ...v }) => v),
       );
+      for (const e of votes.keys()) if (e <= epoch - VOTE_EPOCHS_KEPT) votes.delete(e);
       const bySigner = new Map<string, EpochSignature>();
-      for (const s of got) if (s) bySigner.set(s.signer.toLowerCase(), s);
+      for (const v of got)
+        if (v.status === 'signed' && v.signer && v.signature)
+          bySigner.set(v.signer.toLowerCase(), { signer: v.signer, signature: v.signature });
       return [...bySigner.values()];
     },
+    votes: (epoch) => votes.get(epoch) ?? [],
   };
 }

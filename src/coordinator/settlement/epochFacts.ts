@@ -99,6 +99,11 @@ export type SlashFact = {
   kind: string;
   evidence: unknown;
   signed: SignedStatement[];
+  /**
+   * An `outvoted` fault: the signed results of the providers whose agreeing outputs outvoted it
+   * (`evidence.agreeing`), so a validator can fetch both outputs and re-run the comparison.
+   */
+  accepted?: SignedStatement[];
 };
 
 /**

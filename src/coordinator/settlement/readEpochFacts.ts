@@ -122,11 +122,18 @@ export async function readEpochFacts(
     const evidence = JSON.parse(s.evidence) as {
       kind?: string;
       signedResult?: Omit<SignedStatement, 'type'>;
+      agreeing?: string[];
     };
     const signed = await signedStatements(trx, s.task_id, s.provider);
     // A canary miss keeps the signed result in its evidence (canary results are no task execution).
     if (evidence.signedResult)
       signed.push({ type: 'TaskResult', ...evidence.signedResult } as SignedStatement);
+    // Outvoted: what the winners signed, so the vote can be re-run from the outputs.
+    const accepted: SignedStatement[] = [];
+    if (evidence.kind === 'outvoted')
+      for (const p of evidence.agreeing ?? [])
+        for (const x of await signedStatements(trx, s.task_id, p))
+          if (x.type === 'TaskResult') accepted.push(x);
     slashes.push({
       id: s.id,
       provider: s.provider,
@@ -135,6 +142,7 @@ export async function readEpochFacts(
       kind: evidence.kind ?? 'unknown',
       evidence,
       signed,
+      ...(evidence.kind === 'outvoted' ? { accepted } : {}),
     });
   }
   const audits = await readAuditFacts(trx, args.epoch);

@@ -31,6 +31,10 @@ export const epochViewSchema = z.looseObject({
   rewardsRoot: z.string().nullable(),
   /** The sha256 of the epoch's evidence bundle once closed (it changes only if the epoch is reopened). */
   evidenceHash: z.string().nullable(),
+  /** Validators whose signatures over this coordinator's payload were collected (addresses). */
+  signers: z.array(z.string()),
+  /** Validators that refuse the epoch, with the first differing fact each names. */
+  disputes: z.array(z.object({ validator: z.string(), fact: z.string() })),
   txHash: z.string().nullable(),
   settledAt: z.number().nullable(),
 });

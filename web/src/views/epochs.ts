@@ -21,6 +21,7 @@ const COLUMNS = [
   'Slashed',
   'Emission',
   'Rewards root',
+  'Validators',
   'Transaction',
   'Settled',
 ];
@@ -39,6 +40,28 @@ function hashCell(hash: string | null, what: string): HTMLElement {
   return hash
     ? h('td', { class: 'mono', title: hash }, shortHex(hash, 8, 4))
     : h('td', { class: 'na', title: `no ${what} yet` }, '—');
+}
+
+/** Who signed the epoch and who disputes it (docs/validators.md): a dispute is what to look at first. */
+function validatorsCell(e: Epoch): HTMLElement {
+  const disputes = e.disputes.map((d) =>
+    h(
+      'span',
+      { class: 'tag disputed', 'data-dispute': d.fact, title: `${d.validator} refuses: ${d.fact}` },
+      `disputed: ${d.fact}`,
+    ),
+  );
+  const signed =
+    e.signers.length > 0
+      ? h(
+          'span',
+          { title: e.signers.join('\n'), 'data-signers': e.signers.length },
+          `${e.signers.length} signed`,
+        )
+      : null;
+  if (!signed && disputes.length === 0)
+    return h('td', { class: 'na', title: 'no validator answer yet' }, '—');
+  return h('td', { class: 'validators' }, ...(signed ? [signed] : []), ...disputes);
 }
 
 function money(v: string): HTMLElement {
@@ -63,6 +86,7 @@ function epochRow(e: Epoch, blockExplorerUrl?: string): HTMLElement {
     money(e.slashed),
     money(e.emission),
     hashCell(e.rewardsRoot, 'rewards root'),
+    validatorsCell(e),
     txCell(e.txHash, blockExplorerUrl),
     e.settledAt === null
       ? h('td', { class: 'na' }, '—')

@@ -1,0 +1,125 @@
+/**
+ * Verdicts re-derived from the outputs (docs/validators.md, "Verdicts"). Signatures prove who
+ * said what; they do not prove the coordinator compared the outputs honestly. So a validator
+ * fetches the outputs a verdict rests on (validator-signed reads) and re-runs the comparison with
+ * the coordinator's own tolerance code (`compareTensorSets`):
+ *
+ * - every `outvoted` slash: the slashed provider's output and a winner's output must really
+ *   disagree (and match the digests the evidence records) — an honest provider slashed by a
+ *   coordinator that called agreeing outputs different is caught here;
+ * - every inference task the epoch pays more than once (redundancy, audits): the paid outputs must
+ *   agree — a client billed for executions the coordinator accepted although they differ is caught.
+ *
+ * Outputs with the same content id are the same bytes and are not downloaded twice.
+ */
+import type { EpochFacts, SignedStatement } from '../coordinator/settlement/epochFacts.ts';
+import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
+import { decodeSafetensors } from '../protocol/safetensors.ts';
+import { type TensorSet, tensorSetDigest } from '../protocol/tensorSet.ts';
+import type { FactDispute } from './checkFacts.ts';
+
+/**
+ * Re-derives the epoch's verdicts from their outputs; the first that does not hold, or null.
+ * `read` downloads a blob by content id (throws when it cannot).
+ *
+ * @example
+ * const dispute = await checkVerdicts(v.facts, (cid) => readBlobAs(url, account, chainId, cid));
+ */
+export async function checkVerdicts(
+  facts: Pick<EpochFacts, 'jobs' | 'charges' | 'slashes'>,
+  read: (cid: string) => Promise<Uint8Array>,
+): Promise<FactDispute | null> {
+  const cache = new Map<string, TensorSet>();
+  /** The output's tensors, or a dispute naming `fact` when it cannot be read or decoded. */
+  async function output(cid: string, fact: string): Promise<TensorSet | FactDispute> {
+    const hit = cache.get(cid);
+    if (hit) return hit;
+    let bytes: Uint8Array;
+    try {
+      bytes = await read(cid);
+    } catch (err) {
+      return {
+        fact: `${fact}.blob`,
+        claimed: err instanceof Error ? err.message : String(err),
+        recomputed: 'served',
+      };
+    }
+    try {
+      const tensors = decodeSafetensors(bytes);
+      cache.set(cid, tensors);
+      return tensors;
+    } catch {
+      return { fact: `${fact}.output`, claimed: cid, recomputed: 'a safetensors output' };
+    }
+  }
+  const isDispute = (x: TensorSet | FactDispute): x is FactDispute =>
+    typeof (x as FactDispute).fact === 'string' && typeof (x as FactDispute).recomputed === 'string';
+
+  for (const s of facts.slashes) {
+    if (s.kind !== 'outvoted') continue;
+    const name = `slash[${s.id}]`;
+    const evidence = (s.evidence ?? {}) as { faultyDigest?: string; acceptedDigest?: string };
+    const results = (list: readonly SignedStatement[] | undefined) =>
+      (list ?? []).filter(
+        (x): x is Extract<SignedStatement, { type: 'TaskResult' }> =>
+          x.type === 'TaskResult' && x.taskId.toLowerCase() === s.taskId.toLowerCase(),
+      );
+    const faultyResult = results(s.signed).at(-1);
+    const winnerResult = results(s.accepted)[0];
+    if (!faultyResult || !winnerResult)
+      return { fact: `${name}.verdict`, claimed: 'outvoted', recomputed: 'two signed results to compare' };
+    const faulty = await output(faultyResult.outputCid, name);
+    if (isDispute(faulty)) return faulty;
+    const winner = await output(winnerResult.outputCid, name);
+    if (isDispute(winner)) return winner;
+    if (evidence.faultyDigest && tensorSetDigest(faulty) !== evidence.faultyDigest)
+      return {
+        fact: `${name}.faultyDigest`,
+        claimed: evidence.faultyDigest,
+        recomputed: tensorSetDigest(faulty),
+      };
+    if (evidence.acceptedDigest && tensorSetDigest(winner) !== evidence.acceptedDigest)
+      return {
+        fact: `${name}.acceptedDigest`,
+        claimed: evidence.acceptedDigest,
+        recomputed: tensorSetDigest(winner),
+      };
+    if (compareTensorSets(faulty, winner).ok)
+      return {
+        fact: `${name}.verdict`,
+        claimed: 'outvoted',
+        recomputed: `the outputs ${faultyResult.outputCid} and ${winnerResult.outputCid} agree within tolerance`,
+      };
+  }
+
+  const inference = new Set(
+    facts.jobs
+      .filter((j) => (j.spec as { kind?: unknown } | null)?.kind === 'onnx.infer')
+      .map((j) => j.jobId),
+  );
+  const paid = new Map<string, string[]>();
+  for (const c of facts.charges) {
+    if (!inference.has(c.jobId)) continue;
+    const cids = paid.get(c.taskId) ?? [];
+    if (!cids.includes(c.result.outputCid)) cids.push(c.result.outputCid);
+    paid.set(c.taskId, cids);
+  }
+  for (const [taskId, cids] of paid) {
+    if (cids.length < 2) continue;
+    const name = `verdict[${taskId}]`;
+    const first = await output(cids[0]!, name);
+    if (isDispute(first)) return first;
+    for (const cid of cids.slice(1)) {
+      const other = await output(cid, name);
+      if (isDispute(other)) return other;
+      const cmp = compareTensorSets(other, first);
+      if (!cmp.ok)
+        return {
+          fact: `${name}.agreement`,
+          claimed: `paid outputs ${cids[0]} and ${cid} agree`,
+          recomputed: cmp.reasons.slice(0, 3).join('; '),
+        };
+    }
+  }
+  return null;
+}
