@@ -66,6 +66,7 @@ import type { EpochTamper } from './settlement/closeEpoch.ts';
 import { localSigner, remoteSigner } from './settlement/collectSignatures.ts';
 import { createSettlement, type Settlement, type SettlementStepHook } from './settlement/createSettlement.ts';
 import { openSettlementChain, type SettlementChain } from './settlement/openSettlementChain.ts';
+import { createLeaderLock, SETTLEMENT_LOCK_KEY } from './store/leaderLock.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import type { RawConnection } from './store/queryTemplate.ts';
 import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
@@ -519,7 +520,27 @@ export async function startCoordinator(
   void loop
     .resumeTraining()
     .catch((err: unknown) => log.error({ err: String(err) }, 'resuming training failed'));
-  settlement?.start(config.settleIntervalMs);
+  // On PostgreSQL several replicas may share the database: only the holder of the settlement
+  // advisory lock settles, and another replica takes over when it dies (docs/scaling.md).
+  const leader =
+    settlement && store.dialect === 'postgres'
+      ? createLeaderLock({
+          url: store.url,
+          key: SETTLEMENT_LOCK_KEY,
+          retryMs: Math.max(1000, config.settleIntervalMs),
+          onAcquired: () => {
+            log.info('settlement leader: this replica settles epochs');
+            settlement.start(config.settleIntervalMs);
+          },
+          onLost: () => {
+            log.warn('settlement leadership lost');
+            void settlement.stop();
+          },
+          onError: (err) => log.warn({ err: String(err) }, 'settlement leader lock'),
+        })
+      : undefined;
+  if (leader) leader.start();
+  else settlement?.start(config.settleIntervalMs);
   // Device-day quality scores (datasets filter on them), once per finished UTC day.
   dayScorer.start(10 * 60_000);
   // Stakes change on chain (slashes, unbonding, top-ups): re-read connected providers' status;
@@ -549,6 +570,7 @@ export async function startCoordinator(
       clearInterval(blobGc);
       loop.close();
       if (stakeRefresher) clearInterval(stakeRefresher);
+      await leader?.stop();
       await settlement?.stop();
       for (const client of fastifyWebsocketClients(app)) client.terminate();
       await app.close();
