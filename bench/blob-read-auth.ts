@@ -72,7 +72,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     // The coordinator's check, on its store, with a token of the same lease under our own key.
     const caps = createReadCapabilities();
     const access = createBlobAccess({
-      sqlite: c.store.sqlite,
+      store: c.store,
       db: c.store.db,
       chainId,
       quota: DEFAULT_BLOB_QUOTA,

@@ -66,7 +66,7 @@ describe('explorer search, job cost and sensor map in Chromium', { skip: chromiu
     assert.equal((await sdk.waitForJob(jobId)).status, 'completed');
 
     // One day of plausible readings for each station, owned by the connected provider.
-    const db = c.store.sqlite;
+    const db = c.store.sqlite!;
     const insDevice = db.prepare(
       `INSERT INTO sensor_devices (address, owner, model, lat, lon, registration, registered_at)
        VALUES (?, ?, 'ws1000-60s', ?, ?, '{}', ?)`,

@@ -98,11 +98,11 @@ test("a validator of the coordinator's set reads exactly the blobs a closed epoc
     })
     .execute();
   const access = createBlobAccess({
-    sqlite: c.store.sqlite,
+    store: c.store,
     db: c.store.db,
     chainId: 31337,
     quota: DEFAULT_BLOB_QUOTA,
-    canRead: createValidatorReads({ sqlite: c.store.sqlite, validators: () => [validator.address] }),
+    canRead: createValidatorReads({ store: c.store, validators: () => [validator.address] }),
   });
   const sign = (who: LocalAccount, cid: string) => signBlobAuth(who, 31337, { cid });
   await access.authorizeRead(await sign(validator, inEvidence), inEvidence);

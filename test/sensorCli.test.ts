@@ -78,7 +78,7 @@ test('keygen, register, send over HTTP and MQTT, export', async () => {
   // A generous deadline: MQTT ingestion is asynchronous and the machine may be busy.
   const deadline = Date.now() + 60_000;
   const stored = () =>
-    (c.store.sqlite.prepare('SELECT COUNT(*) AS n FROM sensor_readings').get() as { n: number }).n;
+    (c.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM sensor_readings').get() as { n: number }).n;
   while (stored() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const status = (await (await fetch(`${c.url}/v1/sensors/devices/${device}`)).json()) as {
     readingsTotal: number;

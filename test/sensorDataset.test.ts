@@ -214,7 +214,7 @@ describe('datasets against escrow on a real chain (anvil)', () => {
     );
     await registerDevice({ db: store.db, chainId: CHAIN }, reg);
     const t = Date.now() - 60_000;
-    const ins = store.sqlite.prepare(
+    const ins = store.sqlite!.prepare(
       'INSERT INTO sensor_readings (device, variable, t, value, flag) VALUES (?, ?, ?, ?, 0)',
     );
     for (let i = 0; i < 600; i++) ins.run(device.address.toLowerCase(), 'temperature', t - i * 16_000, 10);

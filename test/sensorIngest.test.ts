@@ -99,14 +99,14 @@ test('HTTP: a signed batch is stored; duplicates by (device, variable, time) are
   );
   assert.equal(replay.status, 409);
   assert.equal(replay.body.error.code, 'PLX_REPLAY');
-  const rows = c.store.sqlite
-    .prepare('SELECT COUNT(*) AS n FROM sensor_readings WHERE device = ?')
+  const rows = c.store
+    .sqlite!.prepare('SELECT COUNT(*) AS n FROM sensor_readings WHERE device = ?')
     .get(device.address.toLowerCase()) as { n: number };
   assert.equal(rows.n, 14);
 });
 
 test('HTTP: bad payloads get a clear error and store nothing', async () => {
-  const before = c.store.sqlite.prepare('SELECT COUNT(*) AS n FROM sensor_readings').get() as { n: number };
+  const before = c.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM sensor_readings').get() as { n: number };
   const good = await signReadingBatch(device, CHAIN, { sequence: 10, samples: samples(20, 2) });
   const cases: [unknown, string, RegExp?][] = [
     [{ ...good, samples: [{ t: good.samples[0]!.t, values: { temperature: 99 } }] }, 'PLX_BAD_SIGNATURE'],
@@ -158,7 +158,7 @@ test('HTTP: bad payloads get a clear error and store nothing', async () => {
     body: '{"device":',
   });
   assert.equal(((await raw.json()) as { error: { code: string } }).error.code, 'PLX_BAD_JSON');
-  const afterN = c.store.sqlite.prepare('SELECT COUNT(*) AS n FROM sensor_readings').get() as { n: number };
+  const afterN = c.store.sqlite!.prepare('SELECT COUNT(*) AS n FROM sensor_readings').get() as { n: number };
   assert.equal(afterN.n, before.n);
 });
 
@@ -191,8 +191,8 @@ test('MQTT: signed batches are stored; bad ones are dropped with an error on the
     const deadline = Date.now() + 5000;
     const count = () =>
       (
-        c.store.sqlite
-          .prepare('SELECT COUNT(*) AS n FROM sensor_readings WHERE device = ?')
+        c.store
+          .sqlite!.prepare('SELECT COUNT(*) AS n FROM sensor_readings WHERE device = ?')
           .get(dev.address.toLowerCase()) as { n: number }
       ).n;
     const seen = () => new Set(errors.map((e) => e.error.code));
@@ -255,7 +255,7 @@ test('per-device rate limit (429) and a full ingest queue (503) refuse batches a
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(reg),
     });
-    small.store.sqlite.exec('BEGIN');
+    small.store.sqlite!.exec('BEGIN');
     const first = small.ingester.ingest(
       await signReadingBatch(dev2, CHAIN, { sequence: 1, samples: samples(0, 5) }),
       'http',
@@ -268,7 +268,7 @@ test('per-device rate limit (429) and a full ingest queue (503) refuse batches a
     });
     assert.equal(res.status, 503);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'PLX_SENSOR_BUSY');
-    small.store.sqlite.exec('COMMIT');
+    small.store.sqlite!.exec('COMMIT');
     assert.equal((await first).stored, 10);
   } finally {
     await small.cleanup();

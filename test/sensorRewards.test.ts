@@ -72,14 +72,14 @@ test('a dataset charge and the sensor emission are settled on chain; an owner cl
     { address: `0x${'b'.repeat(40)}`, owner: honest, lat: 52.4, lon: 4.85 },
     { address: `0x${'c'.repeat(40)}`, owner: cheat, lat: 52.36, lon: 4.88 },
   ];
-  const insDevice = store.sqlite.prepare(
+  const insDevice = store.sqlite!.prepare(
     `INSERT INTO sensor_devices (address, owner, model, lat, lon, registration, registered_at)
      VALUES (?, ?, 'ws1000-60s', ?, ?, '{}', ?)`,
   );
-  const insReading = store.sqlite.prepare(
+  const insReading = store.sqlite!.prepare(
     'INSERT INTO sensor_readings (device, variable, t, value, flag) VALUES (?, ?, ?, ?, 0)',
   );
-  const insBatch = store.sqlite.prepare(
+  const insBatch = store.sqlite!.prepare(
     `INSERT INTO sensor_batches (id, device, sequence, issued_at, received_at, readings, stored, source)
      VALUES (?, ?, 1, 0, ?, 0, 0, 'mqtt')`,
   );
@@ -97,7 +97,7 @@ test('a dataset charge and the sensor emission are settled on chain; an owner cl
     return rows;
   });
   const copy = streams[0]!.map(([v, t, x]): [string, number, number] => [v, t, x + 0.001]);
-  store.sqlite.transaction(() => {
+  store.sqlite!.transaction(() => {
     devices.forEach((d, i) => {
       insDevice.run(d.address, d.owner, d.lat, d.lon, genesisMs - 1000 + i);
       for (const [v, t, x] of i < 2 ? streams[i]! : copy) insReading.run(d.address, v, t, x);

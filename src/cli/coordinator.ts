@@ -20,6 +20,10 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', intOption(0, 65535), 8080)
     .option('--data-dir <dir>', 'folder for the SQLite store and blobs', '.plexus/coordinator')
+    .option(
+      '--store <url>',
+      'store: postgres://… for a PostgreSQL database (default: the SQLite file in --data-dir; docs/scaling.md)',
+    )
     .option('--chain-id <id>', 'chain id of the EIP-712 domain', intOption(1, 2 ** 31), 31337)
     .option(
       '--scheduler <name>',
@@ -84,6 +88,7 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
         host: string;
         port: number;
         dataDir: string;
+        store?: string;
         chainId: number;
         scheduler: string;
         logLevel: string;
@@ -106,6 +111,7 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
             host: o.host,
             port: o.port,
             dataDir: o.dataDir,
+            ...(o.store ? { store: o.store } : {}),
             chainId: o.chainId,
             scheduler: o.scheduler as 'predictive',
             logLevel: o.logLevel as 'info',

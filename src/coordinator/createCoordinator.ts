@@ -29,9 +29,10 @@ import {
   DEFAULT_SENSOR_EMISSION_PER_EPOCH,
 } from '../sensors/constants.ts';
 import { createDatasetSeller, type DatasetSeller } from '../sensors/dataset/createDatasetSeller.ts';
-import { createIngester, type Ingester } from '../sensors/ingest/createIngester.ts';
+import { createIngester, type Ingester, type IngesterOptions } from '../sensors/ingest/createIngester.ts';
 import { createSensorMetrics } from '../sensors/ingest/sensorMetrics.ts';
 import { type MqttIngest, startMqttIngest } from '../sensors/ingest/startMqttIngest.ts';
+import { unsupportedIngester } from '../sensors/ingest/unsupportedIngester.ts';
 import { createDayScorer } from '../sensors/scoring/createDayScorer.ts';
 import { blobRoutes } from './api/blobRoutes.ts';
 import { installErrorHandling } from './api/errorHandling.ts';
@@ -65,14 +66,29 @@ import type { EpochTamper } from './settlement/closeEpoch.ts';
 import { localSigner, remoteSigner } from './settlement/collectSignatures.ts';
 import { createSettlement, type Settlement, type SettlementStepHook } from './settlement/createSettlement.ts';
 import { openSettlementChain, type SettlementChain } from './settlement/openSettlementChain.ts';
+import { createLeaderLock, SETTLEMENT_LOCK_KEY } from './store/leaderLock.ts';
 import { openStore, type Store } from './store/openStore.ts';
+import type { RawConnection } from './store/queryTemplate.ts';
 import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
 import { defaultVerificationEconomics } from './work/workState.ts';
+
+/** The store's raw SQLite connection for query templates, when it has one (PostgreSQL: none). */
+function rawOf(store: Store): { raw?: RawConnection } {
+  return store.raw ? { raw: store.raw } : {};
+}
 
 /** Coordinator configuration: one schema holds the checks and the defaults. */
 export const coordinatorConfigSchema = z.strictObject({
   /** Folder for the SQLite store and the blobs. */
   dataDir: z.string().min(1),
+  /**
+   * The store: absent, the SQLite file `dataDir/plexus.db`; `postgres://…`, that PostgreSQL
+   * database (docs/scaling.md).
+   */
+  store: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//i, 'must be a postgres:// URL')
+    .optional(),
   host: z.string().default('127.0.0.1'),
   /** 0 picks a free port (tests, devnet). */
   port: z.int().min(0).max(65535).default(8080),
@@ -214,10 +230,12 @@ export async function startCoordinator(
 ): Promise<Coordinator> {
   const config = coordinatorConfigSchema.parse(input);
   const log = opts.log ?? createLogger('coordinator', { level: config.logLevel });
-  const store = await openStore({ path: join(config.dataDir, 'plexus.db') });
+  const store: Store = config.store
+    ? await openStore({ url: config.store })
+    : await openStore({ path: join(config.dataDir, 'plexus.db') });
   const { db } = store;
   const metrics = createMetrics();
-  const blobs = await createBlobStore({ dir: join(config.dataDir, 'blobs'), db, raw: store.raw });
+  const blobs = await createBlobStore({ dir: join(config.dataDir, 'blobs'), db, ...rawOf(store) });
   const events = createEventLog(db, store.raw);
   const scheduler =
     opts.scheduler ??
@@ -248,7 +266,7 @@ export async function startCoordinator(
     chain: chain?.writer,
     log,
     onEligible: () => void loop?.dispatch(),
-    raw: store.raw,
+    ...rawOf(store),
   });
   const epochSigner = chain
     ? config.validatorUrls.length > 0
@@ -304,7 +322,7 @@ export async function startCoordinator(
     ...(verification ? { verification } : {}),
     capability: { intervalMs: config.capabilityRecheckMs },
     canaries: { rate: config.canaryRate },
-    raw: store.raw,
+    ...rawOf(store),
   });
   const submitter = createJobSubmitter({
     db,
@@ -322,7 +340,7 @@ export async function startCoordinator(
   // Sensor network (docs/sensors.md): one ingester behind HTTP and MQTT.
   let queuedReadings = () => 0;
   const sensorMetrics = createSensorMetrics(metrics.registry, () => queuedReadings());
-  const ingester = createIngester(store.sqlite, {
+  const ingestOptions: IngesterOptions = {
     chainId: config.chainId,
     deviceReadingsPerSec: config.sensorReadingsPerSec,
     maxQueuedReadings: config.sensorMaxQueuedReadings,
@@ -332,7 +350,9 @@ export async function startCoordinator(
       if (o.duplicates > 0) sensorMetrics.readingsDuplicate.inc(o.duplicates);
     },
     onRejected: (code, source) => sensorMetrics.batchesRejected.inc({ source, code }),
-  });
+  };
+  // Sensor ingestion writes through SQLite's synchronous statements; on PostgreSQL it refuses.
+  const ingester = store.sqlite ? createIngester(store.sqlite, ingestOptions) : unsupportedIngester();
   queuedReadings = () => ingester.queuedReadings();
   const dayScorer = createDayScorer({ db, log: log.child({ component: 'sensors' }) });
   const seller: DatasetSeller = createDatasetSeller({
@@ -402,7 +422,7 @@ export async function startCoordinator(
   const readTokens = createReadCapabilities();
   const blobAccess = createBlobAccess({
     readTokens,
-    sqlite: store.sqlite,
+    store,
     db,
     chainId: config.chainId,
     quota: { bytes: config.blobQuotaBytes, count: config.blobQuotaCount },
@@ -413,7 +433,7 @@ export async function startCoordinator(
           // capability answer right after `welcome` is not refused.
           isStaked: (a: string) => (market.stakeOf(a) ?? 1n) > 0n,
           // Validators read exactly the blobs the epochs they check refer to (docs/validators.md).
-          canRead: createValidatorReads({ sqlite: store.sqlite, validators: () => chain.validatorSet }),
+          canRead: createValidatorReads({ store, validators: () => chain.validatorSet }),
         }
       : {}),
   });
@@ -487,7 +507,10 @@ export async function startCoordinator(
         sweeping = false;
       });
   }, config.sweepIntervalMs);
-  const collector = createBlobCollector({ sqlite: store.sqlite, blobs, graceMs: config.blobGraceMs });
+  // Blob collection deletes rows and files in one synchronous SQLite section; not on PostgreSQL yet.
+  const collector = store.sqlite
+    ? createBlobCollector({ sqlite: store.sqlite, blobs, graceMs: config.blobGraceMs })
+    : { collect: () => 0 };
   const blobGc = setInterval(() => {
     try {
       const removed = collector.collect();
@@ -501,7 +524,27 @@ export async function startCoordinator(
   void loop
     .resumeTraining()
     .catch((err: unknown) => log.error({ err: String(err) }, 'resuming training failed'));
-  settlement?.start(config.settleIntervalMs);
+  // On PostgreSQL several replicas may share the database: only the holder of the settlement
+  // advisory lock settles, and another replica takes over when it dies (docs/scaling.md).
+  const leader =
+    settlement && store.dialect === 'postgres'
+      ? createLeaderLock({
+          url: store.url,
+          key: SETTLEMENT_LOCK_KEY,
+          retryMs: Math.max(1000, config.settleIntervalMs),
+          onAcquired: () => {
+            log.info('settlement leader: this replica settles epochs');
+            settlement.start(config.settleIntervalMs);
+          },
+          onLost: () => {
+            log.warn('settlement leadership lost');
+            void settlement.stop();
+          },
+          onError: (err) => log.warn({ err: String(err) }, 'settlement leader lock'),
+        })
+      : undefined;
+  if (leader) leader.start();
+  else settlement?.start(config.settleIntervalMs);
   // Device-day quality scores (datasets filter on them), once per finished UTC day.
   dayScorer.start(10 * 60_000);
   // Stakes change on chain (slashes, unbonding, top-ups): re-read connected providers' status;
@@ -531,6 +574,7 @@ export async function startCoordinator(
       clearInterval(blobGc);
       loop.close();
       if (stakeRefresher) clearInterval(stakeRefresher);
+      await leader?.stop();
       await settlement?.stop();
       for (const client of fastifyWebsocketClients(app)) client.terminate();
       await app.close();

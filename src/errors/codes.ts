@@ -87,6 +87,10 @@ export const errorCodes = {
     message: 'A Plexus contract rejected the transaction; see details.errorName and details.args.',
   },
   // --- participant CLI (src/cli) ---
+  PLX_STORE_UNSUPPORTED: {
+    status: 501,
+    message: 'This feature does not run on the coordinator store in use (PostgreSQL) yet.',
+  },
   PLX_UPSTREAM_UNAVAILABLE: {
     status: 502,
     message: 'The coordinator or chain RPC endpoint did not answer, or answered something unusable.',

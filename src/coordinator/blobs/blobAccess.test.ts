@@ -33,7 +33,7 @@ test('a staked provider uploads free of quota; an unstaked provider key and a cl
         })
         .execute();
     const access = createBlobAccess({
-      sqlite: store.sqlite,
+      store,
       db: store.db,
       chainId: 31337,
       quota: { bytes: 100, count: 1 },

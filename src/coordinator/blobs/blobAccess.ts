@@ -2,11 +2,12 @@
  * Who may upload and who may read a blob (docs/security.md, "Who can read what"; issue 16 items 5
  * and 8). Every check is a few indexed SQLite lookups through the store's raw connection.
  */
-import type SQLite from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import type { Address, Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { parseBlobAuth, verifyPlexusMessage } from '../../protocol/eip712.ts';
+import type { Store } from '../store/openStore.ts';
+import { rawStatement } from '../store/rawStatement.ts';
 import type { Database } from '../store/schema.ts';
 import { READ_TOKEN_PREFIX, type ReadCapabilities } from './readCapability.ts';
 
@@ -40,14 +41,14 @@ export type BlobAccess = {
 };
 
 /**
- * Builds the blob access rules over the store's raw SQLite connection.
+ * Builds the blob access rules over the store's raw statements (store/rawStatement.ts).
  *
  * @example
- * const access = createBlobAccess({ sqlite: store.sqlite, db, chainId: 31337, quota: DEFAULT_BLOB_QUOTA });
+ * const access = createBlobAccess({ store, db, chainId: 31337, quota: DEFAULT_BLOB_QUOTA });
  * const { done } = await access.authorizeUpload(req.headers['x-plexus-auth'], cid, size);
  */
 export function createBlobAccess(deps: {
-  sqlite: SQLite.Database;
+  store: Pick<Store, 'db' | 'raw'>;
   db: Kysely<Database>;
   chainId: number;
   quota: BlobQuota;
@@ -67,13 +68,13 @@ export function createBlobAccess(deps: {
   readTokens?: ReadCapabilities;
   now?: () => number;
 }): BlobAccess {
-  const { sqlite } = deps;
+  const q = (text: string) => rawStatement(deps.store, text);
   const now = deps.now ?? Date.now;
-  const isProvider = sqlite.prepare('SELECT 1 FROM providers WHERE address = ?').pluck();
-  const usage = sqlite.prepare(
+  const isProvider = q('SELECT 1 FROM providers WHERE address = ?');
+  const usage = q(
     'SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS count FROM blob_uploads WHERE account = ?',
   );
-  const owns = sqlite.prepare('SELECT 1 FROM blob_uploads WHERE cid = ? AND account = ?').pluck();
+  const owns = q('SELECT 1 FROM blob_uploads WHERE cid = ? AND account = ?');
   // Written through Kysely, which waits for any transaction in progress on the shared connection
   // (a raw write would join that transaction, and vanish if it rolled back).
   const record = (cid: string, account: string, size: number) =>
@@ -88,32 +89,27 @@ export function createBlobAccess(deps: {
   // itself, or before uploads were recorded) goes with any job that names it.
   const clientsBlob = `(EXISTS (SELECT 1 FROM blob_uploads u WHERE u.cid = :cid AND u.account = j.client)
      OR NOT EXISTS (SELECT 1 FROM blob_uploads u WHERE u.cid = :cid))`;
-  const publicBlob = sqlite
-    .prepare(
-      `SELECT 1 FROM jobs j WHERE json_extract(j.spec, '$.model') = :cid
-         AND json_extract(j.spec, '$.public') = 1 AND ${clientsBlob}
+  const publicBlob = q(
+    `SELECT 1 FROM jobs j WHERE json_extract(j.spec, '$.model') = :cid
+         AND CAST(json_extract(j.spec, '$.public') AS INTEGER) = 1 AND ${clientsBlob}
        UNION ALL
        SELECT 1 FROM tasks t JOIN jobs j ON j.id = t.job_id
-        WHERE t.output_cid = :cid AND json_extract(j.spec, '$.public') = 1
+        WHERE t.output_cid = :cid AND CAST(json_extract(j.spec, '$.public') AS INTEGER) = 1
        UNION ALL
        SELECT 1 FROM tasks t JOIN jobs j ON j.id = t.job_id
-        WHERE t.input_cid = :cid AND json_extract(j.spec, '$.public') = 1 AND ${clientsBlob}
+        WHERE t.input_cid = :cid AND CAST(json_extract(j.spec, '$.public') AS INTEGER) = 1 AND ${clientsBlob}
        LIMIT 1`,
-    )
-    .pluck();
-  const clientsOutput = sqlite
-    .prepare(
-      `SELECT 1 FROM tasks t JOIN jobs j ON j.id = t.job_id
+  );
+  const clientsOutput = q(
+    `SELECT 1 FROM tasks t JOIN jobs j ON j.id = t.job_id
         WHERE t.output_cid = :cid AND j.client = :account
        UNION ALL
        SELECT 1 FROM train_blobs b JOIN jobs j ON j.id = b.job_id
         WHERE b.cid = :cid AND b.role IN ('weights', 'final') AND j.client = :account
        LIMIT 1`,
-    )
-    .pluck();
-  const leased = sqlite
-    .prepare(
-      `SELECT 1 FROM assignments a JOIN tasks t ON t.id = a.task_id JOIN jobs j ON j.id = a.job_id
+  );
+  const leased = q(
+    `SELECT 1 FROM assignments a JOIN tasks t ON t.id = a.task_id JOIN jobs j ON j.id = a.job_id
         WHERE a.provider = :account AND a.status = 'leased'
           AND (t.input_cid = :cid OR json_extract(j.spec, '$.model') = :cid) AND ${clientsBlob}
        UNION ALL
@@ -123,12 +119,10 @@ export function createBlobAccess(deps: {
        SELECT 1 FROM assignments a JOIN train_blobs b ON b.task_id = a.task_id JOIN jobs j ON j.id = a.job_id
         WHERE a.provider = :account AND a.status = 'leased' AND b.cid = :cid AND ${clientsBlob}
        LIMIT 1`,
-    )
-    .pluck();
+  );
   // The same right as `leased`, for the one assignment a lease token names.
-  const leaseOf = sqlite
-    .prepare(
-      `SELECT 1 FROM assignments a JOIN tasks t ON t.id = a.task_id JOIN jobs j ON j.id = a.job_id
+  const leaseOf = q(
+    `SELECT 1 FROM assignments a JOIN tasks t ON t.id = a.task_id JOIN jobs j ON j.id = a.job_id
         WHERE a.id = :id AND a.provider = :account AND a.status = 'leased'
           AND (t.input_cid = :cid OR json_extract(j.spec, '$.model') = :cid) AND ${clientsBlob}
        UNION ALL
@@ -136,8 +130,7 @@ export function createBlobAccess(deps: {
         WHERE ca.id = :id AND ca.provider = :account AND ca.status = 'leased'
           AND (ct.model = :cid OR ct.input_cid = :cid)
        LIMIT 1`,
-    )
-    .pluck();
+  );
   /** Bytes and blobs of uploads under way, per account (so parallel uploads cannot overshoot). */
   const inFlight = new Map<string, { bytes: number; count: number }>();
 
@@ -181,7 +174,7 @@ export function createBlobAccess(deps: {
       const account = await signer(header, 'BlobUpload', cid, size);
       // Providers upload outputs and capability answers under their session key; they are staked,
       // and what they upload is either referenced by a task or collected after the grace period.
-      if (isProvider.get(account) !== undefined && (deps.isStaked?.(account) ?? true))
+      if ((await isProvider.value([account])) !== undefined && (deps.isStaked?.(account) ?? true))
         return { account, done: async () => {} };
       if (deps.mayUpload && !(await deps.mayUpload(account as Address)))
         throw new PlexusError(
@@ -191,9 +184,11 @@ export function createBlobAccess(deps: {
             details: { account },
           },
         );
-      const used = usage.get(account) as { bytes: number; count: number };
+      const row = await usage.get<{ bytes: number | string; count: number | string }>([account]);
+      // SUM over a PostgreSQL bigint is numeric (text in JS): numbers here, as SQLite gives them.
+      const used = { bytes: Number(row?.bytes ?? 0), count: Number(row?.count ?? 0) };
       const flying = inFlight.get(account) ?? { bytes: 0, count: 0 };
-      const again = owns.get(cid, account) !== undefined;
+      const again = (await owns.value([cid, account])) !== undefined;
       const bytes = used.bytes + flying.bytes + (again ? 0 : size);
       const count = used.count + flying.count + (again ? 0 : 1);
       if (bytes > deps.quota.bytes || count > deps.quota.count)
@@ -227,11 +222,12 @@ export function createBlobAccess(deps: {
       };
     },
     async authorizeRead(header, cid) {
-      if (publicBlob.get({ cid }) !== undefined) return;
+      if ((await publicBlob.value({ cid })) !== undefined) return;
       if (header?.startsWith(READ_TOKEN_PREFIX)) {
         // A lease token: no signature to recover, one HMAC and one indexed lookup.
         const cap = deps.readTokens?.check(header);
-        if (cap && leaseOf.get({ cid, id: cap.assignmentId, account: cap.provider }) !== undefined) return;
+        if (cap && (await leaseOf.value({ cid, id: cap.assignmentId, account: cap.provider })) !== undefined)
+          return;
         throw new PlexusError(
           'PLX_BLOB_FORBIDDEN',
           `the lease token does not open blob ${cid} (forged, expired, or its lease ended)`,
@@ -239,9 +235,9 @@ export function createBlobAccess(deps: {
         );
       }
       const account = await signer(header, 'BlobRead', cid);
-      if (owns.get(cid, account) !== undefined) return;
-      if (clientsOutput.get({ cid, account }) !== undefined) return;
-      if (leased.get({ cid, account }) !== undefined) return;
+      if ((await owns.value([cid, account])) !== undefined) return;
+      if ((await clientsOutput.value({ cid, account })) !== undefined) return;
+      if ((await leased.value({ cid, account })) !== undefined) return;
       if (deps.canRead && (await deps.canRead(account, cid))) return;
       throw new PlexusError('PLX_BLOB_FORBIDDEN', `${account} may not read blob ${cid}`, {
         details: { account, cid },

@@ -9,7 +9,8 @@
  * Bundles never change once written, so each epoch's cids are extracted once (one regular
  * expression pass over its canonical JSON) and kept while the epoch is in the window.
  */
-import type SQLite from 'better-sqlite3';
+import type { Store } from '../store/openStore.ts';
+import { rawStatement } from '../store/rawStatement.ts';
 
 /** Closed epochs whose blobs validators may read: two days of hourly epochs. */
 export const VALIDATOR_READ_WINDOW_EPOCHS = 48;
@@ -18,36 +19,40 @@ export const VALIDATOR_READ_WINDOW_EPOCHS = 48;
  * The `canRead` hook of createBlobAccess for validators.
  *
  * @example
- * const canRead = createValidatorReads({ sqlite: store.sqlite, validators: () => chain.validatorSet });
+ * const canRead = createValidatorReads({ store, validators: () => chain.validatorSet });
  * createBlobAccess({ ..., canRead });
  */
 export function createValidatorReads(deps: {
-  sqlite: SQLite.Database;
+  store: Pick<Store, 'db' | 'raw'>;
   /** The validator addresses the coordinator settles with (the deployment's validator set). */
   validators: () => readonly string[];
   windowEpochs?: number;
-}): (account: string, cid: string) => boolean {
+}): (account: string, cid: string) => Promise<boolean> {
   const window = deps.windowEpochs ?? VALIDATOR_READ_WINDOW_EPOCHS;
-  const latest = deps.sqlite.prepare('SELECT epoch, hash FROM epoch_evidence ORDER BY epoch DESC LIMIT ?');
-  const body = deps.sqlite.prepare('SELECT body FROM epoch_evidence WHERE epoch = ?').pluck();
+  const latest = rawStatement(
+    deps.store,
+    'SELECT epoch, hash FROM epoch_evidence ORDER BY epoch DESC LIMIT ?',
+  );
+  const body = rawStatement(deps.store, 'SELECT body FROM epoch_evidence WHERE epoch = ?');
   /** Cids per epoch, keyed by the bundle's hash too (a re-closed epoch is read again). */
   const cache = new Map<number, { hash: string; cids: Set<string> }>();
-  const cidsOf = (epoch: number, hash: string): Set<string> => {
+  const cidsOf = async (epoch: number, hash: string): Promise<Set<string>> => {
     const hit = cache.get(epoch);
     if (hit?.hash === hash) return hit.cids;
-    const text = String(body.get(epoch) ?? '');
+    const text = String((await body.value([epoch])) ?? '');
     const cids = new Set<string>();
     for (const m of text.matchAll(/"(?:0x)?([0-9a-f]{64})"/g)) cids.add(m[1]!);
     cache.set(epoch, { hash, cids });
     return cids;
   };
-  return (account, cid) => {
+  return async (account, cid) => {
     const who = account.toLowerCase();
     if (!deps.validators().some((v) => v.toLowerCase() === who)) return false;
-    const rows = latest.all(window) as { epoch: number; hash: string }[];
+    const rows = await latest.all<{ epoch: number; hash: string }>([window]);
     // Epochs that left the window are forgotten.
     const inWindow = new Set(rows.map((r) => r.epoch));
     for (const e of cache.keys()) if (!inWindow.has(e)) cache.delete(e);
-    return rows.some((r) => cidsOf(r.epoch, r.hash).has(cid));
+    for (const r of rows) if ((await cidsOf(r.epoch, r.hash)).has(cid)) return true;
+    return false;
   };
 }

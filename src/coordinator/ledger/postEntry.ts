@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { dialectOf, type StoreDialect } from '../store/dialect.ts';
 import { queryTemplate, type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 
@@ -60,8 +61,10 @@ export async function postEntry(
   assertBalanced(postings);
   const stmt = templateRunner(raw);
   // `ref` is unique: an entry that exists already makes the insert a no-op that returns no row.
-  insertEntry ??= entryTemplate(trx);
-  const row = await stmt.first(trx, insertEntry, {
+  const dialect = dialectOf(trx);
+  byDialect[dialect] ??= { entry: entryTemplate(trx), postings: new Map() };
+  const templates = byDialect[dialect];
+  const row = await stmt.first(trx, templates.entry, {
     ref: entry.ref,
     kind: entry.kind,
     epoch: entry.epoch,
@@ -70,10 +73,10 @@ export async function postEntry(
     at: now,
   });
   if (!row) return false;
-  let insertPostings = postingTemplates.get(postings.length);
+  let insertPostings = templates.postings.get(postings.length);
   if (!insertPostings) {
     insertPostings = postingsTemplate(trx, postings.length);
-    postingTemplates.set(postings.length, insertPostings);
+    templates.postings.set(postings.length, insertPostings);
   }
   const values: Record<string, unknown> = { entryId: row.id };
   postings.forEach((p, i) => {
@@ -84,9 +87,13 @@ export async function postEntry(
   return true;
 }
 
-// The inserts every entry makes, built once (per number of postings) on first use.
-let insertEntry: ReturnType<typeof entryTemplate> | undefined;
-const postingTemplates = new Map<number, ReturnType<typeof postingsTemplate>>();
+// The inserts every entry makes, built once per store dialect (per number of postings) on first use.
+const byDialect: Partial<
+  Record<
+    StoreDialect,
+    { entry: ReturnType<typeof entryTemplate>; postings: Map<number, ReturnType<typeof postingsTemplate>> }
+  >
+> = {};
 
 function entryTemplate(db: Kysely<Database>) {
   return queryTemplate((p: (n: 'ref' | 'kind' | 'epoch' | 'jobId' | 'memo' | 'at') => never) =>

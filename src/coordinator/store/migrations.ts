@@ -1,8 +1,14 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import { dialectOf } from './dialect.ts';
 
 /**
  * Store migrations, in order. Never edit a migration that has shipped: add a new one.
  * They are plain objects (not files found at run time) so they work the same under tsx and in tests.
+ *
+ * One list for both dialects. Each says what it does on SQLite (what it has always done there);
+ * on PostgreSQL the schema builder's column types are rewritten (dialect.ts: integer → bigint,
+ * real → double precision, autoincrement → identity) and the few raw SQL statements branch on
+ * `dialectOf(db)`.
  */
 const migrations: Record<string, Migration> = {
   '0001_core': {
@@ -194,7 +200,18 @@ const migrations: Record<string, Migration> = {
         .columns(['entry_id'])
         .execute();
       // Append-only, enforced by the database itself: no code path can rewrite history.
-      for (const table of ['ledger_entries', 'ledger_postings']) {
+      if (dialectOf(db) === 'postgres') {
+        await sql`CREATE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION 'the ledger is append-only'; END $$`.execute(db);
+        for (const table of ['ledger_entries', 'ledger_postings']) {
+          await sql
+            .raw(
+              `CREATE TRIGGER ${table}_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only()`,
+            )
+            .execute(db);
+        }
+      }
+      for (const table of dialectOf(db) === 'postgres' ? [] : ['ledger_entries', 'ledger_postings']) {
         for (const op of ['UPDATE', 'DELETE']) {
           await sql
             .raw(
@@ -359,7 +376,12 @@ const migrations: Record<string, Migration> = {
         .columns(['device', 'received_at'])
         .execute();
       // The primary key is the deduplication rule; WITHOUT ROWID keeps one b-tree per reading.
-      await sql`CREATE TABLE sensor_readings (
+      if (dialectOf(db) === 'postgres')
+        await sql`CREATE TABLE sensor_readings (
+          device TEXT NOT NULL, variable TEXT NOT NULL, t BIGINT NOT NULL, value DOUBLE PRECISION NOT NULL,
+          flag BIGINT NOT NULL, PRIMARY KEY (device, variable, t))`.execute(db);
+      else
+        await sql`CREATE TABLE sensor_readings (
         device TEXT NOT NULL, variable TEXT NOT NULL, t INTEGER NOT NULL, value REAL NOT NULL,
         flag INTEGER NOT NULL, PRIMARY KEY (device, variable, t)) WITHOUT ROWID`.execute(db);
       await db.schema
@@ -424,6 +446,14 @@ const migrations: Record<string, Migration> = {
         .on('task_executions')
         .columns(['output_cid'])
         .execute();
+      // PostgreSQL gets SQLite's json_extract for the '$.key' paths the queries use (JSON true and
+      // false as '1' and '0', numbers and strings as text), so queries and this index are the same text.
+      if (dialectOf(db) === 'postgres')
+        await sql`CREATE FUNCTION json_extract(doc text, path text) RETURNS text
+          LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+            SELECT CASE jsonb_typeof(v) WHEN 'boolean' THEN CASE WHEN v = 'true'::jsonb THEN '1' ELSE '0' END
+              WHEN 'null' THEN NULL ELSE v #>> '{}' END
+            FROM (SELECT doc::jsonb #> string_to_array(substr(path, 3), '.') AS v) s $$`.execute(db);
       await sql`CREATE INDEX jobs_model ON jobs (json_extract(spec, '$.model'))`.execute(db);
       for (const col of ['model', 'input_cid', 'expected_cid'])
         await db.schema.createIndex(`canary_tasks_${col}`).on('canary_tasks').columns([col]).execute();
