@@ -101,7 +101,11 @@ const STEPS: Record<string, Step | Step[]> = {
   // On chain: the devnet's provider and client.
   [`${P} status $P`]: { code: 0, out: /stake\s+1,?000 PLX/ },
   [`${P} stake 250 $P`]: { code: 0, out: /1,?250 PLX/ },
-  [`${P} unbond 250 $P`]: { code: 0, out: /unbond/i },
+  // The stake left is the minimum, but anything unbonding stops new work: the line says so.
+  [`${P} unbond 250 $P`]: {
+    code: 0,
+    out: /unbonding 250 PLX \(stake left 1,?000 PLX\)\n\s+warning: .*takes no new work/,
+  },
   [`${P} unbond --withdraw $P`]: {
     code: 0,
     out: /withdr/i,
