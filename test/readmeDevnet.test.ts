@@ -198,11 +198,11 @@ const STEPS: Record<string, Step | Step[]> = {
     {
       code: 0,
       subst: (ctx) => ({ '0x…': ctx.device! }),
-      out: /0x[0-9a-fA-F]{40}/,
+      out: /^registered device 0x[0-9a-fA-F]{40} \(ws1000 at 52\.37, 4\.9\), owned by 0x[0-9a-fA-F]{40}/,
     },
   'plexus sensors send --keystore device.json --file samples.json': {
     code: 0,
-    out: /"readings":90,"stored":90,"duplicates":0/,
+    out: /^sent 90 readings of device 0x[0-9a-fA-F]{40}: 90 stored, 0 duplicate, 0 flagged \(batch 0x[0-9a-f]{64}\)/,
   },
   'plexus sensors export --bbox 4,52,5,53 --from today --to now --variables temperature --format csv --out today.csv --max-cost 1PLX':
     {
