@@ -269,6 +269,8 @@ describe('plexus provider on chain', () => {
       false,
       'an unbonding provider takes no new work',
     );
+    // The stake left is the minimum, yet the CLI says it stops work (issue 22, item 10).
+    assert.equal(out.active, false, 'the CLI says what the registry says');
 
     const early = await fails(['provider', 'unbond', '--withdraw', ...providerArgs()]);
     assert.equal(early.code, 'PLX_CHAIN_REVERT');

@@ -2,8 +2,9 @@
  * The explorer's issue-22 views in Debian's Chromium (playwright-core) against an in-process
  * coordinator: search by job id, address, content id (and a miss), a job's cost, the sensors view
  * (devices on the Natural Earth map coloured by their real quality score, a station claimed at sea
- * flagged), in a wide and a phone-sized window without sideways overflow, with screenshots in
- * test-artifacts/. Jobs run on scripted providers (raw WebSockets); sensor readings of one day are
+ * flagged), a provider's earnings and uptime charts (hour and day ranges), and list tables that
+ * stay short tables in a phone-sized window, in a wide and a phone-sized window without sideways
+ * overflow, with screenshots in test-artifacts/. Jobs run on scripted providers (raw WebSockets); sensor readings of one day are
  * written into the store and scored by the real scorer (as test/sensorScoring.test.ts does).
  */
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { createClient } from '../src/client/createClient.ts';
 import { encodeSafetensors, type Tensor } from '../src/protocol/safetensors.ts';
 import { scoreSensors, storeScores } from '../src/sensors/scoring/scoreSensors.ts';
+import { exactPlx } from '../web/src/settlement.ts';
 import { CHAIN, EPOCHS } from './helpers/explorerFixtures.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
 import { connectRawProvider, type RawProvider } from './helpers/rawProvider.ts';
@@ -22,6 +24,7 @@ import { connectRawProvider, type RawProvider } from './helpers/rawProvider.ts';
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 const dayStart = Math.floor(Date.now() / DAY) * DAY - 2 * DAY;
 const chromiumMissing = existsSync(CHROMIUM)
   ? false
@@ -41,6 +44,7 @@ describe('explorer search, job cost and sensor map in Chromium', { skip: chromiu
   let jobId: string;
   let client: string;
   let inputCid: string;
+  let pastHour: number;
 
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
@@ -92,6 +96,17 @@ describe('explorer search, job cost and sensor map in Chromium', { skip: chromiu
           insBatch.run(`${name}-${h}`, s.address, h, dayStart + h * 3_600_000 + 1000, s.lat, s.lon);
       }
     })();
+    // The provider's past (for its earnings and uptime charts): first seen 26 hours ago (so the
+    // 24-hour range has an older page), online for the whole hour five hours ago and a quarter of
+    // the hour after it.
+    pastHour = Math.floor(Date.now() / HOUR) * HOUR - 5 * HOUR;
+    const me = provider.account.address.toLowerCase();
+    db.prepare('UPDATE providers SET first_seen = ? WHERE address = ?').run(pastHour - 21 * HOUR, me);
+    const insSession = db.prepare(
+      'INSERT INTO provider_sessions (provider, slots, connected_at, disconnected_at) VALUES (?, 1, ?, ?)',
+    );
+    insSession.run(me, pastHour, pastHour + HOUR);
+    insSession.run(me, pastHour + HOUR, pastHour + HOUR + HOUR / 4);
     const scores = await scoreSensors(c.store.db, { fromMs: dayStart, toMs: dayStart + DAY });
     await storeScores(c.store.db, 'day', dayStart, dayStart + DAY, scores);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -164,6 +179,133 @@ describe('explorer search, job cost and sensor map in Chromium', { skip: chromiu
       assert.deepEqual(errors, [], 'no console errors');
       await page.close();
     }
+  });
+
+  test("a provider's earnings and uptime charts: the ledger's amount in the current hour, the sessions' uptime, both ranges and widths", async () => {
+    const address = provider.account.address.toLowerCase();
+    const api = async <T>(path: string) => (await (await fetch(`${c.url}${path}`)).json()) as T;
+    const { providers } = await api<{ providers: { address: string; earnings: string }[] }>('/v1/providers');
+    const earnings = BigInt(providers.find((p) => p.address === address)!.earnings);
+    assert.ok(earnings > 0n, 'the job paid the provider');
+    for (const width of [1280, 390]) {
+      const timeline = await api<{ from: number }>(
+        `/v1/providers/${address}/timeline?bucket=hour&buckets=24`,
+      );
+      const { page, errors } = await open(width, `#/providers/${address}`);
+      const card = page.locator('[data-testid="timeline"]');
+      await card.waitFor();
+      assert.equal(await card.getAttribute('data-range'), 'hour');
+      // Earnings: one column per hour, the only one above zero is the current hour (the job).
+      const earned = card.locator('[data-chart="earnings"] svg.chart rect');
+      assert.equal(await earned.count(), 24);
+      const earnedHeights = await earned.evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('height'))));
+      assert.deepEqual(
+        earnedHeights.flatMap((hgt, i) => (hgt > 0 ? [i] : [])),
+        [23],
+        `only the current hour earned (${earnedHeights.join(',')})`,
+      );
+      assert.ok(
+        ((await earned.nth(23).locator('title').textContent()) ?? '').includes(
+          `: ${exactPlx(earnings)} from `,
+        ),
+        'the tooltip holds the exact amount the ledger credited',
+      );
+      assert.equal(await card.locator('[data-total="earned"]').getAttribute('title'), exactPlx(earnings));
+      // Uptime: full in the hour it was online, a quarter in the next, no data before it existed.
+      const up = card.locator('[data-chart="uptime"] svg.chart rect');
+      assert.equal(await up.count(), 24);
+      const i = (pastHour - timeline.from) / HOUR;
+      const bars = await up.evaluateAll((rs) =>
+        rs.map((r) => ({ h: Number(r.getAttribute('height')), cls: r.getAttribute('class') })),
+      );
+      assert.ok(bars[i]!.h > 50, `a full hour online is a tall column (${bars[i]!.h})`);
+      assert.ok(Math.abs(bars[i + 1]!.h / bars[i]!.h - 0.25) < 0.02, `a quarter hour: ${bars[i + 1]!.h}`);
+      assert.equal(bars[i - 1]!.h, 0, 'offline the hour before');
+      assert.equal(bars[i - 1]!.cls, 'series-1', 'offline is a zero, not "no data"');
+      assert.equal(bars[i]!.cls, 'series-1');
+      assert.match((await up.nth(i).locator('title').textContent()) ?? '', /100% online/);
+      assert.match(
+        (await up
+          .nth(i + 1)
+          .locator('title')
+          .textContent()) ?? '',
+        /25% online \(15\.0 min\)/,
+      );
+      // Drawn at the box's width, so 11 px axis text stays legible in a narrow window.
+      const geometry = await card.locator('[data-chart="uptime"] svg.chart').evaluate((svg) => ({
+        drawn: Number(svg.getAttribute('width')),
+        box: Math.floor((svg.parentElement as HTMLElement).clientWidth),
+        font: Number.parseFloat(getComputedStyle(svg.querySelector('text.axis')!).fontSize),
+      }));
+      assert.equal(geometry.drawn, geometry.box, JSON.stringify(geometry));
+      assert.ok(geometry.font >= 10.5, JSON.stringify(geometry));
+      await noOverflow(page, `provider at ${width}px`);
+      await page.screenshot({
+        path: join(ARTIFACTS, `dashboard-provider-charts-${width}.png`),
+        fullPage: true,
+      });
+      // The page before: nothing earned, "no data" before the first sighting 26 hours ago.
+      await card.locator('a[data-page="older"]').click();
+      await page.locator('[data-testid="timeline"] a[data-page="newest"]').waitFor();
+      assert.match(page.url(), /until=\d+/);
+      const older = page.locator('[data-testid="timeline"]');
+      assert.match((await older.textContent()) ?? '', /Nothing earned in this range/);
+      const olderBars = await older
+        .locator('[data-chart="uptime"] svg.chart rect')
+        .evaluateAll((rs) => rs.map((r) => r.getAttribute('class')));
+      assert.equal(olderBars.length, 24);
+      assert.equal(olderBars[0], 'nodata', 'before the first sighting');
+      assert.equal(olderBars[23], 'series-1', 'after it');
+      await page.screenshot({
+        path: join(ARTIFACTS, `dashboard-provider-older-${width}.png`),
+        fullPage: true,
+      });
+      // The day range: 30 columns, today holds the earnings; the range lives in the hash.
+      await older.locator('a[data-range="day"]').click();
+      await page.locator('[data-testid="timeline"][data-range="day"]').waitFor();
+      assert.match(page.url(), /range=day/);
+      const days = page.locator('[data-testid="timeline"] [data-chart="earnings"] svg.chart rect');
+      assert.equal(await days.count(), 30);
+      const dayHeights = await days.evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('height'))));
+      assert.ok(dayHeights[29]! > 0, 'today earned');
+      assert.ok(
+        dayHeights.slice(0, 29).every((x) => x === 0),
+        'no earlier day did',
+      );
+      await page.screenshot({
+        path: join(ARTIFACTS, `dashboard-provider-days-${width}.png`),
+        fullPage: true,
+      });
+      assert.deepEqual(errors, [], 'no console errors');
+      await page.close();
+    }
+  });
+
+  test('narrow window: list tables stay short tables that scroll inside their box', async () => {
+    const { page, errors } = await open(390, '#/jobs');
+    for (const [hash, table] of [
+      ['#/jobs', 'table[data-table="jobs"]'],
+      [`#/providers/${provider.account.address.toLowerCase()}`, '[data-view="provider"] table.table'],
+      ['#/sensors', 'table[data-table="sensors"]'],
+    ] as const) {
+      await page.goto(`${c.url}/${hash}`);
+      const t = page.locator(table).last();
+      await t.locator('tbody tr').first().waitFor();
+      assert.equal(await t.locator('thead').isVisible(), true, `${hash}: the header row shows`);
+      const heights = await t
+        .locator('tbody tr')
+        .evaluateAll((rows) => rows.map((r) => r.getBoundingClientRect().height));
+      assert.ok(Math.max(...heights) < 48, `${hash}: one short line per row (${heights.join(',')} px)`);
+      const scrolls = await t.evaluate((el) => {
+        const wrap = el.parentElement!;
+        return wrap.scrollWidth > wrap.clientWidth && getComputedStyle(wrap).overflowX !== 'visible';
+      });
+      assert.ok(scrolls, `${hash}: the table scrolls sideways inside its box`);
+      await noOverflow(page, `${hash} at 390px`);
+    }
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-sensors-table-390.png'), fullPage: true });
+    assert.deepEqual(errors, [], 'no console errors');
+    await page.close();
   });
 
   test('settlement transactions link to the configured block explorer (stand-in /v1/chain and /v1/epochs)', async () => {

@@ -5,8 +5,8 @@
  * loaded, as `plexus` builds it): the command path exists, every option is one that command (or
  * `plexus` itself) takes, each option's value passes the option's own parser (amounts, addresses,
  * numbers; placeholders such as `0x…` or `ADDRESS` are not parsed), required options and arguments
- * are there. No network and nothing runs, so it stays fast; the commands' behaviour on a devnet is
- * what test/cli.test.ts, test/chainCli.test.ts, test/cliFaucet.test.ts and test/sensorCli.test.ts run.
+ * are there. No network and nothing runs, so it stays fast; test/readmeDevnet.test.ts runs the same
+ * lines, in order, against a devnet.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

@@ -56,6 +56,7 @@ test('keygen, register, send over HTTP and MQTT, export', async () => {
       '52.37',
       '--lon',
       '4.9',
+      '--json',
     ),
   ) as { address: string; owner: string };
   assert.equal(reg.address, device.toLowerCase());
@@ -63,7 +64,7 @@ test('keygen, register, send over HTTP and MQTT, export', async () => {
   await writeFile(join(dir, 'a.json'), JSON.stringify([{ t, values: { temperature: 12.5, humidity: 80 } }]));
   await writeFile(join(dir, 'b.json'), JSON.stringify([{ t: t + 16_000, values: { temperature: 12.6 } }]));
   const sent = JSON.parse(
-    await plexus('send', '--keystore', join(dir, 'device.json'), '--file', join(dir, 'a.json')),
+    await plexus('send', '--keystore', join(dir, 'device.json'), '--file', join(dir, 'a.json'), '--json'),
   ) as { stored: number };
   assert.equal(sent.stored, 2);
   await plexus(

@@ -90,3 +90,21 @@ test('printFailure writes one line, JSON with --json, the stack only with --debu
   printFailure(new Error('boom'), { json: false, debug: true, write });
   assert.ok(lines.length > 1 && /^\s+at /m.test(lines.slice(1).join('\n')));
 });
+
+test('a missing keystore password says what to do once', async () => {
+  const { readPassword } = await import('../keystore/readPassword.ts');
+  const saved = process.env.PLEXUS_KEYSTORE_PASSWORD;
+  delete process.env.PLEXUS_KEYSTORE_PASSWORD;
+  try {
+    // Not a terminal here (the test runner pipes stdin), so there is no prompt: the error.
+    const err = await readPassword({ prompt: 'p: ' }).then(
+      () => assert.fail('no password without a terminal'),
+      (e: unknown) => e,
+    );
+    const f = describeFailure(err);
+    assert.equal(f.code, 'PLX_KEYSTORE_PASSWORD');
+    assert.equal(f.message.match(/run in a terminal/g)?.length, 1, f.message);
+  } finally {
+    if (saved !== undefined) process.env.PLEXUS_KEYSTORE_PASSWORD = saved;
+  }
+});

@@ -89,7 +89,9 @@ function plexusFailure(err: PlexusError): CliFailure {
       message = `the dataset costs ${formatPlx(cost)}${typeof d.readings === 'number' ? ` (${d.readings} readings)` : ''}, above ${max === undefined ? 'your --max-cost' : `--max-cost ${formatPlx(max)}`}: raise --max-cost or narrow the query (bbox, time, variables)`;
   }
   const next = NEXT_STEP[err.code];
-  if (next && !message.includes(next)) message = `${message}; ${next}`;
+  // The password prompt's own message already says what to do (in its own words): say it once.
+  const alreadySaid = err.code === 'PLX_KEYSTORE_PASSWORD' && /run in a terminal/.test(message);
+  if (next && !message.includes(next) && !alreadySaid) message = `${message}; ${next}`;
   return {
     code: err.code,
     message,

@@ -225,8 +225,10 @@ export function addProviderChainCommands(cmd: Command): Command {
         if (mode === 'request') {
           const tx = await requestUnbonding(ctx, value);
           const [rec, params] = await Promise.all([getProvider(ctx, address), getProtocolParameters(ctx)]);
-          // Below the minimum the registry marks the provider inactive: say so, it stops all work.
-          const stopsWork = rec.stake < params.minStake;
+          // The registry marks a provider with anything unbonding (or below the minimum stake)
+          // inactive, and the coordinator gives inactive providers no work: say so, whatever is left.
+          const belowMinimum = rec.stake < params.minStake;
+          const stopsWork = !rec.active || belowMinimum;
           report(
             o,
             {
@@ -239,11 +241,15 @@ export function addProviderChainCommands(cmd: Command): Command {
             },
             [
               `unbonding ${formatPlx(rec.unbonding)} (stake left ${formatPlx(rec.stake)})`,
-              ...(stopsWork
+              ...(belowMinimum
                 ? [
                     `  warning: the stake left is below the minimum ${formatPlx(params.minStake)}: this provider takes no new work until it stakes again (plexus provider stake AMOUNT or unbond --cancel)`,
                   ]
-                : []),
+                : stopsWork
+                  ? [
+                      `  warning: while stake is unbonding this provider takes no new work (running tasks finish), until plexus provider unbond --withdraw after the period, or plexus provider unbond --cancel re-bonds it now`,
+                    ]
+                  : []),
               `  withdrawable from ${isoTime(rec.unbondingReadyAt)}: plexus provider unbond --withdraw`,
               `  tx ${tx.hash}`,
             ],

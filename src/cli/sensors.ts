@@ -107,6 +107,7 @@ export function sensorsCommand(): Command {
     .requiredOption('--lon <deg>', 'claimed longitude', numberOption(-180, 180))
     .option(...coordinatorOption)
     .option(...chainIdOption)
+    .option('--json', "print the coordinator's answer as one JSON object", false)
     .action(
       async (o: {
         ownerKeystore: string;
@@ -116,6 +117,7 @@ export function sensorsCommand(): Command {
         lon: number;
         coordinator: string;
         chainId: number;
+        json: boolean;
       }) => {
         if (!isAddress(o.device)) throw new InvalidArgumentError('--device must be an address');
         const owner = await account(o.ownerKeystore, 'Owner keystore password: ', 'owner');
@@ -125,7 +127,12 @@ export function sensorsCommand(): Command {
           lat: o.lat,
           lon: o.lon,
         });
-        console.log(JSON.stringify(await postJson(o.coordinator, '/v1/sensors/devices', reg)));
+        const r = (await postJson(o.coordinator, '/v1/sensors/devices', reg)) as Record<string, unknown>;
+        if (o.json) console.log(JSON.stringify(r));
+        else
+          console.log(
+            `registered device ${String(r.address ?? o.device)} (${o.model} at ${o.lat}, ${o.lon}), owned by ${String(r.owner ?? owner.address)}; next: plexus sensors send --keystore DEVICE_KEY --file SAMPLES`,
+          );
       },
     );
 
@@ -144,6 +151,7 @@ export function sensorsCommand(): Command {
     .option('--mqtt-url <url>', 'publish to this MQTT broker instead of POSTing to the coordinator')
     .option(...coordinatorOption)
     .option(...chainIdOption)
+    .option('--json', "print the coordinator's answer as one JSON object", false)
     .action(
       async (o: {
         keystore: string;
@@ -154,6 +162,7 @@ export function sensorsCommand(): Command {
         mqttUrl?: string;
         coordinator: string;
         chainId: number;
+        json: boolean;
       }) => {
         const samples = sampleSchema
           .array()
@@ -172,10 +181,20 @@ export function sensorsCommand(): Command {
           } finally {
             await client.endAsync();
           }
-          console.log(
-            JSON.stringify({ published: mqttTopics.batch(device.address), sequence: batch.sequence }),
-          );
-        } else console.log(JSON.stringify(await postJson(o.coordinator, '/v1/sensors/batches', batch)));
+          const published = { published: mqttTopics.batch(device.address), sequence: batch.sequence };
+          if (o.json) console.log(JSON.stringify(published));
+          else
+            console.log(
+              `published ${plural(samples.length, 'sample')} to ${published.published} (sequence ${batch.sequence}); the coordinator stores them as its MQTT ingest reads them`,
+            );
+        } else {
+          const r = (await postJson(o.coordinator, '/v1/sensors/batches', batch)) as Record<string, unknown>;
+          if (o.json) console.log(JSON.stringify(r));
+          else
+            console.log(
+              `sent ${plural(Number(r.readings ?? 0), 'reading')} of device ${String(r.device ?? device.address)}: ${String(r.stored)} stored, ${String(r.duplicates)} duplicate, ${String(r.flagged)} flagged (batch ${String(r.batchId)})`,
+            );
+        }
       },
     );
 

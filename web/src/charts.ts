@@ -226,3 +226,105 @@ export function progress(done: number, total: number): HTMLElement {
     h('span', { class: 'progress-text' }, `${done}/${total}`),
   );
 }
+
+/**
+ * Columns over time buckets, each a share of the axis (0…1, or null for "no data"), with a given
+ * axis: the shared drawing of `amountColumns` and `shareColumns`.
+ */
+function bucketColumns(
+  points: readonly { label: string; title: string }[],
+  heights: readonly (number | null)[],
+  axis: readonly { at: number; label: string }[],
+  ariaLabel: string,
+  series: string,
+): HTMLElement {
+  const H = 150;
+  const draw = (W: number) => {
+    const pad = { l: 10 + Math.max(...axis.map((a) => a.label.length)) * 6.5, r: 6, t: 8, b: 22 };
+    const slot = (W - pad.l - pad.r) / Math.max(1, points.length);
+    const bar = Math.max(1, slot - Math.min(3, slot / 4));
+    const y = (f: number) => pad.t + (H - pad.t - pad.b) * (1 - f);
+    const svg = svgOf(W, H, ariaLabel);
+    for (const a of axis)
+      svg.append(
+        s('line', { x1: pad.l, x2: W - pad.r, y1: y(a.at), y2: y(a.at), class: 'gridline' }),
+        s('text', { x: pad.l - 4, y: y(a.at) + 4, class: 'axis', 'text-anchor': 'end' }, a.label),
+      );
+    const every = Math.max(1, Math.ceil(64 / slot));
+    points.forEach((p, i) => {
+      const f = heights[i];
+      const x = pad.l + i * slot;
+      // "No data" (before the provider existed) is a faint stub, a zero is nothing: both keep a tooltip.
+      const top = f === null || f === undefined ? y(0) - 2 : y(Math.min(1, Math.max(0, f)));
+      svg.append(
+        s(
+          'rect',
+          {
+            x,
+            y: Math.min(top, y(0)),
+            width: bar,
+            height: Math.max(0, y(0) - top),
+            class: f === null || f === undefined ? 'nodata' : series,
+            'data-bucket': i,
+          },
+          s('title', {}, p.title),
+        ),
+      );
+      if (i % every === 0 && x < W - 40) svg.append(s('text', { x, y: H - 6, class: 'axis' }, p.label));
+    });
+    return svg;
+  };
+  return h('figure', { class: 'figure' }, responsive(draw));
+}
+
+/**
+ * Columns of a bigint amount per time bucket (a provider's earnings per hour or day): geometry from
+ * bigint ratios, axis labels from `format`, so amounts never pass through floats. Negative values
+ * draw as zero (the tooltip keeps the exact figure).
+ * @example amountColumns([{ label: '12:00', title: '12:00 · 1.5 PLX', value: 15n * 10n ** 17n }], plx, 'earnings per hour')
+ */
+export function amountColumns(
+  points: readonly { label: string; title: string; value: bigint }[],
+  format: (v: bigint) => string,
+  ariaLabel: string,
+): HTMLElement {
+  let top = 0n;
+  for (const p of points) if (p.value > top) top = p.value;
+  const axis =
+    top === 0n
+      ? [{ at: 0, label: format(0n) }]
+      : [
+          { at: 0, label: format(0n) },
+          { at: ratio(top / 2n, top), label: format(top / 2n) },
+          { at: 1, label: format(top) },
+        ];
+  return bucketColumns(
+    points,
+    points.map((p) => (top === 0n || p.value <= 0n ? 0 : ratio(p.value, top))),
+    axis,
+    ariaLabel,
+    'series-0',
+  );
+}
+
+/**
+ * Columns of a share (0…1) per time bucket on a 0–100 % axis (a provider's uptime per hour or
+ * day); null is "no data" (a faint stub), not zero.
+ * @example shareColumns([{ label: 'Dec 6', title: 'Dec 6 · 98 %', value: 0.98 }], 'uptime per day')
+ */
+export function shareColumns(
+  points: readonly { label: string; title: string; value: number | null }[],
+  ariaLabel: string,
+): HTMLElement {
+  return bucketColumns(
+    points,
+    points.map((p) => p.value),
+    [
+      { at: 0, label: '0%' },
+      { at: 0.5, label: '50%' },
+      { at: 1, label: '100%' },
+    ],
+    ariaLabel,
+    'series-1',
+  );
+}

@@ -19,7 +19,7 @@ function route(hash: string): Route {
   const parts = path.split('/').filter(Boolean);
   const params = new URLSearchParams(query);
   if (parts[0] === 'providers' && parts[1])
-    return { nav: 'providers', render: () => renderProvider(parts[1]!) };
+    return { nav: 'providers', render: () => renderProvider(parts[1]!, params) };
   if (parts[0] === 'providers') return { nav: 'providers', render: renderProviders };
   if (parts[0] === 'jobs' && parts[1]) return { nav: 'jobs', render: () => renderJob(parts[1]!) };
   if (parts[0] === 'jobs')

@@ -14,6 +14,11 @@ import {
   providerHistorySchema,
   statsSchema,
 } from '../../protocol/http/explorer.ts';
+import {
+  providerTimelineQuerySchema,
+  providerTimelineSchema,
+  TIMELINE_BUCKET_MS,
+} from '../../protocol/http/providerTimeline.ts';
 import { addressSchema, hex32Schema } from '../../protocol/schemas.ts';
 import { lastEventId, listProviderSessions } from '../events/eventQueries.ts';
 import {
@@ -23,7 +28,9 @@ import {
   listJobAssignments,
   listProviderAssignments,
 } from '../jobs/jobQueries.ts';
-import { providerExists, scanProviders } from '../providers/providerQueries.ts';
+import { findProvider, providerExists, scanProviders } from '../providers/providerQueries.ts';
+import { providerTimeline, timelineTotal } from '../providers/providerTimeline.ts';
+import { listEarningPostings, listSessionIntervals } from '../providers/timelineQueries.ts';
 import type { Database } from '../store/schema.ts';
 import {
   listJobTaskVerifications,
@@ -128,6 +135,59 @@ export function explorerRoutes(deps: {
           faults: faults.map(faultView),
           assignments: assignments.map(historyAssignmentView),
           sessions: sessions.map(sessionView),
+        };
+      },
+    );
+
+    r.get(
+      '/v1/providers/:address/timeline',
+      {
+        schema: {
+          summary:
+            "A provider's earnings (ledger postings) and uptime (session intervals) per hour or day, oldest first (explorer charts)",
+          params: z.object({ address: addressSchema }),
+          querystring: providerTimelineQuerySchema,
+          response: { 200: providerTimelineSchema, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const address = req.params.address.toLowerCase();
+        const provider = await findProvider(db, address);
+        if (!provider) throw new PlexusError('PLX_NOT_FOUND', `no provider ${address}`);
+        const { bucket, buckets } = req.query;
+        const bucketMs = TIMELINE_BUCKET_MS[bucket];
+        const now = Date.now();
+        // Whole buckets (UTC), the last one holding `until` (default now): pages line up.
+        const to = Math.floor((req.query.until ?? now) / bucketMs) * bucketMs + bucketMs;
+        const from = to - buckets * bucketMs;
+        const [sessions, postings] = await Promise.all([
+          listSessionIntervals(db, address, from, to),
+          listEarningPostings(db, address, from, to),
+        ]);
+        const firstSeen = provider.first_seen;
+        const points = providerTimeline({
+          from,
+          bucketMs,
+          buckets,
+          now,
+          firstSeen,
+          // An open session of a provider that is not connected (a crash the coordinator has not
+          // closed yet) ends at its last sighting.
+          openUntil: provider.connected === 1 ? now : provider.last_seen,
+          sessions,
+          postings,
+        });
+        return {
+          address,
+          bucket,
+          bucketMs,
+          from,
+          to,
+          generatedAt: now,
+          firstSeen,
+          points,
+          total: timelineTotal(points, now, firstSeen),
+          previous: from > firstSeen ? from - 1 : null,
         };
       },
     );

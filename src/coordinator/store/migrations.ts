@@ -523,6 +523,17 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('train_blobs_task').on('train_blobs').columns(['task_id']).execute();
     },
   },
+  // Per-provider uptime over time (issue 22, the explorer's provider charts): a provider's
+  // sessions are read by provider and time, which the time-only index did not serve.
+  '0016_provider_uptime': {
+    async up(db) {
+      await db.schema
+        .createIndex('provider_sessions_provider')
+        .on('provider_sessions')
+        .columns(['provider', 'connected_at'])
+        .execute();
+    },
+  },
 };
 
 /** Kysely migration provider over the in-code list above. */

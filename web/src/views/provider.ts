@@ -24,6 +24,7 @@ import {
   providerMoney,
   type Rewards,
 } from '../settlement.ts';
+import { loadTimeline, timelineCard, timelineParams } from './providerHistory.ts';
 import { capabilityText } from './providers.ts';
 
 function fact(label: string, value: string | Node, title?: string): HTMLElement[] {
@@ -185,12 +186,17 @@ function evidence(f: Fault): HTMLElement | string {
   );
 }
 
-/** @example app.replaceChildren(await renderProvider('0xabc…')); */
-export async function renderProvider(address: string): Promise<HTMLElement> {
-  const [{ providers }, history, rewards] = await Promise.all([
+/** @example app.replaceChildren(await renderProvider('0xabc…', new URLSearchParams('range=day'))); */
+export async function renderProvider(
+  address: string,
+  params: URLSearchParams = new URLSearchParams(),
+): Promise<HTMLElement> {
+  const { range, until } = timelineParams(params);
+  const [{ providers }, history, rewards, timeline] = await Promise.all([
     getJson<ProviderList>('/v1/providers'),
     getJson<ProviderHistory>(`/v1/providers/${encodeURIComponent(address)}/history`),
     getOptional(`/v1/rewards/${encodeURIComponent(address.toLowerCase())}`, parseRewards),
+    loadTimeline(address, range, until),
   ]);
   const p = providers.find((x) => x.address === history.address);
   if (!p)
@@ -269,6 +275,7 @@ export async function renderProvider(address: string): Promise<HTMLElement> {
             ]),
       ),
     ),
+    timelineCard(p.address, timeline, range, until),
     faultsCard(history.faults),
     card(
       'Assignment history',
