@@ -202,3 +202,15 @@ export function reinstateReputation(
     updatedAt: now,
   };
 }
+
+/**
+ * On probation: no verified result since joining or since its last fault. Such a provider's
+ * slots go to canaries first (work/canaries.ts), so its first answers are checked against known
+ * ones before any client depends on them.
+ *
+ * @example
+ * onProbation(newReputation(Date.now())); // true
+ */
+export function onProbation(state: ReputationState): boolean {
+  return state.consecutiveValid === 0 && (state.faults > 0 || state.verifiedValid === 0);
+}

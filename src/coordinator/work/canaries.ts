@@ -17,6 +17,7 @@ import type { ProviderResult } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import { CANARY_REVIEW_MIN_RECORD } from '../verification/constants.ts';
+import { onProbation } from '../verification/reputation.ts';
 import { TaskVerification, type Verdict } from '../verification/taskVerification.ts';
 import { assertLeasedTo } from './assignments.ts';
 import {
@@ -43,7 +44,7 @@ import { reviewToCheck, settleReviewCheck } from './canaryReviews.ts';
 import { currentReputation, recordFault, recordOutcome } from './faults.ts';
 import { jobInfo } from './jobs.ts';
 import { initFor } from './openVerifications.ts';
-import { send, type WorkDeps, type WorkState } from './workState.ts';
+import { reputationOf, send, type WorkDeps, type WorkState } from './workState.ts';
 
 /**
  * A task that two or more providers agreed on, at least one of them already trusted
@@ -123,7 +124,11 @@ export async function injectCanary(
       await issueCanary(s, d, provider, review, review.review_id);
       return true;
     }
-    if (hashUnit(s.econ.seed, 'canary', provider.toLowerCase(), slot) >= s.canaryRate) return false;
+    // Probation: a provider with no verified result yet (a newcomer, or one whose record a fault
+    // wiped) gets a canary in every slot while the pool has one it has not seen, so its first
+    // work is checkable at no client's risk; everyone else at the canary rate.
+    const rate = onProbation(reputationOf(s, d.now, provider)) ? 1 : s.canaryRate;
+    if (hashUnit(s.econ.seed, 'canary', provider.toLowerCase(), slot) >= rate) return false;
     const canary = await unseenCanary(d.db, provider);
     if (!canary) return false;
     if (canary.gpu === 1 && !d.proofs.gpuTrusted(provider)) return false;
