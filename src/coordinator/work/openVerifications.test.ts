@@ -82,13 +82,11 @@ test('with a market, the audit draw of a task is priced with its job’s size (a
     const small = await f.submitJob({ taskTimeoutSec: 1 });
     const big = await f.submitJob({ taskTimeoutSec: 600 });
     for (const j of [small, big]) {
-      await f.db
-        .transaction()
-        .execute((trx) =>
-          openVerification(f.state, deps, trx, { task_id: j.taskIds[0]!, job_id: j.jobId }, P, {
-            kind: 'audit',
-          }),
-        );
+      await f.db.transaction().execute((trx) =>
+        openVerification(f.state, deps, trx, { task_id: j.taskIds[0]!, job_id: j.jobId }, P, {
+          kind: 'audit',
+        }),
+      );
     }
     assert.equal(seen.length, 2);
     assert.equal(seen[0]?.reward, f.state.econ.reward * 4n, '1 s × 4 cores');
