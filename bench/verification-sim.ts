@@ -26,6 +26,7 @@ import {
   type SimResult,
   simulate,
 } from '../lab/verification-sim/simulate.ts';
+import { DEFAULT_STRATEGIC, runStrategic, type StrategicResult } from '../lab/verification-sim/strategic.ts';
 import {
   FREIVALDS_ROUNDS,
   freivaldsCheck,
@@ -148,6 +149,38 @@ function capabilityTimings(): Record<string, unknown> {
  * // npm run bench -- verification-sim --providers 2000 --scenario steady --json
  * const figures = await run(['--providers', '2000', '--scenario', 'steady']);
  */
+/**
+ * The strategic harness (lab/verification-sim/strategic.ts): the live work loop in process with
+ * scripted strategic adversaries and measured honest noise.
+ *
+ * @example
+ * const figures = await strategic(['--tasks', '300']);
+ */
+async function strategic(args: string[]): Promise<StrategicResult> {
+  const tasks = num(args, 'tasks', DEFAULT_STRATEGIC.tasks);
+  const providers = num(args, 'providers', DEFAULT_STRATEGIC.providers);
+  console.log(
+    `strategic: ${tasks} tasks, ${providers} providers, ${DEFAULT_STRATEGIC.adversaryShare * 100}% adversaries (+ a Sybil burst)`,
+  );
+  const r = await runStrategic({
+    tasks,
+    providers,
+    seed: str(args, 'seed', DEFAULT_STRATEGIC.seed),
+    onProgress: (done, total) => {
+      if (done % 200 === 0 || done === total) console.log(`  [strategic] ${done}/${total} tasks`);
+    },
+  });
+  console.log(
+    `  wrong accepted ${r.wrongAccepted} (${r.wrongAcceptedPer10k.toFixed(1)} per 10k), honest faulted ${r.honestFaulted}, overhead ${pct(r.overhead)}, honest profit/task ${r.honestProfitPerTask}, max adversary gain over honest/task ${r.maxExpectedProfitPerTask}, ${r.seconds.toFixed(0)} s`,
+  );
+  for (const [k, v] of Object.entries(r.byAdversary)) {
+    console.log(
+      `  ${k.padEnd(12)} providers ${v.providers} executions ${v.executions} cheats ${v.cheats} caught ${v.caught} detectionP50 ${v.detectionP50 ?? '-'} wrongAccepted ${v.wrongAccepted} profit/task ${v.expectedProfitPerTask} gain over honest/task ${v.gainOverHonestPerTask}`,
+    );
+  }
+  return r;
+}
+
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const base: Partial<SimOptions> = {
     providers: num(args, 'providers', DEFAULT_SIM_OPTIONS.providers),
@@ -160,18 +193,22 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     genesisShare: num(args, 'genesis', DEFAULT_SIM_OPTIONS.genesisShare),
     seed: str(args, 'seed', DEFAULT_SIM_OPTIONS.seed),
   };
-  const which = str(args, 'scenario', 'both');
+  const which = str(args, 'scenario', 'strategic');
+  const out: Record<string, unknown> = {};
+  if (which === 'strategic' || which === 'all') {
+    out.strategic = await strategic(args);
+    if (which === 'strategic') return out;
+  }
   const scenarios = (
     [
       ['steady', false],
       ['whitewash', true],
     ] as const
-  ).filter(([name]) => which === 'both' || which === name);
-  if (scenarios.length === 0) throw new Error('--scenario must be steady, whitewash or both');
+  ).filter(([name]) => which === 'both' || which === 'all' || which === name);
+  if (scenarios.length === 0) throw new Error('--scenario must be strategic, steady, whitewash, both or all');
   console.log(
     `verification-sim: ${base.providers} providers, ${(base.cheaterShare! * 100).toFixed(0)}% cheaters, ${base.ticks} ticks, noise ${base.noise}`,
   );
-  const out: Record<string, unknown> = {};
   for (const [name, whitewash] of scenarios) {
     const started = performance.now();
     const r = simulate({

@@ -214,6 +214,7 @@ export function providerRoutes(deps: {
                 cached: msg.cached,
                 inFlight: msg.inFlight,
                 floorPrices: msg.floorPrices,
+                remoteAddress: req.ip,
               });
               send({ type: 'welcome', provider: address, maxMessageBytes: MAX_WS_MESSAGE_BYTES });
               await loop.providerWelcomed(address, msg.hardware);

@@ -93,6 +93,18 @@ export async function readChainInputs(
       .select(['id', 'provider', 'amount'])
       .where('id', '>', through)
       .where('created_at', '<', w.endsAt)
+      // A slash withdrawn on review (a poisoned canary's fault, work/canaryReviews.ts) is never applied.
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('fault_reversals as r')
+              .select('r.id')
+              .whereRef('r.slash_id', '=', 'slashes.id')
+              .where('r.withdrawn', '=', 1),
+          ),
+        ),
+      )
       .orderBy('id')
       .execute()
   ).map((r) => ({ id: r.id, provider: r.provider, amount: BigInt(r.amount) }));

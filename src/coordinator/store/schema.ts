@@ -259,11 +259,52 @@ export type CanaryAssignmentsTable = {
   task_id: string;
   canary_id: string;
   provider: string;
-  status: 'leased' | 'passed' | 'failed' | 'expired';
+  /** `review`: a miss by a provider with a long record, waiting on a re-verification;
+   * `voided`: a miss of a canary later found poisoned (its fault reversed). */
+  status: 'leased' | 'passed' | 'failed' | 'expired' | 'review' | 'voided';
   lease_expires_at: number;
   output_cid: string | null;
   created_at: number;
   finished_at: number | null;
+  /** The provider's reputation (JSON) just before a missed canary faulted it (0014). */
+  rep_before: Generated<string | null>;
+};
+
+/** Who agreed on a canary's source verdict (0014). */
+export type CanarySourcesTable = { canary_id: string; provider: string };
+
+/** A re-verification of a doubtful canary by a trusted provider (0014, work/canaryReviews.ts). */
+export type CanaryReviewsTable = {
+  id: string;
+  canary_id: string;
+  /** `record-miss`: a provider with a long good record missed it; `source-faulted`: a provider
+   * that agreed on its source verdict was later proven faulty. */
+  reason: 'record-miss' | 'source-faulted';
+  /** The missed canary lease under review (record-miss). */
+  lease_id: string | null;
+  provider: string | null;
+  /** The fault evidence that would be recorded if the canary is confirmed (JSON). */
+  evidence: string | null;
+  status: 'open' | 'confirmed' | 'poisoned';
+  check_lease_id: string | null;
+  checked_by: string | null;
+  created_at: number;
+  resolved_at: number | null;
+};
+
+/** A fault found wrong on review, and what happened to its slash (0014). */
+export type FaultReversalsTable = {
+  id: Generated<number>;
+  provider: string;
+  task_id: string;
+  slash_id: number | null;
+  /** 1: the slash was still pending and is withdrawn (no epoch applies it). */
+  withdrawn: number;
+  /** Base units already slashed on chain that the provider is owed (decimal); '0' if withdrawn. */
+  compensation: string;
+  reason: string;
+  evidence: string;
+  created_at: number;
 };
 
 /** The commitment a provider signed (EIP-712 TaskCommitment) before revealing its output. */
@@ -389,6 +430,9 @@ export type Database = {
   capability_proofs: CapabilityProofsTable;
   canary_tasks: CanaryTasksTable;
   canary_assignments: CanaryAssignmentsTable;
+  canary_sources: CanarySourcesTable;
+  canary_reviews: CanaryReviewsTable;
+  fault_reversals: FaultReversalsTable;
   task_commitments: TaskCommitmentsTable;
   epoch_seeds: EpochSeedsTable;
   audit_draws: AuditDrawsTable;

@@ -129,3 +129,14 @@ export const SLASH_REWARD_MULTIPLE = 20n;
  * new TaskVerification({ ...init, maxExecutions: MAX_EXECUTIONS_PER_TASK });
  */
 export const MAX_EXECUTIONS_PER_TASK = 7;
+
+/**
+ * A canary miss by a provider with at least this many trusted-checked valid results in a row
+ * (`consecutiveValid`, never reset by agreement among untrusted providers) opens a re-verification
+ * by a trusted provider instead of an automatic fault: a long honest record is stronger evidence
+ * than one canary, whose answer may be poisoned (docs/verification.md "Canary reviews").
+ *
+ * @example
+ * if (rep.consecutiveValid >= CANARY_REVIEW_MIN_RECORD) await openCanaryReview(...);
+ */
+export const CANARY_REVIEW_MIN_RECORD = 20;

@@ -173,3 +173,44 @@ export function concurrencyLimit(
   const raw = (params.newcomer + record * params.perVerified) * 2 * reputationScore(state);
   return Math.max(1, Math.min(params.max, Math.floor(raw)));
 }
+
+/**
+ * Makes a provider whole for a fault later found wrong (a poisoned canary): the fault's weight,
+ * decayed as it would have since `faultAt`, comes off beta; the fault count drops by one; the
+ * run of valid results it had before the fault (`before`) is given back on top of the current one.
+ *
+ * @example
+ * const next = reinstateReputation(current, before, faultAt, Date.now());
+ */
+export function reinstateReputation(
+  current: ReputationState,
+  before: ReputationState | undefined,
+  faultAt: number,
+  now: number,
+  params: ReputationParams = DEFAULT_REPUTATION_PARAMS,
+): ReputationState {
+  const k = 2 ** (-Math.max(0, now - current.updatedAt) / params.halfLifeMs);
+  const sinceFault = 2 ** (-Math.max(0, now - faultAt) / params.halfLifeMs);
+  const alpha = 1 + (current.alpha - 1) * k;
+  const beta = Math.max(1, 1 + (current.beta - 1) * k - params.faultWeight * sinceFault);
+  return {
+    ...current,
+    alpha,
+    beta,
+    faults: Math.max(0, current.faults - 1),
+    consecutiveValid: current.consecutiveValid + (before?.consecutiveValid ?? 0),
+    updatedAt: now,
+  };
+}
+
+/**
+ * On probation: no verified result since joining or since its last fault. Such a provider's
+ * slots go to canaries first (work/canaries.ts), so its first answers are checked against known
+ * ones before any client depends on them.
+ *
+ * @example
+ * onProbation(newReputation(Date.now())); // true
+ */
+export function onProbation(state: ReputationState): boolean {
+  return state.consecutiveValid === 0 && (state.faults > 0 || state.verifiedValid === 0);
+}

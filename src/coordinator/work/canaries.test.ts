@@ -181,3 +181,47 @@ test('an expired canary lease is a timeout, never a fault, and is cancelled on i
     await f.close();
   }
 });
+
+test('probation: a newcomer’s slot goes to a canary even at a tiny canary rate, a provider with a verified record’s does not, and a fault puts a provider back on probation', async () => {
+  const f = await workFixture({ canaries: { rate: 1e-12 } });
+  try {
+    await addCanary(f);
+    await addCanary(f);
+    const veteran = await f.connected();
+    f.state.reputations.set(veteran.address, {
+      ...newReputation(f.clock.t),
+      alpha: 4,
+      consecutiveValid: 3,
+      verifiedValid: 3,
+    });
+    const { taskIds } = await f.submitJob();
+    await f.work.dispatch();
+    await f.idle();
+    assert.equal(veteran.assigned()[0]?.taskId, taskIds[0], 'a provider with a record gets the real task');
+    const newcomer = await f.connected();
+    await f.submitJob();
+    await f.work.dispatch();
+    await f.idle();
+    const [first] = newcomer.assigned();
+    assert.ok(first);
+    const lease = await f.db
+      .selectFrom('canary_assignments')
+      .selectAll()
+      .where('id', '=', first.assignmentId)
+      .execute();
+    assert.equal(lease.length, 1, 'the newcomer’s first slot is a canary');
+    // It misses: a fault, and its next slot is a canary again (the one it has not seen).
+    await handleResult(f.state, f.work, newcomer.address, await newcomer.result(first, output(8)));
+    await f.idle();
+    const [, second] = newcomer.assigned();
+    assert.ok(second);
+    const again = await f.db
+      .selectFrom('canary_assignments')
+      .selectAll()
+      .where('id', '=', second.assignmentId)
+      .execute();
+    assert.equal(again.length, 1, 'after a fault the next slot is a canary too');
+  } finally {
+    await f.close();
+  }
+});

@@ -7,7 +7,7 @@
  * (`expireCanaries`). Canaries never touch a job, a client's escrow or a provider's earnings.
  */
 import { randomBytes } from 'node:crypto';
-import type { Transaction } from 'kysely';
+import type { Selectable, Transaction } from 'kysely';
 import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { computeCommitment, verifyReveal } from '../../protocol/commitment.ts';
@@ -16,6 +16,8 @@ import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { ProviderResult } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
+import { CANARY_REVIEW_MIN_RECORD } from '../verification/constants.ts';
+import { onProbation } from '../verification/reputation.ts';
 import { TaskVerification, type Verdict } from '../verification/taskVerification.ts';
 import { assertLeasedTo } from './assignments.ts';
 import {
@@ -28,13 +30,21 @@ import {
   insertCanaryLease,
   leasedCanaries,
   liveCanaryCount,
+  setCanaryRepBefore,
   taskInput,
   unseenCanary,
 } from './canaryQueries.ts';
-import { recordFault, recordOutcome } from './faults.ts';
+import {
+  insertCanarySources,
+  openCanaryReview,
+  reopenReviewCheck,
+  reviewOfCheck,
+} from './canaryReviewQueries.ts';
+import { reviewToCheck, settleReviewCheck } from './canaryReviews.ts';
+import { currentReputation, recordFault, recordOutcome } from './faults.ts';
 import { jobInfo } from './jobs.ts';
 import { initFor } from './openVerifications.ts';
-import { send, type WorkDeps, type WorkState } from './workState.ts';
+import { reputationOf, send, type WorkDeps, type WorkState } from './workState.ts';
 
 /**
  * A task that two or more providers agreed on, at least one of them already trusted
@@ -66,8 +76,9 @@ export async function seedCanary(
   const job = await jobInfo(s, d, jobId, trx);
   // Only inference tasks become canaries (a training task's inputs are one job's round state).
   if (!task || !job || job.spec.kind !== 'onnx.infer') return;
-  await insertCanary(trx, {
-    id: `canary-${randomBytes(8).toString('hex')}`,
+  const id = `canary-${randomBytes(8).toString('hex')}`;
+  const [inserted] = await insertCanary(trx, {
+    id,
     source_task_id: taskId,
     source_job_id: jobId,
     model: job.spec.model,
@@ -80,6 +91,14 @@ export async function seedCanary(
     retired: 0,
     created_at: d.now(),
   });
+  // Who vouched for the answer: if one of them is later proven faulty, the canary is re-verified.
+  if (inserted?.numInsertedOrUpdatedRows === 1n) {
+    await insertCanarySources(
+      trx,
+      id,
+      agreeing.map((o) => o.provider),
+    );
+  }
 }
 
 /**
@@ -97,13 +116,42 @@ export async function injectCanary(
   provider: string,
   slot: string,
 ): Promise<boolean> {
-  if (s.canaryRate <= 0 || hashUnit(s.econ.seed, 'canary', provider.toLowerCase(), slot) >= s.canaryRate) {
-    return false;
-  }
+  if (s.canaryRate <= 0) return false;
   try {
+    // A trusted provider's slot first goes to any canary review waiting for an independent check.
+    const review = await reviewToCheck(s, d, provider);
+    if (review) {
+      await issueCanary(s, d, provider, review, review.review_id);
+      return true;
+    }
+    // Probation: a provider with no verified result yet (a newcomer, or one whose record a fault
+    // wiped) gets a canary in every slot while the pool has one it has not seen, so its first
+    // work is checkable at no client's risk; everyone else at the canary rate.
+    const rate = onProbation(reputationOf(s, d.now, provider)) ? 1 : s.canaryRate;
+    if (hashUnit(s.econ.seed, 'canary', provider.toLowerCase(), slot) >= rate) return false;
     const canary = await unseenCanary(d.db, provider);
     if (!canary) return false;
     if (canary.gpu === 1 && !d.proofs.gpuTrusted(provider)) return false;
+    await issueCanary(s, d, provider, canary);
+    return true;
+  } catch (err) {
+    d.log.error({ err, provider }, 'canary injection failed');
+    return false;
+  }
+}
+
+/**
+ * Leases `canary` to `provider` under a fresh task id and the job id of the job it came from,
+ * and sends the `assign`. A review's check (`reviewId`) does not count as an issue.
+ */
+async function issueCanary(
+  s: WorkState,
+  d: WorkDeps,
+  provider: string,
+  canary: Selectable<Database['canary_tasks']>,
+  reviewId?: string,
+): Promise<void> {
+  {
     const id = `0x${randomBytes(32).toString('hex')}` as Hex;
     const taskId = `0x${randomBytes(32).toString('hex')}` as Hex;
     const t = d.now();
@@ -119,7 +167,15 @@ export async function injectCanary(
         created_at: t,
         finished_at: null,
       });
-      await countCanaryIssue(trx, canary.id, canary.issued + 1 >= s.canaryMaxIssues ? 1 : 0);
+      if (reviewId === undefined) {
+        await countCanaryIssue(trx, canary.id, canary.issued + 1 >= s.canaryMaxIssues ? 1 : 0);
+      } else {
+        await trx
+          .updateTable('canary_reviews')
+          .set({ check_lease_id: id })
+          .where('id', '=', reviewId)
+          .execute();
+      }
     });
     d.metrics.assignments.inc();
     send(s, provider, {
@@ -133,10 +189,6 @@ export async function injectCanary(
       gpu: canary.gpu === 1,
       timeoutMs: canary.timeout_ms,
     });
-    return true;
-  } catch (err) {
-    d.log.error({ err, provider }, 'canary injection failed');
-    return false;
   }
 }
 
@@ -191,20 +243,32 @@ export async function handleCanaryResult(
   const verdict = tv.verdict();
   const passed = verdict?.status === 'accepted';
   const t = d.now();
-  await d.db.transaction().execute(async (trx) => {
-    const updated = await finishCanaryLease(trx, canary.id, passed ? 'passed' : 'failed', msg.outputCid, t);
-    if (updated.numUpdatedRows === 0n) {
-      throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} is no longer leased`);
-    }
-    if (passed) await recordOutcome(s, d, trx, address, 'valid');
-    for (const f of verdict?.faults ?? []) {
-      await recordFault(s, d, trx, {
-        provider: f.provider,
-        taskId: canary.task_id,
-        jobId: null,
-        kind: 'canary',
+  const review = await reviewOfCheck(d.db, canary.id);
+  if (review) {
+    // The independent trusted check of a doubtful canary: it resolves the review, judges nobody.
+    await settleReviewCheck(s, d, {
+      review,
+      checker: address,
+      leaseId: canary.id,
+      outputCid: msg.outputCid,
+      passed,
+      tensors,
+    });
+  } else {
+    await d.db.transaction().execute(async (trx) => {
+      const before = await currentReputation(s, d, trx, address);
+      // A miss by a provider with a long good record is held for a re-verification, not faulted.
+      const hold = !passed && before.consecutiveValid >= CANARY_REVIEW_MIN_RECORD;
+      const status = passed ? 'passed' : hold ? 'review' : 'failed';
+      const updated = await finishCanaryLease(trx, canary.id, status, msg.outputCid, t);
+      if (updated.numUpdatedRows === 0n) {
+        throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} is no longer leased`);
+      }
+      if (passed) await recordOutcome(s, d, trx, address, 'valid');
+      else await setCanaryRepBefore(trx, canary.id, JSON.stringify(before));
+      for (const f of verdict?.faults ?? []) {
         // The provider's own signed result goes with the fault: the evidence validators check.
-        evidence: {
+        const evidence = {
           ...f.evidence,
           signedResult: {
             assignmentId: msg.assignmentId,
@@ -214,11 +278,30 @@ export async function handleCanaryResult(
             issuedAt: msg.issuedAt,
             signature: msg.signature,
           },
-        },
-      });
-    }
-  });
-  d.log.info({ provider: address, canary: known.id, passed }, 'canary checked');
+        };
+        if (hold) {
+          await openCanaryReview(
+            trx,
+            { canaryId: known.id, reason: 'record-miss', leaseId: canary.id, provider: address, evidence },
+            t,
+          );
+          await d.events.append(trx, null, 'canary.review-opened', {
+            canary: known.id,
+            reason: 'record-miss',
+          });
+          continue;
+        }
+        await recordFault(s, d, trx, {
+          provider: f.provider,
+          taskId: canary.task_id,
+          jobId: null,
+          kind: 'canary',
+          evidence,
+        });
+      }
+    });
+  }
+  d.log.info({ provider: address, canary: known.id, passed, review: review?.id }, 'canary checked');
   d.scheduler.release(address);
   d.metrics.tasksFinished.inc({ status: passed ? 'completed' : 'failed' });
   void d.dispatch();
@@ -249,6 +332,7 @@ export async function expireCanaries(
     const done = await d.db.transaction().execute(async (trx) => {
       const u = await expireCanaryLease(trx, r.id, d.now());
       if (u.numUpdatedRows === 0n) return false;
+      await reopenReviewCheck(trx, r.id);
       await recordOutcome(s, d, trx, r.provider, 'timeout');
       return true;
     });

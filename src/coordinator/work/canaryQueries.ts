@@ -150,7 +150,7 @@ export function canaryLease(ex: Executor, id: string) {
 export function finishCanaryLease(
   ex: Executor,
   id: string,
-  status: 'passed' | 'failed',
+  status: 'passed' | 'failed' | 'review',
   outputCid: string,
   t: number,
 ) {
@@ -188,4 +188,15 @@ export function expireCanaryLease(ex: Executor, id: string, t: number) {
     .where('id', '=', id)
     .where('status', '=', 'leased')
     .executeTakeFirst();
+}
+
+/**
+ * Keeps the reputation a provider had just before it missed a canary (to make it whole if the
+ * canary turns out poisoned).
+ *
+ * @example
+ * await setCanaryRepBefore(trx, leaseId, JSON.stringify(rep));
+ */
+export function setCanaryRepBefore(ex: Executor, id: string, reputation: string) {
+  return ex.updateTable('canary_assignments').set({ rep_before: reputation }).where('id', '=', id).execute();
 }

@@ -12,6 +12,7 @@ import { isTrusted, reputationScore } from '../verification/reputation.ts';
 import { type ExecutionRole, TaskVerification } from '../verification/taskVerification.ts';
 import { injectCanary } from './canaries.ts';
 import { jobInfo } from './jobs.ts';
+import { kinOf } from './kinship.ts';
 import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
 import { initFor, loadVerification, saveVerification } from './openVerifications.ts';
 import { cannotRun } from './renderEligibility.ts';
@@ -154,11 +155,21 @@ export async function leaseOne(
   // GPU work only for providers whose latest capability proof showed the GPU they claim.
   if (job.spec.resources.gpu) for (const a of s.links.keys()) if (!d.proofs.gpuTrusted(a)) tooDear.add(a);
   for (const a of cannotRun(s, job.spec)) tooDear.add(a);
+  // Collusion-aware: never a network kin of a provider already executing this task, a
+  // registration-burst kin only when nobody else can take it (kinship.ts).
+  const kin = kinOf(s, involved);
   const provider = pickFor(s, d, req, {
     // Prefer a provider that has not tried this task; if there is none, any provider will do,
     // except that one provider never executes the same verified task twice.
-    preferredExclude: new Set([...failedBefore, ...involved, ...s.draining, ...tooDear]),
-    requiredExclude: new Set([...involved, ...s.draining, ...tooDear]),
+    preferredExclude: new Set([
+      ...failedBefore,
+      ...involved,
+      ...s.draining,
+      ...tooDear,
+      ...kin.network,
+      ...kin.burst,
+    ]),
+    requiredExclude: new Set([...involved, ...s.draining, ...tooDear, ...kin.network]),
     trustedOnly,
     preferTrusted,
   });

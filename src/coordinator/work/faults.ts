@@ -10,9 +10,11 @@ import {
   newReputation,
   type Outcome,
   parseReputation,
+  type ReputationState,
   updateReputation,
 } from '../verification/reputation.ts';
 import type { FaultKind } from '../verification/slashing.ts';
+import { reviewCanariesOf } from './canaryReviewQueries.ts';
 import { addTaskFailed } from './leaseQueries.ts';
 import { insertFault, insertSlash, storedReputation } from './providerQueries.ts';
 import type { WorkDeps, WorkState } from './workState.ts';
@@ -31,15 +33,32 @@ export async function recordOutcome(
   outcome: Outcome,
 ): Promise<void> {
   const address = provider.toLowerCase();
-  let rep = s.reputations.get(address);
-  if (!rep) {
-    const row = await storedReputation(trx, address);
-    rep = row?.reputation ? parseReputation(JSON.parse(row.reputation)) : newReputation(d.now());
-  }
+  const rep = await currentReputation(s, d, trx, address);
   const next = updateReputation(rep, outcome, d.now());
   s.reputations.set(address, next);
   d.scheduler.refresh(address);
   await d.stmt.run(trx, d.q.setReputation, { address, reputation: JSON.stringify(next) });
+  // A provider proven faulty: every canary seeded from a verdict it agreed with is re-verified.
+  if (outcome === 'fault') await reviewCanariesOf(trx, address, d.now());
+}
+
+/**
+ * A provider's reputation: the loop's copy, else the stored one, else a newcomer's.
+ *
+ * @example
+ * const rep = await currentReputation(state, deps, trx, provider);
+ */
+export async function currentReputation(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  provider: string,
+): Promise<ReputationState> {
+  const address = provider.toLowerCase();
+  const cached = s.reputations.get(address);
+  if (cached) return cached;
+  const row = await storedReputation(trx, address);
+  return row?.reputation ? parseReputation(JSON.parse(row.reputation)) : newReputation(d.now());
 }
 
 /**

@@ -60,3 +60,39 @@ test('openVerification draws no audit for a `none` task, and prices it with the 
     await f.close();
   }
 });
+
+test('with a market, the audit draw of a task is priced with its job’s size (a 600 s task has a far higher bound than a 1 s one)', async () => {
+  const f = await workFixture();
+  try {
+    const seen: { reward: bigint; honestCost: bigint; slashable: bigint }[] = [];
+    const audits = f.work.audits;
+    const deps = {
+      ...f.work,
+      market: { currentEpoch: async () => undefined },
+      audits: {
+        shouldAudit: (
+          p: Parameters<typeof audits.shouldAudit>[0],
+          t: Parameters<typeof audits.shouldAudit>[1],
+        ) => {
+          seen.push({ reward: t.reward, honestCost: t.honestCost, slashable: t.slashable });
+          return audits.shouldAudit(p, t);
+        },
+      },
+    } as unknown as typeof f.work;
+    const small = await f.submitJob({ taskTimeoutSec: 1 });
+    const big = await f.submitJob({ taskTimeoutSec: 600 });
+    for (const j of [small, big]) {
+      await f.db.transaction().execute((trx) =>
+        openVerification(f.state, deps, trx, { task_id: j.taskIds[0]!, job_id: j.jobId }, P, {
+          kind: 'audit',
+        }),
+      );
+    }
+    assert.equal(seen.length, 2);
+    assert.equal(seen[0]?.reward, f.state.econ.reward * 4n, '1 s × 4 cores');
+    assert.equal(seen[1]?.reward, f.state.econ.reward * 2400n, '600 s × 4 cores');
+    assert.equal(seen[1]?.slashable, f.state.slashable);
+  } finally {
+    await f.close();
+  }
+});

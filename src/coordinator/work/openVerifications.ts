@@ -18,7 +18,9 @@ import {
   type TaskVerificationInit,
   type VerificationEvent,
 } from '../verification/taskVerification.ts';
+import { jobInfo } from './jobs.ts';
 import { executionOutputs } from './leaseQueries.ts';
+import { taskEconomics } from './taskEconomics.ts';
 import { anotherProviderOnline, reputationOf, type WorkDeps, type WorkState } from './workState.ts';
 
 /**
@@ -107,7 +109,7 @@ export async function openVerification(
   s: WorkState,
   d: WorkDeps,
   trx: Transaction<Database>,
-  a: { task_id: string },
+  a: { task_id: string; job_id?: string },
   address: string,
   policy: VerificationPolicy,
 ): Promise<{ tv: TaskVerification; audit: boolean }> {
@@ -115,11 +117,10 @@ export async function openVerification(
   if (policy.kind === 'audit') {
     const epoch = d.market ? await d.market.currentEpoch(trx) : undefined;
     const seed = epoch === undefined ? undefined : await epochSeed(trx, epoch);
-    const decision = d.audits.shouldAudit(
-      address as Hex,
-      { taskId: a.task_id, reward: s.econ.reward, honestCost: s.econ.honestCost, slashable: s.slashable },
-      seed,
-    );
+    // Priced per task: a large task's saving is large, its slash is not, so it is audited more.
+    const job = a.job_id === undefined ? undefined : await jobInfo(s, d, a.job_id, trx);
+    const econ = await taskEconomics(s, d, trx, job && a.job_id ? { ...job, id: a.job_id } : undefined);
+    const decision = d.audits.shouldAudit(address as Hex, { taskId: a.task_id, ...econ }, seed);
     const otherOnline = anotherProviderOnline(s, [address]);
     audit = decision.audit && otherOnline;
     if (epoch !== undefined) {

@@ -149,3 +149,18 @@ export function shortenCanaryLeases(ex: Executor, address: string, until: number
     .where('lease_expires_at', '>', until)
     .execute();
 }
+
+/**
+ * When a provider was first seen (its first session), or undefined if never.
+ *
+ * @example
+ * const first = await firstSeenOf(trx, address);
+ */
+export async function firstSeenOf(ex: Executor, address: string): Promise<number | undefined> {
+  const row = await ex
+    .selectFrom('providers')
+    .select('first_seen')
+    .where('address', '=', address)
+    .executeTakeFirst();
+  return row?.first_seen;
+}

@@ -8,9 +8,11 @@ import { DISCONNECT_GRACE_SEC } from '../../protocol/constants.ts';
 import { parseReputation } from '../verification/reputation.ts';
 import { expireCanaries } from './canaries.ts';
 import { afterSettle, revoke } from './jobs.ts';
+import { recordIdentity } from './kinship.ts';
 import { failAttempt } from './leases.ts';
 import {
   canaryLeasesOf,
+  firstSeenOf,
   leasesOf,
   markDisconnected,
   shortenCanaryLeases,
@@ -52,6 +54,10 @@ export async function providerConnected(
   const completed: string[] = [];
   await db.transaction().execute(async (trx) => {
     await upsertConnected(trx, address, hello, t);
+    recordIdentity(s, address, {
+      remoteAddress: hello.remoteAddress,
+      firstSeen: (await firstSeenOf(trx, address)) ?? t,
+    });
     const stored = await storedReputation(trx, address);
     if (stored?.reputation)
       s.reputations.set(address.toLowerCase(), parseReputation(JSON.parse(stored.reputation)));

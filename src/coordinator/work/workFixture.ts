@@ -24,6 +24,7 @@ import type {
 import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import { createEventLog } from '../events/createEventLog.ts';
+import type { Market } from '../market/createMarket.ts';
 import { createMetrics } from '../metrics.ts';
 import { createLeastLoadedScheduler } from '../scheduler/leastLoadedScheduler.ts';
 import { openStore } from '../store/openStore.ts';
@@ -74,7 +75,7 @@ export type ScriptedProvider = {
  * const f = await workFixture();
  * try { ... } finally { await f.close(); }
  */
-export async function workFixture(opts: { canaries?: CanaryOptions } = {}) {
+export async function workFixture(opts: { canaries?: CanaryOptions; market?: Market } = {}) {
   const store = await openStore({ path: ':memory:' });
   const { db } = store;
   const files = new Map<string, Uint8Array>();
@@ -100,6 +101,7 @@ export async function workFixture(opts: { canaries?: CanaryOptions } = {}) {
     metrics: createMetrics(),
     now: () => clock.t,
     canaries: opts.canaries ?? { rate: 0 },
+    ...(opts.market ? { market: opts.market } : {}),
     capability: { intervalMs: 3_600_000 },
     raw: store.raw,
   });

@@ -53,6 +53,8 @@ export type ProviderHello = {
   inFlight: string[];
   /** Floor price per resource class the agent advertised (decimal base units); absent → defaults. */
   floorPrices?: Record<string, string> | undefined;
+  /** The session's remote IP as the coordinator saw it (not sent by the agent; kinship.ts). */
+  remoteAddress?: string | undefined;
 };
 
 /**
@@ -147,6 +149,8 @@ export type WorkState = {
   readonly links: Map<string, ProviderLink>;
   /** Connected providers that take no new work (shutting down). */
   readonly draining: Set<string>;
+  /** Where each provider's session comes from and when it was first seen (kinship.ts). */
+  readonly identities: Map<string, { prefix: string | null; firstSeen: number }>;
   /** Jobs' specs and statuses, so a task's lease or result does not re-read its job. */
   readonly jobCache: Map<string, JobInfo>;
   /** The dispatch run in progress, if any: concurrent calls join it. */
@@ -178,6 +182,7 @@ export function createWorkState(opts: {
     outputsOf: new Map(),
     links: new Map(),
     draining: new Set(),
+    identities: new Map(),
     jobCache: new Map(),
     dispatching: undefined,
     again: false,

@@ -1,0 +1,479 @@
+/**
+ * The strategic adversary harness (issue 15): the live coordinator's own work loop, in process
+ * (src/coordinator/work/workFixture.ts: the real dispatch, commit–reveal, TaskVerification,
+ * verdicts, reputation, canaries, canary reviews, kinship and per-task audit pricing on an
+ * in-memory SQLite store with a virtual clock), driven by scripted providers that sign every
+ * commitment, result and failure as a real agent does. Nothing here models the coordinator.
+ *
+ * Honest providers add noise drawn from real measurements (honestNoise.json, measureNoise.ts:
+ * PP-OCRv4 under different thread counts and graph optimisation levels). Strategic adversaries:
+ * lazy (random outputs), one-percent cheaters, near-miss (a cheap approximation 3% off),
+ * cheat-on-large-tasks, colluding rings of 3 returning one identical wrong answer, trust farmers
+ * (honest until trusted-looking, then cheat), Sybil bursts (fresh identities joining together
+ * mid-run that cheat), and audit-aware withdrawers (commit a guess, withdraw when asked to reveal).
+ *
+ * Money per execution (base units): pay R·size for each paid execution, honest cost C·size for
+ * each honest computation, F slashed per proven fault (what the coordinator wrote, less any slash
+ * withdrawn on review). With a stand-in market the loop prices audits per task (taskEconomics.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Hex } from 'viem';
+import type { Market } from '../../src/coordinator/market/createMarket.ts';
+import { compareTensorSets } from '../../src/coordinator/verification/compareTensors.ts';
+import { newReputation } from '../../src/coordinator/verification/reputation.ts';
+import { handleFailure, sweep } from '../../src/coordinator/work/leases.ts';
+import { handleCommit, handleResult } from '../../src/coordinator/work/results.ts';
+import { providerConnected } from '../../src/coordinator/work/sessions.ts';
+import { type ScriptedProvider, workFixture } from '../../src/coordinator/work/workFixture.ts';
+import { hashUnit, Rng } from '../../src/protocol/rng.ts';
+import { decodeSafetensors } from '../../src/protocol/safetensors.ts';
+import type { CoordinatorMessage } from '../../src/protocol/schemas.ts';
+import type { TensorSet } from '../../src/protocol/tensorSet.ts';
+
+export const ADVERSARIES = [
+  'lazy',
+  'onePercent',
+  'nearMiss',
+  'largeTasks',
+  'ring',
+  'trustFarmer',
+  'sybil',
+  'withdrawer',
+] as const;
+export type Adversary = (typeof ADVERSARIES)[number];
+type Kind = 'honest' | 'genesis' | Adversary;
+
+export type StrategicOptions = {
+  /** Real tasks submitted (canaries, audits and replicas come on top). */
+  tasks: number;
+  /** Providers at the start (Sybils join on top, mid-run). */
+  providers: number;
+  /** Share of the fleet that is adversarial, split evenly over the kinds. */
+  adversaryShare: number;
+  /** Trusted genesis operators among the honest. */
+  genesis: number;
+  /** Tasks per job. */
+  jobSize: number;
+  /** Share of jobs submitted as redundant(3). */
+  redundantShare: number;
+  /** Share of jobs that are large (60 × the reference size, 600 s timeout). */
+  largeShare: number;
+  seed: string;
+  onProgress?: (done: number, total: number) => void;
+};
+
+export const DEFAULT_STRATEGIC: StrategicOptions = {
+  tasks: 1500,
+  providers: 60,
+  adversaryShare: 0.2,
+  genesis: 4,
+  jobSize: 10,
+  redundantShare: 0.2,
+  largeShare: 0.2,
+  seed: 'strategic',
+};
+
+type Noise = { differingShare: number; quantiles: number[] };
+
+type Agent = {
+  kind: Kind;
+  p: ScriptedProvider;
+  rng: Rng;
+  executions: number;
+  /** Sum of the sizes of its executions (what honest work on them would have cost and paid). */
+  sizeSum: number;
+  honestRuns: number;
+  cheats: number;
+  firstFaultAt?: number;
+  cursor: number;
+  pending: Map<string, { a: { assignmentId: string; taskId: string }; out: TensorSet; salt: Hex }>;
+};
+
+const LARGE = 60;
+const SMALL_TIMEOUT = 10;
+const LARGE_TIMEOUT = 600;
+
+/** The true output of (model, input): 16 floats, a pure function of the two content ids. */
+function truthOf(model: string, input: string): TensorSet {
+  const data = new Float32Array(16);
+  for (let i = 0; i < 16; i++) data[i] = 0.5 + 4 * (hashUnit(model, input, String(i)) - 0.5);
+  return { y: { dtype: 'float32', shape: [16], data } };
+}
+
+function mapFloats(t: TensorSet, f: (x: number, i: number) => number): TensorSet {
+  const y = t.y!;
+  const src = y.data as Float32Array;
+  return { y: { ...y, data: Float32Array.from(src, f) } };
+}
+
+function honest(t: TensorSet, noise: Noise, rng: Rng): TensorSet {
+  return mapFloats(t, (x) => {
+    if (rng.next() >= noise.differingShare) return x;
+    const q = noise.quantiles[rng.int(noise.quantiles.length)] ?? 0;
+    return x * (1 + (rng.next() < 0.5 ? -q : q));
+  });
+}
+
+/** Decides what an agent returns for one assignment: its output and whether that is a cheat. */
+function act(
+  g: Agent,
+  truth: TensorSet,
+  a: { taskId: string; timeoutMs: number },
+  noise: Noise,
+): { out: TensorSet; cheat: boolean; withdraw: boolean } {
+  const wrong = (): TensorSet => mapFloats(truth, () => g.rng.next() * 2 - 1);
+  switch (g.kind) {
+    case 'honest':
+    case 'genesis':
+      return { out: honest(truth, noise, g.rng), cheat: false, withdraw: false };
+    case 'lazy':
+    case 'sybil':
+      return { out: wrong(), cheat: true, withdraw: false };
+    case 'onePercent':
+      return g.rng.next() < 0.01
+        ? { out: wrong(), cheat: true, withdraw: false }
+        : { out: honest(truth, noise, g.rng), cheat: false, withdraw: false };
+    case 'nearMiss':
+      // A cheaper approximation: every value 3% off (well outside rtol 1e-2, cosine still ~1).
+      return {
+        out: mapFloats(truth, (x, i) => x * (1 + 0.03 * Math.sin(i + 1))),
+        cheat: true,
+        withdraw: false,
+      };
+    case 'largeTasks':
+      return a.timeoutMs >= LARGE_TIMEOUT * 1000
+        ? { out: wrong(), cheat: true, withdraw: false }
+        : { out: honest(truth, noise, g.rng), cheat: false, withdraw: false };
+    case 'ring':
+      // Every ring member returns the same wrong answer for the same input (out-of-band agreement).
+      return {
+        out: mapFloats(truth, (_x, i) =>
+          hashUnit('ring', JSON.stringify(Array.from(truth.y!.data as Float32Array).slice(0, 2)), String(i)),
+        ),
+        cheat: true,
+        withdraw: false,
+      };
+    case 'trustFarmer':
+      return g.executions > 10
+        ? { out: wrong(), cheat: true, withdraw: false }
+        : { out: honest(truth, noise, g.rng), cheat: false, withdraw: false };
+    case 'withdrawer':
+      return { out: wrong(), cheat: true, withdraw: g.rng.next() < 0.5 };
+  }
+}
+
+/** A market stand-in: no chain, no floors, no billing, so the loop prices audits per task. */
+const standInMarket = {
+  currentEpoch: async () => undefined,
+  clientHeld: () => false,
+  ineligible: () => new Set<string>(),
+  onConnected: async () => {},
+  onDisconnected: async () => {},
+  onVerdict: async () => {},
+} as unknown as Market;
+
+export type StrategicResult = {
+  tasks: number;
+  jobs: number;
+  wrongAccepted: number;
+  wrongAcceptedPer10k: number;
+  honestFaulted: number;
+  overhead: number;
+  maxExpectedProfitPerTask: number;
+  honestProfitPerTask: number;
+  byAdversary: Record<
+    Adversary,
+    {
+      providers: number;
+      executions: number;
+      cheats: number;
+      wrongAccepted: number;
+      detectionP50: number | null;
+      caught: number;
+      /** Profit per execution: pay − slashes − honest cost of the work it really did. */
+      expectedProfitPerTask: number;
+      /** The same, less what honest work on the same executions would have earned: > 0 means cheating paid. */
+      gainOverHonestPerTask: number;
+    }
+  >;
+  seconds: number;
+};
+
+/**
+ * Runs the harness and returns its figures.
+ *
+ * @example
+ * const r = await runStrategic({ ...DEFAULT_STRATEGIC, tasks: 300 });
+ */
+export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<StrategicResult> {
+  const opts = { ...DEFAULT_STRATEGIC, ...o };
+  const started = performance.now();
+  const noise = JSON.parse(readFileSync(new URL('./honestNoise.json', import.meta.url), 'utf8')) as Noise;
+  const f = await workFixture({ canaries: { rate: 0.02 }, market: standInMarket });
+  const R = f.state.econ.reward;
+  const C = f.state.econ.honestCost;
+  const agents: Agent[] = [];
+  const byAddress = new Map<string, Agent>();
+  const rng = new Rng(opts.seed);
+  const join = async (kind: Kind, ip: string) => {
+    const p = await f.provider();
+    await providerConnected(f.state, f.work, p.link, { ...p.hello(2), remoteAddress: ip });
+    const g: Agent = {
+      kind,
+      p,
+      rng: new Rng(`${opts.seed}:${p.address}`),
+      executions: 0,
+      sizeSum: 0,
+      honestRuns: 0,
+      cheats: 0,
+      cursor: 0,
+      pending: new Map(),
+    };
+    agents.push(g);
+    byAddress.set(p.address, g);
+    if (kind === 'genesis') {
+      f.state.reputations.set(p.address, {
+        ...newReputation(f.clock.t),
+        alpha: 60,
+        consecutiveValid: 50,
+        verifiedValid: 50,
+      });
+    }
+    return g;
+  };
+  const kinds: Adversary[] = ADVERSARIES.filter((k) => k !== 'sybil');
+  const nAdv = Math.round(opts.providers * opts.adversaryShare);
+  const perKind = Math.max(2, Math.floor(nAdv / (kinds.length + 1)));
+  /** A colluding ring has at least 3 members. */
+  const countOf = (k: Adversary) => (k === 'ring' ? Math.max(3, perKind) : perKind);
+  let ipn = 1;
+  // Each provider on its own /24 (a ring that shares one is refused by kinship; assume it does not).
+  const ip = () => `${11 + Math.floor(ipn / 250)}.${ipn % 250}.${ipn++ % 200}.7`;
+  for (let i = 0; i < opts.genesis; i++) await join('genesis', ip());
+  f.clock.t += 11 * 60_000; // genesis operators came first, in their own registration window
+  const adversaries = kinds.reduce((n, k) => n + countOf(k), 0);
+  for (let i = 0; i < opts.providers - opts.genesis - adversaries; i++) {
+    await join('honest', ip());
+    if (i % 4 === 3) f.clock.t += 11 * 60_000;
+  }
+  for (const k of kinds) {
+    for (let i = 0; i < countOf(k); i++) {
+      await join(k, ip());
+      f.clock.t += 11 * 60_000;
+    }
+  }
+
+  const truths = new Map<string, TensorSet>();
+  const truthFor = (m: Extract<CoordinatorMessage, { type: 'assign' }>) => {
+    const key = `${m.model}|${m.input}`;
+    let t = truths.get(key);
+    if (!t) {
+      t = truthOf(m.model, m.input);
+      truths.set(key, t);
+    }
+    return t;
+  };
+  const sizeOfTimeout = new Map<string, number>();
+
+  /** Delivers every message the loop sent since last time; true if anything happened. */
+  const pump = async (): Promise<boolean> => {
+    let any = false;
+    for (const g of agents) {
+      while (g.cursor < g.p.sent.length) {
+        const m = g.p.sent[g.cursor++]!;
+        any = true;
+        try {
+          if (m.type === 'assign') {
+            sizeOfTimeout.set(m.assignmentId, m.timeoutMs >= LARGE_TIMEOUT * 1000 ? LARGE : 1);
+            const { out, cheat, withdraw } = act(g, truthFor(m), m, noise);
+            g.executions++;
+            g.sizeSum += sizeOfTimeout.get(m.assignmentId)!;
+            if (cheat) g.cheats++;
+            else g.honestRuns += sizeOfTimeout.get(m.assignmentId)!;
+            const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
+            g.pending.set(m.assignmentId, { a: m, out, salt });
+            if (withdraw) (g.pending.get(m.assignmentId) as { withdraw?: boolean }).withdraw = true;
+            await handleCommit(f.state, f.work, g.p.address, await g.p.commit(m, out, salt));
+          } else if (m.type === 'reveal') {
+            const w = g.pending.get(m.assignmentId);
+            if (!w) continue;
+            g.pending.delete(m.assignmentId);
+            if ((w as { withdraw?: boolean }).withdraw) {
+              await handleFailure(f.state, f.work, g.p.address, await g.p.failure(w.a));
+            } else {
+              await handleResult(
+                f.state,
+                f.work,
+                g.p.address,
+                await g.p.result(w.a, w.out, { salt: w.salt }),
+              );
+            }
+          } else if (m.type === 'cancel') {
+            g.pending.delete(m.assignmentId);
+          }
+        } catch {
+          // Refusals (stale leases and the like) are part of the game.
+        }
+      }
+    }
+    await f.idle();
+    return any;
+  };
+
+  const jobs: { jobId: string; taskIds: string[]; size: number }[] = [];
+  const jobsTotal = Math.ceil(opts.tasks / opts.jobSize);
+  let wrongAccepted = 0;
+  const wrongBy = new Map<Adversary, number>();
+  const sybilAt = Math.floor(jobsTotal / 3);
+  for (let j = 0; j < jobsTotal; j++) {
+    if (j === sybilAt) {
+      // A Sybil burst: fresh identities, one registration window, joining at once.
+      for (let i = 0; i < perKind * 2; i++) await join('sybil', ip());
+    }
+    const large = rng.next() < opts.largeShare;
+    const redundant = rng.next() < opts.redundantShare;
+    const job = await f.submitJob({
+      tasks: opts.jobSize,
+      taskTimeoutSec: large ? LARGE_TIMEOUT : SMALL_TIMEOUT,
+      deadlineSec: 7 * 24 * 3600,
+      maxAttempts: 10,
+      verification: redundant ? { policy: 'redundant', k: 3 } : { policy: 'audit' },
+    });
+    jobs.push({ ...job, size: large ? LARGE : 1 });
+    await f.work.dispatch();
+    for (let idle = 0; idle < 50; ) {
+      const status = (await f.job(job.jobId)).status;
+      if (status === 'completed' || status === 'failed') break;
+      if (await pump()) {
+        idle = 0;
+        continue;
+      }
+      idle++;
+      // Nothing moved: let leases run out (a withdrawn or stuck execution) and dispatch again.
+      f.clock.t += (large ? LARGE_TIMEOUT : SMALL_TIMEOUT) * 1000 + 1000;
+      await sweep(f.state, f.work);
+      await f.work.dispatch();
+      await f.idle();
+    }
+    // Outcomes of this job's tasks: a completed task whose output is not the truth is wrong.
+    for (const id of job.taskIds) {
+      const t = await f.task(id);
+      if (t.status !== 'completed' || !t.output_cid) continue;
+      const spec = JSON.parse((await f.job(job.jobId)).spec) as { model: string };
+      const out = decodeSafetensors(await f.work.blobs.read(t.output_cid));
+      if (!compareTensorSets(out, truthOf(spec.model, t.input_cid)).ok) {
+        wrongAccepted++;
+        const g = byAddress.get(t.provider ?? '');
+        if (g && g.kind !== 'honest' && g.kind !== 'genesis')
+          wrongBy.set(g.kind, (wrongBy.get(g.kind) ?? 0) + 1);
+      }
+    }
+    // First fault of each agent, in its own executions.
+    const faulted = await f.db.selectFrom('verification_faults').select('provider').distinct().execute();
+    for (const { provider } of faulted) {
+      const g = byAddress.get(provider);
+      if (g && g.firstFaultAt === undefined) g.firstFaultAt = g.executions;
+    }
+    opts.onProgress?.(Math.min(opts.tasks, (j + 1) * opts.jobSize), opts.tasks);
+  }
+
+  // Money, per agent: paid executions (valid or unverified outcomes) at R·size, slashes, honest cost.
+  const paid = new Map<string, bigint>();
+  const verdicts = await f.db
+    .selectFrom('task_verifications')
+    .select(['verdict', 'job_id'])
+    .where('verdict', 'is not', null)
+    .execute();
+  const sizeOfJob = new Map(jobs.map((j) => [j.jobId, j.size]));
+  for (const v of verdicts) {
+    const verdict = JSON.parse(v.verdict!) as { outcomes: { provider: string; outcome: string }[] };
+    const size = BigInt(sizeOfJob.get(v.job_id) ?? 1);
+    for (const o of verdict.outcomes) {
+      if (o.outcome === 'valid' || o.outcome === 'unverified') {
+        paid.set(o.provider.toLowerCase(), (paid.get(o.provider.toLowerCase()) ?? 0n) + R * size);
+      }
+    }
+  }
+  const slashed = new Map<string, bigint>();
+  const withdrawn = new Set(
+    (await f.db.selectFrom('fault_reversals').select('slash_id').where('withdrawn', '=', 1).execute()).map(
+      (r) => r.slash_id,
+    ),
+  );
+  for (const s of await f.db.selectFrom('slashes').select(['id', 'provider', 'amount']).execute()) {
+    if (withdrawn.has(s.id)) continue;
+    slashed.set(s.provider, (slashed.get(s.provider) ?? 0n) + BigInt(s.amount));
+  }
+  const profitOf = (g: Agent) =>
+    (paid.get(g.p.address) ?? 0n) - (slashed.get(g.p.address) ?? 0n) - C * BigInt(g.honestRuns);
+  const perTask = (gs: Agent[]) => {
+    const ex = gs.reduce((a, g) => a + g.executions, 0);
+    return ex === 0 ? 0 : Number(gs.reduce((a, g) => a + profitOf(g), 0n)) / ex;
+  }; /** Profit per execution beyond what honest work on the same executions would have earned. */
+  const gainPerTask = (gs: Agent[]) => {
+    const ex = gs.reduce((a, g) => a + g.executions, 0);
+    const honestWould = gs.reduce((a, g) => a + (R - C) * BigInt(g.sizeSum), 0n);
+    return ex === 0 ? 0 : Number(gs.reduce((a, g) => a + profitOf(g), 0n) - honestWould) / ex;
+  };
+
+  const honestAgents = agents.filter((g) => g.kind === 'honest' || g.kind === 'genesis');
+  const reversed = new Set(
+    (await f.db.selectFrom('fault_reversals').select(['provider', 'task_id']).execute()).map(
+      (r) => `${r.provider}|${r.task_id}`,
+    ),
+  );
+  const faults = await f.db.selectFrom('verification_faults').select(['provider', 'task_id']).execute();
+  const honestFaulted = new Set(
+    faults
+      .filter((x) => !reversed.has(`${x.provider}|${x.task_id}`))
+      .map((x) => x.provider)
+      .filter((p) => {
+        const k = byAddress.get(p)?.kind;
+        return k === 'honest' || k === 'genesis';
+      }),
+  ).size;
+  const executions = agents.reduce((a, g) => a + g.executions, 0);
+  const completed = Number(
+    (
+      await f.db
+        .selectFrom('tasks')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('status', '=', 'completed')
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+  const byAdversary = {} as StrategicResult['byAdversary'];
+  for (const k of ADVERSARIES) {
+    const gs = agents.filter((g) => g.kind === k);
+    const caught = gs
+      .filter((g) => g.firstFaultAt !== undefined)
+      .map((g) => g.firstFaultAt!)
+      .sort((a, b) => a - b);
+    byAdversary[k] = {
+      providers: gs.length,
+      executions: gs.reduce((a, g) => a + g.executions, 0),
+      cheats: gs.reduce((a, g) => a + g.cheats, 0),
+      wrongAccepted: wrongBy.get(k) ?? 0,
+      caught: caught.length,
+      detectionP50: caught.length === 0 ? null : caught[Math.floor((caught.length - 1) / 2)]!,
+      expectedProfitPerTask: Math.round(perTask(gs)),
+      gainOverHonestPerTask: Math.round(gainPerTask(gs)),
+    };
+  }
+  const tasks = jobs.length * opts.jobSize;
+  await f.close();
+  return {
+    tasks,
+    jobs: jobs.length,
+    wrongAccepted,
+    wrongAcceptedPer10k: (wrongAccepted / tasks) * 10_000,
+    honestFaulted,
+    overhead: completed === 0 ? 0 : executions / completed - 1,
+    // The strategies' gain over honesty: > 0 would mean a strategy pays better than honest work.
+    maxExpectedProfitPerTask: Math.max(...ADVERSARIES.map((k) => byAdversary[k].gainOverHonestPerTask)),
+    honestProfitPerTask: Math.round(perTask(honestAgents)),
+    byAdversary,
+    seconds: (performance.now() - started) / 1000,
+  };
+}

@@ -1,0 +1,196 @@
+/**
+ * The store side of canary reviews (canaryReviews.ts): who agreed on a canary's source verdict,
+ * open re-verifications and their check leases, the misses of a canary and reversed faults.
+ * Kept apart from canaryReviews.ts so that faults.ts can open reviews without an import cycle.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
+
+type Executor = Kysely<Database>;
+
+/**
+ * Records who agreed on the verdict a canary was seeded from.
+ *
+ * @example
+ * await insertCanarySources(trx, canaryId, ['0xabc…', '0xdef…']);
+ */
+export async function insertCanarySources(ex: Executor, canaryId: string, providers: readonly string[]) {
+  if (providers.length === 0) return;
+  await ex
+    .insertInto('canary_sources')
+    .values(providers.map((p) => ({ canary_id: canaryId, provider: p.toLowerCase() })))
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+}
+
+/**
+ * Opens a re-verification of a canary and takes the canary out of circulation until it is
+ * resolved (a doubtful known answer must not judge anyone else meanwhile).
+ *
+ * @example
+ * await openCanaryReview(trx, { canaryId, reason: 'source-faulted' }, Date.now());
+ */
+export async function openCanaryReview(
+  ex: Executor,
+  r: {
+    canaryId: string;
+    reason: 'record-miss' | 'source-faulted';
+    leaseId?: string;
+    provider?: string;
+    evidence?: unknown;
+  },
+  t: number,
+): Promise<string> {
+  const id = `review-${randomBytes(8).toString('hex')}`;
+  await ex
+    .insertInto('canary_reviews')
+    .values({
+      id,
+      canary_id: r.canaryId,
+      reason: r.reason,
+      lease_id: r.leaseId ?? null,
+      provider: r.provider?.toLowerCase() ?? null,
+      evidence: r.evidence === undefined ? null : JSON.stringify(r.evidence),
+      status: 'open',
+      check_lease_id: null,
+      checked_by: null,
+      created_at: t,
+      resolved_at: null,
+    })
+    .execute();
+  await ex.updateTable('canary_tasks').set({ retired: 1 }).where('id', '=', r.canaryId).execute();
+  return id;
+}
+
+/**
+ * A provider was just proven faulty: every canary seeded from a verdict it agreed with is
+ * re-verified (unless one review of it already runs or found it poisoned). Returns how many
+ * reviews were opened.
+ *
+ * @example
+ * await reviewCanariesOf(trx, provider, Date.now());
+ */
+export async function reviewCanariesOf(ex: Executor, provider: string, t: number): Promise<number> {
+  const rows = await ex
+    .selectFrom('canary_sources as cs')
+    .select('cs.canary_id')
+    .where('cs.provider', '=', provider.toLowerCase())
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('canary_reviews as r')
+            .select('r.id')
+            .whereRef('r.canary_id', '=', 'cs.canary_id')
+            .where((w) =>
+              w.or([w('r.status', 'in', ['open', 'poisoned']), w('r.reason', '=', 'source-faulted')]),
+            ),
+        ),
+      ),
+    )
+    .execute();
+  for (const r of rows) await openCanaryReview(ex, { canaryId: r.canary_id, reason: 'source-faulted' }, t);
+  return rows.length;
+}
+
+/**
+ * An open review with no check out that `provider` may check: it did not agree on the canary's
+ * source verdict, did not execute its source task, was never issued the canary, and is not the
+ * provider under review.
+ *
+ * @example
+ * const review = await checkableReview(db, provider);
+ */
+export function checkableReview(ex: Executor, provider: string) {
+  const p = provider.toLowerCase();
+  return ex
+    .selectFrom('canary_reviews as r')
+    .innerJoin('canary_tasks as c', 'c.id', 'r.canary_id')
+    .select(['r.id as review_id'])
+    .selectAll('c')
+    .where('r.status', '=', 'open')
+    .where('r.check_lease_id', 'is', null)
+    .where((eb) => eb.or([eb('r.provider', 'is', null), eb('r.provider', '!=', p)]))
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('canary_sources as cs')
+            .select('cs.provider')
+            .whereRef('cs.canary_id', '=', 'c.id')
+            .where('cs.provider', '=', p),
+        ),
+      ),
+    )
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('canary_assignments as ca')
+            .select('ca.id')
+            .whereRef('ca.canary_id', '=', 'c.id')
+            .where('ca.provider', '=', p),
+        ),
+      ),
+    )
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('task_executions as te')
+            .select('te.assignment_id')
+            .whereRef('te.task_id', '=', 'c.source_task_id')
+            .where('te.provider', '=', p),
+        ),
+      ),
+    )
+    .orderBy('r.created_at')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+/**
+ * The open review a canary lease is the check of, if any.
+ *
+ * @example
+ * const review = await reviewOfCheck(db, leaseId);
+ */
+export function reviewOfCheck(ex: Executor, leaseId: string) {
+  return ex
+    .selectFrom('canary_reviews')
+    .selectAll()
+    .where('check_lease_id', '=', leaseId)
+    .where('status', '=', 'open')
+    .executeTakeFirst();
+}
+
+/**
+ * Frees the check slot of a review whose check lease ran out, so another trusted provider takes it.
+ *
+ * @example
+ * await reopenReviewCheck(trx, leaseId);
+ */
+export function reopenReviewCheck(ex: Executor, leaseId: string) {
+  return ex
+    .updateTable('canary_reviews')
+    .set({ check_lease_id: null })
+    .where('check_lease_id', '=', leaseId)
+    .where('status', '=', 'open')
+    .execute();
+}
+
+/**
+ * Every miss of a canary that faulted its provider (status `failed`), with the output it gave.
+ *
+ * @example
+ * const misses = await canaryMisses(db, canaryId);
+ */
+export function canaryMisses(ex: Executor, canaryId: string) {
+  return ex
+    .selectFrom('canary_assignments')
+    .select(['id', 'task_id', 'provider', 'output_cid', 'rep_before'])
+    .where('canary_id', '=', canaryId)
+    .where('status', '=', 'failed')
+    .execute();
+}

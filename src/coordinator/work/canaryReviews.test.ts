@@ -1,0 +1,263 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import type { Hex } from 'viem';
+import type { PlexusReader } from '../../chain/types.ts';
+import { encodeSafetensors } from '../../protocol/safetensors.ts';
+import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
+import { readChainInputs } from '../settlement/readEpochInputs.ts';
+import { newReputation } from '../verification/reputation.ts';
+import { recordFault } from './faults.ts';
+import { handleCommit, handleResult } from './results.ts';
+import { output, type ScriptedProvider, workFixture } from './workFixture.ts';
+
+type Fixture = Awaited<ReturnType<typeof workFixture>>;
+
+/** A reputation past the trust bar with a long record (`run` valid results in a row). */
+const trusted = (t: number, run = 25) => ({
+  ...newReputation(t),
+  alpha: 40,
+  consecutiveValid: run,
+  verifiedValid: run,
+});
+
+/** A known-answer task whose known answer is `expected`, vouched for by `sources`. */
+async function addCanary(f: Fixture, expected: TensorSet, sources: string[] = []): Promise<string> {
+  const id = `canary-${randomBytes(4).toString('hex')}`;
+  await f.db
+    .insertInto('canary_tasks')
+    .values({
+      id,
+      source_task_id: `0x${randomBytes(32).toString('hex')}`,
+      source_job_id: `0x${randomBytes(32).toString('hex')}`,
+      model: f.put(randomBytes(8)),
+      input_cid: f.put(randomBytes(8)),
+      gpu: 0,
+      timeout_ms: 60_000,
+      expected_digest: tensorSetDigest(expected),
+      expected_cid: f.put(encodeSafetensors(expected)),
+      issued: 0,
+      retired: 0,
+      created_at: f.clock.t,
+    })
+    .execute();
+  for (const p of sources)
+    await f.db.insertInto('canary_sources').values({ canary_id: id, provider: p }).execute();
+  return id;
+}
+
+const setRate = (f: Fixture, rate: number) => {
+  (f.state as { canaryRate: number }).canaryRate = rate;
+};
+
+/** Connects `p`'s slot to a fresh one-task job and returns the assignment it got (a canary here). */
+async function takeSlot(f: Fixture, p: ScriptedProvider) {
+  const before = p.assigned().length;
+  await f.submitJob();
+  await f.work.dispatch();
+  await f.idle();
+  const a = p.assigned()[before];
+  assert.ok(a, 'the provider got an assignment');
+  return a;
+}
+
+/** Commits and reveals `tensors` for `a` as a v2 agent does. */
+async function answer(
+  f: Fixture,
+  p: ScriptedProvider,
+  a: { assignmentId: string; taskId: string },
+  t: TensorSet,
+) {
+  const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
+  await handleCommit(f.state, f.work, p.address, await p.commit(a, t, salt));
+  await handleResult(f.state, f.work, p.address, await p.result(a, t, { salt }));
+  await f.idle();
+}
+
+const lease = (f: Fixture, id: string) =>
+  f.db.selectFrom('canary_assignments').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
+/** Chain reads of an epoch close, as a stand-in: every provider active and well staked. */
+const chain = {
+  addresses: { registry: '0x0000000000000000000000000000000000000001' },
+  publicClient: {
+    async readContract(a: { functionName: string }) {
+      if (a.functionName === 'isActive') return true;
+      return {
+        registeredAt: 1n,
+        stake: 10n ** 24n,
+        unbonding: 0n,
+        unbondingReadyAt: 0n,
+        capabilitiesDigest: `0x${'0'.repeat(64)}`,
+        region: `0x${'0'.repeat(64)}`,
+        uri: '',
+      };
+    },
+  },
+} as unknown as PlexusReader;
+
+test('a poisoned canary: once a provider that vouched for it is proven faulty, a trusted check finds it wrong and the honest provider it faulted is made whole (slash withdrawn, reputation back); a provider wrong against both keeps its fault', async () => {
+  const f = await workFixture({ canaries: { rate: 1 } });
+  try {
+    const ring = `0x${'a1'.repeat(20)}`;
+    // The ring planted output(7) as the answer; the truth is output(3).
+    const canaryId = await addCanary(f, output(7), [ring, `0x${'a2'.repeat(20)}`]);
+    const victim = await f.connected();
+    const victimRecord = { ...trusted(f.clock.t, 6), alpha: 8 };
+    f.state.reputations.set(victim.address, victimRecord);
+    const v = await takeSlot(f, victim);
+    await answer(f, victim, v, output(3));
+    const liar = await f.connected();
+    const l = await takeSlot(f, liar);
+    await answer(f, liar, l, output(9));
+    assert.equal((await lease(f, v.assignmentId)).status, 'failed');
+    assert.equal(f.state.reputations.get(victim.address)?.faults, 1);
+    assert.equal(f.state.reputations.get(victim.address)?.consecutiveValid, 0);
+    const slashes = await f.db.selectFrom('slashes').selectAll().orderBy('id').execute();
+    assert.deepEqual(
+      slashes.map((s) => s.provider),
+      [victim.address, liar.address],
+    );
+
+    // A ring member is proven faulty elsewhere: every canary it vouched for is re-verified.
+    setRate(f, 1e-12);
+    await f.db.transaction().execute((trx) =>
+      recordFault(f.state, f.work, trx, {
+        provider: ring,
+        taskId: `0x${randomBytes(32).toString('hex')}`,
+        jobId: null,
+        kind: 'capability',
+        evidence: {},
+      }),
+    );
+    const [opened] = await f.db.selectFrom('canary_reviews').selectAll().execute();
+    assert.equal(opened?.canary_id, canaryId);
+    assert.equal(opened?.reason, 'source-faulted');
+    assert.equal(opened?.status, 'open');
+    const retired = await f.db
+      .selectFrom('canary_tasks')
+      .select('retired')
+      .where('id', '=', canaryId)
+      .executeTakeFirst();
+    assert.equal(retired?.retired, 1, 'a canary under review judges nobody');
+
+    // An untrusted provider never checks; a trusted one's next slot does.
+    const untrusted = await f.connected();
+    const u = await takeSlot(f, untrusted);
+    assert.equal(
+      (await f.db.selectFrom('canary_assignments').select('id').where('id', '=', u.assignmentId).execute())
+        .length,
+      0,
+    );
+    const checker = await f.connected();
+    f.state.reputations.set(checker.address, trusted(f.clock.t));
+    const c = await takeSlot(f, checker);
+    assert.equal((await lease(f, c.assignmentId)).canary_id, canaryId, 'the trusted slot went to the check');
+    await answer(f, checker, c, output(3));
+
+    const review = await f.db.selectFrom('canary_reviews').selectAll().executeTakeFirstOrThrow();
+    assert.equal(review.status, 'poisoned');
+    assert.equal(review.checked_by, checker.address);
+    const reversals = await f.db.selectFrom('fault_reversals').selectAll().execute();
+    assert.deepEqual(
+      reversals.map((r) => [r.provider, r.withdrawn, r.compensation, r.slash_id]),
+      [[victim.address, 1, '0', slashes[0]?.id]],
+    );
+    const rep = f.state.reputations.get(victim.address);
+    assert.equal(rep?.faults, 0);
+    assert.equal(rep?.consecutiveValid, victimRecord.consecutiveValid, 'its run of valid results is back');
+    assert.ok((rep?.beta ?? 99) < 1.01, `the fault's weight is off beta (${rep?.beta})`);
+    assert.equal((await lease(f, v.assignmentId)).status, 'voided');
+    assert.equal(
+      (await lease(f, l.assignmentId)).status,
+      'failed',
+      'wrong against the check too: still a fault',
+    );
+    assert.equal(f.state.reputations.get(liar.address)?.faults, 1);
+    const events = await f.eventTypes();
+    assert.ok(events.includes('provider.reinstated'));
+    // The withdrawn slash is never applied by an epoch; the liar's still is.
+    const inputs = await readChainInputs(f.db, chain, { epoch: 1, startsAt: 0, endsAt: f.clock.t + 1 });
+    assert.deepEqual(
+      inputs.slashRequests.map((r) => r.provider),
+      [liar.address, ring],
+    );
+    assert.equal(
+      (await f.db.selectFrom('canary_tasks').select('retired').where('id', '=', canaryId).executeTakeFirst())
+        ?.retired,
+      1,
+    );
+  } finally {
+    await f.close();
+  }
+});
+
+test('a canary miss by a provider with a long good record opens a re-verification instead of a fault; a trusted check that confirms the answer makes it the fault it was', async () => {
+  const f = await workFixture({ canaries: { rate: 1 } });
+  try {
+    const canaryId = await addCanary(f, output(7));
+    const veteran = await f.connected();
+    f.state.reputations.set(veteran.address, trusted(f.clock.t));
+    const m = await takeSlot(f, veteran);
+    await answer(f, veteran, m, output(8));
+    assert.equal((await lease(f, m.assignmentId)).status, 'review');
+    assert.equal(f.state.reputations.get(veteran.address)?.faults, 0, 'no automatic fault');
+    assert.deepEqual(await f.db.selectFrom('slashes').selectAll().execute(), []);
+    const [open] = await f.db.selectFrom('canary_reviews').selectAll().execute();
+    assert.equal(open?.reason, 'record-miss');
+    assert.equal(open?.provider, veteran.address);
+
+    setRate(f, 1e-12);
+    const checker = await f.connected();
+    f.state.reputations.set(checker.address, trusted(f.clock.t));
+    const c = await takeSlot(f, checker);
+    assert.equal((await lease(f, c.assignmentId)).canary_id, canaryId);
+    await answer(f, checker, c, output(7));
+    const review = await f.db.selectFrom('canary_reviews').selectAll().executeTakeFirstOrThrow();
+    assert.equal(review.status, 'confirmed');
+    assert.equal((await lease(f, m.assignmentId)).status, 'failed');
+    const faults = await f.db.selectFrom('verification_faults').selectAll().execute();
+    assert.deepEqual(
+      faults.map((x) => [x.provider, x.kind]),
+      [[veteran.address, 'canary']],
+    );
+    assert.equal(JSON.parse(faults[0]!.evidence).review.checkedBy, checker.address);
+    assert.equal((await f.db.selectFrom('slashes').selectAll().execute())[0]?.provider, veteran.address);
+    assert.equal(f.state.reputations.get(veteran.address)?.faults, 1);
+    const canary = await f.db
+      .selectFrom('canary_tasks')
+      .select('retired')
+      .where('id', '=', canaryId)
+      .executeTakeFirst();
+    assert.equal(canary?.retired, 0, 'a confirmed canary goes back into the pool');
+  } finally {
+    await f.close();
+  }
+});
+
+test('a veteran whose miss a trusted check agrees with is never faulted: the canary was poisoned', async () => {
+  const f = await workFixture({ canaries: { rate: 1 } });
+  try {
+    await addCanary(f, output(7));
+    const veteran = await f.connected();
+    f.state.reputations.set(veteran.address, trusted(f.clock.t));
+    const m = await takeSlot(f, veteran);
+    await answer(f, veteran, m, output(3));
+    setRate(f, 1e-12);
+    const checker = await f.connected();
+    f.state.reputations.set(checker.address, trusted(f.clock.t));
+    const c = await takeSlot(f, checker);
+    await answer(f, checker, c, output(3));
+    assert.equal(
+      (await f.db.selectFrom('canary_reviews').selectAll().executeTakeFirstOrThrow()).status,
+      'poisoned',
+    );
+    assert.equal((await lease(f, m.assignmentId)).status, 'voided');
+    assert.deepEqual(await f.db.selectFrom('verification_faults').selectAll().execute(), []);
+    assert.deepEqual(await f.db.selectFrom('slashes').selectAll().execute(), []);
+    assert.equal(f.state.reputations.get(veteran.address)?.faults, 0);
+    assert.equal(f.state.reputations.get(veteran.address)?.consecutiveValid, 26);
+  } finally {
+    await f.close();
+  }
+});

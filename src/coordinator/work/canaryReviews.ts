@@ -1,0 +1,224 @@
+/**
+ * Canary reviews (docs/verification.md "Canary reviews"): a known answer is only as good as the
+ * verdict it was seeded from. A canary is re-verified by an independently drawn trusted provider
+ * when a provider with a long good record misses it (instead of faulting that provider at once),
+ * or when a provider that agreed on its source verdict is later proven faulty. Until the check
+ * comes back the canary judges nobody. If the trusted check matches the known answer the canary
+ * stands (and a held miss becomes the fault it was); if not, the canary was poisoned: it never
+ * comes back, and every provider it faulted whose output the trusted check agrees with is made
+ * whole: its pending slash is withdrawn (an applied one is recorded as owed), its reputation gets
+ * the fault's weight and its earlier run of valid results back.
+ */
+import type { Selectable, Transaction } from 'kysely';
+import { decodeSafetensors } from '../../protocol/safetensors.ts';
+import type { TensorSet } from '../../protocol/tensorSet.ts';
+import type { Database } from '../store/schema.ts';
+import { compareTensorSets } from '../verification/compareTensors.ts';
+import { isTrusted, parseReputation, reinstateReputation } from '../verification/reputation.ts';
+import { canaryMisses, checkableReview } from './canaryReviewQueries.ts';
+import { currentReputation, recordFault, recordOutcome } from './faults.ts';
+import { reputationOf, type WorkDeps, type WorkState } from './workState.ts';
+
+type Review = Selectable<Database['canary_reviews']>;
+
+/**
+ * An open review this trusted provider may check (never one it took part in), or undefined.
+ * The caller issues the canary as an ordinary canary lease and records it as the review's check.
+ *
+ * @example
+ * const review = await reviewToCheck(state, deps, provider);
+ */
+export async function reviewToCheck(s: WorkState, d: WorkDeps, provider: string) {
+  if (!isTrusted(reputationOf(s, d.now, provider))) return undefined;
+  const c = await checkableReview(d.db, provider);
+  if (!c || (c.gpu === 1 && !d.proofs.gpuTrusted(provider))) return undefined;
+  return c;
+}
+
+/**
+ * The trusted check of a review came back (`passed`: it matches the canary's known answer).
+ * Resolves the review in one transaction; see the module header for what each outcome does.
+ *
+ * @example
+ * await settleReviewCheck(state, deps, { review, checker, leaseId, outputCid, passed, tensors });
+ */
+export async function settleReviewCheck(
+  s: WorkState,
+  d: WorkDeps,
+  c: {
+    review: Review;
+    checker: string;
+    leaseId: string;
+    outputCid: string;
+    passed: boolean;
+    tensors: TensorSet;
+  },
+): Promise<void> {
+  const { review } = c;
+  const t = d.now();
+  const canary = await d.db
+    .selectFrom('canary_tasks')
+    .selectAll()
+    .where('id', '=', review.canary_id)
+    .executeTakeFirstOrThrow();
+  // Poisoned: whose misses does the trusted check agree with? (blob reads before the transaction)
+  const agreeing = new Set<string>();
+  const misses = c.passed ? [] : await canaryMisses(d.db, review.canary_id);
+  const held =
+    review.lease_id === null
+      ? undefined
+      : await d.db
+          .selectFrom('canary_assignments')
+          .select(['id', 'task_id', 'provider', 'output_cid', 'rep_before'])
+          .where('id', '=', review.lease_id)
+          .executeTakeFirst();
+  if (!c.passed) {
+    for (const m of [...misses, ...(held ? [held] : [])]) {
+      if (!m.output_cid) continue;
+      const theirs = decodeSafetensors(await d.blobs.read(m.output_cid));
+      if (compareTensorSets(theirs, c.tensors).ok) agreeing.add(m.id);
+    }
+  }
+  await d.db.transaction().execute(async (trx) => {
+    const done = await trx
+      .updateTable('canary_assignments')
+      .set({ status: c.passed ? 'passed' : 'voided', output_cid: c.outputCid, finished_at: t })
+      .where('id', '=', c.leaseId)
+      .where('status', '=', 'leased')
+      .executeTakeFirst();
+    if (done.numUpdatedRows === 0n) return;
+    await trx
+      .updateTable('canary_reviews')
+      .set({ status: c.passed ? 'confirmed' : 'poisoned', checked_by: c.checker, resolved_at: t })
+      .where('id', '=', review.id)
+      .execute();
+    await d.events.append(trx, null, 'canary.reviewed', {
+      canary: review.canary_id,
+      reason: review.reason,
+      outcome: c.passed ? 'confirmed' : 'poisoned',
+      checkedBy: c.checker,
+      reinstated: agreeing.size,
+    });
+    if (c.passed) {
+      // The known answer stands: the checker passed a canary, a held miss is the fault it was.
+      await recordOutcome(s, d, trx, c.checker, 'valid');
+      if (canary.issued < s.canaryMaxIssues) {
+        await trx.updateTable('canary_tasks').set({ retired: 0 }).where('id', '=', canary.id).execute();
+      }
+      if (held && review.provider) {
+        await trx
+          .updateTable('canary_assignments')
+          .set({
+            status: 'failed',
+            rep_before: JSON.stringify(await currentReputation(s, d, trx, review.provider)),
+          })
+          .where('id', '=', held.id)
+          .execute();
+        await recordFault(s, d, trx, {
+          provider: review.provider,
+          taskId: held.task_id,
+          jobId: null,
+          kind: 'canary',
+          evidence: {
+            ...(JSON.parse(review.evidence ?? '{}') as object),
+            review: { id: review.id, checkedBy: c.checker, checkLeaseId: c.leaseId },
+          },
+        });
+      }
+      return;
+    }
+    // Poisoned: the canary stays retired; every miss the trusted check agrees with is made whole.
+    if (held) {
+      await trx
+        .updateTable('canary_assignments')
+        .set({ status: 'voided' })
+        .where('id', '=', held.id)
+        .execute();
+      if (agreeing.has(held.id)) await recordOutcome(s, d, trx, held.provider, 'valid');
+    }
+    for (const m of misses) {
+      if (!agreeing.has(m.id)) continue;
+      await reverseCanaryFault(s, d, trx, m, {
+        canary: review.canary_id,
+        review: review.id,
+        checkedBy: c.checker,
+        checkLeaseId: c.leaseId,
+      });
+    }
+  });
+}
+
+/**
+ * Reverses the fault a poisoned canary gave `miss.provider`: a `fault_reversals` row; the slash
+ * withdrawn if no epoch applied it yet, else recorded as owed; reputation reinstated; the failed
+ * count back down; the lease `voided`; a `provider.reinstated` event.
+ *
+ * @example
+ * await reverseCanaryFault(state, deps, trx, miss, { canary, review, checkedBy });
+ */
+export async function reverseCanaryFault(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  miss: { id: string; task_id: string; provider: string; rep_before: string | null },
+  evidence: Record<string, unknown>,
+): Promise<void> {
+  const t = d.now();
+  const provider = miss.provider.toLowerCase();
+  const fault = await trx
+    .selectFrom('verification_faults')
+    .select('created_at')
+    .where('task_id', '=', miss.task_id)
+    .where('provider', '=', provider)
+    .executeTakeFirst();
+  const slash = await trx
+    .selectFrom('slashes')
+    .select(['id', 'amount'])
+    .where('task_id', '=', miss.task_id)
+    .where('provider', '=', provider)
+    .executeTakeFirst();
+  const through = Number(
+    (
+      await trx
+        .selectFrom('market_meta')
+        .select('value')
+        .where('key', '=', 'slashes_applied_through')
+        .executeTakeFirst()
+    )?.value ?? '0',
+  );
+  const withdrawn = slash !== undefined && slash.id > through;
+  const compensation = slash && !withdrawn ? slash.amount : '0';
+  await trx
+    .insertInto('fault_reversals')
+    .values({
+      provider,
+      task_id: miss.task_id,
+      slash_id: slash?.id ?? null,
+      withdrawn: withdrawn ? 1 : 0,
+      compensation,
+      reason: 'poisoned canary',
+      evidence: JSON.stringify(evidence),
+      created_at: t,
+    })
+    .execute();
+  const before = miss.rep_before === null ? undefined : parseReputation(JSON.parse(miss.rep_before));
+  const current = await currentReputation(s, d, trx, provider);
+  const next = reinstateReputation(current, before, fault?.created_at ?? t, t);
+  s.reputations.set(provider, next);
+  d.scheduler.refresh(provider);
+  await d.stmt.run(trx, d.q.setReputation, { address: provider, reputation: JSON.stringify(next) });
+  await trx
+    .updateTable('providers')
+    .set((eb) => ({ tasks_failed: eb('tasks_failed', '-', 1) }))
+    .where('address', '=', provider)
+    .where('tasks_failed', '>', 0)
+    .execute();
+  await trx.updateTable('canary_assignments').set({ status: 'voided' }).where('id', '=', miss.id).execute();
+  await d.events.append(trx, null, 'provider.reinstated', {
+    provider,
+    taskId: miss.task_id,
+    slashWithdrawn: withdrawn ? (slash?.amount ?? '0') : '0',
+    compensationOwed: compensation,
+    ...evidence,
+  });
+}

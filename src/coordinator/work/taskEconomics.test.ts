@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { economicAuditBound } from '../verification/auditPolicy.ts';
+import { jobInfo } from './jobs.ts';
+import { handleResult } from './results.ts';
+import { medianBig, taskEconomics, taskUnitsMilli } from './taskEconomics.ts';
+import { output, workFixture } from './workFixture.ts';
+import type { WorkDeps } from './workState.ts';
+
+test('medianBig', () => {
+  assert.equal(medianBig([]), undefined);
+  assert.equal(medianBig([5n]), 5n);
+  assert.equal(medianBig([9n, 1n, 4n]), 4n);
+  assert.equal(medianBig([9n, 1n, 4n, 2n]), 2n);
+});
+
+test('a task is priced by its job: the worst case until a verdict verified an execution, then the median of the verified ones; large tasks get a higher audit bound', async () => {
+  const f = await workFixture();
+  try {
+    const a = await f.connected();
+    const b = await f.connected();
+    const { jobId } = await f.submitJob({
+      tasks: 2,
+      verification: { policy: 'redundant', k: 2 },
+      taskTimeoutSec: 60,
+    });
+    const job = { ...(await jobInfo(f.state, f.work, jobId))!, id: jobId };
+    const units = () => f.db.transaction().execute((trx) => taskUnitsMilli(f.state, f.work, trx, job));
+    // 60 s × 4 billed cores, in milli-units.
+    assert.equal(await units(), 240_000n);
+    await f.work.dispatch();
+    await f.idle();
+    const [ta] = a.assigned();
+    const [tb] = b.assigned();
+    assert.ok(ta && tb && ta.taskId === tb.taskId);
+    await handleResult(f.state, f.work, a.address, await a.result(ta, output(3)));
+    await handleResult(f.state, f.work, b.address, await b.result(tb, output(3)));
+    await f.idle();
+    assert.equal(await units(), 240_000n, 'cached for 30 s');
+    f.clock.t += 31_000;
+    // The scripted agents report 10 cpu-ms per task.
+    assert.equal(await units(), 10n);
+
+    // With a market, R and C scale with the size, F (the slash) does not.
+    const market = { ...f.work, market: {} } as unknown as WorkDeps;
+    const small = await f.db.transaction().execute((trx) => taskEconomics(f.state, market, trx, job));
+    assert.deepEqual(small, {
+      reward: f.state.econ.reward,
+      honestCost: f.state.econ.honestCost,
+      slashable: f.state.slashable,
+    });
+    const { jobId: bigId } = await f.submitJob({ taskTimeoutSec: 600 });
+    const bigJob = { ...(await jobInfo(f.state, f.work, bigId))!, id: bigId };
+    const big = await f.db.transaction().execute((trx) => taskEconomics(f.state, market, trx, bigJob));
+    assert.equal(big.reward, f.state.econ.reward * 2400n);
+    assert.equal(big.slashable, f.state.slashable);
+    const bound = (e: typeof big) =>
+      economicAuditBound({ cost: e.honestCost, reward: e.reward, slashable: e.slashable });
+    assert.ok(bound(big) > 10 * bound(small), `${bound(big)} vs ${bound(small)}`);
+    // Without a market the fixed placeholders stay.
+    const none = await f.db.transaction().execute((trx) => taskEconomics(f.state, f.work, trx, bigJob));
+    assert.equal(none.reward, f.state.econ.reward);
+  } finally {
+    await f.close();
+  }
+});
