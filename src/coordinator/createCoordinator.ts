@@ -47,6 +47,7 @@ import {
 } from './api/requestDeadlines.ts';
 import { searchRoutes } from './api/searchRoutes.ts';
 import { sensorRoutes } from './api/sensorRoutes.ts';
+import { trainingRoutes } from './api/trainingRoutes.ts';
 import { createBlobAccess, DEFAULT_BLOB_QUOTA } from './blobs/blobAccess.ts';
 import { createBlobCollector, DEFAULT_BLOB_GRACE_MS } from './blobs/collectBlobs.ts';
 import { createBlobStore } from './blobs/createBlobStore.ts';
@@ -417,6 +418,7 @@ export async function startCoordinator(
   });
   await app.register(blobRoutes(blobs, config.maxBlobBytes, blobAccess));
   await app.register(jobRoutes({ db, events, submitter }));
+  await app.register(trainingRoutes({ db }));
   await app.register(
     providerRoutes({
       db,
