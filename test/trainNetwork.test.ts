@@ -44,10 +44,16 @@ const addresses = new Map<number, string>();
 let topology: string;
 let data: { train: Shard; test: Shard };
 
-async function startCoord(port = 0): Promise<Coordinator> {
+async function startCoord(
+  port = 0,
+  beforeTrainRoundClose?: (jobId: string, round: number) => void,
+): Promise<Coordinator> {
   return startCoordinator(
     { dataDir: coordDir, port, sweepIntervalMs: 100, canaryRate: 0 },
-    { log: createLogger('test-coordinator', { level: process.env.PLEXUS_TEST_LOG ?? 'silent' }) },
+    {
+      log: createLogger('test-coordinator', { level: process.env.PLEXUS_TEST_LOG ?? 'silent' }),
+      ...(beforeTrainRoundClose ? { beforeTrainRoundClose } : {}),
+    },
   );
 }
 
@@ -330,6 +336,8 @@ test('a worker killed (SIGKILL) mid-round has its task re-leased and the round c
 });
 
 test('a coordinator stopped mid-job and restarted on the same store resumes the rounds', async () => {
+  await startProvider(0);
+  await startProvider(1);
   await connected(2);
   const port = Number(new URL(c.url).port);
   const account = randomAccount();
@@ -356,6 +364,48 @@ test('a coordinator stopped mid-job and restarted on the same store resumes the 
   assert.deepEqual(
     training.history.map((r) => r.round),
     [0, 1, 2, 3],
+  );
+  const got = decodeSafetensors(await client.downloadBlob(training.final as string));
+  assert.ok(maxAbsDiff(await localWeights(j, init, shards), got) <= 1e-5);
+});
+
+test("a coordinator that crashed between a round's last verdict and its close closes that round at restart (resumeTraining)", async () => {
+  const port = Number(new URL(c.url).port);
+  await c.stop();
+  // The hook throws where a crash would stop the close: round 1's tasks are all accepted, the
+  // round stays open, and nothing queues round 2.
+  let crashedAt: string | undefined;
+  c = await startCoord(port, (jobId, round) => {
+    if (round === 1) {
+      crashedAt = jobId;
+      throw new Error('simulated crash before the round closed');
+    }
+  });
+  await startProvider(0);
+  await startProvider(1);
+  await connected(2);
+  const account = randomAccount();
+  let client = createClient({ url: c.url, account });
+  const j: Job = { workers: 2, rounds: 3, innerSteps: 4, seed: 'resume', rule: 'mean' };
+  const { jobId, init, shards } = await submit(client, j);
+  await waitUntil('round 1 ready to close', async () => crashedAt === jobId, 300_000);
+  const open = await client.getJob(jobId);
+  assert.deepEqual(
+    open.tasks.filter((t) => t.index >= 2).map((t) => t.status),
+    ['completed', 'completed'],
+    'round 1 was accepted',
+  );
+  assert.equal(open.tasks.length, 4, 'round 2 was never queued');
+  assert.equal((await client.trainingHistory(jobId)).roundsDone, 1, 'round 1 is still open');
+  await c.stop();
+  c = await startCoord(port);
+  client = createClient({ url: c.url, account });
+  const job = await client.waitForJob(jobId, undefined, AbortSignal.timeout(400_000));
+  assert.equal(job.status, 'completed', JSON.stringify(job).slice(0, 500));
+  const training = await client.trainingHistory(jobId);
+  assert.deepEqual(
+    training.history.map((r) => r.round),
+    [0, 1, 2],
   );
   const got = decodeSafetensors(await client.downloadBlob(training.final as string));
   assert.ok(maxAbsDiff(await localWeights(j, init, shards), got) <= 1e-5);

@@ -211,6 +211,11 @@ export async function startCoordinator(
     onSettlementStep?: SettlementStepHook;
     /** Test-only: a dishonest coordinator's alteration of each closed epoch (test/settlement.test.ts). */
     tamperEpoch?: EpochTamper;
+    /**
+     * Test-only: called before a training round closes; a throw leaves the round open, as a crash
+     * between its last verdict and its close would (test/trainNetwork.test.ts).
+     */
+    beforeTrainRoundClose?: (jobId: string, round: number) => void;
   } = {},
 ): Promise<Coordinator> {
   const config = coordinatorConfigSchema.parse(input);
@@ -304,6 +309,7 @@ export async function startCoordinator(
     capability: { intervalMs: config.capabilityRecheckMs },
     canaries: { rate: config.canaryRate },
     raw: store.raw,
+    ...(opts.beforeTrainRoundClose ? { beforeTrainRoundClose: opts.beforeTrainRoundClose } : {}),
   });
   const submitter = createJobSubmitter({
     db,
