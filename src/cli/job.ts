@@ -267,7 +267,7 @@ export function jobCommand(): Command {
     cmd
       .command('submit')
       .description(
-        'upload an ONNX model and safetensors inputs, submit one task per input, and follow progress',
+        'submit a job and follow its progress: an ONNX model and one task per safetensors input (onnx.infer), a .blend (blender.render), or a TF.js model trained in DiLoCo rounds on safetensors shards (train.diloco)',
       ),
   )
     .option(
