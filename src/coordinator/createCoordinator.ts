@@ -47,7 +47,6 @@ import {
 } from './api/requestDeadlines.ts';
 import { searchRoutes } from './api/searchRoutes.ts';
 import { sensorRoutes } from './api/sensorRoutes.ts';
-import { trainingRoutes } from './api/trainingRoutes.ts';
 import { createBlobAccess, DEFAULT_BLOB_QUOTA } from './blobs/blobAccess.ts';
 import { createBlobCollector, DEFAULT_BLOB_GRACE_MS } from './blobs/collectBlobs.ts';
 import { createBlobStore } from './blobs/createBlobStore.ts';
@@ -211,10 +210,7 @@ export async function startCoordinator(
     onSettlementStep?: SettlementStepHook;
     /** Test-only: a dishonest coordinator's alteration of each closed epoch (test/settlement.test.ts). */
     tamperEpoch?: EpochTamper;
-    /**
-     * Test-only: called before a training round closes; a throw leaves the round open, as a crash
-     * between its last verdict and its close would (test/trainNetwork.test.ts).
-     */
+    /** Test-only: a throw leaves a training round open, as a crash before its close (trainRounds.ts). */
     beforeTrainRoundClose?: (jobId: string, round: number) => void;
   } = {},
 ): Promise<Coordinator> {
@@ -424,7 +420,6 @@ export async function startCoordinator(
   });
   await app.register(blobRoutes(blobs, config.maxBlobBytes, blobAccess));
   await app.register(jobRoutes({ db, events, submitter }));
-  await app.register(trainingRoutes({ db }));
   await app.register(
     providerRoutes({
       db,

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compareTensorSets } from '../../coordinator/verification/compareTensors.ts';
-import { cidOf } from '../../protocol/ids.ts';
-import { decodeSafetensors, encodeSafetensors } from '../../protocol/safetensors.ts';
-import { parseBehaviour } from './behaviour.ts';
-import type { TaskOutput } from './runOnnxTask.ts';
-import { createTrainCheater } from './trainCheats.ts';
+import { compareTensorSets } from '../src/coordinator/verification/compareTensors.ts';
+import { cidOf } from '../src/protocol/ids.ts';
+import { decodeSafetensors, encodeSafetensors } from '../src/protocol/safetensors.ts';
+import { parseBehaviour } from '../src/provider/agent/behaviour.ts';
+import type { TaskOutput } from '../src/provider/agent/runOnnxTask.ts';
+import { createTrainCheater } from '../src/provider/agent/trainCheats.ts';
 
 /** An honest-looking training output of worker `w` in round `r` (values differ per task). */
 function update(r: number, w: number): TaskOutput {
