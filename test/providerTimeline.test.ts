@@ -41,7 +41,7 @@ before(async () => {
   // History before this run: first seen six hours ago, online for the whole hour five hours ago
   // and for a quarter of the hour four hours ago.
   pastHour = Math.floor(Date.now() / HOUR) * HOUR - 5 * HOUR;
-  const db = c.store.sqlite;
+  const db = c.store.sqlite!;
   db.prepare('UPDATE providers SET first_seen = ? WHERE address = ?').run(pastHour - HOUR, address);
   const ins = db.prepare(
     'INSERT INTO provider_sessions (provider, slots, connected_at, disconnected_at) VALUES (?, 1, ?, ?)',

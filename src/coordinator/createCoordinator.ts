@@ -226,6 +226,8 @@ export async function startCoordinator(
     onSettlementStep?: SettlementStepHook;
     /** Test-only: a dishonest coordinator's alteration of each closed epoch (test/settlement.test.ts). */
     tamperEpoch?: EpochTamper;
+    /** Test-only: a throw leaves a training round open, as a crash before its close (trainRounds.ts). */
+    beforeTrainRoundClose?: (jobId: string, round: number) => void;
   } = {},
 ): Promise<Coordinator> {
   const config = coordinatorConfigSchema.parse(input);
@@ -323,6 +325,7 @@ export async function startCoordinator(
     capability: { intervalMs: config.capabilityRecheckMs },
     canaries: { rate: config.canaryRate },
     ...rawOf(store),
+    ...(opts.beforeTrainRoundClose ? { beforeTrainRoundClose: opts.beforeTrainRoundClose } : {}),
   });
   const submitter = createJobSubmitter({
     db,

@@ -20,6 +20,7 @@ import { deploymentFileJson } from '../protocol/deployment.ts';
 import { checkSettlement, type SettlementCheck } from './checkSettlement.ts';
 import { fundDevnetAccounts } from './fundDevnetAccounts.ts';
 import { type DemoSummary, runDemo } from './runDemo.ts';
+import type { TrainDemoSummary } from './runTrainDemo.ts';
 import { type NodeChild, spawnPlexus } from './spawnNode.ts';
 
 /**
@@ -56,6 +57,8 @@ export type Devnet = {
    */
   registerProvider(keystore: string, region: string): Promise<void>;
   runDemo(images?: number): Promise<DemoSummary>;
+  /** `--demo train`: MNIST CNN DiLoCo job, one worker per provider (runTrainDemo.ts). */
+  runTrainDemo(rounds?: number): Promise<TrainDemoSummary>;
   /** Waits for the demo's epoch to settle, claims for one provider and checks it against the ledger. */
   checkSettlement(timeoutMs?: number): Promise<SettlementCheck>;
   stop(): Promise<void>;
@@ -299,6 +302,11 @@ export async function startDevnet(opts: {
         });
       },
       runDemo: (images?: number) => runDemo(signer, { ...(images ? { images } : {}), print }),
+      runTrainDemo: async (rounds?: number) => {
+        // Loaded only for this demo: TF.js and the `mnist` digits.
+        const { runTrainDemo } = await import('./runTrainDemo.ts');
+        return runTrainDemo(signer, { workers: n, ...(rounds ? { rounds } : {}), print });
+      },
       checkSettlement: (timeoutMs?: number) =>
         checkSettlement({
           url,

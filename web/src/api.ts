@@ -39,6 +39,7 @@ export type {
   ProviderView as Provider,
   ReputationView as Reputation,
 } from '../../src/protocol/http/providers.ts';
+export type { TrainingView, TrainRoundView } from '../../src/protocol/http/training.ts';
 
 /** Failure to reach the coordinator or a non-2xx answer, with the PLX_ code when it sent one. */
 export class ApiError extends Error {

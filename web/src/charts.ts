@@ -328,3 +328,68 @@ export function shareColumns(
     'series-1',
   );
 }
+
+/**
+ * Lines over rounds for float quantities (a training job's losses, its accuracy): one polyline
+ * per series, y from 0 to `top` (default: the largest value), labels from `format`. A null value
+ * leaves a gap in its series (a round without a held-out shard).
+ * @example lines([{ x: 1, values: [2.1, 1.9] }], ['training loss', 'held-out loss'], (v) => v.toFixed(2))
+ */
+export function lines(
+  points: { x: number; values: (number | null)[] }[],
+  series: string[],
+  format: (v: number) => string,
+  opts: { top?: number; label?: string; xLabel?: string } = {},
+): HTMLElement {
+  const H = 150;
+  const finite = points.flatMap((p) => p.values.filter((v): v is number => v !== null && Number.isFinite(v)));
+  const top = opts.top ?? Math.max(1e-9, ...finite);
+  const ticks = [0, top / 2, top];
+  const labels = ticks.map(format);
+  const draw = (W: number) => {
+    const pad = { l: 10 + Math.max(...labels.map((l) => l.length)) * 6.5, r: 10, t: 10, b: 22 };
+    const x = (i: number) => pad.l + ((W - pad.l - pad.r) * i) / Math.max(1, points.length - 1);
+    const y = (v: number) => pad.t + (H - pad.t - pad.b) * (1 - Math.min(1, Math.max(0, v / top)));
+    const svg = svgOf(W, H, opts.label ?? series.join(', '));
+    ticks.forEach((t, i) => {
+      svg.append(
+        s('line', { x1: pad.l, x2: W - pad.r, y1: y(t), y2: y(t), class: 'gridline' }),
+        s('text', { x: pad.l - 4, y: y(t) + 4, class: 'axis', 'text-anchor': 'end' }, labels[i] ?? ''),
+      );
+    });
+    series.forEach((name, k) => {
+      const pts = points
+        .map((p, i) => ({ i, v: p.values[k] ?? null, x: p.x }))
+        .filter((p): p is { i: number; v: number; x: number } => p.v !== null && Number.isFinite(p.v));
+      if (pts.length === 0) return;
+      svg.append(
+        s('polyline', {
+          points: pts.map((p) => `${x(p.i).toFixed(1)},${y(p.v).toFixed(1)}`).join(' '),
+          class: `line series-${k}`,
+          'data-series': name,
+        }),
+      );
+      for (const p of pts)
+        svg.append(
+          s(
+            'circle',
+            { cx: x(p.i), cy: y(p.v), r: 3, class: `series-${k}` },
+            s('title', {}, `${opts.xLabel ?? 'round'} ${p.x}: ${name} ${format(p.v)}`),
+          ),
+        );
+    });
+    const every = Math.max(1, Math.ceil(40 / ((W - pad.l - pad.r) / Math.max(1, points.length - 1))));
+    points.forEach((p, i) => {
+      if (i % every !== 0 && i !== points.length - 1) return;
+      const anchor = i === 0 ? 'start' : i === points.length - 1 ? 'end' : 'middle';
+      svg.append(s('text', { x: x(i), y: H - 6, class: 'axis', 'text-anchor': anchor }, String(p.x)));
+    });
+    return svg;
+  };
+  const legend = h(
+    'div',
+    { class: 'legend' },
+    series.map((name, k) => h('span', {}, h('i', { class: `swatch series-${k}` }), name)),
+  );
+  return h('figure', { class: 'figure' }, responsive(draw), legend);
+}

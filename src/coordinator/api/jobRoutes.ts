@@ -26,6 +26,7 @@ import type { JobSubmitter } from '../jobs/submitJob.ts';
 import { type JobCharges, jobCharges } from '../ledger/jobCharges.ts';
 import type { Database } from '../store/schema.ts';
 import { streamEvents } from './sse.ts';
+import { trainingRoutes } from './trainingRoutes.ts';
 
 const jobParams = z.object({ id: hex32Schema });
 /** The streams are text/event-stream, outside what a JSON response schema can say; /docs says it. */
@@ -69,6 +70,7 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
   const { db, events, submitter } = deps;
   return async (app: FastifyInstance) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
+    await app.register(trainingRoutes({ db })); // GET /v1/jobs/:id/training
 
     r.post(
       '/v1/jobs',

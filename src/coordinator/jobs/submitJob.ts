@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Address, Hex } from 'viem';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import { canonicalJson, hashCanonical } from '../../protocol/canonicalJson.ts';
+import { hashCanonical } from '../../protocol/canonicalJson.ts';
 import { type PlexusDomainRef, plexusMessageHash, verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { taskIdOf } from '../../protocol/ids.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
@@ -16,6 +16,7 @@ import type { Database } from '../store/schema.ts';
 import { submitTrainJob } from '../training/trainIntake.ts';
 import { policyOfSpec } from '../verification/policy.ts';
 import { checkRenderJob } from './checkRenderJob.ts';
+import { insertJobRow } from './insertJobRow.ts';
 
 /** Inputs up to this size are checked in a reused buffer (larger ones get their own). */
 const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
@@ -239,29 +240,15 @@ export function createJobSubmitter(deps: {
       const t = now();
       const insert = (worstCase: bigint | undefined) =>
         deps.db.transaction().execute(async (trx) => {
-          await trx
-            .insertInto('jobs')
-            .values({
-              id: jobId,
-              client,
-              nonce: submission.nonce,
-              kind: spec.kind,
-              spec: JSON.stringify(spec),
-              signed_spec: canonicalJson(submission.spec),
-              status: 'queued',
-              tasks_total: spec.inputs.length,
-              tasks_done: 0,
-              deadline_ms: spec.deadline * 1000,
-              issued_at: submission.issuedAt,
-              signature: submission.signature,
-              max_price: submission.maxPricePerUnit,
-              worst_case: worstCase === undefined ? null : worstCase.toString(),
-              error_code: null,
-              error_message: null,
-              created_at: t,
-              updated_at: t,
-            })
-            .execute();
+          await insertJobRow(trx, deps.events, {
+            jobId,
+            client,
+            submission,
+            spec,
+            tasks: spec.inputs.length,
+            worstCase,
+            now: t,
+          });
           const rows = spec.inputs.map((input, idx) => ({
             id: taskIdOf(jobId, idx),
             job_id: jobId,
@@ -281,12 +268,6 @@ export function createJobSubmitter(deps: {
               .insertInto('tasks')
               .values(rows.slice(i, i + 500))
               .execute();
-          await deps.events.append(trx, jobId, 'job.submitted', {
-            client,
-            tasks: spec.inputs.length,
-            model: spec.model,
-            label: spec.label ?? null,
-          });
         });
       try {
         // The job is stored only once the client's escrow covers its worst case (docs/market.md).

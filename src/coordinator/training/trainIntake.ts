@@ -8,13 +8,13 @@
 import type { Kysely } from 'kysely';
 import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import { canonicalJson } from '../../protocol/canonicalJson.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { JobSubmission, TrainDilocoSpec } from '../../protocol/schemas.ts';
 import { initialOuterState } from '../../runtimes/tfjs/dilocoRound.ts';
 import { buildModel, MAX_TOPOLOGY_BYTES, readShard, writeWeights } from '../../runtimes/tfjs/layersModel.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
+import { insertJobRow } from '../jobs/insertJobRow.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
 import { policyOfSpec } from '../verification/policy.ts';
@@ -117,30 +117,7 @@ export async function submitTrainJob(
   const t = deps.now();
   const insert = (worstCase: bigint | undefined) =>
     deps.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('jobs')
-        .values({
-          id: jobId,
-          client,
-          nonce: submission.nonce,
-          kind: spec.kind,
-          spec: JSON.stringify(spec),
-          // As signed, so validators can check the client's signature (settlement/epochFacts.ts).
-          signed_spec: canonicalJson(submission.spec),
-          status: 'queued',
-          tasks_total: tasks,
-          tasks_done: 0,
-          deadline_ms: spec.deadline * 1000,
-          issued_at: submission.issuedAt,
-          signature: submission.signature,
-          max_price: submission.maxPricePerUnit,
-          worst_case: worstCase === undefined ? null : worstCase.toString(),
-          error_code: null,
-          error_message: null,
-          created_at: t,
-          updated_at: t,
-        })
-        .execute();
+      await insertJobRow(trx, deps.events, { jobId, client, submission, spec, tasks, worstCase, now: t });
       await trx
         .insertInto('train_jobs')
         .values({
@@ -166,12 +143,6 @@ export async function submitTrainJob(
           .onConflict((oc) => oc.doNothing())
           .execute();
       await insertRoundTasks(trx, round0, t);
-      await deps.events.append(trx, jobId, 'job.submitted', {
-        client,
-        tasks,
-        model: spec.model,
-        label: spec.label ?? null,
-      });
     });
   try {
     if (deps.market) await deps.market.admit(admission, (worst) => insert(worst));

@@ -53,6 +53,8 @@ export function createTrainingRounds(deps: {
   events: EventLog;
   log: Logger;
   now: () => number;
+  /** Test-only: runs once a round is ready to close; a throw leaves it open (a simulated crash). */
+  beforeClose?: (jobId: string, round: number) => void;
 }): TrainingRounds {
   /** Rounds being closed, by job: one close at a time per job. */
   const closing = new Map<string, Promise<boolean>>();
@@ -76,6 +78,7 @@ export function createTrainingRounds(deps: {
       .execute();
     if (tasks.length < spec.workers || tasks.some((t) => t.status !== 'completed' || !t.output_cid))
       return false;
+    deps.beforeClose?.(jobId, round);
     const started = performance.now();
     const weights = await readTensors(deps.blobs, state.weights_cid);
     const updates: TensorSet[] = [];
@@ -189,9 +192,12 @@ export function createTrainingRounds(deps: {
         .catch(() => false)
         .then(() => close(jobId, spec));
       closing.set(jobId, run);
-      void run.finally(() => {
+      // Cleared either way; the caller handles the rejection (a `finally` here would re-raise it
+      // unhandled, which ends a Node process).
+      const clear = () => {
         if (closing.get(jobId) === run) closing.delete(jobId);
-      });
+      };
+      run.then(clear, clear);
       return run;
     },
   };

@@ -136,6 +136,8 @@ export type WorkLoopOptions = {
   canaries?: CanaryOptions;
   /** The store's raw connection: per-task queries run as templates on it (store/queryTemplate.ts). */
   raw?: RawConnection;
+  /** Test-only hook of the training round manager (trainRounds.ts). */
+  beforeTrainRoundClose?: (jobId: string, round: number) => void;
 };
 
 /**
@@ -191,7 +193,14 @@ export function createWorkContext(deps: WorkLoopOptions): { state: WorkState; wo
     audits,
     proofs,
     dispatch: () => dispatch(state, work),
-    training: createTrainingRounds({ db, blobs: deps.blobs, events: deps.events, log, now }),
+    training: createTrainingRounds({
+      db,
+      blobs: deps.blobs,
+      events: deps.events,
+      log,
+      now,
+      ...(deps.beforeTrainRoundClose ? { beforeClose: deps.beforeTrainRoundClose } : {}),
+    }),
   };
   return { state, work };
 }

@@ -9,6 +9,7 @@ import { cidOf } from '../../protocol/ids.ts';
 import { decodeSafetensors, encodeSafetensors, type Tensor } from '../../protocol/safetensors.ts';
 import { parseRenderCheat, type RenderCheat } from './renderCheats.ts';
 import type { TaskOutput } from './runOnnxTask.ts';
+import { parseTrainCheat, type TrainCheat } from './trainCheats.ts';
 
 /**
  * How the agent treats its own results.
@@ -33,6 +34,8 @@ export type AgentBehaviour =
   | { kind: 'fake-gpu' }
   /** A Byzantine trainer: sends −10 × every float it computed (a training task's pseudo-gradient). */
   | { kind: 'sign-flip' }
+  /** A Byzantine trainer sending noise, a stale update or another worker's update (trainCheats.ts). */
+  | { kind: 'train-cheat'; cheat: TrainCheat }
   /** Cheats on render tasks (renderCheats.ts); honest on other work. */
   | { kind: 'render-cheat'; cheat: RenderCheat };
 
@@ -48,6 +51,9 @@ export const BEHAVIOUR_NAMES = [
   'disconnect',
   'fake-gpu',
   'sign-flip',
+  'train-noise',
+  'train-stale',
+  'train-copy',
   'render-fewer-samples',
   'render-low-res',
   'render-black',
@@ -70,6 +76,8 @@ export function parseBehaviour(value: string): AgentBehaviour {
     return { kind: value };
   const cheat = parseRenderCheat(value);
   if (cheat) return { kind: 'render-cheat', cheat };
+  const trainCheat = parseTrainCheat(value);
+  if (trainCheat) return { kind: 'train-cheat', cheat: trainCheat };
   const m = /^wrong:(0(\.\d+)?|1(\.0+)?)$/.exec(value);
   if (m) return { kind: 'wrong', p: Number(m[1]) };
   throw new RangeError(`unknown behaviour ${value}; one of ${BEHAVIOUR_NAMES.join(', ')}`);
@@ -125,6 +133,7 @@ export function misbehave(b: AgentBehaviour, output: TaskOutput): Misbehaviour {
     case 'honest':
     case 'fake-gpu':
     case 'render-cheat': // applied while rendering (renderCheats.ts)
+    case 'train-cheat': // needs memory across tasks: startProvider applies it (trainCheats.ts)
       return { action: 'deliver', output };
     case 'wrong':
       // A plausible-looking wrong answer: same shapes and scale, different values.

@@ -10,6 +10,8 @@ export type TaskOutput = {
   bytes: Uint8Array;
   cid: string;
   usage: { wallMs: number; cpuMs: number; peakRssBytes: number };
+  /** Training tasks: which job (topology cid), round and worker the output answers. */
+  train?: { model: string; round: number; worker: number };
 };
 
 /**

@@ -53,6 +53,7 @@ export async function runTrainAssignment(
         cpuMs: Math.round((cpu.user + cpu.system) / 1000),
         peakRssBytes: process.memoryUsage().rss,
       },
+      train: { model: descriptor.model, round: descriptor.round, worker: descriptor.worker },
     };
   } finally {
     for (const b of blobs) b.release();

@@ -36,6 +36,7 @@ import { runRenderTask } from './runRenderTask.ts';
 import { runTrainAssignment } from './runTrainAssignment.ts';
 import { createScratchFiles } from './scratchFiles.ts';
 import { createCapabilitySolver } from './solveCapability.ts';
+import { createTrainCheater } from './trainCheats.ts';
 
 export const AGENT_VERSION = 'plexus-agent/0.1.0';
 
@@ -146,6 +147,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const solveCapability = createCapabilitySolver({ gpu, log });
   const blender = opts.blenderPath === 'none' ? undefined : await probeBlender(opts.blenderPath);
   const cheat = opts.behaviour?.kind === 'render-cheat' ? opts.behaviour.cheat : undefined;
+  const trainCheater =
+    opts.behaviour?.kind === 'train-cheat' ? createTrainCheater(opts.behaviour.cheat) : undefined;
   const claimed = { ...hardwareClaim(hardware, { useGpu: gpu }), ...blenderClaim(blender) };
   const claim = {
     // `fake-gpu` (adversary harness only): claim a GPU this machine does not have.
@@ -318,7 +321,10 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
                 { model: a.model, input: a.input, timeoutMs: a.timeoutMs },
                 ac.signal,
               );
-      const act = misbehave(opts.behaviour ?? { kind: 'honest' }, computed);
+      const act = misbehave(
+        opts.behaviour ?? { kind: 'honest' },
+        trainCheater && computed.train ? trainCheater(computed.train, computed) : computed,
+      );
       if (act.action === 'withhold') {
         // `slow`: sit on the lease until the coordinator gives up on it and cancels.
         await new Promise<void>((r) => ac.signal.addEventListener('abort', () => r(), { once: true }));

@@ -16,6 +16,7 @@ import { progress } from '../charts.ts';
 import { jobCost, taskCost, taskTries } from '../cost.ts';
 import { asCards, card, empty, h, tableWrap } from '../dom.ts';
 import { ago, duration, shortHex, when } from '../format.ts';
+import { trainingCard } from './training.ts';
 
 /** `redundant (k=2)`, `audit`, `none`. */
 export function policyText(p: VerificationPolicy | null): string {
@@ -96,6 +97,8 @@ export async function renderJob(id: string): Promise<HTMLElement> {
     getJson<JobAssignments>(`/v1/jobs/${encodeURIComponent(id)}/assignments`),
     getJson<JobVerificationView>(`/v1/jobs/${encodeURIComponent(id)}/verification`),
   ]);
+  // Training jobs: the loss curve (views/training.ts).
+  const training = job.kind === 'train.diloco' ? await trainingCard(job.id) : [];
   const finished = job.status === 'completed' || job.status === 'failed';
   const byIndex = new Map(verification.tasks.map((v) => [v.taskIndex, v]));
   const counts = { accepted: 0, verified: 0, open: 0, rejected: 0, disputed: 0, faults: 0 };
@@ -172,6 +175,7 @@ export async function renderJob(id: string): Promise<HTMLElement> {
             ),
       ),
     ),
+    training,
     card(
       `Tasks (${job.tasksTotal})`,
       job.tasks.length === 0
