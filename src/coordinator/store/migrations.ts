@@ -493,6 +493,25 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('train_blobs_task').on('train_blobs').columns(['task_id']).execute();
     },
   },
+  // Region audits of render jobs (issue 20, docs/render.md): the region each auditor was asked to
+  // render, so its output is checked against it (and the comparison crops the primary's image).
+  '0013_render_regions': {
+    async up(db) {
+      await db.schema
+        .createTable('render_audit_regions')
+        .addColumn('assignment_id', 'text', (c) => c.primaryKey())
+        .addColumn('task_id', 'text', (c) => c.notNull())
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('crop', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('render_audit_regions_task')
+        .on('render_audit_regions')
+        .columns(['task_id'])
+        .execute();
+    },
+  },
 };
 
 /** Kysely migration provider over the in-code list above. */

@@ -14,6 +14,7 @@ import { injectCanary } from './canaries.ts';
 import { jobInfo } from './jobs.ts';
 import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
 import { initFor, loadVerification, saveVerification } from './openVerifications.ts';
+import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
 import { cannotRun } from './renderEligibility.ts';
 import { waiveAudit } from './verdicts.ts';
 import {
@@ -169,6 +170,11 @@ export async function leaseOne(
   if ((role === 'primary' || role === 'replica') && (await injectCanary(s, d, provider, assignmentId))) {
     return { leased: false, more: false };
   }
+  // A render audit renders a small region of the task only (renderAudits.ts).
+  const region =
+    role === 'auditor' && job.spec.kind === 'blender.render'
+      ? await renderAuditRegionFor(s, d, task)
+      : undefined;
   const t = d.now();
   let more = false;
   if (tv) {
@@ -195,6 +201,7 @@ export async function leaseOne(
         at: t,
       });
       if (tv) await saveVerification(d, trx, tv, task.job_id, policy, false);
+      if (region) await recordRenderAuditRegion(trx, assignmentId, task.id, region, t);
       // A job's status never returns to queued: once this process saw it leave, nothing to do.
       if (job.status === 'queued') {
         const jobUpdated = await startJob(trx, task.job_id, t);
@@ -232,6 +239,7 @@ export async function leaseOne(
     input: task.input_cid,
     gpu: job.spec.resources.gpu,
     timeoutMs: job.spec.taskTimeoutSec * 1000,
+    ...(region ? { region: region.region } : {}),
   });
   d.metrics.dispatchSeconds.observe((performance.now() - started) / 1000);
   d.metrics.assignments.inc();
