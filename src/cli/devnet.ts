@@ -44,8 +44,13 @@ export function devnetCommand(): Command {
     .option('--providers <n>', 'provider agents to start', intOption(1, 32), 3)
     .option('--port <port>', 'coordinator port (0 = any free port)', intOption(0, 65535), 8080)
     .option('--data-dir <dir>', 'folder for all devnet state', '.plexus/devnet')
-    .option('--demo', 'run the demo job (PP-OCRv4 text detection on generated images)', false)
+    .option(
+      '--demo [kind]',
+      'run a demo job: onnx (default: PP-OCRv4 text detection on generated images) or render (a procedural Blender animation, checked against a local render)',
+      false,
+    )
     .option('--images <n>', 'images in the demo job', intOption(1, 1000), 6)
+    .option('--frames <n>', 'frames in the render demo', intOption(1, 240), 8)
     .option(
       '--exit',
       'exit after the demo: 0 only if the job completed and its outputs match a local run',
@@ -57,8 +62,9 @@ export function devnetCommand(): Command {
         providers: number;
         port: number;
         dataDir: string;
-        demo: boolean;
+        demo: boolean | string;
         images: number;
+        frames: number;
         exit: boolean;
         logLevel: string;
       }) => {
@@ -84,7 +90,23 @@ export function devnetCommand(): Command {
         };
         process.on('SIGINT', () => void shutdown(0));
         process.on('SIGTERM', () => void shutdown(0));
-        if (o.demo || o.exit) {
+        if (o.demo === 'render') {
+          const r = await net.runRenderDemo(o.frames);
+          print('');
+          print('render demo summary');
+          print(`  job          ${r.jobId}`);
+          print(`  status       ${r.status} (${r.frames} frames) in ${r.wallSeconds.toFixed(1)} s`);
+          print(
+            `  vs local     ${r.matched}/${r.frames} frames match (worst SSIM ${r.worstSsim.toFixed(4)})`,
+          );
+          print(`  frames       ${r.files[0] ?? '-'} …`);
+          print(`  video        ${r.video ?? '- (ffmpeg not installed)'}`);
+          print(`  result       ${r.ok ? 'OK' : 'FAILED'}`);
+          if (o.exit) await shutdown(r.ok ? 0 : 1);
+        } else if (o.demo !== false && o.demo !== true && o.demo !== 'onnx') {
+          print(`unknown demo ${o.demo}: onnx or render`);
+          await shutdown(2);
+        } else if (o.demo || o.exit) {
           const s = await net.runDemo(o.images);
           print('');
           print('demo summary');

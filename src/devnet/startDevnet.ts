@@ -20,6 +20,7 @@ import { deploymentFileJson } from '../protocol/deployment.ts';
 import { checkSettlement, type SettlementCheck } from './checkSettlement.ts';
 import { fundDevnetAccounts } from './fundDevnetAccounts.ts';
 import { type DemoSummary, runDemo } from './runDemo.ts';
+import { type RenderDemoSummary, runRenderDemo } from './runRenderDemo.ts';
 import { type NodeChild, spawnPlexus } from './spawnNode.ts';
 
 /**
@@ -56,6 +57,8 @@ export type Devnet = {
    */
   registerProvider(keystore: string, region: string): Promise<void>;
   runDemo(images?: number): Promise<DemoSummary>;
+  /** The render demo (runRenderDemo.ts): its frames and video go to `dataDir/render-demo`. */
+  runRenderDemo(frames?: number): Promise<RenderDemoSummary>;
   /** Waits for the demo's epoch to settle, claims for one provider and checks it against the ledger. */
   checkSettlement(timeoutMs?: number): Promise<SettlementCheck>;
   stop(): Promise<void>;
@@ -299,6 +302,8 @@ export async function startDevnet(opts: {
         });
       },
       runDemo: (images?: number) => runDemo(signer, { ...(images ? { images } : {}), print }),
+      runRenderDemo: (frames?: number) =>
+        runRenderDemo(signer, { outDir: join(dataDir, 'render-demo'), ...(frames ? { frames } : {}), print }),
       checkSettlement: (timeoutMs?: number) =>
         checkSettlement({
           url,

@@ -15,7 +15,7 @@ import { jobInfo } from './jobs.ts';
 import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
 import { initFor, loadVerification, saveVerification } from './openVerifications.ts';
 import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
-import { cannotRun } from './renderEligibility.ts';
+import { cannotRun, placementKey } from './renderEligibility.ts';
 import { waiveAudit } from './verdicts.ts';
 import {
   anotherProviderOnline,
@@ -146,7 +146,7 @@ export async function leaseOne(
   }
   const failedBefore = task.attempts > 0 ? (await providersOfTask(db, task.id)).map((a) => a.provider) : [];
   const req: TaskRequirements = {
-    model: job.spec.model,
+    model: placementKey(job.spec, task.input_cid),
     minMemoryMiB: job.spec.resources.minMemoryMiB,
     gpu: job.spec.resources.gpu,
   };
