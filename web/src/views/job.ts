@@ -16,6 +16,7 @@ import { progress } from '../charts.ts';
 import { jobCost, taskCost, taskTries } from '../cost.ts';
 import { asCards, card, empty, h, tableWrap } from '../dom.ts';
 import { ago, duration, shortHex, when } from '../format.ts';
+import { renderFrames } from './renderFrames.ts';
 
 /** `redundant (k=2)`, `audit`, `none`. */
 export function policyText(p: VerificationPolicy | null): string {
@@ -172,6 +173,7 @@ export async function renderJob(id: string): Promise<HTMLElement> {
             ),
       ),
     ),
+    renderFrames(job) ?? [],
     card(
       `Tasks (${job.tasksTotal})`,
       job.tasks.length === 0
