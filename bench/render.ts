@@ -265,7 +265,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const execs = await coordinator.store.db
       .selectFrom('task_executions')
       .innerJoin('tasks', 'tasks.id', 'task_executions.task_id')
-      .select(['task_executions.task_id', 'task_executions.result', 'task_executions.created_at'])
+      .select([
+        'task_executions.task_id',
+        'task_executions.assignment_id',
+        'task_executions.result',
+        'task_executions.created_at',
+      ])
       .where('tasks.job_id', '=', audited.jobId)
       .orderBy('task_executions.created_at')
       .execute();
@@ -279,6 +284,27 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       seen.add(e.task_id);
     }
     const verificationOverhead = extraMs / primaryMs;
+    const regionIds = new Set(
+      (
+        await coordinator.store.db
+          .selectFrom('render_audit_regions')
+          .innerJoin('tasks', 'tasks.id', 'render_audit_regions.task_id')
+          .select('render_audit_regions.assignment_id')
+          .where('tasks.job_id', '=', audited.jobId)
+          .execute()
+      ).map((r) => r.assignment_id),
+    );
+    const cpuOf = (e: (typeof execs)[number]) =>
+      (JSON.parse(e.result) as { usage: { cpuMs: number } }).usage.cpuMs;
+    const auditCpu = execs.filter((e) => regionIds.has(e.assignment_id)).map(cpuOf);
+    // What one region audit costs against the frame it checks (CPU time, means).
+    const regionAuditCost =
+      auditCpu.length > 0
+        ? auditCpu.reduce((a, b) => a + b, 0) / auditCpu.length / (primaryMs / netFrames)
+        : 0;
+    console.log(
+      `verification: a region audit costs ${(regionAuditCost * 100).toFixed(1)}% of a frame's CPU time (${auditCpu.length} audits)`,
+    );
     const regionAudits = await coordinator.store.db
       .selectFrom('render_audit_regions')
       .innerJoin('tasks', 'tasks.id', 'render_audit_regions.task_id')
@@ -310,6 +336,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       devnetFramesPerMin: netFpm,
       auditedExecutions: execs.length,
       regionAudits: Number(regionAudits.n),
+      regionAuditCost,
       devnetFramesPerProvider: perProvider.map((p) => Number(p.n)),
     };
   } finally {

@@ -34,7 +34,7 @@ before(async () => {
 after(() => net.close());
 
 test('12 frames on 3 providers, one cheating in every way in turn: region audits catch each cheat, frames match a local render', {
-  timeout: 900_000,
+  timeout: 1_800_000,
 }, async (t) => {
   if (!blender) return t.skip('Blender is not installed');
   const [h1, h2, cheater] = await Promise.all([
