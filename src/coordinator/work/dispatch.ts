@@ -173,7 +173,10 @@ export async function leaseOne(
   // A render audit renders a small region of the task only (renderAudits.ts).
   const region =
     role === 'auditor' && job.spec.kind === 'blender.render'
-      ? await renderAuditRegionFor(s, d, task)
+      ? await renderAuditRegionFor(s, d, task).catch((err: unknown) => {
+          scheduler.release(provider); // the slot pickFor reserved
+          throw err;
+        })
       : undefined;
   const t = d.now();
   let more = false;
