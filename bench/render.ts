@@ -8,6 +8,7 @@
  *    scaled up, black, another frame, another scene), SSIM and PSNR under the region thresholds;
  *    `worstHonestScore` is the least honest SSIM, `bestCheatScore` the greatest SSIM of any cheat.
  *    Also the share of audits that catch a cheat rendering only the centre half properly.
+ *    `--net-frames 0`: this part only.
  * 2. Throughput: M frames through a coordinator with 2 provider processes of 1 core each, against
  *    the same frames rendered locally one after another with 2 threads (the same total cores):
  *    `throughputRatio` = devnet frames/min ÷ local frames/min.
@@ -199,6 +200,18 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       `  cheat centre-only (centre half of the pixels proper, rest 1/8 samples): caught by ${(centreOnlyDetection * 100).toFixed(0)}% of ${centreAudits} region audits`,
     );
 
+    if (netFrames === 0)
+      return {
+        worstHonestScore,
+        bestCheatScore,
+        honestPairs: honest.length,
+        worstHonestPsnrDb,
+        honestFailures,
+        bestCheatScoreByKind: bestCheat,
+        caughtByKind,
+        centreOnlyDetection,
+        regionThresholds: { minSsim: RENDER_REGION_MIN_SSIM, minPsnrDb: RENDER_REGION_MIN_PSNR_DB },
+      };
     // 2. Baseline: the network's frames locally, one Blender process after another, 2 threads.
     const netTasks = renderTasksOf({ ...params, frameEnd: netFrames });
     const t0 = performance.now();

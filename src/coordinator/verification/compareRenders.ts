@@ -14,13 +14,17 @@ export const RENDER_MIN_SSIM = 0.97;
 /** Least PSNR (dB) of two honest renders of a task over RGB. */
 export const RENDER_MIN_PSNR_DB = 30;
 /**
- * Least SSIM of an honest region audit against the same crop of the task's image. Stricter than
- * the whole-frame threshold: over a few percent of the pixels a cheat differs less (an eighth of
- * the samples scores up to ~0.99 on 16×12 px; calibration in docs/render.md).
+ * Least SSIM of an honest region audit against the same crop of the task's image. Over a few
+ * percent of the pixels SSIM is unsteady (a flat patch of sky: honest pairs down to 0.993, and
+ * another scene's sky up to 0.999), so for regions PSNR is the gate and SSIM only a floor
+ * (calibration: docs/render.md, docs/benchmarks.md "render").
  */
-export const RENDER_REGION_MIN_SSIM = 0.995;
-/** Least PSNR (dB) of an honest region audit against the same crop of the task's image. */
-export const RENDER_REGION_MIN_PSNR_DB = 35;
+export const RENDER_REGION_MIN_SSIM = 0.98;
+/**
+ * Least PSNR (dB) of an honest region audit against the same crop of the task's image: honest
+ * region pairs scored ≥ 51.6 dB here, the best region of any cheat 42.1 dB (half resolution).
+ */
+export const RENDER_REGION_MIN_PSNR_DB = 45;
 
 type Pixels = { data: Uint8ClampedArray; width: number; height: number };
 
