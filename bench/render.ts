@@ -1,12 +1,14 @@
 /**
  * `npm run bench -- render [--json] [--frames N] [--net-frames M] [--samples S] [--regions R]` (issue 20):
  *
- * 1. Separation of the render comparison (compareRenders.ts): honest region pairs (the same task
- *    rendered with 1 and 2 threads, and a border render of the region against the crop of the
- *    whole frame: what an audit compares) against each cheat (fewer samples, half resolution
- *    scaled up, black, another frame, another scene), scored with SSIM over random regions of
- *    ~6% of the pixels. `worstHonestScore` is the least honest SSIM, `bestCheatScore` the
- *    greatest SSIM of any cheat; the threshold (RENDER_MIN_SSIM) must lie between them.
+ * 1. Separation of the region comparison (compareRenders.ts) over the regions audits draw
+ *    (renderAuditRegion.ts, ~4% of the pixels, at least 16×12): honest region pairs (a border render
+ *    of the region against the crop of the whole frame: what an audit compares; and the same task
+ *    rendered with 1 and 2 threads, cropped) against each cheat (fewer samples, half resolution
+ *    scaled up, black, another frame, another scene), SSIM and PSNR under the region thresholds;
+ *    `worstHonestScore` is the least honest SSIM, `bestCheatScore` the greatest SSIM of any cheat.
+ *    Also the share of audits that catch a cheat rendering only the centre half properly.
+ *    `--net-frames 0`: this part only.
  * 2. Throughput: M frames through a coordinator with 2 provider processes of 1 core each, against
  *    the same frames rendered locally one after another with 2 threads (the same total cores):
  *    `throughputRatio` = devnet frames/min ÷ local frames/min.
@@ -18,7 +20,12 @@ import { join } from 'node:path';
 import { createCanvas, Image } from '@napi-rs/canvas';
 import { submitRenderJob } from '../src/cli/renderJob.ts';
 import { createClient } from '../src/client/createClient.ts';
-import { imageScores, RENDER_MIN_SSIM } from '../src/coordinator/verification/compareRenders.ts';
+import {
+  imageScores,
+  RENDER_REGION_MIN_PSNR_DB,
+  RENDER_REGION_MIN_SSIM,
+} from '../src/coordinator/verification/compareRenders.ts';
+import { renderAuditRegion } from '../src/coordinator/verification/renderAuditRegion.ts';
 import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
 import { type RenderTask, renderTasksOf } from '../src/protocol/render.ts';
 import { cheatedPng, cheatedTask, EVERY_CHEAT } from '../src/provider/agent/renderCheats.ts';
@@ -41,15 +48,6 @@ function crop(png: Buffer, r: RenderTask['region']): Pixels {
   const ctx = c.getContext('2d');
   ctx.drawImage(img, -x0, -y0);
   return { data: ctx.getImageData(0, 0, x1 - x0, y1 - y0).data, width: x1 - x0, height: y1 - y0 };
-}
-
-/** A deterministic pseudo-random region of about 1/16 of the frame (so ~6% of its pixels). */
-function regionOf(i: number, w: number, h: number): RenderTask['region'] {
-  const rw = Math.max(12, Math.round(w / 4));
-  const rh = Math.max(12, Math.round(h / 4));
-  const x = (i * 7919) % (w - rw + 1);
-  const y = (i * 104_729) % (h - rh + 1);
-  return [x, y, x + rw, y + rh];
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -107,25 +105,32 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         })
       ).map((o) => o.png);
 
-    // 1. Separation (reference renders batched: one Blender start per set).
+    // 1. Separation (reference renders batched: one Blender start per set), over the regions
+    // audits really draw (renderAuditRegion with random seeds), under the region thresholds.
     const two = await batch(tasks, scene, 2);
     const one = await batch(tasks, scene, 1);
+    const seeds = tasks.map((_, f) => Array.from({ length: regions }, (_, k) => `bench-${f}-${k}`));
+    const regionOf = (f: number, k: number) => renderAuditRegion(seeds[f]![k]!, `0x${f}`, tasks[f]!);
     const borders = await batch(
-      tasks.map((t, f) => ({ ...t, region: regionOf(f * regions, width, height) })),
+      tasks.flatMap((t, f) => seeds[f]!.map((_, k) => ({ ...t, region: regionOf(f, k) }))),
       scene,
-      2,
+      1,
     );
-    const honest: number[] = [];
+    const passes = (x: { ssim: number; psnrDb: number }) =>
+      x.ssim >= RENDER_REGION_MIN_SSIM && x.psnrDb >= RENDER_REGION_MIN_PSNR_DB;
+    const honest: Array<{ ssim: number; psnrDb: number }> = [];
     for (const [f] of tasks.entries()) {
       for (let k = 0; k < regions; k++) {
-        const r = regionOf(f * regions + k, width, height);
-        honest.push(imageScores(crop(two[f]!, r), crop(one[f]!, r)).ssim);
+        const r = regionOf(f, k);
+        const size: RenderTask['region'] = [0, 0, r[2] - r[0], r[3] - r[1]];
+        // The audit's way: a border render of the region alone (1 thread) against the crop of
+        // the whole frame (2 threads); and two whole frames at other thread counts, cropped.
+        honest.push(imageScores(crop(two[f]!, r), crop(borders[f * regions + k]!, size)));
+        honest.push(imageScores(crop(two[f]!, r), crop(one[f]!, r)));
       }
-      // The audit's way: a border render of the region alone against the crop of the whole frame.
-      const r = regionOf(f * regions, width, height);
-      honest.push(imageScores(crop(two[f]!, r), crop(borders[f]!, [0, 0, r[2] - r[0], r[3] - r[1]])).ssim);
     }
-    const cheats: Record<string, number[]> = {};
+    const cheats: Record<string, Array<{ ssim: number; psnrDb: number }>> = {};
+    const fewer: Buffer[] = [];
     for (const kind of EVERY_CHEAT) {
       const cheat = kind === 'other-scene' ? { kind, path: other } : { kind };
       const plans = tasks.map((t) => cheatedTask(cheat, t, scene));
@@ -136,25 +141,77 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
             2,
           )
         : [];
-      const scores: number[] = [];
+      if (kind === 'fewer-samples') fewer.push(...rendered);
+      const scores: Array<{ ssim: number; psnrDb: number }> = [];
       cheats[kind] = scores;
       for (const [f, t] of tasks.entries()) {
         const png = kind === 'low-res' || kind === 'black' ? cheatedPng(t, rendered[f]) : rendered[f]!;
         for (let k = 0; k < regions; k++) {
-          const r = regionOf(f * regions + k, width, height);
-          scores.push(imageScores(crop(two[f]!, r), crop(png, r)).ssim);
+          const r = regionOf(f, k);
+          scores.push(imageScores(crop(two[f]!, r), crop(png, r)));
         }
       }
     }
-    const worstHonestScore = Math.min(...honest);
-    const bestCheat = Object.fromEntries(Object.entries(cheats).map(([k, v]) => [k, Math.max(...v)]));
+    // The cheat that knows audits look at a small region: the centre half of the pixels rendered
+    // properly, the rest with an eighth of the samples. Caught only when the region reaches out
+    // of the centre: its detection rate per audit is what it risks.
+    const centre = (f: number) => {
+      const c = createCanvas(width, height);
+      const ctx = c.getContext('2d');
+      const img = new Image();
+      img.src = fewer[f]!;
+      ctx.drawImage(img, 0, 0);
+      const good = new Image();
+      good.src = two[f]!;
+      const side = Math.SQRT1_2;
+      const [w, h] = [Math.round(width * side), Math.round(height * side)];
+      const [x, y] = [Math.round((width - w) / 2), Math.round((height - h) / 2)];
+      ctx.drawImage(good, x, y, w, h, x, y, w, h);
+      return c.toBuffer('image/png');
+    };
+    let centreCaught = 0;
+    const centreAudits = tasks.length * regions;
+    for (const [f] of tasks.entries()) {
+      const png = centre(f);
+      for (let k = 0; k < regions; k++) {
+        const r = regionOf(f, k);
+        if (!passes(imageScores(crop(two[f]!, r), crop(png, r)))) centreCaught++;
+      }
+    }
+    const worstHonestScore = Math.min(...honest.map((h) => h.ssim));
+    const worstHonestPsnrDb = Math.min(...honest.map((h) => h.psnrDb));
+    const honestFailures = honest.filter((h) => !passes(h)).length;
+    const bestCheat = Object.fromEntries(
+      Object.entries(cheats).map(([k, v]) => [k, Math.max(...v.map((x) => x.ssim))]),
+    );
+    const caughtByKind = Object.fromEntries(
+      Object.entries(cheats).map(([k, v]) => [k, v.filter((x) => !passes(x)).length / v.length]),
+    );
     const bestCheatScore = Math.max(...Object.values(bestCheat));
+    const centreOnlyDetection = centreCaught / centreAudits;
     console.log(
-      `separation: ${honest.length} honest region pairs, worst SSIM ${worstHonestScore.toFixed(4)}; threshold ${RENDER_MIN_SSIM}`,
+      `separation: ${honest.length} honest region pairs, worst SSIM ${worstHonestScore.toFixed(4)}, worst PSNR ${worstHonestPsnrDb.toFixed(1)} dB, ${honestFailures} fail; region thresholds SSIM ${RENDER_REGION_MIN_SSIM}, PSNR ${RENDER_REGION_MIN_PSNR_DB} dB`,
     );
     for (const [k, v] of Object.entries(bestCheat))
-      console.log(`  cheat ${k}: best SSIM ${v.toFixed(4)} over ${cheats[k]!.length} regions`);
+      console.log(
+        `  cheat ${k}: best SSIM ${v.toFixed(4)}, best PSNR ${Math.max(...cheats[k]!.map((x) => x.psnrDb)).toFixed(1)} dB, caught by ${(caughtByKind[k]! * 100).toFixed(0)}% of ${cheats[k]!.length} region audits`,
+      );
+    console.log(
+      `  cheat centre-only (centre half of the pixels proper, rest 1/8 samples): caught by ${(centreOnlyDetection * 100).toFixed(0)}% of ${centreAudits} region audits`,
+    );
 
+    if (netFrames === 0)
+      return {
+        worstHonestScore,
+        bestCheatScore,
+        honestPairs: honest.length,
+        worstHonestPsnrDb,
+        honestFailures,
+        bestCheatScoreByKind: bestCheat,
+        caughtByKind,
+        centreOnlyDetection,
+        regionThresholds: { minSsim: RENDER_REGION_MIN_SSIM, minPsnrDb: RENDER_REGION_MIN_PSNR_DB },
+      };
     // 2. Baseline: the network's frames locally, one Blender process after another, 2 threads.
     const netTasks = renderTasksOf({ ...params, frameEnd: netFrames });
     const t0 = performance.now();
@@ -202,6 +259,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const done = await client.waitForJob(plain.jobId);
     if (done.status !== 'completed') throw new Error(`devnet job ${done.status}`);
     const netSec = (performance.now() - n0) / 1000;
+    const perProvider = await coordinator.store.db
+      .selectFrom('assignments')
+      .select(['provider', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('job_id', '=', plain.jobId)
+      .groupBy('provider')
+      .execute();
+    console.log(`devnet frames per provider: ${perProvider.map((p) => p.n).join(' + ')}`);
     const netFpm = (netFrames / netSec) * 60;
     console.log(
       `devnet: ${netFrames} frames in ${netSec.toFixed(1)} s (${netFpm.toFixed(1)} frames/min, 2 providers × 1 core)`,
@@ -214,7 +278,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const execs = await coordinator.store.db
       .selectFrom('task_executions')
       .innerJoin('tasks', 'tasks.id', 'task_executions.task_id')
-      .select(['task_executions.task_id', 'task_executions.result', 'task_executions.created_at'])
+      .select([
+        'task_executions.task_id',
+        'task_executions.assignment_id',
+        'task_executions.result',
+        'task_executions.created_at',
+      ])
       .where('tasks.job_id', '=', audited.jobId)
       .orderBy('task_executions.created_at')
       .execute();
@@ -228,6 +297,34 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       seen.add(e.task_id);
     }
     const verificationOverhead = extraMs / primaryMs;
+    const regionIds = new Set(
+      (
+        await coordinator.store.db
+          .selectFrom('render_audit_regions')
+          .innerJoin('tasks', 'tasks.id', 'render_audit_regions.task_id')
+          .select('render_audit_regions.assignment_id')
+          .where('tasks.job_id', '=', audited.jobId)
+          .execute()
+      ).map((r) => r.assignment_id),
+    );
+    const cpuOf = (e: (typeof execs)[number]) =>
+      (JSON.parse(e.result) as { usage: { cpuMs: number } }).usage.cpuMs;
+    const auditCpu = execs.filter((e) => regionIds.has(e.assignment_id)).map(cpuOf);
+    // What one region audit costs against the frame it checks (CPU time, means).
+    const regionAuditCost =
+      auditCpu.length > 0
+        ? auditCpu.reduce((a, b) => a + b, 0) / auditCpu.length / (primaryMs / netFrames)
+        : 0;
+    console.log(
+      `verification: a region audit costs ${(regionAuditCost * 100).toFixed(1)}% of a frame's CPU time (${auditCpu.length} audits)`,
+    );
+    const regionAudits = await coordinator.store.db
+      .selectFrom('render_audit_regions')
+      .innerJoin('tasks', 'tasks.id', 'render_audit_regions.task_id')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('tasks.job_id', '=', audited.jobId)
+      .executeTakeFirstOrThrow();
+    console.log(`verification: ${regionAudits.n} region audits`);
     console.log(
       `verification: ${execs.length} executions for ${netFrames} frames; overhead ${(verificationOverhead * 100).toFixed(1)}% of render CPU time`,
     );
@@ -238,8 +335,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       worstHonestScore,
       bestCheatScore,
       honestPairs: honest.length,
+      worstHonestPsnrDb,
+      honestFailures,
       bestCheatScoreByKind: bestCheat,
-      threshold: RENDER_MIN_SSIM,
+      caughtByKind,
+      centreOnlyDetection,
+      regionThresholds: { minSsim: RENDER_REGION_MIN_SSIM, minPsnrDb: RENDER_REGION_MIN_PSNR_DB },
       frames,
       netFrames,
       resolution: `${width}x${height}`,
@@ -247,6 +348,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       localFramesPerMin: localFpm,
       devnetFramesPerMin: netFpm,
       auditedExecutions: execs.length,
+      regionAudits: Number(regionAudits.n),
+      regionAuditCost,
+      devnetFramesPerProvider: perProvider.map((p) => Number(p.n)),
     };
   } finally {
     await Promise.all(children.map((c) => c.stop(10_000)));

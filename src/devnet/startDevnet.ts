@@ -21,6 +21,7 @@ import { checkSettlement, type SettlementCheck } from './checkSettlement.ts';
 import { fundDevnetAccounts } from './fundDevnetAccounts.ts';
 import { type DemoSummary, runDemo } from './runDemo.ts';
 import type { TrainDemoSummary } from './runTrainDemo.ts';
+import { type RenderDemoSummary, runRenderDemo } from './runRenderDemo.ts';
 import { type NodeChild, spawnPlexus } from './spawnNode.ts';
 
 /**
@@ -59,6 +60,8 @@ export type Devnet = {
   runDemo(images?: number): Promise<DemoSummary>;
   /** `--demo train`: MNIST CNN DiLoCo job, one worker per provider (runTrainDemo.ts). */
   runTrainDemo(rounds?: number): Promise<TrainDemoSummary>;
+  /** The render demo (runRenderDemo.ts): its frames and video go to `dataDir/render-demo`. */
+  runRenderDemo(frames?: number): Promise<RenderDemoSummary>;
   /** Waits for the demo's epoch to settle, claims for one provider and checks it against the ledger. */
   checkSettlement(timeoutMs?: number): Promise<SettlementCheck>;
   stop(): Promise<void>;
@@ -307,6 +310,8 @@ export async function startDevnet(opts: {
         const { runTrainDemo } = await import('./runTrainDemo.ts');
         return runTrainDemo(signer, { workers: n, ...(rounds ? { rounds } : {}), print });
       },
+      runRenderDemo: (frames?: number) =>
+        runRenderDemo(signer, { outDir: join(dataDir, 'render-demo'), ...(frames ? { frames } : {}), print }),
       checkSettlement: (timeoutMs?: number) =>
         checkSettlement({
           url,

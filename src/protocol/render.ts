@@ -101,6 +101,71 @@ export function renderOutputTensors(png: Uint8Array): TensorSet {
   return { [RENDER_PNG_TENSOR]: { dtype: 'uint8', shape: [png.length], data: png } satisfies Tensor };
 }
 
+/**
+ * The name of the tensor a region-audit output carries besides its PNG: which part of the task's
+ * image it shows, `[x0, y0, x1, y1]` in pixels of the task's own output (int32, shape [4]).
+ */
+export const RENDER_REGION_TENSOR = 'region';
+
+/**
+ * The output of a region audit: the PNG of `crop` (relative to the task's output image) and the crop.
+ *
+ * @example renderRegionOutputTensors(png, [8, 4, 24, 16]).region.data // Int32Array [8, 4, 24, 16]
+ */
+export function renderRegionOutputTensors(png: Uint8Array, crop: RenderTask['region']): TensorSet {
+  return {
+    ...renderOutputTensors(png),
+    [RENDER_REGION_TENSOR]: { dtype: 'int32', shape: [4], data: Int32Array.from(crop) } satisfies Tensor,
+  };
+}
+
+/**
+ * The PNG of any render output and, for a region-audit output, the crop of the task's image it
+ * shows (PLX_VALIDATION when the set is neither).
+ *
+ * @example const { png, crop } = renderOutputParts(tensors); // crop undefined for a whole task
+ */
+export function renderOutputParts(tensors: TensorSet): { png: Uint8Array; crop?: RenderTask['region'] } {
+  const r = tensors[RENDER_REGION_TENSOR];
+  if (r === undefined) return { png: pngOfRenderOutput(tensors) };
+  if (r.dtype !== 'int32' || r.shape.length !== 1 || r.shape[0] !== 4)
+    throw new PlexusError('PLX_VALIDATION', 'a render region is one int32 tensor of 4');
+  const { [RENDER_REGION_TENSOR]: _, ...rest } = tensors;
+  const [x0, y0, x1, y1] = Array.from(r.data as Int32Array);
+  return { png: pngOfRenderOutput(rest), crop: [x0!, y0!, x1!, y1!] };
+}
+
+/**
+ * The region a region audit of `task` renders, in frame pixels: about `fraction` of the task's
+ * pixels (at least 16×12, so SSIM's 11-pixel window fits), placed by two uniform numbers `u`, `v`
+ * in [0, 1) (verification/renderAuditRegion.ts draws them from the audit seed). The top-left
+ * corner is drawn over `[x0 − w + 1, x1 − 1]` and clamped into the task, so that every pixel,
+ * edges and corners included, lies in the region with probability at least
+ * `w·h / ((W + w − 1)(H + h − 1))`: no part of a frame is safe to skimp on.
+ *
+ * @example auditRegionOf(task, 0.04, 0.5, 0.5) // [x0, y0, x1, y1] inside task.region
+ */
+export function auditRegionOf(
+  task: RenderTask,
+  fraction: number,
+  u: number,
+  v: number,
+): RenderTask['region'] {
+  const [tx0, ty0, tx1, ty1] = task.region;
+  const W = tx1 - tx0;
+  const H = ty1 - ty0;
+  const side = Math.sqrt(fraction);
+  const w = Math.min(W, Math.max(16, Math.round(W * side)));
+  const h = Math.min(H, Math.max(12, Math.round(H * side)));
+  const pick = (lo: number, n: number, size: number, r: number) => {
+    const raw = lo - size + 1 + Math.floor(r * (n + size - 1));
+    return Math.min(lo + n - size, Math.max(lo, raw));
+  };
+  const x = pick(tx0, W, w, u);
+  const y = pick(ty0, H, h, v);
+  return [x, y, x + w, y + h];
+}
+
 /** The PNG bytes of a render output (PLX_VALIDATION when the set is not one). */
 export function pngOfRenderOutput(tensors: TensorSet): Uint8Array {
   const t = tensors[RENDER_PNG_TENSOR];

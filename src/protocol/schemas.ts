@@ -325,6 +325,11 @@ export type CoordinatorMessage =
        * coordinator: the agent signs its reads.
        */
       readToken?: string;
+      /**
+       * `blender.render` region audits only: render just this region of the task, `[x0, y0, x1,
+       * y1]` in frame pixels inside the task's own region (docs/render.md, "Region audits").
+       */
+      region?: [number, number, number, number];
     }
   | { type: 'cancel'; assignmentId: `0x${string}`; reason: string }
   /** Protocol v2: every execution of the round has committed; upload the output and reveal. */

@@ -75,12 +75,12 @@ export function renderNetwork() {
         ],
         { env, print, showLevel: process.env.PLEXUS_TEST_LOG ? 30 : 50 },
       );
-      const { address } = await child.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 120_000);
+      const { address } = await child.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 600_000);
       net.children.set(address.toLowerCase(), child);
       return address.toLowerCase();
     },
     async waitOnline(n: number): Promise<void> {
-      const deadline = Date.now() + 120_000;
+      const deadline = Date.now() + 600_000;
       while ((await net.client.health()).providersOnline < n) {
         if (Date.now() > deadline) throw new Error(`${n} providers did not come online`);
         await new Promise((r) => setTimeout(r, 200));

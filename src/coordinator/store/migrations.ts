@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 import { dialectOf } from './dialect.ts';
+import { laterMigrations } from './laterMigrations.ts';
 
 /**
  * Store migrations, in order. Never edit a migration that has shipped: add a new one.
@@ -523,88 +524,11 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('train_blobs_task').on('train_blobs').columns(['task_id']).execute();
     },
   },
-  // Per-provider uptime over time (issue 22, the explorer's provider charts): a provider's
-  // sessions are read by provider and time, which the time-only index did not serve.
-  '0016_provider_uptime': {
-    async up(db) {
-      await db.schema
-        .createIndex('provider_sessions_provider')
-        .on('provider_sessions')
-        .columns(['provider', 'connected_at'])
-        .execute();
-    },
-  },
-  // Strategic trust (issue 15, docs/verification.md "Canary reviews"): who agreed on each canary's
-  // source verdict, re-verifications of doubtful canaries by a trusted provider, the reputation a
-  // provider had before a canary miss (to make it whole), and reversed faults with their slash.
-  '0014_strategic_trust': {
-    async up(db) {
-      await db.schema
-        .createTable('canary_sources')
-        .addColumn('canary_id', 'text', (c) => c.notNull())
-        .addColumn('provider', 'text', (c) => c.notNull())
-        .addPrimaryKeyConstraint('canary_sources_pk', ['canary_id', 'provider'])
-        .execute();
-      await db.schema
-        .createIndex('canary_sources_provider')
-        .on('canary_sources')
-        .columns(['provider'])
-        .execute();
-      await db.schema
-        .createTable('canary_reviews')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('canary_id', 'text', (c) => c.notNull())
-        .addColumn('reason', 'text', (c) => c.notNull())
-        .addColumn('lease_id', 'text')
-        .addColumn('provider', 'text')
-        .addColumn('evidence', 'text')
-        .addColumn('status', 'text', (c) => c.notNull())
-        .addColumn('check_lease_id', 'text')
-        .addColumn('checked_by', 'text')
-        .addColumn('created_at', 'integer', (c) => c.notNull())
-        .addColumn('resolved_at', 'integer')
-        .execute();
-      await db.schema.createIndex('canary_reviews_status').on('canary_reviews').columns(['status']).execute();
-      await db.schema
-        .createIndex('canary_reviews_check')
-        .on('canary_reviews')
-        .columns(['check_lease_id'])
-        .execute();
-      await db.schema
-        .createIndex('canary_reviews_canary')
-        .on('canary_reviews')
-        .columns(['canary_id'])
-        .execute();
-      await db.schema.alterTable('canary_assignments').addColumn('rep_before', 'text').execute();
-      await db.schema
-        .createTable('fault_reversals')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
-        .addColumn('provider', 'text', (c) => c.notNull())
-        .addColumn('task_id', 'text', (c) => c.notNull())
-        .addColumn('slash_id', 'integer')
-        .addColumn('withdrawn', 'integer', (c) => c.notNull())
-        .addColumn('compensation', 'text', (c) => c.notNull())
-        .addColumn('reason', 'text', (c) => c.notNull())
-        .addColumn('evidence', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'integer', (c) => c.notNull())
-        .execute();
-      await db.schema
-        .createIndex('fault_reversals_provider')
-        .on('fault_reversals')
-        .columns(['provider'])
-        .execute();
-      await db.schema
-        .createIndex('fault_reversals_slash')
-        .on('fault_reversals')
-        .columns(['slash_id'])
-        .execute();
-    },
-  },
 };
 
-/** Kysely migration provider over the in-code list above. */
+/** Kysely migration provider over the in-code lists (this one, then laterMigrations.ts). */
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return migrations;
+    return { ...migrations, ...laterMigrations };
   },
 };

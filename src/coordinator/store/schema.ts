@@ -444,6 +444,16 @@ export type Database = {
   epoch_evidence: EpochEvidenceTable;
   train_jobs: TrainJobsTable;
   train_blobs: TrainBlobsTable;
+  render_audit_regions: RenderAuditRegionsTable;
+};
+
+/** The region a render auditor was asked to render (JSON `[x0, y0, x1, y1]`, frame and task-image pixels). */
+export type RenderAuditRegionsTable = {
+  assignment_id: string;
+  task_id: string;
+  region: string;
+  crop: string;
+  created_at: number;
 };
 
 /** A train.diloco job's outer state after its last closed round (docs/training.md). */

@@ -6,13 +6,40 @@
  */
 import { createCanvas, Image } from '@napi-rs/canvas';
 import ssimModule from 'ssim.js';
-import { pngOfRenderOutput } from '../../protocol/render.ts';
+import { RENDER_REGION_TENSOR, type RenderTask, renderOutputParts } from '../../protocol/render.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 
 /** Least SSIM of two honest renders of a task (calibration: docs/render.md). */
 export const RENDER_MIN_SSIM = 0.97;
 /** Least PSNR (dB) of two honest renders of a task over RGB. */
 export const RENDER_MIN_PSNR_DB = 30;
+/**
+ * Least SSIM of an honest region audit against the same crop of the task's image. Over a few
+ * percent of the pixels SSIM is unsteady (a flat patch of sky: honest pairs down to 0.993, and
+ * another scene's sky up to 0.999), so for regions PSNR is the gate and SSIM only a floor
+ * (calibration: docs/render.md, docs/benchmarks.md "render").
+ */
+export const RENDER_REGION_MIN_SSIM = 0.98;
+/**
+ * Least PSNR (dB) of an honest region audit against the same crop of the task's image: honest
+ * region pairs scored ≥ 51.6 dB here, the best region of any cheat 42.1 dB (half resolution).
+ */
+export const RENDER_REGION_MIN_PSNR_DB = 45;
+
+type Pixels = { data: Uint8ClampedArray; width: number; height: number };
+
+/** The pixels of `crop` (`[x0, y0, x1, y1]`, x1/y1 exclusive) of an image. */
+export function cropPixels(img: Pixels, crop: RenderTask['region']): Pixels {
+  const [x0, y0, x1, y1] = crop;
+  const width = x1 - x0;
+  const height = y1 - y0;
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    const from = ((y0 + y) * img.width + x0) * 4;
+    data.set(img.data.subarray(from, from + width * 4), y * width * 4);
+  }
+  return { data, width, height };
+}
 
 const ssim = (ssimModule as unknown as { ssim: typeof ssimModule.ssim }).ssim ?? ssimModule;
 
@@ -51,29 +78,73 @@ export function imageScores(
 
 /**
  * Whether two render outputs show the same image within the thresholds, with the reason when not.
+ * When one of them is a region audit (it carries the crop it shows: protocol/render.ts), it is
+ * compared with that crop of the other under the region thresholds; two region outputs, or a crop
+ * outside the other image, never agree.
  *
  * @example const { ok, reasons } = compareRenderOutputs(a, b);
  */
 export function compareRenderOutputs(
   a: TensorSet,
   b: TensorSet,
-  thresholds = { minSsim: RENDER_MIN_SSIM, minPsnrDb: RENDER_MIN_PSNR_DB },
+  thresholds?: { minSsim: number; minPsnrDb: number },
 ): { ok: boolean; reasons: string[]; ssim?: number; psnrDb?: number } {
-  let ia: ReturnType<typeof decodePng>;
-  let ib: ReturnType<typeof decodePng>;
+  let ia: Pixels;
+  let ib: Pixels;
+  let crop: RenderTask['region'] | undefined;
   try {
-    ia = decodePng(pngOfRenderOutput(a));
-    ib = decodePng(pngOfRenderOutput(b));
+    const pa = renderOutputParts(a);
+    const pb = renderOutputParts(b);
+    if (pa.crop && pb.crop) return { ok: false, reasons: ['two region audits are not a comparison'] };
+    crop = pa.crop ?? pb.crop;
+    ia = decodePng(pa.png);
+    ib = decodePng(pb.png);
+    if (pa.crop) [ia, ib] = [ib, ia]; // ia: the whole task's image, ib: the region when there is one
   } catch (err) {
     return { ok: false, reasons: [`not a render output: ${(err as Error).message}`] };
+  }
+  if (crop) {
+    const [x0, y0, x1, y1] = crop;
+    if (
+      !(
+        x0 >= 0 &&
+        y0 >= 0 &&
+        x1 <= ia.width &&
+        y1 <= ia.height &&
+        x1 - x0 === ib.width &&
+        y1 - y0 === ib.height
+      )
+    )
+      return {
+        ok: false,
+        reasons: [
+          `region ${crop.join(',')} (${ib.width}×${ib.height}) is not inside ${ia.width}×${ia.height}`,
+        ],
+      };
+    ia = cropPixels(ia, crop);
   }
   if (ia.width !== ib.width || ia.height !== ib.height) {
     return { ok: false, reasons: [`size ${ia.width}×${ia.height} ≠ ${ib.width}×${ib.height}`] };
   }
+  const t =
+    thresholds ??
+    (crop
+      ? { minSsim: RENDER_REGION_MIN_SSIM, minPsnrDb: RENDER_REGION_MIN_PSNR_DB }
+      : { minSsim: RENDER_MIN_SSIM, minPsnrDb: RENDER_MIN_PSNR_DB });
   const { ssim: s, psnrDb } = imageScores(ia, ib);
   const reasons: string[] = [];
-  if (!(s >= thresholds.minSsim)) reasons.push(`ssim ${s.toFixed(4)} < ${thresholds.minSsim}`);
-  if (!(psnrDb >= thresholds.minPsnrDb))
-    reasons.push(`psnr ${psnrDb.toFixed(1)} dB < ${thresholds.minPsnrDb}`);
+  const where = crop ? ` (region ${crop.join(',')})` : '';
+  if (!(s >= t.minSsim)) reasons.push(`ssim ${s.toFixed(4)} < ${t.minSsim}${where}`);
+  if (!(psnrDb >= t.minPsnrDb)) reasons.push(`psnr ${psnrDb.toFixed(1)} dB < ${t.minPsnrDb}${where}`);
   return { ok: reasons.length === 0, reasons, ssim: s, psnrDb };
+}
+
+/**
+ * Whether an output is a region audit's (a part of the task's image): never the output a verdict
+ * accepts for the client.
+ *
+ * @example if (isRegionRenderOutput(tensors)) preferAnother();
+ */
+export function isRegionRenderOutput(tensors: TensorSet | undefined): boolean {
+  return tensors?.[RENDER_REGION_TENSOR] !== undefined;
 }

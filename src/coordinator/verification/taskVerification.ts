@@ -17,7 +17,7 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import { normalizeAddress } from '../../protocol/address.ts';
 import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { CommitRevealRound } from './commitReveal.ts';
-import { compareRenderOutputs } from './compareRenders.ts';
+import { compareRenderOutputs, isRegionRenderOutput } from './compareRenders.ts';
 import { compareTensorSets, type Tolerances } from './compareTensors.ts';
 import { MAX_EXECUTIONS_PER_TASK } from './constants.ts';
 import type { VerificationPolicy } from './policy.ts';
@@ -536,6 +536,11 @@ export class TaskVerification {
   ): undefined {
     const digests: Record<string, Hex> = {};
     for (const e of this.execs) if (e.output) digests[e.provider] = e.output.outputDigest;
+    // A render region audit's output (part of the image) is never the one accepted (docs/render.md).
+    winners = [...winners].sort(
+      (a, b) =>
+        Number(isRegionRenderOutput(a.output?.tensors)) - Number(isRegionRenderOutput(b.output?.tensors)),
+    );
     const agreeing = winners.map((w) => w.provider);
     const acceptedDigest = winners[0]?.output?.outputDigest;
     const faults: Verdict['faults'] = [];

@@ -15,7 +15,8 @@ import { jobInfo } from './jobs.ts';
 import { kinOf } from './kinship.ts';
 import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
 import { initFor, loadVerification, saveVerification } from './openVerifications.ts';
-import { cannotRun } from './renderEligibility.ts';
+import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
+import { cannotRun, placementKey } from './renderEligibility.ts';
 import { waiveAudit } from './verdicts.ts';
 import {
   anotherProviderOnline,
@@ -146,7 +147,7 @@ export async function leaseOne(
   }
   const failedBefore = task.attempts > 0 ? (await providersOfTask(db, task.id)).map((a) => a.provider) : [];
   const req: TaskRequirements = {
-    model: job.spec.model,
+    model: placementKey(job.spec, task.input_cid),
     minMemoryMiB: job.spec.resources.minMemoryMiB,
     gpu: job.spec.resources.gpu,
   };
@@ -180,6 +181,14 @@ export async function leaseOne(
   if ((role === 'primary' || role === 'replica') && (await injectCanary(s, d, provider, assignmentId))) {
     return { leased: false, more: false };
   }
+  // A render audit renders a small region of the task only (renderAudits.ts).
+  const region =
+    role === 'auditor' && job.spec.kind === 'blender.render'
+      ? await renderAuditRegionFor(s, d, task).catch((err: unknown) => {
+          scheduler.release(provider); // the slot pickFor reserved
+          throw err;
+        })
+      : undefined;
   const t = d.now();
   let more = false;
   if (tv) {
@@ -206,6 +215,7 @@ export async function leaseOne(
         at: t,
       });
       if (tv) await saveVerification(d, trx, tv, task.job_id, policy, false);
+      if (region) await recordRenderAuditRegion(trx, assignmentId, task.id, region, t);
       // A job's status never returns to queued: once this process saw it leave, nothing to do.
       if (job.status === 'queued') {
         const jobUpdated = await startJob(trx, task.job_id, t);
@@ -243,6 +253,7 @@ export async function leaseOne(
     input: task.input_cid,
     gpu: job.spec.resources.gpu,
     timeoutMs: job.spec.taskTimeoutSec * 1000,
+    ...(region ? { region: region.region } : {}),
   });
   d.metrics.dispatchSeconds.observe((performance.now() - started) / 1000);
   d.metrics.assignments.inc();

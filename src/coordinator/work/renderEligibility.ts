@@ -43,3 +43,17 @@ export function cannotRun(s: WorkState, spec: JobSpec): string[] {
     return version === undefined || (major !== undefined && Number(version.split('.')[0]) !== major);
   });
 }
+
+/**
+ * The blob a task's placement prefers providers caching: the job's model, except for a render
+ * frame. A frame runs for seconds and every provider caches the `.blend` after its first frame, so
+ * preferring the providers that cache it piled each one's prefetch slots (four leases per render
+ * slot) with frames while other providers idled at the end of the job (the benchmark's devnet ran
+ * 4 frames on one provider and 2 on the other: throughput ratio 0.75). Render frames are placed by
+ * load alone (the key is their own descriptor, which nobody caches).
+ *
+ * @example scheduler.pick({ model: placementKey(job.spec, task.input_cid), minMemoryMiB, gpu });
+ */
+export function placementKey(spec: JobSpec, inputCid: string): string {
+  return spec.kind === 'blender.render' ? inputCid : spec.model;
+}

@@ -60,6 +60,7 @@ export const BEHAVIOUR_NAMES = [
   'render-other-frame',
   'render-other-scene:PATH',
   'render-every-cheat:PATH',
+  'render-each-cheat:PATH',
 ] as const;
 
 /**

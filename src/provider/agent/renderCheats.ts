@@ -23,15 +23,24 @@ export type RenderCheat =
   /** The same frame of another scene (the `.blend` at `path`). */
   | { kind: 'other-scene'; path: string }
   /** Each cheat above in turn, by frame number (frame mod 5), the other scene at `path`. */
-  | { kind: 'every'; path: string };
+  | { kind: 'every'; path: string }
+  /**
+   * Each cheat above in turn, by the cheater's own count of render tasks (its n-th task: cheat
+   * n mod 5), whichever frames or audits it gets; `turn` counts.
+   */
+  | { kind: 'each'; path: string; turn: number };
 
 /** The cheats `every` cycles through, in order of frame mod 5. */
 export const EVERY_CHEAT = ['fewer-samples', 'low-res', 'black', 'other-frame', 'other-scene'] as const;
 
-/** The cheat a provider applies to `frame` (`every` resolves to one of the others). */
-export function cheatFor(cheat: RenderCheat, frame: number): Exclude<RenderCheat, { kind: 'every' }> {
-  if (cheat.kind !== 'every') return cheat;
-  const kind = EVERY_CHEAT[frame % EVERY_CHEAT.length]!;
+/** The cheat a provider applies to `frame` (`every` and `each` resolve to one of the others; `each` counts a turn). */
+export function cheatFor(
+  cheat: RenderCheat,
+  frame: number,
+): Exclude<RenderCheat, { kind: 'every' } | { kind: 'each' }> {
+  if (cheat.kind !== 'every' && cheat.kind !== 'each') return cheat;
+  const n = cheat.kind === 'each' ? cheat.turn++ : frame;
+  const kind = EVERY_CHEAT[n % EVERY_CHEAT.length]!;
   return kind === 'other-scene' ? { kind, path: cheat.path } : { kind };
 }
 
@@ -39,6 +48,7 @@ export function cheatFor(cheat: RenderCheat, frame: number): Exclude<RenderCheat
 export function parseRenderCheat(value: string): RenderCheat | undefined {
   if (value.startsWith('render-other-scene:')) return { kind: 'other-scene', path: value.slice(19) };
   if (value.startsWith('render-every-cheat:')) return { kind: 'every', path: value.slice(19) };
+  if (value.startsWith('render-each-cheat:')) return { kind: 'each', path: value.slice(18), turn: 0 };
   const kind = value.startsWith('render-') ? value.slice(7) : '';
   if (kind === 'fewer-samples' || kind === 'low-res' || kind === 'black' || kind === 'other-frame')
     return { kind };

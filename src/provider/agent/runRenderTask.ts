@@ -2,7 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { cidOf } from '../../protocol/ids.ts';
-import { decodeRenderTask, renderOutputTensors } from '../../protocol/render.ts';
+import {
+  decodeRenderTask,
+  type RenderTask,
+  renderOutputTensors,
+  renderRegionOutputTensors,
+} from '../../protocol/render.ts';
 import { encodeSafetensors } from '../../protocol/safetensors.ts';
 import type { BlenderInfo } from '../../runtimes/blender/probeBlender.ts';
 import { renderBlender } from '../../runtimes/blender/renderBlender.ts';
@@ -26,7 +31,14 @@ export async function runRenderTask(
     threads: number;
     cheat?: RenderCheat | undefined;
   },
-  task: { assignmentId: string; model: string; input: string; timeoutMs: number },
+  task: {
+    assignmentId: string;
+    model: string;
+    input: string;
+    timeoutMs: number;
+    /** A region audit: only this region of the task (frame pixels, inside the task's region). */
+    region?: RenderTask['region'] | undefined;
+  },
   signal?: AbortSignal,
 ): Promise<TaskOutput> {
   if (!deps.blender)
@@ -36,10 +48,10 @@ export async function runRenderTask(
     deps.cache.acquire(task.input, signal),
   ]);
   try {
-    const desc = decodeRenderTask(await readFile(input.path));
-    const plan = deps.cheat
-      ? cheatedTask(deps.cheat, desc, blend.path)
-      : { task: desc, blendPath: blend.path };
+    const whole = decodeRenderTask(await readFile(input.path));
+    const desc = task.region ? { ...whole, region: auditedRegion(whole, task.region) } : whole;
+    const cheat = deps.cheat ? cheatFor(deps.cheat, desc.frame) : undefined;
+    const plan = cheat ? cheatedTask(cheat, desc, blend.path) : { task: desc, blendPath: blend.path };
     const started = performance.now();
     const rendered = plan
       ? await renderBlender({
@@ -52,10 +64,15 @@ export async function runRenderTask(
           ...(signal ? { signal } : {}),
         })
       : undefined;
-    const cheat = deps.cheat ? cheatFor(deps.cheat, desc.frame).kind : undefined;
-    const cheatReshapes = cheat === 'low-res' || cheat === 'black';
+    const cheatReshapes = cheat?.kind === 'low-res' || cheat?.kind === 'black';
     const png = cheatReshapes ? cheatedPng(desc, rendered?.png) : rendered!.png;
-    const bytes = encodeSafetensors(renderOutputTensors(png));
+    const [x0, y0, x1, y1] = desc.region;
+    const [tx, ty] = whole.region;
+    const bytes = encodeSafetensors(
+      task.region
+        ? renderRegionOutputTensors(png, [x0 - tx, y0 - ty, x1 - tx, y1 - ty])
+        : renderOutputTensors(png),
+    );
     return {
       bytes,
       cid: cidOf(bytes),
@@ -69,4 +86,14 @@ export async function runRenderTask(
     blend.release();
     input.release();
   }
+}
+
+/** The region a region audit asks for, checked to lie inside the task's own region. */
+function auditedRegion(task: RenderTask, r: RenderTask['region']): RenderTask['region'] {
+  const [x0, y0, x1, y1] = r;
+  const [tx0, ty0, tx1, ty1] = task.region;
+  const ok = [x0, y0, x1, y1].every(Number.isInteger) && x0 >= tx0 && y0 >= ty0 && x1 <= tx1 && y1 <= ty1;
+  if (!ok || x0 >= x1 || y0 >= y1)
+    throw new PlexusError('PLX_VALIDATION', `audit region ${r.join(',')} is not inside the task's region`);
+  return [x0, y0, x1, y1];
 }

@@ -17,6 +17,7 @@ import { jobCost, taskCost, taskTries } from '../cost.ts';
 import { asCards, card, empty, h, tableWrap } from '../dom.ts';
 import { ago, duration, shortHex, when } from '../format.ts';
 import { trainingCard } from './training.ts';
+import { renderFrames } from './renderFrames.ts';
 
 /** `redundant (k=2)`, `audit`, `none`. */
 export function policyText(p: VerificationPolicy | null): string {
@@ -176,6 +177,7 @@ export async function renderJob(id: string): Promise<HTMLElement> {
       ),
     ),
     training,
+    renderFrames(job) ?? [],
     card(
       `Tasks (${job.tasksTotal})`,
       job.tasks.length === 0

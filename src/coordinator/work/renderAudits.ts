@@ -1,0 +1,104 @@
+/**
+ * Region audits of `blender.render` tasks (docs/render.md, "Region audits"): instead of the whole
+ * task, an auditor renders a small region of it, drawn with the seed of the task's audit draw
+ * (verification/renderAuditRegion.ts). The region goes to the auditor in its assign message and
+ * is kept per assignment (`render_audit_regions`), so that a result is accepted only when it
+ * covers exactly what its execution was asked for: a region output from an auditor of that
+ * region, a whole image from anyone else. The comparison itself crops the primary's image
+ * (verification/compareRenders.ts).
+ */
+import type { Kysely, Transaction } from 'kysely';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { decodeRenderTask, type RenderTask, renderOutputParts } from '../../protocol/render.ts';
+import type { TensorSet } from '../../protocol/tensorSet.ts';
+import type { Database } from '../store/schema.ts';
+import { renderAuditRegion } from '../verification/renderAuditRegion.ts';
+import type { WorkDeps, WorkState } from './workState.ts';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+type Region = RenderTask['region'];
+
+/**
+ * The region an auditor of this render task renders (frame pixels) and its crop of the task's
+ * image: the one already drawn for the task (a replacement auditor renders the same region), or
+ * a new draw with the seed of the task's audit draw — the epoch's committed seed with a market,
+ * else the coordinator's secret seed.
+ *
+ * @example const { region, crop } = await renderAuditRegionFor(state, deps, task);
+ */
+export async function renderAuditRegionFor(
+  s: WorkState,
+  d: WorkDeps,
+  task: { id: string; input_cid: string },
+): Promise<{ region: Region; crop: Region }> {
+  const drawn = await d.db
+    .selectFrom('render_audit_regions')
+    .select(['region', 'crop'])
+    .where('task_id', '=', task.id)
+    .executeTakeFirst();
+  if (drawn) return { region: JSON.parse(drawn.region) as Region, crop: JSON.parse(drawn.crop) as Region };
+  const draw = await d.db
+    .selectFrom('audit_draws as a')
+    .innerJoin('epoch_seeds as e', 'e.epoch', 'a.epoch')
+    .select('e.seed')
+    .where('a.task_id', '=', task.id)
+    .executeTakeFirst();
+  const desc = decodeRenderTask(await d.blobs.read(task.input_cid));
+  const region = renderAuditRegion(draw?.seed ?? s.econ.seed, task.id, desc);
+  const [x0, y0, x1, y1] = region;
+  const [tx, ty] = desc.region;
+  return { region, crop: [x0 - tx, y0 - ty, x1 - tx, y1 - ty] };
+}
+
+/**
+ * Keeps the region an auditor's assignment asks for, in the lease's transaction.
+ *
+ * @example await recordRenderAuditRegion(trx, assignmentId, taskId, drawn, now);
+ */
+export async function recordRenderAuditRegion(
+  trx: Transaction<Database>,
+  assignmentId: string,
+  taskId: string,
+  drawn: { region: Region; crop: Region },
+  at: number,
+): Promise<void> {
+  await trx
+    .insertInto('render_audit_regions')
+    .values({
+      assignment_id: assignmentId,
+      task_id: taskId,
+      region: JSON.stringify(drawn.region),
+      crop: JSON.stringify(drawn.crop),
+      created_at: at,
+    })
+    .execute();
+}
+
+/**
+ * Refuses (PLX_VALIDATION) a render result that does not cover what its execution was asked for:
+ * a region output from an execution that was not a region audit, a whole image from one that
+ * was, or another region than the one drawn.
+ *
+ * @example await checkRenderOutputRegion(deps.db, msg.assignmentId, tensors);
+ */
+export async function checkRenderOutputRegion(
+  db: Executor,
+  assignmentId: string,
+  tensors: TensorSet,
+): Promise<void> {
+  const asked = await db
+    .selectFrom('render_audit_regions')
+    .select('crop')
+    .where('assignment_id', '=', assignmentId)
+    .executeTakeFirst();
+  const { crop } = renderOutputParts(tensors);
+  const want = asked ? (JSON.parse(asked.crop) as Region) : undefined;
+  if (JSON.stringify(crop) !== JSON.stringify(want)) {
+    throw new PlexusError(
+      'PLX_VALIDATION',
+      want
+        ? `this execution renders region ${want.join(',')} of its task, not ${crop?.join(',') ?? 'the whole task'}`
+        : 'this execution renders the whole task, not a region',
+    );
+  }
+}

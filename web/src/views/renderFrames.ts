@@ -1,0 +1,80 @@
+/**
+ * Frame thumbnails of a `blender.render` job on its page (docs/render.md). The explorer reads
+ * blobs without a signature, so it shows frames only for a public job (docs/security.md, "Who can
+ * read what": a public job's outputs are readable by anyone); a private job's frames stay with its
+ * client, who downloads them with `plexus job results`. Each frame is drawn from its tiles'
+ * outputs (a safetensors file whose uint8 tensor `png` is the tile's image) at their regions.
+ */
+import { blobUrlOf, type JobWithTasks } from '../api.ts';
+import { card, empty, h } from '../dom.ts';
+import { pngOfSafetensors } from '../safetensorsPng.ts';
+
+/** Frames shown at most (the first ones). */
+const MAX_FRAMES = 48;
+
+type RenderSection = {
+  frameStart: number;
+  frameEnd: number;
+  width: number;
+  height: number;
+  tiles: { x: number; y: number };
+};
+
+/** Draws frame `f`'s tiles into `canvas` (tile edges at ⌊i·size/n⌋, as protocol/render.ts cuts them). */
+async function drawFrame(canvas: HTMLCanvasElement, r: RenderSection, urls: Array<string | undefined>) {
+  const ctx = canvas.getContext('2d');
+  if (!ctx) return;
+  let i = 0;
+  for (let ty = 0; ty < r.tiles.y; ty++)
+    for (let tx = 0; tx < r.tiles.x; tx++) {
+      const url = urls[i++];
+      if (!url) continue;
+      const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+      const png = pngOfSafetensors(bytes);
+      const img = await createImageBitmap(new Blob([png.slice()], { type: 'image/png' }));
+      ctx.drawImage(img, Math.floor((tx * r.width) / r.tiles.x), Math.floor((ty * r.height) / r.tiles.y));
+    }
+}
+
+/**
+ * The "Frames" card of a render job (undefined for other kinds).
+ *
+ * @example const frames = renderFrames(job); if (frames) page.append(frames);
+ */
+export function renderFrames(job: JobWithTasks): HTMLElement | undefined {
+  const spec = job.spec as { kind: string; public?: boolean; render?: RenderSection };
+  if (spec.kind !== 'blender.render' || !spec.render) return undefined;
+  const r = spec.render;
+  if (spec.public !== true)
+    return card(
+      'Frames',
+      empty(
+        'Frames are private',
+        'Only the job’s client can see them: plexus job results JOB --out frames/ (a public job shows its frames here).',
+      ),
+    );
+  const perFrame = r.tiles.x * r.tiles.y;
+  const outputOf = new Map(job.tasks.map((t) => [t.index, t.output]));
+  const frames = Math.min(r.frameEnd - r.frameStart + 1, MAX_FRAMES);
+  const scale = Math.min(1, 160 / r.width);
+  const thumbs: HTMLElement[] = [];
+  for (let f = 0; f < frames; f++) {
+    const urls = Array.from({ length: perFrame }, (_, k) => {
+      const cid = outputOf.get(f * perFrame + k);
+      return cid ? blobUrlOf(spec, cid) : undefined;
+    });
+    const canvas = h('canvas', {
+      width: String(r.width),
+      height: String(r.height),
+      style: `width:${Math.round(r.width * scale)}px;height:${Math.round(r.height * scale)}px`,
+      'data-frame': String(r.frameStart + f),
+    }) as HTMLCanvasElement;
+    if (urls.some(Boolean))
+      void drawFrame(canvas, r, urls).catch(() => canvas.setAttribute('data-error', '1'));
+    thumbs.push(h('figure', { class: 'frame' }, canvas, h('figcaption', {}, `frame ${r.frameStart + f}`)));
+  }
+  return card(
+    `Frames (${frames}${frames < r.frameEnd - r.frameStart + 1 ? ` of ${r.frameEnd - r.frameStart + 1}` : ''})`,
+    h('div', { class: 'frames', 'data-testid': 'render-frames' }, thumbs),
+  );
+}
