@@ -10,4 +10,10 @@ export {
   type JobView,
   type PlexusClient,
 } from './createClient.ts';
+export {
+  createStorageClient,
+  type StorageClient,
+  type StoredObjectView,
+  type StoredPieceView,
+} from './createStorageClient.ts';
 export { signJobSubmission } from './signJobSubmission.ts';

@@ -65,6 +65,7 @@ import type { EpochTamper } from './settlement/closeEpoch.ts';
 import { localSigner, remoteSigner } from './settlement/collectSignatures.ts';
 import { createSettlement, type Settlement, type SettlementStepHook } from './settlement/createSettlement.ts';
 import { openSettlementChain, type SettlementChain } from './settlement/openSettlementChain.ts';
+import { startStorageNetwork, storageConfigSchema } from './storage/startStorageNetwork.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
 import { defaultVerificationEconomics } from './work/workState.ts';
@@ -175,6 +176,7 @@ export const coordinatorConfigSchema = z.strictObject({
   requestGraceMs: z.int().min(100).max(600_000).default(DEFAULT_REQUEST_DEADLINES.graceMs),
   /** The slowest request body served in full (PLX_REQUEST_TIMEOUT below it). */
   minRequestBytesPerSec: z.int().min(1024).default(DEFAULT_REQUEST_DEADLINES.minBytesPerSec),
+  storage: storageConfigSchema.prefault({}),
 });
 export type CoordinatorConfig = z.input<typeof coordinatorConfigSchema>;
 
@@ -428,6 +430,7 @@ export async function startCoordinator(
       stakeOf: (a) => market.stakeOf(a),
       readTokens,
       standingOf: (a) => market.standingOf(a),
+      storage: await startStorageNetwork({ app, db, blobs, config, log, market, chain: chain?.writer }),
     }),
   );
   await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));

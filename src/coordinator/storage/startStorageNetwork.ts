@@ -1,0 +1,76 @@
+/**
+ * Wires the storage network into a coordinator: its routes, its challenge windows (stopped with
+ * the HTTP server), and where challenge seeds come from. With a chain, a window's seed is the hash
+ * of the latest block read after the window opened; without one (development mode), it is derived
+ * from the epoch's audit seed, which is secret until revealed and committed two epochs ahead
+ * (verification/auditSeeds.ts): unknown to every holder.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Hex } from 'viem';
+import { z } from 'zod';
+import type { PlexusReader } from '../../chain/types.ts';
+import type { Logger } from '../../logger.ts';
+import type { BlobStore } from '../blobs/createBlobStore.ts';
+import type { Market } from '../market/createMarket.ts';
+import type { Database } from '../store/schema.ts';
+import { epochSeed } from '../verification/auditSeeds.ts';
+import { STORAGE_DEFAULTS } from './constants.ts';
+import { createStorageNetwork, type StorageNetwork } from './createStorageNetwork.ts';
+import { storageRoutes } from './storageRoutes.ts';
+
+/**
+ * The coordinator's `storage` config (docs/storage.md): challenge window and answer deadline.
+ *
+ * @example coordinatorConfigSchema.parse({ dataDir, storage: { windowMs: 10_000, deadlineMs: 5_000 } })
+ */
+export const storageConfigSchema = z.strictObject({
+  windowMs: z.int().min(100).default(STORAGE_DEFAULTS.windowMs),
+  deadlineMs: z.int().min(10).default(STORAGE_DEFAULTS.deadlineMs),
+});
+
+/**
+ * @example const storage = await startStorageNetwork({ app, db, blobs, config, log, market });
+ */
+export async function startStorageNetwork(deps: {
+  app: FastifyInstance;
+  db: Kysely<Database>;
+  blobs: BlobStore;
+  config: { dataDir: string; chainId: number; storage: z.infer<typeof storageConfigSchema> };
+  log: Logger;
+  market: Market;
+  chain?: PlexusReader | undefined;
+}): Promise<StorageNetwork> {
+  const publicClient = deps.chain?.publicClient;
+  const storage = createStorageNetwork({
+    db: deps.db,
+    blobs: deps.blobs,
+    dataDir: deps.config.dataDir,
+    log: deps.log,
+    config: deps.config.storage,
+    seedOf: async (window) => {
+      if (publicClient) {
+        const block = await publicClient.getBlock({ blockTag: 'latest' });
+        return { seed: block.hash as Hex, source: `block:${block.number}` };
+      }
+      const epoch = await deps.market.currentEpoch(deps.db);
+      const secret = await epochSeed(deps.db, epoch);
+      const seed = createHash('sha256')
+        .update(Buffer.from(secret, 'hex'))
+        .update(`plexus-storage-window:${window}`)
+        .digest('hex');
+      return { seed: `0x${seed}`, source: `audit-seed:${epoch}` };
+    },
+  });
+  await deps.app.register(
+    storageRoutes({
+      storage,
+      chainId: deps.config.chainId,
+      maxPieceBytes: STORAGE_DEFAULTS.segmentBytes + 1024,
+    }),
+  );
+  storage.start();
+  deps.app.addHook('onClose', async () => storage.stop());
+  return storage;
+}
