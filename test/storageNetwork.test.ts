@@ -219,6 +219,20 @@ describe('storage network', () => {
     // Every fault went through the slash path with its evidence.
     const db = new SQLite(join(dir, 'coordinator', 'plexus.db'), { readonly: true });
     try {
+      // Servers redeemed the reader's receipts: paid bytes never above what the relay counted.
+      const receipts = () =>
+        db
+          .prepare('select served_bytes, redeemed_bytes from storage_receipts where reader = ?')
+          .all(account.address.toLowerCase()) as {
+          served_bytes: string;
+          redeemed_bytes: string;
+        }[];
+      await waitUntil(
+        'receipts redeemed',
+        async () => receipts().filter((r) => BigInt(r.redeemed_bytes) > 0n).length >= 6,
+        60_000,
+      );
+      for (const r of receipts()) assert.ok(BigInt(r.redeemed_bytes) <= BigInt(r.served_bytes));
       const slashes = db
         .prepare("select provider, amount, evidence from slashes where task_id like 'storage:%'")
         .all() as {

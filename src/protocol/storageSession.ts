@@ -63,11 +63,29 @@ export const storeAnswerSchema = z.strictObject({
     .max(1024),
 });
 
+/**
+ * Provider → coordinator: redeem a reader's signed cumulative retrieval receipt (the shape of
+ * `retrievalReceiptSchema` in storageMessages.ts) for the bytes this provider served it.
+ */
+export const storeRedeemSchema = z.strictObject({
+  type: z.literal('store.redeem'),
+  receipt: z.strictObject({
+    reader: z.string().regex(/^0x[0-9a-fA-F]{40}$/) as z.ZodType<`0x${string}`>,
+    server: z.string().regex(/^0x[0-9a-fA-F]{40}$/) as z.ZodType<`0x${string}`>,
+    objectId: hex32,
+    cumulativeBytes: z.string().regex(/^(0|[1-9][0-9]{0,76})$/),
+    issuedAt: z.string().regex(/^(0|[1-9][0-9]{0,19})$/),
+    signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/) as z.ZodType<`0x${string}`>,
+  }),
+});
+export type StoreRedeem = z.infer<typeof storeRedeemSchema>;
+
 /** The storage messages a provider may send (part of `providerMessageSchema`). */
 export const storageProviderMessageSchemas = [
   storeStoredSchema,
   storeRefusedSchema,
   storeAnswerSchema,
+  storeRedeemSchema,
 ] as const;
 
 /**
@@ -116,7 +134,18 @@ export type StorageCoordinatorMessage =
       token: string;
     }
   /** The piece is no longer paid for (object removed, or moved): delete it. */
-  | { type: 'store.drop'; pieceRoot: `0x${string}` };
+  | { type: 'store.drop'; pieceRoot: `0x${string}` }
+  /** A reader's receipt for this provider, forwarded by the coordinator: redeem it with `store.redeem`. */
+  | { type: 'store.receipt'; receipt: StoreRedeem['receipt'] }
+  /** The outcome of a `store.redeem`: bytes newly paid, or why nothing was. */
+  | {
+      type: 'store.redeemed';
+      objectId: string;
+      ok: boolean;
+      reason?: string;
+      payableBytes: string;
+      amount: string;
+    };
 
 /** Header of the HTTP requests a storage order or read grant authorizes. */
 export const STORAGE_TOKEN_HEADER = 'x-plexus-storage-token';

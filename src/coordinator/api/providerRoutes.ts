@@ -26,7 +26,7 @@ import type { ChainStanding } from '../market/createMarket.ts';
 import type { Metrics } from '../metrics.ts';
 import { providerEligibility } from '../providers/eligibility.ts';
 import { findProvider, listProviders } from '../providers/providerQueries.ts';
-import type { StorageNetwork } from '../storage/createStorageNetwork.ts';
+import type { StorageProviderMessage, StorageService } from '../storage/startStorageNetwork.ts';
 import type { Database, ProvidersTable } from '../store/schema.ts';
 import type { WorkLoop } from '../work/createWorkLoop.ts';
 import type { ProviderLink } from '../work/workState.ts';
@@ -82,7 +82,7 @@ export function providerRoutes(deps: {
   /** The on-chain record last read, for the eligibility view. */
   standingOf?: (address: string) => ChainStanding | undefined;
   /** The storage network (issue 19): told of sessions that offer disk, and given `store.*` messages. */
-  storage?: StorageNetwork;
+  storage?: StorageService;
 }) {
   const { db, loop, chainId, log, metrics } = deps;
   return async (app: FastifyInstance) => {
@@ -246,15 +246,8 @@ export function providerRoutes(deps: {
               loop.providerCacheChanged(link.address, msg.added, msg.removed);
             } else if (msg.type === 'drain') {
               loop.providerDraining(link.address);
-            } else if (msg.type === 'store.stored' || msg.type === 'store.refused') {
-              await deps.storage?.orderDone(
-                link.address,
-                msg.orderId,
-                msg.type === 'store.stored',
-                msg.type === 'store.refused' ? `${msg.code}: ${msg.message}` : undefined,
-              );
-            } else if (msg.type === 'store.answer') {
-              await deps.storage?.handleAnswer(link.address, msg);
+            } else if (msg.type.startsWith('store.')) {
+              await deps.storage?.handle(link.address, msg as StorageProviderMessage);
             }
           } catch (err) {
             const e =

@@ -33,6 +33,8 @@ export const STORAGE_DEFAULTS = {
   defaultEpochs: 24,
   /** Price of keeping one GiB (of pieces, parity included) for one epoch: 0.001 PLX. */
   pricePerGiBEpoch: PLX / 1_000n,
+  /** Price of one byte served to a reader (paid from its signed receipts): about 0.01 PLX per GiB. */
+  pricePerByte: PLX / 100n / 2n ** 30n,
   /** Fault fee of a missed or wrong challenge answer, charged through the slash path: 1 PLX. */
   faultFee: PLX,
 };

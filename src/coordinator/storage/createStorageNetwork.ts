@@ -462,7 +462,7 @@ export function createStorageNetwork(deps: {
       })
       .onConflict((oc) =>
         oc.columns(['reader', 'server', 'object_id']).doUpdateSet((eb) => ({
-          served_bytes: sql<string>`cast(cast(${eb.ref('storage_receipts.served_bytes')} as integer) + ${Math.floor(bytes)} as text)`,
+          served_bytes: sql<string>`cast(cast(${eb.ref('storage_receipts.served_bytes')} as integer) + cast(${Math.floor(bytes)} as integer) as text)`,
           updated_at: now(),
         })),
       )

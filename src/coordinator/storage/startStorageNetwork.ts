@@ -12,13 +12,16 @@ import type { Hex } from 'viem';
 import { z } from 'zod';
 import type { PlexusReader } from '../../chain/types.ts';
 import type { Logger } from '../../logger.ts';
+import type { StoreRedeem, storageProviderMessageSchemas } from '../../protocol/storageSession.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
 import { epochSeed } from '../verification/auditSeeds.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
-import { createStorageNetwork, type StorageNetwork } from './createStorageNetwork.ts';
+import { createStorageNetwork } from './createStorageNetwork.ts';
+import { redeemReceipt } from './redeemReceipt.ts';
 import { storageRoutes } from './storageRoutes.ts';
+import { storageDb } from './storageTables.ts';
 
 /**
  * The coordinator's `storage` config (docs/storage.md): challenge window and answer deadline.
@@ -33,6 +36,11 @@ export const storageConfigSchema = z.strictObject({
 /**
  * @example const storage = await startStorageNetwork({ app, db, blobs, config, log, market });
  */
+export type StorageService = Awaited<ReturnType<typeof startStorageNetwork>>;
+
+/** A `store.*` message from a provider's session (validated by `providerMessageSchema`). */
+export type StorageProviderMessage = z.infer<(typeof storageProviderMessageSchemas)[number]>;
+
 export async function startStorageNetwork(deps: {
   app: FastifyInstance;
   db: Kysely<Database>;
@@ -41,7 +49,7 @@ export async function startStorageNetwork(deps: {
   log: Logger;
   market: Market;
   chain?: PlexusReader | undefined;
-}): Promise<StorageNetwork> {
+}) {
   const publicClient = deps.chain?.publicClient;
   const storage = createStorageNetwork({
     db: deps.db,
@@ -63,14 +71,46 @@ export async function startStorageNetwork(deps: {
       return { seed: `0x${seed}`, source: `audit-seed:${epoch}` };
     },
   });
+  const chainId = deps.config.chainId;
+  const sessionOf = (a: string) => storage.sessions().find((s) => s.address === a.toLowerCase());
+  const service = Object.assign(storage, {
+    /** Forwards a reader's receipts to the servers they name (each redeems its own, see `handle`). */
+    forwardReceipts(receipts: StoreRedeem['receipt'][]): number {
+      return receipts.filter((receipt) => sessionOf(receipt.server)?.send({ type: 'store.receipt', receipt }))
+        .length;
+    },
+    /** Every `store.*` message of a provider's session. */
+    async handle(from: string, msg: StorageProviderMessage): Promise<void> {
+      if (msg.type === 'store.stored' || msg.type === 'store.refused') {
+        const why = msg.type === 'store.refused' ? `${msg.code}: ${msg.message}` : undefined;
+        await storage.orderDone(from, msg.orderId, msg.type === 'store.stored', why);
+      } else if (msg.type === 'store.answer') await storage.handleAnswer(from, msg);
+      else {
+        const db = storageDb(deps.db);
+        const pricePerByte = STORAGE_DEFAULTS.pricePerByte;
+        const v = await redeemReceipt({
+          db,
+          chainId,
+          server: from,
+          receipt: msg.receipt,
+          pricePerByte,
+          now: Date.now,
+        });
+        sessionOf(from)?.send({
+          type: 'store.redeemed',
+          objectId: msg.receipt.objectId,
+          ok: v.ok,
+          ...(v.ok ? {} : { reason: v.reason }),
+          payableBytes: (v.ok ? v.payableBytes : 0n).toString(),
+          amount: v.amount.toString(),
+        });
+      }
+    },
+  });
   await deps.app.register(
-    storageRoutes({
-      storage,
-      chainId: deps.config.chainId,
-      maxPieceBytes: STORAGE_DEFAULTS.segmentBytes + 1024,
-    }),
+    storageRoutes({ storage: service, chainId, maxPieceBytes: STORAGE_DEFAULTS.segmentBytes + 1024 }),
   );
   storage.start();
   deps.app.addHook('onClose', async () => storage.stop());
-  return storage;
+  return service;
 }

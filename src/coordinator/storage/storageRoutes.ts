@@ -17,7 +17,12 @@ import {
   storageRequestHash,
   storageRequestSchema,
 } from '../../protocol/storageMessages.ts';
-import { STORAGE_SERVER_HEADER, STORAGE_TOKEN_HEADER } from '../../protocol/storageSession.ts';
+import {
+  STORAGE_SERVER_HEADER,
+  STORAGE_TOKEN_HEADER,
+  type StoreRedeem,
+  storeRedeemSchema,
+} from '../../protocol/storageSession.ts';
 import type { StorageNetwork } from './createStorageNetwork.ts';
 
 const orderIdSchema = z.string().regex(/^[0-9a-f]{32}$/);
@@ -25,7 +30,11 @@ const orderIdSchema = z.string().regex(/^[0-9a-f]{32}$/);
 /**
  * @example await app.register(storageRoutes({ storage, chainId, maxPieceBytes }));
  */
-export function storageRoutes(deps: { storage: StorageNetwork; chainId: number; maxPieceBytes: number }) {
+export function storageRoutes(deps: {
+  storage: StorageNetwork & { forwardReceipts(receipts: StoreRedeem['receipt'][]): number };
+  chainId: number;
+  maxPieceBytes: number;
+}) {
   const { storage, chainId } = deps;
   return async (app: FastifyInstance) => {
     app.addContentTypeParser(
@@ -66,6 +75,18 @@ export function storageRoutes(deps: { storage: StorageNetwork; chainId: number; 
             return { objects: await storage.list(message.client) };
         }
       },
+    );
+
+    r.post(
+      '/v1/storage/receipts',
+      {
+        schema: {
+          summary:
+            "A reader's signed cumulative receipts, forwarded to the servers they name (who redeem them)",
+          body: z.strictObject({ receipts: z.array(storeRedeemSchema.shape.receipt).max(1024) }),
+        },
+      },
+      async (req) => ({ forwarded: storage.forwardReceipts(req.body.receipts) }),
     );
 
     r.get(

@@ -175,7 +175,14 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
 
   // Storage (issue 19): checks free disk space before offering any; messages `store.*` go to it.
   const storage = opts.storage
-    ? await startStorage({ ...opts.storage, dataDir: opts.dataDir, base, log, send: (m) => sendJson(m) })
+    ? await startStorage({
+        ...opts.storage,
+        dataDir: opts.dataDir,
+        base,
+        log,
+        send: sendJson,
+        address: account.address,
+      })
     : undefined;
 
   const running = new Map<string, AbortController>();
@@ -448,6 +455,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       case 'store.serve':
       case 'store.repair':
       case 'store.drop':
+      case 'store.receipt':
+      case 'store.redeemed':
         storage?.handle(msg);
         break;
       case 'error':

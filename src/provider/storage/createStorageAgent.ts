@@ -24,6 +24,8 @@ export type StorageAgent = {
   /** What the session auth advertises. */
   offer(): StorageOffer;
   handle(msg: StorageCoordinatorMessage): void;
+  /** PLX base units paid for retrieval so far (redeemed receipts). */
+  redeemed(): bigint;
 };
 
 /**
@@ -39,12 +41,16 @@ export function createStorageAgent(deps: {
   dir: string;
   behaviour?: StorageBehaviour;
   fetch?: typeof fetch;
+  /** This provider's address (receipts for other servers are not ours to redeem). */
+  address?: string;
 }): StorageAgent {
   const { base, store, send, log } = deps;
   const f = deps.fetch ?? fetch;
   const behaviour = deps.behaviour ?? 'honest';
   /** Roots the agent claims even where a cheat removed the files (what a cheater would claim). */
   const claimed = new Set<Hex>(store.list());
+  /** PLX base units earned from redeemed retrieval receipts since start. */
+  let redeemed = 0n;
 
   async function getBytes(path: string, token: string): Promise<Uint8Array> {
     const res = await f(`${base}${path}`, { headers: { [STORAGE_TOKEN_HEADER]: token } });
@@ -175,6 +181,7 @@ export function createStorageAgent(deps: {
   }
 
   return {
+    redeemed: () => redeemed,
     offer: () => ({
       offeredBytes: store.capacityBytes,
       freeBytes: Math.max(0, store.capacityBytes - store.usedBytes()),
@@ -197,6 +204,24 @@ export function createStorageAgent(deps: {
         case 'store.drop':
           claimed.delete(msg.pieceRoot);
           void store.drop(msg.pieceRoot);
+          break;
+        case 'store.receipt':
+          // A reader's receipt for bytes we served: redeem it (the coordinator checks it against its relay count).
+          if (msg.receipt.server.toLowerCase() === deps.address?.toLowerCase())
+            send({ type: 'store.redeem', receipt: msg.receipt });
+          break;
+        case 'store.redeemed':
+          if (msg.ok) redeemed += BigInt(msg.amount);
+          log.info(
+            {
+              objectId: msg.objectId,
+              ok: msg.ok,
+              reason: msg.reason,
+              bytes: msg.payableBytes,
+              amount: msg.amount,
+            },
+            'retrieval receipt redeemed',
+          );
           break;
       }
     },

@@ -21,6 +21,7 @@ export async function startStorage(opts: {
   log: Logger;
   send: (msg: unknown) => boolean;
   behaviour?: StorageBehaviour;
+  address?: string;
 }): Promise<StorageAgent> {
   const dir = opts.dir ?? join(opts.dataDir, 'storage');
   const store = await createPieceStore({ dir, capacityBytes: opts.capacityBytes });
@@ -41,6 +42,7 @@ export async function startStorage(opts: {
     send: opts.send,
     log: opts.log,
     dir,
+    ...(opts.address ? { address: opts.address } : {}),
     ...(opts.behaviour ? { behaviour: opts.behaviour } : {}),
   });
 }
