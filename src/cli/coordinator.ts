@@ -83,6 +83,8 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
       intOption(1, 10_000_000),
     )
     .option('--rate-limit-per-minute <n>', 'HTTP requests per minute from one IP', intOption(1, 100_000_000))
+    .option('--storage-window-ms <n>', 'storage challenge window (docs/storage.md)', intOption(100, 2 ** 31))
+    .option('--storage-deadline-ms <n>', 'storage challenge answer deadline', intOption(10, 2 ** 31))
     .action(
       async (o: {
         host: string;
@@ -105,6 +107,8 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
         sensorPricePerReading?: bigint;
         sensorReadingsPerSec?: number;
         rateLimitPerMinute?: number;
+        storageWindowMs?: number;
+        storageDeadlineMs?: number;
       }) => {
         const c = await startCoordinator(
           {
@@ -134,6 +138,10 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
               : {}),
             ...(o.sensorReadingsPerSec !== undefined ? { sensorReadingsPerSec: o.sensorReadingsPerSec } : {}),
             ...(o.rateLimitPerMinute !== undefined ? { rateLimitPerMinute: o.rateLimitPerMinute } : {}),
+            storage: {
+              ...(o.storageWindowMs !== undefined ? { windowMs: o.storageWindowMs } : {}),
+              ...(o.storageDeadlineMs !== undefined ? { deadlineMs: o.storageDeadlineMs } : {}),
+            },
           },
           hooks,
         );

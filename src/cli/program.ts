@@ -32,6 +32,11 @@ export const TOP_LEVEL_COMMANDS: readonly Entry[] = [
     load: async () => (await import('./job.ts')).jobCommand(),
   },
   {
+    name: 'store',
+    description: 'keep files on the storage network: put, get, ls, status, rm',
+    load: async () => (await import('./store.ts')).storeCommand(),
+  },
+  {
     name: 'client',
     description: "manage a client's PLX escrow on chain",
     load: async () => (await import('./client.ts')).clientCommand(),

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type AgentBehaviour, parseBehaviour } from '../provider/agent/behaviour.ts';
+import { STORAGE_BEHAVIOURS, type StorageBehaviour } from '../provider/storage/storageCheats.ts';
 import { DEFAULT_COORDINATOR, intOption, plxAmountOption } from './options.ts';
 import { addProviderChainCommands } from './providerChain.ts';
 import { addProviderDoctor } from './providerDoctor.ts';
@@ -35,6 +36,17 @@ export function providerCommand(): Command {
       'least price per unit you work for, e.g. cpu=0.00005PLX gpu:nvidia-h100-80gb-hbm3=0.001PLX',
       floorPriceOption,
     )
+    .option(
+      '--storage-gib <n>',
+      'disk offered to the storage network, GiB (checked against free space)',
+      parseGib,
+    )
+    .option('--storage-dir <dir>', 'folder for stored pieces (default DATA_DIR/storage)')
+    .addOption(
+      new Option('--storage-behaviour <b>', 'TEST ONLY: a dishonest storage holder')
+        .choices(STORAGE_BEHAVIOURS)
+        .hideHelp(),
+    )
     // Hidden test option: the adversary harness of the verification tests (docs/verification.md).
     .addOption(
       new Option('--behaviour <b>', 'TEST ONLY: misbehave (always-wrong, wrong:P, lazy-zeros, …)')
@@ -54,6 +66,9 @@ export function providerCommand(): Command {
         blender?: string;
         behaviour?: AgentBehaviour;
         floorPrice?: Record<string, bigint>;
+        storageGib?: number;
+        storageDir?: string;
+        storageBehaviour?: StorageBehaviour;
       }) => {
         // Loaded here, not at the top: the agent pulls in onnxruntime, which other commands never need.
         const { loadOrCreateKeystore } = await import('../keystore/loadOrCreateKeystore.ts');
@@ -75,6 +90,15 @@ export function providerCommand(): Command {
           ...(o.behaviour ? { behaviour: o.behaviour } : {}),
           ...(o.blender ? { blenderPath: o.blender } : {}),
           ...(o.floorPrice ? { floorPrices: o.floorPrice } : {}),
+          ...(o.storageGib !== undefined
+            ? {
+                storage: {
+                  capacityBytes: Math.floor(o.storageGib * 2 ** 30),
+                  ...(o.storageDir ? { dir: o.storageDir } : {}),
+                  ...(o.storageBehaviour ? { behaviour: o.storageBehaviour } : {}),
+                },
+              }
+            : {}),
         });
         console.log(`PLEXUS_PROVIDER_STARTED ${JSON.stringify({ address: provider.address })}`);
         let stopping = false;
@@ -98,4 +122,12 @@ function floorPriceOption(value: string, previous: Record<string, bigint> = {}):
   const m = /^(cpu|gpu:[a-z0-9-]{1,48})=(.+)$/.exec(value);
   if (!m) throw new InvalidArgumentError('expected CLASS=AMOUNT, e.g. cpu=0.00005PLX');
   return { ...previous, [m[1]!]: plxAmountOption(m[2]!) };
+}
+
+/** `--storage-gib`: a positive number of GiB (fractions allowed, e.g. 0.5). */
+function parseGib(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 1_000_000)
+    throw new InvalidArgumentError('expected GiB > 0, e.g. 10 or 0.5');
+  return n;
 }

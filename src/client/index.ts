@@ -13,4 +13,10 @@ export {
   type TrainRoundEvent,
   type TrainRoundView,
 } from './createClient.ts';
+export {
+  createStorageClient,
+  type StorageClient,
+  type StoredObjectView,
+  type StoredPieceView,
+} from './createStorageClient.ts';
 export { signJobSubmission } from './signJobSubmission.ts';

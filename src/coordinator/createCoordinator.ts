@@ -11,23 +11,11 @@ import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { type Address, getAddress } from 'viem';
-import { z } from 'zod';
 import { getProvider } from '../chain/actions/provider/getProvider.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../logger.ts';
-import {
-  DEFAULT_MAX_BLOB_BYTES,
-  MAX_JSON_BODY_BYTES,
-  MAX_WS_MESSAGE_BYTES,
-  PROTOCOL_VERSION,
-} from '../protocol/constants.ts';
+import { MAX_JSON_BODY_BYTES, MAX_WS_MESSAGE_BYTES, PROTOCOL_VERSION } from '../protocol/constants.ts';
 import { healthSchema } from '../protocol/http/common.ts';
-import {
-  DEFAULT_DEVICE_READINGS_PER_SEC,
-  DEFAULT_MAX_QUEUED_READINGS,
-  DEFAULT_PRICE_PER_READING,
-  DEFAULT_SENSOR_EMISSION_PER_EPOCH,
-} from '../sensors/constants.ts';
 import { createDatasetSeller, type DatasetSeller } from '../sensors/dataset/createDatasetSeller.ts';
 import { createIngester, type Ingester, type IngesterOptions } from '../sensors/ingest/createIngester.ts';
 import { createSensorMetrics } from '../sensors/ingest/sensorMetrics.ts';
@@ -40,22 +28,18 @@ import { explorerRoutes } from './api/explorerRoutes.ts';
 import { jobRoutes } from './api/jobRoutes.ts';
 import { marketRoutes } from './api/marketRoutes.ts';
 import { providerRoutes } from './api/providerRoutes.ts';
-import {
-  DEFAULT_REQUEST_DEADLINES,
-  httpServerOptions,
-  installRequestDeadlines,
-  requestTimeoutMs,
-} from './api/requestDeadlines.ts';
+import { httpServerOptions, installRequestDeadlines, requestTimeoutMs } from './api/requestDeadlines.ts';
 import { searchRoutes } from './api/searchRoutes.ts';
 import { sensorRoutes } from './api/sensorRoutes.ts';
-import { createBlobAccess, DEFAULT_BLOB_QUOTA } from './blobs/blobAccess.ts';
-import { createBlobCollector, DEFAULT_BLOB_GRACE_MS } from './blobs/collectBlobs.ts';
+import { createBlobAccess } from './blobs/blobAccess.ts';
+import { createBlobCollector } from './blobs/collectBlobs.ts';
 import { createBlobStore } from './blobs/createBlobStore.ts';
 import { createReadCapabilities } from './blobs/readCapability.ts';
 import { createValidatorReads } from './blobs/validatorReads.ts';
+import { type CoordinatorConfig, coordinatorConfigSchema } from './coordinatorConfig.ts';
 import { createEventLog } from './events/createEventLog.ts';
 import { createJobSubmitter } from './jobs/submitJob.ts';
-import { CPU_CLASS, DEFAULT_EMISSION_PER_EPOCH } from './market/constants.ts';
+import { CPU_CLASS } from './market/constants.ts';
 import { createMarket, defaultFloorPrice, type Market } from './market/createMarket.ts';
 import { createEpochClock } from './market/epochClock.ts';
 import { createMetrics } from './metrics.ts';
@@ -66,6 +50,7 @@ import type { EpochTamper } from './settlement/closeEpoch.ts';
 import { localSigner, remoteSigner } from './settlement/collectSignatures.ts';
 import { createSettlement, type Settlement, type SettlementStepHook } from './settlement/createSettlement.ts';
 import { openSettlementChain, type SettlementChain } from './settlement/openSettlementChain.ts';
+import { startStorageNetwork } from './storage/startStorageNetwork.ts';
 import { createLeaderLock, SETTLEMENT_LOCK_KEY } from './store/leaderLock.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import type { RawConnection } from './store/queryTemplate.ts';
@@ -77,122 +62,7 @@ function rawOf(store: Store): { raw?: RawConnection } {
   return store.raw ? { raw: store.raw } : {};
 }
 
-/** Coordinator configuration: one schema holds the checks and the defaults. */
-export const coordinatorConfigSchema = z.strictObject({
-  /** Folder for the SQLite store and the blobs. */
-  dataDir: z.string().min(1),
-  /**
-   * The store: absent, the SQLite file `dataDir/plexus.db`; `postgres://…`, that PostgreSQL
-   * database (docs/scaling.md).
-   */
-  store: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//i, 'must be a postgres:// URL')
-    .optional(),
-  host: z.string().default('127.0.0.1'),
-  /** 0 picks a free port (tests, devnet). */
-  port: z.int().min(0).max(65535).default(8080),
-  /** Chain id in the EIP-712 domain of every signed message. */
-  chainId: z.int().positive().default(31337),
-  maxBlobBytes: z.int().positive().default(DEFAULT_MAX_BLOB_BYTES),
-  /**
-   * `predictive` learns each provider's speed per model and places tasks where they finish first;
-   * `least-loaded` (scheduler v1) is O(log n) per decision for fleets beyond a few thousand providers.
-   */
-  scheduler: z.enum(['predictive', 'least-loaded']).default('predictive'),
-  /** HTTP requests per minute from one IP address before PLX_RATE_LIMITED (429). */
-  rateLimitPerMinute: z.int().min(1).default(6000),
-  /** How often leases and deadlines are checked. */
-  sweepIntervalMs: z.int().min(50).max(60_000).default(1000),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /**
-   * Deployment file (the devnet writes `dataDir/deployment.json`). With it the coordinator checks
-   * escrow and settles epochs on chain; without it, development mode (docs/market.md).
-   */
-  deployment: z.string().min(1).optional(),
-  /** Chain RPC; default: the deployment file's `rpcUrl`. */
-  rpcUrl: z.url().optional(),
-  /** A block explorer the explorer links transaction hashes to (`URL/tx/HASH`), served in /v1/chain. */
-  blockExplorerUrl: z.url({ protocol: /^https?$/ }).optional(),
-  /** Validator keystores (Web3 Secret Storage v3) the coordinator signs epochs with. */
-  validatorKeystores: z.array(z.string().min(1)).max(64).default([]),
-  /** Password of the validator keystores (never logged). */
-  validatorPassword: z.string().default(''),
-  /**
-   * Independent validators (docs/validators.md) the coordinator pulls epoch signatures from; with
-   * them it holds no validator key and `submitterKeystore` sends the transactions.
-   */
-  validatorUrls: z.array(z.url()).max(64).default([]),
-  /** Key that sends finalize transactions with independent validators (password: validatorPassword). */
-  submitterKeystore: z.string().min(1).optional(),
-  /** Epoch length; must equal the deployment's epochDuration. */
-  epochSeconds: z
-    .int()
-    .min(1)
-    .max(30 * 86400)
-    .default(3600),
-  /** PLX base units minted per epoch and shared by online providers (≤ 50,000 PLX). */
-  emissionPerEpoch: z
-    .string()
-    .regex(/^(0|[1-9][0-9]{0,30})$/)
-    .default(DEFAULT_EMISSION_PER_EPOCH.toString()),
-  /** MQTT broker the sensor network publishes to (e.g. mqtt://127.0.0.1:1883); MQTT ingest is off without it. */
-  mqttUrl: z
-    .string()
-    .regex(/^mqtts?:\/\//, 'must be an mqtt:// or mqtts:// URL')
-    .optional(),
-  /** PLX base units per epoch shared by sensor device owners by quality (docs/sensors.md). */
-  sensorEmissionPerEpoch: z
-    .string()
-    .regex(/^(0|[1-9][0-9]{0,30})$/)
-    .default(DEFAULT_SENSOR_EMISSION_PER_EPOCH.toString()),
-  /** Price of one reading in a dataset, PLX base units. */
-  sensorPricePerReading: z
-    .string()
-    .regex(/^(0|[1-9][0-9]{0,30})$/)
-    .default(DEFAULT_PRICE_PER_READING.toString()),
-  /** Per-device ingest limit, readings per second sustained (burst: DEFAULT_DEVICE_BURST_READINGS). */
-  sensorReadingsPerSec: z.number().positive().default(DEFAULT_DEVICE_READINGS_PER_SEC),
-  /** Readings admitted and not yet written before ingestion pushes back. */
-  sensorMaxQueuedReadings: z.int().min(1).default(DEFAULT_MAX_QUEUED_READINGS),
-  /**
-   * Mean time between capability-proof re-challenges of a connected provider (jittered ±50%); the
-   * first challenge comes at session start (docs/verification.md).
-   */
-  capabilityRecheckMs: z
-    .int()
-    .min(100)
-    .max(7 * 86_400_000)
-    .default(30 * 60_000),
-  /** Share of a provider's assignments that bring a known-answer canary along (0 turns canaries off). */
-  canaryRate: z.number().min(0).max(1).default(0.02),
-  /** How often the settlement loop looks for an epoch to settle. */
-  settleIntervalMs: z.int().min(50).max(60_000).default(1000),
-  /**
-   * How often on-chain state the work loop depends on is re-read: connected providers' status
-   * (active, stake) and the escrow of clients with open jobs (a pending withdrawal holds their
-   * unstarted tasks). Must stay well below the escrow's withdrawal delay (≥ 1 epoch).
-   */
-  chainRefreshMs: z.int().min(100).max(60_000).default(10_000),
-  /** Bytes of blobs one client account may keep stored (PLX_BLOB_QUOTA_EXCEEDED beyond). */
-  blobQuotaBytes: z.int().min(0).default(DEFAULT_BLOB_QUOTA.bytes),
-  /** Number of blobs one client account may keep stored. */
-  blobQuotaCount: z.int().min(0).default(DEFAULT_BLOB_QUOTA.count),
-  /** Age after which a blob no job or canary references is deleted. */
-  blobGraceMs: z.int().min(0).default(DEFAULT_BLOB_GRACE_MS),
-  /** How often unreferenced blobs are collected. */
-  blobGcIntervalMs: z
-    .int()
-    .min(50)
-    .default(10 * 60_000),
-  /** Most time for a request's headers (slow requests: api/requestDeadlines.ts). */
-  headersTimeoutMs: z.int().min(100).max(600_000).default(DEFAULT_REQUEST_DEADLINES.headersTimeoutMs),
-  /** Time a request body gets on top of its declared length at `minRequestBytesPerSec`. */
-  requestGraceMs: z.int().min(100).max(600_000).default(DEFAULT_REQUEST_DEADLINES.graceMs),
-  /** The slowest request body served in full (PLX_REQUEST_TIMEOUT below it). */
-  minRequestBytesPerSec: z.int().min(1024).default(DEFAULT_REQUEST_DEADLINES.minBytesPerSec),
-});
-export type CoordinatorConfig = z.input<typeof coordinatorConfigSchema>;
+export { type CoordinatorConfig, coordinatorConfigSchema };
 
 export type Coordinator = {
   app: FastifyInstance;
@@ -453,6 +323,7 @@ export async function startCoordinator(
       stakeOf: (a) => market.stakeOf(a),
       readTokens,
       standingOf: (a) => market.standingOf(a),
+      storage: await startStorageNetwork({ app, db, blobs, config, log, market, chain: chain?.writer }),
     }),
   );
   await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));

@@ -20,8 +20,8 @@ import { deploymentFileJson } from '../protocol/deployment.ts';
 import { checkSettlement, type SettlementCheck } from './checkSettlement.ts';
 import { fundDevnetAccounts } from './fundDevnetAccounts.ts';
 import { type DemoSummary, runDemo } from './runDemo.ts';
-import type { TrainDemoSummary } from './runTrainDemo.ts';
 import { type RenderDemoSummary, runRenderDemo } from './runRenderDemo.ts';
+import type { TrainDemoSummary } from './runTrainDemo.ts';
 import { type NodeChild, spawnPlexus } from './spawnNode.ts';
 
 /**

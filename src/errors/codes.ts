@@ -163,6 +163,33 @@ export const errorCodes = {
   },
   PLX_TRAIN_WEIGHTS_MISMATCH: { status: 400, message: "The weights do not match the model's layers." },
   PLX_TRAIN_SHARD_INVALID: { status: 400, message: 'A training shard is not safetensors with x and y.' },
+  // --- storage network (issue 19, docs/storage.md) ---
+  PLX_STORAGE_NO_SPACE: {
+    status: 507,
+    message: 'The disk has less free space than the provider offers to the storage network.',
+  },
+  PLX_STORAGE_FULL: { status: 507, message: "The provider's storage offer has no room for the piece." },
+  PLX_STORAGE_PIECE_INVALID: {
+    status: 422,
+    message: 'A piece does not match the Merkle root recorded for it.',
+  },
+  PLX_STORAGE_UNAVAILABLE: {
+    status: 503,
+    message: 'Not enough healthy pieces of the object could be fetched right now.',
+  },
+  PLX_STORAGE_NO_CAPACITY: {
+    status: 503,
+    message: 'Fewer storage providers are online than the object needs distinct holders.',
+  },
+  PLX_STORAGE_NOT_OWNER: { status: 403, message: 'The object belongs to another client.' },
+  PLX_STORAGE_TOKEN_INVALID: {
+    status: 401,
+    message: 'The storage token is unknown, expired or not for this piece.',
+  },
+  PLX_STORAGE_PRICE_ABOVE_MAX: {
+    status: 402,
+    message: 'Storage costs more per GiB-epoch than the client signed as its maximum.',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -27,6 +27,7 @@ export function capabilitiesDigest(claim: HardwareClaim): Hex {
 export function capabilitiesHash(
   auth: Pick<ProviderAuth, 'hardware' | 'slots' | 'region' | 'agentVersion'> & {
     floorPrices?: Record<string, string> | undefined;
+    storage?: ProviderAuth['storage'] | undefined;
   },
 ): Hex {
   return hashCanonical({
@@ -36,5 +37,7 @@ export function capabilitiesHash(
     agentVersion: auth.agentVersion,
     // Signed too when advertised; agents without floors hash exactly as before.
     ...(auth.floorPrices ? { floorPrices: auth.floorPrices } : {}),
+    // The storage offer (issue 19) likewise, only when made.
+    ...(auth.storage ? { storage: auth.storage } : {}),
   });
 }

@@ -1,5 +1,10 @@
 import { z } from 'zod';
 import { MAX_INPUTS_PER_JOB, MAX_WS_MESSAGE_BYTES } from './constants.ts';
+import {
+  type StorageCoordinatorMessage,
+  storageOfferSchema,
+  storageProviderMessageSchemas,
+} from './storageSession.ts';
 import { MAX_TRAIN_SHARDS, trainHyperShape } from './training.ts';
 
 /**
@@ -207,6 +212,8 @@ export const providerAuthSchema = z.strictObject({
    * coordinator places no work below it. Absent → the defaults in docs/market.md.
    */
   floorPrices: z.record(z.string().regex(/^(cpu|gpu:[a-z0-9-]{1,48})$/), uintStringSchema).optional(),
+  /** Disk offered to the storage network (`--storage-gib`); absent → no storage work. */
+  storage: storageOfferSchema.optional(),
 });
 
 export const providerResultSchema = z.strictObject({
@@ -298,6 +305,7 @@ export const providerMessageSchema = z.discriminatedUnion('type', [
   providerCapabilityAnswerSchema,
   providerCacheSchema,
   providerDrainSchema,
+  ...storageProviderMessageSchemas,
 ]);
 export type ProviderMessage = z.infer<typeof providerMessageSchema>;
 export type ProviderAuth = z.infer<typeof providerAuthSchema>;
@@ -348,6 +356,7 @@ export type CoordinatorMessage =
       /** The class's time budget (ms); absent from an older coordinator's challenge. */
       budgetMs?: number | undefined;
     }
+  | StorageCoordinatorMessage
   | { type: 'ack'; assignmentId: `0x${string}`; accepted: boolean; code?: string; message?: string }
   | { type: 'error'; code: string; message: string };
 

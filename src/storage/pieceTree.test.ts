@@ -51,3 +51,19 @@ test('changed leaves, wrong indices, truncated or padded paths, and wrong length
   // An inner node is not a leaf (domain tags).
   assert.equal(verifyLeaf(tree.root, 100, 8, 0, Buffer.concat([hashLeaf(leafOf(piece, 8, 0))]), path), false);
 });
+
+test('a tree survives toBytes/fromBytes and a damaged one is refused', () => {
+  for (const size of [0, 1, 1024, 5000, 70_000]) {
+    const piece = new Uint8Array(size).map((_, i) => (i * 7) & 0xff);
+    const tree = PieceTree.build(piece, 1024);
+    const back = PieceTree.fromBytes(tree.toBytes());
+    assert.equal(back.root, tree.root);
+    const hex = (path: (Uint8Array | null)[]) => path.map((x) => (x ? Buffer.from(x).toString('hex') : null));
+    for (let i = 0; i < tree.leafCount; i++) assert.deepEqual(hex(back.path(i)), hex(tree.path(i)));
+  }
+  const bytes = PieceTree.build(new Uint8Array(5000), 1024).toBytes();
+  const bad = bytes.slice();
+  bad[bad.length - 1]! ^= 1;
+  assert.throws(() => PieceTree.fromBytes(bad), /seal/);
+  assert.throws(() => PieceTree.fromBytes(bytes.subarray(0, bytes.length - 32)), /truncated/);
+});

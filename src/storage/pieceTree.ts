@@ -15,7 +15,7 @@
  * in O(log n) hashes, and a holder cannot pretend the piece is shorter than it was.
  */
 import { createHash } from 'node:crypto';
-import type { Hex } from 'viem';
+import { bytesToHex, type Hex, hexToBytes } from 'viem';
 
 /**
  * Default leaf size: a challenge answer costs one leaf plus ~log2(n) × 32 bytes per index.
@@ -25,6 +25,9 @@ import type { Hex } from 'viem';
 export const DEFAULT_LEAF_BYTES = 1024;
 
 const TAG_LEAF = Uint8Array.of(0);
+/** `PLXT`: the first bytes of a serialized tree. */
+const TREE_MAGIC = Uint8Array.of(0x50, 0x4c, 0x58, 0x54);
+const TREE_HEADER_BYTES = 48;
 const TAG_NODE = Uint8Array.of(1);
 const TAG_ROOT = Uint8Array.of(2);
 
@@ -120,6 +123,59 @@ export class PieceTree {
       level = up;
     }
     return new PieceTree(sealRoot(level[0]!, piece.length, leafBytes), piece.length, leafBytes, levels);
+  }
+
+  /**
+   * The whole tree as bytes, for the holder to keep beside its piece: a 48-byte header (magic,
+   * piece length, leaf size, root) and every level's 32-byte nodes, leaves first.
+   *
+   * @example await writeFile('piece.tree', tree.toBytes());
+   */
+  toBytes(): Uint8Array {
+    const nodes = this.levels.reduce((n, l) => n + l.length, 0);
+    const out = new Uint8Array(TREE_HEADER_BYTES + nodes * 32);
+    const view = new DataView(out.buffer);
+    out.set(TREE_MAGIC, 0);
+    view.setBigUint64(4, BigInt(this.pieceBytes));
+    view.setUint32(12, this.leafBytes);
+    out.set(hexToBytes(this.root), 16);
+    let at = TREE_HEADER_BYTES;
+    for (const level of this.levels)
+      for (const node of level) {
+        out.set(node, at);
+        at += 32;
+      }
+    return out;
+  }
+
+  /**
+   * A tree from `toBytes()`. Checks its shape and that its top node seals to the root it names
+   * (the holder trusts its own disk no further than that; a verifier never needs this).
+   *
+   * @example const tree = PieceTree.fromBytes(await readFile('piece.tree'));
+   */
+  static fromBytes(bytes: Uint8Array): PieceTree {
+    if (bytes.length < TREE_HEADER_BYTES || !TREE_MAGIC.every((b, i) => bytes[i] === b))
+      throw new RangeError('not a piece tree');
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const pieceBytes = Number(view.getBigUint64(4));
+    const leafBytes = view.getUint32(12);
+    const root = bytesToHex(bytes.subarray(16, 48));
+    const levels: Uint8Array[][] = [];
+    let width = leafCount(pieceBytes, leafBytes);
+    let at = TREE_HEADER_BYTES;
+    for (;;) {
+      if (at + width * 32 > bytes.length) throw new RangeError('piece tree is truncated');
+      const level: Uint8Array[] = [];
+      for (let i = 0; i < width; i++, at += 32) level.push(bytes.slice(at, at + 32));
+      levels.push(level);
+      if (width === 1) break;
+      width = Math.ceil(width / 2);
+    }
+    if (at !== bytes.length) throw new RangeError('piece tree has trailing bytes');
+    if (sealRoot(levels[levels.length - 1]![0]!, pieceBytes, leafBytes) !== root)
+      throw new RangeError('piece tree does not seal to its root');
+    return new PieceTree(root, pieceBytes, leafBytes, levels);
   }
 
   /** Number of leaves. */

@@ -117,7 +117,8 @@ export const VALIDATOR_MAY_IMPORT: readonly string[] = [
  * Checks every rule over `files` and returns what breaks them (empty when the tree is clean):
  *
  * - `peers`: `src/provider/` and `src/coordinator/` never import each other;
- * - `client`: `src/client/` imports only `src/protocol/`, `src/errors/` and itself;
+ * - `client`: `src/client/` imports only `src/protocol/`, `src/errors/`, `src/storage/` (the pure
+ *   piece format a reader decodes and checks: it imports only protocol and errors) and itself;
  * - `lab`: nothing in `src/` imports `lab/`, `bench/` or `test/`;
  * - `web`: `web/` imports from `src/` are type-only and only from `src/protocol/`;
  * - `money`: `coordinator/ledger` ← `coordinator/market` ← `coordinator/settlement` import downward
@@ -148,9 +149,10 @@ export function checkImportRules(files: readonly SourceFile[]): Violation[] {
         under(p, 'src/client') &&
         !under(to, 'src/client') &&
         !under(to, 'src/protocol') &&
-        !under(to, 'src/errors')
+        !under(to, 'src/errors') &&
+        !under(to, 'src/storage')
       ) {
-        bad('client', 'the SDK may import only src/protocol and src/errors');
+        bad('client', 'the SDK may import only src/protocol, src/errors and src/storage');
       }
       if (under(p, 'src') && (under(to, 'lab') || under(to, 'bench') || under(to, 'test'))) {
         bad('lab', 'production code never imports research, benchmark or test code');

@@ -26,6 +26,7 @@ import type { ChainStanding } from '../market/createMarket.ts';
 import type { Metrics } from '../metrics.ts';
 import { providerEligibility } from '../providers/eligibility.ts';
 import { findProvider, listProviders } from '../providers/providerQueries.ts';
+import type { StorageProviderMessage, StorageService } from '../storage/startStorageNetwork.ts';
 import type { Database, ProvidersTable } from '../store/schema.ts';
 import type { WorkLoop } from '../work/createWorkLoop.ts';
 import type { ProviderLink } from '../work/workState.ts';
@@ -80,6 +81,8 @@ export function providerRoutes(deps: {
   readTokens?: ReadCapabilities;
   /** The on-chain record last read, for the eligibility view. */
   standingOf?: (address: string) => ChainStanding | undefined;
+  /** The storage network (issue 19): told of sessions that offer disk, and given `store.*` messages. */
+  storage?: StorageService;
 }) {
   const { db, loop, chainId, log, metrics } = deps;
   return async (app: FastifyInstance) => {
@@ -218,6 +221,13 @@ export function providerRoutes(deps: {
               });
               send({ type: 'welcome', provider: address, maxMessageBytes: MAX_WS_MESSAGE_BYTES });
               await loop.providerWelcomed(address, msg.hardware);
+              if (msg.storage)
+                await deps.storage?.providerConnected({
+                  address,
+                  region: msg.region,
+                  offer: msg.storage,
+                  send,
+                });
               return;
             }
             if (!link) throw new PlexusError('PLX_UNAUTHORIZED', 'answer the challenge first');
@@ -237,6 +247,8 @@ export function providerRoutes(deps: {
               loop.providerCacheChanged(link.address, msg.added, msg.removed);
             } else if (msg.type === 'drain') {
               loop.providerDraining(link.address);
+            } else if (msg.type.startsWith('store.')) {
+              await deps.storage?.handle(link.address, msg as StorageProviderMessage);
             }
           } catch (err) {
             const e =
@@ -270,6 +282,7 @@ export function providerRoutes(deps: {
         clearTimeout(authTimer);
         clearInterval(pinger);
         const l = link;
+        if (l) deps.storage?.providerDisconnected(l.address, l.send);
         if (l)
           queue = queue
             .then(() => loop.providerDisconnected(l))

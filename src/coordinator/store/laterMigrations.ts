@@ -6,6 +6,88 @@ import type { Migration } from 'kysely';
  * list for both dialects.
  */
 export const laterMigrations: Record<string, Migration> = {
+  // Storage network (issue 19, docs/storage.md; tables typed in coordinator/storage/storageTables.ts):
+  // stored objects with their manifest (every piece root), where each piece is and its health,
+  // challenge windows with their seeds, faults, and retrieval receipts redeemed.
+  '0011_storage_network': {
+    async up(db) {
+      await db.schema
+        .createTable('storage_objects')
+        .addColumn('object_id', 'text', (c) => c.primaryKey())
+        .addColumn('client', 'text', (c) => c.notNull())
+        .addColumn('object_bytes', 'integer', (c) => c.notNull())
+        .addColumn('data_pieces', 'integer', (c) => c.notNull())
+        .addColumn('parity_pieces', 'integer', (c) => c.notNull())
+        .addColumn('manifest', 'text', (c) => c.notNull())
+        .addColumn('epochs', 'integer', (c) => c.notNull())
+        .addColumn('price_per_gib_epoch', 'text', (c) => c.notNull())
+        .addColumn('escrow', 'text', (c) => c.notNull())
+        .addColumn('start_epoch', 'integer', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('storage_objects_client')
+        .on('storage_objects')
+        .columns(['client'])
+        .execute();
+      await db.schema
+        .createTable('storage_pieces')
+        .addColumn('object_id', 'text', (c) => c.notNull())
+        .addColumn('segment', 'integer', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('root', 'text', (c) => c.notNull())
+        .addColumn('piece_bytes', 'integer', (c) => c.notNull())
+        .addColumn('holder', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('order_id', 'text')
+        .addColumn('updated_at', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('storage_pieces_pk', ['object_id', 'segment', 'idx'])
+        .execute();
+      await db.schema
+        .createIndex('storage_pieces_holder')
+        .on('storage_pieces')
+        .columns(['holder', 'status'])
+        .execute();
+      await db.schema.createIndex('storage_pieces_root').on('storage_pieces').columns(['root']).execute();
+      await db.schema
+        .createTable('storage_windows')
+        .addColumn('window', 'integer', (c) => c.primaryKey())
+        .addColumn('seed', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('opened_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('storage_faults')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('object_id', 'text', (c) => c.notNull())
+        .addColumn('segment', 'integer', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('root', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('window', 'integer', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('evidence', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('storage_faults_provider')
+        .on('storage_faults')
+        .columns(['provider'])
+        .execute();
+      await db.schema
+        .createTable('storage_receipts')
+        .addColumn('reader', 'text', (c) => c.notNull())
+        .addColumn('server', 'text', (c) => c.notNull())
+        .addColumn('object_id', 'text', (c) => c.notNull())
+        .addColumn('served_bytes', 'text', (c) => c.notNull())
+        .addColumn('redeemed_bytes', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('storage_receipts_pk', ['reader', 'server', 'object_id'])
+        .execute();
+    },
+  },
   // Per-provider uptime over time (issue 22, the explorer's provider charts): a provider's
   // sessions are read by provider and time, which the time-only index did not serve.
   '0016_provider_uptime': {

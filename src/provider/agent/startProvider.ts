@@ -26,6 +26,8 @@ import { createOnnxRuntime } from '../../runtimes/onnx/createOnnxRuntime.ts';
 import { createBlobCache } from '../cache/createBlobCache.ts';
 import { hardwareClaim } from '../hardware/hardwareClaim.ts';
 import { type HardwareProfile, probeHardware } from '../hardware/probeHardware.ts';
+import { startStorage } from '../storage/startStorage.ts';
+import type { StorageBehaviour } from '../storage/storageCheats.ts';
 import { backoffDelay } from './backoff.ts';
 import { type AgentBehaviour, misbehave } from './behaviour.ts';
 import { createBlobHttp } from './blobHttp.ts';
@@ -78,6 +80,8 @@ export type ProviderOptions = {
   floorPrices?: Record<string, bigint>;
   /** When the agent reads whether it is eligible for work (eligibilityWatch.ts; tests shorten it). */
   eligibilityCheck?: { firstDelayMs?: number; intervalMs?: number };
+  /** Disk offered to the storage network (issue 19): bytes, folder, and (tests only) a cheat. */
+  storage?: { capacityBytes: number; dir?: string; behaviour?: StorageBehaviour };
 };
 
 export type Provider = {
@@ -171,6 +175,18 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         }
       : {}),
   };
+
+  // Storage (issue 19): checks free disk space before offering any; messages `store.*` go to it.
+  const storage = opts.storage
+    ? await startStorage({
+        ...opts.storage,
+        dataDir: opts.dataDir,
+        base,
+        log,
+        send: sendJson,
+        address: account.address,
+      })
+    : undefined;
 
   const running = new Map<string, AbortController>();
   /** Finished work whose result the coordinator has not acknowledged yet: resent after a reconnect. */
@@ -440,6 +456,15 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
             'result refused',
           );
         break;
+      case 'store.put':
+      case 'store.challenge':
+      case 'store.serve':
+      case 'store.repair':
+      case 'store.drop':
+      case 'store.receipt':
+      case 'store.redeemed':
+        storage?.handle(msg);
+        break;
       case 'error':
         log.warn({ code: msg.code, message: msg.message }, 'coordinator refused a message');
         break;
@@ -479,10 +504,11 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     const issuedAt = Math.floor(Date.now() / 1000);
     advertised = new Set(cache.list());
     cacheChanged.clear();
+    const offered = storage ? { ...claim, storage: storage.offer() } : claim;
     const signature = await signPlexusMessage(account, chainId, 'SessionAuth', {
       provider: account.address,
       challenge,
-      capabilitiesHash: capabilitiesHash(claim),
+      capabilitiesHash: capabilitiesHash(offered),
       issuedAt: BigInt(issuedAt),
     });
     socket?.send(
@@ -491,7 +517,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         provider: account.address,
         issuedAt,
         signature,
-        ...claim,
+        ...offered,
         cached: [...advertised].slice(0, 10_000),
         inFlight: [...running.keys(), ...unacked.keys()],
       }),

@@ -16,8 +16,8 @@ import { progress } from '../charts.ts';
 import { jobCost, taskCost, taskTries } from '../cost.ts';
 import { asCards, card, empty, h, tableWrap } from '../dom.ts';
 import { ago, duration, shortHex, when } from '../format.ts';
-import { trainingCard } from './training.ts';
 import { renderFrames } from './renderFrames.ts';
+import { trainingCard } from './training.ts';
 
 /** `redundant (k=2)`, `audit`, `none`. */
 export function policyText(p: VerificationPolicy | null): string {

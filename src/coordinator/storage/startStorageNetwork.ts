@@ -1,0 +1,116 @@
+/**
+ * Wires the storage network into a coordinator: its routes, its challenge windows (stopped with
+ * the HTTP server), and where challenge seeds come from. With a chain, a window's seed is the hash
+ * of the latest block read after the window opened; without one (development mode), it is derived
+ * from the epoch's audit seed, which is secret until revealed and committed two epochs ahead
+ * (verification/auditSeeds.ts): unknown to every holder.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Hex } from 'viem';
+import { z } from 'zod';
+import type { PlexusReader } from '../../chain/types.ts';
+import type { Logger } from '../../logger.ts';
+import type { StoreRedeem, storageProviderMessageSchemas } from '../../protocol/storageSession.ts';
+import type { BlobStore } from '../blobs/createBlobStore.ts';
+import type { Market } from '../market/createMarket.ts';
+import type { Database } from '../store/schema.ts';
+import { epochSeed } from '../verification/auditSeeds.ts';
+import { STORAGE_DEFAULTS } from './constants.ts';
+import { createStorageNetwork } from './createStorageNetwork.ts';
+import { redeemReceipt } from './redeemReceipt.ts';
+import { storageRoutes } from './storageRoutes.ts';
+import { storageDb } from './storageTables.ts';
+
+/**
+ * The coordinator's `storage` config (docs/storage.md): challenge window and answer deadline.
+ *
+ * @example coordinatorConfigSchema.parse({ dataDir, storage: { windowMs: 10_000, deadlineMs: 5_000 } })
+ */
+export const storageConfigSchema = z.strictObject({
+  windowMs: z.int().min(100).default(STORAGE_DEFAULTS.windowMs),
+  deadlineMs: z.int().min(10).default(STORAGE_DEFAULTS.deadlineMs),
+});
+
+/**
+ * @example const storage = await startStorageNetwork({ app, db, blobs, config, log, market });
+ */
+export type StorageService = Awaited<ReturnType<typeof startStorageNetwork>>;
+
+/** A `store.*` message from a provider's session (validated by `providerMessageSchema`). */
+export type StorageProviderMessage = z.infer<(typeof storageProviderMessageSchemas)[number]>;
+
+export async function startStorageNetwork(deps: {
+  app: FastifyInstance;
+  db: Kysely<Database>;
+  blobs: BlobStore;
+  config: { dataDir: string; chainId: number; storage: z.infer<typeof storageConfigSchema> };
+  log: Logger;
+  market: Market;
+  chain?: PlexusReader | undefined;
+}) {
+  const publicClient = deps.chain?.publicClient;
+  const storage = createStorageNetwork({
+    db: deps.db,
+    blobs: deps.blobs,
+    dataDir: deps.config.dataDir,
+    log: deps.log,
+    config: deps.config.storage,
+    seedOf: async (window) => {
+      if (publicClient) {
+        const block = await publicClient.getBlock({ blockTag: 'latest' });
+        return { seed: block.hash as Hex, source: `block:${block.number}` };
+      }
+      const epoch = await deps.market.currentEpoch(deps.db);
+      const secret = await epochSeed(deps.db, epoch);
+      const seed = createHash('sha256')
+        .update(Buffer.from(secret, 'hex'))
+        .update(`plexus-storage-window:${window}`)
+        .digest('hex');
+      return { seed: `0x${seed}`, source: `audit-seed:${epoch}` };
+    },
+  });
+  const chainId = deps.config.chainId;
+  const sessionOf = (a: string) => storage.sessions().find((s) => s.address === a.toLowerCase());
+  const service = Object.assign(storage, {
+    /** Forwards a reader's receipts to the servers they name (each redeems its own, see `handle`). */
+    forwardReceipts(receipts: StoreRedeem['receipt'][]): number {
+      return receipts.filter((receipt) => sessionOf(receipt.server)?.send({ type: 'store.receipt', receipt }))
+        .length;
+    },
+    /** Every `store.*` message of a provider's session. */
+    async handle(from: string, msg: StorageProviderMessage): Promise<void> {
+      if (msg.type === 'store.stored' || msg.type === 'store.refused') {
+        const why = msg.type === 'store.refused' ? `${msg.code}: ${msg.message}` : undefined;
+        await storage.orderDone(from, msg.orderId, msg.type === 'store.stored', why);
+      } else if (msg.type === 'store.answer') await storage.handleAnswer(from, msg);
+      else {
+        const db = storageDb(deps.db);
+        const pricePerByte = STORAGE_DEFAULTS.pricePerByte;
+        const v = await redeemReceipt({
+          db,
+          chainId,
+          server: from,
+          receipt: msg.receipt,
+          pricePerByte,
+          now: Date.now,
+        });
+        sessionOf(from)?.send({
+          type: 'store.redeemed',
+          objectId: msg.receipt.objectId,
+          ok: v.ok,
+          ...(v.ok ? {} : { reason: v.reason }),
+          payableBytes: (v.ok ? v.payableBytes : 0n).toString(),
+          amount: v.amount.toString(),
+        });
+      }
+    },
+  });
+  await deps.app.register(
+    storageRoutes({ storage: service, chainId, maxPieceBytes: STORAGE_DEFAULTS.segmentBytes + 1024 }),
+  );
+  storage.start();
+  deps.app.addHook('onClose', async () => storage.stop());
+  return service;
+}

@@ -1,0 +1,149 @@
+/**
+ * HTTP side of the storage network (issue 19, docs/storage.md):
+ *
+ * - `POST /v1/storage/requests`: a client's signed request (`put`, `read`, `remove`, `list`);
+ * - `GET /v1/storage/objects/:cid`: an object's status (pieces, holders, health, faults);
+ * - `GET /v1/storage/pieces/:root`: a piece relayed from a holder's session (read grant token);
+ * - `GET /v1/storage/orders/:orderId/piece`: the staged piece a holder was ordered to keep;
+ * - `POST /v1/storage/relay/:orderId`: a holder's bytes for a waiting reader.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { verifySignedDigest } from '../../protocol/eip712.ts';
+import { cidSchema, hex32Schema } from '../../protocol/schemas.ts';
+import {
+  storageRequestFromWire,
+  storageRequestHash,
+  storageRequestSchema,
+} from '../../protocol/storageMessages.ts';
+import {
+  STORAGE_SERVER_HEADER,
+  STORAGE_TOKEN_HEADER,
+  type StoreRedeem,
+  storeRedeemSchema,
+} from '../../protocol/storageSession.ts';
+import type { StorageNetwork } from './createStorageNetwork.ts';
+
+const orderIdSchema = z.string().regex(/^[0-9a-f]{32}$/);
+
+/**
+ * @example await app.register(storageRoutes({ storage, chainId, maxPieceBytes }));
+ */
+export function storageRoutes(deps: {
+  storage: StorageNetwork & { forwardReceipts(receipts: StoreRedeem['receipt'][]): number };
+  chainId: number;
+  maxPieceBytes: number;
+}) {
+  const { storage, chainId } = deps;
+  return async (app: FastifyInstance) => {
+    app.addContentTypeParser(
+      'application/octet-stream',
+      { parseAs: 'buffer', bodyLimit: deps.maxPieceBytes },
+      (_req, body, done) => done(null, body),
+    );
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    const tokenOf = (h: unknown) => (typeof h === 'string' ? h : undefined);
+
+    r.post(
+      '/v1/storage/requests',
+      {
+        schema: {
+          summary: 'A signed storage request: put, read, remove or list',
+          body: storageRequestSchema,
+        },
+      },
+      async (req) => {
+        const { message, signature } = storageRequestFromWire(req.body);
+        await verifySignedDigest({
+          primaryType: 'StorageRequest',
+          issuedAt: message.issuedAt,
+          digest: () => storageRequestHash(chainId, message),
+          signature,
+          expectedSigner: message.client,
+        });
+        const objectId = message.objectId.slice(2);
+        switch (message.action) {
+          case 'put':
+            return storage.put(message);
+          case 'read':
+            return storage.grantRead(message.client, objectId);
+          case 'remove':
+            await storage.remove(message.client, objectId);
+            return { objectId, status: 'removed' };
+          case 'list':
+            return { objects: await storage.list(message.client) };
+        }
+      },
+    );
+
+    r.post(
+      '/v1/storage/receipts',
+      {
+        schema: {
+          summary:
+            "A reader's signed cumulative receipts, forwarded to the servers they name (who redeem them)",
+          body: z.strictObject({ receipts: z.array(storeRedeemSchema.shape.receipt).max(1024) }),
+        },
+      },
+      async (req) => ({ forwarded: storage.forwardReceipts(req.body.receipts) }),
+    );
+
+    r.get(
+      '/v1/storage/objects/:cid',
+      {
+        schema: {
+          summary: 'A stored object: its pieces, where they are, their health and faults',
+          params: z.object({ cid: cidSchema }),
+        },
+      },
+      async (req) => storage.status(req.params.cid),
+    );
+
+    r.get(
+      '/v1/storage/pieces/:root',
+      {
+        schema: {
+          summary: 'A piece, relayed from a holder (x-plexus-storage-token of a read grant)',
+          params: z.object({ root: hex32Schema }),
+        },
+      },
+      async (req, reply) => {
+        const { bytes, server } = await storage.relayPiece(
+          req.params.root,
+          tokenOf(req.headers[STORAGE_TOKEN_HEADER]),
+        );
+        return reply
+          .header('content-type', 'application/octet-stream')
+          .header(STORAGE_SERVER_HEADER, server)
+          .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      },
+    );
+
+    r.get(
+      '/v1/storage/orders/:orderId/piece',
+      { schema: { hide: true, params: z.object({ orderId: orderIdSchema }) } },
+      async (req, reply) => {
+        const bytes = await storage.stagedPiece(
+          req.params.orderId,
+          tokenOf(req.headers[STORAGE_TOKEN_HEADER]),
+        );
+        return reply.header('content-type', 'application/octet-stream').send(Buffer.from(bytes));
+      },
+    );
+
+    r.post(
+      '/v1/storage/relay/:orderId',
+      { bodyLimit: deps.maxPieceBytes, schema: { hide: true, params: z.object({ orderId: orderIdSchema }) } },
+      async (req) => {
+        const body = req.body as Buffer;
+        storage.relayUpload(
+          req.params.orderId,
+          tokenOf(req.headers[STORAGE_TOKEN_HEADER]),
+          new Uint8Array(body),
+        );
+        return { ok: true };
+      },
+    );
+  };
+}

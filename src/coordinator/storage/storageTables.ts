@@ -1,0 +1,72 @@
+/**
+ * The storage network's tables (migration 0011_storage_network), typed for Kysely. Kept apart
+ * from store/schema.ts: the storage module opens the shared connection with these types only.
+ */
+import type { Generated, Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
+
+/** Piece health: placed and proven, being placed, being rebuilt elsewhere, lost, or given up. */
+export type PieceStatus = 'pending' | 'healthy' | 'repairing' | 'lost' | 'dropped';
+
+export type StorageTables = {
+  storage_objects: {
+    object_id: string;
+    client: string;
+    object_bytes: number;
+    data_pieces: number;
+    parity_pieces: number;
+    /** JSON of the ObjectManifest (src/storage/erasure.ts). */
+    manifest: string;
+    epochs: number;
+    price_per_gib_epoch: string;
+    escrow: string;
+    start_epoch: number;
+    status: 'placing' | 'stored' | 'removed';
+    created_at: number;
+    updated_at: number;
+  };
+  storage_pieces: {
+    object_id: string;
+    segment: number;
+    idx: number;
+    root: string;
+    piece_bytes: number;
+    holder: string | null;
+    status: PieceStatus;
+    order_id: string | null;
+    updated_at: number;
+  };
+  storage_windows: { window: number; seed: string; source: string; opened_at: number };
+  storage_faults: {
+    id: Generated<number>;
+    object_id: string;
+    segment: number;
+    idx: number;
+    root: string;
+    provider: string;
+    window: number;
+    reason: string;
+    evidence: string;
+    created_at: number;
+  };
+  storage_receipts: {
+    reader: string;
+    server: string;
+    object_id: string;
+    served_bytes: string;
+    redeemed_bytes: string;
+    updated_at: number;
+  };
+};
+
+/** The coordinator's database with the storage tables (one connection, one statement queue). */
+export type StorageDatabase = Database & StorageTables;
+
+/**
+ * The shared Kysely handle typed with the storage tables.
+ *
+ * @example const sdb = storageDb(store.db); await sdb.selectFrom('storage_pieces').selectAll().execute();
+ */
+export function storageDb(db: Kysely<Database>): Kysely<StorageDatabase> {
+  return db as unknown as Kysely<StorageDatabase>;
+}

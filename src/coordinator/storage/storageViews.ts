@@ -1,0 +1,101 @@
+/**
+ * Read-only views of stored objects for the API and the CLI (issue 19).
+ */
+import type { Kysely } from 'kysely';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { repairThreshold } from './choosePlacement.ts';
+import type { StorageDatabase } from './storageTables.ts';
+
+/**
+ * Every piece of an object: where it is and its health.
+ *
+ * @example const pieces = await pieceViews(db, cid);
+ */
+export async function pieceViews(db: Kysely<StorageDatabase>, objectId: string) {
+  const rows = await db
+    .selectFrom('storage_pieces')
+    .select(['segment', 'idx', 'root', 'holder', 'status'])
+    .where('object_id', '=', objectId)
+    .orderBy('segment')
+    .orderBy('idx')
+    .execute();
+  return rows.map((r) => ({
+    segment: r.segment,
+    index: r.idx,
+    root: r.root,
+    holder: r.holder,
+    status: r.status,
+  }));
+}
+
+/**
+ * The objects a client stores (`plexus store ls`).
+ *
+ * @example const objects = await listObjects(db, client);
+ */
+export async function listObjects(db: Kysely<StorageDatabase>, client: string) {
+  const rows = await db
+    .selectFrom('storage_objects')
+    .select(['object_id', 'object_bytes', 'data_pieces', 'parity_pieces', 'status', 'created_at', 'epochs'])
+    .where('client', '=', client.toLowerCase())
+    .where('status', '!=', 'removed')
+    .orderBy('created_at')
+    .execute();
+  return rows.map((r) => ({
+    objectId: r.object_id,
+    bytes: r.object_bytes,
+    dataPieces: r.data_pieces,
+    parityPieces: r.parity_pieces,
+    status: r.status,
+    epochs: r.epochs,
+    createdAt: r.created_at,
+  }));
+}
+
+/**
+ * An object as `plexus store status` shows it: pieces, holders, health, faults, terms.
+ *
+ * @example const view = await objectStatus(db, cid);
+ */
+export async function objectStatus(db: Kysely<StorageDatabase>, objectId: string) {
+  const o = await db
+    .selectFrom('storage_objects')
+    .selectAll()
+    .where('object_id', '=', objectId)
+    .executeTakeFirst();
+  if (!o) throw new PlexusError('PLX_NOT_FOUND', `no stored object ${objectId}`);
+  const pieces = await pieceViews(db, objectId);
+  const faults = await db
+    .selectFrom('storage_faults')
+    .select(['segment', 'idx', 'provider', 'window', 'reason', 'created_at'])
+    .where('object_id', '=', objectId)
+    .orderBy('id')
+    .execute();
+  const w = await db
+    .selectFrom('storage_windows')
+    .select((eb) => eb.fn.max('window').as('w'))
+    .executeTakeFirst();
+  return {
+    objectId,
+    lastWindow: Number(w?.w ?? 0),
+    client: o.client,
+    bytes: o.object_bytes,
+    dataPieces: o.data_pieces,
+    parityPieces: o.parity_pieces,
+    status: o.status,
+    epochs: o.epochs,
+    pricePerGiBEpoch: o.price_per_gib_epoch,
+    escrow: o.escrow,
+    healthy: pieces.filter((p) => p.status === 'healthy').length,
+    repairThreshold: repairThreshold(o.data_pieces, o.parity_pieces),
+    pieces,
+    faults: faults.map((f) => ({
+      segment: f.segment,
+      index: f.idx,
+      provider: f.provider,
+      window: f.window,
+      reason: f.reason,
+      at: f.created_at,
+    })),
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * The provider's side of the storage network (issue 19, docs/storage.md): it keeps the pieces it
+ * is ordered to keep (fetched over HTTP with the order's token, checked against their roots),
+ * answers challenges with leaves and Merkle paths, serves pieces to readers by posting them to the
+ * coordinator's relay, and rebuilds lost pieces from K others on repair orders. All of it runs
+ * over connections the provider opens itself, so it works behind NAT.
+ */
+import type { Hex } from 'viem';
+import { errorFromResponse } from '../../errors/httpError.ts';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import type { Logger } from '../../logger.ts';
+import {
+  STORAGE_TOKEN_HEADER,
+  type StorageCoordinatorMessage,
+  type StorageOffer,
+} from '../../protocol/storageSession.ts';
+import { answerToWire, type Challenge, challengeIndices } from '../../storage/challenge.ts';
+import { rebuildPieces } from '../../storage/erasure.ts';
+import { PieceTree } from '../../storage/pieceTree.ts';
+import type { PieceStore } from './createPieceStore.ts';
+import { applyStorageCheat, type StorageBehaviour } from './storageCheats.ts';
+
+export type StorageAgent = {
+  /** What the session auth advertises. */
+  offer(): StorageOffer;
+  handle(msg: StorageCoordinatorMessage): void;
+  /** PLX base units paid for retrieval so far (redeemed receipts). */
+  redeemed(): bigint;
+};
+
+/**
+ * @example
+ * const agent = createStorageAgent({ base, store, send: sendJson, log });
+ * // in the session's message handler: if (msg.type.startsWith('store.')) agent.handle(msg);
+ */
+export function createStorageAgent(deps: {
+  base: string;
+  store: PieceStore;
+  send: (msg: unknown) => boolean;
+  log: Logger;
+  dir: string;
+  behaviour?: StorageBehaviour;
+  fetch?: typeof fetch;
+  /** This provider's address (receipts for other servers are not ours to redeem). */
+  address?: string;
+}): StorageAgent {
+  const { base, store, send, log } = deps;
+  const f = deps.fetch ?? fetch;
+  const behaviour = deps.behaviour ?? 'honest';
+  /** Roots the agent claims even where a cheat removed the files (what a cheater would claim). */
+  const claimed = new Set<Hex>(store.list());
+  /** PLX base units earned from redeemed retrieval receipts since start. */
+  let redeemed = 0n;
+
+  async function getBytes(path: string, token: string): Promise<Uint8Array> {
+    const res = await f(`${base}${path}`, { headers: { [STORAGE_TOKEN_HEADER]: token } });
+    if (!res.ok) throw await errorFromResponse(res);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  const refuse = (orderId: string, err: unknown) => {
+    const e = err instanceof PlexusError ? err : undefined;
+    log.warn({ orderId, err: String(err) }, 'storage order failed');
+    send({
+      type: 'store.refused',
+      orderId,
+      code: e?.code ?? 'PLX_INTERNAL',
+      message: (err instanceof Error ? err.message : String(err)).slice(0, 2000),
+    });
+  };
+
+  async function keep(root: Hex, piece: Uint8Array, leafBytes: number): Promise<void> {
+    await store.put(root, piece, leafBytes);
+    claimed.add(root);
+    if (behaviour !== 'honest' && behaviour !== 'late') await applyStorageCheat(deps.dir, root, behaviour);
+  }
+
+  async function put(m: Extract<StorageCoordinatorMessage, { type: 'store.put' }>): Promise<void> {
+    try {
+      if (!store.has(m.pieceRoot)) {
+        const piece = await getBytes(`/v1/storage/orders/${m.orderId}/piece`, m.token);
+        if (piece.length !== m.pieceBytes)
+          throw new PlexusError(
+            'PLX_STORAGE_PIECE_INVALID',
+            `got ${piece.length} bytes, expected ${m.pieceBytes}`,
+          );
+        await keep(m.pieceRoot, piece, m.leafBytes);
+      }
+      send({ type: 'store.stored', orderId: m.orderId, pieceRoot: m.pieceRoot });
+    } catch (err) {
+      refuse(m.orderId, err);
+    }
+  }
+
+  async function challenge(
+    m: Extract<StorageCoordinatorMessage, { type: 'store.challenge' }>,
+  ): Promise<void> {
+    const c = {
+      seed: m.seed,
+      window: m.window,
+      pieceRoot: m.pieceRoot,
+      pieceBytes: m.pieceBytes,
+      leafBytes: m.leafBytes,
+      count: m.count,
+    };
+    let leaves: ReturnType<typeof answerToWire>['leaves'] = [];
+    try {
+      leaves = answerToWire(c, await store.answer(c)).leaves;
+    } catch (err) {
+      if (behaviour === 'root-only') {
+        // Kept the root and nothing else: the best it can do is make leaves up.
+        leaves = answerToWire(c, fabricate(c)).leaves;
+      } else log.warn({ root: m.pieceRoot, err: String(err) }, 'cannot answer a storage challenge');
+    }
+    if (behaviour === 'late') await new Promise((r) => setTimeout(r, m.deadlineMs + 2000));
+    send({
+      type: 'store.answer',
+      challengeId: m.challengeId,
+      pieceRoot: m.pieceRoot,
+      window: m.window,
+      leaves,
+    });
+  }
+
+  async function serve(m: Extract<StorageCoordinatorMessage, { type: 'store.serve' }>): Promise<void> {
+    try {
+      const piece = await store.read(m.pieceRoot);
+      const res = await f(`${base}/v1/storage/relay/${m.orderId}`, {
+        method: 'POST',
+        headers: { [STORAGE_TOKEN_HEADER]: m.token, 'content-type': 'application/octet-stream' },
+        body: piece as unknown as BodyInit,
+      });
+      if (!res.ok) throw await errorFromResponse(res);
+    } catch (err) {
+      refuse(m.orderId, err);
+    }
+  }
+
+  async function repair(m: Extract<StorageCoordinatorMessage, { type: 'store.repair' }>): Promise<void> {
+    try {
+      const slots: (Uint8Array | undefined)[] = new Array(m.dataPieces + m.parityPieces).fill(undefined);
+      let valid = 0;
+      // Fetch in waves of the missing count until K pieces that match their roots are in hand.
+      const queue = [...m.sources];
+      while (valid < m.dataPieces && queue.length > 0) {
+        const wave = queue.splice(0, m.dataPieces - valid);
+        const got = await Promise.all(
+          wave.map(async (s) => {
+            try {
+              const p = await getBytes(`/v1/storage/pieces/${s.root}`, m.token);
+              return p.length === m.pieceBytes && PieceTree.build(p, m.leafBytes).root === s.root
+                ? p
+                : undefined;
+            } catch (err) {
+              log.debug({ root: s.root, err: String(err) }, 'repair source unavailable');
+              return undefined;
+            }
+          }),
+        );
+        wave.forEach((s, i) => {
+          const p = got[i];
+          if (p !== undefined) {
+            slots[s.index] = p;
+            valid++;
+          }
+        });
+      }
+      if (valid < m.dataPieces)
+        throw new PlexusError(
+          'PLX_STORAGE_UNAVAILABLE',
+          `only ${valid} of ${m.dataPieces} pieces could be fetched`,
+        );
+      const all = rebuildPieces(slots, m.dataPieces, m.parityPieces, m.pieceBytes);
+      const piece = all[m.index];
+      if (piece === undefined) throw new RangeError(`no piece ${m.index}`);
+      await keep(m.pieceRoot, piece, m.leafBytes); // checks the rebuilt piece against its root
+      send({ type: 'store.stored', orderId: m.orderId, pieceRoot: m.pieceRoot });
+    } catch (err) {
+      refuse(m.orderId, err);
+    }
+  }
+
+  return {
+    redeemed: () => redeemed,
+    offer: () => ({
+      offeredBytes: store.capacityBytes,
+      freeBytes: Math.max(0, store.capacityBytes - store.usedBytes()),
+      pieces: [...claimed].slice(0, 100_000),
+    }),
+    handle(msg) {
+      switch (msg.type) {
+        case 'store.put':
+          void put(msg);
+          break;
+        case 'store.challenge':
+          void challenge(msg);
+          break;
+        case 'store.serve':
+          void serve(msg);
+          break;
+        case 'store.repair':
+          void repair(msg);
+          break;
+        case 'store.drop':
+          claimed.delete(msg.pieceRoot);
+          void store.drop(msg.pieceRoot);
+          break;
+        case 'store.receipt':
+          // A reader's receipt for bytes we served: redeem it (the coordinator checks it against its relay count).
+          if (msg.receipt.server.toLowerCase() === deps.address?.toLowerCase())
+            send({ type: 'store.redeem', receipt: msg.receipt });
+          break;
+        case 'store.redeemed':
+          if (msg.ok) redeemed += BigInt(msg.amount);
+          log.info(
+            {
+              objectId: msg.objectId,
+              ok: msg.ok,
+              reason: msg.reason,
+              bytes: msg.payableBytes,
+              amount: msg.amount,
+            },
+            'retrieval receipt redeemed',
+          );
+          break;
+      }
+    },
+  };
+}
+
+/** Made-up leaves at the right indices (what a holder that kept only the root can send). */
+function fabricate(c: Challenge) {
+  return challengeIndices(c).map((index) => ({ index, leaf: new Uint8Array(c.leafBytes), path: [] }));
+}
