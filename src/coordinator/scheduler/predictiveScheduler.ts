@@ -77,7 +77,7 @@ type SpeedOrder = {
  * observation and every join or leave, and the walk is not capped, so every decision is the exact
  * argmin over every fitting provider. In a larger fleet a model's order is rebuilt after
  * {@link REBUILD_SHARE} × fleet-size observations of that model or {@link MAX_JOINED_SCAN} joins
- * (from the previous order by an insertion sort: nearly sorted, about one pass), never because a
+ * (sorting the previous order again: nearly sorted, an adaptive sort is quick), never because a
  * provider's capacity changed (a reconnect, a reputation cap moving: entries are updated in place),
  * and at most {@link MAX_RANKED} providers are ranked per decision. The choice is always a provider
  * that fits, and caches the model when a fitting one does (as found by the load heaps); it can
@@ -117,8 +117,7 @@ export function createPredictiveScheduler(opts: { predictor?: RuntimePredictor }
     const known = speedOrders.get(model);
     if (known && fresh(known, model)) return known;
     // Start from the last order (its live entries, then whoever joined since) when there is one:
-    // predictions move little between rebuilds, so it is nearly sorted and an insertion sort
-    // finishes in about one pass; otherwise (or if it would not) a full sort.
+    // predictions move little between rebuilds, so it is nearly sorted.
     let entries: IndexedProvider[] = [];
     if (known && known.joinedEpoch === index.joinedEpoch) {
       for (const e of known.all.entries) if (e.live) entries.push(e);
@@ -128,29 +127,28 @@ export function createPredictiveScheduler(opts: { predictor?: RuntimePredictor }
       }
     } else entries = [...index.providers.values()];
     const n = entries.length;
-    let logs = new Float64Array(n);
+    const logs = new Float64Array(n);
     for (let i = 0; i < n; i++) logs[i] = predictor.predictLog(entries[i]!.address, model);
-    if (!(known && insertionSort(entries, logs, 16 * n))) {
-      const at = Array.from({ length: n }, (_, i) => i);
-      at.sort((x, y) => logs[x]! - logs[y]! || (entries[x]!.address < entries[y]!.address ? -1 : 1));
-      const sortedLogs = new Float64Array(n);
-      const sorted: IndexedProvider[] = new Array(n);
-      for (let i = 0; i < n; i++) {
-        sorted[i] = entries[at[i]!]!;
-        sortedLogs[i] = logs[at[i]!]!;
-      }
-      entries = sorted;
-      logs = sortedLogs;
+    // V8's sort (TimSort) is adaptive: on the last order, which is nearly sorted, it takes far
+    // fewer comparisons than n log n.
+    const at = new Array<number>(n);
+    for (let i = 0; i < n; i++) at[i] = i;
+    at.sort((x, y) => logs[x]! - logs[y]! || (entries[x]!.address < entries[y]!.address ? -1 : 1));
+    const sortedLogs = new Float64Array(n);
+    const sorted: IndexedProvider[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      sorted[i] = entries[at[i]!]!;
+      sortedLogs[i] = logs[at[i]!]!;
     }
     const cachedEntries: IndexedProvider[] = [];
     const cachedLogs: number[] = [];
     for (let i = 0; i < n; i++) {
-      if (!entries[i]!.cached.has(model)) continue;
-      cachedEntries.push(entries[i]!);
-      cachedLogs.push(logs[i]!);
+      if (!sorted[i]!.cached.has(model)) continue;
+      cachedEntries.push(sorted[i]!);
+      cachedLogs.push(sortedLogs[i]!);
     }
     const order = {
-      all: { entries, logSeconds: logs },
+      all: { entries: sorted, logSeconds: sortedLogs },
       cached: { entries: cachedEntries, logSeconds: Float64Array.from(cachedLogs) },
       observations: predictor.observations,
       modelObservations: observedPerModel.get(model) ?? 0,
@@ -243,31 +241,4 @@ export function createPredictiveScheduler(opts: { predictor?: RuntimePredictor }
       observedPerModel.set(model, (observedPerModel.get(model) ?? 0) + 1);
     },
   };
-}
-
-/**
- * Sorts `entries` and their `logs` together by (log, address) in place, by insertion: O(n + moves)
- * on a nearly sorted list. Gives up (returns false, the arrays then in some order) after
- * `maxMoves` moves, for the caller to sort from scratch.
- */
-function insertionSort(entries: IndexedProvider[], logs: Float64Array, maxMoves: number): boolean {
-  let moves = 0;
-  for (let i = 1; i < entries.length; i++) {
-    const e = entries[i]!;
-    const t = logs[i]!;
-    let j = i - 1;
-    while (j >= 0 && (logs[j]! > t || (logs[j] === t && entries[j]!.address > e.address))) {
-      entries[j + 1] = entries[j]!;
-      logs[j + 1] = logs[j]!;
-      j--;
-      if (++moves > maxMoves) {
-        entries[j + 1] = e;
-        logs[j + 1] = t;
-        return false;
-      }
-    }
-    entries[j + 1] = e;
-    logs[j + 1] = t;
-  }
-  return true;
 }
