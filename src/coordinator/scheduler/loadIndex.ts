@@ -95,8 +95,10 @@ export type LoadIndex = {
   readonly joinedEpoch: number;
   upsert(p: ProviderCapacity): void;
   remove(address: string): void;
-  /** True when the provider can take the task now (a free slot, memory, GPU, not excluded). */
+  /** True when the provider can take the task now (a free slot, memory, GPU, not excluded, in `only`). */
   fits(e: IndexedProvider, t: TaskRequirements): boolean;
+  /** The providers named in `t.only` that fit the task now, each looked up (no search). */
+  fittingAmong(t: TaskRequirements & { only: ReadonlySet<string> }): IndexedProvider[];
   /**
    * Up to `k` fitting providers, least loaded first (ties by address), from the providers caching
    * `t.model` (`cachedOnly`) or from all (GPU) providers. Nothing changes.
@@ -164,7 +166,11 @@ export function createLoadIndex(): LoadIndex {
 
   function fits(e: IndexedProvider, t: TaskRequirements): boolean {
     return (
-      e.active < e.slots && e.memoryMiB >= t.minMemoryMiB && (!t.gpu || e.gpu) && !t.exclude?.has(e.address)
+      e.active < e.slots &&
+      e.memoryMiB >= t.minMemoryMiB &&
+      (!t.gpu || e.gpu) &&
+      !t.exclude?.has(e.address) &&
+      (t.only === undefined || t.only.has(e.address))
     );
   }
 
@@ -223,6 +229,14 @@ export function createLoadIndex(): LoadIndex {
       fleetVersion++;
     },
     fits,
+    fittingAmong(t) {
+      const found: IndexedProvider[] = [];
+      for (const address of t.only) {
+        const e = providers.get(address);
+        if (e && fits(e, t)) found.push(e);
+      }
+      return found;
+    },
     leastLoaded(t, k, cachedOnly) {
       const heap = cachedOnly ? byModel.get(t.model) : t.gpu ? gpus : all;
       if (!heap) return [];

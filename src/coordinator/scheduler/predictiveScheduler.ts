@@ -186,6 +186,18 @@ export function createPredictiveScheduler(opts: { predictor?: RuntimePredictor }
     }
   }
 
+  /** A pick restricted to `t.only`: each named provider is ranked, nothing else is searched. */
+  function pickAmong(t: TaskRequirements & { only: ReadonlySet<string> }): string | undefined {
+    const fitting = index.fittingAmong(t);
+    d.cachedOnly = fitting.some((e) => e.cached.has(t.model));
+    for (const e of fitting) if (!d.cachedOnly || e.cached.has(t.model)) consider(e);
+    const chosen = d.best as IndexedProvider | undefined;
+    d.t = undefined;
+    if (!chosen) return undefined;
+    index.lease(chosen, 1);
+    return chosen.address;
+  }
+
   return {
     upsertProvider: (p) => index.upsert(p),
     removeProvider: (address) => index.remove(address),
@@ -195,6 +207,7 @@ export function createPredictiveScheduler(opts: { predictor?: RuntimePredictor }
       d.bestExpected = Number.POSITIVE_INFINITY;
       d.logBound = Number.POSITIVE_INFINITY;
       d.t = t;
+      if (t.only) return pickAmong({ ...t, only: t.only });
       // A provider caching the model always beats one that does not: if any fits, only those count.
       let seeds = index.leastLoaded(t, SEED_CANDIDATES, true);
       d.cachedOnly = seeds.length > 0;

@@ -265,35 +265,41 @@ export function pickFor(
 ): string | undefined {
   const { scheduler } = d;
   const rep = (a: string) => reputationOf(s, d.now, a);
-  /** `only` if the scheduler can place the task on it now (a slot is then reserved). */
-  const pickOnly = (only: string, eligible: string[], exclude: Set<string>) =>
-    scheduler.pick({ ...req, exclude: new Set([...exclude, ...eligible.filter((a) => a !== only)]) });
-  const randomTrusted = (eligible: string[], trusted: string[], exclude: Set<string>) => {
+  /**
+   * `only` if the scheduler can place the task on it now (a slot is then reserved). Named with
+   * `only` (looked up), not by excluding everyone else: that cost O(fleet) per try.
+   */
+  const pickOnly = (only: string, exclude: Set<string>) =>
+    scheduler.pick({ ...req, exclude, only: new Set([only]) });
+  const randomTrusted = (trusted: string[], exclude: Set<string>) => {
     const order = [...trusted];
     for (let i = order.length - 1; i > 0; i--) {
       const j = randomInt(i + 1);
       [order[i], order[j]] = [order[j]!, order[i]!];
     }
     for (const candidate of order.slice(0, RANDOM_TRUSTED_TRIES)) {
-      const p = pickOnly(candidate, eligible, exclude);
+      const p = pickOnly(candidate, exclude);
       if (p) return p;
     }
-    const untrusted = eligible.filter((a) => !trusted.includes(a));
-    return scheduler.pick({ ...req, exclude: new Set([...exclude, ...untrusted]) });
+    return scheduler.pick({ ...req, exclude, only: new Set(trusted) });
   };
   const tryPick = (exclude: Set<string>): string | undefined => {
     if (!opts.trustedOnly && !opts.preferTrusted) return scheduler.pick({ ...req, exclude });
     const eligible = [...s.links.keys()].filter((a) => !exclude.has(a));
     const trusted = eligible.filter((a) => isTrusted(rep(a)));
     if (trusted.length > 0) {
-      const p = randomTrusted(eligible, trusted, exclude);
+      const p = randomTrusted(trusted, exclude);
       if (p || opts.trustedOnly) return p;
     }
     if (!opts.trustedOnly) return scheduler.pick({ ...req, exclude });
     // No trusted provider: the best-scored few, in order.
-    const ranked = eligible.sort((a, b) => reputationScore(rep(b)) - reputationScore(rep(a))).slice(0, 8);
-    for (const candidate of ranked) {
-      const p = pickOnly(candidate, eligible, exclude);
+    // (Each score computed once, not once per comparison.)
+    const ranked = eligible
+      .map((a) => ({ a, score: reputationScore(rep(a)) }))
+      .sort((x, y) => y.score - x.score)
+      .slice(0, 8);
+    for (const { a: candidate } of ranked) {
+      const p = pickOnly(candidate, exclude);
       if (p) return p;
     }
     return undefined;
