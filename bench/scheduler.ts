@@ -126,6 +126,7 @@ function measure(
   const lat = new Float64Array(queue.length);
   let decided = 0;
   let unplaced = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (const task of queue) {
     while (inFlight.length - head >= capacity * 0.9) {
@@ -141,12 +142,16 @@ function measure(
     else unplaced++;
   }
   const totalMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
   const sorted = Array.from(lat.subarray(0, decided)).sort((x, y) => x - y);
   const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
   return {
     decisions: decided,
     unplaced,
     decisionsPerSec: Math.round(decided / (totalMs / 1000)),
+    // Per second of this process's CPU: the figure to compare on a machine shared with other work
+    // (wall-clock rates swing with whatever else runs).
+    decisionsPerCpuSec: Math.round(decided / ((cpu.user + cpu.system) / 1e6)),
     p50Ms: Number(q(0.5).toFixed(4)),
     p99Ms: Number(q(0.99).toFixed(4)),
   };
@@ -264,7 +269,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     `two-stage = exact argmin on ${same} of ${compared} decisions (${(agreement * 100).toFixed(2)} %); mean extra expected finish time ${(meanExtraExpectedTime * 100).toFixed(3)} % (${agreementRun.decisions} decisions)`,
   );
   console.log(
-    `predictive speed-up: ${(predictive.decisionsPerSec / predictiveScan.decisionsPerSec).toFixed(1)}×`,
+    `predictive speed-up: ${(predictive.decisionsPerSec / predictiveScan.decisionsPerSec).toFixed(1)}× (per CPU second: ${(predictive.decisionsPerCpuSec / predictiveScan.decisionsPerCpuSec).toFixed(1)}×)`,
   );
   return {
     providers: nProviders,
@@ -274,5 +279,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     baseline,
     predictive: { ...predictive, agreementWithExact: agreement, meanExtraExpectedTime },
     predictiveScan,
+    // The same figures under the name the issue asks for (the exhaustive ranking as baseline).
+    predictiveExhaustive: predictiveScan,
   };
 }

@@ -1,4 +1,4 @@
-import { createLoadIndex } from './loadIndex.ts';
+import { createLoadIndex, type IndexedProvider } from './loadIndex.ts';
 import type { Scheduler } from './types.ts';
 
 /**
@@ -20,7 +20,9 @@ export function createLeastLoadedScheduler(): Scheduler {
     upsertProvider: (p) => index.upsert(p),
     removeProvider: (address) => index.remove(address),
     pick(t) {
-      const e = index.leastLoaded(t, 1, true)[0] ?? index.leastLoaded(t, 1, false)[0];
+      const e = t.only
+        ? leastLoadedOf(index.fittingAmong({ ...t, only: t.only }), t.model)
+        : (index.leastLoaded(t, 1, true)[0] ?? index.leastLoaded(t, 1, false)[0]);
       if (!e) return undefined;
       index.lease(e, 1);
       return e.address;
@@ -33,4 +35,14 @@ export function createLeastLoadedScheduler(): Scheduler {
     active: (address) => index.providers.get(address)?.active ?? 0,
     freeSlots: () => index.freeSlots(),
   };
+}
+
+/** The same order as the heaps give, over a given few: caching `model` first, then load, then address. */
+function leastLoadedOf(candidates: IndexedProvider[], model: string): IndexedProvider | undefined {
+  let best: IndexedProvider | undefined;
+  const key = (e: IndexedProvider) => (e.cached.has(model) ? 0 : 2) + e.active / e.slots;
+  for (const e of candidates) {
+    if (!best || key(e) < key(best) || (key(e) === key(best) && e.address < best.address)) best = e;
+  }
+  return best;
 }

@@ -16,6 +16,12 @@ export type IndexedProvider = {
   active: number;
   /** Bumped on every change, so stale heap items are recognised and dropped. */
   version: number;
+  /**
+   * False once the provider is removed. An entry keeps its identity while the provider stays
+   * connected (an upsert updates it in place), so structures built from entries — the predictive
+   * scheduler's speed orders — stay valid across capacity changes and only skip removed ones.
+   */
+  live: boolean;
 };
 
 type HeapItem = { load: number; address: string; version: number };
@@ -77,12 +83,22 @@ const MAX_SKIPS_PER_PICK = 64;
 export type LoadIndex = {
   /** Every provider, by address. */
   readonly providers: ReadonlyMap<string, IndexedProvider>;
-  /** Bumped whenever a provider is added, removed or changes capacity. */
+  /** Bumped whenever a provider is added or removed (not when one changes capacity). */
   readonly fleetVersion: number;
+  /**
+   * Entries in the order they were added (a provider removed and added again appears again, as a
+   * new entry). Append-only between resets; `joinedEpoch` changes when it is reset (then
+   * `fleetVersion` changes too), so a reader that remembers (epoch, length) sees exactly who joined
+   * since.
+   */
+  readonly joined: readonly IndexedProvider[];
+  readonly joinedEpoch: number;
   upsert(p: ProviderCapacity): void;
   remove(address: string): void;
-  /** True when the provider can take the task now (a free slot, memory, GPU, not excluded). */
+  /** True when the provider can take the task now (a free slot, memory, GPU, not excluded, in `only`). */
   fits(e: IndexedProvider, t: TaskRequirements): boolean;
+  /** The providers named in `t.only` that fit the task now, each looked up (no search). */
+  fittingAmong(t: TaskRequirements & { only: ReadonlySet<string> }): IndexedProvider[];
   /**
    * Up to `k` fitting providers, least loaded first (ties by address), from the providers caching
    * `t.model` (`cachedOnly`) or from all (GPU) providers. Nothing changes.
@@ -109,9 +125,14 @@ export function createLoadIndex(): LoadIndex {
   const byModel = new Map<string, LoadHeap>();
   let free = 0;
   let fleetVersion = 0;
+  let joined: IndexedProvider[] = [];
+  let joinedEpoch = 0;
+
+  /** Versions come from one counter, so an entry added again never matches its old heap items. */
+  let versions = 0;
 
   function publish(e: IndexedProvider): void {
-    e.version++;
+    e.version = ++versions;
     if (all.size > 4 * providers.size + 1024) compact();
     if (e.active >= e.slots) return; // full providers live in no heap until a slot frees
     const item = { load: e.active / e.slots, address: e.address, version: e.version };
@@ -145,7 +166,11 @@ export function createLoadIndex(): LoadIndex {
 
   function fits(e: IndexedProvider, t: TaskRequirements): boolean {
     return (
-      e.active < e.slots && e.memoryMiB >= t.minMemoryMiB && (!t.gpu || e.gpu) && !t.exclude?.has(e.address)
+      e.active < e.slots &&
+      e.memoryMiB >= t.minMemoryMiB &&
+      (!t.gpu || e.gpu) &&
+      !t.exclude?.has(e.address) &&
+      (t.only === undefined || t.only.has(e.address))
     );
   }
 
@@ -154,31 +179,64 @@ export function createLoadIndex(): LoadIndex {
     get fleetVersion() {
       return fleetVersion;
     },
+    get joined() {
+      return joined;
+    },
+    get joinedEpoch() {
+      return joinedEpoch;
+    },
     upsert(p) {
       const old = providers.get(p.address);
-      if (old) free -= Math.max(0, old.slots - old.active);
+      if (old) {
+        // Same provider, new capacity (a reconnect, a reputation cap moving): updated in place.
+        free -= Math.max(0, old.slots - old.active);
+        old.slots = p.slots;
+        old.memoryMiB = p.memoryMiB;
+        old.gpu = p.gpu;
+        old.cached = new Set(p.cached);
+        old.active = p.active ?? old.active;
+        free += Math.max(0, old.slots - old.active);
+        publish(old);
+        return;
+      }
       const e: IndexedProvider = {
         address: p.address,
         slots: p.slots,
         memoryMiB: p.memoryMiB,
         gpu: p.gpu,
         cached: new Set(p.cached),
-        active: p.active ?? old?.active ?? 0,
-        version: old?.version ?? 0,
+        active: p.active ?? 0,
+        version: 0,
+        live: true,
       };
       providers.set(p.address, e);
       free += Math.max(0, e.slots - e.active);
       fleetVersion++;
+      if (joined.length > 4 * providers.size + 1024) {
+        joined = [];
+        joinedEpoch++;
+      }
+      joined.push(e);
       publish(e);
     },
     remove(address) {
       const e = providers.get(address);
       if (!e) return;
       free -= Math.max(0, e.slots - e.active);
+      e.live = false;
+      e.version = ++versions; // its heap items are stale now
       providers.delete(address);
       fleetVersion++;
     },
     fits,
+    fittingAmong(t) {
+      const found: IndexedProvider[] = [];
+      for (const address of t.only) {
+        const e = providers.get(address);
+        if (e && fits(e, t)) found.push(e);
+      }
+      return found;
+    },
     leastLoaded(t, k, cachedOnly) {
       const heap = cachedOnly ? byModel.get(t.model) : t.gpu ? gpus : all;
       if (!heap) return [];

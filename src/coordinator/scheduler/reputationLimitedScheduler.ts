@@ -14,11 +14,14 @@ import type { ProviderCapacity, Scheduler, TaskRequirements } from './types.ts';
  * const s = createReputationLimitedScheduler(createLeastLoadedScheduler(), (a) => concurrencyLimit(rep(a)));
  * s.upsertProvider({ address: '0xA…', slots: 8, memoryMiB: 8192, gpu: false, cached: [] }); // 1 lease for a newcomer
  * s.refresh('0xA…'); // after its reputation changed
+ * s.refreshes; // 1: how many refreshes so far (a cache of reputation-derived views checks it)
  */
 export function createReputationLimitedScheduler(
   inner: Scheduler,
   limitOf: (address: string) => number,
-): Scheduler & { refresh(address: string): void } {
+): Scheduler & { refresh(address: string): void; readonly refreshes: number } {
+  /** Calls of `refresh` so far: a cheap sign that some provider's reputation changed. */
+  let refreshes = 0;
   /** What each provider advertised, and what it caches now (needed to re-upsert it). */
   const advertised = new Map<string, ProviderCapacity & { cached: Set<string> }>();
 
@@ -59,7 +62,11 @@ export function createReputationLimitedScheduler(
     observe(address, model, seconds) {
       inner.observe?.(address, model, seconds);
     },
+    get refreshes() {
+      return refreshes;
+    },
     refresh(address) {
+      refreshes++;
       const p = advertised.get(address);
       if (!p) return;
       // Leases already out stay out; a lowered limit only stops new ones.

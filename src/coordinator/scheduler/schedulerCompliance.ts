@@ -71,6 +71,27 @@ export function runSchedulerCompliance(name: string, create: () => Scheduler): v
     assert.equal(s.freeSlots(), 1);
   });
 
+  test(`${name}: \`only\` restricts the pick to the named providers, with every other rule kept`, () => {
+    const s = create();
+    s.upsertProvider({ address: '0xa', slots: 1, memoryMiB: 1024, gpu: false, cached: [MODEL] });
+    s.upsertProvider({ address: '0xb', slots: 2, memoryMiB: 1024, gpu: false, cached: [] });
+    s.upsertProvider({ address: '0xc', slots: 1, memoryMiB: 512, gpu: false, cached: [] });
+    const req = { model: MODEL, minMemoryMiB: 1024, gpu: false };
+    assert.equal(s.pick({ ...req, only: new Set(['0xb']) }), '0xb', '0xa caches the model but is not named');
+    assert.equal(s.pick({ ...req, only: new Set(['0xc']) }), undefined, '0xc has too little memory');
+    assert.equal(s.pick({ ...req, only: new Set(['0xzz']) }), undefined, 'not connected');
+    assert.equal(s.pick({ ...req, only: new Set(['0xa', '0xb']) }), '0xa', 'among the named, the cache wins');
+    assert.equal(s.pick({ ...req, only: new Set(['0xa']) }), undefined, '0xa is full');
+    assert.equal(
+      s.pick({ ...req, only: new Set(['0xb']), exclude: new Set(['0xb']) }),
+      undefined,
+      'exclude still applies',
+    );
+    assert.equal(s.pick({ ...req, only: new Set(['0xa', '0xb']) }), '0xb');
+    assert.equal(s.pick({ ...req, only: new Set(['0xa', '0xb']) }), undefined, 'both full now');
+    assert.equal(s.freeSlots(), 1, "only 0xc's slot is left");
+  });
+
   test(`${name}: spreads load evenly across equal providers`, () => {
     const s = create();
     for (let i = 0; i < 10; i++)

@@ -23,6 +23,12 @@ export type TaskRequirements = {
   gpu: boolean;
   /** Providers that must not get this task (for example those that already failed it). */
   exclude?: ReadonlySet<string>;
+  /**
+   * When given, only these providers may get the task (the coordinator asking for one given
+   * provider, or for one of its trusted few): a scheduler looks each up instead of searching the
+   * fleet, so such a pick costs O(|only|), not O(fleet) as an `exclude` of everyone else would.
+   */
+  only?: ReadonlySet<string>;
 };
 
 export interface Scheduler {

@@ -260,6 +260,50 @@ export async function leaseOne(
   return { leased: true, more };
 }
 
+/**
+ * The connected providers as the trusted-only picks see them: those trusted, and all ranked by
+ * reputation score (best first, ties in connection order). Built at most once per
+ * LINK_VIEW_MAX_AGE_MS (or when the number of links changes), not for every pick: a pick runs for
+ * every queued execution in every dispatch pass, and building it is O(fleet) (O(fleet log fleet)
+ * sorted) — most of the coordinator's CPU with 500 providers and no trusted one (coordinator-load).
+ * Any reputation change (the scheduler's `refreshes` moves) or link count change rebuilds it; a
+ * provider demoted since is still checked at use.
+ */
+type LinkView = { at: number; size: number; refreshes: number; trusted: string[]; byScore: string[] };
+const linkViews = new WeakMap<WorkState, LinkView>();
+const LINK_VIEW_MAX_AGE_MS = 500;
+
+function linkView(s: WorkState, d: WorkDeps): LinkView {
+  // Wall-clock age (a test's frozen clock must not freeze it); any reputation change refreshes the
+  // provider in the scheduler (faults.ts), which also makes the view stale.
+  const now = performance.now();
+  const refreshes =
+    'refreshes' in d.scheduler && typeof d.scheduler.refreshes === 'number' ? d.scheduler.refreshes : -1;
+  const known = linkViews.get(s);
+  if (
+    known &&
+    known.size === s.links.size &&
+    known.refreshes === refreshes &&
+    refreshes >= 0 &&
+    now - known.at < LINK_VIEW_MAX_AGE_MS
+  ) {
+    return known;
+  }
+  const scored = [...s.links.keys()].map((a) => {
+    const r = reputationOf(s, d.now, a);
+    return { a, trusted: isTrusted(r), score: reputationScore(r) };
+  });
+  const view = {
+    at: now,
+    size: s.links.size,
+    refreshes,
+    trusted: scored.filter((x) => x.trusted).map((x) => x.a),
+    byScore: scored.sort((x, y) => y.score - x.score).map((x) => x.a),
+  };
+  linkViews.set(s, view);
+  return view;
+}
+
 /** Random trusted candidates tried one by one before letting the scheduler pick among all trusted. */
 const RANDOM_TRUSTED_TRIES = 8;
 
@@ -287,36 +331,40 @@ export function pickFor(
 ): string | undefined {
   const { scheduler } = d;
   const rep = (a: string) => reputationOf(s, d.now, a);
-  /** `only` if the scheduler can place the task on it now (a slot is then reserved). */
-  const pickOnly = (only: string, eligible: string[], exclude: Set<string>) =>
-    scheduler.pick({ ...req, exclude: new Set([...exclude, ...eligible.filter((a) => a !== only)]) });
-  const randomTrusted = (eligible: string[], trusted: string[], exclude: Set<string>) => {
+  /**
+   * `only` if the scheduler can place the task on it now (a slot is then reserved). Named with
+   * `only` (looked up), not by excluding everyone else: that cost O(fleet) per try.
+   */
+  const pickOnly = (only: string, exclude: Set<string>) =>
+    scheduler.pick({ ...req, exclude, only: new Set([only]) });
+  const randomTrusted = (trusted: string[], exclude: Set<string>) => {
     const order = [...trusted];
     for (let i = order.length - 1; i > 0; i--) {
       const j = randomInt(i + 1);
       [order[i], order[j]] = [order[j]!, order[i]!];
     }
     for (const candidate of order.slice(0, RANDOM_TRUSTED_TRIES)) {
-      const p = pickOnly(candidate, eligible, exclude);
+      const p = pickOnly(candidate, exclude);
       if (p) return p;
     }
-    const untrusted = eligible.filter((a) => !trusted.includes(a));
-    return scheduler.pick({ ...req, exclude: new Set([...exclude, ...untrusted]) });
+    return scheduler.pick({ ...req, exclude, only: new Set(trusted) });
   };
   const tryPick = (exclude: Set<string>): string | undefined => {
     if (!opts.trustedOnly && !opts.preferTrusted) return scheduler.pick({ ...req, exclude });
-    const eligible = [...s.links.keys()].filter((a) => !exclude.has(a));
-    const trusted = eligible.filter((a) => isTrusted(rep(a)));
+    const view = linkView(s, d);
+    const trusted = view.trusted.filter((a) => !exclude.has(a) && s.links.has(a) && isTrusted(rep(a)));
     if (trusted.length > 0) {
-      const p = randomTrusted(eligible, trusted, exclude);
+      const p = randomTrusted(trusted, exclude);
       if (p || opts.trustedOnly) return p;
     }
     if (!opts.trustedOnly) return scheduler.pick({ ...req, exclude });
     // No trusted provider: the best-scored few, in order.
-    const ranked = eligible.sort((a, b) => reputationScore(rep(b)) - reputationScore(rep(a))).slice(0, 8);
-    for (const candidate of ranked) {
-      const p = pickOnly(candidate, eligible, exclude);
+    let tried = 0;
+    for (const candidate of view.byScore) {
+      if (exclude.has(candidate) || !s.links.has(candidate)) continue;
+      const p = pickOnly(candidate, exclude);
       if (p) return p;
+      if (++tried === 8) break;
     }
     return undefined;
   };

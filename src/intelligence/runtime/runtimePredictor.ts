@@ -47,7 +47,11 @@ export class RuntimePredictor {
   readonly #minStep: number;
   readonly #prior: number;
   readonly #priorLog: number;
-  readonly #pairs = new Map<string, Pair>();
+  /**
+   * Pairs by provider index, then workload index (no string key per lookup: predictions sit on
+   * the scheduler's hot path).
+   */
+  readonly #pairGrid: (Pair | undefined)[][] = [];
   readonly #pairList: Pair[] = [];
   /** Name → index, and the additive terms by index (b_w for workloads, s_p for providers). */
   readonly #workloadIndex = new Map<string, number>();
@@ -77,8 +81,7 @@ export class RuntimePredictor {
   observe(providerId: string, workload: string, seconds: number, work = 1): void {
     if (!(seconds > 0) || !(work > 0) || !Number.isFinite(seconds) || !Number.isFinite(work)) return;
     const y = Math.log(seconds / work);
-    const key = `${providerId}\u0000${workload}`;
-    const pair = this.#pairs.get(key);
+    const pair = this.#pairOf(providerId, workload);
     if (!pair) {
       // In a small model a new pair refits at once (cheap); in a fleet-sized one that would make
       // every first result cost a sweep over every pair, so a new provider starts from what this
@@ -90,6 +93,7 @@ export class RuntimePredictor {
         const start = small || known === undefined ? 0 : y - this.#workloadLevel[known]!;
         pi = this.#providerLevel.push(start) - 1;
         this.#providerIndex.set(providerId, pi);
+        this.#pairGrid.push([]);
       }
       let wi = this.#workloadIndex.get(workload);
       if (wi === undefined) {
@@ -97,7 +101,7 @@ export class RuntimePredictor {
         this.#workloadIndex.set(workload, wi);
       }
       const fresh = { provider: pi, workload: wi, loc: y, scale: 0.25, n: 1 };
-      this.#pairs.set(key, fresh);
+      this.#pairGrid[pi]![wi] = fresh;
       this.#pairList.push(fresh);
       if (small) this.#fittedAt = Number.NEGATIVE_INFINITY; // a new pair refits at once
     } else {
@@ -127,8 +131,12 @@ export class RuntimePredictor {
     ) {
       this.#refit();
     }
-    const additive = this.#level(workload) + this.#providerTerm(providerId);
-    const pair = this.#pairs.get(`${providerId}\u0000${workload}`);
+    const wi = this.#workloadIndex.get(workload);
+    const pi = this.#providerIndex.get(providerId);
+    const additive =
+      (wi === undefined ? this.#priorLog : this.#workloadLevel[wi]!) +
+      (pi === undefined ? 0 : this.#providerLevel[pi]!);
+    const pair = pi === undefined || wi === undefined ? undefined : this.#pairGrid[pi]![wi];
     if (!pair) return additive;
     const own = pair.n / (pair.n + this.#prior);
     return own * pair.loc + (1 - own) * additive;
@@ -144,9 +152,10 @@ export class RuntimePredictor {
     return wi === undefined ? this.#priorLog : this.#workloadLevel[wi]!;
   }
 
-  #providerTerm(providerId: string): number {
+  #pairOf(providerId: string, workload: string): Pair | undefined {
     const pi = this.#providerIndex.get(providerId);
-    return pi === undefined ? 0 : this.#providerLevel[pi]!;
+    const wi = this.#workloadIndex.get(workload);
+    return pi === undefined || wi === undefined ? undefined : this.#pairGrid[pi]![wi];
   }
 
   /** Warm-started sweeps of weighted alternating means for b_w + s_p over all pairs. */
