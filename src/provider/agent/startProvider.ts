@@ -6,12 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Hex, LocalAccount } from 'viem';
+import type { Hex } from 'viem';
 import { keccak256, toBytes } from 'viem';
 import { WebSocket } from 'ws';
 import { type ErrorCode, errorCodes } from '../../errors/codes.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import { createLogger, type Logger } from '../../logger.ts';
+import { createLogger } from '../../logger.ts';
 import { capabilitiesHash } from '../../protocol/capabilities.ts';
 import { computeCommitment } from '../../protocol/commitment.ts';
 import { MAX_WS_MESSAGE_BYTES } from '../../protocol/constants.ts';
@@ -25,13 +25,13 @@ import { probeBlender } from '../../runtimes/blender/probeBlender.ts';
 import { createOnnxRuntime } from '../../runtimes/onnx/createOnnxRuntime.ts';
 import { createBlobCache } from '../cache/createBlobCache.ts';
 import { hardwareClaim } from '../hardware/hardwareClaim.ts';
-import { type HardwareProfile, probeHardware } from '../hardware/probeHardware.ts';
+import { probeHardware } from '../hardware/probeHardware.ts';
 import { startStorage } from '../storage/startStorage.ts';
-import type { StorageBehaviour } from '../storage/storageCheats.ts';
 import { backoffDelay } from './backoff.ts';
-import { type AgentBehaviour, misbehave } from './behaviour.ts';
+import { misbehave } from './behaviour.ts';
 import { createBlobHttp } from './blobHttp.ts';
 import { watchEligibility } from './eligibilityWatch.ts';
+import type { ProviderOptions } from './providerOptions.ts';
 import { blenderClaim, renderThreads } from './renderClaim.ts';
 import { runOnnxTask, type TaskOutput } from './runOnnxTask.ts';
 import { runRenderTask } from './runRenderTask.ts';
@@ -42,47 +42,7 @@ import { createTrainCheater } from './trainCheats.ts';
 
 export const AGENT_VERSION = 'plexus-agent/0.1.0';
 
-export type ProviderOptions = {
-  coordinatorUrl: string;
-  account: LocalAccount;
-  dataDir: string;
-  /** Tasks run at once (each is one onnxruntime run in its own worker process). */
-  slots?: number;
-  /**
-   * Tasks leased on top of those running, so the next task's input downloads while the current one
-   * runs (default: three per slot, enough to hide a loopback round trip behind a short inference). The coordinator sees `slots + prefetch` lease slots.
-   */
-  prefetch?: number;
-  /**
-   * CPU cores the onnxruntime workers may use together, divided among the slots (default: all).
-   * Fewer leave cores to whatever else runs on the machine (the devnet's providers share one machine
-   * with the coordinator, docs/benchmarks.md "e2e-overhead").
-   */
-  cores?: number;
-  /** Disk budget of the blob cache. */
-  cacheBudgetBytes?: number;
-  region?: string;
-  /** Use the CUDA execution provider when the machine has one. */
-  useGpu?: boolean;
-  /** How long SIGTERM waits for running tasks before giving up on them. */
-  drainTimeoutMs?: number;
-  log?: Logger;
-  /** Overrides the hardware probe (tests that pretend to be another machine). */
-  hardware?: HardwareProfile;
-  /** Adversary harness for verification tests only (behaviour.ts): misbehave with own outputs. */
-  behaviour?: AgentBehaviour;
-  /** Blender for render tasks (default `blender` on the PATH; `none`: no render work). */
-  blenderPath?: string;
-  /**
-   * Least price per resource unit this provider works for, per class (`cpu`, `gpu:<model>`), in
-   * PLX base units; signed into the session. Absent: the network defaults (docs/market.md).
-   */
-  floorPrices?: Record<string, bigint>;
-  /** When the agent reads whether it is eligible for work (eligibilityWatch.ts; tests shorten it). */
-  eligibilityCheck?: { firstDelayMs?: number; intervalMs?: number };
-  /** Disk offered to the storage network (issue 19): bytes, folder, and (tests only) a cheat. */
-  storage?: { capacityBytes: number; dir?: string; behaviour?: StorageBehaviour };
-};
+export type { ProviderOptions };
 
 export type Provider = {
   address: string;
