@@ -85,6 +85,16 @@ test('keygen, register, send over HTTP and MQTT, export', async () => {
     readingsTotal: number;
   };
   assert.equal(status.readingsTotal, 3);
+  // `sensors status` for people: one sentence per fact, no raw JSON; --json for scripts.
+  const human = await plexus('status', device);
+  assert.match(human, /^device 0x[0-9a-f]{40} \(ws1000[^)]*\), owner 0x/m);
+  assert.match(human, /3 readings; last seen \d{4}-\d\d-\d\d /);
+  assert.match(human, /no quality score yet|score \d\.\d\d/);
+  assert.doesNotMatch(human, /[{}]/);
+  assert.equal(
+    (JSON.parse(await plexus('status', device, '--json')) as { readingsTotal: number }).readingsTotal,
+    3,
+  );
   const out = JSON.parse(
     await plexus(
       'export',

@@ -6,7 +6,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import mqtt from 'mqtt';
 import { getAddress, type Hex, isAddress } from 'viem';
-import { z } from 'zod';
 import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import {
@@ -15,6 +14,7 @@ import {
   openExistingKeystore,
 } from '../keystore/loadOrCreateKeystore.ts';
 import { readPassword } from '../keystore/readPassword.ts';
+import { sensorDeviceDetailSchema } from '../protocol/http/sensors.ts';
 import { mqttTopics } from '../sensors/constants.ts';
 import {
   datasetQuerySchema,
@@ -25,7 +25,7 @@ import {
 } from '../sensors/protocol.ts';
 import { stationModelNames } from '../sensors/stationModels.ts';
 import { fetchCoordinator } from './fetchCoordinator.ts';
-import { formatPlx, plural } from './format.ts';
+import { formatPlx, localTime, plural } from './format.ts';
 import {
   DEFAULT_CLIENT_KEYSTORE,
   DEFAULT_COORDINATOR,
@@ -203,15 +203,27 @@ export function sensorsCommand(): Command {
     .description('a device, its owner and its latest quality scores')
     .argument('<device>', "the device's address")
     .option(...coordinatorOption)
-    .action(async (device: string, o: { coordinator: string }) => {
+    .option('--json', 'print the device and its scores as JSON', false)
+    .action(async (device: string, o: { coordinator: string; json: boolean }) => {
       if (!isAddress(device)) throw new InvalidArgumentError('expected a device address');
-      console.log(
-        JSON.stringify(
-          await fetchCoordinator(o.coordinator, `/v1/sensors/devices/${device}`, z.unknown()),
-          null,
-          2,
-        ),
+      const d = await fetchCoordinator(
+        o.coordinator,
+        `/v1/sensors/devices/${device}`,
+        sensorDeviceDetailSchema,
       );
+      if (o.json) return void console.log(JSON.stringify(d));
+      console.log(`device ${d.address} (${d.model}), owner ${d.owner}`);
+      console.log(`  at ${d.lat}, ${d.lon}; registered ${localTime(new Date(d.registeredAt))}`);
+      console.log(
+        `  ${plural(d.readingsTotal, 'reading')}; last seen ${d.lastSeen === null ? 'never' : localTime(new Date(d.lastSeen))}`,
+      );
+      if (d.scores.length === 0) console.log('  no quality score yet (days are scored once they end, UTC)');
+      for (const s of d.scores.slice(0, 7)) {
+        const flags = s.flags.length > 0 ? ` — flags: ${s.flags.join(', ')}` : '';
+        console.log(
+          `  ${s.kind} from ${localTime(new Date(s.windowStart))}: score ${s.score.toFixed(2)} (data ${s.dataScore.toFixed(2)}, location ${s.locationScore.toFixed(2)})${flags}`,
+        );
+      }
     });
 
   cmd
