@@ -517,9 +517,11 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
     );
     const listed = (await epochs()).find((e) => e.epoch === epoch);
     assert.equal(listed?.status, 'closing');
-    // The explorer's source: which validators refuse the epoch, and the fact each names.
+    // The explorer's source: which validators refuse the epoch the coordinator waits on, and the fact.
+    const waiting = Number((await getSettlementState(ctx)).lastFinalizedEpoch) + 1;
+    const stuck = (await epochs()).find((e) => e.epoch === waiting);
     assert.ok(
-      listed?.disputes.some((d) => /^balance\[provider:0x[0-9a-f]{40}:earnings\]$/.test(d.fact)),
+      stuck?.disputes.some((d) => /^balance\[provider:0x[0-9a-f]{40}:earnings\]$/.test(d.fact)),
       'GET /v1/epochs names the dispute',
     );
     const m = await (await fetch(`${validatorUrls[0]}/metrics`)).text();
@@ -542,16 +544,12 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
     await coordinator.stop(5000);
     const cli = (...args: string[]) => run(process.execPath, [PLEXUS_BIN, ...args]);
     const coordinatorDir = join(dir, 'coordinator');
-    const reopened = await cli(
-      'ledger',
-      'reopen',
-      '--data-dir',
-      coordinatorDir,
-      '--from',
-      String(epoch),
-      '--json',
-    );
-    assert.equal((JSON.parse(reopened.stdout) as { reopened: number[] }).reopened[0], epoch);
+    // From the first epoch the chain has not finalized: every later one the dishonest coordinator
+    // closed (the dispute seen above may be a later one of them).
+    const from = Number((await getSettlementState(ctx)).lastFinalizedEpoch) + 1;
+    const args = ['--data-dir', coordinatorDir, '--from', String(from), '--json'];
+    const reopened = JSON.parse((await cli('ledger', 'reopen', ...args)).stdout) as { reopened: number[] };
+    assert.ok(reopened.reopened.includes(epoch), 'the disputed epoch is reopened');
     coordinator = startCoordinator();
     await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
     await waitUntil(
