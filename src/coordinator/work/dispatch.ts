@@ -274,9 +274,11 @@ const linkViews = new WeakMap<WorkState, LinkView>();
 const LINK_VIEW_MAX_AGE_MS = 500;
 
 function linkView(s: WorkState, d: WorkDeps): LinkView {
-  // Wall-clock age (a test's frozen clock must not freeze it); any reputation change refreshes the
-  // provider in the scheduler (faults.ts), which also makes the view stale.
-  const now = performance.now();
+  // Age on the coordinator's own clock, so a replay with a virtual clock (the strategic harness)
+  // sees the same views whatever the machine's speed. A frozen clock cannot change anyone's trust
+  // by time passing; every other reputation change refreshes the provider in the scheduler
+  // (faults.ts), which makes the view stale.
+  const now = d.now();
   const refreshes =
     'refreshes' in d.scheduler && typeof d.scheduler.refreshes === 'number' ? d.scheduler.refreshes : -1;
   const known = linkViews.get(s);
@@ -285,6 +287,7 @@ function linkView(s: WorkState, d: WorkDeps): LinkView {
     known.size === s.links.size &&
     known.refreshes === refreshes &&
     refreshes >= 0 &&
+    now >= known.at &&
     now - known.at < LINK_VIEW_MAX_AGE_MS
   ) {
     return known;
