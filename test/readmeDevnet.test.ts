@@ -47,6 +47,9 @@ const SKIPPED: Record<string, string> = {
   'plexus coordinator --mqtt-url': 'a second coordinator with an MQTT broker: sensors send uses HTTP here',
   'plexus job submit --kind blender.render': 'needs Blender and a .blend scene: test/renderNetwork.test.ts',
   'plexus job results JOB_ID --out frames/': 'the frames of the render job above (skipped)',
+  'plexus job submit --kind train.diloco':
+    "needs the reader's own model and shards: test/trainNetwork.test.ts runs this command on real files",
+  'plexus job results JOB_ID --out trained/': 'the weights of the training job above (skipped)',
 };
 
 type Run = { code: number | null; stdout: string; stderr: string; lastErr: string };
