@@ -517,13 +517,13 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
     );
     const listed = (await epochs()).find((e) => e.epoch === epoch);
     assert.equal(listed?.status, 'closing');
-    // The explorer's source: which validators refuse the epoch the coordinator waits on, and the fact.
-    const waiting = Number((await getSettlementState(ctx)).lastFinalizedEpoch) + 1;
-    const stuck = (await epochs()).find((e) => e.epoch === waiting);
-    assert.ok(
-      stuck?.disputes.some((d) => /^balance\[provider:0x[0-9a-f]{40}:earnings\]$/.test(d.fact)),
-      'GET /v1/epochs names the dispute',
-    );
+    // The explorer's source: which validators refuse the epoch the coordinator waits on, and the fact
+    // (learned at the coordinator's next collection of signatures).
+    await waitUntil('GET /v1/epochs to name the dispute', async () => {
+      const waiting = Number((await getSettlementState(ctx)).lastFinalizedEpoch) + 1;
+      const stuck = (await epochs()).find((e) => e.epoch === waiting);
+      return !!stuck?.disputes.some((d) => /^balance\[provider:0x[0-9a-f]{40}:earnings\]$/.test(d.fact));
+    });
     const m = await (await fetch(`${validatorUrls[0]}/metrics`)).text();
     assert.match(m, /^plexus_validator_disputes_total [1-9]/m);
     // The auditor finds it too, and exits 1.
