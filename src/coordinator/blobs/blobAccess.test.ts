@@ -68,6 +68,32 @@ test('a staked provider uploads free of quota; an unstaked provider key and a cl
       { code: 'PLX_BLOB_QUOTA_EXCEEDED' },
     );
     await first.done();
+    // Two uploads started together (neither awaited before the other begins): the quota check
+    // reads the database between them, yet only one of the two fits a count of 1.
+    const [a, b] = ['ef'.repeat(32), '12'.repeat(32)];
+    const [ha, hb] = [
+      await signBlobAuth(unstaked, 31337, { cid: a, size: 10 }),
+      await signBlobAuth(unstaked, 31337, { cid: b, size: 10 }),
+    ];
+    const raced = await Promise.allSettled([
+      access.authorizeUpload(ha, a, 10),
+      access.authorizeUpload(hb, b, 10),
+    ]);
+    assert.equal(
+      raced.filter((r) => r.status === 'fulfilled').length,
+      1,
+      'exactly one racing upload is let in',
+    );
+    const refused = raced.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.equal(refused.reason.code, 'PLX_BLOB_QUOTA_EXCEEDED');
+    // A refused upload leaves no reservation behind: once the admitted one ends, another fits.
+    for (const r of raced) if (r.status === 'fulfilled') await r.value.done();
+    const after = await access.authorizeUpload(
+      await signBlobAuth(unstaked, 31337, { cid: a, size: 10 }),
+      a,
+      10,
+    );
+    await after.done();
   } finally {
     await store.close();
     await rm(dir, { recursive: true, force: true });

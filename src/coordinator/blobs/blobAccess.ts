@@ -184,39 +184,51 @@ export function createBlobAccess(deps: {
             details: { account },
           },
         );
-      const row = await usage.get<{ bytes: number | string; count: number | string }>([account]);
-      // SUM over a PostgreSQL bigint is numeric (text in JS): numbers here, as SQLite gives them.
-      const used = { bytes: Number(row?.bytes ?? 0), count: Number(row?.count ?? 0) };
+      // Reserve before the first await: two uploads racing from one account each count the
+      // other's bytes, so parallel uploads cannot overshoot the quota between read and reserve.
       const flying = inFlight.get(account) ?? { bytes: 0, count: 0 };
-      const again = (await owns.value([cid, account])) !== undefined;
-      const bytes = used.bytes + flying.bytes + (again ? 0 : size);
-      const count = used.count + flying.count + (again ? 0 : 1);
-      if (bytes > deps.quota.bytes || count > deps.quota.count)
-        throw new PlexusError(
-          'PLX_BLOB_QUOTA_EXCEEDED',
-          `${account} would keep ${bytes} bytes in ${count} blobs; the quota is ${deps.quota.bytes} bytes, ${deps.quota.count} blobs`,
-          {
-            details: {
-              account,
-              usedBytes: used.bytes,
-              usedCount: used.count,
-              quotaBytes: deps.quota.bytes,
-              quotaCount: deps.quota.count,
-            },
-          },
-        );
       inFlight.set(account, { bytes: flying.bytes + size, count: flying.count + 1 });
       let ended = false;
+      const release = () => {
+        if (ended) return;
+        ended = true;
+        const f = inFlight.get(account);
+        if (!f) return;
+        if (f.count <= 1) inFlight.delete(account);
+        else inFlight.set(account, { bytes: f.bytes - size, count: f.count - 1 });
+      };
+      try {
+        const row = await usage.get<{ bytes: number | string; count: number | string }>([account]);
+        // SUM over a PostgreSQL bigint is numeric (text in JS): numbers here, as SQLite gives them.
+        const used = { bytes: Number(row?.bytes ?? 0), count: Number(row?.count ?? 0) };
+        const again = (await owns.value([cid, account])) !== undefined;
+        // Everything in flight now, this upload included (a re-upload of a kept blob adds nothing).
+        const others = inFlight.get(account) ?? { bytes: size, count: 1 };
+        const bytes = used.bytes + others.bytes - (again ? size : 0);
+        const count = used.count + others.count - (again ? 1 : 0);
+        if (bytes > deps.quota.bytes || count > deps.quota.count)
+          throw new PlexusError(
+            'PLX_BLOB_QUOTA_EXCEEDED',
+            `${account} would keep ${bytes} bytes in ${count} blobs; the quota is ${deps.quota.bytes} bytes, ${deps.quota.count} blobs`,
+            {
+              details: {
+                account,
+                usedBytes: used.bytes,
+                usedCount: used.count,
+                quotaBytes: deps.quota.bytes,
+                quotaCount: deps.quota.count,
+              },
+            },
+          );
+      } catch (err) {
+        release();
+        throw err;
+      }
       return {
         account,
         async done(stored) {
           if (ended) return;
-          ended = true;
-          const f = inFlight.get(account);
-          if (f) {
-            if (f.count <= 1) inFlight.delete(account);
-            else inFlight.set(account, { bytes: f.bytes - size, count: f.count - 1 });
-          }
+          release();
           if (stored) await record(stored.cid, account, stored.size);
         },
       };
