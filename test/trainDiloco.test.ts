@@ -175,6 +175,38 @@ test('a training job with a dropout layer is refused at intake with PLX_TRAIN_MO
   );
 });
 
+test("a training job naming another client's blobs is refused at intake and opens nothing to its client", async () => {
+  const victim = createClient({ url: c.url, account: randomAccount() });
+  const attacker = createClient({ url: c.url, account: randomAccount() });
+  const topology = await mnistTopology(8);
+  const model = await buildModel(topology);
+  const secretWeights = await upload(victim, encodeSafetensors(initialWeights(model, 7)));
+  model.dispose();
+  const victimModel = await upload(victim, Buffer.from(topology));
+  const x = new Float32Array(784);
+  const ownShard = await upload(
+    attacker,
+    encodeSafetensors(shardTensors(x, [1, 28, 28, 1], new Int32Array([1]))),
+  );
+  const ownModel = await upload(attacker, Buffer.from(topology));
+  const spec = {
+    kind: 'train.diloco' as const,
+    shards: [ownShard],
+    workers: 1,
+    rounds: 1,
+    innerSteps: 1,
+    batchSize: 1,
+    deadline: Math.floor(Date.now() / 1000) + 60,
+  };
+  for (const named of [
+    { model: ownModel, weights: secretWeights },
+    { model: victimModel, weights: secretWeights },
+  ])
+    await assert.rejects(attacker.submitJob({ ...spec, ...named }), { code: 'PLX_BLOB_FORBIDDEN' });
+  await assert.rejects(attacker.downloadBlob(secretWeights), { code: 'PLX_BLOB_FORBIDDEN' });
+  assert.ok((await victim.downloadBlob(secretWeights)).byteLength > 0, 'the owner still reads it');
+});
+
 test('a provider sending −10 × its pseudo-gradient is outvoted by redundant execution (k = 3), faulted, and the job trains as if it were honest', async () => {
   // Two honest providers and the cheater: with k = 3 every task runs on all three.
   await Promise.all(providers.slice(2, 4).map((p) => p.stop(5000)));

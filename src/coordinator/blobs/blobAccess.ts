@@ -105,7 +105,7 @@ export function createBlobAccess(deps: {
         WHERE t.output_cid = :cid AND j.client = :account
        UNION ALL
        SELECT 1 FROM train_blobs b JOIN jobs j ON j.id = b.job_id
-        WHERE b.cid = :cid AND b.role IN ('weights', 'final') AND j.client = :account
+        WHERE b.cid = :cid AND b.role IN ('weights', 'final') AND j.client = :account AND ${clientsBlob}
        LIMIT 1`,
   );
   const leased = q(

@@ -38,6 +38,24 @@ async function sizeOf(blobs: BlobStore, cid: string, what: string): Promise<numb
   return size;
 }
 
+/**
+ * Refuses a job naming a blob someone else uploaded (the explorer lists every job's cids): intake
+ * reads it, its errors would describe it, and the job's client could download what the job makes
+ * of it. A blob nobody uploaded (stored by the coordinator itself) may be named by anyone.
+ */
+async function assertClientsBlobs(db: Kysely<Database>, client: string, cids: string[]): Promise<void> {
+  const rows = await db
+    .selectFrom('blob_uploads')
+    .select(['cid', 'account'])
+    .where('cid', 'in', [...new Set(cids)])
+    .execute();
+  for (const cid of new Set(rows.map((r) => r.cid)))
+    if (!rows.some((r) => r.cid === cid && r.account === client.toLowerCase()))
+      throw new PlexusError('PLX_BLOB_FORBIDDEN', `blob ${cid} was uploaded by another account`, {
+        details: { cid, account: client.toLowerCase() },
+      });
+}
+
 /** Checks the model, weights and shards of a spec (PLX_TRAIN_* codes, docs/errors.md). */
 async function checkTrainingData(blobs: BlobStore, spec: TrainDilocoSpec): Promise<void> {
   if ((await sizeOf(blobs, spec.model, 'model')) > MAX_TOPOLOGY_BYTES)
@@ -109,6 +127,12 @@ export async function submitTrainJob(
     maxPrice: BigInt(submission.maxPricePerUnit),
   };
   await sizeOf(deps.blobs, spec.model, 'model');
+  await assertClientsBlobs(deps.db, client, [
+    spec.model,
+    spec.weights,
+    ...spec.shards,
+    ...(spec.validation ? [spec.validation] : []),
+  ]);
   await deps.market?.canAdmit(admission);
   await checkTrainingData(deps.blobs, spec);
   const state = initialOuterState(decodeSafetensors(await deps.blobs.read(spec.weights)));

@@ -11,6 +11,7 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Tensor } from '../../protocol/safetensors.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { tf, tfl, tfReady } from './tf.ts';
+import { MAX_ACTIVATIONS_PER_SAMPLE, type TopologySize, topologySize } from './topologyParams.ts';
 
 /** Layer classes a training job may use. */
 export const TRAINABLE_LAYER_CLASSES: ReadonlySet<string> = new Set([
@@ -60,6 +61,19 @@ export async function buildModel(topology: string | Uint8Array): Promise<tfl.Lay
         allowed: [...TRAINABLE_LAYER_CLASSES],
       });
   }
+  // Bounded before it is built: building allocates every weight (see topologyParams.ts).
+  let size: TopologySize;
+  try {
+    size = topologySize(layers as never[], String(json.class_name));
+  } catch (err) {
+    throw invalid(`the topology's shapes cannot be inferred: ${(err as Error).message.slice(0, 300)}`);
+  }
+  if (size.params > MAX_TRAINABLE_PARAMS)
+    throw invalid(`model has ${size.params} parameters; at most ${MAX_TRAINABLE_PARAMS}`);
+  if (size.largestActivation > MAX_ACTIVATIONS_PER_SAMPLE)
+    throw invalid(
+      `a layer produces ${size.largestActivation} values per sample; at most ${MAX_ACTIVATIONS_PER_SAMPLE}`,
+    );
   let model: tfl.LayersModel;
   try {
     model = await tfl.models.modelFromJSON(json as never);
