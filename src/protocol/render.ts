@@ -173,3 +173,17 @@ export function pngOfRenderOutput(tensors: TensorSet): Uint8Array {
     throw new PlexusError('PLX_VALIDATION', 'a render output is one uint8 tensor "png"');
   return t.data as Uint8Array;
 }
+
+/**
+ * Width and height from a PNG's IHDR chunk (bytes 16–23), or undefined when it is no PNG: read
+ * before decoding, whose cost grows with the pixels a header claims, not with the file's bytes.
+ *
+ * @example pngSize(png) // { width: 64, height: 48 }
+ */
+export function pngSize(png: Uint8Array): { width: number; height: number } | undefined {
+  const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (png.length < 24 || signature.some((b, i) => png[i] !== b)) return undefined;
+  if (Buffer.from(png.subarray(12, 16)).toString('latin1') !== 'IHDR') return undefined;
+  const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createCanvas } from '@napi-rs/canvas';
-import { renderOutputTensors } from '../../protocol/render.ts';
+import { pngSize, renderOutputTensors } from '../../protocol/render.ts';
 import { compareRenderOutputs } from './compareRenders.ts';
 
 /** A test picture: gradient and shapes, with `noise` random per-pixel jitter (like sampling noise). */
@@ -44,4 +44,19 @@ test('the same picture passes; noise, a moved object, black and another size fai
     compareRenderOutputs(a, renderOutputTensors(new Uint8Array([1, 2]))).reasons[0]!,
     /not a render output/,
   );
+});
+
+test('an image whose header claims another size is refused from its header, never decoded', () => {
+  const a = picture(64, 48);
+  const png = Buffer.from(a.png!.data as Uint8Array);
+  assert.deepEqual(pngSize(png), { width: 64, height: 48 });
+  // The IHDR of a 16384×16384 image (decoding one costs ~3 GB); the rest of the file is unchanged.
+  png.writeUInt32BE(16_384, 16);
+  png.writeUInt32BE(16_384, 20);
+  const huge = compareRenderOutputs(a, renderOutputTensors(png));
+  assert.deepEqual(huge.reasons, ['size 64×48 ≠ 16384×16384']);
+  assert.equal(pngSize(Buffer.from('not a png at all, not at all')), undefined);
+  assert.deepEqual(compareRenderOutputs(a, renderOutputTensors(Buffer.from('GIF89a'))).reasons, [
+    'not a render output: not a PNG',
+  ]);
 });

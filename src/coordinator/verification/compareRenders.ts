@@ -6,7 +6,7 @@
  */
 import { createCanvas, Image } from '@napi-rs/canvas';
 import ssimModule from 'ssim.js';
-import { RENDER_REGION_TENSOR, type RenderTask, renderOutputParts } from '../../protocol/render.ts';
+import { pngSize, RENDER_REGION_TENSOR, type RenderTask, renderOutputParts } from '../../protocol/render.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 
 /** Least SSIM of two honest renders of a task (calibration: docs/render.md). */
@@ -97,6 +97,11 @@ export function compareRenderOutputs(
     const pb = renderOutputParts(b);
     if (pa.crop && pb.crop) return { ok: false, reasons: ['two region audits are not a comparison'] };
     crop = pa.crop ?? pb.crop;
+    // Sizes from the headers first: images that cannot match are never decoded.
+    const [sa, sb] = [pngSize(pa.png), pngSize(pb.png)];
+    if (!sa || !sb) return { ok: false, reasons: ['not a render output: not a PNG'] };
+    if (!crop && (sa.width !== sb.width || sa.height !== sb.height))
+      return { ok: false, reasons: [`size ${sa.width}×${sa.height} ≠ ${sb.width}×${sb.height}`] };
     ia = decodePng(pa.png);
     ib = decodePng(pb.png);
     if (pa.crop) [ia, ib] = [ib, ia]; // ia: the whole task's image, ib: the region when there is one

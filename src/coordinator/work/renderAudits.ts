@@ -9,7 +9,7 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import { decodeRenderTask, type RenderTask, renderOutputParts } from '../../protocol/render.ts';
+import { decodeRenderTask, pngSize, type RenderTask, renderOutputParts } from '../../protocol/render.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import { renderAuditRegion } from '../verification/renderAuditRegion.ts';
@@ -77,12 +77,15 @@ export async function recordRenderAuditRegion(
 /**
  * Refuses (PLX_VALIDATION) a render result that does not cover what its execution was asked for:
  * a region output from an execution that was not a region audit, a whole image from one that
- * was, or another region than the one drawn.
+ * was, another region than the one drawn, or an image whose PNG header gives another size than
+ * that region or task. The size is read from the header before anything decodes the image: a
+ * 1 MB PNG of 16384×16384 pixels costs about 20 s and 3 GB to decode.
  *
- * @example await checkRenderOutputRegion(deps.db, msg.assignmentId, tensors);
+ * @example await checkRenderOutputRegion(deps.db, deps.blobs, msg.assignmentId, tensors);
  */
 export async function checkRenderOutputRegion(
   db: Executor,
+  blobs: { read(cid: string): Promise<Uint8Array> },
   assignmentId: string,
   tensors: TensorSet,
 ): Promise<void> {
@@ -91,7 +94,7 @@ export async function checkRenderOutputRegion(
     .select('crop')
     .where('assignment_id', '=', assignmentId)
     .executeTakeFirst();
-  const { crop } = renderOutputParts(tensors);
+  const { crop, png } = renderOutputParts(tensors);
   const want = asked ? (JSON.parse(asked.crop) as Region) : undefined;
   if (JSON.stringify(crop) !== JSON.stringify(want)) {
     throw new PlexusError(
@@ -101,4 +104,20 @@ export async function checkRenderOutputRegion(
         : 'this execution renders the whole task, not a region',
     );
   }
+  let expected: Region | undefined = want;
+  if (!expected) {
+    const task = await db
+      .selectFrom('assignments as a')
+      .innerJoin('tasks as t', 't.id', 'a.task_id')
+      .select('t.input_cid')
+      .where('a.id', '=', assignmentId)
+      .executeTakeFirst();
+    if (task) expected = decodeRenderTask(await blobs.read(task.input_cid)).region;
+  }
+  const size = pngSize(png);
+  if (expected && (size?.width !== expected[2] - expected[0] || size.height !== expected[3] - expected[1]))
+    throw new PlexusError(
+      'PLX_VALIDATION',
+      `the image is ${size ? `${size.width}×${size.height}` : 'not a PNG'}; this execution renders ${expected[2] - expected[0]}×${expected[3] - expected[1]}`,
+    );
 }

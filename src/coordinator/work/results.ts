@@ -113,7 +113,8 @@ export async function handleResult(
   // output before the verdict). v2 agents signed their own commitment before this reveal.
   const salt = (revealed?.salt as Hex | undefined) ?? (`0x${randomBytes(32).toString('hex')}` as Hex);
   const job = before ? await jobInfo(s, d, before.job_id) : undefined;
-  if (job?.spec.kind === 'blender.render') await checkRenderOutputRegion(db, msg.assignmentId, tensors);
+  if (job?.spec.kind === 'blender.render')
+    await checkRenderOutputRegion(db, d.blobs, msg.assignmentId, tensors);
   const existing = before ? await loadVerification(s, d, before.task_id) : undefined;
   const t = d.now();
   let settled: Settled | undefined;
