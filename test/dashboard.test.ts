@@ -250,6 +250,18 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     else await emptyTitle('epochs', 'No chain').waitFor();
     await shot(page, 'epochs');
 
+    await page.click('a[data-nav="storage"]');
+    if (await served('/v1/storage/stats')) {
+      const facts = page.locator('[data-testid="storage-facts"]');
+      await facts.waitFor();
+      const storage = (await (await fetch(`${url}/v1/storage/stats`)).json()) as {
+        objects: { stored: number };
+      };
+      assert.equal(await facts.locator('[data-fact="stored"]').textContent(), String(storage.objects.stored));
+      await page.locator('table[data-table="piece-health"] tr[data-health="lost"]').waitFor();
+    } else await emptyTitle('storage', 'No storage network here').waitFor();
+    await shot(page, 'storage');
+
     await page.click('a[data-nav="overview"]');
     await page.locator('[data-view="overview"] svg.chart rect').first().waitFor();
     const outcomes = page.locator('[data-testid="verification-outcomes"]');
@@ -366,6 +378,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       ['#/providers', 'providers-narrow'],
       [`#/jobs/${jobId}`, 'job-narrow'],
       ['#/epochs', 'epochs-narrow'],
+      ['#/storage', 'storage-narrow'],
       [`#/providers/${cheater}`, 'provider-narrow'],
     ];
     for (const [hash, name] of views) {

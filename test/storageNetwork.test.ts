@@ -10,6 +10,7 @@
  *   each fail their challenge and are faulted, with a fault fee in the slash path; no honest holder
  *   is ever faulted.
  */
+
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD } from '../src/devnet/startDevnet.ts';
 import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
+import type { StorageStatsView } from '../src/protocol/http/storage.ts';
 import { tempDir } from './helpers/fixtures.ts';
 import { freePort, waitUntil } from './helpers/net.ts';
 
@@ -211,6 +213,21 @@ describe('storage network', () => {
     s = await store.status(cid);
     for (const f of s.faults) assert.ok(cheats.has(f.provider), `honest ${f.provider} faulted: ${f.reason}`);
     assert.equal(s.healthy, 6, 'the four cheats’ pieces count as lost');
+    // The explorer's public figures show the faults, and never which object or whose.
+    const statsText = await (await fetch(`${url}/v1/storage/stats`)).text();
+    const stats = JSON.parse(statsText) as StorageStatsView;
+    assert.ok(stats.objects.stored >= 1 && stats.storedBytes >= file.length, statsText);
+    assert.ok(stats.pieces.healthy >= 6 && stats.holders >= 6, statsText);
+    assert.ok(stats.faults.total >= s.faults.length, statsText);
+    for (const c of cheats.keys())
+      assert.ok(
+        stats.faults.recent.some((f) => f.provider === c),
+        `${c} listed among recent faults`,
+      );
+    assert.ok(
+      !statsText.includes(cid) && !statsText.includes(account.address.toLowerCase()),
+      'no object id or client',
+    );
     assert.ok(
       Buffer.from(await store.get(cid)).equals(Buffer.from(file)),
       'still readable from the 6 honest pieces',

@@ -11,6 +11,7 @@ import { renderProvider } from './views/provider.ts';
 import { renderProviders } from './views/providers.ts';
 import { mountSearch, renderSearch } from './views/search.ts';
 import { renderSensors } from './views/sensors.ts';
+import { renderStorage } from './views/storage.ts';
 
 type Route = { nav: string; render: () => Promise<HTMLElement> };
 
@@ -26,6 +27,7 @@ function route(hash: string): Route {
     return { nav: 'jobs', render: () => renderJobs(params.get('status'), params.get('before')) };
   if (parts[0] === 'epochs') return { nav: 'epochs', render: renderEpochs };
   if (parts[0] === 'sensors') return { nav: 'sensors', render: () => renderSensors(params.get('device')) };
+  if (parts[0] === 'storage') return { nav: 'storage', render: renderStorage };
   if (parts[0] === 'search') return { nav: 'search', render: () => renderSearch(params.get('q') ?? '') };
   return { nav: 'overview', render: renderOverview };
 }

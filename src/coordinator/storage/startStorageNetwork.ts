@@ -22,6 +22,7 @@ import { createStorageNetwork } from './createStorageNetwork.ts';
 import { redeemReceipt } from './redeemReceipt.ts';
 import { storageRoutes } from './storageRoutes.ts';
 import { storageDb } from './storageTables.ts';
+import { storageStats } from './storageViews.ts';
 
 /**
  * The coordinator's `storage` config (docs/storage.md): challenge window and answer deadline.
@@ -108,7 +109,12 @@ export async function startStorageNetwork(deps: {
     },
   });
   await deps.app.register(
-    storageRoutes({ storage: service, chainId, maxPieceBytes: STORAGE_DEFAULTS.segmentBytes + 1024 }),
+    storageRoutes({
+      storage: service,
+      chainId,
+      maxPieceBytes: STORAGE_DEFAULTS.segmentBytes + 1024,
+      stats: () => storageStats(storageDb(deps.db)),
+    }),
   );
   storage.start();
   deps.app.addHook('onClose', async () => storage.stop());

@@ -7,10 +7,12 @@
  * - `GET /v1/storage/orders/:orderId/piece`: the staged piece a holder was ordered to keep;
  * - `POST /v1/storage/relay/:orderId`: a holder's bytes for a waiting reader.
  */
+
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { verifySignedDigest } from '../../protocol/eip712.ts';
+import type { StorageStatsView } from '../../protocol/http/storage.ts';
 import { cidSchema, hex32Schema } from '../../protocol/schemas.ts';
 import {
   storageRequestFromWire,
@@ -34,6 +36,8 @@ export function storageRoutes(deps: {
   storage: StorageNetwork & { forwardReceipts(receipts: StoreRedeem['receipt'][]): number };
   chainId: number;
   maxPieceBytes: number;
+  /** The network's public storage figures (the explorer's Storage page). */
+  stats: () => Promise<StorageStatsView>;
 }) {
   const { storage, chainId } = deps;
   return async (app: FastifyInstance) => {
@@ -87,6 +91,14 @@ export function storageRoutes(deps: {
         },
       },
       async (req) => ({ forwarded: storage.forwardReceipts(req.body.receipts) }),
+    );
+
+    r.get(
+      '/v1/storage/stats',
+      {
+        schema: { summary: 'What the storage network keeps: objects, bytes, piece health, holders, faults' },
+      },
+      async () => deps.stats(),
     );
 
     r.get(

@@ -3,6 +3,7 @@
  */
 import type { Kysely } from 'kysely';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import type { StorageStatsView } from '../../protocol/http/storage.ts';
 import { repairThreshold } from './choosePlacement.ts';
 import type { StorageDatabase } from './storageTables.ts';
 
@@ -97,5 +98,80 @@ export async function objectStatus(db: Kysely<StorageDatabase>, objectId: string
       reason: f.reason,
       at: f.created_at,
     })),
+  };
+}
+
+/** How many recent faults `/v1/storage/stats` lists. */
+const RECENT_FAULTS = 20;
+
+/**
+ * The network's storage figures for the explorer (no object ids or clients: see
+ * protocol/http/storage.ts).
+ *
+ * @example const stats = await storageStats(db);
+ */
+export async function storageStats(db: Kysely<StorageDatabase>): Promise<StorageStatsView> {
+  const objects = await db
+    .selectFrom('storage_objects')
+    .select([
+      'status',
+      (eb) => eb.fn.countAll<number>().as('n'),
+      (eb) => eb.fn.sum<number>('object_bytes').as('bytes'),
+    ])
+    .where('status', '!=', 'removed')
+    .groupBy('status')
+    .execute();
+  const pieces = await db
+    .selectFrom('storage_pieces as p')
+    .innerJoin('storage_objects as o', 'o.object_id', 'p.object_id')
+    .select(['p.status', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('o.status', '!=', 'removed')
+    .groupBy('p.status')
+    .execute();
+  const holders = await db
+    .selectFrom('storage_pieces as p')
+    .innerJoin('storage_objects as o', 'o.object_id', 'p.object_id')
+    .select((eb) => eb.fn.count<number>('p.holder').distinct().as('n'))
+    .where('o.status', '!=', 'removed')
+    .where('p.status', '=', 'healthy')
+    .executeTakeFirst();
+  const total = await db
+    .selectFrom('storage_faults')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirst();
+  const recent = await db
+    .selectFrom('storage_faults')
+    .select(['provider', 'reason', 'window', 'created_at'])
+    .orderBy('id', 'desc')
+    .limit(RECENT_FAULTS)
+    .execute();
+  const w = await db
+    .selectFrom('storage_windows')
+    .select((eb) => eb.fn.max('window').as('w'))
+    .executeTakeFirst();
+  const count = (rows: { status: string; n: number | string }[], status: string) =>
+    Number(rows.find((r) => r.status === status)?.n ?? 0);
+  return {
+    objects: { stored: count(objects, 'stored'), placing: count(objects, 'placing') },
+    // SUM over a PostgreSQL bigint comes back as text: numbers here, as SQLite gives them.
+    storedBytes: objects.filter((o) => o.status === 'stored').reduce((a, o) => a + Number(o.bytes ?? 0), 0),
+    pieces: {
+      healthy: count(pieces, 'healthy'),
+      pending: count(pieces, 'pending'),
+      repairing: count(pieces, 'repairing'),
+      lost: count(pieces, 'lost'),
+      dropped: count(pieces, 'dropped'),
+    },
+    holders: Number(holders?.n ?? 0),
+    lastWindow: Number(w?.w ?? 0),
+    faults: {
+      total: Number(total?.n ?? 0),
+      recent: recent.map((f) => ({
+        provider: f.provider,
+        reason: f.reason,
+        window: f.window,
+        at: f.created_at,
+      })),
+    },
   };
 }
