@@ -173,3 +173,32 @@ test('on every Philly and Azure series the Plexus forecaster stays within 5% of 
   assert.ok(worst <= 1.05, `worst ratio ${worst}`);
   assert.ok(wins >= 20 && wins > 3 * losses, `${wins} wins, ${losses} losses of ${all.length}`);
 });
+
+test('a mostly empty series with lone bursts is forecast 0; one whose bursts persist stays with naive', () => {
+  const r = rng(7);
+  // Lone bursts at random times: about one interval in 12, never two in a row.
+  const lone: number[] = [];
+  for (let i = 0; i < 400; i++) lone.push(lone.at(-1) === 0 && r() < 0.09 ? 1 + Math.floor(r() * 4) : 0);
+  // Naive is the only candidate, so the selection never opens and the sparse rule alone decides.
+  const onlyNaive = (): Forecaster[] => [new NaiveForecaster()];
+  const f = new RobustForecaster({ candidates: onlyNaive });
+  f.fit(lone.slice(0, 300));
+  f.update(3); // a burst has just been seen: naive would repeat it
+  assert.equal(f.forecast(1)[0], 0);
+  assert.equal(f.explain().chosen, 'zero (sparse)');
+  const [lo, hi] = f.interval(0.8);
+  assert.ok(lo <= 0 && hi >= 0);
+  // Persistent bursts: runs of 6 equal non-zero values, then 18 empty intervals.
+  const runs: number[] = [];
+  for (let i = 0; i < 400; i++) runs.push(i % 24 < 6 ? 5 : 0);
+  const g = new RobustForecaster({ candidates: onlyNaive });
+  g.fit(runs.slice(0, 300));
+  g.update(5);
+  assert.notEqual(g.explain().chosen, 'zero (sparse)');
+  assert.equal(g.forecast(1)[0], 5);
+  // The rule can be turned off.
+  const off = new RobustForecaster({ candidates: onlyNaive, sparseShare: 0 });
+  off.fit(lone.slice(0, 300));
+  off.update(3);
+  assert.notEqual(off.explain().chosen, 'zero (sparse)');
+});

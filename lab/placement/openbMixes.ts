@@ -19,6 +19,42 @@ import type { PlacementTask } from './types.ts';
 export const FIT_MIXES = ['gpuspec20', 'gpushare40', 'multigpu30', 'cpu100'] as const;
 
 /**
+ * CPU-scarce fitting workloads, built from the fitting mix cpu100 alone: `cpu100xK` is cpu100
+ * with its CPU-only tasks repeated to K times their number (K = 2, 2.5, 3, 3.5, 4 puts the
+ * workload's CPU demand at 0.90–1.17× the fleet's CPU per GPU requested). The CPU-scarcity rule of
+ * the Plexus policy (`cpuScarcityThreshold`) was fitted on these, seeds 1000–1001: no artifact
+ * fitting mix asks more CPU than the fleet has. Never reported as results.
+ *
+ * @example
+ * DERIVED_FIT_MIXES.includes('cpu100x3'); // true
+ */
+export const DERIVED_FIT_MIXES = ['cpu100x2', 'cpu100x2.5', 'cpu100x3', 'cpu100x3.5', 'cpu100x4'] as const;
+
+/**
+ * A derived fitting pool (see {@link DERIVED_FIT_MIXES}): `base` with its CPU-only tasks repeated
+ * in list order until there are `factor` times as many; `undefined` for a name that is not one.
+ *
+ * @example
+ * derivedFitPool('cpu100x3', (m) => parseOpenbTaskFile(openbMixPath(dir, m)));
+ */
+export function derivedFitPool(
+  name: string,
+  load: (mix: string) => PlacementTask[],
+): PlacementTask[] | undefined {
+  const m = /^(cpu100)x([0-9]+(?:\.[0-9]+)?)$/.exec(name);
+  if (!m) return undefined;
+  const pool = load(m[1]!);
+  const cpuOnly = pool.filter((t) => t.gpuCount === 0);
+  const extra = Math.round(cpuOnly.length * (Number(m[2]) - 1));
+  const added: PlacementTask[] = [];
+  for (let i = 0; i < extra && cpuOnly.length > 0; i++) {
+    const t = cpuOnly[i % cpuOnly.length]!;
+    added.push({ ...t, id: `${t.id}~${Math.floor(i / cpuOnly.length) + 1}` });
+  }
+  return [...pool, ...added];
+}
+
+/**
  * Artifact mixes the benchmark reports (besides the three shared ones); disjoint from {@link FIT_MIXES}.
  *
  * @example

@@ -12,7 +12,10 @@
  *      GPU (milli-CPU per milli-GPU) of the workload's GPU tasks that may run on node n's GPU
  *      model m: GPU that the part of the mix able to use this node could never feed with the CPU
  *      left on it. One workload-wide ρ is wrong once tasks are pinned to models (`gpu_spec`): a
- *      model wanted only by CPU-light tasks was treated as starving for CPU, and the reverse;
+ *      model wanted only by CPU-light tasks was treated as starving for CPU, and the reverse.
+ *      When the workload asks more CPU than the fleet has (κ ≥ 1: cpu250, cpu300), ρ_m also
+ *      counts the CPU-only tasks' CPU per GPU of demand, which then competes for the CPU that
+ *      feeds the GPUs (see {@link strandCpuPerGpu});
  *   3. model pressure π_m (see {@link modelPressure}): GPU taken on a model that pinned tasks
  *      depend on costs score, so unpinned work drifts to models nobody is waiting for;
  *   4. a small best-fit term (free CPU and GPU left on the node) that breaks near-ties towards
@@ -27,7 +30,8 @@ import { type GpuNode, MILLI, type PlacementTask } from './types.ts';
 /**
  * Tuning of {@link createPlexusPolicy}. The defaults were fitted on the FGD artifact's mixes
  * gpuspec20, gpushare40, multigpu30 and cpu100 with seeds 1000–1001 (`FIT_MIXES` in
- * openbMixes.ts), none of which the benchmark reports.
+ * openbMixes.ts), none of which the benchmark reports; the CPU-scarcity threshold on cpu100 with
+ * its CPU-only tasks repeated 2–4× (`DERIVED_FIT_MIXES`), the same seeds.
  */
 export type PlexusPolicyOptions = {
   /** Weight of stranded-GPU growth relative to fragmentation growth. Default 3. */
@@ -44,6 +48,11 @@ export type PlexusPolicyOptions = {
   gpuPrice?: readonly number[];
   /** Score units (1 = one milli-GPU of fragmentation ·1000) per price unit per GPU asked. Default 0. */
   costWeight?: number;
+  /**
+   * κ ({@link cpuDemandOverSupply}) from which ρ_m also counts the CPU that CPU-only tasks need
+   * per GPU of demand ({@link cpuOnlyPerGpu}). Default 1; Infinity = never (the policy before).
+   */
+  cpuScarcityThreshold?: number;
 };
 
 /**
@@ -66,6 +75,63 @@ export function cpuPerGpu(typical: TypicalTasks, model?: string): number {
     gpu += typical.weight[k]! * typical.gpuCount[k]! * typical.gpuMilli[k]!;
   }
   return gpu > 0 ? cpu / gpu : 0;
+}
+
+/**
+ * Milli-CPU the workload's CPU-only tasks ask per milli-GPU the whole workload asks: the CPU that
+ * has to be found somewhere in the fleet beside every GPU's worth of GPU work. 0 when the
+ * workload has no CPU-only task (or no GPU task).
+ *
+ * @example
+ * cpuOnlyPerGpu(typicalTasks(cpu300Tasks)); // ≈ 8.7
+ */
+export function cpuOnlyPerGpu(typical: TypicalTasks): number {
+  let cpu = 0;
+  let gpu = 0;
+  for (let k = 0; k < typical.weight.length; k++) {
+    if (typical.gpuMilli[k] === 0) cpu += typical.weight[k]! * typical.cpu[k]!;
+    else gpu += typical.weight[k]! * typical.gpuCount[k]! * typical.gpuMilli[k]!;
+  }
+  return gpu > 0 ? cpu / gpu : 0;
+}
+
+/**
+ * κ: CPU the workload asks per GPU it asks (CPU-only tasks included) ÷ CPU the fleet has per
+ * GPU. Above 1 the fleet runs out of CPU before its GPUs are all requested.
+ *
+ * @example
+ * cpuDemandOverSupply(typicalTasks(loadOpenbTasks('default')), loadOpenbNodes()); // ≈ 0.81
+ */
+export function cpuDemandOverSupply(typical: TypicalTasks, nodes: readonly GpuNode[]): number {
+  let cpu = 0;
+  let gpu = 0;
+  for (const node of nodes) {
+    cpu += node.cpuMilli;
+    gpu += node.gpus * MILLI;
+  }
+  if (cpu === 0 || gpu === 0) return 0;
+  return (cpuPerGpu(typical) + cpuOnlyPerGpu(typical)) / (cpu / gpu);
+}
+
+/**
+ * ρ_m of the stranded-GPU term: {@link cpuPerGpu} for `model`, plus {@link cpuOnlyPerGpu} once κ
+ * ({@link cpuDemandOverSupply}) reaches `threshold`. Below it the fleet has CPU for everything and
+ * CPU-only work can live on the CPU that GPUs do not need; above it that work competes for the
+ * very CPU that feeds the GPUs, so a GPU is only fed when its share of both is left. 0 when no
+ * GPU task may use the model.
+ *
+ * @example
+ * strandCpuPerGpu(typicalTasks(cpu300Tasks), loadOpenbNodes(), 'G2'); // ≈ 19.6 (10.9 without the rule)
+ */
+export function strandCpuPerGpu(
+  typical: TypicalTasks,
+  nodes: readonly GpuNode[],
+  model: string,
+  threshold = 1,
+): number {
+  const own = cpuPerGpu(typical, model);
+  if (own === 0 || cpuDemandOverSupply(typical, nodes) < threshold) return own;
+  return own + cpuOnlyPerGpu(typical);
 }
 
 /**
@@ -115,13 +181,21 @@ export function createPlexusPolicy(typical: TypicalTasks, opts: PlexusPolicyOpti
   const strandWeight = opts.strandWeight ?? 3;
   const packWeight = opts.packWeight ?? 0.02;
   const costWeight = opts.costWeight ?? 0;
-  // ρ per GPU model, computed once per model seen (a fleet has a handful of models).
-  const rhoByModel = new Map<string, number>();
-  const rhoOf = (model: string): number => {
-    let r = rhoByModel.get(model);
+  // ρ per GPU model, computed once per fleet and model seen (a fleet has a handful of models).
+  // When the workload asks more CPU per GPU than the fleet has (CPU-only tasks included), the
+  // CPU-only work competes for the very CPU that feeds the GPUs, so ρ_m counts it too.
+  const scarcityAt = opts.cpuScarcityThreshold ?? 1;
+  const rhoByFleet = new WeakMap<readonly GpuNode[], Map<string, number>>();
+  const rhoOf = (cluster: ClusterState, model: string): number => {
+    let byModel = rhoByFleet.get(cluster.nodes);
+    if (!byModel) {
+      byModel = new Map();
+      rhoByFleet.set(cluster.nodes, byModel);
+    }
+    let r = byModel.get(model);
     if (r === undefined) {
-      r = cpuPerGpu(typical, model);
-      rhoByModel.set(model, r);
+      r = strandCpuPerGpu(typical, cluster.nodes, model, scarcityAt);
+      byModel.set(model, r);
     }
     return r;
   };
@@ -152,7 +226,7 @@ export function createPlexusPolicy(typical: TypicalTasks, opts: PlexusPolicyOpti
       const gpuAfter = gpuFree - task.gpuCount * task.gpuMilli;
       const cpuAfter = cpuFree - task.cpuMilli;
       const node = cluster.nodes[n]!;
-      const rho = rhoOf(node.model);
+      const rho = rhoOf(cluster, node.model);
       const strandGrowth = stranded(gpuAfter, cpuAfter, rho) - stranded(gpuFree, cpuFree, rho);
       const waste =
         0.5 * (cpuAfter / Math.max(node.cpuMilli, 1)) + 0.5 * (gpuAfter / Math.max(node.gpus * MILLI, 1));

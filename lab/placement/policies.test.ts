@@ -10,7 +10,7 @@ import {
 import { ClusterState } from './clusterState.ts';
 import { typicalTasks } from './fragmentation.ts';
 import { Placer } from './placer.ts';
-import { createPlexusPolicy } from './plexusPolicy.ts';
+import { cpuDemandOverSupply, cpuOnlyPerGpu, createPlexusPolicy, strandCpuPerGpu } from './plexusPolicy.ts';
 import type { PlacementPolicy } from './policy.ts';
 import type { GpuNode, PlacementTask } from './types.ts';
 
@@ -145,4 +145,21 @@ test('tasks that differ only in their GPU-model pin share scores, and pins are s
     assert.deepEqual(placed, run({ ...policy, cacheable: false }));
     assert.ok(placed.filter(Boolean).length > 30);
   }
+});
+
+test('the stranded-GPU ratio counts CPU-only work only when the workload asks more CPU than the fleet has', () => {
+  // Fleet: 40 cores for 8 GPUs (5 cores per GPU). GPU tasks ask 4 cores per GPU.
+  const fleet = [node('a', 16_000, 4), node('b', 24_000, 4)];
+  const light = typicalTasks([t(4000, 1, 1000), t(1000, 0, 0)]); // κ = (4 + 1) / 5 = 1
+  const heavy = typicalTasks([t(4000, 1, 1000), t(4000, 0, 0)]); // κ = (4 + 4) / 5 = 1.6
+  const close = (a: number, b: number): boolean => Math.abs(a - b) < 1e-9;
+  assert.ok(close(cpuOnlyPerGpu(light), 1));
+  assert.ok(close(cpuDemandOverSupply(light, fleet), 1));
+  assert.ok(close(cpuDemandOverSupply(heavy, fleet), 1.6));
+  assert.ok(close(strandCpuPerGpu(heavy, fleet, 'G'), 8));
+  assert.ok(close(strandCpuPerGpu(heavy, fleet, 'G', Number.POSITIVE_INFINITY), 4));
+  assert.ok(close(strandCpuPerGpu(light, fleet, 'G', 1.01), 4));
+  // A model no GPU task may use strands nothing, scarce or not.
+  const pinned = typicalTasks([{ ...t(4000, 1, 1000), gpuSpec: ['G'] }, t(4000, 0, 0)]);
+  assert.equal(strandCpuPerGpu(pinned, fleet, 'T4'), 0);
 });
