@@ -179,6 +179,15 @@ export type StrategicResult = {
   wrongAccepted: number;
   wrongAcceptedPer10k: number;
   honestFaulted: number;
+  /** Each unreversed fault of an honest provider: who executed the task, in which role, and why. */
+  honestFaultDetails: {
+    provider: string;
+    kind: string;
+    taskId: string;
+    policy: string | null;
+    executors: { kind: string; role: string; trusted: boolean }[];
+    evidence: unknown;
+  }[];
   overhead: number;
   maxExpectedProfitPerTask: number;
   honestProfitPerTask: number;
@@ -423,7 +432,39 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
       (r) => `${r.provider}|${r.task_id}`,
     ),
   );
-  const faults = await f.db.selectFrom('verification_faults').select(['provider', 'task_id']).execute();
+  const faults = await f.db
+    .selectFrom('verification_faults')
+    .select(['provider', 'task_id', 'job_id', 'kind', 'evidence', 'created_at'])
+    .execute();
+  // Every fault of an honest provider not reversed on review, with what decided it: the smoke
+  // test prints these when it fails, so a rare interleaving leaves its evidence behind.
+  const honestFaultDetails: StrategicResult['honestFaultDetails'] = [];
+  for (const x of faults) {
+    const k = byAddress.get(x.provider)?.kind;
+    if ((k !== 'honest' && k !== 'genesis') || reversed.has(`${x.provider}|${x.task_id}`)) continue;
+    const tv = await f.db
+      .selectFrom('task_verifications')
+      .select(['policy', 'audit', 'log'])
+      .where('task_id', '=', x.task_id)
+      .executeTakeFirst();
+    const log = tv
+      ? (JSON.parse(tv.log) as { type: string; provider?: string; role?: string; trusted?: boolean }[])
+      : [];
+    honestFaultDetails.push({
+      provider: x.provider,
+      kind: x.kind,
+      taskId: x.task_id,
+      policy: tv?.policy ?? null,
+      executors: log
+        .filter((e) => e.type === 'assign')
+        .map((e) => ({
+          kind: byAddress.get(e.provider ?? '')?.kind ?? 'unknown',
+          role: e.role ?? '',
+          trusted: e.trusted === true,
+        })),
+      evidence: JSON.parse(x.evidence) as unknown,
+    });
+  }
   const honestFaulted = new Set(
     faults
       .filter((x) => !reversed.has(`${x.provider}|${x.task_id}`))
@@ -469,6 +510,7 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     wrongAccepted,
     wrongAcceptedPer10k: (wrongAccepted / tasks) * 10_000,
     honestFaulted,
+    honestFaultDetails,
     overhead: completed === 0 ? 0 : executions / completed - 1,
     // The strategies' gain over honesty: > 0 would mean a strategy pays better than honest work.
     maxExpectedProfitPerTask: Math.max(...ADVERSARIES.map((k) => byAdversary[k].gainOverHonestPerTask)),

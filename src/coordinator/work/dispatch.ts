@@ -16,7 +16,7 @@ import { kinOf } from './kinship.ts';
 import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
 import { initFor, loadVerification, saveVerification } from './openVerifications.ts';
 import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
-import { cannotRun, placementKey } from './renderEligibility.ts';
+import { cannotRun, couldRun, placementKey } from './renderEligibility.ts';
 import { waiveAudit } from './verdicts.ts';
 import {
   anotherProviderOnline,
@@ -316,7 +316,9 @@ const RANDOM_TRUSTED_TRIES = 8;
  * predict which trusted provider checks it); when none is connected the coordinator falls back to
  * the best-scored eligible providers (docs/verification.md: genesis operators avoid that
  * fallback). `preferTrusted` (a redundant round with no trusted member yet): a random trusted
- * provider when one is eligible, otherwise the scheduler's ordinary pick (no fallback ranking).
+ * provider when one is eligible; nobody while eligible trusted providers are online but busy (the
+ * round waits for a trusted slot); the scheduler's ordinary pick only when no trusted provider that
+ * could run the task is online (no fallback ranking).
  *
  * @example
  * const provider = pickFor(state, deps, req, { preferredExclude: new Set(), requiredExclude: new Set(), trustedOnly: false });
@@ -359,6 +361,11 @@ export function pickFor(
     if (trusted.length > 0) {
       const p = randomTrusted(trusted, exclude);
       if (p || opts.trustedOnly) return p;
+      // A redundant round with no trusted member yet waits for a trusted slot while an eligible
+      // trusted provider is online (its busy slots come free), rather than seating k untrusted
+      // replicas: two of a ring then outvote, fault and slash the honest third (issue 15, the
+      // strategic harness's honest fault under load: the trusted slots were all busy).
+      if (trusted.some((a) => couldRun(s, a, req))) return undefined;
     }
     if (!opts.trustedOnly) return scheduler.pick({ ...req, exclude });
     // No trusted provider: the best-scored few, in order.
