@@ -17,6 +17,8 @@ import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
 import { initFor, loadVerification, saveVerification } from './openVerifications.ts';
 import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
 import { cannotRun, couldRun, placementKey } from './renderEligibility.ts';
+import { lockAmount, lockFor, lockStake, stakeShort } from './stakeLocks.ts';
+import { taskEconomics } from './taskEconomics.ts';
 import { waiveAudit } from './verdicts.ts';
 import {
   anotherProviderOnline,
@@ -156,6 +158,9 @@ export async function leaseOne(
   // GPU work only for providers whose latest capability proof showed the GPU they claim.
   if (job.spec.resources.gpu) for (const a of s.links.keys()) if (!d.proofs.gpuTrusted(a)) tooDear.add(a);
   for (const a of cannotRun(s, job.spec)) tooDear.add(a);
+  // Stake locked per lease: only a provider whose free stake covers k × the task's pay (stakeLocks.ts).
+  const lock = lockAmount((await taskEconomics(s, d, db, { ...job, id: task.job_id })).reward);
+  for (const a of await stakeShort(s, d, lock)) tooDear.add(a);
   // Collusion-aware: never a network kin of a provider already executing this task, a
   // registration-burst kin only when nobody else can take it (kinship.ts).
   const kin = kinOf(s, involved);
@@ -212,6 +217,14 @@ export async function leaseOne(
         jobId: task.job_id,
         provider,
         expiresAt: t + job.spec.taskTimeoutSec * 1000,
+        at: t,
+      });
+      await lockStake(s, trx, {
+        assignmentId,
+        provider,
+        taskId: task.id,
+        jobId: task.job_id,
+        amount: lockFor(s, d, provider, lock),
         at: t,
       });
       if (tv) await saveVerification(d, trx, tv, task.job_id, policy, false);
