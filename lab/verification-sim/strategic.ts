@@ -60,6 +60,8 @@ export type StrategicOptions = {
   /** Share of jobs that are large (60 × the reference size, 600 s timeout). */
   largeShare: number;
   seed: string;
+  /** Only these adversary kinds (default: all); their share of the fleet is split over them. */
+  kinds?: readonly Adversary[];
   onProgress?: (done: number, total: number) => void;
 };
 
@@ -219,7 +221,13 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
   const opts = { ...DEFAULT_STRATEGIC, ...o };
   const started = performance.now();
   const noise = JSON.parse(readFileSync(new URL('./honestNoise.json', import.meta.url), 'utf8')) as Noise;
-  const f = await workFixture({ canaries: { rate: 0.02 }, market: standInMarket });
+  // Each provider bonds 2,500·R: a large task's lease locks 20 × its pay (1,200·R), so a provider
+  // holds at most two large leases, and one whose large cheat was slashed twice holds none.
+  const f = await workFixture({
+    canaries: { rate: 0.02 },
+    market: standInMarket,
+    verification: { stake: 2_500n * 1_000_000n },
+  });
   const R = f.state.econ.reward;
   const C = f.state.econ.honestCost;
   const agents: Agent[] = [];
@@ -251,7 +259,8 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     }
     return g;
   };
-  const kinds: Adversary[] = ADVERSARIES.filter((k) => k !== 'sybil');
+  const kinds: Adversary[] = (opts.kinds ?? ADVERSARIES).filter((k) => k !== 'sybil');
+  const sybils = (opts.kinds ?? ADVERSARIES).includes('sybil');
   const nAdv = Math.round(opts.providers * opts.adversaryShare);
   const perKind = Math.max(2, Math.floor(nAdv / (kinds.length + 1)));
   /** A colluding ring has at least 3 members. */
@@ -311,11 +320,20 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
             if ((w as { withdraw?: boolean }).withdraw) {
               await handleFailure(f.state, f.work, g.p.address, await g.p.failure(w.a));
             } else {
+              // Usage as measured for the task's size (one reference unit: a cpu-core-second);
+              // cheaters report the same, to be paid in full.
+              const units = sizeOfTimeout.get(w.a.assignmentId) ?? 1;
+              const cpuMs = units * 1000 + g.rng.int(50);
               await handleResult(
                 f.state,
                 f.work,
                 g.p.address,
-                await g.p.result(w.a, w.out, { salt: w.salt }),
+                await g.p.result(
+                  w.a,
+                  w.out,
+                  { salt: w.salt },
+                  { wallMs: cpuMs, cpuMs, peakRssBytes: 1 << 20 },
+                ),
               );
             }
           } else if (m.type === 'cancel') {
@@ -336,7 +354,7 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
   const wrongBy = new Map<Adversary, number>();
   const sybilAt = Math.floor(jobsTotal / 3);
   for (let j = 0; j < jobsTotal; j++) {
-    if (j === sybilAt) {
+    if (j === sybilAt && sybils) {
       // A Sybil burst: fresh identities, one registration window, joining at once.
       for (let i = 0; i < perKind * 2; i++) await join('sybil', ip());
     }

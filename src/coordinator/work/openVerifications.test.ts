@@ -62,7 +62,7 @@ test('openVerification draws no audit for a `none` task, and prices it with the 
   }
 });
 
-test('with a market, the audit draw of a task is priced with its job’s size: R, C and F (its lock) scale with it', async () => {
+test('with a market, the audit draw of a task is priced with its job’s size: R, C and F (its lock) scale with it, and a 600 s task is always audited', async () => {
   const f = await workFixture();
   try {
     const seen: { reward: bigint; honestCost: bigint; slashable: bigint; rate: number }[] = [];
@@ -95,6 +95,7 @@ test('with a market, the audit draw of a task is priced with its job’s size: R
     assert.equal(seen[1]?.reward, f.state.econ.reward * 2400n, '600 s × 4 cores');
     assert.equal(seen[0]?.slashable, lockAmount(f.state.econ.reward * 4n));
     assert.equal(seen[1]?.slashable, lockAmount(f.state.econ.reward * 2400n));
+    assert.equal(seen[1]?.rate, 1, 'pay ≥ 50·R: always audited');
   } finally {
     await f.close();
   }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { economicAuditBound } from '../verification/auditPolicy.ts';
+import { economicAuditBound, valueAuditFloor } from '../verification/auditPolicy.ts';
+import { ALWAYS_AUDIT_UNITS } from '../verification/constants.ts';
+import { newReputation } from '../verification/reputation.ts';
 import { jobInfo } from './jobs.ts';
 import { handleResult } from './results.ts';
 import { lockAmount } from './stakeLocks.ts';
@@ -15,7 +17,7 @@ test('medianBig', () => {
   assert.equal(medianBig([9n, 1n, 4n, 2n]), 2n);
 });
 
-test('a task is priced by its job: the worst case until a verdict verified an execution, then the median of the verified ones; R, C and the slash (the lease’s lock) scale with it', async () => {
+test('a task is priced by its job: the worst case until a verdict verified an execution, then the median of the verified ones; R, C and the slash (the lease’s lock) scale with it, and large tasks are audited more by the value floor', async () => {
   const f = await workFixture();
   try {
     const a = await f.connected();
@@ -57,8 +59,17 @@ test('a task is priced by its job: the worst case until a verdict verified an ex
     assert.equal(big.slashable, lockAmount(f.state.econ.reward * 2400n));
     const bound = (e: typeof big) =>
       economicAuditBound({ cost: e.honestCost, reward: e.reward, slashable: e.slashable });
-    // The economic bound is C / (21·R) whatever the size: F grows with the task as the saving does.
+    // The economic bound is C / (21·R) whatever the size; the value floor audits large tasks more.
     assert.ok(Math.abs(bound(big) - bound(small)) < 1e-9, `${bound(big)} vs ${bound(small)}`);
+    const always = f.state.econ.reward * ALWAYS_AUDIT_UNITS;
+    assert.equal(valueAuditFloor(big.reward, always), 1);
+    assert.equal(valueAuditFloor(small.reward, always), 0.02);
+    // The loop's audit policy applies it: an established provider is audited at the 4% floor on a
+    // small task and always on the large one.
+    f.state.reputations.set(a.address, { ...newReputation(f.clock.t), alpha: 60, consecutiveValid: 500 });
+    const rate = (e: typeof big) => f.work.audits.rateFor(a.address, e).rate;
+    assert.equal(rate(small), 0.04);
+    assert.equal(rate(big), 1);
     // Without a market the fixed placeholders stay.
     const none = await f.db.transaction().execute((trx) => taskEconomics(f.state, f.work, trx, bigJob));
     assert.equal(none.reward, f.state.econ.reward);
