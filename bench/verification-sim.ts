@@ -26,7 +26,13 @@ import {
   type SimResult,
   simulate,
 } from '../lab/verification-sim/simulate.ts';
-import { DEFAULT_STRATEGIC, runStrategic, type StrategicResult } from '../lab/verification-sim/strategic.ts';
+import {
+  ADVERSARIES,
+  type Adversary,
+  DEFAULT_STRATEGIC,
+  runStrategic,
+  type StrategicResult,
+} from '../lab/verification-sim/strategic.ts';
 import {
   FREIVALDS_ROUNDS,
   freivaldsCheck,
@@ -162,10 +168,15 @@ async function strategic(args: string[]): Promise<StrategicResult> {
   console.log(
     `strategic: ${tasks} tasks, ${providers} providers, ${DEFAULT_STRATEGIC.adversaryShare * 100}% adversaries (+ a Sybil burst)`,
   );
+  // `--adversaries largeTasks,ring`: only these kinds (the fleet's adversary share split over them).
+  const only = str(args, 'adversaries', '');
+  const kinds = only ? (only.split(',') as Adversary[]) : undefined;
+  for (const k of kinds ?? []) if (!ADVERSARIES.includes(k)) throw new Error(`unknown adversary ${k}`);
   const r = await runStrategic({
     tasks,
     providers,
     seed: str(args, 'seed', DEFAULT_STRATEGIC.seed),
+    ...(kinds ? { kinds } : {}),
     onProgress: (done, total) => {
       if (done % 200 === 0 || done === total) console.log(`  [strategic] ${done}/${total} tasks`);
     },

@@ -121,7 +121,9 @@ test('redundant(3): float noise agrees, the liar is outvoted, faulted and slashe
     const slashes = await db.selectFrom('slashes').selectAll().execute();
     const mine = slashes.filter((s) => s.provider === liar.account.address.toLowerCase());
     assert.equal(mine.length, 1);
-    assert.equal(mine[0]!.amount, '20000000', 'F = min(stake, 20 × reward)');
+    const locks = db.selectFrom('stake_locks').selectAll();
+    const [lock] = await locks.where('provider', '=', mine[0]!.provider).execute();
+    assert.deepEqual([lock?.status, lock?.amount], ['slashed', mine[0]!.amount], 'F_task: the lease’s lock');
     const fault = await db
       .selectFrom('verification_faults')
       .selectAll()

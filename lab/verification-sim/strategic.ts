@@ -60,6 +60,8 @@ export type StrategicOptions = {
   /** Share of jobs that are large (60 × the reference size, 600 s timeout). */
   largeShare: number;
   seed: string;
+  /** Only these adversary kinds (default: all); their share of the fleet is split over them. */
+  kinds?: readonly Adversary[];
   onProgress?: (done: number, total: number) => void;
 };
 
@@ -179,6 +181,15 @@ export type StrategicResult = {
   wrongAccepted: number;
   wrongAcceptedPer10k: number;
   honestFaulted: number;
+  /** Each unreversed fault of an honest provider: who executed the task, in which role, and why. */
+  honestFaultDetails: {
+    provider: string;
+    kind: string;
+    taskId: string;
+    policy: string | null;
+    executors: { kind: string; role: string; trusted: boolean }[];
+    evidence: unknown;
+  }[];
   overhead: number;
   maxExpectedProfitPerTask: number;
   honestProfitPerTask: number;
@@ -210,7 +221,13 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
   const opts = { ...DEFAULT_STRATEGIC, ...o };
   const started = performance.now();
   const noise = JSON.parse(readFileSync(new URL('./honestNoise.json', import.meta.url), 'utf8')) as Noise;
-  const f = await workFixture({ canaries: { rate: 0.02 }, market: standInMarket });
+  // Each provider bonds 2,500·R: a large task's lease locks 20 × its pay (1,200·R), so a provider
+  // holds at most two large leases, and one whose large cheat was slashed twice holds none.
+  const f = await workFixture({
+    canaries: { rate: 0.02 },
+    market: standInMarket,
+    verification: { stake: 2_500n * 1_000_000n },
+  });
   const R = f.state.econ.reward;
   const C = f.state.econ.honestCost;
   const agents: Agent[] = [];
@@ -242,7 +259,8 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     }
     return g;
   };
-  const kinds: Adversary[] = ADVERSARIES.filter((k) => k !== 'sybil');
+  const kinds: Adversary[] = (opts.kinds ?? ADVERSARIES).filter((k) => k !== 'sybil');
+  const sybils = (opts.kinds ?? ADVERSARIES).includes('sybil');
   const nAdv = Math.round(opts.providers * opts.adversaryShare);
   const perKind = Math.max(2, Math.floor(nAdv / (kinds.length + 1)));
   /** A colluding ring has at least 3 members. */
@@ -302,11 +320,20 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
             if ((w as { withdraw?: boolean }).withdraw) {
               await handleFailure(f.state, f.work, g.p.address, await g.p.failure(w.a));
             } else {
+              // Usage as measured for the task's size (one reference unit: a cpu-core-second);
+              // cheaters report the same, to be paid in full.
+              const units = sizeOfTimeout.get(w.a.assignmentId) ?? 1;
+              const cpuMs = units * 1000 + g.rng.int(50);
               await handleResult(
                 f.state,
                 f.work,
                 g.p.address,
-                await g.p.result(w.a, w.out, { salt: w.salt }),
+                await g.p.result(
+                  w.a,
+                  w.out,
+                  { salt: w.salt },
+                  { wallMs: cpuMs, cpuMs, peakRssBytes: 1 << 20 },
+                ),
               );
             }
           } else if (m.type === 'cancel') {
@@ -327,7 +354,7 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
   const wrongBy = new Map<Adversary, number>();
   const sybilAt = Math.floor(jobsTotal / 3);
   for (let j = 0; j < jobsTotal; j++) {
-    if (j === sybilAt) {
+    if (j === sybilAt && sybils) {
       // A Sybil burst: fresh identities, one registration window, joining at once.
       for (let i = 0; i < perKind * 2; i++) await join('sybil', ip());
     }
@@ -423,7 +450,39 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
       (r) => `${r.provider}|${r.task_id}`,
     ),
   );
-  const faults = await f.db.selectFrom('verification_faults').select(['provider', 'task_id']).execute();
+  const faults = await f.db
+    .selectFrom('verification_faults')
+    .select(['provider', 'task_id', 'job_id', 'kind', 'evidence', 'created_at'])
+    .execute();
+  // Every fault of an honest provider not reversed on review, with what decided it: the smoke
+  // test prints these when it fails, so a rare interleaving leaves its evidence behind.
+  const honestFaultDetails: StrategicResult['honestFaultDetails'] = [];
+  for (const x of faults) {
+    const k = byAddress.get(x.provider)?.kind;
+    if ((k !== 'honest' && k !== 'genesis') || reversed.has(`${x.provider}|${x.task_id}`)) continue;
+    const tv = await f.db
+      .selectFrom('task_verifications')
+      .select(['policy', 'audit', 'log'])
+      .where('task_id', '=', x.task_id)
+      .executeTakeFirst();
+    const log = tv
+      ? (JSON.parse(tv.log) as { type: string; provider?: string; role?: string; trusted?: boolean }[])
+      : [];
+    honestFaultDetails.push({
+      provider: x.provider,
+      kind: x.kind,
+      taskId: x.task_id,
+      policy: tv?.policy ?? null,
+      executors: log
+        .filter((e) => e.type === 'assign')
+        .map((e) => ({
+          kind: byAddress.get(e.provider ?? '')?.kind ?? 'unknown',
+          role: e.role ?? '',
+          trusted: e.trusted === true,
+        })),
+      evidence: JSON.parse(x.evidence) as unknown,
+    });
+  }
   const honestFaulted = new Set(
     faults
       .filter((x) => !reversed.has(`${x.provider}|${x.task_id}`))
@@ -469,6 +528,7 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     wrongAccepted,
     wrongAcceptedPer10k: (wrongAccepted / tasks) * 10_000,
     honestFaulted,
+    honestFaultDetails,
     overhead: completed === 0 ? 0 : executions / completed - 1,
     // The strategies' gain over honesty: > 0 would mean a strategy pays better than honest work.
     maxExpectedProfitPerTask: Math.max(...ADVERSARIES.map((k) => byAdversary[k].gainOverHonestPerTask)),

@@ -11,7 +11,11 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils';
 import type { Address, Hex } from 'viem';
 import { bigMin } from '../coordinator/market/bigMath.ts';
 import { PROTOCOL_FEE_BPS } from '../coordinator/market/constants.ts';
-import { billedUnitsMilli, paidExecutionsPerTask } from '../coordinator/market/priceExecution.ts';
+import {
+  billedUnitsMilli,
+  medianBilledUnits,
+  paidExecutionsPerTask,
+} from '../coordinator/market/priceExecution.ts';
 import type { EpochInputs } from '../coordinator/settlement/epochComputation.ts';
 import {
   chargePostings,
@@ -147,6 +151,16 @@ export async function checkFacts(
     balances.set(account, (balances.get(account) ?? 0n) + amount);
   const refs = new Set<string>();
   const perTask = new Map<string, number>();
+  // Median billing: every paid execution of a task is billed the median of the task's paid
+  // executions' units (all of them are charged in the verdict's one entry set, so in one epoch).
+  const unitsOfTask = new Map<string, bigint[]>();
+  for (const c of facts.charges) {
+    const job = jobs.get(c.jobId);
+    if (!job) continue;
+    const list = unitsOfTask.get(c.taskId) ?? [];
+    list.push(billedUnitsMilli(c.class, c.result.usage, job.spec.taskTimeoutSec));
+    unitsOfTask.set(c.taskId, list);
+  }
   for (const c of facts.charges) {
     const name = `charge[${c.ref}]`;
     if (c.ref !== `exec:${c.assignmentId}` || refs.has(c.ref))
@@ -167,7 +181,9 @@ export async function checkFacts(
     const limit = paidExecutionsPerTask(policyOfSpec(job.spec));
     if (n > limit) return bad(`${name}.executions`, n, `at most ${limit} paid executions per task`);
     if (!job.spec.resources.gpu && c.class !== 'cpu') return bad(`${name}.class`, c.class, 'cpu');
-    const units = billedUnitsMilli(c.class, c.result.usage, job.spec.taskTimeoutSec);
+    const units =
+      medianBilledUnits(unitsOfTask.get(c.taskId) ?? []) ??
+      billedUnitsMilli(c.class, c.result.usage, job.spec.taskTimeoutSec);
     if (BigInt(c.unitsMilli) !== units) return bad(`${name}.unitsMilli`, c.unitsMilli, units);
     const base = prices.get(c.class);
     if (base === undefined) return bad(`${name}.class`, c.class, 'a priced resource class');

@@ -27,7 +27,13 @@ import {
   DEFAULT_GPU_FLOOR_PRICE,
 } from './constants.ts';
 import type { EpochClock } from './epochClock.ts';
-import { paidExecutionsPerTask, priceExecution, worstCaseCost } from './priceExecution.ts';
+import {
+  billedUnitsMilli,
+  medianBilledUnits,
+  paidExecutionsPerTask,
+  priceExecution,
+  worstCaseCost,
+} from './priceExecution.ts';
 import { gpuClassOf, taskClass } from './resourceClass.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -384,10 +390,16 @@ export function createMarket(deps: {
           .execute());
       const limit = paidExecutionsPerTask(policyOfSpec(spec));
       const epoch = await currentEpoch(trx);
-      let billed = 0;
+      // Paid executions in order, at most `limit`, each with its class and floors: a connected
+      // provider's are what its session stored, otherwise its row's.
+      const billable: {
+        e: (typeof execs)[number];
+        cls: string;
+        fl: Record<string, string>;
+        units: bigint;
+      }[] = [];
       for (const e of execs) {
-        if (!paid.has(e.provider.toLowerCase()) || billed >= limit) continue;
-        // A connected provider's class and floors are what its session stored in its row.
+        if (!paid.has(e.provider.toLowerCase()) || billable.length >= limit) continue;
         const session = floors.get(e.provider);
         let cls: string;
         let fl: Record<string, string>;
@@ -405,16 +417,22 @@ export function createMarket(deps: {
           fl = p?.floor_prices ? (JSON.parse(p.floor_prices) as Record<string, string>) : {};
         }
         const usage = (JSON.parse(e.result) as { usage: Usage }).usage;
+        billable.push({ e, cls, fl, units: billedUnitsMilli(cls, usage, spec.taskTimeoutSec) });
+      }
+      // Median billing: every paid execution is billed the median of the agreeing executions'
+      // measured units, not its own report (docs/market.md "Median billing").
+      const units = medianBilledUnits(billable.map((x) => x.units));
+      for (const { e, cls, fl } of billable) {
         const floor = fl[cls];
         const price = priceExecution({
           cls,
-          usage,
+          usage: (JSON.parse(e.result) as { usage: Usage }).usage,
           timeoutSec: spec.taskTimeoutSec,
           basePrice: await basePrice(trx, cls, epoch),
           floor: floor !== undefined ? BigInt(floor) : defaultFloorPrice(cls),
           maxPrice,
+          ...(units !== undefined ? { unitsMilli: units } : {}),
         });
-        billed++;
         if (price.charge === 0n) continue;
         await postEntry(
           trx,

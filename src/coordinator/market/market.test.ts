@@ -3,7 +3,13 @@ import { test } from 'node:test';
 import { PLX } from '../../chain/constants.ts';
 import { DEFAULT_CPU_BASE_PRICE, MIN_BASE_PRICE, PROTOCOL_FEE_BPS } from './constants.ts';
 import { nextBasePrice } from './nextBasePrice.ts';
-import { billedUnitsMilli, paidExecutionsPerTask, priceExecution, worstCaseCost } from './priceExecution.ts';
+import {
+  billedUnitsMilli,
+  medianBilledUnits,
+  paidExecutionsPerTask,
+  priceExecution,
+  worstCaseCost,
+} from './priceExecution.ts';
 import { gpuClassOf, taskClass } from './resourceClass.ts';
 import { shareEmission } from './shareEmission.ts';
 
@@ -54,6 +60,28 @@ test('an execution is charged measured usage × price in force, never above the 
       .unitPrice,
     5000n,
   );
+});
+
+test('median billing: the agreeing executions are billed the median of their units, so one inflated report moves no bill', () => {
+  // Three agreeing replicas; one claims 50× the CPU time the others measured.
+  const units = [1800n, 90_000n, 1750n];
+  assert.equal(medianBilledUnits(units), 1800n);
+  // Two (primary and auditor): the lower one; one execution: its own; none: nothing to bill.
+  assert.equal(medianBilledUnits([1800n, 90_000n]), 1800n);
+  assert.equal(medianBilledUnits([4000n]), 4000n);
+  assert.equal(medianBilledUnits([]), undefined);
+  const inflated = { wallMs: 30_000, cpuMs: 90_000, peakRssBytes: 0 };
+  const billed = priceExecution({
+    cls: 'cpu',
+    usage: inflated,
+    timeoutSec: 120,
+    basePrice: 1000n,
+    floor: 0n,
+    maxPrice: 5000n,
+    unitsMilli: medianBilledUnits(units)!,
+  });
+  assert.equal(billed.unitsMilli, 1800n);
+  assert.equal(billed.charge, 1800n);
 });
 
 test('worst case covers every paid execution at the cap', () => {

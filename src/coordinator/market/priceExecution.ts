@@ -48,8 +48,10 @@ export function priceExecution(args: {
   basePrice: bigint;
   floor: bigint;
   maxPrice: bigint;
+  /** Billed units decided elsewhere (the median of a task's agreeing executions), replacing `usage`'s. */
+  unitsMilli?: bigint;
 }): ExecutionPrice {
-  const unitsMilli = billedUnitsMilli(args.cls, args.usage, args.timeoutSec);
+  const unitsMilli = args.unitsMilli ?? billedUnitsMilli(args.cls, args.usage, args.timeoutSec);
   const unitPrice = bigMin(bigMax(args.basePrice, args.floor), args.maxPrice);
   const charge = (unitsMilli * unitPrice) / 1000n;
   const fee = (charge * PROTOCOL_FEE_BPS) / 10_000n;
@@ -85,4 +87,19 @@ export function worstCaseCost(args: {
 }): bigint {
   const perTaskUnits = BigInt(args.taskTimeoutSec) * BigInt(MAX_BILLED_CORES);
   return BigInt(args.tasks) * BigInt(paidExecutionsPerTask(args.policy)) * perTaskUnits * args.maxPrice;
+}
+
+/**
+ * What each paid execution of one task is billed for (median billing): the median of the billed
+ * units of the task's paid executions (the lower middle one for an even count), so one provider
+ * that inflates its self-reported usage moves nobody's bill, its own included, unless it is the
+ * majority. A single paid execution is billed its own units.
+ *
+ * @example
+ * medianBilledUnits([1000n, 1100n, 90_000n]); // 1100n
+ */
+export function medianBilledUnits(units: readonly bigint[]): bigint | undefined {
+  if (units.length === 0) return undefined;
+  const sorted = [...units].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
 }

@@ -99,6 +99,35 @@ export const laterMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Stake locked per lease (issue 15, docs/verification.md "Stake locked per lease"): k × the
+  // task's pay is locked from the provider's stake while the lease is open, released on the
+  // verdict, slashed when the verdict faults it (work/stakeLocks.ts).
+  '0019_stake_locks': {
+    async up(db) {
+      await db.schema
+        .createTable('stake_locks')
+        .addColumn('assignment_id', 'text', (c) => c.primaryKey())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('task_id', 'text', (c) => c.notNull())
+        .addColumn('job_id', 'text', (c) => c.notNull())
+        .addColumn('amount', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('settled_at', 'integer')
+        .execute();
+      await db.schema
+        .createIndex('stake_locks_provider')
+        .on('stake_locks')
+        .columns(['provider', 'status'])
+        .execute();
+      await db.schema.createIndex('stake_locks_task').on('stake_locks').columns(['task_id']).execute();
+      await db.schema
+        .createIndex('stake_locks_job')
+        .on('stake_locks')
+        .columns(['job_id', 'status'])
+        .execute();
+    },
+  },
   // Strategic trust (issue 15, docs/verification.md "Canary reviews"): who agreed on each canary's
   // source verdict, re-verifications of doubtful canaries by a trusted provider, the reputation a
   // provider had before a canary miss (to make it whole), and reversed faults with their slash.

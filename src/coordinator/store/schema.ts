@@ -445,6 +445,22 @@ export type Database = {
   train_jobs: TrainJobsTable;
   train_blobs: TrainBlobsTable;
   render_audit_regions: RenderAuditRegionsTable;
+  stake_locks: StakeLocksTable;
+};
+
+/**
+ * Stake locked for one lease (0019): `amount` (decimal base units) = k × the task's pay, `locked`
+ * while the lease is open, then `released` by the verdict or `slashed` when the verdict faults it.
+ */
+export type StakeLocksTable = {
+  assignment_id: string;
+  provider: string;
+  task_id: string;
+  job_id: string;
+  amount: string;
+  status: 'locked' | 'released' | 'slashed';
+  created_at: number;
+  settled_at: number | null;
 };
 
 /** The region a render auditor was asked to render (JSON `[x0, y0, x1, y1]`, frame and task-image pixels). */

@@ -49,6 +49,19 @@ export function auditRate(args: {
 }
 
 /**
+ * The value floor of a task's audit rate: `min(1, reward / alwaysAuditAbove)` (0 without a
+ * threshold). A task paying `alwaysAuditAbove` or more is always audited (ALWAYS_AUDIT_UNITS).
+ *
+ * @example
+ * valueAuditFloor(30n, 60n); // 0.5
+ */
+export function valueAuditFloor(reward: bigint, alwaysAuditAbove: bigint | undefined): number {
+  if (alwaysAuditAbove === undefined || alwaysAuditAbove <= 0n) return 0;
+  if (reward >= alwaysAuditAbove) return 1;
+  return Number((reward * SCALE) / alwaysAuditAbove) / Number(SCALE);
+}
+
+/**
  * The economics of one task, in integer base units.
  *
  * @example
@@ -85,14 +98,18 @@ export class AdaptiveAuditPolicy {
   private readonly seed: string;
   private readonly reputationOf: (provider: Hex) => ReputationState;
   private readonly params: AuditParams;
+  private readonly alwaysAuditAbove: bigint | undefined;
 
   constructor(opts: {
     seed: string;
     reputationOf: (provider: Hex) => ReputationState;
     params?: Partial<AuditParams>;
+    /** Pay (base units) from which a task is always audited (valueAuditFloor); none by default. */
+    alwaysAuditAbove?: bigint;
   }) {
     this.seed = opts.seed;
     this.reputationOf = opts.reputationOf;
+    this.alwaysAuditAbove = opts.alwaysAuditAbove;
     this.params = { ...DEFAULT_AUDIT_PARAMS, ...opts.params };
     for (const [k, v] of Object.entries(this.params)) {
       if (!(Number.isFinite(v) && v >= 0))
@@ -107,10 +124,8 @@ export class AdaptiveAuditPolicy {
       reward: task.reward,
       slashable: task.slashable,
     });
-    return {
-      rate: auditRate({ reputation: this.reputationOf(provider), bound, params: this.params }),
-      bound,
-    };
+    const rate = auditRate({ reputation: this.reputationOf(provider), bound, params: this.params });
+    return { rate: Math.max(rate, valueAuditFloor(task.reward, this.alwaysAuditAbove)), bound };
   }
 
   /**

@@ -123,6 +123,20 @@ export const DEFAULT_TRUST_PARAMS: TrustParams = { minScore: 0.9, minConsecutive
 export const SLASH_REWARD_MULTIPLE = 20n;
 
 /**
+ * Value floor of the audit rate, in reference units (R, one cpu-core-second at the base price): a
+ * task whose pay R_task is at least this many R is always audited, a smaller one at least
+ * `R_task / (ALWAYS_AUDIT_UNITS · R)`. The economic bound `C / (R + F)` makes cheating unprofitable
+ * in expectation but accepts a cheat with probability 1 − p; with F locked per lease (k × pay) it no
+ * longer grows with the task, so without this floor a 60-unit task was as rarely audited as a
+ * 1-unit one while a wrong answer on it costs its client 60 times as much (issue 15,
+ * cheat-on-large-tasks).
+ *
+ * @example
+ * valueAuditFloor(60n * R, ALWAYS_AUDIT_UNITS * R); // 1
+ */
+export const ALWAYS_AUDIT_UNITS = 50n;
+
+/**
  * Most executions (primary included) one task may consume before it is declared disputed.
  *
  * @example

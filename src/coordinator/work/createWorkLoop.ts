@@ -24,6 +24,7 @@ import { type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 import { createTrainingRounds } from '../training/trainRounds.ts';
 import { AdaptiveAuditPolicy, auditRate, economicAuditBound } from '../verification/auditPolicy.ts';
+import { ALWAYS_AUDIT_UNITS } from '../verification/constants.ts';
 import {
   concurrencyLimit,
   isTrusted,
@@ -159,7 +160,12 @@ export function createWorkContext(deps: WorkLoopOptions): { state: WorkState; wo
     canaries: deps.canaries,
   });
   const repOf = (address: string): ReputationState => reputationOf(state, now, address);
-  const audits = new AdaptiveAuditPolicy({ seed: econ.seed, reputationOf: repOf });
+  // Large tasks are audited more: from ALWAYS_AUDIT_UNITS reference units of pay, always.
+  const audits = new AdaptiveAuditPolicy({
+    seed: econ.seed,
+    reputationOf: repOf,
+    alwaysAuditAbove: econ.reward * ALWAYS_AUDIT_UNITS,
+  });
   // New and doubtful providers get fewer concurrent leases (docs/verification.md, "Reputation").
   const scheduler = createReputationLimitedScheduler(deps.scheduler, (a) => concurrencyLimit(repOf(a)));
   const proofs = createCapabilityProofs({

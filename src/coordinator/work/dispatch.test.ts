@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { newReputation } from '../verification/reputation.ts';
 import { dispatch, pickFor } from './dispatch.ts';
+import { handleResult } from './results.ts';
 import { providerConnected, providerDraining } from './sessions.ts';
-import { workFixture } from './workFixture.ts';
+import { output, workFixture } from './workFixture.ts';
 
 test('dispatch leases a queued task to a connected provider: one transaction, an assign message, events', async () => {
   const f = await workFixture();
@@ -114,6 +115,46 @@ test('every redundant round gets a trusted member, drawn at random, while one is
     await f.idle();
     const leases = await f.assignments(taskIds[0]!);
     assert.equal(leases.length, 2);
+    assert.ok(
+      leases.some((l) => l.provider === t.address),
+      'the trusted provider is one of the replicas',
+    );
+  } finally {
+    await f.close();
+  }
+});
+
+test('a redundant round waits for a busy trusted provider rather than seating only untrusted replicas', async () => {
+  const f = await workFixture();
+  try {
+    const t = await f.provider();
+    f.state.reputations.set(t.address, {
+      ...newReputation(f.clock.t),
+      alpha: 40,
+      consecutiveValid: 20,
+      verifiedValid: 20,
+    });
+    await providerConnected(f.state, f.work, t.link, t.hello(1));
+    // The trusted provider's only slot is taken by a plain task.
+    const busy = await f.submitJob({ verification: { policy: 'none' } });
+    await f.work.dispatch();
+    await f.idle();
+    assert.equal(t.assigned()[0]?.taskId, busy.taskIds[0]);
+    const untrusted = await Promise.all([0, 1, 2].map(() => f.provider()));
+    for (const p of untrusted) await providerConnected(f.state, f.work, p.link, p.hello(1));
+    const { taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 3 } });
+    await f.work.dispatch();
+    await f.idle();
+    assert.equal(
+      (await f.assignments(taskIds[0]!)).length,
+      0,
+      'no replica seated while the trusted slot is busy',
+    );
+    // The trusted provider finishes: its slot goes to the redundant round first, then the rest.
+    await handleResult(f.state, f.work, t.address, await t.result(t.assigned()[0]!, output(1)));
+    await f.idle();
+    const leases = await f.assignments(taskIds[0]!);
+    assert.equal(leases.length, 3);
     assert.ok(
       leases.some((l) => l.provider === t.address),
       'the trusted provider is one of the replicas',

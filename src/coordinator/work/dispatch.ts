@@ -16,7 +16,9 @@ import { kinOf } from './kinship.ts';
 import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
 import { initFor, loadVerification, saveVerification } from './openVerifications.ts';
 import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
-import { cannotRun, placementKey } from './renderEligibility.ts';
+import { cannotRun, couldRun, placementKey } from './renderEligibility.ts';
+import { lockAmount, lockFor, lockStake, stakeShort } from './stakeLocks.ts';
+import { taskEconomics } from './taskEconomics.ts';
 import { waiveAudit } from './verdicts.ts';
 import {
   anotherProviderOnline,
@@ -156,6 +158,9 @@ export async function leaseOne(
   // GPU work only for providers whose latest capability proof showed the GPU they claim.
   if (job.spec.resources.gpu) for (const a of s.links.keys()) if (!d.proofs.gpuTrusted(a)) tooDear.add(a);
   for (const a of cannotRun(s, job.spec)) tooDear.add(a);
+  // Stake locked per lease: only a provider whose free stake covers k × the task's pay (stakeLocks.ts).
+  const lock = lockAmount((await taskEconomics(s, d, db, { ...job, id: task.job_id })).reward);
+  for (const a of await stakeShort(s, d, lock)) tooDear.add(a);
   // Collusion-aware: never a network kin of a provider already executing this task, a
   // registration-burst kin only when nobody else can take it (kinship.ts).
   const kin = kinOf(s, involved);
@@ -212,6 +217,14 @@ export async function leaseOne(
         jobId: task.job_id,
         provider,
         expiresAt: t + job.spec.taskTimeoutSec * 1000,
+        at: t,
+      });
+      await lockStake(s, trx, {
+        assignmentId,
+        provider,
+        taskId: task.id,
+        jobId: task.job_id,
+        amount: lockFor(s, d, provider, lock),
         at: t,
       });
       if (tv) await saveVerification(d, trx, tv, task.job_id, policy, false);
@@ -316,7 +329,9 @@ const RANDOM_TRUSTED_TRIES = 8;
  * predict which trusted provider checks it); when none is connected the coordinator falls back to
  * the best-scored eligible providers (docs/verification.md: genesis operators avoid that
  * fallback). `preferTrusted` (a redundant round with no trusted member yet): a random trusted
- * provider when one is eligible, otherwise the scheduler's ordinary pick (no fallback ranking).
+ * provider when one is eligible; nobody while eligible trusted providers are online but busy (the
+ * round waits for a trusted slot); the scheduler's ordinary pick only when no trusted provider that
+ * could run the task is online (no fallback ranking).
  *
  * @example
  * const provider = pickFor(state, deps, req, { preferredExclude: new Set(), requiredExclude: new Set(), trustedOnly: false });
@@ -359,6 +374,11 @@ export function pickFor(
     if (trusted.length > 0) {
       const p = randomTrusted(trusted, exclude);
       if (p || opts.trustedOnly) return p;
+      // A redundant round with no trusted member yet waits for a trusted slot while an eligible
+      // trusted provider is online (its busy slots come free), rather than seating k untrusted
+      // replicas: two of a ring then outvote, fault and slash the honest third (issue 15, the
+      // strategic harness's honest fault under load: the trusted slots were all busy).
+      if (trusted.some((a) => couldRun(s, a, req))) return undefined;
     }
     if (!opts.trustedOnly) return scheduler.pick({ ...req, exclude });
     // No trusted provider: the best-scored few, in order.

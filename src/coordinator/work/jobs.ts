@@ -17,6 +17,7 @@ import {
   leasesOfJob,
   openVerificationsOfJob,
 } from './leaseQueries.ts';
+import { releaseJobLocks } from './stakeLocks.ts';
 import {
   forgetVerification,
   type JobInfo,
@@ -83,6 +84,7 @@ export async function failJob(
   await cancelOpenTasks(trx, jobId, t);
   const leases = await leasesOfJob(trx, jobId);
   await cancelLeasesOfJob(trx, jobId, t);
+  await releaseJobLocks(s, trx, jobId, t);
   await d.events.append(trx, jobId, 'job.failed', { code, message, ...details });
   d.metrics.jobsFinished.inc({ status: 'failed' });
   return leases;

@@ -25,6 +25,7 @@ import {
   taskAttempts,
 } from './leaseQueries.ts';
 import { loadVerification, mayReveal, releasableReveals, saveVerification } from './openVerifications.ts';
+import { releaseLease } from './stakeLocks.ts';
 import { settleVerdict } from './verdicts.ts';
 import { forgetVerification, type Lease, send, type WorkDeps, type WorkState } from './workState.ts';
 
@@ -49,6 +50,9 @@ export async function failAttempt(
   const t = d.now();
   await endAssignment(trx, a.id, status, t, code, message);
   await addTaskFailed(trx, a.provider);
+  // No fault without a signed commitment: the lease's stake lock is released now (a withdrawn
+  // commitment keeps it for the verdict, which slashes it).
+  if (!(await commitmentOfAssignment(trx, a.id))) await releaseLease(s, trx, a.id, a.provider, t);
   const task = await taskAttempts(trx, a.task_id);
   const job = await jobInfo(s, d, a.job_id, trx);
   const maxAttempts = job?.spec.maxAttempts ?? 1;

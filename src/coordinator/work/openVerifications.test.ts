@@ -4,6 +4,7 @@ import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import type { VerificationPolicy } from '../verification/policy.ts';
 import { initFor, loadVerification, mayReveal, openVerification } from './openVerifications.ts';
 import { handleResult } from './results.ts';
+import { lockAmount } from './stakeLocks.ts';
 import { output, workFixture } from './workFixture.ts';
 import { forgetVerification } from './workState.ts';
 
@@ -61,10 +62,10 @@ test('openVerification draws no audit for a `none` task, and prices it with the 
   }
 });
 
-test('with a market, the audit draw of a task is priced with its job’s size (a 600 s task has a far higher bound than a 1 s one)', async () => {
+test('with a market, the audit draw of a task is priced with its job’s size: R, C and F (its lock) scale with it, and a 600 s task is always audited', async () => {
   const f = await workFixture();
   try {
-    const seen: { reward: bigint; honestCost: bigint; slashable: bigint }[] = [];
+    const seen: { reward: bigint; honestCost: bigint; slashable: bigint; rate: number }[] = [];
     const audits = f.work.audits;
     const deps = {
       ...f.work,
@@ -74,8 +75,9 @@ test('with a market, the audit draw of a task is priced with its job’s size (a
           p: Parameters<typeof audits.shouldAudit>[0],
           t: Parameters<typeof audits.shouldAudit>[1],
         ) => {
-          seen.push({ reward: t.reward, honestCost: t.honestCost, slashable: t.slashable });
-          return audits.shouldAudit(p, t);
+          const d = audits.shouldAudit(p, t);
+          seen.push({ reward: t.reward, honestCost: t.honestCost, slashable: t.slashable, rate: d.rate });
+          return d;
         },
       },
     } as unknown as typeof f.work;
@@ -91,7 +93,9 @@ test('with a market, the audit draw of a task is priced with its job’s size (a
     assert.equal(seen.length, 2);
     assert.equal(seen[0]?.reward, f.state.econ.reward * 4n, '1 s × 4 cores');
     assert.equal(seen[1]?.reward, f.state.econ.reward * 2400n, '600 s × 4 cores');
-    assert.equal(seen[1]?.slashable, f.state.slashable);
+    assert.equal(seen[0]?.slashable, lockAmount(f.state.econ.reward * 4n));
+    assert.equal(seen[1]?.slashable, lockAmount(f.state.econ.reward * 2400n));
+    assert.equal(seen[1]?.rate, 1, 'pay ≥ 50·R: always audited');
   } finally {
     await f.close();
   }

@@ -20,6 +20,7 @@ import {
 } from '../verification/taskVerification.ts';
 import { jobInfo } from './jobs.ts';
 import { executionOutputs } from './leaseQueries.ts';
+import { lockFor } from './stakeLocks.ts';
 import { taskEconomics } from './taskEconomics.ts';
 import { anotherProviderOnline, reputationOf, type WorkDeps, type WorkState } from './workState.ts';
 
@@ -119,7 +120,9 @@ export async function openVerification(
     const seed = epoch === undefined ? undefined : await epochSeed(trx, epoch);
     // Priced per task: a large task's saving is large, its slash is not, so it is audited more.
     const job = a.job_id === undefined ? undefined : await jobInfo(s, d, a.job_id, trx);
-    const econ = await taskEconomics(s, d, trx, job && a.job_id ? { ...job, id: a.job_id } : undefined);
+    const priced = await taskEconomics(s, d, trx, job && a.job_id ? { ...job, id: a.job_id } : undefined);
+    // F_task: the stake this provider's lease locked, never more than its bonded stake (stakeLocks.ts).
+    const econ = { ...priced, slashable: lockFor(s, d, address, priced.slashable) };
     const decision = d.audits.shouldAudit(address as Hex, { taskId: a.task_id, ...econ }, seed);
     const otherOnline = anotherProviderOnline(s, [address]);
     audit = decision.audit && otherOnline;

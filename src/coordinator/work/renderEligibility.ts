@@ -7,6 +7,17 @@ import type { HardwareClaim, JobSpec } from '../../protocol/schemas.ts';
 import type { WorkState } from './workState.ts';
 
 const renderers = new WeakMap<WorkState, Map<string, string>>();
+/** Memory (MiB) and GPU of each connected provider's claim: whether it could ever take a task. */
+const capacities = new WeakMap<WorkState, Map<string, { memoryMiB: number; gpu: boolean }>>();
+
+function capacityOf(s: WorkState): Map<string, { memoryMiB: number; gpu: boolean }> {
+  let m = capacities.get(s);
+  if (!m) {
+    m = new Map();
+    capacities.set(s, m);
+  }
+  return m;
+}
 
 function of(s: WorkState): Map<string, string> {
   let m = renderers.get(s);
@@ -17,8 +28,12 @@ function of(s: WorkState): Map<string, string> {
   return m;
 }
 
-/** A provider's session started: remember its Blender version (or that it has none). */
+/** A provider's session started: remember its Blender version (or that it has none) and its capacity. */
 export function recordRenderer(s: WorkState, address: string, hardware: HardwareClaim): void {
+  capacityOf(s).set(address.toLowerCase(), {
+    memoryMiB: Math.floor(hardware.memoryBytes / 1024 / 1024),
+    gpu: hardware.executionProviders.includes('cuda') && hardware.gpus.length > 0,
+  });
   if (hardware.blender) of(s).set(address.toLowerCase(), hardware.blender.version);
   else of(s).delete(address.toLowerCase());
 }
@@ -26,6 +41,23 @@ export function recordRenderer(s: WorkState, address: string, hardware: Hardware
 /** A provider's session ended. */
 export function forgetRenderer(s: WorkState, address: string): void {
   of(s).delete(address.toLowerCase());
+  capacityOf(s).delete(address.toLowerCase());
+}
+
+/**
+ * Whether a connected provider's claimed hardware could take a task with these requirements once
+ * it has a free slot (memory and GPU; other exclusions are the caller's). A provider never seen
+ * here (no hello yet) could not.
+ *
+ * @example if (couldRun(state, a, { minMemoryMiB: 512, gpu: false })) waitFor(a);
+ */
+export function couldRun(
+  s: WorkState,
+  address: string,
+  req: { minMemoryMiB: number; gpu: boolean },
+): boolean {
+  const c = capacityOf(s).get(address.toLowerCase());
+  return c !== undefined && c.memoryMiB >= req.minMemoryMiB && (!req.gpu || c.gpu);
 }
 
 /**

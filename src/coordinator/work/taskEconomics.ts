@@ -9,11 +9,12 @@
  * self-reported usage decides), and the job's worst case (timeout × billed cores) until one
  * exists. Without a market every task is priced with the coordinator's fixed placeholders.
  */
-import type { Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Usage } from '../../protocol/schemas.ts';
 import { CPU_CLASS } from '../market/constants.ts';
 import { billedUnitsMilli } from '../market/priceExecution.ts';
 import type { Database } from '../store/schema.ts';
+import { lockAmount } from './stakeLocks.ts';
 import type { JobInfo, WorkDeps, WorkState } from './workState.ts';
 
 /** Verified executions of a job read for its size estimate. */
@@ -45,7 +46,7 @@ export function medianBig(xs: readonly bigint[]): bigint | undefined {
 export async function taskUnitsMilli(
   s: WorkState,
   d: WorkDeps,
-  trx: Transaction<Database>,
+  trx: Kysely<Database>,
   job: JobInfo & { id: string },
 ): Promise<bigint> {
   let perJob = cache.get(s);
@@ -91,7 +92,7 @@ export async function taskUnitsMilli(
 export async function taskEconomics(
   s: WorkState,
   d: WorkDeps,
-  trx: Transaction<Database>,
+  trx: Kysely<Database>,
   job: (JobInfo & { id: string }) | undefined,
 ): Promise<{ reward: bigint; honestCost: bigint; slashable: bigint }> {
   if (!d.market || !job)
@@ -102,5 +103,7 @@ export async function taskEconomics(
     const v = (units * x) / 1000n;
     return v > x ? v : x;
   };
-  return { reward: scale(s.econ.reward), honestCost: scale(s.econ.honestCost), slashable: s.slashable };
+  // F_task: what a fault on this task slashes, the stake its lease locked (stakeLocks.ts).
+  const reward = scale(s.econ.reward);
+  return { reward, honestCost: scale(s.econ.honestCost), slashable: lockAmount(reward) };
 }

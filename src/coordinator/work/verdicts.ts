@@ -24,6 +24,7 @@ import {
 } from './leaseQueries.ts';
 import { initFor } from './openVerifications.ts';
 import { insertFault, insertSlash } from './providerQueries.ts';
+import { settleTaskLocks } from './stakeLocks.ts';
 import {
   forgetVerification,
   type JobInfo,
@@ -60,7 +61,7 @@ export async function settleVerdict(
   d: WorkDeps,
   trx: Transaction<Database>,
   jobId: string,
-  verdict: Verdict,
+  decided: Verdict,
   log: readonly VerificationEvent[],
   known: {
     /** The verification row may not exist yet: insert it (with this policy and audit flag) if so. */
@@ -72,8 +73,21 @@ export async function settleVerdict(
 ): Promise<Settled> {
   const { events, q, stmt } = d;
   const t = d.now();
+  let verdict = decided;
   const taskId = verdict.taskId;
   forgetVerification(s, taskId);
+  // Stake locked per lease: the verdict releases every lock of the task, and slashes the faulted
+  // providers' locks; their slash entries are those locks (F_task = k · R_task, stakeLocks.ts).
+  const locked = await settleTaskLocks(s, trx, taskId, new Set(verdict.faults.map((f) => f.provider)), t);
+  if (locked.size > 0) {
+    verdict = {
+      ...verdict,
+      slashes: verdict.slashes.map((sl) => {
+        const amount = locked.get(sl.provider.toLowerCase());
+        return amount === undefined ? sl : { ...sl, amount };
+      }),
+    };
+  }
   // Who was trusted before this verdict credits anyone: a canary is seeded only from a verdict a
   // provider that was already trusted agreed with (not one this very verdict made trusted).
   const trustedBefore = new Set(

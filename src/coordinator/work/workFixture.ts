@@ -30,7 +30,14 @@ import { createLeastLoadedScheduler } from '../scheduler/leastLoadedScheduler.ts
 import { openStore } from '../store/openStore.ts';
 import { createWorkContext } from './createWorkLoop.ts';
 import { providerConnected } from './sessions.ts';
-import type { CanaryOptions, ProviderHello, ProviderLink, WorkState } from './workState.ts';
+import {
+  type CanaryOptions,
+  defaultVerificationEconomics,
+  type ProviderHello,
+  type ProviderLink,
+  type VerificationEconomics,
+  type WorkState,
+} from './workState.ts';
 
 const CHAIN_ID = 31337;
 
@@ -52,11 +59,15 @@ export type ScriptedProvider = {
   assigned(): AssignMessage[];
   /** A hello for this provider (CPU only, `slots` slots). */
   hello(slots?: number, inFlight?: string[]): ProviderHello;
-  /** Uploads `tensors` and signs a result for `a`; `reveal` adds the v2 digest and salt. */
+  /**
+   * Uploads `tensors` and signs a result for `a`; `reveal` adds the v2 digest and salt; `usage`
+   * replaces the measured usage reported (10 ms by default).
+   */
   result(
     a: { assignmentId: string; taskId: string },
     tensors: TensorSet,
     reveal?: { salt: Hex },
+    usage?: { wallMs: number; cpuMs: number; peakRssBytes: number },
   ): Promise<ProviderResult>;
   /** Signs a v2 commitment to `tensors` with `salt`. */
   commit(a: { assignmentId: string; taskId: string }, tensors: TensorSet, salt: Hex): Promise<ProviderCommit>;
@@ -75,7 +86,9 @@ export type ScriptedProvider = {
  * const f = await workFixture();
  * try { ... } finally { await f.close(); }
  */
-export async function workFixture(opts: { canaries?: CanaryOptions; market?: Market } = {}) {
+export async function workFixture(
+  opts: { canaries?: CanaryOptions; market?: Market; verification?: Partial<VerificationEconomics> } = {},
+) {
   const store = await openStore({ path: ':memory:' });
   const { db } = store;
   const files = new Map<string, Uint8Array>();
@@ -101,6 +114,9 @@ export async function workFixture(opts: { canaries?: CanaryOptions; market?: Mar
     metrics: createMetrics(),
     now: () => clock.t,
     canaries: opts.canaries ?? { rate: 0 },
+    ...(opts.verification
+      ? { verification: { ...defaultVerificationEconomics(), ...opts.verification } }
+      : {}),
     ...(opts.market ? { market: opts.market } : {}),
     capability: { intervalMs: 3_600_000 },
     raw: store.raw,
@@ -146,9 +162,9 @@ export async function workFixture(opts: { canaries?: CanaryOptions; market?: Mar
         cached: [],
         inFlight,
       }),
-      async result(a, tensors, reveal) {
+      async result(a, tensors, reveal, measured) {
         const outputCid = put(encodeSafetensors(tensors));
-        const usage = { wallMs: 10, cpuMs: 10, peakRssBytes: 1000 };
+        const usage = measured ?? { wallMs: 10, cpuMs: 10, peakRssBytes: 1000 };
         const at = issuedAt();
         const signature = await signPlexusMessage(account, CHAIN_ID, 'TaskResult', {
           provider: address,

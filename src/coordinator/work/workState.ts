@@ -82,7 +82,10 @@ export type VerificationEconomics = {
   reward: bigint;
   /** Estimated cost C of running one task honestly. */
   honestCost: bigint;
-  /** Stake each provider is assumed to have bonded (slashable up to min(stake, 20·R)). */
+  /**
+   * Stake each provider is assumed to have bonded when the chain says nothing (no chain): a
+   * fault slashes up to min(stake, 20·R), and leases lock k × their pay from it (stakeLocks.ts).
+   */
   stake: bigint;
 };
 
@@ -97,7 +100,9 @@ export function defaultVerificationEconomics(): VerificationEconomics {
     seed: randomBytes(32).toString('hex'),
     reward: 1_000_000n,
     honestCost: 500_000n,
-    stake: 20_000_000n,
+    // 10^7 × R, the devnet's ratio of minStake (1000 PLX) to R (10^-4 PLX): leases' locks never
+    // bind an honest provider (a fault still slashes min(stake, 20·R) = 20·R).
+    stake: 10_000_000_000_000n,
   };
 }
 
