@@ -18,6 +18,8 @@
  *     [--inner-lr η] [--outer-lr η] [--momentum μ] [--trim β] [--clip-iterations L]
  *     [--clip-radius ρ] [--split test|validation] [--only mean,median,…,honest,single]
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { AGGREGATION_RULES, type AggregationConfig, adamWSchema } from '../src/protocol/training.ts';
 import { evaluate } from '../src/runtimes/tfjs/innerLoop.ts';
@@ -74,6 +76,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const split = text(args, '--split', 'test');
   if (split !== 'test' && split !== 'validation') throw new Error('--split is test or validation');
   const only = new Set(text(args, '--only', [...AGGREGATION_RULES, 'honest', 'single'].join(',')).split(','));
+  const parallel = option(args, '--parallel', 2);
+  if (parallel > 1 && only.size > 1) return runInParallel(args, [...only], parallel);
   const seed = 'bench-train';
   const innerOptimizer = adamWSchema.parse({ lr: option(args, '--inner-lr', TUNED.innerLr) });
   const outerOptimizer = {
@@ -192,6 +196,67 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     bytesPerRoundDataParallel,
     utilisation,
   };
+}
+
+/**
+ * Runs the configurations in `parallel` child processes of this bench (`--only` a share each, the
+ * same seeds and data), so the 6 configurations use both cores; merges their figures.
+ */
+async function runInParallel(args: string[], configs: string[], parallel: number) {
+  const started = performance.now();
+  const groups: string[][] = Array.from({ length: Math.min(parallel, configs.length) }, () => []);
+  for (const [i, c] of configs.entries()) groups[i % groups.length]?.push(c);
+  const base = args.filter(
+    (a, i) =>
+      a !== '--only' && args[i - 1] !== '--only' && a !== '--parallel' && args[i - 1] !== '--parallel',
+  );
+  const runs = await Promise.all(
+    groups.map(
+      (g) =>
+        new Promise<Record<string, unknown>>((resolve, reject) => {
+          const child = spawn(
+            process.execPath,
+            [
+              ...process.execArgv,
+              fileURLToPath(new URL('./run.ts', import.meta.url)),
+              'train',
+              '--json',
+              ...base,
+              '--only',
+              g.join(','),
+              '--parallel',
+              '1',
+            ],
+            { stdio: ['ignore', 'pipe', 'inherit'] },
+          );
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+            process.stdout.write(
+              d
+                .toString()
+                .split('\n')
+                .filter((l) => l && !l.startsWith('{'))
+                .map((l) => `${l}\n`)
+                .join(''),
+            );
+          });
+          child.on('error', reject);
+          child.on('exit', (code) => {
+            const last = out.trim().split('\n').at(-1) ?? '';
+            if (code !== 0 || !last.startsWith('{')) reject(new Error(`bench child ${g} exited ${code}`));
+            else resolve(JSON.parse(last) as Record<string, unknown>);
+          });
+        }),
+    ),
+  );
+  const withHonest = runs.find((r) => 'honest' in (r.accuracy as Record<string, number>)) ?? runs[0];
+  const accuracy = Object.assign({}, ...runs.map((r) => r.accuracy as Record<string, number>));
+  console.log(
+    `${configs.length} configurations in ${groups.length} processes: ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  );
+  const { bench: _b, date: _d, ...rest } = withHonest as Record<string, unknown>;
+  return { ...rest, accuracy, wallSeconds: (performance.now() - started) / 1000 };
 }
 
 /** Rows [0, k) and [k, n) of a shard. */
