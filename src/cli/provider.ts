@@ -20,6 +20,11 @@ export function providerCommand(): Command {
     .option('--keystore <file>', 'encrypted key file (created if missing; default DATA_DIR/key.json)')
     .option('--slots <n>', 'tasks run at once', intOption(1, 256), 1)
     .option(
+      '--prefetch <n>',
+      'tasks leased ahead of those running, so their inputs download meanwhile (default: 3 per slot)',
+      intOption(0, 1024),
+    )
+    .option(
       '--cores <n>',
       'CPU cores inference may use, divided among the slots (default: all)',
       intOption(1, 1024),
@@ -59,6 +64,7 @@ export function providerCommand(): Command {
         dataDir: string;
         keystore?: string;
         slots: number;
+        prefetch?: number;
         cores?: number;
         region: string;
         cacheBudgetMib: number;
@@ -83,6 +89,7 @@ export function providerCommand(): Command {
           account,
           dataDir: o.dataDir,
           slots: o.slots,
+          ...(o.prefetch === undefined ? {} : { prefetch: o.prefetch }),
           ...(o.cores === undefined ? {} : { cores: o.cores }),
           region: o.region,
           cacheBudgetBytes: o.cacheBudgetMib * 1024 * 1024,

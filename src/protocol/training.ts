@@ -40,6 +40,11 @@ export const aggregationSchema = z.strictObject({
   trimFraction: z.number().min(0).lt(0.5).default(0.25),
   /** centered-clip: iterations L of Karimireddy et al. 2021. */
   clipIterations: z.int().min(1).max(20).default(3),
+  /**
+   * centered-clip: the radius τ as a multiple of the median distance ‖Δ_w − v‖ at each iteration
+   * (absent: 1). Smaller bounds a minority's pull harder but moves the centre less per iteration.
+   */
+  clipRadius: z.number().positive().max(10).optional(),
 });
 export type AggregationConfig = z.infer<typeof aggregationSchema>;
 

@@ -23,6 +23,7 @@ import { type CoordinatorMessage, capabilityChallengeSchema } from '../../protoc
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { probeBlender } from '../../runtimes/blender/probeBlender.ts';
 import { createOnnxRuntime } from '../../runtimes/onnx/createOnnxRuntime.ts';
+import { createTrainProcess } from '../../runtimes/tfjs/trainProcess.ts';
 import { createBlobCache } from '../cache/createBlobCache.ts';
 import { hardwareClaim } from '../hardware/hardwareClaim.ts';
 import { probeHardware } from '../hardware/probeHardware.ts';
@@ -91,6 +92,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     prestart: true,
     logger: log,
   });
+  // Training tasks run in their own process, started at the first one (trainProcess.ts).
+  const trainer = createTrainProcess();
   const scratchDir = join(opts.dataDir, 'scratch');
   await rm(scratchDir, { recursive: true, force: true });
   await mkdir(scratchDir, { recursive: true });
@@ -279,7 +282,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     try {
       const computed =
         a.kind === 'train.diloco'
-          ? await runTrainAssignment({ cache }, { input: a.input }, ac.signal)
+          ? await runTrainAssignment({ cache, trainer }, { input: a.input }, ac.signal)
           : a.kind === 'blender.render'
             ? await runRenderTask(
                 {
@@ -538,6 +541,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     socket?.close(1000, 'provider stopping');
     socket = undefined;
     await runtime.close();
+    await trainer.close();
     blobs.close();
   }
 

@@ -51,6 +51,13 @@ test('centered clipping bounds each worker’s pull to τ around the centre', ()
   const out = centeredClip(ups, v(0, 0), 1);
   // τ = median distance = 1: the outlier moves the centre by at most τ/n = 0.25.
   assert.ok(Math.abs((out[0] as number) - 1) <= 0.25 + 1e-6, String(out[0]));
+  // clipRadius ρ scales τ: with ρ = 0.5 the outlier's pull is at most 0.5·τ/n = 0.125.
+  const tight = centeredClip(ups, v(0, 0), 1, 0.5);
+  assert.ok(Math.abs((tight[0] as number) - 0.375 - 0.125) <= 1e-6, String(tight[0]));
+  assert.deepEqual(
+    [...aggregate(ups, { ...rule('centered-clip'), clipIterations: 1, clipRadius: 0.5 }, v(0, 0))],
+    [...tight],
+  );
   // Without outliers and enough iterations it reaches the mean.
   const same = centeredClip([v(2, 2), v(2, 2)], v(0, 0), 1);
   assert.deepEqual([...same], [2, 2]);

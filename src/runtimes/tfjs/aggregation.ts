@@ -9,8 +9,9 @@
  *   rest (Yin et al. 2018); tolerates up to ⌊β·n⌋ Byzantine workers.
  * - `centered-clip`: start from a centre v (the previous round's aggregate) and repeat L times
  *   v ← v + (1/n)·Σ clip_τ(x_i − v), clip_τ(z) = z·min(1, τ/‖z‖) (Karimireddy, He, Jaggi,
- *   ICML 2021). τ is the median of the distances ‖x_i − v‖ at each iteration (the paper leaves τ
- *   to be tuned; the median keeps it scale-free and below any minority of outliers).
+ *   ICML 2021). τ is ρ × the median of the distances ‖x_i − v‖ at each iteration, ρ =
+ *   `clipRadius` (default 1; the paper leaves τ to be tuned; the median keeps it scale-free and
+ *   below any minority of outliers).
  */
 import type { AggregationConfig } from '../../protocol/training.ts';
 
@@ -37,7 +38,12 @@ export function aggregate(
     case 'trimmed-mean':
       return trimmedMean(updates, Math.floor(config.trimFraction * updates.length));
     case 'centered-clip':
-      return centeredClip(updates, centre ?? new Float32Array(len), config.clipIterations);
+      return centeredClip(
+        updates,
+        centre ?? new Float32Array(len),
+        config.clipIterations,
+        config.clipRadius ?? 1,
+      );
   }
 }
 
@@ -76,11 +82,12 @@ export function trimmedMean(updates: readonly Float32Array[], trim: number): Flo
   return out;
 }
 
-/** Centered clipping from `centre`, `iterations` times, τ = median distance (see file header). */
+/** Centered clipping from `centre`, `iterations` times, τ = `radius` × median distance (see file header). */
 export function centeredClip(
   updates: readonly Float32Array[],
   centre: Float32Array,
   iterations: number,
+  radius = 1,
 ): Float32Array {
   const len = centre.length;
   const v = Float64Array.from(centre);
@@ -93,7 +100,7 @@ export function centeredClip(
       }
       return Math.sqrt(s);
     });
-    const tau = medianOf(dist);
+    const tau = radius * medianOf(dist);
     const step = new Float64Array(len);
     updates.forEach((u, w) => {
       const d = dist[w] as number;
