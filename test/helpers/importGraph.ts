@@ -107,6 +107,8 @@ export const VALIDATOR_MAY_IMPORT: readonly string[] = [
   'src/coordinator/market/constants.ts',
   'src/coordinator/verification/policy.ts',
   'src/coordinator/verification/constants.ts',
+  'src/coordinator/verification/auditPolicy.ts',
+  'src/coordinator/verification/reputation.ts',
   'src/coordinator/verification/compareTensors.ts',
   'src/coordinator/ledger/rewardsTree.ts',
   'src/coordinator/ledger/accounts.ts',

@@ -123,6 +123,34 @@ export type AuditDraw = {
   audited: boolean;
   /** Whether another provider was online to run an audit when the draw was made. */
   otherOnline: boolean;
+  /**
+   * The task's economics the rate was bounded with (`rate ≥ C / (R + F)`, auditPolicy.ts), decimal
+   * strings; absent only for draws recorded before migration 0020 (then the floor alone is checked).
+   */
+  economics?: { reward: string; honestCost: string; slashable: string };
+};
+
+/**
+ * A canary lease the epoch reports (finished since the previous bundle): the injection draw, the
+ * known answer it was judged against and the provider's signed result (verification/canaryPool.ts).
+ *
+ * @example
+ * const c: CanaryFact = { leaseId, taskId, provider, status: 'passed', expectedCid, expectedDigest, result, draw };
+ */
+export type CanaryFact = {
+  leaseId: Hex;
+  taskId: Hex;
+  provider: Address;
+  /** `passed`: the output matched the known answer; `failed` / `review`: it did not. */
+  status: 'passed' | 'failed' | 'review';
+  expectedCid: string;
+  expectedDigest: Hex;
+  result: { outputCid: string; usage: Usage; issuedAt: number; signature: Hex };
+  /**
+   * The injection draw `hashUnit(seed_epoch, 'canary', provider, slot)` compared with `rate`;
+   * null for a review's independent check (issued to a trusted provider, not drawn).
+   */
+  draw: { epoch: number; slot: Hex; rate: number; draw: number } | null;
 };
 
 /**
@@ -151,6 +179,14 @@ export type EpochFacts = {
   slashes: SlashFact[];
   /** Audit draws: the seed commitment two epochs ahead, revealed seeds and their draws. */
   audits: AuditFacts;
+  /**
+   * The audit draw of every audit-policy task this epoch charges (its verdict is in, so its draw
+   * leaks nothing), checked against the executions charged now and against the seed when revealed.
+   * Absent (as `canaries`) in bundles closed before migration 0020.
+   */
+  draws?: AuditDraw[];
+  /** Canary leases finished since the previous bundle, with their draws and signed results. */
+  canaries?: CanaryFact[];
 };
 
 /**

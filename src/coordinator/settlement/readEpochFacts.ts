@@ -11,6 +11,7 @@ import { EPOCH_CLOSE_KINDS } from '../ledger/readBalances.ts';
 import type { Database } from '../store/schema.ts';
 import { readAuditFacts } from '../verification/auditSeeds.ts';
 import type { ChargeFact, EntryFact, EpochFacts, JobFact, SignedStatement, SlashFact } from './epochFacts.ts';
+import { readCanaryFacts, readChargedDraws } from './readRandomFacts.ts';
 
 type StoredResult = { usage: Usage; issuedAt: number; signature: Hex };
 
@@ -146,7 +147,12 @@ export async function readEpochFacts(
     });
   }
   const audits = await readAuditFacts(trx, args.epoch);
-  return { jobDomain: args.jobDomain, jobs, charges, entries: other, slashes, audits };
+  const draws = await readChargedDraws(
+    trx,
+    charges.map((c) => c.taskId),
+  );
+  const canaries = await readCanaryFacts(trx, args.epoch);
+  return { jobDomain: args.jobDomain, jobs, charges, entries: other, slashes, audits, draws, canaries };
 }
 
 /** What `provider` signed about `taskId`: its commitments and its results, oldest first. */

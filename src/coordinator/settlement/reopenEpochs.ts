@@ -74,6 +74,12 @@ export async function reopenEpochs(
       .set({ revealed_in: null })
       .where('revealed_in', '>=', opts.from)
       .execute();
+    // And the canary leases they reported are reported again.
+    await trx
+      .updateTable('canary_assignments')
+      .set({ reported_in: null })
+      .where('reported_in', '>=', opts.from)
+      .execute();
     await trx.deleteFrom('epoch_evidence').where('epoch', '>=', opts.from).execute();
     await trx
       .updateTable('epochs')

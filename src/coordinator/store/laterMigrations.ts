@@ -184,4 +184,21 @@ export const laterMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Every random draw that moves money is checkable (issue 17, docs/validators.md "Audit draws",
+  // "Canaries"): the economics each audit draw's rate was bounded with, and per canary lease the
+  // draw that injected it, the provider's signed result and the epoch whose bundle reported it.
+  '0020_validator_facts': {
+    async up(db) {
+      await db.schema.alterTable('audit_draws').addColumn('economics', 'text').execute();
+      for (const col of ['draw_epoch', 'reported_in'])
+        await db.schema.alterTable('canary_assignments').addColumn(col, 'integer').execute();
+      for (const col of ['slot', 'rate', 'draw', 'result'])
+        await db.schema.alterTable('canary_assignments').addColumn(col, 'text').execute();
+      await db.schema
+        .createIndex('canary_assignments_reported')
+        .on('canary_assignments')
+        .columns(['reported_in', 'status'])
+        .execute();
+    },
+  },
 };

@@ -268,6 +268,15 @@ export type CanaryAssignmentsTable = {
   finished_at: number | null;
   /** The provider's reputation (JSON) just before a missed canary faulted it (0014). */
   rep_before: Generated<string | null>;
+  /** The injection draw (0020): its epoch's seed, the slot drawn for, the rate and the draw (JSON numbers). */
+  draw_epoch: Generated<number | null>;
+  slot: Generated<string | null>;
+  rate: Generated<string | null>;
+  draw: Generated<string | null>;
+  /** The provider's signed result (JSON usage, issuedAt, signature) (0020). */
+  result: Generated<string | null>;
+  /** The epoch whose evidence bundle reported the finished lease (0020). */
+  reported_in: Generated<number | null>;
 };
 
 /** Who agreed on a canary's source verdict (0014). */
@@ -328,6 +337,8 @@ export type AuditDrawsTable = {
   draw: string;
   audited: number;
   other_online: number;
+  /** JSON `{ reward, honestCost, slashable }` (decimal strings) the rate was bounded with (0020). */
+  economics: Generated<string | null>;
 };
 export type TaskCommitmentsTable = {
   assignment_id: string;
