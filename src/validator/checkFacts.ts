@@ -22,6 +22,7 @@ import { type PlexusDomainRef, plexusMessageHash, verifyPlexusMessage } from '..
 import { cidToBytes32 } from '../protocol/ids.ts';
 import { type JobSpec, jobSpecSchema } from '../protocol/schemas.ts';
 import { checkDraws, type PublishedDraw } from './checkDraws.ts';
+import { checkStorageSlash } from './checkStorageSlash.ts';
 
 /**
  * The first fact that does not hold: its name, what the evidence says, what it should say.
@@ -221,6 +222,12 @@ export async function checkFacts(
     )
       return bad(name, `${s.id} ${s.provider} ${s.amount}`, `${r.id} ${r.provider} ${r.amount}`);
     if (s.kind === 'capability') continue; // a wrong capability answer: checked from its own evidence
+    if (s.kind === 'storage') {
+      // A storage challenge's fault: no provider statement, the challenge and answer are the evidence.
+      const wrong = checkStorageSlash(s);
+      if (wrong) return wrong;
+      continue;
+    }
     const own = s.signed.filter((x) => x.taskId.toLowerCase() === s.taskId.toLowerCase());
     if (own.length === 0)
       return bad(`${name}.evidence`, 'no signed statement', `a statement signed by ${s.provider}`);
