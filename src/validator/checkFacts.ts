@@ -22,6 +22,7 @@ import { type PlexusDomainRef, plexusMessageHash, verifyPlexusMessage } from '..
 import { cidToBytes32 } from '../protocol/ids.ts';
 import { type JobSpec, jobSpecSchema } from '../protocol/schemas.ts';
 import { checkDraws, type PublishedDraw } from './checkDraws.ts';
+import { checkDatasetSale, checkSensorBatches } from './checkSensorFacts.ts';
 import { checkStorageSlash } from './checkStorageSlash.ts';
 
 /**
@@ -190,6 +191,8 @@ export async function checkFacts(
     refs.add(e.ref);
     const sum = e.postings.reduce((a, p) => a + BigInt(p.amount), 0n);
     if (sum !== 0n) return bad(`${name}.postings`, sum, 0n);
+    const sale = await checkDatasetSale(e, chainId);
+    if (sale) return sale;
     for (const p of e.postings) add(p.account, BigInt(p.amount));
   }
   // The balances the epoch settles are exactly what these facts add up to, account by account:
@@ -263,6 +266,8 @@ export async function checkFacts(
     });
     if (err) return bad(`canary[${c.leaseId}].signature`, err, `signed by ${c.provider}`);
   }
+  const batches = await checkSensorBatches(facts, chainId);
+  if (batches) return batches;
   return checkDraws(facts, {
     epoch: inputs.epoch,
     policyOf: (jobId) => {

@@ -57,7 +57,50 @@ export type ChargeFact = {
  * @example
  * const e: EntryFact = { ref: 'dataset:0x…', kind: 'dataset-charge', postings: [{ account, amount: '5' }] };
  */
-export type EntryFact = { ref: string; kind: string; postings: { account: string; amount: string }[] };
+export type EntryFact = {
+  ref: string;
+  kind: string;
+  postings: { account: string; amount: string }[];
+  /** A dataset sale: the client's signed request and whose readings were sold (0020). */
+  sale?: DatasetSaleFact;
+};
+
+/**
+ * A dataset sale as its client signed it (`DatasetRequest`, src/sensors/dataset/createDatasetSeller.ts):
+ * the query, nonce, cap and signature, the readings sold at the price per reading, and how many
+ * readings of each device owner were sold (the owners' shares split by these counts).
+ *
+ * @example
+ * const s: DatasetSaleFact = { purchaseId, client, nonce: '1', maxCost: '100', issuedAt, signature, query, readings: 10, pricePerReading: '5', owners: { '0xab…': '10' } };
+ */
+export type DatasetSaleFact = {
+  purchaseId: Hex;
+  client: Address;
+  nonce: string;
+  maxCost: string;
+  issuedAt: number;
+  signature: Hex;
+  query: unknown;
+  readings: number;
+  pricePerReading: string;
+  owners: Record<string, string>;
+};
+
+/**
+ * A sensor batch as its device signed it (`ReadingBatch`: the digest of its readings), reported
+ * by the bundle closed after it arrived.
+ *
+ * @example
+ * const b: SensorBatchFact = { device, sequence: 12, payloadHash: '0x…', issuedAt, signature, readings: 60 };
+ */
+export type SensorBatchFact = {
+  device: Address;
+  sequence: number;
+  payloadHash: Hex;
+  issuedAt: number;
+  signature: Hex;
+  readings: number;
+};
 
 /**
  * A provider's own signed statement about a task: a result or a commitment.
@@ -187,6 +230,8 @@ export type EpochFacts = {
   draws?: AuditDraw[];
   /** Canary leases finished since the previous bundle, with their draws and signed results. */
   canaries?: CanaryFact[];
+  /** Sensor batches received since the previous bundle, as their devices signed them (0020). */
+  sensorBatches?: SensorBatchFact[];
 };
 
 /**

@@ -74,9 +74,14 @@ export async function reopenEpochs(
       .set({ revealed_in: null })
       .where('revealed_in', '>=', opts.from)
       .execute();
-    // And the canary leases they reported are reported again.
+    // And the canary leases and sensor batches they reported are reported again.
     await trx
       .updateTable('canary_assignments')
+      .set({ reported_in: null })
+      .where('reported_in', '>=', opts.from)
+      .execute();
+    await trx
+      .updateTable('sensor_batches')
       .set({ reported_in: null })
       .where('reported_in', '>=', opts.from)
       .execute();

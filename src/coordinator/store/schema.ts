@@ -381,6 +381,11 @@ export type SensorBatchesTable = {
   /** Readings stored (the rest were duplicates of stored ones). */
   stored: number;
   source: 'mqtt' | 'http';
+  /** The readings' digest the device signed, and its signature (0020; null before). */
+  payload_hash: Generated<string | null>;
+  signature: Generated<string | null>;
+  /** The epoch whose evidence bundle reported the batch (0020). */
+  reported_in: Generated<number | null>;
 };
 
 /** One reading; (device, variable, t) is unique: a duplicate is dropped. */
@@ -418,6 +423,10 @@ export type SensorPurchasesTable = {
   readings: number;
   amount: string;
   created_at: number;
+  /** JSON `{ maxCost, issuedAt, signature }` of the client's DatasetRequest (0020). */
+  auth: Generated<string | null>;
+  /** JSON `{ [owner]: readings }`: whose readings were sold (0020). */
+  owners: Generated<string | null>;
 };
 
 export type Database = {
