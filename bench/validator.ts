@@ -15,7 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Address } from 'viem';
-import { decodeEvidence, encodeEvidence } from '../src/coordinator/settlement/evidence.ts';
+import { canonicalJson, decodeEvidence, encodeEvidence } from '../src/coordinator/settlement/evidence.ts';
 import { startDevnet } from '../src/devnet/startDevnet.ts';
 import { downloadEvidence } from '../src/validator/createValidator.ts';
 import { type EpochClaim, verifyEpoch } from '../src/validator/verifyEpoch.ts';
@@ -88,7 +88,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       texts.push(text);
     }
     const cpu = process.cpuUsage(cpu0);
+    // Where the bytes go: each top-level part of the bundles, and each part of their facts.
+    const bySection: Record<string, number> = {};
     for (const text of texts) {
+      const raw = JSON.parse(text) as { inputs: unknown; facts: Record<string, unknown> };
+      const add = (k: string, v: unknown) => {
+        bySection[k] = (bySection[k] ?? 0) + canonicalJson(v).length;
+      };
+      add('inputs', raw.inputs);
+      for (const [k, v] of Object.entries(raw.facts)) add(`facts.${k}`, v);
       const { bundle } = decodeEvidence(text);
       bytesV2 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 2 }).text);
       executions += bundle.facts.charges.length;
@@ -121,6 +129,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       secondsToFinalize: waits[Math.floor(waits.length / 2)] ?? null,
       secondsToFinalizeMax: waits.at(-1) ?? null,
       disputesInHonestRun: disputes,
+      evidenceBytesBySection: bySection,
     };
     console.error(
       `${out.epochs} epochs, ${tasks} tasks: evidence ${bytes} B (${out.evidenceBytesPerTask} B/task; ${out.evidenceBytesPerExecution} B per charged execution, ${out.evidenceBytesPerChargedTask} B per charged task; unpacked v2 ${bytesV2} B, ${out.evidenceBytesPerExecutionUnpacked} B/execution); replay ${out.replayCpuSeconds} s CPU vs coordinator ${out.coordinatorCpuSeconds} s (${(out.replayCpuShare * 100).toFixed(2)} %); end → finalized median ${out.secondsToFinalize} s (max ${out.secondsToFinalizeMax} s); disputes ${disputes}`,
