@@ -1,7 +1,9 @@
 /**
  * Independent validators on the devnet (`npm run bench -- validator [--json]`, docs/validators.md):
  * a devnet with three validator processes runs the demo job; then, for every settled epoch, the
- * seconds from its end to its finalization on chain, the evidence bytes per settled task, the CPU a
+ * seconds from its end to its finalization on chain, the evidence bytes per settled task (and per
+ * charged execution and charged task, packed and as the unpacked version-2 form of the same
+ * facts: the baseline of compactFacts.ts), the CPU a
  * validator spends replaying every epoch (download, decode, `computeEpoch`, compare: this process,
  * `process.cpuUsage`) against the coordinator's own CPU over the same run (its /proc stat), and the
  * disputes the three validators recorded (0 in an honest run).
@@ -13,6 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Address } from 'viem';
+import { canonicalJson, decodeEvidence, encodeEvidence } from '../src/coordinator/settlement/evidence.ts';
 import { startDevnet } from '../src/devnet/startDevnet.ts';
 import { downloadEvidence } from '../src/validator/createValidator.ts';
 import { type EpochClaim, verifyEpoch } from '../src/validator/verifyEpoch.ts';
@@ -66,6 +69,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     };
     let bytes = 0;
     let tasks = 0;
+    // The same bundles in the unpacked version-2 form (the baseline, measured on the same facts),
+    // and the charged executions and distinct tasks their facts carry.
+    let bytesV2 = 0;
+    let executions = 0;
+    const chargedTasks = new Set<string>();
+    const texts: string[] = [];
     let prevHash = null;
     const cpu0 = process.cpuUsage();
     for (const e of settled) {
@@ -76,8 +85,23 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       prevHash = v.evidenceHash;
       bytes += Buffer.byteLength(text);
       tasks += e.tasksSettled;
+      texts.push(text);
     }
     const cpu = process.cpuUsage(cpu0);
+    // Where the bytes go: each top-level part of the bundles, and each part of their facts.
+    const bySection: Record<string, number> = {};
+    for (const text of texts) {
+      const raw = JSON.parse(text) as { inputs: unknown; facts: Record<string, unknown> };
+      const add = (k: string, v: unknown) => {
+        bySection[k] = (bySection[k] ?? 0) + canonicalJson(v).length;
+      };
+      add('inputs', raw.inputs);
+      for (const [k, v] of Object.entries(raw.facts)) add(`facts.${k}`, v);
+      const { bundle } = decodeEvidence(text);
+      bytesV2 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 2 }).text);
+      executions += bundle.facts.charges.length;
+      for (const c of bundle.facts.charges) chargedTasks.add(c.taskId);
+    }
     const replayCpu = (cpu.user + cpu.system) / 1e6;
     const waits = settled.filter((e) => e.settledAt !== null).map((e) => (e.settledAt! - e.endsAt) / 1000);
     waits.sort((a, b) => a - b);
@@ -91,15 +115,24 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       demoTasksMatched: demo.matched,
       evidenceBytes: bytes,
       evidenceBytesPerTask: tasks > 0 ? Math.round(bytes / tasks) : null,
+      evidenceBytesUnpacked: bytesV2,
+      executionsCharged: executions,
+      tasksCharged: chargedTasks.size,
+      evidenceBytesPerExecution: executions > 0 ? Math.round(bytes / executions) : null,
+      evidenceBytesPerExecutionUnpacked: executions > 0 ? Math.round(bytesV2 / executions) : null,
+      evidenceBytesPerChargedTask: chargedTasks.size > 0 ? Math.round(bytes / chargedTasks.size) : null,
+      evidenceBytesPerChargedTaskUnpacked:
+        chargedTasks.size > 0 ? Math.round(bytesV2 / chargedTasks.size) : null,
       replayCpuSeconds: Number(replayCpu.toFixed(3)),
       coordinatorCpuSeconds: Number(coordinatorCpu.toFixed(2)),
       replayCpuShare: Number((replayCpu / coordinatorCpu).toFixed(4)),
       secondsToFinalize: waits[Math.floor(waits.length / 2)] ?? null,
       secondsToFinalizeMax: waits.at(-1) ?? null,
       disputesInHonestRun: disputes,
+      evidenceBytesBySection: bySection,
     };
     console.error(
-      `${out.epochs} epochs, ${tasks} tasks: evidence ${bytes} B (${out.evidenceBytesPerTask} B/task); replay ${out.replayCpuSeconds} s CPU vs coordinator ${out.coordinatorCpuSeconds} s (${(out.replayCpuShare * 100).toFixed(2)} %); end → finalized median ${out.secondsToFinalize} s (max ${out.secondsToFinalizeMax} s); disputes ${disputes}`,
+      `${out.epochs} epochs, ${tasks} tasks: evidence ${bytes} B (${out.evidenceBytesPerTask} B/task; ${out.evidenceBytesPerExecution} B per charged execution, ${out.evidenceBytesPerChargedTask} B per charged task; unpacked v2 ${bytesV2} B, ${out.evidenceBytesPerExecutionUnpacked} B/execution); replay ${out.replayCpuSeconds} s CPU vs coordinator ${out.coordinatorCpuSeconds} s (${(out.replayCpuShare * 100).toFixed(2)} %); end → finalized median ${out.secondsToFinalize} s (max ${out.secondsToFinalizeMax} s); disputes ${disputes}`,
     );
     return out;
   } finally {

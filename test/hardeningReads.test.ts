@@ -14,6 +14,7 @@ import type { LocalAccount } from 'viem';
 import { createClient } from '../src/client/createClient.ts';
 import { createBlobAccess, DEFAULT_BLOB_QUOTA } from '../src/coordinator/blobs/blobAccess.ts';
 import { createValidatorReads } from '../src/coordinator/blobs/validatorReads.ts';
+import { packString } from '../src/coordinator/settlement/compactFacts.ts';
 import { BLOB_AUTH_HEADER, signBlobAuth } from '../src/protocol/eip712.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
@@ -86,6 +87,7 @@ test("a validator of the coordinator's set reads exactly the blobs a closed epoc
   const owner = createClient({ url: c.url, account: randomAccount() });
   const inEvidence = (await owner.uploadBlob(encodeSafetensors(ocrInput(41)))).cid;
   const notInEvidence = (await owner.uploadBlob(encodeSafetensors(ocrInput(42)))).cid;
+  const packed = (await owner.uploadBlob(encodeSafetensors(ocrInput(43)))).cid;
   // An epoch's bundle naming one output (the settlement writes it as canonical JSON).
   await c.store.db
     .insertInto('epoch_evidence')
@@ -93,7 +95,13 @@ test("a validator of the coordinator's set reads exactly the blobs a closed epoc
       epoch: 7,
       hash: `0x${'11'.repeat(32)}`,
       prev_hash: `0x${'00'.repeat(32)}`,
-      body: JSON.stringify({ version: 1, epoch: 7, inputs: { tasks: [{ output: inEvidence }] } }),
+      // …and one packed as a version-3 bundle writes a charge's output (tagged base64url).
+      body: JSON.stringify({
+        version: 1,
+        epoch: 7,
+        inputs: { tasks: [{ output: inEvidence }] },
+        facts: { charges: [['x', packString(packed)]] },
+      }),
       created_at: Date.now(),
     })
     .execute();
@@ -106,6 +114,7 @@ test("a validator of the coordinator's set reads exactly the blobs a closed epoc
   });
   const sign = (who: LocalAccount, cid: string) => signBlobAuth(who, 31337, { cid });
   await access.authorizeRead(await sign(validator, inEvidence), inEvidence);
+  await access.authorizeRead(await sign(validator, packed), packed);
   await assert.rejects(access.authorizeRead(await sign(validator, notInEvidence), notInEvidence), {
     code: 'PLX_BLOB_FORBIDDEN',
   });

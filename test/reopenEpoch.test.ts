@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
-import { createPublicClient, createWalletClient, type Hex, http } from 'viem';
+import { createPublicClient, createWalletClient, type Hex, http, keccak256, toBytes } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { getSettlementState } from '../src/chain/actions/coordinator/getSettlementState.ts';
 import { connectPlexus } from '../src/chain/connectPlexus.ts';
@@ -23,10 +23,13 @@ import { closeEpoch, type EpochTamper } from '../src/coordinator/settlement/clos
 import { reopenEpochs } from '../src/coordinator/settlement/reopenEpochs.ts';
 import { openStore, type Store } from '../src/coordinator/store/openStore.ts';
 import { createLogger } from '../src/logger.ts';
+import { signSensorMessage } from '../src/sensors/identity/sensorMessages.ts';
+import { datasetQueryHash, datasetQuerySchema } from '../src/sensors/protocol.ts';
 import { verifyEpoch } from '../src/validator/verifyEpoch.ts';
 
 const EPOCH_S = 3600;
-const CLIENT = `0x${'c1'.repeat(20)}`;
+const clientKey = privateKeyToAccount(`0x${'c1'.repeat(32)}`);
+const CLIENT = clientKey.address.toLowerCase();
 const PROVIDER = `0x${'a1'.repeat(20)}`;
 let anvil: AnvilInstance;
 let chain: PlexusWriter;
@@ -138,18 +141,44 @@ beforeEach(async () => {
         updated_at: genesisMs,
       })
       .execute();
-  // Epoch 1: a client owes 1000 base units for work a provider did (900 to it, 100 in fees). The
-  // client has no escrow on chain, so the close also posts bad debt: entries a re-close must match.
+  // Epoch 1: a client bought 10 readings at 100 (a dataset sale it signed): 1000 base units, 950
+  // to the devices' owner, 50 in fees. The client has no escrow on chain, so the close also posts
+  // bad debt: entries a re-close must match.
+  const query = datasetQuerySchema.parse({ bbox: '0,0,1,1', from: 0, to: 1, variables: 'pm25' });
+  const issuedAt = Math.floor(genesisMs / 1000);
+  const signature = await signSensorMessage(clientKey, anvil.chain.id, 'DatasetRequest', {
+    client: clientKey.address,
+    queryHash: datasetQueryHash(query),
+    nonce: 1n,
+    maxCost: 1000n,
+    issuedAt: BigInt(issuedAt),
+  });
+  const purchaseId = keccak256(toBytes(`dataset:${CLIENT}:1`));
+  await store.db
+    .insertInto('sensor_purchases')
+    .values({
+      id: purchaseId,
+      client: CLIENT,
+      nonce: '1',
+      query: JSON.stringify(query),
+      readings: 10,
+      amount: '1000',
+      created_at: genesisMs + 60_000,
+      auth: JSON.stringify({ maxCost: '1000', issuedAt, signature }),
+      owners: JSON.stringify({ [PROVIDER]: '10' }),
+    })
+    .execute();
   await postEntry(
     store.db,
     {
-      ref: 'sale:1',
+      ref: `dataset:${purchaseId}`,
       kind: 'dataset-charge',
       epoch: 1,
+      memo: { purchase: purchaseId, readings: 10, pricePerReading: '100' },
       postings: [
         { account: `client:${CLIENT}:unsettled`, amount: 1000n },
-        { account: `provider:${PROVIDER}:earnings`, amount: -900n },
-        { account: 'protocol:fees', amount: -100n },
+        { account: `provider:${PROVIDER}:earnings`, amount: -950n },
+        { account: 'protocol:fees', amount: -50n },
       ],
     },
     genesisMs + 60_000,
@@ -163,7 +192,7 @@ after(async () => {
 
 test('a dishonest claim is reopened and closed again honestly; nothing is posted twice', async () => {
   await close(1, raiseEarnings);
-  assert.equal((await leaves(1)).get(PROVIDER), 901n, 'the dishonest claim');
+  assert.equal((await leaves(1)).get(PROVIDER), 951n, 'the dishonest claim');
   const refused = await validatorVerdict(1, null);
   assert.equal(refused.ok, false);
   assert.match(refused.ok ? '' : refused.fact, /earnings/, 'a validator refuses it');
@@ -181,7 +210,7 @@ test('a dishonest claim is reopened and closed again honestly; nothing is posted
   assert.equal(await store.db.selectFrom('epoch_evidence').select('hash').executeTakeFirst(), undefined);
 
   await close(1);
-  assert.equal((await leaves(1)).get(PROVIDER), 900n, 'the honest claim');
+  assert.equal((await leaves(1)).get(PROVIDER), 950n, 'the honest claim');
   const accepted = await validatorVerdict(1, null);
   assert.ok(accepted.ok, `a validator accepts the re-closed epoch (${accepted.ok ? '' : accepted.fact})`);
   const evidenceAfter = await store.db.selectFrom('epoch_evidence').select('hash').executeTakeFirstOrThrow();
@@ -196,11 +225,11 @@ test('a dishonest claim is reopened and closed again honestly; nothing is posted
 test('reopening from a disputed epoch reopens every later closed epoch, and they close again in order', async () => {
   await close(1, raiseEarnings);
   await close(2, raiseEarnings);
-  assert.equal((await leaves(2)).get(PROVIDER), 901n);
+  assert.equal((await leaves(2)).get(PROVIDER), 951n);
   assert.deepEqual(await reopenEpochs(store.db, { from: 1, now: genesisMs }), [1, 2]);
   await close(1);
   await close(2);
-  assert.equal((await leaves(2)).get(PROVIDER), 900n, 'cumulative earnings, honest again');
+  assert.equal((await leaves(2)).get(PROVIDER), 950n, 'cumulative earnings, honest again');
   const [e1, e2] = await store.db.selectFrom('epoch_evidence').selectAll().orderBy('epoch').execute();
   assert.equal(e2!.prev_hash, e1!.hash, 'the new bundles are chained');
   for (const [epoch, prev] of [

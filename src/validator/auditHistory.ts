@@ -7,6 +7,7 @@
 import { type Hex, zeroHash } from 'viem';
 import { plexusAbis } from '../chain/abis.ts';
 import type { PlexusReader } from '../chain/types.ts';
+import { type PublishedDraw, publishedDraws } from './checkDraws.ts';
 import { downloadEvidence } from './createValidator.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
 
@@ -58,6 +59,8 @@ export async function auditHistory(opts: {
   let prevHash: Hex | null = opts.from === 1 ? zeroHash : null;
   // Audit-seed commitments published along the way, to open the seeds revealed later.
   const commitments = new Map<number, Hex>();
+  // Draws published along the way, recomputed when their seed is revealed.
+  const published = new Map<number, PublishedDraw[]>();
   for (const epoch of todo) {
     const problems: string[] = [];
     const evidence = await downloadEvidence(base, epoch);
@@ -68,8 +71,12 @@ export async function auditHistory(opts: {
       target: { chainId: opts.chainId, settlement },
       prevHash,
       commitmentOf: (e) => commitments.get(e),
+      remembered: (e) => published.get(e) ?? [],
     });
-    if (v.ok) commitments.set(v.seedCommitment.epoch, v.seedCommitment.commitment);
+    if (v.ok) {
+      commitments.set(v.seedCommitment.epoch, v.seedCommitment.commitment);
+      for (const d of publishedDraws(v.facts)) published.set(d.epoch, [...(published.get(d.epoch) ?? []), d]);
+    }
     if (!v.ok) problems.push(`${v.fact}: coordinator ${v.claimed}, recomputed ${v.recomputed}`);
     const finalized = epoch <= lastFinalized;
     if (finalized && v.evidenceHash) {

@@ -6,8 +6,6 @@
  * settles, and every slash names a provider that signed a statement about the slashed task.
  * The first fact that fails is returned, named so a dispute points at it.
  */
-import { sha256 } from '@noble/hashes/sha2';
-import { bytesToHex, hexToBytes } from '@noble/hashes/utils';
 import type { Address, Hex } from 'viem';
 import { bigMin } from '../coordinator/market/bigMath.ts';
 import { PROTOCOL_FEE_BPS } from '../coordinator/market/constants.ts';
@@ -22,13 +20,14 @@ import {
   type EpochFacts,
   type SignedStatement,
 } from '../coordinator/settlement/epochFacts.ts';
-import { DEFAULT_AUDIT_PARAMS } from '../coordinator/verification/constants.ts';
 import { policyOfSpec } from '../coordinator/verification/policy.ts';
 import { hashCanonical } from '../protocol/canonicalJson.ts';
 import { type PlexusDomainRef, plexusMessageHash, verifyPlexusMessage } from '../protocol/eip712.ts';
 import { cidToBytes32 } from '../protocol/ids.ts';
-import { hashUnit } from '../protocol/rng.ts';
 import { type JobSpec, jobSpecSchema } from '../protocol/schemas.ts';
+import { checkDraws, type PublishedDraw } from './checkDraws.ts';
+import { checkDatasetSale, checkSensorBatches } from './checkSensorFacts.ts';
+import { checkStorageSlash } from './checkStorageSlash.ts';
 
 /**
  * The first fact that does not hold: its name, what the evidence says, what it should say.
@@ -92,7 +91,8 @@ function verifyStatement(chainId: number, provider: Address, s: SignedStatement)
 /**
  * Checks `facts` against the epoch's `inputs`; null when every fact holds. `commitmentOf` gives
  * the seed commitment an earlier bundle published for an epoch (undefined: this validator did not
- * see it, and that seed's draws are checked against the seed as revealed).
+ * see it, and that seed's draws are checked against the seed as revealed); `remembered` the draws
+ * earlier bundles published for an epoch (checkDraws.ts), recomputed when its seed is revealed.
  *
  * @example
  * const dispute = await checkFacts(bundle.facts, bundle.inputs, bundle.chainId, (e) => seen.get(e));
@@ -103,6 +103,7 @@ export async function checkFacts(
   inputs: EpochInputs,
   chainId: number,
   commitmentOf: (epoch: number) => Hex | undefined = () => undefined,
+  remembered: (epoch: number) => readonly PublishedDraw[] = () => [],
 ): Promise<FactDispute | null> {
   const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
     fact,
@@ -206,6 +207,8 @@ export async function checkFacts(
     refs.add(e.ref);
     const sum = e.postings.reduce((a, p) => a + BigInt(p.amount), 0n);
     if (sum !== 0n) return bad(`${name}.postings`, sum, 0n);
+    const sale = await checkDatasetSale(e, chainId);
+    if (sale) return sale;
     for (const p of e.postings) add(p.account, BigInt(p.amount));
   }
   // The balances the epoch settles are exactly what these facts add up to, account by account:
@@ -238,6 +241,12 @@ export async function checkFacts(
     )
       return bad(name, `${s.id} ${s.provider} ${s.amount}`, `${r.id} ${r.provider} ${r.amount}`);
     if (s.kind === 'capability') continue; // a wrong capability answer: checked from its own evidence
+    if (s.kind === 'storage') {
+      // A storage challenge's fault: no provider statement, the challenge and answer are the evidence.
+      const wrong = checkStorageSlash(s);
+      if (wrong) return wrong;
+      continue;
+    }
     const own = s.signed.filter((x) => x.taskId.toLowerCase() === s.taskId.toLowerCase());
     if (own.length === 0)
       return bad(`${name}.evidence`, 'no signed statement', `a statement signed by ${s.provider}`);
@@ -262,41 +271,26 @@ export async function checkFacts(
       }
     }
   }
-  return checkAudits(facts, commitmentOf);
-}
-
-/**
- * Audit draws (verification/auditSeeds.ts): each revealed seed opens its commitment, each draw is
- * the seed's hash for its provider and task, no rate is under the network's floor, and a task was
- * audited exactly when its draw fell under its rate with another provider online.
- */
-function checkAudits(
-  facts: EpochFacts,
-  commitmentOf: (epoch: number) => Hex | undefined,
-): FactDispute | null {
-  const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
-    fact,
-    claimed: String(claimed),
-    recomputed: String(recomputed),
-  });
-  const c = facts.audits.commitment;
-  if (!/^0x[0-9a-f]{64}$/.test(c.commitment)) return bad('audits.commitment', c.commitment, 'a sha256');
-  for (const r of facts.audits.reveals) {
-    if (!/^[0-9a-f]{64}$/.test(r.seed)) return bad(`audits.seed[${r.epoch}]`, r.seed, '32 bytes of hex');
-    const opened = `0x${bytesToHex(sha256(hexToBytes(r.seed)))}`;
-    const committed = commitmentOf(r.epoch);
-    if (committed !== undefined && committed !== opened)
-      return bad(`audits.seed[${r.epoch}]`, opened, committed);
-    for (const d of r.draws) {
-      const name = `audit[${d.taskId}:${d.provider}]`;
-      if (d.epoch !== r.epoch) return bad(`${name}.epoch`, d.epoch, r.epoch);
-      const draw = hashUnit(r.seed, 'audit', d.provider.toLowerCase(), d.taskId);
-      if (draw !== d.draw) return bad(`${name}.draw`, d.draw, draw);
-      if (!(d.rate >= DEFAULT_AUDIT_PARAMS.floor && d.rate <= 1))
-        return bad(`${name}.rate`, d.rate, `between the floor ${DEFAULT_AUDIT_PARAMS.floor} and 1`);
-      const due = draw < d.rate && d.otherOnline;
-      if (due !== d.audited) return bad(`${name}.audited`, d.audited, due);
-    }
+  // Canaries: the provider signed the result the canary was judged on (checkVerdicts.ts compares
+  // it with the known answer).
+  for (const c of facts.canaries ?? []) {
+    const err = await verifyStatement(chainId, c.provider, {
+      type: 'TaskResult',
+      assignmentId: c.leaseId,
+      taskId: c.taskId,
+      ...c.result,
+    });
+    if (err) return bad(`canary[${c.leaseId}].signature`, err, `signed by ${c.provider}`);
   }
-  return null;
+  const batches = await checkSensorBatches(facts, chainId);
+  if (batches) return batches;
+  return checkDraws(facts, {
+    epoch: inputs.epoch,
+    policyOf: (jobId) => {
+      const j = jobs.get(jobId);
+      return j ? policyOfSpec(j.spec) : undefined;
+    },
+    commitmentOf,
+    remembered,
+  });
 }

@@ -10,6 +10,9 @@
  * - every inference task the epoch pays more than once (redundancy, audits): the paid outputs must
  *   agree — a client billed for executions the coordinator accepted although they differ is caught.
  *
+ * - every canary reported: `passed` exactly when the provider's output matches the known answer —
+ *   a coordinator that accepts a wrong canary answer (or fails a right one) is caught here.
+ *
  * Outputs with the same content id are the same bytes and are not downloaded twice.
  */
 import type { EpochFacts, SignedStatement } from '../coordinator/settlement/epochFacts.ts';
@@ -26,7 +29,7 @@ import type { FactDispute } from './checkFacts.ts';
  * const dispute = await checkVerdicts(v.facts, (cid) => readBlobAs(url, account, chainId, cid));
  */
 export async function checkVerdicts(
-  facts: Pick<EpochFacts, 'jobs' | 'charges' | 'slashes'>,
+  facts: Pick<EpochFacts, 'jobs' | 'charges' | 'slashes' | 'canaries'>,
   read: (cid: string) => Promise<Uint8Array>,
 ): Promise<FactDispute | null> {
   const cache = new Map<string, TensorSet>();
@@ -89,6 +92,31 @@ export async function checkVerdicts(
         fact: `${name}.verdict`,
         claimed: 'outvoted',
         recomputed: `the outputs ${faultyResult.outputCid} and ${winnerResult.outputCid} agree within tolerance`,
+      };
+  }
+
+  // Canaries: the output passed exactly when it matches the known answer (the coordinator's
+  // canary check: same digest, else the tolerance comparison).
+  for (const c of facts.canaries ?? []) {
+    const name = `canary[${c.leaseId}]`;
+    const expected = await output(c.expectedCid, name);
+    if (isDispute(expected)) return expected;
+    if (tensorSetDigest(expected) !== c.expectedDigest)
+      return {
+        fact: `${name}.expectedDigest`,
+        claimed: c.expectedDigest,
+        recomputed: tensorSetDigest(expected),
+      };
+    const got = await output(c.result.outputCid, name);
+    if (isDispute(got)) return got;
+    const same = tensorSetDigest(got) === c.expectedDigest || compareTensorSets(got, expected).ok;
+    if (same !== (c.status === 'passed'))
+      return {
+        fact: `${name}.verdict`,
+        claimed: c.status,
+        recomputed: same
+          ? 'passed: the output matches the known answer'
+          : 'failed: the output differs from the known answer',
       };
   }
 

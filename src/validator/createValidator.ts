@@ -9,6 +9,7 @@ import type { Address, Hex, LocalAccount } from 'viem';
 import { signEpoch } from '../chain/epoch/signEpoch.ts';
 import type { Logger } from '../logger.ts';
 import { createOnnxRuntime, type OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
+import { publishedDraws } from './checkDraws.ts';
 import { checkVerdicts } from './checkVerdicts.ts';
 import { pickRechecks, readBlobAs, recheckExecutions } from './recheck.ts';
 import type { DecidedEpoch, ValidatorStore } from './validatorStore.ts';
@@ -108,6 +109,7 @@ export async function createValidator(opts: {
       target,
       prevHash: prev?.evidenceHash ?? null,
       commitmentOf: (e) => store.commitment(coordinator, e),
+      remembered: (e) => store.draws(coordinator, e),
     });
     const base = { coordinator, epoch, decidedAt: Date.now() };
     const disputed = (d: { fact: string; claimed: string; recomputed: string }): DecidedEpoch => ({
@@ -142,6 +144,7 @@ export async function createValidator(opts: {
     }
     if (v.ok) {
       store.commit(coordinator, v.seedCommitment.epoch, v.seedCommitment.commitment);
+      store.rememberDraws(coordinator, publishedDraws(v.facts));
       const sig = await signEpoch(account, target, v.payload);
       return {
         ...base,

@@ -6,6 +6,7 @@
  */
 import SQLite from 'better-sqlite3';
 import type { Hex } from 'viem';
+import type { PublishedDraw } from './checkDraws.ts';
 
 /**
  * One decided epoch.
@@ -47,6 +48,10 @@ export type ValidatorStore = {
   /** Keeps the audit-seed commitment a signed bundle published (the first one kept wins). */
   commit(coordinator: string, epoch: number, commitment: Hex): void;
   commitment(coordinator: string, epoch: number): Hex | undefined;
+  /** Keeps the draws a signed bundle published, to recompute when their seed is revealed. */
+  rememberDraws(coordinator: string, draws: readonly PublishedDraw[]): void;
+  /** The draws kept for `epoch`'s seed. */
+  draws(coordinator: string, epoch: number): PublishedDraw[];
   close(): void;
 };
 
@@ -103,6 +108,15 @@ export function openValidatorStore(path: string): ValidatorStore {
   db.exec(`CREATE TABLE IF NOT EXISTS seed_commitments (
     coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, commitment TEXT NOT NULL,
     PRIMARY KEY (coordinator, epoch))`);
+  db.exec(`CREATE TABLE IF NOT EXISTS published_draws (
+    coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, kind TEXT NOT NULL, provider TEXT NOT NULL,
+    key TEXT NOT NULL, draw REAL NOT NULL, name TEXT NOT NULL, PRIMARY KEY (coordinator, kind, provider, key))`);
+  const drawIns = db.prepare(
+    'INSERT OR IGNORE INTO published_draws VALUES (@coordinator, @epoch, @kind, @provider, @key, @draw, @name)',
+  );
+  const drawsGet = db.prepare(
+    'SELECT epoch, kind, provider, key, draw, name FROM published_draws WHERE coordinator = ? AND epoch = ?',
+  );
   const commitIns = db.prepare('INSERT OR IGNORE INTO seed_commitments VALUES (?, ?, ?)');
   const commitGet = db.prepare('SELECT commitment FROM seed_commitments WHERE coordinator = ? AND epoch = ?');
   // A decision about a bundle is final: INSERT OR IGNORE keeps the first, so a disputed bundle is
@@ -126,6 +140,11 @@ export function openValidatorStore(path: string): ValidatorStore {
     disputes: (limit = 200) => (disputes.all(limit) as Row[]).map((r) => fromRow(r)!),
     commit: (c, e, commitment) => void commitIns.run(c, e, commitment),
     commitment: (c, e) => (commitGet.get(c, e) as { commitment: Hex } | undefined)?.commitment,
+    rememberDraws: (c, draws) =>
+      db.transaction(() => {
+        for (const d of draws) drawIns.run({ coordinator: c, ...d });
+      })(),
+    draws: (c, e) => drawsGet.all(c, e) as PublishedDraw[],
     close: () => db.close(),
   };
 }

@@ -9,6 +9,7 @@ import type { EpochPayloadJson } from '../coordinator/ledger/epochPayload.ts';
 import { computeEpoch } from '../coordinator/settlement/epochComputation.ts';
 import type { EpochFacts } from '../coordinator/settlement/epochFacts.ts';
 import { decodeEvidence } from '../coordinator/settlement/evidence.ts';
+import type { PublishedDraw } from './checkDraws.ts';
 import { checkFacts } from './checkFacts.ts';
 
 /**
@@ -63,6 +64,8 @@ export async function verifyEpoch(args: {
   prevHash: Hex | null;
   /** Audit-seed commitments published by bundles this validator accepted earlier. */
   commitmentOf?: (epoch: number) => Hex | undefined;
+  /** Draws published by bundles this validator accepted earlier, by their seed's epoch (checkDraws.ts). */
+  remembered?: (epoch: number) => readonly PublishedDraw[];
 }): Promise<EpochVerdict> {
   const { claim, target } = args;
   let decoded: ReturnType<typeof decodeEvidence>;
@@ -88,7 +91,13 @@ export async function verifyEpoch(args: {
   if (args.prevHash !== null && bundle.prevHash !== args.prevHash)
     return bad('evidence.prevHash', bundle.prevHash, args.prevHash);
   try {
-    const dispute = await checkFacts(bundle.facts, bundle.inputs, bundle.chainId, args.commitmentOf);
+    const dispute = await checkFacts(
+      bundle.facts,
+      bundle.inputs,
+      bundle.chainId,
+      args.commitmentOf,
+      args.remembered,
+    );
     if (dispute) return bad(dispute.fact, dispute.claimed, dispute.recomputed);
   } catch (err) {
     // Malformed facts (a field of the wrong type) are a dispute, not a crash of the validator.

@@ -11,7 +11,9 @@
  * the epoch from those books. Re-running the epoch computation finds nothing; independent
  * validators must refuse it from the facts (test/settlement.test.ts).
  *
- * Usage: node --import tsx test/helpers/crashingCoordinator.ts <closing|signed|sent|submitted|raise-earnings> [coordinator options…]
+ * With `hide-audits` it publishes every audit its charged tasks drew as not drawn.
+ *
+ * Usage: node --import tsx test/helpers/crashingCoordinator.ts <closing|signed|sent|submitted|raise-earnings|hide-audits> [coordinator options…]
  */
 import { coordinatorCommand } from '../../src/cli/coordinator.ts';
 import type { EpochTamper } from '../../src/coordinator/settlement/closeEpoch.ts';
@@ -30,17 +32,29 @@ const raiseFirstEarnings: EpochTamper = (inputs) => {
   else inputs.epochBalances.push({ account: 'protocol:fees', balance: 1n });
 };
 
+/**
+ * "We chose not to audit": every audit the epoch's charged tasks drew is published as not drawn
+ * (the draw still under its rate, another provider online), as a coordinator that skipped the
+ * audits it drew would have to publish them (test/validatorAudits.test.ts).
+ */
+const hideAudits: EpochTamper = (_inputs, facts) => {
+  for (const d of facts.draws ?? []) if (d.audited) d.audited = false;
+};
+
 const STEPS: readonly SettlementStep[] = ['closing', 'signed', 'sent', 'submitted'];
+const DISHONEST = { 'raise-earnings': raiseFirstEarnings, 'hide-audits': hideAudits } as const;
 const [crashAt, ...args] = process.argv.slice(2);
-if (!STEPS.includes(crashAt as SettlementStep) && crashAt !== 'raise-earnings') {
-  console.error(`usage: crashingCoordinator.ts <${STEPS.join('|')}|raise-earnings> [coordinator options…]`);
+if (!STEPS.includes(crashAt as SettlementStep) && !(crashAt! in DISHONEST)) {
+  console.error(
+    `usage: crashingCoordinator.ts <${STEPS.join('|')}|raise-earnings|hide-audits> [coordinator options…]`,
+  );
   process.exit(2);
 }
 
 // The CLI's own command (its option parsing, config, READY line and signal handling), with the
 // hook added.
 await coordinatorCommand({
-  ...(crashAt === 'raise-earnings' ? { tamperEpoch: raiseFirstEarnings } : {}),
+  ...(crashAt! in DISHONEST ? { tamperEpoch: DISHONEST[crashAt as keyof typeof DISHONEST] } : {}),
   // Only an epoch that charges a client: the test submits a job and expects its epoch to be the
   // one interrupted.
   onSettlementStep: (step, { payload }) => {

@@ -19,11 +19,13 @@ const SCRIPT = fileURLToPath(new URL('./crashingCoordinator.ts', import.meta.url
  * assert.equal(await c.exited, null); // killed by the signal
  */
 export function spawnCrashingCoordinator(
-  crashAt: SettlementStep | 'raise-earnings',
+  crashAt: SettlementStep | 'raise-earnings' | 'hide-audits',
   args: string[],
   opts: SpawnOptions = {},
 ): NodeChild {
   const name =
-    crashAt === 'raise-earnings' ? 'coordinator (dishonest)' : `coordinator (crashes after ${crashAt})`;
+    crashAt === 'raise-earnings' || crashAt === 'hide-audits'
+      ? 'coordinator (dishonest)'
+      : `coordinator (crashes after ${crashAt})`;
   return spawnNode(name, ['--import', 'tsx', SCRIPT, crashAt, ...args], { showLevel: 40, ...opts });
 }

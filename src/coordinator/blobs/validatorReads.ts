@@ -3,12 +3,13 @@
  * epoch it checks refers to. A validator signs an ordinary `BlobRead` with its own key; the read
  * is allowed when the signer is in the validator set the coordinator settles with and the cid
  * appears in the evidence bundle of one of the latest `windowEpochs` closed epochs, as a JSON
- * string (`"<cid>"` or `"0x<cid>"`). Nothing else opens: not the job's other data, not another
+ * string (`"<cid>"` or `"0x<cid>"`, or packed as base64url: settlement/compactFacts.ts). Nothing else opens: not the job's other data, not another
  * epoch's, and nothing to a key outside the set.
  *
  * Bundles never change once written, so each epoch's cids are extracted once (one regular
  * expression pass over its canonical JSON) and kept while the epoch is in the window.
  */
+import { unpackString } from '../settlement/compactFacts.ts';
 import type { Store } from '../store/openStore.ts';
 import { rawStatement } from '../store/rawStatement.ts';
 
@@ -42,6 +43,9 @@ export function createValidatorReads(deps: {
     const text = String((await body.value([epoch])) ?? '');
     const cids = new Set<string>();
     for (const m of text.matchAll(/"(?:0x)?([0-9a-f]{64})"/g)) cids.add(m[1]!);
+    // A packed bundle (version 3, settlement/compactFacts.ts) writes hex as tagged base64url.
+    for (const m of text.matchAll(/"([~!][A-Za-z0-9_-]{43})"/g))
+      cids.add(unpackString(m[1]!).replace(/^0x/, ''));
     cache.set(epoch, { hash, cids });
     return cids;
   };

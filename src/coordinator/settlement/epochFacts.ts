@@ -57,7 +57,50 @@ export type ChargeFact = {
  * @example
  * const e: EntryFact = { ref: 'dataset:0x…', kind: 'dataset-charge', postings: [{ account, amount: '5' }] };
  */
-export type EntryFact = { ref: string; kind: string; postings: { account: string; amount: string }[] };
+export type EntryFact = {
+  ref: string;
+  kind: string;
+  postings: { account: string; amount: string }[];
+  /** A dataset sale: the client's signed request and whose readings were sold (0020). */
+  sale?: DatasetSaleFact;
+};
+
+/**
+ * A dataset sale as its client signed it (`DatasetRequest`, src/sensors/dataset/createDatasetSeller.ts):
+ * the query, nonce, cap and signature, the readings sold at the price per reading, and how many
+ * readings of each device owner were sold (the owners' shares split by these counts).
+ *
+ * @example
+ * const s: DatasetSaleFact = { purchaseId, client, nonce: '1', maxCost: '100', issuedAt, signature, query, readings: 10, pricePerReading: '5', owners: { '0xab…': '10' } };
+ */
+export type DatasetSaleFact = {
+  purchaseId: Hex;
+  client: Address;
+  nonce: string;
+  maxCost: string;
+  issuedAt: number;
+  signature: Hex;
+  query: unknown;
+  readings: number;
+  pricePerReading: string;
+  owners: Record<string, string>;
+};
+
+/**
+ * A sensor batch as its device signed it (`ReadingBatch`: the digest of its readings), reported
+ * by the bundle closed after it arrived.
+ *
+ * @example
+ * const b: SensorBatchFact = { device, sequence: 12, payloadHash: '0x…', issuedAt, signature, readings: 60 };
+ */
+export type SensorBatchFact = {
+  device: Address;
+  sequence: number;
+  payloadHash: Hex;
+  issuedAt: number;
+  signature: Hex;
+  readings: number;
+};
 
 /**
  * A provider's own signed statement about a task: a result or a commitment.
@@ -123,6 +166,34 @@ export type AuditDraw = {
   audited: boolean;
   /** Whether another provider was online to run an audit when the draw was made. */
   otherOnline: boolean;
+  /**
+   * The task's economics the rate was bounded with (`rate ≥ C / (R + F)`, auditPolicy.ts), decimal
+   * strings; absent only for draws recorded before migration 0020 (then the floor alone is checked).
+   */
+  economics?: { reward: string; honestCost: string; slashable: string };
+};
+
+/**
+ * A canary lease the epoch reports (finished since the previous bundle): the injection draw, the
+ * known answer it was judged against and the provider's signed result (verification/canaryPool.ts).
+ *
+ * @example
+ * const c: CanaryFact = { leaseId, taskId, provider, status: 'passed', expectedCid, expectedDigest, result, draw };
+ */
+export type CanaryFact = {
+  leaseId: Hex;
+  taskId: Hex;
+  provider: Address;
+  /** `passed`: the output matched the known answer; `failed` / `review`: it did not. */
+  status: 'passed' | 'failed' | 'review';
+  expectedCid: string;
+  expectedDigest: Hex;
+  result: { outputCid: string; usage: Usage; issuedAt: number; signature: Hex };
+  /**
+   * The injection draw `hashUnit(seed_epoch, 'canary', provider, slot)` compared with `rate`;
+   * null for a review's independent check (issued to a trusted provider, not drawn).
+   */
+  draw: { epoch: number; slot: Hex; rate: number; draw: number } | null;
 };
 
 /**
@@ -151,6 +222,16 @@ export type EpochFacts = {
   slashes: SlashFact[];
   /** Audit draws: the seed commitment two epochs ahead, revealed seeds and their draws. */
   audits: AuditFacts;
+  /**
+   * The audit draw of every audit-policy task this epoch charges (its verdict is in, so its draw
+   * leaks nothing), checked against the executions charged now and against the seed when revealed.
+   * Absent (as `canaries`) in bundles closed before migration 0020.
+   */
+  draws?: AuditDraw[];
+  /** Canary leases finished since the previous bundle, with their draws and signed results. */
+  canaries?: CanaryFact[];
+  /** Sensor batches received since the previous bundle, as their devices signed them (0020). */
+  sensorBatches?: SensorBatchFact[];
 };
 
 /**

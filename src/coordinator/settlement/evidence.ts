@@ -10,14 +10,16 @@
 import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex } from '@noble/hashes/utils';
 import { type Address, type Hex, zeroHash } from 'viem';
+import { type PackedFacts, packFacts, unpackFacts } from './compactFacts.ts';
 import type { EpochInputs } from './epochComputation.ts';
 import type { EpochFacts } from './epochFacts.ts';
 
 /**
  * Format version of the bundle; a validator refuses a version it does not know. 2: the signed
- * facts (epochFacts.ts) beside the inputs.
+ * facts (epochFacts.ts) beside the inputs; 3: the facts packed (compactFacts.ts: executions and
+ * draws as rows, hex as base64url, derived amounts left out). Version 2 bundles are still read.
  */
-export const EVIDENCE_VERSION = 2;
+export const EVIDENCE_VERSION = 3;
 
 /**
  * An epoch's evidence bundle.
@@ -73,7 +75,9 @@ export function evidenceHash(bytes: Uint8Array): Hex {
  * const { text, hash } = encodeEvidence({ version: 2, epoch, chainId, settlement, prevHash, inputs, facts });
  */
 export function encodeEvidence(bundle: EvidenceBundle): { text: string; hash: Hex } {
-  const text = canonicalJson(bundle);
+  const text = canonicalJson(
+    bundle.version >= 3 && bundle.facts ? { ...bundle, facts: packFacts(bundle.facts) } : bundle,
+  );
   return { text, hash: evidenceHash(new TextEncoder().encode(text)) };
 }
 
@@ -89,7 +93,12 @@ const big = (s: unknown): bigint => BigInt(s as string);
 export function decodeEvidence(text: string): { bundle: EvidenceBundle; hash: Hex } {
   const raw = JSON.parse(text) as EvidenceBundle & { inputs: Record<string, unknown> };
   if (canonicalJson(raw) !== text) throw new Error('evidence is not canonical JSON');
-  if (raw.version !== EVIDENCE_VERSION) throw new Error(`unknown evidence version ${raw.version}`);
+  if (raw.version !== EVIDENCE_VERSION && raw.version !== 2)
+    throw new Error(`unknown evidence version ${raw.version}`);
+  if (raw.version === 3) {
+    if (!raw.facts || typeof raw.facts !== 'object') throw new Error('evidence has no facts');
+    raw.facts = unpackFacts(raw.facts as unknown as PackedFacts);
+  }
   const f = raw.facts as Partial<EpochFacts> | undefined;
   if (
     !f ||

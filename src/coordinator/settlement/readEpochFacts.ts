@@ -11,6 +11,12 @@ import { EPOCH_CLOSE_KINDS } from '../ledger/readBalances.ts';
 import type { Database } from '../store/schema.ts';
 import { readAuditFacts } from '../verification/auditSeeds.ts';
 import type { ChargeFact, EntryFact, EpochFacts, JobFact, SignedStatement, SlashFact } from './epochFacts.ts';
+import {
+  readCanaryFacts,
+  readChargedDraws,
+  readDatasetSale,
+  readSensorBatchFacts,
+} from './readRandomFacts.ts';
 
 type StoredResult = { usage: Usage; issuedAt: number; signature: Hex };
 
@@ -53,7 +59,8 @@ export async function readEpochFacts(
   const jobIds = new Set<string>();
   for (const e of entries) {
     if (e.kind !== 'charge') {
-      other.push({ ref: e.ref, kind: e.kind, postings: postings.get(e.id) ?? [] });
+      const sale = e.kind === 'dataset-charge' ? await readDatasetSale(trx, e.ref, e.memo) : undefined;
+      other.push({ ref: e.ref, kind: e.kind, postings: postings.get(e.id) ?? [], ...(sale ? { sale } : {}) });
       continue;
     }
     const assignmentId = e.ref.slice('exec:'.length) as Hex;
@@ -146,7 +153,23 @@ export async function readEpochFacts(
     });
   }
   const audits = await readAuditFacts(trx, args.epoch);
-  return { jobDomain: args.jobDomain, jobs, charges, entries: other, slashes, audits };
+  const draws = await readChargedDraws(
+    trx,
+    charges.map((c) => c.taskId),
+  );
+  const canaries = await readCanaryFacts(trx, args.epoch);
+  const sensorBatches = await readSensorBatchFacts(trx, args.epoch);
+  return {
+    jobDomain: args.jobDomain,
+    jobs,
+    charges,
+    entries: other,
+    slashes,
+    audits,
+    draws,
+    canaries,
+    sensorBatches,
+  };
 }
 
 /** What `provider` signed about `taskId`: its commitments and its results, oldest first. */

@@ -74,6 +74,17 @@ export async function reopenEpochs(
       .set({ revealed_in: null })
       .where('revealed_in', '>=', opts.from)
       .execute();
+    // And the canary leases and sensor batches they reported are reported again.
+    await trx
+      .updateTable('canary_assignments')
+      .set({ reported_in: null })
+      .where('reported_in', '>=', opts.from)
+      .execute();
+    await trx
+      .updateTable('sensor_batches')
+      .set({ reported_in: null })
+      .where('reported_in', '>=', opts.from)
+      .execute();
     await trx.deleteFrom('epoch_evidence').where('epoch', '>=', opts.from).execute();
     await trx
       .updateTable('epochs')

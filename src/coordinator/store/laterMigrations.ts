@@ -213,4 +213,34 @@ export const laterMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Every random draw that moves money is checkable (issue 17, docs/validators.md "Audit draws",
+  // "Canaries", "Sensors and datasets"): the economics each audit draw's rate was bounded with, per
+  // canary lease the draw that injected it, the provider's signed result and the epoch whose bundle
+  // reported it; sensor batches' signed digests; dataset sales' signed requests.
+  '0020_validator_facts': {
+    async up(db) {
+      await db.schema.alterTable('audit_draws').addColumn('economics', 'text').execute();
+      for (const col of ['draw_epoch', 'reported_in'])
+        await db.schema.alterTable('canary_assignments').addColumn(col, 'integer').execute();
+      for (const col of ['slot', 'rate', 'draw', 'result'])
+        await db.schema.alterTable('canary_assignments').addColumn(col, 'text').execute();
+      // Sensor batches as the device signed them (the readings' digest and the signature), and
+      // each dataset sale's signed request and how many readings of each owner it sold.
+      for (const col of ['payload_hash', 'signature'])
+        await db.schema.alterTable('sensor_batches').addColumn(col, 'text').execute();
+      await db.schema.alterTable('sensor_batches').addColumn('reported_in', 'integer').execute();
+      for (const col of ['auth', 'owners'])
+        await db.schema.alterTable('sensor_purchases').addColumn(col, 'text').execute();
+      await db.schema
+        .createIndex('sensor_batches_reported')
+        .on('sensor_batches')
+        .columns(['reported_in'])
+        .execute();
+      await db.schema
+        .createIndex('canary_assignments_reported')
+        .on('canary_assignments')
+        .columns(['reported_in', 'status'])
+        .execute();
+    },
+  },
 };

@@ -268,6 +268,15 @@ export type CanaryAssignmentsTable = {
   finished_at: number | null;
   /** The provider's reputation (JSON) just before a missed canary faulted it (0014). */
   rep_before: Generated<string | null>;
+  /** The injection draw (0020): its epoch's seed, the slot drawn for, the rate and the draw (JSON numbers). */
+  draw_epoch: Generated<number | null>;
+  slot: Generated<string | null>;
+  rate: Generated<string | null>;
+  draw: Generated<string | null>;
+  /** The provider's signed result (JSON usage, issuedAt, signature) (0020). */
+  result: Generated<string | null>;
+  /** The epoch whose evidence bundle reported the finished lease (0020). */
+  reported_in: Generated<number | null>;
 };
 
 /** Who agreed on a canary's source verdict (0014). */
@@ -328,6 +337,8 @@ export type AuditDrawsTable = {
   draw: string;
   audited: number;
   other_online: number;
+  /** JSON `{ reward, honestCost, slashable }` (decimal strings) the rate was bounded with (0020). */
+  economics: Generated<string | null>;
 };
 export type TaskCommitmentsTable = {
   assignment_id: string;
@@ -370,6 +381,11 @@ export type SensorBatchesTable = {
   /** Readings stored (the rest were duplicates of stored ones). */
   stored: number;
   source: 'mqtt' | 'http';
+  /** The readings' digest the device signed, and its signature (0020; null before). */
+  payload_hash: Generated<string | null>;
+  signature: Generated<string | null>;
+  /** The epoch whose evidence bundle reported the batch (0020). */
+  reported_in: Generated<number | null>;
 };
 
 /** One reading; (device, variable, t) is unique: a duplicate is dropped. */
@@ -407,6 +423,10 @@ export type SensorPurchasesTable = {
   readings: number;
   amount: string;
   created_at: number;
+  /** JSON `{ maxCost, issuedAt, signature }` of the client's DatasetRequest (0020). */
+  auth: Generated<string | null>;
+  /** JSON `{ [owner]: readings }`: whose readings were sold (0020). */
+  owners: Generated<string | null>;
 };
 
 export type Database = {

@@ -9,7 +9,7 @@
  * its rate was audited ("we chose not to audit" is checkable).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { AuditDraw, AuditFacts } from '../settlement/epochFacts.ts';
 import type { Database } from '../store/schema.ts';
 
@@ -63,9 +63,29 @@ export async function recordAuditDraw(trx: Transaction<Database>, d: AuditDraw):
       draw: JSON.stringify(d.draw),
       audited: d.audited ? 1 : 0,
       other_online: d.otherOnline ? 1 : 0,
+      economics: d.economics ? JSON.stringify(d.economics) : null,
     })
     .onConflict((oc) => oc.columns(['task_id', 'provider']).doNothing())
     .execute();
+}
+
+/**
+ * A stored draw as published.
+ *
+ * @example
+ * const draws = rows.map(auditDrawOfRow);
+ */
+export function auditDrawOfRow(d: Selectable<Database['audit_draws']>): AuditDraw {
+  return {
+    taskId: d.task_id,
+    provider: d.provider,
+    epoch: d.epoch,
+    rate: JSON.parse(d.rate) as number,
+    draw: JSON.parse(d.draw) as number,
+    audited: d.audited === 1,
+    otherOnline: d.other_online === 1,
+    ...(d.economics ? { economics: JSON.parse(d.economics) as NonNullable<AuditDraw['economics']> } : {}),
+  };
 }
 
 /**
@@ -103,6 +123,14 @@ export async function readAuditFacts(trx: Transaction<Database>, closing: number
       .where('v.status', '=', 'open')
       .executeTakeFirst();
     if (open) continue; // a verdict is pending: its draw must stay secret
+    // A canary drawn with this seed still out: revealing the seed would tell its provider.
+    const leased = await trx
+      .selectFrom('canary_assignments')
+      .select('id')
+      .where('draw_epoch', '=', c.epoch)
+      .where('status', '=', 'leased')
+      .executeTakeFirst();
+    if (leased) continue;
     const draws = await trx
       .selectFrom('audit_draws')
       .selectAll()
@@ -113,15 +141,7 @@ export async function readAuditFacts(trx: Transaction<Database>, closing: number
     reveals.push({
       epoch: c.epoch,
       seed: c.seed,
-      draws: draws.map((d) => ({
-        taskId: d.task_id,
-        provider: d.provider,
-        epoch: d.epoch,
-        rate: JSON.parse(d.rate) as number,
-        draw: JSON.parse(d.draw) as number,
-        audited: d.audited === 1,
-        otherOnline: d.other_online === 1,
-      })),
+      draws: draws.map(auditDrawOfRow),
     });
     await trx.updateTable('epoch_seeds').set({ revealed_in: closing }).where('epoch', '=', c.epoch).execute();
   }

@@ -16,6 +16,7 @@ import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { ProviderResult } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
+import { epochSeed } from '../verification/auditSeeds.ts';
 import { CANARY_REVIEW_MIN_RECORD } from '../verification/constants.ts';
 import { onProbation } from '../verification/reputation.ts';
 import { TaskVerification, type Verdict } from '../verification/taskVerification.ts';
@@ -128,11 +129,23 @@ export async function injectCanary(
     // wiped) gets a canary in every slot while the pool has one it has not seen, so its first
     // work is checkable at no client's risk; everyone else at the canary rate.
     const rate = onProbation(reputationOf(s, d.now, provider)) ? 1 : s.canaryRate;
-    if (hashUnit(s.econ.seed, 'canary', provider.toLowerCase(), slot) >= rate) return false;
+    // With a market (epochs) the draw uses the epoch's committed seed and goes with the lease, so
+    // validators recompute it once the seed is revealed (verification/auditSeeds.ts).
+    const epoch = d.market ? await d.market.currentEpoch(d.db) : undefined;
+    const seed = epoch === undefined ? s.econ.seed : await epochSeed(d.db, epoch);
+    const draw = hashUnit(seed, 'canary', provider.toLowerCase(), slot);
+    if (draw >= rate) return false;
     const canary = await unseenCanary(d.db, provider);
     if (!canary) return false;
     if (canary.gpu === 1 && !d.proofs.gpuTrusted(provider)) return false;
-    await issueCanary(s, d, provider, canary);
+    await issueCanary(
+      s,
+      d,
+      provider,
+      canary,
+      undefined,
+      epoch === undefined ? undefined : { epoch, slot, rate, draw },
+    );
     return true;
   } catch (err) {
     d.log.error({ err, provider }, 'canary injection failed');
@@ -150,6 +163,7 @@ async function issueCanary(
   provider: string,
   canary: Selectable<Database['canary_tasks']>,
   reviewId?: string,
+  drawn?: { epoch: number; slot: string; rate: number; draw: number },
 ): Promise<void> {
   {
     const id = `0x${randomBytes(32).toString('hex')}` as Hex;
@@ -166,6 +180,14 @@ async function issueCanary(
         output_cid: null,
         created_at: t,
         finished_at: null,
+        ...(drawn
+          ? {
+              draw_epoch: drawn.epoch,
+              slot: drawn.slot,
+              rate: JSON.stringify(drawn.rate),
+              draw: JSON.stringify(drawn.draw),
+            }
+          : {}),
       });
       if (reviewId === undefined) {
         await countCanaryIssue(trx, canary.id, canary.issued + 1 >= s.canaryMaxIssues ? 1 : 0);
@@ -260,7 +282,8 @@ export async function handleCanaryResult(
       // A miss by a provider with a long good record is held for a re-verification, not faulted.
       const hold = !passed && before.consecutiveValid >= CANARY_REVIEW_MIN_RECORD;
       const status = passed ? 'passed' : hold ? 'review' : 'failed';
-      const updated = await finishCanaryLease(trx, canary.id, status, msg.outputCid, t);
+      const signedResult = { usage: msg.usage, issuedAt: msg.issuedAt, signature: msg.signature };
+      const updated = await finishCanaryLease(trx, canary.id, status, msg.outputCid, t, signedResult);
       if (updated.numUpdatedRows === 0n) {
         throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} is no longer leased`);
       }

@@ -153,10 +153,16 @@ export function finishCanaryLease(
   status: 'passed' | 'failed' | 'review',
   outputCid: string,
   t: number,
+  result?: { usage: unknown; issuedAt: number; signature: string },
 ) {
   return ex
     .updateTable('canary_assignments')
-    .set({ status, output_cid: outputCid, finished_at: t })
+    .set({
+      status,
+      output_cid: outputCid,
+      finished_at: t,
+      ...(result ? { result: JSON.stringify(result) } : {}),
+    })
     .where('id', '=', id)
     .where('status', '=', 'leased')
     .executeTakeFirst();

@@ -135,6 +135,11 @@ export async function openVerification(
         draw: decision.draw,
         audited: audit,
         otherOnline,
+        economics: {
+          reward: econ.reward.toString(),
+          honestCost: econ.honestCost.toString(),
+          slashable: econ.slashable.toString(),
+        },
       });
     }
   }

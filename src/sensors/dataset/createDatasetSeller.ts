@@ -129,6 +129,12 @@ export function createDatasetSeller(deps: {
                 readings: rows.length,
                 amount: cost.toString(),
                 created_at: t,
+                auth: JSON.stringify({
+                  maxCost: auth.maxCost,
+                  issuedAt: auth.issuedAt,
+                  signature: auth.signature,
+                }),
+                owners: JSON.stringify(Object.fromEntries([...byOwner].map(([o, n]) => [o, n.toString()]))),
               })
               .execute();
             if (cost === 0n) return;

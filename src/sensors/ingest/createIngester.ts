@@ -81,6 +81,8 @@ type DeviceState = {
 type Pending = {
   outcome: IngestOutcome;
   batch: ReadingBatch;
+  /** The digest of the readings the device signed (kept with the batch: validators check it). */
+  payloadHash: Hex;
   received: number;
   source: IngestSource;
   rows: { variable: string; t: number; v: number; flag: number }[];
@@ -113,8 +115,8 @@ export function createIngester(sqlite: SQLite.Database, opts: IngesterOptions): 
     'SELECT address, model, last_sequence AS lastSequence FROM sensor_devices WHERE address = ?',
   );
   const insertBatch = sqlite.prepare(
-    `INSERT INTO sensor_batches (id, device, sequence, issued_at, received_at, lat, lon, readings, stored, source)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO sensor_batches (id, device, sequence, issued_at, received_at, lat, lon, readings, stored, source,
+     payload_hash, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const insertReading = sqlite.prepare(
     'INSERT OR IGNORE INTO sensor_readings (device, variable, t, value, flag) VALUES (?, ?, ?, ?, ?)',
@@ -142,6 +144,8 @@ export function createIngester(sqlite: SQLite.Database, opts: IngesterOptions): 
         o.readings,
         stored,
         p.source,
+        p.payloadHash,
+        p.batch.signature,
       );
       updateDevice.run(o.sequence, p.received, stored, o.device);
     }
@@ -350,7 +354,16 @@ export function createIngester(sqlite: SQLite.Database, opts: IngesterOptions): 
       };
       queued += readings;
       const done = new Promise<IngestOutcome>((resolve, reject) => {
-        queue.push({ outcome, batch, received: t, source, rows, resolve, reject });
+        queue.push({
+          outcome,
+          batch,
+          payloadHash: message.payloadHash,
+          received: t,
+          source,
+          rows,
+          resolve,
+          reject,
+        });
       });
       schedule();
       return done;
