@@ -231,8 +231,12 @@ export function createStorageClient(opts: {
     },
     status,
     /** Removes an object: its holders drop their pieces. */
+    /** Removes an object: its holders drop their pieces; `refund` is the unused escrow released (base units). */
     remove: (cid: string) =>
-      request<{ objectId: string; status: string }>({ action: 'remove', objectId: idOf(cid) }),
+      request<{ objectId: string; status: string; refund?: string }>({
+        action: 'remove',
+        objectId: idOf(cid),
+      }),
     /** The receipts signed so far (one per piece served, each cumulative per server and object). */
     receipts: () => [...receipts],
   };

@@ -25,6 +25,7 @@ import { type PlexusDomainRef, plexusMessageHash, verifyPlexusMessage } from '..
 import { cidToBytes32 } from '../protocol/ids.ts';
 import { hashUnit } from '../protocol/rng.ts';
 import { type JobSpec, jobSpecSchema } from '../protocol/schemas.ts';
+import { checkStorageEntry, checkStorageSlash, STORAGE_ENTRY_KINDS } from './checkStorageFacts.ts';
 
 /**
  * The first fact that does not hold: its name, what the evidence says, what it should say.
@@ -183,11 +184,16 @@ export async function checkFacts(
       return bad(`${name}.providerAmount`, c.providerAmount, charge - fee);
     for (const p of chargePostings(c, job.client)) add(p.account, p.amount);
   }
+  const receiptsPaid = new Map<string, bigint>();
   for (const e of facts.entries) {
     const name = `entry[${e.ref}]`;
-    if (e.kind !== 'dataset-charge') return bad(`${name}.kind`, e.kind, 'a charge or a dataset sale');
+    const storage = STORAGE_ENTRY_KINDS.includes(e.kind);
+    if (e.kind !== 'dataset-charge' && !storage)
+      return bad(`${name}.kind`, e.kind, 'a charge, a dataset sale or a storage entry');
     if (refs.has(e.ref)) return bad(`${name}.ref`, e.ref, 'one entry per fact');
     refs.add(e.ref);
+    const dispute = storage ? await checkStorageEntry(e, chainId, receiptsPaid) : null;
+    if (dispute) return dispute;
     const sum = e.postings.reduce((a, p) => a + BigInt(p.amount), 0n);
     if (sum !== 0n) return bad(`${name}.postings`, sum, 0n);
     for (const p of e.postings) add(p.account, BigInt(p.amount));
@@ -222,6 +228,12 @@ export async function checkFacts(
     )
       return bad(name, `${s.id} ${s.provider} ${s.amount}`, `${r.id} ${r.provider} ${r.amount}`);
     if (s.kind === 'capability') continue; // a wrong capability answer: checked from its own evidence
+    if (s.kind === 'storage') {
+      // A storage fault: its recorded challenge and answer (checkStorageFacts.ts).
+      const why = checkStorageSlash(s);
+      if (why) return bad(`${name}.evidence`, why, 'a challenge the holder failed');
+      continue;
+    }
     const own = s.signed.filter((x) => x.taskId.toLowerCase() === s.taskId.toLowerCase());
     if (own.length === 0)
       return bad(`${name}.evidence`, 'no signed statement', `a statement signed by ${s.provider}`);

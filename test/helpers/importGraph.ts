@@ -128,7 +128,7 @@ export const VALIDATOR_MAY_IMPORT: readonly string[] = [
  *   `sql` tag: queries live with the module that owns the table;
  * - `validator`: `src/validator/` imports from the coordinator only its pure epoch computation,
  *   evidence codec and pure ledger modules (VALIDATOR_MAY_IMPORT), and otherwise only
- *   `src/protocol`, `src/chain`, `src/keystore`, `src/errors`, the logger and itself: a validator
+ *   `src/protocol`, `src/chain`, `src/keystore`, `src/errors`, `src/storage` (pure), the logger and itself: a validator
  *   that shared the coordinator's store or routes would not be independent.
  *
  * @example
@@ -163,9 +163,16 @@ export function checkImportRules(files: readonly SourceFile[]): Violation[] {
       }
       if (under(p, 'src/validator') && under(to, 'src')) {
         const ok =
-          ['src/validator', 'src/protocol', 'src/chain', 'src/keystore', 'src/errors', 'src/runtimes'].some(
-            (d) => under(to, d),
-          ) ||
+          [
+            'src/validator',
+            'src/protocol',
+            'src/chain',
+            'src/keystore',
+            'src/errors',
+            'src/runtimes',
+            // Pure: storage proofs, receipts and prices (imports protocol and errors only).
+            'src/storage',
+          ].some((d) => under(to, d)) ||
           to === 'src/logger.ts' ||
           VALIDATOR_MAY_IMPORT.includes(to);
         if (!ok) bad('validator', 'a validator imports only the pure epoch computation from the coordinator');

@@ -57,7 +57,13 @@ export type ChargeFact = {
  * @example
  * const e: EntryFact = { ref: 'dataset:0x…', kind: 'dataset-charge', postings: [{ account, amount: '5' }] };
  */
-export type EntryFact = { ref: string; kind: string; postings: { account: string; amount: string }[] };
+export type EntryFact = {
+  ref: string;
+  kind: string;
+  postings: { account: string; amount: string }[];
+  /** A storage entry's memo (its receipt, or the proven pieces it pays): what a validator re-checks. */
+  memo?: unknown;
+};
 
 /**
  * A provider's own signed statement about a task: a result or a commitment.

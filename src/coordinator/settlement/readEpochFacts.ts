@@ -53,7 +53,8 @@ export async function readEpochFacts(
   const jobIds = new Set<string>();
   for (const e of entries) {
     if (e.kind !== 'charge') {
-      other.push({ ref: e.ref, kind: e.kind, postings: postings.get(e.id) ?? [] });
+      const memo = e.kind.startsWith('storage-') ? { memo: JSON.parse(e.memo) as unknown } : {};
+      other.push({ ref: e.ref, kind: e.kind, postings: postings.get(e.id) ?? [], ...memo });
       continue;
     }
     const assignmentId = e.ref.slice('exec:'.length) as Hex;

@@ -216,7 +216,21 @@ export function createChallenger(deps: {
         answer = undefined;
       }
       const verdict = verifyChallenge(o.challenge, answer);
-      if (verdict !== null)
+      // A passed challenge: what the holder is paid per proven GiB-epoch from (storageLedger.ts).
+      if (verdict === null)
+        await db
+          .insertInto('storage_proofs')
+          .values({
+            object_id: o.objectId,
+            segment: o.segment,
+            idx: o.idx,
+            root: o.challenge.pieceRoot,
+            holder: o.holder,
+            window: o.challenge.window,
+            created_at: now(),
+          })
+          .execute();
+      else
         await fault({ ...o, root: o.challenge.pieceRoot }, o.challenge.window, verdict, {
           challenge: o.challenge,
           answer: { pieceRoot: msg.pieceRoot, window: msg.window, leaves: msg.leaves },
