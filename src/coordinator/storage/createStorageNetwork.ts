@@ -551,7 +551,9 @@ export function createStorageNetwork(deps: {
         .set({ status: 'dropped', updated_at: now() })
         .where('object_id', '=', objectId)
         .execute();
-      return w ? settleRemoval(trx, o, { ...w, to: now() }, now()) : 0n;
+      if (!w) return 0n;
+      const windows = [...(w.unclosed ? [w.unclosed] : []), { epoch: w.epoch, from: w.from, to: now() }];
+      return settleRemoval(trx, o, windows, w.epoch, now());
     });
     for (const p of pieces)
       if (p.holder) sessions.get(p.holder)?.send({ type: 'store.drop', pieceRoot: p.root as Hex });

@@ -61,7 +61,16 @@ export async function startStorageNetwork(deps: {
   const { market } = deps;
   const epochNow = async () => {
     const epoch = await market.currentEpoch(deps.db);
-    return { epoch, from: market.clock.startsAt(epoch) };
+    const prev = epoch - 1;
+    const row =
+      prev >= 1
+        ? await deps.db.selectFrom('epochs').select('status').where('epoch', '=', prev).executeTakeFirst()
+        : undefined;
+    const open = prev >= 1 && (row === undefined || row.status === 'open');
+    const unclosed = open
+      ? { epoch: prev, from: market.clock.startsAt(prev), to: market.clock.endsAt(prev) }
+      : undefined;
+    return { epoch, from: market.clock.startsAt(epoch), ...(unclosed ? { unclosed } : {}) };
   };
   const storage = createStorageNetwork({
     db: deps.db,

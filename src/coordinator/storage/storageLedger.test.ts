@@ -152,7 +152,17 @@ test('term held, proven GiB-epochs paid once to unfaulted holders, receipts paid
 
     // Epoch 2: c's piece repaired onto d, which proves it; the client removes the object.
     await proof(2, d, 2500);
-    const refund = await settleRemoval(db, row, { epoch: 2, from: 2000, to: 2600 }, 2600);
+    // Removed in epoch 3: epoch 2 has ended but is not closed, so the removal pays it (in epoch 3).
+    const refund = await settleRemoval(
+      db,
+      row,
+      [
+        { epoch: 2, from: 2000, to: 3000 },
+        { epoch: 3, from: 3000, to: 3100 },
+      ],
+      3,
+      3100,
+    );
     assert.equal(await bal(accounts.providerEarnings(d)), -pay);
     assert.equal(refund, hold - 3n * pay);
     assert.equal(await bal(accounts.clientStorageEscrow(client)), 0n);

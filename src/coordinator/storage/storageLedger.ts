@@ -12,7 +12,7 @@
  *   holder its ⌊pieceBytes × price / GiB⌋; the client is charged the same from its hold.
  * - **Retrieval**: an accepted receipt (redeemReceipt.ts) charges the reader and pays the server
  *   `payableBytes × pricePerByte`, in the same transaction as the redeemed count moves.
- * - **Release**: on `store rm` (after paying the epoch so far) and after a term's last epoch, the
+ * - **Release**: on `store rm` (after paying the epochs not closed yet) and after a term's last epoch, the
  *   unused rest of the hold goes back to the client's available escrow.
  */
 import type { Kysely, Transaction } from 'kysely';
@@ -74,6 +74,8 @@ async function payObject(
   o: StorageDatabase['storage_objects'],
   w: { epoch: number; from: number; to: number },
   now: number,
+  /** The epoch the entry is posted in (a removal pays an ended, unclosed epoch in the current one). */
+  postIn = w.epoch,
 ): Promise<bigint> {
   const price = BigInt(o.price_per_gib_epoch);
   const proofs = await trx
@@ -144,7 +146,7 @@ async function payObject(
     {
       ref: `storage:pay:${w.epoch}:${termKey(o)}`,
       kind: 'storage-payment',
-      epoch: w.epoch,
+      epoch: postIn,
       memo: { client: o.client, objectId: o.object_id, pricePerGiBEpoch: price.toString(), pieces },
       postings,
     },
@@ -208,19 +210,24 @@ export async function payStorageEpoch(
 }
 
 /**
- * On `store rm`: pays the holders for the current epoch so far, then releases the rest of the
- * hold (in the caller's transaction, with the object's removal). Returns the refund.
+ * On `store rm`: pays the holders for the epochs not closed yet (`windows`: the current one so far,
+ * and the one before when it has ended but not closed), posting in `epoch`, then releases the rest
+ * of the hold (in the caller's transaction, with the object's removal). A payment the closing
+ * epoch already posted has the same ref, so it is never made twice. Returns the refund.
  *
- * @example const refund = await settleRemoval(trx, row, { epoch, from: startsAt, to: now }, now);
+ * @example const refund = await settleRemoval(trx, row, [{ epoch, from: startsAt, to: now }], epoch, now);
  */
 export async function settleRemoval(
   trx: Ex,
   o: StorageDatabase['storage_objects'],
-  w: { epoch: number; from: number; to: number },
+  windows: readonly { epoch: number; from: number; to: number }[],
+  epoch: number,
   now: number,
 ): Promise<bigint> {
-  if (w.epoch < o.start_epoch + o.epochs) await payObject(trx, o, w, now);
-  return releaseTerm(trx, o, w.epoch, now);
+  for (const w of windows)
+    if (w.epoch >= o.start_epoch && w.epoch < o.start_epoch + o.epochs)
+      await payObject(trx, o, w, now, epoch);
+  return releaseTerm(trx, o, epoch, now);
 }
 
 /**

@@ -34,6 +34,13 @@ export type StorageMoney = {
   check(client: string, amount: bigint): Promise<void>;
   /** Checks again under the market's admission lock, then runs `store` (which posts the hold). */
   admit(client: string, amount: bigint, store: () => Promise<void>): Promise<void>;
-  /** The epoch new entries belong to, and when it started (ms). */
-  epochNow(): Promise<{ epoch: number; from: number }>;
+  /**
+   * The epoch new entries belong to and when it started (ms); `unclosed`: the epoch before it
+   * when that one has ended but is not closed yet (its window, ms).
+   */
+  epochNow(): Promise<{
+    epoch: number;
+    from: number;
+    unclosed?: { epoch: number; from: number; to: number };
+  }>;
 };
