@@ -143,12 +143,17 @@ export function createStorageNetwork(deps: {
       .selectFrom('storage_pieces')
       .selectAll()
       .where('holder', '=', s.address)
-      .where('status', '=', 'pending')
+      .where('status', 'in', ['pending', 'repairing'])
       .execute();
     const held = new Set(s.offer.pieces);
     for (const p of pending) {
       if (held.has(p.root as Hex)) await pieceStored(p.object_id, p.segment, p.idx);
-      else
+      // A repair order this coordinator no longer knows (it restarted): lost again, so the next
+      // window orders its repair anew.
+      else if (p.status === 'repairing') {
+        if (!orders.has(p.order_id ?? ''))
+          await setPiece(p.object_id, p.segment, p.idx, { status: 'lost', holder: null, order_id: null });
+      } else
         await orderPut({ ...p, holder: s.address }).catch((err) =>
           log.warn({ err: String(err) }, 'resend failed'),
         );
