@@ -468,6 +468,7 @@ export function createStorageNetwork(deps: {
     seedOf: deps.seedOf,
     session: (a) => sessions.get(a),
     onLost: (objectId, segment) => maybeRepair(objectId, segment),
+    orderKnown: (orderId) => orders.has(orderId),
   });
 
   /** Starts repair orders for a segment whose healthy pieces fell to its threshold. */
