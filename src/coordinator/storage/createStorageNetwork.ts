@@ -192,11 +192,10 @@ export function createStorageNetwork(deps: {
   async function orderDone(from: string, orderId: string, ok: boolean, why?: string): Promise<void> {
     const o = orders.get(orderId);
     if (!o || o.holder !== from) return; // unknown, finished, or not theirs: ignored
+    // Known until the piece is healthy: a window meanwhile must not take its repair for forgotten.
+    if (ok)
+      return void (await pieceStored(o.objectId, o.segment, o.idx).finally(() => orders.delete(orderId)));
     orders.delete(orderId);
-    if (ok) {
-      await pieceStored(o.objectId, o.segment, o.idx);
-      return;
-    }
     log.warn({ orderId, holder: from, why }, 'a holder refused a piece; placing it elsewhere');
     const piece = await db
       .selectFrom('storage_pieces')

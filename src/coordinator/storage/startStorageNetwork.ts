@@ -21,7 +21,7 @@ import { epochSeed } from '../verification/auditSeeds.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { createStorageNetwork } from './createStorageNetwork.ts';
 import { redeemReceipt } from './redeemReceipt.ts';
-import { payStorageEpoch, postRetrieval } from './storageLedger.ts';
+import { paidReceipts, payStorageEpoch, postRetrieval } from './storageLedger.ts';
 import { storageRoutes } from './storageRoutes.ts';
 import { storageDb } from './storageTables.ts';
 
@@ -113,7 +113,13 @@ export async function startStorageNetwork(deps: {
   });
   const chainId = deps.config.chainId;
   const sessionOf = (a: string) => storage.sessions().find((s) => s.address === a.toLowerCase());
+  const grantRead = storage.grantRead;
   const service = Object.assign(storage, {
+    /** A read grant, with the reader's latest paid receipt per server (it continues its counts from them). */
+    grantRead: async (reader: string, objectId: string) => ({
+      ...(await grantRead(reader, objectId)),
+      receipts: await paidReceipts(deps.db, reader, objectId),
+    }),
     /** Forwards a reader's receipts to the servers they name (each redeems its own, see `handle`). */
     forwardReceipts(receipts: StoreRedeem['receipt'][]): number {
       return receipts.filter((receipt) => sessionOf(receipt.server)?.send({ type: 'store.receipt', receipt }))

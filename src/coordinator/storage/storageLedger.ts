@@ -265,3 +265,31 @@ export async function postRetrieval(
     now,
   );
 }
+
+/**
+ * The latest receipt `reader` signed for each server of `objectId` that was paid (from the
+ * ledger's retrieval entries): a reader that lost its own count (a new process) continues from
+ * these, checking its own signature first, so its next receipts are not refused as replayed.
+ *
+ * @example const receipts = await paidReceipts(db, '0xreader…', 'ab…'); // one per server
+ */
+export async function paidReceipts(
+  db: Kysely<Database>,
+  reader: string,
+  objectId: string,
+): Promise<RetrievalReceiptWire[]> {
+  const rows = await db
+    .selectFrom('ledger_entries')
+    .select('memo')
+    .where('kind', '=', 'storage-retrieval')
+    .where('ref', 'like', `storage:receipt:${reader.toLowerCase()}:%:${objectId.toLowerCase()}:%`)
+    .execute();
+  const latest = new Map<string, RetrievalReceiptWire>();
+  for (const r of rows) {
+    const receipt = (JSON.parse(r.memo) as { receipt: RetrievalReceiptWire }).receipt;
+    const key = receipt.server.toLowerCase();
+    const had = latest.get(key);
+    if (!had || BigInt(receipt.cumulativeBytes) > BigInt(had.cumulativeBytes)) latest.set(key, receipt);
+  }
+  return [...latest.values()];
+}
