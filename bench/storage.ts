@@ -13,10 +13,12 @@
  *   detection delay (--detect-hours, default 24: one challenge window, an assumption) + the repair
  *   measured here; then the sensitivity to that delay.
  *
- * `putRatio` and `getRatio` (put and get through the devnet vs a local copy) need the network
- * path, which is not built yet: they are left out.
+ * - Put and get through a local coordinator and real provider processes vs a plain local copy of
+ *   the same bytes (bench/storageNetwork.ts): `putRatio`, `getRatio`.
  *
  * Options: --seconds S (1.5: time per throughput figure) --detect-hours H (24) --challenges N (200)
+ * --net-mib N (16: object size of the network half) --net-rounds N (3) --net-k K (4) --net-m M (2)
+ * --no-network (skip the network half: putRatio and getRatio are then null)
  */
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -43,6 +45,7 @@ import {
   repairSegment,
 } from '../src/storage/erasure.ts';
 import { PieceTree } from '../src/storage/pieceTree.ts';
+import { measureStorageNetwork, type NetworkFigures } from './storageNetwork.ts';
 
 function num(args: string[], name: string, dflt: number): number {
   const i = args.indexOf(`--${name}`);
@@ -214,7 +217,36 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     console.log(`    ${String(h).padStart(4)} h: ${x >= 30 ? '≥ 30 (where the model caps)' : fmt(x, 1)}`);
   }
 
+  // --- Put and get through the network, against a local copy of the same bytes ---
+  let net: NetworkFigures | undefined;
+  if (!args.includes('--no-network')) {
+    net = await measureStorageNetwork({
+      mib: num(args, 'net-mib', 16),
+      k: Math.round(num(args, 'net-k', 4)),
+      m: Math.round(num(args, 'net-m', 2)),
+      rounds: Math.round(num(args, 'net-rounds', 3)),
+    });
+    console.log(
+      `\n  network (${net.providers} provider processes, K=${net.dataPieces} M=${net.parityPieces}, ${net.objectMiB} MiB, median of rounds):`,
+    );
+    console.log(
+      `    put ${fmt(net.putMBps, 2)} MB/s, get ${fmt(net.getMBps, 2)} MB/s, local copy ${fmt(net.copyMBps, 0)} MB/s → putRatio ${net.putRatio.toExponential(2)}, getRatio ${net.getRatio.toExponential(2)}`,
+    );
+  }
+  const r4 = (x: number) => Number(x.toPrecision(4));
+
   return {
+    putRatio: net ? r4(net.putRatio) : null,
+    getRatio: net ? r4(net.getRatio) : null,
+    ...(net
+      ? {
+          putMBps: r4(net.putMBps),
+          getMBps: r4(net.getMBps),
+          copyMBps: r4(net.copyMBps),
+          netObjectMiB: net.objectMiB,
+          netProviders: net.providers,
+        }
+      : {}),
     rsEncodeMBps: Number(rsEncodeMBps.toFixed(1)),
     rsDecodeMBps: Number(rsDecodeMBps.toFixed(1)),
     rsEncodeWholeMBps: Number(rsEncodeWholeMBps.toFixed(1)),

@@ -85,6 +85,11 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
     .option('--rate-limit-per-minute <n>', 'HTTP requests per minute from one IP', intOption(1, 100_000_000))
     .option('--storage-window-ms <n>', 'storage challenge window (docs/storage.md)', intOption(100, 2 ** 31))
     .option('--storage-deadline-ms <n>', 'storage challenge answer deadline', intOption(10, 2 ** 31))
+    .option(
+      '--storage-price <amount>',
+      'price of one GiB of pieces kept one epoch (default 0.001PLX; docs/storage.md, "Money")',
+      plxAmountOption,
+    )
     .action(
       async (o: {
         host: string;
@@ -109,6 +114,7 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
         rateLimitPerMinute?: number;
         storageWindowMs?: number;
         storageDeadlineMs?: number;
+        storagePrice?: bigint;
       }) => {
         const c = await startCoordinator(
           {
@@ -141,6 +147,7 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
             storage: {
               ...(o.storageWindowMs !== undefined ? { windowMs: o.storageWindowMs } : {}),
               ...(o.storageDeadlineMs !== undefined ? { deadlineMs: o.storageDeadlineMs } : {}),
+              ...(o.storagePrice !== undefined ? { pricePerGiBEpoch: o.storagePrice.toString() } : {}),
             },
           },
           hooks,

@@ -99,8 +99,10 @@ export function storeCommand(): Command {
     .description('remove an object (its holders drop their pieces)')
     .argument('<cid>')
     .action(async (cid: string, o: Common) => {
-      await (await storageClient(o)).remove(cid);
-      console.log(`${cid} removed`);
+      const r = await (await storageClient(o)).remove(cid);
+      console.log(
+        `${cid} removed${r.refund && r.refund !== '0' ? `; ${r.refund} base units of escrow released` : ''}`,
+      );
     });
   return cmd;
 }

@@ -13,11 +13,13 @@ import { readFile } from 'node:fs/promises';
 import type { LocalAccount } from 'viem';
 import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
-import { BLOB_AUTH_HEADER, signBlobAuth } from '../protocol/eip712.ts';
+import { BLOB_AUTH_HEADER, recoverSigner, signBlobAuth } from '../protocol/eip712.ts';
 import {
   type RetrievalReceiptMessage,
   type RetrievalReceiptWire,
+  receiptFromWire,
   receiptToWire,
+  retrievalReceiptHash,
   type StorageRequestMessage,
   signRetrievalReceipt,
   signStorageRequest,
@@ -151,10 +153,29 @@ export function createStorageClient(opts: {
       cid: string,
       o: { onProgress?: (done: number, total: number) => void } = {},
     ): Promise<Uint8Array> {
-      const grant = await request<{ manifest: ObjectManifest; token: string; pieces: StoredPieceView[] }>({
+      const grant = await request<{
+        manifest: ObjectManifest;
+        token: string;
+        pieces: StoredPieceView[];
+        receipts?: RetrievalReceiptWire[];
+      }>({
         action: 'read',
         objectId: idOf(cid),
       });
+      // Counts are cumulative per server: continue from the latest ones already paid (a new
+      // process starts at 0 otherwise, and its receipts would be refused as replayed), but only
+      // from receipts this account itself signed for this object.
+      for (const r of grant.receipts ?? []) {
+        const key = `${r.server.toLowerCase()}/${cid}`;
+        const rm = receiptFromWire(r).message;
+        if (rm.reader.toLowerCase() !== opts.account.address.toLowerCase() || rm.objectId !== idOf(cid))
+          continue;
+        const signer = await recoverSigner(retrievalReceiptHash(await chain(), rm), r.signature).catch(
+          () => '',
+        );
+        if (signer.toLowerCase() !== opts.account.address.toLowerCase()) continue;
+        if (rm.cumulativeBytes > (served.get(key) ?? 0n)) served.set(key, rm.cumulativeBytes);
+      }
       const m = grant.manifest;
       const got = new Map<string, Uint8Array>();
       const total = m.segments.length * m.dataPieces;
@@ -231,14 +252,18 @@ export function createStorageClient(opts: {
     },
     status,
     /** Removes an object: its holders drop their pieces. */
+    /** Removes an object: its holders drop their pieces; `refund` is the unused escrow released (base units). */
     remove: (cid: string) =>
-      request<{ objectId: string; status: string }>({ action: 'remove', objectId: idOf(cid) }),
+      request<{ objectId: string; status: string; refund?: string }>({
+        action: 'remove',
+        objectId: idOf(cid),
+      }),
     /** The receipts signed so far (one per piece served, each cumulative per server and object). */
     receipts: () => [...receipts],
   };
 
   async function sign(server: string, cid: string, bytes: number): Promise<void> {
-    const key = `${server}/${cid}`;
+    const key = `${server.toLowerCase()}/${cid}`;
     const cumulative = (served.get(key) ?? 0n) + BigInt(bytes);
     served.set(key, cumulative);
     const message: RetrievalReceiptMessage = {

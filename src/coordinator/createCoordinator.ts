@@ -50,7 +50,7 @@ import type { EpochTamper } from './settlement/closeEpoch.ts';
 import { localSigner, remoteSigner } from './settlement/collectSignatures.ts';
 import { createSettlement, type Settlement, type SettlementStepHook } from './settlement/createSettlement.ts';
 import { openSettlementChain, type SettlementChain } from './settlement/openSettlementChain.ts';
-import { startStorageNetwork } from './storage/startStorageNetwork.ts';
+import { type StorageService, startStorageNetwork } from './storage/startStorageNetwork.ts';
 import { createLeaderLock, SETTLEMENT_LOCK_KEY } from './store/leaderLock.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import type { RawConnection } from './store/queryTemplate.ts';
@@ -132,6 +132,8 @@ export async function startCoordinator(
   // or in development mode a random id kept in the store (so it survives restarts).
   const verifyingContract = chain?.info.escrow ?? (await localNetworkId(db));
   let loop: WorkLoop | undefined;
+  /** Started with the HTTP routes below; the settlement loop pays storage holders through it. */
+  let storage: StorageService | undefined;
   const market = createMarket({
     db,
     clock: createEpochClock(genesisMs, config.epochSeconds * 1000),
@@ -169,6 +171,7 @@ export async function startCoordinator(
         metrics,
         ...(opts.onSettlementStep ? { onStep: opts.onSettlementStep } : {}),
         ...(opts.tamperEpoch ? { tamper: opts.tamperEpoch } : {}),
+        beforeClose: async (epoch) => storage?.payEpoch(epoch),
       })
     : undefined;
   // With a chain, the audit bound and slashes are priced from the market, not placeholders: R is
@@ -312,6 +315,7 @@ export async function startCoordinator(
   });
   await app.register(blobRoutes(blobs, config.maxBlobBytes, blobAccess));
   await app.register(jobRoutes({ db, events, submitter }));
+  storage = await startStorageNetwork({ app, db, blobs, config, log, market, chain: chain?.writer });
   await app.register(
     providerRoutes({
       db,
@@ -323,7 +327,7 @@ export async function startCoordinator(
       stakeOf: (a) => market.stakeOf(a),
       readTokens,
       standingOf: (a) => market.standingOf(a),
-      storage: await startStorageNetwork({ app, db, blobs, config, log, market, chain: chain?.writer }),
+      storage,
     }),
   );
   await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));

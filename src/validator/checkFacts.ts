@@ -27,6 +27,7 @@ import { cidToBytes32 } from '../protocol/ids.ts';
 import { type JobSpec, jobSpecSchema } from '../protocol/schemas.ts';
 import { checkDraws, type PublishedDraw } from './checkDraws.ts';
 import { checkDatasetSale, checkSensorBatches } from './checkSensorFacts.ts';
+import { checkStorageEntry, STORAGE_ENTRY_KINDS } from './checkStorageFacts.ts';
 import { checkStorageSlash } from './checkStorageSlash.ts';
 
 /**
@@ -200,14 +201,19 @@ export async function checkFacts(
       return bad(`${name}.providerAmount`, c.providerAmount, charge - fee);
     for (const p of chargePostings(c, job.client)) add(p.account, p.amount);
   }
+  const receiptsPaid = new Map<string, bigint>();
   for (const e of facts.entries) {
     const name = `entry[${e.ref}]`;
-    if (e.kind !== 'dataset-charge') return bad(`${name}.kind`, e.kind, 'a charge or a dataset sale');
+    const storage = STORAGE_ENTRY_KINDS.includes(e.kind);
+    if (e.kind !== 'dataset-charge' && !storage)
+      return bad(`${name}.kind`, e.kind, 'a charge, a dataset sale or a storage entry');
     if (refs.has(e.ref)) return bad(`${name}.ref`, e.ref, 'one entry per fact');
     refs.add(e.ref);
+    const dispute = storage ? await checkStorageEntry(e, chainId, receiptsPaid) : null;
+    if (dispute) return dispute;
     const sum = e.postings.reduce((a, p) => a + BigInt(p.amount), 0n);
     if (sum !== 0n) return bad(`${name}.postings`, sum, 0n);
-    const sale = await checkDatasetSale(e, chainId);
+    const sale = e.kind === 'dataset-charge' ? await checkDatasetSale(e, chainId) : null;
     if (sale) return sale;
     for (const p of e.postings) add(p.account, BigInt(p.amount));
   }

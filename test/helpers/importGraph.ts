@@ -177,6 +177,7 @@ export function checkImportRules(files: readonly SourceFile[]): Violation[] {
             'src/keystore',
             'src/errors',
             'src/runtimes',
+            // Pure: storage proofs, receipts and prices (imports protocol and errors only).
             'src/storage',
           ].some((d) => under(to, d)) ||
           to === 'src/logger.ts' ||

@@ -11,12 +11,16 @@
  * | `provider:<address>:slashed` | credit | stake taken from the provider by slashes |
  * | `chain:settlement` | debit | PLX the EpochSettlement contract received (charges + slashes + emission) |
  * | `client:<address>:bad-debt` | debit | charges the client's escrow could not cover when an epoch closed |
+ * | `client:<address>:storage-escrow` | debit | escrow held for stored terms, not charged yet (counts against available escrow) |
+ * | `storage:<objectId>:term` | credit | what is left of one stored object's term escrow (docs/storage.md, "Money") |
  */
 export const accounts = {
   clientUnsettled: (client: string) => `client:${client.toLowerCase()}:unsettled`,
   clientBadDebt: (client: string) => `client:${client.toLowerCase()}:bad-debt`,
   providerEarnings: (provider: string) => `provider:${provider.toLowerCase()}:earnings`,
   providerSlashed: (provider: string) => `provider:${provider.toLowerCase()}:slashed`,
+  clientStorageEscrow: (client: string) => `client:${client.toLowerCase()}:storage-escrow`,
+  storageTerm: (objectId: string) => `storage:${objectId.toLowerCase().replace(/^0x/, '')}:term`,
   protocolFees: 'protocol:fees',
   emission: 'protocol:emission',
   settlement: 'chain:settlement',

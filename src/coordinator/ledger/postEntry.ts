@@ -4,6 +4,12 @@ import { dialectOf, type StoreDialect } from '../store/dialect.ts';
 import { queryTemplate, type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 
+/**
+ * Entries of the storage network (docs/storage.md, "Money"): a term's escrow held at put, a
+ * holder's proven GiB-epochs paid from it, a retrieval receipt redeemed, the unused rest released.
+ */
+export type StorageEntryKind = 'storage-hold' | 'storage-payment' | 'storage-retrieval' | 'storage-release';
+
 /** One posting: debit positive, credit negative, in integer base units. */
 export type Posting = { account: string; amount: bigint };
 
@@ -11,7 +17,7 @@ export type Posting = { account: string; amount: bigint };
 export type EntryInput = {
   /** Idempotency key: posting the same ref twice is a no-op (crash-safe replays). */
   ref: string;
-  kind: 'charge' | 'settle-charges' | 'bad-debt' | 'slash' | 'emission' | 'dataset-charge';
+  kind: 'charge' | 'settle-charges' | 'bad-debt' | 'slash' | 'emission' | 'dataset-charge' | StorageEntryKind;
   epoch: number;
   jobId?: string;
   memo?: Record<string, unknown>;

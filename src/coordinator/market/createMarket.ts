@@ -75,7 +75,10 @@ export type Market = {
     taskTimeoutSec: number;
     maxPrice: bigint;
   }): Promise<void>;
-  /** Available escrow of a client (on-chain balance − pending withdrawal − unsettled − reserved). */
+  /**
+   * Available escrow of a client (on-chain balance − pending withdrawal − unsettled − reserved;
+   * reserved: open jobs' worst cases not charged yet and escrow held for stored terms).
+   */
   availableEscrow(
     client: Address,
   ): Promise<{ balance: bigint; unsettled: bigint; reserved: bigint; available: bigint }>;
@@ -258,7 +261,9 @@ export function createMarket(deps: {
       .where('client', '=', c)
       .where('status', 'in', ['queued', 'running'])
       .execute();
-    let r = 0n;
+    // Escrow held for stored terms (storage/storageLedger.ts) is spoken for like an open job.
+    const storage = accounts.clientStorageEscrow(c);
+    let r = (await readBalances(db, { account: storage })).get(storage) ?? 0n;
     for (const j of open) {
       if (!j.worst_case) continue;
       const charged =

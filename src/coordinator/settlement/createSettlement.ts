@@ -84,6 +84,11 @@ export function createSettlement(deps: {
   verifyingContract?: Address | null;
   /** Test-only: a dishonest coordinator's alteration of each closed epoch (see closeEpoch). */
   tamper?: EpochTamper;
+  /**
+   * Posts what accrues at an epoch's end into it just before it closes (the storage network pays
+   * holders their proven GiB-epochs: storage/storageLedger.ts). Idempotent: a crash re-runs it.
+   */
+  beforeClose?: (epoch: number) => Promise<unknown>;
 }): Settlement {
   const { db, market, writer, log } = deps;
   const signer =
@@ -205,6 +210,7 @@ export function createSettlement(deps: {
     const row = await db.selectFrom('epochs').selectAll().where('epoch', '=', e).executeTakeFirst();
     if (!row) return;
     if (row.status === 'open') {
+      await deps.beforeClose?.(e);
       await closeEpoch({
         db,
         market,

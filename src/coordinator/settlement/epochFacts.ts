@@ -63,6 +63,8 @@ export type EntryFact = {
   postings: { account: string; amount: string }[];
   /** A dataset sale: the client's signed request and whose readings were sold (0020). */
   sale?: DatasetSaleFact;
+  /** A storage entry's memo (its receipt, or the proven pieces it pays): what a validator re-checks. */
+  memo?: unknown;
 };
 
 /**

@@ -60,7 +60,14 @@ export async function readEpochFacts(
   for (const e of entries) {
     if (e.kind !== 'charge') {
       const sale = e.kind === 'dataset-charge' ? await readDatasetSale(trx, e.ref, e.memo) : undefined;
-      other.push({ ref: e.ref, kind: e.kind, postings: postings.get(e.id) ?? [], ...(sale ? { sale } : {}) });
+      const memo = e.kind.startsWith('storage-') ? { memo: JSON.parse(e.memo) as unknown } : {};
+      other.push({
+        ref: e.ref,
+        kind: e.kind,
+        postings: postings.get(e.id) ?? [],
+        ...(sale ? { sale } : {}),
+        ...memo,
+      });
       continue;
     }
     const assignmentId = e.ref.slice('exec:'.length) as Hex;

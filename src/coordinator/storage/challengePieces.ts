@@ -47,6 +47,8 @@ export function createChallenger(deps: {
   seedOf: (window: number) => Promise<{ seed: Hex; source: string }>;
   session: (address: string) => { send(msg: StorageCoordinatorMessage): boolean } | undefined;
   onLost: (objectId: string, segment: number) => Promise<void>;
+  /** Whether a repair order is still open here (orders live in memory: a restart forgets them). */
+  orderKnown?: (orderId: string) => boolean;
 }) {
   const { db, log, cfg, now } = deps;
   const open = new Map<string, Open>();
@@ -181,6 +183,24 @@ export function createChallenger(deps: {
       open.set(challengeId, o);
       s.send({ type: 'store.challenge', challengeId, ...challenge, deadlineMs: cfg.deadlineMs });
     }
+    // Repairs this coordinator no longer knows of (it restarted since): lost again, ordered anew below.
+    if (deps.orderKnown) {
+      const repairing = await db
+        .selectFrom('storage_pieces')
+        .select(['object_id', 'segment', 'idx', 'order_id'])
+        .where('status', '=', 'repairing')
+        .execute();
+      for (const p of repairing)
+        if (!deps.orderKnown(p.order_id ?? ''))
+          await db
+            .updateTable('storage_pieces')
+            .set({ status: 'lost', holder: null, order_id: null, updated_at: now() })
+            .where('object_id', '=', p.object_id)
+            .where('segment', '=', p.segment)
+            .where('idx', '=', p.idx)
+            .where('status', '=', 'repairing')
+            .execute();
+    }
     // Segments still short of pieces (no free provider last time): try their repair again.
     const short = await db
       .selectFrom('storage_pieces')
@@ -216,7 +236,21 @@ export function createChallenger(deps: {
         answer = undefined;
       }
       const verdict = verifyChallenge(o.challenge, answer);
-      if (verdict !== null)
+      // A passed challenge: what the holder is paid per proven GiB-epoch from (storageLedger.ts).
+      if (verdict === null)
+        await db
+          .insertInto('storage_proofs')
+          .values({
+            object_id: o.objectId,
+            segment: o.segment,
+            idx: o.idx,
+            root: o.challenge.pieceRoot,
+            holder: o.holder,
+            window: o.challenge.window,
+            created_at: now(),
+          })
+          .execute();
+      else
         await fault({ ...o, root: o.challenge.pieceRoot }, o.challenge.window, verdict, {
           challenge: o.challenge,
           answer: { pieceRoot: msg.pieceRoot, window: msg.window, leaves: msg.leaves },

@@ -16,39 +16,17 @@ import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
 import type { StorageRequestMessage } from '../../protocol/storageMessages.ts';
-import type { StorageCoordinatorMessage, StorageOffer } from '../../protocol/storageSession.ts';
 import { DEFAULT_ERASURE, encodeObject, type ObjectManifest } from '../../storage/erasure.ts';
+import { termEscrow } from '../../storage/storagePrice.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { Database } from '../store/schema.ts';
 import { createChallenger } from './challengePieces.ts';
 import { choosePlacement, repairThreshold } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
+import { holdTerm, settleRemoval } from './storageLedger.ts';
+import type { Grant, StorageMoney, StorageSession } from './storageNetworkTypes.ts';
 import { type PieceStatus, type StorageDatabase, storageDb } from './storageTables.ts';
 import { listObjects, objectStatus, pieceViews } from './storageViews.ts';
-
-/** What the coordinator knows of a connected provider that offers storage. */
-export type StorageSession = {
-  address: string;
-  region: string;
-  offer: StorageOffer;
-  /** Free bytes after the pieces placed on it since it connected. */
-  freeBytes: number;
-  send(msg: StorageCoordinatorMessage): boolean;
-};
-
-/** An HTTP request a token allows: fetch a piece to keep, post a piece to a reader, read pieces. */
-type Grant =
-  | { kind: 'put'; orderId: string; holder: string; path: string; expiresAt: number }
-  | {
-      kind: 'relay';
-      orderId: string;
-      holder: string;
-      root: string;
-      expiresAt: number;
-      resolve(bytes: Uint8Array): void;
-      reject(err: Error): void;
-    }
-  | { kind: 'read'; reader: string; objectId: string; roots: Set<string>; expiresAt: number };
 
 export type StorageNetwork = ReturnType<typeof createStorageNetwork>;
 
@@ -68,6 +46,8 @@ export function createStorageNetwork(deps: {
   seedOf: (window: number) => Promise<{ seed: Hex; source: string }>;
   config?: Partial<Config>;
   now?: () => number;
+  /** Escrow of stored terms (the market's admission): absent in unit tests, which hold nothing. */
+  money?: StorageMoney;
 }) {
   const cfg: Config = { ...STORAGE_DEFAULTS, ...deps.config };
   const db: Kysely<StorageDatabase> = storageDb(deps.db);
@@ -163,12 +143,17 @@ export function createStorageNetwork(deps: {
       .selectFrom('storage_pieces')
       .selectAll()
       .where('holder', '=', s.address)
-      .where('status', '=', 'pending')
+      .where('status', 'in', ['pending', 'repairing'])
       .execute();
     const held = new Set(s.offer.pieces);
     for (const p of pending) {
       if (held.has(p.root as Hex)) await pieceStored(p.object_id, p.segment, p.idx);
-      else
+      // A repair order this coordinator no longer knows (it restarted): lost again, so the next
+      // window orders its repair anew.
+      else if (p.status === 'repairing') {
+        if (!orders.has(p.order_id ?? ''))
+          await setPiece(p.object_id, p.segment, p.idx, { status: 'lost', holder: null, order_id: null });
+      } else
         await orderPut({ ...p, holder: s.address }).catch((err) =>
           log.warn({ err: String(err) }, 'resend failed'),
         );
@@ -207,11 +192,10 @@ export function createStorageNetwork(deps: {
   async function orderDone(from: string, orderId: string, ok: boolean, why?: string): Promise<void> {
     const o = orders.get(orderId);
     if (!o || o.holder !== from) return; // unknown, finished, or not theirs: ignored
+    // Known until the piece is healthy: a window meanwhile must not take its repair for forgotten.
+    if (ok)
+      return void (await pieceStored(o.objectId, o.segment, o.idx).finally(() => orders.delete(orderId)));
     orders.delete(orderId);
-    if (ok) {
-      await pieceStored(o.objectId, o.segment, o.idx);
-      return;
-    }
     log.warn({ orderId, holder: from, why }, 'a holder refused a piece; placing it elsewhere');
     const piece = await db
       .selectFrom('storage_pieces')
@@ -261,13 +245,18 @@ export function createStorageNetwork(deps: {
     const perHolder = segments * Math.max(1, Math.ceil(Math.min(size, params.segmentBytes) / k));
     const holders = choosePlacement(candidates(), k + m, perHolder);
     if (holders.length < k + m)
-      throw new PlexusError(
-        'PLX_STORAGE_NO_CAPACITY',
-        `needs ${k + m} storage providers with room, ${holders.length} online`,
-        {
-          details: { needed: k + m, available: holders.length },
-        },
-      );
+      throw new PlexusError('PLX_STORAGE_NO_CAPACITY', `needs ${k + m} storage providers with room`, {
+        details: { needed: k + m, available: holders.length },
+      });
+    const epochs = req.epochs || cfg.defaultEpochs;
+    const price = cfg.pricePerGiBEpoch;
+    if (req.maxPricePerGiBEpoch > 0n && req.maxPricePerGiBEpoch < price)
+      throw new PlexusError('PLX_STORAGE_PRICE_ABOVE_MAX', `storage costs ${price} per GiB-epoch`, {
+        details: { pricePerGiBEpoch: price.toString() },
+      });
+    // The whole term is held from the client's escrow; refused before any coding when it cannot be.
+    const escrow = termEscrow({ objectBytes: size, k, m, segmentBytes: params.segmentBytes, price, epochs });
+    await deps.money?.check(client, escrow);
     const { manifest, pieces } = encodeObject(await deps.blobs.read(objectId), params);
     if (manifest.objectId !== `0x${objectId}`)
       throw new PlexusError('PLX_DIGEST_MISMATCH', 'blob does not hash to its id');
@@ -275,52 +264,53 @@ export function createStorageNetwork(deps: {
     for (const [s, seg] of pieces.entries())
       for (const [i, piece] of seg.entries()) await writeFile(stagingPath(objectId, s, i), piece);
     const t = now();
-    const epochs = req.epochs || cfg.defaultEpochs;
-    const price = cfg.pricePerGiBEpoch;
-    const escrow =
-      (BigInt(Math.ceil((size * (k + m)) / k)) * price * BigInt(epochs) + 2n ** 30n - 1n) / 2n ** 30n;
-    if (req.maxPricePerGiBEpoch > 0n && req.maxPricePerGiBEpoch < price)
-      throw new PlexusError('PLX_STORAGE_PRICE_ABOVE_MAX', `storage costs ${price} per GiB-epoch`, {
-        details: { pricePerGiBEpoch: price.toString() },
+    const startEpoch = (await deps.money?.epochNow())?.epoch ?? 0;
+    const insert = () =>
+      db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('storage_pieces').where('object_id', '=', objectId).execute();
+        await trx.deleteFrom('storage_objects').where('object_id', '=', objectId).execute();
+        await trx
+          .insertInto('storage_objects')
+          .values({
+            object_id: objectId,
+            client,
+            object_bytes: size,
+            data_pieces: k,
+            parity_pieces: m,
+            manifest: JSON.stringify(manifest),
+            epochs,
+            price_per_gib_epoch: price.toString(),
+            escrow: escrow.toString(),
+            start_epoch: startEpoch,
+            status: 'placing',
+            created_at: t,
+            updated_at: t,
+          })
+          .execute();
+        for (const [s, seg] of manifest.segments.entries())
+          for (const [i, root] of seg.pieceRoots.entries())
+            await trx
+              .insertInto('storage_pieces')
+              .values({
+                object_id: objectId,
+                segment: s,
+                idx: i,
+                root,
+                piece_bytes: seg.pieceBytes,
+                holder: holders[i]!,
+                status: 'pending',
+                order_id: null,
+                updated_at: t,
+              })
+              .execute();
+        await holdTerm(trx, { object_id: objectId, client, created_at: t }, escrow, startEpoch, t);
       });
-    await db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('storage_pieces').where('object_id', '=', objectId).execute();
-      await trx.deleteFrom('storage_objects').where('object_id', '=', objectId).execute();
-      await trx
-        .insertInto('storage_objects')
-        .values({
-          object_id: objectId,
-          client,
-          object_bytes: size,
-          data_pieces: k,
-          parity_pieces: m,
-          manifest: JSON.stringify(manifest),
-          epochs,
-          price_per_gib_epoch: price.toString(),
-          escrow: escrow.toString(),
-          start_epoch: 0,
-          status: 'placing',
-          created_at: t,
-          updated_at: t,
-        })
-        .execute();
-      for (const [s, seg] of manifest.segments.entries())
-        for (const [i, root] of seg.pieceRoots.entries())
-          await trx
-            .insertInto('storage_pieces')
-            .values({
-              object_id: objectId,
-              segment: s,
-              idx: i,
-              root,
-              piece_bytes: seg.pieceBytes,
-              holder: holders[i]!,
-              status: 'pending',
-              order_id: null,
-              updated_at: t,
-            })
-            .execute();
-    });
+    try {
+      await (deps.money ? deps.money.admit(client, escrow, insert) : insert());
+    } catch (err) {
+      await rm(join(staging, objectId), { recursive: true, force: true });
+      throw err;
+    }
     for (const h of holders) {
       const s = sessions.get(h);
       if (s) s.freeBytes -= perHolder;
@@ -477,6 +467,7 @@ export function createStorageNetwork(deps: {
     seedOf: deps.seedOf,
     session: (a) => sessions.get(a),
     onLost: (objectId, segment) => maybeRepair(objectId, segment),
+    orderKnown: (orderId) => orders.has(orderId),
   });
 
   /** Starts repair orders for a segment whose healthy pieces fell to its threshold. */
@@ -542,8 +533,8 @@ export function createStorageNetwork(deps: {
     }
   }
 
-  /** Removes an object: holders are told to drop their pieces. */
-  async function remove(client: string, objectId: string): Promise<void> {
+  /** Removes an object: holders are told to drop their pieces; the unused escrow is released. */
+  async function remove(client: string, objectId: string): Promise<{ refund: bigint }> {
     const o = await db
       .selectFrom('storage_objects')
       .selectAll()
@@ -553,7 +544,8 @@ export function createStorageNetwork(deps: {
     if (o.client !== client.toLowerCase())
       throw new PlexusError('PLX_STORAGE_NOT_OWNER', 'only the owner removes this object');
     const pieces = await pieceViews(db, objectId);
-    await db.transaction().execute(async (trx) => {
+    const w = await deps.money?.epochNow();
+    const refund = await db.transaction().execute(async (trx) => {
       await trx
         .updateTable('storage_objects')
         .set({ status: 'removed', updated_at: now() })
@@ -564,10 +556,14 @@ export function createStorageNetwork(deps: {
         .set({ status: 'dropped', updated_at: now() })
         .where('object_id', '=', objectId)
         .execute();
+      if (!w) return 0n;
+      const windows = [...(w.unclosed ? [w.unclosed] : []), { epoch: w.epoch, from: w.from, to: now() }];
+      return settleRemoval(trx, o, windows, w.epoch, now());
     });
     for (const p of pieces)
       if (p.holder) sessions.get(p.holder)?.send({ type: 'store.drop', pieceRoot: p.root as Hex });
     await rm(join(staging, objectId), { recursive: true, force: true });
+    return { refund };
   }
 
   return {

@@ -6,7 +6,7 @@
  * (src/storage/receipts.ts has the rules); the redeemed count only ever grows, in one conditional
  * update, so two concurrent redemptions of one receipt pay once.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Address } from 'viem';
 import type { RetrievalReceiptWire } from '../../protocol/storageMessages.ts';
 import { receiptFromWire } from '../../protocol/storageMessages.ts';
@@ -27,6 +27,11 @@ export async function redeemReceipt(args: {
   receipt: RetrievalReceiptWire;
   pricePerByte: bigint;
   now: () => number;
+  /**
+   * Posts the accepted amount to the ledger in the same transaction as the redeemed count moves
+   * (storageLedger.ts `postRetrieval`), so a receipt is paid exactly once even across a crash.
+   */
+  post?: (trx: Transaction<StorageDatabase>, paid: { fromBytes: bigint; amount: bigint }) => Promise<void>;
 }): Promise<ReceiptVerdict & { amount: bigint }> {
   const receipt = receiptFromWire(args.receipt);
   const m = receipt.message;
@@ -47,14 +52,20 @@ export async function redeemReceipt(args: {
   });
   if (!verdict.ok || !row)
     return { ...(verdict.ok ? { ok: false, reason: 'inflated' } : verdict), amount: 0n };
-  const done = await args.db
-    .updateTable('storage_receipts')
-    .set({ redeemed_bytes: m.cumulativeBytes.toString(), updated_at: args.now() })
-    .where('reader', '=', m.reader.toLowerCase())
-    .where('server', '=', m.server.toLowerCase())
-    .where('object_id', '=', m.objectId.slice(2).toLowerCase())
-    .where('redeemed_bytes', '=', row.redeemed_bytes)
-    .executeTakeFirst();
-  if (Number(done.numUpdatedRows) !== 1) return { ok: false, reason: 'replayed', amount: 0n };
-  return { ...verdict, amount: verdict.payableBytes * args.pricePerByte };
+  const amount = verdict.payableBytes * args.pricePerByte;
+  const done = await args.db.transaction().execute(async (trx) => {
+    const u = await trx
+      .updateTable('storage_receipts')
+      .set({ redeemed_bytes: m.cumulativeBytes.toString(), updated_at: args.now() })
+      .where('reader', '=', m.reader.toLowerCase())
+      .where('server', '=', m.server.toLowerCase())
+      .where('object_id', '=', m.objectId.slice(2).toLowerCase())
+      .where('redeemed_bytes', '=', row.redeemed_bytes)
+      .executeTakeFirst();
+    if (Number(u.numUpdatedRows) !== 1) return false;
+    await args.post?.(trx, { fromBytes: lastAccepted, amount });
+    return true;
+  });
+  if (!done) return { ok: false, reason: 'replayed', amount: 0n };
+  return { ...verdict, amount };
 }

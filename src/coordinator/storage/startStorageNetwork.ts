@@ -8,9 +8,10 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { Hex } from 'viem';
+import type { Address, Hex } from 'viem';
 import { z } from 'zod';
 import type { PlexusReader } from '../../chain/types.ts';
+import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
 import type { StoreRedeem, storageProviderMessageSchemas } from '../../protocol/storageSession.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
@@ -20,6 +21,7 @@ import { epochSeed } from '../verification/auditSeeds.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { createStorageNetwork } from './createStorageNetwork.ts';
 import { redeemReceipt } from './redeemReceipt.ts';
+import { paidReceipts, payStorageEpoch, postRetrieval } from './storageLedger.ts';
 import { storageRoutes } from './storageRoutes.ts';
 import { storageDb } from './storageTables.ts';
 import { storageStats } from './storageViews.ts';
@@ -32,6 +34,11 @@ import { storageStats } from './storageViews.ts';
 export const storageConfigSchema = z.strictObject({
   windowMs: z.int().min(100).default(STORAGE_DEFAULTS.windowMs),
   deadlineMs: z.int().min(10).default(STORAGE_DEFAULTS.deadlineMs),
+  /** Price of one GiB of pieces kept one epoch, PLX base units as a decimal string (docs/storage.md). */
+  pricePerGiBEpoch: z
+    .string()
+    .regex(/^[1-9][0-9]{0,30}$/)
+    .default(STORAGE_DEFAULTS.pricePerGiBEpoch.toString()),
 });
 
 /**
@@ -52,12 +59,45 @@ export async function startStorageNetwork(deps: {
   chain?: PlexusReader | undefined;
 }) {
   const publicClient = deps.chain?.publicClient;
+  const { market } = deps;
+  const epochNow = async () => {
+    const epoch = await market.currentEpoch(deps.db);
+    const prev = epoch - 1;
+    const row =
+      prev >= 1
+        ? await deps.db.selectFrom('epochs').select('status').where('epoch', '=', prev).executeTakeFirst()
+        : undefined;
+    const open = prev >= 1 && (row === undefined || row.status === 'open');
+    const unclosed = open
+      ? { epoch: prev, from: market.clock.startsAt(prev), to: market.clock.endsAt(prev) }
+      : undefined;
+    return { epoch, from: market.clock.startsAt(epoch), ...(unclosed ? { unclosed } : {}) };
+  };
   const storage = createStorageNetwork({
     db: deps.db,
     blobs: deps.blobs,
     dataDir: deps.config.dataDir,
     log: deps.log,
-    config: deps.config.storage,
+    config: {
+      windowMs: deps.config.storage.windowMs,
+      deadlineMs: deps.config.storage.deadlineMs,
+      pricePerGiBEpoch: BigInt(deps.config.storage.pricePerGiBEpoch),
+    },
+    // The stored term's escrow goes through the market's admission (docs/storage.md, "Money").
+    money: {
+      async check(client, amount) {
+        if (!market.escrowChecked) return;
+        const a = await market.availableEscrow(client as Address);
+        if (a.available < amount)
+          throw new PlexusError(
+            'PLX_INSUFFICIENT_ESCROW',
+            `available escrow ${a.available} is below the stored term's ${amount}`,
+            { details: { available: a.available.toString(), required: amount.toString() } },
+          );
+      },
+      admit: (client, amount, store) => market.admitCharge(client as Address, amount, store),
+      epochNow,
+    },
     seedOf: async (window) => {
       if (publicClient) {
         const block = await publicClient.getBlock({ blockTag: 'latest' });
@@ -74,12 +114,28 @@ export async function startStorageNetwork(deps: {
   });
   const chainId = deps.config.chainId;
   const sessionOf = (a: string) => storage.sessions().find((s) => s.address === a.toLowerCase());
+  const grantRead = storage.grantRead;
   const service = Object.assign(storage, {
+    /** A read grant, with the reader's latest paid receipt per server (it continues its counts from them). */
+    grantRead: async (reader: string, objectId: string) => ({
+      ...(await grantRead(reader, objectId)),
+      receipts: await paidReceipts(deps.db, reader, objectId),
+    }),
     /** Forwards a reader's receipts to the servers they name (each redeems its own, see `handle`). */
     forwardReceipts(receipts: StoreRedeem['receipt'][]): number {
       return receipts.filter((receipt) => sessionOf(receipt.server)?.send({ type: 'store.receipt', receipt }))
         .length;
     },
+    /**
+     * Pays holders for the proven part of `epoch` and releases finished terms: the settlement loop
+     * calls it just before closing the epoch, so these entries are settled with it.
+     */
+    payEpoch: (epoch: number) =>
+      payStorageEpoch(
+        storageDb(deps.db),
+        { epoch, from: market.clock.startsAt(epoch), to: market.clock.endsAt(epoch) },
+        Date.now(),
+      ),
     /** Every `store.*` message of a provider's session. */
     async handle(from: string, msg: StorageProviderMessage): Promise<void> {
       if (msg.type === 'store.stored' || msg.type === 'store.refused') {
@@ -89,6 +145,7 @@ export async function startStorageNetwork(deps: {
       else {
         const db = storageDb(deps.db);
         const pricePerByte = STORAGE_DEFAULTS.pricePerByte;
+        const { epoch } = await epochNow();
         const v = await redeemReceipt({
           db,
           chainId,
@@ -96,7 +153,25 @@ export async function startStorageNetwork(deps: {
           receipt: msg.receipt,
           pricePerByte,
           now: Date.now,
+          // Paid through the ledger with the redeemed count, in one transaction.
+          post: (trx, paid) =>
+            postRetrieval(trx, { receipt: msg.receipt, pricePerByte, epoch, ...paid }, Date.now()),
         });
+        // Every redemption tried is kept, accepted or refused (the explorer and the tests read it).
+        await db
+          .insertInto('storage_redemptions')
+          .values({
+            reader: msg.receipt.reader.toLowerCase(),
+            server: msg.receipt.server.toLowerCase(),
+            redeemer: from.toLowerCase(),
+            object_id: msg.receipt.objectId.slice(2).toLowerCase(),
+            cumulative_bytes: msg.receipt.cumulativeBytes,
+            ok: v.ok ? 1 : 0,
+            reason: v.ok ? null : v.reason,
+            amount: v.amount.toString(),
+            created_at: Date.now(),
+          })
+          .execute();
         sessionOf(from)?.send({
           type: 'store.redeemed',
           objectId: msg.receipt.objectId,

@@ -72,9 +72,11 @@ export function storageRoutes(deps: {
             return storage.put(message);
           case 'read':
             return storage.grantRead(message.client, objectId);
-          case 'remove':
-            await storage.remove(message.client, objectId);
-            return { objectId, status: 'removed' };
+          case 'remove': {
+            // The unused rest of the term's escrow goes back to the client (docs/storage.md, "Money").
+            const { refund } = await storage.remove(message.client, objectId);
+            return { objectId, status: 'removed', refund: refund.toString() };
+          }
           case 'list':
             return { objects: await storage.list(message.client) };
         }

@@ -57,6 +57,30 @@ export type StorageTables = {
     redeemed_bytes: string;
     updated_at: number;
   };
+  /** A passed challenge (migration 0017_storage_money): what a holder is paid per epoch from. */
+  storage_proofs: {
+    id: Generated<number>;
+    object_id: string;
+    segment: number;
+    idx: number;
+    root: string;
+    holder: string;
+    window: number;
+    created_at: number;
+  };
+  /** Every receipt redemption tried: accepted (amount paid) or refused (reason). */
+  storage_redemptions: {
+    id: Generated<number>;
+    reader: string;
+    server: string;
+    redeemer: string;
+    object_id: string;
+    cumulative_bytes: string;
+    ok: number;
+    reason: string | null;
+    amount: string;
+    created_at: number;
+  };
 };
 
 /** The coordinator's database with the storage tables (one connection, one statement queue). */

@@ -243,4 +243,39 @@ export const laterMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Storage money (issue 19, docs/storage.md "Money"): each passed challenge (holders are paid per
+  // proven GiB-epoch from them) and every receipt redemption tried, accepted or refused.
+  '0017_storage_money': {
+    async up(db) {
+      await db.schema
+        .createTable('storage_proofs')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('object_id', 'text', (c) => c.notNull())
+        .addColumn('segment', 'integer', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('root', 'text', (c) => c.notNull())
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('window', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('storage_proofs_time')
+        .on('storage_proofs')
+        .columns(['created_at'])
+        .execute();
+      await db.schema
+        .createTable('storage_redemptions')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('reader', 'text', (c) => c.notNull())
+        .addColumn('server', 'text', (c) => c.notNull())
+        .addColumn('redeemer', 'text', (c) => c.notNull())
+        .addColumn('object_id', 'text', (c) => c.notNull())
+        .addColumn('cumulative_bytes', 'text', (c) => c.notNull())
+        .addColumn('ok', 'integer', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('amount', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .execute();
+    },
+  },
 };

@@ -1,0 +1,46 @@
+/**
+ * Types of the coordinator's storage network (createStorageNetwork.ts): a storage provider's
+ * session, the one-use grants behind piece tokens, and what the network asks the market for money.
+ */
+import type { StorageCoordinatorMessage, StorageOffer } from '../../protocol/storageSession.ts';
+
+/** What the coordinator knows of a connected provider that offers storage. */
+export type StorageSession = {
+  address: string;
+  region: string;
+  offer: StorageOffer;
+  /** Free bytes after the pieces placed on it since it connected. */
+  freeBytes: number;
+  send(msg: StorageCoordinatorMessage): boolean;
+};
+
+/** An HTTP request a token allows: fetch a piece to keep, post a piece to a reader, read pieces. */
+export type Grant =
+  | { kind: 'put'; orderId: string; holder: string; path: string; expiresAt: number }
+  | {
+      kind: 'relay';
+      orderId: string;
+      holder: string;
+      root: string;
+      expiresAt: number;
+      resolve(bytes: Uint8Array): void;
+      reject(err: Error): void;
+    }
+  | { kind: 'read'; reader: string; objectId: string; roots: Set<string>; expiresAt: number };
+
+/** What the storage network asks the market: escrow admission and the epoch now (docs/storage.md, "Money"). */
+export type StorageMoney = {
+  /** Throws PLX_INSUFFICIENT_ESCROW when the client's available escrow is below `amount` now. */
+  check(client: string, amount: bigint): Promise<void>;
+  /** Checks again under the market's admission lock, then runs `store` (which posts the hold). */
+  admit(client: string, amount: bigint, store: () => Promise<void>): Promise<void>;
+  /**
+   * The epoch new entries belong to and when it started (ms); `unclosed`: the epoch before it
+   * when that one has ended but is not closed yet (its window, ms).
+   */
+  epochNow(): Promise<{
+    epoch: number;
+    from: number;
+    unclosed?: { epoch: number; from: number; to: number };
+  }>;
+};

@@ -1,0 +1,132 @@
+/**
+ * A validator's check of the storage network's money (issue 19, docs/storage.md "Money"):
+ *
+ * - a **hold** or **release** moves one amount between the client's storage escrow and the
+ *   object's term, in the right direction, and nothing else;
+ * - a **payment** pays each listed piece once, ⌊pieceBytes × price / GiB⌋ to the holder named,
+ *   and charges the client exactly their sum from its hold;
+ * - a **retrieval** carries the reader's signed cumulative receipt: the signature recovers to the
+ *   reader, the server paid is the one named, the count is above what was paid before (this
+ *   bundle's earlier receipts of the same reader, server and object included), and the amount is
+ *   the increase × the price per byte;
+ * - a **storage slash** whose reason is a wrong answer (`missing`, `wrong-index`, `bad-proof`)
+ *   carries the challenge and the answer, and the answer must fail the challenge again here.
+ *   Offline and late are the coordinator's observation (like a capability fault).
+ */
+import type { Address } from 'viem';
+import { accounts } from '../coordinator/ledger/accounts.ts';
+import type { EntryFact } from '../coordinator/settlement/epochFacts.ts';
+import { receiptFromWire, retrievalReceiptSchema } from '../protocol/storageMessages.ts';
+import { receiptKey, verifyReceipt } from '../storage/receipts.ts';
+import { pieceEpochPay } from '../storage/storagePrice.ts';
+
+/** Entry kinds this module checks. */
+export const STORAGE_ENTRY_KINDS: readonly string[] = [
+  'storage-hold',
+  'storage-payment',
+  'storage-retrieval',
+  'storage-release',
+];
+
+type Dispute = { fact: string; claimed: string; recomputed: string };
+
+/** The postings an entry should have, compared as account → amount (order-free). */
+function samePostings(name: string, e: EntryFact, expected: Map<string, bigint>): Dispute | null {
+  const got = new Map<string, bigint>();
+  for (const p of e.postings) got.set(p.account, (got.get(p.account) ?? 0n) + BigInt(p.amount));
+  const fmt = (m: Map<string, bigint>) =>
+    [...m]
+      .filter(([, v]) => v !== 0n)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([a, v]) => `${a}=${v}`)
+      .join(' ');
+  return fmt(got) === fmt(expected)
+    ? null
+    : { fact: `${name}.postings`, claimed: fmt(got), recomputed: fmt(expected) };
+}
+
+const add = (m: Map<string, bigint>, a: string, v: bigint) => m.set(a, (m.get(a) ?? 0n) + v);
+
+/**
+ * Checks one storage entry of an epoch's facts. `paid` carries, across the bundle's entries, the
+ * highest receipt count paid per (reader, server, object).
+ *
+ * @example
+ * const paid = new Map<string, bigint>();
+ * for (const e of facts.entries) if (STORAGE_ENTRY_KINDS.includes(e.kind)) dispute ??= await checkStorageEntry(e, chainId, paid);
+ */
+export async function checkStorageEntry(
+  e: EntryFact,
+  chainId: number,
+  paid: Map<string, bigint>,
+): Promise<Dispute | null> {
+  const name = `entry[${e.ref}]`;
+  const memo = (e.memo ?? {}) as Record<string, unknown>;
+  const bad = (field: string, claimed: unknown, recomputed: unknown): Dispute => ({
+    fact: `${name}.${field}`,
+    claimed: String(claimed),
+    recomputed: String(recomputed),
+  });
+  if (e.kind === 'storage-retrieval') {
+    const parsed = retrievalReceiptSchema.safeParse(memo.receipt);
+    if (!parsed.success) return bad('receipt', 'missing or malformed', 'a signed retrieval receipt');
+    const receipt = receiptFromWire(parsed.data);
+    const m = receipt.message;
+    const from = BigInt(String(memo.fromBytes ?? '-1'));
+    const key = receiptKey(m);
+    if (from < (paid.get(key) ?? 0n))
+      return bad('fromBytes', from, `at least ${paid.get(key)} (paid already)`);
+    const v = await verifyReceipt({
+      chainId,
+      receipt,
+      server: m.server as Address,
+      servedBytes: m.cumulativeBytes,
+      lastAccepted: from,
+    });
+    if (!v.ok) return bad('receipt', v.reason, 'a receipt signed by its reader, above what was paid');
+    paid.set(key, m.cumulativeBytes);
+    const amount = v.payableBytes * BigInt(String(memo.pricePerByte ?? '0'));
+    const expected = new Map<string, bigint>();
+    add(expected, accounts.clientUnsettled(m.reader), amount);
+    add(expected, accounts.providerEarnings(m.server), -amount);
+    return samePostings(name, e, expected);
+  }
+  const client = String(memo.client ?? '');
+  const objectId = String(memo.objectId ?? '');
+  if (!/^0x[0-9a-f]{40}$/.test(client) || !/^[0-9a-f]{64}$/.test(objectId))
+    return bad('memo', JSON.stringify(memo), 'the client and object the entry is about');
+  const held = accounts.clientStorageEscrow(client);
+  const term = accounts.storageTerm(objectId);
+  if (e.kind === 'storage-hold' || e.kind === 'storage-release') {
+    const amount = BigInt(e.postings.find((p) => p.account === held)?.amount ?? '0');
+    const sign = e.kind === 'storage-hold' ? 1n : -1n;
+    if (amount * sign <= 0n)
+      return bad('amount', amount, `a ${e.kind === 'storage-hold' ? 'debit' : 'credit'} of the hold`);
+    return samePostings(
+      name,
+      e,
+      new Map([
+        [held, amount],
+        [term, -amount],
+      ]),
+    );
+  }
+  if (e.kind !== 'storage-payment') return bad('kind', e.kind, 'a storage entry');
+  const price = BigInt(String(memo.pricePerGiBEpoch ?? '0'));
+  const pieces = Array.isArray(memo.pieces) ? (memo.pieces as Record<string, unknown>[]) : [];
+  const seen = new Set<string>();
+  const expected = new Map<string, bigint>();
+  let total = 0n;
+  for (const p of pieces) {
+    const k = `${p.segment}/${p.idx}`;
+    if (seen.has(k)) return bad(`pieces[${k}]`, 'paid twice', 'each piece once per epoch');
+    seen.add(k);
+    const pay = pieceEpochPay(Number(p.pieceBytes), price);
+    total += pay;
+    add(expected, accounts.providerEarnings(String(p.holder)), -pay);
+  }
+  add(expected, accounts.clientUnsettled(client), total);
+  add(expected, held, -total);
+  add(expected, term, total);
+  return samePostings(name, e, expected);
+}
