@@ -10,6 +10,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { sql } from 'kysely';
 import { type Address, getAddress } from 'viem';
 import { getProvider } from '../chain/actions/provider/getProvider.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
@@ -38,6 +39,7 @@ import { createReadCapabilities } from './blobs/readCapability.ts';
 import { createValidatorReads } from './blobs/validatorReads.ts';
 import { type CoordinatorConfig, coordinatorConfigSchema } from './coordinatorConfig.ts';
 import { createEventLog } from './events/createEventLog.ts';
+import { createPgEventBridge, EVENTS_CHANNEL } from './events/pgEventBridge.ts';
 import { createJobSubmitter } from './jobs/submitJob.ts';
 import { CPU_CLASS } from './market/constants.ts';
 import { createMarket, defaultFloorPrice, type Market } from './market/createMarket.ts';
@@ -108,7 +110,16 @@ export async function startCoordinator(
   const { db } = store;
   const metrics = createMetrics();
   const blobs = await createBlobStore({ dir: join(config.dataDir, 'blobs'), db, ...rawOf(store) });
-  const events = createEventLog(db, store.raw);
+  // Replicas on one PostgreSQL database wake each other's event streams (docs/scaling.md).
+  const eventBridge =
+    store.dialect === 'postgres'
+      ? createPgEventBridge({
+          url: store.url,
+          send: (payload) => sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${payload})`.execute(db),
+          onError: (err) => log.warn({ err: String(err) }, 'event bridge'),
+        })
+      : undefined;
+  const events = createEventLog(db, store.raw, eventBridge ? { bridge: eventBridge } : {});
   const scheduler =
     opts.scheduler ??
     (config.scheduler === 'predictive' ? createPredictiveScheduler() : createLeastLoadedScheduler());
@@ -195,6 +206,7 @@ export async function startCoordinator(
     capability: { intervalMs: config.capabilityRecheckMs },
     canaries: { rate: config.canaryRate },
     ...rawOf(store),
+    shared: store.dialect === 'postgres',
     ...(opts.beforeTrainRoundClose ? { beforeTrainRoundClose: opts.beforeTrainRoundClose } : {}),
   });
   const submitter = createJobSubmitter({
@@ -452,6 +464,7 @@ export async function startCoordinator(
       await settlement?.stop();
       for (const client of fastifyWebsocketClients(app)) client.terminate();
       await app.close();
+      await eventBridge?.stop();
       await store.close();
     },
   };

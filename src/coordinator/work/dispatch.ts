@@ -203,6 +203,7 @@ export async function leaseOne(
         id: task.id,
         status: more ? 'queued' : 'assigned',
         attempts: task.attempts + 1,
+        prev: task.attempts,
         at: t,
       });
       if (updated === 0n) return false;

@@ -53,8 +53,9 @@ export async function loadVerification(
   taskId: string,
   executor: Kysely<Database> | Transaction<Database> = d.db,
 ): Promise<TaskVerification | undefined> {
+  // With replicas, another process may have assigned or judged an execution since this one cached it.
   const cached = s.verifications.get(taskId);
-  if (cached) return cached;
+  if (cached && !d.shared) return cached;
   const row = await d.stmt.first(executor, d.q.openVerification, { taskId });
   if (!row) return undefined;
   const execs = await executionOutputs(executor, taskId);
