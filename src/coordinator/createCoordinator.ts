@@ -36,6 +36,7 @@ import { createBlobAccess } from './blobs/blobAccess.ts';
 import { createBlobCollector } from './blobs/collectBlobs.ts';
 import { createBlobStore } from './blobs/createBlobStore.ts';
 import { createReadCapabilities } from './blobs/readCapability.ts';
+import { sharedBlobs } from './blobs/sharedBlobs.ts';
 import { createValidatorReads } from './blobs/validatorReads.ts';
 import { type CoordinatorConfig, coordinatorConfigSchema } from './coordinatorConfig.ts';
 import { createEventLog } from './events/createEventLog.ts';
@@ -109,7 +110,13 @@ export async function startCoordinator(
     : await openStore({ path: join(config.dataDir, 'plexus.db') });
   const { db } = store;
   const metrics = createMetrics();
-  const blobs = await createBlobStore({ dir: join(config.dataDir, 'blobs'), db, ...rawOf(store) });
+  // With replicas (PostgreSQL) blob bytes are in the database too: any replica reads any blob.
+  const blobs = await createBlobStore({
+    dir: join(config.dataDir, 'blobs'),
+    db,
+    ...rawOf(store),
+    ...(store.dialect === 'postgres' ? { shared: sharedBlobs(db) } : {}),
+  });
   // Replicas on one PostgreSQL database wake each other's event streams (docs/scaling.md).
   const eventBridge =
     store.dialect === 'postgres'

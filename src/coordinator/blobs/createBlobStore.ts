@@ -9,6 +9,7 @@ import {
   readSync,
   renameSync,
   rmSync,
+  statSync,
   writevSync,
 } from 'node:fs';
 import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import { type Cid, isCid } from '../../protocol/ids.ts';
 import { queryTemplate, type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
+import type { SharedBlobs } from './sharedBlobs.ts';
 
 /** Blob sizes remembered in memory (a row each: cid and size). */
 const SIZE_CACHE_ENTRIES = 100_000;
@@ -98,6 +100,11 @@ export type BlobStore = {
   readInto(cid: Cid, into: Uint8Array): Promise<void>;
   pathOf(cid: Cid): string;
   /**
+   * The path of blob `cid`'s file (`size` bytes), copied from the shared store first when this
+   * replica has not got it yet. Use it, not pathOf, for a blob another replica may have stored.
+   */
+  localPath(cid: Cid, size: number): Promise<string>;
+  /**
    * Removes blob `cid` (row and file) if `stillUnused` (run inside the same synchronous section,
    * after the row is gone) agrees; never while an upload of the same cid is being put in place,
    * nor within BLOB_USE_HOLD_MS of a lookup (`size`, `has`, `read`, `openRead`).
@@ -118,6 +125,11 @@ export async function createBlobStore(opts: {
   db: Kysely<Database>;
   raw?: RawConnection;
   now?: () => number;
+  /**
+   * Replicas on one PostgreSQL store: every upload's bytes also go to the database, and a blob
+   * whose file this replica lacks is fetched from it on first read (sharedBlobs.ts).
+   */
+  shared?: SharedBlobs;
 }): Promise<BlobStore> {
   const now = opts.now ?? Date.now;
   const stmt = templateRunner(opts.raw);
@@ -139,6 +151,27 @@ export async function createBlobStore(opts: {
   const pathOf = (cid: Cid) => join(opts.dir, cid.slice(0, 2), cid);
   /** Shard folders known to exist (at most 256: the first two hex digits of a cid). */
   const shards = new Set<string>();
+  const shardFor = (cid: string) => {
+    const shard = cid.slice(0, 2);
+    if (!shards.has(shard)) {
+      mkdirSync(join(opts.dir, shard), { recursive: true });
+      shards.add(shard);
+    }
+  };
+  /** Copies from the shared store in progress, one per blob however many readers wait for it. */
+  const fetching = new Map<string, Promise<void>>();
+  /** Makes sure blob `cid` (`n` bytes) has its file here: with replicas, another may hold it. */
+  async function local(cid: Cid, n: number): Promise<void> {
+    const shared = opts.shared;
+    if (!shared || statSync(pathOf(cid), { throwIfNoEntry: false })) return;
+    let copy = fetching.get(cid);
+    if (!copy) {
+      shardFor(cid);
+      copy = shared.fetch(cid, n, pathOf(cid), tmpDir).finally(() => fetching.delete(cid));
+      fetching.set(cid, copy);
+    }
+    await copy;
+  }
   /**
    * Sizes of blobs known to exist. Blobs are immutable and only deleted by the garbage collector
    * (which forgets them here), so a size once read stays true; a task's input and output are each looked up several times (download, result
@@ -189,6 +222,7 @@ export async function createBlobStore(opts: {
    */
   async function readWhole(cid: Cid, into: Uint8Array): Promise<void> {
     const n = into.length;
+    await local(cid, n);
     if (n <= SYNC_IO_BYTES) {
       const fd = openSync(pathOf(cid), 'r');
       try {
@@ -221,6 +255,10 @@ export async function createBlobStore(opts: {
 
   return {
     pathOf,
+    async localPath(cid, n) {
+      await local(cid, n);
+      return pathOf(cid);
+    },
     size,
     removeIfUnused(cid, stillUnused) {
       if (placing.has(cid) || inUse(cid) || !stillUnused()) return false;
@@ -278,15 +316,13 @@ export async function createBlobStore(opts: {
             details: { expected: expectedCid, actual: cid },
           });
         }
-        const shard = cid.slice(0, 2);
-        if (!shards.has(shard)) {
-          mkdirSync(join(opts.dir, shard), { recursive: true });
-          shards.add(shard);
-        }
+        shardFor(cid);
         placing.set(cid, (placing.get(cid) ?? 0) + 1);
         try {
           renameSync(tmp, pathOf(cid));
           moved = true;
+          // With replicas the bytes are in the shared store before any replica can see the row.
+          if (opts.shared) await opts.shared.store(cid, pathOf(cid), bytes);
           await stmt.run(opts.db, insert, { cid, size: bytes, at: now() });
         } finally {
           const n = placing.get(cid)! - 1;
@@ -303,6 +339,7 @@ export async function createBlobStore(opts: {
     async openRead(cid) {
       const n = await size(cid);
       if (n === undefined) throw new PlexusError('PLX_NOT_FOUND', `no blob ${cid}`);
+      await local(cid, n);
       // Large reads (up to 1 MiB): a task's input goes out in a few system calls, not one per 64 KiB.
       // `end` stops at the stored size, so no extra read is spent finding the end of the file.
       const stream = createReadStream(pathOf(cid), {

@@ -445,6 +445,14 @@ export type Database = {
   train_jobs: TrainJobsTable;
   train_blobs: TrainBlobsTable;
   render_audit_regions: RenderAuditRegionsTable;
+  blob_chunks: BlobChunksTable;
+};
+
+/** A blob's bytes in the shared store, chunk `idx` of 1 MiB (replicas on PostgreSQL: sharedBlobs.ts). */
+export type BlobChunksTable = {
+  cid: string;
+  idx: number;
+  data: Uint8Array;
 };
 
 /** The region a render auditor was asked to render (JSON `[x0, y0, x1, y1]`, frame and task-image pixels). */
