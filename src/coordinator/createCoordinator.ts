@@ -126,7 +126,13 @@ export async function startCoordinator(
           onError: (err) => log.warn({ err: String(err) }, 'event bridge'),
         })
       : undefined;
-  const events = createEventLog(db, store.raw, eventBridge ? { bridge: eventBridge } : {});
+  // Another replica's events may mean tasks queued there (a job submitted): dispatch them here too.
+  const remoteWake = { dispatch: () => {} };
+  const events = createEventLog(
+    db,
+    store.raw,
+    eventBridge ? { bridge: eventBridge, onRemote: () => remoteWake.dispatch() } : {},
+  );
   const scheduler =
     opts.scheduler ??
     (config.scheduler === 'predictive' ? createPredictiveScheduler() : createLeastLoadedScheduler());
@@ -216,6 +222,7 @@ export async function startCoordinator(
     shared: store.dialect === 'postgres',
     ...(opts.beforeTrainRoundClose ? { beforeTrainRoundClose: opts.beforeTrainRoundClose } : {}),
   });
+  remoteWake.dispatch = () => void loop.dispatch();
   const submitter = createJobSubmitter({
     db,
     blobs,

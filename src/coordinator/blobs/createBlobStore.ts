@@ -91,8 +91,12 @@ export type BlobStore = {
   size(cid: Cid): Promise<number | undefined>;
   /** A read stream of the blob; PLX_NOT_FOUND when absent. */
   openRead(cid: Cid): Promise<{ stream: ReadStream; size: number }>;
-  /** The whole blob in memory (for small blobs the coordinator inspects: models, tensors). */
-  read(cid: Cid): Promise<Uint8Array>;
+  /**
+   * The whole blob in memory (for small blobs the coordinator inspects: models, tensors). `via`:
+   * the transaction a caller holds (the store's lookups go through it, not the pool, whose one
+   * connection that transaction holds on PostgreSQL).
+   */
+  read(cid: Cid, via?: Kysely<Database>): Promise<Uint8Array>;
   /**
    * Reads a blob whose size the caller looked up into `into` (exactly that many bytes), so a
    * caller that sends it can reuse its buffers. Throws when the file on disk has another size.
@@ -161,13 +165,19 @@ export async function createBlobStore(opts: {
   /** Copies from the shared store in progress, one per blob however many readers wait for it. */
   const fetching = new Map<string, Promise<void>>();
   /** Makes sure blob `cid` (`n` bytes) has its file here: with replicas, another may hold it. */
-  async function local(cid: Cid, n: number): Promise<void> {
+  async function local(cid: Cid, n: number, via: Kysely<Database> = opts.db): Promise<void> {
     const shared = opts.shared;
     if (!shared || statSync(pathOf(cid), { throwIfNoEntry: false })) return;
-    let copy = fetching.get(cid);
+    // A copy through the caller's transaction never waits on one through the pool (which may be
+    // waiting for that very transaction's connection).
+    let copy = via === opts.db ? fetching.get(cid) : undefined;
+    if (!copy && via !== opts.db) {
+      shardFor(cid);
+      return shared.fetch(cid, n, pathOf(cid), tmpDir, via);
+    }
     if (!copy) {
       shardFor(cid);
-      copy = shared.fetch(cid, n, pathOf(cid), tmpDir).finally(() => fetching.delete(cid));
+      copy = shared.fetch(cid, n, pathOf(cid), tmpDir, via).finally(() => fetching.delete(cid));
       fetching.set(cid, copy);
     }
     await copy;
@@ -205,12 +215,12 @@ export async function createBlobStore(opts: {
     if (!isCid(cid)) throw new PlexusError('PLX_BAD_CID', `not a content id: ${cid.slice(0, 80)}`);
   }
 
-  async function size(cid: Cid): Promise<number | undefined> {
+  async function size(cid: Cid, via: Kysely<Database> = opts.db): Promise<number | undefined> {
     checkCid(cid);
     touch(cid);
     const known = sizes.get(cid);
     if (known !== undefined) return known;
-    const row = await stmt.first(opts.db, sizeOf, { cid });
+    const row = await stmt.first(via, sizeOf, { cid });
     if (row) remember(cid, row.size);
     return row?.size;
   }
@@ -220,9 +230,9 @@ export async function createBlobStore(opts: {
    * read synchronously: four system calls on this thread cost less than handing each to the
    * thread pool and back (the store's SQLite writes are synchronous too).
    */
-  async function readWhole(cid: Cid, into: Uint8Array): Promise<void> {
+  async function readWhole(cid: Cid, into: Uint8Array, via?: Kysely<Database>): Promise<void> {
     const n = into.length;
-    await local(cid, n);
+    await local(cid, n, via);
     if (n <= SYNC_IO_BYTES) {
       const fd = openSync(pathOf(cid), 'r');
       try {
@@ -348,12 +358,12 @@ export async function createBlobStore(opts: {
       });
       return { stream, size: n };
     },
-    async read(cid) {
-      const n = await size(cid);
+    async read(cid, via) {
+      const n = await size(cid, via);
       if (n === undefined) throw new PlexusError('PLX_UNKNOWN_BLOB', `no blob ${cid}`, { details: { cid } });
       // Not pooled: its own memory (offset 0, so tensor views over it stay aligned).
       const buf = Buffer.allocUnsafeSlow(n);
-      await readWhole(cid, buf);
+      await readWhole(cid, buf, via);
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     },
     async readInto(cid, into) {

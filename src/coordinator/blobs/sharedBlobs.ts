@@ -18,8 +18,11 @@ export const BLOB_CHUNK_BYTES = 1024 * 1024;
 export type SharedBlobs = {
   /** Copies the complete file of blob `cid` (`size` bytes) into the database; idempotent. */
   store(cid: string, path: string, size: number): Promise<void>;
-  /** Writes blob `cid` (`size` bytes) from the database to `path` (through a temp file in `tmpDir`). */
-  fetch(cid: string, size: number, path: string, tmpDir: string): Promise<void>;
+  /**
+   * Writes blob `cid` (`size` bytes) from the database to `path` (through a temp file in
+   * `tmpDir`), reading through `via` when given (a transaction the caller holds).
+   */
+  fetch(cid: string, size: number, path: string, tmpDir: string, via?: Kysely<Database>): Promise<void>;
 };
 
 /**
@@ -59,7 +62,7 @@ export function sharedBlobs(db: Kysely<Database>): SharedBlobs {
         await fh.close();
       }
     },
-    async fetch(cid, size, path, tmpDir) {
+    async fetch(cid, size, path, tmpDir, via = db) {
       const tmp = join(tmpDir, randomBytes(12).toString('hex'));
       const fh = await open(tmp, 'w', 0o644);
       let done = false;
@@ -67,7 +70,7 @@ export function sharedBlobs(db: Kysely<Database>): SharedBlobs {
         const count = Math.ceil(size / BLOB_CHUNK_BYTES);
         let written = 0;
         for (let idx = 0; idx < count; idx++) {
-          const row = await db
+          const row = await via
             .selectFrom('blob_chunks')
             .select('data')
             .where('cid', '=', cid)

@@ -50,6 +50,8 @@ export type EventLogOptions = {
    * reads stop at the bridge's high-water mark, and wake-ups cross to the other replicas.
    */
   bridge?: EventBridge;
+  /** Called after another replica's events arrived (the coordinator dispatches: new tasks may be queued). */
+  onRemote?: () => void;
 };
 
 /** Default number of events the log keeps (about 30 MB at the usual few hundred bytes each). */
@@ -160,6 +162,7 @@ export function createEventLog(
   void bridge
     ?.start((jobs) => {
       for (const name of jobs === '*' ? bus.eventNames() : [...jobs, '*']) bus.emit(name);
+      opts.onRemote?.();
     })
     .catch(() => {});
   return {

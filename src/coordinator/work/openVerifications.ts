@@ -61,7 +61,7 @@ export async function loadVerification(
   const execs = await executionOutputs(executor, taskId);
   const outputs = new Map<string, TensorSet>();
   for (const e of execs) {
-    outputs.set(e.output_digest, decodeSafetensors(await d.blobs.read(e.output_cid)));
+    outputs.set(e.output_digest, decodeSafetensors(await d.blobs.read(e.output_cid, executor)));
   }
   const tv = TaskVerification.restore(
     initFor(s, taskId, JSON.parse(row.policy) as VerificationPolicy, row.audit === 1),
@@ -71,6 +71,27 @@ export async function loadVerification(
   s.verifications.set(taskId, tv);
   s.outputsOf.set(taskId, outputs);
   return tv;
+}
+
+/**
+ * With replicas (`d.shared`): locks the task's row for the rest of the caller's transaction
+ * (`FOR UPDATE`) and reads its open verification from the store, so two replicas handling results,
+ * commitments or leases of one task take turns and each sees the other's writes. Without replicas
+ * the process's copy is the truth: the cached one.
+ *
+ * @example
+ * const tv = await lockedVerification(state, deps, trx, taskId);
+ */
+export async function lockedVerification(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  taskId: string,
+): Promise<TaskVerification | undefined> {
+  if (!d.shared) return loadVerification(s, d, taskId, trx);
+  await trx.selectFrom('tasks').select('id').where('id', '=', taskId).forUpdate().execute();
+  s.verifications.delete(taskId);
+  return loadVerification(s, d, taskId, trx);
 }
 
 /**

@@ -23,6 +23,7 @@ import { afterSettle, jobInfo } from './jobs.ts';
 import { requeueAssigned } from './leaseQueries.ts';
 import {
   loadVerification,
+  lockedVerification,
   mayReveal,
   openVerification,
   releasableReveals,
@@ -114,7 +115,7 @@ export async function handleResult(
   const salt = (revealed?.salt as Hex | undefined) ?? (`0x${randomBytes(32).toString('hex')}` as Hex);
   const job = before ? await jobInfo(s, d, before.job_id) : undefined;
   if (job?.spec.kind === 'blender.render') await checkRenderOutputRegion(db, msg.assignmentId, tensors);
-  const existing = before ? await loadVerification(s, d, before.task_id) : undefined;
+  let existing = before ? await loadVerification(s, d, before.task_id) : undefined;
   const t = d.now();
   let settled: Settled | undefined;
   let jobId = '';
@@ -128,6 +129,8 @@ export async function handleResult(
       if (!job || !before || before.task_id !== a.task_id) {
         throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} has no job`);
       }
+      // Replicas: another may have changed this task's verification since it was read above.
+      if (d.shared) existing = await lockedVerification(s, d, trx, a.task_id);
       const signed = await stmt.first(trx, q.commitmentOf, { assignmentId: a.id });
       if (signed && !revealed) {
         throw new PlexusError('PLX_REVEAL_MISMATCH', 'this execution committed: reveal its digest and salt');
@@ -285,7 +288,7 @@ export async function handleCommit(
     return;
   }
   const job = before ? await jobInfo(s, d, before.job_id) : undefined;
-  const existing = before ? await loadVerification(s, d, before.task_id) : undefined;
+  let existing = before ? await loadVerification(s, d, before.task_id) : undefined;
   let release: { assignment_id: string; provider: string }[] = [];
   let taskId = '';
   try {
@@ -295,6 +298,7 @@ export async function handleCommit(
       if (!job || !before || before.task_id !== a.task_id) {
         throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} has no job`);
       }
+      if (d.shared) existing = await lockedVerification(s, d, trx, a.task_id);
       const policy = policyOfSpec(job.spec);
       const opened = existing
         ? { tv: existing, audit: false }
