@@ -19,7 +19,7 @@ import {
   type VerificationEvent,
 } from '../verification/taskVerification.ts';
 import { jobInfo } from './jobs.ts';
-import { executionOutputs } from './leaseQueries.ts';
+import { executionOutputs, lockTaskRow } from './leaseQueries.ts';
 import { taskEconomics } from './taskEconomics.ts';
 import { anotherProviderOnline, reputationOf, type WorkDeps, type WorkState } from './workState.ts';
 
@@ -89,7 +89,7 @@ export async function lockedVerification(
   taskId: string,
 ): Promise<TaskVerification | undefined> {
   if (!d.shared) return loadVerification(s, d, taskId, trx);
-  await trx.selectFrom('tasks').select('id').where('id', '=', taskId).forUpdate().execute();
+  await lockTaskRow(trx, taskId);
   s.verifications.delete(taskId);
   return loadVerification(s, d, taskId, trx);
 }

@@ -20,7 +20,7 @@ import { policyOfSpec } from '../verification/policy.ts';
 import { assertLeasedTo, leaseById, leasedAssignment, openLeaseOf } from './assignments.ts';
 import { handleCanaryResult } from './canaries.ts';
 import { afterSettle, jobInfo } from './jobs.ts';
-import { requeueAssigned } from './leaseQueries.ts';
+import { lockTaskRow, requeueAssigned } from './leaseQueries.ts';
 import {
   loadVerification,
   lockedVerification,
@@ -123,6 +123,8 @@ export async function handleResult(
   let release: { assignment_id: string; provider: string }[] = [];
   try {
     await db.transaction().execute(async (trx) => {
+      // Replicas: the task's row first, so a sweep elsewhere cannot expire this lease meanwhile.
+      if (d.shared && before) await lockTaskRow(trx, before.task_id);
       const a = await leasedAssignment(d, trx, address, msg.assignmentId, msg.taskId);
       jobId = a.job_id;
       taskId = a.task_id;
