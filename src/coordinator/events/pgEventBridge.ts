@@ -71,6 +71,7 @@ export function createPgEventBridge(opts: {
 
   async function connect(): Promise<pg.Client> {
     if (client) return client;
+    if (stopped) throw new Error('the event bridge is stopped');
     connecting ??= (async () => {
       const c = new pg.Client({ connectionString: opts.url });
       c.on('error', (err) => {
