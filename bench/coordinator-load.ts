@@ -18,7 +18,11 @@
  * than the default SQLite file; the field name then follows the URL's scheme). `--cpu-prof DIR`
  * writes the coordinator's V8 CPU profile there.
  *
- * Options: --providers N --tasks N --jobs N --warmup N --store URL --cpu-prof DIR
+ * `--replicas N` (with `--store postgres://…`): N coordinator replicas on that database, the
+ * providers split over them (one driver process each), the client on the first; reported as
+ * `replicasN.*`, CPU summed over the replicas.
+ *
+ * Options: --providers N --tasks N --jobs N --warmup N --store URL --replicas N --cpu-prof DIR
  * --verification none|audit|redundant (default: the network's, adaptive audit)
  * --coordinator-bin PATH (run another tree's `bin/plexus.mjs` as the coordinator: before/after)
  */
@@ -89,7 +93,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const profDir = arg(args, 'cpu-prof');
   const otherBin = arg(args, 'coordinator-bin');
   const verification = arg(args, 'verification'); // absent: the network default (adaptive audit)
-  const storeName = store ? (/^([a-z][a-z0-9+.-]*):/i.exec(store)?.[1] ?? 'store').toLowerCase() : 'sqlite';
+  const nReplicas = num(args, 'replicas', 1);
+  if (nReplicas > 1 && !store?.startsWith('postgres'))
+    throw new Error('--replicas needs --store postgres://… (replicas share one database)');
+  const storeName =
+    nReplicas > 1
+      ? `replicas${nReplicas}`
+      : store
+        ? (/^([a-z][a-z0-9+.-]*):/i.exec(store)?.[1] ?? 'store').toLowerCase()
+        : 'sqlite';
   const dataDir = await mkdtemp(join(tmpdir(), 'plexus-coordinator-load-'));
   const children: NodeChild[] = [];
   const quiet = { print: (l: string) => process.stderr.write(`${l}\n`), showLevel: 50 };
@@ -99,33 +111,45 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     );
     // PLEXUS_CPU_PROF_DIR is read by spawnNode for the child it starts: set for the coordinator only.
     if (profDir) process.env.PLEXUS_CPU_PROF_DIR = profDir;
-    const coordinatorArgs = [
-      'coordinator',
-      '--port',
-      '0',
-      '--data-dir',
-      dataDir,
-      '--log-level',
-      'warn',
-      '--rate-limit-per-minute',
-      '100000000',
-      ...(store ? ['--store', store] : []),
-    ];
-    // --coordinator-bin: another tree's bin/plexus.mjs (a before/after comparison on one machine).
-    const coordinator = otherBin
-      ? spawnNode('coordinator', [otherBin, ...coordinatorArgs], quiet)
-      : spawnPlexus('coordinator', coordinatorArgs, quiet);
+    const coordinators: NodeChild[] = [];
+    const urls: string[] = [];
+    for (let r = 0; r < nReplicas; r++) {
+      const coordinatorArgs = [
+        'coordinator',
+        '--port',
+        '0',
+        '--data-dir',
+        nReplicas > 1 ? join(dataDir, `replica-${r + 1}`) : dataDir,
+        '--log-level',
+        'warn',
+        '--rate-limit-per-minute',
+        '100000000',
+        ...(store ? ['--store', store] : []),
+      ];
+      // --coordinator-bin: another tree's bin/plexus.mjs (a before/after comparison on one machine).
+      const coordinator = otherBin
+        ? spawnNode(`coordinator-${r + 1}`, [otherBin, ...coordinatorArgs], quiet)
+        : spawnPlexus(`coordinator-${r + 1}`, coordinatorArgs, quiet);
+      children.push(coordinator);
+      coordinators.push(coordinator);
+      urls.push((await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', 120_000)).url);
+    }
     delete process.env.PLEXUS_CPU_PROF_DIR;
-    children.push(coordinator);
-    const { url } = await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', 120_000);
-    const driver = spawnNode(
-      'providers',
-      ['--import', 'tsx', THIS_FILE, '--driver', url, String(nProviders)],
-      quiet,
-    );
-    children.push(driver);
-    await driver.waitFor('PLEXUS_PROVIDERS_READY', 600_000);
-    console.log(`${nProviders} provider sessions connected`);
+    const url = urls[0]!;
+    const drivers: NodeChild[] = [];
+    for (const [r, u] of urls.entries()) {
+      const share = Math.floor(nProviders / nReplicas) + (r < nProviders % nReplicas ? 1 : 0);
+      const driver = spawnNode(
+        `providers-${r + 1}`,
+        ['--import', 'tsx', THIS_FILE, '--driver', u, String(share)],
+        quiet,
+      );
+      children.push(driver);
+      drivers.push(driver);
+    }
+    // All waited on at once: waitFor sees only lines printed after it is called.
+    await Promise.all(drivers.map((driver) => driver.waitFor('PLEXUS_PROVIDERS_READY', 600_000)));
+    console.log(`${nProviders} provider sessions connected to ${nReplicas} coordinator(s)`);
 
     const client = createClient({ url, account: privateKeyToNativeAccount(generatePrivateKey()) });
     const model = await client.uploadBlob(new Uint8Array(await readFile(ppocrDetectionModelPath())));
@@ -175,19 +199,23 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const inputs = await upload(0, nTasks);
     console.log(`uploaded ${nTasks} inputs; measuring`);
 
-    const pid = coordinator.proc.pid!;
-    const driverPid = driver.proc.pid!;
-    const a0 = await assignmentsOf(url);
-    const c0 = cpuMsOf(pid);
-    const d0 = cpuMsOf(driverPid);
+    const cpuOf = (list: NodeChild[]) => list.reduce((sum, c) => sum + cpuMsOf(c.proc.pid!), 0);
+    const assignmentsOfAll = async () => {
+      let sum = 0;
+      for (const u of urls) sum += await assignmentsOf(u);
+      return sum;
+    };
+    const a0 = await assignmentsOfAll();
+    const c0 = cpuOf(coordinators);
+    const d0 = cpuOf(drivers);
     const me0 = process.cpuUsage();
     const t0 = performance.now();
     await runJobs(inputs, nJobs);
     const seconds = (performance.now() - t0) / 1000;
-    const coordinatorCpuMs = cpuMsOf(pid) - c0;
-    const driverCpuMs = cpuMsOf(driverPid) - d0;
+    const coordinatorCpuMs = cpuOf(coordinators) - c0;
+    const driverCpuMs = cpuOf(drivers) - d0;
     const me = process.cpuUsage(me0);
-    const assignments = (await assignmentsOf(url)) - a0;
+    const assignments = (await assignmentsOfAll()) - a0;
 
     const figures = {
       tasks: nTasks,

@@ -127,7 +127,13 @@ function complianceCases(backend: Backend, skip: () => string | false) {
       const q = workQueries(store.db);
       const stmt = templateRunner(store.raw);
       assert.equal(
-        await stmt.run(store.db, q.leaseTask, { id: 'j1-t1', status: 'assigned', attempts: 1, at: T0 + 5 }),
+        await stmt.run(store.db, q.leaseTask, {
+          id: 'j1-t1',
+          status: 'assigned',
+          attempts: 1,
+          prev: 0,
+          at: T0 + 5,
+        }),
         1n,
       );
       assert.equal(
@@ -143,7 +149,13 @@ function complianceCases(backend: Backend, skip: () => string | false) {
       );
       // The lease is conditional: a task no longer queued is not leased again.
       assert.equal(
-        await stmt.run(store.db, q.leaseTask, { id: 'j1-t1', status: 'assigned', attempts: 2, at: T0 + 6 }),
+        await stmt.run(store.db, q.leaseTask, {
+          id: 'j1-t1',
+          status: 'assigned',
+          attempts: 2,
+          prev: 1,
+          at: T0 + 6,
+        }),
         0n,
       );
       assert.deepEqual(await stmt.first(store.db, q.assignmentTask, { id: 'a1' }), {

@@ -46,6 +46,16 @@ export function devnetCommand(): Command {
     .option('--port <port>', 'coordinator port (0 = any free port)', intOption(0, 65535), 8080)
     .option('--data-dir <dir>', 'folder for all devnet state', '.plexus/devnet')
     .option(
+      '--replicas <n>',
+      'coordinator replicas on one PostgreSQL database (needs --store; ports --port, --port + 1, …)',
+      intOption(1, 16),
+      1,
+    )
+    .option(
+      '--store <url>',
+      "the coordinators' store: postgres://… (an empty database); default a SQLite file",
+    )
+    .option(
       '--demo [kind]',
       'run a demo job: ocr (default; PP-OCRv4 text detection on generated images), train (MNIST CNN, DiLoCo rounds, docs/training.md) or render (a procedural Blender animation checked against a local render, docs/render.md)',
       false,
@@ -64,6 +74,8 @@ export function devnetCommand(): Command {
         providers: number;
         port: number;
         dataDir: string;
+        replicas: number;
+        store?: string;
         demo: boolean | string;
         images: number;
         rounds: number;
@@ -88,6 +100,8 @@ export function devnetCommand(): Command {
           port: o.port,
           print,
           logLevel: o.logLevel,
+          replicas: o.replicas,
+          ...(o.store ? { store: o.store } : {}),
         });
         let stopping = false;
         const shutdown = async (code: number) => {
@@ -110,7 +124,7 @@ export function devnetCommand(): Command {
             `  accuracy     ${s.accuracy === null ? 'n/a' : `${(100 * s.accuracy).toFixed(2)}%`} on 1,000 held-out digits`,
           );
           print(`  vs local run max |Δθ| ${s.maxAbsDiff.toExponential(2)} (${s.ok ? 'equal' : 'MISMATCH'})`);
-          print(`  explorer     ${net.coordinatorUrl}/#/jobs/${s.jobId}`);
+          print(`  explorer     ${net.coordinatorUrl.split(',')[0]}/#/jobs/${s.jobId}`);
           print(`  result       ${s.ok ? 'OK' : 'FAILED'}`);
           if (o.exit) await shutdown(s.ok ? 0 : 1);
         } else if (demo === 'render') {

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
+import { coordinatorUrls } from '../protocol/coordinatorUrls.ts';
 
 /** Coordinator answers the CLI reads are small; anything bigger is refused unread. */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
@@ -19,19 +20,27 @@ export async function fetchCoordinator<S extends z.ZodType>(
   path: string,
   schema: S,
 ): Promise<z.infer<S>> {
-  const url = `${baseUrl.replace(/\/+$/, '')}${path}`;
-  let res: Response;
-  try {
-    res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-  } catch (cause) {
-    // undici says only "fetch failed"; the OS error (ECONNREFUSED, ENOTFOUND…) is its cause.
-    const os = (cause as { cause?: { code?: string; message?: string } }).cause;
-    throw new PlexusError(
-      'PLX_UPSTREAM_UNAVAILABLE',
-      `cannot reach the coordinator at ${url}: ${os?.code ?? os?.message ?? String(cause)}`,
-      { details: { url }, cause },
-    );
+  // Replicas (`URL1,URL2`): the first that answers.
+  const bases = coordinatorUrls(baseUrl);
+  let url = '';
+  let res: Response | undefined;
+  for (const [i, base] of bases.entries()) {
+    url = `${base}${path}`;
+    try {
+      res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+      break;
+    } catch (cause) {
+      if (i < bases.length - 1) continue;
+      // undici says only "fetch failed"; the OS error (ECONNREFUSED, ENOTFOUND…) is its cause.
+      const os = (cause as { cause?: { code?: string; message?: string } }).cause;
+      throw new PlexusError(
+        'PLX_UPSTREAM_UNAVAILABLE',
+        `cannot reach the coordinator at ${url}: ${os?.code ?? os?.message ?? String(cause)}`,
+        { details: { url }, cause },
+      );
+    }
   }
+  if (!res) throw new PlexusError('PLX_UPSTREAM_UNAVAILABLE', `cannot reach the coordinator at ${url}`);
   if (!res.ok) throw await errorFromResponse(res);
   const text = await res.text();
   if (text.length > MAX_RESPONSE_BYTES)

@@ -92,7 +92,11 @@ function jobOptions(cmd: Command): Command {
   return cmd
     .option('--model <file>', 'ONNX model file (onnx.infer), or TF.js model.json (train.diloco)')
     .option('--input <files...>', 'safetensors input files (tensor names = model input names)')
-    .option('--coordinator <url>', 'coordinator base URL (env PLEXUS_COORDINATOR)', DEFAULT_COORDINATOR)
+    .option(
+      '--coordinator <url>',
+      'coordinator base URL, or several replicas as URL1,URL2 (env PLEXUS_COORDINATOR)',
+      DEFAULT_COORDINATOR,
+    )
     .option('--task-timeout-sec <n>', 'seconds a provider may spend on one task', intOption(1, 3600), 120)
     .option('--gpu', 'require a GPU provider', false)
     .option(
@@ -332,7 +336,11 @@ export function jobCommand(): Command {
     .command('status')
     .description('show a job and its tasks')
     .argument('<jobId>')
-    .option('--coordinator <url>', 'coordinator base URL (env PLEXUS_COORDINATOR)', DEFAULT_COORDINATOR)
+    .option(
+      '--coordinator <url>',
+      'coordinator base URL, or several replicas as URL1,URL2 (env PLEXUS_COORDINATOR)',
+      DEFAULT_COORDINATOR,
+    )
     .option('--json', 'print the raw JSON', false)
     .action(async (jobId: string, o: { coordinator: string; json: boolean }) => {
       const { readJob } = await import('./readJob.ts');
@@ -349,7 +357,11 @@ export function jobCommand(): Command {
     .description('download the outputs of a finished job (one safetensors file per task)')
     .argument('<jobId>')
     .requiredOption('--out <dir>', 'folder to write outputs into')
-    .option('--coordinator <url>', 'coordinator base URL (env PLEXUS_COORDINATOR)', DEFAULT_COORDINATOR)
+    .option(
+      '--coordinator <url>',
+      'coordinator base URL, or several replicas as URL1,URL2 (env PLEXUS_COORDINATOR)',
+      DEFAULT_COORDINATOR,
+    )
     .option(
       '--keystore <file>',
       "the job's client key: outputs are private to it (without the file, public jobs only)",

@@ -66,7 +66,7 @@ export const TOP_LEVEL_COMMANDS: readonly Entry[] = [
 /** Environment variables the CLI reads, shown at the end of every `--help`. */
 export const ENVIRONMENT_HELP = `
 Environment:
-  PLEXUS_COORDINATOR         default --coordinator (http://127.0.0.1:8080)
+  PLEXUS_COORDINATOR         default --coordinator (http://127.0.0.1:8080; replicas: URL1,URL2)
   PLEXUS_KEYSTORE_PASSWORD   keystore password (else a hidden prompt on a terminal)
   PLEXUS_CLIENT_KEYSTORE     default client key file (.plexus/client/key.json)
   PLEXUS_DEPLOYMENT          default --deployment file of on-chain commands

@@ -15,7 +15,11 @@ export function providerCommand(): Command {
   cmd
     .command('start')
     .description('connect to a coordinator and take work')
-    .option('--coordinator <url>', 'coordinator base URL', DEFAULT_COORDINATOR)
+    .option(
+      '--coordinator <url>',
+      'coordinator base URL, or several replicas as URL1,URL2',
+      DEFAULT_COORDINATOR,
+    )
     .option('--data-dir <dir>', 'folder for the key and the blob cache', '.plexus/provider')
     .option('--keystore <file>', 'encrypted key file (created if missing; default DATA_DIR/key.json)')
     .option('--slots <n>', 'tasks run at once', intOption(1, 256), 1)

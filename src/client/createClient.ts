@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import type { Address, LocalAccount } from 'viem';
 import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
+import { coordinatorUrls } from '../protocol/coordinatorUrls.ts';
 import { BLOB_AUTH_HEADER, signBlobAuth } from '../protocol/eip712.ts';
 import type { Health, UploadedBlob } from '../protocol/http/common.ts';
 import type {
@@ -60,17 +61,48 @@ export type PlexusClient = ReturnType<typeof createClient>;
  * const final = await plexus.waitForJob(jobId, (e) => console.log(e.type));
  */
 export function createClient(opts: {
-  url: string;
+  /**
+   * The coordinator's base URL; with replicas, several separated by commas (or a list): requests
+   * go to one, and move to the next when it stops answering (docs/scaling.md, "Failover").
+   */
+  url: string | readonly string[];
   account?: LocalAccount;
   chainId?: number;
   fetch?: typeof fetch;
 }) {
-  const base = opts.url.replace(/\/+$/, '');
+  const bases = coordinatorUrls(opts.url);
+  /** The replica in use: the last one that answered. */
+  let current = 0;
   const f = opts.fetch ?? fetch;
   let domain: { chainId: number; verifyingContract: Address } | undefined;
 
-  async function json<T>(path: string, init?: RequestInit): Promise<T> {
-    const res = await f(`${base}${path}`, init);
+  /**
+   * `path` on the replica in use; when it cannot be reached (or answers 502/503/504, a balancer
+   * with no backend), on the next ones in turn. `init` is called per try (a body is sent once).
+   */
+  async function call(path: string, init: () => RequestInit = () => ({})): Promise<Response> {
+    let failure: unknown;
+    for (let i = 0; i < bases.length; i++) {
+      const at = (current + i) % bases.length;
+      const req = init();
+      try {
+        const res = await f(`${bases[at]}${path}`, req);
+        if (i < bases.length - 1 && (res.status === 502 || res.status === 503 || res.status === 504)) {
+          failure = await errorFromResponse(res);
+          continue;
+        }
+        current = at;
+        return res;
+      } catch (err) {
+        if (req.signal?.aborted) throw err;
+        failure = err;
+      }
+    }
+    throw failure;
+  }
+
+  async function json<T>(path: string, init?: () => RequestInit): Promise<T> {
+    const res = await call(path, init);
     if (!res.ok) throw await errorFromResponse(res);
     return (await res.json()) as T;
   }
@@ -112,11 +144,19 @@ export function createClient(opts: {
       'content-length': String(size),
       ...(await blobAuth(cid, size)),
     };
-    return json(`/v1/blobs/${cid}`, { method: 'PUT', body: body(), headers, duplex: 'half' } as RequestInit);
+    return json(
+      `/v1/blobs/${cid}`,
+      () => ({ method: 'PUT', body: body(), headers, duplex: 'half' }) as RequestInit,
+    );
   }
 
   const client = {
-    url: base,
+    /** The base URL of the replica in use (the first one until another had to be used). */
+    get url(): string {
+      return bases[current]!;
+    },
+    /** Every replica this client may use, in order. */
+    urls: bases,
     health: () => json<Health>('/v1/health'),
     /** Uploads bytes (signed by the account); returns their content id. */
     uploadBlob: (bytes: Uint8Array) =>
@@ -138,7 +178,8 @@ export function createClient(opts: {
     },
     /** Downloads a blob, signing the read with the account (private data) when there is one. */
     async downloadBlob(cid: string): Promise<Uint8Array> {
-      const res = await f(`${base}/v1/blobs/${cid}`, { headers: await blobAuth(cid) });
+      const headers = await blobAuth(cid);
+      const res = await call(`/v1/blobs/${cid}`, () => ({ headers }));
       if (!res.ok) throw await errorFromResponse(res);
       return new Uint8Array(await res.arrayBuffer());
     },
@@ -150,11 +191,13 @@ export function createClient(opts: {
       if (!opts.account)
         throw new PlexusError('PLX_UNAUTHORIZED', 'createClient needs an account to submit jobs');
       const body = await signJobSubmission(opts.account, await getDomain(), spec, sign);
-      return json<JobSubmitted>('/v1/jobs', {
+      // The same signed body on every try: a replica that stored it before failing makes the
+      // next one refuse the nonce again rather than run the job twice.
+      return json<JobSubmitted>('/v1/jobs', () => ({
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
-      });
+      }));
     },
     getJob: (jobId: string) => json<JobWithTasks>(`/v1/jobs/${jobId}`),
     listJobs: (q: { client?: string; status?: JobStatus; limit?: number } = {}) =>
@@ -201,10 +244,11 @@ export function createClient(opts: {
       for (let attempt = 0; ; attempt++) {
         signal?.throwIfAborted();
         try {
-          const res = await f(`${base}/v1/jobs/${jobId}/events`, {
+          // Event ids are the shared store's: any replica resumes the stream from Last-Event-ID.
+          const res = await call(`/v1/jobs/${jobId}/events`, () => ({
             headers: { accept: 'text/event-stream', 'last-event-id': String(lastId) },
             ...(signal ? { signal } : {}),
-          });
+          }));
           if (!res.ok) throw await errorFromResponse(res);
           if (!res.body) throw new Error('event stream has no body');
           const parser = createSseParser();

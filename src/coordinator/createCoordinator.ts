@@ -10,6 +10,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { sql } from 'kysely';
 import { type Address, getAddress } from 'viem';
 import { getProvider } from '../chain/actions/provider/getProvider.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
@@ -35,9 +36,11 @@ import { createBlobAccess } from './blobs/blobAccess.ts';
 import { createBlobCollector } from './blobs/collectBlobs.ts';
 import { createBlobStore } from './blobs/createBlobStore.ts';
 import { createReadCapabilities } from './blobs/readCapability.ts';
+import { sharedBlobs } from './blobs/sharedBlobs.ts';
 import { createValidatorReads } from './blobs/validatorReads.ts';
 import { type CoordinatorConfig, coordinatorConfigSchema } from './coordinatorConfig.ts';
 import { createEventLog } from './events/createEventLog.ts';
+import { createPgEventBridge, EVENTS_CHANNEL } from './events/pgEventBridge.ts';
 import { createJobSubmitter } from './jobs/submitJob.ts';
 import { CPU_CLASS } from './market/constants.ts';
 import { createMarket, defaultFloorPrice, type Market } from './market/createMarket.ts';
@@ -107,8 +110,29 @@ export async function startCoordinator(
     : await openStore({ path: join(config.dataDir, 'plexus.db') });
   const { db } = store;
   const metrics = createMetrics();
-  const blobs = await createBlobStore({ dir: join(config.dataDir, 'blobs'), db, ...rawOf(store) });
-  const events = createEventLog(db, store.raw);
+  // With replicas (PostgreSQL) blob bytes are in the database too: any replica reads any blob.
+  const blobs = await createBlobStore({
+    dir: join(config.dataDir, 'blobs'),
+    db,
+    ...rawOf(store),
+    ...(store.dialect === 'postgres' ? { shared: sharedBlobs(db) } : {}),
+  });
+  // Replicas on one PostgreSQL database wake each other's event streams (docs/scaling.md).
+  const eventBridge =
+    store.dialect === 'postgres'
+      ? createPgEventBridge({
+          url: store.url,
+          send: (payload) => sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${payload})`.execute(db),
+          onError: (err) => log.warn({ err: String(err) }, 'event bridge'),
+        })
+      : undefined;
+  // Another replica's events may mean tasks queued there (a job submitted): dispatch them here too.
+  const remoteWake = { dispatch: () => {} };
+  const events = createEventLog(
+    db,
+    store.raw,
+    eventBridge ? { bridge: eventBridge, onRemote: () => remoteWake.dispatch() } : {},
+  );
   const scheduler =
     opts.scheduler ??
     (config.scheduler === 'predictive' ? createPredictiveScheduler() : createLeastLoadedScheduler());
@@ -198,8 +222,10 @@ export async function startCoordinator(
     capability: { intervalMs: config.capabilityRecheckMs },
     canaries: { rate: config.canaryRate },
     ...rawOf(store),
+    shared: store.dialect === 'postgres',
     ...(opts.beforeTrainRoundClose ? { beforeTrainRoundClose: opts.beforeTrainRoundClose } : {}),
   });
+  remoteWake.dispatch = () => void loop.dispatch();
   const submitter = createJobSubmitter({
     db,
     blobs,
@@ -456,6 +482,7 @@ export async function startCoordinator(
       await settlement?.stop();
       for (const client of fastifyWebsocketClients(app)) client.terminate();
       await app.close();
+      await eventBridge?.stop();
       await store.close();
     },
   };

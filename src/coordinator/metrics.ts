@@ -35,6 +35,11 @@ export function createMetrics() {
       help: 'Tasks leased to providers',
       registers: [registry],
     }),
+    leasesLost: new Counter({
+      name: 'plexus_leases_lost_total',
+      help: 'Leases another replica (or run) took first: the conditional update changed no row',
+      registers: [registry],
+    }),
     providersConnected: new Gauge({
       name: 'plexus_providers_connected',
       help: 'Providers online',

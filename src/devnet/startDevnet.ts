@@ -40,6 +40,7 @@ const REGIONS = ['eu-west', 'us-east', 'ap-south', 'sa-east', 'af-south'];
 export const DEVNET_EPOCH_SECONDS = 20;
 
 export type Devnet = {
+  /** The coordinator's URL; with `replicas`, every replica's, separated by commas (the SDK takes that). */
   coordinatorUrl: string;
   /** The three independent validators' APIs (signatures, disputes, metrics). */
   validatorUrls: string[];
@@ -152,11 +153,21 @@ export async function startDevnet(opts: {
   logLevel?: string;
   /** Epoch length in seconds (default DEVNET_EPOCH_SECONDS). */
   epochSeconds?: number;
+  /**
+   * Coordinator replicas (default 1), all on `store`, each with its own data folder and port
+   * (`port`, `port + 1`, …); providers get every replica's URL, each starting at a different one.
+   */
+  replicas?: number;
+  /** The coordinators' store (`postgres://…`, an empty database); required with replicas > 1. */
+  store?: string;
 }): Promise<Devnet> {
   const epochSeconds = opts.epochSeconds ?? DEVNET_EPOCH_SECONDS;
   const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
   const dataDir = resolve(opts.dataDir);
   const n = opts.providers ?? 3;
+  const replicas = opts.replicas ?? 1;
+  if (replicas > 1 && !opts.store?.startsWith('postgres'))
+    throw new Error('--replicas needs --store postgres://… (replicas share one PostgreSQL database)');
   await mkdir(dataDir, { recursive: true });
   const quiet = createLogger('devnet', { level: 'warn' });
   const env = { PLEXUS_KEYSTORE_PASSWORD: DEVNET_PASSWORD, PLEXUS_LOG_LEVEL: opts.logLevel ?? 'info' };
@@ -166,9 +177,10 @@ export async function startDevnet(opts: {
   let anvil: AnvilInstance | undefined;
   const stop = async () => {
     // Providers drain first (they finish and report running tasks), then the coordinator stops.
-    await Promise.all(children.filter((c) => c.name !== 'coordinator').map((c) => c.stop()));
+    const isCoordinator = (c: NodeChild) => c.name.startsWith('coordinator');
+    await Promise.all(children.filter((c) => !isCoordinator(c)).map((c) => c.stop()));
     await Promise.all(validatorChildren.map((c) => c.stop()));
-    await Promise.all(children.filter((c) => c.name === 'coordinator').map((c) => c.stop()));
+    await Promise.all(children.filter(isCoordinator).map((c) => c.stop()));
     await anvil?.stop();
   };
   try {
@@ -196,30 +208,43 @@ export async function startDevnet(opts: {
     const validatorPorts: number[] = [];
     for (let i = 0; i < chain.validatorKeystores.length; i++) validatorPorts.push(await freePort());
     const validatorUrls = validatorPorts.map((p) => `http://127.0.0.1:${p}`);
-    const coordinator = spawnPlexus(
-      'coordinator',
-      [
-        'coordinator',
-        '--port',
-        String(opts.port ?? 8080),
-        '--data-dir',
-        join(dataDir, 'coordinator'),
-        '--chain-id',
-        String(anvil.chain.id),
-        '--deployment',
-        join(dataDir, 'deployment.json'),
-        '--epoch-seconds',
-        String(epochSeconds),
-        '--validator-url',
-        ...validatorUrls,
-        '--submitter-keystore',
-        chain.submitterKeystore,
-      ],
-      { env, print },
-    );
-    children.push(coordinator);
-    const { url } = await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', 60_000);
-    print(`coordinator  ${url}  (API /v1, OpenAPI ${url}/docs, metrics ${url}/metrics)`);
+    const replicaUrls: string[] = [];
+    const basePort = opts.port ?? 8080;
+    for (let r = 0; r < replicas; r++) {
+      const name = replicas === 1 ? 'coordinator' : `coordinator-${r + 1}`;
+      const coordinator = spawnPlexus(
+        name,
+        [
+          'coordinator',
+          '--port',
+          String(basePort === 0 ? 0 : basePort + r),
+          '--data-dir',
+          join(dataDir, name),
+          '--chain-id',
+          String(anvil.chain.id),
+          '--deployment',
+          join(dataDir, 'deployment.json'),
+          '--epoch-seconds',
+          String(epochSeconds),
+          '--validator-url',
+          ...validatorUrls,
+          '--submitter-keystore',
+          chain.submitterKeystore,
+          ...(opts.store ? ['--store', opts.store] : []),
+        ],
+        { env, print },
+      );
+      children.push(coordinator);
+      // One at a time: the first creates the schema, the others find it.
+      const ready = await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', 60_000);
+      replicaUrls.push(ready.url);
+      print(
+        `${name.padEnd(12)} ${ready.url}  (API /v1, OpenAPI ${ready.url}/docs, metrics ${ready.url}/metrics)`,
+      );
+    }
+    const url = replicaUrls.join(',');
+    // Validators take one coordinator URL (no failover yet): the first replica.
+    const validatorCoordinator = replicaUrls[0]!;
     // Three independent validators (docs/validators.md): each its own key and store, each re-running
     // every epoch from the coordinator's evidence before it signs.
     for (const [i, keystore] of chain.validatorKeystores.entries()) {
@@ -233,7 +258,7 @@ export async function startDevnet(opts: {
           '--deployment',
           join(dataDir, 'deployment.json'),
           '--coordinator',
-          url,
+          validatorCoordinator,
           '--data-dir',
           join(dataDir, `validator-${i + 1}`),
           '--port',
@@ -263,7 +288,8 @@ export async function startDevnet(opts: {
           'provider',
           'start',
           '--coordinator',
-          url,
+          // Every replica, starting at a different one per provider (they spread over replicas).
+          [...replicaUrls.slice((i - 1) % replicas), ...replicaUrls.slice(0, (i - 1) % replicas)].join(','),
           '--data-dir',
           dir,
           '--region',
@@ -276,14 +302,18 @@ export async function startDevnet(opts: {
       children.push(p);
     }
     const started = await Promise.all(
-      children.slice(1).map((c) => c.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 60_000)),
+      children.slice(replicas).map((c) => c.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 60_000)),
     );
     for (const [i, s] of started.entries()) print(`provider-${i + 1}   ${s.address}`);
-    const client = createClient({ url });
+    // Each replica counts the providers connected to it.
+    const online = async () => {
+      let sum = 0;
+      for (const u of replicaUrls) sum += (await createClient({ url: u }).health()).providersOnline;
+      return sum;
+    };
     const deadline = Date.now() + 60_000;
-    while ((await client.health()).providersOnline < n) {
-      if (Date.now() > deadline)
-        throw new Error(`only ${(await client.health()).providersOnline}/${n} providers connected`);
+    while ((await online()) < n) {
+      if (Date.now() > deadline) throw new Error(`only ${await online()}/${n} providers connected`);
       await new Promise((r) => setTimeout(r, 100));
     }
     print(`${n} provider${n === 1 ? '' : 's'} online`);
@@ -314,10 +344,10 @@ export async function startDevnet(opts: {
         runRenderDemo(signer, { outDir: join(dataDir, 'render-demo'), ...(frames ? { frames } : {}), print }),
       checkSettlement: (timeoutMs?: number) =>
         checkSettlement({
-          url,
+          url: validatorCoordinator,
           rpcUrl: anvil!.rpcUrl,
           deployment: chain.deployment,
-          dbPath: join(dataDir, 'coordinator', 'plexus.db'),
+          dbPath: opts.store ?? join(dataDir, 'coordinator', 'plexus.db'),
           relayerKey: anvil!.privateKeys[0]!,
           ...(timeoutMs ? { timeoutMs } : {}),
         }),

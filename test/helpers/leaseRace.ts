@@ -22,6 +22,7 @@ export async function leaseAll(store: Store, who: string, at: number): Promise<n
           id: t.id,
           status: 'assigned',
           attempts: t.attempts + 1,
+          prev: t.attempts,
           at,
         });
         if (changed !== 1n) return false;

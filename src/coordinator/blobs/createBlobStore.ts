@@ -9,6 +9,7 @@ import {
   readSync,
   renameSync,
   rmSync,
+  statSync,
   writevSync,
 } from 'node:fs';
 import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import { type Cid, isCid } from '../../protocol/ids.ts';
 import { queryTemplate, type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
+import type { SharedBlobs } from './sharedBlobs.ts';
 
 /** Blob sizes remembered in memory (a row each: cid and size). */
 const SIZE_CACHE_ENTRIES = 100_000;
@@ -89,14 +91,23 @@ export type BlobStore = {
   size(cid: Cid): Promise<number | undefined>;
   /** A read stream of the blob; PLX_NOT_FOUND when absent. */
   openRead(cid: Cid): Promise<{ stream: ReadStream; size: number }>;
-  /** The whole blob in memory (for small blobs the coordinator inspects: models, tensors). */
-  read(cid: Cid): Promise<Uint8Array>;
+  /**
+   * The whole blob in memory (for small blobs the coordinator inspects: models, tensors). `via`:
+   * the transaction a caller holds (the store's lookups go through it, not the pool, whose one
+   * connection that transaction holds on PostgreSQL).
+   */
+  read(cid: Cid, via?: Kysely<Database>): Promise<Uint8Array>;
   /**
    * Reads a blob whose size the caller looked up into `into` (exactly that many bytes), so a
    * caller that sends it can reuse its buffers. Throws when the file on disk has another size.
    */
   readInto(cid: Cid, into: Uint8Array): Promise<void>;
   pathOf(cid: Cid): string;
+  /**
+   * The path of blob `cid`'s file (`size` bytes), copied from the shared store first when this
+   * replica has not got it yet. Use it, not pathOf, for a blob another replica may have stored.
+   */
+  localPath(cid: Cid, size: number): Promise<string>;
   /**
    * Removes blob `cid` (row and file) if `stillUnused` (run inside the same synchronous section,
    * after the row is gone) agrees; never while an upload of the same cid is being put in place,
@@ -118,6 +129,11 @@ export async function createBlobStore(opts: {
   db: Kysely<Database>;
   raw?: RawConnection;
   now?: () => number;
+  /**
+   * Replicas on one PostgreSQL store: every upload's bytes also go to the database, and a blob
+   * whose file this replica lacks is fetched from it on first read (sharedBlobs.ts).
+   */
+  shared?: SharedBlobs;
 }): Promise<BlobStore> {
   const now = opts.now ?? Date.now;
   const stmt = templateRunner(opts.raw);
@@ -139,6 +155,33 @@ export async function createBlobStore(opts: {
   const pathOf = (cid: Cid) => join(opts.dir, cid.slice(0, 2), cid);
   /** Shard folders known to exist (at most 256: the first two hex digits of a cid). */
   const shards = new Set<string>();
+  const shardFor = (cid: string) => {
+    const shard = cid.slice(0, 2);
+    if (!shards.has(shard)) {
+      mkdirSync(join(opts.dir, shard), { recursive: true });
+      shards.add(shard);
+    }
+  };
+  /** Copies from the shared store in progress, one per blob however many readers wait for it. */
+  const fetching = new Map<string, Promise<void>>();
+  /** Makes sure blob `cid` (`n` bytes) has its file here: with replicas, another may hold it. */
+  async function local(cid: Cid, n: number, via: Kysely<Database> = opts.db): Promise<void> {
+    const shared = opts.shared;
+    if (!shared || statSync(pathOf(cid), { throwIfNoEntry: false })) return;
+    // A copy through the caller's transaction never waits on one through the pool (which may be
+    // waiting for that very transaction's connection).
+    let copy = via === opts.db ? fetching.get(cid) : undefined;
+    if (!copy && via !== opts.db) {
+      shardFor(cid);
+      return shared.fetch(cid, n, pathOf(cid), tmpDir, via);
+    }
+    if (!copy) {
+      shardFor(cid);
+      copy = shared.fetch(cid, n, pathOf(cid), tmpDir, via).finally(() => fetching.delete(cid));
+      fetching.set(cid, copy);
+    }
+    await copy;
+  }
   /**
    * Sizes of blobs known to exist. Blobs are immutable and only deleted by the garbage collector
    * (which forgets them here), so a size once read stays true; a task's input and output are each looked up several times (download, result
@@ -172,12 +215,12 @@ export async function createBlobStore(opts: {
     if (!isCid(cid)) throw new PlexusError('PLX_BAD_CID', `not a content id: ${cid.slice(0, 80)}`);
   }
 
-  async function size(cid: Cid): Promise<number | undefined> {
+  async function size(cid: Cid, via: Kysely<Database> = opts.db): Promise<number | undefined> {
     checkCid(cid);
     touch(cid);
     const known = sizes.get(cid);
     if (known !== undefined) return known;
-    const row = await stmt.first(opts.db, sizeOf, { cid });
+    const row = await stmt.first(via, sizeOf, { cid });
     if (row) remember(cid, row.size);
     return row?.size;
   }
@@ -187,8 +230,9 @@ export async function createBlobStore(opts: {
    * read synchronously: four system calls on this thread cost less than handing each to the
    * thread pool and back (the store's SQLite writes are synchronous too).
    */
-  async function readWhole(cid: Cid, into: Uint8Array): Promise<void> {
+  async function readWhole(cid: Cid, into: Uint8Array, via?: Kysely<Database>): Promise<void> {
     const n = into.length;
+    await local(cid, n, via);
     if (n <= SYNC_IO_BYTES) {
       const fd = openSync(pathOf(cid), 'r');
       try {
@@ -221,6 +265,10 @@ export async function createBlobStore(opts: {
 
   return {
     pathOf,
+    async localPath(cid, n) {
+      await local(cid, n);
+      return pathOf(cid);
+    },
     size,
     removeIfUnused(cid, stillUnused) {
       if (placing.has(cid) || inUse(cid) || !stillUnused()) return false;
@@ -278,15 +326,13 @@ export async function createBlobStore(opts: {
             details: { expected: expectedCid, actual: cid },
           });
         }
-        const shard = cid.slice(0, 2);
-        if (!shards.has(shard)) {
-          mkdirSync(join(opts.dir, shard), { recursive: true });
-          shards.add(shard);
-        }
+        shardFor(cid);
         placing.set(cid, (placing.get(cid) ?? 0) + 1);
         try {
           renameSync(tmp, pathOf(cid));
           moved = true;
+          // With replicas the bytes are in the shared store before any replica can see the row.
+          if (opts.shared) await opts.shared.store(cid, pathOf(cid), bytes);
           await stmt.run(opts.db, insert, { cid, size: bytes, at: now() });
         } finally {
           const n = placing.get(cid)! - 1;
@@ -303,6 +349,7 @@ export async function createBlobStore(opts: {
     async openRead(cid) {
       const n = await size(cid);
       if (n === undefined) throw new PlexusError('PLX_NOT_FOUND', `no blob ${cid}`);
+      await local(cid, n);
       // Large reads (up to 1 MiB): a task's input goes out in a few system calls, not one per 64 KiB.
       // `end` stops at the stored size, so no extra read is spent finding the end of the file.
       const stream = createReadStream(pathOf(cid), {
@@ -311,12 +358,12 @@ export async function createBlobStore(opts: {
       });
       return { stream, size: n };
     },
-    async read(cid) {
-      const n = await size(cid);
+    async read(cid, via) {
+      const n = await size(cid, via);
       if (n === undefined) throw new PlexusError('PLX_UNKNOWN_BLOB', `no blob ${cid}`, { details: { cid } });
       // Not pooled: its own memory (offset 0, so tensor views over it stay aligned).
       const buf = Buffer.allocUnsafeSlow(n);
-      await readWhole(cid, buf);
+      await readWhole(cid, buf, via);
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     },
     async readInto(cid, into) {

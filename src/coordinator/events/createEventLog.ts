@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { queryTemplate, type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
+import { EVENTS_LOCK_KEY, type EventBridge } from './pgEventBridge.ts';
 
 export type JobEvent = { id: number; jobId: string | null; type: string; data: unknown; createdAt: number };
 
@@ -44,6 +45,13 @@ export type EventLogOptions = {
   retain?: number;
   /** Appends between two prunes (default 1,000). */
   pruneEvery?: number;
+  /**
+   * Replicas on one PostgreSQL database (pgEventBridge.ts): appends hold the events lock shared,
+   * reads stop at the bridge's high-water mark, and wake-ups cross to the other replicas.
+   */
+  bridge?: EventBridge;
+  /** Called after another replica's events arrived (the coordinator dispatches: new tasks may be queued). */
+  onRemote?: () => void;
 };
 
 /** Default number of events the log keeps (about 30 MB at the usual few hundred bytes each). */
@@ -79,6 +87,8 @@ export function createEventLog(
   const stmt = templateRunner(raw);
   const retain = opts.retain ?? EVENT_RETENTION;
   const pruneEvery = opts.pruneEvery ?? 1_000;
+  const bridge = opts.bridge;
+  const lockKey = EVENTS_LOCK_KEY.toString();
   let appended = 0;
   let pruning: Promise<number> | undefined;
   async function prune(): Promise<number> {
@@ -114,14 +124,21 @@ export function createEventLog(
       .insertInto('events')
       .values({ job_id: p('jobId'), type: p('type'), data: p('data'), created_at: p('at') }),
   );
-  const sinceOfAll = queryTemplate((p: (n: 'after' | 'limit') => never) =>
-    db.selectFrom('events').selectAll().where('id', '>', p('after')).orderBy('id').limit(p('limit')),
-  );
-  const sinceOfJob = queryTemplate((p: (n: 'jobId' | 'after' | 'limit') => never) =>
+  const sinceOfAll = queryTemplate((p: (n: 'after' | 'upto' | 'limit') => never) =>
     db
       .selectFrom('events')
       .selectAll()
       .where('id', '>', p('after'))
+      .where('id', '<=', p('upto'))
+      .orderBy('id')
+      .limit(p('limit')),
+  );
+  const sinceOfJob = queryTemplate((p: (n: 'jobId' | 'after' | 'upto' | 'limit') => never) =>
+    db
+      .selectFrom('events')
+      .selectAll()
+      .where('id', '>', p('after'))
+      .where('id', '<=', p('upto'))
       .where('job_id', '=', p('jobId'))
       .orderBy('id')
       .limit(p('limit')),
@@ -131,17 +148,34 @@ export function createEventLog(
   // Wake-ups are coalesced per turn of the event loop: one task's result notifies its job several
   // times in a row, and each wake-up costs every open stream a query.
   const woken = new Set<string>();
+  let jobless = false;
   let scheduled = false;
   const wake = () => {
     scheduled = false;
     const jobs = [...woken];
     woken.clear();
+    bridge?.publish(jobless ? [...jobs, null] : jobs);
+    jobless = false;
     for (const jobId of jobs) bus.emit(jobId);
     bus.emit('*');
   };
+  void bridge
+    ?.start((jobs) => {
+      for (const name of jobs === '*' ? bus.eventNames() : [...jobs, '*']) bus.emit(name);
+      opts.onRemote?.();
+    })
+    .catch(() => {});
   return {
     async append(trx, jobId, type, data) {
-      await stmt.run(trx, insert, { jobId, type, data: JSON.stringify(data, boundStrings), at: Date.now() });
+      const text = JSON.stringify(data, boundStrings);
+      if (bridge) {
+        // The id is drawn under the shared events lock, held until commit (pgEventBridge.ts).
+        await sql`WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(${lockKey}::bigint))
+          INSERT INTO events (job_id, type, data, created_at)
+          SELECT ${jobId}::text, ${type}::text, ${text}::text, ${Date.now()}::bigint FROM l`.execute(trx);
+      } else {
+        await stmt.run(trx, insert, { jobId, type, data: text, at: Date.now() });
+      }
       appended++;
     },
     notify(jobId) {
@@ -155,16 +189,20 @@ export function createEventLog(
           });
       }
       if (jobId) woken.add(jobId);
+      else jobless = true;
       if (!scheduled) {
         scheduled = true;
         setImmediate(wake);
       }
     },
     async since(jobId, afterId, limit = 500) {
+      // With replicas, only events below the high-water mark: a lower id may still be committing.
+      const upto = bridge ? await bridge.settledId() : Number.MAX_SAFE_INTEGER;
+      if (upto <= afterId) return [];
       const rows =
         jobId === null
-          ? await stmt.all(db, sinceOfAll, { after: afterId, limit })
-          : await stmt.all(db, sinceOfJob, { jobId, after: afterId, limit });
+          ? await stmt.all(db, sinceOfAll, { after: afterId, upto, limit })
+          : await stmt.all(db, sinceOfJob, { jobId, after: afterId, upto, limit });
       return rows.map((r) => ({
         id: r.id,
         jobId: r.job_id,
@@ -178,6 +216,7 @@ export function createEventLog(
       return () => bus.off(jobId, fn);
     },
     async lastId() {
+      if (bridge) return bridge.settledId();
       const last = await db
         .selectFrom('events')
         .select((eb) => eb.fn.max('id').as('id'))

@@ -66,7 +66,7 @@ export async function checkRenderJob(blobs: BlobStore, spec: BlenderRenderSpec):
   const size = await blobs.size(spec.model);
   if (size === undefined) throw new PlexusError('PLX_UNKNOWN_BLOB', `model ${spec.model} was not uploaded`);
   if (size < 8) throw new PlexusError('PLX_VALIDATION', 'spec.model is not a .blend file (too short)');
-  const fh = await open(blobs.pathOf(spec.model), 'r');
+  const fh = await open(await blobs.localPath(spec.model, size), 'r');
   try {
     await fh.read(head, 0, 8, 0);
   } finally {

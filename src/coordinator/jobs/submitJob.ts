@@ -90,7 +90,7 @@ export function createJobSubmitter(deps: {
           throw new PlexusError('PLX_UNKNOWN_BLOB', `model ${cid} was not uploaded`, { details: { cid } });
         if (size > MAX_INSPECTED_MODEL_BYTES)
           throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', 'model is too large');
-        return inspectQueued(deps.blobs.pathOf(cid)).catch(async (err: unknown) => {
+        return inspectQueued(await deps.blobs.localPath(cid, size)).catch(async (err: unknown) => {
           // The blob can vanish between the size check and the inspection (collected, or
           // removed): that is the client's unknown blob, not an internal error.
           if ((await deps.blobs.size(cid)) === undefined)

@@ -37,6 +37,7 @@ class PostgresTypes extends OperationNodeTransformer {
   protected override transformDataType(node: DataTypeNode): DataTypeNode {
     if (node.dataType === 'integer') return { ...node, dataType: 'bigint' };
     if (node.dataType === 'real') return { ...node, dataType: 'double precision' };
+    if (node.dataType === 'blob') return { ...node, dataType: 'bytea' };
     return node;
   }
 

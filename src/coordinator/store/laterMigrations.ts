@@ -278,4 +278,18 @@ export const laterMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Coordinator replicas (issue 18, docs/scaling.md): on PostgreSQL every blob's bytes, in 1 MiB
+  // chunks (bytea), so a replica reads a blob another one received (blobs/sharedBlobs.ts).
+  // SQLite has the table too (one list for both dialects) and leaves it empty.
+  '0018_replicas': {
+    async up(db) {
+      await db.schema
+        .createTable('blob_chunks')
+        .addColumn('cid', 'text', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('data', 'blob', (c) => c.notNull())
+        .addPrimaryKeyConstraint('blob_chunks_pk', ['cid', 'idx'])
+        .execute();
+    },
+  },
 };

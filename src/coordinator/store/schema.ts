@@ -466,6 +466,7 @@ export type Database = {
   train_blobs: TrainBlobsTable;
   render_audit_regions: RenderAuditRegionsTable;
   stake_locks: StakeLocksTable;
+  blob_chunks: BlobChunksTable;
 };
 
 /**
@@ -481,6 +482,13 @@ export type StakeLocksTable = {
   status: 'locked' | 'released' | 'slashed';
   created_at: number;
   settled_at: number | null;
+};
+
+/** A blob's bytes in the shared store, chunk `idx` of 1 MiB (replicas on PostgreSQL: sharedBlobs.ts). */
+export type BlobChunksTable = {
+  cid: string;
+  idx: number;
+  data: Uint8Array;
 };
 
 /** The region a render auditor was asked to render (JSON `[x0, y0, x1, y1]`, frame and task-image pixels). */

@@ -137,6 +137,8 @@ export type WorkLoopOptions = {
   canaries?: CanaryOptions;
   /** The store's raw connection: per-task queries run as templates on it (store/queryTemplate.ts). */
   raw?: RawConnection;
+  /** Other replicas share the store (PostgreSQL): see WorkDeps.shared. */
+  shared?: boolean;
   /** Test-only hook of the training round manager (trainRounds.ts). */
   beforeTrainRoundClose?: (jobId: string, round: number) => void;
 };
@@ -196,6 +198,7 @@ export function createWorkContext(deps: WorkLoopOptions): { state: WorkState; wo
     market: deps.market,
     q: workQueries(db),
     stmt: templateRunner(deps.raw),
+    shared: deps.shared,
     audits,
     proofs,
     dispatch: () => dispatch(state, work),

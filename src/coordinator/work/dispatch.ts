@@ -14,7 +14,7 @@ import { injectCanary } from './canaries.ts';
 import { jobInfo } from './jobs.ts';
 import { kinOf } from './kinship.ts';
 import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
-import { initFor, loadVerification, saveVerification } from './openVerifications.ts';
+import { initFor, loadVerification, lockedVerification, saveVerification } from './openVerifications.ts';
 import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
 import { cannotRun, couldRun, placementKey } from './renderEligibility.ts';
 import { lockAmount, lockFor, lockStake, stakeShort } from './stakeLocks.ts';
@@ -28,6 +28,9 @@ import {
   type WorkDeps,
   type WorkState,
 } from './workState.ts';
+
+/** Thrown inside a lease transaction to roll it back: another replica got there first. */
+class LeaseLost extends Error {}
 
 /** Queued tasks read per page while dispatching (the first page of a run: FIRST_DISPATCH_PAGE). */
 const DISPATCH_PAGE = 256;
@@ -196,9 +199,10 @@ export async function leaseOne(
       : undefined;
   const t = d.now();
   let more = false;
+  // Whether it is trusted now goes into the machine: a trusted dissent outweighs a head count.
+  const trustedNow = isTrusted(reputationOf(s, d.now, provider));
   if (tv) {
-    // Whether it is trusted now goes into the machine: a trusted dissent outweighs a head count.
-    tv.assign(provider as Hex, role, isTrusted(reputationOf(s, d.now, provider)));
+    tv.assign(provider as Hex, role, trustedNow);
     more = tv.pending().length > 0;
   }
   let leased = false;
@@ -208,9 +212,28 @@ export async function leaseOne(
         id: task.id,
         status: more ? 'queued' : 'assigned',
         attempts: task.attempts + 1,
+        prev: task.attempts,
         at: t,
       });
       if (updated === 0n) return false;
+      if (tv && !fresh && d.shared) {
+        // Replicas: the row is locked now; assign on the verification as the store has it (a
+        // result handled by another replica since it was read), if it still asks for this.
+        const stored = await lockedVerification(s, d, trx, task.id);
+        const wanted = stored?.pending()[0];
+        if (!stored || !wanted || wanted.role !== role || wanted.exclude.includes(provider as Hex))
+          throw new LeaseLost();
+        stored.assign(provider as Hex, role, trustedNow);
+        tv = stored;
+        if (stored.pending().length > 0 !== more) {
+          more = !more;
+          await trx
+            .updateTable('tasks')
+            .set({ status: more ? 'queued' : 'assigned' })
+            .where('id', '=', task.id)
+            .execute();
+        }
+      }
       await stmt.run(trx, q.insertAssignment, {
         id: assignmentId,
         taskId: task.id,
@@ -246,11 +269,15 @@ export async function leaseOne(
       });
       return true;
     });
+  } catch (err) {
+    // Rolled back (the attempt count too): another replica changed the task first.
+    if (!(err instanceof LeaseLost)) throw err;
   } finally {
     // The in-memory machine already took the assignment: if the store did not, rebuild it.
     if (!leased && tv) s.verifications.delete(task.id);
   }
   if (!leased) {
+    d.metrics.leasesLost.inc();
     scheduler.release(provider);
     return { leased: false, more: false };
   }

@@ -334,3 +334,14 @@ export function verificationPolicyOf(ex: Executor, taskId: string) {
 export function clearAudit(ex: Executor, taskId: string) {
   return ex.updateTable('task_verifications').set({ audit: 0 }).where('task_id', '=', taskId).execute();
 }
+
+/**
+ * Locks a task's row until the caller's transaction ends (`FOR UPDATE`; PostgreSQL only, where
+ * replicas share the store): results, commitments, leases and lease expiries of one task take turns.
+ *
+ * @example
+ * if (d.shared) await lockTaskRow(trx, taskId);
+ */
+export async function lockTaskRow(ex: Executor, taskId: string): Promise<void> {
+  await ex.selectFrom('tasks').select('id').where('id', '=', taskId).forUpdate().execute();
+}

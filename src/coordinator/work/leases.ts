@@ -21,6 +21,7 @@ import {
   endAssignment,
   failedAttempts,
   failTask,
+  lockTaskRow,
   retryTask,
   taskAttempts,
 } from './leaseQueries.ts';
@@ -191,6 +192,8 @@ export async function sweep(s: WorkState, d: WorkDeps): Promise<void> {
     let cancelled: Lease[] = [];
     let jobDone = false;
     const still = await db.transaction().execute(async (trx) => {
+      // Replicas sweep too: the task's row lock makes one of them expire it, the other see it done.
+      if (d.shared) await lockTaskRow(trx, a.task_id);
       const cur = await assignmentStatus(trx, a.id);
       if (cur?.status !== 'leased') return false;
       const r = await failAttempt(

@@ -19,7 +19,7 @@ import {
   type VerificationEvent,
 } from '../verification/taskVerification.ts';
 import { jobInfo } from './jobs.ts';
-import { executionOutputs } from './leaseQueries.ts';
+import { executionOutputs, lockTaskRow } from './leaseQueries.ts';
 import { lockFor } from './stakeLocks.ts';
 import { taskEconomics } from './taskEconomics.ts';
 import { anotherProviderOnline, reputationOf, type WorkDeps, type WorkState } from './workState.ts';
@@ -54,14 +54,15 @@ export async function loadVerification(
   taskId: string,
   executor: Kysely<Database> | Transaction<Database> = d.db,
 ): Promise<TaskVerification | undefined> {
+  // With replicas, another process may have assigned or judged an execution since this one cached it.
   const cached = s.verifications.get(taskId);
-  if (cached) return cached;
+  if (cached && !d.shared) return cached;
   const row = await d.stmt.first(executor, d.q.openVerification, { taskId });
   if (!row) return undefined;
   const execs = await executionOutputs(executor, taskId);
   const outputs = new Map<string, TensorSet>();
   for (const e of execs) {
-    outputs.set(e.output_digest, decodeSafetensors(await d.blobs.read(e.output_cid)));
+    outputs.set(e.output_digest, decodeSafetensors(await d.blobs.read(e.output_cid, executor)));
   }
   const tv = TaskVerification.restore(
     initFor(s, taskId, JSON.parse(row.policy) as VerificationPolicy, row.audit === 1),
@@ -71,6 +72,27 @@ export async function loadVerification(
   s.verifications.set(taskId, tv);
   s.outputsOf.set(taskId, outputs);
   return tv;
+}
+
+/**
+ * With replicas (`d.shared`): locks the task's row for the rest of the caller's transaction
+ * (`FOR UPDATE`) and reads its open verification from the store, so two replicas handling results,
+ * commitments or leases of one task take turns and each sees the other's writes. Without replicas
+ * the process's copy is the truth: the cached one.
+ *
+ * @example
+ * const tv = await lockedVerification(state, deps, trx, taskId);
+ */
+export async function lockedVerification(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  taskId: string,
+): Promise<TaskVerification | undefined> {
+  if (!d.shared) return loadVerification(s, d, taskId, trx);
+  await lockTaskRow(trx, taskId);
+  s.verifications.delete(taskId);
+  return loadVerification(s, d, taskId, trx);
 }
 
 /**

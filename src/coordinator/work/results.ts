@@ -20,9 +20,10 @@ import { policyOfSpec } from '../verification/policy.ts';
 import { assertLeasedTo, leaseById, leasedAssignment, openLeaseOf } from './assignments.ts';
 import { handleCanaryResult } from './canaries.ts';
 import { afterSettle, jobInfo } from './jobs.ts';
-import { requeueAssigned } from './leaseQueries.ts';
+import { lockTaskRow, requeueAssigned } from './leaseQueries.ts';
 import {
   loadVerification,
+  lockedVerification,
   mayReveal,
   openVerification,
   releasableReveals,
@@ -115,7 +116,7 @@ export async function handleResult(
   const job = before ? await jobInfo(s, d, before.job_id) : undefined;
   if (job?.spec.kind === 'blender.render')
     await checkRenderOutputRegion(db, d.blobs, msg.assignmentId, tensors);
-  const existing = before ? await loadVerification(s, d, before.task_id) : undefined;
+  let existing = before ? await loadVerification(s, d, before.task_id) : undefined;
   const t = d.now();
   let settled: Settled | undefined;
   let jobId = '';
@@ -123,12 +124,16 @@ export async function handleResult(
   let release: { assignment_id: string; provider: string }[] = [];
   try {
     await db.transaction().execute(async (trx) => {
+      // Replicas: the task's row first, so a sweep elsewhere cannot expire this lease meanwhile.
+      if (d.shared && before) await lockTaskRow(trx, before.task_id);
       const a = await leasedAssignment(d, trx, address, msg.assignmentId, msg.taskId);
       jobId = a.job_id;
       taskId = a.task_id;
       if (!job || !before || before.task_id !== a.task_id) {
         throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} has no job`);
       }
+      // Replicas: another may have changed this task's verification since it was read above.
+      if (d.shared) existing = await lockedVerification(s, d, trx, a.task_id);
       const signed = await stmt.first(trx, q.commitmentOf, { assignmentId: a.id });
       if (signed && !revealed) {
         throw new PlexusError('PLX_REVEAL_MISMATCH', 'this execution committed: reveal its digest and salt');
@@ -286,7 +291,7 @@ export async function handleCommit(
     return;
   }
   const job = before ? await jobInfo(s, d, before.job_id) : undefined;
-  const existing = before ? await loadVerification(s, d, before.task_id) : undefined;
+  let existing = before ? await loadVerification(s, d, before.task_id) : undefined;
   let release: { assignment_id: string; provider: string }[] = [];
   let taskId = '';
   try {
@@ -296,6 +301,7 @@ export async function handleCommit(
       if (!job || !before || before.task_id !== a.task_id) {
         throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} has no job`);
       }
+      if (d.shared) existing = await lockedVerification(s, d, trx, a.task_id);
       const policy = policyOfSpec(job.spec);
       const opened = existing
         ? { tv: existing, audit: false }

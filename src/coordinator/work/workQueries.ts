@@ -152,12 +152,16 @@ export function workQueries(db: Kysely<Database>) {
           ),
         ),
     ),
-    leaseTask: queryTemplate((p: (n: 'id' | 'status' | 'attempts' | 'at') => never) =>
+    // Conditional on the task still being queued AND on the attempt count the dispatcher read:
+    // of two replicas leasing the same execution of a task (a redundant task stays queued while
+    // it wants more executions), exactly one changes the row (docs/scaling.md, "Dispatch").
+    leaseTask: queryTemplate((p: (n: 'id' | 'status' | 'attempts' | 'prev' | 'at') => never) =>
       db
         .updateTable('tasks')
         .set({ status: p('status'), attempts: p('attempts'), updated_at: p('at') })
         .where('id', '=', p('id'))
-        .where('status', '=', 'queued'),
+        .where('status', '=', 'queued')
+        .where('attempts', '=', p('prev')),
     ),
     insertAssignment: queryTemplate(
       (p: (n: 'id' | 'taskId' | 'jobId' | 'provider' | 'expiresAt' | 'at') => never) =>

@@ -225,6 +225,11 @@ export type WorkDeps = {
   dispatch: () => Promise<void>;
   /** Closes `train.diloco` rounds as their tasks are accepted (src/coordinator/training). */
   training?: TrainingRounds | undefined;
+  /**
+   * Other coordinator replicas share the store (PostgreSQL): state another replica may change
+   * (a task's open verification) is read from the store each time, never from this process's cache.
+   */
+  shared?: boolean | undefined;
 };
 
 /**

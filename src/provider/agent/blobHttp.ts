@@ -49,7 +49,8 @@ export type BlobHttp = {
  * await blobs.put(cidOf(bytes), bytes);
  */
 export function createBlobHttp(
-  baseUrl: string,
+  /** The coordinator's base URL, or a function answering the one in use now (replicas: failover). */
+  baseUrl: string | (() => string),
   opts: {
     /**
      * The `x-plexus-auth` value of a request (signed BlobUpload when `size` is given, else
@@ -59,7 +60,7 @@ export function createBlobHttp(
     auth?: (cid: string, size?: number) => Promise<string>;
   } = {},
 ): BlobHttp {
-  const base = baseUrl.replace(/\/+$/, '');
+  const baseOf = typeof baseUrl === 'string' ? () => baseUrl : baseUrl;
   /** Lease tokens by cid (the newest grant wins; expired ones are dropped as they are met). */
   const grants = new Map<string, { token: string; until: number }>();
   /** Grants kept at most (each task adds two; a busy agent holds a few dozen). */
@@ -121,7 +122,7 @@ export function createBlobHttp(
     body: Uint8Array | undefined,
     signal: AbortSignal | undefined,
   ): Promise<IncomingMessage> {
-    let url = new URL(`${base}/v1/blobs/${encodeURIComponent(cid)}`);
+    let url = new URL(`${baseOf().replace(/\/+$/, '')}/v1/blobs/${encodeURIComponent(cid)}`);
     // A read covered by a lease token goes without a signature; otherwise signed once per request
     // (the signature names the cid and is fresh for minutes).
     const grant = method === 'GET' ? grants.get(cid) : undefined;

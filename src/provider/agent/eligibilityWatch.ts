@@ -42,7 +42,8 @@ export function eligibilityLine(e: EligibilityView): string {
  * watch.sessionStarted(); // on 'welcome'
  */
 export function watchEligibility(o: {
-  base: string;
+  /** The coordinator's base URL, or a function answering the replica in use now. */
+  base: string | (() => string);
   address: string;
   log: Log;
   /** First read after a session starts (the coordinator reads the chain at connect). */
@@ -53,7 +54,8 @@ export function watchEligibility(o: {
   const firstDelay = o.firstDelayMs ?? 3000;
   const interval = o.intervalMs ?? 30_000;
   const remindEvery = o.remindEvery ?? 10;
-  const url = `${o.base}/v1/providers/${o.address.toLowerCase()}`;
+  const baseOf = typeof o.base === 'string' ? () => o.base as string : o.base;
+  const urlNow = () => `${baseOf()}/v1/providers/${o.address.toLowerCase()}`;
   let timer: NodeJS.Timeout | undefined;
   let last: EligibilityView | undefined;
   let lastLine = '';
@@ -62,6 +64,7 @@ export function watchEligibility(o: {
 
   async function check(): Promise<void> {
     let e: EligibilityView;
+    const url = urlNow();
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
       if (!res.ok) {

@@ -15,6 +15,7 @@ import { createLogger } from '../../logger.ts';
 import { capabilitiesHash } from '../../protocol/capabilities.ts';
 import { computeCommitment } from '../../protocol/commitment.ts';
 import { MAX_WS_MESSAGE_BYTES } from '../../protocol/constants.ts';
+import { coordinatorUrls } from '../../protocol/coordinatorUrls.ts';
 import { signBlobAuth, signPlexusMessage } from '../../protocol/eip712.ts';
 import type { EligibilityView } from '../../protocol/http/providers.ts';
 import { cidOf, cidToBytes32 } from '../../protocol/ids.ts';
@@ -76,10 +77,19 @@ type Outcome =
  */
 export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const log = opts.log ?? createLogger('provider');
-  const base = opts.coordinatorUrl.replace(/\/+$/, '');
-  const wsUrl = `${base.replace(/^http/, 'ws')}/v1/providers/ws`;
+  // Replicas (`URL1,URL2`): the session moves to the next when the one in use stops answering.
+  const bases = coordinatorUrls(opts.coordinatorUrl);
+  let current = 0;
+  const base = bases[0]!;
+  const baseNow = () => bases[current]!;
+  const wsUrlOf = (b: string) => `${b.replace(/^http/, 'ws')}/v1/providers/ws`;
   const account = opts.account;
-  const eligibility = watchEligibility({ base, address: account.address, log, ...opts.eligibilityCheck });
+  const eligibility = watchEligibility({
+    base: baseNow,
+    address: account.address,
+    log,
+    ...opts.eligibilityCheck,
+  });
   const slots = opts.slots ?? 1;
   const prefetch = opts.prefetch ?? slots * 3;
   const hardware = opts.hardware ?? (await probeHardware());
@@ -100,7 +110,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const scratch = createScratchFiles(scratchDir, slots + prefetch);
   // Every blob request is signed with the session key: the coordinator lets a provider read a
   // task's blobs only while it holds the lease, and records its uploads (docs/security.md).
-  const blobs = createBlobHttp(base, {
+  const blobs = createBlobHttp(baseNow, {
     auth: (cid, size) => signBlobAuth(account, chainId, size === undefined ? { cid } : { cid, size }),
   });
   /** Blobs that entered or left the cache since the last advertisement (see createBlobCache's onChange). */
@@ -381,7 +391,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       case 'welcome':
         authed = true;
         attempt = 0;
-        log.info({ address: account.address, coordinator: base }, 'session authenticated');
+        log.info({ address: account.address, coordinator: baseNow() }, 'session authenticated');
         resolveReady();
         eligibility.sessionStarted();
         for (const o of unacked.values()) void deliver(o);
@@ -490,6 +500,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   let everConnected = false;
   function connect(): void {
     if (stopping) return;
+    const wsUrl = wsUrlOf(baseNow());
     const ws = new WebSocket(wsUrl, { maxPayload: MAX_WS_MESSAGE_BYTES, handshakeTimeout: 10_000 });
     socket = ws;
     authed = false;
@@ -512,7 +523,12 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         authed = false;
       }
       if (stopping) return;
-      const delay = backoffDelay(attempt++);
+      // With replicas, the next one at once (its in-flight work is announced there); a whole
+      // round of them failing backs off as one coordinator does.
+      const rotating = bases.length > 1 && attempt < bases.length;
+      if (bases.length > 1) current = (current + 1) % bases.length;
+      const delay = rotating ? 100 : backoffDelay(attempt);
+      attempt++;
       if (opened)
         log.warn(
           { url: wsUrl, code, reason: reason.toString(), retryInMs: delay },
