@@ -355,6 +355,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       regionAuditCost,
       devnetFramesPerProvider: perProvider.map((p) => Number(p.n)),
       warmBlender: !cold,
+      primaryCpuMsPerFrame: primaryMs / netFrames,
+      regionAuditCpuMs: auditCpu.length > 0 ? auditCpu.reduce((a, b) => a + b, 0) / auditCpu.length : 0,
     };
   } finally {
     await Promise.all(children.map((c) => c.stop(10_000)));
