@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- render [--json] [--frames N] [--net-frames M] [--samples S] [--regions R]` (issue 20):
+ * `npm run bench -- render [--json] [--frames N] [--net-frames M] [--samples S] [--regions R] [--cold]` (issue 20):
  *
  * 1. Separation of the region comparison (compareRenders.ts) over the regions audits draw
  *    (renderAuditRegion.ts, ~4% of the pixels, at least 16×12): honest region pairs (a border render
@@ -55,6 +55,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const samples = arg(args, 'samples', 16);
   const regions = arg(args, 'regions', 5);
   const netFrames = arg(args, 'net-frames', 6);
+  // `--cold`: providers start a Blender per task (no warm Blender: the figures before it).
+  const cold = args.includes('--cold');
   const width = 64;
   const height = 48;
   const blender = await probeBlender();
@@ -237,6 +239,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           join(dir, name),
           '--cores',
           '1',
+          ...(cold ? ['--no-warm-blender'] : []),
         ],
         { env, print: () => {} },
       );
@@ -351,6 +354,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       regionAudits: Number(regionAudits.n),
       regionAuditCost,
       devnetFramesPerProvider: perProvider.map((p) => Number(p.n)),
+      warmBlender: !cold,
+      primaryCpuMsPerFrame: primaryMs / netFrames,
+      regionAuditCpuMs: auditCpu.length > 0 ? auditCpu.reduce((a, b) => a + b, 0) / auditCpu.length : 0,
     };
   } finally {
     await Promise.all(children.map((c) => c.stop(10_000)));

@@ -107,12 +107,18 @@ test('12 frames on 3 providers, one cheating in every way in turn: region audits
     reasons.every((r) => /ssim|psnr|size/.test(r)),
     reasons.join('\n'),
   );
-  // The audits were region audits: a few percent of the frame each, rendered and billed as such.
+  // The audits were region audits: a few percent of the frame, rendered and billed as such,
+  // except where the primary's image was mostly flat there (a black frame: the whole frame).
   assert.ok(regions.length >= 1, 'no region audit ran');
-  for (const r of regions) {
+  const areas = regions.map((r) => {
     const [x0, y0, x1, y1] = JSON.parse(r.region) as number[];
-    assert.ok((x1! - x0!) * (y1! - y0!) <= 0.07 * 64 * 48, r.region);
-  }
+    assert.ok(x0! >= 0 && y0! >= 0 && x1! <= 64 && y1! <= 48, r.region);
+    return (x1! - x0!) * (y1! - y0!);
+  });
+  assert.ok(
+    areas.some((a) => a <= 0.07 * 64 * 48),
+    `region areas ${areas.join(' ')}`,
+  );
   const audited = new Set(regions.map((r) => r.assignment_id));
   assert.ok(
     execs.some((e) => audited.has(e.assignment_id)),

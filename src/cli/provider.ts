@@ -40,6 +40,7 @@ export function providerCommand(): Command {
       '--blender <path>',
       'Blender for render jobs (default: blender on the PATH; none: take no render work)',
     )
+    .option('--no-warm-blender', 'start a Blender per render task instead of keeping one per scene warm')
     .option(
       '--floor-price <class=amount...>',
       'least price per unit you work for, e.g. cpu=0.00005PLX gpu:nvidia-h100-80gb-hbm3=0.001PLX',
@@ -74,6 +75,7 @@ export function providerCommand(): Command {
         cacheBudgetMib: number;
         gpu: boolean;
         blender?: string;
+        warmBlender: boolean;
         behaviour?: AgentBehaviour;
         floorPrice?: Record<string, bigint>;
         storageGib?: number;
@@ -100,6 +102,7 @@ export function providerCommand(): Command {
           useGpu: o.gpu,
           ...(o.behaviour ? { behaviour: o.behaviour } : {}),
           ...(o.blender ? { blenderPath: o.blender } : {}),
+          ...(o.warmBlender ? {} : { warmBlender: false }),
           ...(o.floorPrice ? { floorPrices: o.floorPrice } : {}),
           ...(o.storageGib !== undefined
             ? {

@@ -26,7 +26,8 @@ export const RENDER_REGION_MIN_SSIM = 0.98;
  */
 export const RENDER_REGION_MIN_PSNR_DB = 45;
 
-type Pixels = { data: Uint8ClampedArray; width: number; height: number };
+/** RGBA pixels of an image. */
+export type Pixels = { data: Uint8ClampedArray; width: number; height: number };
 
 /** The pixels of `crop` (`[x0, y0, x1, y1]`, x1/y1 exclusive) of an image. */
 export function cropPixels(img: Pixels, crop: RenderTask['region']): Pixels {
@@ -108,6 +109,23 @@ export function compareRenderOutputs(
   } catch (err) {
     return { ok: false, reasons: [`not a render output: ${(err as Error).message}`] };
   }
+  return compareRenderPixels(ia, ib, crop, thresholds);
+}
+
+/**
+ * compareRenderOutputs on decoded images: `whole` a task's image, `other` another whole image of
+ * it, or with `crop` the region audit's image of that crop.
+ *
+ * @example compareRenderPixels(decodePng(a), decodePng(region), [8, 4, 24, 16]).ok
+ */
+export function compareRenderPixels(
+  whole: Pixels,
+  other: Pixels,
+  crop?: RenderTask['region'],
+  thresholds?: { minSsim: number; minPsnrDb: number },
+): { ok: boolean; reasons: string[]; ssim?: number; psnrDb?: number } {
+  let ia = whole;
+  const ib = other;
   if (crop) {
     const [x0, y0, x1, y1] = crop;
     if (

@@ -11,8 +11,14 @@ import {
   renderRegionOutputTensors,
 } from '../../protocol/render.ts';
 import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
-import { compareRenderOutputs, isRegionRenderOutput } from './compareRenders.ts';
-import { RENDER_AUDIT_FRACTION, renderAuditRegion } from './renderAuditRegion.ts';
+import { compareRenderOutputs, cropPixels, decodePng, isRegionRenderOutput } from './compareRenders.ts';
+import {
+  flatShare,
+  grownAuditRegion,
+  RENDER_AUDIT_FRACTION,
+  RENDER_AUDIT_MAX_FLAT_SHARE,
+  renderAuditRegion,
+} from './renderAuditRegion.ts';
 import { TaskVerification } from './taskVerification.ts';
 
 const task: RenderTask = {
@@ -187,4 +193,31 @@ test('region audit in the verification machine: an honest primary is accepted, a
     v2.faults.map((f) => [f.provider, f.evidence.kind]),
     [[addr(1), 'outvoted']],
   );
+});
+
+test('a region mostly flat in the primary grows until it is not; a constant frame is audited whole', () => {
+  const pixels = (png: Buffer) => decodePng(png);
+  // A textured (noisy) picture: the drawn region stays as drawn.
+  const textured = pixels(picture({ noise: 40 }).toBuffer('image/png'));
+  for (const seed of ['a', 'b', 'c', 'd']) {
+    const drawn = renderAuditRegion(seed, '0x01', task);
+    assert.deepEqual(renderAuditRegion(seed, '0x01', task, textured), drawn);
+  }
+  // A black frame (the cheat), or any constant one: the audit renders the whole task.
+  const c = createCanvas(64, 48);
+  const black = pixels(c.toBuffer('image/png'));
+  assert.equal(flatShare(black), 1);
+  for (const seed of ['a', 'b', 'c'])
+    assert.deepEqual(renderAuditRegion(seed, '0x01', task, black), [0, 0, 64, 48]);
+  // A flat band on the left, texture elsewhere: a region drawn in the band grows into texture.
+  const half = pixels(picture({ noise: 40, grey: [0, 0, 24, 48] }).toBuffer('image/png'));
+  const grown = grownAuditRegion(task, [0, 0, 16, 12], half);
+  assert.ok(grown[2] - grown[0] > 16 && grown[3] - grown[1] > 12, grown.join(','));
+  assert.ok(flatShare(cropPixels(half, grown)) <= RENDER_AUDIT_MAX_FLAT_SHARE);
+  // A tile: growth stays inside the task's own region (pixels are the tile's).
+  const tile: RenderTask = { ...task, region: [32, 24, 64, 48] };
+  const tileBlack = pixels(createCanvas(32, 24).toBuffer('image/png'));
+  assert.deepEqual(grownAuditRegion(tile, [40, 30, 56, 42], tileBlack), [32, 24, 64, 48]);
+  // A primary of the wrong size is not grown from (the comparison refuses it).
+  assert.deepEqual(grownAuditRegion(tile, [40, 30, 56, 42], black), [40, 30, 56, 42]);
 });

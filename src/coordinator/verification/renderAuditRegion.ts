@@ -6,21 +6,87 @@
  */
 import { auditRegionOf, type RenderTask } from '../../protocol/render.ts';
 import { hashUnit } from '../../protocol/rng.ts';
+import { cropPixels, type Pixels } from './compareRenders.ts';
 
 /** Share of a task's pixels a region audit renders (at least 16×12 px). */
 export const RENDER_AUDIT_FRACTION = 0.04;
 
 /**
- * The audit region of `task` (frame pixels, inside its own region) for the task `taskId`, drawn
- * with the seed its audit draw used.
- *
- * @example renderAuditRegion(seed, taskId, task) // [x0, y0, x1, y1]
+ * Largest share of a region's pixels that may be one flat colour (within ±2 of its most common
+ * colour in every channel) before the region grows. Over a patch both images share (sky, a plain
+ * floor) any image agrees, so a region that is mostly such a patch says little: an eighth of the
+ * samples passed ~0.3–0.9 % of the 16×12 region draws on a third of the test frames, all of them
+ * top-corner regions, mostly sky (`npm run bench -- render-audit`).
  */
-export function renderAuditRegion(seed: string, taskId: string, task: RenderTask): RenderTask['region'] {
-  return auditRegionOf(
+export const RENDER_AUDIT_MAX_FLAT_SHARE = 0.5;
+
+/**
+ * The audit region of `task` (frame pixels, inside its own region) for the task `taskId`, drawn
+ * with the seed its audit draw used. With `primary` (the pixels of the output under audit, the
+ * task's own region), a region mostly of one flat colour in it grows (twice the width and height
+ * about its centre, clamped into the task) until it is not, or is the whole task: what is flat in
+ * the primary's image costs a larger audit, never a smaller one, so painting flat over skimped
+ * pixels only makes the audit see more of them; a constant (black) frame is audited whole.
+ *
+ * @example renderAuditRegion(seed, taskId, task, decodePng(primaryPng)) // [x0, y0, x1, y1]
+ */
+export function renderAuditRegion(
+  seed: string,
+  taskId: string,
+  task: RenderTask,
+  primary?: Pixels,
+): RenderTask['region'] {
+  const drawn = auditRegionOf(
     task,
     RENDER_AUDIT_FRACTION,
     hashUnit(seed, 'render-region', taskId.toLowerCase(), 'x'),
     hashUnit(seed, 'render-region', taskId.toLowerCase(), 'y'),
   );
+  return primary ? grownAuditRegion(task, drawn, primary) : drawn;
+}
+
+/** `region` grown while the primary's crop of it is mostly one flat colour (see renderAuditRegion). */
+export function grownAuditRegion(
+  task: RenderTask,
+  region: RenderTask['region'],
+  primary: Pixels,
+): RenderTask['region'] {
+  const [tx0, ty0, tx1, ty1] = task.region;
+  if (primary.width !== tx1 - tx0 || primary.height !== ty1 - ty0) return region; // compared as a mismatch
+  let [x0, y0, x1, y1] = region;
+  while (
+    !(x0 === tx0 && y0 === ty0 && x1 === tx1 && y1 === ty1) &&
+    flatShare(cropPixels(primary, [x0 - tx0, y0 - ty0, x1 - tx0, y1 - ty0])) > RENDER_AUDIT_MAX_FLAT_SHARE
+  ) {
+    const w = Math.min(tx1 - tx0, (x1 - x0) * 2);
+    const h = Math.min(ty1 - ty0, (y1 - y0) * 2);
+    const nx = Math.max(tx0, Math.min(tx1 - w, Math.round((x0 + x1 - w) / 2)));
+    const ny = Math.max(ty0, Math.min(ty1 - h, Math.round((y0 + y1 - h) / 2)));
+    [x0, y0, x1, y1] = [nx, ny, nx + w, ny + h];
+  }
+  return [x0, y0, x1, y1];
+}
+
+/** The share of pixels within ±2 (every channel) of the most common colour (binned by 4). */
+export function flatShare(p: Pixels): number {
+  const counts = new Map<number, number>();
+  let mode = 0;
+  let most = -1;
+  for (let i = 0; i < p.data.length; i += 4) {
+    const k = ((p.data[i]! >> 2) << 16) | ((p.data[i + 1]! >> 2) << 8) | (p.data[i + 2]! >> 2);
+    const n = (counts.get(k) ?? 0) + 1;
+    counts.set(k, n);
+    if (n > most) [most, mode] = [n, i];
+  }
+  const [r, g, b] = [p.data[mode]!, p.data[mode + 1]!, p.data[mode + 2]!];
+  let near = 0;
+  for (let i = 0; i < p.data.length; i += 4) {
+    if (
+      Math.abs(p.data[i]! - r) <= 2 &&
+      Math.abs(p.data[i + 1]! - g) <= 2 &&
+      Math.abs(p.data[i + 2]! - b) <= 2
+    )
+      near++;
+  }
+  return near / (p.data.length / 4);
 }

@@ -241,6 +241,11 @@ export class TaskVerification {
     return true;
   }
 
+  /** The outputs revealed so far, in assignment order (a render audit's region looks at them). */
+  revealedOutputs(): RevealedOutput[] {
+    return this.execs.flatMap((e) => (e.status === 'revealed' && e.output ? [e.output] : []));
+  }
+
   /** The verdict, once reached. */
   verdict(): Verdict | undefined {
     return this.result;

@@ -192,7 +192,7 @@ export async function leaseOne(
   // A render audit renders a small region of the task only (renderAudits.ts).
   const region =
     role === 'auditor' && job.spec.kind === 'blender.render'
-      ? await renderAuditRegionFor(s, d, task).catch((err: unknown) => {
+      ? await renderAuditRegionFor(s, d, task, tv?.revealedOutputs()).catch((err: unknown) => {
           scheduler.release(provider); // the slot pickFor reserved
           throw err;
         })

@@ -12,7 +12,9 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import { decodeRenderTask, pngSize, type RenderTask, renderOutputParts } from '../../protocol/render.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
+import { decodePng, isRegionRenderOutput, type Pixels } from '../verification/compareRenders.ts';
 import { renderAuditRegion } from '../verification/renderAuditRegion.ts';
+import type { RevealedOutput } from '../verification/taskVerificationTypes.ts';
 import type { WorkDeps, WorkState } from './workState.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -22,7 +24,8 @@ type Region = RenderTask['region'];
  * The region an auditor of this render task renders (frame pixels) and its crop of the task's
  * image: the one already drawn for the task (a replacement auditor renders the same region), or
  * a new draw with the seed of the task's audit draw — the epoch's committed seed with a market,
- * else the coordinator's secret seed.
+ * else the coordinator's secret seed — grown where the primary's output (`revealed`) is mostly
+ * flat (renderAuditRegion.ts).
  *
  * @example const { region, crop } = await renderAuditRegionFor(state, deps, task);
  */
@@ -30,6 +33,7 @@ export async function renderAuditRegionFor(
   s: WorkState,
   d: WorkDeps,
   task: { id: string; input_cid: string },
+  revealed: readonly RevealedOutput[] = [],
 ): Promise<{ region: Region; crop: Region }> {
   const drawn = await d.db
     .selectFrom('render_audit_regions')
@@ -44,10 +48,23 @@ export async function renderAuditRegionFor(
     .where('a.task_id', '=', task.id)
     .executeTakeFirst();
   const desc = decodeRenderTask(await d.blobs.read(task.input_cid));
-  const region = renderAuditRegion(draw?.seed ?? s.econ.seed, task.id, desc);
+  const region = renderAuditRegion(draw?.seed ?? s.econ.seed, task.id, desc, primaryPixels(revealed));
   const [x0, y0, x1, y1] = region;
   const [tx, ty] = desc.region;
   return { region, crop: [x0 - tx, y0 - ty, x1 - tx, y1 - ty] };
+}
+
+/** The pixels of the first whole (not region) output revealed for the task, when it decodes. */
+function primaryPixels(revealed: readonly RevealedOutput[]): Pixels | undefined {
+  for (const o of revealed) {
+    if (!o.tensors || isRegionRenderOutput(o.tensors)) continue;
+    try {
+      return decodePng(renderOutputParts(o.tensors).png);
+    } catch {
+      return undefined; // not an image: the comparison says so
+    }
+  }
+  return undefined;
 }
 
 /**

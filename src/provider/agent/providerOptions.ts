@@ -36,6 +36,8 @@ export type ProviderOptions = {
   behaviour?: AgentBehaviour;
   /** Blender for render tasks (default `blender` on the PATH; `none`: no render work). */
   blenderPath?: string;
+  /** Keep a Blender per scene warm between render tasks (default true; warmBlender.ts). */
+  warmBlender?: boolean;
   /**
    * Least price per resource unit this provider works for, per class (`cpu`, `gpu:<model>`), in
    * PLX base units; signed into the session. Absent: the network defaults (docs/market.md).

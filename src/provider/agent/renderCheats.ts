@@ -18,7 +18,11 @@ export type RenderCheat =
   | { kind: 'low-res' }
   /** A black frame, nothing rendered. */
   | { kind: 'black' }
-  /** Another frame of the same animation. */
+  /**
+   * Another frame of the same animation: three frames earlier (later for frames 1–3), so that it
+   * stays inside the animation (past its end an animation holds still, and frame + 3 of the
+   * last frames would be the right image).
+   */
   | { kind: 'other-frame' }
   /** The same frame of another scene (the `.blend` at `path`). */
   | { kind: 'other-scene'; path: string }
@@ -81,7 +85,7 @@ export function cheatedTask(
     case 'black':
       return undefined;
     case 'other-frame':
-      return { task: { ...task, frame: task.frame + 3 }, blendPath };
+      return { task: { ...task, frame: task.frame > 3 ? task.frame - 3 : task.frame + 3 }, blendPath };
     case 'other-scene':
       return { task, blendPath: cheat.path };
   }

@@ -11,6 +11,7 @@ import {
 import { encodeSafetensors } from '../../protocol/safetensors.ts';
 import type { BlenderInfo } from '../../runtimes/blender/probeBlender.ts';
 import { renderBlender } from '../../runtimes/blender/renderBlender.ts';
+import type { BlenderPool } from '../../runtimes/blender/warmBlender.ts';
 import type { BlobCache } from '../cache/createBlobCache.ts';
 import { cheatedPng, cheatedTask, cheatFor, type RenderCheat } from './renderCheats.ts';
 import type { TaskOutput } from './runOnnxTask.ts';
@@ -30,6 +31,8 @@ export async function runRenderTask(
     scratchDir: string;
     threads: number;
     cheat?: RenderCheat | undefined;
+    /** Warm Blenders (warmBlender.ts); without, each task starts its own Blender. */
+    pool?: BlenderPool | undefined;
   },
   task: {
     assignmentId: string;
@@ -54,7 +57,7 @@ export async function runRenderTask(
     const plan = cheat ? cheatedTask(cheat, desc, blend.path) : { task: desc, blendPath: blend.path };
     const started = performance.now();
     const rendered = plan
-      ? await renderBlender({
+      ? await (deps.pool ? deps.pool.render.bind(deps.pool) : renderBlender)({
           blender: deps.blender,
           blendPath: plan.blendPath,
           task: plan.task,

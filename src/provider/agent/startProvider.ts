@@ -23,6 +23,7 @@ import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import { type CoordinatorMessage, capabilityChallengeSchema } from '../../protocol/schemas.ts';
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { probeBlender } from '../../runtimes/blender/probeBlender.ts';
+import { BlenderPool } from '../../runtimes/blender/warmBlender.ts';
 import { createOnnxRuntime } from '../../runtimes/onnx/createOnnxRuntime.ts';
 import { createTrainProcess } from '../../runtimes/tfjs/trainProcess.ts';
 import { createBlobCache } from '../cache/createBlobCache.ts';
@@ -124,6 +125,11 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const solveCapability = createCapabilitySolver({ gpu, log });
   const blender = opts.blenderPath === 'none' ? undefined : await probeBlender(opts.blenderPath);
   const cheat = opts.behaviour?.kind === 'render-cheat' ? opts.behaviour.cheat : undefined;
+  // One warm Blender per scene and slot: a frame or audit pays Blender's start once per job.
+  const blenderPool =
+    blender && opts.warmBlender !== false
+      ? new BlenderPool({ scratchDir: join(scratchDir, 'blender'), maxProcesses: slots })
+      : undefined;
   const trainCheater =
     opts.behaviour?.kind === 'train-cheat' ? createTrainCheater(opts.behaviour.cheat) : undefined;
   const claimed = { ...hardwareClaim(hardware, { useGpu: gpu }), ...blenderClaim(blender) };
@@ -301,6 +307,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
                   scratchDir,
                   threads: renderThreads(opts.cores ?? hardware.cpuCores, slots),
                   cheat,
+                  pool: blenderPool,
                 },
                 a,
                 ac.signal,
@@ -558,6 +565,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     socket = undefined;
     await runtime.close();
     await trainer.close();
+    await blenderPool?.close();
     blobs.close();
   }
 

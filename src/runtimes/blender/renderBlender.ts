@@ -6,7 +6,7 @@
  * agent's (no keystore password). Cycles on the CPU with a fixed seed, adaptive sampling and
  * denoising off, so honest renders of one task agree closely on any machine (docs/render.md).
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +61,42 @@ export async function renderBlenderBatch(
   return runRender(req, true);
 }
 
+/**
+ * Starts Blender on `req.blendPath` running renderTask.py with `scriptArgs` (then the thread
+ * count), in the sandbox: auto-run off, factory settings, an address-space limit, no network
+ * where `unshare` allows, `dir` as working and home directory, an environment with nothing of
+ * the agent's. stderr is piped; stdin is piped when `stdio` is 'pipe' (a warm Blender).
+ *
+ * @example const child = spawnSandboxedBlender(req, dir, [taskPath, outPath], 'ignore');
+ */
+export function spawnSandboxedBlender(
+  req: Pick<RenderRequest, 'blender' | 'blendPath' | 'threads' | 'memoryBytes'>,
+  dir: string,
+  scriptArgs: string[],
+  stdio: 'ignore' | 'pipe',
+): ChildProcess {
+  const blenderArgs = [
+    '-b',
+    '--factory-startup',
+    '--disable-autoexec',
+    '-noaudio',
+    req.blendPath,
+    '--python',
+    RENDER_SCRIPT,
+    '--',
+    ...scriptArgs,
+    String(Math.max(1, req.threads)),
+  ];
+  const limit = ['prlimit', `--as=${req.memoryBytes ?? DEFAULT_RENDER_MEMORY_BYTES}`, '--'];
+  const isolate = req.blender.isolateNetwork ? ['unshare', '--net', '--map-root-user'] : [];
+  const [cmd, ...args] = [...limit, ...isolate, req.blender.path, ...blenderArgs];
+  return spawn(cmd!, args, {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TMPDIR: dir, LANG: 'C.UTF-8' },
+    stdio: [stdio, stdio, 'pipe'],
+  });
+}
+
 async function runRender(
   req: Omit<RenderRequest, 'task'> & { task?: RenderTask; tasks?: RenderTask[] },
   batch: boolean,
@@ -71,22 +107,6 @@ async function runRender(
   const taskPath = join(dir, 'task.json');
   const outPath = join(dir, 'out.png');
   await writeFile(taskPath, JSON.stringify(batch ? req.tasks : req.task));
-  const blenderArgs = [
-    '-b',
-    '--factory-startup',
-    '--disable-autoexec',
-    '-noaudio',
-    req.blendPath,
-    '--python',
-    RENDER_SCRIPT,
-    '--',
-    taskPath,
-    outPath,
-    String(Math.max(1, req.threads)),
-  ];
-  const limit = ['prlimit', `--as=${req.memoryBytes ?? DEFAULT_RENDER_MEMORY_BYTES}`, '--'];
-  const isolate = req.blender.isolateNetwork ? ['unshare', '--net', '--map-root-user'] : [];
-  const [cmd, ...args] = [...limit, ...isolate, req.blender.path, ...blenderArgs];
   const t0 = performance.now();
   try {
     const { code, stderr, timedOut } = await new Promise<{
@@ -94,14 +114,10 @@ async function runRender(
       stderr: string;
       timedOut: boolean;
     }>((resolve, reject) => {
-      const child = spawn(cmd!, args, {
-        cwd: dir,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TMPDIR: dir, LANG: 'C.UTF-8' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      const child = spawnSandboxedBlender(req, dir, [taskPath, outPath], 'ignore');
       let stderr = '';
       let timedOut = false;
-      child.stderr.on('data', (b: Buffer) => {
+      child.stderr?.on('data', (b: Buffer) => {
         if (stderr.length < 8192) stderr += b.toString();
       });
       const kill = () => child.kill('SIGKILL');

@@ -5,14 +5,13 @@
 # origin top left, x1/y1 exclusive). The output is the region only (border render, cropped).
 # A list of tasks renders each in turn into OUT-0.png, OUT-1.png, … (reference renders in tests
 # and the benchmark, without a Blender start per image).
+# `-- --serve - THREADS`: a warm Blender that renders one task per stdin line (warmBlender.ts).
 import json
 import sys
 
 import bpy
 
 argv = sys.argv[sys.argv.index('--') + 1:]
-loaded = json.load(open(argv[0]))
-out = argv[1]
 threads = int(argv[2])
 
 def render(task, path):
@@ -52,6 +51,32 @@ def render(task, path):
     bpy.ops.render.render(write_still=True)
 
 
+import resource  # noqa: E402
+
+
+def cpu_ms():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return (ru.ru_utime + ru.ru_stime) * 1000
+
+
+if argv[0] == '--serve':
+    # A warm Blender (warmBlender.ts): the scene stays loaded; each stdin line is one task,
+    # {"task": {...}, "out": PATH}; each answer one stdout line PLEXUS_RENDERED {"cpuMs", "peakRssBytes"}
+    # with the CPU time since the previous answer (the first one includes Blender's start).
+    since = 0.0
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        render(req['task'], req['out'])
+        now = cpu_ms()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print('PLEXUS_RENDERED ' + json.dumps({'cpuMs': round(now - since), 'peakRssBytes': peak}), flush=True)
+        since = now
+    sys.exit(0)
+
+loaded = json.load(open(argv[0]))
+out = argv[1]
 if isinstance(loaded, list):
     for i, t in enumerate(loaded):
         render(t, f'{out}-{i}.png')
@@ -59,8 +84,6 @@ else:
     render(loaded, out)
 
 # What the render cost, measured by the process itself (the agent reports it in its signed result).
-import resource  # noqa: E402
-
 ru = resource.getrusage(resource.RUSAGE_SELF)
 with open(out + '.usage.json', 'w') as f:
-    json.dump({'cpuMs': round((ru.ru_utime + ru.ru_stime) * 1000), 'peakRssBytes': ru.ru_maxrss * 1024}, f)
+    json.dump({'cpuMs': round(cpu_ms()), 'peakRssBytes': ru.ru_maxrss * 1024}, f)

@@ -1,0 +1,211 @@
+/**
+ * `npm run bench -- render-audit [--json] [--frames N] [--scene-frames M] [--auditor-regions R]`:
+ * can a cheat pass a region audit? In process, no network: the scene of test/renderCheats.test.ts
+ * (64×48, 16 samples, a 12-frame animation) rendered honestly and with each cheat of the
+ * adversary harness (provider/agent/renderCheats.ts), then compared as the coordinator compares
+ * (compareRenders.ts `compareRenderOutputs`, with every full-frame check it makes) over
+ *
+ * - every audit region the draw can give (renderAuditRegion.ts: each raw corner position has the
+ *   same probability), the cheater as the primary: the share of audits each cheat passes, per frame;
+ * - R random regions per frame rendered by a cheating auditor (a border render with the cheat)
+ *   against an honest primary's frame;
+ * - honest pairs: R border renders of random regions per frame (1 thread) against the crop of the
+ *   whole frame (2 threads): none may fail.
+ *
+ * `--scene-frames` sets the animation's length (the test uses 12: `other-frame`, frame + 3, then
+ * renders past the end, where the animation holds still).
+ */
+import { join } from 'node:path';
+import {
+  compareRenderOutputs,
+  compareRenderPixels,
+  cropPixels,
+  decodePng,
+} from '../src/coordinator/verification/compareRenders.ts';
+import {
+  grownAuditRegion,
+  RENDER_AUDIT_FRACTION,
+} from '../src/coordinator/verification/renderAuditRegion.ts';
+import {
+  auditRegionOf,
+  type RenderTask,
+  renderOutputTensors,
+  renderRegionOutputTensors,
+  renderTasksOf,
+} from '../src/protocol/render.ts';
+import { cheatedPng, cheatedTask, EVERY_CHEAT } from '../src/provider/agent/renderCheats.ts';
+import { probeBlender } from '../src/runtimes/blender/probeBlender.ts';
+import { renderBlenderBatch } from '../src/runtimes/blender/renderBlender.ts';
+import { tempDir } from '../test/helpers/fixtures.ts';
+import { makeScene } from '../test/helpers/renderFixtures.ts';
+
+function arg(args: string[], name: string, dflt: number): number {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+}
+
+/** Every region the audit draw can give for `task`, with its probability. */
+function allRegions(task: RenderTask): Array<{ region: RenderTask['region']; p: number }> {
+  const [x0, y0, x1, y1] = task.region;
+  const first = auditRegionOf(task, RENDER_AUDIT_FRACTION, 0, 0);
+  const w = first[2] - first[0];
+  const h = first[3] - first[1];
+  const nx = x1 - x0 + w - 1;
+  const ny = y1 - y0 + h - 1;
+  const out = new Map<string, { region: RenderTask['region']; p: number }>();
+  for (let i = 0; i < nx; i++) {
+    for (let j = 0; j < ny; j++) {
+      const region = auditRegionOf(task, RENDER_AUDIT_FRACTION, (i + 0.5) / nx, (j + 0.5) / ny);
+      const key = region.join(',');
+      const e = out.get(key) ?? { region, p: 0 };
+      e.p += 1 / (nx * ny);
+      out.set(key, e);
+    }
+  }
+  return [...out.values()];
+}
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const frames = arg(args, 'frames', 12);
+  const sceneFrames = arg(args, 'scene-frames', 12);
+  const auditorRegions = arg(args, 'auditor-regions', 6);
+  const blender = await probeBlender();
+  if (!blender) throw new Error('Blender is not installed (apt-get install blender)');
+  const { dir, cleanup } = await tempDir('plexus-bench-render-audit-');
+  try {
+    const scene = join(dir, 'scene.blend');
+    const other = join(dir, 'other.blend');
+    await Promise.all([
+      makeScene(scene, { frames: sceneFrames }),
+      makeScene(other, { frames: sceneFrames, variant: 1 }),
+    ]);
+    const tasks = renderTasksOf({
+      frameStart: 1,
+      frameEnd: frames,
+      width: 64,
+      height: 48,
+      samples: 16,
+      seed: 0,
+      tiles: { x: 1, y: 1 },
+      format: 'png',
+    });
+    let n = 0;
+    const batch = async (ts: RenderTask[], blendPath: string, threads: number) =>
+      ts.length === 0
+        ? []
+        : (
+            await renderBlenderBatch({
+              blender,
+              blendPath,
+              tasks: ts,
+              threads,
+              timeoutMs: 1_800_000,
+              scratchDir: join(dir, `b-${n++}`),
+            })
+          ).map((o) => o.png);
+    const honest = await batch(tasks, scene, 2);
+    const honestPx = honest.map((png) => decodePng(png));
+    const grow = !args.includes('--no-grow');
+    // What growing costs honest renders: the mean share of the task an audit renders.
+    let areaShare = 0;
+    for (const [f, t] of tasks.entries()) {
+      for (const { region: drawn, p } of allRegions(t)) {
+        const [x0, y0, x1, y1] = grow ? grownAuditRegion(t, drawn, honestPx[f]!) : drawn;
+        areaShare += (p * ((x1 - x0) * (y1 - y0))) / (t.width * t.height) / tasks.length;
+      }
+    }
+    console.log(`an audit renders ${(areaShare * 100).toFixed(1)}% of an honest frame on average`);
+    const whole = (png: Uint8Array) => renderOutputTensors(png);
+    const regionOut = (png: Uint8Array, r: RenderTask['region']) => renderRegionOutputTensors(png, r);
+
+    // Honest pairs: border renders of random regions against the crop of the whole frame.
+    const rnd = (f: number, k: number, salt: string) => {
+      const h = (s: string) => {
+        let x = 2166136261;
+        for (const c of s) x = Math.imul(x ^ c.charCodeAt(0), 16777619) >>> 0;
+        return x / 2 ** 32;
+      };
+      return auditRegionOf(tasks[f]!, RENDER_AUDIT_FRACTION, h(`${salt}x${f}:${k}`), h(`${salt}y${f}:${k}`));
+    };
+    const honestRegionTasks = tasks.flatMap((t, f) =>
+      Array.from({ length: auditorRegions }, (_, k) => ({
+        ...t,
+        region: grow ? grownAuditRegion(t, rnd(f, k, 'h'), honestPx[f]!) : rnd(f, k, 'h'),
+      })),
+    );
+    const honestRegions = await batch(honestRegionTasks, scene, 1);
+    let honestFail = 0;
+    let worstHonestPsnr = Number.POSITIVE_INFINITY;
+    for (const [i, t] of honestRegionTasks.entries()) {
+      const f = Math.floor(i / auditorRegions);
+      const c = compareRenderOutputs(whole(honest[f]!), regionOut(honestRegions[i]!, t.region));
+      if (!c.ok) honestFail++;
+      worstHonestPsnr = Math.min(worstHonestPsnr, c.psnrDb ?? Number.NEGATIVE_INFINITY);
+    }
+    console.log(
+      `honest: ${honestRegionTasks.length} region pairs, ${honestFail} fail, worst PSNR ${worstHonestPsnr.toFixed(1)} dB`,
+    );
+
+    const result: Record<string, unknown> = {
+      honestPairs: honestRegionTasks.length,
+      honestFail,
+      auditAreaShare: areaShare,
+      grow,
+    };
+    const only = args.includes('--kind') ? args[args.indexOf('--kind') + 1] : undefined;
+    for (const kind of EVERY_CHEAT.filter((k) => !only || k === only)) {
+      const cheat = kind === 'other-scene' ? { kind, path: other } : { kind };
+      // The cheater as primary: its whole frame, every region the draw can give.
+      const plans = tasks.map((t) => cheatedTask(cheat, t, scene));
+      const rendered = plans[0]
+        ? await batch(
+            plans.map((p) => p!.task),
+            plans[0].blendPath,
+            2,
+          )
+        : [];
+      const perFrame: number[] = [];
+      for (const [f, t] of tasks.entries()) {
+        const png = kind === 'low-res' || kind === 'black' ? cheatedPng(t, rendered[f]) : rendered[f]!;
+        const cheatPx = decodePng(png);
+        let pass = 0;
+        for (const { region: drawn, p } of allRegions(t)) {
+          // The coordinator grows a mostly flat region of the primary's image (renderAuditRegion.ts).
+          const region = grow ? grownAuditRegion(t, drawn, cheatPx) : drawn;
+          const c = compareRenderPixels(cheatPx, cropPixels(honestPx[f]!, region), region);
+          if (c.ok) pass += p;
+          if (c.ok && args.includes('--verbose'))
+            console.log(
+              `  frame ${t.frame} region ${region.join(',')} passes: ssim ${c.ssim?.toFixed(4)} psnr ${c.psnrDb?.toFixed(1)} dB`,
+            );
+        }
+        perFrame.push(pass);
+      }
+      // The cheater as auditor: border renders of random regions with the cheat.
+      const regionTasks = tasks.flatMap((t, f) =>
+        Array.from({ length: auditorRegions }, (_, k) => ({ ...t, region: rnd(f, k, 'a') })),
+      );
+      const rplans = regionTasks.map((t) => cheatedTask(cheat, t, scene));
+      const rrendered = rplans[0]
+        ? await batch(
+            rplans.map((p) => p!.task),
+            rplans[0].blendPath,
+            1,
+          )
+        : [];
+      let auditorPass = 0;
+      for (const [i, t] of regionTasks.entries()) {
+        const png = kind === 'low-res' || kind === 'black' ? cheatedPng(t, rrendered[i]) : rrendered[i]!;
+        const f = Math.floor(i / auditorRegions);
+        if (compareRenderOutputs(whole(honest[f]!), regionOut(png, t.region)).ok) auditorPass++;
+      }
+      console.log(
+        `cheat ${kind}: as primary passes ${perFrame.map((p) => `${(p * 100).toFixed(1)}%`).join(' ')} of the audits of frames 1..${frames}; as auditor passes ${auditorPass}/${regionTasks.length}`,
+      );
+      result[kind] = { primaryPassByFrame: perFrame, auditorPass, auditorRegions: regionTasks.length };
+    }
+    return result;
+  } finally {
+    await cleanup();
+  }
+}
