@@ -23,6 +23,7 @@ import type { Database } from '../store/schema.ts';
 import { createChallenger } from './challengePieces.ts';
 import { choosePlacement, repairThreshold } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
+import { assertErasureShape, assertUploader } from './storageGuards.ts';
 import { holdTerm, settleRemoval } from './storageLedger.ts';
 import type { Grant, StorageMoney, StorageSession } from './storageNetworkTypes.ts';
 import { type PieceStatus, type StorageDatabase, storageDb } from './storageTables.ts';
@@ -238,8 +239,10 @@ export function createStorageNetwork(deps: {
     const size = await deps.blobs.size(objectId);
     if (size === undefined)
       throw new PlexusError('PLX_UNKNOWN_BLOB', `upload the file first (PUT /v1/blobs/${objectId})`);
+    await assertUploader(deps.db, objectId, client);
     const k = req.dataPieces || DEFAULT_ERASURE.dataPieces;
     const m = req.parityPieces || DEFAULT_ERASURE.parityPieces;
+    assertErasureShape(k, m);
     const params = { ...DEFAULT_ERASURE, dataPieces: k, parityPieces: m, segmentBytes: cfg.segmentBytes };
     const segments = Math.max(1, Math.ceil(size / params.segmentBytes));
     const perHolder = segments * Math.max(1, Math.ceil(Math.min(size, params.segmentBytes) / k));
