@@ -51,6 +51,8 @@ export function createStorageAgent(deps: {
   const claimed = new Set<Hex>(store.list());
   /** PLX base units earned from redeemed retrieval receipts since start. */
   let redeemed = 0n;
+  /** Highest cumulative count sent for redemption per (reader, object): a lower or equal one cannot pay. */
+  const sentUpTo = new Map<string, bigint>();
 
   async function getBytes(path: string, token: string): Promise<Uint8Array> {
     const res = await f(`${base}${path}`, { headers: { [STORAGE_TOKEN_HEADER]: token } });
@@ -207,8 +209,15 @@ export function createStorageAgent(deps: {
           break;
         case 'store.receipt':
           // A reader's receipt for bytes we served: redeem it (the coordinator checks it against its relay count).
-          if (msg.receipt.server.toLowerCase() === deps.address?.toLowerCase())
+          if (msg.receipt.server.toLowerCase() === deps.address?.toLowerCase()) {
+            // Not one we already sent, nor a lower one: those cannot pay and only spend our session's rate.
+            const key = `${msg.receipt.reader.toLowerCase()}/${msg.receipt.objectId.toLowerCase()}`;
+            const bytes = BigInt(msg.receipt.cumulativeBytes);
+            if (bytes <= (sentUpTo.get(key) ?? 0n)) break;
+            if (sentUpTo.size >= 10_000) sentUpTo.clear();
+            sentUpTo.set(key, bytes);
             send({ type: 'store.redeem', receipt: msg.receipt });
+          }
           break;
         case 'store.redeemed':
           if (msg.ok) redeemed += BigInt(msg.amount);
