@@ -23,9 +23,10 @@ import type { Database } from '../store/schema.ts';
 import { createChallenger } from './challengePieces.ts';
 import { choosePlacement, repairThreshold } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
+import { createGrantBook } from './grantBook.ts';
 import { assertErasureShape, assertUploader } from './storageGuards.ts';
 import { holdTerm, settleRemoval } from './storageLedger.ts';
-import type { Grant, StorageMoney, StorageSession } from './storageNetworkTypes.ts';
+import type { StorageMoney, StorageSession } from './storageNetworkTypes.ts';
 import { type PieceStatus, type StorageDatabase, storageDb } from './storageTables.ts';
 import { listObjects, objectStatus, pieceViews } from './storageViews.ts';
 
@@ -56,7 +57,7 @@ export function createStorageNetwork(deps: {
   const now = deps.now ?? Date.now;
   const staging = join(deps.dataDir, 'storage-staging');
   const sessions = new Map<string, StorageSession>();
-  const grants = new Map<string, Grant>();
+  const grants = createGrantBook({ now });
   /** Open orders to keep a piece: order id → the piece (put or repair). */
   const orders = new Map<string, { objectId: string; segment: number; idx: number; holder: string }>();
 
@@ -346,18 +347,11 @@ export function createStorageNetwork(deps: {
     const t = token();
     const roots = new Set(manifest.segments.flatMap((s) => s.pieceRoots as string[]));
     const expiresAt = now() + cfg.readGrantTtlMs;
-    grants.set(t, { kind: 'read', reader: reader.toLowerCase(), objectId, roots, expiresAt });
+    grants.setRead(t, { kind: 'read', reader: reader.toLowerCase(), objectId, roots, expiresAt });
     return { manifest, token: t, expiresAt, pieces: await pieceViews(db, objectId) };
   }
 
-  function liveGrant(t: string | undefined): Grant {
-    const g = t === undefined ? undefined : grants.get(t);
-    if (!g || g.expiresAt < now()) {
-      if (t !== undefined) grants.delete(t);
-      throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'unknown or expired storage token');
-    }
-    return g;
-  }
+  const liveGrant = grants.live;
 
   /** `GET /v1/storage/orders/:orderId/piece`: the staged piece a holder was ordered to keep. */
   async function stagedPiece(orderId: string, t: string | undefined): Promise<Uint8Array> {
@@ -593,5 +587,7 @@ export function createStorageNetwork(deps: {
     /** Runs one challenge window now (tests, and the timer). */
     runWindow: challenger.runWindow,
     sessions: () => [...sessions.values()],
+    /** Live grants held (tests). */
+    grantCount: grants.size,
   };
 }

@@ -20,7 +20,7 @@ import { createStorageNetwork } from './createStorageNetwork.ts';
 
 const addr = () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase() as `0x${string}`;
 
-async function harness(providers = 4) {
+async function harness(providers = 4, clock = { t: Date.now() }) {
   const dir = await mkdtemp(join(tmpdir(), 'plexus-storage-sec-'));
   const store = await openStore({ path: join(dir, 'plexus.db') });
   const blobs = await createBlobStore({ dir: join(dir, 'blobs'), db: store.db });
@@ -30,6 +30,7 @@ async function harness(providers = 4) {
     dataDir: dir,
     log: createLogger('test', { level: 'silent' }),
     seedOf: async () => ({ seed: `0x${'11'.repeat(32)}`, source: 'test' }),
+    now: () => clock.t,
   });
   const inbox = new Map<string, StorageCoordinatorMessage[]>();
   const holders = Array.from({ length: providers }, addr);
@@ -105,6 +106,30 @@ test('erasure shapes beyond K + M <= 32 or M > K are refused before any coding',
     ] as const)
       await assert.rejects(h.storage.put(h.req(client, cid, k, m)), { code: 'PLX_STORAGE_SHAPE_INVALID' });
     for (const box of h.inbox.values()) assert.equal(box.length, 0);
+  } finally {
+    await h.close();
+  }
+});
+
+test('read grants are capped per reader and expired grants swept (an owner looping reads keeps memory bounded)', async () => {
+  const clock = { t: Date.now() };
+  const h = await harness(4, clock);
+  try {
+    const owner = addr();
+    const cid = await h.upload(owner, new Uint8Array(10_000).fill(5));
+    await h.storage.put(h.req(owner, cid));
+    const orders = h.storage.grantCount(); // one put grant per piece
+    assert.equal(orders, 3);
+    const tokens: string[] = [];
+    for (let i = 0; i < 200; i++) tokens.push((await h.storage.grantRead(owner, cid)).token);
+    assert.equal(h.storage.grantCount(), orders + 8, 'at most 8 live read grants per reader');
+    await assert.rejects(h.storage.relayPiece('ab'.repeat(32), tokens[0]), {
+      code: 'PLX_STORAGE_TOKEN_INVALID',
+    });
+    // Every grant expired: the next one made sweeps them.
+    clock.t += 11 * 60_000;
+    await h.storage.grantRead(owner, cid);
+    assert.equal(h.storage.grantCount(), 1);
   } finally {
     await h.close();
   }
