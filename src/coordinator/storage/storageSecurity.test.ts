@@ -17,6 +17,7 @@ import type { StorageCoordinatorMessage } from '../../protocol/storageSession.ts
 import { createBlobStore } from '../blobs/createBlobStore.ts';
 import { openStore } from '../store/openStore.ts';
 import { createStorageNetwork } from './createStorageNetwork.ts';
+import { storageDb } from './storageTables.ts';
 
 const addr = () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase() as `0x${string}`;
 
@@ -130,6 +131,49 @@ test('read grants are capped per reader and expired grants swept (an owner loopi
     clock.t += 11 * 60_000;
     await h.storage.grantRead(owner, cid);
     assert.equal(h.storage.grantCount(), 1);
+  } finally {
+    await h.close();
+  }
+});
+
+test('store.stored counts only from a holder that downloaded its staged piece; a bare claim is a failed order', async () => {
+  const h = await harness(4);
+  try {
+    const owner = addr();
+    const cid = await h.upload(owner, new Uint8Array(10_000).fill(9));
+    await h.storage.put(h.req(owner, cid));
+    const ordered = h.holders.filter((a) => h.inbox.get(a)!.length > 0);
+    assert.equal(ordered.length, 3);
+    const spare = h.holders.find((a) => !ordered.includes(a))!;
+    const orderOf = (a: string) => {
+      const m = h.inbox.get(a)!.find((x) => x.type === 'store.put');
+      assert.ok(m && m.type === 'store.put');
+      return m;
+    };
+    const pieces = () =>
+      storageDb(h.store.db)
+        .selectFrom('storage_pieces')
+        .select(['holder', 'status'])
+        .where('object_id', '=', cid)
+        .orderBy('idx')
+        .execute();
+    const [liar, ...honest] = ordered as [string, ...string[]];
+    // The liar says stored without fetching: its piece is not healthy, and goes to the spare provider.
+    await h.storage.orderDone(liar, orderOf(liar).orderId, true);
+    assert.ok(!(await pieces()).some((p) => p.holder === liar && p.status === 'healthy'));
+    assert.equal(h.inbox.get(spare)!.length, 1, 'the piece was ordered from another holder');
+    // Honest holders fetch, then say stored: healthy; their order's grant is gone after.
+    for (const a of [...honest, spare]) {
+      const m = orderOf(a);
+      assert.ok((await h.storage.stagedPiece(m.orderId, m.token)).length > 0);
+      await h.storage.orderDone(a, m.orderId, true);
+      await assert.rejects(h.storage.stagedPiece(m.orderId, m.token), { code: 'PLX_STORAGE_TOKEN_INVALID' });
+    }
+    assert.deepEqual(
+      (await pieces()).map((p) => p.status),
+      ['healthy', 'healthy', 'healthy'],
+    );
+    assert.ok(!(await pieces()).some((p) => p.holder === liar));
   } finally {
     await h.close();
   }

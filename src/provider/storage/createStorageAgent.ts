@@ -79,15 +79,15 @@ export function createStorageAgent(deps: {
 
   async function put(m: Extract<StorageCoordinatorMessage, { type: 'store.put' }>): Promise<void> {
     try {
-      if (!store.has(m.pieceRoot)) {
-        const piece = await getBytes(`/v1/storage/orders/${m.orderId}/piece`, m.token);
-        if (piece.length !== m.pieceBytes)
-          throw new PlexusError(
-            'PLX_STORAGE_PIECE_INVALID',
-            `got ${piece.length} bytes, expected ${m.pieceBytes}`,
-          );
-        await keep(m.pieceRoot, piece, m.leafBytes);
-      }
+      // Fetched even when held already (the same piece in another object): the coordinator counts
+      // `store.stored` only from a holder that downloaded the order's piece (orderProof.ts).
+      const piece = await getBytes(`/v1/storage/orders/${m.orderId}/piece`, m.token);
+      if (piece.length !== m.pieceBytes)
+        throw new PlexusError(
+          'PLX_STORAGE_PIECE_INVALID',
+          `got ${piece.length} bytes, expected ${m.pieceBytes}`,
+        );
+      if (!store.has(m.pieceRoot)) await keep(m.pieceRoot, piece, m.leafBytes);
       send({ type: 'store.stored', orderId: m.orderId, pieceRoot: m.pieceRoot });
     } catch (err) {
       refuse(m.orderId, err);
