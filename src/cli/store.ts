@@ -29,8 +29,8 @@ export function storeCommand(): Command {
   common(cmd.command('put'))
     .description('store a file; prints its content id once every piece is placed')
     .argument('<file>')
-    .option('--data <k>', 'data pieces K per segment (default 16)', intOption(1, 128))
-    .option('--parity <m>', 'parity pieces M per segment (default 16)', intOption(1, 128))
+    .option('--data <k>', 'data pieces K per segment (default 16)', intOption(1, 31))
+    .option('--parity <m>', 'parity pieces M per segment, at most K (default 16)', intOption(1, 16))
     .option('--epochs <n>', 'epochs to keep it (default 24)', intOption(1, 1_000_000))
     .option('--max-price <plx>', 'most PLX per GiB-epoch you pay', plxAmountOption)
     .action(

@@ -190,6 +190,10 @@ export const errorCodes = {
     status: 402,
     message: 'Storage costs more per GiB-epoch than the client signed as its maximum.',
   },
+  PLX_STORAGE_SHAPE_INVALID: {
+    status: 400,
+    message: 'The erasure shape is out of bounds: needs 1 <= M <= K and K + M <= 32.',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -64,8 +64,9 @@ export const storageRequestSchema = z.strictObject({
   client: addressSchema,
   action: z.enum(['put', 'read', 'remove', 'list']),
   objectId: hex32Schema,
-  dataPieces: z.int().min(0).max(255),
-  parityPieces: z.int().min(0).max(255),
+  /** 0: the default. The coordinator also needs 1 <= M <= K and K + M <= 32 (docs/storage.md). */
+  dataPieces: z.int().min(0).max(32),
+  parityPieces: z.int().min(0).max(32),
   epochs: z.int().min(0).max(1_000_000),
   maxPricePerGiBEpoch: uintStringSchema,
   issuedAt: z.int().positive(),

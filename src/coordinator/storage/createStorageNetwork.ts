@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
@@ -23,8 +23,12 @@ import type { Database } from '../store/schema.ts';
 import { createChallenger } from './challengePieces.ts';
 import { choosePlacement, repairThreshold } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
+import { countServed } from './countServed.ts';
+import { createGrantBook } from './grantBook.ts';
+import { newOrder, orderFetched, type StorageOrder } from './orderProof.ts';
+import { assertErasureShape, assertUploader } from './storageGuards.ts';
 import { holdTerm, settleRemoval } from './storageLedger.ts';
-import type { Grant, StorageMoney, StorageSession } from './storageNetworkTypes.ts';
+import type { StorageMoney, StorageSession } from './storageNetworkTypes.ts';
 import { type PieceStatus, type StorageDatabase, storageDb } from './storageTables.ts';
 import { listObjects, objectStatus, pieceViews } from './storageViews.ts';
 
@@ -55,9 +59,12 @@ export function createStorageNetwork(deps: {
   const now = deps.now ?? Date.now;
   const staging = join(deps.dataDir, 'storage-staging');
   const sessions = new Map<string, StorageSession>();
-  const grants = new Map<string, Grant>();
-  /** Open orders to keep a piece: order id → the piece (put or repair). */
-  const orders = new Map<string, { objectId: string; segment: number; idx: number; holder: string }>();
+  const grants = createGrantBook({ now });
+  /**
+   * Open orders to keep a piece: order id → the piece (put or repair), its grant's token, and the
+   * pieces the holder fetched for it: `store.stored` counts only after `need` of them (orderProof.ts).
+   */
+  const orders = new Map<string, StorageOrder>();
 
   const token = () => randomBytes(32).toString('hex');
   const newId = () => randomBytes(16).toString('hex');
@@ -110,7 +117,7 @@ export function createStorageNetwork(deps: {
       path: stagingPath(p.object_id, p.segment, p.idx),
       expiresAt: now() + cfg.orderTtlMs,
     });
-    orders.set(orderId, { objectId: p.object_id, segment: p.segment, idx: p.idx, holder: p.holder });
+    orders.set(orderId, newOrder({ ...p, objectId: p.object_id, token: t, need: 1 }));
     await setPiece(p.object_id, p.segment, p.idx, { status: 'pending', order_id: orderId });
     s.send({
       type: 'store.put',
@@ -189,9 +196,13 @@ export function createStorageNetwork(deps: {
   }
 
   /** Handles `store.stored` / `store.refused` from a holder. */
-  async function orderDone(from: string, orderId: string, ok: boolean, why?: string): Promise<void> {
+  async function orderDone(from: string, orderId: string, said: boolean, saidWhy?: string): Promise<void> {
     const o = orders.get(orderId);
     if (!o || o.holder !== from) return; // unknown, finished, or not theirs: ignored
+    grants.delete(o.token);
+    // A holder saying it stored a piece it never fetched (nor the sources to rebuild it): failed.
+    const ok = said && orderFetched(o);
+    const why = said && !ok ? `stored without fetching (${o.fetched.size}/${o.need})` : saidWhy;
     // Known until the piece is healthy: a window meanwhile must not take its repair for forgotten.
     if (ok)
       return void (await pieceStored(o.objectId, o.segment, o.idx).finally(() => orders.delete(orderId)));
@@ -238,8 +249,10 @@ export function createStorageNetwork(deps: {
     const size = await deps.blobs.size(objectId);
     if (size === undefined)
       throw new PlexusError('PLX_UNKNOWN_BLOB', `upload the file first (PUT /v1/blobs/${objectId})`);
+    await assertUploader(deps.db, objectId, client);
     const k = req.dataPieces || DEFAULT_ERASURE.dataPieces;
     const m = req.parityPieces || DEFAULT_ERASURE.parityPieces;
+    assertErasureShape(k, m);
     const params = { ...DEFAULT_ERASURE, dataPieces: k, parityPieces: m, segmentBytes: cfg.segmentBytes };
     const segments = Math.max(1, Math.ceil(size / params.segmentBytes));
     const perHolder = segments * Math.max(1, Math.ceil(Math.min(size, params.segmentBytes) / k));
@@ -343,25 +356,20 @@ export function createStorageNetwork(deps: {
     const t = token();
     const roots = new Set(manifest.segments.flatMap((s) => s.pieceRoots as string[]));
     const expiresAt = now() + cfg.readGrantTtlMs;
-    grants.set(t, { kind: 'read', reader: reader.toLowerCase(), objectId, roots, expiresAt });
+    grants.setRead(t, { kind: 'read', reader: reader.toLowerCase(), objectId, roots, expiresAt });
     return { manifest, token: t, expiresAt, pieces: await pieceViews(db, objectId) };
   }
 
-  function liveGrant(t: string | undefined): Grant {
-    const g = t === undefined ? undefined : grants.get(t);
-    if (!g || g.expiresAt < now()) {
-      if (t !== undefined) grants.delete(t);
-      throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'unknown or expired storage token');
-    }
-    return g;
-  }
+  const liveGrant = grants.live;
 
   /** `GET /v1/storage/orders/:orderId/piece`: the staged piece a holder was ordered to keep. */
   async function stagedPiece(orderId: string, t: string | undefined): Promise<Uint8Array> {
     const g = liveGrant(t);
     if (g.kind !== 'put' || g.orderId !== orderId)
       throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'token is for another order');
-    return new Uint8Array(await readFile(g.path));
+    const bytes = new Uint8Array(await readFile(g.path));
+    orders.get(orderId)?.fetched.add('staged');
+    return bytes;
   }
 
   /**
@@ -413,7 +421,8 @@ export function createStorageNetwork(deps: {
             reject(new Error('holder session closed'));
         });
         if (bytes.length !== r.piece_bytes) throw new Error(`holder sent ${bytes.length} bytes`);
-        await countServed(g.reader, s.address, r.object_id, bytes.length);
+        await countServed(db, now(), g.reader, s.address, r.object_id, bytes.length);
+        if (g.orderId) orders.get(g.orderId)?.fetched.add(root);
         return { bytes, server: s.address, objectId: r.object_id };
       } catch (err) {
         last = err;
@@ -436,27 +445,6 @@ export function createStorageNetwork(deps: {
       throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'token is for another order');
     grants.delete(t!);
     g.resolve(bytes);
-  }
-
-  /** The relay's own count of bytes each server served each reader of each object (receipts are checked against it). */
-  async function countServed(reader: string, server: string, objectId: string, bytes: number): Promise<void> {
-    await db
-      .insertInto('storage_receipts')
-      .values({
-        reader,
-        server,
-        object_id: objectId,
-        served_bytes: String(bytes),
-        redeemed_bytes: '0',
-        updated_at: now(),
-      })
-      .onConflict((oc) =>
-        oc.columns(['reader', 'server', 'object_id']).doUpdateSet((eb) => ({
-          served_bytes: sql<string>`cast(cast(${eb.ref('storage_receipts.served_bytes')} as integer) + cast(${Math.floor(bytes)} as integer) as text)`,
-          updated_at: now(),
-        })),
-      )
-      .execute();
   }
 
   const challenger = createChallenger({
@@ -510,12 +498,13 @@ export function createStorageNetwork(deps: {
       const t = token();
       grants.set(t, {
         kind: 'read',
+        orderId,
         reader: holder,
         objectId,
         roots: new Set(healthy.map((h) => h.root)),
         expiresAt: now() + cfg.orderTtlMs,
       });
-      orders.set(orderId, { objectId, segment, idx: p.idx, holder });
+      orders.set(orderId, newOrder({ objectId, segment, idx: p.idx, holder, token: t, need: o.data_pieces }));
       await setPiece(objectId, segment, p.idx, { status: 'repairing', holder, order_id: orderId });
       s.send({
         type: 'store.repair',
@@ -590,5 +579,7 @@ export function createStorageNetwork(deps: {
     /** Runs one challenge window now (tests, and the timer). */
     runWindow: challenger.runWindow,
     sessions: () => [...sessions.values()],
+    /** Live grants held (tests). */
+    grantCount: grants.size,
   };
 }

@@ -20,6 +20,7 @@ import type { Database } from '../store/schema.ts';
 import { epochSeed } from '../verification/auditSeeds.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { createStorageNetwork } from './createStorageNetwork.ts';
+import { receiptsToForward } from './forwardReceipts.ts';
 import { redeemReceipt } from './redeemReceipt.ts';
 import { paidReceipts, payStorageEpoch, postRetrieval } from './storageLedger.ts';
 import { storageRoutes } from './storageRoutes.ts';
@@ -122,8 +123,10 @@ export async function startStorageNetwork(deps: {
       receipts: await paidReceipts(deps.db, reader, objectId),
     }),
     /** Forwards a reader's receipts to the servers they name (each redeems its own, see `handle`). */
-    forwardReceipts(receipts: StoreRedeem['receipt'][]): number {
-      return receipts.filter((receipt) => sessionOf(receipt.server)?.send({ type: 'store.receipt', receipt }))
+    async forwardReceipts(receipts: StoreRedeem['receipt'][]): Promise<number> {
+      // Only receipts that would be paid now, one per key, a few per server (forwardReceipts.ts).
+      const worth = await receiptsToForward({ db: storageDb(deps.db), chainId, receipts });
+      return worth.filter((receipt) => sessionOf(receipt.server)?.send({ type: 'store.receipt', receipt }))
         .length;
     },
     /**

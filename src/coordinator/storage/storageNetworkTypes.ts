@@ -26,7 +26,15 @@ export type Grant =
       resolve(bytes: Uint8Array): void;
       reject(err: Error): void;
     }
-  | { kind: 'read'; reader: string; objectId: string; roots: Set<string>; expiresAt: number };
+  | {
+      kind: 'read';
+      reader: string;
+      objectId: string;
+      roots: Set<string>;
+      expiresAt: number;
+      /** A repair order's grant: the pieces it relays count as fetched for that order (orderProof.ts). */
+      orderId?: string;
+    };
 
 /** What the storage network asks the market: escrow admission and the epoch now (docs/storage.md, "Money"). */
 export type StorageMoney = {

@@ -33,7 +33,7 @@ const orderIdSchema = z.string().regex(/^[0-9a-f]{32}$/);
  * @example await app.register(storageRoutes({ storage, chainId, maxPieceBytes }));
  */
 export function storageRoutes(deps: {
-  storage: StorageNetwork & { forwardReceipts(receipts: StoreRedeem['receipt'][]): number };
+  storage: StorageNetwork & { forwardReceipts(receipts: StoreRedeem['receipt'][]): Promise<number> };
   chainId: number;
   maxPieceBytes: number;
   /** The network's public storage figures (the explorer's Storage page). */
@@ -92,7 +92,7 @@ export function storageRoutes(deps: {
           body: z.strictObject({ receipts: z.array(storeRedeemSchema.shape.receipt).max(1024) }),
         },
       },
-      async (req) => ({ forwarded: storage.forwardReceipts(req.body.receipts) }),
+      async (req) => ({ forwarded: await storage.forwardReceipts(req.body.receipts) }),
     );
 
     r.get(

@@ -51,6 +51,8 @@ export function createStorageAgent(deps: {
   const claimed = new Set<Hex>(store.list());
   /** PLX base units earned from redeemed retrieval receipts since start. */
   let redeemed = 0n;
+  /** Highest cumulative count sent for redemption per (reader, object): a lower or equal one cannot pay. */
+  const sentUpTo = new Map<string, bigint>();
 
   async function getBytes(path: string, token: string): Promise<Uint8Array> {
     const res = await f(`${base}${path}`, { headers: { [STORAGE_TOKEN_HEADER]: token } });
@@ -77,15 +79,15 @@ export function createStorageAgent(deps: {
 
   async function put(m: Extract<StorageCoordinatorMessage, { type: 'store.put' }>): Promise<void> {
     try {
-      if (!store.has(m.pieceRoot)) {
-        const piece = await getBytes(`/v1/storage/orders/${m.orderId}/piece`, m.token);
-        if (piece.length !== m.pieceBytes)
-          throw new PlexusError(
-            'PLX_STORAGE_PIECE_INVALID',
-            `got ${piece.length} bytes, expected ${m.pieceBytes}`,
-          );
-        await keep(m.pieceRoot, piece, m.leafBytes);
-      }
+      // Fetched even when held already (the same piece in another object): the coordinator counts
+      // `store.stored` only from a holder that downloaded the order's piece (orderProof.ts).
+      const piece = await getBytes(`/v1/storage/orders/${m.orderId}/piece`, m.token);
+      if (piece.length !== m.pieceBytes)
+        throw new PlexusError(
+          'PLX_STORAGE_PIECE_INVALID',
+          `got ${piece.length} bytes, expected ${m.pieceBytes}`,
+        );
+      if (!store.has(m.pieceRoot)) await keep(m.pieceRoot, piece, m.leafBytes);
       send({ type: 'store.stored', orderId: m.orderId, pieceRoot: m.pieceRoot });
     } catch (err) {
       refuse(m.orderId, err);
@@ -207,8 +209,15 @@ export function createStorageAgent(deps: {
           break;
         case 'store.receipt':
           // A reader's receipt for bytes we served: redeem it (the coordinator checks it against its relay count).
-          if (msg.receipt.server.toLowerCase() === deps.address?.toLowerCase())
+          if (msg.receipt.server.toLowerCase() === deps.address?.toLowerCase()) {
+            // Not one we already sent, nor a lower one: those cannot pay and only spend our session's rate.
+            const key = `${msg.receipt.reader.toLowerCase()}/${msg.receipt.objectId.toLowerCase()}`;
+            const bytes = BigInt(msg.receipt.cumulativeBytes);
+            if (bytes <= (sentUpTo.get(key) ?? 0n)) break;
+            if (sentUpTo.size >= 10_000) sentUpTo.clear();
+            sentUpTo.set(key, bytes);
             send({ type: 'store.redeem', receipt: msg.receipt });
+          }
           break;
         case 'store.redeemed':
           if (msg.ok) redeemed += BigInt(msg.amount);

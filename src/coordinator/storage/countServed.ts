@@ -1,0 +1,36 @@
+/**
+ * The relay's own count of bytes each server served each reader of each object (table
+ * `storage_receipts`): receipts are checked against it (redeemReceipt.ts, forwardReceipts.ts).
+ */
+import { type Kysely, sql } from 'kysely';
+import type { StorageDatabase } from './storageTables.ts';
+
+/**
+ * @example await countServed(db, Date.now(), reader, server, objectId, piece.length);
+ */
+export async function countServed(
+  db: Kysely<StorageDatabase>,
+  at: number,
+  reader: string,
+  server: string,
+  objectId: string,
+  bytes: number,
+): Promise<void> {
+  await db
+    .insertInto('storage_receipts')
+    .values({
+      reader,
+      server,
+      object_id: objectId,
+      served_bytes: String(bytes),
+      redeemed_bytes: '0',
+      updated_at: at,
+    })
+    .onConflict((oc) =>
+      oc.columns(['reader', 'server', 'object_id']).doUpdateSet((eb) => ({
+        served_bytes: sql<string>`cast(cast(${eb.ref('storage_receipts.served_bytes')} as integer) + cast(${Math.floor(bytes)} as integer) as text)`,
+        updated_at: at,
+      })),
+    )
+    .execute();
+}

@@ -1,0 +1,180 @@
+/**
+ * Attacks on the storage network (docs/storage.md, "Limits and abuse"), against a real store, a
+ * real blob store and the real coordinator side, with in-process provider sessions: a `put` of
+ * someone else's blob, an erasure shape that would block the coordinator, unbounded grants, and
+ * a holder saying `store.stored` without fetching its piece.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { test } from 'node:test';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { createLogger } from '../../logger.ts';
+import type { StorageRequestMessage } from '../../protocol/storageMessages.ts';
+import type { StorageCoordinatorMessage } from '../../protocol/storageSession.ts';
+import { createBlobStore } from '../blobs/createBlobStore.ts';
+import { openStore } from '../store/openStore.ts';
+import { createStorageNetwork } from './createStorageNetwork.ts';
+import { storageDb } from './storageTables.ts';
+
+const addr = () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase() as `0x${string}`;
+
+async function harness(providers = 4, clock = { t: Date.now() }) {
+  const dir = await mkdtemp(join(tmpdir(), 'plexus-storage-sec-'));
+  const store = await openStore({ path: join(dir, 'plexus.db') });
+  const blobs = await createBlobStore({ dir: join(dir, 'blobs'), db: store.db });
+  const storage = createStorageNetwork({
+    db: store.db,
+    blobs,
+    dataDir: dir,
+    log: createLogger('test', { level: 'silent' }),
+    seedOf: async () => ({ seed: `0x${'11'.repeat(32)}`, source: 'test' }),
+    now: () => clock.t,
+  });
+  const inbox = new Map<string, StorageCoordinatorMessage[]>();
+  const holders = Array.from({ length: providers }, addr);
+  for (const address of holders) {
+    inbox.set(address, []);
+    await storage.providerConnected({
+      address,
+      region: 'eu',
+      offer: { offeredBytes: 1 << 30, freeBytes: 1 << 30, pieces: [] },
+      send: (m) => inbox.get(address)!.push(m) > 0,
+    });
+  }
+  /** Uploads bytes as `account` (the blob row, and the upload record PUT /v1/blobs writes). */
+  async function upload(account: string, bytes: Uint8Array): Promise<string> {
+    const { cid, size } = await blobs.put(Readable.from([Buffer.from(bytes)]), { maxBytes: 1 << 30 });
+    await store.db
+      .insertInto('blob_uploads')
+      .values({ cid, account, size, created_at: Date.now() })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+    return cid;
+  }
+  const req = (client: `0x${string}`, cid: string, k = 2, m = 1): StorageRequestMessage => ({
+    client,
+    action: 'put',
+    objectId: `0x${cid}`,
+    dataPieces: k,
+    parityPieces: m,
+    epochs: 1,
+    maxPricePerGiBEpoch: 0n,
+    issuedAt: BigInt(Date.now()),
+  });
+  return {
+    storage,
+    store,
+    inbox,
+    holders,
+    upload,
+    req,
+    async close() {
+      storage.stop();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('a put of a blob the signer did not upload is refused (PLX_BLOB_FORBIDDEN); the uploader may store it', async () => {
+  const h = await harness();
+  try {
+    const victim = addr();
+    const attacker = addr();
+    const cid = await h.upload(victim, new Uint8Array(10_000).fill(7));
+    await assert.rejects(h.storage.put(h.req(attacker, cid)), { code: 'PLX_BLOB_FORBIDDEN' });
+    for (const box of h.inbox.values()) assert.equal(box.length, 0, 'no holder was ordered anything');
+    await assert.rejects(h.storage.grantRead(attacker, cid), { code: 'PLX_NOT_FOUND' });
+    assert.equal((await h.storage.put(h.req(victim, cid))).status, 'placing');
+  } finally {
+    await h.close();
+  }
+});
+
+test('erasure shapes beyond K + M <= 32 or M > K are refused before any coding', async () => {
+  const h = await harness();
+  try {
+    const client = addr();
+    const cid = await h.upload(client, new Uint8Array(10_000).fill(3));
+    for (const [k, m] of [
+      [1, 255],
+      [1, 2],
+      [20, 20],
+      [0, 20],
+    ] as const)
+      await assert.rejects(h.storage.put(h.req(client, cid, k, m)), { code: 'PLX_STORAGE_SHAPE_INVALID' });
+    for (const box of h.inbox.values()) assert.equal(box.length, 0);
+  } finally {
+    await h.close();
+  }
+});
+
+test('read grants are capped per reader and expired grants swept (an owner looping reads keeps memory bounded)', async () => {
+  const clock = { t: Date.now() };
+  const h = await harness(4, clock);
+  try {
+    const owner = addr();
+    const cid = await h.upload(owner, new Uint8Array(10_000).fill(5));
+    await h.storage.put(h.req(owner, cid));
+    const orders = h.storage.grantCount(); // one put grant per piece
+    assert.equal(orders, 3);
+    const tokens: string[] = [];
+    for (let i = 0; i < 200; i++) tokens.push((await h.storage.grantRead(owner, cid)).token);
+    assert.equal(h.storage.grantCount(), orders + 8, 'at most 8 live read grants per reader');
+    await assert.rejects(h.storage.relayPiece('ab'.repeat(32), tokens[0]), {
+      code: 'PLX_STORAGE_TOKEN_INVALID',
+    });
+    // Every grant expired: the next one made sweeps them.
+    clock.t += 11 * 60_000;
+    await h.storage.grantRead(owner, cid);
+    assert.equal(h.storage.grantCount(), 1);
+  } finally {
+    await h.close();
+  }
+});
+
+test('store.stored counts only from a holder that downloaded its staged piece; a bare claim is a failed order', async () => {
+  const h = await harness(4);
+  try {
+    const owner = addr();
+    const cid = await h.upload(owner, new Uint8Array(10_000).fill(9));
+    await h.storage.put(h.req(owner, cid));
+    const ordered = h.holders.filter((a) => h.inbox.get(a)!.length > 0);
+    assert.equal(ordered.length, 3);
+    const spare = h.holders.find((a) => !ordered.includes(a))!;
+    const orderOf = (a: string) => {
+      const m = h.inbox.get(a)!.find((x) => x.type === 'store.put');
+      assert.ok(m && m.type === 'store.put');
+      return m;
+    };
+    const pieces = () =>
+      storageDb(h.store.db)
+        .selectFrom('storage_pieces')
+        .select(['holder', 'status'])
+        .where('object_id', '=', cid)
+        .orderBy('idx')
+        .execute();
+    const [liar, ...honest] = ordered as [string, ...string[]];
+    // The liar says stored without fetching: its piece is not healthy, and goes to the spare provider.
+    await h.storage.orderDone(liar, orderOf(liar).orderId, true);
+    assert.ok(!(await pieces()).some((p) => p.holder === liar && p.status === 'healthy'));
+    assert.equal(h.inbox.get(spare)!.length, 1, 'the piece was ordered from another holder');
+    // Honest holders fetch, then say stored: healthy; their order's grant is gone after.
+    for (const a of [...honest, spare]) {
+      const m = orderOf(a);
+      assert.ok((await h.storage.stagedPiece(m.orderId, m.token)).length > 0);
+      await h.storage.orderDone(a, m.orderId, true);
+      await assert.rejects(h.storage.stagedPiece(m.orderId, m.token), { code: 'PLX_STORAGE_TOKEN_INVALID' });
+    }
+    assert.deepEqual(
+      (await pieces()).map((p) => p.status),
+      ['healthy', 'healthy', 'healthy'],
+    );
+    assert.ok(!(await pieces()).some((p) => p.holder === liar));
+  } finally {
+    await h.close();
+  }
+});
