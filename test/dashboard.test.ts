@@ -400,22 +400,22 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       .allTextContents();
     assert.deepEqual(regions, [...regions].sort().reverse(), 'sorted by region, descending');
     await shot(page, 'providers-narrow');
-
     await page.goto(`${url}/#/`);
     const chart = page.locator('[data-view="overview"] svg.chart').first();
     await chart.locator('rect').first().waitFor();
-    // Drawn at the box's real width (not a scaled-down 600px drawing), so 11px text stays 11px.
-    const geometry = await chart.evaluate((svg) => ({
-      drawn: Number(svg.getAttribute('width')),
-      box: Math.floor((svg.parentElement as HTMLElement).clientWidth),
-      font: Number.parseFloat(getComputedStyle(svg.querySelector('text.axis')!).fontSize),
-      scale: svg.getBoundingClientRect().width / Number(svg.getAttribute('width')),
-    }));
+    // Drawn at the box's width (not a scaled 600px drawing): 11px text stays 11px. One evaluation: live re-renders detach it.
+    const geometry = await page.evaluate(() => {
+      const svg = document.querySelector('[data-view="overview"] svg.chart')!;
+      return {
+        drawn: Number(svg.getAttribute('width')),
+        box: Math.floor((svg.parentElement as HTMLElement).clientWidth),
+        font: Number.parseFloat(getComputedStyle(svg.querySelector('text.axis')!).fontSize),
+        scale: svg.getBoundingClientRect().width / Number(svg.getAttribute('width')),
+      };
+    });
     assert.equal(geometry.drawn, geometry.box, JSON.stringify(geometry));
-    assert.ok(
-      geometry.font * geometry.scale >= 10.5,
-      `axis text shows at ${geometry.font * geometry.scale}px`,
-    );
+    const shown = geometry.font * geometry.scale;
+    assert.ok(shown >= 10.5, `axis text shows at ${shown}px`);
     const yLabels = await chart.locator('text.axis[text-anchor="end"]').allTextContents();
     assert.ok(
       yLabels.every((t) => /^\d+$/.test(t)),

@@ -152,11 +152,19 @@ describe('explorer search, job cost and sensor map in Chromium', { skip: chromiu
       assert.match((await cost.getAttribute('data-cost')) ?? '', /^[1-9][0-9]*$/, 'a real charge');
       if (width === 1280)
         await page.screenshot({ path: join(ARTIFACTS, 'dashboard-job-cost.png'), fullPage: true });
-      await search(client);
-      await page.locator('[data-view="job"]').waitFor();
-      await search(inputCid);
-      await page.locator('[data-view="job"]').waitFor();
-      assert.match(page.url(), new RegExp(`#/jobs/${jobId}$`), 'the content id names its job');
+      // Leave the job page before each search, so that waiting for a job view waits for the
+      // page the search leads to, not for the one still up from the search before.
+      const jobUrl = new RegExp(`#/jobs/${jobId}$`);
+      for (const q of [client, inputCid]) {
+        await page.evaluate(() => {
+          location.hash = '#/epochs';
+        });
+        await page.locator('[data-view="epochs"]').waitFor();
+        await search(q);
+        await page.locator('[data-view="job"]').waitFor();
+        assert.match(page.url(), jobUrl, `${q} leads to its job`);
+      }
+      assert.match(page.url(), jobUrl, 'the content id names its job');
       // The provider's address names it and the three devices it owns: a list, then its page.
       await search(provider.account.address);
       const hits = page.locator('[data-testid="search-hits"]');

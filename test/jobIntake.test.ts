@@ -33,6 +33,10 @@ async function intake(opts: { market?: Market; inspect: (path: string) => Promis
       touched.push(`path:${cid}`);
       return `/nonexistent/${cid}`;
     },
+    async localPath(cid: string) {
+      touched.push(`path:${cid}`);
+      return `/nonexistent/${cid}`;
+    },
     async read(cid: string) {
       touched.push(`read:${cid}`);
       return files.get(cid)!;
