@@ -177,11 +177,11 @@ describe('explorer search, job cost and sensor map in Chromium', { skip: chromiu
       await page.locator('[data-view="search"] [data-empty]').waitFor();
       assert.match((await page.locator('[data-view="search"]').textContent()) ?? '', /Nothing found/);
       await search('not an id');
-      await page.locator('[data-view="search"] [data-empty]').waitFor();
-      assert.match(
-        (await page.locator('[data-view="search"]').textContent()) ?? '',
-        /Not a known kind of id/,
-      );
+      // The empty state of the search before is still up until this one renders: wait for its words.
+      await page
+        .locator('[data-view="search"] [data-empty]')
+        .getByText(/Not a known kind of id/)
+        .waitFor();
       await noOverflow(page, `search at ${width}px`);
       await page.screenshot({ path: join(ARTIFACTS, `dashboard-search-${width}.png`), fullPage: true });
       assert.deepEqual(errors, [], 'no console errors');
