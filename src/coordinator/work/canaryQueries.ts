@@ -2,10 +2,43 @@
  * The canary pool's and canary leases' queries (canaries.ts and the lookup of an assignment id).
  * Each returns the Kysely query's own promise, built and run exactly as the loop ran it inline.
  */
-import { type Insertable, type Kysely, sql } from 'kysely';
+import { type ExpressionBuilder, type Insertable, type Kysely, sql } from 'kysely';
 import type { Database } from '../store/schema.ts';
 
 type Executor = Kysely<Database>;
+
+/**
+ * The condition, on a query over `canary_tasks as c`, that `provider` has neither been issued the
+ * canary nor executed its source task (it would know the answer). Shared by the canary draw and
+ * the pick of a canary review's checker.
+ *
+ * @example ex.selectFrom('canary_tasks as c').selectAll('c').where((eb) => unseenBy(eb, provider))
+ */
+export function unseenBy(
+  eb: ExpressionBuilder<Database & { c: Database['canary_tasks'] }, 'c'>,
+  provider: string,
+) {
+  return eb.and([
+    eb.not(
+      eb.exists(
+        eb
+          .selectFrom('canary_assignments as ca')
+          .select('ca.id')
+          .whereRef('ca.canary_id', '=', 'c.id')
+          .where('ca.provider', '=', provider),
+      ),
+    ),
+    eb.not(
+      eb.exists(
+        eb
+          .selectFrom('task_executions as te')
+          .select('te.assignment_id')
+          .whereRef('te.task_id', '=', 'c.source_task_id')
+          .where('te.provider', '=', provider),
+      ),
+    ),
+  ]);
+}
 
 /**
  * How many canaries are live (not retired), as `n`.
@@ -56,28 +89,7 @@ export function unseenCanary(ex: Executor, provider: string) {
     .selectFrom('canary_tasks as c')
     .selectAll('c')
     .where('c.retired', '=', 0)
-    .where((eb) =>
-      eb.not(
-        eb.exists(
-          eb
-            .selectFrom('canary_assignments as ca')
-            .select('ca.id')
-            .whereRef('ca.canary_id', '=', 'c.id')
-            .where('ca.provider', '=', provider),
-        ),
-      ),
-    )
-    .where((eb) =>
-      eb.not(
-        eb.exists(
-          eb
-            .selectFrom('task_executions as te')
-            .select('te.assignment_id')
-            .whereRef('te.task_id', '=', 'c.source_task_id')
-            .where('te.provider', '=', provider),
-        ),
-      ),
-    )
+    .where((eb) => unseenBy(eb, provider))
     .orderBy(sql`random()`)
     .limit(1)
     .executeTakeFirst();

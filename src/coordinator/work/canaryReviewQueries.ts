@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
+import { unseenBy } from './canaryQueries.ts';
 
 type Executor = Kysely<Database>;
 
@@ -123,28 +124,7 @@ export function checkableReview(ex: Executor, provider: string) {
         ),
       ),
     )
-    .where((eb) =>
-      eb.not(
-        eb.exists(
-          eb
-            .selectFrom('canary_assignments as ca')
-            .select('ca.id')
-            .whereRef('ca.canary_id', '=', 'c.id')
-            .where('ca.provider', '=', p),
-        ),
-      ),
-    )
-    .where((eb) =>
-      eb.not(
-        eb.exists(
-          eb
-            .selectFrom('task_executions as te')
-            .select('te.assignment_id')
-            .whereRef('te.task_id', '=', 'c.source_task_id')
-            .where('te.provider', '=', p),
-        ),
-      ),
-    )
+    .where((eb) => unseenBy(eb, p))
     .orderBy('r.created_at')
     .limit(1)
     .executeTakeFirst();
