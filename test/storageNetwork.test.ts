@@ -71,7 +71,7 @@ describe('storage network', () => {
       ],
       { env, print, showLevel: process.env.PLEXUS_TEST_LOG ? 30 : 50 },
     );
-    const { address } = await child.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 120_000);
+    const { address } = await child.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 300_000);
     providers.set(address, child);
     behaviourOf.set(address, behaviour);
     return address;
@@ -114,7 +114,7 @@ describe('storage network', () => {
     const deadline = Date.now() + 60_000;
     for (;;) {
       try {
-        return (await store.put(bytes, { dataPieces: k, parityPieces: m, timeoutMs: 120_000 })).objectId;
+        return (await store.put(bytes, { dataPieces: k, parityPieces: m, timeoutMs: 300_000 })).objectId;
       } catch (err) {
         if (!String(err).includes('PLX_STORAGE_NO_CAPACITY') || Date.now() > deadline) throw err;
         await new Promise((r) => setTimeout(r, 500));
@@ -124,7 +124,7 @@ describe('storage network', () => {
 
   test('K=4 M=2 over 8 providers: two holders killed, get returns identical bytes, repair restores 6 healthy pieces elsewhere', async () => {
     for (let i = 0; i < 8; i++) await startProvider(i);
-    await waitUntil('8 providers online', async () => (await online()) === 8, 120_000);
+    await waitUntil('8 providers online', async () => (await online()) === 8, 300_000);
     store = createStorageClient({ url, account });
     const file = new Uint8Array(randomBytes(4 * 1024 * 1024 + 123));
     const cid = await put(file, 4, 2);
@@ -175,7 +175,7 @@ describe('storage network', () => {
     const cheats = new Map<string, string>();
     for (const [i, b] of ['delete', 'root-only', 'corrupt', 'late'].entries())
       cheats.set(await startProvider(20 + i, b), b);
-    await waitUntil('10 providers online', async () => (await online()) === 10, 120_000);
+    await waitUntil('10 providers online', async () => (await online()) === 10, 300_000);
     const file = new Uint8Array(randomBytes(2 * 1024 * 1024));
     // K + M = 10 = every provider online: each cheat holds one piece.
     const cid = await put(file, 6, 4);
