@@ -270,3 +270,63 @@ test('an epoch sent to the chain, or one never closed, is not reopened', async (
   await store.db.updateTable('epochs').set({ status: 'open' }).where('epoch', '=', 2).execute();
   await assert.rejects(reopenEpochs(store.db, { from: 2, now: genesisMs }), /not closed/);
 });
+
+test('an epoch is closed with each provider capability as of its end: a proof answered later changes nothing', async () => {
+  const endsAt = genesisMs + EPOCH_S * 1000;
+  const hardware = JSON.stringify({ cpu: { cores: 2, model: 'x' }, memoryGiB: 4, gpus: [] });
+  await store.db
+    .insertInto('providers')
+    .values({
+      address: PROVIDER,
+      hardware,
+      slots: 1,
+      region: 'eu',
+      agent_version: 't',
+      connected: 1,
+      first_seen: genesisMs,
+      last_seen: genesisMs,
+      tasks_completed: 0,
+      tasks_failed: 0,
+      reputation: null,
+      // The live view after a restart: the latest proof (answered after the epoch) was slow.
+      capability: JSON.stringify({ class: 'cpu', proven: false, gflops: 2.5 }),
+    })
+    .execute();
+  const proof = (id: string, outcome: string, gflops: number, at: number) => ({
+    challenge_id: id,
+    provider: PROVIDER,
+    hardware_class: 'cpu',
+    n: 256,
+    outcome,
+    elapsed_ms: 10,
+    gflops,
+    reason: 'test',
+    created_at: at,
+  });
+  await store.db
+    .insertInto('capability_proofs')
+    .values([proof('a', 'passed', 3, endsAt - 60_000), proof('b', 'slow', 2.5, endsAt + 5_000)])
+    .execute();
+  let seen: string | null | undefined;
+  await close(1, (inputs) => {
+    seen = inputs.providers.find((p) => p.address === PROVIDER)?.capability;
+  });
+  assert.ok(seen, 'the provider has a capability in the inputs');
+  const c = JSON.parse(seen!) as { proven: boolean; gflops: number };
+  assert.deepEqual([c.proven, c.gflops], [true, 3], 'the proof before the epoch ended, not the live view');
+});
+
+test('a re-close that no longer computes an entry its first close posted stops (no claim the chain cannot back)', async () => {
+  // The first close slashed the provider (a request the store does not hold): the entry is in the
+  // books. The re-close computes no slash; keeping the stale entry would put its amount in later
+  // epochs' claims while this epoch's payload never takes it on chain.
+  await close(1, (inputs) => {
+    inputs.slashRequests.push({ id: 999, provider: PROVIDER, amount: 5n });
+    inputs.stakeHeld.push({ provider: PROVIDER, held: 10n });
+  });
+  await reopenEpochs(store.db, { from: 1, now: genesisMs });
+  await assert.rejects(
+    close(1),
+    (err: Error & { code?: string }) => err.code === 'PLX_EPOCH_REOPEN' && /slash/.test(err.message),
+  );
+});

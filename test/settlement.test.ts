@@ -536,9 +536,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
     disputedEpoch = epoch;
   });
 
-  test('once the coordinator is fixed and the disputed epochs reopened, they close again, validators sign, the chain finalizes', {
-    todo: 'about 1 run in 3 the re-close reverts InsufficientBacking on chain; cause not found yet',
-  }, async () => {
+  test('once the coordinator is fixed and the disputed epochs reopened, they close again, validators sign, the chain finalizes', async () => {
     const epoch = disputedEpoch;
     assert.ok(epoch > 0, 'runs after the dishonest coordinator test');
     const hashOf = async (e: number) => (await epochs()).find((x) => x.epoch === e)?.evidenceHash;

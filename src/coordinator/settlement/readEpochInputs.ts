@@ -167,13 +167,14 @@ export async function readStoreInputs(
       ).map((f) => f.provider.toLowerCase()),
     ),
   ];
+  const proofs = await capabilityAsOf(trx, endsAt);
   const providers = (
-    await trx.selectFrom('providers').select(['address', 'region', 'hardware', 'capability']).execute()
+    await trx.selectFrom('providers').select(['address', 'region', 'hardware']).execute()
   ).map((p) => ({
     address: p.address.toLowerCase(),
     region: p.region,
     hardware: JSON.parse(p.hardware) as HardwareClaim,
-    capability: p.capability,
+    capability: proofs.get(p.address.toLowerCase()) ?? null,
   }));
   const balances = (m: Map<string, bigint>) => [...m].map(([account, balance]) => ({ account, balance }));
   const providerBalances = balances(
@@ -211,4 +212,45 @@ export async function readStoreInputs(
     prices.push({ class: cls, basePrice: await market.basePrice(trx, cls, epoch) });
   }
   return { sessions, faulted, providers, providerBalances, epochBalances, tasksSettled, leases, prices };
+}
+
+/**
+ * Each provider's capability as of `endsAt`: its latest capability proof recorded before the epoch
+ * ended (proven only when that proof passed), in the shape `provenCapacity` reads. Not the live
+ * `providers.capability`: a proof answered after the epoch (a provider re-challenged when it
+ * reconnects to a restarted coordinator, say) must not change the epoch's emission, or a re-close
+ * of a reopened epoch would share it differently from its first close — or not at all, while the
+ * first close's emission entries stay in the books (the InsufficientBacking revert this fixed).
+ *
+ * @example
+ * const caps = await capabilityAsOf(trx, w.endsAt); // Map { '0xab…' => '{"proven":true,"gflops":3.1,…}' }
+ */
+async function capabilityAsOf(trx: Transaction<Database>, endsAt: number): Promise<Map<string, string>> {
+  const rows = await trx
+    .selectFrom('capability_proofs as c')
+    .innerJoin(
+      (eb) =>
+        eb
+          .selectFrom('capability_proofs')
+          .select(['provider', (e) => e.fn.max('created_at').as('last')])
+          .where('created_at', '<', endsAt)
+          .groupBy('provider')
+          .as('l'),
+      (join) => join.onRef('l.provider', '=', 'c.provider').onRef('l.last', '=', 'c.created_at'),
+    )
+    .select(['c.provider', 'c.hardware_class', 'c.outcome', 'c.gflops', 'c.created_at', 'c.challenge_id'])
+    .orderBy('c.challenge_id')
+    .execute();
+  const out = new Map<string, string>();
+  for (const r of rows) {
+    const view = {
+      class: r.hardware_class,
+      proven: r.outcome === 'passed',
+      gflops: r.gflops,
+      checkedAt: r.created_at,
+    };
+    // Two proofs recorded in the same millisecond: the first by challenge id, the same every read.
+    if (!out.has(r.provider.toLowerCase())) out.set(r.provider.toLowerCase(), JSON.stringify(view));
+  }
+  return out;
 }

@@ -10,6 +10,7 @@ import type { DeviceScore } from '../../sensors/scoring/scoreSensors.ts';
 import { storeScores } from '../../sensors/scoring/scoreSensors.ts';
 import { payloadToJson } from '../ledger/epochPayload.ts';
 import { type EntryInput, postEntry } from '../ledger/postEntry.ts';
+import { EPOCH_CLOSE_KINDS } from '../ledger/readBalances.ts';
 import type { Database } from '../store/schema.ts';
 import type { EpochOutcome } from './epochComputation.ts';
 import type { EpochWindow } from './readEpochInputs.ts';
@@ -34,6 +35,7 @@ export async function writeEpoch(
   for (const entry of outcome.entries) {
     if (!(await postEntry(trx, entry, now))) await assertSamePostings(trx, entry);
   }
+  await assertNoStaleCloseEntries(trx, epoch, outcome.entries);
   if (outcome.slashesAppliedThrough !== null) {
     const value = String(outcome.slashesAppliedThrough);
     await trx
@@ -104,5 +106,33 @@ async function assertSamePostings(trx: Transaction<Database>, entry: EntryInput)
       'PLX_EPOCH_REOPEN',
       `re-closing epoch ${entry.epoch} computes entry ${entry.ref} differently from the one its first close posted`,
       { details: { ref: entry.ref } },
+    );
+}
+
+/**
+ * The other half of a re-close's check: an entry its first close posted that the re-close does not
+ * compute at all (an emission nobody is eligible for now, a slash no longer requested) would stay
+ * in the books and in the next epoch's cumulative earnings while this epoch's claim leaves it out —
+ * the chain would then hold less than the claims (InsufficientBacking). Stop instead.
+ */
+async function assertNoStaleCloseEntries(
+  trx: Transaction<Database>,
+  epoch: number,
+  entries: readonly EntryInput[],
+): Promise<void> {
+  const computed = new Set(entries.map((e) => e.ref));
+  const stale = (
+    await trx
+      .selectFrom('ledger_entries')
+      .select('ref')
+      .where('epoch', '=', epoch)
+      .where('kind', 'in', EPOCH_CLOSE_KINDS)
+      .execute()
+  ).filter((r) => !computed.has(r.ref));
+  if (stale.length > 0)
+    throw new PlexusError(
+      'PLX_EPOCH_REOPEN',
+      `re-closing epoch ${epoch} no longer computes entry ${stale[0]!.ref} that its first close posted`,
+      { details: { ref: stale[0]!.ref } },
     );
 }
