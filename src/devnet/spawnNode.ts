@@ -28,6 +28,9 @@ export function spawnPlexus(name: string, args: string[], opts: SpawnOptions = {
   return spawnNode(name, [PLEXUS_BIN, ...args], opts);
 }
 
+/** Unmatched stdout lines a child keeps for later `waitFor` calls (the oldest are dropped). */
+const MAX_KEPT_LINES = 1000;
+
 /**
  * Runs `node <nodeArgs>` as a separate OS process with the same handle, log filtering and
  * never-outlive-the-parent rule as {@link spawnPlexus} (which is this with the `plexus` script);
@@ -53,7 +56,11 @@ export function spawnNode(name: string, nodeArgs: string[], opts: SpawnOptions =
     if (w) {
       waiters.splice(waiters.indexOf(w), 1);
       w.resolve(JSON.parse(line.slice(w.marker.length).trim() || 'null'));
-    } else stdoutLines.push(line);
+    } else {
+      // Kept for a waitFor called after the line came (a marker printed before anyone waited).
+      stdoutLines.push(line);
+      if (stdoutLines.length > MAX_KEPT_LINES) stdoutLines.shift();
+    }
   });
   createInterface({ input: proc.stderr! }).on('line', (line) => {
     try {
@@ -77,6 +84,11 @@ export function spawnNode(name: string, nodeArgs: string[], opts: SpawnOptions =
     proc,
     exited,
     waitFor<T>(marker: string, timeoutMs: number): Promise<T> {
+      const seen = stdoutLines.findIndex((l) => l.startsWith(marker));
+      if (seen >= 0) {
+        const [line] = stdoutLines.splice(seen, 1);
+        return Promise.resolve(JSON.parse(line!.slice(marker.length).trim() || 'null') as T);
+      }
       return new Promise<T>((resolve, reject) => {
         const timer = setTimeout(
           () => reject(new Error(`${name} did not print ${marker} within ${timeoutMs} ms`)),
