@@ -292,7 +292,7 @@ test('an epoch is closed with each provider capability as of its end: a proof an
       capability: JSON.stringify({ class: 'cpu', proven: false, gflops: 2.5 }),
     })
     .execute();
-  const proof = (id: string, outcome: string, gflops: number, at: number) => ({
+  const proof = (id: string, outcome: 'passed' | 'slow', gflops: number, at: number) => ({
     challenge_id: id,
     provider: PROVIDER,
     hardware_class: 'cpu',

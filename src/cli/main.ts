@@ -3,8 +3,10 @@
  * one `error PLX_…: sentence` line with exit code 2 (wrong command line) or 1 (failure).
  */
 import { printFailure } from './cliErrors.ts';
+import { exitWithParent } from './exitWithParent.ts';
 import { buildProgram, commandPath } from './program.ts';
 
+exitWithParent();
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const debug = args.includes('--debug') || process.env.PLEXUS_DEBUG === '1';

@@ -45,7 +45,8 @@ export function spawnNode(name: string, nodeArgs: string[], opts: SpawnOptions =
   const dir = process.env.PLEXUS_CPU_PROF_DIR;
   const prof = dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
   const proc = spawn(process.execPath, [...prof, ...nodeArgs], {
-    env: { ...process.env, ...opts.env },
+    // The child ends itself if this process dies without killing it (src/cli/exitWithParent.ts).
+    env: { ...process.env, ...opts.env, PLEXUS_PARENT_PID: String(process.pid) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const showLevel = opts.showLevel ?? Number(process.env.PLEXUS_SHOW_LEVEL ?? 40);

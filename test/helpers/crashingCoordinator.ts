@@ -16,6 +16,7 @@
  * Usage: node --import tsx test/helpers/crashingCoordinator.ts <closing|signed|sent|submitted|raise-earnings|hide-audits> [coordinator options…]
  */
 import { coordinatorCommand } from '../../src/cli/coordinator.ts';
+import { exitWithParent } from '../../src/cli/exitWithParent.ts';
 import type { EpochTamper } from '../../src/coordinator/settlement/closeEpoch.ts';
 import type { SettlementStep } from '../../src/coordinator/settlement/createSettlement.ts';
 
@@ -43,6 +44,7 @@ const hideAudits: EpochTamper = (_inputs, facts) => {
 
 const STEPS: readonly SettlementStep[] = ['closing', 'signed', 'sent', 'submitted'];
 const DISHONEST = { 'raise-earnings': raiseFirstEarnings, 'hide-audits': hideAudits } as const;
+exitWithParent();
 const [crashAt, ...args] = process.argv.slice(2);
 if (!STEPS.includes(crashAt as SettlementStep) && !(crashAt! in DISHONEST)) {
   console.error(
