@@ -25,6 +25,13 @@ import type { TrainDemoSummary } from './runTrainDemo.ts';
 import { type NodeChild, spawnPlexus } from './spawnNode.ts';
 
 /**
+ * How long a devnet waits for each process to start and for the providers to connect. A deadline,
+ * not a delay: on a busy 2-core machine a start (TypeScript load, keystore scrypt, onnxruntime)
+ * has taken over a minute, and a deadline only matters when something is really stuck.
+ */
+const START_TIMEOUT_MS = 180_000;
+
+/**
  * Password of the devnet's throwaway keys. The devnet is a local playground: never reuse its keys
  * (or this password) on a real network.
  */
@@ -236,7 +243,7 @@ export async function startDevnet(opts: {
       );
       children.push(coordinator);
       // One at a time: the first creates the schema, the others find it.
-      const ready = await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', 60_000);
+      const ready = await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', START_TIMEOUT_MS);
       replicaUrls.push(ready.url);
       print(
         `${name.padEnd(12)} ${ready.url}  (API /v1, OpenAPI ${ready.url}/docs, metrics ${ready.url}/metrics)`,
@@ -267,7 +274,7 @@ export async function startDevnet(opts: {
         { env, print },
       );
       validatorChildren.push(v);
-      await v.waitFor('PLEXUS_VALIDATOR_READY', 60_000);
+      await v.waitFor('PLEXUS_VALIDATOR_READY', START_TIMEOUT_MS);
     }
     print(`validators   ${validatorUrls.join(', ')}  (2 of 3 sign; disputes at /v1/disputes)`);
 
@@ -302,7 +309,9 @@ export async function startDevnet(opts: {
       children.push(p);
     }
     const started = await Promise.all(
-      children.slice(replicas).map((c) => c.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 60_000)),
+      children
+        .slice(replicas)
+        .map((c) => c.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', START_TIMEOUT_MS)),
     );
     for (const [i, s] of started.entries()) print(`provider-${i + 1}   ${s.address}`);
     // Each replica counts the providers connected to it.
@@ -311,7 +320,7 @@ export async function startDevnet(opts: {
       for (const u of replicaUrls) sum += (await createClient({ url: u }).health()).providersOnline;
       return sum;
     };
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + START_TIMEOUT_MS;
     while ((await online()) < n) {
       if (Date.now() > deadline) throw new Error(`only ${await online()}/${n} providers connected`);
       await new Promise((r) => setTimeout(r, 100));
