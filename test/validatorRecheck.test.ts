@@ -111,6 +111,21 @@ test('a blob that is not served, or a task that is not the job’s, is a dispute
   assert.equal((await recheck([stranger]))?.fact, 'recheck[exec:0x01].task');
 });
 
+test('a coordinator that cannot be reached is not a dispute: the recheck fails and is tried again later', async () => {
+  const closed = 'http://127.0.0.1:9'; // the discard port: nothing listens
+  await assert.rejects(
+    recheckExecutions({
+      coordinator: closed,
+      account: validator,
+      chainId: CHAIN_ID,
+      runtime,
+      facts,
+      picked: [honest],
+    }),
+    /fetch failed|ECONNREFUSED/,
+  );
+});
+
 test('the sample follows the rate (none at 0, all at 1, about the share in between), inference only', () => {
   const many = {
     jobs: facts.jobs,

@@ -18,6 +18,7 @@ import { type TensorSet, tensorSetDigest } from '../protocol/tensorSet.ts';
 import { checkDraws, type PublishedDraw, publishedDraws } from './checkDraws.ts';
 import { checkVerdicts } from './checkVerdicts.ts';
 import { honestEpoch, provider } from './factsFixture.ts';
+import { BlobRefused } from './recheck.ts';
 
 const seed = '5e'.repeat(32);
 const commitment = `0x${createHash('sha256').update(Buffer.from(seed, 'hex')).digest('hex')}` as Hex;
@@ -163,7 +164,7 @@ async function canaryEpoch(output: TensorSet, status: CanaryFact['status']) {
   ];
   const read = async (cid: string) => {
     const b = blobs.get(cid);
-    if (!b) throw new Error('404');
+    if (!b) throw new BlobRefused('blob: HTTP 404');
     return b;
   };
   return { facts, read };
@@ -199,9 +200,16 @@ test('canaries: drawn under their rate, recomputed at the reveal, passed exactly
   assert.equal(
     (
       await checkVerdicts(wrong.facts, async () => {
-        throw new Error('gone');
+        throw new BlobRefused('blob: HTTP 404');
       })
     )?.fact,
     `canary[0x${'c1'.repeat(32)}].blob`,
+  );
+  // A coordinator that could not be reached is no claim about the blob: no dispute, checked later.
+  await assert.rejects(
+    checkVerdicts(wrong.facts, async () => {
+      throw new TypeError('fetch failed');
+    }),
+    /fetch failed/,
   );
 });

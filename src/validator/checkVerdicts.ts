@@ -20,10 +20,12 @@ import { compareTensorSets } from '../coordinator/verification/compareTensors.ts
 import { decodeSafetensors } from '../protocol/safetensors.ts';
 import { type TensorSet, tensorSetDigest } from '../protocol/tensorSet.ts';
 import type { FactDispute } from './checkFacts.ts';
+import { BlobRefused } from './recheck.ts';
 
 /**
  * Re-derives the epoch's verdicts from their outputs; the first that does not hold, or null.
- * `read` downloads a blob by content id (throws when it cannot).
+ * `read` downloads a blob by content id: a {@link BlobRefused} it throws is a dispute, any other error
+ * is thrown on (the epoch is checked again later).
  *
  * @example
  * const dispute = await checkVerdicts(v.facts, (cid) => readBlobAs(url, account, chainId, cid));
@@ -41,6 +43,7 @@ export async function checkVerdicts(
     try {
       bytes = await read(cid);
     } catch (err) {
+      if (!(err instanceof BlobRefused)) throw err; // unreachable now: decide at the next poll
       return {
         fact: `${fact}.blob`,
         claimed: err instanceof Error ? err.message : String(err),

@@ -44,7 +44,16 @@ export function pickRechecks(facts: Pick<EpochFacts, 'jobs' | 'charges'>, rate: 
 }
 
 /**
- * Downloads a blob as `account` (a validator-signed read).
+ * The coordinator answered and will not serve the blob (a 4xx other than 408/429, or one over the
+ * recheck limit): a fact about its evidence, so a dispute. Anything else readBlobAs throws (the
+ * network, a timeout, a 5xx) is the moment, not the coordinator's claim: the epoch is checked again at
+ * the next poll, and no dispute is recorded (one was, for a coordinator restarting mid-check).
+ */
+export class BlobRefused extends Error {}
+
+/**
+ * Downloads a blob as `account` (a validator-signed read). Throws {@link BlobRefused} when the
+ * coordinator refuses it, another error when it could not be asked.
  *
  * @example
  * const bytes = await readBlobAs(url, account, 31337, cid);
@@ -59,9 +68,14 @@ export async function readBlobAs(
     headers: { [BLOB_AUTH_HEADER]: await signBlobAuth(account, chainId, { cid }) },
     signal: AbortSignal.timeout(120_000),
   });
-  if (!res.ok) throw new Error(`blob ${cid}: HTTP ${res.status}`);
+  if (!res.ok) {
+    const refused = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
+    if (refused) throw new BlobRefused(`blob ${cid}: HTTP ${res.status}`);
+    throw new Error(`blob ${cid}: HTTP ${res.status} (will retry)`);
+  }
   const size = Number(res.headers.get('content-length') ?? 0);
-  if (size > MAX_RECHECK_BLOB_BYTES) throw new Error(`blob ${cid} is ${size} bytes, over the recheck limit`);
+  if (size > MAX_RECHECK_BLOB_BYTES)
+    throw new BlobRefused(`blob ${cid} is ${size} bytes, over the recheck limit`);
   return new Uint8Array(await res.arrayBuffer());
 }
 
@@ -104,6 +118,7 @@ export async function recheckExecutions(args: {
           await read(c.result.outputCid),
         ];
       } catch (err) {
+        if (!(err instanceof BlobRefused)) throw err; // unreachable now: decide at the next poll
         return {
           fact: `${name}.blob`,
           claimed: err instanceof Error ? err.message : String(err),
