@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import type { Address } from 'viem';
 import { taskIdOf } from '../../protocol/ids.ts';
 import { honestEpoch, SETTLEMENT } from '../../validator/factsFixture.ts';
-import { packString } from './compactFacts.ts';
+import { packString, unpackString } from './compactFacts.ts';
 import type { EpochInputs } from './epochComputation.ts';
 import type { EpochFacts } from './epochFacts.ts';
 import { decodeEvidence, encodeEvidence, GENESIS_EVIDENCE_HASH } from './evidence.ts';
@@ -129,6 +129,15 @@ test('a version-4 bundle gives back exactly its inputs and facts, every signatur
     'number',
     'a revealed draw also published is a reference',
   );
+  // Every content id stays a JSON string of its own, as the validator-read rule finds them
+  // (src/coordinator/blobs/validatorReads.ts): the outputs, the model and the inputs.
+  const found = new Set<string>();
+  for (const m of v4.text.matchAll(/"(?:0x)?([0-9a-f]{64})"/g)) found.add(m[1]!);
+  for (const m of v4.text.matchAll(/"([~!][A-Za-z0-9_-]{43})"/g))
+    found.add(unpackString(m[1]!).replace(/^0x/, ''));
+  const spec = facts.jobs[0]!.spec as { model: string; inputs: string[] };
+  for (const cid of [spec.model, ...spec.inputs, ...facts.charges.map((c) => c.result.outputCid)])
+    assert.ok(found.has(cid), `${cid} is readable by a validator`);
   const v3 = encodeEvidence(bundleOf(inputs, facts, 3));
   assert.deepEqual(decodeEvidence(v3.text).bundle.inputs, inputs, 'version 3 is still read');
   assert.ok(v4.text.length < v3.text.length * 0.8, `${v4.text.length} B vs ${v3.text.length} B in version 3`);
