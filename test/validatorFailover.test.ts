@@ -109,6 +109,8 @@ test('a validator given both replicas keeps signing epochs when the one it follo
     );
     for (const v of validatorUrls) {
       assert.equal((await health(v)).following[0]?.replica, b.url, 'the validator moved to replica B');
+      const metrics = await (await fetch(`${v}/metrics`)).text();
+      assert.match(metrics, /^plexus_validator_replica_switches_total [1-9]/m, 'the move is counted');
       const disputes = ((await (await fetch(`${v}/v1/disputes`)).json()) as { disputes: unknown[] }).disputes;
       assert.deepEqual(disputes, [], 'an honest network: no dispute across the failover');
     }

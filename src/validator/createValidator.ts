@@ -31,7 +31,7 @@ export type Validator = {
 };
 
 /** One followed network: its store key and its replicas. */
-type Network = { key: string; replicas: ReplicaFetch };
+type Network = { key: string; replicas: ReplicaFetch; using: string };
 
 /** Epoch states in which the coordinator has closed the epoch (its evidence exists). */
 const CLOSED = new Set(['closing', 'signed', 'submitted', 'settled']);
@@ -119,9 +119,9 @@ export async function createValidator(opts: {
   // One network per entry; its store key is its URL list (one URL: that URL, as before replicas).
   const coordinators = opts.coordinators.map((c) => {
     const replicas = replicaFetch(c);
-    return { key: replicas.urls.join(','), replicas };
+    return { key: replicas.urls.join(','), replicas, using: replicas.url() };
   });
-  const metrics = { signed: 0, disputes: store.disputes(1_000_000).length, lastEpoch: 0 };
+  const metrics = { signed: 0, disputes: store.disputes(1_000_000).length, lastEpoch: 0, switches: 0 };
 
   async function decide(network: Network, epoch: number): Promise<DecidedEpoch> {
     const { key: coordinator, replicas } = network;
@@ -198,15 +198,19 @@ export async function createValidator(opts: {
     };
   }
 
+  /** Counts and logs a move to another replica (any request of the network may have made it). */
+  function noteReplica(network: Network): void {
+    const now = network.replicas.url();
+    if (now === network.using) return;
+    metrics.switches++;
+    log.warn({ from: network.using, to: now }, 'coordinator replica not answering: following the next one');
+    network.using = now;
+  }
+
   async function follow(network: Network): Promise<void> {
     const { key: coordinator, replicas } = network;
-    const before = replicas.url();
     const res = await replicas.fetch('/v1/epochs', () => ({ signal: AbortSignal.timeout(30_000) }));
-    if (replicas.url() !== before)
-      log.warn(
-        { from: before, to: replicas.url() },
-        'coordinator replica not answering: following the next one',
-      );
+    noteReplica(network);
     if (!res.ok) throw new Error(`epochs: HTTP ${res.status}`);
     const { epochs } = (await res.json()) as {
       epochs: { epoch: number; status: string; evidenceHash?: string | null }[];
@@ -229,6 +233,7 @@ export async function createValidator(opts: {
       .sort((a, b) => a - b);
     for (const epoch of todo) {
       const d = await decide(network, epoch);
+      noteReplica(network);
       store.record(d);
       metrics.lastEpoch = Math.max(metrics.lastEpoch, epoch);
       if (d.status === 'signed') {
@@ -311,6 +316,9 @@ export async function createValidator(opts: {
           `plexus_validator_disputes_total ${metrics.disputes}`,
           '# TYPE plexus_validator_last_epoch gauge',
           `plexus_validator_last_epoch ${metrics.lastEpoch}`,
+          '# HELP plexus_validator_replica_switches_total Moves to the next coordinator replica (the one in use stopped answering).',
+          '# TYPE plexus_validator_replica_switches_total counter',
+          `plexus_validator_replica_switches_total ${metrics.switches}`,
           '',
         ].join('\n'),
       );
