@@ -3,15 +3,16 @@
  * a devnet with three validator processes runs the demo job; then, for every settled epoch, the
  * seconds from its end to its finalization on chain, the evidence bytes per settled task (and per
  * charged execution and charged task, packed and as the unpacked version-2 form of the same
- * facts: the baseline of compactFacts.ts), the CPU a
+ * facts: the baseline of compactFacts.ts, and as version 3: the baseline of compactBundle.ts), the CPU a
  * validator spends replaying every epoch (download, decode, `computeEpoch`, compare: this process,
  * `process.cpuUsage`) against the coordinator's own CPU over the same run (its /proc stat), and the
  * disputes the three validators recorded (0 in an honest run).
  *
- * Options: `--images N` (demo images, default 6), `--epochs N` (settled epochs to wait for, default 4).
+ * Options: `--images N` (demo images, default 6), `--epochs N` (settled epochs to wait for, default 4),
+ * `--dump DIR` (write each settled epoch's bundle there, to look at).
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Address } from 'viem';
@@ -48,6 +49,8 @@ type EpochRow = {
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const images = option(args, '--images', 6);
   const wantEpochs = option(args, '--epochs', 4);
+  const dumpAt = args.indexOf('--dump');
+  const dump = dumpAt >= 0 ? args[dumpAt + 1] : undefined;
   const dir = await mkdtemp(join(tmpdir(), 'plexus-bench-validator-'));
   const net = await startDevnet({ dataDir: dir, providers: 3, port: 0, print: () => {}, logLevel: 'warn' });
   try {
@@ -72,6 +75,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     // The same bundles in the unpacked version-2 form (the baseline, measured on the same facts),
     // and the charged executions and distinct tasks their facts carry.
     let bytesV2 = 0;
+    // And packed as version 3 (facts only), the format before version 4.
+    let bytesV3 = 0;
     let executions = 0;
     const chargedTasks = new Set<string>();
     const texts: string[] = [];
@@ -86,6 +91,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       bytes += Buffer.byteLength(text);
       tasks += e.tasksSettled;
       texts.push(text);
+      if (dump) await writeFile(join(dump, `evidence-${e.epoch}.json`), text);
     }
     const cpu = process.cpuUsage(cpu0);
     // Where the bytes go: each top-level part of the bundles, and each part of their facts.
@@ -99,6 +105,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       for (const [k, v] of Object.entries(raw.facts)) add(`facts.${k}`, v);
       const { bundle } = decodeEvidence(text);
       bytesV2 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 2 }).text);
+      bytesV3 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 3 }).text);
       executions += bundle.facts.charges.length;
       for (const c of bundle.facts.charges) chargedTasks.add(c.taskId);
     }
@@ -116,6 +123,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       evidenceBytes: bytes,
       evidenceBytesPerTask: tasks > 0 ? Math.round(bytes / tasks) : null,
       evidenceBytesUnpacked: bytesV2,
+      evidenceBytesV3: bytesV3,
+      evidenceBytesPerTaskV3: tasks > 0 ? Math.round(bytesV3 / tasks) : null,
       executionsCharged: executions,
       tasksCharged: chargedTasks.size,
       evidenceBytesPerExecution: executions > 0 ? Math.round(bytes / executions) : null,
@@ -132,7 +141,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       evidenceBytesBySection: bySection,
     };
     console.error(
-      `${out.epochs} epochs, ${tasks} tasks: evidence ${bytes} B (${out.evidenceBytesPerTask} B/task; ${out.evidenceBytesPerExecution} B per charged execution, ${out.evidenceBytesPerChargedTask} B per charged task; unpacked v2 ${bytesV2} B, ${out.evidenceBytesPerExecutionUnpacked} B/execution); replay ${out.replayCpuSeconds} s CPU vs coordinator ${out.coordinatorCpuSeconds} s (${(out.replayCpuShare * 100).toFixed(2)} %); end → finalized median ${out.secondsToFinalize} s (max ${out.secondsToFinalizeMax} s); disputes ${disputes}`,
+      `${out.epochs} epochs, ${tasks} tasks: evidence ${bytes} B (${out.evidenceBytesPerTask} B/task; ${out.evidenceBytesPerExecution} B per charged execution, ${out.evidenceBytesPerChargedTask} B per charged task; unpacked v2 ${bytesV2} B, ${out.evidenceBytesPerExecutionUnpacked} B/execution; v3 ${bytesV3} B, ${out.evidenceBytesPerTaskV3} B/task); replay ${out.replayCpuSeconds} s CPU vs coordinator ${out.coordinatorCpuSeconds} s (${(out.replayCpuShare * 100).toFixed(2)} %); end → finalized median ${out.secondsToFinalize} s (max ${out.secondsToFinalizeMax} s); disputes ${disputes}`,
     );
     return out;
   } finally {

@@ -16,7 +16,7 @@ import { intOption, numberOption } from './options.ts';
  * and store, following one or more coordinators and signing only epochs it recomputed.
  *
  * @example
- * program.addCommand(validatorCommand()); // plexus validator start --keystore v.json --deployment d.json --coordinator URL
+ * program.addCommand(validatorCommand()); // plexus validator start --keystore v.json --deployment d.json --coordinator URL1,URL2
  */
 export function validatorCommand(): Command {
   const cmd = new Command('validator').description(
@@ -30,7 +30,10 @@ export function validatorCommand(): Command {
       'the validator key (password: $PLEXUS_VALIDATOR_PASSWORD or $PLEXUS_KEYSTORE_PASSWORD)',
     )
     .requiredOption('--deployment <file>', 'deployment JSON: the chain and settlement contract to sign for')
-    .requiredOption('--coordinator <urls...>', 'coordinators to follow')
+    .requiredOption(
+      '--coordinator <urls...>',
+      "coordinators to follow; URL1,URL2 (commas) names one network's replicas: the validator moves to the next when one stops answering",
+    )
     .requiredOption('--data-dir <dir>', "the validator's own data folder (its SQLite store)")
     .option('--host <host>', 'HTTP host', '127.0.0.1')
     .option('--port <n>', 'HTTP port (0: any free port)', intOption(0, 65_535), 7300)
@@ -95,7 +98,10 @@ export function validatorCommand(): Command {
     .description(
       "read-only: replay a coordinator's history and check every finalized epoch against the chain",
     )
-    .requiredOption('--coordinator <url>', 'the coordinator to audit')
+    .requiredOption(
+      '--coordinator <urls>',
+      'the coordinator to audit (URL1,URL2: its replicas, the first that answers)',
+    )
     .requiredOption('--deployment <file>', 'deployment JSON: the chain and settlement contract')
     .option('--rpc-url <url>', "chain RPC (default: the deployment file's rpcUrl)")
     .option('--from <epoch>', 'first epoch to replay', intOption(1, 2 ** 31), 1)

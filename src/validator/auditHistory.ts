@@ -7,6 +7,7 @@
 import { type Hex, zeroHash } from 'viem';
 import { plexusAbis } from '../chain/abis.ts';
 import type { PlexusReader } from '../chain/types.ts';
+import { replicaFetch } from '../protocol/replicaFetch.ts';
 import { type PublishedDraw, publishedDraws } from './checkDraws.ts';
 import { downloadEvidence } from './createValidator.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
@@ -37,11 +38,12 @@ export async function auditHistory(opts: {
   chainId: number;
   from: number;
 }): Promise<AuditedEpoch[]> {
-  const base = opts.coordinator.replace(/\/+$/, '');
+  // Replicas (`URL1,URL2`): the one that answers.
+  const replicas = replicaFetch(opts.coordinator);
   const { chain } = opts;
   const settlement = chain.addresses.settlement;
-  const res = await fetch(`${base}/v1/epochs`);
-  if (!res.ok) throw new Error(`${base}/v1/epochs: HTTP ${res.status}`);
+  const res = await replicas.fetch('/v1/epochs');
+  if (!res.ok) throw new Error(`${replicas.url()}/v1/epochs: HTTP ${res.status}`);
   const { epochs } = (await res.json()) as { epochs: { epoch: number; status: string }[] };
   const todo = epochs
     .filter((e) => e.epoch >= opts.from && e.status !== 'open')
@@ -63,8 +65,8 @@ export async function auditHistory(opts: {
   const published = new Map<number, PublishedDraw[]>();
   for (const epoch of todo) {
     const problems: string[] = [];
-    const evidence = await downloadEvidence(base, epoch);
-    const claim = (await (await fetch(`${base}/v1/epochs/${epoch}/claim`)).json()) as EpochClaim;
+    const evidence = await downloadEvidence(replicas, epoch);
+    const claim = (await (await replicas.fetch(`/v1/epochs/${epoch}/claim`)).json()) as EpochClaim;
     const v = await verifyEpoch({
       evidence,
       claim,

@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { Address, Hex, LocalAccount } from 'viem';
 import { signEpoch } from '../chain/epoch/signEpoch.ts';
 import type { Logger } from '../logger.ts';
+import { type ReplicaFetch, replicaFetch } from '../protocol/replicaFetch.ts';
 import { createOnnxRuntime, type OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 import { publishedDraws } from './checkDraws.ts';
 import { checkVerdicts } from './checkVerdicts.ts';
@@ -29,31 +30,49 @@ export type Validator = {
   stop(): Promise<void>;
 };
 
+/** One followed network: its store key and its replicas. */
+type Network = { key: string; replicas: ReplicaFetch; using: string };
+
 /** Epoch states in which the coordinator has closed the epoch (its evidence exists). */
 const CLOSED = new Set(['closing', 'signed', 'submitted', 'settled']);
 
 /**
- * Downloads an epoch's evidence, resuming with `Range` where a transfer broke off.
+ * Downloads an epoch's evidence, resuming with `Range` where a transfer broke off (on the same
+ * replica or, when it died, the next one: replicas serve the same stored bundle). A resumed part
+ * of another bundle (the epoch was closed again meanwhile) is detected by its hash header and
+ * the download starts over.
  *
  * @example
  * const text = await downloadEvidence('http://127.0.0.1:8080', 4);
  */
-export async function downloadEvidence(coordinator: string, epoch: number, attempts = 4): Promise<string> {
+export async function downloadEvidence(
+  coordinator: string | ReplicaFetch,
+  epoch: number,
+  attempts = 4,
+): Promise<string> {
+  const replicas = typeof coordinator === 'string' ? replicaFetch(coordinator) : coordinator;
   const chunks: Buffer[] = [];
   let have = 0;
+  let hash: string | null = null;
   let lastErr: unknown;
   for (let i = 0; i < attempts; i++) {
     try {
-      const res = await fetch(`${coordinator}/v1/epochs/${epoch}/evidence`, {
+      const res = await replicas.fetch(`/v1/epochs/${epoch}/evidence`, () => ({
         headers: have > 0 ? { range: `bytes=${have}-` } : {},
         signal: AbortSignal.timeout(60_000),
-      });
+      }));
       if (res.status === 404) throw new Error(`no evidence for epoch ${epoch}`);
       if (!res.ok || !res.body) throw new Error(`evidence ${epoch}: HTTP ${res.status}`);
-      if (have > 0 && res.status !== 206) {
-        chunks.length = 0; // the server ignored the range: start over
+      const got = res.headers.get('x-plexus-evidence-hash');
+      if (have > 0 && (res.status !== 206 || got !== hash)) {
+        chunks.length = 0; // the server ignored the range, or serves another bundle: start over
         have = 0;
+        if (res.status === 206) {
+          await res.body.cancel();
+          continue;
+        }
       }
+      hash = got;
       for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
         chunks.push(Buffer.from(c));
         have += c.length;
@@ -72,12 +91,17 @@ export async function downloadEvidence(coordinator: string, epoch: number, attem
  * coordinators.
  *
  * @example
- * const v = await createValidator({ account, target: { chainId, settlement }, coordinators, store, log, port: 7300, pollMs: 1000 });
+ * const v = await createValidator({ account, target: { chainId, settlement }, coordinators: ['http://a:8080,http://b:8080'], store, log, port: 7300, pollMs: 1000 });
  */
 export async function createValidator(opts: {
   account: LocalAccount;
   target: { chainId: number; settlement: Address };
-  coordinators: readonly string[];
+  /**
+   * The coordinators to follow, one entry per network. An entry naming several URLs (comma-
+   * separated, or a list) is one network's replicas on one database: the validator follows the
+   * one that answers and moves to the next when it stops (docs/validators.md, "Replicas").
+   */
+  coordinators: readonly (string | readonly string[])[];
   store: ValidatorStore;
   log: Logger;
   host?: string;
@@ -92,14 +116,19 @@ export async function createValidator(opts: {
 }): Promise<Validator> {
   const { account, target, store, log } = opts;
   let runtime: OnnxRuntime | undefined;
-  const coordinators = opts.coordinators.map((c) => c.replace(/\/+$/, ''));
-  const metrics = { signed: 0, disputes: store.disputes(1_000_000).length, lastEpoch: 0 };
+  // One network per entry; its store key is its URL list (one URL: that URL, as before replicas).
+  const coordinators = opts.coordinators.map((c) => {
+    const replicas = replicaFetch(c);
+    return { key: replicas.urls.join(','), replicas, using: replicas.url() };
+  });
+  const metrics = { signed: 0, disputes: store.disputes(1_000_000).length, lastEpoch: 0, switches: 0 };
 
-  async function decide(coordinator: string, epoch: number): Promise<DecidedEpoch> {
-    const evidence = await downloadEvidence(coordinator, epoch);
-    const res = await fetch(`${coordinator}/v1/epochs/${epoch}/claim`, {
+  async function decide(network: Network, epoch: number): Promise<DecidedEpoch> {
+    const { key: coordinator, replicas } = network;
+    const evidence = await downloadEvidence(replicas, epoch);
+    const res = await replicas.fetch(`/v1/epochs/${epoch}/claim`, () => ({
       signal: AbortSignal.timeout(30_000),
-    });
+    }));
     if (!res.ok) throw new Error(`claim ${epoch}: HTTP ${res.status}`);
     const claim = (await res.json()) as EpochClaim;
     const prev = store.get(coordinator, epoch - 1);
@@ -123,16 +152,14 @@ export async function createValidator(opts: {
     });
     if (v.ok) {
       // Verdicts re-derived from the outputs they rest on (checkVerdicts.ts).
-      const wrong = await checkVerdicts(v.facts, (cid) =>
-        readBlobAs(coordinator, account, target.chainId, cid),
-      );
+      const wrong = await checkVerdicts(v.facts, (cid) => readBlobAs(replicas, account, target.chainId, cid));
       if (wrong) return disputed(wrong);
     }
     const picked = v.ok ? pickRechecks(v.facts, opts.recheckRate ?? 0) : [];
     if (v.ok && picked.length > 0) {
       runtime ??= createOnnxRuntime({ logger: log.child({ component: 'recheck' }) });
       const dispute = await recheckExecutions({
-        coordinator,
+        coordinator: replicas,
         account,
         chainId: target.chainId,
         runtime,
@@ -171,8 +198,19 @@ export async function createValidator(opts: {
     };
   }
 
-  async function follow(coordinator: string): Promise<void> {
-    const res = await fetch(`${coordinator}/v1/epochs`, { signal: AbortSignal.timeout(30_000) });
+  /** Counts and logs a move to another replica (any request of the network may have made it). */
+  function noteReplica(network: Network): void {
+    const now = network.replicas.url();
+    if (now === network.using) return;
+    metrics.switches++;
+    log.warn({ from: network.using, to: now }, 'coordinator replica not answering: following the next one');
+    network.using = now;
+  }
+
+  async function follow(network: Network): Promise<void> {
+    const { key: coordinator, replicas } = network;
+    const res = await replicas.fetch('/v1/epochs', () => ({ signal: AbortSignal.timeout(30_000) }));
+    noteReplica(network);
     if (!res.ok) throw new Error(`epochs: HTTP ${res.status}`);
     const { epochs } = (await res.json()) as {
       epochs: { epoch: number; status: string; evidenceHash?: string | null }[];
@@ -194,12 +232,16 @@ export async function createValidator(opts: {
       .map((e) => e.epoch)
       .sort((a, b) => a - b);
     for (const epoch of todo) {
-      const d = await decide(coordinator, epoch);
+      const d = await decide(network, epoch);
+      noteReplica(network);
       store.record(d);
       metrics.lastEpoch = Math.max(metrics.lastEpoch, epoch);
       if (d.status === 'signed') {
         metrics.signed++;
-        log.info({ coordinator, epoch, evidenceHash: d.evidenceHash }, 'epoch verified and signed');
+        log.info(
+          { coordinator, replica: replicas.url(), epoch, evidenceHash: d.evidenceHash },
+          'epoch verified and signed',
+        );
       } else {
         metrics.disputes++;
         // One line an operator can alert on, naming the fact.
@@ -222,10 +264,10 @@ export async function createValidator(opts: {
         } catch (err) {
           // An unreachable coordinator is routine (restarts); anything else is worth a warning, once.
           const msg = String(err);
-          if (/fetch failed|ECONNREFUSED|aborted|timeout/i.test(msg) || lastError.get(c) === msg)
-            log.debug({ coordinator: c, err: msg }, 'coordinator poll failed; retrying');
-          else log.warn({ coordinator: c, err: msg }, 'coordinator poll failed; retrying');
-          lastError.set(c, msg);
+          if (/fetch failed|ECONNREFUSED|aborted|timeout/i.test(msg) || lastError.get(c.key) === msg)
+            log.debug({ coordinator: c.key, err: msg }, 'coordinator poll failed; retrying');
+          else log.warn({ coordinator: c.key, err: msg }, 'coordinator poll failed; retrying');
+          lastError.set(c.key, msg);
         }
       }
     })().finally(() => {
@@ -255,7 +297,13 @@ export async function createValidator(opts: {
       return json(res, 404, { error: `epoch ${epoch} not decided yet` });
     }
     if (path === '/v1/disputes') return json(res, 200, { disputes: store.disputes() });
-    if (path === '/health') return json(res, 200, { ok: true, validator: account.address });
+    if (path === '/health')
+      // `following`: per followed network, the replica in use (the last that answered).
+      return json(res, 200, {
+        ok: true,
+        validator: account.address,
+        following: coordinators.map((c) => ({ coordinator: c.key, replica: c.replicas.url() })),
+      });
     if (path === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       return res.end(
@@ -268,6 +316,9 @@ export async function createValidator(opts: {
           `plexus_validator_disputes_total ${metrics.disputes}`,
           '# TYPE plexus_validator_last_epoch gauge',
           `plexus_validator_last_epoch ${metrics.lastEpoch}`,
+          '# HELP plexus_validator_replica_switches_total Moves to the next coordinator replica (the one in use stopped answering).',
+          '# TYPE plexus_validator_replica_switches_total counter',
+          `plexus_validator_replica_switches_total ${metrics.switches}`,
           '',
         ].join('\n'),
       );

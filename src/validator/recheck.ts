@@ -16,6 +16,7 @@ import type { ChargeFact, EpochFacts } from '../coordinator/settlement/epochFact
 import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
 import { BLOB_AUTH_HEADER, signBlobAuth } from '../protocol/eip712.ts';
 import { taskIdOf } from '../protocol/ids.ts';
+import { type ReplicaFetch, replicaFetch } from '../protocol/replicaFetch.ts';
 import { decodeSafetensors } from '../protocol/safetensors.ts';
 import type { OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 import type { FactDispute } from './checkFacts.ts';
@@ -59,15 +60,17 @@ export class BlobRefused extends Error {}
  * const bytes = await readBlobAs(url, account, 31337, cid);
  */
 export async function readBlobAs(
-  coordinator: string,
+  coordinator: string | ReplicaFetch,
   account: LocalAccount,
   chainId: number,
   cid: string,
 ): Promise<Uint8Array> {
-  const res = await fetch(`${coordinator}/v1/blobs/${cid}`, {
-    headers: { [BLOB_AUTH_HEADER]: await signBlobAuth(account, chainId, { cid }) },
+  const replicas = typeof coordinator === 'string' ? replicaFetch(coordinator) : coordinator;
+  const auth = await signBlobAuth(account, chainId, { cid });
+  const res = await replicas.fetch(`/v1/blobs/${cid}`, () => ({
+    headers: { [BLOB_AUTH_HEADER]: auth },
     signal: AbortSignal.timeout(120_000),
-  });
+  }));
   if (!res.ok) {
     const refused = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
     if (refused) throw new BlobRefused(`blob ${cid}: HTTP ${res.status}`);
@@ -87,7 +90,7 @@ export async function readBlobAs(
  * const dispute = await recheckExecutions({ coordinator, account, chainId, runtime, facts, picked });
  */
 export async function recheckExecutions(args: {
-  coordinator: string;
+  coordinator: string | ReplicaFetch;
   account: LocalAccount;
   chainId: number;
   runtime: OnnxRuntime;

@@ -187,6 +187,22 @@ export function packFacts(f: EpochFacts): PackedFacts {
 }
 
 /**
+ * What an execution of `unitsMilli` at `unitPrice` charges, the protocol's fee and the provider's
+ * share, as the market prices it (decimal strings): what a packed charge leaves out.
+ *
+ * @example
+ * executionAmounts('13', '1000'); // { charge: '13', fee: '0', providerAmount: '13' }
+ */
+export function executionAmounts(
+  unitsMilli: string,
+  unitPrice: string,
+): { charge: string; fee: string; providerAmount: string } {
+  const charge = (BigInt(unitsMilli) * BigInt(unitPrice)) / 1000n;
+  const fee = (charge * PROTOCOL_FEE_BPS) / 10_000n;
+  return { charge: charge.toString(), fee: fee.toString(), providerAmount: (charge - fee).toString() };
+}
+
+/**
  * Unpacks a bundle's facts, recomputing the derived amounts (throws on a malformed row).
  *
  * @example
@@ -233,8 +249,6 @@ export function unpackFacts(p: PackedFacts): EpochFacts {
       sig,
     ] = r;
     const assignmentId = unpackString(aid) as ChargeFact['assignmentId'];
-    const charge = (BigInt(unitsMilli) * BigInt(unitPrice)) / 1000n;
-    const fee = (charge * PROTOCOL_FEE_BPS) / 10_000n;
     return {
       ref: `exec:${assignmentId}`,
       jobId: party(job) as ChargeFact['jobId'],
@@ -244,9 +258,7 @@ export function unpackFacts(p: PackedFacts): EpochFacts {
       class: cls,
       unitsMilli,
       unitPrice,
-      charge: charge.toString(),
-      fee: fee.toString(),
-      providerAmount: (charge - fee).toString(),
+      ...executionAmounts(unitsMilli, unitPrice),
       result: {
         outputCid: unpackString(cid),
         usage: { wallMs, cpuMs, peakRssBytes },

@@ -10,6 +10,7 @@
 import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex } from '@noble/hashes/utils';
 import { type Address, type Hex, zeroHash } from 'viem';
+import { packBundle, unpackBundle } from './compactBundle.ts';
 import { type PackedFacts, packFacts, unpackFacts } from './compactFacts.ts';
 import type { EpochInputs } from './epochComputation.ts';
 import type { EpochFacts } from './epochFacts.ts';
@@ -17,9 +18,12 @@ import type { EpochFacts } from './epochFacts.ts';
 /**
  * Format version of the bundle; a validator refuses a version it does not know. 2: the signed
  * facts (epochFacts.ts) beside the inputs; 3: the facts packed (compactFacts.ts: executions and
- * draws as rows, hex as base64url, derived amounts left out). Version 2 bundles are still read.
+ * draws as rows, hex as base64url, derived amounts left out); 4: inputs and facts packed together
+ * over one list of parties (compactBundle.ts: task ids recomputed from their job, times relative
+ * to the epoch's start, revealed draws by reference, empty lists left out). Versions 2 and 3 are
+ * still read.
  */
-export const EVIDENCE_VERSION = 3;
+export const EVIDENCE_VERSION = 4;
 
 /**
  * An epoch's evidence bundle.
@@ -76,7 +80,11 @@ export function evidenceHash(bytes: Uint8Array): Hex {
  */
 export function encodeEvidence(bundle: EvidenceBundle): { text: string; hash: Hex } {
   const text = canonicalJson(
-    bundle.version >= 3 && bundle.facts ? { ...bundle, facts: packFacts(bundle.facts) } : bundle,
+    bundle.version >= 4 && bundle.facts
+      ? { ...bundle, ...packBundle(bundle.inputs, bundle.facts) }
+      : bundle.version === 3
+        ? { ...bundle, facts: packFacts(bundle.facts) }
+        : bundle,
   );
   return { text, hash: evidenceHash(new TextEncoder().encode(text)) };
 }
@@ -93,8 +101,13 @@ const big = (s: unknown): bigint => BigInt(s as string);
 export function decodeEvidence(text: string): { bundle: EvidenceBundle; hash: Hex } {
   const raw = JSON.parse(text) as EvidenceBundle & { inputs: Record<string, unknown> };
   if (canonicalJson(raw) !== text) throw new Error('evidence is not canonical JSON');
-  if (raw.version !== EVIDENCE_VERSION && raw.version !== 2)
+  if (raw.version !== EVIDENCE_VERSION && raw.version !== 3 && raw.version !== 2)
     throw new Error(`unknown evidence version ${raw.version}`);
+  if (raw.version === 4) {
+    const u = unpackBundle(raw.inputs, raw.facts);
+    raw.inputs = u.inputs as typeof raw.inputs;
+    raw.facts = u.facts;
+  }
   if (raw.version === 3) {
     if (!raw.facts || typeof raw.facts !== 'object') throw new Error('evidence has no facts');
     raw.facts = unpackFacts(raw.facts as unknown as PackedFacts);

@@ -1,0 +1,395 @@
+/**
+ * The compact form of a version-4 evidence bundle (docs/validators.md, "Evidence size"): the
+ * inputs and the facts packed together, over one list of `parties`. Everything a validator needs
+ * is still written out — every signature, every fact, every input — only once and shorter:
+ *
+ * - one `parties` list for the whole bundle: addresses, job ids and task ids, each written once
+ *   (as tagged base64url, compactFacts.ts `packString`) and referred to by index everywhere else;
+ *   a task id that is `taskIdOf(jobId, i)` for an input `i` of its job's signed spec is written
+ *   `@<job party>.<i>` and recomputed on reading (keccak256), so it is never stored at all;
+ * - executions, draws, leases, sessions, providers and balances are rows in a fixed column order;
+ *   lease and session times are ms after the epoch's start; a ledger account naming an address
+ *   (`provider:0x…:earnings`) names its party (`provider:#2:earnings`);
+ * - a draw's economics (reward, honest cost, slashable) are an index into a table of the distinct
+ *   triples; a revealed draw that this bundle also publishes (`draws`) is the index of that row;
+ * - the strings of a job's signed spec are packed like every other string (content ids as base64url),
+ *   so the spec, and the hash its client signed, are restored exactly;
+ * - empty lists are left out.
+ *
+ * `unpackBundle(packBundle(inputs, facts))` gives back the same inputs and facts (as JSON: bigints
+ * as decimal strings, which evidence.ts restores). Pure, like evidence.ts: no store, no Node APIs.
+ */
+import type { Hex } from 'viem';
+import { taskIdOf } from '../../protocol/ids.ts';
+import { executionAmounts, packString, unpackString } from './compactFacts.ts';
+import type {
+  AuditDraw,
+  CanaryFact,
+  ChargeFact,
+  EpochFacts,
+  JobFact,
+  SensorBatchFact,
+} from './epochFacts.ts';
+
+/** A job spec with more inputs than this gets no derived task ids (their keccaks cost the closing). */
+const MAX_DERIVED_TASKS_PER_JOB = 65_536;
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type Obj = Record<string, unknown>;
+
+/** `packString` for any JSON value: every string inside, keys kept. */
+function packDeep(v: unknown): Json {
+  if (typeof v === 'string') return packString(v);
+  if (Array.isArray(v)) return v.map(packDeep);
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, packDeep(x)])) as Json;
+  return v as Json;
+}
+function unpackDeep(v: unknown): unknown {
+  if (typeof v === 'string') return unpackString(v);
+  if (Array.isArray(v)) return v.map(unpackDeep);
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unpackDeep(x)]));
+  return v;
+}
+
+/** Packs and unpacks ledger account names that embed an address. */
+const ACCOUNT = /^([a-z]+):(0x[0-9a-f]{40}):([a-z-]+)$/;
+const PACKED_ACCOUNT = /^([a-z]+):#(\d+):([a-z-]+)$/;
+
+/** The bundle's parties: each string once, by index. */
+function interner() {
+  const list: string[] = [];
+  const index = new Map<string, number>();
+  const party = (v: string): number => {
+    let i = index.get(v);
+    if (i === undefined) {
+      i = list.length;
+      list.push(v);
+      index.set(v, i);
+    }
+    return i;
+  };
+  return { list, party };
+}
+
+/**
+ * A version-4 bundle's `facts` (its `inputs` sit beside them, packed over the same parties).
+ *
+ * @example
+ * const { inputs, facts } = packBundle(bundle.inputs, bundle.facts);
+ */
+export function packBundle(inputs: unknown, f: EpochFacts): { inputs: Json; facts: Json } {
+  const { list, party } = interner();
+  // Task ids derivable from their job: `taskIdOf(jobId, i)` for the spec's inputs.
+  const derived = new Map<string, { job: string; i: number }>();
+  for (const j of f.jobs) {
+    const n = (j.spec as { inputs?: unknown } | null)?.inputs;
+    if (!Array.isArray(n) || n.length > MAX_DERIVED_TASKS_PER_JOB) continue;
+    for (let i = 0; i < n.length; i++) derived.set(taskIdOf(j.jobId, i), { job: j.jobId, i });
+  }
+  const shown: string[] = [];
+  const task = (id: string): number => {
+    const d = derived.get(id);
+    if (d) {
+      const at = party(d.job);
+      const before = list.length;
+      const t = party(id);
+      if (list.length > before) shown[t] = `@${at}.${d.i}`;
+      return t;
+    }
+    return party(id);
+  };
+  const economics: [string, string, string][] = [];
+  const econIndex = new Map<string, number>();
+  const drawRow = (d: AuditDraw): Json[] => {
+    let e: number | null = null;
+    if (d.economics) {
+      const key = `${d.economics.reward}/${d.economics.honestCost}/${d.economics.slashable}`;
+      e = econIndex.get(key) ?? null;
+      if (e === null) {
+        e = economics.length;
+        economics.push([d.economics.reward, d.economics.honestCost, d.economics.slashable]);
+        econIndex.set(key, e);
+      }
+    }
+    return [
+      task(d.taskId),
+      party(d.provider),
+      d.epoch,
+      d.rate,
+      d.draw,
+      d.audited ? 1 : 0,
+      d.otherOnline ? 1 : 0,
+      e,
+    ];
+  };
+  const jobs = f.jobs.map((j: JobFact) => ({
+    ...j,
+    jobId: party(j.jobId),
+    client: party(j.client),
+    signature: packString(j.signature),
+    spec: packDeep(j.spec),
+  }));
+  const charges = f.charges.map((c: ChargeFact): Json[] => [
+    packString(c.assignmentId),
+    task(c.taskId),
+    party(c.jobId),
+    party(c.provider),
+    c.class,
+    c.unitsMilli,
+    c.unitPrice,
+    packString(c.result.outputCid),
+    c.result.usage.wallMs,
+    c.result.usage.cpuMs,
+    c.result.usage.peakRssBytes,
+    c.result.issuedAt,
+    packString(c.result.signature),
+  ]);
+  const draws = (f.draws ?? []).map(drawRow);
+  const drawKeys = new Map(draws.map((r, i) => [JSON.stringify(r), i]));
+  const reveals = f.audits.reveals.map((r) => ({
+    epoch: r.epoch,
+    seed: r.seed,
+    draws: r.draws.map((d) => {
+      const row = drawRow(d);
+      return drawKeys.get(JSON.stringify(row)) ?? row;
+    }),
+  }));
+  const facts: Obj = {
+    jobDomain: f.jobDomain,
+    audits: { commitment: f.audits.commitment, ...(reveals.length ? { reveals } : {}) },
+    jobs,
+    charges,
+    draws,
+    economics,
+    // Slashes, entries, canaries, sensor batches (rare): as they are, their strings packed.
+    entries: packDeep(f.entries),
+    slashes: packDeep(f.slashes),
+    canaries: packDeep(f.canaries ?? []),
+    sensorBatches: packDeep(f.sensorBatches ?? []),
+  };
+  const packedInputs = packInputs(inputs as Obj, party);
+  facts.parties = list.map((v, i) => shown[i] ?? (v.startsWith('@') ? `\\${v}` : packString(v)));
+  return { inputs: packedInputs, facts: dropEmpty(facts) };
+}
+
+/** Leaves out the members that are empty lists. */
+function dropEmpty(o: Obj): Json {
+  return Object.fromEntries(
+    Object.entries(o).filter(([, v]) => !(Array.isArray(v) && v.length === 0)),
+  ) as Json;
+}
+
+const INPUT_LISTS = [
+  'unsettled',
+  'slashRequests',
+  'stakeHeld',
+  'sessions',
+  'activeOnChain',
+  'faulted',
+  'providers',
+  'sensorScores',
+  'providerBalances',
+  'epochBalances',
+  'leases',
+  'prices',
+] as const;
+
+function packInputs(i: Obj, party: (v: string) => number): Json {
+  const t0 = i.startsAt as number;
+  const rel = (t: number | null) => (t === null ? null : t - t0);
+  const account = (a: string) => {
+    const m = ACCOUNT.exec(a);
+    if (m) return `${m[1]}:#${party(m[2]!)}:${m[3]}`;
+    return PACKED_ACCOUNT.test(a) || a.startsWith('\\') ? `\\${a}` : a;
+  };
+  const balances = (xs: { account: string; balance: unknown }[]) =>
+    xs.map((b) => [account(b.account), b.balance]);
+  type Session = { provider: string; slots: number; connectedAt: number; disconnectedAt: number | null };
+  type Lease = { provider: string; createdAt: number; finishedAt: number | null; gpu: boolean };
+  type Provider = { address: string; region: string; hardware: unknown; capability: string | null };
+  const out: Obj = {
+    ...i,
+    unsettled: (i.unsettled as { client: string; amount: unknown; escrow: unknown }[]).map((u) => [
+      party(u.client),
+      u.amount,
+      u.escrow,
+    ]),
+    sessions: (i.sessions as Session[]).map((s) => [
+      party(s.provider),
+      s.slots,
+      rel(s.connectedAt),
+      rel(s.disconnectedAt),
+    ]),
+    activeOnChain: (i.activeOnChain as string[]).map(party),
+    faulted: (i.faulted as string[]).map(party),
+    providers: (i.providers as Provider[]).map((p) => [party(p.address), p.region, p.hardware, p.capability]),
+    providerBalances: balances(i.providerBalances as { account: string; balance: unknown }[]),
+    epochBalances: balances(i.epochBalances as { account: string; balance: unknown }[]),
+    leases: (i.leases as Lease[]).map((l) => [
+      party(l.provider),
+      rel(l.createdAt),
+      rel(l.finishedAt),
+      l.gpu ? 1 : 0,
+    ]),
+  };
+  return dropEmpty(JSON.parse(JSON.stringify(out, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))));
+}
+
+function unpackInputs(p: Obj, party: (v: unknown) => string): Obj {
+  const t0 = p.startsAt as number;
+  const abs = (t: unknown) => (t === null ? null : (t as number) + t0);
+  const list = (k: string) => {
+    const v = p[k] ?? [];
+    if (!Array.isArray(v)) throw new Error(`evidence: inputs.${k} is not a list`);
+    return v as unknown[][];
+  };
+  const account = (a: string) => {
+    if (a.startsWith('\\')) return a.slice(1);
+    const m = PACKED_ACCOUNT.exec(a);
+    return m ? `${m[1]}:${party(Number(m[2]))}:${m[3]}` : a;
+  };
+  const balances = (k: string) => list(k).map(([a, balance]) => ({ account: account(a as string), balance }));
+  const out: Obj = { ...p };
+  for (const k of INPUT_LISTS) out[k] = p[k] ?? [];
+  return {
+    ...out,
+    unsettled: list('unsettled').map(([c, amount, escrow]) => ({ client: party(c), amount, escrow })),
+    sessions: list('sessions').map(([s, slots, c, d]) => ({
+      provider: party(s),
+      slots,
+      connectedAt: abs(c),
+      disconnectedAt: abs(d),
+    })),
+    activeOnChain: (list('activeOnChain') as unknown[]).map(party),
+    faulted: (list('faulted') as unknown[]).map(party),
+    providers: list('providers').map(([a, region, hardware, capability]) => ({
+      address: party(a),
+      region,
+      hardware,
+      capability,
+    })),
+    providerBalances: balances('providerBalances'),
+    epochBalances: balances('epochBalances'),
+    leases: list('leases').map(([l, c, f, gpu]) => ({
+      provider: party(l),
+      createdAt: abs(c),
+      finishedAt: abs(f),
+      gpu: gpu === 1,
+    })),
+  };
+}
+
+/**
+ * The inverse of {@link packBundle}: the inputs (bigints still decimal strings) and the facts.
+ * Throws on a malformed bundle (a party index out of range, a row of the wrong shape).
+ *
+ * @example
+ * const { inputs, facts } = unpackBundle(raw.inputs, raw.facts);
+ */
+export function unpackBundle(rawInputs: unknown, rawFacts: unknown): { inputs: Obj; facts: EpochFacts } {
+  if (!rawFacts || typeof rawFacts !== 'object') throw new Error('evidence has no facts');
+  if (!rawInputs || typeof rawInputs !== 'object') throw new Error('evidence has no inputs');
+  const f = rawFacts as Obj;
+  const packed = (f.parties ?? []) as unknown[];
+  if (!Array.isArray(packed)) throw new Error('evidence: parties is not a list');
+  const parties: string[] = [];
+  for (const v of packed) {
+    if (typeof v !== 'string') throw new Error('evidence: a party is not a string');
+    const m = /^@(\d+)\.(\d+)$/.exec(v);
+    if (m) {
+      const job = parties[Number(m[1])];
+      if (job === undefined) throw new Error(`evidence: party ${v} names no earlier job`);
+      parties.push(taskIdOf(job as Hex, Number(m[2])));
+    } else parties.push(v.startsWith('\\') ? v.slice(1) : unpackString(v));
+  }
+  const party = (v: unknown): string => {
+    const s = typeof v === 'number' ? parties[v] : undefined;
+    if (s === undefined) throw new Error(`evidence: no party ${String(v)}`);
+    return s;
+  };
+  const rows = (v: unknown, what: string): unknown[][] => {
+    const r = v ?? [];
+    if (!Array.isArray(r) || !r.every(Array.isArray)) throw new Error(`evidence: ${what} are not rows`);
+    return r as unknown[][];
+  };
+  const economics = rows(f.economics, 'economics') as [string, string, string][];
+  const draw = (r: unknown[]): AuditDraw => {
+    const [t, p, epoch, rate, value, audited, otherOnline, e] = r;
+    const econ = e === null ? undefined : economics[e as number];
+    if (e !== null && !econ) throw new Error(`evidence: no economics ${String(e)}`);
+    return {
+      taskId: party(t),
+      provider: party(p),
+      epoch: epoch as number,
+      rate: rate as number,
+      draw: value as number,
+      audited: audited === 1,
+      otherOnline: otherOnline === 1,
+      ...(econ ? { economics: { reward: econ[0], honestCost: econ[1], slashable: econ[2] } } : {}),
+    };
+  };
+  const draws = rows(f.draws, 'draws').map(draw);
+  const audits = (f.audits ?? {}) as { commitment: EpochFacts['audits']['commitment']; reveals?: unknown[] };
+  const reveals = ((audits.reveals ?? []) as { epoch: number; seed: string; draws: unknown[] }[]).map(
+    (r) => ({
+      epoch: r.epoch,
+      seed: r.seed,
+      draws: r.draws.map((d) => {
+        if (typeof d !== 'number') return draw(d as unknown[]);
+        const mine = draws[d];
+        if (!mine) throw new Error(`evidence: no draw ${d}`);
+        return mine;
+      }),
+    }),
+  );
+  const jobs = ((f.jobs ?? []) as Obj[]).map(
+    (j): JobFact => ({
+      ...(j as unknown as JobFact),
+      jobId: party(j.jobId) as Hex,
+      client: party(j.client) as JobFact['client'],
+      signature: unpackString(j.signature as string) as Hex,
+      spec: unpackDeep(j.spec),
+    }),
+  );
+  const charges = rows(f.charges, 'charges').map((r): ChargeFact => {
+    const [aid, t, job, p, cls, unitsMilli, unitPrice, cid, wallMs, cpuMs, peakRssBytes, issuedAt, sig] = r;
+    const assignmentId = unpackString(aid as string) as Hex;
+    return {
+      ref: `exec:${assignmentId}`,
+      jobId: party(job) as Hex,
+      taskId: party(t) as Hex,
+      assignmentId,
+      provider: party(p) as ChargeFact['provider'],
+      class: cls as string,
+      unitsMilli: unitsMilli as string,
+      unitPrice: unitPrice as string,
+      ...executionAmounts(unitsMilli as string, unitPrice as string),
+      result: {
+        outputCid: unpackString(cid as string),
+        usage: { wallMs, cpuMs, peakRssBytes } as ChargeFact['result']['usage'],
+        issuedAt: issuedAt as number,
+        signature: unpackString(sig as string) as Hex,
+      },
+    };
+  });
+  // Slashes, entries, canaries, sensor batches (rare): as they are, their strings packed.
+  const list = (k: string): unknown => {
+    const v = f[k] ?? [];
+    if (!Array.isArray(v)) throw new Error(`evidence: ${k} is not a list`);
+    return unpackDeep(v);
+  };
+  const facts: EpochFacts = {
+    jobDomain: f.jobDomain as EpochFacts['jobDomain'],
+    jobs,
+    charges,
+    entries: list('entries') as EpochFacts['entries'],
+    slashes: list('slashes') as EpochFacts['slashes'],
+    audits: { commitment: audits.commitment, reveals },
+    draws,
+    canaries: list('canaries') as CanaryFact[],
+    sensorBatches: list('sensorBatches') as SensorBatchFact[],
+  };
+  return { inputs: unpackInputs(rawInputs as Obj, party), facts };
+}
