@@ -111,3 +111,29 @@ test('ranges: open-ended, suffix, clamped end, unsatisfiable', () => {
   assert.equal(parseRange('bytes=100-', 100), 'invalid');
   assert.equal(parseRange('items=1-2', 100), 'invalid');
 });
+
+test('a version-4 bundle packed another way (a task id in full, not as its job index) is refused: one set of facts, one hash', async () => {
+  const { honestEpoch, SETTLEMENT } = await import('../../validator/factsFixture.ts');
+  const { taskIdOf } = await import('../../protocol/ids.ts');
+  const { packString } = await import('./compactFacts.ts');
+  const epoch = await honestEpoch();
+  const c = epoch.facts.charges[0]!;
+  const derived = taskIdOf(c.jobId, 0);
+  epoch.facts.charges[0] = { ...c, taskId: derived };
+  const bundle = {
+    version: EVIDENCE_VERSION,
+    epoch: epoch.inputs.epoch,
+    chainId: 31337,
+    settlement: SETTLEMENT,
+    prevHash: GENESIS_EVIDENCE_HASH,
+    inputs: epoch.inputs,
+    facts: epoch.facts,
+  };
+  const { text } = encodeEvidence(bundle);
+  assert.ok(decodeEvidence(text), 'the encoder’s own packing is read');
+  const raw = JSON.parse(text) as { facts: { parties: string[] } };
+  const i = raw.facts.parties.findIndex((p) => p.startsWith('@'));
+  assert.ok(i >= 0, 'the fixture has a task id packed as its job index');
+  raw.facts.parties[i] = packString(derived);
+  assert.throws(() => decodeEvidence(canonicalJson(raw)), /canonical packing/);
+});

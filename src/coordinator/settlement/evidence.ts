@@ -153,7 +153,13 @@ export function decodeEvidence(text: string): { bundle: EvidenceBundle; hash: He
       basePrice: big(p.basePrice),
     })),
   };
-  return { bundle: { ...raw, inputs }, hash: evidenceHash(new TextEncoder().encode(text)) };
+  const bundle = { ...raw, inputs };
+  // Packing has choices (a task id written in full or as its job's index, say): only the packing
+  // the encoder writes is accepted, so one set of facts has one hash and a coordinator cannot show
+  // validators the same epoch under several hashes.
+  if (raw.version >= 4 && encodeEvidence(bundle).text !== text)
+    throw new Error('evidence is not in its canonical packing');
+  return { bundle, hash: evidenceHash(new TextEncoder().encode(text)) };
 }
 
 /** The previous hash of the first bundle in a chain. */
