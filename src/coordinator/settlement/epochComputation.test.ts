@@ -16,6 +16,7 @@ import {
   computeCharges,
   computeEpoch,
   computePrices,
+  computeProviderEmission,
   computeSlashes,
   type EpochInputs,
 } from './epochComputation.ts';
@@ -333,4 +334,33 @@ test('applied entries keep the ledger order: known accounts first, new ones in p
       ['a', 1n],
     ],
   );
+});
+
+test('uptime is the union of a provider’s sessions: two open at once count once', () => {
+  const session = (provider: Address, connectedAt: number, disconnectedAt: number | null) => ({
+    provider,
+    slots: 1,
+    connectedAt,
+    disconnectedAt,
+  });
+  const base = {
+    ...empty,
+    activeOnChain: [p1, p2],
+    providers: [
+      { address: p1, region: 'eu', hardware: cpuBox, capability: proven(1) },
+      { address: p2, region: 'eu', hardware: cpuBox, capability: proven(1) },
+    ],
+  };
+  // p1 online the first half of the epoch on two overlapping sessions (a racing reconnect), p2 the
+  // whole epoch: p2 gets two thirds, as if p1 had one session.
+  const { shares } = computeProviderEmission({
+    ...base,
+    sessions: [session(p1, 9_000, 10_500), session(p1, 10_200, 10_500), session(p2, 9_000, null)],
+  });
+  const single = computeProviderEmission({
+    ...base,
+    sessions: [session(p1, 9_000, 10_500), session(p2, 9_000, null)],
+  }).shares;
+  assert.deepEqual(shares, single);
+  assert.deepEqual([shares.get(p1), shares.get(p2)], [33n, 67n], 'a third and two thirds of 100, dust to p2');
 });

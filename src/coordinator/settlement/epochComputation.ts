@@ -305,11 +305,29 @@ export function computeProviderEmission(
   const active = new Set(inputs.activeOnChain);
   const faulted = new Set(inputs.faulted);
   const providers = new Map(inputs.providers.map((p) => [p.address, p]));
+  // Uptime is the union of a provider's sessions within the epoch: two sessions open at once (two
+  // connects racing, two replicas) count once, not twice.
+  const spans = new Map<string, { from: number; to: number }[]>();
   const cand = new Map<string, { uptimeMs: number; slots: number }>();
   for (const s of inputs.sessions) {
-    const up = overlap(s.connectedAt, s.disconnectedAt ?? inputs.closedAt, startsAt, endsAt);
+    const from = Math.max(s.connectedAt, startsAt);
+    const to = Math.min(s.disconnectedAt ?? inputs.closedAt, endsAt);
+    const list = spans.get(s.provider) ?? [];
+    if (to > from) list.push({ from, to });
+    spans.set(s.provider, list);
     const c = cand.get(s.provider) ?? { uptimeMs: 0, slots: 0 };
-    cand.set(s.provider, { uptimeMs: c.uptimeMs + up, slots: Math.max(c.slots, s.slots) });
+    cand.set(s.provider, { uptimeMs: 0, slots: Math.max(c.slots, s.slots) });
+  }
+  for (const [provider, list] of spans) {
+    list.sort((a, b) => a.from - b.from);
+    let up = 0;
+    let end = Number.NEGATIVE_INFINITY;
+    for (const { from, to } of list) {
+      if (to <= end) continue;
+      up += to - Math.max(from, end);
+      end = to;
+    }
+    cand.get(provider)!.uptimeMs = up;
   }
   const shares = shareEmission(
     bigMin(inputs.emissionPerEpoch, MAX_EMISSION_PER_EPOCH),
