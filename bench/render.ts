@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- render [--json] [--frames N] [--net-frames M] [--samples S] [--regions R] [--timeout T] [--cold]` (issue 20):
+ * `npm run bench -- render [--json] [--frames N] [--net-frames M] [--samples S] [--regions R] [--timeout T] [--width W] [--height H] [--cold]` (issue 20):
  *
  * 1. Separation of the region comparison (compareRenders.ts) over the regions audits draw
  *    (renderAuditRegion.ts, ~4% of the pixels, at least 16×12): honest region pairs (a border render
@@ -67,8 +67,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const timeoutSec = arg(args, 'timeout', 2);
   // `--cold`: providers start a Blender per task (no warm Blender: the figures before it).
   const cold = args.includes('--cold');
-  const width = 64;
-  const height = 48;
+  const width = arg(args, 'width', 64);
+  const height = arg(args, 'height', 48);
   const blender = await probeBlender();
   if (!blender) throw new Error('Blender is not installed (apt-get install blender)');
   const { dir, cleanup } = await tempDir('plexus-bench-render-');
