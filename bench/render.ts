@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- render [--json] [--frames N] [--net-frames M] [--samples S] [--regions R] [--cold]` (issue 20):
+ * `npm run bench -- render [--json] [--frames N] [--net-frames M] [--samples S] [--regions R] [--timeout T] [--width W] [--height H] [--cold]` (issue 20):
  *
  * 1. Separation of the region comparison (compareRenders.ts) over the regions audits draw
  *    (renderAuditRegion.ts, ~4% of the pixels, at least 16×12): honest region pairs (a border render
@@ -9,11 +9,15 @@
  *    `worstHonestScore` is the least honest SSIM, `bestCheatScore` the greatest SSIM of any cheat.
  *    Also the share of audits that catch a cheat rendering only the centre half properly.
  *    `--net-frames 0`: this part only.
- * 2. Throughput: M frames through a coordinator with 2 provider processes of 1 core each, against
- *    the same frames rendered locally one after another with 2 threads (the same total cores):
+ * 2. Throughput: M frames through a coordinator with 2 provider processes of 1 core each (warm:
+ *    after a first job), against the same frames rendered locally one after another by one warm
+ *    Blender with 2 threads (the same total cores, started before the clock):
  *    `throughputRatio` = devnet frames/min ÷ local frames/min.
- * 3. `verificationOverhead`: the CPU time of the extra executions verification asked for (audits
- *    under the default adaptive policy) over the CPU time of the primary executions, same frames.
+ * 3. `verificationOverhead`: the CPU time of the extra executions verification asked for (region
+ *    audits under the default adaptive policy) over the CPU time of the primary executions, for
+ *    the providers' third job, when they have a clean record and are audited on a sample of the
+ *    job's frames (verification/renderAuditRate.ts); `verificationOverheadNewcomers` is the same
+ *    figure for their first job, every frame audited.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,7 +34,8 @@ import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
 import { type RenderTask, renderTasksOf } from '../src/protocol/render.ts';
 import { cheatedPng, cheatedTask, EVERY_CHEAT } from '../src/provider/agent/renderCheats.ts';
 import { probeBlender } from '../src/runtimes/blender/probeBlender.ts';
-import { renderBlender, renderBlenderBatch } from '../src/runtimes/blender/renderBlender.ts';
+import { renderBlenderBatch } from '../src/runtimes/blender/renderBlender.ts';
+import { BlenderPool } from '../src/runtimes/blender/warmBlender.ts';
 import { randomAccount, tempDir, testCoordinator } from '../test/helpers/fixtures.ts';
 import { makeScene } from '../test/helpers/renderFixtures.ts';
 
@@ -55,10 +60,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const samples = arg(args, 'samples', 16);
   const regions = arg(args, 'regions', 5);
   const netFrames = arg(args, 'net-frames', 6);
+  // The task timeout of the sampled job: until a job has verified executions its tasks are priced
+  // at timeout × 4 billed cores (MAX_BILLED_CORES), and a task paying R_task is audited at least at
+  // R_task / (50 R) (the value floor, ALWAYS_AUDIT_UNITS): a 600 s timeout audits every frame
+  // whatever the sampling, 2 s at least 16 %.
+  const timeoutSec = arg(args, 'timeout', 2);
   // `--cold`: providers start a Blender per task (no warm Blender: the figures before it).
   const cold = args.includes('--cold');
-  const width = 64;
-  const height = 48;
+  const width = arg(args, 'width', 64);
+  const height = arg(args, 'height', 48);
   const blender = await probeBlender();
   if (!blender) throw new Error('Blender is not installed (apt-get install blender)');
   const { dir, cleanup } = await tempDir('plexus-bench-render-');
@@ -82,19 +92,6 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       format: 'png' as const,
     };
     const tasks = renderTasksOf(params);
-    const render = async (task: RenderTask, blendPath: string, threads: number) => {
-      const t0 = performance.now();
-      const r = await renderBlender({
-        blender,
-        blendPath,
-        task,
-        threads,
-        timeoutMs: 600_000,
-        scratchDir: join(dir, `s-${Math.random()}`),
-      });
-      return { ...r, sec: (performance.now() - t0) / 1000 };
-    };
-
     const batch = async (ts: RenderTask[], blendPath: string, threads: number) =>
       (
         await renderBlenderBatch({
@@ -214,14 +211,24 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         centreOnlyDetection,
         regionThresholds: { minSsim: RENDER_REGION_MIN_SSIM, minPsnrDb: RENDER_REGION_MIN_PSNR_DB },
       };
-    // 2. Baseline: the network's frames locally, one Blender process after another, 2 threads.
+    // 2. Baseline: the network's frames locally, one after another, in its strongest form: one
+    // warm Blender (started, scene loaded and a frame rendered before the clock starts) with 2
+    // threads, the total cores of the two providers.
     const netTasks = renderTasksOf({ ...params, frameEnd: netFrames });
-    const t0 = performance.now();
-    for (const t of netTasks) await render(t, scene, 2);
-    const localSec = (performance.now() - t0) / 1000;
+    const pool = new BlenderPool({ scratchDir: join(dir, 'local-warm'), maxProcesses: 1 });
+    let localSec: number;
+    try {
+      const req = { blender, blendPath: scene, threads: 2, timeoutMs: 600_000 };
+      await pool.render({ ...req, task: { ...netTasks[0]!, seed: 99 } });
+      const t0 = performance.now();
+      for (const t of netTasks) await pool.render({ ...req, task: t });
+      localSec = (performance.now() - t0) / 1000;
+    } finally {
+      await pool.close();
+    }
     const localFpm = (netFrames / localSec) * 60;
     console.log(
-      `local: ${netFrames} frames in ${localSec.toFixed(1)} s (${localFpm.toFixed(1)} frames/min, 2 threads)`,
+      `local: ${netFrames} frames in ${localSec.toFixed(1)} s (${localFpm.toFixed(1)} frames/min, one warm Blender, 2 threads)`,
     );
 
     // 2. Through the network: 2 providers with 1 core each.
@@ -257,12 +264,88 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       deadlineSec: 3600,
       taskTimeoutSec: 600,
     };
+    const db = coordinator.store.db;
+    // The CPU time of the extra executions verification asked for over that of the primaries.
+    const overheadOf = async (jobId: string) => {
+      const execs = await db
+        .selectFrom('task_executions')
+        .innerJoin('tasks', 'tasks.id', 'task_executions.task_id')
+        .select(['task_executions.task_id', 'task_executions.assignment_id', 'task_executions.result'])
+        .where('tasks.job_id', '=', jobId)
+        .orderBy('task_executions.created_at')
+        .execute();
+      const regionIds = new Set(
+        (
+          await db
+            .selectFrom('render_audit_regions')
+            .innerJoin('tasks', 'tasks.id', 'render_audit_regions.task_id')
+            .select('render_audit_regions.assignment_id')
+            .where('tasks.job_id', '=', jobId)
+            .execute()
+        ).map((r) => r.assignment_id),
+      );
+      const rates = (
+        await db
+          .selectFrom('audit_draws')
+          .innerJoin('tasks', 'tasks.id', 'audit_draws.task_id')
+          .select('audit_draws.rate')
+          .where('tasks.job_id', '=', jobId)
+          .execute()
+      ).map((r) => JSON.parse(r.rate) as number);
+      const cpuOf = (e: (typeof execs)[number]) =>
+        (JSON.parse(e.result) as { usage: { cpuMs: number } }).usage.cpuMs;
+      const seen = new Set<string>();
+      let primaryMs = 0;
+      let extraMs = 0;
+      for (const e of execs) {
+        if (seen.has(e.task_id)) extraMs += cpuOf(e);
+        else primaryMs += cpuOf(e);
+        seen.add(e.task_id);
+      }
+      const auditCpu = execs.filter((e) => regionIds.has(e.assignment_id)).map(cpuOf);
+      const mean = (xs: number[]) => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+      return {
+        overhead: extraMs / primaryMs,
+        executions: execs.length,
+        regionAudits: regionIds.size,
+        meanRate: mean(rates),
+        primaryCpuMsPerFrame: primaryMs / netFrames,
+        regionAuditCpuMs: mean(auditCpu),
+        // What one region audit costs against the frame it checks (CPU time, means).
+        regionAuditCost: mean(auditCpu) / (primaryMs / netFrames),
+      };
+    };
+    const audit = async (seed: number, label: string, taskTimeoutSec: number) => {
+      const submitted = await submitRenderJob(client, {
+        ...job,
+        seed,
+        taskTimeoutSec,
+        verify: { policy: 'audit' },
+      });
+      const done = await client.waitForJob(submitted.jobId);
+      if (done.status !== 'completed') throw new Error(`audited job ${done.status}`);
+      const o = await overheadOf(submitted.jobId);
+      console.log(
+        `verification (${label}): ${o.regionAudits} region audits for ${netFrames} frames (mean audit rate ${o.meanRate.toFixed(3)}), a region audit ${o.regionAuditCpuMs.toFixed(0)} ms CPU = ${(o.regionAuditCost * 100).toFixed(1)}% of a frame; overhead ${(o.overhead * 100).toFixed(1)}% of render CPU time`,
+      );
+      return o;
+    };
+
+    // 3a. Newcomers: the providers' first job under the default adaptive audit (also their first
+    // verified record, and it warms their Blenders for what follows).
+    const newcomers = await audit(2, 'newcomers', 600);
+    const reps = await db.selectFrom('providers').select(['address', 'reputation']).execute();
+    console.log(
+      `reputations after the first job: ${reps.map((r) => (r.reputation ?? 'none').replace(/"updatedAt":\d+,?/, '')).join(' ')}`,
+    );
+
+    // 2. Throughput, warm providers, no verification.
     const n0 = performance.now();
     const plain = await submitRenderJob(client, { ...job, verify: { policy: 'none' } });
     const done = await client.waitForJob(plain.jobId);
     if (done.status !== 'completed') throw new Error(`devnet job ${done.status}`);
     const netSec = (performance.now() - n0) / 1000;
-    const perProvider = await coordinator.store.db
+    const perProvider = await db
       .selectFrom('assignments')
       .select(['provider', (eb) => eb.fn.countAll<number>().as('n')])
       .where('job_id', '=', plain.jobId)
@@ -274,63 +357,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       `devnet: ${netFrames} frames in ${netSec.toFixed(1)} s (${netFpm.toFixed(1)} frames/min, 2 providers × 1 core)`,
     );
 
-    // 3. The same frames under the default (adaptive audit) policy: CPU time of the extra executions.
-    const audited = await submitRenderJob(client, { ...job, seed: 1, verify: { policy: 'audit' } });
-    const doneAudited = await client.waitForJob(audited.jobId);
-    if (doneAudited.status !== 'completed') throw new Error(`audited job ${doneAudited.status}`);
-    const execs = await coordinator.store.db
-      .selectFrom('task_executions')
-      .innerJoin('tasks', 'tasks.id', 'task_executions.task_id')
-      .select([
-        'task_executions.task_id',
-        'task_executions.assignment_id',
-        'task_executions.result',
-        'task_executions.created_at',
-      ])
-      .where('tasks.job_id', '=', audited.jobId)
-      .orderBy('task_executions.created_at')
-      .execute();
-    const seen = new Set<string>();
-    let primaryMs = 0;
-    let extraMs = 0;
-    for (const e of execs) {
-      const cpu = (JSON.parse(e.result) as { usage: { cpuMs: number } }).usage.cpuMs;
-      if (seen.has(e.task_id)) extraMs += cpu;
-      else primaryMs += cpu;
-      seen.add(e.task_id);
-    }
-    const verificationOverhead = extraMs / primaryMs;
-    const regionIds = new Set(
-      (
-        await coordinator.store.db
-          .selectFrom('render_audit_regions')
-          .innerJoin('tasks', 'tasks.id', 'render_audit_regions.task_id')
-          .select('render_audit_regions.assignment_id')
-          .where('tasks.job_id', '=', audited.jobId)
-          .execute()
-      ).map((r) => r.assignment_id),
-    );
-    const cpuOf = (e: (typeof execs)[number]) =>
-      (JSON.parse(e.result) as { usage: { cpuMs: number } }).usage.cpuMs;
-    const auditCpu = execs.filter((e) => regionIds.has(e.assignment_id)).map(cpuOf);
-    // What one region audit costs against the frame it checks (CPU time, means).
-    const regionAuditCost =
-      auditCpu.length > 0
-        ? auditCpu.reduce((a, b) => a + b, 0) / auditCpu.length / (primaryMs / netFrames)
-        : 0;
-    console.log(
-      `verification: a region audit costs ${(regionAuditCost * 100).toFixed(1)}% of a frame's CPU time (${auditCpu.length} audits)`,
-    );
-    const regionAudits = await coordinator.store.db
-      .selectFrom('render_audit_regions')
-      .innerJoin('tasks', 'tasks.id', 'render_audit_regions.task_id')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('tasks.job_id', '=', audited.jobId)
-      .executeTakeFirstOrThrow();
-    console.log(`verification: ${regionAudits.n} region audits`);
-    console.log(
-      `verification: ${execs.length} executions for ${netFrames} frames; overhead ${(verificationOverhead * 100).toFixed(1)}% of render CPU time`,
-    );
+    // 3b. The same frames again under the default policy: the providers now have a clean record,
+    // so each is audited on a sample of the job's frames (verification/renderAuditRate.ts).
+    const sampled = await audit(1, 'with a record', timeoutSec);
+    const verificationOverhead = sampled.overhead;
     await mkdir(dir, { recursive: true });
     return {
       throughputRatio: netFpm / localFpm,
@@ -346,17 +376,22 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       regionThresholds: { minSsim: RENDER_REGION_MIN_SSIM, minPsnrDb: RENDER_REGION_MIN_PSNR_DB },
       frames,
       netFrames,
+      taskTimeoutSec: timeoutSec,
       resolution: `${width}x${height}`,
       samples,
       localFramesPerMin: localFpm,
+      localBaseline: 'one warm Blender, 2 threads, frames one after another',
       devnetFramesPerMin: netFpm,
-      auditedExecutions: execs.length,
-      regionAudits: Number(regionAudits.n),
-      regionAuditCost,
+      auditedExecutions: sampled.executions,
+      regionAudits: sampled.regionAudits,
+      meanAuditRate: sampled.meanRate,
+      regionAuditCost: sampled.regionAuditCost,
+      verificationOverheadNewcomers: newcomers.overhead,
+      newcomers,
       devnetFramesPerProvider: perProvider.map((p) => Number(p.n)),
       warmBlender: !cold,
-      primaryCpuMsPerFrame: primaryMs / netFrames,
-      regionAuditCpuMs: auditCpu.length > 0 ? auditCpu.reduce((a, b) => a + b, 0) / auditCpu.length : 0,
+      primaryCpuMsPerFrame: sampled.primaryCpuMsPerFrame,
+      regionAuditCpuMs: sampled.regionAuditCpuMs,
     };
   } finally {
     await Promise.all(children.map((c) => c.stop(10_000)));

@@ -41,6 +41,8 @@ export type RenderSubmitOptions = {
   label?: string;
   verify?: JobVerification;
   maxPrice?: bigint;
+  /** Public data: anyone may read the job's frames (the explorer shows them). */
+  public?: boolean;
 };
 
 type Client = ReturnType<typeof import('../client/createClient.ts').createClient>;
@@ -78,6 +80,7 @@ export async function submitRenderJob(client: Client, o: RenderSubmitOptions) {
     taskTimeoutSec: o.taskTimeoutSec,
     ...(o.label ? { label: o.label } : {}),
     ...(o.verify ? { verification: o.verify } : {}),
+    ...(o.public ? { public: true } : {}),
   };
   return client.submitJob(spec, o.maxPrice !== undefined ? { maxPricePerUnit: o.maxPrice } : {});
 }

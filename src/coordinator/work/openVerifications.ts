@@ -20,6 +20,7 @@ import {
 } from '../verification/taskVerification.ts';
 import { jobInfo } from './jobs.ts';
 import { executionOutputs, lockTaskRow } from './leaseQueries.ts';
+import { sampledRenderDecision } from './renderAudits.ts';
 import { lockFor } from './stakeLocks.ts';
 import { taskEconomics } from './taskEconomics.ts';
 import { anotherProviderOnline, reputationOf, type WorkDeps, type WorkState } from './workState.ts';
@@ -145,7 +146,10 @@ export async function openVerification(
     const priced = await taskEconomics(s, d, trx, job && a.job_id ? { ...job, id: a.job_id } : undefined);
     // F_task: the stake this provider's lease locked, never more than its bonded stake (stakeLocks.ts).
     const econ = { ...priced, slashable: lockFor(s, d, address, priced.slashable) };
-    const decision = d.audits.shouldAudit(address as Hex, { taskId: a.task_id, ...econ }, seed);
+    let decision = d.audits.shouldAudit(address as Hex, { taskId: a.task_id, ...econ }, seed);
+    // Render jobs: a provider with a clean record is audited on a sample of the job's frames.
+    if (job?.spec.kind === 'blender.render')
+      decision = sampledRenderDecision(s, d, address, job.spec.inputs.length, decision, econ.reward);
     const otherOnline = anotherProviderOnline(s, [address]);
     audit = decision.audit && otherOnline;
     if (epoch !== undefined) {

@@ -12,13 +12,46 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import { decodeRenderTask, pngSize, type RenderTask, renderOutputParts } from '../../protocol/render.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
+import { type AuditDecision, valueAuditFloor } from '../verification/auditPolicy.ts';
 import { decodePng, isRegionRenderOutput, type Pixels } from '../verification/compareRenders.ts';
+import { ALWAYS_AUDIT_UNITS, DEFAULT_AUDIT_PARAMS } from '../verification/constants.ts';
+import { renderAuditRate } from '../verification/renderAuditRate.ts';
 import { renderAuditRegion } from '../verification/renderAuditRegion.ts';
 import type { RevealedOutput } from '../verification/taskVerificationTypes.ts';
-import type { WorkDeps, WorkState } from './workState.ts';
+import { reputationOf, type WorkDeps, type WorkState } from './workState.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 type Region = RenderTask['region'];
+
+/**
+ * The audit decision of a `blender.render` task under per-job frame sampling
+ * (verification/renderAuditRate.ts): the adaptive decision with its rate capped at the job's
+ * sample for a provider with a clean record, never under the economic bound, the floor or the
+ * value floor; the draw is the same.
+ *
+ * @example const decision = sampledRenderDecision(state, deps, address, job.spec.inputs.length, d0, econ.reward);
+ */
+export function sampledRenderDecision(
+  s: WorkState,
+  d: WorkDeps,
+  provider: string,
+  tasks: number,
+  decision: AuditDecision,
+  reward: bigint,
+): AuditDecision {
+  const lower = Math.max(
+    decision.bound,
+    DEFAULT_AUDIT_PARAMS.floor,
+    valueAuditFloor(reward, s.econ.reward * ALWAYS_AUDIT_UNITS),
+  );
+  const rate = renderAuditRate({
+    rate: decision.rate,
+    lower,
+    tasks,
+    reputation: reputationOf(s, d.now, provider),
+  });
+  return { ...decision, rate, audit: decision.draw < rate };
+}
 
 /**
  * The region an auditor of this render task renders (frame pixels) and its crop of the task's

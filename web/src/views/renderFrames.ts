@@ -70,7 +70,10 @@ export function renderFrames(job: JobWithTasks): HTMLElement | undefined {
       'data-frame': String(r.frameStart + f),
     }) as HTMLCanvasElement;
     if (urls.some(Boolean))
-      void drawFrame(canvas, r, urls).catch(() => canvas.setAttribute('data-error', '1'));
+      void drawFrame(canvas, r, urls).then(
+        () => canvas.setAttribute('data-drawn', '1'),
+        () => canvas.setAttribute('data-error', '1'),
+      );
     thumbs.push(h('figure', { class: 'frame' }, canvas, h('figcaption', {}, `frame ${r.frameStart + f}`)));
   }
   return card(
