@@ -25,6 +25,12 @@ import type { TrainDemoSummary } from './runTrainDemo.ts';
 import { type NodeChild, spawnPlexus } from './spawnNode.ts';
 
 /**
+ * How long the devnet waits for each process to say it is ready: a coordinator, validator or
+ * provider agent can take over a minute to start on a small machine that other work also loads.
+ */
+const START_TIMEOUT_MS = 180_000;
+
+/**
  * Password of the devnet's throwaway keys. The devnet is a local playground: never reuse its keys
  * (or this password) on a real network.
  */
@@ -236,14 +242,15 @@ export async function startDevnet(opts: {
       );
       children.push(coordinator);
       // One at a time: the first creates the schema, the others find it.
-      const ready = await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', 60_000);
+      const ready = await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', START_TIMEOUT_MS);
       replicaUrls.push(ready.url);
       print(
         `${name.padEnd(12)} ${ready.url}  (API /v1, OpenAPI ${ready.url}/docs, metrics ${ready.url}/metrics)`,
       );
     }
     const url = replicaUrls.join(',');
-    // Validators take one coordinator URL (no failover yet): the first replica.
+    // Validators follow every replica (each polled in turn; one that stops answering is skipped,
+    // and a signature is served for the epoch whichever replica's evidence it was decided from).
     const validatorCoordinator = replicaUrls[0]!;
     // Three independent validators (docs/validators.md): each its own key and store, each re-running
     // every epoch from the coordinator's evidence before it signs.
@@ -258,7 +265,7 @@ export async function startDevnet(opts: {
           '--deployment',
           join(dataDir, 'deployment.json'),
           '--coordinator',
-          validatorCoordinator,
+          ...replicaUrls,
           '--data-dir',
           join(dataDir, `validator-${i + 1}`),
           '--port',
@@ -267,7 +274,7 @@ export async function startDevnet(opts: {
         { env, print },
       );
       validatorChildren.push(v);
-      await v.waitFor('PLEXUS_VALIDATOR_READY', 60_000);
+      await v.waitFor('PLEXUS_VALIDATOR_READY', START_TIMEOUT_MS);
     }
     print(`validators   ${validatorUrls.join(', ')}  (2 of 3 sign; disputes at /v1/disputes)`);
 
@@ -302,7 +309,9 @@ export async function startDevnet(opts: {
       children.push(p);
     }
     const started = await Promise.all(
-      children.slice(replicas).map((c) => c.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 60_000)),
+      children
+        .slice(replicas)
+        .map((c) => c.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', START_TIMEOUT_MS)),
     );
     for (const [i, s] of started.entries()) print(`provider-${i + 1}   ${s.address}`);
     // Each replica counts the providers connected to it.
@@ -311,7 +320,7 @@ export async function startDevnet(opts: {
       for (const u of replicaUrls) sum += (await createClient({ url: u }).health()).providersOnline;
       return sum;
     };
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + START_TIMEOUT_MS;
     while ((await online()) < n) {
       if (Date.now() > deadline) throw new Error(`only ${await online()}/${n} providers connected`);
       await new Promise((r) => setTimeout(r, 100));
