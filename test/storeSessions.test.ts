@@ -4,7 +4,8 @@
  * processes and scripted providers: a replica starting closes no live replica's sessions; a
  * provider that moves to another replica keeps its new session when the old socket closes; a
  * replica killed with SIGKILL has its sessions closed by the others at its last heartbeat, and
- * only its providers are marked disconnected. Fails under CI=true if PostgreSQL is unreachable.
+ * only its providers are marked disconnected; a replica stalled past its lease (SIGSTOP) reopens
+ * the sessions of the providers it still holds when it runs again. Fails under CI=true if PostgreSQL is unreachable.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -151,6 +152,28 @@ test('sessions belong to the replica holding their socket; only a dead replica�
       .execute();
     const died = events.filter((e) => JSON.parse(e.data).replicaDied === true);
     assert.equal(died.length, 2, 'one provider.disconnected event per provider of the dead replica');
+
+    // Replica C stalls past its lease (SIGSTOP): B takes it for dead and closes kb's session; when
+    // C runs again it finds its heartbeat lapsed and reopens the session of the provider it holds.
+    c.child.proc.kill('SIGSTOP');
+    try {
+      await until('B to close the stalled replica’s session', async () => {
+        const s = (await sessions(store)).find((x) => x.id === onC.id);
+        return s?.disconnected_at !== null && (await connectedFlag(store, kb.address)) === 0;
+      });
+    } finally {
+      c.child.proc.kill('SIGCONT');
+    }
+    const reopened = await until('C to reopen kb’s session', async () => {
+      const s = (await sessions(store)).filter(
+        (x) => x.provider === kb.address.toLowerCase() && x.disconnected_at === null,
+      );
+      return s.length === 1 && s[0]!.replica === onC.replica && s[0]!.id !== onC.id && s[0];
+    });
+    assert.ok(
+      reopened.connected_at >= (await sessions(store)).find((x) => x.id === onC.id)!.disconnected_at!,
+    );
+    assert.equal(await connectedFlag(store, kb.address), 1);
   } finally {
     for (const r of raws) r.ws.terminate();
     await Promise.all(children.reverse().map((c) => c.stop(10_000)));
