@@ -57,6 +57,7 @@ import { type StorageService, startStorageNetwork } from './storage/startStorage
 import { createLeaderLock, SETTLEMENT_LOCK_KEY } from './store/leaderLock.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import type { RawConnection } from './store/queryTemplate.ts';
+import { registerReplica } from './store/replicaRegistry.ts';
 import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
 import { defaultVerificationEconomics } from './work/workState.ts';
 
@@ -209,6 +210,12 @@ export async function startCoordinator(
         stake: chain.minStake,
       }
     : undefined;
+  // This process's replica row and heartbeat: the provider sessions it opens are its own, and only
+  // sessions of replicas that stopped heartbeating are closed by the others (docs/scaling.md).
+  const replica = await registerReplica(db, {
+    onBeat: (t, revived) => loop!.replicaBeat({ t, revived }),
+    onError: (err) => log.warn({ err: String(err) }, 'replica heartbeat failed'),
+  });
   loop = createWorkLoop({
     db,
     blobs,
@@ -223,6 +230,7 @@ export async function startCoordinator(
     canaries: { rate: config.canaryRate },
     ...rawOf(store),
     shared: store.dialect === 'postgres',
+    replica: { id: replica.id, leaseMs: replica.leaseMs },
     ...(opts.beforeTrainRoundClose ? { beforeTrainRoundClose: opts.beforeTrainRoundClose } : {}),
   });
   remoteWake.dispatch = () => void loop.dispatch();
@@ -383,8 +391,10 @@ export async function startCoordinator(
     return metrics.registry.metrics();
   });
 
-  // Sessions left open by a crash end at the provider's last sighting (uptime is never invented).
-  await closeStaleSessions(db);
+  // Sessions left open by a crashed process end at its last heartbeat or the provider's last
+  // sighting (uptime is never invented); on PostgreSQL only those whose replica is dead.
+  await loop.replicaBeat({ t: Date.now(), startup: true });
+  replica.start();
   await app.listen({ host: config.host, port: config.port });
   let mqttIngest: MqttIngest | undefined;
   if (config.mqttUrl) {
@@ -482,6 +492,7 @@ export async function startCoordinator(
       await settlement?.stop();
       for (const client of fastifyWebsocketClients(app)) client.terminate();
       await app.close();
+      await replica.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'replica row not removed'));
       await eventBridge?.stop();
       await store.close();
     },
@@ -525,26 +536,4 @@ async function localNetworkId(db: Store['db']): Promise<Address> {
   const id = getAddress(`0x${randomBytes(20).toString('hex')}`);
   await db.insertInto('market_meta').values({ key: 'local_network_id', value: id }).execute();
   return id;
-}
-
-/** Ends sessions a crashed process left open, at each provider's last sighting. */
-async function closeStaleSessions(db: Store['db']): Promise<void> {
-  const open = await db
-    .selectFrom('provider_sessions')
-    .innerJoin('providers', 'providers.address', 'provider_sessions.provider')
-    .select([
-      'provider_sessions.id',
-      'providers.last_seen',
-      'providers.connected',
-      'provider_sessions.connected_at',
-    ])
-    .where('provider_sessions.disconnected_at', 'is', null)
-    .execute();
-  for (const s of open) {
-    await db
-      .updateTable('provider_sessions')
-      .set({ disconnected_at: Math.max(s.connected_at, s.last_seen) })
-      .where('id', '=', s.id)
-      .execute();
-  }
 }

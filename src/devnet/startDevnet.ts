@@ -217,7 +217,7 @@ export async function startDevnet(opts: {
     const validatorUrls = validatorPorts.map((p) => `http://127.0.0.1:${p}`);
     const replicaUrls: string[] = [];
     const basePort = opts.port ?? 8080;
-    for (let r = 0; r < replicas; r++) {
+    const startReplica = async (r: number) => {
       const name = replicas === 1 ? 'coordinator' : `coordinator-${r + 1}`;
       const coordinator = spawnPlexus(
         name,
@@ -228,7 +228,7 @@ export async function startDevnet(opts: {
           '--data-dir',
           join(dataDir, name),
           '--chain-id',
-          String(anvil.chain.id),
+          String(anvil!.chain.id),
           '--deployment',
           join(dataDir, 'deployment.json'),
           '--epoch-seconds',
@@ -241,16 +241,20 @@ export async function startDevnet(opts: {
         ],
         { env, print },
       );
-      children.push(coordinator);
-      // One at a time: the first creates the schema, the others find it.
+      children[r] = coordinator;
       const ready = await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', START_TIMEOUT_MS);
-      replicaUrls.push(ready.url);
-      print(
-        `${name.padEnd(12)} ${ready.url}  (API /v1, OpenAPI ${ready.url}/docs, metrics ${ready.url}/metrics)`,
-      );
+      return { name, url: ready.url };
+    };
+    // The first replica creates the schema; the others then start together.
+    const up = [await startReplica(0)];
+    up.push(...(await Promise.all(Array.from({ length: replicas - 1 }, (_, r) => startReplica(r + 1)))));
+    for (const { name, url } of up) {
+      replicaUrls.push(url);
+      print(`${name.padEnd(12)} ${url}  (API /v1, OpenAPI ${url}/docs, metrics ${url}/metrics)`);
     }
     const url = replicaUrls.join(',');
-    // Validators take one coordinator URL (no failover yet): the first replica.
+    // Validators follow the replicas as one network (a comma-separated list: each epoch decided
+    // once, from whichever replica answers; one that stops answering is left for the next).
     const validatorCoordinator = replicaUrls[0]!;
     // Three independent validators (docs/validators.md): each its own key and store, each re-running
     // every epoch from the coordinator's evidence before it signs.
@@ -265,7 +269,7 @@ export async function startDevnet(opts: {
           '--deployment',
           join(dataDir, 'deployment.json'),
           '--coordinator',
-          validatorCoordinator,
+          replicaUrls.join(','),
           '--data-dir',
           join(dataDir, `validator-${i + 1}`),
           '--port',
@@ -274,8 +278,8 @@ export async function startDevnet(opts: {
         { env, print },
       );
       validatorChildren.push(v);
-      await v.waitFor('PLEXUS_VALIDATOR_READY', START_TIMEOUT_MS);
     }
+    await Promise.all(validatorChildren.map((v) => v.waitFor('PLEXUS_VALIDATOR_READY', START_TIMEOUT_MS)));
     print(`validators   ${validatorUrls.join(', ')}  (2 of 3 sign; disputes at /v1/disputes)`);
 
     const clientAccount = await loadOrCreateKeystore(join(dataDir, 'client', 'key.json'), DEVNET_PASSWORD, {

@@ -1,4 +1,4 @@
-import type { Migration } from 'kysely';
+import { type Migration, sql } from 'kysely';
 
 /**
  * The store's migrations from 0011 on (the first ten are in migrations.ts, which merges these in;
@@ -290,6 +290,25 @@ export const laterMigrations: Record<string, Migration> = {
         .addColumn('data', 'blob', (c) => c.notNull())
         .addPrimaryKeyConstraint('blob_chunks_pk', ['cid', 'idx'])
         .execute();
+    },
+  },
+  // Session ownership per replica (issue 18, docs/scaling.md "Sessions"): every coordinator
+  // process has a row it heartbeats; a provider session belongs to the replica holding its
+  // socket, and only sessions whose owner stopped heartbeating are closed by the others.
+  '0022_replica_sessions': {
+    async up(db) {
+      await db.schema
+        .createTable('coordinator_replicas')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('started_at', 'integer', (c) => c.notNull())
+        .addColumn('heartbeat_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.alterTable('provider_sessions').addColumn('replica', 'text').execute();
+      await sql
+        .raw(
+          'CREATE INDEX provider_sessions_open ON provider_sessions (replica) WHERE disconnected_at IS NULL',
+        )
+        .execute(db);
     },
   },
 };

@@ -50,7 +50,12 @@ export function createLeaderLock(opts: {
     if (stopped || leader) return;
     try {
       if (!client) {
-        const c = new pg.Client({ connectionString: opts.url });
+        // Named, so an operator (or a test) sees which process leads: pg_stat_activity joined
+        // with pg_locks on the advisory lock names it.
+        const c = new pg.Client({
+          connectionString: opts.url,
+          application_name: `plexus-settlement-leader pid=${process.pid}`,
+        });
         c.on('error', (err) => {
           opts.onError?.(err);
           lose();

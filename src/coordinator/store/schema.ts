@@ -173,6 +173,15 @@ export type ProviderSessionsTable = {
   slots: number;
   connected_at: number;
   disconnected_at: number | null;
+  /** The coordinator replica holding the session's socket (null: written before 0022). */
+  replica: string | null;
+};
+
+/** A coordinator process on this store and its last heartbeat (unix ms); see replicaRegistry.ts. */
+export type CoordinatorReplicasTable = {
+  id: string;
+  started_at: number;
+  heartbeat_at: number;
 };
 
 /** Base price of a resource class in force during an epoch, and the utilization measured in it. */
@@ -444,6 +453,7 @@ export type Database = {
   ledger_entries: LedgerEntriesTable;
   ledger_postings: LedgerPostingsTable;
   provider_sessions: ProviderSessionsTable;
+  coordinator_replicas: CoordinatorReplicasTable;
   prices: PricesTable;
   epochs: EpochsTable;
   market_meta: MarketMetaTable;

@@ -49,6 +49,7 @@ import {
   providerConnected,
   providerDisconnected,
   providerDraining,
+  replicaBeat,
 } from './sessions.ts';
 import { runningTrainJobs, workQueries } from './workQueries.ts';
 import {
@@ -74,6 +75,8 @@ import {
 export type WorkLoop = {
   providerConnected(link: ProviderLink, hello: ProviderHello): Promise<void>;
   providerDisconnected(link: ProviderLink): Promise<void>;
+  /** After each replica heartbeat: dead replicas' sessions closed, own ones reopened (sessions.ts). */
+  replicaBeat(opts: { t: number; revived?: boolean; startup?: boolean }): Promise<void>;
   /** The provider will take no new work (it is draining before shutdown). */
   providerDraining(address: Address): void;
   providerCacheChanged(address: Address, added: string[], removed: string[]): void;
@@ -139,6 +142,8 @@ export type WorkLoopOptions = {
   raw?: RawConnection;
   /** Other replicas share the store (PostgreSQL): see WorkDeps.shared. */
   shared?: boolean;
+  /** This replica's id and heartbeat lease: see WorkDeps.replica. */
+  replica?: { id: string; leaseMs: number };
   /** Test-only hook of the training round manager (trainRounds.ts). */
   beforeTrainRoundClose?: (jobId: string, round: number) => void;
 };
@@ -199,6 +204,7 @@ export function createWorkContext(deps: WorkLoopOptions): { state: WorkState; wo
     q: workQueries(db),
     stmt: templateRunner(deps.raw),
     shared: deps.shared,
+    replica: deps.replica,
     audits,
     proofs,
     dispatch: () => dispatch(state, work),
@@ -232,6 +238,7 @@ export function createWorkLoop(deps: WorkLoopOptions): WorkLoop {
     providerConnected: (link, hello) => providerConnected(state, work, link, hello),
     providerDisconnected: (link) => providerDisconnected(state, work, link),
     providerDraining: (address) => providerDraining(state, work, address),
+    replicaBeat: (opts) => replicaBeat(state, work, opts),
     providerCacheChanged: (address, added, removed) => providerCacheChanged(work, address, added, removed),
     handleResult: (address, msg) => handleResult(state, work, address, msg),
     handleCommit: (address, msg) => handleCommit(state, work, address, msg),

@@ -3,8 +3,18 @@
  * leases it lost while away, its scheduler entry), disconnecting (a grace before its leases move
  * elsewhere), draining before shutdown, and its model cache changing.
  */
+
+import { sql } from 'kysely';
 import type { Address } from 'viem';
 import { DISCONNECT_GRACE_SEC } from '../../protocol/constants.ts';
+import {
+  closeSession,
+  deadSessions,
+  liveSessionElsewhere,
+  ownOpenSession,
+  providersOnLiveReplicas,
+  reopenSession,
+} from '../store/sessionOwnership.ts';
 import { parseReputation } from '../verification/reputation.ts';
 import { expireCanaries } from './canaries.ts';
 import { afterSettle, revoke } from './jobs.ts';
@@ -75,6 +85,8 @@ export async function providerConnected(
       if (r.jobDone) completed.push(a.job_id);
     }
     await d.market?.onConnected(trx, hello, t);
+    // The session row the market just opened belongs to this replica (it holds the socket).
+    if (d.replica) await ownOpenSession(trx, address, d.replica.id);
     await events.append(trx, null, 'provider.connected', {
       address,
       slots: hello.slots,
@@ -119,16 +131,25 @@ export async function providerDisconnected(s: WorkState, d: WorkDeps, link: Prov
   d.scheduler.removeProvider(address);
   d.proofs.stop(address);
   const t = d.now();
-  await db.transaction().execute(async (trx) => {
+  const moved = await db.transaction().execute(async (trx) => {
+    // Already connected to another live replica (which closed this replica's session row when it
+    // opened its own): this socket was an old one, and the provider's state is the other's.
+    if (d.replica && (await liveSessionElsewhere(trx, address, d.replica.id, t - d.replica.leaseMs)))
+      return true;
     await markDisconnected(trx, address, t);
     // Give it a short grace to come back with its results before the work moves elsewhere.
     await shortenLeases(trx, address, t + DISCONNECT_GRACE_SEC * 1000);
     await shortenCanaryLeases(trx, address, t + DISCONNECT_GRACE_SEC * 1000);
     await d.market?.onDisconnected(trx, address, t);
     await events.append(trx, null, 'provider.disconnected', { address });
+    return false;
   });
-  events.notify(null);
   d.metrics.providersConnected.set(s.links.size);
+  if (moved) {
+    d.log.info({ address }, 'provider disconnected here, connected to another replica');
+    return;
+  }
+  events.notify(null);
   d.log.info({ address }, 'provider disconnected');
 }
 
@@ -157,4 +178,76 @@ export function providerCacheChanged(
 ): void {
   for (const cid of added) d.scheduler.setCached(address, cid, true);
   for (const cid of removed) d.scheduler.setCached(address, cid, false);
+}
+
+/**
+ * This replica's part in session ownership, after each heartbeat (store/replicaRegistry.ts):
+ * sessions of dead replicas are closed at their owner's last heartbeat, and their providers, when
+ * no live replica holds them, are marked disconnected with the usual grace on their leases (as if
+ * their socket had closed here). With `revived` (this replica's own heartbeat had lapsed, so the
+ * others may have closed its sessions) the sessions of providers it still holds are reopened.
+ * `startup` on a store of its own (SQLite): every open session is a crashed predecessor's and is
+ * only closed (at the provider's last sighting), as a single coordinator always did.
+ *
+ * @example
+ * await replicaBeat(state, deps, { t: Date.now(), revived: false });
+ */
+export async function replicaBeat(
+  s: WorkState,
+  d: WorkDeps,
+  opts: { t: number; revived?: boolean; startup?: boolean },
+): Promise<void> {
+  const { db, events, log } = d;
+  const r = d.replica;
+  if (!r) return;
+  const { t } = opts;
+  const aliveSince = t - r.leaseMs;
+  if (opts.revived && s.links.size > 0) {
+    let reopened = 0;
+    await db.transaction().execute(async (trx) => {
+      for (const address of s.links.keys()) {
+        if (await reopenSession(trx, address, r.id, t)) reopened++;
+        await trx
+          .updateTable('providers')
+          .set({ connected: 1, last_seen: t })
+          .where('address', '=', address)
+          .execute();
+      }
+    });
+    log.warn({ reopened }, 'this replica missed its heartbeat lease: its sessions are reopened');
+  }
+  const alone = opts.startup === true && !d.shared;
+  const dead = await deadSessions(db, r.id, alone ? undefined : aliveSince);
+  if (dead.length === 0) return;
+  let disconnected = 0;
+  const closed = await db.transaction().execute(async (trx) => {
+    let n = 0;
+    for (const x of dead) if (await closeSession(trx, x.id, x.endedAt)) n++;
+    if (alone) return n;
+    const providers = [...new Set(dead.map((x) => x.provider))];
+    const live = await providersOnLiveReplicas(trx, providers, aliveSince);
+    const gone = providers.filter((p) => !live.has(p));
+    if (gone.length === 0) return n;
+    const rows = await trx
+      .selectFrom('providers')
+      .select('address')
+      .where(sql<string>`lower(address)`, 'in', gone)
+      .where('connected', '=', 1)
+      .execute();
+    for (const { address } of rows) {
+      if (s.links.has(address as Address)) continue;
+      await markDisconnected(trx, address, t);
+      await shortenLeases(trx, address, t + DISCONNECT_GRACE_SEC * 1000);
+      await shortenCanaryLeases(trx, address, t + DISCONNECT_GRACE_SEC * 1000);
+      await events.append(trx, null, 'provider.disconnected', { address, replicaDied: true });
+      disconnected++;
+    }
+    return n;
+  });
+  if (disconnected > 0) events.notify(null);
+  if (closed > 0)
+    log.info(
+      { closed, disconnected, replicas: [...new Set(dead.map((x) => x.replica))] },
+      'closed the sessions of dead coordinator replicas',
+    );
 }

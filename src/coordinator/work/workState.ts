@@ -230,6 +230,11 @@ export type WorkDeps = {
    * (a task's open verification) is read from the store each time, never from this process's cache.
    */
   shared?: boolean | undefined;
+  /**
+   * This coordinator replica (store/replicaRegistry.ts): the provider sessions it opens are its
+   * own, and a replica not heard from within `leaseMs` is dead. Absent in unit tests of the loop.
+   */
+  replica?: { id: string; leaseMs: number } | undefined;
 };
 
 /**

@@ -156,3 +156,29 @@ test("a granted lease token replaces the read's signature; a refused or expired 
     agent.close();
   }
 });
+
+test('with replicas, a read refused by a dead replica goes to the replica the session moved to', async () => {
+  // A port nobody listens on: the replica in use just died.
+  const dead = http.createServer();
+  dead.listen(0, '127.0.0.1');
+  await once(dead, 'listening');
+  const deadUrl = `http://127.0.0.1:${(dead.address() as AddressInfo).port}`;
+  await new Promise<void>((r) => dead.close(() => r()));
+  const live = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  let base = deadUrl;
+  const replicas = createBlobHttp(() => base);
+  try {
+    // The session moves to the live replica a moment later.
+    setTimeout(() => {
+      base = live;
+    }, 700);
+    const res = await replicas.get('a'.repeat(64));
+    let size = 0;
+    for await (const c of res) size += (c as Buffer).length;
+    assert.equal(size, 300_000);
+    // With one coordinator URL (a string) a refused connection is an error at once.
+    await assert.rejects(createBlobHttp(deadUrl).get('a'.repeat(64)), /ECONNREFUSED/);
+  } finally {
+    replicas.close();
+  }
+});

@@ -15,6 +15,10 @@ const IDLE_TIMEOUT_MS = 300_000;
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 /** Redirects followed, as fetch does (its limit). */
 const MAX_REDIRECTS = 20;
+/** With replicas: how long a request keeps retrying on the replica in use after a connection error. */
+const FAILOVER_WAIT_MS = 30_000;
+/** Errors that mean the coordinator is gone (not an answer): with replicas, worth another try. */
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ECONNABORTED']);
 
 /**
  * Blob transfers to and from one coordinator.
@@ -115,6 +119,43 @@ export function createBlobHttp(
     });
   }
 
+  /**
+   * `send`, and with replicas (a base URL function) on a connection error (the replica in use
+   * died: refused, reset, hung up) the same request to the base in use then, every 500 ms for up
+   * to FAILOVER_WAIT_MS: the session moves to the next replica when its socket closes, and a task
+   * must not fail because its blob read raced that move.
+   */
+  async function sendOrFailOver(
+    method: 'GET' | 'PUT',
+    url: URL,
+    body: Uint8Array | undefined,
+    signal: AbortSignal | undefined,
+    auth: Record<string, string>,
+    moved: (url: URL) => void,
+  ): Promise<IncomingMessage> {
+    const until = Date.now() + FAILOVER_WAIT_MS;
+    for (;;) {
+      try {
+        return await send(method, url, body, signal, auth);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        if (
+          typeof baseUrl === 'string' ||
+          signal?.aborted ||
+          !CONNECTION_ERRORS.has(code) ||
+          Date.now() > until
+        )
+          throw err;
+        await new Promise((r) => setTimeout(r, 500));
+        const base = baseOf().replace(/\/+$/, '');
+        if (!url.href.startsWith(`${base}/`)) {
+          url = new URL(`${base}${url.pathname}${url.search}`);
+          moved(url);
+        }
+      }
+    }
+  }
+
   /** The request, its redirects followed; a non-2xx final answer throws the coordinator's error. */
   async function request(
     method: 'GET' | 'PUT',
@@ -134,7 +175,9 @@ export function createBlobHttp(
         ? { 'x-plexus-auth': await opts.auth(cid, body?.byteLength) }
         : {};
     for (let hops = 0; ; hops++) {
-      const res = await send(method, url, body, signal, auth);
+      const res = await sendOrFailOver(method, url, body, signal, auth, (u) => {
+        url = u;
+      });
       const status = res.statusCode ?? 0;
       const location = res.headers.location;
       if ([301, 302, 303, 307, 308].includes(status) && location !== undefined) {
