@@ -28,6 +28,12 @@ export function spawnPlexus(name: string, args: string[], opts: SpawnOptions = {
   return spawnNode(name, [PLEXUS_BIN, ...args], opts);
 }
 
+/** Children still running; one `exit` listener kills them all (one per child hit Node's listener limit). */
+const live = new Set<ChildProcess>();
+function killLive(): void {
+  for (const p of live) p.kill('SIGKILL');
+}
+
 /** Unmatched stdout lines a child keeps for later `waitFor` calls (the oldest are dropped). */
 const MAX_KEPT_LINES = 1000;
 
@@ -72,11 +78,11 @@ export function spawnNode(name: string, nodeArgs: string[], opts: SpawnOptions =
     }
   });
   // Children never outlive their supervisor (a test runner or devnet that exits or crashes).
-  const killOnExit = () => proc.kill('SIGKILL');
-  process.once('exit', killOnExit);
+  live.add(proc);
+  if (live.size === 1 && !process.listeners('exit').includes(killLive)) process.once('exit', killLive);
   const exited = new Promise<number | null>((resolve) =>
     proc.on('exit', (code) => {
-      process.off('exit', killOnExit);
+      live.delete(proc);
       resolve(code);
     }),
   );
