@@ -1,12 +1,12 @@
 /**
  * The coding jobs the erasure thread runs (erasureThread.ts), as plain functions of plain data so
- * they can cross a `postMessage`: coding an object, and rebuilding one piece of a segment from K
+ * they can cross a `postMessage`: coding an object, decoding one from fetched pieces, and rebuilding one piece of a segment from K
  * others with every piece checked against its root. Both are CPU-bound (Reed-Solomon in WASM and
  * sha256 Merkle trees): off the event loop, a coordinator keeps serving sessions while it codes.
  */
 import type { Hex } from 'viem';
 import { PlexusError } from '../errors/PlexusError.ts';
-import { type ErasureParams, encodeObject, type ObjectManifest, rebuildPieces } from './erasure.ts';
+import { decodeObject, type ErasureParams, encodeObject, type ObjectManifest, rebuildPieces } from './erasure.ts';
 import { PieceTree } from './pieceTree.ts';
 
 /** One job for the erasure thread. */
@@ -24,13 +24,16 @@ export type ErasureJob =
       /** The piece to rebuild: it must match `roots[index]`. */
       index: number;
     }
-  | { op: 'root'; piece: Uint8Array; leafBytes: number };
+  | { op: 'root'; piece: Uint8Array; leafBytes: number }
+  /** `decodeObject` from fetched pieces keyed `segment/index` (each checked against its root). */
+  | { op: 'decode'; manifest: ObjectManifest; pieces: Map<string, Uint8Array> };
 
 /** What each job answers. */
 export type ErasureResult = {
   encode: { manifest: ObjectManifest; pieces: Uint8Array[][] };
   rebuild: Uint8Array;
   root: Hex;
+  decode: Uint8Array;
 };
 
 /**
@@ -40,6 +43,10 @@ export type ErasureResult = {
  */
 export function runErasureJob(job: ErasureJob): { result: unknown; transfer: ArrayBuffer[] } {
   if (job.op === 'root') return { result: PieceTree.build(job.piece, job.leafBytes).root, transfer: [] };
+  if (job.op === 'decode') {
+    const { bytes } = decodeObject(job.manifest, (seg, i) => job.pieces.get(`${seg}/${i}`));
+    return { result: bytes, transfer: buffersOf([bytes]) };
+  }
   if (job.op === 'encode') {
     const out = encodeObject(job.object, job.params);
     return { result: out, transfer: buffersOf(out.pieces.flat()) };

@@ -96,6 +96,10 @@ export function createErasureThread() {
     rebuild(job: Omit<Extract<ErasureJob, { op: 'rebuild' }>, 'op'>) {
       return run<Uint8Array>({ op: 'rebuild', ...job }, []);
     },
+    /** `decodeObject` in the thread: pieces by `segment/index`, checked against their roots; the sha256 checked. */
+    decode(manifest: ObjectManifest, pieces: Map<string, Uint8Array>) {
+      return run<Uint8Array>({ op: 'decode', manifest, pieces }, []);
+    },
     /** The Merkle root of a piece (`PieceTree.build(piece, leafBytes).root`). */
     root(piece: Uint8Array, leafBytes: number) {
       return run<Hex>({ op: 'root', piece, leafBytes }, []);

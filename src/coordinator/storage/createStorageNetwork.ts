@@ -25,6 +25,7 @@ import { createChallenger } from './challengePieces.ts';
 import { choosePlacement } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { createGrantBook } from './grantBook.ts';
+import { leasedModelReader } from './jobReads.ts';
 import { createOrderBook, newOrder, orderFetched } from './orderProof.ts';
 import { createRepairer } from './orderRepair.ts';
 import { sweepPlacing } from './placingSweep.ts';
@@ -391,8 +392,12 @@ export function createStorageNetwork(deps: {
       .executeTakeFirst();
     if (!o || o.status === 'removed' || o.status === 'failed')
       throw new PlexusError('PLX_NOT_FOUND', `no stored object ${objectId}`);
-    if (o.client !== reader.toLowerCase())
-      throw new PlexusError('PLX_STORAGE_NOT_OWNER', 'only the owner reads this object');
+    // The owner, or a provider running a task of the owner's job whose model this is (jobReads.ts).
+    if (o.client !== reader.toLowerCase() && !(await leasedModelReader(deps.db, reader, objectId, o.client)))
+      throw new PlexusError(
+        'PLX_STORAGE_NOT_OWNER',
+        "only the owner (and its jobs' providers) read this object",
+      );
     const manifest = JSON.parse(o.manifest) as ObjectManifest;
     const t = token();
     const roots = new Set(manifest.segments.flatMap((s) => s.pieceRoots as string[]));
