@@ -5,7 +5,8 @@
  * the CLI (nothing uploaded). The provider that runs the task reads the model's pieces from the
  * holders through a read grant its lease allows, checks each against its root, decodes, and runs
  * it: the job completes, the agent logs the pieces and servers it read, and the coordinator's relay
- * counted the bytes it was served. A cid that is neither a file nor a stored object is refused.
+ * counted the bytes it was served. A cid that is neither a file nor a stored object is refused, and
+ * the object's status (holders, escrow) answers its owner only.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -14,6 +15,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createStorageClient } from '../src/client/createStorageClient.ts';
 import { storageDb } from '../src/coordinator/storage/storageTables.ts';
 import { openStore } from '../src/coordinator/store/openStore.ts';
@@ -91,6 +93,11 @@ test('job submit --model <cid>: the provider reads the model from its holders an
   const store = createStorageClient({ url, account });
   const put = await store.put(model, { dataPieces: 2, parityPieces: 1, timeoutMs: 600_000 });
   assert.equal(put.status, 'stored');
+  // The object's metadata (holders, escrow, client) is its owner's only: a signed request.
+  assert.equal((await store.status(cid)).client, account.address.toLowerCase());
+  const stranger = createStorageClient({ url, account: privateKeyToAccount(generatePrivateKey()) });
+  await assert.rejects(stranger.status(cid), { code: 'PLX_NOT_FOUND' });
+  assert.equal((await fetch(`${url}/v1/storage/objects/${cid}`)).status, 404, 'no public metadata route');
   const input = join(dir, 'input.safetensors');
   await writeFile(input, encodeSafetensors(ocrInput(7)));
 

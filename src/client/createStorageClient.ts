@@ -95,7 +95,8 @@ export function createStorageClient(opts: {
   const idOf = (cid: string) => `0x${cid}` as const;
 
   async function status(cid: string): Promise<StoredObjectView> {
-    return json<StoredObjectView>(`/v1/storage/objects/${cid}`);
+    // A signed `list` naming the object: only its owner sees its pieces, holders and escrow.
+    return request<StoredObjectView>({ action: 'list', objectId: idOf(cid) });
   }
 
   return {

@@ -18,7 +18,7 @@ import type { Logger } from '../../logger.ts';
 import type { StorageRequestMessage } from '../../protocol/storageMessages.ts';
 import { DEFAULT_ERASURE, type ObjectManifest } from '../../storage/erasure.ts';
 import { createErasureThread, type ErasureThread } from '../../storage/erasureThread.ts';
-import { termEscrow } from '../../storage/storagePrice.ts';
+import { marketPrice, termEscrow } from '../../storage/storagePrice.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { Database } from '../store/schema.ts';
 import { createChallenger } from './challengePieces.ts';
@@ -302,7 +302,11 @@ export function createStorageNetwork(deps: {
         details: { needed: k + m, available: holders.length },
       });
     const epochs = req.epochs || cfg.defaultEpochs;
-    const price = cfg.pricePerGiBEpoch;
+    // Priced by supply and demand: the floor until half the offered space is in use (storagePrice.ts).
+    const price = marketPrice(
+      cfg.pricePerGiBEpoch,
+      [...sessions.values()].map((x) => ({ offeredBytes: x.offer.offeredBytes, freeBytes: x.freeBytes })),
+    );
     if (req.maxPricePerGiBEpoch > 0n && req.maxPricePerGiBEpoch < price)
       throw new PlexusError('PLX_STORAGE_PRICE_ABOVE_MAX', `storage costs ${price} per GiB-epoch`, {
         details: { pricePerGiBEpoch: price.toString() },

@@ -24,7 +24,7 @@ import { storageDb } from './storageTables.ts';
 const addr = () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase() as `0x${string}`;
 type Put = Extract<StorageCoordinatorMessage, { type: 'store.put' }>;
 
-async function harness(providers: number) {
+async function harness(providers: number, freeBytes = 1 << 30) {
   const clock = { t: Date.now() };
   const dir = await mkdtemp(join(tmpdir(), 'plexus-storage-placing-'));
   const store = await openStore({ path: join(dir, 'plexus.db') });
@@ -43,7 +43,7 @@ async function harness(providers: number) {
     await storage.providerConnected({
       address,
       region: 'eu',
-      offer: { offeredBytes: 1 << 30, freeBytes: 1 << 30, pieces },
+      offer: { offeredBytes: 1 << 30, freeBytes, pieces },
       send: (m) => inbox.get(address)!.push(m) > 0,
     });
   };
@@ -211,5 +211,20 @@ test('a lapsed order ends: its piece goes elsewhere, and a late "stored" for it 
     assert.equal(h.storage.orderCount(), 1);
   } finally {
     await h.close();
+  }
+});
+
+test('a put is priced by the market: the floor while space is plentiful, more when it is scarce', async () => {
+  const plenty = await harness(3);
+  const scarce = await harness(3, 1 << 28); // 75 % of every offer already in use
+  try {
+    await plenty.put();
+    await scarce.put();
+    const floor = STORAGE_DEFAULTS.pricePerGiBEpoch;
+    assert.equal(BigInt((await plenty.object()).price_per_gib_epoch), floor);
+    assert.equal(BigInt((await scarce.object()).price_per_gib_epoch), (floor * 225n) / 100n);
+  } finally {
+    await plenty.close();
+    await scarce.close();
   }
 });
