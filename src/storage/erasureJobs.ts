@@ -6,7 +6,13 @@
  */
 import type { Hex } from 'viem';
 import { PlexusError } from '../errors/PlexusError.ts';
-import { decodeObject, type ErasureParams, encodeObject, type ObjectManifest, rebuildPieces } from './erasure.ts';
+import {
+  decodeObject,
+  type ErasureParams,
+  encodeObject,
+  type ObjectManifest,
+  rebuildPieces,
+} from './erasure.ts';
 import { PieceTree } from './pieceTree.ts';
 
 /** One job for the erasure thread. */
