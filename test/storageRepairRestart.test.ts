@@ -119,12 +119,13 @@ test('coordinator killed mid-repair and restarted: nothing lost, nothing stored 
   providers.delete(killed);
 
   // The next window faults the dead holder and orders the repair: kill the coordinator right then.
+  let timer: NodeJS.Timeout | undefined;
   await Promise.race([
     ordered,
-    new Promise((_, reject) =>
-      setTimeout(() => reject(new Error('no repair ordered')), 6 * WINDOW_MS + 120_000),
-    ),
-  ]);
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no repair ordered')), 6 * WINDOW_MS + 120_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
   coordinator.proc.kill('SIGKILL');
   await coordinator.exited;
   const atCrash = await openStore({ path: join(dir, 'coordinator', 'plexus.db'), readonly: true });
