@@ -20,6 +20,7 @@
  * --net-mib N (16: object size of the network half) --net-rounds N (3) --net-k K (4) --net-m M (2)
  * --no-network (skip the network half: putRatio and getRatio are then null)
  */
+
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -45,6 +46,7 @@ import {
   repairSegment,
 } from '../src/storage/erasure.ts';
 import { PieceTree } from '../src/storage/pieceTree.ts';
+import { putLoopStall } from './storageLoop.ts';
 import { measureStorageNetwork, type NetworkFigures } from './storageNetwork.ts';
 
 function num(args: string[], name: string, dflt: number): number {
@@ -233,6 +235,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       `    put ${fmt(net.putMBps, 2)} MB/s, get ${fmt(net.getMBps, 2)} MB/s, local copy ${fmt(net.copyMBps, 0)} MB/s → putRatio ${net.putRatio.toExponential(2)}, getRatio ${net.getRatio.toExponential(2)}`,
     );
   }
+  // --- What coding a put costs the coordinator's event loop: in-process vs the erasure thread ---
+  const loop = await putLoopStall(Math.round(num(args, 'put-mib', 8) * 2 ** 20));
+  console.log(
+    `  put coding, ${loop.objectMiB} MiB at K=${k} M=${m}: longest event-loop stall ${fmt(loop.inlineStallMs, 0)} ms in-process (${fmt(loop.inlineMs, 0)} ms coding) vs ${fmt(loop.threadStallMs, 1)} ms with the erasure thread (${fmt(loop.threadMs, 0)} ms)`,
+  );
   const r4 = (x: number) => Number(x.toPrecision(4));
 
   return {
@@ -258,6 +265,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     repairMs: Number(repairMs.toFixed(1)),
     pieceTreeMs: Number(treeTime.ms.toFixed(2)),
     repairThreshold: DEFAULT_REPAIR_THRESHOLD,
+    putLoopStallMs: r4(loop.threadStallMs),
+    putLoopStallMsInProcess: r4(loop.inlineStallMs),
     dataPieces: k,
     parityPieces: m,
     detectHours,

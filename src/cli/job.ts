@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { type ErrorCode, errorCodes } from '../errors/codes.ts';
-import { PlexusError } from '../errors/PlexusError.ts';
+import { isPlexusError, PlexusError } from '../errors/PlexusError.ts';
 import type { JobVerification } from '../protocol/schemas.ts';
 import { plural } from './format.ts';
 import {
@@ -90,7 +90,10 @@ type SubmitOptions = {
 /** The options `job submit` and `job quote` share (everything that changes the price). */
 function jobOptions(cmd: Command): Command {
   return cmd
-    .option('--model <file>', 'ONNX model file (onnx.infer), or TF.js model.json (train.diloco)')
+    .option(
+      '--model <file|cid>',
+      'ONNX model file, or the content id of one kept on the storage network (plexus store put) (onnx.infer); TF.js model.json (train.diloco)',
+    )
     .option('--input <files...>', 'safetensors input files (tensor names = model input names)')
     .option(
       '--coordinator <url>',
@@ -152,12 +155,13 @@ async function submit(o: SubmitOptions): Promise<void> {
   if (!render) needModel(o);
   // Every file is checked before the key is opened or created and before any upload.
   const { checkFiles } = await import('./jobQuote.ts');
-  await checkFiles(render ? [o.blend!] : [o.model, ...o.input]);
+  const stored = render ? undefined : storedModelCid(o.model);
+  await checkFiles(render ? [o.blend!] : [...(stored ? [] : [o.model]), ...o.input]);
   const { createClient } = await import('../client/createClient.ts');
   const client = createClient({ url: o.coordinator, account: await clientAccount(o.keystore) });
   const { jobId, tasks } = render
     ? await (await import('./renderJob.ts')).submitRenderJob(client, { ...o, blend: o.blend! })
-    : await submitOnnx(client, o);
+    : await submitOnnx(client, o, stored);
   if (!o.json) console.log(`job ${jobId} (${plural(tasks, 'task')})`);
   await follow(o, client, jobId, tasks);
 }
@@ -217,8 +221,15 @@ async function submitTraining(o: SubmitOptions): Promise<void> {
   }
 }
 
-async function submitOnnx(client: Client, o: SubmitOptions) {
-  const model = await client.uploadFile(o.model);
+/** `--model` naming a content id (64 hex digits, no such file here): a model on the storage network. */
+function storedModelCid(model: string): string | undefined {
+  if (!/^(0x)?[0-9a-fA-F]{64}$/.test(model) || existsSync(model)) return undefined;
+  return model.replace(/^0x/, '').toLowerCase();
+}
+
+async function submitOnnx(client: Client, o: SubmitOptions, stored?: string) {
+  // A stored model is not uploaded: the job's providers read its pieces from their holders.
+  const model = stored ? { cid: await storedModel(o, stored) } : await client.uploadFile(o.model);
   const inputs: string[] = [];
   for (const f of o.input) inputs.push((await client.uploadFile(f)).cid);
   return client.submitJob(
@@ -234,6 +245,29 @@ async function submitOnnx(client: Client, o: SubmitOptions) {
     },
     o.maxPrice !== undefined ? { maxPricePerUnit: o.maxPrice } : {},
   );
+}
+
+/** Checks that the cid is an object this account keeps on the storage network, fully placed. */
+async function storedModel(o: SubmitOptions, cid: string): Promise<string> {
+  const { createStorageClient } = await import('../client/createStorageClient.ts');
+  const store = createStorageClient({
+    url: o.coordinator.split(',')[0]!,
+    account: await clientAccount(o.keystore),
+  });
+  const s = await store.status(cid).catch((err: unknown) => {
+    if (isPlexusError(err) && err.code === 'PLX_NOT_FOUND')
+      throw new PlexusError(
+        'PLX_NOT_FOUND',
+        `--model ${cid}: no such file, and no object stored on the network under that id`,
+      );
+    throw err;
+  });
+  if (s.status !== 'stored')
+    throw new PlexusError(
+      'PLX_STORAGE_UNAVAILABLE',
+      `--model ${cid} is ${s.status} on the storage network, not stored`,
+    );
+  return cid;
 }
 
 async function follow(o: SubmitOptions, client: Client, jobId: string, tasks: number): Promise<void> {

@@ -24,8 +24,8 @@ import {
   signRetrievalReceipt,
   signStorageRequest,
 } from '../protocol/storageMessages.ts';
-import { STORAGE_SERVER_HEADER, STORAGE_TOKEN_HEADER } from '../protocol/storageSession.ts';
-import { checkPiece, decodeObject, type ObjectManifest } from '../storage/erasure.ts';
+import { decodeObject, type ObjectManifest } from '../storage/erasure.ts';
+import { fetchPieces } from '../storage/fetchPieces.ts';
 
 /** Where each piece of an object is and how it is. */
 export type StoredPieceView = {
@@ -95,7 +95,8 @@ export function createStorageClient(opts: {
   const idOf = (cid: string) => `0x${cid}` as const;
 
   async function status(cid: string): Promise<StoredObjectView> {
-    return json<StoredObjectView>(`/v1/storage/objects/${cid}`);
+    // A signed `list` naming the object: only its owner sees its pieces, holders and escrow.
+    return request<StoredObjectView>({ action: 'list', objectId: idOf(cid) });
   }
 
   return {
@@ -177,52 +178,19 @@ export function createStorageClient(opts: {
         if (rm.cumulativeBytes > (served.get(key) ?? 0n)) served.set(key, rm.cumulativeBytes);
       }
       const m = grant.manifest;
-      const got = new Map<string, Uint8Array>();
       const total = m.segments.length * m.dataPieces;
       let done = 0;
-      for (let s = 0; s < m.segments.length; s++) {
-        const candidates = grant.pieces.filter((p) => p.segment === s && p.status === 'healthy');
-        const ac = new AbortController();
-        let valid = 0;
-        await new Promise<void>((resolve) => {
-          let pending = candidates.length;
-          if (pending === 0) resolve();
-          for (const p of candidates) {
-            void (async () => {
-              try {
-                const res = await f(`${base}/v1/storage/pieces/${p.root}`, {
-                  headers: { [STORAGE_TOKEN_HEADER]: grant.token },
-                  signal: ac.signal,
-                });
-                if (!res.ok) throw await errorFromResponse(res);
-                const bytes = new Uint8Array(await res.arrayBuffer());
-                if (valid >= m.dataPieces || checkPiece(m, s, p.index, bytes) !== null) return;
-                got.set(`${s}/${p.index}`, bytes);
-                valid++;
-                o.onProgress?.(++done, total);
-                const server = res.headers.get(STORAGE_SERVER_HEADER);
-                if (server) await sign(server, cid, bytes.length);
-                if (valid >= m.dataPieces) {
-                  ac.abort();
-                  resolve();
-                }
-              } catch {
-                // another holder's piece will do
-              } finally {
-                if (--pending === 0) resolve();
-              }
-            })();
-          }
-        });
-        if (valid < m.dataPieces)
-          throw new PlexusError(
-            'PLX_STORAGE_UNAVAILABLE',
-            `segment ${s}: ${valid} of ${m.dataPieces} pieces fetched`,
-            {
-              details: { segment: s, valid, needed: m.dataPieces },
-            },
-          );
-      }
+      const got = await fetchPieces({
+        base,
+        token: grant.token,
+        manifest: m,
+        pieces: grant.pieces,
+        fetch: f,
+        onPiece: async ({ bytes, server }) => {
+          o.onProgress?.(++done, total);
+          if (server) await sign(server, cid, bytes.length);
+        },
+      });
       const bytes = decodeObject(m, (s, i) => got.get(`${s}/${i}`)).bytes;
       // Each server's latest cumulative receipt goes to the coordinator, which hands it to that
       // server to redeem; a lost one costs nothing (the next one covers it).

@@ -36,3 +36,34 @@ export function termEscrow(a: {
   }
   return perEpoch * BigInt(a.epochs);
 }
+
+/** Share of the offered space in use (in millionths) up to which storage costs the floor price. */
+export const PRICE_KNEE_PPM = 500_000n;
+
+/**
+ * The price of a GiB-epoch from supply and demand (docs/storage.md, "Price"): supply is the space
+ * the connected storage providers offer, demand what is already placed on it. Up to half of the
+ * offered space in use the price is the floor (the configured price); above, it rises with the
+ * square of utilisation over the knee, to 4× the floor when every offered byte is taken, so scarce
+ * space costs more and new puts go where space is plentiful. No offer at all: the floor. Integer
+ * arithmetic (millionths), so anyone recomputes the same price from the same offers.
+ *
+ * @example marketPrice(10n ** 15n, [{ offeredBytes: 2 ** 30, freeBytes: 2 ** 28 }]); // 75% used → 2.25× the floor
+ */
+export function marketPrice(
+  floor: bigint,
+  offers: readonly { offeredBytes: number; freeBytes: number }[],
+): bigint {
+  let offered = 0n;
+  let free = 0n;
+  for (const o of offers) {
+    const total = BigInt(Math.max(0, Math.floor(o.offeredBytes)));
+    offered += total;
+    free += BigInt(Math.min(Math.max(0, Math.floor(o.freeBytes)), Math.max(0, Math.floor(o.offeredBytes))));
+  }
+  if (offered === 0n) return floor;
+  const usedPpm = ((offered - free) * 1_000_000n) / offered;
+  if (usedPpm <= PRICE_KNEE_PPM) return floor;
+  const r = (usedPpm * 1_000_000n) / PRICE_KNEE_PPM; // utilisation over the knee, millionths (1 to 2)
+  return (floor * r * r) / 1_000_000_000_000n;
+}

@@ -25,6 +25,12 @@ export const STORAGE_DEFAULTS = {
   segmentBytes: DEFAULT_ERASURE.segmentBytes,
   /** How long a holder has to fetch a piece it was ordered to keep (or rebuild it). */
   orderTtlMs: 10 * 60_000,
+  /** A pending piece with no open order this long (its holder left, or refused) is placed elsewhere. */
+  placeTimeoutMs: 5 * 60_000,
+  /** A put not fully placed this long after it was accepted fails: pieces dropped, term released. */
+  placeDeadlineMs: 60 * 60_000,
+  /** How often lapsed orders and stalled uploads are swept (placingSweep.ts). */
+  sweepMs: 30_000,
   /** How long a read grant lets a reader fetch pieces. */
   readGrantTtlMs: 10 * 60_000,
   /** How long a reader waits for one holder to serve a piece before trying the next. */

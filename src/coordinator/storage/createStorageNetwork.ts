@@ -16,16 +16,20 @@ import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
 import type { StorageRequestMessage } from '../../protocol/storageMessages.ts';
-import { DEFAULT_ERASURE, encodeObject, type ObjectManifest } from '../../storage/erasure.ts';
-import { termEscrow } from '../../storage/storagePrice.ts';
+import { DEFAULT_ERASURE, type ObjectManifest } from '../../storage/erasure.ts';
+import { createErasureThread, type ErasureThread } from '../../storage/erasureThread.ts';
+import { marketPrice, termEscrow } from '../../storage/storagePrice.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { Database } from '../store/schema.ts';
 import { createChallenger } from './challengePieces.ts';
-import { choosePlacement, repairThreshold } from './choosePlacement.ts';
+import { choosePlacement } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
-import { countServed } from './countServed.ts';
 import { createGrantBook } from './grantBook.ts';
-import { newOrder, orderFetched, type StorageOrder } from './orderProof.ts';
+import { leasedModelReader } from './jobReads.ts';
+import { createOrderBook, newOrder, orderFetched } from './orderProof.ts';
+import { createRepairer } from './orderRepair.ts';
+import { sweepPlacing } from './placingSweep.ts';
+import { createRelay } from './relayPieces.ts';
 import { assertErasureShape, assertUploader } from './storageGuards.ts';
 import { holdTerm, settleRemoval } from './storageLedger.ts';
 import type { StorageMoney, StorageSession } from './storageNetworkTypes.ts';
@@ -52,6 +56,8 @@ export function createStorageNetwork(deps: {
   now?: () => number;
   /** Escrow of stored terms (the market's admission): absent in unit tests, which hold nothing. */
   money?: StorageMoney;
+  /** Where puts are coded (off the event loop); one thread of its own when absent. */
+  coder?: ErasureThread;
 }) {
   const cfg: Config = { ...STORAGE_DEFAULTS, ...deps.config };
   const db: Kysely<StorageDatabase> = storageDb(deps.db);
@@ -64,7 +70,9 @@ export function createStorageNetwork(deps: {
    * Open orders to keep a piece: order id → the piece (put or repair), its grant's token, and the
    * pieces the holder fetched for it: `store.stored` counts only after `need` of them (orderProof.ts).
    */
-  const orders = new Map<string, StorageOrder>();
+  const orders = createOrderBook((t) => grants.delete(t));
+  const coder = deps.coder ?? createErasureThread();
+  let sweepTimer: NodeJS.Timeout | undefined;
 
   const token = () => randomBytes(32).toString('hex');
   const newId = () => randomBytes(16).toString('hex');
@@ -104,20 +112,19 @@ export function createStorageNetwork(deps: {
     root: string;
     piece_bytes: number;
     holder: string;
+    /** The piece's order before this one (a re-send): ended first, so no order is left behind. */
+    order_id?: string | null;
   }) {
     const s = sessions.get(p.holder);
     if (!s) return;
+    orders.drop(p.order_id);
     const manifest = await manifestOf(p.object_id);
     const orderId = newId();
     const t = token();
-    grants.set(t, {
-      kind: 'put',
-      orderId,
-      holder: p.holder,
-      path: stagingPath(p.object_id, p.segment, p.idx),
-      expiresAt: now() + cfg.orderTtlMs,
-    });
-    orders.set(orderId, newOrder({ ...p, objectId: p.object_id, token: t, need: 1 }));
+    const expiresAt = now() + cfg.orderTtlMs;
+    const path = stagingPath(p.object_id, p.segment, p.idx);
+    grants.set(t, { kind: 'put', orderId, holder: p.holder, path, expiresAt });
+    orders.set(orderId, newOrder({ ...p, objectId: p.object_id, token: t, need: 1, expiresAt }));
     await setPiece(p.object_id, p.segment, p.idx, { status: 'pending', order_id: orderId });
     s.send({
       type: 'store.put',
@@ -153,6 +160,7 @@ export function createStorageNetwork(deps: {
       .where('status', 'in', ['pending', 'repairing'])
       .execute();
     const held = new Set(s.offer.pieces);
+    await dropOrphans(s.address, held);
     for (const p of pending) {
       if (held.has(p.root as Hex)) await pieceStored(p.object_id, p.segment, p.idx);
       // A repair order this coordinator no longer knows (it restarted): lost again, so the next
@@ -165,6 +173,35 @@ export function createStorageNetwork(deps: {
           log.warn({ err: String(err) }, 'resend failed'),
         );
     }
+  }
+
+  /**
+   * Tells a holder to drop pieces it keeps that no object here puts on it (an order ended while it
+   * was fetching, a repair ordered anew after a restart): a piece is never kept, or paid, twice.
+   */
+  async function dropOrphans(holder: string, roots: Iterable<string>): Promise<void> {
+    const mine = await db
+      .selectFrom('storage_pieces')
+      .select('root')
+      .where('holder', '=', holder)
+      .where('status', 'in', ['pending', 'healthy', 'repairing'])
+      .execute();
+    const keep = new Set(mine.map((r) => r.root));
+    for (const root of roots)
+      if (!keep.has(root)) {
+        sessions.get(holder)?.send({ type: 'store.drop', pieceRoot: root as Hex });
+        log.info({ holder, root }, 'told a holder to drop a piece no object puts on it');
+      }
+  }
+
+  /** Orders a pending piece to another holder, or again to its own when nobody else has room. */
+  async function replacePiece(piece: StorageDatabase['storage_pieces']): Promise<void> {
+    const exclude = await holdersOf(piece.object_id);
+    const [next] = choosePlacement(candidates(), 1, piece.piece_bytes, exclude);
+    const holder = next ?? piece.holder;
+    if (!holder) return;
+    await setPiece(piece.object_id, piece.segment, piece.idx, { status: 'pending', holder });
+    await orderPut({ ...piece, holder });
   }
 
   /** Forgets a closed session (not a newer one the provider opened meanwhile). */
@@ -196,17 +233,23 @@ export function createStorageNetwork(deps: {
   }
 
   /** Handles `store.stored` / `store.refused` from a holder. */
-  async function orderDone(from: string, orderId: string, said: boolean, saidWhy?: string): Promise<void> {
+  async function orderDone(
+    from: string,
+    orderId: string,
+    said: boolean,
+    saidWhy?: string,
+    root?: string,
+  ): Promise<void> {
     const o = orders.get(orderId);
-    if (!o || o.holder !== from) return; // unknown, finished, or not theirs: ignored
+    // Unknown, finished, or not theirs: ignored, and a piece kept for an order that ended is dropped.
+    if (!o || o.holder !== from) return void (said && root ? await dropOrphans(from, [root]) : undefined);
     grants.delete(o.token);
     // A holder saying it stored a piece it never fetched (nor the sources to rebuild it): failed.
     const ok = said && orderFetched(o);
     const why = said && !ok ? `stored without fetching (${o.fetched.size}/${o.need})` : saidWhy;
     // Known until the piece is healthy: a window meanwhile must not take its repair for forgotten.
-    if (ok)
-      return void (await pieceStored(o.objectId, o.segment, o.idx).finally(() => orders.delete(orderId)));
-    orders.delete(orderId);
+    if (ok) return void (await pieceStored(o.objectId, o.segment, o.idx).finally(() => orders.drop(orderId)));
+    orders.drop(orderId);
     log.warn({ orderId, holder: from, why }, 'a holder refused a piece; placing it elsewhere');
     const piece = await db
       .selectFrom('storage_pieces')
@@ -222,14 +265,11 @@ export function createStorageNetwork(deps: {
       holder: wasRepair ? null : from,
       order_id: null,
     });
-    if (!wasRepair) {
-      const exclude = await holdersOf(o.objectId);
-      const [next] = choosePlacement(candidates(), 1, piece.piece_bytes, exclude);
-      if (next) {
-        await setPiece(o.objectId, o.segment, o.idx, { status: 'pending', holder: next });
-        await orderPut({ ...piece, holder: next });
-      }
-    }
+    if (wasRepair) return;
+    // Elsewhere if anyone has room; otherwise the sweep tries again after `placeTimeoutMs`.
+    const exclude = await holdersOf(o.objectId);
+    const [next] = choosePlacement(candidates(), 1, piece.piece_bytes, exclude);
+    if (next) await replacePiece({ ...piece, order_id: null });
   }
 
   /** A client's signed put: code the blob, place every piece on a distinct provider. */
@@ -241,7 +281,7 @@ export function createStorageNetwork(deps: {
       .selectAll()
       .where('object_id', '=', objectId)
       .executeTakeFirst();
-    if (existing && existing.status !== 'removed') {
+    if (existing && existing.status !== 'removed' && existing.status !== 'failed') {
       if (existing.client !== client)
         throw new PlexusError('PLX_STORAGE_NOT_OWNER', 'another client stores this object');
       return { objectId, status: existing.status };
@@ -262,7 +302,11 @@ export function createStorageNetwork(deps: {
         details: { needed: k + m, available: holders.length },
       });
     const epochs = req.epochs || cfg.defaultEpochs;
-    const price = cfg.pricePerGiBEpoch;
+    // Priced by supply and demand: the floor until half the offered space is in use (storagePrice.ts).
+    const price = marketPrice(
+      cfg.pricePerGiBEpoch,
+      [...sessions.values()].map((x) => ({ offeredBytes: x.offer.offeredBytes, freeBytes: x.freeBytes })),
+    );
     if (req.maxPricePerGiBEpoch > 0n && req.maxPricePerGiBEpoch < price)
       throw new PlexusError('PLX_STORAGE_PRICE_ABOVE_MAX', `storage costs ${price} per GiB-epoch`, {
         details: { pricePerGiBEpoch: price.toString() },
@@ -270,7 +314,8 @@ export function createStorageNetwork(deps: {
     // The whole term is held from the client's escrow; refused before any coding when it cannot be.
     const escrow = termEscrow({ objectBytes: size, k, m, segmentBytes: params.segmentBytes, price, epochs });
     await deps.money?.check(client, escrow);
-    const { manifest, pieces } = encodeObject(await deps.blobs.read(objectId), params);
+    // Coded in the erasure thread: the event loop keeps serving sessions meanwhile.
+    const { manifest, pieces } = await coder.encode(await deps.blobs.read(objectId), params, true);
     if (manifest.objectId !== `0x${objectId}`)
       throw new PlexusError('PLX_DIGEST_MISMATCH', 'blob does not hash to its id');
     await mkdir(join(staging, objectId), { recursive: true });
@@ -349,9 +394,14 @@ export function createStorageNetwork(deps: {
       .selectAll()
       .where('object_id', '=', objectId)
       .executeTakeFirst();
-    if (!o || o.status === 'removed') throw new PlexusError('PLX_NOT_FOUND', `no stored object ${objectId}`);
-    if (o.client !== reader.toLowerCase())
-      throw new PlexusError('PLX_STORAGE_NOT_OWNER', 'only the owner reads this object');
+    if (!o || o.status === 'removed' || o.status === 'failed')
+      throw new PlexusError('PLX_NOT_FOUND', `no stored object ${objectId}`);
+    // The owner, or a provider running a task of the owner's job whose model this is (jobReads.ts).
+    if (o.client !== reader.toLowerCase() && !(await leasedModelReader(deps.db, reader, objectId, o.client)))
+      throw new PlexusError(
+        'PLX_STORAGE_NOT_OWNER',
+        "only the owner (and its jobs' providers) read this object",
+      );
     const manifest = JSON.parse(o.manifest) as ObjectManifest;
     const t = token();
     const roots = new Set(manifest.segments.flatMap((s) => s.pieceRoots as string[]));
@@ -372,80 +422,7 @@ export function createStorageNetwork(deps: {
     return bytes;
   }
 
-  /**
-   * `GET /v1/storage/pieces/:root`: a piece relayed from a healthy, connected holder (the one with
-   * the fewest relays in flight first; the next one if it fails). Returns the bytes and who served them.
-   */
-  async function relayPiece(
-    root: string,
-    t: string | undefined,
-  ): Promise<{ bytes: Uint8Array; server: string; objectId: string }> {
-    const g = liveGrant(t);
-    if (g.kind !== 'read' || !g.roots.has(root))
-      throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'token does not cover this piece');
-    const rows = await db
-      .selectFrom('storage_pieces')
-      .select(['holder', 'object_id', 'piece_bytes'])
-      .where('root', '=', root)
-      .where('status', '=', 'healthy')
-      .execute();
-    let last: unknown;
-    for (const r of rows) {
-      const s = r.holder ? sessions.get(r.holder) : undefined;
-      if (!s) continue;
-      const orderId = newId();
-      const relayToken = token();
-      try {
-        const bytes = await new Promise<Uint8Array>((resolve, reject) => {
-          const timer = setTimeout(
-            () => reject(new Error('holder did not serve in time')),
-            cfg.relayTimeoutMs,
-          );
-          grants.set(relayToken, {
-            kind: 'relay',
-            orderId,
-            holder: s.address,
-            root,
-            expiresAt: now() + cfg.relayTimeoutMs,
-            resolve: (b) => {
-              clearTimeout(timer);
-              resolve(b);
-            },
-            reject: (e) => {
-              clearTimeout(timer);
-              reject(e);
-            },
-          });
-          relays.set(orderId, relayToken);
-          if (!s.send({ type: 'store.serve', orderId, pieceRoot: root as Hex, token: relayToken }))
-            reject(new Error('holder session closed'));
-        });
-        if (bytes.length !== r.piece_bytes) throw new Error(`holder sent ${bytes.length} bytes`);
-        await countServed(db, now(), g.reader, s.address, r.object_id, bytes.length);
-        if (g.orderId) orders.get(g.orderId)?.fetched.add(root);
-        return { bytes, server: s.address, objectId: r.object_id };
-      } catch (err) {
-        last = err;
-        log.debug({ root, holder: s.address, err: String(err) }, 'relay from holder failed');
-      } finally {
-        grants.delete(relayToken);
-        relays.delete(orderId);
-      }
-    }
-    throw new PlexusError('PLX_STORAGE_UNAVAILABLE', `no connected holder served piece ${root}`, {
-      details: { holders: rows.length, last: String(last ?? 'none connected') },
-    });
-  }
-  const relays = new Map<string, string>();
-
-  /** `POST /v1/storage/relay/:orderId`: a holder's bytes for a waiting reader. */
-  function relayUpload(orderId: string, t: string | undefined, bytes: Uint8Array): void {
-    const g = liveGrant(t);
-    if (g.kind !== 'relay' || g.orderId !== orderId)
-      throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'token is for another order');
-    grants.delete(t!);
-    g.resolve(bytes);
-  }
+  const { relayPiece, relayUpload } = createRelay({ db, log, now, cfg, grants, orders, sessions });
 
   const challenger = createChallenger({
     db,
@@ -458,69 +435,17 @@ export function createStorageNetwork(deps: {
     orderKnown: (orderId) => orders.has(orderId),
   });
 
-  /** Starts repair orders for a segment whose healthy pieces fell to its threshold. */
-  async function maybeRepair(objectId: string, segment: number): Promise<void> {
-    const o = await db
-      .selectFrom('storage_objects')
-      .selectAll()
-      .where('object_id', '=', objectId)
-      .executeTakeFirst();
-    if (!o || o.status === 'removed') return;
-    const pieces = await db
-      .selectFrom('storage_pieces')
-      .selectAll()
-      .where('object_id', '=', objectId)
-      .where('segment', '=', segment)
-      .execute();
-    const healthy = pieces.filter((p) => p.status === 'healthy');
-    if (healthy.length > repairThreshold(o.data_pieces, o.parity_pieces)) return;
-    if (healthy.length < o.data_pieces) {
-      log.error(
-        { objectId, segment, healthy: healthy.length },
-        'segment has fewer than K healthy pieces: cannot repair',
-      );
-      return;
-    }
-    const manifest = JSON.parse(o.manifest) as ObjectManifest;
-    const exclude = await holdersOf(objectId);
-    // Nor back to a holder of this segment that lost its piece.
-    for (const p of pieces) if (p.holder) exclude.add(p.holder);
-    for (const p of pieces.filter((x) => x.status === 'lost')) {
-      const [holder] = choosePlacement(candidates(), 1, p.piece_bytes, exclude);
-      if (!holder) {
-        log.warn({ objectId, segment, idx: p.idx }, 'no provider free to take a repaired piece; will retry');
-        continue;
-      }
-      exclude.add(holder);
-      const s = sessions.get(holder)!;
-      s.freeBytes -= p.piece_bytes;
-      const orderId = newId();
-      const t = token();
-      grants.set(t, {
-        kind: 'read',
-        orderId,
-        reader: holder,
-        objectId,
-        roots: new Set(healthy.map((h) => h.root)),
-        expiresAt: now() + cfg.orderTtlMs,
-      });
-      orders.set(orderId, newOrder({ objectId, segment, idx: p.idx, holder, token: t, need: o.data_pieces }));
-      await setPiece(objectId, segment, p.idx, { status: 'repairing', holder, order_id: orderId });
-      s.send({
-        type: 'store.repair',
-        orderId,
-        pieceRoot: p.root as Hex,
-        index: p.idx,
-        pieceBytes: p.piece_bytes,
-        leafBytes: manifest.leafBytes,
-        dataPieces: o.data_pieces,
-        parityPieces: o.parity_pieces,
-        sources: healthy.map((h) => ({ index: h.idx, root: h.root as Hex })),
-        token: t,
-      });
-      log.info({ objectId, segment, idx: p.idx, holder }, 'repair ordered');
-    }
-  }
+  const maybeRepair = createRepairer({
+    db,
+    log,
+    now,
+    orderTtlMs: cfg.orderTtlMs,
+    grants,
+    orders,
+    session: (a) => sessions.get(a),
+    candidates,
+    holdersOf,
+  });
 
   /** Removes an object: holders are told to drop their pieces; the unused escrow is released. */
   async function remove(client: string, objectId: string): Promise<{ refund: bigint }> {
@@ -529,31 +454,69 @@ export function createStorageNetwork(deps: {
       .selectAll()
       .where('object_id', '=', objectId)
       .executeTakeFirst();
-    if (!o || o.status === 'removed') throw new PlexusError('PLX_NOT_FOUND', `no stored object ${objectId}`);
+    if (!o || o.status === 'removed' || o.status === 'failed')
+      throw new PlexusError('PLX_NOT_FOUND', `no stored object ${objectId}`);
     if (o.client !== client.toLowerCase())
       throw new PlexusError('PLX_STORAGE_NOT_OWNER', 'only the owner removes this object');
-    const pieces = await pieceViews(db, objectId);
+    return { refund: await endObject(o, 'removed') };
+  }
+
+  /**
+   * Ends an object (`store rm`, or a put not placed by its deadline): pieces dropped on their
+   * holders, open orders ended, staging deleted; holders paid for proven epochs not closed yet and
+   * the unused term released to the client (returned).
+   */
+  async function endObject(o: StorageDatabase['storage_objects'], status: 'removed' | 'failed') {
+    const objectId = o.object_id;
+    const pieces = await db
+      .selectFrom('storage_pieces')
+      .selectAll()
+      .where('object_id', '=', objectId)
+      .execute();
     const w = await deps.money?.epochNow();
     const refund = await db.transaction().execute(async (trx) => {
       await trx
         .updateTable('storage_objects')
-        .set({ status: 'removed', updated_at: now() })
+        .set({ status, updated_at: now() })
         .where('object_id', '=', objectId)
         .execute();
       await trx
         .updateTable('storage_pieces')
-        .set({ status: 'dropped', updated_at: now() })
+        .set({ status: 'dropped', order_id: null, updated_at: now() })
         .where('object_id', '=', objectId)
         .execute();
       if (!w) return 0n;
       const windows = [...(w.unclosed ? [w.unclosed] : []), { epoch: w.epoch, from: w.from, to: now() }];
       return settleRemoval(trx, o, windows, w.epoch, now());
     });
-    for (const p of pieces)
+    for (const p of pieces) {
+      orders.drop(p.order_id);
       if (p.holder) sessions.get(p.holder)?.send({ type: 'store.drop', pieceRoot: p.root as Hex });
+    }
     await rm(join(staging, objectId), { recursive: true, force: true });
-    return { refund };
+    return refund;
   }
+
+  /** One sweep of stalled orders and uploads (placingSweep.ts); the timer runs it every `sweepMs`. */
+  const sweep = () =>
+    sweepPlacing({
+      db,
+      orders,
+      now,
+      cfg,
+      replace: replacePiece,
+      connected: (a) => sessions.has(a),
+      log,
+      fail: async (objectId) => {
+        const o = await db
+          .selectFrom('storage_objects')
+          .selectAll()
+          .where('object_id', '=', objectId)
+          .where('status', '=', 'placing')
+          .executeTakeFirst();
+        if (o) await endObject(o, 'failed');
+      },
+    });
 
   return {
     providerConnected,
@@ -568,12 +531,17 @@ export function createStorageNetwork(deps: {
     remove,
     list: (client: string) => listObjects(db, client),
     status: (objectId: string) => objectStatus(db, objectId),
-    /** Opens challenge windows every `windowMs` (and retries repairs). */
+    /** Opens challenge windows every `windowMs` (and retries repairs); sweeps stalled orders every `sweepMs`. */
     start() {
       challenger.start();
+      sweepTimer = setInterval(() => {
+        void sweep().catch((err: unknown) => log.error({ err: String(err) }, 'storage sweep failed'));
+      }, cfg.sweepMs);
     },
     stop() {
       challenger.stop();
+      clearInterval(sweepTimer);
+      if (!deps.coder) void coder.close();
       for (const g of grants.values()) if (g.kind === 'relay') g.reject(new Error('coordinator stopping'));
     },
     /** Runs one challenge window now (tests, and the timer). */
@@ -581,5 +549,9 @@ export function createStorageNetwork(deps: {
     sessions: () => [...sessions.values()],
     /** Live grants held (tests). */
     grantCount: grants.size,
+    /** Open orders held (tests). */
+    orderCount: orders.size,
+    /** Runs one sweep of stalled orders now (tests, and the timer). */
+    sweep,
   };
 }

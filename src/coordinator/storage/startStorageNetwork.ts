@@ -35,6 +35,12 @@ import { storageStats } from './storageViews.ts';
 export const storageConfigSchema = z.strictObject({
   windowMs: z.int().min(100).default(STORAGE_DEFAULTS.windowMs),
   deadlineMs: z.int().min(10).default(STORAGE_DEFAULTS.deadlineMs),
+  /** A pending piece without an open order this long is placed elsewhere (placingSweep.ts). */
+  placeTimeoutMs: z.int().min(100).default(STORAGE_DEFAULTS.placeTimeoutMs),
+  /** A put not placed this long after it was accepted fails and its term is released. */
+  placeDeadlineMs: z.int().min(100).default(STORAGE_DEFAULTS.placeDeadlineMs),
+  /** How often stalled orders and uploads are swept. */
+  sweepMs: z.int().min(50).default(STORAGE_DEFAULTS.sweepMs),
   /** Price of one GiB of pieces kept one epoch, PLX base units as a decimal string (docs/storage.md). */
   pricePerGiBEpoch: z
     .string()
@@ -82,6 +88,9 @@ export async function startStorageNetwork(deps: {
     config: {
       windowMs: deps.config.storage.windowMs,
       deadlineMs: deps.config.storage.deadlineMs,
+      placeTimeoutMs: deps.config.storage.placeTimeoutMs,
+      placeDeadlineMs: deps.config.storage.placeDeadlineMs,
+      sweepMs: deps.config.storage.sweepMs,
       pricePerGiBEpoch: BigInt(deps.config.storage.pricePerGiBEpoch),
     },
     // The stored term's escrow goes through the market's admission (docs/storage.md, "Money").
@@ -143,7 +152,8 @@ export async function startStorageNetwork(deps: {
     async handle(from: string, msg: StorageProviderMessage): Promise<void> {
       if (msg.type === 'store.stored' || msg.type === 'store.refused') {
         const why = msg.type === 'store.refused' ? `${msg.code}: ${msg.message}` : undefined;
-        await storage.orderDone(from, msg.orderId, msg.type === 'store.stored', why);
+        const root = msg.type === 'store.stored' ? msg.pieceRoot : undefined;
+        await storage.orderDone(from, msg.orderId, msg.type === 'store.stored', why, root);
       } else if (msg.type === 'store.answer') await storage.handleAnswer(from, msg);
       else {
         const db = storageDb(deps.db);

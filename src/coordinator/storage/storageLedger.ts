@@ -195,7 +195,7 @@ export async function payStorageEpoch(
   const objects = await db
     .selectFrom('storage_objects')
     .selectAll()
-    .where('status', '!=', 'removed')
+    .where('status', 'not in', ['removed', 'failed'])
     .where('start_epoch', '<=', w.epoch)
     .execute();
   let total = 0n;

@@ -1,8 +1,8 @@
 /**
  * HTTP side of the storage network (issue 19, docs/storage.md):
  *
- * - `POST /v1/storage/requests`: a client's signed request (`put`, `read`, `remove`, `list`);
- * - `GET /v1/storage/objects/:cid`: an object's status (pieces, holders, health, faults);
+ * - `POST /v1/storage/requests`: a client's signed request (`put`, `read`, `remove`, `list`; a
+ *   `list` naming an object answers that object's status, pieces, holders, faults, to its owner);
  * - `GET /v1/storage/pieces/:root`: a piece relayed from a holder's session (read grant token);
  * - `GET /v1/storage/orders/:orderId/piece`: the staged piece a holder was ordered to keep;
  * - `POST /v1/storage/relay/:orderId`: a holder's bytes for a waiting reader.
@@ -11,9 +11,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { PlexusError } from '../../errors/PlexusError.ts';
 import { verifySignedDigest } from '../../protocol/eip712.ts';
 import type { StorageStatsView } from '../../protocol/http/storage.ts';
-import { cidSchema, hex32Schema } from '../../protocol/schemas.ts';
+import { hex32Schema } from '../../protocol/schemas.ts';
 import {
   storageRequestFromWire,
   storageRequestHash,
@@ -28,6 +29,8 @@ import {
 import type { StorageNetwork } from './createStorageNetwork.ts';
 
 const orderIdSchema = z.string().regex(/^[0-9a-f]{32}$/);
+/** The object id of a request that names none (a plain `list`). */
+const NO_OBJECT = '0'.repeat(64);
 
 /**
  * @example await app.register(storageRoutes({ storage, chainId, maxPieceBytes }));
@@ -40,6 +43,13 @@ export function storageRoutes(deps: {
   stats: () => Promise<StorageStatsView>;
 }) {
   const { storage, chainId } = deps;
+  /** An object's status for its owner; another account learns nothing of it, not even that it exists. */
+  const ownedStatus = async (client: string, objectId: string) => {
+    const view = await storage.status(objectId).catch(() => undefined);
+    if (!view || view.client !== client.toLowerCase())
+      throw new PlexusError('PLX_NOT_FOUND', `no stored object ${objectId} of this account`);
+    return view;
+  };
   return async (app: FastifyInstance) => {
     app.addContentTypeParser(
       'application/octet-stream',
@@ -78,6 +88,8 @@ export function storageRoutes(deps: {
             return { objectId, status: 'removed', refund: refund.toString() };
           }
           case 'list':
+            // Naming an object: its status (pieces, holders, faults, escrow), to its owner only.
+            if (objectId !== NO_OBJECT) return ownedStatus(message.client, objectId);
             return { objects: await storage.list(message.client) };
         }
       },
@@ -101,17 +113,6 @@ export function storageRoutes(deps: {
         schema: { summary: 'What the storage network keeps: objects, bytes, piece health, holders, faults' },
       },
       async () => deps.stats(),
-    );
-
-    r.get(
-      '/v1/storage/objects/:cid',
-      {
-        schema: {
-          summary: 'A stored object: its pieces, where they are, their health and faults',
-          params: z.object({ cid: cidSchema }),
-        },
-      },
-      async (req) => storage.status(req.params.cid),
     );
 
     r.get(

@@ -21,7 +21,8 @@ export type StorageTables = {
     price_per_gib_epoch: string;
     escrow: string;
     start_epoch: number;
-    status: 'placing' | 'stored' | 'removed';
+    /** `failed`: never fully placed by its deadline; its pieces dropped and its term released. */
+    status: 'placing' | 'stored' | 'removed' | 'failed';
     created_at: number;
     updated_at: number;
   };

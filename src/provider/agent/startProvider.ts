@@ -29,6 +29,7 @@ import { createTrainProcess } from '../../runtimes/tfjs/trainProcess.ts';
 import { createBlobCache } from '../cache/createBlobCache.ts';
 import { hardwareClaim } from '../hardware/hardwareClaim.ts';
 import { probeHardware } from '../hardware/probeHardware.ts';
+import { createNetworkModels } from '../storage/networkModels.ts';
 import { startStorage } from '../storage/startStorage.ts';
 import { backoffDelay } from './backoff.ts';
 import { misbehave } from './behaviour.ts';
@@ -116,10 +117,12 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   });
   /** Blobs that entered or left the cache since the last advertisement (see createBlobCache's onChange). */
   const cacheChanged = new Set<string>();
+  // Models stored on the storage network are read from its holders (networkModels.ts).
+  const models = createNetworkModels({ base: baseNow, account, chainId: () => chainId, log });
   const cache = createBlobCache({
     dir: join(opts.dataDir, 'cache'),
     budgetBytes: opts.cacheBudgetBytes ?? 10 * 1024 ** 3,
-    fetchBlob: (cid: string, signal?: AbortSignal) => blobs.get(cid, signal),
+    fetchBlob: (cid: string, signal?: AbortSignal) => models.fetch(cid, signal, () => blobs.get(cid, signal)),
     onChange: (cid) => cacheChanged.add(cid),
   });
   const solveCapability = createCapabilitySolver({ gpu, log });
@@ -408,6 +411,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         if (draining || running.has(msg.assignmentId) || unacked.has(msg.assignmentId)) break;
         // The lease token reads this task's blobs without a signature per read.
         if (msg.readToken) blobs.grant([msg.model, msg.input], msg.readToken, msg.timeoutMs);
+        models.note(msg.model);
         void execute(msg);
         break;
       case 'reveal': {

@@ -15,8 +15,7 @@ import {
   type StorageOffer,
 } from '../../protocol/storageSession.ts';
 import { answerToWire, type Challenge, challengeIndices } from '../../storage/challenge.ts';
-import { rebuildPieces } from '../../storage/erasure.ts';
-import { PieceTree } from '../../storage/pieceTree.ts';
+import { createErasureThread, type ErasureThread } from '../../storage/erasureThread.ts';
 import type { PieceStore } from './createPieceStore.ts';
 import { applyStorageCheat, type StorageBehaviour } from './storageCheats.ts';
 
@@ -26,6 +25,8 @@ export type StorageAgent = {
   handle(msg: StorageCoordinatorMessage): void;
   /** PLX base units paid for retrieval so far (redeemed receipts). */
   redeemed(): bigint;
+  /** Stops the coding thread (agent shutdown). */
+  close(): Promise<void>;
 };
 
 /**
@@ -43,8 +44,11 @@ export function createStorageAgent(deps: {
   fetch?: typeof fetch;
   /** This provider's address (receipts for other servers are not ours to redeem). */
   address?: string;
+  /** Where repairs rebuild pieces (off the event loop); one thread of its own when absent. */
+  coder?: ErasureThread;
 }): StorageAgent {
   const { base, store, send, log } = deps;
+  const coder = deps.coder ?? createErasureThread();
   const f = deps.fetch ?? fetch;
   const behaviour = deps.behaviour ?? 'honest';
   /** Roots the agent claims even where a cheat removed the files (what a cheater would claim). */
@@ -150,7 +154,8 @@ export function createStorageAgent(deps: {
           wave.map(async (s) => {
             try {
               const p = await getBytes(`/v1/storage/pieces/${s.root}`, m.token);
-              return p.length === m.pieceBytes && PieceTree.build(p, m.leafBytes).root === s.root
+              // Hashed in the coding thread: a repair never holds the agent's event loop.
+              return p.length === m.pieceBytes && (await coder.root(p, m.leafBytes)) === s.root
                 ? p
                 : undefined;
             } catch (err) {
@@ -172,10 +177,20 @@ export function createStorageAgent(deps: {
           'PLX_STORAGE_UNAVAILABLE',
           `only ${valid} of ${m.dataPieces} pieces could be fetched`,
         );
-      const all = rebuildPieces(slots, m.dataPieces, m.parityPieces, m.pieceBytes);
-      const piece = all[m.index];
-      if (piece === undefined) throw new RangeError(`no piece ${m.index}`);
-      await keep(m.pieceRoot, piece, m.leafBytes); // checks the rebuilt piece against its root
+      const roots: Hex[] = new Array(m.dataPieces + m.parityPieces).fill(`0x${'00'.repeat(32)}`);
+      for (const s of m.sources) roots[s.index] = s.root;
+      roots[m.index] = m.pieceRoot;
+      // Rebuilt in the coding thread and checked there against its root (and again by `keep`).
+      const piece = await coder.rebuild({
+        slots,
+        roots,
+        dataPieces: m.dataPieces,
+        parityPieces: m.parityPieces,
+        pieceBytes: m.pieceBytes,
+        leafBytes: m.leafBytes,
+        index: m.index,
+      });
+      await keep(m.pieceRoot, piece, m.leafBytes);
       send({ type: 'store.stored', orderId: m.orderId, pieceRoot: m.pieceRoot });
     } catch (err) {
       refuse(m.orderId, err);
@@ -184,6 +199,7 @@ export function createStorageAgent(deps: {
 
   return {
     redeemed: () => redeemed,
+    close: () => (deps.coder ? Promise.resolve() : coder.close()),
     offer: () => ({
       offeredBytes: store.capacityBytes,
       freeBytes: Math.max(0, store.capacityBytes - store.usedBytes()),

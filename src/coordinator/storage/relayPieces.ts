@@ -1,0 +1,108 @@
+/**
+ * Relaying pieces from holders to readers (docs/storage.md, "Get"): a reader's
+ * `GET /v1/storage/pieces/:root` asks a connected holder over its session to post the piece to
+ * `POST /v1/storage/relay/:orderId`, and the bytes go back to the reader. Split from
+ * createStorageNetwork.ts (which passes its state in).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Hex } from 'viem';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import type { Logger } from '../../logger.ts';
+import type { STORAGE_DEFAULTS } from './constants.ts';
+import { countServed } from './countServed.ts';
+import type { createGrantBook } from './grantBook.ts';
+import type { OrderBook } from './orderProof.ts';
+import type { StorageSession } from './storageNetworkTypes.ts';
+import type { StorageDatabase } from './storageTables.ts';
+
+/**
+ * @example const { relayPiece, relayUpload } = createRelay({ db, log, now, cfg, grants, orders, sessions });
+ */
+export function createRelay(deps: {
+  db: Kysely<StorageDatabase>;
+  log: Logger;
+  now: () => number;
+  cfg: Pick<typeof STORAGE_DEFAULTS, 'relayTimeoutMs'>;
+  grants: ReturnType<typeof createGrantBook>;
+  orders: OrderBook;
+  sessions: Map<string, StorageSession>;
+}) {
+  const { db, log, now, cfg, grants, orders, sessions } = deps;
+  const liveGrant = grants.live;
+  const newId = () => randomBytes(16).toString('hex');
+  const token = () => randomBytes(32).toString('hex');
+
+  /**
+   * `GET /v1/storage/pieces/:root`: a piece relayed from a healthy, connected holder (the one with
+   * the fewest relays in flight first; the next one if it fails). Returns the bytes and who served them.
+   */
+  async function relayPiece(
+    root: string,
+    t: string | undefined,
+  ): Promise<{ bytes: Uint8Array; server: string; objectId: string }> {
+    const g = liveGrant(t);
+    if (g.kind !== 'read' || !g.roots.has(root))
+      throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'token does not cover this piece');
+    const rows = await db
+      .selectFrom('storage_pieces')
+      .select(['holder', 'object_id', 'piece_bytes'])
+      .where('root', '=', root)
+      .where('status', '=', 'healthy')
+      .execute();
+    let last: unknown;
+    for (const r of rows) {
+      const s = r.holder ? sessions.get(r.holder) : undefined;
+      if (!s) continue;
+      const orderId = newId();
+      const relayToken = token();
+      try {
+        const bytes = await new Promise<Uint8Array>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error('holder did not serve in time')),
+            cfg.relayTimeoutMs,
+          );
+          grants.set(relayToken, {
+            kind: 'relay',
+            orderId,
+            holder: s.address,
+            root,
+            expiresAt: now() + cfg.relayTimeoutMs,
+            resolve: (b) => {
+              clearTimeout(timer);
+              resolve(b);
+            },
+            reject: (e) => {
+              clearTimeout(timer);
+              reject(e);
+            },
+          });
+          if (!s.send({ type: 'store.serve', orderId, pieceRoot: root as Hex, token: relayToken }))
+            reject(new Error('holder session closed'));
+        });
+        if (bytes.length !== r.piece_bytes) throw new Error(`holder sent ${bytes.length} bytes`);
+        await countServed(db, now(), g.reader, s.address, r.object_id, bytes.length);
+        if (g.orderId) orders.get(g.orderId)?.fetched.add(root);
+        return { bytes, server: s.address, objectId: r.object_id };
+      } catch (err) {
+        last = err;
+        log.debug({ root, holder: s.address, err: String(err) }, 'relay from holder failed');
+      } finally {
+        grants.delete(relayToken);
+      }
+    }
+    throw new PlexusError('PLX_STORAGE_UNAVAILABLE', `no connected holder served piece ${root}`, {
+      details: { holders: rows.length, last: String(last ?? 'none connected') },
+    });
+  }
+  /** `POST /v1/storage/relay/:orderId`: a holder's bytes for a waiting reader. */
+  function relayUpload(orderId: string, t: string | undefined, bytes: Uint8Array): void {
+    const g = liveGrant(t);
+    if (g.kind !== 'relay' || g.orderId !== orderId)
+      throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'token is for another order');
+    grants.delete(t!);
+    g.resolve(bytes);
+  }
+
+  return { relayPiece, relayUpload };
+}
