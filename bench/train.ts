@@ -14,7 +14,12 @@
  *   loop plus the coordinator's round close; utilisation = mean worker training time ÷ that.
  *   In-process figure: it leaves out transfers and network latency.
  *
- *   npm run bench -- train [--json] [--rounds R] [--steps H] [--hidden N] [--batch B]
+ * The model: a small CNN (two 3×3 convolutions with 16 and 32 filters, max pooling, dense to 10
+ * logits; `--model mlp --hidden N` for the earlier MLP), trained on the TF.js WASM backend
+ * (`PLEXUS_TRAIN_BACKEND=cpu` for the pure-JavaScript one; docs/training.md "Backend").
+ *
+ *   npm run bench -- train [--json] [--rounds R] [--steps H] [--model cnn|mlp] [--filters f1,f2]
+ *     [--hidden N] [--batch B]
  *     [--inner-lr η] [--outer-lr η] [--momentum μ] [--trim β] [--clip-iterations L]
  *     [--clip-radius ρ] [--split test|validation] [--only mean,median,…,honest,single]
  */
@@ -55,8 +60,8 @@ function text(args: string[], name: string, fallback: string): string {
 export const TUNED = {
   model: 'cnn',
   filters: '16,32',
-  rounds: 5,
-  innerSteps: 40,
+  rounds: 10,
+  innerSteps: 20,
   hidden: 64,
   batchSize: 32,
   innerLr: 3e-3,
@@ -97,9 +102,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const [f1, f2] = text(args, '--filters', TUNED.filters).split(',').map(Number) as [number, number];
   const topology = arch === 'cnn' ? await mnistConvNetTopology(f1, f2) : await mnistTopology(hidden);
   const modelText =
-    arch === 'cnn'
-      ? `CNN conv3×3×${f1}-pool-conv3×3×${f2}-pool-dense10`
-      : `MLP 784-${hidden}-10`;
+    arch === 'cnn' ? `CNN conv3×3×${f1}-pool-conv3×3×${f2}-pool-dense10` : `MLP 784-${hidden}-10`;
   const model = await buildModel(topology);
   const initial = initialWeights(model, 1);
   const digits = loadMnist({ trainSize: 8000, testSize: 2000 });

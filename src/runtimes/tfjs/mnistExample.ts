@@ -151,7 +151,13 @@ export async function mnistConvNetTopology(f1 = 16, f2 = 32): Promise<string> {
   const model = tfl.sequential({
     name: 'mnist_convnet',
     layers: [
-      tfl.layers.conv2d({ inputShape: [28, 28, 1], filters: f1, kernelSize: 3, activation: 'relu', name: 'conv1' }),
+      tfl.layers.conv2d({
+        inputShape: [28, 28, 1],
+        filters: f1,
+        kernelSize: 3,
+        activation: 'relu',
+        name: 'conv1',
+      }),
       tfl.layers.maxPooling2d({ poolSize: 2, name: 'pool1' }),
       tfl.layers.conv2d({ filters: f2, kernelSize: 3, activation: 'relu', name: 'conv2' }),
       tfl.layers.maxPooling2d({ poolSize: 2, name: 'pool2' }),

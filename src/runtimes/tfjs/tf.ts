@@ -44,7 +44,9 @@ export function tfReady(): Promise<void> {
     const backend = trainBackend();
     if (backend === 'wasm') {
       const require = createRequire(import.meta.url);
-      setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))}/`);
+      setWasmPaths(
+        `${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))}/`,
+      );
       registerWasmConvFilterGrad();
     }
     if (!(await tf.setBackend(backend))) throw new Error(`the TF.js ${backend} backend failed to start`);

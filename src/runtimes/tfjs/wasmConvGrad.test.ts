@@ -51,7 +51,10 @@ test('the WASM Conv2DBackpropFilter kernel equals the direct sum, and the CPU ba
     assert.deepEqual(wasm.outShape, [c.x[0], info.outHeight, info.outWidth, c.f[3]]);
     for (let k = 0; k < ref.length; k++) {
       const tol = 1e-4 * (1 + Math.abs(ref[k] as number));
-      assert.ok(Math.abs((wasm.dw[k] as number) - (ref[k] as number)) < tol, `case ${i} [${k}]: ${wasm.dw[k]} vs ${ref[k]}`);
+      assert.ok(
+        Math.abs((wasm.dw[k] as number) - (ref[k] as number)) < tol,
+        `case ${i} [${k}]: ${wasm.dw[k]} vs ${ref[k]}`,
+      );
       assert.ok(Math.abs((cpu.dw[k] as number) - (ref[k] as number)) < tol, `case ${i} cpu [${k}]`);
     }
     // Reproducible: the same inputs, the same bits.

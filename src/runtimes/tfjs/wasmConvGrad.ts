@@ -83,7 +83,11 @@ export function conv2dFilterGrad(
  * (r, c, i) holds X[b, y·sh + r − top, x·sw + c − left, i] for every (b, y, x), zero outside.
  * [FH·FW·C, N·OH·OW] @ dY[N·OH·OW, K] = dW[FH·FW·C, K].
  */
-function patchesTransposed(xv: Float32Array, out: Float32Array, info: Parameters<typeof conv2dFilterGrad>[3]): void {
+function patchesTransposed(
+  xv: Float32Array,
+  out: Float32Array,
+  info: Parameters<typeof conv2dFilterGrad>[3],
+): void {
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
   const { filterHeight: FH, filterWidth: FW, strideHeight: sh, strideWidth: sw } = info;
   const cols = N * OH * OW;
