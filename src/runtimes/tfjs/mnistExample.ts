@@ -86,10 +86,8 @@ export function splitShard(shard: Shard, k: number): Shard[] {
 }
 
 /**
- * The example model's topology JSON: a multilayer perceptron 784 → hidden (ReLU) → 10 logits.
- * Not a CNN: with the pure-JavaScript CPU backend a convolution's backward pass cost about 3 s per
- * batch of 32 on the project's 2-core machine (a dense layer: 34 ms), see docs/training.md. The
- * job kind accepts Conv2D layers all the same.
+ * A multilayer perceptron 784 → hidden (ReLU) → 10 logits: the tests' small model (fast on any
+ * backend).
  *
  * @example
  * const topology = await mnistTopology(64);
@@ -111,9 +109,7 @@ export async function mnistTopology(hidden = 64): Promise<string> {
 
 /**
  * The devnet demo's small CNN: a 3×3 convolution (8 filters, stride 2, ReLU), 2×2 max pooling and
- * a dense layer to 10 logits (2,970 parameters). Small on purpose: the CPU backend's convolution
- * gradients are plain JavaScript loops (about 0.5 s a step on a batch of 16 on the project's busy
- * 2-core machine).
+ * a dense layer to 10 logits (2,970 parameters), quick enough for a demo round.
  *
  * @example
  * const topology = await mnistCnnTopology();
@@ -132,6 +128,39 @@ export async function mnistCnnTopology(filters = 8): Promise<string> {
         name: 'conv',
       }),
       tfl.layers.maxPooling2d({ poolSize: 2, name: 'pool' }),
+      tfl.layers.flatten({ name: 'flatten' }),
+      tfl.layers.dense({ units: 10, name: 'logits' }),
+    ],
+  });
+  const json = JSON.stringify(model.toJSON(null, false));
+  model.dispose();
+  return json;
+}
+
+/**
+ * The benchmark's CNN: two 3×3 convolutions (f1 then f2 filters, ReLU), each followed by 2×2 max
+ * pooling, then a dense layer to 10 logits (f1 = 16, f2 = 32: 12,810 parameters). About 85 ms a
+ * step on a batch of 32 with the WASM backend on the project's 2-core machine (the CPU backend:
+ * 4.8 s), see docs/training.md "Backend".
+ *
+ * @example
+ * const topology = await mnistConvNetTopology(16, 32);
+ */
+export async function mnistConvNetTopology(f1 = 16, f2 = 32): Promise<string> {
+  await tfReady();
+  const model = tfl.sequential({
+    name: 'mnist_convnet',
+    layers: [
+      tfl.layers.conv2d({
+        inputShape: [28, 28, 1],
+        filters: f1,
+        kernelSize: 3,
+        activation: 'relu',
+        name: 'conv1',
+      }),
+      tfl.layers.maxPooling2d({ poolSize: 2, name: 'pool1' }),
+      tfl.layers.conv2d({ filters: f2, kernelSize: 3, activation: 'relu', name: 'conv2' }),
+      tfl.layers.maxPooling2d({ poolSize: 2, name: 'pool2' }),
       tfl.layers.flatten({ name: 'flatten' }),
       tfl.layers.dense({ units: 10, name: 'logits' }),
     ],
