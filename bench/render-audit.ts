@@ -170,6 +170,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           )
         : [];
       const perFrame: number[] = [];
+      let bestPsnr = Number.NEGATIVE_INFINITY;
       for (const [f, t] of tasks.entries()) {
         const png = kind === 'low-res' || kind === 'black' ? cheatedImage(t, rendered[f]) : rendered[f]!;
         const cheatPx = decodePng(png);
@@ -179,6 +180,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           const region = grow ? grownAuditRegion(t, drawn, cheatPx) : drawn;
           const c = compareRenderPixels(cheatPx, cropPixels(honestPx[f]!, region), region);
           if (c.ok) pass += p;
+          bestPsnr = Math.max(bestPsnr, c.psnrDb ?? Number.NEGATIVE_INFINITY);
           if (c.ok && args.includes('--verbose'))
             console.log(
               `  frame ${t.frame} region ${region.join(',')} passes: ssim ${c.ssim?.toFixed(4)} psnr ${c.psnrDb?.toFixed(1)} dB`,
@@ -205,9 +207,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         if (compareRenderOutputs(whole(honest[f]!), regionOut(png, t.region)).ok) auditorPass++;
       }
       console.log(
-        `cheat ${kind}: as primary passes ${perFrame.map((p) => `${(p * 100).toFixed(1)}%`).join(' ')} of the audits of frames 1..${frames}; as auditor passes ${auditorPass}/${regionTasks.length}`,
+        `cheat ${kind}: as primary passes ${perFrame.map((p) => `${(p * 100).toFixed(1)}%`).join(' ')} of the audits of frames 1..${frames} (best region PSNR ${bestPsnr.toFixed(1)} dB); as auditor passes ${auditorPass}/${regionTasks.length}`,
       );
-      result[kind] = { primaryPassByFrame: perFrame, auditorPass, auditorRegions: regionTasks.length };
+      result[kind] = {
+        primaryPassByFrame: perFrame,
+        bestRegionPsnrDb: bestPsnr,
+        auditorPass,
+        auditorRegions: regionTasks.length,
+      };
     }
     return result;
   } finally {

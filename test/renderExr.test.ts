@@ -3,7 +3,8 @@
  * provider processes and real Blender: a 2-frame `format: 'exr'` job renders, verifies (region
  * audits on the tone-mapped EXR) and downloads as `frame-NNNN.exr` files that parse-exr decodes
  * to the frame's size with finite float pixels, matching a local EXR render; a provider that
- * renders an eighth of the samples on EXR frames is caught and faulted, honest ones never are.
+ * cheats on EXR frames in every way in turn (renderCheats.test.ts's harness) is caught and
+ * faulted each time it is compared, honest ones never are.
  * Tiny frames (64×48, 16 samples) for CI's 2-core machines.
  */
 import assert from 'node:assert/strict';
@@ -28,7 +29,12 @@ let client: RenderNet['client'];
 let honest: string[] = [];
 
 before(async () => {
-  await net.open('plexus-render-exr-', (d) => makeScene(join(d, 'scene.blend'), { frames: 8 }));
+  await net.open('plexus-render-exr-', (d) =>
+    Promise.all([
+      makeScene(join(d, 'scene.blend'), { frames: 8 }),
+      makeScene(join(d, 'other.blend'), { frames: 8, variant: 1 }),
+    ]),
+  );
   ({ c, client } = net);
 });
 after(() => net.close());
@@ -133,16 +139,18 @@ test('an EXR job of 2 frames renders, verifies and downloads as valid half-float
   assert.equal(faults.length, 0, 'honest EXR renders are never faulted');
 });
 
-test('a provider rendering an eighth of the samples on EXR frames is caught', {
+test('a provider cheating on EXR frames in every way in turn is caught each time', {
   timeout: 900_000,
 }, async (t) => {
   if (!net.blender) return t.skip('Blender is not installed');
-  const cheater = await net.startProvider('cheater', 'render-fewer-samples');
+  // Its n-th render task: fewer samples, half resolution scaled up, black, another frame, another
+  // scene (n mod 5), as EXRs (renderCheats.ts cheatedImage), whether it is primary or auditor.
+  const cheater = await net.startProvider('cheater', `render-each-cheat:${join(net.dir, 'other.blend')}`);
   await net.waitOnline(3);
-  const { jobId } = await submitExr('1-4');
+  const { jobId } = await submitExr('1-6');
   const final = await client.waitForJob(jobId);
   assert.equal(final.status, 'completed', JSON.stringify(final.error));
-  await framesMatchLocal(jobId, renderOf(1, 4));
+  await framesMatchLocal(jobId, renderOf(1, 6));
   const db = c.store.db;
   const taskIds = (await db.selectFrom('tasks').select('id').where('job_id', '=', jobId).execute()).map(
     (r) => r.id,
@@ -172,6 +180,6 @@ test('a provider rendering an eighth of the samples on EXR frames is caught', {
   assert.equal(caught.length, compared.length, JSON.stringify(faults.map((f) => f.kind)));
   for (const f of caught) {
     assert.equal(f.kind, 'outvoted');
-    assert.match((JSON.parse(f.evidence) as { reasons: string[] }).reasons.join('; '), /ssim|psnr/);
+    assert.match((JSON.parse(f.evidence) as { reasons: string[] }).reasons.join('; '), /ssim|psnr|size/);
   }
 });
