@@ -50,10 +50,11 @@ const renderOf = (frameStart: number, frameEnd: number): RenderParams => ({
   format: 'exr',
 });
 
-async function submitExr(frames: string) {
+async function submitExr(frames: string, tiles?: string) {
   return submitRenderJob(client, {
     blend: net.scene(),
     frames,
+    ...(tiles ? { tiles } : {}),
     resolution: '64x48',
     samples: 16,
     seed: 0,
@@ -69,7 +70,7 @@ async function framesMatchLocal(jobId: string, render: RenderParams): Promise<st
   await mkdir(out, { recursive: true });
   const outputs = (await client.jobResults(jobId)).outputs as Array<{ index: number; output: string }>;
   const files = await writeRenderFrames(client, render, outputs, out);
-  const tasks = renderTasksOf(render);
+  const tasks = renderTasksOf({ ...render, tiles: { x: 1, y: 1 } });
   const local = await renderLocally(net.blender!, net.scene(), tasks, join(net.dir, 'scratch'));
   assert.equal(files.length, tasks.length);
   for (let i = 0; i < files.length; i++) {
@@ -182,4 +183,21 @@ test('a provider cheating on EXR frames in every way in turn is caught each time
     assert.equal(f.kind, 'outvoted');
     assert.match((JSON.parse(f.evidence) as { reasons: string[] }).reasons.join('; '), /ssim|psnr|size/);
   }
+  // The next test accepts first results: the cheater leaves.
+  await net.children.get(cheater)!.stop(10_000);
+  net.children.delete(cheater);
+});
+
+test('a frame of 2×2 EXR tiles downloads stitched into one float EXR equal to the whole-frame render', {
+  timeout: 900_000,
+}, async (t) => {
+  if (!net.blender) return t.skip('Blender is not installed');
+  const { jobId, tasks } = await submitExr('5-5', '2x2');
+  assert.equal(tasks, 4);
+  const final = await client.waitForJob(jobId);
+  assert.equal(final.status, 'completed', JSON.stringify(final.error));
+  const [file] = await framesMatchLocal(jobId, { ...renderOf(5, 5), tiles: { x: 2, y: 2 } });
+  // Stitched frames are written as uncompressed float EXR (16 bytes per RGBA pixel).
+  const h = exrHeader(await readFile(file!));
+  assert.deepEqual(h && { ...h.size, pixelBytes: h.pixelBytes }, { width: 64, height: 48, pixelBytes: 16 });
 });
