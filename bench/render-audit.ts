@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- render-audit [--json] [--frames N] [--scene-frames M] [--auditor-regions R]`:
+ * `npm run bench -- render-audit [--json] [--frames N] [--scene-frames M] [--auditor-regions R] [--format exr]`:
  * can a cheat pass a region audit? In process, no network: the scene of test/renderCheats.test.ts
  * (64×48, 16 samples, a 12-frame animation) rendered honestly and with each cheat of the
  * adversary harness (provider/agent/renderCheats.ts), then compared as the coordinator compares
@@ -12,7 +12,8 @@
  * - honest pairs: R border renders of random regions per frame (1 thread) against the crop of the
  *   whole frame (2 threads): none may fail.
  *
- * `--scene-frames` sets the animation's length (the test uses 12: `other-frame`, frame + 3, then
+ * `--format exr` renders half-float EXR and compares through the coordinator's tone map (the
+ * thresholds are the PNG ones). `--scene-frames` sets the animation's length (the test uses 12: `other-frame`, frame + 3, then
  * renders past the end, where the animation holds still).
  */
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import {
   compareRenderOutputs,
   compareRenderPixels,
   cropPixels,
-  decodePng,
+  decodeRenderImage,
 } from '../src/coordinator/verification/compareRenders.ts';
 import {
   grownAuditRegion,
@@ -33,7 +34,7 @@ import {
   renderRegionOutputTensors,
   renderTasksOf,
 } from '../src/protocol/render.ts';
-import { cheatedPng, cheatedTask, EVERY_CHEAT } from '../src/provider/agent/renderCheats.ts';
+import { cheatedImage, cheatedTask, EVERY_CHEAT } from '../src/provider/agent/renderCheats.ts';
 import { probeBlender } from '../src/runtimes/blender/probeBlender.ts';
 import { renderBlenderBatch } from '../src/runtimes/blender/renderBlender.ts';
 import { tempDir } from '../test/helpers/fixtures.ts';
@@ -69,6 +70,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const frames = arg(args, 'frames', 12);
   const sceneFrames = arg(args, 'scene-frames', 12);
   const auditorRegions = arg(args, 'auditor-regions', 6);
+  const format = args.includes('--format') && args[args.indexOf('--format') + 1] === 'exr' ? 'exr' : 'png';
+  const decodePng = (image: Uint8Array) => decodeRenderImage(image, format);
   const blender = await probeBlender();
   if (!blender) throw new Error('Blender is not installed (apt-get install blender)');
   const { dir, cleanup } = await tempDir('plexus-bench-render-audit-');
@@ -87,7 +90,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       samples: 16,
       seed: 0,
       tiles: { x: 1, y: 1 },
-      format: 'png',
+      format,
     });
     let n = 0;
     const batch = async (ts: RenderTask[], blendPath: string, threads: number) =>
@@ -115,8 +118,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       }
     }
     console.log(`an audit renders ${(areaShare * 100).toFixed(1)}% of an honest frame on average`);
-    const whole = (png: Uint8Array) => renderOutputTensors(png);
-    const regionOut = (png: Uint8Array, r: RenderTask['region']) => renderRegionOutputTensors(png, r);
+    const whole = (png: Uint8Array) => renderOutputTensors(png, format);
+    const regionOut = (png: Uint8Array, r: RenderTask['region']) => renderRegionOutputTensors(png, r, format);
 
     // Honest pairs: border renders of random regions against the crop of the whole frame.
     const rnd = (f: number, k: number, salt: string) => {
@@ -149,6 +152,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const result: Record<string, unknown> = {
       honestPairs: honestRegionTasks.length,
       honestFail,
+      worstHonestPsnr,
+      format,
       auditAreaShare: areaShare,
       grow,
     };
@@ -165,8 +170,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           )
         : [];
       const perFrame: number[] = [];
+      let bestPsnr = Number.NEGATIVE_INFINITY;
       for (const [f, t] of tasks.entries()) {
-        const png = kind === 'low-res' || kind === 'black' ? cheatedPng(t, rendered[f]) : rendered[f]!;
+        const png = kind === 'low-res' || kind === 'black' ? cheatedImage(t, rendered[f]) : rendered[f]!;
         const cheatPx = decodePng(png);
         let pass = 0;
         for (const { region: drawn, p } of allRegions(t)) {
@@ -174,6 +180,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           const region = grow ? grownAuditRegion(t, drawn, cheatPx) : drawn;
           const c = compareRenderPixels(cheatPx, cropPixels(honestPx[f]!, region), region);
           if (c.ok) pass += p;
+          bestPsnr = Math.max(bestPsnr, c.psnrDb ?? Number.NEGATIVE_INFINITY);
           if (c.ok && args.includes('--verbose'))
             console.log(
               `  frame ${t.frame} region ${region.join(',')} passes: ssim ${c.ssim?.toFixed(4)} psnr ${c.psnrDb?.toFixed(1)} dB`,
@@ -195,14 +202,19 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         : [];
       let auditorPass = 0;
       for (const [i, t] of regionTasks.entries()) {
-        const png = kind === 'low-res' || kind === 'black' ? cheatedPng(t, rrendered[i]) : rrendered[i]!;
+        const png = kind === 'low-res' || kind === 'black' ? cheatedImage(t, rrendered[i]) : rrendered[i]!;
         const f = Math.floor(i / auditorRegions);
         if (compareRenderOutputs(whole(honest[f]!), regionOut(png, t.region)).ok) auditorPass++;
       }
       console.log(
-        `cheat ${kind}: as primary passes ${perFrame.map((p) => `${(p * 100).toFixed(1)}%`).join(' ')} of the audits of frames 1..${frames}; as auditor passes ${auditorPass}/${regionTasks.length}`,
+        `cheat ${kind}: as primary passes ${perFrame.map((p) => `${(p * 100).toFixed(1)}%`).join(' ')} of the audits of frames 1..${frames} (best region PSNR ${bestPsnr.toFixed(1)} dB); as auditor passes ${auditorPass}/${regionTasks.length}`,
       );
-      result[kind] = { primaryPassByFrame: perFrame, auditorPass, auditorRegions: regionTasks.length };
+      result[kind] = {
+        primaryPassByFrame: perFrame,
+        bestRegionPsnrDb: bestPsnr,
+        auditorPass,
+        auditorRegions: regionTasks.length,
+      };
     }
     return result;
   } finally {

@@ -354,6 +354,11 @@ export function jobCommand(): Command {
       0,
     )
     .option(
+      '--format <png|exr>',
+      'blender.render: output format: png (8-bit) or exr (half-float OpenEXR)',
+      'png',
+    )
+    .option(
       '--blender-major <n>',
       'blender.render: only providers with this Blender major version',
       intOption(2, 99),
@@ -436,12 +441,12 @@ export function jobCommand(): Command {
           return;
         }
         if (spec.kind === 'blender.render' && spec.render) {
-          // Render jobs: numbered PNG frames, tiles stitched, and a video on request.
+          // Render jobs: numbered PNG (or EXR) frames, tiles stitched, and a video on request.
           const r = await import('./renderJob.ts');
           const render = spec.render as Parameters<typeof r.writeRenderFrames>[1];
           files.push(...(await r.writeRenderFrames(client, render, results.outputs, o.out)));
           if (o.video) {
-            await r.framesToVideo(o.out, render.frameStart, o.video);
+            await r.framesToVideo(o.out, render.frameStart, o.video, 24, render.format ?? 'png');
             files.push(o.video);
           }
         }

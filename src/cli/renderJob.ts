@@ -1,13 +1,21 @@
 /**
  * `plexus job submit --kind blender.render`: uploads the `.blend` and one task descriptor per
  * frame (or tile), submits the signed job; and `plexus job results` of a render job: the frames
- * as numbered PNGs (tiles stitched), and an MP4 with ffmpeg when asked and installed.
+ * as numbered PNGs or EXRs (tiles stitched), and an MP4 with ffmpeg when asked and installed.
  */
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PlexusError } from '../errors/PlexusError.ts';
-import { encodeRenderTask, pngOfRenderOutput, type RenderParams, renderTasksOf } from '../protocol/render.ts';
+import {
+  encodeRenderTask,
+  imageOfRenderOutput,
+  pngOfRenderOutput,
+  type RenderParams,
+  renderImageSize,
+  renderTasksOf,
+} from '../protocol/render.ts';
+import { decodeExr, encodeExr } from '../protocol/renderExr.ts';
 import { decodeSafetensors } from '../protocol/safetensors.ts';
 import type { BlenderRenderSpec, JobVerification } from '../protocol/schemas.ts';
 
@@ -28,6 +36,12 @@ export function parseGrid(value: string, what: string): { x: number; y: number }
   return { x: Number(m[1]), y: Number(m[2]) };
 }
 
+/** `png` or `exr`; PLX_VALIDATION otherwise. */
+export function parseFormat(value: string): 'png' | 'exr' {
+  if (value === 'png' || value === 'exr') return value;
+  throw new PlexusError('PLX_VALIDATION', `--format ${value}: expected png or exr`);
+}
+
 export type RenderSubmitOptions = {
   blend: string;
   frames: string;
@@ -36,6 +50,8 @@ export type RenderSubmitOptions = {
   samples: number;
   seed: number;
   blenderMajor?: number;
+  /** `png` (default) or `exr` (half-float OpenEXR, docs/render.md "EXR"). */
+  format?: string;
   deadlineSec: number;
   taskTimeoutSec: number;
   label?: string;
@@ -63,7 +79,7 @@ export async function submitRenderJob(client: Client, o: RenderSubmitOptions) {
     samples: o.samples,
     seed: o.seed,
     tiles: o.tiles ? parseGrid(o.tiles, '--tiles') : { x: 1, y: 1 },
-    format: 'png',
+    format: parseFormat(o.format ?? 'png'),
     ...(o.blenderMajor === undefined ? {} : { blenderMajor: o.blenderMajor }),
   };
   const blend = await client.uploadFile(o.blend);
@@ -86,8 +102,9 @@ export async function submitRenderJob(client: Client, o: RenderSubmitOptions) {
 }
 
 /**
- * Writes a finished render job's frames into `out` as `frame-0001.png` …, each stitched from its
- * tiles; returns the files. The job's outputs are in task order (renderTasksOf).
+ * Writes a finished render job's frames into `out` as `frame-0001.png` … (`.exr` for an EXR
+ * job), each stitched from its tiles; returns the files. The job's outputs are in task order
+ * (renderTasksOf).
  */
 export async function writeRenderFrames(
   client: Client,
@@ -95,6 +112,7 @@ export async function writeRenderFrames(
   outputs: Array<{ index: number; output: string }>,
   out: string,
 ): Promise<string[]> {
+  if (render.format === 'exr') return writeExrFrames(client, render, outputs, out);
   const { createCanvas, Image } = await import('@napi-rs/canvas');
   const tasks = renderTasksOf(render);
   const byIndex = new Map(outputs.map((o) => [o.index, o.output]));
@@ -119,13 +137,66 @@ export async function writeRenderFrames(
 }
 
 /**
+ * writeRenderFrames of an EXR job: a frame of one tile is the provider's EXR as it came (its
+ * header checked to be the frame's size first); a tiled frame is decoded tile by tile and written
+ * as one uncompressed float EXR (renderExr.ts `encodeExr`, exact for the tiles' half values).
+ */
+async function writeExrFrames(
+  client: Client,
+  render: RenderParams,
+  outputs: Array<{ index: number; output: string }>,
+  out: string,
+): Promise<string[]> {
+  const tasks = renderTasksOf(render);
+  const byIndex = new Map(outputs.map((o) => [o.index, o.output]));
+  const perFrame = render.tiles.x * render.tiles.y;
+  const files: string[] = [];
+  for (let f = 0; f * perFrame < tasks.length; f++) {
+    const rgba = new Float32Array(render.width * render.height * 4);
+    let whole: Uint8Array | undefined;
+    for (let i = f * perFrame; i < (f + 1) * perFrame; i++) {
+      const cid = byIndex.get(i);
+      if (!cid) throw new PlexusError('PLX_NOT_FOUND', `task ${i} of the job has no output`);
+      const { image, format } = imageOfRenderOutput(decodeSafetensors(await client.downloadBlob(cid)));
+      const [x0, y0, x1, y1] = tasks[i]!.region;
+      const size = renderImageSize(image, format);
+      if (format !== 'exr' || size?.width !== x1 - x0 || size.height !== y1 - y0)
+        throw new PlexusError('PLX_VALIDATION', `task ${i}'s output is not a ${x1 - x0}×${y1 - y0} EXR`);
+      if (perFrame === 1) {
+        whole = image;
+        break;
+      }
+      const tile = decodeExr(image);
+      for (let y = 0; y < tile.height; y++)
+        rgba.set(
+          tile.rgba.subarray(y * tile.width * 4, (y + 1) * tile.width * 4),
+          ((y0 + y) * render.width + x0) * 4,
+        );
+    }
+    const file = join(out, `frame-${String(tasks[f * perFrame]!.frame).padStart(4, '0')}.exr`);
+    await writeFile(file, whole ?? encodeExr({ width: render.width, height: render.height, rgba }));
+    files.push(file);
+  }
+  return files;
+}
+
+/**
  * Encodes numbered frames into an H.264 MP4 with ffmpeg (PLX_NOT_FOUND when ffmpeg is missing).
+ * EXR frames (scene-linear) are converted by ffmpeg's EXR decoder to sRGB (`-apply_trc
+ * iec61966_2_1`, clamped: the tone map verification uses), then encoded like PNG frames.
  *
  * @example await framesToVideo('out', 1, 'out/render.mp4', 24);
  */
-export async function framesToVideo(dir: string, firstFrame: number, video: string, fps = 24): Promise<void> {
+export async function framesToVideo(
+  dir: string,
+  firstFrame: number,
+  video: string,
+  fps = 24,
+  format: 'png' | 'exr' = 'png',
+): Promise<void> {
   const args = ['-y', '-loglevel', 'error', '-framerate', String(fps), '-start_number', String(firstFrame)];
-  args.push('-i', join(dir, 'frame-%04d.png'), '-c:v', 'libx264', '-pix_fmt', 'yuv420p');
+  if (format === 'exr') args.push('-apply_trc', 'iec61966_2_1');
+  args.push('-i', join(dir, `frame-%04d.${format}`), '-c:v', 'libx264', '-pix_fmt', 'yuv420p');
   // Even dimensions, which yuv420p needs.
   args.push('-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', video);
   await new Promise<void>((resolve, reject) => {

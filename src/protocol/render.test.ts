@@ -56,3 +56,20 @@ test('bad descriptors and outputs are PLX_VALIDATION', () => {
   assert.deepEqual(pngOfRenderOutput(renderOutputTensors(png)), png);
   assert.throws(() => pngOfRenderOutput({}), /uint8 tensor "png"/);
 });
+
+test('an EXR job names its format in each descriptor; a PNG job’s descriptors are what they were', () => {
+  const [png] = renderTasksOf(params);
+  const [exr] = renderTasksOf({ ...params, format: 'exr' });
+  assert.equal('format' in png!, false);
+  assert.equal(
+    new TextDecoder().decode(encodeRenderTask(png!)),
+    '{"frame":3,"height":47,"region":[0,0,21,23],"samples":16,"seed":0,"v":1,"width":65}',
+  );
+  assert.equal(exr!.format, 'exr');
+  assert.deepEqual(decodeRenderTask(encodeRenderTask(exr!)), exr);
+  assert.notEqual(renderInputCids({ ...params, format: 'exr' })[0], renderInputCids(params)[0]);
+  assert.throws(
+    () => decodeRenderTask(new TextEncoder().encode(JSON.stringify({ ...png, format: 'tiff' }))),
+    PlexusError,
+  );
+});

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { canonicalJson } from './canonicalJson.ts';
 import { cidOf } from './ids.ts';
+import { exrHeader } from './renderExr.ts';
 import type { Tensor } from './safetensors.ts';
 import type { BlenderRenderSpec } from './schemas.ts';
 import type { TensorSet } from './tensorSet.ts';
@@ -29,6 +30,8 @@ export const renderTaskSchema = z.strictObject({
     .min(0)
     .max(2 ** 31 - 1),
   region: z.tuple([z.int().min(0), z.int().min(0), z.int().min(1), z.int().min(1)]),
+  /** Present only for EXR output (a PNG task's descriptor, and so its cid, is what it always was). */
+  format: z.literal('exr').optional(),
 });
 export type RenderTask = z.infer<typeof renderTaskSchema>;
 
@@ -52,7 +55,16 @@ export function renderTasksOf(r: RenderParams): RenderTask[] {
           Math.floor(((tx + 1) * r.width) / r.tiles.x),
           Math.floor(((ty + 1) * r.height) / r.tiles.y),
         ];
-        out.push({ v: 1, frame, width: r.width, height: r.height, samples: r.samples, seed: r.seed, region });
+        out.push({
+          v: 1,
+          frame,
+          width: r.width,
+          height: r.height,
+          samples: r.samples,
+          seed: r.seed,
+          region,
+          ...(r.format === 'exr' ? { format: 'exr' as const } : {}),
+        });
       }
     }
   }
@@ -95,44 +107,85 @@ export function decodeRenderTask(bytes: Uint8Array): RenderTask {
 
 /** The name of the tensor that carries a render output's PNG bytes. */
 export const RENDER_PNG_TENSOR = 'png';
+/** The name of the tensor that carries a render output's OpenEXR bytes (`format: 'exr'` jobs). */
+export const RENDER_EXR_TENSOR = 'exr';
 
-/** A rendered PNG as the output tensor set of its task. */
-export function renderOutputTensors(png: Uint8Array): TensorSet {
-  return { [RENDER_PNG_TENSOR]: { dtype: 'uint8', shape: [png.length], data: png } satisfies Tensor };
+/** A render output's image format: the tensor its bytes travel in. */
+export type RenderFormat = 'png' | 'exr';
+
+/** A rendered image as the output tensor set of its task (`{ png }` or `{ exr }`). */
+export function renderOutputTensors(image: Uint8Array, format: RenderFormat = 'png'): TensorSet {
+  const name = format === 'exr' ? RENDER_EXR_TENSOR : RENDER_PNG_TENSOR;
+  return { [name]: { dtype: 'uint8', shape: [image.length], data: image } satisfies Tensor };
 }
 
 /**
- * The name of the tensor a region-audit output carries besides its PNG: which part of the task's
+ * The name of the tensor a region-audit output carries besides its image: which part of the task's
  * image it shows, `[x0, y0, x1, y1]` in pixels of the task's own output (int32, shape [4]).
  */
 export const RENDER_REGION_TENSOR = 'region';
 
 /**
- * The output of a region audit: the PNG of `crop` (relative to the task's output image) and the crop.
+ * The output of a region audit: the image of `crop` (relative to the task's output image) and the crop.
  *
  * @example renderRegionOutputTensors(png, [8, 4, 24, 16]).region.data // Int32Array [8, 4, 24, 16]
  */
-export function renderRegionOutputTensors(png: Uint8Array, crop: RenderTask['region']): TensorSet {
+export function renderRegionOutputTensors(
+  image: Uint8Array,
+  crop: RenderTask['region'],
+  format: RenderFormat = 'png',
+): TensorSet {
   return {
-    ...renderOutputTensors(png),
+    ...renderOutputTensors(image, format),
     [RENDER_REGION_TENSOR]: { dtype: 'int32', shape: [4], data: Int32Array.from(crop) } satisfies Tensor,
   };
 }
 
 /**
  * The PNG of any render output and, for a region-audit output, the crop of the task's image it
- * shows (PLX_VALIDATION when the set is neither).
+ * shows (PLX_VALIDATION when the set is neither, or carries an EXR: renderImageParts reads both).
  *
  * @example const { png, crop } = renderOutputParts(tensors); // crop undefined for a whole task
  */
 export function renderOutputParts(tensors: TensorSet): { png: Uint8Array; crop?: RenderTask['region'] } {
+  const { image, format, crop } = renderImageParts(tensors);
+  if (format !== 'png') throw new PlexusError('PLX_VALIDATION', 'a render output is one uint8 tensor "png"');
+  return crop ? { png: image, crop } : { png: image };
+}
+
+/**
+ * The image bytes of any render output (PNG or EXR, by its tensor's name) and, for a region-audit
+ * output, the crop of the task's image it shows (PLX_VALIDATION when the set is none of these).
+ *
+ * @example const { image, format, crop } = renderImageParts(tensors);
+ */
+export function renderImageParts(tensors: TensorSet): {
+  image: Uint8Array;
+  format: RenderFormat;
+  crop?: RenderTask['region'];
+} {
   const r = tensors[RENDER_REGION_TENSOR];
-  if (r === undefined) return { png: pngOfRenderOutput(tensors) };
+  if (r === undefined) return imageOfRenderOutput(tensors);
   if (r.dtype !== 'int32' || r.shape.length !== 1 || r.shape[0] !== 4)
     throw new PlexusError('PLX_VALIDATION', 'a render region is one int32 tensor of 4');
   const { [RENDER_REGION_TENSOR]: _, ...rest } = tensors;
   const [x0, y0, x1, y1] = Array.from(r.data as Int32Array);
-  return { png: pngOfRenderOutput(rest), crop: [x0!, y0!, x1!, y1!] };
+  return { ...imageOfRenderOutput(rest), crop: [x0!, y0!, x1!, y1!] };
+}
+
+/** The image bytes and format of a whole render output (PLX_VALIDATION when the set is not one). */
+export function imageOfRenderOutput(tensors: TensorSet): { image: Uint8Array; format: RenderFormat } {
+  const names = Object.keys(tensors);
+  const name = names[0];
+  const t = name === undefined ? undefined : tensors[name];
+  if (
+    names.length !== 1 ||
+    (name !== RENDER_PNG_TENSOR && name !== RENDER_EXR_TENSOR) ||
+    t?.dtype !== 'uint8' ||
+    t.shape.length !== 1
+  )
+    throw new PlexusError('PLX_VALIDATION', 'a render output is one uint8 tensor "png" or "exr"');
+  return { image: t.data as Uint8Array, format: name };
 }
 
 /**
@@ -168,10 +221,9 @@ export function auditRegionOf(
 
 /** The PNG bytes of a render output (PLX_VALIDATION when the set is not one). */
 export function pngOfRenderOutput(tensors: TensorSet): Uint8Array {
-  const t = tensors[RENDER_PNG_TENSOR];
-  if (t?.dtype !== 'uint8' || t.shape.length !== 1 || Object.keys(tensors).length !== 1)
-    throw new PlexusError('PLX_VALIDATION', 'a render output is one uint8 tensor "png"');
-  return t.data as Uint8Array;
+  const { image, format } = imageOfRenderOutput(tensors);
+  if (format !== 'png') throw new PlexusError('PLX_VALIDATION', 'a render output is one uint8 tensor "png"');
+  return image;
 }
 
 /**
@@ -186,4 +238,17 @@ export function pngSize(png: Uint8Array): { width: number; height: number } | un
   if (Buffer.from(png.subarray(12, 16)).toString('latin1') !== 'IHDR') return undefined;
   const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
   return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+/**
+ * Width and height of a render output image from its header, whichever its format (undefined
+ * when it is not an image of that format the coordinator accepts): read before decoding.
+ *
+ * @example renderImageSize(exr, 'exr') // { width: 64, height: 48 }
+ */
+export function renderImageSize(
+  image: Uint8Array,
+  format: RenderFormat,
+): { width: number; height: number } | undefined {
+  return format === 'exr' ? exrHeader(image)?.size : pngSize(image);
 }

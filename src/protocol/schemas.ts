@@ -106,7 +106,7 @@ export type TrainDilocoSpecInput = z.input<typeof trainDilocoSpecSchema>;
  * A `blender.render` job (docs/render.md): `model` is the `.blend` file (resources packed),
  * `inputs` one task descriptor per frame or tile (src/protocol/render.ts builds them; intake
  * checks they are exactly the ones `render` implies), so leases, commit–reveal and results carry
- * render tasks unchanged. Outputs are PNG images compared with SSIM, not bit for bit.
+ * render tasks unchanged. Outputs are PNG or EXR images compared with SSIM, not bit for bit.
  */
 export const blenderRenderSpecSchema = onnxInferSpecSchema.extend({
   kind: z.literal('blender.render'),
@@ -123,7 +123,11 @@ export const blenderRenderSpecSchema = onnxInferSpecSchema.extend({
       .default(0),
     /** Tiles across and down: each frame is split into x·y tasks, stitched on download. */
     tiles: z.strictObject({ x: z.int().min(1).max(16), y: z.int().min(1).max(16) }).default({ x: 1, y: 1 }),
-    format: z.literal('png').default('png'),
+    /**
+     * `png`: 8-bit RGBA through the scene's view transform; `exr`: half-float RGBA OpenEXR
+     * (scene-linear, ZIP), compared after a fixed tone map (docs/render.md, "EXR").
+     */
+    format: z.enum(['png', 'exr']).default('png'),
     /** Only providers with this Blender major version (e.g. 3) get the tasks. */
     blenderMajor: z.int().min(2).max(99).optional(),
   }),

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createCanvas } from '@napi-rs/canvas';
-import { pngSize, renderOutputTensors } from '../../protocol/render.ts';
+import { pngSize, renderOutputTensors, renderRegionOutputTensors } from '../../protocol/render.ts';
+import { encodeExr } from '../../protocol/renderExr.ts';
 import { compareRenderOutputs } from './compareRenders.ts';
 
 /** A test picture: gradient and shapes, with `noise` random per-pixel jitter (like sampling noise). */
@@ -59,4 +60,33 @@ test('an image whose header claims another size is refused from its header, neve
   assert.deepEqual(compareRenderOutputs(a, renderOutputTensors(Buffer.from('GIF89a'))).reasons, [
     'not a render output: not a PNG',
   ]);
+});
+
+/** A float image with a gradient and some values above 1 (`scale` brightens or darkens it). */
+function image(width: number, height: number, scale = 1) {
+  const rgba = new Float32Array(width * height * 4);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++)
+      rgba.set([(scale * x) / width, (scale * y) / height, ((x * y) % 7) / 3, 1], (y * width + x) * 4);
+  return { width, height, rgba };
+}
+
+test('EXR outputs compare through the tone map: the same image agrees, a region crops, a dark one fails', () => {
+  const a = image(64, 48);
+  const whole = renderOutputTensors(encodeExr(a), 'exr');
+  assert.equal(compareRenderOutputs(whole, renderOutputTensors(encodeExr(a), 'exr')).ok, true);
+  const crop: [number, number, number, number] = [8, 4, 24, 16];
+  const part = new Float32Array(16 * 12 * 4);
+  for (let y = 0; y < 12; y++)
+    part.set(a.rgba.subarray(((4 + y) * 64 + 8) * 4, ((4 + y) * 64 + 24) * 4), y * 64);
+  const region = renderRegionOutputTensors(encodeExr({ width: 16, height: 12, rgba: part }), crop, 'exr');
+  assert.equal(compareRenderOutputs(whole, region).ok, true);
+  const dark = compareRenderOutputs(whole, renderOutputTensors(encodeExr(image(64, 48, 0.25)), 'exr'));
+  assert.equal(dark.ok, false);
+  // Another format, or a size lie, is refused without decoding.
+  assert.match(compareRenderOutputs(whole, renderOutputTensors(new Uint8Array(8))).reasons[0]!, /format/);
+  assert.match(
+    compareRenderOutputs(whole, renderOutputTensors(encodeExr(image(32, 48)), 'exr')).reasons[0]!,
+    /size/,
+  );
 });

@@ -6,7 +6,14 @@
  */
 import { createCanvas, Image } from '@napi-rs/canvas';
 import ssimModule from 'ssim.js';
-import { pngSize, RENDER_REGION_TENSOR, type RenderTask, renderOutputParts } from '../../protocol/render.ts';
+import {
+  RENDER_REGION_TENSOR,
+  type RenderFormat,
+  type RenderTask,
+  renderImageParts,
+  renderImageSize,
+} from '../../protocol/render.ts';
+import { decodeExr, toneMapExr } from '../../protocol/renderExr.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 
 /** Least SSIM of two honest renders of a task (calibration: docs/render.md). */
@@ -57,6 +64,18 @@ export function decodePng(png: Uint8Array): { data: Uint8ClampedArray; width: nu
 }
 
 /**
+ * The 8-bit RGBA pixels a render output is compared by: a PNG decoded, an EXR decoded
+ * (renderExr.ts checks every block against its header first) and tone-mapped (`toneMapExr`:
+ * clamped to [0, 1], sRGB-encoded), the same way for every output. Read the size from the header
+ * (`renderImageSize`) before calling this.
+ *
+ * @example const pixels = decodeRenderImage(image, 'exr');
+ */
+export function decodeRenderImage(image: Uint8Array, format: RenderFormat): Pixels {
+  return format === 'exr' ? toneMapExr(decodeExr(image)) : decodePng(image);
+}
+
+/**
  * How alike two images are.
  *
  * @example const { ssim, psnrDb } = imageScores(decodePng(a), decodePng(b));
@@ -94,17 +113,28 @@ export function compareRenderOutputs(
   let ib: Pixels;
   let crop: RenderTask['region'] | undefined;
   try {
-    const pa = renderOutputParts(a);
-    const pb = renderOutputParts(b);
+    const pa = renderImageParts(a);
+    const pb = renderImageParts(b);
     if (pa.crop && pb.crop) return { ok: false, reasons: ['two region audits are not a comparison'] };
+    if (pa.format !== pb.format) return { ok: false, reasons: [`format ${pa.format} ≠ ${pb.format}`] };
     crop = pa.crop ?? pb.crop;
     // Sizes from the headers first: images that cannot match are never decoded.
-    const [sa, sb] = [pngSize(pa.png), pngSize(pb.png)];
-    if (!sa || !sb) return { ok: false, reasons: ['not a render output: not a PNG'] };
+    const [sa, sb] = [renderImageSize(pa.image, pa.format), renderImageSize(pb.image, pb.format)];
+    if (!sa || !sb) return { ok: false, reasons: [`not a render output: not a ${pa.format.toUpperCase()}`] };
     if (!crop && (sa.width !== sb.width || sa.height !== sb.height))
       return { ok: false, reasons: [`size ${sa.width}×${sa.height} ≠ ${sb.width}×${sb.height}`] };
-    ia = decodePng(pa.png);
-    ib = decodePng(pb.png);
+    if (
+      crop &&
+      !(crop[2] - crop[0] === (pa.crop ? sa : sb).width && crop[3] - crop[1] === (pa.crop ? sa : sb).height)
+    )
+      return {
+        ok: false,
+        reasons: [
+          `region ${crop.join(',')} is not ${(pa.crop ? sa : sb).width}×${(pa.crop ? sa : sb).height}`,
+        ],
+      };
+    ia = decodeRenderImage(pa.image, pa.format);
+    ib = decodeRenderImage(pb.image, pb.format);
     if (pa.crop) [ia, ib] = [ib, ia]; // ia: the whole task's image, ib: the region when there is one
   } catch (err) {
     return { ok: false, reasons: [`not a render output: ${(err as Error).message}`] };

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { encodeRenderTask, renderOutputTensors, renderTasksOf } from '../../protocol/render.ts';
+import { encodeExr } from '../../protocol/renderExr.ts';
 import { RENDER_JOB_AUDIT_SAMPLE, RENDER_SAMPLE_MIN_RECORD } from '../verification/renderAuditRate.ts';
 import { newReputation, updateReputation } from '../verification/reputation.ts';
 import { openVerification } from './openVerifications.ts';
-import { sampledRenderDecision } from './renderAudits.ts';
+import { checkRenderOutputRegion, sampledRenderDecision } from './renderAudits.ts';
 import { workFixture } from './workFixture.ts';
 
 test('render audits: a provider with a clean record is drawn at the job sample, a newcomer and a faulted one at the adaptive rate', async () => {
@@ -70,6 +72,59 @@ test('openVerification draws a render job of a provider with a clean record at t
     // Rate 4/48 over 48 draws: 4 expected; more than 20 has probability < 1e-9.
     const sampled = await draw();
     assert.ok(sampled <= 20, `${sampled} of ${tasks} audited`);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a render result must be in its task’s format and size, read from the header: EXR for an EXR task', async () => {
+  const f = await workFixture();
+  try {
+    const { jobId, taskIds } = await f.submitJob({ tasks: 1 });
+    const [desc] = renderTasksOf({
+      frameStart: 1,
+      frameEnd: 1,
+      width: 32,
+      height: 24,
+      samples: 4,
+      seed: 0,
+      tiles: { x: 1, y: 1 },
+      format: 'exr',
+    });
+    await f.db
+      .updateTable('tasks')
+      .set({ input_cid: f.put(encodeRenderTask(desc!)) })
+      .where('id', '=', taskIds[0]!)
+      .execute();
+    const assignmentId = '0xa1';
+    await f.db
+      .insertInto('assignments')
+      .values({
+        id: assignmentId,
+        task_id: taskIds[0]!,
+        job_id: jobId,
+        provider: '0x00000000000000000000000000000000000000aa',
+        status: 'leased',
+        lease_expires_at: f.clock.t + 60_000,
+        created_at: f.clock.t,
+        finished_at: null,
+        error_code: null,
+        error_message: null,
+      })
+      .execute();
+    const blobs = { read: async (cid: string) => (await f.work.blobs.read(cid)) as Uint8Array };
+    const exr = (w: number, h: number) =>
+      encodeExr({ width: w, height: h, rgba: new Float32Array(w * h * 4) });
+    await checkRenderOutputRegion(f.db, blobs, assignmentId, renderOutputTensors(exr(32, 24), 'exr'));
+    await assert.rejects(
+      checkRenderOutputRegion(f.db, blobs, assignmentId, renderOutputTensors(exr(16, 24), 'exr')),
+      /the image is 16×24; this execution renders 32×24/,
+    );
+    // A PNG (or anything else in the png tensor) for an EXR task: refused before any decoding.
+    await assert.rejects(
+      checkRenderOutputRegion(f.db, blobs, assignmentId, renderOutputTensors(new Uint8Array(64))),
+      /this task renders EXR, not PNG/,
+    );
   } finally {
     await f.close();
   }

@@ -9,11 +9,16 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import { decodeRenderTask, pngSize, type RenderTask, renderOutputParts } from '../../protocol/render.ts';
+import {
+  decodeRenderTask,
+  type RenderTask,
+  renderImageParts,
+  renderImageSize,
+} from '../../protocol/render.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import { type AuditDecision, valueAuditFloor } from '../verification/auditPolicy.ts';
-import { decodePng, isRegionRenderOutput, type Pixels } from '../verification/compareRenders.ts';
+import { decodeRenderImage, isRegionRenderOutput, type Pixels } from '../verification/compareRenders.ts';
 import { ALWAYS_AUDIT_UNITS, DEFAULT_AUDIT_PARAMS } from '../verification/constants.ts';
 import { renderAuditRate } from '../verification/renderAuditRate.ts';
 import { renderAuditRegion } from '../verification/renderAuditRegion.ts';
@@ -92,7 +97,9 @@ function primaryPixels(revealed: readonly RevealedOutput[]): Pixels | undefined 
   for (const o of revealed) {
     if (!o.tensors || isRegionRenderOutput(o.tensors)) continue;
     try {
-      return decodePng(renderOutputParts(o.tensors).png);
+      const { image, format } = renderImageParts(o.tensors);
+      if (!renderImageSize(image, format)) return undefined;
+      return decodeRenderImage(image, format);
     } catch {
       return undefined; // not an image: the comparison says so
     }
@@ -127,9 +134,10 @@ export async function recordRenderAuditRegion(
 /**
  * Refuses (PLX_VALIDATION) a render result that does not cover what its execution was asked for:
  * a region output from an execution that was not a region audit, a whole image from one that
- * was, another region than the one drawn, or an image whose PNG header gives another size than
- * that region or task. The size is read from the header before anything decodes the image: a
- * 1 MB PNG of 16384×16384 pixels costs about 20 s and 3 GB to decode.
+ * was, another region than the one drawn, an image of another format than the task's (PNG, or
+ * EXR for `format: 'exr'`), or one whose PNG or EXR header gives another size than that region or
+ * task. The size is read from the header before anything decodes the image: a 1 MB PNG of
+ * 16384×16384 pixels costs about 20 s and 3 GB to decode.
  *
  * @example await checkRenderOutputRegion(deps.db, deps.blobs, msg.assignmentId, tensors);
  */
@@ -144,7 +152,7 @@ export async function checkRenderOutputRegion(
     .select('crop')
     .where('assignment_id', '=', assignmentId)
     .executeTakeFirst();
-  const { crop, png } = renderOutputParts(tensors);
+  const { crop, image, format } = renderImageParts(tensors);
   const want = asked ? (JSON.parse(asked.crop) as Region) : undefined;
   if (JSON.stringify(crop) !== JSON.stringify(want)) {
     throw new PlexusError(
@@ -154,20 +162,24 @@ export async function checkRenderOutputRegion(
         : 'this execution renders the whole task, not a region',
     );
   }
-  let expected: Region | undefined = want;
-  if (!expected) {
-    const task = await db
-      .selectFrom('assignments as a')
-      .innerJoin('tasks as t', 't.id', 'a.task_id')
-      .select('t.input_cid')
-      .where('a.id', '=', assignmentId)
-      .executeTakeFirst();
-    if (task) expected = decodeRenderTask(await blobs.read(task.input_cid)).region;
-  }
-  const size = pngSize(png);
+  const task = await db
+    .selectFrom('assignments as a')
+    .innerJoin('tasks as t', 't.id', 'a.task_id')
+    .select('t.input_cid')
+    .where('a.id', '=', assignmentId)
+    .executeTakeFirst();
+  const desc = task ? decodeRenderTask(await blobs.read(task.input_cid)) : undefined;
+  const wantFormat = desc?.format ?? 'png';
+  if (desc && format !== wantFormat)
+    throw new PlexusError(
+      'PLX_VALIDATION',
+      `this task renders ${wantFormat.toUpperCase()}, not ${format.toUpperCase()}`,
+    );
+  const expected: Region | undefined = want ?? desc?.region;
+  const size = renderImageSize(image, format);
   if (expected && (size?.width !== expected[2] - expected[0] || size.height !== expected[3] - expected[1]))
     throw new PlexusError(
       'PLX_VALIDATION',
-      `the image is ${size ? `${size.width}×${size.height}` : 'not a PNG'}; this execution renders ${expected[2] - expected[0]}×${expected[3] - expected[1]}`,
+      `the image is ${size ? `${size.width}×${size.height}` : `not a ${format === 'exr' ? 'render EXR' : 'PNG'}`}; this execution renders ${expected[2] - expected[0]}×${expected[3] - expected[1]}`,
     );
 }

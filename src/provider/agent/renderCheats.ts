@@ -5,6 +5,7 @@
  */
 import { createCanvas, Image } from '@napi-rs/canvas';
 import type { RenderTask } from '../../protocol/render.ts';
+import { decodeExr, encodeExr } from '../../protocol/renderExr.ts';
 
 /**
  * One way to cheat a render task.
@@ -104,4 +105,31 @@ export function cheatedPng(task: RenderTask, rendered: Uint8Array | undefined): 
     ctx.drawImage(img, 0, 0, x1 - x0, y1 - y0);
   }
   return canvas.toBuffer('image/png');
+}
+
+/**
+ * The cheat's image at the size of `task`'s region in the task's format: cheatedPng, or for an
+ * EXR task a black float frame, or the half-resolution EXR scaled up (nearest pixel).
+ */
+export function cheatedImage(task: RenderTask, rendered: Uint8Array | undefined): Uint8Array {
+  if (task.format !== 'exr') return cheatedPng(task, rendered);
+  const [x0, y0, x1, y1] = task.region;
+  const width = x1 - x0;
+  const height = y1 - y0;
+  const rgba = new Float32Array(width * height * 4);
+  if (!rendered) {
+    for (let i = 3; i < rgba.length; i += 4) rgba[i] = 1;
+    return encodeExr({ width, height, rgba });
+  }
+  const small = decodeExr(rendered);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const sx = Math.min(small.width - 1, Math.floor((x * small.width) / width));
+      const sy = Math.min(small.height - 1, Math.floor((y * small.height) / height));
+      rgba.set(
+        small.rgba.subarray((sy * small.width + sx) * 4, (sy * small.width + sx) * 4 + 4),
+        (y * width + x) * 4,
+      );
+    }
+  return encodeExr({ width, height, rgba });
 }

@@ -13,13 +13,14 @@ import type { BlenderInfo } from '../../runtimes/blender/probeBlender.ts';
 import { renderBlender } from '../../runtimes/blender/renderBlender.ts';
 import type { BlenderPool } from '../../runtimes/blender/warmBlender.ts';
 import type { BlobCache } from '../cache/createBlobCache.ts';
-import { cheatedPng, cheatedTask, cheatFor, type RenderCheat } from './renderCheats.ts';
+import { cheatedImage, cheatedTask, cheatFor, type RenderCheat } from './renderCheats.ts';
 import type { TaskOutput } from './runOnnxTask.ts';
 
 /**
  * Runs one `blender.render` task: the `.blend` (`model`) and the task descriptor (`input`) come
  * from the blob cache; Blender renders the descriptor's region in a sandboxed child process
- * (runtimes/blender/renderBlender.ts); the PNG becomes the output tensor set `{ png }`.
+ * (runtimes/blender/renderBlender.ts); the image becomes the output tensor set `{ png }` (or
+ * `{ exr }` for an EXR task).
  * `cheat` is the adversary harness only.
  *
  * @example const out = await runRenderTask({ cache, blender, scratchDir, threads: 2 }, { model, input, timeoutMs }, signal);
@@ -68,13 +69,14 @@ export async function runRenderTask(
         })
       : undefined;
     const cheatReshapes = cheat?.kind === 'low-res' || cheat?.kind === 'black';
-    const png = cheatReshapes ? cheatedPng(desc, rendered?.png) : rendered!.png;
+    const image = cheatReshapes ? cheatedImage(desc, rendered?.png) : rendered!.png;
+    const format = desc.format ?? 'png';
     const [x0, y0, x1, y1] = desc.region;
     const [tx, ty] = whole.region;
     const bytes = encodeSafetensors(
       task.region
-        ? renderRegionOutputTensors(png, [x0 - tx, y0 - ty, x1 - tx, y1 - ty])
-        : renderOutputTensors(png),
+        ? renderRegionOutputTensors(image, [x0 - tx, y0 - ty, x1 - tx, y1 - ty], format)
+        : renderOutputTensors(image, format),
     );
     return {
       bytes,

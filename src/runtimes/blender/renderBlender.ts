@@ -36,6 +36,7 @@ export type RenderRequest = {
 };
 
 export type RenderOutput = {
+  /** The image: PNG, or OpenEXR when the task's `format` is `exr`. */
   png: Buffer;
   usage: { wallMs: number; cpuMs: number; peakRssBytes: number };
 };
@@ -106,6 +107,7 @@ async function runRender(
   await mkdir(dir, { recursive: true });
   const taskPath = join(dir, 'task.json');
   const outPath = join(dir, 'out.png');
+  const ext = (t: RenderTask | undefined) => (t?.format === 'exr' ? 'exr' : 'png');
   await writeFile(taskPath, JSON.stringify(batch ? req.tasks : req.task));
   const t0 = performance.now();
   try {
@@ -114,7 +116,12 @@ async function runRender(
       stderr: string;
       timedOut: boolean;
     }>((resolve, reject) => {
-      const child = spawnSandboxedBlender(req, dir, [taskPath, outPath], 'ignore');
+      const child = spawnSandboxedBlender(
+        req,
+        dir,
+        [taskPath, batch ? outPath : `${outPath.slice(0, -4)}.${ext(req.task)}`],
+        'ignore',
+      );
       let stderr = '';
       let timedOut = false;
       child.stderr?.on('data', (b: Buffer) => {
@@ -135,12 +142,15 @@ async function runRender(
     });
     if (req.signal?.aborted) throw new DOMException('render cancelled', 'AbortError');
     if (timedOut) throw new PlexusError('PLX_LEASE_EXPIRED', `render took longer than ${req.timeoutMs} ms`);
-    const paths = batch ? (req.tasks ?? []).map((_, i) => `${outPath}-${i}.png`) : [outPath];
+    const paths = batch
+      ? (req.tasks ?? []).map((t, i) => `${outPath}-${i}.${ext(t)}`)
+      : [`${outPath.slice(0, -4)}.${ext(req.task)}`];
     const pngs = await Promise.all(paths.map((p) => readFile(p).catch(() => undefined)));
     if (code !== 0 || pngs.some((p) => !p)) {
       throw new PlexusError('PLX_TASK_RUNTIME_ERROR', `blender exited ${code}: ${stderr.trim().slice(-500)}`);
     }
-    const measured = JSON.parse(await readFile(`${outPath}.usage.json`, 'utf8')) as {
+    const usagePath = batch ? outPath : `${outPath.slice(0, -4)}.${ext(req.task)}`;
+    const measured = JSON.parse(await readFile(`${usagePath}.usage.json`, 'utf8')) as {
       cpuMs: number;
       peakRssBytes: number;
     };

@@ -2,9 +2,10 @@
 # Started by renderBlender.ts as:
 #   blender -b --factory-startup --disable-autoexec -noaudio FILE.blend --python renderTask.py -- TASK.json OUT.png THREADS
 # TASK.json: {"frame", "width", "height", "samples", "seed", "region": [x0, y0, x1, y1]} (pixels,
-# origin top left, x1/y1 exclusive). The output is the region only (border render, cropped).
-# A list of tasks renders each in turn into OUT-0.png, OUT-1.png, … (reference renders in tests
-# and the benchmark, without a Blender start per image).
+# origin top left, x1/y1 exclusive), and "format": "exr" for half-float OpenEXR (else PNG). The
+# output is the region only (border render, cropped), at OUT as given (the caller names it .png
+# or .exr). A list of tasks renders each in turn into OUT-0.png (or .exr), OUT-1.png, …
+# (reference renders in tests and the benchmark, without a Blender start per image).
 # `-- --serve - THREADS`: a warm Blender that renders one task per stdin line (warmBlender.ts).
 import json
 import sys
@@ -32,9 +33,18 @@ def render(task, path):
     r.threads = threads
     r.use_compositing = False
     r.use_sequencer = False
-    r.image_settings.file_format = 'PNG'
-    r.image_settings.color_mode = 'RGBA'
-    r.image_settings.color_depth = '8'
+    if task.get('format') == 'exr':
+        # Scene-linear half float (16-bit): a beauty pass keeps ~3 significant digits and a range
+        # to 65504, at half the bytes of full float; ZIP is lossless.
+        r.image_settings.file_format = 'OPEN_EXR'
+        r.image_settings.color_mode = 'RGBA'
+        r.image_settings.color_depth = '16'
+        r.image_settings.exr_codec = 'ZIP'
+        r.image_settings.use_preview = False
+    else:
+        r.image_settings.file_format = 'PNG'
+        r.image_settings.color_mode = 'RGBA'
+        r.image_settings.color_depth = '8'
     r.film_transparent = False
     x0, y0, x1, y1 = task['region']
     w, h = task['width'], task['height']
@@ -79,7 +89,7 @@ loaded = json.load(open(argv[0]))
 out = argv[1]
 if isinstance(loaded, list):
     for i, t in enumerate(loaded):
-        render(t, f'{out}-{i}.png')
+        render(t, f"{out}-{i}.{'exr' if t.get('format') == 'exr' else 'png'}")
 else:
     render(loaded, out)
 

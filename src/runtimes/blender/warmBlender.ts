@@ -71,7 +71,7 @@ export class BlenderPool {
     }
     w.busy = true;
     if (w.idle) clearTimeout(w.idle);
-    const out = join(w.dir, `out-${w.tasks++}.png`);
+    const out = join(w.dir, `out-${w.tasks++}.${req.task.format === 'exr' ? 'exr' : 'png'}`);
     const t0 = performance.now();
     let timedOut = false;
     const kill = () => this.kill(w);
