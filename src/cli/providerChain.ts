@@ -19,6 +19,7 @@ import { getProvider } from '../chain/actions/provider/getProvider.ts';
 import { registerProvider } from '../chain/actions/provider/registerProvider.ts';
 import { requestUnbonding } from '../chain/actions/provider/requestUnbonding.ts';
 import { withdrawUnbonded } from '../chain/actions/provider/withdrawUnbonded.ts';
+import { ChainRevertError } from '../chain/ChainRevertError.ts';
 import { REWARDS_LEAF_ENCODING } from '../chain/constants.ts';
 import { epochSettlementAbi } from '../chain/generated/EpochSettlement.ts';
 import { providerRegistryAbi } from '../chain/generated/ProviderRegistry.ts';
@@ -42,6 +43,10 @@ import { fetchCoordinator } from './fetchCoordinator.ts';
 import { formatPlx } from './format.ts';
 import { addressOption } from './options.ts';
 import { plxArgument } from './parsePlxAmount.ts';
+
+/** How often a claim asks again for a proof that matches the chain's current root, and how long it waits between. */
+const CLAIM_TRIES = 5;
+const CLAIM_RETRY_MS = 1500;
 
 type KeyOptions = ChainCliOptions & { dataDir: string; keystore?: string };
 
@@ -357,19 +362,39 @@ export function addProviderChainCommands(cmd: Command): Command {
       onChain(async () => {
         const ctx = await writer(o);
         const address = ctx.account.address;
-        const r = await readRewards(o, ctx, address);
-        if (r === undefined)
-          throw new PlexusError(
-            'PLX_NOT_FOUND',
-            `provider ${address} has no earnings in any settled epoch yet`,
-          );
-        // Sent even when the proof looks stale or nothing is claimable: the contract is the judge,
-        // and its decoded reason (InvalidProof, NothingToClaim) is the clearest answer.
-        const tx = await claimRewards(ctx, {
-          account: address,
-          cumulativeAmount: r.cumulativeAmount,
-          proof: r.proof,
-        });
+        // Epochs keep finalizing while this runs: a proof the coordinator built for the root just
+        // replaced (or that the chain replaces before the claim is mined) is InvalidProof for no
+        // fault of anyone's. Such a claim asks again for a fresh proof, a few times, before giving up.
+        const claimOnce = async () => {
+          let r = await readRewards(o, ctx, address);
+          for (let i = 0; r && !r.proofValid && i < CLAIM_TRIES; i++) {
+            await new Promise((resolve) => setTimeout(resolve, CLAIM_RETRY_MS));
+            r = await readRewards(o, ctx, address);
+          }
+          if (r === undefined)
+            throw new PlexusError(
+              'PLX_NOT_FOUND',
+              `provider ${address} has no earnings in any settled epoch yet`,
+            );
+          // Sent even when the proof still looks stale or nothing is claimable: the contract is the
+          // judge, and its decoded reason (InvalidProof, NothingToClaim) is the clearest answer.
+          const tx = await claimRewards(ctx, {
+            account: address,
+            cumulativeAmount: r.cumulativeAmount,
+            proof: r.proof,
+          });
+          return { r, tx };
+        };
+        let claimed: Awaited<ReturnType<typeof claimOnce>> | undefined;
+        for (let i = 0; !claimed; i++) {
+          try {
+            claimed = await claimOnce();
+          } catch (err) {
+            const stale = err instanceof ChainRevertError && err.errorName === 'InvalidProof';
+            if (!stale || i + 1 >= CLAIM_TRIES) throw err;
+          }
+        }
+        const { r, tx } = claimed;
         const received = await eventAmount(ctx, tx.hash, 'Claimed');
         const wallet = await getPlxBalance(ctx, address);
         report(
