@@ -127,6 +127,7 @@ export async function leaseOne(
   let involved: string[] = [];
   let fresh = false;
   let preferTrusted = false;
+  let groundTruth = false;
   if (tv) {
     const req = tv.pending()[0];
     if (!req) {
@@ -136,6 +137,7 @@ export async function leaseOne(
     }
     role = req.role;
     trustedOnly = req.trustedOnly;
+    groundTruth = req.groundTruth === true;
     involved = req.exclude;
     // Every redundant round gets a trusted member, drawn at random, while any is online: k
     // untrusted replicas agreeing prove nothing (they may be one ring).
@@ -181,6 +183,7 @@ export async function leaseOne(
     requiredExclude: new Set([...involved, ...s.draining, ...tooDear, ...kin.network]),
     trustedOnly,
     preferTrusted,
+    groundTruth,
   });
   if (!provider) return { leased: false, more: false };
   const started = performance.now();
@@ -358,7 +361,8 @@ const RANDOM_TRUSTED_TRIES = 8;
  * fallback). `preferTrusted` (a redundant round with no trusted member yet): a random trusted
  * provider when one is eligible; nobody while eligible trusted providers are online but busy (the
  * round waits for a trusted slot); the scheduler's ordinary pick only when no trusted provider that
- * could run the task is online (no fallback ranking).
+ * could run the task is online (no fallback ranking). `groundTruth` (a tie between untrusted
+ * executions): a trusted provider or nobody — the task waits until one is online.
  *
  * @example
  * const provider = pickFor(state, deps, req, { preferredExclude: new Set(), requiredExclude: new Set(), trustedOnly: false });
@@ -372,6 +376,8 @@ export function pickFor(
     requiredExclude: Set<string>;
     trustedOnly: boolean;
     preferTrusted?: boolean;
+    /** Only a provider trusted now, never the best-scored fallback (the round waits for one). */
+    groundTruth?: boolean;
   },
 ): string | undefined {
   const { scheduler } = d;
@@ -408,6 +414,8 @@ export function pickFor(
       if (trusted.some((a) => couldRun(s, a, req))) return undefined;
     }
     if (!opts.trustedOnly) return scheduler.pick({ ...req, exclude });
+    // Ground truth between untrusted executions that disagree: only a trusted provider will do.
+    if (opts.groundTruth) return undefined;
     // No trusted provider: the best-scored few, in order.
     let tried = 0;
     for (const candidate of view.byScore) {
