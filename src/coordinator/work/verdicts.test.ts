@@ -194,7 +194,7 @@ test('no ground truth: untrusted providers outvoting one fault nobody; the task 
     const task = await f.task(taskIds[0]!);
     assert.equal(task.status, 'completed');
     assert.equal((await f.job(jobId)).status, 'completed');
-    assert.ok([h.address, ...trusted.map((t) => t.address)].includes(task.provider!));
+    assert.ok([h.address, ...trusted.map((t) => t.address)].includes(task.provider as `0x${string}`));
     const faults = await f.db.selectFrom('verification_faults').selectAll().execute();
     assert.deepEqual(faults.map((x) => x.provider).sort(), [r1.address, r2.address].sort());
     assert.equal(f.state.reputations.get(h.address)?.faults ?? 0, 0);

@@ -25,6 +25,7 @@ import {
 import { initFor } from './openVerifications.ts';
 import { insertFault, insertSlash } from './providerQueries.ts';
 import { settleTaskLocks } from './stakeLocks.ts';
+import { keepForReview } from './verdictReviews.ts';
 import {
   forgetVerification,
   type JobInfo,
@@ -210,6 +211,8 @@ export async function settleVerdict(
   const info = known.job ?? (await jobInfo(s, d, jobId, trx));
   if (verdict.verified) {
     await seedCanary(s, d, trx, jobId, taskId, verdict, accepted.output_cid, trustedBefore);
+    // A verdict that faulted outvoted providers stays reviewable (verdictReviews.ts).
+    await keepForReview(s, d, trx, jobId, taskId, verdict, accepted.output_cid);
     await events.append(trx, jobId, 'task.verified', {
       taskId,
       outputDigest: verdict.acceptedDigest ?? null,
