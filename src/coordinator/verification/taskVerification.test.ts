@@ -420,9 +420,15 @@ test('no ground truth: an untrusted 2-of-3 head count faults nobody; a trusted p
   for (const x of runs)
     tv.commit(
       x.p,
-      computeCommitment({ taskId: tv.taskId, provider: x.p, outputDigest: tensorSetDigest(x.out), salt: x.salt }),
+      computeCommitment({
+        taskId: tv.taskId,
+        provider: x.p,
+        outputDigest: tensorSetDigest(x.out),
+        salt: x.salt,
+      }),
     );
-  for (const x of runs) tv.reveal(x.p, { outputDigest: tensorSetDigest(x.out), salt: x.salt, tensors: x.out });
+  for (const x of runs)
+    tv.reveal(x.p, { outputDigest: tensorSetDigest(x.out), salt: x.salt, tensors: x.out });
   assert.equal(tv.verdict(), undefined, 'an untrusted majority decides nothing against the minority');
   assert.deepEqual(tv.pending(), [
     { role: 'tiebreaker', count: 1, exclude: [r1, r2, h3], trustedOnly: true, groundTruth: true },
@@ -447,10 +453,8 @@ test('no ground truth: an untrusted 2-of-3 head count faults nobody; a trusted p
   assert.equal(d.status, 'disputed');
   assert.deepEqual([d.faults.length, d.slashes.length], [0, 0]);
   // An untrusted auditor and tie-breaker (the fallback) outvoting a primary fault nobody either.
-  const a = drive(
-    new TaskVerification(base({ maxExecutions: 3 })),
-    [h3, r1, r2],
-    (p) => (p === h3 ? honest(p) : zeros()),
+  const a = drive(new TaskVerification(base({ maxExecutions: 3 })), [h3, r1, r2], (p) =>
+    p === h3 ? honest(p) : zeros(),
   );
   assert.deepEqual([a.status, a.faults.length], ['disputed', 0]);
 });

@@ -141,7 +141,12 @@ export async function settleReviewCheck(
         .execute();
       if (agreeing.has(held.id)) await recordOutcome(s, d, trx, held.provider, 'valid');
     }
-    const why = { canary: review.canary_id, review: review.id, checkedBy: c.checker, checkLeaseId: c.leaseId };
+    const why = {
+      canary: review.canary_id,
+      review: review.id,
+      checkedBy: c.checker,
+      checkLeaseId: c.leaseId,
+    };
     for (const m of misses) {
       if (!agreeing.has(m.id)) continue;
       await reverseCanaryFault(s, d, trx, m, why);
