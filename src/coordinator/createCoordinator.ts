@@ -58,6 +58,7 @@ import { createLeaderLock, SETTLEMENT_LOCK_KEY } from './store/leaderLock.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import type { RawConnection } from './store/queryTemplate.ts';
 import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
+import { chainFunderOf } from './work/funders.ts';
 import { defaultVerificationEconomics } from './work/workState.ts';
 
 /** The store's raw SQLite connection for query templates, when it has one (PostgreSQL: none). */
@@ -224,6 +225,8 @@ export async function startCoordinator(
     ...rawOf(store),
     shared: store.dialect === 'postgres',
     ...(opts.beforeTrainRoundClose ? { beforeTrainRoundClose: opts.beforeTrainRoundClose } : {}),
+    // Replicas of a task never share a stake funder (work/kinship.ts, work/funders.ts).
+    ...(chain ? { funderOf: chainFunderOf(chain.writer) } : {}),
   });
   remoteWake.dispatch = () => void loop.dispatch();
   const submitter = createJobSubmitter({

@@ -166,7 +166,7 @@ export async function leaseOne(
   // Stake locked per lease: only a provider whose free stake covers k × the task's pay (stakeLocks.ts).
   const lock = lockAmount((await taskEconomics(s, d, db, { ...job, id: task.job_id })).reward);
   for (const a of await stakeShort(s, d, lock)) tooDear.add(a);
-  // Collusion-aware: never a network kin of a provider already executing this task, a
+  // Collusion-aware: never a network or funder kin of a provider already executing this task, a
   // registration-burst kin only when nobody else can take it (kinship.ts).
   const kin = kinOf(s, involved);
   const provider = pickFor(s, d, req, {
@@ -178,9 +178,10 @@ export async function leaseOne(
       ...s.draining,
       ...tooDear,
       ...kin.network,
+      ...kin.funder,
       ...kin.burst,
     ]),
-    requiredExclude: new Set([...involved, ...s.draining, ...tooDear, ...kin.network]),
+    requiredExclude: new Set([...involved, ...s.draining, ...tooDear, ...kin.network, ...kin.funder]),
     trustedOnly,
     preferTrusted,
     groundTruth,

@@ -87,7 +87,12 @@ export type ScriptedProvider = {
  * try { ... } finally { await f.close(); }
  */
 export async function workFixture(
-  opts: { canaries?: CanaryOptions; market?: Market; verification?: Partial<VerificationEconomics> } = {},
+  opts: {
+    canaries?: CanaryOptions;
+    market?: Market;
+    verification?: Partial<VerificationEconomics>;
+    funderOf?: (provider: string) => Promise<string | null>;
+  } = {},
 ) {
   const store = await openStore({ path: ':memory:' });
   const { db } = store;
@@ -118,6 +123,7 @@ export async function workFixture(
       ? { verification: { ...defaultVerificationEconomics(), ...opts.verification } }
       : {}),
     ...(opts.market ? { market: opts.market } : {}),
+    ...(opts.funderOf ? { funderOf: opts.funderOf } : {}),
     capability: { intervalMs: 3_600_000 },
     raw: store.raw,
   });
@@ -129,8 +135,9 @@ export async function workFixture(
     return cid;
   }
 
-  async function provider(): Promise<ScriptedProvider> {
-    const account = privateKeyToAccount(generatePrivateKey());
+  /** A scripted provider with a fresh key, or `key`'s account. */
+  async function provider(key?: Hex): Promise<ScriptedProvider> {
+    const account = privateKeyToAccount(key ?? generatePrivateKey());
     const address = account.address.toLowerCase() as Address;
     const sent: CoordinatorMessage[] = [];
     const link: ProviderLink = {

@@ -154,8 +154,13 @@ export type WorkState = {
   readonly links: Map<string, ProviderLink>;
   /** Connected providers that take no new work (shutting down). */
   readonly draining: Set<string>;
-  /** Where each provider's session comes from and when it was first seen (kinship.ts). */
-  readonly identities: Map<string, { prefix: string | null; firstSeen: number }>;
+  /**
+   * Where each provider's session comes from, when it was first seen, and who funded its stake
+   * (`funder`: undefined while not known yet, null when nobody can be told) (kinship.ts).
+   */
+  readonly identities: Map<string, { prefix: string | null; firstSeen: number; funder?: string | null }>;
+  /** Who funded a provider's stake (from the chain, kinship.ts); absent without a chain. */
+  readonly funderOf: ((provider: string) => Promise<string | null>) | undefined;
   /** Jobs' specs and statuses, so a task's lease or result does not re-read its job. */
   readonly jobCache: Map<string, JobInfo>;
   /** The dispatch run in progress, if any: concurrent calls join it. */
@@ -180,6 +185,7 @@ export function createWorkState(opts: {
   verification: VerificationEconomics;
   slashable: bigint;
   canaries?: CanaryOptions | undefined;
+  funderOf?: ((provider: string) => Promise<string | null>) | undefined;
 }): WorkState {
   return {
     reputations: new Map(),
@@ -188,6 +194,7 @@ export function createWorkState(opts: {
     links: new Map(),
     draining: new Set(),
     identities: new Map(),
+    funderOf: opts.funderOf,
     jobCache: new Map(),
     dispatching: undefined,
     again: false,
