@@ -250,13 +250,15 @@ export async function workFixture(
       deadlineSec?: number;
       /** The submitting client (a fixed address by default). */
       client?: string;
+      /** The model's cid (a fresh random model by default). */
+      model?: string;
     } = {},
   ): Promise<{ jobId: string; taskIds: string[] }> {
     const jobId = `0x${randomBytes(32).toString('hex')}`;
     const inputs = Array.from({ length: o.tasks ?? 1 }, (_, i) => put(encodeSafetensors(output(i))));
     const spec: OnnxInferSpec = {
       kind: 'onnx.infer',
-      model: put(randomBytes(16)),
+      model: o.model ?? put(randomBytes(16)),
       inputs,
       resources: { minMemoryMiB: 0, gpu: false },
       deadline: Math.floor(clock.t / 1000) + (o.deadlineSec ?? 3600),
