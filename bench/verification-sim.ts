@@ -184,6 +184,11 @@ async function strategic(args: string[]): Promise<StrategicResult> {
   console.log(
     `  wrong accepted ${r.wrongAccepted} (${r.wrongAcceptedPer10k.toFixed(1)} per 10k), honest faulted ${r.honestFaulted}, overhead ${pct(r.overhead)}, honest profit/task ${r.honestProfitPerTask}, max adversary gain over honest/task ${r.maxExpectedProfitPerTask}, ${r.seconds.toFixed(0)} s`,
   );
+  console.log(
+    `  overhead by cause: ${Object.entries(r.overheadBy)
+      .map(([k, v]) => `${k} ${pct(v)}`)
+      .join(', ')}`,
+  );
   for (const [k, v] of Object.entries(r.byAdversary)) {
     console.log(
       `  ${k.padEnd(12)} providers ${v.providers} executions ${v.executions} cheats ${v.cheats} caught ${v.caught} detectionP50 ${v.detectionP50 ?? '-'} wrongAccepted ${v.wrongAccepted} profit/task ${v.expectedProfitPerTask} gain over honest/task ${v.gainOverHonestPerTask}`,

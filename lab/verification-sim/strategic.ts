@@ -191,6 +191,8 @@ export type StrategicResult = {
     evidence: unknown;
   }[];
   overhead: number;
+  /** The overhead by cause (executions per completed task): requested replicas beyond the first, audits, tie-breakers, re-runs of a primary, canaries. */
+  overheadBy: { replicas: number; audits: number; tiebreakers: number; reruns: number; canaries: number };
   maxExpectedProfitPerTask: number;
   honestProfitPerTask: number;
   byAdversary: Record<
@@ -502,6 +504,48 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
         .executeTakeFirstOrThrow()
     ).n,
   );
+  // Where the executions beyond one per completed task went: each role's share of completed tasks.
+  const roles = { replica: 0, auditor: 0, tiebreaker: 0, primary: 0, canary: 0, tasks: 0 };
+  for (const v of await f.db.selectFrom('task_verifications').select('log').execute()) {
+    roles.tasks++;
+    for (const e of JSON.parse(v.log) as { type: string; role?: keyof typeof roles }[])
+      if (e.type === 'assign' && e.role) roles[e.role]++;
+  }
+  roles.canary = Number(
+    (
+      await f.db
+        .selectFrom('canary_assignments')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+  if (process.env.PLEXUS_DEBUG_CANARIES) {
+    const rows = await f.db.selectFrom('canary_assignments').select(['provider', 'status']).execute();
+    const by = new Map<string, number>();
+    for (const r of rows) {
+      const k = `${byAddress.get(r.provider)?.kind}:${r.status}`;
+      by.set(k, (by.get(k) ?? 0) + 1);
+    }
+    console.log('canaries by kind:status', Object.fromEntries(by));
+    const pool = await f.db.selectFrom('canary_tasks').select(['issued', 'retired']).execute();
+    console.log(
+      'pool',
+      pool.length,
+      'issued',
+      pool.reduce((a, c) => a + c.issued, 0),
+    );
+  }
+  const share = (n: number) => (completed === 0 ? 0 : n / completed);
+  const redundantTasks = (await f.db.selectFrom('task_verifications').select('policy').execute()).filter(
+    (v) => v.policy.includes('redundant'),
+  ).length;
+  const overheadBy = {
+    replicas: share(roles.replica - redundantTasks),
+    audits: share(roles.auditor),
+    tiebreakers: share(roles.tiebreaker),
+    reruns: share(roles.primary - (roles.tasks - redundantTasks)),
+    canaries: share(roles.canary),
+  };
   const byAdversary = {} as StrategicResult['byAdversary'];
   for (const k of ADVERSARIES) {
     const gs = agents.filter((g) => g.kind === k);
@@ -530,6 +574,7 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     honestFaulted,
     honestFaultDetails,
     overhead: completed === 0 ? 0 : executions / completed - 1,
+    overheadBy,
     // The strategies' gain over honesty: > 0 would mean a strategy pays better than honest work.
     maxExpectedProfitPerTask: Math.max(...ADVERSARIES.map((k) => byAdversary[k].gainOverHonestPerTask)),
     honestProfitPerTask: Math.round(perTask(honestAgents)),

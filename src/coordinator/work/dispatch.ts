@@ -8,7 +8,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { Hex } from 'viem';
 import type { TaskRequirements } from '../scheduler/types.ts';
 import { policyOfSpec } from '../verification/policy.ts';
-import { isTrusted, reputationScore } from '../verification/reputation.ts';
+import { isSuspended, isTrusted, reputationScore } from '../verification/reputation.ts';
 import { type ExecutionRole, TaskVerification } from '../verification/taskVerification.ts';
 import { injectCanary } from './canaries.ts';
 import { jobInfo } from './jobs.ts';
@@ -163,6 +163,8 @@ export async function leaseOne(
   // GPU work only for providers whose latest capability proof showed the GPU they claim.
   if (job.spec.resources.gpu) for (const a of s.links.keys()) if (!d.proofs.gpuTrusted(a)) tooDear.add(a);
   for (const a of cannotRun(s, job.spec)) tooDear.add(a);
+  // A provider caught cheating (isSuspended) gets no work at all, canaries included.
+  for (const a of s.links.keys()) if (isSuspended(reputationOf(s, d.now, a))) tooDear.add(a);
   // Stake locked per lease: only a provider whose free stake covers k × the task's pay (stakeLocks.ts).
   const lock = lockAmount((await taskEconomics(s, d, db, { ...job, id: task.job_id })).reward);
   for (const a of await stakeShort(s, d, lock)) tooDear.add(a);
