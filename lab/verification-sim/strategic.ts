@@ -355,6 +355,8 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
   let wrongAccepted = 0;
   const wrongBy = new Map<Adversary, number>();
   const sybilAt = Math.floor(jobsTotal / 3);
+  const smallModels = [0, 1, 2, 3].map((i) => f.put(new TextEncoder().encode(`small model ${i}`)));
+  const largeModels = [0, 1, 2, 3].map((i) => f.put(new TextEncoder().encode(`large model ${i}`)));
   for (let j = 0; j < jobsTotal; j++) {
     if (j === sybilAt && sybils) {
       // A Sybil burst: fresh identities, one registration window, joining at once.
@@ -363,6 +365,9 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     const large = rng.next() < opts.largeShare;
     const redundant = rng.next() < opts.redundantShare;
     const job = await f.submitJob({
+      // Clients run a few models again and again (the loop estimates a new job's size from its
+      // model's verified tasks): 4 models per size class.
+      model: (large ? largeModels : smallModels)[rng.int(4)]!,
       tasks: opts.jobSize,
       taskTimeoutSec: large ? LARGE_TIMEOUT : SMALL_TIMEOUT,
       deadlineSec: 7 * 24 * 3600,
@@ -519,7 +524,7 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
         .executeTakeFirstOrThrow()
     ).n,
   );
-  if (process.env.PLEXUS_DEBUG_CANARIES) {
+  if (process.env.PLEXUS_SIM_BREAKDOWN) {
     const rows = await f.db.selectFrom('canary_assignments').select(['provider', 'status']).execute();
     const by = new Map<string, number>();
     for (const r of rows) {
@@ -534,6 +539,20 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
       'issued',
       pool.reduce((a, c) => a + c.issued, 0),
     );
+    const audited = await f.db
+      .selectFrom('task_verifications')
+      .select(['job_id', 'log'])
+      .where('audit', '=', 1)
+      .execute();
+    const bySize = new Map<string, number>();
+    for (const a of audited) {
+      const primary = (JSON.parse(a.log) as { type: string; role?: string; provider?: string }[]).find(
+        (e) => e.type === 'assign' && e.role === 'primary',
+      );
+      const k = `${sizeOfJob.get(a.job_id) === 1 ? 'small' : 'large'}:${byAddress.get(primary?.provider ?? '')?.kind}`;
+      bySize.set(k, (bySize.get(k) ?? 0) + 1);
+    }
+    console.log('audits by size:primary kind', Object.fromEntries(bySize));
   }
   const share = (n: number) => (completed === 0 ? 0 : n / completed);
   const redundantTasks = (await f.db.selectFrom('task_verifications').select('policy').execute()).filter(

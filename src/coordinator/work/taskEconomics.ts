@@ -39,12 +39,15 @@ function modelKey(job: JobInfo): string {
 }
 
 /**
- * Records the verified size of one task of `job`'s model (the estimate for the model's next jobs).
+ * Records the verified size of one task of `job`'s model (the estimate for the model's next jobs)
+ * and drops the job's cached estimate (its next task is priced with its own verified size).
  *
  * @example
- * noteVerifiedSize(state, job, 12_000n);
+ * noteVerifiedSize(state, { ...job, id: jobId }, 12_000n);
  */
-export function noteVerifiedSize(s: WorkState, job: JobInfo, unitsMilli: bigint): void {
+export function noteVerifiedSize(s: WorkState, job: JobInfo & { id: string }, unitsMilli: bigint): void {
+  // The job's own estimate is stale now that it has a verified size: read it again.
+  cache.get(s)?.delete(job.id);
   let m = modelSizes.get(s);
   if (!m) {
     m = new Map();

@@ -274,7 +274,7 @@ async function verifiedSize(
     .filter((e) => valid.has(e.provider.toLowerCase()))
     .map((e) => (JSON.parse(e.result) as { usage: Usage }).usage);
   const units = verifiedUnitsMilli(job, usages);
-  if (units !== undefined) noteVerifiedSize(s, job, units);
+  if (units !== undefined) noteVerifiedSize(s, { ...job, id: jobId }, units);
   return units;
 }
 
