@@ -401,7 +401,12 @@ export class TaskVerification {
     }
     const largest = best?.members.length ?? 0;
     const needed = Math.max(1, n - 2 * largest + 1, 2 - largest);
-    return this.request('tiebreaker', needed);
+    // With a trusted execution in, an untrusted tie-breaker (the fallback) adds no ground truth.
+    return this.request(
+      'tiebreaker',
+      needed,
+      revealed.some((e) => e.trusted),
+    );
   }
 
   /**
