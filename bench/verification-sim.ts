@@ -176,6 +176,7 @@ async function strategic(args: string[]): Promise<StrategicResult> {
     tasks,
     providers,
     seed: str(args, 'seed', DEFAULT_STRATEGIC.seed),
+    models: num(args, 'models', DEFAULT_STRATEGIC.models),
     ...(kinds ? { kinds } : {}),
     onProgress: (done, total) => {
       if (done % 200 === 0 || done === total) console.log(`  [strategic] ${done}/${total} tasks`);

@@ -59,6 +59,11 @@ export type StrategicOptions = {
   redundantShare: number;
   /** Share of jobs that are large (60 × the reference size, 600 s timeout). */
   largeShare: number;
+  /**
+   * Models per size class that clients reuse (0: a fresh model for every job, so every first task
+   * of a job is priced at the worst case and always audited — the mix of the earlier figures).
+   */
+  models: number;
   seed: string;
   /** Only these adversary kinds (default: all); their share of the fleet is split over them. */
   kinds?: readonly Adversary[];
@@ -73,6 +78,7 @@ export const DEFAULT_STRATEGIC: StrategicOptions = {
   jobSize: 10,
   redundantShare: 0.2,
   largeShare: 0.2,
+  models: 0,
   seed: 'strategic',
 };
 
@@ -355,8 +361,10 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
   let wrongAccepted = 0;
   const wrongBy = new Map<Adversary, number>();
   const sybilAt = Math.floor(jobsTotal / 3);
-  const smallModels = [0, 1, 2, 3].map((i) => f.put(new TextEncoder().encode(`small model ${i}`)));
-  const largeModels = [0, 1, 2, 3].map((i) => f.put(new TextEncoder().encode(`large model ${i}`)));
+  const modelsOf = (size: string) =>
+    Array.from({ length: opts.models }, (_, i) => f.put(new TextEncoder().encode(`${size} model ${i}`)));
+  const smallModels = modelsOf('small');
+  const largeModels = modelsOf('large');
   for (let j = 0; j < jobsTotal; j++) {
     if (j === sybilAt && sybils) {
       // A Sybil burst: fresh identities, one registration window, joining at once.
@@ -365,9 +373,9 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     const large = rng.next() < opts.largeShare;
     const redundant = rng.next() < opts.redundantShare;
     const job = await f.submitJob({
-      // Clients run a few models again and again (the loop estimates a new job's size from its
-      // model's verified tasks): 4 models per size class.
-      model: (large ? largeModels : smallModels)[rng.int(4)]!,
+      // With --models N clients run N models per size class again and again (the loop estimates
+      // a new job's size from its model's verified tasks); else a fresh model per job.
+      ...(opts.models > 0 ? { model: (large ? largeModels : smallModels)[rng.int(opts.models)]! } : {}),
       tasks: opts.jobSize,
       taskTimeoutSec: large ? LARGE_TIMEOUT : SMALL_TIMEOUT,
       deadlineSec: 7 * 24 * 3600,
@@ -524,36 +532,6 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
         .executeTakeFirstOrThrow()
     ).n,
   );
-  if (process.env.PLEXUS_SIM_BREAKDOWN) {
-    const rows = await f.db.selectFrom('canary_assignments').select(['provider', 'status']).execute();
-    const by = new Map<string, number>();
-    for (const r of rows) {
-      const k = `${byAddress.get(r.provider)?.kind}:${r.status}`;
-      by.set(k, (by.get(k) ?? 0) + 1);
-    }
-    console.log('canaries by kind:status', Object.fromEntries(by));
-    const pool = await f.db.selectFrom('canary_tasks').select(['issued', 'retired']).execute();
-    console.log(
-      'pool',
-      pool.length,
-      'issued',
-      pool.reduce((a, c) => a + c.issued, 0),
-    );
-    const audited = await f.db
-      .selectFrom('task_verifications')
-      .select(['job_id', 'log'])
-      .where('audit', '=', 1)
-      .execute();
-    const bySize = new Map<string, number>();
-    for (const a of audited) {
-      const primary = (JSON.parse(a.log) as { type: string; role?: string; provider?: string }[]).find(
-        (e) => e.type === 'assign' && e.role === 'primary',
-      );
-      const k = `${sizeOfJob.get(a.job_id) === 1 ? 'small' : 'large'}:${byAddress.get(primary?.provider ?? '')?.kind}`;
-      bySize.set(k, (bySize.get(k) ?? 0) + 1);
-    }
-    console.log('audits by size:primary kind', Object.fromEntries(bySize));
-  }
   const share = (n: number) => (completed === 0 ? 0 : n / completed);
   const redundantTasks = (await f.db.selectFrom('task_verifications').select('policy').execute()).filter(
     (v) => v.policy.includes('redundant'),

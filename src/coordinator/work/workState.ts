@@ -21,7 +21,7 @@ import type { templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 import type { TrainingRounds } from '../training/trainRounds.ts';
 import type { AdaptiveAuditPolicy } from '../verification/auditPolicy.ts';
-import { newReputation, type ReputationState } from '../verification/reputation.ts';
+import { isSuspended, newReputation, type ReputationState } from '../verification/reputation.ts';
 import type { TaskVerification } from '../verification/taskVerification.ts';
 import type { CapabilityProofs } from './capabilityProofs.ts';
 import type { workQueries } from './workQueries.ts';
@@ -267,7 +267,13 @@ export function reputationOf(s: WorkState, now: () => number, address: string): 
  */
 export function anotherProviderOnline(s: WorkState, except: readonly string[]): boolean {
   const skip = new Set(except.map((a) => a.toLowerCase()));
-  for (const a of s.links.keys()) if (!skip.has(a.toLowerCase()) && !s.draining.has(a)) return true;
+  for (const a of s.links.keys()) {
+    if (skip.has(a.toLowerCase()) || s.draining.has(a)) continue;
+    // A suspended provider takes no work (isSuspended): it cannot audit either.
+    const rep = s.reputations.get(a);
+    if (rep && isSuspended(rep)) continue;
+    return true;
+  }
   return false;
 }
 
