@@ -135,6 +135,10 @@ test('a first task is not priced at the worst case once its model has a verified
     };
     assert.equal(await units(same.jobId), 10n);
     assert.equal(await units(other.jobId), 240_000n);
+    // Another client's job of the same model: sizes are reported usage, so one account's tiny tasks
+    // never lower the stake at risk (and the audit rate) of another's job: the worst case again.
+    const stranger = await f.submitJob({ model, taskTimeoutSec: 60, client: `0x${'5a'.repeat(20)}` });
+    assert.equal(await units(stranger.jobId), 240_000n);
   } finally {
     await f.close();
   }

@@ -35,7 +35,9 @@ const modelSizes = new WeakMap<WorkState, Map<string, bigint[]>>();
 /** What tasks of one model are compared by: kind, model and whether on a GPU. */
 function modelKey(job: JobInfo): string {
   const model = 'model' in job.spec ? String(job.spec.model) : '';
-  return `${job.spec.kind}:${model}:${job.spec.resources.gpu ? 'gpu' : 'cpu'}`;
+  // Per client: sizes are reported usage, so another account's tiny tasks of the same model (an
+  // attacker's, say) must not lower the stake at risk and the audit rate of this client's job.
+  return `${job.client.toLowerCase()}:${job.spec.kind}:${model}:${job.spec.resources.gpu ? 'gpu' : 'cpu'}`;
 }
 
 /**
