@@ -174,3 +174,22 @@ export function canaryMisses(ex: Executor, canaryId: string) {
     .where('status', '=', 'failed')
     .execute();
 }
+
+/**
+ * Everyone a review is about: the providers whose verdict made the canary (its sources), the
+ * provider under review, and the providers a passing check would clear or fault (the canary's
+ * leases). Lower-case addresses.
+ *
+ * @example
+ * const parties = await reviewParties(db, reviewId, canaryId);
+ */
+export async function reviewParties(ex: Executor, reviewId: string, canaryId: string): Promise<string[]> {
+  const [sources, leases, review] = await Promise.all([
+    ex.selectFrom('canary_sources').select('provider').where('canary_id', '=', canaryId).execute(),
+    ex.selectFrom('canary_assignments').select('provider').where('task_id', '=', canaryId).execute(),
+    ex.selectFrom('canary_reviews').select('provider').where('id', '=', reviewId).executeTakeFirst(),
+  ]);
+  const all = [...sources, ...leases].map((r) => r.provider);
+  if (review?.provider) all.push(review.provider);
+  return [...new Set(all.map((a) => a.toLowerCase()))];
+}

@@ -17,8 +17,9 @@ import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import { compareTensorSets } from '../verification/compareTensors.ts';
 import { isTrusted, parseReputation, reinstateReputation } from '../verification/reputation.ts';
-import { canaryMisses, checkableReview } from './canaryReviewQueries.ts';
+import { canaryMisses, checkableReview, reviewParties } from './canaryReviewQueries.ts';
 import { currentReputation, recordFault, recordOutcome } from './faults.ts';
+import { kinOf } from './kinship.ts';
 import { wronglyOutvoted } from './verdictReviews.ts';
 import { reputationOf, type WorkDeps, type WorkState } from './workState.ts';
 
@@ -35,6 +36,13 @@ export async function reviewToCheck(s: WorkState, d: WorkDeps, provider: string)
   if (!isTrusted(reputationOf(s, d.now, provider))) return undefined;
   const c = await checkableReview(d.db, provider);
   if (!c || (c.gpu === 1 && !d.proofs.gpuTrusted(provider))) return undefined;
+  // One check can overturn a verdict: the checker must be no network or funder kin of anyone the
+  // review is about — its sources, the provider under review, the providers it would clear — or a
+  // ring's trusted member could clear its own cheater (the same kinship dispatch never lets execute
+  // one task together; a registration burst alone only lowers preference there, so not here).
+  const kin = kinOf(s, await reviewParties(d.db, c.review_id, c.id));
+  const me = provider.toLowerCase();
+  if (kin.network.has(me) || kin.funder.has(me)) return undefined;
   return c;
 }
 
