@@ -239,7 +239,9 @@ export async function reverseFault(
   );
   const withdrawn = slash !== undefined && slash.id > through;
   const compensation = slash && !withdrawn ? slash.amount : '0';
-  await trx
+  // One reversal per fault (unique index, 0023): two reviews settled at once, or a second review of
+  // the same miss, must not restore the provider twice (that would also erase a real fault).
+  const inserted = await trx
     .insertInto('fault_reversals')
     .values({
       provider,
@@ -251,7 +253,10 @@ export async function reverseFault(
       evidence: JSON.stringify(evidence),
       created_at: t,
     })
-    .execute();
+    .onConflict((oc) => oc.columns(['task_id', 'provider']).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  if (!inserted) return;
   const before = miss.rep_before === null ? undefined : parseReputation(JSON.parse(miss.rep_before));
   const current = await currentReputation(s, d, trx, provider);
   const next = reinstateReputation(current, before, fault?.created_at ?? t, t);

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import type { Hex } from 'viem';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { newReputation } from '../verification/reputation.ts';
+import { reverseFault } from './canaryReviews.ts';
 import { recordFault } from './faults.ts';
 import { handleCommit, handleResult } from './results.ts';
 import { providerConnected } from './sessions.ts';
@@ -146,3 +147,32 @@ for (const truth of ['the outvoted provider', 'the verdict'] as const) {
     }
   });
 }
+
+test('a fault is reversed at most once: a second reversal of the same fault (two reviews settled at once) changes nothing', async () => {
+  const f = await workFixture();
+  try {
+    const p = await f.connected();
+    const taskId = `0x${randomBytes(32).toString('hex')}`;
+    for (const id of [taskId, `0x${randomBytes(32).toString('hex')}`]) {
+      // Two faults: the one to reverse, and a real one that must stay.
+      await f.db.transaction().execute((trx) =>
+        recordFault(f.state, f.work, trx, {
+          provider: p.address,
+          taskId: id,
+          jobId: null,
+          kind: 'capability',
+          evidence: {},
+        }),
+      );
+    }
+    assert.equal(f.state.reputations.get(p.address)?.faults, 2);
+    const miss = { task_id: taskId, provider: p.address, rep_before: null, reason: 'overturned verdict' };
+    for (let i = 0; i < 2; i++)
+      await f.db.transaction().execute((trx) => reverseFault(f.state, f.work, trx, miss, { check: i }));
+    const rows = await f.db.selectFrom('fault_reversals').selectAll().execute();
+    assert.equal(rows.length, 1, 'one reversal row');
+    assert.equal(f.state.reputations.get(p.address)?.faults, 1, 'the real fault stands');
+  } finally {
+    await f.close();
+  }
+});
