@@ -36,10 +36,9 @@ import type { EpochList, EpochView } from '../src/protocol/http/market.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
 import { freePort, startProxy, type TcpProxy, waitUntil } from './helpers/net.ts';
-import { deploySettlementChain } from './helpers/settlementChain.ts';
+import { deploySettlementChain, trustInStore } from './helpers/settlementChain.ts';
 import { spawnCrashingCoordinator } from './helpers/spawnCrashingCoordinator.ts';
 import { spawnValidator } from './helpers/spawnValidator.ts';
-import { trustProvider } from './helpers/trustedProvider.ts';
 
 const EPOCH_SECONDS = 4;
 const run = promisify(execFile);
@@ -122,15 +121,8 @@ before(async () => {
     validators.push(startValidator(i));
     await validators[i]!.waitFor('PLEXUS_VALIDATOR_READY', 60_000);
   }
-  // honest-1 stands in for a genesis operator: its trusted record is in the store before the
-  // coordinator first runs. Without a trusted provider an untrusted head count faults nobody (no
-  // ground truth, docs/verification.md), and the always-wrong provider must be caught and slashed.
-  const seed = await openStore({ path: join(dir, 'coordinator', 'plexus.db') });
-  try {
-    await trustProvider(seed.db, addresses['honest-1']!);
-  } finally {
-    await seed.close();
-  }
+  // honest-1 is trusted (genesis operator): without ground truth always-wrong is neither faulted nor slashed.
+  await trustInStore(join(dir, 'coordinator', 'plexus.db'), addresses['honest-1']!);
   // The first coordinator dies (SIGKILL) right after sending the first finalize that charges a client.
   coordinator = startCoordinator('sent');
   await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);

@@ -6,11 +6,13 @@
  * connect).
  */
 import { join } from 'node:path';
-import type { testCoordinator } from './fixtures.ts';
+import { openStore, type Store } from '../../src/coordinator/store/openStore.ts';
+import { type NodeChild, spawnPlexus } from '../../src/devnet/spawnNode.ts';
+import { DEVNET_PASSWORD, type Devnet } from '../../src/devnet/startDevnet.ts';
 import { loadOrCreateKeystore } from '../../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../../src/logger.ts';
 
-type Db = Awaited<ReturnType<typeof testCoordinator>>['store']['db'];
+type Db = Store['db'];
 
 const quiet = createLogger('test', { level: 'silent' });
 
@@ -54,4 +56,53 @@ export async function trustProviderDir(db: Db, dataDir: string, password: string
   });
   await trustProvider(db, account.address);
   return account.address.toLowerCase();
+}
+
+/**
+ * Starts one more provider process on a devnet (`startDevnet`, data in `devnetDir`), staked on
+ * chain like the devnet's own; `trusted`: its record is written to the devnet coordinator's store
+ * (SQLite, `coordinator/plexus.db`) before it first connects. Returns its address (lower case).
+ */
+export async function startDevnetProvider(
+  net: Devnet,
+  devnetDir: string,
+  opts: { name: string; region: string; behaviour: string; trusted: boolean; print: (l: string) => void },
+): Promise<{ child: NodeChild; address: string }> {
+  const pdir = join(devnetDir, opts.name);
+  const keystore = join(pdir, 'key.json');
+  if (opts.trusted) {
+    const store = await openStore({ path: join(devnetDir, 'coordinator', 'plexus.db') });
+    try {
+      await trustProviderDir(store.db, pdir, DEVNET_PASSWORD);
+    } finally {
+      await store.close();
+    }
+  } else {
+    await loadOrCreateKeystore(keystore, DEVNET_PASSWORD, { scrypt: { n: 1024, r: 8, p: 1 }, logger: quiet });
+  }
+  // Staked on chain like any provider: the coordinator gives work only to providers active there.
+  await net.registerProvider(keystore, opts.region);
+  const child = spawnPlexus(
+    opts.name,
+    [
+      'provider',
+      'start',
+      '--coordinator',
+      net.coordinatorUrl,
+      '--data-dir',
+      pdir,
+      '--region',
+      opts.region,
+      '--behaviour',
+      opts.behaviour,
+    ],
+    { env: { PLEXUS_KEYSTORE_PASSWORD: DEVNET_PASSWORD, PLEXUS_LOG_LEVEL: 'warn' }, print: opts.print },
+  );
+  try {
+    const { address } = await child.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 120_000);
+    return { child, address: address.toLowerCase() };
+  } catch (err) {
+    await child.stop(5000);
+    throw err;
+  }
 }
