@@ -40,7 +40,7 @@ export async function reviewToCheck(s: WorkState, d: WorkDeps, provider: string)
   // review is about — its sources, the provider under review, the providers it would clear — or a
   // ring's trusted member could clear its own cheater (the same kinship dispatch never lets execute
   // one task together; a registration burst alone only lowers preference there, so not here).
-  const kin = kinOf(s, await reviewParties(d.db, c.review_id, c.id));
+  const kin = kinOf(s, await reviewParties(d.db, c.review_id, c.id, c.source_task_id));
   const me = provider.toLowerCase();
   if (kin.network.has(me) || kin.funder.has(me)) return undefined;
   return c;

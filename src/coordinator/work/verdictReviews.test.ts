@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import type { Hex } from 'viem';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { newReputation } from '../verification/reputation.ts';
-import { reverseFault } from './canaryReviews.ts';
+import { reverseFault, reviewToCheck } from './canaryReviews.ts';
 import { recordFault } from './faults.ts';
 import { handleCommit, handleResult } from './results.ts';
 import { providerConnected } from './sessions.ts';
@@ -172,6 +172,70 @@ test('a fault is reversed at most once: a second reversal of the same fault (two
     const rows = await f.db.selectFrom('fault_reversals').selectAll().execute();
     assert.equal(rows.length, 1, 'one reversal row');
     assert.equal(f.state.reputations.get(p.address)?.faults, 1, 'the real fault stands');
+  } finally {
+    await f.close();
+  }
+});
+
+test('the check of a review never goes to a network kin of a provider it would clear', async () => {
+  const f = await workFixture();
+  try {
+    const from = async (ip: string, trusted: boolean) => {
+      const p = await f.provider();
+      if (trusted) f.state.reputations.set(p.address, trustedRecord(f.clock.t));
+      await providerConnected(f.state, f.work, p.link, { ...p.hello(1), remoteAddress: ip });
+      f.clock.t += 11 * 60_000; // apart in time: no registration-burst kinship
+      return p;
+    };
+    const outvoted = await from('203.0.113.7', false);
+    const kin = await from('203.0.113.99', true); // same /24 as the outvoted provider
+    const independent = await from('198.51.100.4', true);
+    const sourceTask = `0x${randomBytes(32).toString('hex')}`;
+    await f.db.transaction().execute((trx) =>
+      recordFault(f.state, f.work, trx, {
+        provider: outvoted.address,
+        taskId: sourceTask,
+        jobId: null,
+        kind: 'outvoted',
+        evidence: {},
+      }),
+    );
+    const t = f.clock.t;
+    await f.db
+      .insertInto('canary_tasks')
+      .values({
+        id: 'canary-1',
+        source_task_id: sourceTask,
+        source_job_id: 'job-1',
+        model: 'm'.repeat(64),
+        input_cid: 'i'.repeat(64),
+        gpu: 0,
+        timeout_ms: 60_000,
+        expected_digest: 'd',
+        expected_cid: 'e'.repeat(64),
+        issued: 0,
+        retired: 1,
+        created_at: t,
+      })
+      .execute();
+    await f.db
+      .insertInto('canary_reviews')
+      .values({
+        id: 'review-1',
+        canary_id: 'canary-1',
+        reason: 'source-faulted',
+        lease_id: null,
+        provider: null,
+        evidence: null,
+        status: 'open',
+        check_lease_id: null,
+        checked_by: null,
+        created_at: t,
+        resolved_at: null,
+      })
+      .execute();
+    assert.equal(await reviewToCheck(f.state, f.work, kin.address), undefined, 'not to a kin checker');
+    assert.equal((await reviewToCheck(f.state, f.work, independent.address))?.review_id, 'review-1');
   } finally {
     await f.close();
   }
