@@ -204,8 +204,47 @@ test('every dishonest behaviour is caught or neutralized; honest providers never
     return v?.verdict ? (JSON.parse(v.verdict) as { acceptedDigest?: string }).acceptedDigest : undefined;
   };
 
+  // An adversary's first lease runs cold (model download, inference session) and on a loaded
+  // machine can outlive the job's 6 s lease: an adversary whose only lease was a canary that
+  // expired while the job (a few seconds) completed has handed nothing in to check. Such an
+  // adversary (not faulted, so not suspended) gets more of the same work until it has.
+  const mustCatch = ['always-wrong', 'lazy-zeros', 'lazy-random', 'copycat'] as const;
+  const leased = async (p: string) =>
+    (
+      await db
+        .selectFrom('assignments')
+        .select('id')
+        .where('provider', '=', p)
+        .where('status', '=', 'leased')
+        .execute()
+    ).length + (await canariesOf(p)).filter((x) => x.status === 'leased').length;
+  const delivered = async (p: string) =>
+    (await execsOf(p)).length +
+    (await canariesOf(p)).filter((x) => x.status !== 'leased' && x.status !== 'expired').length;
+  for (let round = 0; round < 3; round++) {
+    // Leases still out (a canary, say) end first: answered, or expired after their 6 s.
+    for (const until = Date.now() + 60_000; Date.now() < until; ) {
+      const out = await Promise.all(mustCatch.map((b) => leased(who[b])));
+      if (out.every((n) => n === 0)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const idle: string[] = [];
+    for (const b of mustCatch) if ((await delivered(who[b])) === 0) idle.push(b);
+    if (idle.length === 0) break;
+    mark(`more work: ${idle.join(', ')} handed nothing in`);
+    const more = await client.submitJob({
+      kind: 'onnx.infer',
+      model: model.cid,
+      inputs: await upload(300 + 22 * round, 22),
+      deadline: Math.floor(Date.now() / 1000) + 150,
+      taskTimeoutSec: 6,
+      maxAttempts: 10,
+    });
+    assert.equal((await client.waitForJob(more.jobId)).status, 'completed');
+  }
+
   // Always-wrong, lazy and copycat: every output they delivered (task or canary) is a fault.
-  for (const b of ['always-wrong', 'lazy-zeros', 'lazy-random', 'copycat'] as const) {
+  for (const b of mustCatch) {
     const p = who[b];
     const tasks = await execsOf(p);
     const canaries = (await canariesOf(p)).filter((x) => x.status !== 'leased' && x.status !== 'expired');
