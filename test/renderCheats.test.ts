@@ -1,7 +1,7 @@
 /**
  * Blender rendering on the network (issue 20), with real coordinator, real provider processes and
- * real Blender: a 12-frame job on 7 providers, two honest (one of them trusted: no fault without
- * ground truth, docs/verification.md) and five cheaters, one per way to cheat (fewer samples, half
+ * real Blender: a 12-frame job on 7 providers, two honest (trusted: no fault without ground
+ * truth, docs/verification.md) and five cheaters, one per way to cheat (fewer samples, half
  * resolution scaled up, black frame, another frame, another scene; a cheater caught once is
  * suspended, so one cheater cannot show them all), verified by the default adaptive audits, each
  * of which re-renders a small region of the frame on another provider (docs/render.md, "Region audits");
@@ -43,8 +43,10 @@ test('12 frames on 7 providers, five cheating, one way each: region audits catch
   const behaviour = (k: (typeof CHEATS)[number]) =>
     k === 'other-scene' ? `render-other-scene:${join(dir, 'other.blend')}` : `render-${k}`;
   const [h1, h2, ...cheaters] = await Promise.all([
+    // Both honest providers trusted: a trusted auditor disagreeing with a cheater's render is one
+    // trusted vote, and a verdict needs two (the other trusted provider breaks the tie).
     startProvider('honest-1', 'honest', true),
-    startProvider('honest-2'),
+    startProvider('honest-2', 'honest', true),
     ...CHEATS.map((k) => startProvider(`cheat-${k}`, behaviour(k))),
   ]);
   await waitOnline(2 + CHEATS.length);
