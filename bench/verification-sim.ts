@@ -176,6 +176,7 @@ async function strategic(args: string[]): Promise<StrategicResult> {
     tasks,
     providers,
     seed: str(args, 'seed', DEFAULT_STRATEGIC.seed),
+    models: num(args, 'models', DEFAULT_STRATEGIC.models),
     ...(kinds ? { kinds } : {}),
     onProgress: (done, total) => {
       if (done % 200 === 0 || done === total) console.log(`  [strategic] ${done}/${total} tasks`);
@@ -183,6 +184,11 @@ async function strategic(args: string[]): Promise<StrategicResult> {
   });
   console.log(
     `  wrong accepted ${r.wrongAccepted} (${r.wrongAcceptedPer10k.toFixed(1)} per 10k), honest faulted ${r.honestFaulted}, overhead ${pct(r.overhead)}, honest profit/task ${r.honestProfitPerTask}, max adversary gain over honest/task ${r.maxExpectedProfitPerTask}, ${r.seconds.toFixed(0)} s`,
+  );
+  console.log(
+    `  overhead by cause: ${Object.entries(r.overheadBy)
+      .map(([k, v]) => `${k} ${pct(v)}`)
+      .join(', ')}`,
   );
   for (const [k, v] of Object.entries(r.byAdversary)) {
     console.log(

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createClient, type PlexusClient } from '../src/client/createClient.ts';
-import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
+import type { NodeChild } from '../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD, type Devnet, startDevnet } from '../src/devnet/startDevnet.ts';
 import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
@@ -23,6 +23,7 @@ import type { JobVerification } from '../src/protocol/schemas.ts';
 import { exactPlx, plx } from '../web/src/settlement.ts';
 import { ADDR, CHAIN, EPOCHS, HASH_B, PRICES, rewardsOf } from './helpers/explorerFixtures.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
+import { startDevnetProvider } from './helpers/trustedProvider.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
@@ -273,40 +274,28 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
   });
 
   test('a cheating provider is outvoted: its fault, evidence and slash show on its page', async () => {
-    const pdir = join(dir, 'cheater');
-    await loadOrCreateKeystore(join(pdir, 'key.json'), DEVNET_PASSWORD, {
-      scrypt: { n: 1024, r: 8, p: 1 },
-      logger: quiet,
+    // No fault without ground truth (docs/verification.md): an untrusted head count faults nobody,
+    // so one more honest provider, trusted (its record stored before it connects), takes part.
+    const opts = { behaviour: 'honest', trusted: true, print: silentPrint };
+    const trusted = await startDevnetProvider(net, dir, { ...opts, name: 'trusted', region: 'af-south' });
+    extra.push(trusted.child);
+    const cheat = await startDevnetProvider(net, dir, {
+      ...opts,
+      name: 'cheater',
+      region: 'sa-east',
+      behaviour: 'always-wrong',
+      trusted: false,
     });
-    // Staked on chain like any provider: the coordinator gives work only to providers active there.
-    await net.registerProvider(join(pdir, 'key.json'), 'sa-east');
-    const cheat = spawnPlexus(
-      'cheater',
-      [
-        'provider',
-        'start',
-        '--coordinator',
-        net.coordinatorUrl,
-        '--data-dir',
-        pdir,
-        '--region',
-        'sa-east',
-        '--behaviour',
-        'always-wrong',
-      ],
-      { env: { PLEXUS_KEYSTORE_PASSWORD: DEVNET_PASSWORD, PLEXUS_LOG_LEVEL: 'warn' }, print: silentPrint },
-    );
-    extra.push(cheat);
-    cheater = (
-      await cheat.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 60_000)
-    ).address.toLowerCase();
-    const deadline = Date.now() + 60_000;
-    while ((await client.health()).providersOnline < 4) {
-      assert.ok(Date.now() < deadline, 'the cheater did not come online');
+    extra.push(cheat.child);
+    cheater = cheat.address;
+    const deadline = Date.now() + 120_000;
+    while ((await client.health()).providersOnline < 5) {
+      assert.ok(Date.now() < deadline, 'the trusted provider and the cheater did not come online');
       await new Promise((r) => setTimeout(r, 100));
     }
-    // k=4 with four providers online: everyone runs the task, three honest outputs outvote the cheater.
-    const job = await submitOcr(1, { policy: 'redundant', k: 4 }, 'dashboard test: one cheater among four');
+    // k=5 with five providers online: everyone runs the task, four honest outputs (one of them
+    // trusted) outvote the cheater.
+    const job = await submitOcr(1, { policy: 'redundant', k: 5 }, 'dashboard test: one cheater among five');
     const final = await client.waitForJob(job, undefined, AbortSignal.timeout(120_000));
     assert.equal(final.status, 'completed');
 
@@ -328,7 +317,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     const f = forJob[0]!;
     assert.equal(f.jobId, job);
     assert.equal(f.kind, 'outvoted');
-    assert.equal(f.evidence.agreeing.length, 3, 'three honest providers agreed');
+    assert.equal(f.evidence.agreeing.length, 4, 'four honest providers agreed');
     assert.ok(f.evidence.reasons.length > 0);
     assert.match(f.slashed ?? '', /^[1-9][0-9]*$/);
 
@@ -341,7 +330,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     assert.equal(await frow.count(), 1);
     assert.equal(await frow.locator('td:nth-child(4)').textContent(), plx(f.slashed!));
     await frow.locator('summary').click();
-    assert.equal(await frow.locator('dt:text("Agreeing") + dd a').count(), 3);
+    assert.equal(await frow.locator('dt:text("Agreeing") + dd a').count(), 4);
     assert.equal(
       await page.locator('[data-testid="reputation"] dt:text("Proven faults") + dd').textContent(),
       String(history.faults.length),
@@ -351,7 +340,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     await page.goto(`${net.coordinatorUrl}/#/jobs/${job}`);
     const vrow = page.locator('table[data-table="verification"] tbody tr').first();
     await vrow.locator('[data-verdict="accepted"]').waitFor();
-    assert.equal(await vrow.locator('td:nth-child(6)').getAttribute('data-agreed'), '3');
+    assert.equal(await vrow.locator('td:nth-child(6)').getAttribute('data-agreed'), '4');
     assert.match((await vrow.locator('td:nth-child(7)').textContent()) ?? '', /outvoted/);
     await shot(page, 'job-faulted');
 

@@ -36,7 +36,7 @@ import type { EpochList, EpochView } from '../src/protocol/http/market.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
 import { freePort, startProxy, type TcpProxy, waitUntil } from './helpers/net.ts';
-import { deploySettlementChain } from './helpers/settlementChain.ts';
+import { deploySettlementChain, trustInStore } from './helpers/settlementChain.ts';
 import { spawnCrashingCoordinator } from './helpers/spawnCrashingCoordinator.ts';
 import { spawnValidator } from './helpers/spawnValidator.ts';
 
@@ -121,6 +121,8 @@ before(async () => {
     validators.push(startValidator(i));
     await validators[i]!.waitFor('PLEXUS_VALIDATOR_READY', 60_000);
   }
+  // honest-1 is trusted (genesis operator): without ground truth always-wrong is neither faulted nor slashed.
+  await trustInStore(join(dir, 'coordinator', 'plexus.db'), addresses['honest-1']!);
   // The first coordinator dies (SIGKILL) right after sending the first finalize that charges a client.
   coordinator = startCoordinator('sent');
   await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);

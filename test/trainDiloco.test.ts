@@ -19,6 +19,7 @@ import { buildModel, initialWeights, type Shard, shardTensors } from '../src/run
 import { runLocalDiloco } from '../src/runtimes/tfjs/localDiloco.ts';
 import { loadMnist, mnistTopology, splitShard } from '../src/runtimes/tfjs/mnistExample.ts';
 import { randomAccount, tempDir, testCoordinator } from './helpers/fixtures.ts';
+import { trustProvider } from './helpers/trustedProvider.ts';
 
 const quiet = createLogger('test', { level: 'silent' });
 const env = {
@@ -32,12 +33,18 @@ let dir: string;
 let cleanupDir: () => Promise<void>;
 const providers: NodeChild[] = [];
 
-async function startProvider(i: number, behaviour?: string): Promise<{ child: NodeChild; address: string }> {
+/** `trusted`: a genesis operator, its record written to the store before it first connects. */
+async function startProvider(
+  i: number,
+  behaviour?: string,
+  trusted = false,
+): Promise<{ child: NodeChild; address: string }> {
   const pdir = join(dir, `provider-${i}`);
-  await loadOrCreateKeystore(join(pdir, 'key.json'), DEVNET_PASSWORD, {
+  const account = await loadOrCreateKeystore(join(pdir, 'key.json'), DEVNET_PASSWORD, {
     scrypt: { n: 1024, r: 8, p: 1 },
     logger: quiet,
   });
+  if (trusted) await trustProvider(c.store.db, account.address);
   const args = ['provider', 'start', '--coordinator', c.url, '--data-dir', pdir];
   if (behaviour) args.push('--behaviour', behaviour);
   const child = spawnPlexus(`provider-${i}`, args, {
@@ -55,7 +62,9 @@ const honestAddresses: string[] = [];
 before(async () => {
   ({ dir, cleanup: cleanupDir } = await tempDir('plexus-train-'));
   c = await testCoordinator({ canaryRate: 0 });
-  for (let i = 0; i < 4; i++) honestAddresses.push((await startProvider(i)).address);
+  // Provider 0 is a genesis operator: without a trusted member a redundant vote has no ground
+  // truth and faults nobody (docs/verification.md), so the cheater test needs it.
+  for (let i = 0; i < 4; i++) honestAddresses.push((await startProvider(i, undefined, i === 0)).address);
 });
 after(async () => {
   await Promise.all(providers.map((p) => p.stop(5000)));
@@ -208,9 +217,12 @@ test("a training job naming another client's blobs is refused at intake and open
 });
 
 test('a provider sending −10 × its pseudo-gradient is outvoted by redundant execution (k = 3), faulted, and the job trains as if it were honest', async () => {
-  // Two honest providers and the cheater: with k = 3 every task runs on all three.
+  // Two honest providers (one trusted: the ground truth) and the cheater: with k = 3 every task of
+  // round 0 runs on all three. A cheater caught is suspended (no more work, docs/verification.md
+  // "Suspension"), so once it is faulted a fresh honest provider joins for the later rounds' k = 3.
   await Promise.all(providers.slice(2, 4).map((p) => p.stop(5000)));
   const cheater = (await startProvider(4, 'sign-flip')).address;
+  let spare: Promise<string> | undefined;
   const topology = await mnistTopology(16);
   const model = await buildModel(topology);
   const initial = initialWeights(model, 11);
@@ -239,11 +251,15 @@ test('a provider sending −10 × its pseudo-gradient is outvoted by redundant e
   const job = await client.waitForJob(
     jobId,
     (e) => {
-      if (e.type === 'provider.faulted') faulted.push(String(e.data.provider).toLowerCase());
+      if (e.type === 'provider.faulted') {
+        faulted.push(String(e.data.provider).toLowerCase());
+        spare ??= startProvider(5).then((p) => p.address);
+      }
       if (e.type === 'train.round') rounds.push(e.data as { weights: string });
     },
     AbortSignal.timeout(400_000),
   );
+  if (spare) honestAddresses.push(await spare);
   assert.equal(job.status, 'completed', JSON.stringify(job).slice(0, 500));
   assert.ok(faulted.includes(cheater), `the cheater is faulted (faulted: ${faulted.join(', ')})`);
   for (const f of faulted) assert.equal(f, cheater, `only the cheater is faulted (got ${f})`);

@@ -26,6 +26,7 @@ import { runLocalDiloco } from '../src/runtimes/tfjs/localDiloco.ts';
 import { loadMnist, mnistTopology, splitShard } from '../src/runtimes/tfjs/mnistExample.ts';
 import { randomAccount, tempDir } from './helpers/fixtures.ts';
 import { waitUntil } from './helpers/net.ts';
+import { trustProvider } from './helpers/trustedProvider.ts';
 
 const quiet = createLogger('test', { level: 'silent' });
 const env = {
@@ -57,14 +58,26 @@ async function startCoord(
   );
 }
 
+/**
+ * Provider 0 is a genesis operator: its trusted record is written to the store before it first
+ * connects. Without a trusted member a redundant vote has no ground truth and faults nobody
+ * (docs/verification.md), so the cheater tests need it.
+ */
+const GENESIS = 0;
+let genesisWritten = false;
+
 async function startProvider(i: number, behaviour?: string): Promise<string> {
   const running = addresses.get(i);
   if (live.has(i) && running) return running;
   const pdir = join(dir, `provider-${i}`);
-  await loadOrCreateKeystore(join(pdir, 'key.json'), DEVNET_PASSWORD, {
+  const account = await loadOrCreateKeystore(join(pdir, 'key.json'), DEVNET_PASSWORD, {
     scrypt: { n: 1024, r: 8, p: 1 },
     logger: quiet,
   });
+  if (i === GENESIS && !genesisWritten) {
+    await trustProvider(c.store.db, account.address);
+    genesisWritten = true;
+  }
   const args = ['provider', 'start', '--coordinator', c.url, '--data-dir', pdir];
   if (behaviour) args.push('--behaviour', behaviour);
   const child = spawnPlexus(`provider-${i}${behaviour ? ` (${behaviour})` : ''}`, args, {
@@ -272,11 +285,15 @@ test('plexus job submit --kind train.diloco prints each round and job results wr
   });
 });
 
-for (const cheat of ['train-noise', 'train-stale', 'train-copy']) {
+for (const [n, cheat] of ['train-noise', 'train-stale', 'train-copy'].entries()) {
   test(`a worker sending ${cheat.slice(6)} updates is outvoted (redundant, k = 3), faulted, and the job trains as if it were honest`, async () => {
+    // Provider 0 (trusted) and 1 are honest: with k = 3 every task of round 0 runs on all three. A
+    // cheater caught is suspended (no more work, docs/verification.md "Suspension"), so each cheat
+    // is a fresh account, and once it is faulted an honest spare joins for the later rounds' k = 3.
     const honest = [await startProvider(0), await startProvider(1)];
-    const cheater = await startProvider(10, cheat);
+    const cheater = await startProvider(10 + n, cheat);
     await connected(3);
+    let spare: Promise<string> | undefined;
     const client = createClient({ url: c.url, account: randomAccount() });
     const j: Job = { workers: 2, rounds: 3, innerSteps: 4, seed: cheat, rule: 'median' };
     const { jobId, init, shards } = await submit(client, j, { verification: { policy: 'redundant', k: 3 } });
@@ -284,11 +301,16 @@ for (const cheat of ['train-noise', 'train-stale', 'train-copy']) {
     const job = await client.waitForJob(
       jobId,
       (e) => {
-        if (e.type === 'provider.faulted') faulted.push(String(e.data.provider).toLowerCase());
+        if (e.type === 'provider.faulted') {
+          faulted.push(String(e.data.provider).toLowerCase());
+          spare ??= startProvider(2);
+        }
       },
       AbortSignal.timeout(400_000),
     );
-    await stopProvider(10);
+    if (spare) honest.push(await spare);
+    await stopProvider(10 + n);
+    await stopProvider(2);
     assert.equal(job.status, 'completed', JSON.stringify(job).slice(0, 500));
     assert.ok(faulted.includes(cheater), `the cheater is faulted (faulted: ${faulted.join(', ')})`);
     for (const h of honest) assert.ok(!faulted.includes(h), `honest ${h} never faulted`);

@@ -77,6 +77,41 @@ async function providerView(url: string, address: string) {
   };
 }
 
+/**
+ * A fresh account whose record is past the trust bar, written to `db` before it first connects
+ * (the coordinator keeps a stored reputation on connect) — a genesis operator. An untrusted head
+ * count faults nobody (no ground truth), so a lie is caught where a trusted provider takes part.
+ */
+async function trustedAccount(db: typeof c.store.db) {
+  const account = randomAccount();
+  const t = Date.now();
+  await db
+    .insertInto('providers')
+    .values({
+      address: account.address.toLowerCase(),
+      hardware: '{}',
+      slots: 1,
+      region: 'unknown',
+      agent_version: 'unknown',
+      connected: 0,
+      first_seen: t,
+      last_seen: t,
+      tasks_completed: 0,
+      tasks_failed: 0,
+      reputation: JSON.stringify({
+        alpha: 40,
+        beta: 1,
+        consecutiveValid: 20,
+        verifiedValid: 20,
+        faults: 0,
+        timeouts: 0,
+        updatedAt: t,
+      }),
+    })
+    .execute();
+  return account;
+}
+
 function ack(m: Record<string, unknown>) {
   assert.equal(m.accepted, true, `result accepted (${String(m.code)})`);
 }
@@ -97,7 +132,11 @@ test('a job spec refuses k without the redundant policy', async () => {
 });
 
 test('redundant(3): float noise agrees, the liar is outvoted, faulted and slashed', async () => {
-  const ps = await Promise.all([0, 1, 2].map(() => connectRawProvider(c.url, randomAccount())));
+  // p1 is trusted: the round has ground truth (an untrusted 2-of-3 head count faults nobody).
+  const veteran = await trustedAccount(c.store.db);
+  const ps = await Promise.all(
+    [veteran, randomAccount(), randomAccount()].map((a) => connectRawProvider(c.url, a)),
+  );
   const [p1, p2, liar] = ps as [RawProvider, RawProvider, RawProvider];
   try {
     const { client, jobId } = await submit(c.url, 1, { policy: 'redundant', k: 3 });
@@ -123,7 +162,10 @@ test('redundant(3): float noise agrees, the liar is outvoted, faulted and slashe
     assert.equal(mine.length, 1);
     const locks = db.selectFrom('stake_locks').selectAll();
     const [lock] = await locks.where('provider', '=', mine[0]!.provider).execute();
-    assert.deepEqual([lock?.status, lock?.amount], ['slashed', mine[0]!.amount], 'F_task: the lease’s lock');
+    // The first task of a job locks its worst case; the slash is k × what the task really cost
+    // (its agreeing executions' billed size), at most the lock.
+    assert.equal(lock?.status, 'slashed');
+    assert.ok(BigInt(mine[0]!.amount) > 0n && BigInt(mine[0]!.amount) <= BigInt(lock!.amount));
     const fault = await db
       .selectFrom('verification_faults')
       .selectAll()
@@ -138,27 +180,28 @@ test('redundant(3): float noise agrees, the liar is outvoted, faulted and slashe
     assert.ok(evidence.reasons.length > 0);
 
     const liarView = await providerView(c.url, liar.account.address);
-    const goodView = await providerView(c.url, p1.account.address);
+    const goodView = await providerView(c.url, p2.account.address);
     assert.equal(liarView.reputation.faults, 1);
     assert.ok(liarView.reputation.score < 0.2, `liar score ${liarView.reputation.score}`);
-    // Agreement among untrusted providers is recorded (score, verified-valid count) but earns no
-    // step towards trust and no audit relief: the three could be one ring.
+    // p2 agreed with an already trusted provider: a checked valid result, one step towards trust.
     assert.equal(goodView.reputation.verifiedValid, 1);
-    assert.equal(goodView.reputation.consecutiveValid, 0);
+    assert.equal(goodView.reputation.consecutiveValid, 1);
     assert.equal(goodView.reputation.faults, 0);
     assert.ok(goodView.reputation.score > liarView.reputation.score);
     assert.ok(liarView.auditRate > 0.8 && liarView.auditRate <= 1, `liar audit rate ${liarView.auditRate}`);
-    assert.equal(goodView.auditRate, 1, 'no audit relief from untrusted agreement');
   } finally {
     await Promise.all(ps.map((p) => p.close()));
   }
 });
 
 test('default audit: a wrong primary is caught by the auditor and a tie-breaker', async () => {
-  const ps = await Promise.all([0, 1, 2].map(() => connectRawProvider(c.url, randomAccount())));
+  // A newcomer takes the task; two trusted providers (the auditor and tie-breaker are drawn from
+  // them) come online before it commits, so its audit is drawn with them online.
+  const ps = [await connectRawProvider(c.url, randomAccount())];
   try {
     const { client, jobId } = await submit(c.url, 2);
     const primary = await firstOf(ps, 'assign');
+    for (let i = 0; i < 2; i++) ps.push(await connectRawProvider(c.url, await trustedAccount(c.store.db)));
     ack(await primary.provider.deliver(primary.msg, zeros()));
     // A newcomer is audited at rate 1: the task goes to a second provider.
     const auditor = await firstOf(
@@ -328,7 +371,8 @@ test('a coordinator restart mid-verification loses nothing: the verdict uses res
     const p2b = await connectRawProvider(coord.url, a2, { inFlight: [m2.assignmentId as string] });
     others.push(p2b);
     ack(await p2b.deliver(m2, zeros()));
-    const p3 = await connectRawProvider(coord.url, randomAccount());
+    // A trusted tie-breaker (an untrusted one would leave a head count without ground truth).
+    const p3 = await connectRawProvider(coord.url, await trustedAccount(coord.store.db));
     others.push(p3);
     const tie = await p3.next('assign');
     assert.equal(tie.taskId, m1.taskId);
@@ -347,111 +391,6 @@ test('a coordinator restart mid-verification loses nothing: the verdict uses res
     await Promise.all(others.map((p) => p.close()));
     await coord.stop();
     await cleanup();
-  }
-});
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-type CapabilityJson = {
-  class: string;
-  proven: boolean;
-  gpuTrusted: boolean;
-  gflops: number | null;
-  lastOutcome: string;
-  reason: string;
-};
-
-async function capabilityOf(url: string, address: string): Promise<CapabilityJson & { faults: number }> {
-  const { providers } = await createClient({ url }).listProviders();
-  const p = providers.find((x) => x.address === address.toLowerCase()) as
-    | { capability: CapabilityJson; reputation: { faults: number } }
-    | undefined;
-  assert.ok(p?.capability, `provider ${address} shows a capability`);
-  return { ...p.capability, faults: p.reputation.faults };
-}
-
-test('capability proof: a correct answer is proven, a wrong one is a fault, an unproven GPU claim gets no GPU work', async () => {
-  const good = await connectRawProvider(c.url, randomAccount());
-  const liar = await connectRawProvider(c.url, randomAccount());
-  const gpu = await connectRawProvider(c.url, randomAccount(), {
-    hardware: {
-      gpus: [{ name: 'NVIDIA GeForce RTX 4090', memoryMiB: 24_564 }],
-      executionProviders: ['cuda', 'cpu'],
-    },
-  });
-  try {
-    const ch = await good.next('capability');
-    assert.equal(ch.hardwareClass, 'cpu');
-    assert.equal(ch.n, 256);
-    const gpuCh = await gpu.next('capability');
-    assert.equal(gpuCh.hardwareClass, 'gpu-consumer');
-    assert.deepEqual([gpuCh.n, gpuCh.k], [2048, 64]);
-    await good.answerCapability(ch);
-    await liar.answerCapability(await liar.next('capability'), { corrupt: true });
-    const proven = await until('the proof', async () => {
-      const v = await capabilityOf(c.url, good.account.address);
-      return v.lastOutcome === 'pending' ? undefined : v;
-    });
-    assert.equal(proven.lastOutcome, 'passed');
-    assert.equal(proven.proven, true);
-    assert.equal(proven.gpuTrusted, false);
-    assert.ok((proven.gflops ?? 0) > 0);
-    const wrong = await until('the wrong proof', async () => {
-      const v = await capabilityOf(c.url, liar.account.address);
-      return v.lastOutcome === 'pending' ? undefined : v;
-    });
-    assert.equal(wrong.lastOutcome, 'wrong');
-    assert.equal(wrong.faults, 1, 'a wrong answer is a fault');
-    const fault = await c.store.db
-      .selectFrom('verification_faults')
-      .selectAll()
-      .where('provider', '=', liar.account.address.toLowerCase())
-      .executeTakeFirstOrThrow();
-    assert.equal(fault.kind, 'capability');
-    assert.match(fault.evidence, /Freivalds/);
-    const g = await capabilityOf(c.url, gpu.account.address);
-    assert.deepEqual([g.class, g.proven, g.gpuTrusted], ['gpu-consumer', false, false]);
-
-    // A GPU job: only the GPU claimer would fit, and it has not proven its GPU.
-    const client = createClient({ url: c.url, account: randomAccount() });
-    const model = await client.uploadBlob(modelBytes);
-    const input = await client.uploadBlob(encodeSafetensors(ocrInput(9, 32, 32)));
-    const { jobId } = await client.submitJob({
-      kind: 'onnx.infer',
-      model: model.cid,
-      inputs: [input.cid],
-      resources: { gpu: true, minMemoryMiB: 0 },
-      deadline: Math.floor(Date.now() / 1000) + 60,
-    });
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(gpu.take('assign'), undefined, 'no GPU work for an unproven GPU');
-    const leases = await c.store.db
-      .selectFrom('assignments')
-      .select('id')
-      .where('job_id', '=', jobId)
-      .execute();
-    assert.deepEqual(leases, []);
-
-    // An answer past the class budget is `slow` without being checked: even a wrong one is no fault.
-    await new Promise((r) => setTimeout(r, Number(gpuCh.budgetMs)));
-    await gpu.answerCapability(gpuCh, { product: new Uint8Array(2048 * 2048) });
-    const slow = await until('the slow proof', async () => {
-      const v = await capabilityOf(c.url, gpu.account.address);
-      return v.lastOutcome === 'pending' ? undefined : v;
-    });
-    assert.equal(slow.lastOutcome, 'slow');
-    assert.match(slow.reason, /too slow for gpu-consumer.*not checked/);
-    assert.deepEqual([slow.gpuTrusted, slow.faults], [false, 0]);
-  } finally {
-    await Promise.all([good, liar, gpu].map((p) => p.close()));
   }
 });
 
@@ -544,9 +483,16 @@ test('canaries: seeded from a verified task, issued alongside real work, a wrong
     const opening = await p3.commit(canary, zeros());
     await p3.next('reveal');
     ack(await p3.deliver(canary, zeros(), opening));
-    const real = await p3.next('assign');
+    // Caught on its first canary with no record: suspended, it takes no more work. The veteran
+    // comes back and takes the real task (it executed the canary's source, so it gets no canary).
+    assert.deepEqual((await providerView(coord.url, p3.account.address)).reputation.faults, 1);
+    const vet = await connectRawProvider(coord.url, veteran);
+    open.push(vet);
+    const real = await vet.next('assign');
+    assert.equal(real.jobId, job.jobId);
     assert.deepEqual(Object.keys(canary).sort(), Object.keys(real).sort(), 'same message shape');
-    ack(await p3.deliver(real, honest()));
+    ack(await vet.deliver(real, honest()));
+    assert.equal(p3.take('assign'), undefined, 'the suspended provider got nothing more');
     assert.equal((await job.client.waitForJob(job.jobId)).status, 'completed');
     const faults = await coord.store.db.selectFrom('verification_faults').selectAll().execute();
     assert.deepEqual(

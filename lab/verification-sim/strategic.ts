@@ -59,6 +59,11 @@ export type StrategicOptions = {
   redundantShare: number;
   /** Share of jobs that are large (60 × the reference size, 600 s timeout). */
   largeShare: number;
+  /**
+   * Models per size class that clients reuse (0: a fresh model for every job, so every first task
+   * of a job is priced at the worst case and always audited — the mix of the earlier figures).
+   */
+  models: number;
   seed: string;
   /** Only these adversary kinds (default: all); their share of the fleet is split over them. */
   kinds?: readonly Adversary[];
@@ -73,6 +78,7 @@ export const DEFAULT_STRATEGIC: StrategicOptions = {
   jobSize: 10,
   redundantShare: 0.2,
   largeShare: 0.2,
+  models: 0,
   seed: 'strategic',
 };
 
@@ -191,6 +197,8 @@ export type StrategicResult = {
     evidence: unknown;
   }[];
   overhead: number;
+  /** The overhead by cause (executions per completed task): requested replicas beyond the first, audits, tie-breakers, re-runs of a primary, canaries. */
+  overheadBy: { replicas: number; audits: number; tiebreakers: number; reruns: number; canaries: number };
   maxExpectedProfitPerTask: number;
   honestProfitPerTask: number;
   byAdversary: Record<
@@ -353,6 +361,10 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
   let wrongAccepted = 0;
   const wrongBy = new Map<Adversary, number>();
   const sybilAt = Math.floor(jobsTotal / 3);
+  const modelsOf = (size: string) =>
+    Array.from({ length: opts.models }, (_, i) => f.put(new TextEncoder().encode(`${size} model ${i}`)));
+  const smallModels = modelsOf('small');
+  const largeModels = modelsOf('large');
   for (let j = 0; j < jobsTotal; j++) {
     if (j === sybilAt && sybils) {
       // A Sybil burst: fresh identities, one registration window, joining at once.
@@ -361,6 +373,9 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     const large = rng.next() < opts.largeShare;
     const redundant = rng.next() < opts.redundantShare;
     const job = await f.submitJob({
+      // With --models N clients run N models per size class again and again (the loop estimates
+      // a new job's size from its model's verified tasks); else a fresh model per job.
+      ...(opts.models > 0 ? { model: (large ? largeModels : smallModels)[rng.int(opts.models)]! } : {}),
       tasks: opts.jobSize,
       taskTimeoutSec: large ? LARGE_TIMEOUT : SMALL_TIMEOUT,
       deadlineSec: 7 * 24 * 3600,
@@ -502,6 +517,32 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
         .executeTakeFirstOrThrow()
     ).n,
   );
+  // Where the executions beyond one per completed task went: each role's share of completed tasks.
+  const roles = { replica: 0, auditor: 0, tiebreaker: 0, primary: 0, canary: 0, tasks: 0 };
+  for (const v of await f.db.selectFrom('task_verifications').select('log').execute()) {
+    roles.tasks++;
+    for (const e of JSON.parse(v.log) as { type: string; role?: keyof typeof roles }[])
+      if (e.type === 'assign' && e.role) roles[e.role]++;
+  }
+  roles.canary = Number(
+    (
+      await f.db
+        .selectFrom('canary_assignments')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+  const share = (n: number) => (completed === 0 ? 0 : n / completed);
+  const redundantTasks = (await f.db.selectFrom('task_verifications').select('policy').execute()).filter(
+    (v) => v.policy.includes('redundant'),
+  ).length;
+  const overheadBy = {
+    replicas: share(roles.replica - redundantTasks),
+    audits: share(roles.auditor),
+    tiebreakers: share(roles.tiebreaker),
+    reruns: share(roles.primary - (roles.tasks - redundantTasks)),
+    canaries: share(roles.canary),
+  };
   const byAdversary = {} as StrategicResult['byAdversary'];
   for (const k of ADVERSARIES) {
     const gs = agents.filter((g) => g.kind === k);
@@ -530,6 +571,7 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     honestFaulted,
     honestFaultDetails,
     overhead: completed === 0 ? 0 : executions / completed - 1,
+    overheadBy,
     // The strategies' gain over honesty: > 0 would mean a strategy pays better than honest work.
     maxExpectedProfitPerTask: Math.max(...ADVERSARIES.map((k) => byAdversary[k].gainOverHonestPerTask)),
     honestProfitPerTask: Math.round(perTask(honestAgents)),

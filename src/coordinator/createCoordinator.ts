@@ -59,6 +59,7 @@ import { openStore, type Store } from './store/openStore.ts';
 import type { RawConnection } from './store/queryTemplate.ts';
 import { registerReplica } from './store/replicaRegistry.ts';
 import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
+import { chainFunderOf } from './work/funders.ts';
 import { defaultVerificationEconomics } from './work/workState.ts';
 
 /** The store's raw SQLite connection for query templates, when it has one (PostgreSQL: none). */
@@ -232,6 +233,8 @@ export async function startCoordinator(
     shared: store.dialect === 'postgres',
     replica: { id: replica.id, leaseMs: replica.leaseMs },
     ...(opts.beforeTrainRoundClose ? { beforeTrainRoundClose: opts.beforeTrainRoundClose } : {}),
+    // Replicas of a task never share a stake funder (work/kinship.ts, work/funders.ts).
+    ...(chain ? { funderOf: chainFunderOf(chain.writer) } : {}),
   });
   remoteWake.dispatch = () => void loop.dispatch();
   const submitter = createJobSubmitter({

@@ -19,6 +19,7 @@ import { renderTasksOf } from '../../src/protocol/render.ts';
 import type { BlenderInfo } from '../../src/runtimes/blender/probeBlender.ts';
 import { randomAccount, tempDir, testCoordinator } from './fixtures.ts';
 import { blenderOrSkip, renderLocally } from './renderFixtures.ts';
+import { trustProviderDir } from './trustedProvider.ts';
 
 const env = {
   PLEXUS_KEYSTORE_PASSWORD: 'render-test',
@@ -58,7 +59,9 @@ export function renderNetwork() {
       await net.c?.cleanup();
       await net.cleanup();
     },
-    async startProvider(name: string, behaviour = 'honest'): Promise<string> {
+    /** `trusted`: its record is stored before it first connects (trustedProvider.ts). */
+    async startProvider(name: string, behaviour = 'honest', trusted = false): Promise<string> {
+      if (trusted) await trustProviderDir(net.c.store.db, join(net.dir, name), env.PLEXUS_KEYSTORE_PASSWORD);
       const child = spawnPlexus(
         name,
         [

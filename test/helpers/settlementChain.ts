@@ -10,11 +10,13 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { deployPlexus, type PlexusDeployment } from '../../src/chain/deployPlexus.ts';
 import { type AnvilInstance, startAnvil } from '../../src/chain/startAnvil.ts';
 import type { PlexusWriter } from '../../src/chain/types.ts';
+import { openStore } from '../../src/coordinator/store/openStore.ts';
 import { fundDevnetAccounts } from '../../src/devnet/fundDevnetAccounts.ts';
 import { DEVNET_PASSWORD } from '../../src/devnet/startDevnet.ts';
 import { createKeystore } from '../../src/keystore/createKeystore.ts';
 import { loadOrCreateKeystore } from '../../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../../src/logger.ts';
+import { trustProvider } from './trustedProvider.ts';
 
 const quiet = createLogger('test', { level: 'silent' });
 const scrypt = { n: 1024, r: 8, p: 1 };
@@ -98,4 +100,21 @@ export async function deploySettlementChain(
     logger: quiet,
   });
   return { anvil, deployment, ctx, validatorKeystores, submitterKeystore };
+}
+
+/**
+ * Writes a trusted record for `address` into the coordinator's SQLite store at `path` before the
+ * coordinator first opens it (a genesis operator). Under "no fault without ground truth"
+ * (docs/verification.md) an untrusted head count faults nobody: a cheater is caught, faulted and
+ * slashed only where a trusted provider takes part.
+ *
+ * @example await trustInStore(join(dir, 'coordinator', 'plexus.db'), addresses['honest-1']!);
+ */
+export async function trustInStore(path: string, address: string): Promise<void> {
+  const store = await openStore({ path });
+  try {
+    await trustProvider(store.db, address);
+  } finally {
+    await store.close();
+  }
 }

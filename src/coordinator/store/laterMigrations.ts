@@ -311,4 +311,16 @@ export const laterMigrations: Record<string, Migration> = {
         .execute(db);
     },
   },
+  // A fault is reversed at most once (issue 15, security review: two reviews of one miss settled at
+  // once each restored the provider, erasing a real fault as well).
+  '0023_fault_reversals_once': {
+    async up(db) {
+      await db.schema
+        .createIndex('fault_reversals_once')
+        .on('fault_reversals')
+        .columns(['task_id', 'provider'])
+        .unique()
+        .execute();
+    },
+  },
 };

@@ -143,7 +143,9 @@ function drive(tv: TaskVerification, providers: Hex[], behave: (p: Hex, role: st
     for (const req of tv.pending())
       for (let i = 0; i < req.count; i++) {
         const p = providers[next++]!;
-        tv.assign(p, req.role);
+        // Auditors and tie-breakers are trusted, as the dispatcher picks them (an untrusted head
+        // count faults nobody, taskVerification.ts).
+        tv.assign(p, req.role, req.role !== 'primary');
         assigned.push([p, req.role]);
       }
     const outs = assigned.map(([p, role]) => {

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { AdaptiveAuditPolicy, auditRate, economicAuditBound } from './auditPolicy.ts';
 import {
   concurrencyLimit,
+  isSuspended,
   isTrusted,
   newReputation,
   parseReputation,
@@ -133,4 +134,15 @@ test('agreement among untrusted providers earns concurrency (exposure) for a cle
   assert.equal(concurrencyLimit(rep), 1);
   for (let i = 0; i < 8; i++) rep = updateReputation(rep, 'valid', 20 + i);
   assert.ok(concurrencyLimit(rep) > 1);
+});
+
+test('isSuspended: a fault with no verified result since and a score below a newcomer’s; a long record survives one fault', () => {
+  const t = 0;
+  assert.equal(isSuspended(newReputation(t)), false);
+  const faulted = updateReputation(newReputation(t), 'fault', t);
+  assert.equal(isSuspended(faulted), true);
+  assert.equal(isSuspended(updateReputation(faulted, 'valid', t)), false, 'a verified result since');
+  let veteran = newReputation(t);
+  for (let i = 0; i < 30; i++) veteran = updateReputation(veteran, 'valid', t);
+  assert.equal(isSuspended(updateReputation(veteran, 'fault', t)), false);
 });

@@ -204,6 +204,20 @@ export function reinstateReputation(
 }
 
 /**
+ * Suspended: proven faulty since its last verified result and its score below a newcomer's (a
+ * fault outweighs its whole record). Such an identity gets no work at all — neither real tasks
+ * nor canaries — until a review reverses the fault: a provider caught cheating is out, not put
+ * back on probation to burn canaries and auditors' time. A long good record survives one fault
+ * (its score stays above a newcomer's); it goes back to probation instead.
+ *
+ * @example
+ * isSuspended(updateReputation(newReputation(0), 'fault', 0)); // true
+ */
+export function isSuspended(state: ReputationState): boolean {
+  return state.faults > 0 && state.consecutiveValid === 0 && reputationScore(state) < 0.5;
+}
+
+/**
  * On probation: no verified result since joining or since its last fault. Such a provider's
  * slots go to canaries first (work/canaries.ts), so its first answers are checked against known
  * ones before any client depends on them.

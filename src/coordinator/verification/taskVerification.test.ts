@@ -32,8 +32,16 @@ function base(over: Partial<TaskVerificationInit> = {}): TaskVerificationInit {
   };
 }
 
-/** Runs every pending execution with `behave(provider)` outputs until a verdict. */
-function drive(tv: TaskVerification, providers: Hex[], behave: (p: Hex) => TensorSet | 'abandon') {
+/**
+ * Runs every pending execution with `behave(provider)` outputs until a verdict; `trusted`: the
+ * providers that are trusted when assigned.
+ */
+function drive(
+  tv: TaskVerification,
+  providers: Hex[],
+  behave: (p: Hex) => TensorSet | 'abandon',
+  trusted: ReadonlySet<Hex> = new Set(),
+) {
   let next = 0;
   for (let guard = 0; guard < 20 && !tv.verdict(); guard++) {
     const assigned: Hex[] = [];
@@ -42,7 +50,8 @@ function drive(tv: TaskVerification, providers: Hex[], behave: (p: Hex) => Tenso
         const p = providers[next++];
         assert.ok(p, 'ran out of providers');
         assert.ok(!req.exclude.includes(p));
-        tv.assign(p, req.role);
+        assert.ok(!req.groundTruth || trusted.has(p), 'a ground-truth round got an untrusted provider');
+        tv.assign(p, req.role, trusted.has(p));
         assigned.push(p);
       }
     }
@@ -87,7 +96,12 @@ test('audit: honest primary and honest auditor with float noise agree → accept
 
 test('audit: a wrong primary loses against auditor + tie-breaker and is slashed with evidence', () => {
   const tv = new TaskVerification(base());
-  const v = drive(tv, [addr(1), addr(2), addr(3)], (p) => (p === addr(1) ? garbage('x') : honest(p)));
+  const v = drive(
+    tv,
+    [addr(1), addr(2), addr(3)],
+    (p) => (p === addr(1) ? garbage('x') : honest(p)),
+    new Set([addr(2), addr(3)]),
+  );
   assert.equal(v.status, 'accepted');
   assert.equal(v.acceptedFrom?.toLowerCase(), addr(2));
   assert.equal(v.executions, 3);
@@ -110,8 +124,11 @@ test('audit: a wrong primary loses against auditor + tie-breaker and is slashed 
 test('an honest primary is never blamed: wrong auditor and wrong tie-breakers are outvoted or disputed', () => {
   // Auditor and first two tie-breakers produce different garbage: the honest side needs a strict majority.
   const bad = new Set([addr(2), addr(3), addr(4)]);
-  const v = drive(new TaskVerification(base()), [1, 2, 3, 4, 5, 6, 7].map(addr), (p) =>
-    bad.has(p) ? garbage(p) : honest(p),
+  const v = drive(
+    new TaskVerification(base()),
+    [1, 2, 3, 4, 5, 6, 7].map(addr),
+    (p) => (bad.has(p) ? garbage(p) : honest(p)),
+    new Set([5, 6, 7].map(addr)),
   );
   assert.equal(v.status, 'accepted');
   assert.equal(v.acceptedFrom?.toLowerCase(), addr(1));
@@ -177,6 +194,7 @@ test('redundant(3): all agree → accepted; one dissenter is outvoted 2:1', () =
     new TaskVerification(base({ policy: { kind: 'redundant', k: 3 } })),
     [1, 2, 3].map(addr),
     (p) => (p === addr(3) ? zeros() : honest(p)),
+    new Set([addr(1)]),
   );
   assert.equal(w.status, 'accepted');
   assert.deepEqual(
@@ -271,7 +289,13 @@ test('a reveal that does not open the commitment (copycat) is a proven fault and
 test('a restart loses nothing: replaying the JSON log rebuilds the same state and verdict', () => {
   const outputs = new Map<string, TensorSet>();
   const behave = (p: Hex) => (p === addr(1) ? garbage('x') : honest(p));
-  const uninterrupted = drive(new TaskVerification(base()), [1, 2, 3].map(addr), behave);
+  // The auditor and the tie-breaker are trusted (an untrusted head count faults nobody).
+  const uninterrupted = drive(
+    new TaskVerification(base()),
+    [1, 2, 3].map(addr),
+    behave,
+    new Set([addr(2), addr(3)]),
+  );
 
   // Same run, interrupted after the auditor committed but before it revealed.
   const tv = new TaskVerification(base());
@@ -282,7 +306,7 @@ test('a restart loses nothing: replaying the JSON log rebuilds the same state an
     target: TaskVerification,
     reveal = true,
   ) => {
-    target.assign(p, role);
+    target.assign(p, role, p !== addr(1));
     const out = behave(p);
     outputs.set(tensorSetDigest(out), out);
     target.commit(
@@ -369,7 +393,7 @@ test('a trusted dissent outweighs an untrusted majority: two colluding replicas 
   open(round);
   assert.equal(tv.verdict(), undefined, 'the 2-to-1 head count does not decide against a trusted member');
   assert.deepEqual(tv.pending(), [
-    { role: 'tiebreaker', count: 1, exclude: [r1, r2, t1], trustedOnly: true },
+    { role: 'tiebreaker', count: 1, exclude: [r1, r2, t1], trustedOnly: true, groundTruth: true },
   ]);
   open([run(t2, 'tiebreaker', true, honest('t2'))]);
   const v = tv.verdict()!;
@@ -380,4 +404,57 @@ test('a trusted dissent outweighs an untrusted majority: two colluding replicas 
     [honest('t1'), honest('t2'), zeros()].find((o) => tensorSetDigest(o) === d),
   );
   assert.deepEqual(again.verdict(), v);
+});
+
+test('no ground truth: an untrusted 2-of-3 head count faults nobody; a trusted provider decides', () => {
+  const redundant = () => new TaskVerification(base({ policy: { kind: 'redundant', k: 3 } }));
+  const [r1, r2, h3, t4, t5] = [1, 2, 3, 4, 5].map(addr) as [Hex, Hex, Hex, Hex, Hex];
+  const ring = (p: Hex) => (p === r1 || p === r2 ? zeros() : honest(p));
+  // Three untrusted replicas, two of a ring agree on a wrong answer: no verdict, nobody faulted;
+  // the tie goes to a provider trusted now (never the best-scored fallback).
+  const tv = redundant();
+  const runs = [r1, r2, h3].map((p) => {
+    tv.assign(p, 'replica', false);
+    return { p, out: ring(p), salt: keccak256(toHex(`salt-${p}`)) };
+  });
+  for (const x of runs)
+    tv.commit(
+      x.p,
+      computeCommitment({
+        taskId: tv.taskId,
+        provider: x.p,
+        outputDigest: tensorSetDigest(x.out),
+        salt: x.salt,
+      }),
+    );
+  for (const x of runs)
+    tv.reveal(x.p, { outputDigest: tensorSetDigest(x.out), salt: x.salt, tensors: x.out });
+  assert.equal(tv.verdict(), undefined, 'an untrusted majority decides nothing against the minority');
+  assert.deepEqual(tv.pending(), [
+    { role: 'tiebreaker', count: 1, exclude: [r1, r2, h3], trustedOnly: true, groundTruth: true },
+  ]);
+  // Two trusted tie-breakers side with the honest minority: the ring is faulted, the honest paid.
+  const v = drive(redundant(), [r1, r2, h3, t4, t5], ring, new Set([t4, t5]));
+  assert.equal(v.status, 'accepted');
+  assert.equal(v.acceptedFrom, h3);
+  assert.deepEqual(v.faults.map((f) => f.provider).sort(), [r1, r2]);
+  // A trusted tie-breaker agreeing with the majority is the ground truth: the minority is faulted.
+  const m = drive(redundant(), [h3, r1, r2, t4], (p) => (p === h3 ? zeros() : honest(p)), new Set([t4]));
+  assert.deepEqual(
+    m.faults.map((f) => f.provider),
+    [h3],
+  );
+  // No trusted provider within the cap: disputed, nobody faulted or slashed.
+  const d = drive(
+    new TaskVerification(base({ policy: { kind: 'redundant', k: 3 }, maxExecutions: 3 })),
+    [r1, r2, h3],
+    ring,
+  );
+  assert.equal(d.status, 'disputed');
+  assert.deepEqual([d.faults.length, d.slashes.length], [0, 0]);
+  // An untrusted auditor and tie-breaker (the fallback) outvoting a primary fault nobody either.
+  const a = drive(new TaskVerification(base({ maxExecutions: 3 })), [h3, r1, r2], (p) =>
+    p === h3 ? honest(p) : zeros(),
+  );
+  assert.deepEqual([a.status, a.faults.length], ['disputed', 0]);
 });

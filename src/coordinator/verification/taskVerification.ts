@@ -53,7 +53,17 @@ type Exec = {
   status: ExecStatus;
   output?: RevealedOutput;
 };
-type Round = { role: ExecutionRole; wanted: number; trustedOnly: boolean; crr: CommitRevealRound };
+/**
+ * `groundTruth`: only a provider trusted now may fill it — no best-scored fallback (the round
+ * waits for one): it decides between untrusted executions that disagree.
+ */
+type Round = {
+  role: ExecutionRole;
+  wanted: number;
+  trustedOnly: boolean;
+  groundTruth: boolean;
+  crr: CommitRevealRound;
+};
 type Group = { members: Exec[]; digest: Hex };
 
 /**
@@ -86,11 +96,12 @@ export class TaskVerification {
     }
   }
 
-  private openRound(role: ExecutionRole, wanted: number, trustedOnly: boolean): void {
+  private openRound(role: ExecutionRole, wanted: number, trustedOnly: boolean, groundTruth = false): void {
     this.rounds.push({
       role,
       wanted,
-      trustedOnly,
+      trustedOnly: trustedOnly || groundTruth,
+      groundTruth,
       crr: new CommitRevealRound(this.taskId, [], { sealed: false }),
     });
   }
@@ -111,6 +122,7 @@ export class TaskVerification {
           count: r.wanted - assigned,
           exclude: this.involved,
           trustedOnly: r.trustedOnly,
+          ...(r.groundTruth ? { groundTruth: true } : {}),
         });
       }
     });
@@ -206,7 +218,7 @@ export class TaskVerification {
     e.status = 'bad-reveal';
     this.badReveals.push({ exec: e, reason });
     // The lost execution is replaced so the task still gets its answer.
-    this.replace(e.role);
+    this.replace(e.role, this.rounds[e.round]!.groundTruth);
   }
 
   /**
@@ -218,7 +230,7 @@ export class TaskVerification {
     if (e.status !== 'assigned') return;
     e.status = 'abandoned';
     this.rounds[e.round]!.crr.drop(provider);
-    this.replace(e.role);
+    this.replace(e.role, this.rounds[e.round]!.groundTruth);
     this.events.push({ type: 'abandon', provider: e.provider });
     this.advance();
   }
@@ -307,8 +319,9 @@ export class TaskVerification {
   }
 
   /** Asks for a replacement of a lost execution unless the execution cap is reached. */
-  private replace(role: ExecutionRole): void {
-    if (this.executionsLeft() > 0) this.openRound(role, 1, role === 'auditor' || role === 'tiebreaker');
+  private replace(role: ExecutionRole, groundTruth = false): void {
+    if (this.executionsLeft() > 0)
+      this.openRound(role, 1, role === 'auditor' || role === 'tiebreaker', groundTruth);
   }
 
   private sameOutput(a: RevealedOutput, b: RevealedOutput): { ok: boolean; reasons: string[] } {
@@ -364,6 +377,12 @@ export class TaskVerification {
       (n > best.members.length || n >= quorum)
     ) {
       const losers = groups.slice(1).flatMap((g) => g.members);
+      // No ground truth: a head count of untrusted executions proves nothing against the minority
+      // (two of a ring outvote the honest third). Nobody is faulted; a provider trusted now breaks
+      // the tie (the task waits for one), and a dispute past the cap blames nobody.
+      if (losers.length > 0 && !best.members.some((m) => m.trusted)) {
+        return this.request('tiebreaker', 1, true);
+      }
       return this.finish(
         'accepted',
         best.members,
@@ -382,7 +401,12 @@ export class TaskVerification {
     }
     const largest = best?.members.length ?? 0;
     const needed = Math.max(1, n - 2 * largest + 1, 2 - largest);
-    return this.request('tiebreaker', needed);
+    // With a trusted execution in, an untrusted tie-breaker (the fallback) adds no ground truth.
+    return this.request(
+      'tiebreaker',
+      needed,
+      revealed.some((e) => e.trusted),
+    );
   }
 
   /**
@@ -415,12 +439,12 @@ export class TaskVerification {
           })),
         );
     }
-    return () => this.request('tiebreaker', Math.max(1, total - 2 * votes + 1, 2 - votes));
+    return () => this.request('tiebreaker', Math.max(1, total - 2 * votes + 1, 2 - votes), true);
   }
 
-  private request(role: ExecutionRole, count: number): undefined {
+  private request(role: ExecutionRole, count: number, groundTruth = false): undefined {
     if (count > this.executionsLeft()) return this.finish('disputed', [], false, []);
-    this.openRound(role, count, true);
+    this.openRound(role, count, true, groundTruth);
   }
 
   private group(revealed: Exec[]): Group[] {

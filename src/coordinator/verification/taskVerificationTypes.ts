@@ -27,6 +27,12 @@ export type ExecutionRequest = {
   exclude: Hex[];
   /** Only trusted providers (see isTrusted) may audit or break ties. */
   trustedOnly: boolean;
+  /**
+   * Ground truth wanted: the executions so far are untrusted and disagree (or trusted ones are
+   * split). Only a provider trusted now may take it, never the best-scored fallback; the task
+   * waits for one.
+   */
+  groundTruth?: boolean;
 };
 
 /**

@@ -144,8 +144,9 @@ test('a canary takes a slot like any task; a right answer is valid, a wrong one 
       .execute();
     assert.deepEqual(faulted, [{ job_id: null }]);
     await f.idle();
-    assert.equal((await f.job(second.jobId)).status, 'running');
-    assert.equal(d.assigned()[1]?.taskId, second.taskIds[0]);
+    // Caught at once, with no record: suspended (isSuspended), so the freed slot takes nothing.
+    assert.equal((await f.job(second.jobId)).status, 'queued');
+    assert.equal(d.assigned().length, 1);
     // A canary result from a provider it is not leased to is stale.
     await assert.rejects(handleResult(f.state, f.work, c.address, await c.result(wrong, output(7))), {
       code: 'PLX_STALE_ASSIGNMENT',
@@ -210,17 +211,36 @@ test('probation: a newcomer’s slot goes to a canary even at a tiny canary rate
       .where('id', '=', first.assignmentId)
       .execute();
     assert.equal(lease.length, 1, 'the newcomer’s first slot is a canary');
-    // It misses: a fault, and its next slot is a canary again (the one it has not seen).
-    await handleResult(f.state, f.work, newcomer.address, await newcomer.result(first, output(8)));
+    // It passes: a verified result, off probation. The veteran misses once: a record survives one
+    // fault (not suspended), back on probation, so its next slot is a canary (one it has not seen).
+    await handleResult(f.state, f.work, newcomer.address, await newcomer.result(first, output(7)));
     await f.idle();
-    const [, second] = newcomer.assigned();
+    assert.equal(f.state.reputations.get(newcomer.address)?.consecutiveValid, 1);
+    f.state.reputations.set(veteran.address, {
+      ...newReputation(f.clock.t),
+      alpha: 4,
+      beta: 2,
+      faults: 1,
+      consecutiveValid: 0,
+      verifiedValid: 3,
+    });
+    f.work.scheduler.refresh(veteran.address);
+    await f.submitJob();
+    await handleResult(
+      f.state,
+      f.work,
+      veteran.address,
+      await veteran.result(veteran.assigned()[0]!, output(1)),
+    );
+    await f.idle();
+    const second = veteran.assigned()[1];
     assert.ok(second);
     const again = await f.db
       .selectFrom('canary_assignments')
       .selectAll()
       .where('id', '=', second.assignmentId)
       .execute();
-    assert.equal(again.length, 1, 'after a fault the next slot is a canary too');
+    assert.equal(again.length, 1, 'after a fault the next slot is a canary');
   } finally {
     await f.close();
   }

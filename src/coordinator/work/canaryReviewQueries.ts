@@ -174,3 +174,33 @@ export function canaryMisses(ex: Executor, canaryId: string) {
     .where('status', '=', 'failed')
     .execute();
 }
+
+/**
+ * Everyone a review is about: the providers whose verdict made the canary (its sources), the
+ * provider under review, the providers its leases went to, and the outvoted providers of its source
+ * task (whom a passing check would clear). Lower-case addresses.
+ *
+ * @example
+ * const parties = await reviewParties(db, reviewId, canary.id, canary.source_task_id);
+ */
+export async function reviewParties(
+  ex: Executor,
+  reviewId: string,
+  canaryId: string,
+  sourceTaskId: string,
+): Promise<string[]> {
+  const [sources, leases, outvoted, review] = await Promise.all([
+    ex.selectFrom('canary_sources').select('provider').where('canary_id', '=', canaryId).execute(),
+    ex.selectFrom('canary_assignments').select('provider').where('canary_id', '=', canaryId).execute(),
+    ex
+      .selectFrom('verification_faults')
+      .select('provider')
+      .where('task_id', '=', sourceTaskId)
+      .where('kind', '=', 'outvoted')
+      .execute(),
+    ex.selectFrom('canary_reviews').select('provider').where('id', '=', reviewId).executeTakeFirst(),
+  ]);
+  const all = [...sources, ...leases, ...outvoted].map((r) => r.provider);
+  if (review?.provider) all.push(review.provider);
+  return [...new Set(all.map((a) => a.toLowerCase()))];
+}

@@ -7,7 +7,9 @@
  * stands (and a held miss becomes the fault it was); if not, the canary was poisoned: it never
  * comes back, and every provider it faulted whose output the trusted check agrees with is made
  * whole: its pending slash is withdrawn (an applied one is recorded as owed), its reputation gets
- * the fault's weight and its earlier run of valid results back.
+ * the fault's weight and its earlier run of valid results back. The same holds for the providers
+ * the canary's source verdict outvoted (verdictReviews.ts): a poisoned answer was a wrong verdict,
+ * and every outvoted provider whose output the trusted check agrees with is made whole too.
  */
 import type { Selectable, Transaction } from 'kysely';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
@@ -15,8 +17,10 @@ import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import { compareTensorSets } from '../verification/compareTensors.ts';
 import { isTrusted, parseReputation, reinstateReputation } from '../verification/reputation.ts';
-import { canaryMisses, checkableReview } from './canaryReviewQueries.ts';
+import { canaryMisses, checkableReview, reviewParties } from './canaryReviewQueries.ts';
 import { currentReputation, recordFault, recordOutcome } from './faults.ts';
+import { kinOf } from './kinship.ts';
+import { wronglyOutvoted } from './verdictReviews.ts';
 import { reputationOf, type WorkDeps, type WorkState } from './workState.ts';
 
 type Review = Selectable<Database['canary_reviews']>;
@@ -32,6 +36,13 @@ export async function reviewToCheck(s: WorkState, d: WorkDeps, provider: string)
   if (!isTrusted(reputationOf(s, d.now, provider))) return undefined;
   const c = await checkableReview(d.db, provider);
   if (!c || (c.gpu === 1 && !d.proofs.gpuTrusted(provider))) return undefined;
+  // One check can overturn a verdict: the checker must be no network or funder kin of anyone the
+  // review is about — its sources, the provider under review, the providers it would clear — or a
+  // ring's trusted member could clear its own cheater (the same kinship dispatch never lets execute
+  // one task together; a registration burst alone only lowers preference there, so not here).
+  const kin = kinOf(s, await reviewParties(d.db, c.review_id, c.id, c.source_task_id));
+  const me = provider.toLowerCase();
+  if (kin.network.has(me) || kin.funder.has(me)) return undefined;
   return c;
 }
 
@@ -72,6 +83,8 @@ export async function settleReviewCheck(
           .select(['id', 'task_id', 'provider', 'output_cid', 'rep_before'])
           .where('id', '=', review.lease_id)
           .executeTakeFirst();
+  // The source verdict's outvoted providers the check agrees with (a wrong verdict's victims).
+  const outvoted = c.passed ? [] : await wronglyOutvoted(d, canary.source_task_id, c.tensors);
   if (!c.passed) {
     for (const m of [...misses, ...(held ? [held] : [])]) {
       if (!m.output_cid) continue;
@@ -97,7 +110,7 @@ export async function settleReviewCheck(
       reason: review.reason,
       outcome: c.passed ? 'confirmed' : 'poisoned',
       checkedBy: c.checker,
-      reinstated: agreeing.size,
+      reinstated: agreeing.size + outvoted.length,
     });
     if (c.passed) {
       // The known answer stands: the checker passed a canary, a held miss is the fault it was.
@@ -136,13 +149,31 @@ export async function settleReviewCheck(
         .execute();
       if (agreeing.has(held.id)) await recordOutcome(s, d, trx, held.provider, 'valid');
     }
+    const why = {
+      canary: review.canary_id,
+      review: review.id,
+      checkedBy: c.checker,
+      checkLeaseId: c.leaseId,
+    };
     for (const m of misses) {
       if (!agreeing.has(m.id)) continue;
-      await reverseCanaryFault(s, d, trx, m, {
-        canary: review.canary_id,
-        review: review.id,
+      await reverseCanaryFault(s, d, trx, m, why);
+    }
+    // The source verdict was wrong: its outvoted providers the check agrees with are made whole.
+    for (const o of outvoted) {
+      await reverseFault(
+        s,
+        d,
+        trx,
+        { task_id: o.task_id, provider: o.provider, rep_before: null, reason: 'overturned verdict' },
+        { ...why, sourceJob: canary.source_job_id },
+      );
+    }
+    if (outvoted.length > 0) {
+      await d.events.append(trx, canary.source_job_id, 'task.overturned', {
+        taskId: canary.source_task_id,
         checkedBy: c.checker,
-        checkLeaseId: c.leaseId,
+        reinstated: outvoted.map((o) => o.provider),
       });
     }
   });
@@ -161,6 +192,26 @@ export async function reverseCanaryFault(
   d: WorkDeps,
   trx: Transaction<Database>,
   miss: { id: string; task_id: string; provider: string; rep_before: string | null },
+  evidence: Record<string, unknown>,
+): Promise<void> {
+  await reverseFault(s, d, trx, { ...miss, reason: 'poisoned canary' }, evidence);
+  await trx.updateTable('canary_assignments').set({ status: 'voided' }).where('id', '=', miss.id).execute();
+}
+
+/**
+ * Makes a wrongly faulted provider whole for its fault on `task_id` (a canary miss or an outvoted
+ * verdict): a `fault_reversals` row; the slash withdrawn if no epoch applied it yet, else recorded
+ * as owed; the fault's weight off its reputation (and its earlier run of valid results back when
+ * `rep_before` is known); the failed count back down; a `provider.reinstated` event.
+ *
+ * @example
+ * await reverseFault(state, deps, trx, { task_id, provider, rep_before: null, reason: 'overturned verdict' }, why);
+ */
+export async function reverseFault(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  miss: { task_id: string; provider: string; rep_before: string | null; reason: string },
   evidence: Record<string, unknown>,
 ): Promise<void> {
   const t = d.now();
@@ -188,7 +239,9 @@ export async function reverseCanaryFault(
   );
   const withdrawn = slash !== undefined && slash.id > through;
   const compensation = slash && !withdrawn ? slash.amount : '0';
-  await trx
+  // One reversal per fault (unique index, 0023): two reviews settled at once, or a second review of
+  // the same miss, must not restore the provider twice (that would also erase a real fault).
+  const inserted = await trx
     .insertInto('fault_reversals')
     .values({
       provider,
@@ -196,11 +249,14 @@ export async function reverseCanaryFault(
       slash_id: slash?.id ?? null,
       withdrawn: withdrawn ? 1 : 0,
       compensation,
-      reason: 'poisoned canary',
+      reason: miss.reason,
       evidence: JSON.stringify(evidence),
       created_at: t,
     })
-    .execute();
+    .onConflict((oc) => oc.columns(['task_id', 'provider']).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  if (!inserted) return;
   const before = miss.rep_before === null ? undefined : parseReputation(JSON.parse(miss.rep_before));
   const current = await currentReputation(s, d, trx, provider);
   const next = reinstateReputation(current, before, fault?.created_at ?? t, t);
@@ -213,7 +269,6 @@ export async function reverseCanaryFault(
     .where('address', '=', provider)
     .where('tasks_failed', '>', 0)
     .execute();
-  await trx.updateTable('canary_assignments').set({ status: 'voided' }).where('id', '=', miss.id).execute();
   await d.events.append(trx, null, 'provider.reinstated', {
     provider,
     taskId: miss.task_id,

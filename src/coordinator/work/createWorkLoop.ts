@@ -146,6 +146,8 @@ export type WorkLoopOptions = {
   replica?: { id: string; leaseMs: number };
   /** Test-only hook of the training round manager (trainRounds.ts). */
   beforeTrainRoundClose?: (jobId: string, round: number) => void;
+  /** Who funded a provider's stake (chainFunderOf, funders.ts): replicas never share a funder. */
+  funderOf?: (provider: string) => Promise<string | null>;
 };
 
 /**
@@ -165,6 +167,7 @@ export function createWorkContext(deps: WorkLoopOptions): { state: WorkState; wo
     verification: econ,
     slashable: slashAmount({ reward: econ.reward, stake: econ.stake }),
     canaries: deps.canaries,
+    funderOf: deps.funderOf,
   });
   const repOf = (address: string): ReputationState => reputationOf(state, now, address);
   // Large tasks are audited more: from ALWAYS_AUDIT_UNITS reference units of pay, always.

@@ -189,3 +189,35 @@ test('pickFor: a trusted-only round falls back to the best-scored eligible provi
     await f.close();
   }
 });
+
+test('a provider caught cheating is suspended: no real task and no canary until a review reverses its fault; a veteran with one fault is not', async () => {
+  const f = await workFixture({ canaries: { rate: 1 } });
+  try {
+    const cheater = await f.connected();
+    const veteran = await f.connected();
+    const fault = (r: ReturnType<typeof newReputation>) => ({
+      ...r,
+      beta: r.beta + 4,
+      faults: r.faults + 1,
+      consecutiveValid: 0,
+    });
+    f.state.reputations.set(cheater.address, fault(newReputation(f.clock.t)));
+    f.state.reputations.set(
+      veteran.address,
+      fault({ ...newReputation(f.clock.t), alpha: 60, consecutiveValid: 40, verifiedValid: 40 }),
+    );
+    const { taskIds } = await f.submitJob({ tasks: 3 });
+    await f.work.dispatch();
+    await f.idle();
+    assert.equal(cheater.assigned().length, 0, 'the suspended provider got work');
+    assert.equal(veteran.assigned()[0]?.taskId, taskIds[0], 'the veteran keeps working');
+    // Its fault reversed on review (reputation reinstated): it takes work again.
+    f.state.reputations.set(cheater.address, newReputation(f.clock.t));
+    f.work.scheduler.refresh(cheater.address);
+    await f.work.dispatch();
+    await f.idle();
+    assert.equal(cheater.assigned().length, 1);
+  } finally {
+    await f.close();
+  }
+});

@@ -8,7 +8,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { Hex } from 'viem';
 import type { TaskRequirements } from '../scheduler/types.ts';
 import { policyOfSpec } from '../verification/policy.ts';
-import { isTrusted, reputationScore } from '../verification/reputation.ts';
+import { isSuspended, isTrusted, reputationScore } from '../verification/reputation.ts';
 import { type ExecutionRole, TaskVerification } from '../verification/taskVerification.ts';
 import { injectCanary } from './canaries.ts';
 import { jobInfo } from './jobs.ts';
@@ -127,6 +127,7 @@ export async function leaseOne(
   let involved: string[] = [];
   let fresh = false;
   let preferTrusted = false;
+  let groundTruth = false;
   if (tv) {
     const req = tv.pending()[0];
     if (!req) {
@@ -136,6 +137,7 @@ export async function leaseOne(
     }
     role = req.role;
     trustedOnly = req.trustedOnly;
+    groundTruth = req.groundTruth === true;
     involved = req.exclude;
     // Every redundant round gets a trusted member, drawn at random, while any is online: k
     // untrusted replicas agreeing prove nothing (they may be one ring).
@@ -161,10 +163,12 @@ export async function leaseOne(
   // GPU work only for providers whose latest capability proof showed the GPU they claim.
   if (job.spec.resources.gpu) for (const a of s.links.keys()) if (!d.proofs.gpuTrusted(a)) tooDear.add(a);
   for (const a of cannotRun(s, job.spec)) tooDear.add(a);
+  // A provider caught cheating (isSuspended) gets no work at all, canaries included.
+  for (const a of s.links.keys()) if (isSuspended(reputationOf(s, d.now, a))) tooDear.add(a);
   // Stake locked per lease: only a provider whose free stake covers k × the task's pay (stakeLocks.ts).
   const lock = lockAmount((await taskEconomics(s, d, db, { ...job, id: task.job_id })).reward);
   for (const a of await stakeShort(s, d, lock)) tooDear.add(a);
-  // Collusion-aware: never a network kin of a provider already executing this task, a
+  // Collusion-aware: never a network or funder kin of a provider already executing this task, a
   // registration-burst kin only when nobody else can take it (kinship.ts).
   const kin = kinOf(s, involved);
   const provider = pickFor(s, d, req, {
@@ -176,11 +180,13 @@ export async function leaseOne(
       ...s.draining,
       ...tooDear,
       ...kin.network,
+      ...kin.funder,
       ...kin.burst,
     ]),
-    requiredExclude: new Set([...involved, ...s.draining, ...tooDear, ...kin.network]),
+    requiredExclude: new Set([...involved, ...s.draining, ...tooDear, ...kin.network, ...kin.funder]),
     trustedOnly,
     preferTrusted,
+    groundTruth,
   });
   if (!provider) return { leased: false, more: false };
   const started = performance.now();
@@ -358,7 +364,8 @@ const RANDOM_TRUSTED_TRIES = 8;
  * fallback). `preferTrusted` (a redundant round with no trusted member yet): a random trusted
  * provider when one is eligible; nobody while eligible trusted providers are online but busy (the
  * round waits for a trusted slot); the scheduler's ordinary pick only when no trusted provider that
- * could run the task is online (no fallback ranking).
+ * could run the task is online (no fallback ranking). `groundTruth` (a tie between untrusted
+ * executions): a trusted provider or nobody — the task waits until one is online.
  *
  * @example
  * const provider = pickFor(state, deps, req, { preferredExclude: new Set(), requiredExclude: new Set(), trustedOnly: false });
@@ -372,6 +379,8 @@ export function pickFor(
     requiredExclude: Set<string>;
     trustedOnly: boolean;
     preferTrusted?: boolean;
+    /** Only a provider trusted now, never the best-scored fallback (the round waits for one). */
+    groundTruth?: boolean;
   },
 ): string | undefined {
   const { scheduler } = d;
@@ -408,6 +417,8 @@ export function pickFor(
       if (trusted.some((a) => couldRun(s, a, req))) return undefined;
     }
     if (!opts.trustedOnly) return scheduler.pick({ ...req, exclude });
+    // Ground truth between untrusted executions that disagree: only a trusted provider will do.
+    if (opts.groundTruth) return undefined;
     // No trusted provider: the best-scored few, in order.
     let tried = 0;
     for (const candidate of view.byScore) {

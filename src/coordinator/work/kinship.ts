@@ -6,11 +6,18 @@
  * tie-breakers) never go to a network kin of a provider already executing it, and go to a burst
  * kin only when nobody else can take the slot (a whole devnet starts in one burst).
  * Loopback, private and link-local addresses say nothing (a devnet, a test) and make no kin.
+ * **Funder kin** (with a chain): the same account sent both providers the first PLX they
+ * received (what their stake came from, funders.ts), or one provider funded the other (its
+ * owner). Funder kin never execute one task together. A funder of more than
+ * `MAX_FUNDED_FAMILY` known providers (a treasury, a faucet, an exchange) says nothing.
  */
 import type { WorkState } from './workState.ts';
 
 /** Providers first seen within this window of each other are one registration burst. */
 export const BURST_WINDOW_MS = 10 * 60_000;
+
+/** A funder of more known providers than this is a hub (treasury, faucet, exchange): no kin. */
+export const MAX_FUNDED_FAMILY = 8;
 
 /**
  * The network prefix of a public address (`a.b.c/24`, `x:y:z::/48`), or null when the address
@@ -55,10 +62,30 @@ export function recordIdentity(
   address: string,
   who: { remoteAddress?: string | undefined; firstSeen: number },
 ): void {
-  s.identities.set(address.toLowerCase(), {
+  const a = address.toLowerCase();
+  const known = s.identities.get(a)?.funder;
+  const id: { prefix: string | null; firstSeen: number; funder?: string | null } = {
     prefix: networkPrefix(who.remoteAddress),
     firstSeen: who.firstSeen,
-  });
+    ...(known !== undefined ? { funder: known } : {}),
+  };
+  s.identities.set(a, id);
+  // Who funded its stake, looked up once (a chain read; the answer never changes).
+  if (known === undefined && s.funderOf) {
+    s.funderOf(a).then(
+      (f) => {
+        id.funder = f?.toLowerCase() ?? null;
+      },
+      () => undefined, // unknown for now: looked up again on its next connection
+    );
+  }
+}
+
+/** How many known providers each funder funded (hubs make no kin). */
+function familySizes(s: WorkState): Map<string, number> {
+  const n = new Map<string, number>();
+  for (const id of s.identities.values()) if (id.funder) n.set(id.funder, (n.get(id.funder) ?? 0) + 1);
+  return n;
 }
 
 /**
@@ -71,19 +98,35 @@ export function recordIdentity(
 export function kinOf(
   s: WorkState,
   involved: readonly string[],
-): { network: Set<string>; burst: Set<string> } {
+): { network: Set<string>; burst: Set<string>; funder: Set<string> } {
   const network = new Set<string>();
   const burst = new Set<string>();
-  if (involved.length === 0) return { network, burst };
-  const ids = involved.map((a) => s.identities.get(a.toLowerCase())).filter((x) => x !== undefined);
-  if (ids.length === 0) return { network, burst };
+  const funder = new Set<string>();
+  if (involved.length === 0) return { network, burst, funder };
+  const ids = involved
+    .map((a) => ({ a: a.toLowerCase(), id: s.identities.get(a.toLowerCase()) }))
+    .filter((x) => x.id !== undefined) as Array<{
+    a: string;
+    id: { prefix: string | null; firstSeen: number; funder?: string | null };
+  }>;
+  if (ids.length === 0) return { network, burst, funder };
+  const families = ids.some((x) => x.id.funder) ? familySizes(s) : undefined;
+  const tells = (f: string | null | undefined): f is string =>
+    !!f && (families?.get(f) ?? 0) <= MAX_FUNDED_FAMILY;
   for (const a of s.links.keys()) {
     const me = s.identities.get(a);
     if (!me || involved.includes(a)) continue;
-    for (const other of ids) {
+    for (const { a: b, id: other } of ids) {
       if (me.prefix !== null && me.prefix === other.prefix) network.add(a);
       if (Math.abs(me.firstSeen - other.firstSeen) <= BURST_WINDOW_MS) burst.add(a);
+      if (
+        (tells(me.funder) && me.funder === other.funder) ||
+        me.funder === b ||
+        other.funder === a.toLowerCase()
+      ) {
+        funder.add(a);
+      }
     }
   }
-  return { network, burst };
+  return { network, burst, funder };
 }

@@ -58,6 +58,13 @@ test('a fault slashes the lease’s lock, and the slash counts against the stake
     const ps = await Promise.all([0, 1, 2].map(() => f.provider()));
     for (const p of ps) await providerConnected(f.state, f.work, p.link, p.hello(1));
     const [a, b, liar] = ps as [(typeof ps)[0], (typeof ps)[0], (typeof ps)[0]];
+    // `a` is trusted: an untrusted head count would fault nobody (ground truth, taskVerification.ts).
+    f.state.reputations.set(a.address, {
+      ...newReputation(f.clock.t),
+      alpha: 40,
+      consecutiveValid: 20,
+      verifiedValid: 20,
+    });
     const { taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 3 } });
     await f.work.dispatch();
     await f.idle();

@@ -208,6 +208,8 @@ export async function settleTaskLocks(
   taskId: string,
   faulted: ReadonlySet<string>,
   at: number,
+  /** At most this is slashed per faulted provider (k × the task's verified pay; slashCapOf). */
+  cap?: bigint,
 ): Promise<Map<string, bigint>> {
   const open = await trx
     .selectFrom('stake_locks')
@@ -224,6 +226,8 @@ export async function settleTaskLocks(
       .where('assignment_id', '=', l.assignment_id)
       .execute();
     if (fault) slashed.set(l.provider, (slashed.get(l.provider) ?? 0n) + BigInt(l.amount));
+    const total = slashed.get(l.provider);
+    if (cap !== undefined && total !== undefined && total > cap) slashed.set(l.provider, cap);
     invalidateStake(s, l.provider);
   }
   return slashed;

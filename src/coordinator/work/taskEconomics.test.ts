@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { Market } from '../market/createMarket.ts';
 import { economicAuditBound, valueAuditFloor } from '../verification/auditPolicy.ts';
 import { ALWAYS_AUDIT_UNITS } from '../verification/constants.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { jobInfo } from './jobs.ts';
 import { handleResult } from './results.ts';
+import { providerConnected } from './sessions.ts';
 import { lockAmount } from './stakeLocks.ts';
-import { medianBig, taskEconomics, taskUnitsMilli } from './taskEconomics.ts';
+import { medianBig, rewardForUnits, slashCapOf, taskEconomics, taskUnitsMilli } from './taskEconomics.ts';
 import { output, workFixture } from './workFixture.ts';
 import type { WorkDeps } from './workState.ts';
 
@@ -39,9 +41,7 @@ test('a task is priced by its job: the worst case until a verdict verified an ex
     await handleResult(f.state, f.work, a.address, await a.result(ta, output(3)));
     await handleResult(f.state, f.work, b.address, await b.result(tb, output(3)));
     await f.idle();
-    assert.equal(await units(), 240_000n, 'cached for 30 s');
-    f.clock.t += 31_000;
-    // The scripted agents report 10 cpu-ms per task.
+    // The verified verdict dropped the job's cached estimate: the scripted agents report 10 cpu-ms.
     assert.equal(await units(), 10n);
 
     // With a market, R, C and F (the stake a lease locks, k × R_task) scale with the size.
@@ -73,6 +73,72 @@ test('a task is priced by its job: the worst case until a verdict verified an ex
     // Without a market the fixed placeholders stay.
     const none = await f.db.transaction().execute((trx) => taskEconomics(f.state, f.work, trx, bigJob));
     assert.equal(none.reward, f.state.econ.reward);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a first task is not priced at the worst case once its model has a verified size, and a fault never slashes more than k × what the task really cost', async () => {
+  // A market without a chain: the loop prices tasks by size (taskEconomics.ts); nothing billed.
+  const market = {
+    currentEpoch: async () => undefined,
+    clientHeld: () => false,
+    ineligible: () => new Set<string>(),
+    onConnected: async () => {},
+    onDisconnected: async () => {},
+    onVerdict: async () => {},
+  } as unknown as Market;
+  const R = 1_000_000n;
+  const f = await workFixture({ market, verification: { reward: R, stake: 10n ** 13n } });
+  try {
+    const a = await f.provider();
+    f.state.reputations.set(a.address, {
+      ...newReputation(f.clock.t),
+      alpha: 40,
+      consecutiveValid: 20,
+      verifiedValid: 20,
+    });
+    await providerConnected(f.state, f.work, a.link, a.hello(1));
+    const [b, liar] = [await f.connected(), await f.connected()];
+    const model = f.put(new Uint8Array([1, 2, 3]));
+    const first = await f.submitJob({
+      verification: { policy: 'redundant', k: 3 },
+      model,
+      taskTimeoutSec: 60,
+    });
+    await f.work.dispatch();
+    await f.idle();
+    // The job's first task: no verified size anywhere yet, so the worst case (60 s × 4 cores).
+    const locks = await f.db.selectFrom('stake_locks').selectAll().execute();
+    assert.equal(locks.length, 3);
+    for (const l of locks) assert.equal(BigInt(l.amount), lockAmount(rewardForUnits(R, 240_000n)));
+    for (const [p, o] of [
+      [a, 3],
+      [b, 3],
+      [liar, 9],
+    ] as const) {
+      await handleResult(f.state, f.work, p.address, await p.result(p.assigned()[0]!, output(o)));
+    }
+    await f.idle();
+    assert.equal((await f.task(first.taskIds[0]!)).status, 'completed');
+    // The scripted agents report 10 cpu-ms: the slash is k × one unit's pay, not the 240-unit lock.
+    const slash = await f.db.selectFrom('slashes').selectAll().executeTakeFirstOrThrow();
+    assert.equal(slash.provider, liar.address);
+    assert.equal(BigInt(slash.amount), slashCapOf(R, 10n));
+    assert.equal(BigInt(slash.amount), lockAmount(R));
+    // A new job of the same model is priced from the model's verified size; another model's, not.
+    const same = await f.submitJob({ model, taskTimeoutSec: 60 });
+    const other = await f.submitJob({ taskTimeoutSec: 60 });
+    const units = async (jobId: string) => {
+      const job = { ...(await jobInfo(f.state, f.work, jobId))!, id: jobId };
+      return f.db.transaction().execute((trx) => taskUnitsMilli(f.state, f.work, trx, job));
+    };
+    assert.equal(await units(same.jobId), 10n);
+    assert.equal(await units(other.jobId), 240_000n);
+    // Another client's job of the same model: sizes are reported usage, so one account's tiny tasks
+    // never lower the stake at risk (and the audit rate) of another's job: the worst case again.
+    const stranger = await f.submitJob({ model, taskTimeoutSec: 60, client: `0x${'5a'.repeat(20)}` });
+    assert.equal(await units(stranger.jobId), 240_000n);
   } finally {
     await f.close();
   }

@@ -6,8 +6,13 @@
  *
  * The size of a task is estimated before it runs from its own job: the median billed units of
  * the job's executions that a verdict verified (several providers agreed, so no single provider's
- * self-reported usage decides), and the job's worst case (timeout × billed cores) until one
- * exists. Without a market every task is priced with the coordinator's fixed placeholders.
+ * self-reported usage decides); until one exists, the largest verified size of the last
+ * `MODEL_SAMPLE` tasks of the same model (kind, model, gpu) this coordinator saw, capped by the
+ * job's worst case (timeout × billed cores), which is used when the model has no history either.
+ * A verdict then re-prices the task with its own agreeing executions: a fault slashes
+ * `min(lock, k × R_task)` (`slashCapOf`), so a first task locked at the worst case never slashes
+ * more than k × what the task really cost. Without a market every task is priced with the
+ * coordinator's fixed placeholders.
  */
 import type { Kysely } from 'kysely';
 import type { Usage } from '../../protocol/schemas.ts';
@@ -21,8 +26,83 @@ import type { JobInfo, WorkDeps, WorkState } from './workState.ts';
 const SAMPLE = 64;
 /** How long a job's estimate is reused before it is read again. */
 const CACHE_MS = 30_000;
+/** Verified task sizes kept per model for the estimate of a job with none of its own. */
+export const MODEL_SAMPLE = 64;
 
 const cache = new WeakMap<WorkState, Map<string, { at: number; unitsMilli: bigint }>>();
+const modelSizes = new WeakMap<WorkState, Map<string, bigint[]>>();
+
+/** What tasks of one model are compared by: kind, model and whether on a GPU. */
+function modelKey(job: JobInfo): string {
+  const model = 'model' in job.spec ? String(job.spec.model) : '';
+  // Per client: sizes are reported usage, so another account's tiny tasks of the same model (an
+  // attacker's, say) must not lower the stake at risk and the audit rate of this client's job.
+  return `${job.client.toLowerCase()}:${job.spec.kind}:${model}:${job.spec.resources.gpu ? 'gpu' : 'cpu'}`;
+}
+
+/**
+ * Records the verified size of one task of `job`'s model (the estimate for the model's next jobs)
+ * and drops the job's cached estimate (its next task is priced with its own verified size).
+ *
+ * @example
+ * noteVerifiedSize(state, { ...job, id: jobId }, 12_000n);
+ */
+export function noteVerifiedSize(s: WorkState, job: JobInfo & { id: string }, unitsMilli: bigint): void {
+  // The job's own estimate is stale now that it has a verified size: read it again.
+  cache.get(s)?.delete(job.id);
+  let m = modelSizes.get(s);
+  if (!m) {
+    m = new Map();
+    modelSizes.set(s, m);
+  }
+  const key = modelKey(job);
+  const xs = m.get(key) ?? [];
+  xs.push(unitsMilli);
+  if (xs.length > MODEL_SAMPLE) xs.shift();
+  m.set(key, xs);
+}
+
+/** The largest verified size of the model's recent tasks, if any. */
+function modelEstimate(s: WorkState, job: JobInfo): bigint | undefined {
+  const xs = modelSizes.get(s)?.get(modelKey(job));
+  if (!xs || xs.length === 0) return undefined;
+  return xs.reduce((a, b) => (a > b ? a : b));
+}
+
+/**
+ * The size of a task as its agreeing executions billed it: the median of their billed units
+ * (undefined without one). Pure; the verdict's slash cap and the model estimate use it.
+ *
+ * @example
+ * verifiedUnitsMilli(job, executions.map((e) => JSON.parse(e.result).usage));
+ */
+export function verifiedUnitsMilli(job: JobInfo, usages: readonly Usage[]): bigint | undefined {
+  const cls = job.spec.resources.gpu ? 'gpu' : CPU_CLASS;
+  return medianBig(usages.map((u) => billedUnitsMilli(cls, u, job.spec.taskTimeoutSec)));
+}
+
+/**
+ * R_task for a task of `unitsMilli` billed milli-units: the reference reward per unit, never
+ * below one unit's (a tiny task is never priced below the global figures). Pure.
+ *
+ * @example
+ * rewardForUnits(1_000_000n, 60_000n); // 60_000_000n
+ */
+export function rewardForUnits(unitReward: bigint, unitsMilli: bigint): bigint {
+  const v = (unitsMilli * unitReward) / 1000n;
+  return v > unitReward ? v : unitReward;
+}
+
+/**
+ * The most a fault on a verified task may slash: k × R_task with R_task priced from the agreeing
+ * executions' own billed size (`min(lock, this)` is slashed; the rest of the lock is released).
+ *
+ * @example
+ * const cap = slashCapOf(state.econ.reward, units); // lockAmount(rewardForUnits(...))
+ */
+export function slashCapOf(unitReward: bigint, unitsMilli: bigint): bigint {
+  return lockAmount(rewardForUnits(unitReward, unitsMilli));
+}
 
 /**
  * The median of bigints (the lower middle one for an even count).
@@ -75,7 +155,8 @@ export async function taskUnitsMilli(
     { wallMs: timeoutSec * 1000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
     timeoutSec,
   );
-  const unitsMilli = medianBig(units) ?? worst;
+  const fromModel = modelEstimate(s, job);
+  const unitsMilli = medianBig(units) ?? (fromModel !== undefined && fromModel < worst ? fromModel : worst);
   perJob.set(job.id, { at: d.now(), unitsMilli });
   return unitsMilli;
 }
@@ -99,10 +180,7 @@ export async function taskEconomics(
     return { reward: s.econ.reward, honestCost: s.econ.honestCost, slashable: s.slashable };
   const units = await taskUnitsMilli(s, d, trx, job);
   // At least one reference unit: a tiny task is never priced below the old global figures.
-  const scale = (x: bigint) => {
-    const v = (units * x) / 1000n;
-    return v > x ? v : x;
-  };
+  const scale = (x: bigint) => rewardForUnits(x, units);
   // F_task: what a fault on this task slashes, the stake its lease locked (stakeLocks.ts).
   const reward = scale(s.econ.reward);
   return { reward, honestCost: scale(s.econ.honestCost), slashable: lockAmount(reward) };

@@ -6,6 +6,14 @@ import { providerConnected, providerDraining } from './sessions.ts';
 import { verdictJson } from './verdicts.ts';
 import { output, workFixture } from './workFixture.ts';
 
+/** A record past the trust bar (isTrusted). */
+const trustedRecord = (t: number) => ({
+  ...newReputation(t),
+  alpha: 40,
+  consecutiveValid: 20,
+  verifiedValid: 20,
+});
+
 test('a tie-breaker decides a split round: the odd one out is faulted and slashed, the others paid', async () => {
   const f = await workFixture();
   try {
@@ -18,7 +26,10 @@ test('a tie-breaker decides a split round: the odd one out is faulted and slashe
     await f.idle();
     // One against one: no verdict, the task is queued for a tie-breaker nobody can take yet.
     assert.equal((await f.task(taskIds[0]!)).status, 'queued');
-    const c = await f.connected();
+    // A trusted tie-breaker (an untrusted one would make a head count without ground truth).
+    const c = await f.provider();
+    f.state.reputations.set(c.address, trustedRecord(f.clock.t));
+    await providerConnected(f.state, f.work, c.link, c.hello(1));
     await f.idle();
     const [tie] = c.assigned();
     assert.equal(tie?.taskId, taskIds[0]);
@@ -47,6 +58,7 @@ test('a tie-breaker decides a split round: the odd one out is faulted and slashe
     assert.equal(f.state.reputations.get(b.address)?.faults, 1);
     assert.equal(f.state.reputations.get(a.address)?.verifiedValid, 1);
     const types = await f.eventTypes(jobId);
+    assert.ok(types.includes('task.verified'));
     assert.ok(types.includes('provider.faulted'));
     assert.ok(types.indexOf('task.verified') < types.indexOf('task.completed'));
   } finally {
@@ -133,6 +145,59 @@ test('trust is earned only from checks by trusted providers: untrusted agreement
     await run([b, t], b.address);
     assert.equal(f.state.reputations.get(b.address)?.consecutiveValid, 0, 'its own job');
     assert.equal(f.state.reputations.get(b.address)?.verifiedValid, 2);
+  } finally {
+    await f.close();
+  }
+});
+
+test('no ground truth: untrusted providers outvoting one fault nobody; the task waits for a trusted provider, which decides', async () => {
+  const f = await workFixture();
+  try {
+    // Three untrusted replicas (no trusted provider online): two of a ring agree on a wrong answer.
+    const [h, r1, r2] = [await f.connected(), await f.connected(), await f.connected()];
+    const { jobId, taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 3 } });
+    await f.work.dispatch();
+    await f.idle();
+    for (const [p, o] of [
+      [h, 1],
+      [r1, 9],
+      [r2, 9],
+    ] as const) {
+      assert.equal(p.assigned()[0]?.taskId, taskIds[0]);
+      await handleResult(f.state, f.work, p.address, await p.result(p.assigned()[0]!, output(o)));
+    }
+    await f.idle();
+    // Two to one, nobody trusted: no verdict, no fault, no slash; the best-scored untrusted
+    // provider online is not asked to break the tie.
+    assert.equal((await f.task(taskIds[0]!)).status, 'queued');
+    assert.deepEqual(await f.db.selectFrom('verification_faults').selectAll().execute(), []);
+    assert.deepEqual(await f.db.selectFrom('slashes').selectAll().execute(), []);
+    const u = await f.connected();
+    await f.work.dispatch();
+    await f.idle();
+    assert.equal(u.assigned().length, 0, 'an untrusted newcomer does not decide the tie');
+    assert.equal(f.state.reputations.get(h.address)?.faults ?? 0, 0);
+    // Trusted providers come online: two agree with the honest minority, which wins; the ring is
+    // faulted with that evidence.
+    const trusted = [];
+    for (let i = 0; i < 2; i++) {
+      const t = await f.provider();
+      f.state.reputations.set(t.address, trustedRecord(f.clock.t));
+      await providerConnected(f.state, f.work, t.link, t.hello(1));
+      await f.idle();
+      const [a] = t.assigned();
+      assert.equal(a?.taskId, taskIds[0], `trusted tie-breaker ${i + 1} got the task`);
+      await handleResult(f.state, f.work, t.address, await t.result(a!, output(1)));
+      await f.idle();
+      trusted.push(t);
+    }
+    const task = await f.task(taskIds[0]!);
+    assert.equal(task.status, 'completed');
+    assert.equal((await f.job(jobId)).status, 'completed');
+    assert.ok([h.address, ...trusted.map((t) => t.address)].includes(task.provider as `0x${string}`));
+    const faults = await f.db.selectFrom('verification_faults').selectAll().execute();
+    assert.deepEqual(faults.map((x) => x.provider).sort(), [r1.address, r2.address].sort());
+    assert.equal(f.state.reputations.get(h.address)?.faults ?? 0, 0);
   } finally {
     await f.close();
   }

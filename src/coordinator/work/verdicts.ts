@@ -5,6 +5,7 @@
  * cannot run because no other provider is online (`waiveAudit`).
  */
 import type { Selectable, Transaction } from 'kysely';
+import type { Usage } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import type { VerificationPolicy } from '../verification/policy.ts';
@@ -25,6 +26,8 @@ import {
 import { initFor } from './openVerifications.ts';
 import { insertFault, insertSlash } from './providerQueries.ts';
 import { settleTaskLocks } from './stakeLocks.ts';
+import { noteVerifiedSize, slashCapOf, verifiedUnitsMilli } from './taskEconomics.ts';
+import { keepForReview } from './verdictReviews.ts';
 import {
   forgetVerification,
   type JobInfo,
@@ -78,7 +81,17 @@ export async function settleVerdict(
   forgetVerification(s, taskId);
   // Stake locked per lease: the verdict releases every lock of the task, and slashes the faulted
   // providers' locks; their slash entries are those locks (F_task = k · R_task, stakeLocks.ts).
-  const locked = await settleTaskLocks(s, trx, taskId, new Set(verdict.faults.map((f) => f.provider)), t);
+  // …and never more than k × what the task really cost, priced from its agreeing executions
+  // (a first task of a job is locked at the job's worst case; taskEconomics.ts).
+  const sized = verdict.verified ? await verifiedSize(s, d, trx, jobId, verdict, known) : undefined;
+  const locked = await settleTaskLocks(
+    s,
+    trx,
+    taskId,
+    new Set(verdict.faults.map((f) => f.provider)),
+    t,
+    sized && d.market ? slashCapOf(s.econ.reward, sized) : undefined,
+  );
   if (locked.size > 0) {
     verdict = {
       ...verdict,
@@ -210,6 +223,8 @@ export async function settleVerdict(
   const info = known.job ?? (await jobInfo(s, d, jobId, trx));
   if (verdict.verified) {
     await seedCanary(s, d, trx, jobId, taskId, verdict, accepted.output_cid, trustedBefore);
+    // A verdict that faulted outvoted providers stays reviewable (verdictReviews.ts).
+    await keepForReview(s, d, trx, jobId, taskId, verdict, accepted.output_cid);
     await events.append(trx, jobId, 'task.verified', {
       taskId,
       outputDigest: verdict.acceptedDigest ?? null,
@@ -233,6 +248,34 @@ export async function settleVerdict(
     return { jobDone: true, cancelled: [] };
   }
   return { jobDone: false, cancelled: [] };
+}
+
+/**
+ * The billed size of a verified task from its agreeing executions (median), recorded as its
+ * model's latest verified size (the estimate for the model's next jobs); undefined without one.
+ */
+async function verifiedSize(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  jobId: string,
+  verdict: Verdict,
+  known: { executions?: ExecutionRow[]; job?: JobInfo },
+): Promise<bigint | undefined> {
+  const job = known.job ?? (await jobInfo(s, d, jobId, trx));
+  if (!job) return undefined;
+  const valid = new Set(
+    verdict.outcomes.filter((o) => o.outcome === 'valid').map((o) => o.provider.toLowerCase()),
+  );
+  const rows =
+    known.executions ??
+    (await trx.selectFrom('task_executions').selectAll().where('task_id', '=', verdict.taskId).execute());
+  const usages = rows
+    .filter((e) => valid.has(e.provider.toLowerCase()))
+    .map((e) => (JSON.parse(e.result) as { usage: Usage }).usage);
+  const units = verifiedUnitsMilli(job, usages);
+  if (units !== undefined) noteVerifiedSize(s, { ...job, id: jobId }, units);
+  return units;
 }
 
 /**

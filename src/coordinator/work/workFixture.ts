@@ -87,7 +87,12 @@ export type ScriptedProvider = {
  * try { ... } finally { await f.close(); }
  */
 export async function workFixture(
-  opts: { canaries?: CanaryOptions; market?: Market; verification?: Partial<VerificationEconomics> } = {},
+  opts: {
+    canaries?: CanaryOptions;
+    market?: Market;
+    verification?: Partial<VerificationEconomics>;
+    funderOf?: (provider: string) => Promise<string | null>;
+  } = {},
 ) {
   const store = await openStore({ path: ':memory:' });
   const { db } = store;
@@ -118,6 +123,7 @@ export async function workFixture(
       ? { verification: { ...defaultVerificationEconomics(), ...opts.verification } }
       : {}),
     ...(opts.market ? { market: opts.market } : {}),
+    ...(opts.funderOf ? { funderOf: opts.funderOf } : {}),
     capability: { intervalMs: 3_600_000 },
     raw: store.raw,
   });
@@ -129,8 +135,9 @@ export async function workFixture(
     return cid;
   }
 
-  async function provider(): Promise<ScriptedProvider> {
-    const account = privateKeyToAccount(generatePrivateKey());
+  /** A scripted provider with a fresh key, or `key`'s account. */
+  async function provider(key?: Hex): Promise<ScriptedProvider> {
+    const account = privateKeyToAccount(key ?? generatePrivateKey());
     const address = account.address.toLowerCase() as Address;
     const sent: CoordinatorMessage[] = [];
     const link: ProviderLink = {
@@ -243,13 +250,15 @@ export async function workFixture(
       deadlineSec?: number;
       /** The submitting client (a fixed address by default). */
       client?: string;
+      /** The model's cid (a fresh random model by default). */
+      model?: string;
     } = {},
   ): Promise<{ jobId: string; taskIds: string[] }> {
     const jobId = `0x${randomBytes(32).toString('hex')}`;
     const inputs = Array.from({ length: o.tasks ?? 1 }, (_, i) => put(encodeSafetensors(output(i))));
     const spec: OnnxInferSpec = {
       kind: 'onnx.infer',
-      model: put(randomBytes(16)),
+      model: o.model ?? put(randomBytes(16)),
       inputs,
       resources: { minMemoryMiB: 0, gpu: false },
       deadline: Math.floor(clock.t / 1000) + (o.deadlineSec ?? 3600),

@@ -21,7 +21,7 @@ import type { templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 import type { TrainingRounds } from '../training/trainRounds.ts';
 import type { AdaptiveAuditPolicy } from '../verification/auditPolicy.ts';
-import { newReputation, type ReputationState } from '../verification/reputation.ts';
+import { isSuspended, newReputation, type ReputationState } from '../verification/reputation.ts';
 import type { TaskVerification } from '../verification/taskVerification.ts';
 import type { CapabilityProofs } from './capabilityProofs.ts';
 import type { workQueries } from './workQueries.ts';
@@ -154,8 +154,13 @@ export type WorkState = {
   readonly links: Map<string, ProviderLink>;
   /** Connected providers that take no new work (shutting down). */
   readonly draining: Set<string>;
-  /** Where each provider's session comes from and when it was first seen (kinship.ts). */
-  readonly identities: Map<string, { prefix: string | null; firstSeen: number }>;
+  /**
+   * Where each provider's session comes from, when it was first seen, and who funded its stake
+   * (`funder`: undefined while not known yet, null when nobody can be told) (kinship.ts).
+   */
+  readonly identities: Map<string, { prefix: string | null; firstSeen: number; funder?: string | null }>;
+  /** Who funded a provider's stake (from the chain, kinship.ts); absent without a chain. */
+  readonly funderOf: ((provider: string) => Promise<string | null>) | undefined;
   /** Jobs' specs and statuses, so a task's lease or result does not re-read its job. */
   readonly jobCache: Map<string, JobInfo>;
   /** The dispatch run in progress, if any: concurrent calls join it. */
@@ -180,6 +185,7 @@ export function createWorkState(opts: {
   verification: VerificationEconomics;
   slashable: bigint;
   canaries?: CanaryOptions | undefined;
+  funderOf?: ((provider: string) => Promise<string | null>) | undefined;
 }): WorkState {
   return {
     reputations: new Map(),
@@ -188,6 +194,7 @@ export function createWorkState(opts: {
     links: new Map(),
     draining: new Set(),
     identities: new Map(),
+    funderOf: opts.funderOf,
     jobCache: new Map(),
     dispatching: undefined,
     again: false,
@@ -265,7 +272,13 @@ export function reputationOf(s: WorkState, now: () => number, address: string): 
  */
 export function anotherProviderOnline(s: WorkState, except: readonly string[]): boolean {
   const skip = new Set(except.map((a) => a.toLowerCase()));
-  for (const a of s.links.keys()) if (!skip.has(a.toLowerCase()) && !s.draining.has(a)) return true;
+  for (const a of s.links.keys()) {
+    if (skip.has(a.toLowerCase()) || s.draining.has(a)) continue;
+    // A suspended provider takes no work (isSuspended): it cannot audit either.
+    const rep = s.reputations.get(a);
+    if (rep && isSuspended(rep)) continue;
+    return true;
+  }
   return false;
 }
 

@@ -1,0 +1,108 @@
+/**
+ * Trusted providers for process tests. Under "no fault without ground truth"
+ * (docs/verification.md) untrusted providers that disagree fault nobody: a verdict needs a
+ * provider trusted now. A test network stands in for genesis operators by writing a provider's
+ * record to the store before it first connects (the coordinator keeps a stored reputation on
+ * connect).
+ */
+import { join } from 'node:path';
+import { openStore, type Store } from '../../src/coordinator/store/openStore.ts';
+import { type NodeChild, spawnPlexus } from '../../src/devnet/spawnNode.ts';
+import { DEVNET_PASSWORD, type Devnet } from '../../src/devnet/startDevnet.ts';
+import { loadOrCreateKeystore } from '../../src/keystore/loadOrCreateKeystore.ts';
+import { createLogger } from '../../src/logger.ts';
+
+type Db = Store['db'];
+
+const quiet = createLogger('test', { level: 'silent' });
+
+/** Writes a trusted record (40 valid results, no faults) for `address`, before it connects. */
+export async function trustProvider(db: Db, address: string): Promise<void> {
+  const t = Date.now();
+  await db
+    .insertInto('providers')
+    .values({
+      address: address.toLowerCase(),
+      hardware: '{}',
+      slots: 1,
+      region: 'unknown',
+      agent_version: 'unknown',
+      connected: 0,
+      first_seen: t,
+      last_seen: t,
+      tasks_completed: 0,
+      tasks_failed: 0,
+      reputation: JSON.stringify({
+        alpha: 40,
+        beta: 1,
+        consecutiveValid: 20,
+        verifiedValid: 20,
+        faults: 0,
+        timeouts: 0,
+        updatedAt: t,
+      }),
+    })
+    .execute();
+}
+
+/**
+ * Creates the keystore a provider process started with `--data-dir dataDir` will load, and
+ * writes a trusted record for its address; returns the address (lower case).
+ */
+export async function trustProviderDir(db: Db, dataDir: string, password: string): Promise<string> {
+  const account = await loadOrCreateKeystore(join(dataDir, 'key.json'), password, {
+    scrypt: { n: 1024, r: 8, p: 1 },
+    logger: quiet,
+  });
+  await trustProvider(db, account.address);
+  return account.address.toLowerCase();
+}
+
+/**
+ * Starts one more provider process on a devnet (`startDevnet`, data in `devnetDir`), staked on
+ * chain like the devnet's own; `trusted`: its record is written to the devnet coordinator's store
+ * (SQLite, `coordinator/plexus.db`) before it first connects. Returns its address (lower case).
+ */
+export async function startDevnetProvider(
+  net: Devnet,
+  devnetDir: string,
+  opts: { name: string; region: string; behaviour: string; trusted: boolean; print: (l: string) => void },
+): Promise<{ child: NodeChild; address: string }> {
+  const pdir = join(devnetDir, opts.name);
+  const keystore = join(pdir, 'key.json');
+  if (opts.trusted) {
+    const store = await openStore({ path: join(devnetDir, 'coordinator', 'plexus.db') });
+    try {
+      await trustProviderDir(store.db, pdir, DEVNET_PASSWORD);
+    } finally {
+      await store.close();
+    }
+  } else {
+    await loadOrCreateKeystore(keystore, DEVNET_PASSWORD, { scrypt: { n: 1024, r: 8, p: 1 }, logger: quiet });
+  }
+  // Staked on chain like any provider: the coordinator gives work only to providers active there.
+  await net.registerProvider(keystore, opts.region);
+  const child = spawnPlexus(
+    opts.name,
+    [
+      'provider',
+      'start',
+      '--coordinator',
+      net.coordinatorUrl,
+      '--data-dir',
+      pdir,
+      '--region',
+      opts.region,
+      '--behaviour',
+      opts.behaviour,
+    ],
+    { env: { PLEXUS_KEYSTORE_PASSWORD: DEVNET_PASSWORD, PLEXUS_LOG_LEVEL: 'warn' }, print: opts.print },
+  );
+  try {
+    const { address } = await child.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 120_000);
+    return { child, address: address.toLowerCase() };
+  } catch (err) {
+    await child.stop(5000);
+    throw err;
+  }
+}
