@@ -20,6 +20,7 @@ import {
   testCoordinator,
 } from './helpers/fixtures.ts';
 import { connectRawProvider, firstOf, type RawProvider } from './helpers/rawProvider.ts';
+import { trustProvider } from './helpers/trustedProvider.ts';
 
 let c: Awaited<ReturnType<typeof testCoordinator>>;
 let modelBytes: Uint8Array;
@@ -84,31 +85,7 @@ async function providerView(url: string, address: string) {
  */
 async function trustedAccount(db: typeof c.store.db) {
   const account = randomAccount();
-  const t = Date.now();
-  await db
-    .insertInto('providers')
-    .values({
-      address: account.address.toLowerCase(),
-      hardware: '{}',
-      slots: 1,
-      region: 'unknown',
-      agent_version: 'unknown',
-      connected: 0,
-      first_seen: t,
-      last_seen: t,
-      tasks_completed: 0,
-      tasks_failed: 0,
-      reputation: JSON.stringify({
-        alpha: 40,
-        beta: 1,
-        consecutiveValid: 20,
-        verifiedValid: 20,
-        faults: 0,
-        timeouts: 0,
-        updatedAt: t,
-      }),
-    })
-    .execute();
+  await trustProvider(db, account.address);
   return account;
 }
 
