@@ -27,23 +27,16 @@ import {
   countCanaryIssue,
   expireCanaryLease,
   finishCanaryLease,
-  insertCanary,
   insertCanaryLease,
   leasedCanaries,
   liveCanaryCount,
   setCanaryRepBefore,
-  taskInput,
   unseenCanary,
 } from './canaryQueries.ts';
-import {
-  insertCanarySources,
-  openCanaryReview,
-  reopenReviewCheck,
-  reviewOfCheck,
-} from './canaryReviewQueries.ts';
+import { openCanaryReview, reopenReviewCheck, reviewOfCheck } from './canaryReviewQueries.ts';
 import { reviewToCheck, settleReviewCheck } from './canaryReviews.ts';
 import { currentReputation, recordFault, recordOutcome } from './faults.ts';
-import { jobInfo } from './jobs.ts';
+import { storeKnownAnswer } from './knownAnswers.ts';
 import { initFor } from './openVerifications.ts';
 import { reputationOf, send, type WorkDeps, type WorkState } from './workState.ts';
 
@@ -73,33 +66,14 @@ export async function seedCanary(
   if (!agreeing.some((o) => trustedBefore.has(o.provider.toLowerCase()))) return;
   const live = Number((await liveCanaryCount(trx)).n);
   if (live >= s.canaryPoolSize) return;
-  const task = await taskInput(trx, taskId);
-  const job = await jobInfo(s, d, jobId, trx);
-  // Only inference tasks become canaries (a training task's inputs are one job's round state).
-  if (!task || !job || job.spec.kind !== 'onnx.infer') return;
-  const id = `canary-${randomBytes(8).toString('hex')}`;
-  const [inserted] = await insertCanary(trx, {
-    id,
-    source_task_id: taskId,
-    source_job_id: jobId,
-    model: job.spec.model,
-    input_cid: task.input_cid,
-    gpu: job.spec.resources.gpu ? 1 : 0,
-    timeout_ms: job.spec.taskTimeoutSec * 1000,
-    expected_digest: verdict.acceptedDigest,
-    expected_cid: outputCid,
-    issued: 0,
-    retired: 0,
-    created_at: d.now(),
+  await storeKnownAnswer(s, d, trx, {
+    jobId,
+    taskId,
+    verdict,
+    outputCid,
+    vouchers: agreeing.map((o) => o.provider),
+    reviewOnly: false,
   });
-  // Who vouched for the answer: if one of them is later proven faulty, the canary is re-verified.
-  if (inserted?.numInsertedOrUpdatedRows === 1n) {
-    await insertCanarySources(
-      trx,
-      id,
-      agreeing.map((o) => o.provider),
-    );
-  }
 }
 
 /**

@@ -8,16 +8,13 @@
  * outvoted provider whose output the check agrees with is made whole here: its slash withdrawn (or
  * recorded as owed once an epoch applied it), its reputation and run of valid results back.
  */
-import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import { compareTensorSets } from '../verification/compareTensors.ts';
 import type { Verdict } from '../verification/taskVerification.ts';
-import { insertCanary, taskInput } from './canaryQueries.ts';
-import { insertCanarySources } from './canaryReviewQueries.ts';
-import { jobInfo } from './jobs.ts';
+import { storeKnownAnswer } from './knownAnswers.ts';
 import type { WorkDeps, WorkState } from './workState.ts';
 
 type Executor = Transaction<Database> | WorkDeps['db'];
@@ -42,32 +39,14 @@ export async function keepForReview(
 ): Promise<boolean> {
   if (verdict.acceptedDigest === undefined) return false;
   if (!verdict.faults.some((f) => f.evidence.kind === 'outvoted')) return false;
-  const task = await taskInput(trx, taskId);
-  const job = await jobInfo(s, d, jobId, trx);
-  if (!task || !job || job.spec.kind !== 'onnx.infer') return false;
-  const id = `canary-${randomBytes(8).toString('hex')}`;
-  const [inserted] = await insertCanary(trx, {
-    id,
-    source_task_id: taskId,
-    source_job_id: jobId,
-    model: job.spec.model,
-    input_cid: task.input_cid,
-    gpu: job.spec.resources.gpu ? 1 : 0,
-    timeout_ms: job.spec.taskTimeoutSec * 1000,
-    expected_digest: verdict.acceptedDigest,
-    expected_cid: outputCid,
-    // Review only: a confirmed review puts a canary back only while issued < the issue cap.
-    issued: s.canaryMaxIssues,
-    retired: 1,
-    created_at: d.now(),
+  return storeKnownAnswer(s, d, trx, {
+    jobId,
+    taskId,
+    verdict,
+    outputCid,
+    vouchers: verdict.outcomes.filter((o) => o.outcome === 'valid').map((o) => o.provider),
+    reviewOnly: true,
   });
-  if (inserted?.numInsertedOrUpdatedRows !== 1n) return false;
-  await insertCanarySources(
-    trx,
-    id,
-    verdict.outcomes.filter((o) => o.outcome === 'valid').map((o) => o.provider),
-  );
-  return true;
 }
 
 /**

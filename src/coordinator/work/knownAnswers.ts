@@ -1,0 +1,60 @@
+/**
+ * Storing a verified task as a known answer (a `canary_tasks` row and who vouched for it): the one
+ * write both canary seeding (canaries.ts) and outvoted-verdict reviews (verdictReviews.ts) make.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import type { Database } from '../store/schema.ts';
+import type { Verdict } from '../verification/taskVerification.ts';
+import { insertCanary, taskInput } from './canaryQueries.ts';
+import { insertCanarySources } from './canaryReviewQueries.ts';
+import { jobInfo } from './jobs.ts';
+import type { WorkDeps, WorkState } from './workState.ts';
+
+/**
+ * Stores task `taskId`'s model, input and agreed output as a known answer vouched for by
+ * `vouchers`; `reviewOnly` keeps it out of circulation (retired, issue cap reached). Only inference
+ * tasks qualify (a training task's inputs are one job's round state). Returns whether a row was
+ * written (false: not an inference task, or the task is a known answer already).
+ *
+ * @example
+ * await storeKnownAnswer(state, deps, trx, { jobId, taskId, verdict, outputCid, vouchers, reviewOnly: false });
+ */
+export async function storeKnownAnswer(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  a: {
+    jobId: string;
+    taskId: string;
+    verdict: Verdict;
+    outputCid: string;
+    vouchers: readonly string[];
+    reviewOnly: boolean;
+  },
+): Promise<boolean> {
+  if (a.verdict.acceptedDigest === undefined) return false;
+  const task = await taskInput(trx, a.taskId);
+  const job = await jobInfo(s, d, a.jobId, trx);
+  if (!task || !job || job.spec.kind !== 'onnx.infer') return false;
+  const id = `canary-${randomBytes(8).toString('hex')}`;
+  const [inserted] = await insertCanary(trx, {
+    id,
+    source_task_id: a.taskId,
+    source_job_id: a.jobId,
+    model: job.spec.model,
+    input_cid: task.input_cid,
+    gpu: job.spec.resources.gpu ? 1 : 0,
+    timeout_ms: job.spec.taskTimeoutSec * 1000,
+    expected_digest: a.verdict.acceptedDigest,
+    expected_cid: a.outputCid,
+    // Review only: a confirmed review puts a canary back only while issued < the issue cap.
+    issued: a.reviewOnly ? s.canaryMaxIssues : 0,
+    retired: a.reviewOnly ? 1 : 0,
+    created_at: d.now(),
+  });
+  if (inserted?.numInsertedOrUpdatedRows !== 1n) return false;
+  // Who vouched for the answer: if one of them is later proven faulty, it is re-verified.
+  await insertCanarySources(trx, id, a.vouchers);
+  return true;
+}
