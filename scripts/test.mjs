@@ -61,6 +61,8 @@ run('tests', process.execPath, [
   '--test',
   '--test-reporter=spec',
   `--test-concurrency=${process.env.PLEXUS_TEST_CONCURRENCY ?? 2}`,
-  '--test-timeout=300000',
+  // Per test file as a whole (the runner isolates files): the longest process-test files (settlement,
+  // three-replica failover) take 3–4 minutes on a loaded 2-core machine.
+  '--test-timeout=600000',
   ...files,
 ]);

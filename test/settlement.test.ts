@@ -103,6 +103,10 @@ const auditArgs = () => {
   return ['--coordinator', url, '--deployment', deploymentFile, '--from', '1', '--json'];
 };
 
+/** The funded devnet client's account (its keystore is written by deploySettlementChain). */
+const clientAccount = () =>
+  loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, { scrypt, logger: quiet });
+
 const epochs = async (): Promise<EpochView[]> =>
   ((await (await fetch(`${url}/v1/epochs`)).json()) as EpochList).epochs;
 
@@ -153,10 +157,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
     await assert.rejects(c.uploadBlob(encodeSafetensors(ocrInput(1))), { code: 'PLX_BLOB_FORBIDDEN' });
     const funded = createClient({
       url,
-      account: await loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, {
-        scrypt,
-        logger: quiet,
-      }),
+      account: await clientAccount(),
     });
     const input = await funded.uploadBlob(encodeSafetensors(ocrInput(1)));
     const model = await funded.uploadFile(ppocrDetectionModelPath());
@@ -173,10 +174,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
     // 72,000 PLX) exceeds its 50,000 PLX escrow is refused too, and told by how much.
     const rich = createClient({
       url,
-      account: await loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, {
-        scrypt,
-        logger: quiet,
-      }),
+      account: await clientAccount(),
     });
     await assert.rejects(
       rich.submitJob(
@@ -196,10 +194,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
   });
 
   test('a verified job is billed, the coordinator is killed mid-settlement, and every epoch settles exactly once', async () => {
-    const account = await loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, {
-      scrypt,
-      logger: quiet,
-    });
+    const account = await clientAccount();
     const c = createClient({ url, account });
     const model = await c.uploadFile(ppocrDetectionModelPath());
     const inputs = [];
@@ -228,22 +223,23 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
         settledTasks >= 4 && !pending && rows.some((e) => e.status === 'settled' && BigInt(e.slashed) > 0n)
       );
     });
-    const state = await getSettlementState(ctx);
+    // The store marks an epoch settled after the chain finalized it: read the store first.
     const settled = (await epochs())
       .filter((e) => e.status === 'settled')
       .map((e) => e.epoch)
       .sort((a, b) => a - b);
+    const state = await getSettlementState(ctx);
     // Exactly once, in order: the chain finalized 1..n and the store settled the same 1..n.
     assert.deepEqual(
       settled,
       Array.from({ length: settled.length }, (_, i) => i + 1),
     );
-    assert.ok(Number(state.lastFinalizedEpoch) >= settled.at(-1)!);
+    assert.ok(Number(state.lastFinalizedEpoch) >= settled.at(-1)!, 'the chain finalized them');
     const store = await openStore({ path: join(dir, 'coordinator', 'plexus.db'), readonly: true });
     try {
       const report = await verifyLedger(store.db, ctx);
       assert.deepEqual(report.problems, []);
-      assert.ok(report.settledEpochs >= settled.length);
+      assert.ok(report.settledEpochs >= settled.length, 'report.settledEpochs >= settled.length');
       // One charge entry per paid execution: nothing doubled by the crash.
       const charges = await store.db
         .selectFrom('ledger_entries')
@@ -296,7 +292,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
       const received = (await getPlxBalance(ctx, honest)) - before;
       const ledger = (await cumulativeEarnings(store.db, r.epoch)).get(honest) ?? 0n;
       assert.equal(received, ledger - BigInt(r.claimed));
-      assert.ok(received > 0n);
+      assert.ok(received > 0n, 'received > 0n');
       // The client's escrow on chain is its deposit minus what the ledger collected.
       const lastSettled = r.epoch;
       const collected = await store.db
@@ -308,7 +304,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
         .where('p.account', '=', accounts.clientUnsettled(addresses.client!))
         .execute();
       const total = collected.reduce((a, x) => a - BigInt(x.amount), 0n);
-      assert.ok(total > 0n);
+      assert.ok(total > 0n, 'total > 0n');
       assert.equal(
         (await getEscrowBalance(ctx, addresses.client as `0x${string}`)).balance,
         DEVNET_CLIENT_ESCROW - total,
@@ -322,7 +318,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
           })
         ).get(accounts.providerSlashed(addresses['always-wrong']!)) ?? 0n
       );
-      assert.ok(slashed > 0n);
+      assert.ok(slashed > 0n, 'slashed > 0n');
       const cheater = await getProvider(ctx, addresses['always-wrong'] as `0x${string}`);
       assert.equal(cheater.stake + cheater.unbonding, deployment.minStake - slashed);
       // The API shows the stake the chain holds (re-read every 10 s) and the ledger's earnings.
@@ -350,10 +346,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
       await coordinator.stop(5000);
       coordinator = startCoordinator(step);
       await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
-      const account = await loadOrCreateKeystore(join(dir, 'client.json'), DEVNET_PASSWORD, {
-        scrypt,
-        logger: quiet,
-      });
+      const account = await clientAccount();
       const c = createClient({ url, account });
       const model = await c.uploadFile(ppocrDetectionModelPath());
       const input = (await c.uploadBlob(encodeSafetensors(ocrInput(step.length)))).cid;
@@ -383,9 +376,9 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
         await waitUntil(`epoch ${jobEpoch} to settle`, async () =>
           (await epochs()).some((e) => e.epoch === jobEpoch && e.status === 'settled'),
         );
-        const state = await getSettlementState(ctx);
         const settled = (await epochs()).filter((e) => e.status === 'settled').map((e) => e.epoch);
-        assert.ok(Number(state.lastFinalizedEpoch) >= Math.max(...settled));
+        const state = await getSettlementState(ctx);
+        assert.ok(Number(state.lastFinalizedEpoch) >= Math.max(...settled), 'the chain finalized them');
         assert.deepEqual((await verifyLedger(store.db, ctx)).problems, []);
         // The slashed provider fell below minStake: it is no longer active on chain and gets no work.
         const leased = await store.db
@@ -393,7 +386,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
           .select('provider')
           .where('job_id', '=', jobId)
           .execute();
-        assert.ok(leased.length > 0);
+        assert.ok(leased.length > 0, 'leased.length > 0');
         for (const a of leased) assert.notEqual(a.provider, addresses['always-wrong']);
       } finally {
         await store.close();
@@ -480,7 +473,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
     const audit = await run(process.execPath, [PLEXUS_BIN, 'validator', 'audit', ...auditArgs()]);
     const report = JSON.parse(audit.stdout) as { epochs: { finalized: boolean }[]; problems: number };
     assert.equal(report.problems, 0);
-    assert.ok(report.epochs.filter((e) => e.finalized).length >= target);
+    assert.ok(report.epochs.filter((e) => e.finalized).length >= target, 'every epoch replayed');
   });
 
   test('a dishonest coordinator (one provider +1 base unit) gets no signature; the dispute names the fact', async () => {
