@@ -40,7 +40,9 @@ import { deploySettlementChain, trustInStore } from './helpers/settlementChain.t
 import { spawnCrashingCoordinator } from './helpers/spawnCrashingCoordinator.ts';
 import { spawnValidator } from './helpers/spawnValidator.ts';
 
-const EPOCH_SECONDS = 4;
+// Each epoch is closed, checked by three validator processes and finalized on chain before the next:
+// 4 s epochs outran that on a loaded 2-core machine (a backlog that grew for the whole file).
+const EPOCH_SECONDS = 6;
 const run = promisify(execFile);
 const quiet = createLogger('test', { level: 'silent' });
 const scrypt = { n: 1024, r: 8, p: 1 };
@@ -218,10 +220,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
     await waitUntil('charged and slashed epochs to settle', async () => {
       const rows = await epochs();
       const settledTasks = rows.filter((e) => e.status === 'settled').reduce((a, e) => a + e.tasksSettled, 0);
-      const pending = rows.some((e) => e.status !== 'settled' && e.status !== 'open');
-      return (
-        settledTasks >= 4 && !pending && rows.some((e) => e.status === 'settled' && BigInt(e.slashed) > 0n)
-      );
+      return settledTasks >= 4 && rows.some((e) => e.status === 'settled' && BigInt(e.slashed) > 0n);
     });
     // The store marks an epoch settled after the chain finalized it: read the store first.
     const settled = (await epochs())

@@ -173,14 +173,15 @@ export function createSettlement(deps: {
     return (logs[0]?.transactionHash as Hex | undefined) ?? null;
   }
 
-  async function step(): Promise<void> {
+  /** One step of the settlement state machine; true when it settled an epoch. */
+  async function step(): Promise<boolean> {
     // Rows first: epochs that end while the chain is down show as queued (open past their end).
     await ensureRows(market.clock.epochAt(now()));
     // The contract finalizes epochs in order and none before it ends: until the one after the last
     // finalized epoch ends, the chain has nothing new, and the store changes only here. So the
     // chain is read at the first step and then only once that epoch is over (every tick read it
     // before, a steady cost per second of an idle coordinator).
-    if (knownFinalized !== undefined && now() < market.clock.endsAt(knownFinalized + 1)) return;
+    if (knownFinalized !== undefined && now() < market.clock.endsAt(knownFinalized + 1)) return false;
     const chainLast = await lastFinalizedOnChain();
     knownFinalized = chainLast;
     if (chainDown) {
@@ -206,9 +207,9 @@ export function createSettlement(deps: {
       log.info({ epoch: r.epoch, tx }, 'epoch settled (confirmed on chain after a restart)');
     }
     const e = chainLast + 1;
-    if (now() < market.clock.endsAt(e)) return;
+    if (now() < market.clock.endsAt(e)) return false;
     const row = await db.selectFrom('epochs').selectAll().where('epoch', '=', e).executeTakeFirst();
-    if (!row) return;
+    if (!row) return false;
     if (row.status === 'open') {
       await deps.beforeClose?.(e);
       await closeEpoch({
@@ -246,7 +247,7 @@ export function createSettlement(deps: {
             'waiting for validator signatures',
           );
         waitingFor = e;
-        return;
+        return false;
       }
       await setStatus(e, { status: 'signed', signatures: JSON.stringify(sigs) });
       await deps.onStep?.('signed', { epoch: e, payload });
@@ -261,11 +262,11 @@ export function createSettlement(deps: {
       if (landed) {
         await setStatus(e, { status: 'settled', settled_at: now() });
         log.info({ epoch: e, tx: row.tx_hash }, 'epoch settled');
-        return;
+        return true;
       }
       log.warn({ epoch: e, tx: row.tx_hash }, 'finalize transaction did not land; sending again');
       await setStatus(e, { status: 'signed', tx_hash: null });
-      return;
+      return false;
     }
     // signed → submitted → settled: the hash is stored between sending and waiting, so a restart
     // waits for this transaction (above) rather than sending another.
@@ -287,13 +288,17 @@ export function createSettlement(deps: {
       { epoch: e, tx: hash, gasUsed: mined.gasUsed.toString(), events: mined.epochsFinalized.length },
       'epoch settled',
     );
+    return true;
   }
 
   async function tick(): Promise<void> {
     if (running) return running;
     running = (async () => {
       try {
-        await step();
+        // A backlog (after an outage, or on a slow machine) settles back to back, not one epoch
+        // per tick: with epochs shorter than a tick's round trip it would otherwise never shrink.
+        // Bounded, so stop() never waits on a long run of steps.
+        for (let i = 0; i < 16 && (await step()); i++);
       } catch (err) {
         deps.metrics?.settlementFailures.inc();
         const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
