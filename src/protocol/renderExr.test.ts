@@ -78,3 +78,57 @@ test('a ZIP block that inflates past its lines is refused before parse-exr decod
   assert.deepEqual(exrHeader(big)?.size, { width: 16_384, height: 16_384 });
   assert.throws(() => decodeExr(big), /truncated/);
 });
+
+test('blocks the offset table does not point at are refused: parse-exr would decode them unchecked', () => {
+  const exr = encodeExr(image(16, 20));
+  const honest = asZip(exr, (_b, raw) => deflateSync(Buffer.alloc(raw, 7)));
+  const h = exrHeader(honest)!;
+  const tableEnd = h.tableOffset + Math.ceil(20 / 16) * 8;
+  // Security review: a bomb straight after the table (what parse-exr reads, in file order) and the
+  // honest blocks after it (what the table points at). Each bomb block inflates 64 MiB.
+  const bombBlock = (y: number) => {
+    const data = deflateSync(Buffer.alloc(64 << 20));
+    const head = Buffer.alloc(8);
+    head.writeInt32LE(y, 0);
+    head.writeInt32LE(data.length, 4);
+    return Buffer.concat([head, data]);
+  };
+  const hidden = Buffer.concat([bombBlock(0), bombBlock(16)]);
+  const table = Buffer.from(honest.subarray(h.tableOffset, tableEnd));
+  for (let b = 0; b < 2; b++)
+    table.writeBigUInt64LE(table.readBigUInt64LE(b * 8) + BigInt(hidden.length), b * 8);
+  const split = Buffer.concat([honest.subarray(0, h.tableOffset), table, hidden, honest.subarray(tableEnd)]);
+  const started = Date.now();
+  assert.throws(() => decodeExr(new Uint8Array(split)), /not where it must be/);
+  assert.ok(Date.now() - started < 5_000, 'refused before anything is inflated');
+  // Trailing bytes after the last block (another image parse-exr might see) are refused too.
+  const trailing = Buffer.concat([honest, Buffer.alloc(16)]);
+  assert.throws(() => decodeExr(new Uint8Array(trailing)), /after its last block/);
+});
+
+test('a header parse-exr would read differently is refused: sizes that lie, repeats, wrong types', () => {
+  const exr = Buffer.from(encodeExr(image(8, 8)));
+  assert.ok(exrHeader(exr), 'the honest header reads');
+  const attr = (name: string, type: string) => exr.indexOf(Buffer.from(`${name}\0${type}\0`, 'latin1'));
+  // compression declared 2 bytes long: parse-exr reads 1 and takes the next byte as the next attribute.
+  const lying = Buffer.from(exr);
+  lying.writeInt32LE(2, attr('compression', 'compression') + 24);
+  assert.equal(exrHeader(lying), undefined);
+  // A channel list with bytes after its terminator.
+  const chlist = Buffer.from(exr);
+  const at = attr('channels', 'chlist') + 16;
+  chlist.writeInt32LE(chlist.readInt32LE(at) + 1, at);
+  assert.equal(exrHeader(chlist), undefined);
+  // The same attribute twice (parse-exr keeps the last one), and an attribute of another type.
+  const header = exr.subarray(0, exrHeader(exr)!.tableOffset - 1);
+  const compression = Buffer.from('compression\0compression\0\x01\0\0\0\x03', 'latin1');
+  const twice = Buffer.concat([header, compression, Buffer.from([0])]);
+  assert.equal(exrHeader(twice), undefined);
+  const lineOrder = attr('lineOrder', 'lineOrder');
+  const asInt = Buffer.from('lineOrder\0int\0\x04\0\0\0\0\0\0\0', 'latin1');
+  const retyped = Buffer.concat([exr.subarray(0, lineOrder), asInt, exr.subarray(lineOrder + 25)]);
+  assert.equal(exrHeader(retyped), undefined);
+  // The same attribute with its own type reads (what makes the cases above refusals of the lie).
+  const same = Buffer.from('lineOrder\0lineOrder\0\x01\0\0\0\0', 'latin1');
+  assert.ok(exrHeader(Buffer.concat([exr.subarray(0, lineOrder), same, exr.subarray(lineOrder + 25)])));
+});

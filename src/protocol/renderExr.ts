@@ -15,6 +15,34 @@ const EXR_COMPRESSIONS = new Map([
   [3, { name: 'zip', lines: 16 }],
 ]);
 
+/**
+ * Byte sizes of the fixed-size attribute types. parse-exr reads these by type and ignores the
+ * declared size, so a declared size that differs would show it a different header than ours (a
+ * hidden compression or tiles attribute): such a file is refused.
+ */
+const FIXED_ATTRIBUTE_SIZES = new Map([
+  ['box2i', 16],
+  ['chromaticities', 32],
+  ['compression', 1],
+  ['envmap', 1],
+  ['float', 4],
+  ['int', 4],
+  ['lineOrder', 1],
+  ['rational', 8],
+  ['tiledesc', 9],
+  ['timecode', 8],
+  ['v2f', 8],
+  ['v3f', 12],
+]);
+
+/** The type each attribute this reader interprets must have (parse-exr keys attributes by name only). */
+const REQUIRED_TYPES = new Map([
+  ['channels', 'chlist'],
+  ['compression', 'compression'],
+  ['dataWindow', 'box2i'],
+  ['lineOrder', 'lineOrder'],
+]);
+
 /** What the header of an acceptable render EXR says. */
 export type ExrHeader = {
   size: { width: number; height: number };
@@ -58,6 +86,7 @@ export function exrHeader(exr: Uint8Array): ExrHeader | undefined {
   let pixelBytes = 0;
   let channelType: number | undefined;
   const names = new Set<string>();
+  const attributes = new Set<string>();
   for (;;) {
     const name = cString();
     if (name === undefined) return undefined;
@@ -67,6 +96,14 @@ export function exrHeader(exr: Uint8Array): ExrHeader | undefined {
     const len = view.getInt32(at, true);
     at += 4;
     if (len < 0 || at + len > exr.length) return undefined;
+    // One reading for every parser: no repeated attribute (parse-exr keeps the last), the type this
+    // reader expects for the attributes it interprets, the fixed size for fixed-size types.
+    if (attributes.has(name)) return undefined;
+    attributes.add(name);
+    const required = REQUIRED_TYPES.get(name);
+    if (required !== undefined && type !== required) return undefined;
+    const fixed = FIXED_ATTRIBUTE_SIZES.get(type);
+    if (fixed !== undefined && len !== fixed) return undefined;
     const end = at + len;
     if (name === 'dataWindow' && type === 'box2i' && len === 16) {
       const [x0, y0, x1, y1] = [0, 4, 8, 12].map((o) => view.getInt32(at + o, true));
@@ -92,6 +129,8 @@ export function exrHeader(exr: Uint8Array): ExrHeader | undefined {
         names.add(ch);
         pixelBytes += pixelType * 2;
       }
+      // The list ends with its terminating zero as the attribute's last byte, nothing after it.
+      if (at !== end - 1 || exr[at] !== 0) return undefined;
     } else if (name === 'lineOrder') {
       if (len !== 1 || exr[at] !== 0) return undefined; // increasing y only
     } else if (name === 'tiles') return undefined;
@@ -112,8 +151,11 @@ export function exrHeader(exr: Uint8Array): ExrHeader | undefined {
 /**
  * Decodes an EXR render output to float RGBA, top row first (throws when it is not an EXR the
  * coordinator accepts or a block is inconsistent with its header). Every block is checked before
- * parse-exr sees the file: it starts where the offset table says, names the lines it must, and
- * holds (or, with ZIP, inflates to at most) exactly those lines' bytes.
+ * parse-exr sees the file: it names the lines it must and holds (or, with ZIP, inflates to at most)
+ * exactly those lines' bytes. The file must be laid out as OpenEXR writes it — the blocks one after
+ * another straight after the offset table, in line order, the last ending the file — because
+ * parse-exr reads the blocks in file order and ignores the table: blocks the table does not point
+ * at (a zip bomb, or another image) would otherwise be decoded unchecked.
  *
  * @example const { width, height, rgba } = decodeExr(bytes);
  */
@@ -124,10 +166,10 @@ export function decodeExr(exr: Uint8Array): { width: number; height: number; rgb
   const view = new DataView(exr.buffer, exr.byteOffset, exr.byteLength);
   const blocks = Math.ceil(height / h.blockLines);
   if (h.tableOffset + blocks * 8 > exr.length) throw new Error('EXR offset table is truncated');
+  let next = h.tableOffset + blocks * 8;
   for (let b = 0; b < blocks; b++) {
     const off = Number(view.getBigUint64(h.tableOffset + b * 8, true));
-    if (!(off >= h.tableOffset + blocks * 8 && off + 8 <= exr.length))
-      throw new Error('EXR block offset out of range');
+    if (off !== next || off + 8 > exr.length) throw new Error(`EXR block ${b} is not where it must be`);
     const y = view.getInt32(off, true);
     const size = view.getInt32(off + 4, true);
     const lines = Math.min(h.blockLines, height - b * h.blockLines);
@@ -140,7 +182,9 @@ export function decodeExr(exr: Uint8Array): { width: number; height: number; rgb
       const out = inflateSync(exr.subarray(off + 8, off + 8 + size), { maxOutputLength: raw });
       if (out.length !== raw) throw new Error(`EXR block ${b} inflates to ${out.length} bytes, not ${raw}`);
     }
+    next = off + 8 + size;
   }
+  if (next !== exr.length) throw new Error('EXR has bytes after its last block');
   const copy = exr.slice().buffer as ArrayBuffer;
   const parsed = parseExr(copy, 1015); // 1015: float output
   if (parsed.width !== width || parsed.height !== height || parsed.format !== 1023)
