@@ -11,7 +11,13 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { JobSubmission, TrainDilocoSpec } from '../../protocol/schemas.ts';
 import { initialOuterState } from '../../runtimes/tfjs/dilocoRound.ts';
-import { buildModel, MAX_TOPOLOGY_BYTES, readShard, writeWeights } from '../../runtimes/tfjs/layersModel.ts';
+import {
+  buildModel,
+  checkTopology,
+  MAX_TOPOLOGY_BYTES,
+  readShard,
+  writeWeights,
+} from '../../runtimes/tfjs/layersModel.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import { insertJobRow } from '../jobs/insertJobRow.ts';
@@ -56,6 +62,14 @@ async function assertClientsBlobs(db: Kysely<Database>, client: string, cids: st
       });
 }
 
+/**
+ * Most multiply-accumulates one validation pass may take. The coordinator evaluates the global
+ * model on the client's validation shard at every round close, on its own thread: bounded, or a
+ * client could block it for hours with one job (security review: a 4.7 M-parameter conv net over
+ * a 64 MB shard, ~150 TFLOP a round, passed the parameter and activation limits).
+ */
+export const MAX_VALIDATION_MACS = 2_000_000_000;
+
 /** Checks the model, weights and shards of a spec (PLX_TRAIN_* codes, docs/errors.md). */
 async function checkTrainingData(blobs: BlobStore, spec: TrainDilocoSpec): Promise<void> {
   if ((await sizeOf(blobs, spec.model, 'model')) > MAX_TOPOLOGY_BYTES)
@@ -63,7 +77,9 @@ async function checkTrainingData(blobs: BlobStore, spec: TrainDilocoSpec): Promi
   await sizeOf(blobs, spec.weights, 'weights');
   const shards = [...new Set([...spec.shards, ...(spec.validation ? [spec.validation] : [])])];
   for (const cid of shards) await sizeOf(blobs, cid, 'shard');
-  const model = await buildModel(await blobs.read(spec.model));
+  const topology = await blobs.read(spec.model);
+  const { macs } = checkTopology(topology).size;
+  const model = await buildModel(topology);
   try {
     try {
       writeWeights(model, decodeSafetensors(await blobs.read(spec.weights)));
@@ -84,6 +100,13 @@ async function checkTrainingData(blobs: BlobStore, spec: TrainDilocoSpec): Promi
           details: { cid },
         });
       }
+      const rows = shard.xShape[0] ?? 0;
+      if (cid === spec.validation && rows * macs > MAX_VALIDATION_MACS)
+        throw new PlexusError(
+          'PLX_TRAIN_SHARD_INVALID',
+          `validation shard ${cid}: ${rows} rows × ${macs} multiply-accumulates per row is over ${MAX_VALIDATION_MACS} (fewer rows, or a smaller model)`,
+          { details: { cid, rows, macsPerRow: macs, max: MAX_VALIDATION_MACS } },
+        );
       const rowShape = shard.xShape.slice(1);
       if (rowShape.length !== inputShape.length || rowShape.some((d, i) => d !== inputShape[i]))
         throw new PlexusError(

@@ -40,6 +40,25 @@ type TopologyJson = { class_name?: unknown; config?: { layers?: unknown } };
  */
 export async function buildModel(topology: string | Uint8Array): Promise<tfl.LayersModel> {
   await tfReady();
+  const json = checkTopology(topology).json;
+  let model: tfl.LayersModel;
+  try {
+    model = await tfl.models.modelFromJSON(json as never);
+  } catch (err) {
+    throw invalid(`TF.js cannot build the topology: ${(err as Error).message.slice(0, 300)}`);
+  }
+  if (model.countParams() > MAX_TRAINABLE_PARAMS)
+    throw invalid(`model has ${model.countParams()} parameters; at most ${MAX_TRAINABLE_PARAMS}`);
+  return model;
+}
+
+/**
+ * Parses a topology and bounds it without building it (PLX_TRAIN_MODEL_INVALID as buildModel):
+ * its JSON and size (parameters, largest activation, forward multiply-accumulates per sample).
+ *
+ * @example checkTopology(readFileSync('model.json', 'utf8')).size.macs
+ */
+export function checkTopology(topology: string | Uint8Array): { json: TopologyJson; size: TopologySize } {
   const text = typeof topology === 'string' ? topology : Buffer.from(topology).toString('utf8');
   if (Buffer.byteLength(text) > MAX_TOPOLOGY_BYTES)
     throw invalid(`topology is over ${MAX_TOPOLOGY_BYTES} bytes`);
@@ -74,15 +93,7 @@ export async function buildModel(topology: string | Uint8Array): Promise<tfl.Lay
     throw invalid(
       `a layer produces ${size.largestActivation} values per sample; at most ${MAX_ACTIVATIONS_PER_SAMPLE}`,
     );
-  let model: tfl.LayersModel;
-  try {
-    model = await tfl.models.modelFromJSON(json as never);
-  } catch (err) {
-    throw invalid(`TF.js cannot build the topology: ${(err as Error).message.slice(0, 300)}`);
-  }
-  if (model.countParams() > MAX_TRAINABLE_PARAMS)
-    throw invalid(`model has ${model.countParams()} parameters; at most ${MAX_TRAINABLE_PARAMS}`);
-  return model;
+  return { json, size };
 }
 
 function invalid(message: string, details: Record<string, unknown> = {}): PlexusError {

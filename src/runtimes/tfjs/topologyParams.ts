@@ -20,7 +20,12 @@ type LayerJson = {
 /** Most values one sample may produce at any layer (keeps a worker's activations bounded). */
 export const MAX_ACTIVATIONS_PER_SAMPLE = 4_000_000;
 
-export type TopologySize = { params: number; largestActivation: number };
+/**
+ * `params`: trainable weights; `largestActivation`: most values one layer produces per sample;
+ * `macs`: multiply-accumulates of one sample's forward pass (Dense and Conv2D; pooling counted
+ * per window element) — what evaluating the model costs, bounded at intake (trainIntake.ts).
+ */
+export type TopologySize = { params: number; largestActivation: number; macs: number };
 
 /**
  * Parameters and the largest per-sample layer output of a Sequential or single-path Model topology.
@@ -34,6 +39,7 @@ export function topologySize(layers: LayerJson[], className: string): TopologySi
   let previous: Shape | undefined;
   let params = 0;
   let largestActivation = 0;
+  let macs = 0;
   for (const [i, layer] of layers.entries()) {
     const config = layer.config ?? {};
     const name = String(layer.name ?? config.name ?? i);
@@ -46,13 +52,14 @@ export function topologySize(layers: LayerJson[], className: string): TopologySi
     const declared = config.batch_input_shape ?? config.batchInputShape;
     if (Array.isArray(declared)) input = dims(declared.slice(1), `${name}: batch_input_shape`);
     if (!input) throw new Error(`${name}: its input shape cannot be inferred`);
-    const { shape, weights } = layerOutput(String(layer.class_name), config, input, name);
+    const { shape, weights, perOutput = 0 } = layerOutput(String(layer.class_name), config, input, name);
     params += weights;
+    macs += product(shape) * perOutput;
     largestActivation = Math.max(largestActivation, product(shape));
     outputs.set(name, shape);
     previous = shape;
   }
-  return { params, largestActivation };
+  return { params, largestActivation, macs };
 }
 
 function layerOutput(
@@ -60,7 +67,7 @@ function layerOutput(
   c: Record<string, unknown>,
   input: Shape,
   name: string,
-): { shape: Shape; weights: number } {
+): { shape: Shape; weights: number; perOutput?: number } {
   const bias = c.use_bias === false ? 0 : 1;
   switch (cls) {
     case 'InputLayer':
@@ -73,7 +80,11 @@ function layerOutput(
     case 'Dense': {
       const units = positive(c.units, `${name}: units`);
       const last = input.at(-1) ?? 0;
-      return { shape: [...input.slice(0, -1), units], weights: last * units + bias * units };
+      return {
+        shape: [...input.slice(0, -1), units],
+        weights: last * units + bias * units,
+        perOutput: last,
+      };
     }
     case 'Conv2D': {
       const [h, w, ch] = spatial(input, c, name);
@@ -83,7 +94,11 @@ function layerOutput(
       const [dh, dw] = pair(c.dilation_rate ?? 1, `${name}: dilation_rate`);
       const oh = outSize(h, (kh - 1) * dh + 1, sh, c.padding);
       const ow = outSize(w, (kw - 1) * dw + 1, sw, c.padding);
-      return { shape: channels(oh, ow, filters, c), weights: kh * kw * ch * filters + bias * filters };
+      return {
+        shape: channels(oh, ow, filters, c),
+        weights: kh * kw * ch * filters + bias * filters,
+        perOutput: kh * kw * ch,
+      };
     }
     case 'MaxPooling2D':
     case 'AveragePooling2D': {
@@ -93,6 +108,7 @@ function layerOutput(
       return {
         shape: channels(outSize(h, ph, sh, c.padding), outSize(w, pw, sw, c.padding), ch, c),
         weights: 0,
+        perOutput: ph * pw,
       };
     }
     default:
