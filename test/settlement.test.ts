@@ -43,6 +43,8 @@ import { spawnValidator } from './helpers/spawnValidator.ts';
 // Each epoch is closed, checked by three validator processes and finalized on chain before the next:
 // 4 s epochs outran that on a loaded 2-core machine (a backlog that grew for the whole file).
 const EPOCH_SECONDS = 6;
+/** Process start deadline: a coordinator restart took over a minute at load ~30. */
+const START_MS = 180_000;
 const run = promisify(execFile);
 const quiet = createLogger('test', { level: 'silent' });
 const scrypt = { n: 1024, r: 8, p: 1 };
@@ -125,19 +127,19 @@ before(async () => {
   for (let i = 0; i < 3; i++) validatorUrls.push(`http://127.0.0.1:${await freePort()}`);
   for (let i = 0; i < 3; i++) {
     validators.push(startValidator(i));
-    await validators[i]!.waitFor('PLEXUS_VALIDATOR_READY', 60_000);
+    await validators[i]!.waitFor('PLEXUS_VALIDATOR_READY', START_MS);
   }
   // honest-1 is trusted (genesis operator): without ground truth always-wrong is neither faulted nor slashed.
   await trustInStore(join(dir, 'coordinator', 'plexus.db'), addresses['honest-1']!);
   // The first coordinator dies (SIGKILL) right after sending the first finalize that charges a client.
   coordinator = startCoordinator('sent');
-  await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+  await coordinator.waitFor('PLEXUS_COORDINATOR_READY', START_MS);
   for (const name of ['honest-1', 'honest-2', 'always-wrong']) {
     const behaviour = name === 'always-wrong' ? ['--behaviour', 'always-wrong'] : [];
     const args = ['provider', 'start', '--coordinator', url, '--data-dir', join(dir, name), ...behaviour];
     const p = spawnPlexus(name, args, { env, print });
     providers.push(p);
-    await p.waitFor('PLEXUS_PROVIDER_STARTED', 60_000);
+    await p.waitFor('PLEXUS_PROVIDER_STARTED', START_MS);
   }
 });
 
@@ -213,7 +215,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
     const code = await coordinator.exited;
     assert.equal(code, null, 'the coordinator was killed by the test-only crash hook');
     coordinator = startCoordinator();
-    await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+    await coordinator.waitFor('PLEXUS_COORDINATOR_READY', START_MS);
     const status = await c.waitForJob(jobId);
     assert.equal(status.status, 'completed');
     // Every epoch with charges or slashes settles.
@@ -344,7 +346,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
     test(`a coordinator killed right after the '${step}' step settles that epoch exactly once after a restart`, async () => {
       await coordinator.stop(5000);
       coordinator = startCoordinator(step);
-      await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+      await coordinator.waitFor('PLEXUS_COORDINATOR_READY', START_MS);
       const account = await clientAccount();
       const c = createClient({ url, account });
       const model = await c.uploadFile(ppocrDetectionModelPath());
@@ -359,7 +361,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
       // The hook fires only once the job's charge is in a closed epoch, so the job is done by then.
       assert.equal(await coordinator.exited, null, 'killed by the test-only hook');
       coordinator = startCoordinator();
-      await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+      await coordinator.waitFor('PLEXUS_COORDINATOR_READY', START_MS);
       assert.equal((await c.waitForJob(jobId)).status, 'completed');
       const store = await openStore({ path: join(dir, 'coordinator', 'plexus.db'), readonly: true });
       try {
@@ -461,7 +463,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
       async () => Number((await getSettlementState(ctx)).lastFinalizedEpoch) >= before + 2,
     );
     validators[2] = startValidator(2);
-    await validators[2].waitFor('PLEXUS_VALIDATOR_READY', 60_000);
+    await validators[2].waitFor('PLEXUS_VALIDATOR_READY', START_MS);
     const target = Number((await getSettlementState(ctx)).lastFinalizedEpoch);
     await waitUntil('the restarted validator to catch up from its store', async () => {
       const m = await (await fetch(`${validatorUrls[2]}/metrics`)).text();
@@ -478,7 +480,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
   test('a dishonest coordinator (one provider +1 base unit) gets no signature; the dispute names the fact', async () => {
     await coordinator.stop(5000);
     coordinator = startCoordinator('raise-earnings');
-    await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+    await coordinator.waitFor('PLEXUS_COORDINATOR_READY', START_MS);
     type Dispute = { epoch: number; fact: string; claimed: string; recomputed: string };
     const found: Dispute[] = [];
     await waitUntil('every validator to dispute the inflated epoch', async () => {
@@ -545,7 +547,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
     const reopened = JSON.parse((await cli('ledger', 'reopen', ...args)).stdout) as { reopened: number[] };
     assert.ok(reopened.reopened.includes(epoch), 'the disputed epoch is reopened');
     coordinator = startCoordinator();
-    await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
+    await coordinator.waitFor('PLEXUS_COORDINATOR_READY', START_MS);
     await waitUntil(
       'the reopened epoch and the one after it to finalize on chain',
       async () => Number((await getSettlementState(ctx)).lastFinalizedEpoch) >= epoch + 1,
