@@ -475,11 +475,16 @@ export function createStorageNetwork(deps: {
       .execute();
     const w = await deps.money?.epochNow();
     const refund = await db.transaction().execute(async (trx) => {
-      await trx
+      // Only a live object ends, once: a put failing by its deadline while its owner removes it
+      // must not turn `removed` into `failed` (nor pay and release its term twice).
+      const ended = await trx
         .updateTable('storage_objects')
         .set({ status, updated_at: now() })
         .where('object_id', '=', objectId)
-        .execute();
+        .where('created_at', '=', o.created_at)
+        .where('status', 'not in', ['removed', 'failed'])
+        .executeTakeFirst();
+      if (Number(ended.numUpdatedRows) === 0) return undefined;
       await trx
         .updateTable('storage_pieces')
         .set({ status: 'dropped', order_id: null, updated_at: now() })
@@ -489,6 +494,7 @@ export function createStorageNetwork(deps: {
       const windows = [...(w.unclosed ? [w.unclosed] : []), { epoch: w.epoch, from: w.from, to: now() }];
       return settleRemoval(trx, o, windows, w.epoch, now());
     });
+    if (refund === undefined) return 0n;
     for (const p of pieces) {
       orders.drop(p.order_id);
       if (p.holder) sessions.get(p.holder)?.send({ type: 'store.drop', pieceRoot: p.root as Hex });
