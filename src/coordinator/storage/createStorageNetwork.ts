@@ -251,12 +251,11 @@ export function createStorageNetwork(deps: {
     const why = said && !ok ? `stored without fetching (${o.fetched.size}/${o.need})` : saidWhy;
     // Known until the piece is healthy: a window meanwhile must not take its repair for forgotten.
     // A repair is paid (from the object's hold) before its piece counts as healthy: repairPaid.ts.
+    // A payment that fails is logged and never blocks the repaired piece.
+    const pay = { db, money: deps.money, now, log, pricePerByte: cfg.pricePerByte };
     if (ok)
-      return void (await paidRepair(
-        { db, money: deps.money, now, log, pricePerByte: cfg.pricePerByte },
-        orderId,
-        o,
-      )
+      return void (await paidRepair(pay, orderId, o)
+        .catch((err: unknown) => log.error({ orderId, err: String(err) }, 'paying a repair failed'))
         .then(() => pieceStored(o.objectId, o.segment, o.idx))
         .finally(() => orders.drop(orderId)));
     orders.drop(orderId);
