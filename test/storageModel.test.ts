@@ -5,8 +5,10 @@
  * the CLI (nothing uploaded). The provider that runs the task reads the model's pieces from the
  * holders through a read grant its lease allows, checks each against its root, decodes, and runs
  * it: the job completes, the agent logs the pieces and servers it read, and the coordinator's relay
- * counted the bytes it was served. A cid that is neither a file nor a stored object is refused, and
- * the object's status (holders, escrow) answers its owner only.
+ * counted the bytes it was served; the provider receipts each piece to its server, who redeems it,
+ * charged to the job's client. `job quote` / `--dry-run` read the stored model's size from the
+ * network. A cid that is neither a file nor a stored object is refused, and the object's status
+ * (holders, escrow) answers its owner only.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -106,6 +108,35 @@ test('job submit --model <cid>: the provider reads the model from its holders an
       env: { ...process.env, ...env, PLEXUS_LOG_LEVEL: 'warn' },
       timeout: 600_000,
     });
+  // The quote (and --dry-run) read the stored model's size from the network: no file needed.
+  type Quoted = {
+    tasks: number;
+    model?: { cid: string; bytes: number; dataPieces: number; readCostPerProvider: string };
+  };
+  const quoteArgs = [
+    '--coordinator',
+    url,
+    '--keystore',
+    keystore,
+    '--json',
+    '--model',
+    cid,
+    '--input',
+    input,
+  ];
+  const quoted = JSON.parse((await cli(['job', 'quote', ...quoteArgs])).stdout.trim()) as Quoted;
+  assert.equal(quoted.tasks, 1);
+  assert.equal(quoted.model?.cid, cid);
+  assert.equal(quoted.model?.bytes, model.length, "the quote read the model's size from the network");
+  assert.equal(quoted.model?.dataPieces, 2);
+  assert.ok(BigInt(quoted.model!.readCostPerProvider) > 0n);
+  const dry = JSON.parse((await cli(['job', 'submit', '--dry-run', ...quoteArgs])).stdout.trim()) as Quoted;
+  assert.deepEqual(dry.model, quoted.model, '--dry-run gives the same quote');
+  await assert.rejects(
+    cli(['job', 'quote', ...quoteArgs.slice(0, -4), '--model', 'cd'.repeat(32), '--input', input]),
+    (e: { stderr?: string }) => String(e.stderr).includes('PLX_NOT_FOUND'),
+  );
+
   const base = ['job', 'submit', '--coordinator', url, '--keystore', keystore, '--json'];
   const { stdout } = await cli([...base, '--model', cid, '--input', input]);
   const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as { jobId: string; status: string };
@@ -146,6 +177,44 @@ test('job submit --model <cid>: the provider reads the model from its holders an
   } finally {
     await db.close();
   }
+  // The reading provider receipted every piece to its server; the servers redeemed them, paid by
+  // the model's owner (the job's client), never above what the relay counted.
+  const owner = account.address.toLowerCase();
+  const modelReads = async () => {
+    const s = await openStore({ path: join(dir, 'coordinator', 'plexus.db'), readonly: true });
+    try {
+      const redeemed = await storageDb(s.db)
+        .selectFrom('storage_redemptions')
+        .selectAll()
+        .where('object_id', '=', cid)
+        .where('reader', '!=', owner)
+        .execute();
+      const entries = await s.db
+        .selectFrom('ledger_entries as e')
+        .innerJoin('ledger_postings as p', 'p.entry_id', 'e.id')
+        .select(['e.memo', 'p.account', 'p.amount'])
+        .where('e.kind', '=', 'storage-retrieval')
+        .execute();
+      return { redeemed, entries };
+    } finally {
+      await s.close();
+    }
+  };
+  await waitUntil(
+    'model-read receipts redeemed',
+    async () => (await modelReads()).redeemed.some((r) => r.ok === 1),
+    120_000,
+  );
+  const { redeemed, entries } = await modelReads();
+  for (const r of redeemed) assert.deepEqual([r.ok, r.reason], [1, null], 'every model-read receipt pays');
+  const paid = redeemed.reduce((n, r) => n + BigInt(r.amount), 0n);
+  const charged = entries
+    .filter((e) => (JSON.parse(e.memo) as { readFor?: string }).readFor === 'job-model')
+    .filter((e) => e.account === `client:${owner}:unsettled`)
+    .reduce((n, e) => n + BigInt(e.amount), 0n);
+  t.diagnostic(`model reads paid to holders: ${paid} base units, charged to the job's client: ${charged}`);
+  assert.ok(paid > 0n);
+  assert.equal(charged, paid, "the job's client pays its providers' model reads");
 
   // A cid that is neither a file here nor an object on the network: refused before anything is sent.
   const missing = 'ab'.repeat(32);

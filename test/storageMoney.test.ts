@@ -42,7 +42,9 @@ import {
   receiptFromWire,
   receiptToWire,
   signRetrievalReceipt,
+  signStorageRequest,
 } from '../src/protocol/storageMessages.ts';
+import { receiptsDigest } from '../src/storage/receipts.ts';
 import { termEscrow } from '../src/storage/storagePrice.ts';
 import { tempDir } from './helpers/fixtures.ts';
 import { freePort, waitUntil } from './helpers/net.ts';
@@ -158,6 +160,7 @@ describe('storage money on anvil', { timeout: 1_800_000 }, () => {
         segmentBytes: STORAGE_DEFAULTS.segmentBytes,
         price: PRICE,
         epochs,
+        pricePerByte: STORAGE_DEFAULTS.pricePerByte,
       });
 
     // 4,000 epochs of 3 half-MiB pieces at 10,000 PLX per GiB-epoch: ~58,594 PLX > 50,000 PLX.
@@ -212,11 +215,19 @@ describe('storage money on anvil', { timeout: 1_800_000 }, () => {
     };
     // What the coordinator forwards to the servers named (it forwards only receipts that would be
     // paid: a forged, inflated or replayed one is dropped there and never reaches a server).
+    // Each post is signed by the reader (a fresh `receipts` request over the receipts' digest).
+    let posts = 0;
     const send = async (receipts: RetrievalReceiptWire[]) => {
+      const request = await signStorageRequest(account, chainId, {
+        action: 'receipts',
+        objectId: receiptsDigest(receipts),
+        epochs: receipts.length,
+        issuedAt: BigInt(Math.floor(Date.now() / 1000) - 100 + posts++),
+      });
       const res = await fetch(`${url}/v1/storage/receipts`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ receipts }),
+        body: JSON.stringify({ request, receipts }),
       });
       assert.equal(res.status, 200);
       return ((await res.json()) as { forwarded: number }).forwarded;

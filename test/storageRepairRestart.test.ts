@@ -169,6 +169,17 @@ test('coordinator killed mid-repair and restarted: nothing lost, nothing stored 
       .where('kind', '=', 'storage-hold')
       .execute();
     assert.equal(holds.length, 1, 'the term is held once');
+    // The repair is paid at most once (its order's ref), to a live provider, never the dead holder.
+    const repairs = await after.db
+      .selectFrom('ledger_entries')
+      .select('memo')
+      .where('kind', '=', 'storage-repair')
+      .execute();
+    assert.ok(repairs.length <= 1, `the repair paid at most once (${repairs.length})`);
+    for (const r of repairs) {
+      const repairer = (JSON.parse(r.memo) as { repairer: string }).repairer;
+      assert.ok(providers.has(repairer) && repairer !== killed, 'paid to a live provider');
+    }
   } finally {
     await after.close();
   }

@@ -370,7 +370,13 @@ export function jobCommand(): Command {
       .description(
         "price a job before submitting it: expected and worst-case cost in PLX at the coordinator's current prices",
       ),
-  ).action(printQuote);
+  )
+    .option(
+      '--keystore <file>',
+      'client key file (reads a --model <cid> kept on the storage network)',
+      DEFAULT_CLIENT_KEYSTORE,
+    )
+    .action(printQuote);
   cmd
     .command('status')
     .description('show a job and its tasks')

@@ -2,18 +2,23 @@
  * `plexus job quote` (and `job submit --dry-run`): what a job would cost, before anything is
  * uploaded or signed. The worst case is the coordinator's own admission arithmetic (worstCaseCost,
  * imported, not restated); the expected cost prices an assumed per-task usage at the current
- * base price with the same priceExecution the settlement uses.
+ * base price with the same priceExecution the settlement uses. A `--model <cid>` kept on the storage
+ * network is read from it (its size and coding, with the owner's signed status request) instead of
+ * a local file, and the quote adds what one provider's read of it costs.
  */
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { CPU_CLASS } from '../coordinator/market/constants.ts';
 import { priceExecution, worstCaseCost } from '../coordinator/market/priceExecution.ts';
+import { STORAGE_DEFAULTS } from '../coordinator/storage/constants.ts';
 import { policyOfSpec } from '../coordinator/verification/policy.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { DEFAULT_MAX_PRICE_PER_UNIT } from '../protocol/constants.ts';
 import type { JobVerification, OnnxInferSpec } from '../protocol/schemas.ts';
 import { fetchCoordinator } from './fetchCoordinator.ts';
 import { formatPlx, plural } from './format.ts';
+import { DEFAULT_CLIENT_KEYSTORE } from './options.ts';
 
 const pricesSchema = z.looseObject({
   classes: z.array(
@@ -32,6 +37,20 @@ export type QuoteInput = {
   maxPrice?: bigint;
   /** Assumed seconds of one core (or one GPU) per task, for the expected cost. */
   expectSec: number;
+  /** The client key (a `--model <cid>` on the storage network is its owner's to read). */
+  keystore?: string;
+};
+
+/** A model kept on the storage network (`--model <cid>`), as the quote reads it. */
+export type StoredModelQuote = {
+  cid: string;
+  bytes: number;
+  dataPieces: number;
+  parityPieces: number;
+  /** Bytes a provider fetches to read it once: K pieces of every segment. */
+  readBytesPerProvider: number;
+  /** What one provider's read costs the client (receipts at the retrieval price per byte). */
+  readCostPerProvider: bigint;
 };
 
 /** A job's price, in base units (the CLI prints PLX). */
@@ -47,6 +66,8 @@ export type Quote = {
   /** If each task uses `expectSec` units and is executed once (no audit drawn). */
   expected: bigint;
   expectSec: number;
+  /** The stored model's size and read cost, when `--model` names one on the storage network. */
+  model?: StoredModelQuote;
 };
 
 /** Checks that every file exists before anything else happens (no key, no upload). */
@@ -65,7 +86,9 @@ export async function checkFiles(files: readonly string[]): Promise<void> {
  * const q = await quoteJob({ coordinator: 'http://127.0.0.1:8080', model: 'm.onnx', input: ['a.safetensors'], taskTimeoutSec: 120, gpu: false, expectSec: 1 });
  */
 export async function quoteJob(o: QuoteInput): Promise<Quote> {
-  await checkFiles([o.model, ...o.input]);
+  const stored = storedModelCid(o.model);
+  await checkFiles([...(stored ? [] : [o.model]), ...o.input]);
+  const model = stored ? await storedModelQuote(o, stored) : undefined;
   const prices = await fetchCoordinator(o.coordinator, '/v1/prices', pricesSchema);
   // A GPU job is priced in its GPU class; which one is known only at placement, so the dearest.
   const candidates = prices.classes.filter((c) => (o.gpu ? c.class !== CPU_CLASS : c.class === CPU_CLASS));
@@ -96,6 +119,68 @@ export async function quoteJob(o: QuoteInput): Promise<Quote> {
     worstCase,
     expected: one.charge * BigInt(tasks) * BigInt(executions),
     expectSec: o.expectSec,
+    ...(model ? { model } : {}),
+  };
+}
+
+/**
+ * `--model` naming a content id (64 hex digits, no such file here): a model on the storage network.
+ *
+ * @example storedModelCid('ab'.repeat(32)) // 'abab…' (unless a file has that name)
+ */
+export function storedModelCid(model: string): string | undefined {
+  if (!/^(0x)?[0-9a-fA-F]{64}$/.test(model) || existsSync(model)) return undefined;
+  return model.replace(/^0x/, '').toLowerCase();
+}
+
+/**
+ * Reads a stored model's size and shape from the storage network (a signed status request: the
+ * object is its owner's to see), refused unless it is `stored`; prices one provider's read of it.
+ */
+async function storedModelQuote(o: QuoteInput, cid: string): Promise<StoredModelQuote> {
+  const keystore = o.keystore ?? DEFAULT_CLIENT_KEYSTORE;
+  if (!existsSync(keystore))
+    throw new PlexusError(
+      'PLX_NOT_FOUND',
+      `--model ${cid}: no such file; a stored model is read with your client key, and there is none at ${keystore} (--keystore)`,
+    );
+  const [{ loadOrCreateKeystore }, { readPassword }, { createStorageClient }, { isPlexusError }] =
+    await Promise.all([
+      import('../keystore/loadOrCreateKeystore.ts'),
+      import('../keystore/readPassword.ts'),
+      import('../client/createStorageClient.ts'),
+      import('../errors/PlexusError.ts'),
+    ]);
+  const password = await readPassword({ prompt: 'Client keystore password: ' });
+  const account = await loadOrCreateKeystore(keystore, password, { role: 'client' });
+  const store = createStorageClient({ url: o.coordinator.split(',')[0]!, account });
+  const s = await store.status(cid).catch((err: unknown) => {
+    if (isPlexusError(err) && err.code === 'PLX_NOT_FOUND')
+      throw new PlexusError(
+        'PLX_NOT_FOUND',
+        `--model ${cid}: no such file, and no object of this account stored on the network under that id`,
+      );
+    throw err;
+  });
+  if (s.status !== 'stored')
+    throw new PlexusError(
+      'PLX_STORAGE_UNAVAILABLE',
+      `--model ${cid} is ${s.status} on the storage network, not stored`,
+    );
+  // K pieces of each segment, each max(1, ⌈segment / K⌉) bytes (the coding's piece size).
+  const segmentBytes = STORAGE_DEFAULTS.segmentBytes;
+  let readBytes = 0;
+  for (let at = 0; at < Math.max(1, s.bytes); at += segmentBytes) {
+    const len = Math.min(segmentBytes, s.bytes - at);
+    readBytes += s.dataPieces * Math.max(1, Math.ceil(len / s.dataPieces));
+  }
+  return {
+    cid,
+    bytes: s.bytes,
+    dataPieces: s.dataPieces,
+    parityPieces: s.parityPieces,
+    readBytesPerProvider: readBytes,
+    readCostPerProvider: BigInt(readBytes) * STORAGE_DEFAULTS.pricePerByte,
   };
 }
 
@@ -106,6 +191,11 @@ export function quoteLines(q: Quote): string[] {
     `  base price     ${formatPlx(q.basePrice)} per ${q.unit}; your cap ${formatPlx(q.maxPricePerUnit)} (--max-price)`,
     `  expected       ${formatPlx(q.expected)} if each task takes ${q.expectSec} ${q.unit.replace(/^.*-/, '')}(s) (--expect-sec)`,
     `  worst case     ${formatPlx(q.worstCase)}: reserved from your escrow at submission, the job is refused below it`,
+    ...(q.model
+      ? [
+          `  model          ${q.model.cid} on the storage network: ${q.model.bytes} bytes (K=${q.model.dataPieces}, M=${q.model.parityPieces}); each provider that runs tasks reads it once for ${formatPlx(q.model.readCostPerProvider)} (${q.model.readBytesPerProvider} bytes), charged to you`,
+        ]
+      : []),
     '  deposit with   plexus client deposit AMOUNT (on a devnet, get PLX first: plexus devnet faucet ADDRESS)',
   ];
 }

@@ -13,19 +13,15 @@ import { readFile } from 'node:fs/promises';
 import type { LocalAccount } from 'viem';
 import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
-import { BLOB_AUTH_HEADER, recoverSigner, signBlobAuth } from '../protocol/eip712.ts';
+import { BLOB_AUTH_HEADER, signBlobAuth } from '../protocol/eip712.ts';
 import {
-  type RetrievalReceiptMessage,
   type RetrievalReceiptWire,
-  receiptFromWire,
-  receiptToWire,
-  retrievalReceiptHash,
   type StorageRequestMessage,
-  signRetrievalReceipt,
   signStorageRequest,
 } from '../protocol/storageMessages.ts';
 import { decodeObject, type ObjectManifest } from '../storage/erasure.ts';
 import { fetchPieces } from '../storage/fetchPieces.ts';
+import { createReceiptSigner } from '../storage/receiptSigner.ts';
 
 /** Where each piece of an object is and how it is. */
 export type StoredPieceView = {
@@ -70,8 +66,7 @@ export function createStorageClient(opts: {
   const f = opts.fetch ?? fetch;
   let chainId = opts.chainId;
   /** Signed cumulative receipts, per server and object: what each server has served this reader. */
-  const served = new Map<string, bigint>();
-  const receipts: RetrievalReceiptWire[] = [];
+  const receipts = createReceiptSigner({ account: opts.account, chainId: () => chain(), fetch: f });
 
   async function json<T>(path: string, init?: RequestInit): Promise<T> {
     const res = await f(`${base}${path}`, init);
@@ -166,17 +161,7 @@ export function createStorageClient(opts: {
       // Counts are cumulative per server: continue from the latest ones already paid (a new
       // process starts at 0 otherwise, and its receipts would be refused as replayed), but only
       // from receipts this account itself signed for this object.
-      for (const r of grant.receipts ?? []) {
-        const key = `${r.server.toLowerCase()}/${cid}`;
-        const rm = receiptFromWire(r).message;
-        if (rm.reader.toLowerCase() !== opts.account.address.toLowerCase() || rm.objectId !== idOf(cid))
-          continue;
-        const signer = await recoverSigner(retrievalReceiptHash(await chain(), rm), r.signature).catch(
-          () => '',
-        );
-        if (signer.toLowerCase() !== opts.account.address.toLowerCase()) continue;
-        if (rm.cumulativeBytes > (served.get(key) ?? 0n)) served.set(key, rm.cumulativeBytes);
-      }
+      await receipts.resume(cid, grant.receipts ?? []);
       const m = grant.manifest;
       const total = m.segments.length * m.dataPieces;
       let done = 0;
@@ -188,19 +173,13 @@ export function createStorageClient(opts: {
         fetch: f,
         onPiece: async ({ bytes, server }) => {
           o.onProgress?.(++done, total);
-          if (server) await sign(server, cid, bytes.length);
+          if (server) await receipts.sign(server, cid, bytes.length);
         },
       });
       const bytes = decodeObject(m, (s, i) => got.get(`${s}/${i}`)).bytes;
-      // Each server's latest cumulative receipt goes to the coordinator, which hands it to that
-      // server to redeem; a lost one costs nothing (the next one covers it).
-      const latest = new Map(receipts.filter((r) => r.objectId === idOf(cid)).map((r) => [r.server, r]));
-      if (latest.size > 0)
-        await json('/v1/storage/receipts', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ receipts: [...latest.values()] }),
-        }).catch(() => undefined);
+      // Each server's latest cumulative receipt goes to the coordinator (the post signed by this
+      // reader), which hands it to that server to redeem; a lost one costs nothing (the next covers it).
+      await receipts.post(base, cid).catch(() => undefined);
       return bytes;
     },
 
@@ -227,20 +206,6 @@ export function createStorageClient(opts: {
         objectId: idOf(cid),
       }),
     /** The receipts signed so far (one per piece served, each cumulative per server and object). */
-    receipts: () => [...receipts],
+    receipts: () => receipts.all(),
   };
-
-  async function sign(server: string, cid: string, bytes: number): Promise<void> {
-    const key = `${server.toLowerCase()}/${cid}`;
-    const cumulative = (served.get(key) ?? 0n) + BigInt(bytes);
-    served.set(key, cumulative);
-    const message: RetrievalReceiptMessage = {
-      reader: opts.account.address,
-      server: server as `0x${string}`,
-      objectId: idOf(cid),
-      cumulativeBytes: cumulative,
-      issuedAt: BigInt(Math.floor(Date.now() / 1000)),
-    };
-    receipts.push(receiptToWire(message, await signRetrievalReceipt(opts.account, await chain(), message)));
-  }
 }

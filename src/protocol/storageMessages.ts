@@ -28,7 +28,8 @@ export const storageTypes = {
     { name: 'issuedAt', type: 'uint64' },
   ],
   /**
-   * Signed by a client for one storage request (`action`: `put`, `read`, `remove`, `list`): which
+   * Signed by a client for one storage request (`action`: `put`, `read`, `remove`, `list`, or
+   * `receipts`, which signs a post of its receipts by their digest and count): which
    * object, how it is coded and for how many epochs (0 where the action has none).
    */
   StorageRequest: [
@@ -46,7 +47,8 @@ export const storageTypes = {
 /** What a client signs for a storage request (see `storageTypes.StorageRequest`). */
 export type StorageRequestMessage = {
   client: Address;
-  action: 'put' | 'read' | 'remove' | 'list';
+  /** `receipts`: posting a reader's receipts (`POST /v1/storage/receipts`, objectId = their digest). */
+  action: 'put' | 'read' | 'remove' | 'list' | 'receipts';
   objectId: Hex;
   dataPieces: number;
   parityPieces: number;
@@ -62,7 +64,7 @@ export type StorageRequestMessage = {
  */
 export const storageRequestSchema = z.strictObject({
   client: addressSchema,
-  action: z.enum(['put', 'read', 'remove', 'list']),
+  action: z.enum(['put', 'read', 'remove', 'list', 'receipts']),
   objectId: hex32Schema,
   /** 0: the default. The coordinator also needs 1 <= M <= K and K + M <= 32 (docs/storage.md). */
   dataPieces: z.int().min(0).max(32),

@@ -13,6 +13,7 @@
  * - inflated: its count is above what the server itself says it served that reader of that
  *   object, so a server and a reader colluding cannot mint bandwidth the server did not log.
  */
+import { createHash } from 'node:crypto';
 import { type Address, type Hex, isAddress } from 'viem';
 import { recoverSigner } from '../protocol/eip712.ts';
 import { type RetrievalReceiptMessage, retrievalReceiptHash } from '../protocol/storageMessages.ts';
@@ -109,4 +110,20 @@ export class ReceiptBook {
     }
     return verdict;
   }
+}
+
+/** Most receipts one `POST /v1/storage/receipts` carries. */
+export const MAX_RECEIPTS_PER_POST = 64;
+
+/**
+ * What a reader signs to post its receipts (a `receipts` storage request's objectId): sha256 over
+ * a tag and the receipts' signatures in order. Each signature binds its receipt's content, so the
+ * digest binds the whole list; the tag keeps it from being any blob's content id in practice.
+ *
+ * @example const objectId = receiptsDigest(receipts); // '0x…' (32 bytes)
+ */
+export function receiptsDigest(receipts: readonly { signature: string }[]): Hex {
+  const h = createHash('sha256').update('plexus-receipts:');
+  for (const r of receipts) h.update(r.signature.toLowerCase()).update(',');
+  return `0x${h.digest('hex')}`;
 }

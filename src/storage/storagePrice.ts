@@ -15,8 +15,11 @@ export function pieceEpochPay(pieceBytes: number, pricePerGiBEpoch: bigint): big
 }
 
 /**
- * The escrow a stored term needs: every piece of every segment paid for `epochs` epochs. Piece
- * sizes follow `encodeObject` (a segment of L bytes gives K + M pieces of max(1, ⌈L / K⌉) bytes).
+ * The escrow a stored term needs: every piece of every segment paid for `epochs` epochs, plus,
+ * with `pricePerByte`, a repair reserve of one repair round per segment (the pieces a segment
+ * loses before its repair starts, K + M − threshold = max(1, ⌈3M / 8⌉), each rebuilt for
+ * `repairFee`); what the term does not spend goes back to the client at its end. Piece sizes
+ * follow `encodeObject` (a segment of L bytes gives K + M pieces of max(1, ⌈L / K⌉) bytes).
  *
  * @example termEscrow({ objectBytes: 1 << 20, k: 2, m: 1, segmentBytes: 32 << 20, price: 10n ** 15n, epochs: 4 });
  */
@@ -27,14 +30,21 @@ export function termEscrow(a: {
   segmentBytes: number;
   price: bigint;
   epochs: number;
+  /** The repair price per byte: adds the repair reserve (absent: storage alone). */
+  pricePerByte?: bigint;
 }): bigint {
   const segments = Math.max(1, Math.ceil(a.objectBytes / a.segmentBytes));
+  // Pieces lost before a segment's repair starts (choosePlacement.ts `repairThreshold`).
+  const round = BigInt(Math.max(1, Math.ceil((3 * a.m) / 8)));
   let perEpoch = 0n;
+  let reserve = 0n;
   for (let s = 0; s < segments; s++) {
     const len = Math.min(a.segmentBytes, a.objectBytes - s * a.segmentBytes);
-    perEpoch += BigInt(a.k + a.m) * pieceEpochPay(Math.max(1, Math.ceil(len / a.k)), a.price);
+    const pieceBytes = Math.max(1, Math.ceil(len / a.k));
+    perEpoch += BigInt(a.k + a.m) * pieceEpochPay(pieceBytes, a.price);
+    if (a.pricePerByte) reserve += round * repairFee(pieceBytes, a.k, a.pricePerByte);
   }
-  return perEpoch * BigInt(a.epochs);
+  return perEpoch * BigInt(a.epochs) + reserve;
 }
 
 /** Share of the offered space in use (in millionths) up to which storage costs the floor price. */
@@ -66,4 +76,15 @@ export function marketPrice(
   if (usedPpm <= PRICE_KNEE_PPM) return floor;
   const r = (usedPpm * 1_000_000n) / PRICE_KNEE_PPM; // utilisation over the knee, millionths (1 to 2)
   return (floor * r * r) / 1_000_000_000_000n;
+}
+
+/**
+ * What a repairer is paid for rebuilding one lost piece (docs/storage.md, "Repair"): the bytes it
+ * had to fetch, K source pieces of `pieceBytes`, at the retrieval price per byte, from the object's
+ * held term. Pure, so a validator re-derives it from the entry's memo.
+ *
+ * @example repairFee(2 << 20, 16, 9_313n); // 16 pieces of 2 MiB at 9,313 base units a byte
+ */
+export function repairFee(pieceBytes: number, dataPieces: number, pricePerByte: bigint): bigint {
+  return BigInt(pieceBytes) * BigInt(dataPieces) * pricePerByte;
 }

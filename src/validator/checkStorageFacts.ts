@@ -8,7 +8,12 @@
  * - a **retrieval** carries the reader's signed cumulative receipt: the signature recovers to the
  *   reader, the server paid is the one named, the count is above what was paid before (this
  *   bundle's earlier receipts of the same reader, server and object included), and the amount is
- *   the increase × the price per byte;
+ *   the increase × the price per byte, charged to the reader or, for a job's model read by one of
+ *   its providers (`readFor: job-model`), to the `payer` named (the model's owner);
+ * - a **repair** pays the repairer it names K × pieceBytes × pricePerByte (`repairFee`, the bytes
+ *   it fetched to rebuild the piece) and charges the client exactly that from its hold, for a
+ *   well-formed piece (segment, index below K + M's bound, a root, a size), once per order (its ref);
+ *   that the piece was lost and rebuilt is the coordinator's observation, like an offline fault;
  * - a **storage slash** whose reason is a wrong answer (`missing`, `wrong-index`, `bad-proof`)
  *   carries the challenge and the answer, and the answer must fail the challenge again here.
  *   Offline and late are the coordinator's observation (like a capability fault).
@@ -18,7 +23,7 @@ import { accounts } from '../coordinator/ledger/accounts.ts';
 import type { EntryFact } from '../coordinator/settlement/epochFacts.ts';
 import { receiptFromWire, retrievalReceiptSchema } from '../protocol/storageMessages.ts';
 import { receiptKey, verifyReceipt } from '../storage/receipts.ts';
-import { pieceEpochPay } from '../storage/storagePrice.ts';
+import { pieceEpochPay, repairFee } from '../storage/storagePrice.ts';
 
 /** Entry kinds this module checks. */
 export const STORAGE_ENTRY_KINDS: readonly string[] = [
@@ -26,6 +31,7 @@ export const STORAGE_ENTRY_KINDS: readonly string[] = [
   'storage-payment',
   'storage-retrieval',
   'storage-release',
+  'storage-repair',
 ];
 
 type Dispute = { fact: string; claimed: string; recomputed: string };
@@ -86,8 +92,13 @@ export async function checkStorageEntry(
     if (!v.ok) return bad('receipt', v.reason, 'a receipt signed by its reader, above what was paid');
     paid.set(key, m.cumulativeBytes);
     const amount = v.payableBytes * BigInt(String(memo.pricePerByte ?? '0'));
+    // A provider's read of a job's model is charged to the model's owner (the job's client); that
+    // the reader held a lease of that job when granted is the coordinator's observation.
+    const payer = memo.payer === undefined ? m.reader.toLowerCase() : String(memo.payer);
+    if (payer !== m.reader.toLowerCase() && (memo.readFor !== 'job-model' || !/^0x[0-9a-f]{40}$/.test(payer)))
+      return bad('payer', payer, "the reader, or the owner of a job's model read for that job");
     const expected = new Map<string, bigint>();
-    add(expected, accounts.clientUnsettled(m.reader), amount);
+    add(expected, accounts.clientUnsettled(payer), amount);
     add(expected, accounts.providerEarnings(m.server), -amount);
     return samePostings(name, e, expected);
   }
@@ -111,6 +122,7 @@ export async function checkStorageEntry(
       ]),
     );
   }
+  if (e.kind === 'storage-repair') return checkRepairEntry(e);
   if (e.kind !== 'storage-payment') return bad('kind', e.kind, 'a storage entry');
   const price = BigInt(String(memo.pricePerGiBEpoch ?? '0'));
   const pieces = Array.isArray(memo.pieces) ? (memo.pieces as Record<string, unknown>[]) : [];
@@ -128,5 +140,58 @@ export async function checkStorageEntry(
   add(expected, accounts.clientUnsettled(client), total);
   add(expected, held, -total);
   add(expected, term, total);
+  return samePostings(name, e, expected);
+}
+
+/** Largest piece a repair can pay for: a whole segment (K = 1) of the largest segment size. */
+const MAX_PIECE_BYTES = 2 ** 31;
+
+/**
+ * Checks a `storage-repair` entry: the fee is re-derived from its memo (`repairFee`) and the
+ * postings must move exactly that from the client's hold of the object's term to the repairer.
+ *
+ * @example const dispute = checkRepairEntry(entry); // null when it pays what the memo says it should
+ */
+export function checkRepairEntry(e: EntryFact): Dispute | null {
+  const name = `entry[${e.ref}]`;
+  const memo = (e.memo ?? {}) as Record<string, unknown>;
+  const bad = (field: string, claimed: unknown, recomputed: unknown): Dispute => ({
+    fact: `${name}.${field}`,
+    claimed: String(claimed),
+    recomputed: String(recomputed),
+  });
+  const client = String(memo.client ?? '');
+  const objectId = String(memo.objectId ?? '');
+  const repairer = String(memo.repairer ?? '');
+  if (!/^0x[0-9a-f]{40}$/.test(client) || !/^[0-9a-f]{64}$/.test(objectId))
+    return bad('memo', JSON.stringify(memo), 'the client and object the repair is for');
+  if (!/^0x[0-9a-f]{40}$/.test(repairer)) return bad('repairer', repairer, 'the address of the repairer');
+  if (repairer === client) return bad('repairer', repairer, 'a provider other than the client');
+  const k = memo.dataPieces;
+  const pieceBytes = memo.pieceBytes;
+  const idx = memo.idx;
+  const segment = memo.segment;
+  if (!Number.isSafeInteger(k) || (k as number) < 1 || (k as number) > 32)
+    return bad('dataPieces', k, 'K between 1 and 32');
+  if (!Number.isSafeInteger(idx) || (idx as number) < 0 || (idx as number) >= 64)
+    return bad('idx', idx, 'a piece index below K + M');
+  if (!Number.isSafeInteger(segment) || (segment as number) < 0) return bad('segment', segment, 'a segment');
+  if (
+    !Number.isSafeInteger(pieceBytes) ||
+    (pieceBytes as number) < 1 ||
+    (pieceBytes as number) > MAX_PIECE_BYTES
+  )
+    return bad('pieceBytes', pieceBytes, `a piece of 1 to ${MAX_PIECE_BYTES} bytes`);
+  if (!/^0x[0-9a-f]{64}$/.test(String(memo.root ?? '')))
+    return bad('root', memo.root, "the piece's Merkle root");
+  const price = String(memo.pricePerByte ?? '');
+  if (!/^[0-9]{1,30}$/.test(price)) return bad('pricePerByte', price, 'a price per byte in base units');
+  const fee = repairFee(pieceBytes as number, k as number, BigInt(price));
+  if (fee <= 0n) return bad('fee', fee, 'a positive repair fee');
+  const expected = new Map<string, bigint>();
+  add(expected, accounts.clientUnsettled(client), fee);
+  add(expected, accounts.clientStorageEscrow(client), -fee);
+  add(expected, accounts.storageTerm(objectId), fee);
+  add(expected, accounts.providerEarnings(repairer), -fee);
   return samePostings(name, e, expected);
 }

@@ -6,9 +6,15 @@ import type { Database } from '../store/schema.ts';
 
 /**
  * Entries of the storage network (docs/storage.md, "Money"): a term's escrow held at put, a
- * holder's proven GiB-epochs paid from it, a retrieval receipt redeemed, the unused rest released.
+ * holder's proven GiB-epochs paid from it, a retrieval receipt redeemed, the unused rest released,
+ * a repairer paid for a rebuilt piece.
  */
-export type StorageEntryKind = 'storage-hold' | 'storage-payment' | 'storage-retrieval' | 'storage-release';
+export type StorageEntryKind =
+  | 'storage-hold'
+  | 'storage-payment'
+  | 'storage-retrieval'
+  | 'storage-release'
+  | 'storage-repair';
 
 /** One posting: debit positive, credit negative, in integer base units. */
 export type Posting = { account: string; amount: bigint };

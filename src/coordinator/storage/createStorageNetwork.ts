@@ -24,14 +24,16 @@ import type { Database } from '../store/schema.ts';
 import { createChallenger } from './challengePieces.ts';
 import { choosePlacement } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
+import { createEnder } from './endObject.ts';
 import { createGrantBook } from './grantBook.ts';
 import { leasedModelReader } from './jobReads.ts';
 import { createOrderBook, newOrder, orderFetched } from './orderProof.ts';
 import { createRepairer } from './orderRepair.ts';
 import { sweepPlacing } from './placingSweep.ts';
 import { createRelay } from './relayPieces.ts';
+import { paidRepair } from './repairPaid.ts';
 import { assertErasureShape, assertUploader } from './storageGuards.ts';
-import { holdTerm, settleRemoval } from './storageLedger.ts';
+import { holdTerm } from './storageLedger.ts';
 import type { StorageMoney, StorageSession } from './storageNetworkTypes.ts';
 import { type PieceStatus, type StorageDatabase, storageDb } from './storageTables.ts';
 import { listObjects, objectStatus, pieceViews } from './storageViews.ts';
@@ -248,7 +250,14 @@ export function createStorageNetwork(deps: {
     const ok = said && orderFetched(o);
     const why = said && !ok ? `stored without fetching (${o.fetched.size}/${o.need})` : saidWhy;
     // Known until the piece is healthy: a window meanwhile must not take its repair for forgotten.
-    if (ok) return void (await pieceStored(o.objectId, o.segment, o.idx).finally(() => orders.drop(orderId)));
+    // A repair is paid (from the object's hold) before its piece counts as healthy: repairPaid.ts.
+    // A payment that fails is logged and never blocks the repaired piece.
+    const pay = { db, money: deps.money, now, log, pricePerByte: cfg.pricePerByte };
+    if (ok)
+      return void (await paidRepair(pay, orderId, o)
+        .catch((err: unknown) => log.error({ orderId, err: String(err) }, 'paying a repair failed'))
+        .then(() => pieceStored(o.objectId, o.segment, o.idx))
+        .finally(() => orders.drop(orderId)));
     orders.drop(orderId);
     log.warn({ orderId, holder: from, why }, 'a holder refused a piece; placing it elsewhere');
     const piece = await db
@@ -311,8 +320,12 @@ export function createStorageNetwork(deps: {
       throw new PlexusError('PLX_STORAGE_PRICE_ABOVE_MAX', `storage costs ${price} per GiB-epoch`, {
         details: { pricePerGiBEpoch: price.toString() },
       });
-    // The whole term is held from the client's escrow; refused before any coding when it cannot be.
-    const escrow = termEscrow({ objectBytes: size, k, m, segmentBytes: params.segmentBytes, price, epochs });
+    // The whole term (and a repair round's reserve) is held from the client's escrow; refused before
+    // any coding when it cannot be.
+    const escrow = termEscrow({
+      ...{ objectBytes: size, k, m, segmentBytes: params.segmentBytes, price, epochs },
+      pricePerByte: cfg.pricePerByte,
+    });
     await deps.money?.check(client, escrow);
     // Coded in the erasure thread: the event loop keeps serving sessions meanwhile.
     const { manifest, pieces } = await coder.encode(await deps.blobs.read(objectId), params, true);
@@ -461,41 +474,8 @@ export function createStorageNetwork(deps: {
     return { refund: await endObject(o, 'removed') };
   }
 
-  /**
-   * Ends an object (`store rm`, or a put not placed by its deadline): pieces dropped on their
-   * holders, open orders ended, staging deleted; holders paid for proven epochs not closed yet and
-   * the unused term released to the client (returned).
-   */
-  async function endObject(o: StorageDatabase['storage_objects'], status: 'removed' | 'failed') {
-    const objectId = o.object_id;
-    const pieces = await db
-      .selectFrom('storage_pieces')
-      .selectAll()
-      .where('object_id', '=', objectId)
-      .execute();
-    const w = await deps.money?.epochNow();
-    const refund = await db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('storage_objects')
-        .set({ status, updated_at: now() })
-        .where('object_id', '=', objectId)
-        .execute();
-      await trx
-        .updateTable('storage_pieces')
-        .set({ status: 'dropped', order_id: null, updated_at: now() })
-        .where('object_id', '=', objectId)
-        .execute();
-      if (!w) return 0n;
-      const windows = [...(w.unclosed ? [w.unclosed] : []), { epoch: w.epoch, from: w.from, to: now() }];
-      return settleRemoval(trx, o, windows, w.epoch, now());
-    });
-    for (const p of pieces) {
-      orders.drop(p.order_id);
-      if (p.holder) sessions.get(p.holder)?.send({ type: 'store.drop', pieceRoot: p.root as Hex });
-    }
-    await rm(join(staging, objectId), { recursive: true, force: true });
-    return refund;
-  }
+  /** Ends an object: pieces dropped, orders ended, holders paid, the rest released (endObject.ts). */
+  const endObject = createEnder({ db, money: deps.money, now, orders, sessions, staging });
 
   /** One sweep of stalled orders and uploads (placingSweep.ts); the timer runs it every `sweepMs`. */
   const sweep = () =>

@@ -159,6 +159,13 @@ export async function startStorageNetwork(deps: {
         const db = storageDb(deps.db);
         const pricePerByte = STORAGE_DEFAULTS.pricePerByte;
         const { epoch } = await epochNow();
+        // A provider reading a job's model (not its owner) is not charged: the owner is.
+        const owner = await db
+          .selectFrom('storage_objects')
+          .select('client')
+          .where('object_id', '=', msg.receipt.objectId.slice(2).toLowerCase())
+          .executeTakeFirst();
+        const payer = owner?.client ?? msg.receipt.reader.toLowerCase();
         const v = await redeemReceipt({
           db,
           chainId,
@@ -168,7 +175,7 @@ export async function startStorageNetwork(deps: {
           now: Date.now,
           // Paid through the ledger with the redeemed count, in one transaction.
           post: (trx, paid) =>
-            postRetrieval(trx, { receipt: msg.receipt, pricePerByte, epoch, ...paid }, Date.now()),
+            postRetrieval(trx, { receipt: msg.receipt, pricePerByte, epoch, payer, ...paid }, Date.now()),
         });
         // Every redemption tried is kept, accepted or refused (the explorer and the tests read it).
         await db

@@ -11,13 +11,17 @@
  *   epoch is its holder's, with no fault of that holder on that piece in the epoch, pays that
  *   holder its ⌊pieceBytes × price / GiB⌋; the client is charged the same from its hold.
  * - **Retrieval**: an accepted receipt (redeemReceipt.ts) charges the reader and pays the server
- *   `payableBytes × pricePerByte`, in the same transaction as the redeemed count moves.
+ *   `payableBytes × pricePerByte`, in the same transaction as the redeemed count moves; a
+ *   provider's read of a job's model is charged to the model's owner, the job's client.
+ * - **Repair**: a provider that rebuilt a lost piece and keeps it (its order fetched K sources) is
+ *   paid `repairFee` = K × pieceBytes × pricePerByte from the object's hold, the client charged the
+ *   same; skipped (logged by the caller) when the hold has less left.
  * - **Release**: on `store rm` (after paying the epochs not closed yet) and after a term's last epoch, the
  *   unused rest of the hold goes back to the client's available escrow.
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { RetrievalReceiptWire } from '../../protocol/storageMessages.ts';
-import { pieceEpochPay } from '../../storage/storagePrice.ts';
+import { pieceEpochPay, repairFee } from '../../storage/storagePrice.ts';
 import { accounts } from '../ledger/accounts.ts';
 import { type Posting, postEntry } from '../ledger/postEntry.ts';
 import { readBalances } from '../ledger/readBalances.ts';
@@ -231,6 +235,59 @@ export async function settleRemoval(
 }
 
 /**
+ * Pays the provider that rebuilt a lost piece (a repair order fulfilled), from the object's hold,
+ * once per order (its ref). Returns the fee paid, 0 when the hold has less than the fee left.
+ *
+ * @example await payRepair(db, row, { orderId, segment: 0, idx: 3, root, repairer, pieceBytes, pricePerByte }, 4, now);
+ */
+export async function payRepair(
+  db: Ex,
+  o: StorageDatabase['storage_objects'],
+  r: {
+    orderId: string;
+    segment: number;
+    idx: number;
+    root: string;
+    repairer: string;
+    pieceBytes: number;
+    pricePerByte: bigint;
+  },
+  epoch: number,
+  now: number,
+): Promise<bigint> {
+  const fee = repairFee(r.pieceBytes, o.data_pieces, r.pricePerByte);
+  if (fee <= 0n || fee > (await termLeft(db, o.object_id))) return 0n;
+  const repairer = r.repairer.toLowerCase();
+  await postEntry(
+    asLedger(db),
+    {
+      ref: `storage:repair:${r.orderId}`,
+      kind: 'storage-repair',
+      epoch,
+      memo: {
+        client: o.client,
+        objectId: o.object_id,
+        segment: r.segment,
+        idx: r.idx,
+        root: r.root,
+        repairer,
+        pieceBytes: r.pieceBytes,
+        dataPieces: o.data_pieces,
+        pricePerByte: r.pricePerByte.toString(),
+      },
+      postings: [
+        { account: accounts.clientUnsettled(o.client), amount: fee },
+        { account: accounts.clientStorageEscrow(o.client), amount: -fee },
+        { account: accounts.storageTerm(o.object_id), amount: fee },
+        { account: accounts.providerEarnings(repairer), amount: -fee },
+      ],
+    },
+    now,
+  );
+  return fee;
+}
+
+/**
  * Posts an accepted retrieval receipt: the reader is charged and the server paid `amount` (in
  * the caller's transaction, with the redeemed count's update).
  *
@@ -244,21 +301,34 @@ export async function postRetrieval(
     pricePerByte: bigint;
     amount: bigint;
     epoch: number;
+    /**
+     * Who pays when not the reader: the model's owner, for a provider reading it for a task of the
+     * owner's job (the only reads granted to another account than the owner, jobReads.ts).
+     */
+    payer?: string;
   },
   now: number,
 ): Promise<void> {
   if (r.amount <= 0n) return;
   const m = r.receipt;
   const object = m.objectId.slice(2).toLowerCase();
+  const reader = m.reader.toLowerCase();
+  const payer = (r.payer ?? reader).toLowerCase();
+  const forJob = payer !== reader ? { payer, readFor: 'job-model' } : {};
   await postEntry(
     asLedger(trx),
     {
       ref: `storage:receipt:${m.reader.toLowerCase()}:${m.server.toLowerCase()}:${object}:${m.cumulativeBytes}`,
       kind: 'storage-retrieval',
       epoch: r.epoch,
-      memo: { receipt: m, fromBytes: r.fromBytes.toString(), pricePerByte: r.pricePerByte.toString() },
+      memo: {
+        receipt: m,
+        fromBytes: r.fromBytes.toString(),
+        pricePerByte: r.pricePerByte.toString(),
+        ...forJob,
+      },
       postings: [
-        { account: accounts.clientUnsettled(m.reader), amount: r.amount },
+        { account: accounts.clientUnsettled(payer), amount: r.amount },
         { account: accounts.providerEarnings(m.server), amount: -r.amount },
       ],
     },

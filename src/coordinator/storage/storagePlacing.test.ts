@@ -19,12 +19,13 @@ import { createBlobStore } from '../blobs/createBlobStore.ts';
 import { openStore } from '../store/openStore.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { createStorageNetwork } from './createStorageNetwork.ts';
+import type { StorageMoney } from './storageNetworkTypes.ts';
 import { storageDb } from './storageTables.ts';
 
 const addr = () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase() as `0x${string}`;
 type Put = Extract<StorageCoordinatorMessage, { type: 'store.put' }>;
 
-async function harness(providers: number, freeBytes = 1 << 30) {
+async function harness(providers: number, freeBytes = 1 << 30, money?: StorageMoney) {
   const clock = { t: Date.now() };
   const dir = await mkdtemp(join(tmpdir(), 'plexus-storage-placing-'));
   const store = await openStore({ path: join(dir, 'plexus.db') });
@@ -36,6 +37,7 @@ async function harness(providers: number, freeBytes = 1 << 30) {
     log: createLogger('test', { level: 'silent' }),
     seedOf: async () => ({ seed: `0x${'11'.repeat(32)}`, source: 'test' }),
     now: () => clock.t,
+    ...(money ? { money } : {}),
   });
   const inbox = new Map<string, StorageCoordinatorMessage[]>();
   const connect = async (address: string, pieces: `0x${string}`[] = []) => {
@@ -80,6 +82,7 @@ async function harness(providers: number, freeBytes = 1 << 30) {
     sdb.selectFrom('storage_pieces').selectAll().where('object_id', '=', cid).orderBy('idx').execute();
   return {
     storage,
+    client,
     clock,
     inbox,
     holders,
@@ -185,6 +188,46 @@ test('a put nobody can finish fails at placeDeadlineMs: pieces dropped, staging 
     });
     await h.connect(gone!);
     assert.equal((await h.put()).status, 'placing', 'a new put of the same blob starts over');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a put failing by its deadline while its owner removes it stays removed (failed never overwrites removed)', async () => {
+  // Both ends read the epoch before their transaction: held here until both are waiting, so the
+  // owner's removal and the sweep's failure race on the same placing row.
+  let armed = false;
+  let waiting = 0;
+  let open: () => void = () => {};
+  const gate = new Promise<void>((r) => {
+    open = r;
+  });
+  const money: StorageMoney = {
+    check: async () => {},
+    admit: async (_c, _a, store) => store(),
+    epochNow: async () => {
+      if (armed) {
+        if (++waiting === 2) open();
+        await gate;
+      }
+      return { epoch: 1, from: 0 };
+    },
+  };
+  const h = await harness(3, 1 << 30, money);
+  try {
+    await h.put();
+    h.clock.t += STORAGE_DEFAULTS.placeDeadlineMs;
+    armed = true;
+    const removal = h.storage.remove(h.client, h.cid);
+    const sweep = h.storage.sweep();
+    const [removed, swept] = await Promise.all([removal, sweep]);
+    assert.ok(removed.refund > 0n, 'the owner gets the unused term back');
+    assert.equal(swept.failed, 1, 'the sweep tried to fail it');
+    assert.equal((await h.object()).status, 'removed', 'the removal came first and stays');
+    for (const a of h.holders) {
+      const drops = h.inbox.get(a)!.filter((m) => m.type === 'store.drop');
+      assert.equal(drops.length, 1, 'each holder told to drop its piece once');
+    }
   } finally {
     await h.close();
   }

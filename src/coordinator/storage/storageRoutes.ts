@@ -5,13 +5,16 @@
  *   `list` naming an object answers that object's status, pieces, holders, faults, to its owner);
  * - `GET /v1/storage/pieces/:root`: a piece relayed from a holder's session (read grant token);
  * - `GET /v1/storage/orders/:orderId/piece`: the staged piece a holder was ordered to keep;
- * - `POST /v1/storage/relay/:orderId`: a holder's bytes for a waiting reader.
+ * - `POST /v1/storage/relay/:orderId`: a holder's bytes for a waiting reader;
+ * - `POST /v1/storage/receipts`: a reader's receipts, the post signed by that reader (a `receipts`
+ *   request naming their digest and count; fresh, used once), at most MAX_RECEIPTS_PER_POST.
  */
 
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { MAX_MESSAGE_SKEW_SEC } from '../../protocol/constants.ts';
 import { verifySignedDigest } from '../../protocol/eip712.ts';
 import type { StorageStatsView } from '../../protocol/http/storage.ts';
 import { hex32Schema } from '../../protocol/schemas.ts';
@@ -26,6 +29,7 @@ import {
   type StoreRedeem,
   storeRedeemSchema,
 } from '../../protocol/storageSession.ts';
+import { MAX_RECEIPTS_PER_POST, receiptsDigest } from '../../storage/receipts.ts';
 import type { StorageNetwork } from './createStorageNetwork.ts';
 
 const orderIdSchema = z.string().regex(/^[0-9a-f]{32}$/);
@@ -58,6 +62,7 @@ export function storageRoutes(deps: {
     );
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tokenOf = (h: unknown) => (typeof h === 'string' ? h : undefined);
+    const posts = createUsedSignatures();
 
     r.post(
       '/v1/storage/requests',
@@ -87,6 +92,8 @@ export function storageRoutes(deps: {
             const { refund } = await storage.remove(message.client, objectId);
             return { objectId, status: 'removed', refund: refund.toString() };
           }
+          case 'receipts':
+            throw new PlexusError('PLX_VALIDATION', 'post receipts to /v1/storage/receipts');
           case 'list':
             // Naming an object: its status (pieces, holders, faults, escrow), to its owner only.
             if (objectId !== NO_OBJECT) return ownedStatus(message.client, objectId);
@@ -100,11 +107,34 @@ export function storageRoutes(deps: {
       {
         schema: {
           summary:
-            "A reader's signed cumulative receipts, forwarded to the servers they name (who redeem them)",
-          body: z.strictObject({ receipts: z.array(storeRedeemSchema.shape.receipt).max(1024) }),
+            "A reader's signed cumulative receipts, forwarded to the servers they name (who redeem them); the post is signed by the reader (a `receipts` request over their digest)",
+          body: z.strictObject({
+            request: storageRequestSchema,
+            receipts: z.array(storeRedeemSchema.shape.receipt).min(1).max(MAX_RECEIPTS_PER_POST),
+          }),
         },
       },
-      async (req) => ({ forwarded: await storage.forwardReceipts(req.body.receipts) }),
+      async (req) => {
+        const { receipts } = req.body;
+        const { message, signature } = storageRequestFromWire(req.body.request);
+        if (message.action !== 'receipts')
+          throw new PlexusError('PLX_VALIDATION', 'sign the post as a `receipts` storage request');
+        await verifySignedDigest({
+          primaryType: 'StorageRequest',
+          issuedAt: message.issuedAt,
+          digest: () => storageRequestHash(chainId, message),
+          signature,
+          expectedSigner: message.client,
+        });
+        // Only the reader posts its own receipts, exactly those it signed the post for, once.
+        if (receipts.some((x) => x.reader.toLowerCase() !== message.client.toLowerCase()))
+          throw new PlexusError('PLX_BAD_SIGNATURE', 'receipts of another reader: post only your own');
+        if (message.objectId.toLowerCase() !== receiptsDigest(receipts) || message.epochs !== receipts.length)
+          throw new PlexusError('PLX_BAD_SIGNATURE', 'the signed request does not cover these receipts');
+        if (!posts.claim(signature, Number(message.issuedAt)))
+          throw new PlexusError('PLX_REPLAY', 'this signed post of receipts was already used');
+        return { forwarded: await storage.forwardReceipts(receipts) };
+      },
     );
 
     r.get(
@@ -160,5 +190,34 @@ export function storageRoutes(deps: {
         return { ok: true };
       },
     );
+  };
+}
+
+/** Signed posts remembered at most (the oldest forgotten first; a replay then forwards nothing new). */
+const MAX_USED = 50_000;
+
+/**
+ * Signatures of posts already used, each until it is stale anyway (issuedAt + skew): a replayed
+ * post is refused. Per process: a replay to another replica forwards receipts that are refused as
+ * replayed at redemption (the redeemed count only grows).
+ *
+ * @example const posts = createUsedSignatures(); if (!posts.claim(sig, issuedAt)) refuse();
+ */
+export function createUsedSignatures(skewSec = MAX_MESSAGE_SKEW_SEC, nowSec = () => Date.now() / 1000) {
+  const used = new Map<string, number>();
+  return {
+    /** True the first time a signature is seen (while fresh); false for a replay. */
+    claim(signature: string, issuedAt: number): boolean {
+      const key = signature.toLowerCase();
+      if (used.has(key)) return false;
+      const t = nowSec();
+      for (const [k, until] of used) {
+        if (until > t && used.size < MAX_USED) break;
+        used.delete(k);
+      }
+      used.set(key, issuedAt + skewSec);
+      return true;
+    },
+    size: () => used.size,
   };
 }

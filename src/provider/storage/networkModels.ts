@@ -5,17 +5,19 @@
  * that job), fetches the fastest K pieces of every segment from the holders, checks each against its
  * Merkle root, decodes in the coding thread and checks the sha256 against the content id before the
  * blob cache keeps it. A model that is not on the network (or cannot be read from it) comes from the
- * coordinator's blob API as before.
+ * coordinator's blob API as before. Every piece read is receipted to its server like any read
+ * (receiptSigner.ts); the job's client, the model's owner, pays for them (docs/storage.md).
  */
 import { Readable } from 'node:stream';
 import type { LocalAccount } from 'viem';
 import { errorFromResponse } from '../../errors/httpError.ts';
 import { isPlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
-import { signStorageRequest } from '../../protocol/storageMessages.ts';
+import { type RetrievalReceiptWire, signStorageRequest } from '../../protocol/storageMessages.ts';
 import type { ObjectManifest } from '../../storage/erasure.ts';
 import { createErasureThread, type ErasureThread } from '../../storage/erasureThread.ts';
 import { fetchPieces, type GrantedPiece } from '../../storage/fetchPieces.ts';
+import { createReceiptSigner } from '../../storage/receiptSigner.ts';
 
 /** Model cids remembered at most (the newest kept). */
 const MAX_MODELS = 1024;
@@ -38,6 +40,11 @@ export function createNetworkModels(deps: {
   const models = new Set<string>();
   let coder = deps.coder;
   let fromNetwork = 0;
+  const receipts = createReceiptSigner({
+    account: deps.account,
+    chainId: async () => deps.chainId(),
+    fetch: f,
+  });
 
   async function grant(cid: string) {
     const body = await signStorageRequest(deps.account, deps.chainId(), {
@@ -50,7 +57,12 @@ export function createNetworkModels(deps: {
       body: JSON.stringify(body),
     });
     if (!res.ok) throw await errorFromResponse(res);
-    return (await res.json()) as { manifest: ObjectManifest; token: string; pieces: GrantedPiece[] };
+    return (await res.json()) as {
+      manifest: ObjectManifest;
+      token: string;
+      pieces: GrantedPiece[];
+      receipts?: RetrievalReceiptWire[];
+    };
   }
 
   async function fromPieces(
@@ -60,6 +72,9 @@ export function createNetworkModels(deps: {
   ): Promise<Readable> {
     const started = Date.now();
     const servers = new Set<string>();
+    // Paid like any read (docs/storage.md, "Models on the network"): a cumulative receipt per
+    // server, continued from those already paid, posted signed once the model is read.
+    await receipts.resume(cid, g.receipts ?? []);
     const got = await fetchPieces({
       base: deps.base(),
       token: g.token,
@@ -67,12 +82,19 @@ export function createNetworkModels(deps: {
       pieces: g.pieces,
       fetch: f,
       ...(signal ? { signal } : {}),
-      onPiece: async ({ server }) => {
-        if (server) servers.add(server.toLowerCase());
+      onPiece: async ({ server, bytes }) => {
+        if (!server) return;
+        servers.add(server.toLowerCase());
+        await receipts.sign(server, cid, bytes.length);
       },
+    });
+    const posted = receipts.post(deps.base(), cid).catch((err: unknown) => {
+      deps.log.warn({ cid, err: String(err) }, 'posting the receipts of a model read failed');
+      return 0;
     });
     coder ??= createErasureThread();
     const bytes = await coder.decode(g.manifest, got);
+    await posted;
     fromNetwork++;
     deps.log.info(
       { cid, bytes: bytes.length, pieces: got.size, servers: [...servers], ms: Date.now() - started },
@@ -115,6 +137,8 @@ export function createNetworkModels(deps: {
         return fallback();
       }
     },
+    /** Receipts signed for model reads so far (one per piece read). */
+    receipts: () => receipts.all(),
     /** Models read from the storage network so far. */
     fetched: () => fromNetwork,
     /** Stops the coding thread. */

@@ -1,0 +1,109 @@
+/**
+ * A provider's read of a job's model, paid like any read (storageLedger.ts `postRetrieval` with a
+ * payer, checkStorageFacts.ts): the provider signs the receipts, the server redeems them, and the
+ * model's owner (the job's client) is charged, not the reader. A validator re-derives the entry; a
+ * charge moved to the reader or to a stranger, a payer without the job-model basis, and a forged
+ * or replayed model-read receipt are disputed or refused.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { createReceiptSigner } from '../../storage/receiptSigner.ts';
+import { checkStorageEntry } from '../../validator/checkStorageFacts.ts';
+import { accounts } from '../ledger/accounts.ts';
+import { readBalances } from '../ledger/readBalances.ts';
+import type { EntryFact } from '../settlement/epochFacts.ts';
+import { openStore } from '../store/openStore.ts';
+import { countServed } from './countServed.ts';
+import { redeemReceipt } from './redeemReceipt.ts';
+import { postRetrieval } from './storageLedger.ts';
+import { storageDb } from './storageTables.ts';
+
+const CHAIN = 31337;
+
+test("a provider's model read is charged to the model's owner; forged and replayed receipts pay nothing; validators agree", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'plexus-model-read-pay-'));
+  const store = await openStore({ path: join(dir, 'plexus.db') });
+  try {
+    const db = storageDb(store.db);
+    const provider = privateKeyToAccount(generatePrivateKey());
+    const reader = provider.address.toLowerCase();
+    const owner = privateKeyToAccount(generatePrivateKey()).address.toLowerCase();
+    const server = privateKeyToAccount(generatePrivateKey()).address.toLowerCase();
+    const cid = 'ef'.repeat(32);
+    const pricePerByte = 7n;
+    // The relay served the provider 3,000 bytes of the model (what receipts are checked against).
+    await countServed(db, 1, reader, server, cid, 3000);
+    const signer = createReceiptSigner({ account: provider, chainId: async () => CHAIN });
+    await signer.sign(server, cid, 1000);
+    const first = await signer.sign(server, cid, 2000);
+    const redeem = (receipt: typeof first) =>
+      redeemReceipt({
+        db,
+        chainId: CHAIN,
+        server,
+        receipt,
+        pricePerByte,
+        now: () => 2,
+        post: (trx, paid) =>
+          postRetrieval(trx, { receipt, pricePerByte, epoch: 3, payer: owner, ...paid }, 2),
+      });
+    const v = await redeem(first);
+    assert.equal(v.ok, true);
+    assert.equal(v.amount, 3000n * pricePerByte);
+    const bal = async (a: string) => (await readBalances(store.db, { account: a })).get(a) ?? 0n;
+    assert.equal(await bal(accounts.clientUnsettled(owner)), 3000n * pricePerByte, 'the owner pays');
+    assert.equal(await bal(accounts.clientUnsettled(reader)), 0n, 'the reading provider does not');
+    assert.equal(await bal(accounts.providerEarnings(server)), -3000n * pricePerByte);
+
+    // Replayed (the same receipt again) and forged (the provider's fields, a stranger's signature).
+    assert.deepEqual(await redeem(first), { ok: false, reason: 'replayed', amount: 0n });
+    await countServed(db, 3, reader, server, cid, 500);
+    const stranger = createReceiptSigner({
+      account: privateKeyToAccount(generatePrivateKey()),
+      chainId: async () => CHAIN,
+    });
+    const forged = { ...(await stranger.sign(server, cid, 3500)), reader: provider.address };
+    assert.deepEqual(await redeem(forged), { ok: false, reason: 'forged', amount: 0n });
+    assert.equal(await bal(accounts.clientUnsettled(owner)), 3000n * pricePerByte, 'nothing more charged');
+
+    // A validator re-derives the entry; tampered versions are disputed.
+    const e = await store.db
+      .selectFrom('ledger_entries')
+      .selectAll()
+      .where('kind', '=', 'storage-retrieval')
+      .executeTakeFirstOrThrow();
+    const postings = await store.db
+      .selectFrom('ledger_postings')
+      .select(['account', 'amount'])
+      .where('entry_id', '=', e.id)
+      .execute();
+    const fact: EntryFact = { ref: e.ref, kind: e.kind, postings, memo: JSON.parse(e.memo) };
+    assert.equal((fact.memo as { payer?: string }).payer, owner);
+    assert.equal(await checkStorageEntry(fact, CHAIN, new Map()), null, 'a validator agrees');
+    const memo = fact.memo as Record<string, unknown>;
+    const noBasis: EntryFact = { ...fact, memo: { ...memo, readFor: undefined } };
+    assert.match((await checkStorageEntry(noBasis, CHAIN, new Map()))!.fact, /payer/);
+    const otherPayer = privateKeyToAccount(generatePrivateKey()).address.toLowerCase();
+    const moved: EntryFact = { ...fact, memo: { ...memo, payer: otherPayer } };
+    assert.match((await checkStorageEntry(moved, CHAIN, new Map()))!.fact, /postings/);
+    const onReader: EntryFact = {
+      ...fact,
+      postings: postings.map((p) =>
+        p.account === accounts.clientUnsettled(owner)
+          ? { ...p, account: accounts.clientUnsettled(reader) }
+          : p,
+      ),
+    };
+    assert.match((await checkStorageEntry(onReader, CHAIN, new Map()))!.fact, /postings/);
+    const paid = new Map<string, bigint>();
+    assert.equal(await checkStorageEntry(fact, CHAIN, paid), null);
+    assert.match((await checkStorageEntry(fact, CHAIN, paid))!.fact, /fromBytes/, 'replayed in one bundle');
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
