@@ -15,7 +15,7 @@ import {
   providersOnLiveReplicas,
   reopenSession,
 } from '../store/sessionOwnership.ts';
-import { parseReputation } from '../verification/reputation.ts';
+import { parseReputation, type ReputationState } from '../verification/reputation.ts';
 import { expireCanaries } from './canaries.ts';
 import { afterSettle, jobInfo, revoke } from './jobs.ts';
 import { recordIdentity } from './kinship.ts';
@@ -264,6 +264,16 @@ export async function replicaBeat(
     );
 }
 
+const REPUTATION_FIELDS = [
+  'alpha',
+  'beta',
+  'consecutiveValid',
+  'verifiedValid',
+  'faults',
+  'timeouts',
+  'updatedAt',
+] as const satisfies readonly (keyof ReputationState)[];
+
 /**
  * Reloads the cached reputations of `addresses` from the store (those with a stored one), and
  * tells the scheduler of each that changed.
@@ -283,8 +293,10 @@ export async function refreshReputations(s: WorkState, d: WorkDeps, addresses: s
     for (const r of rows) {
       const address = r.address.toLowerCase();
       const cached = s.reputations.get(address);
-      if (cached && JSON.stringify(cached) === r.reputation) continue;
-      s.reputations.set(address, parseReputation(JSON.parse(r.reputation!)));
+      const stored = parseReputation(JSON.parse(r.reputation!));
+      // Unchanged: no scheduler refresh (a refresh rebuilds the dispatcher's ranked view).
+      if (cached && REPUTATION_FIELDS.every((k) => cached[k] === stored[k])) continue;
+      s.reputations.set(address, stored);
       d.scheduler.refresh(address);
     }
   }
