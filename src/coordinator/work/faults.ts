@@ -43,7 +43,10 @@ export async function recordOutcome(
 }
 
 /**
- * A provider's reputation: the loop's copy, else the stored one, else a newcomer's.
+ * A provider's reputation to update: the loop's copy, else the stored one, else a newcomer's. On a
+ * shared store (replicas) always the stored one, its row locked until the transaction ends: another
+ * replica may have updated it since this process cached it, and a read-modify-write from the stale
+ * copy would overwrite that update (docs/scaling.md, "Reputations").
  *
  * @example
  * const rep = await currentReputation(state, deps, trx, provider);
@@ -55,9 +58,9 @@ export async function currentReputation(
   provider: string,
 ): Promise<ReputationState> {
   const address = provider.toLowerCase();
-  const cached = s.reputations.get(address);
+  const cached = d.shared ? undefined : s.reputations.get(address);
   if (cached) return cached;
-  const row = await storedReputation(trx, address);
+  const row = await storedReputation(trx, address, d.shared === true);
   return row?.reputation ? parseReputation(JSON.parse(row.reputation)) : newReputation(d.now());
 }
 

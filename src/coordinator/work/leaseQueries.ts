@@ -158,18 +158,61 @@ export function taskIndex(ex: Executor, taskId: string) {
 }
 
 /**
- * How many of a task's assignments ended without a result (`n`).
+ * How many of a task's assignments ended without a result: `lost` those whose provider's session
+ * was lost before the lease's deadline (`PLX_LEASE_LOST`: its coordinator replica died, its socket
+ * closed, it reconnected without the task), `failed` every other one.
  *
  * @example
- * const failures = Number((await failedAttempts(trx, taskId)).n);
+ * const { failed, lost } = await failedAttempts(trx, taskId);
  */
-export function failedAttempts(ex: Executor, taskId: string) {
-  return ex
+export async function failedAttempts(
+  ex: Executor,
+  taskId: string,
+): Promise<{ failed: number; lost: number }> {
+  const rows = await ex
     .selectFrom('assignments')
-    .select((eb) => eb.fn.countAll().as('n'))
+    .select((eb) => [eb.fn.countAll().as('n'), 'error_code'])
     .where('task_id', '=', taskId)
     .where('status', 'in', ['failed', 'expired'])
-    .executeTakeFirstOrThrow();
+    .groupBy('error_code')
+    .execute();
+  let failed = 0;
+  let lost = 0;
+  for (const r of rows) {
+    if (r.error_code === 'PLX_LEASE_LOST') lost += Number(r.n);
+    else failed += Number(r.n);
+  }
+  return { failed, lost };
+}
+
+/**
+ * An assignment's status, current expiry and creation time.
+ *
+ * @example
+ * const cur = await assignmentTimes(trx, id);
+ */
+export function assignmentTimes(ex: Executor, id: string) {
+  return ex
+    .selectFrom('assignments')
+    .select(['status', 'lease_expires_at', 'created_at'])
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+/**
+ * Gives an open lease its deadline back (`until`) when a disconnect had shortened it.
+ *
+ * @example
+ * await restoreLease(trx, id, createdAt + timeoutMs);
+ */
+export function restoreLease(ex: Executor, id: string, until: number) {
+  return ex
+    .updateTable('assignments')
+    .set({ lease_expires_at: until })
+    .where('id', '=', id)
+    .where('status', '=', 'leased')
+    .where('lease_expires_at', '<', until)
+    .execute();
 }
 
 /**
@@ -269,16 +312,6 @@ export function startJob(ex: Executor, jobId: string, t: number) {
  */
 export function completeJob(ex: Executor, jobId: string, t: number) {
   return ex.updateTable('jobs').set({ status: 'completed', updated_at: t }).where('id', '=', jobId).execute();
-}
-
-/**
- * An assignment's status.
- *
- * @example
- * const cur = await assignmentStatus(trx, id);
- */
-export function assignmentStatus(ex: Executor, id: string) {
-  return ex.selectFrom('assignments').select('status').where('id', '=', id).executeTakeFirst();
 }
 
 /**

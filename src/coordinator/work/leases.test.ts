@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { handleFailure, sweep } from './leases.ts';
+import { DISCONNECT_GRACE_SEC } from '../../protocol/constants.ts';
+import { handleFailure, LOST_LEASE_ALLOWANCE, sweep } from './leases.ts';
+import { providerConnected, providerDisconnected } from './sessions.ts';
 import { workFixture } from './workFixture.ts';
 
 test('an expired lease is cancelled on its provider and the task re-queued, then leased again', async () => {
@@ -101,6 +103,70 @@ test('a job past its deadline fails and its leases are cancelled on their provid
       assignmentId: a.assignmentId,
       reason: 'deadline exceeded',
     });
+  } finally {
+    await f.close();
+  }
+});
+
+test('a lease lost with its session does not use up an attempt; past the allowance lost leases do', async () => {
+  const f = await workFixture();
+  try {
+    const p = await f.connected();
+    const { jobId, taskIds } = await f.submitJob({ maxAttempts: 1, taskTimeoutSec: 600 });
+    await f.work.dispatch();
+    let link = p.link;
+    for (let lost = 1; lost <= LOST_LEASE_ALLOWANCE + 1; lost++) {
+      assert.equal(p.assigned().length, lost, `lease ${lost} granted`);
+      // The session closes (its socket, or its replica died) and it does not come back in the grace.
+      await providerDisconnected(f.state, f.work, link);
+      f.clock.t += DISCONNECT_GRACE_SEC * 1000 + 1000;
+      await sweep(f.state, f.work);
+      await f.idle();
+      const leases = await f.assignments(taskIds[0]!);
+      assert.equal(leases[lost - 1]?.status, 'expired');
+      assert.equal(leases[lost - 1]?.error_code, 'PLX_LEASE_LOST');
+      if (lost <= LOST_LEASE_ALLOWANCE) {
+        // maxAttempts is 1, yet the task is back in the queue and the job runs on.
+        assert.equal((await f.job(jobId)).status, 'running', `after lost lease ${lost}`);
+        assert.equal((await f.task(taskIds[0]!)).status, 'queued');
+      }
+      link = { ...p.link };
+      await providerConnected(f.state, f.work, link, p.hello(1, []));
+      await f.idle();
+    }
+    // The bound: the lost lease past the allowance counts, and one attempt was allowed.
+    const job = await f.job(jobId);
+    assert.equal(job.status, 'failed');
+    assert.equal(job.error_code, 'PLX_TASK_FAILED');
+    assert.equal(p.assigned().length, LOST_LEASE_ALLOWANCE + 1);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a provider back within the grace with its lease keeps it until its deadline', async () => {
+  const f = await workFixture();
+  try {
+    const p = await f.connected();
+    const { jobId, taskIds } = await f.submitJob({ maxAttempts: 1, taskTimeoutSec: 600 });
+    await f.work.dispatch();
+    const [a] = p.assigned();
+    assert.ok(a);
+    const created = (await f.assignments(taskIds[0]!))[0]!.created_at;
+    await providerDisconnected(f.state, f.work, p.link);
+    f.clock.t += 2000;
+    await providerConnected(f.state, f.work, { ...p.link }, p.hello(1, [a.assignmentId]));
+    f.clock.t += DISCONNECT_GRACE_SEC * 1000;
+    await sweep(f.state, f.work);
+    const [lease] = await f.assignments(taskIds[0]!);
+    assert.equal(lease?.status, 'leased', 'not expired at the end of the grace');
+    assert.equal(lease?.lease_expires_at, created + 600_000);
+    // A real expiry at the deadline is a failed attempt as before.
+    f.clock.t = created + 601_000;
+    await sweep(f.state, f.work);
+    await f.idle();
+    assert.equal((await f.assignments(taskIds[0]!))[0]?.error_code, 'PLX_LEASE_EXPIRED');
+    assert.equal((await f.job(jobId)).status, 'failed');
   } finally {
     await f.close();
   }

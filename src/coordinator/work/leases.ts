@@ -3,6 +3,12 @@
  * lease that ran out or a job past its deadline (`sweep`), and the one rule they share
  * (`failAttempt`): the task goes back to the queue in place, or, with no attempts left, its job
  * fails and the job's other leases are revoked.
+ *
+ * A lease lost with its provider's session before its deadline (`PLX_LEASE_LOST`: the replica
+ * holding the session died, the provider's socket closed and it did not come back within the
+ * grace, or it reconnected without the task) is not the provider failing the task: the first
+ * {@link LOST_LEASE_ALLOWANCE} of a task do not count against its `maxAttempts`; each one past
+ * them does, so churn cannot keep a task in the queue forever.
  */
 import type { Transaction } from 'kysely';
 import { type Address, type Hex, keccak256, toBytes } from 'viem';
@@ -17,7 +23,7 @@ import { recordFault } from './faults.ts';
 import { afterSettle, failJob, jobInfo, revoke } from './jobs.ts';
 import {
   addTaskFailed,
-  assignmentStatus,
+  assignmentTimes,
   endAssignment,
   failedAttempts,
   failTask,
@@ -29,6 +35,19 @@ import { loadVerification, mayReveal, releasableReveals, saveVerification } from
 import { releaseLease } from './stakeLocks.ts';
 import { settleVerdict } from './verdicts.ts';
 import { forgetVerification, type Lease, send, type WorkDeps, type WorkState } from './workState.ts';
+
+/** Leases of one task that may be lost with their session before any counts as a failed attempt. */
+export const LOST_LEASE_ALLOWANCE = 6;
+
+/**
+ * Attempts a task has used up: its failed leases, plus its lost ones past the allowance.
+ *
+ * @example
+ * countedFailures({ failed: 1, lost: 7 }); // 2
+ */
+export function countedFailures(n: { failed: number; lost: number }): number {
+  return n.failed + Math.max(0, n.lost - LOST_LEASE_ALLOWANCE);
+}
 
 /**
  * Ends one attempt that did not produce a result: the task goes back to the queue (keeping its
@@ -59,8 +78,9 @@ export async function failAttempt(
   const maxAttempts = job?.spec.maxAttempts ?? 1;
   const lastError = `${code}: ${message}`.slice(0, 2000);
   // Attempts that produced no result (this one included): with verification a task has several
-  // executions, so the lease count alone no longer measures failures.
-  const failures = Number((await failedAttempts(trx, a.task_id)).n);
+  // executions, so the lease count alone no longer measures failures; leases lost with their
+  // session count only past the allowance.
+  const failures = countedFailures(await failedAttempts(trx, a.task_id));
   const tv = await loadVerification(s, d, a.task_id, trx);
   let withdrawn: { commitment: string } | undefined;
   if (tv) {
@@ -194,17 +214,32 @@ export async function sweep(s: WorkState, d: WorkDeps): Promise<void> {
     const still = await db.transaction().execute(async (trx) => {
       // Replicas sweep too: the task's row lock makes one of them expire it, the other see it done.
       if (d.shared) await lockTaskRow(trx, a.task_id);
-      const cur = await assignmentStatus(trx, a.id);
+      const cur = await assignmentTimes(trx, a.id);
       if (cur?.status !== 'leased') return false;
-      const r = await failAttempt(
-        s,
-        d,
-        trx,
-        a,
-        'expired',
-        'PLX_LEASE_EXPIRED',
-        'no result before the lease expired',
-      );
+      // A lease that ends before its deadline was shortened to the reconnect grace when its
+      // provider's session closed (here, or with a dead replica): lost, not failed.
+      const timeoutSec = (await jobInfo(s, d, a.job_id, trx))?.spec.taskTimeoutSec;
+      const deadline = timeoutSec === undefined ? 0 : cur.created_at + timeoutSec * 1000;
+      const lost = cur.lease_expires_at < deadline && t < deadline;
+      const r = lost
+        ? await failAttempt(
+            s,
+            d,
+            trx,
+            a,
+            'expired',
+            'PLX_LEASE_LOST',
+            "the provider's session closed and it did not come back with the task in time",
+          )
+        : await failAttempt(
+            s,
+            d,
+            trx,
+            a,
+            'expired',
+            'PLX_LEASE_EXPIRED',
+            'no result before the lease expired',
+          );
       cancelled = r.cancelled;
       jobDone = r.jobDone === true;
       return true;

@@ -14,9 +14,11 @@ type Executor = Kysely<Database>;
  *
  * @example
  * const row = await storedReputation(trx, address);
+ * const locked = await storedReputation(trx, address, true); // FOR UPDATE (PostgreSQL)
  */
-export function storedReputation(ex: Executor, address: string) {
-  return ex.selectFrom('providers').select('reputation').where('address', '=', address).executeTakeFirst();
+export function storedReputation(ex: Executor, address: string, forUpdate = false) {
+  const q = ex.selectFrom('providers').select('reputation').where('address', '=', address);
+  return (forUpdate ? q.forUpdate() : q).executeTakeFirst();
 }
 
 /**
@@ -48,7 +50,7 @@ export function insertSlash(ex: Executor, row: Insertable<Database['slashes']>) 
 export function leasesOf(ex: Executor, address: string) {
   return ex
     .selectFrom('assignments')
-    .select(['id', 'task_id', 'job_id', 'provider'])
+    .select(['id', 'task_id', 'job_id', 'provider', 'created_at'])
     .where('provider', '=', address)
     .where('status', '=', 'leased')
     .execute();

@@ -15,10 +15,11 @@ import {
   providersOnLiveReplicas,
   reopenSession,
 } from '../store/sessionOwnership.ts';
-import { parseReputation } from '../verification/reputation.ts';
+import { parseReputation, type ReputationState } from '../verification/reputation.ts';
 import { expireCanaries } from './canaries.ts';
-import { afterSettle, revoke } from './jobs.ts';
+import { afterSettle, jobInfo, revoke } from './jobs.ts';
 import { recordIdentity } from './kinship.ts';
+import { restoreLease } from './leaseQueries.ts';
 import { failAttempt } from './leases.ts';
 import {
   canaryLeasesOf,
@@ -71,6 +72,13 @@ export async function providerConnected(
     const stored = await storedReputation(trx, address);
     if (stored?.reputation)
       s.reputations.set(address.toLowerCase(), parseReputation(JSON.parse(stored.reputation)));
+    // Leases it came back with get their deadline back: its disconnect (here, or its replica's
+    // death) had shortened them to the reconnect grace.
+    for (const a of leased) {
+      if (!known.has(a.id)) continue;
+      const timeoutSec = (await jobInfo(s, d, a.job_id, trx))?.spec.taskTimeoutSec;
+      if (timeoutSec !== undefined) await restoreLease(trx, a.id, a.created_at + timeoutSec * 1000);
+    }
     for (const a of lost) {
       const r = await failAttempt(
         s,
@@ -216,6 +224,10 @@ export async function replicaBeat(
     });
     log.warn({ reopened }, 'this replica missed its heartbeat lease: its sessions are reopened');
   }
+  // Other replicas update the reputations of this replica's providers too (a verdict is settled
+  // wherever its last result arrives): the copies its scheduler and audit rates read are refreshed
+  // from the store once a beat (updates themselves always read the stored row: faults.ts).
+  if (d.shared && s.links.size > 0) await refreshReputations(s, d, [...s.links.keys()]);
   const alone = opts.startup === true && !d.shared;
   const dead = await deadSessions(db, r.id, alone ? undefined : aliveSince);
   if (dead.length === 0) return;
@@ -250,4 +262,42 @@ export async function replicaBeat(
       { closed, disconnected, replicas: [...new Set(dead.map((x) => x.replica))] },
       'closed the sessions of dead coordinator replicas',
     );
+}
+
+const REPUTATION_FIELDS = [
+  'alpha',
+  'beta',
+  'consecutiveValid',
+  'verifiedValid',
+  'faults',
+  'timeouts',
+  'updatedAt',
+] as const satisfies readonly (keyof ReputationState)[];
+
+/**
+ * Reloads the cached reputations of `addresses` from the store (those with a stored one), and
+ * tells the scheduler of each that changed.
+ *
+ * @example
+ * await refreshReputations(state, deps, [...state.links.keys()]);
+ */
+export async function refreshReputations(s: WorkState, d: WorkDeps, addresses: string[]): Promise<void> {
+  const lower = addresses.map((a) => a.toLowerCase());
+  for (let i = 0; i < lower.length; i += 500) {
+    const rows = await d.db
+      .selectFrom('providers')
+      .select(['address', 'reputation'])
+      .where(sql<string>`lower(address)`, 'in', lower.slice(i, i + 500))
+      .where('reputation', 'is not', null)
+      .execute();
+    for (const r of rows) {
+      const address = r.address.toLowerCase();
+      const cached = s.reputations.get(address);
+      const stored = parseReputation(JSON.parse(r.reputation!));
+      // Unchanged: no scheduler refresh (a refresh rebuilds the dispatcher's ranked view).
+      if (cached && REPUTATION_FIELDS.every((k) => cached[k] === stored[k])) continue;
+      s.reputations.set(address, stored);
+      d.scheduler.refresh(address);
+    }
+  }
 }

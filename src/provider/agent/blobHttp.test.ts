@@ -182,3 +182,60 @@ test('with replicas, a read refused by a dead replica goes to the replica the se
     replicas.close();
   }
 });
+
+test('with replicas, a read broken off midway by a dying replica continues on the replica the session moved to', async () => {
+  const blob = Buffer.alloc(1_000_000);
+  for (let i = 0; i < blob.length; i++) blob[i] = (i * 31) & 0xff;
+  const cid = 'c'.repeat(64);
+  /** A replica serving `blob`; `dies` sends about half of it and then drops the connection. */
+  async function replica(dies: boolean) {
+    const srv = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-length': blob.length });
+      if (!dies) {
+        res.end(blob);
+        return;
+      }
+      res.write(blob.subarray(0, 400_000), () => setTimeout(() => req.socket.destroy(), 50));
+    });
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    return { srv, url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}` };
+  }
+  const dying = await replica(true);
+  const next = await replica(false);
+  let base = dying.url;
+  const replicas = createBlobHttp(() => base);
+  try {
+    const res = await replicas.get(cid);
+    const chunks: Buffer[] = [];
+    let moved = false;
+    for await (const c of res) {
+      chunks.push(c as Buffer);
+      // The session moves once the dying replica's bytes are in.
+      if (!moved) {
+        moved = true;
+        setTimeout(() => {
+          base = next.url;
+        }, 300);
+      }
+    }
+    assert.ok(Buffer.concat(chunks).equals(blob), 'every byte once, in order');
+    // With one coordinator URL the broken body is an error for the reader, as before.
+    const single = createBlobHttp(dying.url);
+    try {
+      const body = await single.get(cid);
+      await assert.rejects(async () => {
+        for await (const _ of body);
+      });
+    } finally {
+      single.close();
+    }
+  } finally {
+    replicas.close();
+    dying.srv.closeAllConnections();
+    next.srv.closeAllConnections();
+    dying.srv.close();
+    next.srv.close();
+  }
+});

@@ -7,6 +7,7 @@
  */
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { Readable } from 'node:stream';
 import { errorFromBody } from '../../errors/httpError.ts';
 
 /** What undici's fetch allowed a silent connection (its headers and body timeouts), in ms. */
@@ -17,6 +18,8 @@ const MAX_ERROR_BODY_BYTES = 64 * 1024;
 const MAX_REDIRECTS = 20;
 /** With replicas: how long a request keeps retrying on the replica in use after a connection error. */
 const FAILOVER_WAIT_MS = 30_000;
+/** With replicas: breaks of one read in a row that delivered no new byte before it fails. */
+const MAX_BREAKS_WITHOUT_PROGRESS = 5;
 /** Errors that mean the coordinator is gone (not an answer): with replicas, worth another try. */
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ECONNABORTED']);
 
@@ -28,8 +31,12 @@ const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOST
  * const body = await blobs.get(cid, signal);
  */
 export type BlobHttp = {
-  /** The blob's bytes as a stream; a non-2xx answer rejects with the coordinator's PlexusError. */
-  get(cid: string, signal?: AbortSignal): Promise<IncomingMessage>;
+  /**
+   * The blob's bytes as a stream; a non-2xx answer rejects with the coordinator's PlexusError.
+   * With replicas a body broken off midway (the replica died) continues from the replica the
+   * session moved to.
+   */
+  get(cid: string, signal?: AbortSignal): Promise<Readable>;
   /** Uploads a blob under its content id (the coordinator refuses bytes that do not hash to it). */
   put(cid: string, bytes: Uint8Array): Promise<void>;
   /**
@@ -207,8 +214,59 @@ export function createBlobHttp(
     }
   }
 
+  /**
+   * With replicas, a GET whose body breaks off midway (the replica serving it died: reset, or the
+   * connection closed before `content-length` bytes) is asked again, of the replica in use then
+   * (request() waits for the session to move, as for a refused connection), and the bytes already
+   * delivered are skipped in the new answer: the blob API has no ranges, and a blob's bytes are the
+   * same on every replica (its cid is their hash, checked by the reader). At most
+   * MAX_BREAKS_WITHOUT_PROGRESS breaks in a row that delivered nothing new; an abort or a refusal
+   * (an HTTP error answer) ends it as before.
+   */
+  async function* resumed(cid: string, signal: AbortSignal | undefined, first: IncomingMessage) {
+    let res = first;
+    let delivered = 0;
+    let stalled = 0;
+    for (;;) {
+      const before = delivered;
+      let skip = delivered;
+      let got = 0;
+      try {
+        for await (const chunk of res as AsyncIterable<Buffer>) {
+          got += chunk.length;
+          if (skip >= chunk.length) {
+            skip -= chunk.length;
+            continue;
+          }
+          const part = skip > 0 ? chunk.subarray(skip) : chunk;
+          skip = 0;
+          delivered += part.length;
+          yield part;
+        }
+        const length = Number(res.headers['content-length'] ?? Number.NaN);
+        if (res.complete && (Number.isNaN(length) || got === length)) return;
+        throw Object.assign(new Error(`blob ${cid}: the connection closed after ${got} bytes`), {
+          code: 'ECONNRESET',
+        });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        stalled = delivered > before ? 0 : stalled + 1;
+        if (signal?.aborted || !CONNECTION_ERRORS.has(code) || stalled > MAX_BREAKS_WITHOUT_PROGRESS)
+          throw err;
+        res.destroy();
+        await new Promise((r) => setTimeout(r, 500));
+        res = await request('GET', cid, undefined, signal);
+      }
+    }
+  }
+
   return {
-    get: (cid, signal) => request('GET', cid, undefined, signal),
+    async get(cid, signal) {
+      const res = await request('GET', cid, undefined, signal);
+      // One coordinator: the response itself (no copy per chunk); a break fails the read.
+      if (typeof baseUrl === 'string') return res;
+      return Readable.from(resumed(cid, signal, res), { objectMode: false });
+    },
     grant(cids, token, ttlMs) {
       if (grants.size >= MAX_GRANTS) {
         const now = Date.now();

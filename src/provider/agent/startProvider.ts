@@ -82,7 +82,6 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   // Replicas (`URL1,URL2`): the session moves to the next when the one in use stops answering.
   const bases = coordinatorUrls(opts.coordinatorUrl);
   let current = 0;
-  const base = bases[0]!;
   const baseNow = () => bases[current]!;
   const wsUrlOf = (b: string) => `${b.replace(/^http/, 'ws')}/v1/providers/ws`;
   const account = opts.account;
@@ -163,7 +162,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     ? await startStorage({
         ...opts.storage,
         dataDir: opts.dataDir,
-        base,
+        // The replica the session is on: storage orders arrive there, and so do their bytes.
+        base: baseNow,
         log,
         send: sendJson,
         address: account.address,

@@ -35,7 +35,8 @@ export type StorageAgent = {
  * // in the session's message handler: if (msg.type.startsWith('store.')) agent.handle(msg);
  */
 export function createStorageAgent(deps: {
-  base: string;
+  /** The coordinator's base URL, or a function answering the replica the session uses now. */
+  base: string | (() => string);
   store: PieceStore;
   send: (msg: unknown) => boolean;
   log: Logger;
@@ -47,7 +48,8 @@ export function createStorageAgent(deps: {
   /** Where repairs rebuild pieces (off the event loop); one thread of its own when absent. */
   coder?: ErasureThread;
 }): StorageAgent {
-  const { base, store, send, log } = deps;
+  const { store, send, log } = deps;
+  const baseOf = typeof deps.base === 'string' ? () => deps.base as string : deps.base;
   const coder = deps.coder ?? createErasureThread();
   const f = deps.fetch ?? fetch;
   const behaviour = deps.behaviour ?? 'honest';
@@ -59,7 +61,7 @@ export function createStorageAgent(deps: {
   const sentUpTo = new Map<string, bigint>();
 
   async function getBytes(path: string, token: string): Promise<Uint8Array> {
-    const res = await f(`${base}${path}`, { headers: { [STORAGE_TOKEN_HEADER]: token } });
+    const res = await f(`${baseOf()}${path}`, { headers: { [STORAGE_TOKEN_HEADER]: token } });
     if (!res.ok) throw await errorFromResponse(res);
     return new Uint8Array(await res.arrayBuffer());
   }
@@ -131,7 +133,7 @@ export function createStorageAgent(deps: {
   async function serve(m: Extract<StorageCoordinatorMessage, { type: 'store.serve' }>): Promise<void> {
     try {
       const piece = await store.read(m.pieceRoot);
-      const res = await f(`${base}/v1/storage/relay/${m.orderId}`, {
+      const res = await f(`${baseOf()}/v1/storage/relay/${m.orderId}`, {
         method: 'POST',
         headers: { [STORAGE_TOKEN_HEADER]: m.token, 'content-type': 'application/octet-stream' },
         body: piece as unknown as BodyInit,

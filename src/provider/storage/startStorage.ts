@@ -17,7 +17,8 @@ export async function startStorage(opts: {
   capacityBytes: number;
   dir?: string;
   dataDir: string;
-  base: string;
+  /** The coordinator's base URL, or a function answering the replica the session uses now. */
+  base: string | (() => string);
   log: Logger;
   send: (msg: unknown) => boolean;
   behaviour?: StorageBehaviour;
