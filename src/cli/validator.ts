@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { type Address, getAddress, isAddress } from 'viem';
 import { connectPlexus } from '../chain/connectPlexus.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { openKeystore } from '../keystore/openKeystore.ts';
@@ -44,9 +45,14 @@ export function validatorCommand(): Command {
       numberOption(0, 1),
       0.03,
     )
+    .option(
+      '--coordinator-key <address>',
+      "the followed network's identity: only epoch claims signed by this address are acted on (default: the deployment file's `coordinator`)",
+    )
     .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
     .action(
       async (o: {
+        coordinatorKey?: string;
         keystore: string;
         deployment: string;
         coordinator: string[];
@@ -67,6 +73,11 @@ export function validatorCommand(): Command {
             'PLX_EPOCH_CONFIG',
             `${account.address} is not a validator of this deployment`,
           );
+        const coordinatorKey = networkIdentity(o.coordinatorKey, d);
+        if (!coordinatorKey)
+          log.warn(
+            'no --coordinator-key and no `coordinator` in the deployment: claims are acted on whichever listed URL serves them',
+          );
         await mkdir(o.dataDir, { recursive: true });
         const store = openValidatorStore(join(o.dataDir, 'validator.db'));
         const v = await createValidator({
@@ -79,6 +90,7 @@ export function validatorCommand(): Command {
           port: o.port,
           pollMs: o.pollMs,
           recheckRate: o.recheckRate,
+          ...(coordinatorKey ? { coordinatorKey } : {}),
         });
         console.log(`PLEXUS_VALIDATOR_READY ${JSON.stringify({ url: v.url, address: account.address })}`);
         let stopping = false;
@@ -106,8 +118,13 @@ export function validatorCommand(): Command {
     .option('--rpc-url <url>', "chain RPC (default: the deployment file's rpcUrl)")
     .option('--from <epoch>', 'first epoch to replay', intOption(1, 2 ** 31), 1)
     .option('--json', 'print the report as JSON', false)
+    .option(
+      '--coordinator-key <address>',
+      "the network's identity: every claim must be signed by it (default: the deployment file's `coordinator`)",
+    )
     .action(
       async (o: {
+        coordinatorKey?: string;
         coordinator: string;
         deployment: string;
         rpcUrl?: string;
@@ -124,11 +141,13 @@ export function validatorCommand(): Command {
           chainId: d.chainId,
           addresses: { token, registry, escrow, settlement },
         });
+        const coordinatorKey = networkIdentity(o.coordinatorKey, d);
         const report = await auditHistory({
           coordinator: o.coordinator,
           chain,
           chainId: d.chainId,
           from: o.from,
+          ...(coordinatorKey ? { coordinatorKey } : {}),
         });
         const bad = report.filter((e) => e.problems.length > 0);
         if (o.json) console.log(JSON.stringify({ epochs: report, problems: bad.length }));
@@ -147,4 +166,18 @@ export function validatorCommand(): Command {
       },
     );
   return cmd;
+}
+
+/**
+ * The followed network's identity (the address that signs its epoch claims): `--coordinator-key`,
+ * else the deployment file's `coordinator` field; undefined when neither names one.
+ *
+ * @example const key = networkIdentity(o.coordinatorKey, deployment);
+ */
+function networkIdentity(option: string | undefined, d: Record<string, unknown>): Address | undefined {
+  const given = option ?? (typeof d.coordinator === 'string' ? d.coordinator : undefined);
+  if (given === undefined) return undefined;
+  if (!isAddress(given, { strict: false }))
+    throw new PlexusError('PLX_VALIDATION', `the coordinator key ${given} is not an address`);
+  return getAddress(given);
 }

@@ -11,7 +11,7 @@ import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { sql } from 'kysely';
-import { type Address, getAddress } from 'viem';
+import { type Address, getAddress, type LocalAccount } from 'viem';
 import { getProvider } from '../chain/actions/provider/getProvider.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { createLogger, type Logger } from '../logger.ts';
@@ -375,7 +375,20 @@ export async function startCoordinator(
       ? { ...chain.info, blockExplorerUrl: config.blockExplorerUrl }
       : chain?.info;
   await app.register(
-    marketRoutes({ db, market, chain: chain?.writer, chainInfo, validatorVotes: epochSigner?.votes }),
+    marketRoutes({
+      db,
+      market,
+      chain: chain?.writer,
+      chainInfo,
+      validatorVotes: epochSigner?.votes,
+      // The network's identity signs every claim: the key its replicas send finalize transactions with.
+      claimSigner: chain
+        ? {
+            account: chain.writer.walletClient.account as LocalAccount,
+            target: { chainId: chain.info.chainId, settlement: chain.info.settlement },
+          }
+        : undefined,
+    }),
   );
   app.get(
     '/v1/health',

@@ -99,6 +99,8 @@ async function startLocalChain(
   deployment: PlexusDeployment;
   validatorKeystores: string[];
   submitterKeystore: string;
+  /** The submitter's address: the network's identity, which signs every epoch claim. */
+  submitterAddress: string;
 }> {
   // Blocks every second besides one per transaction: the chain's clock must follow the wall
   // clock for epochs to end on time.
@@ -137,7 +139,8 @@ async function startLocalChain(
       join(dataDir, 'deployment.json'),
       deploymentFileJson({ rpcUrl: anvil.rpcUrl, ...deployment }),
     );
-    return { anvil, deployment, validatorKeystores, submitterKeystore };
+    const submitterAddress = privateKeyToAccount(rest[3]!).address;
+    return { anvil, deployment, validatorKeystores, submitterKeystore, submitterAddress };
   } catch (err) {
     await anvil.stop();
     throw err;
@@ -270,6 +273,9 @@ export async function startDevnet(opts: {
           join(dataDir, 'deployment.json'),
           '--coordinator',
           replicaUrls.join(','),
+          // Only claims the network's key signed are acted on (docs/validators.md, "Whose claim").
+          '--coordinator-key',
+          chain.submitterAddress,
           '--data-dir',
           join(dataDir, `validator-${i + 1}`),
           '--port',

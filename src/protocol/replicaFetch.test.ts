@@ -53,3 +53,63 @@ test('throws the last failure when no replica answers', async () => {
   await close(b.server);
   await assert.rejects(replicaFetch([a.url, b.url]).fetch('/'), /fetch failed/);
 });
+
+test('returns to the primary replica once it answers again after the cool-down, one try per cool-down', async () => {
+  let clock = 0;
+  const up = new Map([
+    ['http://a', true],
+    ['http://b', true],
+  ]);
+  const asked: string[] = [];
+  const fake = (async (url: string) => {
+    const base = url.slice(0, 8);
+    asked.push(base);
+    if (!up.get(base)) throw new TypeError('fetch failed');
+    return new Response(base);
+  }) as typeof fetch;
+  const r = replicaFetch(['http://a', 'http://b'], fake, { returnAfterMs: 1000, now: () => clock });
+  assert.equal(await (await r.fetch('/x')).text(), 'http://a');
+  up.set('http://a', false);
+  assert.equal(await (await r.fetch('/x')).text(), 'http://b', 'failed over');
+  assert.equal(r.url(), 'http://b');
+  asked.length = 0;
+  clock = 999;
+  await r.fetch('/x');
+  assert.deepEqual(asked, ['http://b'], 'within the cool-down the primary is not tried');
+  clock = 1000;
+  asked.length = 0;
+  await r.fetch('/x');
+  assert.deepEqual(asked, ['http://a', 'http://b'], 'after it, the primary first; still down: on to b');
+  asked.length = 0;
+  clock = 1500;
+  await r.fetch('/x');
+  assert.deepEqual(asked, ['http://b'], 'a failed try restarts the cool-down');
+  up.set('http://a', true);
+  clock = 2000;
+  assert.equal(await (await r.fetch('/x')).text(), 'http://a', 'back on the primary once it answers');
+  assert.equal(r.url(), 'http://a');
+  asked.length = 0;
+  await r.fetch('/x');
+  assert.deepEqual(asked, ['http://a']);
+});
+
+test('a primary answering with a gateway error is not returned to', async () => {
+  let clock = 0;
+  let aStatus = 0; // 0: refused
+  const fake = (async (url: string) => {
+    if (url.startsWith('http://a')) {
+      if (aStatus === 0) throw new TypeError('fetch failed');
+      return new Response('a', { status: aStatus });
+    }
+    return new Response('b');
+  }) as typeof fetch;
+  const r = replicaFetch('http://a,http://b', fake, { returnAfterMs: 10, now: () => clock });
+  assert.equal(await (await r.fetch('/')).text(), 'b');
+  aStatus = 503;
+  clock = 100;
+  assert.equal(await (await r.fetch('/')).text(), 'b');
+  assert.equal(r.url(), 'http://b');
+  aStatus = 200;
+  clock = 200;
+  assert.equal(await (await r.fetch('/')).text(), 'a');
+});

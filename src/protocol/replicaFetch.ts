@@ -1,8 +1,9 @@
 /**
  * Requests to one network's coordinator replicas (docs/scaling.md, "Failover"): each request goes
  * to the replica that answered last and, when that one cannot be reached (or a balancer in front
- * of it answers 502/503/504), to the next ones in turn. Any role may use it: it depends on nothing
- * but `fetch`.
+ * of it answers 502/503/504), to the next ones in turn. A network that moved off its first replica
+ * (the primary) tries it again after a cool-down and returns to it once it answers. Any role may
+ * use it: it depends on nothing but `fetch`.
  */
 import { coordinatorUrls } from './coordinatorUrls.ts';
 
@@ -30,32 +31,51 @@ export type ReplicaFetch = {
 /** Answers of a balancer with no live backend: worth trying the next replica. */
 const GATEWAY = new Set([502, 503, 504]);
 
+/** How long a network stays on a later replica before its first replica is tried again. */
+export const RETURN_TO_PRIMARY_MS = 30_000;
+
 /**
  * Builds a {@link ReplicaFetch} over `list` (a comma-separated string or a list; see
- * `coordinatorUrls`).
+ * `coordinatorUrls`). After a move away from the first replica (the primary), the first request
+ * once `returnAfterMs` have passed tries the primary first again: when it answers, it is in use
+ * again; when it still does not, the request goes on to the replica in use and the cool-down
+ * starts over (one failed try per cool-down, not per request).
  *
  * @example
  * const r = replicaFetch(['http://a:8080', 'http://b:8080']);
  * const epochs = await (await r.fetch('/v1/epochs', () => ({ signal: AbortSignal.timeout(30_000) }))).json();
  */
-export function replicaFetch(list: string | readonly string[], f: typeof fetch = fetch): ReplicaFetch {
+export function replicaFetch(
+  list: string | readonly string[],
+  f: typeof fetch = fetch,
+  opts: { returnAfterMs?: number; now?: () => number } = {},
+): ReplicaFetch {
   const urls = coordinatorUrls(list);
+  const returnAfterMs = opts.returnAfterMs ?? RETURN_TO_PRIMARY_MS;
+  const now = opts.now ?? Date.now;
   let current = 0;
+  /** When the primary was last left or last tried in vain (meaningful while `current` is not 0). */
+  let awaySince = 0;
   return {
     urls,
     url: () => urls[current]!,
     async fetch(path, init = () => ({})) {
       let failure: unknown;
-      for (let i = 0; i < urls.length; i++) {
-        const at = (current + i) % urls.length;
+      // The replica in use, then the next ones in turn; the primary first once its cool-down is over.
+      const order = urls.map((_u, i) => (current + i) % urls.length);
+      const retryPrimary = current !== 0 && now() - awaySince >= returnAfterMs;
+      if (retryPrimary) order.unshift(...order.splice(order.indexOf(0), 1));
+      for (const [i, at] of order.entries()) {
         const req = init();
         try {
           const res = await f(`${urls[at]}${path}`, req);
-          if (i < urls.length - 1 && GATEWAY.has(res.status)) {
+          if (i < order.length - 1 && GATEWAY.has(res.status)) {
             failure = new Error(`${urls[at]}${path}: HTTP ${res.status}`);
             await res.body?.cancel();
+            if (at === 0 && retryPrimary) awaySince = now();
             continue;
           }
+          if (at !== 0 && current === 0) awaySince = now();
           current = at;
           return res;
         } catch (err) {
@@ -63,6 +83,7 @@ export function replicaFetch(list: string | readonly string[], f: typeof fetch =
           if (req.signal?.aborted && (req.signal.reason as Error | undefined)?.name === 'AbortError')
             throw err;
           failure = err;
+          if (at === 0 && retryPrimary) awaySince = now();
         }
       }
       throw failure;

@@ -4,7 +4,7 @@
  * every finalized epoch with what the chain recorded — its evidence hash and its EpochFinalized
  * root and total. What a provider or a journalist runs to trust the network without trusting us.
  */
-import { type Hex, zeroHash } from 'viem';
+import { type Address, type Hex, zeroHash } from 'viem';
 import { plexusAbis } from '../chain/abis.ts';
 import type { PlexusReader } from '../chain/types.ts';
 import { replicaFetch } from '../protocol/replicaFetch.ts';
@@ -37,6 +37,8 @@ export async function auditHistory(opts: {
   chain: PlexusReader;
   chainId: number;
   from: number;
+  /** The network's identity: every claim must be signed by it (verifyEpoch.ts); none: unchecked. */
+  coordinatorKey?: Address;
 }): Promise<AuditedEpoch[]> {
   // Replicas (`URL1,URL2`): the one that answers.
   const replicas = replicaFetch(opts.coordinator);
@@ -74,6 +76,7 @@ export async function auditHistory(opts: {
       prevHash,
       commitmentOf: (e) => commitments.get(e),
       remembered: (e) => published.get(e) ?? [],
+      ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
     });
     if (v.ok) {
       commitments.set(v.seedCommitment.epoch, v.seedCommitment.commitment);

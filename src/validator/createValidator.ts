@@ -11,6 +11,7 @@ import type { Logger } from '../logger.ts';
 import { type ReplicaFetch, replicaFetch } from '../protocol/replicaFetch.ts';
 import { createOnnxRuntime, type OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 import { publishedDraws } from './checkDraws.ts';
+import { checkRenderRegions, type RenderAudit, renderAuditsOf } from './checkRenderRegions.ts';
 import { checkVerdicts } from './checkVerdicts.ts';
 import { pickRechecks, readBlobAs, recheckExecutions } from './recheck.ts';
 import type { DecidedEpoch, ValidatorStore } from './validatorStore.ts';
@@ -113,6 +114,11 @@ export async function createValidator(opts: {
    * The onnxruntime worker starts on the first re-run.
    */
   recheckRate?: number;
+  /**
+   * The followed networks' identity: the address whose signature each epoch claim must carry
+   * (protocol/claimSignature.ts). Without it a validator acts on whatever a listed URL serves.
+   */
+  coordinatorKey?: Address;
 }): Promise<Validator> {
   const { account, target, store, log } = opts;
   let runtime: OnnxRuntime | undefined;
@@ -139,6 +145,7 @@ export async function createValidator(opts: {
       prevHash: prev?.evidenceHash ?? null,
       commitmentOf: (e) => store.commitment(coordinator, e),
       remembered: (e) => store.draws(coordinator, e),
+      ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
     });
     const base = { coordinator, epoch, decidedAt: Date.now() };
     const disputed = (d: { fact: string; claimed: string; recomputed: string }): DecidedEpoch => ({
@@ -150,10 +157,18 @@ export async function createValidator(opts: {
       signature: null,
       ...d,
     });
+    let renderAudits: RenderAudit[] = [];
     if (v.ok) {
+      const read = (cid: string) => readBlobAs(replicas, account, target.chainId, cid);
       // Verdicts re-derived from the outputs they rest on (checkVerdicts.ts).
-      const wrong = await checkVerdicts(v.facts, (cid) => readBlobAs(replicas, account, target.chainId, cid));
+      const wrong = await checkVerdicts(v.facts, read);
       if (wrong) return disputed(wrong);
+      // Render audit regions re-derived once their seed is revealed (checkRenderRegions.ts).
+      const audits = await renderAuditsOf(v.facts, read);
+      if (!Array.isArray(audits)) return disputed(audits);
+      renderAudits = audits;
+      const region = checkRenderRegions(v.facts, audits, (e) => store.renderAudits(coordinator, e));
+      if (region) return disputed(region);
     }
     const picked = v.ok ? pickRechecks(v.facts, opts.recheckRate ?? 0) : [];
     if (v.ok && picked.length > 0) {
@@ -172,6 +187,7 @@ export async function createValidator(opts: {
     if (v.ok) {
       store.commit(coordinator, v.seedCommitment.epoch, v.seedCommitment.commitment);
       store.rememberDraws(coordinator, publishedDraws(v.facts));
+      store.rememberRenderAudits(coordinator, renderAudits);
       const sig = await signEpoch(account, target, v.payload);
       return {
         ...base,
@@ -203,7 +219,10 @@ export async function createValidator(opts: {
     const now = network.replicas.url();
     if (now === network.using) return;
     metrics.switches++;
-    log.warn({ from: network.using, to: now }, 'coordinator replica not answering: following the next one');
+    if (now === network.replicas.urls[0])
+      log.info({ from: network.using, to: now }, 'the first coordinator replica answers again: back on it');
+    else
+      log.warn({ from: network.using, to: now }, 'coordinator replica not answering: following the next one');
     network.using = now;
   }
 
@@ -316,7 +335,7 @@ export async function createValidator(opts: {
           `plexus_validator_disputes_total ${metrics.disputes}`,
           '# TYPE plexus_validator_last_epoch gauge',
           `plexus_validator_last_epoch ${metrics.lastEpoch}`,
-          '# HELP plexus_validator_replica_switches_total Moves to the next coordinator replica (the one in use stopped answering).',
+          '# HELP plexus_validator_replica_switches_total Moves between coordinator replicas (to the next when one stopped answering, back to the first once it answers).',
           '# TYPE plexus_validator_replica_switches_total counter',
           `plexus_validator_replica_switches_total ${metrics.switches}`,
           '',

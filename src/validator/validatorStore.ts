@@ -7,6 +7,7 @@
 import SQLite from 'better-sqlite3';
 import type { Hex } from 'viem';
 import type { PublishedDraw } from './checkDraws.ts';
+import type { RenderAudit } from './checkRenderRegions.ts';
 
 /**
  * One decided epoch.
@@ -52,6 +53,10 @@ export type ValidatorStore = {
   rememberDraws(coordinator: string, draws: readonly PublishedDraw[]): void;
   /** The draws kept for `epoch`'s seed. */
   draws(coordinator: string, epoch: number): PublishedDraw[];
+  /** Keeps the region audits a signed bundle paid, to re-derive when their seed is revealed. */
+  rememberRenderAudits(coordinator: string, audits: readonly RenderAudit[]): void;
+  /** The region audits kept for `epoch`'s seed. */
+  renderAudits(coordinator: string, epoch: number): RenderAudit[];
   close(): void;
 };
 
@@ -117,6 +122,11 @@ export function openValidatorStore(path: string): ValidatorStore {
   const drawsGet = db.prepare(
     'SELECT epoch, kind, provider, key, draw, name FROM published_draws WHERE coordinator = ? AND epoch = ?',
   );
+  db.exec(`CREATE TABLE IF NOT EXISTS render_audits (
+    coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, task_id TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (coordinator, task_id))`);
+  const renderIns = db.prepare('INSERT OR IGNORE INTO render_audits VALUES (?, ?, ?, ?)');
+  const renderGet = db.prepare('SELECT body FROM render_audits WHERE coordinator = ? AND epoch = ?');
   const commitIns = db.prepare('INSERT OR IGNORE INTO seed_commitments VALUES (?, ?, ?)');
   const commitGet = db.prepare('SELECT commitment FROM seed_commitments WHERE coordinator = ? AND epoch = ?');
   // A decision about a bundle is final: INSERT OR IGNORE keeps the first, so a disputed bundle is
@@ -145,6 +155,12 @@ export function openValidatorStore(path: string): ValidatorStore {
         for (const d of draws) drawIns.run({ coordinator: c, ...d });
       })(),
     draws: (c, e) => drawsGet.all(c, e) as PublishedDraw[],
+    rememberRenderAudits: (c, audits) =>
+      db.transaction(() => {
+        for (const a of audits) renderIns.run(c, a.epoch, a.taskId, JSON.stringify(a));
+      })(),
+    renderAudits: (c, e) =>
+      (renderGet.all(c, e) as { body: string }[]).map((r) => JSON.parse(r.body) as RenderAudit),
     close: () => db.close(),
   };
 }

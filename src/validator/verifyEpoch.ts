@@ -9,6 +9,7 @@ import type { EpochPayloadJson } from '../coordinator/ledger/epochPayload.ts';
 import { computeEpoch } from '../coordinator/settlement/epochComputation.ts';
 import type { EpochFacts } from '../coordinator/settlement/epochFacts.ts';
 import { decodeEvidence } from '../coordinator/settlement/evidence.ts';
+import { type CoordinatorClaimSignature, claimSignatureProblem } from '../protocol/claimSignature.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import { checkFacts } from './checkFacts.ts';
 
@@ -23,6 +24,8 @@ export type EpochClaim = {
   epoch: number;
   payload: EpochPayloadJson;
   leaves: { account: string; cumulativeAmount: string }[];
+  /** The network key's signature over the epoch's evidence hash (protocol/claimSignature.ts). */
+  coordinator?: CoordinatorClaimSignature | null;
 };
 
 /**
@@ -66,6 +69,11 @@ export async function verifyEpoch(args: {
   commitmentOf?: (epoch: number) => Hex | undefined;
   /** Draws published by bundles this validator accepted earlier, by their seed's epoch (checkDraws.ts). */
   remembered?: (epoch: number) => readonly PublishedDraw[];
+  /**
+   * The followed network's identity: the address whose signature over (epoch, evidence hash) the
+   * claim must carry (`claim.signature` otherwise, before anything else is read). None: unchecked.
+   */
+  coordinatorKey?: Address;
 }): Promise<EpochVerdict> {
   const { claim, target } = args;
   let decoded: ReturnType<typeof decodeEvidence>;
@@ -83,6 +91,18 @@ export async function verifyEpoch(args: {
     recomputed: String(recomputed),
     evidenceHash: hash,
   });
+  // Whose bundle is this: only one the followed network signed is acted on (a server listed as a
+  // replica could otherwise serve an epoch of its own making, consistent in every other respect).
+  if (args.coordinatorKey) {
+    const wrong = await claimSignatureProblem(
+      claim.coordinator,
+      args.coordinatorKey,
+      target,
+      claim.epoch,
+      hash,
+    );
+    if (wrong) return bad('claim.signature', wrong, `signed by ${args.coordinatorKey}`);
+  }
   if (bundle.epoch !== claim.epoch || bundle.inputs.epoch !== claim.epoch)
     return bad('evidence.epoch', bundle.epoch, claim.epoch);
   if (bundle.chainId !== target.chainId) return bad('evidence.chainId', bundle.chainId, target.chainId);

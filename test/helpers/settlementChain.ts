@@ -59,8 +59,11 @@ export async function deploySettlementChain(
   const ctx = { publicClient, walletClient, addresses: deployment };
   await writeFile(
     join(dir, 'deployment.json'),
-    JSON.stringify({ rpcUrl: anvil.rpcUrl, ...deployment }, (_k, v) =>
-      typeof v === 'bigint' ? v.toString() : v,
+    // `coordinator`: the network's identity (the submitter), whose signature validators require on
+    // every epoch claim (docs/validators.md, "Whose claim").
+    JSON.stringify(
+      { rpcUrl: anvil.rpcUrl, ...deployment, coordinator: privateKeyToAccount(submitterKey!).address },
+      (_k, v) => (typeof v === 'bigint' ? v.toString() : v),
     ),
   );
   const validatorKeystores = [];

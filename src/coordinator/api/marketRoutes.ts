@@ -40,6 +40,8 @@ export function marketRoutes(deps: {
   chainInfo: ChainInfo | undefined;
   /** Each validator's last answer about an epoch (independent validators only; collectSignatures.ts). */
   validatorVotes?: ((epoch: number) => readonly ValidatorVote[]) | undefined;
+  /** The network key that signs each epoch claim (evidenceRoutes.ts); none in development mode. */
+  claimSigner?: Parameters<typeof evidenceRoutes>[0]['claimSigner'];
 }) {
   const { db, market } = deps;
   /** Who signed an epoch (the stored quorum once collected, else the latest answers) and who disputes it. */
@@ -56,7 +58,7 @@ export function marketRoutes(deps: {
   };
   return async (app: FastifyInstance) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
-    await app.register(evidenceRoutes({ db }));
+    await app.register(evidenceRoutes({ db, claimSigner: deps.claimSigner }));
 
     r.get(
       '/v1/epochs',

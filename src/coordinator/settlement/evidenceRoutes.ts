@@ -6,7 +6,9 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
+import type { Hex, LocalAccount } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { type ClaimTarget, signEpochClaim } from '../../protocol/claimSignature.ts';
 import type { Database } from '../store/schema.ts';
 
 /** Bytes per chunk of a streamed bundle: bounded memory per response, whatever the bundle size. */
@@ -43,12 +45,18 @@ export function parseRange(
  * Registers `GET /v1/epochs/:epoch/evidence` (the canonical bundle; `Range: bytes=…` answers 206 with
  * that slice, so a download resumes where it stopped; `x-plexus-evidence-hash` and
  * `x-plexus-evidence-prev` carry its sha256 and the previous epoch's) and
- * `GET /v1/epochs/:epoch/claim` (`{ epoch, status, payload, leaves, signatures }`: what this coordinator
- * asks to be signed, bigints as decimal strings, and the validators' signatures once a quorum signed).
+ * `GET /v1/epochs/:epoch/claim` (`{ epoch, status, payload, leaves, signatures, coordinator }`: what
+ * this coordinator asks to be signed, bigints as decimal strings, the validators' signatures once a
+ * quorum signed, and, with `claimSigner`, the network key's signature over the epoch's evidence
+ * hash — protocol/claimSignature.ts — that validators check before acting on the claim).
  *
- * @example await app.register(evidenceRoutes({ db }));
+ * @example await app.register(evidenceRoutes({ db, claimSigner: { account: submitter, target } }));
  */
-export function evidenceRoutes(deps: { db: Kysely<Database> }) {
+export function evidenceRoutes(deps: {
+  db: Kysely<Database>;
+  /** The network's identity (every replica holds it): signs each claim's evidence hash. */
+  claimSigner?: { account: LocalAccount; target: ClaimTarget } | undefined;
+}) {
   const { db } = deps;
   return async (app: FastifyInstance) => {
     app.get<{ Params: { epoch: string } }>(
@@ -107,7 +115,12 @@ export function evidenceRoutes(deps: { db: Kysely<Database> }) {
           : [];
         // Once a quorum signed, the signatures are public: anyone may submit the finalize transaction.
         const signatures = row.signatures ? JSON.parse(row.signatures) : [];
-        return { epoch: row.epoch, status: row.status, payload: JSON.parse(row.payload), leaves, signatures };
+        const payload = JSON.parse(row.payload) as { evidenceHash: Hex };
+        const signer = deps.claimSigner;
+        const coordinator = signer
+          ? await signEpochClaim(signer.account, signer.target, row.epoch, payload.evidenceHash)
+          : null;
+        return { epoch: row.epoch, status: row.status, payload, leaves, signatures, coordinator };
       },
     );
   };

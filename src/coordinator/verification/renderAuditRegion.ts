@@ -4,12 +4,17 @@
  * revealed (after every verdict of its epoch: the primary has long committed) and then
  * recomputable by anyone, like the audit draw itself (auditSeeds.ts).
  */
-import { auditRegionOf, type RenderTask } from '../../protocol/render.ts';
-import { hashUnit } from '../../protocol/rng.ts';
+import type { RenderTask } from '../../protocol/render.ts';
+import {
+  drawnAuditRegion,
+  RENDER_AUDIT_FRACTION as FRACTION,
+  grownOnce,
+  isWholeTask,
+} from '../../protocol/renderAuditDraw.ts';
 import { cropPixels, type Pixels } from './compareRenders.ts';
 
-/** Share of a task's pixels a region audit renders (at least 16×12 px). */
-export const RENDER_AUDIT_FRACTION = 0.04;
+/** Share of a task's pixels a region audit renders (at least 16×12 px; protocol/renderAuditDraw.ts). */
+export const RENDER_AUDIT_FRACTION = FRACTION;
 
 /**
  * Largest share of a region's pixels that may be one flat colour (within ±2 of its most common
@@ -36,12 +41,8 @@ export function renderAuditRegion(
   task: RenderTask,
   primary?: Pixels,
 ): RenderTask['region'] {
-  const drawn = auditRegionOf(
-    task,
-    RENDER_AUDIT_FRACTION,
-    hashUnit(seed, 'render-region', taskId.toLowerCase(), 'x'),
-    hashUnit(seed, 'render-region', taskId.toLowerCase(), 'y'),
-  );
+  // Pure geometry shared with validators, which re-derive it (protocol/renderAuditDraw.ts).
+  const drawn = drawnAuditRegion(seed, taskId, task);
   return primary ? grownAuditRegion(task, drawn, primary) : drawn;
 }
 
@@ -53,18 +54,14 @@ export function grownAuditRegion(
 ): RenderTask['region'] {
   const [tx0, ty0, tx1, ty1] = task.region;
   if (primary.width !== tx1 - tx0 || primary.height !== ty1 - ty0) return region; // compared as a mismatch
-  let [x0, y0, x1, y1] = region;
+  let r = region;
   while (
-    !(x0 === tx0 && y0 === ty0 && x1 === tx1 && y1 === ty1) &&
-    flatShare(cropPixels(primary, [x0 - tx0, y0 - ty0, x1 - tx0, y1 - ty0])) > RENDER_AUDIT_MAX_FLAT_SHARE
-  ) {
-    const w = Math.min(tx1 - tx0, (x1 - x0) * 2);
-    const h = Math.min(ty1 - ty0, (y1 - y0) * 2);
-    const nx = Math.max(tx0, Math.min(tx1 - w, Math.round((x0 + x1 - w) / 2)));
-    const ny = Math.max(ty0, Math.min(ty1 - h, Math.round((y0 + y1 - h) / 2)));
-    [x0, y0, x1, y1] = [nx, ny, nx + w, ny + h];
-  }
-  return [x0, y0, x1, y1];
+    !isWholeTask(task, r) &&
+    flatShare(cropPixels(primary, [r[0] - tx0, r[1] - ty0, r[2] - tx0, r[3] - ty0])) >
+      RENDER_AUDIT_MAX_FLAT_SHARE
+  )
+    r = grownOnce(task, r);
+  return r;
 }
 
 /** The share of pixels within ±2 (every channel) of the most common colour (binned by 4). */

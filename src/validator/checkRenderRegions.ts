@@ -1,0 +1,149 @@
+/**
+ * Render audit regions re-derived (docs/validators.md, "Render audit regions"). An auditor of a
+ * `blender.render` task renders only a region of it, placed by the task's audit seed
+ * (protocol/renderAuditDraw.ts) — so where the audit looks is a random draw that moves money, like
+ * the audit draw itself. A coordinator free to choose the region could point a colluding
+ * provider's audit at the pixels it rendered honestly.
+ *
+ * When a bundle pays an audited render task, the validator reads the task's descriptor (the job's
+ * client-signed input) and each paid output, and keeps the region every region output covers (its
+ * `region` tensor, in task-image pixels, shifted into frame pixels). When the seed of the audit's
+ * epoch is revealed, each kept region must be the region drawn from that seed for the task, or one
+ * of its growth steps (the coordinator grows a region that is mostly flat in the primary's image;
+ * where the chain starts and how it grows are fixed, only where it stops depends on pixels).
+ * A region elsewhere is `renderRegion[<task>]`.
+ */
+import type { ChargeFact, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
+import { taskIdOf } from '../protocol/ids.ts';
+import { decodeRenderTask, type RenderTask, renderImageParts } from '../protocol/render.ts';
+import { auditRegionChain } from '../protocol/renderAuditDraw.ts';
+import { decodeSafetensors } from '../protocol/safetensors.ts';
+import type { FactDispute } from './checkFacts.ts';
+import { BlobRefused } from './recheck.ts';
+
+type Region = RenderTask['region'];
+
+/**
+ * A region audit a bundle paid, kept until its seed is revealed: the seed's epoch, the task, its
+ * region in the frame, and the regions its paid region outputs cover (frame pixels).
+ *
+ * @example
+ * const a: RenderAudit = { epoch: 7, taskId: '0x…', task: [0, 0, 64, 48], regions: [[10, 8, 26, 20]] };
+ */
+export type RenderAudit = { epoch: number; taskId: string; task: Region; regions: Region[] };
+
+const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
+  fact,
+  claimed: String(claimed),
+  recomputed: String(recomputed),
+});
+
+/**
+ * The region audits `facts` pay (audited draws of render tasks with a region output among their
+ * paid executions), read through `read`; or a dispute when a blob is refused or is not what the
+ * facts say. Other read errors are thrown (the epoch is checked again at the next poll).
+ *
+ * @example
+ * const audits = await renderAuditsOf(v.facts, (cid) => readBlobAs(replicas, account, chainId, cid));
+ */
+export async function renderAuditsOf(
+  facts: Pick<EpochFacts, 'jobs' | 'charges' | 'draws'>,
+  read: (cid: string) => Promise<Uint8Array>,
+): Promise<RenderAudit[] | FactDispute> {
+  const renderJobs = new Map<string, readonly string[]>();
+  for (const j of facts.jobs) {
+    const spec = j.spec as { kind?: unknown; inputs?: unknown } | null;
+    if (spec?.kind === 'blender.render' && Array.isArray(spec.inputs))
+      renderJobs.set(j.jobId.toLowerCase(), spec.inputs as string[]);
+  }
+  if (renderJobs.size === 0) return [];
+  const chargesOf = new Map<string, ChargeFact[]>();
+  for (const c of facts.charges) {
+    if (!renderJobs.has(c.jobId.toLowerCase())) continue;
+    const k = c.taskId.toLowerCase();
+    chargesOf.set(k, [...(chargesOf.get(k) ?? []), c]);
+  }
+  // A task drawn more than once (re-run after a rejected verification) has its region drawn with
+  // whichever draw's seed the coordinator read first: not checked (docs/validators.md, limits).
+  const drawCount = new Map<string, number>();
+  for (const d of facts.draws ?? [])
+    drawCount.set(d.taskId.toLowerCase(), (drawCount.get(d.taskId.toLowerCase()) ?? 0) + 1);
+  const out: RenderAudit[] = [];
+  for (const d of facts.draws ?? []) {
+    const taskId = d.taskId.toLowerCase();
+    const charges = chargesOf.get(taskId);
+    if (!d.audited || !charges || drawCount.get(taskId) !== 1) continue;
+    const name = `renderRegion[${taskId}]`;
+    const jobId = charges[0]!.jobId;
+    const inputs = renderJobs.get(jobId.toLowerCase())!;
+    const i = inputs.findIndex((_cid, n) => taskIdOf(jobId, n).toLowerCase() === taskId);
+    if (i < 0) return bad(`${name}.task`, taskId, `a task of job ${jobId}`);
+    const got = await readOrRefused(read, inputs[i]!, name);
+    if (!(got instanceof Uint8Array)) return got;
+    let task: RenderTask;
+    try {
+      task = decodeRenderTask(got);
+    } catch (err) {
+      return bad(`${name}.task`, err instanceof Error ? err.message : String(err), 'a render task');
+    }
+    const regions: Region[] = [];
+    for (const c of charges) {
+      const bytes = await readOrRefused(read, c.result.outputCid, name);
+      if (!(bytes instanceof Uint8Array)) return bytes;
+      let crop: Region | undefined;
+      try {
+        crop = renderImageParts(decodeSafetensors(bytes)).crop;
+      } catch {
+        return bad(`${name}.output`, c.result.outputCid, 'a render output');
+      }
+      if (!crop) continue;
+      const [tx, ty] = task.region;
+      regions.push([crop[0] + tx, crop[1] + ty, crop[2] + tx, crop[3] + ty]);
+    }
+    if (regions.length > 0) out.push({ epoch: d.epoch, taskId, task: task.region, regions });
+  }
+  return out;
+}
+
+/** A blob's bytes, or a dispute when the coordinator refuses it (other errors are thrown). */
+async function readOrRefused(
+  read: (cid: string) => Promise<Uint8Array>,
+  cid: string,
+  name: string,
+): Promise<Uint8Array | FactDispute> {
+  try {
+    return await read(cid);
+  } catch (err) {
+    if (err instanceof BlobRefused) return bad(`${name}.blob`, err.message, 'served');
+    throw err;
+  }
+}
+
+/**
+ * Checks every kept region audit whose seed `facts` reveal (`kept(epoch)`: the audits earlier
+ * bundles paid, `mine`: this bundle's): each region is on the chain drawn from the revealed seed.
+ * Null when all hold.
+ *
+ * @example
+ * const dispute = checkRenderRegions(v.facts, mine, (e) => store.renderAudits(coordinator, e));
+ */
+export function checkRenderRegions(
+  facts: Pick<EpochFacts, 'audits'>,
+  mine: readonly RenderAudit[],
+  kept: (epoch: number) => readonly RenderAudit[],
+): FactDispute | null {
+  for (const r of facts.audits.reveals) {
+    for (const a of [...kept(r.epoch), ...mine.filter((m) => m.epoch === r.epoch)]) {
+      const chain = auditRegionChain(r.seed, a.taskId, { region: a.task });
+      for (const region of a.regions) {
+        if (!chain.some((c) => c.every((v, i) => v === region[i])))
+          return bad(
+            `renderRegion[${a.taskId}]`,
+            region.join(','),
+            `${chain[0]!.join(',')} (drawn from seed ${r.epoch}) or one of its growth steps`,
+          );
+      }
+    }
+  }
+  return null;
+}
