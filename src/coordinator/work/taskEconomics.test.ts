@@ -8,7 +8,14 @@ import { jobInfo } from './jobs.ts';
 import { handleResult } from './results.ts';
 import { providerConnected } from './sessions.ts';
 import { lockAmount } from './stakeLocks.ts';
-import { medianBig, rewardForUnits, slashCapOf, taskEconomics, taskUnitsMilli } from './taskEconomics.ts';
+import {
+  medianBig,
+  rewardForUnits,
+  slashCapOf,
+  taskEconomics,
+  taskUnitsMilli,
+  upperMedianBig,
+} from './taskEconomics.ts';
 import { output, workFixture } from './workFixture.ts';
 import type { WorkDeps } from './workState.ts';
 
@@ -142,4 +149,65 @@ test('a first task is not priced at the worst case once its model has a verified
   } finally {
     await f.close();
   }
+});
+
+test('an ally reporting tiny usage cannot shrink a cheater’s slash cap: the verdict sizes the task by the upper median of the agreeing executions (fails with the lower median of two)', async () => {
+  const market = {
+    currentEpoch: async () => undefined,
+    clientHeld: () => false,
+    ineligible: () => new Set<string>(),
+    onConnected: async () => {},
+    onDisconnected: async () => {},
+    onVerdict: async () => {},
+  } as unknown as Market;
+  const R = 1_000_000n;
+  const f = await workFixture({ market, verification: { reward: R, stake: 10n ** 13n } });
+  try {
+    // A trusted checker that measured 30 core-seconds, the cheater's ally (right answer, 10 cpu-ms
+    // reported) and the cheater (wrong answer): one redundant(3) round.
+    const trusted = await f.provider();
+    f.state.reputations.set(trusted.address, {
+      ...newReputation(f.clock.t),
+      alpha: 40,
+      consecutiveValid: 20,
+      verifiedValid: 20,
+    });
+    await providerConnected(f.state, f.work, trusted.link, trusted.hello(1));
+    const [ally, cheater] = [await f.connected(), await f.connected()];
+    const { taskIds } = await f.submitJob({
+      verification: { policy: 'redundant', k: 3 },
+      taskTimeoutSec: 60,
+    });
+    await f.work.dispatch();
+    await f.idle();
+    const usage = (cpuMs: number) => ({ wallMs: cpuMs, cpuMs, peakRssBytes: 1000 });
+    for (const [p, o, u] of [
+      [trusted, 3, usage(30_000)],
+      [ally, 3, usage(10)],
+      [cheater, 9, usage(30_000)],
+    ] as const) {
+      await handleResult(
+        f.state,
+        f.work,
+        p.address,
+        await p.result(p.assigned()[0]!, output(o), undefined, u),
+      );
+    }
+    await f.idle();
+    assert.equal((await f.task(taskIds[0]!)).status, 'completed');
+    const slash = await f.db.selectFrom('slashes').selectAll().executeTakeFirstOrThrow();
+    assert.equal(slash.provider, cheater.address);
+    // 30 units of pay × k, not one unit's (what the lower median of 10 cpu-ms and 30 s gave).
+    assert.equal(BigInt(slash.amount), slashCapOf(R, 30_000n));
+    assert.ok(BigInt(slash.amount) > lockAmount(R));
+  } finally {
+    await f.close();
+  }
+});
+
+test('upperMedianBig takes the larger middle value', () => {
+  assert.equal(upperMedianBig([]), undefined);
+  assert.equal(upperMedianBig([10n, 30_000n]), 30_000n);
+  assert.equal(upperMedianBig([9n, 1n, 4n, 2n]), 4n);
+  assert.equal(upperMedianBig([9n, 1n, 4n]), 4n);
 });
