@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Market } from '../market/createMarket.ts';
 import { economicAuditBound, valueAuditFloor } from '../verification/auditPolicy.ts';
-import { ALWAYS_AUDIT_UNITS } from '../verification/constants.ts';
+import { ALWAYS_AUDIT_UNITS, VALUE_FLOOR_HALF_RECORD } from '../verification/constants.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { jobInfo } from './jobs.ts';
 import { handleResult } from './results.ts';
@@ -71,12 +71,19 @@ test('a task is priced by its job: the worst case until a verdict verified an ex
     const always = f.state.econ.reward * ALWAYS_AUDIT_UNITS;
     assert.equal(valueAuditFloor(big.reward, always), 1);
     assert.equal(valueAuditFloor(small.reward, always), 0.02);
-    // The loop's audit policy applies it: an established provider is audited at the 4% floor on a
-    // small task and always on the large one.
-    f.state.reputations.set(a.address, { ...newReputation(f.clock.t), alpha: 60, consecutiveValid: 500 });
+    // The loop's audit policy applies it, earned down by a provider's trusted-checked record
+    // (VALUE_FLOOR_HALF_RECORD): a large task is always audited for a provider without one, at a
+    // tenth of the floor after 90 checked results in a row, at the 4% floor after 500.
     const rate = (e: typeof big) => f.work.audits.rateFor(a.address, e).rate;
-    assert.equal(rate(small), 0.04);
+    const withRecord = (consecutiveValid: number) =>
+      f.state.reputations.set(a.address, { ...newReputation(f.clock.t), alpha: 60, consecutiveValid });
+    withRecord(0);
     assert.equal(rate(big), 1);
+    withRecord(10 * (VALUE_FLOOR_HALF_RECORD - 1));
+    assert.ok(Math.abs(rate(big) - 0.1) < 1e-12, String(rate(big)));
+    withRecord(500);
+    assert.equal(rate(small), 0.04);
+    assert.equal(rate(big), 0.04);
     // Without a market the fixed placeholders stay.
     const none = await f.db.transaction().execute((trx) => taskEconomics(f.state, f.work, trx, bigJob));
     assert.equal(none.reward, f.state.econ.reward);
