@@ -172,6 +172,7 @@ async function strategic(args: string[]): Promise<StrategicResult> {
   const only = str(args, 'adversaries', '');
   const kinds = only ? (only.split(',') as Adversary[]) : undefined;
   for (const k of kinds ?? []) if (!ADVERSARIES.includes(k)) throw new Error(`unknown adversary ${k}`);
+  const t0 = performance.now();
   const r = await runStrategic({
     tasks,
     providers,
@@ -179,16 +180,37 @@ async function strategic(args: string[]): Promise<StrategicResult> {
     models: num(args, 'models', DEFAULT_STRATEGIC.models),
     ...(kinds ? { kinds } : {}),
     onProgress: (done, total) => {
-      if (done % 200 === 0 || done === total) console.log(`  [strategic] ${done}/${total} tasks`);
+      if (done % 1000 === 0 || done === total)
+        console.log(
+          `  [strategic] ${done}/${total} tasks, ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+        );
     },
+    // `--checkpoint N`: every N tasks, the overhead so far and over the last N (a long run's trend).
+    checkpoint: num(args, 'checkpoint', 0),
+    onCheckpoint: (done, sofar, last) =>
+      console.log(
+        `  [checkpoint ${done}] overhead so far ${pct(sofar.overhead)}, last stretch ${pct(last.overhead)} (${Object.entries(
+          last.overheadBy,
+        )
+          .map(([k, v]) => `${k} ${pct(v)}`)
+          .join(', ')})`,
+      ),
   });
   console.log(
     `  wrong accepted ${r.wrongAccepted} (${r.wrongAcceptedPer10k.toFixed(1)} per 10k), honest faulted ${r.honestFaulted}, overhead ${pct(r.overhead)}, honest profit/task ${r.honestProfitPerTask}, max adversary gain over honest/task ${r.maxExpectedProfitPerTask}, ${r.seconds.toFixed(0)} s`,
   );
-  console.log(
-    `  overhead by cause: ${Object.entries(r.overheadBy)
+  const by = (o: Record<string, number>) =>
+    Object.entries(o)
       .map(([k, v]) => `${k} ${pct(v)}`)
-      .join(', ')}`,
+      .join(', ');
+  console.log(
+    `  overhead (verification compute ÷ useful compute, client-requested replicas apart): ${pct(r.overhead)}; by cause: ${by(r.overheadBy)}`,
+  );
+  console.log(
+    `  client-requested replicas (redundant(k), k − 1 per task) ${pct(r.requestedReplicas)}; with them ${pct(r.overheadWithRequested)}; counted in executions instead of compute ${pct(r.overheadExecutions)}`,
+  );
+  console.log(
+    `  steady state (second half of the run): overhead ${pct(r.steadyState.overhead)}; by cause: ${by(r.steadyState.overheadBy)}; in executions ${pct(r.steadyState.overheadExecutions)}`,
   );
   for (const [k, v] of Object.entries(r.byAdversary)) {
     console.log(

@@ -30,6 +30,13 @@ import { hashUnit, Rng } from '../../src/protocol/rng.ts';
 import { decodeSafetensors } from '../../src/protocol/safetensors.ts';
 import type { CoordinatorMessage } from '../../src/protocol/schemas.ts';
 import type { TensorSet } from '../../src/protocol/tensorSet.ts';
+import {
+  type OverheadFigures,
+  type OverheadSnapshot,
+  overheadBetween,
+  overheadSnapshot,
+  REDUNDANT_K,
+} from './strategicFigures.ts';
 
 export const ADVERSARIES = [
   'lazy',
@@ -68,6 +75,9 @@ export type StrategicOptions = {
   /** Only these adversary kinds (default: all); their share of the fleet is split over them. */
   kinds?: readonly Adversary[];
   onProgress?: (done: number, total: number) => void;
+  /** Every this many tasks, the overhead so far and over the last stretch (0: never). */
+  checkpoint?: number;
+  onCheckpoint?: (done: number, sofar: OverheadFigures, last: OverheadFigures) => void;
 };
 
 export const DEFAULT_STRATEGIC: StrategicOptions = {
@@ -196,9 +206,14 @@ export type StrategicResult = {
     executors: { kind: string; role: string; trusted: boolean }[];
     evidence: unknown;
   }[];
+  /** Verification compute over useful compute (strategicFigures.ts), and the other views of it. */
   overhead: number;
-  /** The overhead by cause (executions per completed task): requested replicas beyond the first, audits, tie-breakers, re-runs of a primary, canaries. */
-  overheadBy: { replicas: number; audits: number; tiebreakers: number; reruns: number; canaries: number };
+  overheadExecutions: number;
+  overheadWithRequested: number;
+  requestedReplicas: number;
+  overheadBy: OverheadFigures['overheadBy'];
+  /** The same over the second half of the run (records built, caught cheaters suspended). */
+  steadyState: OverheadFigures;
   maxExpectedProfitPerTask: number;
   honestProfitPerTask: number;
   byAdversary: Record<
@@ -357,6 +372,14 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
   };
 
   const jobs: { jobId: string; taskIds: string[]; size: number }[] = [];
+  const sizeOfJob = new Map<string, number>();
+  const snapshot = () =>
+    overheadSnapshot(f.db, sizeOfJob, {
+      executions: agents.reduce((a, g) => a + g.executions, 0),
+      executedUnits: agents.reduce((a, g) => a + g.sizeSum, 0),
+    });
+  let half: OverheadSnapshot | undefined;
+  let lastCheck: OverheadSnapshot | undefined;
   const jobsTotal = Math.ceil(opts.tasks / opts.jobSize);
   let wrongAccepted = 0;
   const wrongBy = new Map<Adversary, number>();
@@ -380,9 +403,10 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
       taskTimeoutSec: large ? LARGE_TIMEOUT : SMALL_TIMEOUT,
       deadlineSec: 7 * 24 * 3600,
       maxAttempts: 10,
-      verification: redundant ? { policy: 'redundant', k: 3 } : { policy: 'audit' },
+      verification: redundant ? { policy: 'redundant', k: REDUNDANT_K } : { policy: 'audit' },
     });
     jobs.push({ ...job, size: large ? LARGE : 1 });
+    sizeOfJob.set(job.jobId, large ? LARGE : 1);
     await f.work.dispatch();
     for (let idle = 0; idle < 50; ) {
       const status = (await f.job(job.jobId)).status;
@@ -418,6 +442,12 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
       if (g && g.firstFaultAt === undefined) g.firstFaultAt = g.executions;
     }
     opts.onProgress?.(Math.min(opts.tasks, (j + 1) * opts.jobSize), opts.tasks);
+    if (j + 1 === Math.floor(jobsTotal / 2)) half = await snapshot();
+    if (opts.checkpoint && ((j + 1) * opts.jobSize) % opts.checkpoint === 0 && j + 1 < jobsTotal) {
+      const now = await snapshot();
+      opts.onCheckpoint?.((j + 1) * opts.jobSize, overheadBetween(now), overheadBetween(now, lastCheck));
+      lastCheck = now;
+    }
   }
 
   // Money, per agent: paid executions (valid or unverified outcomes) at R·size, slashes, honest cost.
@@ -427,7 +457,6 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     .select(['verdict', 'job_id'])
     .where('verdict', 'is not', null)
     .execute();
-  const sizeOfJob = new Map(jobs.map((j) => [j.jobId, j.size]));
   for (const v of verdicts) {
     const verdict = JSON.parse(v.verdict!) as { outcomes: { provider: string; outcome: string }[] };
     const size = BigInt(sizeOfJob.get(v.job_id) ?? 1);
@@ -507,42 +536,8 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
         return k === 'honest' || k === 'genesis';
       }),
   ).size;
-  const executions = agents.reduce((a, g) => a + g.executions, 0);
-  const completed = Number(
-    (
-      await f.db
-        .selectFrom('tasks')
-        .select((eb) => eb.fn.countAll().as('n'))
-        .where('status', '=', 'completed')
-        .executeTakeFirstOrThrow()
-    ).n,
-  );
-  // Where the executions beyond one per completed task went: each role's share of completed tasks.
-  const roles = { replica: 0, auditor: 0, tiebreaker: 0, primary: 0, canary: 0, tasks: 0 };
-  for (const v of await f.db.selectFrom('task_verifications').select('log').execute()) {
-    roles.tasks++;
-    for (const e of JSON.parse(v.log) as { type: string; role?: keyof typeof roles }[])
-      if (e.type === 'assign' && e.role) roles[e.role]++;
-  }
-  roles.canary = Number(
-    (
-      await f.db
-        .selectFrom('canary_assignments')
-        .select((eb) => eb.fn.countAll().as('n'))
-        .executeTakeFirstOrThrow()
-    ).n,
-  );
-  const share = (n: number) => (completed === 0 ? 0 : n / completed);
-  const redundantTasks = (await f.db.selectFrom('task_verifications').select('policy').execute()).filter(
-    (v) => v.policy.includes('redundant'),
-  ).length;
-  const overheadBy = {
-    replicas: share(roles.replica - redundantTasks),
-    audits: share(roles.auditor),
-    tiebreakers: share(roles.tiebreaker),
-    reruns: share(roles.primary - (roles.tasks - redundantTasks)),
-    canaries: share(roles.canary),
-  };
+  const end = await snapshot();
+  const whole = overheadBetween(end);
   const byAdversary = {} as StrategicResult['byAdversary'];
   for (const k of ADVERSARIES) {
     const gs = agents.filter((g) => g.kind === k);
@@ -570,8 +565,12 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     wrongAcceptedPer10k: (wrongAccepted / tasks) * 10_000,
     honestFaulted,
     honestFaultDetails,
-    overhead: completed === 0 ? 0 : executions / completed - 1,
-    overheadBy,
+    overhead: whole.overhead,
+    overheadExecutions: whole.overheadExecutions,
+    overheadWithRequested: whole.overheadWithRequested,
+    requestedReplicas: whole.requestedReplicas,
+    overheadBy: whole.overheadBy,
+    steadyState: half ? overheadBetween(end, half) : whole,
     // The strategies' gain over honesty: > 0 would mean a strategy pays better than honest work.
     maxExpectedProfitPerTask: Math.max(...ADVERSARIES.map((k) => byAdversary[k].gainOverHonestPerTask)),
     honestProfitPerTask: Math.round(perTask(honestAgents)),

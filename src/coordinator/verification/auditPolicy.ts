@@ -4,7 +4,7 @@
  */
 import type { Hex } from 'viem';
 import { hashUnit } from '../../protocol/rng.ts';
-import { type AuditParams, DEFAULT_AUDIT_PARAMS } from './constants.ts';
+import { type AuditParams, DEFAULT_AUDIT_PARAMS, VALUE_FLOOR_HALF_RECORD } from './constants.ts';
 import { type ReputationState, reputationScore } from './reputation.ts';
 
 const SCALE = 10n ** 15n;
@@ -117,15 +117,21 @@ export class AdaptiveAuditPolicy {
     }
   }
 
-  /** The provider's current audit rate for a task with these economics (what the API shows). */
+  /**
+   * The provider's current audit rate for a task with these economics (what the API shows): the
+   * adaptive rate (auditRate), or the task's value floor scaled by the provider's record if higher.
+   */
   rateFor(provider: Hex, task: Omit<AuditTask, 'taskId'>): { rate: number; bound: number } {
     const bound = economicAuditBound({
       cost: task.honestCost,
       reward: task.reward,
       slashable: task.slashable,
     });
-    const rate = auditRate({ reputation: this.reputationOf(provider), bound, params: this.params });
-    return { rate: Math.max(rate, valueAuditFloor(task.reward, this.alwaysAuditAbove)), bound };
+    const reputation = this.reputationOf(provider);
+    const rate = auditRate({ reputation, bound, params: this.params });
+    // The value floor, earned down by the provider's trusted-checked record (VALUE_FLOOR_HALF_RECORD).
+    const record = VALUE_FLOOR_HALF_RECORD / (VALUE_FLOOR_HALF_RECORD + reputation.consecutiveValid);
+    return { rate: Math.max(rate, valueAuditFloor(task.reward, this.alwaysAuditAbove) * record), bound };
   }
 
   /**

@@ -137,6 +137,22 @@ export const SLASH_REWARD_MULTIPLE = 20n;
 export const ALWAYS_AUDIT_UNITS = 50n;
 
 /**
+ * The value floor earned down by a verified record: a provider's value floor is
+ * `valueAuditFloor · h / (h + consecutiveValid)` with this `h` (issue 15, overhead). The record is
+ * its trusted-checked valid results in a row (audits, canaries, trusted co-executors; never
+ * agreement among untrusted providers) and a proven fault resets it, so a newcomer, a Sybil and a
+ * caught cheater still have every large task audited, while an operator with 90 checked results
+ * in a row is audited at a tenth of the floor, never below the economic bound `C / (R + F)` and the
+ * 4% policy floor. The price: a cheater that first builds such a record honestly then cheats on
+ * large tasks is caught per cheat with the lower rate (still unprofitable by the bound, and it
+ * loses the record, its lock and the suspension that follows).
+ *
+ * @example
+ * valueAuditFloor(60n * R, ALWAYS_AUDIT_UNITS * R) * (VALUE_FLOOR_HALF_RECORD / (VALUE_FLOOR_HALF_RECORD + 90)); // 0.1
+ */
+export const VALUE_FLOOR_HALF_RECORD = 10;
+
+/**
  * Most executions (primary included) one task may consume before it is declared disputed.
  *
  * @example

@@ -6,6 +6,12 @@
  * share a funder; a provider that funded another is its owner. A provider whose first PLX came from
  * an account that received minted PLX (the genesis treasury, which funds every provider of a
  * devnet) has no funder that tells anything (null).
+ *
+ * The lookup answers for any account, not only providers, so kinship.ts follows a funding chain a
+ * few hops (A funds X funds P1, A funds P2: P1 and P2 are kin through A). `isRegistered` tells
+ * whether an account is a registered provider: only those count toward a funder's family size (the
+ * hub exemption), so a ring cannot make its wallet look like a faucet by funding throwaway
+ * identities that connect a session but never stake.
  */
 import type { Address } from 'viem';
 import { plexusAbis } from '../../chain/abis.ts';
@@ -14,13 +20,25 @@ import type { PlexusReader } from '../../chain/types.ts';
 const ZERO = '0x0000000000000000000000000000000000000000';
 
 /**
+ * Who funded an account (its first PLX; null when nobody that tells anything did), and optionally
+ * whether an account is a registered provider (absent: every provider counts as registered).
+ *
+ * @example
+ * const funderOf: FunderLookup = chainFunderOf(reader);
+ * const parent = await funderOf('0xabc…');
+ */
+export type FunderLookup = ((account: string) => Promise<string | null>) & {
+  isRegistered?: (provider: string) => Promise<boolean>;
+};
+
+/**
  * A `funderOf` for the work loop over `chain` (lower-case address, or null when the provider
  * never received PLX from an account).
  *
  * @example
  * createWorkLoop({ ...deps, funderOf: chainFunderOf(reader) });
  */
-export function chainFunderOf(chain: PlexusReader): (provider: string) => Promise<string | null> {
+export function chainFunderOf(chain: PlexusReader): FunderLookup {
   const { token, registry, escrow, settlement } = chain.addresses;
   const ours = new Set([ZERO, token, registry, escrow, settlement].map((a) => a.toLowerCase()));
   // Accounts that received minted PLX (the genesis treasury): they fund everyone on a devnet and
@@ -43,7 +61,7 @@ export function chainFunderOf(chain: PlexusReader): (provider: string) => Promis
       });
     return minted;
   };
-  return async (provider) => {
+  const lookup = async (provider: string): Promise<string | null> => {
     const hubs = await mintRecipients();
     const logs = await chain.publicClient.getContractEvents({
       address: chain.addresses.token,
@@ -61,4 +79,12 @@ export function chainFunderOf(chain: PlexusReader): (provider: string) => Promis
     }
     return null;
   };
+  const isRegistered = (provider: string) =>
+    chain.publicClient.readContract({
+      address: chain.addresses.registry,
+      abi: plexusAbis.registry,
+      functionName: 'isRegistered',
+      args: [provider as Address],
+    });
+  return Object.assign(lookup, { isRegistered });
 }

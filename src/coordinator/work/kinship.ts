@@ -6,12 +6,31 @@
  * tie-breakers) never go to a network kin of a provider already executing it, and go to a burst
  * kin only when nobody else can take the slot (a whole devnet starts in one burst).
  * Loopback, private and link-local addresses say nothing (a devnet, a test) and make no kin.
- * **Funder kin** (with a chain): the same account sent both providers the first PLX they
- * received (what their stake came from, funders.ts), or one provider funded the other (its
- * owner). Funder kin never execute one task together. A funder of more than
- * `MAX_FUNDED_FAMILY` known providers (a treasury, a faucet, an exchange) says nothing.
+ * **Funder kin** (with a chain): both providers' funding chains (who sent each its first PLX,
+ * funders.ts, followed up to `MAX_FUNDER_HOPS` accounts back: A funds X funds P1 and A funds P2
+ * makes P1 and P2 kin through A) share an account, or one provider is on the other's chain (its
+ * owner). Funder kin never execute one task together. A funder of more than `MAX_FUNDED_FAMILY`
+ * distinct registered providers (a treasury, a faucet, an exchange) says nothing; identities that
+ * connected but are not registered providers do not count toward that. While a provider's lookup
+ * is pending its funders are unknown, and two providers with pending lookups are treated as kin
+ * (never replicas of one task) until at least one lookup answers.
  */
 import type { WorkState } from './workState.ts';
+
+/** What the coordinator knows about where a provider comes from (see the module comment). */
+export type Identity = {
+  prefix: string | null;
+  firstSeen: number;
+  /** Its direct funder: undefined while the lookup is pending, null when nobody tells anything. */
+  funder?: string | null;
+  /** Its funding chain, nearest first (set with `funder`). */
+  funders?: readonly string[];
+  /** Whether it is a registered provider (counts toward a funder's family size). */
+  registered?: boolean;
+};
+
+/** How many accounts back a provider's funding chain is followed. */
+export const MAX_FUNDER_HOPS = 3;
 
 /** Providers first seen within this window of each other are one registration burst. */
 export const BURST_WINDOW_MS = 10 * 60_000;
@@ -63,28 +82,58 @@ export function recordIdentity(
   who: { remoteAddress?: string | undefined; firstSeen: number },
 ): void {
   const a = address.toLowerCase();
-  const known = s.identities.get(a)?.funder;
-  const id: { prefix: string | null; firstSeen: number; funder?: string | null } = {
+  const prev = s.identities.get(a);
+  const id: Identity = {
+    ...(prev?.funder !== undefined ? prev : {}),
     prefix: networkPrefix(who.remoteAddress),
     firstSeen: who.firstSeen,
-    ...(known !== undefined ? { funder: known } : {}),
   };
   s.identities.set(a, id);
-  // Who funded its stake, looked up once (a chain read; the answer never changes).
-  if (known === undefined && s.funderOf) {
-    s.funderOf(a).then(
-      (f) => {
-        id.funder = f?.toLowerCase() ?? null;
+  // Who funded its stake, looked up once (chain reads; the answers never change).
+  if (id.funder === undefined && s.funderOf) {
+    const lookup = s.funderOf;
+    Promise.all([fundingChain(lookup, a), lookup.isRegistered ? lookup.isRegistered(a) : true]).then(
+      ([funders, registered]) => {
+        id.funders = funders;
+        id.registered = registered;
+        id.funder = funders[0] ?? null; // last: a defined funder marks the lookup done
       },
       () => undefined, // unknown for now: looked up again on its next connection
     );
   }
 }
 
-/** How many known providers each funder funded (hubs make no kin). */
+/**
+ * The funding chain of `account`, nearest first: its funder, that account's funder, … up to
+ * `MAX_FUNDER_HOPS` accounts, stopping at an account nobody that tells anything funded.
+ *
+ * @example
+ * await fundingChain(funderOf, p1); // ['0x…x', '0x…a']
+ */
+export async function fundingChain(
+  lookup: (account: string) => Promise<string | null>,
+  account: string,
+): Promise<string[]> {
+  const chain: string[] = [];
+  const seen = new Set([account.toLowerCase()]);
+  let cur = account;
+  for (let hop = 0; hop < MAX_FUNDER_HOPS; hop++) {
+    const f = (await lookup(cur))?.toLowerCase();
+    if (!f || seen.has(f)) break;
+    chain.push(f);
+    seen.add(f);
+    cur = f;
+  }
+  return chain;
+}
+
+/** How many distinct registered providers each account is on the funding chain of. */
 function familySizes(s: WorkState): Map<string, number> {
   const n = new Map<string, number>();
-  for (const id of s.identities.values()) if (id.funder) n.set(id.funder, (n.get(id.funder) ?? 0) + 1);
+  for (const id of s.identities.values()) {
+    if (id.registered === false) continue;
+    for (const f of id.funders ?? (id.funder ? [id.funder] : [])) n.set(f, (n.get(f) ?? 0) + 1);
+  }
   return n;
 }
 
@@ -105,24 +154,26 @@ export function kinOf(
   if (involved.length === 0) return { network, burst, funder };
   const ids = involved
     .map((a) => ({ a: a.toLowerCase(), id: s.identities.get(a.toLowerCase()) }))
-    .filter((x) => x.id !== undefined) as Array<{
-    a: string;
-    id: { prefix: string | null; firstSeen: number; funder?: string | null };
-  }>;
+    .filter((x): x is { a: string; id: Identity } => x.id !== undefined);
   if (ids.length === 0) return { network, burst, funder };
-  const families = ids.some((x) => x.id.funder) ? familySizes(s) : undefined;
-  const tells = (f: string | null | undefined): f is string =>
-    !!f && (families?.get(f) ?? 0) <= MAX_FUNDED_FAMILY;
+  const chainOf = (id: Identity) => id.funders ?? (id.funder ? [id.funder] : []);
+  const families = ids.some((x) => chainOf(x.id).length > 0) ? familySizes(s) : undefined;
+  const tells = (f: string) => (families?.get(f) ?? 0) <= MAX_FUNDED_FAMILY;
+  // A lookup still pending (with a chain to ask): its funders are unknown, not "none".
+  const pending = (id: Identity) => s.funderOf !== undefined && id.funder === undefined;
   for (const a of s.links.keys()) {
     const me = s.identities.get(a);
     if (!me || involved.includes(a)) continue;
+    const mine = chainOf(me);
     for (const { a: b, id: other } of ids) {
       if (me.prefix !== null && me.prefix === other.prefix) network.add(a);
       if (Math.abs(me.firstSeen - other.firstSeen) <= BURST_WINDOW_MS) burst.add(a);
+      const theirs = chainOf(other);
       if (
-        (tells(me.funder) && me.funder === other.funder) ||
-        me.funder === b ||
-        other.funder === a.toLowerCase()
+        mine.includes(b) ||
+        theirs.includes(a.toLowerCase()) ||
+        mine.some((f) => tells(f) && theirs.includes(f)) ||
+        (pending(me) && pending(other))
       ) {
         funder.add(a);
       }

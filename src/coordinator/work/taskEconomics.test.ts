@@ -2,13 +2,20 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Market } from '../market/createMarket.ts';
 import { economicAuditBound, valueAuditFloor } from '../verification/auditPolicy.ts';
-import { ALWAYS_AUDIT_UNITS } from '../verification/constants.ts';
+import { ALWAYS_AUDIT_UNITS, VALUE_FLOOR_HALF_RECORD } from '../verification/constants.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { jobInfo } from './jobs.ts';
 import { handleResult } from './results.ts';
 import { providerConnected } from './sessions.ts';
 import { lockAmount } from './stakeLocks.ts';
-import { medianBig, rewardForUnits, slashCapOf, taskEconomics, taskUnitsMilli } from './taskEconomics.ts';
+import {
+  medianBig,
+  rewardForUnits,
+  slashCapOf,
+  taskEconomics,
+  taskUnitsMilli,
+  upperMedianBig,
+} from './taskEconomics.ts';
 import { output, workFixture } from './workFixture.ts';
 import type { WorkDeps } from './workState.ts';
 
@@ -64,12 +71,19 @@ test('a task is priced by its job: the worst case until a verdict verified an ex
     const always = f.state.econ.reward * ALWAYS_AUDIT_UNITS;
     assert.equal(valueAuditFloor(big.reward, always), 1);
     assert.equal(valueAuditFloor(small.reward, always), 0.02);
-    // The loop's audit policy applies it: an established provider is audited at the 4% floor on a
-    // small task and always on the large one.
-    f.state.reputations.set(a.address, { ...newReputation(f.clock.t), alpha: 60, consecutiveValid: 500 });
+    // The loop's audit policy applies it, earned down by a provider's trusted-checked record
+    // (VALUE_FLOOR_HALF_RECORD): a large task is always audited for a provider without one, at a
+    // tenth of the floor after 90 checked results in a row, at the 4% floor after 500.
     const rate = (e: typeof big) => f.work.audits.rateFor(a.address, e).rate;
-    assert.equal(rate(small), 0.04);
+    const withRecord = (consecutiveValid: number) =>
+      f.state.reputations.set(a.address, { ...newReputation(f.clock.t), alpha: 60, consecutiveValid });
+    withRecord(0);
     assert.equal(rate(big), 1);
+    withRecord(10 * (VALUE_FLOOR_HALF_RECORD - 1));
+    assert.ok(Math.abs(rate(big) - 0.1) < 1e-12, String(rate(big)));
+    withRecord(500);
+    assert.equal(rate(small), 0.04);
+    assert.equal(rate(big), 0.04);
     // Without a market the fixed placeholders stay.
     const none = await f.db.transaction().execute((trx) => taskEconomics(f.state, f.work, trx, bigJob));
     assert.equal(none.reward, f.state.econ.reward);
@@ -142,4 +156,65 @@ test('a first task is not priced at the worst case once its model has a verified
   } finally {
     await f.close();
   }
+});
+
+test('an ally reporting tiny usage cannot shrink a cheater’s slash cap: the verdict sizes the task by the upper median of the agreeing executions (fails with the lower median of two)', async () => {
+  const market = {
+    currentEpoch: async () => undefined,
+    clientHeld: () => false,
+    ineligible: () => new Set<string>(),
+    onConnected: async () => {},
+    onDisconnected: async () => {},
+    onVerdict: async () => {},
+  } as unknown as Market;
+  const R = 1_000_000n;
+  const f = await workFixture({ market, verification: { reward: R, stake: 10n ** 13n } });
+  try {
+    // A trusted checker that measured 30 core-seconds, the cheater's ally (right answer, 10 cpu-ms
+    // reported) and the cheater (wrong answer): one redundant(3) round.
+    const trusted = await f.provider();
+    f.state.reputations.set(trusted.address, {
+      ...newReputation(f.clock.t),
+      alpha: 40,
+      consecutiveValid: 20,
+      verifiedValid: 20,
+    });
+    await providerConnected(f.state, f.work, trusted.link, trusted.hello(1));
+    const [ally, cheater] = [await f.connected(), await f.connected()];
+    const { taskIds } = await f.submitJob({
+      verification: { policy: 'redundant', k: 3 },
+      taskTimeoutSec: 60,
+    });
+    await f.work.dispatch();
+    await f.idle();
+    const usage = (cpuMs: number) => ({ wallMs: cpuMs, cpuMs, peakRssBytes: 1000 });
+    for (const [p, o, u] of [
+      [trusted, 3, usage(30_000)],
+      [ally, 3, usage(10)],
+      [cheater, 9, usage(30_000)],
+    ] as const) {
+      await handleResult(
+        f.state,
+        f.work,
+        p.address,
+        await p.result(p.assigned()[0]!, output(o), undefined, u),
+      );
+    }
+    await f.idle();
+    assert.equal((await f.task(taskIds[0]!)).status, 'completed');
+    const slash = await f.db.selectFrom('slashes').selectAll().executeTakeFirstOrThrow();
+    assert.equal(slash.provider, cheater.address);
+    // 30 units of pay × k, not one unit's (what the lower median of 10 cpu-ms and 30 s gave).
+    assert.equal(BigInt(slash.amount), slashCapOf(R, 30_000n));
+    assert.ok(BigInt(slash.amount) > lockAmount(R));
+  } finally {
+    await f.close();
+  }
+});
+
+test('upperMedianBig takes the larger middle value', () => {
+  assert.equal(upperMedianBig([]), undefined);
+  assert.equal(upperMedianBig([10n, 30_000n]), 30_000n);
+  assert.equal(upperMedianBig([9n, 1n, 4n, 2n]), 4n);
+  assert.equal(upperMedianBig([9n, 1n, 4n]), 4n);
 });

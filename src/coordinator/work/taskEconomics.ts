@@ -9,7 +9,8 @@
  * self-reported usage decides); until one exists, the largest verified size of the last
  * `MODEL_SAMPLE` tasks of the same model (kind, model, gpu) this coordinator saw, capped by the
  * job's worst case (timeout × billed cores), which is used when the model has no history either.
- * A verdict then re-prices the task with its own agreeing executions: a fault slashes
+ * A verdict then re-prices the task with its own agreeing executions (their upper median, so an
+ * ally's tiny usage report cannot shrink a cheater's slash): a fault slashes
  * `min(lock, k × R_task)` (`slashCapOf`), so a first task locked at the worst case never slashes
  * more than k × what the task really cost. Without a market every task is priced with the
  * coordinator's fixed placeholders.
@@ -70,15 +71,22 @@ function modelEstimate(s: WorkState, job: JobInfo): bigint | undefined {
 }
 
 /**
- * The size of a task as its agreeing executions billed it: the median of their billed units
+ * The size of a task as its agreeing executions billed it: the upper median of their billed units
  * (undefined without one). Pure; the verdict's slash cap and the model estimate use it.
+ *
+ * The upper median, not the lower: usage is self-reported, and with two agreeing executions (a
+ * trusted checker and a co-executor) the lower median is the smaller report, so an ally of the
+ * faulted provider that computed honestly but reported tiny usage would shrink the cheater's slash
+ * cap to one unit. With the upper median a low report lowers the size only when low reporters are
+ * more than half of the agreeing executions; a high report can only raise the cap, which never
+ * exceeds the lease's lock (`min(lock, cap)`).
  *
  * @example
  * verifiedUnitsMilli(job, executions.map((e) => JSON.parse(e.result).usage));
  */
 export function verifiedUnitsMilli(job: JobInfo, usages: readonly Usage[]): bigint | undefined {
   const cls = job.spec.resources.gpu ? 'gpu' : CPU_CLASS;
-  return medianBig(usages.map((u) => billedUnitsMilli(cls, u, job.spec.taskTimeoutSec)));
+  return upperMedianBig(usages.map((u) => billedUnitsMilli(cls, u, job.spec.taskTimeoutSec)));
 }
 
 /**
@@ -114,6 +122,18 @@ export function medianBig(xs: readonly bigint[]): bigint | undefined {
   if (xs.length === 0) return undefined;
   const sorted = [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/**
+ * The median of bigints, the upper middle one for an even count (the larger of two).
+ *
+ * @example
+ * upperMedianBig([9n, 1n, 4n, 2n]); // 4n
+ */
+export function upperMedianBig(xs: readonly bigint[]): bigint | undefined {
+  if (xs.length === 0) return undefined;
+  const sorted = [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return sorted[Math.floor(sorted.length / 2)];
 }
 
 /**

@@ -24,6 +24,8 @@ import type { AdaptiveAuditPolicy } from '../verification/auditPolicy.ts';
 import { isSuspended, newReputation, type ReputationState } from '../verification/reputation.ts';
 import type { TaskVerification } from '../verification/taskVerification.ts';
 import type { CapabilityProofs } from './capabilityProofs.ts';
+import type { FunderLookup } from './funders.ts';
+import type { Identity } from './kinship.ts';
 import type { workQueries } from './workQueries.ts';
 
 /**
@@ -158,9 +160,9 @@ export type WorkState = {
    * Where each provider's session comes from, when it was first seen, and who funded its stake
    * (`funder`: undefined while not known yet, null when nobody can be told) (kinship.ts).
    */
-  readonly identities: Map<string, { prefix: string | null; firstSeen: number; funder?: string | null }>;
+  readonly identities: Map<string, Identity>;
   /** Who funded a provider's stake (from the chain, kinship.ts); absent without a chain. */
-  readonly funderOf: ((provider: string) => Promise<string | null>) | undefined;
+  readonly funderOf: FunderLookup | undefined;
   /** Jobs' specs and statuses, so a task's lease or result does not re-read its job. */
   readonly jobCache: Map<string, JobInfo>;
   /** The dispatch run in progress, if any: concurrent calls join it. */
@@ -185,7 +187,7 @@ export function createWorkState(opts: {
   verification: VerificationEconomics;
   slashable: bigint;
   canaries?: CanaryOptions | undefined;
-  funderOf?: ((provider: string) => Promise<string | null>) | undefined;
+  funderOf?: FunderLookup | undefined;
 }): WorkState {
   return {
     reputations: new Map(),
