@@ -5,11 +5,15 @@ import type { Hex } from 'viem';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { checkCompensationEntry, checkCompensationVerdicts } from '../../validator/checkCompensations.ts';
+import { checkFacts } from '../../validator/checkFacts.ts';
+import { honestEpoch } from '../../validator/factsFixture.ts';
 import { accounts } from '../ledger/accounts.ts';
 import { postEntry } from '../ledger/postEntry.ts';
 import { readBalances } from '../ledger/readBalances.ts';
 import { earningsOfBalances } from '../ledger/rewardsTree.ts';
 import type { Market } from '../market/createMarket.ts';
+import { packBundle, unpackBundle } from '../settlement/compactBundle.ts';
+import { computeEpoch } from '../settlement/epochComputation.ts';
 import type { EntryFact } from '../settlement/epochFacts.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { recordFault } from './faults.ts';
@@ -285,6 +289,37 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
     assert.equal(
       (await checkCompensationVerdicts([forged], output_))?.fact,
       `compensation[${reward.ref}].wronged`,
+    );
+
+    // The whole epoch: an honest bundle (validator fixture) with these entries added passes
+    // checkFacts, and computeEpoch pays the refund as the client's rewards leaf; an invented
+    // compensation in it is disputed by name.
+    const withEntries = async (extra: EntryFact[]) => {
+      const { inputs, facts } = await honestEpoch();
+      facts.entries.push(...extra);
+      const epochBalances = new Map(inputs.epochBalances.map((x) => [x.account, x.balance]));
+      for (const e of extra)
+        for (const p of e.postings)
+          epochBalances.set(p.account, (epochBalances.get(p.account) ?? 0n) + BigInt(p.amount));
+      inputs.epochBalances = [...epochBalances].map(([account, balance]) => ({ account, balance }));
+      const pb = new Map(inputs.providerBalances.map((x) => [x.account, x.balance]));
+      for (const [account, balance] of b) pb.set(account, balance);
+      inputs.providerBalances = [...pb].map(([account, balance]) => ({ account, balance }));
+      return { inputs, facts };
+    };
+    const honest = await withEntries(entries);
+    assert.equal(await checkFacts(honest.facts, honest.inputs, 31337), null);
+    const leaves = JSON.parse(computeEpoch(honest.inputs).tree!) as { values: { value: [string, string] }[] };
+    assert.ok(leaves.values.some((v) => v.value[0].toLowerCase() === CLIENT && v.value[1] === '2000'));
+    // The entries survive the evidence bundle's packing unchanged (version 4, compactBundle.ts).
+    const json = (v: unknown) =>
+      JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)));
+    const packed = json(packBundle(json(honest.inputs), honest.facts));
+    assert.deepEqual(unpackBundle(packed.inputs, packed.facts).facts.entries, json(honest.facts.entries));
+    const forgedEpoch = await withEntries([...entries, invented]);
+    assert.equal(
+      (await checkFacts(forgedEpoch.facts, forgedEpoch.inputs, 31337))?.fact,
+      `compensation[${invented.ref}].evidence`,
     );
   } finally {
     await f.close();
