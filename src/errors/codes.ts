@@ -71,6 +71,11 @@ export const errorCodes = {
     status: 422,
     message: 'Verification reached no strict majority within the execution cap; the job failed.',
   },
+  PLX_NO_GROUND_TRUTH: {
+    status: 422,
+    message:
+      'Verification needed a trusted provider to break a disagreement and none took the task before the deadline; nobody was slashed and the task was not charged.',
+  },
   // --- provider side (tensors, models, keystore, cache) ---
   PLX_BAD_TENSOR_FILE: { status: 400, message: 'The tensor file is not a valid safetensors file.' },
   PLX_BAD_MODEL: { status: 400, message: 'The model is not a loadable ONNX model.' },

@@ -25,6 +25,7 @@ import { hashCanonical } from '../protocol/canonicalJson.ts';
 import { type PlexusDomainRef, plexusMessageHash, verifyPlexusMessage } from '../protocol/eip712.ts';
 import { cidToBytes32 } from '../protocol/ids.ts';
 import { type JobSpec, jobSpecSchema } from '../protocol/schemas.ts';
+import { COMPENSATION_KIND, checkCompensationEntry } from './checkCompensations.ts';
 import { checkDraws, type PublishedDraw } from './checkDraws.ts';
 import { checkDatasetSale, checkSensorBatches } from './checkSensorFacts.ts';
 import { checkStorageEntry, STORAGE_ENTRY_KINDS } from './checkStorageFacts.ts';
@@ -202,14 +203,20 @@ export async function checkFacts(
     for (const p of chargePostings(c, job.client)) add(p.account, p.amount);
   }
   const receiptsPaid = new Map<string, bigint>();
+  const providerBalances = new Map(inputs.providerBalances.map((b) => [b.account, b.balance]));
   for (const e of facts.entries) {
     const name = `entry[${e.ref}]`;
     const storage = STORAGE_ENTRY_KINDS.includes(e.kind);
-    if (e.kind !== 'dataset-charge' && !storage)
-      return bad(`${name}.kind`, e.kind, 'a charge, a dataset sale or a storage entry');
+    const compensation = e.kind === COMPENSATION_KIND;
+    if (e.kind !== 'dataset-charge' && !storage && !compensation)
+      return bad(`${name}.kind`, e.kind, 'a charge, a dataset sale, a storage entry or a compensation');
     if (refs.has(e.ref)) return bad(`${name}.ref`, e.ref, 'one entry per fact');
     refs.add(e.ref);
-    const dispute = storage ? await checkStorageEntry(e, chainId, receiptsPaid) : null;
+    const dispute = storage
+      ? await checkStorageEntry(e, chainId, receiptsPaid)
+      : compensation
+        ? await checkCompensationEntry(e, chainId, providerBalances)
+        : null;
     if (dispute) return dispute;
     const sum = e.postings.reduce((a, p) => a + BigInt(p.amount), 0n);
     if (sum !== 0n) return bad(`${name}.postings`, sum, 0n);

@@ -19,6 +19,7 @@ import type { EpochFacts, SignedStatement } from '../coordinator/settlement/epoc
 import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
 import { decodeSafetensors } from '../protocol/safetensors.ts';
 import { type TensorSet, tensorSetDigest } from '../protocol/tensorSet.ts';
+import { checkCompensationVerdicts } from './checkCompensations.ts';
 import type { FactDispute } from './checkFacts.ts';
 import { BlobRefused } from './recheck.ts';
 
@@ -31,7 +32,7 @@ import { BlobRefused } from './recheck.ts';
  * const dispute = await checkVerdicts(v.facts, (cid) => readBlobAs(url, account, chainId, cid));
  */
 export async function checkVerdicts(
-  facts: Pick<EpochFacts, 'jobs' | 'charges' | 'slashes' | 'canaries'>,
+  facts: Pick<EpochFacts, 'jobs' | 'charges' | 'slashes' | 'canaries'> & { entries?: EpochFacts['entries'] },
   read: (cid: string) => Promise<Uint8Array>,
 ): Promise<FactDispute | null> {
   const cache = new Map<string, TensorSet>();
@@ -152,5 +153,6 @@ export async function checkVerdicts(
         };
     }
   }
-  return null;
+  // Compensations: the trusted check really overturned the answer (checkCompensations.ts).
+  return checkCompensationVerdicts(facts.entries ?? [], output);
 }

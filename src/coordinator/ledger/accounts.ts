@@ -12,6 +12,7 @@
  * | `chain:settlement` | debit | PLX the EpochSettlement contract received (charges + slashes + emission) |
  * | `client:<address>:bad-debt` | debit | charges the client's escrow could not cover when an epoch closed |
  * | `client:<address>:storage-escrow` | debit | escrow held for stored terms, not charged yet (counts against available escrow) |
+ * | `provider:<address>:refunds` | credit | refunds owed to a client whose verified output was overturned (docs/verification.md "Made whole"); paid through the rewards tree like earnings, whoever the address is |
  * | `storage:<objectId>:term` | credit | what is left of one stored object's term escrow (docs/storage.md, "Money") |
  */
 export const accounts = {
@@ -19,6 +20,7 @@ export const accounts = {
   clientBadDebt: (client: string) => `client:${client.toLowerCase()}:bad-debt`,
   providerEarnings: (provider: string) => `provider:${provider.toLowerCase()}:earnings`,
   providerSlashed: (provider: string) => `provider:${provider.toLowerCase()}:slashed`,
+  refunds: (client: string) => `provider:${client.toLowerCase()}:refunds`,
   clientStorageEscrow: (client: string) => `client:${client.toLowerCase()}:storage-escrow`,
   storageTerm: (objectId: string) => `storage:${objectId.toLowerCase().replace(/^0x/, '')}:term`,
   protocolFees: 'protocol:fees',

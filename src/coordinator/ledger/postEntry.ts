@@ -23,7 +23,15 @@ export type Posting = { account: string; amount: bigint };
 export type EntryInput = {
   /** Idempotency key: posting the same ref twice is a no-op (crash-safe replays). */
   ref: string;
-  kind: 'charge' | 'settle-charges' | 'bad-debt' | 'slash' | 'emission' | 'dataset-charge' | StorageEntryKind;
+  kind:
+    | 'charge'
+    | 'settle-charges'
+    | 'bad-debt'
+    | 'slash'
+    | 'emission'
+    | 'dataset-charge'
+    | 'compensation'
+    | StorageEntryKind;
   epoch: number;
   jobId?: string;
   memo?: Record<string, unknown>;

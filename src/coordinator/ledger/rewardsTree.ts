@@ -8,11 +8,13 @@
 import { type Address, type Hex, zeroHash } from 'viem';
 import { buildRewardsTree } from '../../chain/merkle/buildRewardsTree.ts';
 
-const EARNINGS = /^provider:(0x[0-9a-f]{40}):earnings$/;
+// A client's refund of an overturned output (`provider:<client>:refunds`) is claimed the same way.
+const EARNINGS = /^provider:(0x[0-9a-f]{40}):(?:earnings|refunds)$/;
 
 /**
  * Cumulative earnings per provider from account balances (any accounts; only
- * `provider:<address>:earnings` with a credit balance count), in the balances' order. Pure: the
+ * `provider:<address>:earnings` and `provider:<address>:refunds` with a credit balance count,
+ * summed per address), in the balances' order of each address's first account. Pure: the
  * epoch computation runs it over balances it simulated, `cumulativeEarnings` over the store's.
  *
  * @example
@@ -22,7 +24,7 @@ export function earningsOfBalances(balances: Iterable<readonly [string, bigint]>
   const out = new Map<string, bigint>();
   for (const [account, bal] of balances) {
     const m = EARNINGS.exec(account);
-    if (m && bal < 0n) out.set(m[1]!, -bal);
+    if (m && bal < 0n) out.set(m[1]!, (out.get(m[1]!) ?? 0n) - bal);
   }
   return out;
 }

@@ -63,8 +63,43 @@ export type EntryFact = {
   postings: { account: string; amount: string }[];
   /** A dataset sale: the client's signed request and whose readings were sold (0020). */
   sale?: DatasetSaleFact;
-  /** A storage entry's memo (its receipt, or the proven pieces it pays): what a validator re-checks. */
+  /**
+   * A storage entry's memo (its receipt, or the proven pieces it pays), or a compensation's
+   * ({@link CompensationMemo}): what a validator re-checks.
+   */
   memo?: unknown;
+};
+
+/** A provider's signed result (EIP-712 TaskResult), as a validator re-checks it. */
+export type SignedResult = {
+  assignmentId: string;
+  taskId: string;
+  outputCid: string;
+  usage: unknown;
+  issuedAt: number;
+  signature: string;
+};
+
+/**
+ * The evidence every `compensation` entry (work/reviewCompensations.ts) carries in its memo: the trusted check (its signed
+ * result), the known answer it overturned, the wronged provider's signed result, the wrong
+ * answer's providers with their signed results, and the task's charges the amounts come from.
+ */
+export type CompensationMemo = {
+  part: 'slash' | 'reward' | 'refund';
+  taskId: string;
+  review: string;
+  /** The wronged provider (slash, reward). */
+  provider?: string;
+  /** The refunded client (refund). */
+  client?: string;
+  /** The overturned known answer's output. */
+  expectedCid: string;
+  check: { provider: string; result: SignedResult };
+  wronged?: SignedResult;
+  wrong: { provider: string; result: SignedResult }[];
+  charges: { ref: string; provider: string; charge: string; providerAmount: string }[];
+  slashId?: number;
 };
 
 /**

@@ -60,7 +60,10 @@ export async function readEpochFacts(
   for (const e of entries) {
     if (e.kind !== 'charge') {
       const sale = e.kind === 'dataset-charge' ? await readDatasetSale(trx, e.ref, e.memo) : undefined;
-      const memo = e.kind.startsWith('storage-') ? { memo: JSON.parse(e.memo) as unknown } : {};
+      const memo =
+        e.kind.startsWith('storage-') || e.kind === 'compensation'
+          ? { memo: JSON.parse(e.memo) as unknown }
+          : {};
       other.push({
         ref: e.ref,
         kind: e.kind,

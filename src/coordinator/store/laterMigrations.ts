@@ -323,4 +323,43 @@ export const laterMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Made whole through the ledger (issue 15, docs/verification.md "Made whole"): what an overturned
+  // verdict owes (an applied slash returned, the reward the outvoted provider was denied, the
+  // client's refund), each paid once by a `compensation` entry funded from seized stake; and a
+  // canary's record-miss review opened at most once (a second miss joins the open review).
+  '0024_review_compensations': {
+    async up(db) {
+      await db.schema
+        .createTable('review_compensations')
+        .addColumn('ref', 'text', (c) => c.primaryKey())
+        .addColumn('part', 'text', (c) => c.notNull())
+        .addColumn('task_id', 'text', (c) => c.notNull())
+        .addColumn('job_id', 'text')
+        .addColumn('payee', 'text', (c) => c.notNull())
+        .addColumn('amount', 'text', (c) => c.notNull())
+        .addColumn('funders', 'text', (c) => c.notNull())
+        .addColumn('memo', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('paid_epoch', 'integer')
+        .addColumn('paid_at', 'integer')
+        .execute();
+      await sql
+        .raw(
+          'CREATE INDEX review_compensations_owed ON review_compensations (created_at) WHERE paid_at IS NULL',
+        )
+        .execute(db);
+      // Reviews opened twice for one canary before this migration: the later ones keep their history
+      // under another reason, so the index below can hold.
+      await sql
+        .raw(
+          `UPDATE canary_reviews SET reason = 'record-miss-duplicate' WHERE reason = 'record-miss' AND id NOT IN (SELECT MIN(id) FROM canary_reviews WHERE reason = 'record-miss' GROUP BY canary_id)`,
+        )
+        .execute(db);
+      await sql
+        .raw(
+          `CREATE UNIQUE INDEX canary_reviews_record_miss_once ON canary_reviews (canary_id) WHERE reason = 'record-miss'`,
+        )
+        .execute(db);
+    },
+  },
 };

@@ -297,7 +297,7 @@ export type CanaryReviewsTable = {
   canary_id: string;
   /** `record-miss`: a provider with a long good record missed it; `source-faulted`: a provider
    * that agreed on its source verdict was later proven faulty. */
-  reason: 'record-miss' | 'source-faulted';
+  reason: 'record-miss' | 'source-faulted' | 'record-miss-duplicate';
   /** The missed canary lease under review (record-miss). */
   lease_id: string | null;
   provider: string | null;
@@ -323,6 +323,29 @@ export type FaultReversalsTable = {
   reason: string;
   evidence: string;
   created_at: number;
+};
+
+/**
+ * What an overturned verdict owes (0024, work/reviewCompensations.ts): one row per payment, paid
+ * once by the `compensation` ledger entry `ref` when the funders' seized stake covers it.
+ */
+export type ReviewCompensationsTable = {
+  /** The ledger entry's ref: `review:<taskId>:<slash|reward|refund>[:<provider>]`. */
+  ref: string;
+  part: 'slash' | 'reward' | 'refund';
+  task_id: string;
+  job_id: string | null;
+  /** The account credited (`provider:<a>:earnings` or `provider:<client>:refunds`). */
+  payee: string;
+  /** Base units (decimal). */
+  amount: string;
+  /** JSON string[]: providers whose `slashed` account funds it, in order. */
+  funders: string;
+  /** JSON: the entry's memo (the evidence a validator re-checks). */
+  memo: string;
+  created_at: number;
+  paid_epoch: number | null;
+  paid_at: number | null;
 };
 
 /** The commitment a provider signed (EIP-712 TaskCommitment) before revealing its output. */
@@ -463,6 +486,7 @@ export type Database = {
   canary_sources: CanarySourcesTable;
   canary_reviews: CanaryReviewsTable;
   fault_reversals: FaultReversalsTable;
+  review_compensations: ReviewCompensationsTable;
   task_commitments: TaskCommitmentsTable;
   epoch_seeds: EpochSeedsTable;
   audit_draws: AuditDrawsTable;

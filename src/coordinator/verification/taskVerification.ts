@@ -442,6 +442,26 @@ export class TaskVerification {
     return () => this.request('tiebreaker', Math.max(1, total - 2 * votes + 1, 2 - votes), true);
   }
 
+  /**
+   * Whether the task waits only for a ground-truth round nobody took yet (a trusted provider to
+   * break a disagreement): every open slot is a ground-truth one and nothing assigned is pending.
+   */
+  waitsForGroundTruth(): boolean {
+    if (this.result) return false;
+    const open = this.pending();
+    if (open.length === 0 || !open.every((r) => r.groundTruth === true)) return false;
+    return !this.execs.some((e) => e.status === 'assigned');
+  }
+
+  /**
+   * Ends a task that waited too long for ground truth: disputed, nobody outvoted or slashed for the
+   * disagreement (a bad reveal stays the fault it was). Returns the verdict.
+   */
+  disputeWithoutGroundTruth(): Verdict {
+    if (!this.result) this.finish('disputed', [], false, []);
+    return this.result!;
+  }
+
   private request(role: ExecutionRole, count: number, groundTruth = false): undefined {
     if (count > this.executionsLeft()) return this.finish('disputed', [], false, []);
     this.openRound(role, count, true, groundTruth);

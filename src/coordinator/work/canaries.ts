@@ -33,7 +33,7 @@ import {
   setCanaryRepBefore,
   unseenCanary,
 } from './canaryQueries.ts';
-import { openCanaryReview, reopenReviewCheck, reviewOfCheck } from './canaryReviewQueries.ts';
+import { openCanaryReview, reopenReviewCheck, reviewOfCheck, reviewStateOf } from './canaryReviewQueries.ts';
 import { reviewToCheck, settleReviewCheck } from './canaryReviews.ts';
 import { currentReputation, recordFault, recordOutcome } from './faults.ts';
 import { storeKnownAnswer } from './knownAnswers.ts';
@@ -249,12 +249,20 @@ export async function handleCanaryResult(
       outputCid: msg.outputCid,
       passed,
       tensors,
+      signed: { taskId: msg.taskId, usage: msg.usage, issuedAt: msg.issuedAt, signature: msg.signature },
     });
   } else {
     await d.db.transaction().execute(async (trx) => {
       const before = await currentReputation(s, d, trx, address);
-      // A miss by a provider with a long good record is held for a re-verification, not faulted.
-      const hold = !passed && before.consecutiveValid >= CANARY_REVIEW_MIN_RECORD;
+      // A miss by a provider with a long good record is held for a re-verification, not faulted;
+      // any miss joins a review already open for the canary; a poisoned canary faults nobody; after
+      // a record-miss review confirmed the answer, a miss is a fault (reviewed at most once, 0024).
+      const reviewed = passed ? undefined : await reviewStateOf(trx, known.id);
+      const hold =
+        !passed &&
+        (reviewed === 'open' ||
+          reviewed === 'poisoned' ||
+          (reviewed === undefined && before.consecutiveValid >= CANARY_REVIEW_MIN_RECORD));
       const status = passed ? 'passed' : hold ? 'review' : 'failed';
       const signedResult = { usage: msg.usage, issuedAt: msg.issuedAt, signature: msg.signature };
       const updated = await finishCanaryLease(trx, canary.id, status, msg.outputCid, t, signedResult);
@@ -277,15 +285,35 @@ export async function handleCanaryResult(
           },
         };
         if (hold) {
-          await openCanaryReview(
-            trx,
-            { canaryId: known.id, reason: 'record-miss', leaseId: canary.id, provider: address, evidence },
-            t,
-          );
-          await d.events.append(trx, null, 'canary.review-opened', {
-            canary: known.id,
-            reason: 'record-miss',
-          });
+          if (reviewed === 'poisoned') {
+            // The known answer was found wrong: the miss is no fault (the lease is void).
+            await trx
+              .updateTable('canary_assignments')
+              .set({ status: 'voided' })
+              .where('id', '=', canary.id)
+              .execute();
+            continue;
+          }
+          const opened =
+            reviewed === 'open'
+              ? undefined
+              : await openCanaryReview(
+                  trx,
+                  {
+                    canaryId: known.id,
+                    reason: 'record-miss',
+                    leaseId: canary.id,
+                    provider: address,
+                    evidence,
+                  },
+                  t,
+                );
+          if (opened) {
+            await d.events.append(trx, null, 'canary.review-opened', {
+              canary: known.id,
+              reason: 'record-miss',
+            });
+          }
           continue;
         }
         await recordFault(s, d, trx, {

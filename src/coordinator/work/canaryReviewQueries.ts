@@ -42,9 +42,11 @@ export async function openCanaryReview(
     evidence?: unknown;
   },
   t: number,
-): Promise<string> {
+): Promise<string | undefined> {
   const id = `review-${randomBytes(8).toString('hex')}`;
-  await ex
+  // A record-miss review is opened at most once per canary (unique index, 0024): a second miss
+  // joins the open review (canaryReviews.ts resolves every held miss of the canary).
+  const inserted = await ex
     .insertInto('canary_reviews')
     .values({
       id,
@@ -59,9 +61,50 @@ export async function openCanaryReview(
       created_at: t,
       resolved_at: null,
     })
-    .execute();
+    .onConflict((oc) => oc.doNothing())
+    .returning('id')
+    .executeTakeFirst();
   await ex.updateTable('canary_tasks').set({ retired: 1 }).where('id', '=', r.canaryId).execute();
-  return id;
+  return inserted ? id : undefined;
+}
+
+/**
+ * The canary's review state for a new miss: `open` (a review runs: the miss joins it), `poisoned`
+ * (a trusted check found the answer wrong: a miss faults nobody), `confirmed` (a record-miss
+ * review's trusted check already confirmed the answer: a miss is a fault), or undefined.
+ *
+ * @example
+ * const state = await reviewStateOf(trx, canaryId);
+ */
+export async function reviewStateOf(
+  ex: Executor,
+  canaryId: string,
+): Promise<'open' | 'confirmed' | 'poisoned' | undefined> {
+  const rows = await ex
+    .selectFrom('canary_reviews')
+    .select(['status', 'reason'])
+    .where('canary_id', '=', canaryId)
+    .execute();
+  if (rows.some((r) => r.status === 'open')) return 'open';
+  if (rows.some((r) => r.status === 'poisoned')) return 'poisoned';
+  if (rows.some((r) => r.reason === 'record-miss')) return 'confirmed';
+  return undefined;
+}
+
+/**
+ * Every held miss of a canary (status `review`): the misses its open review resolves.
+ *
+ * @example
+ * const held = await heldMisses(db, canaryId);
+ */
+export function heldMisses(ex: Executor, canaryId: string) {
+  return ex
+    .selectFrom('canary_assignments')
+    .select(['id', 'task_id', 'provider', 'output_cid', 'rep_before', 'result'])
+    .where('canary_id', '=', canaryId)
+    .where('status', '=', 'review')
+    .orderBy('created_at')
+    .execute();
 }
 
 /**
@@ -169,7 +212,7 @@ export function reopenReviewCheck(ex: Executor, leaseId: string) {
 export function canaryMisses(ex: Executor, canaryId: string) {
   return ex
     .selectFrom('canary_assignments')
-    .select(['id', 'task_id', 'provider', 'output_cid', 'rep_before'])
+    .select(['id', 'task_id', 'provider', 'output_cid', 'rep_before', 'result'])
     .where('canary_id', '=', canaryId)
     .where('status', '=', 'failed')
     .execute();

@@ -7,6 +7,7 @@ import { encodeSafetensors } from '../../protocol/safetensors.ts';
 import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { readChainInputs } from '../settlement/readEpochInputs.ts';
 import { newReputation } from '../verification/reputation.ts';
+import { openCanaryReview } from './canaryReviewQueries.ts';
 import { recordFault } from './faults.ts';
 import { handleCommit, handleResult } from './results.ts';
 import { output, type ScriptedProvider, workFixture } from './workFixture.ts';
@@ -257,6 +258,86 @@ test('a veteran whose miss a trusted check agrees with is never faulted: the can
     assert.deepEqual(await f.db.selectFrom('slashes').selectAll().execute(), []);
     assert.equal(f.state.reputations.get(veteran.address)?.faults, 0);
     assert.equal(f.state.reputations.get(veteran.address)?.consecutiveValid, 26);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a record-miss review is opened at most once per canary: a second veteran miss joins the open review, and the trusted check resolves both', async () => {
+  const f = await workFixture({ canaries: { rate: 1 } });
+  try {
+    const canaryId = await addCanary(f, output(7));
+    const v1 = await f.connected();
+    const v2 = await f.connected();
+    f.state.reputations.set(v1.address, trusted(f.clock.t));
+    f.state.reputations.set(v2.address, trusted(f.clock.t));
+    // Both hold the canary before either misses it.
+    const m1 = await takeSlot(f, v1);
+    const m2 = await takeSlot(f, v2);
+    assert.equal((await lease(f, m1.assignmentId)).canary_id, canaryId);
+    assert.equal((await lease(f, m2.assignmentId)).canary_id, canaryId);
+    await answer(f, v1, m1, output(8));
+    await answer(f, v2, m2, output(8));
+    const reviews = await f.db.selectFrom('canary_reviews').selectAll().execute();
+    assert.equal(reviews.length, 1, 'one review for the canary');
+    assert.equal((await lease(f, m2.assignmentId)).status, 'review', 'the second miss is held too');
+    assert.deepEqual(await f.db.selectFrom('slashes').selectAll().execute(), []);
+
+    setRate(f, 1e-12);
+    const checker = await f.connected();
+    f.state.reputations.set(checker.address, trusted(f.clock.t));
+    await f.submitJob({ tasks: 4 });
+    await f.work.dispatch();
+    await f.idle();
+    const [c] = checker.assigned();
+    assert.ok(c);
+    assert.equal((await lease(f, c.assignmentId)).canary_id, canaryId, 'the trusted slot went to the check');
+    await answer(f, checker, c!, output(7));
+    assert.equal(
+      (await f.db.selectFrom('canary_reviews').selectAll().executeTakeFirstOrThrow()).status,
+      'confirmed',
+    );
+    const faults = await f.db.selectFrom('verification_faults').select('provider').execute();
+    assert.deepEqual(faults.map((x) => x.provider).sort(), [v1.address, v2.address].sort());
+    assert.equal((await lease(f, m2.assignmentId)).status, 'failed');
+  } finally {
+    await f.close();
+  }
+});
+
+test('the store opens a record-miss review of a canary at most once (unique index)', async () => {
+  const f = await workFixture();
+  try {
+    const canaryId = await addCanary(f, output(7));
+    const first = await openCanaryReview(f.db, { canaryId, reason: 'record-miss' }, f.clock.t);
+    const second = await openCanaryReview(f.db, { canaryId, reason: 'record-miss' }, f.clock.t);
+    assert.ok(first);
+    assert.equal(second, undefined);
+    // Even a plain insert cannot add a second one.
+    await assert.rejects(
+      f.db
+        .insertInto('canary_reviews')
+        .values({
+          id: 'review-dup',
+          canary_id: canaryId,
+          reason: 'record-miss',
+          lease_id: null,
+          provider: null,
+          evidence: null,
+          status: 'open',
+          check_lease_id: null,
+          checked_by: null,
+          created_at: f.clock.t,
+          resolved_at: null,
+        })
+        .execute(),
+    );
+    const rows = await f.db
+      .selectFrom('canary_reviews')
+      .selectAll()
+      .where('canary_id', '=', canaryId)
+      .execute();
+    assert.equal(rows.length, 1);
   } finally {
     await f.close();
   }

@@ -6,7 +6,8 @@
  * comes back the canary judges nobody. If the trusted check matches the known answer the canary
  * stands (and a held miss becomes the fault it was); if not, the canary was poisoned: it never
  * comes back, and every provider it faulted whose output the trusted check agrees with is made
- * whole: its pending slash is withdrawn (an applied one is recorded as owed), its reputation gets
+ * whole: its pending slash is withdrawn (an applied one is paid back through the ledger,
+ * reviewCompensations.ts), its reputation gets
  * the fault's weight and its earlier run of valid results back. The same holds for the providers
  * the canary's source verdict outvoted (verdictReviews.ts): a poisoned answer was a wrong verdict,
  * and every outvoted provider whose output the trusted check agrees with is made whole too.
@@ -17,9 +18,10 @@ import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import { compareTensorSets } from '../verification/compareTensors.ts';
 import { isTrusted, parseReputation, reinstateReputation } from '../verification/reputation.ts';
-import { canaryMisses, checkableReview, reviewParties } from './canaryReviewQueries.ts';
+import { canaryMisses, checkableReview, heldMisses, reviewParties } from './canaryReviewQueries.ts';
 import { currentReputation, recordFault, recordOutcome } from './faults.ts';
 import { kinOf } from './kinship.ts';
+import { oweForOverturn, type SignedResult, signedExecution } from './reviewCompensations.ts';
 import { wronglyOutvoted } from './verdictReviews.ts';
 import { reputationOf, type WorkDeps, type WorkState } from './workState.ts';
 
@@ -63,6 +65,8 @@ export async function settleReviewCheck(
     outputCid: string;
     passed: boolean;
     tensors: TensorSet;
+    /** The checker's signed result (the evidence of what the check pays, reviewCompensations.ts). */
+    signed?: { taskId: string; usage: unknown; issuedAt: number; signature: string };
   },
 ): Promise<void> {
   const { review } = c;
@@ -75,18 +79,12 @@ export async function settleReviewCheck(
   // Poisoned: whose misses does the trusted check agree with? (blob reads before the transaction)
   const agreeing = new Set<string>();
   const misses = c.passed ? [] : await canaryMisses(d.db, review.canary_id);
-  const held =
-    review.lease_id === null
-      ? undefined
-      : await d.db
-          .selectFrom('canary_assignments')
-          .select(['id', 'task_id', 'provider', 'output_cid', 'rep_before'])
-          .where('id', '=', review.lease_id)
-          .executeTakeFirst();
+  // Every held miss of the canary: the one that opened a record-miss review and any that joined it.
+  const helds = await heldMisses(d.db, review.canary_id);
   // The source verdict's outvoted providers the check agrees with (a wrong verdict's victims).
   const outvoted = c.passed ? [] : await wronglyOutvoted(d, canary.source_task_id, c.tensors);
   if (!c.passed) {
-    for (const m of [...misses, ...(held ? [held] : [])]) {
+    for (const m of [...misses, ...helds]) {
       if (!m.output_cid) continue;
       const theirs = decodeSafetensors(await d.blobs.read(m.output_cid));
       if (compareTensorSets(theirs, c.tensors).ok) agreeing.add(m.id);
@@ -118,22 +116,22 @@ export async function settleReviewCheck(
       if (canary.issued < s.canaryMaxIssues) {
         await trx.updateTable('canary_tasks').set({ retired: 0 }).where('id', '=', canary.id).execute();
       }
-      if (held && review.provider) {
+      for (const held of helds) {
         await trx
           .updateTable('canary_assignments')
           .set({
             status: 'failed',
-            rep_before: JSON.stringify(await currentReputation(s, d, trx, review.provider)),
+            rep_before: JSON.stringify(await currentReputation(s, d, trx, held.provider)),
           })
           .where('id', '=', held.id)
           .execute();
         await recordFault(s, d, trx, {
-          provider: review.provider,
+          provider: held.provider,
           taskId: held.task_id,
           jobId: null,
           kind: 'canary',
           evidence: {
-            ...(JSON.parse(review.evidence ?? '{}') as object),
+            ...heldEvidence(review, held, canary.expected_digest),
             review: { id: review.id, checkedBy: c.checker, checkLeaseId: c.leaseId },
           },
         });
@@ -141,7 +139,7 @@ export async function settleReviewCheck(
       return;
     }
     // Poisoned: the canary stays retired; every miss the trusted check agrees with is made whole.
-    if (held) {
+    for (const held of helds) {
       await trx
         .updateTable('canary_assignments')
         .set({ status: 'voided' })
@@ -155,28 +153,89 @@ export async function settleReviewCheck(
       checkedBy: c.checker,
       checkLeaseId: c.leaseId,
     };
+    const reversed: Parameters<typeof oweForOverturn>[2]['reversed'] = [];
     for (const m of misses) {
       if (!agreeing.has(m.id)) continue;
-      await reverseCanaryFault(s, d, trx, m, why);
+      const r = await reverseCanaryFault(s, d, trx, m, why);
+      if (r) reversed.push({ ...r, taskId: m.task_id, outvoted: false, result: leaseResult(m) });
     }
     // The source verdict was wrong: its outvoted providers the check agrees with are made whole.
     for (const o of outvoted) {
-      await reverseFault(
+      const r = await reverseFault(
         s,
         d,
         trx,
         { task_id: o.task_id, provider: o.provider, rep_before: null, reason: 'overturned verdict' },
         { ...why, sourceJob: canary.source_job_id },
       );
+      if (r)
+        reversed.push({
+          ...r,
+          taskId: o.task_id,
+          outvoted: true,
+          result: await signedExecution(trx, o.task_id, o.provider),
+        });
     }
-    if (outvoted.length > 0) {
+    // Money (reviewCompensations.ts): applied slashes returned, denied rewards paid, the client of a
+    // real job's overturned output refunded; each a `compensation` ledger entry validators re-check.
+    const source = await trx
+      .selectFrom('task_verifications')
+      .select('job_id')
+      .where('task_id', '=', canary.source_task_id)
+      .where('status', '=', 'accepted')
+      .executeTakeFirst();
+    const owed = c.signed
+      ? await oweForOverturn(d, trx, {
+          review: review.id,
+          expectedCid: canary.expected_cid,
+          check: {
+            provider: c.checker.toLowerCase(),
+            result: { assignmentId: c.leaseId, outputCid: c.outputCid, ...c.signed },
+          },
+          reversed,
+          ...(source ? { source: { jobId: source.job_id, taskId: canary.source_task_id } } : {}),
+        })
+      : [];
+    const refunded = owed.some((r) => r.endsWith(':refund'));
+    if (outvoted.length > 0 || refunded) {
       await d.events.append(trx, canary.source_job_id, 'task.overturned', {
         taskId: canary.source_task_id,
         checkedBy: c.checker,
         reinstated: outvoted.map((o) => o.provider),
+        refund: refunded,
       });
     }
   });
+}
+
+/** The evidence of a held miss confirmed as a fault: the review's own, or one rebuilt from the lease. */
+function heldEvidence(
+  review: Review,
+  held: { id: string; task_id: string; output_cid: string | null; result: string | null },
+  expectedDigest: string,
+): object {
+  if (review.lease_id === held.id && review.evidence) return JSON.parse(review.evidence) as object;
+  const signed = leaseResult(held);
+  return {
+    taskId: held.task_id,
+    kind: 'canary',
+    acceptedDigest: expectedDigest,
+    agreeing: [],
+    reasons: ['the output differs from the known answer'],
+    ...(signed ? { signedResult: signed } : {}),
+  };
+}
+
+/** A canary lease's signed result (stored when it came back), or undefined. */
+function leaseResult(m: {
+  id: string;
+  task_id: string;
+  output_cid: string | null;
+  result?: string | null;
+}): SignedResult | undefined {
+  if (!m.result || !m.output_cid) return undefined;
+  const r = JSON.parse(m.result) as { usage: unknown; issuedAt: number; signature: string };
+  return { assignmentId: m.id, taskId: m.task_id, outputCid: m.output_cid, ...r };
 }
 
 /**
@@ -193,10 +252,14 @@ export async function reverseCanaryFault(
   trx: Transaction<Database>,
   miss: { id: string; task_id: string; provider: string; rep_before: string | null },
   evidence: Record<string, unknown>,
-): Promise<void> {
-  await reverseFault(s, d, trx, { ...miss, reason: 'poisoned canary' }, evidence);
+): Promise<Reversed | undefined> {
+  const r = await reverseFault(s, d, trx, { ...miss, reason: 'poisoned canary' }, evidence);
   await trx.updateTable('canary_assignments').set({ status: 'voided' }).where('id', '=', miss.id).execute();
+  return r;
 }
+
+/** What a reversal did to a slash: its id and what an epoch had already applied (owed back). */
+export type Reversed = { provider: string; slashId: number | null; compensation: bigint };
 
 /**
  * Makes a wrongly faulted provider whole for its fault on `task_id` (a canary miss or an outvoted
@@ -213,7 +276,7 @@ export async function reverseFault(
   trx: Transaction<Database>,
   miss: { task_id: string; provider: string; rep_before: string | null; reason: string },
   evidence: Record<string, unknown>,
-): Promise<void> {
+): Promise<Reversed | undefined> {
   const t = d.now();
   const provider = miss.provider.toLowerCase();
   const fault = await trx
@@ -256,7 +319,7 @@ export async function reverseFault(
     .onConflict((oc) => oc.columns(['task_id', 'provider']).doNothing())
     .returning('id')
     .executeTakeFirst();
-  if (!inserted) return;
+  if (!inserted) return undefined;
   const before = miss.rep_before === null ? undefined : parseReputation(JSON.parse(miss.rep_before));
   const current = await currentReputation(s, d, trx, provider);
   const next = reinstateReputation(current, before, fault?.created_at ?? t, t);
@@ -276,4 +339,5 @@ export async function reverseFault(
     compensationOwed: compensation,
     ...evidence,
   });
+  return { provider, slashId: slash?.id ?? null, compensation: BigInt(compensation) };
 }

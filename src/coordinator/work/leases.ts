@@ -32,8 +32,9 @@ import {
   taskAttempts,
 } from './leaseQueries.ts';
 import { loadVerification, mayReveal, releasableReveals, saveVerification } from './openVerifications.ts';
+import { payOwedCompensations } from './reviewCompensations.ts';
 import { releaseLease } from './stakeLocks.ts';
-import { settleVerdict } from './verdicts.ts';
+import { disputeStalledGroundTruth, settleVerdict } from './verdicts.ts';
 import { forgetVerification, type Lease, send, type WorkDeps, type WorkState } from './workState.ts';
 
 /** Leases of one task that may be lost with their session before any counts as a failed attempt. */
@@ -265,5 +266,8 @@ export async function sweep(s: WorkState, d: WorkDeps): Promise<void> {
     revoke(s, d, leases, 'deadline exceeded');
     d.events.notify(j.id);
   }
-  if (expired.length > 0 || late.length > 0) void d.dispatch();
+  // Issue 15: tasks that waited too long for ground truth; compensations now covered by seized stake.
+  const stalled = await disputeStalledGroundTruth(s, d);
+  await payOwedCompensations(d);
+  if (expired.length > 0 || late.length > 0 || stalled > 0) void d.dispatch();
 }

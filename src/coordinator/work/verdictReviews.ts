@@ -6,7 +6,8 @@
  * is later proven faulty, the ordinary canary review re-verifies the task with an independently
  * drawn trusted provider (canaryReviews.ts); if the check finds the accepted answer wrong, every
  * outvoted provider whose output the check agrees with is made whole here: its slash withdrawn (or
- * recorded as owed once an epoch applied it), its reputation and run of valid results back.
+ * paid back once an epoch applied it), its reputation and run of valid results back, and the reward
+ * it was denied paid; the client of the overturned output is refunded (reviewCompensations.ts).
  */
 import type { Transaction } from 'kysely';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';

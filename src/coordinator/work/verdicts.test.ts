@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { newReputation } from '../verification/reputation.ts';
+import { sweep } from './leases.ts';
 import { handleResult } from './results.ts';
 import { providerConnected, providerDraining } from './sessions.ts';
 import { verdictJson } from './verdicts.ts';
@@ -198,6 +199,55 @@ test('no ground truth: untrusted providers outvoting one fault nobody; the task 
     const faults = await f.db.selectFrom('verification_faults').selectAll().execute();
     assert.deepEqual(faults.map((x) => x.provider).sort(), [r1.address, r2.address].sort());
     assert.equal(f.state.reputations.get(h.address)?.faults ?? 0, 0);
+  } finally {
+    await f.close();
+  }
+});
+
+test('liveness: a trusted execution disagreeing with an untrusted one and no other trusted provider online — past the ground-truth deadline the task is disputed with nobody slashed and nothing paid', async () => {
+  const f = await workFixture();
+  try {
+    const t = await f.provider();
+    f.state.reputations.set(t.address, trustedRecord(f.clock.t));
+    await providerConnected(f.state, f.work, t.link, t.hello(1));
+    const u = await f.connected();
+    const { jobId, taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 2 } });
+    await f.work.dispatch();
+    await handleResult(f.state, f.work, t.address, await t.result(t.assigned()[0]!, output(1)));
+    await handleResult(f.state, f.work, u.address, await u.result(u.assigned()[0]!, output(2)));
+    await f.idle();
+    assert.equal((await f.task(taskIds[0]!)).status, 'queued', 'waits for a second trusted provider');
+    // Before the deadline the sweep leaves it waiting.
+    f.clock.t += f.state.groundTruthWaitMs / 2;
+    await sweep(f.state, f.work);
+    assert.equal((await f.task(taskIds[0]!)).status, 'queued');
+    // Past it: disputed, nobody faulted or slashed, no execution paid (the client is not charged).
+    f.clock.t += f.state.groundTruthWaitMs;
+    await sweep(f.state, f.work);
+    await f.idle();
+    const task = await f.task(taskIds[0]!);
+    assert.equal(task.status, 'failed');
+    const job = await f.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirstOrThrow();
+    assert.deepEqual([job.status, job.error_code], ['failed', 'PLX_NO_GROUND_TRUTH']);
+    assert.deepEqual(await f.db.selectFrom('verification_faults').selectAll().execute(), []);
+    assert.deepEqual(await f.db.selectFrom('slashes').selectAll().execute(), []);
+    const row = await f.db
+      .selectFrom('task_verifications')
+      .selectAll()
+      .where('task_id', '=', taskIds[0]!)
+      .executeTakeFirstOrThrow();
+    assert.equal(row.status, 'disputed');
+    const verdict = JSON.parse(row.verdict!) as { outcomes: { outcome: string }[] };
+    assert.ok(verdict.outcomes.every((o) => o.outcome !== 'valid' && o.outcome !== 'unverified'));
+    const disputed = await f.db
+      .selectFrom('events')
+      .select('data')
+      .where('type', '=', 'task.disputed')
+      .executeTakeFirstOrThrow();
+    assert.equal(JSON.parse(disputed.data).reason, 'no-ground-truth');
+    // Nobody's reputation took a fault for it.
+    assert.equal(f.state.reputations.get(u.address)?.faults ?? 0, 0);
+    assert.equal(f.state.reputations.get(t.address)?.faults ?? 0, 0);
   } finally {
     await f.close();
   }

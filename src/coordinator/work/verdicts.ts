@@ -5,6 +5,7 @@
  * cannot run because no other provider is online (`waiveAudit`).
  */
 import type { Selectable, Transaction } from 'kysely';
+import type { ErrorCode } from '../../errors/codes.ts';
 import type { Usage } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
@@ -23,7 +24,7 @@ import {
   taskIndex,
   verificationPolicyOf,
 } from './leaseQueries.ts';
-import { initFor } from './openVerifications.ts';
+import { initFor, lockedVerification } from './openVerifications.ts';
 import { insertFault, insertSlash } from './providerQueries.ts';
 import { settleTaskLocks } from './stakeLocks.ts';
 import { noteVerifiedSize, slashCapOf, verifiedUnitsMilli } from './taskEconomics.ts';
@@ -72,6 +73,8 @@ export async function settleVerdict(
     /** The task's executions as stored, oldest first (read in the caller's transaction). */
     executions?: ExecutionRow[];
     job?: JobInfo;
+    /** A dispute for another reason than no majority (the job's failure code and message). */
+    dispute?: { code: ErrorCode; reason: string; message: string };
   } = {},
 ): Promise<Settled> {
   const { events, q, stmt } = d;
@@ -187,11 +190,15 @@ export async function settleVerdict(
   if (verdict.status !== 'accepted' || !verdict.acceptedFrom) {
     const message =
       verdict.status === 'disputed'
-        ? `no strict majority among ${verdict.executions} executions`
+        ? (known.dispute?.message ?? `no strict majority among ${verdict.executions} executions`)
         : 'no execution produced an acceptable output';
     await failTask(trx, taskId, message, t);
     if (verdict.status === 'disputed') {
-      await events.append(trx, jobId, 'task.disputed', { taskId, executions: verdict.executions });
+      await events.append(trx, jobId, 'task.disputed', {
+        taskId,
+        executions: verdict.executions,
+        ...(known.dispute ? { reason: known.dispute.reason, slashed: [] } : {}),
+      });
     }
     const task = await taskIndex(trx, taskId);
     const cancelled = await failJob(
@@ -199,7 +206,7 @@ export async function settleVerdict(
       d,
       trx,
       jobId,
-      verdict.status === 'disputed' ? 'PLX_TASK_DISPUTED' : 'PLX_TASK_FAILED',
+      verdict.status === 'disputed' ? (known.dispute?.code ?? 'PLX_TASK_DISPUTED') : 'PLX_TASK_FAILED',
       `task ${task.idx}: ${message}`,
       { taskIndex: task.idx },
     );
@@ -318,4 +325,64 @@ export async function waiveAudit(
     result = await settleVerdict(s, d, trx, jobId, verdict, log);
   });
   afterSettle(s, d, jobId, result);
+}
+
+/** Per loop state: open verifications found not waiting for ground truth, at their updated_at. */
+const notWaiting = new WeakMap<WorkState, Map<string, number>>();
+
+/**
+ * The liveness deadline of "no fault without ground truth": a task whose only open slot is a
+ * ground-truth round (a provider trusted now must break a disagreement) that nobody took for
+ * `groundTruthWaitMs` — no trusted provider online, or none eligible — is disputed with nobody
+ * slashed for the disagreement: its job fails with `PLX_NO_GROUND_TRUTH`, the client is not charged
+ * for the task (no execution of a disputed task is paid), locks are released (docs/verification.md
+ * "Ground truth deadline"). Runs on every sweep; returns how many tasks it disputed.
+ *
+ * @example
+ * await disputeStalledGroundTruth(state, deps);
+ */
+export async function disputeStalledGroundTruth(s: WorkState, d: WorkDeps): Promise<number> {
+  const rows = await d.db
+    .selectFrom('task_verifications')
+    .select(['task_id', 'job_id', 'updated_at'])
+    .where('status', '=', 'open')
+    .where('updated_at', '<', d.now() - s.groundTruthWaitMs)
+    .orderBy('updated_at')
+    .limit(100)
+    .execute();
+  // Old open verifications that wait for something else are not loaded again until they change.
+  let seen = notWaiting.get(s);
+  if (!seen) {
+    seen = new Map();
+    notWaiting.set(s, seen);
+  }
+  const current = new Set(rows.map((r) => r.task_id));
+  for (const k of seen.keys()) if (!current.has(k)) seen.delete(k);
+  let n = 0;
+  for (const r of rows) {
+    if (seen.get(r.task_id) === r.updated_at) continue;
+    let settled: Settled | undefined;
+    await d.db.transaction().execute(async (trx) => {
+      const tv = await lockedVerification(s, d, trx, r.task_id);
+      if (!tv?.waitsForGroundTruth()) {
+        seen.set(r.task_id, r.updated_at);
+        return;
+      }
+      const verdict = tv.disputeWithoutGroundTruth();
+      const waited = Math.round(s.groundTruthWaitMs / 1000);
+      settled = await settleVerdict(s, d, trx, r.job_id, verdict, tv.log(), {
+        dispute: {
+          code: 'PLX_NO_GROUND_TRUTH',
+          reason: 'no-ground-truth',
+          message: `executions disagree and no trusted provider took the tie-break within ${waited} s; nobody was slashed`,
+        },
+      });
+    });
+    if (settled) {
+      afterSettle(s, d, r.job_id, settled);
+      d.events.notify(r.job_id);
+      n++;
+    }
+  }
+  return n;
 }

@@ -175,7 +175,15 @@ export type WorkState = {
   readonly canaryRate: number;
   readonly canaryMaxIssues: number;
   readonly canaryPoolSize: number;
+  /**
+   * How long a task may wait for a trusted provider to break a disagreement (a ground-truth round
+   * nobody took) before it is disputed with nobody slashed (verdicts.ts `disputeStalledGroundTruth`).
+   */
+  readonly groundTruthWaitMs: number;
 };
+
+/** Default {@link WorkState.groundTruthWaitMs}: 10 minutes. */
+export const GROUND_TRUTH_WAIT_MS = 10 * 60_000;
 
 /**
  * A fresh, empty state with the given economics and canary options.
@@ -205,6 +213,7 @@ export function createWorkState(opts: {
     canaryRate: opts.canaries?.rate ?? 0.02,
     canaryMaxIssues: opts.canaries?.maxIssues ?? 50,
     canaryPoolSize: opts.canaries?.poolSize ?? 1000,
+    groundTruthWaitMs: GROUND_TRUTH_WAIT_MS,
   };
 }
 

@@ -1,0 +1,218 @@
+/**
+ * A validator's check of `compensation` entries (docs/validators.md "Compensations",
+ * docs/verification.md "Made whole"): a coordinator pays back a returned slash, an outvoted
+ * provider's denied reward or a client's refund only when a trusted review check overturned a
+ * known answer. Each entry carries its evidence in its memo (work/reviewCompensations.ts):
+ *
+ * - `checkCompensationEntry` (facts): the memo's shape and ref; the check's, the wronged
+ *   provider's and every wrong provider's results signed by them about the task; the checker is
+ *   none of them; the one credit goes to the payee the part names, the debits only to the seized
+ *   stake (`provider:<p>:slashed`) of the providers the part may take from (the wronged provider's
+ *   own for a returned slash, the wrong answer's providers otherwise), and no such account is
+ *   overdrawn after the epoch's entries (the money is in the settlement contract); a reward is at
+ *   most the lowest provider amount and a refund at most the sum of the charges of the wrong
+ *   answer's executions;
+ * - `checkCompensationVerdicts` (outputs): the check's output differs from the overturned known
+ *   answer, agrees with the wronged provider's output, and differs from every wrong one.
+ *
+ * The checker's trust (its reputation) is the coordinator's word, as every reputation is
+ * (docs/validators.md "What is not checked").
+ */
+import type { Address, Hex } from 'viem';
+import type { CompensationMemo, EntryFact, SignedResult } from '../coordinator/settlement/epochFacts.ts';
+import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
+import { verifyPlexusMessage } from '../protocol/eip712.ts';
+import { cidToBytes32 } from '../protocol/ids.ts';
+import type { Usage } from '../protocol/schemas.ts';
+import type { TensorSet } from '../protocol/tensorSet.ts';
+import type { FactDispute } from './checkFacts.ts';
+
+/** The entry kind this module checks. */
+export const COMPENSATION_KIND = 'compensation';
+
+const ADDRESS = /^0x[0-9a-f]{40}$/;
+
+async function signedBy(chainId: number, provider: string, r: SignedResult): Promise<string | null> {
+  try {
+    const usage = r.usage as Usage;
+    await verifyPlexusMessage({
+      chainId,
+      primaryType: 'TaskResult',
+      message: {
+        provider: provider as Address,
+        assignmentId: r.assignmentId as Hex,
+        taskId: r.taskId as Hex,
+        outputCid: cidToBytes32(r.outputCid),
+        wallMs: BigInt(usage.wallMs),
+        cpuMs: BigInt(usage.cpuMs),
+        peakRssBytes: BigInt(usage.peakRssBytes),
+        issuedAt: BigInt(r.issuedAt),
+      },
+      signature: r.signature as Hex,
+      expectedSigner: provider as Address,
+      nowSec: r.issuedAt,
+    });
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/**
+ * Checks one `compensation` entry's evidence and postings; `providerBalances`: the epoch's
+ * `inputs.providerBalances` (every `provider:` account over entries of epochs ≤ this one, this
+ * epoch's included). Null when it holds.
+ *
+ * @example
+ * const dispute = await checkCompensationEntry(entry, chainId, new Map(inputs.providerBalances.map((b) => [b.account, b.balance])));
+ */
+export async function checkCompensationEntry(
+  e: EntryFact,
+  chainId: number,
+  providerBalances: ReadonlyMap<string, bigint>,
+): Promise<FactDispute | null> {
+  const name = `compensation[${e.ref}]`;
+  const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
+    fact: `${name}.${fact}`,
+    claimed: String(claimed),
+    recomputed: String(recomputed),
+  });
+  const m = e.memo as Partial<CompensationMemo> | undefined;
+  if (
+    !m ||
+    (m.part !== 'slash' && m.part !== 'reward' && m.part !== 'refund') ||
+    typeof m.taskId !== 'string' ||
+    typeof m.expectedCid !== 'string' ||
+    !m.check?.result ||
+    !Array.isArray(m.wrong) ||
+    !Array.isArray(m.charges)
+  )
+    return bad('evidence', 'no review evidence', 'a trusted check, the overturned answer and signed results');
+  const part = m.part;
+  const who = part === 'refund' ? m.client : m.provider;
+  if (typeof who !== 'string' || !ADDRESS.test(who)) return bad('payee', who, 'an address');
+  const ref = part === 'refund' ? `review:${m.taskId}:refund` : `review:${m.taskId}:${part}:${who}`;
+  if (e.ref !== ref) return bad('ref', e.ref, ref);
+
+  // Signatures: the trusted check, the wronged provider's own result, the wrong answer's results.
+  const checker = m.check.provider.toLowerCase();
+  const checkErr = await signedBy(chainId, checker, m.check.result);
+  if (checkErr) return bad('check.signature', checkErr, `signed by ${checker}`);
+  if (part !== 'refund') {
+    if (!m.wronged || m.wronged.taskId.toLowerCase() !== m.taskId.toLowerCase())
+      return bad('wronged', 'no signed result', `a result of ${who} about ${m.taskId}`);
+    const err = await signedBy(chainId, who, m.wronged);
+    if (err) return bad('wronged.signature', err, `signed by ${who}`);
+  }
+  const wrong = new Map<string, string>(); // assignment id → provider
+  for (const w of m.wrong) {
+    const p = w.provider.toLowerCase();
+    if (w.result.taskId.toLowerCase() !== m.taskId.toLowerCase())
+      return bad(`wrong[${p}].taskId`, w.result.taskId, m.taskId);
+    const err = await signedBy(chainId, p, w.result);
+    if (err) return bad(`wrong[${p}].signature`, err, `signed by ${p}`);
+    wrong.set(w.result.assignmentId.toLowerCase(), p);
+  }
+  if (checker === who || [...wrong.values()].includes(checker))
+    return bad('check.provider', checker, 'a checker independent of the verdict');
+  if (part !== 'slash' && wrong.size === 0)
+    return bad('wrong', 'none', 'the signed results of the overturned answer');
+
+  // Postings: one credit to the payee, debits only from the seized stake the part may take from.
+  const payee = part === 'refund' ? `provider:${who}:refunds` : `provider:${who}:earnings`;
+  const funders = new Set(
+    part === 'slash' ? [`provider:${who}:slashed`] : [...wrong.values()].map((p) => `provider:${p}:slashed`),
+  );
+  let paid = 0n;
+  for (const p of e.postings) {
+    const amount = BigInt(p.amount);
+    if (amount < 0n) {
+      if (p.account !== payee) return bad('payee', p.account, payee);
+      paid -= amount;
+    } else if (!funders.has(p.account)) {
+      return bad('funder', p.account, `seized stake of ${[...funders].join(', ')}`);
+    } else if ((providerBalances.get(p.account) ?? 0n) > 0n) {
+      return bad(
+        'funder',
+        `${p.account} overdrawn by ${providerBalances.get(p.account)}`,
+        'covered by applied slashes',
+      );
+    }
+  }
+  if (paid === 0n) return bad('amount', 0n, 'a payment');
+
+  // Amounts: from the charges of the wrong answer's executions.
+  if (part !== 'slash') {
+    if (m.charges.length === 0) return bad('charges', 'none', 'the charges of the overturned executions');
+    let sum = 0n;
+    let least: bigint | undefined;
+    for (const c of m.charges) {
+      const exec = c.ref.startsWith('exec:') ? wrong.get(c.ref.slice(5).toLowerCase()) : undefined;
+      if (!exec || exec !== c.provider.toLowerCase())
+        return bad(`charges[${c.ref}]`, c.provider, 'an execution of the overturned answer');
+      sum += BigInt(c.charge);
+      const pa = BigInt(c.providerAmount);
+      least = least === undefined || pa < least ? pa : least;
+    }
+    const cap = part === 'refund' ? sum : least!;
+    if (paid > cap) return bad('amount', paid, `at most ${cap}`);
+  }
+  return null;
+}
+
+/**
+ * Re-derives each compensation's overturn from the outputs; the first that does not hold, or null.
+ * `output` reads and decodes a blob (or returns the dispute of a blob refused), as checkVerdicts.ts.
+ *
+ * @example
+ * const dispute = await checkCompensationVerdicts(facts.entries, output);
+ */
+export async function checkCompensationVerdicts(
+  entries: readonly EntryFact[],
+  output: (cid: string, fact: string) => Promise<TensorSet | FactDispute>,
+): Promise<FactDispute | null> {
+  const isDispute = (x: TensorSet | FactDispute): x is FactDispute =>
+    typeof (x as FactDispute).fact === 'string' && typeof (x as FactDispute).recomputed === 'string';
+  for (const e of entries) {
+    if (e.kind !== COMPENSATION_KIND) continue;
+    const m = e.memo as CompensationMemo;
+    const name = `compensation[${e.ref}]`;
+    const check = await output(m.check.result.outputCid, name);
+    if (isDispute(check)) return check;
+    const same = async (cid: string) => {
+      if (cid === m.check.result.outputCid) return true;
+      const other = await output(cid, name);
+      if (isDispute(other)) return other;
+      return compareTensorSets(other, check).ok;
+    };
+    const overturned = await same(m.expectedCid);
+    if (typeof overturned !== 'boolean') return overturned;
+    if (overturned)
+      return {
+        fact: `${name}.check`,
+        claimed: 'overturned',
+        recomputed: 'the check agrees with the known answer',
+      };
+    if (m.wronged) {
+      const agrees = await same(m.wronged.outputCid);
+      if (typeof agrees !== 'boolean') return agrees;
+      if (!agrees)
+        return {
+          fact: `${name}.wronged`,
+          claimed: 'the check agrees with the wronged provider',
+          recomputed: `the outputs ${m.wronged.outputCid} and ${m.check.result.outputCid} differ`,
+        };
+    }
+    for (const w of m.wrong) {
+      const agrees = await same(w.result.outputCid);
+      if (typeof agrees !== 'boolean') return agrees;
+      if (agrees)
+        return {
+          fact: `${name}.wrong[${w.provider}]`,
+          claimed: 'a wrong answer',
+          recomputed: 'the output agrees with the trusted check',
+        };
+    }
+  }
+  return null;
+}
