@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- render-audit [--json] [--frames N] [--scene-frames M] [--auditor-regions R] [--format exr]`:
+ * `npm run bench -- render-audit [--json] [--frames N] [--scene-frames M] [--auditor-regions R] [--format exr] [--kind K] [--sun E]`:
  * can a cheat pass a region audit? In process, no network: the scene of test/renderCheats.test.ts
  * (64×48, 16 samples, a 12-frame animation) rendered honestly and with each cheat of the
  * adversary harness (provider/agent/renderCheats.ts), then compared as the coordinator compares
@@ -12,8 +12,12 @@
  * - honest pairs: R border renders of random regions per frame (1 thread) against the crop of the
  *   whole frame (2 threads): none may fail.
  *
- * `--format exr` renders half-float EXR and compares through the coordinator's tone map (the
- * thresholds are the PNG ones). `--scene-frames` sets the animation's length (the test uses 12: `other-frame`, frame + 3, then
+ * `--format exr` renders half-float EXR and compares through the coordinator's tone map and its
+ * highlight copy (the thresholds are the PNG ones), with two more cheats confined to values above
+ * 1.0: `clipped-highlights` (the honest render clipped at 1.0, an 8-bit render passed off as HDR)
+ * and `highlight-samples` (an eighth of the samples wherever the honest render exceeds 1.0);
+ * `--kind highlights` runs these two only; `--sun 30` lights the scene so that most lit pixels
+ * exceed 1.0 (the default scene's brightest value is ~1.04). `--scene-frames` sets the animation's length (the test uses 12: `other-frame`, frame + 3, then
  * renders past the end, where the animation holds still).
  */
 import { join } from 'node:path';
@@ -34,6 +38,7 @@ import {
   renderRegionOutputTensors,
   renderTasksOf,
 } from '../src/protocol/render.ts';
+import { decodeExr, encodeExr } from '../src/protocol/renderExr.ts';
 import { cheatedImage, cheatedTask, EVERY_CHEAT } from '../src/provider/agent/renderCheats.ts';
 import { probeBlender } from '../src/runtimes/blender/probeBlender.ts';
 import { renderBlenderBatch } from '../src/runtimes/blender/renderBlender.ts';
@@ -70,6 +75,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const frames = arg(args, 'frames', 12);
   const sceneFrames = arg(args, 'scene-frames', 12);
   const auditorRegions = arg(args, 'auditor-regions', 6);
+  // `--sun E`: the scene's sun at strength E (3 by default; 30 puts lit surfaces far above 1.0).
+  const sun = args.includes('--sun') ? arg(args, 'sun', 3) : undefined;
   const format = args.includes('--format') && args[args.indexOf('--format') + 1] === 'exr' ? 'exr' : 'png';
   const decodePng = (image: Uint8Array) => decodeRenderImage(image, format);
   const blender = await probeBlender();
@@ -79,8 +86,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const scene = join(dir, 'scene.blend');
     const other = join(dir, 'other.blend');
     await Promise.all([
-      makeScene(scene, { frames: sceneFrames }),
-      makeScene(other, { frames: sceneFrames, variant: 1 }),
+      makeScene(scene, { frames: sceneFrames, ...(sun !== undefined ? { sunEnergy: sun } : {}) }),
+      makeScene(other, { frames: sceneFrames, variant: 1, ...(sun !== undefined ? { sunEnergy: sun } : {}) }),
     ]);
     const tasks = renderTasksOf({
       frameStart: 1,
@@ -215,6 +222,88 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         auditorPass,
         auditorRegions: regionTasks.length,
       };
+    }
+    if (
+      format === 'exr' &&
+      (!only || only === 'highlights' || only.startsWith('highlight') || only.startsWith('clipped'))
+    ) {
+      // Cheats confined to highlights: the standard tone map clips them away.
+      const few = (ts: RenderTask[], threads: number) =>
+        batch(
+          ts.map((t) => ({ ...t, samples: Math.max(1, Math.floor(t.samples / 8)) })),
+          scene,
+          threads,
+        );
+      const fewFrames = await few(tasks, 2);
+      const regionTasks = tasks.flatMap((t, f) =>
+        Array.from({ length: auditorRegions }, (_, k) => ({ ...t, region: rnd(f, k, 'a') })),
+      );
+      const honestAuditRegions = await batch(regionTasks, scene, 1);
+      const fewRegions = await few(regionTasks, 1);
+      const highlightShare = (exr: Uint8Array) => {
+        const { rgba } = decodeExr(exr);
+        let n = 0;
+        for (let i = 0; i < rgba.length; i += 4) if (Math.max(rgba[i]!, rgba[i + 1]!, rgba[i + 2]!) > 1) n++;
+        return n / (rgba.length / 4);
+      };
+      const shares = honest.map(highlightShare);
+      console.log(
+        `pixels above 1.0 in the honest frames: ${shares.map((x) => `${(x * 100).toFixed(1)}%`).join(' ')}`,
+      );
+      result.highlightPixelShare = shares;
+      const cheats: Record<string, (h: Uint8Array, few: Uint8Array) => Uint8Array> = {
+        'clipped-highlights': (h) => {
+          const img = decodeExr(h);
+          return encodeExr({ ...img, rgba: img.rgba.map((v, i) => (i % 4 === 3 ? v : Math.min(v, 1))) });
+        },
+        'highlight-samples': (h, f) => {
+          const a = decodeExr(h);
+          const b = decodeExr(f);
+          const rgba = a.rgba.slice();
+          for (let i = 0; i < rgba.length; i += 4)
+            if (Math.max(a.rgba[i]!, a.rgba[i + 1]!, a.rgba[i + 2]!) > 1)
+              rgba.set(b.rgba.subarray(i, i + 4), i);
+          return encodeExr({ ...a, rgba });
+        },
+      };
+      for (const [kind, make] of Object.entries(cheats)) {
+        if (only && only !== 'highlights' && only !== kind) continue;
+        const perFrame: number[] = [];
+        let bestPsnr = Number.NEGATIVE_INFINITY;
+        let standardPass = 0;
+        for (const [f, t] of tasks.entries()) {
+          const cheatPx = decodePng(make(honest[f]!, fewFrames[f]!));
+          let pass = 0;
+          for (const { region: drawn, p } of allRegions(t)) {
+            const region = grow ? grownAuditRegion(t, drawn, cheatPx) : drawn;
+            const c = compareRenderPixels(cheatPx, cropPixels(honestPx[f]!, region), region);
+            if (c.ok) pass += p;
+            // What the standard tone map alone would have said (before the highlight copy).
+            const { highlights: _a, ...cheatStd } = cheatPx;
+            const { highlights: _b, ...honestStd } = cropPixels(honestPx[f]!, region);
+            const plain = compareRenderPixels(cheatStd, honestStd, region);
+            if (plain.ok) standardPass += p / tasks.length;
+            bestPsnr = Math.max(bestPsnr, c.psnrDb ?? Number.NEGATIVE_INFINITY);
+          }
+          perFrame.push(pass);
+        }
+        let auditorPass = 0;
+        for (const [i, t] of regionTasks.entries()) {
+          const f = Math.floor(i / auditorRegions);
+          const png = make(honestAuditRegions[i]!, fewRegions[i]!);
+          if (compareRenderOutputs(whole(honest[f]!), regionOut(png, t.region)).ok) auditorPass++;
+        }
+        console.log(
+          `cheat ${kind}: as primary passes ${perFrame.map((p) => `${(p * 100).toFixed(1)}%`).join(' ')} of the audits of frames 1..${frames} (best region PSNR ${bestPsnr.toFixed(1)} dB; the standard tone map alone passes ${(standardPass * 100).toFixed(1)}% of all draws); as auditor passes ${auditorPass}/${regionTasks.length}`,
+        );
+        result[kind] = {
+          primaryPassByFrame: perFrame,
+          bestRegionPsnrDb: bestPsnr,
+          auditorPass,
+          auditorRegions: regionTasks.length,
+          standardMapPassShare: standardPass,
+        };
+      }
     }
     return result;
   } finally {

@@ -1,7 +1,8 @@
 /**
  * The explorer's frame thumbnails in Chromium (docs/render.md, "Explorer"): a public
  * `blender.render` job rendered by a real provider with real Blender shows one thumbnail per
- * frame on its page, each canvas holding the pixels of that frame's output; a private job's page
+ * frame on its page, each canvas holding the pixels of that frame's output; a public EXR job's
+ * thumbnails hold its outputs tone-mapped as the coordinator compares them; a private job's page
  * says its frames are private and loads none of them.
  */
 import assert from 'node:assert/strict';
@@ -12,7 +13,8 @@ import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium } from 'playwright-core';
 import { submitRenderJob } from '../src/cli/renderJob.ts';
 import { decodePng, imageScores } from '../src/coordinator/verification/compareRenders.ts';
-import { pngOfRenderOutput } from '../src/protocol/render.ts';
+import { pngOfRenderOutput, renderImageParts } from '../src/protocol/render.ts';
+import { decodeExr, toneMapExr } from '../src/protocol/renderExr.ts';
 import { decodeSafetensors } from '../src/protocol/safetensors.ts';
 import { makeScene } from './helpers/renderFixtures.ts';
 import { renderNetwork } from './helpers/renderNetwork.ts';
@@ -32,6 +34,7 @@ describe('explorer: frame thumbnails of a render job', { skip }, () => {
   let browser: Browser | undefined;
   let jobId = '';
   let privateJobId = '';
+  let exrJobId = '';
 
   before(async () => {
     await net.open('plexus-render-explorer-', (d) => makeScene(join(d, 'scene.blend'), { frames: FRAMES }));
@@ -51,7 +54,13 @@ describe('explorer: frame thumbnails of a render job', { skip }, () => {
     };
     ({ jobId } = await submitRenderJob(net.client, { ...job, public: true }));
     ({ jobId: privateJobId } = await submitRenderJob(net.client, { ...job, frames: '1-1' }));
-    for (const id of [jobId, privateJobId])
+    ({ jobId: exrJobId } = await submitRenderJob(net.client, {
+      ...job,
+      frames: '1-2',
+      format: 'exr',
+      public: true,
+    }));
+    for (const id of [jobId, privateJobId, exrJobId])
       assert.equal(
         (await net.client.waitForJob(id, undefined, AbortSignal.timeout(600_000))).status,
         'completed',
@@ -109,6 +118,40 @@ describe('explorer: frame thumbnails of a render job', { skip }, () => {
       assert.ok(s.psnrDb >= 40 && s.ssim >= 0.99, `frame ${f + 1}: ${JSON.stringify(s)}`);
     }
     await page.screenshot({ path: join(ARTIFACTS, 'explorer-render-frames.png'), fullPage: true });
+
+    // EXR: each thumbnail is the output tone-mapped (clamped, sRGB, 8 bits) as the coordinator does.
+    await page.goto(`${net.c.url}/#/jobs/${exrJobId}`);
+    await page.waitForFunction(
+      () => document.querySelectorAll('[data-testid=render-frames] canvas[data-drawn]').length === 2,
+      undefined,
+      { timeout: 60_000 },
+    );
+    assert.equal(await page.locator('[data-testid=render-frames] canvas[data-error]').count(), 0);
+    const exrResults = (await net.client.jobResults(exrJobId)).outputs as Array<{
+      index: number;
+      output: string;
+    }>;
+    for (let f = 0; f < 2; f++) {
+      const out = exrResults.find((r) => r.index === f);
+      assert.ok(out, `EXR frame ${f + 1} has an output`);
+      const { image, format } = renderImageParts(
+        decodeSafetensors(await net.client.downloadBlob(out.output)),
+      );
+      assert.equal(format, 'exr');
+      const want = toneMapExr(decodeExr(image));
+      const shown = await page.evaluate((frame) => {
+        const c = document.querySelector<HTMLCanvasElement>(
+          `[data-testid=render-frames] canvas[data-frame="${frame}"]`,
+        );
+        const ctx = c?.getContext('2d');
+        if (!c || !ctx) return undefined;
+        return Array.from(ctx.getImageData(0, 0, c.width, c.height).data);
+      }, f + 1);
+      assert.ok(shown, `EXR frame ${f + 1} has a canvas`);
+      const s = imageScores(want, { ...want, data: Uint8ClampedArray.from(shown) });
+      // putImageData writes the pixels as given (opaque renders: no premultiplication loss).
+      assert.ok(s.psnrDb >= 40 && s.ssim >= 0.99, `EXR frame ${f + 1}: ${JSON.stringify(s)}`);
+    }
 
     await page.goto(`${net.c.url}/#/jobs/${privateJobId}`);
     await page.getByText('Frames are private').waitFor({ timeout: 60_000 });

@@ -227,6 +227,42 @@ export function toneMapExr(img: { width: number; height: number; rgba: Float32Ar
 }
 
 /**
+ * Stops by which the highlight copy of an EXR render (`toneMapExrHighlights`) is darkened before its
+ * soft clip: a linear value of 16 maps to the middle of the copy's range.
+ */
+export const EXR_HIGHLIGHT_STOPS = 4;
+
+/**
+ * The highlight copy through which EXR renders are compared as well (docs/render.md, "EXR"): the
+ * standard map clips every value above 1.0 to white, so a cheat confined to highlights (a clipped
+ * or under-sampled sun, lamp or specular) would pass. Here scene-linear RGB is darkened by
+ * `EXR_HIGHLIGHT_STOPS` stops, soft-clipped with `c / (1 + c)` (Reinhard: never saturates, so no
+ * value above 1.0 is lost, and 1 → 69, 4 → 124, 16 → 188, 64 → 231 of 255), sRGB-encoded and
+ * rounded to 8 bits; alpha as in `toneMapExr`. Pure.
+ *
+ * @example const highlights = toneMapExrHighlights(decodeExr(bytes));
+ */
+export function toneMapExrHighlights(img: { width: number; height: number; rgba: Float32Array }): {
+  data: Uint8ClampedArray;
+  width: number;
+  height: number;
+} {
+  const scale = 2 ** -EXR_HIGHLIGHT_STOPS;
+  const data = new Uint8ClampedArray(img.rgba.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = img.rgba[i]!;
+    if (i % 4 === 3) {
+      data[i] = Math.round(clamp01(v) * 255);
+      continue;
+    }
+    // NaN and negatives → 0, +∞ → 1 (clamp01 handles both after the soft clip).
+    const c = v > 0 ? v * scale : 0;
+    data[i] = Math.round(srgb(c === Number.POSITIVE_INFINITY ? 1 : c / (1 + c)) * 255);
+  }
+  return { data, width: img.width, height: img.height };
+}
+
+/**
  * Encodes float RGBA (top row first) as an uncompressed single-part scanline OpenEXR with float
  * channels A, B, G, R: what the client writes for frames stitched from tiles (every half value of
  * the tiles is exact in float) and the adversary harness for its made-up frames. Not a general

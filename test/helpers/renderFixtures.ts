@@ -26,15 +26,19 @@ export function runBlender(args: string[], timeoutMs = 120_000): Promise<void> {
   });
 }
 
-/** Generates the test scene (`variant` changes colours and layout; `marker`: embed an auto-run script). */
+/**
+ * Generates the test scene (`variant` changes colours and layout; `marker`: embed an auto-run
+ * script; `sunEnergy`: the sun's strength, 3 by default).
+ */
 export async function makeScene(
   out: string,
-  opts: { frames?: number; variant?: number; marker?: string } = {},
+  opts: { frames?: number; variant?: number; marker?: string; sunEnergy?: number } = {},
 ) {
   const extra = [
     ...(opts.frames ? ['--frames', String(opts.frames)] : []),
     ...(opts.variant ? ['--variant', String(opts.variant)] : []),
     ...(opts.marker ? ['--autorun-marker', opts.marker] : []),
+    ...(opts.sunEnergy !== undefined ? ['--sun-energy', String(opts.sunEnergy)] : []),
   ];
   await runBlender([
     '-b',

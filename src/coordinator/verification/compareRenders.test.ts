@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createCanvas } from '@napi-rs/canvas';
 import { pngSize, renderOutputTensors, renderRegionOutputTensors } from '../../protocol/render.ts';
-import { encodeExr } from '../../protocol/renderExr.ts';
-import { compareRenderOutputs } from './compareRenders.ts';
+import { encodeExr, toneMapExr, toneMapExrHighlights } from '../../protocol/renderExr.ts';
+import { compareRenderOutputs, imageScores } from './compareRenders.ts';
 
 /** A test picture: gradient and shapes, with `noise` random per-pixel jitter (like sampling noise). */
 function picture(w: number, h: number, opts: { noise?: number; shift?: number; fill?: string } = {}) {
@@ -89,4 +89,36 @@ test('EXR outputs compare through the tone map: the same image agrees, a region 
     compareRenderOutputs(whole, renderOutputTensors(encodeExr(image(32, 48)), 'exr')).reasons[0]!,
     /size/,
   );
+});
+
+test('EXR highlights count: a cheat confined to values above 1.0 fails, in a region too', () => {
+  // A scene with a bright highlight: linear values 2–12 over a third of the frame.
+  const honest = image(64, 48);
+  for (let y = 10; y < 34; y++)
+    for (let x = 20; x < 44; x++) honest.rgba.set([2 + (x % 5) * 2, 3 + (y % 4) * 2, 4, 1], (y * 64 + x) * 4);
+  const clip = (img: ReturnType<typeof image>, f: (v: number, i: number) => number) => ({
+    ...img,
+    rgba: img.rgba.map((v, i) => (i % 4 === 3 ? v : f(v, i))),
+  });
+  const whole = renderOutputTensors(encodeExr(honest), 'exr');
+  // Clipped at 1.0 (an 8-bit render passed off as HDR), or highlights at half their value: the
+  // standard tone map shows the same pixels, the highlight copy does not.
+  for (const cheat of [clip(honest, (v) => Math.min(v, 1)), clip(honest, (v) => (v > 1 ? v / 2 + 0.5 : v))]) {
+    const standard = imageScores(toneMapExr(honest), toneMapExr(cheat));
+    assert.equal(standard.psnrDb, Number.POSITIVE_INFINITY, 'the standard map cannot see it');
+    const c = compareRenderOutputs(whole, renderOutputTensors(encodeExr(cheat), 'exr'));
+    assert.equal(c.ok, false);
+    assert.match(c.reasons.join(' '), /highlights/);
+    // A region audit over the highlight, against the cheat's whole frame.
+    const crop: [number, number, number, number] = [24, 14, 40, 26];
+    const part = new Float32Array(16 * 12 * 4);
+    for (let y = 0; y < 12; y++)
+      part.set(honest.rgba.subarray(((14 + y) * 64 + 24) * 4, ((14 + y) * 64 + 40) * 4), y * 64);
+    const region = renderRegionOutputTensors(encodeExr({ width: 16, height: 12, rgba: part }), crop, 'exr');
+    assert.equal(compareRenderOutputs(whole, region).ok, true, 'honest region');
+    assert.equal(compareRenderOutputs(renderOutputTensors(encodeExr(cheat), 'exr'), region).ok, false);
+  }
+  // The highlight copy: darkened 4 stops and soft-clipped, nothing saturates.
+  const px = toneMapExrHighlights({ width: 1, height: 1, rgba: Float32Array.from([1, 16, 1e6, 0.5]) });
+  assert.deepEqual(Array.from(px.data), [69, 188, 255, 128]);
 });

@@ -13,7 +13,7 @@ import {
   renderImageParts,
   renderImageSize,
 } from '../../protocol/render.ts';
-import { decodeExr, toneMapExr } from '../../protocol/renderExr.ts';
+import { decodeExr, toneMapExr, toneMapExrHighlights } from '../../protocol/renderExr.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 
 /** Least SSIM of two honest renders of a task (calibration: docs/render.md). */
@@ -33,11 +33,27 @@ export const RENDER_REGION_MIN_SSIM = 0.98;
  */
 export const RENDER_REGION_MIN_PSNR_DB = 45;
 
-/** RGBA pixels of an image. */
-export type Pixels = { data: Uint8ClampedArray; width: number; height: number };
+/**
+ * RGBA pixels of an image; for an EXR render also its highlight copy (`toneMapExrHighlights`, the
+ * same size), compared as well wherever both sides have one.
+ */
+export type Pixels = {
+  data: Uint8ClampedArray;
+  width: number;
+  height: number;
+  highlights?: { data: Uint8ClampedArray; width: number; height: number };
+};
 
 /** The pixels of `crop` (`[x0, y0, x1, y1]`, x1/y1 exclusive) of an image. */
 export function cropPixels(img: Pixels, crop: RenderTask['region']): Pixels {
+  const plain = cropPlain(img, crop);
+  return img.highlights ? { ...plain, highlights: cropPlain(img.highlights, crop) } : plain;
+}
+
+function cropPlain(
+  img: { data: Uint8ClampedArray; width: number; height: number },
+  crop: RenderTask['region'],
+): { data: Uint8ClampedArray; width: number; height: number } {
   const [x0, y0, x1, y1] = crop;
   const width = x1 - x0;
   const height = y1 - y0;
@@ -66,13 +82,16 @@ export function decodePng(png: Uint8Array): { data: Uint8ClampedArray; width: nu
 /**
  * The 8-bit RGBA pixels a render output is compared by: a PNG decoded, an EXR decoded
  * (renderExr.ts checks every block against its header first) and tone-mapped (`toneMapExr`:
- * clamped to [0, 1], sRGB-encoded), the same way for every output. Read the size from the header
- * (`renderImageSize`) before calling this.
+ * clamped to [0, 1], sRGB-encoded), with its highlight copy (`toneMapExrHighlights`: 4 stops
+ * darker, soft-clipped, so values above 1.0 count too), the same way for every output. Read the
+ * size from the header (`renderImageSize`) before calling this.
  *
  * @example const pixels = decodeRenderImage(image, 'exr');
  */
 export function decodeRenderImage(image: Uint8Array, format: RenderFormat): Pixels {
-  return format === 'exr' ? toneMapExr(decodeExr(image)) : decodePng(image);
+  if (format !== 'exr') return decodePng(image);
+  const img = decodeExr(image);
+  return { ...toneMapExr(img), highlights: toneMapExrHighlights(img) };
 }
 
 /**
@@ -184,11 +203,21 @@ export function compareRenderPixels(
     (crop
       ? { minSsim: RENDER_REGION_MIN_SSIM, minPsnrDb: RENDER_REGION_MIN_PSNR_DB }
       : { minSsim: RENDER_MIN_SSIM, minPsnrDb: RENDER_MIN_PSNR_DB });
-  const { ssim: s, psnrDb } = imageScores(ia, ib);
-  const reasons: string[] = [];
   const where = crop ? ` (region ${crop.join(',')})` : '';
+  const reasons: string[] = [];
+  let { ssim: s, psnrDb } = imageScores(ia, ib);
   if (!(s >= t.minSsim)) reasons.push(`ssim ${s.toFixed(4)} < ${t.minSsim}${where}`);
   if (!(psnrDb >= t.minPsnrDb)) reasons.push(`psnr ${psnrDb.toFixed(1)} dB < ${t.minPsnrDb}${where}`);
+  // EXR: the highlight copies must agree under the same thresholds (values above 1.0 clip to
+  // white in the standard map); the scores reported are the lower of the two.
+  if (ia.highlights && ib.highlights) {
+    const h = imageScores(ia.highlights, ib.highlights);
+    if (!(h.ssim >= t.minSsim)) reasons.push(`highlights: ssim ${h.ssim.toFixed(4)} < ${t.minSsim}${where}`);
+    if (!(h.psnrDb >= t.minPsnrDb))
+      reasons.push(`highlights: psnr ${h.psnrDb.toFixed(1)} dB < ${t.minPsnrDb}${where}`);
+    s = Math.min(s, h.ssim);
+    psnrDb = Math.min(psnrDb, h.psnrDb);
+  }
   return { ok: reasons.length === 0, reasons, ssim: s, psnrDb };
 }
 

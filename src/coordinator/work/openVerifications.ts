@@ -21,6 +21,7 @@ import {
 import { jobInfo } from './jobs.ts';
 import { executionOutputs, lockTaskRow } from './leaseQueries.ts';
 import { sampledRenderDecision } from './renderAudits.ts';
+import { renderValueReward } from './renderValueFloor.ts';
 import { lockFor } from './stakeLocks.ts';
 import { taskEconomics } from './taskEconomics.ts';
 import { anotherProviderOnline, reputationOf, type WorkDeps, type WorkState } from './workState.ts';
@@ -148,8 +149,11 @@ export async function openVerification(
     const econ = { ...priced, slashable: lockFor(s, d, address, priced.slashable) };
     let decision = d.audits.shouldAudit(address as Hex, { taskId: a.task_id, ...econ }, seed);
     // Render jobs: a provider with a clean record is audited on a sample of the job's frames.
-    if (job?.spec.kind === 'blender.render')
-      decision = sampledRenderDecision(s, d, address, job.spec.inputs.length, decision, econ.reward);
+    // Its value floor is priced from verified frames, not the worst case (renderValueFloor.ts).
+    if (job?.spec.kind === 'blender.render' && a.job_id !== undefined) {
+      const valueReward = await renderValueReward(s, d, trx, { ...job, id: a.job_id }, econ.reward);
+      decision = sampledRenderDecision(s, d, address, job.spec.inputs.length, decision, valueReward);
+    }
     const otherOnline = anotherProviderOnline(s, [address]);
     audit = decision.audit && otherOnline;
     if (epoch !== undefined) {

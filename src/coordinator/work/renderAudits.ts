@@ -32,7 +32,8 @@ type Region = RenderTask['region'];
  * The audit decision of a `blender.render` task under per-job frame sampling
  * (verification/renderAuditRate.ts): the adaptive decision with its rate capped at the job's
  * sample for a provider with a clean record, never under the economic bound, the floor or the
- * value floor; the draw is the same.
+ * value floor; the draw is the same. `reward` prices the value floor: the task's honest estimate
+ * (renderValueFloor.ts `renderValueReward`), not the worst case its recorded economics carry.
  *
  * @example const decision = sampledRenderDecision(state, deps, address, job.spec.inputs.length, d0, econ.reward);
  */

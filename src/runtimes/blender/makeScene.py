@@ -1,9 +1,10 @@
 # Generates the procedural test scene (nothing downloaded): a few coloured objects on a floor,
 # a sun, an animated camera orbit, Cycles. Run with:
-#   blender -b --factory-startup --disable-autoexec -noaudio --python makeScene.py -- OUT.blend [--frames N] [--variant V] [--autorun-marker PATH]
+#   blender -b --factory-startup --disable-autoexec -noaudio --python makeScene.py -- OUT.blend [--frames N] [--variant V] [--autorun-marker PATH] [--sun-energy E]
 # --variant changes colours and layout (a "different scene" with the same shape of job);
 # --autorun-marker embeds a registered text block that would write PATH when the file is opened
 # with auto-run on (the provider must never execute it).
+# --sun-energy sets the sun's strength (3 by default; 30 lights surfaces far above 1.0: EXR highlights).
 import math
 import sys
 
@@ -14,6 +15,7 @@ out = argv[0]
 frames = int(argv[argv.index('--frames') + 1]) if '--frames' in argv else 48
 variant = int(argv[argv.index('--variant') + 1]) if '--variant' in argv else 0
 marker = argv[argv.index('--autorun-marker') + 1] if '--autorun-marker' in argv else None
+sun_energy = float(argv[argv.index('--sun-energy') + 1]) if '--sun-energy' in argv else 3
 
 bpy.ops.wm.read_factory_settings(use_empty=True)
 scene = bpy.context.scene
@@ -60,7 +62,7 @@ for i in range(5):
     obj.keyframe_insert('location', frame=frames)
 
 bpy.ops.object.light_add(type='SUN', location=(0, 0, 10))
-bpy.context.object.data.energy = 3
+bpy.context.object.data.energy = sun_energy
 bpy.context.object.rotation_euler = (0.6, 0.2, 0.4 + variant)
 
 # The camera orbits the scene once over the animation.

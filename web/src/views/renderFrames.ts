@@ -3,11 +3,12 @@
  * blobs without a signature, so it shows frames only for a public job (docs/security.md, "Who can
  * read what": a public job's outputs are readable by anyone); a private job's frames stay with its
  * client, who downloads them with `plexus job results`. Each frame is drawn from its tiles'
- * outputs (a safetensors file whose uint8 tensor `png` is the tile's image) at their regions.
+ * outputs (a safetensors file whose uint8 tensor `png` is the tile's image) at their regions; an
+ * EXR job's tiles (tensor `exr`) are tone-mapped as the coordinator compares them (exrThumbnail.ts).
  */
 import { blobUrlOf, type JobWithTasks } from '../api.ts';
 import { card, empty, h } from '../dom.ts';
-import { pngOfSafetensors } from '../safetensorsPng.ts';
+import { exrThumbnail, imageOfSafetensors } from '../exrThumbnail.ts';
 
 /** Frames shown at most (the first ones). */
 const MAX_FRAMES = 48;
@@ -30,9 +31,17 @@ async function drawFrame(canvas: HTMLCanvasElement, r: RenderSection, urls: Arra
       const url = urls[i++];
       if (!url) continue;
       const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
-      const png = pngOfSafetensors(bytes);
-      const img = await createImageBitmap(new Blob([png.slice()], { type: 'image/png' }));
-      ctx.drawImage(img, Math.floor((tx * r.width) / r.tiles.x), Math.floor((ty * r.height) / r.tiles.y));
+      const image = imageOfSafetensors(bytes);
+      const [x0, y0] = [Math.floor((tx * r.width) / r.tiles.x), Math.floor((ty * r.height) / r.tiles.y)];
+      if ('exr' in image) {
+        const x1 = Math.floor(((tx + 1) * r.width) / r.tiles.x);
+        const y1 = Math.floor(((ty + 1) * r.height) / r.tiles.y);
+        const px = exrThumbnail(image.exr, x1 - x0, y1 - y0);
+        ctx.putImageData(new ImageData(px.data, px.width, px.height), x0, y0);
+        continue;
+      }
+      const img = await createImageBitmap(new Blob([image.png.slice()], { type: 'image/png' }));
+      ctx.drawImage(img, x0, y0);
     }
 }
 
