@@ -84,7 +84,7 @@ test('a fresh key gets PLX_INSUFFICIENT_GAS naming the faucet; after the faucet 
   assert.equal(funded.code, 0, funded.stderr);
   const r = JSON.parse(funded.stdout) as { plxBalance: string; ethBalance: string };
   assert.equal(r.plxBalance, String(1_000n * PLX));
-  assert.ok(BigInt(r.ethBalance) >= 10n ** 19n);
+  assert.ok(BigInt(r.ethBalance) >= 10n ** 19n, 'BigInt(r.ethBalance) >= 10n ** 19n');
 
   const human = await plexus(['devnet', 'faucet', address, '--deployment', deploymentFile, '--plx', '0.5']);
   assert.equal(human.code, 0, human.stderr);

@@ -405,7 +405,10 @@ test('provider doctor says whether the provider is eligible for work, and why no
   ]);
   const body = JSON.parse(json.stdout) as { eligible: boolean; checks: { name: string }[] };
   assert.equal(body.eligible, false);
-  assert.ok(body.checks.some((c) => c.name === 'runtimes'));
+  assert.ok(
+    body.checks.some((c) => c.name === 'runtimes'),
+    "body.checks.some((c) => c.name === 'runtimes')",
+  );
   const missing = await plexus([
     'provider',
     'doctor',

@@ -37,7 +37,7 @@ async function expectError(res: Response, status: number, code: string): Promise
   const body = (await res.json()) as { error: { code: string; message: string } };
   assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(body)}`);
   assert.equal(body.error.code, code, body.error.message);
-  assert.ok(body.error.message.length > 0);
+  assert.ok(body.error.message.length > 0, 'body.error.message.length > 0');
   return body.error as unknown as Record<string, unknown>;
 }
 function spec(overrides: Record<string, unknown> = {}) {
@@ -265,8 +265,8 @@ test('after all of that the coordinator is healthy and documents its API', async
   const health = (await (await fetch(`${c.url}/v1/health`)).json()) as { ok: boolean };
   assert.equal(health.ok, true);
   const openapi = (await (await fetch(`${c.url}/docs/json`)).json()) as { paths: Record<string, unknown> };
-  assert.ok(openapi.paths['/v1/jobs']);
-  assert.ok(openapi.paths['/v1/blobs/{cid}']);
+  assert.ok(openapi.paths['/v1/jobs'], "openapi.paths['/v1/jobs']");
+  assert.ok(openapi.paths['/v1/blobs/{cid}'], "openapi.paths['/v1/blobs/{cid}']");
   const metrics = await (await fetch(`${c.url}/metrics`)).text();
   assert.match(metrics, /plexus_rejected_messages_total\{code="PLX_BAD_SIGNATURE"\} [1-9]/);
   const jobs = (await (await fetch(`${c.url}/v1/jobs`)).json()) as { jobs: unknown[] };
@@ -284,7 +284,7 @@ test('a client over the request rate limit gets PLX_RATE_LIMITED and a retry-aft
       if (last.status !== 429) await last.arrayBuffer();
     }
     assert.deepEqual(codes, [200, 200, 200, 200, 200, 429, 429]);
-    assert.ok(Number(last?.headers.get('retry-after')) > 0);
+    assert.ok(Number(last?.headers.get('retry-after')) > 0, "Number(last?.headers.get('retry-after')) > 0");
     await expectError(last!, 429, 'PLX_RATE_LIMITED');
   } finally {
     await limited.cleanup();

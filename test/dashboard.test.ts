@@ -167,10 +167,13 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       "no link to a private job's model, inputs or outputs",
     );
     const outputCid = await outputs.first().getAttribute('data-cid');
-    assert.ok(outputCid);
+    assert.ok(outputCid, 'outputCid');
     // Its client downloads the output by that cid (the SDK signs the read); nobody else can.
     assert.equal((await fetch(`${url}/v1/blobs/${outputCid}`)).status, 401);
-    assert.ok((await client.downloadBlob(outputCid)).byteLength > 0);
+    assert.ok(
+      (await client.downloadBlob(outputCid)).byteLength > 0,
+      '(await client.downloadBlob(outputCid)).byteLength > 0',
+    );
     assert.ok(
       (await page.locator('table[data-table="assignments"] tbody tr').count()) >= 4,
       'two replicas per task',
@@ -318,7 +321,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     assert.equal(f.jobId, job);
     assert.equal(f.kind, 'outvoted');
     assert.equal(f.evidence.agreeing.length, 4, 'four honest providers agreed');
-    assert.ok(f.evidence.reasons.length > 0);
+    assert.ok(f.evidence.reasons.length > 0, 'f.evidence.reasons.length > 0');
     assert.match(f.slashed ?? '', /^[1-9][0-9]*$/);
 
     const { page, errors } = await openPage();

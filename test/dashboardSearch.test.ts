@@ -323,7 +323,7 @@ describe('explorer search, job cost and sensor map in Chromium', { skip: chromiu
     await page.route('**/v1/chain', (r) => r.fulfill({ json: { ...CHAIN, blockExplorerUrl: explorer } }));
     await page.goto(`${c.url}/#/epochs`);
     const settled = EPOCHS.epochs.filter((e) => e.txHash !== null);
-    assert.ok(settled.length > 0);
+    assert.ok(settled.length > 0, 'settled.length > 0');
     const links = page.locator('table[data-table="epochs"] a[data-tx]');
     await links.first().waitFor();
     assert.deepEqual(

@@ -376,8 +376,8 @@ test('three replicas: two killed (both settlement leaders) and a third of the pr
       checkedOnChain: boolean;
     };
     assert.deepEqual(report.problems, []);
-    assert.ok(report.checkedOnChain);
-    assert.ok(report.settledEpochs >= eDone);
+    assert.ok(report.checkedOnChain, 'report.checkedOnChain');
+    assert.ok(report.settledEpochs >= eDone, 'report.settledEpochs >= eDone');
     mark('ledger verified against PostgreSQL and the chain');
   } finally {
     await Promise.all(extra.map((c) => c.stop(10_000)));

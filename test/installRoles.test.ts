@@ -48,7 +48,7 @@ test('every command but the devnet loads only production dependencies; the devne
   // bin/plexus.mjs runs src/ through tsx when dist/ is stale: tsx (and its esbuild) is run time.
   const bin = valueImports('bin/plexus.mjs', readFileSync(join(root, 'bin/plexus.mjs'), 'utf8'));
   assert.deepEqual(bin.packages, ['tsx']);
-  assert.ok('tsx' in pkg.dependencies);
+  assert.ok('tsx' in pkg.dependencies, "'tsx' in pkg.dependencies");
   for (const p of DEVNET_PACKAGES) {
     assert.ok(p in pkg.devDependencies, `${p} is a development dependency`);
     assert.ok(!(p in pkg.dependencies), `${p} is not installed by --omit=dev`);

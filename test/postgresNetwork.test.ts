@@ -81,7 +81,7 @@ test('a coordinator on PostgreSQL runs an inference job end to end and its ledge
       const job = await c.query('SELECT status, tasks_done FROM jobs WHERE id = $1', [s.jobId]);
       assert.deepEqual(job.rows[0], { status: 'completed', tasks_done: '3' });
       const done = await c.query("SELECT COUNT(*)::int AS n FROM assignments WHERE status = 'completed'");
-      assert.ok(done.rows[0].n >= 3);
+      assert.ok(done.rows[0].n >= 3, 'done.rows[0].n >= 3');
       const events = await c.query('SELECT type FROM events WHERE job_id = $1 ORDER BY id', [s.jobId]);
       const types = events.rows.map((r: { type: string }) => r.type);
       assert.equal(types[0], 'job.submitted');

@@ -63,8 +63,11 @@ test('/v1/providers is bounded: a limit, and each listed claim cut to a few KB',
     assert.equal(all.providers.length, 2);
     for (const p of all.providers) {
       assert.ok(p.hardware.gpus.length <= 16, `${p.hardware.gpus.length} GPUs listed`);
-      assert.ok(p.hardware.gpus.every((g) => g.name.length <= 64));
-      assert.ok(p.hardware.cpuModel.length <= 64);
+      assert.ok(
+        p.hardware.gpus.every((g) => g.name.length <= 64),
+        'p.hardware.gpus.every((g) => g.name.length <= 64)',
+      );
+      assert.ok(p.hardware.cpuModel.length <= 64, 'p.hardware.cpuModel.length <= 64');
     }
     const one = (await (await fetch(`${c.url}/v1/providers?limit=1`)).json()) as { providers: unknown[] };
     assert.equal(one.providers.length, 1);

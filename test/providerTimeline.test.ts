@@ -73,7 +73,7 @@ test('earnings per bucket add up to the ledger; uptime follows the sessions', as
   assert.equal(t.total.earned, earnings, 'the buckets add up to what the ledger credited');
   const now = t.points.at(-1)!;
   assert.equal(now.earned, earnings, 'all of it in the current hour');
-  assert.ok(now.entries >= 1);
+  assert.ok(now.entries >= 1, 'now.entries >= 1');
   const at = (start: number) => t.points.find((p) => p.start === start)!;
   assert.equal(at(pastHour - 2 * HOUR).uptime, null, 'before it was first seen: no data');
   assert.equal(at(pastHour - HOUR).uptime, 0, 'seen, not connected');
@@ -81,7 +81,10 @@ test('earnings per bucket add up to the ledger; uptime follows the sessions', as
   assert.equal(at(pastHour).onlineMs, HOUR);
   assert.equal(at(pastHour + HOUR).uptime, 0.25);
   assert.ok((now.uptime ?? 0) > 0, 'connected now');
-  assert.ok(t.total.uptime !== null && t.total.uptime > 0 && t.total.uptime < 1);
+  assert.ok(
+    t.total.uptime !== null && t.total.uptime > 0 && t.total.uptime < 1,
+    't.total.uptime !== null && t.total.uptime > 0 && t.total.uptime < 1',
+  );
   assert.equal(t.previous, null, 'nothing before the first sighting to page to');
   // A window that starts after the first sighting pages back to the hour before it.
   const last2 = providerTimelineSchema.parse(

@@ -30,11 +30,11 @@ test('the render demo renders, checks and saves a short animation', { timeout: 9
   });
   assert.equal(s.status, 'completed', lines.join('\n'));
   assert.equal(s.matched, 2, lines.join('\n'));
-  assert.ok(s.ok);
+  assert.ok(s.ok, 's.ok');
   assert.equal(s.files.length, 2);
-  for (const f of s.files) assert.ok((await stat(f)).size > 100);
+  for (const f of s.files) assert.ok((await stat(f)).size > 100, '(await stat(f)).size > 100');
   // Progress per frame and the check of each frame were printed.
   assert.equal(lines.filter((l) => /frame \d\/2 done/.test(l)).length, 2, lines.join('\n'));
   assert.equal(lines.filter((l) => /frame \d: SSIM .* ok/.test(l)).length, 2, lines.join('\n'));
-  if (s.video) assert.ok((await stat(s.video)).size > 0);
+  if (s.video) assert.ok((await stat(s.video)).size > 0, '(await stat(s.video)).size > 0');
 });

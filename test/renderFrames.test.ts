@@ -34,7 +34,7 @@ test('an EXR output is thumbnailed as the coordinator tone-maps it; another size
       );
   const exr = encodeExr({ width, height, rgba });
   const image = imageOfSafetensors(encodeSafetensors(renderOutputTensors(exr, 'exr')));
-  assert.ok('exr' in image);
+  assert.ok('exr' in image, "'exr' in image");
   const px = exrThumbnail(image.exr, width, height);
   assert.deepEqual(Array.from(px.data), Array.from(toneMapExr({ width, height, rgba }).data));
   assert.throws(() => exrThumbnail(image.exr, width, height + 1), /not 20×14/);

@@ -36,15 +36,18 @@ test('a blob stored through one replica is read through another with its own fol
     assert.equal(existsSync(storeB.pathOf(putBig.cid)), false, 'replica B has no file of its own yet');
 
     assert.equal(await storeB.size(putBig.cid), big.length);
-    assert.ok(Buffer.from(await storeB.read(putBig.cid)).equals(big));
+    assert.ok(
+      Buffer.from(await storeB.read(putBig.cid)).equals(big),
+      'Buffer.from(await storeB.read(putBig.cid)).equals(big)',
+    );
     const into = new Uint8Array(small.length);
     await storeB.readInto(putSmall.cid, into);
-    assert.ok(Buffer.from(into).equals(small));
+    assert.ok(Buffer.from(into).equals(small), 'Buffer.from(into).equals(small)');
     const { stream, size } = await storeB.openRead(putBig.cid);
     const parts: Buffer[] = [];
     for await (const c of stream) parts.push(c as Buffer);
     assert.equal(size, big.length);
-    assert.ok(Buffer.concat(parts).equals(big));
+    assert.ok(Buffer.concat(parts).equals(big), 'Buffer.concat(parts).equals(big)');
     // Storing the same bytes again through B changes nothing (the chunks are there already).
     await storeB.put(Readable.from([small]), { maxBytes: 1024 });
     const chunks = await a.db

@@ -81,7 +81,7 @@ test('events cross replicas and are read without gaps while another replica comm
       rows.map((e) => (e.data as { from: string }).from),
       ['a', 'b'],
     );
-    assert.ok(rows[0]!.id < rows[1]!.id);
+    assert.ok(rows[0]!.id < rows[1]!.id, 'rows[0]!.id < rows[1]!.id');
   } finally {
     await ra.bridge.stop();
     await rb.bridge.stop();

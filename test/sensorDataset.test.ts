@@ -121,7 +121,10 @@ describe('datasets over HTTP (development mode)', () => {
     }[];
     assert.equal(rows.length, 40);
     assert.deepEqual([...new Set(rows.map((r) => r.variable))].sort(), ['humidity', 'temperature']);
-    assert.ok(rows.some((r) => r.variable === 'temperature' && r.value === 15));
+    assert.ok(
+      rows.some((r) => r.variable === 'temperature' && r.value === 15),
+      "rows.some((r) => r.variable === 'temperature' && r.value === 15)",
+    );
   });
 
   test('refused: cost above the signed maxCost, a tampered query, minQuality over unscored days', async () => {

@@ -239,7 +239,7 @@ test('per-device rate limit (429) and a full ingest queue (503) refuse batches a
   const limited = await post('/v1/sensors/batches', await big(3, 6000));
   assert.equal(limited.status, 429);
   assert.equal(limited.body.error.code, 'PLX_SENSOR_RATE_LIMITED');
-  assert.ok(limited.body.error.details.retryAfterMs > 1000);
+  assert.ok(limited.body.error.details.retryAfterMs > 1000, 'limited.body.error.details.retryAfterMs > 1000');
   // Backpressure: hold the writer (an open transaction), fill the queue, the next batch is refused.
   const small = await testCoordinator({ sensorMaxQueuedReadings: 15 });
   try {

@@ -125,16 +125,22 @@ test('honest stations score well and carry no flag', () => {
 
 test('a copied stream, an indoor station, an impossible location and a spatial outlier are flagged', () => {
   const flags = (d: { address: string }) => scores.get(d.address)!.flags;
-  assert.ok(flags(devices.copier).includes('copy'));
+  assert.ok(flags(devices.copier).includes('copy'), "flags(devices.copier).includes('copy')");
   assert.equal(scores.get(devices.copier.address)!.detail.copyOf, devices.a.address);
   assert.ok(!flags(devices.a).includes('copy'), 'the original is not the copier');
-  assert.ok(flags(devices.indoor).includes('indoor'));
-  assert.ok(flags(devices.sea).includes('at-sea'));
-  assert.ok(flags(devices.teleport).includes('teleport'));
-  assert.ok(flags(devices.outlier).includes('spatial-outlier'));
+  assert.ok(flags(devices.indoor).includes('indoor'), "flags(devices.indoor).includes('indoor')");
+  assert.ok(flags(devices.sea).includes('at-sea'), "flags(devices.sea).includes('at-sea')");
+  assert.ok(flags(devices.teleport).includes('teleport'), "flags(devices.teleport).includes('teleport')");
+  assert.ok(
+    flags(devices.outlier).includes('spatial-outlier'),
+    "flags(devices.outlier).includes('spatial-outlier')",
+  );
   for (const d of [devices.copier, devices.indoor, devices.sea, devices.teleport])
     assert.equal(scores.get(d.address)!.score, 0, d.address);
-  assert.ok(scores.get(devices.outlier.address)!.score < 0.5);
+  assert.ok(
+    scores.get(devices.outlier.address)!.score < 0.5,
+    'scores.get(devices.outlier.address)!.score < 0.5',
+  );
 });
 
 test('sensor emission: owners by score, an exact integer split', () => {
@@ -143,7 +149,10 @@ test('sensor emission: owners by score, an exact integer split', () => {
   for (const v of shares.values()) sum += v;
   assert.equal(sum, 1_000_000_007n);
   assert.equal(shares.get(owners.cheat), undefined, 'copier and indoor station earn nothing');
-  assert.ok(shares.get(owners.honest)! > 5n * (shares.get(owners.odd) ?? 0n));
+  assert.ok(
+    shares.get(owners.honest)! > 5n * (shares.get(owners.odd) ?? 0n),
+    'shares.get(owners.honest)! > 5n * (shares.get(owners.odd) ?? 0n)',
+  );
 });
 
 test('closeEpoch posts the sensor emission beside the compute emission, capped, into the rewards tree', async () => {
@@ -177,10 +186,16 @@ test('closeEpoch posts the sensor emission beside the compute emission, capped, 
   for (const [, v] of earnings) total -= v;
   assert.equal(total, MAX_EMISSION_PER_EPOCH);
   assert.equal(earnings.get(`provider:${owners.cheat}:earnings`), undefined);
-  assert.ok((earnings.get(`provider:${owners.honest}:earnings`) ?? 0n) < 0n);
+  assert.ok(
+    (earnings.get(`provider:${owners.honest}:earnings`) ?? 0n) < 0n,
+    '(earnings.get(`provider:{owners.honest}:earnings`) ?? 0n) < 0n',
+  );
   assert.equal(payload.totalEarned, MAX_EMISSION_PER_EPOCH);
   const tree = JSON.parse(row.tree!) as { values: { value: [string, string] }[] };
-  assert.ok(tree.values.some((v) => v.value[0].toLowerCase() === owners.honest));
+  assert.ok(
+    tree.values.some((v) => v.value[0].toLowerCase() === owners.honest),
+    'tree.values.some((v) => v.value[0].toLowerCase() === owners.honest)',
+  );
   const epochScores = await store.db
     .selectFrom('sensor_scores')
     .selectAll()

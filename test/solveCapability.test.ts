@@ -31,7 +31,10 @@ test('the onnxruntime chain solver (built-in Loop model, CPU EP) answers bit for
     const js = solveCapabilityChallenge(challenge);
     assert.deepEqual(ort.product, js.product, `n=${n} k=${k}`);
     assert.equal(ort.digest, js.digest, `n=${n} k=${k}`);
-    assert.ok(freivaldsCheck({ challenge, product: ort.product, verifierSeed: 'v' }));
+    assert.ok(
+      freivaldsCheck({ challenge, product: ort.product, verifierSeed: 'v' }),
+      "freivaldsCheck({ challenge, product: ort.product, verifierSeed: 'v' })",
+    );
   }
   assert.deepEqual(warnings, [], 'onnxruntime solved every challenge');
 });

@@ -129,7 +129,7 @@ test('job submit --model <cid>: the provider reads the model from its holders an
   assert.equal(quoted.model?.cid, cid);
   assert.equal(quoted.model?.bytes, model.length, "the quote read the model's size from the network");
   assert.equal(quoted.model?.dataPieces, 2);
-  assert.ok(BigInt(quoted.model!.readCostPerProvider) > 0n);
+  assert.ok(BigInt(quoted.model!.readCostPerProvider) > 0n, 'BigInt(quoted.model!.readCostPerProvider) > 0n');
   const dry = JSON.parse((await cli(['job', 'submit', '--dry-run', ...quoteArgs])).stdout.trim()) as Quoted;
   assert.deepEqual(dry.model, quoted.model, '--dry-run gives the same quote');
   await assert.rejects(
@@ -155,7 +155,7 @@ test('job submit --model <cid>: the provider reads the model from its holders an
   for (const f of fetched) {
     assert.equal(f.rec.cid, cid);
     assert.equal(f.rec.pieces, 2, 'K pieces of the one segment');
-    assert.ok(f.rec.servers.length >= 1);
+    assert.ok(f.rec.servers.length >= 1, 'f.rec.servers.length >= 1');
   }
   assert.ok(
     !logs.flat().some((l) => l.includes('model not readable from the storage network')),
@@ -213,7 +213,7 @@ test('job submit --model <cid>: the provider reads the model from its holders an
     .filter((e) => e.account === `client:${owner}:unsettled`)
     .reduce((n, e) => n + BigInt(e.amount), 0n);
   t.diagnostic(`model reads paid to holders: ${paid} base units, charged to the job's client: ${charged}`);
-  assert.ok(paid > 0n);
+  assert.ok(paid > 0n, 'paid > 0n');
   assert.equal(charged, paid, "the job's client pays its providers' model reads");
 
   // A cid that is neither a file here nor an object on the network: refused before anything is sent.

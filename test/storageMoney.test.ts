@@ -192,7 +192,7 @@ describe('storage money on anvil', { timeout: 1_800_000 }, () => {
       ledger(async (db) => (await readBalances(db, { account })).get(account) ?? 0n);
     // The whole term is held from the client's escrow.
     const hold = term(TERM_EPOCHS);
-    assert.ok(hold > 0n);
+    assert.ok(hold > 0n, 'hold > 0n');
     const holdEntry = await ledger((db) =>
       db.selectFrom('ledger_entries').select(['ref', 'kind']).where('kind', '=', 'storage-hold').execute(),
     );
@@ -201,7 +201,10 @@ describe('storage money on anvil', { timeout: 1_800_000 }, () => {
 
     // A read, its receipts held back.
     held.on = true;
-    assert.ok(Buffer.from(await store.get(cid)).equals(Buffer.from(file)));
+    assert.ok(
+      Buffer.from(await store.get(cid)).equals(Buffer.from(file)),
+      'Buffer.from(await store.get(cid)).equals(Buffer.from(file))',
+    );
     const latest = new Map<string, RetrievalReceiptWire>();
     for (const r of store.receipts()) latest.set(r.server.toLowerCase(), r);
     assert.ok(latest.size >= 2, 'K = 2 servers served the read');
@@ -260,11 +263,14 @@ describe('storage money on anvil', { timeout: 1_800_000 }, () => {
     // A new client process (a new SDK, its own counts lost) reads again: it continues from the
     // receipts already paid, so its servers' receipts are accepted, not refused as replayed.
     const again = createStorageClient({ url, account });
-    assert.ok(Buffer.from(await again.get(cid)).equals(Buffer.from(file)));
+    assert.ok(
+      Buffer.from(await again.get(cid)).equals(Buffer.from(file)),
+      'Buffer.from(await again.get(cid)).equals(Buffer.from(file))',
+    );
     const second = again.receipts();
     await waitRedemptions(2 + new Set(second.map((x) => x.server.toLowerCase())).size);
     const later = (await redemptions()).slice(2);
-    assert.ok(later.length > 0);
+    assert.ok(later.length > 0, 'later.length > 0');
     for (const x of later) assert.deepEqual([x.ok, x.reason], [1, null], 'a second process’s receipts pay');
     const paidRetrieval = honestMsg.cumulativeBytes * STORAGE_DEFAULTS.pricePerByte;
     assert.equal(r[1]!.amount, paidRetrieval.toString(), 'paid to the base unit');
@@ -332,7 +338,7 @@ describe('storage money on anvil', { timeout: 1_800_000 }, () => {
       if (p.account === accounts.clientUnsettled(client)) charged += BigInt(p.amount);
     }
     assert.ok(charged > 0n, 'holders were paid for proven epochs');
-    assert.ok(charged <= hold);
+    assert.ok(charged <= hold, 'charged <= hold');
     // On chain: serverA's claim pays exactly its cumulative ledger earnings (storage + retrieval).
     const rw = (await (await fetch(`${url}/v1/rewards/${serverA}`)).json()) as {
       epoch: number;
@@ -368,7 +374,7 @@ describe('storage money on anvil', { timeout: 1_800_000 }, () => {
         .execute();
       return rows.reduce((a, x) => a - BigInt(x.amount), 0n);
     });
-    assert.ok(storageEarned >= paidRetrieval);
+    assert.ok(storageEarned >= paidRetrieval, 'storageEarned >= paidRetrieval');
     assert.ok(earned >= storageEarned, 'the claim includes the storage earnings');
     // The client's on-chain escrow is its deposit minus what the finalized epochs collected.
     await waitUntil('the escrow read between two finalized epochs', async () => {
@@ -406,7 +412,7 @@ describe('storage money on anvil', { timeout: 1_800_000 }, () => {
       return rows.reduce((a, x) => a + BigInt(x.amount), 0n);
     });
     assert.equal(BigInt(removed.refund ?? '0'), hold - spent, 'refund = term − what holders were paid');
-    assert.ok(BigInt(removed.refund ?? '0') > 0n);
+    assert.ok(BigInt(removed.refund ?? '0') > 0n, "BigInt(removed.refund ?? '0') > 0n");
     t.diagnostic(
       JSON.stringify({
         hold: hold.toString(),

@@ -249,7 +249,11 @@ describe('storage network', () => {
         async () => receipts().filter((r) => BigInt(r.redeemed_bytes) > 0n).length >= 6,
         60_000,
       );
-      for (const r of receipts()) assert.ok(BigInt(r.redeemed_bytes) <= BigInt(r.served_bytes));
+      for (const r of receipts())
+        assert.ok(
+          BigInt(r.redeemed_bytes) <= BigInt(r.served_bytes),
+          'BigInt(r.redeemed_bytes) <= BigInt(r.served_bytes)',
+        );
       const slashes = db
         .prepare("select provider, amount, evidence from slashes where task_id like 'storage:%'")
         .all() as {
@@ -260,7 +264,7 @@ describe('storage network', () => {
       const faulted = new Set(slashes.map((x) => x.provider));
       for (const c of cheats.keys()) assert.ok(faulted.has(c), 'each cheat has a slash entry');
       for (const x of slashes) {
-        assert.ok(BigInt(x.amount) > 0n);
+        assert.ok(BigInt(x.amount) > 0n, 'BigInt(x.amount) > 0n');
         assert.ok(
           behaviourOf.get(x.provider) !== 'honest' || !providers.has(x.provider),
           'no slash of a live honest holder',

@@ -111,7 +111,7 @@ test('coordinator killed mid-upload and restarted: nothing lost, nothing stored 
     },
     300_000,
   );
-  assert.ok(s);
+  assert.ok(s, 's');
   assert.equal(s.healthy, 4);
   const holders = s.pieces.map((p) => p.holder);
   assert.equal(new Set(holders).size, 4, 'every piece on a distinct holder');

@@ -109,7 +109,7 @@ function complianceCases(backend: Backend, skip: () => string | false) {
       const applied = await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(
         store.db,
       );
-      assert.ok(applied.rows.length >= 10);
+      assert.ok(applied.rows.length >= 10, 'applied.rows.length >= 10');
       const again = await openStore({ url });
       try {
         const count = await sql<{ n: number }>`SELECT COUNT(*) AS n FROM kysely_migration`.execute(again.db);
@@ -210,6 +210,7 @@ function complianceCases(backend: Backend, skip: () => string | false) {
             T0,
             store.raw,
           ),
+          "await postEntry( trx, { ref: 'e1', kind: 'charge', epoch: 1, postings: [ { account: 'client:a', a...",
         );
         assert.ok(
           await postEntry(
@@ -227,6 +228,7 @@ function complianceCases(backend: Backend, skip: () => string | false) {
             T0,
             store.raw,
           ),
+          "await postEntry( trx, { ref: 'e2', kind: 'charge', epoch: 1, postings: [ { account: 'client:a', a...",
         );
         // A replayed ref is a no-op.
         assert.equal(
@@ -275,7 +277,10 @@ function complianceCases(backend: Backend, skip: () => string | false) {
         all.map((e) => e.type),
         Array.from({ length: 40 }, (_, i) => `e${i}`),
       );
-      assert.ok(all.every((e, i) => i === 0 || e.id > all[i - 1]!.id));
+      assert.ok(
+        all.every((e, i) => i === 0 || e.id > all[i - 1]!.id),
+        'all.every((e, i) => i === 0 || e.id > all[i - 1]!.id)',
+      );
       assert.equal(typeof all[0]?.id, 'number');
       const mid = all[19]!.id;
       const ofA = await events.since('ja', mid, 1000);
@@ -305,7 +310,10 @@ function complianceCases(backend: Backend, skip: () => string | false) {
         'one assignment per task',
       );
       const attempts = await store.db.selectFrom('tasks').select('attempts').execute();
-      assert.ok(attempts.every((r) => r.attempts === 1));
+      assert.ok(
+        attempts.every((r) => r.attempts === 1),
+        'attempts.every((r) => r.attempts === 1)',
+      );
     });
 
     test('a transaction that throws leaves nothing behind', { skip: skip() }, async () => {

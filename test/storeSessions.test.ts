@@ -133,7 +133,10 @@ test('sessions belong to the replica holding their socket; only a dead replicaâ€
       .select('heartbeat_at')
       .where('id', '=', replicaA!)
       .executeTakeFirstOrThrow();
-    assert.ok(finalBeat.heartbeat_at >= lastBeat.heartbeat_at);
+    assert.ok(
+      finalBeat.heartbeat_at >= lastBeat.heartbeat_at,
+      'finalBeat.heartbeat_at >= lastBeat.heartbeat_at',
+    );
     for (const s of closed) {
       assert.equal(
         s.disconnected_at,
@@ -172,6 +175,7 @@ test('sessions belong to the replica holding their socket; only a dead replicaâ€
     });
     assert.ok(
       reopened.connected_at >= (await sessions(store)).find((x) => x.id === onC.id)!.disconnected_at!,
+      'reopened.connected_at >= (await sessions(store)).find((x) => x.id === onC.id)!.disconnected_at!',
     );
     assert.equal(await connectedFlag(store, kb.address), 1);
   } finally {

@@ -345,7 +345,7 @@ test('a worker killed (SIGKILL) mid-round has its task re-leased and the round c
     },
     AbortSignal.timeout(400_000),
   );
-  assert.ok(killed);
+  assert.ok(killed, 'killed');
   assert.equal(job.status, 'completed', JSON.stringify(job).slice(0, 500));
   assert.ok(events.includes('task.retry'), `the lost task was retried (${[...new Set(events)].join(', ')})`);
   assert.ok(
@@ -354,7 +354,10 @@ test('a worker killed (SIGKILL) mid-round has its task re-leased and the round c
   );
   const { final } = await client.trainingHistory(jobId);
   const got = decodeSafetensors(await client.downloadBlob(final as string));
-  assert.ok(maxAbsDiff(await localWeights(j, init, shards), got) <= 1e-5);
+  assert.ok(
+    maxAbsDiff(await localWeights(j, init, shards), got) <= 1e-5,
+    'maxAbsDiff(await localWeights(j, init, shards), got) <= 1e-5',
+  );
 });
 
 test('a coordinator stopped mid-job and restarted on the same store resumes the rounds', async () => {
@@ -388,7 +391,10 @@ test('a coordinator stopped mid-job and restarted on the same store resumes the 
     [0, 1, 2, 3],
   );
   const got = decodeSafetensors(await client.downloadBlob(training.final as string));
-  assert.ok(maxAbsDiff(await localWeights(j, init, shards), got) <= 1e-5);
+  assert.ok(
+    maxAbsDiff(await localWeights(j, init, shards), got) <= 1e-5,
+    'maxAbsDiff(await localWeights(j, init, shards), got) <= 1e-5',
+  );
 });
 
 test("a coordinator that crashed between a round's last verdict and its close closes that round at restart (resumeTraining)", async () => {
@@ -430,5 +436,8 @@ test("a coordinator that crashed between a round's last verdict and its close cl
     [0, 1, 2],
   );
   const got = decodeSafetensors(await client.downloadBlob(training.final as string));
-  assert.ok(maxAbsDiff(await localWeights(j, init, shards), got) <= 1e-5);
+  assert.ok(
+    maxAbsDiff(await localWeights(j, init, shards), got) <= 1e-5,
+    'maxAbsDiff(await localWeights(j, init, shards), got) <= 1e-5',
+  );
 });

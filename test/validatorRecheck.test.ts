@@ -99,7 +99,7 @@ test('a wrong output the coordinator accepted is caught and named', async () => 
     result: { ...honest.result, outputCid: put(encodeSafetensors(out)) },
   };
   const dispute = await recheck([wrong]);
-  assert.ok(dispute);
+  assert.ok(dispute, 'dispute');
   assert.equal(dispute.fact, 'recheck[exec:0x02].output');
   assert.equal(dispute.claimed, wrong.result.outputCid);
 });

@@ -142,7 +142,10 @@ test('redundant(3): float noise agrees, the liar is outvoted, faulted and slashe
     // The first task of a job locks its worst case; the slash is k × what the task really cost
     // (its agreeing executions' billed size), at most the lock.
     assert.equal(lock?.status, 'slashed');
-    assert.ok(BigInt(mine[0]!.amount) > 0n && BigInt(mine[0]!.amount) <= BigInt(lock!.amount));
+    assert.ok(
+      BigInt(mine[0]!.amount) > 0n && BigInt(mine[0]!.amount) <= BigInt(lock!.amount),
+      'BigInt(mine[0]!.amount) > 0n && BigInt(mine[0]!.amount) <= BigInt(lock!.amount)',
+    );
     const fault = await db
       .selectFrom('verification_faults')
       .selectAll()
@@ -154,7 +157,7 @@ test('redundant(3): float noise agrees, the liar is outvoted, faulted and slashe
       [...evidence.agreeing].sort(),
       [p1.account.address.toLowerCase(), p2.account.address.toLowerCase()].sort(),
     );
-    assert.ok(evidence.reasons.length > 0);
+    assert.ok(evidence.reasons.length > 0, 'evidence.reasons.length > 0');
 
     const liarView = await providerView(c.url, liar.account.address);
     const goodView = await providerView(c.url, p2.account.address);
@@ -164,7 +167,10 @@ test('redundant(3): float noise agrees, the liar is outvoted, faulted and slashe
     assert.equal(goodView.reputation.verifiedValid, 1);
     assert.equal(goodView.reputation.consecutiveValid, 1);
     assert.equal(goodView.reputation.faults, 0);
-    assert.ok(goodView.reputation.score > liarView.reputation.score);
+    assert.ok(
+      goodView.reputation.score > liarView.reputation.score,
+      'goodView.reputation.score > liarView.reputation.score',
+    );
     assert.ok(liarView.auditRate > 0.8 && liarView.auditRate <= 1, `liar audit rate ${liarView.auditRate}`);
   } finally {
     await Promise.all(ps.map((p) => p.close()));

@@ -74,7 +74,7 @@ test('capability proof: a correct answer is proven, a wrong one is a fault, an u
     assert.equal(proven.lastOutcome, 'passed');
     assert.equal(proven.proven, true);
     assert.equal(proven.gpuTrusted, false);
-    assert.ok((proven.gflops ?? 0) > 0);
+    assert.ok((proven.gflops ?? 0) > 0, '(proven.gflops ?? 0) > 0');
     const wrong = await until('the wrong proof', async () => {
       const v = await capabilityOf(c.url, liar.account.address);
       return v.lastOutcome === 'pending' ? undefined : v;

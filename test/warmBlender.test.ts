@@ -56,7 +56,10 @@ test('a warm Blender renders several tasks in one process, the same pixels as a 
     });
     assert.ok(cmp.ok, cmp.reasons.join('; '));
     // The start is billed to the first task; later ones pay their own rendering only.
-    assert.ok(first.usage.cpuMs > 0 && second.usage.cpuMs > 0);
+    assert.ok(
+      first.usage.cpuMs > 0 && second.usage.cpuMs > 0,
+      'first.usage.cpuMs > 0 && second.usage.cpuMs > 0',
+    );
     assert.ok(
       second.usage.cpuMs < first.usage.cpuMs,
       `second ${second.usage.cpuMs} ms vs first ${first.usage.cpuMs} ms of CPU`,

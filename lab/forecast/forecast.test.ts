@@ -11,7 +11,10 @@ import { fitRidge } from './ridge.ts';
 
 test('metrics: MAE, and sMAPE with an empty interval forecast as empty scoring 0', () => {
   assert.equal(mae([1, 2, 3], [2, 2, 5]), 1);
-  assert.ok(Math.abs(smape([100, 0], [110, 0]) - (100 * (20 / 210)) / 2) < 1e-9);
+  assert.ok(
+    Math.abs(smape([100, 0], [110, 0]) - (100 * (20 / 210)) / 2) < 1e-9,
+    'Math.abs(smape([100, 0], [110, 0]) - (100 * (20 / 210)) / 2) < 1e-9',
+  );
   assert.equal(smape([0], [5]), 200);
 });
 
@@ -36,7 +39,10 @@ test('ridge recovers a linear law', () => {
     [1, 3, 5, 7, 9],
     0,
   );
-  assert.ok(Math.abs(beta[0]! - 1) < 1e-9 && Math.abs(beta[1]! - 2) < 1e-9);
+  assert.ok(
+    Math.abs(beta[0]! - 1) < 1e-9 && Math.abs(beta[1]! - 2) < 1e-9,
+    'Math.abs(beta[0]! - 1) < 1e-9 && Math.abs(beta[1]! - 2) < 1e-9',
+  );
 });
 
 test('Holt-Winters follows a clean seasonal series', () => {
@@ -61,7 +67,10 @@ test('the Plexus forecaster beats naive on a noisy daily-cycle count series', ()
   const ours = rollingEvaluate(new ArrivalForecaster({ period: 24 }), series);
   const naive = rollingEvaluate(new NaiveForecaster(), series);
   assert.ok(ours.mae < naive.mae * 0.85, `ours ${ours.mae} naive ${naive.mae}`);
-  assert.ok(ours.predictions.every((p) => Number.isInteger(p) && p >= 0));
+  assert.ok(
+    ours.predictions.every((p) => Number.isInteger(p) && p >= 0),
+    'ours.predictions.every((p) => Number.isInteger(p) && p >= 0)',
+  );
 });
 
 test('Plexus beats naive and seasonal naive on the first 40 days of Philly hourly arrivals', {

@@ -65,17 +65,26 @@ test('intermittent demand: TSB forecasts an empty interval when demand is rare, 
   const tsb = new IntermittentForecaster();
   tsb.fit(sparse);
   assert.deepEqual(tsb.forecast(2), [0, 0]);
-  assert.ok(tsb.probability() > 0 && tsb.probability() < 0.5);
+  assert.ok(
+    tsb.probability() > 0 && tsb.probability() < 0.5,
+    'tsb.probability() > 0 && tsb.probability() < 0.5',
+  );
   const mean = new IntermittentForecaster({ output: 'mean' });
   mean.fit(sparse);
-  assert.ok(mean.forecast(1)[0]! > 0 && mean.forecast(1)[0]! < 3);
+  assert.ok(
+    mean.forecast(1)[0]! > 0 && mean.forecast(1)[0]! < 3,
+    'mean.forecast(1)[0]! > 0 && mean.forecast(1)[0]! < 3',
+  );
   const sba = new IntermittentForecaster({ method: 'sba', output: 'mean' });
   sba.fit(sparse);
-  assert.ok(sba.forecast(1)[0]! > 0 && sba.forecast(1)[0]! < 1.5);
+  assert.ok(
+    sba.forecast(1)[0]! > 0 && sba.forecast(1)[0]! < 1.5,
+    'sba.forecast(1)[0]! > 0 && sba.forecast(1)[0]! < 1.5',
+  );
   // Frequent demand: the median output is the typical size, not 0.
   const busy = new IntermittentForecaster();
   busy.fit([5, 6, 0, 5, 7, 5, 6, 0, 5, 6]);
-  assert.ok(busy.forecast(1)[0]! >= 5);
+  assert.ok(busy.forecast(1)[0]! >= 5, 'busy.forecast(1)[0]! >= 5');
 });
 
 test('the Plexus forecaster forecasts empty intervals on a mostly-empty series and beats naive there', () => {
@@ -83,7 +92,10 @@ test('the Plexus forecaster forecasts empty intervals on a mostly-empty series a
   const series = Array.from({ length: 1500 }, () => (r() < 0.15 ? 1 + Math.floor(r() * 5) : 0));
   const ours = rollingEvaluate(new RobustForecaster(), series);
   const naive = rollingEvaluate(new NaiveForecaster(), series);
-  assert.ok(ours.predictions.filter((p) => p === 0).length > ours.predictions.length / 2);
+  assert.ok(
+    ours.predictions.filter((p) => p === 0).length > ours.predictions.length / 2,
+    'ours.predictions.filter((p) => p === 0).length > ours.predictions.length / 2',
+  );
   assert.ok(ours.mae < naive.mae * 0.8, `ours ${ours.mae} naive ${naive.mae}`);
 });
 
@@ -163,7 +175,7 @@ test('on every Philly and Azure series the Plexus forecaster stays within 5% of 
   skip: skipWithoutData(missingDataReason(PHILLY), missingDataReason(AZURE_LLM)),
 }, () => {
   const all = [...phillySeries(loadPhilly()), ...azureSeries(loadAzureLlm())];
-  assert.ok(all.length >= 50);
+  assert.ok(all.length >= 50, 'all.length >= 50');
   const results = all.map((s) => compareOnSeries(s));
   const worst = Math.max(...results.map((c) => c.maeRatioVsNaive));
   const wins = results.filter((c) => c.maeRatioVsNaive < 1).length;
@@ -187,7 +199,7 @@ test('a mostly empty series with lone bursts is forecast 0; one whose bursts per
   assert.equal(f.forecast(1)[0], 0);
   assert.equal(f.explain().chosen, 'zero (sparse)');
   const [lo, hi] = f.interval(0.8);
-  assert.ok(lo <= 0 && hi >= 0);
+  assert.ok(lo <= 0 && hi >= 0, 'lo <= 0 && hi >= 0');
   // Persistent bursts: runs of 6 equal non-zero values, then 18 empty intervals.
   const runs: number[] = [];
   for (let i = 0; i < 400; i++) runs.push(i % 24 < 6 ? 5 : 0);

@@ -36,7 +36,7 @@ test('the NAB split depends only on the file name (FNV-1a parity)', () => {
 test('faults go into clean stretches only, kinds cycle, and each is written as specified', () => {
   const s = series();
   const faults = planFaults(s);
-  assert.ok(faults.length >= 5);
+  assert.ok(faults.length >= 5, 'faults.length >= 5');
   assert.deepEqual(
     faults.slice(0, 4).map((f) => f.kind),
     [...FAULT_KINDS],
@@ -48,11 +48,15 @@ test('faults go into clean stretches only, kinds cycle, and each is written as s
   const drift = faults.find((f) => f.kind === 'drift')!;
   const seen = s.values.slice(0, spike.at);
   assert.ok(out[spike.at]! <= Math.max(...seen) && out[spike.at]! >= Math.min(...seen), 'in range');
-  assert.ok(Math.abs(out[spike.at]! - s.values[spike.at]!) > 1);
+  assert.ok(
+    Math.abs(out[spike.at]! - s.values[spike.at]!) > 1,
+    'Math.abs(out[spike.at]! - s.values[spike.at]!) > 1',
+  );
   for (let i = flat.at; i < flat.at + flat.length; i++) assert.equal(out[i], s.values[flat.at - 1]);
   assert.ok(
     Math.abs(out[drift.at]! - s.values[drift.at]!) <
       Math.abs(out[drift.at + 299]! - s.values[drift.at + 299]!),
+    'Math.abs(out[drift.at]! - s.values[drift.at]!) < Math.abs(out[drift.at + 299]! - s.values[drift.a...',
   );
   assert.equal(out[drift.at + 300], s.values[drift.at + 300]);
 });
@@ -74,7 +78,7 @@ test('hits, delays and false alarms are counted as documented; z-score alerts re
   assert.ok(rate > 0 && rate < 1, String(rate));
   assert.deepEqual(zScoreAlerts([0, 5, 5, 0, 5], 4, 3), [false, true, false, false, true]);
   const z = zScores([1, 2, 1, 2, 1, 2, 50]);
-  assert.ok(z[6]! > 10 && z[5]! < 2);
+  assert.ok(z[6]! > 10 && z[5]! < 2, 'z[6]! > 10 && z[5]! < 2');
 });
 
 test('an in-range spike on a real series is caught by the isolated-spike view, one reading late', {
@@ -85,7 +89,10 @@ test('an in-range spike on a real series is caught by the isolated-spike view, o
   // isolated-spike view alerts on the next reading, and the untouched series raises no alert there.
   const s = loadNabCorpus().series.find((x) => x.name === 'artificialNoAnomaly/art_daily_small_noise.csv')!;
   const faults = planFaults(s, { firstKind: 5 });
-  assert.ok(faults.some((f) => f.kind === 'spike' && f.at === 2604));
+  assert.ok(
+    faults.some((f) => f.kind === 'spike' && f.at === 2604),
+    "faults.some((f) => f.kind === 'spike' && f.at === 2604)",
+  );
   const faulty = injectFaults(s.values, faults);
   const near = (values: number[], options = {}): number[] =>
     detectAnomalies(values, options).flatMap((x, i) =>

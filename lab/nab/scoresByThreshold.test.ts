@@ -17,11 +17,11 @@ scores[17] = 0.8; // false positive after it
 const windows = [[10_000, 14_000] as const];
 
 test('scaledSigmoid matches the values documented in NAB', () => {
-  assert.ok(Math.abs(scaledSigmoid(-1) - 0.98661) < 1e-5);
-  assert.ok(Math.abs(scaledSigmoid(-0.5) - 0.84828) < 1e-5);
+  assert.ok(Math.abs(scaledSigmoid(-1) - 0.98661) < 1e-5, 'Math.abs(scaledSigmoid(-1) - 0.98661) < 1e-5');
+  assert.ok(Math.abs(scaledSigmoid(-0.5) - 0.84828) < 1e-5, 'Math.abs(scaledSigmoid(-0.5) - 0.84828) < 1e-5');
   assert.equal(scaledSigmoid(0), 0);
   assert.equal(scaledSigmoid(3), -1);
-  assert.ok(scaledSigmoid(2.999) > -1);
+  assert.ok(scaledSigmoid(2.999) > -1, 'scaledSigmoid(2.999) > -1');
 });
 
 test('probation is 15% of the rows, capped at 750', () => {
@@ -55,9 +55,15 @@ test('the threshold sweep gives the score of every alert set, highest threshold 
     [1.1, 0.9, 0.8, 0.7, 0],
   );
   assert.equal(rows[0]!.score, -1); // nothing alerts: one missed window
-  assert.ok(Math.abs(rows[1]!.score - tp12) < 1e-12);
-  assert.ok(Math.abs(rows[2]!.score - (tp12 + fp17)) < 1e-12);
-  assert.ok(Math.abs(rows[3]!.score - (tp12 + fp17 - 0.11)) < 1e-12);
+  assert.ok(Math.abs(rows[1]!.score - tp12) < 1e-12, 'Math.abs(rows[1]!.score - tp12) < 1e-12');
+  assert.ok(
+    Math.abs(rows[2]!.score - (tp12 + fp17)) < 1e-12,
+    'Math.abs(rows[2]!.score - (tp12 + fp17)) < 1e-12',
+  );
+  assert.ok(
+    Math.abs(rows[3]!.score - (tp12 + fp17 - 0.11)) < 1e-12,
+    'Math.abs(rows[3]!.score - (tp12 + fp17 - 0.11)) < 1e-12',
+  );
   assert.deepEqual([rows[2]!.tp, rows[2]!.fp, rows[2]!.fn, rows[2]!.tn], [1, 1, 4, 14]);
   // At threshold 0 every row alerts: the window earns its left edge, every other row is an FP.
   assert.equal(rows[4]!.tp + rows[4]!.fp, 20);

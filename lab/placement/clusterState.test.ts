@@ -30,7 +30,7 @@ test('a shared task takes milli-GPU from one device and bumps the node version',
 test('multi-GPU tasks need whole idle devices, so a half-used device does not count', () => {
   const c = new ClusterState(nodes);
   const twoWhole = task({ gpuCount: 2, gpuMilli: 1000 });
-  assert.ok(c.fits(twoWhole, 0));
+  assert.ok(c.fits(twoWhole, 0), 'c.fits(twoWhole, 0)');
   c.apply(task({ gpuMilli: 100 }), { node: 0, gpus: [0] });
   assert.equal(c.fits(twoWhole, 0), false);
   assert.deepEqual(c.firstFittingGpus(twoWhole, 1), [0, 1]);

@@ -66,7 +66,10 @@ test('FGD with the BestFit tie-break takes the tighter of two nodes FGD scores a
   assert.equal(fgd.score(task, c, 0, out), fgd.score(task, c, 1, out), 'FGD alone ties');
   const policy = withBestFitTieBreak(fgd);
   assert.equal(policy.name, 'FGD+BF');
-  assert.ok(bestFitScore(task, c, 1) > bestFitScore(task, c, 0));
+  assert.ok(
+    bestFitScore(task, c, 1) > bestFitScore(task, c, 0),
+    'bestFitScore(task, c, 1) > bestFitScore(task, c, 0)',
+  );
   for (let seed = 1; seed <= 5; seed++) {
     assert.equal(new Placer(c, policy, createRng(seed)).decide(task)?.node, 1);
   }

@@ -56,7 +56,7 @@ test('Random is reproducible from its seed and spreads over nodes', () => {
     });
   };
   assert.deepEqual(pick(7), pick(7));
-  assert.ok(new Set(pick(7)).size > 1);
+  assert.ok(new Set(pick(7)).size > 1, 'new Set(pick(7)).size > 1');
 });
 
 test('Plexus keeps CPU-only work off GPU-dense nodes whose GPUs would lose their CPU', () => {
@@ -134,7 +134,11 @@ test('tasks that differ only in their GPU-model pin share scores, and pins are s
     return tasks.map((task) => {
       const p = placer.decide(task);
       if (p) {
-        if (task.gpuSpec.length > 0) assert.ok(task.gpuSpec.includes(nodes[p.node]!.model));
+        if (task.gpuSpec.length > 0)
+          assert.ok(
+            task.gpuSpec.includes(nodes[p.node]!.model),
+            'task.gpuSpec.includes(nodes[p.node]!.model)',
+          );
         c.apply(task, p);
       }
       return p;
@@ -143,7 +147,7 @@ test('tasks that differ only in their GPU-model pin share scores, and pins are s
   for (const policy of [createPlexusPolicy(typicalTasks(tasks)), createFgdPolicy(typicalTasks(tasks))]) {
     const placed = run(policy);
     assert.deepEqual(placed, run({ ...policy, cacheable: false }));
-    assert.ok(placed.filter(Boolean).length > 30);
+    assert.ok(placed.filter(Boolean).length > 30, 'placed.filter(Boolean).length > 30');
   }
 });
 
@@ -153,12 +157,18 @@ test('the stranded-GPU ratio counts CPU-only work only when the workload asks mo
   const light = typicalTasks([t(4000, 1, 1000), t(1000, 0, 0)]); // κ = (4 + 1) / 5 = 1
   const heavy = typicalTasks([t(4000, 1, 1000), t(4000, 0, 0)]); // κ = (4 + 4) / 5 = 1.6
   const close = (a: number, b: number): boolean => Math.abs(a - b) < 1e-9;
-  assert.ok(close(cpuOnlyPerGpu(light), 1));
-  assert.ok(close(cpuDemandOverSupply(light, fleet), 1));
-  assert.ok(close(cpuDemandOverSupply(heavy, fleet), 1.6));
-  assert.ok(close(strandCpuPerGpu(heavy, fleet, 'G'), 8));
-  assert.ok(close(strandCpuPerGpu(heavy, fleet, 'G', Number.POSITIVE_INFINITY), 4));
-  assert.ok(close(strandCpuPerGpu(light, fleet, 'G', 1.01), 4));
+  assert.ok(close(cpuOnlyPerGpu(light), 1), 'close(cpuOnlyPerGpu(light), 1)');
+  assert.ok(close(cpuDemandOverSupply(light, fleet), 1), 'close(cpuDemandOverSupply(light, fleet), 1)');
+  assert.ok(close(cpuDemandOverSupply(heavy, fleet), 1.6), 'close(cpuDemandOverSupply(heavy, fleet), 1.6)');
+  assert.ok(close(strandCpuPerGpu(heavy, fleet, 'G'), 8), "close(strandCpuPerGpu(heavy, fleet, 'G'), 8)");
+  assert.ok(
+    close(strandCpuPerGpu(heavy, fleet, 'G', Number.POSITIVE_INFINITY), 4),
+    "close(strandCpuPerGpu(heavy, fleet, 'G', Number.POSITIVE_INFINITY), 4)",
+  );
+  assert.ok(
+    close(strandCpuPerGpu(light, fleet, 'G', 1.01), 4),
+    "close(strandCpuPerGpu(light, fleet, 'G', 1.01), 4)",
+  );
   // A model no GPU task may use strands nothing, scarce or not.
   const pinned = typicalTasks([{ ...t(4000, 1, 1000), gpuSpec: ['G'] }, t(4000, 0, 0)]);
   assert.equal(strandCpuPerGpu(pinned, fleet, 'T4'), 0);

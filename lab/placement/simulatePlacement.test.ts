@@ -14,7 +14,10 @@ test('resampling reaches the requested share and depends only on the seed', { sk
   const pool = loadOpenbTasks('default', 400);
   const a = resampleWorkload(pool, 100_000, 1.3, 42);
   const requested = a.reduce((s, x) => s + x.gpuCount * x.gpuMilli, 0);
-  assert.ok(requested >= 130_000 && requested < 130_000 + 8000);
+  assert.ok(
+    requested >= 130_000 && requested < 130_000 + 8000,
+    'requested >= 130_000 && requested < 130_000 + 8000',
+  );
   assert.deepEqual(resampleWorkload(pool, 100_000, 1.3, 42), a);
   assert.notDeepEqual(resampleWorkload(pool, 100_000, 1.3, 43), a);
 });
@@ -35,8 +38,14 @@ test('on a 120-node slice of openb the policies allocate no more than requested,
   for (const curve of [bf, fgd, ours]) {
     assert.equal(curve.length, 3);
     // A checkpoint is read after the task that crosses it, which may ask for up to 8 GPUs more.
-    assert.ok(curve[0]! <= 0.5 + 8000 / capacity && curve[2]! <= 1);
-    assert.ok(curve[0]! <= curve[1]! && curve[1]! <= curve[2]!);
+    assert.ok(
+      curve[0]! <= 0.5 + 8000 / capacity && curve[2]! <= 1,
+      'curve[0]! <= 0.5 + 8000 / capacity && curve[2]! <= 1',
+    );
+    assert.ok(
+      curve[0]! <= curve[1]! && curve[1]! <= curve[2]!,
+      'curve[0]! <= curve[1]! && curve[1]! <= curve[2]!',
+    );
   }
   assert.ok(ours[2]! >= fgd[2]! - 0.005, `Plexus ${ours[2]} vs FGD ${fgd[2]}`);
   assert.ok(fgd[2]! >= bf[2]! - 0.02, `FGD ${fgd[2]} vs BestFit ${bf[2]}`);

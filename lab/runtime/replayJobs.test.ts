@@ -26,7 +26,7 @@ test('FIFO runs jobs in arrival order; SJF lets the short job jump the queue', (
   const fifo = replayJobs(jobs, twoNodes, 'fifo', { seed: 1, noise });
   const sjf = replayJobs(jobs, twoNodes, 'sjf', { seed: 1, noise });
   assert.equal(fifo.jobs, 3);
-  assert.ok(sjf.meanJct < fifo.meanJct);
+  assert.ok(sjf.meanJct < fifo.meanJct, 'sjf.meanJct < fifo.meanJct');
 });
 
 test('once the model has seen both nodes, Plexus sends work to the fast one and beats oracle SJF', () => {
@@ -79,7 +79,10 @@ test('a Philly slice replays to completion under every policy', {
       sizes: new HistoryDurationPredictor(),
     });
     assert.equal(r.jobs, 3000);
-    assert.ok(Number.isFinite(r.meanJct) && r.meanJct > 0 && r.p99Jct >= r.p50Jct);
+    assert.ok(
+      Number.isFinite(r.meanJct) && r.meanJct > 0 && r.p99Jct >= r.p50Jct,
+      'Number.isFinite(r.meanJct) && r.meanJct > 0 && r.p99Jct >= r.p50Jct',
+    );
   }
 });
 

@@ -55,12 +55,24 @@ test('two mirrored copies match the textbook MTTDL, (3λ + μ) / (2λ²)', () =>
 test('more churn, slower repair or a lazier threshold never make an object safer', () => {
   const base = { dataPieces: 8, parityPieces: 8, repairThreshold: 12, churnPerMonth: 0.05, repairHours: 24 };
   const p = annualLossProbability(base);
-  assert.ok(annualLossProbability({ ...base, churnPerMonth: 0.1 }) > p);
-  assert.ok(annualLossProbability({ ...base, repairHours: 72 }) > p);
-  assert.ok(annualLossProbability({ ...base, repairThreshold: 10 }) > p);
+  assert.ok(
+    annualLossProbability({ ...base, churnPerMonth: 0.1 }) > p,
+    'annualLossProbability({ ...base, churnPerMonth: 0.1 }) > p',
+  );
+  assert.ok(
+    annualLossProbability({ ...base, repairHours: 72 }) > p,
+    'annualLossProbability({ ...base, repairHours: 72 }) > p',
+  );
+  assert.ok(
+    annualLossProbability({ ...base, repairThreshold: 10 }) > p,
+    'annualLossProbability({ ...base, repairThreshold: 10 }) > p',
+  );
   // A lazier threshold also means fewer repairs.
-  assert.ok(modelChain({ ...base, repairThreshold: 10 }).repairs < modelChain(base).repairs);
-  assert.ok(p > 0 && p < 1e-6);
+  assert.ok(
+    modelChain({ ...base, repairThreshold: 10 }).repairs < modelChain(base).repairs,
+    'modelChain({ ...base, repairThreshold: 10 }).repairs < modelChain(base).repairs',
+  );
+  assert.ok(p > 0 && p < 1e-6, 'p > 0 && p < 1e-6');
   assert.equal(nines(1e-11), 11);
   assert.throws(() => annualLossProbability({ ...base, repairThreshold: 16 }), RangeError);
   assert.throws(() => annualLossProbability({ ...base, churnPerMonth: 0 }), RangeError);

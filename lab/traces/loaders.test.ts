@@ -35,7 +35,10 @@ test('openb nodes and tasks load with numeric resources', {
     gpuMilli: 460,
     gpuSpec: [],
   });
-  assert.ok(loadOpenbTasks('multigpu50', 20).every((t) => Number.isFinite(t.gpuMilli)));
+  assert.ok(
+    loadOpenbTasks('multigpu50', 20).every((t) => Number.isFinite(t.gpuMilli)),
+    "loadOpenbTasks('multigpu50', 20).every((t) => Number.isFinite(t.gpuMilli))",
+  );
 });
 
 test('openb task lists without a gpu_spec column load too', {
@@ -49,9 +52,16 @@ test('Philly jobs come sorted by submit time with durations and GPU counts', {
 }, () => {
   const jobs = loadPhilly(300);
   assert.equal(jobs.length, 300);
-  for (let i = 1; i < jobs.length; i++) assert.ok(jobs[i]!.submit >= jobs[i - 1]!.submit);
-  assert.ok(jobs.every((j) => j.gpus >= 1 && j.duration >= 0));
-  assert.ok(jobs[0]!.submit > Date.parse('2017-08-01T00:00:00Z') / 1000);
+  for (let i = 1; i < jobs.length; i++)
+    assert.ok(jobs[i]!.submit >= jobs[i - 1]!.submit, 'jobs[i]!.submit >= jobs[i - 1]!.submit');
+  assert.ok(
+    jobs.every((j) => j.gpus >= 1 && j.duration >= 0),
+    'jobs.every((j) => j.gpus >= 1 && j.duration >= 0)',
+  );
+  assert.ok(
+    jobs[0]!.submit > Date.parse('2017-08-01T00:00:00Z') / 1000,
+    "jobs[0]!.submit > Date.parse('2017-08-01T00:00:00Z') / 1000",
+  );
 });
 
 test('Azure LLM requests keep sub-second arrival times', {

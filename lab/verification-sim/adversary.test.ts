@@ -14,12 +14,18 @@ test('honest noise stays within the default tolerances; cheating outputs do not'
   for (let i = 0; i < 200; i++) {
     const a = executeAs({ kind: 'honest', noise: 1e-3 }, truth, rng);
     const b = executeAs({ kind: 'honest', noise: 1e-6 }, truth, rng);
-    assert.ok(a.action === 'output' && b.action === 'output');
-    assert.ok(compareTensorSets(a.tensors, b.tensors).ok);
+    assert.ok(
+      a.action === 'output' && b.action === 'output',
+      "a.action === 'output' && b.action === 'output'",
+    );
+    assert.ok(compareTensorSets(a.tensors, b.tensors).ok, 'compareTensorSets(a.tensors, b.tensors).ok');
   }
   for (const kind of ['always-wrong', 'lazy'] as const) {
     const act = executeAs(kind === 'lazy' ? { kind, mode: 'zeros' } : { kind }, truth, rng);
-    assert.ok(act.action === 'output' && !compareTensorSets(act.tensors, truth).ok);
+    assert.ok(
+      act.action === 'output' && !compareTensorSets(act.tensors, truth).ok,
+      "act.action === 'output' && !compareTensorSets(act.tensors, truth).ok",
+    );
   }
   assert.equal(executeAs({ kind: 'copycat' }, truth, rng).action, 'copy');
 });

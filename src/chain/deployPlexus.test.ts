@@ -221,7 +221,7 @@ describe('Plexus contracts on anvil', () => {
 
     // the proof comes straight from @openzeppelin/merkle-tree
     const index = [...rewards.tree.entries()].find(([, v]) => v[0] === p.toLowerCase())?.[0];
-    assert.ok(index !== undefined);
+    assert.ok(index !== undefined, 'index !== undefined');
     const proof = StandardMerkleTree.load(rewards.tree.dump()).getProof(index) as Hex[];
     const before = await getPlxBalance(admin, p);
     await claimRewards(relayer, { account: p, cumulativeAmount: 700n * PLX, proof });

@@ -88,7 +88,10 @@ test('printFailure writes one line, JSON with --json, the stack only with --debu
   assert.deepEqual(JSON.parse(lines[0]!), { error: { code: 'PLX_USAGE', message: 'bad' } });
   lines.length = 0;
   printFailure(new Error('boom'), { json: false, debug: true, write });
-  assert.ok(lines.length > 1 && /^\s+at /m.test(lines.slice(1).join('\n')));
+  assert.ok(
+    lines.length > 1 && /^\s+at /m.test(lines.slice(1).join('\n')),
+    "lines.length > 1 && /^\\s+at /m.test(lines.slice(1).join('\\n'))",
+  );
 });
 
 test('a missing keystore password says what to do once', async () => {

@@ -113,7 +113,7 @@ test('creates a 0600 key file atomically, opens it, and never overwrites one', a
   assert.equal(json.version, 3);
   assert.equal(json.crypto.kdf, 'scrypt');
   assert.equal(`0x${json.address}`, created.address.toLowerCase());
-  assert.ok(!JSON.stringify(json).includes('pässwörd'));
+  assert.ok(!JSON.stringify(json).includes('pässwörd'), "!JSON.stringify(json).includes('pässwörd')");
   assert.equal((await openKeystore(path, 'pässwörd ✓')).address, created.address);
   await assert.rejects(openKeystore(path, 'passwörd ✓'), code('PLX_KEYSTORE_PASSWORD'));
   await assert.rejects(createKeystore(path, 'other', { scrypt: FAST }), { code: 'EEXIST' });
@@ -136,7 +136,7 @@ test('loadOrCreateKeystore creates once, then opens the same key, even when race
   const [a, b, c] = await Promise.all(
     [1, 2, 3].map(() => loadOrCreateKeystore(path, 'pw', { scrypt: FAST, logger })),
   );
-  assert.ok(a && b && c);
+  assert.ok(a && b && c, 'a && b && c');
   assert.equal(a.address, b.address);
   assert.equal(b.address, c.address);
   assert.equal((await loadOrCreateKeystore(path, 'pw', { scrypt: FAST, logger })).address, a.address);

@@ -30,7 +30,10 @@ test('tiles of a frame cover every pixel exactly once, frames in order', () => {
     const [x0, y0, x1, y1] = t.region;
     for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) hits[y * 65 + x]!++;
   }
-  assert.ok(hits.every((h) => h === 1));
+  assert.ok(
+    hits.every((h) => h === 1),
+    'hits.every((h) => h === 1)',
+  );
 });
 
 test('descriptors round-trip canonically; their cids are what intake expects', () => {

@@ -130,5 +130,8 @@ test('a header parse-exr would read differently is refused: sizes that lie, repe
   assert.equal(exrHeader(retyped), undefined);
   // The same attribute with its own type reads (what makes the cases above refusals of the lie).
   const same = Buffer.from('lineOrder\0lineOrder\0\x01\0\0\0\0', 'latin1');
-  assert.ok(exrHeader(Buffer.concat([exr.subarray(0, lineOrder), same, exr.subarray(lineOrder + 25)])));
+  assert.ok(
+    exrHeader(Buffer.concat([exr.subarray(0, lineOrder), same, exr.subarray(lineOrder + 25)])),
+    'exrHeader(Buffer.concat([exr.subarray(0, lineOrder), same, exr.subarray(lineOrder + 25)]))',
+  );
 });

@@ -215,7 +215,7 @@ test('encodes byte-for-byte like the reference implementation', () => {
 
 test('decodes the reference vectors, little-endian', () => {
   const { 'attn.0': t } = decodeSafetensors(REFERENCE_ATTN_DOT_0);
-  assert.ok(t);
+  assert.ok(t, 't');
   assert.equal(t.dtype, 'float32');
   assert.deepEqual(t.shape, [1, 2, 3]);
   assert.deepEqual([...t.data], [0, 1, 2, 3, 4, 5]);
@@ -239,7 +239,7 @@ test('reads multi-byte integers little-endian from a hand-built file', () => {
   );
   const t = decodeSafetensors(bytes);
   assert.deepEqual([...(t.a?.data ?? [])], [0x01020304, -2]);
-  assert.ok(t.a?.data instanceof Int32Array);
+  assert.ok(t.a?.data instanceof Int32Array, 't.a?.data instanceof Int32Array');
   assert.deepEqual(t.b?.shape, []);
   assert.deepEqual([...(t.b?.data ?? [])], [0xbeef]);
   assert.deepEqual([...(t.c?.data ?? [])], [-1n]);
@@ -385,7 +385,7 @@ test('concatBatch joins tensors along the batch dimension and refuses any other 
   const b: Tensor = { dtype: 'float32', shape: [2, 2], data: new Float32Array([3, 4, 5, 6]) };
   const ab = concatBatch([a, b]);
   assert.deepEqual(ab.shape, [3, 2]);
-  assert.ok(ab.data instanceof Float32Array);
+  assert.ok(ab.data instanceof Float32Array, 'ab.data instanceof Float32Array');
   assert.deepEqual([...ab.data], [1, 2, 3, 4, 5, 6]);
   const big = concatBatch([
     { dtype: 'int64', shape: [1], data: new BigInt64Array([7n]) },

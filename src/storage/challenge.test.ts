@@ -40,7 +40,10 @@ test('indices are deterministic, distinct, in range, and change with seed, windo
   assert.deepEqual(a, challengeIndices({ ...c }));
   assert.equal(a.length, DEFAULT_CHALLENGE_LEAVES);
   assert.equal(new Set(a).size, a.length);
-  assert.ok(a.every((i) => Number.isInteger(i) && i >= 0 && i < 257));
+  assert.ok(
+    a.every((i) => Number.isInteger(i) && i >= 0 && i < 257),
+    'a.every((i) => Number.isInteger(i) && i >= 0 && i < 257)',
+  );
   assert.notDeepEqual(a, challengeIndices({ ...c, seed: seedOf(2) }));
   assert.notDeepEqual(a, challengeIndices({ ...c, window: 2 }));
   assert.notDeepEqual(a, challengeIndices({ ...c, pieceRoot: keccak256('0x01') }));
@@ -71,7 +74,10 @@ test('an honest holder passes every window; the answer is small', () => {
   }
   const answer = answerChallenge(challengeOf(0), piece, tree);
   // 8 leaves of 1 KiB and 9 path hashes each: about 10.4 KB for a 257 KiB piece.
-  assert.ok(answerBytes(answer) < 8 * (LEAF + 4 + 9 * 32) + 1);
+  assert.ok(
+    answerBytes(answer) < 8 * (LEAF + 4 + 9 * 32) + 1,
+    'answerBytes(answer) < 8 * (LEAF + 4 + 9 * 32) + 1',
+  );
 });
 
 test('a holder that deleted the piece, or kept only its root, fails', () => {

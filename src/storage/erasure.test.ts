@@ -98,7 +98,10 @@ test('the defaults (K=16, M=16) decode from 200 random loss patterns of M pieces
     const order = Array.from({ length: n }, (_, i) => i).sort(() => rng.next() - 0.5);
     const lost = new Set(order.slice(0, params.parityPieces));
     const { bytes } = decodeObject(manifest, (s, i) => (lost.has(i) ? undefined : pieces[s]![i]));
-    assert.ok(Buffer.from(bytes).equals(Buffer.from(object)));
+    assert.ok(
+      Buffer.from(bytes).equals(Buffer.from(object)),
+      'Buffer.from(bytes).equals(Buffer.from(object))',
+    );
   }
 });
 
@@ -109,7 +112,7 @@ test('pieces longer than a codec stripe: the same parity as one whole-buffer cod
   const segment = randomBytes(rng, k * (2 * STRIPE_BYTES + 1000) - 3);
   const pieces = encodeSegment(segment, k, m);
   const size = pieces[0]!.length;
-  assert.ok(size > 2 * STRIPE_BYTES);
+  assert.ok(size > 2 * STRIPE_BYTES, 'size > 2 * STRIPE_BYTES');
   // The codec in one call over the whole segment (fresh instance), for reference.
   const whole = new Uint8Array(size * (k + m));
   whole.set(segment);
@@ -157,7 +160,7 @@ test('corrupted pieces are detected by their roots and not used', () => {
     }),
   );
   const { bytes, rejected } = decodeObject(manifest, (s, i) => served[s]![i]);
-  assert.ok(Buffer.from(bytes).equals(Buffer.from(object)));
+  assert.ok(Buffer.from(bytes).equals(Buffer.from(object)), 'Buffer.from(bytes).equals(Buffer.from(object))');
   assert.deepEqual(
     rejected.map((r) => `${r.segment}/${r.index}:${r.reason}`),
     manifest.segments.flatMap((_, s) => [`${s}/1:root`, `${s}/3:length`]),
@@ -177,8 +180,14 @@ test('repair rebuilds lost pieces that match their recorded roots, ignoring a co
   corrupt[0] = corrupt[0]! ^ 1;
   const slots = [seg[0], undefined, corrupt, seg[3], seg[4], seg[5]];
   const rebuilt = repairSegment(manifest, 1, slots, [1, 2]);
-  assert.ok(Buffer.from(rebuilt.get(1)!).equals(Buffer.from(seg[1]!)));
-  assert.ok(Buffer.from(rebuilt.get(2)!).equals(Buffer.from(seg[2]!)));
+  assert.ok(
+    Buffer.from(rebuilt.get(1)!).equals(Buffer.from(seg[1]!)),
+    'Buffer.from(rebuilt.get(1)!).equals(Buffer.from(seg[1]!))',
+  );
+  assert.ok(
+    Buffer.from(rebuilt.get(2)!).equals(Buffer.from(seg[2]!)),
+    'Buffer.from(rebuilt.get(2)!).equals(Buffer.from(seg[2]!))',
+  );
 });
 
 test('an inconsistent manifest is refused before decoding', () => {

@@ -21,7 +21,11 @@ test('the thread codes what encodeObject codes, and rebuilds a lost piece checke
     assert.deepEqual(remote.manifest, local.manifest);
     assert.equal(remote.pieces.length, 3);
     for (const [s, seg] of remote.pieces.entries())
-      for (const [i, p] of seg.entries()) assert.ok(Buffer.from(p).equals(Buffer.from(local.pieces[s]![i]!)));
+      for (const [i, p] of seg.entries())
+        assert.ok(
+          Buffer.from(p).equals(Buffer.from(local.pieces[s]![i]!)),
+          'Buffer.from(p).equals(Buffer.from(local.pieces[s]![i]!))',
+        );
     const seg = local.manifest.segments[1]!;
     const slots = local.pieces[1]!.map((p, i) => (i === 0 || i === 4 ? undefined : new Uint8Array(p)));
     const rebuilt = await coder.rebuild({
@@ -33,7 +37,10 @@ test('the thread codes what encodeObject codes, and rebuilds a lost piece checke
       leafBytes: params.leafBytes,
       index: 4,
     });
-    assert.ok(Buffer.from(rebuilt).equals(Buffer.from(local.pieces[1]![4]!)));
+    assert.ok(
+      Buffer.from(rebuilt).equals(Buffer.from(local.pieces[1]![4]!)),
+      'Buffer.from(rebuilt).equals(Buffer.from(local.pieces[1]![4]!))',
+    );
     assert.equal(await coder.root(rebuilt, params.leafBytes), seg.pieceRoots[4]);
     // A corrupted source is dropped (checked against its root); with only 3 valid left: refused.
     slots[1] = new Uint8Array(slots[1]!.length);

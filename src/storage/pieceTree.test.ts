@@ -34,7 +34,7 @@ test('changed leaves, wrong indices, truncated or padded paths, and wrong length
   const path = tree.path(5);
   const flipped = Uint8Array.from(leaf);
   flipped[3]! ^= 1;
-  assert.ok(verifyLeaf(tree.root, 100, 8, 5, leaf, path));
+  assert.ok(verifyLeaf(tree.root, 100, 8, 5, leaf, path), 'verifyLeaf(tree.root, 100, 8, 5, leaf, path)');
   assert.equal(verifyLeaf(tree.root, 100, 8, 5, flipped, path), false);
   assert.equal(verifyLeaf(tree.root, 100, 8, 4, leaf, path), false);
   assert.equal(verifyLeaf(tree.root, 100, 8, 13, leaf, path), false);
@@ -44,8 +44,11 @@ test('changed leaves, wrong indices, truncated or padded paths, and wrong length
   assert.equal(verifyLeaf(tree.root, 100, 8, 5, leaf.subarray(1), path), false);
   // The last (short, lone) leaf: its carried-up step must stay absent.
   const last = tree.path(12);
-  assert.ok(verifyLeaf(tree.root, 100, 8, 12, leafOf(piece, 8, 12), last));
-  assert.ok(last.includes(null));
+  assert.ok(
+    verifyLeaf(tree.root, 100, 8, 12, leafOf(piece, 8, 12), last),
+    'verifyLeaf(tree.root, 100, 8, 12, leafOf(piece, 8, 12), last)',
+  );
+  assert.ok(last.includes(null), 'last.includes(null)');
   const forged = last.map((s) => s ?? new Uint8Array(32));
   assert.equal(verifyLeaf(tree.root, 100, 8, 12, leafOf(piece, 8, 12), forged), false);
   // An inner node is not a leaf (domain tags).

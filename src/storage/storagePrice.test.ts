@@ -31,7 +31,7 @@ test('above the knee it rises with the square of utilisation, 4x when full', () 
   let last = 0n;
   for (let free = GiB; free >= 0; free -= GiB / 16) {
     const p = marketPrice(floor, [{ offeredBytes: GiB, freeBytes: free }]);
-    assert.ok(p >= last);
+    assert.ok(p >= last, 'p >= last');
     last = p;
   }
   assert.equal(marketPrice(floor, [{ offeredBytes: GiB, freeBytes: 2 * GiB }]), floor);

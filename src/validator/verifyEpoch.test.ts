@@ -46,7 +46,7 @@ test('an honest claim is verified and the recomputed payload, evidence hash incl
     target,
     prevHash: GENESIS_EVIDENCE_HASH,
   });
-  assert.ok(v.ok);
+  assert.ok(v.ok, 'v.ok');
   assert.equal(v.payload.evidenceHash, hash);
   assert.equal(v.payload.totalEarned, BigInt(facts.charges[0]!.providerAmount));
 });
@@ -93,9 +93,9 @@ test('evidence for another contract, off the chain of bundles, or not canonical 
   const claim = honestClaim();
   const other = { chainId: 31337, settlement: `0x${'77'.repeat(20)}` as Address };
   const a = await verifyEpoch({ evidence: text, claim, target: other, prevHash: null });
-  assert.ok(!a.ok && a.fact === 'evidence.settlement');
+  assert.ok(!a.ok && a.fact === 'evidence.settlement', "!a.ok && a.fact === 'evidence.settlement'");
   const b = await verifyEpoch({ evidence: text, claim, target, prevHash: `0x${'11'.repeat(32)}` });
-  assert.ok(!b.ok && b.fact === 'evidence.prevHash');
+  assert.ok(!b.ok && b.fact === 'evidence.prevHash', "!b.ok && b.fact === 'evidence.prevHash'");
   const c = await verifyEpoch({ evidence: `${text} `, claim, target, prevHash: null });
-  assert.ok(!c.ok && c.fact === 'evidence');
+  assert.ok(!c.ok && c.fact === 'evidence', "!c.ok && c.fact === 'evidence'");
 });

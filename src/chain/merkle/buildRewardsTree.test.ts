@@ -26,11 +26,14 @@ test('root, total and proofs match StandardMerkleTree and the contract leaf hash
   );
   assert.equal(rewards.root, reference.root);
   const claim = rewards.claimFor(b);
-  assert.ok(claim);
+  assert.ok(claim, 'claim');
   assert.equal(claim.cumulativeAmount, 7n);
   // the leaf EpochSettlement.claim computes: keccak256(bytes.concat(keccak256(abi.encode(account, amount))))
   const leaf = keccak256(keccak256(encodeAbiParameters([{ type: 'address' }, { type: 'uint256' }], [b, 7n])));
-  assert.ok(StandardMerkleTree.verify(rewards.root, ['address', 'uint256'], [b, 7n], claim.proof));
+  assert.ok(
+    StandardMerkleTree.verify(rewards.root, ['address', 'uint256'], [b, 7n], claim.proof),
+    "StandardMerkleTree.verify(rewards.root, ['address', 'uint256'], [b, 7n], claim.proof)",
+  );
   assert.equal(reference.leafHash([b, 7n]), leaf);
   assert.equal(rewards.claimFor('0x4444444444444444444444444444444444444444'), undefined);
   // a wrong amount does not verify

@@ -45,7 +45,7 @@ test('the collector deletes old unreferenced blobs (row, upload records, file, c
       0,
     );
     assert.equal(await blobs.size(again.cid), again.size);
-    assert.ok(existsSync(blobs.pathOf(again.cid)));
+    assert.ok(existsSync(blobs.pathOf(again.cid)), 'existsSync(blobs.pathOf(again.cid))');
     assert.equal(gc.collect(), 0, 'nothing else is old enough');
     // A blob can be stored again after it was collected.
     assert.deepEqual(await put('old and unreferenced'), old);

@@ -42,7 +42,7 @@ test("a provider's long failure message is truncated in the log, not stored whol
       message: 'x'.repeat(100_000),
     });
     const [e] = await events.since(null, 0);
-    assert.ok(e);
+    assert.ok(e, 'e');
     const stored = JSON.stringify(e.data);
     // Issue 16: every failure report added its full message (kilobytes) to the log.
     assert.ok(stored.length < MAX_EVENT_STRING + 100, `stored ${stored.length} characters`);

@@ -27,7 +27,7 @@ test('base price moves toward the target utilization by at most 12.5% per epoch'
   let x = DEFAULT_CPU_BASE_PRICE;
   for (let i = 0; i < 20; i++) {
     const y = nextBasePrice(x, 1);
-    assert.ok(y * 8n <= x * 9n && y > x);
+    assert.ok(y * 8n <= x * 9n && y > x, 'y * 8n <= x * 9n && y > x');
     x = y;
   }
 });
@@ -98,7 +98,7 @@ test('worst case covers every paid execution at the cap', () => {
     floor: 0n,
     maxPrice: 7n,
   });
-  assert.ok(most.charge * 2n * 3n <= w);
+  assert.ok(most.charge * 2n * 3n <= w, 'most.charge * 2n * 3n <= w');
 });
 
 test('resource classes', () => {
@@ -136,7 +136,7 @@ test('emission goes to online providers without faults, by capacity × uptime, w
     E,
   );
   const diff = even.get('0xa')! - even.get('0xb')!;
-  assert.ok(diff <= 1n && diff >= -1n);
+  assert.ok(diff <= 1n && diff >= -1n, 'diff <= 1n && diff >= -1n');
   // Twice the capacity, twice the share; half the uptime, half the share.
   const w = shareEmission(300n, epochMs, [
     c('0xa', { capacity: 2 }),
@@ -146,7 +146,7 @@ test('emission goes to online providers without faults, by capacity × uptime, w
   assert.deepEqual([w.get('0xa'), w.get('0xb'), w.get('0xc')], [150n, 75n, 75n]);
   // Three providers in eu, one in af: the af provider gets a bonus, eu gets none.
   const r = shareEmission(1_000_000n, epochMs, [c('0xa'), c('0xb'), c('0xc'), c('0xd', { region: 'af' })]);
-  assert.ok(r.get('0xd')! > r.get('0xa')!);
+  assert.ok(r.get('0xd')! > r.get('0xa')!, "r.get('0xd')! > r.get('0xa')!");
   assert.equal(
     [...r.values()].reduce((a, b) => a + b),
     1_000_000n,

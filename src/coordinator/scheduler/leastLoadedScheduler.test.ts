@@ -11,7 +11,7 @@ test('least-loaded: heaps stay bounded under long churn', () => {
     s.upsertProvider({ address: `0x${i}`, slots: 2, memoryMiB: 1, gpu: false, cached: [`${i}`] });
   for (let round = 0; round < 20_000; round++) {
     const a = s.pick({ model: `${round % 50}`, minMemoryMiB: 0, gpu: false });
-    assert.ok(a);
+    assert.ok(a, 'a');
     s.release(a);
   }
   assert.equal(s.freeSlots(), 100);

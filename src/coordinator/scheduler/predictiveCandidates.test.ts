@@ -195,7 +195,11 @@ test('predictive at 2,000 providers: with a fresh order and fewer than 32 provid
     const exact = exhaustive(t, fleet, s.active, predictor);
     const who = s.pick(t);
     assert.equal(who, exact.who, `decision ${i}`);
-    if (who) assert.ok(fits(byAddress.get(who)!, s.active(who) - 1, t));
+    if (who)
+      assert.ok(
+        fits(byAddress.get(who)!, s.active(who) - 1, t),
+        'fits(byAddress.get(who)!, s.active(who) - 1, t)',
+      );
     if (i % 3 === 2) s.release(fleet[Math.floor(rand() * fleet.length)]!.address);
   }
 });
@@ -214,14 +218,14 @@ test('predictive: a capacity change (reputation refresh) or a join does not rebu
   for (const p of fleet) s.upsertProvider({ ...p, cached: [...p.cached] });
   for (const p of fleet) s.observe?.(p.address, MODELS[0]!, p.speed);
   const t = { model: MODELS[0]!, minMemoryMiB: 0, gpu: false };
-  assert.ok(s.pick(t));
+  assert.ok(s.pick(t), 's.pick(t)');
   predictions = 0;
   for (let i = 0; i < 50; i++) {
     const p = fleet[i]!;
     s.upsertProvider({ ...p, cached: [...p.cached], slots: p.slots + 1, active: s.active(p.address) });
     const [joiner] = makeFleet(1, rand, 10_000 + i);
     s.upsertProvider({ ...joiner!, cached: [...joiner!.cached] });
-    assert.ok(s.pick(t));
+    assert.ok(s.pick(t), 's.pick(t)');
   }
   // 50 decisions: a few dozen predictions each, far below one rebuild (5,000 predictions).
   assert.ok(predictions < 5000, `${predictions} predictions for 50 decisions`);

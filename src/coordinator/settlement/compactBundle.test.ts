@@ -167,7 +167,10 @@ test('an empty epoch is small, and its lists come back empty', async () => {
   const v4 = encodeEvidence(bundleOf(empty, f, 4));
   assert.deepEqual(decodeEvidence(v4.text).bundle.facts, f);
   assert.deepEqual(decodeEvidence(v4.text).bundle.inputs, empty);
-  assert.ok(v4.text.length < encodeEvidence(bundleOf(empty, f, 3)).text.length - 200);
+  assert.ok(
+    v4.text.length < encodeEvidence(bundleOf(empty, f, 3)).text.length - 200,
+    'v4.text.length < encodeEvidence(bundleOf(empty, f, 3)).text.length - 200',
+  );
 });
 
 test('a malformed version-4 bundle is refused, not misread', async () => {

@@ -114,7 +114,7 @@ test('the provider that rebuilds a lost piece is paid K × pieceBytes × pricePe
     await storage.orderDone(repairer, order.orderId, true, undefined, order.pieceRoot);
 
     const fee = repairFee(order.pieceBytes, 2, STORAGE_DEFAULTS.pricePerByte);
-    assert.ok(fee > 0n);
+    assert.ok(fee > 0n, 'fee > 0n');
     assert.equal(await bal(accounts.providerEarnings(repairer)), -fee, 'the repairer is paid the fee');
     assert.equal(-(await bal(term)), held - fee, 'from the hold');
     assert.equal(await bal(accounts.clientUnsettled(client)), fee, 'the client is charged it');

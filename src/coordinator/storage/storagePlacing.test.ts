@@ -174,7 +174,10 @@ test('a put nobody can finish fails at placeDeadlineMs: pieces dropped, staging 
       if ((await h.object()).status !== 'placing') break;
     }
     assert.equal((await h.object()).status, 'failed');
-    assert.ok((await h.pieces()).every((p) => p.status === 'dropped'));
+    assert.ok(
+      (await h.pieces()).every((p) => p.status === 'dropped'),
+      "(await h.pieces()).every((p) => p.status === 'dropped')",
+    );
     for (const a of stay)
       assert.ok(
         h.inbox.get(a)!.some((m) => m.type === 'store.drop'),

@@ -147,7 +147,7 @@ test('store.stored counts only from a holder that downloaded its staged piece; a
     const spare = h.holders.find((a) => !ordered.includes(a))!;
     const orderOf = (a: string) => {
       const m = h.inbox.get(a)!.find((x) => x.type === 'store.put');
-      assert.ok(m && m.type === 'store.put');
+      assert.ok(m && m.type === 'store.put', "m && m.type === 'store.put'");
       return m;
     };
     const pieces = () =>
@@ -160,12 +160,18 @@ test('store.stored counts only from a holder that downloaded its staged piece; a
     const [liar, ...honest] = ordered as [string, ...string[]];
     // The liar says stored without fetching: its piece is not healthy, and goes to the spare provider.
     await h.storage.orderDone(liar, orderOf(liar).orderId, true);
-    assert.ok(!(await pieces()).some((p) => p.holder === liar && p.status === 'healthy'));
+    assert.ok(
+      !(await pieces()).some((p) => p.holder === liar && p.status === 'healthy'),
+      "!(await pieces()).some((p) => p.holder === liar && p.status === 'healthy')",
+    );
     assert.equal(h.inbox.get(spare)!.length, 1, 'the piece was ordered from another holder');
     // Honest holders fetch, then say stored: healthy; their order's grant is gone after.
     for (const a of [...honest, spare]) {
       const m = orderOf(a);
-      assert.ok((await h.storage.stagedPiece(m.orderId, m.token)).length > 0);
+      assert.ok(
+        (await h.storage.stagedPiece(m.orderId, m.token)).length > 0,
+        '(await h.storage.stagedPiece(m.orderId, m.token)).length > 0',
+      );
       await h.storage.orderDone(a, m.orderId, true);
       await assert.rejects(h.storage.stagedPiece(m.orderId, m.token), { code: 'PLX_STORAGE_TOKEN_INVALID' });
     }
@@ -173,7 +179,10 @@ test('store.stored counts only from a holder that downloaded its staged piece; a
       (await pieces()).map((p) => p.status),
       ['healthy', 'healthy', 'healthy'],
     );
-    assert.ok(!(await pieces()).some((p) => p.holder === liar));
+    assert.ok(
+      !(await pieces()).some((p) => p.holder === liar),
+      '!(await pieces()).some((p) => p.holder === liar)',
+    );
   } finally {
     await h.close();
   }

@@ -19,7 +19,7 @@ test('issued canaries look exactly like real tasks: same descriptor, fresh ordin
   const real: Descriptor = { kind: 'onnx.infer', model: 'ab'.repeat(32), input: 'cd'.repeat(32) };
   p.add(real, { expectedDigest: keccak256(toHex('answer')) });
   const c = p.issue(provider);
-  assert.ok(c);
+  assert.ok(c, 'c');
   assert.deepEqual(Object.keys(c.descriptor).sort(), Object.keys(real).sort());
   assert.deepEqual(c.descriptor, real);
   assert.match(c.taskId, /^task-[0-9a-f]+$/);

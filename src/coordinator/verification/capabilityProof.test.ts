@@ -31,8 +31,11 @@ test('matrices are seeded: same seed → same A and B, entries in [-8, 8]', () =
   const y = challengeMatrices({ seed: 's', n: 33 });
   assert.deepEqual(x, y);
   assert.notDeepEqual(x.a, challengeMatrices({ seed: 't', n: 33 }).a);
-  assert.ok(x.a.every((v) => v >= -8 && v <= 8));
-  assert.ok(new Set(x.a).size === 17);
+  assert.ok(
+    x.a.every((v) => v >= -8 && v <= 8),
+    'x.a.every((v) => v >= -8 && v <= 8)',
+  );
+  assert.ok(new Set(x.a).size === 17, 'new Set(x.a).size === 17');
 });
 
 test('the solver computes the exact product', () => {
@@ -44,17 +47,29 @@ test('the solver computes the exact product', () => {
 test('Freivalds accepts the right product and rejects a single wrong entry', () => {
   const ch = makeCapabilityChallenge({ challengeId: 'c1', seed: 'seed', hardwareClass: small });
   const ans = solveCapabilityChallenge(ch);
-  assert.ok(freivaldsCheck({ challenge: ch, product: ans.product, verifierSeed: 'v' }));
+  assert.ok(
+    freivaldsCheck({ challenge: ch, product: ans.product, verifierSeed: 'v' }),
+    "freivaldsCheck({ challenge: ch, product: ans.product, verifierSeed: 'v' })",
+  );
   for (const idx of [0, 4321, 96 * 96 - 1]) {
     const bad = Uint8Array.from(ans.product);
     bad[idx] = (bad[idx]! + 1) % 251;
     assert.ok(!freivaldsCheck({ challenge: ch, product: bad, verifierSeed: 'v' }), `entry ${idx}`);
   }
-  assert.ok(!freivaldsCheck({ challenge: ch, product: ans.product.subarray(1), verifierSeed: 'v' }));
+  assert.ok(
+    !freivaldsCheck({ challenge: ch, product: ans.product.subarray(1), verifierSeed: 'v' }),
+    "!freivaldsCheck({ challenge: ch, product: ans.product.subarray(1), verifierSeed: 'v' })",
+  );
   // A lazy provider that returns zeros, or the product of other matrices, fails.
-  assert.ok(!freivaldsCheck({ challenge: ch, product: new Uint8Array(96 * 96), verifierSeed: 'v' }));
+  assert.ok(
+    !freivaldsCheck({ challenge: ch, product: new Uint8Array(96 * 96), verifierSeed: 'v' }),
+    "!freivaldsCheck({ challenge: ch, product: new Uint8Array(96 * 96), verifierSeed: 'v' })",
+  );
   const other = solveCapabilityChallenge({ ...ch, seed: 'other' });
-  assert.ok(!freivaldsCheck({ challenge: ch, product: other.product, verifierSeed: 'v' }));
+  assert.ok(
+    !freivaldsCheck({ challenge: ch, product: other.product, verifierSeed: 'v' }),
+    "!freivaldsCheck({ challenge: ch, product: other.product, verifierSeed: 'v' })",
+  );
 });
 
 const mod = (x: number) => ((x % CHALLENGE_MODULUS) + CHALLENGE_MODULUS) % CHALLENGE_MODULUS;
@@ -91,7 +106,10 @@ test('chained Freivalds: the JS solver and the verifier agree; one wrong byte an
     });
     const ans = solveCapabilityChallenge(ch);
     assert.ok(freivaldsCheck({ challenge: ch, product: ans.product, verifierSeed: 'v' }), `k=${k}`);
-    assert.ok(freivaldsCheck({ challenge: ch, product: ans.product, verifierSeed: 'w', rounds: 3 }));
+    assert.ok(
+      freivaldsCheck({ challenge: ch, product: ans.product, verifierSeed: 'w', rounds: 3 }),
+      "freivaldsCheck({ challenge: ch, product: ans.product, verifierSeed: 'w', rounds: 3 })",
+    );
     for (const idx of [0, 17, 799, 40 * 40 - 1]) {
       const bad = Uint8Array.from(ans.product);
       bad[idx] = (bad[idx]! + 1 + idx) % 251;
@@ -99,10 +117,16 @@ test('chained Freivalds: the JS solver and the verifier agree; one wrong byte an
     }
     // C_{k-1} and C_{k+1} are not C_k.
     const shorter = solveCapabilityChallenge({ ...ch, k: k + 1 }).product;
-    assert.ok(!freivaldsCheck({ challenge: ch, product: shorter, verifierSeed: 'v' }));
+    assert.ok(
+      !freivaldsCheck({ challenge: ch, product: shorter, verifierSeed: 'v' }),
+      "!freivaldsCheck({ challenge: ch, product: shorter, verifierSeed: 'v' })",
+    );
     if (k > 1) {
       const longer = solveCapabilityChallenge({ ...ch, k: k - 1 }).product;
-      assert.ok(!freivaldsCheck({ challenge: ch, product: longer, verifierSeed: 'v' }));
+      assert.ok(
+        !freivaldsCheck({ challenge: ch, product: longer, verifierSeed: 'v' }),
+        "!freivaldsCheck({ challenge: ch, product: longer, verifierSeed: 'v' })",
+      );
     }
   }
 });
@@ -115,7 +139,7 @@ test('timing: a claimed GPU that answers at CPU speed is flagged; a fast correct
   const fast = assessCapability({ ...common, elapsedMs: 9, rttMs: 3, verifierSeed: 'v' });
   assert.ok(fast.passed && fast.gpuTrusted, fast.reason);
   const slow = assessCapability({ ...common, elapsedMs: 200, rttMs: 3, verifierSeed: 'v' });
-  assert.ok(slow.correct);
+  assert.ok(slow.correct, 'slow.correct');
   assert.equal(slow.gpuTrusted, false);
   assert.match(slow.reason, /too slow/);
   const forged = assessCapability({
@@ -150,7 +174,7 @@ test('real timing: the JS CPU solver cannot pass as the default consumer-GPU cla
     rttMs: 0,
     verifierSeed: 'v',
   });
-  assert.ok(v.correct);
+  assert.ok(v.correct, 'v.correct');
   assert.equal(v.gpuTrusted, false, v.reason);
-  assert.ok(v.measuredGflops < 100);
+  assert.ok(v.measuredGflops < 100, 'v.measuredGflops < 100');
 });

@@ -16,16 +16,20 @@ test('a reveal opens only its own commitment (task, provider, digest and salt ar
   const c = computeCommitment({ taskId: 't1', provider: alice, outputDigest: digest, salt });
   assert.ok(
     verifyReveal({ taskId: 't1', provider: alice, commitment: c, reveal: { outputDigest: digest, salt } }),
+    "verifyReveal({ taskId: 't1', provider: alice, commitment: c, reveal: { outputDigest: digest, salt...",
   );
   assert.ok(
     !verifyReveal({ taskId: 't2', provider: alice, commitment: c, reveal: { outputDigest: digest, salt } }),
+    "!verifyReveal({ taskId: 't2', provider: alice, commitment: c, reveal: { outputDigest: digest, sal...",
   );
   assert.ok(
     !verifyReveal({ taskId: 't1', provider: bob, commitment: c, reveal: { outputDigest: digest, salt } }),
+    "!verifyReveal({ taskId: 't1', provider: bob, commitment: c, reveal: { outputDigest: digest, salt ...",
   );
   const other = keccak256(toHex('other'));
   assert.ok(
     !verifyReveal({ taskId: 't1', provider: alice, commitment: c, reveal: { outputDigest: other, salt } }),
+    "!verifyReveal({ taskId: 't1', provider: alice, commitment: c, reveal: { outputDigest: other, salt...",
   );
   assert.ok(
     !verifyReveal({
@@ -34,9 +38,11 @@ test('a reveal opens only its own commitment (task, provider, digest and salt ar
       commitment: c,
       reveal: { outputDigest: digest, salt: other },
     }),
+    "!verifyReveal({ taskId: 't1', provider: alice, commitment: c, reveal: { outputDigest: digest, sal...",
   );
   assert.ok(
     !verifyReveal({ taskId: 't1', provider: alice, commitment: c, reveal: { outputDigest: '0x12', salt } }),
+    "!verifyReveal({ taskId: 't1', provider: alice, commitment: c, reveal: { outputDigest: '0x12', sal...",
   );
 });
 
@@ -80,7 +86,10 @@ test('an open round stays in the commit phase until sealed; a dropped member unb
     () => round.add(bob),
     (e) => isPlexusError(e, 'PLX_VERIFICATION_COMMIT_CLOSED'),
   );
-  assert.ok(round.reveal(alice, { outputDigest: digest, salt }));
+  assert.ok(
+    round.reveal(alice, { outputDigest: digest, salt }),
+    'round.reveal(alice, { outputDigest: digest, salt })',
+  );
 });
 
 test('the commitment is sha256 over the ABI encoding (recomputable on chain)', async () => {

@@ -22,7 +22,7 @@ test('float32 outputs that differ by CPU/GPU-level noise (1e-4 relative, TF32-li
   for (const rel of [1e-6, 1e-4, 1e-3]) {
     const cmp = compareTensors(f32(noisyCopy(ref, rel, `n${rel}`)), f32(ref));
     assert.ok(cmp.ok, `rel noise ${rel}: ${cmp.detail}`);
-    assert.ok(cmp.cosine > 0.9999);
+    assert.ok(cmp.cosine > 0.9999, 'cmp.cosine > 0.9999');
   }
 });
 
@@ -34,7 +34,7 @@ test('lazy outputs (zeros, random, scaled) are rejected with the reason', () => 
   assert.equal(zeros.reason, 'tolerance');
   const random = compareTensors(f32(Float32Array.from({ length: 1000 }, () => rng.normal())), f32(ref));
   assert.equal(random.ok, false);
-  assert.ok(random.cosine < 0.2);
+  assert.ok(random.cosine < 0.2, 'random.cosine < 0.2');
   const shifted = compareTensors(f32(ref.map((x) => x * 1.05)), f32(ref));
   assert.equal(shifted.ok, false);
   assert.match(shifted.detail, /exceed atol/);
@@ -52,7 +52,10 @@ test('isolated outliers are tolerated only in large tensors, and cosine catches 
   // Tensors whose every element is below atol agree (their "direction" is float noise)...
   const tinyRef = Float32Array.from({ length: 10_000 }, (_, i) => 5e-6 * Math.sin(i));
   const tinyOther = Float32Array.from({ length: 10_000 }, (_, i) => 5e-6 * Math.cos(i));
-  assert.ok(compareTensors(f32(tinyOther), f32(tinyRef)).ok);
+  assert.ok(
+    compareTensors(f32(tinyOther), f32(tinyRef)).ok,
+    'compareTensors(f32(tinyOther), f32(tinyRef)).ok',
+  );
   // ...but where element-wise slack is loose, cosine similarity still rejects a different signal.
   const ref = Float32Array.from({ length: 10_000 }, (_, i) => Math.sin(i));
   const fake = Float32Array.from({ length: 10_000 }, (_, i) => Math.cos(i));
@@ -60,12 +63,15 @@ test('isolated outliers are tolerated only in large tensors, and cosine catches 
     float32: { atol: 0, rtol: 10, minCosine: 0.9999, maxMismatchFraction: 0.5 },
   });
   assert.equal(cmp.reason, 'cosine');
-  assert.ok(Math.abs(cmp.cosine) < 0.05);
+  assert.ok(Math.abs(cmp.cosine) < 0.05, 'Math.abs(cmp.cosine) < 0.05');
 });
 
 test('exact dtypes, shapes, dtypes and NaN placement', () => {
   const i32 = (xs: number[]): Tensor => ({ dtype: 'int32', shape: [xs.length], data: Int32Array.from(xs) });
-  assert.ok(compareTensors(i32([1, 2, 3]), i32([1, 2, 3])).ok);
+  assert.ok(
+    compareTensors(i32([1, 2, 3]), i32([1, 2, 3])).ok,
+    'compareTensors(i32([1, 2, 3]), i32([1, 2, 3])).ok',
+  );
   const d = compareTensors(i32([1, 2, 4]), i32([1, 2, 3]));
   assert.equal(d.reason, 'exact');
   assert.equal(d.mismatchedElements, 1);
@@ -76,10 +82,14 @@ test('exact dtypes, shapes, dtypes and NaN placement', () => {
       f32([Number.NaN, 1, Number.POSITIVE_INFINITY]),
       f32([Number.NaN, 1, Number.POSITIVE_INFINITY]),
     ).ok,
+    'compareTensors( f32([Number.NaN, 1, Number.POSITIVE_INFINITY]), f32([Number.NaN, 1, Number.POSITI...',
   );
   assert.equal(compareTensors(f32([Number.NaN, 1]), f32([0, 1])).reason, 'non-finite');
   const i64: Tensor = { dtype: 'int64', shape: [2], data: BigInt64Array.from([1n, 2n]) };
-  assert.ok(compareTensors(i64, { ...i64, data: BigInt64Array.from([1n, 2n]) }).ok);
+  assert.ok(
+    compareTensors(i64, { ...i64, data: BigInt64Array.from([1n, 2n]) }).ok,
+    'compareTensors(i64, { ...i64, data: BigInt64Array.from([1n, 2n]) }).ok',
+  );
   assert.equal(compareTensors(i64, { ...i64, data: BigInt64Array.from([1n, 3n]) }).ok, false);
 });
 
@@ -90,7 +100,10 @@ test('float16 raw bits are decoded before comparison', () => {
     shape: [bits.length],
     data: Uint16Array.from(bits),
   });
-  assert.ok(compareTensors(h([0x3c00, 0x4000]), h([0x3c01, 0x4000])).ok);
+  assert.ok(
+    compareTensors(h([0x3c00, 0x4000]), h([0x3c01, 0x4000])).ok,
+    'compareTensors(h([0x3c00, 0x4000]), h([0x3c01, 0x4000])).ok',
+  );
   assert.equal(compareTensors(h([0x3c00, 0x4000]), h([0x4000, 0x3c00])).ok, false);
 });
 
@@ -103,7 +116,7 @@ test('tensor sets: every name must match, each difference is explained', () => {
     logits: f32([1, 2, 3.0000001]),
     ids: { dtype: 'int32', shape: [1], data: Int32Array.from([7]) } as Tensor,
   };
-  assert.ok(compareTensorSets(a, b).ok);
+  assert.ok(compareTensorSets(a, b).ok, 'compareTensorSets(a, b).ok');
   const c = { logits: f32([0, 0, 0]) };
   const r = compareTensorSets(c, b);
   assert.equal(r.ok, false);

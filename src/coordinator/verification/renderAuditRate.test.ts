@@ -42,8 +42,14 @@ test('a newcomer, or a provider with a fault, is audited by the adaptive rule al
 
 test('per-job detection of a provider skimping on every frame it renders', () => {
   // Alone on a 24-frame job: 1 − (1 − 4/24)^24 ≥ 1 − e^−4.
-  assert.ok(jobDetection(RENDER_JOB_AUDIT_SAMPLE / 24, 24) > 0.98);
-  assert.ok(Math.abs(jobDetection(1 / 6, 12) - (1 - (5 / 6) ** 12)) < 1e-12);
+  assert.ok(
+    jobDetection(RENDER_JOB_AUDIT_SAMPLE / 24, 24) > 0.98,
+    'jobDetection(RENDER_JOB_AUDIT_SAMPLE / 24, 24) > 0.98',
+  );
+  assert.ok(
+    Math.abs(jobDetection(1 / 6, 12) - (1 - (5 / 6) ** 12)) < 1e-12,
+    'Math.abs(jobDetection(1 / 6, 12) - (1 - (5 / 6) ** 12)) < 1e-12',
+  );
   assert.equal(jobDetection(1, 1), 1);
   assert.equal(jobDetection(0.5, 3, 0), 0);
 });

@@ -86,7 +86,10 @@ test('audit regions: a few percent of the task, inside it, recomputable from the
   const tile: RenderTask = { ...task, region: [32, 24, 64, 48] };
   for (let i = 0; i < 200; i++) {
     const [a, b, c, d] = renderAuditRegion('ab'.repeat(32), `0x${i}`, tile);
-    assert.ok(a >= 32 && b >= 24 && c <= 64 && d <= 48 && c - a === 16 && d - b === 12);
+    assert.ok(
+      a >= 32 && b >= 24 && c <= 64 && d <= 48 && c - a === 16 && d - b === 12,
+      'a >= 32 && b >= 24 && c <= 64 && d <= 48 && c - a === 16 && d - b === 12',
+    );
   }
   // Every pixel, corners included, is covered about as often as the centre (uniform u, v).
   const hits = new Map<string, number>();
@@ -112,7 +115,10 @@ test('a region output is compared with the same crop of the whole image, under t
   const crop: RenderTask['region'] = [20, 10, 36, 22];
   const region = regionOf(pic, crop);
   assert.deepEqual(renderOutputParts(region).crop, crop);
-  assert.ok(isRegionRenderOutput(region) && !isRegionRenderOutput(whole(pic)));
+  assert.ok(
+    isRegionRenderOutput(region) && !isRegionRenderOutput(whole(pic)),
+    'isRegionRenderOutput(region) && !isRegionRenderOutput(whole(pic))',
+  );
   const same = compareRenderOutputs(whole(pic), region);
   assert.equal(same.ok, true, JSON.stringify(same));
   assert.equal(compareRenderOutputs(region, whole(pic)).ok, true, 'either order');
@@ -215,7 +221,10 @@ test('a region mostly flat in the primary grows until it is not; a constant fram
   const half = pixels(picture({ noise: 40, grey: [0, 0, 24, 48] }).toBuffer('image/png'));
   const grown = grownAuditRegion(task, [0, 0, 16, 12], half);
   assert.ok(grown[2] - grown[0] > 16 && grown[3] - grown[1] > 12, grown.join(','));
-  assert.ok(flatShare(cropPixels(half, grown)) <= RENDER_AUDIT_MAX_FLAT_SHARE);
+  assert.ok(
+    flatShare(cropPixels(half, grown)) <= RENDER_AUDIT_MAX_FLAT_SHARE,
+    'flatShare(cropPixels(half, grown)) <= RENDER_AUDIT_MAX_FLAT_SHARE',
+  );
   // A tile: growth stays inside the task's own region (pixels are the tile's).
   const tile: RenderTask = { ...task, region: [32, 24, 64, 48] };
   const tileBlack = pixels(createCanvas(32, 24).toBuffer('image/png'));

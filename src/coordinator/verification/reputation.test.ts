@@ -18,16 +18,16 @@ test('Beta reputation: valid results raise the score, a fault drops it and reset
   assert.equal(reputationScore(r), 0.5);
   for (let i = 1; i <= 20; i++) r = updateReputation(r, 'valid', i * 1000);
   assert.equal(r.consecutiveValid, 20);
-  assert.ok(reputationScore(r) > 0.9);
-  assert.ok(isTrusted(r));
+  assert.ok(reputationScore(r) > 0.9, 'reputationScore(r) > 0.9');
+  assert.ok(isTrusted(r), 'isTrusted(r)');
   r = updateReputation(r, 'fault', 21_000);
   assert.equal(r.consecutiveValid, 0);
   assert.equal(r.faults, 1);
-  assert.ok(reputationScore(r) < 0.75);
-  assert.ok(!isTrusted(r));
+  assert.ok(reputationScore(r) < 0.75, 'reputationScore(r) < 0.75');
+  assert.ok(!isTrusted(r), '!isTrusted(r)');
   const t = updateReputation(r, 'timeout', 22_000);
   assert.equal(t.consecutiveValid, 0);
-  assert.ok(reputationScore(t) < reputationScore(r));
+  assert.ok(reputationScore(t) < reputationScore(r), 'reputationScore(t) < reputationScore(r)');
 });
 
 test('old evidence decays with the half-life; state round-trips through JSON', () => {
@@ -42,12 +42,18 @@ test('old evidence decays with the half-life; state round-trips through JSON', (
 
 test('economic bound p ≥ C/(R+F): exact, rounded up, in bigint base units', () => {
   assert.equal(economicAuditBound({ cost: 80n, reward: 100n, slashable: 2000n }) >= 80 / 2100, true);
-  assert.ok(economicAuditBound({ cost: 80n, reward: 100n, slashable: 2000n }) - 80 / 2100 < 1e-12);
+  assert.ok(
+    economicAuditBound({ cost: 80n, reward: 100n, slashable: 2000n }) - 80 / 2100 < 1e-12,
+    'economicAuditBound({ cost: 80n, reward: 100n, slashable: 2000n }) - 80 / 2100 < 1e-12',
+  );
   assert.equal(economicAuditBound({ cost: 0n, reward: 100n, slashable: 0n }), 0);
   assert.equal(economicAuditBound({ cost: 5n, reward: 1n, slashable: 1n }), 1);
   // 10^30 base units (far beyond 2^53) still work.
   const big = 10n ** 30n;
-  assert.ok(Math.abs(economicAuditBound({ cost: big, reward: 3n * big, slashable: 7n * big }) - 0.1) < 1e-12);
+  assert.ok(
+    Math.abs(economicAuditBound({ cost: big, reward: 3n * big, slashable: 7n * big }) - 0.1) < 1e-12,
+    'Math.abs(economicAuditBound({ cost: big, reward: 3n * big, slashable: 7n * big }) - 0.1) < 1e-12',
+  );
 });
 
 test('audit rate falls with the record but never below the economic bound or the floor', () => {
@@ -58,7 +64,7 @@ test('audit rate falls with the record but never below the economic bound or the
     r = updateReputation(r, 'valid', i);
     rates.push(auditRate({ reputation: r, bound: 0.01 }));
   }
-  for (let i = 1; i < rates.length; i++) assert.ok(rates[i]! <= rates[i - 1]!);
+  for (let i = 1; i < rates.length; i++) assert.ok(rates[i]! <= rates[i - 1]!, 'rates[i]! <= rates[i - 1]!');
   assert.equal(rates.at(-1), 0.04, 'long clean record → policy floor');
   assert.equal(auditRate({ reputation: r, bound: 0.123 }), 0.123, 'bound beats the floor');
   const faulty = updateReputation(r, 'fault', 600);
@@ -113,7 +119,7 @@ test('an agreed outcome (vouched for by untrusted providers only) never builds t
   for (let i = 0; i < 50; i++) rep = updateReputation(rep, 'agreed', i);
   assert.equal(rep.consecutiveValid, 0);
   assert.equal(rep.verifiedValid, 50);
-  assert.ok(reputationScore(rep) > 0.9);
+  assert.ok(reputationScore(rep) > 0.9, 'reputationScore(rep) > 0.9');
   assert.equal(isTrusted(rep), false);
   rep = updateReputation(rep, 'valid', 51);
   assert.equal(rep.consecutiveValid, 1, 'a check by a trusted provider or a canary counts');
@@ -133,7 +139,7 @@ test('agreement among untrusted providers earns concurrency (exposure) for a cle
   for (let i = 0; i < 8; i++) rep = updateReputation(rep, 'agreed', 10 + i);
   assert.equal(concurrencyLimit(rep), 1);
   for (let i = 0; i < 8; i++) rep = updateReputation(rep, 'valid', 20 + i);
-  assert.ok(concurrencyLimit(rep) > 1);
+  assert.ok(concurrencyLimit(rep) > 1, 'concurrencyLimit(rep) > 1');
 });
 
 test('isSuspended: a fault with no verified result since and a score below a newcomer’s; a long record survives one fault', () => {

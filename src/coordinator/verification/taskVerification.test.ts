@@ -49,7 +49,7 @@ function drive(
       for (let i = 0; i < req.count; i++) {
         const p = providers[next++];
         assert.ok(p, 'ran out of providers');
-        assert.ok(!req.exclude.includes(p));
+        assert.ok(!req.exclude.includes(p), '!req.exclude.includes(p)');
         assert.ok(!req.groundTruth || trusted.has(p), 'a ground-truth round got an untrusted provider');
         tv.assign(p, req.role, trusted.has(p));
         assigned.push(p);
@@ -82,7 +82,7 @@ test('audit: honest primary and honest auditor with float noise agree → accept
   assert.deepEqual(tv.pending(), [{ role: 'primary', count: 1, exclude: [], trustedOnly: false }]);
   const v = drive(tv, [addr(1), addr(2)], (p) => honest(p));
   assert.equal(v.status, 'accepted');
-  assert.ok(v.verified);
+  assert.ok(v.verified, 'v.verified');
   assert.equal(v.executions, 2);
   assert.deepEqual(
     v.outcomes.map((o) => [o.role, o.outcome]),
@@ -114,7 +114,10 @@ test('audit: a wrong primary loses against auditor + tie-breaker and is slashed 
     [addr(2), addr(3)],
   );
   assert.equal(Object.keys(f.evidence.digests).length, 3);
-  assert.ok(f.evidence.reasons.some((r) => r.startsWith('y: ')));
+  assert.ok(
+    f.evidence.reasons.some((r) => r.startsWith('y: ')),
+    "f.evidence.reasons.some((r) => r.startsWith('y: '))",
+  );
   assert.deepEqual(
     v.slashes.map((s) => [s.provider.toLowerCase(), s.amount]),
     [[addr(1), 2000n]],
@@ -140,7 +143,10 @@ test('an honest primary is never blamed: wrong auditor and wrong tie-breakers ar
   assert.equal(d.status, 'disputed');
   assert.equal(d.faults.length, 0);
   assert.equal(d.slashes.length, 0);
-  assert.ok(d.outcomes.every((o) => o.outcome === 'undecided'));
+  assert.ok(
+    d.outcomes.every((o) => o.outcome === 'undecided'),
+    "d.outcomes.every((o) => o.outcome === 'undecided')",
+  );
 });
 
 test('auditors and tie-breakers are asked for from trusted providers only, excluding those involved', () => {
@@ -326,7 +332,7 @@ test('a restart loses nothing: replaying the JSON log rebuilds the same state an
   restored.reveal(addr(2), { outputDigest: tensorSetDigest(auditorOut), salt, tensors: auditorOut });
   run(addr(3), 'tiebreaker', restored);
   const v = restored.verdict();
-  assert.ok(v);
+  assert.ok(v, 'v');
   assert.equal(v.status, uninterrupted.status);
   assert.deepEqual(
     v.faults.map((f) => f.provider),

@@ -20,7 +20,7 @@ test('leaseById names a task assignment or a canary lease; leasedAssignment chec
     const { jobId, taskIds } = await f.submitJob();
     await f.work.dispatch();
     const [a] = p.assigned();
-    assert.ok(a);
+    assert.ok(a, 'a');
     assert.deepEqual(await leaseById(f.work, a.assignmentId), {
       task: { task_id: taskIds[0], job_id: jobId },
       canary: undefined,

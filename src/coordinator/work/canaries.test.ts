@@ -90,7 +90,7 @@ test('a canary takes a slot like any task; a right answer is valid, a wrong one 
     const first = await f.submitJob();
     await f.work.dispatch();
     const [assign] = c.assigned();
-    assert.ok(assign);
+    assert.ok(assign, 'assign');
     assert.notEqual(assign.taskId, first.taskIds[0], 'the slot went to the canary');
     assert.equal((await f.task(first.taskIds[0]!)).status, 'queued');
     const lease = await f.db
@@ -121,7 +121,7 @@ test('a canary takes a slot like any task; a right answer is valid, a wrong one 
     await providerConnected(f.state, f.work, d.link, d.hello(1));
     await f.idle();
     const [wrong] = d.assigned();
-    assert.ok(wrong);
+    assert.ok(wrong, 'wrong');
     await handleResult(f.state, f.work, d.address, await d.result(wrong, output(8)));
     const failed = await f.db
       .selectFrom('canary_assignments')
@@ -164,7 +164,7 @@ test('an expired canary lease is a timeout, never a fault, and is cancelled on i
     await f.submitJob();
     await f.work.dispatch();
     const [assign] = c.assigned();
-    assert.ok(assign);
+    assert.ok(assign, 'assign');
     f.clock.t += 6_000;
     await sweep(f.state, f.work);
     await f.idle();
@@ -174,7 +174,10 @@ test('an expired canary lease is a timeout, never a fault, and is cancelled on i
       .where('id', '=', assign.assignmentId)
       .executeTakeFirstOrThrow();
     assert.equal(lease.status, 'expired');
-    assert.ok(c.sent.some((m) => m.type === 'cancel' && m.assignmentId === assign.assignmentId));
+    assert.ok(
+      c.sent.some((m) => m.type === 'cancel' && m.assignmentId === assign.assignmentId),
+      "c.sent.some((m) => m.type === 'cancel' && m.assignmentId === assign.assignmentId)",
+    );
     assert.equal(f.state.reputations.get(c.address)?.timeouts, 1);
     assert.equal(f.state.reputations.get(c.address)?.faults, 0);
     assert.deepEqual(await f.db.selectFrom('verification_faults').selectAll().execute(), []);
@@ -204,7 +207,7 @@ test('probation: a newcomer’s slot goes to a canary even at a tiny canary rate
     await f.work.dispatch();
     await f.idle();
     const [first] = newcomer.assigned();
-    assert.ok(first);
+    assert.ok(first, 'first');
     const lease = await f.db
       .selectFrom('canary_assignments')
       .selectAll()
@@ -234,7 +237,7 @@ test('probation: a newcomer’s slot goes to a canary even at a tiny canary rate
     );
     await f.idle();
     const second = veteran.assigned()[1];
-    assert.ok(second);
+    assert.ok(second, 'second');
     const again = await f.db
       .selectFrom('canary_assignments')
       .selectAll()

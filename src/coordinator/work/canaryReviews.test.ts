@@ -176,7 +176,7 @@ test('a poisoned canary: once a provider that vouched for it is proven faulty, a
     );
     assert.equal(f.state.reputations.get(liar.address)?.faults, 1);
     const events = await f.eventTypes();
-    assert.ok(events.includes('provider.reinstated'));
+    assert.ok(events.includes('provider.reinstated'), "events.includes('provider.reinstated')");
     // The withdrawn slash is never applied by an epoch; the liar's still is.
     const inputs = await readChainInputs(f.db, chain, { epoch: 1, startsAt: 0, endsAt: f.clock.t + 1 });
     assert.deepEqual(
@@ -290,7 +290,7 @@ test('a record-miss review is opened at most once per canary: a second veteran m
     await f.work.dispatch();
     await f.idle();
     const [c] = checker.assigned();
-    assert.ok(c);
+    assert.ok(c, 'c');
     assert.equal((await lease(f, c.assignmentId)).canary_id, canaryId, 'the trusted slot went to the check');
     await answer(f, checker, c!, output(7));
     assert.equal(
@@ -311,7 +311,7 @@ test('the store opens a record-miss review of a canary at most once (unique inde
     const canaryId = await addCanary(f, output(7));
     const first = await openCanaryReview(f.db, { canaryId, reason: 'record-miss' }, f.clock.t);
     const second = await openCanaryReview(f.db, { canaryId, reason: 'record-miss' }, f.clock.t);
-    assert.ok(first);
+    assert.ok(first, 'first');
     assert.equal(second, undefined);
     // Even a plain insert cannot add a second one.
     await assert.rejects(

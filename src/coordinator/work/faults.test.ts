@@ -48,7 +48,7 @@ test('recordFault writes the fault, a slash of the slashable amount, a failure c
     assert.deepEqual(JSON.parse(fault!.evidence), { reason: 'wrong product' });
     const [slash] = await f.db.selectFrom('slashes').selectAll().execute();
     assert.equal(slash?.amount, f.state.slashable.toString());
-    assert.ok(f.state.slashable > 0n);
+    assert.ok(f.state.slashable > 0n, 'f.state.slashable > 0n');
     const row = await f.db
       .selectFrom('providers')
       .selectAll()

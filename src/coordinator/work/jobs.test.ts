@@ -26,7 +26,7 @@ test('failJob fails a running job once, cancels its tasks and returns its leases
     const { jobId, taskIds } = await f.submitJob({ tasks: 2 });
     await f.work.dispatch();
     const [a] = p.assigned();
-    assert.ok(a);
+    assert.ok(a, 'a');
     const fail = () =>
       f.db
         .transaction()

@@ -46,7 +46,10 @@ test('replicas of a task never go to two providers of one /24; the second replic
     await f.idle();
     const first = await holders(f, taskIds[0]!);
     assert.equal(first.length, 1, `one replica only, not both on one network: ${first}`);
-    assert.ok([a.address, b.address].includes(first[0] as `0x${string}`));
+    assert.ok(
+      [a.address, b.address].includes(first[0] as `0x${string}`),
+      '[a.address, b.address].includes(first[0] as `0x{string}`)',
+    );
     f.clock.t += BURST_WINDOW_MS + 1;
     const c = await connectFrom(f, '198.51.100.5');
     await f.idle();

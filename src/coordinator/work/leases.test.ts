@@ -12,7 +12,7 @@ test('an expired lease is cancelled on its provider and the task re-queued, then
     const { jobId, taskIds } = await f.submitJob({ taskTimeoutSec: 10 });
     await f.work.dispatch();
     const [first] = p.assigned();
-    assert.ok(first);
+    assert.ok(first, 'first');
     // Not yet expired: the sweep changes nothing.
     f.clock.t += 9_000;
     await sweep(f.state, f.work);
@@ -28,7 +28,10 @@ test('an expired lease is cancelled on its provider and the task re-queued, then
       [{ type: 'cancel', assignmentId: first.assignmentId, reason: 'lease expired' }],
     );
     const types = await f.eventTypes(jobId);
-    assert.ok(types.indexOf('task.retry') > types.indexOf('task.assigned'));
+    assert.ok(
+      types.indexOf('task.retry') > types.indexOf('task.assigned'),
+      "types.indexOf('task.retry') > types.indexOf('task.assigned')",
+    );
     // The sweep dispatched: the only provider gets the task again (a second attempt).
     assert.equal(leases[1]?.status, 'leased');
     assert.equal(p.assigned().length, 2);
@@ -89,7 +92,7 @@ test('a job past its deadline fails and its leases are cancelled on their provid
     const { jobId, taskIds } = await f.submitJob({ deadlineSec: 30, taskTimeoutSec: 600 });
     await f.work.dispatch();
     const [a] = p.assigned();
-    assert.ok(a);
+    assert.ok(a, 'a');
     f.clock.t += 31_000;
     await sweep(f.state, f.work);
     const job = await f.job(jobId);
@@ -151,7 +154,7 @@ test('a provider back within the grace with its lease keeps it until its deadlin
     const { jobId, taskIds } = await f.submitJob({ maxAttempts: 1, taskTimeoutSec: 600 });
     await f.work.dispatch();
     const [a] = p.assigned();
-    assert.ok(a);
+    assert.ok(a, 'a');
     const created = (await f.assignments(taskIds[0]!))[0]!.created_at;
     await providerDisconnected(f.state, f.work, p.link);
     f.clock.t += 2000;

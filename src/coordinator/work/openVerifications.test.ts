@@ -18,15 +18,18 @@ test('an open verification lost from memory is rebuilt from its stored log and o
     await f.work.dispatch();
     await handleResult(f.state, f.work, a.address, await a.result(a.assigned()[0]!, output(1)));
     const before = f.state.verifications.get(taskId);
-    assert.ok(before);
+    assert.ok(before, 'before');
     // As after a restart: nothing in memory.
     forgetVerification(f.state, taskId);
     assert.equal(f.state.verifications.has(taskId), false);
     const rebuilt = await loadVerification(f.state, f.work, taskId);
-    assert.ok(rebuilt);
+    assert.ok(rebuilt, 'rebuilt');
     assert.notEqual(rebuilt, before);
     assert.deepEqual(rebuilt.log(), before.log());
-    assert.ok(f.state.outputsOf.get(taskId)?.has(tensorSetDigest(output(1))));
+    assert.ok(
+      f.state.outputsOf.get(taskId)?.has(tensorSetDigest(output(1))),
+      'f.state.outputsOf.get(taskId)?.has(tensorSetDigest(output(1)))',
+    );
     assert.equal(await loadVerification(f.state, f.work, taskId), rebuilt, 'then served from memory');
     assert.equal(mayReveal(rebuilt, a.address), false, 'b has not committed');
     assert.equal(mayReveal(rebuilt, '0x0000000000000000000000000000000000000009'), false, 'no execution');

@@ -15,7 +15,7 @@ test('a result for a leased task is accepted: the task and its job complete, the
     const { jobId, taskIds } = await f.submitJob();
     await f.work.dispatch();
     const [a] = p.assigned();
-    assert.ok(a);
+    assert.ok(a, 'a');
     const msg = await p.result(a, output(1));
     await handleResult(f.state, f.work, p.address, msg);
     await f.idle();
@@ -55,7 +55,7 @@ test('a result from another provider, for another task or after the lease ended 
     const { taskIds } = await f.submitJob({ tasks: 2 });
     await f.work.dispatch();
     const [a] = p.assigned();
-    assert.ok(a);
+    assert.ok(a, 'a');
     await providerConnected(f.state, f.work, other.link, other.hello(1));
     await f.idle();
     const stale = { code: 'PLX_STALE_ASSIGNMENT' };
@@ -130,7 +130,7 @@ test('commit–reveal: reveals are asked for only once the round committed, earl
     await f.idle();
     assert.equal((await f.task(taskIds[0]!)).status, 'completed');
     const types = await f.eventTypes(jobId);
-    assert.ok(types.includes('task.verified'));
+    assert.ok(types.includes('task.verified'), "types.includes('task.verified')");
     assert.equal(types.at(-1), 'task.result');
     const v = await f.db
       .selectFrom('task_verifications')
@@ -152,7 +152,7 @@ test('a result for a lease the sender does not hold is refused before its output
     await f.submitJob();
     await f.work.dispatch();
     const [a] = p.assigned();
-    assert.ok(a);
+    assert.ok(a, 'a');
     let reads = 0;
     const read = f.work.blobs.read.bind(f.work.blobs);
     f.work.blobs.read = (cid: string) => {

@@ -161,7 +161,7 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
     await f.work.dispatch();
     await f.idle();
     const [check] = x.assigned();
-    assert.ok(check);
+    assert.ok(check, 'check');
     const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
     await handleCommit(f.state, f.work, x.address, await x.commit(check, output(1), salt));
     await handleResult(f.state, f.work, x.address, await x.result(check, output(1), { salt }));
@@ -221,8 +221,8 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
     await payOwedCompensations(f.work);
     assert.equal((await compensationFacts(f)).length, 3, 'each paid once');
     const types = await f.eventTypes(jobId);
-    assert.ok(types.includes('task.overturned'));
-    assert.ok(types.includes('review.compensated'));
+    assert.ok(types.includes('task.overturned'), "types.includes('task.overturned')");
+    assert.ok(types.includes('review.compensated'), "types.includes('review.compensated')");
 
     // The validator: every entry's evidence and postings hold, and the outputs re-derive the overturn.
     const read = outputs(f);
@@ -310,7 +310,10 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
     const honest = await withEntries(entries);
     assert.equal(await checkFacts(honest.facts, honest.inputs, 31337), null);
     const leaves = JSON.parse(computeEpoch(honest.inputs).tree!) as { values: { value: [string, string] }[] };
-    assert.ok(leaves.values.some((v) => v.value[0].toLowerCase() === CLIENT && v.value[1] === '2000'));
+    assert.ok(
+      leaves.values.some((v) => v.value[0].toLowerCase() === CLIENT && v.value[1] === '2000'),
+      "leaves.values.some((v) => v.value[0].toLowerCase() === CLIENT && v.value[1] === '2000')",
+    );
     // The entries survive the evidence bundle's packing unchanged (version 4, compactBundle.ts).
     const json = (v: unknown) =>
       JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)));

@@ -57,7 +57,7 @@ test('a provider that reconnects without a lease it held loses it: the task is r
     const { jobId, taskIds } = await f.submitJob();
     await f.work.dispatch();
     const [first] = p.assigned();
-    assert.ok(first);
+    assert.ok(first, 'first');
     // Reconnects (e.g. the assign message died with a coordinator restart) with nothing in flight.
     await providerConnected(f.state, f.work, p.link, p.hello(1, []));
     await f.idle();
@@ -65,7 +65,7 @@ test('a provider that reconnects without a lease it held loses it: the task is r
     assert.equal(leases[0]?.status, 'expired');
     assert.equal(leases[0]?.error_code, 'PLX_LEASE_LOST');
     const types = await f.eventTypes(jobId);
-    assert.ok(types.includes('task.retry'));
+    assert.ok(types.includes('task.retry'), "types.includes('task.retry')");
     // Back in the queue and leased again to the only provider (a second attempt of three).
     assert.equal(leases.length, 2);
     assert.equal(leases[1]?.status, 'leased');

@@ -44,7 +44,7 @@ test('a task is priced by its job: the worst case until a verdict verified an ex
     await f.idle();
     const [ta] = a.assigned();
     const [tb] = b.assigned();
-    assert.ok(ta && tb && ta.taskId === tb.taskId);
+    assert.ok(ta && tb && ta.taskId === tb.taskId, 'ta && tb && ta.taskId === tb.taskId');
     await handleResult(f.state, f.work, a.address, await a.result(ta, output(3)));
     await handleResult(f.state, f.work, b.address, await b.result(tb, output(3)));
     await f.idle();
@@ -206,7 +206,7 @@ test('an ally reporting tiny usage cannot shrink a cheater’s slash cap: the ve
     assert.equal(slash.provider, cheater.address);
     // 30 units of pay × k, not one unit's (what the lower median of 10 cpu-ms and 30 s gave).
     assert.equal(BigInt(slash.amount), slashCapOf(R, 30_000n));
-    assert.ok(BigInt(slash.amount) > lockAmount(R));
+    assert.ok(BigInt(slash.amount) > lockAmount(R), 'BigInt(slash.amount) > lockAmount(R)');
   } finally {
     await f.close();
   }

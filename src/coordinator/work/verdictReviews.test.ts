@@ -93,7 +93,7 @@ for (const truth of ['the outvoted provider', 'the verdict'] as const) {
       await f.work.dispatch();
       await f.idle();
       const [check] = x.assigned();
-      assert.ok(check);
+      assert.ok(check, 'check');
       const lease = await f.db
         .selectFrom('canary_assignments')
         .selectAll()
@@ -134,8 +134,14 @@ for (const truth of ['the outvoted provider', 'the verdict'] as const) {
       const rep = f.state.reputations.get(h.address);
       assert.equal(rep?.faults, 0);
       assert.ok((rep?.beta ?? 99) < 1.01, `the fault's weight is off beta (${rep?.beta})`);
-      assert.ok((await f.eventTypes(jobId)).includes('task.overturned'));
-      assert.ok((await f.eventTypes()).includes('provider.reinstated'));
+      assert.ok(
+        (await f.eventTypes(jobId)).includes('task.overturned'),
+        "(await f.eventTypes(jobId)).includes('task.overturned')",
+      );
+      assert.ok(
+        (await f.eventTypes()).includes('provider.reinstated'),
+        "(await f.eventTypes()).includes('provider.reinstated')",
+      );
       const hRow = await f.db
         .selectFrom('providers')
         .select('tasks_failed')

@@ -50,7 +50,7 @@ test('a tie-breaker decides a split round: the odd one out is faulted and slashe
       slashes.map((x) => x.provider),
       [b.address],
     );
-    assert.ok(BigInt(slashes[0]!.amount) > 0n);
+    assert.ok(BigInt(slashes[0]!.amount) > 0n, 'BigInt(slashes[0]!.amount) > 0n');
     const providers = await f.db.selectFrom('providers').selectAll().orderBy('address').execute();
     const byAddress = new Map(providers.map((p) => [p.address, p]));
     assert.equal(byAddress.get(a.address)?.tasks_completed, 1);
@@ -59,9 +59,12 @@ test('a tie-breaker decides a split round: the odd one out is faulted and slashe
     assert.equal(f.state.reputations.get(b.address)?.faults, 1);
     assert.equal(f.state.reputations.get(a.address)?.verifiedValid, 1);
     const types = await f.eventTypes(jobId);
-    assert.ok(types.includes('task.verified'));
-    assert.ok(types.includes('provider.faulted'));
-    assert.ok(types.indexOf('task.verified') < types.indexOf('task.completed'));
+    assert.ok(types.includes('task.verified'), "types.includes('task.verified')");
+    assert.ok(types.includes('provider.faulted'), "types.includes('provider.faulted')");
+    assert.ok(
+      types.indexOf('task.verified') < types.indexOf('task.completed'),
+      "types.indexOf('task.verified') < types.indexOf('task.completed')",
+    );
   } finally {
     await f.close();
   }
@@ -92,7 +95,10 @@ test('an audit nobody else can run is waived: the primary result is accepted unv
     assert.equal(v.audit, 0);
     assert.equal(v.status, 'accepted');
     const types = await f.eventTypes(jobId);
-    assert.ok(types.indexOf('task.audit-waived') < types.lastIndexOf('task.completed'));
+    assert.ok(
+      types.indexOf('task.audit-waived') < types.lastIndexOf('task.completed'),
+      "types.indexOf('task.audit-waived') < types.lastIndexOf('task.completed')",
+    );
     assert.equal(types.includes('task.verified'), false, 'accepted unverified');
   } finally {
     await f.close();
@@ -195,7 +201,10 @@ test('no ground truth: untrusted providers outvoting one fault nobody; the task 
     const task = await f.task(taskIds[0]!);
     assert.equal(task.status, 'completed');
     assert.equal((await f.job(jobId)).status, 'completed');
-    assert.ok([h.address, ...trusted.map((t) => t.address)].includes(task.provider as `0x${string}`));
+    assert.ok(
+      [h.address, ...trusted.map((t) => t.address)].includes(task.provider as `0x${string}`),
+      '[h.address, ...trusted.map((t) => t.address)].includes(task.provider as `0x{string}`)',
+    );
     const faults = await f.db.selectFrom('verification_faults').selectAll().execute();
     assert.deepEqual(faults.map((x) => x.provider).sort(), [r1.address, r2.address].sort());
     assert.equal(f.state.reputations.get(h.address)?.faults ?? 0, 0);
@@ -238,7 +247,10 @@ test('liveness: a trusted execution disagreeing with an untrusted one and no oth
       .executeTakeFirstOrThrow();
     assert.equal(row.status, 'disputed');
     const verdict = JSON.parse(row.verdict!) as { outcomes: { outcome: string }[] };
-    assert.ok(verdict.outcomes.every((o) => o.outcome !== 'valid' && o.outcome !== 'unverified'));
+    assert.ok(
+      verdict.outcomes.every((o) => o.outcome !== 'valid' && o.outcome !== 'unverified'),
+      "verdict.outcomes.every((o) => o.outcome !== 'valid' && o.outcome !== 'unverified')",
+    );
     const disputed = await f.db
       .selectFrom('events')
       .select('data')

@@ -25,9 +25,12 @@ const alerts = (scores: number[]): number[] =>
   scores.flatMap((s, i) => (s >= DEFAULT_ALERT_THRESHOLD ? [i] : []));
 
 test('gaussianTail matches known normal tail probabilities', () => {
-  assert.ok(Math.abs(gaussianTail(0) - 0.5) < 1e-7);
-  assert.ok(Math.abs(gaussianTail(1.959964) - 0.025) < 1e-6);
-  assert.ok(Math.abs(gaussianTail(-3) - 0.9986501) < 1e-6);
+  assert.ok(Math.abs(gaussianTail(0) - 0.5) < 1e-7, 'Math.abs(gaussianTail(0) - 0.5) < 1e-7');
+  assert.ok(
+    Math.abs(gaussianTail(1.959964) - 0.025) < 1e-6,
+    'Math.abs(gaussianTail(1.959964) - 0.025) < 1e-6',
+  );
+  assert.ok(Math.abs(gaussianTail(-3) - 0.9986501) < 1e-6, 'Math.abs(gaussianTail(-3) - 0.9986501) < 1e-6');
 });
 
 test('RollingWindow keeps the mean and variance of the last values', () => {
@@ -37,7 +40,10 @@ test('RollingWindow keeps the mean and variance of the last values', () => {
   const last = values.slice(-4);
   const mean = last.reduce((a, b) => a + b, 0) / 4;
   assert.equal(w.mean(), mean);
-  assert.ok(Math.abs(w.variance() - last.reduce((a, b) => a + (b - mean) ** 2, 0) / 4) < 1e-9);
+  assert.ok(
+    Math.abs(w.variance() - last.reduce((a, b) => a + (b - mean) ** 2, 0) / 4) < 1e-9,
+    'Math.abs(w.variance() - last.reduce((a, b) => a + (b - mean) ** 2, 0) / 4) < 1e-9',
+  );
   assert.equal(w.at(0), 4);
   assert.equal(w.at(3), 5);
   assert.equal(w.at(4), undefined);
@@ -112,7 +118,10 @@ test('non-finite readings score 0 and are not learned', () => {
   const values = periodic(1500);
   const holed = values.flatMap((v, i) => (i % 100 === 50 ? [Number.NaN, v, Number.POSITIVE_INFINITY] : [v]));
   const scores = detectAnomalies(holed);
-  assert.ok(scores.every((s, i) => Number.isFinite(holed[i]!) || s === 0));
+  assert.ok(
+    scores.every((s, i) => Number.isFinite(holed[i]!) || s === 0),
+    'scores.every((s, i) => Number.isFinite(holed[i]!) || s === 0)',
+  );
   assert.deepEqual(
     scores.filter((_, i) => Number.isFinite(holed[i]!)),
     detectAnomalies(values),
@@ -152,7 +161,10 @@ test('the local spike likelihood view catches an in-range spike on a calm stretc
     (_, i) => 50 + 20 * Math.sin((2 * Math.PI * i) / 288) + 60 * r(),
   );
   bursty[3500] = bursty[3500]! - 30;
-  assert.ok(!alerts(detectAnomalies(bursty, { spikeTolerance: 1, isolatedSpikeFactor: 0 })).includes(3500));
+  assert.ok(
+    !alerts(detectAnomalies(bursty, { spikeTolerance: 1, isolatedSpikeFactor: 0 })).includes(3500),
+    '!alerts(detectAnomalies(bursty, { spikeTolerance: 1, isolatedSpikeFactor: 0 })).includes(3500)',
+  );
 });
 
 test('isolated-spike view: a level shift is not a spike, and a series spiky all along does not page', () => {

@@ -6,8 +6,14 @@ import { MeanRuntimeEstimator, RuntimePredictor } from './runtimePredictor.ts';
 test('a first observation sets the level; work scales the prediction', () => {
   const p = new RuntimePredictor();
   p.observe('a', 'resnet', 120, 100);
-  assert.ok(Math.abs(p.predict('a', 'resnet', 50) - 60) < 1e-9);
-  assert.ok(Math.abs(p.predict('a', 'resnet') - 1.2) < 1e-9);
+  assert.ok(
+    Math.abs(p.predict('a', 'resnet', 50) - 60) < 1e-9,
+    "Math.abs(p.predict('a', 'resnet', 50) - 60) < 1e-9",
+  );
+  assert.ok(
+    Math.abs(p.predict('a', 'resnet') - 1.2) < 1e-9,
+    "Math.abs(p.predict('a', 'resnet') - 1.2) < 1e-9",
+  );
 });
 
 test('invalid measurements are ignored', () => {
@@ -46,5 +52,8 @@ test('provider speed learned on one workload carries over to another (factorised
   }
   const fastOnB = p.predict('fast', 'b');
   assert.ok(Math.abs(fastOnB / 20 - 1) < 0.25, `fast on b predicted ${fastOnB}, true 20`);
-  assert.ok(p.speedup('fast', 'a') > 1.5 && p.speedup('slow', 'a') < 0.8);
+  assert.ok(
+    p.speedup('fast', 'a') > 1.5 && p.speedup('slow', 'a') < 0.8,
+    "p.speedup('fast', 'a') > 1.5 && p.speedup('slow', 'a') < 0.8",
+  );
 });

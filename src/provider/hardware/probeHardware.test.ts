@@ -57,9 +57,12 @@ test('probes CPU, memory, OS and runtime; GPUs from nvidia-smi when it answers',
   const hw = await probeHardware({ exec, logger, timeoutMs: 1234 });
   assert.deepEqual(calls, [['nvidia-smi', [...NVIDIA_SMI_ARGS], 1234]]);
   assert.equal(hw.gpus.length, 2);
-  assert.ok(hw.cpuCores >= 1);
-  assert.ok(hw.cpuModel.length > 0);
-  assert.ok(hw.memoryBytes > 0 && hw.freeMemoryBytes > 0 && hw.freeMemoryBytes <= hw.memoryBytes);
+  assert.ok(hw.cpuCores >= 1, 'hw.cpuCores >= 1');
+  assert.ok(hw.cpuModel.length > 0, 'hw.cpuModel.length > 0');
+  assert.ok(
+    hw.memoryBytes > 0 && hw.freeMemoryBytes > 0 && hw.freeMemoryBytes <= hw.memoryBytes,
+    'hw.memoryBytes > 0 && hw.freeMemoryBytes > 0 && hw.freeMemoryBytes <= hw.memoryBytes',
+  );
   assert.equal(hw.os.arch, process.arch);
   assert.equal(hw.nodeVersion, process.versions.node);
   assert.match(hw.onnxruntimeVersion, /^\d+\.\d+\.\d+/);

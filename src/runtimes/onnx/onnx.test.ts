@@ -207,8 +207,8 @@ test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-
     assert.ok(maxDiff < 1e-5, `max difference ${maxDiff}`);
     assert.equal(first.executionProvider, 'cpu');
     assert.ok(first.usage.wallMs > 0 && first.usage.loadMs > 0, JSON.stringify(first.usage));
-    assert.ok(first.usage.cpuMs > 0);
-    assert.ok(first.usage.peakRssBytes > 20 * 1024 * 1024);
+    assert.ok(first.usage.cpuMs > 0, 'first.usage.cpuMs > 0');
+    assert.ok(first.usage.peakRssBytes > 20 * 1024 * 1024, 'first.usage.peakRssBytes > 20 * 1024 * 1024');
     // The caller's tensor is untouched (the runtime sends a copy).
     assert.equal(input.data.length, 3 * 64 * 96);
 
@@ -228,7 +228,10 @@ test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-
       ones.push(one);
     }
     // The images really differ, so a slice in the wrong place would be caught.
-    assert.ok(maxDiffAt(ones[0]!, ones[1]!) > 1e-3 && maxDiffAt(ones[1]!, ones[2]!) > 1e-3);
+    assert.ok(
+      maxDiffAt(ones[0]!, ones[1]!) > 1e-3 && maxDiffAt(ones[1]!, ones[2]!) > 1e-3,
+      'maxDiffAt(ones[0]!, ones[1]!) > 1e-3 && maxDiffAt(ones[1]!, ones[2]!) > 1e-3',
+    );
 
     await assert.rejects(rt.run(DET_MODEL, { x: image(64, 64), extra: image(1, 1) }), (err: unknown) =>
       isPlexusError(err, 'PLX_INPUT_MISMATCH'),
@@ -242,7 +245,7 @@ test('runs PP-OCRv4 in a worker process with the same outputs as onnxruntime in-
       await writeFile(join(dir, 'in.safetensors'), encodeSafetensors({ x: input }));
       const viaFile = await rt.runFile(DET_MODEL, join(dir, 'in.safetensors'), join(dir, 'out.safetensors'));
       assert.equal(viaFile.executionProvider, 'cpu');
-      assert.ok(!('outputs' in viaFile));
+      assert.ok(!('outputs' in viaFile), "!('outputs' in viaFile)");
       assert.deepEqual(
         new Uint8Array(await readFile(join(dir, 'out.safetensors'))),
         encodeSafetensors(second.outputs),

@@ -70,12 +70,24 @@ test('outer step: SGD with Nesterov momentum on the aggregate, state carried acr
   const outer = { lr: 0.5, momentum: 0.9 };
   const r1 = closeRound(s0, [delta, delta], rule('mean'), outer);
   // m = 0.1; θ = 1 − 0.5·(0.1 + 0.9·0.1) = 0.905
-  assert.ok(Math.abs((r1.state.weights.w?.data[0] as number) - 0.905) < 1e-6);
-  assert.ok(Math.abs((r1.state.momentum.w?.data[0] as number) - 0.1) < 1e-7);
+  assert.ok(
+    Math.abs((r1.state.weights.w?.data[0] as number) - 0.905) < 1e-6,
+    'Math.abs((r1.state.weights.w?.data[0] as number) - 0.905) < 1e-6',
+  );
+  assert.ok(
+    Math.abs((r1.state.momentum.w?.data[0] as number) - 0.1) < 1e-7,
+    'Math.abs((r1.state.momentum.w?.data[0] as number) - 0.1) < 1e-7',
+  );
   const r2 = closeRound(r1.state, [delta], rule('mean'), outer);
   // m = 0.9·0.1 + 0.1 = 0.19; θ = 0.905 − 0.5·(0.1 + 0.9·0.19) = 0.7695
-  assert.ok(Math.abs((r2.state.weights.w?.data[0] as number) - 0.7695) < 1e-6);
+  assert.ok(
+    Math.abs((r2.state.weights.w?.data[0] as number) - 0.7695) < 1e-6,
+    'Math.abs((r2.state.weights.w?.data[0] as number) - 0.7695) < 1e-6',
+  );
   // Second coordinate: θ = 1 + 0.5·(0.2 + 0.18) = 1.19, then 1.19 + 0.5·(0.2 + 0.9·0.38) = 1.461
-  assert.ok(Math.abs((r2.state.weights.w?.data[1] as number) - 1.461) < 1e-5);
+  assert.ok(
+    Math.abs((r2.state.weights.w?.data[1] as number) - 1.461) < 1e-5,
+    'Math.abs((r2.state.weights.w?.data[1] as number) - 1.461) < 1e-5',
+  );
   assert.throws(() => closeRound(s0, [{ other: delta.w }], rule('mean'), outer), /lacks float32 tensor w/);
 });

@@ -56,6 +56,6 @@ test('an oversized topology is refused before TF.js allocates a single weight', 
   const vast = JSON.parse(await mnistCnnTopology(1));
   Object.assign(vast.config.layers[0].config, { batch_input_shape: [null, 3000, 3000, 1], strides: [1, 1] });
   Object.assign(vast.config.layers[1].config, { pool_size: [100, 100], strides: [100, 100] });
-  assert.ok(sizeOf(JSON.stringify(vast)).params < 10_000);
+  assert.ok(sizeOf(JSON.stringify(vast)).params < 10_000, 'sizeOf(JSON.stringify(vast)).params < 10_000');
   await assert.rejects(buildModel(JSON.stringify(vast)), /values per sample/);
 });

@@ -76,7 +76,7 @@ test('a task re-run from the same bytes gives the same output bits; another seed
   const a = await runTrainTask(task, blobs);
   const b = await runTrainTask(task, blobs);
   assert.deepEqual(encodeSafetensors(a.output), encodeSafetensors(b.output));
-  assert.ok(a.loss > 0 && Number.isFinite(a.loss));
+  assert.ok(a.loss > 0 && Number.isFinite(a.loss), 'a.loss > 0 && Number.isFinite(a.loss)');
   assert.equal(a.output[LOSS_TENSOR]?.data[0], Math.fround(a.loss));
   const c = await runTrainTask({ ...task, seed: taskSeed('t', 0, 1) }, blobs);
   assert.ok(maxAbsDiff(a.output, c.output) > 1e-6, 'another seed trains on other batches');

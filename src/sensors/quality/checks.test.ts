@@ -26,37 +26,55 @@ test('a jump blames the reading further from the rolling median, and values stuc
     spike.flatMap((s, i) => (s ? [i] : [])),
     [45, 46],
   );
-  assert.ok(unidentified.every((u) => !u));
+  assert.ok(
+    unidentified.every((u) => !u),
+    'unidentified.every((u) => !u)',
+  );
 });
 
 test('a jump with too few readings for a median is unidentified, not blamed on either side', () => {
   const { spike, unidentified } = checkSpikes(series([20, 20.1, 35, 20.2]), temperature, STEP);
-  assert.ok(spike.every((s) => !s));
+  assert.ok(
+    spike.every((s) => !s),
+    'spike.every((s) => !s)',
+  );
   assert.deepEqual(unidentified, [false, true, true, true]);
 });
 
 test('readings more than 1.5 steps apart are not compared for jumps', () => {
   const r: Reading[] = [...series(Array(40).fill(20)), { t: 40 * STEP + 600_000, v: 30 }];
   const { spike, unidentified } = checkSpikes(r, temperature, STEP);
-  assert.ok(!spike[40] && !unidentified[40]);
+  assert.ok(!spike[40] && !unidentified[40], '!spike[40] && !unidentified[40]');
 });
 
 test('frozen values are flagged once a run reaches the constant window', () => {
   const short = series(Array(800).fill(21)); // 799 × 16 s = 3.55 h < 4 h
-  assert.ok(checkFrozen(short, temperature).every((f) => !f));
+  assert.ok(
+    checkFrozen(short, temperature).every((f) => !f),
+    'checkFrozen(short, temperature).every((f) => !f)',
+  );
   const long = series([...Array(1000).fill(21), 21.1]); // 4.4 h
   const flags = checkFrozen(long, temperature);
-  assert.ok(flags.slice(0, 1000).every(Boolean));
+  assert.ok(flags.slice(0, 1000).every(Boolean), 'flags.slice(0, 1000).every(Boolean)');
   assert.equal(flags[1000], false);
   // empty slots inside a run do not break it
   const holes = series(Array.from({ length: 1000 }, (_, i) => (i % 10 === 5 ? null : 21)));
-  assert.ok(checkFrozen(holes, temperature)[999]);
+  assert.ok(checkFrozen(holes, temperature)[999], 'checkFrozen(holes, temperature)[999]');
 });
 
 test('frozen humidity above 95 % and illuminance at 0 at night are exempt', () => {
-  assert.ok(checkFrozen(series(Array(2000).fill(97)), humidity).every((f) => !f));
-  assert.ok(checkFrozen(series(Array(2000).fill(80)), humidity).some(Boolean));
-  assert.ok(checkFrozen(series(Array(2000).fill(0)), illuminance).every((f) => !f));
+  assert.ok(
+    checkFrozen(series(Array(2000).fill(97)), humidity).every((f) => !f),
+    'checkFrozen(series(Array(2000).fill(97)), humidity).every((f) => !f)',
+  );
+  assert.ok(
+    checkFrozen(series(Array(2000).fill(80)), humidity).some(Boolean),
+    'checkFrozen(series(Array(2000).fill(80)), humidity).some(Boolean)',
+  );
+  assert.ok(
+    checkFrozen(series(Array(2000).fill(0)), illuminance).every((f) => !f),
+    'checkFrozen(series(Array(2000).fill(0)), illuminance).every((f) => !f)',
+  );
 });
 
 test('gaps are the runs of empty slots; jittered readings still fill their slot', () => {

@@ -65,7 +65,10 @@ test('a device day averages its hours over every variable of the station model',
   };
   const bad = scoreDeviceDay(frozen, station, { dayStartMs, anomaly: false });
   assert.ok(bad.score < 0.93 && bad.score > 0.85, String(bad.score));
-  assert.ok(bad.variables.pressure!.slice(12).every((h) => h.flags.CONSTANT === 60));
+  assert.ok(
+    bad.variables.pressure!.slice(12).every((h) => h.flags.CONSTANT === 60),
+    'bad.variables.pressure!.slice(12).every((h) => h.flags.CONSTANT === 60)',
+  );
   assert.equal(bad.hourly[3], 1);
 });
 
@@ -83,5 +86,5 @@ test('with the detector on, a sudden step in a steady series is scored as anomal
   const anomalousHours = day.variables.temperature!.flatMap((h, i) => (h.anomalous > 0 ? [i] : []));
   assert.ok(anomalousHours.includes(Math.floor(1000 / 60)), JSON.stringify(anomalousHours));
   assert.ok(anomalousHours.length <= 3, JSON.stringify(anomalousHours));
-  assert.ok(day.score < 1);
+  assert.ok(day.score < 1, 'day.score < 1');
 });
