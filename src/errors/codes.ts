@@ -168,6 +168,14 @@ export const errorCodes = {
   },
   PLX_TRAIN_WEIGHTS_MISMATCH: { status: 400, message: "The weights do not match the model's layers." },
   PLX_TRAIN_SHARD_INVALID: { status: 400, message: 'A training shard is not safetensors with x and y.' },
+  PLX_TRAIN_BACKEND_UNSUPPORTED: {
+    status: 400,
+    message: 'The job pins a TF.js backend or release this network does not train with.',
+  },
+  PLX_TRAIN_BACKEND_MISMATCH: {
+    status: 409,
+    message: "The provider's TF.js backend or release differs from the one the training job pins.",
+  },
   // --- storage network (issue 19, docs/storage.md) ---
   PLX_STORAGE_NO_SPACE: {
     status: 507,

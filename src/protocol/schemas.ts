@@ -194,6 +194,15 @@ export const hardwareClaimSchema = z.strictObject({
       devices: z.array(z.string().max(40)).max(16),
     })
     .optional(),
+  /**
+   * TF.js training backends the agent runs, `<name>@<release>` (docs/training.md): a
+   * `train.diloco` task goes only to a provider listing its job's backend; absent (an older agent):
+   * not excluded, its training worker refuses another release (PLX_TRAIN_BACKEND_MISMATCH).
+   */
+  trainBackends: z
+    .array(z.string().regex(/^(wasm|cpu)@\d{1,3}\.\d{1,3}\.\d{1,3}$/))
+    .max(4)
+    .optional(),
 });
 export type HardwareClaim = z.infer<typeof hardwareClaimSchema>;
 

@@ -17,6 +17,28 @@ const contentId = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 content i
 export const AGGREGATION_RULES = ['mean', 'median', 'trimmed-mean', 'centered-clip'] as const;
 export type AggregationRuleName = (typeof AGGREGATION_RULES)[number];
 
+/** TF.js backends a training job may pin (docs/training.md "Backend"). */
+export const TRAIN_BACKENDS = ['wasm', 'cpu'] as const;
+export type TrainBackendName = (typeof TRAIN_BACKENDS)[number];
+
+/**
+ * The TF.js release this network trains with (core, layers and both backends at this version):
+ * a job's default. A test checks it against the installed packages.
+ */
+export const TFJS_VERSION = '4.22.0';
+
+/**
+ * The TF.js backend and version every task of a job runs on. Part of the signed spec and of each
+ * task descriptor: the WASM and CPU backends (and two releases of one) round differently, so a
+ * provider runs a task only on exactly this backend and version and refuses it otherwise
+ * (`PLX_TRAIN_BACKEND_MISMATCH`); results of one job therefore always round the same way.
+ */
+export const trainBackendSchema = z.strictObject({
+  name: z.enum(TRAIN_BACKENDS),
+  version: z.string().regex(/^\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'must be a TF.js release such as 4.22.0'),
+});
+export type TrainBackendSpec = z.infer<typeof trainBackendSchema>;
+
 /** Inner optimizer: AdamW (Loshchilov & Hutter 2019), as in DiLoCo. */
 export const adamWSchema = z.strictObject({
   lr: z.number().positive().max(10).default(1e-3),
@@ -68,6 +90,8 @@ export const trainHyperShape = {
   aggregation: aggregationSchema.default({ rule: 'mean', trimFraction: 0.25, clipIterations: 3 }),
   /** The job's seed: every task's seed derives from it, so the whole run can be replayed. */
   seed: z.string().min(1).max(64).default('plexus'),
+  /** The TF.js backend and release every task runs on (absent: WASM at {@link TFJS_VERSION}). */
+  backend: trainBackendSchema.default({ name: 'wasm', version: TFJS_VERSION }),
 };
 
 /**
@@ -76,7 +100,8 @@ export const trainHyperShape = {
  */
 export const trainTaskDescriptorSchema = z.strictObject({
   type: z.literal('plexus.train.diloco.task'),
-  version: z.literal(1),
+  /** 2: with `backend` (version 1 descriptors named none and are refused). */
+  version: z.literal(2),
   round: z.int().min(0).max(1000),
   worker: z.int().min(0).max(63),
   /** Topology (the job's `model`). */
@@ -89,6 +114,8 @@ export const trainTaskDescriptorSchema = z.strictObject({
   innerSteps: z.int().min(1).max(10_000),
   batchSize: z.int().min(1).max(4096),
   innerOptimizer: adamWSchema,
+  /** The job's backend: the provider runs exactly this one or refuses the task. */
+  backend: trainBackendSchema,
 });
 export type TrainTaskDescriptor = z.infer<typeof trainTaskDescriptorSchema>;
 

@@ -48,7 +48,7 @@ export function descriptorOf(
 ): TrainTaskDescriptor {
   return {
     type: 'plexus.train.diloco.task',
-    version: 1,
+    version: 2,
     round,
     worker,
     model: spec.model,
@@ -58,6 +58,7 @@ export function descriptorOf(
     innerSteps: spec.innerSteps,
     batchSize: spec.batchSize,
     innerOptimizer: spec.innerOptimizer,
+    backend: spec.backend,
   };
 }
 

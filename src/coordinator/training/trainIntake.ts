@@ -18,6 +18,7 @@ import {
   readShard,
   writeWeights,
 } from '../../runtimes/tfjs/layersModel.ts';
+import { installedBackends, useTrainBackend } from '../../runtimes/tfjs/tf.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import { insertJobRow } from '../jobs/insertJobRow.ts';
@@ -70,8 +71,24 @@ async function assertClientsBlobs(db: Kysely<Database>, client: string, cids: st
  */
 export const MAX_VALIDATION_MACS = 2_000_000_000;
 
+/**
+ * Refuses a spec pinning a TF.js backend release other than the one installed here (the release
+ * this network's providers run): no provider would take its tasks (PLX_TRAIN_BACKEND_UNSUPPORTED).
+ */
+export function checkTrainBackend(spec: Pick<TrainDilocoSpec, 'backend'>): void {
+  const installed = installedBackends()[spec.backend.name];
+  if (installed !== spec.backend.version)
+    throw new PlexusError(
+      'PLX_TRAIN_BACKEND_UNSUPPORTED',
+      `backend ${spec.backend.name} ${spec.backend.version}: this network trains with TF.js ${installed ?? '(mixed install)'}`,
+      { details: { backend: spec.backend, supported: { name: spec.backend.name, version: installed } } },
+    );
+}
+
 /** Checks the model, weights and shards of a spec (PLX_TRAIN_* codes, docs/errors.md). */
 async function checkTrainingData(blobs: BlobStore, spec: TrainDilocoSpec): Promise<void> {
+  checkTrainBackend(spec);
+  await useTrainBackend(spec.backend);
   if ((await sizeOf(blobs, spec.model, 'model')) > MAX_TOPOLOGY_BYTES)
     throw new PlexusError('PLX_TRAIN_MODEL_INVALID', `topology is over ${MAX_TOPOLOGY_BYTES} bytes`);
   await sizeOf(blobs, spec.weights, 'weights');

@@ -17,6 +17,7 @@ import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { closeRound } from '../../runtimes/tfjs/dilocoRound.ts';
 import { evaluate, LOSS_TENSOR } from '../../runtimes/tfjs/innerLoop.ts';
 import { buildModel, readShard } from '../../runtimes/tfjs/layersModel.ts';
+import { useTrainBackend } from '../../runtimes/tfjs/tf.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import type { Database } from '../store/schema.ts';
@@ -104,6 +105,8 @@ export function createTrainingRounds(deps: {
     const lastCid = await putTensors(deps.blobs, next.lastUpdate);
     let validation: TrainRoundRecord['validation'];
     if (spec.validation) {
+      // The job's backend (intake checked this process has it), as its providers train on.
+      await useTrainBackend(spec.backend);
       const model = await buildModel(await deps.blobs.read(spec.model));
       try {
         validation = evaluate(model, next.weights, readShard(await readTensors(deps.blobs, spec.validation)));

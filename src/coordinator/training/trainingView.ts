@@ -6,6 +6,7 @@
 import type { Kysely } from 'kysely';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { TrainingView, TrainRoundView } from '../../protocol/http/training.ts';
+import { TFJS_VERSION } from '../../protocol/training.ts';
 import type { Database } from '../store/schema.ts';
 
 /**
@@ -30,7 +31,11 @@ export async function trainingView(db: Kysely<Database>, jobId: string): Promise
     .select(['round', 'history', 'final_cid'])
     .where('job_id', '=', job.id)
     .executeTakeFirst();
-  const spec = JSON.parse(job.spec) as { rounds: number; workers: number };
+  const spec = JSON.parse(job.spec) as {
+    rounds: number;
+    workers: number;
+    backend?: { name: string; version: string };
+  };
   return {
     jobId: job.id,
     status: job.status,
@@ -39,5 +44,7 @@ export async function trainingView(db: Kysely<Database>, jobId: string): Promise
     roundsDone: state?.round ?? 0,
     history: JSON.parse(state?.history ?? '[]') as TrainRoundView[],
     final: state?.final_cid ?? null,
+    // Jobs stored before the spec named a backend ran on WASM at the release of the time.
+    backend: spec.backend ?? { name: 'wasm', version: TFJS_VERSION },
   };
 }

@@ -7,6 +7,17 @@ import type { HardwareClaim, JobSpec } from '../../protocol/schemas.ts';
 import type { WorkState } from './workState.ts';
 
 const renderers = new WeakMap<WorkState, Map<string, string>>();
+/** The training backends (`<name>@<release>`) each connected provider claims, where it claims any. */
+const trainers = new WeakMap<WorkState, Map<string, readonly string[]>>();
+
+function trainersOf(s: WorkState): Map<string, readonly string[]> {
+  let m = trainers.get(s);
+  if (!m) {
+    m = new Map();
+    trainers.set(s, m);
+  }
+  return m;
+}
 /** Memory (MiB) and GPU of each connected provider's claim: whether it could ever take a task. */
 const capacities = new WeakMap<WorkState, Map<string, { memoryMiB: number; gpu: boolean }>>();
 
@@ -36,12 +47,15 @@ export function recordRenderer(s: WorkState, address: string, hardware: Hardware
   });
   if (hardware.blender) of(s).set(address.toLowerCase(), hardware.blender.version);
   else of(s).delete(address.toLowerCase());
+  if (hardware.trainBackends) trainersOf(s).set(address.toLowerCase(), hardware.trainBackends);
+  else trainersOf(s).delete(address.toLowerCase());
 }
 
 /** A provider's session ended. */
 export function forgetRenderer(s: WorkState, address: string): void {
   of(s).delete(address.toLowerCase());
   capacityOf(s).delete(address.toLowerCase());
+  trainersOf(s).delete(address.toLowerCase());
 }
 
 /**
@@ -62,11 +76,20 @@ export function couldRun(
 
 /**
  * Connected providers that must not get a task of `spec`: for a render job every provider without
- * Blender, or with another major version than the job pins; for other kinds none.
+ * Blender, or with another major version than the job pins; for a training job every provider
+ * whose claimed TF.js backends lack the job's; for other kinds none.
  *
  * @example for (const a of cannotRun(state, job.spec)) exclude.add(a);
  */
 export function cannotRun(s: WorkState, spec: JobSpec): string[] {
+  if (spec.kind === 'train.diloco') {
+    // A provider claiming its training backends but not the job's (docs/training.md "The spec").
+    const pinned = `${spec.backend.name}@${spec.backend.version}`;
+    return [...s.links.keys()].filter((a) => {
+      const claimed = trainersOf(s).get(a.toLowerCase());
+      return claimed !== undefined && !claimed.includes(pinned);
+    });
+  }
   if (spec.kind !== 'blender.render') return [];
   const m = of(s);
   const major = spec.render.blenderMajor;

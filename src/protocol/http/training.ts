@@ -35,6 +35,8 @@ export const trainingViewSchema = z.object({
   roundsDone: z.int(),
   history: z.array(trainRoundViewSchema),
   final: z.string().nullable(),
+  /** The TF.js backend and release every task ran on (the job's spec pins it). */
+  backend: z.object({ name: z.string(), version: z.string() }),
 });
 /** @example const done = (t: TrainingView) => t.final !== null; */
 export type TrainingView = z.infer<typeof trainingViewSchema>;

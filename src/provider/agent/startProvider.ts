@@ -25,6 +25,7 @@ import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { probeBlender } from '../../runtimes/blender/probeBlender.ts';
 import { BlenderPool } from '../../runtimes/blender/warmBlender.ts';
 import { createOnnxRuntime } from '../../runtimes/onnx/createOnnxRuntime.ts';
+import { trainClaim } from '../../runtimes/tfjs/backendClaim.ts';
 import { createTrainProcess } from '../../runtimes/tfjs/trainProcess.ts';
 import { createBlobCache } from '../cache/createBlobCache.ts';
 import { hardwareClaim } from '../hardware/hardwareClaim.ts';
@@ -134,7 +135,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       : undefined;
   const trainCheater =
     opts.behaviour?.kind === 'train-cheat' ? createTrainCheater(opts.behaviour.cheat) : undefined;
-  const claimed = { ...hardwareClaim(hardware, { useGpu: gpu }), ...blenderClaim(blender) };
+  const claimed = { ...hardwareClaim(hardware, { useGpu: gpu }), ...blenderClaim(blender), ...trainClaim() };
   const claim = {
     // `fake-gpu` (adversary harness only): claim a GPU this machine does not have.
     hardware:

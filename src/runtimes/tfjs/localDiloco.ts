@@ -9,11 +9,13 @@ import {
   type AdamWConfig,
   type AggregationConfig,
   type OuterSgdConfig,
+  type TrainBackendSpec,
   taskSeed,
 } from '../../protocol/training.ts';
 import { closeRound, initialOuterState, type OuterState } from './dilocoRound.ts';
 import { evaluate, runInnerLoop } from './innerLoop.ts';
 import { buildModel, type Shard } from './layersModel.ts';
+import { DEFAULT_TRAIN_BACKEND, useTrainBackend } from './tf.ts';
 
 /** What a Byzantine worker sends instead of its honest pseudo-gradient. */
 export type ByzantineBehaviour = 'sign-flip' | 'noise' | 'stale' | 'copy';
@@ -34,6 +36,8 @@ export type LocalDilocoConfig = {
   seed: string;
   /** Worker index → behaviour (absent: honest). */
   byzantine?: Readonly<Record<number, ByzantineBehaviour>>;
+  /** The TF.js backend (absent: WASM at the network's release, as a spec without one). */
+  backend?: TrainBackendSpec;
 };
 
 export type RoundRecord = {
@@ -104,6 +108,7 @@ export async function runLocalDiloco(
   config: LocalDilocoConfig,
   onRound?: (r: RoundRecord) => void,
 ): Promise<LocalDilocoResult> {
+  await useTrainBackend(config.backend ?? DEFAULT_TRAIN_BACKEND);
   const model = await buildModel(config.topology);
   let state: OuterState = initialOuterState(config.initial);
   const history: RoundRecord[] = [];
@@ -171,7 +176,9 @@ export async function trainSingleProcess(c: {
   batchSize: number;
   innerOptimizer: AdamWConfig;
   seed: string;
+  backend?: TrainBackendSpec;
 }): Promise<{ weights: TensorSet; trainMs: number }> {
+  await useTrainBackend(c.backend ?? DEFAULT_TRAIN_BACKEND);
   const model = await buildModel(c.topology);
   try {
     const r = runInnerLoop(model, c.initial, c.shard, {

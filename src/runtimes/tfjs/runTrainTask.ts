@@ -9,18 +9,18 @@ import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { type TrainTaskDescriptor, trainTaskDescriptorSchema } from '../../protocol/training.ts';
 import { LOSS_TENSOR, runInnerLoop } from './innerLoop.ts';
 import { buildModel, readShard } from './layersModel.ts';
-import type { tfl } from './tf.ts';
+import { type tfl, useTrainBackend } from './tf.ts';
 
-/** Built models by topology cid (a provider runs many rounds of one job). */
+/** Built models by backend and topology cid (a provider runs many rounds of one job). */
 const models = new Map<string, Promise<tfl.LayersModel>>();
 const MAX_CACHED_MODELS = 8;
 
-function modelFor(cid: string, topology: Uint8Array): Promise<tfl.LayersModel> {
-  let m = models.get(cid);
+function modelFor(key: string, topology: Uint8Array): Promise<tfl.LayersModel> {
+  let m = models.get(key);
   if (!m) {
     m = buildModel(topology);
-    models.set(cid, m);
-    m.catch(() => models.delete(cid));
+    models.set(key, m);
+    m.catch(() => models.delete(key));
     if (models.size > MAX_CACHED_MODELS) {
       const oldest = models.keys().next().value as string;
       void models.get(oldest)?.then((old) => old.dispose());
@@ -52,7 +52,10 @@ export async function runTrainTask(
   task: TrainTaskDescriptor,
   blobs: { model: Uint8Array; weights: Uint8Array; shard: Uint8Array },
 ): Promise<{ output: TensorSet; loss: number; trainMs: number }> {
-  const model = await modelFor(task.model, blobs.model);
+  // The job's backend and release, or PLX_TRAIN_BACKEND_MISMATCH: never a pseudo-gradient that
+  // rounds differently from the other providers'.
+  await useTrainBackend(task.backend);
+  const model = await modelFor(`${task.backend.name}:${task.model}`, blobs.model);
   const weights = decodeSafetensors(blobs.weights);
   const shard = readShard(decodeSafetensors(blobs.shard));
   const r = runInnerLoop(model, weights, shard, task);

@@ -8,31 +8,42 @@
  * compared with the original (docs/training.md "Reproducibility"). It trains a small CNN about 50×
  * faster than the pure-JavaScript CPU backend (docs/training.md "Backend").
  *
- * The CPU backend stays available (`PLEXUS_TRAIN_BACKEND=cpu`, for the benchmark's comparison and
- * as a fallback); providers must all use the same backend, since the two round differently.
+ * The backend is part of a job's spec (`backend`: name and TF.js release, src/protocol/training.ts):
+ * every task selects the job's backend with {@link useTrainBackend}, which refuses a release other
+ * than the installed one (`PLX_TRAIN_BACKEND_MISMATCH`), so all results of a job round the same way.
+ * Nothing in the environment chooses it.
  */
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { TFJS_VERSION, type TrainBackendName, type TrainBackendSpec } from '../../protocol/training.ts';
 import { registerWasmConvFilterGrad } from './wasmConvGrad.ts';
 
 /** The TF.js backends a training process may run. */
-export type TrainBackend = 'wasm' | 'cpu';
+export type TrainBackend = TrainBackendName;
+
+/** The default backend: what a spec without `backend` pins. */
+export const DEFAULT_TRAIN_BACKEND: TrainBackendSpec = { name: 'wasm', version: TFJS_VERSION };
+
+/**
+ * The installed release of each backend, or undefined where core, layers and that backend's
+ * package disagree (a mixed install rounds like neither release).
+ */
+export function installedBackends(): Record<TrainBackend, string | undefined> {
+  const same = (v: string) => (v === tf.version_core && v === tfl.version_layers ? v : undefined);
+  return { wasm: same(version_wasm), cpu: same(version_cpu) };
+}
 
 let ready: Promise<void> | undefined;
 
-/** The backend training uses: `PLEXUS_TRAIN_BACKEND` (`wasm` or `cpu`), `wasm` by default. */
-export function trainBackend(): TrainBackend {
-  const b = process.env.PLEXUS_TRAIN_BACKEND ?? 'wasm';
-  if (b !== 'wasm' && b !== 'cpu') throw new Error(`PLEXUS_TRAIN_BACKEND is wasm or cpu, not ${b}`);
-  return b;
-}
-
 /**
- * Selects the training backend once per process; every training entry point awaits it.
+ * Initialises TF.js once per process (the WASM binaries' path, our WASM kernel) and selects the
+ * default backend (WASM); every training entry point awaits it. {@link useTrainBackend} picks a
+ * job's backend.
  *
  * @example
  * await tfReady();
@@ -41,18 +52,47 @@ export function tfReady(): Promise<void> {
   ready ??= (async () => {
     // PROD: no debug checks, and no console banner suggesting the native backend.
     tf.env().set('PROD', true);
-    const backend = trainBackend();
-    if (backend === 'wasm') {
-      const require = createRequire(import.meta.url);
-      setWasmPaths(
-        `${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))}/`,
-      );
-      registerWasmConvFilterGrad();
-    }
-    if (!(await tf.setBackend(backend))) throw new Error(`the TF.js ${backend} backend failed to start`);
-    await tf.ready();
+    const require = createRequire(import.meta.url);
+    setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))}/`);
+    registerWasmConvFilterGrad();
+    await select(DEFAULT_TRAIN_BACKEND.name);
   })();
   return ready;
+}
+
+async function select(name: TrainBackend): Promise<void> {
+  if (tf.getBackend() === name) return;
+  if (!(await tf.setBackend(name))) throw new Error(`the TF.js ${name} backend failed to start`);
+  await tf.ready();
+}
+
+/**
+ * Makes `backend` the process's TF.js backend, or throws `PLX_TRAIN_BACKEND_MISMATCH` when the
+ * installed release of it is not the one pinned (the caller must not train on another).
+ *
+ * @example
+ * await useTrainBackend(task.backend);
+ */
+export async function useTrainBackend(backend: TrainBackendSpec): Promise<void> {
+  const installed = installedBackends();
+  if (installed[backend.name] !== backend.version)
+    throw new PlexusError(
+      'PLX_TRAIN_BACKEND_MISMATCH',
+      `the task pins TF.js ${backend.name} ${backend.version}; this process has ${backend.name} ${installed[backend.name] ?? 'in a mixed install'} (core ${tf.version_core}, layers ${tfl.version_layers})`,
+      {
+        details: {
+          task: backend,
+          installed: { ...installed, core: tf.version_core, layers: tfl.version_layers },
+        },
+      },
+    );
+  await tfReady();
+  await select(backend.name);
+}
+
+/** The backend TF.js computes on now (after {@link tfReady}). */
+export function currentBackend(): TrainBackend {
+  return tf.getBackend() as TrainBackend;
 }
 
 export { tf, tfl };

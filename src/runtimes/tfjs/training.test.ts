@@ -10,6 +10,7 @@ import { buildModel, initialWeights, shardTensors } from './layersModel.ts';
 import { runLocalDiloco } from './localDiloco.ts';
 import { loadMnist, mnistTopology, splitShard } from './mnistExample.ts';
 import { runTrainTask } from './runTrainTask.ts';
+import { DEFAULT_TRAIN_BACKEND } from './tf.ts';
 
 const cid = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const adamw = adamWSchema.parse({ lr: 3e-3 });
@@ -62,7 +63,8 @@ test('a task re-run from the same bytes gives the same output bits; another seed
   };
   const task: TrainTaskDescriptor = {
     type: 'plexus.train.diloco.task',
-    version: 1,
+    version: 2,
+    backend: DEFAULT_TRAIN_BACKEND,
     round: 0,
     worker: 0,
     model: cid(blobs.model),
@@ -118,7 +120,8 @@ test('4 workers × 5 rounds through encoded tasks and outputs equal the local re
       const r = await runTrainTask(
         {
           type: 'plexus.train.diloco.task',
-          version: 1,
+          version: 2,
+          backend: DEFAULT_TRAIN_BACKEND,
           round,
           worker: w,
           model: cid(modelBytes),
@@ -161,7 +164,8 @@ test('models with dropout or unknown layers are refused with PLX_TRAIN_MODEL_INV
     runTrainTask(
       {
         type: 'plexus.train.diloco.task',
-        version: 1,
+        version: 2,
+        backend: DEFAULT_TRAIN_BACKEND,
         round: 0,
         worker: 0,
         model: 'a'.repeat(64),
