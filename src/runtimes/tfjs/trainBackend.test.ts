@@ -125,7 +125,7 @@ test('a task pinning another release is refused with PLX_TRAIN_BACKEND_MISMATCH,
     const own = await task(DEFAULT_TRAIN_BACKEND);
     for (const k of ['model', 'weights', 'shard'] as const) writeFileSync(paths[k], own.blobs[k]);
     const r = await trainer.run(own.descriptor, paths);
-    assert.ok(r.bytes.length > 0);
+    assert.ok(r.bytes.length > 0, 'r.bytes.length > 0');
   } finally {
     await trainer.close();
     rmSync(dir, { recursive: true, force: true });
