@@ -60,7 +60,9 @@ run('tests', process.execPath, [
   'tsx',
   '--test',
   '--test-reporter=spec',
-  `--test-concurrency=${process.env.PLEXUS_TEST_CONCURRENCY ?? 2}`,
+  // Three files at a time on a 2-core machine: most cross-process tests wait on epochs, leases and
+  // process starts rather than compute (2 took 24 min of tests in CI on 2026-12-06).
+  `--test-concurrency=${process.env.PLEXUS_TEST_CONCURRENCY ?? 3}`,
   // Per test file as a whole (the runner isolates files): the longest process-test files (settlement,
   // three-replica failover) take 3–4 minutes on a loaded 2-core machine.
   '--test-timeout=600000',
