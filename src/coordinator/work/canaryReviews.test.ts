@@ -271,11 +271,29 @@ test('a record-miss review is opened at most once per canary: a second veteran m
     const v2 = await f.connected();
     f.state.reputations.set(v1.address, trusted(f.clock.t));
     f.state.reputations.set(v2.address, trusted(f.clock.t));
-    // Both hold the canary before either misses it.
-    const m1 = await takeSlot(f, v1);
-    const m2 = await takeSlot(f, v2);
-    assert.equal((await lease(f, m1.assignmentId)).canary_id, canaryId);
-    assert.equal((await lease(f, m2.assignmentId)).canary_id, canaryId);
+    // Both hold the canary before either misses it. Dispatch may hand either one its canary while
+    // serving the other's job (both are connected): take each one's canary lease whenever it came.
+    const canaryLeaseOf = async (p: ScriptedProvider) => {
+      for (const a of p.assigned()) {
+        const row = await f.db
+          .selectFrom('canary_assignments')
+          .select('canary_id')
+          .where('id', '=', a.assignmentId)
+          .executeTakeFirst();
+        if (row?.canary_id === canaryId) return a;
+      }
+      return undefined;
+    };
+    let m1: Awaited<ReturnType<typeof canaryLeaseOf>>;
+    let m2: typeof m1;
+    for (let i = 0; i < 4 && !(m1 && m2); i++) {
+      await f.submitJob();
+      await f.work.dispatch();
+      await f.idle();
+      m1 ??= await canaryLeaseOf(v1);
+      m2 ??= await canaryLeaseOf(v2);
+    }
+    assert.ok(m1 && m2, 'both providers hold the canary');
     await answer(f, v1, m1, output(8));
     await answer(f, v2, m2, output(8));
     const reviews = await f.db.selectFrom('canary_reviews').selectAll().execute();
