@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import type { Hex } from 'viem';
 import type { PlexusReader } from '../../chain/types.ts';
 import { encodeSafetensors } from '../../protocol/safetensors.ts';
 import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
@@ -9,8 +8,7 @@ import { readChainInputs } from '../settlement/readEpochInputs.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { openCanaryReview } from './canaryReviewQueries.ts';
 import { recordFault } from './faults.ts';
-import { handleCommit, handleResult } from './results.ts';
-import { output, type ScriptedProvider, workFixture } from './workFixture.ts';
+import { commitAndReveal, output, type ScriptedProvider, workFixture } from './workFixture.ts';
 
 type Fixture = Awaited<ReturnType<typeof workFixture>>;
 
@@ -62,18 +60,7 @@ async function takeSlot(f: Fixture, p: ScriptedProvider) {
   return a;
 }
 
-/** Commits and reveals `tensors` for `a` as a v2 agent does. */
-async function answer(
-  f: Fixture,
-  p: ScriptedProvider,
-  a: { assignmentId: string; taskId: string },
-  t: TensorSet,
-) {
-  const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
-  await handleCommit(f.state, f.work, p.address, await p.commit(a, t, salt));
-  await handleResult(f.state, f.work, p.address, await p.result(a, t, { salt }));
-  await f.idle();
-}
+const answer = commitAndReveal;
 
 const lease = (f: Fixture, id: string) =>
   f.db.selectFrom('canary_assignments').selectAll().where('id', '=', id).executeTakeFirstOrThrow();

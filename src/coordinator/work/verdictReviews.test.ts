@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import type { Hex } from 'viem';
-import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { reverseFault, reviewToCheck } from './canaryReviews.ts';
 import { recordFault } from './faults.ts';
-import { handleCommit, handleResult } from './results.ts';
+import { handleResult } from './results.ts';
 import { providerConnected } from './sessions.ts';
-import { output, type ScriptedProvider, workFixture } from './workFixture.ts';
+import { commitAndReveal, output, type ScriptedProvider, workFixture } from './workFixture.ts';
 
 type Fixture = Awaited<ReturnType<typeof workFixture>>;
 
@@ -26,17 +24,7 @@ async function trustedProvider(f: Fixture): Promise<ScriptedProvider> {
   return p;
 }
 
-async function answer(
-  f: Fixture,
-  p: ScriptedProvider,
-  a: { assignmentId: string; taskId: string },
-  t: TensorSet,
-) {
-  const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
-  await handleCommit(f.state, f.work, p.address, await p.commit(a, t, salt));
-  await handleResult(f.state, f.work, p.address, await p.result(a, t, { salt }));
-  await f.idle();
-}
+const answer = commitAndReveal;
 
 for (const truth of ['the outvoted provider', 'the verdict'] as const) {
   test(`an outvoted verdict is reviewed once a provider that outvoted is proven faulty: a trusted check that agrees with ${truth} ${truth === 'the verdict' ? 'leaves the fault standing' : 'makes the outvoted provider whole'}`, async () => {

@@ -29,6 +29,7 @@ import { createMetrics } from '../metrics.ts';
 import { createLeastLoadedScheduler } from '../scheduler/leastLoadedScheduler.ts';
 import { openStore } from '../store/openStore.ts';
 import { createWorkContext } from './createWorkLoop.ts';
+import { handleCommit, handleResult } from './results.ts';
 import { providerConnected } from './sessions.ts';
 import {
   type CanaryOptions,
@@ -362,6 +363,24 @@ export async function workFixture(
  * @example
  * const out = output(1);
  */
+/**
+ * Commits and then reveals `t` for assignment `a` as a v2 agent does (a signed commitment with a
+ * fresh salt, then the result opening it), and waits for the work loop to settle.
+ *
+ * @example await commitAndReveal(f, provider, provider.assigned()[0]!, output(1));
+ */
+export async function commitAndReveal(
+  f: Awaited<ReturnType<typeof workFixture>>,
+  p: ScriptedProvider,
+  a: { assignmentId: string; taskId: string },
+  t: TensorSet,
+): Promise<void> {
+  const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
+  await handleCommit(f.state, f.work, p.address, await p.commit(a, t, salt));
+  await handleResult(f.state, f.work, p.address, await p.result(a, t, { salt }));
+  await f.idle();
+}
+
 export function output(seed: number): TensorSet {
   return { y: { dtype: 'float32', shape: [2], data: new Float32Array([seed, seed + 0.5]) } };
 }
