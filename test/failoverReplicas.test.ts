@@ -62,11 +62,16 @@ async function until<T>(what: string, check: () => Promise<T | undefined | false
   }
 }
 
-/** The OS process id of the replica holding the settlement lock (leaderLock.ts names its connection). */
+/**
+ * The OS process id of the replica holding the settlement lock (leaderLock.ts names its connection).
+ * pg_locks is server-wide: only this test's database counts (other test files run their own
+ * leaders on the same server at the same time).
+ */
 async function leaderPid(db: pg.Client): Promise<number | undefined> {
   const r = await db.query<{ name: string }>(
     `SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'plexus-settlement-leader%'`,
+      WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'plexus-settlement-leader%'
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
   );
   if (r.rows.length > 1) throw new Error(`two settlement leaders: ${r.rows.map((x) => x.name).join(', ')}`);
   const m = /pid=(\d+)/.exec(r.rows[0]?.name ?? '');

@@ -56,7 +56,9 @@ test('one replica at a time leads, and another takes over when the leader dies',
     await admin.connect();
     try {
       const held = await admin.query<{ pid: number }>(
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted",
+        // pg_locks is server-wide: other test files hold advisory locks in their own databases.
+        `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
       );
       assert.equal(held.rows.length, 1);
       await admin.query('SELECT pg_terminate_backend($1)', [held.rows[0]!.pid]);
