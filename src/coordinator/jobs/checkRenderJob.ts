@@ -54,7 +54,13 @@ export async function checkRenderJob(blobs: BlobStore, spec: BlenderRenderSpec):
     throw new PlexusError(
       'PLX_VALIDATION',
       `spec.render.tiles: a task of ${tileWidth}×${tileHeight} pixels is over ${MAX_RENDER_TASK_PIXELS} (4096×4096): split each frame into at least ${need} tiles`,
-      { details: { path: 'spec.render.tiles', taskPixels: tileWidth * tileHeight, max: MAX_RENDER_TASK_PIXELS } },
+      {
+        details: {
+          path: 'spec.render.tiles',
+          taskPixels: tileWidth * tileHeight,
+          max: MAX_RENDER_TASK_PIXELS,
+        },
+      },
     );
   }
   const expected = renderInputCids(r);

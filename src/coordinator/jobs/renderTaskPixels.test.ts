@@ -36,7 +36,10 @@ test('a render task over 4096×4096 pixels is refused at intake; tiling the fram
   // The review's frame: 16384×16384 in one task.
   const whole = await refusal(spec(16_384, 16_384));
   assert.equal(whole.path, 'spec.render.tiles');
-  assert.match(whole.message, /16384×16384 pixels is over 16777216 \(4096×4096\): split each frame into at least 16 tiles/);
+  assert.match(
+    whole.message,
+    /16384×16384 pixels is over 16777216 \(4096×4096\): split each frame into at least 16 tiles/,
+  );
   // 4×4 tiles of 4096×4096 pass the pixel check (and fail later, on the missing task descriptors).
   assert.match((await refusal(spec(16_384, 16_384, { x: 4, y: 4 }))).message, /spec\.inputs must be/);
   // Uneven tiles: the largest is ⌈w/x⌉×⌈h/y⌉ (4097×4096 here), one pixel over.
