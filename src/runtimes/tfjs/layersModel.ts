@@ -99,10 +99,12 @@ export function checkTopology(topology: string | Uint8Array): { json: TopologyJs
   if (!json || typeof json !== 'object' || 'model_config' in json)
     throw invalid('topology is not a TF.js Layers topology object (a model_config inside it is not read)');
   // Read as TF.js reads it (snake_case and camelCase keys are one key): see topologyParams.ts.
-  const ts = kerasToTs(json) as {
-    className?: unknown;
-    config?: { layers?: unknown } & Record<string, unknown>;
-  };
+  let ts: { className?: unknown; config?: { layers?: unknown } & Record<string, unknown> };
+  try {
+    ts = kerasToTs(json) as typeof ts;
+  } catch {
+    throw invalid('topology nests too deeply'); // the stack ran out (TF.js's own reading would too)
+  }
   if (ts.className !== 'Sequential' && ts.className !== 'Model' && ts.className !== 'Functional')
     throw invalid(`topology class ${JSON.stringify(ts.className)} is not Sequential, Model or Functional`);
   const layers = ts.config?.layers;

@@ -135,6 +135,12 @@ test('keys are read as TF.js reads them: a later camelCase key wins, model_confi
   assert.equal(wrapped.countParams(), 784 * 8 + 8 + 8 * 10 + 10);
   wrapped.dispose();
   refused({ ...tiny, class_name: 'Dense' }, /not Sequential, Model or Functional/);
+  // 100,000 nested lists in 200 KB: refused with the code, not a stack overflow.
+  const deep = JSON.stringify({ ...tiny, deep: 0 }).replace(
+    '"deep":0',
+    `"deep":${'['.repeat(100_000)}${']'.repeat(100_000)}`,
+  );
+  assert.throws(() => checkTopology(deep), { code: 'PLX_TRAIN_MODEL_INVALID', message: /nests too deeply/ });
   // A reshape that TF.js would only refuse when it runs.
   const reshape = JSON.parse(await mnistTopology(8));
   reshape.config.layers.splice(1, 0, { class_name: 'Reshape', config: { name: 'r', target_shape: [7, 7] } });
