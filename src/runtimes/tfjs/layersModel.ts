@@ -121,7 +121,9 @@ export function checkTopology(topology: string | Uint8Array): { json: TopologyJs
   try {
     size = topologySize(layers as never[], ts.className, ts.config);
   } catch (err) {
-    throw invalid(`the topology cannot be counted before it is built: ${(err as Error).message.slice(0, 300)}`);
+    throw invalid(
+      `the topology cannot be counted before it is built: ${(err as Error).message.slice(0, 300)}`,
+    );
   }
   if (size.params > MAX_TRAINABLE_PARAMS)
     throw invalid(`model has ${size.params} parameters; at most ${MAX_TRAINABLE_PARAMS}`);
