@@ -201,7 +201,12 @@ export async function createValidator(opts: {
       const audits = await renderAuditsOf(v.facts, read);
       if (!Array.isArray(audits)) return disputed(audits);
       renderAudits = audits;
-      const region = checkRenderRegions(v.facts, audits, (e) => store.renderAudits(coordinator, e));
+      const region = await checkRenderRegions(
+        v.facts,
+        audits,
+        (e) => store.renderAudits(coordinator, e),
+        read,
+      );
       if (region) return disputed(region);
     }
     const picked = v.ok ? pickRechecks(v.facts, opts.recheckRate ?? 0) : [];

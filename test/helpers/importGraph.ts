@@ -114,6 +114,9 @@ export const VALIDATOR_MAY_IMPORT: readonly string[] = [
   'src/sensors/protocol.ts',
   'src/sensors/rewards/splitExact.ts',
   'src/coordinator/verification/compareTensors.ts',
+  // Render audit regions: the growth step over the primary's pixels (checkRenderRegions.ts).
+  'src/coordinator/verification/renderAuditRegion.ts',
+  'src/coordinator/verification/compareRenders.ts',
   'src/coordinator/ledger/rewardsTree.ts',
   'src/coordinator/ledger/accounts.ts',
   'src/coordinator/ledger/epochPayload.ts',
