@@ -16,6 +16,7 @@ import { publishedDraws } from './checkDraws.ts';
 import { checkRenderRegions, type RenderAudit, renderAuditsOf } from './checkRenderRegions.ts';
 import { checkVerdicts } from './checkVerdicts.ts';
 import { pickRechecks, readBlobAs, recheckExecutions } from './recheck.ts';
+import type { ReputationReplay } from './reputationReplay.ts';
 import type { DecidedEpoch, ValidatorStore } from './validatorStore.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
 
@@ -137,6 +138,17 @@ export async function createValidator(opts: {
     foreignClaims: 0,
   };
 
+  // Per network, providers' reputations replayed from the journal of every bundle it signed.
+  const replays = new Map<string, ReputationReplay>();
+  const replayOf = (coordinator: string): ReputationReplay => {
+    let r = replays.get(coordinator);
+    if (!r) {
+      r = store.reputation(coordinator);
+      replays.set(coordinator, r);
+    }
+    return r;
+  };
+
   /** An epoch's evidence and claim, read from the replica in use (or the next that answers). */
   async function readEpoch(replicas: ReplicaFetch, epoch: number) {
     const evidence = await downloadEvidence(replicas, epoch);
@@ -179,6 +191,7 @@ export async function createValidator(opts: {
       prevHash: prev?.evidenceHash ?? null,
       commitmentOf: (e) => store.commitment(coordinator, e),
       remembered: (e) => store.draws(coordinator, e),
+      reputation: replayOf(coordinator),
       ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
     });
     const base = { coordinator, epoch, decidedAt: Date.now() };
@@ -227,6 +240,10 @@ export async function createValidator(opts: {
       store.commit(coordinator, v.seedCommitment.epoch, v.seedCommitment.commitment);
       store.rememberDraws(coordinator, publishedDraws(v.facts));
       store.rememberRenderAudits(coordinator, renderAudits);
+      if (v.reputation) {
+        store.keepReputation(coordinator, epoch, v.facts.reputation ?? [], v.reputation);
+        replays.set(coordinator, v.reputation);
+      }
       const sig = await signEpoch(account, target, v.payload);
       return {
         ...base,

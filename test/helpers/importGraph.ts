@@ -109,6 +109,9 @@ export const VALIDATOR_MAY_IMPORT: readonly string[] = [
   'src/coordinator/verification/constants.ts',
   'src/coordinator/verification/auditPolicy.ts',
   'src/coordinator/verification/reputation.ts',
+  // Audit rates recomputed from the replayed reputation journal (checkAuditRates.ts).
+  'src/coordinator/verification/drawRate.ts',
+  'src/coordinator/verification/renderAuditRate.ts',
   'src/sensors/constants.ts',
   'src/sensors/identity/sensorMessages.ts',
   'src/sensors/protocol.ts',
