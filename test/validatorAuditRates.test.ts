@@ -285,6 +285,17 @@ test('the replay: a late entry is placed in time order, reinstatements and state
 test("the journal and the draws' basis survive the version-4 bundle; verifyEpoch applies the journal", async () => {
   const honest = await honestEpoch();
   const facts: EpochFacts = { ...honest.facts, reputation: history.journal };
+  const rare: ReputationEntry[] = [
+    {
+      provider: p,
+      kind: 'reinstate',
+      at: 9,
+      before: updateReputation(newReputation(1), 'valid', 2),
+      faultAt: 5,
+    },
+    { provider: `0x${'0c'.repeat(20)}`, kind: 'reinstate', at: 9, before: null, faultAt: 5 },
+    { provider: `0x${'0d'.repeat(20)}`, kind: 'state', at: 3, state: newReputation(3) },
+  ];
   const { text } = encodeEvidence({
     version: EVIDENCE_VERSION,
     epoch: honest.inputs.epoch,
@@ -292,10 +303,10 @@ test("the journal and the draws' basis survive the version-4 bundle; verifyEpoch
     settlement: SETTLEMENT,
     prevHash: `0x${'00'.repeat(32)}`,
     inputs: honest.inputs,
-    facts: { ...facts, draws: history.draws },
+    facts: { ...facts, draws: history.draws, reputation: [...history.journal, ...rare] },
   });
   const back = decodeEvidence(text).bundle.facts;
-  assert.deepEqual(back.reputation, history.journal);
+  assert.deepEqual(back.reputation, [...history.journal, ...rare]);
   assert.deepEqual(back.draws, history.draws);
   // Through verifyEpoch (no draws charged: the journal only), from the first bundle: complete.
   const { text: t2, hash } = encodeEvidence({

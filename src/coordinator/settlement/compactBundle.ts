@@ -179,7 +179,12 @@ export function packBundle(inputs: unknown, f: EpochFacts): { inputs: Json; fact
     slashes: packDeep(f.slashes),
     canaries: packDeep(f.canaries ?? []),
     sensorBatches: packDeep(f.sensorBatches ?? []),
-    reputation: packDeep(f.reputation ?? []),
+    // Reputation journal (0026): rows [provider, kind, at, detail?]; the detail (a reinstatement's
+    // state before the fault and fault time, a starting state) as it is.
+    reputation: (f.reputation ?? []).map((e: ReputationEntry): Json[] => {
+      const { provider, kind, at, ...detail } = e;
+      return [party(provider), kind, at, ...(Object.keys(detail).length ? [packDeep(detail as Json)] : [])];
+    }),
   };
   const packedInputs = packInputs(inputs as Obj, party);
   facts.parties = list.map((v, i) => shown[i] ?? (v.startsWith('@') ? `\\${v}` : packString(v)));
@@ -407,7 +412,18 @@ export function unpackBundle(rawInputs: unknown, rawFacts: unknown): { inputs: O
     draws,
     canaries: list('canaries') as CanaryFact[],
     sensorBatches: list('sensorBatches') as SensorBatchFact[],
-    ...(f.reputation !== undefined ? { reputation: list('reputation') as ReputationEntry[] } : {}),
+    ...(f.reputation !== undefined
+      ? {
+          reputation: rows(f.reputation, 'reputation').map(
+            ([p, kind, at, detail]): ReputationEntry => ({
+              provider: party(p),
+              kind: kind as ReputationEntry['kind'],
+              at: at as number,
+              ...(detail === undefined ? {} : (unpackDeep(detail) as Partial<ReputationEntry>)),
+            }),
+          ),
+        }
+      : {}),
   };
   return { inputs: unpackInputs(rawInputs as Obj, party), facts };
 }
