@@ -65,12 +65,14 @@ function factsOf(draws: AuditDraw[], reputation: ReputationEntry[]): EpochFacts 
  */
 async function coordinatorHistory() {
   const f = await workFixture();
-  const econ = { reward: f.state.econ.reward, honestCost: f.state.econ.honestCost, slashable: 2_000_000n };
+  const econ0 = { reward: f.state.econ.reward, honestCost: f.state.econ.honestCost, slashable: 2_000_000n };
   const draws: AuditDraw[] = [];
   let n = 0;
-  const draw = (render?: { valueReward: bigint }) => {
+  const draw = (render?: { valueReward: bigint }, valuable = false) => {
     const taskId = `0x${render ? 're' : 'ab'}${(n++).toString(16).padStart(62, '0')}`;
     const at = f.work.now();
+    // A valuable task (60 units' pay): its value floor, earned down by the record, sets the rate.
+    const econ = valuable ? { ...econ0, reward: f.state.econ.reward * 60n } : econ0;
     let decision = f.work.audits.shouldAudit(p, { taskId, ...econ });
     if (render) decision = sampledRenderDecision(f.state, f.work, p, 48, decision, render.valueReward);
     draws.push({
@@ -103,6 +105,7 @@ async function coordinatorHistory() {
       if (i % 4 === 3) draw();
     }
     draw({ valueReward: f.state.econ.reward * 3n }); // a clean record: the job's sample
+    draw(undefined, true);
     f.clock.t += 3_600_000;
     draw(); // decayed
     await outcome('timeout');
@@ -115,7 +118,7 @@ async function coordinatorHistory() {
     draw({ valueReward: f.state.econ.reward * 3n });
     const journal = await f.db.transaction().execute((trx) => readReputationJournal(trx, 1));
     const again = await f.db.transaction().execute((trx) => readReputationJournal(trx, 2));
-    return { journal, again, draws, econ, unitReward: f.state.econ.reward, beforeFault, faultAt };
+    return { journal, again, draws, unitReward: f.state.econ.reward, beforeFault, faultAt };
   } finally {
     await f.close();
   }
@@ -129,6 +132,8 @@ test("the coordinator's journal reports each change once, and its own draws reco
   assert.deepEqual(history.again, [], 'reported once');
   assert.deepEqual(history.journal.map((e) => e.kind).slice(-2), ['timeout', 'fault']);
   assert.equal(checkAuditRates(factsOf(history.draws, history.journal), fresh(), 1), null);
+  const valuable = history.draws.find((d) => d.economics?.reward === (history.unitReward * 60n).toString());
+  assert.ok(valuable && valuable.rate > 0.04 && valuable.rate < 1, 'the value floor, earned down, sets it');
   const rates = new Set(history.draws.map((d) => d.rate));
   assert.ok(rates.size >= 4, 'the draws span several rates (newcomer, record, sample, after a fault)');
 });
