@@ -32,7 +32,7 @@ import { ReputationReplay } from '../src/validator/reputationReplay.ts';
 import { openValidatorStore } from '../src/validator/validatorStore.ts';
 import { type EpochClaim, verifyEpoch } from '../src/validator/verifyEpoch.ts';
 
-const p = `0x${'0a'.repeat(20)}`;
+const p = `0x${'0a'.repeat(20)}` as const;
 const inferJob = `0x${'1a'.repeat(32)}`;
 const renderJob = `0x${'2b'.repeat(32)}`;
 const renderSpec = {
