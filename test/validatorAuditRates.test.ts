@@ -346,3 +346,31 @@ test("the journal and the draws' basis survive the version-4 bundle; verifyEpoch
   assert.equal(v.reputation?.complete, true, 'from the first bundle: every reputation known');
   assert.equal(v.reputation?.candidates(p, history.faultAt)[0]?.faults, 1, 'the journal applied');
 });
+
+test("a compute slash needs a fault in the same bundle's journal; a storage slash does not; each slash once", () => {
+  const slash = (id: number, provider: string, taskId = `0x${'5e'.repeat(32)}`) =>
+    ({ id, provider, taskId, amount: '1', kind: 'outvoted', evidence: {}, signed: [] }) as never;
+  const withSlashes = (reputation: ReputationEntry[], slashes: never[]) => ({
+    ...factsOf([], reputation),
+    slashes,
+  });
+  const replay = fresh();
+  // The first bundle with a journal: slashes pending from before it are not checked.
+  assert.equal(checkAuditRates(withSlashes(history.journal, [slash(1, p)]), replay, 1), null);
+  const fault: ReputationEntry = { provider: p, kind: 'fault', at: history.faultAt + 10_000 };
+  assert.equal(checkAuditRates(withSlashes([fault], [slash(2, p)]), replay.clone(), 2), null);
+  const hidden = checkAuditRates(withSlashes([], [slash(2, p)]), replay.clone(), 2);
+  assert.equal(hidden?.fact, 'slash[2].reputation', 'slashed, but the fault kept out of its reputation');
+  const other = `0x${'0e'.repeat(20)}`;
+  assert.equal(
+    checkAuditRates(withSlashes([fault], [slash(2, p), slash(3, other)]), replay.clone(), 2)?.fact,
+    'slash[3].reputation',
+    "another provider's fault does not count",
+  );
+  assert.equal(
+    checkAuditRates(withSlashes([], [slash(4, p, `storage:${'ab'.repeat(32)}:7`)]), replay.clone(), 2),
+    null,
+    'a storage fault moves no reputation',
+  );
+  assert.equal(checkAuditRates(withSlashes([], [slash(1, p)]), replay.clone(), 2), null, 'seen before');
+});

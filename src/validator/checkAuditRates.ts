@@ -43,12 +43,14 @@ const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute =
  * if (!dispute) kept = replay; // when the epoch is signed
  */
 export function checkAuditRates(
-  facts: Pick<EpochFacts, 'jobs' | 'charges' | 'draws' | 'reputation'>,
+  facts: Pick<EpochFacts, 'jobs' | 'charges' | 'draws' | 'reputation' | 'slashes'>,
   replay: ReputationReplay,
   epoch: number,
 ): FactDispute | null {
   const journal = replay.add(facts.reputation ?? [], epoch);
   if (journal) return journal;
+  const unjournaled = slashWithoutFault(facts, replay, epoch);
+  if (unjournaled) return unjournaled;
   const jobOfTask = new Map<string, string>();
   for (const c of facts.charges) jobOfTask.set(c.taskId.toLowerCase(), c.jobId.toLowerCase());
   const specOf = new Map<string, Spec>();
@@ -56,6 +58,41 @@ export function checkAuditRates(
   for (const d of facts.draws ?? []) {
     const wrong = checkDraw(d, replay, specOf.get(jobOfTask.get(d.taskId.toLowerCase()) ?? ''));
     if (wrong) return wrong;
+  }
+  return null;
+}
+
+/**
+ * Every new slash of a compute fault (not a storage fault, which moves no reputation) comes with a
+ * `fault` entry for its provider in the same bundle's journal (verdicts.ts and faults.ts write both
+ * in one transaction): a coordinator cannot slash a provider and keep the fault out of the
+ * reputation its audit rate is computed from. Checked from the bundle after the journal started
+ * (slashes pending before it have no entry); each slash request id once.
+ */
+function slashWithoutFault(
+  facts: Pick<EpochFacts, 'reputation' | 'slashes'>,
+  replay: ReputationReplay,
+  epoch: number,
+): FactDispute | null {
+  const seen = replay.lastSlashId ?? -1;
+  const fresh = (facts.slashes ?? []).filter((x) => x.id > seen);
+  for (const x of fresh) replay.lastSlashId = Math.max(replay.lastSlashId ?? -1, x.id);
+  if (replay.startEpoch === undefined || epoch <= replay.startEpoch) return null;
+  const faults = new Map<string, number>();
+  for (const e of facts.reputation ?? [])
+    if (e.kind === 'fault')
+      faults.set(e.provider.toLowerCase(), (faults.get(e.provider.toLowerCase()) ?? 0) + 1);
+  for (const x of fresh) {
+    if (x.taskId.startsWith('storage:')) continue;
+    const p = x.provider.toLowerCase();
+    const left = faults.get(p) ?? 0;
+    if (left === 0)
+      return bad(
+        `slash[${x.id}].reputation`,
+        'no fault in the journal',
+        `a fault entry for ${p} in this bundle`,
+      );
+    faults.set(p, left - 1);
   }
   return null;
 }

@@ -44,23 +44,27 @@ export class ReputationReplay {
   startEpoch: number | undefined;
   /** The network's unit reward R, as the first draw with a basis gave it. */
   unitReward: string | undefined;
+  /** The highest slash request id seen (a slash is checked against the journal once). */
+  lastSlashId: number | undefined;
   private readonly byProvider = new Map<string, History>();
 
-  constructor(init: { complete: boolean; seen?: boolean; startEpoch?: number; unitReward?: string }) {
+  constructor(init: {
+    complete: boolean;
+    seen?: boolean;
+    startEpoch?: number;
+    unitReward?: string;
+    lastSlashId?: number;
+  }) {
     this.complete = init.complete;
     this.seen = init.seen ?? false;
+    this.lastSlashId = init.lastSlashId;
     this.startEpoch = init.startEpoch;
     this.unitReward = init.unitReward;
   }
 
   /** An independent copy (a bundle is applied to a copy and kept only when the epoch is signed). */
   clone(): ReputationReplay {
-    const c = new ReputationReplay({
-      complete: this.complete,
-      seen: this.seen,
-      ...(this.startEpoch !== undefined ? { startEpoch: this.startEpoch } : {}),
-      ...(this.unitReward !== undefined ? { unitReward: this.unitReward } : {}),
-    });
+    const c = new ReputationReplay(this.meta());
     for (const [p, h] of this.byProvider)
       c.byProvider.set(p, { entries: [...h.entries], states: [...h.states] });
     return c;
@@ -128,10 +132,17 @@ export class ReputationReplay {
   }
 
   /** What the store keeps besides the journals (see {@link ReputationReplay.restore}). */
-  meta(): { complete: boolean; seen: boolean; startEpoch?: number; unitReward?: string } {
+  meta(): {
+    complete: boolean;
+    seen: boolean;
+    startEpoch?: number;
+    unitReward?: string;
+    lastSlashId?: number;
+  } {
     return {
       complete: this.complete,
       seen: this.seen,
+      ...(this.lastSlashId !== undefined ? { lastSlashId: this.lastSlashId } : {}),
       ...(this.startEpoch !== undefined ? { startEpoch: this.startEpoch } : {}),
       ...(this.unitReward !== undefined ? { unitReward: this.unitReward } : {}),
     };
