@@ -347,7 +347,7 @@ test("the journal and the draws' basis survive the version-4 bundle; verifyEpoch
   assert.equal(v.reputation?.candidates(p, history.faultAt)[0]?.faults, 1, 'the journal applied');
 });
 
-test("a compute slash needs a fault in the same bundle's journal; a storage slash does not; each slash once", () => {
+test('a compute slash needs a fault in the journal, of this bundle or an earlier one; a storage slash does not; each slash once', () => {
   const slash = (id: number, provider: string, taskId = `0x${'5e'.repeat(32)}`) =>
     ({ id, provider, taskId, amount: '1', kind: 'outvoted', evidence: {}, signed: [] }) as never;
   const withSlashes = (reputation: ReputationEntry[], slashes: never[]) => ({
@@ -359,9 +359,9 @@ test("a compute slash needs a fault in the same bundle's journal; a storage slas
   assert.equal(checkAuditRates(withSlashes(history.journal, [slash(1, p)]), replay, 1), null);
   const fault: ReputationEntry = { provider: p, kind: 'fault', at: history.faultAt + 10_000 };
   assert.equal(checkAuditRates(withSlashes([fault], [slash(2, p)]), replay.clone(), 2), null);
-  const hidden = checkAuditRates(withSlashes([], [slash(2, p)]), replay.clone(), 2);
-  assert.equal(hidden?.fact, 'slash[2].reputation', 'slashed, but the fault kept out of its reputation');
   const other = `0x${'0e'.repeat(20)}`;
+  const hidden = checkAuditRates(withSlashes([], [slash(2, other)]), replay.clone(), 2);
+  assert.equal(hidden?.fact, 'slash[2].reputation', 'slashed, but the fault kept out of its reputation');
   assert.equal(
     checkAuditRates(withSlashes([fault], [slash(2, p), slash(3, other)]), replay.clone(), 2)?.fact,
     'slash[3].reputation',
@@ -373,4 +373,17 @@ test("a compute slash needs a fault in the same bundle's journal; a storage slas
     'a storage fault moves no reputation',
   );
   assert.equal(checkAuditRates(withSlashes([], [slash(1, p)]), replay.clone(), 2), null, 'seen before');
+  // A slash created after its epoch's end is in the next bundle; its fault entry was in this one.
+  const next = replay.clone();
+  assert.equal(checkAuditRates(withSlashes([fault], []), next, 2), null);
+  assert.equal(checkAuditRates(withSlashes([], [slash(5, p)]), next.clone(), 3), null);
+  const store = openValidatorStore(':memory:');
+  store.keepReputation('net', 2, [fault], next);
+  assert.deepEqual(store.reputation('net').faultCredits, next.faultCredits, 'kept in the store');
+  store.close();
+  assert.equal(
+    checkAuditRates(withSlashes([], [slash(5, p), slash(6, p), slash(7, p)]), next.clone(), 3)?.fact,
+    'slash[7].reputation',
+    'two faults journaled (bundles 1 and 2), two slashes matched',
+  );
 });

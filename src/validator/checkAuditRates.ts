@@ -63,36 +63,32 @@ export function checkAuditRates(
 }
 
 /**
- * Every new slash of a compute fault (not a storage fault, which moves no reputation) comes with a
- * `fault` entry for its provider in the same bundle's journal (verdicts.ts and faults.ts write both
- * in one transaction): a coordinator cannot slash a provider and keep the fault out of the
- * reputation its audit rate is computed from. Checked from the bundle after the journal started
- * (slashes pending before it have no entry); each slash request id once.
+ * Every new slash of a compute fault (not a storage fault, which moves no reputation) is matched by
+ * a `fault` entry for its provider in this bundle's journal or an earlier one (verdicts.ts and
+ * faults.ts write both in one transaction; a slash created after the epoch's end goes into the next
+ * bundle, its journal entry into this one): a coordinator cannot slash a provider and keep the
+ * fault out of the reputation its audit rate is computed from. Faults are counted from the first
+ * bundle with a journal, slashes checked from the next one (slashes pending before the journal have
+ * no entry); each slash request id once.
  */
 function slashWithoutFault(
   facts: Pick<EpochFacts, 'reputation' | 'slashes'>,
   replay: ReputationReplay,
   epoch: number,
 ): FactDispute | null {
+  const credits = replay.faultCredits;
+  for (const e of facts.reputation ?? [])
+    if (e.kind === 'fault') credits[e.provider.toLowerCase()] = (credits[e.provider.toLowerCase()] ?? 0) + 1;
   const seen = replay.lastSlashId ?? -1;
   const fresh = (facts.slashes ?? []).filter((x) => x.id > seen);
   for (const x of fresh) replay.lastSlashId = Math.max(replay.lastSlashId ?? -1, x.id);
   if (replay.startEpoch === undefined || epoch <= replay.startEpoch) return null;
-  const faults = new Map<string, number>();
-  for (const e of facts.reputation ?? [])
-    if (e.kind === 'fault')
-      faults.set(e.provider.toLowerCase(), (faults.get(e.provider.toLowerCase()) ?? 0) + 1);
   for (const x of fresh) {
     if (x.taskId.startsWith('storage:')) continue;
     const p = x.provider.toLowerCase();
-    const left = faults.get(p) ?? 0;
-    if (left === 0)
-      return bad(
-        `slash[${x.id}].reputation`,
-        'no fault in the journal',
-        `a fault entry for ${p} in this bundle`,
-      );
-    faults.set(p, left - 1);
+    if (!credits[p])
+      return bad(`slash[${x.id}].reputation`, 'no fault in the journal', `a fault entry for ${p}`);
+    credits[p]--;
   }
   return null;
 }

@@ -46,6 +46,8 @@ export class ReputationReplay {
   unitReward: string | undefined;
   /** The highest slash request id seen (a slash is checked against the journal once). */
   lastSlashId: number | undefined;
+  /** Per provider, `fault` entries not yet matched by a slash (checkAuditRates.ts). */
+  faultCredits: Record<string, number>;
   private readonly byProvider = new Map<string, History>();
 
   constructor(init: {
@@ -54,7 +56,9 @@ export class ReputationReplay {
     startEpoch?: number;
     unitReward?: string;
     lastSlashId?: number;
+    faultCredits?: Record<string, number>;
   }) {
+    this.faultCredits = { ...(init.faultCredits ?? {}) };
     this.complete = init.complete;
     this.seen = init.seen ?? false;
     this.lastSlashId = init.lastSlashId;
@@ -138,10 +142,12 @@ export class ReputationReplay {
     startEpoch?: number;
     unitReward?: string;
     lastSlashId?: number;
+    faultCredits: Record<string, number>;
   } {
     return {
       complete: this.complete,
       seen: this.seen,
+      faultCredits: { ...this.faultCredits },
       ...(this.lastSlashId !== undefined ? { lastSlashId: this.lastSlashId } : {}),
       ...(this.startEpoch !== undefined ? { startEpoch: this.startEpoch } : {}),
       ...(this.unitReward !== undefined ? { unitReward: this.unitReward } : {}),
