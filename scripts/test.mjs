@@ -78,9 +78,11 @@ run('tests', process.execPath, [
   'tsx',
   '--test',
   '--test-reporter=spec',
-  // Two files at a time on a 2-core machine: three made the three-replica failover test outrun its
-  // 600 s and a leader-lock test fail in CI (2026-12-06); two passed every file (24 min of tests).
-  `--test-concurrency=${process.env.PLEXUS_TEST_CONCURRENCY ?? 2}`,
+  // Three files at a time on a 2-core machine: most process-test files wait (on processes, epochs,
+  // the chain) far more than they compute (the failover test: 17 s of CPU in 167 s at load 45).
+  // Three once failed in CI (2026-12-06) through two tests reading each other's PostgreSQL advisory
+  // locks, not through load: fixed, they read only their own database's.
+  `--test-concurrency=${process.env.PLEXUS_TEST_CONCURRENCY ?? 3}`,
   // Per test file as a whole (the runner isolates files): the longest process-test files (settlement,
   // three-replica failover) take 3–4 minutes on a loaded 2-core machine.
   '--test-timeout=600000',
