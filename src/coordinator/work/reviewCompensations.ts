@@ -103,6 +103,8 @@ export async function oweForOverturn(
     review: string;
     expectedCid: string;
     check: { provider: string; result: SignedResult };
+    /** The first check that agreed (an overturn needs two). */
+    firstCheck?: { provider: string; result: SignedResult };
     reversed: {
       provider: string;
       taskId: string;
@@ -126,7 +128,12 @@ export async function oweForOverturn(
     funders: string[];
     memo: CompensationMemo;
   }[] = [];
-  const base = { review: o.review, expectedCid: o.expectedCid, check: o.check };
+  const base = {
+    review: o.review,
+    expectedCid: o.expectedCid,
+    check: o.check,
+    ...(o.firstCheck ? { firstCheck: o.firstCheck } : {}),
+  };
   // The wrong answer's providers and the task's charges (a real job's task only).
   const wrong: CompensationMemo['wrong'] = [];
   let charges: CompensationMemo['charges'] = [];
