@@ -14,6 +14,7 @@
  */
 import type { Selectable, Transaction } from 'kysely';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
+import { lockSlashCursor } from '../settlement/slashCursor.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import { compareTensorSets } from '../verification/compareTensors.ts';
@@ -348,15 +349,8 @@ export async function reverseFault(
     .where('task_id', '=', miss.task_id)
     .where('provider', '=', provider)
     .executeTakeFirst();
-  const through = Number(
-    (
-      await trx
-        .selectFrom('market_meta')
-        .select('value')
-        .where('key', '=', 'slashes_applied_through')
-        .executeTakeFirst()
-    )?.value ?? '0',
-  );
+  // Takes turns with an epoch close on the slash cursor (settlement/slashCursor.ts).
+  const through = await lockSlashCursor(trx);
   const withdrawn = slash !== undefined && slash.id > through;
   const compensation = slash && !withdrawn ? slash.amount : '0';
   // One reversal per fault (unique index, 0023): two reviews settled at once, or a second review of
