@@ -14,8 +14,8 @@
  */
 import type { Selectable, Transaction } from 'kysely';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
-import { lockSlashCursor } from '../settlement/slashCursor.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
+import { lockSlashCursor } from '../settlement/slashCursor.ts';
 import type { Database } from '../store/schema.ts';
 import { compareTensorSets } from '../verification/compareTensors.ts';
 import { parseReputation, reinstateReputation } from '../verification/reputation.ts';
