@@ -10,8 +10,8 @@
  * until one exists, the largest verified size of the last `MODEL_SAMPLE` tasks of the same model
  * (client, kind, model, render settings, gpu) this coordinator saw, capped by the
  * job's worst case (timeout × billed cores), which is used when the model has no history either.
- * A verdict then re-prices the task with its own agreeing executions (their upper median, so an
- * ally's tiny usage report cannot shrink a cheater's slash): a fault slashes
+ * A verdict then re-prices the task with its own agreeing executions (the largest of their
+ * reports, so allies' tiny usage reports cannot shrink a cheater's slash): a fault slashes
  * `min(lock, k × R_task)` (`slashCapOf`), so a first task locked at the worst case never slashes
  * more than k × what the task really cost. Without a market every task is priced with the
  * coordinator's fixed placeholders.
@@ -92,6 +92,21 @@ function modelEstimate(s: WorkState, job: JobInfo): bigint | undefined {
 export function verifiedUnitsMilli(job: JobInfo, usages: readonly Usage[]): bigint | undefined {
   const cls = job.spec.resources.gpu ? 'gpu' : CPU_CLASS;
   return upperMedianBig(usages.map((u) => billedUnitsMilli(cls, u, job.spec.taskTimeoutSec)));
+}
+
+/**
+ * The size a fault's slash cap is priced from: the largest billed units among the agreeing
+ * executions (undefined without one). Pure. Not a median: allies of a cheater that computed the
+ * right answer and reported tiny usage can be most of the agreeing executions; one honest report
+ * then still sizes the cap. A high report only raises the cap, which the lease's lock bounds.
+ *
+ * @example
+ * slashSizeMilli(job, [usage(10), usage(10), usage(30_000)]); // 30_000n
+ */
+export function slashSizeMilli(job: JobInfo, usages: readonly Usage[]): bigint | undefined {
+  const cls = job.spec.resources.gpu ? 'gpu' : CPU_CLASS;
+  const units = usages.map((u) => billedUnitsMilli(cls, u, job.spec.taskTimeoutSec));
+  return units.length === 0 ? undefined : units.reduce((a, b) => (a > b ? a : b));
 }
 
 /**
