@@ -103,10 +103,12 @@ test('every dishonest behaviour is caught or neutralized; honest providers never
     kind: 'onnx.infer',
     model: model.cid,
     inputs: await upload(100, 3),
-    deadline: Math.floor(Date.now() / 1000) + 100,
-    // Canaries inherit the lease of the job they came from: short, like the job below.
-    taskTimeoutSec: 6,
-    // A first lease runs cold (model download, session): on a loaded machine it can outlive 6 s.
+    deadline: Math.floor(Date.now() / 1000) + 300,
+    // Every lease here runs cold (model download, inference session), and a lease that runs out
+    // cancels the run, so a retry starts cold again: at load 48 the honest providers' 6 s leases
+    // kept running out and the warm-up failed. The lease is a ceiling, not a wait (an idle machine
+    // answers in 1–2 s); the jobs below get leases sized from what this warm-up took.
+    taskTimeoutSec: 60,
     maxAttempts: 10,
     verification: { policy: 'redundant', k: 3 },
   });
@@ -133,7 +135,7 @@ test('every dishonest behaviour is caught or neutralized; honest providers never
   const leaseSec = Math.min(60, Math.max(6, Math.ceil((4 * slowest) / 1000)));
   const deadlineSec = Math.max(150, 25 * leaseSec);
   mark(`leases ${leaseSec} s (slowest warm-up execution ${slowest} ms)`);
-  // Canaries inherit the lease of the job they came from (the warm-up's 6 s): the job below's
+  // Canaries inherit the lease of the job they came from (the warm-up's 60 s): the job below's
   // lease instead, as if they came from it. A newcomer's first leases are canaries (probation),
   // and a lease that runs out cancels the run — model download and session creation with it — so
   // an adversary whose cold start outlasts its canaries' lease stays cold and never hands anything
