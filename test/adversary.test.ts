@@ -359,7 +359,9 @@ test('every dishonest behaviour is caught or neutralized; honest providers never
   const fake = view(who['fake-gpu']).capability!;
   assert.equal(fake.class, 'gpu-consumer');
   assert.equal(fake.gpuTrusted, false);
-  assert.equal(fake.lastOutcome, 'slow');
+  // `slow` (answered past the GPU budget) — or, with the machine loaded (load 40+) and the
+  // re-challenges every ~15 s, `missed` (no answer before the deadline): never `passed`.
+  assert.ok(['slow', 'missed'].includes(fake.lastOutcome), `fake GPU proof ${fake.lastOutcome}`);
   assert.deepEqual(await faultsOf(who['fake-gpu']), []);
   const gpuLeases = await db
     .selectFrom('assignments')
