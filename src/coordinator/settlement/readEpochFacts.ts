@@ -15,6 +15,7 @@ import {
   readCanaryFacts,
   readChargedDraws,
   readDatasetSale,
+  readReputationJournal,
   readSensorBatchFacts,
 } from './readRandomFacts.ts';
 
@@ -169,6 +170,7 @@ export async function readEpochFacts(
   );
   const canaries = await readCanaryFacts(trx, args.epoch);
   const sensorBatches = await readSensorBatchFacts(trx, args.epoch);
+  const reputation = await readReputationJournal(trx, args.epoch);
   return {
     jobDomain: args.jobDomain,
     jobs,
@@ -179,6 +181,7 @@ export async function readEpochFacts(
     draws,
     canaries,
     sensorBatches,
+    ...(reputation.length > 0 ? { reputation } : {}),
   };
 }
 

@@ -374,4 +374,47 @@ export const laterMigrations: Record<string, Migration> = {
       await db.schema.alterTable('review_compensations').addColumn('lapsed_at', 'integer').execute();
     },
   },
+  // The reputation journal (issue 17, docs/validators.md "Audit rates and reputation"): every change
+  // of a provider's reputation with its time, reported once in an evidence bundle, so validators
+  // replay reputation and recompute each audit draw's rate; each draw keeps what its rate was
+  // computed with besides the economics (`basis`: the time, the unit reward the value floor is
+  // priced in, a render task's value reward). Providers with a reputation before this migration get
+  // a `state` entry: where the journal starts for them.
+  '0026_reputation_journal': {
+    async up(db) {
+      await db.schema
+        .createTable('reputation_journal')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('at', 'integer', (c) => c.notNull())
+        .addColumn('detail', 'text')
+        .addColumn('reported_in', 'integer')
+        .execute();
+      await sql
+        .raw(
+          'CREATE INDEX reputation_journal_unreported ON reputation_journal (id) WHERE reported_in IS NULL',
+        )
+        .execute(db);
+      await db.schema.alterTable('audit_draws').addColumn('basis', 'text').execute();
+      const rows = await db
+        .selectFrom('providers')
+        .select(['address', 'reputation'])
+        .where('reputation', 'is not', null)
+        .orderBy('address')
+        .execute();
+      for (const r of rows) {
+        const state = JSON.parse(r.reputation!) as { updatedAt: number };
+        await db
+          .insertInto('reputation_journal')
+          .values({
+            provider: r.address.toLowerCase(),
+            kind: 'state',
+            at: state.updatedAt,
+            detail: JSON.stringify({ state }),
+          })
+          .execute();
+      }
+    },
+  },
 };

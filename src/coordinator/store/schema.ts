@@ -382,6 +382,22 @@ export type AuditDrawsTable = {
   other_online: number;
   /** JSON `{ reward, honestCost, slashable }` (decimal strings) the rate was bounded with (0020). */
   economics: Generated<string | null>;
+  /** JSON `{ at, unitReward, valueReward? }`: the rest of what the rate was computed with (0026). */
+  basis: Generated<string | null>;
+};
+/**
+ * One change of a provider's reputation (0026, docs/validators.md "Audit rates and reputation"):
+ * an outcome (`valid`, `agreed`, `fault`, `timeout`) at `at`, a reinstatement (`detail`:
+ * `{ before, faultAt }`), or where the journal starts for a provider (`state`, `detail`: `{ state }`).
+ */
+export type ReputationJournalTable = {
+  id: Generated<number>;
+  provider: string;
+  kind: string;
+  at: number;
+  detail: string | null;
+  /** The epoch whose evidence bundle reported it; null until then. */
+  reported_in: number | null;
 };
 export type TaskCommitmentsTable = {
   assignment_id: string;
@@ -501,6 +517,7 @@ export type Database = {
   task_commitments: TaskCommitmentsTable;
   epoch_seeds: EpochSeedsTable;
   audit_draws: AuditDrawsTable;
+  reputation_journal: ReputationJournalTable;
   sensor_devices: SensorDevicesTable;
   sensor_batches: SensorBatchesTable;
   sensor_readings: SensorReadingsTable;

@@ -20,7 +20,7 @@ import type { Database } from '../store/schema.ts';
 import { compareTensorSets } from '../verification/compareTensors.ts';
 import { parseReputation, reinstateReputation } from '../verification/reputation.ts';
 import { canaryMisses, heldMisses } from './canaryReviewQueries.ts';
-import { currentReputation, recordFault, recordOutcome } from './faults.ts';
+import { currentReputation, journalReputation, recordFault, recordOutcome } from './faults.ts';
 import { drawnReview } from './reviewCheckers.ts';
 import { oweForOverturn, type SignedResult, signedExecution } from './reviewCompensations.ts';
 import { wronglyOutvoted } from './verdictReviews.ts';
@@ -373,10 +373,12 @@ export async function reverseFault(
   if (!inserted) return undefined;
   const before = miss.rep_before === null ? undefined : parseReputation(JSON.parse(miss.rep_before));
   const current = await currentReputation(s, d, trx, provider);
-  const next = reinstateReputation(current, before, fault?.created_at ?? t, t);
+  const faultAt = fault?.created_at ?? t;
+  const next = reinstateReputation(current, before, faultAt, t);
   s.reputations.set(provider, next);
   d.scheduler.refresh(provider);
   await d.stmt.run(trx, d.q.setReputation, { address: provider, reputation: JSON.stringify(next) });
+  await journalReputation(trx, { provider, kind: 'reinstate', at: t, before: before ?? null, faultAt });
   await trx
     .updateTable('providers')
     .set((eb) => ({ tasks_failed: eb('tasks_failed', '-', 1) }))
