@@ -97,6 +97,8 @@ export type CompensationMemo = {
   /** The overturned known answer's output. */
   expectedCid: string;
   check: { provider: string; result: SignedResult };
+  /** The first of the two independent checks an overturn needs (it agrees with `check`). */
+  firstCheck?: { provider: string; result: SignedResult };
   wronged?: SignedResult;
   wrong: { provider: string; result: SignedResult }[];
   charges: { ref: string; provider: string; charge: string; providerAmount: string }[];

@@ -362,6 +362,18 @@ export const laterMigrations: Record<string, Migration> = {
         .execute(db);
     },
   },
+  // Canary-review checks (issue 15, security review): the checker is a seeded draw among trusted
+  // providers whose identities are known from the store (network prefix kept here, so every replica
+  // sees a ring member connected elsewhere), a "poisoned" outcome needs a second independent check
+  // (the first one's lease is kept), and owed compensations close at a deadline.
+  '0025_review_checks': {
+    async up(db) {
+      await db.schema.alterTable('providers').addColumn('network_prefix', 'text').execute();
+      await db.schema.alterTable('canary_reviews').addColumn('first_check_lease_id', 'text').execute();
+      await db.schema.alterTable('canary_reviews').addColumn('first_checked_by', 'text').execute();
+      await db.schema.alterTable('review_compensations').addColumn('lapsed_at', 'integer').execute();
+    },
+  },
   // The reputation journal (issue 17, docs/validators.md "Audit rates and reputation"): every change
   // of a provider's reputation with its time, reported once in an evidence bundle, so validators
   // replay reputation and recompute each audit draw's rate; each draw keeps what its rate was
