@@ -190,13 +190,13 @@ before(async () => {
     anvil.privateKeys[0]!,
   );
   reader = connectPlexus({ rpcUrl: anvil.rpcUrl, chainId: anvil.chain.id, addresses: deployment });
-  [provider, client] = (
-    await Promise.all(
-      ['provider', 'client'].map((who) =>
-        createKeystore(join(dir, who, 'key.json'), PASSWORD, { scrypt: FAST_SCRYPT }),
-      ),
-    )
-  ).map((k) => k.address);
+  const [providerKey, clientKey] = await Promise.all(
+    ['provider', 'client'].map((who) =>
+      createKeystore(join(dir, who, 'key.json'), PASSWORD, { scrypt: FAST_SCRYPT }),
+    ),
+  );
+  provider = providerKey!.address;
+  client = clientKey!.address;
   for (const a of [provider, client]) await testClient.setBalance({ address: a, value: 10n ** 19n });
   await transferPlx(treasury, provider, 5_000n * PLX);
   await transferPlx(treasury, client, 10_000n * PLX);
