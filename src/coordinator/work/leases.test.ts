@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DISCONNECT_GRACE_SEC } from '../../protocol/constants.ts';
-import { handleFailure, LOST_LEASE_ALLOWANCE, sweep } from './leases.ts';
+import { LOST_LEASE_ALLOWANCE } from './countedFailures.ts';
+import { handleFailure, sweep } from './leases.ts';
 import { providerConnected, providerDisconnected } from './sessions.ts';
 import { workFixture } from './workFixture.ts';
 

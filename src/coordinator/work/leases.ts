@@ -7,7 +7,7 @@
  * A lease lost with its provider's session before its deadline (`PLX_LEASE_LOST`: the replica
  * holding the session died, the provider's socket closed and it did not come back within the
  * grace, or it reconnected without the task) is not the provider failing the task: the first
- * {@link LOST_LEASE_ALLOWANCE} of a task do not count against its `maxAttempts`; each one past
+ * `LOST_LEASE_ALLOWANCE` (countedFailures.ts) of a task do not count against its `maxAttempts`; each one past
  * them does, so churn cannot keep a task in the queue forever.
  */
 import type { Transaction } from 'kysely';
@@ -19,6 +19,7 @@ import { policyOfSpec } from '../verification/policy.ts';
 import { leasedAssignment } from './assignments.ts';
 import { expireCanaries } from './canaries.ts';
 import { commitmentOfAssignment } from './canaryQueries.ts';
+import { countedFailures } from './countedFailures.ts';
 import { recordFault } from './faults.ts';
 import { afterSettle, failJob, jobInfo, revoke } from './jobs.ts';
 import {
@@ -36,19 +37,6 @@ import { payOwedCompensations } from './reviewCompensations.ts';
 import { releaseLease } from './stakeLocks.ts';
 import { disputeStalledGroundTruth, settleVerdict } from './verdicts.ts';
 import { forgetVerification, type Lease, send, type WorkDeps, type WorkState } from './workState.ts';
-
-/** Leases of one task that may be lost with their session before any counts as a failed attempt. */
-export const LOST_LEASE_ALLOWANCE = 6;
-
-/**
- * Attempts a task has used up: its failed leases, plus its lost ones past the allowance.
- *
- * @example
- * countedFailures({ failed: 1, lost: 7 }); // 2
- */
-export function countedFailures(n: { failed: number; lost: number }): number {
-  return n.failed + Math.max(0, n.lost - LOST_LEASE_ALLOWANCE);
-}
 
 /**
  * Ends one attempt that did not produce a result: the task goes back to the queue (keeping its
