@@ -14,7 +14,7 @@
  * Free stake is cached per provider for a short while and dropped whenever this process locks,
  * releases or slashes for it; a cache fill that raced such a change is discarded.
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { SLASH_REWARD_MULTIPLE } from '../verification/constants.ts';
 import type { WorkDeps, WorkState } from './workState.ts';
@@ -66,42 +66,15 @@ export function bondedStake(s: WorkState, d: WorkDeps, provider: string): bigint
   return d.market?.stakeOf?.(provider) ?? s.econ.stake;
 }
 
-/** Σ open locks + Σ slashes not yet applied on chain and not withdrawn, from the store. */
-async function committedStake(db: Kysely<Database>, provider: string): Promise<bigint> {
-  const who = provider.toLowerCase();
-  const locks = await db
-    .selectFrom('stake_locks')
-    .select('amount')
-    .where('provider', '=', who)
-    .where('status', '=', 'locked')
-    .execute();
-  const through = Number(
-    (
-      await db
-        .selectFrom('market_meta')
-        .select('value')
-        .where('key', '=', 'slashes_applied_through')
-        .executeTakeFirst()
-    )?.value ?? '0',
-  );
-  const slashes = await db
-    .selectFrom('slashes')
-    .select('amount')
-    .where('provider', '=', who)
-    .where('id', '>', through)
-    .where((eb) =>
-      eb.not(
-        eb.exists(
-          eb
-            .selectFrom('fault_reversals as r')
-            .select('r.id')
-            .whereRef('r.slash_id', '=', 'slashes.id')
-            .where('r.withdrawn', '=', 1),
-        ),
-      ),
-    )
-    .execute();
-  return [...locks, ...slashes].reduce((n, r) => n + BigInt(r.amount), 0n);
+/**
+ * Σ open locks + Σ slashes not yet applied on chain and not withdrawn, from the store: one
+ * statement (a template, workQueries.ts), summed exactly here (amounts are base units as text).
+ */
+async function committedStake(d: WorkDeps, provider: string): Promise<bigint> {
+  const rows = await d.stmt.all(d.db, d.q.committedStake, { who: provider.toLowerCase() });
+  let n = 0n;
+  for (const r of rows) n += BigInt(r.amount);
+  return n;
 }
 
 /**
@@ -119,7 +92,7 @@ export async function freeStake(s: WorkState, d: WorkDeps, provider: string): Pr
   const now = d.now();
   if (!tally || now - tally.at >= TALLY_TTL_MS || now < tally.at) {
     const version = c.versions.get(who) ?? 0;
-    const committed = await committedStake(d.db, who);
+    const committed = await committedStake(d, who);
     tally = { at: now, committed };
     // A lock or slash written while this read ran may be missing from it: do not keep it then.
     if ((c.versions.get(who) ?? 0) === version) c.tallies.set(who, tally);

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { TrainDilocoSpec } from '../../protocol/schemas.ts';
 import { queryTemplate } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
@@ -231,6 +231,47 @@ export function workQueries(db: Kysely<Database>) {
         .where('status', 'in', ['queued', 'running'])
         .where('deadline_ms', '<', p('before'))
         .limit(100),
+    ),
+    /**
+     * A provider's committed stake, one amount per row: its open locks, then its slashes not yet
+     * applied on chain (ids past `slashes_applied_through`) and not withdrawn on review.
+     */
+    committedStake: queryTemplate((p: (n: 'who') => never) =>
+      db
+        .selectFrom('stake_locks')
+        .select('amount')
+        .where('provider', '=', p('who'))
+        .where('status', '=', 'locked')
+        .unionAll(
+          db
+            .selectFrom('slashes')
+            .select('amount')
+            .where('provider', '=', p('who'))
+            .where((eb) =>
+              eb(
+                'id',
+                '>',
+                eb.fn.coalesce(
+                  eb
+                    .selectFrom('market_meta')
+                    .select(sql<number>`cast(value as bigint)`.as('v'))
+                    .where('key', '=', 'slashes_applied_through'),
+                  eb.lit(0),
+                ),
+              ),
+            )
+            .where((eb) =>
+              eb.not(
+                eb.exists(
+                  eb
+                    .selectFrom('fault_reversals as r')
+                    .select('r.id')
+                    .whereRef('r.slash_id', '=', 'slashes.id')
+                    .where('r.withdrawn', '=', 1),
+                ),
+              ),
+            ),
+        ),
     ),
     /** A task's executions, oldest first. */
     executionsOf: queryTemplate((p: (n: 'taskId') => never) =>
