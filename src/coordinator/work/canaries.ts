@@ -31,7 +31,6 @@ import {
   leasedCanaries,
   liveCanaryCount,
   setCanaryRepBefore,
-  unseenCanary,
 } from './canaryQueries.ts';
 import { openCanaryReview, reopenReviewCheck, reviewOfCheck, reviewStateOf } from './canaryReviewQueries.ts';
 import { reviewToCheck, settleReviewCheck } from './canaryReviews.ts';
@@ -131,7 +130,7 @@ export async function injectCanary(
     const seed = epoch === undefined ? s.econ.seed : await storedEpochSeed(s, d, epoch);
     const draw = hashUnit(seed, 'canary', provider.toLowerCase(), slot);
     if (draw >= rate) return false;
-    const canary = await unseenCanary(d.db, provider);
+    const canary = await d.stmt.first(d.db, d.q.unseenCanary, { provider });
     if (!canary) return false;
     if (canary.gpu === 1 && !d.proofs.gpuTrusted(provider)) return false;
     await issueCanary(

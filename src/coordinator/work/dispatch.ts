@@ -248,7 +248,7 @@ export async function leaseOne(
         expiresAt: t + job.spec.taskTimeoutSec * 1000,
         at: t,
       });
-      await lockStake(s, trx, {
+      await lockStake(s, d, trx, {
         assignmentId,
         provider,
         taskId: task.id,

@@ -144,26 +144,22 @@ export async function stakeShort(s: WorkState, d: WorkDeps, amount: bigint): Pro
  * Locks `amount` of the provider's stake for one lease (caller's transaction).
  *
  * @example
- * await lockStake(state, trx, { assignmentId, provider, taskId, jobId, amount: lockAmount(reward), at: now });
+ * await lockStake(state, deps, trx, { assignmentId, provider, taskId, jobId, amount: lockAmount(reward), at: now });
  */
 export async function lockStake(
   s: WorkState,
+  d: WorkDeps,
   trx: Transaction<Database>,
   l: { assignmentId: string; provider: string; taskId: string; jobId: string; amount: bigint; at: number },
 ): Promise<void> {
-  await trx
-    .insertInto('stake_locks')
-    .values({
-      assignment_id: l.assignmentId,
-      provider: l.provider.toLowerCase(),
-      task_id: l.taskId,
-      job_id: l.jobId,
-      amount: l.amount.toString(),
-      status: 'locked',
-      created_at: l.at,
-      settled_at: null,
-    })
-    .execute();
+  await d.stmt.run(trx, d.q.lockStake, {
+    assignmentId: l.assignmentId,
+    provider: l.provider.toLowerCase(),
+    taskId: l.taskId,
+    jobId: l.jobId,
+    amount: l.amount.toString(),
+    at: l.at,
+  });
   invalidateStake(s, l.provider);
 }
 
@@ -173,10 +169,11 @@ export async function lockStake(
  * entry carries); a faulted provider without a lock (a lease from before 0019) is absent.
  *
  * @example
- * const slashed = await settleTaskLocks(state, trx, taskId, new Set([cheater]), now);
+ * const slashed = await settleTaskLocks(state, deps, trx, taskId, new Set([cheater]), now);
  */
 export async function settleTaskLocks(
   s: WorkState,
+  d: WorkDeps,
   trx: Transaction<Database>,
   taskId: string,
   faulted: ReadonlySet<string>,
@@ -184,20 +181,15 @@ export async function settleTaskLocks(
   /** At most this is slashed per faulted provider (k × the task's verified pay; slashCapOf). */
   cap?: bigint,
 ): Promise<Map<string, bigint>> {
-  const open = await trx
-    .selectFrom('stake_locks')
-    .select(['assignment_id', 'provider', 'amount'])
-    .where('task_id', '=', taskId)
-    .where('status', '=', 'locked')
-    .execute();
+  const open = await d.stmt.all(trx, d.q.openTaskLocks, { taskId });
   const slashed = new Map<string, bigint>();
   for (const l of open) {
     const fault = faulted.has(l.provider);
-    await trx
-      .updateTable('stake_locks')
-      .set({ status: fault ? 'slashed' : 'released', settled_at: at })
-      .where('assignment_id', '=', l.assignment_id)
-      .execute();
+    await d.stmt.run(trx, d.q.settleLock, {
+      id: l.assignment_id,
+      status: fault ? 'slashed' : 'released',
+      at,
+    });
     if (fault) slashed.set(l.provider, (slashed.get(l.provider) ?? 0n) + BigInt(l.amount));
     const total = slashed.get(l.provider);
     if (cap !== undefined && total !== undefined && total > cap) slashed.set(l.provider, cap);

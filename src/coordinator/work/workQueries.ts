@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import type { TrainDilocoSpec } from '../../protocol/schemas.ts';
 import { queryTemplate } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
+import { unseenBy } from './canaryQueries.ts';
 
 /**
  * The queries the work loop runs for every task, built once as templates (see queryTemplate.ts):
@@ -272,6 +273,45 @@ export function workQueries(db: Kysely<Database>) {
               ),
             ),
         ),
+    ),
+    /** Locks a provider's stake for one lease (stakeLocks.ts). */
+    lockStake: queryTemplate(
+      (p: (n: 'assignmentId' | 'provider' | 'taskId' | 'jobId' | 'amount' | 'at') => never) =>
+        db.insertInto('stake_locks').values({
+          assignment_id: p('assignmentId'),
+          provider: p('provider'),
+          task_id: p('taskId'),
+          job_id: p('jobId'),
+          amount: p('amount'),
+          status: 'locked',
+          created_at: p('at'),
+          settled_at: null,
+        }),
+    ),
+    /** A task's open stake locks. */
+    openTaskLocks: queryTemplate((p: (n: 'taskId') => never) =>
+      db
+        .selectFrom('stake_locks')
+        .select(['assignment_id', 'provider', 'amount'])
+        .where('task_id', '=', p('taskId'))
+        .where('status', '=', 'locked'),
+    ),
+    /** Ends one stake lock: released, or slashed. */
+    settleLock: queryTemplate((p: (n: 'id' | 'status' | 'at') => never) =>
+      db
+        .updateTable('stake_locks')
+        .set({ status: p('status'), settled_at: p('at') })
+        .where('assignment_id', '=', p('id')),
+    ),
+    /** A canary of the pool `provider` has not seen (neither issued to it nor its source task run by it). */
+    unseenCanary: queryTemplate((p: (n: 'provider') => never) =>
+      db
+        .selectFrom('canary_tasks as c')
+        .selectAll('c')
+        .where('c.retired', '=', 0)
+        .where((eb) => unseenBy(eb, p('provider')))
+        .orderBy(sql`random()`)
+        .limit(1),
     ),
     /** A task's executions, oldest first. */
     executionsOf: queryTemplate((p: (n: 'taskId') => never) =>
