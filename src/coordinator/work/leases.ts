@@ -28,6 +28,7 @@ import {
   endAssignment,
   failedAttempts,
   failTask,
+  jobRow,
   lockTaskRow,
   retryTask,
   taskAttempts,
@@ -98,7 +99,10 @@ export async function failAttempt(
       send(s, r.provider, { type: 'reveal', assignmentId: r.assignment_id as Hex });
     }
   }
-  if (failures < maxAttempts && job?.status === 'running') {
+  // The job's status as stored, not this process's cached copy: with replicas another one may
+  // have started the job (a copy cached while it was queued would fail it here).
+  const running = (await jobRow(trx, a.job_id))?.status === 'running';
+  if (failures < maxAttempts && running) {
     await retryTask(trx, a.task_id, tv && tv.pending().length === 0 ? 'assigned' : 'queued', lastError, t);
     // No provider: who ran an open task's executions is secret until its verdict.
     await d.events.append(trx, a.job_id, 'task.retry', {
