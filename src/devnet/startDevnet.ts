@@ -170,12 +170,23 @@ export async function startDevnet(opts: {
   replicas?: number;
   /** The coordinators' store (`postgres://…`, an empty database); required with replicas > 1. */
   store?: string;
+  /**
+   * The whole start's deadline in ms (default: START_TIMEOUT_MS for each step): a test that must
+   * finish within its own budget fails with the step that was late instead of outrunning it.
+   */
+  startWithin?: number;
 }): Promise<Devnet> {
   const epochSeconds = opts.epochSeconds ?? DEVNET_EPOCH_SECONDS;
   const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
   const dataDir = resolve(opts.dataDir);
   const n = opts.providers ?? 3;
   const replicas = opts.replicas ?? 1;
+  const startDeadline = opts.startWithin === undefined ? undefined : Date.now() + opts.startWithin;
+  /** How long the next start step may take: its own bound, or what is left of `startWithin`. */
+  const startWait = () =>
+    startDeadline === undefined
+      ? START_TIMEOUT_MS
+      : Math.max(1, Math.min(START_TIMEOUT_MS, startDeadline - Date.now()));
   if (replicas > 1 && !opts.store?.startsWith('postgres'))
     throw new Error('--replicas needs --store postgres://… (replicas share one PostgreSQL database)');
   await mkdir(dataDir, { recursive: true });
@@ -245,7 +256,7 @@ export async function startDevnet(opts: {
         { env, print },
       );
       children[r] = coordinator;
-      const ready = await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', START_TIMEOUT_MS);
+      const ready = await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', startWait());
       return { name, url: ready.url };
     };
     // The first replica creates the schema; the others then start together.
@@ -285,7 +296,7 @@ export async function startDevnet(opts: {
       );
       validatorChildren.push(v);
     }
-    await Promise.all(validatorChildren.map((v) => v.waitFor('PLEXUS_VALIDATOR_READY', START_TIMEOUT_MS)));
+    await Promise.all(validatorChildren.map((v) => v.waitFor('PLEXUS_VALIDATOR_READY', startWait())));
     print(`validators   ${validatorUrls.join(', ')}  (2 of 3 sign; disputes at /v1/disputes)`);
 
     const clientAccount = await loadOrCreateKeystore(join(dataDir, 'client', 'key.json'), DEVNET_PASSWORD, {
@@ -321,7 +332,7 @@ export async function startDevnet(opts: {
     const started = await Promise.all(
       children
         .slice(replicas)
-        .map((c) => c.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', START_TIMEOUT_MS)),
+        .map((c) => c.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', startWait())),
     );
     for (const [i, s] of started.entries()) print(`provider-${i + 1}   ${s.address}`);
     // Each replica counts the providers connected to it.
@@ -330,9 +341,9 @@ export async function startDevnet(opts: {
       for (const u of replicaUrls) sum += (await createClient({ url: u }).health()).providersOnline;
       return sum;
     };
-    const deadline = Date.now() + START_TIMEOUT_MS;
+    const deadline = Date.now() + startWait();
     while ((await online()) < n) {
-      if (Date.now() > deadline) throw new Error(`only ${await online()}/${n} providers connected`);
+      if (Date.now() > deadline) throw new Error(`only ${await online()}/${n} providers connected in time`);
       await new Promise((r) => setTimeout(r, 100));
     }
     print(`${n} provider${n === 1 ? '' : 's'} online`);

@@ -16,6 +16,7 @@ import {
 import { addressSchema, hex32Schema, jobSubmissionSchema } from '../../protocol/schemas.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import {
+  attemptsOf,
   executionCounts,
   findJob,
   listCompletedTasks,
@@ -149,15 +150,16 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
         return {
           ...jobView(job, charges),
           tasks: tasks.map((t) => {
-            const e = executions.get(t.id) ?? { failed: 0, running: 0, completed: 0 };
+            const e = executions.get(t.id) ?? { failed: 0, lost: 0, running: 0, completed: 0 };
             return {
               id: t.id,
               index: t.idx,
               input: t.input_cid,
               status: t.status,
-              // Tries at the output, as maxAttempts counts them: never the replicas and audits.
-              attempts: e.failed + (e.running + e.completed > 0 ? 1 : 0),
-              executions: OPEN_TASK.has(t.status) ? null : e.failed + e.running + e.completed,
+              // Tries at the output, as maxAttempts counts them: never the replicas and audits,
+              // nor leases lost with their session (within the allowance).
+              attempts: attemptsOf(e),
+              executions: OPEN_TASK.has(t.status) ? null : e.failed + e.lost + e.running + e.completed,
               output: t.output_cid,
               provider: t.provider,
               lastError: t.last_error,

@@ -5,6 +5,7 @@
  */
 import { type Kysely, sql } from 'kysely';
 import type { Database, JobStatus } from '../store/schema.ts';
+import { countedFailures } from '../work/countedFailures.ts';
 
 /**
  * A job row, or undefined when there is none.
@@ -181,32 +182,49 @@ export async function listJobAssignments(db: Kysely<Database>, jobId: string, li
     .execute();
 }
 
+/** A task's executions by outcome (see {@link executionCounts}). */
+export type ExecutionCounts = { failed: number; lost: number; running: number; completed: number };
+
 /**
- * Executions per task of a job, by outcome: `failed` (failed or expired: no result), `running`
- * (leased), `completed`. Every role counts (primary, replicas, auditor, tie-breakers).
+ * Executions per task of a job, by outcome: `lost` (ended `PLX_LEASE_LOST`: its provider's
+ * session was lost before the lease's deadline), `failed` (every other failed or expired one: no
+ * result), `running` (leased), `completed`. Every role counts (primary, replicas, auditor,
+ * tie-breakers).
  *
  * @example const byTask = await executionCounts(db, jobId); byTask.get(taskId)?.failed;
  */
 export async function executionCounts(
   db: Kysely<Database>,
   jobId: string,
-): Promise<Map<string, { failed: number; running: number; completed: number }>> {
+): Promise<Map<string, ExecutionCounts>> {
   // Through tasks (indexed by job) to assignments (indexed by task): assignments has no job index.
   const rows = await db
     .selectFrom('tasks as t')
     .innerJoin('assignments as a', 'a.task_id', 't.id')
-    .select(['a.task_id', 'a.status', (eb) => eb.fn.countAll<number>().as('n')])
+    .select(['a.task_id', 'a.status', 'a.error_code', (eb) => eb.fn.countAll<number>().as('n')])
     .where('t.job_id', '=', jobId)
-    .groupBy(['a.task_id', 'a.status'])
+    .groupBy(['a.task_id', 'a.status', 'a.error_code'])
     .execute();
-  const out = new Map<string, { failed: number; running: number; completed: number }>();
+  const out = new Map<string, ExecutionCounts>();
   for (const r of rows) {
-    const c = out.get(r.task_id) ?? { failed: 0, running: 0, completed: 0 };
+    const c = out.get(r.task_id) ?? { failed: 0, lost: 0, running: 0, completed: 0 };
     const n = Number(r.n);
     if (r.status === 'leased') c.running += n;
     else if (r.status === 'completed') c.completed += n;
+    else if (r.error_code === 'PLX_LEASE_LOST') c.lost += n;
     else c.failed += n;
     out.set(r.task_id, c);
   }
   return out;
+}
+
+/**
+ * A task's tries at its output as `maxAttempts` counts them (work/countedFailures.ts): its failed
+ * executions, its lost leases past the allowance, and one for the executions running or done
+ * (replicas and audits of one try are one attempt).
+ *
+ * @example attemptsOf({ failed: 1, lost: 2, running: 0, completed: 2 }); // 2
+ */
+export function attemptsOf(e: ExecutionCounts): number {
+  return countedFailures(e) + (e.running + e.completed > 0 ? 1 : 0);
 }

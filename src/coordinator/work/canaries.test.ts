@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import type { Hex } from 'viem';
+import { DISCONNECT_GRACE_SEC } from '../../protocol/constants.ts';
 import { encodeSafetensors } from '../../protocol/safetensors.ts';
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { sweep } from './leases.ts';
 import { handleCommit, handleResult } from './results.ts';
-import { providerConnected } from './sessions.ts';
+import { providerConnected, providerDisconnected } from './sessions.ts';
 import { output, workFixture } from './workFixture.ts';
 
 type Fixture = Awaited<ReturnType<typeof workFixture>>;
@@ -181,6 +182,37 @@ test('an expired canary lease is a timeout, never a fault, and is cancelled on i
     assert.equal(f.state.reputations.get(c.address)?.timeouts, 1);
     assert.equal(f.state.reputations.get(c.address)?.faults, 0);
     assert.deepEqual(await f.db.selectFrom('verification_faults').selectAll().execute(), []);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a provider back within the grace with its canary lease keeps it until its deadline', async () => {
+  const f = await workFixture({ canaries: { rate: 1 } });
+  try {
+    await addCanary(f, 600_000);
+    const c = await f.connected();
+    await f.submitJob();
+    await f.work.dispatch();
+    const [assign] = c.assigned();
+    assert.ok(assign, 'a canary lease');
+    const lease = () =>
+      f.db
+        .selectFrom('canary_assignments')
+        .selectAll()
+        .where('id', '=', assign.assignmentId)
+        .executeTakeFirstOrThrow();
+    const created = (await lease()).created_at;
+    await providerDisconnected(f.state, f.work, c.link);
+    assert.equal((await lease()).lease_expires_at, f.clock.t + DISCONNECT_GRACE_SEC * 1000, 'shortened');
+    f.clock.t += 2000;
+    await providerConnected(f.state, f.work, { ...c.link }, c.hello(1, [assign.assignmentId]));
+    assert.equal((await lease()).lease_expires_at, created + 600_000, 'its deadline back');
+    f.clock.t += DISCONNECT_GRACE_SEC * 1000;
+    await sweep(f.state, f.work);
+    await f.idle();
+    assert.equal((await lease()).status, 'leased', 'not expired at the end of the grace');
+    assert.equal(f.state.reputations.get(c.address)?.timeouts ?? 0, 0, 'no timeout recorded');
   } finally {
     await f.close();
   }

@@ -31,7 +31,6 @@ import {
   leasedCanaries,
   liveCanaryCount,
   setCanaryRepBefore,
-  unseenCanary,
 } from './canaryQueries.ts';
 import { openCanaryReview, reopenReviewCheck, reviewOfCheck, reviewStateOf } from './canaryReviewQueries.ts';
 import { settleReviewCheck } from './canaryReviews.ts';
@@ -77,6 +76,28 @@ export async function seedCanary(
   });
 }
 
+/** Epoch seeds read by this work loop (the last few epochs'), per state. */
+const seedCaches = new WeakMap<WorkState, Map<number, string>>();
+
+/**
+ * The epoch's committed seed (auditSeeds.ts), read once per epoch: a stored seed never changes
+ * (the first one written wins, on any replica) and this read is outside any transaction, so what
+ * it returns is committed. Every lease draws with it; the store was asked twice per lease before.
+ */
+async function storedEpochSeed(s: WorkState, d: WorkDeps, epoch: number): Promise<string> {
+  let cache = seedCaches.get(s);
+  if (!cache) {
+    cache = new Map();
+    seedCaches.set(s, cache);
+  }
+  const known = cache.get(epoch);
+  if (known !== undefined) return known;
+  const seed = await epochSeed(d.db, epoch);
+  cache.set(epoch, seed);
+  if (cache.size > 4) cache.delete(cache.keys().next().value!);
+  return seed;
+}
+
 /**
  * With probability `canaryRate` (a seeded draw per provider and slot, unpredictable without the
  * coordinator's secret), the slot just reserved on `provider` goes to a known-answer task it has
@@ -107,10 +128,10 @@ export async function injectCanary(
     // With a market (epochs) the draw uses the epoch's committed seed and goes with the lease, so
     // validators recompute it once the seed is revealed (verification/auditSeeds.ts).
     const epoch = d.market ? await d.market.currentEpoch(d.db) : undefined;
-    const seed = epoch === undefined ? s.econ.seed : await epochSeed(d.db, epoch);
+    const seed = epoch === undefined ? s.econ.seed : await storedEpochSeed(s, d, epoch);
     const draw = hashUnit(seed, 'canary', provider.toLowerCase(), slot);
     if (draw >= rate) return false;
-    const canary = await unseenCanary(d.db, provider);
+    const canary = await d.stmt.first(d.db, d.q.unseenCanary, { provider });
     if (!canary) return false;
     if (canary.gpu === 1 && !d.proofs.gpuTrusted(provider)) return false;
     await issueCanary(

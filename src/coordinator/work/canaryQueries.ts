@@ -2,7 +2,7 @@
  * The canary pool's and canary leases' queries (canaries.ts and the lookup of an assignment id).
  * Each returns the Kysely query's own promise, built and run exactly as the loop ran it inline.
  */
-import { type ExpressionBuilder, type Insertable, type Kysely, sql } from 'kysely';
+import { type ExpressionBuilder, type Insertable, type Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 
 type Executor = Kysely<Database>;
@@ -76,23 +76,6 @@ export function insertCanary(ex: Executor, row: Insertable<Database['canary_task
     .values(row)
     .onConflict((oc) => oc.column('source_task_id').doNothing())
     .execute();
-}
-
-/**
- * A random live canary `provider` has neither been issued nor executed the source task of.
- *
- * @example
- * const canary = await unseenCanary(db, provider);
- */
-export function unseenCanary(ex: Executor, provider: string) {
-  return ex
-    .selectFrom('canary_tasks as c')
-    .selectAll('c')
-    .where('c.retired', '=', 0)
-    .where((eb) => unseenBy(eb, provider))
-    .orderBy(sql`random()`)
-    .limit(1)
-    .executeTakeFirst();
 }
 
 /**

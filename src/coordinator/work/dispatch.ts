@@ -248,7 +248,7 @@ export async function leaseOne(
         expiresAt: t + job.spec.taskTimeoutSec * 1000,
         at: t,
       });
-      await lockStake(s, trx, {
+      await lockStake(s, d, trx, {
         assignmentId,
         provider,
         taskId: task.id,
@@ -264,6 +264,10 @@ export async function leaseOne(
         if (jobUpdated.numUpdatedRows > 0n) {
           job.status = 'running';
           await events.append(trx, task.job_id, 'job.running', {});
+        } else {
+          // Another replica started it first: this process's copy must not stay 'queued' (a
+          // failed attempt would then fail the job, leases.ts). Read again when next needed.
+          s.jobCache.delete(task.job_id);
         }
       }
       // Neither the provider nor the role: events are public, and naming them would tell a

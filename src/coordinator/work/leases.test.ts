@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DISCONNECT_GRACE_SEC } from '../../protocol/constants.ts';
-import { handleFailure, LOST_LEASE_ALLOWANCE, sweep } from './leases.ts';
+import { LOST_LEASE_ALLOWANCE } from './countedFailures.ts';
+import { jobInfo } from './jobs.ts';
+import { handleFailure, sweep } from './leases.ts';
 import { providerConnected, providerDisconnected } from './sessions.ts';
 import { workFixture } from './workFixture.ts';
 
@@ -170,6 +172,29 @@ test('a provider back within the grace with its lease keeps it until its deadlin
     await f.idle();
     assert.equal((await f.assignments(taskIds[0]!))[0]?.error_code, 'PLX_LEASE_EXPIRED');
     assert.equal((await f.job(jobId)).status, 'failed');
+  } finally {
+    await f.close();
+  }
+});
+
+test('a job another replica started is not failed by a lost lease here (a copy cached while it was queued)', async () => {
+  const f = await workFixture();
+  try {
+    const p = await f.connected();
+    const { jobId, taskIds } = await f.submitJob({ taskTimeoutSec: 600 });
+    // This replica read the job while it was queued; another one then leased its first task.
+    assert.equal((await jobInfo(f.state, f.work, jobId))?.status, 'queued');
+    await f.db.updateTable('jobs').set({ status: 'running' }).where('id', '=', jobId).execute();
+    await f.work.dispatch();
+    assert.equal(p.assigned().length, 1, 'leased here too');
+    // The session is lost and not back within the grace: one lost lease, the task goes back.
+    await providerDisconnected(f.state, f.work, p.link);
+    f.clock.t += DISCONNECT_GRACE_SEC * 1000 + 1000;
+    await sweep(f.state, f.work);
+    await f.idle();
+    assert.equal((await f.assignments(taskIds[0]!))[0]?.error_code, 'PLX_LEASE_LOST');
+    assert.equal((await f.job(jobId)).status, 'running', 'the job runs on');
+    assert.equal((await f.task(taskIds[0]!)).status, 'queued', 'the task is back in the queue');
   } finally {
     await f.close();
   }

@@ -7,7 +7,7 @@
  * A lease lost with its provider's session before its deadline (`PLX_LEASE_LOST`: the replica
  * holding the session died, the provider's socket closed and it did not come back within the
  * grace, or it reconnected without the task) is not the provider failing the task: the first
- * {@link LOST_LEASE_ALLOWANCE} of a task do not count against its `maxAttempts`; each one past
+ * `LOST_LEASE_ALLOWANCE` (countedFailures.ts) of a task do not count against its `maxAttempts`; each one past
  * them does, so churn cannot keep a task in the queue forever.
  */
 import type { Transaction } from 'kysely';
@@ -19,6 +19,7 @@ import { policyOfSpec } from '../verification/policy.ts';
 import { leasedAssignment } from './assignments.ts';
 import { expireCanaries } from './canaries.ts';
 import { commitmentOfAssignment } from './canaryQueries.ts';
+import { countedFailures } from './countedFailures.ts';
 import { recordFault } from './faults.ts';
 import { afterSettle, failJob, jobInfo, revoke } from './jobs.ts';
 import {
@@ -27,6 +28,7 @@ import {
   endAssignment,
   failedAttempts,
   failTask,
+  jobRow,
   lockTaskRow,
   retryTask,
   taskAttempts,
@@ -37,19 +39,6 @@ import { expireReviews } from './reviewDeadlines.ts';
 import { releaseLease } from './stakeLocks.ts';
 import { disputeStalledGroundTruth, settleVerdict } from './verdicts.ts';
 import { forgetVerification, type Lease, send, type WorkDeps, type WorkState } from './workState.ts';
-
-/** Leases of one task that may be lost with their session before any counts as a failed attempt. */
-export const LOST_LEASE_ALLOWANCE = 6;
-
-/**
- * Attempts a task has used up: its failed leases, plus its lost ones past the allowance.
- *
- * @example
- * countedFailures({ failed: 1, lost: 7 }); // 2
- */
-export function countedFailures(n: { failed: number; lost: number }): number {
-  return n.failed + Math.max(0, n.lost - LOST_LEASE_ALLOWANCE);
-}
 
 /**
  * Ends one attempt that did not produce a result: the task goes back to the queue (keeping its
@@ -111,7 +100,10 @@ export async function failAttempt(
       send(s, r.provider, { type: 'reveal', assignmentId: r.assignment_id as Hex });
     }
   }
-  if (failures < maxAttempts && job?.status === 'running') {
+  // The job's status as stored, not this process's cached copy: with replicas another one may
+  // have started the job (a copy cached while it was queued would fail it here).
+  const running = (await jobRow(trx, a.job_id))?.status === 'running';
+  if (failures < maxAttempts && running) {
     await retryTask(trx, a.task_id, tv && tv.pending().length === 0 ? 'assigned' : 'queued', lastError, t);
     // No provider: who ran an open task's executions is secret until its verdict.
     await d.events.append(trx, a.job_id, 'task.retry', {

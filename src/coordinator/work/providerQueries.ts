@@ -153,6 +153,33 @@ export function shortenCanaryLeases(ex: Executor, address: string, until: number
 }
 
 /**
+ * Gives a provider's open canary leases among `ids` their deadline back (created + the canary's
+ * timeout) when a disconnect had shortened them to the reconnect grace.
+ *
+ * @example
+ * await restoreCanaryLeases(trx, address, ['0xab…']);
+ */
+export async function restoreCanaryLeases(ex: Executor, address: string, ids: readonly string[]) {
+  if (ids.length === 0) return;
+  await ex
+    .updateTable('canary_assignments')
+    .set((eb) => ({
+      lease_expires_at: eb(
+        'created_at',
+        '+',
+        eb
+          .selectFrom('canary_tasks')
+          .select('canary_tasks.timeout_ms')
+          .whereRef('canary_tasks.id', '=', 'canary_assignments.canary_id'),
+      ),
+    }))
+    .where('provider', '=', address)
+    .where('status', '=', 'leased')
+    .where('id', 'in', ids)
+    .execute();
+}
+
+/**
  * When a provider was first seen (its first session), or undefined if never.
  *
  * @example

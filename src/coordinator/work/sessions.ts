@@ -26,6 +26,7 @@ import {
   firstSeenOf,
   leasesOf,
   markDisconnected,
+  restoreCanaryLeases,
   shortenCanaryLeases,
   shortenLeases,
   storedReputation,
@@ -85,6 +86,8 @@ export async function providerConnected(
       const timeoutSec = (await jobInfo(s, d, a.job_id, trx))?.spec.taskTimeoutSec;
       if (timeoutSec !== undefined) await restoreLease(trx, a.id, a.created_at + timeoutSec * 1000);
     }
+    // Canary leases it came back with too (a canary looks like any task to the provider).
+    await restoreCanaryLeases(trx, address, [...known]);
     for (const a of lost) {
       const r = await failAttempt(
         s,

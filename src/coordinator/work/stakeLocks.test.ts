@@ -4,7 +4,7 @@ import { newReputation } from '../verification/reputation.ts';
 import { sweep } from './leases.ts';
 import { handleResult } from './results.ts';
 import { providerConnected } from './sessions.ts';
-import { freeStake, lockAmount } from './stakeLocks.ts';
+import { freeStake, invalidateStake, lockAmount } from './stakeLocks.ts';
 import { output, workFixture } from './workFixture.ts';
 
 // R = 1,000,000 (the placeholder reward), so one lease locks k·R = 20,000,000.
@@ -87,6 +87,35 @@ test('a fault slashes the lease’s lock, and the slash counts against the stake
     assert.equal(BigInt(slash.amount), lockAmount(R), 'the slash is the lock');
     assert.equal(await freeStake(f.state, f.work, liar.address), 30n * R);
     assert.equal(await freeStake(f.state, f.work, a.address), 50n * R);
+    // Applied on chain by an epoch (ids up to `slashes_applied_through`): no longer counted here.
+    const applied = async (through: number) => {
+      await f.db
+        .insertInto('market_meta')
+        .values({ key: 'slashes_applied_through', value: String(through) })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value: String(through) }))
+        .execute();
+      invalidateStake(f.state, liar.address);
+    };
+    await applied(slash.id);
+    assert.equal(await freeStake(f.state, f.work, liar.address), 50n * R, 'applied on chain');
+    await applied(slash.id - 1);
+    assert.equal(await freeStake(f.state, f.work, liar.address), 30n * R, 'pending again (epoch reopened)');
+    // Withdrawn on review before any epoch applied it: not counted either.
+    await f.db
+      .insertInto('fault_reversals')
+      .values({
+        provider: liar.address,
+        task_id: taskIds[0]!,
+        slash_id: slash.id,
+        withdrawn: 1,
+        compensation: '0',
+        reason: 'test',
+        evidence: '{}',
+        created_at: f.clock.t,
+      })
+      .execute();
+    invalidateStake(f.state, liar.address);
+    assert.equal(await freeStake(f.state, f.work, liar.address), 50n * R, 'withdrawn on review');
   } finally {
     await f.close();
   }

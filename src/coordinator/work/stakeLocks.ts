@@ -14,7 +14,7 @@
  * Free stake is cached per provider for a short while and dropped whenever this process locks,
  * releases or slashes for it; a cache fill that raced such a change is discarded.
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { SLASH_REWARD_MULTIPLE } from '../verification/constants.ts';
 import type { WorkDeps, WorkState } from './workState.ts';
@@ -66,42 +66,15 @@ export function bondedStake(s: WorkState, d: WorkDeps, provider: string): bigint
   return d.market?.stakeOf?.(provider) ?? s.econ.stake;
 }
 
-/** Σ open locks + Σ slashes not yet applied on chain and not withdrawn, from the store. */
-async function committedStake(db: Kysely<Database>, provider: string): Promise<bigint> {
-  const who = provider.toLowerCase();
-  const locks = await db
-    .selectFrom('stake_locks')
-    .select('amount')
-    .where('provider', '=', who)
-    .where('status', '=', 'locked')
-    .execute();
-  const through = Number(
-    (
-      await db
-        .selectFrom('market_meta')
-        .select('value')
-        .where('key', '=', 'slashes_applied_through')
-        .executeTakeFirst()
-    )?.value ?? '0',
-  );
-  const slashes = await db
-    .selectFrom('slashes')
-    .select('amount')
-    .where('provider', '=', who)
-    .where('id', '>', through)
-    .where((eb) =>
-      eb.not(
-        eb.exists(
-          eb
-            .selectFrom('fault_reversals as r')
-            .select('r.id')
-            .whereRef('r.slash_id', '=', 'slashes.id')
-            .where('r.withdrawn', '=', 1),
-        ),
-      ),
-    )
-    .execute();
-  return [...locks, ...slashes].reduce((n, r) => n + BigInt(r.amount), 0n);
+/**
+ * Σ open locks + Σ slashes not yet applied on chain and not withdrawn, from the store: one
+ * statement (a template, workQueries.ts), summed exactly here (amounts are base units as text).
+ */
+async function committedStake(d: WorkDeps, provider: string): Promise<bigint> {
+  const rows = await d.stmt.all(d.db, d.q.committedStake, { who: provider.toLowerCase() });
+  let n = 0n;
+  for (const r of rows) n += BigInt(r.amount);
+  return n;
 }
 
 /**
@@ -119,7 +92,7 @@ export async function freeStake(s: WorkState, d: WorkDeps, provider: string): Pr
   const now = d.now();
   if (!tally || now - tally.at >= TALLY_TTL_MS || now < tally.at) {
     const version = c.versions.get(who) ?? 0;
-    const committed = await committedStake(d.db, who);
+    const committed = await committedStake(d, who);
     tally = { at: now, committed };
     // A lock or slash written while this read ran may be missing from it: do not keep it then.
     if ((c.versions.get(who) ?? 0) === version) c.tallies.set(who, tally);
@@ -171,26 +144,22 @@ export async function stakeShort(s: WorkState, d: WorkDeps, amount: bigint): Pro
  * Locks `amount` of the provider's stake for one lease (caller's transaction).
  *
  * @example
- * await lockStake(state, trx, { assignmentId, provider, taskId, jobId, amount: lockAmount(reward), at: now });
+ * await lockStake(state, deps, trx, { assignmentId, provider, taskId, jobId, amount: lockAmount(reward), at: now });
  */
 export async function lockStake(
   s: WorkState,
+  d: WorkDeps,
   trx: Transaction<Database>,
   l: { assignmentId: string; provider: string; taskId: string; jobId: string; amount: bigint; at: number },
 ): Promise<void> {
-  await trx
-    .insertInto('stake_locks')
-    .values({
-      assignment_id: l.assignmentId,
-      provider: l.provider.toLowerCase(),
-      task_id: l.taskId,
-      job_id: l.jobId,
-      amount: l.amount.toString(),
-      status: 'locked',
-      created_at: l.at,
-      settled_at: null,
-    })
-    .execute();
+  await d.stmt.run(trx, d.q.lockStake, {
+    assignmentId: l.assignmentId,
+    provider: l.provider.toLowerCase(),
+    taskId: l.taskId,
+    jobId: l.jobId,
+    amount: l.amount.toString(),
+    at: l.at,
+  });
   invalidateStake(s, l.provider);
 }
 
@@ -200,10 +169,11 @@ export async function lockStake(
  * entry carries); a faulted provider without a lock (a lease from before 0019) is absent.
  *
  * @example
- * const slashed = await settleTaskLocks(state, trx, taskId, new Set([cheater]), now);
+ * const slashed = await settleTaskLocks(state, deps, trx, taskId, new Set([cheater]), now);
  */
 export async function settleTaskLocks(
   s: WorkState,
+  d: WorkDeps,
   trx: Transaction<Database>,
   taskId: string,
   faulted: ReadonlySet<string>,
@@ -211,20 +181,15 @@ export async function settleTaskLocks(
   /** At most this is slashed per faulted provider (k × the task's verified pay; slashCapOf). */
   cap?: bigint,
 ): Promise<Map<string, bigint>> {
-  const open = await trx
-    .selectFrom('stake_locks')
-    .select(['assignment_id', 'provider', 'amount'])
-    .where('task_id', '=', taskId)
-    .where('status', '=', 'locked')
-    .execute();
+  const open = await d.stmt.all(trx, d.q.openTaskLocks, { taskId });
   const slashed = new Map<string, bigint>();
   for (const l of open) {
     const fault = faulted.has(l.provider);
-    await trx
-      .updateTable('stake_locks')
-      .set({ status: fault ? 'slashed' : 'released', settled_at: at })
-      .where('assignment_id', '=', l.assignment_id)
-      .execute();
+    await d.stmt.run(trx, d.q.settleLock, {
+      id: l.assignment_id,
+      status: fault ? 'slashed' : 'released',
+      at,
+    });
     if (fault) slashed.set(l.provider, (slashed.get(l.provider) ?? 0n) + BigInt(l.amount));
     const total = slashed.get(l.provider);
     if (cap !== undefined && total !== undefined && total > cap) slashed.set(l.provider, cap);

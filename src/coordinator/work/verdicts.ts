@@ -89,6 +89,7 @@ export async function settleVerdict(
   const sized = verdict.verified ? await verifiedSize(s, d, trx, jobId, verdict, known) : undefined;
   const locked = await settleTaskLocks(
     s,
+    d,
     trx,
     taskId,
     new Set(verdict.faults.map((f) => f.provider)),

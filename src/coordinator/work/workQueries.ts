@@ -1,7 +1,8 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { TrainDilocoSpec } from '../../protocol/schemas.ts';
 import { queryTemplate } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
+import { unseenBy } from './canaryQueries.ts';
 
 /**
  * The queries the work loop runs for every task, built once as templates (see queryTemplate.ts):
@@ -231,6 +232,86 @@ export function workQueries(db: Kysely<Database>) {
         .where('status', 'in', ['queued', 'running'])
         .where('deadline_ms', '<', p('before'))
         .limit(100),
+    ),
+    /**
+     * A provider's committed stake, one amount per row: its open locks, then its slashes not yet
+     * applied on chain (ids past `slashes_applied_through`) and not withdrawn on review.
+     */
+    committedStake: queryTemplate((p: (n: 'who') => never) =>
+      db
+        .selectFrom('stake_locks')
+        .select('amount')
+        .where('provider', '=', p('who'))
+        .where('status', '=', 'locked')
+        .unionAll(
+          db
+            .selectFrom('slashes')
+            .select('amount')
+            .where('provider', '=', p('who'))
+            .where((eb) =>
+              eb(
+                'id',
+                '>',
+                eb.fn.coalesce(
+                  eb
+                    .selectFrom('market_meta')
+                    .select(sql<number>`cast(value as bigint)`.as('v'))
+                    .where('key', '=', 'slashes_applied_through'),
+                  eb.lit(0),
+                ),
+              ),
+            )
+            .where((eb) =>
+              eb.not(
+                eb.exists(
+                  eb
+                    .selectFrom('fault_reversals as r')
+                    .select('r.id')
+                    .whereRef('r.slash_id', '=', 'slashes.id')
+                    .where('r.withdrawn', '=', 1),
+                ),
+              ),
+            ),
+        ),
+    ),
+    /** Locks a provider's stake for one lease (stakeLocks.ts). */
+    lockStake: queryTemplate(
+      (p: (n: 'assignmentId' | 'provider' | 'taskId' | 'jobId' | 'amount' | 'at') => never) =>
+        db.insertInto('stake_locks').values({
+          assignment_id: p('assignmentId'),
+          provider: p('provider'),
+          task_id: p('taskId'),
+          job_id: p('jobId'),
+          amount: p('amount'),
+          status: 'locked',
+          created_at: p('at'),
+          settled_at: null,
+        }),
+    ),
+    /** A task's open stake locks. */
+    openTaskLocks: queryTemplate((p: (n: 'taskId') => never) =>
+      db
+        .selectFrom('stake_locks')
+        .select(['assignment_id', 'provider', 'amount'])
+        .where('task_id', '=', p('taskId'))
+        .where('status', '=', 'locked'),
+    ),
+    /** Ends one stake lock: released, or slashed. */
+    settleLock: queryTemplate((p: (n: 'id' | 'status' | 'at') => never) =>
+      db
+        .updateTable('stake_locks')
+        .set({ status: p('status'), settled_at: p('at') })
+        .where('assignment_id', '=', p('id')),
+    ),
+    /** A canary of the pool `provider` has not seen (neither issued to it nor its source task run by it). */
+    unseenCanary: queryTemplate((p: (n: 'provider') => never) =>
+      db
+        .selectFrom('canary_tasks as c')
+        .selectAll('c')
+        .where('c.retired', '=', 0)
+        .where((eb) => unseenBy(eb, p('provider')))
+        .orderBy(sql`random()`)
+        .limit(1),
     ),
     /** A task's executions, oldest first. */
     executionsOf: queryTemplate((p: (n: 'taskId') => never) =>
