@@ -63,16 +63,18 @@ export async function renderAuditsOf(
     const k = c.taskId.toLowerCase();
     chargesOf.set(k, [...(chargesOf.get(k) ?? []), c]);
   }
-  // A task drawn more than once (re-run after a rejected verification) has its region drawn with
-  // whichever draw's seed the coordinator read first: not checked (docs/validators.md, limits).
   const drawCount = new Map<string, number>();
   for (const d of facts.draws ?? [])
     drawCount.set(d.taskId.toLowerCase(), (drawCount.get(d.taskId.toLowerCase()) ?? 0) + 1);
+  // Tasks whose outputs are read: every audited one (a region output comes only from an audit)
+  // and any whose charges claim a region share (billing sized them by it).
+  const audited = new Map<string, number>();
+  for (const d of facts.draws ?? []) if (d.audited) audited.set(d.taskId.toLowerCase(), d.epoch);
   const out: RenderAudit[] = [];
-  for (const d of facts.draws ?? []) {
-    const taskId = d.taskId.toLowerCase();
-    const charges = chargesOf.get(taskId);
-    if (!d.audited || !charges || drawCount.get(taskId) !== 1) continue;
+  for (const [taskId, charges] of chargesOf) {
+    const claimed = charges.some((c) => c.region);
+    const epoch = audited.get(taskId);
+    if (epoch === undefined && !claimed) continue;
     const name = `renderRegion[${taskId}]`;
     const jobId = charges[0]!.jobId;
     const inputs = renderJobs.get(jobId.toLowerCase())!;
@@ -86,6 +88,8 @@ export async function renderAuditsOf(
     } catch (err) {
       return bad(`${name}.task`, err instanceof Error ? err.message : String(err), 'a render task');
     }
+    const [tx, ty, tx1, ty1] = task.region;
+    const taskPixels = (tx1 - tx) * (ty1 - ty);
     const regions: Region[] = [];
     for (const c of charges) {
       const bytes = await readOrRefused(read, c.result.outputCid, name);
@@ -96,11 +100,16 @@ export async function renderAuditsOf(
       } catch {
         return bad(`${name}.output`, c.result.outputCid, 'a render output');
       }
-      if (!crop) continue;
-      const [tx, ty] = task.region;
-      regions.push([crop[0] + tx, crop[1] + ty, crop[2] + tx, crop[3] + ty]);
+      // The share billing sized the charge by is the output's: its crop's pixels and the task's.
+      const want = crop ? `${(crop[2] - crop[0]) * (crop[3] - crop[1])}/${taskPixels}` : 'none';
+      const share = c.region ? `${c.region.pixels}/${c.region.taskPixels}` : 'none';
+      if (share !== want) return bad(`charge[${c.ref}].region`, share, want);
+      if (crop) regions.push([crop[0] + tx, crop[1] + ty, crop[2] + tx, crop[3] + ty]);
     }
-    if (regions.length > 0) out.push({ epoch: d.epoch, taskId, task: task.region, regions });
+    // A task drawn more than once (re-run after a rejected verification) has its region drawn with
+    // whichever draw's seed the coordinator read first: not checked (docs/validators.md, limits).
+    if (regions.length > 0 && epoch !== undefined && drawCount.get(taskId) === 1)
+      out.push({ epoch, taskId, task: task.region, regions });
   }
   return out;
 }

@@ -29,11 +29,13 @@ import {
 import type { EpochClock } from './epochClock.ts';
 import {
   billedUnitsMilli,
-  medianBilledUnits,
+  chargedUnits,
   paidExecutionsPerTask,
   priceExecution,
+  type RegionShare,
   worstCaseCost,
 } from './priceExecution.ts';
+import { regionSharesOf } from './regionShares.ts';
 import { gpuClassOf, taskClass } from './resourceClass.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -402,6 +404,7 @@ export function createMarket(deps: {
         cls: string;
         fl: Record<string, string>;
         units: bigint;
+        region?: RegionShare | undefined;
       }[] = [];
       for (const e of execs) {
         if (!paid.has(e.provider.toLowerCase()) || billable.length >= limit) continue;
@@ -424,21 +427,35 @@ export function createMarket(deps: {
         const usage = (JSON.parse(e.result) as { usage: Usage }).usage;
         billable.push({ e, cls, fl, units: billedUnitsMilli(cls, usage, spec.taskTimeoutSec) });
       }
-      // Median billing: every paid execution is billed the median of the agreeing executions'
-      // measured units, not its own report (docs/market.md "Median billing").
-      const units = medianBilledUnits(billable.map((x) => x.units));
-      for (const { e, cls, fl } of billable) {
-        const floor = fl[cls];
-        const price = priceExecution({
-          cls,
-          usage: (JSON.parse(e.result) as { usage: Usage }).usage,
+      const priceOf = async (x: (typeof billable)[number], unitsMilli: bigint) => {
+        const floor = x.fl[x.cls];
+        return priceExecution({
+          cls: x.cls,
+          usage: (JSON.parse(x.e.result) as { usage: Usage }).usage,
           timeoutSec: spec.taskTimeoutSec,
-          basePrice: await basePrice(trx, cls, epoch),
-          floor: floor !== undefined ? BigInt(floor) : defaultFloorPrice(cls),
+          basePrice: await basePrice(trx, x.cls, epoch),
+          floor: floor !== undefined ? BigInt(floor) : defaultFloorPrice(x.cls),
           maxPrice,
-          ...(units !== undefined ? { unitsMilli: units } : {}),
+          unitsMilli,
         });
-        if (price.charge === 0n) continue;
+      };
+      // Median billing: every paid execution is billed the median of the agreeing executions'
+      // measured units, not its own report (docs/market.md "Median billing"); a render region
+      // auditor's units sized to the whole task first, and it is billed its region's share
+      // (priceExecution.ts `medianBilling`, docs/render.md "Billing").
+      const shares = await regionSharesOf(
+        trx,
+        billable.map((x) => x.e.assignment_id),
+      );
+      for (const x of billable) x.region = shares.get(x.e.assignment_id);
+      const unitsOf = await chargedUnits(billable, spec.taskTimeoutSec, (x, units) =>
+        priceOf(x, units).then((p) => p.charge),
+      );
+      for (const x of billable) {
+        const { e, cls } = x;
+        const units = unitsOf.get(x);
+        if (units === undefined) continue; // its charge rounds to nothing
+        const price = await priceOf(x, units);
         await postEntry(
           trx,
           {
@@ -452,6 +469,7 @@ export function createMarket(deps: {
               class: cls,
               unitsMilli: price.unitsMilli.toString(),
               unitPrice: price.unitPrice.toString(),
+              ...(x.region ? { regionPixels: x.region.pixels, taskPixels: x.region.taskPixels } : {}),
             },
             postings: [
               { account: accounts.clientUnsettled(job.client), amount: price.charge },
