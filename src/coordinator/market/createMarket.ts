@@ -26,6 +26,7 @@ import {
   DEFAULT_GPU_BASE_PRICE,
   DEFAULT_GPU_FLOOR_PRICE,
 } from './constants.ts';
+import { defersBilling } from './deferredBilling.ts';
 import type { EpochClock } from './epochClock.ts';
 import {
   billedUnitsMilli,
@@ -95,6 +96,8 @@ export type Market = {
     known?: {
       job?: { client: string; spec: JobSpec; maxPrice: bigint | undefined };
       executions?: readonly { assignment_id: string; provider: string; result: string }[];
+      /** The job has ended: bill a verdict whose bill waited for it (deferredBilling.ts). */
+      jobEnded?: boolean;
     },
   ): Promise<void>;
   /** Records a provider's session start and floor prices (caller's transaction). */
@@ -382,6 +385,8 @@ export function createMarket(deps: {
       }
       if (job.maxPrice === undefined) return; // a job from before the market: never billed
       const { spec, maxPrice } = job;
+      // A render frame nobody checked is billed when its job ends, unless it was re-rendered.
+      if (!known.jobEnded && defersBilling(spec, verdict)) return;
       const paid = new Set(
         verdict.outcomes
           .filter((o) => o.outcome === 'valid' || o.outcome === 'unverified')

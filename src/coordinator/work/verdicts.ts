@@ -26,6 +26,7 @@ import {
 } from './leaseQueries.ts';
 import { initFor, lockedVerification } from './openVerifications.ts';
 import { insertFault, insertSlash } from './providerQueries.ts';
+import { billDeferredFrames, reopenCaughtFrames } from './renderRecheck.ts';
 import { settleTaskLocks } from './stakeLocks.ts';
 import { noteVerifiedSize, slashCapOf, verifiedUnitsMilli } from './taskEconomics.ts';
 import { keepForReview } from './verdictReviews.ts';
@@ -178,6 +179,20 @@ export async function settleVerdict(
       slashed: (slash?.amount ?? 0n).toString(),
     });
   }
+  // A render provider caught on a frame: its earlier frames of the job nobody checked are rendered
+  // again, and were never billed (renderRecheck.ts).
+  const jobSpec = (known.job ?? (await jobInfo(s, d, jobId, trx)))?.spec;
+  if (jobSpec?.kind === 'blender.render' && verdict.faults.length > 0) {
+    for (const f of verdict.faults) {
+      const reopened = await reopenCaughtFrames(s, d, trx, jobId, f.provider, taskId);
+      for (const id of reopened)
+        await events.append(trx, jobId, 'task.reopened', {
+          taskId: id,
+          provider: f.provider,
+          caughtOn: taskId,
+        });
+    }
+  }
   for (const sl of verdict.slashes) {
     await insertSlash(trx, {
       task_id: taskId,
@@ -250,6 +265,7 @@ export async function settleVerdict(
   });
   if (info?.spec.kind === 'train.diloco') return { jobDone: false, cancelled: [], training: info.spec };
   if (job.tasks_done === job.tasks_total) {
+    await billDeferredFrames(d, trx, jobId);
     await completeJob(trx, jobId, t);
     await events.append(trx, jobId, 'job.completed', { tasks: job.tasks_total });
     return { jobDone: true, cancelled: [] };
