@@ -14,6 +14,7 @@ import { openStore } from '../store/openStore.ts';
 import type { Verdict } from '../verification/taskVerificationTypes.ts';
 import { loadVerification } from './openVerifications.ts';
 import { billDeferredFrames, reopenCaughtFrames } from './renderRecheck.ts';
+import { settleVerdict } from './verdicts.ts';
 import { workFixture } from './workFixture.ts';
 
 const verdictOf = (taskId: string, provider: string, verified: boolean) =>
@@ -156,5 +157,86 @@ test('the market bills a sampled-out render frame only once its job has ended', 
     assert.equal((await entries()).length, 2);
   } finally {
     await store.close();
+  }
+});
+
+test('settling a verdict that faults a render provider reopens its unchecked frames, with an event', async () => {
+  const f = await workFixture();
+  try {
+    const cheater = await f.connected();
+    const honest = await f.connected();
+    const { jobId, taskIds } = await f.submitJob({ tasks: 2, verification: { policy: 'audit' } });
+    const spec = JSON.parse((await f.job(jobId)).spec) as Record<string, unknown>;
+    await f.db
+      .updateTable('jobs')
+      .set({
+        kind: 'blender.render',
+        spec: JSON.stringify({ ...spec, kind: 'blender.render' }),
+        tasks_done: 1,
+      })
+      .where('id', '=', jobId)
+      .execute();
+    f.state.jobCache.delete(jobId);
+    await f.db
+      .updateTable('tasks')
+      .set({
+        status: 'completed',
+        provider: cheater.address,
+        output_cid: 'ab'.repeat(32),
+        result: '{}',
+        attempts: 1,
+      })
+      .where('id', '=', taskIds[0]!)
+      .execute();
+    await f.db
+      .insertInto('task_verifications')
+      .values({
+        task_id: taskIds[0]!,
+        job_id: jobId,
+        policy: JSON.stringify({ kind: 'audit' }),
+        audit: 0,
+        status: 'accepted',
+        verdict: JSON.stringify(verdictOf(taskIds[0]!, cheater.address, false)),
+        log: '[]',
+        created_at: 1,
+        updated_at: 1,
+      })
+      .execute();
+    // Frame 1: the cheater outvoted by the honest auditor and a tie-breaker.
+    await f.db
+      .insertInto('task_executions')
+      .values({
+        assignment_id: `0x${'e1'.repeat(32)}`,
+        task_id: taskIds[1]!,
+        provider: honest.address,
+        output_cid: 'cd'.repeat(32),
+        output_digest: `0x${'cd'.repeat(32)}`,
+        salt: `0x${'00'.repeat(32)}`,
+        result: JSON.stringify({ usage: { wallMs: 1, cpuMs: 1, peakRssBytes: 0 } }),
+        created_at: 1,
+      })
+      .execute();
+    const caught = {
+      ...verdictOf(taskIds[1]!, honest.address, false),
+      outcomes: [
+        { provider: honest.address, outcome: 'unverified' },
+        { provider: cheater.address, outcome: 'fault' },
+      ],
+      faults: [
+        { provider: cheater.address, evidence: { kind: 'outvoted', taskId: taskIds[1], agreeing: [] } },
+      ],
+    } as unknown as Verdict;
+    const r = await f.db.transaction().execute((trx) =>
+      settleVerdict(f.state, f.work, trx, jobId, caught, [], {
+        row: { policy: { kind: 'audit' }, audit: true },
+      }),
+    );
+    assert.equal(r.jobDone, false, 'the reopened frame keeps the job running');
+    assert.equal((await f.task(taskIds[0]!)).status, 'queued', "the cheater's unchecked frame is reopened");
+    assert.equal((await f.task(taskIds[1]!)).status, 'completed');
+    assert.equal((await f.job(jobId)).tasks_done, 1);
+    assert.ok((await f.eventTypes(jobId)).includes('task.reopened'), 'a task.reopened event');
+  } finally {
+    await f.close();
   }
 });

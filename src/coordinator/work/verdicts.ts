@@ -9,7 +9,7 @@ import type { ErrorCode } from '../../errors/codes.ts';
 import type { Usage } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
-import type { VerificationPolicy } from '../verification/policy.ts';
+import { policyOfSpec, type VerificationPolicy } from '../verification/policy.ts';
 import { isTrusted } from '../verification/reputation.ts';
 import { TaskVerification, type Verdict, type VerificationEvent } from '../verification/taskVerification.ts';
 import { seedCanary } from './canaries.ts';
@@ -182,7 +182,11 @@ export async function settleVerdict(
   // A render provider caught on a frame: its earlier frames of the job nobody checked are rendered
   // again, and were never billed (renderRecheck.ts).
   const jobSpec = (known.job ?? (await jobInfo(s, d, jobId, trx)))?.spec;
-  if (jobSpec?.kind === 'blender.render' && verdict.faults.length > 0) {
+  if (
+    jobSpec?.kind === 'blender.render' &&
+    policyOfSpec(jobSpec).kind === 'audit' &&
+    verdict.faults.length > 0
+  ) {
     for (const f of verdict.faults) {
       const reopened = await reopenCaughtFrames(s, d, trx, jobId, f.provider, taskId);
       for (const id of reopened)
