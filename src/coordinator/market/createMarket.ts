@@ -451,6 +451,7 @@ export function createMarket(deps: {
       const shares = await regionSharesOf(
         trx,
         billable.map((x) => x.e.assignment_id),
+        spec.kind === 'blender.render' ? spec.render : undefined,
       );
       for (const x of billable) x.region = shares.get(x.e.assignment_id);
       const unitsOf = await chargedUnits(billable, spec.taskTimeoutSec, (x, units) =>

@@ -13,6 +13,7 @@ import { openStore } from '../store/openStore.ts';
 import type { Verdict } from '../verification/taskVerificationTypes.ts';
 import { createMarket } from './createMarket.ts';
 import { chargedUnits, medianBilledUnits, medianBilling } from './priceExecution.ts';
+import { renderTaskPixels } from './regionShares.ts';
 
 const share = { pixels: 192, taskPixels: 3072 }; // a 16×12 region of a 64×48 frame
 
@@ -120,4 +121,14 @@ test("onVerdict bills a region-audited primary its frame and the auditor its reg
   } finally {
     await store.close();
   }
+});
+
+test("a task's pixels from the job's settings (regions recorded before 0029): its tile's", () => {
+  const r = { width: 65, height: 48, tiles: { x: 2, y: 2 } };
+  // Frame-major, tiles row by row: tile 1 of frame 1 is idx 1 and 5; 32/33 columns, 24 rows.
+  assert.deepEqual(
+    [0, 1, 2, 3, 5].map((i) => renderTaskPixels(r, i)),
+    [32 * 24, 33 * 24, 32 * 24, 33 * 24, 33 * 24],
+  );
+  assert.equal(renderTaskPixels({ width: 64, height: 48, tiles: { x: 1, y: 1 } }, 7), 3072);
 });
