@@ -78,7 +78,7 @@ export async function failJob(
   const updated = await failJobRow(trx, jobId, code, message, t);
   if (updated.numUpdatedRows === 0n) return [];
   // Frames whose bill waited for the job's end are billed now (renderRecheck.ts).
-  await billDeferredFrames(d, trx, jobId);
+  await billDeferredFrames(d, trx, jobId, (await jobInfo(s, d, jobId, trx))?.spec);
   const info = s.jobCache.get(jobId);
   if (info) info.status = 'failed';
   // Open verifications of the job's tasks will never decide: free them.

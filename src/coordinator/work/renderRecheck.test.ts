@@ -105,7 +105,12 @@ test("a caught provider's unverified frames are reopened and queued again; check
     );
     assert.equal(await loadVerification(f.state, f.work, taskIds[0]!), undefined);
     // The job's end bills the sampled-out frames still standing (frame 2), never frame 0's old result.
-    await f.db.transaction().execute((trx) => billDeferredFrames(f.work, trx, jobId));
+    const renderSpec = {
+      ...spec,
+      kind: 'blender.render',
+      verification: { policy: 'audit' },
+    } as unknown as JobSpec;
+    await f.db.transaction().execute((trx) => billDeferredFrames(f.work, trx, jobId, renderSpec));
     assert.deepEqual(billed, [{ taskId: taskIds[2], jobEnded: true }]);
   } finally {
     await f.close();

@@ -9,7 +9,9 @@
  * What an audit vouched for (a region or a whole frame another provider agreed on) stands.
  */
 import type { Transaction } from 'kysely';
+import type { JobSpec } from '../../protocol/schemas.ts';
 import type { Database } from '../store/schema.ts';
+import { policyOfSpec } from '../verification/policy.ts';
 import type { Verdict } from '../verification/taskVerification.ts';
 import { forgetVerification, type WorkDeps, type WorkState } from './workState.ts';
 
@@ -62,18 +64,20 @@ export async function reopenCaughtFrames(
 }
 
 /**
- * Bills the frames of `jobId` whose bill waited for the job's end (market/deferredBilling.ts), in the
- * caller's transaction: every completed task's accepted, unverified verdict (a charge already
- * posted is not posted again: entries are unique per execution).
+ * Bills the frames of `jobId` whose bill waited for the job's end (market/deferredBilling.ts), in
+ * the caller's transaction: every completed task's accepted, unverified verdict (a charge already
+ * posted is not posted again: entries are unique per execution). Only an audited render job has
+ * such frames (`spec`); any other job costs nothing here.
  *
- * @example await billDeferredFrames(deps, trx, jobId);
+ * @example await billDeferredFrames(deps, trx, jobId, job.spec);
  */
 export async function billDeferredFrames(
   d: WorkDeps,
   trx: Transaction<Database>,
   jobId: string,
+  spec: JobSpec | undefined,
 ): Promise<void> {
-  if (!d.market) return;
+  if (!d.market || spec?.kind !== 'blender.render' || policyOfSpec(spec).kind !== 'audit') return;
   const rows = await trx
     .selectFrom('tasks as t')
     .innerJoin('task_verifications as v', 'v.task_id', 't.id')

@@ -269,7 +269,7 @@ export async function settleVerdict(
   });
   if (info?.spec.kind === 'train.diloco') return { jobDone: false, cancelled: [], training: info.spec };
   if (job.tasks_done === job.tasks_total) {
-    await billDeferredFrames(d, trx, jobId);
+    await billDeferredFrames(d, trx, jobId, info?.spec);
     await completeJob(trx, jobId, t);
     await events.append(trx, jobId, 'job.completed', { tasks: job.tasks_total });
     return { jobDone: true, cancelled: [] };
