@@ -19,6 +19,7 @@ import type { Address } from 'viem';
 import { canonicalJson, decodeEvidence, encodeEvidence } from '../src/coordinator/settlement/evidence.ts';
 import { startDevnet } from '../src/devnet/startDevnet.ts';
 import { downloadEvidence } from '../src/validator/createValidator.ts';
+import { ReputationReplay } from '../src/validator/reputationReplay.ts';
 import { type EpochClaim, verifyEpoch } from '../src/validator/verifyEpoch.ts';
 
 const option = (args: string[], name: string, dflt: number): number => {
@@ -81,13 +82,18 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const chargedTasks = new Set<string>();
     const texts: string[] = [];
     let prevHash = null;
+    // Reputations replayed from the journal, every draw's rate recomputed (checkAuditRates.ts).
+    let reputation = new ReputationReplay({ complete: false });
+    let ratesRecomputed = 0;
     const cpu0 = process.cpuUsage();
     for (const e of settled) {
       const text = await downloadEvidence(url, e.epoch);
       const claim = (await (await fetch(`${url}/v1/epochs/${e.epoch}/claim`)).json()) as EpochClaim;
-      const v = await verifyEpoch({ evidence: text, claim, target, prevHash });
+      const v = await verifyEpoch({ evidence: text, claim, target, prevHash, reputation });
       if (!v.ok) throw new Error(`epoch ${e.epoch}: ${v.fact} differs in an honest run`);
       prevHash = v.evidenceHash;
+      if (v.reputation) reputation = v.reputation;
+      if (reputation.complete) ratesRecomputed += (v.facts.draws ?? []).filter((d) => d.basis).length;
       bytes += Buffer.byteLength(text);
       tasks += e.tasksSettled;
       texts.push(text);
@@ -133,6 +139,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       evidenceBytesPerChargedTaskUnpacked:
         chargedTasks.size > 0 ? Math.round(bytesV2 / chargedTasks.size) : null,
       replayCpuSeconds: Number(replayCpu.toFixed(3)),
+      ratesRecomputed,
+      reputationEntries: texts.reduce(
+        (n, t) => n + (decodeEvidence(t).bundle.facts.reputation?.length ?? 0),
+        0,
+      ),
       coordinatorCpuSeconds: Number(coordinatorCpu.toFixed(2)),
       replayCpuShare: Number((replayCpu / coordinatorCpu).toFixed(4)),
       secondsToFinalize: waits[Math.floor(waits.length / 2)] ?? null,

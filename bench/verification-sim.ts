@@ -173,17 +173,23 @@ async function strategic(args: string[]): Promise<StrategicResult> {
   const kinds = only ? (only.split(',') as Adversary[]) : undefined;
   for (const k of kinds ?? []) if (!ADVERSARIES.includes(k)) throw new Error(`unknown adversary ${k}`);
   const t0 = performance.now();
+  let printed = 0;
   const r = await runStrategic({
     tasks,
     providers,
     seed: str(args, 'seed', DEFAULT_STRATEGIC.seed),
     models: num(args, 'models', DEFAULT_STRATEGIC.models),
+    // `--concurrent N`: jobs run at once (default 0: enough to fill every slot; 1: one at a time,
+    // the earlier harness, where adversaries got little work).
+    concurrentJobs: num(args, 'concurrent', DEFAULT_STRATEGIC.concurrentJobs),
     ...(kinds ? { kinds } : {}),
     onProgress: (done, total) => {
-      if (done % 1000 === 0 || done === total)
+      if (Math.floor(done / 1000) > printed || done === total) {
+        printed = Math.floor(done / 1000);
         console.log(
           `  [strategic] ${done}/${total} tasks, ${((performance.now() - t0) / 1000).toFixed(0)} s`,
         );
+      }
     },
     // `--checkpoint N`: every N tasks, the overhead so far and over the last N (a long run's trend).
     checkpoint: num(args, 'checkpoint', 0),

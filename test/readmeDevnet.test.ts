@@ -301,6 +301,9 @@ before(async () => {
     dataDir: join(dir, '.plexus', 'devnet'),
     providers: 1,
     port: 0,
+    // Half the default epoch: the unbonding period (3 epochs) and the withdrawal delay (2) that
+    // lines below wait out are chain time, and this file was the suite's longest (222 s).
+    epochSeconds: 10,
     print: (l) => lines.push(l),
     logLevel: 'warn',
   });

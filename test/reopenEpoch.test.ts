@@ -20,6 +20,7 @@ import { verifyLedger } from '../src/coordinator/ledger/verifyLedger.ts';
 import { createMarket, type Market } from '../src/coordinator/market/createMarket.ts';
 import { createEpochClock } from '../src/coordinator/market/epochClock.ts';
 import { closeEpoch, type EpochTamper } from '../src/coordinator/settlement/closeEpoch.ts';
+import { decodeEvidence } from '../src/coordinator/settlement/evidence.ts';
 import { reopenEpochs } from '../src/coordinator/settlement/reopenEpochs.ts';
 import { openStore, type Store } from '../src/coordinator/store/openStore.ts';
 import { createLogger } from '../src/logger.ts';
@@ -191,7 +192,17 @@ after(async () => {
 });
 
 test('a dishonest claim is reopened and closed again honestly; nothing is posted twice', async () => {
+  // A reputation change the first close reports (issue 17, the journal validators replay).
+  await store.db
+    .insertInto('reputation_journal')
+    .values({ provider: PROVIDER.toLowerCase(), kind: 'valid', at: genesisMs, detail: null })
+    .execute();
+  const journalOf = async () => {
+    const row = await store.db.selectFrom('epoch_evidence').select('body').executeTakeFirstOrThrow();
+    return decodeEvidence(row.body).bundle.facts.reputation ?? [];
+  };
   await close(1, raiseEarnings);
+  assert.equal((await journalOf()).length, 1, 'the first close reports the change');
   assert.equal((await leaves(1)).get(PROVIDER), 951n, 'the dishonest claim');
   const refused = await validatorVerdict(1, null);
   assert.equal(refused.ok, false);
@@ -213,6 +224,11 @@ test('a dishonest claim is reopened and closed again honestly; nothing is posted
   assert.equal((await leaves(1)).get(PROVIDER), 950n, 'the honest claim');
   const accepted = await validatorVerdict(1, null);
   assert.ok(accepted.ok, `a validator accepts the re-closed epoch (${accepted.ok ? '' : accepted.fact})`);
+  assert.deepEqual(
+    (await journalOf()).map((e) => e.kind),
+    ['valid'],
+    'the re-closed bundle reports the reputation change again',
+  );
   const evidenceAfter = await store.db.selectFrom('epoch_evidence').select('hash').executeTakeFirstOrThrow();
   assert.notEqual(evidenceAfter.hash, evidenceBefore.hash, 'a new bundle');
   const refs = (await store.db.selectFrom('ledger_entries').select('ref').execute()).map((r) => r.ref);

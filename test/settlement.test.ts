@@ -202,7 +202,10 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
     const c = createClient({ url, account });
     const model = await c.uploadFile(ppocrDetectionModelPath());
     const inputs = [];
-    for (let i = 0; i < 2; i++) inputs.push((await c.uploadBlob(encodeSafetensors(ocrInput(i)))).cid);
+    // One task: all three providers run it before its verdict. With two, the cheater faulted on the
+    // first is suspended before it leases the second, which then waits for a third provider until
+    // the job's deadline (failed CI once, "failed" after 300 s).
+    inputs.push((await c.uploadBlob(encodeSafetensors(ocrInput(0)))).cid);
     const { jobId } = await c.submitJob({
       kind: 'onnx.infer',
       model: model.cid,
@@ -222,7 +225,7 @@ describe('market and settlement on anvil', { timeout: 1_800_000 }, () => {
     await waitUntil('charged and slashed epochs to settle', async () => {
       const rows = await epochs();
       const settledTasks = rows.filter((e) => e.status === 'settled').reduce((a, e) => a + e.tasksSettled, 0);
-      return settledTasks >= 4 && rows.some((e) => e.status === 'settled' && BigInt(e.slashed) > 0n);
+      return settledTasks >= 2 && rows.some((e) => e.status === 'settled' && BigInt(e.slashed) > 0n);
     });
     // The store marks an epoch settled after the chain finalized it: read the store first.
     const settled = (await epochs())

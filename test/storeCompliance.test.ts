@@ -9,9 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { createEventLog } from '../src/coordinator/events/createEventLog.ts';
 import { postEntry } from '../src/coordinator/ledger/postEntry.ts';
 import { readBalances } from '../src/coordinator/ledger/readBalances.ts';
+import { lockSlashCursor, stillPending } from '../src/coordinator/settlement/slashCursor.ts';
 import { openStore, type Store } from '../src/coordinator/store/openStore.ts';
 import { templateRunner } from '../src/coordinator/store/queryTemplate.ts';
 import { workQueries } from '../src/coordinator/work/workQueries.ts';
@@ -314,6 +316,99 @@ function complianceCases(backend: Backend, skip: () => string | false) {
         attempts.every((r) => r.attempts === 1),
         'attempts.every((r) => r.attempts === 1)',
       );
+    });
+
+    test('a slash reversal and an epoch close take turns on the slash cursor: neither commits between the other’s read and write', {
+      skip: skip(),
+    }, async () => {
+      const { store, url } = await open(2);
+      const slash = async () =>
+        (
+          await store.db
+            .insertInto('slashes')
+            .values({ task_id: 't', provider: '0xp', amount: '5', evidence: '{}', created_at: T0 })
+            .returning('id')
+            .executeTakeFirstOrThrow()
+        ).id;
+      // Until the other transaction waits on the cursor's lock (PostgreSQL: seen by the server;
+      // SQLite: one connection, so the other waits for this transaction to end anyway).
+      const watcher = backend.name === 'postgres' ? new pg.Client({ connectionString: url }) : undefined;
+      await watcher?.connect();
+      const waiting = async () => {
+        for (let i = 0; watcher && i < 2400; i++) {
+          const r = await watcher.query(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+          );
+          if (r.rows[0].n > 0) return;
+          await new Promise((res) => setTimeout(res, 25));
+        }
+        if (watcher) throw new Error('the other transaction never waited on the cursor');
+      };
+      const withdraw = (trx: Parameters<typeof lockSlashCursor>[0], id: number, through: number) =>
+        trx
+          .insertInto('fault_reversals')
+          .values({
+            provider: '0xp',
+            task_id: `t${id}`,
+            slash_id: id,
+            withdrawn: id > through ? 1 : 0,
+            compensation: id > through ? '0' : '5',
+            reason: 'poisoned canary',
+            evidence: '{}',
+            created_at: T0,
+          })
+          .execute();
+      const setCursor = (trx: Parameters<typeof lockSlashCursor>[0], v: number) =>
+        trx
+          .updateTable('market_meta')
+          .set({ value: String(v) })
+          .where('key', '=', 'slashes_applied_through')
+          .execute();
+      try {
+        // 1. The close locks first: a reversal waits, then sees the slash applied (owed, not withdrawn).
+        const s1 = await slash();
+        const pre1 = [{ id: s1 }]; // read before the closing transaction
+        let reversal: Promise<number> | undefined;
+        await store.db.transaction().execute(async (trx) => {
+          const through = await lockSlashCursor(trx);
+          reversal = store.db.transaction().execute(async (r) => {
+            const t = await lockSlashCursor(r);
+            await withdraw(r, s1, t);
+            return t;
+          });
+          await waiting();
+          const apply = await stillPending(trx, pre1, through);
+          assert.deepEqual(apply, pre1, 'nothing withdrawn while the close holds the cursor');
+          await setCursor(trx, s1);
+        });
+        assert.equal(await reversal, s1, 'the reversal saw the close’s cursor: the slash is applied');
+        const r1 = await store.db
+          .selectFrom('fault_reversals')
+          .selectAll()
+          .where('slash_id', '=', s1)
+          .executeTakeFirstOrThrow();
+        assert.equal(r1.withdrawn, 0);
+
+        // 2. The reversal locks first: the close waits, then leaves the withdrawn slash out.
+        const s2 = await slash();
+        const pre2 = [{ id: s2 }];
+        let close: Promise<{ id: number }[]> | undefined;
+        await store.db.transaction().execute(async (r) => {
+          const t = await lockSlashCursor(r);
+          close = store.db
+            .transaction()
+            .execute(async (trx) => stillPending(trx, pre2, await lockSlashCursor(trx)));
+          await waiting();
+          await withdraw(r, s2, t);
+        });
+        assert.deepEqual(
+          await close,
+          [],
+          'a slash withdrawn before the close took the cursor is not applied',
+        );
+      } finally {
+        await watcher?.end();
+      }
     });
 
     test('a transaction that throws leaves nothing behind', { skip: skip() }, async () => {

@@ -4,8 +4,8 @@
  * validator (createValidator, its own SQLite store): a rogue server listed as a replica that serves
  * a different, internally consistent epoch — evidence and claim that recompute exactly — is not
  * signed; neither is the honest bundle with no signature or another key's; the honest, signed
- * claim is. Once the rogue stops answering, the validator reads the signed bundle from the next
- * replica and signs it.
+ * claim is. A rogue listed first that keeps answering is left out: the validator reads the
+ * network-signed bundle from the next replica and signs it, recording no dispute.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -148,7 +148,8 @@ test('a rogue replica serving another epoch is not signed; the network-signed cl
       [U, 'unsigned'],
       [F, `signed by ${rogueKey.address}`],
     ] as const) {
-      const d = await decide([server.url, A.url], network.address);
+      // Alone, the foreign claim is a dispute.
+      const d = await decide([server.url], network.address);
       assert.equal(d.status, 409, 'not signed');
       const dispute = d.body.dispute as Record<string, string>;
       assert.equal(dispute.fact, 'claim.signature');
@@ -156,21 +157,44 @@ test('a rogue replica serving another epoch is not signed; the network-signed cl
       assert.equal(dispute.recomputed, `signed by ${network.address}`);
       assert.equal(d.store.disputes().length, 1);
       await done(d);
+      // Listed first and answering, it is left out and the network's epoch is read from the next
+      // replica and signed: no dispute, and the next polls stay off it.
+      const first = await decide([server.url, A.url], network.address);
+      assert.equal(first.status, 200, 'the network-signed epoch from the second replica is signed');
+      assert.equal(first.body.evidenceHash, real.hash);
+      assert.equal(first.store.disputes().length, 0, 'the foreign claim is not a dispute of the network');
+      const health = (await (await fetch(`${first.v.url}/health`)).json()) as {
+        following: { replica: string }[];
+      };
+      assert.equal(health.following[0]?.replica, A.url, 'the second replica is in use');
+      const metrics = await (await fetch(`${first.v.url}/metrics`)).text();
+      assert.match(metrics, /plexus_validator_foreign_claims_total 1\n/);
+      await first.v.poll();
+      assert.equal(first.store.disputes().length, 0);
+      await done(first);
     }
     const ok = await decide([A.url], network.address);
     assert.equal(ok.status, 200);
     assert.equal(ok.body.evidenceHash, real.hash);
     await done(ok);
 
-    // Listed first, the rogue answers first and is refused; once it stops answering, the validator
-    // reads the signed epoch from the next replica (a new bundle hash: decided again) and signs it.
-    const d = await decide([R.url, A.url], network.address);
-    assert.equal(d.status, 409);
+    // Listed first, the rogue alone among replicas that do not answer: a dispute, as alone; once it
+    // stops answering and the network's replica is back, the signed epoch is decided and signed.
+    const down = await replica(real, network);
+    const downUrl = down.url;
+    await close(down.server);
+    const d = await decide([R.url, downUrl], network.address);
+    assert.equal(d.status, 409, 'no signed claim to be had: not signed');
     await close(R.server);
-    await d.v.poll();
-    const after = await fetch(`${d.v.url}/v1/epochs/3/signature`);
-    assert.equal(after.status, 200);
-    assert.equal(((await after.json()) as { evidenceHash: string }).evidenceHash, real.hash);
+    const back = await replica(real, network);
+    try {
+      const d2 = await decide([R.url, back.url], network.address);
+      assert.equal(d2.status, 200);
+      assert.equal(d2.body.evidenceHash, real.hash);
+      await done(d2);
+    } finally {
+      await close(back.server);
+    }
     await done(d);
   } finally {
     await Promise.all([R, U, F, A].map((s) => close(s.server)));

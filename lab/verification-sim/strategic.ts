@@ -26,7 +26,7 @@ import { handleFailure, sweep } from '../../src/coordinator/work/leases.ts';
 import { handleCommit, handleResult } from '../../src/coordinator/work/results.ts';
 import { providerConnected } from '../../src/coordinator/work/sessions.ts';
 import { type ScriptedProvider, workFixture } from '../../src/coordinator/work/workFixture.ts';
-import { hashUnit, Rng } from '../../src/protocol/rng.ts';
+import { Rng } from '../../src/protocol/rng.ts';
 import { decodeSafetensors } from '../../src/protocol/safetensors.ts';
 import type { CoordinatorMessage } from '../../src/protocol/schemas.ts';
 import type { TensorSet } from '../../src/protocol/tensorSet.ts';
@@ -37,6 +37,7 @@ import {
   overheadSnapshot,
   REDUNDANT_K,
 } from './strategicFigures.ts';
+import { act, type Kind, LARGE_TIMEOUT, type Noise, truthOf } from './strategies.ts';
 
 export const ADVERSARIES = [
   'lazy',
@@ -49,7 +50,6 @@ export const ADVERSARIES = [
   'withdrawer',
 ] as const;
 export type Adversary = (typeof ADVERSARIES)[number];
-type Kind = 'honest' | 'genesis' | Adversary;
 
 export type StrategicOptions = {
   /** Real tasks submitted (canaries, audits and replicas come on top). */
@@ -72,6 +72,13 @@ export type StrategicOptions = {
    */
   models: number;
   seed: string;
+  /**
+   * Jobs submitted and run at once (0: as many as fill every provider's slots, so every provider,
+   * adversaries included, takes work as on a busy network; 1: one job at a time, where the
+   * scheduler's model-cache and address tie-breaks hand most work to a few early providers and
+   * adversaries get little — the earlier figures' harness).
+   */
+  concurrentJobs: number;
   /** Only these adversary kinds (default: all); their share of the fleet is split over them. */
   kinds?: readonly Adversary[];
   onProgress?: (done: number, total: number) => void;
@@ -89,10 +96,9 @@ export const DEFAULT_STRATEGIC: StrategicOptions = {
   redundantShare: 0.2,
   largeShare: 0.2,
   models: 0,
+  concurrentJobs: 0,
   seed: 'strategic',
 };
-
-type Noise = { differingShare: number; quantiles: number[] };
 
 type Agent = {
   kind: Kind;
@@ -110,76 +116,6 @@ type Agent = {
 
 const LARGE = 60;
 const SMALL_TIMEOUT = 10;
-const LARGE_TIMEOUT = 600;
-
-/** The true output of (model, input): 16 floats, a pure function of the two content ids. */
-function truthOf(model: string, input: string): TensorSet {
-  const data = new Float32Array(16);
-  for (let i = 0; i < 16; i++) data[i] = 0.5 + 4 * (hashUnit(model, input, String(i)) - 0.5);
-  return { y: { dtype: 'float32', shape: [16], data } };
-}
-
-function mapFloats(t: TensorSet, f: (x: number, i: number) => number): TensorSet {
-  const y = t.y!;
-  const src = y.data as Float32Array;
-  return { y: { ...y, data: Float32Array.from(src, f) } };
-}
-
-function honest(t: TensorSet, noise: Noise, rng: Rng): TensorSet {
-  return mapFloats(t, (x) => {
-    if (rng.next() >= noise.differingShare) return x;
-    const q = noise.quantiles[rng.int(noise.quantiles.length)] ?? 0;
-    return x * (1 + (rng.next() < 0.5 ? -q : q));
-  });
-}
-
-/** Decides what an agent returns for one assignment: its output and whether that is a cheat. */
-function act(
-  g: Agent,
-  truth: TensorSet,
-  a: { taskId: string; timeoutMs: number },
-  noise: Noise,
-): { out: TensorSet; cheat: boolean; withdraw: boolean } {
-  const wrong = (): TensorSet => mapFloats(truth, () => g.rng.next() * 2 - 1);
-  switch (g.kind) {
-    case 'honest':
-    case 'genesis':
-      return { out: honest(truth, noise, g.rng), cheat: false, withdraw: false };
-    case 'lazy':
-    case 'sybil':
-      return { out: wrong(), cheat: true, withdraw: false };
-    case 'onePercent':
-      return g.rng.next() < 0.01
-        ? { out: wrong(), cheat: true, withdraw: false }
-        : { out: honest(truth, noise, g.rng), cheat: false, withdraw: false };
-    case 'nearMiss':
-      // A cheaper approximation: every value 3% off (well outside rtol 1e-2, cosine still ~1).
-      return {
-        out: mapFloats(truth, (x, i) => x * (1 + 0.03 * Math.sin(i + 1))),
-        cheat: true,
-        withdraw: false,
-      };
-    case 'largeTasks':
-      return a.timeoutMs >= LARGE_TIMEOUT * 1000
-        ? { out: wrong(), cheat: true, withdraw: false }
-        : { out: honest(truth, noise, g.rng), cheat: false, withdraw: false };
-    case 'ring':
-      // Every ring member returns the same wrong answer for the same input (out-of-band agreement).
-      return {
-        out: mapFloats(truth, (_x, i) =>
-          hashUnit('ring', JSON.stringify(Array.from(truth.y!.data as Float32Array).slice(0, 2)), String(i)),
-        ),
-        cheat: true,
-        withdraw: false,
-      };
-    case 'trustFarmer':
-      return g.executions > 10
-        ? { out: wrong(), cheat: true, withdraw: false }
-        : { out: honest(truth, noise, g.rng), cheat: false, withdraw: false };
-    case 'withdrawer':
-      return { out: wrong(), cheat: true, withdraw: g.rng.next() < 0.5 };
-  }
-}
 
 /** A market stand-in: no chain, no floors, no billing, so the loop prices audits per task. */
 const standInMarket = {
@@ -388,51 +324,69 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     Array.from({ length: opts.models }, (_, i) => f.put(new TextEncoder().encode(`${size} model ${i}`)));
   const smallModels = modelsOf('small');
   const largeModels = modelsOf('large');
-  for (let j = 0; j < jobsTotal; j++) {
-    if (j === sybilAt && sybils) {
-      // A Sybil burst: fresh identities, one registration window, joining at once.
-      for (let i = 0; i < perKind * 2; i++) await join('sybil', ip());
+  // Jobs per batch: enough tasks to fill every provider's two slots (see `concurrentJobs`).
+  const batch =
+    opts.concurrentJobs > 0
+      ? opts.concurrentJobs
+      : Math.max(1, Math.ceil((2 * opts.providers) / opts.jobSize));
+  let sybilsJoined = false;
+  for (let j0 = 0; j0 < jobsTotal; j0 += batch) {
+    const inBatch: { jobId: string; taskIds: string[]; large: boolean }[] = [];
+    for (let j = j0; j < Math.min(jobsTotal, j0 + batch); j++) {
+      if (j >= sybilAt && sybils && !sybilsJoined) {
+        // A Sybil burst: fresh identities, one registration window, joining at once.
+        sybilsJoined = true;
+        for (let i = 0; i < perKind * 2; i++) await join('sybil', ip());
+      }
+      const large = rng.next() < opts.largeShare;
+      const redundant = rng.next() < opts.redundantShare;
+      const job = await f.submitJob({
+        // With --models N clients run N models per size class again and again (the loop estimates
+        // a new job's size from its model's verified tasks); else a fresh model per job.
+        ...(opts.models > 0 ? { model: (large ? largeModels : smallModels)[rng.int(opts.models)]! } : {}),
+        tasks: opts.jobSize,
+        taskTimeoutSec: large ? LARGE_TIMEOUT : SMALL_TIMEOUT,
+        deadlineSec: 7 * 24 * 3600,
+        maxAttempts: 10,
+        verification: redundant ? { policy: 'redundant', k: REDUNDANT_K } : { policy: 'audit' },
+      });
+      jobs.push({ ...job, size: large ? LARGE : 1 });
+      sizeOfJob.set(job.jobId, large ? LARGE : 1);
+      inBatch.push({ ...job, large });
     }
-    const large = rng.next() < opts.largeShare;
-    const redundant = rng.next() < opts.redundantShare;
-    const job = await f.submitJob({
-      // With --models N clients run N models per size class again and again (the loop estimates
-      // a new job's size from its model's verified tasks); else a fresh model per job.
-      ...(opts.models > 0 ? { model: (large ? largeModels : smallModels)[rng.int(opts.models)]! } : {}),
-      tasks: opts.jobSize,
-      taskTimeoutSec: large ? LARGE_TIMEOUT : SMALL_TIMEOUT,
-      deadlineSec: 7 * 24 * 3600,
-      maxAttempts: 10,
-      verification: redundant ? { policy: 'redundant', k: REDUNDANT_K } : { policy: 'audit' },
-    });
-    jobs.push({ ...job, size: large ? LARGE : 1 });
-    sizeOfJob.set(job.jobId, large ? LARGE : 1);
     await f.work.dispatch();
+    const anyLarge = inBatch.some((b) => b.large);
     for (let idle = 0; idle < 50; ) {
-      const status = (await f.job(job.jobId)).status;
-      if (status === 'completed' || status === 'failed') break;
+      let open = false;
+      for (const b of inBatch) {
+        const status = (await f.job(b.jobId)).status;
+        if (status !== 'completed' && status !== 'failed') open = true;
+      }
+      if (!open) break;
       if (await pump()) {
         idle = 0;
         continue;
       }
       idle++;
       // Nothing moved: let leases run out (a withdrawn or stuck execution) and dispatch again.
-      f.clock.t += (large ? LARGE_TIMEOUT : SMALL_TIMEOUT) * 1000 + 1000;
+      f.clock.t += (anyLarge ? LARGE_TIMEOUT : SMALL_TIMEOUT) * 1000 + 1000;
       await sweep(f.state, f.work);
       await f.work.dispatch();
       await f.idle();
     }
-    // Outcomes of this job's tasks: a completed task whose output is not the truth is wrong.
-    for (const id of job.taskIds) {
-      const t = await f.task(id);
-      if (t.status !== 'completed' || !t.output_cid) continue;
+    for (const job of inBatch) {
+      // Outcomes of this job's tasks: a completed task whose output is not the truth is wrong.
       const spec = JSON.parse((await f.job(job.jobId)).spec) as { model: string };
-      const out = decodeSafetensors(await f.work.blobs.read(t.output_cid));
-      if (!compareTensorSets(out, truthOf(spec.model, t.input_cid)).ok) {
-        wrongAccepted++;
-        const g = byAddress.get(t.provider ?? '');
-        if (g && g.kind !== 'honest' && g.kind !== 'genesis')
-          wrongBy.set(g.kind, (wrongBy.get(g.kind) ?? 0) + 1);
+      for (const id of job.taskIds) {
+        const t = await f.task(id);
+        if (t.status !== 'completed' || !t.output_cid) continue;
+        const out = decodeSafetensors(await f.work.blobs.read(t.output_cid));
+        if (!compareTensorSets(out, truthOf(spec.model, t.input_cid)).ok) {
+          wrongAccepted++;
+          const g = byAddress.get(t.provider ?? '');
+          if (g && g.kind !== 'honest' && g.kind !== 'genesis')
+            wrongBy.set(g.kind, (wrongBy.get(g.kind) ?? 0) + 1);
+        }
       }
     }
     // First fault of each agent, in its own executions.
@@ -441,11 +395,13 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
       const g = byAddress.get(provider);
       if (g && g.firstFaultAt === undefined) g.firstFaultAt = g.executions;
     }
-    opts.onProgress?.(Math.min(opts.tasks, (j + 1) * opts.jobSize), opts.tasks);
-    if (j + 1 === Math.floor(jobsTotal / 2)) half = await snapshot();
-    if (opts.checkpoint && ((j + 1) * opts.jobSize) % opts.checkpoint === 0 && j + 1 < jobsTotal) {
+    const doneJobs = Math.min(jobsTotal, j0 + batch);
+    opts.onProgress?.(Math.min(opts.tasks, doneJobs * opts.jobSize), opts.tasks);
+    if (half === undefined && doneJobs >= Math.floor(jobsTotal / 2)) half = await snapshot();
+    const every = opts.checkpoint ? Math.max(1, Math.round(opts.checkpoint / opts.jobSize)) : 0;
+    if (every && Math.floor(doneJobs / every) > Math.floor(j0 / every) && doneJobs < jobsTotal) {
       const now = await snapshot();
-      opts.onCheckpoint?.((j + 1) * opts.jobSize, overheadBetween(now), overheadBetween(now, lastCheck));
+      opts.onCheckpoint?.(doneJobs * opts.jobSize, overheadBetween(now), overheadBetween(now, lastCheck));
       lastCheck = now;
     }
   }

@@ -16,6 +16,14 @@ import type { TensorSet } from './tensorSet.ts';
 export const MAX_RENDER_TASK_BYTES = 1024;
 
 /**
+ * Most pixels one render task (a frame, or a tile of one) may have: 4096×4096. The coordinator
+ * decodes every compared output on its own thread (about 24 bytes a pixel for an EXR), so a frame
+ * larger than this is split into tiles at intake (`--tiles`, docs/render.md): an uncapped
+ * 16384×16384 task was a 1.6 MB ZIP EXR that decoded to about 9 GB.
+ */
+export const MAX_RENDER_TASK_PIXELS = 4096 * 4096;
+
+/**
  * One render task: a frame, or the region of it `[x0, y0, x1, y1]` in pixels (origin top left,
  * x1 and y1 exclusive), at the job's resolution, samples and seed.
  */

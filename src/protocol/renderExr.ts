@@ -185,15 +185,22 @@ export function decodeExr(exr: Uint8Array): { width: number; height: number; rgb
     next = off + 8 + size;
   }
   if (next !== exr.length) throw new Error('EXR has bytes after its last block');
-  const copy = exr.slice().buffer as ArrayBuffer;
-  const parsed = parseExr(copy, 1015); // 1015: float output
+  // parse-exr reads from the start of an ArrayBuffer: copy only a view into a larger one.
+  const whole = exr.byteOffset === 0 && exr.byteLength === exr.buffer.byteLength;
+  const parsed = parseExr((whole ? exr.buffer : exr.slice().buffer) as ArrayBuffer, 1015); // 1015: float output
   if (parsed.width !== width || parsed.height !== height || parsed.format !== 1023)
     throw new Error('EXR decoded to another size');
-  // parse-exr writes rows bottom up (a texture's order): flip to top row first.
-  const src = parsed.data as Float32Array;
-  const rgba = new Float32Array(width * height * 4);
-  for (let y = 0; y < height; y++)
-    rgba.set(src.subarray((height - 1 - y) * width * 4, (height - y) * width * 4), y * width * 4);
+  // parse-exr writes rows bottom up (a texture's order): flip to top row first, in place (a
+  // second full-size copy was 16 bytes a pixel more on the coordinator's heap).
+  const rgba = parsed.data as Float32Array;
+  const row = new Float32Array(width * 4);
+  for (let y = 0; y < height >> 1; y++) {
+    const top = rgba.subarray(y * width * 4, (y + 1) * width * 4);
+    const bottom = rgba.subarray((height - 1 - y) * width * 4, (height - y) * width * 4);
+    row.set(top);
+    top.set(bottom);
+    bottom.set(row);
+  }
   return { width, height, rgba };
 }
 

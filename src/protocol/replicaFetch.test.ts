@@ -113,3 +113,39 @@ test('a primary answering with a gateway error is not returned to', async () => 
   clock = 200;
   assert.equal(await (await r.fetch('/')).text(), 'a');
 });
+
+test('a distrusted replica is left out while it answers, tried only when no other does, and trusted again later', async () => {
+  let clock = 0;
+  const up = new Map([
+    ['http://a', true],
+    ['http://b', true],
+  ]);
+  const asked: string[] = [];
+  const fake = (async (url: string) => {
+    const base = url.slice(0, 8);
+    asked.push(base);
+    if (!up.get(base)) throw new TypeError('fetch failed');
+    return new Response(base);
+  }) as typeof fetch;
+  const r = replicaFetch(['http://a', 'http://b'], fake, { returnAfterMs: 10, now: () => clock });
+  assert.equal(await (await r.fetch('/x')).text(), 'http://a');
+  assert.equal(r.distrust('http://a', 1000), true);
+  assert.equal(r.url(), 'http://b', 'moved off it at once');
+  assert.equal(r.distrust('http://b', 1000), false, 'the last trusted replica is kept');
+  clock = 500;
+  asked.length = 0;
+  assert.equal(await (await r.fetch('/x')).text(), 'http://b', 'not returned to as the primary');
+  assert.deepEqual(asked, ['http://b']);
+  up.set('http://b', false);
+  asked.length = 0;
+  assert.equal(await (await r.fetch('/x')).text(), 'http://a', 'tried last when no other answers');
+  assert.deepEqual(asked, ['http://b', 'http://a']);
+  up.set('http://b', true);
+  assert.equal(r.distrust('http://a', 1000), true);
+  clock = 2000;
+  assert.equal(
+    await (await r.fetch('/x')).text(),
+    'http://a',
+    'once the distrust is over, the primary again',
+  );
+});

@@ -26,6 +26,13 @@ export type ReplicaFetch = {
   url(): string;
   /** Every replica's base URL, in the order given. */
   readonly urls: readonly string[];
+  /**
+   * Stops using replica `url` for `forMs` (default {@link DISTRUST_MS}): it answers, but with what
+   * its network did not sign (docs/validators.md, "Whose claim"). Until then requests skip it (it is
+   * tried only when no other replica answers) and it is not returned to as the primary. Moves off
+   * it when it is in use. False (nothing changes) when no other replica is left to use.
+   */
+  distrust(url: string, forMs?: number): boolean;
 };
 
 /** Answers of a balancer with no live backend: worth trying the next replica. */
@@ -33,6 +40,9 @@ const GATEWAY = new Set([502, 503, 504]);
 
 /** How long a network stays on a later replica before its first replica is tried again. */
 export const RETURN_TO_PRIMARY_MS = 30_000;
+
+/** How long a replica that served a claim its network did not sign is left out. */
+export const DISTRUST_MS = 600_000;
 
 /**
  * Builds a {@link ReplicaFetch} over `list` (a comma-separated string or a list; see
@@ -56,15 +66,32 @@ export function replicaFetch(
   let current = 0;
   /** When the primary was last left or last tried in vain (meaningful while `current` is not 0). */
   let awaySince = 0;
+  /** Until when each replica is left out (by index; absent: trusted). */
+  const distrusted = new Map<number, number>();
+  const isDistrusted = (i: number) => (distrusted.get(i) ?? 0) > now();
   return {
     urls,
     url: () => urls[current]!,
+    distrust(url, forMs = DISTRUST_MS) {
+      const at = urls.indexOf(url.replace(/\/+$/, ''));
+      if (at < 0) return false;
+      const next = urls.map((_u, i) => (at + i) % urls.length).find((i) => i !== at && !isDistrusted(i));
+      if (next === undefined) return false;
+      distrusted.set(at, now() + forMs);
+      if (current === at) {
+        if (current === 0) awaySince = now();
+        current = next;
+      }
+      return true;
+    },
     async fetch(path, init = () => ({})) {
       let failure: unknown;
-      // The replica in use, then the next ones in turn; the primary first once its cool-down is over.
+      // The replica in use, then the next ones in turn; the primary first once its cool-down is
+      // over; a distrusted replica last (only when no other answers).
       const order = urls.map((_u, i) => (current + i) % urls.length);
-      const retryPrimary = current !== 0 && now() - awaySince >= returnAfterMs;
+      const retryPrimary = current !== 0 && now() - awaySince >= returnAfterMs && !isDistrusted(0);
       if (retryPrimary) order.unshift(...order.splice(order.indexOf(0), 1));
+      order.sort((a, b) => Number(isDistrusted(a)) - Number(isDistrusted(b)));
       for (const [i, at] of order.entries()) {
         const req = init();
         try {

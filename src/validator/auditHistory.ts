@@ -10,6 +10,7 @@ import type { PlexusReader } from '../chain/types.ts';
 import { replicaFetch } from '../protocol/replicaFetch.ts';
 import { type PublishedDraw, publishedDraws } from './checkDraws.ts';
 import { downloadEvidence } from './createValidator.ts';
+import { ReputationReplay } from './reputationReplay.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
 
 /**
@@ -65,6 +66,8 @@ export async function auditHistory(opts: {
   const commitments = new Map<number, Hex>();
   // Draws published along the way, recomputed when their seed is revealed.
   const published = new Map<number, PublishedDraw[]>();
+  // Reputations replayed from the journal (from epoch 1: every draw's rate is recomputed).
+  let reputation = new ReputationReplay({ complete: false });
   for (const epoch of todo) {
     const problems: string[] = [];
     const evidence = await downloadEvidence(replicas, epoch);
@@ -76,8 +79,16 @@ export async function auditHistory(opts: {
       prevHash,
       commitmentOf: (e) => commitments.get(e),
       remembered: (e) => published.get(e) ?? [],
+      reputation,
       ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
     });
+    if (v.ok && v.reputation) reputation = v.reputation;
+    else if (!v.ok) {
+      // A refused bundle's journal is not applied: later reputations are no longer known.
+      reputation = reputation.clone();
+      reputation.seen = true;
+      reputation.complete = false;
+    }
     if (v.ok) {
       commitments.set(v.seedCommitment.epoch, v.seedCommitment.commitment);
       for (const d of publishedDraws(v.facts)) published.set(d.epoch, [...(published.get(d.epoch) ?? []), d]);

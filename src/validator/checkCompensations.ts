@@ -4,16 +4,17 @@
  * provider's denied reward or a client's refund only when a trusted review check overturned a
  * known answer. Each entry carries its evidence in its memo (work/reviewCompensations.ts):
  *
- * - `checkCompensationEntry` (facts): the memo's shape and ref; the check's, the wronged
- *   provider's and every wrong provider's results signed by them about the task; the checker is
- *   none of them; the one credit goes to the payee the part names, the debits only to the seized
+ * - `checkCompensationEntry` (facts): the memo's shape and ref; the two checks', the wronged
+ *   provider's and every wrong provider's results signed by them; the two checkers are two
+ *   providers and none of the others; the one credit goes to the payee the part names, the debits only to the seized
  *   stake (`provider:<p>:slashed`) of the providers the part may take from (the wronged provider's
  *   own for a returned slash, the wrong answer's providers otherwise), and no such account is
  *   overdrawn after the epoch's entries (the money is in the settlement contract); a reward is at
  *   most the lowest provider amount and a refund at most the sum of the charges of the wrong
  *   answer's executions;
  * - `checkCompensationVerdicts` (outputs): the check's output differs from the overturned known
- *   answer, agrees with the wronged provider's output, and differs from every wrong one.
+ *   answer, agrees with the first check's and the wronged provider's outputs, and differs from
+ *   every wrong one.
  *
  * The checker's trust (its reputation) is the coordinator's word, as every reputation is
  * (docs/validators.md "What is not checked").
@@ -115,6 +116,19 @@ export async function checkCompensationEntry(
   }
   if (checker === who || [...wrong.values()].includes(checker))
     return bad('check.provider', checker, 'a checker independent of the verdict');
+  // An overturn needs two independent checks (canaryReviews.ts): the first is signed by another
+  // provider, independent of the verdict too (its output agreeing is checkCompensationVerdicts').
+  const first = m.firstCheck?.provider?.toLowerCase();
+  if (
+    !m.firstCheck?.result ||
+    !first ||
+    first === checker ||
+    first === who ||
+    [...wrong.values()].includes(first)
+  )
+    return bad('firstCheck', first ?? 'none', 'a second independent check');
+  const firstErr = await signedBy(chainId, first, m.firstCheck.result);
+  if (firstErr) return bad('firstCheck.signature', firstErr, `signed by ${first}`);
   if (part !== 'slash' && wrong.size === 0)
     return bad('wrong', 'none', 'the signed results of the overturned answer');
 
@@ -193,6 +207,16 @@ export async function checkCompensationVerdicts(
         claimed: 'overturned',
         recomputed: 'the check agrees with the known answer',
       };
+    if (m.firstCheck) {
+      const agrees = await same(m.firstCheck.result.outputCid);
+      if (typeof agrees !== 'boolean') return agrees;
+      if (!agrees)
+        return {
+          fact: `${name}.firstCheck`,
+          claimed: 'two checks agree',
+          recomputed: `the outputs ${m.firstCheck.result.outputCid} and ${m.check.result.outputCid} differ`,
+        };
+    }
     if (m.wronged) {
       const agrees = await same(m.wronged.outputCid);
       if (typeof agrees !== 'boolean') return agrees;

@@ -8,12 +8,16 @@
  * When a bundle pays an audited render task, the validator reads the task's descriptor (the job's
  * client-signed input) and each paid output, and keeps the region every region output covers (its
  * `region` tensor, in task-image pixels, shifted into frame pixels). When the seed of the audit's
- * epoch is revealed, each kept region must be the region drawn from that seed for the task, or one
- * of its growth steps (the coordinator grows a region that is mostly flat in the primary's image;
- * where the chain starts and how it grows are fixed, only where it stops depends on pixels).
- * A region elsewhere is `renderRegion[<task>]`.
+ * epoch is revealed, each kept region must be the region drawn from that seed for the task, grown
+ * exactly as the coordinator grows it over the primary's image (while its crop is mostly one flat
+ * colour: the same `grownAuditRegion` over the primary's paid output, read again). A region
+ * elsewhere is `renderRegion[<task>]`, one on the chain but grown to another step `.growth`.
+ * A task drawn more than once (re-run after a rejected verification) takes the seed of its
+ * earliest audited draw, as the coordinator does (work/renderAudits.ts); its region must be on that
+ * seed's chain (which primary's pixels grew it is not in the facts).
  */
 import type { ChargeFact, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
+import { grownAuditRegion, primaryRenderPixels } from '../coordinator/verification/renderAuditRegion.ts';
 import { taskIdOf } from '../protocol/ids.ts';
 import { decodeRenderTask, type RenderTask, renderImageParts } from '../protocol/render.ts';
 import { auditRegionChain } from '../protocol/renderAuditDraw.ts';
@@ -25,12 +29,20 @@ type Region = RenderTask['region'];
 
 /**
  * A region audit a bundle paid, kept until its seed is revealed: the seed's epoch, the task, its
- * region in the frame, and the regions its paid region outputs cover (frame pixels).
+ * region in the frame, the regions its paid region outputs cover (frame pixels), and the content
+ * id of the primary's paid whole output the region grew over (absent for a task drawn more than
+ * once, or whose primary was not paid: then only the chain is checked).
  *
  * @example
- * const a: RenderAudit = { epoch: 7, taskId: '0x…', task: [0, 0, 64, 48], regions: [[10, 8, 26, 20]] };
+ * const a: RenderAudit = { epoch: 7, taskId: '0x…', task: [0, 0, 64, 48], regions: [[10, 8, 26, 20]], primaryCid: 'bafy…' };
  */
-export type RenderAudit = { epoch: number; taskId: string; task: Region; regions: Region[] };
+export type RenderAudit = {
+  epoch: number;
+  taskId: string;
+  task: Region;
+  regions: Region[];
+  primaryCid?: string;
+};
 
 const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
   fact,
@@ -63,18 +75,21 @@ export async function renderAuditsOf(
     const k = c.taskId.toLowerCase();
     chargesOf.set(k, [...(chargesOf.get(k) ?? []), c]);
   }
-  const drawCount = new Map<string, number>();
-  for (const d of facts.draws ?? [])
-    drawCount.set(d.taskId.toLowerCase(), (drawCount.get(d.taskId.toLowerCase()) ?? 0) + 1);
+  // Per task, its audited draws: the region's seed is the earliest one's epoch (a re-run has one
+  // draw per primary; the coordinator takes the same: work/renderAudits.ts).
+  const drawsOf = new Map<string, NonNullable<EpochFacts['draws']>>();
+  for (const d of facts.draws ?? []) {
+    const k = d.taskId.toLowerCase();
+    drawsOf.set(k, [...(drawsOf.get(k) ?? []), d]);
+  }
   // Tasks whose outputs are read: every audited one (a region output comes only from an audit)
   // and any whose charges claim a region share (billing sized them by it).
-  const audited = new Map<string, number>();
-  for (const d of facts.draws ?? []) if (d.audited) audited.set(d.taskId.toLowerCase(), d.epoch);
   const out: RenderAudit[] = [];
   for (const [taskId, charges] of chargesOf) {
-    const claimed = charges.some((c) => c.region);
-    const epoch = audited.get(taskId);
-    if (epoch === undefined && !claimed) continue;
+    const draws = drawsOf.get(taskId) ?? [];
+    const audited = draws.filter((x) => x.audited).sort((a, b) => a.epoch - b.epoch);
+    const d = audited[0];
+    if (!d && !charges.some((c) => c.region)) continue;
     const name = `renderRegion[${taskId}]`;
     const jobId = charges[0]!.jobId;
     const inputs = renderJobs.get(jobId.toLowerCase())!;
@@ -91,6 +106,7 @@ export async function renderAuditsOf(
     const [tx, ty, tx1, ty1] = task.region;
     const taskPixels = (tx1 - tx) * (ty1 - ty);
     const regions: Region[] = [];
+    let primaryCid: string | undefined;
     for (const c of charges) {
       const bytes = await readOrRefused(read, c.result.outputCid, name);
       if (!(bytes instanceof Uint8Array)) return bytes;
@@ -104,12 +120,16 @@ export async function renderAuditsOf(
       const want = crop ? `${(crop[2] - crop[0]) * (crop[3] - crop[1])}/${taskPixels}` : 'none';
       const share = c.region ? `${c.region.pixels}/${c.region.taskPixels}` : 'none';
       if (share !== want) return bad(`charge[${c.ref}].region`, share, want);
-      if (crop) regions.push([crop[0] + tx, crop[1] + ty, crop[2] + tx, crop[3] + ty]);
+      if (!crop) {
+        // The primary's whole output: the pixels its region grew over (a task drawn once).
+        if (d && draws.length === 1 && c.provider.toLowerCase() === d.provider.toLowerCase())
+          primaryCid = c.result.outputCid;
+        continue;
+      }
+      regions.push([crop[0] + tx, crop[1] + ty, crop[2] + tx, crop[3] + ty]);
     }
-    // A task drawn more than once (re-run after a rejected verification) has its region drawn with
-    // whichever draw's seed the coordinator read first: not checked (docs/validators.md, limits).
-    if (regions.length > 0 && epoch !== undefined && drawCount.get(taskId) === 1)
-      out.push({ epoch, taskId, task: task.region, regions });
+    if (d && regions.length > 0)
+      out.push({ epoch: d.epoch, taskId, task: task.region, regions, ...(primaryCid ? { primaryCid } : {}) });
   }
   return out;
 }
@@ -130,26 +150,49 @@ async function readOrRefused(
 
 /**
  * Checks every kept region audit whose seed `facts` reveal (`kept(epoch)`: the audits earlier
- * bundles paid, `mine`: this bundle's): each region is on the chain drawn from the revealed seed.
- * Null when all hold.
+ * bundles paid, `mine`: this bundle's): each region is the one drawn from the revealed seed, grown
+ * over the primary's output (read through `read`) exactly as the coordinator grows it; without a
+ * primary output, on the seed's chain. Null when all hold.
  *
  * @example
- * const dispute = checkRenderRegions(v.facts, mine, (e) => store.renderAudits(coordinator, e));
+ * const dispute = await checkRenderRegions(v.facts, mine, (e) => store.renderAudits(coordinator, e), read);
  */
-export function checkRenderRegions(
+export async function checkRenderRegions(
   facts: Pick<EpochFacts, 'audits'>,
   mine: readonly RenderAudit[],
   kept: (epoch: number) => readonly RenderAudit[],
-): FactDispute | null {
+  read: (cid: string) => Promise<Uint8Array>,
+): Promise<FactDispute | null> {
   for (const r of facts.audits.reveals) {
     for (const a of [...kept(r.epoch), ...mine.filter((m) => m.epoch === r.epoch)]) {
+      const name = `renderRegion[${a.taskId}]`;
       const chain = auditRegionChain(r.seed, a.taskId, { region: a.task });
+      const same = (x: Region, y: Region) => x.every((v, i) => v === y[i]);
       for (const region of a.regions) {
-        if (!chain.some((c) => c.every((v, i) => v === region[i])))
+        if (!chain.some((c) => same(c, region)))
           return bad(
-            `renderRegion[${a.taskId}]`,
+            name,
             region.join(','),
             `${chain[0]!.join(',')} (drawn from seed ${r.epoch}) or one of its growth steps`,
+          );
+      }
+      if (!a.primaryCid) continue;
+      const bytes = await readOrRefused(read, a.primaryCid, name);
+      if (!(bytes instanceof Uint8Array)) return bytes;
+      let pixels: ReturnType<typeof primaryRenderPixels>;
+      try {
+        pixels = primaryRenderPixels(decodeSafetensors(bytes));
+      } catch {
+        pixels = undefined; // not tensors: the coordinator grows nothing over it either
+      }
+      const task = { region: a.task } as RenderTask;
+      const expected = pixels ? grownAuditRegion(task, chain[0]!, pixels) : chain[0]!;
+      for (const region of a.regions) {
+        if (!same(region, expected))
+          return bad(
+            `${name}.growth`,
+            region.join(','),
+            `${expected.join(',')} (drawn from seed ${r.epoch}, grown over the primary's output ${a.primaryCid})`,
           );
       }
     }

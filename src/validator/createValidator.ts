@@ -4,16 +4,19 @@
  * FinalizeEpoch payload only when every fact matches, and otherwise records a dispute naming the
  * first differing fact. Coordinators pull signatures from its HTTP API.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { Address, Hex, LocalAccount } from 'viem';
 import { signEpoch } from '../chain/epoch/signEpoch.ts';
 import type { Logger } from '../logger.ts';
+import { claimSignatureProblem } from '../protocol/claimSignature.ts';
 import { type ReplicaFetch, replicaFetch } from '../protocol/replicaFetch.ts';
 import { createOnnxRuntime, type OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 import { publishedDraws } from './checkDraws.ts';
 import { checkRenderRegions, type RenderAudit, renderAuditsOf } from './checkRenderRegions.ts';
 import { checkVerdicts } from './checkVerdicts.ts';
 import { pickRechecks, readBlobAs, recheckExecutions } from './recheck.ts';
+import type { ReputationReplay } from './reputationReplay.ts';
 import type { DecidedEpoch, ValidatorStore } from './validatorStore.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
 
@@ -127,16 +130,59 @@ export async function createValidator(opts: {
     const replicas = replicaFetch(c);
     return { key: replicas.urls.join(','), replicas, using: replicas.url() };
   });
-  const metrics = { signed: 0, disputes: store.disputes(1_000_000).length, lastEpoch: 0, switches: 0 };
+  const metrics = {
+    signed: 0,
+    disputes: store.disputes(1_000_000).length,
+    lastEpoch: 0,
+    switches: 0,
+    foreignClaims: 0,
+  };
 
-  async function decide(network: Network, epoch: number): Promise<DecidedEpoch> {
-    const { key: coordinator, replicas } = network;
+  // Per network, providers' reputations replayed from the journal of every bundle it signed.
+  const replays = new Map<string, ReputationReplay>();
+  const replayOf = (coordinator: string): ReputationReplay => {
+    let r = replays.get(coordinator);
+    if (!r) {
+      r = store.reputation(coordinator);
+      replays.set(coordinator, r);
+    }
+    return r;
+  };
+
+  /** An epoch's evidence and claim, read from the replica in use (or the next that answers). */
+  async function readEpoch(replicas: ReplicaFetch, epoch: number) {
     const evidence = await downloadEvidence(replicas, epoch);
     const res = await replicas.fetch(`/v1/epochs/${epoch}/claim`, () => ({
       signal: AbortSignal.timeout(30_000),
     }));
     if (!res.ok) throw new Error(`claim ${epoch}: HTTP ${res.status}`);
-    const claim = (await res.json()) as EpochClaim;
+    return { evidence, claim: (await res.json()) as EpochClaim };
+  }
+
+  async function decide(network: Network, epoch: number): Promise<DecidedEpoch> {
+    const { key: coordinator, replicas } = network;
+    let { evidence, claim } = await readEpoch(replicas, epoch);
+    // A replica whose claim the network did not sign (a rogue listed as a replica, or one in front
+    // of it) is left out and the epoch read from the next one: a rogue that keeps answering, even
+    // listed first, does not keep the validator from signing the network's epoch ("Whose claim").
+    for (let i = 1; opts.coordinatorKey && i < replicas.urls.length; i++) {
+      const hash = `0x${createHash('sha256').update(evidence).digest('hex')}` as Hex;
+      const problem = await claimSignatureProblem(
+        claim.coordinator,
+        opts.coordinatorKey,
+        target,
+        epoch,
+        hash,
+      );
+      const from = replicas.url();
+      if (!problem || !replicas.distrust(from)) break;
+      metrics.foreignClaims++;
+      log.warn(
+        { coordinator, replica: from, epoch, claim: problem, next: replicas.url() },
+        'a coordinator replica serves a claim the network did not sign: left out, reading the epoch from the next one',
+      );
+      ({ evidence, claim } = await readEpoch(replicas, epoch));
+    }
     const prev = store.get(coordinator, epoch - 1);
     const v = await verifyEpoch({
       evidence,
@@ -145,6 +191,7 @@ export async function createValidator(opts: {
       prevHash: prev?.evidenceHash ?? null,
       commitmentOf: (e) => store.commitment(coordinator, e),
       remembered: (e) => store.draws(coordinator, e),
+      reputation: replayOf(coordinator),
       ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
     });
     const base = { coordinator, epoch, decidedAt: Date.now() };
@@ -167,7 +214,12 @@ export async function createValidator(opts: {
       const audits = await renderAuditsOf(v.facts, read);
       if (!Array.isArray(audits)) return disputed(audits);
       renderAudits = audits;
-      const region = checkRenderRegions(v.facts, audits, (e) => store.renderAudits(coordinator, e));
+      const region = await checkRenderRegions(
+        v.facts,
+        audits,
+        (e) => store.renderAudits(coordinator, e),
+        read,
+      );
       if (region) return disputed(region);
     }
     const picked = v.ok ? pickRechecks(v.facts, opts.recheckRate ?? 0) : [];
@@ -188,6 +240,10 @@ export async function createValidator(opts: {
       store.commit(coordinator, v.seedCommitment.epoch, v.seedCommitment.commitment);
       store.rememberDraws(coordinator, publishedDraws(v.facts));
       store.rememberRenderAudits(coordinator, renderAudits);
+      if (v.reputation) {
+        store.keepReputation(coordinator, epoch, v.facts.reputation ?? [], v.reputation);
+        replays.set(coordinator, v.reputation);
+      }
       const sig = await signEpoch(account, target, v.payload);
       return {
         ...base,
@@ -338,6 +394,9 @@ export async function createValidator(opts: {
           '# HELP plexus_validator_replica_switches_total Moves between coordinator replicas (to the next when one stopped answering, back to the first once it answers).',
           '# TYPE plexus_validator_replica_switches_total counter',
           `plexus_validator_replica_switches_total ${metrics.switches}`,
+          '# HELP plexus_validator_foreign_claims_total Claims a coordinator replica served that the network did not sign (that replica is left out for 10 min).',
+          '# TYPE plexus_validator_foreign_claims_total counter',
+          `plexus_validator_foreign_claims_total ${metrics.foreignClaims}`,
           '',
         ].join('\n'),
       );

@@ -6,8 +6,10 @@
  */
 import SQLite from 'better-sqlite3';
 import type { Hex } from 'viem';
+import type { ReputationEntry } from '../coordinator/settlement/epochFacts.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import type { RenderAudit } from './checkRenderRegions.ts';
+import { ReputationReplay } from './reputationReplay.ts';
 
 /**
  * One decided epoch.
@@ -57,6 +59,18 @@ export type ValidatorStore = {
   rememberRenderAudits(coordinator: string, audits: readonly RenderAudit[]): void;
   /** The region audits kept for `epoch`'s seed. */
   renderAudits(coordinator: string, epoch: number): RenderAudit[];
+  /**
+   * Keeps a signed bundle's reputation journal and the replay's state (reputationReplay.ts); a
+   * bundle's journal is kept once.
+   */
+  keepReputation(
+    coordinator: string,
+    epoch: number,
+    entries: readonly ReputationEntry[],
+    replay: ReputationReplay,
+  ): void;
+  /** The replay rebuilt from every journal kept, in epoch order. */
+  reputation(coordinator: string): ReputationReplay;
   close(): void;
 };
 
@@ -127,6 +141,16 @@ export function openValidatorStore(path: string): ValidatorStore {
     PRIMARY KEY (coordinator, task_id))`);
   const renderIns = db.prepare('INSERT OR IGNORE INTO render_audits VALUES (?, ?, ?, ?)');
   const renderGet = db.prepare('SELECT body FROM render_audits WHERE coordinator = ? AND epoch = ?');
+  db.exec(`CREATE TABLE IF NOT EXISTS reputation_journal (
+    coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (coordinator, epoch))`);
+  db.exec(`CREATE TABLE IF NOT EXISTS reputation_replay (
+    coordinator TEXT PRIMARY KEY, body TEXT NOT NULL)`);
+  const journalIns = db.prepare('INSERT OR IGNORE INTO reputation_journal VALUES (?, ?, ?)');
+  const journalGet = db.prepare(
+    'SELECT epoch, body FROM reputation_journal WHERE coordinator = ? ORDER BY epoch',
+  );
+  const replayPut = db.prepare('INSERT OR REPLACE INTO reputation_replay VALUES (?, ?)');
+  const replayGet = db.prepare('SELECT body FROM reputation_replay WHERE coordinator = ?');
   const commitIns = db.prepare('INSERT OR IGNORE INTO seed_commitments VALUES (?, ?, ?)');
   const commitGet = db.prepare('SELECT commitment FROM seed_commitments WHERE coordinator = ? AND epoch = ?');
   // A decision about a bundle is final: INSERT OR IGNORE keeps the first, so a disputed bundle is
@@ -161,6 +185,18 @@ export function openValidatorStore(path: string): ValidatorStore {
       })(),
     renderAudits: (c, e) =>
       (renderGet.all(c, e) as { body: string }[]).map((r) => JSON.parse(r.body) as RenderAudit),
+    keepReputation: (c, epoch, entries, replay) =>
+      db.transaction(() => {
+        if (entries.length > 0) journalIns.run(c, epoch, JSON.stringify(entries));
+        replayPut.run(c, JSON.stringify(replay.meta()));
+      })(),
+    reputation: (c) => {
+      const meta = replayGet.get(c) as { body: string } | undefined;
+      const journals = (journalGet.all(c) as { body: string }[]).map(
+        (r) => JSON.parse(r.body) as ReputationEntry[],
+      );
+      return ReputationReplay.restore(meta ? JSON.parse(meta.body) : { complete: false }, journals);
+    },
     close: () => db.close(),
   };
 }

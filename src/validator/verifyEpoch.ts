@@ -8,10 +8,12 @@ import type { EpochPayload } from '../chain/types.ts';
 import type { EpochPayloadJson } from '../coordinator/ledger/epochPayload.ts';
 import { computeEpoch } from '../coordinator/settlement/epochComputation.ts';
 import type { EpochFacts } from '../coordinator/settlement/epochFacts.ts';
-import { decodeEvidence } from '../coordinator/settlement/evidence.ts';
+import { decodeEvidence, GENESIS_EVIDENCE_HASH } from '../coordinator/settlement/evidence.ts';
 import { type CoordinatorClaimSignature, claimSignatureProblem } from '../protocol/claimSignature.ts';
+import { checkAuditRates } from './checkAuditRates.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import { checkFacts } from './checkFacts.ts';
+import type { ReputationReplay } from './reputationReplay.ts';
 
 /**
  * What a coordinator claims for an epoch (`GET /v1/epochs/:epoch/claim`): its payload (bigints as
@@ -45,6 +47,8 @@ export type EpochVerdict =
       seedCommitment: { epoch: number; commitment: Hex };
       /** The bundle's facts (the executions a validator may re-run). */
       facts: EpochFacts;
+      /** The reputation replay with this bundle's journal applied (given `reputation`): keep it when signing. */
+      reputation?: ReputationReplay;
     }
   | { ok: false; fact: string; claimed: string; recomputed: string; evidenceHash: Hex | null };
 
@@ -74,6 +78,12 @@ export async function verifyEpoch(args: {
    * claim must carry (`claim.signature` otherwise, before anything else is read). None: unchecked.
    */
   coordinatorKey?: Address;
+  /**
+   * Providers' reputations replayed from the journal of the bundles accepted before this one
+   * (reputationReplay.ts): each draw's rate is recomputed (checkAuditRates.ts). Not changed: the
+   * verdict carries a copy with this bundle's journal applied. None: rates checked for bounds only.
+   */
+  reputation?: ReputationReplay;
 }): Promise<EpochVerdict> {
   const { claim, target } = args;
   let decoded: ReturnType<typeof decodeEvidence>;
@@ -110,6 +120,7 @@ export async function verifyEpoch(args: {
     return bad('evidence.settlement', bundle.settlement, target.settlement);
   if (args.prevHash !== null && bundle.prevHash !== args.prevHash)
     return bad('evidence.prevHash', bundle.prevHash, args.prevHash);
+  let reputation: ReputationReplay | undefined;
   try {
     const dispute = await checkFacts(
       bundle.facts,
@@ -119,6 +130,14 @@ export async function verifyEpoch(args: {
       args.remembered,
     );
     if (dispute) return bad(dispute.fact, dispute.claimed, dispute.recomputed);
+    if (args.reputation) {
+      reputation = args.reputation.clone();
+      // Reputations are known from the network's first bundle on, or not at all.
+      if (!reputation.seen) reputation.complete = bundle.prevHash === GENESIS_EVIDENCE_HASH;
+      reputation.seen = true;
+      const rates = checkAuditRates(bundle.facts, reputation, bundle.epoch);
+      if (rates) return bad(rates.fact, rates.claimed, rates.recomputed);
+    }
   } catch (err) {
     // Malformed facts (a field of the wrong type) are a dispute, not a crash of the validator.
     return bad('evidence.facts', err instanceof Error ? err.message : String(err), 'well-formed facts');
@@ -172,5 +191,6 @@ export async function verifyEpoch(args: {
     prevHash: bundle.prevHash,
     seedCommitment: bundle.facts.audits.commitment,
     facts: bundle.facts,
+    ...(reputation ? { reputation } : {}),
   };
 }

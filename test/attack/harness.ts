@@ -13,7 +13,12 @@ import { type connectRawProvider, signedResult } from '../helpers/rawProvider.ts
 /** `ATTACK_SCALE` (default 1) scales payload sizes and counts; bounds and codes do not change. */
 export const SCALE = Number(process.env.ATTACK_SCALE ?? 1);
 export const n = (x: number) => Math.max(1, Math.round(x * SCALE));
-export const HEALTH_P99_MS = 250;
+/**
+ * The health bound (p99 above the control): 250 ms for `npm run attack`. `ATTACK_HEALTH_P99_MS`
+ * overrides it where the suite shares a loaded machine with other test files (`npm test`): there
+ * a blocked event loop (seconds) still fails, scheduling noise between two processes does not.
+ */
+export const HEALTH_P99_MS = Number(process.env.ATTACK_HEALTH_P99_MS ?? 250);
 export const RSS_GROWTH_MIB = 100;
 
 export type Case = { name: string; run: () => Promise<void> };

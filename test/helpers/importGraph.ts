@@ -109,11 +109,17 @@ export const VALIDATOR_MAY_IMPORT: readonly string[] = [
   'src/coordinator/verification/constants.ts',
   'src/coordinator/verification/auditPolicy.ts',
   'src/coordinator/verification/reputation.ts',
+  // Audit rates recomputed from the replayed reputation journal (checkAuditRates.ts).
+  'src/coordinator/verification/drawRate.ts',
+  'src/coordinator/verification/renderAuditRate.ts',
   'src/sensors/constants.ts',
   'src/sensors/identity/sensorMessages.ts',
   'src/sensors/protocol.ts',
   'src/sensors/rewards/splitExact.ts',
   'src/coordinator/verification/compareTensors.ts',
+  // Render audit regions: the growth step over the primary's pixels (checkRenderRegions.ts).
+  'src/coordinator/verification/renderAuditRegion.ts',
+  'src/coordinator/verification/compareRenders.ts',
   'src/coordinator/ledger/rewardsTree.ts',
   'src/coordinator/ledger/accounts.ts',
   'src/coordinator/ledger/epochPayload.ts',

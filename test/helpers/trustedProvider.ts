@@ -11,8 +11,18 @@ import { type NodeChild, spawnPlexus } from '../../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD, type Devnet } from '../../src/devnet/startDevnet.ts';
 import { loadOrCreateKeystore } from '../../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../../src/logger.ts';
+import type { HardwareClaim } from '../../src/protocol/schemas.ts';
 
 type Db = Store['db'];
+
+/** What a provider's record holds before its first connection: a CPU, no GPU. */
+const PLACEHOLDER_HARDWARE: HardwareClaim = {
+  cpuModel: 'unknown',
+  cpuCores: 1,
+  memoryBytes: 0,
+  gpus: [],
+  executionProviders: ['cpu'],
+};
 
 const quiet = createLogger('test', { level: 'silent' });
 
@@ -23,7 +33,9 @@ export async function trustProvider(db: Db, address: string): Promise<void> {
     .insertInto('providers')
     .values({
       address: address.toLowerCase(),
-      hardware: '{}',
+      // A valid claim (the provider's own replaces it when it connects): settlement reads every
+      // provider's hardware for the price classes, and an epoch may close before it connects.
+      hardware: JSON.stringify(PLACEHOLDER_HARDWARE),
       slots: 1,
       region: 'unknown',
       agent_version: 'unknown',

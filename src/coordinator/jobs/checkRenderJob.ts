@@ -1,13 +1,13 @@
 /**
  * Intake checks of a `blender.render` job (the ONNX model and input checks do not apply): a sane
- * frame range and task count, a `.blend` file (plain, gzip or zstd compressed), and inputs that
+ * frame range and task count, tasks of at most MAX_RENDER_TASK_PIXELS (a larger frame is tiled), a `.blend` file (plain, gzip or zstd compressed), and inputs that
  * are exactly the task descriptors the spec implies (src/protocol/render.ts), so a task can never
  * ask a provider for another resolution, sample count or frame than the client signed.
  */
 import { open } from 'node:fs/promises';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { MAX_INPUTS_PER_JOB } from '../../protocol/constants.ts';
-import { renderInputCids } from '../../protocol/render.ts';
+import { MAX_RENDER_TASK_PIXELS, renderInputCids } from '../../protocol/render.ts';
 import type { BlenderRenderSpec } from '../../protocol/schemas.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 
@@ -45,6 +45,23 @@ export async function checkRenderJob(blobs: BlobStore, spec: BlenderRenderSpec):
     throw new PlexusError('PLX_VALIDATION', 'spec.render.tiles: more tiles than pixels', {
       details: { path: 'spec.render.tiles' },
     });
+  }
+  // The largest tile is ⌈width/x⌉ × ⌈height/y⌉ (tile edges at ⌊i·size/n⌋, protocol/render.ts).
+  const tileWidth = Math.ceil(r.width / r.tiles.x);
+  const tileHeight = Math.ceil(r.height / r.tiles.y);
+  if (tileWidth * tileHeight > MAX_RENDER_TASK_PIXELS) {
+    const need = Math.ceil((r.width * r.height) / MAX_RENDER_TASK_PIXELS);
+    throw new PlexusError(
+      'PLX_VALIDATION',
+      `spec.render.tiles: a task of ${tileWidth}×${tileHeight} pixels is over ${MAX_RENDER_TASK_PIXELS} (4096×4096): split each frame into at least ${need} tiles`,
+      {
+        details: {
+          path: 'spec.render.tiles',
+          taskPixels: tileWidth * tileHeight,
+          max: MAX_RENDER_TASK_PIXELS,
+        },
+      },
+    );
   }
   const expected = renderInputCids(r);
   if (spec.inputs.length !== expected.length || spec.inputs.some((cid, i) => cid !== expected[i])) {

@@ -12,6 +12,7 @@ import type { EpochFacts } from './epochFacts.ts';
 import { EVIDENCE_VERSION, encodeEvidence, GENESIS_EVIDENCE_HASH } from './evidence.ts';
 import { readEpochFacts } from './readEpochFacts.ts';
 import { readChainInputs, readStoreInputs } from './readEpochInputs.ts';
+import { lockSlashCursor, stillPending } from './slashCursor.ts';
 import { writeEpoch } from './writeEpoch.ts';
 
 /**
@@ -62,6 +63,9 @@ export async function closeEpoch(deps: {
   await db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('epochs').select('status').where('epoch', '=', epoch).executeTakeFirst();
     if (row && row.status !== 'open') return; // closed already (a replay)
+    // Reversals and closes take turns on the slash cursor (slashCursor.ts): a slash a review
+    // withdrew since `pre` was read is not applied.
+    pre.slashRequests = await stillPending(trx, pre.slashRequests, await lockSlashCursor(trx));
     const inputs: EpochInputs = {
       ...w,
       closedAt: now,

@@ -28,6 +28,7 @@ import type {
   ChargeFact,
   EpochFacts,
   JobFact,
+  ReputationEntry,
   SensorBatchFact,
 } from './epochFacts.ts';
 
@@ -122,6 +123,16 @@ export function packBundle(inputs: unknown, f: EpochFacts): { inputs: Json; fact
       d.audited ? 1 : 0,
       d.otherOnline ? 1 : 0,
       e,
+      // What else the rate was computed with (0026): [at, unitReward, valueReward?]; absent before.
+      ...(d.basis
+        ? [
+            [
+              d.basis.at,
+              d.basis.unitReward,
+              ...(d.basis.valueReward !== undefined ? [d.basis.valueReward] : []),
+            ],
+          ]
+        : []),
     ];
   };
   const jobs = f.jobs.map((j: JobFact) => ({
@@ -169,6 +180,12 @@ export function packBundle(inputs: unknown, f: EpochFacts): { inputs: Json; fact
     slashes: packDeep(f.slashes),
     canaries: packDeep(f.canaries ?? []),
     sensorBatches: packDeep(f.sensorBatches ?? []),
+    // Reputation journal (0026): rows [provider, kind, at, detail?]; the detail (a reinstatement's
+    // state before the fault and fault time, a starting state) as it is.
+    reputation: (f.reputation ?? []).map((e: ReputationEntry): Json[] => {
+      const { provider, kind, at, ...detail } = e;
+      return [party(provider), kind, at, ...(Object.keys(detail).length ? [packDeep(detail as Json)] : [])];
+    }),
   };
   const packedInputs = packInputs(inputs as Obj, party);
   facts.parties = list.map((v, i) => shown[i] ?? (v.startsWith('@') ? `\\${v}` : packString(v)));
@@ -317,9 +334,11 @@ export function unpackBundle(rawInputs: unknown, rawFacts: unknown): { inputs: O
   };
   const economics = rows(f.economics, 'economics') as [string, string, string][];
   const draw = (r: unknown[]): AuditDraw => {
-    const [t, p, epoch, rate, value, audited, otherOnline, e] = r;
+    const [t, p, epoch, rate, value, audited, otherOnline, e, b] = r;
     const econ = e === null ? undefined : economics[e as number];
     if (e !== null && !econ) throw new Error(`evidence: no economics ${String(e)}`);
+    if (b !== undefined && !Array.isArray(b)) throw new Error('evidence: a draw basis is not a row');
+    const [at, unitReward, valueReward] = (b ?? []) as [number, string, string | undefined];
     return {
       taskId: party(t),
       provider: party(p),
@@ -329,6 +348,9 @@ export function unpackBundle(rawInputs: unknown, rawFacts: unknown): { inputs: O
       audited: audited === 1,
       otherOnline: otherOnline === 1,
       ...(econ ? { economics: { reward: econ[0], honestCost: econ[1], slashable: econ[2] } } : {}),
+      ...(b !== undefined
+        ? { basis: { at, unitReward, ...(valueReward !== undefined ? { valueReward } : {}) } }
+        : {}),
     };
   };
   const draws = rows(f.draws, 'draws').map(draw);
@@ -408,6 +430,18 @@ export function unpackBundle(rawInputs: unknown, rawFacts: unknown): { inputs: O
     draws,
     canaries: list('canaries') as CanaryFact[],
     sensorBatches: list('sensorBatches') as SensorBatchFact[],
+    ...(f.reputation !== undefined
+      ? {
+          reputation: rows(f.reputation, 'reputation').map(
+            ([p, kind, at, detail]): ReputationEntry => ({
+              provider: party(p),
+              kind: kind as ReputationEntry['kind'],
+              at: at as number,
+              ...(detail === undefined ? {} : (unpackDeep(detail) as Partial<ReputationEntry>)),
+            }),
+          ),
+        }
+      : {}),
   };
   return { inputs: unpackInputs(rawInputs as Obj, party), facts };
 }

@@ -304,7 +304,15 @@ export function createSettlement(deps: {
         const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
         // The chain's clock may trail by a block: not worth a warning.
         if (/EpochNotEnded/.test(String(msg))) log.debug({ err: msg }, 'epoch not ended on chain yet');
-        else if (!chainDown) log.warn({ err: msg }, 'settlement step failed; retrying');
+        // The first frames of the stack say where (a message alone like "reading '0'" does not).
+        else if (!chainDown)
+          log.warn(
+            {
+              err: msg,
+              at: err instanceof Error ? err.stack?.split('\n').slice(1, 5).join(' | ') : undefined,
+            },
+            'settlement step failed; retrying',
+          );
         if (/fetch failed|ECONNREFUSED|HTTP request failed|timed out|socket/i.test(String(err)))
           chainDown = true;
       } finally {

@@ -11,6 +11,7 @@
  */
 import type { Address, Hex } from 'viem';
 import type { Usage } from '../../protocol/schemas.ts';
+import type { ReputationState } from '../verification/reputation.ts';
 
 /**
  * A job as its client signed it (EIP-712 JobSubmission over hashCanonical(spec)).
@@ -102,6 +103,8 @@ export type CompensationMemo = {
   /** The overturned known answer's output. */
   expectedCid: string;
   check: { provider: string; result: SignedResult };
+  /** The first of the two independent checks an overturn needs (it agrees with `check`). */
+  firstCheck?: { provider: string; result: SignedResult };
   wronged?: SignedResult;
   wrong: { provider: string; result: SignedResult }[];
   charges: { ref: string; provider: string; charge: string; providerAmount: string }[];
@@ -214,6 +217,41 @@ export type AuditDraw = {
    * strings; absent only for draws recorded before migration 0020 (then the floor alone is checked).
    */
   economics?: { reward: string; honestCost: string; slashable: string };
+  /**
+   * The rest of what the rate was computed with (migration 0026; absent before): `at`, the time the
+   * provider's reputation was read (validators replay the journal to then); `unitReward`, the
+   * reference unit reward R the value floor `reward / (ALWAYS_AUDIT_UNITS · R)` is priced in; for a
+   * render task `valueReward`, the reward its value floor was priced with (renderValueFloor.ts).
+   */
+  basis?: AuditBasis;
+};
+
+/**
+ * What an audit draw's rate was computed with besides its economics (see {@link AuditDraw}).
+ *
+ * @example
+ * const b: AuditBasis = { at: 1_700_000_000_000, unitReward: '1000000', valueReward: '2400000000' };
+ */
+export type AuditBasis = { at: number; unitReward: string; valueReward?: string };
+
+/**
+ * One change of a provider's reputation, as the journal reports it (docs/validators.md "Audit rates
+ * and reputation"): an outcome at `at` (`updateReputation`), a reinstatement (`reinstateReputation`
+ * with the state before the fault and the fault's time), or where the journal starts for a provider
+ * that had a reputation before it (`state`).
+ *
+ * @example
+ * const e: ReputationEntry = { provider: '0xab…', kind: 'agreed', at: 1_700_000_000_000 };
+ */
+export type ReputationEntry = {
+  provider: string;
+  kind: 'valid' | 'agreed' | 'fault' | 'timeout' | 'reinstate' | 'state';
+  at: number;
+  /** `reinstate`: the reputation before the fault (null: none kept) and the fault's time. */
+  before?: ReputationState | null;
+  faultAt?: number;
+  /** `state`: the provider's reputation when the journal started. */
+  state?: ReputationState;
 };
 
 /**
@@ -275,6 +313,8 @@ export type EpochFacts = {
   canaries?: CanaryFact[];
   /** Sensor batches received since the previous bundle, as their devices signed them (0020). */
   sensorBatches?: SensorBatchFact[];
+  /** Reputation changes since the previous bundle, in time order, each reported once (0026). */
+  reputation?: ReputationEntry[];
 };
 
 /**

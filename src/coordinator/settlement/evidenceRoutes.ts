@@ -8,11 +8,17 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Hex, LocalAccount } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
-import { type ClaimTarget, signEpochClaim } from '../../protocol/claimSignature.ts';
+import {
+  type ClaimTarget,
+  type CoordinatorClaimSignature,
+  signEpochClaim,
+} from '../../protocol/claimSignature.ts';
 import type { Database } from '../store/schema.ts';
 
 /** Bytes per chunk of a streamed bundle: bounded memory per response, whatever the bundle size. */
 const CHUNK = 64 * 1024;
+/** Claim signatures kept per route instance (the oldest is dropped first). */
+const CLAIM_SIGNATURES_KEPT = 256;
 
 /**
  * Parses a single `bytes=a-b` / `bytes=a-` / `bytes=-n` range against a body of `size` bytes.
@@ -58,6 +64,25 @@ export function evidenceRoutes(deps: {
   claimSigner?: { account: LocalAccount; target: ClaimTarget } | undefined;
 }) {
   const { db } = deps;
+  // The claim route is public and unauthenticated: each EIP-712 signature costs CPU (a few ms of
+  // secp256k1), so an epoch's is made once per evidence hash and kept (RFC 6979: the same bytes
+  // as a fresh one). Concurrent first requests share one signing; a failed one is not kept.
+  const signed = new Map<string, Promise<CoordinatorClaimSignature>>();
+  const claimSignature = (
+    signer: { account: LocalAccount; target: ClaimTarget },
+    epoch: number,
+    evidenceHash: Hex,
+  ): Promise<CoordinatorClaimSignature> => {
+    const key = `${epoch}:${evidenceHash}`;
+    let sig = signed.get(key);
+    if (!sig) {
+      sig = signEpochClaim(signer.account, signer.target, epoch, evidenceHash);
+      sig.catch(() => signed.delete(key));
+      if (signed.size >= CLAIM_SIGNATURES_KEPT) signed.delete(signed.keys().next().value as string);
+      signed.set(key, sig);
+    }
+    return sig;
+  };
   return async (app: FastifyInstance) => {
     app.get<{ Params: { epoch: string } }>(
       '/v1/epochs/:epoch/evidence',
@@ -117,9 +142,7 @@ export function evidenceRoutes(deps: {
         const signatures = row.signatures ? JSON.parse(row.signatures) : [];
         const payload = JSON.parse(row.payload) as { evidenceHash: Hex };
         const signer = deps.claimSigner;
-        const coordinator = signer
-          ? await signEpochClaim(signer.account, signer.target, row.epoch, payload.evidenceHash)
-          : null;
+        const coordinator = signer ? await claimSignature(signer, row.epoch, payload.evidenceHash) : null;
         return { epoch: row.epoch, status: row.status, payload, leaves, signatures, coordinator };
       },
     );

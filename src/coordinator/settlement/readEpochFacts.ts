@@ -15,6 +15,7 @@ import {
   readCanaryFacts,
   readChargedDraws,
   readDatasetSale,
+  readReputationJournal,
   readSensorBatchFacts,
 } from './readRandomFacts.ts';
 
@@ -174,6 +175,7 @@ export async function readEpochFacts(
   );
   const canaries = await readCanaryFacts(trx, args.epoch);
   const sensorBatches = await readSensorBatchFacts(trx, args.epoch);
+  const reputation = await readReputationJournal(trx, args.epoch);
   return {
     jobDomain: args.jobDomain,
     jobs,
@@ -184,6 +186,7 @@ export async function readEpochFacts(
     draws,
     canaries,
     sensorBatches,
+    ...(reputation.length > 0 ? { reputation } : {}),
   };
 }
 

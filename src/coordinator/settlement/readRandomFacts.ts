@@ -11,7 +11,13 @@ import type { Address, Hex } from 'viem';
 import type { Usage } from '../../protocol/schemas.ts';
 import type { Database } from '../store/schema.ts';
 import { auditDrawOfRow } from '../verification/auditSeeds.ts';
-import type { AuditDraw, CanaryFact, DatasetSaleFact, SensorBatchFact } from './epochFacts.ts';
+import type {
+  AuditDraw,
+  CanaryFact,
+  DatasetSaleFact,
+  ReputationEntry,
+  SensorBatchFact,
+} from './epochFacts.ts';
 
 /**
  * The recorded audit draws of `taskIds` (the tasks an epoch charges), by task and provider.
@@ -170,4 +176,45 @@ export async function readDatasetSale(
     pricePerReading: (JSON.parse(memo) as { pricePerReading?: string }).pricePerReading ?? '0',
     owners: JSON.parse(p.owners) as Record<string, string>,
   };
+}
+
+/**
+ * Reputation changes not reported yet, in time order (then journal order), marked reported in
+ * `epoch`'s bundle (migration 0026, docs/validators.md "Audit rates and reputation").
+ *
+ * @example
+ * const reputation = await readReputationJournal(trx, 12);
+ */
+export async function readReputationJournal(
+  trx: Transaction<Database>,
+  epoch: number,
+): Promise<ReputationEntry[]> {
+  const rows = await trx
+    .selectFrom('reputation_journal')
+    .select(['id', 'provider', 'kind', 'at', 'detail'])
+    .where('reported_in', 'is', null)
+    .orderBy('at')
+    .orderBy('id')
+    .execute();
+  if (rows.length === 0) return [];
+  for (let i = 0; i < rows.length; i += 500)
+    await trx
+      .updateTable('reputation_journal')
+      .set({ reported_in: epoch })
+      .where(
+        'id',
+        'in',
+        rows.slice(i, i + 500).map((r) => r.id),
+      )
+      .execute();
+  return rows.map((r) => {
+    const detail = r.detail ? (JSON.parse(r.detail) as Partial<ReputationEntry>) : {};
+    return {
+      provider: r.provider,
+      kind: r.kind as ReputationEntry['kind'],
+      at: Number(r.at),
+      ...(r.kind === 'reinstate' ? { before: detail.before ?? null, faultAt: Number(detail.faultAt) } : {}),
+      ...(r.kind === 'state' && detail.state ? { state: detail.state } : {}),
+    };
+  });
 }

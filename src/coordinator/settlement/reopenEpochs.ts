@@ -74,7 +74,7 @@ export async function reopenEpochs(
       .set({ revealed_in: null })
       .where('revealed_in', '>=', opts.from)
       .execute();
-    // And the canary leases and sensor batches they reported are reported again.
+    // And the canary leases, sensor batches and reputation changes they reported are reported again.
     await trx
       .updateTable('canary_assignments')
       .set({ reported_in: null })
@@ -82,6 +82,11 @@ export async function reopenEpochs(
       .execute();
     await trx
       .updateTable('sensor_batches')
+      .set({ reported_in: null })
+      .where('reported_in', '>=', opts.from)
+      .execute();
+    await trx
+      .updateTable('reputation_journal')
       .set({ reported_in: null })
       .where('reported_in', '>=', opts.from)
       .execute();

@@ -362,6 +362,61 @@ export const laterMigrations: Record<string, Migration> = {
         .execute(db);
     },
   },
+  // Canary-review checks (issue 15, security review): the checker is a seeded draw among trusted
+  // providers whose identities are known from the store (network prefix kept here, so every replica
+  // sees a ring member connected elsewhere), a "poisoned" outcome needs a second independent check
+  // (the first one's lease is kept), and owed compensations close at a deadline.
+  '0025_review_checks': {
+    async up(db) {
+      await db.schema.alterTable('providers').addColumn('network_prefix', 'text').execute();
+      await db.schema.alterTable('canary_reviews').addColumn('first_check_lease_id', 'text').execute();
+      await db.schema.alterTable('canary_reviews').addColumn('first_checked_by', 'text').execute();
+      await db.schema.alterTable('review_compensations').addColumn('lapsed_at', 'integer').execute();
+    },
+  },
+  // The reputation journal (issue 17, docs/validators.md "Audit rates and reputation"): every change
+  // of a provider's reputation with its time, reported once in an evidence bundle, so validators
+  // replay reputation and recompute each audit draw's rate; each draw keeps what its rate was
+  // computed with besides the economics (`basis`: the time, the unit reward the value floor is
+  // priced in, a render task's value reward). Providers with a reputation before this migration get
+  // a `state` entry: where the journal starts for them.
+  '0026_reputation_journal': {
+    async up(db) {
+      await db.schema
+        .createTable('reputation_journal')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('at', 'integer', (c) => c.notNull())
+        .addColumn('detail', 'text')
+        .addColumn('reported_in', 'integer')
+        .execute();
+      await sql
+        .raw(
+          'CREATE INDEX reputation_journal_unreported ON reputation_journal (id) WHERE reported_in IS NULL',
+        )
+        .execute(db);
+      await db.schema.alterTable('audit_draws').addColumn('basis', 'text').execute();
+      const rows = await db
+        .selectFrom('providers')
+        .select(['address', 'reputation'])
+        .where('reputation', 'is not', null)
+        .orderBy('address')
+        .execute();
+      for (const r of rows) {
+        const state = JSON.parse(r.reputation!) as { updatedAt: number };
+        await db
+          .insertInto('reputation_journal')
+          .values({
+            provider: r.address.toLowerCase(),
+            kind: 'state',
+            at: state.updatedAt,
+            detail: JSON.stringify({ state }),
+          })
+          .execute();
+      }
+    },
+  },
   // Region-audited render primaries billed for their frame (issue 20, docs/render.md "Billing"):
   // each region audit keeps its task's size in pixels, so billing sizes the auditor's units to the
   // whole task before the median (market/priceExecution.ts `medianBilling`).

@@ -79,6 +79,9 @@ export type ProvidersTable = {
   floor_prices: Generated<string | null>;
   /** JSON CapabilityView: the latest capability proof's outcome; null until one was judged. */
   capability: Generated<string | null>;
+  /** The network prefix of its latest session (kinship.ts); '' when the address tells nothing,
+   * null when unknown (not connected since 0025). */
+  network_prefix: Generated<string | null>;
 };
 
 /** Verification state of one task: its policy, the audit draw and the TaskVerification event log. */
@@ -303,11 +306,16 @@ export type CanaryReviewsTable = {
   provider: string | null;
   /** The fault evidence that would be recorded if the canary is confirmed (JSON). */
   evidence: string | null;
-  status: 'open' | 'confirmed' | 'poisoned';
+  /** `expired`: no independent check resolved it before its deadline (0025): held misses voided. */
+  status: 'open' | 'confirmed' | 'poisoned' | 'expired';
   check_lease_id: string | null;
   checked_by: string | null;
   created_at: number;
   resolved_at: number | null;
+  /** A first check that found the known answer wrong (0025): a second independent check must agree
+   * with it before anything is reversed. */
+  first_check_lease_id: Generated<string | null>;
+  first_checked_by: Generated<string | null>;
 };
 
 /** A fault found wrong on review, and what happened to its slash (0014). */
@@ -346,6 +354,9 @@ export type ReviewCompensationsTable = {
   created_at: number;
   paid_epoch: number | null;
   paid_at: number | null;
+  /** When an owed payment its funders' applied slashes never covered was closed (0025, the
+   * deadline): what they covered was paid, the rest lapsed. */
+  lapsed_at: Generated<number | null>;
 };
 
 /** The commitment a provider signed (EIP-712 TaskCommitment) before revealing its output. */
@@ -371,6 +382,22 @@ export type AuditDrawsTable = {
   other_online: number;
   /** JSON `{ reward, honestCost, slashable }` (decimal strings) the rate was bounded with (0020). */
   economics: Generated<string | null>;
+  /** JSON `{ at, unitReward, valueReward? }`: the rest of what the rate was computed with (0026). */
+  basis: Generated<string | null>;
+};
+/**
+ * One change of a provider's reputation (0026, docs/validators.md "Audit rates and reputation"):
+ * an outcome (`valid`, `agreed`, `fault`, `timeout`) at `at`, a reinstatement (`detail`:
+ * `{ before, faultAt }`), or where the journal starts for a provider (`state`, `detail`: `{ state }`).
+ */
+export type ReputationJournalTable = {
+  id: Generated<number>;
+  provider: string;
+  kind: string;
+  at: number;
+  detail: string | null;
+  /** The epoch whose evidence bundle reported it; null until then. */
+  reported_in: number | null;
 };
 export type TaskCommitmentsTable = {
   assignment_id: string;
@@ -490,6 +517,7 @@ export type Database = {
   task_commitments: TaskCommitmentsTable;
   epoch_seeds: EpochSeedsTable;
   audit_draws: AuditDrawsTable;
+  reputation_journal: ReputationJournalTable;
   sensor_devices: SensorDevicesTable;
   sensor_batches: SensorBatchesTable;
   sensor_readings: SensorReadingsTable;

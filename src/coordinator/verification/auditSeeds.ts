@@ -64,6 +64,7 @@ export async function recordAuditDraw(trx: Transaction<Database>, d: AuditDraw):
       audited: d.audited ? 1 : 0,
       other_online: d.otherOnline ? 1 : 0,
       economics: d.economics ? JSON.stringify(d.economics) : null,
+      basis: d.basis ? JSON.stringify(d.basis) : null,
     })
     .onConflict((oc) => oc.columns(['task_id', 'provider']).doNothing())
     .execute();
@@ -85,6 +86,7 @@ export function auditDrawOfRow(d: Selectable<Database['audit_draws']>): AuditDra
     audited: d.audited === 1,
     otherOnline: d.other_online === 1,
     ...(d.economics ? { economics: JSON.parse(d.economics) as NonNullable<AuditDraw['economics']> } : {}),
+    ...(d.basis ? { basis: JSON.parse(d.basis) as NonNullable<AuditDraw['basis']> } : {}),
   };
 }
 

@@ -170,3 +170,24 @@ export const MAX_EXECUTIONS_PER_TASK = 7;
  * if (rep.consecutiveValid >= CANARY_REVIEW_MIN_RECORD) await openCanaryReview(...);
  */
 export const CANARY_REVIEW_MIN_RECORD = 20;
+
+/**
+ * How long a canary review may stay open (docs/verification.md "Canary reviews"): one with no
+ * resolved check by then (no eligible independent checker drawn, or checks that kept disagreeing)
+ * expires — its held misses are voided (no fault on a doubtful answer) and the canary stays
+ * retired — so no review, and nothing it holds, stays open for good.
+ *
+ * @example
+ * if (now - review.created_at >= CANARY_REVIEW_DEADLINE_MS) await expireReview(...);
+ */
+export const CANARY_REVIEW_DEADLINE_MS = 48 * 3_600_000;
+
+/**
+ * How long an owed compensation (a reward or refund funded from the wrong answer's seized stake)
+ * waits for its funders' slashes (docs/verification.md "Made whole"): at the deadline what they
+ * cover is paid and the rest lapses, recorded, so nothing stays owed for good.
+ *
+ * @example
+ * if (now - row.created_at >= COMPENSATION_DEADLINE_MS) lapse(row);
+ */
+export const COMPENSATION_DEADLINE_MS = 14 * 24 * 3_600_000;

@@ -4,14 +4,15 @@
  * revealed (after every verdict of its epoch: the primary has long committed) and then
  * recomputable by anyone, like the audit draw itself (auditSeeds.ts).
  */
-import type { RenderTask } from '../../protocol/render.ts';
+import { type RenderTask, renderImageParts, renderImageSize } from '../../protocol/render.ts';
 import {
   drawnAuditRegion,
   RENDER_AUDIT_FRACTION as FRACTION,
   grownOnce,
   isWholeTask,
 } from '../../protocol/renderAuditDraw.ts';
-import { cropPixels, type Pixels } from './compareRenders.ts';
+import type { TensorSet } from '../../protocol/tensorSet.ts';
+import { cropPixels, decodeRenderImage, isRegionRenderOutput, type Pixels } from './compareRenders.ts';
 
 /** Share of a task's pixels a region audit renders (at least 16×12 px; protocol/renderAuditDraw.ts). */
 export const RENDER_AUDIT_FRACTION = FRACTION;
@@ -44,6 +45,25 @@ export function renderAuditRegion(
   // Pure geometry shared with validators, which re-derive it (protocol/renderAuditDraw.ts).
   const drawn = drawnAuditRegion(seed, taskId, task);
   return primary ? grownAuditRegion(task, drawn, primary) : drawn;
+}
+
+/**
+ * The pixels a region grows over, from a primary's output: its image when the output is a whole
+ * (not region) render whose header gives a size and which decodes; else undefined (the drawn
+ * region is not grown; the comparison reports the output). Shared with validators, which re-derive
+ * the growth step (validator/checkRenderRegions.ts).
+ *
+ * @example const pixels = primaryRenderPixels(decodeSafetensors(bytes));
+ */
+export function primaryRenderPixels(tensors: TensorSet | undefined): Pixels | undefined {
+  if (!tensors || isRegionRenderOutput(tensors)) return undefined;
+  try {
+    const { image, format } = renderImageParts(tensors);
+    if (!renderImageSize(image, format)) return undefined;
+    return decodeRenderImage(image, format);
+  } catch {
+    return undefined; // not an image: the comparison says so
+  }
 }
 
 /** `region` grown while the primary's crop of it is mostly one flat colour (see renderAuditRegion). */

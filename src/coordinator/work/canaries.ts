@@ -34,10 +34,11 @@ import {
   unseenCanary,
 } from './canaryQueries.ts';
 import { openCanaryReview, reopenReviewCheck, reviewOfCheck, reviewStateOf } from './canaryReviewQueries.ts';
-import { reviewToCheck, settleReviewCheck } from './canaryReviews.ts';
+import { settleReviewCheck } from './canaryReviews.ts';
 import { currentReputation, recordFault, recordOutcome } from './faults.ts';
 import { storeKnownAnswer } from './knownAnswers.ts';
 import { initFor } from './openVerifications.ts';
+import { drawnReview } from './reviewCheckers.ts';
 import { reputationOf, send, type WorkDeps, type WorkState } from './workState.ts';
 
 /**
@@ -94,9 +95,9 @@ export async function injectCanary(
   if (s.canaryRate <= 0) return false;
   try {
     // A trusted provider's slot first goes to any canary review waiting for an independent check.
-    const review = await reviewToCheck(s, d, provider);
-    if (review) {
-      await issueCanary(s, d, provider, review, review.review_id);
+    // (reviewCheckers.ts: a seeded draw among eligible trusted providers online on any replica).
+    const review = await drawnReview(s, d, provider);
+    if (review && (await issueCanary(s, d, provider, review, review.review_id, undefined, review.drawn))) {
       return true;
     }
     // Probation: a provider with no verified result yet (a newcomer, or one whose record a fault
@@ -129,7 +130,9 @@ export async function injectCanary(
 
 /**
  * Leases `canary` to `provider` under a fresh task id and the job id of the job it came from,
- * and sends the `assign`. A review's check (`reviewId`) does not count as an issue.
+ * and sends the `assign`. A review's check (`reviewId`) does not count as an issue; its lease keeps
+ * the epoch of its seeded draw (`checkDraw`: the seed stays secret while it is out) and is issued
+ * only while the review has no check out (false otherwise: another replica's draw took it).
  */
 async function issueCanary(
   s: WorkState,
@@ -138,41 +141,54 @@ async function issueCanary(
   canary: Selectable<Database['canary_tasks']>,
   reviewId?: string,
   drawn?: { epoch: number; slot: string; rate: number; draw: number },
-): Promise<void> {
+  checkDraw?: { epoch: number | null; draw: number },
+): Promise<boolean> {
   {
     const id = `0x${randomBytes(32).toString('hex')}` as Hex;
     const taskId = `0x${randomBytes(32).toString('hex')}` as Hex;
     const t = d.now();
-    await d.db.transaction().execute(async (trx) => {
-      await insertCanaryLease(trx, {
-        id,
-        task_id: taskId,
-        canary_id: canary.id,
-        provider,
-        status: 'leased',
-        lease_expires_at: t + canary.timeout_ms,
-        output_cid: null,
-        created_at: t,
-        finished_at: null,
-        ...(drawn
-          ? {
-              draw_epoch: drawn.epoch,
-              slot: drawn.slot,
-              rate: JSON.stringify(drawn.rate),
-              draw: JSON.stringify(drawn.draw),
-            }
-          : {}),
-      });
-      if (reviewId === undefined) {
-        await countCanaryIssue(trx, canary.id, canary.issued + 1 >= s.canaryMaxIssues ? 1 : 0);
-      } else {
-        await trx
+    const issued = await d.db
+      .transaction()
+      .execute(async (trx) => {
+        await insertCanaryLease(trx, {
+          id,
+          task_id: taskId,
+          canary_id: canary.id,
+          provider,
+          status: 'leased',
+          lease_expires_at: t + canary.timeout_ms,
+          output_cid: null,
+          created_at: t,
+          finished_at: null,
+          ...(drawn
+            ? {
+                draw_epoch: drawn.epoch,
+                slot: drawn.slot,
+                rate: JSON.stringify(drawn.rate),
+                draw: JSON.stringify(drawn.draw),
+              }
+            : {}),
+          ...(checkDraw?.epoch != null ? { draw_epoch: checkDraw.epoch } : {}),
+        });
+        if (reviewId === undefined) {
+          await countCanaryIssue(trx, canary.id, canary.issued + 1 >= s.canaryMaxIssues ? 1 : 0);
+          return true;
+        }
+        const took = await trx
           .updateTable('canary_reviews')
           .set({ check_lease_id: id })
           .where('id', '=', reviewId)
-          .execute();
-      }
-    });
+          .where('check_lease_id', 'is', null)
+          .where('status', '=', 'open')
+          .executeTakeFirst();
+        if (took.numUpdatedRows === 0n) throw new ReviewTaken();
+        return true;
+      })
+      .catch((err: unknown) => {
+        if (err instanceof ReviewTaken) return false;
+        throw err;
+      });
+    if (!issued) return false;
     d.metrics.assignments.inc();
     send(s, provider, {
       type: 'assign',
@@ -185,8 +201,12 @@ async function issueCanary(
       gpu: canary.gpu === 1,
       timeoutMs: canary.timeout_ms,
     });
+    return true;
   }
 }
+
+/** A review's check slot was taken meanwhile (another replica's draw): the lease is rolled back. */
+class ReviewTaken extends Error {}
 
 /**
  * A canary's result: compared with the known answer (tolerances as for any float output). A

@@ -86,7 +86,9 @@ export async function reviewStateOf(
     .where('canary_id', '=', canaryId)
     .execute();
   if (rows.some((r) => r.status === 'open')) return 'open';
-  if (rows.some((r) => r.status === 'poisoned')) return 'poisoned';
+  // An expired review (no independent check before its deadline) leaves the answer doubtful: a
+  // miss of it faults nobody, as for a poisoned one (the canary stays retired either way).
+  if (rows.some((r) => r.status === 'poisoned' || r.status === 'expired')) return 'poisoned';
   if (rows.some((r) => r.reason === 'record-miss')) return 'confirmed';
   return undefined;
 }
@@ -139,23 +141,29 @@ export async function reviewCanariesOf(ex: Executor, provider: string, t: number
 }
 
 /**
- * An open review with no check out that `provider` may check: it did not agree on the canary's
- * source verdict, did not execute its source task, was never issued the canary, and is not the
- * provider under review.
+ * Open reviews with no check out that `provider` may check (oldest first, at most `limit`; only
+ * `reviewId` when given): it did not agree on the canary's source verdict, did not execute its
+ * source task, was never issued the canary, is not the provider under review, and did not make the
+ * review's first check (a second check must be someone else's).
  *
  * @example
- * const review = await checkableReview(db, provider);
+ * const [review] = await checkableReviews(db, provider);
  */
-export function checkableReview(ex: Executor, provider: string) {
+export function checkableReviews(
+  ex: Executor,
+  provider: string,
+  o: { limit?: number; reviewId?: string } = {},
+) {
   const p = provider.toLowerCase();
-  return ex
+  let q = ex
     .selectFrom('canary_reviews as r')
     .innerJoin('canary_tasks as c', 'c.id', 'r.canary_id')
-    .select(['r.id as review_id'])
+    .select(['r.id as review_id', 'r.first_checked_by', 'r.first_check_lease_id'])
     .selectAll('c')
     .where('r.status', '=', 'open')
     .where('r.check_lease_id', 'is', null)
     .where((eb) => eb.or([eb('r.provider', 'is', null), eb('r.provider', '!=', p)]))
+    .where((eb) => eb.or([eb('r.first_checked_by', 'is', null), eb('r.first_checked_by', '!=', p)]))
     .where((eb) =>
       eb.not(
         eb.exists(
@@ -167,10 +175,12 @@ export function checkableReview(ex: Executor, provider: string) {
         ),
       ),
     )
-    .where((eb) => unseenBy(eb, p))
+    .where((eb) => unseenBy(eb, p));
+  if (o.reviewId !== undefined) q = q.where('r.id', '=', o.reviewId);
+  return q
     .orderBy('r.created_at')
-    .limit(1)
-    .executeTakeFirst();
+    .limit(o.limit ?? 5)
+    .execute();
 }
 
 /**
@@ -220,8 +230,8 @@ export function canaryMisses(ex: Executor, canaryId: string) {
 
 /**
  * Everyone a review is about: the providers whose verdict made the canary (its sources), the
- * provider under review, the providers its leases went to, and the outvoted providers of its source
- * task (whom a passing check would clear). Lower-case addresses.
+ * provider under review, the providers its leases went to (its first check's included), and the
+ * outvoted providers of its source task (whom a passing check would clear). Lower-case addresses.
  *
  * @example
  * const parties = await reviewParties(db, reviewId, canary.id, canary.source_task_id);
@@ -241,9 +251,15 @@ export async function reviewParties(
       .where('task_id', '=', sourceTaskId)
       .where('kind', '=', 'outvoted')
       .execute(),
-    ex.selectFrom('canary_reviews').select('provider').where('id', '=', reviewId).executeTakeFirst(),
+    ex
+      .selectFrom('canary_reviews')
+      .select(['provider', 'first_checked_by'])
+      .where('id', '=', reviewId)
+      .executeTakeFirst(),
   ]);
   const all = [...sources, ...leases, ...outvoted].map((r) => r.provider);
   if (review?.provider) all.push(review.provider);
+  // A second check must be independent of the first one too.
+  if (review?.first_checked_by) all.push(review.first_checked_by);
   return [...new Set(all.map((a) => a.toLowerCase()))];
 }

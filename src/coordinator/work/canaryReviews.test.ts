@@ -7,8 +7,16 @@ import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { readChainInputs } from '../settlement/readEpochInputs.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { openCanaryReview } from './canaryReviewQueries.ts';
+import { reviewToCheck } from './canaryReviews.ts';
 import { recordFault } from './faults.ts';
-import { commitAndReveal, output, type ScriptedProvider, workFixture } from './workFixture.ts';
+import {
+  checkReview,
+  commitAndReveal,
+  knownToStore,
+  output,
+  type ScriptedProvider,
+  workFixture,
+} from './workFixture.ts';
 
 type Fixture = Awaited<ReturnType<typeof workFixture>>;
 
@@ -88,7 +96,9 @@ test('a poisoned canary: once a provider that vouched for it is proven faulty, a
   const f = await workFixture({ canaries: { rate: 1 } });
   try {
     const ring = `0x${'a1'.repeat(20)}`;
-    // The ring planted output(7) as the answer; the truth is output(3).
+    // The ring planted output(7) as the answer; the truth is output(3). Its members connected to
+    // another replica: only the store knows them.
+    await knownToStore(f, [ring, `0x${'a2'.repeat(20)}`]);
     const canaryId = await addCanary(f, output(7), [ring, `0x${'a2'.repeat(20)}`]);
     const victim = await f.connected();
     const victimRecord = { ...trusted(f.clock.t, 6), alpha: 8 };
@@ -143,9 +153,28 @@ test('a poisoned canary: once a provider that vouched for it is proven faulty, a
     assert.equal((await lease(f, c.assignmentId)).canary_id, canaryId, 'the trusted slot went to the check');
     await answer(f, checker, c, output(3));
 
-    const review = await f.db.selectFrom('canary_reviews').selectAll().executeTakeFirstOrThrow();
+    // One check that finds the answer wrong reverses nothing: a second independent check must agree.
+    let review = await f.db.selectFrom('canary_reviews').selectAll().executeTakeFirstOrThrow();
+    assert.deepEqual(
+      [review.status, review.first_checked_by, review.check_lease_id],
+      ['open', checker.address, null],
+    );
+    assert.deepEqual(
+      await f.db.selectFrom('fault_reversals').selectAll().execute(),
+      [],
+      'nothing reversed yet',
+    );
+    assert.equal(f.state.reputations.get(victim.address)?.faults, 1);
+    assert.equal(
+      await reviewToCheck(f.state, f.work, checker.address),
+      undefined,
+      'the first checker never makes the second check',
+    );
+    const { checker: second } = await checkReview(f, output(3));
+
+    review = await f.db.selectFrom('canary_reviews').selectAll().executeTakeFirstOrThrow();
     assert.equal(review.status, 'poisoned');
-    assert.equal(review.checked_by, checker.address);
+    assert.equal(review.checked_by, second.address);
     const reversals = await f.db.selectFrom('fault_reversals').selectAll().execute();
     assert.deepEqual(
       reversals.map((r) => [r.provider, r.withdrawn, r.compensation, r.slash_id]),
@@ -236,6 +265,8 @@ test('a veteran whose miss a trusted check agrees with is never faulted: the can
     f.state.reputations.set(checker.address, trusted(f.clock.t));
     const c = await takeSlot(f, checker);
     await answer(f, checker, c, output(3));
+    assert.equal((await lease(f, m.assignmentId)).status, 'review', 'one check decides nothing');
+    await checkReview(f, output(3));
     assert.equal(
       (await f.db.selectFrom('canary_reviews').selectAll().executeTakeFirstOrThrow()).status,
       'poisoned',

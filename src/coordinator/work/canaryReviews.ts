@@ -15,37 +15,29 @@
 import type { Selectable, Transaction } from 'kysely';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
+import { lockSlashCursor } from '../settlement/slashCursor.ts';
 import type { Database } from '../store/schema.ts';
 import { compareTensorSets } from '../verification/compareTensors.ts';
-import { isTrusted, parseReputation, reinstateReputation } from '../verification/reputation.ts';
-import { canaryMisses, checkableReview, heldMisses, reviewParties } from './canaryReviewQueries.ts';
-import { currentReputation, recordFault, recordOutcome } from './faults.ts';
-import { kinOf } from './kinship.ts';
+import { parseReputation, reinstateReputation } from '../verification/reputation.ts';
+import { canaryMisses, heldMisses } from './canaryReviewQueries.ts';
+import { currentReputation, journalReputation, recordFault, recordOutcome } from './faults.ts';
+import { drawnReview } from './reviewCheckers.ts';
 import { oweForOverturn, type SignedResult, signedExecution } from './reviewCompensations.ts';
 import { wronglyOutvoted } from './verdictReviews.ts';
-import { reputationOf, type WorkDeps, type WorkState } from './workState.ts';
+import type { WorkDeps, WorkState } from './workState.ts';
 
 type Review = Selectable<Database['canary_reviews']>;
 
 /**
- * An open review this trusted provider may check (never one it took part in), or undefined.
- * The caller issues the canary as an ordinary canary lease and records it as the review's check.
+ * An open review this trusted provider was drawn to check (reviewCheckers.ts: a seeded draw among
+ * eligible trusted providers, independent of everyone the review is about, fail-closed on unknown
+ * identities), or undefined.
  *
  * @example
  * const review = await reviewToCheck(state, deps, provider);
  */
-export async function reviewToCheck(s: WorkState, d: WorkDeps, provider: string) {
-  if (!isTrusted(reputationOf(s, d.now, provider))) return undefined;
-  const c = await checkableReview(d.db, provider);
-  if (!c || (c.gpu === 1 && !d.proofs.gpuTrusted(provider))) return undefined;
-  // One check can overturn a verdict: the checker must be no network or funder kin of anyone the
-  // review is about — its sources, the provider under review, the providers it would clear — or a
-  // ring's trusted member could clear its own cheater (the same kinship dispatch never lets execute
-  // one task together; a registration burst alone only lowers preference there, so not here).
-  const kin = kinOf(s, await reviewParties(d.db, c.review_id, c.id, c.source_task_id));
-  const me = provider.toLowerCase();
-  if (kin.network.has(me) || kin.funder.has(me)) return undefined;
-  return c;
+export function reviewToCheck(s: WorkState, d: WorkDeps, provider: string) {
+  return drawnReview(s, d, provider);
 }
 
 /**
@@ -76,6 +68,52 @@ export async function settleReviewCheck(
     .selectAll()
     .where('id', '=', review.canary_id)
     .executeTakeFirstOrThrow();
+  // "Poisoned" reverses faults and moves money: it needs two independent checks that agree with
+  // each other and differ from the known answer. A first such check is kept and the review waits
+  // for a second checker (independent of the first, reviewCheckers.ts); a second that differs from
+  // the first replaces it as the one to agree with.
+  const first = c.passed ? undefined : await firstCheck(d, review);
+  if (!c.passed && !(first && compareTensorSets(first.tensors, c.tensors).ok)) {
+    await d.db.transaction().execute(async (trx) => {
+      const done = await trx
+        .updateTable('canary_assignments')
+        .set({
+          status: 'voided',
+          output_cid: c.outputCid,
+          finished_at: t,
+          ...(c.signed
+            ? {
+                result: JSON.stringify({
+                  usage: c.signed.usage,
+                  issuedAt: c.signed.issuedAt,
+                  signature: c.signed.signature,
+                }),
+              }
+            : {}),
+        })
+        .where('id', '=', c.leaseId)
+        .where('status', '=', 'leased')
+        .executeTakeFirst();
+      if (done.numUpdatedRows === 0n) return;
+      await trx
+        .updateTable('canary_reviews')
+        .set({
+          first_check_lease_id: c.leaseId,
+          first_checked_by: c.checker.toLowerCase(),
+          check_lease_id: null,
+        })
+        .where('id', '=', review.id)
+        .where('status', '=', 'open')
+        .execute();
+      await d.events.append(trx, null, 'canary.review-checked', {
+        canary: review.canary_id,
+        checkedBy: c.checker,
+        outcome: 'differs',
+        awaiting: 'a second independent check',
+      });
+    });
+    return;
+  }
   // Poisoned: whose misses does the trusted check agree with? (blob reads before the transaction)
   const agreeing = new Set<string>();
   const misses = c.passed ? [] : await canaryMisses(d.db, review.canary_id);
@@ -108,6 +146,7 @@ export async function settleReviewCheck(
       reason: review.reason,
       outcome: c.passed ? 'confirmed' : 'poisoned',
       checkedBy: c.checker,
+      ...(first ? { firstCheckedBy: first.provider } : {}),
       reinstated: agreeing.size + outvoted.length,
     });
     if (c.passed) {
@@ -152,6 +191,7 @@ export async function settleReviewCheck(
       review: review.id,
       checkedBy: c.checker,
       checkLeaseId: c.leaseId,
+      ...(first ? { firstCheckedBy: first.provider, firstCheckLeaseId: first.leaseId } : {}),
     };
     const reversed: Parameters<typeof oweForOverturn>[2]['reversed'] = [];
     for (const m of misses) {
@@ -192,6 +232,7 @@ export async function settleReviewCheck(
             provider: c.checker.toLowerCase(),
             result: { assignmentId: c.leaseId, outputCid: c.outputCid, ...c.signed },
           },
+          ...(first?.result ? { firstCheck: { provider: first.provider, result: first.result } } : {}),
           reversed,
           ...(source ? { source: { jobId: source.job_id, taskId: canary.source_task_id } } : {}),
         })
@@ -206,6 +247,23 @@ export async function settleReviewCheck(
       });
     }
   });
+}
+
+/** The review's kept first check (a check that found the known answer wrong), with its output. */
+async function firstCheck(d: WorkDeps, review: Review) {
+  if (!review.first_check_lease_id || !review.first_checked_by) return undefined;
+  const lease = await d.db
+    .selectFrom('canary_assignments')
+    .select(['id', 'task_id', 'output_cid', 'result'])
+    .where('id', '=', review.first_check_lease_id)
+    .executeTakeFirst();
+  if (!lease?.output_cid) return undefined;
+  return {
+    provider: review.first_checked_by,
+    leaseId: lease.id,
+    tensors: decodeSafetensors(await d.blobs.read(lease.output_cid)),
+    result: leaseResult(lease),
+  };
 }
 
 /** The evidence of a held miss confirmed as a fault: the review's own, or one rebuilt from the lease. */
@@ -291,15 +349,8 @@ export async function reverseFault(
     .where('task_id', '=', miss.task_id)
     .where('provider', '=', provider)
     .executeTakeFirst();
-  const through = Number(
-    (
-      await trx
-        .selectFrom('market_meta')
-        .select('value')
-        .where('key', '=', 'slashes_applied_through')
-        .executeTakeFirst()
-    )?.value ?? '0',
-  );
+  // Takes turns with an epoch close on the slash cursor (settlement/slashCursor.ts).
+  const through = await lockSlashCursor(trx);
   const withdrawn = slash !== undefined && slash.id > through;
   const compensation = slash && !withdrawn ? slash.amount : '0';
   // One reversal per fault (unique index, 0023): two reviews settled at once, or a second review of
@@ -322,10 +373,12 @@ export async function reverseFault(
   if (!inserted) return undefined;
   const before = miss.rep_before === null ? undefined : parseReputation(JSON.parse(miss.rep_before));
   const current = await currentReputation(s, d, trx, provider);
-  const next = reinstateReputation(current, before, fault?.created_at ?? t, t);
+  const faultAt = fault?.created_at ?? t;
+  const next = reinstateReputation(current, before, faultAt, t);
   s.reputations.set(provider, next);
   d.scheduler.refresh(provider);
   await d.stmt.run(trx, d.q.setReputation, { address: provider, reputation: JSON.stringify(next) });
+  await journalReputation(trx, { provider, kind: 'reinstate', at: t, before: before ?? null, faultAt });
   await trx
     .updateTable('providers')
     .set((eb) => ({ tasks_failed: eb('tasks_failed', '-', 1) }))

@@ -5,6 +5,7 @@
  * and event. Faults inside a job's verdict are written by verdicts.ts.
  */
 import type { Transaction } from 'kysely';
+import type { ReputationEntry } from '../settlement/epochFacts.ts';
 import type { Database } from '../store/schema.ts';
 import {
   newReputation,
@@ -34,12 +35,33 @@ export async function recordOutcome(
 ): Promise<void> {
   const address = provider.toLowerCase();
   const rep = await currentReputation(s, d, trx, address);
-  const next = updateReputation(rep, outcome, d.now());
+  const at = d.now();
+  const next = updateReputation(rep, outcome, at);
   s.reputations.set(address, next);
   d.scheduler.refresh(address);
   await d.stmt.run(trx, d.q.setReputation, { address, reputation: JSON.stringify(next) });
+  await journalReputation(trx, { provider: address, kind: outcome, at });
   // A provider proven faulty: every canary seeded from a verdict it agreed with is re-verified.
   if (outcome === 'fault') await reviewCanariesOf(trx, address, d.now());
+}
+
+/**
+ * Appends one change of a provider's reputation to the journal validators replay (migration 0026,
+ * docs/validators.md "Audit rates and reputation"), in the transaction that stores the change.
+ *
+ * @example
+ * await journalReputation(trx, { provider, kind: 'fault', at: now });
+ */
+export async function journalReputation(
+  trx: Transaction<Database>,
+  e: Pick<ReputationEntry, 'provider' | 'kind' | 'at' | 'before' | 'faultAt'>,
+): Promise<void> {
+  const detail =
+    e.kind === 'reinstate' ? JSON.stringify({ before: e.before ?? null, faultAt: e.faultAt }) : null;
+  await trx
+    .insertInto('reputation_journal')
+    .values({ provider: e.provider.toLowerCase(), kind: e.kind, at: e.at, detail })
+    .execute();
 }
 
 /**

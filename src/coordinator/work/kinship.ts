@@ -81,12 +81,28 @@ export function recordIdentity(
   address: string,
   who: { remoteAddress?: string | undefined; firstSeen: number },
 ): void {
+  rememberIdentity(s, address, networkPrefix(who.remoteAddress), who.firstSeen);
+}
+
+/**
+ * Remembers a provider's network prefix and first sighting (from a session, or from the store for a
+ * provider connected to another replica) and starts its funder lookup once.
+ *
+ * @example
+ * rememberIdentity(state, address, '203.0.113/24', firstSeen);
+ */
+export function rememberIdentity(
+  s: WorkState,
+  address: string,
+  prefix: string | null,
+  firstSeen: number,
+): void {
   const a = address.toLowerCase();
   const prev = s.identities.get(a);
   const id: Identity = {
     ...(prev?.funder !== undefined ? prev : {}),
-    prefix: networkPrefix(who.remoteAddress),
-    firstSeen: who.firstSeen,
+    prefix,
+    firstSeen,
   };
   s.identities.set(a, id);
   // Who funded its stake, looked up once (chain reads; the answers never change).
@@ -156,28 +172,69 @@ export function kinOf(
     .map((a) => ({ a: a.toLowerCase(), id: s.identities.get(a.toLowerCase()) }))
     .filter((x): x is { a: string; id: Identity } => x.id !== undefined);
   if (ids.length === 0) return { network, burst, funder };
-  const chainOf = (id: Identity) => id.funders ?? (id.funder ? [id.funder] : []);
   const families = ids.some((x) => chainOf(x.id).length > 0) ? familySizes(s) : undefined;
-  const tells = (f: string) => (families?.get(f) ?? 0) <= MAX_FUNDED_FAMILY;
-  // A lookup still pending (with a chain to ask): its funders are unknown, not "none".
-  const pending = (id: Identity) => s.funderOf !== undefined && id.funder === undefined;
   for (const a of s.links.keys()) {
     const me = s.identities.get(a);
     if (!me || involved.includes(a)) continue;
-    const mine = chainOf(me);
     for (const { a: b, id: other } of ids) {
       if (me.prefix !== null && me.prefix === other.prefix) network.add(a);
       if (Math.abs(me.firstSeen - other.firstSeen) <= BURST_WINDOW_MS) burst.add(a);
-      const theirs = chainOf(other);
-      if (
-        mine.includes(b) ||
-        theirs.includes(a.toLowerCase()) ||
-        mine.some((f) => tells(f) && theirs.includes(f)) ||
-        (pending(me) && pending(other))
-      ) {
-        funder.add(a);
-      }
+      if (funderKin(s, families, a, me, b, other)) funder.add(a);
     }
   }
   return { network, burst, funder };
+}
+
+const chainOf = (id: Identity) => id.funders ?? (id.funder ? [id.funder] : []);
+
+/** Whether two identities share a funding chain (see the module comment); pending and pending are kin. */
+function funderKin(
+  s: WorkState,
+  families: Map<string, number> | undefined,
+  a: string,
+  me: Identity,
+  b: string,
+  other: Identity,
+): boolean {
+  const tells = (f: string) => (families?.get(f) ?? 0) <= MAX_FUNDED_FAMILY;
+  // A lookup still pending (with a chain to ask): its funders are unknown, not "none".
+  const pending = (id: Identity) => s.funderOf !== undefined && id.funder === undefined;
+  const mine = chainOf(me);
+  const theirs = chainOf(other);
+  return (
+    mine.includes(b) ||
+    theirs.includes(a.toLowerCase()) ||
+    mine.some((f) => tells(f) && theirs.includes(f)) ||
+    (pending(me) && pending(other))
+  );
+}
+
+/**
+ * Whether `checker` is network or funder kin of any of `parties`, for a check that can overturn a
+ * verdict: `unknown` (fail closed) when an identity is missing from `s.identities` or a funder
+ * lookup of either side is still pending. Unlike `kinOf` it needs no party to be connected here.
+ *
+ * @example
+ * if (checkerKinship(state, checker, parties) !== 'clear') return undefined;
+ */
+export function checkerKinship(
+  s: WorkState,
+  checker: string,
+  parties: readonly string[],
+): 'kin' | 'unknown' | 'clear' {
+  const c = checker.toLowerCase();
+  const me = s.identities.get(c);
+  if (!me) return 'unknown';
+  const pending = (id: Identity) => s.funderOf !== undefined && id.funder === undefined;
+  if (pending(me)) return 'unknown';
+  const families = familySizes(s);
+  for (const p of parties) {
+    const b = p.toLowerCase();
+    if (b === c) return 'kin';
+    const other = s.identities.get(b);
+    if (!other || pending(other)) return 'unknown';
+    if (me.prefix !== null && me.prefix === other.prefix) return 'kin';
+    if (funderKin(s, families, c, me, b, other)) return 'kin';
+  }
+  return 'clear';
 }

@@ -33,6 +33,7 @@ import {
 } from './leaseQueries.ts';
 import { loadVerification, mayReveal, releasableReveals, saveVerification } from './openVerifications.ts';
 import { payOwedCompensations } from './reviewCompensations.ts';
+import { expireReviews } from './reviewDeadlines.ts';
 import { releaseLease } from './stakeLocks.ts';
 import { disputeStalledGroundTruth, settleVerdict } from './verdicts.ts';
 import { forgetVerification, type Lease, send, type WorkDeps, type WorkState } from './workState.ts';
@@ -268,6 +269,7 @@ export async function sweep(s: WorkState, d: WorkDeps): Promise<void> {
   }
   // Issue 15: tasks that waited too long for ground truth; compensations now covered by seized stake.
   const stalled = await disputeStalledGroundTruth(s, d);
+  await expireReviews(d);
   await payOwedCompensations(d);
   if (expired.length > 0 || late.length > 0 || stalled > 0) void d.dispatch();
 }

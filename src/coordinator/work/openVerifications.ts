@@ -147,13 +147,19 @@ export async function openVerification(
     const priced = await taskEconomics(s, d, trx, job && a.job_id ? { ...job, id: a.job_id } : undefined);
     // F_task: the stake this provider's lease locked, never more than its bonded stake (stakeLocks.ts).
     const econ = { ...priced, slashable: lockFor(s, d, address, priced.slashable) };
-    let decision = d.audits.shouldAudit(address as Hex, { taskId: a.task_id, ...econ }, seed);
     // Render jobs: a provider with a clean record is audited on a sample of the job's frames.
     // Its value floor is priced from verified frames, not the worst case (renderValueFloor.ts).
-    if (job?.spec.kind === 'blender.render' && a.job_id !== undefined) {
-      const valueReward = await renderValueReward(s, d, trx, { ...job, id: a.job_id }, econ.reward);
-      decision = sampledRenderDecision(s, d, address, job.spec.inputs.length, decision, valueReward);
-    }
+    const renderJob = job?.spec.kind === 'blender.render' && a.job_id !== undefined ? job : undefined;
+    const valueReward =
+      renderJob && a.job_id !== undefined
+        ? await renderValueReward(s, d, trx, { ...renderJob, id: a.job_id }, econ.reward)
+        : undefined;
+    // When the reputation is read (no await from here to the rate): validators replay the journal
+    // to this time and recompute the rate (docs/validators.md, "Audit rates and reputation").
+    const at = d.now();
+    let decision = d.audits.shouldAudit(address as Hex, { taskId: a.task_id, ...econ }, seed);
+    if (renderJob?.spec.kind === 'blender.render' && valueReward !== undefined)
+      decision = sampledRenderDecision(s, d, address, renderJob.spec.inputs.length, decision, valueReward);
     const otherOnline = anotherProviderOnline(s, [address]);
     audit = decision.audit && otherOnline;
     if (epoch !== undefined) {
@@ -169,6 +175,11 @@ export async function openVerification(
           reward: econ.reward.toString(),
           honestCost: econ.honestCost.toString(),
           slashable: econ.slashable.toString(),
+        },
+        basis: {
+          at,
+          unitReward: s.econ.reward.toString(),
+          ...(valueReward !== undefined ? { valueReward: valueReward.toString() } : {}),
         },
       });
     }

@@ -3,9 +3,10 @@ import { test } from 'node:test';
 import { encodeRenderTask, renderOutputTensors, renderTasksOf } from '../../protocol/render.ts';
 import { encodeExr } from '../../protocol/renderExr.ts';
 import { RENDER_JOB_AUDIT_SAMPLE, RENDER_SAMPLE_MIN_RECORD } from '../verification/renderAuditRate.ts';
+import { renderAuditRegion } from '../verification/renderAuditRegion.ts';
 import { newReputation, updateReputation } from '../verification/reputation.ts';
 import { openVerification } from './openVerifications.ts';
-import { checkRenderOutputRegion, sampledRenderDecision } from './renderAudits.ts';
+import { checkRenderOutputRegion, renderAuditRegionFor, sampledRenderDecision } from './renderAudits.ts';
 import { workFixture } from './workFixture.ts';
 
 test('render audits: a provider with a clean record is drawn at the job sample, a newcomer and a faulted one at the adaptive rate', async () => {
@@ -125,6 +126,52 @@ test('a render result must be in its task’s format and size, read from the hea
       checkRenderOutputRegion(f.db, blobs, assignmentId, renderOutputTensors(new Uint8Array(64))),
       /this task renders EXR, not PNG/,
     );
+  } finally {
+    await f.close();
+  }
+});
+
+test("a re-run task's region is drawn with its earliest audited draw's seed, whatever the rows' order", async () => {
+  const f = await workFixture();
+  try {
+    const task = {
+      v: 1,
+      frame: 1,
+      width: 64,
+      height: 48,
+      samples: 16,
+      seed: 0,
+      region: [0, 0, 64, 48],
+    } as const;
+    const inputCid = f.put(encodeRenderTask({ ...task, region: [...task.region] }));
+    const taskId = `0x${'5a'.repeat(32)}`;
+    const seeds = { 6: '11'.repeat(32), 7: '22'.repeat(32), 8: '33'.repeat(32) };
+    for (const [epoch, seed] of Object.entries(seeds))
+      await f.db
+        .insertInto('epoch_seeds')
+        .values({ epoch: Number(epoch), seed, commitment: '0x', revealed_in: null })
+        .execute();
+    // Inserted out of order; the primary key (task, provider) sorts epoch 8's row first; epoch 6's
+    // draw was not audited.
+    const row = (provider: string, epoch: number, audited: number) => ({
+      task_id: taskId,
+      provider,
+      epoch,
+      rate: '0.5',
+      draw: '0.1',
+      audited,
+      other_online: 1,
+    });
+    await f.db
+      .insertInto('audit_draws')
+      .values([
+        row(`0x${'01'.repeat(20)}`, 8, 1),
+        row(`0x${'03'.repeat(20)}`, 7, 1),
+        row(`0x${'02'.repeat(20)}`, 6, 0),
+      ])
+      .execute();
+    const { region } = await renderAuditRegionFor(f.state, f.work, { id: taskId, input_cid: inputCid });
+    assert.deepEqual(region, renderAuditRegion(seeds[7], taskId, { ...task, region: [...task.region] }));
   } finally {
     await f.close();
   }

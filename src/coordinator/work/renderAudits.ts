@@ -18,10 +18,10 @@ import {
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import { type AuditDecision, valueAuditFloor } from '../verification/auditPolicy.ts';
-import { decodeRenderImage, isRegionRenderOutput, type Pixels } from '../verification/compareRenders.ts';
+import { isRegionRenderOutput, type Pixels } from '../verification/compareRenders.ts';
 import { ALWAYS_AUDIT_UNITS, DEFAULT_AUDIT_PARAMS } from '../verification/constants.ts';
 import { renderAuditRate } from '../verification/renderAuditRate.ts';
-import { renderAuditRegion } from '../verification/renderAuditRegion.ts';
+import { primaryRenderPixels, renderAuditRegion } from '../verification/renderAuditRegion.ts';
 import type { RevealedOutput } from '../verification/taskVerificationTypes.ts';
 import { reputationOf, type WorkDeps, type WorkState } from './workState.ts';
 
@@ -94,11 +94,15 @@ export async function renderAuditRegionFor(
   // A replacement auditor renders the region drawn first (a row from before 0029 has no task size).
   if (drawn)
     return { region: JSON.parse(drawn.region) as Region, crop: JSON.parse(drawn.crop) as Region, taskPixels };
+  // The seed of the task's earliest audited draw (a task re-run after a rejected verification has
+  // one draw per primary; validators take the same one: validator/checkRenderRegions.ts).
   const draw = await d.db
     .selectFrom('audit_draws as a')
     .innerJoin('epoch_seeds as e', 'e.epoch', 'a.epoch')
     .select('e.seed')
     .where('a.task_id', '=', task.id)
+    .orderBy('a.audited', 'desc')
+    .orderBy('a.epoch')
     .executeTakeFirst();
   const region = renderAuditRegion(draw?.seed ?? s.econ.seed, task.id, desc, primaryPixels(revealed));
   const [x0, y0, x1, y1] = region;
@@ -107,17 +111,8 @@ export async function renderAuditRegionFor(
 
 /** The pixels of the first whole (not region) output revealed for the task, when it decodes. */
 function primaryPixels(revealed: readonly RevealedOutput[]): Pixels | undefined {
-  for (const o of revealed) {
-    if (!o.tensors || isRegionRenderOutput(o.tensors)) continue;
-    try {
-      const { image, format } = renderImageParts(o.tensors);
-      if (!renderImageSize(image, format)) return undefined;
-      return decodeRenderImage(image, format);
-    } catch {
-      return undefined; // not an image: the comparison says so
-    }
-  }
-  return undefined;
+  const whole = revealed.find((o) => o.tensors && !isRegionRenderOutput(o.tensors));
+  return primaryRenderPixels(whole?.tensors);
 }
 
 /**

@@ -21,7 +21,7 @@ import { sweep } from './leases.ts';
 import { handleCommit, handleResult } from './results.ts';
 import { payOwedCompensations } from './reviewCompensations.ts';
 import { providerConnected } from './sessions.ts';
-import { output, type ScriptedProvider, workFixture } from './workFixture.ts';
+import { checkReview, output, type ScriptedProvider, workFixture } from './workFixture.ts';
 
 type Fixture = Awaited<ReturnType<typeof workFixture>>;
 
@@ -166,6 +166,7 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
     await handleCommit(f.state, f.work, x.address, await x.commit(check, output(1), salt));
     await handleResult(f.state, f.work, x.address, await x.result(check, output(1), { salt }));
     await f.idle();
+    await checkReview(f, output(1)); // a second independent check that agrees
     assert.equal(
       (await f.db.selectFrom('canary_reviews').select('status').executeTakeFirstOrThrow()).status,
       'poisoned',

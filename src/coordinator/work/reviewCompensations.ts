@@ -13,8 +13,9 @@
  *
  * `reward` and `refund` are funded from the seized stake (`provider:<p>:slashed`) of the providers
  * whose wrong answer was accepted; a payment waits, recorded as owed, until their applied slashes
- * cover it (`payOwedCompensations` runs after each review and on every sweep). Nothing is ever
- * paid twice: one row and one ledger ref per payment.
+ * cover it (`payOwedCompensations` runs after each review and on every sweep), at most
+ * `COMPENSATION_DEADLINE_MS`: then what they cover is paid and the rest lapses (`lapsed_at`, event
+ * `review.compensation-lapsed`). Nothing is ever paid twice: one row and one ledger ref per payment.
  */
 import type { Transaction } from 'kysely';
 import { accounts } from '../ledger/accounts.ts';
@@ -22,6 +23,7 @@ import { postEntry } from '../ledger/postEntry.ts';
 import { readBalances } from '../ledger/readBalances.ts';
 import type { CompensationMemo, SignedResult } from '../settlement/epochFacts.ts';
 import type { Database } from '../store/schema.ts';
+import { COMPENSATION_DEADLINE_MS } from '../verification/constants.ts';
 import type { WorkDeps } from './workState.ts';
 
 export type { CompensationMemo, SignedResult };
@@ -103,6 +105,8 @@ export async function oweForOverturn(
     review: string;
     expectedCid: string;
     check: { provider: string; result: SignedResult };
+    /** The first check that agreed (an overturn needs two). */
+    firstCheck?: { provider: string; result: SignedResult };
     reversed: {
       provider: string;
       taskId: string;
@@ -126,7 +130,12 @@ export async function oweForOverturn(
     funders: string[];
     memo: CompensationMemo;
   }[] = [];
-  const base = { review: o.review, expectedCid: o.expectedCid, check: o.check };
+  const base = {
+    review: o.review,
+    expectedCid: o.expectedCid,
+    check: o.check,
+    ...(o.firstCheck ? { firstCheck: o.firstCheck } : {}),
+  };
   // The wrong answer's providers and the task's charges (a real job's task only).
   const wrong: CompensationMemo['wrong'] = [];
   let charges: CompensationMemo['charges'] = [];
@@ -260,6 +269,7 @@ export async function payOwed(d: WorkDeps, trx: Trx): Promise<number> {
     .selectFrom('review_compensations')
     .selectAll()
     .where('paid_at', 'is', null)
+    .where('lapsed_at', 'is', null)
     .orderBy('created_at')
     .orderBy('ref')
     .limit(100)
@@ -281,8 +291,27 @@ export async function payOwed(d: WorkDeps, trx: Trx): Promise<number> {
         left -= take;
       }
     }
-    if (left > 0n) continue; // not covered yet: waits for the funders' slashes to be applied
     const t = d.now();
+    // Not covered yet: it waits for the funders' slashes to be applied, until its deadline; then
+    // what they cover is paid and the rest lapses (recorded), so nothing stays owed for good.
+    const lapsing = left > 0n && t - row.created_at >= COMPENSATION_DEADLINE_MS;
+    if (left > 0n && !lapsing) continue;
+    const pay = amount - left;
+    if (lapsing) {
+      await trx
+        .updateTable('review_compensations')
+        .set({ lapsed_at: t })
+        .where('ref', '=', row.ref)
+        .execute();
+      await d.events.append(trx, row.job_id, 'review.compensation-lapsed', {
+        ref: row.ref,
+        part: row.part,
+        payee: row.payee,
+        owed: row.amount,
+        paid: pay.toString(),
+      });
+      if (pay === 0n) continue;
+    }
     const posted = await postEntry(
       trx,
       {
@@ -291,7 +320,7 @@ export async function payOwed(d: WorkDeps, trx: Trx): Promise<number> {
         epoch,
         ...(row.job_id ? { jobId: row.job_id } : {}),
         memo: JSON.parse(row.memo) as Record<string, unknown>,
-        postings: [...debits, { account: row.payee, amount: -amount }],
+        postings: [...debits, { account: row.payee, amount: -pay }],
       },
       t,
     );
@@ -307,7 +336,7 @@ export async function payOwed(d: WorkDeps, trx: Trx): Promise<number> {
         part: row.part,
         taskId: row.task_id,
         payee: row.payee,
-        amount: row.amount,
+        amount: pay.toString(),
         epoch,
       });
     }
@@ -327,6 +356,7 @@ export async function payOwedCompensations(d: WorkDeps): Promise<void> {
     .selectFrom('review_compensations')
     .select('ref')
     .where('paid_at', 'is', null)
+    .where('lapsed_at', 'is', null)
     .limit(1)
     .executeTakeFirst();
   if (!any) return;

@@ -18,7 +18,7 @@ import {
 import { parseReputation, type ReputationState } from '../verification/reputation.ts';
 import { expireCanaries } from './canaries.ts';
 import { afterSettle, jobInfo, revoke } from './jobs.ts';
-import { recordIdentity } from './kinship.ts';
+import { networkPrefix, recordIdentity } from './kinship.ts';
 import { restoreLease } from './leaseQueries.ts';
 import { failAttempt } from './leases.ts';
 import {
@@ -65,6 +65,12 @@ export async function providerConnected(
   const completed: string[] = [];
   await db.transaction().execute(async (trx) => {
     await upsertConnected(trx, address, hello, t);
+    // Kept in the store so that every replica can tell this provider's kin (canary-review checks).
+    await trx
+      .updateTable('providers')
+      .set({ network_prefix: networkPrefix(hello.remoteAddress) ?? '' })
+      .where('address', '=', address)
+      .execute();
     recordIdentity(s, address, {
       remoteAddress: hello.remoteAddress,
       firstSeen: (await firstSeenOf(trx, address)) ?? t,

@@ -10,6 +10,7 @@ import { providerConnected } from './sessions.ts';
 import { lockAmount } from './stakeLocks.ts';
 import {
   medianBig,
+  noteVerifiedSize,
   rewardForUnits,
   slashCapOf,
   taskEconomics,
@@ -158,55 +159,136 @@ test('a first task is not priced at the worst case once its model has a verified
   }
 });
 
-test('an ally reporting tiny usage cannot shrink a cheater’s slash cap: the verdict sizes the task by the upper median of the agreeing executions (fails with the lower median of two)', async () => {
-  const market = {
-    currentEpoch: async () => undefined,
-    clientHeld: () => false,
-    ineligible: () => new Set<string>(),
-    onConnected: async () => {},
-    onDisconnected: async () => {},
-    onVerdict: async () => {},
-  } as unknown as Market;
-  const R = 1_000_000n;
-  const f = await workFixture({ market, verification: { reward: R, stake: 10n ** 13n } });
-  try {
-    // A trusted checker that measured 30 core-seconds, the cheater's ally (right answer, 10 cpu-ms
-    // reported) and the cheater (wrong answer): one redundant(3) round.
-    const trusted = await f.provider();
-    f.state.reputations.set(trusted.address, {
-      ...newReputation(f.clock.t),
-      alpha: 40,
-      consecutiveValid: 20,
-      verifiedValid: 20,
-    });
-    await providerConnected(f.state, f.work, trusted.link, trusted.hello(1));
-    const [ally, cheater] = [await f.connected(), await f.connected()];
-    const { taskIds } = await f.submitJob({
-      verification: { policy: 'redundant', k: 3 },
-      taskTimeoutSec: 60,
-    });
-    await f.work.dispatch();
-    await f.idle();
-    const usage = (cpuMs: number) => ({ wallMs: cpuMs, cpuMs, peakRssBytes: 1000 });
-    for (const [p, o, u] of [
-      [trusted, 3, usage(30_000)],
-      [ally, 3, usage(10)],
-      [cheater, 9, usage(30_000)],
-    ] as const) {
-      await handleResult(
-        f.state,
-        f.work,
-        p.address,
-        await p.result(p.assigned()[0]!, output(o), undefined, u),
-      );
+for (const allies of [1, 2]) {
+  test(`${allies === 1 ? 'an ally' : 'an ally majority'} reporting tiny usage cannot shrink a cheater’s slash cap: the verdict sizes the cap by the largest agreeing report (${allies === 1 ? 'fails with the lower median of two' : 'fails with the upper median of three'})`, async () => {
+    const market = {
+      currentEpoch: async () => undefined,
+      clientHeld: () => false,
+      ineligible: () => new Set<string>(),
+      onConnected: async () => {},
+      onDisconnected: async () => {},
+      onVerdict: async () => {},
+    } as unknown as Market;
+    const R = 1_000_000n;
+    const f = await workFixture({ market, verification: { reward: R, stake: 10n ** 13n } });
+    try {
+      // A trusted checker that measured 30 core-seconds, the cheater's ally (right answer, 10 cpu-ms
+      // reported) and the cheater (wrong answer): one redundant(3) round.
+      const trusted = await f.provider();
+      f.state.reputations.set(trusted.address, {
+        ...newReputation(f.clock.t),
+        alpha: 40,
+        consecutiveValid: 20,
+        verifiedValid: 20,
+      });
+      await providerConnected(f.state, f.work, trusted.link, trusted.hello(1));
+      const ring = [];
+      for (let i = 0; i < allies; i++) ring.push(await f.connected());
+      const cheater = await f.connected();
+      const { taskIds } = await f.submitJob({
+        verification: { policy: 'redundant', k: 2 + allies },
+        taskTimeoutSec: 60,
+      });
+      await f.work.dispatch();
+      await f.idle();
+      const usage = (cpuMs: number) => ({ wallMs: cpuMs, cpuMs, peakRssBytes: 1000 });
+      for (const [p, o, u] of [
+        [trusted, 3, usage(30_000)],
+        ...ring.map((ally) => [ally, 3, usage(10)] as const),
+        [cheater, 9, usage(30_000)],
+      ] as const) {
+        await handleResult(
+          f.state,
+          f.work,
+          p.address,
+          await p.result(p.assigned()[0]!, output(o), undefined, u),
+        );
+      }
+      await f.idle();
+      assert.equal((await f.task(taskIds[0]!)).status, 'completed');
+      const slash = await f.db.selectFrom('slashes').selectAll().executeTakeFirstOrThrow();
+      assert.equal(slash.provider, cheater.address);
+      // 30 units of pay × k, not one unit's (what the lower median of 10 cpu-ms and 30 s gave).
+      assert.equal(BigInt(slash.amount), slashCapOf(R, 30_000n));
+      assert.ok(BigInt(slash.amount) > lockAmount(R), 'BigInt(slash.amount) > lockAmount(R)');
+    } finally {
+      await f.close();
     }
-    await f.idle();
-    assert.equal((await f.task(taskIds[0]!)).status, 'completed');
-    const slash = await f.db.selectFrom('slashes').selectAll().executeTakeFirstOrThrow();
-    assert.equal(slash.provider, cheater.address);
-    // 30 units of pay × k, not one unit's (what the lower median of 10 cpu-ms and 30 s gave).
-    assert.equal(BigInt(slash.amount), slashCapOf(R, 30_000n));
-    assert.ok(BigInt(slash.amount) > lockAmount(R), 'BigInt(slash.amount) > lockAmount(R)');
+  });
+}
+
+test('a job is sized only by executions that agreed with their verdict: faulted executions’ usage reports never count', async () => {
+  const f = await workFixture();
+  try {
+    const { jobId, taskIds } = await f.submitJob({ taskTimeoutSec: 60 });
+    const job = { ...(await jobInfo(f.state, f.work, jobId))!, id: jobId };
+    const taskId = taskIds[0]!;
+    const addr = (n: number) => `0x${String(n).repeat(40)}`;
+    // One verified task: two agreeing executions that measured 20 core-seconds, and three faulted
+    // ones (a ring reporting 1 cpu-ms each, enough to be the median of all five).
+    const outcomes = [1, 2, 3, 4, 5].map((n) => ({ provider: addr(n), outcome: n <= 2 ? 'valid' : 'fault' }));
+    await f.db
+      .insertInto('task_verifications')
+      .values({
+        task_id: taskId,
+        job_id: jobId,
+        policy: '{}',
+        audit: 0,
+        log: '[]',
+        status: 'accepted',
+        verdict: JSON.stringify({ verified: true, outcomes }),
+        created_at: f.clock.t,
+        updated_at: f.clock.t,
+      })
+      .execute();
+    for (const [i, o] of outcomes.entries()) {
+      const cpuMs = o.outcome === 'valid' ? 20_000 : 1;
+      await f.db
+        .insertInto('task_executions')
+        .values({
+          assignment_id: `a-${i}`,
+          task_id: taskId,
+          provider: o.provider,
+          output_cid: 'c',
+          output_digest: '0x',
+          salt: '0x',
+          result: JSON.stringify({ usage: { wallMs: cpuMs, cpuMs, peakRssBytes: 0 } }),
+          created_at: f.clock.t,
+        })
+        .execute();
+    }
+    const units = await f.db.transaction().execute((trx) => taskUnitsMilli(f.state, f.work, trx, job));
+    assert.equal(units, 20_000n, 'the agreeing executions’ size, not the faulted majority’s');
+  } finally {
+    await f.close();
+  }
+});
+
+test('a cheap preview render does not lower the recorded size of a large render of the same scene (render settings are part of the model key)', async () => {
+  const f = await workFixture();
+  try {
+    const render = (samples: number, width: number) =>
+      ({
+        spec: {
+          kind: 'blender.render',
+          model: 'scene',
+          resources: { gpu: false, minMemoryMiB: 0 },
+          taskTimeoutSec: 600,
+          render: { width, height: width, samples, tiles: { x: 1, y: 1 }, format: 'png' },
+        },
+        status: 'running',
+        maxPrice: undefined,
+        client: '0xc',
+      }) as unknown as Parameters<typeof noteVerifiedSize>[1];
+    noteVerifiedSize(f.state, { ...render(1, 64), id: 'preview' }, 5n);
+    const big = { ...render(4096, 4096), id: 'final' };
+    const units = await f.db.transaction().execute((trx) => taskUnitsMilli(f.state, f.work, trx, big));
+    assert.ok(units > 5n, `the large render is not sized by the preview (${units})`);
+    noteVerifiedSize(f.state, { ...render(4096, 4096), id: 'other-final' }, 900_000n);
+    const again = await f.db
+      .transaction()
+      .execute((trx) => taskUnitsMilli(f.state, f.work, trx, { ...big, id: 'final-2' }));
+    assert.equal(again, 900_000n, 'the same settings share the estimate');
   } finally {
     await f.close();
   }

@@ -5,12 +5,13 @@
  * task; the slash does not (it is capped by stake), so large tasks must be audited more.
  *
  * The size of a task is estimated before it runs from its own job: the median billed units of
- * the job's executions that a verdict verified (several providers agreed, so no single provider's
- * self-reported usage decides); until one exists, the largest verified size of the last
- * `MODEL_SAMPLE` tasks of the same model (kind, model, gpu) this coordinator saw, capped by the
+ * the job's executions that a verdict verified and that agreed with it (several providers agreed, so
+ * no single provider's self-reported usage decides; a faulted execution's report never counts);
+ * until one exists, the largest verified size of the last `MODEL_SAMPLE` tasks of the same model
+ * (client, kind, model, render settings, gpu) this coordinator saw, capped by the
  * job's worst case (timeout × billed cores), which is used when the model has no history either.
- * A verdict then re-prices the task with its own agreeing executions (their upper median, so an
- * ally's tiny usage report cannot shrink a cheater's slash): a fault slashes
+ * A verdict then re-prices the task with its own agreeing executions (the largest of their
+ * reports, so allies' tiny usage reports cannot shrink a cheater's slash): a fault slashes
  * `min(lock, k × R_task)` (`slashCapOf`), so a first task locked at the worst case never slashes
  * more than k × what the task really cost. Without a market every task is priced with the
  * coordinator's fixed placeholders.
@@ -36,9 +37,13 @@ const modelSizes = new WeakMap<WorkState, Map<string, bigint[]>>();
 /** What tasks of one model are compared by: kind, model and whether on a GPU. */
 function modelKey(job: JobInfo): string {
   const model = 'model' in job.spec ? String(job.spec.model) : '';
+  // A render task's size follows its settings, not just its scene: a cheap preview job (few
+  // samples, small frames) must not lower the recorded size of a large job of the same scene.
+  const r = job.spec.kind === 'blender.render' ? job.spec.render : undefined;
+  const settings = r ? `:${r.width}x${r.height}/${r.tiles.x}x${r.tiles.y}:s${r.samples}:${r.format}` : '';
   // Per client: sizes are reported usage, so another account's tiny tasks of the same model (an
   // attacker's, say) must not lower the stake at risk and the audit rate of this client's job.
-  return `${job.client.toLowerCase()}:${job.spec.kind}:${model}:${job.spec.resources.gpu ? 'gpu' : 'cpu'}`;
+  return `${job.client.toLowerCase()}:${job.spec.kind}:${model}${settings}:${job.spec.resources.gpu ? 'gpu' : 'cpu'}`;
 }
 
 /**
@@ -90,6 +95,21 @@ export function verifiedUnitsMilli(job: JobInfo, usages: readonly Usage[]): bigi
 }
 
 /**
+ * The size a fault's slash cap is priced from: the largest billed units among the agreeing
+ * executions (undefined without one). Pure. Not a median: allies of a cheater that computed the
+ * right answer and reported tiny usage can be most of the agreeing executions; one honest report
+ * then still sizes the cap. A high report only raises the cap, which the lease's lock bounds.
+ *
+ * @example
+ * slashSizeMilli(job, [usage(10), usage(10), usage(30_000)]); // 30_000n
+ */
+export function slashSizeMilli(job: JobInfo, usages: readonly Usage[]): bigint | undefined {
+  const cls = job.spec.resources.gpu ? 'gpu' : CPU_CLASS;
+  const units = usages.map((u) => billedUnitsMilli(cls, u, job.spec.taskTimeoutSec));
+  return units.length === 0 ? undefined : units.reduce((a, b) => (a > b ? a : b));
+}
+
+/**
  * R_task for a task of `unitsMilli` billed milli-units: the reference reward per unit, never
  * below one unit's (a tiny task is never priced below the global figures). Pure.
  *
@@ -138,7 +158,9 @@ export function upperMedianBig(xs: readonly bigint[]): bigint | undefined {
 
 /**
  * A task's size in billed milli-units (cpu-core-milliseconds, gpu-milliseconds): the median of
- * the job's verified executions, else the job's worst case.
+ * the job's verified executions that agreed with their verdict (faulted ones left out), else the
+ * model's recent verified size (same client, kind, model, render settings and device), else the
+ * job's worst case.
  *
  * @example
  * const units = await taskUnitsMilli(state, deps, trx, job);
@@ -161,15 +183,17 @@ export async function taskUnitsMilli(
   const rows = await trx
     .selectFrom('task_executions as te')
     .innerJoin('task_verifications as v', 'v.task_id', 'te.task_id')
-    .select('te.result')
+    .select(['te.result', 'te.provider', 'v.verdict'])
     .where('v.job_id', '=', job.id)
     .where('v.status', '=', 'accepted')
     .where('v.verdict', 'like', '%"verified":true%')
     .limit(SAMPLE)
     .execute();
-  const units = rows.map((r) =>
-    billedUnitsMilli(cls, (JSON.parse(r.result) as { usage: Usage }).usage, timeoutSec),
-  );
+  // Only executions that agreed with their task's verdict: a faulted execution's usage report (a
+  // cheater's, lazy and tiny, or inflated) says nothing about what the task costs.
+  const units = rows
+    .filter((r) => agreed(r.verdict, r.provider))
+    .map((r) => billedUnitsMilli(cls, (JSON.parse(r.result) as { usage: Usage }).usage, timeoutSec));
   const worst = billedUnitsMilli(
     cls,
     { wallMs: timeoutSec * 1000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
@@ -179,6 +203,14 @@ export async function taskUnitsMilli(
   const unitsMilli = medianBig(units) ?? (fromModel !== undefined && fromModel < worst ? fromModel : worst);
   perJob.set(job.id, { at: d.now(), unitsMilli });
   return unitsMilli;
+}
+
+/** Whether `provider`'s outcome in a stored verdict (JSON) is `valid`. */
+function agreed(verdict: string | null, provider: string): boolean {
+  if (!verdict) return false;
+  const v = JSON.parse(verdict) as { outcomes?: { provider: string; outcome: string }[] };
+  const p = provider.toLowerCase();
+  return (v.outcomes ?? []).some((o) => o.provider.toLowerCase() === p && o.outcome === 'valid');
 }
 
 /**

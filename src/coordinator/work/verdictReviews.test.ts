@@ -6,7 +6,7 @@ import { reverseFault, reviewToCheck } from './canaryReviews.ts';
 import { recordFault } from './faults.ts';
 import { handleResult } from './results.ts';
 import { providerConnected } from './sessions.ts';
-import { commitAndReveal, output, type ScriptedProvider, workFixture } from './workFixture.ts';
+import { checkReview, commitAndReveal, output, type ScriptedProvider, workFixture } from './workFixture.ts';
 
 type Fixture = Awaited<ReturnType<typeof workFixture>>;
 
@@ -89,6 +89,8 @@ for (const truth of ['the outvoted provider', 'the verdict'] as const) {
         .executeTakeFirstOrThrow();
       assert.equal(lease.canary_id, handle.id, 'the trusted slot went to the check');
       await answer(f, x, check, output(truth === 'the verdict' ? 9 : 1));
+      // Overturning needs a second independent check that agrees with the first.
+      if (truth !== 'the verdict') await checkReview(f, output(1));
 
       const review = await f.db.selectFrom('canary_reviews').selectAll().executeTakeFirstOrThrow();
       const reversals = await f.db.selectFrom('fault_reversals').selectAll().execute();

@@ -28,7 +28,7 @@ import { initFor, lockedVerification } from './openVerifications.ts';
 import { insertFault, insertSlash } from './providerQueries.ts';
 import { billDeferredFrames, reopenCaughtFrames } from './renderRecheck.ts';
 import { settleTaskLocks } from './stakeLocks.ts';
-import { noteVerifiedSize, slashCapOf, verifiedUnitsMilli } from './taskEconomics.ts';
+import { noteVerifiedSize, slashCapOf, slashSizeMilli, verifiedUnitsMilli } from './taskEconomics.ts';
 import { keepForReview } from './verdictReviews.ts';
 import {
   forgetVerification,
@@ -302,7 +302,11 @@ async function verifiedSize(
     .map((e) => (JSON.parse(e.result) as { usage: Usage }).usage);
   const units = verifiedUnitsMilli(job, usages);
   if (units !== undefined) noteVerifiedSize(s, { ...job, id: jobId }, units);
-  return units;
+  // The slash cap is sized by the largest agreeing report, not a median: colluders who computed
+  // the right answer and reported tiny usage would otherwise be a majority of the agreeing
+  // executions (two allies beside one honest checker) and shrink their cheater's slash. A high
+  // report can only raise the cap, and the slash never exceeds the lease's lock (`min(lock, cap)`).
+  return slashSizeMilli(job, usages);
 }
 
 /**

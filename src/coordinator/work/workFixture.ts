@@ -28,6 +28,7 @@ import type { Market } from '../market/createMarket.ts';
 import { createMetrics } from '../metrics.ts';
 import { createLeastLoadedScheduler } from '../scheduler/leastLoadedScheduler.ts';
 import { openStore } from '../store/openStore.ts';
+import { newReputation } from '../verification/reputation.ts';
 import { createWorkContext } from './createWorkLoop.ts';
 import { handleCommit, handleResult } from './results.ts';
 import { providerConnected } from './sessions.ts';
@@ -393,4 +394,68 @@ export function output(seed: number): TensorSet {
  */
 export async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+}
+
+/**
+ * A review check by a fresh trusted provider (a long record, connected now, so it is the only
+ * eligible checker online): its next slot takes the open review's check, answered with `t`.
+ * Returns the checker and its lease.
+ *
+ * @example const { checker } = await checkReview(f, output(3));
+ */
+export async function checkReview(f: Awaited<ReturnType<typeof workFixture>>, t: TensorSet) {
+  const checker = await f.provider();
+  f.state.reputations.set(checker.address, {
+    ...newReputation(f.clock.t),
+    alpha: 40,
+    consecutiveValid: 25,
+    verifiedValid: 25,
+  });
+  await providerConnected(f.state, f.work, checker.link, checker.hello(1));
+  await f.submitJob({ tasks: 4 });
+  await f.work.dispatch();
+  await f.idle();
+  const lease = checker.assigned()[0];
+  if (!lease) throw new Error('the trusted checker got no assignment');
+  const row = await f.db
+    .selectFrom('canary_reviews')
+    .select('id')
+    .where('check_lease_id', '=', lease.assignmentId)
+    .executeTakeFirst();
+  if (!row) throw new Error('the trusted slot did not go to a review check');
+  await commitAndReveal(f, checker, lease, t);
+  return { checker, lease };
+}
+
+/**
+ * Makes `addresses` known to the store as providers that connected from an address that tells
+ * nothing (a ring member connected to another replica, say): reviews about them can be checked.
+ *
+ * @example await knownToStore(f, [ring]);
+ */
+export async function knownToStore(
+  f: Awaited<ReturnType<typeof workFixture>>,
+  addresses: readonly string[],
+  prefix = '',
+): Promise<void> {
+  for (const address of addresses) {
+    await f.db
+      .insertInto('providers')
+      .values({
+        address: address.toLowerCase(),
+        hardware: '{}',
+        slots: 1,
+        region: 'r',
+        agent_version: 'test',
+        connected: 0,
+        first_seen: 0,
+        last_seen: 0,
+        tasks_completed: 0,
+        tasks_failed: 0,
+        reputation: null,
+        network_prefix: prefix,
+      })
+      .onConflict((oc) => oc.column('address').doUpdateSet({ network_prefix: prefix }))
+      .execute();
+  }
 }

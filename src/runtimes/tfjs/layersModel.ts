@@ -11,7 +11,7 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Tensor } from '../../protocol/safetensors.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { tf, tfl, tfReady } from './tf.ts';
-import { MAX_ACTIVATIONS_PER_SAMPLE, type TopologySize, topologySize } from './topologyParams.ts';
+import { kerasToTs, MAX_ACTIVATIONS_PER_SAMPLE, type TopologySize, topologySize } from './topologyParams.ts';
 
 /** Layer classes a training job may use. */
 export const TRAINABLE_LAYER_CLASSES: ReadonlySet<string> = new Set([
@@ -40,16 +40,40 @@ type TopologyJson = { class_name?: unknown; config?: { layers?: unknown } };
  */
 export async function buildModel(topology: string | Uint8Array): Promise<tfl.LayersModel> {
   await tfReady();
-  const json = checkTopology(topology).json;
+  const { json, size } = checkTopology(topology);
   let model: tfl.LayersModel;
   try {
-    model = await tfl.models.modelFromJSON(json as never);
+    // Wrapped, so that TF.js reads this object as the topology (not a `modelTopology` inside it).
+    model = await tfl.models.modelFromJSON({ modelTopology: json } as never);
   } catch (err) {
     throw invalid(`TF.js cannot build the topology: ${(err as Error).message.slice(0, 300)}`);
   }
-  if (model.countParams() > MAX_TRAINABLE_PARAMS)
-    throw invalid(`model has ${model.countParams()} parameters; at most ${MAX_TRAINABLE_PARAMS}`);
+  // The count above decided what may be allocated; what TF.js built must be exactly that model.
+  const built = builtSize(model);
+  if (built.params !== size.params || built.macs !== size.macs) {
+    model.dispose();
+    throw invalid(
+      `TF.js built ${built.params} parameters and ${built.macs} multiply-accumulates per sample; the topology counts ${size.params} and ${size.macs}`,
+    );
+  }
   return model;
+}
+
+/** Parameters and forward multiply-accumulates per sample of a built model, from its layers' shapes. */
+export function builtSize(model: tfl.LayersModel): { params: number; macs: number } {
+  let macs = 0;
+  for (const layer of model.layers) {
+    if (layer.inboundNodes.length > 1) return { params: model.countParams(), macs: Number.NaN };
+    const outputs = (layer.outputShape as (number | null)[]).slice(1) as number[];
+    const perSample = outputs.reduce((a, b) => a * b, 1);
+    const kernel = (layer.weights[0]?.shape ?? []) as number[];
+    const cls = layer.getClassName();
+    if (cls === 'Dense') macs += perSample * (kernel[0] ?? 0);
+    else if (cls === 'Conv2D') macs += perSample * kernel.slice(0, 3).reduce((a, b) => a * b, 1);
+    else if (cls === 'MaxPooling2D' || cls === 'AveragePooling2D')
+      macs += perSample * (layer.getConfig().poolSize as number[]).reduce((a, b) => a * b, 1);
+  }
+  return { params: model.countParams(), macs };
 }
 
 /**
@@ -71,21 +95,35 @@ export function checkTopology(topology: string | Uint8Array): { json: TopologyJs
   // `model.toJSON()` may wrap the topology: accept both shapes.
   if (json && typeof json === 'object' && 'modelTopology' in json)
     json = (json as { modelTopology: TopologyJson }).modelTopology;
-  const layers = json?.config?.layers;
+  // TF.js builds `model_config` instead of the topology around it when it is there.
+  if (!json || typeof json !== 'object' || 'model_config' in json)
+    throw invalid('topology is not a TF.js Layers topology object (a model_config inside it is not read)');
+  // Read as TF.js reads it (snake_case and camelCase keys are one key): see topologyParams.ts.
+  let ts: { className?: unknown; config?: { layers?: unknown } & Record<string, unknown> };
+  try {
+    ts = kerasToTs(json) as typeof ts;
+  } catch {
+    throw invalid('topology nests too deeply'); // the stack ran out (TF.js's own reading would too)
+  }
+  if (ts.className !== 'Sequential' && ts.className !== 'Model' && ts.className !== 'Functional')
+    throw invalid(`topology class ${JSON.stringify(ts.className)} is not Sequential, Model or Functional`);
+  const layers = ts.config?.layers;
   if (!Array.isArray(layers) || layers.length === 0 || layers.length > 64)
     throw invalid('topology has no config.layers (1–64 layers)');
-  for (const l of layers as { class_name?: unknown }[]) {
-    if (typeof l?.class_name !== 'string' || !TRAINABLE_LAYER_CLASSES.has(l.class_name))
-      throw invalid(`layer class ${JSON.stringify(l?.class_name)} is not allowed in training`, {
+  for (const l of layers as { className?: unknown }[]) {
+    if (typeof l?.className !== 'string' || !TRAINABLE_LAYER_CLASSES.has(l.className))
+      throw invalid(`layer class ${JSON.stringify(l?.className)} is not allowed in training`, {
         allowed: [...TRAINABLE_LAYER_CLASSES],
       });
   }
   // Bounded before it is built: building allocates every weight (see topologyParams.ts).
   let size: TopologySize;
   try {
-    size = topologySize(layers as never[], String(json.class_name));
+    size = topologySize(layers as never[], ts.className, ts.config);
   } catch (err) {
-    throw invalid(`the topology's shapes cannot be inferred: ${(err as Error).message.slice(0, 300)}`);
+    throw invalid(
+      `the topology cannot be counted before it is built: ${(err as Error).message.slice(0, 300)}`,
+    );
   }
   if (size.params > MAX_TRAINABLE_PARAMS)
     throw invalid(`model has ${size.params} parameters; at most ${MAX_TRAINABLE_PARAMS}`);

@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import { buildModel } from './layersModel.ts';
 import { mnistCnnTopology, mnistTopology } from './mnistExample.ts';
 import { tf, tfl, tfReady } from './tf.ts';
-import { topologySize } from './topologyParams.ts';
+import { kerasToTs, topologySize } from './topologyParams.ts';
 
 const sizeOf = (json: string) => {
-  const t = JSON.parse(json);
-  return topologySize(t.config.layers, t.class_name);
+  const t = kerasToTs(JSON.parse(json)) as { className: string; config: { layers: never[] } };
+  return topologySize(t.config.layers, t.className, t.config);
 };
 
 test('the parameter count read from a topology equals what TF.js builds', async () => {
@@ -19,7 +19,7 @@ test('the parameter count read from a topology equals what TF.js builds', async 
       .apply(input) as tfl.SymbolicTensor;
     const pooled = tfl.layers.averagePooling2d({ poolSize: 3, strides: 1 }).apply(conv) as tfl.SymbolicTensor;
     const flat = tfl.layers.flatten().apply(pooled) as tfl.SymbolicTensor;
-    const shaped = tfl.layers.reshape({ targetShape: [4, 20] }).apply(flat) as tfl.SymbolicTensor;
+    const shaped = tfl.layers.reshape({ targetShape: [8, 20] }).apply(flat) as tfl.SymbolicTensor;
     const dense = tfl.layers.dense({ units: 7, activation: 'relu' }).apply(shaped) as tfl.SymbolicTensor;
     const m = tfl.model({ inputs: input, outputs: dense });
     const json = JSON.stringify(m.toJSON(null, false));

@@ -19,13 +19,16 @@ export type SettlementState = {
 };
 
 /**
- * Reads the settlement contract's state.
+ * Reads the settlement contract's state, every field at one block: read separately, an epoch
+ * finalized between two reads would pair one epoch's number with the next one's root and total
+ * (seen as a false `ledger verify` mismatch against a running coordinator).
  *
  * @example
  * const { nextEpoch, nextEpochEndsAt } = await getSettlementState(ctx);
  */
 export async function getSettlementState(ctx: PlexusReader): Promise<SettlementState> {
-  const read = <F extends Parameters<typeof readOne>[1]>(functionName: F) => readOne(ctx, functionName);
+  const blockNumber = await ctx.publicClient.getBlockNumber({ cacheTime: 0 });
+  const read = (functionName: ViewName) => readOne(ctx, functionName, blockNumber);
   const [
     lastFinalizedEpoch,
     rewardsRoot,
@@ -70,10 +73,11 @@ type ViewName =
   | 'validators'
   | 'threshold';
 
-function readOne(ctx: PlexusReader, functionName: ViewName): Promise<unknown> {
+function readOne(ctx: PlexusReader, functionName: ViewName, blockNumber: bigint): Promise<unknown> {
   return ctx.publicClient.readContract({
     address: ctx.addresses.settlement,
     abi: plexusAbis.settlement,
     functionName,
+    blockNumber,
   });
 }

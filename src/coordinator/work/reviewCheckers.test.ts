@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { hashUnit } from '../../protocol/rng.ts';
+import { newReputation } from '../verification/reputation.ts';
+import { reviewToCheck } from './canaryReviews.ts';
+import { recordFault } from './faults.ts';
+import { providerConnected, providerDisconnected } from './sessions.ts';
+import { knownToStore, workFixture } from './workFixture.ts';
+
+type Fixture = Awaited<ReturnType<typeof workFixture>>;
+
+const trustedRecord = (t: number) => ({
+  ...newReputation(t),
+  alpha: 40,
+  consecutiveValid: 25,
+  verifiedValid: 25,
+});
+
+/** A trusted provider connected to this replica from `ip`. */
+async function trustedFrom(f: Fixture, ip?: string) {
+  const p = await f.provider();
+  f.state.reputations.set(p.address, trustedRecord(f.clock.t));
+  await providerConnected(f.state, f.work, p.link, { ...p.hello(1), ...(ip ? { remoteAddress: ip } : {}) });
+  return p;
+}
+
+/** An open source-faulted review of a canary whose source verdict outvoted (and faulted) `outvoted`. */
+async function openReview(f: Fixture, outvoted: string, sources: string[] = []) {
+  const sourceTask = `0x${randomBytes(32).toString('hex')}`;
+  await f.db.transaction().execute((trx) =>
+    recordFault(f.state, f.work, trx, {
+      provider: outvoted,
+      taskId: sourceTask,
+      jobId: null,
+      kind: 'outvoted',
+      evidence: {},
+    }),
+  );
+  const t = f.clock.t;
+  await f.db
+    .insertInto('canary_tasks')
+    .values({
+      id: 'canary-1',
+      source_task_id: sourceTask,
+      source_job_id: 'job-1',
+      model: 'm'.repeat(64),
+      input_cid: 'i'.repeat(64),
+      gpu: 0,
+      timeout_ms: 60_000,
+      expected_digest: 'd',
+      expected_cid: 'e'.repeat(64),
+      issued: 0,
+      retired: 1,
+      created_at: t,
+    })
+    .execute();
+  for (const p of sources)
+    await f.db.insertInto('canary_sources').values({ canary_id: 'canary-1', provider: p }).execute();
+  await f.db
+    .insertInto('canary_reviews')
+    .values({
+      id: 'review-1',
+      canary_id: 'canary-1',
+      reason: 'source-faulted',
+      lease_id: null,
+      provider: null,
+      evidence: null,
+      status: 'open',
+      check_lease_id: null,
+      checked_by: null,
+      created_at: t,
+      resolved_at: null,
+    })
+    .execute();
+}
+
+const drawOf = (f: Fixture, p: string) =>
+  hashUnit(f.state.econ.seed, 'review-check', 'review-1', p.toLowerCase());
+
+test('the review check is a seeded draw: only the eligible trusted provider with the lowest draw takes it (an ally with a free slot first does not), and the next one once it is gone', async () => {
+  const f = await workFixture();
+  try {
+    const outvoted = await f.connected();
+    const a = await trustedFrom(f);
+    const b = await trustedFrom(f);
+    await openReview(f, outvoted.address);
+    const [low, high] = drawOf(f, a.address) < drawOf(f, b.address) ? [a, b] : [b, a];
+    // The higher-drawn one asks first (say, a ring's trusted ally racing for the slot): refused.
+    assert.equal(await reviewToCheck(f.state, f.work, high.address), undefined, 'not drawn: no check');
+    const drawn = await reviewToCheck(f.state, f.work, low.address);
+    assert.equal(drawn?.review_id, 'review-1');
+    assert.equal(drawn?.drawn.draw, drawOf(f, low.address), 'the draw validators recompute');
+    // The drawn provider leaves (on any replica: the store says who is online): the next one checks.
+    await providerDisconnected(f.state, f.work, low.link);
+    assert.equal((await reviewToCheck(f.state, f.work, high.address))?.review_id, 'review-1');
+  } finally {
+    await f.close();
+  }
+});
+
+test("a ring's trusted ally never checks a review about a member connected only to another replica (kin from the store), and a party nobody knows makes the review uncheckable (fail closed)", async () => {
+  const f = await workFixture();
+  try {
+    // The ring member the review would clear is connected elsewhere: this replica knows it only
+    // from the store, where the other replica kept its network prefix.
+    const member = `0x${randomBytes(20).toString('hex')}`;
+    await knownToStore(f, [member], '203.0.113/24');
+    await openReview(f, member);
+    const ally = await trustedFrom(f, '203.0.113.99');
+    assert.equal(f.state.identities.has(member), false, 'this replica held no identity for the member');
+    assert.equal(
+      await reviewToCheck(f.state, f.work, ally.address),
+      undefined,
+      'the ally is kin: never the checker',
+    );
+    const independent = await trustedFrom(f, '198.51.100.4');
+    assert.equal((await reviewToCheck(f.state, f.work, independent.address))?.review_id, 'review-1');
+
+    // A source nobody here or in the store knows: no checker at all until its identity is known.
+    const ghost = `0x${randomBytes(20).toString('hex')}`;
+    await f.db.insertInto('canary_sources').values({ canary_id: 'canary-1', provider: ghost }).execute();
+    assert.equal(
+      await reviewToCheck(f.state, f.work, independent.address),
+      undefined,
+      'unknown party: fail closed',
+    );
+    await knownToStore(f, [ghost], '192.0.2/24');
+    assert.equal((await reviewToCheck(f.state, f.work, independent.address))?.review_id, 'review-1');
+  } finally {
+    await f.close();
+  }
+});

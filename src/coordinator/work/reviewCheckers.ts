@@ -1,0 +1,124 @@
+/**
+ * Who checks a canary review (docs/verification.md "Canary reviews"). One check can overturn a
+ * verdict, so the checker is neither the first trusted provider that happens to have a free slot
+ * nor anyone a ring could steer the review to:
+ *
+ * - **a seeded draw**: each trusted provider online on any replica (`providers.connected` in the
+ *   store) has the draw `hashUnit(seed, 'review-check', reviewId, provider)` with the epoch's
+ *   secret seed (verification/auditSeeds.ts; revealed to validators once no lease drawn with it is
+ *   out), and the review goes only to the eligible one with the lowest draw;
+ * - **independent, fail-closed**: eligible means trusted, no party of the review (kinship.ts
+ *   `checkerKinship`: network or funder kin of its sources, the provider under review, the
+ *   providers it would clear, its first checker), and every identity involved known — loaded from
+ *   the store for a provider connected only to another replica; one that is unknown, or whose
+ *   funder lookup is pending, makes the review uncheckable here for now (never "no kin").
+ */
+import { hashUnit } from '../../protocol/rng.ts';
+import { epochSeed } from '../verification/auditSeeds.ts';
+import { isTrusted, parseReputation } from '../verification/reputation.ts';
+import { checkableReviews, reviewParties } from './canaryReviewQueries.ts';
+import { checkerKinship, rememberIdentity } from './kinship.ts';
+import { reputationOf, type WorkDeps, type WorkState } from './workState.ts';
+
+type Checkable = Awaited<ReturnType<typeof checkableReviews>>[number];
+
+/** A review this provider was drawn to check, with its draw (recorded on the check lease). */
+export type DrawnReview = Checkable & { drawn: { epoch: number | null; draw: number } };
+
+/**
+ * Loads the identities of `addresses` this replica does not hold from the store (network prefix
+ * and first sighting, kept by every replica's sessions). False when one is unknown there too.
+ *
+ * @example
+ * if (!(await knownIdentities(state, deps, parties))) return undefined; // fail closed
+ */
+export async function knownIdentities(
+  s: WorkState,
+  d: WorkDeps,
+  addresses: readonly string[],
+): Promise<boolean> {
+  const missing = [...new Set(addresses.map((a) => a.toLowerCase()))].filter((a) => !s.identities.has(a));
+  if (missing.length === 0) return true;
+  const rows = await d.db
+    .selectFrom('providers')
+    .select(['address', 'first_seen', 'network_prefix'])
+    .where('address', 'in', missing)
+    .execute();
+  for (const r of rows) {
+    if (r.network_prefix === null) continue; // never connected since the prefix is kept: unknown
+    rememberIdentity(s, r.address, r.network_prefix === '' ? null : r.network_prefix, r.first_seen);
+  }
+  return missing.every((a) => s.identities.has(a));
+}
+
+/**
+ * Whether `provider` may check `review`: trusted, GPU-proven for a GPU canary, and `clear` of every
+ * party of the review with every identity known (fail closed).
+ */
+async function eligible(
+  s: WorkState,
+  d: WorkDeps,
+  c: Checkable,
+  provider: string,
+  trusted: boolean,
+): Promise<boolean> {
+  if (!trusted) return false;
+  if (c.gpu === 1 && !d.proofs.gpuTrusted(provider)) return false;
+  const parties = await reviewParties(d.db, c.review_id, c.id, c.source_task_id);
+  if (!(await knownIdentities(s, d, [...parties, provider]))) return false;
+  return checkerKinship(s, provider, parties) === 'clear';
+}
+
+/**
+ * An open review that `provider` was drawn to check now, or undefined: it is eligible, and no
+ * trusted provider online (on any replica) with a lower draw is eligible too (that one takes it on
+ * its next free slot). The caller issues the canary as an ordinary canary lease and records it as
+ * the review's check.
+ *
+ * @example
+ * const review = await drawnReview(state, deps, provider);
+ */
+export async function drawnReview(
+  s: WorkState,
+  d: WorkDeps,
+  provider: string,
+): Promise<DrawnReview | undefined> {
+  const me = provider.toLowerCase();
+  if (!isTrusted(reputationOf(s, d.now, me))) return undefined;
+  const open = await checkableReviews(d.db, me);
+  if (open.length === 0) return undefined;
+  const epoch = d.market ? await d.market.currentEpoch(d.db) : null;
+  const seed = epoch === null ? s.econ.seed : await epochSeed(d.db, epoch);
+  const online = await d.db
+    .selectFrom('providers')
+    .select(['address', 'reputation'])
+    .where('connected', '=', 1)
+    .where('address', '!=', me)
+    .execute();
+  for (const c of open) {
+    if (!(await eligible(s, d, c, me, true))) continue;
+    const draw = hashUnit(seed, 'review-check', c.review_id, me);
+    const ahead = online
+      .map((p) => ({
+        address: p.address.toLowerCase(),
+        draw: hashUnit(seed, 'review-check', c.review_id, p.address.toLowerCase()),
+        reputation: p.reputation,
+      }))
+      .filter((p) => p.draw < draw)
+      .sort((a, b) => a.draw - b.draw);
+    let other = false;
+    for (const p of ahead) {
+      const stored = p.reputation ? parseReputation(JSON.parse(p.reputation)) : undefined;
+      const rep = s.reputations.get(p.address) ?? stored;
+      if (!rep || !isTrusted(rep)) continue;
+      if ((await checkableReviews(d.db, p.address, { reviewId: c.review_id, limit: 1 })).length === 0)
+        continue;
+      if (await eligible(s, d, c, p.address, true)) {
+        other = true;
+        break;
+      }
+    }
+    if (!other) return { ...c, drawn: { epoch, draw } };
+  }
+  return undefined;
+}

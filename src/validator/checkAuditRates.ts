@@ -1,0 +1,159 @@
+/**
+ * Audit rates recomputed (docs/validators.md, "Audit rates and reputation"). A draw's rate is not
+ * the coordinator's word: with the reputation journal replayed (reputationReplay.ts), a validator
+ * knows the provider's reputation when the draw was made (`basis.at`) and recomputes the rate with
+ * the coordinator's own function (`drawRate`): the adaptive rate from the reputation and the
+ * task's economic bound, the value floor priced in the network's unit reward, and for a render job
+ * the per-job sample within the same lower bounds. A rate that is none of the rates the provider's
+ * recent reputations give is `audit[<task>:<provider>].rate` — a coordinator that lowers a
+ * provider's audit rate (skips a fault, inflates a record, leaves out the value floor) is refused.
+ */
+
+import { CPU_CLASS } from '../coordinator/market/constants.ts';
+import { billedUnitsMilli } from '../coordinator/market/priceExecution.ts';
+import type { AuditDraw, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
+import { drawRate } from '../coordinator/verification/drawRate.ts';
+import type { FactDispute } from './checkFacts.ts';
+import type { ReputationReplay } from './reputationReplay.ts';
+
+type Spec = {
+  kind?: unknown;
+  inputs?: unknown;
+  taskTimeoutSec?: unknown;
+  resources?: { gpu?: unknown };
+};
+
+const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
+  fact,
+  claimed: String(claimed),
+  recomputed: String(recomputed),
+});
+
+/**
+ * Applies the bundle's journal to `replay` (a copy the caller keeps only when it signs) and checks
+ * every draw of `facts` with a basis: the unit reward is the network's (constant from the first
+ * draw that gave one), a render task's value reward lies between one unit's reward and its job's
+ * worst case, and — when the journal was followed from the network's first bundle — the rate is
+ * `drawRate` of one of the provider's reputations at the draw. Once the journal has started, a
+ * draw made after it without its basis is `.basis`. Null when all hold.
+ *
+ * @example
+ * const replay = kept.clone();
+ * const dispute = checkAuditRates(v.facts, replay, epoch);
+ * if (!dispute) kept = replay; // when the epoch is signed
+ */
+export function checkAuditRates(
+  facts: Pick<EpochFacts, 'jobs' | 'charges' | 'draws' | 'reputation' | 'slashes'>,
+  replay: ReputationReplay,
+  epoch: number,
+): FactDispute | null {
+  const journal = replay.add(facts.reputation ?? [], epoch);
+  if (journal) return journal;
+  const unjournaled = slashWithoutFault(facts, replay, epoch);
+  if (unjournaled) return unjournaled;
+  const jobOfTask = new Map<string, string>();
+  for (const c of facts.charges) jobOfTask.set(c.taskId.toLowerCase(), c.jobId.toLowerCase());
+  const specOf = new Map<string, Spec>();
+  for (const j of facts.jobs) specOf.set(j.jobId.toLowerCase(), (j.spec ?? {}) as Spec);
+  for (const d of facts.draws ?? []) {
+    const wrong = checkDraw(d, replay, specOf.get(jobOfTask.get(d.taskId.toLowerCase()) ?? ''));
+    if (wrong) return wrong;
+  }
+  return null;
+}
+
+/**
+ * Every new slash of a compute fault (not a storage fault, which moves no reputation) is matched by
+ * a `fault` entry for its provider in this bundle's journal or an earlier one (verdicts.ts and
+ * faults.ts write both in one transaction; a slash created after the epoch's end goes into the next
+ * bundle, its journal entry into this one): a coordinator cannot slash a provider and keep the
+ * fault out of the reputation its audit rate is computed from. Faults are counted from the first
+ * bundle with a journal, slashes checked from the next one (slashes pending before the journal have
+ * no entry); each slash request id once.
+ */
+function slashWithoutFault(
+  facts: Pick<EpochFacts, 'reputation' | 'slashes'>,
+  replay: ReputationReplay,
+  epoch: number,
+): FactDispute | null {
+  const credits = replay.faultCredits;
+  for (const e of facts.reputation ?? [])
+    if (e.kind === 'fault') credits[e.provider.toLowerCase()] = (credits[e.provider.toLowerCase()] ?? 0) + 1;
+  const seen = replay.lastSlashId ?? -1;
+  const fresh = (facts.slashes ?? []).filter((x) => x.id > seen);
+  for (const x of fresh) replay.lastSlashId = Math.max(replay.lastSlashId ?? -1, x.id);
+  if (replay.startEpoch === undefined || epoch <= replay.startEpoch) return null;
+  for (const x of fresh) {
+    if (x.taskId.startsWith('storage:')) continue;
+    const p = x.provider.toLowerCase();
+    if (!credits[p])
+      return bad(`slash[${x.id}].reputation`, 'no fault in the journal', `a fault entry for ${p}`);
+    credits[p]--;
+  }
+  return null;
+}
+
+function checkDraw(d: AuditDraw, replay: ReputationReplay, spec: Spec | undefined): FactDispute | null {
+  const name = `audit[${d.taskId}:${d.provider.toLowerCase()}]`;
+  const b = d.basis;
+  if (!b) {
+    if (replay.startEpoch !== undefined && d.epoch > replay.startEpoch)
+      return bad(
+        `${name}.basis`,
+        'none',
+        'the time, unit reward (and value reward) the rate was computed with',
+      );
+    return null;
+  }
+  if (!(Number.isSafeInteger(b.at) && /^[0-9]+$/.test(b.unitReward) && BigInt(b.unitReward) > 0n))
+    return bad(`${name}.basis`, JSON.stringify(b), 'a time and a positive unit reward');
+  replay.unitReward ??= b.unitReward;
+  if (b.unitReward !== replay.unitReward) return bad(`${name}.unitReward`, b.unitReward, replay.unitReward);
+  const unitReward = BigInt(b.unitReward);
+  let render: { valueReward: bigint; tasks: number } | undefined;
+  if (spec?.kind === 'blender.render') {
+    const tasks = Array.isArray(spec.inputs) ? spec.inputs.length : 0;
+    const timeoutSec = Number(spec.taskTimeoutSec);
+    if (b.valueReward === undefined || !/^[0-9]+$/.test(b.valueReward))
+      return bad(
+        `${name}.valueReward`,
+        b.valueReward ?? 'none',
+        'the reward the value floor was priced with',
+      );
+    const valueReward = BigInt(b.valueReward);
+    // renderValueFloor.ts: one unit's reward at least, the job's worst case (timeout × billed
+    // cores) at most.
+    const worstUnits = billedUnitsMilli(
+      spec.resources?.gpu ? 'gpu' : CPU_CLASS,
+      { wallMs: timeoutSec * 1000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
+      timeoutSec,
+    );
+    const worst =
+      (worstUnits * unitReward) / 1000n > unitReward ? (worstUnits * unitReward) / 1000n : unitReward;
+    if (valueReward < unitReward || valueReward > worst)
+      return bad(
+        `${name}.valueReward`,
+        valueReward,
+        `between ${unitReward} (one unit) and ${worst} (the job's worst case)`,
+      );
+    render = { valueReward, tasks };
+  } else if (b.valueReward !== undefined) {
+    return bad(`${name}.valueReward`, b.valueReward, 'none (not a render task)');
+  }
+  if (!replay.complete || !d.economics) return null;
+  const economics = {
+    reward: BigInt(d.economics.reward),
+    honestCost: BigInt(d.economics.honestCost),
+    slashable: BigInt(d.economics.slashable),
+  };
+  const rates = replay
+    .candidates(d.provider, b.at)
+    .map((reputation) => drawRate({ reputation, economics, unitReward, ...(render ? { render } : {}) }));
+  if (!rates.includes(d.rate))
+    return bad(
+      `${name}.rate`,
+      d.rate,
+      `${[...new Set(rates)].join(' or ')} (its reputation replayed to ${b.at}, value floor in units of ${unitReward})`,
+    );
+  return null;
+}

@@ -1,0 +1,190 @@
+/**
+ * Providers' reputations replayed from the journal the evidence bundles carry (docs/validators.md,
+ * "Audit rates and reputation"): every change with its time, applied with the coordinator's own
+ * pure functions (`updateReputation`, `reinstateReputation`), so a validator knows each provider's
+ * reputation at any past moment and can recompute the audit rate of every draw. Pure data; the
+ * validator keeps the entries in its store and rebuilds this on start.
+ */
+import type { ReputationEntry } from '../coordinator/settlement/epochFacts.ts';
+import {
+  newReputation,
+  type ReputationState,
+  reinstateReputation,
+  reputationStateSchema,
+  updateReputation,
+} from '../coordinator/verification/reputation.ts';
+import type { FactDispute } from './checkFacts.ts';
+
+/**
+ * How old a reputation a draw may have been computed with: the newest state as of the draw, or one
+ * superseded at most this long before it (a replica reads reputations from the shared store on
+ * each loop pass, docs/scaling.md "Reputations").
+ */
+export const REPUTATION_STALE_MS = 60_000;
+
+const KINDS = new Set(['valid', 'agreed', 'fault', 'timeout', 'reinstate', 'state']);
+
+/** One provider's journal, sorted by time, with the state after each entry. */
+type History = { entries: ReputationEntry[]; states: ReputationState[] };
+
+/**
+ * The replay of one network's journal.
+ *
+ * @example
+ * const r = new ReputationReplay({ complete: true });
+ * r.add(bundle.facts.reputation ?? [], 4);
+ * r.candidates('0xab…', draw.basis.at); // the states the draw's rate may have used
+ */
+export class ReputationReplay {
+  /** The journal was followed from the network's first bundle: every reputation is known. */
+  complete: boolean;
+  /** A bundle was applied (the first one decides `complete`). */
+  seen: boolean;
+  /** The epoch of the first bundle with a journal entry (draws after it must carry their basis). */
+  startEpoch: number | undefined;
+  /** The network's unit reward R, as the first draw with a basis gave it. */
+  unitReward: string | undefined;
+  /** The highest slash request id seen (a slash is checked against the journal once). */
+  lastSlashId: number | undefined;
+  /** Per provider, `fault` entries not yet matched by a slash (checkAuditRates.ts). */
+  faultCredits: Record<string, number>;
+  private readonly byProvider = new Map<string, History>();
+
+  constructor(init: {
+    complete: boolean;
+    seen?: boolean;
+    startEpoch?: number;
+    unitReward?: string;
+    lastSlashId?: number;
+    faultCredits?: Record<string, number>;
+  }) {
+    this.faultCredits = { ...(init.faultCredits ?? {}) };
+    this.complete = init.complete;
+    this.seen = init.seen ?? false;
+    this.lastSlashId = init.lastSlashId;
+    this.startEpoch = init.startEpoch;
+    this.unitReward = init.unitReward;
+  }
+
+  /** An independent copy (a bundle is applied to a copy and kept only when the epoch is signed). */
+  clone(): ReputationReplay {
+    const c = new ReputationReplay(this.meta());
+    for (const [p, h] of this.byProvider)
+      c.byProvider.set(p, { entries: [...h.entries], states: [...h.states] });
+    return c;
+  }
+
+  /**
+   * Applies a bundle's journal (`epoch`: the bundle's). A `state` entry (where the journal starts
+   * for a provider that had a reputation before it) is accepted only in the first bundle with a
+   * journal; an entry earlier than ones already applied (committed late on a replica) is placed in
+   * time order and the states after it are recomputed. Returns a dispute for a malformed entry.
+   */
+  add(entries: readonly ReputationEntry[], epoch: number): FactDispute | null {
+    if (entries.length === 0) return null;
+    const first = this.startEpoch === undefined || this.startEpoch === epoch;
+    for (const [i, e] of entries.entries()) {
+      const name = `reputation[${i}]`;
+      if (!KINDS.has(e.kind)) return bad(`${name}.kind`, e.kind, 'an outcome, a reinstatement or a state');
+      if (!(Number.isSafeInteger(e.at) && e.at >= 0)) return bad(`${name}.at`, e.at, 'a time in ms');
+      if (e.kind === 'state') {
+        if (!first) return bad(`${name}.kind`, 'state', 'an outcome (the journal started earlier)');
+        if (!reputationStateSchema.safeParse(e.state).success)
+          return bad(`${name}.state`, JSON.stringify(e.state), 'a reputation state');
+      }
+      if (e.kind === 'reinstate') {
+        if (!(typeof e.faultAt === 'number' && Number.isFinite(e.faultAt)))
+          return bad(`${name}.faultAt`, e.faultAt, 'the fault time');
+        if (e.before != null && !reputationStateSchema.safeParse(e.before).success)
+          return bad(`${name}.before`, JSON.stringify(e.before), 'a reputation state or none');
+      }
+    }
+    this.startEpoch ??= epoch;
+    for (const e of entries) this.apply(e);
+    return null;
+  }
+
+  private apply(e: ReputationEntry): void {
+    const p = e.provider.toLowerCase();
+    const h = this.byProvider.get(p) ?? { entries: [], states: [] };
+    this.byProvider.set(p, h);
+    // After every entry at or before its time (entries of one time keep their journal order).
+    let at = h.entries.length;
+    while (at > 0 && h.entries[at - 1]!.at > e.at) at--;
+    h.entries.splice(at, 0, e);
+    h.states.length = at;
+    for (let i = at; i < h.entries.length; i++) {
+      const prev = i === 0 ? newReputation(h.entries[i]!.at) : h.states[i - 1]!;
+      h.states.push(step(prev, h.entries[i]!));
+    }
+  }
+
+  /**
+   * The states a draw at `at` may have computed its rate with: the newest as of `at` and every
+   * state superseded within `staleMs` before it (a newcomer's before the provider's first entry).
+   */
+  candidates(provider: string, at: number, staleMs = REPUTATION_STALE_MS): ReputationState[] {
+    const h = this.byProvider.get(provider.toLowerCase());
+    const out: ReputationState[] = [];
+    const n = h ? h.entries.filter((e) => e.at <= at).length : 0;
+    // State k (k = 0: before any entry) is current from entry k−1's time until entry k's.
+    for (let k = n; k >= 0; k--) {
+      out.push(k === 0 ? newReputation(at) : h!.states[k - 1]!);
+      if (k === 0 || h!.entries[k - 1]!.at < at - staleMs) break;
+    }
+    return out;
+  }
+
+  /** What the store keeps besides the journals (see {@link ReputationReplay.restore}). */
+  meta(): {
+    complete: boolean;
+    seen: boolean;
+    startEpoch?: number;
+    unitReward?: string;
+    lastSlashId?: number;
+    faultCredits: Record<string, number>;
+  } {
+    return {
+      complete: this.complete,
+      seen: this.seen,
+      faultCredits: { ...this.faultCredits },
+      ...(this.lastSlashId !== undefined ? { lastSlashId: this.lastSlashId } : {}),
+      ...(this.startEpoch !== undefined ? { startEpoch: this.startEpoch } : {}),
+      ...(this.unitReward !== undefined ? { unitReward: this.unitReward } : {}),
+    };
+  }
+
+  /**
+   * Rebuilds a replay from its `meta` and the journals of the bundles it applied, in order (they
+   * were checked when applied).
+   *
+   * @example
+   * const replay = ReputationReplay.restore(meta, journals);
+   */
+  static restore(
+    meta: ReturnType<ReputationReplay['meta']>,
+    journals: readonly ReputationEntry[][],
+  ): ReputationReplay {
+    const r = new ReputationReplay(meta);
+    for (const j of journals) for (const e of j) r.apply(e);
+    return r;
+  }
+}
+
+/** One journal entry applied with the coordinator's own function. */
+function step(prev: ReputationState, e: ReputationEntry): ReputationState {
+  switch (e.kind) {
+    case 'state':
+      return reputationStateSchema.parse(e.state);
+    case 'reinstate':
+      return reinstateReputation(prev, e.before ?? undefined, e.faultAt!, e.at);
+    default:
+      return updateReputation(prev, e.kind, e.at);
+  }
+}
+
+const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
+  fact,
+  claimed: String(claimed),
+  recomputed: String(recomputed),
+});

@@ -1,0 +1,389 @@
+/**
+ * Audit rates recomputed by validators from the replayed reputation journal
+ * (src/validator/checkAuditRates.ts, reputationReplay.ts; docs/validators.md "Audit rates and
+ * reputation"). In process, on the coordinator's own code: its reputation changes (`recordOutcome`,
+ * which writes the journal), its rates (`AdaptiveAuditPolicy` via the work loop, and
+ * `sampledRenderDecision` for render jobs) and its journal read (`readReputationJournal`, each
+ * change reported once). Its honest draws pass; a rate computed with a reputation from before a
+ * fault, without the value floor, with another unit reward, a render value reward out of range, a
+ * draw without its basis and a late `state` entry are each refused with the fact named. The
+ * journal and the draws' basis survive the version-4 bundle.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { computeEpoch } from '../src/coordinator/settlement/epochComputation.ts';
+import type { AuditDraw, EpochFacts, ReputationEntry } from '../src/coordinator/settlement/epochFacts.ts';
+import { decodeEvidence, EVIDENCE_VERSION, encodeEvidence } from '../src/coordinator/settlement/evidence.ts';
+import { readReputationJournal } from '../src/coordinator/settlement/readRandomFacts.ts';
+import { auditRate, economicAuditBound } from '../src/coordinator/verification/auditPolicy.ts';
+import { drawRate } from '../src/coordinator/verification/drawRate.ts';
+import {
+  newReputation,
+  type ReputationState,
+  reinstateReputation,
+  updateReputation,
+} from '../src/coordinator/verification/reputation.ts';
+import { recordOutcome } from '../src/coordinator/work/faults.ts';
+import { sampledRenderDecision } from '../src/coordinator/work/renderAudits.ts';
+import { workFixture } from '../src/coordinator/work/workFixture.ts';
+import { checkAuditRates } from '../src/validator/checkAuditRates.ts';
+import { CHAIN_ID, honestEpoch, SETTLEMENT } from '../src/validator/factsFixture.ts';
+import { ReputationReplay } from '../src/validator/reputationReplay.ts';
+import { openValidatorStore } from '../src/validator/validatorStore.ts';
+import { type EpochClaim, verifyEpoch } from '../src/validator/verifyEpoch.ts';
+
+const p = `0x${'0a'.repeat(20)}` as const;
+const inferJob = `0x${'1a'.repeat(32)}`;
+const renderJob = `0x${'2b'.repeat(32)}`;
+const renderSpec = {
+  kind: 'blender.render',
+  inputs: Array.from({ length: 48 }, (_v, i) => `${i}`.padStart(64, '0')),
+  taskTimeoutSec: 600,
+  resources: { gpu: false },
+};
+
+/** The facts of one bundle: the jobs, one charge per drawn task (task → job), draws and journal. */
+function factsOf(draws: AuditDraw[], reputation: ReputationEntry[]): EpochFacts {
+  return {
+    jobs: [
+      { jobId: inferJob, spec: { kind: 'onnx.infer', inputs: ['00'] } },
+      { jobId: renderJob, spec: renderSpec },
+    ],
+    charges: draws.map((d) => ({
+      taskId: d.taskId,
+      jobId: d.taskId.startsWith('0xre') ? renderJob : inferJob,
+    })),
+    draws,
+    ...(reputation.length ? { reputation } : {}),
+  } as unknown as EpochFacts;
+}
+
+/**
+ * A provider's history on the coordinator (real work loop, in-memory store): verified outcomes and
+ * a fault at known times, with the coordinator's own draws in between; returns its journal read
+ * for a bundle and the draws.
+ */
+async function coordinatorHistory() {
+  const f = await workFixture();
+  const econ0 = { reward: f.state.econ.reward, honestCost: f.state.econ.honestCost, slashable: 2_000_000n };
+  const draws: AuditDraw[] = [];
+  let n = 0;
+  const draw = (render?: { valueReward: bigint }, valuable = false) => {
+    const taskId = `0x${render ? 're' : 'ab'}${(n++).toString(16).padStart(62, '0')}`;
+    const at = f.work.now();
+    // A valuable task (60 units' pay): its value floor, earned down by the record, sets the rate.
+    const econ = valuable ? { ...econ0, reward: f.state.econ.reward * 60n } : econ0;
+    let decision = f.work.audits.shouldAudit(p, { taskId, ...econ });
+    if (render) decision = sampledRenderDecision(f.state, f.work, p, 48, decision, render.valueReward);
+    draws.push({
+      taskId,
+      provider: p,
+      epoch: 1,
+      rate: decision.rate,
+      draw: decision.draw,
+      audited: decision.audit,
+      otherOnline: true,
+      economics: {
+        reward: econ.reward.toString(),
+        honestCost: econ.honestCost.toString(),
+        slashable: econ.slashable.toString(),
+      },
+      basis: {
+        at,
+        unitReward: f.state.econ.reward.toString(),
+        ...(render ? { valueReward: render.valueReward.toString() } : {}),
+      },
+    });
+  };
+  const outcome = (o: 'valid' | 'agreed' | 'fault' | 'timeout') =>
+    f.db.transaction().execute((trx) => recordOutcome(f.state, f.work, trx, p, o));
+  try {
+    draw(); // a newcomer
+    for (let i = 0; i < 12; i++) {
+      f.clock.t += 90_000;
+      await outcome(i % 3 === 0 ? 'agreed' : 'valid');
+      if (i % 4 === 3) draw();
+    }
+    draw({ valueReward: f.state.econ.reward * 3n }); // a clean record: the job's sample
+    draw(undefined, true);
+    f.clock.t += 3_600_000;
+    draw(); // decayed
+    await outcome('timeout');
+    const beforeFault = f.work.now();
+    f.clock.t += 1_000;
+    await outcome('fault');
+    const faultAt = f.work.now();
+    f.clock.t += 120_000;
+    draw(); // after the fault: audited more
+    draw({ valueReward: f.state.econ.reward * 3n });
+    const journal = await f.db.transaction().execute((trx) => readReputationJournal(trx, 1));
+    const again = await f.db.transaction().execute((trx) => readReputationJournal(trx, 2));
+    return { journal, again, draws, unitReward: f.state.econ.reward, beforeFault, faultAt };
+  } finally {
+    await f.close();
+  }
+}
+
+const history = await coordinatorHistory();
+const fresh = () => new ReputationReplay({ complete: true, seen: true });
+
+test("the coordinator's journal reports each change once, and its own draws recompute exactly", () => {
+  assert.equal(history.journal.length, 14, '12 outcomes, a timeout and a fault');
+  assert.deepEqual(history.again, [], 'reported once');
+  assert.deepEqual(history.journal.map((e) => e.kind).slice(-2), ['timeout', 'fault']);
+  assert.equal(checkAuditRates(factsOf(history.draws, history.journal), fresh(), 1), null);
+  const valuable = history.draws.find((d) => d.economics?.reward === (history.unitReward * 60n).toString());
+  assert.ok(valuable && valuable.rate > 0.04 && valuable.rate < 1, 'the value floor, earned down, sets it');
+  const rates = new Set(history.draws.map((d) => d.rate));
+  assert.ok(rates.size >= 4, 'the draws span several rates (newcomer, record, sample, after a fault)');
+});
+
+test('a rate computed with the reputation from before a fault is refused once the fault is older than the tolerance', () => {
+  const replay = fresh();
+  assert.equal(replay.add(history.journal, 1), null);
+  const [before] = replay.candidates(p, history.beforeFault);
+  const [after] = replay.candidates(p, history.faultAt);
+  assert.equal(after?.faults, 1);
+  const last = history.draws.at(-2)!; // the inference draw after the fault
+  const econ = {
+    reward: BigInt(last.economics!.reward),
+    honestCost: BigInt(last.economics!.honestCost),
+    slashable: BigInt(last.economics!.slashable),
+  };
+  const lowered = drawRate({ reputation: before!, economics: econ, unitReward: history.unitReward });
+  assert.ok(lowered < last.rate, 'the fault raised the rate');
+  const forged = { ...last, rate: lowered };
+  const draws = [...history.draws.slice(0, -2), forged];
+  const d = checkAuditRates(factsOf(draws, history.journal), fresh(), 1);
+  assert.equal(d?.fact, `audit[${last.taskId}:${p}].rate`);
+  assert.equal(d?.claimed, String(lowered));
+  assert.match(d?.recomputed ?? '', new RegExp(`^${last.rate} \\(its reputation replayed to`));
+  // Within the tolerance after the fault (a replica's cached reputation), the older state is accepted.
+  const soon = { ...forged, basis: { ...forged.basis!, at: history.faultAt + 30_000 } };
+  assert.equal(checkAuditRates(factsOf([soon], history.journal), fresh(), 1), null);
+  // A validator that did not follow the journal from the network's first bundle cannot tell.
+  const partial = new ReputationReplay({ complete: false, seen: true });
+  assert.equal(checkAuditRates(factsOf(draws, history.journal), partial, 1), null);
+});
+
+test('the value floor: left out, priced in another unit, or from a render value out of range, is refused', () => {
+  // A task paying 60 units is always audited (value floor 1) for a newcomer; without the value floor
+  // its rate would be the adaptive one alone.
+  const econ = { reward: history.unitReward * 60n, honestCost: 1n, slashable: history.unitReward * 1000n };
+  const economics = {
+    reward: econ.reward.toString(),
+    honestCost: econ.honestCost.toString(),
+    slashable: econ.slashable.toString(),
+  };
+  const replay = fresh();
+  replay.add(history.journal, 1);
+  const [rep] = replay.candidates(p, history.faultAt - 2_000);
+  const at = history.faultAt - 2_000;
+  const withFloor = drawRate({ reputation: rep!, economics: econ, unitReward: history.unitReward });
+  const without = auditRate({
+    reputation: rep!,
+    bound: economicAuditBound({ cost: econ.honestCost, reward: econ.reward, slashable: econ.slashable }),
+  });
+  assert.ok(without < withFloor, 'the value floor raises this rate');
+  const base = {
+    taskId: `0xab${'77'.repeat(31)}`,
+    provider: p,
+    epoch: 1,
+    draw: 0.99,
+    audited: false,
+    otherOnline: true,
+    economics,
+    basis: { at, unitReward: history.unitReward.toString() },
+  };
+  assert.equal(checkAuditRates(factsOf([{ ...base, rate: withFloor }], history.journal), fresh(), 1), null);
+  const left = checkAuditRates(factsOf([{ ...base, rate: without }], history.journal), fresh(), 1);
+  assert.equal(left?.fact, `audit[${base.taskId}:${p}].rate`);
+
+  // R raised tenfold for one draw makes its value floor ten times lower: another unit than the network's.
+  const tenfold = (history.unitReward * 10n).toString();
+  const d = checkAuditRates(
+    factsOf(
+      [history.draws[0]!, { ...base, rate: withFloor, basis: { at, unitReward: tenfold } }],
+      history.journal,
+    ),
+    fresh(),
+    1,
+  );
+  assert.equal(d?.fact, `audit[${base.taskId}:${p}].unitReward`);
+  assert.equal(d?.recomputed, history.unitReward.toString());
+
+  // A render draw's value reward: under one unit, over the job's worst case, or missing.
+  const renderDraw = history.draws.find((x) => x.basis?.valueReward !== undefined)!;
+  for (const valueReward of ['1', (history.unitReward * 10_000n).toString(), undefined]) {
+    const basis = { at: renderDraw.basis!.at, unitReward: renderDraw.basis!.unitReward };
+    const bad = { ...renderDraw, basis: valueReward === undefined ? basis : { ...basis, valueReward } };
+    const dispute = checkAuditRates(factsOf([bad], history.journal), fresh(), 1);
+    assert.equal(
+      dispute?.fact,
+      `audit[${renderDraw.taskId}:${p}].valueReward`,
+      `value reward ${valueReward}`,
+    );
+  }
+});
+
+test('after the journal started, a draw without its basis and a late state entry are refused', () => {
+  const replay = fresh();
+  assert.equal(checkAuditRates(factsOf([], history.journal), replay, 1), null);
+  const { basis: _b, ...bare } = history.draws[1]!;
+  const later = { ...bare, epoch: 2 };
+  assert.equal(
+    checkAuditRates(factsOf([later], []), replay.clone(), 2)?.fact,
+    `audit[${later.taskId}:${p}].basis`,
+  );
+  assert.equal(
+    checkAuditRates(factsOf([{ ...bare, epoch: 1 }], []), replay.clone(), 2),
+    null,
+    'drawn before',
+  );
+  const state: ReputationEntry = { provider: p, kind: 'state', at: 1, state: newReputation(1) };
+  assert.equal(checkAuditRates(factsOf([], [state]), replay.clone(), 2)?.fact, 'reputation[0].kind');
+  assert.equal(checkAuditRates(factsOf([], [state]), fresh(), 1), null, 'where the journal starts');
+  assert.equal(
+    checkAuditRates(factsOf([], [{ provider: p, kind: 'lucky' as 'valid', at: 5 }]), fresh(), 1)?.fact,
+    'reputation[0].kind',
+  );
+});
+
+test('the replay: a late entry is placed in time order, reinstatements and states replay, the store rebuilds it', () => {
+  const t0 = 1_700_000_000_000;
+  const entries: ReputationEntry[] = [
+    { provider: p, kind: 'valid', at: t0 },
+    { provider: p, kind: 'valid', at: t0 + 2_000_000 },
+  ];
+  const r = fresh();
+  r.add(entries, 1);
+  // Committed late on a replica: a fault between the two, reported in the next bundle.
+  r.add([{ provider: p, kind: 'fault', at: t0 + 1_000_000 }], 2);
+  let want: ReputationState = updateReputation(newReputation(t0), 'valid', t0);
+  want = updateReputation(want, 'fault', t0 + 1_000_000);
+  const beforeFault = want;
+  want = updateReputation(want, 'valid', t0 + 2_000_000);
+  assert.deepEqual(r.candidates(p, t0 + 3_000_000, 0), [want]);
+  assert.deepEqual(r.candidates(p, t0 + 2_000_000 + 10, 60_000).length, 2, 'the state just superseded too');
+  assert.deepEqual(r.candidates(p, t0 - 1), [newReputation(t0 - 1)], 'a newcomer before its first entry');
+  r.add([{ provider: p, kind: 'reinstate', at: t0 + 4_000_000, before: null, faultAt: t0 + 1_000_000 }], 3);
+  assert.deepEqual(r.candidates(p, t0 + 5_000_000, 0), [
+    reinstateReputation(want, undefined, t0 + 1_000_000, t0 + 4_000_000),
+  ]);
+  assert.ok(beforeFault.faults === 1, 'the late fault counted');
+
+  const store = openValidatorStore(':memory:');
+  store.keepReputation('net', 1, entries, r);
+  store.keepReputation('net', 2, [{ provider: p, kind: 'fault', at: t0 + 1_000_000 }], r);
+  store.keepReputation(
+    'net',
+    3,
+    [{ provider: p, kind: 'reinstate', at: t0 + 4_000_000, before: null, faultAt: t0 + 1_000_000 }],
+    r,
+  );
+  const back = store.reputation('net');
+  assert.deepEqual(back.candidates(p, t0 + 5_000_000, 0), r.candidates(p, t0 + 5_000_000, 0));
+  assert.deepEqual(back.meta(), r.meta());
+  store.close();
+});
+
+test("the journal and the draws' basis survive the version-4 bundle; verifyEpoch applies the journal", async () => {
+  const honest = await honestEpoch();
+  const facts: EpochFacts = { ...honest.facts, reputation: history.journal };
+  const rare: ReputationEntry[] = [
+    {
+      provider: p,
+      kind: 'reinstate',
+      at: 9,
+      before: updateReputation(newReputation(1), 'valid', 2),
+      faultAt: 5,
+    },
+    { provider: `0x${'0c'.repeat(20)}`, kind: 'reinstate', at: 9, before: null, faultAt: 5 },
+    { provider: `0x${'0d'.repeat(20)}`, kind: 'state', at: 3, state: newReputation(3) },
+  ];
+  const { text } = encodeEvidence({
+    version: EVIDENCE_VERSION,
+    epoch: honest.inputs.epoch,
+    chainId: CHAIN_ID,
+    settlement: SETTLEMENT,
+    prevHash: `0x${'00'.repeat(32)}`,
+    inputs: honest.inputs,
+    facts: { ...facts, draws: history.draws, reputation: [...history.journal, ...rare] },
+  });
+  const back = decodeEvidence(text).bundle.facts;
+  assert.deepEqual(back.reputation, [...history.journal, ...rare]);
+  assert.deepEqual(back.draws, history.draws);
+  // Through verifyEpoch (no draws charged: the journal only), from the first bundle: complete.
+  const { text: t2, hash } = encodeEvidence({
+    version: EVIDENCE_VERSION,
+    epoch: honest.inputs.epoch,
+    chainId: CHAIN_ID,
+    settlement: SETTLEMENT,
+    prevHash: `0x${'00'.repeat(32)}`,
+    inputs: honest.inputs,
+    facts,
+  });
+  const o = computeEpoch(honest.inputs, hash);
+  const payload = JSON.parse(
+    JSON.stringify(o.payload, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)),
+  ) as EpochClaim['payload'];
+  const leaves = o.tree
+    ? (JSON.parse(o.tree) as { values: { value: [string, string] }[] }).values.map((x) => ({
+        account: x.value[0],
+        cumulativeAmount: x.value[1],
+      }))
+    : [];
+  const replay = new ReputationReplay({ complete: false });
+  const v = await verifyEpoch({
+    evidence: t2,
+    claim: { epoch: honest.inputs.epoch, payload, leaves },
+    target: { chainId: CHAIN_ID, settlement: SETTLEMENT },
+    prevHash: null,
+    reputation: replay,
+  });
+  assert.ok(v.ok, 'the honest epoch with its journal is signed');
+  assert.equal(replay.seen, false, 'the replay given is not changed');
+  assert.equal(v.reputation?.complete, true, 'from the first bundle: every reputation known');
+  assert.equal(v.reputation?.candidates(p, history.faultAt)[0]?.faults, 1, 'the journal applied');
+});
+
+test('a compute slash needs a fault in the journal, of this bundle or an earlier one; a storage slash does not; each slash once', () => {
+  const slash = (id: number, provider: string, taskId = `0x${'5e'.repeat(32)}`) =>
+    ({ id, provider, taskId, amount: '1', kind: 'outvoted', evidence: {}, signed: [] }) as never;
+  const withSlashes = (reputation: ReputationEntry[], slashes: never[]) => ({
+    ...factsOf([], reputation),
+    slashes,
+  });
+  const replay = fresh();
+  // The first bundle with a journal: slashes pending from before it are not checked.
+  assert.equal(checkAuditRates(withSlashes(history.journal, [slash(1, p)]), replay, 1), null);
+  const fault: ReputationEntry = { provider: p, kind: 'fault', at: history.faultAt + 10_000 };
+  assert.equal(checkAuditRates(withSlashes([fault], [slash(2, p)]), replay.clone(), 2), null);
+  const other = `0x${'0e'.repeat(20)}`;
+  const hidden = checkAuditRates(withSlashes([], [slash(2, other)]), replay.clone(), 2);
+  assert.equal(hidden?.fact, 'slash[2].reputation', 'slashed, but the fault kept out of its reputation');
+  assert.equal(
+    checkAuditRates(withSlashes([fault], [slash(2, p), slash(3, other)]), replay.clone(), 2)?.fact,
+    'slash[3].reputation',
+    "another provider's fault does not count",
+  );
+  assert.equal(
+    checkAuditRates(withSlashes([], [slash(4, p, `storage:${'ab'.repeat(32)}:7`)]), replay.clone(), 2),
+    null,
+    'a storage fault moves no reputation',
+  );
+  assert.equal(checkAuditRates(withSlashes([], [slash(1, p)]), replay.clone(), 2), null, 'seen before');
+  // A slash created after its epoch's end is in the next bundle; its fault entry was in this one.
+  const next = replay.clone();
+  assert.equal(checkAuditRates(withSlashes([fault], []), next, 2), null);
+  assert.equal(checkAuditRates(withSlashes([], [slash(5, p)]), next.clone(), 3), null);
+  const store = openValidatorStore(':memory:');
+  store.keepReputation('net', 2, [fault], next);
+  assert.deepEqual(store.reputation('net').faultCredits, next.faultCredits, 'kept in the store');
+  store.close();
+  assert.equal(
+    checkAuditRates(withSlashes([], [slash(5, p), slash(6, p), slash(7, p)]), next.clone(), 3)?.fact,
+    'slash[7].reputation',
+    'two faults journaled (bundles 1 and 2), two slashes matched',
+  );
+});
