@@ -190,9 +190,13 @@ before(async () => {
     anvil.privateKeys[0]!,
   );
   reader = connectPlexus({ rpcUrl: anvil.rpcUrl, chainId: anvil.chain.id, addresses: deployment });
-  provider = (await createKeystore(join(dir, 'provider', 'key.json'), PASSWORD, { scrypt: FAST_SCRYPT }))
-    .address;
-  client = (await createKeystore(join(dir, 'client', 'key.json'), PASSWORD, { scrypt: FAST_SCRYPT })).address;
+  const [providerKey, clientKey] = await Promise.all(
+    ['provider', 'client'].map((who) =>
+      createKeystore(join(dir, who, 'key.json'), PASSWORD, { scrypt: FAST_SCRYPT }),
+    ),
+  );
+  provider = providerKey!.address;
+  client = clientKey!.address;
   for (const a of [provider, client]) await testClient.setBalance({ address: a, value: 10n ** 19n });
   await transferPlx(treasury, provider, 5_000n * PLX);
   await transferPlx(treasury, client, 10_000n * PLX);
@@ -229,6 +233,8 @@ after(async () => {
 
 describe('plexus provider on chain', () => {
   test('register bonds the stake with the region, the hardware digest and the default URI', async () => {
+    // The probe runs here while the CLI registers (both take a while on a busy machine).
+    const probed = probeHardware();
     const out = await ok([
       'provider',
       'register',
@@ -248,10 +254,7 @@ describe('plexus provider on chain', () => {
     assert.equal(rec.region, 'eu-west');
     assert.equal(rec.uri, `${coordinatorUrl}/v1/providers/${provider}/history`);
     // The same digest the agent's hardware claim hashes to on this machine.
-    assert.equal(
-      rec.capabilitiesDigest,
-      capabilitiesDigest(hardwareClaim(await probeHardware(), { useGpu: true })),
-    );
+    assert.equal(rec.capabilitiesDigest, capabilitiesDigest(hardwareClaim(await probed, { useGpu: true })));
   });
 
   test('stake adds an exact decimal amount', async () => {
@@ -313,14 +316,17 @@ describe('plexus client on chain', () => {
   });
 
   test('balance shows escrow and wallet, for people and as JSON', async () => {
-    const out = await ok(['client', 'balance', ...clientArgs()]);
+    // Both read only: run side by side.
+    const [out, other] = await Promise.all([
+      ok(['client', 'balance', ...clientArgs()]),
+      // Any address, without a keystore (a wrong password would fail if one were opened).
+      plexus(['client', 'balance', '--address', client, '--deployment', deploymentFile], {
+        PLEXUS_KEYSTORE_PASSWORD: 'not the password',
+      }),
+    ]);
     assert.equal(out.escrow, (2_500n * PLX + PLX / 4n).toString());
     assert.equal(out.wallet, (7_500n * PLX - PLX / 4n).toString());
     assert.equal(out.pendingWithdrawal, null);
-    // Any address, without a keystore (a wrong password would fail if one were opened).
-    const other = await plexus(['client', 'balance', '--address', client, '--deployment', deploymentFile], {
-      PLEXUS_KEYSTORE_PASSWORD: 'not the password',
-    });
     assert.equal(other.code, 0, other.stderr);
     assert.match(other.stdout, /escrow\s+2500\.25 PLX/);
     assert.match(other.stdout, /wallet\s+7499\.75 PLX/);
@@ -360,12 +366,15 @@ describe('errors', () => {
     assert.match(badDecimals.message, /decimal notation with at most 18 decimals/);
     assert.match(badRegion.message, /region code/);
 
-    const [overdraw, overUnbond, overDeposit, wrongPassword, deadRpc] = await Promise.all([
+    // Every one of these fails before sending anything (a revert is found by simulating), so
+    // they run side by side; so does the same withdrawal without --json.
+    const [overdraw, overUnbond, overDeposit, wrongPassword, deadRpc, text] = await Promise.all([
       fails(['client', 'withdraw', '99999', ...clientArgs()]),
       fails(['provider', 'unbond', '999999', ...providerArgs()]),
       fails(['client', 'deposit', '1000000', ...clientArgs()]),
       fails(['provider', 'stake', '1', ...providerArgs()], { PLEXUS_KEYSTORE_PASSWORD: 'wrong' }),
       fails(['client', 'balance', ...clientArgs(), '--rpc-url', 'http://127.0.0.1:9']),
+      plexus(['client', 'withdraw', '99999', ...clientArgs()]),
     ]);
     assert.equal(overdraw.code, 'PLX_CHAIN_REVERT');
     assert.equal(overdraw.details?.errorName, 'InsufficientEscrowBalance');
@@ -382,7 +391,6 @@ describe('errors', () => {
     assert.equal(deadRpc.code, 'PLX_UPSTREAM_UNAVAILABLE');
 
     // Without --json the reason is readable too: amounts in PLX and the next step.
-    const text = await plexus(['client', 'withdraw', '99999', ...clientArgs()]);
     assert.equal(text.code, 1);
     assert.match(
       text.stderr,
@@ -399,10 +407,12 @@ describe('rewards and claims against epochs finalized on chain', () => {
   const withCoordinator = () => [...providerArgs(), '--coordinator', coordinatorUrl];
 
   test('an address with no earnings yet: rewards says so, claim is PLX_NOT_FOUND', async () => {
-    const r = await plexus(['provider', 'rewards', ...withCoordinator()]);
+    const [r, e] = await Promise.all([
+      plexus(['provider', 'rewards', ...withCoordinator()]),
+      fails(['provider', 'claim', ...withCoordinator()]),
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /no earnings in any settled epoch yet/);
-    const e = await fails(['provider', 'claim', ...withCoordinator()]);
     assert.equal(e.code, 'PLX_NOT_FOUND');
   });
 
@@ -416,7 +426,10 @@ describe('rewards and claims against epochs finalized on chain', () => {
     const rewards = await settle(1n, entries, earned + 16n * PLX);
     serveProof(1, rewards, provider);
 
-    const view = await ok(['provider', 'rewards', ...withCoordinator()]);
+    const [view, human] = await Promise.all([
+      ok(['provider', 'rewards', ...withCoordinator()]),
+      plexus(['provider', 'rewards', ...withCoordinator()]),
+    ]);
     assert.deepEqual(
       {
         epoch: view.epoch,
@@ -426,7 +439,6 @@ describe('rewards and claims against epochs finalized on chain', () => {
       },
       { epoch: 1, cumulativeAmount: earned.toString(), claimable: earned.toString(), proofValid: true },
     );
-    const human = await plexus(['provider', 'rewards', ...withCoordinator()]);
     assert.match(human.stdout, /claimable\s+123\.456 PLX/);
 
     const before = await getPlxBalance(reader, provider);
@@ -435,9 +447,12 @@ describe('rewards and claims against epochs finalized on chain', () => {
     assert.equal(await getPlxBalance(reader, provider), before + earned);
     assert.equal(await getClaimed(reader, provider), earned);
 
-    const again = await fails(['provider', 'claim', ...withCoordinator()]);
+    // A second claim fails in simulation (nothing is sent), so the view runs beside it.
+    const [again, after] = await Promise.all([
+      fails(['provider', 'claim', ...withCoordinator()]),
+      ok(['provider', 'rewards', ...withCoordinator()]),
+    ]);
     assert.equal(again.details?.errorName, 'NothingToClaim');
-    const after = await ok(['provider', 'rewards', ...withCoordinator()]);
     assert.equal(after.claimable, '0');
   });
 
@@ -453,9 +468,11 @@ describe('rewards and claims against epochs finalized on chain', () => {
       10n * PLX,
     );
     // A coordinator that has not caught up still serves epoch 1's proof.
-    const lagging = await ok(['provider', 'rewards', ...withCoordinator()]);
+    const [lagging, refused] = await Promise.all([
+      ok(['provider', 'rewards', ...withCoordinator()]),
+      fails(['provider', 'claim', ...withCoordinator()]),
+    ]);
     assert.equal(lagging.proofValid, false);
-    const refused = await fails(['provider', 'claim', ...withCoordinator()]);
     assert.equal(refused.details?.errorName, 'InvalidProof');
 
     serveProof(2, rewards, provider);

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { PLEXUS_BIN } from '../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD, type Devnet, startDevnet } from '../src/devnet/startDevnet.ts';
@@ -36,109 +36,118 @@ before(async () => {
     print: () => {},
     logLevel: 'warn',
   });
+  await writeFile(join(dir, 'a.safetensors'), encodeSafetensors(ocrInput(1)));
+  await writeFile(join(dir, 'b.safetensors'), encodeSafetensors(ocrInput(2)));
 });
 after(async () => {
   await net.stop();
   await cleanup();
 });
 
-test('job submit, status and results', async () => {
-  const inputs = [join(dir, 'a.safetensors'), join(dir, 'b.safetensors')];
-  await writeFile(inputs[0]!, encodeSafetensors(ocrInput(1)));
-  await writeFile(inputs[1]!, encodeSafetensors(ocrInput(2)));
-  // The devnet's client: funded, with escrow deposited (a fresh key would get PLX_INSUFFICIENT_ESCROW).
-  const keystore = join(dir, 'devnet', 'client', 'key.json');
-  const submitted = await plexus([
-    'job',
-    'submit',
-    '--coordinator',
-    net.coordinatorUrl,
-    '--keystore',
-    keystore,
-    '--model',
-    ppocrDetectionModelPath(),
-    '--input',
-    ...inputs,
-    '--label',
-    'cli test',
-    '--max-price',
-    '0.005PLX',
-  ]);
-  const jobId = /job (0x[0-9a-f]{64}) \(2 tasks\)/.exec(submitted.stdout)?.[1];
-  assert.ok(jobId, submitted.stdout);
-  assert.match(submitted.stdout, /completed/);
-  assert.match(submitted.stderr, /2\/2 tasks/, 'the progress bar reached the end');
-
-  const status = await plexus(['job', 'status', jobId, '--coordinator', net.coordinatorUrl]);
-  assert.match(status.stdout, /status\s+completed/);
-  assert.match(status.stdout, /2\/2 done/);
-  // What it cost, in PLX (issue 22), and one attempt per task (audits and replicas are not attempts).
-  assert.match(status.stdout, /cost\s+0\.[0-9]+ PLX charged \([0-9.]+ PLX was reserved/);
-  assert.match(status.stdout, /#0 completed\s+1 attempt\b/);
-  const statusJson = JSON.parse(
-    (await plexus(['job', 'status', jobId, '--coordinator', net.coordinatorUrl, '--json'])).stdout,
-  ) as { cost: { charged: string } };
-  assert.match(statusJson.cost.charged, /^[1-9][0-9]*$/, 'base units in --json');
-
-  const out = join(dir, 'out');
-  // Outputs are private to the job's client: the CLI signs the downloads with its key.
-  const fetched = await plexus([
-    'job',
-    'results',
-    jobId,
-    '--coordinator',
-    net.coordinatorUrl,
-    '--out',
-    out,
-    '--keystore',
-    keystore,
-  ]);
-  assert.match(fetched.stdout, /cost: 0\.[0-9]+ PLX charged/);
-  const first = decodeSafetensors(new Uint8Array(await readFile(join(out, 'output-00000.safetensors'))));
-  const prob = Object.values(first)[0]!;
-  assert.deepEqual(prob.shape, [1, 1, 64, 320]);
-  const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as { outputs: unknown[] };
-  assert.equal(results.outputs.length, 2);
-});
-
-test('a file that is not an ONNX model is refused with its error code', async () => {
-  const bad = join(dir, 'bad.onnx');
-  const input = join(dir, 'a.safetensors');
-  await writeFile(bad, 'definitely not protobuf');
-  await assert.rejects(
-    plexus([
+// The three tests share only the devnet and the input files written in `before`: the refusals run
+// while the job does.
+describe('plexus job and provider commands on a devnet', { concurrency: true }, () => {
+  test('job submit, status and results', async () => {
+    const inputs = [join(dir, 'a.safetensors'), join(dir, 'b.safetensors')];
+    // The devnet's client: funded, with escrow deposited (a fresh key would get PLX_INSUFFICIENT_ESCROW).
+    const keystore = join(dir, 'devnet', 'client', 'key.json');
+    const submitted = await plexus([
       'job',
       'submit',
       '--coordinator',
       net.coordinatorUrl,
-      // The devnet's funded client: on a chain, an account without escrow may not upload at all.
       '--keystore',
-      join(dir, 'devnet', 'client', 'key.json'),
+      keystore,
       '--model',
-      bad,
+      ppocrDetectionModelPath(),
       '--input',
-      input,
-    ]),
-    (err: { code?: number; stderr?: string }) => err.code === 1 && /PLX_BAD_MODEL/.test(err.stderr ?? ''),
-  );
-});
+      ...inputs,
+      '--label',
+      'cli test',
+      '--max-price',
+      '0.005PLX',
+    ]);
+    const jobId = /job (0x[0-9a-f]{64}) \(2 tasks\)/.exec(submitted.stdout)?.[1];
+    assert.ok(jobId, submitted.stdout);
+    assert.match(submitted.stdout, /completed/);
+    assert.match(submitted.stderr, /2\/2 tasks/, 'the progress bar reached the end');
 
-test('provider start refuses a core count that is not a whole number ≥ 1, before touching the key', async () => {
-  for (const cores of ['0', '1.5', 'many'])
+    // Read only: the view for people and --json side by side.
+    const [status, jsonStatus] = await Promise.all([
+      plexus(['job', 'status', jobId, '--coordinator', net.coordinatorUrl]),
+      plexus(['job', 'status', jobId, '--coordinator', net.coordinatorUrl, '--json']),
+    ]);
+    assert.match(status.stdout, /status\s+completed/);
+    assert.match(status.stdout, /2\/2 done/);
+    // What it cost, in PLX (issue 22), and one attempt per task (audits and replicas are not attempts).
+    assert.match(status.stdout, /cost\s+0\.[0-9]+ PLX charged \([0-9.]+ PLX was reserved/);
+    assert.match(status.stdout, /#0 completed\s+1 attempt\b/);
+    const statusJson = JSON.parse(jsonStatus.stdout) as { cost: { charged: string } };
+    assert.match(statusJson.cost.charged, /^[1-9][0-9]*$/, 'base units in --json');
+
+    const out = join(dir, 'out');
+    // Outputs are private to the job's client: the CLI signs the downloads with its key.
+    const fetched = await plexus([
+      'job',
+      'results',
+      jobId,
+      '--coordinator',
+      net.coordinatorUrl,
+      '--out',
+      out,
+      '--keystore',
+      keystore,
+    ]);
+    assert.match(fetched.stdout, /cost: 0\.[0-9]+ PLX charged/);
+    const first = decodeSafetensors(new Uint8Array(await readFile(join(out, 'output-00000.safetensors'))));
+    const prob = Object.values(first)[0]!;
+    assert.deepEqual(prob.shape, [1, 1, 64, 320]);
+    const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as { outputs: unknown[] };
+    assert.equal(results.outputs.length, 2);
+  });
+
+  test('a file that is not an ONNX model is refused with its error code', async () => {
+    const bad = join(dir, 'bad.onnx');
+    const input = join(dir, 'a.safetensors');
+    await writeFile(bad, 'definitely not protobuf');
     await assert.rejects(
       plexus([
-        'provider',
-        'start',
+        'job',
+        'submit',
         '--coordinator',
         net.coordinatorUrl,
-        '--data-dir',
-        join(dir, 'p'),
-        '--cores',
-        cores,
+        // The devnet's funded client: on a chain, an account without escrow may not upload at all.
+        '--keystore',
+        join(dir, 'devnet', 'client', 'key.json'),
+        '--model',
+        bad,
+        '--input',
+        input,
       ]),
-      (err: { code?: number; stderr?: string }) =>
-        err.code !== 0 && /--cores.*expected a whole number from 1 to 1024/s.test(err.stderr ?? ''),
-      cores,
+      (err: { code?: number; stderr?: string }) => err.code === 1 && /PLX_BAD_MODEL/.test(err.stderr ?? ''),
     );
-  assert.equal(existsSync(join(dir, 'p', 'key.json')), false, 'no keystore was created');
+  });
+
+  test('provider start refuses a core count that is not a whole number ≥ 1, before touching the key', async () => {
+    await Promise.all(
+      ['0', '1.5', 'many'].map((cores) =>
+        assert.rejects(
+          plexus([
+            'provider',
+            'start',
+            '--coordinator',
+            net.coordinatorUrl,
+            '--data-dir',
+            join(dir, 'p'),
+            '--cores',
+            cores,
+          ]),
+          (err: { code?: number; stderr?: string }) =>
+            err.code !== 0 && /--cores.*expected a whole number from 1 to 1024/s.test(err.stderr ?? ''),
+          cores,
+        ),
+      ),
+    );
+    assert.equal(existsSync(join(dir, 'p', 'key.json')), false, 'no keystore was created');
+  });
 });

@@ -23,7 +23,7 @@ import type { JobVerification } from '../src/protocol/schemas.ts';
 import { exactPlx, plx } from '../web/src/settlement.ts';
 import { ADDR, CHAIN, EPOCHS, HASH_B, PRICES, rewardsOf } from './helpers/explorerFixtures.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
-import { startDevnetProvider } from './helpers/trustedProvider.ts';
+import { startDevnetProviders } from './helpers/trustedProvider.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
@@ -37,6 +37,7 @@ const chromiumMissing = existsSync(CHROMIUM)
 describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () => {
   let net: Devnet;
   let browser: Browser;
+  let launching: Promise<Browser> | undefined;
   let client: PlexusClient;
   let model: string;
   let dir: string;
@@ -73,14 +74,8 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
     ({ dir, cleanup } = await tempDir('plexus-dash-'));
-    net = await startDevnet({ dataDir: dir, providers: 3, port: 0, print: silentPrint, logLevel: 'warn' });
-    // The devnet's own client key (created by startDevnet), so jobs come from its demo client.
-    const account = await loadOrCreateKeystore(join(dir, 'client', 'key.json'), DEVNET_PASSWORD, {
-      logger: quiet,
-    });
-    client = createClient({ url: net.coordinatorUrl, account });
-    model = (await client.uploadFile(ppocrDetectionModelPath())).cid;
-    browser = await chromium.launch({
+    // Chromium starts while the devnet does.
+    launching = chromium.launch({
       executablePath: CHROMIUM,
       args: [
         '--headless',
@@ -92,9 +87,17 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
         '--no-first-run',
       ],
     });
+    net = await startDevnet({ dataDir: dir, providers: 3, port: 0, print: silentPrint, logLevel: 'warn' });
+    // The devnet's own client key (created by startDevnet), so jobs come from its demo client.
+    const account = await loadOrCreateKeystore(join(dir, 'client', 'key.json'), DEVNET_PASSWORD, {
+      logger: quiet,
+    });
+    client = createClient({ url: net.coordinatorUrl, account });
+    model = (await client.uploadFile(ppocrDetectionModelPath())).cid;
+    browser = await launching;
   });
   after(async () => {
-    await browser?.close();
+    await (browser ?? (await launching?.catch(() => undefined)))?.close();
     await Promise.all(extra.map((c) => c.stop(5000)));
     await net?.stop();
     await cleanup?.();
@@ -280,17 +283,13 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     // No fault without ground truth (docs/verification.md): an untrusted head count faults nobody,
     // so one more honest provider, trusted (its record stored before it connects), takes part.
     const opts = { behaviour: 'honest', trusted: true, print: silentPrint };
-    const trusted = await startDevnetProvider(net, dir, { ...opts, name: 'trusted', region: 'af-south' });
-    extra.push(trusted.child);
-    const cheat = await startDevnetProvider(net, dir, {
-      ...opts,
-      name: 'cheater',
-      region: 'sa-east',
-      behaviour: 'always-wrong',
-      trusted: false,
-    });
-    extra.push(cheat.child);
-    cheater = cheat.address;
+    // Both staked first, then both processes start side by side.
+    const [trusted, cheat] = await startDevnetProviders(net, dir, [
+      { ...opts, name: 'trusted', region: 'af-south' },
+      { ...opts, name: 'cheater', region: 'sa-east', behaviour: 'always-wrong', trusted: false },
+    ]);
+    extra.push(trusted!.child, cheat!.child);
+    cheater = cheat!.address;
     const deadline = Date.now() + 120_000;
     while ((await client.health()).providersOnline < 5) {
       assert.ok(Date.now() < deadline, 'the trusted provider and the cheater did not come online');

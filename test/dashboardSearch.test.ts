@@ -40,6 +40,7 @@ const STATIONS = {
 describe('explorer search, job cost and sensor map in Chromium', { skip: chromiumMissing }, () => {
   let c: Awaited<ReturnType<typeof testCoordinator>>;
   let browser: Browser;
+  let launching: Promise<Browser> | undefined;
   let provider: RawProvider;
   let jobId: string;
   let client: string;
@@ -48,6 +49,8 @@ describe('explorer search, job cost and sensor map in Chromium', { skip: chromiu
 
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
+    // Chromium starts while the coordinator's data is made.
+    launching = chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     c = await testCoordinator({ canaryRate: 0 });
     provider = await connectRawProvider(c.url, randomAccount());
     const account = randomAccount();
@@ -109,10 +112,10 @@ describe('explorer search, job cost and sensor map in Chromium', { skip: chromiu
     insSession.run(me, pastHour + HOUR, pastHour + HOUR + HOUR / 4);
     const scores = await scoreSensors(c.store.db, { fromMs: dayStart, toMs: dayStart + DAY });
     await storeScores(c.store.db, 'day', dayStart, dayStart + DAY, scores);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await launching;
   });
   after(async () => {
-    await browser?.close();
+    await (browser ?? (await launching?.catch(() => undefined)))?.close();
     await provider?.close();
     await c?.cleanup();
   });

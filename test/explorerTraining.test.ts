@@ -29,10 +29,13 @@ describe('explorer: the loss curve of a training job', { skip: chromiumMissing }
   let c: Awaited<ReturnType<typeof testCoordinator>>;
   let provider: RawProvider;
   let browser: Browser;
+  let launching: Promise<Browser> | undefined;
   let jobId: string;
 
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
+    // Chromium starts while the job runs.
+    launching = chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     c = await testCoordinator({ canaryRate: 0 });
     provider = await connectRawProvider(c.url, randomAccount());
     const topology = await mnistTopology(4);
@@ -64,10 +67,10 @@ describe('explorer: the loss curve of a training job', { skip: chromiumMissing }
       await provider.deliver(await provider.next('assign', 60_000), out);
     }
     assert.equal((await sdk.waitForJob(jobId, undefined, AbortSignal.timeout(120_000))).status, 'completed');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await launching;
   });
   after(async () => {
-    await browser?.close();
+    await (browser ?? (await launching?.catch(() => undefined)))?.close();
     await provider?.close();
     await c?.cleanup();
   });

@@ -365,6 +365,10 @@ export function addProviderChainCommands(cmd: Command): Command {
         // Epochs keep finalizing while this runs: a proof the coordinator built for the root just
         // replaced (or that the chain replaces before the claim is mined) is InvalidProof for no
         // fault of anyone's. Such a claim asks again for a fresh proof, a few times, before giving up.
+        // Whether the last proof read matched the root on chain: only then is an InvalidProof a race
+        // with an epoch that finalized meanwhile, worth a new round (a coordinator still behind
+        // after the reads above gets the contract's answer at once, not five more rounds).
+        let readValid = false;
         const claimOnce = async () => {
           let r = await readRewards(o, ctx, address);
           for (let i = 0; r && !r.proofValid && i < CLAIM_TRIES; i++) {
@@ -376,6 +380,7 @@ export function addProviderChainCommands(cmd: Command): Command {
               'PLX_NOT_FOUND',
               `provider ${address} has no earnings in any settled epoch yet`,
             );
+          readValid = r.proofValid;
           // Sent even when the proof still looks stale or nothing is claimable: the contract is the
           // judge, and its decoded reason (InvalidProof, NothingToClaim) is the clearest answer.
           const tx = await claimRewards(ctx, {
@@ -390,8 +395,8 @@ export function addProviderChainCommands(cmd: Command): Command {
           try {
             claimed = await claimOnce();
           } catch (err) {
-            const stale = err instanceof ChainRevertError && err.errorName === 'InvalidProof';
-            if (!stale || i + 1 >= CLAIM_TRIES) throw err;
+            const raced = err instanceof ChainRevertError && err.errorName === 'InvalidProof' && readValid;
+            if (!raced || i + 1 >= CLAIM_TRIES) throw err;
           }
         }
         const { r, tx } = claimed;

@@ -70,6 +70,14 @@ export async function trustProviderDir(db: Db, dataDir: string, password: string
   return account.address.toLowerCase();
 }
 
+type DevnetProviderOptions = {
+  name: string;
+  region: string;
+  behaviour: string;
+  trusted: boolean;
+  print: (l: string) => void;
+};
+
 /**
  * Starts one more provider process on a devnet (`startDevnet`, data in `devnetDir`), staked on
  * chain like the devnet's own; `trusted`: its record is written to the devnet coordinator's store
@@ -78,43 +86,68 @@ export async function trustProviderDir(db: Db, dataDir: string, password: string
 export async function startDevnetProvider(
   net: Devnet,
   devnetDir: string,
-  opts: { name: string; region: string; behaviour: string; trusted: boolean; print: (l: string) => void },
+  opts: DevnetProviderOptions,
 ): Promise<{ child: NodeChild; address: string }> {
-  const pdir = join(devnetDir, opts.name);
-  const keystore = join(pdir, 'key.json');
-  if (opts.trusted) {
-    const store = await openStore({ path: join(devnetDir, 'coordinator', 'plexus.db') });
-    try {
-      await trustProviderDir(store.db, pdir, DEVNET_PASSWORD);
-    } finally {
-      await store.close();
+  const [started] = await startDevnetProviders(net, devnetDir, [opts]);
+  return started!;
+}
+
+/**
+ * {@link startDevnetProvider} for several providers: their keys, trusted records and stakes are made
+ * one after another (the stakes are funded from the devnet treasury, one nonce at a time), then the
+ * processes start side by side. If one fails to start, all are stopped.
+ */
+export async function startDevnetProviders(
+  net: Devnet,
+  devnetDir: string,
+  list: DevnetProviderOptions[],
+): Promise<{ child: NodeChild; address: string }[]> {
+  for (const opts of list) {
+    const pdir = join(devnetDir, opts.name);
+    const keystore = join(pdir, 'key.json');
+    if (opts.trusted) {
+      const store = await openStore({ path: join(devnetDir, 'coordinator', 'plexus.db') });
+      try {
+        await trustProviderDir(store.db, pdir, DEVNET_PASSWORD);
+      } finally {
+        await store.close();
+      }
+    } else {
+      await loadOrCreateKeystore(keystore, DEVNET_PASSWORD, {
+        scrypt: { n: 1024, r: 8, p: 1 },
+        logger: quiet,
+      });
     }
-  } else {
-    await loadOrCreateKeystore(keystore, DEVNET_PASSWORD, { scrypt: { n: 1024, r: 8, p: 1 }, logger: quiet });
+    // Staked on chain like any provider: the coordinator gives work only to providers active there.
+    await net.registerProvider(keystore, opts.region);
   }
-  // Staked on chain like any provider: the coordinator gives work only to providers active there.
-  await net.registerProvider(keystore, opts.region);
-  const child = spawnPlexus(
-    opts.name,
-    [
-      'provider',
-      'start',
-      '--coordinator',
-      net.coordinatorUrl,
-      '--data-dir',
-      pdir,
-      '--region',
-      opts.region,
-      '--behaviour',
-      opts.behaviour,
-    ],
-    { env: { PLEXUS_KEYSTORE_PASSWORD: DEVNET_PASSWORD, PLEXUS_LOG_LEVEL: 'warn' }, print: opts.print },
+  const children = list.map((opts) =>
+    spawnPlexus(
+      opts.name,
+      [
+        'provider',
+        'start',
+        '--coordinator',
+        net.coordinatorUrl,
+        '--data-dir',
+        join(devnetDir, opts.name),
+        '--region',
+        opts.region,
+        '--behaviour',
+        opts.behaviour,
+      ],
+      { env: { PLEXUS_KEYSTORE_PASSWORD: DEVNET_PASSWORD, PLEXUS_LOG_LEVEL: 'warn' }, print: opts.print },
+    ),
   );
   try {
-    const { address } = await child.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 120_000);
-    return { child, address: address.toLowerCase() };
+    return await Promise.all(
+      children.map(async (child) => {
+        const { address } = await child.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 120_000);
+        return { child, address: address.toLowerCase() };
+      }),
+    );
   } catch (err) {
-    await child.stop(5000);
+    await Promise.all(children.map((c) => c.stop(5000)));
     throw err;
   }
 }

@@ -255,6 +255,11 @@ export async function oweForOverturn(
   return rows.map((r) => r.ref);
 }
 
+/** Owed rows one sweep looks at. */
+const SWEEP_PAGE = 100;
+/** Per work loop: the last row the previous sweep looked at (in memory; a restart starts over). */
+const sweepCursors = new WeakMap<WorkDeps, { createdAt: number; ref: string }>();
+
 /**
  * Pays every owed compensation its funders' seized stake covers now (their `slashed` accounts'
  * credit balances, applied slashes only), oldest first, in the caller's transaction; one that is
@@ -265,15 +270,26 @@ export async function oweForOverturn(
  */
 export async function payOwed(d: WorkDeps, trx: Trx): Promise<number> {
   if (!d.market) return 0;
-  const owed = await trx
+  // Each sweep goes on from where the last one stopped, a page at a time, and starts over at the
+  // end: rows that stay uncovered (until their deadline) must not hold the queue and starve newer
+  // ones behind them, as the 100 oldest did when every sweep read the same page.
+  const after = sweepCursors.get(d);
+  let page = trx
     .selectFrom('review_compensations')
     .selectAll()
     .where('paid_at', 'is', null)
-    .where('lapsed_at', 'is', null)
-    .orderBy('created_at')
-    .orderBy('ref')
-    .limit(100)
-    .execute();
+    .where('lapsed_at', 'is', null);
+  if (after)
+    page = page.where((eb) =>
+      eb.or([
+        eb('created_at', '>', after.createdAt),
+        eb.and([eb('created_at', '=', after.createdAt), eb('ref', '>', after.ref)]),
+      ]),
+    );
+  const owed = await page.orderBy('created_at').orderBy('ref').limit(SWEEP_PAGE).execute();
+  const last = owed.at(-1);
+  if (owed.length < SWEEP_PAGE || !last) sweepCursors.delete(d);
+  else sweepCursors.set(d, { createdAt: last.created_at, ref: last.ref });
   if (owed.length === 0) return 0;
   const epoch = await d.market.currentEpoch(trx);
   let paid = 0;

@@ -139,3 +139,76 @@ test('an owed refund its funders’ seized stake never fully covers is settled a
     await f.close();
   }
 });
+
+test('rows that stay uncovered do not hold the queue: a newer covered refund behind a full page of them is paid by the next sweep', async () => {
+  const f = await workFixture();
+  try {
+    (f.work as { market?: Market }).market = {
+      currentEpoch: async () => 3,
+      onVerdict: async () => {},
+    } as unknown as Market;
+    const broke = `0x${'ab'.repeat(20)}`;
+    const seized = `0x${'ef'.repeat(20)}`;
+    const client = `0x${'cd'.repeat(20)}`;
+    const row = (ref: string, funder: string, createdAt: number) => ({
+      ref,
+      part: 'refund',
+      task_id: ref,
+      job_id: null,
+      payee: accounts.refunds(client),
+      amount: '10',
+      funders: JSON.stringify([funder]),
+      memo: JSON.stringify({ part: 'refund', taskId: ref }),
+      created_at: createdAt,
+      paid_epoch: null,
+      paid_at: null,
+    });
+    // 120 refunds owed by a provider nothing was ever seized from (they wait for their deadline),
+    // all older than one whose funder's seized stake covers it.
+    for (let i = 0; i < 120; i++)
+      await f.db
+        .insertInto('review_compensations')
+        .values(row(`review:old${String(i).padStart(3, '0')}:refund`, broke, f.clock.t - 1000 + i))
+        .execute();
+    await f.db
+      .insertInto('review_compensations')
+      .values(row('review:new:refund', seized, f.clock.t))
+      .execute();
+    await f.db.transaction().execute((trx) =>
+      postEntry(
+        trx,
+        {
+          ref: 'slash:1',
+          kind: 'slash',
+          epoch: 2,
+          postings: [
+            { account: `provider:${seized}:stake`, amount: 10n },
+            { account: accounts.providerSlashed(seized), amount: -10n },
+          ],
+        },
+        f.clock.t,
+      ),
+    );
+    const paidAt = async () =>
+      (
+        await f.db
+          .selectFrom('review_compensations')
+          .select('paid_at')
+          .where('ref', '=', 'review:new:refund')
+          .executeTakeFirstOrThrow()
+      ).paid_at;
+    await payOwedCompensations(f.work);
+    assert.equal(await paidAt(), null, 'the first sweep reads only the oldest page');
+    await payOwedCompensations(f.work);
+    assert.equal(await paidAt(), f.clock.t, 'the next sweep goes on past that page and pays it');
+    const left = await f.db
+      .selectFrom('review_compensations')
+      .select('ref')
+      .where('paid_at', 'is', null)
+      .where('lapsed_at', 'is', null)
+      .execute();
+    assert.equal(left.length, 120, 'the uncovered ones still wait for their deadline');
+  } finally {
+    await f.close();
+  }
+});
