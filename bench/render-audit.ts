@@ -19,6 +19,12 @@
  * `--kind highlights` runs these two only; `--sun 30` lights the scene so that most lit pixels
  * exceed 1.0 (the default scene's brightest value is ~1.04). `--scene-frames` sets the animation's length (the test uses 12: `other-frame`, frame + 3, then
  * renders past the end, where the animation holds still).
+ *
+ * `--batched K [--width W --height H --samples S]`: what batching audits would save — the regions
+ * audits draw for K frames (one per frame) rendered (a) as K auditor tasks on a provider without a
+ * warm Blender (one Blender process each), (b) as one batched auditor task (one process renders all
+ * K), (c) as K auditor tasks on a provider with a warm Blender (one process kept, a render per
+ * task); 1 thread each, as one provider slot. Wall time and the render processes' CPU time.
  */
 import { join } from 'node:path';
 import {
@@ -42,6 +48,7 @@ import { decodeExr, encodeExr } from '../src/protocol/renderExr.ts';
 import { cheatedImage, cheatedTask, EVERY_CHEAT } from '../src/provider/agent/renderCheats.ts';
 import { probeBlender } from '../src/runtimes/blender/probeBlender.ts';
 import { renderBlenderBatch } from '../src/runtimes/blender/renderBlender.ts';
+import { BlenderPool } from '../src/runtimes/blender/warmBlender.ts';
 import { tempDir } from '../test/helpers/fixtures.ts';
 import { makeScene } from '../test/helpers/renderFixtures.ts';
 
@@ -89,6 +96,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       makeScene(scene, { frames: sceneFrames, ...(sun !== undefined ? { sunEnergy: sun } : {}) }),
       makeScene(other, { frames: sceneFrames, variant: 1, ...(sun !== undefined ? { sunEnergy: sun } : {}) }),
     ]);
+    if (args.includes('--batched'))
+      return await batchedAudits({ args, blender, dir, scene, sceneFrames, format });
     const tasks = renderTasksOf({
       frameStart: 1,
       frameEnd: frames,
@@ -309,4 +318,90 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   } finally {
     await cleanup();
   }
+}
+
+/** `--batched K`: K frames' audit regions rendered as K tasks (cold, warm) or as one batch. */
+async function batchedAudits(o: {
+  args: string[];
+  blender: NonNullable<Awaited<ReturnType<typeof probeBlender>>>;
+  dir: string;
+  scene: string;
+  sceneFrames: number;
+  format: 'png' | 'exr';
+}): Promise<Record<string, unknown>> {
+  const k = arg(o.args, 'batched', 4);
+  const width = arg(o.args, 'width', 64);
+  const height = arg(o.args, 'height', 48);
+  const samples = arg(o.args, 'samples', 16);
+  const tasks = renderTasksOf({
+    frameStart: 1,
+    frameEnd: k,
+    width,
+    height,
+    samples,
+    seed: 0,
+    tiles: { x: 1, y: 1 },
+    format: o.format,
+  });
+  // The drawn region of each frame (at a fixed point of the draw: the same regions every way).
+  const regions = tasks.map((t, i) => ({
+    ...t,
+    region: auditRegionOf(t, RENDER_AUDIT_FRACTION, (i + 0.5) / k, 0.5),
+  }));
+  let n = 0;
+  const timed = async (f: () => Promise<Array<{ usage: { cpuMs: number } }>>) => {
+    const t0 = performance.now();
+    const outs = await f();
+    return {
+      wallSec: (performance.now() - t0) / 1000,
+      cpuSec: outs.reduce((a, x) => a + x.usage.cpuMs, 0) / 1000,
+    };
+  };
+  const cold = (ts: RenderTask[]) =>
+    renderBlenderBatch({
+      blender: o.blender,
+      blendPath: o.scene,
+      tasks: ts,
+      threads: 1,
+      timeoutMs: 1_800_000,
+      scratchDir: join(o.dir, `batched-${n++}`),
+    });
+  // (a) K auditor tasks, one Blender each.
+  let separate = { wallSec: 0, cpuSec: 0 };
+  for (const r of regions) {
+    const x = await timed(() => cold([r]));
+    separate = { wallSec: separate.wallSec + x.wallSec, cpuSec: separate.cpuSec + x.cpuSec };
+  }
+  // (b) One batched auditor task.
+  const batched = await timed(() => cold(regions));
+  // (c) K auditor tasks on a warm Blender (started, and a frame of the scene rendered, beforehand).
+  const pool = new BlenderPool({ scratchDir: join(o.dir, 'batched-warm'), maxProcesses: 1 });
+  let warm = { wallSec: 0, cpuSec: 0 };
+  try {
+    const req = { blender: o.blender, blendPath: o.scene, threads: 1, timeoutMs: 1_800_000 };
+    await pool.render({ ...req, task: { ...regions[0]!, seed: 99 } });
+    for (const r of regions) {
+      const x = await timed(async () => [await pool.render({ ...req, task: r })]);
+      warm = { wallSec: warm.wallSec + x.wallSec, cpuSec: warm.cpuSec + x.cpuSec };
+    }
+  } finally {
+    await pool.close();
+  }
+  const share =
+    regions.reduce((a, r) => a + (r.region[2] - r.region[0]) * (r.region[3] - r.region[1]), 0) /
+    (k * width * height);
+  console.log(
+    `${k} audit regions (${(share * 100).toFixed(1)} % of ${width}×${height} each, ${samples} samples): as ${k} cold tasks ${separate.wallSec.toFixed(1)} s wall / ${separate.cpuSec.toFixed(1)} s CPU; one batch ${batched.wallSec.toFixed(1)} s / ${batched.cpuSec.toFixed(1)} s; ${k} warm tasks ${warm.wallSec.toFixed(1)} s / ${warm.cpuSec.toFixed(1)} s`,
+  );
+  return {
+    batchedRegions: k,
+    resolution: `${width}x${height}`,
+    samples,
+    regionShare: share,
+    separateColdTasks: separate,
+    oneBatchedTask: batched,
+    separateWarmTasks: warm,
+    batchedVsSeparateColdWall: batched.wallSec / separate.wallSec,
+    batchedVsSeparateWarmWall: batched.wallSec / warm.wallSec,
+  };
 }

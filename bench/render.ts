@@ -13,6 +13,8 @@
  *    after a first job), against the same frames rendered locally one after another by one warm
  *    Blender with 2 threads (the same total cores, started before the clock):
  *    `throughputRatio` = devnet frames/min ÷ local frames/min.
+ *    `--throughput-only`: this part only, after a 2-frame warm-up job (frames of 20 s: `--width 320
+ *    --height 240 --samples 384` or so, machine permitting).
  * 3. `verificationOverhead`: the CPU time of the extra executions verification asked for (region
  *    audits under the default adaptive policy) over the CPU time of the primary executions, for
  *    the providers' third job, when they have a clean record and are audited on a sample of the
@@ -91,6 +93,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       tiles: { x: 1, y: 1 },
       format: 'png' as const,
     };
+    if (args.includes('--throughput-only')) {
+      const out = await throughputOnly({ args, blender, dir, scene, params, netFrames, cold, children });
+      coordinator = out.coordinator;
+      return out.result;
+    }
     const tasks = renderTasksOf(params);
     const batch = async (ts: RenderTask[], blendPath: string, threads: number) =>
       (
@@ -398,4 +405,106 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     await coordinator?.cleanup();
     await cleanup();
   }
+}
+
+/**
+ * `--throughput-only`: the local baseline (one warm Blender, 2 threads) and the same frames through
+ * a coordinator with 2 providers × 1 core, after a 2-frame warm-up job (their Blenders warm, as in
+ * the full run); no separation part, no audited jobs.
+ */
+async function throughputOnly(o: {
+  args: string[];
+  blender: NonNullable<Awaited<ReturnType<typeof probeBlender>>>;
+  dir: string;
+  scene: string;
+  params: Parameters<typeof renderTasksOf>[0];
+  netFrames: number;
+  cold: boolean;
+  children: NodeChild[];
+}): Promise<{ coordinator: Awaited<ReturnType<typeof testCoordinator>>; result: Record<string, unknown> }> {
+  const { blender, dir, scene, params, netFrames } = o;
+  const netTasks = renderTasksOf({ ...params, frameEnd: netFrames });
+  const pool = new BlenderPool({ scratchDir: join(dir, 'local-warm'), maxProcesses: 1 });
+  const perFrameSec: number[] = [];
+  try {
+    const req = { blender, blendPath: scene, threads: 2, timeoutMs: 1_800_000 };
+    await pool.render({ ...req, task: { ...netTasks[0]!, seed: 99 } });
+    for (const t of netTasks) {
+      const t0 = performance.now();
+      await pool.render({ ...req, task: t });
+      perFrameSec.push((performance.now() - t0) / 1000);
+    }
+  } finally {
+    await pool.close();
+  }
+  const localSec = perFrameSec.reduce((a, b) => a + b, 0);
+  const localFpm = (netFrames / localSec) * 60;
+  console.log(
+    `local: ${netFrames} frames in ${localSec.toFixed(1)} s (${perFrameSec.map((x) => x.toFixed(1)).join(' ')} s each; ${localFpm.toFixed(2)} frames/min, one warm Blender, 2 threads)`,
+  );
+  const coordinator = await testCoordinator();
+  const env = { PLEXUS_KEYSTORE_PASSWORD: 'bench', PLEXUS_LOG_LEVEL: 'warn' };
+  for (const name of ['p1', 'p2']) {
+    const child = spawnPlexus(
+      name,
+      [
+        'provider',
+        'start',
+        '--coordinator',
+        coordinator.url,
+        '--data-dir',
+        join(dir, name),
+        '--cores',
+        '1',
+        ...(o.cold ? ['--no-warm-blender'] : []),
+      ],
+      { env, print: () => {} },
+    );
+    o.children.push(child);
+    await child.waitFor('PLEXUS_PROVIDER_STARTED', 600_000);
+  }
+  const client = createClient({ url: coordinator.url, account: randomAccount() });
+  while ((await client.health()).providersOnline < 2) await new Promise((r) => setTimeout(r, 200));
+  const job = {
+    blend: scene,
+    resolution: `${params.width}x${params.height}`,
+    samples: params.samples,
+    deadlineSec: 7200,
+    taskTimeoutSec: 1800,
+    verify: { policy: 'none' as const },
+  };
+  const warm = await submitRenderJob(client, { ...job, frames: '1-2', seed: 7 });
+  if ((await client.waitForJob(warm.jobId)).status !== 'completed') throw new Error('warm-up job failed');
+  const n0 = performance.now();
+  const plain = await submitRenderJob(client, { ...job, frames: `1-${netFrames}`, seed: 0 });
+  const done = await client.waitForJob(plain.jobId);
+  if (done.status !== 'completed') throw new Error(`devnet job ${done.status}`);
+  const netSec = (performance.now() - n0) / 1000;
+  const perProvider = await coordinator.store.db
+    .selectFrom('assignments')
+    .select(['provider', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('job_id', '=', plain.jobId)
+    .groupBy('provider')
+    .execute();
+  const netFpm = (netFrames / netSec) * 60;
+  console.log(
+    `devnet: ${netFrames} frames in ${netSec.toFixed(1)} s (${netFpm.toFixed(2)} frames/min, 2 providers × 1 core; ${perProvider.map((p) => p.n).join(' + ')} frames)`,
+  );
+  return {
+    coordinator,
+    result: {
+      throughputRatio: netFpm / localFpm,
+      netFrames,
+      resolution: `${params.width}x${params.height}`,
+      samples: params.samples,
+      localSecPerFrame: localSec / netFrames,
+      localSecByFrame: perFrameSec,
+      localFramesPerMin: localFpm,
+      devnetFramesPerMin: netFpm,
+      devnetSec: netSec,
+      devnetFramesPerProvider: perProvider.map((p) => Number(p.n)),
+      localBaseline: 'one warm Blender, 2 threads, frames one after another',
+      warmBlender: !o.cold,
+    },
+  };
 }

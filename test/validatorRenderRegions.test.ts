@@ -78,8 +78,17 @@ function bundle(
     jobId,
     spec: { kind: 'blender.render', inputs: ['ff'.repeat(32), taskCid], verification: { policy: 'audit' } },
   } as unknown as JobFact;
-  const charge = (provider: Address, outputCid: string) =>
-    ({ jobId, taskId, provider, result: { outputCid } }) as unknown as ChargeFact;
+  const charge = (provider: Address, outputCid: string, region?: ChargeFact['region']) =>
+    ({
+      ref: `exec:${provider}`,
+      jobId,
+      taskId,
+      provider,
+      result: { outputCid },
+      ...(region ? { region } : {}),
+    }) as unknown as ChargeFact;
+  // The share billing sized the auditor's charge by: its crop's pixels and the task's.
+  const share = { pixels: (crop[2] - crop[0]) * (crop[3] - crop[1]), taskPixels: 32 * 48 };
   const draw = {
     taskId,
     provider: primary,
@@ -90,7 +99,7 @@ function bundle(
   } as AuditDraw;
   const facts = {
     jobs: [job],
-    charges: [charge(primary, cidOf(whole)), charge(auditor, cidOf(part))],
+    charges: [charge(primary, cidOf(whole)), charge(auditor, cidOf(part), share)],
     draws: [draw],
     audits: {
       commitment: { epoch: 9, commitment: `0x${'00'.repeat(32)}` },
@@ -201,6 +210,7 @@ test('a descriptor or output the coordinator will not serve is a dispute; an una
   assert.equal((await decide(noOutput)).dispute?.fact, `renderRegion[${taskId}].blob`);
   const unaudited = bundle(drawn);
   unaudited.facts.draws![0]!.audited = false;
+  delete unaudited.facts.charges[1]!.region;
   unaudited.blobs.clear();
   assert.deepEqual(await decide(unaudited), { audits: [], dispute: null });
 });
@@ -231,4 +241,40 @@ test('a task drawn twice (re-run) is checked against the seed of its earliest au
     // With the first draw not audited, the re-run's is the earliest audited draw.
     assert.equal((await decide(rerun(drawn8, false))).dispute, null);
   }
+});
+
+test("the region share a charge was billed by is the output's: a wrong, missing or invented share is named", async () => {
+  const drawn = renderAuditRegion(SEED, taskId, task);
+  const cases: [string, (b: ReturnType<typeof bundle>) => void, string][] = [
+    [
+      'a share inflated 4×',
+      (b) => (b.facts.charges[1]!.region!.pixels *= 4),
+      `charge[exec:${auditor}].region`,
+    ],
+    [
+      'a task sized larger',
+      (b) => (b.facts.charges[1]!.region!.taskPixels = 64 * 48),
+      `charge[exec:${auditor}].region`,
+    ],
+    [
+      'a region output billed as a whole task',
+      (b) => delete b.facts.charges[1]!.region,
+      `charge[exec:${auditor}].region`,
+    ],
+    [
+      'a whole-task output billed as a region',
+      (b) => (b.facts.charges[0]!.region = { pixels: 192, taskPixels: 1536 }),
+      `charge[exec:${primary}].region`,
+    ],
+  ];
+  for (const [name, alter, fact] of cases) {
+    const b = bundle(drawn);
+    alter(b);
+    assert.equal((await decide(b)).dispute?.fact, fact, name);
+  }
+  // A share claimed on a task that was not audited is read and checked all the same.
+  const unaudited = bundle(drawn);
+  unaudited.facts.draws![0]!.audited = false;
+  unaudited.facts.charges[1]!.region!.pixels += 1;
+  assert.equal((await decide(unaudited)).dispute?.fact, `charge[exec:${auditor}].region`);
 });

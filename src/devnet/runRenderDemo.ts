@@ -111,6 +111,10 @@ export async function runRenderDemo(
         `  frame ${e.data.done}/${e.data.total} done on ${String(e.data.provider).slice(0, 10)}… (${(e.data.usage as { wallMs: number }).wallMs} ms)`,
       );
     else if (e.type === 'task.retry') print(`  frame re-rendered: ${e.data.code} ${e.data.message}`);
+    else if (e.type === 'task.reopened')
+      print(
+        `  frame re-rendered: its provider ${String(e.data.provider).slice(0, 10)}… was caught on another frame`,
+      );
     else if (e.type === 'job.failed') print(`  job failed: ${e.data.code} ${e.data.message}`);
   });
   const summary: RenderDemoSummary = {

@@ -6,10 +6,22 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Hex } from 'viem';
-import { signPlexusMessage } from '../protocol/eip712.ts';
+import { medianBilling, priceExecution } from '../coordinator/market/priceExecution.ts';
+import { chargePostings } from '../coordinator/settlement/epochFacts.ts';
+import { hashCanonical } from '../protocol/canonicalJson.ts';
+import { plexusMessageHash, signPlexusMessage } from '../protocol/eip712.ts';
 import { cidToBytes32 } from '../protocol/ids.ts';
 import { checkFacts } from './checkFacts.ts';
-import { CHAIN_ID, cheater, cheaterKey, client, honestEpoch, provider, providerKey } from './factsFixture.ts';
+import {
+  CHAIN_ID,
+  cheater,
+  cheaterKey,
+  client,
+  clientKey,
+  honestEpoch,
+  provider,
+  providerKey,
+} from './factsFixture.ts';
 
 test('an honest epoch: every signature checks, every price recomputes, the postings add up', async () => {
   const { inputs, facts } = await honestEpoch();
@@ -165,5 +177,125 @@ test('an outvoted slash carries the signed results of the providers that outvote
   assert.match(
     (await checkFacts(forged.facts, forged.inputs, CHAIN_ID))?.fact ?? '',
     /^slash\[1\]\.accepted$/,
+  );
+});
+
+/**
+ * The fixture's job as a `blender.render` job under audits, its one task charged to the primary
+ * (9 s of CPU for the frame) and to a region auditor (0.6 s for 192 of the task's 3072 pixels),
+ * priced as the market prices them (priceExecution.ts `medianBilling`), or with `units` given.
+ */
+async function renderEpoch(units?: [bigint, bigint]) {
+  const e = await honestEpoch();
+  const j = e.facts.jobs[0]!;
+  const spec = {
+    ...(j.spec as object),
+    kind: 'blender.render',
+    verification: { policy: 'audit' },
+    render: { frameStart: 1, frameEnd: 1, width: 64, height: 48, samples: 16 },
+  };
+  const message = {
+    client,
+    specHash: hashCanonical(spec),
+    nonce: BigInt(j.nonce),
+    maxPricePerUnit: BigInt(j.maxPricePerUnit),
+    issuedAt: BigInt(j.issuedAt),
+  };
+  const domain = { chainId: CHAIN_ID, verifyingContract: e.facts.jobDomain.verifyingContract! };
+  const jobId = plexusMessageHash(domain, 'JobSubmission', message);
+  e.facts.jobs[0] = {
+    ...j,
+    spec,
+    jobId,
+    signature: await signPlexusMessage(clientKey, domain, 'JobSubmission', message),
+  };
+  const first = e.facts.charges[0]!;
+  const region = { pixels: 192, taskPixels: 3072 };
+  const charge = async (key: typeof providerKey, b: string, cpuMs: number, withRegion: boolean) => {
+    const assignmentId = `0x${b.repeat(32)}` as Hex;
+    const usage = { wallMs: cpuMs, cpuMs, peakRssBytes: 1 };
+    const signature = await signPlexusMessage(key, CHAIN_ID, 'TaskResult', {
+      provider: key.address,
+      assignmentId,
+      taskId: first.taskId,
+      outputCid: cidToBytes32(first.result.outputCid),
+      wallMs: BigInt(cpuMs),
+      cpuMs: BigInt(cpuMs),
+      peakRssBytes: 1n,
+      issuedAt: BigInt(first.result.issuedAt),
+    });
+    return {
+      ...first,
+      ref: `exec:${assignmentId}`,
+      jobId,
+      assignmentId,
+      provider: key.address.toLowerCase() as Hex,
+      result: { ...first.result, usage, signature },
+      ...(withRegion ? { region } : {}),
+    };
+  };
+  const charges = [await charge(providerKey, 'e1', 9000, false), await charge(cheaterKey, 'e2', 600, true)];
+  // The task's audit draw (every frame of a newcomer is audited: rate 1).
+  e.facts.draws = [
+    {
+      taskId: first.taskId,
+      provider,
+      epoch: 3,
+      rate: 1,
+      draw: 0.5,
+      audited: true,
+      otherOnline: true,
+      economics: { reward: '1', honestCost: '1', slashable: '0' },
+    },
+  ];
+  const billed =
+    units ??
+    medianBilling(
+      charges.map((c) => ({ cls: 'cpu', unitsMilli: BigInt(c.result.usage.cpuMs), region: c.region })),
+      120,
+    );
+  e.facts.charges = charges.map((c, i) => {
+    const p = priceExecution({
+      cls: 'cpu',
+      usage: c.result.usage,
+      timeoutSec: 120,
+      basePrice: BigInt(first.unitPrice),
+      floor: 0n,
+      maxPrice: BigInt(j.maxPricePerUnit),
+      unitsMilli: billed[i]!,
+    });
+    return {
+      ...c,
+      unitsMilli: p.unitsMilli.toString(),
+      charge: p.charge.toString(),
+      fee: p.fee.toString(),
+      providerAmount: p.providerAmount.toString(),
+    };
+  });
+  const balances = new Map<string, bigint>();
+  for (const c of e.facts.charges)
+    for (const p of chargePostings(c, client))
+      balances.set(p.account, (balances.get(p.account) ?? 0n) + p.amount);
+  e.inputs.epochBalances = [...balances].map(([account, balance]) => ({ account, balance }));
+  return e;
+}
+
+test('a region-audited render task: the primary billed its frame, the auditor its share; the old median is refused', async () => {
+  const ok = await renderEpoch();
+  assert.equal(ok.facts.charges[0]!.unitsMilli, '9000', 'the primary: its frame');
+  assert.equal(ok.facts.charges[1]!.unitsMilli, String((9000n * 192n) / 3072n), 'the auditor: its share');
+  assert.equal(await checkFacts(ok.facts, ok.inputs, CHAIN_ID), null);
+  // What the coordinator billed before sizing (both at the lower median of the raw units, 600).
+  const old = await renderEpoch([600n, 600n]);
+  assert.match(
+    (await checkFacts(old.facts, old.inputs, CHAIN_ID))?.fact ?? '',
+    /^charge\[exec:0xe1.*\]\.unitsMilli$/,
+  );
+  // A share claimed on a job that renders nothing.
+  const e = await honestEpoch();
+  e.facts.charges[0]!.region = { pixels: 1, taskPixels: 100 };
+  assert.match(
+    (await checkFacts(e.facts, e.inputs, CHAIN_ID))?.fact ?? '',
+    /^charge\[exec:0xa1.*\]\.region$/,
   );
 });

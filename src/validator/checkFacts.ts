@@ -11,7 +11,7 @@ import { bigMin } from '../coordinator/market/bigMath.ts';
 import { PROTOCOL_FEE_BPS } from '../coordinator/market/constants.ts';
 import {
   billedUnitsMilli,
-  medianBilledUnits,
+  medianBilling,
   paidExecutionsPerTask,
 } from '../coordinator/market/priceExecution.ts';
 import type { EpochInputs } from '../coordinator/settlement/epochComputation.ts';
@@ -155,14 +155,27 @@ export async function checkFacts(
   const refs = new Set<string>();
   const perTask = new Map<string, number>();
   // Median billing: every paid execution of a task is billed the median of the task's paid
-  // executions' units (all of them are charged in the verdict's one entry set, so in one epoch).
-  const unitsOfTask = new Map<string, bigint[]>();
+  // executions' units (all of them are charged in the verdict's one entry set, so in one epoch), a
+  // render region auditor's sized to the whole task first and billed its region's share
+  // (priceExecution.ts `medianBilling`; the region shares are checked against the outputs in
+  // checkRenderRegions.ts).
+  const chargesOfTask = new Map<string, EpochFacts['charges']>();
   for (const c of facts.charges) {
-    const job = jobs.get(c.jobId);
-    if (!job) continue;
-    const list = unitsOfTask.get(c.taskId) ?? [];
-    list.push(billedUnitsMilli(c.class, c.result.usage, job.spec.taskTimeoutSec));
-    unitsOfTask.set(c.taskId, list);
+    if (!jobs.has(c.jobId)) continue;
+    chargesOfTask.set(c.taskId, [...(chargesOfTask.get(c.taskId) ?? []), c]);
+  }
+  const billedUnits = new Map<string, bigint>();
+  for (const list of chargesOfTask.values()) {
+    const timeoutSec = jobs.get(list[0]!.jobId)!.spec.taskTimeoutSec;
+    const units = medianBilling(
+      list.map((c) => ({
+        cls: c.class,
+        unitsMilli: billedUnitsMilli(c.class, c.result.usage, jobs.get(c.jobId)!.spec.taskTimeoutSec),
+        region: c.region,
+      })),
+      timeoutSec,
+    );
+    for (const [i, c] of list.entries()) billedUnits.set(c.ref, units[i]!);
   }
   for (const c of facts.charges) {
     const name = `charge[${c.ref}]`;
@@ -184,9 +197,10 @@ export async function checkFacts(
     const limit = paidExecutionsPerTask(policyOfSpec(job.spec));
     if (n > limit) return bad(`${name}.executions`, n, `at most ${limit} paid executions per task`);
     if (!job.spec.resources.gpu && c.class !== 'cpu') return bad(`${name}.class`, c.class, 'cpu');
+    if (c.region && job.spec.kind !== 'blender.render')
+      return bad(`${name}.region`, `${c.region.pixels}/${c.region.taskPixels}`, 'none: not a render job');
     const units =
-      medianBilledUnits(unitsOfTask.get(c.taskId) ?? []) ??
-      billedUnitsMilli(c.class, c.result.usage, job.spec.taskTimeoutSec);
+      billedUnits.get(c.ref) ?? billedUnitsMilli(c.class, c.result.usage, job.spec.taskTimeoutSec);
     if (BigInt(c.unitsMilli) !== units) return bad(`${name}.unitsMilli`, c.unitsMilli, units);
     const base = prices.get(c.class);
     if (base === undefined) return bad(`${name}.class`, c.class, 'a priced resource class');

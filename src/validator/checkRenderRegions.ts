@@ -82,12 +82,14 @@ export async function renderAuditsOf(
     const k = d.taskId.toLowerCase();
     drawsOf.set(k, [...(drawsOf.get(k) ?? []), d]);
   }
+  // Tasks whose outputs are read: every audited one (a region output comes only from an audit)
+  // and any whose charges claim a region share (billing sized them by it).
   const out: RenderAudit[] = [];
-  for (const [taskId, draws] of drawsOf) {
-    const audited = draws.filter((d) => d.audited).sort((a, b) => a.epoch - b.epoch);
-    const charges = chargesOf.get(taskId);
+  for (const [taskId, charges] of chargesOf) {
+    const draws = drawsOf.get(taskId) ?? [];
+    const audited = draws.filter((x) => x.audited).sort((a, b) => a.epoch - b.epoch);
     const d = audited[0];
-    if (!d || !charges) continue;
+    if (!d && !charges.some((c) => c.region)) continue;
     const name = `renderRegion[${taskId}]`;
     const jobId = charges[0]!.jobId;
     const inputs = renderJobs.get(jobId.toLowerCase())!;
@@ -101,6 +103,8 @@ export async function renderAuditsOf(
     } catch (err) {
       return bad(`${name}.task`, err instanceof Error ? err.message : String(err), 'a render task');
     }
+    const [tx, ty, tx1, ty1] = task.region;
+    const taskPixels = (tx1 - tx) * (ty1 - ty);
     const regions: Region[] = [];
     let primaryCid: string | undefined;
     for (const c of charges) {
@@ -112,16 +116,19 @@ export async function renderAuditsOf(
       } catch {
         return bad(`${name}.output`, c.result.outputCid, 'a render output');
       }
+      // The share billing sized the charge by is the output's: its crop's pixels and the task's.
+      const want = crop ? `${(crop[2] - crop[0]) * (crop[3] - crop[1])}/${taskPixels}` : 'none';
+      const share = c.region ? `${c.region.pixels}/${c.region.taskPixels}` : 'none';
+      if (share !== want) return bad(`charge[${c.ref}].region`, share, want);
       if (!crop) {
         // The primary's whole output: the pixels its region grew over (a task drawn once).
-        if (draws.length === 1 && c.provider.toLowerCase() === d.provider.toLowerCase())
+        if (d && draws.length === 1 && c.provider.toLowerCase() === d.provider.toLowerCase())
           primaryCid = c.result.outputCid;
         continue;
       }
-      const [tx, ty] = task.region;
       regions.push([crop[0] + tx, crop[1] + ty, crop[2] + tx, crop[3] + ty]);
     }
-    if (regions.length > 0)
+    if (d && regions.length > 0)
       out.push({ epoch: d.epoch, taskId, task: task.region, regions, ...(primaryCid ? { primaryCid } : {}) });
   }
   return out;

@@ -2,9 +2,11 @@
  * Thumbnails of `format: 'exr'` render outputs in the browser (docs/render.md, "EXR"), without the
  * protocol code (no DOM needed: tested in node against the coordinator's `toneMapExr`): the output's
  * `exr` tensor decoded with parse-exr and tone-mapped the way the coordinator compares EXR renders
- * and PNG jobs look — scene-linear RGB clamped to [0, 1], sRGB-encoded, 8 bits.
+ * and PNG jobs look — scene-linear RGB clamped to [0, 1], sRGB-encoded, 8 bits. The file passes the
+ * coordinator's checks first (exrCheck.ts): parse-exr alone would inflate whatever blocks it finds.
  */
 import parseExr from 'parse-exr';
+import { checkExr } from './exrCheck.ts';
 
 /** RGBA pixels, top row first. */
 export type ThumbnailPixels = { data: Uint8ClampedArray<ArrayBuffer>; width: number; height: number };
@@ -40,11 +42,15 @@ function srgb(v: number): number {
 
 /**
  * The 8-bit thumbnail of an EXR render of `width`×`height` pixels (the tile's size from the job's
- * spec; another size throws, so an output is never drawn at a size it was not asked for).
+ * spec; another size throws, so an output is never drawn at a size it was not asked for; so does a
+ * file the coordinator's checks refuse, before parse-exr sees it).
  *
  * @example ctx.putImageData(new ImageData(px.data, px.width, px.height), x, y);
  */
 export function exrThumbnail(exr: Uint8Array, width: number, height: number): ThumbnailPixels {
+  const size = checkExr(exr); // before anything is decoded
+  if (size.width !== width || size.height !== height)
+    throw new Error(`EXR of ${size.width}×${size.height}, not ${width}×${height}`);
   const parsed = parseExr(exr.slice().buffer as ArrayBuffer, 1015); // 1015: float output
   if (parsed.width !== width || parsed.height !== height || parsed.format !== 1023)
     throw new Error(`EXR of ${parsed.width}×${parsed.height}, not ${width}×${height}`);

@@ -26,14 +26,17 @@ import {
   DEFAULT_GPU_BASE_PRICE,
   DEFAULT_GPU_FLOOR_PRICE,
 } from './constants.ts';
+import { defersBilling } from './deferredBilling.ts';
 import type { EpochClock } from './epochClock.ts';
 import {
   billedUnitsMilli,
-  medianBilledUnits,
+  chargedUnits,
   paidExecutionsPerTask,
   priceExecution,
+  type RegionShare,
   worstCaseCost,
 } from './priceExecution.ts';
+import { regionSharesOf } from './regionShares.ts';
 import { gpuClassOf, taskClass } from './resourceClass.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -93,6 +96,8 @@ export type Market = {
     known?: {
       job?: { client: string; spec: JobSpec; maxPrice: bigint | undefined };
       executions?: readonly { assignment_id: string; provider: string; result: string }[];
+      /** The job has ended: bill a verdict whose bill waited for it (deferredBilling.ts). */
+      jobEnded?: boolean;
     },
   ): Promise<void>;
   /** Records a provider's session start and floor prices (caller's transaction). */
@@ -380,6 +385,8 @@ export function createMarket(deps: {
       }
       if (job.maxPrice === undefined) return; // a job from before the market: never billed
       const { spec, maxPrice } = job;
+      // A render frame nobody checked is billed when its job ends, unless it was re-rendered.
+      if (!known.jobEnded && defersBilling(spec, verdict)) return;
       const paid = new Set(
         verdict.outcomes
           .filter((o) => o.outcome === 'valid' || o.outcome === 'unverified')
@@ -402,6 +409,7 @@ export function createMarket(deps: {
         cls: string;
         fl: Record<string, string>;
         units: bigint;
+        region?: RegionShare | undefined;
       }[] = [];
       for (const e of execs) {
         if (!paid.has(e.provider.toLowerCase()) || billable.length >= limit) continue;
@@ -424,21 +432,36 @@ export function createMarket(deps: {
         const usage = (JSON.parse(e.result) as { usage: Usage }).usage;
         billable.push({ e, cls, fl, units: billedUnitsMilli(cls, usage, spec.taskTimeoutSec) });
       }
-      // Median billing: every paid execution is billed the median of the agreeing executions'
-      // measured units, not its own report (docs/market.md "Median billing").
-      const units = medianBilledUnits(billable.map((x) => x.units));
-      for (const { e, cls, fl } of billable) {
-        const floor = fl[cls];
-        const price = priceExecution({
-          cls,
-          usage: (JSON.parse(e.result) as { usage: Usage }).usage,
+      const priceOf = async (x: (typeof billable)[number], unitsMilli: bigint) => {
+        const floor = x.fl[x.cls];
+        return priceExecution({
+          cls: x.cls,
+          usage: (JSON.parse(x.e.result) as { usage: Usage }).usage,
           timeoutSec: spec.taskTimeoutSec,
-          basePrice: await basePrice(trx, cls, epoch),
-          floor: floor !== undefined ? BigInt(floor) : defaultFloorPrice(cls),
+          basePrice: await basePrice(trx, x.cls, epoch),
+          floor: floor !== undefined ? BigInt(floor) : defaultFloorPrice(x.cls),
           maxPrice,
-          ...(units !== undefined ? { unitsMilli: units } : {}),
+          unitsMilli,
         });
-        if (price.charge === 0n) continue;
+      };
+      // Median billing: every paid execution is billed the median of the agreeing executions'
+      // measured units, not its own report (docs/market.md "Median billing"); a render region
+      // auditor's units sized to the whole task first, and it is billed its region's share
+      // (priceExecution.ts `medianBilling`, docs/render.md "Billing").
+      const shares = await regionSharesOf(
+        trx,
+        billable.map((x) => x.e.assignment_id),
+        spec.kind === 'blender.render' ? spec.render : undefined,
+      );
+      for (const x of billable) x.region = shares.get(x.e.assignment_id);
+      const unitsOf = await chargedUnits(billable, spec.taskTimeoutSec, (x, units) =>
+        priceOf(x, units).then((p) => p.charge),
+      );
+      for (const x of billable) {
+        const { e, cls } = x;
+        const units = unitsOf.get(x);
+        if (units === undefined) continue; // its charge rounds to nothing
+        const price = await priceOf(x, units);
         await postEntry(
           trx,
           {
@@ -452,6 +475,7 @@ export function createMarket(deps: {
               class: cls,
               unitsMilli: price.unitsMilli.toString(),
               unitPrice: price.unitPrice.toString(),
+              ...(x.region ? { regionPixels: x.region.pixels, taskPixels: x.region.taskPixels } : {}),
             },
             postings: [
               { account: accounts.clientUnsettled(job.client), amount: price.charge },

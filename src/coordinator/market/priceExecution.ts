@@ -103,3 +103,83 @@ export function medianBilledUnits(units: readonly bigint[]): bigint | undefined 
   const sorted = [...units].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }
+
+/**
+ * A region audit's share of its task (render jobs, docs/render.md "Region audits"): the pixels its
+ * auditor rendered and the task's pixels.
+ */
+export type RegionShare = { pixels: number; taskPixels: number };
+
+/** True when `r` is a proper part of its task (a region audit grown to the whole task is not). */
+function isPart(r: RegionShare | undefined): r is RegionShare {
+  return (
+    r !== undefined &&
+    Number.isSafeInteger(r.pixels) &&
+    Number.isSafeInteger(r.taskPixels) &&
+    r.pixels > 0 &&
+    r.pixels < r.taskPixels
+  );
+}
+
+/**
+ * What each paid execution of one task is billed (median billing with region audits): every
+ * execution's units are first sized to the whole task — a region auditor's scaled by task pixels ÷
+ * region pixels, capped at the task's worst case (timeout × billed cores of its class) — and the
+ * median of those is the task's size; a whole-task execution is billed that size, a region
+ * auditor its region's share of it. Without the scaling an audited honest primary would be billed
+ * the lower median of its frame and the auditor's region, about the region's share of the frame.
+ * The coordinator (createMarket.ts) and a validator (checkFacts.ts) both compute it here. Pure.
+ *
+ * @example
+ * medianBilling([{ cls: 'cpu', unitsMilli: 9000n }, { cls: 'cpu', unitsMilli: 500n, region: { pixels: 192, taskPixels: 3072 } }], 600);
+ * // [8000n, 500n]: the region's 500 sized to 8000 for the whole frame
+ */
+export function medianBilling(
+  executions: ReadonlyArray<{ cls: string; unitsMilli: bigint; region?: RegionShare | undefined }>,
+  timeoutSec: number,
+): bigint[] {
+  const sized = executions.map((e) => {
+    if (!isPart(e.region)) return e.unitsMilli;
+    const worst = billedUnitsMilli(
+      e.cls,
+      { wallMs: timeoutSec * 1000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
+      timeoutSec,
+    );
+    return bigMin((e.unitsMilli * BigInt(e.region.taskPixels)) / BigInt(e.region.pixels), worst);
+  });
+  const median = medianBilledUnits(sized);
+  if (median === undefined) return [];
+  return executions.map((e) =>
+    isPart(e.region) ? (median * BigInt(e.region.pixels)) / BigInt(e.region.taskPixels) : median,
+  );
+}
+
+/**
+ * The units each of a task's paid executions is charged, by {@link medianBilling}, leaving out
+ * those whose charge (`chargeOf`) rounds to nothing and sizing the median again over the others
+ * until every one left is charged: the coordinator posts no entry for a zero charge, so what a
+ * validator sees of the task is exactly the executions this keeps, and it re-derives the same
+ * units from them (checkFacts.ts).
+ *
+ * @example
+ * const units = await chargedUnits(billable, 600, async (x, u) => (u * price) / 1000n);
+ */
+export async function chargedUnits<
+  T extends { cls: string; units: bigint; region?: RegionShare | undefined },
+>(
+  executions: readonly T[],
+  timeoutSec: number,
+  chargeOf: (x: T, unitsMilli: bigint) => Promise<bigint>,
+): Promise<Map<T, bigint>> {
+  let kept = [...executions];
+  for (;;) {
+    const units = medianBilling(
+      kept.map((x) => ({ cls: x.cls, unitsMilli: x.units, region: x.region })),
+      timeoutSec,
+    );
+    const next: T[] = [];
+    for (const [i, x] of kept.entries()) if ((await chargeOf(x, units[i]!)) > 0n) next.push(x);
+    if (next.length === kept.length) return new Map(kept.map((x, i) => [x, units[i]!]));
+    kept = next;
+  }
+}

@@ -156,6 +156,7 @@ export function packBundle(inputs: unknown, f: EpochFacts): { inputs: Json; fact
     c.result.usage.peakRssBytes,
     c.result.issuedAt,
     packString(c.result.signature),
+    ...(c.region ? [c.region.pixels, c.region.taskPixels] : []),
   ]);
   const draws = (f.draws ?? []).map(drawRow);
   const drawKeys = new Map(draws.map((r, i) => [JSON.stringify(r), i]));
@@ -376,7 +377,23 @@ export function unpackBundle(rawInputs: unknown, rawFacts: unknown): { inputs: O
     }),
   );
   const charges = rows(f.charges, 'charges').map((r): ChargeFact => {
-    const [aid, t, job, p, cls, unitsMilli, unitPrice, cid, wallMs, cpuMs, peakRssBytes, issuedAt, sig] = r;
+    const [
+      aid,
+      t,
+      job,
+      p,
+      cls,
+      unitsMilli,
+      unitPrice,
+      cid,
+      wallMs,
+      cpuMs,
+      peakRssBytes,
+      issuedAt,
+      sig,
+      rp,
+      tp,
+    ] = r;
     const assignmentId = unpackString(aid as string) as Hex;
     return {
       ref: `exec:${assignmentId}`,
@@ -394,6 +411,7 @@ export function unpackBundle(rawInputs: unknown, rawFacts: unknown): { inputs: O
         issuedAt: issuedAt as number,
         signature: unpackString(sig as string) as Hex,
       },
+      ...(typeof rp === 'number' && typeof tp === 'number' ? { region: { pixels: rp, taskPixels: tp } } : {}),
     };
   });
   // Slashes, entries, canaries, sensor batches (rare): as they are, their strings packed.

@@ -33,6 +33,14 @@ test('signed facts round-trip exactly through the packed form, and take less roo
     },
   ];
   facts.audits.reveals = [{ epoch: 2, seed: 'ab'.repeat(32), draws: facts.draws }];
+  // A render region auditor's share (billing sized its charge by it) travels with its charge.
+  const aid = `0x${'a4'.repeat(32)}` as const;
+  facts.charges.push({
+    ...c,
+    ref: `exec:${aid}`,
+    assignmentId: aid,
+    region: { pixels: 192, taskPixels: 3072 },
+  });
   const packed = JSON.parse(canonicalJson(packFacts(facts)));
   assert.deepEqual(unpackFacts(packed), JSON.parse(canonicalJson(facts)));
   assert.ok(canonicalJson(packed).includes(packString(c.result.signature)), 'the signature is kept');

@@ -95,6 +95,9 @@ type ChargeRow = [
   peakRssBytes: number,
   issuedAt: number,
   signature: string,
+  /** A render region audit's pixels and its task's (ChargeFact `region`), absent otherwise. */
+  regionPixels?: number,
+  taskPixels?: number,
 ];
 /** A draw row; the economics are null for a draw recorded before they were. */
 type DrawRow = [
@@ -171,6 +174,7 @@ export function packFacts(f: EpochFacts): PackedFacts {
       c.result.usage.peakRssBytes,
       c.result.issuedAt,
       packString(c.result.signature),
+      ...((c.region ? [c.region.pixels, c.region.taskPixels] : []) as [number, number] | []),
     ],
   );
   const { draws, audits, charges: _charges, ...rest } = f;
@@ -247,6 +251,8 @@ export function unpackFacts(p: PackedFacts): EpochFacts {
       peakRssBytes,
       issuedAt,
       sig,
+      regionPixels,
+      taskPixels,
     ] = r;
     const assignmentId = unpackString(aid) as ChargeFact['assignmentId'];
     return {
@@ -265,6 +271,9 @@ export function unpackFacts(p: PackedFacts): EpochFacts {
         issuedAt,
         signature: unpackString(sig) as ChargeFact['result']['signature'],
       },
+      ...(typeof regionPixels === 'number' && typeof taskPixels === 'number'
+        ? { region: { pixels: regionPixels, taskPixels } }
+        : {}),
     };
   });
   const { parties: _parties, charges: _c, draws, audits, ...rest } = p;

@@ -50,6 +50,12 @@ export type ChargeFact = {
   fee: string;
   providerAmount: string;
   result: { outputCid: string; usage: Usage; issuedAt: number; signature: Hex };
+  /**
+   * A render region audit's share of its task (pixels rendered, the task's pixels): billing sized
+   * its units to the whole task (priceExecution.ts `medianBilling`); a validator checks both
+   * numbers against the output's crop and the task's descriptor (checkRenderRegions.ts).
+   */
+  region?: { pixels: number; taskPixels: number };
 };
 
 /**

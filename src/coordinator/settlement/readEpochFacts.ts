@@ -81,6 +81,8 @@ export async function readEpochFacts(
       class: string;
       unitsMilli: string;
       unitPrice: string;
+      regionPixels?: number;
+      taskPixels?: number;
     };
     const exec = await trx
       .selectFrom('task_executions')
@@ -109,6 +111,9 @@ export async function readEpochFacts(
         issuedAt: result?.issuedAt ?? 0,
         signature: result?.signature ?? '0x',
       },
+      ...(memo.regionPixels !== undefined && memo.taskPixels !== undefined
+        ? { region: { pixels: memo.regionPixels, taskPixels: memo.taskPixels } }
+        : {}),
     });
   }
   const jobs: JobFact[] = [];

@@ -417,4 +417,12 @@ export const laterMigrations: Record<string, Migration> = {
       }
     },
   },
+  // Region-audited render primaries billed for their frame (issue 20, docs/render.md "Billing"):
+  // each region audit keeps its task's size in pixels, so billing sizes the auditor's units to the
+  // whole task before the median (market/priceExecution.ts `medianBilling`).
+  '0029_render_region_task_pixels': {
+    async up(db) {
+      await db.schema.alterTable('render_audit_regions').addColumn('task_pixels', 'integer').execute();
+    },
+  },
 };

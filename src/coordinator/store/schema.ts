@@ -559,6 +559,8 @@ export type RenderAuditRegionsTable = {
   task_id: string;
   region: string;
   crop: string;
+  /** The task's size in pixels (0029; null before): billing sizes the auditor's units with it. */
+  task_pixels: number | null;
   created_at: number;
 };
 

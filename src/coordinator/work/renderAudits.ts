@@ -66,20 +66,34 @@ export function sampledRenderDecision(
  * else the coordinator's secret seed — grown where the primary's output (`revealed`) is mostly
  * flat (renderAuditRegion.ts).
  *
- * @example const { region, crop } = await renderAuditRegionFor(state, deps, task);
+ * `taskPixels` is the task's size in pixels: billing sizes the auditor's units to the whole task
+ * with it (market/priceExecution.ts `medianBilling`).
+ *
+ * @example const { region, crop, taskPixels } = await renderAuditRegionFor(state, deps, task);
  */
 export async function renderAuditRegionFor(
   s: WorkState,
   d: WorkDeps,
   task: { id: string; input_cid: string },
   revealed: readonly RevealedOutput[] = [],
-): Promise<{ region: Region; crop: Region }> {
+): Promise<{ region: Region; crop: Region; taskPixels: number }> {
   const drawn = await d.db
     .selectFrom('render_audit_regions')
-    .select(['region', 'crop'])
+    .select(['region', 'crop', 'task_pixels'])
     .where('task_id', '=', task.id)
     .executeTakeFirst();
-  if (drawn) return { region: JSON.parse(drawn.region) as Region, crop: JSON.parse(drawn.crop) as Region };
+  if (drawn?.task_pixels)
+    return {
+      region: JSON.parse(drawn.region) as Region,
+      crop: JSON.parse(drawn.crop) as Region,
+      taskPixels: drawn.task_pixels,
+    };
+  const desc = decodeRenderTask(await d.blobs.read(task.input_cid));
+  const [tx, ty, tx1, ty1] = desc.region;
+  const taskPixels = (tx1 - tx) * (ty1 - ty);
+  // A replacement auditor renders the region drawn first (a row from before 0029 has no task size).
+  if (drawn)
+    return { region: JSON.parse(drawn.region) as Region, crop: JSON.parse(drawn.crop) as Region, taskPixels };
   // The seed of the task's earliest audited draw (a task re-run after a rejected verification has
   // one draw per primary; validators take the same one: validator/checkRenderRegions.ts).
   const draw = await d.db
@@ -90,11 +104,9 @@ export async function renderAuditRegionFor(
     .orderBy('a.audited', 'desc')
     .orderBy('a.epoch')
     .executeTakeFirst();
-  const desc = decodeRenderTask(await d.blobs.read(task.input_cid));
   const region = renderAuditRegion(draw?.seed ?? s.econ.seed, task.id, desc, primaryPixels(revealed));
   const [x0, y0, x1, y1] = region;
-  const [tx, ty] = desc.region;
-  return { region, crop: [x0 - tx, y0 - ty, x1 - tx, y1 - ty] };
+  return { region, crop: [x0 - tx, y0 - ty, x1 - tx, y1 - ty], taskPixels };
 }
 
 /** The pixels of the first whole (not region) output revealed for the task, when it decodes. */
@@ -112,7 +124,7 @@ export async function recordRenderAuditRegion(
   trx: Transaction<Database>,
   assignmentId: string,
   taskId: string,
-  drawn: { region: Region; crop: Region },
+  drawn: { region: Region; crop: Region; taskPixels: number },
   at: number,
 ): Promise<void> {
   await trx
@@ -122,6 +134,7 @@ export async function recordRenderAuditRegion(
       task_id: taskId,
       region: JSON.stringify(drawn.region),
       crop: JSON.stringify(drawn.crop),
+      task_pixels: drawn.taskPixels,
       created_at: at,
     })
     .execute();

@@ -152,7 +152,7 @@ test('rows that stay uncovered do not hold the queue: a newer covered refund beh
     const client = `0x${'cd'.repeat(20)}`;
     const row = (ref: string, funder: string, createdAt: number) => ({
       ref,
-      part: 'refund',
+      part: 'refund' as const,
       task_id: ref,
       job_id: null,
       payee: accounts.refunds(client),
