@@ -13,6 +13,7 @@ import type { STORAGE_DEFAULTS } from './constants.ts';
 import { countServed } from './countServed.ts';
 import type { createGrantBook } from './grantBook.ts';
 import type { OrderBook } from './orderProof.ts';
+import { recordFetched } from './repairOrders.ts';
 import type { StorageSession } from './storageNetworkTypes.ts';
 import type { StorageDatabase } from './storageTables.ts';
 
@@ -82,7 +83,12 @@ export function createRelay(deps: {
         });
         if (bytes.length !== r.piece_bytes) throw new Error(`holder sent ${bytes.length} bytes`);
         await countServed(db, now(), g.reader, s.address, r.object_id, bytes.length);
-        if (g.orderId) orders.get(g.orderId)?.fetched.add(root);
+        const order = g.orderId ? orders.get(g.orderId) : undefined;
+        if (order) {
+          order.fetched.add(root);
+          // Kept in the store: a repair finished across a coordinator restart is still paid.
+          await recordFetched(db, g.orderId!, [...order.fetched]);
+        }
         return { bytes, server: s.address, objectId: r.object_id };
       } catch (err) {
         last = err;

@@ -22,6 +22,7 @@ import { STORAGE_DEFAULTS } from './constants.ts';
 import { createStorageNetwork } from './createStorageNetwork.ts';
 import { receiptsToForward } from './forwardReceipts.ts';
 import { redeemReceipt } from './redeemReceipt.ts';
+import { repairReader } from './repairOrders.ts';
 import { paidReceipts, payStorageEpoch, postRetrieval } from './storageLedger.ts';
 import { storageRoutes } from './storageRoutes.ts';
 import { storageDb } from './storageTables.ts';
@@ -159,13 +160,25 @@ export async function startStorageNetwork(deps: {
         const db = storageDb(deps.db);
         const pricePerByte = STORAGE_DEFAULTS.pricePerByte;
         const { epoch } = await epochNow();
-        // A provider reading a job's model (not its owner) is not charged: the owner is.
+        // A provider reading a job's model, or a repair's sources (not the owner) is not charged:
+        // the owner is, and its signed put goes in the entry as evidence (docs/storage.md).
+        const objectId = msg.receipt.objectId.slice(2).toLowerCase();
+        const reader = msg.receipt.reader.toLowerCase();
         const owner = await db
           .selectFrom('storage_objects')
-          .select('client')
-          .where('object_id', '=', msg.receipt.objectId.slice(2).toLowerCase())
+          .select(['client', 'put_request'])
+          .where('object_id', '=', objectId)
           .executeTakeFirst();
-        const payer = owner?.client ?? msg.receipt.reader.toLowerCase();
+        const payer = owner?.client ?? reader;
+        const forOwner =
+          payer === reader
+            ? {}
+            : {
+                readFor: (await repairReader(db, reader, objectId))
+                  ? ('repair' as const)
+                  : ('job-model' as const),
+                owner: owner?.put_request ? JSON.parse(owner.put_request) : undefined,
+              };
         const v = await redeemReceipt({
           db,
           chainId,
@@ -175,7 +188,11 @@ export async function startStorageNetwork(deps: {
           now: Date.now,
           // Paid through the ledger with the redeemed count, in one transaction.
           post: (trx, paid) =>
-            postRetrieval(trx, { receipt: msg.receipt, pricePerByte, epoch, payer, ...paid }, Date.now()),
+            postRetrieval(
+              trx,
+              { receipt: msg.receipt, pricePerByte, epoch, payer, ...forOwner, ...paid },
+              Date.now(),
+            ),
         });
         // Every redemption tried is kept, accepted or refused (the explorer and the tests read it).
         await db

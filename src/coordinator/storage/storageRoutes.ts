@@ -84,7 +84,7 @@ export function storageRoutes(deps: {
         const objectId = message.objectId.slice(2);
         switch (message.action) {
           case 'put':
-            return storage.put(message);
+            return storage.put(message, signature);
           case 'read':
             return storage.grantRead(message.client, objectId);
           case 'remove': {
