@@ -4,7 +4,8 @@
  * faults it and orders the spare provider to rebuild its piece, which fetches K sources through
  * the relay and keeps it; it is paid K × pieceBytes × pricePerByte from the object's hold, once,
  * and a validator re-derives the entry (checkStorageFacts.ts `checkRepairEntry`) from its evidence:
- * the fault that lost the piece and the client's signed put. A raised fee, another payee, a loss
+ * the fault that lost the piece and the client's signed put. The holders that served its K
+ * sources redeem the repairer's receipts and are paid, charged to the owner (`readFor: repair`). A raised fee, another payee, a loss
  * that did not happen (a "wrong answer" that passes) or a put signed by someone else is disputed.
  * And a repair finished across a coordinator restart is paid from the order kept in the store,
  * once, whether the holder reconnects with the piece or its `store.stored` arrives late.
@@ -20,6 +21,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createLogger } from '../../logger.ts';
 import { signStorageRequest, storageRequestFromWire } from '../../protocol/storageMessages.ts';
 import type { StorageCoordinatorMessage } from '../../protocol/storageSession.ts';
+import { createReceiptSigner } from '../../storage/receiptSigner.ts';
 import { repairFee } from '../../storage/storagePrice.ts';
 import { checkStorageEntry } from '../../validator/checkStorageFacts.ts';
 import { createBlobStore } from '../blobs/createBlobStore.ts';
@@ -29,6 +31,7 @@ import type { EntryFact } from '../settlement/epochFacts.ts';
 import { openStore } from '../store/openStore.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { createStorageNetwork } from './createStorageNetwork.ts';
+import { redeemServed } from './redeemServed.ts';
 import { storageDb } from './storageTables.ts';
 
 const CHAIN = 31337;
@@ -103,7 +106,8 @@ async function harness() {
   assert.ok(held > 0n, 'the term is held');
   // The third holder goes offline; the next window faults it (offline) and orders the repair.
   storage.providerDisconnected(holders[2]!);
-  const repairer = addr();
+  const repairerAccount = privateKeyToAccount(generatePrivateKey());
+  const repairer = repairerAccount.address.toLowerCase() as `0x${string}`;
   await connect(repairer);
   await storage.runWindow();
   const order = inbox.get(repairer)!.find((x): x is Msg<'store.repair'> => x.type === 'store.repair');
@@ -126,7 +130,7 @@ async function harness() {
     );
   };
   return {
-    ...{ store, cid, client, held, order, repairer, holders, bal, connect, repairEntries },
+    ...{ store, cid, client, held, order, repairer, repairerAccount, holders, bal, connect, repairEntries },
     storage: () => storage,
     /** A coordinator restart: the order book and grants are gone, the store stays. */
     restart() {
@@ -145,8 +149,13 @@ test('the provider that rebuilds a lost piece is paid K × pieceBytes × pricePe
   const h = await harness();
   try {
     const { order, repairer, client, cid, bal } = h;
-    // It fetches K sources through its grant, then keeps the rebuilt piece.
-    for (const s of order.sources) await h.storage().relayPiece(s.root, order.token);
+    // It fetches K sources through its grant, then keeps the rebuilt piece, and receipts each
+    // source to its server (what the agent does, createStorageAgent.ts).
+    const signer = createReceiptSigner({ account: h.repairerAccount, chainId: async () => CHAIN });
+    for (const s of order.sources) {
+      const got = await h.storage().relayPiece(s.root, order.token);
+      await signer.sign(got.server, cid, got.bytes.length);
+    }
     await h.storage().orderDone(repairer, order.orderId, true, undefined, order.pieceRoot);
     // A second "stored" for the same order pays nothing more.
     await h.storage().orderDone(repairer, order.orderId, true, undefined, order.pieceRoot);
@@ -156,6 +165,45 @@ test('the provider that rebuilds a lost piece is paid K × pieceBytes × pricePe
     assert.equal(await bal(accounts.providerEarnings(repairer)), -fee, 'the repairer is paid the fee');
     assert.equal(-(await bal(accounts.storageTerm(cid))), h.held - fee, 'from the hold');
     assert.equal(await bal(accounts.clientUnsettled(client)), fee, 'the client is charged it');
+
+    // The sources' holders redeem the repairer's receipts: each paid its piece's bytes, charged to
+    // the object's owner (readFor repair, its signed put in the entry); validators agree.
+    const price = STORAGE_DEFAULTS.pricePerByte;
+    const db = storageDb(h.store.db);
+    const servers = signer.latest(cid);
+    assert.equal(servers.length, 2, 'K sources, from two holders');
+    for (const r of servers) {
+      const v = await redeemServed({ db, chainId: CHAIN, pricePerByte: price, epoch: 5 }, r.server, r);
+      assert.equal(v.ok, true, 'a source read pays');
+      assert.equal(await bal(accounts.providerEarnings(r.server)), -BigInt(order.pieceBytes) * price);
+      const again = await redeemServed({ db, chainId: CHAIN, pricePerByte: price, epoch: 5 }, r.server, r);
+      assert.deepEqual([again.ok, again.amount], [false, 0n], 'once');
+    }
+    const sourcesPaid = 2n * BigInt(order.pieceBytes) * price;
+    assert.equal(
+      await bal(accounts.clientUnsettled(client)),
+      fee + sourcesPaid,
+      'the owner pays the sources',
+    );
+    assert.equal(await bal(accounts.clientUnsettled(repairer)), 0n, 'the repairer pays nothing');
+    const reads = await h.store.db
+      .selectFrom('ledger_entries')
+      .selectAll()
+      .where('kind', '=', 'storage-retrieval')
+      .execute();
+    assert.equal(reads.length, 2, 'one entry per source server');
+    const readsChecked = new Map<string, bigint>();
+    for (const e of reads) {
+      const memo = JSON.parse(e.memo) as { readFor?: string; payer?: string };
+      assert.deepEqual([memo.readFor, memo.payer], ['repair', client], 'a repair read, paid by the owner');
+      const postings = await h.store.db
+        .selectFrom('ledger_postings')
+        .select(['account', 'amount'])
+        .where('entry_id', '=', e.id)
+        .execute();
+      const f: EntryFact = { ref: e.ref, kind: e.kind, postings, memo };
+      assert.equal(await checkStorageEntry(f, CHAIN, readsChecked), null, 'a validator agrees');
+    }
     const piece = await storageDb(h.store.db)
       .selectFrom('storage_pieces')
       .selectAll()
@@ -195,7 +243,7 @@ test('the provider that rebuilds a lost piece is paid K × pieceBytes × pricePe
     // answer" with no answer that fails the challenge is disputed.
     const lost = memo.lost as Record<string, unknown>;
     assert.match(await dispute(withMemo({ lost: undefined })), /\.lost/);
-    assert.match(await dispute(withMemo({ lost: { ...lost, index: 0 } })), /\.lost/);
+    assert.match(await dispute(withMemo({ lost: { ...lost, index: lost.index === 0 ? 1 : 0 } })), /\.lost/);
     assert.match(await dispute(withMemo({ lost: { ...lost, provider: repairer } })), /lost\.provider/);
     assert.match(await dispute(withMemo({ lost: { ...lost, reason: 'bad-proof' } })), /lost\.storage/);
     // Who owns the object: the put must be the client's, signed by it, of this object.
