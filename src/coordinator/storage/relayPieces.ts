@@ -41,6 +41,11 @@ export function createRelay(deps: {
   async function relayPiece(
     root: string,
     t: string | undefined,
+    /**
+     * The reader's request closing (it had its K pieces and aborted the rest): the wait ends and
+     * nothing is counted as served, so the count holds only pieces handed to a reader still asking.
+     */
+    signal?: AbortSignal,
   ): Promise<{ bytes: Uint8Array; server: string; objectId: string }> {
     const g = liveGrant(t);
     if (g.kind !== 'read' || !g.roots.has(root))
@@ -55,14 +60,21 @@ export function createRelay(deps: {
     for (const r of rows) {
       const s = r.holder ? sessions.get(r.holder) : undefined;
       if (!s) continue;
+      if (signal?.aborted) break;
       const orderId = newId();
       const relayToken = token();
+      let gone: (() => void) | undefined;
       try {
         const bytes = await new Promise<Uint8Array>((resolve, reject) => {
           const timer = setTimeout(
             () => reject(new Error('holder did not serve in time')),
             cfg.relayTimeoutMs,
           );
+          gone = () => {
+            clearTimeout(timer);
+            reject(new Error('the reader went away'));
+          };
+          signal?.addEventListener('abort', gone, { once: true });
           grants.set(relayToken, {
             kind: 'relay',
             orderId,
@@ -82,6 +94,7 @@ export function createRelay(deps: {
             reject(new Error('holder session closed'));
         });
         if (bytes.length !== r.piece_bytes) throw new Error(`holder sent ${bytes.length} bytes`);
+        if (signal?.aborted) throw new Error('the reader went away');
         await countServed(db, now(), g.reader, s.address, r.object_id, bytes.length);
         const order = g.orderId ? orders.get(g.orderId) : undefined;
         if (order) {
@@ -94,6 +107,7 @@ export function createRelay(deps: {
         last = err;
         log.debug({ root, holder: s.address, err: String(err) }, 'relay from holder failed');
       } finally {
+        if (gone) signal?.removeEventListener('abort', gone);
         grants.delete(relayToken);
       }
     }

@@ -15,12 +15,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import type { Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createLogger } from '../../logger.ts';
 import { signStorageRequest, storageRequestFromWire } from '../../protocol/storageMessages.ts';
 import type { StorageCoordinatorMessage } from '../../protocol/storageSession.ts';
+import { createErasureThread } from '../../storage/erasureThread.ts';
 import { createReceiptSigner } from '../../storage/receiptSigner.ts';
 import { repairFee } from '../../storage/storagePrice.ts';
 import { checkStorageEntry } from '../../validator/checkStorageFacts.ts';
@@ -35,6 +36,9 @@ import { redeemServed } from './redeemServed.ts';
 import { storageDb } from './storageTables.ts';
 
 const CHAIN = 31337;
+/** One coding thread for the file (each coordinator side would start its own). */
+const coder = createErasureThread();
+after(() => coder.close());
 const addr = () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase() as `0x${string}`;
 type Msg<T extends StorageCoordinatorMessage['type']> = Extract<StorageCoordinatorMessage, { type: T }>;
 
@@ -50,6 +54,7 @@ async function harness() {
       dataDir: dir,
       log: createLogger('test', { level: 'silent' }),
       seedOf: async () => ({ seed: `0x${'11'.repeat(32)}`, source: 'test' }),
+      coder,
       // A long deadline: the window's challenges of healthy pieces are not answered here.
       config: { deadlineMs: 600_000 },
       money: {
@@ -61,7 +66,7 @@ async function harness() {
   let storage = open();
   const inbox = new Map<string, StorageCoordinatorMessage[]>();
   const bytesOf = new Map<string, Uint8Array>();
-  const connect = (address: string, pieces: Hex[] = []) => {
+  const connect = (address: string, pieces: Hex[] = [], serve = true) => {
     inbox.set(address, []);
     const s = storage;
     return s.providerConnected({
@@ -71,7 +76,7 @@ async function harness() {
       send: (m) => {
         inbox.get(address)!.push(m);
         // A holder asked to serve a piece posts it back to the relay (what the agent does).
-        if (m.type === 'store.serve')
+        if (m.type === 'store.serve' && serve)
           setImmediate(() => s.relayUpload(m.orderId, m.token, bytesOf.get(m.pieceRoot)!));
         return true;
       },
@@ -131,6 +136,7 @@ async function harness() {
   };
   return {
     ...{ store, cid, client, held, order, repairer, repairerAccount, holders, bal, connect, repairEntries },
+    inboxOf: (a: string) => inbox.get(a) ?? [],
     storage: () => storage,
     /** A coordinator restart: the order book and grants are gone, the store stays. */
     restart() {
@@ -311,3 +317,46 @@ test('after a restart, a "stored" for a repair that fetched no sources is neithe
     await h.close();
   }
 });
+
+test('a reader that goes away while its piece is relayed is not counted served it', async () => {
+  const h = await harness();
+  try {
+    const { order, repairer } = h;
+    const db = storageDb(h.store.db);
+    const heldBy = async (root: string) =>
+      (
+        await db
+          .selectFrom('storage_pieces')
+          .select('holder')
+          .where('root', '=', root)
+          .executeTakeFirstOrThrow()
+      ).holder;
+    // One source's holder is slow (it never posts the piece); the reader gives up on it.
+    const slow = order.sources[0]!;
+    const slowHolder = (await heldBy(slow.root))!;
+    await h.connect(slowHolder as `0x${string}`, [], false);
+    const gone = new AbortController();
+    const relayed = h.storage().relayPiece(slow.root, order.token, gone.signal);
+    await waitFor(() => h.inboxOf(slowHolder).some((m) => m.type === 'store.serve'));
+    gone.abort();
+    await assert.rejects(relayed, { code: 'PLX_STORAGE_UNAVAILABLE' });
+    const counted = () =>
+      db.selectFrom('storage_receipts').selectAll().where('reader', '=', repairer).execute();
+    assert.deepEqual(await counted(), [], 'nothing counted for the piece the reader did not take');
+    // A piece the reader takes is counted: exactly its bytes.
+    const other = order.sources.find((x) => x.root !== slow.root)!;
+    await h.storage().relayPiece(other.root, order.token);
+    assert.deepEqual(
+      (await counted()).map((r) => r.served_bytes),
+      [String(order.pieceBytes)],
+      'the piece taken is counted',
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+async function waitFor(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(ok(), 'the awaited condition holds');
+}
