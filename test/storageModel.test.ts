@@ -19,6 +19,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createStorageClient } from '../src/client/createStorageClient.ts';
+import { STORAGE_DEFAULTS } from '../src/coordinator/storage/constants.ts';
 import { storageDb } from '../src/coordinator/storage/storageTables.ts';
 import { openStore } from '../src/coordinator/store/openStore.ts';
 import { type NodeChild, PLEXUS_BIN, spawnPlexus } from '../src/devnet/spawnNode.ts';
@@ -162,6 +163,7 @@ test('job submit --model <cid>: the provider reads the model from its holders an
     'no provider fell back to the coordinator',
   );
   // The relay counted bytes served to the reading provider(s), by holders.
+  let servedBytes = 0n;
   const db = await openStore({ path: join(dir, 'coordinator', 'plexus.db'), readonly: true });
   try {
     const served = await storageDb(db.db)
@@ -171,9 +173,8 @@ test('job submit --model <cid>: the provider reads the model from its holders an
       .execute();
     const providerReads = served.filter((r) => r.reader !== account.address.toLowerCase());
     assert.ok(providerReads.length >= 1, 'pieces were served to a provider');
-    const bytes = providerReads.reduce((n, r) => n + BigInt(r.served_bytes), 0n);
-    t.diagnostic(`pieces served to providers: ${bytes} bytes for a ${model.length}-byte model`);
-    assert.ok(bytes >= BigInt(model.length), 'at least the model size was read from holders');
+    servedBytes = providerReads.reduce((n, r) => n + BigInt(r.served_bytes), 0n);
+    assert.ok(servedBytes >= BigInt(model.length), 'at least the model size was read from holders');
   } finally {
     await db.close();
   }
@@ -215,6 +216,19 @@ test('job submit --model <cid>: the provider reads the model from its holders an
   t.diagnostic(`model reads paid to holders: ${paid} base units, charged to the job's client: ${charged}`);
   assert.ok(paid > 0n, 'paid > 0n');
   assert.equal(charged, paid, "the job's client pays its providers' model reads");
+  // Honest counting (docs/storage.md, "What a read moves and pays"): each read paid for exactly its
+  // K pieces, and the relay counted no more than that plus M (here 1) hedged pieces per read.
+  const pieceBytes = BigInt(Math.ceil(model.length / 2));
+  const paidBytes = paid / STORAGE_DEFAULTS.pricePerByte;
+  t.diagnostic(
+    `${fetched.length} model read(s): relay counted ${servedBytes} bytes, paid ${paidBytes} bytes, model ${model.length}`,
+  );
+  assert.equal(paidBytes % pieceBytes, 0n, 'whole pieces paid');
+  assert.ok(paidBytes >= 2n * pieceBytes * BigInt(fetched.length), 'K pieces paid per read');
+  assert.ok(
+    servedBytes <= paidBytes + pieceBytes * BigInt(fetched.length),
+    'the relay counted at most one piece per read beyond what was paid',
+  );
 
   // A cid that is neither a file here nor an object on the network: refused before anything is sent.
   const missing = 'ab'.repeat(32);
