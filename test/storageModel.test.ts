@@ -51,7 +51,8 @@ before(async () => {
   args.push('--storage-window-ms', '600000');
   coordinator = spawnPlexus('coordinator', args, { env: { ...env, PLEXUS_LOG_LEVEL: 'warn' }, print });
   url = (await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', 120_000)).url;
-  for (let i = 0; i < PROVIDERS; i++) {
+  // Started together: each waits on its own process, not on the others'.
+  const started = Array.from({ length: PROVIDERS }, async (_, i) => {
     const pdir = join(dir, `provider-${i}`);
     await loadOrCreateKeystore(join(pdir, 'key.json'), DEVNET_PASSWORD, {
       scrypt: { n: 1024, r: 8, p: 1 },
@@ -59,7 +60,7 @@ before(async () => {
     });
     const pargs = ['provider', 'start', '--coordinator', url, '--data-dir', pdir, '--blender', 'none'];
     pargs.push('--cores', '1', '--region', `r${i}`, '--storage-gib', '0.05');
-    logs.push([]);
+    logs[i] = [];
     const p = spawnPlexus(`provider-${i}`, pargs, {
       env,
       showLevel: 30,
@@ -70,7 +71,8 @@ before(async () => {
     });
     providers.push(p);
     await p.waitFor('PLEXUS_PROVIDER_STARTED', 300_000);
-  }
+  });
+  await Promise.all(started);
 });
 
 after(async () => {

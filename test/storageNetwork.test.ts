@@ -124,7 +124,7 @@ describe('storage network', () => {
   }
 
   test('K=4 M=2 over 8 providers: two holders killed, get returns identical bytes, repair restores 6 healthy pieces elsewhere', async () => {
-    for (let i = 0; i < 8; i++) await startProvider(i);
+    await Promise.all(Array.from({ length: 8 }, (_, i) => startProvider(i)));
     await waitUntil('8 providers online', async () => (await online()) === 8, 300_000);
     store = createStorageClient({ url, account });
     const file = new Uint8Array(randomBytes(4 * 1024 * 1024 + 123));
@@ -222,8 +222,11 @@ describe('storage network', () => {
 
   test('a holder that deletes, keeps only the root, corrupts or answers late is faulted and charged; honest holders never', async () => {
     const cheats = new Map<string, string>();
-    for (const [i, b] of ['delete', 'root-only', 'corrupt', 'late'].entries())
-      cheats.set(await startProvider(20 + i, b), b);
+    await Promise.all(
+      ['delete', 'root-only', 'corrupt', 'late'].map(async (b, i) =>
+        cheats.set(await startProvider(20 + i, b), b),
+      ),
+    );
     await waitUntil('10 providers online', async () => (await online()) === 10, 300_000);
     const file = new Uint8Array(randomBytes(2 * 1024 * 1024));
     // K + M = 10 = every provider online: each cheat holds one piece.

@@ -50,6 +50,10 @@ export function createRelay(deps: {
     const g = liveGrant(t);
     if (g.kind !== 'read' || !g.roots.has(root))
       throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'token does not cover this piece');
+    // A repair fetches each source once: its reads are charged to the object's owner, so a
+    // repairer and a holder looping one piece through the relay cannot run up the owner's bill.
+    if (g.orderId && orders.get(g.orderId)?.fetched.has(root))
+      throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'this repair order fetched that piece already');
     const rows = await db
       .selectFrom('storage_pieces')
       .select(['holder', 'object_id', 'piece_bytes'])

@@ -318,7 +318,7 @@ test('after a restart, a "stored" for a repair that fetched no sources is neithe
   }
 });
 
-test('a reader that goes away while its piece is relayed is not counted served it', async () => {
+test('a reader that goes away while its piece is relayed is not counted served it; a repair fetches each source once', async () => {
   const h = await harness();
   try {
     const { order, repairer } = h;
@@ -346,6 +346,10 @@ test('a reader that goes away while its piece is relayed is not counted served i
     // A piece the reader takes is counted: exactly its bytes.
     const other = order.sources.find((x) => x.root !== slow.root)!;
     await h.storage().relayPiece(other.root, order.token);
+    // A repair fetches each source once (its reads are charged to the owner).
+    await assert.rejects(h.storage().relayPiece(other.root, order.token), {
+      code: 'PLX_STORAGE_TOKEN_INVALID',
+    });
     assert.deepEqual(
       (await counted()).map((r) => r.served_bytes),
       [String(order.pieceBytes)],
