@@ -364,3 +364,35 @@ async function waitFor(ok: () => boolean): Promise<void> {
   for (let i = 0; i < 2000 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
   assert.ok(ok(), 'the awaited condition holds');
 }
+
+test('a crash right after the order: a window before the repairer is back keeps the stored order; its reconnect without the piece orders the repair anew, paid once', async () => {
+  const h = await harness();
+  try {
+    const { order, repairer, bal } = h;
+    h.restart();
+    for (const a of h.holders.slice(0, 2)) await h.connect(a);
+    await h.storage().runWindow();
+    const status = async () =>
+      (
+        await storageDb(h.store.db)
+          .selectFrom('storage_pieces')
+          .select('status')
+          .where('root', '=', order.pieceRoot)
+          .executeTakeFirstOrThrow()
+      ).status;
+    assert.equal(await status(), 'repairing', 'its order is live in the store: not given up yet');
+    await h.connect(repairer);
+    assert.equal(await status(), 'lost', 'back without the piece: lost again');
+    await h.storage().runWindow();
+    const again = h.inboxOf(repairer).find((x): x is Msg<'store.repair'> => x.type === 'store.repair');
+    assert.ok(again, 'ordered anew');
+    assert.notEqual(again.orderId, order.orderId, 'a new order');
+    for (const s of again.sources) await h.storage().relayPiece(s.root, again.token);
+    await h.storage().orderDone(repairer, again.orderId, true, undefined, again.pieceRoot);
+    assert.equal(await status(), 'healthy');
+    const fee = repairFee(again.pieceBytes, 2, STORAGE_DEFAULTS.pricePerByte);
+    assert.equal(await bal(accounts.providerEarnings(repairer)), -fee, 'paid once, for the new order');
+  } finally {
+    await h.close();
+  }
+});
