@@ -19,6 +19,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createStorageClient } from '../src/client/createStorageClient.ts';
+import { STORAGE_DEFAULTS } from '../src/coordinator/storage/constants.ts';
 import { storageDb } from '../src/coordinator/storage/storageTables.ts';
 import { openStore } from '../src/coordinator/store/openStore.ts';
 import { type NodeChild, PLEXUS_BIN, spawnPlexus } from '../src/devnet/spawnNode.ts';
@@ -50,7 +51,8 @@ before(async () => {
   args.push('--storage-window-ms', '600000');
   coordinator = spawnPlexus('coordinator', args, { env: { ...env, PLEXUS_LOG_LEVEL: 'warn' }, print });
   url = (await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', 120_000)).url;
-  for (let i = 0; i < PROVIDERS; i++) {
+  // Started together: each waits on its own process, not on the others'.
+  const started = Array.from({ length: PROVIDERS }, async (_, i) => {
     const pdir = join(dir, `provider-${i}`);
     await loadOrCreateKeystore(join(pdir, 'key.json'), DEVNET_PASSWORD, {
       scrypt: { n: 1024, r: 8, p: 1 },
@@ -58,7 +60,7 @@ before(async () => {
     });
     const pargs = ['provider', 'start', '--coordinator', url, '--data-dir', pdir, '--blender', 'none'];
     pargs.push('--cores', '1', '--region', `r${i}`, '--storage-gib', '0.05');
-    logs.push([]);
+    logs[i] = [];
     const p = spawnPlexus(`provider-${i}`, pargs, {
       env,
       showLevel: 30,
@@ -69,7 +71,8 @@ before(async () => {
     });
     providers.push(p);
     await p.waitFor('PLEXUS_PROVIDER_STARTED', 300_000);
-  }
+  });
+  await Promise.all(started);
 });
 
 after(async () => {
@@ -162,6 +165,7 @@ test('job submit --model <cid>: the provider reads the model from its holders an
     'no provider fell back to the coordinator',
   );
   // The relay counted bytes served to the reading provider(s), by holders.
+  let servedBytes = 0n;
   const db = await openStore({ path: join(dir, 'coordinator', 'plexus.db'), readonly: true });
   try {
     const served = await storageDb(db.db)
@@ -171,9 +175,8 @@ test('job submit --model <cid>: the provider reads the model from its holders an
       .execute();
     const providerReads = served.filter((r) => r.reader !== account.address.toLowerCase());
     assert.ok(providerReads.length >= 1, 'pieces were served to a provider');
-    const bytes = providerReads.reduce((n, r) => n + BigInt(r.served_bytes), 0n);
-    t.diagnostic(`pieces served to providers: ${bytes} bytes for a ${model.length}-byte model`);
-    assert.ok(bytes >= BigInt(model.length), 'at least the model size was read from holders');
+    servedBytes = providerReads.reduce((n, r) => n + BigInt(r.served_bytes), 0n);
+    assert.ok(servedBytes >= BigInt(model.length), 'at least the model size was read from holders');
   } finally {
     await db.close();
   }
@@ -215,6 +218,19 @@ test('job submit --model <cid>: the provider reads the model from its holders an
   t.diagnostic(`model reads paid to holders: ${paid} base units, charged to the job's client: ${charged}`);
   assert.ok(paid > 0n, 'paid > 0n');
   assert.equal(charged, paid, "the job's client pays its providers' model reads");
+  // Honest counting (docs/storage.md, "What a read moves and pays"): each read paid for exactly its
+  // K pieces, and the relay counted no more than that plus M (here 1) hedged pieces per read.
+  const pieceBytes = BigInt(Math.ceil(model.length / 2));
+  const paidBytes = paid / STORAGE_DEFAULTS.pricePerByte;
+  t.diagnostic(
+    `${fetched.length} model read(s): relay counted ${servedBytes} bytes, paid ${paidBytes} bytes, model ${model.length}`,
+  );
+  assert.equal(paidBytes % pieceBytes, 0n, 'whole pieces paid');
+  assert.ok(paidBytes >= 2n * pieceBytes * BigInt(fetched.length), 'K pieces paid per read');
+  assert.ok(
+    servedBytes <= paidBytes + pieceBytes * BigInt(fetched.length),
+    'the relay counted at most one piece per read beyond what was paid',
+  );
 
   // A cid that is neither a file here nor an object on the network: refused before anything is sent.
   const missing = 'ab'.repeat(32);

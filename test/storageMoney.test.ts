@@ -86,18 +86,20 @@ before(async () => {
   url = `http://127.0.0.1:${port}`;
   // Two of the three validators: the quorum is 2.
   const validatorUrls = [`http://127.0.0.1:${await freePort()}`, `http://127.0.0.1:${await freePort()}`];
-  for (const [i, vurl] of validatorUrls.entries()) {
-    const v = spawnValidator(i, {
-      keystore: chain.validatorKeystores[i]!,
-      dir,
-      coordinator: url,
-      url: vurl,
-      env,
-      print,
-    });
-    children.push(v);
-    await v.waitFor('PLEXUS_VALIDATOR_READY', 60_000);
-  }
+  await Promise.all(
+    validatorUrls.map(async (vurl, i) => {
+      const v = spawnValidator(i, {
+        keystore: chain.validatorKeystores[i]!,
+        dir,
+        coordinator: url,
+        url: vurl,
+        env,
+        print,
+      });
+      children.push(v);
+      await v.waitFor('PLEXUS_VALIDATOR_READY', 60_000);
+    }),
+  );
   const args = ['coordinator', '--port', String(port), '--data-dir', join(dir, 'coordinator')];
   args.push('--deployment', join(dir, 'deployment.json'), '--rpc-url', anvil.rpcUrl);
   args.push('--epoch-seconds', String(EPOCH_SECONDS), '--validator-url', ...validatorUrls);
@@ -107,13 +109,14 @@ before(async () => {
   coordinator = spawnPlexus('coordinator', args, { env, print });
   await coordinator.waitFor('PLEXUS_COORDINATOR_READY', 60_000);
   // The three funded, staked providers of the settlement chain, each offering disk.
-  for (const [i, name] of ['honest-1', 'honest-2', 'always-wrong'].entries()) {
+  const started = ['honest-1', 'honest-2', 'always-wrong'].map(async (name, i) => {
     const args = ['provider', 'start', '--coordinator', url, '--data-dir', join(dir, name)];
     args.push('--blender', 'none', '--cores', '1', '--region', `r${i}`, '--storage-gib', '0.05');
     const p = spawnPlexus(name, args, { env, print });
     children.push(p);
     await p.waitFor('PLEXUS_PROVIDER_STARTED', 120_000);
-  }
+  });
+  await Promise.all(started);
 });
 
 after(async () => {

@@ -5,7 +5,8 @@
  * - A 4 MiB file (a few MiB keeps CI fast on a 2-core box; the issue's 100 MiB exercises the same
  *   path, one segment of 32 MiB at most per read) is stored with K = 4, M = 2 across 8 providers;
  *   two holders are killed; `get` returns identical bytes; repair restores 6 healthy pieces on
- *   other providers.
+ *   other providers; each repair is paid with its evidence in the ledger, and the holders that
+ *   served its sources are paid from the repairer's receipts, charged to the owner.
  * - Four dishonest holders (deletes its piece, keeps only the root, corrupts bytes, answers late)
  *   each fail their challenge and are faulted, with a fault fee in the slash path; no honest holder
  *   is ever faulted.
@@ -123,7 +124,7 @@ describe('storage network', () => {
   }
 
   test('K=4 M=2 over 8 providers: two holders killed, get returns identical bytes, repair restores 6 healthy pieces elsewhere', async () => {
-    for (let i = 0; i < 8; i++) await startProvider(i);
+    await Promise.all(Array.from({ length: 8 }, (_, i) => startProvider(i)));
     await waitUntil('8 providers online', async () => (await online()) === 8, 300_000);
     store = createStorageClient({ url, account });
     const file = new Uint8Array(randomBytes(4 * 1024 * 1024 + 123));
@@ -169,12 +170,63 @@ describe('storage network', () => {
     // Offline at the window, or its session not yet closed when the challenge left: late.
     for (const f of s.faults) assert.ok(['offline', 'late'].includes(f.reason), f.reason);
     assert.ok(Buffer.from(await store.get(cid)).equals(Buffer.from(file)), 'identical bytes after repair');
+
+    // Each repair is paid with its evidence (the killed holder's fault, the client's signed put),
+    // and the holders that served its K sources redeem the repairer's receipts, charged to the
+    // client (readFor repair).
+    const repairers = now.filter((h) => !holders.includes(h));
+    const ledger = () => {
+      const db = new SQLite(join(dir, 'coordinator', 'plexus.db'), { readonly: true });
+      try {
+        return db
+          .prepare(
+            "select kind, memo from ledger_entries where kind in ('storage-repair', 'storage-retrieval')",
+          )
+          .all() as { kind: string; memo: string }[];
+      } finally {
+        db.close();
+      }
+    };
+    type Memo = { repairer?: string; lost?: { provider: string }; owner?: { client: string } };
+    type Read = { readFor?: string; payer?: string; receipt: { reader: string } };
+    await waitUntil(
+      "the repairers' source reads redeemed",
+      async () =>
+        repairers.every((r) =>
+          ledger().some(
+            (e) =>
+              e.kind === 'storage-retrieval' &&
+              (JSON.parse(e.memo) as Read).receipt.reader.toLowerCase() === r,
+          ),
+        ),
+      120_000,
+    );
+    const client = account.address.toLowerCase();
+    for (const e of ledger()) {
+      if (e.kind === 'storage-repair') {
+        const m = JSON.parse(e.memo) as Memo;
+        assert.ok(killed.includes(m.lost!.provider), 'a repair names the killed holder that lost the piece');
+        assert.equal(m.owner?.client.toLowerCase(), client, "and carries the client's signed put");
+      } else {
+        const m = JSON.parse(e.memo) as Read;
+        if (m.receipt.reader.toLowerCase() === client) continue;
+        assert.deepEqual([m.readFor, m.payer], ['repair', client], 'a source read paid by the owner');
+      }
+    }
+    assert.equal(
+      ledger().filter((e) => e.kind === 'storage-repair').length,
+      2,
+      'two repairs paid, once each',
+    );
   });
 
   test('a holder that deletes, keeps only the root, corrupts or answers late is faulted and charged; honest holders never', async () => {
     const cheats = new Map<string, string>();
-    for (const [i, b] of ['delete', 'root-only', 'corrupt', 'late'].entries())
-      cheats.set(await startProvider(20 + i, b), b);
+    await Promise.all(
+      ['delete', 'root-only', 'corrupt', 'late'].map(async (b, i) =>
+        cheats.set(await startProvider(20 + i, b), b),
+      ),
+    );
     await waitUntil('10 providers online', async () => (await online()) === 10, 300_000);
     const file = new Uint8Array(randomBytes(2 * 1024 * 1024));
     // K + M = 10 = every provider online: each cheat holds one piece.

@@ -61,7 +61,8 @@ before(async () => {
   port = await freePort();
   coordinator = startCoordinator();
   url = (await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', 120_000)).url;
-  for (let i = 0; i < PROVIDERS; i++) {
+  // Started together: each waits on its own process, not on the others'.
+  const started = Array.from({ length: PROVIDERS }, async (_, i) => {
     const pdir = join(dir, `provider-${i}`);
     await loadOrCreateKeystore(join(pdir, 'key.json'), DEVNET_PASSWORD, {
       scrypt: { n: 1024, r: 8, p: 1 },
@@ -73,7 +74,8 @@ before(async () => {
     const { address } = await p.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', 300_000);
     providers.set(address.toLowerCase(), p);
     dirOf.set(address.toLowerCase(), pdir);
-  }
+  });
+  await Promise.all(started);
 });
 
 after(async () => {

@@ -51,7 +51,8 @@ before(async () => {
   port = await freePort();
   coordinator = startCoordinator();
   url = (await coordinator.waitFor<{ url: string }>('PLEXUS_COORDINATOR_READY', 60_000)).url;
-  for (let i = 0; i < PROVIDERS; i++) {
+  // Started together: each waits on its own process, not on the others'.
+  const started = Array.from({ length: PROVIDERS }, async (_, i) => {
     const pdir = join(dir, `provider-${i}`);
     await loadOrCreateKeystore(join(pdir, 'key.json'), DEVNET_PASSWORD, {
       scrypt: { n: 1024, r: 8, p: 1 },
@@ -62,7 +63,8 @@ before(async () => {
     const p = spawnPlexus(`provider-${i}`, args, { env, print });
     providers.push(p);
     await p.waitFor('PLEXUS_PROVIDER_STARTED', 120_000);
-  }
+  });
+  await Promise.all(started);
 });
 
 after(async () => {

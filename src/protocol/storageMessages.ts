@@ -161,6 +161,26 @@ export function storageRequestFromWire(w: StorageRequestWire): {
   };
 }
 
+/**
+ * A storage request's wire form (the inverse of `storageRequestFromWire`): kept with a stored
+ * object as the evidence of its owner's put.
+ *
+ * @example const wire = storageRequestToWire(message, signature);
+ */
+export function storageRequestToWire(message: StorageRequestMessage, signature: Hex): StorageRequestWire {
+  return {
+    client: message.client,
+    action: message.action,
+    objectId: message.objectId,
+    dataPieces: message.dataPieces,
+    parityPieces: message.parityPieces,
+    epochs: message.epochs,
+    maxPricePerGiBEpoch: message.maxPricePerGiBEpoch.toString(),
+    issuedAt: Number(message.issuedAt),
+    signature,
+  };
+}
+
 export type RetrievalReceiptMessage = {
   reader: Address;
   server: Address;

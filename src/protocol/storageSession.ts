@@ -132,6 +132,8 @@ export type StorageCoordinatorMessage =
       parityPieces: number;
       sources: { index: number; root: `0x${string}` }[];
       token: string;
+      /** The object's content id (hex, no 0x): the repairer receipts its source reads of it. */
+      objectId?: string;
     }
   /** The piece is no longer paid for (object removed, or moved): delete it. */
   | { type: 'store.drop'; pieceRoot: `0x${string}` }

@@ -1,14 +1,25 @@
 /**
- * Reading an object's pieces from the network (docs/storage.md, "Get"): for each segment, every
- * healthy piece is asked for in parallel through `GET /v1/storage/pieces/:root` (served by a
- * holder), each is checked against its root, the first K valid ones are kept and the rest
- * aborted: the reader gets the fastest K. Used by the SDK (`store get`) and by provider agents
+ * Reading an object's pieces from the network (docs/storage.md, "Get"): for each segment, K
+ * healthy pieces (data pieces first) are asked for in parallel through
+ * `GET /v1/storage/pieces/:root` (served by a holder), each checked against its root; a failed or
+ * invalid one is replaced by another holder's at once, and while K valid ones are not in after
+ * `hedgeMs` one more is asked for (a hedge), until K are in and the rest are aborted. So a read
+ * moves K pieces when its holders answer, and the fastest K of those asked when one lags: before,
+ * every K + M piece was asked for at once and the M extra were relayed and dropped (the relay
+ * counted 3 pieces served for every 2 a reader used at K=2, M=1). Used by the SDK (`store get`) and by provider agents
  * fetching a job's model from the network (`job submit --model <cid>`).
  */
 import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { STORAGE_SERVER_HEADER, STORAGE_TOKEN_HEADER } from '../protocol/storageSession.ts';
 import { checkPiece, type ObjectManifest } from './erasure.ts';
+
+/**
+ * How long a read waits on its first K requests before asking one more holder (and again each
+ * time this passes): long enough that a healthy relay of a 2 MiB piece is not raced, short enough
+ * that one slow or silent holder costs a read at most this much.
+ */
+export const DEFAULT_HEDGE_MS = 2_000;
 
 /** Where a piece is, as a read grant lists it. */
 export type GrantedPiece = { segment: number; index: number; root: string; status: string };
@@ -35,20 +46,38 @@ export async function fetchPieces(o: {
     server: string | null;
   }) => Promise<void>;
   signal?: AbortSignal;
+  /** How long the first K requests may lag before one more piece is asked for (DEFAULT_HEDGE_MS). */
+  hedgeMs?: number;
 }): Promise<Map<string, Uint8Array>> {
   const f = o.fetch ?? fetch;
   const m = o.manifest;
+  const k = m.dataPieces;
+  const hedgeMs = o.hedgeMs ?? DEFAULT_HEDGE_MS;
   const got = new Map<string, Uint8Array>();
   for (let s = 0; s < m.segments.length; s++) {
-    const candidates = o.pieces.filter((p) => p.segment === s && p.status === 'healthy');
+    // Data pieces first (they decode with the least work), then parity.
+    const candidates = o.pieces
+      .filter((p) => p.segment === s && p.status === 'healthy')
+      .sort((a, b) => a.index - b.index);
     const ac = new AbortController();
     const stop = () => ac.abort();
     o.signal?.addEventListener('abort', stop, { once: true });
     let valid = 0;
     await new Promise<void>((resolve) => {
-      let pending = candidates.length;
-      if (pending === 0) resolve();
-      for (const p of candidates) {
+      let next = 0;
+      let inFlight = 0;
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        ac.abort();
+        resolve();
+      };
+      const launch = () => {
+        const p = candidates[next++]!;
+        inFlight++;
         void (async () => {
           try {
             const res = await f(`${o.base}/v1/storage/pieces/${p.root}`, {
@@ -57,7 +86,7 @@ export async function fetchPieces(o: {
             });
             if (!res.ok) throw await errorFromResponse(res);
             const bytes = new Uint8Array(await res.arrayBuffer());
-            if (valid >= m.dataPieces || checkPiece(m, s, p.index, bytes) !== null) return;
+            if (valid >= k || checkPiece(m, s, p.index, bytes) !== null) return;
             got.set(`${s}/${p.index}`, bytes);
             valid++;
             await o.onPiece?.({
@@ -66,17 +95,28 @@ export async function fetchPieces(o: {
               bytes,
               server: res.headers.get(STORAGE_SERVER_HEADER),
             });
-            if (valid >= m.dataPieces) {
-              ac.abort();
-              resolve();
-            }
+            if (valid >= k) finish();
           } catch {
             // another holder's piece will do
           } finally {
-            if (--pending === 0) resolve();
+            inFlight--;
+            topUp();
           }
         })();
-      }
+      };
+      /** Keeps K pieces asked for (a failed or invalid one is replaced); done when none can come. */
+      const topUp = () => {
+        while (!done && inFlight + valid < k && next < candidates.length) launch();
+        if (!done && inFlight === 0) finish();
+      };
+      // A holder slower than `hedgeMs`: one more piece asked for, and again every `hedgeMs`.
+      const hedge = () => {
+        if (done || next >= candidates.length) return;
+        launch();
+        timer = setTimeout(hedge, hedgeMs);
+      };
+      timer = setTimeout(hedge, hedgeMs);
+      topUp();
     });
     o.signal?.removeEventListener('abort', stop);
     if (valid < m.dataPieces)

@@ -9,11 +9,15 @@
  *   reader, the server paid is the one named, the count is above what was paid before (this
  *   bundle's earlier receipts of the same reader, server and object included), and the amount is
  *   the increase × the price per byte, charged to the reader or, for a job's model read by one of
- *   its providers (`readFor: job-model`), to the `payer` named (the model's owner);
+ *   its providers (`readFor: job-model`) or for a repair's source pieces (`readFor: repair`), to
+ *   the `payer` named, whose signed put of the object (`owner`) must recover to that payer;
  * - a **repair** pays the repairer it names K × pieceBytes × pricePerByte (`repairFee`, the bytes
  *   it fetched to rebuild the piece) and charges the client exactly that from its hold, for a
  *   well-formed piece (segment, index below K + M's bound, a root, a size), once per order (its ref);
- *   that the piece was lost and rebuilt is the coordinator's observation, like an offline fault;
+ *   the memo carries the loss (`lost`: the fault of that piece, checked like a storage slash's
+ *   evidence, by another provider than the repairer) and the client's signed put (`owner`); that
+ *   an `offline` or `late` holder was so, and that the piece was rebuilt, stay the coordinator's
+ *   observation;
  * - a **storage slash** whose reason is a wrong answer (`missing`, `wrong-index`, `bad-proof`)
  *   carries the challenge and the answer, and the answer must fail the challenge again here.
  *   Offline and late are the coordinator's observation (like a capability fault).
@@ -24,6 +28,11 @@ import type { EntryFact } from '../coordinator/settlement/epochFacts.ts';
 import { receiptFromWire, retrievalReceiptSchema } from '../protocol/storageMessages.ts';
 import { receiptKey, verifyReceipt } from '../storage/receipts.ts';
 import { pieceEpochPay, repairFee } from '../storage/storagePrice.ts';
+import { checkOwnerSignature } from './checkOwnerSignature.ts';
+import { checkFaultEvidence } from './checkStorageSlash.ts';
+
+/** Reads charged to the object's owner instead of the reader, and why. */
+const OWNER_PAID_READS = new Set(['job-model', 'repair']);
 
 /** Entry kinds this module checks. */
 export const STORAGE_ENTRY_KINDS: readonly string[] = [
@@ -92,11 +101,16 @@ export async function checkStorageEntry(
     if (!v.ok) return bad('receipt', v.reason, 'a receipt signed by its reader, above what was paid');
     paid.set(key, m.cumulativeBytes);
     const amount = v.payableBytes * BigInt(String(memo.pricePerByte ?? '0'));
-    // A provider's read of a job's model is charged to the model's owner (the job's client); that
-    // the reader held a lease of that job when granted is the coordinator's observation.
+    // A provider's read of a job's model, or of a repair's sources, is charged to the object's
+    // owner, whose signed put is in the memo; that the reader held a lease of that job (or the
+    // repair order) when granted is the coordinator's observation.
     const payer = memo.payer === undefined ? m.reader.toLowerCase() : String(memo.payer);
-    if (payer !== m.reader.toLowerCase() && (memo.readFor !== 'job-model' || !/^0x[0-9a-f]{40}$/.test(payer)))
-      return bad('payer', payer, "the reader, or the owner of a job's model read for that job");
+    if (payer !== m.reader.toLowerCase()) {
+      if (!OWNER_PAID_READS.has(String(memo.readFor)) || !/^0x[0-9a-f]{40}$/.test(payer))
+        return bad('payer', payer, "the reader, or the object's owner for a job's model or a repair");
+      const owner = await checkOwnerSignature(name, chainId, memo.owner, payer, m.objectId.slice(2));
+      if (owner) return owner;
+    }
     const expected = new Map<string, bigint>();
     add(expected, accounts.clientUnsettled(payer), amount);
     add(expected, accounts.providerEarnings(m.server), -amount);
@@ -122,7 +136,7 @@ export async function checkStorageEntry(
       ]),
     );
   }
-  if (e.kind === 'storage-repair') return checkRepairEntry(e);
+  if (e.kind === 'storage-repair') return checkRepairEntry(e, chainId);
   if (e.kind !== 'storage-payment') return bad('kind', e.kind, 'a storage entry');
   const price = BigInt(String(memo.pricePerGiBEpoch ?? '0'));
   const pieces = Array.isArray(memo.pieces) ? (memo.pieces as Record<string, unknown>[]) : [];
@@ -148,11 +162,12 @@ const MAX_PIECE_BYTES = 2 ** 31;
 
 /**
  * Checks a `storage-repair` entry: the fee is re-derived from its memo (`repairFee`) and the
- * postings must move exactly that from the client's hold of the object's term to the repairer.
+ * postings must move exactly that from the client's hold of the object's term to the repairer;
+ * the piece's loss (`lost`, its fault's evidence) and the client's signed put (`owner`) must hold.
  *
- * @example const dispute = checkRepairEntry(entry); // null when it pays what the memo says it should
+ * @example const dispute = await checkRepairEntry(entry, 31337); // null when it pays what the memo says it should
  */
-export function checkRepairEntry(e: EntryFact): Dispute | null {
+export async function checkRepairEntry(e: EntryFact, chainId: number): Promise<Dispute | null> {
   const name = `entry[${e.ref}]`;
   const memo = (e.memo ?? {}) as Record<string, unknown>;
   const bad = (field: string, claimed: unknown, recomputed: unknown): Dispute => ({
@@ -186,6 +201,17 @@ export function checkRepairEntry(e: EntryFact): Dispute | null {
     return bad('root', memo.root, "the piece's Merkle root");
   const price = String(memo.pricePerByte ?? '');
   if (!/^[0-9]{1,30}$/.test(price)) return bad('pricePerByte', price, 'a price per byte in base units');
+  // The loss it repairs: that piece's fault, of another provider, whose evidence holds here.
+  const lost = (memo.lost ?? {}) as Record<string, unknown>;
+  if (lost.segment !== segment || lost.index !== idx)
+    return bad('lost', `${lost.segment}/${lost.index}`, `the fault of piece ${segment}/${idx}`);
+  const loser = String(lost.provider ?? '');
+  if (!/^0x[0-9a-f]{40}$/.test(loser) || loser === repairer)
+    return bad('lost.provider', loser, 'the holder that lost the piece, not the repairer');
+  const fault = checkFaultEvidence(`${name}.lost`, String(memo.root), lost);
+  if (fault) return fault;
+  const owner = await checkOwnerSignature(name, chainId, memo.owner, client, objectId);
+  if (owner) return owner;
   const fee = repairFee(pieceBytes as number, k as number, BigInt(price));
   if (fee <= 0n) return bad('fee', fee, 'a positive repair fee');
   const expected = new Map<string, bigint>();

@@ -44,6 +44,28 @@ export function checkStorageSlash(s: SlashFact): FactDispute | null {
     return bad('evidence', 'no storage challenge evidence', 'the piece root, window and reason');
   const taskId = `storage:${ev.acceptedDigest}:${st.window}`;
   if (s.taskId !== taskId || ev.taskId !== taskId) return bad('evidence', s.taskId, taskId);
+  return checkFaultEvidence(name, ev.acceptedDigest, st);
+}
+
+/**
+ * Checks one storage fault's evidence for the piece `root` (a slash's, or the loss a repair's
+ * entry names): a known reason; for anything but `offline`, the challenge of that root and window;
+ * for a wrong answer, the answer fails the challenge here with that very reason. Null when it holds.
+ *
+ * @example const wrong = checkFaultEvidence('entry[storage:repair:…].lost', root, memo.lost);
+ */
+export function checkFaultEvidence(
+  name: string,
+  root: string,
+  st: { window?: unknown; reason?: unknown; challenge?: Challenge | undefined; answer?: unknown },
+): FactDispute | null {
+  const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
+    fact: `${name}.${fact}`,
+    claimed: String(claimed),
+    recomputed: String(recomputed),
+  });
+  const ev = { acceptedDigest: root };
+  if (typeof st.window !== 'number') return bad('storage.window', st.window, 'a challenge window');
   if (!REASONS.has(String(st.reason))) return bad('storage', st.reason, 'a storage fault reason');
   if (st.reason === 'offline') return null;
   const c = st.challenge;

@@ -48,7 +48,7 @@ export function createChallenger(deps: {
   session: (address: string) => { send(msg: StorageCoordinatorMessage): boolean } | undefined;
   onLost: (objectId: string, segment: number) => Promise<void>;
   /** Whether a repair order is still open here (orders live in memory: a restart forgets them). */
-  orderKnown?: (orderId: string) => boolean;
+  orderKnown?: (orderId: string) => boolean | Promise<boolean>;
 }) {
   const { db, log, cfg, now } = deps;
   const open = new Map<string, Open>();
@@ -191,7 +191,7 @@ export function createChallenger(deps: {
         .where('status', '=', 'repairing')
         .execute();
       for (const p of repairing)
-        if (!deps.orderKnown(p.order_id ?? ''))
+        if (!(await deps.orderKnown(p.order_id ?? '')))
           await db
             .updateTable('storage_pieces')
             .set({ status: 'lost', holder: null, order_id: null, updated_at: now() })

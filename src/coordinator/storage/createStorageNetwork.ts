@@ -15,7 +15,7 @@ import type { Kysely } from 'kysely';
 import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
-import type { StorageRequestMessage } from '../../protocol/storageMessages.ts';
+import { type StorageRequestMessage, storageRequestToWire } from '../../protocol/storageMessages.ts';
 import { DEFAULT_ERASURE, type ObjectManifest } from '../../storage/erasure.ts';
 import { createErasureThread, type ErasureThread } from '../../storage/erasureThread.ts';
 import { marketPrice, termEscrow } from '../../storage/storagePrice.ts';
@@ -31,7 +31,7 @@ import { createOrderBook, newOrder, orderFetched } from './orderProof.ts';
 import { createRepairer } from './orderRepair.ts';
 import { sweepPlacing } from './placingSweep.ts';
 import { createRelay } from './relayPieces.ts';
-import { paidRepair } from './repairPaid.ts';
+import { paidRepair, storedRepairDone } from './repairPaid.ts';
 import { assertErasureShape, assertUploader } from './storageGuards.ts';
 import { holdTerm } from './storageLedger.ts';
 import type { StorageMoney, StorageSession } from './storageNetworkTypes.ts';
@@ -77,6 +77,8 @@ export function createStorageNetwork(deps: {
   let sweepTimer: NodeJS.Timeout | undefined;
 
   const token = () => randomBytes(32).toString('hex');
+  /** What paying a repair needs (repairPaid.ts). */
+  const payDeps = { db, money: deps.money, now, log, pricePerByte: cfg.pricePerByte };
   const newId = () => randomBytes(16).toString('hex');
   const stagingPath = (objectId: string, segment: number, idx: number) =>
     join(staging, objectId, `${segment}-${idx}.piece`);
@@ -164,7 +166,20 @@ export function createStorageNetwork(deps: {
     const held = new Set(s.offer.pieces);
     await dropOrphans(s.address, held);
     for (const p of pending) {
-      if (held.has(p.root as Hex)) await pieceStored(p.object_id, p.segment, p.idx);
+      // A repair it finished (around a restart, say): paid from the stored order, once, when that
+      // order fetched its K sources (repairPaid.ts); a piece it could not have rebuilt is not kept.
+      if (held.has(p.root as Hex) && p.status === 'repairing') {
+        const done = await storedRepairDone(payDeps, p.order_id ?? '', s.address).catch((err: unknown) => {
+          log.error({ orderId: p.order_id, err: String(err) }, 'paying a repair failed');
+          return undefined;
+        });
+        orders.drop(p.order_id);
+        if (done) await pieceStored(p.object_id, p.segment, p.idx);
+        else {
+          await setPiece(p.object_id, p.segment, p.idx, { status: 'lost', holder: null, order_id: null });
+          s.send({ type: 'store.drop', pieceRoot: p.root as Hex });
+        }
+      } else if (held.has(p.root as Hex)) await pieceStored(p.object_id, p.segment, p.idx);
       // A repair order this coordinator no longer knows (it restarted): lost again, so the next
       // window orders its repair anew.
       else if (p.status === 'repairing') {
@@ -243,6 +258,19 @@ export function createStorageNetwork(deps: {
     root?: string,
   ): Promise<void> {
     const o = orders.get(orderId);
+    // A repair this process does not hold in memory (it restarted since it was ordered): paid and
+    // counted from the order kept in the store, when that order fetched its K sources.
+    if (!o && said) {
+      const piece = await db
+        .selectFrom('storage_pieces')
+        .select(['object_id', 'segment', 'idx'])
+        .where('order_id', '=', orderId)
+        .where('holder', '=', from)
+        .where('status', '=', 'repairing')
+        .executeTakeFirst();
+      const done = piece ? await storedRepairDone(payDeps, orderId, from) : undefined;
+      if (done) return void (await pieceStored(done.objectId, done.segment, done.idx));
+    }
     // Unknown, finished, or not theirs: ignored, and a piece kept for an order that ended is dropped.
     if (!o || o.holder !== from) return void (said && root ? await dropOrphans(from, [root]) : undefined);
     grants.delete(o.token);
@@ -252,9 +280,8 @@ export function createStorageNetwork(deps: {
     // Known until the piece is healthy: a window meanwhile must not take its repair for forgotten.
     // A repair is paid (from the object's hold) before its piece counts as healthy: repairPaid.ts.
     // A payment that fails is logged and never blocks the repaired piece.
-    const pay = { db, money: deps.money, now, log, pricePerByte: cfg.pricePerByte };
     if (ok)
-      return void (await paidRepair(pay, orderId, o)
+      return void (await paidRepair(payDeps, orderId, o)
         .catch((err: unknown) => log.error({ orderId, err: String(err) }, 'paying a repair failed'))
         .then(() => pieceStored(o.objectId, o.segment, o.idx))
         .finally(() => orders.drop(orderId)));
@@ -282,7 +309,11 @@ export function createStorageNetwork(deps: {
   }
 
   /** A client's signed put: code the blob, place every piece on a distinct provider. */
-  async function put(req: StorageRequestMessage): Promise<{ objectId: string; status: string }> {
+  async function put(
+    req: StorageRequestMessage,
+    /** The client's signature of `req`: kept with the object as the evidence of who owns it. */
+    signature?: Hex,
+  ): Promise<{ objectId: string; status: string }> {
     const objectId = req.objectId.slice(2);
     const client = req.client.toLowerCase();
     const existing = await db
@@ -356,6 +387,7 @@ export function createStorageNetwork(deps: {
             status: 'placing',
             created_at: t,
             updated_at: t,
+            put_request: signature ? JSON.stringify(storageRequestToWire(req, signature)) : null,
           })
           .execute();
         for (const [s, seg] of manifest.segments.entries())
@@ -445,7 +477,16 @@ export function createStorageNetwork(deps: {
     seedOf: deps.seedOf,
     session: (a) => sessions.get(a),
     onLost: (objectId, segment) => maybeRepair(objectId, segment),
-    orderKnown: (orderId) => orders.has(orderId),
+    // Open in memory, or in the store and not lapsed (its holder may still report it done).
+    orderKnown: async (orderId) =>
+      orders.has(orderId) ||
+      ((
+        await db
+          .selectFrom('storage_repair_orders')
+          .select('expires_at')
+          .where('order_id', '=', orderId)
+          .executeTakeFirst()
+      )?.expires_at ?? 0) > now(),
   });
 
   const maybeRepair = createRepairer({

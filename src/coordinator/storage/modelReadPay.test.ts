@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { signStorageRequest } from '../../protocol/storageMessages.ts';
 import { createReceiptSigner } from '../../storage/receiptSigner.ts';
 import { checkStorageEntry } from '../../validator/checkStorageFacts.ts';
 import { accounts } from '../ledger/accounts.ts';
@@ -31,9 +32,12 @@ test("a provider's model read is charged to the model's owner; forged and replay
     const db = storageDb(store.db);
     const provider = privateKeyToAccount(generatePrivateKey());
     const reader = provider.address.toLowerCase();
-    const owner = privateKeyToAccount(generatePrivateKey()).address.toLowerCase();
+    const ownerAccount = privateKeyToAccount(generatePrivateKey());
+    const owner = ownerAccount.address.toLowerCase();
     const server = privateKeyToAccount(generatePrivateKey()).address.toLowerCase();
     const cid = 'ef'.repeat(32);
+    // The owner's signed put of the model: the entry's evidence that the payer owns it.
+    const put = await signStorageRequest(ownerAccount, CHAIN, { action: 'put', objectId: `0x${cid}` });
     const pricePerByte = 7n;
     // The relay served the provider 3,000 bytes of the model (what receipts are checked against).
     await countServed(db, 1, reader, server, cid, 3000);
@@ -49,7 +53,7 @@ test("a provider's model read is charged to the model's owner; forged and replay
         pricePerByte,
         now: () => 2,
         post: (trx, paid) =>
-          postRetrieval(trx, { receipt, pricePerByte, epoch: 3, payer: owner, ...paid }, 2),
+          postRetrieval(trx, { receipt, pricePerByte, epoch: 3, payer: owner, owner: put, ...paid }, 2),
       });
     const v = await redeem(first);
     assert.equal(v.ok, true);
@@ -89,7 +93,25 @@ test("a provider's model read is charged to the model's owner; forged and replay
     assert.match((await checkStorageEntry(noBasis, CHAIN, new Map()))!.fact, /payer/);
     const otherPayer = privateKeyToAccount(generatePrivateKey()).address.toLowerCase();
     const moved: EntryFact = { ...fact, memo: { ...memo, payer: otherPayer } };
-    assert.match((await checkStorageEntry(moved, CHAIN, new Map()))!.fact, /postings/);
+    assert.match(
+      (await checkStorageEntry(moved, CHAIN, new Map()))!.fact,
+      /owner/,
+      "the put is not the payer's",
+    );
+    // Without the owner's signed put, or with another object's, the payer's ownership is unproven.
+    const unproven: EntryFact = { ...fact, memo: { ...memo, owner: undefined } };
+    assert.match((await checkStorageEntry(unproven, CHAIN, new Map()))!.fact, /owner/);
+    const otherPut = await signStorageRequest(ownerAccount, CHAIN, {
+      action: 'put',
+      objectId: `0x${'aa'.repeat(32)}`,
+    });
+    const otherObject: EntryFact = { ...fact, memo: { ...memo, owner: otherPut } };
+    assert.match((await checkStorageEntry(otherObject, CHAIN, new Map()))!.fact, /owner/);
+    // A repair's source read is charged to the owner the same way.
+    const repair: EntryFact = { ...fact, memo: { ...memo, readFor: 'repair' } };
+    assert.equal(await checkStorageEntry(repair, CHAIN, new Map()), null, 'a repair read checks the same');
+    const other: EntryFact = { ...fact, memo: { ...memo, readFor: 'curiosity' } };
+    assert.match((await checkStorageEntry(other, CHAIN, new Map()))!.fact, /payer/);
     const onReader: EntryFact = {
       ...fact,
       postings: postings.map((p) =>

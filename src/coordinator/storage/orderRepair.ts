@@ -12,6 +12,7 @@ import type { ObjectManifest } from '../../storage/erasure.ts';
 import { choosePlacement, type PlacementCandidate, repairThreshold } from './choosePlacement.ts';
 import type { createGrantBook } from './grantBook.ts';
 import { newOrder, type OrderBook } from './orderProof.ts';
+import { recordRepairOrder } from './repairOrders.ts';
 import type { StorageSession } from './storageNetworkTypes.ts';
 import type { StorageDatabase } from './storageTables.ts';
 
@@ -81,6 +82,11 @@ export function createRepairer(deps: {
         orderId,
         newOrder({ objectId, segment, idx: p.idx, holder, token: t, need: o.data_pieces, expiresAt }),
       );
+      // In the store too: a restart forgets the order book, not what the order fetched (repairOrders.ts).
+      await recordRepairOrder(db, {
+        ...{ order_id: orderId, object_id: objectId, segment, idx: p.idx, root: p.root, holder },
+        ...{ need: o.data_pieces, fetched: '[]', created_at: now(), expires_at: expiresAt },
+      });
       await db
         .updateTable('storage_pieces')
         .set({ status: 'repairing', holder, order_id: orderId, updated_at: now() })
@@ -99,6 +105,7 @@ export function createRepairer(deps: {
         parityPieces: o.parity_pieces,
         sources: healthy.map((h) => ({ index: h.idx, root: h.root as Hex })),
         token: t,
+        objectId,
       });
       log.info({ objectId, segment, idx: p.idx, holder }, 'repair ordered');
     }

@@ -13,6 +13,7 @@ import type { STORAGE_DEFAULTS } from './constants.ts';
 import { countServed } from './countServed.ts';
 import type { createGrantBook } from './grantBook.ts';
 import type { OrderBook } from './orderProof.ts';
+import { recordFetched } from './repairOrders.ts';
 import type { StorageSession } from './storageNetworkTypes.ts';
 import type { StorageDatabase } from './storageTables.ts';
 
@@ -40,10 +41,19 @@ export function createRelay(deps: {
   async function relayPiece(
     root: string,
     t: string | undefined,
+    /**
+     * The reader's request closing (it had its K pieces and aborted the rest): the wait ends and
+     * nothing is counted as served, so the count holds only pieces handed to a reader still asking.
+     */
+    signal?: AbortSignal,
   ): Promise<{ bytes: Uint8Array; server: string; objectId: string }> {
     const g = liveGrant(t);
     if (g.kind !== 'read' || !g.roots.has(root))
       throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'token does not cover this piece');
+    // A repair fetches each source once: its reads are charged to the object's owner, so a
+    // repairer and a holder looping one piece through the relay cannot run up the owner's bill.
+    if (g.orderId && orders.get(g.orderId)?.fetched.has(root))
+      throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'this repair order fetched that piece already');
     const rows = await db
       .selectFrom('storage_pieces')
       .select(['holder', 'object_id', 'piece_bytes'])
@@ -54,14 +64,21 @@ export function createRelay(deps: {
     for (const r of rows) {
       const s = r.holder ? sessions.get(r.holder) : undefined;
       if (!s) continue;
+      if (signal?.aborted) break;
       const orderId = newId();
       const relayToken = token();
+      let gone: (() => void) | undefined;
       try {
         const bytes = await new Promise<Uint8Array>((resolve, reject) => {
           const timer = setTimeout(
             () => reject(new Error('holder did not serve in time')),
             cfg.relayTimeoutMs,
           );
+          gone = () => {
+            clearTimeout(timer);
+            reject(new Error('the reader went away'));
+          };
+          signal?.addEventListener('abort', gone, { once: true });
           grants.set(relayToken, {
             kind: 'relay',
             orderId,
@@ -81,13 +98,20 @@ export function createRelay(deps: {
             reject(new Error('holder session closed'));
         });
         if (bytes.length !== r.piece_bytes) throw new Error(`holder sent ${bytes.length} bytes`);
+        if (signal?.aborted) throw new Error('the reader went away');
         await countServed(db, now(), g.reader, s.address, r.object_id, bytes.length);
-        if (g.orderId) orders.get(g.orderId)?.fetched.add(root);
+        const order = g.orderId ? orders.get(g.orderId) : undefined;
+        if (order) {
+          order.fetched.add(root);
+          // Kept in the store: a repair finished across a coordinator restart is still paid.
+          await recordFetched(db, g.orderId!, [...order.fetched]);
+        }
         return { bytes, server: s.address, objectId: r.object_id };
       } catch (err) {
         last = err;
         log.debug({ root, holder: s.address, err: String(err) }, 'relay from holder failed');
       } finally {
+        if (gone) signal?.removeEventListener('abort', gone);
         grants.delete(relayToken);
       }
     }

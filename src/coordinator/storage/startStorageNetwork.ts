@@ -21,8 +21,8 @@ import { epochSeed } from '../verification/auditSeeds.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { createStorageNetwork } from './createStorageNetwork.ts';
 import { receiptsToForward } from './forwardReceipts.ts';
-import { redeemReceipt } from './redeemReceipt.ts';
-import { paidReceipts, payStorageEpoch, postRetrieval } from './storageLedger.ts';
+import { redeemServed } from './redeemServed.ts';
+import { paidReceipts, payStorageEpoch } from './storageLedger.ts';
 import { storageRoutes } from './storageRoutes.ts';
 import { storageDb } from './storageTables.ts';
 import { storageStats } from './storageViews.ts';
@@ -156,42 +156,13 @@ export async function startStorageNetwork(deps: {
         await storage.orderDone(from, msg.orderId, msg.type === 'store.stored', why, root);
       } else if (msg.type === 'store.answer') await storage.handleAnswer(from, msg);
       else {
-        const db = storageDb(deps.db);
-        const pricePerByte = STORAGE_DEFAULTS.pricePerByte;
         const { epoch } = await epochNow();
-        // A provider reading a job's model (not its owner) is not charged: the owner is.
-        const owner = await db
-          .selectFrom('storage_objects')
-          .select('client')
-          .where('object_id', '=', msg.receipt.objectId.slice(2).toLowerCase())
-          .executeTakeFirst();
-        const payer = owner?.client ?? msg.receipt.reader.toLowerCase();
-        const v = await redeemReceipt({
-          db,
-          chainId,
-          server: from,
-          receipt: msg.receipt,
-          pricePerByte,
-          now: Date.now,
-          // Paid through the ledger with the redeemed count, in one transaction.
-          post: (trx, paid) =>
-            postRetrieval(trx, { receipt: msg.receipt, pricePerByte, epoch, payer, ...paid }, Date.now()),
-        });
-        // Every redemption tried is kept, accepted or refused (the explorer and the tests read it).
-        await db
-          .insertInto('storage_redemptions')
-          .values({
-            reader: msg.receipt.reader.toLowerCase(),
-            server: msg.receipt.server.toLowerCase(),
-            redeemer: from.toLowerCase(),
-            object_id: msg.receipt.objectId.slice(2).toLowerCase(),
-            cumulative_bytes: msg.receipt.cumulativeBytes,
-            ok: v.ok ? 1 : 0,
-            reason: v.ok ? null : v.reason,
-            amount: v.amount.toString(),
-            created_at: Date.now(),
-          })
-          .execute();
+        const db = storageDb(deps.db);
+        const v = await redeemServed(
+          { db, chainId, pricePerByte: STORAGE_DEFAULTS.pricePerByte, epoch },
+          from,
+          msg.receipt,
+        );
         sessionOf(from)?.send({
           type: 'store.redeemed',
           objectId: msg.receipt.objectId,

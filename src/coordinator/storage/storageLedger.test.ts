@@ -51,6 +51,7 @@ test('term held, proven GiB-epochs paid once to unfaulted holders, receipts paid
       status: 'stored' as const,
       created_at: 0,
       updated_at: 0,
+      put_request: null,
     };
     const hold = termEscrow({
       objectBytes: 1024 * 1024,

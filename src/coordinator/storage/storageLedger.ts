@@ -251,6 +251,9 @@ export async function payRepair(
     repairer: string;
     pieceBytes: number;
     pricePerByte: bigint;
+    /** Evidence for validators: the loss repaired (its fault) and the client's signed put. */
+    lost?: Record<string, unknown> | undefined;
+    owner?: unknown;
   },
   epoch: number,
   now: number,
@@ -274,6 +277,8 @@ export async function payRepair(
         pieceBytes: r.pieceBytes,
         dataPieces: o.data_pieces,
         pricePerByte: r.pricePerByte.toString(),
+        ...(r.lost ? { lost: r.lost } : {}),
+        ...(r.owner ? { owner: r.owner } : {}),
       },
       postings: [
         { account: accounts.clientUnsettled(o.client), amount: fee },
@@ -303,9 +308,12 @@ export async function postRetrieval(
     epoch: number;
     /**
      * Who pays when not the reader: the model's owner, for a provider reading it for a task of the
-     * owner's job (the only reads granted to another account than the owner, jobReads.ts).
+     * owner's job (jobReads.ts), or a repairer reading the sources of its order (repairOrders.ts).
      */
     payer?: string;
+    /** Why the owner pays (`job-model` when absent) and its signed put of the object (evidence). */
+    readFor?: 'job-model' | 'repair';
+    owner?: unknown;
   },
   now: number,
 ): Promise<void> {
@@ -314,7 +322,10 @@ export async function postRetrieval(
   const object = m.objectId.slice(2).toLowerCase();
   const reader = m.reader.toLowerCase();
   const payer = (r.payer ?? reader).toLowerCase();
-  const forJob = payer !== reader ? { payer, readFor: 'job-model' } : {};
+  const forJob =
+    payer !== reader
+      ? { payer, readFor: r.readFor ?? 'job-model', ...(r.owner ? { owner: r.owner } : {}) }
+      : {};
   await postEntry(
     asLedger(trx),
     {

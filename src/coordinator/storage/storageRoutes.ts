@@ -84,7 +84,7 @@ export function storageRoutes(deps: {
         const objectId = message.objectId.slice(2);
         switch (message.action) {
           case 'put':
-            return storage.put(message);
+            return storage.put(message, signature);
           case 'read':
             return storage.grantRead(message.client, objectId);
           case 'remove': {
@@ -154,9 +154,15 @@ export function storageRoutes(deps: {
         },
       },
       async (req, reply) => {
+        // A reader that closes its request (it has its K pieces) is not counted served this one.
+        const gone = new AbortController();
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) gone.abort();
+        });
         const { bytes, server } = await storage.relayPiece(
           req.params.root,
           tokenOf(req.headers[STORAGE_TOKEN_HEADER]),
+          gone.signal,
         );
         return reply
           .header('content-type', 'application/octet-stream')

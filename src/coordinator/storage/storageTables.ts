@@ -25,6 +25,8 @@ export type StorageTables = {
     status: 'placing' | 'stored' | 'removed' | 'failed';
     created_at: number;
     updated_at: number;
+    /** JSON of the client's signed `put` (StorageRequestWire), migration 0028; null before it. */
+    put_request: string | null;
   };
   storage_pieces: {
     object_id: string;
@@ -68,6 +70,22 @@ export type StorageTables = {
     holder: string;
     window: number;
     created_at: number;
+  };
+  /**
+   * A repair order (migration 0028): which piece, who rebuilds it, and the source roots it fetched
+   * through its grant (JSON array); kept after the order ends, so a restart can still pay it.
+   */
+  storage_repair_orders: {
+    order_id: string;
+    object_id: string;
+    segment: number;
+    idx: number;
+    root: string;
+    holder: string;
+    need: number;
+    fetched: string;
+    created_at: number;
+    expires_at: number;
   };
   /** Every receipt redemption tried: accepted (amount paid) or refused (reason). */
   storage_redemptions: {

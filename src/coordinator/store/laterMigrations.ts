@@ -417,6 +417,33 @@ export const laterMigrations: Record<string, Migration> = {
       }
     },
   },
+  // Storage repair evidence (issue 19, docs/storage.md "Repair" and "Evidence"): the client's
+  // signed put kept with its object (validators check who owns what they are charged for), and
+  // every repair order in the store, with the source pieces its holder fetched, so a repair
+  // finished around a coordinator restart is still paid, once (its ledger ref is the order's).
+  '0028_storage_repair_evidence': {
+    async up(db) {
+      await db.schema.alterTable('storage_objects').addColumn('put_request', 'text').execute();
+      await db.schema
+        .createTable('storage_repair_orders')
+        .addColumn('order_id', 'text', (c) => c.primaryKey())
+        .addColumn('object_id', 'text', (c) => c.notNull())
+        .addColumn('segment', 'integer', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('root', 'text', (c) => c.notNull())
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('need', 'integer', (c) => c.notNull())
+        .addColumn('fetched', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('expires_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('storage_repair_orders_holder')
+        .on('storage_repair_orders')
+        .columns(['holder', 'object_id'])
+        .execute();
+    },
+  },
   // Region-audited render primaries billed for their frame (issue 20, docs/render.md "Billing"):
   // each region audit keeps its task's size in pixels, so billing sizes the auditor's units to the
   // whole task before the median (market/priceExecution.ts `medianBilling`).

@@ -167,7 +167,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         base: baseNow,
         log,
         send: sendJson,
-        address: account.address,
+        ...{ address: account.address, receipts: models.signer },
       })
     : undefined;
 

@@ -10,12 +10,14 @@ import { errorFromResponse } from '../../errors/httpError.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
 import {
+  STORAGE_SERVER_HEADER,
   STORAGE_TOKEN_HEADER,
   type StorageCoordinatorMessage,
   type StorageOffer,
 } from '../../protocol/storageSession.ts';
 import { answerToWire, type Challenge, challengeIndices } from '../../storage/challenge.ts';
 import { createErasureThread, type ErasureThread } from '../../storage/erasureThread.ts';
+import type { ReceiptSigner } from '../../storage/receiptSigner.ts';
 import type { PieceStore } from './createPieceStore.ts';
 import { applyStorageCheat, type StorageBehaviour } from './storageCheats.ts';
 
@@ -47,6 +49,11 @@ export function createStorageAgent(deps: {
   address?: string;
   /** Where repairs rebuild pieces (off the event loop); one thread of its own when absent. */
   coder?: ErasureThread;
+  /**
+   * Signs a receipt to each server of a repair's source pieces, for the pieces used, and posts
+   * them (receiptSigner.ts): the sources' holders are paid, charged to the object's owner.
+   */
+  receipts?: ReceiptSigner;
 }): StorageAgent {
   const { store, send, log } = deps;
   const baseOf = typeof deps.base === 'string' ? () => deps.base as string : deps.base;
@@ -60,10 +67,26 @@ export function createStorageAgent(deps: {
   /** Highest cumulative count sent for redemption per (reader, object): a lower or equal one cannot pay. */
   const sentUpTo = new Map<string, bigint>();
 
-  async function getBytes(path: string, token: string): Promise<Uint8Array> {
+  async function getPiece(
+    path: string,
+    token: string,
+  ): Promise<{ bytes: Uint8Array; server: string | null }> {
     const res = await f(`${baseOf()}${path}`, { headers: { [STORAGE_TOKEN_HEADER]: token } });
     if (!res.ok) throw await errorFromResponse(res);
-    return new Uint8Array(await res.arrayBuffer());
+    return { bytes: new Uint8Array(await res.arrayBuffer()), server: res.headers.get(STORAGE_SERVER_HEADER) };
+  }
+  const getBytes = async (path: string, token: string) => (await getPiece(path, token)).bytes;
+
+  /** Receipts for the source pieces a repair used, one per piece to its server, then posted. */
+  async function receiptSources(cid: string | undefined, used: { server: string | null; bytes: number }[]) {
+    const r = deps.receipts;
+    if (!r || !cid) return;
+    try {
+      for (const u of used) if (u.server) await r.sign(u.server, cid, u.bytes);
+      await r.post(baseOf(), cid);
+    } catch (err) {
+      log.warn({ cid, err: String(err) }, 'posting the receipts of a repair read failed');
+    }
   }
 
   const refuse = (orderId: string, err: unknown) => {
@@ -147,6 +170,7 @@ export function createStorageAgent(deps: {
   async function repair(m: Extract<StorageCoordinatorMessage, { type: 'store.repair' }>): Promise<void> {
     try {
       const slots: (Uint8Array | undefined)[] = new Array(m.dataPieces + m.parityPieces).fill(undefined);
+      const used: { server: string | null; bytes: number }[] = [];
       let valid = 0;
       // Fetch in waves of the missing count until K pieces that match their roots are in hand.
       const queue = [...m.sources];
@@ -155,11 +179,11 @@ export function createStorageAgent(deps: {
         const got = await Promise.all(
           wave.map(async (s) => {
             try {
-              const p = await getBytes(`/v1/storage/pieces/${s.root}`, m.token);
+              const { bytes: p, server } = await getPiece(`/v1/storage/pieces/${s.root}`, m.token);
               // Hashed in the coding thread: a repair never holds the agent's event loop.
-              return p.length === m.pieceBytes && (await coder.root(p, m.leafBytes)) === s.root
-                ? p
-                : undefined;
+              const ok = p.length === m.pieceBytes && (await coder.root(p, m.leafBytes)) === s.root;
+              if (ok) used.push({ server, bytes: p.length });
+              return ok ? p : undefined;
             } catch (err) {
               log.debug({ root: s.root, err: String(err) }, 'repair source unavailable');
               return undefined;
@@ -194,6 +218,8 @@ export function createStorageAgent(deps: {
       });
       await keep(m.pieceRoot, piece, m.leafBytes);
       send({ type: 'store.stored', orderId: m.orderId, pieceRoot: m.pieceRoot });
+      // The sources' holders are paid for the pieces this repair used (charged to the owner).
+      await receiptSources(m.objectId, used);
     } catch (err) {
       refuse(m.orderId, err);
     }

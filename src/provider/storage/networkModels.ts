@@ -139,6 +139,8 @@ export function createNetworkModels(deps: {
     },
     /** Receipts signed for model reads so far (one per piece read). */
     receipts: () => receipts.all(),
+    /** The receipt book (shared with the storage agent's repair reads: one count per server and object). */
+    signer: receipts,
     /** Models read from the storage network so far. */
     fetched: () => fromNetwork,
     /** Stops the coding thread. */

@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from '../../logger.ts';
+import type { ReceiptSigner } from '../../storage/receiptSigner.ts';
 import { checkDiskOffer } from '../hardware/probeDisk.ts';
 import { createPieceStore } from './createPieceStore.ts';
 import { createStorageAgent, type StorageAgent } from './createStorageAgent.ts';
@@ -23,6 +24,8 @@ export async function startStorage(opts: {
   send: (msg: unknown) => boolean;
   behaviour?: StorageBehaviour;
   address?: string;
+  /** Signs receipts for the source pieces a repair reads (createStorageAgent.ts). */
+  receipts?: ReceiptSigner;
 }): Promise<StorageAgent> {
   const dir = opts.dir ?? join(opts.dataDir, 'storage');
   const store = await createPieceStore({ dir, capacityBytes: opts.capacityBytes });
@@ -45,5 +48,6 @@ export async function startStorage(opts: {
     dir,
     ...(opts.address ? { address: opts.address } : {}),
     ...(opts.behaviour ? { behaviour: opts.behaviour } : {}),
+    ...(opts.receipts ? { receipts: opts.receipts } : {}),
   });
 }
