@@ -61,7 +61,7 @@ function text(args: string[], name: string, fallback: string): string {
 export const TUNED = {
   model: 'cnn',
   filters: '16,32',
-  rounds: 10,
+  rounds: 20,
   innerSteps: 20,
   hidden: 64,
   batchSize: 32,
