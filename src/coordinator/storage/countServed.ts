@@ -34,3 +34,24 @@ export async function countServed(
     )
     .execute();
 }
+
+/**
+ * Voids what the relay counted for an object but nobody redeemed yet (served back to redeemed),
+ * when the object ends or is put anew: those reads are charged to the object's owner when
+ * redeemed, and a later owner of the same content id must not pay for reads of an earlier
+ * incarnation (security review: receipts kept past `store rm` and redeemed once a victim stored
+ * the same file). Later reads count up from there; every receipt stays cumulative.
+ *
+ * @example await voidUnredeemed(trx, objectId, Date.now());
+ */
+export async function voidUnredeemed(
+  db: Kysely<StorageDatabase>,
+  objectId: string,
+  at: number,
+): Promise<void> {
+  await db
+    .updateTable('storage_receipts')
+    .set((eb) => ({ served_bytes: eb.ref('redeemed_bytes'), updated_at: at }))
+    .where('object_id', '=', objectId)
+    .execute();
+}

@@ -24,6 +24,7 @@ import type { Database } from '../store/schema.ts';
 import { createChallenger } from './challengePieces.ts';
 import { choosePlacement } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
+import { voidUnredeemed } from './countServed.ts';
 import { createEnder } from './endObject.ts';
 import { createGrantBook } from './grantBook.ts';
 import { leasedModelReader } from './jobReads.ts';
@@ -371,6 +372,7 @@ export function createStorageNetwork(deps: {
       db.transaction().execute(async (trx) => {
         await trx.deleteFrom('storage_pieces').where('object_id', '=', objectId).execute();
         await trx.deleteFrom('storage_objects').where('object_id', '=', objectId).execute();
+        await voidUnredeemed(trx, objectId, t);
         await trx
           .insertInto('storage_objects')
           .values({

@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Hex } from 'viem';
+import { voidUnredeemed } from './countServed.ts';
 import type { OrderBook } from './orderProof.ts';
 import { settleRemoval } from './storageLedger.ts';
 import type { StorageMoney, StorageSession } from './storageNetworkTypes.ts';
@@ -50,6 +51,7 @@ export function createEnder(deps: {
         .where('status', 'not in', ['removed', 'failed'])
         .executeTakeFirst();
       if (Number(ended.numUpdatedRows) === 0) return undefined;
+      await voidUnredeemed(trx, objectId, now());
       await trx
         .updateTable('storage_pieces')
         .set({ status: 'dropped', order_id: null, updated_at: now() })
