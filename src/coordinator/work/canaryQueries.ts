@@ -2,7 +2,7 @@
  * The canary pool's and canary leases' queries (canaries.ts and the lookup of an assignment id).
  * Each returns the Kysely query's own promise, built and run exactly as the loop ran it inline.
  */
-import { type ExpressionBuilder, type Insertable, type Kysely } from 'kysely';
+import type { ExpressionBuilder, Insertable, Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 
 type Executor = Kysely<Database>;
