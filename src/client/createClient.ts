@@ -241,8 +241,13 @@ export function createClient(opts: {
       signal?: AbortSignal,
     ): Promise<JobWithTasks> {
       let lastId = 0;
-      for (let attempt = 0; ; attempt++) {
+      // Failed connections in a row: a stream that delivered events since the last failure starts
+      // the count over (a long job on a flaky link reconnects many times; a dead coordinator
+      // still ends the wait after 21 tries in a row).
+      let failures = 0;
+      for (;;) {
         signal?.throwIfAborted();
+        const seen = lastId;
         try {
           // Event ids are the shared store's: any replica resumes the stream from Last-Event-ID.
           const res = await call(`/v1/jobs/${jobId}/events`, () => ({
@@ -266,8 +271,9 @@ export function createClient(opts: {
           }
         } catch (err) {
           if (err instanceof PlexusError || signal?.aborted) throw err;
-          if (attempt > 20) throw err;
-          await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)));
+          failures = lastId > seen ? 0 : failures + 1;
+          if (failures > 20) throw err;
+          await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** failures)));
         }
       }
     },
