@@ -195,6 +195,10 @@ export const errorCodes = {
     message: 'Fewer storage providers are online than the object needs distinct holders.',
   },
   PLX_STORAGE_NOT_OWNER: { status: 403, message: 'The object belongs to another client.' },
+  PLX_STORAGE_READ_LIMIT: {
+    status: 429,
+    message: "A reader other than the object's owner was served as much of it as the owner pays for.",
+  },
   PLX_STORAGE_TOKEN_INVALID: {
     status: 401,
     message: 'The storage token is unknown, expired or not for this piece.',

@@ -33,6 +33,12 @@ export const STORAGE_DEFAULTS = {
   sweepMs: 30_000,
   /** How long a read grant lets a reader fetch pieces. */
   readGrantTtlMs: 10 * 60_000,
+  /**
+   * Reads of a stored object, in whole coded objects (every piece once), that one reader other
+   * than its owner (a provider on the owner's job) may have served: the owner pays for them, and a
+   * leased provider re-reading the model in a loop must not run up its bill (security review).
+   */
+  modelReadsPerReader: 2,
   /** How long a reader waits for one holder to serve a piece before trying the next. */
   relayTimeoutMs: 60_000,
   /** Stored term when the client names none, in epochs. */

@@ -3,6 +3,7 @@
  * `storage_receipts`): receipts are checked against it (redeemReceipt.ts, forwardReceipts.ts).
  */
 import { type Kysely, sql } from 'kysely';
+import { PlexusError } from '../../errors/PlexusError.ts';
 import type { StorageDatabase } from './storageTables.ts';
 
 /**
@@ -54,4 +55,45 @@ export async function voidUnredeemed(
     .set((eb) => ({ served_bytes: eb.ref('redeemed_bytes'), updated_at: at }))
     .where('object_id', '=', objectId)
     .execute();
+}
+
+/**
+ * What the relay served `reader` of an object so far, from every server (since it last ended or
+ * was put anew: `voidUnredeemed` sets served back to redeemed).
+ *
+ * @example if ((await servedTo(db, reader, objectId)) + pieceBytes > limit) refuse();
+ */
+export async function servedTo(
+  db: Kysely<StorageDatabase>,
+  reader: string,
+  objectId: string,
+): Promise<number> {
+  const rows = await db
+    .selectFrom('storage_receipts')
+    .select('served_bytes')
+    .where('reader', '=', reader)
+    .where('object_id', '=', objectId)
+    .execute();
+  return rows.reduce((a, r) => a + Number(r.served_bytes), 0);
+}
+
+/**
+ * Refuses a piece (or a read) that would take a reader other than the owner past its limit.
+ *
+ * @example await assertWithinReadLimit(db, reader, objectId, limit, pieceBytes);
+ */
+export async function assertWithinReadLimit(
+  db: Kysely<StorageDatabase>,
+  reader: string,
+  objectId: string,
+  limitBytes: number,
+  moreBytes: number,
+): Promise<void> {
+  const served = await servedTo(db, reader, objectId);
+  if (served + moreBytes > limitBytes)
+    throw new PlexusError(
+      'PLX_STORAGE_READ_LIMIT',
+      `this reader was served ${served} bytes of the object; its owner pays for at most ${limitBytes}`,
+      { details: { servedBytes: served, limitBytes } },
+    );
 }

@@ -24,7 +24,7 @@ import type { Database } from '../store/schema.ts';
 import { createChallenger } from './challengePieces.ts';
 import { choosePlacement } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
-import { voidUnredeemed } from './countServed.ts';
+import { assertWithinReadLimit, voidUnredeemed } from './countServed.ts';
 import { createEnder } from './endObject.ts';
 import { createGrantBook } from './grantBook.ts';
 import { leasedModelReader } from './jobReads.ts';
@@ -453,7 +453,18 @@ export function createStorageNetwork(deps: {
     const t = token();
     const roots = new Set(manifest.segments.flatMap((s) => s.pieceRoots as string[]));
     const expiresAt = now() + cfg.readGrantTtlMs;
-    grants.setRead(t, { kind: 'read', reader: reader.toLowerCase(), objectId, roots, expiresAt });
+    // Another reader's bytes are the owner's bill: at most a few whole reads of the coded object.
+    const coded = manifest.segments.reduce((a, s) => a + s.pieceBytes * s.pieceRoots.length, 0);
+    const limit = o.client === reader.toLowerCase() ? undefined : cfg.modelReadsPerReader * coded;
+    if (limit !== undefined) await assertWithinReadLimit(db, reader.toLowerCase(), objectId, limit, 1);
+    grants.setRead(t, {
+      kind: 'read',
+      reader: reader.toLowerCase(),
+      objectId,
+      roots,
+      expiresAt,
+      ...(limit === undefined ? {} : { readLimitBytes: limit }),
+    });
     return { manifest, token: t, expiresAt, pieces: await pieceViews(db, objectId) };
   }
 

@@ -10,7 +10,7 @@ import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
 import type { STORAGE_DEFAULTS } from './constants.ts';
-import { countServed } from './countServed.ts';
+import { assertWithinReadLimit, countServed } from './countServed.ts';
 import type { createGrantBook } from './grantBook.ts';
 import type { OrderBook } from './orderProof.ts';
 import { recordFetched } from './repairOrders.ts';
@@ -60,6 +60,9 @@ export function createRelay(deps: {
       .where('root', '=', root)
       .where('status', '=', 'healthy')
       .execute();
+    const first = rows[0];
+    if (g.readLimitBytes !== undefined && first)
+      await assertWithinReadLimit(db, g.reader, first.object_id, g.readLimitBytes, first.piece_bytes);
     let last: unknown;
     for (const r of rows) {
       const s = r.holder ? sessions.get(r.holder) : undefined;

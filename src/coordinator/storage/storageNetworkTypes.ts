@@ -34,6 +34,11 @@ export type Grant =
       expiresAt: number;
       /** A repair order's grant: the pieces it relays count as fetched for that order (orderProof.ts). */
       orderId?: string;
+      /**
+       * For a reader other than the owner: the bytes of the object it may have had served in all
+       * (its reads are charged to the owner; constants.ts `modelReadsPerReader`).
+       */
+      readLimitBytes?: number;
     };
 
 /** What the storage network asks the market: escrow admission and the epoch now (docs/storage.md, "Money"). */

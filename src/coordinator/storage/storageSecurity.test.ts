@@ -16,6 +16,7 @@ import type { StorageRequestMessage } from '../../protocol/storageMessages.ts';
 import type { StorageCoordinatorMessage } from '../../protocol/storageSession.ts';
 import { createBlobStore } from '../blobs/createBlobStore.ts';
 import { openStore } from '../store/openStore.ts';
+import { countServed } from './countServed.ts';
 import { createStorageNetwork } from './createStorageNetwork.ts';
 import { storageDb } from './storageTables.ts';
 
@@ -183,6 +184,92 @@ test('store.stored counts only from a holder that downloaded its staged piece; a
       !(await pieces()).some((p) => p.holder === liar),
       '!(await pieces()).some((p) => p.holder === liar)',
     );
+  } finally {
+    await h.close();
+  }
+});
+
+test("a provider on the owner's job is relayed at most two whole coded copies of the model (the owner pays for them); the owner reads on", async () => {
+  const h = await harness(4);
+  try {
+    const owner = addr();
+    const provider = addr();
+    const cid = await h.upload(owner, new Uint8Array(10_000).fill(7));
+    await h.storage.put(h.req(owner, cid));
+    await h.store.db
+      .updateTable('storage_pieces')
+      .set({ status: 'healthy' })
+      .where('object_id', '=', cid)
+      .execute();
+    // The provider holds a lease on a task of the owner's job whose model is this object.
+    await h.store.db
+      .insertInto('jobs')
+      .values({
+        id: '0xj1',
+        client: owner,
+        nonce: '1',
+        kind: 'onnx.infer',
+        spec: JSON.stringify({ model: cid }),
+        status: 'running',
+        tasks_total: 1,
+        tasks_done: 0,
+        deadline_ms: 0,
+        issued_at: 0,
+        signature: '0x',
+        error_code: null,
+        error_message: null,
+        created_at: 0,
+        updated_at: 0,
+      })
+      .execute();
+    await h.store.db
+      .insertInto('tasks')
+      .values({
+        id: '0xt1',
+        job_id: '0xj1',
+        idx: 0,
+        input_cid: cid,
+        status: 'leased',
+        attempts: 0,
+        output_cid: null,
+        provider: null,
+        result: null,
+        last_error: null,
+        queued_at: 0,
+        updated_at: 0,
+      })
+      .execute();
+    await h.store.db
+      .insertInto('assignments')
+      .values({
+        id: '0xa1',
+        task_id: '0xt1',
+        job_id: '0xj1',
+        provider,
+        status: 'leased',
+        lease_expires_at: Date.now() + 60_000,
+        created_at: 0,
+        finished_at: null,
+        error_code: null,
+        error_message: null,
+      })
+      .execute();
+    const grant = await h.storage.grantRead(provider, cid);
+    const pieces = await h.store.db
+      .selectFrom('storage_pieces')
+      .select(['root', 'piece_bytes'])
+      .where('object_id', '=', cid)
+      .execute();
+    const coded = pieces.reduce((a, p) => a + p.piece_bytes, 0);
+    // The relay's count: two whole coded copies served to the provider already (by one holder).
+    await countServed(storageDb(h.store.db), 1, provider, h.holders[0]!, cid, 2 * coded);
+    await assert.rejects(h.storage.relayPiece(pieces[0]!.root, grant.token), {
+      code: 'PLX_STORAGE_READ_LIMIT',
+    });
+    await assert.rejects(h.storage.grantRead(provider, cid), { code: 'PLX_STORAGE_READ_LIMIT' });
+    // Its owner is not limited: reading its own object is its own business.
+    await countServed(storageDb(h.store.db), 2, owner, h.holders[0]!, cid, 10 * coded);
+    assert.ok((await h.storage.grantRead(owner, cid)).token, 'the owner still gets a grant');
   } finally {
     await h.close();
   }
