@@ -196,7 +196,7 @@ test("a provider on the owner's job is relayed at most two whole coded copies of
     const provider = addr();
     const cid = await h.upload(owner, new Uint8Array(10_000).fill(7));
     await h.storage.put(h.req(owner, cid));
-    await h.store.db
+    await storageDb(h.store.db)
       .updateTable('storage_pieces')
       .set({ status: 'healthy' })
       .where('object_id', '=', cid)
@@ -229,7 +229,7 @@ test("a provider on the owner's job is relayed at most two whole coded copies of
         job_id: '0xj1',
         idx: 0,
         input_cid: cid,
-        status: 'leased',
+        status: 'assigned',
         attempts: 0,
         output_cid: null,
         provider: null,
@@ -255,7 +255,7 @@ test("a provider on the owner's job is relayed at most two whole coded copies of
       })
       .execute();
     const grant = await h.storage.grantRead(provider, cid);
-    const pieces = await h.store.db
+    const pieces = await storageDb(h.store.db)
       .selectFrom('storage_pieces')
       .select(['root', 'piece_bytes'])
       .where('object_id', '=', cid)
