@@ -84,7 +84,8 @@ export type JobView = z.infer<typeof jobViewSchema>;
 /**
  * One task of a job: its input, where it stands, its output, who ran it and what it cost.
  * `attempts` counts tries at getting its output, as `maxAttempts` does: the executions that
- * produced no result (failed, expired) plus the one running or done. Replicas, audits and
+ * produced no result (failed, expired; not a lease lost with its provider's session, within an
+ * allowance of 6) plus the one running or done. Replicas, audits and
  * tie-breakers are `executions`, shown once the task is finished (null before: who runs what, and
  * whether an audit was drawn, is secret until the verdict). `cost`: its charges (base units).
  *
