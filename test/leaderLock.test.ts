@@ -66,6 +66,9 @@ test('one replica at a time leads, and another takes over when the leader dies',
       await admin.end();
     }
     await until('the old leader to notice', () => !locks[first]!.isLeader());
+    // Its process lives on here and would keep trying (and may win the lock back before the
+    // others: CI saw no other leader in 30 s); a killed process does not, so it stops trying.
+    await locks[first]!.stop();
     await until('a new leader', () => locks.some((l, i) => i !== first && l.isLeader()));
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(locks.filter((l) => l.isLeader()).length, 1);
@@ -75,7 +78,8 @@ test('one replica at a time leads, and another takes over when the leader dies',
     await locks[second]!.stop();
     await until('a third leader', () => locks.some((l, i) => i !== second && l.isLeader()));
     assert.equal(overlap, 0, 'never two leaders at once (as seen by this process)');
-    assert.equal(changes.filter((c) => c.endsWith('+')).length, 3);
+    // Three leaders in turn (the first may have won the lock back for a moment before it stopped).
+    assert.ok(changes.filter((c) => c.endsWith('+')).length >= 3, 'three acquisitions at least');
   } finally {
     clearInterval(sampler);
     await Promise.all(locks.map((l) => l.stop()));
