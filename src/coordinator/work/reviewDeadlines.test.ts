@@ -76,47 +76,80 @@ test('a review nobody can check ends at its deadline: the held miss is voided (n
   }
 });
 
+type Fixture = Awaited<ReturnType<typeof workFixture>>;
+
+/** The market's two calls the compensation sweep makes (the epoch it pays in is 3). */
+function withMarket(f: Fixture): void {
+  (f.work as { market?: Market }).market = {
+    currentEpoch: async () => 3,
+    onVerdict: async () => {},
+  } as unknown as Market;
+}
+
+/** An owed client refund, funded by `funder`'s seized stake. */
+function owedRefund(o: {
+  ref: string;
+  taskId: string;
+  client: string;
+  funder: string;
+  amount: bigint;
+  at: number;
+}) {
+  return {
+    ref: o.ref,
+    part: 'refund' as const,
+    task_id: o.taskId,
+    job_id: null,
+    payee: accounts.refunds(o.client),
+    amount: o.amount.toString(),
+    funders: JSON.stringify([o.funder]),
+    memo: JSON.stringify({ part: 'refund', taskId: o.taskId }),
+    created_at: o.at,
+    paid_epoch: null,
+    paid_at: null,
+  };
+}
+
+/** `amount` of `provider`'s stake seized by a slash applied in epoch 2. */
+async function seize(f: Fixture, provider: string, amount: bigint): Promise<void> {
+  await f.db.transaction().execute((trx) =>
+    postEntry(
+      trx,
+      {
+        ref: `slash:${provider}`,
+        kind: 'slash',
+        epoch: 2,
+        postings: [
+          { account: `provider:${provider}:stake`, amount },
+          { account: accounts.providerSlashed(provider), amount: -amount },
+        ],
+      },
+      f.clock.t,
+    ),
+  );
+}
+
 test('an owed refund its funders’ seized stake never fully covers is settled at its deadline: what is covered is paid, the rest lapses (recorded), nothing stays owed', async () => {
   const f = await workFixture();
   try {
-    (f.work as { market?: Market }).market = {
-      currentEpoch: async () => 3,
-      onVerdict: async () => {},
-    } as unknown as Market;
+    withMarket(f);
     const wrong = `0x${'ab'.repeat(20)}`;
     const client = `0x${'cd'.repeat(20)}`;
     await f.db
       .insertInto('review_compensations')
-      .values({
-        ref: 'review:t1:refund',
-        part: 'refund',
-        task_id: 't1',
-        job_id: null,
-        payee: accounts.refunds(client),
-        amount: '100',
-        funders: JSON.stringify([wrong]),
-        memo: JSON.stringify({ part: 'refund', taskId: 't1' }),
-        created_at: f.clock.t,
-        paid_epoch: null,
-        paid_at: null,
-      })
+      .values(
+        owedRefund({
+          ref: 'review:t1:refund',
+          taskId: 't1',
+          client,
+          funder: wrong,
+          amount: 100n,
+          at: f.clock.t,
+        }),
+      )
       .execute();
     // Only 40 of the wrong provider's stake was ever seized (the chain capped its slash).
-    await f.db.transaction().execute((trx) =>
-      postEntry(
-        trx,
-        {
-          ref: 'slash:1',
-          kind: 'slash',
-          epoch: 2,
-          postings: [
-            { account: `provider:${wrong}:stake`, amount: 40n },
-            { account: accounts.providerSlashed(wrong), amount: -40n },
-          ],
-        },
-        f.clock.t,
-      ),
-    );
+    await seize(f, wrong, 40n);
     await payOwedCompensations(f.work);
     const row = () => f.db.selectFrom('review_compensations').selectAll().executeTakeFirstOrThrow();
     assert.equal((await row()).paid_at, null, 'owed while the deadline has not passed');
@@ -143,26 +176,12 @@ test('an owed refund its funders’ seized stake never fully covers is settled a
 test('rows that stay uncovered do not hold the queue: a newer covered refund behind a full page of them is paid by the next sweep', async () => {
   const f = await workFixture();
   try {
-    (f.work as { market?: Market }).market = {
-      currentEpoch: async () => 3,
-      onVerdict: async () => {},
-    } as unknown as Market;
+    withMarket(f);
     const broke = `0x${'ab'.repeat(20)}`;
     const seized = `0x${'ef'.repeat(20)}`;
     const client = `0x${'cd'.repeat(20)}`;
-    const row = (ref: string, funder: string, createdAt: number) => ({
-      ref,
-      part: 'refund' as const,
-      task_id: ref,
-      job_id: null,
-      payee: accounts.refunds(client),
-      amount: '10',
-      funders: JSON.stringify([funder]),
-      memo: JSON.stringify({ part: 'refund', taskId: ref }),
-      created_at: createdAt,
-      paid_epoch: null,
-      paid_at: null,
-    });
+    const row = (ref: string, funder: string, at: number) =>
+      owedRefund({ ref, taskId: ref, client, funder, amount: 10n, at });
     // 120 refunds owed by a provider nothing was ever seized from (they wait for their deadline),
     // all older than one whose funder's seized stake covers it.
     for (let i = 0; i < 120; i++)
@@ -174,21 +193,7 @@ test('rows that stay uncovered do not hold the queue: a newer covered refund beh
       .insertInto('review_compensations')
       .values(row('review:new:refund', seized, f.clock.t))
       .execute();
-    await f.db.transaction().execute((trx) =>
-      postEntry(
-        trx,
-        {
-          ref: 'slash:1',
-          kind: 'slash',
-          epoch: 2,
-          postings: [
-            { account: `provider:${seized}:stake`, amount: 10n },
-            { account: accounts.providerSlashed(seized), amount: -10n },
-          ],
-        },
-        f.clock.t,
-      ),
-    );
+    await seize(f, seized, 10n);
     const paidAt = async () =>
       (
         await f.db
