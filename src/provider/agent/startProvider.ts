@@ -572,6 +572,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     await trainer.close();
     await blenderPool?.close();
     blobs.close();
+    cache.close();
   }
 
   return {

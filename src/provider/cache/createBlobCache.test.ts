@@ -215,7 +215,9 @@ test('one caller aborting does not cancel a download another caller waits for', 
   const [a, b] = [blob(1), blob(2)];
   const dir = freshDir();
   const s = server([a.bytes, b.bytes], { delayMs: 20 });
-  const cache = createBlobCache({ dir, budgetBytes: 1000, fetchBlob: s.fetchBlob, logger });
+  // Cancel at once when nobody waits (finishing abandoned downloads is tested below).
+  const finishAbandoned = { max: 0, withinMs: 60_000 };
+  const cache = createBlobCache({ dir, budgetBytes: 1000, fetchBlob: s.fetchBlob, logger, finishAbandoned });
   const ac = new AbortController();
   const quitter = cache.get(a.cid, ac.signal);
   const stayer = cache.get(a.cid);
@@ -253,4 +255,94 @@ test('a file found at start-up is hashed on first use: a wrong one is fetched ag
   assert.deepEqual(await readFile(await second.get(b.cid)), b.bytes);
   assert.deepEqual(s.fetches, [a.cid, b.cid, a.cid], 'only the damaged blob is fetched again, once');
   assert.deepEqual(second.usage(), { bytes: 400, entries: 2 });
+});
+
+/** A blob server whose responses send their first half, then wait until the test lets them finish. */
+function gatedServer(blobs: Buffer[]) {
+  const byCid = new Map(blobs.map((b) => [sha(b), b]));
+  const gates = new Map<string, () => void>();
+  const aborted: string[] = [];
+  const fetchBlob: FetchBlob = async (cid, signal) => {
+    const b = byCid.get(cid);
+    if (b === undefined) throw new Error(`404 ${cid}`);
+    const open = new Promise<void>((r) => gates.set(cid, r));
+    signal?.addEventListener('abort', () => aborted.push(cid), { once: true });
+    async function* gen() {
+      yield new Uint8Array(b!.subarray(0, b!.length / 2));
+      await open;
+      signal?.throwIfAborted();
+      yield new Uint8Array(b!.subarray(b!.length / 2));
+    }
+    return Readable.from(gen());
+  };
+  const started = async (cid: string) => {
+    await eventually(async () => assert.ok(gates.has(cid), `the download of ${cid} started`));
+  };
+  return { fetchBlob, gates, aborted, started };
+}
+
+test('a download every caller gave up on is finished into the cache, within limits', async () => {
+  const [a, b, c] = [blob(1), blob(2), blob(3)];
+  const dir = freshDir();
+  const s = gatedServer([a.bytes, b.bytes, c.bytes]);
+  const entered: string[] = [];
+  const cache = createBlobCache({
+    dir,
+    budgetBytes: 1000,
+    fetchBlob: s.fetchBlob,
+    logger,
+    finishAbandoned: { max: 1, withinMs: 60_000 },
+    onChange: (cid) => entered.push(cid),
+  });
+  // A lease runs out while its model is half downloaded: the caller is told at once...
+  const lease = new AbortController();
+  const first = cache.get(a.cid, lease.signal);
+  await s.started(a.cid);
+  lease.abort(new Error('lease expired'));
+  await assert.rejects(first, /lease expired/);
+  // ...and a second abandoned download, over the limit of one, is cancelled.
+  const other = new AbortController();
+  const second = cache.get(b.cid, other.signal);
+  await s.started(b.cid);
+  other.abort(new Error('lease expired'));
+  await assert.rejects(second, /lease expired/);
+  assert.deepEqual(s.aborted, [b.cid], 'only the download over the limit was cancelled');
+  // The first one finishes into the cache: the next lease finds the model there.
+  s.gates.get(a.cid)?.();
+  await eventually(async () => assert.ok(cache.has(a.cid), 'the abandoned download reached the cache'));
+  assert.deepEqual(await readFile(await cache.get(a.cid)), a.bytes);
+  assert.equal(cache.has(b.cid), false, 'the cancelled one did not');
+  assert.deepEqual(entered, [a.cid], 'one blob entered the cache');
+
+  // A caller coming back to an abandoned download waits for it; close() stops one nobody waits for.
+  const third = new AbortController();
+  const gone = cache.get(c.cid, third.signal);
+  await s.started(c.cid);
+  third.abort(new Error('lease expired'));
+  await assert.rejects(gone, /lease expired/);
+  const back = cache.get(c.cid);
+  cache.close();
+  await assert.rejects(back, { name: 'AbortError' });
+  assert.ok(s.aborted.includes(c.cid), 'close() stopped the download');
+  assert.equal(cache.has(c.cid), false, 'nothing half-written entered the cache');
+});
+
+test('an abandoned download that runs past its time is stopped', async () => {
+  const a = blob(4);
+  const s = gatedServer([a.bytes]);
+  const cache = createBlobCache({
+    dir: freshDir(),
+    budgetBytes: 1000,
+    fetchBlob: s.fetchBlob,
+    logger,
+    finishAbandoned: { max: 2, withinMs: 50 },
+  });
+  const lease = new AbortController();
+  const pending = cache.get(a.cid, lease.signal);
+  await s.started(a.cid);
+  lease.abort(new Error('lease expired'));
+  await assert.rejects(pending, /lease expired/);
+  await eventually(async () => assert.deepEqual(s.aborted, [a.cid], 'stopped after its time ran out'));
+  s.gates.get(a.cid)?.();
+  assert.equal(cache.has(a.cid), false, 'the stopped download did not reach the cache');
 });

@@ -52,6 +52,14 @@ export type BlobCacheOptions = {
    * coordinator what changed without listing the whole cache after every task.
    */
   onChange?: (cid: string) => void;
+  /**
+   * Downloads kept going after every caller gave up (a task's lease ran out or was cancelled
+   * mid-download): at most `max` at once, each for at most `withinMs` more (default 2 and 10 min).
+   * Cancelling them would make a provider whose first download of a large model outlasts the lease
+   * start from zero at every lease, and never warm up. The read itself stays bounded by what the
+   * coordinator allows (a resumed request needs a lease again). `max: 0` cancels at once.
+   */
+  finishAbandoned?: { max: number; withinMs: number };
   logger?: Logger;
 };
 
@@ -80,6 +88,8 @@ export type BlobCache = {
   /** Cids on disk, least recently used first (what a provider advertises). */
   list(): string[];
   usage(): { bytes: number; entries: number };
+  /** Stops every download under way (abandoned ones included); what is on disk stays. */
+  close(): void;
 };
 
 type Entry = {
@@ -179,7 +189,16 @@ async function writeAll(file: FileHandle, chunks: Uint8Array[]): Promise<void> {
   }
 }
 
-type Download = { promise: Promise<Entry>; controller: AbortController; waiters: number };
+type Download = {
+  promise: Promise<Entry>;
+  controller: AbortController;
+  waiters: number;
+  /** Set while nobody waits and the download is finished anyway (`finishAbandoned`). */
+  abandonTimer?: NodeJS.Timeout;
+};
+
+/** See `BlobCacheOptions.finishAbandoned`. */
+const FINISH_ABANDONED = { max: 2, withinMs: 10 * 60_000 };
 
 /**
  * Creates a content-addressed blob cache. A miss streams the blob from `fetchBlob` into a temporary
@@ -209,6 +228,9 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
     throw new RangeError('budgetBytes must be a non-negative integer');
   const maxBlobBytes = options.maxBlobBytes ?? Number.POSITIVE_INFINITY;
   const changed = options.onChange ?? (() => {});
+  const finishAbandoned = options.finishAbandoned ?? FINISH_ABANDONED;
+  let abandonedNow = 0;
+  let closed = false;
 
   // Map iteration order is the LRU order: a hit deletes and re-inserts its entry.
   const index = new Map<string, Entry>();
@@ -352,6 +374,28 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
     return entry;
   }
 
+  /** Lets an abandoned download go on without the time limit: someone waits for it again (or it ended). */
+  function adopt(d: Download): void {
+    if (d.abandonTimer === undefined) return;
+    clearTimeout(d.abandonTimer);
+    delete d.abandonTimer;
+    abandonedNow--;
+  }
+
+  function abandon(cid: string, d: Download, reason: unknown): void {
+    if (closed || abandonedNow >= finishAbandoned.max) {
+      d.controller.abort(reason);
+      return;
+    }
+    abandonedNow++;
+    d.abandonTimer = setTimeout(
+      () => d.controller.abort(new Error(`abandoned download of ${cid} ran out of time`)),
+      finishAbandoned.withinMs,
+    );
+    d.abandonTimer.unref();
+    log.info({ cid }, 'nobody waits for this download any more: finishing it into the cache');
+  }
+
   /** Downloads (or joins the download of) a blob; resolves with its entry, pinned once for this caller. */
   async function fetchShared(cid: string, signal?: AbortSignal): Promise<Entry> {
     signal?.throwIfAborted();
@@ -369,18 +413,23 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
             evict();
             return entry;
           })
-          .finally(() => downloads.delete(cid)),
+          .finally(() => {
+            downloads.delete(cid);
+            adopt(created);
+          }),
       };
       downloads.set(cid, created);
       d = created;
     }
     const shared = d;
+    adopt(shared);
     shared.waiters++;
-    // Each caller may give up on its own; the shared download stops only when nobody waits for it.
+    // Each caller may give up on its own; when nobody waits any more the download is finished
+    // anyway while few are (`finishAbandoned`), else stopped.
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => {
-        if (--shared.waiters === 0) shared.controller.abort(signal?.reason);
+        if (--shared.waiters === 0) abandon(cid, shared, signal?.reason);
         reject(signal?.reason);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -450,5 +499,9 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
     has: (cid) => index.has(cid),
     list: () => [...index.keys()],
     usage: () => ({ bytes, entries: index.size }),
+    close() {
+      closed = true;
+      for (const d of downloads.values()) d.controller.abort(new Error('blob cache closed'));
+    },
   };
 }
