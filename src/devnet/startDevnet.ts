@@ -296,8 +296,12 @@ export async function startDevnet(opts: {
       );
       validatorChildren.push(v);
     }
-    await Promise.all(validatorChildren.map((v) => v.waitFor('PLEXUS_VALIDATOR_READY', startWait())));
-    print(`validators   ${validatorUrls.join(', ')}  (2 of 3 sign; disputes at /v1/disputes)`);
+    // Providers start while the validators do (they need only the coordinator): a provider's start
+    // (Blender's probe, onnxruntime's workers) is the longest step of a devnet's.
+    const validatorsReady = Promise.all(
+      validatorChildren.map((v) => v.waitFor('PLEXUS_VALIDATOR_READY', startWait())),
+    );
+    validatorsReady.catch(() => {});
 
     const clientAccount = await loadOrCreateKeystore(join(dataDir, 'client', 'key.json'), DEVNET_PASSWORD, {
       scrypt: DEVNET_SCRYPT,
@@ -334,6 +338,8 @@ export async function startDevnet(opts: {
         .slice(replicas)
         .map((c) => c.waitFor<{ address: string }>('PLEXUS_PROVIDER_STARTED', startWait())),
     );
+    await validatorsReady;
+    print(`validators   ${validatorUrls.join(', ')}  (2 of 3 sign; disputes at /v1/disputes)`);
     for (const [i, s] of started.entries()) print(`provider-${i + 1}   ${s.address}`);
     // Each replica counts the providers connected to it.
     const online = async () => {

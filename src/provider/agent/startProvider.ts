@@ -94,6 +94,9 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   });
   const slots = opts.slots ?? 1;
   const prefetch = opts.prefetch ?? slots * 3;
+  // Blender's probe starts a Blender (seconds, the longest step of a start): it runs while the rest
+  // of the agent starts.
+  const blenderProbe = opts.blenderPath === 'none' ? undefined : probeBlender(opts.blenderPath);
   const hardware = opts.hardware ?? (await probeHardware());
   const gpu = (opts.useGpu ?? true) && hardware.executionProviders.includes('cuda');
   const runtime = createOnnxRuntime({
@@ -126,7 +129,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     onChange: (cid) => cacheChanged.add(cid),
   });
   const solveCapability = createCapabilitySolver({ gpu, log });
-  const blender = opts.blenderPath === 'none' ? undefined : await probeBlender(opts.blenderPath);
+  const blender = await blenderProbe;
   const cheat = opts.behaviour?.kind === 'render-cheat' ? opts.behaviour.cheat : undefined;
   // One warm Blender per scene and slot: a frame or audit pays Blender's start once per job.
   const blenderPool =
