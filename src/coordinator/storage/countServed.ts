@@ -29,10 +29,49 @@ export async function countServed(
     })
     .onConflict((oc) =>
       oc.columns(['reader', 'server', 'object_id']).doUpdateSet((eb) => ({
-        served_bytes: sql<string>`cast(cast(${eb.ref('storage_receipts.served_bytes')} as integer) + cast(${Math.floor(bytes)} as integer) as text)`,
+        served_bytes: sql<string>`cast(cast(${eb.ref('storage_receipts.served_bytes')} as bigint) + cast(${Math.floor(bytes)} as bigint) as text)`,
         updated_at: at,
       })),
     )
+    .execute();
+}
+
+/**
+ * Gives back bytes counted by `countServed` for a relay that did not deliver them; never below
+ * what was redeemed already (an object voided meanwhile has served = redeemed).
+ *
+ * @example await uncountServed(db, Date.now(), reader, server, objectId, piece.length);
+ */
+export async function uncountServed(
+  db: Kysely<StorageDatabase>,
+  at: number,
+  reader: string,
+  server: string,
+  objectId: string,
+  bytes: number,
+): Promise<void> {
+  const served = sql<number>`cast(served_bytes as bigint)`;
+  const redeemed = sql<number>`cast(redeemed_bytes as bigint)`;
+  // Bound as an integer: a JS number binds as a REAL in SQLite, and '0.0' is no count.
+  const n = sql<number>`cast(${Math.floor(bytes)} as bigint)`;
+  await db
+    .updateTable('storage_receipts')
+    .set({
+      served_bytes: sql<string>`cast(case when ${served} - ${n} < ${redeemed} then ${redeemed} else ${served} - ${n} end as text)`,
+      updated_at: at,
+    })
+    .where('reader', '=', reader)
+    .where('server', '=', server)
+    .where('object_id', '=', objectId)
+    .execute();
+  // A count back at nothing leaves no row (readers that give up would otherwise leave zeros).
+  await db
+    .deleteFrom('storage_receipts')
+    .where('reader', '=', reader)
+    .where('server', '=', server)
+    .where('object_id', '=', objectId)
+    .where('served_bytes', '=', '0')
+    .where('redeemed_bytes', '=', '0')
     .execute();
 }
 

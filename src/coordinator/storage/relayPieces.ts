@@ -10,7 +10,7 @@ import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
 import type { STORAGE_DEFAULTS } from './constants.ts';
-import { assertWithinReadLimit, countServed } from './countServed.ts';
+import { assertWithinReadLimit, countServed, uncountServed } from './countServed.ts';
 import type { createGrantBook } from './grantBook.ts';
 import type { OrderBook } from './orderProof.ts';
 import { recordFetched } from './repairOrders.ts';
@@ -33,6 +33,35 @@ export function createRelay(deps: {
   const liveGrant = grants.live;
   const newId = () => randomBytes(16).toString('hex');
   const token = () => randomBytes(32).toString('hex');
+  /** Per reader and object, the tail of the reservations being made (see `reserve`). */
+  const reserving = new Map<string, Promise<void>>();
+
+  /**
+   * Counts a piece as served to `reader` before it is relayed, within the reader's limit: checking
+   * the limit and counting happen one reservation at a time per reader and object, so many
+   * requests at once on one grant cannot all pass the check while their holders take their time
+   * (security review: 20 parallel relays counted 100,000 bytes against a 30,000-byte limit). A
+   * relay that does not deliver gives its reservation back (`uncountServed`).
+   */
+  function reserve(
+    reader: string,
+    server: string,
+    objectId: string,
+    bytes: number,
+    limitBytes: number | undefined,
+  ): Promise<void> {
+    const key = `${reader}/${objectId}`;
+    const run = (reserving.get(key) ?? Promise.resolve()).then(async () => {
+      if (limitBytes !== undefined) await assertWithinReadLimit(db, reader, objectId, limitBytes, bytes);
+      await countServed(db, now(), reader, server, objectId, bytes);
+    });
+    const tail = run.catch(() => {});
+    reserving.set(key, tail);
+    void tail.then(() => {
+      if (reserving.get(key) === tail) reserving.delete(key);
+    });
+    return run;
+  }
 
   /**
    * `GET /v1/storage/pieces/:root`: a piece relayed from a healthy, connected holder (the one with
@@ -54,15 +83,16 @@ export function createRelay(deps: {
     // repairer and a holder looping one piece through the relay cannot run up the owner's bill.
     if (g.orderId && orders.get(g.orderId)?.fetched.has(root))
       throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'this repair order fetched that piece already');
+    // Only the granted object's pieces: a root depends on the bytes alone, so two objects that
+    // share a segment share its roots, and a piece of another owner's object read through this
+    // grant would be counted (and charged) as a read of that object (security review).
     const rows = await db
       .selectFrom('storage_pieces')
       .select(['holder', 'object_id', 'piece_bytes'])
       .where('root', '=', root)
+      .where('object_id', '=', g.objectId)
       .where('status', '=', 'healthy')
       .execute();
-    const first = rows[0];
-    if (g.readLimitBytes !== undefined && first)
-      await assertWithinReadLimit(db, g.reader, first.object_id, g.readLimitBytes, first.piece_bytes);
     let last: unknown;
     for (const r of rows) {
       const s = r.holder ? sessions.get(r.holder) : undefined;
@@ -71,6 +101,9 @@ export function createRelay(deps: {
       const orderId = newId();
       const relayToken = token();
       let gone: (() => void) | undefined;
+      // PLX_STORAGE_READ_LIMIT goes to the reader as it is; counted now, given back unless delivered.
+      await reserve(g.reader, s.address, r.object_id, r.piece_bytes, g.readLimitBytes);
+      let delivered = false;
       try {
         const bytes = await new Promise<Uint8Array>((resolve, reject) => {
           const timer = setTimeout(
@@ -102,7 +135,7 @@ export function createRelay(deps: {
         });
         if (bytes.length !== r.piece_bytes) throw new Error(`holder sent ${bytes.length} bytes`);
         if (signal?.aborted) throw new Error('the reader went away');
-        await countServed(db, now(), g.reader, s.address, r.object_id, bytes.length);
+        delivered = true;
         const order = g.orderId ? orders.get(g.orderId) : undefined;
         if (order) {
           order.fetched.add(root);
@@ -116,6 +149,7 @@ export function createRelay(deps: {
       } finally {
         if (gone) signal?.removeEventListener('abort', gone);
         grants.delete(relayToken);
+        if (!delivered) await uncountServed(db, now(), g.reader, s.address, r.object_id, r.piece_bytes);
       }
     }
     throw new PlexusError('PLX_STORAGE_UNAVAILABLE', `no connected holder served piece ${root}`, {

@@ -22,7 +22,11 @@ import { storageDb } from './storageTables.ts';
 
 const addr = () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase() as `0x${string}`;
 
-async function harness(providers = 4, clock = { t: Date.now() }) {
+/**
+ * `serveAfterMs`: each holder answers a relay order after that long with bytes of the piece's size
+ * (the relay checks the size; what the bytes are is the reader's check).
+ */
+async function harness(providers = 4, clock = { t: Date.now() }, opts: { serveAfterMs?: number } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'plexus-storage-sec-'));
   const store = await openStore({ path: join(dir, 'plexus.db') });
   const blobs = await createBlobStore({ dir: join(dir, 'blobs'), db: store.db });
@@ -42,7 +46,24 @@ async function harness(providers = 4, clock = { t: Date.now() }) {
       address,
       region: 'eu',
       offer: { offeredBytes: 1 << 30, freeBytes: 1 << 30, pieces: [] },
-      send: (m) => inbox.get(address)!.push(m) > 0,
+      send: (m) => {
+        if (m.type === 'store.serve' && opts.serveAfterMs !== undefined) {
+          const { orderId, token, pieceRoot } = m;
+          setTimeout(async () => {
+            const piece = await storageDb(store.db)
+              .selectFrom('storage_pieces')
+              .select('piece_bytes')
+              .where('root', '=', pieceRoot)
+              .executeTakeFirstOrThrow();
+            try {
+              storage.relayUpload(orderId, token, new Uint8Array(piece.piece_bytes).fill(1));
+            } catch {
+              // The reader gave up already.
+            }
+          }, opts.serveAfterMs);
+        }
+        return inbox.get(address)!.push(m) > 0;
+      },
     });
   }
   /** Uploads bytes as `account` (the blob row, and the upload record PUT /v1/blobs writes). */
@@ -78,6 +99,64 @@ async function harness(providers = 4, clock = { t: Date.now() }) {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+type Harness = Awaited<ReturnType<typeof harness>>;
+
+/** A lease `provider` holds on a task of `owner`'s job whose model is the stored object `cid`. */
+async function leaseModelTo(h: Harness, owner: string, provider: string, cid: string): Promise<void> {
+  await h.store.db
+    .insertInto('jobs')
+    .values({
+      id: '0xj1',
+      client: owner,
+      nonce: '1',
+      kind: 'onnx.infer',
+      spec: JSON.stringify({ model: cid }),
+      status: 'running',
+      tasks_total: 1,
+      tasks_done: 0,
+      deadline_ms: 0,
+      issued_at: 0,
+      signature: '0x',
+      error_code: null,
+      error_message: null,
+      created_at: 0,
+      updated_at: 0,
+    })
+    .execute();
+  await h.store.db
+    .insertInto('tasks')
+    .values({
+      id: '0xt1',
+      job_id: '0xj1',
+      idx: 0,
+      input_cid: cid,
+      status: 'assigned',
+      attempts: 0,
+      output_cid: null,
+      provider: null,
+      result: null,
+      last_error: null,
+      queued_at: 0,
+      updated_at: 0,
+    })
+    .execute();
+  await h.store.db
+    .insertInto('assignments')
+    .values({
+      id: '0xa1',
+      task_id: '0xt1',
+      job_id: '0xj1',
+      provider,
+      status: 'leased',
+      lease_expires_at: Date.now() + 60_000,
+      created_at: 0,
+      finished_at: null,
+      error_code: null,
+      error_message: null,
+    })
+    .execute();
 }
 
 test('a put of a blob the signer did not upload is refused (PLX_BLOB_FORBIDDEN); the uploader may store it', async () => {
@@ -201,59 +280,7 @@ test("a provider on the owner's job is relayed at most two whole coded copies of
       .set({ status: 'healthy' })
       .where('object_id', '=', cid)
       .execute();
-    // The provider holds a lease on a task of the owner's job whose model is this object.
-    await h.store.db
-      .insertInto('jobs')
-      .values({
-        id: '0xj1',
-        client: owner,
-        nonce: '1',
-        kind: 'onnx.infer',
-        spec: JSON.stringify({ model: cid }),
-        status: 'running',
-        tasks_total: 1,
-        tasks_done: 0,
-        deadline_ms: 0,
-        issued_at: 0,
-        signature: '0x',
-        error_code: null,
-        error_message: null,
-        created_at: 0,
-        updated_at: 0,
-      })
-      .execute();
-    await h.store.db
-      .insertInto('tasks')
-      .values({
-        id: '0xt1',
-        job_id: '0xj1',
-        idx: 0,
-        input_cid: cid,
-        status: 'assigned',
-        attempts: 0,
-        output_cid: null,
-        provider: null,
-        result: null,
-        last_error: null,
-        queued_at: 0,
-        updated_at: 0,
-      })
-      .execute();
-    await h.store.db
-      .insertInto('assignments')
-      .values({
-        id: '0xa1',
-        task_id: '0xt1',
-        job_id: '0xj1',
-        provider,
-        status: 'leased',
-        lease_expires_at: Date.now() + 60_000,
-        created_at: 0,
-        finished_at: null,
-        error_code: null,
-        error_message: null,
-      })
-      .execute();
+    await leaseModelTo(h, owner, provider, cid);
     const grant = await h.storage.grantRead(provider, cid);
     const pieces = await storageDb(h.store.db)
       .selectFrom('storage_pieces')
@@ -270,6 +297,88 @@ test("a provider on the owner's job is relayed at most two whole coded copies of
     // Its owner is not limited: reading its own object is its own business.
     await countServed(storageDb(h.store.db), 2, owner, h.holders[0]!, cid, 10 * coded);
     assert.ok((await h.storage.grantRead(owner, cid)).token, 'the owner still gets a grant');
+  } finally {
+    await h.close();
+  }
+});
+
+test('many relays at once on one grant cannot pass the read limit together (each piece is counted before it is relayed)', async () => {
+  const h = await harness(4, { t: Date.now() }, { serveAfterMs: 100 });
+  try {
+    const owner = addr();
+    const provider = addr();
+    const cid = await h.upload(owner, new Uint8Array(10_000).fill(7));
+    await h.storage.put(h.req(owner, cid));
+    const db = storageDb(h.store.db);
+    await db.updateTable('storage_pieces').set({ status: 'healthy' }).where('object_id', '=', cid).execute();
+    await leaseModelTo(h, owner, provider, cid);
+    const grant = await h.storage.grantRead(provider, cid);
+    const pieces = await db
+      .selectFrom('storage_pieces')
+      .select(['root', 'piece_bytes'])
+      .where('object_id', '=', cid)
+      .execute();
+    const coded = pieces.reduce((a, p) => a + p.piece_bytes, 0);
+    // 20 requests for one piece at once, while its holder takes 100 ms to answer each.
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => h.storage.relayPiece(pieces[0]!.root, grant.token)),
+    );
+    const served = (
+      await db.selectFrom('storage_receipts').selectAll().where('object_id', '=', cid).execute()
+    ).reduce((a, r) => a + Number(r.served_bytes), 0);
+    const delivered = results.filter((r) => r.status === 'fulfilled').length;
+    assert.equal(served, delivered * pieces[0]!.piece_bytes, 'every delivered piece counted, nothing else');
+    assert.ok(served <= 2 * coded, `served ${served} bytes against a limit of ${2 * coded}`);
+    assert.ok(
+      results.some(
+        (r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'PLX_STORAGE_READ_LIMIT',
+      ),
+      'the requests past the limit were refused',
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+test("a piece root two objects share is relayed and counted only as the granted object's (another owner is never charged)", async () => {
+  const h = await harness(6, { t: Date.now() }, { serveAfterMs: 0 });
+  try {
+    const [victim, attacker] = [addr(), addr()];
+    // Same length, same first half: with K = 2 their first data pieces are equal, so is its root.
+    const shared = new Uint8Array(4096).map((_v, i) => (i * 7) & 255);
+    const b = new Uint8Array(8192);
+    b.set(shared, 0);
+    b.fill(1, 4096);
+    const a = new Uint8Array(8192);
+    a.set(shared, 0);
+    a.fill(9, 4096);
+    const cidB = await h.upload(victim, b);
+    await h.storage.put(h.req(victim, cidB));
+    const cidA = await h.upload(attacker, a);
+    await h.storage.put(h.req(attacker, cidA));
+    const db = storageDb(h.store.db);
+    await db.updateTable('storage_pieces').set({ status: 'healthy' }).execute();
+    const piecesOf = (cid: string) =>
+      db.selectFrom('storage_pieces').select(['root']).where('object_id', '=', cid).execute();
+    const rootsB = new Set((await piecesOf(cidB)).map((p) => p.root));
+    const common = (await piecesOf(cidA)).find((p) => rootsB.has(p.root));
+    assert.ok(common, 'the two objects share a piece root (the case under test)');
+    // The attacker reads the shared piece as A's owner (no read limit), ten times.
+    const grant = await h.storage.grantRead(attacker, cidA);
+    for (let i = 0; i < 10; i++) {
+      const r = await h.storage.relayPiece(common.root, grant.token);
+      assert.equal(r.objectId, cidA, "relayed as the granted object's piece");
+    }
+    const counted = await db
+      .selectFrom('storage_receipts')
+      .selectAll()
+      .where('reader', '=', attacker)
+      .execute();
+    assert.deepEqual(
+      [...new Set(counted.map((r) => r.object_id))],
+      [cidA],
+      "nothing counted against the victim's object",
+    );
   } finally {
     await h.close();
   }
