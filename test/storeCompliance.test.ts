@@ -344,44 +344,49 @@ function complianceCases(backend: Backend, skip: () => string | false) {
         }
         if (watcher) throw new Error('the other transaction never waited on the cursor');
       };
-      const withdraw = (trx: Parameters<typeof lockSlashCursor>[0], id: number, through: number) =>
-        trx
+      type Trx = Parameters<typeof lockSlashCursor>[0];
+      /** A reversal (canaryReviews.ts): withdrawn while pending, owed once applied; true if withdrawn. */
+      const withdraw = async (trx: Trx, id: number) => {
+        const { applied_epoch } = await trx
+          .selectFrom('slashes')
+          .select('applied_epoch')
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow();
+        const pending = applied_epoch === null;
+        await trx
           .insertInto('fault_reversals')
           .values({
             provider: '0xp',
             task_id: `t${id}`,
             slash_id: id,
-            withdrawn: id > through ? 1 : 0,
-            compensation: id > through ? '0' : '5',
+            withdrawn: pending ? 1 : 0,
+            compensation: pending ? '0' : '5',
             reason: 'poisoned canary',
             evidence: '{}',
             created_at: T0,
           })
           .execute();
-      const setCursor = (trx: Parameters<typeof lockSlashCursor>[0], v: number) =>
-        trx
-          .updateTable('market_meta')
-          .set({ value: String(v) })
-          .where('key', '=', 'slashes_applied_through')
-          .execute();
+        return pending;
+      };
+      const markApplied = (trx: Trx, id: number) =>
+        trx.updateTable('slashes').set({ applied_epoch: 1 }).where('id', '=', id).execute();
       try {
         // 1. The close locks first: a reversal waits, then sees the slash applied (owed, not withdrawn).
         const s1 = await slash();
         const pre1 = [{ id: s1 }]; // read before the closing transaction
-        let reversal: Promise<number> | undefined;
+        let reversal: Promise<boolean> | undefined;
         await store.db.transaction().execute(async (trx) => {
-          const through = await lockSlashCursor(trx);
+          await lockSlashCursor(trx);
           reversal = store.db.transaction().execute(async (r) => {
-            const t = await lockSlashCursor(r);
-            await withdraw(r, s1, t);
-            return t;
+            await lockSlashCursor(r);
+            return withdraw(r, s1);
           });
           await waiting();
-          const apply = await stillPending(trx, pre1, through);
-          assert.deepEqual(apply, pre1, 'nothing withdrawn while the close holds the cursor');
-          await setCursor(trx, s1);
+          const apply = await stillPending(trx, pre1);
+          assert.deepEqual(apply, pre1, 'nothing withdrawn while the close holds the lock');
+          await markApplied(trx, s1);
         });
-        assert.equal(await reversal, s1, 'the reversal saw the close’s cursor: the slash is applied');
+        assert.equal(await reversal, false, 'the reversal saw the close’s mark: the slash is applied, owed');
         const r1 = await store.db
           .selectFrom('fault_reversals')
           .selectAll()
@@ -394,12 +399,13 @@ function complianceCases(backend: Backend, skip: () => string | false) {
         const pre2 = [{ id: s2 }];
         let close: Promise<{ id: number }[]> | undefined;
         await store.db.transaction().execute(async (r) => {
-          const t = await lockSlashCursor(r);
-          close = store.db
-            .transaction()
-            .execute(async (trx) => stillPending(trx, pre2, await lockSlashCursor(trx)));
+          await lockSlashCursor(r);
+          close = store.db.transaction().execute(async (trx) => {
+            await lockSlashCursor(trx);
+            return stillPending(trx, pre2);
+          });
           await waiting();
-          await withdraw(r, s2, t);
+          assert.equal(await withdraw(r, s2), true, 'withdrawn while pending');
         });
         assert.deepEqual(
           await close,

@@ -65,7 +65,8 @@ export async function closeEpoch(deps: {
     if (row && row.status !== 'open') return; // closed already (a replay)
     // Reversals and closes take turns on the slash cursor (slashCursor.ts): a slash a review
     // withdrew since `pre` was read is not applied.
-    pre.slashRequests = await stillPending(trx, pre.slashRequests, await lockSlashCursor(trx));
+    await lockSlashCursor(trx);
+    pre.slashRequests = await stillPending(trx, pre.slashRequests);
     const inputs: EpochInputs = {
       ...w,
       closedAt: now,

@@ -77,7 +77,7 @@ const empty: EpochInputs = {
 test('an empty epoch posts nothing, has the zero root, and lowers the price by the full step', () => {
   const out = computeEpoch(empty);
   assert.deepEqual(out.entries, []);
-  assert.equal(out.slashesAppliedThrough, null);
+  assert.deepEqual(out.slashesApplied, []);
   assert.deepEqual(out.payload, {
     epoch: 7n,
     rewardsRoot: zeroHash,
@@ -143,8 +143,8 @@ test('charges are capped at escrow; the shortfall is bad debt', () => {
   );
 });
 
-test('slash requests add up per provider and are capped at the stake it holds; none leaves the cursor', () => {
-  const { slashes, entries, appliedThrough } = computeSlashes(
+test('slash requests add up per provider and are capped at the stake it holds; each request is applied', () => {
+  const { slashes, entries, applied } = computeSlashes(
     7,
     [
       { id: 3, provider: p1.toUpperCase().replace('0X', '0x'), amount: 5n },
@@ -157,14 +157,14 @@ test('slash requests add up per provider and are capped at the stake it holds; n
     ],
   );
   assert.deepEqual(slashes, [{ provider: p1, amount: 10n }]);
-  assert.equal(appliedThrough, 5);
+  assert.deepEqual(applied, [3, 4, 5], 'all three applied (one capped at its stake)');
   assert.deepEqual(entries[0]?.memo, { requested: '12', slashIds: [3, 4] });
   assert.deepEqual(entries[0]?.postings, [
     { account: 'chain:settlement', amount: 10n },
     { account: `provider:${p1}:slashed`, amount: -10n },
   ]);
   assert.equal(entries.length, 1);
-  assert.equal(computeSlashes(7, [], []).appliedThrough, null);
+  assert.deepEqual(computeSlashes(7, [], []).applied, []);
 });
 
 /** p1 and p2 online all epoch with 1 and 2 GFLOP/s; p3 faulted; p4 not active on chain. */
@@ -251,7 +251,7 @@ test('emission splits by capacity with its dust to the largest remainder; sensor
     evidenceHash: zeroHash,
   });
   assert.equal(out.tree, expected.dump);
-  assert.equal(out.slashesAppliedThrough, 5);
+  assert.deepEqual(out.slashesApplied.at(-1), 5);
   assert.deepEqual(out.summary, {
     tasksSettled: 3,
     providerEarnings: '245', // 45 billed + 100 emission + 100 sensor emission

@@ -134,8 +134,8 @@ export type PriceUpdate = { class: string; basePrice: bigint; utilization: numbe
 export type EpochOutcome = {
   /** Ledger entries to post, in order. */
   entries: EntryInput[];
-  /** The last slash request applied (null: none pending). */
-  slashesAppliedThrough: number | null;
+  /** The ids of the slash requests this epoch applied (each marked with the epoch, writeEpoch.ts). */
+  slashesApplied: number[];
   payload: EpochPayload;
   /** The rewards tree's dump (null when nobody earned yet). */
   tree: string | null;
@@ -201,13 +201,13 @@ export function computeCharges(
  *
  * @example
  * computeSlashes(3, [{ id: 7, provider: p, amount: 5n }], [{ provider: p, held: 3n }]);
- * // slashes [{ provider: p, amount: 3n }], appliedThrough 7
+ * // slashes [{ provider: p, amount: 3n }], applied [7]
  */
 export function computeSlashes(
   epoch: number,
   requests: EpochInputs['slashRequests'],
   stakeHeld: EpochInputs['stakeHeld'],
-): { slashes: EpochSlash[]; entries: EntryInput[]; appliedThrough: number | null } {
+): { slashes: EpochSlash[]; entries: EntryInput[]; applied: number[] } {
   const requested = new Map<string, bigint>();
   for (const r of requests) {
     const p = r.provider.toLowerCase();
@@ -234,7 +234,7 @@ export function computeSlashes(
       ],
     });
   }
-  return { slashes, entries, appliedThrough: requests.at(-1)?.id ?? null };
+  return { slashes, entries, applied: requests.map((r) => r.id) };
 }
 
 /**
@@ -465,7 +465,7 @@ export function computeEpoch(inputs: EpochInputs, evidenceHash: Hex = zeroHash):
   };
   return {
     entries,
-    slashesAppliedThrough: slashed.appliedThrough,
+    slashesApplied: slashed.applied,
     payload: {
       epoch: BigInt(epoch),
       rewardsRoot: rewards.root,

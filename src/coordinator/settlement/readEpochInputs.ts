@@ -78,36 +78,7 @@ export async function readChainInputs(
     if (m && amount > 0n) unsettled.push({ client: m[1] as Address, amount, escrow: 0n });
   }
   for (const u of unsettled) u.escrow = (await getEscrowBalance(chain, u.client)).balance;
-  const through = Number(
-    (
-      await db
-        .selectFrom('market_meta')
-        .select('value')
-        .where('key', '=', 'slashes_applied_through')
-        .executeTakeFirst()
-    )?.value ?? '0',
-  );
-  const slashRequests = (
-    await db
-      .selectFrom('slashes')
-      .select(['id', 'provider', 'amount'])
-      .where('id', '>', through)
-      .where('created_at', '<', w.endsAt)
-      // A slash withdrawn on review (a poisoned canary's fault, work/canaryReviews.ts) is never applied.
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('fault_reversals as r')
-              .select('r.id')
-              .whereRef('r.slash_id', '=', 'slashes.id')
-              .where('r.withdrawn', '=', 1),
-          ),
-        ),
-      )
-      .orderBy('id')
-      .execute()
-  ).map((r) => ({ id: r.id, provider: r.provider, amount: BigInt(r.amount) }));
+  const slashRequests = await pendingSlashRequests(db, w.endsAt);
   const stakeHeld: ChainInputs['stakeHeld'] = [];
   for (const p of new Set(slashRequests.map((r) => r.provider.toLowerCase()))) {
     const rec = await getProvider(chain, p as Address);
@@ -253,4 +224,38 @@ async function capabilityAsOf(trx: Transaction<Database>, endsAt: number): Promi
     if (!out.has(r.provider.toLowerCase())) out.set(r.provider.toLowerCase(), JSON.stringify(view));
   }
   return out;
+}
+
+/**
+ * Every slash no close applied yet, stamped before `endsAt`, not withdrawn on review, whatever its
+ * id: one committed late (PostgreSQL) or stamped before an epoch's end but written after a later
+ * one is applied by the next close (slashCursor.ts).
+ *
+ * @example const requests = await pendingSlashRequests(db, w.endsAt);
+ */
+export async function pendingSlashRequests(
+  db: Kysely<Database>,
+  endsAt: number,
+): Promise<ChainInputs['slashRequests']> {
+  return (
+    await db
+      .selectFrom('slashes')
+      .select(['id', 'provider', 'amount'])
+      .where('applied_epoch', 'is', null)
+      .where('created_at', '<', endsAt)
+      // A slash withdrawn on review (a poisoned canary's fault, work/canaryReviews.ts) is never applied.
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('fault_reversals as r')
+              .select('r.id')
+              .whereRef('r.slash_id', '=', 'slashes.id')
+              .where('r.withdrawn', '=', 1),
+          ),
+        ),
+      )
+      .orderBy('id')
+      .execute()
+  ).map((r) => ({ id: r.id, provider: r.provider, amount: BigInt(r.amount) }));
 }

@@ -48,26 +48,12 @@ export async function reopenEpochs(
         { details: { epoch: sent.epoch, status: sent.status } },
       );
     const closed = rows.filter((r) => r.status !== 'open').map((r) => r.epoch);
-    // The slash cursor goes back to where the first reopened close found it: each close takes every
-    // pending request after the cursor (readChainInputs), so the lowest id one of them settled,
-    // minus one, selects the same requests again.
-    const bundles = await trx
-      .selectFrom('epoch_evidence')
-      .select(['epoch', 'body'])
-      .where('epoch', '>=', opts.from)
-      .orderBy('epoch')
+    // The slashes the reopened closes applied are pending again: the re-closes take them anew.
+    await trx
+      .updateTable('slashes')
+      .set({ applied_epoch: null })
+      .where('applied_epoch', '>=', opts.from)
       .execute();
-    const slashIds = bundles.flatMap((b) =>
-      decodeEvidence(b.body).bundle.inputs.slashRequests.map((r) => r.id),
-    );
-    if (slashIds.length > 0) {
-      const value = String(Math.min(...slashIds) - 1);
-      await trx
-        .updateTable('market_meta')
-        .set({ value })
-        .where('key', '=', 'slashes_applied_through')
-        .execute();
-    }
     // Seeds a reopened bundle revealed are revealed again by the re-close.
     await trx
       .updateTable('epoch_seeds')

@@ -1,28 +1,32 @@
 /**
- * The slash cursor (`market_meta.slashes_applied_through`): slashes with a higher id are not
- * applied yet. Closing an epoch applies every pending slash that no review withdrew and moves the
- * cursor; a review's reversal withdraws a pending slash (or, once applied, owes it back). The two
- * must take turns, or a reversal that commits between the close's read of pending slashes and its
- * write of the cursor marks a slash withdrawn that the close applies anyway. Both transactions
- * therefore start with `lockSlashCursor` (`SELECT … FOR UPDATE` of the cursor's row on
- * PostgreSQL, where replicas share the store; SQLite has one writer at a time), and the close
- * re-reads, under the lock, which of the slashes it read before its transaction were withdrawn
- * meanwhile (`stillPending`).
+ * Which slashes are applied, and the lock that orders applying and withdrawing them. Each slash
+ * records the epoch whose close applied it (`slashes.applied_epoch`, null while pending; 0035).
+ * Closing an epoch applies every pending slash stamped before its end that no review withdrew; a
+ * review's reversal withdraws a pending slash (or, once applied, owes it back). The two must take
+ * turns, or a reversal that commits between the close's read of pending slashes and its marking
+ * them applied marks a slash withdrawn that the close applies anyway. Both transactions therefore
+ * start with `lockSlashCursor` (`SELECT … FOR UPDATE` of one `market_meta` row on PostgreSQL, where
+ * replicas share the store; SQLite has one writer at a time), and the close re-reads, under the
+ * lock, which of the slashes it read before its transaction are still pending (`stillPending`).
+ *
+ * (Until 0035 the row held a cursor, "every slash up to the highest id an epoch applied", which
+ * skipped for good a slash with a lower id the close had not read: stamped before the epoch's end
+ * but written after a later one, or not yet committed on PostgreSQL — security review.)
  */
 import type { Transaction } from 'kysely';
 import { dialectOf } from '../store/dialect.ts';
 import type { Database } from '../store/schema.ts';
 
+/** The row locked (its name kept from when it held the cursor). */
 const KEY = 'slashes_applied_through';
 
 /**
- * Locks the slash cursor's row until the caller's transaction ends (creating it at 0 first) and
- * returns its value: the highest slash id an epoch applied.
+ * Locks the slash lock's row until the caller's transaction ends (creating it first).
  *
  * @example
- * const through = await lockSlashCursor(trx);
+ * await lockSlashCursor(trx);
  */
-export async function lockSlashCursor(trx: Transaction<Database>): Promise<number> {
+export async function lockSlashCursor(trx: Transaction<Database>): Promise<void> {
   await trx
     .insertInto('market_meta')
     .values({ key: KEY, value: '0' })
@@ -30,36 +34,46 @@ export async function lockSlashCursor(trx: Transaction<Database>): Promise<numbe
     .execute();
   let q = trx.selectFrom('market_meta').select('value').where('key', '=', KEY);
   if (dialectOf(trx) === 'postgres') q = q.forUpdate();
-  const row = await q.executeTakeFirst();
-  return Number(row?.value ?? '0');
+  await q.executeTakeFirst();
 }
 
 /**
  * The slash requests (read before the closing transaction) still to apply, re-read under the
- * cursor's lock: none withdrawn by a reversal and none at or below the cursor.
+ * lock: none withdrawn by a reversal and none applied by another close meanwhile.
  *
  * @example
- * pre.slashRequests = await stillPending(trx, pre.slashRequests, await lockSlashCursor(trx));
+ * await lockSlashCursor(trx);
+ * pre.slashRequests = await stillPending(trx, pre.slashRequests);
  */
 export async function stillPending<R extends { id: number }>(
   trx: Transaction<Database>,
   requests: readonly R[],
-  through: number,
 ): Promise<R[]> {
-  if (requests.length === 0) return [];
-  const withdrawn = new Set(
-    (
-      await trx
-        .selectFrom('fault_reversals')
-        .select('slash_id')
-        .where('withdrawn', '=', 1)
-        .where(
-          'slash_id',
-          'in',
-          requests.map((r) => r.id),
-        )
-        .execute()
-    ).map((r) => Number(r.slash_id)),
-  );
-  return requests.filter((r) => r.id > through && !withdrawn.has(r.id));
+  const pending = new Set<number>();
+  // In chunks: SQLite's bound-parameter limit.
+  for (let i = 0; i < requests.length; i += 500) {
+    const rows = await trx
+      .selectFrom('slashes')
+      .select('id')
+      .where(
+        'id',
+        'in',
+        requests.slice(i, i + 500).map((r) => r.id),
+      )
+      .where('applied_epoch', 'is', null)
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('fault_reversals as r')
+              .select('r.id')
+              .whereRef('r.slash_id', '=', 'slashes.id')
+              .where('r.withdrawn', '=', 1),
+          ),
+        ),
+      )
+      .execute();
+    for (const r of rows) pending.add(Number(r.id));
+  }
+  return requests.filter((r) => pending.has(r.id));
 }

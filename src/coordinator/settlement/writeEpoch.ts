@@ -36,14 +36,7 @@ export async function writeEpoch(
     if (!(await postEntry(trx, entry, now))) await assertSamePostings(trx, entry);
   }
   await assertNoStaleCloseEntries(trx, epoch, outcome.entries);
-  if (outcome.slashesAppliedThrough !== null) {
-    const value = String(outcome.slashesAppliedThrough);
-    await trx
-      .insertInto('market_meta')
-      .values({ key: 'slashes_applied_through', value })
-      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
-      .execute();
-  }
+  await markSlashesApplied(trx, epoch, outcome.slashesApplied);
   await storeScores(trx as unknown as Kysely<Database>, 'epoch', startsAt, endsAt, sensorScores, now);
   for (const p of outcome.prices) {
     await trx
@@ -135,4 +128,24 @@ async function assertNoStaleCloseEntries(
       `re-closing epoch ${epoch} no longer computes entry ${stale[0]!.ref} that its first close posted`,
       { details: { ref: stale[0]!.ref } },
     );
+}
+
+/**
+ * Marks slashes as applied by `epoch` (slashCursor.ts): pending ones only.
+ *
+ * @example await markSlashesApplied(trx, 12, [7, 9]);
+ */
+export async function markSlashesApplied(
+  trx: Transaction<Database>,
+  epoch: number,
+  ids: readonly number[],
+): Promise<void> {
+  // In chunks: an epoch after an outage can apply many (SQLite's bound-parameter limit).
+  for (let i = 0; i < ids.length; i += 500)
+    await trx
+      .updateTable('slashes')
+      .set({ applied_epoch: epoch })
+      .where('id', 'in', ids.slice(i, i + 500))
+      .where('applied_epoch', 'is', null)
+      .execute();
 }

@@ -452,4 +452,24 @@ export const laterMigrations: Record<string, Migration> = {
       await db.schema.alterTable('render_audit_regions').addColumn('task_pixels', 'integer').execute();
     },
   },
+  // Each slash records the epoch that applied it (security review): the old cursor, "every slash
+  // up to the highest id an epoch applied", skipped a slash with a lower id that the close did not
+  // read (stamped past the epoch's end before it got its id, or not yet committed on PostgreSQL),
+  // and a later reversal of it counted it applied. Slashes up to the old cursor were applied.
+  '0035_slash_applied_epoch': {
+    async up(db) {
+      await db.schema.alterTable('slashes').addColumn('applied_epoch', 'integer').execute();
+      const cursor = await db
+        .selectFrom('market_meta')
+        .select('value')
+        .where('key', '=', 'slashes_applied_through')
+        .executeTakeFirst();
+      await db
+        .updateTable('slashes')
+        .set({ applied_epoch: 0 })
+        .where('id', '<=', Number(cursor?.value ?? '0'))
+        .execute();
+      await db.schema.createIndex('slashes_pending').on('slashes').columns(['applied_epoch', 'id']).execute();
+    },
+  },
 };

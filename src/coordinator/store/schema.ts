@@ -137,6 +137,8 @@ export type SlashesTable = {
   /** JSON FaultEvidence. */
   evidence: string;
   created_at: number;
+  /** The epoch whose close applied it (0: before 0035); null while pending (settlement/slashCursor.ts). */
+  applied_epoch: number | null;
 };
 
 export type EventsTable = {

@@ -343,15 +343,16 @@ export async function reverseFault(
     .where('task_id', '=', miss.task_id)
     .where('provider', '=', provider)
     .executeTakeFirst();
+  // Takes turns with an epoch close on the slash lock (settlement/slashCursor.ts), then reads
+  // whether a close applied the slash.
+  await lockSlashCursor(trx);
   const slash = await trx
     .selectFrom('slashes')
-    .select(['id', 'amount'])
+    .select(['id', 'amount', 'applied_epoch'])
     .where('task_id', '=', miss.task_id)
     .where('provider', '=', provider)
     .executeTakeFirst();
-  // Takes turns with an epoch close on the slash cursor (settlement/slashCursor.ts).
-  const through = await lockSlashCursor(trx);
-  const withdrawn = slash !== undefined && slash.id > through;
+  const withdrawn = slash !== undefined && slash.applied_epoch === null;
   const compensation = slash && !withdrawn ? slash.amount : '0';
   // One reversal per fault (unique index, 0023): two reviews settled at once, or a second review of
   // the same miss, must not restore the provider twice (that would also erase a real fault).

@@ -137,11 +137,7 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
           { account: accounts.providerSlashed(provider), amount: -amount },
         ],
       });
-      await f.db
-        .insertInto('market_meta')
-        .values({ key: 'slashes_applied_through', value: String(id) })
-        .onConflict((oc) => oc.column('key').doUpdateSet({ value: String(id) }))
-        .execute();
+      await f.db.updateTable('slashes').set({ applied_epoch: epoch }).where('id', '=', id).execute();
     };
     await applySlash(h.address, BigInt(hSlash.amount), hSlash.id, 6);
 

@@ -87,18 +87,14 @@ test('a fault slashes the lease’s lock, and the slash counts against the stake
     assert.equal(BigInt(slash.amount), lockAmount(R), 'the slash is the lock');
     assert.equal(await freeStake(f.state, f.work, liar.address), 30n * R);
     assert.equal(await freeStake(f.state, f.work, a.address), 50n * R);
-    // Applied on chain by an epoch (ids up to `slashes_applied_through`): no longer counted here.
-    const applied = async (through: number) => {
-      await f.db
-        .insertInto('market_meta')
-        .values({ key: 'slashes_applied_through', value: String(through) })
-        .onConflict((oc) => oc.column('key').doUpdateSet({ value: String(through) }))
-        .execute();
+    // Applied on chain by an epoch (marked with it, writeEpoch.ts): no longer counted here.
+    const applied = async (id: number, epoch: number | null) => {
+      await f.db.updateTable('slashes').set({ applied_epoch: epoch }).where('id', '=', id).execute();
       invalidateStake(f.state, liar.address);
     };
-    await applied(slash.id);
+    await applied(slash.id, 1);
     assert.equal(await freeStake(f.state, f.work, liar.address), 50n * R, 'applied on chain');
-    await applied(slash.id - 1);
+    await applied(slash.id, null);
     assert.equal(await freeStake(f.state, f.work, liar.address), 30n * R, 'pending again (epoch reopened)');
     // Withdrawn on review before any epoch applied it: not counted either.
     await f.db

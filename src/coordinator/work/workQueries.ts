@@ -235,7 +235,7 @@ export function workQueries(db: Kysely<Database>) {
     ),
     /**
      * A provider's committed stake, one amount per row: its open locks, then its slashes not yet
-     * applied on chain (ids past `slashes_applied_through`) and not withdrawn on review.
+     * applied on chain (no epoch applied them yet) and not withdrawn on review.
      */
     committedStake: queryTemplate((p: (n: 'who') => never) =>
       db
@@ -248,19 +248,7 @@ export function workQueries(db: Kysely<Database>) {
             .selectFrom('slashes')
             .select('amount')
             .where('provider', '=', p('who'))
-            .where((eb) =>
-              eb(
-                'id',
-                '>',
-                eb.fn.coalesce(
-                  eb
-                    .selectFrom('market_meta')
-                    .select(sql<number>`cast(value as bigint)`.as('v'))
-                    .where('key', '=', 'slashes_applied_through'),
-                  eb.lit(0),
-                ),
-              ),
-            )
+            .where('applied_epoch', 'is', null)
             .where((eb) =>
               eb.not(
                 eb.exists(
