@@ -13,7 +13,6 @@
 import type { Kysely } from 'kysely';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Database } from '../store/schema.ts';
-import { decodeEvidence } from './evidence.ts';
 
 /** Statuses an epoch can be reopened from: nothing about it was sent to the chain. */
 const REOPENABLE = new Set(['open', 'closing', 'signed']);
