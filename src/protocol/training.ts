@@ -14,7 +14,7 @@ import { z } from 'zod';
 const contentId = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 content id (64 lowercase hex)');
 
 /** Robust aggregation rules a job may choose (docs/training.md cites each). */
-export const AGGREGATION_RULES = ['mean', 'median', 'trimmed-mean', 'centered-clip'] as const;
+export const AGGREGATION_RULES = ['mean', 'median', 'trimmed-mean', 'centered-clip', 'multi-krum'] as const;
 export type AggregationRuleName = (typeof AGGREGATION_RULES)[number];
 
 /** TF.js backends a training job may pin (docs/training.md "Backend"). */
@@ -67,6 +67,12 @@ export const aggregationSchema = z.strictObject({
    * (absent: 1). Smaller bounds a minority's pull harder but moves the centre less per iteration.
    */
   clipRadius: z.number().positive().max(10).optional(),
+  /**
+   * multi-krum: f, the number of Byzantine workers the job tolerates (Blanchard et al. 2017);
+   * absent: ⌊trimFraction·W⌋. The threat model, not a knob: W − f − 2 must be ≥ 1
+   * (PLX_TRAIN_AGGREGATION_INVALID at submission).
+   */
+  byzantine: z.int().min(0).max(63).optional(),
 });
 export type AggregationConfig = z.infer<typeof aggregationSchema>;
 
