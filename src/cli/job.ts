@@ -337,8 +337,7 @@ export function jobCommand(): Command {
     .option('--batch <n>', 'train.diloco: batch size', intOption(1, 4096), 32)
     .option(
       '--rule <rule>',
-      'train.diloco: aggregation: mean, median, trimmed-mean, centered-clip, multi-krum',
-      'median',
+      'train.diloco: aggregation: mean, median, trimmed-mean, centered-clip, multi-krum (default: multi-krum with 5 or more workers, else median)',
     )
     .option(
       '--byzantine <f>',

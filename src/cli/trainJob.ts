@@ -17,6 +17,7 @@ import {
   AGGREGATION_RULES,
   type AggregationRuleName,
   aggregationSchema,
+  recommendedRule,
   TFJS_VERSION,
   type TrainBackendName,
 } from '../protocol/training.ts';
@@ -33,7 +34,8 @@ export type TrainSubmitOptions = {
   innerSteps: number;
   rounds: number;
   batch: number;
-  rule: string;
+  /** The aggregation rule (absent: {@link recommendedRule} for `workers`). */
+  rule?: string;
   /** multi-krum: f, the Byzantine workers tolerated (absent: ⌊0.25·W⌋). */
   byzantine?: number;
   innerLr?: number;
@@ -56,12 +58,12 @@ export function parseRule(value: string): AggregationRuleName {
 }
 
 /**
- * `--rule` and `--byzantine` as the spec's aggregation, checked against `--workers` before
+ * `--rule` (absent: multi-krum with ≥ 5 workers, else median) and `--byzantine` as the spec's aggregation, checked against `--workers` before
  * anything is uploaded (PLX_USAGE, PLX_TRAIN_AGGREGATION_INVALID: the coordinator's own check).
  */
 export function aggregationOf(o: Pick<TrainSubmitOptions, 'rule' | 'byzantine' | 'workers'>) {
   const config = aggregationSchema.parse({
-    rule: parseRule(o.rule),
+    rule: parseRule(o.rule ?? recommendedRule(o.workers)),
     ...(o.byzantine === undefined ? {} : { byzantine: o.byzantine }),
   });
   checkAggregation(config, o.workers);

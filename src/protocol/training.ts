@@ -76,6 +76,22 @@ export const aggregationSchema = z.strictObject({
 });
 export type AggregationConfig = z.infer<typeof aggregationSchema>;
 
+/**
+ * The robust rule recommended for W workers (docs/training.md "Choosing a rule"; the CLI's and the
+ * devnet demo's default): `multi-krum` where Blanchard et al.'s guarantee holds for the default
+ * f = ⌊β·W⌋ (β = 0.25) with f ≥ 1, i.e. 2f + 2 < W, which is W ≥ 5; the coordinate-wise median
+ * below that (with W ≤ 4 multi-krum tolerates nobody with a guarantee, at W = 3 it is the mean).
+ * The threshold is the paper's condition, not a tuned number.
+ *
+ * @example
+ * recommendedRule(8); // 'multi-krum' (f = 2)
+ * recommendedRule(3); // 'median'
+ */
+export function recommendedRule(workers: number): 'multi-krum' | 'median' {
+  const f = Math.floor(aggregationSchema.parse({}).trimFraction * workers);
+  return f >= 1 && 2 * f + 2 < workers ? 'multi-krum' : 'median';
+}
+
 /** Most shards one job may name (one per worker is enough; more lets workers rotate). */
 export const MAX_TRAIN_SHARDS = 256;
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPlexusError } from '../../errors/PlexusError.ts';
-import type { AggregationConfig } from '../../protocol/training.ts';
+import { type AggregationConfig, recommendedRule } from '../../protocol/training.ts';
 import {
   aggregate,
   centeredClip,
@@ -183,14 +183,14 @@ test('multi-krum scores by the n − f − 2 nearest: the selection is exact, no
 });
 
 test('multi-krum: f comes from the spec, and f with n − f − 2 < 1 is refused', () => {
-  const base = { rule: 'multi-krum' as const, trimFraction: 0.25, clipIterations: 3 };
+  const base: AggregationConfig = { rule: 'multi-krum', trimFraction: 0.25, clipIterations: 3 };
   assert.equal(krumByzantine(base, 8), 2, '⌊0.25·8⌋');
   assert.equal(krumByzantine({ ...base, byzantine: 5 }, 8), 5, 'explicit f: n − f − 2 = 1');
   for (const [config, n] of [
     [{ ...base, byzantine: 6 }, 8],
     [base, 2],
     [{ ...base, trimFraction: 0.4 }, 3],
-  ] as const) {
+  ] as [AggregationConfig, number][]) {
     assert.throws(
       () => checkAggregation(config, n),
       (e: unknown) => isPlexusError(e) && e.code === 'PLX_TRAIN_AGGREGATION_INVALID',
@@ -208,4 +208,23 @@ test('multi-krum: f comes from the spec, and f with n − f − 2 < 1 is refused
   assert.throws(() => krumSelection([v(1), v(2), v(3)], 1), /n − f − 2 ≥ 1/);
   checkAggregation(base, 3); // f = 0, one neighbour: allowed
   checkAggregation({ ...base, rule: 'median' }, 2); // other rules: no Krum constraint
+});
+
+test('the recommended rule is multi-krum exactly where its guarantee 2f + 2 < W holds with f ≥ 1', () => {
+  const base = { trimFraction: 0.25, clipIterations: 3 };
+  assert.deepEqual([1, 2, 3, 4, 5, 8, 64].map(recommendedRule), [
+    'median',
+    'median',
+    'median',
+    'median',
+    'multi-krum',
+    'multi-krum',
+    'multi-krum',
+  ]);
+  for (let w = 1; w <= 64; w++) {
+    if (recommendedRule(w) !== 'multi-krum') continue;
+    const f = krumByzantine({ ...base, rule: 'multi-krum' }, w);
+    assert.ok(f >= 1 && 2 * f + 2 < w, `W = ${w}: f = ${f}`);
+    checkAggregation({ ...base, rule: 'multi-krum' }, w);
+  }
 });
