@@ -228,3 +228,26 @@ test('the recommended rule is multi-krum exactly where its guarantee 2f + 2 < W 
     checkAggregation({ ...base, rule: 'multi-krum' }, w);
   }
 });
+
+test('a NaN or infinite update does not poison the robust rules, wherever it sits', () => {
+  const honest = Array.from({ length: 6 }, (_, i) => v(1 + i * 0.01, -2 - i * 0.01, 0.5));
+  const truth = mean(honest);
+  for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY])
+    for (const at of [0, 3, 7]) {
+      const ups = [...honest];
+      ups.splice(at, 0, v(bad, bad, bad));
+      ups.splice(at === 0 ? 1 : 0, 0, v(bad, 1, 0.5)); // a second cheater, one bad coordinate
+      for (const r of ['median', 'trimmed-mean', 'centered-clip', 'multi-krum'] as const) {
+        const got = aggregate(ups, rule(r));
+        for (let i = 0; i < 3; i++)
+          assert.ok(
+            Number.isFinite(got[i]) && Math.abs((got[i] as number) - (truth[i] as number)) < 0.6,
+            `${r}, ${bad} at ${at}, coordinate ${i}: ${got[i]}`,
+          );
+      }
+      assert.deepEqual(
+        [...krumSelection(ups, 2)].map((i) => ups[i]?.every(Number.isFinite)),
+        Array(6).fill(true),
+      );
+    }
+});

@@ -11,7 +11,8 @@
  *   v ← v + (1/n)·Σ clip_τ(x_i − v), clip_τ(z) = z·min(1, τ/‖z‖) (Karimireddy, He, Jaggi,
  *   ICML 2021). τ is ρ × the median of the distances ‖x_i − v‖ at each iteration, ρ =
  *   `clipRadius` (default 1; the paper leaves τ to be tuned; the median keeps it scale-free and
- *   below any minority of outliers).
+ *   below any minority of outliers). An update with a NaN or infinite coordinate is infinitely far
+ *   and adds nothing (its clip has no direction).
  * - `multi-krum`: score each update by the sum of squared distances to its n − f − 2 nearest
  *   others, average the m = n − f best-scored (Blanchard, El Mhamdi, Guerraoui, Stainer,
  *   NeurIPS 2017). f, the number of Byzantine workers tolerated, is the spec's `byzantine` or
@@ -110,8 +111,14 @@ export function krumSelection(updates: readonly Float32Array[], f: number, m = u
       (d2[i] as Float64Array)[j] = s;
       (d2[j] as Float64Array)[i] = s;
     }
+  // A NaN or infinite coordinate makes a distance NaN or ∞: such a pair is as far apart as can
+  // be (+∞), so a non-finite update scores last instead of breaking the sort (NaN compares equal
+  // to everything, and a NaN score first in line would be selected).
   const score = d2.map((row, i) => {
-    const others = [...row].filter((_, j) => j !== i).sort((a, b) => a - b);
+    const others = [...row]
+      .filter((_, j) => j !== i)
+      .map((d) => (Number.isFinite(d) ? d : Number.POSITIVE_INFINITY))
+      .sort((a, b) => a - b);
     let s = 0;
     for (let j = 0; j < k; j++) s += others[j] as number;
     return s;
@@ -175,13 +182,16 @@ export function centeredClip(
         const d = (u[i] as number) - (v[i] as number);
         s += d * d;
       }
-      return Math.sqrt(s);
+      // NaN or ∞ (a non-finite coordinate): infinitely far, so its clipped pull is dropped below.
+      return Number.isFinite(s) ? Math.sqrt(s) : Number.POSITIVE_INFINITY;
     });
     const tau = radius * medianOf(dist);
     const step = new Float64Array(len);
     updates.forEach((u, w) => {
       const d = dist[w] as number;
-      const scale = d === 0 ? 0 : Math.min(1, tau / d);
+      // clip_τ of an infinitely long z has no direction; its limit contribution is dropped (0).
+      if (d === 0 || !Number.isFinite(d)) return;
+      const scale = Math.min(1, tau / d);
       for (let i = 0; i < len; i++)
         step[i] = (step[i] as number) + ((u[i] as number) - (v[i] as number)) * scale;
     });
