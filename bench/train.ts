@@ -4,7 +4,8 @@
  * configuration sees identical shards, seeds and initial weights.
  *
  * - 8 workers of which 2 Byzantine (workers 6 and 7 send −10 × their honest update): test
- *   accuracy with plain mean and with each robust rule.
+ *   accuracy with plain mean and with each robust rule (multi-krum with f = ⌊β·8⌋ = 2, the
+ *   threat model, not tuned).
  * - 8 honest workers (mean) vs single-process AdamW over the same total number of samples
  *   (W × R × H steps of the same batch size, on the union of the shards).
  * - Bytes per round: W × (global weights down + pseudo-gradient up), safetensors sizes; the
@@ -28,6 +29,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { AGGREGATION_RULES, type AggregationConfig, adamWSchema } from '../src/protocol/training.ts';
+import { krumByzantine } from '../src/runtimes/tfjs/aggregation.ts';
 import { evaluate } from '../src/runtimes/tfjs/innerLoop.ts';
 import { buildModel, initialWeights, type Shard } from '../src/runtimes/tfjs/layersModel.ts';
 import {
@@ -220,6 +222,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       trimFraction: rule('mean').trimFraction,
       clipIterations: rule('mean').clipIterations,
       clipRadius: rule('mean').clipRadius,
+      krumByzantine: krumByzantine(rule('multi-krum'), workers),
     },
     accuracy,
     bytesPerRound,

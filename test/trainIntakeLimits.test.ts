@@ -54,3 +54,41 @@ test('a validation pass over the limit is refused at intake; one under it is adm
   const { jobId } = await client.submitJob(await spec(over - 1));
   assert.match(jobId, /^0x[0-9a-f]{64}$/);
 });
+
+test('multi-krum with W − f − 2 < 1 is refused at intake (PLX_TRAIN_AGGREGATION_INVALID); W − f − 2 = 1 is admitted', async () => {
+  const client = createClient({ url: c.url, account: randomAccount() });
+  const up = async (b: Uint8Array) => (await client.uploadBlob(b)).cid;
+  const topology = await mnistConvNetTopology(4, 4);
+  const model = await buildModel(topology);
+  const weights = await up(encodeSafetensors(initialWeights(model, 1)));
+  model.dispose();
+  const shard = await up(
+    encodeSafetensors(shardTensors(new Float32Array(4 * 784), [4, 28, 28, 1], new Int32Array(4))),
+  );
+  const spec = async (workers: number, byzantine?: number) => ({
+    kind: 'train.diloco' as const,
+    model: await up(Buffer.from(topology)),
+    weights,
+    shards: [shard],
+    workers,
+    rounds: 1,
+    innerSteps: 1,
+    batchSize: 1,
+    aggregation: { rule: 'multi-krum' as const, ...(byzantine === undefined ? {} : { byzantine }) },
+    deadline: Math.floor(Date.now() / 1000) + 600,
+  });
+  for (const [workers, byzantine, f] of [
+    [8, 6, 6],
+    [2, undefined, 0], // ⌊0.25·2⌋ = 0, yet no neighbour to score by
+  ] as const)
+    await assert.rejects(
+      client.submitJob(await spec(workers, byzantine)),
+      (err: { code?: string; message: string }) => {
+        assert.equal(err.code, 'PLX_TRAIN_AGGREGATION_INVALID');
+        assert.match(err.message, new RegExp(`${workers} workers tolerating f = ${f} Byzantine`));
+        return true;
+      },
+    );
+  const { jobId } = await client.submitJob(await spec(8, 5));
+  assert.match(jobId, /^0x[0-9a-f]{64}$/);
+});

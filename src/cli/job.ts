@@ -176,7 +176,7 @@ async function submitTraining(o: SubmitOptions): Promise<void> {
       "--kind train.diloco needs '--model <model.json>' and '--data <folder of .safetensors shards>'; see plexus job submit --help",
     );
   const t = await import('./trainJob.ts');
-  t.parseRule(o.rule);
+  t.aggregationOf(o);
   const { checkFiles } = await import('./jobQuote.ts');
   await checkFiles([o.model, ...(o.heldout ? [o.heldout] : []), ...(o.weights ? [o.weights] : [])]);
   await t.shardFiles(o.data);
@@ -335,7 +335,15 @@ export function jobCommand(): Command {
     .option('--inner-steps <n>', 'train.diloco: AdamW steps per task (H)', intOption(1, 10_000), 8)
     .option('--rounds <n>', 'train.diloco: outer rounds (R)', intOption(1, 1000), 5)
     .option('--batch <n>', 'train.diloco: batch size', intOption(1, 4096), 32)
-    .option('--rule <rule>', 'train.diloco: aggregation: mean, median, trimmed-mean, centered-clip', 'median')
+    .option(
+      '--rule <rule>',
+      'train.diloco: aggregation: mean, median, trimmed-mean, centered-clip, multi-krum (default: multi-krum with 5 or more workers, else median)',
+    )
+    .option(
+      '--byzantine <f>',
+      'train.diloco: multi-krum: Byzantine workers tolerated, f (default ⌊0.25·workers⌋; workers − f − 2 ≥ 1)',
+      intOption(0, 63),
+    )
     .option('--inner-lr <x>', 'train.diloco: AdamW learning rate (default 0.001)', numberOption(0, 10))
     .option(
       '--outer-lr <x>',

@@ -16,9 +16,12 @@ import type { TensorSet } from '../protocol/tensorSet.ts';
 import {
   AGGREGATION_RULES,
   type AggregationRuleName,
+  aggregationSchema,
+  recommendedRule,
   TFJS_VERSION,
   type TrainBackendName,
 } from '../protocol/training.ts';
+import { checkAggregation } from '../runtimes/tfjs/aggregation.ts';
 
 type Client = ReturnType<typeof import('../client/createClient.ts').createClient>;
 
@@ -31,7 +34,10 @@ export type TrainSubmitOptions = {
   innerSteps: number;
   rounds: number;
   batch: number;
-  rule: string;
+  /** The aggregation rule (absent: {@link recommendedRule} for `workers`). */
+  rule?: string;
+  /** multi-krum: f, the Byzantine workers tolerated (absent: ⌊0.25·W⌋). */
+  byzantine?: number;
   innerLr?: number;
   outerLr?: number;
   seed: number;
@@ -49,6 +55,19 @@ export function parseRule(value: string): AggregationRuleName {
   if (!(AGGREGATION_RULES as readonly string[]).includes(value))
     throw new PlexusError('PLX_USAGE', `--rule ${value}: one of ${AGGREGATION_RULES.join(', ')}`);
   return value as AggregationRuleName;
+}
+
+/**
+ * `--rule` (absent: multi-krum with ≥ 5 workers, else median) and `--byzantine` as the spec's aggregation, checked against `--workers` before
+ * anything is uploaded (PLX_USAGE, PLX_TRAIN_AGGREGATION_INVALID: the coordinator's own check).
+ */
+export function aggregationOf(o: Pick<TrainSubmitOptions, 'rule' | 'byzantine' | 'workers'>) {
+  const config = aggregationSchema.parse({
+    rule: parseRule(o.rule ?? recommendedRule(o.workers)),
+    ...(o.byzantine === undefined ? {} : { byzantine: o.byzantine }),
+  });
+  checkAggregation(config, o.workers);
+  return config;
 }
 
 /** The `*.safetensors` files of a folder, sorted by name (worker w trains on shard w mod n). */
@@ -125,7 +144,7 @@ async function initialWeightsOf(
  * @example const { jobId, tasks } = await submitTrainingJob(client, { model: 'model.json', data: 'shards', workers: 4, innerSteps: 8, rounds: 5, batch: 16, rule: 'median', seed: 1, deadlineSec: 3600, taskTimeoutSec: 300 });
  */
 export async function submitTrainingJob(client: Client, o: TrainSubmitOptions) {
-  const rule = parseRule(o.rule);
+  const aggregation = aggregationOf(o);
   const shards = await shardFiles(o.data);
   const topology = await readFile(o.model, 'utf8');
   const weights = await initialWeightsOf(o.model, topology, o);
@@ -144,7 +163,7 @@ export async function submitTrainingJob(client: Client, o: TrainSubmitOptions) {
     batchSize: o.batch,
     ...(o.innerLr === undefined ? {} : { innerOptimizer: { lr: o.innerLr } }),
     ...(o.outerLr === undefined ? {} : { outerOptimizer: { lr: o.outerLr } }),
-    aggregation: { rule },
+    aggregation: { rule: aggregation.rule, ...(o.byzantine === undefined ? {} : { byzantine: o.byzantine }) },
     seed: String(o.seed),
     // Pinned in the signed spec: every provider runs exactly this backend and release.
     backend: { name: o.backend ?? 'wasm', version: TFJS_VERSION },

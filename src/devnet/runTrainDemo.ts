@@ -8,7 +8,7 @@
  */
 import type { PlexusClient, TrainRoundEvent } from '../client/createClient.ts';
 import { decodeSafetensors, encodeSafetensors } from '../protocol/safetensors.ts';
-import { adamWSchema } from '../protocol/training.ts';
+import { adamWSchema, recommendedRule } from '../protocol/training.ts';
 import { buildModel, initialWeights, shardTensors } from '../runtimes/tfjs/layersModel.ts';
 import { runLocalDiloco } from '../runtimes/tfjs/localDiloco.ts';
 import { loadMnist, mnistCnnTopology, splitShard } from '../runtimes/tfjs/mnistExample.ts';
@@ -55,7 +55,8 @@ export async function runTrainDemo(
     batchSize: 16,
     innerOptimizer: adamWSchema.parse({ lr: 5e-3 }),
     outerOptimizer: { lr: 0.7, momentum: 0.9 },
-    aggregation: { rule: 'median' as const, trimFraction: 0.25, clipIterations: 3 },
+    // Multi-Krum from 5 providers on, the median below (docs/training.md "Choosing a rule").
+    aggregation: { rule: recommendedRule(workers), trimFraction: 0.25, clipIterations: 3 },
     seed: 'devnet-train-demo',
   };
   const { jobId } = await client.submitJob({
@@ -70,7 +71,7 @@ export async function runTrainDemo(
     label: 'devnet demo: MNIST CNN, DiLoCo',
   });
   print(
-    `submitted training job ${jobId}: ${rounds} rounds × ${workers} workers, ${train.n} MNIST digits in ${workers} shards, ${test.n} held out`,
+    `submitted training job ${jobId}: ${rounds} rounds × ${workers} workers (${hyper.aggregation.rule}), ${train.n} MNIST digits in ${workers} shards, ${test.n} held out`,
   );
   const seen: TrainRoundEvent[] = [];
   const { job, training } = await client.followTraining(jobId, (r) => {

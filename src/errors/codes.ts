@@ -172,6 +172,10 @@ export const errorCodes = {
     status: 400,
     message: 'The job pins a TF.js backend or release this network does not train with.',
   },
+  PLX_TRAIN_AGGREGATION_INVALID: {
+    status: 400,
+    message: "The job's aggregation rule cannot run on its number of workers.",
+  },
   PLX_TRAIN_BACKEND_MISMATCH: {
     status: 409,
     message: "The provider's TF.js backend or release differs from the one the training job pins.",

@@ -14,7 +14,7 @@ import { z } from 'zod';
 const contentId = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 content id (64 lowercase hex)');
 
 /** Robust aggregation rules a job may choose (docs/training.md cites each). */
-export const AGGREGATION_RULES = ['mean', 'median', 'trimmed-mean', 'centered-clip'] as const;
+export const AGGREGATION_RULES = ['mean', 'median', 'trimmed-mean', 'centered-clip', 'multi-krum'] as const;
 export type AggregationRuleName = (typeof AGGREGATION_RULES)[number];
 
 /** TF.js backends a training job may pin (docs/training.md "Backend"). */
@@ -67,8 +67,30 @@ export const aggregationSchema = z.strictObject({
    * (absent: 1). Smaller bounds a minority's pull harder but moves the centre less per iteration.
    */
   clipRadius: z.number().positive().max(10).optional(),
+  /**
+   * multi-krum: f, the number of Byzantine workers the job tolerates (Blanchard et al. 2017);
+   * absent: ⌊trimFraction·W⌋. The threat model, not a knob: W − f − 2 must be ≥ 1
+   * (PLX_TRAIN_AGGREGATION_INVALID at submission).
+   */
+  byzantine: z.int().min(0).max(63).optional(),
 });
 export type AggregationConfig = z.infer<typeof aggregationSchema>;
+
+/**
+ * The robust rule recommended for W workers (docs/training.md "Choosing a rule"; the CLI's and the
+ * devnet demo's default): `multi-krum` where Blanchard et al.'s guarantee holds for the default
+ * f = ⌊β·W⌋ (β = 0.25) with f ≥ 1, i.e. 2f + 2 < W, which is W ≥ 5; the coordinate-wise median
+ * below that (with W ≤ 4 multi-krum tolerates nobody with a guarantee, at W = 3 it is the mean).
+ * The threshold is the paper's condition, not a tuned number.
+ *
+ * @example
+ * recommendedRule(8); // 'multi-krum' (f = 2)
+ * recommendedRule(3); // 'median'
+ */
+export function recommendedRule(workers: number): 'multi-krum' | 'median' {
+  const f = Math.floor(aggregationSchema.parse({}).trimFraction * workers);
+  return f >= 1 && 2 * f + 2 < workers ? 'multi-krum' : 'median';
+}
 
 /** Most shards one job may name (one per worker is enough; more lets workers rotate). */
 export const MAX_TRAIN_SHARDS = 256;

@@ -10,6 +10,7 @@ import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { JobSubmission, TrainDilocoSpec } from '../../protocol/schemas.ts';
+import { checkAggregation } from '../../runtimes/tfjs/aggregation.ts';
 import { initialOuterState } from '../../runtimes/tfjs/dilocoRound.ts';
 import {
   buildModel,
@@ -158,6 +159,8 @@ export async function submitTrainJob(
   ctx: { submission: JobSubmission; jobId: Hex; client: string },
 ): Promise<{ jobId: Hex; tasks: number }> {
   const { submission, jobId, client } = ctx;
+  // Before any blob is read: a rule that cannot run on W updates (multi-krum's W − f − 2 ≥ 1).
+  checkAggregation(spec.aggregation, spec.workers);
   const tasks = spec.workers * spec.rounds;
   const admission = {
     client: submission.client,

@@ -14,7 +14,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from '../../logger.ts';
 import type { TrainDilocoSpec } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
-import { closeRound } from '../../runtimes/tfjs/dilocoRound.ts';
+import { closeRound, conformUpdate } from '../../runtimes/tfjs/dilocoRound.ts';
 import { evaluate, LOSS_TENSOR } from '../../runtimes/tfjs/innerLoop.ts';
 import { buildModel, readShard } from '../../runtimes/tfjs/layersModel.ts';
 import { useTrainBackend } from '../../runtimes/tfjs/tf.ts';
@@ -88,7 +88,11 @@ export function createTrainingRounds(deps: {
       const out = await readTensors(deps.blobs, t.output_cid as string);
       lossSum += Number(out[LOSS_TENSOR]?.data[0] ?? Number.NaN);
       delete out[LOSS_TENSOR];
-      updates.push(out);
+      // Malformed (a missing weight, another shape): NaN, which the robust rules drop.
+      const { update, bad } = conformUpdate(out, weights);
+      if (bad.length > 0)
+        deps.log.warn({ jobId, round, task: t.idx, tensors: bad.slice(0, 8) }, 'training update malformed');
+      updates.push(update);
     }
     const next = closeRound(
       {

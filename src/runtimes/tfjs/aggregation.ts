@@ -11,8 +11,14 @@
  *   v ← v + (1/n)·Σ clip_τ(x_i − v), clip_τ(z) = z·min(1, τ/‖z‖) (Karimireddy, He, Jaggi,
  *   ICML 2021). τ is ρ × the median of the distances ‖x_i − v‖ at each iteration, ρ =
  *   `clipRadius` (default 1; the paper leaves τ to be tuned; the median keeps it scale-free and
- *   below any minority of outliers).
+ *   below any minority of outliers). An update with a NaN or infinite coordinate is infinitely far
+ *   and adds nothing (its clip has no direction).
+ * - `multi-krum`: score each update by the sum of squared distances to its n − f − 2 nearest
+ *   others, average the m = n − f best-scored (Blanchard, El Mhamdi, Guerraoui, Stainer,
+ *   NeurIPS 2017). f, the number of Byzantine workers tolerated, is the spec's `byzantine` or
+ *   ⌊β·n⌋ (the count the trimmed mean drops at each end): the threat model, never tuned.
  */
+import { PlexusError } from '../../errors/PlexusError.ts';
 import type { AggregationConfig } from '../../protocol/training.ts';
 
 /**
@@ -44,7 +50,85 @@ export function aggregate(
         config.clipIterations,
         config.clipRadius ?? 1,
       );
+    case 'multi-krum':
+      return multiKrum(updates, krumByzantine(config, updates.length));
   }
+}
+
+/**
+ * f of Multi-Krum for `n` workers: the spec's `byzantine`, else ⌊trimFraction·n⌋. Throws
+ * PLX_TRAIN_AGGREGATION_INVALID when n − f − 2 < 1 (no neighbour to score by).
+ *
+ * @example
+ * krumByzantine({ rule: 'multi-krum', trimFraction: 0.25, clipIterations: 3 }, 8); // 2
+ */
+export function krumByzantine(config: AggregationConfig, n: number): number {
+  const f = config.byzantine ?? Math.floor(config.trimFraction * n);
+  if (n - f - 2 < 1)
+    throw new PlexusError(
+      'PLX_TRAIN_AGGREGATION_INVALID',
+      `multi-krum with ${n} workers tolerating f = ${f} Byzantine: each update needs n − f − 2 ≥ 1 neighbours to be scored by (at most f = ${Math.max(0, n - 3)}, and at least 3 workers)`,
+      { details: { rule: 'multi-krum', workers: n, byzantine: f, maxByzantine: Math.max(0, n - 3) } },
+    );
+  return f;
+}
+
+/**
+ * The spec-time check of the aggregation rule against the job's W workers (a round aggregates
+ * exactly W accepted updates): PLX_TRAIN_AGGREGATION_INVALID when the rule cannot run on them.
+ */
+export function checkAggregation(config: AggregationConfig, workers: number): void {
+  if (config.rule === 'multi-krum') krumByzantine(config, workers);
+  if (config.byzantine !== undefined && config.byzantine >= workers)
+    throw new PlexusError(
+      'PLX_TRAIN_AGGREGATION_INVALID',
+      `byzantine ${config.byzantine} is not fewer than the ${workers} workers`,
+      { details: { workers, byzantine: config.byzantine } },
+    );
+}
+
+/**
+ * The indices Multi-Krum selects (Blanchard et al. 2017): score(i) = Σ of the squared distances
+ * from update i to its n − f − 2 nearest other updates; the m lowest scores win (ties: the lower
+ * index), returned in ascending score order. Distances summed in float64.
+ */
+export function krumSelection(updates: readonly Float32Array[], f: number, m = updates.length - f): number[] {
+  const n = updates.length;
+  const k = n - f - 2;
+  if (f < 0 || k < 1) throw new Error(`multi-krum needs n − f − 2 ≥ 1 (n = ${n}, f = ${f})`);
+  if (m < 1 || m > n) throw new Error(`multi-krum selects 1 to ${n} updates, not ${m}`);
+  const len = (updates[0] as Float32Array).length;
+  const d2 = Array.from({ length: n }, () => new Float64Array(n));
+  for (let i = 0; i < n; i++)
+    for (let j = i + 1; j < n; j++) {
+      const a = updates[i] as Float32Array;
+      const b = updates[j] as Float32Array;
+      let s = 0;
+      for (let x = 0; x < len; x++) {
+        const d = (a[x] as number) - (b[x] as number);
+        s += d * d;
+      }
+      (d2[i] as Float64Array)[j] = s;
+      (d2[j] as Float64Array)[i] = s;
+    }
+  // A NaN or infinite coordinate makes a distance NaN or ∞: such a pair is as far apart as can
+  // be (+∞), so a non-finite update scores last instead of breaking the sort (NaN compares equal
+  // to everything, and a NaN score first in line would be selected).
+  const score = d2.map((row, i) => {
+    const others = [...row]
+      .filter((_, j) => j !== i)
+      .map((d) => (Number.isFinite(d) ? d : Number.POSITIVE_INFINITY))
+      .sort((a, b) => a - b);
+    let s = 0;
+    for (let j = 0; j < k; j++) s += others[j] as number;
+    return s;
+  });
+  return [...score.keys()].sort((a, b) => (score[a] as number) - (score[b] as number) || a - b).slice(0, m);
+}
+
+/** Multi-Krum: the mean of the m = n − f updates {@link krumSelection} picks. */
+export function multiKrum(updates: readonly Float32Array[], f: number, m = updates.length - f): Float32Array {
+  return mean(krumSelection(updates, f, m).map((i) => updates[i] as Float32Array));
 }
 
 /** Coordinate-wise mean (summed in float64). */
@@ -98,13 +182,16 @@ export function centeredClip(
         const d = (u[i] as number) - (v[i] as number);
         s += d * d;
       }
-      return Math.sqrt(s);
+      // NaN or ∞ (a non-finite coordinate): infinitely far, so its clipped pull is dropped below.
+      return Number.isFinite(s) ? Math.sqrt(s) : Number.POSITIVE_INFINITY;
     });
     const tau = radius * medianOf(dist);
     const step = new Float64Array(len);
     updates.forEach((u, w) => {
       const d = dist[w] as number;
-      const scale = d === 0 ? 0 : Math.min(1, tau / d);
+      // clip_τ of an infinitely long z has no direction; its limit contribution is dropped (0).
+      if (d === 0 || !Number.isFinite(d)) return;
+      const scale = Math.min(1, tau / d);
       for (let i = 0; i < len; i++)
         step[i] = (step[i] as number) + ((u[i] as number) - (v[i] as number)) * scale;
     });

@@ -69,6 +69,41 @@ function requireFloat(set: TensorSet, name: string): Float32Array {
 }
 
 /**
+ * `update` in the layout of `weights`: a float32 tensor of the same shape for every weight name,
+ * nothing else. A worker's output is only decoded as safetensors when it arrives, so one lacking a
+ * weight, with another shape or dtype, used to make {@link closeRound} throw at every attempt and
+ * the job never close its round (one unverified provider stalled the job). Now each such tensor
+ * becomes NaN: the robust rules treat a non-finite update as infinitely far and drop it
+ * (./aggregation.ts); the plain mean turns NaN, as it follows any one worker. `bad` lists the
+ * names replaced (empty: the update is used as sent, minus extra tensors).
+ *
+ * @example
+ * const { update, bad } = conformUpdate(out, state.weights);
+ */
+export function conformUpdate(update: TensorSet, weights: TensorSet): { update: TensorSet; bad: string[] } {
+  const out: TensorSet = {};
+  const bad: string[] = [];
+  for (const [name, w] of Object.entries(weights)) {
+    const t = update[name];
+    const same =
+      t?.dtype === 'float32' &&
+      t.data.length === w.data.length &&
+      t.shape.length === w.shape.length &&
+      t.shape.every((d, i) => d === w.shape[i]);
+    if (same) out[name] = t;
+    else {
+      bad.push(name);
+      out[name] = {
+        dtype: 'float32',
+        shape: [...w.shape],
+        data: new Float32Array(w.data.length).fill(Number.NaN),
+      };
+    }
+  }
+  return { update: out, bad };
+}
+
+/**
  * Closes a round: aggregates `updates` (each worker's pseudo-gradient, named like the weights)
  * with `rule` and applies the outer Nesterov step. Returns the next state and the aggregate.
  *
