@@ -44,6 +44,8 @@ export class ReputationReplay {
   startEpoch: number | undefined;
   /** The network's unit reward R, as the first draw with a basis gave it. */
   unitReward: string | undefined;
+  /** The epoch of the first bundle whose timeouts carry causes (checkTimeouts.ts: legacy ones only there). */
+  causesEpoch: number | undefined;
   /** The highest slash request id seen (a slash is checked against the journal once). */
   lastSlashId: number | undefined;
   /** Per provider, `fault` entries not yet matched by a slash (checkAuditRates.ts). */
@@ -55,9 +57,11 @@ export class ReputationReplay {
     seen?: boolean;
     startEpoch?: number;
     unitReward?: string;
+    causesEpoch?: number;
     lastSlashId?: number;
     faultCredits?: Record<string, number>;
   }) {
+    this.causesEpoch = init.causesEpoch;
     this.faultCredits = { ...(init.faultCredits ?? {}) };
     this.complete = init.complete;
     this.seen = init.seen ?? false;
@@ -141,6 +145,7 @@ export class ReputationReplay {
     seen: boolean;
     startEpoch?: number;
     unitReward?: string;
+    causesEpoch?: number;
     lastSlashId?: number;
     faultCredits: Record<string, number>;
   } {
@@ -151,6 +156,7 @@ export class ReputationReplay {
       ...(this.lastSlashId !== undefined ? { lastSlashId: this.lastSlashId } : {}),
       ...(this.startEpoch !== undefined ? { startEpoch: this.startEpoch } : {}),
       ...(this.unitReward !== undefined ? { unitReward: this.unitReward } : {}),
+      ...(this.causesEpoch !== undefined ? { causesEpoch: this.causesEpoch } : {}),
     };
   }
 
