@@ -95,8 +95,14 @@ async function coordinatorHistory() {
       },
     });
   };
+  // A timeout goes with its cause (checkTimeouts.ts): here a canary lease that ran out just now.
   const outcome = (o: 'valid' | 'agreed' | 'fault' | 'timeout') =>
-    f.db.transaction().execute((trx) => recordOutcome(f.state, f.work, trx, p, o));
+    f.db.transaction().execute((trx) => {
+      const t = f.work.now();
+      const lease = `0x${'ce'.repeat(32)}` as const;
+      const cause = { canary: lease, task: lease, leasedAt: t - 60_000, expiresAt: t, endedAt: t };
+      return recordOutcome(f.state, f.work, trx, p, o, o === 'timeout' ? cause : undefined);
+    });
   try {
     draw(); // a newcomer
     for (let i = 0; i < 12; i++) {
