@@ -11,6 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { billedUnitsMilli } from '../src/coordinator/market/priceExecution.ts';
 import { computeEpoch } from '../src/coordinator/settlement/epochComputation.ts';
 import type { AuditDraw, EpochFacts, ReputationEntry } from '../src/coordinator/settlement/epochFacts.ts';
 import { decodeEvidence, EVIDENCE_VERSION, encodeEvidence } from '../src/coordinator/settlement/evidence.ts';
@@ -25,6 +26,8 @@ import {
 } from '../src/coordinator/verification/reputation.ts';
 import { recordOutcome } from '../src/coordinator/work/faults.ts';
 import { sampledRenderDecision } from '../src/coordinator/work/renderAudits.ts';
+import { renderFrameUnits } from '../src/coordinator/work/renderValueFloor.ts';
+import { rewardForUnits } from '../src/coordinator/work/taskEconomics.ts';
 import { workFixture } from '../src/coordinator/work/workFixture.ts';
 import { checkAuditRates } from '../src/validator/checkAuditRates.ts';
 import { CHAIN_ID, honestEpoch, SETTLEMENT } from '../src/validator/factsFixture.ts';
@@ -40,6 +43,7 @@ const renderSpec = {
   inputs: Array.from({ length: 48 }, (_v, i) => `${i}`.padStart(64, '0')),
   taskTimeoutSec: 600,
   resources: { gpu: false },
+  render: { width: 640, height: 480, tiles: { x: 4, y: 4 } },
 };
 
 /** The facts of one bundle: the jobs, one charge per drawn task (task → job), draws and journal. */
@@ -230,6 +234,84 @@ test('the value floor: left out, priced in another unit, or from a render value 
       `value reward ${valueReward}`,
     );
   }
+});
+
+test('a render value reward is re-derived from the size and frame it was priced from', () => {
+  const R = history.unitReward;
+  const worst = billedUnitsMilli(
+    'cpu',
+    { wallMs: 600_000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
+    600,
+  );
+  const renderDraw = history.draws.find((x) => x.basis?.valueReward !== undefined)!;
+  const frame = `0xre${'f0'.repeat(31)}`;
+  const usage = { wallMs: 200_000, cpuMs: 390_000, peakRssBytes: 0 };
+  const regionUsage = { wallMs: 20_000, cpuMs: 30_000, peakRssBytes: 0 };
+  const taskPixels = (640 * 480) / 16;
+  // The frame's size as the coordinator measures it: the largest of its agreeing executions, the
+  // region auditor's (1/16 of the task) scaled up.
+  const frameUnits = renderFrameUnits(
+    [
+      { unitsMilli: billedUnitsMilli('cpu', usage, 600) },
+      { unitsMilli: billedUnitsMilli('cpu', regionUsage, 600), regionPixels: taskPixels / 16 },
+    ],
+    taskPixels,
+    worst,
+  )!;
+  const check = (basis: Record<string, unknown>, withFrame = false, epoch = 1, causesEpoch?: number) => {
+    const draw = {
+      ...renderDraw,
+      epoch,
+      basis: { at: renderDraw.basis!.at, unitReward: R.toString(), ...basis },
+    };
+    const facts = factsOf([draw as AuditDraw], []);
+    if (withFrame)
+      facts.charges.push(
+        { taskId: frame, jobId: renderJob, result: { usage } } as never,
+        {
+          taskId: frame,
+          jobId: renderJob,
+          result: { usage: regionUsage },
+          region: { pixels: taskPixels / 16 },
+        } as never,
+      );
+    // Rates are not recomputed here (a partial replay): the value reward alone is under test.
+    const replay = new ReputationReplay({
+      complete: false,
+      seen: true,
+      ...(causesEpoch ? { causesEpoch } : {}),
+    });
+    return checkAuditRates(facts, replay, epoch)?.fact ?? null;
+  };
+  const name = `audit[${renderDraw.taskId}:${p}]`;
+  const priced = (units: bigint, from?: string) => ({
+    valueReward: rewardForUnits(R, units).toString(),
+    valueUnits: units.toString(),
+    ...(from ? { valueFrom: from } : {}),
+  });
+  assert.equal(check(priced(worst)), null, 'no verified frame: the worst case');
+  assert.equal(check(priced(frameUnits, frame), true), null, 'priced from a verified frame paid here');
+  assert.ok(frameUnits < worst, 'the frame is smaller than the worst case');
+  assert.equal(
+    check({ ...priced(worst), valueReward: (rewardForUnits(R, worst) - 1n).toString() }),
+    `${name}.valueReward`,
+    'a value reward that is not rewardForUnits of its size',
+  );
+  assert.equal(
+    check(priced(frameUnits)),
+    `${name}.valueUnits`,
+    'smaller than the worst case with no frame named',
+  );
+  assert.match(check(priced(worst + 1n, frame)) ?? '', /\.value(Units|Reward)$/, 'over the worst case');
+  assert.equal(
+    check(priced(frameUnits / 2n, frame), true),
+    `${name}.valueUnits`,
+    'a frame named and priced smaller than its paid executions measured',
+  );
+  // From the first bundle with timeout causes on (the same upgrade), a later draw must say its size.
+  const old = { valueReward: rewardForUnits(R, worst).toString() };
+  assert.equal(check(old, false, 3, 2), `${name}.valueUnits`, 'a later draw without its size');
+  assert.equal(check(old, false, 2, 2), null, 'a draw of that first bundle may predate it');
 });
 
 test('after the journal started, a draw without its basis and a late state entry are refused', () => {

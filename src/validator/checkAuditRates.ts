@@ -11,8 +11,10 @@
 
 import { CPU_CLASS } from '../coordinator/market/constants.ts';
 import { billedUnitsMilli } from '../coordinator/market/priceExecution.ts';
-import type { AuditDraw, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
+import type { AuditDraw, ChargeFact, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
 import { drawRate } from '../coordinator/verification/drawRate.ts';
+import { renderFrameUnits } from '../coordinator/work/renderValueFloor.ts';
+import { rewardForUnits } from '../coordinator/work/taskEconomics.ts';
 import type { FactDispute } from './checkFacts.ts';
 import type { ReputationReplay } from './reputationReplay.ts';
 
@@ -21,6 +23,7 @@ type Spec = {
   inputs?: unknown;
   taskTimeoutSec?: unknown;
   resources?: { gpu?: unknown };
+  render?: { width?: unknown; height?: unknown; tiles?: { x?: unknown; y?: unknown } };
 };
 
 const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
@@ -55,8 +58,18 @@ export function checkAuditRates(
   for (const c of facts.charges) jobOfTask.set(c.taskId.toLowerCase(), c.jobId.toLowerCase());
   const specOf = new Map<string, Spec>();
   for (const j of facts.jobs) specOf.set(j.jobId.toLowerCase(), (j.spec ?? {}) as Spec);
+  const paidOf = new Map<string, ChargeFact[]>();
+  for (const c of facts.charges) {
+    const k = c.taskId.toLowerCase();
+    paidOf.set(k, [...(paidOf.get(k) ?? []), c]);
+  }
+  const frameOf = (task: string) => {
+    const paid = paidOf.get(task.toLowerCase()) ?? [];
+    const spec = specOf.get(jobOfTask.get(task.toLowerCase()) ?? '');
+    return { paid, spec };
+  };
   for (const d of facts.draws ?? []) {
-    const wrong = checkDraw(d, replay, specOf.get(jobOfTask.get(d.taskId.toLowerCase()) ?? ''));
+    const wrong = checkDraw(d, replay, specOf.get(jobOfTask.get(d.taskId.toLowerCase()) ?? ''), frameOf);
     if (wrong) return wrong;
   }
   return null;
@@ -93,7 +106,71 @@ function slashWithoutFault(
   return null;
 }
 
-function checkDraw(d: AuditDraw, replay: ReputationReplay, spec: Spec | undefined): FactDispute | null {
+/** The worst case of one task of a render spec: timeout × billed cores (renderValueFloor.ts). */
+function worstUnitsOf(spec: Spec): bigint {
+  const timeoutSec = Number(spec.taskTimeoutSec);
+  return billedUnitsMilli(
+    spec.resources?.gpu ? 'gpu' : CPU_CLASS,
+    { wallMs: timeoutSec * 1000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
+    timeoutSec,
+  );
+}
+
+/**
+ * A render value reward re-derived (renderValueFloor.ts, docs/validators.md "Render value
+ * rewards"): it is `rewardForUnits(R, valueUnits)`; its size is at most the job's worst case, and
+ * exactly that with no frame named; a frame named and paid in this bundle (two executions or more:
+ * verified) bounds it from below — the size is the largest of the frame's agreeing executions'
+ * billed units (a region's scaled to the task), so naming a frame and pricing it smaller lowers the
+ * value floor and is refused.
+ */
+function checkValueUnits(
+  name: string,
+  b: NonNullable<AuditDraw['basis']>,
+  unitReward: bigint,
+  valueReward: bigint,
+  worstUnits: bigint,
+  frameOf: FrameOf,
+): FactDispute | null {
+  if (!/^[0-9]+$/.test(b.valueUnits ?? ''))
+    return bad(`${name}.valueUnits`, b.valueUnits ?? 'none', 'the size the value reward was priced from');
+  const units = BigInt(b.valueUnits!);
+  const derived = rewardForUnits(unitReward, units);
+  if (derived !== valueReward)
+    return bad(`${name}.valueReward`, valueReward, `${derived} (rewardForUnits(${unitReward}, ${units}))`);
+  if (units > worstUnits)
+    return bad(`${name}.valueUnits`, units, `at most ${worstUnits} (the job's worst case)`);
+  if (b.valueFrom === undefined) {
+    if (units !== worstUnits)
+      return bad(`${name}.valueUnits`, units, `${worstUnits} (no verified frame named: the worst case)`);
+    return null;
+  }
+  const { paid, spec } = frameOf(b.valueFrom);
+  const r = spec?.render;
+  if (paid.length < 2 || !spec || !r) return null;
+  const taskPixels = (Number(r.width) * Number(r.height)) / (Number(r.tiles?.x) * Number(r.tiles?.y));
+  const cls = spec.resources?.gpu ? 'gpu' : CPU_CLASS;
+  const frame = renderFrameUnits(
+    paid.map((c) => ({
+      unitsMilli: billedUnitsMilli(cls, c.result.usage, Number(spec.taskTimeoutSec)),
+      ...(c.region ? { regionPixels: c.region.pixels } : {}),
+    })),
+    taskPixels,
+    worstUnitsOf(spec),
+  );
+  if (frame !== undefined && units < frame)
+    return bad(`${name}.valueUnits`, units, `at least ${frame} (frame ${b.valueFrom}'s paid executions)`);
+  return null;
+}
+
+type FrameOf = (task: string) => { paid: ChargeFact[]; spec: Spec | undefined };
+
+function checkDraw(
+  d: AuditDraw,
+  replay: ReputationReplay,
+  spec: Spec | undefined,
+  frameOf: FrameOf,
+): FactDispute | null {
   const name = `audit[${d.taskId}:${d.provider.toLowerCase()}]`;
   const b = d.basis;
   if (!b) {
@@ -136,6 +213,12 @@ function checkDraw(d: AuditDraw, replay: ReputationReplay, spec: Spec | undefine
         valueReward,
         `between ${unitReward} (one unit) and ${worst} (the job's worst case)`,
       );
+    // Re-derived from the size it was priced from (given from version 5; required for draws made
+    // after the first bundle with timeout causes — the same upgrade).
+    if (b.valueUnits !== undefined || (replay.causesEpoch !== undefined && d.epoch > replay.causesEpoch)) {
+      const wrong = checkValueUnits(name, b, unitReward, valueReward, worstUnits, frameOf);
+      if (wrong) return wrong;
+    }
     render = { valueReward, tasks };
   } else if (b.valueReward !== undefined) {
     return bad(`${name}.valueReward`, b.valueReward, 'none (not a render task)');

@@ -207,7 +207,13 @@ test('a version-5 bundle gives back exactly its inputs and facts and is smaller 
     { provider: facts.charges[0]!.provider, kind: 'timeout', at: inputs.startsAt - 5 },
   ];
   facts.draws![0]!.basis = { at: inputs.startsAt + 900, unitReward: '100000000000000' };
-  facts.draws![1]!.basis = { at: inputs.startsAt + 950, unitReward: '100000000000000', valueReward: '7' };
+  facts.draws![1]!.basis = {
+    at: inputs.startsAt + 950,
+    unitReward: '100000000000000',
+    valueReward: '7',
+    valueUnits: '7000',
+    valueFrom: facts.draws![0]!.taskId,
+  };
   const v5 = encodeEvidence(bundleOf(inputs, facts, 5));
   const back = decodeEvidence(v5.text);
   assert.equal(back.hash, v5.hash);

@@ -138,12 +138,16 @@ export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { input
       d.otherOnline ? 1 : 0,
       e,
       // What else the rate was computed with (0026): [at, unitReward, valueReward?]; absent before.
+      // Version 5 adds a render value reward's size and frame: [..., valueUnits?, valueFrom task?].
       ...(d.basis
         ? [
             [
               rel(d.basis.at),
               amount(d.basis.unitReward),
               ...(d.basis.valueReward !== undefined ? [d.basis.valueReward] : []),
+              ...(v5 && d.basis.valueReward !== undefined && d.basis.valueUnits !== undefined
+                ? [d.basis.valueUnits, ...(d.basis.valueFrom !== undefined ? [task(d.basis.valueFrom)] : [])]
+                : []),
             ],
           ]
         : []),
@@ -415,9 +419,20 @@ export function unpackBundle(
     const econ = e === null ? undefined : economics[e as number];
     if (e !== null && !econ) throw new Error(`evidence: no economics ${String(e)}`);
     if (b !== undefined && !Array.isArray(b)) throw new Error('evidence: a draw basis is not a row');
-    const [relAt, rawReward, valueReward] = (b ?? []) as [number, unknown, string | undefined];
+    const [relAt, rawReward, valueReward, valueUnits, rawFrom] = (b ?? []) as [
+      number,
+      unknown,
+      string | undefined,
+      string | undefined,
+      unknown,
+    ];
     const at = b === undefined ? 0 : abs(relAt);
     const unitReward = b === undefined ? '' : amount(rawReward);
+    const priced = {
+      ...(valueReward !== undefined ? { valueReward } : {}),
+      ...(v5 && valueUnits !== undefined ? { valueUnits } : {}),
+      ...(v5 && rawFrom !== undefined ? { valueFrom: party(rawFrom) as Hex } : {}),
+    };
     return {
       taskId: party(t),
       provider: party(p),
@@ -427,9 +442,7 @@ export function unpackBundle(
       audited: audited === 1,
       otherOnline: otherOnline === 1,
       ...(econ ? { economics: { reward: econ[0], honestCost: econ[1], slashable: econ[2] } } : {}),
-      ...(b !== undefined
-        ? { basis: { at, unitReward, ...(valueReward !== undefined ? { valueReward } : {}) } }
-        : {}),
+      ...(b !== undefined ? { basis: { at, unitReward, ...priced } } : {}),
     };
   };
   const draws = rows(f.draws, 'draws').map(draw);

@@ -232,7 +232,15 @@ export type AuditDraw = {
  * @example
  * const b: AuditBasis = { at: 1_700_000_000_000, unitReward: '1000000', valueReward: '2400000000' };
  */
-export type AuditBasis = { at: number; unitReward: string; valueReward?: string };
+export type AuditBasis = {
+  at: number;
+  unitReward: string;
+  valueReward?: string;
+  /** A render task's size (billed milli-units) its value reward was priced from (renderValueFloor.ts). */
+  valueUnits?: string;
+  /** The verified frame (task id) that size was measured on; absent: the job's worst case. */
+  valueFrom?: Hex;
+};
 
 /**
  * One change of a provider's reputation, as the journal reports it (docs/validators.md "Audit rates
