@@ -231,7 +231,17 @@ test('a version-5 bundle gives back exactly its inputs and facts and is smaller 
   for (const c of facts.charges)
     assert.ok(found.has(c.result.outputCid), `${c.result.outputCid} is readable`);
   const v4 = encodeEvidence(bundleOf(inputs, facts, 4));
-  assert.deepEqual(decodeEvidence(v4.text).bundle.facts, back.bundle.facts, 'version 4 says the same');
+  const four = decodeEvidence(v4.text).bundle.facts;
+  // Version 4 has no place for a render value's size and frame (version 5 adds them); the rest is the same.
+  assert.deepEqual(
+    { charges: four.charges, reputation: four.reputation, jobs: four.jobs },
+    {
+      charges: back.bundle.facts.charges,
+      reputation: back.bundle.facts.reputation,
+      jobs: back.bundle.facts.jobs,
+    },
+    'version 4 says the same',
+  );
   assert.ok(v5.text.length < v4.text.length - 100, `${v5.text.length} B vs ${v4.text.length} B in version 4`);
 });
 
