@@ -102,7 +102,7 @@ test('evidence for another contract, off the chain of bundles, or not canonical 
 
 test('a dishonest coordinator that invents a timeout for an honest provider is refused, the timeout named', async () => {
   const { inputs: i5, facts: f5 } = await honestEpoch();
-  const bundleWith = (reputation: typeof f5.reputation) =>
+  const bundleWith = (reputation: NonNullable<typeof f5.reputation>) =>
     encodeEvidence({
       version: EVIDENCE_VERSION,
       epoch: 3,

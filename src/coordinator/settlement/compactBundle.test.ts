@@ -212,7 +212,7 @@ test('a version-5 bundle gives back exactly its inputs and facts and is smaller 
     unitReward: '100000000000000',
     valueReward: '7',
     valueUnits: '7000',
-    valueFrom: facts.draws![0]!.taskId,
+    valueFrom: facts.draws![0]!.taskId as `0x${string}`,
   };
   const v5 = encodeEvidence(bundleOf(inputs, facts, 5));
   const back = decodeEvidence(v5.text);

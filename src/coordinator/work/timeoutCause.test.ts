@@ -53,9 +53,9 @@ test("a failed and an expired execution are journaled as timeouts with their lea
     assert.equal(byC.code, 'PLX_LEASE_EXPIRED');
     assert.equal(byC.timeoutSec, 10);
     assert.ok(byC.endedAt >= byC.leasedAt + 10_000, 'ended past its deadline');
-    const facts = { jobs: [], charges: [], canaries: [], reputation: journal } as never;
+    const facts = { jobs: [], charges: [], canaries: [], reputation: journal };
     const strict = { causesRequired: true, legacyAllowed: false };
-    assert.equal(await checkTimeouts(facts, f.work.chainId, strict), null);
+    assert.equal(await checkTimeouts(facts as never, f.work.chainId, strict), null);
     // Altered: a's failure moved to another lease, c's lease ended early.
     const i = journal.findIndex((e) => e.cause === byA);
     const moved = journal.map((e) => (e.cause === byA ? { ...e, cause: { ...byA, lease: byC.lease } } : e));
