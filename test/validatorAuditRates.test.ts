@@ -104,7 +104,14 @@ async function coordinatorHistory() {
     f.db.transaction().execute((trx) => {
       const t = f.work.now();
       const lease = `0x${'ce'.repeat(32)}` as const;
-      const cause = { canary: lease, task: lease, leasedAt: t - 60_000, expiresAt: t, endedAt: t };
+      const cause = {
+        canary: lease,
+        task: lease,
+        leasedAt: t - 60_000,
+        expiresAt: t,
+        endedAt: t,
+        code: 'PLX_LEASE_EXPIRED' as const,
+      };
       return recordOutcome(f.state, f.work, trx, p, o, o === 'timeout' ? cause : undefined);
     });
   try {

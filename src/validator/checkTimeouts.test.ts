@@ -65,8 +65,14 @@ test('timeouts with their causes hold: an expired lease past its deadline, a sig
     leasedAt: at - 60_000,
     expiresAt: at - 1_000,
     endedAt: at - 500,
+    code: 'PLX_LEASE_EXPIRED',
   };
   assert.equal(await check(canary), null, 'canary lease');
+  assert.equal(
+    await check({ ...canary, endedAt: at - 30_000, code: 'PLX_LEASE_LOST' }),
+    null,
+    'a canary lease lost before its expiry (the provider came back without it)',
+  );
   assert.equal(
     await check({ legacy: true }, { causesRequired: true, legacyAllowed: true }),
     null,
@@ -87,12 +93,19 @@ test('each invented or misstated timeout is refused and named', async () => {
     ['expired before its deadline', { ...expired, endedAt: at - 20_000 }, /^reputation\[0\]\.deadline$/],
     ['a deadline from another timeout than the signed job', { ...expired, timeoutSec: 5 }, /\.timeoutSec$/],
     ['a task not of the job', { ...expired, task: `0x${'99'.repeat(32)}` }, /^reputation\[0\]\.task$/],
-    ['journaled before the lease ended', { ...expired, endedAt: at + 1 }, /^reputation\[0\]\.at$/],
+    ['journaled before the lease ended', { ...expired, endedAt: at + 60_001 }, /^reputation\[0\]\.at$/],
     ['an end that is no lease end', { ...expired, code: 'PLX_WHATEVER' }, /^reputation\[0\]\.code$/],
     ['a failure signed by another key', { ...expired, code: 'PLX_RUNTIME', failure: forged }, /\.failure$/],
     [
       'a canary lease ended before it expired',
-      { canary: lease, task, leasedAt: at - 60_000, expiresAt: at, endedAt: at - 30_000 },
+      {
+        canary: lease,
+        task,
+        leasedAt: at - 60_000,
+        expiresAt: at,
+        endedAt: at - 30_000,
+        code: 'PLX_LEASE_EXPIRED',
+      },
       /^reputation\[0\]\.deadline$/,
     ],
   ];
@@ -110,7 +123,7 @@ test('each invented or misstated timeout is refused and named', async () => {
     canaries: [{ leaseId: lease } as unknown as NonNullable<typeof facts.canaries>[number]],
   };
   const r = await check(
-    { canary: lease, task, leasedAt: at - 60_000, expiresAt: at - 1, endedAt: at },
+    { canary: lease, task, leasedAt: at - 60_000, expiresAt: at - 1, endedAt: at, code: 'PLX_LEASE_EXPIRED' },
     strict,
     withCanary,
   );

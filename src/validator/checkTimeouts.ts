@@ -13,6 +13,13 @@ import { verifyPlexusMessage } from '../protocol/eip712.ts';
 import { taskIdOf } from '../protocol/ids.ts';
 import { jobSpecSchema } from '../protocol/schemas.ts';
 import type { FactDispute } from './checkFacts.ts';
+import { REPUTATION_STALE_MS } from './reputationReplay.ts';
+
+/**
+ * How far a timeout's time may precede its lease's end: the lease may have been ended on one
+ * replica and the verdict journaled on another, each with its own clock (as REPUTATION_STALE_MS).
+ */
+const CLOCK_SKEW_MS = REPUTATION_STALE_MS;
 
 /** Lease ends that are not the provider's report: ran out, or lost with its session. */
 const LEASE_ENDS = new Set(['PLX_LEASE_EXPIRED', 'PLX_LEASE_LOST']);
@@ -57,16 +64,17 @@ export async function checkTimeouts(
       return bad('cause', 'legacy', 'a cause (legacy timeouts only in the first bundle with causes)');
     }
     if ('canary' in c) {
-      if (c.endedAt < c.expiresAt)
+      if (!LEASE_ENDS.has(c.code)) return bad('code', String(c.code), 'PLX_LEASE_EXPIRED or PLX_LEASE_LOST');
+      if (c.code === 'PLX_LEASE_EXPIRED' && c.endedAt < c.expiresAt)
         return bad('deadline', `canary lease ${c.canary} ended at ${c.endedAt}`, `not before ${c.expiresAt}`);
-      if (e.at < c.endedAt)
+      if (e.at + CLOCK_SKEW_MS < c.endedAt)
         return bad('at', `before the lease ended (${c.endedAt})`, `at or after ${c.endedAt}`);
       if (canaries.has(c.canary.toLowerCase()))
         return bad('result', `canary lease ${c.canary} reported with a signed result`, 'no result');
       continue;
     }
     if (!('lease' in c)) return bad('cause', JSON.stringify(c), 'a lease or a canary lease');
-    if (e.at < c.endedAt)
+    if (e.at + CLOCK_SKEW_MS < c.endedAt)
       return bad('at', `before the lease ended (${c.endedAt})`, `at or after ${c.endedAt}`);
     if (paid.has(c.lease.toLowerCase()))
       return bad('paid', `lease ${c.lease} is paid a signed result in this bundle`, 'no result');

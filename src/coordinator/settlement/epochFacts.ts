@@ -287,7 +287,15 @@ export type TimeoutCause =
       /** The provider's signed `TaskFailure` over this lease (the reason as its hash). */
       failure?: { reasonHash: Hex; issuedAt: number; signature: Hex };
     }
-  | { canary: Hex; task: Hex; leasedAt: number; expiresAt: number; endedAt: number }
+  | {
+      canary: Hex;
+      task: Hex;
+      leasedAt: number;
+      expiresAt: number;
+      endedAt: number;
+      /** `PLX_LEASE_EXPIRED` (ran out), or `PLX_LEASE_LOST`: the provider reconnected without it. */
+      code: 'PLX_LEASE_EXPIRED' | 'PLX_LEASE_LOST';
+    }
   | { legacy: true };
 
 /**

@@ -48,7 +48,8 @@ export async function taskTimeoutCause(
 }
 
 /**
- * A canary lease's cause: its lease, deadline and end (read after it was marked expired).
+ * A canary lease's cause: its lease, deadline and end (read after it was marked expired), and
+ * whether it ran out or was lost (the provider reconnected without it).
  *
  * @example
  * const cause = await canaryTimeoutCause(trx, leaseId);
@@ -63,11 +64,15 @@ export async function canaryTimeoutCause(
     .where('id', '=', leaseId)
     .executeTakeFirst();
   if (!row) return undefined;
+  const expiresAt = Number(row.lease_expires_at);
+  const endedAt = Number(row.finished_at ?? row.lease_expires_at);
   return {
     canary: row.id as Hex,
     task: row.task_id as Hex,
     leasedAt: Number(row.created_at),
-    expiresAt: Number(row.lease_expires_at),
-    endedAt: Number(row.finished_at ?? row.lease_expires_at),
+    expiresAt,
+    endedAt,
+    // Ended before its expiry: the provider came back without it (sessions.ts).
+    code: endedAt >= expiresAt ? 'PLX_LEASE_EXPIRED' : 'PLX_LEASE_LOST',
   };
 }
