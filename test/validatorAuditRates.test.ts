@@ -482,3 +482,77 @@ test('a compute slash needs a fault in the journal, of this bundle or an earlier
     'two faults journaled (bundles 1 and 2), two slashes matched',
   );
 });
+
+test('a fault in the journal needs its slash by its epoch’s end, or its reinstatement; each slash matches one fault', () => {
+  const slash = (id: number, provider: string) =>
+    ({
+      id,
+      provider,
+      taskId: `0x${'5e'.repeat(32)}`,
+      amount: '1',
+      kind: 'outvoted',
+      evidence: {},
+      signed: [],
+    }) as never;
+  const bundle = (reputation: ReputationEntry[], slashes: never[]) => ({
+    ...factsOf([], reputation),
+    slashes,
+  });
+  const E1 = history.faultAt + 3_600_000;
+  const E2 = E1 + 600_000;
+  // From the first bundle with timeout causes (version 5) on; rates not recomputed (partial replay).
+  const start = () => new ReputationReplay({ complete: false, seen: true, startEpoch: 1, causesEpoch: 2 });
+  const fault = (at: number): ReputationEntry => ({ provider: p, kind: 'fault', at });
+  const name = `reputation.fault[${p}]`;
+  assert.equal(
+    checkAuditRates(bundle([fault(E1 - 120_000)], [slash(9, p)]), start(), 2, E1),
+    null,
+    'slashed',
+  );
+  assert.equal(
+    checkAuditRates(bundle([fault(E1 - 120_000)], []), start(), 2, E1)?.fact,
+    name,
+    'an invented fault: no slash by the end of its epoch',
+  );
+  // A fault just before the epoch's end (within the clock skew) may have its slash in the next bundle.
+  const late = start();
+  assert.equal(checkAuditRates(bundle([fault(E1 - 1_000)], []), late, 2, E1), null);
+  assert.equal(
+    checkAuditRates(bundle([], [slash(9, p)]), late.clone(), 3, E2),
+    null,
+    'slash in the next bundle',
+  );
+  assert.equal(checkAuditRates(bundle([], []), late.clone(), 3, E2)?.fact, name, 'and not in the next one');
+  const reinstated: ReputationEntry = {
+    provider: p,
+    kind: 'reinstate',
+    at: E1 + 5_000,
+    before: null,
+    faultAt: E1 - 1_000,
+  };
+  assert.equal(
+    checkAuditRates(bundle([reinstated], []), late.clone(), 3, E2),
+    null,
+    'its slash withdrawn on review',
+  );
+  // A slash pending since an earlier bundle (it is in every bundle until applied) matches one fault only.
+  const once = start();
+  assert.equal(checkAuditRates(bundle([fault(E1 - 120_000)], [slash(9, p)]), once, 2, E1), null);
+  assert.equal(
+    checkAuditRates(bundle([fault(E2 - 120_000)], [slash(9, p)]), once.clone(), 3, E2)?.fact,
+    name,
+    'the pending slash already matched the first fault',
+  );
+  assert.equal(
+    checkAuditRates(bundle([fault(E2 - 120_000)], [slash(9, p), slash(10, p)]), once.clone(), 3, E2),
+    null,
+  );
+  // Before the first bundle with causes, not checked.
+  const before = new ReputationReplay({ complete: false, seen: true, startEpoch: 1 });
+  assert.equal(checkAuditRates(bundle([fault(E1 - 120_000)], []), before, 2, E1), null);
+  // Kept in the validator's store with the rest of the replay.
+  const store = openValidatorStore(':memory:');
+  store.keepReputation('net', 2, [fault(E1 - 1_000)], late);
+  assert.deepEqual(store.reputation('net').unslashed, late.unslashed, 'owed faults kept in the store');
+  store.close();
+});

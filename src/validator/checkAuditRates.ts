@@ -16,7 +16,7 @@ import { drawRate } from '../coordinator/verification/drawRate.ts';
 import { renderFrameUnits } from '../coordinator/work/renderValueFloor.ts';
 import { rewardForUnits } from '../coordinator/work/taskEconomics.ts';
 import type { FactDispute } from './checkFacts.ts';
-import type { ReputationReplay } from './reputationReplay.ts';
+import { REPUTATION_STALE_MS, type ReputationReplay } from './reputationReplay.ts';
 
 type Spec = {
   kind?: unknown;
@@ -49,11 +49,15 @@ export function checkAuditRates(
   facts: Pick<EpochFacts, 'jobs' | 'charges' | 'draws' | 'reputation' | 'slashes'>,
   replay: ReputationReplay,
   epoch: number,
+  /** The bundle's `inputs.endsAt`: faults journaled before it must have their slash by now. */
+  endsAt?: number,
 ): FactDispute | null {
   const journal = replay.add(facts.reputation ?? [], epoch);
   if (journal) return journal;
   const unjournaled = slashWithoutFault(facts, replay, epoch);
   if (unjournaled) return unjournaled;
+  const unslashed = faultWithoutSlash(facts, replay, endsAt);
+  if (unslashed) return unslashed;
   const jobOfTask = new Map<string, string>();
   for (const c of facts.charges) jobOfTask.set(c.taskId.toLowerCase(), c.jobId.toLowerCase());
   const specOf = new Map<string, Spec>();
@@ -84,6 +88,49 @@ export function checkAuditRates(
  * bundle with a journal, slashes checked from the next one (slashes pending before the journal have
  * no entry); each slash request id once.
  */
+/**
+ * The other way round (from the first bundle with timeout causes on, `replay.causesEpoch`): every
+ * `fault` entry is matched by a slash of its provider first seen in this bundle or a later one
+ * (verdicts.ts and faults.ts insert the slash in the fault's transaction, created no later than the
+ * fault's time, so it is in every bundle whose epoch ends after it until it is applied), or by a
+ * reinstatement of the provider (a slash withdrawn on review is never in a bundle). A fault older
+ * than the bundle's epoch end (with replicas' clock skew) still unmatched is
+ * `reputation.fault[<provider>]` — a coordinator cannot put an invented fault into an honest
+ * provider's reputation (raising its audit rate, lowering its share of work) without slashing it.
+ */
+function faultWithoutSlash(
+  facts: Pick<EpochFacts, 'reputation' | 'slashes'>,
+  replay: ReputationReplay,
+  endsAt: number | undefined,
+): FactDispute | null {
+  if (replay.causesEpoch === undefined || endsAt === undefined) return null;
+  // Slash ids are matched once each (a pending slash is in every bundle until it is applied; the
+  // ones under this bundle's lowest pending id are applied and never come back).
+  const slashes = facts.slashes ?? [];
+  const lowest = Math.min(...slashes.map((x) => x.id));
+  const seen = new Set(replay.slashesSeen.filter((id) => id >= lowest));
+  const fresh = slashes.filter((x) => !seen.has(x.id));
+  for (const x of fresh) seen.add(x.id);
+  replay.slashesSeen = [...seen].sort((a, b) => a - b);
+  const owed = replay.unslashed;
+  for (const e of facts.reputation ?? [])
+    if (e.kind === 'fault') owed.push({ provider: e.provider.toLowerCase(), at: e.at });
+  const settle = (provider: string) => {
+    const i = owed.findIndex((o) => o.provider === provider.toLowerCase());
+    if (i >= 0) owed.splice(i, 1);
+  };
+  for (const x of fresh) if (!x.taskId.startsWith('storage:')) settle(x.provider);
+  for (const e of facts.reputation ?? []) if (e.kind === 'reinstate') settle(e.provider);
+  const late = owed.find((o) => o.at + REPUTATION_STALE_MS < endsAt);
+  if (late)
+    return bad(
+      `reputation.fault[${late.provider}]`,
+      `a fault at ${late.at} with no slash by the epoch's end (${endsAt})`,
+      'a slash of the provider, or its reinstatement',
+    );
+  return null;
+}
+
 function slashWithoutFault(
   facts: Pick<EpochFacts, 'reputation' | 'slashes'>,
   replay: ReputationReplay,

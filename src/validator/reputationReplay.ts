@@ -50,6 +50,10 @@ export class ReputationReplay {
   lastSlashId: number | undefined;
   /** Per provider, `fault` entries not yet matched by a slash (checkAuditRates.ts). */
   faultCredits: Record<string, number>;
+  /** `fault` entries (from the first bundle with causes) whose slash has not appeared yet. */
+  unslashed: { provider: string; at: number }[];
+  /** Slash request ids already matched to a fault (each pending slash appears in every bundle until applied). */
+  slashesSeen: number[];
   private readonly byProvider = new Map<string, History>();
 
   constructor(init: {
@@ -60,8 +64,12 @@ export class ReputationReplay {
     causesEpoch?: number;
     lastSlashId?: number;
     faultCredits?: Record<string, number>;
+    unslashed?: { provider: string; at: number }[];
+    slashesSeen?: number[];
   }) {
     this.causesEpoch = init.causesEpoch;
+    this.slashesSeen = [...(init.slashesSeen ?? [])];
+    this.unslashed = (init.unslashed ?? []).map((u) => ({ ...u }));
     this.faultCredits = { ...(init.faultCredits ?? {}) };
     this.complete = init.complete;
     this.seen = init.seen ?? false;
@@ -148,6 +156,8 @@ export class ReputationReplay {
     causesEpoch?: number;
     lastSlashId?: number;
     faultCredits: Record<string, number>;
+    unslashed?: { provider: string; at: number }[];
+    slashesSeen?: number[];
   } {
     return {
       complete: this.complete,
@@ -157,6 +167,8 @@ export class ReputationReplay {
       ...(this.startEpoch !== undefined ? { startEpoch: this.startEpoch } : {}),
       ...(this.unitReward !== undefined ? { unitReward: this.unitReward } : {}),
       ...(this.causesEpoch !== undefined ? { causesEpoch: this.causesEpoch } : {}),
+      ...(this.unslashed.length ? { unslashed: this.unslashed.map((u) => ({ ...u })) } : {}),
+      ...(this.slashesSeen.length ? { slashesSeen: [...this.slashesSeen] } : {}),
     };
   }
 

@@ -146,7 +146,7 @@ export async function verifyEpoch(args: {
       // Reputations are known from the network's first bundle on, or not at all.
       if (!reputation.seen) reputation.complete = bundle.prevHash === GENESIS_EVIDENCE_HASH;
       reputation.seen = true;
-      const rates = checkAuditRates(bundle.facts, reputation, bundle.epoch);
+      const rates = checkAuditRates(bundle.facts, reputation, bundle.epoch, bundle.inputs.endsAt);
       if (rates) return bad(rates.fact, rates.claimed, rates.recomputed);
     }
   } catch (err) {
