@@ -141,7 +141,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       for (const [k, v] of Object.entries(raw.inputs)) add(`inputs.${k}`, v);
       for (const [k, v] of Object.entries(raw.facts)) add(`facts.${k}`, v);
       for (const row of (raw.facts.charges ?? []) as unknown[][])
-        row.forEach((v, i) => add(`facts.charges[${CHARGE_COLUMNS[i] ?? i}]`, v));
+        for (const [i, v] of row.entries()) add(`facts.charges[${CHARGE_COLUMNS[i] ?? i}]`, v);
     };
     for (const text of texts) {
       sections(text, bySection);
