@@ -18,6 +18,7 @@ import { decodeEvidence, EVIDENCE_VERSION, encodeEvidence } from '../src/coordin
 import { readReputationJournal } from '../src/coordinator/settlement/readRandomFacts.ts';
 import { auditRate, economicAuditBound } from '../src/coordinator/verification/auditPolicy.ts';
 import { drawRate } from '../src/coordinator/verification/drawRate.ts';
+import { renderFrameUnits, rewardForUnits } from '../src/coordinator/verification/renderValue.ts';
 import {
   newReputation,
   type ReputationState,
@@ -26,8 +27,6 @@ import {
 } from '../src/coordinator/verification/reputation.ts';
 import { recordOutcome } from '../src/coordinator/work/faults.ts';
 import { sampledRenderDecision } from '../src/coordinator/work/renderAudits.ts';
-import { renderFrameUnits } from '../src/coordinator/work/renderValueFloor.ts';
-import { rewardForUnits } from '../src/coordinator/work/taskEconomics.ts';
 import { workFixture } from '../src/coordinator/work/workFixture.ts';
 import { checkAuditRates } from '../src/validator/checkAuditRates.ts';
 import { CHAIN_ID, honestEpoch, SETTLEMENT } from '../src/validator/factsFixture.ts';

@@ -13,8 +13,11 @@ import { CPU_CLASS } from '../coordinator/market/constants.ts';
 import { billedUnitsMilli } from '../coordinator/market/priceExecution.ts';
 import type { AuditDraw, ChargeFact, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
 import { drawRate } from '../coordinator/verification/drawRate.ts';
-import { renderFrameUnits } from '../coordinator/work/renderValueFloor.ts';
-import { rewardForUnits } from '../coordinator/work/taskEconomics.ts';
+import {
+  renderFrameUnits,
+  renderWorstUnits,
+  rewardForUnits,
+} from '../coordinator/verification/renderValue.ts';
 import type { FactDispute } from './checkFacts.ts';
 import { REPUTATION_STALE_MS, type ReputationReplay } from './reputationReplay.ts';
 
@@ -153,14 +156,9 @@ function slashWithoutFault(
   return null;
 }
 
-/** The worst case of one task of a render spec: timeout × billed cores (renderValueFloor.ts). */
+/** The worst case of one task of a render spec: timeout × billed cores (renderValue.ts). */
 function worstUnitsOf(spec: Spec): bigint {
-  const timeoutSec = Number(spec.taskTimeoutSec);
-  return billedUnitsMilli(
-    spec.resources?.gpu ? 'gpu' : CPU_CLASS,
-    { wallMs: timeoutSec * 1000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
-    timeoutSec,
-  );
+  return renderWorstUnits(Number(spec.taskTimeoutSec), Boolean(spec.resources?.gpu));
 }
 
 /**
@@ -237,7 +235,6 @@ function checkDraw(
   let render: { valueReward: bigint; tasks: number } | undefined;
   if (spec?.kind === 'blender.render') {
     const tasks = Array.isArray(spec.inputs) ? spec.inputs.length : 0;
-    const timeoutSec = Number(spec.taskTimeoutSec);
     if (b.valueReward === undefined || !/^[0-9]+$/.test(b.valueReward))
       return bad(
         `${name}.valueReward`,
@@ -247,13 +244,8 @@ function checkDraw(
     const valueReward = BigInt(b.valueReward);
     // renderValueFloor.ts: one unit's reward at least, the job's worst case (timeout × billed
     // cores) at most.
-    const worstUnits = billedUnitsMilli(
-      spec.resources?.gpu ? 'gpu' : CPU_CLASS,
-      { wallMs: timeoutSec * 1000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
-      timeoutSec,
-    );
-    const worst =
-      (worstUnits * unitReward) / 1000n > unitReward ? (worstUnits * unitReward) / 1000n : unitReward;
+    const worstUnits = worstUnitsOf(spec);
+    const worst = rewardForUnits(unitReward, worstUnits);
     if (valueReward < unitReward || valueReward > worst)
       return bad(
         `${name}.valueReward`,

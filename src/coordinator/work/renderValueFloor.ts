@@ -28,7 +28,7 @@ import type { Usage } from '../../protocol/schemas.ts';
 import { CPU_CLASS } from '../market/constants.ts';
 import { billedUnitsMilli } from '../market/priceExecution.ts';
 import type { Database } from '../store/schema.ts';
-import { rewardForUnits } from './taskEconomics.ts';
+import { renderFrameUnits, renderWorstUnits, rewardForUnits } from '../verification/renderValue.ts';
 import type { JobInfo, WorkDeps, WorkState } from './workState.ts';
 
 /** How long a job's estimate is reused before its verified frames are read again. */
@@ -65,37 +65,9 @@ export function renderSceneKey(job: JobInfo): string {
   ].join(':');
 }
 
-/**
- * The size of one verified render task (billed milli-units) from its agreeing executions: the
- * largest of a whole-task execution's units and a region execution's units × task pixels ÷
- * region pixels, capped by `worst`. Pure.
- *
- * @example renderFrameUnits([{ unitsMilli: 900n }, { unitsMilli: 100n, regionPixels: 192 }], 3072, 10_000n); // 1600n
- */
-export function renderFrameUnits(
-  executions: ReadonlyArray<{ unitsMilli: bigint; regionPixels?: number }>,
-  taskPixels: number,
-  worst: bigint,
-): bigint | undefined {
-  let most: bigint | undefined;
-  for (const e of executions) {
-    const units =
-      e.regionPixels !== undefined && e.regionPixels > 0
-        ? (e.unitsMilli * BigInt(Math.max(1, Math.round(taskPixels)))) / BigInt(e.regionPixels)
-        : e.unitsMilli;
-    if (most === undefined || units > most) most = units;
-  }
-  return most === undefined ? undefined : most < worst ? most : worst;
-}
-
 /** The worst case of one task of `job`: timeout × billed cores. */
 export function worstUnits(job: Pick<JobInfo, 'spec'>): bigint {
-  const timeoutSec = job.spec.taskTimeoutSec;
-  return billedUnitsMilli(
-    job.spec.resources.gpu ? 'gpu' : CPU_CLASS,
-    { wallMs: timeoutSec * 1000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
-    timeoutSec,
-  );
+  return renderWorstUnits(job.spec.taskTimeoutSec, job.spec.resources.gpu);
 }
 
 /** The largest verified frame of the job and its task (undefined without one), read from the store. */
