@@ -7,7 +7,7 @@
  * change reported once). Its honest draws pass; a rate computed with a reputation from before a
  * fault, without the value floor, with another unit reward, a render value reward out of range, a
  * draw without its basis and a late `state` entry are each refused with the fact named. The
- * journal and the draws' basis survive the version-4 bundle.
+ * journal and the draws' basis survive the version-5 bundle.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -381,7 +381,7 @@ test('the replay: a late entry is placed in time order, reinstatements and state
   store.close();
 });
 
-test("the journal and the draws' basis survive the version-4 bundle; verifyEpoch applies the journal", async () => {
+test("the journal and the draws' basis survive the version-5 bundle; verifyEpoch applies the journal", async () => {
   const honest = await honestEpoch();
   const facts: EpochFacts = { ...honest.facts, reputation: history.journal };
   const rare: ReputationEntry[] = [
