@@ -1,9 +1,12 @@
 /**
  * Independent validators on the devnet (`npm run bench -- validator [--json]`, docs/validators.md):
  * a devnet with three validator processes runs the demo job; then, for every settled epoch, the
- * seconds from its end to its finalization on chain, the evidence bytes per settled task (and per
- * charged execution and charged task, packed and as the unpacked version-2 form of the same
- * facts: the baseline of compactFacts.ts, and as version 3: the baseline of compactBundle.ts), the CPU a
+ * seconds from its end to its finalization on chain; the evidence bytes per settled task, over a
+ * fixed set of epochs: those that settle at least one task (the demo's), bytes and tasks both
+ * summed over exactly these epochs, so the figure does not depend on how many idle epochs settled
+ * before the bench looked (those are reported apart, per idle epoch); the same bundles written as
+ * version 4, 3 and the unpacked version 2 (the baselines, same facts, same run) and where the
+ * bytes go (each member of the inputs and facts, each column of a charge row); the CPU a
  * validator spends replaying every epoch (download, decode, `computeEpoch`, compare: this process,
  * `process.cpuUsage`) against the coordinator's own CPU over the same run (its /proc stat), and the
  * disputes the three validators recorded (0 in an honest run).
@@ -32,6 +35,25 @@ function processCpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
+
+/** The columns of a packed charge row (compactBundle.ts), for the byte breakdown. */
+const CHARGE_COLUMNS = [
+  'assignmentId',
+  'task',
+  'job',
+  'provider',
+  'class',
+  'unitsMilli',
+  'unitPrice',
+  'outputCid',
+  'wallMs',
+  'cpuMs',
+  'peakRssBytes',
+  'issuedAt',
+  'signature',
+  'regionPixels',
+  'regionTaskPixels',
+];
 
 type EpochRow = {
   epoch: number;
@@ -71,8 +93,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       chainId: Number(net.chain.deployment.chainId),
       settlement: net.chain.deployment.settlement as Address,
     };
+    // The fixed set the bytes per task are measured over: the epochs that settle tasks.
+    const measured = new Set(settled.filter((e) => e.tasksSettled > 0).map((e) => e.epoch));
     let bytes = 0;
     let tasks = 0;
+    let bytesAll = 0;
+    let bytesV4 = 0;
     // The same bundles in the unpacked version-2 form (the baseline, measured on the same facts),
     // and the charged executions and distinct tasks their facts carry.
     let bytesV2 = 0;
@@ -94,22 +120,35 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       prevHash = v.evidenceHash;
       if (v.reputation) reputation = v.reputation;
       if (reputation.complete) ratesRecomputed += (v.facts.draws ?? []).filter((d) => d.basis).length;
+      bytesAll += Buffer.byteLength(text);
+      if (dump) await writeFile(join(dump, `evidence-${e.epoch}.json`), text);
+      if (!measured.has(e.epoch)) continue;
       bytes += Buffer.byteLength(text);
       tasks += e.tasksSettled;
       texts.push(text);
-      if (dump) await writeFile(join(dump, `evidence-${e.epoch}.json`), text);
     }
     const cpu = process.cpuUsage(cpu0);
-    // Where the bytes go: each top-level part of the bundles, and each part of their facts.
+    // Where the bytes go (measured epochs): each member of the inputs and facts, each column of a
+    // charge row, in the current version and in version 4 (the baseline).
     const bySection: Record<string, number> = {};
-    for (const text of texts) {
-      const raw = JSON.parse(text) as { inputs: unknown; facts: Record<string, unknown> };
+    const bySectionV4: Record<string, number> = {};
+    const sections = (text: string, into: Record<string, number>) => {
+      const raw = JSON.parse(text) as { inputs: Record<string, unknown>; facts: Record<string, unknown> };
       const add = (k: string, v: unknown) => {
-        bySection[k] = (bySection[k] ?? 0) + canonicalJson(v).length;
+        into[k] = (into[k] ?? 0) + canonicalJson(v).length;
       };
-      add('inputs', raw.inputs);
+      add('envelope', { ...raw, inputs: {}, facts: {} });
+      for (const [k, v] of Object.entries(raw.inputs)) add(`inputs.${k}`, v);
       for (const [k, v] of Object.entries(raw.facts)) add(`facts.${k}`, v);
+      for (const row of (raw.facts.charges ?? []) as unknown[][])
+        for (const [i, v] of row.entries()) add(`facts.charges[${CHARGE_COLUMNS[i] ?? i}]`, v);
+    };
+    for (const text of texts) {
+      sections(text, bySection);
       const { bundle } = decodeEvidence(text);
+      const v4 = encodeEvidence({ ...bundle, version: 4 }).text;
+      bytesV4 += Buffer.byteLength(v4);
+      sections(v4, bySectionV4);
       bytesV2 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 2 }).text);
       bytesV3 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 3 }).text);
       executions += bundle.facts.charges.length;
@@ -126,8 +165,16 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       epochs: settled.length,
       tasksSettled: tasks,
       demoTasksMatched: demo.matched,
+      measuredEpochs: [...measured],
       evidenceBytes: bytes,
       evidenceBytesPerTask: tasks > 0 ? Math.round(bytes / tasks) : null,
+      evidenceBytesV4: bytesV4,
+      evidenceBytesPerTaskV4: tasks > 0 ? Math.round(bytesV4 / tasks) : null,
+      evidenceBytesAllSettled: bytesAll,
+      evidenceBytesPerIdleEpoch:
+        settled.length > measured.size
+          ? Math.round((bytesAll - bytes) / (settled.length - measured.size))
+          : null,
       evidenceBytesUnpacked: bytesV2,
       evidenceBytesV3: bytesV3,
       evidenceBytesPerTaskV3: tasks > 0 ? Math.round(bytesV3 / tasks) : null,
@@ -150,9 +197,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       secondsToFinalizeMax: waits.at(-1) ?? null,
       disputesInHonestRun: disputes,
       evidenceBytesBySection: bySection,
+      evidenceBytesBySectionV4: bySectionV4,
     };
     console.error(
-      `${out.epochs} epochs, ${tasks} tasks: evidence ${bytes} B (${out.evidenceBytesPerTask} B/task; ${out.evidenceBytesPerExecution} B per charged execution, ${out.evidenceBytesPerChargedTask} B per charged task; unpacked v2 ${bytesV2} B, ${out.evidenceBytesPerExecutionUnpacked} B/execution; v3 ${bytesV3} B, ${out.evidenceBytesPerTaskV3} B/task); replay ${out.replayCpuSeconds} s CPU vs coordinator ${out.coordinatorCpuSeconds} s (${(out.replayCpuShare * 100).toFixed(2)} %); end → finalized median ${out.secondsToFinalize} s (max ${out.secondsToFinalizeMax} s); disputes ${disputes}`,
+      `${out.epochs} epochs (${measured.size} settling tasks), ${tasks} tasks: evidence ${bytes} B (${out.evidenceBytesPerTask} B/task, v4 ${out.evidenceBytesPerTaskV4} B/task; idle epoch ${out.evidenceBytesPerIdleEpoch} B; ${out.evidenceBytesPerExecution} B per charged execution, ${out.evidenceBytesPerChargedTask} B per charged task; unpacked v2 ${bytesV2} B, ${out.evidenceBytesPerExecutionUnpacked} B/execution; v3 ${bytesV3} B, ${out.evidenceBytesPerTaskV3} B/task); replay ${out.replayCpuSeconds} s CPU vs coordinator ${out.coordinatorCpuSeconds} s (${(out.replayCpuShare * 100).toFixed(2)} %); end → finalized median ${out.secondsToFinalize} s (max ${out.secondsToFinalizeMax} s); disputes ${disputes}`,
     );
     return out;
   } finally {

@@ -7,16 +7,18 @@
  * change reported once). Its honest draws pass; a rate computed with a reputation from before a
  * fault, without the value floor, with another unit reward, a render value reward out of range, a
  * draw without its basis and a late `state` entry are each refused with the fact named. The
- * journal and the draws' basis survive the version-4 bundle.
+ * journal and the draws' basis survive the version-5 bundle.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { billedUnitsMilli } from '../src/coordinator/market/priceExecution.ts';
 import { computeEpoch } from '../src/coordinator/settlement/epochComputation.ts';
 import type { AuditDraw, EpochFacts, ReputationEntry } from '../src/coordinator/settlement/epochFacts.ts';
 import { decodeEvidence, EVIDENCE_VERSION, encodeEvidence } from '../src/coordinator/settlement/evidence.ts';
 import { readReputationJournal } from '../src/coordinator/settlement/readRandomFacts.ts';
 import { auditRate, economicAuditBound } from '../src/coordinator/verification/auditPolicy.ts';
 import { drawRate } from '../src/coordinator/verification/drawRate.ts';
+import { renderFrameUnits, rewardForUnits } from '../src/coordinator/verification/renderValue.ts';
 import {
   newReputation,
   type ReputationState,
@@ -40,6 +42,7 @@ const renderSpec = {
   inputs: Array.from({ length: 48 }, (_v, i) => `${i}`.padStart(64, '0')),
   taskTimeoutSec: 600,
   resources: { gpu: false },
+  render: { width: 640, height: 480, tiles: { x: 4, y: 4 } },
 };
 
 /** The facts of one bundle: the jobs, one charge per drawn task (task → job), draws and journal. */
@@ -95,8 +98,21 @@ async function coordinatorHistory() {
       },
     });
   };
+  // A timeout goes with its cause (checkTimeouts.ts): here a canary lease that ran out just now.
   const outcome = (o: 'valid' | 'agreed' | 'fault' | 'timeout') =>
-    f.db.transaction().execute((trx) => recordOutcome(f.state, f.work, trx, p, o));
+    f.db.transaction().execute((trx) => {
+      const t = f.work.now();
+      const lease = `0x${'ce'.repeat(32)}` as const;
+      const cause = {
+        canary: lease,
+        task: lease,
+        leasedAt: t - 60_000,
+        expiresAt: t,
+        endedAt: t,
+        code: 'PLX_LEASE_EXPIRED' as const,
+      };
+      return recordOutcome(f.state, f.work, trx, p, o, o === 'timeout' ? cause : undefined);
+    });
   try {
     draw(); // a newcomer
     for (let i = 0; i < 12; i++) {
@@ -226,6 +242,84 @@ test('the value floor: left out, priced in another unit, or from a render value 
   }
 });
 
+test('a render value reward is re-derived from the size and frame it was priced from', () => {
+  const R = history.unitReward;
+  const worst = billedUnitsMilli(
+    'cpu',
+    { wallMs: 600_000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
+    600,
+  );
+  const renderDraw = history.draws.find((x) => x.basis?.valueReward !== undefined)!;
+  const frame = `0xre${'f0'.repeat(31)}`;
+  const usage = { wallMs: 200_000, cpuMs: 390_000, peakRssBytes: 0 };
+  const regionUsage = { wallMs: 20_000, cpuMs: 30_000, peakRssBytes: 0 };
+  const taskPixels = (640 * 480) / 16;
+  // The frame's size as the coordinator measures it: the largest of its agreeing executions, the
+  // region auditor's (1/16 of the task) scaled up.
+  const frameUnits = renderFrameUnits(
+    [
+      { unitsMilli: billedUnitsMilli('cpu', usage, 600) },
+      { unitsMilli: billedUnitsMilli('cpu', regionUsage, 600), regionPixels: taskPixels / 16 },
+    ],
+    taskPixels,
+    worst,
+  )!;
+  const check = (basis: Record<string, unknown>, withFrame = false, epoch = 1, causesEpoch?: number) => {
+    const draw = {
+      ...renderDraw,
+      epoch,
+      basis: { at: renderDraw.basis!.at, unitReward: R.toString(), ...basis },
+    };
+    const facts = factsOf([draw as AuditDraw], []);
+    if (withFrame)
+      facts.charges.push(
+        { taskId: frame, jobId: renderJob, result: { usage } } as never,
+        {
+          taskId: frame,
+          jobId: renderJob,
+          result: { usage: regionUsage },
+          region: { pixels: taskPixels / 16 },
+        } as never,
+      );
+    // Rates are not recomputed here (a partial replay): the value reward alone is under test.
+    const replay = new ReputationReplay({
+      complete: false,
+      seen: true,
+      ...(causesEpoch ? { causesEpoch } : {}),
+    });
+    return checkAuditRates(facts, replay, epoch)?.fact ?? null;
+  };
+  const name = `audit[${renderDraw.taskId}:${p}]`;
+  const priced = (units: bigint, from?: string) => ({
+    valueReward: rewardForUnits(R, units).toString(),
+    valueUnits: units.toString(),
+    ...(from ? { valueFrom: from } : {}),
+  });
+  assert.equal(check(priced(worst)), null, 'no verified frame: the worst case');
+  assert.equal(check(priced(frameUnits, frame), true), null, 'priced from a verified frame paid here');
+  assert.ok(frameUnits < worst, 'the frame is smaller than the worst case');
+  assert.equal(
+    check({ ...priced(worst), valueReward: (rewardForUnits(R, worst) - 1n).toString() }),
+    `${name}.valueReward`,
+    'a value reward that is not rewardForUnits of its size',
+  );
+  assert.equal(
+    check(priced(frameUnits)),
+    `${name}.valueUnits`,
+    'smaller than the worst case with no frame named',
+  );
+  assert.match(check(priced(worst + 1n, frame)) ?? '', /\.value(Units|Reward)$/, 'over the worst case');
+  assert.equal(
+    check(priced(frameUnits / 2n, frame), true),
+    `${name}.valueUnits`,
+    'a frame named and priced smaller than its paid executions measured',
+  );
+  // From the first bundle with timeout causes on (the same upgrade), a later draw must say its size.
+  const old = { valueReward: rewardForUnits(R, worst).toString() };
+  assert.equal(check(old, false, 3, 2), `${name}.valueUnits`, 'a later draw without its size');
+  assert.equal(check(old, false, 2, 2), null, 'a draw of that first bundle may predate it');
+});
+
 test('after the journal started, a draw without its basis and a late state entry are refused', () => {
   const replay = fresh();
   assert.equal(checkAuditRates(factsOf([], history.journal), replay, 1), null);
@@ -287,7 +381,7 @@ test('the replay: a late entry is placed in time order, reinstatements and state
   store.close();
 });
 
-test("the journal and the draws' basis survive the version-4 bundle; verifyEpoch applies the journal", async () => {
+test("the journal and the draws' basis survive the version-5 bundle; verifyEpoch applies the journal", async () => {
   const honest = await honestEpoch();
   const facts: EpochFacts = { ...honest.facts, reputation: history.journal };
   const rare: ReputationEntry[] = [
@@ -386,4 +480,78 @@ test('a compute slash needs a fault in the journal, of this bundle or an earlier
     'slash[7].reputation',
     'two faults journaled (bundles 1 and 2), two slashes matched',
   );
+});
+
+test('a fault in the journal needs its slash by its epoch’s end, or its reinstatement; each slash matches one fault', () => {
+  const slash = (id: number, provider: string) =>
+    ({
+      id,
+      provider,
+      taskId: `0x${'5e'.repeat(32)}`,
+      amount: '1',
+      kind: 'outvoted',
+      evidence: {},
+      signed: [],
+    }) as never;
+  const bundle = (reputation: ReputationEntry[], slashes: never[]) => ({
+    ...factsOf([], reputation),
+    slashes,
+  });
+  const E1 = history.faultAt + 3_600_000;
+  const E2 = E1 + 600_000;
+  // From the first bundle with timeout causes (version 5) on; rates not recomputed (partial replay).
+  const start = () => new ReputationReplay({ complete: false, seen: true, startEpoch: 1, causesEpoch: 2 });
+  const fault = (at: number): ReputationEntry => ({ provider: p, kind: 'fault', at });
+  const name = `reputation.fault[${p}]`;
+  assert.equal(
+    checkAuditRates(bundle([fault(E1 - 120_000)], [slash(9, p)]), start(), 2, E1),
+    null,
+    'slashed',
+  );
+  assert.equal(
+    checkAuditRates(bundle([fault(E1 - 120_000)], []), start(), 2, E1)?.fact,
+    name,
+    'an invented fault: no slash by the end of its epoch',
+  );
+  // A fault just before the epoch's end (within the clock skew) may have its slash in the next bundle.
+  const late = start();
+  assert.equal(checkAuditRates(bundle([fault(E1 - 1_000)], []), late, 2, E1), null);
+  assert.equal(
+    checkAuditRates(bundle([], [slash(9, p)]), late.clone(), 3, E2),
+    null,
+    'slash in the next bundle',
+  );
+  assert.equal(checkAuditRates(bundle([], []), late.clone(), 3, E2)?.fact, name, 'and not in the next one');
+  const reinstated: ReputationEntry = {
+    provider: p,
+    kind: 'reinstate',
+    at: E1 + 5_000,
+    before: null,
+    faultAt: E1 - 1_000,
+  };
+  assert.equal(
+    checkAuditRates(bundle([reinstated], []), late.clone(), 3, E2),
+    null,
+    'its slash withdrawn on review',
+  );
+  // A slash pending since an earlier bundle (it is in every bundle until applied) matches one fault only.
+  const once = start();
+  assert.equal(checkAuditRates(bundle([fault(E1 - 120_000)], [slash(9, p)]), once, 2, E1), null);
+  assert.equal(
+    checkAuditRates(bundle([fault(E2 - 120_000)], [slash(9, p)]), once.clone(), 3, E2)?.fact,
+    name,
+    'the pending slash already matched the first fault',
+  );
+  assert.equal(
+    checkAuditRates(bundle([fault(E2 - 120_000)], [slash(9, p), slash(10, p)]), once.clone(), 3, E2),
+    null,
+  );
+  // Before the first bundle with causes, not checked.
+  const before = new ReputationReplay({ complete: false, seen: true, startEpoch: 1 });
+  assert.equal(checkAuditRates(bundle([fault(E1 - 120_000)], []), before, 2, E1), null);
+  // Kept in the validator's store with the rest of the replay.
+  const store = openValidatorStore(':memory:');
+  store.keepReputation('net', 2, [fault(E1 - 1_000)], late);
+  assert.deepEqual(store.reputation('net').unslashed, late.unslashed, 'owed faults kept in the store');
+  store.close();
 });

@@ -11,16 +11,22 @@
 
 import { CPU_CLASS } from '../coordinator/market/constants.ts';
 import { billedUnitsMilli } from '../coordinator/market/priceExecution.ts';
-import type { AuditDraw, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
+import type { AuditDraw, ChargeFact, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
 import { drawRate } from '../coordinator/verification/drawRate.ts';
+import {
+  renderFrameUnits,
+  renderWorstUnits,
+  rewardForUnits,
+} from '../coordinator/verification/renderValue.ts';
 import type { FactDispute } from './checkFacts.ts';
-import type { ReputationReplay } from './reputationReplay.ts';
+import { REPUTATION_STALE_MS, type ReputationReplay } from './reputationReplay.ts';
 
 type Spec = {
   kind?: unknown;
   inputs?: unknown;
   taskTimeoutSec?: unknown;
   resources?: { gpu?: unknown };
+  render?: { width?: unknown; height?: unknown; tiles?: { x?: unknown; y?: unknown } };
 };
 
 const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
@@ -46,17 +52,31 @@ export function checkAuditRates(
   facts: Pick<EpochFacts, 'jobs' | 'charges' | 'draws' | 'reputation' | 'slashes'>,
   replay: ReputationReplay,
   epoch: number,
+  /** The bundle's `inputs.endsAt`: faults journaled before it must have their slash by now. */
+  endsAt?: number,
 ): FactDispute | null {
   const journal = replay.add(facts.reputation ?? [], epoch);
   if (journal) return journal;
   const unjournaled = slashWithoutFault(facts, replay, epoch);
   if (unjournaled) return unjournaled;
+  const unslashed = faultWithoutSlash(facts, replay, endsAt);
+  if (unslashed) return unslashed;
   const jobOfTask = new Map<string, string>();
   for (const c of facts.charges) jobOfTask.set(c.taskId.toLowerCase(), c.jobId.toLowerCase());
   const specOf = new Map<string, Spec>();
   for (const j of facts.jobs) specOf.set(j.jobId.toLowerCase(), (j.spec ?? {}) as Spec);
+  const paidOf = new Map<string, ChargeFact[]>();
+  for (const c of facts.charges) {
+    const k = c.taskId.toLowerCase();
+    paidOf.set(k, [...(paidOf.get(k) ?? []), c]);
+  }
+  const frameOf = (task: string) => {
+    const paid = paidOf.get(task.toLowerCase()) ?? [];
+    const spec = specOf.get(jobOfTask.get(task.toLowerCase()) ?? '');
+    return { paid, spec };
+  };
   for (const d of facts.draws ?? []) {
-    const wrong = checkDraw(d, replay, specOf.get(jobOfTask.get(d.taskId.toLowerCase()) ?? ''));
+    const wrong = checkDraw(d, replay, specOf.get(jobOfTask.get(d.taskId.toLowerCase()) ?? ''), frameOf);
     if (wrong) return wrong;
   }
   return null;
@@ -71,6 +91,49 @@ export function checkAuditRates(
  * bundle with a journal, slashes checked from the next one (slashes pending before the journal have
  * no entry); each slash request id once.
  */
+/**
+ * The other way round (from the first bundle with timeout causes on, `replay.causesEpoch`): every
+ * `fault` entry is matched by a slash of its provider first seen in this bundle or a later one
+ * (verdicts.ts and faults.ts insert the slash in the fault's transaction, created no later than the
+ * fault's time, so it is in every bundle whose epoch ends after it until it is applied), or by a
+ * reinstatement of the provider (a slash withdrawn on review is never in a bundle). A fault older
+ * than the bundle's epoch end (with replicas' clock skew) still unmatched is
+ * `reputation.fault[<provider>]` — a coordinator cannot put an invented fault into an honest
+ * provider's reputation (raising its audit rate, lowering its share of work) without slashing it.
+ */
+function faultWithoutSlash(
+  facts: Pick<EpochFacts, 'reputation' | 'slashes'>,
+  replay: ReputationReplay,
+  endsAt: number | undefined,
+): FactDispute | null {
+  if (replay.causesEpoch === undefined || endsAt === undefined) return null;
+  // Slash ids are matched once each (a pending slash is in every bundle until it is applied; the
+  // ones under this bundle's lowest pending id are applied and never come back).
+  const slashes = facts.slashes ?? [];
+  const lowest = Math.min(...slashes.map((x) => x.id));
+  const seen = new Set(replay.slashesSeen.filter((id) => id >= lowest));
+  const fresh = slashes.filter((x) => !seen.has(x.id));
+  for (const x of fresh) seen.add(x.id);
+  replay.slashesSeen = [...seen].sort((a, b) => a - b);
+  const owed = replay.unslashed;
+  for (const e of facts.reputation ?? [])
+    if (e.kind === 'fault') owed.push({ provider: e.provider.toLowerCase(), at: e.at });
+  const settle = (provider: string) => {
+    const i = owed.findIndex((o) => o.provider === provider.toLowerCase());
+    if (i >= 0) owed.splice(i, 1);
+  };
+  for (const x of fresh) if (!x.taskId.startsWith('storage:')) settle(x.provider);
+  for (const e of facts.reputation ?? []) if (e.kind === 'reinstate') settle(e.provider);
+  const late = owed.find((o) => o.at + REPUTATION_STALE_MS < endsAt);
+  if (late)
+    return bad(
+      `reputation.fault[${late.provider}]`,
+      `a fault at ${late.at} with no slash by the epoch's end (${endsAt})`,
+      'a slash of the provider, or its reinstatement',
+    );
+  return null;
+}
+
 function slashWithoutFault(
   facts: Pick<EpochFacts, 'reputation' | 'slashes'>,
   replay: ReputationReplay,
@@ -93,7 +156,66 @@ function slashWithoutFault(
   return null;
 }
 
-function checkDraw(d: AuditDraw, replay: ReputationReplay, spec: Spec | undefined): FactDispute | null {
+/** The worst case of one task of a render spec: timeout × billed cores (renderValue.ts). */
+function worstUnitsOf(spec: Spec): bigint {
+  return renderWorstUnits(Number(spec.taskTimeoutSec), Boolean(spec.resources?.gpu));
+}
+
+/**
+ * A render value reward re-derived (renderValueFloor.ts, docs/validators.md "Render value
+ * rewards"): it is `rewardForUnits(R, valueUnits)`; its size is at most the job's worst case, and
+ * exactly that with no frame named; a frame named and paid in this bundle (two executions or more:
+ * verified) bounds it from below — the size is the largest of the frame's agreeing executions'
+ * billed units (a region's scaled to the task), so naming a frame and pricing it smaller lowers the
+ * value floor and is refused.
+ */
+function checkValueUnits(
+  name: string,
+  b: NonNullable<AuditDraw['basis']>,
+  unitReward: bigint,
+  valueReward: bigint,
+  worstUnits: bigint,
+  frameOf: FrameOf,
+): FactDispute | null {
+  if (!/^[0-9]+$/.test(b.valueUnits ?? ''))
+    return bad(`${name}.valueUnits`, b.valueUnits ?? 'none', 'the size the value reward was priced from');
+  const units = BigInt(b.valueUnits!);
+  const derived = rewardForUnits(unitReward, units);
+  if (derived !== valueReward)
+    return bad(`${name}.valueReward`, valueReward, `${derived} (rewardForUnits(${unitReward}, ${units}))`);
+  if (units > worstUnits)
+    return bad(`${name}.valueUnits`, units, `at most ${worstUnits} (the job's worst case)`);
+  if (b.valueFrom === undefined) {
+    if (units !== worstUnits)
+      return bad(`${name}.valueUnits`, units, `${worstUnits} (no verified frame named: the worst case)`);
+    return null;
+  }
+  const { paid, spec } = frameOf(b.valueFrom);
+  const r = spec?.render;
+  if (paid.length < 2 || !spec || !r) return null;
+  const taskPixels = (Number(r.width) * Number(r.height)) / (Number(r.tiles?.x) * Number(r.tiles?.y));
+  const cls = spec.resources?.gpu ? 'gpu' : CPU_CLASS;
+  const frame = renderFrameUnits(
+    paid.map((c) => ({
+      unitsMilli: billedUnitsMilli(cls, c.result.usage, Number(spec.taskTimeoutSec)),
+      ...(c.region ? { regionPixels: c.region.pixels } : {}),
+    })),
+    taskPixels,
+    worstUnitsOf(spec),
+  );
+  if (frame !== undefined && units < frame)
+    return bad(`${name}.valueUnits`, units, `at least ${frame} (frame ${b.valueFrom}'s paid executions)`);
+  return null;
+}
+
+type FrameOf = (task: string) => { paid: ChargeFact[]; spec: Spec | undefined };
+
+function checkDraw(
+  d: AuditDraw,
+  replay: ReputationReplay,
+  spec: Spec | undefined,
+  frameOf: FrameOf,
+): FactDispute | null {
   const name = `audit[${d.taskId}:${d.provider.toLowerCase()}]`;
   const b = d.basis;
   if (!b) {
@@ -113,7 +235,6 @@ function checkDraw(d: AuditDraw, replay: ReputationReplay, spec: Spec | undefine
   let render: { valueReward: bigint; tasks: number } | undefined;
   if (spec?.kind === 'blender.render') {
     const tasks = Array.isArray(spec.inputs) ? spec.inputs.length : 0;
-    const timeoutSec = Number(spec.taskTimeoutSec);
     if (b.valueReward === undefined || !/^[0-9]+$/.test(b.valueReward))
       return bad(
         `${name}.valueReward`,
@@ -123,19 +244,20 @@ function checkDraw(d: AuditDraw, replay: ReputationReplay, spec: Spec | undefine
     const valueReward = BigInt(b.valueReward);
     // renderValueFloor.ts: one unit's reward at least, the job's worst case (timeout × billed
     // cores) at most.
-    const worstUnits = billedUnitsMilli(
-      spec.resources?.gpu ? 'gpu' : CPU_CLASS,
-      { wallMs: timeoutSec * 1000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
-      timeoutSec,
-    );
-    const worst =
-      (worstUnits * unitReward) / 1000n > unitReward ? (worstUnits * unitReward) / 1000n : unitReward;
+    const worstUnits = worstUnitsOf(spec);
+    const worst = rewardForUnits(unitReward, worstUnits);
     if (valueReward < unitReward || valueReward > worst)
       return bad(
         `${name}.valueReward`,
         valueReward,
         `between ${unitReward} (one unit) and ${worst} (the job's worst case)`,
       );
+    // Re-derived from the size it was priced from (given from version 5; required for draws made
+    // after the first bundle with timeout causes — the same upgrade).
+    if (b.valueUnits !== undefined || (replay.causesEpoch !== undefined && d.epoch > replay.causesEpoch)) {
+      const wrong = checkValueUnits(name, b, unitReward, valueReward, worstUnits, frameOf);
+      if (wrong) return wrong;
+    }
     render = { valueReward, tasks };
   } else if (b.valueReward !== undefined) {
     return bad(`${name}.valueReward`, b.valueReward, 'none (not a render task)');

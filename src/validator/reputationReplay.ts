@@ -44,10 +44,16 @@ export class ReputationReplay {
   startEpoch: number | undefined;
   /** The network's unit reward R, as the first draw with a basis gave it. */
   unitReward: string | undefined;
+  /** The epoch of the first bundle whose timeouts carry causes (checkTimeouts.ts: legacy ones only there). */
+  causesEpoch: number | undefined;
   /** The highest slash request id seen (a slash is checked against the journal once). */
   lastSlashId: number | undefined;
   /** Per provider, `fault` entries not yet matched by a slash (checkAuditRates.ts). */
   faultCredits: Record<string, number>;
+  /** `fault` entries (from the first bundle with causes) whose slash has not appeared yet. */
+  unslashed: { provider: string; at: number }[];
+  /** Slash request ids already matched to a fault (each pending slash appears in every bundle until applied). */
+  slashesSeen: number[];
   private readonly byProvider = new Map<string, History>();
 
   constructor(init: {
@@ -55,9 +61,15 @@ export class ReputationReplay {
     seen?: boolean;
     startEpoch?: number;
     unitReward?: string;
+    causesEpoch?: number;
     lastSlashId?: number;
     faultCredits?: Record<string, number>;
+    unslashed?: { provider: string; at: number }[];
+    slashesSeen?: number[];
   }) {
+    this.causesEpoch = init.causesEpoch;
+    this.slashesSeen = [...(init.slashesSeen ?? [])];
+    this.unslashed = (init.unslashed ?? []).map((u) => ({ ...u }));
     this.faultCredits = { ...(init.faultCredits ?? {}) };
     this.complete = init.complete;
     this.seen = init.seen ?? false;
@@ -141,8 +153,11 @@ export class ReputationReplay {
     seen: boolean;
     startEpoch?: number;
     unitReward?: string;
+    causesEpoch?: number;
     lastSlashId?: number;
     faultCredits: Record<string, number>;
+    unslashed?: { provider: string; at: number }[];
+    slashesSeen?: number[];
   } {
     return {
       complete: this.complete,
@@ -151,6 +166,9 @@ export class ReputationReplay {
       ...(this.lastSlashId !== undefined ? { lastSlashId: this.lastSlashId } : {}),
       ...(this.startEpoch !== undefined ? { startEpoch: this.startEpoch } : {}),
       ...(this.unitReward !== undefined ? { unitReward: this.unitReward } : {}),
+      ...(this.causesEpoch !== undefined ? { causesEpoch: this.causesEpoch } : {}),
+      ...(this.unslashed.length ? { unslashed: this.unslashed.map((u) => ({ ...u })) } : {}),
+      ...(this.slashesSeen.length ? { slashesSeen: [...this.slashesSeen] } : {}),
     };
   }
 

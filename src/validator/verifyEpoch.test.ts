@@ -99,3 +99,67 @@ test('evidence for another contract, off the chain of bundles, or not canonical 
   const c = await verifyEpoch({ evidence: `${text} `, claim, target, prevHash: null });
   assert.ok(!c.ok && c.fact === 'evidence', "!c.ok && c.fact === 'evidence'");
 });
+
+test('a dishonest coordinator that invents a timeout for an honest provider is refused, the timeout named', async () => {
+  const { inputs: i5, facts: f5 } = await honestEpoch();
+  const bundleWith = (reputation: NonNullable<typeof f5.reputation>) =>
+    encodeEvidence({
+      version: EVIDENCE_VERSION,
+      epoch: 3,
+      ...target,
+      prevHash: GENESIS_EVIDENCE_HASH,
+      inputs: i5,
+      facts: { ...f5, reputation },
+    });
+  const claimFor = (h: `0x${string}`): EpochClaim => {
+    const o = computeEpoch(i5, h);
+    const json = JSON.parse(JSON.stringify(o.payload, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+    const leaves = (JSON.parse(o.tree!) as { values: { value: [string, string] }[] }).values.map((v) => ({
+      account: v.value[0],
+      cumulativeAmount: v.value[1],
+    }));
+    return { epoch: 3, payload: json, leaves };
+  };
+  const c = f5.charges[0]!;
+  const at = i5.startsAt + 5_000;
+  const cases: [string, NonNullable<typeof f5.reputation>, RegExp][] = [
+    ['a timeout with nothing behind it', [{ provider: p1, kind: 'timeout', at }], /^reputation\[0\]\.cause$/],
+    [
+      'a timeout for the lease the provider delivered and was paid for',
+      [
+        { provider: p1, kind: 'agreed', at: at - 1 },
+        {
+          provider: p1,
+          kind: 'timeout',
+          at,
+          cause: {
+            lease: c.assignmentId,
+            task: c.taskId,
+            job: c.jobId,
+            leasedAt: at - 200_000,
+            endedAt: at - 1,
+            code: 'PLX_LEASE_EXPIRED',
+            timeoutSec: 120,
+          },
+        },
+      ],
+      /^reputation\[1\]\.paid$/,
+    ],
+  ];
+  for (const [name, journal, fact] of cases) {
+    const b = bundleWith(journal);
+    const v = await verifyEpoch({ evidence: b.text, claim: claimFor(b.hash), target, prevHash: null });
+    assert.ok(!v.ok, name);
+    assert.match(v.fact, fact, name);
+    assert.match(v.claimed, new RegExp(`timeout of ${p1}`), `${name}: the dispute names the provider`);
+  }
+  // The same epoch without the invented timeout is signed.
+  const honest = bundleWith([{ provider: p1, kind: 'agreed', at }]);
+  const ok = await verifyEpoch({
+    evidence: honest.text,
+    claim: claimFor(honest.hash),
+    target,
+    prevHash: null,
+  });
+  assert.ok(ok.ok, 'the honest journal is signed');
+});

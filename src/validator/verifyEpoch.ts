@@ -13,6 +13,7 @@ import { type CoordinatorClaimSignature, claimSignatureProblem } from '../protoc
 import { checkAuditRates } from './checkAuditRates.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import { checkFacts } from './checkFacts.ts';
+import { checkTimeouts } from './checkTimeouts.ts';
 import type { ReputationReplay } from './reputationReplay.ts';
 
 /**
@@ -130,12 +131,22 @@ export async function verifyEpoch(args: {
       args.remembered,
     );
     if (dispute) return bad(dispute.fact, dispute.claimed, dispute.recomputed);
+    // Timeouts carry their cause from version 5 on; a legacy one (journaled before) only in the
+    // first such bundle a validator with a replay applies (without one: accepted, documented).
+    const causesRequired = bundle.version >= 5;
+    const firstWithCauses = args.reputation?.causesEpoch;
+    const timeouts = await checkTimeouts(bundle.facts, bundle.chainId, {
+      causesRequired,
+      legacyAllowed: firstWithCauses === undefined || firstWithCauses === bundle.epoch,
+    });
+    if (timeouts) return bad(timeouts.fact, timeouts.claimed, timeouts.recomputed);
     if (args.reputation) {
       reputation = args.reputation.clone();
+      if (causesRequired) reputation.causesEpoch ??= bundle.epoch;
       // Reputations are known from the network's first bundle on, or not at all.
       if (!reputation.seen) reputation.complete = bundle.prevHash === GENESIS_EVIDENCE_HASH;
       reputation.seen = true;
-      const rates = checkAuditRates(bundle.facts, reputation, bundle.epoch);
+      const rates = checkAuditRates(bundle.facts, reputation, bundle.epoch, bundle.inputs.endsAt);
       if (rates) return bad(rates.fact, rates.claimed, rates.recomputed);
     }
   } catch (err) {

@@ -112,6 +112,8 @@ export const VALIDATOR_MAY_IMPORT: readonly string[] = [
   // Audit rates recomputed from the replayed reputation journal (checkAuditRates.ts).
   'src/coordinator/verification/drawRate.ts',
   'src/coordinator/verification/renderAuditRate.ts',
+  // Render value rewards re-derived from their size and frame (checkAuditRates.ts).
+  'src/coordinator/verification/renderValue.ts',
   'src/sensors/constants.ts',
   'src/sensors/identity/sensorMessages.ts',
   'src/sensors/protocol.ts',

@@ -197,3 +197,78 @@ test('a malformed version-4 bundle is refused, not misread', async () => {
   assert.throws(() => decodeEvidence(canon(broken((r) => (r.inputs.leases = 'x')))), /not a list/);
   assert.equal(raw.facts.charges.length, 2);
 });
+
+test('a version-5 bundle gives back exactly its inputs and facts and is smaller than version 4', async () => {
+  const { inputs, facts } = await busyEpoch();
+  // Two providers on one build (one hardware claim), agreeing executions (one output cid), one price.
+  inputs.providers.push({ ...inputs.providers[0]!, address: `0x${'77'.repeat(20)}` });
+  facts.reputation = [
+    { provider: facts.charges[0]!.provider, kind: 'agreed', at: inputs.startsAt + 1_234 },
+    { provider: facts.charges[0]!.provider, kind: 'timeout', at: inputs.startsAt - 5 },
+  ];
+  facts.draws![0]!.basis = { at: inputs.startsAt + 900, unitReward: '100000000000000' };
+  facts.draws![1]!.basis = {
+    at: inputs.startsAt + 950,
+    unitReward: '100000000000000',
+    valueReward: '7',
+    valueUnits: '7000',
+    valueFrom: facts.draws![0]!.taskId as `0x${string}`,
+  };
+  const v5 = encodeEvidence(bundleOf(inputs, facts, 5));
+  const back = decodeEvidence(v5.text);
+  assert.equal(back.hash, v5.hash);
+  assert.deepEqual(back.bundle.inputs, inputs);
+  assert.deepEqual(back.bundle.facts, JSON.parse(JSON.stringify(facts)));
+  for (const c of facts.charges)
+    assert.ok(v5.text.includes(packString(c.result.signature)), 'result signature kept');
+  const raw = JSON.parse(v5.text) as { inputs: { hardware: unknown[] }; facts: { amounts: string[] } };
+  assert.equal(raw.inputs.hardware.length, 1, 'one hardware claim written once');
+  assert.ok(raw.facts.amounts.includes('100000000000000'), 'the unit reward is in the amounts table');
+  // Every content id is still a JSON string of its own (the validator-read rule).
+  const found = new Set<string>();
+  for (const m of v5.text.matchAll(/"([~!][A-Za-z0-9_-]{43})"/g))
+    found.add(unpackString(m[1]!).replace(/^0x/, ''));
+  for (const c of facts.charges)
+    assert.ok(found.has(c.result.outputCid), `${c.result.outputCid} is readable`);
+  const v4 = encodeEvidence(bundleOf(inputs, facts, 4));
+  const four = decodeEvidence(v4.text).bundle.facts;
+  // Version 4 has no place for a render value's size and frame (version 5 adds them); the rest is the same.
+  assert.deepEqual(
+    { charges: four.charges, reputation: four.reputation, jobs: four.jobs },
+    {
+      charges: back.bundle.facts.charges,
+      reputation: back.bundle.facts.reputation,
+      jobs: back.bundle.facts.jobs,
+    },
+    'version 4 says the same',
+  );
+  assert.ok(v5.text.length < v4.text.length - 100, `${v5.text.length} B vs ${v4.text.length} B in version 4`);
+});
+
+test('a malformed version-5 bundle is refused, not misread', async () => {
+  const { inputs, facts } = await busyEpoch();
+  const { text } = encodeEvidence(bundleOf(inputs, facts, 5));
+  const { canonicalJson } = await import('./evidence.ts');
+  const broken = (
+    mutate: (r: { facts: Record<string, unknown[]>; inputs: Record<string, unknown[]> }) => void,
+  ) => {
+    const r = JSON.parse(text);
+    mutate(r);
+    return canonicalJson(r);
+  };
+  assert.throws(
+    () => decodeEvidence(broken((r) => ((r.facts.charges![0] as unknown[])[6] = 9))),
+    /no amount 9/,
+  );
+  assert.throws(
+    () => decodeEvidence(broken((r) => ((r.facts.charges![0] as unknown[])[7] = 99))),
+    /no party 99/,
+  );
+  assert.throws(
+    () => decodeEvidence(broken((r) => ((r.inputs.providers![0] as unknown[])[2] = 3))),
+    /no hardware 3/,
+  );
+  // The same facts written the version-4 way under version 5 are not its canonical packing.
+  const v4 = JSON.parse(encodeEvidence(bundleOf(inputs, facts, 4)).text);
+  assert.throws(() => decodeEvidence(canonicalJson({ ...v4, version: 5 })), /evidence/);
+});

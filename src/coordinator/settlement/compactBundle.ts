@@ -16,6 +16,13 @@
  *   so the spec, and the hash its client signed, are restored exactly;
  * - empty lists are left out.
  *
+ * Version 5 (docs/validators.md, "Evidence size") writes the same facts shorter again: an
+ * execution's output cid is a party (agreeing executions share one); unit prices and unit rewards
+ * point into a table of the distinct `amounts`; the times of journal entries and draw bases are ms
+ * after the epoch's start and a result's `issuedAt` seconds after it; providers' hardware claims
+ * point into a table of the distinct claims (`inputs.hardware`); the seed commitment and revealed
+ * seeds are tagged base64url. Version 4 is still written on request (the benchmark's baseline) and read.
+ *
  * `unpackBundle(packBundle(inputs, facts))` gives back the same inputs and facts (as JSON: bigints
  * as decimal strings, which evidence.ts restores). Pure, like evidence.ts: no store, no Node APIs.
  */
@@ -80,8 +87,15 @@ function interner() {
  * @example
  * const { inputs, facts } = packBundle(bundle.inputs, bundle.facts);
  */
-export function packBundle(inputs: unknown, f: EpochFacts): { inputs: Json; facts: Json } {
+export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { inputs: Json; facts: Json } {
   const { list, party } = interner();
+  const v5 = version >= 5;
+  // Version 5: distinct amounts (unit prices, unit rewards) by index; times after the epoch's start.
+  const amounts = interner();
+  const amount = (a: string): Json => (v5 ? amounts.party(a) : a);
+  const t0 = (inputs as Obj).startsAt as number;
+  const rel = (t: number): number => (v5 ? t - t0 : t);
+  const relSec = (t: number): number => (v5 ? t - Math.floor(t0 / 1000) : t);
   // Task ids derivable from their job: `taskIdOf(jobId, i)` for the spec's inputs.
   const derived = new Map<string, { job: string; i: number }>();
   for (const j of f.jobs) {
@@ -124,12 +138,16 @@ export function packBundle(inputs: unknown, f: EpochFacts): { inputs: Json; fact
       d.otherOnline ? 1 : 0,
       e,
       // What else the rate was computed with (0026): [at, unitReward, valueReward?]; absent before.
+      // Version 5 adds a render value reward's size and frame: [..., valueUnits?, valueFrom task?].
       ...(d.basis
         ? [
             [
-              d.basis.at,
-              d.basis.unitReward,
+              rel(d.basis.at),
+              amount(d.basis.unitReward),
               ...(d.basis.valueReward !== undefined ? [d.basis.valueReward] : []),
+              ...(v5 && d.basis.valueReward !== undefined && d.basis.valueUnits !== undefined
+                ? [d.basis.valueUnits, ...(d.basis.valueFrom !== undefined ? [task(d.basis.valueFrom)] : [])]
+                : []),
             ],
           ]
         : []),
@@ -149,12 +167,12 @@ export function packBundle(inputs: unknown, f: EpochFacts): { inputs: Json; fact
     party(c.provider),
     c.class,
     c.unitsMilli,
-    c.unitPrice,
-    packString(c.result.outputCid),
+    amount(c.unitPrice),
+    v5 ? party(c.result.outputCid) : packString(c.result.outputCid),
     c.result.usage.wallMs,
     c.result.usage.cpuMs,
     c.result.usage.peakRssBytes,
-    c.result.issuedAt,
+    relSec(c.result.issuedAt),
     packString(c.result.signature),
     ...(c.region ? [c.region.pixels, c.region.taskPixels] : []),
   ]);
@@ -162,7 +180,7 @@ export function packBundle(inputs: unknown, f: EpochFacts): { inputs: Json; fact
   const drawKeys = new Map(draws.map((r, i) => [JSON.stringify(r), i]));
   const reveals = f.audits.reveals.map((r) => ({
     epoch: r.epoch,
-    seed: r.seed,
+    seed: v5 ? packString(r.seed) : r.seed,
     draws: r.draws.map((d) => {
       const row = drawRow(d);
       return drawKeys.get(JSON.stringify(row)) ?? row;
@@ -170,7 +188,12 @@ export function packBundle(inputs: unknown, f: EpochFacts): { inputs: Json; fact
   }));
   const facts: Obj = {
     jobDomain: f.jobDomain,
-    audits: { commitment: f.audits.commitment, ...(reveals.length ? { reveals } : {}) },
+    audits: {
+      commitment: v5
+        ? { ...f.audits.commitment, commitment: packString(f.audits.commitment.commitment) }
+        : f.audits.commitment,
+      ...(reveals.length ? { reveals } : {}),
+    },
     jobs,
     charges,
     draws,
@@ -184,10 +207,16 @@ export function packBundle(inputs: unknown, f: EpochFacts): { inputs: Json; fact
     // state before the fault and fault time, a starting state) as it is.
     reputation: (f.reputation ?? []).map((e: ReputationEntry): Json[] => {
       const { provider, kind, at, ...detail } = e;
-      return [party(provider), kind, at, ...(Object.keys(detail).length ? [packDeep(detail as Json)] : [])];
+      return [
+        party(provider),
+        kind,
+        rel(at),
+        ...(Object.keys(detail).length ? [packDeep(detail as Json)] : []),
+      ];
     }),
   };
-  const packedInputs = packInputs(inputs as Obj, party);
+  if (v5) facts.amounts = amounts.list;
+  const packedInputs = packInputs(inputs as Obj, party, v5);
   facts.parties = list.map((v, i) => shown[i] ?? (v.startsWith('@') ? `\\${v}` : packString(v)));
   return { inputs: packedInputs, facts: dropEmpty(facts) };
 }
@@ -214,7 +243,7 @@ const INPUT_LISTS = [
   'prices',
 ] as const;
 
-function packInputs(i: Obj, party: (v: string) => number): Json {
+function packInputs(i: Obj, party: (v: string) => number, v5: boolean): Json {
   const t0 = i.startsAt as number;
   const rel = (t: number | null) => (t === null ? null : t - t0);
   const account = (a: string) => {
@@ -227,6 +256,8 @@ function packInputs(i: Obj, party: (v: string) => number): Json {
   type Session = { provider: string; slots: number; connectedAt: number; disconnectedAt: number | null };
   type Lease = { provider: string; createdAt: number; finishedAt: number | null; gpu: boolean };
   type Provider = { address: string; region: string; hardware: unknown; capability: string | null };
+  // Version 5: the distinct hardware claims, once each (providers of one build often share one).
+  const hardware = interner();
   const out: Obj = {
     ...i,
     unsettled: (i.unsettled as { client: string; amount: unknown; escrow: unknown }[]).map((u) => [
@@ -242,7 +273,12 @@ function packInputs(i: Obj, party: (v: string) => number): Json {
     ]),
     activeOnChain: (i.activeOnChain as string[]).map(party),
     faulted: (i.faulted as string[]).map(party),
-    providers: (i.providers as Provider[]).map((p) => [party(p.address), p.region, p.hardware, p.capability]),
+    providers: (i.providers as Provider[]).map((p) => [
+      party(p.address),
+      p.region,
+      v5 ? hardware.party(canonicalJsonOf(p.hardware)) : p.hardware,
+      p.capability,
+    ]),
     providerBalances: balances(i.providerBalances as { account: string; balance: unknown }[]),
     epochBalances: balances(i.epochBalances as { account: string; balance: unknown }[]),
     leases: (i.leases as Lease[]).map((l) => [
@@ -252,10 +288,23 @@ function packInputs(i: Obj, party: (v: string) => number): Json {
       l.gpu ? 1 : 0,
     ]),
   };
+  if (v5) out.hardware = hardware.list.map((h) => JSON.parse(h) as Json);
   return dropEmpty(JSON.parse(JSON.stringify(out, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))));
 }
 
-function unpackInputs(p: Obj, party: (v: unknown) => string): Obj {
+/** A key for a JSON value that does not depend on its members' order. */
+function canonicalJsonOf(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map(canonicalJsonOf).join(',')}]`;
+  const o = v as Obj;
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJsonOf(o[k])}`)
+    .join(',')}}`;
+}
+
+function unpackInputs(p: Obj, party: (v: unknown) => string, v5: boolean): Obj {
   const t0 = p.startsAt as number;
   const abs = (t: unknown) => (t === null ? null : (t as number) + t0);
   const list = (k: string) => {
@@ -269,7 +318,16 @@ function unpackInputs(p: Obj, party: (v: unknown) => string): Obj {
     return m ? `${m[1]}:${party(Number(m[2]))}:${m[3]}` : a;
   };
   const balances = (k: string) => list(k).map(([a, balance]) => ({ account: account(a as string), balance }));
-  const out: Obj = { ...p };
+  const { hardware: rawTable, ...rest } = p;
+  const table = (v5 ? (rawTable ?? []) : []) as unknown[];
+  if (!Array.isArray(table)) throw new Error('evidence: inputs.hardware is not a list');
+  const hardwareOf = (h: unknown): unknown => {
+    if (!v5) return h;
+    if (typeof h !== 'number' || table[h] === undefined)
+      throw new Error(`evidence: no hardware ${String(h)}`);
+    return table[h];
+  };
+  const out: Obj = v5 ? { ...rest } : { ...p };
   for (const k of INPUT_LISTS) out[k] = p[k] ?? [];
   return {
     ...out,
@@ -285,7 +343,7 @@ function unpackInputs(p: Obj, party: (v: unknown) => string): Obj {
     providers: list('providers').map(([a, region, hardware, capability]) => ({
       address: party(a),
       region,
-      hardware,
+      hardware: hardwareOf(hardware),
       capability,
     })),
     providerBalances: balances('providerBalances'),
@@ -306,10 +364,33 @@ function unpackInputs(p: Obj, party: (v: unknown) => string): Obj {
  * @example
  * const { inputs, facts } = unpackBundle(raw.inputs, raw.facts);
  */
-export function unpackBundle(rawInputs: unknown, rawFacts: unknown): { inputs: Obj; facts: EpochFacts } {
+export function unpackBundle(
+  rawInputs: unknown,
+  rawFacts: unknown,
+  version = 5,
+): { inputs: Obj; facts: EpochFacts } {
   if (!rawFacts || typeof rawFacts !== 'object') throw new Error('evidence has no facts');
   if (!rawInputs || typeof rawInputs !== 'object') throw new Error('evidence has no inputs');
   const f = rawFacts as Obj;
+  const v5 = version >= 5;
+  const t0 = (rawInputs as Obj).startsAt;
+  if (v5 && typeof t0 !== 'number') throw new Error('evidence: inputs.startsAt is not a number');
+  const num = (t: unknown, what: string): number => {
+    if (typeof t !== 'number') throw new Error(`evidence: ${what} is not a number`);
+    return t;
+  };
+  const abs = (t: unknown): number => (v5 ? num(t, 'a time') + (t0 as number) : (t as number));
+  const absSec = (t: unknown): number =>
+    v5 ? num(t, 'a time') + Math.floor((t0 as number) / 1000) : (t as number);
+  const amountList = (f.amounts ?? []) as unknown[];
+  if (!Array.isArray(amountList) || !amountList.every((a) => typeof a === 'string'))
+    throw new Error('evidence: amounts are not a list of strings');
+  const amount = (a: unknown): string => {
+    if (!v5) return a as string;
+    const s = typeof a === 'number' ? (amountList[a] as string | undefined) : undefined;
+    if (s === undefined) throw new Error(`evidence: no amount ${String(a)}`);
+    return s;
+  };
   const packed = (f.parties ?? []) as unknown[];
   if (!Array.isArray(packed)) throw new Error('evidence: parties is not a list');
   const parties: string[] = [];
@@ -338,7 +419,20 @@ export function unpackBundle(rawInputs: unknown, rawFacts: unknown): { inputs: O
     const econ = e === null ? undefined : economics[e as number];
     if (e !== null && !econ) throw new Error(`evidence: no economics ${String(e)}`);
     if (b !== undefined && !Array.isArray(b)) throw new Error('evidence: a draw basis is not a row');
-    const [at, unitReward, valueReward] = (b ?? []) as [number, string, string | undefined];
+    const [relAt, rawReward, valueReward, valueUnits, rawFrom] = (b ?? []) as [
+      number,
+      unknown,
+      string | undefined,
+      string | undefined,
+      unknown,
+    ];
+    const at = b === undefined ? 0 : abs(relAt);
+    const unitReward = b === undefined ? '' : amount(rawReward);
+    const priced = {
+      ...(valueReward !== undefined ? { valueReward } : {}),
+      ...(v5 && valueUnits !== undefined ? { valueUnits } : {}),
+      ...(v5 && rawFrom !== undefined ? { valueFrom: party(rawFrom) as Hex } : {}),
+    };
     return {
       taskId: party(t),
       provider: party(p),
@@ -348,17 +442,20 @@ export function unpackBundle(rawInputs: unknown, rawFacts: unknown): { inputs: O
       audited: audited === 1,
       otherOnline: otherOnline === 1,
       ...(econ ? { economics: { reward: econ[0], honestCost: econ[1], slashable: econ[2] } } : {}),
-      ...(b !== undefined
-        ? { basis: { at, unitReward, ...(valueReward !== undefined ? { valueReward } : {}) } }
-        : {}),
+      ...(b !== undefined ? { basis: { at, unitReward, ...priced } } : {}),
     };
   };
   const draws = rows(f.draws, 'draws').map(draw);
   const audits = (f.audits ?? {}) as { commitment: EpochFacts['audits']['commitment']; reveals?: unknown[] };
+  if (v5 && audits.commitment && typeof audits.commitment.commitment === 'string')
+    audits.commitment = {
+      ...audits.commitment,
+      commitment: unpackString(audits.commitment.commitment) as Hex,
+    };
   const reveals = ((audits.reveals ?? []) as { epoch: number; seed: string; draws: unknown[] }[]).map(
     (r) => ({
       epoch: r.epoch,
-      seed: r.seed,
+      seed: v5 && typeof r.seed === 'string' ? unpackString(r.seed) : r.seed,
       draws: r.draws.map((d) => {
         if (typeof d !== 'number') return draw(d as unknown[]);
         const mine = draws[d];
@@ -403,12 +500,12 @@ export function unpackBundle(rawInputs: unknown, rawFacts: unknown): { inputs: O
       provider: party(p) as ChargeFact['provider'],
       class: cls as string,
       unitsMilli: unitsMilli as string,
-      unitPrice: unitPrice as string,
-      ...executionAmounts(unitsMilli as string, unitPrice as string),
+      unitPrice: amount(unitPrice),
+      ...executionAmounts(unitsMilli as string, amount(unitPrice)),
       result: {
-        outputCid: unpackString(cid as string),
+        outputCid: v5 ? party(cid) : unpackString(cid as string),
         usage: { wallMs, cpuMs, peakRssBytes } as ChargeFact['result']['usage'],
-        issuedAt: issuedAt as number,
+        issuedAt: absSec(issuedAt),
         signature: unpackString(sig as string) as Hex,
       },
       ...(typeof rp === 'number' && typeof tp === 'number' ? { region: { pixels: rp, taskPixels: tp } } : {}),
@@ -436,12 +533,12 @@ export function unpackBundle(rawInputs: unknown, rawFacts: unknown): { inputs: O
             ([p, kind, at, detail]): ReputationEntry => ({
               provider: party(p),
               kind: kind as ReputationEntry['kind'],
-              at: at as number,
+              at: abs(at),
               ...(detail === undefined ? {} : (unpackDeep(detail) as Partial<ReputationEntry>)),
             }),
           ),
         }
       : {}),
   };
-  return { inputs: unpackInputs(rawInputs as Obj, party), facts };
+  return { inputs: unpackInputs(rawInputs as Obj, party, v5), facts };
 }

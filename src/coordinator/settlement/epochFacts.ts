@@ -232,7 +232,15 @@ export type AuditDraw = {
  * @example
  * const b: AuditBasis = { at: 1_700_000_000_000, unitReward: '1000000', valueReward: '2400000000' };
  */
-export type AuditBasis = { at: number; unitReward: string; valueReward?: string };
+export type AuditBasis = {
+  at: number;
+  unitReward: string;
+  valueReward?: string;
+  /** A render task's size (billed milli-units) its value reward was priced from (renderValueFloor.ts). */
+  valueUnits?: string;
+  /** The verified frame (task id) that size was measured on; absent: the job's worst case. */
+  valueFrom?: Hex;
+};
 
 /**
  * One change of a provider's reputation, as the journal reports it (docs/validators.md "Audit rates
@@ -252,7 +260,43 @@ export type ReputationEntry = {
   faultAt?: number;
   /** `state`: the provider's reputation when the journal started. */
   state?: ReputationState;
+  /** `timeout` (migration 0031): what a validator checks it by (docs/validators.md "Timeouts"). */
+  cause?: TimeoutCause;
 };
+
+/**
+ * Why a provider's reputation took a `timeout`: the task lease it held (the client-signed job's
+ * `taskTimeoutSec` fixes its deadline) that ended without a result — with the provider's signed
+ * `TaskFailure` when it reported the failure itself — or the canary lease that ran out. Timeouts
+ * journaled before causes were kept are `{ legacy: true }`.
+ *
+ * @example
+ * const c: TimeoutCause = { lease, task, job, leasedAt, endedAt, code: 'PLX_LEASE_EXPIRED', timeoutSec: 60 };
+ */
+export type TimeoutCause =
+  | {
+      lease: Hex;
+      task: Hex;
+      job: Hex;
+      leasedAt: number;
+      endedAt: number;
+      /** `PLX_LEASE_EXPIRED`, `PLX_LEASE_LOST`, or the provider's own code when it reported a failure. */
+      code: string;
+      /** The job's `taskTimeoutSec` the deadline was computed with (null: none). */
+      timeoutSec: number | null;
+      /** The provider's signed `TaskFailure` over this lease (the reason as its hash). */
+      failure?: { reasonHash: Hex; issuedAt: number; signature: Hex };
+    }
+  | {
+      canary: Hex;
+      task: Hex;
+      leasedAt: number;
+      expiresAt: number;
+      endedAt: number;
+      /** `PLX_LEASE_EXPIRED` (ran out), or `PLX_LEASE_LOST`: the provider reconnected without it. */
+      code: 'PLX_LEASE_EXPIRED' | 'PLX_LEASE_LOST';
+    }
+  | { legacy: true };
 
 /**
  * A canary lease the epoch reports (finished since the previous bundle): the injection draw, the

@@ -17,6 +17,7 @@ import type {
   DatasetSaleFact,
   ReputationEntry,
   SensorBatchFact,
+  TimeoutCause,
 } from './epochFacts.ts';
 
 /**
@@ -191,7 +192,7 @@ export async function readReputationJournal(
 ): Promise<ReputationEntry[]> {
   const rows = await trx
     .selectFrom('reputation_journal')
-    .select(['id', 'provider', 'kind', 'at', 'detail'])
+    .select(['id', 'provider', 'kind', 'at', 'detail', 'cause'])
     .where('reported_in', 'is', null)
     .orderBy('at')
     .orderBy('id')
@@ -215,6 +216,7 @@ export async function readReputationJournal(
       at: Number(r.at),
       ...(r.kind === 'reinstate' ? { before: detail.before ?? null, faultAt: Number(detail.faultAt) } : {}),
       ...(r.kind === 'state' && detail.state ? { state: detail.state } : {}),
+      ...(r.cause ? { cause: JSON.parse(r.cause) as TimeoutCause } : {}),
     };
   });
 }

@@ -452,6 +452,18 @@ export const laterMigrations: Record<string, Migration> = {
       await db.schema.alterTable('render_audit_regions').addColumn('task_pixels', 'integer').execute();
     },
   },
+  // A timeout's cause travels with its journal entry (the lease and its deadline, or the provider's
+  // signed failure: docs/validators.md "Timeouts"); a signed failure report is kept with its lease.
+  // Timeouts journaled before this and not reported yet are marked `legacy` (no cause was kept).
+  '0031_reputation_cause': {
+    async up(db) {
+      await db.schema.alterTable('reputation_journal').addColumn('cause', 'text').execute();
+      await db.schema.alterTable('assignments').addColumn('failure_auth', 'text').execute();
+      await sql`UPDATE reputation_journal SET cause = '{"legacy":true}' WHERE kind = 'timeout' AND reported_in IS NULL`.execute(
+        db,
+      );
+    },
+  },
   // Each slash records the epoch that applied it (security review): the old cursor, "every slash
   // up to the highest id an epoch applied", skipped a slash with a lower id that the close did not
   // read (stamped past the epoch's end before it got its id, or not yet committed on PostgreSQL),

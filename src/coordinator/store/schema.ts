@@ -60,6 +60,8 @@ export type AssignmentsTable = {
   finished_at: number | null;
   error_code: string | null;
   error_message: string | null;
+  /** The provider's signed failure report (JSON `{ reasonHash, issuedAt, signature }`, 0031). */
+  failure_auth: Generated<string | null>;
 };
 
 export type ProvidersTable = {
@@ -398,6 +400,8 @@ export type ReputationJournalTable = {
   kind: string;
   at: number;
   detail: string | null;
+  /** A `timeout`'s cause (JSON TimeoutCause, settlement/epochFacts.ts; migration 0031). */
+  cause: Generated<string | null>;
   /** The epoch whose evidence bundle reported it; null until then. */
   reported_in: number | null;
 };

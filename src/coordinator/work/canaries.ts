@@ -38,6 +38,7 @@ import { currentReputation, recordFault, recordOutcome } from './faults.ts';
 import { storeKnownAnswer } from './knownAnswers.ts';
 import { initFor } from './openVerifications.ts';
 import { drawnReview } from './reviewCheckers.ts';
+import { canaryTimeoutCause } from './timeoutCause.ts';
 import { reputationOf, send, type WorkDeps, type WorkState } from './workState.ts';
 
 /**
@@ -399,7 +400,7 @@ export async function expireCanaries(
       const u = await expireCanaryLease(trx, r.id, d.now());
       if (u.numUpdatedRows === 0n) return false;
       await reopenReviewCheck(trx, r.id);
-      await recordOutcome(s, d, trx, r.provider, 'timeout');
+      await recordOutcome(s, d, trx, r.provider, 'timeout', await canaryTimeoutCause(trx, r.id));
       return true;
     });
     if (done && s.links.has(r.provider) && where.keep === undefined) {

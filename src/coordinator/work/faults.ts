@@ -5,7 +5,7 @@
  * and event. Faults inside a job's verdict are written by verdicts.ts.
  */
 import type { Transaction } from 'kysely';
-import type { ReputationEntry } from '../settlement/epochFacts.ts';
+import type { ReputationEntry, TimeoutCause } from '../settlement/epochFacts.ts';
 import type { Database } from '../store/schema.ts';
 import {
   newReputation,
@@ -21,10 +21,11 @@ import { insertFault, insertSlash, storedReputation } from './providerQueries.ts
 import type { WorkDeps, WorkState } from './workState.ts';
 
 /**
- * Applies one verified outcome to a provider's stored reputation.
+ * Applies one verified outcome to a provider's stored reputation. A `timeout` goes into the journal
+ * with its cause (the lease, or the provider's signed failure: what validators check it by).
  *
  * @example
- * await recordOutcome(state, deps, trx, provider, 'timeout');
+ * await recordOutcome(state, deps, trx, provider, 'timeout', cause);
  */
 export async function recordOutcome(
   s: WorkState,
@@ -32,6 +33,7 @@ export async function recordOutcome(
   trx: Transaction<Database>,
   provider: string,
   outcome: Outcome,
+  cause?: TimeoutCause,
 ): Promise<void> {
   const address = provider.toLowerCase();
   const rep = await currentReputation(s, d, trx, address);
@@ -40,7 +42,7 @@ export async function recordOutcome(
   s.reputations.set(address, next);
   d.scheduler.refresh(address);
   await d.stmt.run(trx, d.q.setReputation, { address, reputation: JSON.stringify(next) });
-  await journalReputation(trx, { provider: address, kind: outcome, at });
+  await journalReputation(trx, { provider: address, kind: outcome, at, ...(cause ? { cause } : {}) });
   // A provider proven faulty: every canary seeded from a verdict it agreed with is re-verified.
   if (outcome === 'fault') await reviewCanariesOf(trx, address, d.now());
 }
@@ -54,13 +56,19 @@ export async function recordOutcome(
  */
 export async function journalReputation(
   trx: Transaction<Database>,
-  e: Pick<ReputationEntry, 'provider' | 'kind' | 'at' | 'before' | 'faultAt'>,
+  e: Pick<ReputationEntry, 'provider' | 'kind' | 'at' | 'before' | 'faultAt' | 'cause'>,
 ): Promise<void> {
   const detail =
     e.kind === 'reinstate' ? JSON.stringify({ before: e.before ?? null, faultAt: e.faultAt }) : null;
   await trx
     .insertInto('reputation_journal')
-    .values({ provider: e.provider.toLowerCase(), kind: e.kind, at: e.at, detail })
+    .values({
+      provider: e.provider.toLowerCase(),
+      kind: e.kind,
+      at: e.at,
+      detail,
+      cause: e.cause ? JSON.stringify(e.cause) : null,
+    })
     .execute();
 }
 

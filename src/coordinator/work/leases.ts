@@ -178,6 +178,18 @@ export async function handleFailure(
   await d.db.transaction().execute(async (trx) => {
     const a = await leasedAssignment(d, trx, address, msg.assignmentId, msg.taskId);
     jobId = a.job_id;
+    // The signed report goes with the lease: a timeout journaled for it carries it (timeoutCause.ts).
+    await trx
+      .updateTable('assignments')
+      .set({
+        failure_auth: JSON.stringify({
+          reasonHash: keccak256(toBytes(`${msg.code}:${msg.message}`)),
+          issuedAt: msg.issuedAt,
+          signature: msg.signature,
+        }),
+      })
+      .where('id', '=', a.id)
+      .execute();
     const r = await failAttempt(s, d, trx, a, 'failed', msg.code, msg.message);
     cancelled = r.cancelled;
     jobDone = r.jobDone === true;

@@ -21,7 +21,7 @@ import {
 import { jobInfo } from './jobs.ts';
 import { executionOutputs, lockTaskRow } from './leaseQueries.ts';
 import { sampledRenderDecision } from './renderAudits.ts';
-import { renderValueReward } from './renderValueFloor.ts';
+import { renderValueBasis } from './renderValueFloor.ts';
 import { lockFor } from './stakeLocks.ts';
 import { taskEconomics } from './taskEconomics.ts';
 import { anotherProviderOnline, reputationOf, type WorkDeps, type WorkState } from './workState.ts';
@@ -150,10 +150,11 @@ export async function openVerification(
     // Render jobs: a provider with a clean record is audited on a sample of the job's frames.
     // Its value floor is priced from verified frames, not the worst case (renderValueFloor.ts).
     const renderJob = job?.spec.kind === 'blender.render' && a.job_id !== undefined ? job : undefined;
-    const valueReward =
+    const value =
       renderJob && a.job_id !== undefined
-        ? await renderValueReward(s, d, trx, { ...renderJob, id: a.job_id }, econ.reward)
+        ? await renderValueBasis(s, d, trx, { ...renderJob, id: a.job_id }, econ.reward)
         : undefined;
+    const valueReward = value?.valueReward;
     // When the reputation is read (no await from here to the rate): validators replay the journal
     // to this time and recompute the rate (docs/validators.md, "Audit rates and reputation").
     const at = d.now();
@@ -180,6 +181,9 @@ export async function openVerification(
           at,
           unitReward: s.econ.reward.toString(),
           ...(valueReward !== undefined ? { valueReward: valueReward.toString() } : {}),
+          // What the value reward was priced from (validators re-derive it: checkAuditRates.ts).
+          ...(value?.valueUnits !== undefined ? { valueUnits: value.valueUnits.toString() } : {}),
+          ...(value?.valueFrom !== undefined ? { valueFrom: value.valueFrom as Hex } : {}),
         },
       });
     }

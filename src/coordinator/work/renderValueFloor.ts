@@ -28,7 +28,7 @@ import type { Usage } from '../../protocol/schemas.ts';
 import { CPU_CLASS } from '../market/constants.ts';
 import { billedUnitsMilli } from '../market/priceExecution.ts';
 import type { Database } from '../store/schema.ts';
-import { rewardForUnits } from './taskEconomics.ts';
+import { renderFrameUnits, renderWorstUnits, rewardForUnits } from '../verification/renderValue.ts';
 import type { JobInfo, WorkDeps, WorkState } from './workState.ts';
 
 /** How long a job's estimate is reused before its verified frames are read again. */
@@ -39,8 +39,10 @@ const SAMPLE = 256;
 export const RENDER_SCENE_JOBS = 16;
 
 type Region = [number, number, number, number];
-const jobCache = new WeakMap<WorkState, Map<string, { at: number; unitsMilli: bigint | undefined }>>();
-const sceneSizes = new WeakMap<WorkState, Map<string, Map<string, bigint>>>();
+/** A frame's size and the task it was measured on (what a validator re-derives it from). */
+type Frame = { unitsMilli: bigint; task: string };
+const jobCache = new WeakMap<WorkState, Map<string, { at: number; frame: Frame | undefined }>>();
+const sceneSizes = new WeakMap<WorkState, Map<string, Map<string, Frame>>>();
 
 /**
  * The client, scene and settings a render job's frames cost alike by: client, `.blend`,
@@ -63,45 +65,17 @@ export function renderSceneKey(job: JobInfo): string {
   ].join(':');
 }
 
-/**
- * The size of one verified render task (billed milli-units) from its agreeing executions: the
- * largest of a whole-task execution's units and a region execution's units × task pixels ÷
- * region pixels, capped by `worst`. Pure.
- *
- * @example renderFrameUnits([{ unitsMilli: 900n }, { unitsMilli: 100n, regionPixels: 192 }], 3072, 10_000n); // 1600n
- */
-export function renderFrameUnits(
-  executions: ReadonlyArray<{ unitsMilli: bigint; regionPixels?: number }>,
-  taskPixels: number,
-  worst: bigint,
-): bigint | undefined {
-  let most: bigint | undefined;
-  for (const e of executions) {
-    const units =
-      e.regionPixels !== undefined && e.regionPixels > 0
-        ? (e.unitsMilli * BigInt(Math.max(1, Math.round(taskPixels)))) / BigInt(e.regionPixels)
-        : e.unitsMilli;
-    if (most === undefined || units > most) most = units;
-  }
-  return most === undefined ? undefined : most < worst ? most : worst;
-}
-
 /** The worst case of one task of `job`: timeout × billed cores. */
-function worstUnits(job: JobInfo): bigint {
-  const timeoutSec = job.spec.taskTimeoutSec;
-  return billedUnitsMilli(
-    job.spec.resources.gpu ? 'gpu' : CPU_CLASS,
-    { wallMs: timeoutSec * 1000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
-    timeoutSec,
-  );
+export function worstUnits(job: Pick<JobInfo, 'spec'>): bigint {
+  return renderWorstUnits(job.spec.taskTimeoutSec, job.spec.resources.gpu);
 }
 
-/** The largest verified frame of the job (undefined without one), read from the store. */
+/** The largest verified frame of the job and its task (undefined without one), read from the store. */
 async function jobFrameUnits(
   trx: Kysely<Database>,
   job: JobInfo & { id: string },
   worst: bigint,
-): Promise<bigint | undefined> {
+): Promise<Frame | undefined> {
   if (job.spec.kind !== 'blender.render') return undefined;
   const r = job.spec.render;
   const taskPixels = (r.width * r.height) / (r.tiles.x * r.tiles.y);
@@ -137,10 +111,11 @@ async function jobFrameUnits(
     xs.push(regionPixels === undefined ? { unitsMilli } : { unitsMilli, regionPixels });
     perTask.set(row.task_id, xs);
   }
-  let most: bigint | undefined;
-  for (const xs of perTask.values()) {
+  let most: Frame | undefined;
+  for (const [task, xs] of perTask) {
     const units = renderFrameUnits(xs, taskPixels, worst);
-    if (units !== undefined && (most === undefined || units > most)) most = units;
+    if (units !== undefined && (most === undefined || units > most.unitsMilli))
+      most = { unitsMilli: units, task };
   }
   return most;
 }
@@ -158,6 +133,21 @@ export async function renderValueUnits(
   trx: Kysely<Database>,
   job: JobInfo & { id: string },
 ): Promise<bigint> {
+  return (await renderValueFrame(s, d, trx, job)).unitsMilli;
+}
+
+/**
+ * {@link renderValueUnits} with the verified frame (task id) the size was measured on; no task:
+ * the job's worst case.
+ *
+ * @example const { unitsMilli, task } = await renderValueFrame(state, deps, trx, { ...job, id: jobId });
+ */
+export async function renderValueFrame(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Kysely<Database>,
+  job: JobInfo & { id: string },
+): Promise<{ unitsMilli: bigint; task?: string }> {
   const worst = worstUnits(job);
   let cache = jobCache.get(s);
   if (!cache) {
@@ -166,7 +156,7 @@ export async function renderValueUnits(
   }
   let hit = cache.get(job.id);
   if (!hit || d.now() - hit.at >= CACHE_MS) {
-    hit = { at: d.now(), unitsMilli: await jobFrameUnits(trx, job, worst) };
+    hit = { at: d.now(), frame: await jobFrameUnits(trx, job, worst) };
     cache.set(job.id, hit);
     if (cache.size > 1024) cache.delete(cache.keys().next().value as string);
   }
@@ -176,18 +166,18 @@ export async function renderValueUnits(
     scenes = new Map();
     sceneSizes.set(s, scenes);
   }
-  const jobs = scenes.get(key) ?? new Map<string, bigint>();
-  if (hit.unitsMilli !== undefined) {
+  const jobs = scenes.get(key) ?? new Map<string, Frame>();
+  if (hit.frame !== undefined) {
     // This job's largest verified frame is the scene's estimate for the client's next jobs.
     jobs.delete(job.id);
-    jobs.set(job.id, hit.unitsMilli);
+    jobs.set(job.id, hit.frame);
     if (jobs.size > RENDER_SCENE_JOBS) jobs.delete(jobs.keys().next().value as string);
     scenes.set(key, jobs);
-    return hit.unitsMilli;
+    return hit.frame;
   }
-  let most: bigint | undefined;
-  for (const units of jobs.values()) if (most === undefined || units > most) most = units;
-  return most !== undefined && most < worst ? most : worst;
+  let most: Frame | undefined;
+  for (const f of jobs.values()) if (most === undefined || f.unitsMilli > most.unitsMilli) most = f;
+  return most !== undefined && most.unitsMilli < worst ? most : { unitsMilli: worst };
 }
 
 /**
@@ -203,6 +193,28 @@ export async function renderValueReward(
   job: JobInfo & { id: string },
   econReward: bigint,
 ): Promise<bigint> {
-  if (!d.market) return econReward;
-  return rewardForUnits(s.econ.reward, await renderValueUnits(s, d, trx, job));
+  return (await renderValueBasis(s, d, trx, job, econReward)).valueReward;
+}
+
+/**
+ * {@link renderValueReward} with what it was priced from, for the draw's basis (docs/validators.md,
+ * "Render value rewards"): the size in billed milli-units and the verified frame it was measured
+ * on (none: the job's worst case). Without a market: `econReward` alone.
+ *
+ * @example const { valueReward, valueUnits, valueFrom } = await renderValueBasis(s, d, trx, job, econ.reward);
+ */
+export async function renderValueBasis(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Kysely<Database>,
+  job: JobInfo & { id: string },
+  econReward: bigint,
+): Promise<{ valueReward: bigint; valueUnits?: bigint; valueFrom?: string }> {
+  if (!d.market) return { valueReward: econReward };
+  const frame = await renderValueFrame(s, d, trx, job);
+  return {
+    valueReward: rewardForUnits(s.econ.reward, frame.unitsMilli),
+    valueUnits: frame.unitsMilli,
+    ...(frame.task !== undefined ? { valueFrom: frame.task } : {}),
+  };
 }

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import type { Market } from '../market/createMarket.ts';
 import { economicAuditBound, valueAuditFloor } from '../verification/auditPolicy.ts';
 import { ALWAYS_AUDIT_UNITS, VALUE_FLOOR_HALF_RECORD } from '../verification/constants.ts';
+import { rewardForUnits } from '../verification/renderValue.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { jobInfo } from './jobs.ts';
 import { handleResult } from './results.ts';
@@ -11,7 +12,6 @@ import { lockAmount } from './stakeLocks.ts';
 import {
   medianBig,
   noteVerifiedSize,
-  rewardForUnits,
   slashCapOf,
   taskEconomics,
   taskUnitsMilli,

@@ -21,6 +21,7 @@ import type { Usage } from '../../protocol/schemas.ts';
 import { CPU_CLASS } from '../market/constants.ts';
 import { billedUnitsMilli } from '../market/priceExecution.ts';
 import type { Database } from '../store/schema.ts';
+import { rewardForUnits } from '../verification/renderValue.ts';
 import { lockAmount } from './stakeLocks.ts';
 import type { JobInfo, WorkDeps, WorkState } from './workState.ts';
 
@@ -107,18 +108,6 @@ export function slashSizeMilli(job: JobInfo, usages: readonly Usage[]): bigint |
   const cls = job.spec.resources.gpu ? 'gpu' : CPU_CLASS;
   const units = usages.map((u) => billedUnitsMilli(cls, u, job.spec.taskTimeoutSec));
   return units.length === 0 ? undefined : units.reduce((a, b) => (a > b ? a : b));
-}
-
-/**
- * R_task for a task of `unitsMilli` billed milli-units: the reference reward per unit, never
- * below one unit's (a tiny task is never priced below the global figures). Pure.
- *
- * @example
- * rewardForUnits(1_000_000n, 60_000n); // 60_000_000n
- */
-export function rewardForUnits(unitReward: bigint, unitsMilli: bigint): bigint {
-  const v = (unitsMilli * unitReward) / 1000n;
-  return v > unitReward ? v : unitReward;
 }
 
 /**

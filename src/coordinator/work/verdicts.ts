@@ -29,6 +29,7 @@ import { insertFault, insertSlash } from './providerQueries.ts';
 import { billDeferredFrames, reopenCaughtFrames } from './renderRecheck.ts';
 import { settleTaskLocks } from './stakeLocks.ts';
 import { noteVerifiedSize, slashCapOf, slashSizeMilli, verifiedUnitsMilli } from './taskEconomics.ts';
+import { taskTimeoutCause } from './timeoutCause.ts';
 import { keepForReview } from './verdictReviews.ts';
 import {
   forgetVerification,
@@ -151,8 +152,12 @@ export async function settleVerdict(
         o.provider,
         checkedByTrusted(who) && who !== client ? 'valid' : 'agreed',
       );
-    } else if (o.outcome === 'fault' || o.outcome === 'timeout') {
+    } else if (o.outcome === 'fault') {
       await recordOutcome(s, d, trx, o.provider, o.outcome);
+    } else if (o.outcome === 'timeout') {
+      const timeoutSec = (known.job ?? (await jobInfo(s, d, jobId, trx)))?.spec.taskTimeoutSec;
+      const cause = await taskTimeoutCause(trx, taskId, o.provider, timeoutSec);
+      await recordOutcome(s, d, trx, o.provider, o.outcome, cause);
     }
     // Only valid and unverified executions are paid (and counted as completed work).
     if (o.outcome === 'valid' || o.outcome === 'unverified') {
@@ -345,7 +350,16 @@ export async function waiveAudit(
   let result: Settled = { jobDone: false, cancelled: [] };
   await d.db.transaction().execute(async (trx) => {
     await clearAudit(trx, taskId);
-    for (const a of abandonedAuditors) await recordOutcome(s, d, trx, a.provider, 'timeout');
+    const timeoutSec = (await jobInfo(s, d, jobId, trx))?.spec.taskTimeoutSec;
+    for (const a of abandonedAuditors)
+      await recordOutcome(
+        s,
+        d,
+        trx,
+        a.provider,
+        'timeout',
+        await taskTimeoutCause(trx, taskId, a.provider, timeoutSec),
+      );
     await d.events.append(trx, jobId, 'task.audit-waived', { taskId, reason: 'no other provider online' });
     result = await settleVerdict(s, d, trx, jobId, verdict, log);
   });
