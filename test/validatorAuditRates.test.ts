@@ -17,6 +17,7 @@ import type { AuditDraw, EpochFacts, ReputationEntry } from '../src/coordinator/
 import { decodeEvidence, EVIDENCE_VERSION, encodeEvidence } from '../src/coordinator/settlement/evidence.ts';
 import { readReputationJournal } from '../src/coordinator/settlement/readRandomFacts.ts';
 import { auditRate, economicAuditBound } from '../src/coordinator/verification/auditPolicy.ts';
+import { SLASH_REWARD_MULTIPLE } from '../src/coordinator/verification/constants.ts';
 import { drawRate } from '../src/coordinator/verification/drawRate.ts';
 import { renderFrameUnits, rewardForUnits } from '../src/coordinator/verification/renderValue.ts';
 import {
@@ -61,6 +62,16 @@ function factsOf(draws: AuditDraw[], reputation: ReputationEntry[]): EpochFacts 
   } as unknown as EpochFacts;
 }
 
+/** A task's economics as taskEconomics.ts derives them from one size (`unitsMilli`). */
+function econFor(unitReward: bigint, unitsMilli: bigint) {
+  const reward = rewardForUnits(unitReward, unitsMilli);
+  return {
+    reward,
+    honestCost: rewardForUnits(unitReward / 2n, unitsMilli),
+    slashable: reward * SLASH_REWARD_MULTIPLE,
+  };
+}
+
 /**
  * A provider's history on the coordinator (real work loop, in-memory store): verified outcomes and
  * a fault at known times, with the coordinator's own draws in between; returns its journal read
@@ -68,14 +79,14 @@ function factsOf(draws: AuditDraw[], reputation: ReputationEntry[]): EpochFacts 
  */
 async function coordinatorHistory() {
   const f = await workFixture();
-  const econ0 = { reward: f.state.econ.reward, honestCost: f.state.econ.honestCost, slashable: 2_000_000n };
+  const econ0 = econFor(f.state.econ.reward, 1000n);
   const draws: AuditDraw[] = [];
   let n = 0;
   const draw = (render?: { valueReward: bigint }, valuable = false) => {
     const taskId = `0x${render ? 're' : 'ab'}${(n++).toString(16).padStart(62, '0')}`;
     const at = f.work.now();
     // A valuable task (60 units' pay): its value floor, earned down by the record, sets the rate.
-    const econ = valuable ? { ...econ0, reward: f.state.econ.reward * 60n } : econ0;
+    const econ = valuable ? econFor(f.state.econ.reward, 60_000n) : econ0;
     let decision = f.work.audits.shouldAudit(p, { taskId, ...econ });
     if (render) decision = sampledRenderDecision(f.state, f.work, p, 48, decision, render.valueReward);
     draws.push({
@@ -185,7 +196,7 @@ test('a rate computed with the reputation from before a fault is refused once th
 test('the value floor: left out, priced in another unit, or from a render value out of range, is refused', () => {
   // A task paying 60 units is always audited (value floor 1) for a newcomer; without the value floor
   // its rate would be the adaptive one alone.
-  const econ = { reward: history.unitReward * 60n, honestCost: 1n, slashable: history.unitReward * 1000n };
+  const econ = econFor(history.unitReward, 60_000n);
   const economics = {
     reward: econ.reward.toString(),
     honestCost: econ.honestCost.toString(),
@@ -554,4 +565,30 @@ test('a fault in the journal needs its slash by its epoch’s end, or its reinst
   store.keepReputation('net', 2, [fault(E1 - 1_000)], late);
   assert.deepEqual(store.reputation('net').unslashed, late.unslashed, 'owed faults kept in the store');
   store.close();
+});
+
+test("a draw's economics are tied together: a reward under one unit, a slashable amount that is not the lease's lock, a negative cost are refused", () => {
+  const econ = econFor(history.unitReward, 60_000n);
+  const replay = fresh();
+  replay.add(history.journal, 1);
+  const at = history.faultAt - 2_000;
+  const [rep] = replay.candidates(p, at);
+  const draw = (e: { reward: bigint; honestCost: bigint; slashable: bigint }) => ({
+    taskId: `0xab${'88'.repeat(31)}`,
+    provider: p,
+    epoch: 1,
+    draw: 0.99,
+    audited: false,
+    otherOnline: true,
+    rate: drawRate({ reputation: rep!, economics: e, unitReward: history.unitReward }),
+    economics: { reward: String(e.reward), honestCost: String(e.honestCost), slashable: String(e.slashable) },
+    basis: { at, unitReward: history.unitReward.toString() },
+  });
+  const check = (e: { reward: bigint; honestCost: bigint; slashable: bigint }) =>
+    checkAuditRates(factsOf([draw(e)], history.journal), fresh(), 1)?.fact ?? null;
+  assert.equal(check(econ), null, 'the economics taskEconomics.ts derives pass');
+  // Each a rate the coordinator could publish consistently with its own (altered) figures.
+  assert.match(String(check({ ...econ, slashable: econ.slashable * 50n })), /economics\.slashable$/);
+  assert.match(String(check({ ...econ, reward: history.unitReward - 1n })), /economics\.reward$/);
+  assert.match(String(check({ ...econ, honestCost: -1n })), /economics\.honestCost$/);
 });

@@ -12,6 +12,7 @@
 import { CPU_CLASS } from '../coordinator/market/constants.ts';
 import { billedUnitsMilli } from '../coordinator/market/priceExecution.ts';
 import type { AuditDraw, ChargeFact, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
+import { SLASH_REWARD_MULTIPLE } from '../coordinator/verification/constants.ts';
 import { drawRate } from '../coordinator/verification/drawRate.ts';
 import {
   renderFrameUnits,
@@ -262,6 +263,10 @@ function checkDraw(
   } else if (b.valueReward !== undefined) {
     return bad(`${name}.valueReward`, b.valueReward, 'none (not a render task)');
   }
+  if (d.economics) {
+    const wrong = checkEconomics(name, d.economics, unitReward);
+    if (wrong) return wrong;
+  }
   if (!replay.complete || !d.economics) return null;
   const economics = {
     reward: BigInt(d.economics.reward),
@@ -277,5 +282,33 @@ function checkDraw(
       d.rate,
       `${[...new Set(rates)].join(' or ')} (its reputation replayed to ${b.at}, value floor in units of ${unitReward})`,
     );
+  return null;
+}
+
+/**
+ * A draw's task economics are the coordinator's figures, derived from one task size
+ * (work/taskEconomics.ts): R_task = rewardForUnits(R, u) is at least one unit's reward, and
+ * F_task = k · R_task is exactly the stake the lease locks — so a coordinator cannot shrink the
+ * slashable amount or price a task below one unit to lower its audit rate (security review). Left
+ * to its word: the size u itself (its job-size estimate) and C_task (the cost per unit is a
+ * coordinator setting validators do not know; only its sign is checked).
+ */
+function checkEconomics(
+  name: string,
+  e: NonNullable<AuditDraw['economics']>,
+  unitReward: bigint,
+): FactDispute | null {
+  const reward = BigInt(e.reward);
+  const cost = BigInt(e.honestCost);
+  if (reward < unitReward)
+    return bad(`${name}.economics.reward`, e.reward, `at least one unit's reward ${unitReward}`);
+  const lock = reward * SLASH_REWARD_MULTIPLE;
+  if (BigInt(e.slashable) !== lock)
+    return bad(
+      `${name}.economics.slashable`,
+      e.slashable,
+      `${lock} (${SLASH_REWARD_MULTIPLE} × the task's reward)`,
+    );
+  if (cost < 0n) return bad(`${name}.economics.honestCost`, e.honestCost, 'not negative');
   return null;
 }
