@@ -158,7 +158,12 @@ export function checkableReviews(
   let q = ex
     .selectFrom('canary_reviews as r')
     .innerJoin('canary_tasks as c', 'c.id', 'r.canary_id')
-    .select(['r.id as review_id', 'r.first_checked_by', 'r.first_check_lease_id'])
+    .select([
+      'r.id as review_id',
+      'r.first_checked_by',
+      'r.first_check_lease_id',
+      'r.created_at as opened_at',
+    ])
     .selectAll('c')
     .where('r.status', '=', 'open')
     .where('r.check_lease_id', 'is', null)

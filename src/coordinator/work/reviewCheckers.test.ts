@@ -5,6 +5,7 @@ import { hashUnit } from '../../protocol/rng.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { reviewToCheck } from './canaryReviews.ts';
 import { recordFault } from './faults.ts';
+import { CHECKER_PRIORITY_MS } from './reviewCheckers.ts';
 import { providerConnected, providerDisconnected } from './sessions.ts';
 import { knownToStore, workFixture } from './workFixture.ts';
 
@@ -94,6 +95,30 @@ test('the review check is a seeded draw: only the eligible trusted provider with
     // The drawn provider leaves (on any replica: the store says who is online): the next one checks.
     await providerDisconnected(f.state, f.work, low.link);
     assert.equal((await reviewToCheck(f.state, f.work, high.address))?.review_id, 'review-1');
+  } finally {
+    await f.close();
+  }
+});
+
+test('a lower-drawn checker that stays online but never takes the check has priority only for a while: then the next one checks (security review)', async () => {
+  const f = await workFixture();
+  try {
+    const outvoted = await f.connected();
+    const a = await trustedFrom(f);
+    const b = await trustedFrom(f);
+    await openReview(f, outvoted.address);
+    const [idle, next] = drawOf(f, a.address) < drawOf(f, b.address) ? [a, b] : [b, a];
+    // The lowest draw (an ally, or a provider busy with other kinds) stays connected and idle.
+    f.clock.t += CHECKER_PRIORITY_MS - 1_000;
+    assert.equal(
+      await reviewToCheck(f.state, f.work, next.address),
+      undefined,
+      'still the lowest draw’s turn',
+    );
+    f.clock.t += 2_000;
+    const drawn = await reviewToCheck(f.state, f.work, next.address);
+    assert.equal(drawn?.review_id, 'review-1', 'the next draw may check once the first had its time');
+    assert.equal(drawn?.drawn.draw, drawOf(f, next.address), 'with its own draw, which validators recompute');
   } finally {
     await f.close();
   }

@@ -11,7 +11,14 @@
  *   `checkerKinship`: network or funder kin of its sources, the provider under review, the
  *   providers it would clear, its first checker), and every identity involved known — loaded from
  *   the store for a provider connected only to another replica; one that is unknown, or whose
- *   funder lookup is pending, makes the review uncheckable here for now (never "no kin").
+ *   funder lookup is pending, makes the review uncheckable here for now (never "no kin");
+ * - **priority, not a veto**: the lowest draw has the review to itself for `CHECKER_PRIORITY_MS`
+ *   after it opened, then the two lowest, and so on (a provider may check once fewer than
+ *   ⌊age / CHECKER_PRIORITY_MS⌋ + 1 eligible ones online are drawn lower). A trusted ally that
+ *   stays connected but never takes the check (no free slot, another kind of work) would otherwise
+ *   block every other checker until the review expired at its deadline and its held miss was
+ *   voided (security review); the draw still orders who may check, so a ring gains a turn only by
+ *   waiting behind every honest checker drawn lower.
  */
 import { hashUnit } from '../../protocol/rng.ts';
 import { epochSeed } from '../verification/auditSeeds.ts';
@@ -21,6 +28,9 @@ import { checkerKinship, rememberIdentity } from './kinship.ts';
 import { reputationOf, type WorkDeps, type WorkState } from './workState.ts';
 
 type Checkable = Awaited<ReturnType<typeof checkableReviews>>[number];
+
+/** How long each rank of the draw has a review before the next one may check it too. */
+export const CHECKER_PRIORITY_MS = 10 * 60_000;
 
 /** A review this provider was drawn to check, with its draw (recorded on the check lease). */
 export type DrawnReview = Checkable & { drawn: { epoch: number | null; draw: number } };
@@ -106,6 +116,9 @@ export async function drawnReview(
       }))
       .filter((p) => p.draw < draw)
       .sort((a, b) => a.draw - b.draw);
+    // Eligible ones drawn lower that still have priority (see the module's comment).
+    const waitFor = Math.floor(Math.max(0, d.now() - Number(c.opened_at)) / CHECKER_PRIORITY_MS) + 1;
+    let lower = 0;
     let other = false;
     for (const p of ahead) {
       const stored = p.reputation ? parseReputation(JSON.parse(p.reputation)) : undefined;
@@ -113,7 +126,7 @@ export async function drawnReview(
       if (!rep || !isTrusted(rep)) continue;
       if ((await checkableReviews(d.db, p.address, { reviewId: c.review_id, limit: 1 })).length === 0)
         continue;
-      if (await eligible(s, d, c, p.address, true)) {
+      if ((await eligible(s, d, c, p.address, true)) && ++lower >= waitFor) {
         other = true;
         break;
       }
