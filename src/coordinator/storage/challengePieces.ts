@@ -20,6 +20,7 @@ import {
   verifyChallenge,
 } from '../../storage/challenge.ts';
 import type { STORAGE_DEFAULTS } from './constants.ts';
+import { dropPiece } from './dropPiece.ts';
 import type { StorageDatabase } from './storageTables.ts';
 
 type Open = {
@@ -119,7 +120,7 @@ export function createChallenger(deps: {
         .execute();
     });
     log.warn({ ...p, window, reason }, 'storage fault: piece counted as lost, fault fee charged');
-    deps.session(p.holder)?.send({ type: 'store.drop', pieceRoot: p.root as Hex });
+    await dropPiece(deps.db, deps.session(p.holder), p.holder, p.root);
     await deps.onLost(p.objectId, p.segment);
   }
 

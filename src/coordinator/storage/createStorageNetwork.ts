@@ -25,6 +25,7 @@ import { createChallenger } from './challengePieces.ts';
 import { choosePlacement } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { assertWithinReadLimit, voidUnredeemed } from './countServed.ts';
+import { dropPiece } from './dropPiece.ts';
 import { createEnder } from './endObject.ts';
 import { createGrantBook } from './grantBook.ts';
 import { leasedModelReader } from './jobReads.ts';
@@ -178,7 +179,7 @@ export function createStorageNetwork(deps: {
         if (done) await pieceStored(p.object_id, p.segment, p.idx);
         else {
           await setPiece(p.object_id, p.segment, p.idx, { status: 'lost', holder: null, order_id: null });
-          s.send({ type: 'store.drop', pieceRoot: p.root as Hex });
+          await dropPiece(db, s, s.address, p.root);
         }
       } else if (held.has(p.root as Hex)) await pieceStored(p.object_id, p.segment, p.idx);
       // A repair order this coordinator no longer knows (it restarted): lost again, so the next

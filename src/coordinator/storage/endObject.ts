@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Hex } from 'viem';
 import { voidUnredeemed } from './countServed.ts';
+import { dropPiece } from './dropPiece.ts';
 import type { OrderBook } from './orderProof.ts';
 import { settleRemoval } from './storageLedger.ts';
 import type { StorageMoney, StorageSession } from './storageNetworkTypes.ts';
@@ -64,7 +65,7 @@ export function createEnder(deps: {
     if (refund === undefined) return 0n;
     for (const p of pieces) {
       orders.drop(p.order_id);
-      if (p.holder) sessions.get(p.holder)?.send({ type: 'store.drop', pieceRoot: p.root as Hex });
+      if (p.holder) await dropPiece(db, sessions.get(p.holder), p.holder, p.root);
     }
     await rm(join(staging, objectId), { recursive: true, force: true });
     return refund;

@@ -383,3 +383,52 @@ test("a piece root two objects share is relayed and counted only as the granted 
     await h.close();
   }
 });
+
+test('removing an object does not tell a holder to drop a piece another object still keeps on it under the same root', async () => {
+  const h = await harness(3);
+  try {
+    const [owner, other] = [addr(), addr()];
+    const shared = new Uint8Array(4096).map((_v, i) => (i * 5) & 255);
+    const a = new Uint8Array(8192);
+    a.set(shared, 0);
+    a.fill(2, 4096);
+    const b = new Uint8Array(8192);
+    b.set(shared, 0);
+    b.fill(3, 4096);
+    const cidA = await h.upload(owner, a);
+    await h.storage.put(h.req(owner, cidA));
+    const cidB = await h.upload(other, b);
+    await h.storage.put(h.req(other, cidB));
+    const db = storageDb(h.store.db);
+    await db.updateTable('storage_pieces').set({ status: 'healthy' }).execute();
+    const pieceOf = (cid: string) =>
+      db
+        .selectFrom('storage_pieces')
+        .select(['root', 'holder'])
+        .where('object_id', '=', cid)
+        .where('idx', '=', 0)
+        .executeTakeFirstOrThrow();
+    const [pa, pb] = [await pieceOf(cidA), await pieceOf(cidB)];
+    assert.equal(pa.root, pb.root, 'the first data pieces share a root (the case under test)');
+    // Both on one holder: its one file serves both objects.
+    await db
+      .updateTable('storage_pieces')
+      .set({ holder: pa.holder })
+      .where('object_id', '=', cidB)
+      .where('idx', '=', 0)
+      .execute();
+    const drops = () =>
+      (h.inbox.get(pa.holder!) ?? [])
+        .filter((m) => m.type === 'store.drop')
+        .map((m) => (m as { pieceRoot: string }).pieceRoot);
+    await h.storage.remove(owner, cidA);
+    assert.ok(
+      !drops().includes(pa.root),
+      "the shared piece is kept: B's holder would fail B's challenges without it",
+    );
+    await h.storage.remove(other, cidB);
+    assert.ok(drops().includes(pa.root), 'dropped once no object keeps it there');
+  } finally {
+    await h.close();
+  }
+});
