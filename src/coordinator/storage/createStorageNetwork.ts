@@ -25,6 +25,7 @@ import { createChallenger } from './challengePieces.ts';
 import { choosePlacement } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { assertWithinReadLimit, voidUnredeemed } from './countServed.ts';
+import { createTicketIssuer } from './directTickets.ts';
 import { createEnder } from './endObject.ts';
 import { createGrantBook } from './grantBook.ts';
 import { leasedModelReader } from './jobReads.ts';
@@ -481,6 +482,8 @@ export function createStorageNetwork(deps: {
   }
 
   const { relayPiece, relayUpload } = createRelay({ db, log, now, cfg, grants, orders, sessions });
+  /** `POST /v1/storage/tickets/:root`: a direct server of the piece and its ticket (directTickets.ts). */
+  const issueTicket = createTicketIssuer({ db, now, cfg, grants, sessions });
 
   const challenger = createChallenger({
     db,
@@ -562,6 +565,7 @@ export function createStorageNetwork(deps: {
     stagedPiece,
     relayPiece,
     relayUpload,
+    issueTicket,
     remove,
     list: (client: string) => listObjects(db, client),
     status: (objectId: string) => objectStatus(db, objectId),

@@ -167,7 +167,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         base: baseNow,
         log,
         send: sendJson,
-        ...{ address: account.address, receipts: models.signer },
+        ...{ address: account.address, receipts: models.signer, chainId: async () => chainId },
       })
     : undefined;
 
@@ -572,6 +572,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     await trainer.close();
     await blenderPool?.close();
     blobs.close();
+    await storage?.close();
   }
 
   return {

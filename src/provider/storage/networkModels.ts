@@ -82,6 +82,8 @@ export function createNetworkModels(deps: {
       pieces: g.pieces,
       fetch: f,
       ...(signal ? { signal } : {}),
+      // Holders with a reachable address serve directly; the relay otherwise.
+      direct: { receiptFor: (server) => receipts.latestFor(server, cid) },
       onPiece: async ({ server, bytes }) => {
         if (!server) return;
         servers.add(server.toLowerCase());
