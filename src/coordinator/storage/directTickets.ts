@@ -62,13 +62,14 @@ export function createTicketIssuer(deps: {
         return s?.offer.serveUrl ? [{ r, s, url: s.offer.serveUrl }] : [];
       })
       .sort(() => Math.random() - 0.5);
-    const first = direct[0];
-    if (!first)
+    const any = rows[0];
+    // The read limit first: a reader past it learns nothing more (as from the relay).
+    if (g.readLimitBytes !== undefined && any)
+      await assertWithinReadLimit(db, g.reader, any.object_id, g.readLimitBytes, any.piece_bytes);
+    if (direct.length === 0)
       throw new PlexusError('PLX_STORAGE_NO_DIRECT', `no connected holder of ${root} serves directly`, {
         details: { holders: rows.length },
       });
-    if (g.readLimitBytes !== undefined)
-      await assertWithinReadLimit(db, g.reader, first.r.object_id, g.readLimitBytes, first.r.piece_bytes);
     for (const { r, s, url } of direct) {
       const ticket = randomBytes(32).toString('hex');
       const expiresAt = now() + cfg.ticketTtlMs;
