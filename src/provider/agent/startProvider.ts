@@ -444,6 +444,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       case 'store.put':
       case 'store.challenge':
       case 'store.serve':
+      case 'store.ticket':
       case 'store.repair':
       case 'store.drop':
       case 'store.receipt':
