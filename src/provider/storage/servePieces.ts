@@ -42,8 +42,14 @@ export const PIECE_SERVER_DEFAULTS = {
   maxTickets: 4096,
   /** How long a request waits for its ticket to arrive over the session (it may race it). */
   ticketWaitMs: 3_000,
-  /** Requests served at once; more are answered PLX_RATE_LIMITED. */
+  /** Requests served at once (ticket checked); more are answered PLX_RATE_LIMITED. */
   maxInFlight: 16,
+  /**
+   * Requests waiting for their ticket at once; past it an unknown ticket is refused at once, so
+   * requests with made-up tickets cannot hold the serving slots (an honest reader whose ticket
+   * was already delivered never waits).
+   */
+  maxWaiting: 256,
   /** Readers (reader/object pairs) whose payment state is kept (the oldest forgotten). */
   maxAccounts: 10_000,
   /** A request's whole life. */
@@ -129,7 +135,7 @@ export function createDirectServing(deps: {
     ): Promise<Ticket> {
       if (!ticketId || !/^[0-9a-f]{64}$/.test(ticketId))
         throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'a direct piece request needs its ticket');
-      if (!tickets.has(ticketId) && waiting.size < lim.maxTickets)
+      if (!tickets.has(ticketId) && !waiting.has(ticketId) && waiting.size < lim.maxWaiting)
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, lim.ticketWaitMs);
           waiting.set(ticketId, () => {
@@ -210,16 +216,17 @@ export async function startPieceServer(o: {
       .send(e ? e.toJSON() : { error: { code: 'PLX_INTERNAL', message: err.message } });
   });
   app.get<{ Params: { root: string } }>('/v1/pieces/:root', async (req, reply) => {
+    const root = req.params.root;
+    const header = (h: string | string[] | undefined) => (typeof h === 'string' ? h : undefined);
+    const t = await o.serving.admit(
+      header(req.headers[STORAGE_TICKET_HEADER]),
+      root,
+      header(req.headers[STORAGE_RECEIPT_HEADER]),
+    );
+    // Counted once the ticket checked out: requests with made-up tickets hold no serving slot.
     if (inFlight >= lim.maxInFlight) throw new PlexusError('PLX_RATE_LIMITED', 'too many piece requests');
     inFlight++;
     try {
-      const root = req.params.root;
-      const header = (h: string | string[] | undefined) => (typeof h === 'string' ? h : undefined);
-      const t = await o.serving.admit(
-        header(req.headers[STORAGE_TICKET_HEADER]),
-        root,
-        header(req.headers[STORAGE_RECEIPT_HEADER]),
-      );
       const bytes = await o.read(root as Hex);
       if (bytes.length > t.maxBytes)
         throw new PlexusError('PLX_STORAGE_PIECE_INVALID', 'the piece held is larger than the ticket grants');
