@@ -30,6 +30,8 @@ export type StoredPieceView = {
   root: string;
   holder: string | null;
   status: string;
+  /** In a read grant: its holder serves directly now (`--serve-address`). */
+  direct?: boolean;
 };
 
 /** `plexus store status`: an object, its pieces and their health. */

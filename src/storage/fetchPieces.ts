@@ -33,7 +33,14 @@ import { checkPiece, type ObjectManifest } from './erasure.ts';
 export const DEFAULT_HEDGE_MS = 2_000;
 
 /** Where a piece is, as a read grant lists it. */
-export type GrantedPiece = { segment: number; index: number; root: string; status: string };
+export type GrantedPiece = {
+  segment: number;
+  index: number;
+  root: string;
+  status: string;
+  /** Its holder serves directly (a ticket is asked for only then; absent: asked anyway). */
+  direct?: boolean;
+};
 
 /**
  * Fetches the fastest K valid pieces of every segment; `pieces` maps `segment/index` to bytes.
@@ -119,9 +126,10 @@ export async function fetchPieces(o: {
         inFlight++;
         void (async () => {
           try {
-            let piece: { bytes: Uint8Array; server: string | null; direct: boolean } | undefined = o.direct
-              ? await fetchDirect(p.root, ac.signal).catch(() => undefined)
-              : undefined;
+            let piece: { bytes: Uint8Array; server: string | null; direct: boolean } | undefined =
+              o.direct && p.direct !== false
+                ? await fetchDirect(p.root, ac.signal).catch(() => undefined)
+                : undefined;
             // Bytes that do not match the root are neither kept nor receipted: the relay is asked.
             if (piece && checkPiece(m, s, p.index, piece.bytes) !== null) piece = undefined;
             if (!piece) {

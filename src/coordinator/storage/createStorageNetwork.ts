@@ -466,7 +466,10 @@ export function createStorageNetwork(deps: {
       expiresAt,
       ...(limit === undefined ? {} : { readLimitBytes: limit }),
     });
-    return { manifest, token: t, expiresAt, pieces: await pieceViews(db, objectId) };
+    // Which holders serve directly now: the reader asks tickets only for their pieces.
+    const direct = (h: string | null) => (h ? sessions.get(h)?.offer.serveUrl !== undefined : false);
+    const pieces = (await pieceViews(db, objectId)).map((p) => ({ ...p, direct: direct(p.holder) }));
+    return { manifest, token: t, expiresAt, pieces };
   }
 
   const liveGrant = grants.live;
