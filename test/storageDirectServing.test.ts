@@ -297,6 +297,10 @@ test('reachable holders serve directly; grants bound what they redeem; honest re
     });
     const relayRoot = grant.pieces.find((p) => p.holder === relayOnly.address)!.root;
     await assert.rejects(n.storage.issueTicket(relayRoot, grant.token), { code: 'PLX_STORAGE_NO_DIRECT' });
+    // A grant is issued at most 2 tickets per piece of the object (9 pieces: 18; 6 used above).
+    const honestRoot = grant.pieces.find((p) => p.holder === honest.address)!.root;
+    for (let i = 6; i < 18; i++) await n.storage.issueTicket(honestRoot, grant.token);
+    await assert.rejects(n.storage.issueTicket(honestRoot, grant.token), { code: 'PLX_RATE_LIMITED' });
   } finally {
     await n.close();
   }
