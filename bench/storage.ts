@@ -19,6 +19,8 @@
  * Options: --seconds S (1.5: time per throughput figure) --detect-hours H (24) --challenges N (200)
  * --net-mib N (16: object size of the network half) --net-rounds N (3) --net-k K (4) --net-m M (2)
  * --no-network (skip the network half: putRatio and getRatio are then null)
+ * --net-direct (the network half again with every provider serving directly, `--serve-address`:
+ *   `directGetMBps`, `directGetRatio`, `directPutMBps` beside the relayed figures of the same run)
  */
 
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
@@ -235,6 +237,19 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       `    put ${fmt(net.putMBps, 2)} MB/s, get ${fmt(net.getMBps, 2)} MB/s, local copy ${fmt(net.copyMBps, 0)} MB/s → putRatio ${net.putRatio.toExponential(2)}, getRatio ${net.getRatio.toExponential(2)}`,
     );
   }
+  let direct: NetworkFigures | undefined;
+  if (net && args.includes('--net-direct')) {
+    direct = await measureStorageNetwork({
+      mib: net.objectMiB,
+      k: net.dataPieces,
+      m: net.parityPieces,
+      rounds: Math.round(num(args, 'net-rounds', 3)),
+      direct: true,
+    });
+    console.log(
+      `    the same with direct serving: put ${fmt(direct.putMBps, 2)} MB/s, get ${fmt(direct.getMBps, 2)} MB/s (local copy ${fmt(direct.copyMBps, 0)} MB/s) → getRatio ${direct.getRatio.toExponential(2)}`,
+    );
+  }
   // --- What coding a put costs the coordinator's event loop: in-process vs the erasure thread ---
   const loop = await putLoopStall(Math.round(num(args, 'put-mib', 8) * 2 ** 20));
   console.log(
@@ -252,6 +267,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           copyMBps: r4(net.copyMBps),
           netObjectMiB: net.objectMiB,
           netProviders: net.providers,
+        }
+      : {}),
+    ...(direct
+      ? {
+          directPutMBps: r4(direct.putMBps),
+          directGetMBps: r4(direct.getMBps),
+          directGetRatio: r4(direct.getRatio),
         }
       : {}),
     rsEncodeMBps: Number(rsEncodeMBps.toFixed(1)),

@@ -54,6 +54,8 @@ export async function measureStorageNetwork(o: {
   k: number;
   m: number;
   rounds: number;
+  /** Every provider also serves directly (`--serve-address` on loopback): gets skip the relay. */
+  direct?: boolean;
 }): Promise<NetworkFigures> {
   const dir = await mkdtemp(join(tmpdir(), 'plexus-bench-storage-'));
   const env = { PLEXUS_KEYSTORE_PASSWORD: DEVNET_PASSWORD, PLEXUS_LOG_LEVEL: 'error' };
@@ -79,6 +81,7 @@ export async function measureStorageNetwork(o: {
       });
       const args = ['provider', 'start', '--coordinator', url, '--data-dir', pdir, '--blender', 'none'];
       args.push('--cores', '1', '--region', `r${i % 3}`, '--storage-gib', String(gib));
+      if (o.direct) args.push('--serve-address', `127.0.0.1:${await freePort()}`);
       const p = spawnPlexus(`provider-${i}`, args, { env });
       children.push(p);
       await p.waitFor('PLEXUS_PROVIDER_STARTED', 120_000);

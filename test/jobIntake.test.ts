@@ -8,11 +8,18 @@ import { signJobSubmission } from '../src/client/signJobSubmission.ts';
 import type { BlobStore } from '../src/coordinator/blobs/createBlobStore.ts';
 import { createEventLog } from '../src/coordinator/events/createEventLog.ts';
 import { createJobSubmitter } from '../src/coordinator/jobs/submitJob.ts';
-import type { Market } from '../src/coordinator/market/createMarket.ts';
+import { createMarket, type Market } from '../src/coordinator/market/createMarket.ts';
+import { worstCaseCost } from '../src/coordinator/market/priceExecution.ts';
+import { modelReadReserve } from '../src/coordinator/storage/modelReadReserve.ts';
+import { storageDb } from '../src/coordinator/storage/storageTables.ts';
 import { openStore } from '../src/coordinator/store/openStore.ts';
+import { policyOfSpec } from '../src/coordinator/verification/policy.ts';
 import { PlexusError } from '../src/errors/PlexusError.ts';
+import { createLogger } from '../src/logger.ts';
+import { DEFAULT_MAX_PRICE_PER_UNIT } from '../src/protocol/constants.ts';
 import { cidOf } from '../src/protocol/ids.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
+import type { JobSpec } from '../src/protocol/schemas.ts';
 import type { OnnxModelMeta } from '../src/runtimes/onnx/inspectOnnxModel.ts';
 import { randomAccount } from './helpers/fixtures.ts';
 
@@ -69,7 +76,7 @@ async function intake(opts: { market?: Market; inspect: (path: string) => Promis
         deadline: Math.floor(Date.now() / 1000) + 600,
       }),
     );
-  return { store, put, remove: (cid: string) => files.delete(cid), touched, submit };
+  return { store, blobs, input, put, remove: (cid: string) => files.delete(cid), touched, submit };
 }
 
 test('a client whose escrow does not cover the job is refused before any model or input is read', async () => {
@@ -140,6 +147,75 @@ test('a model that vanishes during its inspection is PLX_UNKNOWN_BLOB, not an in
     const broken = f.put(new Uint8Array([8, 8, 8]));
     model = 'none';
     await assert.rejects(f.submit(broken), /ENOENT/);
+  } finally {
+    await f.store.close();
+  }
+});
+
+test("a job whose model is the client's stored object reserves its model reads with its worst case (issue 19)", async () => {
+  const f = await intake({ inspect: async () => meta });
+  try {
+    const market = createMarket({
+      db: f.store.db,
+      clock: { epochAt: () => 1, startsAt: () => 0, endsAt: () => 1 } as never,
+      log: createLogger('test', { level: 'silent' }),
+    });
+    const submitter = createJobSubmitter({
+      db: f.store.db,
+      blobs: f.blobs,
+      events: createEventLog(f.store.db, f.store.raw),
+      chainId: 31337,
+      market,
+      inspect: async () => meta,
+    });
+    const owner = randomAccount();
+    const model = f.put(new Uint8Array([4, 5, 6]));
+    const manifest = { segments: [{ pieceBytes: 2, pieceRoots: ['r0', 'r1', 'r2'] }] };
+    await storageDb(f.store.db)
+      .insertInto('storage_objects')
+      .values({
+        ...{ object_id: model, client: owner.address.toLowerCase(), object_bytes: 3, data_pieces: 2 },
+        ...{ parity_pieces: 1, manifest: JSON.stringify(manifest), epochs: 1, price_per_gib_epoch: '1' },
+        ...{ escrow: '0', start_epoch: 0, status: 'stored' as const, created_at: 0, updated_at: 0 },
+        put_request: null,
+      })
+      .execute();
+    const job = { kind: 'onnx.infer' as const, model, inputs: [f.input, f.input] };
+    const worst = async (account: ReturnType<typeof randomAccount>) => {
+      const spec = { ...job, deadline: Math.floor(Date.now() / 1000) + 600 };
+      const { jobId } = await submitter.submit(await signJobSubmission(account, 31337, spec));
+      const row = await f.store.db
+        .selectFrom('jobs')
+        .selectAll()
+        .where('id', '=', jobId)
+        .executeTakeFirstOrThrow();
+      return { worst: BigInt(row.worst_case ?? '-1'), spec: JSON.parse(row.spec) as JobSpec };
+    };
+    const mine = await worst(owner);
+    const compute = {
+      tasks: 2,
+      policy: policyOfSpec(mine.spec),
+      taskTimeoutSec: mine.spec.taskTimeoutSec,
+      maxPrice: DEFAULT_MAX_PRICE_PER_UNIT,
+    };
+    const reserve = await modelReadReserve(f.store.db, {
+      model,
+      client: owner.address,
+      tasks: 2,
+      policy: compute.policy,
+    });
+    assert.ok(reserve > 0n, `the stored model reserves its reads (${reserve})`);
+    assert.equal(
+      mine.worst,
+      worstCaseCost(compute) + reserve,
+      "the owner's job reserves compute and model reads",
+    );
+    // Someone else naming the same cid: its providers may not read the object, nothing reserved.
+    assert.equal(
+      (await worst(randomAccount())).worst,
+      worstCaseCost(compute),
+      'a stranger reserves compute only',
+    );
   } finally {
     await f.store.close();
   }

@@ -60,6 +60,8 @@ before(async () => {
     });
     const pargs = ['provider', 'start', '--coordinator', url, '--data-dir', pdir, '--blender', 'none'];
     pargs.push('--cores', '1', '--region', `r${i}`, '--storage-gib', '0.05');
+    // Two of the three serve pieces directly on a reachable address; the third only through the relay.
+    if (i < 2) pargs.push('--serve-address', `127.0.0.1:${await freePort()}`);
     logs[i] = [];
     const p = spawnPlexus(`provider-${i}`, pargs, {
       env,
@@ -103,6 +105,12 @@ test('job submit --model <cid>: the provider reads the model from its holders an
   const stranger = createStorageClient({ url, account: privateKeyToAccount(generatePrivateKey()) });
   await assert.rejects(stranger.status(cid), { code: 'PLX_NOT_FOUND' });
   assert.equal((await fetch(`${url}/v1/storage/objects/${cid}`)).status, 404, 'no public metadata route');
+  // The owner reads it back: at least one of the K data pieces comes from a holder's own server.
+  assert.deepEqual(await store.get(cid), model, 'store get returns identical bytes');
+  assert.ok(
+    store.directPieces() >= 1,
+    `direct pieces: ${store.directPieces()} (a data piece is on a direct server)`,
+  );
   const input = join(dir, 'input.safetensors');
   await writeFile(input, encodeSafetensors(ocrInput(7)));
 
@@ -151,12 +159,18 @@ test('job submit --model <cid>: the provider reads the model from its holders an
       .filter((l) => l.includes('model fetched from the storage network'))
       .map((l) => ({
         i,
-        rec: JSON.parse(l.slice(l.indexOf('{'))) as { cid: string; pieces: number; servers: string[] },
+        rec: JSON.parse(l.slice(l.indexOf('{'))) as {
+          cid: string;
+          pieces: number;
+          servers: string[];
+          direct?: number;
+        },
       })),
   );
   assert.ok(fetched.length >= 1, 'a provider read the model from the storage network');
   for (const f of fetched) {
     assert.equal(f.rec.cid, cid);
+    assert.ok((f.rec.direct ?? 0) >= 1, 'a data piece of each model read came from a direct server');
     assert.equal(f.rec.pieces, 2, 'K pieces of the one segment');
     assert.ok(f.rec.servers.length >= 1, 'f.rec.servers.length >= 1');
   }

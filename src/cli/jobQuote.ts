@@ -10,7 +10,11 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { CPU_CLASS } from '../coordinator/market/constants.ts';
-import { priceExecution, worstCaseCost } from '../coordinator/market/priceExecution.ts';
+import {
+  paidExecutionsPerTask,
+  priceExecution,
+  worstCaseCost,
+} from '../coordinator/market/priceExecution.ts';
 import { STORAGE_DEFAULTS } from '../coordinator/storage/constants.ts';
 import { policyOfSpec } from '../coordinator/verification/policy.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
@@ -51,6 +55,11 @@ export type StoredModelQuote = {
   readBytesPerProvider: number;
   /** What one provider's read costs the client (receipts at the retrieval price per byte). */
   readCostPerProvider: bigint;
+  /**
+   * Bytes of the coded object (K + M pieces of every segment): each reader may be served
+   * `modelReadsPerReader` of these, which admission reserves per possible reader.
+   */
+  codedBytes: number;
 };
 
 /** A job's price, in base units (the CLI prints PLX). */
@@ -97,7 +106,15 @@ export async function quoteJob(o: QuoteInput): Promise<Quote> {
   const spec = { verification: o.verify } as unknown as OnnxInferSpec;
   const policy = policyOfSpec(spec);
   const tasks = o.input.length;
-  const worstCase = worstCaseCost({ tasks, policy, taskTimeoutSec: o.taskTimeoutSec, maxPrice });
+  // Admission reserves the model's reads too (modelReadReserve.ts): the same arithmetic here.
+  const modelReads = model
+    ? BigInt(tasks) *
+      BigInt(paidExecutionsPerTask(policy)) *
+      BigInt(STORAGE_DEFAULTS.modelReadsPerReader) *
+      BigInt(model.codedBytes) *
+      STORAGE_DEFAULTS.pricePerByte
+    : 0n;
+  const worstCase = worstCaseCost({ tasks, policy, taskTimeoutSec: o.taskTimeoutSec, maxPrice, modelReads });
   const basePrice = cls ? BigInt(cls.basePrice) : 0n;
   const ms = Math.round(o.expectSec * 1000);
   const one = priceExecution({
@@ -170,9 +187,11 @@ async function storedModelQuote(o: QuoteInput, cid: string): Promise<StoredModel
   // K pieces of each segment, each max(1, ⌈segment / K⌉) bytes (the coding's piece size).
   const segmentBytes = STORAGE_DEFAULTS.segmentBytes;
   let readBytes = 0;
+  let codedBytes = 0;
   for (let at = 0; at < Math.max(1, s.bytes); at += segmentBytes) {
-    const len = Math.min(segmentBytes, s.bytes - at);
-    readBytes += s.dataPieces * Math.max(1, Math.ceil(len / s.dataPieces));
+    const piece = Math.max(1, Math.ceil(Math.min(segmentBytes, s.bytes - at) / s.dataPieces));
+    readBytes += s.dataPieces * piece;
+    codedBytes += (s.dataPieces + s.parityPieces) * piece;
   }
   return {
     cid,
@@ -181,6 +200,7 @@ async function storedModelQuote(o: QuoteInput, cid: string): Promise<StoredModel
     parityPieces: s.parityPieces,
     readBytesPerProvider: readBytes,
     readCostPerProvider: BigInt(readBytes) * STORAGE_DEFAULTS.pricePerByte,
+    codedBytes,
   };
 }
 

@@ -52,6 +52,11 @@ export function providerCommand(): Command {
       parseGib,
     )
     .option('--storage-dir <dir>', 'folder for stored pieces (default DATA_DIR/storage)')
+    .option(
+      '--serve-address <host:port>',
+      'a reachable address: serve stored pieces to readers directly there, not through the relay',
+      parseServeAddress,
+    )
     .addOption(
       new Option('--storage-behaviour <b>', 'TEST ONLY: a dishonest storage holder')
         .choices(STORAGE_BEHAVIOURS)
@@ -80,6 +85,7 @@ export function providerCommand(): Command {
         floorPrice?: Record<string, bigint>;
         storageGib?: number;
         storageDir?: string;
+        serveAddress?: string;
         storageBehaviour?: StorageBehaviour;
       }) => {
         // Loaded here, not at the top: the agent pulls in onnxruntime, which other commands never need.
@@ -109,6 +115,7 @@ export function providerCommand(): Command {
                 storage: {
                   capacityBytes: Math.floor(o.storageGib * 2 ** 30),
                   ...(o.storageDir ? { dir: o.storageDir } : {}),
+                  ...(o.serveAddress ? { serveAddress: o.serveAddress } : {}),
                   ...(o.storageBehaviour ? { behaviour: o.storageBehaviour } : {}),
                 },
               }
@@ -136,6 +143,14 @@ function floorPriceOption(value: string, previous: Record<string, bigint> = {}):
   const m = /^(cpu|gpu:[a-z0-9-]{1,48})=(.+)$/.exec(value);
   if (!m) throw new InvalidArgumentError('expected CLASS=AMOUNT, e.g. cpu=0.00005PLX');
   return { ...previous, [m[1]!]: plxAmountOption(m[2]!) };
+}
+
+/** `--serve-address`: HOST:PORT (an IPv6 host in brackets), the port 0 to 65535. */
+function parseServeAddress(value: string): string {
+  const m = /^([A-Za-z0-9.-]{1,200}|\[[0-9a-fA-F:]{2,45}\]):(\d{1,5})$/.exec(value);
+  if (!m || Number(m[2]) > 65_535)
+    throw new InvalidArgumentError('expected HOST:PORT, e.g. 203.0.113.7:7070');
+  return value;
 }
 
 /** `--storage-gib`: a positive number of GiB (fractions allowed, e.g. 0.5). */

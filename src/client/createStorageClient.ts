@@ -30,6 +30,8 @@ export type StoredPieceView = {
   root: string;
   holder: string | null;
   status: string;
+  /** In a read grant: its holder serves directly now (`--serve-address`). */
+  direct?: boolean;
 };
 
 /** `plexus store status`: an object, its pieces and their health. */
@@ -67,6 +69,8 @@ export function createStorageClient(opts: {
   let chainId = opts.chainId;
   /** Signed cumulative receipts, per server and object: what each server has served this reader. */
   const receipts = createReceiptSigner({ account: opts.account, chainId: () => chain(), fetch: f });
+  /** Pieces read from holders' own servers (direct serving) so far. */
+  let directPieces = 0;
 
   async function json<T>(path: string, init?: RequestInit): Promise<T> {
     const res = await f(`${base}${path}`, init);
@@ -141,8 +145,9 @@ export function createStorageClient(opts: {
     },
 
     /**
-     * Reads an object: the fastest K valid pieces of each segment, fetched in parallel through the
-     * coordinator's relay of the holders' sessions, each checked against its root, then decoded and
+     * Reads an object: the fastest K valid pieces of each segment, fetched in parallel from the
+     * holders that serve directly or else through the coordinator's relay of the holders'
+     * sessions, each checked against its root, then decoded and
      * checked against the content id. Signs a cumulative receipt for every server that served.
      */
     async get(
@@ -171,8 +176,11 @@ export function createStorageClient(opts: {
         manifest: m,
         pieces: grant.pieces,
         fetch: f,
-        onPiece: async ({ bytes, server }) => {
+        // Holders with a reachable address serve directly; the relay otherwise.
+        direct: { receiptFor: (server) => receipts.latestFor(server, cid) },
+        onPiece: async ({ bytes, server, direct }) => {
           o.onProgress?.(++done, total);
+          if (direct) directPieces++;
           if (server) await receipts.sign(server, cid, bytes.length);
         },
       });
@@ -207,5 +215,7 @@ export function createStorageClient(opts: {
       }),
     /** The receipts signed so far (one per piece served, each cumulative per server and object). */
     receipts: () => receipts.all(),
+    /** Pieces this client read from holders serving directly (not through the relay) so far. */
+    directPieces: () => directPieces,
   };
 }

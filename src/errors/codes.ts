@@ -207,6 +207,14 @@ export const errorCodes = {
     status: 401,
     message: 'The storage token is unknown, expired or not for this piece.',
   },
+  PLX_STORAGE_NO_DIRECT: {
+    status: 404,
+    message: 'No connected holder of the piece serves it directly; fetch it through the relay.',
+  },
+  PLX_STORAGE_RECEIPT_REQUIRED: {
+    status: 402,
+    message: 'The piece server served this reader a piece it has not signed a receipt for yet.',
+  },
   PLX_STORAGE_PRICE_ABOVE_MAX: {
     status: 402,
     message: 'Storage costs more per GiB-epoch than the client signed as its maximum.',

@@ -25,6 +25,14 @@ export const storageOfferSchema = z.strictObject({
     .max(2 ** 53 - 1),
   /** Pieces it holds now (their roots), so a restarted coordinator and agent agree. */
   pieces: z.array(hex32).max(100_000).default([]),
+  /**
+   * Where it serves pieces directly (`--serve-address`), `http://host:port`: readers fetch its
+   * pieces there with a ticket (`store.ticket`) instead of through the coordinator's relay.
+   */
+  serveUrl: z
+    .string()
+    .regex(/^https?:\/\/[A-Za-z0-9.\-[\]:]{1,200}$/, 'must be http(s)://host:port')
+    .optional(),
 });
 export type StorageOffer = z.infer<typeof storageOfferSchema>;
 
@@ -135,6 +143,21 @@ export type StorageCoordinatorMessage =
       /** The object's content id (hex, no 0x): the repairer receipts its source reads of it. */
       objectId?: string;
     }
+  /**
+   * A reader may fetch this piece once from this provider's piece server (`serveUrl`) with
+   * `ticket` (header `x-plexus-storage-ticket`) for `ttlMs` from now: at most `maxBytes`, the
+   * piece; the coordinator counted them as granted to this server for this reader and object, the
+   * most its receipts can redeem (docs/storage.md, "Direct serving").
+   */
+  | {
+      type: 'store.ticket';
+      ticket: string;
+      pieceRoot: `0x${string}`;
+      reader: string;
+      objectId: string;
+      maxBytes: number;
+      ttlMs: number;
+    }
   /** The piece is no longer paid for (object removed, or moved): delete it. */
   | { type: 'store.drop'; pieceRoot: `0x${string}` }
   /** A reader's receipt for this provider, forwarded by the coordinator: redeem it with `store.redeem`. */
@@ -151,5 +174,13 @@ export type StorageCoordinatorMessage =
 
 /** Header of the HTTP requests a storage order or read grant authorizes. */
 export const STORAGE_TOKEN_HEADER = 'x-plexus-storage-token';
+/** Header of a direct piece request: the ticket the coordinator issued for it (`store.ticket`). */
+export const STORAGE_TICKET_HEADER = 'x-plexus-storage-ticket';
+/**
+ * Header of a direct piece request: the reader's latest signed cumulative receipt for that server
+ * and object (JSON of a `RetrievalReceiptWire`); a server serves a reader that owes it for an
+ * earlier piece only once this covers it.
+ */
+export const STORAGE_RECEIPT_HEADER = 'x-plexus-receipt';
 /** Header naming the provider that served a relayed piece (readers sign receipts for it). */
 export const STORAGE_SERVER_HEADER = 'x-plexus-server';

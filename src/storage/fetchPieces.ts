@@ -8,10 +8,21 @@
  * every K + M piece was asked for at once and the M extra were relayed and dropped (the relay
  * counted 3 pieces served for every 2 a reader used at K=2, M=1). Used by the SDK (`store get`) and by provider agents
  * fetching a job's model from the network (`job submit --model <cid>`).
+ *
+ * With `direct`, each piece is first asked of a holder that serves directly (docs/storage.md,
+ * "Direct serving"): a ticket from `POST /v1/storage/tickets/:root`, then the piece from that
+ * holder's own server, with the reader's latest receipt for it; the relay is used when no holder
+ * serves directly, or the direct one fails or sends bytes that do not match the root.
  */
 import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
-import { STORAGE_SERVER_HEADER, STORAGE_TOKEN_HEADER } from '../protocol/storageSession.ts';
+import type { RetrievalReceiptWire } from '../protocol/storageMessages.ts';
+import {
+  STORAGE_RECEIPT_HEADER,
+  STORAGE_SERVER_HEADER,
+  STORAGE_TICKET_HEADER,
+  STORAGE_TOKEN_HEADER,
+} from '../protocol/storageSession.ts';
 import { checkPiece, type ObjectManifest } from './erasure.ts';
 
 /**
@@ -22,7 +33,14 @@ import { checkPiece, type ObjectManifest } from './erasure.ts';
 export const DEFAULT_HEDGE_MS = 2_000;
 
 /** Where a piece is, as a read grant lists it. */
-export type GrantedPiece = { segment: number; index: number; root: string; status: string };
+export type GrantedPiece = {
+  segment: number;
+  index: number;
+  root: string;
+  status: string;
+  /** Its holder serves directly (a ticket is asked for only then; absent: asked anyway). */
+  direct?: boolean;
+};
 
 /**
  * Fetches the fastest K valid pieces of every segment; `pieces` maps `segment/index` to bytes.
@@ -44,7 +62,15 @@ export async function fetchPieces(o: {
     index: number;
     bytes: Uint8Array;
     server: string | null;
+    /** Served by the holder's own piece server (not relayed). */
+    direct: boolean;
   }) => Promise<void>;
+  /**
+   * Prefer holders that serve directly; `receiptFor` answers the reader's latest signed receipt
+   * for a server and this object (shown to the server, which serves a reader owing it for an
+   * earlier piece only once it is paid).
+   */
+  direct?: { receiptFor(server: string): RetrievalReceiptWire | undefined };
   signal?: AbortSignal;
   /** How long the first K requests may lag before one more piece is asked for (DEFAULT_HEDGE_MS). */
   hedgeMs?: number;
@@ -54,6 +80,26 @@ export async function fetchPieces(o: {
   const k = m.dataPieces;
   const hedgeMs = o.hedgeMs ?? DEFAULT_HEDGE_MS;
   const got = new Map<string, Uint8Array>();
+  /** A piece from a holder's own server, with a ticket; the server is the one the coordinator named. */
+  const fetchDirect = async (root: string, signal: AbortSignal) => {
+    const t = await f(`${o.base}/v1/storage/tickets/${root}`, {
+      method: 'POST',
+      headers: { [STORAGE_TOKEN_HEADER]: o.token },
+      signal,
+    });
+    if (!t.ok) throw await errorFromResponse(t);
+    const ticket = (await t.json()) as { server: string; url: string; ticket: string };
+    const receipt = o.direct?.receiptFor(ticket.server);
+    const res = await f(`${ticket.url}/v1/pieces/${root}`, {
+      headers: {
+        [STORAGE_TICKET_HEADER]: ticket.ticket,
+        ...(receipt ? { [STORAGE_RECEIPT_HEADER]: JSON.stringify(receipt) } : {}),
+      },
+      signal,
+    });
+    if (!res.ok) throw await errorFromResponse(res);
+    return { bytes: new Uint8Array(await res.arrayBuffer()), server: ticket.server, direct: true };
+  };
   for (let s = 0; s < m.segments.length; s++) {
     // Data pieces first (they decode with the least work), then parity.
     const candidates = o.pieces
@@ -80,21 +126,29 @@ export async function fetchPieces(o: {
         inFlight++;
         void (async () => {
           try {
-            const res = await f(`${o.base}/v1/storage/pieces/${p.root}`, {
-              headers: { [STORAGE_TOKEN_HEADER]: o.token },
-              signal: ac.signal,
-            });
-            if (!res.ok) throw await errorFromResponse(res);
-            const bytes = new Uint8Array(await res.arrayBuffer());
+            let piece: { bytes: Uint8Array; server: string | null; direct: boolean } | undefined =
+              o.direct && p.direct !== false
+                ? await fetchDirect(p.root, ac.signal).catch(() => undefined)
+                : undefined;
+            // Bytes that do not match the root are neither kept nor receipted: the relay is asked.
+            if (piece && checkPiece(m, s, p.index, piece.bytes) !== null) piece = undefined;
+            if (!piece) {
+              const res = await f(`${o.base}/v1/storage/pieces/${p.root}`, {
+                headers: { [STORAGE_TOKEN_HEADER]: o.token },
+                signal: ac.signal,
+              });
+              if (!res.ok) throw await errorFromResponse(res);
+              piece = {
+                bytes: new Uint8Array(await res.arrayBuffer()),
+                server: res.headers.get(STORAGE_SERVER_HEADER),
+                direct: false,
+              };
+            }
+            const { bytes } = piece;
             if (valid >= k || checkPiece(m, s, p.index, bytes) !== null) return;
             got.set(`${s}/${p.index}`, bytes);
             valid++;
-            await o.onPiece?.({
-              segment: s,
-              index: p.index,
-              bytes,
-              server: res.headers.get(STORAGE_SERVER_HEADER),
-            });
+            await o.onPiece?.({ segment: s, index: p.index, ...piece });
             if (valid >= k) finish();
           } catch {
             // another holder's piece will do

@@ -79,6 +79,15 @@ export function createReceiptSigner(opts: {
       if (signed.length > MAX_COUNTS) signed.shift();
       return wire;
     },
+    /** The latest receipt signed for `server` and `cid` (shown to a direct server), if any. */
+    latestFor(server: string, cid: string): RetrievalReceiptWire | undefined {
+      const s = server.toLowerCase();
+      for (let i = signed.length - 1; i >= 0; i--) {
+        const r = signed[i]!;
+        if (r.server.toLowerCase() === s && r.objectId === idOf(cid)) return r;
+      }
+      return undefined;
+    },
     /** Each server's latest receipt for `cid`. */
     latest(cid: string): RetrievalReceiptWire[] {
       return [...new Map(signed.filter((r) => r.objectId === idOf(cid)).map((r) => [r.server, r])).values()];

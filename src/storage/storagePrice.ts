@@ -18,7 +18,7 @@ export function pieceEpochPay(pieceBytes: number, pricePerGiBEpoch: bigint): big
  * The escrow a stored term needs: every piece of every segment paid for `epochs` epochs, plus,
  * with `pricePerByte`, a repair reserve of one repair round per segment (the pieces a segment
  * loses before its repair starts, K + M − threshold = max(1, ⌈3M / 8⌉), each rebuilt for
- * `repairFee`); what the term does not spend goes back to the client at its end. Piece sizes
+ * `repairFee` and its K source reads paid to their holders, `repairFee` again); what the term does not spend goes back to the client at its end. Piece sizes
  * follow `encodeObject` (a segment of L bytes gives K + M pieces of max(1, ⌈L / K⌉) bytes).
  *
  * @example termEscrow({ objectBytes: 1 << 20, k: 2, m: 1, segmentBytes: 32 << 20, price: 10n ** 15n, epochs: 4 });
@@ -42,7 +42,8 @@ export function termEscrow(a: {
     const len = Math.min(a.segmentBytes, a.objectBytes - s * a.segmentBytes);
     const pieceBytes = Math.max(1, Math.ceil(len / a.k));
     perEpoch += BigInt(a.k + a.m) * pieceEpochPay(pieceBytes, a.price);
-    if (a.pricePerByte) reserve += round * repairFee(pieceBytes, a.k, a.pricePerByte);
+    // Each repair pays its repairer and the K source reads it makes (the same bytes again).
+    if (a.pricePerByte) reserve += round * 2n * repairFee(pieceBytes, a.k, a.pricePerByte);
   }
   return perEpoch * BigInt(a.epochs) + reserve;
 }

@@ -114,6 +114,13 @@ export async function checkStorageEntry(
     const expected = new Map<string, bigint>();
     add(expected, accounts.clientUnsettled(payer), amount);
     add(expected, accounts.providerEarnings(m.server), -amount);
+    // A repair's source reads paid from the object's hold: only those, and only the owner's hold.
+    if (memo.fromHold !== undefined) {
+      if (memo.fromHold !== true || memo.readFor !== 'repair' || payer === m.reader.toLowerCase())
+        return bad('fromHold', memo.fromHold, "only a repair's source reads are paid from the hold");
+      add(expected, accounts.clientStorageEscrow(payer), -amount);
+      add(expected, accounts.storageTerm(m.objectId.slice(2).toLowerCase()), amount);
+    }
     return samePostings(name, e, expected);
   }
   const client = String(memo.client ?? '');

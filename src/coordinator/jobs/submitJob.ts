@@ -12,6 +12,7 @@ import { inspectOnnxModel, type OnnxModelMeta } from '../../runtimes/onnx/inspec
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import type { Market } from '../market/createMarket.ts';
+import { modelReadReserve } from '../storage/modelReadReserve.ts';
 import type { Database } from '../store/schema.ts';
 import { submitTrainJob } from '../training/trainIntake.ts';
 import { policyOfSpec } from '../verification/policy.ts';
@@ -195,12 +196,22 @@ export function createJobSubmitter(deps: {
         if ((await deps.blobs.size(cid)) === undefined)
           throw new PlexusError('PLX_UNKNOWN_BLOB', `no blob ${cid}`, { details: { cid } });
       }
+      // A model kept on the storage network: its reads are charged to the client, so reserved too.
+      const modelReads = deps.market
+        ? await modelReadReserve(deps.db, {
+            model: spec.model,
+            client,
+            tasks: spec.inputs.length,
+            policy: policyOfSpec(spec),
+          })
+        : 0n;
       await deps.market?.canAdmit({
         client: submission.client,
         tasks: spec.inputs.length,
         policy: policyOfSpec(spec),
         taskTimeoutSec: spec.taskTimeoutSec,
         maxPrice: BigInt(submission.maxPricePerUnit),
+        modelReads,
       });
 
       if (spec.kind === 'blender.render') await checkRenderJob(deps.blobs, spec);
@@ -279,6 +290,7 @@ export function createJobSubmitter(deps: {
               policy: policyOfSpec(spec),
               taskTimeoutSec: spec.taskTimeoutSec,
               maxPrice: BigInt(submission.maxPricePerUnit),
+              modelReads,
             },
             (worst) => insert(worst),
           );

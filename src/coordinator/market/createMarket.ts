@@ -56,6 +56,8 @@ export type Market = {
       policy: VerificationPolicy;
       taskTimeoutSec: number;
       maxPrice: bigint;
+      /** The job's model reads from the storage network, reserved with it (modelReadReserve.ts). */
+      modelReads?: bigint;
     },
     store: (worstCase: bigint) => Promise<void>,
   ): Promise<void>;
@@ -77,6 +79,8 @@ export type Market = {
     policy: VerificationPolicy;
     taskTimeoutSec: number;
     maxPrice: bigint;
+    /** The job's model reads from the storage network, reserved with it (modelReadReserve.ts). */
+    modelReads?: bigint;
   }): Promise<void>;
   /**
    * Available escrow of a client (on-chain balance − pending withdrawal − unsettled − reserved;

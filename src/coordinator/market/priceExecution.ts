@@ -84,9 +84,13 @@ export function worstCaseCost(args: {
   policy: VerificationPolicy;
   taskTimeoutSec: number;
   maxPrice: bigint;
+  /** Reserved besides the compute: the job's model reads from the storage network (modelReadReserve.ts). */
+  modelReads?: bigint;
 }): bigint {
   const perTaskUnits = BigInt(args.taskTimeoutSec) * BigInt(MAX_BILLED_CORES);
-  return BigInt(args.tasks) * BigInt(paidExecutionsPerTask(args.policy)) * perTaskUnits * args.maxPrice;
+  const compute =
+    BigInt(args.tasks) * BigInt(paidExecutionsPerTask(args.policy)) * perTaskUnits * args.maxPrice;
+  return compute + (args.modelReads ?? 0n);
 }
 
 /**

@@ -41,6 +41,13 @@ export const STORAGE_DEFAULTS = {
   modelReadsPerReader: 2,
   /** How long a reader waits for one holder to serve a piece before trying the next. */
   relayTimeoutMs: 60_000,
+  /**
+   * How long a direct-serving ticket is good for (directTickets.ts): the reader uses it at once,
+   * and a ticket it never used stops counting toward what that server may redeem only in bytes.
+   */
+  ticketTtlMs: 30_000,
+  /** Tickets one read grant may be issued, in pieces of the object (each piece twice). */
+  ticketsPerPiece: 2,
   /** Stored term when the client names none, in epochs. */
   defaultEpochs: 24,
   /** Price of keeping one GiB (of pieces, parity included) for one epoch: 0.001 PLX. */

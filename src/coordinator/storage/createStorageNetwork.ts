@@ -25,6 +25,7 @@ import { createChallenger } from './challengePieces.ts';
 import { choosePlacement } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { assertWithinReadLimit, voidUnredeemed } from './countServed.ts';
+import { createTicketIssuer } from './directTickets.ts';
 import { dropPiece } from './dropPiece.ts';
 import { createEnder } from './endObject.ts';
 import { createGrantBook } from './grantBook.ts';
@@ -466,7 +467,10 @@ export function createStorageNetwork(deps: {
       expiresAt,
       ...(limit === undefined ? {} : { readLimitBytes: limit }),
     });
-    return { manifest, token: t, expiresAt, pieces: await pieceViews(db, objectId) };
+    // Which holders serve directly now: the reader asks tickets only for their pieces.
+    const direct = (h: string | null) => (h ? sessions.get(h)?.offer.serveUrl !== undefined : false);
+    const pieces = (await pieceViews(db, objectId)).map((p) => ({ ...p, direct: direct(p.holder) }));
+    return { manifest, token: t, expiresAt, pieces };
   }
 
   const liveGrant = grants.live;
@@ -482,6 +486,8 @@ export function createStorageNetwork(deps: {
   }
 
   const { relayPiece, relayUpload } = createRelay({ db, log, now, cfg, grants, orders, sessions });
+  /** `POST /v1/storage/tickets/:root`: a direct server of the piece and its ticket (directTickets.ts). */
+  const issueTicket = createTicketIssuer({ db, now, cfg, grants, sessions });
 
   const challenger = createChallenger({
     db,
@@ -563,6 +569,7 @@ export function createStorageNetwork(deps: {
     stagedPiece,
     relayPiece,
     relayUpload,
+    issueTicket,
     remove,
     list: (client: string) => listObjects(db, client),
     status: (objectId: string) => objectStatus(db, objectId),

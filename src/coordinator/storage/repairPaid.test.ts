@@ -192,6 +192,12 @@ test('the provider that rebuilds a lost piece is paid K × pieceBytes × pricePe
       'the owner pays the sources',
     );
     assert.equal(await bal(accounts.clientUnsettled(repairer)), 0n, 'the repairer pays nothing');
+    // From the term's hold (which reserves a repair round), not on top of it.
+    assert.equal(
+      -(await bal(accounts.storageTerm(cid))),
+      h.held - fee - sourcesPaid,
+      "the source reads came out of the object's hold",
+    );
     const reads = await h.store.db
       .selectFrom('ledger_entries')
       .selectAll()
@@ -201,13 +207,25 @@ test('the provider that rebuilds a lost piece is paid K × pieceBytes × pricePe
     const readsChecked = new Map<string, bigint>();
     for (const e of reads) {
       const memo = JSON.parse(e.memo) as { readFor?: string; payer?: string };
-      assert.deepEqual([memo.readFor, memo.payer], ['repair', client], 'a repair read, paid by the owner');
+      assert.deepEqual(
+        [memo.readFor, memo.payer, (memo as { fromHold?: boolean }).fromHold],
+        ['repair', client, true],
+        "a repair read, paid by the owner from the object's hold",
+      );
       const postings = await h.store.db
         .selectFrom('ledger_postings')
         .select(['account', 'amount'])
         .where('entry_id', '=', e.id)
         .execute();
       const f: EntryFact = { ref: e.ref, kind: e.kind, postings, memo };
+      assert.equal(await checkStorageEntry(f, CHAIN, new Map()), null, 'a validator agrees');
+      // The same entry as a job's model read paid from the hold: disputed (only repairs are).
+      const asModel: EntryFact = { ...f, memo: { ...memo, readFor: 'job-model' } };
+      assert.match((await checkStorageEntry(asModel, CHAIN, new Map()))?.fact ?? 'none', /fromHold/);
+      // Without the hold's postings (charged on top of the hold): disputed.
+      const term = accounts.storageTerm(cid);
+      const noHold: EntryFact = { ...f, postings: postings.filter((p) => p.account !== term) };
+      assert.match((await checkStorageEntry(noHold, CHAIN, new Map()))?.fact ?? 'none', /postings/);
       assert.equal(await checkStorageEntry(f, CHAIN, readsChecked), null, 'a validator agrees');
     }
     const piece = await storageDb(h.store.db)

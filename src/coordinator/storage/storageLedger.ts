@@ -322,9 +322,17 @@ export async function postRetrieval(
   const object = m.objectId.slice(2).toLowerCase();
   const reader = m.reader.toLowerCase();
   const payer = (r.payer ?? reader).toLowerCase();
+  // A repair's source reads are part of keeping the object: paid from its term's hold (which
+  // reserves a repair round) while the hold covers them, from the owner's balance only after.
+  const fromHold = payer !== reader && r.readFor === 'repair' && r.amount <= (await termLeft(trx, object));
   const forJob =
     payer !== reader
-      ? { payer, readFor: r.readFor ?? 'job-model', ...(r.owner ? { owner: r.owner } : {}) }
+      ? {
+          payer,
+          readFor: r.readFor ?? 'job-model',
+          ...(r.owner ? { owner: r.owner } : {}),
+          ...(fromHold ? { fromHold: true } : {}),
+        }
       : {};
   await postEntry(
     asLedger(trx),
@@ -341,6 +349,12 @@ export async function postRetrieval(
       postings: [
         { account: accounts.clientUnsettled(payer), amount: r.amount },
         { account: accounts.providerEarnings(m.server), amount: -r.amount },
+        ...(fromHold
+          ? [
+              { account: accounts.clientStorageEscrow(payer), amount: -r.amount },
+              { account: accounts.storageTerm(object), amount: r.amount },
+            ]
+          : []),
       ],
     },
     now,

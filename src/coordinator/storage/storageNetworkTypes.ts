@@ -39,6 +39,8 @@ export type Grant =
        * (its reads are charged to the owner; constants.ts `modelReadsPerReader`).
        */
       readLimitBytes?: number;
+      /** Direct-serving tickets issued under this grant so far (directTickets.ts). */
+      tickets?: number;
     };
 
 /** What the storage network asks the market: escrow admission and the epoch now (docs/storage.md, "Money"). */

@@ -4,6 +4,8 @@
  * - `POST /v1/storage/requests`: a client's signed request (`put`, `read`, `remove`, `list`; a
  *   `list` naming an object answers that object's status, pieces, holders, faults, to its owner);
  * - `GET /v1/storage/pieces/:root`: a piece relayed from a holder's session (read grant token);
+ * - `POST /v1/storage/tickets/:root`: a holder that serves the piece directly and a one-use ticket
+ *   for it (read grant token; directTickets.ts), or PLX_STORAGE_NO_DIRECT: use the relay;
  * - `GET /v1/storage/orders/:orderId/piece`: the staged piece a holder was ordered to keep;
  * - `POST /v1/storage/relay/:orderId`: a holder's bytes for a waiting reader;
  * - `POST /v1/storage/receipts`: a reader's receipts, the post signed by that reader (a `receipts`
@@ -169,6 +171,18 @@ export function storageRoutes(deps: {
           .header(STORAGE_SERVER_HEADER, server)
           .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       },
+    );
+
+    r.post(
+      '/v1/storage/tickets/:root',
+      {
+        schema: {
+          summary:
+            'A holder serving the piece directly and a one-use ticket for it (x-plexus-storage-token of a read grant)',
+          params: z.object({ root: hex32Schema }),
+        },
+      },
+      async (req) => storage.issueTicket(req.params.root, tokenOf(req.headers[STORAGE_TOKEN_HEADER])),
     );
 
     r.get(

@@ -293,6 +293,10 @@ test("a provider on the owner's job is relayed at most two whole coded copies of
     await assert.rejects(h.storage.relayPiece(pieces[0]!.root, grant.token), {
       code: 'PLX_STORAGE_READ_LIMIT',
     });
+    // Nor a ticket to fetch it from a holder directly (directTickets.ts).
+    await assert.rejects(h.storage.issueTicket(pieces[0]!.root, grant.token), {
+      code: 'PLX_STORAGE_READ_LIMIT',
+    });
     await assert.rejects(h.storage.grantRead(provider, cid), { code: 'PLX_STORAGE_READ_LIMIT' });
     // Its owner is not limited: reading its own object is its own business.
     await countServed(storageDb(h.store.db), 2, owner, h.holders[0]!, cid, 10 * coded);

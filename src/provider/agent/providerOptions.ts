@@ -46,5 +46,11 @@ export type ProviderOptions = {
   /** When the agent reads whether it is eligible for work (eligibilityWatch.ts; tests shorten it). */
   eligibilityCheck?: { firstDelayMs?: number; intervalMs?: number };
   /** Disk offered to the storage network (issue 19): bytes, folder, and (tests only) a cheat. */
-  storage?: { capacityBytes: number; dir?: string; behaviour?: StorageBehaviour };
+  storage?: {
+    capacityBytes: number;
+    dir?: string;
+    behaviour?: StorageBehaviour;
+    /** `--serve-address HOST:PORT`: serve pieces directly (servePieces.ts). */
+    serveAddress?: string;
+  };
 };

@@ -170,7 +170,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         base: baseNow,
         log,
         send: sendJson,
-        ...{ address: account.address, receipts: models.signer },
+        ...{ address: account.address, receipts: models.signer, chainId: async () => chainId },
       })
     : undefined;
 
@@ -447,6 +447,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       case 'store.put':
       case 'store.challenge':
       case 'store.serve':
+      case 'store.ticket':
       case 'store.repair':
       case 'store.drop':
       case 'store.receipt':
@@ -576,6 +577,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     await blenderPool?.close();
     blobs.close();
     cache.close();
+    await storage?.close();
   }
 
   return {

@@ -19,6 +19,7 @@ import { answerToWire, type Challenge, challengeIndices } from '../../storage/ch
 import { createErasureThread, type ErasureThread } from '../../storage/erasureThread.ts';
 import type { ReceiptSigner } from '../../storage/receiptSigner.ts';
 import type { PieceStore } from './createPieceStore.ts';
+import type { DirectServing } from './servePieces.ts';
 import { applyStorageCheat, type StorageBehaviour } from './storageCheats.ts';
 
 export type StorageAgent = {
@@ -54,6 +55,8 @@ export function createStorageAgent(deps: {
    * them (receiptSigner.ts): the sources' holders are paid, charged to the object's owner.
    */
   receipts?: ReceiptSigner;
+  /** Direct serving (`--serve-address`, servePieces.ts): its tickets, the URL offered, its server. */
+  direct?: { serving: DirectServing; url: string; close(): Promise<void> };
 }): StorageAgent {
   const { store, send, log } = deps;
   const baseOf = typeof deps.base === 'string' ? () => deps.base as string : deps.base;
@@ -227,11 +230,15 @@ export function createStorageAgent(deps: {
 
   return {
     redeemed: () => redeemed,
-    close: () => (deps.coder ? Promise.resolve() : coder.close()),
+    close: async () => {
+      await deps.direct?.close();
+      if (!deps.coder) await coder.close();
+    },
     offer: () => ({
       offeredBytes: store.capacityBytes,
       freeBytes: Math.max(0, store.capacityBytes - store.usedBytes()),
       pieces: [...claimed].slice(0, 100_000),
+      ...(deps.direct ? { serveUrl: deps.direct.url } : {}),
     }),
     handle(msg) {
       switch (msg.type) {
@@ -251,7 +258,12 @@ export function createStorageAgent(deps: {
           claimed.delete(msg.pieceRoot);
           void store.drop(msg.pieceRoot);
           break;
+        case 'store.ticket':
+          deps.direct?.serving.addTicket(msg);
+          break;
         case 'store.receipt':
+          // Counts as paid for direct serving too (a reader's last piece is paid this way).
+          if (deps.direct) void deps.direct.serving.sawReceipt(msg.receipt).catch(() => false);
           // A reader's receipt for bytes we served: redeem it (the coordinator checks it against its relay count).
           if (msg.receipt.server.toLowerCase() === deps.address?.toLowerCase()) {
             // Not one we already sent, nor a lower one: those cannot pay and only spend our session's rate.

@@ -72,6 +72,7 @@ export function createNetworkModels(deps: {
   ): Promise<Readable> {
     const started = Date.now();
     const servers = new Set<string>();
+    let direct = 0;
     // Paid like any read (docs/storage.md, "Models on the network"): a cumulative receipt per
     // server, continued from those already paid, posted signed once the model is read.
     await receipts.resume(cid, g.receipts ?? []);
@@ -82,7 +83,10 @@ export function createNetworkModels(deps: {
       pieces: g.pieces,
       fetch: f,
       ...(signal ? { signal } : {}),
-      onPiece: async ({ server, bytes }) => {
+      // Holders with a reachable address serve directly; the relay otherwise.
+      direct: { receiptFor: (server) => receipts.latestFor(server, cid) },
+      onPiece: async ({ server, bytes, direct: d }) => {
+        if (d) direct++;
         if (!server) return;
         servers.add(server.toLowerCase());
         await receipts.sign(server, cid, bytes.length);
@@ -97,7 +101,7 @@ export function createNetworkModels(deps: {
     await posted;
     fromNetwork++;
     deps.log.info(
-      { cid, bytes: bytes.length, pieces: got.size, servers: [...servers], ms: Date.now() - started },
+      { cid, bytes: bytes.length, pieces: got.size, direct, servers: [...servers], ms: Date.now() - started },
       'model fetched from the storage network',
     );
     return Readable.from([Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);

@@ -8,6 +8,7 @@ import type { ReceiptSigner } from '../../storage/receiptSigner.ts';
 import { checkDiskOffer } from '../hardware/probeDisk.ts';
 import { createPieceStore } from './createPieceStore.ts';
 import { createStorageAgent, type StorageAgent } from './createStorageAgent.ts';
+import { createDirectServing, startPieceServer } from './servePieces.ts';
 import type { StorageBehaviour } from './storageCheats.ts';
 
 /**
@@ -26,6 +27,10 @@ export async function startStorage(opts: {
   address?: string;
   /** Signs receipts for the source pieces a repair reads (createStorageAgent.ts). */
   receipts?: ReceiptSigner;
+  /** `--serve-address HOST:PORT`: serve pieces directly there (servePieces.ts); needs `address`. */
+  serveAddress?: string;
+  /** The chain id receipts are signed for (direct serving checks them). */
+  chainId?: () => Promise<number>;
 }): Promise<StorageAgent> {
   const dir = opts.dir ?? join(opts.dataDir, 'storage');
   const store = await createPieceStore({ dir, capacityBytes: opts.capacityBytes });
@@ -40,7 +45,26 @@ export async function startStorage(opts: {
     },
     'storage offered',
   );
-  return createStorageAgent({
+  let agent: StorageAgent | undefined;
+  const direct = opts.serveAddress ? await serveDirectly(opts.serveAddress) : undefined;
+  async function serveDirectly(listen: string) {
+    const address = opts.address ?? '';
+    // A receipt it saw in a request is redeemed like one the coordinator forwards.
+    const serving = createDirectServing({
+      address,
+      chainId: opts.chainId ?? (async () => 0),
+      redeem: (receipt) => agent?.handle({ type: 'store.receipt', receipt }),
+    });
+    const server = await startPieceServer({
+      listen,
+      serving,
+      read: (r) => store.read(r),
+      address,
+      log: opts.log,
+    });
+    return { serving, url: server.url, close: server.close };
+  }
+  agent = createStorageAgent({
     base: opts.base,
     store,
     send: opts.send,
@@ -49,5 +73,7 @@ export async function startStorage(opts: {
     ...(opts.address ? { address: opts.address } : {}),
     ...(opts.behaviour ? { behaviour: opts.behaviour } : {}),
     ...(opts.receipts ? { receipts: opts.receipts } : {}),
+    ...(direct ? { direct } : {}),
   });
+  return agent;
 }

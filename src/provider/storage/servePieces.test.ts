@@ -1,0 +1,210 @@
+/**
+ * Direct serving from the server's side (servePieces.ts), against a real piece store and a real
+ * piece server on a loopback port: a request without the coordinator's ticket, with a ticket for
+ * another piece, a used or expired one, and a reader that does not pay (no receipt, a forged one,
+ * one for another server, one too small) is refused; a ticket that arrives just after its request
+ * is served; an honest reader's receipt is handed on to be redeemed.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { createLogger } from '../../logger.ts';
+import {
+  type RetrievalReceiptWire,
+  receiptToWire,
+  signRetrievalReceipt,
+} from '../../protocol/storageMessages.ts';
+import { STORAGE_RECEIPT_HEADER, STORAGE_TICKET_HEADER } from '../../protocol/storageSession.ts';
+import { pieceRoot } from '../../storage/pieceTree.ts';
+import { createPieceStore } from './createPieceStore.ts';
+import { createDirectServing, startPieceServer } from './servePieces.ts';
+
+const CHAIN = 31337;
+
+async function harness() {
+  const dir = await mkdtemp(join(tmpdir(), 'plexus-serve-'));
+  const store = await createPieceStore({ dir, capacityBytes: 1 << 24 });
+  const pieces = [randomBytes(5000), randomBytes(5000)].map((b) => new Uint8Array(b));
+  const roots = pieces.map((p) => pieceRoot(p, 1024));
+  for (const [i, p] of pieces.entries()) await store.put(roots[i]!, p, 1024);
+  const server = privateKeyToAccount(generatePrivateKey());
+  const reader = privateKeyToAccount(generatePrivateKey());
+  const redeemed: RetrievalReceiptWire[] = [];
+  const clock = { skew: 0 };
+  const serving = createDirectServing({
+    address: server.address,
+    chainId: async () => CHAIN,
+    redeem: (r) => redeemed.push(r),
+    now: () => Date.now() + clock.skew,
+    limits: { ticketWaitMs: 300 },
+  });
+  const srv = await startPieceServer({
+    listen: '127.0.0.1:0',
+    serving,
+    read: (r) => store.read(r),
+    address: server.address,
+    log: createLogger('test', { level: 'silent' }),
+  });
+  const objectId = 'ab'.repeat(32);
+  const ticket = (root: string, over: Partial<{ reader: string; ttlMs: number }> = {}) => {
+    const t = randomBytes(32).toString('hex');
+    serving.addTicket({
+      ticket: t,
+      pieceRoot: root as `0x${string}`,
+      reader: (over.reader ?? reader.address).toLowerCase(),
+      objectId,
+      maxBytes: 5000,
+      ttlMs: over.ttlMs ?? 30_000,
+    });
+    return t;
+  };
+  const get = async (root: string, t: string | undefined, receipt?: RetrievalReceiptWire) => {
+    const res = await fetch(`${srv.url}/v1/pieces/${root}`, {
+      headers: {
+        ...(t ? { [STORAGE_TICKET_HEADER]: t } : {}),
+        ...(receipt ? { [STORAGE_RECEIPT_HEADER]: JSON.stringify(receipt) } : {}),
+      },
+    });
+    const body = new Uint8Array(await res.arrayBuffer());
+    const code = res.ok
+      ? undefined
+      : (JSON.parse(Buffer.from(body).toString()) as { error: { code: string } }).error.code;
+    return { status: res.status, body, code };
+  };
+  const sign = async (cumulative: bigint, by = reader, to: string = server.address) =>
+    receiptToWire(
+      {
+        reader: by.address,
+        server: to as `0x${string}`,
+        objectId: `0x${objectId}`,
+        cumulativeBytes: cumulative,
+        issuedAt: BigInt(Math.floor(Date.now() / 1000)),
+      },
+      await signRetrievalReceipt(by, CHAIN, {
+        reader: by.address,
+        server: to as `0x${string}`,
+        objectId: `0x${objectId}`,
+        cumulativeBytes: cumulative,
+        issuedAt: BigInt(Math.floor(Date.now() / 1000)),
+      }),
+    );
+  return {
+    pieces,
+    roots,
+    reader,
+    server,
+    serving,
+    redeemed,
+    clock,
+    ticket,
+    get,
+    sign,
+    async close() {
+      await srv.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('a piece is served only with its own live ticket, once', async () => {
+  const h = await harness();
+  try {
+    const [a, b] = h.roots as [string, string];
+    assert.equal((await h.get(a, undefined)).code, 'PLX_STORAGE_TOKEN_INVALID', 'no ticket: refused');
+    assert.equal(
+      (await h.get(a, 'cd'.repeat(32))).code,
+      'PLX_STORAGE_TOKEN_INVALID',
+      'made-up ticket: refused',
+    );
+    const forB = h.ticket(b);
+    assert.equal((await h.get(a, forB)).code, 'PLX_STORAGE_TOKEN_INVALID', "another piece's ticket: refused");
+    const expired = h.ticket(a, { ttlMs: 1_000 });
+    h.clock.skew = 2_000;
+    assert.equal((await h.get(a, expired)).code, 'PLX_STORAGE_TOKEN_INVALID', 'expired ticket: refused');
+    h.clock.skew = 0;
+    const t = h.ticket(a);
+    const ok = await h.get(a, t);
+    assert.equal(ok.status, 200, 'a live ticket for the piece is served');
+    assert.deepEqual(ok.body, h.pieces[0], 'the bytes are the piece held');
+    // The one piece paid for later (its receipt comes through the coordinator): the ticket is spent.
+    await h.serving.sawReceipt(await h.sign(5000n));
+    assert.equal((await h.get(a, t)).code, 'PLX_STORAGE_TOKEN_INVALID', 'a used ticket is refused');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a ticket arriving just after its request (it raced the session) is still served', async () => {
+  const h = await harness();
+  try {
+    const root = h.roots[0]!;
+    const t = randomBytes(32).toString('hex');
+    const pending = h.get(root, t);
+    setTimeout(
+      () =>
+        h.serving.addTicket({
+          ticket: t,
+          pieceRoot: root as `0x${string}`,
+          reader: h.reader.address.toLowerCase(),
+          objectId: 'ab'.repeat(32),
+          maxBytes: 5000,
+          ttlMs: 30_000,
+        }),
+      50,
+    );
+    assert.equal((await pending).status, 200, 'served once the ticket came');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a reader that does not pay gets one piece; a forged, foreign or short receipt does not pay', async () => {
+  const h = await harness();
+  try {
+    const [a, b] = h.roots as [string, string];
+    assert.equal((await h.get(a, h.ticket(a))).status, 200, 'the first piece needs no receipt');
+    const t2 = h.ticket(b);
+    const noReceipt = await h.get(b, t2);
+    assert.equal(
+      noReceipt.code,
+      'PLX_STORAGE_RECEIPT_REQUIRED',
+      'owing 5,000 bytes: the next piece waits for a receipt',
+    );
+    assert.equal(noReceipt.status, 402, 'payment required');
+    const stranger = privateKeyToAccount(generatePrivateKey());
+    const forged = { ...(await h.sign(5000n, stranger)), reader: h.reader.address };
+    assert.equal(
+      (await h.get(b, t2, forged)).code,
+      'PLX_STORAGE_RECEIPT_REQUIRED',
+      'forged receipt: still owed',
+    );
+    const foreign = await h.sign(5000n, h.reader, privateKeyToAccount(generatePrivateKey()).address);
+    assert.equal(
+      (await h.get(b, t2, foreign)).code,
+      'PLX_STORAGE_RECEIPT_REQUIRED',
+      "another server's receipt: still owed",
+    );
+    const short = await h.sign(4999n);
+    assert.equal(
+      (await h.get(b, t2, short)).code,
+      'PLX_STORAGE_RECEIPT_REQUIRED',
+      'a receipt one byte short: still owed',
+    );
+    assert.equal(h.redeemed.length, 1, 'only the valid short receipt was handed on to redeem');
+    const paid = await h.sign(5000n);
+    const ok = await h.get(b, t2, paid);
+    assert.equal(ok.status, 200, 'a receipt covering the first piece opens the second');
+    assert.deepEqual(ok.body, h.pieces[1], 'the second piece');
+    assert.deepEqual(
+      h.redeemed.map((r) => r.cumulativeBytes),
+      ['4999', '5000'],
+      'the receipts seen are handed on to be redeemed, each once',
+    );
+  } finally {
+    await h.close();
+  }
+});
