@@ -87,6 +87,12 @@ export type BlobStore = {
    * something else (PLX_DIGEST_MISMATCH). Idempotent: storing the same bytes twice is a no-op.
    */
   put(body: Readable, opts: { maxBytes: number; expectedCid?: Cid }): Promise<{ cid: Cid; size: number }>;
+  /**
+   * `put` for bytes already in memory (a tiny output sent inside a result): hashed once, written
+   * with one synchronous open, write and close (none when the blob is known to be stored), and the
+   * same PLX_DIGEST_MISMATCH when they do not hash to `expectedCid`.
+   */
+  putBytes(bytes: Uint8Array, expectedCid: Cid): Promise<{ cid: Cid; size: number }>;
   has(cid: Cid): Promise<boolean>;
   size(cid: Cid): Promise<number | undefined>;
   /** A read stream of the blob; PLX_NOT_FOUND when absent. */
@@ -263,8 +269,52 @@ export async function createBlobStore(opts: {
     }
   }
 
+  /**
+   * Puts the file at `tmp` (the blob's bytes, complete) in place as blob `cid` and stores its row:
+   * with replicas the bytes reach the shared store before any replica can see the row.
+   */
+  async function place(tmp: string | undefined, cid: Cid, bytes: number): Promise<void> {
+    shardFor(cid);
+    placing.set(cid, (placing.get(cid) ?? 0) + 1);
+    try {
+      if (tmp !== undefined) renameSync(tmp, pathOf(cid));
+      // A blob already stored (no file to place) is in the shared store already.
+      if (opts.shared && tmp !== undefined) await opts.shared.store(cid, pathOf(cid), bytes);
+      await stmt.run(opts.db, insert, { cid, size: bytes, at: now() });
+    } finally {
+      const n = placing.get(cid)! - 1;
+      if (n === 0) placing.delete(cid);
+      else placing.set(cid, n);
+    }
+    remember(cid, bytes);
+  }
+
   return {
     pathOf,
+    async putBytes(bytes, expectedCid) {
+      checkCid(expectedCid);
+      const cid = createHash('sha256').update(bytes).digest('hex');
+      if (cid !== expectedCid) {
+        throw new PlexusError('PLX_DIGEST_MISMATCH', `bytes hash to ${cid}, not ${expectedCid}`, {
+          details: { expected: expectedCid, actual: cid },
+        });
+      }
+      if (sizes.get(cid) === bytes.byteLength) {
+        // Stored already (the same output from another execution; the collector forgets a size
+        // as it removes the file): only the row's grace period restarts.
+        await place(undefined, cid, bytes.byteLength);
+        return { cid, size: bytes.byteLength };
+      }
+      const tmp = join(tmpDir, randomBytes(12).toString('hex'));
+      try {
+        writeAllSync(tmp, [Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)], bytes.byteLength);
+        await place(tmp, cid, bytes.byteLength);
+      } catch (err) {
+        rmSync(tmp, { force: true });
+        throw err;
+      }
+      return { cid, size: bytes.byteLength };
+    },
     async localPath(cid, n) {
       await local(cid, n);
       return pathOf(cid);
@@ -287,7 +337,7 @@ export async function createBlobStore(opts: {
       const hash = createHash('sha256');
       let bytes = 0;
       let file: FileHandle | undefined;
-      let moved = false;
+      let placed = false;
       // Chunks are written in batches of up to WRITE_BATCH_BYTES, each a single writev: a task's
       // output (a few hundred KiB) costs one open, one write and one close, where a write stream
       // through a pipeline cost a write per 64 KiB chunk (and an AbortController per upload). A
@@ -326,24 +376,13 @@ export async function createBlobStore(opts: {
             details: { expected: expectedCid, actual: cid },
           });
         }
-        shardFor(cid);
-        placing.set(cid, (placing.get(cid) ?? 0) + 1);
-        try {
-          renameSync(tmp, pathOf(cid));
-          moved = true;
-          // With replicas the bytes are in the shared store before any replica can see the row.
-          if (opts.shared) await opts.shared.store(cid, pathOf(cid), bytes);
-          await stmt.run(opts.db, insert, { cid, size: bytes, at: now() });
-        } finally {
-          const n = placing.get(cid)! - 1;
-          if (n === 0) placing.delete(cid);
-          else placing.set(cid, n);
-        }
-        remember(cid, bytes);
+        await place(tmp, cid, bytes);
+        placed = true;
         return { cid, size: bytes };
       } finally {
         await file?.close();
-        if (!moved) rmSync(tmp, { force: true });
+        // A refusal or a failed rename leaves the temp file (a failure after the rename, nothing).
+        if (!placed) rmSync(tmp, { force: true });
       }
     },
     async openRead(cid) {

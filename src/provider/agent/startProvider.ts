@@ -37,6 +37,7 @@ import { misbehave } from './behaviour.ts';
 import { createBlobHttp } from './blobHttp.ts';
 import { watchEligibility } from './eligibilityWatch.ts';
 import type { ProviderOptions } from './providerOptions.ts';
+import { putWithRetry } from './putWithRetry.ts';
 import { blenderClaim, renderThreads } from './renderClaim.ts';
 import { runOnnxTask, type TaskOutput } from './runOnnxTask.ts';
 import { runRenderTask } from './runRenderTask.ts';
@@ -65,7 +66,7 @@ export type Provider = {
 type Assign = Extract<CoordinatorMessage, { type: 'assign' }>;
 type Capability = Extract<CoordinatorMessage, { type: 'capability' }>;
 /** The agent's own commitment to an output (protocol v2): revealed once the coordinator says so. */
-type Reveal = { outputDigest: Hex; salt: Hex; commitment: Hex; released: boolean };
+type Reveal = { outputDigest: Hex; salt: Hex; commitment: Hex; released: boolean; uploaded?: boolean };
 type Outcome =
   | { kind: 'result'; assign: Assign; output: TaskOutput; reveal: Reveal }
   | { kind: 'failure'; assign: Assign; code: ErrorCode; message: string };
@@ -181,6 +182,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   let attempt = 0;
   /** Chain id of the coordinator's EIP-712 domain, learned from its hello. */
   let chainId = 0;
+  /** Outputs up to this size go inside the result, as the coordinator's welcome offers (-1: none). */
+  let inlineOutputBytes = -1;
   /** Blobs the coordinator knows we cache (it prefers us for tasks that use them). */
   let advertised = new Set<string>();
 
@@ -240,6 +243,11 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         signature,
       });
     } else if (o.kind === 'result') {
+      const inline = o.output.bytes.byteLength <= inlineOutputBytes;
+      if (!inline && !o.reveal.uploaded) {
+        await uploadOutput(o.output);
+        o.reveal.uploaded = true;
+      }
       const signature = await signPlexusMessage(account, chainId, 'TaskResult', {
         provider: account.address,
         assignmentId: a.assignmentId,
@@ -260,6 +268,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         signature,
         outputDigest: o.reveal.outputDigest,
         salt: o.reveal.salt,
+        ...(inline ? { output: Buffer.from(o.output.bytes).toString('base64') } : {}),
       });
     } else {
       const message = o.message.slice(0, 2000);
@@ -282,17 +291,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     }
   }
 
-  async function uploadOutput(out: TaskOutput): Promise<void> {
-    for (let i = 0; ; i++) {
-      try {
-        await blobs.put(out.cid, out.bytes);
-        return;
-      } catch (err) {
-        if (err instanceof PlexusError || i >= 5 || stopping) throw err;
-        await new Promise((r) => setTimeout(r, backoffDelay(i)));
-      }
-    }
-  }
+  const uploadOutput = (out: TaskOutput) => putWithRetry(blobs, out, () => stopping);
 
   async function execute(a: Assign): Promise<void> {
     const ac = new AbortController();
@@ -402,6 +401,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       case 'welcome':
         authed = true;
         attempt = 0;
+        inlineOutputBytes = msg.inlineOutputBytes ?? -1;
         log.info({ address: account.address, coordinator: baseNow() }, 'session authenticated');
         resolveReady();
         eligibility.sessionStarted();
@@ -418,12 +418,11 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       case 'reveal': {
         const o = unacked.get(msg.assignmentId);
         if (o?.kind !== 'result' || o.reveal.released) break;
-        void uploadOutput(o.output)
-          .then(() => {
-            o.reveal.released = true;
-            return deliver(o);
-          })
-          .catch((err) => log.warn({ err: String(err) }, 'could not reveal; will retry after a reconnect'));
+        // Uploaded first unless it rides inside the result (deliver).
+        o.reveal.released = true;
+        deliver(o).catch((err) =>
+          log.warn({ err: String(err) }, 'could not reveal; will retry after a reconnect'),
+        );
         break;
       }
       case 'capability':
