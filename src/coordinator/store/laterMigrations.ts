@@ -452,4 +452,12 @@ export const laterMigrations: Record<string, Migration> = {
       await db.schema.alterTable('render_audit_regions').addColumn('task_pixels', 'integer').execute();
     },
   },
+  // Tiny blobs in the store (issue 18, coordinator CPU per task): an output sent inside a result
+  // is kept in its row, so storing it costs a row, not a file's create, write and rename; with
+  // replicas every replica reads it from the row (createBlobStore.ts `putBytes`).
+  '0033_inline_blobs': {
+    async up(db) {
+      await db.schema.alterTable('blobs').addColumn('data', 'blob').execute();
+    },
+  },
 };
