@@ -145,7 +145,8 @@ export async function handleResult(
   let taskId = '';
   let release: { assignment_id: string; provider: string }[] = [];
   try {
-    await db.transaction().execute(async (trx) => {
+    // Acknowledged (by the caller) only after this commits; on SQLite with others' results.
+    await d.commits.run(async (trx) => {
       // Replicas: the task's row first, so a sweep elsewhere cannot expire this lease meanwhile.
       if (d.shared && before) await lockTaskRow(trx, before.task_id);
       const a = await leasedAssignment(d, trx, address, msg.assignmentId, msg.taskId);
@@ -317,7 +318,7 @@ export async function handleCommit(
   let release: { assignment_id: string; provider: string }[] = [];
   let taskId = '';
   try {
-    await db.transaction().execute(async (trx) => {
+    await d.commits.run(async (trx) => {
       const a = await leasedAssignment(d, trx, address, msg.assignmentId, msg.taskId);
       taskId = a.task_id;
       if (!job || !before || before.task_id !== a.task_id) {
