@@ -448,11 +448,16 @@ export function createMarket(deps: {
       // measured units, not its own report (docs/market.md "Median billing"); a render region
       // auditor's units sized to the whole task first, and it is billed its region's share
       // (priceExecution.ts `medianBilling`, docs/render.md "Billing").
-      const shares = await regionSharesOf(
-        trx,
-        billable.map((x) => x.e.assignment_id),
-        spec.kind === 'blender.render' ? spec.render : undefined,
-      );
+      // Only a render job has region audits (dispatch records one for a render auditor only):
+      // every other verdict skips the query.
+      const shares =
+        spec.kind === 'blender.render'
+          ? await regionSharesOf(
+              trx,
+              billable.map((x) => x.e.assignment_id),
+              spec.render,
+            )
+          : new Map<string, RegionShare>();
       for (const x of billable) x.region = shares.get(x.e.assignment_id);
       const unitsOf = await chargedUnits(billable, spec.taskTimeoutSec, (x, units) =>
         priceOf(x, units).then((p) => p.charge),
