@@ -280,6 +280,9 @@ async function driver(url: string, nProviders: number): Promise<void> {
     const work = async (m: Record<string, unknown>): Promise<void> => {
       const input = m.input as string;
       if (typeof m.readToken === 'string') blobs.grant([m.input as string], m.readToken, Number(m.timeoutMs));
+      // As the agent does: a tiny input sent inside the assignment is not downloaded.
+      if (typeof m.inputBytes === 'string')
+        blobs.preload(input, Buffer.from(m.inputBytes, 'base64'), Number(m.timeoutMs));
       const res = await blobs.get(input);
       for await (const _ of res) {
         // the agent reads the whole input; so does this

@@ -145,6 +145,7 @@ test('forged, stale-assignment and malformed results are refused; an honest resu
   const assign = await s.next('assign');
   assert.equal(assign.jobId, jobId);
   assert.equal(assign.model, model.cid);
+  assert.equal(assign.inputBytes, undefined, 'an input over 64 KiB is downloaded, not sent inside');
 
   const output = encodeSafetensors({
     y: { dtype: 'float32', shape: [2], data: new Float32Array([0.5, 0.25]) },
@@ -186,7 +187,7 @@ test('forged, stale-assignment and malformed results are refused; an honest resu
   s.ws.close();
 });
 
-test('an output sent inside the result is stored under its cid; other bytes, or a forged result, store nothing', async () => {
+test('a tiny input comes inside the assignment; an output sent inside the result is stored under its cid; other bytes, or a forged result, store nothing', async () => {
   const me = randomAccount();
   const s = await open();
   const hello = await s.next('hello');
@@ -196,7 +197,11 @@ test('an output sent inside the result is stored under its cid; other bytes, or 
 
   const client = createClient({ url: c.url, account: randomAccount() });
   const model = await client.uploadBlob(new Uint8Array(await readFile(ppocrDetectionModelPath())));
-  const input = await client.uploadBlob(encodeSafetensors(ocrInput(4)));
+  // A tiny input: it travels inside the assignment (at most INLINE_INPUT_MAX_BYTES).
+  const inputBytes = encodeSafetensors({
+    x: { dtype: 'float32', shape: [1, 3, 32, 32], data: new Float32Array(3 * 32 * 32).fill(0.5) },
+  });
+  const input = await client.uploadBlob(inputBytes);
   const { jobId } = await client.submitJob({
     kind: 'onnx.infer',
     model: model.cid,
@@ -204,12 +209,19 @@ test('an output sent inside the result is stored under its cid; other bytes, or 
     deadline: Math.floor(Date.now() / 1000) + 60,
   });
   const assign = await s.next('assign');
+  assert.equal(
+    assign.inputBytes,
+    Buffer.from(inputBytes).toString('base64'),
+    'the tiny input is inside the assignment',
+  );
   const output = encodeSafetensors({
     y: { dtype: 'float32', shape: [3], data: new Float32Array([1, 2, 3]) },
   });
   const outputCid = cidOf(output);
   const inline = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
-  const stored = () => existsSync(join(c.dataDir, 'blobs', outputCid.slice(0, 2), outputCid));
+  const stored = async () =>
+    (await c.store.db.selectFrom('blobs').select('cid').where('cid', '=', outputCid).executeTakeFirst()) !==
+    undefined;
 
   // A forged result with the output inside: refused before anything is stored.
   const forged = await signedResult(randomAccount(), me.address, assign, outputCid);
@@ -225,7 +237,7 @@ test('an output sent inside the result is stored under its cid; other bytes, or 
   // More than the coordinator offered (the frame itself is within the WebSocket limit).
   s.ws.send(JSON.stringify({ ...honest, output: inline(new Uint8Array(64 * 1024 + 3)) }));
   assert.equal((await s.next('error')).code, 'PLX_VALIDATION');
-  assert.equal(stored(), false, 'no refused result stored its output');
+  assert.equal(await stored(), false, 'no refused result stored its output');
   assert.equal((await client.getJob(jobId)).status, 'running', 'nothing above changed the job');
 
   s.ws.send(JSON.stringify({ ...honest, output: inline(output) }));
@@ -239,7 +251,8 @@ test('an output sent inside the result is stored under its cid; other bytes, or 
     output,
     'the client reads the bytes back',
   );
-  assert.equal(stored(), true, 'the output is a blob file like an uploaded one');
+  assert.equal(await stored(), true, 'the output is stored (in its row: no file)');
+  assert.equal(existsSync(join(c.dataDir, 'blobs', outputCid.slice(0, 2), outputCid)), false, 'no file');
   s.ws.close();
 });
 

@@ -26,6 +26,13 @@ export const MAX_WS_MESSAGE_BYTES = 256 * 1024;
  */
 export const INLINE_OUTPUT_MAX_BYTES = 64 * 1024;
 
+/**
+ * Largest task input a coordinator sends inside the assignment (base64 in `inputBytes`), so the
+ * provider skips the download: for tiny inputs the request, its lease check and its reply cost the
+ * coordinator more than the bytes. An older agent ignores the field and downloads as before.
+ */
+export const INLINE_INPUT_MAX_BYTES = 64 * 1024;
+
 /** Most inputs (and so tasks) in one job. */
 export const MAX_INPUTS_PER_JOB = 10_000;
 

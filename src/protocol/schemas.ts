@@ -362,6 +362,11 @@ export type CoordinatorMessage =
        */
       readToken?: string;
       /**
+       * The input's bytes (base64) when it is at most INLINE_INPUT_MAX_BYTES: the agent takes them
+       * instead of downloading `input` (its cache checks they hash to it). Absent: download it.
+       */
+      inputBytes?: string;
+      /**
        * `blender.render` region audits only: render just this region of the task, `[x0, y0, x1,
        * y1]` in frame pixels inside the task's own region (docs/render.md, "Region audits").
        */

@@ -6,6 +6,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Hex } from 'viem';
+import { INLINE_INPUT_MAX_BYTES } from '../../protocol/constants.ts';
 import type { TaskRequirements } from '../scheduler/types.ts';
 import { policyOfSpec } from '../verification/policy.ts';
 import { isSuspended, isTrusted, reputationScore } from '../verification/reputation.ts';
@@ -293,6 +294,7 @@ export async function leaseOne(
   }
   if (tv && fresh) s.verifications.set(task.id, tv);
   events.notify(task.job_id);
+  const inputBytes = await inlineInput(d, task.input_cid);
   send(s, provider, {
     type: 'assign',
     assignmentId,
@@ -304,10 +306,23 @@ export async function leaseOne(
     gpu: job.spec.resources.gpu,
     timeoutMs: job.spec.taskTimeoutSec * 1000,
     ...(region ? { region: region.region } : {}),
+    ...(inputBytes ? { inputBytes } : {}),
   });
   d.metrics.dispatchSeconds.observe((performance.now() - started) / 1000);
   d.metrics.assignments.inc();
   return { leased: true, more };
+}
+
+/**
+ * A tiny input's bytes (base64) to send inside its assignment, sparing the provider's download
+ * (an HTTP request, its lease check and its reply); undefined for a larger one, or one that cannot
+ * be read now (the provider then downloads it, as it would anyway).
+ */
+async function inlineInput(d: WorkDeps, cid: string): Promise<string | undefined> {
+  const n = await d.blobs.size(cid).catch(() => undefined);
+  if (n === undefined || n > INLINE_INPUT_MAX_BYTES) return undefined;
+  const bytes = await d.blobs.read(cid).catch(() => undefined);
+  return bytes && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
 /**

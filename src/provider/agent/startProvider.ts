@@ -412,6 +412,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         if (draining || running.has(msg.assignmentId) || unacked.has(msg.assignmentId)) break;
         // The lease token reads this task's blobs without a signature per read.
         if (msg.readToken) blobs.grant([msg.model, msg.input], msg.readToken, msg.timeoutMs);
+        if (msg.inputBytes) blobs.preload(msg.input, Buffer.from(msg.inputBytes, 'base64'), msg.timeoutMs);
         models.note(msg.model);
         void execute(msg);
         break;
