@@ -1,25 +1,23 @@
 /**
  * Tiny blobs kept in their row (`putBytes`, migration 0033): read back whole, into a buffer, as a
- * stream and through a path like a file-backed blob, on SQLite and, between two replicas with no
- * shared folder, on PostgreSQL (skipped when no server answers, unless CI=true).
+ * stream and through a path like a file-backed blob (SQLite; between two PostgreSQL replicas:
+ * test/replicaBlobs.test.ts).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { tempDir } from '../../../test/helpers/fixtures.ts';
-import { createTestDatabase, postgresSkip } from '../../../test/helpers/postgres.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { openStore } from '../store/openStore.ts';
 import { createBlobStore, INLINE_BLOB_BYTES } from './createBlobStore.ts';
-import { sharedBlobs } from './sharedBlobs.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 test('a tiny blob put from memory lives in its row: read, read into, streamed, given a path, collected', async () => {
-  const { dir, cleanup } = await tempDir();
+  const dir = await mkdtemp(join(tmpdir(), 'plexus-blobs-'));
   const store = await openStore({ path: join(dir, 'plexus.db') });
   try {
     const blobs = await createBlobStore({ dir: join(dir, 'blobs'), db: store.db, raw: store.raw });
@@ -67,49 +65,6 @@ test('a tiny blob put from memory lives in its row: read, read into, streamed, g
     assert.ok(Buffer.from(await again.read(sha(big))).equals(big), 'and reads back');
   } finally {
     await store.close();
-    await cleanup();
-  }
-});
-
-const skip = await postgresSkip();
-
-test('a tiny blob put through one PostgreSQL replica is read through another with its own folder', {
-  skip,
-}, async () => {
-  const { dir, cleanup } = await tempDir();
-  const database = await createTestDatabase();
-  const a = await openStore({ url: database.url });
-  const b = await openStore({ url: database.url });
-  try {
-    const storeA = await createBlobStore({ dir: join(dir, 'a'), db: a.db, shared: sharedBlobs(a.db) });
-    const storeB = await createBlobStore({ dir: join(dir, 'b'), db: b.db, shared: sharedBlobs(b.db) });
-    const bytes = Buffer.from('an output sent inside a result');
-    const cid = sha(bytes);
-    await storeA.putBytes(bytes, cid);
-    assert.equal(existsSync(storeA.pathOf(cid)), false, 'no file on replica A');
-    assert.equal(await storeB.size(cid), bytes.length);
-    assert.ok(Buffer.from(await storeB.read(cid)).equals(bytes), 'replica B reads it from the row');
-    const { stream } = await storeB.openRead(cid);
-    const parts: Buffer[] = [];
-    for await (const c of stream) parts.push(c as Buffer);
-    assert.ok(Buffer.concat(parts).equals(bytes), 'and streams it');
-    const chunks = await a.db
-      .selectFrom('blob_chunks')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('cid', '=', cid)
-      .executeTakeFirstOrThrow();
-    assert.equal(Number(chunks.n), 0, 'no chunks: the row is the shared copy');
-    // A file-backed upload of other bytes still goes through the chunks.
-    const other = Buffer.from('uploaded as a file');
-    await storeA.put(Readable.from([other]), { maxBytes: 1024 });
-    assert.ok(
-      Buffer.from(await storeB.read(sha(other))).equals(other),
-      'a file-backed blob still reads through',
-    );
-  } finally {
-    await a.close();
-    await b.close();
-    await database.drop();
-    await cleanup();
+    await rm(dir, { recursive: true, force: true });
   }
 });

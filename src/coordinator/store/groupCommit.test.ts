@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type Kysely, sql } from 'kysely';
-import { tempDir } from '../../../test/helpers/fixtures.ts';
 import { createGroupCommit } from './groupCommit.ts';
 import { openStore } from './openStore.ts';
 import type { Database } from './schema.ts';
 
 /** A SQLite store with two scratch tables (a child row must name a parent row). */
 async function scratchStore() {
-  const { dir, cleanup } = await tempDir();
+  const dir = await mkdtemp(join(tmpdir(), 'plexus-group-commit-'));
   const store = await openStore({ path: join(dir, 'plexus.db') });
   await sql`create table parent (id integer primary key)`.execute(store.db);
   await sql`create table child (id integer primary key, p integer not null references parent(id))`.execute(
@@ -23,7 +24,7 @@ async function scratchStore() {
       ),
     async close() {
       await store.close();
-      await cleanup();
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }
