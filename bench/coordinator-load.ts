@@ -4,7 +4,8 @@
  * is driven by `--providers` (500) scripted provider sessions that run in ANOTHER process (this file
  * run with `--driver`), on loopback only. Each session authenticates like the agent (SessionAuth
  * signature), and for every assignment does what the agent does around inference, with none of it:
- * reads the task's input with the lease's read token, and sends a signed TaskResult with its tiny
+ * takes the task's tiny input from the assignment (`inputBytes`; from an older coordinator, reads
+ * it with the lease's read token), and sends a signed TaskResult with its tiny
  * output inside (or, to a coordinator that does not offer that, uploads it first: a
  * BlobUpload-signed PUT); the coordinator checks every signature, the lease, the
  * output tensor file, and runs the network's default verification (adaptive audit) on it. The
