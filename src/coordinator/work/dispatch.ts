@@ -6,12 +6,12 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Hex } from 'viem';
-import { INLINE_INPUT_MAX_BYTES } from '../../protocol/constants.ts';
 import type { TaskRequirements } from '../scheduler/types.ts';
 import { policyOfSpec } from '../verification/policy.ts';
 import { isSuspended, isTrusted, reputationScore } from '../verification/reputation.ts';
 import { type ExecutionRole, TaskVerification } from '../verification/taskVerification.ts';
 import { injectCanary } from './canaries.ts';
+import { inlineInput } from './inlineInput.ts';
 import { jobInfo } from './jobs.ts';
 import { kinOf } from './kinship.ts';
 import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
@@ -311,18 +311,6 @@ export async function leaseOne(
   d.metrics.dispatchSeconds.observe((performance.now() - started) / 1000);
   d.metrics.assignments.inc();
   return { leased: true, more };
-}
-
-/**
- * A tiny input's bytes (base64) to send inside its assignment, sparing the provider's download
- * (an HTTP request, its lease check and its reply); undefined for a larger one, or one that cannot
- * be read now (the provider then downloads it, as it would anyway).
- */
-async function inlineInput(d: WorkDeps, cid: string): Promise<string | undefined> {
-  const n = await d.blobs.size(cid).catch(() => undefined);
-  if (n === undefined || n > INLINE_INPUT_MAX_BYTES) return undefined;
-  const bytes = await d.blobs.read(cid).catch(() => undefined);
-  return bytes && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
 /**
