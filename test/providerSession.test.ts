@@ -6,7 +6,9 @@
  */
 
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { LocalAccount } from 'viem';
 import { WebSocket } from 'ws';
@@ -143,6 +145,7 @@ test('forged, stale-assignment and malformed results are refused; an honest resu
   const assign = await s.next('assign');
   assert.equal(assign.jobId, jobId);
   assert.equal(assign.model, model.cid);
+  assert.equal(assign.inputBytes, undefined, 'an input over 64 KiB is downloaded, not sent inside');
 
   const output = encodeSafetensors({
     y: { dtype: 'float32', shape: [2], data: new Float32Array([0.5, 0.25]) },
@@ -181,6 +184,75 @@ test('forged, stale-assignment and malformed results are refused; an honest resu
   s.ws.send(JSON.stringify(await signedResult(me, me.address, assign, outputCid)));
   ack = await s.next('ack');
   assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_STALE_ASSIGNMENT']);
+  s.ws.close();
+});
+
+test('a tiny input comes inside the assignment; an output sent inside the result is stored under its cid; other bytes, or a forged result, store nothing', async () => {
+  const me = randomAccount();
+  const s = await open();
+  const hello = await s.next('hello');
+  s.ws.send(JSON.stringify(await authMessage(me, hello.challenge as `0x${string}`)));
+  const welcome = await s.next('welcome');
+  assert.equal(welcome.inlineOutputBytes, 64 * 1024, 'the welcome offers outputs inside results');
+
+  const client = createClient({ url: c.url, account: randomAccount() });
+  const model = await client.uploadBlob(new Uint8Array(await readFile(ppocrDetectionModelPath())));
+  // A tiny input: it travels inside the assignment (at most INLINE_INPUT_MAX_BYTES).
+  const inputBytes = encodeSafetensors({
+    x: { dtype: 'float32', shape: [1, 3, 32, 32], data: new Float32Array(3 * 32 * 32).fill(0.5) },
+  });
+  const input = await client.uploadBlob(inputBytes);
+  const { jobId } = await client.submitJob({
+    kind: 'onnx.infer',
+    model: model.cid,
+    inputs: [input.cid],
+    deadline: Math.floor(Date.now() / 1000) + 60,
+  });
+  const assign = await s.next('assign');
+  assert.equal(
+    assign.inputBytes,
+    Buffer.from(inputBytes).toString('base64'),
+    'the tiny input is inside the assignment',
+  );
+  const output = encodeSafetensors({
+    y: { dtype: 'float32', shape: [3], data: new Float32Array([1, 2, 3]) },
+  });
+  const outputCid = cidOf(output);
+  const inline = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+  const stored = async () =>
+    (await c.store.db.selectFrom('blobs').select('cid').where('cid', '=', outputCid).executeTakeFirst()) !==
+    undefined;
+
+  // A forged result with the output inside: refused before anything is stored.
+  const forged = await signedResult(randomAccount(), me.address, assign, outputCid);
+  s.ws.send(JSON.stringify({ ...forged, output: inline(output) }));
+  let ack = await s.next('ack');
+  assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_BAD_SIGNATURE']);
+  // Bytes that do not hash to the signed cid.
+  const honest = await signedResult(me, me.address, assign, outputCid);
+  const other = encodeSafetensors({ y: { dtype: 'float32', shape: [3], data: new Float32Array([1, 2, 4]) } });
+  s.ws.send(JSON.stringify({ ...honest, output: inline(other) }));
+  ack = await s.next('ack');
+  assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_DIGEST_MISMATCH']);
+  // More than the coordinator offered (the frame itself is within the WebSocket limit).
+  s.ws.send(JSON.stringify({ ...honest, output: inline(new Uint8Array(64 * 1024 + 3)) }));
+  assert.equal((await s.next('error')).code, 'PLX_VALIDATION');
+  assert.equal(await stored(), false, 'no refused result stored its output');
+  assert.equal((await client.getJob(jobId)).status, 'running', 'nothing above changed the job');
+
+  s.ws.send(JSON.stringify({ ...honest, output: inline(output) }));
+  ack = await s.next('ack');
+  assert.equal(ack.accepted, true, `the honest result with its output inside is accepted: ${ack.code}`);
+  assert.equal((await client.waitForJob(jobId)).status, 'completed');
+  const results = await client.jobResults(jobId);
+  assert.equal(results.outputs[0]?.output, outputCid);
+  assert.deepEqual(
+    new Uint8Array(await client.downloadBlob(outputCid)),
+    output,
+    'the client reads the bytes back',
+  );
+  assert.equal(await stored(), true, 'the output is stored (in its row: no file)');
+  assert.equal(existsSync(join(c.dataDir, 'blobs', outputCid.slice(0, 2), outputCid)), false, 'no file');
   s.ws.close();
 });
 

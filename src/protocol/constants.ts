@@ -17,6 +17,22 @@ export const MAX_JSON_BODY_BYTES = 1024 * 1024;
 /** Largest WebSocket message from a provider. */
 export const MAX_WS_MESSAGE_BYTES = 256 * 1024;
 
+/**
+ * Largest task output a provider may send inside its signed result message (base64 in `output`)
+ * instead of uploading it first: one WebSocket message where a tiny output cost an HTTP request, a
+ * second signature recovery and a reply. The coordinator says so in `welcome`
+ * (`inlineOutputBytes`); an agent uploads anything larger, and everything to a coordinator that
+ * does not say so.
+ */
+export const INLINE_OUTPUT_MAX_BYTES = 64 * 1024;
+
+/**
+ * Largest task input a coordinator sends inside the assignment (base64 in `inputBytes`), so the
+ * provider skips the download: for tiny inputs the request, its lease check and its reply cost the
+ * coordinator more than the bytes. An older agent ignores the field and downloads as before.
+ */
+export const INLINE_INPUT_MAX_BYTES = 64 * 1024;
+
 /** Most inputs (and so tasks) in one job. */
 export const MAX_INPUTS_PER_JOB = 10_000;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_INPUTS_PER_JOB, MAX_WS_MESSAGE_BYTES } from './constants.ts';
+import { INLINE_OUTPUT_MAX_BYTES, MAX_INPUTS_PER_JOB, MAX_WS_MESSAGE_BYTES } from './constants.ts';
 import {
   type StorageCoordinatorMessage,
   storageOfferSchema,
@@ -244,6 +244,15 @@ export const providerResultSchema = z.strictObject({
    */
   outputDigest: hex32Schema.optional(),
   salt: hex32Schema.optional(),
+  /**
+   * The output's bytes (base64, at most INLINE_OUTPUT_MAX_BYTES decoded) when the coordinator's
+   * `welcome` offered it: stored as blob `outputCid` (they must hash to it) instead of a PUT first.
+   */
+  output: z
+    .string()
+    .max(Math.ceil(INLINE_OUTPUT_MAX_BYTES / 3) * 4)
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64')
+    .optional(),
 });
 
 /**
@@ -329,7 +338,13 @@ export type ProviderCommit = z.infer<typeof providerCommitSchema>;
 /** Coordinator → provider messages (the coordinator is trusted by the agent it connected to). */
 export type CoordinatorMessage =
   | { type: 'hello'; challenge: `0x${string}`; chainId: number; protocolVersion: number }
-  | { type: 'welcome'; provider: `0x${string}`; maxMessageBytes: number }
+  | {
+      type: 'welcome';
+      provider: `0x${string}`;
+      maxMessageBytes: number;
+      /** Outputs up to this size may travel inside the result (`output`); absent: upload them all. */
+      inlineOutputBytes?: number;
+    }
   | {
       type: 'assign';
       assignmentId: `0x${string}`;
@@ -346,6 +361,11 @@ export type CoordinatorMessage =
        * coordinator: the agent signs its reads.
        */
       readToken?: string;
+      /**
+       * The input's bytes (base64) when it is at most INLINE_INPUT_MAX_BYTES: the agent takes them
+       * instead of downloading `input` (its cache checks they hash to it). Absent: download it.
+       */
+      inputBytes?: string;
       /**
        * `blender.render` region audits only: render just this region of the task, `[x0, y0, x1,
        * y1]` in frame pixels inside the task's own region (docs/render.md, "Region audits").

@@ -9,7 +9,7 @@ import type { PlexusReader } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
 import { capabilitiesHash } from '../../protocol/capabilities.ts';
-import { MAX_WS_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../protocol/constants.ts';
+import { INLINE_OUTPUT_MAX_BYTES, MAX_WS_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../protocol/constants.ts';
 import { verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { errorResponses } from '../../protocol/http/common.ts';
 import { type ProviderView, providerListSchema, providerViewSchema } from '../../protocol/http/providers.ts';
@@ -219,7 +219,12 @@ export function providerRoutes(deps: {
                 floorPrices: msg.floorPrices,
                 remoteAddress: req.ip,
               });
-              send({ type: 'welcome', provider: address, maxMessageBytes: MAX_WS_MESSAGE_BYTES });
+              send({
+                type: 'welcome',
+                provider: address,
+                maxMessageBytes: MAX_WS_MESSAGE_BYTES,
+                inlineOutputBytes: INLINE_OUTPUT_MAX_BYTES,
+              });
               await loop.providerWelcomed(address, msg.hardware);
               if (msg.storage)
                 await deps.storage?.providerConnected({

@@ -234,18 +234,20 @@ export function createBlobAccess(deps: {
       };
     },
     async authorizeRead(header, cid) {
-      if ((await publicBlob.value({ cid })) !== undefined) return;
       if (header?.startsWith(READ_TOKEN_PREFIX)) {
-        // A lease token: no signature to recover, one HMAC and one indexed lookup.
+        // A lease token: no signature to recover, one HMAC and one indexed lookup (before the
+        // public-data check, which looks through jobs' specs: a task's read is the common case).
         const cap = deps.readTokens?.check(header);
         if (cap && (await leaseOf.value({ cid, id: cap.assignmentId, account: cap.provider })) !== undefined)
           return;
+        if ((await publicBlob.value({ cid })) !== undefined) return;
         throw new PlexusError(
           'PLX_BLOB_FORBIDDEN',
           `the lease token does not open blob ${cid} (forged, expired, or its lease ended)`,
           { details: { cid } },
         );
       }
+      if ((await publicBlob.value({ cid })) !== undefined) return;
       const account = await signer(header, 'BlobRead', cid);
       if ((await owns.value([cid, account])) !== undefined) return;
       if ((await clientsOutput.value({ cid, account })) !== undefined) return;

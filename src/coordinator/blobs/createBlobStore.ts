@@ -37,6 +37,11 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
 
 /** Blobs up to this size are read and written with synchronous calls. */
 const SYNC_IO_BYTES = 1024 * 1024;
+/**
+ * Blobs stored with `putBytes` up to this size are kept in their row, not in a file (a tiny
+ * output sent inside a result: a row costs far less than a file's create, write and rename).
+ */
+export const INLINE_BLOB_BYTES = 64 * 1024;
 
 /** What is left of `chunks` after the first `written` bytes (after a short write). */
 function after(chunks: Buffer[], written: number): Buffer[] {
@@ -79,6 +84,16 @@ function writeAllSync(path: string, chunks: Buffer[], total: number): void {
   }
 }
 
+/** A read-only descriptor of `path`, or undefined when there is no such file. */
+function openIfThere(path: string): number | undefined {
+  try {
+    return openSync(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 export type BlobStore = {
   /**
    * Streams `body` to disk while hashing it, holding at most about a MiB of it in memory at a
@@ -87,6 +102,13 @@ export type BlobStore = {
    * something else (PLX_DIGEST_MISMATCH). Idempotent: storing the same bytes twice is a no-op.
    */
   put(body: Readable, opts: { maxBytes: number; expectedCid?: Cid }): Promise<{ cid: Cid; size: number }>;
+  /**
+   * `put` for bytes already in memory (a tiny output sent inside a result): hashed once, kept in
+   * the blob's row up to INLINE_BLOB_BYTES (no file; read back like any blob, and written out as a
+   * file only for a caller that asks for a path), and the same PLX_DIGEST_MISMATCH when they do
+   * not hash to `expectedCid`.
+   */
+  putBytes(bytes: Uint8Array, expectedCid: Cid): Promise<{ cid: Cid; size: number }>;
   has(cid: Cid): Promise<boolean>;
   size(cid: Cid): Promise<number | undefined>;
   /** A read stream of the blob; PLX_NOT_FOUND when absent. */
@@ -148,6 +170,17 @@ export async function createBlobStore(opts: {
       // a client just uploaded (again) for a job it is about to submit.
       .onConflict((oc) => oc.column('cid').doUpdateSet({ created_at: p('at') })),
   );
+  // A tiny blob's bytes in its row; stored again, only the grace period restarts (a blob stored
+  // as a file before keeps its file).
+  const insertInline = queryTemplate((p: (n: 'cid' | 'size' | 'at' | 'data') => never) =>
+    opts.db
+      .insertInto('blobs')
+      .values({ cid: p('cid'), size: p('size'), created_at: p('at'), data: p('data') })
+      .onConflict((oc) => oc.column('cid').doUpdateSet({ created_at: p('at') })),
+  );
+  const dataOf = queryTemplate((p: (n: 'cid') => never) =>
+    opts.db.selectFrom('blobs').select('data').where('cid', '=', p('cid')),
+  );
   const tmpDir = join(opts.dir, 'tmp');
   await rm(tmpDir, { recursive: true, force: true });
   await mkdir(tmpDir, { recursive: true });
@@ -162,12 +195,38 @@ export async function createBlobStore(opts: {
       shards.add(shard);
     }
   };
+  /** The bytes of blob `cid` (`n` of them) when its row holds them, else undefined (a file). */
+  async function inlineBytes(
+    cid: Cid,
+    n: number,
+    via: Kysely<Database> = opts.db,
+  ): Promise<Buffer | undefined> {
+    const row = await stmt.first(via, dataOf, { cid });
+    if (!row?.data) return undefined;
+    if (row.data.byteLength !== n) throw new Error(`blob ${cid} in the store has the wrong size`);
+    return Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength);
+  }
   /** Copies from the shared store in progress, one per blob however many readers wait for it. */
   const fetching = new Map<string, Promise<void>>();
   /** Makes sure blob `cid` (`n` bytes) has its file here: with replicas, another may hold it. */
   async function local(cid: Cid, n: number, via: Kysely<Database> = opts.db): Promise<void> {
     const shared = opts.shared;
-    if (!shared || statSync(pathOf(cid), { throwIfNoEntry: false })) return;
+    if (n > INLINE_BLOB_BYTES && !shared) return;
+    if (statSync(pathOf(cid), { throwIfNoEntry: false })) return;
+    // A tiny blob kept in its row: written out as a file for a caller that needs a path.
+    const inline = n <= INLINE_BLOB_BYTES ? await inlineBytes(cid, n, via) : undefined;
+    if (inline) {
+      const tmp = join(tmpDir, randomBytes(12).toString('hex'));
+      shardFor(cid);
+      try {
+        writeAllSync(tmp, [inline], n);
+        renameSync(tmp, pathOf(cid));
+      } finally {
+        rmSync(tmp, { force: true });
+      }
+      return;
+    }
+    if (!shared) return;
     // A copy through the caller's transaction never waits on one through the pool (which may be
     // waiting for that very transaction's connection).
     let copy = via === opts.db ? fetching.get(cid) : undefined;
@@ -232,9 +291,18 @@ export async function createBlobStore(opts: {
    */
   async function readWhole(cid: Cid, into: Uint8Array, via?: Kysely<Database>): Promise<void> {
     const n = into.length;
-    await local(cid, n, via);
     if (n <= SYNC_IO_BYTES) {
-      const fd = openSync(pathOf(cid), 'r');
+      // The file first (most blobs); a tiny blob kept in its row has none here.
+      let fd = openIfThere(pathOf(cid));
+      if (fd === undefined) {
+        const inline = n <= INLINE_BLOB_BYTES ? await inlineBytes(cid, n, via) : undefined;
+        if (inline) {
+          into.set(inline);
+          return;
+        }
+        await local(cid, n, via);
+        fd = openSync(pathOf(cid), 'r');
+      }
       try {
         if (fstatSync(fd).size !== n) throw new Error(`blob ${cid} on disk has the wrong size`);
         let at = 0;
@@ -248,6 +316,7 @@ export async function createBlobStore(opts: {
       }
       return;
     }
+    await local(cid, n, via);
     const file = await open(pathOf(cid), 'r');
     try {
       // The row says the blob exists; a missing or short file means the disk was tampered with.
@@ -263,8 +332,62 @@ export async function createBlobStore(opts: {
     }
   }
 
+  /**
+   * Puts the file at `tmp` (the blob's bytes, complete) in place as blob `cid` and stores its row
+   * (with `data`, the bytes themselves; neither: only the row's grace period restarts): with
+   * replicas the bytes reach the shared store before any replica can see the row.
+   */
+  async function place(tmp: string | undefined, cid: Cid, bytes: number, data?: Uint8Array): Promise<void> {
+    placing.set(cid, (placing.get(cid) ?? 0) + 1);
+    try {
+      if (tmp !== undefined) {
+        shardFor(cid);
+        renameSync(tmp, pathOf(cid));
+        if (opts.shared) await opts.shared.store(cid, pathOf(cid), bytes);
+      }
+      // No file to place: the bytes go in the row (`data`), or the blob is stored already (and so
+      // is in the shared store already).
+      if (data) await stmt.run(opts.db, insertInline, { cid, size: bytes, at: now(), data });
+      else await stmt.run(opts.db, insert, { cid, size: bytes, at: now() });
+    } finally {
+      const n = placing.get(cid)! - 1;
+      if (n === 0) placing.delete(cid);
+      else placing.set(cid, n);
+    }
+    remember(cid, bytes);
+  }
+
   return {
     pathOf,
+    async putBytes(bytes, expectedCid) {
+      checkCid(expectedCid);
+      const cid = createHash('sha256').update(bytes).digest('hex');
+      if (cid !== expectedCid) {
+        throw new PlexusError('PLX_DIGEST_MISMATCH', `bytes hash to ${cid}, not ${expectedCid}`, {
+          details: { expected: expectedCid, actual: cid },
+        });
+      }
+      if (bytes.byteLength <= INLINE_BLOB_BYTES) {
+        // In its row: one statement, no file (every replica reads the row).
+        await place(undefined, cid, bytes.byteLength, bytes);
+        return { cid, size: bytes.byteLength };
+      }
+      if (sizes.get(cid) === bytes.byteLength) {
+        // Stored already (the same output from another execution; the collector forgets a size
+        // as it removes the file): only the row's grace period restarts.
+        await place(undefined, cid, bytes.byteLength);
+        return { cid, size: bytes.byteLength };
+      }
+      const tmp = join(tmpDir, randomBytes(12).toString('hex'));
+      try {
+        writeAllSync(tmp, [Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)], bytes.byteLength);
+        await place(tmp, cid, bytes.byteLength);
+      } catch (err) {
+        rmSync(tmp, { force: true });
+        throw err;
+      }
+      return { cid, size: bytes.byteLength };
+    },
     async localPath(cid, n) {
       await local(cid, n);
       return pathOf(cid);
@@ -287,7 +410,7 @@ export async function createBlobStore(opts: {
       const hash = createHash('sha256');
       let bytes = 0;
       let file: FileHandle | undefined;
-      let moved = false;
+      let placed = false;
       // Chunks are written in batches of up to WRITE_BATCH_BYTES, each a single writev: a task's
       // output (a few hundred KiB) costs one open, one write and one close, where a write stream
       // through a pipeline cost a write per 64 KiB chunk (and an AbortController per upload). A
@@ -326,24 +449,13 @@ export async function createBlobStore(opts: {
             details: { expected: expectedCid, actual: cid },
           });
         }
-        shardFor(cid);
-        placing.set(cid, (placing.get(cid) ?? 0) + 1);
-        try {
-          renameSync(tmp, pathOf(cid));
-          moved = true;
-          // With replicas the bytes are in the shared store before any replica can see the row.
-          if (opts.shared) await opts.shared.store(cid, pathOf(cid), bytes);
-          await stmt.run(opts.db, insert, { cid, size: bytes, at: now() });
-        } finally {
-          const n = placing.get(cid)! - 1;
-          if (n === 0) placing.delete(cid);
-          else placing.set(cid, n);
-        }
-        remember(cid, bytes);
+        await place(tmp, cid, bytes);
+        placed = true;
         return { cid, size: bytes };
       } finally {
         await file?.close();
-        if (!moved) rmSync(tmp, { force: true });
+        // A refusal or a failed rename leaves the temp file (a failure after the rename, nothing).
+        if (!placed) rmSync(tmp, { force: true });
       }
     },
     async openRead(cid) {

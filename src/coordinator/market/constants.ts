@@ -42,3 +42,13 @@ export const AUDIT_EXECUTION_MULTIPLIER = 3;
 export const DEFAULT_EMISSION_PER_EPOCH = 100n * PLX;
 /** Largest emission bonus for a provider in an under-served region: +50%. */
 export const MAX_REGION_BONUS = 0.5;
+
+/** Default base price of a class. */
+export function defaultBasePrice(cls: string): bigint {
+  return cls === CPU_CLASS ? DEFAULT_CPU_BASE_PRICE : DEFAULT_GPU_BASE_PRICE;
+}
+
+/** Default floor of a class, when the agent advertises none. */
+export function defaultFloorPrice(cls: string): bigint {
+  return cls === CPU_CLASS ? DEFAULT_CPU_FLOOR_PRICE : DEFAULT_GPU_FLOOR_PRICE;
+}

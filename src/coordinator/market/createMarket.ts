@@ -19,13 +19,7 @@ import type { Database } from '../store/schema.ts';
 import type { VerificationPolicy } from '../verification/policy.ts';
 import { policyOfSpec } from '../verification/policy.ts';
 import type { Verdict } from '../verification/taskVerification.ts';
-import {
-  CPU_CLASS,
-  DEFAULT_CPU_BASE_PRICE,
-  DEFAULT_CPU_FLOOR_PRICE,
-  DEFAULT_GPU_BASE_PRICE,
-  DEFAULT_GPU_FLOOR_PRICE,
-} from './constants.ts';
+import { CPU_CLASS, defaultBasePrice, defaultFloorPrice } from './constants.ts';
 import { defersBilling } from './deferredBilling.ts';
 import type { EpochClock } from './epochClock.ts';
 import {
@@ -168,15 +162,7 @@ async function readMinStake(chain: PlexusReader): Promise<bigint> {
   });
 }
 
-/** Default base price of a class. */
-export function defaultBasePrice(cls: string): bigint {
-  return cls === CPU_CLASS ? DEFAULT_CPU_BASE_PRICE : DEFAULT_GPU_BASE_PRICE;
-}
-
-/** Default floor of a class, when the agent advertises none. */
-export function defaultFloorPrice(cls: string): bigint {
-  return cls === CPU_CLASS ? DEFAULT_CPU_FLOOR_PRICE : DEFAULT_GPU_FLOOR_PRICE;
-}
+export { defaultBasePrice, defaultFloorPrice };
 
 /**
  * Builds the market. With `chain` undefined it runs in development mode: every job is admitted
@@ -452,11 +438,16 @@ export function createMarket(deps: {
       // measured units, not its own report (docs/market.md "Median billing"); a render region
       // auditor's units sized to the whole task first, and it is billed its region's share
       // (priceExecution.ts `medianBilling`, docs/render.md "Billing").
-      const shares = await regionSharesOf(
-        trx,
-        billable.map((x) => x.e.assignment_id),
-        spec.kind === 'blender.render' ? spec.render : undefined,
-      );
+      // Only a render job has region audits (dispatch records one for a render auditor only):
+      // every other verdict skips the query.
+      const shares =
+        spec.kind === 'blender.render'
+          ? await regionSharesOf(
+              trx,
+              billable.map((x) => x.e.assignment_id),
+              spec.render,
+            )
+          : new Map<string, RegionShare>();
       for (const x of billable) x.region = shares.get(x.e.assignment_id);
       const unitsOf = await chargedUnits(billable, spec.taskTimeoutSec, (x, units) =>
         priceOf(x, units).then((p) => p.charge),

@@ -464,6 +464,14 @@ export const laterMigrations: Record<string, Migration> = {
       );
     },
   },
+  // Tiny blobs in the store (issue 18, coordinator CPU per task): an output sent inside a result
+  // is kept in its row, so storing it costs a row, not a file's create, write and rename; with
+  // replicas every replica reads it from the row (createBlobStore.ts `putBytes`).
+  '0033_inline_blobs': {
+    async up(db) {
+      await db.schema.alterTable('blobs').addColumn('data', 'blob').execute();
+    },
+  },
   // Each slash records the epoch that applied it (security review): the old cursor, "every slash
   // up to the highest id an epoch applied", skipped a slash with a lower id that the close did not
   // read (stamped past the epoch's end before it got its id, or not yet committed on PostgreSQL),

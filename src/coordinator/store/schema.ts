@@ -1,7 +1,13 @@
 import type { Generated } from 'kysely';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
-export type BlobsTable = { cid: string; size: number; created_at: number };
+export type BlobsTable = {
+  cid: string;
+  size: number;
+  created_at: number;
+  /** The bytes of a tiny blob kept in the store instead of a file (migration 0033); null: a file. */
+  data: Generated<Uint8Array | null>;
+};
 /** Who uploaded a blob (one row per account that did): blob quotas and read rights. */
 export type BlobUploadsTable = { cid: string; account: string; size: number; created_at: number };
 

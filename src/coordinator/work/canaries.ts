@@ -35,6 +35,7 @@ import {
 import { openCanaryReview, reopenReviewCheck, reviewOfCheck, reviewStateOf } from './canaryReviewQueries.ts';
 import { settleReviewCheck } from './canaryReviews.ts';
 import { currentReputation, recordFault, recordOutcome } from './faults.ts';
+import { inlineInput } from './inlineInput.ts';
 import { storeKnownAnswer } from './knownAnswers.ts';
 import { initFor } from './openVerifications.ts';
 import { drawnReview } from './reviewCheckers.ts';
@@ -212,6 +213,8 @@ async function issueCanary(
       });
     if (!issued) return false;
     d.metrics.assignments.inc();
+    // The same shape as real work's assignment (dispatch.ts), its tiny input inside too.
+    const inputBytes = await inlineInput(d, canary.input_cid);
     send(s, provider, {
       type: 'assign',
       assignmentId: id,
@@ -222,6 +225,7 @@ async function issueCanary(
       input: canary.input_cid,
       gpu: canary.gpu === 1,
       timeoutMs: canary.timeout_ms,
+      ...(inputBytes ? { inputBytes } : {}),
     });
     return true;
   }

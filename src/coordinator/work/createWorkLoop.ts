@@ -20,6 +20,7 @@ import type { Market } from '../market/createMarket.ts';
 import type { Metrics } from '../metrics.ts';
 import { createReputationLimitedScheduler } from '../scheduler/reputationLimitedScheduler.ts';
 import type { Scheduler } from '../scheduler/types.ts';
+import { createGroupCommit, directCommit } from '../store/groupCommit.ts';
 import { type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 import { createTrainingRounds } from '../training/trainRounds.ts';
@@ -206,6 +207,8 @@ export function createWorkContext(deps: WorkLoopOptions): { state: WorkState; wo
     market: deps.market,
     q: workQueries(db),
     stmt: templateRunner(deps.raw),
+    // SQLite runs every statement on one connection: results waiting for it share a commit.
+    commits: deps.raw ? createGroupCommit(db) : directCommit(db),
     shared: deps.shared,
     replica: deps.replica,
     audits,

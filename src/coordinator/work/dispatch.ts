@@ -11,6 +11,7 @@ import { policyOfSpec } from '../verification/policy.ts';
 import { isSuspended, isTrusted, reputationScore } from '../verification/reputation.ts';
 import { type ExecutionRole, TaskVerification } from '../verification/taskVerification.ts';
 import { injectCanary } from './canaries.ts';
+import { inlineInput } from './inlineInput.ts';
 import { jobInfo } from './jobs.ts';
 import { kinOf } from './kinship.ts';
 import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
@@ -293,6 +294,7 @@ export async function leaseOne(
   }
   if (tv && fresh) s.verifications.set(task.id, tv);
   events.notify(task.job_id);
+  const inputBytes = await inlineInput(d, task.input_cid);
   send(s, provider, {
     type: 'assign',
     assignmentId,
@@ -304,6 +306,7 @@ export async function leaseOne(
     gpu: job.spec.resources.gpu,
     timeoutMs: job.spec.taskTimeoutSec * 1000,
     ...(region ? { region: region.region } : {}),
+    ...(inputBytes ? { inputBytes } : {}),
   });
   d.metrics.dispatchSeconds.observe((performance.now() - started) / 1000);
   d.metrics.assignments.inc();

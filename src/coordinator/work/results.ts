@@ -10,6 +10,7 @@ import type { Transaction } from 'kysely';
 import type { Address, Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { computeCommitment, verifyReveal } from '../../protocol/commitment.ts';
+import { INLINE_OUTPUT_MAX_BYTES } from '../../protocol/constants.ts';
 import { verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { cidToBytes32 } from '../../protocol/ids.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
@@ -35,6 +36,34 @@ import { forgetVerification, type Settled, send, type WorkDeps, type WorkState }
 
 /** Largest output file a provider may return for one task. */
 const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
+
+/**
+ * A result's output bytes: sent inside the message (stored now as blob `outputCid`, which they
+ * must hash to; only after the signature and the lease were checked) or uploaded before it.
+ */
+async function outputOf(d: WorkDeps, msg: ProviderResult): Promise<Uint8Array> {
+  if (msg.output !== undefined) {
+    // Its own memory at offset 0 (not the pool's), so tensor views over it stay aligned.
+    const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(msg.output, 'base64'));
+    const n = bytes.write(msg.output, 'base64');
+    if (n > INLINE_OUTPUT_MAX_BYTES)
+      throw new PlexusError(
+        'PLX_PAYLOAD_TOO_LARGE',
+        `an output inside a result is at most ${INLINE_OUTPUT_MAX_BYTES} bytes`,
+      );
+    const out = new Uint8Array(bytes.buffer, 0, n);
+    await d.blobs.putBytes(out, msg.outputCid);
+    return out;
+  }
+  const size = await d.blobs.size(msg.outputCid);
+  if (size === undefined) {
+    throw new PlexusError('PLX_UNKNOWN_BLOB', `output ${msg.outputCid} was not uploaded`, {
+      details: { cid: msg.outputCid },
+    });
+  }
+  if (size > MAX_OUTPUT_BYTES) throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', 'output is too large');
+  return d.blobs.read(msg.outputCid);
+}
 
 /**
  * Whether this assignment already committed; a different second commitment is refused
@@ -90,15 +119,8 @@ export async function handleResult(
   // The lease before the blob: refusing a result for a lease the sender does not hold costs one
   // query, whatever output it names (issue 16: forged results used to stall the loop on reads).
   const { task: before, canary } = await openLeaseOf(d, address, msg.assignmentId, msg.taskId);
-  const size = await d.blobs.size(msg.outputCid);
-  if (size === undefined) {
-    throw new PlexusError('PLX_UNKNOWN_BLOB', `output ${msg.outputCid} was not uploaded`, {
-      details: { cid: msg.outputCid },
-    });
-  }
-  if (size > MAX_OUTPUT_BYTES) throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', 'output is too large');
   // The output must be a well-formed tensor file; garbage never reaches the client.
-  const tensors = decodeSafetensors(await d.blobs.read(msg.outputCid));
+  const tensors = decodeSafetensors(await outputOf(d, msg));
   const outputDigest = tensorSetDigest(tensors);
   const revealed = msg.outputDigest !== undefined && msg.salt !== undefined ? msg : undefined;
   if (revealed && revealed.outputDigest !== outputDigest) {
@@ -123,7 +145,8 @@ export async function handleResult(
   let taskId = '';
   let release: { assignment_id: string; provider: string }[] = [];
   try {
-    await db.transaction().execute(async (trx) => {
+    // Acknowledged (by the caller) only after this commits; on SQLite with others' results.
+    await d.commits.run(async (trx) => {
       // Replicas: the task's row first, so a sweep elsewhere cannot expire this lease meanwhile.
       if (d.shared && before) await lockTaskRow(trx, before.task_id);
       const a = await leasedAssignment(d, trx, address, msg.assignmentId, msg.taskId);
@@ -295,7 +318,7 @@ export async function handleCommit(
   let release: { assignment_id: string; provider: string }[] = [];
   let taskId = '';
   try {
-    await db.transaction().execute(async (trx) => {
+    await d.commits.run(async (trx) => {
       const a = await leasedAssignment(d, trx, address, msg.assignmentId, msg.taskId);
       taskId = a.task_id;
       if (!job || !before || before.task_id !== a.task_id) {

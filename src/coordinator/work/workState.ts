@@ -17,6 +17,7 @@ import type { EventLog } from '../events/createEventLog.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Scheduler } from '../scheduler/types.ts';
+import type { GroupCommit } from '../store/groupCommit.ts';
 import type { templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 import type { TrainingRounds } from '../training/trainRounds.ts';
@@ -238,6 +239,8 @@ export type WorkDeps = {
   market?: Market | undefined;
   q: ReturnType<typeof workQueries>;
   stmt: ReturnType<typeof templateRunner>;
+  /** Transactions of results and commitments (store/groupCommit.ts: shared commits on SQLite). */
+  commits: GroupCommit;
   audits: AdaptiveAuditPolicy;
   proofs: CapabilityProofs;
   dispatch: () => Promise<void>;

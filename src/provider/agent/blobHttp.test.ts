@@ -157,6 +157,19 @@ test("a granted lease token replaces the read's signature; a refused or expired 
   }
 });
 
+test('an input sent inside its assignment is read once without a request; the next read downloads', async () => {
+  const cid = 'd'.repeat(64);
+  stored.set(cid, Buffer.from('from the server'));
+  authSeen.delete(`GET ${cid}`);
+  blobs.preload(cid, Buffer.from('sent inside the assignment'), 60_000);
+  assert.equal((await read(await blobs.get(cid))).toString(), 'sent inside the assignment');
+  assert.equal(authSeen.has(`GET ${cid}`), false, 'no request was made');
+  assert.equal((await read(await blobs.get(cid))).toString(), 'from the server', 'kept for one read only');
+  // Held past its lease: downloaded instead.
+  blobs.preload(cid, Buffer.from('stale'), -1);
+  assert.equal((await read(await blobs.get(cid))).toString(), 'from the server');
+});
+
 test('with replicas, a read refused by a dead replica goes to the replica the session moved to', async () => {
   // A port nobody listens on: the replica in use just died.
   const dead = http.createServer();

@@ -54,3 +54,15 @@ export type ProviderOptions = {
     serveAddress?: string;
   };
 };
+
+/**
+ * The claim's `floorPrices` (decimal strings of base units per class), or nothing to add.
+ *
+ * @example const claim = { ...floorPriceClaim({ cpu: 5n }) }; // { floorPrices: { cpu: '5' } }
+ */
+export function floorPriceClaim(prices: Record<string, bigint> | undefined): {
+  floorPrices?: Record<string, string>;
+} {
+  if (!prices) return {};
+  return { floorPrices: Object.fromEntries(Object.entries(prices).map(([cls, p]) => [cls, p.toString()])) };
+}

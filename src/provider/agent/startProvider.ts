@@ -36,7 +36,8 @@ import { backoffDelay } from './backoff.ts';
 import { misbehave } from './behaviour.ts';
 import { createBlobHttp } from './blobHttp.ts';
 import { watchEligibility } from './eligibilityWatch.ts';
-import type { ProviderOptions } from './providerOptions.ts';
+import { floorPriceClaim, type ProviderOptions } from './providerOptions.ts';
+import { putWithRetry } from './putWithRetry.ts';
 import { blenderClaim, renderThreads } from './renderClaim.ts';
 import { runOnnxTask, type TaskOutput } from './runOnnxTask.ts';
 import { runRenderTask } from './runRenderTask.ts';
@@ -65,7 +66,7 @@ export type Provider = {
 type Assign = Extract<CoordinatorMessage, { type: 'assign' }>;
 type Capability = Extract<CoordinatorMessage, { type: 'capability' }>;
 /** The agent's own commitment to an output (protocol v2): revealed once the coordinator says so. */
-type Reveal = { outputDigest: Hex; salt: Hex; commitment: Hex; released: boolean };
+type Reveal = { outputDigest: Hex; salt: Hex; commitment: Hex; released: boolean; uploaded?: boolean };
 type Outcome =
   | { kind: 'result'; assign: Assign; output: TaskOutput; reveal: Reveal }
   | { kind: 'failure'; assign: Assign; code: ErrorCode; message: string };
@@ -94,8 +95,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   });
   const slots = opts.slots ?? 1;
   const prefetch = opts.prefetch ?? slots * 3;
-  // Blender's probe starts a Blender (seconds, the longest step of a start): it runs while the rest
-  // of the agent starts.
+  // Blender's probe (seconds: a start's longest step) runs while the rest of the agent starts.
   const blenderProbe = opts.blenderPath === 'none' ? undefined : probeBlender(opts.blenderPath);
   const hardware = opts.hardware ?? (await probeHardware());
   const gpu = (opts.useGpu ?? true) && hardware.executionProviders.includes('cuda');
@@ -152,13 +152,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     slots: slots + prefetch,
     region: opts.region ?? 'unknown',
     agentVersion: AGENT_VERSION,
-    ...(opts.floorPrices
-      ? {
-          floorPrices: Object.fromEntries(
-            Object.entries(opts.floorPrices).map(([cls, price]) => [cls, price.toString()]),
-          ),
-        }
-      : {}),
+    ...floorPriceClaim(opts.floorPrices),
   };
 
   // Storage (issue 19): checks free disk space before offering any; messages `store.*` go to it.
@@ -184,6 +178,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   let attempt = 0;
   /** Chain id of the coordinator's EIP-712 domain, learned from its hello. */
   let chainId = 0;
+  /** Outputs up to this size go inside the result, as the coordinator's welcome offers (-1: none). */
+  let inlineOutputBytes = -1;
   /** Blobs the coordinator knows we cache (it prefers us for tasks that use them). */
   let advertised = new Set<string>();
 
@@ -243,6 +239,11 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         signature,
       });
     } else if (o.kind === 'result') {
+      const inline = o.output.bytes.byteLength <= inlineOutputBytes;
+      if (!inline && !o.reveal.uploaded) {
+        await uploadOutput(o.output);
+        o.reveal.uploaded = true;
+      }
       const signature = await signPlexusMessage(account, chainId, 'TaskResult', {
         provider: account.address,
         assignmentId: a.assignmentId,
@@ -263,6 +264,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         signature,
         outputDigest: o.reveal.outputDigest,
         salt: o.reveal.salt,
+        ...(inline ? { output: Buffer.from(o.output.bytes).toString('base64') } : {}),
       });
     } else {
       const message = o.message.slice(0, 2000);
@@ -285,17 +287,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     }
   }
 
-  async function uploadOutput(out: TaskOutput): Promise<void> {
-    for (let i = 0; ; i++) {
-      try {
-        await blobs.put(out.cid, out.bytes);
-        return;
-      } catch (err) {
-        if (err instanceof PlexusError || i >= 5 || stopping) throw err;
-        await new Promise((r) => setTimeout(r, backoffDelay(i)));
-      }
-    }
-  }
+  const uploadOutput = (out: TaskOutput) => putWithRetry(blobs, out, () => stopping);
 
   async function execute(a: Assign): Promise<void> {
     const ac = new AbortController();
@@ -405,6 +397,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       case 'welcome':
         authed = true;
         attempt = 0;
+        inlineOutputBytes = msg.inlineOutputBytes ?? -1;
         log.info({ address: account.address, coordinator: baseNow() }, 'session authenticated');
         resolveReady();
         eligibility.sessionStarted();
@@ -415,18 +408,18 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         if (draining || running.has(msg.assignmentId) || unacked.has(msg.assignmentId)) break;
         // The lease token reads this task's blobs without a signature per read.
         if (msg.readToken) blobs.grant([msg.model, msg.input], msg.readToken, msg.timeoutMs);
+        if (msg.inputBytes) blobs.preload(msg.input, Buffer.from(msg.inputBytes, 'base64'), msg.timeoutMs);
         models.note(msg.model);
         void execute(msg);
         break;
       case 'reveal': {
         const o = unacked.get(msg.assignmentId);
         if (o?.kind !== 'result' || o.reveal.released) break;
-        void uploadOutput(o.output)
-          .then(() => {
-            o.reveal.released = true;
-            return deliver(o);
-          })
-          .catch((err) => log.warn({ err: String(err) }, 'could not reveal; will retry after a reconnect'));
+        // Uploaded first unless it rides inside the result (deliver).
+        o.reveal.released = true;
+        deliver(o).catch((err) =>
+          log.warn({ err: String(err) }, 'could not reveal; will retry after a reconnect'),
+        );
         break;
       }
       case 'capability':
