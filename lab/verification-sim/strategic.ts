@@ -84,7 +84,13 @@ export type StrategicOptions = {
   onProgress?: (done: number, total: number) => void;
   /** Every this many tasks, the overhead so far and over the last stretch (0: never). */
   checkpoint?: number;
-  onCheckpoint?: (done: number, sofar: OverheadFigures, last: OverheadFigures) => void;
+  onCheckpoint?: (
+    done: number,
+    sofar: OverheadFigures,
+    last: OverheadFigures,
+    /** Wrong outputs accepted so far and honest providers with a fault so far (a long run's trend). */
+    so: { wrongAccepted: number; honestFaulted: number },
+  ) => void;
 };
 
 export const DEFAULT_STRATEGIC: StrategicOptions = {
@@ -401,7 +407,17 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     const every = opts.checkpoint ? Math.max(1, Math.round(opts.checkpoint / opts.jobSize)) : 0;
     if (every && Math.floor(doneJobs / every) > Math.floor(j0 / every) && doneJobs < jobsTotal) {
       const now = await snapshot();
-      opts.onCheckpoint?.(doneJobs * opts.jobSize, overheadBetween(now), overheadBetween(now, lastCheck));
+      // Honest providers with a fault so far (reversals not subtracted: an upper bound).
+      const honestFaultedNow = (
+        await f.db.selectFrom('verification_faults').select('provider').distinct().execute()
+      ).filter((r) => {
+        const k = byAddress.get(r.provider)?.kind;
+        return k === 'honest' || k === 'genesis';
+      }).length;
+      opts.onCheckpoint?.(doneJobs * opts.jobSize, overheadBetween(now), overheadBetween(now, lastCheck), {
+        wrongAccepted,
+        honestFaulted: honestFaultedNow,
+      });
       lastCheck = now;
     }
   }
