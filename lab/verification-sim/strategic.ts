@@ -138,6 +138,8 @@ export type StrategicResult = {
   jobs: number;
   wrongAccepted: number;
   wrongAcceptedPer10k: number;
+  /** Tasks reopened after their provider was proven faulty (run again; recheckCaught.ts). */
+  reopened: number;
   honestFaulted: number;
   /** Each unreversed fault of an honest provider: who executed the task, in which role, and why. */
   honestFaultDetails: {
@@ -529,12 +531,16 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     };
   }
   const tasks = jobs.length * opts.jobSize;
+  const reopened = (
+    await f.db.selectFrom('events').select('id').where('type', '=', 'task.reopened').execute()
+  ).length;
   await f.close();
   return {
     tasks,
     jobs: jobs.length,
     wrongAccepted,
     wrongAcceptedPer10k: (wrongAccepted / tasks) * 10_000,
+    reopened,
     honestFaulted,
     honestFaultDetails,
     overhead: whole.overhead,
