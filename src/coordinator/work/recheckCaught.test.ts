@@ -117,6 +117,19 @@ test("a caught provider's unverified frames are reopened and queued again; check
     } as unknown as JobSpec;
     await f.db.transaction().execute((trx) => billDeferredOutputs(f.work, trx, jobId, renderSpec));
     assert.deepEqual(billed, [{ taskId: taskIds[2], jobEnded: true }]);
+    // The same at the end of an audited inference job (issue 15); a job under `none` was billed at
+    // each verdict and a training job by its rounds: nothing waits for their end.
+    billed.length = 0;
+    const onnxSpec = { ...renderSpec, kind: 'onnx.infer' } as unknown as JobSpec;
+    await f.db.transaction().execute((trx) => billDeferredOutputs(f.work, trx, jobId, onnxSpec));
+    assert.deepEqual(billed, [{ taskId: taskIds[2], jobEnded: true }]);
+    billed.length = 0;
+    for (const other of [
+      { ...onnxSpec, verification: { policy: 'none' } },
+      { ...onnxSpec, kind: 'train.diloco' },
+    ] as unknown as JobSpec[])
+      await f.db.transaction().execute((trx) => billDeferredOutputs(f.work, trx, jobId, other));
+    assert.deepEqual(billed, [], 'nothing deferred for none-policy or training jobs');
   } finally {
     await f.close();
   }
