@@ -84,7 +84,13 @@ export type StrategicOptions = {
   onProgress?: (done: number, total: number) => void;
   /** Every this many tasks, the overhead so far and over the last stretch (0: never). */
   checkpoint?: number;
-  onCheckpoint?: (done: number, sofar: OverheadFigures, last: OverheadFigures) => void;
+  onCheckpoint?: (
+    done: number,
+    sofar: OverheadFigures,
+    last: OverheadFigures,
+    /** Wrong outputs accepted so far and honest providers with a fault so far (a long run's trend). */
+    so: { wrongAccepted: number; honestFaulted: number },
+  ) => void;
 };
 
 export const DEFAULT_STRATEGIC: StrategicOptions = {
@@ -132,6 +138,8 @@ export type StrategicResult = {
   jobs: number;
   wrongAccepted: number;
   wrongAcceptedPer10k: number;
+  /** Tasks reopened after their provider was proven faulty (run again; recheckCaught.ts). */
+  reopened: number;
   honestFaulted: number;
   /** Each unreversed fault of an honest provider: who executed the task, in which role, and why. */
   honestFaultDetails: {
@@ -401,7 +409,17 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     const every = opts.checkpoint ? Math.max(1, Math.round(opts.checkpoint / opts.jobSize)) : 0;
     if (every && Math.floor(doneJobs / every) > Math.floor(j0 / every) && doneJobs < jobsTotal) {
       const now = await snapshot();
-      opts.onCheckpoint?.(doneJobs * opts.jobSize, overheadBetween(now), overheadBetween(now, lastCheck));
+      // Honest providers with a fault so far (reversals not subtracted: an upper bound).
+      const honestFaultedNow = (
+        await f.db.selectFrom('verification_faults').select('provider').distinct().execute()
+      ).filter((r) => {
+        const k = byAddress.get(r.provider)?.kind;
+        return k === 'honest' || k === 'genesis';
+      }).length;
+      opts.onCheckpoint?.(doneJobs * opts.jobSize, overheadBetween(now), overheadBetween(now, lastCheck), {
+        wrongAccepted,
+        honestFaulted: honestFaultedNow,
+      });
       lastCheck = now;
     }
   }
@@ -513,12 +531,16 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     };
   }
   const tasks = jobs.length * opts.jobSize;
+  const reopened = (
+    await f.db.selectFrom('events').select('id').where('type', '=', 'task.reopened').execute()
+  ).length;
   await f.close();
   return {
     tasks,
     jobs: jobs.length,
     wrongAccepted,
     wrongAcceptedPer10k: (wrongAccepted / tasks) * 10_000,
+    reopened,
     honestFaulted,
     honestFaultDetails,
     overhead: whole.overhead,

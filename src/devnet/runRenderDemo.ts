@@ -113,7 +113,7 @@ export async function runRenderDemo(
     else if (e.type === 'task.retry') print(`  frame re-rendered: ${e.data.code} ${e.data.message}`);
     else if (e.type === 'task.reopened')
       print(
-        `  frame re-rendered: its provider ${String(e.data.provider).slice(0, 10)}… was caught on another frame`,
+        `  frame re-rendered: its provider ${String(e.data.provider).slice(0, 10)}… was caught cheating ${e.data.caughtOn ? 'on another frame' : 'elsewhere'}`,
       );
     else if (e.type === 'job.failed') print(`  job failed: ${e.data.code} ${e.data.message}`);
   });

@@ -1,24 +1,31 @@
 /**
- * Which verdicts are billed only when their job ends (docs/render.md, "Caught: earlier frames
- * re-rendered"): a frame of an audited `blender.render` job that frame sampling left unchecked. If
- * its provider is caught on another frame of the job before then, the frame is reopened and
- * rendered again (work/renderRecheck.ts), so the client is never billed for it.
+ * Which verdicts are billed only when their job ends (docs/verification.md, "Caught: unchecked
+ * outputs re-run"; docs/render.md, "Caught: earlier frames re-rendered"): a task of an audited job
+ * (`onnx.infer` or `blender.render`) accepted without any check — the audit draw left it out or its
+ * audit was waived. If its provider is proven faulty on any task before the job ends, the task is
+ * reopened and run again (work/recheckCaught.ts), so the client is never billed for it. Training
+ * jobs are left out: their rounds and end belong to the round manager.
  */
 import type { JobSpec } from '../../protocol/schemas.ts';
 import { policyOfSpec } from '../verification/policy.ts';
 import type { Verdict } from '../verification/taskVerification.ts';
 
 /**
- * True when a verdict's bill waits for its job's end: an accepted, unverified task of a
- * `blender.render` job under audits. Pure.
+ * True when a job's unchecked outputs are billed at its end (and can be reopened before then): an
+ * audited job that is not a training job. Pure.
  *
- * @example defersBilling(job.spec, verdict) // true for a sampled-out frame
+ * @example defersUncheckedOutputs(job.spec) // true for an audited onnx.infer job
+ */
+export function defersUncheckedOutputs(spec: JobSpec): boolean {
+  return spec.kind !== 'train.diloco' && policyOfSpec(spec).kind === 'audit';
+}
+
+/**
+ * True when a verdict's bill waits for its job's end: an accepted, unverified task of an audited
+ * job ({@link defersUncheckedOutputs}). Pure.
+ *
+ * @example defersBilling(job.spec, verdict) // true for a sampled-out frame or an unaudited task
  */
 export function defersBilling(spec: JobSpec, verdict: Pick<Verdict, 'status' | 'verified'>): boolean {
-  return (
-    spec.kind === 'blender.render' &&
-    policyOfSpec(spec).kind === 'audit' &&
-    verdict.status === 'accepted' &&
-    !verdict.verified
-  );
+  return defersUncheckedOutputs(spec) && verdict.status === 'accepted' && !verdict.verified;
 }

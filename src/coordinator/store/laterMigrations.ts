@@ -452,6 +452,13 @@ export const laterMigrations: Record<string, Migration> = {
       await db.schema.alterTable('render_audit_regions').addColumn('task_pixels', 'integer').execute();
     },
   },
+  // A provider proven faulty has its unchecked outputs of running jobs reopened (issue 15,
+  // work/recheckCaught.ts): they are found by provider and status in the fault's transaction.
+  '0030_tasks_provider': {
+    async up(db) {
+      await db.schema.createIndex('tasks_provider').on('tasks').columns(['provider', 'status']).execute();
+    },
+  },
   // A timeout's cause travels with its journal entry (the lease and its deadline, or the provider's
   // signed failure: docs/validators.md "Timeouts"); a signed failure report is kept with its lease.
   // Timeouts journaled before this and not reported yet are marked `legacy` (no cause was kept).

@@ -14,7 +14,7 @@ import { injectCanary } from './canaries.ts';
 import { inlineInput } from './inlineInput.ts';
 import { jobInfo } from './jobs.ts';
 import { kinOf } from './kinship.ts';
-import { markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
+import { executorsOfTask, markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
 import { initFor, loadVerification, lockedVerification, saveVerification } from './openVerifications.ts';
 import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
 import { cannotRun, couldRun, placementKey } from './renderEligibility.ts';
@@ -154,6 +154,9 @@ export async function leaseOne(
     preferTrusted = true;
   }
   const failedBefore = task.attempts > 0 ? (await providersOfTask(db, task.id)).map((a) => a.provider) : [];
+  // A reopened task (its provider was proven faulty: recheckCaught.ts) has outputs from an earlier
+  // verification: whoever delivered one never runs it again, whatever its standing now.
+  const deliveredBefore = task.attempts > 0 ? await executorsOfTask(db, task.id) : [];
   const req: TaskRequirements = {
     model: placementKey(job.spec, task.input_cid),
     minMemoryMiB: job.spec.resources.minMemoryMiB,
@@ -184,7 +187,14 @@ export async function leaseOne(
       ...kin.funder,
       ...kin.burst,
     ]),
-    requiredExclude: new Set([...involved, ...s.draining, ...tooDear, ...kin.network, ...kin.funder]),
+    requiredExclude: new Set([
+      ...involved,
+      ...deliveredBefore,
+      ...s.draining,
+      ...tooDear,
+      ...kin.network,
+      ...kin.funder,
+    ]),
     trustedOnly,
     preferTrusted,
     groundTruth,

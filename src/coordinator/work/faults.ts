@@ -18,6 +18,7 @@ import type { FaultKind } from '../verification/slashing.ts';
 import { reviewCanariesOf } from './canaryReviewQueries.ts';
 import { addTaskFailed } from './leaseQueries.ts';
 import { insertFault, insertSlash, storedReputation } from './providerQueries.ts';
+import { reopenAfterFault } from './recheckCaught.ts';
 import type { WorkDeps, WorkState } from './workState.ts';
 
 /**
@@ -132,4 +133,6 @@ export async function recordFault(
     kind: f.kind,
     slashed: s.slashable.toString(),
   });
+  // Its unchecked outputs of running jobs are run again (recheckCaught.ts).
+  await reopenAfterFault(s, d, trx, provider, { jobId: f.jobId, taskId: f.taskId });
 }

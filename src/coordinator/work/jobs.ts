@@ -17,7 +17,7 @@ import {
   leasesOfJob,
   openVerificationsOfJob,
 } from './leaseQueries.ts';
-import { billDeferredFrames } from './renderRecheck.ts';
+import { billDeferredOutputs } from './recheckCaught.ts';
 import { releaseJobLocks } from './stakeLocks.ts';
 import {
   forgetVerification,
@@ -77,8 +77,8 @@ export async function failJob(
   const t = d.now();
   const updated = await failJobRow(trx, jobId, code, message, t);
   if (updated.numUpdatedRows === 0n) return [];
-  // Frames whose bill waited for the job's end are billed now (renderRecheck.ts).
-  await billDeferredFrames(d, trx, jobId, (await jobInfo(s, d, jobId, trx))?.spec);
+  // Unchecked outputs whose bill waited for the job's end are billed now (recheckCaught.ts).
+  await billDeferredOutputs(d, trx, jobId, (await jobInfo(s, d, jobId, trx))?.spec);
   const info = s.jobCache.get(jobId);
   if (info) info.status = 'failed';
   // Open verifications of the job's tasks will never decide: free them.

@@ -290,6 +290,23 @@ export function providersOfTask(ex: Executor, taskId: string) {
 }
 
 /**
+ * Providers that delivered an output for a task (an execution row), in any verification of it: a
+ * task reopened after its provider was proven faulty (recheckCaught.ts) is never run by them again.
+ *
+ * @example
+ * const delivered = await executorsOfTask(db, taskId);
+ */
+export async function executorsOfTask(ex: Executor, taskId: string): Promise<string[]> {
+  const rows = await ex
+    .selectFrom('task_executions')
+    .select('provider')
+    .distinct()
+    .where('task_id', '=', taskId)
+    .execute();
+  return rows.map((r) => r.provider);
+}
+
+/**
  * Marks a queued job running; `numUpdatedRows` is 0 when it already left the queue.
  *
  * @example

@@ -216,9 +216,11 @@ export async function handleResult(
       }
       // Open every commitment whose round is complete (this one, or ones waiting for it).
       const revealedBy = new Set(tv.log().flatMap((e) => (e.type === 'reveal' ? [e.provider] : [])));
+      // A reopened task (recheckCaught.ts) also has executions of an earlier verification, by
+      // providers with no execution in this one: nothing to reveal for them.
       const execs = await stmt.all(trx, q.executionsOf, { taskId: a.task_id });
       for (const e of execs) {
-        if (tv.verdict() || revealedBy.has(e.provider as Hex) || !tv.canReveal(e.provider as Hex)) continue;
+        if (tv.verdict() || revealedBy.has(e.provider as Hex) || !mayReveal(tv, e.provider)) continue;
         const set = outputs.get(e.output_digest);
         tv.reveal(e.provider as Hex, {
           outputDigest: e.output_digest as Hex,

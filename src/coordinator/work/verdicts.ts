@@ -9,7 +9,7 @@ import type { ErrorCode } from '../../errors/codes.ts';
 import type { Usage } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
-import { policyOfSpec, type VerificationPolicy } from '../verification/policy.ts';
+import type { VerificationPolicy } from '../verification/policy.ts';
 import { isTrusted } from '../verification/reputation.ts';
 import { TaskVerification, type Verdict, type VerificationEvent } from '../verification/taskVerification.ts';
 import { seedCanary } from './canaries.ts';
@@ -26,7 +26,7 @@ import {
 } from './leaseQueries.ts';
 import { initFor, lockedVerification } from './openVerifications.ts';
 import { insertFault, insertSlash } from './providerQueries.ts';
-import { billDeferredFrames, reopenCaughtFrames } from './renderRecheck.ts';
+import { billDeferredOutputs, reopenAfterFault } from './recheckCaught.ts';
 import { settleTaskLocks } from './stakeLocks.ts';
 import { noteVerifiedSize, slashCapOf, slashSizeMilli, verifiedUnitsMilli } from './taskEconomics.ts';
 import { taskTimeoutCause } from './timeoutCause.ts';
@@ -185,24 +185,9 @@ export async function settleVerdict(
       slashed: (slash?.amount ?? 0n).toString(),
     });
   }
-  // A render provider caught on a frame: its earlier frames of the job nobody checked are rendered
-  // again, and were never billed (renderRecheck.ts).
-  const jobSpec = (known.job ?? (await jobInfo(s, d, jobId, trx)))?.spec;
-  if (
-    jobSpec?.kind === 'blender.render' &&
-    policyOfSpec(jobSpec).kind === 'audit' &&
-    verdict.faults.length > 0
-  ) {
-    for (const f of verdict.faults) {
-      const reopened = await reopenCaughtFrames(s, d, trx, jobId, f.provider, taskId);
-      for (const id of reopened)
-        await events.append(trx, jobId, 'task.reopened', {
-          taskId: id,
-          provider: f.provider,
-          caughtOn: taskId,
-        });
-    }
-  }
+  // A provider proven faulty: its outputs of running audited jobs that nobody checked are run
+  // again, and were never billed (recheckCaught.ts).
+  for (const f of verdict.faults) await reopenAfterFault(s, d, trx, f.provider, { jobId, taskId });
   for (const sl of verdict.slashes) {
     await insertSlash(trx, {
       task_id: taskId,
@@ -275,7 +260,7 @@ export async function settleVerdict(
   });
   if (info?.spec.kind === 'train.diloco') return { jobDone: false, cancelled: [], training: info.spec };
   if (job.tasks_done === job.tasks_total) {
-    await billDeferredFrames(d, trx, jobId, info?.spec);
+    await billDeferredOutputs(d, trx, jobId, info?.spec);
     await completeJob(trx, jobId, t);
     await events.append(trx, jobId, 'job.completed', { tasks: job.tasks_total });
     return { jobDone: true, cancelled: [] };
