@@ -100,7 +100,7 @@ test('the review check is a seeded draw: only the eligible trusted provider with
   }
 });
 
-test('a lower-drawn checker that stays online but never takes the check has priority only for a while: then the next one checks (security review)', async () => {
+test('a lower-drawn checker that was leased work and let the check go, or stayed idle past its window, no longer holds the review (security reviews)', async () => {
   const f = await workFixture();
   try {
     const outvoted = await f.connected();
@@ -108,17 +108,13 @@ test('a lower-drawn checker that stays online but never takes the check has prio
     const b = await trustedFrom(f);
     await openReview(f, outvoted.address);
     const [idle, next] = drawOf(f, a.address) < drawOf(f, b.address) ? [a, b] : [b, a];
-    // The lowest draw (an ally, or a provider busy with other kinds) stays connected and idle.
-    f.clock.t += CHECKER_PRIORITY_MS - 1_000;
-    assert.equal(
-      await reviewToCheck(f.state, f.work, next.address),
-      undefined,
-      'still the lowest draw’s turn',
-    );
-    f.clock.t += 2_000;
-    const drawn = await reviewToCheck(f.state, f.work, next.address);
-    assert.equal(drawn?.review_id, 'review-1', 'the next draw may check once the first had its time');
-    assert.equal(drawn?.drawn.draw, drawOf(f, next.address), 'with its own draw, which validators recompute');
+    f.clock.t += 1_000;
+    assert.equal(await reviewToCheck(f.state, f.work, next.address), undefined, 'the lowest draw’s turn');
+    // Idle (an ally that never takes work, or a provider with none to take) past its window.
+    f.clock.t += CHECKER_PRIORITY_MS;
+    const late = await reviewToCheck(f.state, f.work, next.address);
+    assert.equal(late?.review_id, 'review-1', 'the next draw may check once the idle one had its time');
+    assert.equal(late?.drawn.draw, drawOf(f, next.address), 'with its own draw, which validators recompute');
   } finally {
     await f.close();
   }
@@ -152,6 +148,79 @@ test("a ring's trusted ally never checks a review about a member connected only 
     );
     await knownToStore(f, [ghost], '192.0.2/24');
     assert.equal((await reviewToCheck(f.state, f.work, independent.address))?.review_id, 'review-1');
+  } finally {
+    await f.close();
+  }
+});
+
+test('a lower-drawn checker leased other work since the review opened let the check go: the next draw checks at once', async () => {
+  const f = await workFixture();
+  try {
+    const outvoted = await f.connected();
+    const a = await trustedFrom(f);
+    const b = await trustedFrom(f);
+    await openReview(f, outvoted.address);
+    const [busy, next] = drawOf(f, a.address) < drawOf(f, b.address) ? [a, b] : [b, a];
+    assert.equal(await reviewToCheck(f.state, f.work, next.address), undefined, 'the lowest draw’s turn');
+    f.clock.t += 1_000;
+    // It is leased a task of some job (a free slot it filled with other work, not the check).
+    const row = { created_at: f.clock.t, updated_at: f.clock.t };
+    await f.db
+      .insertInto('jobs')
+      .values({
+        id: '0xj1',
+        client: '0xc',
+        nonce: '1',
+        kind: 'onnx.infer',
+        spec: '{}',
+        status: 'running',
+        tasks_total: 1,
+        tasks_done: 0,
+        deadline_ms: 0,
+        issued_at: 0,
+        signature: '0x',
+        error_code: null,
+        error_message: null,
+        ...row,
+      })
+      .execute();
+    await f.db
+      .insertInto('tasks')
+      .values({
+        id: '0xt1',
+        job_id: '0xj1',
+        idx: 0,
+        input_cid: 'i'.repeat(64),
+        status: 'assigned',
+        attempts: 1,
+        output_cid: null,
+        provider: null,
+        result: null,
+        last_error: null,
+        queued_at: 0,
+        updated_at: f.clock.t,
+      })
+      .execute();
+    await f.db
+      .insertInto('assignments')
+      .values({
+        id: '0xa1',
+        task_id: '0xt1',
+        job_id: '0xj1',
+        provider: busy.address,
+        status: 'leased',
+        lease_expires_at: f.clock.t + 60_000,
+        created_at: f.clock.t,
+        finished_at: null,
+        error_code: null,
+        error_message: null,
+      })
+      .execute();
+    assert.equal(
+      (await reviewToCheck(f.state, f.work, next.address))?.review_id,
+      'review-1',
+      'leased work without taking the check: its priority is gone',
+    );
   } finally {
     await f.close();
   }

@@ -12,13 +12,14 @@
  *   providers it would clear, its first checker), and every identity involved known — loaded from
  *   the store for a provider connected only to another replica; one that is unknown, or whose
  *   funder lookup is pending, makes the review uncheckable here for now (never "no kin");
- * - **priority, not a veto**: the lowest draw has the review to itself for `CHECKER_PRIORITY_MS`
- *   after it opened, then the two lowest, and so on (a provider may check once fewer than
- *   ⌊age / CHECKER_PRIORITY_MS⌋ + 1 eligible ones online are drawn lower). A trusted ally that
- *   stays connected but never takes the check (no free slot, another kind of work) would otherwise
- *   block every other checker until the review expired at its deadline and its held miss was
- *   voided (security review); the draw still orders who may check, so a ring gains a turn only by
- *   waiting behind every honest checker drawn lower.
+ * - **priority, not a veto** (security reviews): a lower-drawn eligible provider that was leased
+ *   work since the review opened had a free slot and let the check go (an honest agent takes it on
+ *   its next slot), so it no longer holds the review; one that was leased nothing holds it for
+ *   `CHECKER_PRIORITY_MS` per rank (a provider may check once fewer than ⌊age / window⌋ + 1 such
+ *   idle ones are drawn lower). Without this a trusted ally that stays connected but never takes
+ *   the check blocked every other checker until the review expired and its held miss was voided;
+ *   with a short window alone, a ring member drawn higher could wait its way past honest checkers
+ *   that were merely busy.
  */
 import { hashUnit } from '../../protocol/rng.ts';
 import { epochSeed } from '../verification/auditSeeds.ts';
@@ -30,7 +31,7 @@ import { reputationOf, type WorkDeps, type WorkState } from './workState.ts';
 type Checkable = Awaited<ReturnType<typeof checkableReviews>>[number];
 
 /** How long each rank of the draw has a review before the next one may check it too. */
-export const CHECKER_PRIORITY_MS = 10 * 60_000;
+export const CHECKER_PRIORITY_MS = 60 * 60_000;
 
 /** A review this provider was drawn to check, with its draw (recorded on the check lease). */
 export type DrawnReview = Checkable & { drawn: { epoch: number | null; draw: number } };
@@ -126,7 +127,9 @@ export async function drawnReview(
       if (!rep || !isTrusted(rep)) continue;
       if ((await checkableReviews(d.db, p.address, { reviewId: c.review_id, limit: 1 })).length === 0)
         continue;
-      if ((await eligible(s, d, c, p.address, true)) && ++lower >= waitFor) {
+      if (!(await eligible(s, d, c, p.address, true))) continue;
+      if (await leasedSince(d, p.address, Number(c.opened_at))) continue; // it let the check go
+      if (++lower >= waitFor) {
         other = true;
         break;
       }
@@ -134,4 +137,16 @@ export async function drawnReview(
     if (!other) return { ...c, drawn: { epoch, draw } };
   }
   return undefined;
+}
+
+/** Whether `provider` was leased any task since `t` (on any replica: the store's assignments). */
+async function leasedSince(d: WorkDeps, provider: string, t: number): Promise<boolean> {
+  const row = await d.db
+    .selectFrom('assignments')
+    .select('id')
+    .where('provider', '=', provider)
+    .where('created_at', '>', t)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
 }
