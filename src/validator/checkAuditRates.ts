@@ -19,6 +19,7 @@ import {
   renderWorstUnits,
   rewardForUnits,
 } from '../coordinator/verification/renderValue.ts';
+import { jobSpecSchema } from '../protocol/schemas.ts';
 import type { FactDispute } from './checkFacts.ts';
 import { REPUTATION_STALE_MS, type ReputationReplay } from './reputationReplay.ts';
 
@@ -65,7 +66,13 @@ export function checkAuditRates(
   const jobOfTask = new Map<string, string>();
   for (const c of facts.charges) jobOfTask.set(c.taskId.toLowerCase(), c.jobId.toLowerCase());
   const specOf = new Map<string, Spec>();
-  for (const j of facts.jobs) specOf.set(j.jobId.toLowerCase(), (j.spec ?? {}) as Spec);
+  // Parsed as intake parsed it (second security review): the signed spec may leave out what the
+  // schema defaults (`taskTimeoutSec`, a render's `tiles`), and `BigInt(NaN)` threw, refusing an
+  // honest epoch for any client who sent such a spec.
+  for (const j of facts.jobs) {
+    const parsed = jobSpecSchema.safeParse(j.spec);
+    specOf.set(j.jobId.toLowerCase(), (parsed.success ? parsed.data : (j.spec ?? {})) as Spec);
+  }
   const paidOf = new Map<string, ChargeFact[]>();
   for (const c of facts.charges) {
     const k = c.taskId.toLowerCase();
@@ -159,8 +166,15 @@ function slashWithoutFault(
 
 /** The worst case of one task of a render spec: timeout × billed cores (renderValue.ts). */
 function worstUnitsOf(spec: Spec): bigint {
-  return renderWorstUnits(Number(spec.taskTimeoutSec), Boolean(spec.resources?.gpu));
+  // The render schema's default where the signed spec left it out; 0 (every value reward out of
+  // range: a dispute, not a throw) for a timeout that is no whole number of seconds.
+  const timeout = Number(spec.taskTimeoutSec ?? RENDER_DEFAULT_TIMEOUT_SEC);
+  if (!(Number.isSafeInteger(timeout) && timeout > 0)) return 0n;
+  return renderWorstUnits(timeout, Boolean(spec.resources?.gpu));
 }
+
+/** `blender.render`'s default `taskTimeoutSec` (protocol/schemas.ts). */
+const RENDER_DEFAULT_TIMEOUT_SEC = 300;
 
 /**
  * A render value reward re-derived (renderValueFloor.ts, docs/validators.md "Render value
@@ -194,11 +208,17 @@ function checkValueUnits(
   const { paid, spec } = frameOf(b.valueFrom);
   const r = spec?.render;
   if (paid.length < 2 || !spec || !r) return null;
-  const taskPixels = (Number(r.width) * Number(r.height)) / (Number(r.tiles?.x) * Number(r.tiles?.y));
+  const taskPixels =
+    (Number(r.width) * Number(r.height)) / (Number(r.tiles?.x ?? 1) * Number(r.tiles?.y ?? 1));
+  if (!(Number.isFinite(taskPixels) && taskPixels > 0)) return null; // a spec intake would refuse
   const cls = spec.resources?.gpu ? 'gpu' : CPU_CLASS;
   const frame = renderFrameUnits(
     paid.map((c) => ({
-      unitsMilli: billedUnitsMilli(cls, c.result.usage, Number(spec.taskTimeoutSec)),
+      unitsMilli: billedUnitsMilli(
+        cls,
+        c.result.usage,
+        Number(spec.taskTimeoutSec ?? RENDER_DEFAULT_TIMEOUT_SEC),
+      ),
       ...(c.region ? { regionPixels: c.region.pixels } : {}),
     })),
     taskPixels,
