@@ -19,7 +19,11 @@ import { readReputationJournal } from '../src/coordinator/settlement/readRandomF
 import { auditRate, economicAuditBound } from '../src/coordinator/verification/auditPolicy.ts';
 import { SLASH_REWARD_MULTIPLE } from '../src/coordinator/verification/constants.ts';
 import { drawRate } from '../src/coordinator/verification/drawRate.ts';
-import { renderFrameUnits, renderWorstUnits, rewardForUnits } from '../src/coordinator/verification/renderValue.ts';
+import {
+  renderFrameUnits,
+  renderWorstUnits,
+  rewardForUnits,
+} from '../src/coordinator/verification/renderValue.ts';
 import {
   newReputation,
   type ReputationState,
@@ -633,5 +637,35 @@ test('a render spec that leaves out what the schema defaults (timeout, tiles) is
     checkAuditRates(facts, replay, 2),
     null,
     'priced at the default timeout’s worst case: consistent',
+  );
+});
+
+test('a reinstatement cannot hand a provider a longer run of valid results than the replay saw it have (second security review)', () => {
+  const ally = `0x${'0b'.repeat(20)}`;
+  const t0 = 1_800_000_000_000;
+  const replay = new ReputationReplay({ complete: true, seen: true });
+  const valid: ReputationEntry[] = Array.from({ length: 12 }, (_v, i) => ({
+    provider: ally,
+    kind: 'valid',
+    at: t0 + i * 60_000,
+  }));
+  assert.equal(replay.add([...valid, { provider: ally, kind: 'fault', at: t0 + 20 * 60_000 }], 1), null);
+  const reinstate = (consecutiveValid: number): ReputationEntry => ({
+    provider: ally,
+    kind: 'reinstate',
+    at: t0 + 60 * 60_000,
+    faultAt: t0 + 20 * 60_000,
+    before: { ...replay.candidates(ally, t0 + 15 * 60_000)[0]!, consecutiveValid },
+  });
+  const honest = replay.clone();
+  honest.add([reinstate(12)], 2);
+  const forged = replay.clone();
+  forged.add([reinstate(100_000)], 2);
+  const at = t0 + 61 * 60_000;
+  assert.equal(honest.candidates(ally, at)[0]!.consecutiveValid, 12, 'the run it had, given back');
+  assert.equal(
+    forged.candidates(ally, at)[0]!.consecutiveValid,
+    12,
+    'a forged run is capped at the one it had',
   );
 });

@@ -116,10 +116,11 @@ export class ReputationReplay {
     return null;
   }
 
-  private apply(e: ReputationEntry): void {
-    const p = e.provider.toLowerCase();
+  private apply(entry: ReputationEntry): void {
+    const p = entry.provider.toLowerCase();
     const h = this.byProvider.get(p) ?? { entries: [], states: [] };
     this.byProvider.set(p, h);
+    const e = clampReinstate(h, entry);
     // After every entry at or before its time (entries of one time keep their journal order).
     let at = h.entries.length;
     while (at > 0 && h.entries[at - 1]!.at > e.at) at--;
@@ -187,6 +188,24 @@ export class ReputationReplay {
     for (const j of journals) for (const e of j) r.apply(e);
     return r;
   }
+}
+
+/**
+ * A reinstatement gives back the run of valid results the provider had before its fault
+ * (`before.consecutiveValid`); `before` is the coordinator's word, so it is capped at the longest
+ * run this replay saw the provider have up to the fault (within the replicas' staleness). An
+ * honest coordinator's `before` is a state the provider had, so nothing changes; a forged one
+ * cannot hand an ally a record it never earned (second security review: 100,000 from a bare
+ * reinstatement).
+ */
+function clampReinstate(h: History, e: ReputationEntry): ReputationEntry {
+  if (e.kind !== 'reinstate' || !e.before) return e;
+  const until = (e.faultAt ?? e.at) + REPUTATION_STALE_MS;
+  let longest = 0;
+  for (const [i, x] of h.entries.entries())
+    if (x.at <= until) longest = Math.max(longest, h.states[i]?.consecutiveValid ?? 0);
+  if (e.before.consecutiveValid <= longest) return e;
+  return { ...e, before: { ...e.before, consecutiveValid: longest } };
 }
 
 /** One journal entry applied with the coordinator's own function. */
