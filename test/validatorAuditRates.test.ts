@@ -19,11 +19,7 @@ import { readReputationJournal } from '../src/coordinator/settlement/readRandomF
 import { auditRate, economicAuditBound } from '../src/coordinator/verification/auditPolicy.ts';
 import { SLASH_REWARD_MULTIPLE } from '../src/coordinator/verification/constants.ts';
 import { drawRate } from '../src/coordinator/verification/drawRate.ts';
-import {
-  renderFrameUnits,
-  renderWorstUnits,
-  rewardForUnits,
-} from '../src/coordinator/verification/renderValue.ts';
+import { renderFrameUnits, rewardForUnits } from '../src/coordinator/verification/renderValue.ts';
 import {
   newReputation,
   type ReputationState,
@@ -595,77 +591,4 @@ test("a draw's economics are tied together: a reward under one unit, a slashable
   assert.match(String(check({ ...econ, slashable: econ.slashable * 50n })), /economics\.slashable$/);
   assert.match(String(check({ ...econ, reward: history.unitReward - 1n })), /economics\.reward$/);
   assert.match(String(check({ ...econ, honestCost: -1n })), /economics\.honestCost$/);
-});
-
-test('a render spec that leaves out what the schema defaults (timeout, tiles) is checked with the defaults, never throws (second security review)', () => {
-  const { taskTimeoutSec: _t, ...noTimeout } = renderSpec;
-  const spec = { ...noTimeout, render: { width: 640, height: 480 } };
-  const worst = renderWorstUnits(300, false); // the schema's default timeout
-  const frame = `0xre${'66'.repeat(31)}`;
-  const usage = { wallMs: 2_000, cpuMs: 2_000, peakRssBytes: 0 };
-  const facts = {
-    jobs: [{ jobId: renderJob, spec }],
-    charges: [
-      { taskId: frame, jobId: renderJob, result: { usage } },
-      { taskId: frame, jobId: renderJob, result: { usage }, region: { pixels: 100 } },
-      { taskId: `0xre${'77'.repeat(31)}`, jobId: renderJob, result: { usage } },
-    ],
-    draws: [
-      {
-        taskId: `0xre${'77'.repeat(31)}`,
-        provider: p,
-        epoch: 2,
-        draw: 0.5,
-        rate: 0.1,
-        audited: false,
-        otherOnline: true,
-        basis: {
-          at: 1,
-          unitReward: '1000',
-          valueUnits: worst.toString(),
-          valueReward: rewardForUnits(1000n, worst).toString(),
-          valueFrom: frame,
-        },
-      },
-    ],
-    reputation: [],
-    slashes: [],
-  } as unknown as EpochFacts;
-  const replay = new ReputationReplay({ complete: false, seen: true, causesEpoch: 1 });
-  assert.doesNotThrow(() => checkAuditRates(facts, replay, 2), 'no BigInt(NaN) from a left-out field');
-  assert.equal(
-    checkAuditRates(facts, replay, 2),
-    null,
-    'priced at the default timeout’s worst case: consistent',
-  );
-});
-
-test('a reinstatement cannot hand a provider a longer run of valid results than the replay saw it have (second security review)', () => {
-  const ally = `0x${'0b'.repeat(20)}`;
-  const t0 = 1_800_000_000_000;
-  const replay = new ReputationReplay({ complete: true, seen: true });
-  const valid: ReputationEntry[] = Array.from({ length: 12 }, (_v, i) => ({
-    provider: ally,
-    kind: 'valid',
-    at: t0 + i * 60_000,
-  }));
-  assert.equal(replay.add([...valid, { provider: ally, kind: 'fault', at: t0 + 20 * 60_000 }], 1), null);
-  const reinstate = (consecutiveValid: number): ReputationEntry => ({
-    provider: ally,
-    kind: 'reinstate',
-    at: t0 + 60 * 60_000,
-    faultAt: t0 + 20 * 60_000,
-    before: { ...replay.candidates(ally, t0 + 15 * 60_000)[0]!, consecutiveValid },
-  });
-  const honest = replay.clone();
-  honest.add([reinstate(12)], 2);
-  const forged = replay.clone();
-  forged.add([reinstate(100_000)], 2);
-  const at = t0 + 61 * 60_000;
-  assert.equal(honest.candidates(ally, at)[0]!.consecutiveValid, 12, 'the run it had, given back');
-  assert.equal(
-    forged.candidates(ally, at)[0]!.consecutiveValid,
-    12,
-    'a forged run is capped at the one it had',
-  );
 });

@@ -5,7 +5,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import type { Hex } from 'viem';
 import { voidUnredeemed } from './countServed.ts';
 import { dropPiece } from './dropPiece.ts';
 import type { OrderBook } from './orderProof.ts';

@@ -107,7 +107,7 @@ test('a lower-drawn checker that was leased work and let the check go, or stayed
     const a = await trustedFrom(f);
     const b = await trustedFrom(f);
     await openReview(f, outvoted.address);
-    const [idle, next] = drawOf(f, a.address) < drawOf(f, b.address) ? [a, b] : [b, a];
+    const [, next] = drawOf(f, a.address) < drawOf(f, b.address) ? [a, b] : [b, a];
     f.clock.t += 1_000;
     assert.equal(await reviewToCheck(f.state, f.work, next.address), undefined, 'the lowest draw’s turn');
     // Idle (an ally that never takes work, or a provider with none to take) past its window.
