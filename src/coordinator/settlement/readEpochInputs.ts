@@ -16,6 +16,7 @@ import { readBalances } from '../ledger/readBalances.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
 import type { EpochInputs } from './epochComputation.ts';
+import { notWithdrawn } from './slashCursor.ts';
 
 /**
  * The epoch being closed and its window (ms).
@@ -243,18 +244,8 @@ export async function pendingSlashRequests(
       .select(['id', 'provider', 'amount'])
       .where('applied_epoch', 'is', null)
       .where('created_at', '<', endsAt)
-      // A slash withdrawn on review (a poisoned canary's fault, work/canaryReviews.ts) is never applied.
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('fault_reversals as r')
-              .select('r.id')
-              .whereRef('r.slash_id', '=', 'slashes.id')
-              .where('r.withdrawn', '=', 1),
-          ),
-        ),
-      )
+      // A slash withdrawn on review is never applied.
+      .where(notWithdrawn)
       .orderBy('id')
       .execute()
   ).map((r) => ({ id: r.id, provider: r.provider, amount: BigInt(r.amount) }));

@@ -13,9 +13,27 @@
  * skipped for good a slash with a lower id the close had not read: stamped before the epoch's end
  * but written after a later one, or not yet committed on PostgreSQL — security review.)
  */
-import type { Transaction } from 'kysely';
+import type { ExpressionBuilder, Transaction } from 'kysely';
 import { dialectOf } from '../store/dialect.ts';
 import type { Database } from '../store/schema.ts';
+
+/**
+ * A `slashes` row no review withdrew (a poisoned canary's fault, work/canaryReviews.ts): what a
+ * close may apply.
+ *
+ * @example db.selectFrom('slashes').select('id').where(notWithdrawn)
+ */
+export function notWithdrawn(eb: ExpressionBuilder<Database, 'slashes'>) {
+  return eb.not(
+    eb.exists(
+      eb
+        .selectFrom('fault_reversals as r')
+        .select('r.id')
+        .whereRef('r.slash_id', '=', 'slashes.id')
+        .where('r.withdrawn', '=', 1),
+    ),
+  );
+}
 
 /** The row locked (its name kept from when it held the cursor). */
 const KEY = 'slashes_applied_through';
@@ -61,17 +79,7 @@ export async function stillPending<R extends { id: number }>(
         requests.slice(i, i + 500).map((r) => r.id),
       )
       .where('applied_epoch', 'is', null)
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('fault_reversals as r')
-              .select('r.id')
-              .whereRef('r.slash_id', '=', 'slashes.id')
-              .where('r.withdrawn', '=', 1),
-          ),
-        ),
-      )
+      .where(notWithdrawn)
       .execute();
     for (const r of rows) pending.add(Number(r.id));
   }

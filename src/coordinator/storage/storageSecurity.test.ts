@@ -344,24 +344,31 @@ test('many relays at once on one grant cannot pass the read limit together (each
   }
 });
 
+/**
+ * Stores two objects of 8 KiB that share their first half, one per owner, all pieces healthy:
+ * with K = 2 their first data pieces are equal, and so are those pieces' roots.
+ */
+async function twoObjectsSharingAPiece(h: Harness, ownerA: string, ownerB: string) {
+  const shared = new Uint8Array(4096).map((_v, i) => (i * 7) & 255);
+  const object = (fill: number) => {
+    const bytes = new Uint8Array(8192);
+    bytes.set(shared, 0);
+    return bytes.fill(fill, 4096);
+  };
+  const cidA = await h.upload(ownerA, object(9));
+  await h.storage.put(h.req(ownerA as `0x${string}`, cidA));
+  const cidB = await h.upload(ownerB, object(1));
+  await h.storage.put(h.req(ownerB as `0x${string}`, cidB));
+  const db = storageDb(h.store.db);
+  await db.updateTable('storage_pieces').set({ status: 'healthy' }).execute();
+  return { cidA, cidB, db };
+}
+
 test("a piece root two objects share is relayed and counted only as the granted object's (another owner is never charged)", async () => {
   const h = await harness(6, { t: Date.now() }, { serveAfterMs: 0 });
   try {
     const [victim, attacker] = [addr(), addr()];
-    // Same length, same first half: with K = 2 their first data pieces are equal, so is its root.
-    const shared = new Uint8Array(4096).map((_v, i) => (i * 7) & 255);
-    const b = new Uint8Array(8192);
-    b.set(shared, 0);
-    b.fill(1, 4096);
-    const a = new Uint8Array(8192);
-    a.set(shared, 0);
-    a.fill(9, 4096);
-    const cidB = await h.upload(victim, b);
-    await h.storage.put(h.req(victim, cidB));
-    const cidA = await h.upload(attacker, a);
-    await h.storage.put(h.req(attacker, cidA));
-    const db = storageDb(h.store.db);
-    await db.updateTable('storage_pieces').set({ status: 'healthy' }).execute();
+    const { cidA, cidB, db } = await twoObjectsSharingAPiece(h, attacker, victim);
     const piecesOf = (cid: string) =>
       db.selectFrom('storage_pieces').select(['root']).where('object_id', '=', cid).execute();
     const rootsB = new Set((await piecesOf(cidB)).map((p) => p.root));
@@ -392,19 +399,7 @@ test('removing an object does not tell a holder to drop a piece another object s
   const h = await harness(3);
   try {
     const [owner, other] = [addr(), addr()];
-    const shared = new Uint8Array(4096).map((_v, i) => (i * 5) & 255);
-    const a = new Uint8Array(8192);
-    a.set(shared, 0);
-    a.fill(2, 4096);
-    const b = new Uint8Array(8192);
-    b.set(shared, 0);
-    b.fill(3, 4096);
-    const cidA = await h.upload(owner, a);
-    await h.storage.put(h.req(owner, cidA));
-    const cidB = await h.upload(other, b);
-    await h.storage.put(h.req(other, cidB));
-    const db = storageDb(h.store.db);
-    await db.updateTable('storage_pieces').set({ status: 'healthy' }).execute();
+    const { cidA, cidB, db } = await twoObjectsSharingAPiece(h, owner, other);
     const pieceOf = (cid: string) =>
       db
         .selectFrom('storage_pieces')

@@ -79,14 +79,19 @@ async function openReview(f: Fixture, outvoted: string, sources: string[] = []) 
 const drawOf = (f: Fixture, p: string) =>
   hashUnit(f.state.econ.seed, 'review-check', 'review-1', p.toLowerCase());
 
+/** An open review and two trusted providers who may check it, lowest draw first. */
+async function reviewWithTwoCheckers(f: Fixture) {
+  const outvoted = await f.connected();
+  const a = await trustedFrom(f);
+  const b = await trustedFrom(f);
+  await openReview(f, outvoted.address);
+  return drawOf(f, a.address) < drawOf(f, b.address) ? ([a, b] as const) : ([b, a] as const);
+}
+
 test('the review check is a seeded draw: only the eligible trusted provider with the lowest draw takes it (an ally with a free slot first does not), and the next one once it is gone', async () => {
   const f = await workFixture();
   try {
-    const outvoted = await f.connected();
-    const a = await trustedFrom(f);
-    const b = await trustedFrom(f);
-    await openReview(f, outvoted.address);
-    const [low, high] = drawOf(f, a.address) < drawOf(f, b.address) ? [a, b] : [b, a];
+    const [low, high] = await reviewWithTwoCheckers(f);
     // The higher-drawn one asks first (say, a ring's trusted ally racing for the slot): refused.
     assert.equal(await reviewToCheck(f.state, f.work, high.address), undefined, 'not drawn: no check');
     const drawn = await reviewToCheck(f.state, f.work, low.address);
@@ -103,11 +108,7 @@ test('the review check is a seeded draw: only the eligible trusted provider with
 test('a lower-drawn checker that was leased work and let the check go, or stayed idle past its window, no longer holds the review (security reviews)', async () => {
   const f = await workFixture();
   try {
-    const outvoted = await f.connected();
-    const a = await trustedFrom(f);
-    const b = await trustedFrom(f);
-    await openReview(f, outvoted.address);
-    const [, next] = drawOf(f, a.address) < drawOf(f, b.address) ? [a, b] : [b, a];
+    const [, next] = await reviewWithTwoCheckers(f);
     f.clock.t += 1_000;
     assert.equal(await reviewToCheck(f.state, f.work, next.address), undefined, 'the lowest draw’s turn');
     // Idle (an ally that never takes work, or a provider with none to take) past its window.
@@ -156,11 +157,7 @@ test("a ring's trusted ally never checks a review about a member connected only 
 test('a lower-drawn checker leased other work since the review opened let the check go: the next draw checks at once', async () => {
   const f = await workFixture();
   try {
-    const outvoted = await f.connected();
-    const a = await trustedFrom(f);
-    const b = await trustedFrom(f);
-    await openReview(f, outvoted.address);
-    const [busy, next] = drawOf(f, a.address) < drawOf(f, b.address) ? [a, b] : [b, a];
+    const [busy, next] = await reviewWithTwoCheckers(f);
     assert.equal(await reviewToCheck(f.state, f.work, next.address), undefined, 'the lowest draw’s turn');
     f.clock.t += 1_000;
     // It is leased a task of some job (a free slot it filled with other work, not the check).

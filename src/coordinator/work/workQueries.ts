@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { TrainDilocoSpec } from '../../protocol/schemas.ts';
+import { notWithdrawn } from '../settlement/slashCursor.ts';
 import { queryTemplate } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 import { unseenBy } from './canaryQueries.ts';
@@ -249,17 +250,7 @@ export function workQueries(db: Kysely<Database>) {
             .select('amount')
             .where('provider', '=', p('who'))
             .where('applied_epoch', 'is', null)
-            .where((eb) =>
-              eb.not(
-                eb.exists(
-                  eb
-                    .selectFrom('fault_reversals as r')
-                    .select('r.id')
-                    .whereRef('r.slash_id', '=', 'slashes.id')
-                    .where('r.withdrawn', '=', 1),
-                ),
-              ),
-            ),
+            .where(notWithdrawn),
         ),
     ),
     /** Locks a provider's stake for one lease (stakeLocks.ts). */
