@@ -123,3 +123,29 @@ test("a validator of the coordinator's set reads exactly the blobs a closed epoc
   });
   await assert.rejects(access.authorizeRead(undefined, inEvidence), { code: 'PLX_AUTH_REQUIRED' });
 });
+
+test("a job naming another account's input is refused at intake, before any provider gets its bytes", async () => {
+  // Review (stop 8): the job was admitted and the input, 64 KiB or less, went inline in the
+  // attacker's provider's assignment although the blob read rule refused it (clientsBlobs.ts).
+  const victim = createClient({ url: c.url, account: randomAccount() });
+  const { cid } = await victim.uploadBlob(encodeSafetensors(ocrInput(42, 32, 32)));
+  const attacker = createClient({ url: c.url, account: randomAccount() });
+  const model = await attacker.uploadBlob(new Uint8Array(await readFile(ppocrDetectionModelPath())));
+  const deadline = Math.floor(Date.now() / 1000) + 120;
+  await assert.rejects(
+    attacker.submitJob({ kind: 'onnx.infer', model: model.cid, inputs: [cid], deadline }),
+    {
+      code: 'PLX_BLOB_FORBIDDEN',
+    },
+  );
+  // The same bytes uploaded by the attacker itself are its own to name.
+  const own = await attacker.uploadBlob(encodeSafetensors(ocrInput(42, 32, 32)));
+  assert.equal(own.cid, cid);
+  const { jobId } = await attacker.submitJob({
+    kind: 'onnx.infer',
+    model: model.cid,
+    inputs: [cid],
+    deadline,
+  });
+  assert.match(jobId, /^0x[0-9a-f]{64}$/);
+});

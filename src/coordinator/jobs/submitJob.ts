@@ -9,6 +9,7 @@ import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import { type JobSpec, type JobSubmission, jobSpecSchema } from '../../protocol/schemas.ts';
 import { checkInputsAgainstModel } from '../../runtimes/onnx/checkInputsAgainstModel.ts';
 import { inspectOnnxModel, type OnnxModelMeta } from '../../runtimes/onnx/inspectOnnxModel.ts';
+import { assertClientsBlobs } from '../blobs/clientsBlobs.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import type { Market } from '../market/createMarket.ts';
@@ -196,6 +197,8 @@ export function createJobSubmitter(deps: {
         if ((await deps.blobs.size(cid)) === undefined)
           throw new PlexusError('PLX_UNKNOWN_BLOB', `no blob ${cid}`, { details: { cid } });
       }
+      // Only the client's own blobs (clientsBlobs.ts): before any of them is read or described.
+      await assertClientsBlobs(deps.db, client, [spec.model, ...spec.inputs]);
       // A model kept on the storage network: its reads are charged to the client, so reserved too.
       const modelReads = deps.market
         ? await modelReadReserve(deps.db, {

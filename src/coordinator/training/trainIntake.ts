@@ -20,6 +20,7 @@ import {
   writeWeights,
 } from '../../runtimes/tfjs/layersModel.ts';
 import { installedBackends, useTrainBackend } from '../../runtimes/tfjs/tf.ts';
+import { assertClientsBlobs } from '../blobs/clientsBlobs.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import { insertJobRow } from '../jobs/insertJobRow.ts';
@@ -44,24 +45,6 @@ async function sizeOf(blobs: BlobStore, cid: string, what: string): Promise<numb
   if (size > MAX_TRAIN_BLOB_BYTES)
     throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', `${what} ${cid} is over ${MAX_TRAIN_BLOB_BYTES} bytes`);
   return size;
-}
-
-/**
- * Refuses a job naming a blob someone else uploaded (the explorer lists every job's cids): intake
- * reads it, its errors would describe it, and the job's client could download what the job makes
- * of it. A blob nobody uploaded (stored by the coordinator itself) may be named by anyone.
- */
-async function assertClientsBlobs(db: Kysely<Database>, client: string, cids: string[]): Promise<void> {
-  const rows = await db
-    .selectFrom('blob_uploads')
-    .select(['cid', 'account'])
-    .where('cid', 'in', [...new Set(cids)])
-    .execute();
-  for (const cid of new Set(rows.map((r) => r.cid)))
-    if (!rows.some((r) => r.cid === cid && r.account === client.toLowerCase()))
-      throw new PlexusError('PLX_BLOB_FORBIDDEN', `blob ${cid} was uploaded by another account`, {
-        details: { cid, account: client.toLowerCase() },
-      });
 }
 
 /**

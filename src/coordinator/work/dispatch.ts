@@ -16,6 +16,7 @@ import { jobInfo } from './jobs.ts';
 import { kinOf } from './kinship.ts';
 import { executorsOfTask, markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
 import { initFor, loadVerification, lockedVerification, saveVerification } from './openVerifications.ts';
+import { isAnnouncedRole } from './publicExecution.ts';
 import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
 import { cannotRun, couldRun, placementKey } from './renderEligibility.ts';
 import { lockAmount, lockFor, lockStake, stakeShort } from './stakeLocks.ts';
@@ -281,13 +282,11 @@ export async function leaseOne(
           s.jobCache.delete(task.job_id);
         }
       }
-      // Neither the provider nor the role: events are public, and naming them would tell a
-      // provider its co-executors and a primary whether an auditor came (both secret until the
-      // verdict, which names them in the verification view).
-      await events.append(trx, task.job_id, 'task.assigned', {
-        taskId: task.id,
-        attempt: task.attempts + 1,
-      });
+      // Neither the provider nor the role, and nothing at all for an auditor or a tie-breaker:
+      // events are public, and they would tell a provider its co-executors and a primary whether
+      // an auditor came (secret until the verdict, which names them; publicExecution.ts). No
+      // attempt number either: it counts those hidden leases too.
+      if (isAnnouncedRole(role)) await events.append(trx, task.job_id, 'task.assigned', { taskId: task.id });
       return true;
     });
   } catch (err) {

@@ -34,6 +34,7 @@ import {
   taskAttempts,
 } from './leaseQueries.ts';
 import { loadVerification, mayReveal, releasableReveals, saveVerification } from './openVerifications.ts';
+import { isAnnounced } from './publicExecution.ts';
 import { payOwedCompensations } from './reviewCompensations.ts';
 import { expireReviews } from './reviewDeadlines.ts';
 import { releaseLease } from './stakeLocks.ts';
@@ -105,12 +106,14 @@ export async function failAttempt(
   const running = (await jobRow(trx, a.job_id))?.status === 'running';
   if (failures < maxAttempts && running) {
     await retryTask(trx, a.task_id, tv && tv.pending().length === 0 ? 'assigned' : 'queued', lastError, t);
-    // No provider: who ran an open task's executions is secret until its verdict.
-    await d.events.append(trx, a.job_id, 'task.retry', {
-      taskId: a.task_id,
-      code,
-      message,
-    });
+    // No provider: who ran an open task's executions is secret until its verdict; an auditor's or
+    // tie-breaker's lost lease not even that it existed (publicExecution.ts).
+    if (isAnnounced(tv, a.provider))
+      await d.events.append(trx, a.job_id, 'task.retry', {
+        taskId: a.task_id,
+        code,
+        message,
+      });
     return { jobFailed: false, cancelled: [] };
   }
   forgetVerification(s, a.task_id);

@@ -30,6 +30,7 @@ import {
   releasableReveals,
   saveVerification,
 } from './openVerifications.ts';
+import { isAnnounced } from './publicExecution.ts';
 import { checkRenderOutputRegion } from './renderAudits.ts';
 import { settleVerdict } from './verdicts.ts';
 import { forgetVerification, type Settled, send, type WorkDeps, type WorkState } from './workState.ts';
@@ -244,11 +245,9 @@ export async function handleResult(
           await requeueAssigned(trx, a.task_id, t);
         }
       }
-      // No digest or cid here: nothing about an output is public before the verdict.
-      await events.append(trx, a.job_id, 'task.result', {
-        taskId: a.task_id,
-        provider: address.toLowerCase(),
-      });
+      // No digest, cid or provider here: nothing about an output or who made it is public before
+      // the verdict, and an auditor's or tie-breaker's result not even that it exists.
+      if (isAnnounced(tv, address)) await events.append(trx, a.job_id, 'task.result', { taskId: a.task_id });
     });
   } catch (err) {
     // The in-memory machine may be ahead of the store: rebuild it from the store next time.

@@ -34,8 +34,22 @@ test('a tie-breaker decides a split round: the odd one out is faulted and slashe
     await f.idle();
     const [tie] = c.assigned();
     assert.equal(tie?.taskId, taskIds[0]);
+    // Before the verdict the public events name no provider, and the tie-breaker's lease does not
+    // show at all (a primary would learn its output is being checked; publicExecution.ts).
+    const open = await f.db
+      .selectFrom('events')
+      .select(['type', 'data'])
+      .where('job_id', '=', jobId)
+      .execute();
+    assert.equal(open.filter((e) => e.type === 'task.assigned').length, 2, 'the two replicas only');
+    assert.equal(open.filter((e) => e.type === 'task.result').length, 2, 'the two replicas only');
+    for (const e of open)
+      for (const who of [a.address, b.address, c.address])
+        assert.ok(!e.data.toLowerCase().includes(who.toLowerCase()), `${e.type} names ${who}`);
     await handleResult(f.state, f.work, c.address, await c.result(tie!, output(1)));
     await f.idle();
+    const results = (await f.eventTypes(jobId)).filter((t) => t === 'task.result');
+    assert.equal(results.length, 2, "the tie-breaker's result is told by the verdict, not by task.result");
     const task = await f.task(taskIds[0]!);
     assert.equal(task.status, 'completed');
     assert.equal(task.provider, a.address);
