@@ -36,6 +36,7 @@ let cleanup: () => Promise<void>;
 let anvil: AnvilInstance;
 let deployment: PlexusDeployment;
 let coord: Awaited<ReturnType<typeof testCoordinator>>;
+let coordConfig: Parameters<typeof testCoordinator>[0];
 let clientAccount: LocalAccount;
 let providerAccount: LocalAccount;
 let client: PlexusClient;
@@ -79,13 +80,15 @@ before(async () => {
     scrypt,
     logger: quiet,
   });
-  coord = await testCoordinator({
+  coordConfig = {
+    dataDir: join(dir, 'coordinator'),
     deployment: join(dir, 'deployment.json'),
     validatorKeystores: [validator],
     validatorPassword: DEVNET_PASSWORD,
     epochSeconds: EPOCH_SECONDS,
     chainRefreshMs: REFRESH_MS,
-  });
+  };
+  coord = await testCoordinator(coordConfig);
   client = createClient({ url: coord.url, account: clientAccount });
 });
 
@@ -130,6 +133,31 @@ test('a withdrawal requested after admission holds the unstarted tasks; cancelli
   const final = await client.waitForJob(jobId, undefined, AbortSignal.timeout(30_000));
   assert.equal(final.status, 'completed');
   assert.equal(coord.market.clientHeld(clientAccount.address), false);
+});
+
+test('a restarted coordinator knows a held client before any provider connects', async () => {
+  // The holds are kept in memory: a new process leased a held client's tasks until its first
+  // refresh (a review noticed). The refresh here comes only once a minute, so only the start can have read it.
+  const writer = connectPlexus(
+    { rpcUrl: anvil.rpcUrl, chainId: deployment.chainId, addresses: deployment },
+    clientAccount,
+  );
+  const model = (await client.uploadFile(ppocrDetectionModelPath())).cid;
+  const input = (await client.uploadBlob(encodeSafetensors(ocrInput(2)))).cid;
+  await client.submitJob({
+    kind: 'onnx.infer',
+    model,
+    inputs: [input],
+    deadline: Math.floor(Date.now() / 1000) + 300,
+    verification: { policy: 'none' },
+  });
+  await raw?.close();
+  raw = undefined;
+  const { balance } = await getEscrowBalance(writer, clientAccount.address);
+  await requestWithdrawal(writer, balance);
+  await coord.stop();
+  coord = await testCoordinator({ ...coordConfig, chainRefreshMs: 60_000 });
+  assert.equal(coord.market.clientHeld(clientAccount.address), true, 'the restarted process forgot the hold');
 });
 
 async function waitUntil(check: () => boolean, message: string, timeoutMs = 15_000): Promise<void> {

@@ -411,6 +411,10 @@ export async function startCoordinator(
   // sighting (uptime is never invented); on PostgreSQL only those whose replica is dead.
   await loop.replicaBeat({ t: Date.now(), startup: true });
   replica.start();
+  // Which clients' escrow no longer covers their open jobs is kept in memory: read it before the
+  // first provider can connect, or a restart would lease a held client's tasks until the first
+  // refresh (a review noticed). A chain that does not answer keeps nobody held, as at any refresh.
+  if (chain) await market.refreshEscrowHolds();
   await app.listen({ host: config.host, port: config.port });
   let mqttIngest: MqttIngest | undefined;
   if (config.mqttUrl) {
