@@ -211,6 +211,10 @@ export const errorCodes = {
     status: 404,
     message: 'No connected holder of the piece serves it directly; fetch it through the relay.',
   },
+  PLX_STORAGE_SERVER_UNPROVEN: {
+    status: 502,
+    message: 'A direct piece answer is not signed by the holder the coordinator named for its ticket.',
+  },
   PLX_STORAGE_RECEIPT_REQUIRED: {
     status: 402,
     message: 'The piece server served this reader a piece it has not signed a receipt for yet.',

@@ -164,7 +164,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         base: baseNow,
         log,
         send: sendJson,
-        ...{ address: account.address, receipts: models.signer, chainId: async () => chainId },
+        ...{ address: account.address, account, receipts: models.signer, chainId: async () => chainId },
       })
     : undefined;
 
