@@ -211,6 +211,11 @@ export const errorCodes = {
     status: 404,
     message: 'No connected holder of the piece serves it directly; fetch it through the relay.',
   },
+  PLX_STORAGE_UNSIGNED: {
+    status: 409,
+    message:
+      'The object was stored before signed puts: only its owner reads it until the owner puts it again.',
+  },
   PLX_STORAGE_SERVER_UNPROVEN: {
     status: 502,
     message: 'A direct piece answer is not signed by the holder the coordinator named for its ticket.',
