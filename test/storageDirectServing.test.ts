@@ -384,6 +384,11 @@ test('a ticket counts only while it may be served: unused, aborted or failed tic
       direct: { receiptFor: () => undefined, chainId: () => CHAIN },
     }).catch(() => undefined);
     await until(async () => (await counted(broken.address)) === pieceBytes, 'the aborted ticket given back');
+    // The honest server refused its second ticket (the reader owed it a receipt): given back at once.
+    await until(
+      async () => (await counted(honest.address)) === 2 * pieceBytes,
+      'the refused ticket given back: the served piece and the relayed one count',
+    );
     assert.equal(
       await counted(broken.address),
       pieceBytes,

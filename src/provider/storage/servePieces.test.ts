@@ -197,28 +197,30 @@ test('a reader that does not pay gets one piece; a forged, foreign or short rece
       'owing 5,000 bytes: the next piece waits for a receipt',
     );
     assert.equal(noReceipt.status, 402, 'payment required');
+    assert.deepEqual(h.reports.at(-1), { ticket: t2, use: 'aborted' }, 'the refused ticket is given back');
+    assert.equal((await h.get(b, t2)).code, 'PLX_STORAGE_TOKEN_INVALID', 'and spent');
     const stranger = privateKeyToAccount(generatePrivateKey());
     const forged = { ...(await h.sign(5000n, stranger)), reader: h.reader.address };
     assert.equal(
-      (await h.get(b, t2, forged)).code,
+      (await h.get(b, h.ticket(b), forged)).code,
       'PLX_STORAGE_RECEIPT_REQUIRED',
       'forged receipt: still owed',
     );
     const foreign = await h.sign(5000n, h.reader, privateKeyToAccount(generatePrivateKey()).address);
     assert.equal(
-      (await h.get(b, t2, foreign)).code,
+      (await h.get(b, h.ticket(b), foreign)).code,
       'PLX_STORAGE_RECEIPT_REQUIRED',
       "another server's receipt: still owed",
     );
     const short = await h.sign(4999n);
     assert.equal(
-      (await h.get(b, t2, short)).code,
+      (await h.get(b, h.ticket(b), short)).code,
       'PLX_STORAGE_RECEIPT_REQUIRED',
       'a receipt one byte short: still owed',
     );
     assert.equal(h.redeemed.length, 1, 'only the valid short receipt was handed on to redeem');
     const paid = await h.sign(5000n);
-    const ok = await h.get(b, t2, paid);
+    const ok = await h.get(b, h.ticket(b), paid);
     assert.equal(ok.status, 200, 'a receipt covering the first piece opens the second');
     assert.deepEqual(ok.body, h.pieces[1], 'the second piece');
     assert.deepEqual(
@@ -282,7 +284,7 @@ test('a restarted server remembers who owes it: no unpaid piece after a restart'
       'PLX_STORAGE_RECEIPT_REQUIRED',
       'after a restart the reader still owes the first piece (before: forgotten, a second piece free)',
     );
-    assert.equal((await again.get(b, t2, await again.sign(5000n))).status, 200, 'paid: served');
+    assert.equal((await again.get(b, again.ticket(b), await again.sign(5000n))).status, 200, 'paid: served');
   } finally {
     await again.close();
   }

@@ -186,12 +186,17 @@ export function createDirectServing(deps: {
           wire.objectId.replace(/^0x/, '').toLowerCase() === t.objectId;
         if (wire && forTicket) await sawReceipt(wire);
       }
-      if (a.owed > 0n)
+      if (a.owed > 0n) {
+        // The ticket is spent and given back at once (the reader falls back to the relay, which
+        // would otherwise count the piece twice against its read limit until the ticket expired).
+        tickets.delete(ticketId);
+        report(ticketId, 'aborted');
         throw new PlexusError(
           'PLX_STORAGE_RECEIPT_REQUIRED',
           `sign a receipt for the ${a.owed} bytes served since your last one (cumulative >= ${a.paidUpTo + a.owed})`,
           { details: { owedBytes: a.owed.toString(), cumulativeAtLeast: (a.paidUpTo + a.owed).toString() } },
         );
+      }
       if (!report(ticketId, 'serving'))
         throw new PlexusError('PLX_STORAGE_UNAVAILABLE', 'this server is not connected to its coordinator');
       tickets.delete(ticketId);
