@@ -22,12 +22,14 @@ import { installErrorHandling } from '../src/coordinator/api/errorHandling.ts';
 import { createBlobStore } from '../src/coordinator/blobs/createBlobStore.ts';
 import { createMetrics } from '../src/coordinator/metrics.ts';
 import { createStorageNetwork } from '../src/coordinator/storage/createStorageNetwork.ts';
+import { TICKET_GRACE_MS } from '../src/coordinator/storage/directTickets.ts';
 import { receiptsToForward } from '../src/coordinator/storage/forwardReceipts.ts';
 import { redeemServed } from '../src/coordinator/storage/redeemServed.ts';
 import { storageRoutes } from '../src/coordinator/storage/storageRoutes.ts';
 import { storageDb } from '../src/coordinator/storage/storageTables.ts';
 import { openStore } from '../src/coordinator/store/openStore.ts';
 import { createLogger } from '../src/logger.ts';
+import { signDirectPiece } from '../src/protocol/storageMessages.ts';
 import type { StorageCoordinatorMessage } from '../src/protocol/storageSession.ts';
 import { createPieceStore } from '../src/provider/storage/createPieceStore.ts';
 import { createStorageAgent, type StorageAgent } from '../src/provider/storage/createStorageAgent.ts';
@@ -91,7 +93,7 @@ async function network() {
   const closers: (() => Promise<void>)[] = [];
 
   /** A provider: a real agent and piece store; `serve`: a piece server too (`corrupt`: a lying one). */
-  async function provider(serve: 'no' | 'honest' | 'corrupt') {
+  async function provider(serve: 'no' | 'honest' | 'corrupt' | 'broken') {
     const account = privateKeyToAccount(generatePrivateKey());
     const address = account.address.toLowerCase();
     const pieces = await createPieceStore({ dir: join(dir, `p-${address}`), capacityBytes: 1 << 24 });
@@ -100,6 +102,11 @@ async function network() {
       address,
       chainId: async () => CHAIN,
       redeem: (receipt) => agent?.handle({ type: 'store.receipt', receipt }),
+      // `store.ticketUse` over the session (a function call here).
+      report: (ticket, use) => {
+        void storage.issueTicket.use(address, { ticket, use });
+        return true;
+      },
     });
     const server =
       serve === 'no'
@@ -109,8 +116,10 @@ async function network() {
             serving,
             address,
             log,
-            // A lying server: the piece it holds, its first byte flipped.
+            sign: (m) => signDirectPiece(account, CHAIN, m),
+            // A lying server: the piece it holds, its first byte flipped; a broken one: its disk fails.
             read: async (r) => {
+              if (serve === 'broken') throw new Error('disk failed');
               const b = new Uint8Array(await pieces.read(r));
               if (serve === 'corrupt') b[0] = b[0]! ^ 0xff;
               return b;
@@ -203,7 +212,7 @@ test('reachable holders serve directly; grants bound what they redeem; honest re
       token: grant.token,
       manifest: grant.manifest,
       pieces,
-      direct: { receiptFor: (server) => signer.latestFor(server, cid) },
+      direct: { receiptFor: (server) => signer.latestFor(server, cid), chainId: () => CHAIN },
       onPiece: async ({ server, bytes: b, direct }) => {
         via.push({ server, direct });
         if (server) await signer.sign(server, cid, b.length);
@@ -301,6 +310,90 @@ test('reachable holders serve directly; grants bound what they redeem; honest re
     const honestRoot = grant.pieces.find((p) => p.holder === honest.address)!.root;
     for (let i = 6; i < 18; i++) await n.storage.issueTicket(honestRoot, grant.token);
     await assert.rejects(n.storage.issueTicket(honestRoot, grant.token), { code: 'PLX_RATE_LIMITED' });
+  } finally {
+    await n.close();
+  }
+});
+
+test('a ticket counts only while it may be served: unused, aborted or failed tickets give their bytes back, once', async () => {
+  const n = await network();
+  try {
+    const honest = await n.provider('honest');
+    const broken = await n.provider('broken');
+    await n.provider('no');
+    const cid = await n.put(new Uint8Array(randomBytes(64 * 1024 - 10)));
+    const grant = await n.storage.grantRead(n.owner.address, cid);
+    const me = n.owner.address.toLowerCase();
+    const counted = async (server: string) =>
+      Number(
+        (
+          await n.db
+            .selectFrom('storage_receipts')
+            .select('served_bytes')
+            .where('reader', '=', me)
+            .where('server', '=', server)
+            .where('object_id', '=', cid)
+            .executeTakeFirst()
+        )?.served_bytes ?? 0,
+      );
+    const rootOf = (a: string) => grant.pieces.find((p) => p.holder === a)!.root;
+    const pieceBytes = grant.manifest.segments[0]!.pieceBytes;
+
+    // Issued and never used: a reservation, given back once after its expiry (before: counted for good).
+    const unused = await n.storage.issueTicket(rootOf(honest.address), grant.token);
+    assert.equal(await counted(honest.address), pieceBytes, 'reserved when issued');
+    assert.equal(await n.storage.issueTicket.sweep(unused.expiresAt), 0, 'not before its expiry and grace');
+    const late = unused.expiresAt + TICKET_GRACE_MS + 1;
+    assert.equal(await n.storage.issueTicket.sweep(late), 1, 'given back after them');
+    assert.equal(await counted(honest.address), 0, 'the unused ticket no longer counts');
+    assert.equal(await n.storage.issueTicket.sweep(late), 0, 'given back once');
+    assert.equal(
+      await n.storage.issueTicket.use(honest.address, { ticket: unused.ticket, use: 'serving' }),
+      false,
+      'a report after the give-back changes nothing',
+    );
+
+    // Served: it stays counted; another server cannot abort it.
+    const used = await n.storage.issueTicket(rootOf(honest.address), grant.token);
+    const res = await fetch(`${used.url}/v1/pieces/${rootOf(honest.address)}`, {
+      headers: { 'x-plexus-storage-ticket': used.ticket },
+    });
+    assert.equal(res.status, 200, 'served directly');
+    await res.arrayBuffer();
+    const stateOf = async (t: string) =>
+      (await n.db.selectFrom('storage_tickets').select('state').where('ticket', '=', t).executeTakeFirst())
+        ?.state;
+    await until(async () => (await stateOf(used.ticket)) === 'serving', 'the server reported serving');
+    assert.equal(
+      await n.storage.issueTicket.use(broken.address, { ticket: used.ticket, use: 'aborted' }),
+      false,
+      'another server cannot give back a ticket that is not its own',
+    );
+    assert.equal(await n.storage.issueTicket.sweep(late + 60_000), 0, 'a served ticket is not given back');
+    assert.equal(await counted(honest.address), pieceBytes, 'the piece served counts');
+
+    // A direct fetch that fails (the server's disk) and falls back to the relay counts once, not twice.
+    const brokenPiece = grant.pieces.filter(
+      (p) => p.holder === broken.address || p.holder === honest.address,
+    );
+    await fetchPieces({
+      base: n.base,
+      token: grant.token,
+      manifest: grant.manifest,
+      pieces: brokenPiece,
+      direct: { receiptFor: () => undefined, chainId: () => CHAIN },
+    }).catch(() => undefined);
+    await until(async () => (await counted(broken.address)) === pieceBytes, 'the aborted ticket given back');
+    // The honest server refused its second ticket (the reader owed it a receipt): given back at once.
+    await until(
+      async () => (await counted(honest.address)) === 2 * pieceBytes,
+      'the refused ticket given back: the served piece and the relayed one count',
+    );
+    assert.equal(
+      await counted(broken.address),
+      pieceBytes,
+      'only the relayed piece counts for the broken server',
+    );
   } finally {
     await n.close();
   }

@@ -177,7 +177,7 @@ export function createStorageClient(opts: {
         pieces: grant.pieces,
         fetch: f,
         // Holders with a reachable address serve directly; the relay otherwise.
-        direct: { receiptFor: (server) => receipts.latestFor(server, cid) },
+        direct: { receiptFor: (server) => receipts.latestFor(server, cid), chainId: () => chain() },
         onPiece: async ({ bytes, server, direct }) => {
           o.onProgress?.(++done, total);
           if (direct) directPieces++;

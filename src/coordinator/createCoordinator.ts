@@ -365,6 +365,7 @@ export async function startCoordinator(
       readTokens,
       standingOf: (a) => market.standingOf(a),
       storage,
+      maxBlobBytes: config.maxBlobBytes,
     }),
   );
   await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));

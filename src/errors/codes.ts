@@ -211,6 +211,15 @@ export const errorCodes = {
     status: 404,
     message: 'No connected holder of the piece serves it directly; fetch it through the relay.',
   },
+  PLX_STORAGE_UNSIGNED: {
+    status: 409,
+    message:
+      'The object was stored before signed puts: only its owner reads it until the owner puts it again.',
+  },
+  PLX_STORAGE_SERVER_UNPROVEN: {
+    status: 502,
+    message: 'A direct piece answer is not signed by the holder the coordinator named for its ticket.',
+  },
   PLX_STORAGE_RECEIPT_REQUIRED: {
     status: 402,
     message: 'The piece server served this reader a piece it has not signed a receipt for yet.',

@@ -344,6 +344,8 @@ export type CoordinatorMessage =
       maxMessageBytes: number;
       /** Outputs up to this size may travel inside the result (`output`); absent: upload them all. */
       inlineOutputBytes?: number;
+      /** The largest blob the coordinator takes: the agent's blob cache refuses a bigger one. */
+      maxBlobBytes?: number;
     }
   | {
       type: 'assign';

@@ -42,6 +42,18 @@ export const storageTypes = {
     { name: 'maxPricePerGiBEpoch', type: 'uint256' },
     { name: 'issuedAt', type: 'uint64' },
   ],
+  /**
+   * Signed by a direct piece server with its provider key for each piece it serves: "I, `server`,
+   * serve piece `pieceRoot` on ticket `ticket`". The ticket is 32 random bytes the coordinator
+   * gave only to that holder (over its session) and to the reader, so the signature proves the
+   * answer comes from the holder the coordinator named, for this request (docs/storage.md,
+   * "Direct serving").
+   */
+  DirectPiece: [
+    { name: 'server', type: 'address' },
+    { name: 'ticket', type: 'bytes32' },
+    { name: 'pieceRoot', type: 'bytes32' },
+  ],
 } as const;
 
 /** What a client signs for a storage request (see `storageTypes.StorageRequest`). */
@@ -298,3 +310,39 @@ export const challengeAnswerSchema = z.strictObject({
     .max(1024),
 });
 export type ChallengeAnswerWire = z.infer<typeof challengeAnswerSchema>;
+
+/** What a direct piece server signs for each piece it serves (see `storageTypes.DirectPiece`). */
+export type DirectPieceMessage = { server: Address; ticket: Hex; pieceRoot: Hex };
+
+/**
+ * The EIP-712 digest of a direct piece answer.
+ *
+ * @example const digest = directPieceHash(31337, { server, ticket: `0x${ticket}`, pieceRoot });
+ */
+export function directPieceHash(chainId: number, message: DirectPieceMessage): Hex {
+  return hashTypedData({
+    domain: plexusDomain(chainId),
+    types: storageTypes,
+    primaryType: 'DirectPiece',
+    message,
+  });
+}
+
+/**
+ * Signs a direct piece answer with the server's provider account.
+ *
+ * @example res.header(STORAGE_PIECE_SIGNATURE_HEADER, await signDirectPiece(account, 31337, message));
+ */
+export function signDirectPiece(
+  account: LocalAccount,
+  chainId: number,
+  message: DirectPieceMessage,
+): Promise<Hex> {
+  if (account.sign !== undefined) return account.sign({ hash: directPieceHash(chainId, message) });
+  return account.signTypedData({
+    domain: plexusDomain(chainId),
+    types: storageTypes,
+    primaryType: 'DirectPiece',
+    message,
+  });
+}

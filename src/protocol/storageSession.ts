@@ -88,12 +88,26 @@ export const storeRedeemSchema = z.strictObject({
 });
 export type StoreRedeem = z.infer<typeof storeRedeemSchema>;
 
+/**
+ * Provider → coordinator: a direct-serving ticket (`store.ticket`) is being served (`serving`,
+ * sent before any byte of the piece) or its piece did not go out in full (`aborted`). The
+ * coordinator gives the bytes of a ticket never served, or aborted, back to the reader's count
+ * (docs/storage.md, "Direct serving").
+ */
+export const storeTicketUseSchema = z.strictObject({
+  type: z.literal('store.ticketUse'),
+  ticket: z.string().regex(/^[0-9a-f]{64}$/),
+  use: z.enum(['serving', 'aborted']),
+});
+export type StoreTicketUse = z.infer<typeof storeTicketUseSchema>;
+
 /** The storage messages a provider may send (part of `providerMessageSchema`). */
 export const storageProviderMessageSchemas = [
   storeStoredSchema,
   storeRefusedSchema,
   storeAnswerSchema,
   storeRedeemSchema,
+  storeTicketUseSchema,
 ] as const;
 
 /**
@@ -182,5 +196,11 @@ export const STORAGE_TICKET_HEADER = 'x-plexus-storage-ticket';
  * earlier piece only once this covers it.
  */
 export const STORAGE_RECEIPT_HEADER = 'x-plexus-receipt';
+/**
+ * Header of a direct piece answer: the server's EIP-712 `DirectPiece` signature over its address,
+ * the request's ticket and the piece root (storageMessages.ts); a reader keeps the piece only when
+ * it recovers to the holder the coordinator named with the ticket.
+ */
+export const STORAGE_PIECE_SIGNATURE_HEADER = 'x-plexus-piece-signature';
 /** Header naming the provider that served a relayed piece (readers sign receipts for it). */
 export const STORAGE_SERVER_HEADER = 'x-plexus-server';

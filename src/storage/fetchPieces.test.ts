@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { signDirectPiece } from '../protocol/storageMessages.ts';
 import { type ErasureParams, encodeObject } from './erasure.ts';
 import { fetchPieces, type GrantedPiece } from './fetchPieces.ts';
 
@@ -84,3 +86,62 @@ test('a holder lagging past the hedge delay: one more piece is asked for, the re
 function seg0Roots(n: number): string[] {
   return manifest.segments[0]!.pieceRoots.slice(0, n) as string[];
 }
+
+test('a direct answer is kept only when the holder the coordinator named signed it for this ticket and root', async () => {
+  const holder = privateKeyToAccount(generatePrivateKey());
+  const stranger = privateKeyToAccount(generatePrivateKey());
+  const CHAIN = 31337;
+  /** How the host at the advertised `serveUrl` signs: no signature, another key, another ticket, or the holder. */
+  const run = async (how: 'none' | 'stranger' | 'other-ticket' | 'holder') => {
+    let n = 0;
+    const via: { direct: boolean; server: string | null }[] = [];
+    const f = (async (url: string | URL, init?: RequestInit) => {
+      const u = String(url);
+      const root = u.split('/').at(-1)!;
+      if (u.includes('/v1/storage/tickets/')) {
+        const ticket = (++n).toString(16).padStart(64, '0');
+        return Response.json({ server: holder.address, url: 'http://elsewhere', ticket });
+      }
+      const bytes = new Uint8Array(byRoot.get(root)!);
+      if (u.startsWith('http://elsewhere')) {
+        const ticket =
+          (init?.headers as Record<string, string> | undefined)?.['x-plexus-storage-ticket'] ?? '';
+        const by = how === 'stranger' ? stranger : holder;
+        const t = how === 'other-ticket' ? 'ff'.repeat(32) : ticket;
+        const sig = await signDirectPiece(by, CHAIN, {
+          server: holder.address,
+          ticket: `0x${t}`,
+          pieceRoot: root as `0x${string}`,
+        });
+        return new Response(bytes, { headers: how === 'none' ? {} : { 'x-plexus-piece-signature': sig } });
+      }
+      return new Response(bytes, { headers: { 'x-plexus-server': `0x${'ab'.repeat(20)}` } });
+    }) as typeof fetch;
+    const got = await fetchPieces({
+      base: 'http://x',
+      token: 't',
+      manifest,
+      pieces: granted,
+      fetch: f,
+      hedgeMs: 10_000,
+      direct: { receiptFor: () => undefined, chainId: () => CHAIN },
+      onPiece: async ({ direct, server }) => {
+        via.push({ direct, server });
+      },
+    });
+    assert.equal(got.size, 4 * manifest.segments.length, `${how}: K pieces of every segment`);
+    return via;
+  };
+  for (const how of ['none', 'stranger', 'other-ticket'] as const) {
+    const via = await run(how);
+    assert.ok(
+      via.every((v) => !v.direct && v.server !== holder.address),
+      `${how}: no direct piece kept (the relay served them), none credited to the named holder`,
+    );
+  }
+  const via = await run('holder');
+  assert.ok(
+    via.every((v) => v.direct && v.server === holder.address),
+    "signed by the named holder for this ticket: kept as the holder's",
+  );
+});

@@ -12,12 +12,18 @@
  * With `direct`, each piece is first asked of a holder that serves directly (docs/storage.md,
  * "Direct serving"): a ticket from `POST /v1/storage/tickets/:root`, then the piece from that
  * holder's own server, with the reader's latest receipt for it; the relay is used when no holder
- * serves directly, or the direct one fails or sends bytes that do not match the root.
+ * serves directly, or the direct one fails or sends bytes that do not match the root. A direct
+ * answer is kept only when it carries the `DirectPiece` signature (over the server, the ticket and
+ * the root) of the very holder the coordinator named with the ticket: a `serveUrl` pointing
+ * elsewhere, or anyone else answering there, is not believed (PLX_STORAGE_SERVER_UNPROVEN) and the
+ * piece comes through the relay; no receipt is signed for it.
  */
 import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
-import type { RetrievalReceiptWire } from '../protocol/storageMessages.ts';
+import { recoverSigner } from '../protocol/eip712.ts';
+import { directPieceHash, type RetrievalReceiptWire } from '../protocol/storageMessages.ts';
 import {
+  STORAGE_PIECE_SIGNATURE_HEADER,
   STORAGE_RECEIPT_HEADER,
   STORAGE_SERVER_HEADER,
   STORAGE_TICKET_HEADER,
@@ -68,9 +74,13 @@ export async function fetchPieces(o: {
   /**
    * Prefer holders that serve directly; `receiptFor` answers the reader's latest signed receipt
    * for a server and this object (shown to the server, which serves a reader owing it for an
-   * earlier piece only once it is paid).
+   * earlier piece only once it is paid). `chainId`: the domain of the servers' `DirectPiece`
+   * signatures, checked against the server the coordinator named.
    */
-  direct?: { receiptFor(server: string): RetrievalReceiptWire | undefined };
+  direct?: {
+    receiptFor(server: string): RetrievalReceiptWire | undefined;
+    chainId: () => Promise<number> | number;
+  };
   signal?: AbortSignal;
   /** How long the first K requests may lag before one more piece is asked for (DEFAULT_HEDGE_MS). */
   hedgeMs?: number;
@@ -89,6 +99,8 @@ export async function fetchPieces(o: {
     });
     if (!t.ok) throw await errorFromResponse(t);
     const ticket = (await t.json()) as { server: string; url: string; ticket: string };
+    if (!/^0x[0-9a-fA-F]{40}$/.test(ticket.server) || !/^[0-9a-f]{64}$/.test(ticket.ticket))
+      throw new PlexusError('PLX_STORAGE_SERVER_UNPROVEN', 'malformed ticket');
     const receipt = o.direct?.receiptFor(ticket.server);
     const res = await f(`${ticket.url}/v1/pieces/${root}`, {
       headers: {
@@ -98,6 +110,20 @@ export async function fetchPieces(o: {
       signal,
     });
     if (!res.ok) throw await errorFromResponse(res);
+    // The holder the coordinator named must have signed this answer to this ticket (before its bytes are read).
+    const signature = res.headers.get(STORAGE_PIECE_SIGNATURE_HEADER) ?? '';
+    const digest = directPieceHash(Number(await o.direct?.chainId()), {
+      server: ticket.server as `0x${string}`,
+      ticket: `0x${ticket.ticket}`,
+      pieceRoot: root as `0x${string}`,
+    });
+    const signer = /^0x[0-9a-fA-F]{130}$/.test(signature)
+      ? await recoverSigner(digest, signature as `0x${string}`).catch(() => '')
+      : '';
+    if (signer.toLowerCase() !== ticket.server.toLowerCase()) {
+      await res.body?.cancel().catch(() => {});
+      throw new PlexusError('PLX_STORAGE_SERVER_UNPROVEN', `the answer is not signed by ${ticket.server}`);
+    }
     return { bytes: new Uint8Array(await res.arrayBuffer()), server: ticket.server, direct: true };
   };
   for (let s = 0; s < m.segments.length; s++) {

@@ -22,7 +22,8 @@ import { type RetrievalReceiptMessage, retrievalReceiptHash } from '../protocol/
 export type SignedReceipt = { message: RetrievalReceiptMessage; signature: Hex };
 
 /** Why a receipt was refused. */
-export type ReceiptRefusal = 'wrong-server' | 'forged' | 'replayed' | 'inflated';
+/** `unsigned`: charged to an owner whose object has no signed put (stored before 0028, coordinator/storage/unsignedObjects.ts). */
+export type ReceiptRefusal = 'wrong-server' | 'forged' | 'replayed' | 'inflated' | 'unsigned';
 
 /** The outcome of checking one receipt: the bytes it newly pays for, or why it pays nothing. */
 export type ReceiptVerdict = { ok: true; payableBytes: bigint } | { ok: false; reason: ReceiptRefusal };

@@ -83,6 +83,8 @@ export function providerRoutes(deps: {
   standingOf?: (address: string) => ChainStanding | undefined;
   /** The storage network (issue 19): told of sessions that offer disk, and given `store.*` messages. */
   storage?: StorageService;
+  /** The largest blob this coordinator takes (told to agents in the welcome: their cache's bound). */
+  maxBlobBytes?: number;
 }) {
   const { db, loop, chainId, log, metrics } = deps;
   return async (app: FastifyInstance) => {
@@ -224,6 +226,7 @@ export function providerRoutes(deps: {
                 provider: address,
                 maxMessageBytes: MAX_WS_MESSAGE_BYTES,
                 inlineOutputBytes: INLINE_OUTPUT_MAX_BYTES,
+                ...(deps.maxBlobBytes ? { maxBlobBytes: deps.maxBlobBytes } : {}),
               });
               await loop.providerWelcomed(address, msg.hardware);
               if (msg.storage)

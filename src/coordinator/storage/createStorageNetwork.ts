@@ -29,7 +29,6 @@ import { createTicketIssuer } from './directTickets.ts';
 import { dropPiece } from './dropPiece.ts';
 import { createEnder } from './endObject.ts';
 import { createGrantBook } from './grantBook.ts';
-import { leasedModelReader } from './jobReads.ts';
 import { createOrderBook, newOrder, orderFetched } from './orderProof.ts';
 import { createRepairer } from './orderRepair.ts';
 import { sweepPlacing } from './placingSweep.ts';
@@ -40,6 +39,7 @@ import { holdTerm } from './storageLedger.ts';
 import type { StorageMoney, StorageSession } from './storageNetworkTypes.ts';
 import { type PieceStatus, type StorageDatabase, storageDb } from './storageTables.ts';
 import { listObjects, objectStatus, pieceViews } from './storageViews.ts';
+import { otherReaderMay, resignPut } from './unsignedObjects.ts';
 
 export type StorageNetwork = ReturnType<typeof createStorageNetwork>;
 
@@ -316,7 +316,7 @@ export function createStorageNetwork(deps: {
     req: StorageRequestMessage,
     /** The client's signature of `req`: kept with the object as the evidence of who owns it. */
     signature?: Hex,
-  ): Promise<{ objectId: string; status: string }> {
+  ): Promise<{ objectId: string; status: string; resigned?: true }> {
     const objectId = req.objectId.slice(2);
     const client = req.client.toLowerCase();
     const existing = await db
@@ -327,7 +327,7 @@ export function createStorageNetwork(deps: {
     if (existing && existing.status !== 'removed' && existing.status !== 'failed') {
       if (existing.client !== client)
         throw new PlexusError('PLX_STORAGE_NOT_OWNER', 'another client stores this object');
-      return { objectId, status: existing.status };
+      return resignPut(db, existing, req, signature);
     }
     const size = await deps.blobs.size(objectId);
     if (size === undefined)
@@ -446,7 +446,7 @@ export function createStorageNetwork(deps: {
     if (!o || o.status === 'removed' || o.status === 'failed')
       throw new PlexusError('PLX_NOT_FOUND', `no stored object ${objectId}`);
     // The owner, or a provider running a task of the owner's job whose model this is (jobReads.ts).
-    if (o.client !== reader.toLowerCase() && !(await leasedModelReader(deps.db, reader, objectId, o.client)))
+    if (o.client !== reader.toLowerCase() && !(await otherReaderMay(deps.db, reader, o)))
       throw new PlexusError(
         'PLX_STORAGE_NOT_OWNER',
         "only the owner (and its jobs' providers) read this object",

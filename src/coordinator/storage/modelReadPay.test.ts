@@ -20,6 +20,7 @@ import type { EntryFact } from '../settlement/epochFacts.ts';
 import { openStore } from '../store/openStore.ts';
 import { countServed } from './countServed.ts';
 import { redeemReceipt } from './redeemReceipt.ts';
+import { redeemServed } from './redeemServed.ts';
 import { postRetrieval } from './storageLedger.ts';
 import { storageDb } from './storageTables.ts';
 
@@ -124,6 +125,51 @@ test("a provider's model read is charged to the model's owner; forged and replay
     const paid = new Map<string, bigint>();
     assert.equal(await checkStorageEntry(fact, CHAIN, paid), null);
     assert.match((await checkStorageEntry(fact, CHAIN, paid))!.fact, /fromBytes/, 'replayed in one bundle');
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a read of an object with no signed put (stored before 0028) is never charged to its owner: refused 'unsigned'", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'plexus-model-read-unsigned-'));
+  const store = await openStore({ path: join(dir, 'plexus.db') });
+  try {
+    const db = storageDb(store.db);
+    const provider = privateKeyToAccount(generatePrivateKey());
+    const owner = privateKeyToAccount(generatePrivateKey()).address.toLowerCase();
+    const server = privateKeyToAccount(generatePrivateKey()).address.toLowerCase();
+    const cid = 'cd'.repeat(32);
+    await db
+      .insertInto('storage_objects')
+      .values({
+        object_id: cid,
+        client: owner,
+        object_bytes: 3000,
+        data_pieces: 2,
+        parity_pieces: 1,
+        manifest: '{}',
+        epochs: 1,
+        price_per_gib_epoch: '1',
+        escrow: '0',
+        start_epoch: 0,
+        status: 'stored',
+        created_at: 0,
+        updated_at: 0,
+        put_request: null,
+      })
+      .execute();
+    await countServed(db, 1, provider.address.toLowerCase(), server, cid, 3000);
+    const signer = createReceiptSigner({ account: provider, chainId: async () => CHAIN });
+    const receipt = await signer.sign(server, cid, 2000);
+    const v = await redeemServed({ db, chainId: CHAIN, pricePerByte: 7n, epoch: 1 }, server, receipt);
+    assert.deepEqual(v, { ok: false, reason: 'unsigned', amount: 0n }, 'not charged without the signed put');
+    const entries = await store.db
+      .selectFrom('ledger_entries')
+      .select('id')
+      .where('kind', '=', 'storage-retrieval')
+      .execute();
+    assert.equal(entries.length, 0, 'no ledger entry a validator would dispute');
   } finally {
     await store.close();
     await rm(dir, { recursive: true, force: true });

@@ -39,6 +39,14 @@ export function createRepairer(deps: {
       .where('object_id', '=', objectId)
       .executeTakeFirst();
     if (!o || o.status === 'removed' || o.status === 'failed') return;
+    // Stored before signed puts: a repair is charged to the owner, so it waits for the owner to re-sign (unsignedObjects.ts).
+    if (!o.put_request) {
+      log.warn(
+        { objectId, segment },
+        'repair waits for the owner to re-sign its put (stored before signed puts)',
+      );
+      return;
+    }
     const pieces = await db
       .selectFrom('storage_pieces')
       .selectAll()

@@ -45,17 +45,21 @@ export async function redeemServed(
           readFor: (await repairReader(db, reader, objectId)) ? ('repair' as const) : ('job-model' as const),
           owner: owner?.put_request ? JSON.parse(owner.put_request) : undefined,
         };
-  const v = await redeemReceipt({
-    db,
-    chainId: deps.chainId,
-    server: from,
-    receipt,
-    pricePerByte,
-    now,
-    // Paid through the ledger with the redeemed count, in one transaction.
-    post: (trx, paid) =>
-      postRetrieval(trx, { receipt, pricePerByte, epoch, payer, ...forOwner, ...paid }, now()),
-  });
+  // Charged to an owner with no signed put (stored before 0028): no evidence it agreed, so not charged.
+  const unsigned = payer !== reader && !owner?.put_request;
+  const v: ReceiptVerdict & { amount: bigint } = unsigned
+    ? { ok: false, reason: 'unsigned', amount: 0n }
+    : await redeemReceipt({
+        db,
+        chainId: deps.chainId,
+        server: from,
+        receipt,
+        pricePerByte,
+        now,
+        // Paid through the ledger with the redeemed count, in one transaction.
+        post: (trx, paid) =>
+          postRetrieval(trx, { receipt, pricePerByte, epoch, payer, ...forOwner, ...paid }, now()),
+      });
   // Every redemption tried is kept, accepted or refused (the explorer and the tests read it).
   await db
     .insertInto('storage_redemptions')

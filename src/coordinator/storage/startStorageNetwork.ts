@@ -155,6 +155,8 @@ export async function startStorageNetwork(deps: {
         const root = msg.type === 'store.stored' ? msg.pieceRoot : undefined;
         await storage.orderDone(from, msg.orderId, msg.type === 'store.stored', why, root);
       } else if (msg.type === 'store.answer') await storage.handleAnswer(from, msg);
+      // A direct server serving a ticket, or whose piece did not go out (directTickets.ts).
+      else if (msg.type === 'store.ticketUse') await storage.issueTicket.use(from, msg);
       else {
         const { epoch } = await epochNow();
         const db = storageDb(deps.db);
@@ -183,6 +185,15 @@ export async function startStorageNetwork(deps: {
     }),
   );
   storage.start();
-  deps.app.addHook('onClose', async () => storage.stop());
+  // Tickets never served by their expiry give their bytes back (directTickets.ts).
+  const ticketSweep = setInterval(() => {
+    void storage.issueTicket
+      .sweep()
+      .catch((err: unknown) => deps.log.error({ err: String(err) }, 'ticket sweep failed'));
+  }, 10_000);
+  deps.app.addHook('onClose', async () => {
+    clearInterval(ticketSweep);
+    storage.stop();
+  });
   return service;
 }

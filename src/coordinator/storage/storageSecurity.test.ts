@@ -20,6 +20,8 @@ import { countServed } from './countServed.ts';
 import { createStorageNetwork } from './createStorageNetwork.ts';
 import { storageDb } from './storageTables.ts';
 
+/** A put's signature (the route checks it; the network keeps it as the object's evidence). */
+const SIG = `0x${'1b'.repeat(65)}` as const;
 const addr = () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase() as `0x${string}`;
 
 /**
@@ -274,7 +276,7 @@ test("a provider on the owner's job is relayed at most two whole coded copies of
     const owner = addr();
     const provider = addr();
     const cid = await h.upload(owner, new Uint8Array(10_000).fill(7));
-    await h.storage.put(h.req(owner, cid));
+    await h.storage.put(h.req(owner, cid), SIG);
     await storageDb(h.store.db)
       .updateTable('storage_pieces')
       .set({ status: 'healthy' })
@@ -312,7 +314,7 @@ test('many relays at once on one grant cannot pass the read limit together (each
     const owner = addr();
     const provider = addr();
     const cid = await h.upload(owner, new Uint8Array(10_000).fill(7));
-    await h.storage.put(h.req(owner, cid));
+    await h.storage.put(h.req(owner, cid), SIG);
     const db = storageDb(h.store.db);
     await db.updateTable('storage_pieces').set({ status: 'healthy' }).where('object_id', '=', cid).execute();
     await leaseModelTo(h, owner, provider, cid);
@@ -427,6 +429,47 @@ test('removing an object does not tell a holder to drop a piece another object s
     );
     await h.storage.remove(other, cidB);
     assert.ok(drops().includes(pa.root), 'dropped once no object keeps it there');
+  } finally {
+    await h.close();
+  }
+});
+
+test('an object stored before signed puts is read-only until its owner re-signs: no other reader, no repair; then both', async () => {
+  const h = await harness(4);
+  try {
+    const owner = addr();
+    const provider = addr();
+    const cid = await h.upload(owner, new Uint8Array(10_000).fill(9));
+    await h.storage.put(h.req(owner, cid)); // no signature kept: as stored before migration 0028
+    const db = storageDb(h.store.db);
+    await db.updateTable('storage_pieces').set({ status: 'healthy' }).where('object_id', '=', cid).execute();
+    await leaseModelTo(h, owner, provider, cid);
+    await assert.rejects(h.storage.grantRead(provider, cid), { code: 'PLX_STORAGE_UNSIGNED' });
+    assert.ok((await h.storage.grantRead(owner, cid)).token, 'its owner reads it');
+    assert.equal((await h.storage.status(cid)).signedPut, false, 'its status says it has no signed put');
+    // A piece lost to the repair threshold: no repair is ordered (it would be charged to the owner).
+    await db
+      .updateTable('storage_pieces')
+      .set({ status: 'lost', holder: null })
+      .where('object_id', '=', cid)
+      .where('idx', '=', 0)
+      .execute();
+    const repairs = () => [...h.inbox.values()].flat().filter((m) => m.type === 'store.repair').length;
+    await h.storage.runWindow();
+    assert.equal(repairs(), 0, 'no repair ordered without the signed put');
+    // Another shape is not the same put: nothing kept.
+    assert.equal((await h.storage.put(h.req(owner, cid, 3, 1), SIG)).resigned, undefined, 'K/M differ');
+    // The owner puts it again, signed: kept as its evidence; reads and repairs go on.
+    assert.equal((await h.storage.put(h.req(owner, cid), SIG)).resigned, true, 're-signed');
+    assert.equal((await h.storage.status(cid)).signedPut, true, 'signed now');
+    assert.ok((await h.storage.grantRead(provider, cid)).token, "the job's provider reads it");
+    await h.storage.runWindow();
+    assert.equal(repairs(), 1, 'the lost piece is repaired at the next window');
+    assert.equal(
+      (await h.storage.put(h.req(owner, cid), SIG)).resigned,
+      undefined,
+      'a signed object is not re-signed again',
+    );
   } finally {
     await h.close();
   }

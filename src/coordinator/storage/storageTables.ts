@@ -87,6 +87,20 @@ export type StorageTables = {
     created_at: number;
     expires_at: number;
   };
+  /**
+   * A direct-serving ticket (migration 0040): its bytes counted for (reader, server, object) when
+   * issued; `serving` once its server reported serving it; `returned` once given back (never
+   * served by its expiry, or aborted). directTickets.ts.
+   */
+  storage_tickets: {
+    ticket: string;
+    reader: string;
+    server: string;
+    object_id: string;
+    bytes: number;
+    expires_at: number;
+    state: 'issued' | 'serving' | 'returned';
+  };
   /** Every receipt redemption tried: accepted (amount paid) or refused (reason). */
   storage_redemptions: {
     id: Generated<number>;

@@ -87,6 +87,8 @@ export async function objectStatus(db: Kysely<StorageDatabase>, objectId: string
     epochs: o.epochs,
     pricePerGiBEpoch: o.price_per_gib_epoch,
     escrow: o.escrow,
+    /** False for an object stored before signed puts: read-only until its owner puts it again (unsignedObjects.ts). */
+    signedPut: o.put_request !== null,
     healthy: pieces.filter((p) => p.status === 'healthy').length,
     repairThreshold: repairThreshold(o.data_pieces, o.parity_pieces),
     pieces,

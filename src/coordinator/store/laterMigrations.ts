@@ -499,4 +499,27 @@ export const laterMigrations: Record<string, Migration> = {
       await db.schema.createIndex('slashes_pending').on('slashes').columns(['applied_epoch', 'id']).execute();
     },
   },
+  // Direct-serving tickets kept (issue 19, docs/storage.md "Direct serving"): a ticket's bytes are
+  // a reservation until its server reports serving it, given back once if it never does by its
+  // expiry or reports the piece aborted (coordinator/storage/directTickets.ts); kept in the store
+  // so a restart still gives back what it reserved.
+  '0040_storage_tickets': {
+    async up(db) {
+      await db.schema
+        .createTable('storage_tickets')
+        .addColumn('ticket', 'text', (c) => c.primaryKey())
+        .addColumn('reader', 'text', (c) => c.notNull())
+        .addColumn('server', 'text', (c) => c.notNull())
+        .addColumn('object_id', 'text', (c) => c.notNull())
+        .addColumn('bytes', 'integer', (c) => c.notNull())
+        .addColumn('expires_at', 'integer', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('storage_tickets_state')
+        .on('storage_tickets')
+        .columns(['state', 'expires_at'])
+        .execute();
+    },
+  },
 };

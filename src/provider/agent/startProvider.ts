@@ -14,7 +14,7 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import { createLogger } from '../../logger.ts';
 import { capabilitiesHash } from '../../protocol/capabilities.ts';
 import { computeCommitment } from '../../protocol/commitment.ts';
-import { MAX_WS_MESSAGE_BYTES } from '../../protocol/constants.ts';
+import { DEFAULT_MAX_BLOB_BYTES, MAX_WS_MESSAGE_BYTES } from '../../protocol/constants.ts';
 import { coordinatorUrls } from '../../protocol/coordinatorUrls.ts';
 import { signBlobAuth, signPlexusMessage } from '../../protocol/eip712.ts';
 import type { EligibilityView } from '../../protocol/http/providers.ts';
@@ -122,7 +122,9 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const cacheChanged = new Set<string>();
   // Models stored on the storage network are read from its holders (networkModels.ts).
   const models = createNetworkModels({ base: baseNow, account, chainId: () => chainId, log });
+  let maxBlobBytes = DEFAULT_MAX_BLOB_BYTES; // one blob's bound in the cache: the welcome's (models from holders too)
   const cache = createBlobCache({
+    maxBlobBytes: () => maxBlobBytes,
     dir: join(opts.dataDir, 'cache'),
     budgetBytes: opts.cacheBudgetBytes ?? 10 * 1024 ** 3,
     fetchBlob: (cid: string, signal?: AbortSignal) => models.fetch(cid, signal, () => blobs.get(cid, signal)),
@@ -164,7 +166,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         base: baseNow,
         log,
         send: sendJson,
-        ...{ address: account.address, receipts: models.signer, chainId: async () => chainId },
+        ...{ address: account.address, account, receipts: models.signer, chainId: async () => chainId },
       })
     : undefined;
 
@@ -398,6 +400,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         authed = true;
         attempt = 0;
         inlineOutputBytes = msg.inlineOutputBytes ?? -1;
+        maxBlobBytes = msg.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
         log.info({ address: account.address, coordinator: baseNow() }, 'session authenticated');
         resolveReady();
         eligibility.sessionStarted();

@@ -346,3 +346,23 @@ test('an abandoned download that runs past its time is stopped', async () => {
   s.gates.get(a.cid)?.();
   assert.equal(cache.has(a.cid), false, 'the stopped download did not reach the cache');
 });
+
+test("one blob's bound can follow the coordinator's (the agent's welcome): a bigger blob is refused, nothing kept", async () => {
+  const big = blob(7, 200);
+  const small = blob(8, 100);
+  const dir = freshDir();
+  const s = server([big.bytes, small.bytes]);
+  let bound = 150;
+  const cache = createBlobCache({
+    dir,
+    budgetBytes: 10_000,
+    fetchBlob: s.fetchBlob,
+    maxBlobBytes: () => bound,
+    logger,
+  });
+  await assert.rejects(cache.get(big.cid), (err: unknown) => isPlexusError(err, 'PLX_PAYLOAD_TOO_LARGE'));
+  assert.deepEqual(await readdir(dir), [], 'nothing kept of the refused blob');
+  assert.ok((await cache.get(small.cid)).length > 0, 'a blob within the bound is cached');
+  bound = 250;
+  assert.ok((await cache.get(big.cid)).length > 0, 'the bound raised (a new welcome): the blob is taken');
+});

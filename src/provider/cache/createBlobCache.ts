@@ -45,8 +45,8 @@ export type BlobCacheOptions = {
   /** Bytes the cache tries to stay under; least recently used, unpinned blobs are evicted first. */
   budgetBytes: number;
   fetchBlob: FetchBlob;
-  /** Largest single blob accepted (default: no limit beyond the budget logic). */
-  maxBlobBytes?: number;
+  /** Largest single blob accepted, or a function answering it now (default: no limit beyond the budget logic). */
+  maxBlobBytes?: number | (() => number);
   /**
    * Called (synchronously) when a blob enters or leaves the cache, so a provider can tell the
    * coordinator what changed without listing the whole cache after every task.
@@ -226,7 +226,7 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
   const log = options.logger ?? createLogger('blob-cache');
   if (!Number.isSafeInteger(budgetBytes) || budgetBytes < 0)
     throw new RangeError('budgetBytes must be a non-negative integer');
-  const maxBlobBytes = options.maxBlobBytes ?? Number.POSITIVE_INFINITY;
+  const maxOf = options.maxBlobBytes ?? Number.POSITIVE_INFINITY;
   const changed = options.onChange ?? (() => {});
   const finishAbandoned = options.finishAbandoned ?? FINISH_ABANDONED;
   let abandonedNow = 0;
@@ -315,6 +315,7 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
       // is a dozen chunks, and each file operation is a round trip through libuv's thread pool.
       let batch: Uint8Array[] = [];
       let batchBytes = 0;
+      const maxBlobBytes = typeof maxOf === 'function' ? maxOf() : maxOf;
       await consume(source, (buf) => {
         size += buf.length;
         if (size > maxBlobBytes)

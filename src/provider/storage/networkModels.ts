@@ -84,7 +84,7 @@ export function createNetworkModels(deps: {
       fetch: f,
       ...(signal ? { signal } : {}),
       // Holders with a reachable address serve directly; the relay otherwise.
-      direct: { receiptFor: (server) => receipts.latestFor(server, cid) },
+      direct: { receiptFor: (server) => receipts.latestFor(server, cid), chainId: () => deps.chainId() },
       onPiece: async ({ server, bytes, direct: d }) => {
         if (d) direct++;
         if (!server) return;

@@ -13,32 +13,48 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createLogger } from '../../logger.ts';
+import { recoverSigner } from '../../protocol/eip712.ts';
 import {
+  directPieceHash,
   type RetrievalReceiptWire,
   receiptToWire,
+  signDirectPiece,
   signRetrievalReceipt,
 } from '../../protocol/storageMessages.ts';
-import { STORAGE_RECEIPT_HEADER, STORAGE_TICKET_HEADER } from '../../protocol/storageSession.ts';
+import {
+  STORAGE_PIECE_SIGNATURE_HEADER,
+  STORAGE_RECEIPT_HEADER,
+  STORAGE_TICKET_HEADER,
+} from '../../protocol/storageSession.ts';
 import { pieceRoot } from '../../storage/pieceTree.ts';
 import { createPieceStore } from './createPieceStore.ts';
 import { createDirectServing, startPieceServer } from './servePieces.ts';
 
 const CHAIN = 31337;
+const SERVER_KEY = generatePrivateKey();
+const READER_KEY = generatePrivateKey();
 
-async function harness() {
-  const dir = await mkdtemp(join(tmpdir(), 'plexus-serve-'));
+async function harness(o: { dir?: string } = {}) {
+  const dir = o.dir ?? (await mkdtemp(join(tmpdir(), 'plexus-serve-')));
   const store = await createPieceStore({ dir, capacityBytes: 1 << 24 });
   const pieces = [randomBytes(5000), randomBytes(5000)].map((b) => new Uint8Array(b));
   const roots = pieces.map((p) => pieceRoot(p, 1024));
   for (const [i, p] of pieces.entries()) await store.put(roots[i]!, p, 1024);
-  const server = privateKeyToAccount(generatePrivateKey());
-  const reader = privateKeyToAccount(generatePrivateKey());
+  const server = privateKeyToAccount(SERVER_KEY);
+  const reader = privateKeyToAccount(READER_KEY);
   const redeemed: RetrievalReceiptWire[] = [];
+  const reports: { ticket: string; use: string }[] = [];
   const clock = { skew: 0 };
+  const session = { up: true };
   const serving = createDirectServing({
     address: server.address,
     chainId: async () => CHAIN,
     redeem: (r) => redeemed.push(r),
+    report: (ticket, use) => {
+      if (session.up) reports.push({ ticket, use });
+      return session.up;
+    },
+    stateFile: join(dir, 'serving-accounts.log'),
     now: () => Date.now() + clock.skew,
     limits: { ticketWaitMs: 300 },
   });
@@ -47,6 +63,7 @@ async function harness() {
     serving,
     read: (r) => store.read(r),
     address: server.address,
+    sign: (m) => signDirectPiece(server, CHAIN, m),
     log: createLogger('test', { level: 'silent' }),
   });
   const objectId = 'ab'.repeat(32);
@@ -73,7 +90,7 @@ async function harness() {
     const code = res.ok
       ? undefined
       : (JSON.parse(Buffer.from(body).toString()) as { error: { code: string } }).error.code;
-    return { status: res.status, body, code };
+    return { status: res.status, body, code, signature: res.headers.get(STORAGE_PIECE_SIGNATURE_HEADER) };
   };
   const sign = async (cumulative: bigint, by = reader, to: string = server.address) =>
     receiptToWire(
@@ -99,10 +116,15 @@ async function harness() {
     server,
     serving,
     redeemed,
+    reports,
+    session,
+    dir,
     clock,
     ticket,
     get,
     sign,
+    /** Stops the server, keeping its directory (a restart); `close` removes it too. */
+    stop: () => srv.close(),
     async close() {
       await srv.close();
       await rm(dir, { recursive: true, force: true });
@@ -175,34 +197,116 @@ test('a reader that does not pay gets one piece; a forged, foreign or short rece
       'owing 5,000 bytes: the next piece waits for a receipt',
     );
     assert.equal(noReceipt.status, 402, 'payment required');
+    assert.deepEqual(h.reports.at(-1), { ticket: t2, use: 'aborted' }, 'the refused ticket is given back');
+    assert.equal((await h.get(b, t2)).code, 'PLX_STORAGE_TOKEN_INVALID', 'and spent');
     const stranger = privateKeyToAccount(generatePrivateKey());
     const forged = { ...(await h.sign(5000n, stranger)), reader: h.reader.address };
     assert.equal(
-      (await h.get(b, t2, forged)).code,
+      (await h.get(b, h.ticket(b), forged)).code,
       'PLX_STORAGE_RECEIPT_REQUIRED',
       'forged receipt: still owed',
     );
     const foreign = await h.sign(5000n, h.reader, privateKeyToAccount(generatePrivateKey()).address);
     assert.equal(
-      (await h.get(b, t2, foreign)).code,
+      (await h.get(b, h.ticket(b), foreign)).code,
       'PLX_STORAGE_RECEIPT_REQUIRED',
       "another server's receipt: still owed",
     );
     const short = await h.sign(4999n);
     assert.equal(
-      (await h.get(b, t2, short)).code,
+      (await h.get(b, h.ticket(b), short)).code,
       'PLX_STORAGE_RECEIPT_REQUIRED',
       'a receipt one byte short: still owed',
     );
     assert.equal(h.redeemed.length, 1, 'only the valid short receipt was handed on to redeem');
     const paid = await h.sign(5000n);
-    const ok = await h.get(b, t2, paid);
+    const ok = await h.get(b, h.ticket(b), paid);
     assert.equal(ok.status, 200, 'a receipt covering the first piece opens the second');
     assert.deepEqual(ok.body, h.pieces[1], 'the second piece');
     assert.deepEqual(
       h.redeemed.map((r) => r.cumulativeBytes),
       ['4999', '5000'],
       'the receipts seen are handed on to be redeemed, each once',
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+test("each piece is signed by the server's key for its ticket and root; the coordinator hears of every use", async () => {
+  const h = await harness();
+  try {
+    const root = h.roots[0]!;
+    const t = h.ticket(root);
+    const ok = await h.get(root, t);
+    assert.equal(ok.status, 200, 'served');
+    const digest = directPieceHash(CHAIN, {
+      server: h.server.address.toLowerCase() as `0x${string}`,
+      ticket: `0x${t}`,
+      pieceRoot: root as `0x${string}`,
+    });
+    assert.equal(
+      (await recoverSigner(digest, ok.signature as `0x${string}`)).toLowerCase(),
+      h.server.address.toLowerCase(),
+      "the answer is signed with the server's own key over this ticket and root",
+    );
+    assert.deepEqual(
+      h.reports,
+      [{ ticket: t, use: 'serving' }],
+      'the coordinator was told before the bytes moved',
+    );
+    // No session: a ticket that cannot be reported is not served (its bytes would go uncounted).
+    await h.serving.sawReceipt(await h.sign(5000n));
+    h.session.up = false;
+    const t2 = h.ticket(h.roots[1]!);
+    assert.equal(
+      (await h.get(h.roots[1]!, t2)).code,
+      'PLX_STORAGE_UNAVAILABLE',
+      'not served without a session',
+    );
+    h.session.up = true;
+    assert.equal((await h.get(h.roots[1]!, t2)).status, 200, 'served once it can be reported');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a restarted server remembers who owes it: no unpaid piece after a restart', async () => {
+  const h = await harness();
+  const [a, b] = h.roots as [string, string];
+  assert.equal((await h.get(a, h.ticket(a))).status, 200, 'the first piece needs no receipt');
+  await h.stop();
+  const again = await harness({ dir: h.dir });
+  try {
+    const t2 = again.ticket(b);
+    assert.equal(
+      (await again.get(b, t2)).code,
+      'PLX_STORAGE_RECEIPT_REQUIRED',
+      'after a restart the reader still owes the first piece (before: forgotten, a second piece free)',
+    );
+    assert.equal((await again.get(b, again.ticket(b), await again.sign(5000n))).status, 200, 'paid: served');
+  } finally {
+    await again.close();
+  }
+});
+
+test('a piece that did not go out is not owed and is reported aborted', async () => {
+  const h = await harness();
+  try {
+    const [a, b] = h.roots as [string, string];
+    const t = h.ticket(a);
+    // The read fails (the piece is gone from disk): nothing owed, the ticket reported aborted.
+    await rm(join(h.dir, `${a}.piece`));
+    assert.notEqual((await h.get(a, t)).status, 200, 'the missing piece is not served');
+    assert.deepEqual(
+      h.reports.map((r) => r.use),
+      ['serving', 'aborted'],
+      'told the coordinator it served nothing',
+    );
+    assert.equal(
+      (await h.get(b, h.ticket(b))).status,
+      200,
+      'the reader owes nothing: its next piece is served',
     );
   } finally {
     await h.close();

@@ -13,6 +13,13 @@
  *   pay gets one piece per object from each server, never more.
  * Every receipt seen (in a header, or forwarded by the coordinator) goes to `redeem`. Requests are
  * bounded: no body, a few in flight, a request timeout.
+ *
+ * Each piece served carries the server's EIP-712 `DirectPiece` signature over its address, the
+ * ticket and the root (header `x-plexus-piece-signature`): a reader keeps it only from the holder
+ * the coordinator named. The server tells the coordinator over its session when it starts serving
+ * a ticket (`store.ticketUse` `serving`, before any byte moves: no session, no piece) and when the
+ * piece did not go out in full (`aborted`): the coordinator gives an unused or aborted ticket's
+ * bytes back (directTickets.ts). The pay-as-you-go book is kept on disk (servingAccounts.ts).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Hex } from 'viem';
@@ -20,17 +27,20 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
 import { recoverSigner } from '../../protocol/eip712.ts';
 import {
+  type DirectPieceMessage,
   type RetrievalReceiptWire,
   receiptFromWire,
   retrievalReceiptHash,
   retrievalReceiptSchema,
 } from '../../protocol/storageMessages.ts';
 import {
+  STORAGE_PIECE_SIGNATURE_HEADER,
   STORAGE_RECEIPT_HEADER,
   STORAGE_SERVER_HEADER,
   STORAGE_TICKET_HEADER,
   type StorageCoordinatorMessage,
 } from '../../protocol/storageSession.ts';
+import { createServingAccounts } from './servingAccounts.ts';
 
 type TicketMessage = Omit<Extract<StorageCoordinatorMessage, { type: 'store.ticket' }>, 'type'>;
 /** A ticket as kept: expiring on this machine's clock (the coordinator's may differ). */
@@ -69,6 +79,14 @@ export function createDirectServing(deps: {
   chainId: () => Promise<number>;
   /** Hands a receipt this server may redeem to the agent (`store.redeem` on the session). */
   redeem: (receipt: RetrievalReceiptWire) => void;
+  /**
+   * Tells the coordinator a ticket is being served (`serving`, before any byte) or that its piece
+   * did not go out in full (`aborted`): `store.ticketUse` on the session. False: not sent (no
+   * session), and a ticket that cannot be reported is not served.
+   */
+  report?: (ticket: string, use: 'serving' | 'aborted') => boolean;
+  /** The pay-as-you-go book's journal (kept across restarts); absent: in memory only. */
+  stateFile?: string;
   now?: () => number;
   limits?: Partial<typeof PIECE_SERVER_DEFAULTS>;
 }) {
@@ -77,17 +95,20 @@ export function createDirectServing(deps: {
   const me = deps.address.toLowerCase();
   const tickets = new Map<string, Ticket>();
   const waiting = new Map<string, () => void>();
-  /** Per `reader/object`: the highest receipt seen, and bytes served since it. */
-  const accounts = new Map<string, { paidUpTo: bigint; owed: bigint }>();
+  /** Per `reader/object`: the highest receipt seen, and bytes served (or being served) since it. */
+  const book = createServingAccounts({
+    max: lim.maxAccounts,
+    ...(deps.stateFile ? { file: deps.stateFile } : {}),
+  });
   const keyOf = (reader: string, objectId: string) => `${reader.toLowerCase()}/${objectId.toLowerCase()}`;
-  const account = (key: string) => {
-    let a = accounts.get(key);
-    if (!a) {
-      a = { paidUpTo: 0n, owed: 0n };
-      accounts.set(key, a);
-      if (accounts.size > lim.maxAccounts) accounts.delete(accounts.keys().next().value as string);
-    }
-    return a;
+  const account = book.get;
+  const report = deps.report ?? (() => true);
+  /** Takes `bytes` off what a ticket's reader owes (a piece shorter than granted, or not sent). */
+  const unowe = (t: Ticket, bytes: bigint) => {
+    const key = keyOf(t.reader, `0x${t.objectId}`);
+    const a = account(key);
+    a.owed = a.owed > bytes ? a.owed - bytes : 0n;
+    book.save(key);
   };
 
   /** A receipt this server can use: its own, validly signed by the reader it names. */
@@ -103,12 +124,14 @@ export function createDirectServing(deps: {
   /** Records a receipt (from a request header or forwarded by the coordinator); false when unusable. */
   async function sawReceipt(wire: RetrievalReceiptWire): Promise<boolean> {
     if (!(await validReceipt(wire))) return false;
-    const a = account(keyOf(wire.reader, `0x${wire.objectId.replace(/^0x/, '')}`));
+    const key = keyOf(wire.reader, `0x${wire.objectId.replace(/^0x/, '')}`);
+    const a = account(key);
     const bytes = BigInt(wire.cumulativeBytes);
     if (bytes <= a.paidUpTo) return true;
     // Covers what was owed when it is at least the last one plus the bytes served since.
     a.owed = bytes >= a.paidUpTo + a.owed ? 0n : a.paidUpTo + a.owed - bytes;
     a.paidUpTo = bytes;
+    book.save(key);
     deps.redeem(wire);
     return true;
   }
@@ -148,7 +171,8 @@ export function createDirectServing(deps: {
         throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'unknown or expired ticket');
       if (t.pieceRoot !== root)
         throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'the ticket is for another piece');
-      const a = account(keyOf(t.reader, `0x${t.objectId}`));
+      const key = keyOf(t.reader, `0x${t.objectId}`);
+      const a = account(key);
       if (receiptHeader !== undefined) {
         let wire: RetrievalReceiptWire | undefined;
         try {
@@ -162,18 +186,34 @@ export function createDirectServing(deps: {
           wire.objectId.replace(/^0x/, '').toLowerCase() === t.objectId;
         if (wire && forTicket) await sawReceipt(wire);
       }
-      if (a.owed > 0n)
+      if (a.owed > 0n) {
+        // The ticket is spent and given back at once (the reader falls back to the relay, which
+        // would otherwise count the piece twice against its read limit until the ticket expired).
+        tickets.delete(ticketId);
+        report(ticketId, 'aborted');
         throw new PlexusError(
           'PLX_STORAGE_RECEIPT_REQUIRED',
           `sign a receipt for the ${a.owed} bytes served since your last one (cumulative >= ${a.paidUpTo + a.owed})`,
           { details: { owedBytes: a.owed.toString(), cumulativeAtLeast: (a.paidUpTo + a.owed).toString() } },
         );
+      }
+      if (!report(ticketId, 'serving'))
+        throw new PlexusError('PLX_STORAGE_UNAVAILABLE', 'this server is not connected to its coordinator');
       tickets.delete(ticketId);
+      // Owed from now (on disk before a byte moves; concurrent requests see it): the granted bytes,
+      // trimmed to what was sent once the piece went out, given back if it did not.
+      a.owed += BigInt(t.maxBytes);
+      book.save(key);
       return t;
     },
-    /** The piece was sent: the reader owes a receipt for it before its next piece of the object. */
+    /** The piece went out in full (`bytes` of it): the reader owes a receipt for it before its next piece. */
     served(t: Ticket, bytes: number): void {
-      account(keyOf(t.reader, `0x${t.objectId}`)).owed += BigInt(bytes);
+      if (bytes < t.maxBytes) unowe(t, BigInt(t.maxBytes - bytes));
+    },
+    /** The piece did not go out in full (read failed, reader went away): nothing owed, the coordinator told. */
+    aborted(t: Ticket): void {
+      unowe(t, BigInt(t.maxBytes));
+      report(t.ticket, 'aborted');
     },
     /** Tickets held (tests). */
     ticketCount: () => tickets.size,
@@ -195,6 +235,8 @@ export async function startPieceServer(o: {
   serving: DirectServing;
   read: (root: Hex) => Promise<Uint8Array>;
   address: string;
+  /** Signs each piece answer with the provider's key (`signDirectPiece`): readers check it. */
+  sign: (m: DirectPieceMessage) => Promise<Hex>;
   log: Logger;
   limits?: Partial<typeof PIECE_SERVER_DEFAULTS>;
 }): Promise<{ url: string; close(): Promise<void>; app: FastifyInstance }> {
@@ -226,18 +268,30 @@ export async function startPieceServer(o: {
     // Counted once the ticket checked out: requests with made-up tickets hold no serving slot.
     if (inFlight >= lim.maxInFlight) throw new PlexusError('PLX_RATE_LIMITED', 'too many piece requests');
     inFlight++;
+    let bytes: Uint8Array;
+    let signature: Hex;
     try {
-      const bytes = await o.read(root as Hex);
+      bytes = await o.read(root as Hex);
       if (bytes.length > t.maxBytes)
         throw new PlexusError('PLX_STORAGE_PIECE_INVALID', 'the piece held is larger than the ticket grants');
-      o.serving.served(t, bytes.length);
-      return reply
-        .header('content-type', 'application/octet-stream')
-        .header(STORAGE_SERVER_HEADER, o.address.toLowerCase())
-        .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    } finally {
+      const server = o.address.toLowerCase() as Hex;
+      signature = await o.sign({ server, ticket: `0x${t.ticket}`, pieceRoot: root as Hex });
+    } catch (err) {
       inFlight--;
+      o.serving.aborted(t);
+      throw err;
     }
+    // Owed only once the last byte went out; a reader that went away first owes nothing for it.
+    reply.raw.once('close', () => {
+      inFlight--;
+      if (reply.raw.writableFinished) o.serving.served(t, bytes.length);
+      else o.serving.aborted(t);
+    });
+    return reply
+      .header('content-type', 'application/octet-stream')
+      .header(STORAGE_SERVER_HEADER, o.address.toLowerCase())
+      .header(STORAGE_PIECE_SIGNATURE_HEADER, signature)
+      .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
   // A public address may be a port forward to this machine: listened on everywhere; loopback stays local.
   const listenHost = /^(127\.|localhost$|::1$)/.test(host) ? host : '0.0.0.0';

@@ -3,7 +3,9 @@
  * store and the agent that answers `store.*` messages (createStorageAgent.ts).
  */
 import { join } from 'node:path';
+import type { LocalAccount } from 'viem';
 import type { Logger } from '../../logger.ts';
+import { signDirectPiece } from '../../protocol/storageMessages.ts';
 import type { ReceiptSigner } from '../../storage/receiptSigner.ts';
 import { checkDiskOffer } from '../hardware/probeDisk.ts';
 import { createPieceStore } from './createPieceStore.ts';
@@ -27,8 +29,10 @@ export async function startStorage(opts: {
   address?: string;
   /** Signs receipts for the source pieces a repair reads (createStorageAgent.ts). */
   receipts?: ReceiptSigner;
-  /** `--serve-address HOST:PORT`: serve pieces directly there (servePieces.ts); needs `address`. */
+  /** `--serve-address HOST:PORT`: serve pieces directly there (servePieces.ts); needs `account`. */
   serveAddress?: string;
+  /** The provider's account: a direct server signs each piece it serves with it. */
+  account?: LocalAccount;
   /** The chain id receipts are signed for (direct serving checks them). */
   chainId?: () => Promise<number>;
 }): Promise<StorageAgent> {
@@ -48,18 +52,25 @@ export async function startStorage(opts: {
   let agent: StorageAgent | undefined;
   const direct = opts.serveAddress ? await serveDirectly(opts.serveAddress) : undefined;
   async function serveDirectly(listen: string) {
-    const address = opts.address ?? '';
+    const account = opts.account;
+    if (!account) throw new Error('direct serving needs the provider account');
+    const address = account.address.toLowerCase();
+    const chainId = opts.chainId ?? (async () => 0);
     // A receipt it saw in a request is redeemed like one the coordinator forwards.
     const serving = createDirectServing({
       address,
-      chainId: opts.chainId ?? (async () => 0),
+      chainId,
       redeem: (receipt) => agent?.handle({ type: 'store.receipt', receipt }),
+      report: (ticket, use) => opts.send({ type: 'store.ticketUse', ticket, use }),
+      // Who owes this server for what, kept across restarts beside the pieces.
+      stateFile: join(dir, 'serving-accounts.log'),
     });
     const server = await startPieceServer({
       listen,
       serving,
       read: (r) => store.read(r),
       address,
+      sign: async (m) => signDirectPiece(account, await chainId(), m),
       log: opts.log,
     });
     return { serving, url: server.url, close: server.close };
