@@ -99,6 +99,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     let tasks = 0;
     let bytesAll = 0;
     let bytesV4 = 0;
+    // Version 5 (before the ended-lease list of version 6), same bundles.
+    let bytesV5 = 0;
     // The same bundles in the unpacked version-2 form (the baseline, measured on the same facts),
     // and the charged executions and distinct tasks their facts carry.
     let bytesV2 = 0;
@@ -148,6 +150,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const { bundle } = decodeEvidence(text);
       const v4 = encodeEvidence({ ...bundle, version: 4 }).text;
       bytesV4 += Buffer.byteLength(v4);
+      bytesV5 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 5 }).text);
       sections(v4, bySectionV4);
       bytesV2 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 2 }).text);
       bytesV3 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 3 }).text);
@@ -169,6 +172,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       evidenceBytes: bytes,
       evidenceBytesPerTask: tasks > 0 ? Math.round(bytes / tasks) : null,
       evidenceBytesV4: bytesV4,
+      evidenceBytesPerTaskV5: tasks > 0 ? Math.round(bytesV5 / tasks) : null,
       evidenceBytesPerTaskV4: tasks > 0 ? Math.round(bytesV4 / tasks) : null,
       evidenceBytesAllSettled: bytesAll,
       evidenceBytesPerIdleEpoch:

@@ -16,6 +16,7 @@ import { checkLeases, type LeaseLedger } from './checkLeases.ts';
 import { checkTimeouts } from './checkTimeouts.ts';
 import { CHAIN_ID, cheater, honestEpoch, provider, SETTLEMENT } from './factsFixture.ts';
 import { ReputationReplay } from './reputationReplay.ts';
+import { openValidatorStore } from './validatorStore.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
 
 const { inputs, facts } = await honestEpoch();
@@ -213,4 +214,34 @@ test('verifyEpoch: the ended leases survive the bundle, the omitted timeout gets
     !v4.ok && v4.fact === `endedLease[${auditor.lease}].timeout`,
     'the restored replay still owes it',
   );
+});
+
+test('a re-closed epoch the validator signed before is checked from its stored replay as it was before that epoch (not disputed as listed twice)', async () => {
+  const target = { chainId: CHAIN_ID, settlement: SETTLEMENT };
+  const store = openValidatorStore(':memory:');
+  const C = 'http://coordinator';
+  const idle = { ...inputs, unsettled: [], epochBalances: [], providerBalances: [], tasksSettled: 0 };
+  // Epoch 3 lists the auditor's expired lease (its task not paid yet); signed, its replay kept.
+  const e3 = bundle(withLeases([auditor], [], { charges: [] }), 3, undefined, idle);
+  const v3 = await verifyEpoch({
+    evidence: e3.text,
+    claim: e3.claim,
+    target,
+    prevHash: null,
+    reputation: new ReputationReplay({ complete: false }),
+  });
+  assert.ok(v3.ok && v3.reputation, 'epoch 3 signed');
+  store.keepReputation(C, 3, [], v3.reputation);
+  assert.equal(store.replayEpoch(C), 3, 'the replay is at epoch 3');
+  // Reopened and closed again (the same leases reported again): with the latest replay it reads
+  // as the lease listed twice; from the replay before epoch 3 it is signed.
+  const again = { evidence: e3.text, claim: e3.claim, target, prevHash: null };
+  const stale = await verifyEpoch({ ...again, reputation: store.reputation(C) });
+  assert.ok(!stale.ok && stale.fact.endsWith('.listed'), 'the kept replay alone disputes it');
+  const before = store.reputationBefore(C, 3);
+  const redo = await verifyEpoch({ ...again, reputation: before });
+  assert.ok(redo.ok && redo.reputation, 'checked from the replay before epoch 3: signed');
+  store.keepReputation(C, 3, [], redo.reputation);
+  assert.equal(store.reputation(C).leases?.open.length, 1, 'kept once');
+  store.close();
 });
