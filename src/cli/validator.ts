@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { type Address, getAddress, isAddress } from 'viem';
+import { type Address, getAddress, type Hex, isAddress } from 'viem';
+import { plexusAbis } from '../chain/abis.ts';
 import { connectPlexus } from '../chain/connectPlexus.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { openKeystore } from '../keystore/openKeystore.ts';
@@ -49,10 +50,15 @@ export function validatorCommand(): Command {
       '--coordinator-key <address>',
       "the followed network's identity: only epoch claims signed by this address are acted on (default: the deployment file's `coordinator`)",
     )
+    .option(
+      '--rpc-url <url>',
+      "chain RPC a late joiner bootstraps its replay through (evidenceHashOf; default: the deployment file's rpcUrl)",
+    )
     .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
     .action(
       async (o: {
         coordinatorKey?: string;
+        rpcUrl?: string;
         keystore: string;
         deployment: string;
         coordinator: string[];
@@ -80,6 +86,28 @@ export function validatorCommand(): Command {
           );
         await mkdir(o.dataDir, { recursive: true });
         const store = openValidatorStore(join(o.dataDir, 'validator.db'));
+        // A late joiner's replay from epoch 1, each bundle checked against evidenceHashOf.
+        const rpcUrl = o.rpcUrl ?? d.rpcUrl;
+        const reader = rpcUrl
+          ? connectPlexus({
+              rpcUrl,
+              chainId: d.chainId,
+              addresses: { token: d.token, registry: d.registry, escrow: d.escrow, settlement: d.settlement },
+            }).publicClient
+          : undefined;
+        const read = (functionName: 'lastFinalizedEpoch' | 'evidenceHashOf', args?: [bigint]) =>
+          reader!.readContract({
+            address: d.settlement,
+            abi: plexusAbis.settlement,
+            functionName,
+            ...(args ? { args } : {}),
+          } as never);
+        const chain = reader
+          ? {
+              lastFinalized: async () => Number(await read('lastFinalizedEpoch')),
+              evidenceHashOf: async (e: number) => (await read('evidenceHashOf', [BigInt(e)])) as Hex,
+            }
+          : undefined;
         const v = await createValidator({
           account,
           target: { chainId: d.chainId, settlement: d.settlement },
@@ -91,6 +119,7 @@ export function validatorCommand(): Command {
           pollMs: o.pollMs,
           recheckRate: o.recheckRate,
           ...(coordinatorKey ? { coordinatorKey } : {}),
+          ...(chain ? { chain } : {}),
         });
         console.log(`PLEXUS_VALIDATOR_READY ${JSON.stringify({ url: v.url, address: account.address })}`);
         let stopping = false;

@@ -12,6 +12,7 @@ import type { Logger } from '../logger.ts';
 import { claimSignatureProblem } from '../protocol/claimSignature.ts';
 import { type ReplicaFetch, replicaFetch } from '../protocol/replicaFetch.ts';
 import { createOnnxRuntime, type OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
+import { bootstrapReplay } from './bootstrapReplay.ts';
 import { publishedDraws } from './checkDraws.ts';
 import { checkRenderRegions, type RenderAudit, renderAuditsOf } from './checkRenderRegions.ts';
 import { checkVerdicts } from './checkVerdicts.ts';
@@ -122,6 +123,12 @@ export async function createValidator(opts: {
    * (protocol/claimSignature.ts). Without it a validator acts on whatever a listed URL serves.
    */
   coordinatorKey?: Address;
+  /**
+   * The settlement contract, read: a validator with an empty store joining a network whose epoch
+   * list starts after epoch 1 bootstraps its replay from the bundles the chain finalized
+   * (bootstrapReplay.ts). None: it starts at the oldest epoch listed, its replay partial.
+   */
+  chain?: { lastFinalized: () => Promise<number>; evidenceHashOf: (epoch: number) => Promise<Hex> };
 }): Promise<Validator> {
   const { account, target, store, log } = opts;
   let runtime: OnnxRuntime | undefined;
@@ -184,6 +191,11 @@ export async function createValidator(opts: {
       ({ evidence, claim } = await readEpoch(replicas, epoch));
     }
     const prev = store.get(coordinator, epoch - 1);
+    // A re-closed epoch (reopened after a dispute, docs/validators.md "After a dispute") whose
+    // earlier bundle this validator signed is checked from its replay as it was before that epoch.
+    const applied = store.replayEpoch(coordinator);
+    if (applied !== undefined && applied >= epoch)
+      replays.set(coordinator, store.reputationBefore(coordinator, epoch));
     const v = await verifyEpoch({
       evidence,
       claim,
@@ -282,6 +294,36 @@ export async function createValidator(opts: {
     network.using = now;
   }
 
+  /** A late joiner's replay from epoch 1, checked against the chain; kept only when complete. */
+  async function bootstrap(network: Network, upTo: number, chain: NonNullable<typeof opts.chain>) {
+    const b = await bootstrapReplay({
+      upTo,
+      evidence: (e) => downloadEvidence(network.replicas, e),
+      claim: async (e) => (await readEpoch(network.replicas, e)).claim,
+      chain,
+      target,
+      ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
+    });
+    const c = network.key;
+    if (b.problem) {
+      log.warn(
+        { coordinator: c, problem: b.problem },
+        'replay not bootstrapped from the chain: it stays partial',
+      );
+      return;
+    }
+    for (const a of b.applied) {
+      store.commit(c, a.seedCommitment.epoch, a.seedCommitment.commitment);
+      store.rememberDraws(c, publishedDraws(a.facts));
+      if (a.reputation) store.keepReputation(c, a.epoch, a.facts.reputation ?? [], a.reputation);
+    }
+    replays.set(c, b.replay);
+    log.info(
+      { coordinator: c, epochs: b.applied.length },
+      'replay bootstrapped from the chain (evidenceHashOf)',
+    );
+  }
+
   async function follow(network: Network): Promise<void> {
     const { key: coordinator, replicas } = network;
     const res = await replicas.fetch('/v1/epochs', () => ({ signal: AbortSignal.timeout(30_000) }));
@@ -306,6 +348,13 @@ export async function createValidator(opts: {
       })
       .map((e) => e.epoch)
       .sort((a, b) => a - b);
+    if (
+      opts.chain &&
+      (todo[0] ?? 1) > 1 &&
+      !store.last(coordinator) &&
+      store.replayEpoch(coordinator) === undefined
+    )
+      await bootstrap(network, todo[0]!, opts.chain);
     for (const epoch of todo) {
       const d = await decide(network, epoch);
       noteReplica(network);
