@@ -125,7 +125,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const cache = createBlobCache({
     dir: join(opts.dataDir, 'cache'),
     budgetBytes: opts.cacheBudgetBytes ?? 10 * 1024 ** 3,
-    fetchBlob: (cid: string, signal?: AbortSignal) => models.fetch(cid, signal, () => blobs.get(cid, signal)),
+    fetchBlob: (cid: string, signal?: AbortSignal) =>
+      models.fetch(cid, signal, () => blobs.source(cid, signal)),
     onChange: (cid) => cacheChanged.add(cid),
   });
   const solveCapability = createCapabilitySolver({ gpu, log });
