@@ -13,7 +13,11 @@ test('send buffers are reused by size, kept within their limit, and refused past
   assert.equal(pool.take(5 * MiB), undefined, 'more than 12 MiB out at once: the caller streams instead');
   pool.give(b);
   pool.give(a);
-  assert.deepEqual(pool.stats(), { freeBytes: MiB, inUse: 0, free: 1 }, 'the 8 MiB one did not fit what is kept');
+  assert.deepEqual(
+    pool.stats(),
+    { freeBytes: MiB, inUse: 0, free: 1 },
+    'the 8 MiB one did not fit what is kept',
+  );
   assert.equal(pool.take(500_000), b, 'the free buffer is reused');
   pool.drop(b);
   assert.deepEqual(pool.stats(), { freeBytes: 0, inUse: 0, free: 0 }, 'a dropped buffer is not counted');
