@@ -20,7 +20,7 @@ import { executorsOfTask, markAssigned, providersOfTask, startJob } from './leas
 import { initFor, loadVerification, lockedVerification, saveVerification } from './openVerifications.ts';
 import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
 import { cannotRun, couldRun, placementKey } from './renderEligibility.ts';
-import { lockAmount, lockFor, lockStake, reserveStake, stakeShort } from './stakeLocks.ts';
+import { invalidateStake, lockAmount, lockFor, lockStake, reserveStake, stakeShort } from './stakeLocks.ts';
 import { taskEconomics } from './taskEconomics.ts';
 import { waiveAudit } from './verdicts.ts';
 import {
@@ -328,6 +328,8 @@ export async function leaseOne(
     } finally {
       // The in-memory machine already took the assignment: if the store did not, rebuild it.
       if (!leased && tv) s.verifications.delete(task.id);
+      // Nor keep a lock counted that did not commit (lockStake adds it to the cached tally).
+      if (!leased) invalidateStake(s, provider);
     }
     if (!leased) {
       d.metrics.leasesLost.inc();

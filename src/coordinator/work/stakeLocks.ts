@@ -168,7 +168,8 @@ export async function stakeShort(s: WorkState, d: WorkDeps, amount: bigint): Pro
 }
 
 /**
- * Locks `amount` of the provider's stake for one lease (caller's transaction).
+ * Locks `amount` of the provider's stake for one lease (caller's transaction; if that does not
+ * commit, the caller calls invalidateStake for the provider).
  *
  * @example
  * await lockStake(state, deps, trx, { assignmentId, provider, taskId, jobId, amount: lockAmount(reward), at: now });
@@ -187,7 +188,14 @@ export async function lockStake(
     amount: l.amount.toString(),
     at: l.at,
   });
-  invalidateStake(s, l.provider);
+  // Counted into the cached tally rather than dropping it (which cost a read of the store per
+  // lease): more locked only ever means less free. The caller drops the tally if its
+  // transaction does not commit (dispatch.ts), so a lock rolled back is not counted for long.
+  const c = cacheOf(s);
+  const who = l.provider.toLowerCase();
+  c.versions.set(who, (c.versions.get(who) ?? 0) + 1);
+  const tally = c.tallies.get(who);
+  if (tally) c.tallies.set(who, { at: tally.at, committed: tally.committed + l.amount });
 }
 
 /**
