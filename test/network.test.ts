@@ -8,11 +8,11 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createClient, type PlexusClient } from '../src/client/createClient.ts';
+import { openStore } from '../src/coordinator/store/openStore.ts';
 import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD, startDevnet } from '../src/devnet/startDevnet.ts';
 import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
-import { openStore } from '../src/coordinator/store/openStore.ts';
 import { decodeSafetensors, encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
 
