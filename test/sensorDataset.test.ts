@@ -58,7 +58,7 @@ describe('datasets over HTTP (development mode)', () => {
     await post(
       '/v1/sensors/devices',
       await signDeviceRegistration(owner, CHAIN, {
-        device: device.address,
+        device,
         model: 'ws1000',
         lat: 52.37,
         lon: 4.9,
@@ -275,7 +275,7 @@ describe('datasets against escrow on a real chain (anvil)', () => {
   test('a device owner must be a registered provider; a buyer must have the escrow to pay', async () => {
     const owner = randomAccount();
     const reg = await signDeviceRegistration(owner, CHAIN, {
-      device: device.address,
+      device,
       model: 'ws1000',
       lat: 52.37,
       lon: 4.9,
