@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Transaction } from 'kysely';
+import type { Market } from '../market/createMarket.ts';
+import { billHeldClient } from '../market/heldBilling.ts';
 import type { Database } from '../store/schema.ts';
 import type { Verdict } from '../verification/taskVerificationTypes.ts';
-import { reopenCaughtOutputs } from '../work/recheckCaught.ts';
-import { workFixture } from '../work/workFixture.ts';
-import type { Market } from './createMarket.ts';
-import { billHeldClient } from './heldBilling.ts';
+import { reopenCaughtOutputs } from './recheckCaught.ts';
+import { workFixture } from './workFixture.ts';
 
 const unverified = (taskId: string, provider: string) =>
   ({
