@@ -106,7 +106,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const devices = Array.from({ length: nDevices }, () => privateKeyToAccount(generatePrivateKey()));
     for (const [i, d] of devices.entries()) {
       const reg = await signDeviceRegistration(owner, CHAIN, {
-        device: d.address,
+        device: d,
         model: 'ws1000',
         lat: 52 + (i % 20) * 0.05,
         lon: 4.5 + Math.floor(i / 20) * 0.05,

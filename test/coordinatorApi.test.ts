@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from '../src/client/createClient.ts';
 import { signJobSubmission } from '../src/client/signJobSubmission.ts';
+import { MAX_JOB_DEADLINE_SEC } from '../src/protocol/constants.ts';
 import { BLOB_AUTH_HEADER, signBlobAuth } from '../src/protocol/eip712.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
@@ -251,6 +252,13 @@ describe('job submission', () => {
       await submit(await signJobSubmission(client, domain, spec({ deadline: 1_000_000 }))),
       400,
       'PLX_DEADLINE_PASSED',
+    );
+    // Capped (security review: deferred bills waited for a job that never ended).
+    const far = Math.floor(Date.now() / 1000) + MAX_JOB_DEADLINE_SEC + 3600;
+    await expectError(
+      await submit(await signJobSubmission(client, domain, spec({ deadline: far }))),
+      400,
+      'PLX_DEADLINE_TOO_FAR',
     );
   });
 

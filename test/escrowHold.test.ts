@@ -135,6 +135,70 @@ test('a withdrawal requested after admission holds the unstarted tasks; cancelli
   assert.equal(coord.market.clientHeld(clientAccount.address), false);
 });
 
+// Security review: an audited job's unchecked outputs were billed only at the job's end, so a client
+// that had outputs delivered, asked to withdraw, and kept the job open (a task held back, a far
+// deadline) took its whole escrow back unbilled. A held client's delivered outputs are billed now.
+test("a held client's delivered, unchecked outputs are billed at once, not at the job's end", async () => {
+  const writer = connectPlexus(
+    { rpcUrl: anvil.rpcUrl, chainId: deployment.chainId, addresses: deployment },
+    clientAccount,
+  );
+  raw ??= await connectRawProvider(coord.url, providerAccount);
+  const model = (await client.uploadFile(ppocrDetectionModelPath())).cid;
+  const inputs: string[] = [];
+  for (let i = 0; i < 3; i++) inputs.push((await client.uploadBlob(encodeSafetensors(ocrInput(10 + i)))).cid);
+  const { jobId } = await client.submitJob({
+    kind: 'onnx.infer',
+    model,
+    inputs,
+    deadline: Math.floor(Date.now() / 1000) + 600,
+  });
+  const charged = async () =>
+    (
+      await coord.store.db
+        .selectFrom('ledger_entries')
+        .select('memo')
+        .where('job_id', '=', jobId)
+        .where('kind', '=', 'charge')
+        .execute()
+    ).map((e) => (JSON.parse(e.memo) as { taskId: string }).taskId);
+  const a0 = await raw.next('assign', 20_000);
+  assert.equal((await raw.deliver(a0, ocrInput(100))).accepted, true);
+  await waitFor(
+    async () => (await client.getJob(jobId)).tasks.find((t) => t.id === a0.taskId)?.status === 'completed',
+    'task 0 did not complete',
+  );
+  const verdict = await coord.store.db
+    .selectFrom('task_verifications')
+    .select('verdict')
+    .where('task_id', '=', a0.taskId as string)
+    .executeTakeFirstOrThrow();
+  assert.equal(
+    (JSON.parse(verdict.verdict ?? '{}') as { verified: boolean }).verified,
+    false,
+    'task 0 was checked: nothing deferred',
+  );
+  assert.deepEqual(await charged(), [], "an unchecked output was billed before its job's end without a hold");
+
+  const a1 = await raw.next('assign', 20_000);
+  const { balance } = await getEscrowBalance(writer, clientAccount.address);
+  await requestWithdrawal(writer, balance);
+  await waitUntil(() => coord.market.clientHeld(clientAccount.address), 'the client was not held');
+  await waitFor(
+    async () => (await charged()).includes(a0.taskId as string),
+    "the held client's delivered output was not billed",
+  );
+  // An output delivered while held is billed at the next re-read too.
+  assert.equal((await raw.deliver(a1, ocrInput(101))).accepted, true);
+  await waitFor(
+    async () => (await charged()).includes(a1.taskId as string),
+    'an output delivered while held was not billed',
+  );
+  assert.equal(raw.take('assign'), undefined, 'a task of a held client was started');
+  await cancelWithdrawal(writer);
+  await waitUntil(() => !coord.market.clientHeld(clientAccount.address), 'the hold was not lifted');
+});
+
 test('a restarted coordinator knows a held client before any provider connects', async () => {
   // The holds are kept in memory: a new process leased a held client's tasks until its first
   // refresh (a review noticed). The refresh here comes only once a minute, so only the start can have read it.
@@ -159,6 +223,14 @@ test('a restarted coordinator knows a held client before any provider connects',
   coord = await testCoordinator({ ...coordConfig, chainRefreshMs: 60_000 });
   assert.equal(coord.market.clientHeld(clientAccount.address), true, 'the restarted process forgot the hold');
 });
+
+async function waitFor(check: () => Promise<boolean>, message: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, message);
+    await sleep(100);
+  }
+}
 
 async function waitUntil(check: () => boolean, message: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -197,10 +197,9 @@ const STEPS: Record<string, Step | Step[]> = {
       ctx.device = address.exec(r.stdout)![0];
     },
   },
-  'plexus sensors register --owner-keystore provider.json --device 0x… --model ws1000 --lat 52.37 --lon 4.9':
+  'plexus sensors register --owner-keystore provider.json --device-keystore device.json --model ws1000 --lat 52.37 --lon 4.9':
     {
       code: 0,
-      subst: (ctx) => ({ '0x…': ctx.device! }),
       out: /^registered device 0x[0-9a-fA-F]{40} \(ws1000 at 52\.37, 4\.9\), owned by 0x[0-9a-fA-F]{40}/,
     },
   'plexus sensors send --keystore device.json --file samples.json': {

@@ -4,6 +4,7 @@
  * admission: PLX_INSUFFICIENT_ESCROW without escrow, a charge within it otherwise).
  */
 import assert from 'node:assert/strict';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { parquetReadObjects } from 'hyparquet';
 import { createPublicClient, createWalletClient, type Hex, http } from 'viem';
@@ -57,7 +58,7 @@ describe('datasets over HTTP (development mode)', () => {
     await post(
       '/v1/sensors/devices',
       await signDeviceRegistration(owner, CHAIN, {
-        device: device.address,
+        device,
         model: 'ws1000',
         lat: 52.37,
         lon: 4.9,
@@ -163,6 +164,82 @@ describe('datasets over HTTP (development mode)', () => {
   });
 });
 
+// Security review: the readings were loaded (up to 1,000,001 rows, one synchronous query) before the
+// cost was compared with maxCost or escrow, and the nonce was spent only by a sale: one signed
+// request from a key with nothing, replayed, stalled the coordinator each time (20 s per 1M rows).
+describe('datasets: refusals are cheap and answered once, sales are paged', () => {
+  let c: Awaited<ReturnType<typeof testCoordinator>>;
+  const DEVICES = 40;
+  const PER_DEVICE = 5_000;
+  const t0 = Date.now() - 3 * DAY;
+  before(async () => {
+    c = await testCoordinator();
+    const sqlite = (c.store as unknown as { sqlite: import('better-sqlite3').Database }).sqlite;
+    const dev = sqlite.prepare(
+      `INSERT INTO sensor_devices (address, owner, model, lat, lon, registration, registered_at) VALUES (?, ?, 'ws1000', ?, ?, '{}', 0)`,
+    );
+    const rd = sqlite.prepare(
+      'INSERT INTO sensor_readings (device, variable, t, value, flag) VALUES (?, ?, ?, ?, 0)',
+    );
+    sqlite.transaction(() => {
+      for (let d = 0; d < DEVICES; d++) {
+        const a = `0x${(d + 1).toString(16).padStart(40, '0')}`;
+        dev.run(a, a, 30 + d / 100, -40 + d / 100);
+        for (let i = 0; i < PER_DEVICE; i++) rd.run(a, 'temperature', t0 + i * 16_000, 15 + (i % 10));
+      }
+    })();
+  });
+  after(async () => {
+    await c.cleanup();
+  });
+
+  test('a request nobody can pay for is refused without loading the readings, and only once', async () => {
+    const q = datasetQuerySchema.parse({
+      bbox: '-180,-90,180,90',
+      from: 0,
+      to: Date.now() + 60_000,
+      variables: 'temperature',
+    });
+    const params = await signDatasetRequest(randomAccount(), CHAIN, q, { maxCost: 0n, nonce: 1n });
+    const url = `${c.url}/v1/sensors/dataset?${new URLSearchParams(params)}`;
+    const h = monitorEventLoopDelay({ resolution: 10 });
+    h.enable();
+    const res = await fetch(url);
+    h.disable();
+    const body = (await res.json()) as { error: { code: string } };
+    assert.equal(res.status, 402, JSON.stringify(body));
+    assert.equal(body.error.code, 'PLX_SENSOR_COST_ABOVE_MAX');
+    // The old code loaded all 200,000 rows first: seconds of a blocked event loop.
+    const blockedMs = h.max / 1e6;
+    assert.ok(blockedMs < 1_000, `a refused request blocked the event loop ${Math.round(blockedMs)} ms`);
+    const again = await fetch(url);
+    assert.equal(again.status, 409, 'a refused request could be replayed');
+    assert.equal(((await again.json()) as { error: { code: string } }).error.code, 'PLX_REPLAY');
+  });
+
+  test('a sale larger than a page returns every reading once, in order', async () => {
+    // Devices 0–5: 30,000 readings, more than one page (20,000).
+    const q = datasetQuerySchema.parse({
+      bbox: '-40.001,29.999,-39.945,30.055',
+      from: 0,
+      to: Date.now(),
+      variables: 'temperature',
+    });
+    const n = 6 * PER_DEVICE;
+    const params = await signDatasetRequest(randomAccount(), CHAIN, q, {
+      maxCost: BigInt(n) * DEFAULT_PRICE_PER_READING,
+    });
+    const res = await fetch(`${c.url}/v1/sensors/dataset?${new URLSearchParams(params)}`);
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(res.headers.get('x-plexus-readings'), String(n));
+    const lines = (await res.text()).trim().split('\n').slice(1);
+    assert.equal(lines.length, n);
+    const keys = lines.map((l) => l.split(',').slice(0, 5).join(','));
+    assert.equal(new Set(keys).size, n, 'a reading was sold twice');
+    assert.equal(keys[PER_DEVICE]!.split(',')[0], `0x${'2'.padStart(40, '0')}`, 'readings out of order');
+  });
+});
+
 describe('datasets against escrow on a real chain (anvil)', () => {
   let anvil: Awaited<ReturnType<typeof startAnvil>>;
   let chainWriter: PlexusWriter;
@@ -198,7 +275,7 @@ describe('datasets against escrow on a real chain (anvil)', () => {
   test('a device owner must be a registered provider; a buyer must have the escrow to pay', async () => {
     const owner = randomAccount();
     const reg = await signDeviceRegistration(owner, CHAIN, {
-      device: device.address,
+      device,
       model: 'ws1000',
       lat: 52.37,
       lon: 4.9,

@@ -18,7 +18,7 @@ const device = randomAccount();
 before(async () => {
   c = await testCoordinator({ mqttUrl: 'mqtt://127.0.0.1:1883', sensorReadingsPerSec: 1 });
   const reg = await signDeviceRegistration(owner, CHAIN, {
-    device: device.address,
+    device,
     model: 'ws1000',
     lat: 52.37,
     lon: 4.9,
@@ -58,12 +58,12 @@ test('registration: signed by the owner; another owner cannot take the device; a
   const thief = randomAccount();
   const taken = await post(
     '/v1/sensors/devices',
-    await signDeviceRegistration(thief, CHAIN, { device: device.address, model: 'ws1000', lat: 1, lon: 1 }),
+    await signDeviceRegistration(thief, CHAIN, { device, model: 'ws1000', lat: 1, lon: 1 }),
   );
   assert.equal(taken.body.error.code, 'PLX_SENSOR_DEVICE_TAKEN');
   const forged = {
     ...(await signDeviceRegistration(thief, CHAIN, {
-      device: randomAccount().address,
+      device: randomAccount(),
       model: 'ws1000',
       lat: 1,
       lon: 1,
@@ -76,6 +76,55 @@ test('registration: signed by the owner; another owner cannot take the device; a
   const res = await fetch(`${c.url}/v1/sensors/devices/${device.address}`);
   const d = (await res.json()) as { owner: string; model: string };
   assert.equal(d.owner, owner.address.toLowerCase());
+});
+
+// Security review: the owner alone signed a registration, so whoever learned a device's address
+// first registered it as its own and was credited with its readings.
+test('registration: the device key must consent to its owner; a squatter without it is refused', async () => {
+  const squatter = randomAccount();
+  const victim = randomAccount();
+  const own = await signDeviceRegistration(squatter, CHAIN, {
+    device: squatter,
+    model: 'ws1000',
+    lat: 1,
+    lon: 1,
+  });
+  // The squatter's own key signs the claim: not the device's.
+  const squat = {
+    ...(await signDeviceRegistration(squatter, CHAIN, {
+      device: victim.address,
+      deviceSignature: own.deviceSignature,
+      model: 'ws1000',
+      lat: 1,
+      lon: 1,
+      issuedAt: own.issuedAt,
+    })),
+  };
+  const r1 = await post('/v1/sensors/devices', squat);
+  assert.equal(r1.body.error.code, 'PLX_BAD_SIGNATURE', 'a device was registered without its key');
+  // A claim the device made for another owner cannot be reused.
+  const forOther = await signDeviceRegistration(owner, CHAIN, {
+    device: victim,
+    model: 'ws1000',
+    lat: 1,
+    lon: 1,
+  });
+  const reused = await signDeviceRegistration(squatter, CHAIN, {
+    device: victim.address,
+    deviceSignature: forOther.deviceSignature,
+    model: 'ws1000',
+    lat: 1,
+    lon: 1,
+    issuedAt: forOther.issuedAt,
+  });
+  assert.equal((await post('/v1/sensors/devices', reused)).body.error.code, 'PLX_BAD_SIGNATURE');
+  // No device signature at all: malformed.
+  const { deviceSignature: _drop, ...bare } = forOther;
+  assert.equal((await post('/v1/sensors/devices', bare)).body.error.code, 'PLX_VALIDATION');
+  // The real owner, with the device's consent, registers it.
+  const mine = await post('/v1/sensors/devices', forOther);
+  assert.equal(mine.status, 200, JSON.stringify(mine.body));
+  assert.equal((mine.body as unknown as { owner: string }).owner, owner.address.toLowerCase());
 });
 
 test('HTTP: a signed batch is stored; duplicates by (device, variable, time) are dropped; a replayed sequence is refused', async () => {
@@ -141,7 +190,7 @@ test('HTTP: bad payloads get a clear error and store nothing', async () => {
   await post(
     '/v1/sensors/devices',
     await signDeviceRegistration(owner, CHAIN, {
-      device: fresh.address,
+      device: fresh,
       model: 'ws1000',
       lat: 52.4,
       lon: 4.8,
@@ -166,7 +215,7 @@ test('MQTT: signed batches are stored; bad ones are dropped with an error on the
   const dev = randomAccount();
   await post(
     '/v1/sensors/devices',
-    await signDeviceRegistration(owner, CHAIN, { device: dev.address, model: 'ws1000', lat: 52.4, lon: 4.8 }),
+    await signDeviceRegistration(owner, CHAIN, { device: dev, model: 'ws1000', lat: 52.4, lon: 4.8 }),
   );
   const client = await mqtt.connectAsync('mqtt://127.0.0.1:1883');
   try {
@@ -221,7 +270,7 @@ test('per-device rate limit (429) and a full ingest queue (503) refuse batches a
   const dev = randomAccount();
   await post(
     '/v1/sensors/devices',
-    await signDeviceRegistration(owner, CHAIN, { device: dev.address, model: 'ws1000', lat: 52.4, lon: 4.8 }),
+    await signDeviceRegistration(owner, CHAIN, { device: dev, model: 'ws1000', lat: 52.4, lon: 4.8 }),
   );
   // Burst 30,000 readings, then 1 reading/s (this coordinator's limit): the second big batch waits.
   const big = (seq: number, from: number) =>
@@ -245,7 +294,7 @@ test('per-device rate limit (429) and a full ingest queue (503) refuse batches a
   try {
     const dev2 = randomAccount();
     const reg = await signDeviceRegistration(owner, CHAIN, {
-      device: dev2.address,
+      device: dev2,
       model: 'ws1000',
       lat: 52.4,
       lon: 4.8,

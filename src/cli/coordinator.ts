@@ -83,6 +83,11 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
       intOption(1, 10_000_000),
     )
     .option('--rate-limit-per-minute <n>', 'HTTP requests per minute from one IP', intOption(1, 100_000_000))
+    .option(
+      '--max-event-streams-per-ip <n>',
+      'open event streams (SSE) from one IP (default 64)',
+      intOption(1, 1000),
+    )
     .option('--storage-window-ms <n>', 'storage challenge window (docs/storage.md)', intOption(100, 2 ** 31))
     .option('--storage-deadline-ms <n>', 'storage challenge answer deadline', intOption(10, 2 ** 31))
     .option(
@@ -112,6 +117,7 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
         sensorPricePerReading?: bigint;
         sensorReadingsPerSec?: number;
         rateLimitPerMinute?: number;
+        maxEventStreamsPerIp?: number;
         storageWindowMs?: number;
         storageDeadlineMs?: number;
         storagePrice?: bigint;
@@ -144,6 +150,7 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
               : {}),
             ...(o.sensorReadingsPerSec !== undefined ? { sensorReadingsPerSec: o.sensorReadingsPerSec } : {}),
             ...(o.rateLimitPerMinute !== undefined ? { rateLimitPerMinute: o.rateLimitPerMinute } : {}),
+            ...(o.maxEventStreamsPerIp !== undefined ? { maxEventStreamsPerIp: o.maxEventStreamsPerIp } : {}),
             storage: {
               ...(o.storageWindowMs !== undefined ? { windowMs: o.storageWindowMs } : {}),
               ...(o.storageDeadlineMs !== undefined ? { deadlineMs: o.storageDeadlineMs } : {}),

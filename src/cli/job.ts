@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { type ErrorCode, errorCodes } from '../errors/codes.ts';
 import { isPlexusError, PlexusError } from '../errors/PlexusError.ts';
+import { MAX_JOB_DEADLINE_SEC } from '../protocol/constants.ts';
 import type { JobVerification } from '../protocol/schemas.ts';
 import { plural } from './format.ts';
 import {
@@ -315,8 +316,8 @@ export function jobCommand(): Command {
     )
     .option(
       '--deadline-sec <n>',
-      'seconds from now until the job fails if unfinished',
-      intOption(10, 30 * 86400),
+      'seconds from now until the job fails if unfinished (at most 7 days)',
+      intOption(10, MAX_JOB_DEADLINE_SEC),
       3600,
     )
     .option('--min-memory-mib <n>', 'memory each task needs', intOption(0, 4_194_304), 0)

@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import mqtt from 'mqtt';
-import { getAddress, type Hex, isAddress } from 'viem';
+import { type Hex, isAddress } from 'viem';
 import { errorFromResponse } from '../errors/httpError.ts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import {
@@ -99,9 +99,12 @@ export function sensorsCommand(): Command {
 
   cmd
     .command('register')
-    .description('register (or move) a device, signed by its owner (a provider account)')
+    .description('register (or move) a device, signed by its owner (a provider account) and by the device')
     .requiredOption('--owner-keystore <file>', "the owner's (provider's) key file")
-    .requiredOption('--device <address>', "the device's address (plexus sensors keygen)")
+    .requiredOption(
+      '--device-keystore <file>',
+      "the device's key file (plexus sensors keygen): the device signs its consent to the owner",
+    )
     .requiredOption('--model <model>', `station model: ${stationModelNames.join(', ')}`)
     .requiredOption('--lat <deg>', 'claimed latitude', numberOption(-90, 90))
     .requiredOption('--lon <deg>', 'claimed longitude', numberOption(-180, 180))
@@ -111,7 +114,7 @@ export function sensorsCommand(): Command {
     .action(
       async (o: {
         ownerKeystore: string;
-        device: string;
+        deviceKeystore: string;
         model: string;
         lat: number;
         lon: number;
@@ -119,10 +122,10 @@ export function sensorsCommand(): Command {
         chainId: number;
         json: boolean;
       }) => {
-        if (!isAddress(o.device)) throw new InvalidArgumentError('--device must be an address');
         const owner = await account(o.ownerKeystore, 'Owner keystore password: ', 'owner');
+        const device = await account(o.deviceKeystore, 'Device keystore password: ', 'device');
         const reg = await signDeviceRegistration(owner, o.chainId, {
-          device: getAddress(o.device),
+          device,
           model: o.model,
           lat: o.lat,
           lon: o.lon,
@@ -131,7 +134,7 @@ export function sensorsCommand(): Command {
         if (o.json) console.log(JSON.stringify(r));
         else
           console.log(
-            `registered device ${String(r.address ?? o.device)} (${o.model} at ${o.lat}, ${o.lon}), owned by ${String(r.owner ?? owner.address)}; next: plexus sensors send --keystore DEVICE_KEY --file SAMPLES`,
+            `registered device ${String(r.address ?? device.address)} (${o.model} at ${o.lat}, ${o.lon}), owned by ${String(r.owner ?? owner.address)}; next: plexus sensors send --keystore DEVICE_KEY --file SAMPLES`,
           );
       },
     );

@@ -245,6 +245,8 @@ export function createClient(opts: {
       // the count over (a long job on a flaky link reconnects many times; a dead coordinator
       // still ends the wait after 21 tries in a row).
       let failures = 0;
+      // 429s in a row (too many open event streams): retried with backoff, then thrown.
+      let limited = 0;
       for (;;) {
         signal?.throwIfAborted();
         const seen = lastId;
@@ -254,7 +256,17 @@ export function createClient(opts: {
             headers: { accept: 'text/event-stream', 'last-event-id': String(lastId) },
             ...(signal ? { signal } : {}),
           }));
+          if (res.status === 429 && limited < MAX_RATE_LIMITED_RETRIES) {
+            // Too many open streams (per address or in all): wait and try again, bounded (the
+            // coordinator's retry-after, at least the backoff, at most 10 s; jittered).
+            await res.body?.cancel().catch(() => {});
+            const after = Number(res.headers.get('retry-after')) * 1000 || 0;
+            const backoff = Math.min(10_000, Math.max(after, 250 * 2 ** limited++));
+            await sleep(backoff / 2 + Math.random() * (backoff / 2), signal);
+            continue;
+          }
           if (!res.ok) throw await errorFromResponse(res);
+          limited = 0;
           if (!res.body) throw new Error('event stream has no body');
           const parser = createSseParser();
           const decoder = new TextDecoder();
@@ -279,4 +291,22 @@ export function createClient(opts: {
     },
   };
   return client;
+}
+
+/** 429 answers in a row that waitForJob waits out (about a minute in all) before it throws. */
+const MAX_RATE_LIMITED_RETRIES = 10;
+
+/** Resolves after `ms`, or rejects when `signal` aborts first. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -55,3 +55,34 @@ test('a stream that breaks after every event is followed to the end, past 21 bre
     c.server.close();
   }
 });
+
+// Security review: a 429 (too many open event streams) ended waitForJob at once.
+test('a 429 on the event stream is retried with backoff, not thrown', async () => {
+  let refusals = 0;
+  const server = createServer((req, res) => {
+    if (req.url === `/v1/jobs/${JOB}`) {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ id: JOB, status: 'completed', tasks: [] }));
+      return;
+    }
+    if (refusals < 3) {
+      refusals++;
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '0' });
+      res.end(
+        JSON.stringify({ error: { code: 'PLX_RATE_LIMITED', message: 'too many open event streams' } }),
+      );
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end('id: 1\nevent: job.completed\ndata: {}\n\n');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const job = await createClient({ url }).waitForJob(JOB, undefined, AbortSignal.timeout(60_000));
+    assert.equal(job.status, 'completed');
+    assert.equal(refusals, 3);
+  } finally {
+    server.close();
+  }
+});

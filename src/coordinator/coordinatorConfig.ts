@@ -41,6 +41,8 @@ export const coordinatorConfigSchema = z.strictObject({
   scheduler: z.enum(['predictive', 'least-loaded']).default('predictive'),
   /** HTTP requests per minute from one IP address before PLX_RATE_LIMITED (429). */
   rateLimitPerMinute: z.int().min(1).default(6000),
+  /** Open event streams (SSE) per IP address before PLX_RATE_LIMITED (429; api/sse.ts). */
+  maxEventStreamsPerIp: z.int().min(1).max(1000).default(64),
   /** How often leases and deadlines are checked. */
   sweepIntervalMs: z.int().min(50).max(60_000).default(1000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

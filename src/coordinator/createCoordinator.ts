@@ -351,7 +351,9 @@ export async function startCoordinator(
       : {}),
   });
   await app.register(blobRoutes(blobs, config.maxBlobBytes, blobAccess));
-  await app.register(jobRoutes({ db, events, submitter }));
+  await app.register(
+    jobRoutes({ db, events, submitter, streamLimits: { maxPerIp: config.maxEventStreamsPerIp } }),
+  );
   storage = await startStorageNetwork({ app, db, blobs, config, log, market, chain: chain?.writer });
   await app.register(
     providerRoutes({

@@ -34,6 +34,7 @@ export const errorCodes = {
   // --- jobs and tasks ---
   PLX_UNSUPPORTED_JOB_KIND: { status: 400, message: 'The coordinator does not run this kind of job.' },
   PLX_DEADLINE_PASSED: { status: 400, message: 'The job deadline is already in the past.' },
+  PLX_DEADLINE_TOO_FAR: { status: 400, message: 'The job deadline is more than 7 days away.' },
   PLX_JOB_NOT_FINISHED: { status: 409, message: 'The job has not finished yet.' },
   PLX_TASK_FAILED: { status: 422, message: 'A task failed on every attempt; the job failed.' },
   PLX_DEADLINE_EXCEEDED: { status: 422, message: 'The job did not finish before its deadline.' },

@@ -36,6 +36,13 @@ export const INLINE_INPUT_MAX_BYTES = 64 * 1024;
 /** Most inputs (and so tasks) in one job. */
 export const MAX_INPUTS_PER_JOB = 10_000;
 
+/**
+ * The furthest a job's deadline may be from its submission: 7 days (PLX_DEADLINE_TOO_FAR beyond).
+ * An audited job's unchecked outputs are billed when it ends (docs/market.md, "Deferred bills"),
+ * and its worst case stays reserved until then: neither may wait without bound.
+ */
+export const MAX_JOB_DEADLINE_SEC = 7 * 86_400;
+
 /** Attempts per task before the job fails. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
 

@@ -22,6 +22,8 @@ export const deviceRegistrationSchema = z.strictObject({
   lon: lonSchema,
   issuedAt: z.int().min(0),
   signature: signatureSchema,
+  /** The DEVICE key's DeviceClaim signature over (device, owner, issuedAt): it agrees to the owner. */
+  deviceSignature: signatureSchema,
 });
 export type DeviceRegistration = z.infer<typeof deviceRegistrationSchema>;
 
@@ -62,20 +64,56 @@ function sha256Canonical(value: unknown): `0x${string}` {
 }
 
 /**
- * Registers a device: the OWNER signs (device address, model, claimed location).
+ * The DEVICE key's consent to be registered to `owner`: its DeviceClaim signature over (device,
+ * owner, issuedAt) on the chain's domain. A device signs it once, for its owner's registration
+ * (`signDeviceRegistration` with the same `issuedAt`).
+ *
+ * @example const deviceSignature = await signDeviceClaim(device, 31337, owner.address, issuedAt);
+ */
+export function signDeviceClaim(
+  device: LocalAccount,
+  chainId: number,
+  owner: `0x${string}`,
+  issuedAt: number,
+): Promise<`0x${string}`> {
+  return signSensorMessage(device, chainId, 'DeviceClaim', {
+    device: device.address,
+    owner,
+    issuedAt: BigInt(issuedAt),
+  });
+}
+
+/**
+ * Registers a device: the OWNER signs (device address, model, claimed location) and the DEVICE
+ * consents (its key signs a DeviceClaim naming the owner): pass the device's account, or its
+ * address with the `deviceSignature` it made ({@link signDeviceClaim}) for this `issuedAt`.
  *
  * @example
- * const body = await signDeviceRegistration(owner, 31337, { device: dev.address, model: 'ws1000', lat: 52.37, lon: 4.9 });
+ * const body = await signDeviceRegistration(owner, 31337, { device: dev, model: 'ws1000', lat: 52.37, lon: 4.9 });
  */
 export async function signDeviceRegistration(
   owner: LocalAccount,
   chainId: number,
-  r: { device: `0x${string}`; model: string; lat: number; lon: number; issuedAt?: number },
+  r: {
+    device: LocalAccount | `0x${string}`;
+    deviceSignature?: `0x${string}`;
+    model: string;
+    lat: number;
+    lon: number;
+    issuedAt?: number;
+  },
 ): Promise<DeviceRegistration> {
   const issuedAt = r.issuedAt ?? Math.floor(Date.now() / 1000);
+  const device = typeof r.device === 'string' ? r.device : r.device.address;
+  const deviceSignature =
+    typeof r.device === 'string'
+      ? r.deviceSignature
+      : await signDeviceClaim(r.device, chainId, owner.address, issuedAt);
+  if (!deviceSignature)
+    throw new TypeError("a device registration needs the device's key or its deviceSignature");
   const signature = await signSensorMessage(owner, chainId, 'DeviceRegistration', {
     owner: owner.address,
-    device: r.device,
+    device,
     model: r.model,
     latE6: Math.round(r.lat * 1e6),
     lonE6: Math.round(r.lon * 1e6),
@@ -83,12 +121,13 @@ export async function signDeviceRegistration(
   });
   return {
     owner: owner.address,
-    device: r.device,
+    device,
     model: r.model,
     lat: r.lat,
     lon: r.lon,
     issuedAt,
     signature,
+    deviceSignature,
   };
 }
 

@@ -26,7 +26,7 @@ import {
 import type { JobSubmitter } from '../jobs/submitJob.ts';
 import { type JobCharges, jobCharges } from '../ledger/jobCharges.ts';
 import type { Database } from '../store/schema.ts';
-import { streamEvents } from './sse.ts';
+import { type StreamLimits, streamEvents } from './sse.ts';
 import { trainingRoutes } from './trainingRoutes.ts';
 
 const jobParams = z.object({ id: hex32Schema });
@@ -67,8 +67,15 @@ const OPEN_TASK = new Set(['queued', 'assigned']);
  * Client job API: submit a signed job, read it with its tasks, stream its events, fetch results.
  * @example await app.register(jobRoutes({ db, events, submitter }));
  */
-export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submitter: JobSubmitter }) {
+export function jobRoutes(deps: {
+  db: Kysely<Database>;
+  events: EventLog;
+  submitter: JobSubmitter;
+  /** Bounds of the event streams (sse.ts), e.g. the per-IP cap. */
+  streamLimits?: StreamLimits;
+}) {
   const { db, events, submitter } = deps;
+  const limits = deps.streamLimits ?? {};
   return async (app: FastifyInstance) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
     await app.register(trainingRoutes({ db })); // GET /v1/jobs/:id/training
@@ -188,7 +195,7 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
       },
       async (req, reply) => {
         await loadJob(db, req.params.id);
-        streamEvents(req, reply, events, req.params.id);
+        streamEvents(req, reply, events, req.params.id, limits);
       },
     );
 
@@ -248,7 +255,7 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
         },
       },
       async (req, reply) => {
-        streamEvents(req, reply, events, null);
+        streamEvents(req, reply, events, null, limits);
       },
     );
   };

@@ -106,3 +106,33 @@ test('catch-up replays at most maxCatchUp events, then skips to the newest', asy
     await app.close();
   }
 });
+
+// Security review: 1,000 idle streams from one address took the coordinator-wide cap, and every
+// client's waitForJob failed with PLX_RATE_LIMITED.
+test('one address holds at most maxPerIp streams; a closed one frees its place', async () => {
+  const { log } = fakeLog(0);
+  const { app, port } = await serve(log, { maxPerIp: 3 });
+  const open: AbortController[] = [];
+  try {
+    const stream = async () => {
+      const ac = new AbortController();
+      const res = await fetch(`http://127.0.0.1:${port}/events`, { signal: ac.signal });
+      if (res.status === 200) open.push(ac);
+      else await res.body?.cancel();
+      return res;
+    };
+    for (let i = 0; i < 3; i++) assert.equal((await stream()).status, 200, `stream ${i} was refused`);
+    const refused = await stream();
+    assert.equal(refused.status, 429, 'a fourth stream from one address was accepted');
+    assert.equal(refused.headers.get('retry-after'), '1');
+    open.shift()!.abort();
+    // The server sees the close a little later: the freed place is taken once it does.
+    let again = await stream();
+    for (const end = Date.now() + 30_000; again.status === 429 && Date.now() < end; again = await stream())
+      await new Promise((r) => setTimeout(r, 50));
+    assert.equal(again.status, 200, 'a closed stream did not free its place');
+  } finally {
+    for (const ac of open) ac.abort();
+    await app.close();
+  }
+});

@@ -3,6 +3,11 @@ import type { EventLog } from '../events/createEventLog.ts';
 
 /** Open event streams per coordinator; beyond this, new streams are refused with 429. */
 export const MAX_EVENT_STREAMS = 1000;
+/**
+ * Open event streams per remote IP address (loopback included), beyond which that address's new
+ * streams are refused with 429: one address cannot take the coordinator-wide cap (security review).
+ */
+export const MAX_EVENT_STREAMS_PER_IP = 64;
 /** Events read from the log per query while a stream catches up. */
 const PUMP_BATCH = 200;
 
@@ -25,9 +30,13 @@ export type StreamLimits = {
   maxBufferedBytes?: number;
   /** How long a consumer may leave the stream's buffer full before it is dropped (default 30 s). */
   stallMs?: number;
+  /** Open streams per remote IP address (default {@link MAX_EVENT_STREAMS_PER_IP}). */
+  maxPerIp?: number;
 };
 
 let open = 0;
+/** Open streams per remote address (an address with none is not kept). */
+const openByIp = new Map<string, number>();
 
 /**
  * Streams the event log as Server-Sent Events from `Last-Event-ID` (or `?after=`) onwards,
@@ -52,13 +61,25 @@ export function streamEvents(
   const header = req.headers['last-event-id'];
   let lastId = Number((typeof header === 'string' ? header : undefined) ?? q.after ?? 0);
   if (!Number.isSafeInteger(lastId) || lastId < 0) lastId = 0;
-  if (open >= MAX_EVENT_STREAMS) {
+  const ip = req.ip;
+  const mine = openByIp.get(ip) ?? 0;
+  if (open >= MAX_EVENT_STREAMS || mine >= (limits.maxPerIp ?? MAX_EVENT_STREAMS_PER_IP)) {
     void reply
       .status(429)
-      .send({ error: { code: 'PLX_RATE_LIMITED', message: 'too many open event streams' } });
+      .header('retry-after', '1')
+      .send({
+        error: {
+          code: 'PLX_RATE_LIMITED',
+          message:
+            open >= MAX_EVENT_STREAMS
+              ? 'too many open event streams'
+              : 'too many open event streams from this address',
+        },
+      });
     return;
   }
   open++;
+  openByIp.set(ip, mine + 1);
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
@@ -150,6 +171,9 @@ export function streamEvents(
     if (closed) return;
     closed = true;
     open--;
+    const left = (openByIp.get(ip) ?? 1) - 1;
+    if (left > 0) openByIp.set(ip, left);
+    else openByIp.delete(ip);
     clearInterval(heartbeat);
     unsubscribe();
     // A dropped consumer's unsent bytes go with its socket.

@@ -3,6 +3,7 @@ import type { Address, Hex } from 'viem';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { hashCanonical } from '../../protocol/canonicalJson.ts';
+import { MAX_JOB_DEADLINE_SEC } from '../../protocol/constants.ts';
 import { type PlexusDomainRef, plexusMessageHash, verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { taskIdOf } from '../../protocol/ids.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
@@ -178,6 +179,13 @@ export function createJobSubmitter(deps: {
       if (spec.deadline * 1000 <= now()) {
         throw new PlexusError('PLX_DEADLINE_PASSED', `deadline ${spec.deadline} is in the past`);
       }
+      // Capped: an audited job's unchecked outputs are billed at its end (deferredBilling.ts).
+      if (spec.deadline * 1000 > now() + MAX_JOB_DEADLINE_SEC * 1000)
+        throw new PlexusError(
+          'PLX_DEADLINE_TOO_FAR',
+          `deadline ${spec.deadline} is more than ${MAX_JOB_DEADLINE_SEC} s away`,
+          { details: { maxDeadlineSec: MAX_JOB_DEADLINE_SEC } },
+        );
       if (spec.kind === 'train.diloco') {
         // Collaborative training has its own checks and rounds (src/coordinator/training).
         const stored = await submitTrainJob({ ...deps, now }, spec, { submission, jobId, client });

@@ -22,6 +22,7 @@ import type { Verdict } from '../verification/taskVerification.ts';
 import { CPU_CLASS, defaultBasePrice, defaultFloorPrice } from './constants.ts';
 import { defersBilling } from './deferredBilling.ts';
 import type { EpochClock } from './epochClock.ts';
+import { billHeldClient } from './heldBilling.ts';
 import {
   billedUnitsMilli,
   chargedUnits,
@@ -290,7 +291,7 @@ export function createMarket(deps: {
   if (!deps.chain)
     log.warn('no chain configured: development mode, escrow is not checked and epochs are not settled');
 
-  return {
+  const market: Market = {
     clock,
     escrowChecked: deps.chain !== undefined,
     availableEscrow,
@@ -573,6 +574,11 @@ export function createMarket(deps: {
               "escrow no longer covers the client's open jobs (withdrawal requested?): its unstarted tasks wait",
             );
           held.add(c);
+          // Its delivered outputs whose bill waited for their job's end are billed now: the
+          // withdrawal could otherwise take the escrow before the job ends (heldBilling.ts).
+          await billHeldClient(db, c, market.onVerdict).catch((err) =>
+            log.warn({ err, client: c }, 'held bill'),
+          );
         } else if (held.delete(c)) {
           log.info({ client: c }, "escrow covers the client's open jobs again: its tasks run");
           released = true;
@@ -595,4 +601,5 @@ export function createMarket(deps: {
       return [...set].sort();
     },
   };
+  return market;
 }

@@ -539,4 +539,18 @@ export const laterMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Dataset requests spend their nonce before any work, refusals included (security review: a
+  // refused request, replayed, made the coordinator scan the readings every time;
+  // sensors/dataset/createDatasetSeller.ts).
+  '0041_sensor_request_nonces': {
+    async up(db) {
+      await db.schema
+        .createTable('sensor_request_nonces')
+        .addColumn('client', 'text', (c) => c.notNull())
+        .addColumn('nonce', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('sensor_request_nonces_pk', ['client', 'nonce'])
+        .execute();
+    },
+  },
 };

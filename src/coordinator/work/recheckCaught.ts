@@ -14,6 +14,7 @@
 import type { Transaction } from 'kysely';
 import type { JobSpec } from '../../protocol/schemas.ts';
 import { defersBilling, defersUncheckedOutputs } from '../market/deferredBilling.ts';
+import { NOT_BILLED_YET } from '../market/heldBilling.ts';
 import type { Database } from '../store/schema.ts';
 import type { Verdict } from '../verification/taskVerification.ts';
 import { forgetVerification, type WorkDeps, type WorkState } from './workState.ts';
@@ -47,6 +48,8 @@ export async function reopenCaughtOutputs(
     .where('t.id', '!=', exceptTaskId)
     .where('v.status', '=', 'accepted')
     .where('j.status', 'in', ['queued', 'running'])
+    // Billed early because its client was held (a withdrawal): final, like an ended job's output.
+    .where(NOT_BILLED_YET)
     .orderBy('t.job_id')
     .orderBy('t.idx')
     .execute();

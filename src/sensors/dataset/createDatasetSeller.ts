@@ -74,25 +74,52 @@ export function createDatasetSeller(deps: {
         .where('nonce', '=', auth.nonce)
         .executeTakeFirst();
       if (used) throw new PlexusError('PLX_REPLAY', `nonce ${auth.nonce} was already used`);
-      const rows = await queryReadings(db, query);
-      if (rows.length > MAX_DATASET_READINGS)
+      // The nonce is spent before any work, refusals included: one signed request is answered once
+      // (security review: a refused request, replayed, made the coordinator scan every time).
+      await spendNonce(db, client, auth.nonce, now());
+      // Counted first, bounded by what the client could pay (its signed maxCost and, with a chain,
+      // its available escrow): a client that can pay for nothing makes the store count one row.
+      const maxCost = BigInt(auth.maxCost);
+      let budget = maxCost;
+      if (deps.market.escrowChecked) {
+        const { available } = await deps.market.availableEscrow(auth.client);
+        if (available < budget) budget = available < 0n ? 0n : available;
+      }
+      const affordable =
+        deps.pricePerReading > 0n ? budget / deps.pricePerReading : BigInt(MAX_DATASET_READINGS);
+      const bound = Number(
+        affordable < BigInt(MAX_DATASET_READINGS) ? affordable : BigInt(MAX_DATASET_READINGS),
+      );
+      const counted = await countReadings(db, query, bound + 1);
+      if (counted > MAX_DATASET_READINGS)
         throw new PlexusError(
           'PLX_SENSOR_DATASET_TOO_LARGE',
           `the query matches more than ${MAX_DATASET_READINGS} readings`,
         );
-      const cost = BigInt(rows.length) * deps.pricePerReading;
-      if (cost > BigInt(auth.maxCost))
+      const atLeast = BigInt(counted) * deps.pricePerReading;
+      if (atLeast > maxCost)
         throw new PlexusError(
           'PLX_SENSOR_COST_ABOVE_MAX',
-          `the dataset costs ${cost}, above maxCost ${auth.maxCost}`,
+          `the dataset costs ${counted > bound ? 'at least ' : ''}${atLeast}, above maxCost ${auth.maxCost}`,
           {
             details: {
-              cost: cost.toString(),
-              readings: rows.length,
+              cost: atLeast.toString(),
+              readings: counted,
               pricePerReading: deps.pricePerReading.toString(),
             },
           },
         );
+      if (counted > bound)
+        throw new PlexusError(
+          'PLX_INSUFFICIENT_ESCROW',
+          `available escrow ${budget} is below the dataset's cost`,
+          {
+            details: { available: budget.toString(), required: atLeast.toString() },
+          },
+        );
+      // Loaded in pages, yielding between them, only once the client is known to be able to pay.
+      const rows = await loadReadings(db, query, counted);
+      const cost = BigInt(rows.length) * deps.pricePerReading;
       const purchaseId = keccak256(toBytes(`dataset:${client}:${auth.nonce}`));
       // Revenue to the owners of the devices sold, by reading count; the protocol keeps its fee.
       const byDevice = new Map<string, bigint>();
@@ -183,25 +210,81 @@ export function createDatasetSeller(deps: {
   };
 }
 
-/**
- * The readings a query matches (at most MAX_DATASET_READINGS + 1, so the caller can refuse more),
- * with each device's claimed position and the device-day score.
- *
- * @example const rows = await queryReadings(db, { bbox: '4,52,5,53', from, to, variables: 'temperature', minQuality: 0.5, format: 'csv' });
- */
-export async function queryReadings(db: Kysely<Database>, q: DatasetQuery): Promise<DatasetRow[]> {
+/** Rows per page when a dataset is loaded: each page is one short synchronous query. */
+const PAGE_ROWS = 20_000;
+
+/** The WHERE clause of a dataset query over `sensor_devices d`, `sensor_readings r`, `sensor_scores s`. */
+function matching(q: DatasetQuery) {
   const [minLon, minLat, maxLon, maxLat] = q.bbox.split(',').map(Number) as [number, number, number, number];
   const variables = q.variables.split(',');
-  const rows = await sql<DatasetRow>`
-    SELECT r.device AS device, d.lat AS lat, d.lon AS lon, r.variable AS variable, r.t AS t, r.value AS value,
-           r.flag AS flag, s.score AS quality
+  return sql`
     FROM sensor_devices d
     JOIN sensor_readings r ON r.device = d.address
     LEFT JOIN sensor_scores s ON s.device = r.device AND s.kind = 'day' AND s.window_start = (r.t / ${sql.lit(DAY)}) * ${sql.lit(DAY)}
     WHERE d.lat >= ${minLat} AND d.lat <= ${maxLat} AND d.lon >= ${minLon} AND d.lon <= ${maxLon}
       AND r.variable IN (${sql.join(variables)}) AND r.t >= ${q.from} AND r.t < ${q.to}
-      AND (${q.minQuality} = 0 OR s.score >= ${q.minQuality})
-    ORDER BY r.device, r.variable, r.t
-    LIMIT ${MAX_DATASET_READINGS + 1}`.execute(db);
-  return rows.rows;
+      AND (${q.minQuality} = 0 OR s.score >= ${q.minQuality})`;
+}
+
+/**
+ * How many readings a query matches, counting at most `limit` (so the caller learns "more than it
+ * can pay for" without the store scanning the rest).
+ *
+ * @example const n = await countReadings(db, query, 1001); // 1001: more than 1,000
+ */
+export async function countReadings(db: Kysely<Database>, q: DatasetQuery, limit: number): Promise<number> {
+  const r = await sql<{
+    n: number | string;
+  }>`SELECT COUNT(*) AS n FROM (SELECT 1 ${matching(q)} LIMIT ${limit}) x`.execute(db);
+  return Number(r.rows[0]?.n ?? 0);
+}
+
+/**
+ * The readings a query matches (at most `limit`), in pages of {@link PAGE_ROWS} (keyed on device,
+ * variable, time; the event loop runs between pages), with each device's claimed position and the
+ * device-day score.
+ *
+ * @example const rows = await loadReadings(db, { bbox: '4,52,5,53', from, to, variables: 'temperature', minQuality: 0.5, format: 'csv' }, 1000);
+ */
+export async function loadReadings(
+  db: Kysely<Database>,
+  q: DatasetQuery,
+  limit: number,
+): Promise<DatasetRow[]> {
+  const out: DatasetRow[] = [];
+  let last: DatasetRow | undefined;
+  while (out.length < limit) {
+    const after = last
+      ? sql`AND (r.device > ${last.device} OR (r.device = ${last.device} AND (r.variable > ${last.variable} OR (r.variable = ${last.variable} AND r.t > ${last.t}))))`
+      : sql``;
+    const page = await sql<DatasetRow>`
+      SELECT r.device AS device, d.lat AS lat, d.lon AS lon, r.variable AS variable, r.t AS t, r.value AS value,
+             r.flag AS flag, s.score AS quality
+      ${matching(q)} ${after}
+      ORDER BY r.device, r.variable, r.t
+      LIMIT ${Math.min(PAGE_ROWS, limit - out.length)}`.execute(db);
+    for (const r of page.rows) out.push(r);
+    if (page.rows.length < PAGE_ROWS) break;
+    last = out[out.length - 1];
+    await new Promise((r) => setImmediate(r));
+  }
+  return out;
+}
+
+/**
+ * Records a dataset request's (client, nonce) as used; PLX_REPLAY if it was already.
+ *
+ * @example await spendNonce(db, '0xabc…', '7', Date.now());
+ */
+async function spendNonce(db: Kysely<Database>, client: string, nonce: string, t: number): Promise<void> {
+  try {
+    // Not in schema.ts's Database type (that file is at its size limit): the table is 0041's.
+    await sql`INSERT INTO sensor_request_nonces (client, nonce, created_at) VALUES (${client}, ${nonce}, ${t})`.execute(
+      db,
+    );
+  } catch (err) {
+    if (/UNIQUE|duplicate key/i.test(String(err)))
+      throw new PlexusError('PLX_REPLAY', `nonce ${nonce} was already used`);
+    throw err;
+  }
 }

@@ -18,8 +18,9 @@ export type SensorDevice = {
 };
 
 /**
- * Registers (or moves) a device: checks the owner's EIP-712 signature and freshness, that the
- * device is not another owner's, that this registration is newer than the stored one (a replayed
+ * Registers (or moves) a device: checks the owner's EIP-712 signature and freshness, the device
+ * key's DeviceClaim signature naming that owner (the device consents), that the device is not
+ * another owner's, that this registration is newer than the stored one (a replayed
  * old registration cannot move a station back), and — with a chain — that the owner is a
  * registered provider. Stores it; returns the device.
  *
@@ -50,6 +51,16 @@ export async function registerDevice(
     },
     signature: reg.signature,
     expectedSigner: reg.owner,
+    nowSec: Math.floor(now() / 1000),
+  });
+  // The device consents to this owner (security review: an owner-only signature let anyone
+  // register a device address it does not control and take its readings' rewards).
+  await verifySensorMessage({
+    chainId: deps.chainId,
+    primaryType: 'DeviceClaim',
+    message: { device: reg.device, owner: reg.owner, issuedAt: BigInt(reg.issuedAt) },
+    signature: reg.deviceSignature,
+    expectedSigner: reg.device,
     nowSec: Math.floor(now() / 1000),
   });
   if (deps.isProvider && !(await deps.isProvider(reg.owner)))

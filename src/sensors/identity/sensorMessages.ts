@@ -16,6 +16,16 @@ export const sensorTypes = {
     { name: 'lonE6', type: 'int32' },
     { name: 'issuedAt', type: 'uint64' },
   ],
+  /**
+   * Signed by the DEVICE key: the device agrees to be registered to `owner` (at `issuedAt`, on the
+   * chain of the domain). Without it anyone could register a device address it does not control
+   * and be credited with its readings (security review).
+   */
+  DeviceClaim: [
+    { name: 'device', type: 'address' },
+    { name: 'owner', type: 'address' },
+    { name: 'issuedAt', type: 'uint64' },
+  ],
   /** Signed by the device key: one batch of readings (payloadHash covers every field but the signature). */
   ReadingBatch: [
     { name: 'device', type: 'address' },
@@ -42,6 +52,7 @@ export type DeviceRegistrationMessage = {
   lonE6: number;
   issuedAt: bigint;
 };
+export type DeviceClaimMessage = { device: Address; owner: Address; issuedAt: bigint };
 export type ReadingBatchMessage = { device: Address; sequence: bigint; payloadHash: Hex; issuedAt: bigint };
 export type DatasetRequestMessage = {
   client: Address;
@@ -52,9 +63,11 @@ export type DatasetRequestMessage = {
 };
 type MessageOf<T extends SensorPrimaryType> = T extends 'DeviceRegistration'
   ? DeviceRegistrationMessage
-  : T extends 'ReadingBatch'
-    ? ReadingBatchMessage
-    : DatasetRequestMessage;
+  : T extends 'DeviceClaim'
+    ? DeviceClaimMessage
+    : T extends 'ReadingBatch'
+      ? ReadingBatchMessage
+      : DatasetRequestMessage;
 
 /**
  * Signs a sensor message with a local account (owner, device or client key).
