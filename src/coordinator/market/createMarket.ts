@@ -4,7 +4,6 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { Address } from 'viem';
-import { plexusAbis } from '../../chain/abis.ts';
 import { getEscrowBalance } from '../../chain/actions/client/getEscrowBalance.ts';
 import { getProvider } from '../../chain/actions/provider/getProvider.ts';
 import type { PlexusReader } from '../../chain/types.ts';
@@ -19,6 +18,7 @@ import type { Database } from '../store/schema.ts';
 import type { VerificationPolicy } from '../verification/policy.ts';
 import { policyOfSpec } from '../verification/policy.ts';
 import type { Verdict } from '../verification/taskVerification.ts';
+import { type ChainStanding, readMinStake } from './chainStanding.ts';
 import { CPU_CLASS, defaultBasePrice, defaultFloorPrice } from './constants.ts';
 import { defersBilling } from './deferredBilling.ts';
 import type { EpochClock } from './epochClock.ts';
@@ -143,25 +143,7 @@ export type Market = {
   classes(db: Executor): Promise<string[]>;
 };
 
-/** What the registry said of a provider at the last read (see Market.standingOf). */
-export type ChainStanding = {
-  registered: boolean;
-  active: boolean;
-  stake: bigint;
-  unbonding: bigint;
-  /** Unix seconds when the unbonding stake can be withdrawn (0n: none). */
-  unbondingReadyAt: bigint;
-  minStake: bigint | undefined;
-};
-
-/** The registry's minimum stake, in PLX base units. */
-async function readMinStake(chain: PlexusReader): Promise<bigint> {
-  return chain.publicClient.readContract({
-    address: chain.addresses.registry,
-    abi: plexusAbis.registry,
-    functionName: 'minStake',
-  });
-}
+export type { ChainStanding };
 
 export { defaultBasePrice, defaultFloorPrice };
 
