@@ -203,7 +203,7 @@ async function strategic(args: string[]): Promise<StrategicResult> {
       ),
   });
   console.log(
-    `  wrong accepted ${r.wrongAccepted} (${r.wrongAcceptedPer10k.toFixed(1)} per 10k), reopened after a fault ${r.reopened}, honest faulted ${r.honestFaulted}, overhead ${pct(r.overhead)}, honest profit/task ${r.honestProfitPerTask}, max adversary gain over honest/task ${r.maxExpectedProfitPerTask}, ${r.seconds.toFixed(0)} s`,
+    `  wrong accepted ${r.wrongAccepted} (${r.wrongAcceptedPer10k.toFixed(1)} per 10k; delivered wrong ${r.wrongDelivered}, revoked since ${r.revoked}, output reviews still open ${r.openReviews}), reopened after a fault ${r.reopened}, honest faulted ${r.honestFaulted}, overhead ${pct(r.overhead)}, honest profit/task ${r.honestProfitPerTask}, max adversary gain over honest/task ${r.maxExpectedProfitPerTask}, ${r.seconds.toFixed(0)} s`,
   );
   const by = (o: Record<string, number>) =>
     Object.entries(o)

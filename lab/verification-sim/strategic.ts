@@ -136,8 +136,15 @@ const standInMarket = {
 export type StrategicResult = {
   tasks: number;
   jobs: number;
+  /** Wrong outputs that stand at the end of the run (delivered and not revoked since). */
   wrongAccepted: number;
   wrongAcceptedPer10k: number;
+  /** Wrong outputs delivered when their job ended (before any later revocation). */
+  wrongDelivered: number;
+  /** Of those, revoked later with a right replacement (recheckCaught.ts `reviewEndedOutputs`). */
+  revoked: number;
+  /** Reviews of a caught provider's delivered outputs still open when the run ended. */
+  openReviews: number;
   /** Tasks reopened after their provider was proven faulty (run again; recheckCaught.ts). */
   reopened: number;
   honestFaulted: number;
@@ -327,6 +334,7 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
   const jobsTotal = Math.ceil(opts.tasks / opts.jobSize);
   let wrongAccepted = 0;
   const wrongBy = new Map<Adversary, number>();
+  const wrongTasks: { taskId: string; model: string; input: string; kind?: Adversary }[] = [];
   const sybilAt = Math.floor(jobsTotal / 3);
   const modelsOf = (size: string) =>
     Array.from({ length: opts.models }, (_, i) => f.put(new TextEncoder().encode(`${size} model ${i}`)));
@@ -392,8 +400,9 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
         if (!compareTensorSets(out, truthOf(spec.model, t.input_cid)).ok) {
           wrongAccepted++;
           const g = byAddress.get(t.provider ?? '');
-          if (g && g.kind !== 'honest' && g.kind !== 'genesis')
-            wrongBy.set(g.kind, (wrongBy.get(g.kind) ?? 0) + 1);
+          const kind = g && g.kind !== 'honest' && g.kind !== 'genesis' ? g.kind : undefined;
+          if (kind) wrongBy.set(kind, (wrongBy.get(kind) ?? 0) + 1);
+          wrongTasks.push({ taskId: id, model: spec.model, input: t.input_cid, ...(kind ? { kind } : {}) });
         }
       }
     }
@@ -510,6 +519,26 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
         return k === 'honest' || k === 'genesis';
       }),
   ).size;
+  // Delivered wrong outputs revoked since with a right replacement (two trusted checks) no longer
+  // stand; the figures keep both counts.
+  const wrongDelivered = wrongAccepted;
+  let revoked = 0;
+  for (const w of wrongTasks) {
+    const r = await f.db
+      .selectFrom('output_revocations')
+      .select('replacement_cid')
+      .where('task_id', '=', w.taskId)
+      .executeTakeFirst();
+    if (!r) continue;
+    const out = decodeSafetensors(await f.work.blobs.read(r.replacement_cid));
+    if (!compareTensorSets(out, truthOf(w.model, w.input)).ok) continue;
+    revoked++;
+    wrongAccepted--;
+    if (w.kind) wrongBy.set(w.kind, (wrongBy.get(w.kind) ?? 1) - 1);
+  }
+  const openReviews = (
+    await f.db.selectFrom('canary_reviews').select('id').where('status', '=', 'open').execute()
+  ).length;
   const end = await snapshot();
   const whole = overheadBetween(end);
   const byAdversary = {} as StrategicResult['byAdversary'];
@@ -540,6 +569,9 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     jobs: jobs.length,
     wrongAccepted,
     wrongAcceptedPer10k: (wrongAccepted / tasks) * 10_000,
+    wrongDelivered,
+    revoked,
+    openReviews,
     reopened,
     honestFaulted,
     honestFaultDetails,
