@@ -195,7 +195,7 @@ async function strategic(args: string[]): Promise<StrategicResult> {
     checkpoint: num(args, 'checkpoint', 0),
     onCheckpoint: (done, sofar, last, so) =>
       console.log(
-        `  [checkpoint ${done}] wrong accepted so far ${so.wrongAccepted}, honest providers faulted so far ${so.honestFaulted} (before reversals), overhead so far ${pct(sofar.overhead)}, last stretch ${pct(last.overhead)} (${Object.entries(
+        `  [checkpoint ${done}] wrong delivered so far ${so.wrongAccepted} (revoked since ${so.revoked}), honest providers faulted so far ${so.honestFaulted} (before reversals), overhead so far ${pct(sofar.overhead)}, last stretch ${pct(last.overhead)} (${Object.entries(
           last.overheadBy,
         )
           .map(([k, v]) => `${k} ${pct(v)}`)

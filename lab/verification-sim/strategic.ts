@@ -89,7 +89,7 @@ export type StrategicOptions = {
     sofar: OverheadFigures,
     last: OverheadFigures,
     /** Wrong outputs accepted so far and honest providers with a fault so far (a long run's trend). */
-    so: { wrongAccepted: number; honestFaulted: number },
+    so: { wrongAccepted: number; honestFaulted: number; revoked: number },
   ) => void;
 };
 
@@ -425,9 +425,21 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
         const k = byAddress.get(r.provider)?.kind;
         return k === 'honest' || k === 'genesis';
       }).length;
+      // Of the wrong outputs delivered so far, those revoked since (two trusted checks).
+      const ids = wrongTasks.map((w) => w.taskId);
+      const revokedNow = ids.length
+        ? (
+            await f.db
+              .selectFrom('output_revocations')
+              .select('task_id')
+              .where('task_id', 'in', ids)
+              .execute()
+          ).length
+        : 0;
       opts.onCheckpoint?.(doneJobs * opts.jobSize, overheadBetween(now), overheadBetween(now, lastCheck), {
         wrongAccepted,
         honestFaulted: honestFaultedNow,
+        revoked: revokedNow,
       });
       lastCheck = now;
     }
@@ -519,8 +531,7 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
         return k === 'honest' || k === 'genesis';
       }),
   ).size;
-  // Delivered wrong outputs revoked since with a right replacement (two trusted checks) no longer
-  // stand; the figures keep both counts.
+  // Delivered wrong outputs revoked since with a right replacement no longer stand (both counted).
   const wrongDelivered = wrongAccepted;
   let revoked = 0;
   for (const w of wrongTasks) {
@@ -536,9 +547,8 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     wrongAccepted--;
     if (w.kind) wrongBy.set(w.kind, (wrongBy.get(w.kind) ?? 1) - 1);
   }
-  const openReviews = (
-    await f.db.selectFrom('canary_reviews').select('id').where('status', '=', 'open').execute()
-  ).length;
+  const open = f.db.selectFrom('canary_reviews').select('id').where('status', '=', 'open');
+  const openReviews = (await open.execute()).length;
   const end = await snapshot();
   const whole = overheadBetween(end);
   const byAdversary = {} as StrategicResult['byAdversary'];
