@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { OutputRevocationsTable } from './revocationSchema.ts';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
 export type BlobsTable = {
@@ -206,7 +207,6 @@ export type PricesTable = {
 };
 
 export type EpochStatus = 'open' | 'closing' | 'signed' | 'submitted' | 'settled';
-/** The settlement state machine of one epoch (src/coordinator/settlement). */
 /**
  * An epoch's evidence bundle (settlement/evidence.ts), written when the epoch closes.
  *
@@ -341,23 +341,6 @@ export type FaultReversalsTable = {
   reason: string;
   evidence: string;
   created_at: number;
-};
-
-/**
- * A delivered output found wrong after delivery (0036, work/recheckCaught.ts): two independent
- * trusted checks agreed with each other and not with it. `checked_by`: JSON array of the checkers.
- */
-export type OutputRevocationsTable = {
-  task_id: string;
-  job_id: string;
-  provider: string | null;
-  revoked_cid: string;
-  replacement_cid: string;
-  review_id: string;
-  checked_by: string;
-  /** 1: a refund of the task's charges is owed to the client (reviewCompensations.ts). */
-  refund: number;
-  revoked_at: number;
 };
 
 /**
