@@ -22,6 +22,7 @@ import {
   listCompletedTasks,
   listJobs,
   listTasksOfJob,
+  revokedOutputsOf,
 } from '../jobs/jobQueries.ts';
 import type { JobSubmitter } from '../jobs/submitJob.ts';
 import { type JobCharges, jobCharges } from '../ledger/jobCharges.ts';
@@ -152,6 +153,7 @@ export function jobRoutes(deps: {
       async (req) => {
         const job = await loadJob(db, req.params.id);
         const tasks = await listTasksOfJob(db, job.id);
+        const revoked = await revokedOutputsOf(db, job.id);
         const charges = await jobCharges(db, [job.id]);
         const executions = await executionCounts(db, job.id);
         return {
@@ -171,6 +173,7 @@ export function jobRoutes(deps: {
               provider: t.provider,
               lastError: t.last_error,
               cost: (charges.get(job.id)?.byTask.get(t.id) ?? 0n).toString(),
+              ...(revoked.has(t.id) ? { revoked: revoked.get(t.id) } : {}),
             };
           }),
         };
@@ -218,6 +221,7 @@ export function jobRoutes(deps: {
           });
         }
         const tasks = await listCompletedTasks(db, job.id);
+        const revoked = await revokedOutputsOf(db, job.id);
         return {
           jobId: job.id,
           status: job.status,
@@ -233,6 +237,7 @@ export function jobRoutes(deps: {
               usage: res.usage,
               signature: res.signature,
               issuedAt: res.issuedAt,
+              ...(revoked.has(t.id) ? { revoked: revoked.get(t.id) } : {}),
             };
           }),
         };

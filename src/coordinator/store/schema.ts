@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { OutputRevocationsTable } from './revocationSchema.ts';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
 export type BlobsTable = {
@@ -207,7 +208,6 @@ export type PricesTable = {
 };
 
 export type EpochStatus = 'open' | 'closing' | 'signed' | 'submitted' | 'settled';
-/** The settlement state machine of one epoch (src/coordinator/settlement). */
 /**
  * An epoch's evidence bundle (settlement/evidence.ts), written when the epoch closes.
  *
@@ -527,6 +527,7 @@ export type Database = {
   canary_reviews: CanaryReviewsTable;
   fault_reversals: FaultReversalsTable;
   review_compensations: ReviewCompensationsTable;
+  output_revocations: OutputRevocationsTable;
   task_commitments: TaskCommitmentsTable;
   epoch_seeds: EpochSeedsTable;
   audit_draws: AuditDrawsTable;
@@ -560,11 +561,7 @@ export type StakeLocksTable = {
 };
 
 /** A blob's bytes in the shared store, chunk `idx` of 1 MiB (replicas on PostgreSQL: sharedBlobs.ts). */
-export type BlobChunksTable = {
-  cid: string;
-  idx: number;
-  data: Uint8Array;
-};
+export type BlobChunksTable = { cid: string; idx: number; data: Uint8Array };
 
 /** The region a render auditor was asked to render (JSON `[x0, y0, x1, y1]`, frame and task-image pixels). */
 export type RenderAuditRegionsTable = {

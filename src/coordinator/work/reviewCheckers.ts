@@ -98,7 +98,9 @@ export async function drawnReview(
   if (!isTrusted(reputationOf(s, d.now, me))) return undefined;
   const open = await checkableReviews(d.db, me);
   if (open.length === 0) return undefined;
-  const epoch = d.market ? await d.market.currentEpoch(d.db) : null;
+  // No epoch (no market, or one that has none, as the strategic harness's stand-in): the loop's
+  // own seed, as canary draws do (canaries.ts `injectCanary`).
+  const epoch = (d.market ? await d.market.currentEpoch(d.db) : undefined) ?? null;
   const seed = epoch === null ? s.econ.seed : await epochSeed(d.db, epoch);
   const online = await d.db
     .selectFrom('providers')
@@ -139,13 +141,18 @@ export async function drawnReview(
   return undefined;
 }
 
-/** Whether `provider` was leased any task since `t` (on any replica: the store's assignments). */
+/**
+ * Whether `provider` was leased any task since `t`, the instant included (on any replica: the
+ * store's assignments). A lease in the very millisecond the review opened counts: on a busy
+ * coordinator (and under the harness's virtual clock, which stands still while work flows) many
+ * leases share it, and a provider leased work then was free and took other work.
+ */
 async function leasedSince(d: WorkDeps, provider: string, t: number): Promise<boolean> {
   const row = await d.db
     .selectFrom('assignments')
     .select('id')
     .where('provider', '=', provider)
-    .where('created_at', '>', t)
+    .where('created_at', '>=', t)
     .limit(1)
     .executeTakeFirst();
   return row !== undefined;
