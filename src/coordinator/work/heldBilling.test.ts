@@ -11,7 +11,7 @@ import type { Market } from '../market/createMarket.ts';
 import { billHeldClient } from '../market/heldBilling.ts';
 import type { Database } from '../store/schema.ts';
 import type { Verdict } from '../verification/taskVerificationTypes.ts';
-import { reopenCaughtOutputs } from './recheckCaught.ts';
+import { reopenCaughtOutputs, reviewEndedOutputs } from './recheckCaught.ts';
 import { workFixture } from './workFixture.ts';
 
 const unverified = (taskId: string, provider: string) =>
@@ -19,6 +19,7 @@ const unverified = (taskId: string, provider: string) =>
     taskId,
     status: 'accepted',
     acceptedFrom: provider,
+    acceptedDigest: `0x${'cd'.repeat(32)}`,
     verified: false,
     outcomes: [{ provider, outcome: 'unverified' }],
     faults: [],
@@ -114,6 +115,21 @@ test("a held client's unchecked outputs are billed once, and a billed one is not
       'a billed output was reopened (charged and run again)',
     );
     assert.equal((await f.task(taskIds[0]!)).status, 'completed');
+    // The billed output is re-verified instead, as an ended job's is (a review-only known answer
+    // whose trusted checks revoke and refund it if wrong; recheckCaught.ts reviewEndedOutputs).
+    await f.db
+      .transaction()
+      .execute((trx) => reviewEndedOutputs(f.state, f.work, trx, cheater.address, taskIds[2]!));
+    const reviewed = await f.db
+      .selectFrom('canary_tasks')
+      .select('source_task_id')
+      .where('source_task_id', 'in', [taskIds[0]!, taskIds[1]!])
+      .execute();
+    assert.deepEqual(
+      reviewed.map((r) => r.source_task_id),
+      [taskIds[0]],
+      'the early-billed output of the running job was not re-verified',
+    );
   } finally {
     await f.close();
   }

@@ -161,7 +161,9 @@ export async function reviewEndedOutputs(
     .where('t.status', '=', 'completed')
     .where('t.id', '!=', exceptTaskId)
     .where('v.status', '=', 'accepted')
-    .where('j.status', 'in', ['completed', 'failed'])
+    // Ended jobs, and outputs of open jobs billed early for a held client (final, so not reopened:
+    // without this a caught provider's wrong output billed that way stood unchecked; review 2).
+    .where((eb) => eb.or([eb('j.status', 'in', ['completed', 'failed']), eb.not(NOT_BILLED_YET)]))
     .where((eb) =>
       eb.not(
         eb.exists(
