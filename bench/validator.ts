@@ -99,6 +99,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     let tasks = 0;
     let bytesAll = 0;
     let bytesV4 = 0;
+    // Version 5 (before the ended-lease list of version 6), same bundles.
+    let bytesV5 = 0;
+    let bytesAllV5 = 0;
+    let endedLeases = 0;
+    let endedBytes = 0;
     // The same bundles in the unpacked version-2 form (the baseline, measured on the same facts),
     // and the charged executions and distinct tasks their facts carry.
     let bytesV2 = 0;
@@ -121,6 +126,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       if (v.reputation) reputation = v.reputation;
       if (reputation.complete) ratesRecomputed += (v.facts.draws ?? []).filter((d) => d.basis).length;
       bytesAll += Buffer.byteLength(text);
+      // Version 6's ended-lease list over every settled epoch (a lease is listed by the bundle
+      // closed after it ended, often not the one that charges its task): its cost, and version 5's.
+      bytesAllV5 += Buffer.byteLength(encodeEvidence({ ...decodeEvidence(text).bundle, version: 5 }).text);
+      const ended = (JSON.parse(text) as { facts: { ended?: unknown[] } }).facts.ended ?? [];
+      endedLeases += ended.length;
+      endedBytes += ended.length ? canonicalJson(ended).length : 0;
       if (dump) await writeFile(join(dump, `evidence-${e.epoch}.json`), text);
       if (!measured.has(e.epoch)) continue;
       bytes += Buffer.byteLength(text);
@@ -148,6 +159,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const { bundle } = decodeEvidence(text);
       const v4 = encodeEvidence({ ...bundle, version: 4 }).text;
       bytesV4 += Buffer.byteLength(v4);
+      bytesV5 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 5 }).text);
       sections(v4, bySectionV4);
       bytesV2 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 2 }).text);
       bytesV3 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 3 }).text);
@@ -169,8 +181,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       evidenceBytes: bytes,
       evidenceBytesPerTask: tasks > 0 ? Math.round(bytes / tasks) : null,
       evidenceBytesV4: bytesV4,
+      evidenceBytesPerTaskV5: tasks > 0 ? Math.round(bytesV5 / tasks) : null,
       evidenceBytesPerTaskV4: tasks > 0 ? Math.round(bytesV4 / tasks) : null,
       evidenceBytesAllSettled: bytesAll,
+      evidenceBytesAllSettledV5: bytesAllV5,
+      endedLeasesListed: endedLeases,
+      endedLeaseBytes: endedBytes,
+      endedLeaseBytesPerTask: tasks > 0 ? Math.round(endedBytes / tasks) : null,
       evidenceBytesPerIdleEpoch:
         settled.length > measured.size
           ? Math.round((bytesAll - bytes) / (settled.length - measured.size))

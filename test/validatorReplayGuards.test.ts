@@ -92,3 +92,40 @@ test('a reinstatement cannot hand a provider a longer run of valid results than 
     'a forged run is capped at the one it had',
   );
 });
+
+test('a slash whose id is lower than one already seen is still checked against the journal (seen-set, not the highest id)', () => {
+  const a = `0x${'0a'.repeat(20)}`;
+  const b = `0x${'0b'.repeat(20)}`;
+  const t0 = 1_800_000_000_000;
+  const slash = (id: number, provider: string) => ({
+    id,
+    provider,
+    taskId: `0x${String(id).padStart(64, '0')}`,
+    amount: '5',
+    kind: 'outvoted',
+    evidence: {},
+    signed: [],
+  });
+  const bundle = (reputation: ReputationEntry[], slashes: ReturnType<typeof slash>[]) =>
+    ({ jobs: [], charges: [], draws: [], reputation, slashes }) as unknown as EpochFacts;
+  const replay = new ReputationReplay({ complete: false, seen: true });
+  assert.equal(checkAuditRates(bundle([{ provider: a, kind: 'valid', at: t0 }], []), replay, 1), null);
+  assert.equal(
+    checkAuditRates(bundle([{ provider: a, kind: 'fault', at: t0 + 1 }], [slash(5, a)]), replay, 2),
+    null,
+    "slash 5 matches A's fault",
+  );
+  // Slash 4, committed late (a lower id than 5, seen in the next bundle), for a provider with no
+  // fault journaled: the highest-id rule skipped it.
+  const kept = ReputationReplay.restore(JSON.parse(JSON.stringify(replay.meta())), []);
+  const late = checkAuditRates(bundle([], [slash(4, b), slash(5, a)]), kept, 3);
+  assert.equal(late?.fact, 'slash[4].reputation', 'checked, and refused: no fault for its provider');
+  // A store from before the seen-set (only the highest id kept): the ids up to it count as seen.
+  const old = new ReputationReplay({ complete: false, seen: true, startEpoch: 1, lastSlashId: 5 });
+  assert.equal(checkAuditRates(bundle([], [slash(5, a)]), old, 3), null, 'slash 5 was seen');
+  assert.equal(
+    checkAuditRates(bundle([], [slash(5, a), slash(6, b)]), old, 4)?.fact,
+    'slash[6].reputation',
+    'a new one is checked',
+  );
+});

@@ -150,9 +150,18 @@ function slashWithoutFault(
   const credits = replay.faultCredits;
   for (const e of facts.reputation ?? [])
     if (e.kind === 'fault') credits[e.provider.toLowerCase()] = (credits[e.provider.toLowerCase()] ?? 0) + 1;
-  const seen = replay.lastSlashId ?? -1;
-  const fresh = (facts.slashes ?? []).filter((x) => x.id > seen);
-  for (const x of fresh) replay.lastSlashId = Math.max(replay.lastSlashId ?? -1, x.id);
+  // Each slash request id is checked once, by a seen-set (a slash committed late can carry a lower
+  // id than one already seen: "the highest id seen" skipped it). Ids under this bundle's lowest
+  // pending one are applied and never come back, so the set keeps only the pending ones. A store
+  // from before the set (`lastSlashId`) counts the ids up to it as seen.
+  const slashes = facts.slashes ?? [];
+  const lowest = Math.min(...slashes.map((x) => x.id));
+  const legacy = replay.slashesChecked === undefined ? (replay.lastSlashId ?? -1) : -1;
+  const seen = new Set((replay.slashesChecked ?? []).filter((id) => id >= lowest));
+  const fresh = slashes.filter((x) => !seen.has(x.id) && x.id > legacy);
+  for (const x of slashes) seen.add(x.id);
+  replay.slashesChecked = [...seen].sort((a, b) => a - b);
+  replay.lastSlashId = undefined;
   if (replay.startEpoch === undefined || epoch <= replay.startEpoch) return null;
   for (const x of fresh) {
     if (x.taskId.startsWith('storage:')) continue;

@@ -71,7 +71,7 @@ const cases: [string, (f: EpochFacts, d: AuditDraw) => void, RegExp][] = [
     (f) => {
       f.draws = [];
     },
-    /^audit\[0x71.*\]\.draw$/,
+    /^audit\[0x[0-9a-f]{64}.*\]\.draw$/,
   ],
   [
     'an audit drawn (draw under the rate, another provider online) but quietly skipped',
@@ -79,19 +79,19 @@ const cases: [string, (f: EpochFacts, d: AuditDraw) => void, RegExp][] = [
       d.rate = Math.min(1, d.draw + 0.01);
       d.audited = false;
     },
-    /^audit\[0x71.*:0x.*\]\.audited$/,
+    /^audit\[0x[0-9a-f]{64}:0x.*\]\.audited$/,
   ],
   [
     'a rate under the task economics C/(R+F) (a large task audited like a small one)',
     (_f, d) => {
       d.economics = { reward: '100', honestCost: '1000', slashable: '2000' }; // bound 1/3
     },
-    /^audit\[0x71.*\]\.rate$/,
+    /^audit\[0x[0-9a-f]{64}.*\]\.rate$/,
   ],
   [
     'an audit billed to the client that was never drawn',
     (f) => void f.charges.push({ ...f.charges[0]!, ref: 'exec:x' }),
-    /^audit\[0x71.*\]\.paid$/,
+    /^audit\[0x[0-9a-f]{64}.*\]\.paid$/,
   ],
   [
     'an audit drawn and recorded, then settled with the primary alone',
@@ -99,12 +99,12 @@ const cases: [string, (f: EpochFacts, d: AuditDraw) => void, RegExp][] = [
       d.rate = 1;
       d.audited = true;
     },
-    /^audit\[0x71.*\]\.paid$/,
+    /^audit\[0x[0-9a-f]{64}.*\]\.paid$/,
   ],
   [
     'a draw without the economics its rate was bounded with',
     (_f, d) => void delete d.economics,
-    /^audit\[0x71.*\]\.economics$/,
+    /^audit\[0x[0-9a-f]{64}.*\]\.economics$/,
   ],
 ];
 for (const [name, tamper, fact] of cases) {

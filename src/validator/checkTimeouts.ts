@@ -27,7 +27,8 @@ const LEASE_ENDS = new Set(['PLX_LEASE_EXPIRED', 'PLX_LEASE_LOST']);
 /**
  * Checks every `timeout` the bundle's journal reports; null when each holds. `causesRequired`:
  * the bundle's format carries causes (version 5 on); `legacyAllowed`: a `{ legacy: true }` cause
- * (a timeout journaled before causes were kept) is accepted — only in the first such bundle.
+ * (a timeout journaled before causes were kept) is accepted — only in the first such bundle;
+ * `jobsRequired`: every cause's job is in the bundle (version 6 on), else `.job`.
  *
  * @example
  * const dispute = await checkTimeouts(bundle.facts, bundle.chainId, { causesRequired: true, legacyAllowed: false });
@@ -35,7 +36,7 @@ const LEASE_ENDS = new Set(['PLX_LEASE_EXPIRED', 'PLX_LEASE_LOST']);
 export async function checkTimeouts(
   facts: EpochFacts,
   chainId: number,
-  opts: { causesRequired: boolean; legacyAllowed: boolean },
+  opts: { causesRequired: boolean; legacyAllowed: boolean; jobsRequired?: boolean },
 ): Promise<FactDispute | null> {
   if (!opts.causesRequired) return null;
   const paid = new Set(facts.charges.map((c) => c.assignmentId.toLowerCase()));
@@ -79,6 +80,9 @@ export async function checkTimeouts(
     if (paid.has(c.lease.toLowerCase()))
       return bad('paid', `lease ${c.lease} is paid a signed result in this bundle`, 'no result');
     const job = jobs.get(c.job.toLowerCase());
+    // Version 6 carries every cause's job: without it the deadline would go unchecked.
+    if (!job && opts.jobsRequired)
+      return bad('job', `job ${c.job} not in the bundle`, 'the client-signed job its deadline comes from');
     if (job) {
       const spec = jobSpecSchema.safeParse(job.spec);
       if (spec.success) {

@@ -184,6 +184,11 @@ export async function createValidator(opts: {
       ({ evidence, claim } = await readEpoch(replicas, epoch));
     }
     const prev = store.get(coordinator, epoch - 1);
+    // A re-closed epoch (reopened after a dispute, docs/validators.md "After a dispute") whose
+    // earlier bundle this validator signed is checked from its replay as it was before that epoch.
+    const applied = store.replayEpoch(coordinator);
+    if (applied !== undefined && applied >= epoch)
+      replays.set(coordinator, store.reputationBefore(coordinator, epoch));
     const v = await verifyEpoch({
       evidence,
       claim,

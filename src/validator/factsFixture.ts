@@ -5,6 +5,7 @@
  * the validator's checks run exactly as on a live bundle. Used by checkFacts.test.ts and
  * verifyEpoch.test.ts.
  */
+
 import { type Address, type Hex, zeroHash } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { priceExecution } from '../coordinator/market/priceExecution.ts';
@@ -12,7 +13,7 @@ import type { EpochInputs } from '../coordinator/settlement/epochComputation.ts'
 import { chargePostings, type EpochFacts } from '../coordinator/settlement/epochFacts.ts';
 import { hashCanonical } from '../protocol/canonicalJson.ts';
 import { plexusMessageHash, signPlexusMessage } from '../protocol/eip712.ts';
-import { cidToBytes32 } from '../protocol/ids.ts';
+import { cidToBytes32, taskIdOf } from '../protocol/ids.ts';
 
 export const CHAIN_ID = 31337;
 export const SETTLEMENT = `0x${'5e'.repeat(20)}` as Address;
@@ -49,7 +50,8 @@ export async function honestEpoch(): Promise<{ inputs: EpochInputs; facts: Epoch
     issuedAt: BigInt(issuedAt),
   };
   const jobId = plexusMessageHash(domain, 'JobSubmission', message);
-  const taskId = `0x${'71'.repeat(32)}` as Hex;
+  // The job's one task (as the coordinator derives it), so a timeout on it names a task of the job.
+  const taskId = taskIdOf(jobId, 0);
   const assignmentId = `0x${'a1'.repeat(32)}` as Hex;
   const usage = { wallMs: 1000, cpuMs: 1800, peakRssBytes: 1 << 20 };
   const outputCid = 'cc'.repeat(32);

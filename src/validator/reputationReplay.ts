@@ -14,6 +14,7 @@ import {
   updateReputation,
 } from '../coordinator/verification/reputation.ts';
 import type { FactDispute } from './checkFacts.ts';
+import type { LeaseLedger } from './checkLeases.ts';
 
 /**
  * How old a reputation a draw may have been computed with: the newest state as of the draw, or one
@@ -46,14 +47,18 @@ export class ReputationReplay {
   unitReward: string | undefined;
   /** The epoch of the first bundle whose timeouts carry causes (checkTimeouts.ts: legacy ones only there). */
   causesEpoch: number | undefined;
-  /** The highest slash request id seen (a slash is checked against the journal once). */
+  /** Before `slashesChecked`: the highest slash request id seen (read from older stores only). */
   lastSlashId: number | undefined;
+  /** Pending slash request ids already checked against the journal (each once: slashWithoutFault). */
+  slashesChecked: number[] | undefined;
   /** Per provider, `fault` entries not yet matched by a slash (checkAuditRates.ts). */
   faultCredits: Record<string, number>;
   /** `fault` entries (from the first bundle with causes) whose slash has not appeared yet. */
   unslashed: { provider: string; at: number }[];
   /** Slash request ids already matched to a fault (each pending slash appears in every bundle until applied). */
   slashesSeen: number[];
+  /** Ended leases listed and not settled yet, and leases cited (checkLeases.ts; version 6 on). */
+  leases: LeaseLedger | undefined;
   private readonly byProvider = new Map<string, History>();
 
   constructor(init: {
@@ -66,7 +71,11 @@ export class ReputationReplay {
     faultCredits?: Record<string, number>;
     unslashed?: { provider: string; at: number }[];
     slashesSeen?: number[];
+    slashesChecked?: number[];
+    leases?: LeaseLedger;
   }) {
+    this.slashesChecked = init.slashesChecked ? [...init.slashesChecked] : undefined;
+    this.leases = init.leases ? (JSON.parse(JSON.stringify(init.leases)) as LeaseLedger) : undefined;
     this.causesEpoch = init.causesEpoch;
     this.slashesSeen = [...(init.slashesSeen ?? [])];
     this.unslashed = (init.unslashed ?? []).map((u) => ({ ...u }));
@@ -159,6 +168,8 @@ export class ReputationReplay {
     faultCredits: Record<string, number>;
     unslashed?: { provider: string; at: number }[];
     slashesSeen?: number[];
+    slashesChecked?: number[];
+    leases?: LeaseLedger;
   } {
     return {
       complete: this.complete,
@@ -170,6 +181,8 @@ export class ReputationReplay {
       ...(this.causesEpoch !== undefined ? { causesEpoch: this.causesEpoch } : {}),
       ...(this.unslashed.length ? { unslashed: this.unslashed.map((u) => ({ ...u })) } : {}),
       ...(this.slashesSeen.length ? { slashesSeen: [...this.slashesSeen] } : {}),
+      ...(this.slashesChecked ? { slashesChecked: [...this.slashesChecked] } : {}),
+      ...(this.leases ? { leases: JSON.parse(JSON.stringify(this.leases)) as LeaseLedger } : {}),
     };
   }
 

@@ -60,8 +60,9 @@ export type ValidatorStore = {
   /** The region audits kept for `epoch`'s seed. */
   renderAudits(coordinator: string, epoch: number): RenderAudit[];
   /**
-   * Keeps a signed bundle's reputation journal and the replay's state (reputationReplay.ts); a
-   * bundle's journal is kept once.
+   * Keeps a signed bundle's reputation journal and the replay's state after it (reputationReplay.ts),
+   * per epoch. A bundle of an epoch signed before (re-closed after `plexus ledger reopen`) replaces
+   * what was kept for that epoch and every later one (they were reopened too).
    */
   keepReputation(
     coordinator: string,
@@ -71,6 +72,10 @@ export type ValidatorStore = {
   ): void;
   /** The replay rebuilt from every journal kept, in epoch order. */
   reputation(coordinator: string): ReputationReplay;
+  /** The latest epoch whose bundle the kept replay applied (undefined: none, or a store from before 0037). */
+  replayEpoch(coordinator: string): number | undefined;
+  /** The replay as it was before `epoch`'s bundle was applied: what a re-closed `epoch` is checked with. */
+  reputationBefore(coordinator: string, epoch: number): ReputationReplay;
   close(): void;
 };
 
@@ -150,6 +155,19 @@ export function openValidatorStore(path: string): ValidatorStore {
     'SELECT epoch, body FROM reputation_journal WHERE coordinator = ? ORDER BY epoch',
   );
   const replayPut = db.prepare('INSERT OR REPLACE INTO reputation_replay VALUES (?, ?)');
+  // The replay's state after each signed epoch: a re-closed epoch is checked from the one before.
+  db.exec(`CREATE TABLE IF NOT EXISTS replay_states (
+    coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (coordinator, epoch))`);
+  const stateIns = db.prepare('INSERT OR REPLACE INTO replay_states VALUES (?, ?, ?)');
+  const stateBefore = db.prepare(
+    'SELECT body FROM replay_states WHERE coordinator = ? AND epoch < ? ORDER BY epoch DESC LIMIT 1',
+  );
+  const stateLast = db.prepare('SELECT MAX(epoch) AS epoch FROM replay_states WHERE coordinator = ?');
+  const statesDrop = db.prepare('DELETE FROM replay_states WHERE coordinator = ? AND epoch >= ?');
+  const journalsDrop = db.prepare('DELETE FROM reputation_journal WHERE coordinator = ? AND epoch >= ?');
+  const journalsBefore = db.prepare(
+    'SELECT body FROM reputation_journal WHERE coordinator = ? AND epoch < ? ORDER BY epoch',
+  );
   const replayGet = db.prepare('SELECT body FROM reputation_replay WHERE coordinator = ?');
   const commitIns = db.prepare('INSERT OR IGNORE INTO seed_commitments VALUES (?, ?, ?)');
   const commitGet = db.prepare('SELECT commitment FROM seed_commitments WHERE coordinator = ? AND epoch = ?');
@@ -187,9 +205,24 @@ export function openValidatorStore(path: string): ValidatorStore {
       (renderGet.all(c, e) as { body: string }[]).map((r) => JSON.parse(r.body) as RenderAudit),
     keepReputation: (c, epoch, entries, replay) =>
       db.transaction(() => {
+        journalsDrop.run(c, epoch);
+        statesDrop.run(c, epoch);
         if (entries.length > 0) journalIns.run(c, epoch, JSON.stringify(entries));
-        replayPut.run(c, JSON.stringify(replay.meta()));
+        const meta = JSON.stringify(replay.meta());
+        stateIns.run(c, epoch, meta);
+        replayPut.run(c, meta);
       })(),
+    replayEpoch: (c) => (stateLast.get(c) as { epoch: number | null } | undefined)?.epoch ?? undefined,
+    reputationBefore: (c, epoch) => {
+      const meta = stateBefore.get(c, epoch) as { body: string } | undefined;
+      const journals = (journalsBefore.all(c, epoch) as { body: string }[]).map(
+        (r) => JSON.parse(r.body) as ReputationEntry[],
+      );
+      return ReputationReplay.restore(
+        meta ? JSON.parse(meta.body) : { complete: false },
+        meta ? journals : [],
+      );
+    },
     reputation: (c) => {
       const meta = replayGet.get(c) as { body: string } | undefined;
       const journals = (journalGet.all(c) as { body: string }[]).map(

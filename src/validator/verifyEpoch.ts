@@ -13,6 +13,7 @@ import { type CoordinatorClaimSignature, claimSignatureProblem } from '../protoc
 import { checkAuditRates } from './checkAuditRates.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import { checkFacts } from './checkFacts.ts';
+import { checkLeases } from './checkLeases.ts';
 import { checkTimeouts } from './checkTimeouts.ts';
 import type { ReputationReplay } from './reputationReplay.ts';
 
@@ -138,10 +139,16 @@ export async function verifyEpoch(args: {
     const timeouts = await checkTimeouts(bundle.facts, bundle.chainId, {
       causesRequired,
       legacyAllowed: firstWithCauses === undefined || firstWithCauses === bundle.epoch,
+      jobsRequired: bundle.version >= 6,
     });
     if (timeouts) return bad(timeouts.fact, timeouts.claimed, timeouts.recomputed);
+    // Version 6: every timeout cites one listed ended lease, and none owed is left out.
+    const leases =
+      bundle.version >= 6 ? checkLeases(bundle.facts, bundle.inputs, args.reputation?.leases) : undefined;
+    if (leases && 'fact' in leases) return bad(leases.fact, leases.claimed, leases.recomputed);
     if (args.reputation) {
       reputation = args.reputation.clone();
+      if (leases) reputation.leases = leases;
       if (causesRequired) reputation.causesEpoch ??= bundle.epoch;
       // Reputations are known from the network's first bundle on, or not at all.
       if (!reputation.seen) reputation.complete = bundle.prevHash === GENESIS_EVIDENCE_HASH;

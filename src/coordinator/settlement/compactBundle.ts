@@ -22,6 +22,7 @@
  * after the epoch's start and a result's `issuedAt` seconds after it; providers' hardware claims
  * point into a table of the distinct claims (`inputs.hardware`); the seed commitment and revealed
  * seeds are tagged base64url. Version 4 is still written on request (the benchmark's baseline) and read.
+ * Version 6 adds the task leases ended since the previous bundle (`ended`, compactLeases.ts).
  *
  * `unpackBundle(packBundle(inputs, facts))` gives back the same inputs and facts (as JSON: bigints
  * as decimal strings, which evidence.ts restores). Pure, like evidence.ts: no store, no Node APIs.
@@ -29,6 +30,7 @@
 import type { Hex } from 'viem';
 import { taskIdOf } from '../../protocol/ids.ts';
 import { executionAmounts, packString, unpackString } from './compactFacts.ts';
+import { packEndedLeases, unpackEndedLeases } from './compactLeases.ts';
 import type {
   AuditDraw,
   CanaryFact,
@@ -216,6 +218,8 @@ export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { input
     }),
   };
   if (v5) facts.amounts = amounts.list;
+  // Version 6: every task lease ended since the previous bundle (compactLeases.ts).
+  if (version >= 6) facts.ended = packEndedLeases(f.endedLeases ?? [], f.charges, { party, task, rel });
   const packedInputs = packInputs(inputs as Obj, party, v5);
   facts.parties = list.map((v, i) => shown[i] ?? (v.startsWith('@') ? `\\${v}` : packString(v)));
   return { inputs: packedInputs, facts: dropEmpty(facts) };
@@ -527,6 +531,9 @@ export function unpackBundle(
     draws,
     canaries: list('canaries') as CanaryFact[],
     sensorBatches: list('sensorBatches') as SensorBatchFact[],
+    ...(version >= 6 && f.ended !== undefined
+      ? { endedLeases: unpackEndedLeases(f.ended, charges, { party, abs }) }
+      : {}),
     ...(f.reputation !== undefined
       ? {
           reputation: rows(f.reputation, 'reputation').map(

@@ -299,6 +299,26 @@ export type TimeoutCause =
   | { legacy: true };
 
 /**
+ * A task lease that ended since the previous bundle (evidence version 6, migration 0037), reported
+ * once: with a result (`code` null) or without one (the code it ended with: `PLX_LEASE_EXPIRED`,
+ * `PLX_LEASE_LOST`, the provider's own failure code, `PLX_JOB_CANCELLED`). Every timeout's lease
+ * must be one of these, cited once, and a lease that ended without a result after a result on its
+ * task was in must be cited by the time the task is paid (docs/validators.md "Ended leases").
+ *
+ * @example
+ * const l: EndedLease = { lease, provider, task, job, leasedAt, endedAt, code: 'PLX_LEASE_EXPIRED' };
+ */
+export type EndedLease = {
+  lease: Hex;
+  provider: string;
+  task: Hex;
+  job: Hex;
+  leasedAt: number;
+  endedAt: number;
+  code: string | null;
+};
+
+/**
  * A canary lease the epoch reports (finished since the previous bundle): the injection draw, the
  * known answer it was judged against and the provider's signed result (verification/canaryPool.ts).
  *
@@ -359,6 +379,8 @@ export type EpochFacts = {
   sensorBatches?: SensorBatchFact[];
   /** Reputation changes since the previous bundle, in time order, each reported once (0026). */
   reputation?: ReputationEntry[];
+  /** Task leases ended since the previous bundle, each once (version 6, 0037). */
+  endedLeases?: EndedLease[];
 };
 
 /**

@@ -11,6 +11,7 @@ import { EPOCH_CLOSE_KINDS } from '../ledger/readBalances.ts';
 import type { Database } from '../store/schema.ts';
 import { readAuditFacts } from '../verification/auditSeeds.ts';
 import type { ChargeFact, EntryFact, EpochFacts, JobFact, SignedStatement, SlashFact } from './epochFacts.ts';
+import { causeJobs, readEndedLeases } from './readEndedLeases.ts';
 import {
   readCanaryFacts,
   readChargedDraws,
@@ -116,6 +117,10 @@ export async function readEpochFacts(
         : {}),
     });
   }
+  // The journal (and the ended leases) are read before the jobs: a timeout's job is carried too.
+  const reputation = await readReputationJournal(trx, args.epoch);
+  const endedLeases = await readEndedLeases(trx, args.epoch);
+  for (const id of causeJobs(reputation)) jobIds.add(id);
   const jobs: JobFact[] = [];
   for (const id of [...jobIds].sort()) {
     const j = await trx
@@ -175,7 +180,6 @@ export async function readEpochFacts(
   );
   const canaries = await readCanaryFacts(trx, args.epoch);
   const sensorBatches = await readSensorBatchFacts(trx, args.epoch);
-  const reputation = await readReputationJournal(trx, args.epoch);
   return {
     jobDomain: args.jobDomain,
     jobs,
@@ -187,6 +191,7 @@ export async function readEpochFacts(
     canaries,
     sensorBatches,
     ...(reputation.length > 0 ? { reputation } : {}),
+    endedLeases,
   };
 }
 

@@ -59,7 +59,7 @@ export async function reopenEpochs(
       .set({ revealed_in: null })
       .where('revealed_in', '>=', opts.from)
       .execute();
-    // And the canary leases, sensor batches and reputation changes they reported are reported again.
+    // And the canary leases, sensor batches, reputation changes and ended leases they reported are reported again.
     await trx
       .updateTable('canary_assignments')
       .set({ reported_in: null })
@@ -72,6 +72,11 @@ export async function reopenEpochs(
       .execute();
     await trx
       .updateTable('reputation_journal')
+      .set({ reported_in: null })
+      .where('reported_in', '>=', opts.from)
+      .execute();
+    await trx
+      .updateTable('assignments')
       .set({ reported_in: null })
       .where('reported_in', '>=', opts.from)
       .execute();

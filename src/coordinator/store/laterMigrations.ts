@@ -499,4 +499,21 @@ export const laterMigrations: Record<string, Migration> = {
       await db.schema.createIndex('slashes_pending').on('slashes').columns(['applied_epoch', 'id']).execute();
     },
   },
+  // Every ended task lease is reported once, with its outcome, by the evidence bundle closed after
+  // it ended (docs/validators.md "Ended leases", evidence version 6): validators match each timeout
+  // to one listed lease and see a timeout left out. Leases of tasks that are already finished are
+  // marked reported (0: before this) — their timeouts were journaled at their verdicts.
+  '0037_lease_reports': {
+    async up(db) {
+      await db.schema.alterTable('assignments').addColumn('reported_in', 'integer').execute();
+      await sql`UPDATE assignments SET reported_in = 0 WHERE status <> 'leased' AND task_id IN (SELECT id FROM tasks WHERE status IN ('completed', 'failed', 'cancelled'))`.execute(
+        db,
+      );
+      await db.schema
+        .createIndex('assignments_reported_in')
+        .on('assignments')
+        .columns(['reported_in', 'status'])
+        .execute();
+    },
+  },
 };

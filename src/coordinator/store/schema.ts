@@ -68,6 +68,7 @@ export type AssignmentsTable = {
   error_message: string | null;
   /** The provider's signed failure report (JSON `{ reasonHash, issuedAt, signature }`, 0031). */
   failure_auth: Generated<string | null>;
+  reported_in: Generated<number | null>; // the bundle that reported the ended lease (0037; 0: before)
 };
 
 export type ProvidersTable = {

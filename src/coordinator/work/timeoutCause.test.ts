@@ -7,8 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { checkLeases } from '../../validator/checkLeases.ts';
 import { checkTimeouts } from '../../validator/checkTimeouts.ts';
 import type { TimeoutCause } from '../settlement/epochFacts.ts';
+import { readEndedLeases } from '../settlement/readEndedLeases.ts';
 import { readReputationJournal } from '../settlement/readRandomFacts.ts';
 import { handleFailure, sweep } from './leases.ts';
 import { handleResult } from './results.ts';
@@ -25,6 +27,7 @@ test("a failed and an expired execution are journaled as timeouts with their lea
     });
     const taskId = taskIds[0]!;
     await f.work.dispatch();
+    const paidB = b.assigned()[0]!;
     // b delivers; a reports a failure (signed); its slot goes to c, which lets its lease run out; then d.
     await handleResult(f.state, f.work, b.address, await b.result(b.assigned()[0]!, output(1)));
     const failed = a.assigned()[0]!;
@@ -38,7 +41,8 @@ test("a failed and an expired execution are journaled as timeouts with their lea
     await f.idle();
     const d = await f.connected();
     await f.work.dispatch();
-    await handleResult(f.state, f.work, d.address, await d.result(d.assigned()[0]!, output(1)));
+    const paidD = d.assigned()[0]!;
+    await handleResult(f.state, f.work, d.address, await d.result(paidD, output(1)));
     await f.idle();
     assert.equal((await f.task(taskId)).status, 'completed');
     const journal = await f.db.transaction().execute((trx) => readReputationJournal(trx, 1));
@@ -66,6 +70,31 @@ test("a failed and an expired execution are journaled as timeouts with their lea
     assert.equal(r1?.fact, `reputation[${i}].failure`);
     const r2 = await checkTimeouts({ ...facts, reputation: early } as never, f.work.chainId, strict);
     assert.match(r2?.fact ?? '', /\.deadline$/);
+    // Evidence version 6 (0037): the ended leases the same close lists are what the causes name; the
+    // validator (checkLeases.ts) accepts the honest journal, and refuses it with c's timeout left
+    // out (c was leased after b's paid result) once the task is paid.
+    const ended = await f.db.transaction().execute((trx) => readEndedLeases(trx, 1));
+    assert.deepEqual(
+      ended.map((l) => l.lease).sort(),
+      [paidB.assignmentId, failed.assignmentId, lapsed.assignmentId, paidD.assignmentId].sort(),
+      'every ended lease, once',
+    );
+    assert.equal(
+      (await f.db.transaction().execute((trx) => readEndedLeases(trx, 2))).length,
+      0,
+      'reported once',
+    );
+    const charges = [
+      { taskId, provider: b.address, assignmentId: paidB.assignmentId },
+      { taskId, provider: d.address, assignmentId: paidD.assignmentId },
+    ];
+    const inputs = { closedAt: f.clock.t, endsAt: f.clock.t };
+    const bundle = { ...facts, charges, slashes: [], endedLeases: ended };
+    const honest = checkLeases(bundle as never, inputs, undefined);
+    assert.ok(!('fact' in honest), `the honest listing holds: ${JSON.stringify(honest)}`);
+    const spared = journal.filter((e) => e.cause !== byC);
+    const r3 = checkLeases({ ...bundle, reputation: spared } as never, inputs, undefined);
+    assert.equal('fact' in r3 ? r3.fact : null, `endedLease[${lapsed.assignmentId.toLowerCase()}].timeout`);
   } finally {
     await f.close();
   }
