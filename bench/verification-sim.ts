@@ -195,7 +195,7 @@ async function strategic(args: string[]): Promise<StrategicResult> {
     checkpoint: num(args, 'checkpoint', 0),
     onCheckpoint: (done, sofar, last, so) =>
       console.log(
-        `  [checkpoint ${done}] wrong accepted so far ${so.wrongAccepted}, honest providers faulted so far ${so.honestFaulted} (before reversals), overhead so far ${pct(sofar.overhead)}, last stretch ${pct(last.overhead)} (${Object.entries(
+        `  [checkpoint ${done}] wrong delivered so far ${so.wrongAccepted} (revoked since ${so.revoked}), honest providers faulted so far ${so.honestFaulted} (before reversals), overhead so far ${pct(sofar.overhead)}, last stretch ${pct(last.overhead)} (${Object.entries(
           last.overheadBy,
         )
           .map(([k, v]) => `${k} ${pct(v)}`)
@@ -203,7 +203,7 @@ async function strategic(args: string[]): Promise<StrategicResult> {
       ),
   });
   console.log(
-    `  wrong accepted ${r.wrongAccepted} (${r.wrongAcceptedPer10k.toFixed(1)} per 10k), reopened after a fault ${r.reopened}, honest faulted ${r.honestFaulted}, overhead ${pct(r.overhead)}, honest profit/task ${r.honestProfitPerTask}, max adversary gain over honest/task ${r.maxExpectedProfitPerTask}, ${r.seconds.toFixed(0)} s`,
+    `  wrong accepted ${r.wrongAccepted} (${r.wrongAcceptedPer10k.toFixed(1)} per 10k; delivered wrong ${r.wrongDelivered}, revoked since ${r.revoked}, output reviews still open ${r.openReviews}), reopened after a fault ${r.reopened}, honest faulted ${r.honestFaulted}, overhead ${pct(r.overhead)}, honest profit/task ${r.honestProfitPerTask}, max adversary gain over honest/task ${r.maxExpectedProfitPerTask}, ${r.seconds.toFixed(0)} s`,
   );
   const by = (o: Record<string, number>) =>
     Object.entries(o)

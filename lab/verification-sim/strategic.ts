@@ -89,7 +89,7 @@ export type StrategicOptions = {
     sofar: OverheadFigures,
     last: OverheadFigures,
     /** Wrong outputs accepted so far and honest providers with a fault so far (a long run's trend). */
-    so: { wrongAccepted: number; honestFaulted: number },
+    so: { wrongAccepted: number; honestFaulted: number; revoked: number },
   ) => void;
 };
 
@@ -136,8 +136,15 @@ const standInMarket = {
 export type StrategicResult = {
   tasks: number;
   jobs: number;
+  /** Wrong outputs that stand at the end of the run (delivered and not revoked since). */
   wrongAccepted: number;
   wrongAcceptedPer10k: number;
+  /** Wrong outputs delivered when their job ended (before any later revocation). */
+  wrongDelivered: number;
+  /** Of those, revoked later with a right replacement (recheckCaught.ts `reviewEndedOutputs`). */
+  revoked: number;
+  /** Reviews of a caught provider's delivered outputs still open when the run ended. */
+  openReviews: number;
   /** Tasks reopened after their provider was proven faulty (run again; recheckCaught.ts). */
   reopened: number;
   honestFaulted: number;
@@ -327,6 +334,7 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
   const jobsTotal = Math.ceil(opts.tasks / opts.jobSize);
   let wrongAccepted = 0;
   const wrongBy = new Map<Adversary, number>();
+  const wrongTasks: { taskId: string; model: string; input: string; kind?: Adversary }[] = [];
   const sybilAt = Math.floor(jobsTotal / 3);
   const modelsOf = (size: string) =>
     Array.from({ length: opts.models }, (_, i) => f.put(new TextEncoder().encode(`${size} model ${i}`)));
@@ -392,8 +400,9 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
         if (!compareTensorSets(out, truthOf(spec.model, t.input_cid)).ok) {
           wrongAccepted++;
           const g = byAddress.get(t.provider ?? '');
-          if (g && g.kind !== 'honest' && g.kind !== 'genesis')
-            wrongBy.set(g.kind, (wrongBy.get(g.kind) ?? 0) + 1);
+          const kind = g && g.kind !== 'honest' && g.kind !== 'genesis' ? g.kind : undefined;
+          if (kind) wrongBy.set(kind, (wrongBy.get(kind) ?? 0) + 1);
+          wrongTasks.push({ taskId: id, model: spec.model, input: t.input_cid, ...(kind ? { kind } : {}) });
         }
       }
     }
@@ -416,9 +425,21 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
         const k = byAddress.get(r.provider)?.kind;
         return k === 'honest' || k === 'genesis';
       }).length;
+      // Of the wrong outputs delivered so far, those revoked since (two trusted checks).
+      const ids = wrongTasks.map((w) => w.taskId);
+      const revokedNow = ids.length
+        ? (
+            await f.db
+              .selectFrom('output_revocations')
+              .select('task_id')
+              .where('task_id', 'in', ids)
+              .execute()
+          ).length
+        : 0;
       opts.onCheckpoint?.(doneJobs * opts.jobSize, overheadBetween(now), overheadBetween(now, lastCheck), {
         wrongAccepted,
         honestFaulted: honestFaultedNow,
+        revoked: revokedNow,
       });
       lastCheck = now;
     }
@@ -510,6 +531,24 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
         return k === 'honest' || k === 'genesis';
       }),
   ).size;
+  // Delivered wrong outputs revoked since with a right replacement no longer stand (both counted).
+  const wrongDelivered = wrongAccepted;
+  let revoked = 0;
+  for (const w of wrongTasks) {
+    const r = await f.db
+      .selectFrom('output_revocations')
+      .select('replacement_cid')
+      .where('task_id', '=', w.taskId)
+      .executeTakeFirst();
+    if (!r) continue;
+    const out = decodeSafetensors(await f.work.blobs.read(r.replacement_cid));
+    if (!compareTensorSets(out, truthOf(w.model, w.input)).ok) continue;
+    revoked++;
+    wrongAccepted--;
+    if (w.kind) wrongBy.set(w.kind, (wrongBy.get(w.kind) ?? 1) - 1);
+  }
+  const open = f.db.selectFrom('canary_reviews').select('id').where('status', '=', 'open');
+  const openReviews = (await open.execute()).length;
   const end = await snapshot();
   const whole = overheadBetween(end);
   const byAdversary = {} as StrategicResult['byAdversary'];
@@ -540,6 +579,9 @@ export async function runStrategic(o: Partial<StrategicOptions> = {}): Promise<S
     jobs: jobs.length,
     wrongAccepted,
     wrongAcceptedPer10k: (wrongAccepted / tasks) * 10_000,
+    wrongDelivered,
+    revoked,
+    openReviews,
     reopened,
     honestFaulted,
     honestFaultDetails,

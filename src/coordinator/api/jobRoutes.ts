@@ -22,6 +22,7 @@ import {
   listCompletedTasks,
   listJobs,
   listTasksOfJob,
+  revokedOutputsOf,
 } from '../jobs/jobQueries.ts';
 import type { JobSubmitter } from '../jobs/submitJob.ts';
 import { type JobCharges, jobCharges } from '../ledger/jobCharges.ts';
@@ -145,6 +146,7 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
       async (req) => {
         const job = await loadJob(db, req.params.id);
         const tasks = await listTasksOfJob(db, job.id);
+        const revoked = await revokedOutputsOf(db, job.id);
         const charges = await jobCharges(db, [job.id]);
         const executions = await executionCounts(db, job.id);
         return {
@@ -164,6 +166,7 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
               provider: t.provider,
               lastError: t.last_error,
               cost: (charges.get(job.id)?.byTask.get(t.id) ?? 0n).toString(),
+              ...(revoked.has(t.id) ? { revoked: revoked.get(t.id) } : {}),
             };
           }),
         };
@@ -211,6 +214,7 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
           });
         }
         const tasks = await listCompletedTasks(db, job.id);
+        const revoked = await revokedOutputsOf(db, job.id);
         return {
           jobId: job.id,
           status: job.status,
@@ -226,6 +230,7 @@ export function jobRoutes(deps: { db: Kysely<Database>; events: EventLog; submit
               usage: res.usage,
               signature: res.signature,
               issuedAt: res.issuedAt,
+              ...(revoked.has(t.id) ? { revoked: revoked.get(t.id) } : {}),
             };
           }),
         };

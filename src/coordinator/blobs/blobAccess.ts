@@ -104,6 +104,9 @@ export function createBlobAccess(deps: {
     `SELECT 1 FROM tasks t JOIN jobs j ON j.id = t.job_id
         WHERE t.output_cid = :cid AND j.client = :account
        UNION ALL
+       SELECT 1 FROM output_revocations r JOIN jobs j ON j.id = r.job_id
+        WHERE r.replacement_cid = :cid AND j.client = :account
+       UNION ALL
        SELECT 1 FROM train_blobs b JOIN jobs j ON j.id = b.job_id
         WHERE b.cid = :cid AND b.role IN ('weights', 'final') AND j.client = :account AND ${clientsBlob}
        LIMIT 1`,

@@ -77,11 +77,32 @@ export async function listTasksOfJob(db: Kysely<Database>, jobId: string) {
 export async function listCompletedTasks(db: Kysely<Database>, jobId: string) {
   return db
     .selectFrom('tasks')
-    .select(['idx', 'input_cid', 'output_cid', 'provider', 'result'])
+    .select(['id', 'idx', 'input_cid', 'output_cid', 'provider', 'result'])
     .where('job_id', '=', jobId)
     .where('status', '=', 'completed')
     .orderBy('idx')
     .execute();
+}
+
+/**
+ * The revoked outputs of a job (0036, work/recheckCaught.ts `revokeOverturnedOutput`), by task id:
+ * what the API shows as `revoked` on the task and on its result.
+ *
+ * @example const revoked = await revokedOutputsOf(db, job.id); revoked.get(taskId)?.replacement;
+ */
+export async function revokedOutputsOf(db: Kysely<Database>, jobId: string) {
+  const rows = await db.selectFrom('output_revocations').selectAll().where('job_id', '=', jobId).execute();
+  return new Map(
+    rows.map((r) => [
+      r.task_id,
+      {
+        replacement: r.replacement_cid,
+        checkedBy: JSON.parse(r.checked_by) as string[],
+        refund: r.refund === 1,
+        at: r.revoked_at,
+      },
+    ]),
+  );
 }
 
 /**

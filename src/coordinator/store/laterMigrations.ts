@@ -499,6 +499,31 @@ export const laterMigrations: Record<string, Migration> = {
       await db.schema.createIndex('slashes_pending').on('slashes').columns(['applied_epoch', 'id']).execute();
     },
   },
+  // Outputs revoked after delivery (issue 15, work/recheckCaught.ts `revokeOverturnedOutput`): two
+  // independent trusted checks found a delivered output wrong (a caught provider's unchecked output
+  // of an ended job, or a poisoned canary's source); the client sees the replacement and whether
+  // it is refunded. One row per task.
+  '0036_output_revocations': {
+    async up(db) {
+      await db.schema
+        .createTable('output_revocations')
+        .addColumn('task_id', 'text', (c) => c.primaryKey())
+        .addColumn('job_id', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text')
+        .addColumn('revoked_cid', 'text', (c) => c.notNull())
+        .addColumn('replacement_cid', 'text', (c) => c.notNull())
+        .addColumn('review_id', 'text', (c) => c.notNull())
+        .addColumn('checked_by', 'text', (c) => c.notNull())
+        .addColumn('refund', 'integer', (c) => c.notNull())
+        .addColumn('revoked_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('output_revocations_job')
+        .on('output_revocations')
+        .column('job_id')
+        .execute();
+    },
+  },
   // Every ended task lease is reported once, with its outcome, by the evidence bundle closed after
   // it ended (docs/validators.md "Ended leases", evidence version 6): validators match each timeout
   // to one listed lease and see a timeout left out. Leases of tasks that are already finished are

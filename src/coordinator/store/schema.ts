@@ -345,6 +345,23 @@ export type FaultReversalsTable = {
 };
 
 /**
+ * A delivered output found wrong after delivery (0036, work/recheckCaught.ts): two independent
+ * trusted checks agreed with each other and not with it. `checked_by`: JSON array of the checkers.
+ */
+export type OutputRevocationsTable = {
+  task_id: string;
+  job_id: string;
+  provider: string | null;
+  revoked_cid: string;
+  replacement_cid: string;
+  review_id: string;
+  checked_by: string;
+  /** 1: a refund of the task's charges is owed to the client (reviewCompensations.ts). */
+  refund: number;
+  revoked_at: number;
+};
+
+/**
  * What an overturned verdict owes (0024, work/reviewCompensations.ts): one row per payment, paid
  * once by the `compensation` ledger entry `ref` when the funders' seized stake covers it.
  */
@@ -527,6 +544,7 @@ export type Database = {
   canary_reviews: CanaryReviewsTable;
   fault_reversals: FaultReversalsTable;
   review_compensations: ReviewCompensationsTable;
+  output_revocations: OutputRevocationsTable;
   task_commitments: TaskCommitmentsTable;
   epoch_seeds: EpochSeedsTable;
   audit_draws: AuditDrawsTable;

@@ -152,3 +152,20 @@ test('isSuspended: a fault with no verified result since and a score below a new
   for (let i = 0; i < 30; i++) veteran = updateReputation(veteran, 'valid', t);
   assert.equal(isSuspended(updateReputation(veteran, 'fault', t)), false);
 });
+
+test('isSuspended: a long record caught a second time within a half-life is suspended (the 1 % cheater), one fault a half-life apart is not', () => {
+  const day = 24 * 3600 * 1000;
+  let veteran = newReputation(0);
+  for (let i = 0; i < 200; i++) veteran = updateReputation(veteran, 'valid', 0);
+  // Caught once: back on probation; it passes a canary and some audits, then cheats again.
+  let rep = updateReputation(veteran, 'fault', day);
+  assert.equal(isSuspended(rep), false, 'one fault does not suspend a long record');
+  for (let i = 0; i < 5; i++) rep = updateReputation(rep, 'valid', 2 * day);
+  assert.equal(
+    isSuspended(updateReputation(rep, 'fault', 3 * day)),
+    true,
+    'a second fault two days later suspends',
+  );
+  // The same second fault three weeks later: the first has decayed below 1.5 faults' weight.
+  assert.equal(isSuspended(updateReputation(rep, 'fault', 22 * day)), false, 'faults weeks apart do not');
+});

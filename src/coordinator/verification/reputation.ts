@@ -204,18 +204,35 @@ export function reinstateReputation(
 }
 
 /**
- * Suspended: proven faulty since its last verified result and its score below a newcomer's (a
- * fault outweighs its whole record). Such an identity gets no work at all — neither real tasks
- * nor canaries — until a review reverses the fault: a provider caught cheating is out, not put
- * back on probation to burn canaries and auditors' time. A long good record survives one fault
- * (its score stays above a newcomer's); it goes back to probation instead.
+ * Suspended: proven faulty since its last verified result, and either its score below a
+ * newcomer's (a fault outweighs its whole record) or this is its second fault within the
+ * reputation's memory (at least two faults, and the decayed fault weight on beta still worth
+ * {@link SECOND_FAULT_WEIGHTS} faults: two faults within about a half-life, whatever the record).
+ * Such an identity gets no work at all — neither real tasks nor canaries — until a review reverses
+ * the fault: a provider caught cheating is out, not put back on probation to burn canaries and
+ * auditors' time. A long good record survives one fault (its score stays above a newcomer's: an
+ * honest agent that crashes between its commitment and its reveal is not thrown out for it); it
+ * goes back to probation instead, and a second fault soon after suspends it (issue 15: a
+ * long-record provider that cheats 1 % of the time was caught again and again and kept working).
  *
  * @example
  * isSuspended(updateReputation(newReputation(0), 'fault', 0)); // true
  */
-export function isSuspended(state: ReputationState): boolean {
-  return state.faults > 0 && state.consecutiveValid === 0 && reputationScore(state) < 0.5;
+export function isSuspended(
+  state: ReputationState,
+  params: ReputationParams = DEFAULT_REPUTATION_PARAMS,
+): boolean {
+  if (state.faults === 0 || state.consecutiveValid !== 0) return false;
+  if (reputationScore(state) < 0.5) return true;
+  return state.faults >= 2 && state.beta - 1 >= SECOND_FAULT_WEIGHTS * params.faultWeight;
 }
+
+/**
+ * How many faults' worth of decayed weight beta must still hold for a second fault to suspend a
+ * long record ({@link isSuspended}): 1.5, i.e. the earlier fault at most one half-life old (timeouts
+ * add a quarter each, so a burst of them can bring an older first fault back within reach).
+ */
+export const SECOND_FAULT_WEIGHTS = 1.5;
 
 /**
  * On probation: no verified result since joining or since its last fault. Such a provider's

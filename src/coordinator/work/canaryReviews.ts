@@ -21,6 +21,7 @@ import { compareTensorSets } from '../verification/compareTensors.ts';
 import { parseReputation, reinstateReputation } from '../verification/reputation.ts';
 import { canaryMisses, heldMisses } from './canaryReviewQueries.ts';
 import { currentReputation, journalReputation, recordFault, recordOutcome } from './faults.ts';
+import { revokeOverturnedOutput } from './recheckCaught.ts';
 import { drawnReview } from './reviewCheckers.ts';
 import { oweForOverturn, type SignedResult, signedExecution } from './reviewCompensations.ts';
 import { wronglyOutvoted } from './verdictReviews.ts';
@@ -238,6 +239,16 @@ export async function settleReviewCheck(
         })
       : [];
     const refunded = owed.some((r) => r.endsWith(':refund'));
+    // The client is told (and sees the replacement) when the overturned answer is what it got.
+    await revokeOverturnedOutput(d, trx, {
+      jobId: canary.source_job_id,
+      taskId: canary.source_task_id,
+      revokedCid: canary.expected_cid,
+      replacementCid: c.outputCid,
+      reviewId: review.id,
+      checkedBy: first ? [first.provider, c.checker] : [c.checker],
+      refund: refunded,
+    });
     if (outvoted.length > 0 || refunded) {
       await d.events.append(trx, canary.source_job_id, 'task.overturned', {
         taskId: canary.source_task_id,

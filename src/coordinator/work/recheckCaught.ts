@@ -8,14 +8,23 @@
  * someone else, with a fresh audit draw. The client is never billed for the reopened outputs: an
  * unverified task of an audited job is billed only when its job ends (completed or failed;
  * market/deferredBilling.ts), so a task reopened before then was never charged, and the caught
- * provider is never paid for it. What an audit vouched for stands, and so do outputs of jobs that
- * already ended (delivered and billed; see the docs for what that leaves).
+ * provider is never paid for it. What an audit vouched for stands.
+ *
+ * Outputs of jobs that already ended (delivered and billed) are re-verified instead
+ * ({@link reviewEndedOutputs}): each becomes a review-only known answer vouched for by the caught
+ * provider alone, and the ordinary canary review (canaryReviews.ts) has it checked by independently
+ * drawn trusted providers. Where two such checks agree with each other and not with the delivered
+ * output, the output is revoked ({@link revokeOverturnedOutput}): the client sees the replacement
+ * (`output.revoked`, `revoked` on the task and the result) and is refunded the task's charges from
+ * the caught provider's seized stake (reviewCompensations.ts, checked by validators).
  */
 import type { Transaction } from 'kysely';
 import type { JobSpec } from '../../protocol/schemas.ts';
 import { defersBilling, defersUncheckedOutputs } from '../market/deferredBilling.ts';
 import type { Database } from '../store/schema.ts';
 import type { Verdict } from '../verification/taskVerification.ts';
+import { reviewCanariesOf } from './canaryReviewQueries.ts';
+import { storeKnownAnswer } from './knownAnswers.ts';
 import { forgetVerification, type WorkDeps, type WorkState } from './workState.ts';
 
 /** A reopened task and its job. */
@@ -110,7 +119,133 @@ export async function reopenAfterFault(
       provider: provider.toLowerCase(),
       caughtOn: r.jobId === caughtOn.jobId ? caughtOn.taskId : null,
     });
+  await reviewEndedOutputs(s, d, trx, provider, caughtOn.taskId);
   return reopened;
+}
+
+/**
+ * At most this many of a caught provider's delivered outputs of ended jobs are re-verified per
+ * fault, newest first (each costs one or two trusted executions; a second fault suspends the
+ * provider, isSuspended, so a provider is rarely caught more than twice).
+ */
+export const ENDED_REVIEW_LIMIT = 500;
+
+/**
+ * After a proven fault of `provider`: its unchecked outputs (accepted `unverified`) of ended audited
+ * inference jobs, newest first and at most {@link ENDED_REVIEW_LIMIT}, each become a review-only
+ * known answer (never issued as a canary) vouched for by `provider` alone, and a `source-faulted`
+ * canary review is opened for each, in the caller's transaction: independently drawn trusted
+ * providers re-run the task (reviewCheckers.ts), and two checks that agree with each other and not
+ * with the delivered output revoke it (canaryReviews.ts → {@link revokeOverturnedOutput}). A task
+ * already kept as a known answer is not stored again. Returns how many reviews were opened.
+ *
+ * @example await reviewEndedOutputs(state, deps, trx, cheater, caughtTaskId);
+ */
+export async function reviewEndedOutputs(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  provider: string,
+  exceptTaskId: string,
+): Promise<number> {
+  const p = provider.toLowerCase();
+  const rows = await trx
+    .selectFrom('tasks as t')
+    .innerJoin('task_verifications as v', 'v.task_id', 't.id')
+    .innerJoin('jobs as j', 'j.id', 't.job_id')
+    .select(['t.id', 't.job_id', 't.output_cid', 'v.verdict', 'j.spec'])
+    .where('t.provider', '=', p)
+    .where('t.status', '=', 'completed')
+    .where('t.id', '!=', exceptTaskId)
+    .where('v.status', '=', 'accepted')
+    .where('j.status', 'in', ['completed', 'failed'])
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb.selectFrom('canary_tasks as c').select('c.id').whereRef('c.source_task_id', '=', 't.id'),
+        ),
+      ),
+    )
+    .orderBy('t.updated_at', 'desc')
+    .limit(ENDED_REVIEW_LIMIT)
+    .execute();
+  let stored = 0;
+  for (const r of rows) {
+    if (!r.output_cid) continue;
+    const spec = JSON.parse(r.spec) as JobSpec;
+    if (spec.kind !== 'onnx.infer' || !defersUncheckedOutputs(spec)) continue;
+    const verdict = JSON.parse(r.verdict ?? '{}') as Verdict;
+    if (verdict.verified !== false || verdict.status !== 'accepted') continue;
+    const ok = await storeKnownAnswer(s, d, trx, {
+      jobId: r.job_id,
+      taskId: r.id,
+      verdict,
+      outputCid: r.output_cid,
+      vouchers: [p],
+      reviewOnly: true,
+    });
+    if (ok) stored++;
+  }
+  // The review of every known answer it vouched for (the new ones included) that has none yet.
+  return stored === 0 ? 0 : reviewCanariesOf(trx, p, d.now());
+}
+
+/**
+ * A review's two independent trusted checks agreed with each other and not with the known answer
+ * of a real job's task (a caught provider's unchecked output, or a poisoned canary's source): if the
+ * task's delivered output is that answer, it is revoked, in the review's transaction. The task row
+ * keeps the output its provider signed (the signed result stays evidence); an `output_revocations`
+ * row names the replacement (the check's output, readable by the job's client) and the job's stream
+ * gets `output.revoked`. At most once per task. Returns whether it revoked.
+ *
+ * @example await revokeOverturnedOutput(deps, trx, { jobId, taskId, revokedCid, replacementCid, reviewId, checkedBy, refund });
+ */
+export async function revokeOverturnedOutput(
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  r: {
+    jobId: string;
+    taskId: string;
+    revokedCid: string;
+    replacementCid: string;
+    reviewId: string;
+    checkedBy: string[];
+    refund: boolean;
+  },
+): Promise<boolean> {
+  const task = await trx
+    .selectFrom('tasks')
+    .select(['output_cid', 'provider', 'status'])
+    .where('id', '=', r.taskId)
+    .where('job_id', '=', r.jobId)
+    .executeTakeFirst();
+  if (task?.status !== 'completed' || task.output_cid !== r.revokedCid) return false;
+  const t = d.now();
+  const inserted = await trx
+    .insertInto('output_revocations')
+    .values({
+      task_id: r.taskId,
+      job_id: r.jobId,
+      provider: task.provider,
+      revoked_cid: r.revokedCid,
+      replacement_cid: r.replacementCid,
+      review_id: r.reviewId,
+      checked_by: JSON.stringify(r.checkedBy.map((c) => c.toLowerCase())),
+      refund: r.refund ? 1 : 0,
+      revoked_at: t,
+    })
+    .onConflict((oc) => oc.column('task_id').doNothing())
+    .executeTakeFirst();
+  if ((inserted.numInsertedOrUpdatedRows ?? 0n) === 0n) return false;
+  await d.events.append(trx, r.jobId, 'output.revoked', {
+    taskId: r.taskId,
+    provider: task.provider,
+    revoked: r.revokedCid,
+    replacement: r.replacementCid,
+    checkedBy: r.checkedBy.map((c) => c.toLowerCase()),
+    refund: r.refund,
+  });
+  return true;
 }
 
 /**

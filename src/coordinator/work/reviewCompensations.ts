@@ -149,8 +149,10 @@ export async function oweForOverturn(
     const verdict = v?.verdict
       ? (JSON.parse(v.verdict) as { outcomes?: { provider: string; outcome: string }[] })
       : {};
+    // The wrong answer's providers: those that agreed on it (`valid`) or, for an unchecked output
+    // (recheckCaught.ts `reviewEndedOutputs`), the one that delivered it (`unverified`).
     for (const x of verdict.outcomes ?? []) {
-      if (x.outcome !== 'valid') continue;
+      if (x.outcome !== 'valid' && x.outcome !== 'unverified') continue;
       const result = await signedExecution(trx, o.source.taskId, x.provider);
       if (result) wrong.push({ provider: x.provider.toLowerCase(), result });
     }

@@ -91,6 +91,23 @@ export type JobView = z.infer<typeof jobViewSchema>;
  *
  * @example const t: TaskView = { id: '0x…', index: 0, input: 'ab…', status: 'queued', attempts: 0, executions: null, output: null, provider: null, lastError: null, cost: '0' };
  */
+/**
+ * An output found wrong after it was delivered (docs/verification.md "Caught: unchecked outputs
+ * re-run"): two independent trusted checks agreed with each other and not with it, so it is revoked.
+ * `replacement`: the checks' output (a blob the job's client may read); `checkedBy`: the checkers;
+ * `refund`: the task's charges are refunded to the client from the wrong provider's seized stake.
+ *
+ * @example const r: RevokedOutput = { replacement: 'ab…', checkedBy: ['0x…', '0x…'], refund: true, at: 0 };
+ */
+export const revokedOutputSchema = z.object({
+  replacement: z.string(),
+  checkedBy: z.array(z.string()),
+  refund: z.boolean(),
+  at: z.number(),
+});
+/** @example const cid = (r: RevokedOutput) => r.replacement; */
+export type RevokedOutput = z.infer<typeof revokedOutputSchema>;
+
 export const taskViewSchema = z.object({
   id: z.string(),
   index: z.number(),
@@ -102,6 +119,8 @@ export const taskViewSchema = z.object({
   provider: z.string().nullable(),
   lastError: z.string().nullable(),
   cost: amountSchema,
+  /** Present when the delivered output was later revoked. */
+  revoked: revokedOutputSchema.optional(),
 });
 /** @example const failed = (t: TaskView) => t.status === 'failed'; */
 export type TaskView = z.infer<typeof taskViewSchema>;
@@ -148,6 +167,8 @@ export const jobOutputSchema = z.object({
   usage: z.looseObject({ wallMs: z.number(), cpuMs: z.number(), peakRssBytes: z.number() }).optional(),
   signature: z.string().optional(),
   issuedAt: z.number().optional(),
+  /** Present when this output was later found wrong: use `revoked.replacement` instead. */
+  revoked: revokedOutputSchema.optional(),
 });
 /** @example const cpu = (o: JobOutput) => o.usage?.cpuMs ?? 0; */
 export type JobOutput = z.infer<typeof jobOutputSchema>;
