@@ -197,6 +197,10 @@ export async function createValidator(opts: {
       commitmentOf: (e) => store.commitment(coordinator, e),
       remembered: (e) => store.draws(coordinator, e),
       reputation: replayOf(coordinator),
+      charges: {
+        seen: (ref) => store.charge(coordinator, ref, epoch),
+        used: (key) => store.chargeUsed(coordinator, key, epoch),
+      },
       ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
     });
     const base = { coordinator, epoch, decidedAt: Date.now() };
@@ -245,6 +249,7 @@ export async function createValidator(opts: {
       store.commit(coordinator, v.seedCommitment.epoch, v.seedCommitment.commitment);
       store.rememberDraws(coordinator, publishedDraws(v.facts));
       store.rememberRenderAudits(coordinator, renderAudits);
+      if (v.charges) store.rememberCharges(coordinator, epoch, v.charges.endsAt, v.charges);
       if (v.reputation) {
         store.keepReputation(coordinator, epoch, v.facts.reputation ?? [], v.reputation);
         replays.set(coordinator, v.reputation);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import SQLite from 'better-sqlite3';
 import type { Hex } from 'viem';
+import { CHARGE_MEMORY_MS } from './checkCompensations.ts';
 import { type DecidedEpoch, openValidatorStore } from './validatorStore.ts';
 
 const C = 'http://127.0.0.1:8080';
@@ -61,4 +62,27 @@ test('a store written before epochs could be reopened keeps its decisions', () =
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('charges kept per signed epoch: read only from epochs before the one checked, replaced by a re-closed bundle, forgotten past CHARGE_MEMORY_MS', () => {
+  const store = openValidatorStore(':memory:');
+  const ch = (ref: string, charge: string) => ({
+    ref,
+    client: '0xc1',
+    taskId: '0xt',
+    provider: '0xp',
+    charge,
+    providerAmount: '9',
+  });
+  store.rememberCharges(C, 4, 1_000, { charges: [ch('exec:0xa', '10')], used: [] });
+  store.rememberCharges(C, 5, 2_000, { charges: [ch('exec:0xb', '20')], used: ['exec:0xa:refund'] });
+  assert.equal(store.charge(C, 'exec:0xa', 5)?.charge, '10');
+  assert.equal(store.charge(C, 'exec:0xb', 5), undefined, 'a later (or the same) epoch’s charge is not read');
+  assert.equal(store.chargeUsed(C, 'exec:0xa:refund', 5), false);
+  assert.equal(store.chargeUsed(C, 'exec:0xa:refund', 6), true);
+  store.rememberCharges(C, 5, 2_000, { charges: [], used: [] }); // epoch 5 re-closed without them
+  assert.equal(store.charge(C, 'exec:0xb', 9), undefined);
+  assert.equal(store.chargeUsed(C, 'exec:0xa:refund', 9), false);
+  store.rememberCharges(C, 6, 1_000 + CHARGE_MEMORY_MS + 1, { charges: [], used: [] });
+  assert.equal(store.charge(C, 'exec:0xa', 9), undefined, 'forgotten');
 });

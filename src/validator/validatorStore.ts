@@ -7,6 +7,7 @@
 import SQLite from 'better-sqlite3';
 import type { Hex } from 'viem';
 import type { ReputationEntry } from '../coordinator/settlement/epochFacts.ts';
+import { CHARGE_MEMORY_MS, type SeenCharge } from './checkCompensations.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import type { RenderAudit } from './checkRenderRegions.ts';
 import { ReputationReplay } from './reputationReplay.ts';
@@ -70,6 +71,21 @@ export type ValidatorStore = {
     entries: readonly ReputationEntry[],
     replay: ReputationReplay,
   ): void;
+  /**
+   * Keeps the execution charges a signed bundle of `epoch` showed and the refund/reward backings its
+   * compensations used (checkCompensations.ts), replacing what an earlier bundle of `epoch` left;
+   * forgets those of bundles that ended more than CHARGE_MEMORY_MS before `endsAt`.
+   */
+  rememberCharges(
+    coordinator: string,
+    epoch: number,
+    endsAt: number,
+    seen: { charges: readonly SeenCharge[]; used: readonly string[] },
+  ): void;
+  /** A charge kept from a signed bundle of an epoch before `before`. */
+  charge(coordinator: string, ref: string, before: number): SeenCharge | undefined;
+  /** Whether a signed bundle of an epoch before `before` used this backing. */
+  chargeUsed(coordinator: string, key: string, before: number): boolean;
   /** The replay rebuilt from every journal kept, in epoch order. */
   reputation(coordinator: string): ReputationReplay;
   /** The latest epoch whose bundle the kept replay applied (undefined: none, or a store from before 0037). */
@@ -168,6 +184,27 @@ export function openValidatorStore(path: string): ValidatorStore {
   const journalsBefore = db.prepare(
     'SELECT body FROM reputation_journal WHERE coordinator = ? AND epoch < ? ORDER BY epoch',
   );
+  // Execution charges of signed bundles and the compensation backings they used (CHARGE_MEMORY_MS).
+  db.exec(`CREATE TABLE IF NOT EXISTS seen_charges (
+    coordinator TEXT NOT NULL, ref TEXT NOT NULL, epoch INTEGER NOT NULL, ends_at INTEGER NOT NULL,
+    body TEXT NOT NULL, PRIMARY KEY (coordinator, ref))`);
+  db.exec(`CREATE TABLE IF NOT EXISTS used_charges (
+    coordinator TEXT NOT NULL, key TEXT NOT NULL, epoch INTEGER NOT NULL, ends_at INTEGER NOT NULL,
+    PRIMARY KEY (coordinator, key))`);
+  const chargeIns = db.prepare('INSERT OR REPLACE INTO seen_charges VALUES (?, ?, ?, ?, ?)');
+  const usedIns = db.prepare('INSERT OR REPLACE INTO used_charges VALUES (?, ?, ?, ?)');
+  const chargesDrop = db.prepare(
+    'DELETE FROM seen_charges WHERE coordinator = ? AND (epoch = ? OR ends_at < ?)',
+  );
+  const usedDrop = db.prepare(
+    'DELETE FROM used_charges WHERE coordinator = ? AND (epoch = ? OR ends_at < ?)',
+  );
+  const chargeGet = db.prepare(
+    'SELECT body FROM seen_charges WHERE coordinator = ? AND ref = ? AND epoch < ?',
+  );
+  const usedGet = db.prepare(
+    'SELECT 1 AS x FROM used_charges WHERE coordinator = ? AND key = ? AND epoch < ?',
+  );
   const replayGet = db.prepare('SELECT body FROM reputation_replay WHERE coordinator = ?');
   const commitIns = db.prepare('INSERT OR IGNORE INTO seed_commitments VALUES (?, ?, ?)');
   const commitGet = db.prepare('SELECT commitment FROM seed_commitments WHERE coordinator = ? AND epoch = ?');
@@ -212,6 +249,18 @@ export function openValidatorStore(path: string): ValidatorStore {
         stateIns.run(c, epoch, meta);
         replayPut.run(c, meta);
       })(),
+    rememberCharges: (c, epoch, endsAt, seen) =>
+      db.transaction(() => {
+        chargesDrop.run(c, epoch, endsAt - CHARGE_MEMORY_MS);
+        usedDrop.run(c, epoch, endsAt - CHARGE_MEMORY_MS);
+        for (const ch of seen.charges) chargeIns.run(c, ch.ref, epoch, endsAt, JSON.stringify(ch));
+        for (const k of seen.used) usedIns.run(c, k, epoch, endsAt);
+      })(),
+    charge: (c, ref, before) => {
+      const r = chargeGet.get(c, ref.toLowerCase(), before) as { body: string } | undefined;
+      return r ? (JSON.parse(r.body) as SeenCharge) : undefined;
+    },
+    chargeUsed: (c, key, before) => usedGet.get(c, key, before) !== undefined,
     replayEpoch: (c) => (stateLast.get(c) as { epoch: number | null } | undefined)?.epoch ?? undefined,
     reputationBefore: (c, epoch) => {
       const meta = stateBefore.get(c, epoch) as { body: string } | undefined;
