@@ -6,6 +6,8 @@ import { test } from 'node:test';
 import SQLite from 'better-sqlite3';
 import type { Hex } from 'viem';
 import { CHARGE_MEMORY_MS } from './checkCompensations.ts';
+import { laterNotReopened } from './createValidator.ts';
+import { ReputationReplay } from './reputationReplay.ts';
 import { type DecidedEpoch, openValidatorStore } from './validatorStore.ts';
 
 const C = 'http://127.0.0.1:8080';
@@ -85,4 +87,41 @@ test('charges kept per signed epoch: read only from epochs before the one checke
   assert.equal(store.chargeUsed(C, 'exec:0xa:refund', 9), false);
   store.rememberCharges(C, 6, 1_000 + CHARGE_MEMORY_MS + 1, { charges: [], used: [] });
   assert.equal(store.charge(C, 'exec:0xa', 9), undefined, 'forgotten');
+});
+
+test('review 2: an old epoch listed with another bundle is re-decided only when every later signed epoch was reopened; re-signing it keeps later states until their own bundles are signed', () => {
+  const store = openValidatorStore(':memory:');
+  for (const e of [5, 6, 7]) store.record(decision(e, H(String(e)), 'signed', e));
+  const X = H('ab');
+  const r = new ReputationReplay({ complete: false, seen: true });
+  r.leases = { from: 1, open: [], cited: [] };
+  const after5 = ReputationReplay.restore(JSON.parse(JSON.stringify(r.meta())), []);
+  store.keepReputation(C, 5, [], r);
+  r.leases = { from: 1, open: [], cited: [{ lease: X, endedAt: 10, at: 10 }] }; // epoch 6 cited X
+  store.keepReputation(C, 6, [], r);
+  store.keepReputation(C, 7, [], r);
+  const get = (e: number) => store.get(C, e);
+  const list = (xs: [number, string, Hex | null][]) =>
+    new Map(xs.map(([epoch, status, evidenceHash]) => [epoch, { status, evidenceHash }]));
+  // A rogue replica lists epoch 5 with another hash, 6 and 7 as signed before: ignored.
+  const rogue = list([
+    [5, 'signed', H('f')],
+    [6, 'signed', H('6')],
+    [7, 'signed', H('7')],
+  ]);
+  assert.equal(laterNotReopened(5, store.replayEpoch(C), rogue, get), 6);
+  // `plexus ledger reopen 5` reopens 6 and 7 too: re-decided.
+  const reopened = list([
+    [5, 'closing', H('f')],
+    [6, 'open', null],
+    [7, 'closing', H('e')],
+  ]);
+  assert.equal(laterNotReopened(5, store.replayEpoch(C), reopened, get), undefined);
+  store.keepReputation(C, 5, [], after5);
+  assert.equal(store.replayEpoch(C), 5, 'the replay is after the re-signed epoch 5');
+  assert.ok(
+    store.reputationBefore(C, 7).leases?.cited.some((c) => c.lease === X),
+    'epoch 6’s state is kept until its re-closed bundle is signed',
+  );
+  store.close();
 });

@@ -168,7 +168,7 @@ export function openValidatorStore(path: string): ValidatorStore {
     coordinator TEXT PRIMARY KEY, body TEXT NOT NULL)`);
   const journalIns = db.prepare('INSERT OR IGNORE INTO reputation_journal VALUES (?, ?, ?)');
   const journalGet = db.prepare(
-    'SELECT epoch, body FROM reputation_journal WHERE coordinator = ? ORDER BY epoch',
+    'SELECT epoch, body FROM reputation_journal WHERE coordinator = ? AND epoch <= ? ORDER BY epoch',
   );
   const replayPut = db.prepare('INSERT OR REPLACE INTO reputation_replay VALUES (?, ?)');
   // The replay's state after each signed epoch: a re-closed epoch is checked from the one before.
@@ -179,8 +179,16 @@ export function openValidatorStore(path: string): ValidatorStore {
     'SELECT body FROM replay_states WHERE coordinator = ? AND epoch < ? ORDER BY epoch DESC LIMIT 1',
   );
   const stateLast = db.prepare('SELECT MAX(epoch) AS epoch FROM replay_states WHERE coordinator = ?');
-  const statesDrop = db.prepare('DELETE FROM replay_states WHERE coordinator = ? AND epoch >= ?');
-  const journalsDrop = db.prepare('DELETE FROM reputation_journal WHERE coordinator = ? AND epoch >= ?');
+  const statesDrop = db.prepare(
+    'DELETE FROM replay_states WHERE coordinator = ? AND epoch >= ? AND epoch <= ?',
+  );
+  const journalsDrop = db.prepare(
+    'DELETE FROM reputation_journal WHERE coordinator = ? AND epoch >= ? AND epoch <= ?',
+  );
+  // The epoch whose bundle the kept replay applied last (a re-signed old epoch moves it back).
+  db.exec('CREATE TABLE IF NOT EXISTS replay_head (coordinator TEXT PRIMARY KEY, epoch INTEGER NOT NULL)');
+  const headPut = db.prepare('INSERT OR REPLACE INTO replay_head VALUES (?, ?)');
+  const headGet = db.prepare('SELECT epoch FROM replay_head WHERE coordinator = ?');
   const journalsBefore = db.prepare(
     'SELECT body FROM reputation_journal WHERE coordinator = ? AND epoch < ? ORDER BY epoch',
   );
@@ -242,12 +250,15 @@ export function openValidatorStore(path: string): ValidatorStore {
       (renderGet.all(c, e) as { body: string }[]).map((r) => JSON.parse(r.body) as RenderAudit),
     keepReputation: (c, epoch, entries, replay) =>
       db.transaction(() => {
-        journalsDrop.run(c, epoch);
-        statesDrop.run(c, epoch);
+        // Only this epoch's are replaced: later epochs' stay until their re-closed bundles are
+        // signed (the head says which the replay is after; review 2 of issue 17).
+        journalsDrop.run(c, epoch, epoch);
+        statesDrop.run(c, epoch, epoch);
         if (entries.length > 0) journalIns.run(c, epoch, JSON.stringify(entries));
         const meta = JSON.stringify(replay.meta());
         stateIns.run(c, epoch, meta);
         replayPut.run(c, meta);
+        headPut.run(c, epoch);
       })(),
     rememberCharges: (c, epoch, endsAt, seen) =>
       db.transaction(() => {
@@ -261,7 +272,10 @@ export function openValidatorStore(path: string): ValidatorStore {
       return r ? (JSON.parse(r.body) as SeenCharge) : undefined;
     },
     chargeUsed: (c, key, before) => usedGet.get(c, key, before) !== undefined,
-    replayEpoch: (c) => (stateLast.get(c) as { epoch: number | null } | undefined)?.epoch ?? undefined,
+    replayEpoch: (c) =>
+      (headGet.get(c) as { epoch: number } | undefined)?.epoch ??
+      (stateLast.get(c) as { epoch: number | null } | undefined)?.epoch ??
+      undefined,
     reputationBefore: (c, epoch) => {
       const meta = stateBefore.get(c, epoch) as { body: string } | undefined;
       const journals = (journalsBefore.all(c, epoch) as { body: string }[]).map(
@@ -274,7 +288,8 @@ export function openValidatorStore(path: string): ValidatorStore {
     },
     reputation: (c) => {
       const meta = replayGet.get(c) as { body: string } | undefined;
-      const journals = (journalGet.all(c) as { body: string }[]).map(
+      const head = (headGet.get(c) as { epoch: number } | undefined)?.epoch ?? Number.MAX_SAFE_INTEGER;
+      const journals = (journalGet.all(c, head) as { body: string }[]).map(
         (r) => JSON.parse(r.body) as ReputationEntry[],
       );
       return ReputationReplay.restore(meta ? JSON.parse(meta.body) : { complete: false }, journals);
