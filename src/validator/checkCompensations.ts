@@ -27,6 +27,7 @@ import type {
   SignedResult,
 } from '../coordinator/settlement/epochFacts.ts';
 import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
+import { CHARGE_MEMORY_MS } from '../coordinator/verification/constants.ts';
 import { verifyPlexusMessage } from '../protocol/eip712.ts';
 import { cidToBytes32 } from '../protocol/ids.ts';
 import type { Usage } from '../protocol/schemas.ts';
@@ -247,13 +248,11 @@ export async function checkCompensationVerdicts(
 }
 
 /**
- * How long a validator remembers an execution charge it checked (docs/validators.md,
- * "Compensations"): a canary review runs for up to 48 h (`CANARY_REVIEW_DEADLINE_MS`) and an owed
- * compensation waits up to 14 days for its funders' slashes (`COMPENSATION_DEADLINE_MS`); 30 days
- * covers both with room for a caught provider's ended outputs reviewed later. A compensation citing
- * a charge older than this (forgotten) is refused: the coordinator must pay within the window.
+ * How long a validator remembers an execution charge it checked (45 days; the coordinator's
+ * constant, so its reviews cite only charges validators still remember: `CHARGE_REFUND_WINDOW_MS`).
+ * A compensation citing an older (forgotten) charge is refused.
  */
-export const CHARGE_MEMORY_MS = 30 * 24 * 3_600_000;
+export { CHARGE_MEMORY_MS };
 
 /**
  * An execution charge as a validator checked it in a signed bundle (the client from the job the
@@ -322,7 +321,7 @@ export function checkCompensationCharges(
         return badFact(
           `${name}[${ref}]`,
           `${c.charge} charged`,
-          'a charge seen in a signed bundle (within 30 days)',
+          'a charge seen in a signed bundle (within 45 days)',
         );
       }
       const want: [string, string, string][] = [
