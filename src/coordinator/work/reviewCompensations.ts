@@ -158,7 +158,10 @@ export async function oweForOverturn(
       const result = await signedExecution(trx, o.source.taskId, x.provider);
       if (result) wrong.push({ provider: x.provider.toLowerCase(), result });
     }
-    charges = await chargesOf(trx, o.source.jobId, o.source.taskId, t - CHARGE_REFUND_WINDOW_MS);
+    // Charges are posted on the wall clock (postEntry): a work clock ahead of it (tests, sims)
+    // does not age them.
+    const since = Math.min(t, Date.now()) - CHARGE_REFUND_WINDOW_MS;
+    charges = await chargesOf(trx, o.source.jobId, o.source.taskId, since);
     const paidBy = new Set(wrong.map((w) => w.result.assignmentId));
     // Only charges of the wrong answer's executions (signed results in the memo) count.
     charges = charges.filter((c) => paidBy.has(c.ref.slice('exec:'.length)));
