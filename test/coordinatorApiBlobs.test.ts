@@ -174,23 +174,28 @@ describe('reads (item 8)', () => {
     assert.equal(cidOf(got), inputCid);
   });
 
-  test("naming someone else's blob in your own job (even a public one) does not open it", async () => {
+  test("naming someone else's blob in your own job (even a public one) is refused and does not open it", async () => {
     const thief = randomAccount();
     const sdk = createClient({ url: c.url, account: thief });
     const mine = (await sdk.uploadBlob(encodeSafetensors(ocrInput(12)))).cid;
-    await sdk.submitJob({
-      kind: 'onnx.infer',
-      model: modelCid,
-      inputs: [inputCid, mine],
-      deadline: Math.floor(Date.now() / 1000) + 600,
-      public: true,
-    });
+    // Refused at intake (blobs/clientsBlobs.ts): before, the job was admitted and only the read
+    // rule kept the blobs closed — but a tiny input travels inside the assignment, past that rule.
+    await assert.rejects(
+      sdk.submitJob({
+        kind: 'onnx.infer',
+        model: modelCid,
+        inputs: [inputCid, mine],
+        deadline: Math.floor(Date.now() / 1000) + 600,
+        public: true,
+      }),
+      { code: 'PLX_BLOB_FORBIDDEN' },
+    );
     for (const cid of [modelCid, inputCid]) {
       assert.equal((await read(cid)).status, 401);
       assert.equal((await read(cid, thief)).status, 403);
     }
-    // What the thief uploaded itself is public now: it opted in.
-    assert.equal((await read(mine)).status, 200);
+    // No job was admitted, so nothing the thief uploaded became public either.
+    assert.equal((await read(mine)).status, 401);
   });
 
   test("a job's output: its client reads it, outsiders do not; a public job's data is anyone's", async () => {

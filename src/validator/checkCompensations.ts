@@ -20,8 +20,14 @@
  * (docs/validators.md "What is not checked").
  */
 import type { Address, Hex } from 'viem';
-import type { CompensationMemo, EntryFact, SignedResult } from '../coordinator/settlement/epochFacts.ts';
+import type {
+  CompensationMemo,
+  EntryFact,
+  EpochFacts,
+  SignedResult,
+} from '../coordinator/settlement/epochFacts.ts';
 import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
+import { CHARGE_MEMORY_MS } from '../coordinator/verification/constants.ts';
 import { verifyPlexusMessage } from '../protocol/eip712.ts';
 import { cidToBytes32 } from '../protocol/ids.ts';
 import type { Usage } from '../protocol/schemas.ts';
@@ -240,3 +246,104 @@ export async function checkCompensationVerdicts(
   }
   return null;
 }
+
+/**
+ * How long a validator remembers an execution charge it checked (45 days; the coordinator's
+ * constant, so its reviews cite only charges validators still remember: `CHARGE_REFUND_WINDOW_MS`).
+ * A compensation citing an older (forgotten) charge is refused.
+ */
+export { CHARGE_MEMORY_MS };
+
+/**
+ * An execution charge as a validator checked it in a signed bundle (the client from the job the
+ * client signed).
+ *
+ * @example
+ * const c: SeenCharge = { ref: 'exec:0x…', client: '0x…', taskId: '0x…', provider: '0x…', charge: '1000', providerAmount: '950' };
+ */
+export type SeenCharge = {
+  ref: string;
+  client: string;
+  taskId: string;
+  provider: string;
+  charge: string;
+  providerAmount: string;
+};
+
+/**
+ * Checks every compensation's cited charges against the execution charges validators saw (this
+ * bundle's and, through `seen`, earlier signed bundles' within {@link CHARGE_MEMORY_MS}): each
+ * cited charge was seen, with the same provider and amounts, for the compensation's task; a
+ * refund goes to that charge's client; and each charge backs one refund and, per wronged provider,
+ * one reward (`used`: the backings earlier signed bundles consumed). `grace`: a validator without
+ * the charges' history (it joined after the network's first bundle, or its store predates this
+ * check) accepts a cited charge it never saw, checked by its memo alone, during its first
+ * {@link CHARGE_MEMORY_MS}. Returns the dispute, or what to remember once the bundle is signed.
+ *
+ * @example
+ * const r = checkCompensationCharges(facts, (ref) => store.charge(c, ref, epoch), (k) => store.chargeUsed(c, k, epoch), false);
+ */
+export function checkCompensationCharges(
+  facts: Pick<EpochFacts, 'jobs' | 'charges' | 'entries'>,
+  seen: (ref: string) => SeenCharge | undefined,
+  used: (key: string) => boolean,
+  grace: boolean,
+): FactDispute | { charges: SeenCharge[]; used: string[] } {
+  const clientOf = new Map(facts.jobs.map((j) => [j.jobId.toLowerCase(), j.client.toLowerCase()]));
+  const now = new Map<string, SeenCharge>();
+  for (const c of facts.charges) {
+    const client = clientOf.get(c.jobId.toLowerCase());
+    if (!client) continue; // checkFacts disputes a charge without its signed job
+    now.set(c.ref.toLowerCase(), {
+      ref: c.ref.toLowerCase(),
+      client,
+      taskId: c.taskId.toLowerCase(),
+      provider: c.provider.toLowerCase(),
+      charge: c.charge,
+      providerAmount: c.providerAmount,
+    });
+  }
+  const usedNow = new Set<string>();
+  for (const e of facts.entries) {
+    if (e.kind !== COMPENSATION_KIND) continue;
+    const m = e.memo as CompensationMemo;
+    if (m.part === 'slash') continue;
+    const name = `compensation[${e.ref}].charges`;
+    const payee = (m.part === 'refund' ? m.client : m.provider)?.toLowerCase() ?? '';
+    const cited = new Set<string>();
+    for (const c of m.charges) {
+      const ref = c.ref.toLowerCase();
+      if (cited.has(ref)) return badFact(`${name}[${ref}]`, 'cited twice', 'each charge once');
+      cited.add(ref);
+      const s = now.get(ref) ?? seen(ref);
+      if (!s) {
+        if (grace) continue;
+        return badFact(
+          `${name}[${ref}]`,
+          `${c.charge} charged`,
+          'a charge seen in a signed bundle (within 45 days)',
+        );
+      }
+      const want: [string, string, string][] = [
+        ['provider', c.provider.toLowerCase(), s.provider],
+        ['charge', String(c.charge), s.charge],
+        ['providerAmount', String(c.providerAmount), s.providerAmount],
+        ['task', m.taskId.toLowerCase(), s.taskId],
+      ];
+      if (m.part === 'refund') want.push(['client', payee, s.client]);
+      for (const [field, claimed, saw] of want)
+        if (claimed !== saw) return badFact(`${name}[${ref}].${field}`, claimed, saw);
+      const key = m.part === 'refund' ? `${ref}:refund` : `${ref}:reward:${payee}`;
+      if (usedNow.has(key) || used(key))
+        return badFact(`${name}[${ref}]`, `backs a second ${m.part}`, `one ${m.part} per charge`);
+      usedNow.add(key);
+    }
+  }
+  return { charges: [...now.values()], used: [...usedNow] };
+}
+
+const badFact = (fact: string, claimed: string, recomputed: string): FactDispute => ({
+  fact,
+  claimed,
+  recomputed,
+});

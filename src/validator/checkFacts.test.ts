@@ -11,6 +11,7 @@ import { chargePostings } from '../coordinator/settlement/epochFacts.ts';
 import { hashCanonical } from '../protocol/canonicalJson.ts';
 import { plexusMessageHash, signPlexusMessage } from '../protocol/eip712.ts';
 import { cidToBytes32 } from '../protocol/ids.ts';
+import { checkCompensationCharges } from './checkCompensations.ts';
 import { checkFacts } from './checkFacts.ts';
 import {
   CHAIN_ID,
@@ -297,5 +298,94 @@ test('a region-audited render task: the primary billed its frame, the auditor it
   assert.match(
     (await checkFacts(e.facts, e.inputs, CHAIN_ID))?.fact ?? '',
     /^charge\[exec:0xa1.*\]\.region$/,
+  );
+});
+
+test('a compensation’s cited charges must be ones validators saw: same provider, amounts and task, the refund to the charge’s client, each charge backing one refund (review 2: a refund paid to anyone, for more than was charged)', async () => {
+  const { facts } = await honestEpoch();
+  const c = facts.charges[0]!;
+  const job = facts.jobs.find((j) => j.jobId === c.jobId)!;
+  const earlier = new Map(
+    facts.charges.map((x) => [
+      x.ref.toLowerCase(),
+      {
+        ref: x.ref.toLowerCase(),
+        client: job.client.toLowerCase(),
+        taskId: x.taskId.toLowerCase(),
+        provider: x.provider.toLowerCase(),
+        charge: x.charge,
+        providerAmount: x.providerAmount,
+      },
+    ]),
+  );
+  const refund = (memo: Record<string, unknown>) => ({
+    jobs: [],
+    charges: [],
+    entries: [
+      {
+        ref: `review:${c.taskId}:refund`,
+        kind: 'compensation',
+        postings: [],
+        memo: {
+          part: 'refund',
+          taskId: c.taskId,
+          client: job.client,
+          charges: [{ ref: c.ref, provider: c.provider, charge: c.charge, providerAmount: c.providerAmount }],
+          ...memo,
+        },
+      },
+    ],
+  });
+  const seen = (ref: string) => earlier.get(ref);
+  const never = () => false;
+  const fact = (r: ReturnType<typeof checkCompensationCharges>) => ('fact' in r ? r.fact : null);
+  const ok = checkCompensationCharges(refund({}) as never, seen, never, false);
+  assert.deepEqual('used' in ok && ok.used, [`${c.ref.toLowerCase()}:refund`]);
+  const ATTACKER = '0x00000000000000000000000000000000000bad00';
+  assert.match(
+    String(fact(checkCompensationCharges(refund({ client: ATTACKER }) as never, seen, never, false))),
+    /\.client$/,
+  );
+  const inflated = {
+    ref: c.ref,
+    provider: c.provider,
+    charge: '999999999',
+    providerAmount: c.providerAmount,
+  };
+  assert.match(
+    String(fact(checkCompensationCharges(refund({ charges: [inflated] }) as never, seen, never, false))),
+    /\.charge$/,
+  );
+  const twice = { charges: [refund({}).entries[0]!.memo.charges[0], refund({}).entries[0]!.memo.charges[0]] };
+  assert.ok(
+    fact(checkCompensationCharges(refund(twice) as never, seen, never, false)),
+    'a charge cited twice is disputed',
+  );
+  // A charge that already backed a refund (in an earlier signed bundle) backs no second one.
+  const used = (k: string) => k === `${c.ref.toLowerCase()}:refund`;
+  assert.ok(
+    fact(checkCompensationCharges(refund({}) as never, seen, used, false)),
+    'a second refund of one charge is disputed',
+  );
+  // A charge never seen (or forgotten past CHARGE_MEMORY_MS) is refused, except in a new validator's grace.
+  const none = () => undefined;
+  assert.ok(
+    fact(checkCompensationCharges(refund({}) as never, none, never, false)),
+    'an unseen charge is disputed',
+  );
+  assert.equal(fact(checkCompensationCharges(refund({}) as never, none, never, true)), null);
+  // The charge in the same bundle as its refund is checked against that bundle's charges.
+  const same = { ...refund({ client: ATTACKER }), jobs: facts.jobs, charges: facts.charges };
+  assert.match(String(fact(checkCompensationCharges(same as never, none, never, false))), /\.client$/);
+  assert.equal(
+    fact(
+      checkCompensationCharges(
+        { ...refund({}), jobs: facts.jobs, charges: facts.charges } as never,
+        none,
+        never,
+        false,
+      ),
+    ),
+    null,
   );
 });

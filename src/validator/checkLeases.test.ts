@@ -245,3 +245,40 @@ test('a re-closed epoch the validator signed before is checked from its stored r
   assert.equal(store.reputation(C).leases?.open.length, 1, 'kept once');
   store.close();
 });
+
+test('review 2: an unlisted lease is cited only within LEASE_MEMORY_MS before listing started and in the first LEASE_MEMORY_MS of listing; a cited one is kept by the citing bundle, not by its claimed end', () => {
+  const day = 24 * 3600_000;
+  const invented = (endedAt: number, n = 0): EpochFacts =>
+    ({
+      ...facts,
+      charges: [],
+      endedLeases: [],
+      reputation: [
+        timeoutOf(
+          { ...auditor, lease: `0x${'ee'.repeat(32)}` as Hex, leasedAt: endedAt - 120_000, endedAt },
+          {},
+        ),
+      ].map((e) => ({ ...e, at: e.at + n })),
+    }) as EpochFacts;
+  const from = inputs.closedAt - 3600_000;
+  const ledger: LeaseLedger = { from, open: [], cited: [] };
+  // The reviewer's exploit: a claimed end 8 days old, before `from`.
+  const old = checkLeases(invented(inputs.endsAt - 8 * day), inputs, ledger);
+  assert.ok('fact' in old, 'an unlisted lease that ended over 7 days before listing started is refused');
+  // Within the window: accepted once, then remembered by this bundle's close, so refused again
+  // even though its claimed end is older than LEASE_MEMORY_MS by the next bundle.
+  const r = checkLeases(invented(from - day), inputs, ledger);
+  assert.ok(!('fact' in r), `a lease ended a day before listing started: ${JSON.stringify(r)}`);
+  const later = {
+    ...inputs,
+    closedAt: inputs.closedAt + 6 * day + 23 * 3600_000,
+    endsAt: inputs.endsAt + 6 * day + 23 * 3600_000,
+  };
+  assert.ok(
+    'fact' in checkLeases(invented(from - day, 1), later, r),
+    'cited again within 7 days of the citation',
+  );
+  // After the first 7 days of listing, no unlisted lease at all.
+  const after = { ...inputs, closedAt: from + 7 * day + 1, endsAt: from + 7 * day + 1 };
+  assert.ok('fact' in checkLeases(invented(from - 1), after, ledger), 'the grace ends after 7 days');
+});

@@ -28,13 +28,18 @@ const CANCELLED = 'PLX_JOB_CANCELLED';
 export type LeaseLedger = {
   /**
    * The close of the first version-6 bundle applied: a timeout may cite a lease not listed only
-   * when it ended before this (it ended before listing started, or before this validator joined).
+   * when it ended before this (it ended before listing started, or before this validator joined),
+   * at most {@link LEASE_MEMORY_MS} before, and only in bundles closed within LEASE_MEMORY_MS of it.
    */
   from: number;
   /** Listed leases whose task is not paid yet and that no timeout cited. */
   open: EndedLease[];
-  /** Leases cited (with when they ended), so none is cited twice; kept for {@link LEASE_MEMORY_MS}. */
-  cited: { lease: string; endedAt: number }[];
+  /**
+   * Leases cited, so none is cited twice; kept for {@link LEASE_MEMORY_MS} after `at`, the close of
+   * the bundle that cited them (`endedAt`: the same, for stores written before `at`, where it was
+   * the claimed end).
+   */
+  cited: { lease: string; endedAt: number; at?: number }[];
 };
 
 /**
@@ -54,7 +59,7 @@ export function checkLeases(
   const first = ledger === undefined;
   const from = ledger?.from ?? inputs.closedAt;
   const known = new Map((ledger?.open ?? []).map((l) => [l.lease.toLowerCase(), l]));
-  const cited = new Map((ledger?.cited ?? []).map((c) => [c.lease, c.endedAt]));
+  const cited = new Map((ledger?.cited ?? []).map((c) => [c.lease, c.at ?? c.endedAt]));
   const listed = facts.endedLeases ?? [];
   const now = new Set<string>();
   for (const l of listed) {
@@ -76,9 +81,16 @@ export function checkLeases(
     const l = known.get(key);
     if (!l) {
       if (cited.has(key)) return bad(name, `${said} cited again`, 'each lease cited once');
-      if (now.has(key) || !(first || c.endedAt < from))
+      // Grace for leases that ended before listing started: within LEASE_MEMORY_MS before `from`,
+      // and only in bundles closed in the first LEASE_MEMORY_MS of listing (review 2 of issue 17: an
+      // invented lease with an old claimed end was accepted forever, and forgotten at once).
+      const graceful =
+        inputs.closedAt < from + LEASE_MEMORY_MS &&
+        c.endedAt >= from - LEASE_MEMORY_MS &&
+        (first || c.endedAt < from);
+      if (now.has(key) || !graceful)
         return bad(name, `${said}, not listed as ended without a result`, 'a listed lease, cited once');
-      cited.set(key, c.endedAt);
+      cited.set(key, inputs.closedAt);
       continue;
     }
     if (l.code === null) return bad(name, `${said}, listed as ended with a result`, 'a lease without one');
@@ -93,7 +105,7 @@ export function checkLeases(
     for (const [field, claimed, listedAs] of want)
       if (claimed !== listedAs) return bad(name, `${said}, ${field} ${String(claimed)}`, String(listedAs));
     known.delete(key);
-    cited.set(key, l.endedAt);
+    cited.set(key, inputs.closedAt);
     // The provider's earlier leases on the task end in this one timeout (one outcome per execution).
     for (const [k, o] of known)
       if (o.provider === l.provider && o.task === l.task && o.code !== null && o.endedAt <= l.endedAt)
@@ -130,7 +142,8 @@ export function checkLeases(
   return {
     from,
     open: [...known.values()].filter((l) => l.endedAt >= horizon),
-    cited: [...cited].filter(([, t]) => t >= horizon).map(([lease, endedAt]) => ({ lease, endedAt })),
+    // Kept by the bundle that cited them (not by the claimed end, which the coordinator chooses).
+    cited: [...cited].filter(([, at]) => at >= horizon).map(([lease, at]) => ({ lease, endedAt: at, at })),
   };
 }
 

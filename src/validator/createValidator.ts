@@ -193,9 +193,11 @@ export async function createValidator(opts: {
     const prev = store.get(coordinator, epoch - 1);
     // A re-closed epoch (reopened after a dispute, docs/validators.md "After a dispute") whose
     // earlier bundle this validator signed is checked from its replay as it was before that epoch.
+    // The current replay stays in use until the re-closed bundle is signed (a disputed one, or a
+    // rogue replica's, changes nothing: review 2 of issue 17).
     const applied = store.replayEpoch(coordinator);
-    if (applied !== undefined && applied >= epoch)
-      replays.set(coordinator, store.reputationBefore(coordinator, epoch));
+    const rolledBack =
+      applied !== undefined && applied >= epoch ? store.reputationBefore(coordinator, epoch) : undefined;
     const v = await verifyEpoch({
       evidence,
       claim,
@@ -203,7 +205,11 @@ export async function createValidator(opts: {
       prevHash: prev?.evidenceHash ?? null,
       commitmentOf: (e) => store.commitment(coordinator, e),
       remembered: (e) => store.draws(coordinator, e),
-      reputation: replayOf(coordinator),
+      reputation: rolledBack ?? replayOf(coordinator),
+      charges: {
+        seen: (ref) => store.charge(coordinator, ref, epoch),
+        used: (key) => store.chargeUsed(coordinator, key, epoch),
+      },
       ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
     });
     const base = { coordinator, epoch, decidedAt: Date.now() };
@@ -252,6 +258,7 @@ export async function createValidator(opts: {
       store.commit(coordinator, v.seedCommitment.epoch, v.seedCommitment.commitment);
       store.rememberDraws(coordinator, publishedDraws(v.facts));
       store.rememberRenderAudits(coordinator, renderAudits);
+      if (v.charges) store.rememberCharges(coordinator, epoch, v.charges.endsAt, v.charges);
       if (v.reputation) {
         store.keepReputation(coordinator, epoch, v.facts.reputation ?? [], v.reputation);
         replays.set(coordinator, v.reputation);
@@ -334,12 +341,25 @@ export async function createValidator(opts: {
     };
     // Each closed epoch not decided yet, and each one whose bundle changed since (the coordinator
     // reopened it after a dispute and closed it again: a new bundle gets its own decision).
+    const listed = new Map(epochs.map((e) => [e.epoch, e]));
+    const head = store.replayEpoch(coordinator);
     const todo = epochs
       .filter((e) => {
         if (!CLOSED.has(e.status)) return false;
         const prior = store.get(coordinator, e.epoch);
         if (!prior) return true;
         if (!e.evidenceHash || prior.evidenceHash === e.evidenceHash) return false;
+        // Re-deciding an epoch before the replay's head rolls the replay back to it: only when
+        // every later epoch this validator signed was reopened too (a rogue replica's list
+        // changing one old epoch's hash alone is ignored: review 2 of issue 17).
+        const later = laterNotReopened(e.epoch, head, listed, (x) => store.get(coordinator, x));
+        if (later !== undefined) {
+          log.warn(
+            { coordinator, epoch: e.epoch, later },
+            'an old epoch listed with another bundle while a later signed epoch was not reopened: ignored',
+          );
+          return false;
+        }
         log.info(
           { coordinator, epoch: e.epoch },
           'the coordinator closed this epoch again: checking its new evidence',
@@ -468,6 +488,31 @@ export async function createValidator(opts: {
       server.closeAllConnections();
     },
   };
+}
+
+/**
+ * Whether an epoch listed with another bundle may be re-decided: the first later epoch, up to the
+ * replay's `head`, that this validator signed and the coordinator's list does not show reopened
+ * (listed open, or closed with another bundle); undefined when there is none (`plexus ledger
+ * reopen` reopens every later epoch too).
+ *
+ * @example
+ * if (laterNotReopened(5, 7, listed, (e) => store.get(c, e)) === undefined) await decide(network, 5);
+ */
+export function laterNotReopened(
+  epoch: number,
+  head: number | undefined,
+  listed: ReadonlyMap<number, { status: string; evidenceHash?: string | null }>,
+  decided: (epoch: number) => DecidedEpoch | undefined,
+): number | undefined {
+  for (let later = epoch + 1; head !== undefined && later <= head; later++) {
+    const kept = decided(later);
+    if (kept?.status !== 'signed') continue;
+    const now = listed.get(later);
+    if (!now) return later;
+    if (CLOSED.has(now.status) && (!now.evidenceHash || now.evidenceHash === kept.evidenceHash)) return later;
+  }
+  return undefined;
 }
 
 /** A signature as a coordinator pulls it (`GET /v1/epochs/:epoch/signature`). */

@@ -59,6 +59,11 @@ export class ReputationReplay {
   slashesSeen: number[];
   /** Ended leases listed and not settled yet, and leases cited (checkLeases.ts; version 6 on). */
   leases: LeaseLedger | undefined;
+  /**
+   * Since when this validator keeps the execution charges it checked (a bundle's `closedAt`), and
+   * whether it accepts an unseen cited charge for its first CHARGE_MEMORY_MS (checkCompensations.ts).
+   */
+  charges: { from: number; grace: boolean } | undefined;
   private readonly byProvider = new Map<string, History>();
 
   constructor(init: {
@@ -73,7 +78,9 @@ export class ReputationReplay {
     slashesSeen?: number[];
     slashesChecked?: number[];
     leases?: LeaseLedger;
+    charges?: { from: number; grace: boolean };
   }) {
+    this.charges = init.charges ? { ...init.charges } : undefined;
     this.slashesChecked = init.slashesChecked ? [...init.slashesChecked] : undefined;
     this.leases = init.leases ? (JSON.parse(JSON.stringify(init.leases)) as LeaseLedger) : undefined;
     this.causesEpoch = init.causesEpoch;
@@ -170,6 +177,7 @@ export class ReputationReplay {
     slashesSeen?: number[];
     slashesChecked?: number[];
     leases?: LeaseLedger;
+    charges?: { from: number; grace: boolean };
   } {
     return {
       complete: this.complete,
@@ -182,6 +190,7 @@ export class ReputationReplay {
       ...(this.unslashed.length ? { unslashed: this.unslashed.map((u) => ({ ...u })) } : {}),
       ...(this.slashesSeen.length ? { slashesSeen: [...this.slashesSeen] } : {}),
       ...(this.slashesChecked ? { slashesChecked: [...this.slashesChecked] } : {}),
+      ...(this.charges ? { charges: { ...this.charges } } : {}),
       ...(this.leases ? { leases: JSON.parse(JSON.stringify(this.leases)) as LeaseLedger } : {}),
     };
   }

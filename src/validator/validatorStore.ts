@@ -7,6 +7,7 @@
 import SQLite from 'better-sqlite3';
 import type { Hex } from 'viem';
 import type { ReputationEntry } from '../coordinator/settlement/epochFacts.ts';
+import { CHARGE_MEMORY_MS, type SeenCharge } from './checkCompensations.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import type { RenderAudit } from './checkRenderRegions.ts';
 import { ReputationReplay } from './reputationReplay.ts';
@@ -70,6 +71,21 @@ export type ValidatorStore = {
     entries: readonly ReputationEntry[],
     replay: ReputationReplay,
   ): void;
+  /**
+   * Keeps the execution charges a signed bundle of `epoch` showed and the refund/reward backings its
+   * compensations used (checkCompensations.ts), replacing what an earlier bundle of `epoch` left;
+   * forgets those of bundles that ended more than CHARGE_MEMORY_MS before `endsAt`.
+   */
+  rememberCharges(
+    coordinator: string,
+    epoch: number,
+    endsAt: number,
+    seen: { charges: readonly SeenCharge[]; used: readonly string[] },
+  ): void;
+  /** A charge kept from a signed bundle of an epoch before `before`. */
+  charge(coordinator: string, ref: string, before: number): SeenCharge | undefined;
+  /** Whether a signed bundle of an epoch before `before` used this backing. */
+  chargeUsed(coordinator: string, key: string, before: number): boolean;
   /** The replay rebuilt from every journal kept, in epoch order. */
   reputation(coordinator: string): ReputationReplay;
   /** The latest epoch whose bundle the kept replay applied (undefined: none, or a store from before 0037). */
@@ -152,7 +168,7 @@ export function openValidatorStore(path: string): ValidatorStore {
     coordinator TEXT PRIMARY KEY, body TEXT NOT NULL)`);
   const journalIns = db.prepare('INSERT OR IGNORE INTO reputation_journal VALUES (?, ?, ?)');
   const journalGet = db.prepare(
-    'SELECT epoch, body FROM reputation_journal WHERE coordinator = ? ORDER BY epoch',
+    'SELECT epoch, body FROM reputation_journal WHERE coordinator = ? AND epoch <= ? ORDER BY epoch',
   );
   const replayPut = db.prepare('INSERT OR REPLACE INTO reputation_replay VALUES (?, ?)');
   // The replay's state after each signed epoch: a re-closed epoch is checked from the one before.
@@ -163,10 +179,39 @@ export function openValidatorStore(path: string): ValidatorStore {
     'SELECT body FROM replay_states WHERE coordinator = ? AND epoch < ? ORDER BY epoch DESC LIMIT 1',
   );
   const stateLast = db.prepare('SELECT MAX(epoch) AS epoch FROM replay_states WHERE coordinator = ?');
-  const statesDrop = db.prepare('DELETE FROM replay_states WHERE coordinator = ? AND epoch >= ?');
-  const journalsDrop = db.prepare('DELETE FROM reputation_journal WHERE coordinator = ? AND epoch >= ?');
+  const statesDrop = db.prepare(
+    'DELETE FROM replay_states WHERE coordinator = ? AND epoch >= ? AND epoch <= ?',
+  );
+  const journalsDrop = db.prepare(
+    'DELETE FROM reputation_journal WHERE coordinator = ? AND epoch >= ? AND epoch <= ?',
+  );
+  // The epoch whose bundle the kept replay applied last (a re-signed old epoch moves it back).
+  db.exec('CREATE TABLE IF NOT EXISTS replay_head (coordinator TEXT PRIMARY KEY, epoch INTEGER NOT NULL)');
+  const headPut = db.prepare('INSERT OR REPLACE INTO replay_head VALUES (?, ?)');
+  const headGet = db.prepare('SELECT epoch FROM replay_head WHERE coordinator = ?');
   const journalsBefore = db.prepare(
     'SELECT body FROM reputation_journal WHERE coordinator = ? AND epoch < ? ORDER BY epoch',
+  );
+  // Execution charges of signed bundles and the compensation backings they used (CHARGE_MEMORY_MS).
+  db.exec(`CREATE TABLE IF NOT EXISTS seen_charges (
+    coordinator TEXT NOT NULL, ref TEXT NOT NULL, epoch INTEGER NOT NULL, ends_at INTEGER NOT NULL,
+    body TEXT NOT NULL, PRIMARY KEY (coordinator, ref))`);
+  db.exec(`CREATE TABLE IF NOT EXISTS used_charges (
+    coordinator TEXT NOT NULL, key TEXT NOT NULL, epoch INTEGER NOT NULL, ends_at INTEGER NOT NULL,
+    PRIMARY KEY (coordinator, key))`);
+  const chargeIns = db.prepare('INSERT OR REPLACE INTO seen_charges VALUES (?, ?, ?, ?, ?)');
+  const usedIns = db.prepare('INSERT OR REPLACE INTO used_charges VALUES (?, ?, ?, ?)');
+  const chargesDrop = db.prepare(
+    'DELETE FROM seen_charges WHERE coordinator = ? AND (epoch = ? OR ends_at < ?)',
+  );
+  const usedDrop = db.prepare(
+    'DELETE FROM used_charges WHERE coordinator = ? AND (epoch = ? OR ends_at < ?)',
+  );
+  const chargeGet = db.prepare(
+    'SELECT body FROM seen_charges WHERE coordinator = ? AND ref = ? AND epoch < ?',
+  );
+  const usedGet = db.prepare(
+    'SELECT 1 AS x FROM used_charges WHERE coordinator = ? AND key = ? AND epoch < ?',
   );
   const replayGet = db.prepare('SELECT body FROM reputation_replay WHERE coordinator = ?');
   const commitIns = db.prepare('INSERT OR IGNORE INTO seed_commitments VALUES (?, ?, ?)');
@@ -205,14 +250,32 @@ export function openValidatorStore(path: string): ValidatorStore {
       (renderGet.all(c, e) as { body: string }[]).map((r) => JSON.parse(r.body) as RenderAudit),
     keepReputation: (c, epoch, entries, replay) =>
       db.transaction(() => {
-        journalsDrop.run(c, epoch);
-        statesDrop.run(c, epoch);
+        // Only this epoch's are replaced: later epochs' stay until their re-closed bundles are
+        // signed (the head says which the replay is after; review 2 of issue 17).
+        journalsDrop.run(c, epoch, epoch);
+        statesDrop.run(c, epoch, epoch);
         if (entries.length > 0) journalIns.run(c, epoch, JSON.stringify(entries));
         const meta = JSON.stringify(replay.meta());
         stateIns.run(c, epoch, meta);
         replayPut.run(c, meta);
+        headPut.run(c, epoch);
       })(),
-    replayEpoch: (c) => (stateLast.get(c) as { epoch: number | null } | undefined)?.epoch ?? undefined,
+    rememberCharges: (c, epoch, endsAt, seen) =>
+      db.transaction(() => {
+        chargesDrop.run(c, epoch, endsAt - CHARGE_MEMORY_MS);
+        usedDrop.run(c, epoch, endsAt - CHARGE_MEMORY_MS);
+        for (const ch of seen.charges) chargeIns.run(c, ch.ref, epoch, endsAt, JSON.stringify(ch));
+        for (const k of seen.used) usedIns.run(c, k, epoch, endsAt);
+      })(),
+    charge: (c, ref, before) => {
+      const r = chargeGet.get(c, ref.toLowerCase(), before) as { body: string } | undefined;
+      return r ? (JSON.parse(r.body) as SeenCharge) : undefined;
+    },
+    chargeUsed: (c, key, before) => usedGet.get(c, key, before) !== undefined,
+    replayEpoch: (c) =>
+      (headGet.get(c) as { epoch: number } | undefined)?.epoch ??
+      (stateLast.get(c) as { epoch: number | null } | undefined)?.epoch ??
+      undefined,
     reputationBefore: (c, epoch) => {
       const meta = stateBefore.get(c, epoch) as { body: string } | undefined;
       const journals = (journalsBefore.all(c, epoch) as { body: string }[]).map(
@@ -225,7 +288,8 @@ export function openValidatorStore(path: string): ValidatorStore {
     },
     reputation: (c) => {
       const meta = replayGet.get(c) as { body: string } | undefined;
-      const journals = (journalGet.all(c) as { body: string }[]).map(
+      const head = (headGet.get(c) as { epoch: number } | undefined)?.epoch ?? Number.MAX_SAFE_INTEGER;
+      const journals = (journalGet.all(c, head) as { body: string }[]).map(
         (r) => JSON.parse(r.body) as ReputationEntry[],
       );
       return ReputationReplay.restore(meta ? JSON.parse(meta.body) : { complete: false }, journals);

@@ -12,6 +12,7 @@ import {
   GENESIS_EVIDENCE_HASH,
 } from '../coordinator/settlement/evidence.ts';
 import { CHAIN_ID, client, honestEpoch, provider, SETTLEMENT } from './factsFixture.ts';
+import { ReputationReplay } from './reputationReplay.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
 
 const { inputs, facts } = await honestEpoch();
@@ -162,4 +163,34 @@ test('a dishonest coordinator that invents a timeout for an honest provider is r
     prevHash: null,
   });
   assert.ok(ok.ok, 'the honest journal is signed');
+});
+
+test('review 2 (compensations): a validator that follows the network from its first bundle keeps every charge it signs, with the job’s client, and has no grace for unseen ones', async () => {
+  const replay = new ReputationReplay({ complete: false });
+  const v = await verifyEpoch({
+    evidence: text,
+    claim: honestClaim(),
+    target,
+    prevHash: GENESIS_EVIDENCE_HASH,
+    reputation: replay,
+    charges: { seen: () => undefined, used: () => false },
+  });
+  assert.ok(v.ok && v.charges && v.reputation, 'signed, with its charges');
+  assert.deepEqual(
+    v.charges.charges.map((c) => [c.ref, c.client, c.charge]),
+    facts.charges.map((c) => [c.ref.toLowerCase(), c1.toLowerCase(), c.charge]),
+  );
+  assert.equal(v.charges.endsAt, inputs.endsAt);
+  assert.deepEqual(v.reputation.charges, { from: inputs.closedAt, grace: false });
+  // One that joins later (not the genesis bundle's replay) gets the grace.
+  const late = new ReputationReplay({ complete: false, seen: true });
+  const w = await verifyEpoch({
+    evidence: text,
+    claim: honestClaim(),
+    target,
+    prevHash: GENESIS_EVIDENCE_HASH,
+    reputation: late,
+    charges: { seen: () => undefined, used: () => false },
+  });
+  assert.ok(w.ok && w.reputation?.charges?.grace === true, 'a validator without the history has the grace');
 });

@@ -11,6 +11,7 @@ import type { EpochFacts } from '../coordinator/settlement/epochFacts.ts';
 import { decodeEvidence, GENESIS_EVIDENCE_HASH } from '../coordinator/settlement/evidence.ts';
 import { type CoordinatorClaimSignature, claimSignatureProblem } from '../protocol/claimSignature.ts';
 import { checkAuditRates } from './checkAuditRates.ts';
+import { CHARGE_MEMORY_MS, checkCompensationCharges, type SeenCharge } from './checkCompensations.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import { checkFacts } from './checkFacts.ts';
 import { checkLeases } from './checkLeases.ts';
@@ -51,6 +52,8 @@ export type EpochVerdict =
       facts: EpochFacts;
       /** The reputation replay with this bundle's journal applied (given `reputation`): keep it when signing. */
       reputation?: ReputationReplay;
+      /** The charges this bundle showed and the backings its compensations used (given `charges`): keep them when signing. */
+      charges?: { charges: SeenCharge[]; used: string[]; endsAt: number };
     }
   | { ok: false; fact: string; claimed: string; recomputed: string; evidenceHash: Hex | null };
 
@@ -86,6 +89,13 @@ export async function verifyEpoch(args: {
    * verdict carries a copy with this bundle's journal applied. None: rates checked for bounds only.
    */
   reputation?: ReputationReplay;
+  /**
+   * The execution charges earlier signed bundles showed (by ref) and the refund/reward backings
+   * their compensations used (checkCompensations.ts `checkCompensationCharges`); with `reputation`
+   * (whose `charges` says since when this validator keeps them). None: compensations are checked by
+   * their memo alone.
+   */
+  charges?: { seen: (ref: string) => SeenCharge | undefined; used: (key: string) => boolean };
 }): Promise<EpochVerdict> {
   const { claim, target } = args;
   let decoded: ReturnType<typeof decodeEvidence>;
@@ -123,6 +133,7 @@ export async function verifyEpoch(args: {
   if (args.prevHash !== null && bundle.prevHash !== args.prevHash)
     return bad('evidence.prevHash', bundle.prevHash, args.prevHash);
   let reputation: ReputationReplay | undefined;
+  let seenCharges: { charges: SeenCharge[]; used: string[]; endsAt: number } | undefined;
   try {
     const dispute = await checkFacts(
       bundle.facts,
@@ -155,6 +166,19 @@ export async function verifyEpoch(args: {
       reputation.seen = true;
       const rates = checkAuditRates(bundle.facts, reputation, bundle.epoch, bundle.inputs.endsAt);
       if (rates) return bad(rates.fact, rates.claimed, rates.recomputed);
+      if (args.charges) {
+        // Since when charges are kept: with no grace only for a validator that followed the
+        // network from its first bundle with this check (it saw every charge).
+        reputation.charges ??= {
+          from: bundle.inputs.closedAt,
+          grace: !reputation.complete || args.reputation.seen,
+        };
+        const since = reputation.charges;
+        const grace = since.grace && bundle.inputs.closedAt < since.from + CHARGE_MEMORY_MS;
+        const c = checkCompensationCharges(bundle.facts, args.charges.seen, args.charges.used, grace);
+        if ('fact' in c) return bad(c.fact, c.claimed, c.recomputed);
+        seenCharges = { ...c, endsAt: bundle.inputs.endsAt };
+      }
     }
   } catch (err) {
     // Malformed facts (a field of the wrong type) are a dispute, not a crash of the validator.
@@ -210,5 +234,6 @@ export async function verifyEpoch(args: {
     seedCommitment: bundle.facts.audits.commitment,
     facts: bundle.facts,
     ...(reputation ? { reputation } : {}),
+    ...(seenCharges ? { charges: seenCharges } : {}),
   };
 }

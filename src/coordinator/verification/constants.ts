@@ -191,3 +191,24 @@ export const CANARY_REVIEW_DEADLINE_MS = 48 * 3_600_000;
  * if (now - row.created_at >= COMPENSATION_DEADLINE_MS) lapse(row);
  */
 export const COMPENSATION_DEADLINE_MS = 14 * 24 * 3_600_000;
+
+/**
+ * How long validators remember an execution charge they checked (src/validator/checkCompensations.ts,
+ * docs/validators.md "Compensations"): a reward or refund citing an older charge is disputed. 45
+ * days: charges up to {@link CHARGE_REFUND_WINDOW_MS} old get compensations, which may wait
+ * {@link COMPENSATION_DEADLINE_MS} for their funders' slashes, with a day to spare.
+ *
+ * @example
+ * if (chargeEndsAt < bundleEndsAt - CHARGE_MEMORY_MS) forgotten();
+ */
+export const CHARGE_MEMORY_MS = 45 * 24 * 3_600_000;
+
+/**
+ * A review's reward or refund cites only charges posted at most this long ago (30 days), so it is
+ * paid while validators still remember them ({@link CHARGE_MEMORY_MS}); older charges are left out
+ * of its evidence and amount.
+ *
+ * @example
+ * const since = now - CHARGE_REFUND_WINDOW_MS;
+ */
+export const CHARGE_REFUND_WINDOW_MS = CHARGE_MEMORY_MS - COMPENSATION_DEADLINE_MS - 24 * 3_600_000;

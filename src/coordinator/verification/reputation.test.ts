@@ -169,3 +169,23 @@ test('isSuspended: a long record caught a second time within a half-life is susp
   // The same second fault three weeks later: the first has decayed below 1.5 faults' weight.
   assert.equal(isSuspended(updateReputation(rep, 'fault', 22 * day)), false, 'faults weeks apart do not');
 });
+
+test('review 2: a veteran honest provider that crashes once (a bad reveal and 16 lost leases), with one fault a year ago, is not suspended; timeouts never make a fault a second one', () => {
+  const t = 365 * DAY;
+  let rep = updateReputation(newReputation(0), 'fault', DAY);
+  for (let x = t - 28 * DAY; x < t; x += 10 * 60_000) rep = updateReputation(rep, 'valid', x);
+  for (const lost of [0, 16, 64]) {
+    let r = rep;
+    for (let i = 0; i < lost; i++) r = updateReputation(r, 'timeout', t);
+    r = updateReputation(r, 'fault', t);
+    assert.equal(isSuspended(r), false, `a crash with ${lost} lost leases after a year-old fault`);
+  }
+  // Two faults a day apart still suspend, timeouts or not; a stored state without recentFaults
+  // (written before it) is read by its faults and beta, as before.
+  let twice = updateReputation(rep, 'fault', t);
+  for (let i = 0; i < 3; i++) twice = updateReputation(twice, 'valid', t + DAY / 2);
+  twice = updateReputation(twice, 'fault', t + DAY);
+  assert.equal(isSuspended(twice), true, 'a second fault within a day');
+  const { recentFaults: _, ...legacy } = twice;
+  assert.equal(isSuspended(parseReputation(JSON.parse(JSON.stringify(legacy)))), true, 'a legacy state');
+});

@@ -26,6 +26,11 @@ export const reputationStateSchema = z.object({
   verifiedValid: z.number().int().min(0),
   faults: z.number().int().min(0),
   timeouts: z.number().int().min(0),
+  /**
+   * Faults alone, time-decayed like `beta` (each fault 1; timeouts never count): what suspension
+   * on a second fault is decided on ({@link isSuspended}). Absent in states stored before it.
+   */
+  recentFaults: z.number().min(0).optional(),
   /** Milliseconds since the epoch of the last update (decay reference). */
   updatedAt: z.number(),
 });
@@ -79,6 +84,7 @@ export function updateReputation(
   const k = 2 ** (-dt / params.halfLifeMs);
   const alpha = 1 + (state.alpha - 1) * k;
   const beta = 1 + (state.beta - 1) * k;
+  const recentFaults = recentFaultsOf(state, params) * k;
   switch (outcome) {
     case 'valid':
       return {
@@ -87,10 +93,18 @@ export function updateReputation(
         beta,
         consecutiveValid: state.consecutiveValid + 1,
         verifiedValid: state.verifiedValid + 1,
+        ...decayed(state, recentFaults),
         updatedAt: now,
       };
     case 'agreed':
-      return { ...state, alpha: alpha + 1, beta, verifiedValid: state.verifiedValid + 1, updatedAt: now };
+      return {
+        ...state,
+        alpha: alpha + 1,
+        beta,
+        verifiedValid: state.verifiedValid + 1,
+        ...decayed(state, recentFaults),
+        updatedAt: now,
+      };
     case 'fault':
       return {
         ...state,
@@ -98,6 +112,7 @@ export function updateReputation(
         beta: beta + params.faultWeight,
         consecutiveValid: 0,
         faults: state.faults + 1,
+        recentFaults: recentFaults + 1,
         updatedAt: now,
       };
     case 'timeout':
@@ -106,6 +121,7 @@ export function updateReputation(
         alpha,
         beta: beta + params.timeoutWeight,
         timeouts: state.timeouts + 1,
+        ...decayed(state, recentFaults),
         updatedAt: now,
       };
   }
@@ -198,6 +214,7 @@ export function reinstateReputation(
     alpha,
     beta,
     faults: Math.max(0, current.faults - 1),
+    ...decayed(current, Math.max(0, recentFaultsOf(current, params) * k - sinceFault)),
     consecutiveValid: current.consecutiveValid + (before?.consecutiveValid ?? 0),
     updatedAt: now,
   };
@@ -206,8 +223,9 @@ export function reinstateReputation(
 /**
  * Suspended: proven faulty since its last verified result, and either its score below a
  * newcomer's (a fault outweighs its whole record) or this is its second fault within the
- * reputation's memory (at least two faults, and the decayed fault weight on beta still worth
- * {@link SECOND_FAULT_WEIGHTS} faults: two faults within about a half-life, whatever the record).
+ * reputation's memory (the decayed fault count `recentFaults` still worth
+ * {@link SECOND_FAULT_WEIGHTS} faults: two faults within about a half-life, whatever the record;
+ * timeouts never count).
  * Such an identity gets no work at all — neither real tasks nor canaries — until a review reverses
  * the fault: a provider caught cheating is out, not put back on probation to burn canaries and
  * auditors' time. A long good record survives one fault (its score stays above a newcomer's: an
@@ -224,13 +242,30 @@ export function isSuspended(
 ): boolean {
   if (state.faults === 0 || state.consecutiveValid !== 0) return false;
   if (reputationScore(state) < 0.5) return true;
-  return state.faults >= 2 && state.beta - 1 >= SECOND_FAULT_WEIGHTS * params.faultWeight;
+  // Decayed to the last update (a suspended provider gets no work, so no later update decays it).
+  return recentFaultsOf(state, params) >= SECOND_FAULT_WEIGHTS;
 }
 
 /**
- * How many faults' worth of decayed weight beta must still hold for a second fault to suspend a
- * long record ({@link isSuspended}): 1.5, i.e. the earlier fault at most one half-life old (timeouts
- * add a quarter each, so a burst of them can bring an older first fault back within reach).
+ * The decayed fault count of a state (as of its `updatedAt`); for a state stored before
+ * `recentFaults`, estimated from what it had: at most its faults, and at most beta's decayed
+ * weight in faults (which counts timeouts too, so it errs towards more).
+ */
+function recentFaultsOf(state: ReputationState, params: ReputationParams): number {
+  if (state.recentFaults !== undefined) return state.recentFaults;
+  return Math.min(state.faults, (state.beta - 1) / params.faultWeight);
+}
+
+/** `recentFaults` carried into the next state once it is worth keeping (a fault was ever seen). */
+function decayed(state: ReputationState, recentFaults: number): { recentFaults?: number } {
+  return state.faults > 0 || state.recentFaults !== undefined ? { recentFaults } : {};
+}
+
+/**
+ * How many decayed faults (`recentFaults`) a long record must hold for a fault to suspend it
+ * ({@link isSuspended}): 1.5, i.e. the earlier fault at most one half-life old. Timeouts never
+ * count (review 2 of issue 15: a veteran's fault a year ago plus one crash — a bad reveal and 16
+ * lost leases — suspended it for good through lifetime `faults` and beta's timeout weight).
  */
 export const SECOND_FAULT_WEIGHTS = 1.5;
 

@@ -23,7 +23,7 @@ import { postEntry } from '../ledger/postEntry.ts';
 import { readBalances } from '../ledger/readBalances.ts';
 import type { CompensationMemo, SignedResult } from '../settlement/epochFacts.ts';
 import type { Database } from '../store/schema.ts';
-import { COMPENSATION_DEADLINE_MS } from '../verification/constants.ts';
+import { CHARGE_REFUND_WINDOW_MS, COMPENSATION_DEADLINE_MS } from '../verification/constants.ts';
 import type { WorkDeps } from './workState.ts';
 
 export type { CompensationMemo, SignedResult };
@@ -61,13 +61,15 @@ export async function signedExecution(
 }
 
 /** The charges of a task (ledger `charge` entries of its job naming it), oldest first. */
-async function chargesOf(trx: Trx, jobId: string, taskId: string) {
+async function chargesOf(trx: Trx, jobId: string, taskId: string, since: number) {
   const rows = await trx
     .selectFrom('ledger_entries as e')
     .innerJoin('ledger_postings as p', 'p.entry_id', 'e.id')
     .select(['e.ref', 'e.memo', 'p.account', 'p.amount'])
     .where('e.job_id', '=', jobId)
     .where('e.kind', '=', 'charge')
+    // Only charges validators will still remember when this is paid (CHARGE_REFUND_WINDOW_MS).
+    .where('e.created_at', '>=', since)
     .orderBy('e.id')
     .execute();
   const out = new Map<string, CompensationMemo['charges'][number]>();
@@ -156,7 +158,10 @@ export async function oweForOverturn(
       const result = await signedExecution(trx, o.source.taskId, x.provider);
       if (result) wrong.push({ provider: x.provider.toLowerCase(), result });
     }
-    charges = await chargesOf(trx, o.source.jobId, o.source.taskId);
+    // Charges are posted on the wall clock (postEntry): a work clock ahead of it (tests, sims)
+    // does not age them.
+    const since = Math.min(t, Date.now()) - CHARGE_REFUND_WINDOW_MS;
+    charges = await chargesOf(trx, o.source.jobId, o.source.taskId, since);
     const paidBy = new Set(wrong.map((w) => w.result.assignmentId));
     // Only charges of the wrong answer's executions (signed results in the memo) count.
     charges = charges.filter((c) => paidBy.has(c.ref.slice('exec:'.length)));
