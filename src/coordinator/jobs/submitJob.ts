@@ -205,8 +205,6 @@ export function createJobSubmitter(deps: {
         if ((await deps.blobs.size(cid)) === undefined)
           throw new PlexusError('PLX_UNKNOWN_BLOB', `no blob ${cid}`, { details: { cid } });
       }
-      // Only the client's own blobs (clientsBlobs.ts): before any of them is read or described.
-      await assertClientsBlobs(deps.db, client, [spec.model, ...spec.inputs]);
       // A model kept on the storage network: its reads are charged to the client, so reserved too.
       const modelReads = deps.market
         ? await modelReadReserve(deps.db, {
@@ -224,6 +222,8 @@ export function createJobSubmitter(deps: {
         maxPrice: BigInt(submission.maxPricePerUnit),
         modelReads,
       });
+      // Only the client's own blobs (clientsBlobs.ts): before any of them is read or described.
+      await assertClientsBlobs(deps.db, client, [spec.model, ...spec.inputs]);
 
       if (spec.kind === 'blender.render') await checkRenderJob(deps.blobs, spec);
       const meta = spec.kind === 'onnx.infer' ? await modelMeta(spec.model) : undefined;
