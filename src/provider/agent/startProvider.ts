@@ -127,8 +127,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     maxBlobBytes: () => maxBlobBytes,
     dir: join(opts.dataDir, 'cache'),
     budgetBytes: opts.cacheBudgetBytes ?? 10 * 1024 ** 3,
-    fetchBlob: (cid: string, signal?: AbortSignal) =>
-      models.fetch(cid, signal, () => blobs.source(cid, signal)),
+    fetchBlob: (cid: string, signal?: AbortSignal) => models.fetch(cid, signal, () => blobs.get(cid, signal)),
     onChange: (cid) => cacheChanged.add(cid),
   });
   const solveCapability = createCapabilitySolver({ gpu, log });
