@@ -7,12 +7,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Transaction } from 'kysely';
-import type { Market } from '../market/createMarket.ts';
 import { billHeldClient } from '../market/heldBilling.ts';
 import type { Database } from '../store/schema.ts';
 import type { Verdict } from '../verification/taskVerificationTypes.ts';
 import { reopenCaughtOutputs, reviewEndedOutputs } from './recheckCaught.ts';
-import { workFixture } from './workFixture.ts';
+import { idleMarket, workFixture } from './workFixture.ts';
 
 const unverified = (taskId: string, provider: string) =>
   ({
@@ -28,15 +27,7 @@ const unverified = (taskId: string, provider: string) =>
   }) as unknown as Verdict;
 
 test("a held client's unchecked outputs are billed once, and a billed one is not reopened when its provider is caught", async () => {
-  const market = {
-    ineligible: () => new Set<string>(),
-    clientHeld: () => false,
-    stakeOf: () => undefined,
-    standingOf: () => undefined,
-    async onConnected() {},
-    async onDisconnected() {},
-  } as unknown as Market;
-  const f = await workFixture({ market });
+  const f = await workFixture({ market: idleMarket() });
   try {
     const cheater = await f.connected();
     const { jobId, taskIds } = await f.submitJob({ tasks: 3, verification: { policy: 'audit' } });

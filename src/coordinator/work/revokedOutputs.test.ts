@@ -20,20 +20,12 @@ import type { EntryFact } from '../settlement/epochFacts.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { recordFault } from './faults.ts';
 import { providerConnected, providerDisconnected } from './sessions.ts';
-import { commitAndReveal, output, workFixture } from './workFixture.ts';
+import { commitAndReveal, idleMarket, output, workFixture } from './workFixture.ts';
 
 type Fixture = Awaited<ReturnType<typeof workFixture>>;
 
 /** A market as far as the review's money needs one: the ledger's current epoch. */
-const fakeMarket = {
-  currentEpoch: async () => 7,
-  onVerdict: async () => {},
-  clientHeld: () => false,
-  ineligible: () => new Set<string>(),
-  stakeOf: () => undefined,
-  onConnected: async () => {},
-  onDisconnected: async () => {},
-} as unknown as Market;
+const fakeMarket = idleMarket({ currentEpoch: async () => 7 });
 
 const longRecord = (t: number) => ({
   ...newReputation(t),

@@ -459,3 +459,22 @@ export async function knownToStore(
       .execute();
   }
 }
+
+/**
+ * A market that admits everyone and bills nothing (no chain), for tests that need `market` set
+ * (deferred billing, holds, compensations); `extra` overrides or adds members.
+ *
+ * @example const f = await workFixture({ market: idleMarket({ currentEpoch: async () => 7 }) });
+ */
+export function idleMarket(extra: Record<string, unknown> = {}): Market {
+  return {
+    ineligible: () => new Set<string>(),
+    clientHeld: () => false,
+    stakeOf: () => undefined,
+    standingOf: () => undefined,
+    async onVerdict() {},
+    async onConnected() {},
+    async onDisconnected() {},
+    ...extra,
+  } as unknown as Market;
+}
