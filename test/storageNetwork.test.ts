@@ -96,6 +96,9 @@ describe('storage network', () => {
         String(WINDOW_MS),
         '--storage-deadline-ms',
         String(DEADLINE_MS),
+        // A killed holder is faulted `offline` once this grace has passed (the default is 2 min).
+        '--storage-offline-grace-ms',
+        '15000',
       ],
       { env, print, showLevel: process.env.PLEXUS_TEST_LOG ? 30 : 50 },
     );

@@ -1,6 +1,6 @@
 /**
  * The storage network across a coordinator crash mid-repair (issue 19): an object (K=2 M=1) on 3
- * of 5 providers loses a holder (SIGKILL); at the next challenge window it is faulted and the
+ * of 5 providers loses a holder (SIGKILL); once the offline grace has passed it is faulted and the
  * coordinator orders the repair. The moment the coordinator logs "repair ordered" it is SIGKILLed
  * and started again on the same store and port. Nothing is lost and nothing is stored twice: the
  * object ends with 3 healthy pieces on 3 distinct live providers, exactly 3 piece files on the
@@ -29,6 +29,7 @@ const print = process.env.PLEXUS_TEST_LOG ? (l: string) => console.error(l) : ()
 const PROVIDERS = 5;
 /** Short windows so the loss is found soon; a deadline a loaded machine can meet. */
 const WINDOW_MS = 10_000;
+const OFFLINE_GRACE_MS = 60_000;
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -43,6 +44,9 @@ let repairOrdered: () => void = () => {};
 function startCoordinator(): NodeChild {
   const args = ['coordinator', '--port', String(port), '--data-dir', join(dir, 'coordinator')];
   args.push('--storage-window-ms', String(WINDOW_MS), '--storage-deadline-ms', '5000');
+  // The killed holder is faulted `offline` after this; the live ones have as long to reconnect
+  // after the restart (their backoff is capped at 30 s) before a window could fault them.
+  args.push('--storage-offline-grace-ms', String(OFFLINE_GRACE_MS));
   return spawnPlexus('coordinator', args, {
     env: { ...env, PLEXUS_LOG_LEVEL: 'info' },
     showLevel: 30,
@@ -125,7 +129,10 @@ test('coordinator killed mid-repair and restarted: nothing lost, nothing stored 
   await Promise.race([
     ordered,
     new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error('no repair ordered')), 6 * WINDOW_MS + 120_000);
+      timer = setTimeout(
+        () => reject(new Error('no repair ordered')),
+        6 * WINDOW_MS + OFFLINE_GRACE_MS + 120_000,
+      );
     }),
   ]).finally(() => clearTimeout(timer));
   coordinator.proc.kill('SIGKILL');
@@ -146,8 +153,13 @@ test('coordinator killed mid-repair and restarted: nothing lost, nothing stored 
       s = await store.status(cid);
       return s.healthy === 3 && s.pieces.every((p) => p.status === 'healthy' && p.holder !== killed);
     },
-    8 * WINDOW_MS + 120_000,
-  );
+    8 * WINDOW_MS + OFFLINE_GRACE_MS + 120_000,
+  ).catch((err: Error) => {
+    // The state it stopped in, so a failure on a busy machine says what was left undone.
+    const pieces = s.pieces.map((p) => `${p.status}@${p.holder?.slice(0, 8)}`).join(', ');
+    const faults = s.faults.map((f) => `${f.provider.slice(0, 8)}:${f.reason}`).join(', ');
+    throw new Error(`${err.message}; pieces ${pieces}; faults ${faults}; killed ${killed.slice(0, 8)}`);
+  });
   const holders = s.pieces.map((p) => p.holder!.toLowerCase());
   assert.equal(new Set(holders).size, 3, 'every piece on a distinct holder');
   for (const h of holders) assert.ok(providers.has(h), 'held by a live provider');

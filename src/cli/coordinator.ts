@@ -91,6 +91,11 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
     .option('--storage-window-ms <n>', 'storage challenge window (docs/storage.md)', intOption(100, 2 ** 31))
     .option('--storage-deadline-ms <n>', 'storage challenge answer deadline', intOption(10, 2 ** 31))
     .option(
+      '--storage-offline-grace-ms <n>',
+      'how long a holder offline at a window opening has to come back and answer (default 120000)',
+      intOption(0, 2 ** 31),
+    )
+    .option(
       '--storage-price <amount>',
       'price of one GiB of pieces kept one epoch (default 0.001PLX; docs/storage.md, "Money")',
       plxAmountOption,
@@ -120,6 +125,7 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
         maxEventStreamsPerIp?: number;
         storageWindowMs?: number;
         storageDeadlineMs?: number;
+        storageOfflineGraceMs?: number;
         storagePrice?: bigint;
       }) => {
         const c = await startCoordinator(
@@ -154,6 +160,7 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
             storage: {
               ...(o.storageWindowMs !== undefined ? { windowMs: o.storageWindowMs } : {}),
               ...(o.storageDeadlineMs !== undefined ? { deadlineMs: o.storageDeadlineMs } : {}),
+              ...(o.storageOfflineGraceMs !== undefined ? { offlineGraceMs: o.storageOfflineGraceMs } : {}),
               ...(o.storagePrice !== undefined ? { pricePerGiBEpoch: o.storagePrice.toString() } : {}),
             },
           },

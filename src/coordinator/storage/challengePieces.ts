@@ -3,7 +3,9 @@
  * challenge whose leaf indices come from the window's seed (a block hash read after the window
  * opened, or the epoch's committed audit seed: either way nobody knew it in advance), and must
  * answer with the leaves and their Merkle paths before a deadline shorter than rebuilding the
- * piece from others. A holder that is offline, late, or answers wrong is faulted: the fault is
+ * piece from others. A holder offline when the window opens gets its challenge when it is back,
+ * within `offlineGraceMs` (a coordinator restart or a dropped link must not cost an honest holder
+ * its stake); one still offline then, late, or answering wrong is faulted: the fault is
  * recorded with its evidence, a fault fee is charged through the slash path (`slashes`, settled
  * with the epoch like any other slash), and the piece counts as lost, which may start a repair.
  */
@@ -32,6 +34,9 @@ type Open = {
   timer: NodeJS.Timeout;
 };
 
+/** A piece as the challenger sees it: where it sits in its object, who holds it, its root. */
+type Piece = { objectId: string; segment: number; idx: number; holder: string; root: string };
+
 /** Why a piece failed its window. */
 export type StorageFaultReason = 'offline' | 'late' | 'missing' | 'wrong-index' | 'bad-proof';
 
@@ -53,11 +58,17 @@ export function createChallenger(deps: {
 }) {
   const { db, log, cfg, now } = deps;
   const open = new Map<string, Open>();
+  /** Holders offline when a window opened: holder → until when, and the challenges it owes. */
+  const awaitingHolders = new Map<
+    string,
+    { until: number; pieces: Map<string, { piece: Piece; challenge: Challenge }> }
+  >();
+  let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
 
   async function fault(
-    p: { objectId: string; segment: number; idx: number; holder: string; root: string },
+    p: Piece,
     window: number,
     reason: StorageFaultReason,
     detail: { challenge?: Challenge; answer?: ChallengeAnswerWire },
@@ -124,6 +135,58 @@ export function createChallenger(deps: {
     await deps.onLost(p.objectId, p.segment);
   }
 
+  function send(s: { send(msg: StorageCoordinatorMessage): boolean }, piece: Piece, challenge: Challenge) {
+    const challengeId = randomBytes(16).toString('hex');
+    const o: Open = {
+      ...piece,
+      challenge,
+      timer: setTimeout(() => {
+        if (open.delete(challengeId))
+          void fault(piece, challenge.window, 'late', { challenge }).catch((err) =>
+            log.error({ err }, 'recording a fault failed'),
+          );
+      }, cfg.deadlineMs),
+    };
+    open.set(challengeId, o);
+    s.send({ type: 'store.challenge', challengeId, ...challenge, deadlineMs: cfg.deadlineMs });
+  }
+
+  /**
+   * A holder offline when the window opened is challenged once it is back (the same seed and
+   * deadline: being away buys no time to answer), or faulted `offline` at `until`. A holder that
+   * dropped its piece gains nothing by leaving at the opening: it still cannot answer. One poll per
+   * holder, a map lookup while it stays away.
+   */
+  function awaitHolder(piece: Piece, challenge: Challenge, until: number): void {
+    const known = awaitingHolders.get(piece.holder);
+    if (known) return void known.pieces.set(piece.root, { piece, challenge });
+    const wait = { until, pieces: new Map([[piece.root, { piece, challenge }]]) };
+    awaitingHolders.set(piece.holder, wait);
+    const poll = async () => {
+      if (stopped) return;
+      const s = deps.session(piece.holder);
+      if (!s && now() < wait.until) return void setTimeout(tick, Math.min(1000, cfg.offlineGraceMs));
+      awaitingHolders.delete(piece.holder);
+      for (const { piece: p, challenge: c } of wait.pieces.values()) {
+        // Still this holder's healthy piece? (removed, or lost and repaired elsewhere meanwhile: nothing to check)
+        const row = await db
+          .selectFrom('storage_pieces')
+          .select(['status', 'holder'])
+          .where('object_id', '=', p.objectId)
+          .where('segment', '=', p.segment)
+          .where('idx', '=', p.idx)
+          .executeTakeFirst();
+        if (row?.status !== 'healthy' || row.holder !== p.holder) continue;
+        const back = deps.session(p.holder);
+        if (back) send(back, p, c);
+        else await fault(p, c.window, 'offline', {});
+      }
+    };
+    const tick = () =>
+      void poll().catch((err: unknown) => log.error({ err: String(err) }, 'storage wait failed'));
+    setTimeout(tick, Math.min(1000, cfg.offlineGraceMs));
+  }
+
   async function window(): Promise<void> {
     const last = await db
       .selectFrom('storage_windows')
@@ -157,11 +220,8 @@ export function createChallenger(deps: {
         leafBytesOf.set(p.object_id, leafBytes);
       }
       const piece = { objectId: p.object_id, segment: p.segment, idx: p.idx, holder: p.holder, root: p.root };
-      const s = deps.session(p.holder);
-      if (!s) {
-        await fault(piece, w, 'offline', {});
-        continue;
-      }
+      // Still waiting for its holder since an earlier window: that wait decides.
+      if (awaitingHolders.get(p.holder)?.pieces.has(p.root)) continue;
       const challenge: Challenge = {
         seed,
         window: w,
@@ -170,19 +230,10 @@ export function createChallenger(deps: {
         leafBytes,
         count: cfg.challengeLeaves,
       };
-      const challengeId = randomBytes(16).toString('hex');
-      const o: Open = {
-        ...piece,
-        challenge,
-        timer: setTimeout(() => {
-          if (open.delete(challengeId))
-            void fault(piece, w, 'late', { challenge }).catch((err) =>
-              log.error({ err }, 'recording a fault failed'),
-            );
-        }, cfg.deadlineMs),
-      };
-      open.set(challengeId, o);
-      s.send({ type: 'store.challenge', challengeId, ...challenge, deadlineMs: cfg.deadlineMs });
+      const s = deps.session(p.holder);
+      if (s) send(s, piece, challenge);
+      else if (cfg.offlineGraceMs <= 0) await fault(piece, w, 'offline', {});
+      else awaitHolder(piece, challenge, now() + cfg.offlineGraceMs);
     }
     // Repairs this coordinator no longer knows of (it restarted since): lost again, ordered anew below.
     if (deps.orderKnown) {
@@ -258,6 +309,7 @@ export function createChallenger(deps: {
         });
     },
     start() {
+      stopped = false;
       timer = setInterval(() => {
         void this.runWindow().catch((err: unknown) =>
           log.error({ err: String(err) }, 'storage window failed'),
@@ -268,6 +320,8 @@ export function createChallenger(deps: {
       clearInterval(timer);
       for (const o of open.values()) clearTimeout(o.timer);
       open.clear();
+      stopped = true;
+      awaitingHolders.clear();
     },
   };
 }

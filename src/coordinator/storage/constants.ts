@@ -19,6 +19,12 @@ export const STORAGE_DEFAULTS = {
    * dropped its piece cannot rebuild it on demand in time.
    */
   deadlineMs: 2_000,
+  /**
+   * How long a holder offline when a window opens has to come back and answer (then it is faulted
+   * `offline`): a coordinator restart or a dropped link must not fault honest holders, whose agents
+   * reconnect with backoff capped at 30 s (provider/agent/backoff.ts). 0 faults them at once.
+   */
+  offlineGraceMs: 120_000,
   /** Leaves challenged per piece per window. */
   challengeLeaves: DEFAULT_CHALLENGE_LEAVES,
   /** Bytes per segment of a stored object. */

@@ -56,7 +56,8 @@ async function harness() {
       seedOf: async () => ({ seed: `0x${'11'.repeat(32)}`, source: 'test' }),
       coder,
       // A long deadline: the window's challenges of healthy pieces are not answered here.
-      config: { deadlineMs: 600_000 },
+      // A holder away at the opening is faulted at once here (the grace is offlineGrace.test.ts's).
+      config: { deadlineMs: 600_000, offlineGraceMs: 0 },
       money: {
         check: async () => {},
         admit: async (_c, _a, put) => put(),

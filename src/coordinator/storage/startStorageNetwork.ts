@@ -35,6 +35,8 @@ import { storageStats } from './storageViews.ts';
 export const storageConfigSchema = z.strictObject({
   windowMs: z.int().min(100).default(STORAGE_DEFAULTS.windowMs),
   deadlineMs: z.int().min(10).default(STORAGE_DEFAULTS.deadlineMs),
+  /** How long a holder offline at a window's opening has to come back and answer (0: faulted at once). */
+  offlineGraceMs: z.int().min(0).default(STORAGE_DEFAULTS.offlineGraceMs),
   /** A pending piece without an open order this long is placed elsewhere (placingSweep.ts). */
   placeTimeoutMs: z.int().min(100).default(STORAGE_DEFAULTS.placeTimeoutMs),
   /** A put not placed this long after it was accepted fails and its term is released. */
@@ -88,6 +90,7 @@ export async function startStorageNetwork(deps: {
     config: {
       windowMs: deps.config.storage.windowMs,
       deadlineMs: deps.config.storage.deadlineMs,
+      offlineGraceMs: deps.config.storage.offlineGraceMs,
       placeTimeoutMs: deps.config.storage.placeTimeoutMs,
       placeDeadlineMs: deps.config.storage.placeDeadlineMs,
       sweepMs: deps.config.storage.sweepMs,
