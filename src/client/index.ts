@@ -19,4 +19,11 @@ export {
   type StoredObjectView,
   type StoredPieceView,
 } from './createStorageClient.ts';
+export {
+  currentOutput,
+  currentOutputs,
+  type JobOutput,
+  type RevokedOutput,
+  revokedOutputs,
+} from './outputs.ts';
 export { signJobSubmission } from './signJobSubmission.ts';
