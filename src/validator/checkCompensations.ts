@@ -87,7 +87,7 @@ export async function checkCompensationEntry(
   const m = e.memo as Partial<CompensationMemo> | undefined;
   if (
     !m ||
-    (m.part !== 'slash' && m.part !== 'reward' && m.part !== 'refund') ||
+    (m.part !== 'slash' && m.part !== 'reward' && m.part !== 'refund' && m.part !== 'reopened') ||
     typeof m.taskId !== 'string' ||
     typeof m.expectedCid !== 'string' ||
     !m.check?.result ||
@@ -111,11 +111,31 @@ export async function checkCompensationEntry(
     const err = await signedBy(chainId, who, m.wronged);
     if (err) return bad('wronged.signature', err, `signed by ${who}`);
   }
+  // A reopened output paid back (work/reopenedPayback.ts): the reversed fault's result and the
+  // re-run's, both signed; the wrong answer's results are about the reviewed task, not this one.
+  let wrongTask = m.taskId;
+  if (part === 'reopened') {
+    if (!m.reversal) return bad('reversal', 'none', `the result of ${who} the review agreed with`);
+    const err = await signedBy(chainId, who, m.reversal);
+    if (err) return bad('reversal.signature', err, `signed by ${who}`);
+    const rerun = m.rerun?.provider?.toLowerCase();
+    if (
+      !m.rerun?.result ||
+      !rerun ||
+      rerun === who ||
+      m.rerun.result.taskId.toLowerCase() !== m.taskId.toLowerCase()
+    )
+      return bad('rerun', rerun ?? 'none', `another provider's re-run of ${m.taskId}`);
+    const rerunErr = await signedBy(chainId, rerun, m.rerun.result);
+    if (rerunErr) return bad('rerun.signature', rerunErr, `signed by ${rerun}`);
+    if (typeof m.sourceTaskId !== 'string') return bad('sourceTaskId', 'none', 'the reviewed task');
+    wrongTask = m.sourceTaskId;
+  }
   const wrong = new Map<string, string>(); // assignment id → provider
   for (const w of m.wrong) {
     const p = w.provider.toLowerCase();
-    if (w.result.taskId.toLowerCase() !== m.taskId.toLowerCase())
-      return bad(`wrong[${p}].taskId`, w.result.taskId, m.taskId);
+    if (w.result.taskId.toLowerCase() !== wrongTask.toLowerCase())
+      return bad(`wrong[${p}].taskId`, w.result.taskId, wrongTask);
     const err = await signedBy(chainId, p, w.result);
     if (err) return bad(`wrong[${p}].signature`, err, `signed by ${p}`);
     wrong.set(w.result.assignmentId.toLowerCase(), p);
@@ -166,10 +186,19 @@ export async function checkCompensationEntry(
     if (m.charges.length === 0) return bad('charges', 'none', 'the charges of the overturned executions');
     let sum = 0n;
     let least: bigint | undefined;
+    // A reopened output's pay: the charge of the agreeing re-run (what its provider was paid).
+    const paidFor =
+      part === 'reopened' && m.rerun
+        ? new Map([[m.rerun.result.assignmentId.toLowerCase(), m.rerun.provider.toLowerCase()]])
+        : wrong;
     for (const c of m.charges) {
-      const exec = c.ref.startsWith('exec:') ? wrong.get(c.ref.slice(5).toLowerCase()) : undefined;
+      const exec = c.ref.startsWith('exec:') ? paidFor.get(c.ref.slice(5).toLowerCase()) : undefined;
       if (!exec || exec !== c.provider.toLowerCase())
-        return bad(`charges[${c.ref}]`, c.provider, 'an execution of the overturned answer');
+        return bad(
+          `charges[${c.ref}]`,
+          c.provider,
+          part === 'reopened' ? 'the charge of the re-run' : 'an execution of the overturned answer',
+        );
       sum += BigInt(c.charge);
       const pa = BigInt(c.providerAmount);
       least = least === undefined || pa < least ? pa : least;
@@ -223,7 +252,31 @@ export async function checkCompensationVerdicts(
           recomputed: `the outputs ${m.firstCheck.result.outputCid} and ${m.check.result.outputCid} differ`,
         };
     }
-    if (m.wronged) {
+    if (m.part === 'reopened') {
+      // The review agreed with the reversed fault's result; the re-run agrees with the reopened one.
+      const agrees = m.reversal ? await same(m.reversal.outputCid) : false;
+      if (typeof agrees !== 'boolean') return agrees;
+      if (!agrees)
+        return {
+          fact: `${name}.reversal`,
+          claimed: 'the check agrees with the reinstated provider',
+          recomputed: `the outputs ${m.reversal?.outputCid} and ${m.check.result.outputCid} differ`,
+        };
+      const mine = m.wronged ? await output(m.wronged.outputCid, name) : undefined;
+      if (mine && isDispute(mine)) return mine;
+      const rerun = m.rerun ? await output(m.rerun.result.outputCid, name) : undefined;
+      if (rerun && isDispute(rerun)) return rerun;
+      if (
+        !m.wronged ||
+        !m.rerun ||
+        (m.wronged.outputCid !== m.rerun.result.outputCid && !compareTensorSets(mine!, rerun!).ok)
+      )
+        return {
+          fact: `${name}.rerun`,
+          claimed: 'the re-run agrees with the reopened output',
+          recomputed: `the outputs ${m.wronged?.outputCid} and ${m.rerun?.result.outputCid} differ`,
+        };
+    } else if (m.wronged) {
       const agrees = await same(m.wronged.outputCid);
       if (typeof agrees !== 'boolean') return agrees;
       if (!agrees)
@@ -333,7 +386,9 @@ export function checkCompensationCharges(
       if (m.part === 'refund') want.push(['client', payee, s.client]);
       for (const [field, claimed, saw] of want)
         if (claimed !== saw) return badFact(`${name}[${ref}].${field}`, claimed, saw);
-      const key = m.part === 'refund' ? `${ref}:refund` : `${ref}:reward:${payee}`;
+      // One refund and one reopened payback per charge; one reward per charge and wronged provider.
+      const key =
+        m.part === 'refund' || m.part === 'reopened' ? `${ref}:${m.part}` : `${ref}:reward:${payee}`;
       if (usedNow.has(key) || used(key))
         return badFact(`${name}[${ref}]`, `backs a second ${m.part}`, `one ${m.part} per charge`);
       usedNow.add(key);
