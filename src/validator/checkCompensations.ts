@@ -87,7 +87,7 @@ export async function checkCompensationEntry(
   const m = e.memo as Partial<CompensationMemo> | undefined;
   if (
     !m ||
-    (m.part !== 'slash' && m.part !== 'reward' && m.part !== 'refund' && m.part !== 'reopened') ||
+    !['slash', 'reward', 'refund', 'reopened', 'check'].includes(m.part ?? '') ||
     typeof m.taskId !== 'string' ||
     typeof m.expectedCid !== 'string' ||
     !m.check?.result ||
@@ -100,6 +100,7 @@ export async function checkCompensationEntry(
   if (typeof who !== 'string' || !ADDRESS.test(who)) return bad('payee', who, 'an address');
   const ref = part === 'refund' ? `review:${m.taskId}:refund` : `review:${m.taskId}:${part}:${who}`;
   if (e.ref !== ref) return bad('ref', e.ref, ref);
+  if (part === 'check') return checkPaidCheck(e, m as CompensationMemo, who, chainId, providerBalances, bad);
 
   // Signatures: the trusted check, the wronged provider's own result, the wrong answer's results.
   const checker = m.check.provider.toLowerCase();
@@ -210,6 +211,52 @@ export async function checkCompensationEntry(
 }
 
 /**
+ * A review checker's pay (part `check`, work/checkerPay.ts): the check signed by the payee, one
+ * of at most two slots, credited to its earnings only, debited only from the seized stake of the
+ * providers whose cited charges (of the reviewed task) it is paid from, none overdrawn, at most
+ * their lowest provider amount; the checker is none of them. Null when it holds.
+ */
+async function checkPaidCheck(
+  e: EntryFact,
+  m: CompensationMemo,
+  who: string,
+  chainId: number,
+  providerBalances: ReadonlyMap<string, bigint>,
+  bad: (fact: string, claimed: unknown, recomputed: unknown) => FactDispute,
+): Promise<FactDispute | null> {
+  if (m.check.provider.toLowerCase() !== who) return bad('check.provider', m.check.provider, who);
+  const err = await signedBy(chainId, who, m.check.result);
+  if (err) return bad('check.signature', err, `signed by ${who}`);
+  if (m.slot !== 1 && m.slot !== 2) return bad('slot', m.slot, '1 or 2');
+  if (m.charges.length === 0) return bad('charges', 'none', 'the charges of the reviewed output');
+  const funders = new Set<string>();
+  let least: bigint | undefined;
+  for (const c of m.charges) {
+    if (!c.ref.startsWith('exec:')) return bad(`charges[${c.ref}]`, c.ref, 'an execution charge');
+    funders.add(`provider:${c.provider.toLowerCase()}:slashed`);
+    const pa = BigInt(c.providerAmount);
+    least = least === undefined || pa < least ? pa : least;
+  }
+  if (funders.has(`provider:${who}:slashed`)) return bad('check.provider', who, 'a checker paid by others');
+  const payee = `provider:${who}:earnings`;
+  let paid = 0n;
+  for (const p of e.postings) {
+    const amount = BigInt(p.amount);
+    if (amount < 0n) {
+      if (p.account !== payee) return bad('payee', p.account, payee);
+      paid -= amount;
+    } else if (!funders.has(p.account)) {
+      return bad('funder', p.account, `seized stake of ${[...funders].join(', ')}`);
+    } else if ((providerBalances.get(p.account) ?? 0n) > 0n) {
+      return bad('funder', `${p.account} overdrawn by ${providerBalances.get(p.account)}`, 'covered');
+    }
+  }
+  if (paid === 0n) return bad('amount', 0n, 'a payment');
+  if (paid > least!) return bad('amount', paid, `at most ${least}`);
+  return null;
+}
+
+/**
  * Re-derives each compensation's overturn from the outputs; the first that does not hold, or null.
  * `output` reads and decodes a blob (or returns the dispute of a blob refused), as checkVerdicts.ts.
  *
@@ -225,6 +272,8 @@ export async function checkCompensationVerdicts(
   for (const e of entries) {
     if (e.kind !== COMPENSATION_KIND) continue;
     const m = e.memo as CompensationMemo;
+    // A checker's pay overturns nothing: its check may confirm the answer (checkerPay.ts).
+    if (m.part === 'check') continue;
     const name = `compensation[${e.ref}]`;
     const check = await output(m.check.result.outputCid, name);
     if (isDispute(check)) return check;
@@ -388,7 +437,11 @@ export function checkCompensationCharges(
         if (claimed !== saw) return badFact(`${name}[${ref}].${field}`, claimed, saw);
       // One refund and one reopened payback per charge; one reward per charge and wronged provider.
       const key =
-        m.part === 'refund' || m.part === 'reopened' ? `${ref}:${m.part}` : `${ref}:reward:${payee}`;
+        m.part === 'refund' || m.part === 'reopened'
+          ? `${ref}:${m.part}`
+          : m.part === 'check'
+            ? `${ref}:check:${m.slot}`
+            : `${ref}:reward:${payee}`;
       if (usedNow.has(key) || used(key))
         return badFact(`${name}[${ref}]`, `backs a second ${m.part}`, `one ${m.part} per charge`);
       usedNow.add(key);

@@ -93,7 +93,7 @@ export type SignedResult = {
  * answer's providers with their signed results, and the task's charges the amounts come from.
  */
 export type CompensationMemo = {
-  part: 'slash' | 'reward' | 'refund' | 'reopened';
+  part: 'slash' | 'reward' | 'refund' | 'reopened' | 'check';
   taskId: string;
   review: string;
   /** The wronged provider (slash, reward). */
@@ -118,6 +118,8 @@ export type CompensationMemo = {
   sourceTaskId?: string;
   /** …and the re-run's signed result that agrees with `wronged` (its charge is `charges`). */
   rerun?: { provider: string; result: SignedResult };
+  /** `check` (work/checkerPay.ts): which of the at most two paid checks of the cited charges. */
+  slot?: number;
 };
 
 /**

@@ -351,7 +351,7 @@ export type FaultReversalsTable = {
 export type ReviewCompensationsTable = {
   /** The ledger entry's ref: `review:<taskId>:<slash|reward|refund>[:<provider>]`. */
   ref: string;
-  part: 'slash' | 'reward' | 'refund' | 'reopened';
+  part: 'slash' | 'reward' | 'refund' | 'reopened' | 'check';
   task_id: string;
   job_id: string | null;
   /** The account credited (`provider:<a>:earnings` or `provider:<client>:refunds`). */

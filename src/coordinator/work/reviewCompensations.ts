@@ -24,6 +24,7 @@ import { readBalances } from '../ledger/readBalances.ts';
 import type { CompensationMemo, SignedResult } from '../settlement/epochFacts.ts';
 import type { Database } from '../store/schema.ts';
 import { CHARGE_REFUND_WINDOW_MS, COMPENSATION_DEADLINE_MS } from '../verification/constants.ts';
+import { checkPayWaits } from './checkerPay.ts';
 import { markReinstated, settleReopened } from './reopenedPayback.ts';
 import type { WorkDeps } from './workState.ts';
 
@@ -313,7 +314,10 @@ export async function payOwed(d: WorkDeps, trx: Trx): Promise<number> {
     const amount = BigInt(row.amount);
     const debits: { account: string; amount: bigint }[] = [];
     let left = amount;
-    for (const f of JSON.parse(row.funders) as string[]) {
+    const funders = JSON.parse(row.funders) as string[];
+    // A checker's pay comes after what its funders owe clients and wronged providers (checkerPay.ts).
+    const waits = row.part === 'check' && (await checkPayWaits(trx, funders));
+    for (const f of waits ? [] : funders) {
       if (left === 0n) break;
       const account = accounts.providerSlashed(f);
       const held = -((await readBalances(trx, { account })).get(account) ?? 0n);
