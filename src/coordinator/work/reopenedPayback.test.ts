@@ -348,3 +348,75 @@ test('attacker: a fault reversed on review pays back the reopened outputs the re
     await f.close();
   }
 });
+
+test('a reversal that comes before the re-run waits for it: nothing is owed while the task is open, and the payback follows its charge', async () => {
+  const f = await workFixture({ market: idleMarket({ currentEpoch: async () => 7 }) });
+  try {
+    const [h, wrongP, rerunner, x, y] = [
+      await f.provider(),
+      await f.provider(),
+      await f.provider(),
+      await f.provider(),
+      await f.provider(),
+    ];
+    const src = await f.submitJob({ tasks: 1, verification: { policy: 'redundant', k: 2 } });
+    const S = src.taskIds[0]!;
+    const wrong = await delivered(f, wrongP, src.jobId, S, output(9), 'valid');
+    await delivered(f, h, src.jobId, S, output(1), 'execution only');
+    const aud = await f.submitJob({ tasks: 2, verification: { policy: 'audit' } });
+    const A = aud.taskIds[0]!;
+    await delivered(f, h, aud.jobId, A, output(5));
+    await f.db
+      .transaction()
+      .execute((trx) => reopenAfterFault(f.state, f.work, trx, h.address, { jobId: src.jobId, taskId: S }));
+    const signed = async (p: ScriptedProvider) => {
+      const r = await p.result({ assignmentId: id(), taskId: S }, output(1));
+      return {
+        assignmentId: r.assignmentId,
+        taskId: r.taskId,
+        outputCid: r.outputCid,
+        usage: r.usage,
+        issuedAt: r.issuedAt,
+        signature: r.signature,
+      };
+    };
+    await f.db.transaction().execute(async (trx) =>
+      oweForOverturn(f.work, trx, {
+        review: 'review-1',
+        expectedCid: wrong.result.outputCid,
+        check: { provider: x.address, result: await signed(x) },
+        firstCheck: { provider: y.address, result: await signed(y) },
+        reversed: [
+          {
+            provider: h.address,
+            taskId: S,
+            slashId: null,
+            compensation: 0n,
+            outvoted: false,
+            result: await signedExecution(trx, S, h.address),
+          },
+        ],
+        source: { jobId: src.jobId, taskId: S },
+      }),
+    );
+    const row = () =>
+      f.db.selectFrom('reopened_outputs').selectAll().where('task_id', '=', A).executeTakeFirstOrThrow();
+    assert.ok((await row()).reinstated_at !== null, 'the reversal reaches the reopened output');
+    await payOwedCompensations(f.work);
+    assert.equal((await row()).outcome, null, 'the re-run is open: it waits');
+    const re = await delivered(f, rerunner, aud.jobId, A, output(5));
+    await payOwedCompensations(f.work);
+    assert.equal((await row()).outcome, null, 'completed but not charged yet (deferred): it waits');
+    await charge(f, aud.jobId, A, rerunner.address, re.assignmentId);
+    await payOwedCompensations(f.work);
+    assert.equal((await row()).outcome, 'owed', 'owed once the re-run is charged');
+    const owed = await f.db.selectFrom('review_compensations').selectAll().execute();
+    assert.deepEqual(
+      owed.map((o) => [o.part, o.amount, JSON.parse(o.funders)]),
+      [['reopened', '950', [wrongP.address]]],
+      'the re-run’s provider amount, funded by the wrong answer only',
+    );
+  } finally {
+    await f.close();
+  }
+});
