@@ -23,6 +23,8 @@ export {
   currentOutput,
   currentOutputs,
   type JobOutput,
+  type OutputRevokedEvent,
+  outputRevoked,
   type RevokedOutput,
   revokedOutputs,
 } from './outputs.ts';

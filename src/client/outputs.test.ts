@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { JobResults } from '../protocol/http/jobs.ts';
-import { currentOutput, currentOutputs, revokedOutputs } from './index.ts';
+import { currentOutput, currentOutputs, outputRevoked, revokedOutputs } from './index.ts';
 
 const results: JobResults = {
   jobId: '0x01',
@@ -34,4 +34,31 @@ test('the SDK hands out the replacement of a revoked output, never the revoked o
   assert.deepEqual(revokedOutputs(results.outputs), [
     { index: 0, revoked: 'wrong', replacement: 'right', checkedBy: ['0xa', '0xb'], refund: true, at: 7 },
   ]);
+});
+
+test('the SDK types the output.revoked event of a job stream', () => {
+  const data = {
+    jobId: '0x01',
+    at: 1,
+    taskId: '0xt',
+    provider: '0xp',
+    revoked: 'wrong',
+    replacement: 'right',
+    checkedBy: ['0xa', '0xb'],
+    refund: true,
+  };
+  assert.deepEqual(outputRevoked({ id: 1, type: 'output.revoked', data }), {
+    taskId: '0xt',
+    provider: '0xp',
+    revoked: 'wrong',
+    replacement: 'right',
+    checkedBy: ['0xa', '0xb'],
+    refund: true,
+  });
+  assert.equal(
+    outputRevoked({ id: 2, type: 'task.completed', data }),
+    undefined,
+    'other events are not revocations',
+  );
+  assert.equal(outputRevoked({ id: 3, type: 'output.revoked', data: { taskId: 1 } }), undefined, 'malformed');
 });

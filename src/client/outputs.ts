@@ -6,9 +6,45 @@
  * replacement is the checks' output (a blob the job's client may read) and `refund` says the task's
  * charges are refunded to the client from the faulty provider's seized stake.
  */
-import type { JobOutput, RevokedOutput } from '../protocol/http/jobs.ts';
+import type { JobEvent, JobOutput, RevokedOutput } from '../protocol/http/jobs.ts';
 
 export type { JobOutput, RevokedOutput };
+
+/**
+ * The `output.revoked` event of a job's stream (work/recheckCaught.ts `revokeOverturnedOutput`):
+ * the task, the revoked and the replacement output, the checkers, and whether the client is
+ * refunded.
+ */
+export type OutputRevokedEvent = {
+  taskId: string;
+  provider: string | null;
+  revoked: string;
+  replacement: string;
+  checkedBy: string[];
+  refund: boolean;
+};
+
+/**
+ * The revocation an event of a job's stream carries, typed, or undefined for any other event.
+ *
+ * @example await plexus.waitForJob(jobId, (e) => { const r = outputRevoked(e); if (r) console.log(r.replacement); });
+ */
+export function outputRevoked(e: JobEvent): OutputRevokedEvent | undefined {
+  if (e.type !== 'output.revoked') return undefined;
+  const d = e.data;
+  if (typeof d.taskId !== 'string' || typeof d.revoked !== 'string' || typeof d.replacement !== 'string')
+    return undefined;
+  return {
+    taskId: d.taskId,
+    provider: typeof d.provider === 'string' ? d.provider : null,
+    revoked: d.revoked,
+    replacement: d.replacement,
+    checkedBy: Array.isArray(d.checkedBy)
+      ? d.checkedBy.filter((c): c is string => typeof c === 'string')
+      : [],
+    refund: d.refund === true,
+  };
+}
 
 /**
  * The output to use for one result: the replacement when the delivered output was revoked, else
