@@ -434,6 +434,11 @@ export function jobCommand(): Command {
         const client = createClient({ url: o.coordinator, ...(account ? { account } : {}) });
         const results = await client.jobResults(jobId);
         const { cost } = await client.getJob(jobId);
+        // A revoked output (its provider was later proven faulty and two trusted checks disagreed
+        // with it) is written as its replacement, which the job's client may read.
+        const { currentOutputs, revokedOutputs } = await import('../client/outputs.ts');
+        const outputs = currentOutputs(results.outputs);
+        const revoked = revokedOutputs(results.outputs);
         await mkdir(o.out, { recursive: true });
         const files: string[] = [];
         const spec = (await client.getJob(jobId)).spec;
@@ -459,24 +464,27 @@ export function jobCommand(): Command {
           // Render jobs: numbered PNG (or EXR) frames, tiles stitched, and a video on request.
           const r = await import('./renderJob.ts');
           const render = spec.render as Parameters<typeof r.writeRenderFrames>[1];
-          files.push(...(await r.writeRenderFrames(client, render, results.outputs, o.out)));
+          files.push(...(await r.writeRenderFrames(client, render, outputs, o.out)));
           if (o.video) {
             await r.framesToVideo(o.out, render.frameStart, o.video, 24, render.format ?? 'png');
             files.push(o.video);
           }
         }
-        for (const r of spec.kind === 'blender.render' ? [] : results.outputs) {
+        for (const r of spec.kind === 'blender.render' ? [] : outputs) {
           const file = join(o.out, `output-${String(r.index).padStart(5, '0')}.safetensors`);
           await writeFile(file, await client.downloadBlob(r.output));
           files.push(file);
         }
         await writeFile(join(o.out, 'results.json'), JSON.stringify(results, null, 2));
-        if (o.json) console.log(JSON.stringify({ jobId, status: results.status, out: o.out, files, cost }));
+        if (o.json)
+          console.log(JSON.stringify({ jobId, status: results.status, out: o.out, files, cost, revoked }));
         else {
-          const { costLine } = await import('./jobCost.ts');
+          const { costLine, revokedLine } = await import('./jobCost.ts');
           console.log(
             `wrote ${plural(files.length, 'file')} and results.json to ${o.out} (job ${results.status})`,
           );
+          for (const r of revoked)
+            console.log(`task #${r.index}: ${revokedLine(r, r.revoked)}; wrote the replacement`);
           console.log(`cost: ${costLine({ status: results.status, cost })}`);
         }
       },

@@ -3,7 +3,7 @@
  * showed it) and how often each task was tried. Amounts in PLX for people; `--json` keeps the
  * coordinator's base units. No imports beyond format.ts: `job status` must start fast.
  */
-import type { JobWithTasks } from '../protocol/http/jobs.ts';
+import type { JobWithTasks, RevokedOutput } from '../protocol/http/jobs.ts';
 import { formatPlx, localTime, plural } from './format.ts';
 
 type CostOf = { cost?: { charged: string; worstCase: string | null } | undefined };
@@ -24,6 +24,20 @@ export function costLine(job: CostOf & { status: string }): string {
   return finished
     ? `${charged} charged (${worst} was reserved from the escrow as the worst case)`
     : `${charged} charged so far; up to ${worst} reserved from the escrow until it ends`;
+}
+
+/**
+ * What a revoked output became (docs/verification.md "Caught: unchecked outputs re-run"): the
+ * delivered cid, its replacement, how many trusted checks overturned it and whether the client is
+ * refunded the task's charges.
+ *
+ * @example revokedLine({ replacement: 'cd', checkedBy: ['0xa', '0xb'], refund: true, at: 0 }, 'ab');
+ * // 'output ab revoked: replaced by cd (2 trusted checks disagreed with it; its charges refunded)'
+ */
+export function revokedLine(r: RevokedOutput, delivered: string | null): string {
+  const checks = plural(r.checkedBy.length, 'trusted check');
+  const refund = r.refund ? 'its charges refunded' : 'no refund';
+  return `output ${delivered ?? ''}${delivered ? ' ' : ''}revoked: replaced by ${r.replacement} (${checks} disagreed with it; ${refund})`;
 }
 
 /**
@@ -51,6 +65,7 @@ export function jobStatusLines(job: JobWithTasks | (Omit<JobWithTasks, 'cost'> &
     lines.push(
       `  #${t.index} ${t.status.padEnd(9)} ${tries}${extra}${cost}${t.provider ? `  on ${t.provider}` : ''}${t.lastError ? `  last error: ${t.lastError}` : ''}`,
     );
+    if (t.revoked) lines.push(`     ${revokedLine(t.revoked, t.output)}`);
   }
   return lines;
 }

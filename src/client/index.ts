@@ -19,4 +19,13 @@ export {
   type StoredObjectView,
   type StoredPieceView,
 } from './createStorageClient.ts';
+export {
+  currentOutput,
+  currentOutputs,
+  type JobOutput,
+  type OutputRevokedEvent,
+  outputRevoked,
+  type RevokedOutput,
+  revokedOutputs,
+} from './outputs.ts';
 export { signJobSubmission } from './signJobSubmission.ts';

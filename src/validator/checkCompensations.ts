@@ -87,7 +87,7 @@ export async function checkCompensationEntry(
   const m = e.memo as Partial<CompensationMemo> | undefined;
   if (
     !m ||
-    (m.part !== 'slash' && m.part !== 'reward' && m.part !== 'refund') ||
+    !['slash', 'reward', 'refund', 'reopened', 'check'].includes(m.part ?? '') ||
     typeof m.taskId !== 'string' ||
     typeof m.expectedCid !== 'string' ||
     !m.check?.result ||
@@ -100,6 +100,7 @@ export async function checkCompensationEntry(
   if (typeof who !== 'string' || !ADDRESS.test(who)) return bad('payee', who, 'an address');
   const ref = part === 'refund' ? `review:${m.taskId}:refund` : `review:${m.taskId}:${part}:${who}`;
   if (e.ref !== ref) return bad('ref', e.ref, ref);
+  if (part === 'check') return checkPaidCheck(e, m as CompensationMemo, who, chainId, providerBalances, bad);
 
   // Signatures: the trusted check, the wronged provider's own result, the wrong answer's results.
   const checker = m.check.provider.toLowerCase();
@@ -111,11 +112,31 @@ export async function checkCompensationEntry(
     const err = await signedBy(chainId, who, m.wronged);
     if (err) return bad('wronged.signature', err, `signed by ${who}`);
   }
+  // A reopened output paid back (work/reopenedPayback.ts): the reversed fault's result and the
+  // re-run's, both signed; the wrong answer's results are about the reviewed task, not this one.
+  let wrongTask = m.taskId;
+  if (part === 'reopened') {
+    if (!m.reversal) return bad('reversal', 'none', `the result of ${who} the review agreed with`);
+    const err = await signedBy(chainId, who, m.reversal);
+    if (err) return bad('reversal.signature', err, `signed by ${who}`);
+    const rerun = m.rerun?.provider?.toLowerCase();
+    if (
+      !m.rerun?.result ||
+      !rerun ||
+      rerun === who ||
+      m.rerun.result.taskId.toLowerCase() !== m.taskId.toLowerCase()
+    )
+      return bad('rerun', rerun ?? 'none', `another provider's re-run of ${m.taskId}`);
+    const rerunErr = await signedBy(chainId, rerun, m.rerun.result);
+    if (rerunErr) return bad('rerun.signature', rerunErr, `signed by ${rerun}`);
+    if (typeof m.sourceTaskId !== 'string') return bad('sourceTaskId', 'none', 'the reviewed task');
+    wrongTask = m.sourceTaskId;
+  }
   const wrong = new Map<string, string>(); // assignment id → provider
   for (const w of m.wrong) {
     const p = w.provider.toLowerCase();
-    if (w.result.taskId.toLowerCase() !== m.taskId.toLowerCase())
-      return bad(`wrong[${p}].taskId`, w.result.taskId, m.taskId);
+    if (w.result.taskId.toLowerCase() !== wrongTask.toLowerCase())
+      return bad(`wrong[${p}].taskId`, w.result.taskId, wrongTask);
     const err = await signedBy(chainId, p, w.result);
     if (err) return bad(`wrong[${p}].signature`, err, `signed by ${p}`);
     wrong.set(w.result.assignmentId.toLowerCase(), p);
@@ -166,10 +187,19 @@ export async function checkCompensationEntry(
     if (m.charges.length === 0) return bad('charges', 'none', 'the charges of the overturned executions');
     let sum = 0n;
     let least: bigint | undefined;
+    // A reopened output's pay: the charge of the agreeing re-run (what its provider was paid).
+    const paidFor =
+      part === 'reopened' && m.rerun
+        ? new Map([[m.rerun.result.assignmentId.toLowerCase(), m.rerun.provider.toLowerCase()]])
+        : wrong;
     for (const c of m.charges) {
-      const exec = c.ref.startsWith('exec:') ? wrong.get(c.ref.slice(5).toLowerCase()) : undefined;
+      const exec = c.ref.startsWith('exec:') ? paidFor.get(c.ref.slice(5).toLowerCase()) : undefined;
       if (!exec || exec !== c.provider.toLowerCase())
-        return bad(`charges[${c.ref}]`, c.provider, 'an execution of the overturned answer');
+        return bad(
+          `charges[${c.ref}]`,
+          c.provider,
+          part === 'reopened' ? 'the charge of the re-run' : 'an execution of the overturned answer',
+        );
       sum += BigInt(c.charge);
       const pa = BigInt(c.providerAmount);
       least = least === undefined || pa < least ? pa : least;
@@ -177,6 +207,52 @@ export async function checkCompensationEntry(
     const cap = part === 'refund' ? sum : least!;
     if (paid > cap) return bad('amount', paid, `at most ${cap}`);
   }
+  return null;
+}
+
+/**
+ * A review checker's pay (part `check`, work/checkerPay.ts): the check signed by the payee, one
+ * of at most two slots, credited to its earnings only, debited only from the seized stake of the
+ * providers whose cited charges (of the reviewed task) it is paid from, none overdrawn, at most
+ * their lowest provider amount; the checker is none of them. Null when it holds.
+ */
+async function checkPaidCheck(
+  e: EntryFact,
+  m: CompensationMemo,
+  who: string,
+  chainId: number,
+  providerBalances: ReadonlyMap<string, bigint>,
+  bad: (fact: string, claimed: unknown, recomputed: unknown) => FactDispute,
+): Promise<FactDispute | null> {
+  if (m.check.provider.toLowerCase() !== who) return bad('check.provider', m.check.provider, who);
+  const err = await signedBy(chainId, who, m.check.result);
+  if (err) return bad('check.signature', err, `signed by ${who}`);
+  if (m.slot !== 1 && m.slot !== 2) return bad('slot', m.slot, '1 or 2');
+  if (m.charges.length === 0) return bad('charges', 'none', 'the charges of the reviewed output');
+  const funders = new Set<string>();
+  let least: bigint | undefined;
+  for (const c of m.charges) {
+    if (!c.ref.startsWith('exec:')) return bad(`charges[${c.ref}]`, c.ref, 'an execution charge');
+    funders.add(`provider:${c.provider.toLowerCase()}:slashed`);
+    const pa = BigInt(c.providerAmount);
+    least = least === undefined || pa < least ? pa : least;
+  }
+  if (funders.has(`provider:${who}:slashed`)) return bad('check.provider', who, 'a checker paid by others');
+  const payee = `provider:${who}:earnings`;
+  let paid = 0n;
+  for (const p of e.postings) {
+    const amount = BigInt(p.amount);
+    if (amount < 0n) {
+      if (p.account !== payee) return bad('payee', p.account, payee);
+      paid -= amount;
+    } else if (!funders.has(p.account)) {
+      return bad('funder', p.account, `seized stake of ${[...funders].join(', ')}`);
+    } else if ((providerBalances.get(p.account) ?? 0n) > 0n) {
+      return bad('funder', `${p.account} overdrawn by ${providerBalances.get(p.account)}`, 'covered');
+    }
+  }
+  if (paid === 0n) return bad('amount', 0n, 'a payment');
+  if (paid > least!) return bad('amount', paid, `at most ${least}`);
   return null;
 }
 
@@ -196,6 +272,8 @@ export async function checkCompensationVerdicts(
   for (const e of entries) {
     if (e.kind !== COMPENSATION_KIND) continue;
     const m = e.memo as CompensationMemo;
+    // A checker's pay overturns nothing: its check may confirm the answer (checkerPay.ts).
+    if (m.part === 'check') continue;
     const name = `compensation[${e.ref}]`;
     const check = await output(m.check.result.outputCid, name);
     if (isDispute(check)) return check;
@@ -223,7 +301,31 @@ export async function checkCompensationVerdicts(
           recomputed: `the outputs ${m.firstCheck.result.outputCid} and ${m.check.result.outputCid} differ`,
         };
     }
-    if (m.wronged) {
+    if (m.part === 'reopened') {
+      // The review agreed with the reversed fault's result; the re-run agrees with the reopened one.
+      const agrees = m.reversal ? await same(m.reversal.outputCid) : false;
+      if (typeof agrees !== 'boolean') return agrees;
+      if (!agrees)
+        return {
+          fact: `${name}.reversal`,
+          claimed: 'the check agrees with the reinstated provider',
+          recomputed: `the outputs ${m.reversal?.outputCid} and ${m.check.result.outputCid} differ`,
+        };
+      const mine = m.wronged ? await output(m.wronged.outputCid, name) : undefined;
+      if (mine && isDispute(mine)) return mine;
+      const rerun = m.rerun ? await output(m.rerun.result.outputCid, name) : undefined;
+      if (rerun && isDispute(rerun)) return rerun;
+      if (
+        !m.wronged ||
+        !m.rerun ||
+        (m.wronged.outputCid !== m.rerun.result.outputCid && !compareTensorSets(mine!, rerun!).ok)
+      )
+        return {
+          fact: `${name}.rerun`,
+          claimed: 'the re-run agrees with the reopened output',
+          recomputed: `the outputs ${m.wronged?.outputCid} and ${m.rerun?.result.outputCid} differ`,
+        };
+    } else if (m.wronged) {
       const agrees = await same(m.wronged.outputCid);
       if (typeof agrees !== 'boolean') return agrees;
       if (!agrees)
@@ -333,7 +435,13 @@ export function checkCompensationCharges(
       if (m.part === 'refund') want.push(['client', payee, s.client]);
       for (const [field, claimed, saw] of want)
         if (claimed !== saw) return badFact(`${name}[${ref}].${field}`, claimed, saw);
-      const key = m.part === 'refund' ? `${ref}:refund` : `${ref}:reward:${payee}`;
+      // One refund and one reopened payback per charge; one reward per charge and wronged provider.
+      const key =
+        m.part === 'refund' || m.part === 'reopened'
+          ? `${ref}:${m.part}`
+          : m.part === 'check'
+            ? `${ref}:check:${m.slot}`
+            : `${ref}:reward:${payee}`;
       if (usedNow.has(key) || used(key))
         return badFact(`${name}[${ref}]`, `backs a second ${m.part}`, `one ${m.part} per charge`);
       usedNow.add(key);

@@ -93,7 +93,7 @@ export type SignedResult = {
  * answer's providers with their signed results, and the task's charges the amounts come from.
  */
 export type CompensationMemo = {
-  part: 'slash' | 'reward' | 'refund';
+  part: 'slash' | 'reward' | 'refund' | 'reopened' | 'check';
   taskId: string;
   review: string;
   /** The wronged provider (slash, reward). */
@@ -109,6 +109,17 @@ export type CompensationMemo = {
   wrong: { provider: string; result: SignedResult }[];
   charges: { ref: string; provider: string; charge: string; providerAmount: string }[];
   slashId?: number;
+  /**
+   * `reopened` (work/reopenedPayback.ts): the wronged provider's signed result on the fault the
+   * review reversed (`wronged` is then its result on the reopened task `taskId`)…
+   */
+  reversal?: SignedResult;
+  /** …the task the wrong answer's results (`wrong`) are about… */
+  sourceTaskId?: string;
+  /** …and the re-run's signed result that agrees with `wronged` (its charge is `charges`). */
+  rerun?: { provider: string; result: SignedResult };
+  /** `check` (work/checkerPay.ts): which of the at most two paid checks of the cited charges. */
+  slot?: number;
 };
 
 /**

@@ -1,4 +1,5 @@
 import { type Migration, sql } from 'kysely';
+import { reopenedOutputsMigration } from './reopenedMigration.ts';
 
 /**
  * The store's migrations from 0011 on (the first ten are in migrations.ts, which merges these in;
@@ -578,4 +579,6 @@ export const laterMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Reopened outputs kept, so a fault reversed on review pays back the right ones (issue 15).
+  '0044_reopened_outputs': reopenedOutputsMigration,
 };

@@ -15,3 +15,22 @@ export type OutputRevocationsTable = {
   refund: number;
   revoked_at: number;
 };
+
+/**
+ * A running job's unchecked output reopened because its provider was faulted (0044,
+ * work/reopenedPayback.ts): kept so that a fault reversed on review pays the provider for it when
+ * the re-run agrees with it. `proof`: JSON of the reversal's evidence (null until the fault is
+ * reversed); `outcome`: how it was settled (`owed`, `wrong`, `caught-again`, `unrun`, `unfunded`).
+ */
+export type ReopenedOutputsTable = {
+  task_id: string;
+  provider: string;
+  job_id: string;
+  fault_task_id: string;
+  output_cid: string;
+  reopened_at: number;
+  proof: string | null;
+  reinstated_at: number | null;
+  settled_at: number | null;
+  outcome: string | null;
+};

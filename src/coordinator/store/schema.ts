@@ -1,5 +1,5 @@
 import type { Generated } from 'kysely';
-import type { OutputRevocationsTable } from './revocationSchema.ts';
+import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
 export type BlobsTable = {
@@ -351,7 +351,7 @@ export type FaultReversalsTable = {
 export type ReviewCompensationsTable = {
   /** The ledger entry's ref: `review:<taskId>:<slash|reward|refund>[:<provider>]`. */
   ref: string;
-  part: 'slash' | 'reward' | 'refund';
+  part: 'slash' | 'reward' | 'refund' | 'reopened' | 'check';
   task_id: string;
   job_id: string | null;
   /** The account credited (`provider:<a>:earnings` or `provider:<client>:refunds`). */
@@ -528,6 +528,7 @@ export type Database = {
   fault_reversals: FaultReversalsTable;
   review_compensations: ReviewCompensationsTable;
   output_revocations: OutputRevocationsTable;
+  reopened_outputs: ReopenedOutputsTable;
   task_commitments: TaskCommitmentsTable;
   epoch_seeds: EpochSeedsTable;
   audit_draws: AuditDrawsTable;

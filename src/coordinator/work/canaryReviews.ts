@@ -20,6 +20,7 @@ import type { Database } from '../store/schema.ts';
 import { compareTensorSets } from '../verification/compareTensors.ts';
 import { parseReputation, reinstateReputation } from '../verification/reputation.ts';
 import { canaryMisses, heldMisses } from './canaryReviewQueries.ts';
+import { oweCheckerPay } from './checkerPay.ts';
 import { currentReputation, journalReputation, recordFault, recordOutcome } from './faults.ts';
 import { revokeOverturnedOutput } from './recheckCaught.ts';
 import { drawnReview } from './reviewCheckers.ts';
@@ -150,9 +151,27 @@ export async function settleReviewCheck(
       ...(first ? { firstCheckedBy: first.provider } : {}),
       reinstated: agreeing.size + outvoted.length,
     });
+    // The check's signed result (what its pay cites: checkerPay.ts).
+    const checkResult = c.signed
+      ? { assignmentId: c.leaseId, outputCid: c.outputCid, ...c.signed }
+      : undefined;
+    const source = await trx
+      .selectFrom('task_verifications')
+      .select('job_id')
+      .where('task_id', '=', canary.source_task_id)
+      .where('status', '=', 'accepted')
+      .executeTakeFirst();
+    const sourceTask = source ? { jobId: source.job_id, taskId: canary.source_task_id } : undefined;
     if (c.passed) {
       // The known answer stands: the checker passed a canary, a held miss is the fault it was.
       await recordOutcome(s, d, trx, c.checker, 'valid');
+      // A source-faulted review's check is paid from the faulty vouchers' seized stake.
+      await oweCheckerPay(d, trx, {
+        review,
+        source: sourceTask,
+        expectedCid: canary.expected_cid,
+        checks: [{ provider: c.checker, result: checkResult }],
+      });
       if (canary.issued < s.canaryMaxIssues) {
         await trx.updateTable('canary_tasks').set({ retired: 0 }).where('id', '=', canary.id).execute();
       }
@@ -219,25 +238,26 @@ export async function settleReviewCheck(
     }
     // Money (reviewCompensations.ts): applied slashes returned, denied rewards paid, the client of a
     // real job's overturned output refunded; each a `compensation` ledger entry validators re-check.
-    const source = await trx
-      .selectFrom('task_verifications')
-      .select('job_id')
-      .where('task_id', '=', canary.source_task_id)
-      .where('status', '=', 'accepted')
-      .executeTakeFirst();
-    const owed = c.signed
+    const owed = checkResult
       ? await oweForOverturn(d, trx, {
           review: review.id,
           expectedCid: canary.expected_cid,
-          check: {
-            provider: c.checker.toLowerCase(),
-            result: { assignmentId: c.leaseId, outputCid: c.outputCid, ...c.signed },
-          },
+          check: { provider: c.checker.toLowerCase(), result: checkResult },
           ...(first?.result ? { firstCheck: { provider: first.provider, result: first.result } } : {}),
           reversed,
-          ...(source ? { source: { jobId: source.job_id, taskId: canary.source_task_id } } : {}),
+          ...(sourceTask ? { source: sourceTask } : {}),
         })
       : [];
+    // Both checks are paid (after the refund), from the faulty vouchers' seized stake.
+    await oweCheckerPay(d, trx, {
+      review,
+      source: sourceTask,
+      expectedCid: canary.expected_cid,
+      checks: [
+        ...(first ? [{ provider: first.provider, result: first.result }] : []),
+        { provider: c.checker, result: checkResult },
+      ],
+    });
     const refunded = owed.some((r) => r.endsWith(':refund'));
     // The client is told (and sees the replacement) when the overturned answer is what it got.
     await revokeOverturnedOutput(d, trx, {

@@ -26,6 +26,7 @@ import type { Database } from '../store/schema.ts';
 import type { Verdict } from '../verification/taskVerification.ts';
 import { reviewCanariesOf } from './canaryReviewQueries.ts';
 import { storeKnownAnswer } from './knownAnswers.ts';
+import { recordReopened } from './reopenedPayback.ts';
 import { forgetVerification, type WorkDeps, type WorkState } from './workState.ts';
 
 /** A reopened task and its job. */
@@ -51,7 +52,7 @@ export async function reopenCaughtOutputs(
     .selectFrom('tasks as t')
     .innerJoin('task_verifications as v', 'v.task_id', 't.id')
     .innerJoin('jobs as j', 'j.id', 't.job_id')
-    .select(['t.id', 't.job_id', 'v.verdict', 'j.spec'])
+    .select(['t.id', 't.job_id', 't.output_cid', 'v.verdict', 'j.spec'])
     .where('t.provider', '=', provider.toLowerCase())
     .where('t.status', '=', 'completed')
     .where('t.id', '!=', exceptTaskId)
@@ -64,6 +65,7 @@ export async function reopenCaughtOutputs(
     .execute();
   const specs = new Map<string, JobSpec>();
   const out: Reopened[] = [];
+  const kept: { taskId: string; jobId: string; outputCid: string }[] = [];
   for (const r of rows) {
     let spec = specs.get(r.job_id);
     if (!spec) {
@@ -74,9 +76,12 @@ export async function reopenCaughtOutputs(
     const verdict = JSON.parse(r.verdict ?? '{}') as Pick<Verdict, 'status' | 'verified'>;
     if (verdict.verified !== false || !defersBilling(spec, verdict)) continue;
     out.push({ jobId: r.job_id, taskId: r.id });
+    if (r.output_cid) kept.push({ taskId: r.id, jobId: r.job_id, outputCid: r.output_cid });
   }
   if (out.length === 0) return [];
   const t = d.now();
+  // Kept so that a reversal of this fault pays back the right ones (reopenedPayback.ts).
+  await recordReopened(trx, provider, exceptTaskId, kept, t);
   const ids = out.map((o) => o.taskId);
   await trx
     .updateTable('tasks')

@@ -183,7 +183,8 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
       .selectAll()
       .where('paid_at', 'is', null)
       .execute();
-    assert.deepEqual(owed.map((o) => o.part).sort(), ['refund', 'reward']);
+    // …and so are both checkers' pay (a source-faulted review's checks: checkerPay.ts), after them.
+    assert.deepEqual(owed.map((o) => o.part).sort(), ['check', 'check', 'refund', 'reward']);
     await payOwedCompensations(f.work);
     assert.equal((await compensationFacts(f)).length, 1, 'still owed');
 
@@ -196,14 +197,22 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
     await applySlash(t.address, 5000n, tSlash.id, 7);
     await sweep(f.state, f.work);
     entries = await compensationFacts(f);
+    const checkRefs = entries.filter((e) => e.ref.includes(':check:')).map((e) => e.ref);
     assert.deepEqual(
-      entries.map((e) => e.ref).sort(),
+      entries
+        .map((e) => e.ref)
+        .filter((r) => !r.includes(':check:'))
+        .sort(),
       [
         `review:${taskId}:slash:${h.address}`,
         `review:${taskId}:reward:${h.address}`,
         `review:${taskId}:refund`,
       ].sort(),
     );
+    // The two checkers are paid for their checks, from t's seized stake only (t's charge: 950 each
+    // at most), after the refund and the reward.
+    assert.equal(checkRefs.length, 2, 'both review checks paid');
+    assert.ok(checkRefs.includes(`review:${taskId}:check:${x.address}`), 'the second checker is one of them');
     const byRef = (suffix: string) => entries.find((e) => e.ref.endsWith(suffix))!;
     b = await providerBalances(f);
     assert.equal(
@@ -212,11 +221,12 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
       'the denied reward',
     );
     assert.equal(b.get(accounts.refunds(CLIENT)), -2000n, 'the client gets both charges back');
-    assert.equal(b.get(accounts.providerSlashed(t.address)), -5000n + 2950n);
+    assert.equal(b.get(accounts.providerSlashed(t.address)), -5000n + 2950n + 2n * 950n);
+    assert.equal(b.get(accounts.providerEarnings(x.address)), -950n, 'the checker paid like an audit');
     // The refund is a rewards-tree leaf of the client's address (claimed like earnings).
     assert.equal(earningsOfBalances(b).get(CLIENT), 2000n);
     await payOwedCompensations(f.work);
-    assert.equal((await compensationFacts(f)).length, 3, 'each paid once');
+    assert.equal((await compensationFacts(f)).length, 5, 'each paid once');
     const types = await f.eventTypes(jobId);
     assert.ok(types.includes('task.overturned'), "types.includes('task.overturned')");
     assert.ok(types.includes('review.compensated'), "types.includes('review.compensated')");
@@ -226,6 +236,30 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
     const output_ = async (cid: string) => read(cid);
     for (const e of entries) assert.equal(await checkCompensationEntry(e, 31337, b), null, e.ref);
     assert.equal(await checkCompensationVerdicts(entries, output_), null);
+
+    // A checker's pay, forged: raised above the reviewed charge, from a bystander, a third slot,
+    // or paid to a checker that is its own funder.
+    const paidCheck = entries.find((e) => e.ref.includes(':check:'))!;
+    const checkMemo = paidCheck.memo as { slot: number; charges: { provider: string }[] };
+    const checkPosting = (
+      from: string,
+      amount: bigint,
+      to = paidCheck.postings.find((p) => BigInt(p.amount) < 0n)!.account,
+    ) => [
+      { account: from, amount: amount.toString() },
+      { account: to, amount: (-amount).toString() },
+    ];
+    for (const [forged, fact] of [
+      [{ ...paidCheck, postings: checkPosting(accounts.providerSlashed(t.address), 951n) }, 'amount'],
+      [{ ...paidCheck, postings: checkPosting(accounts.providerSlashed(h.address), 950n) }, 'funder'],
+      [{ ...paidCheck, memo: { ...checkMemo, slot: 3 } }, 'slot'],
+    ] as const)
+      assert.equal(
+        (await checkCompensationEntry(forged, 31337, b))?.fact,
+        `compensation[${paidCheck.ref}].${fact}`,
+      );
+    assert.equal(checkMemo.charges.length, 1, 'paid from the faulty voucher’s charge only');
+    assert.equal(checkMemo.charges[0]!.provider, t.address, 'the faulty voucher (not r, never faulted)');
 
     // Invented: no evidence at all.
     const invented: EntryFact = {

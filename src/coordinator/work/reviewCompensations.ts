@@ -24,6 +24,8 @@ import { readBalances } from '../ledger/readBalances.ts';
 import type { CompensationMemo, SignedResult } from '../settlement/epochFacts.ts';
 import type { Database } from '../store/schema.ts';
 import { CHARGE_REFUND_WINDOW_MS, COMPENSATION_DEADLINE_MS } from '../verification/constants.ts';
+import { checkPayWaits } from './checkerPay.ts';
+import { markReinstated, settleReopened } from './reopenedPayback.ts';
 import type { WorkDeps } from './workState.ts';
 
 export type { CompensationMemo, SignedResult };
@@ -61,7 +63,7 @@ export async function signedExecution(
 }
 
 /** The charges of a task (ledger `charge` entries of its job naming it), oldest first. */
-async function chargesOf(trx: Trx, jobId: string, taskId: string, since: number) {
+export async function chargesOf(trx: Trx, jobId: string, taskId: string, since: number) {
   const rows = await trx
     .selectFrom('ledger_entries as e')
     .innerJoin('ledger_postings as p', 'p.entry_id', 'e.id')
@@ -173,6 +175,14 @@ export async function oweForOverturn(
   for (const r of o.reversed) {
     const provider = r.provider.toLowerCase();
     if (!r.result) continue; // no signed result to show: nothing a validator could check
+    // The outputs this fault reopened are paid back where their re-run agrees (reopenedPayback.ts).
+    await markReinstated(
+      trx,
+      provider,
+      r.taskId,
+      { ...base, reversal: r.result, wrong, ...(o.source ? { sourceTaskId: o.source.taskId } : {}) },
+      t,
+    );
     if (r.compensation > 0n) {
       // What the provider's slashed account really holds (the chain may have capped the slash).
       const held = -(
@@ -304,7 +314,10 @@ export async function payOwed(d: WorkDeps, trx: Trx): Promise<number> {
     const amount = BigInt(row.amount);
     const debits: { account: string; amount: bigint }[] = [];
     let left = amount;
-    for (const f of JSON.parse(row.funders) as string[]) {
+    const funders = JSON.parse(row.funders) as string[];
+    // A checker's pay comes after what its funders owe clients and wronged providers (checkerPay.ts).
+    const waits = row.part === 'check' && (await checkPayWaits(trx, funders));
+    for (const f of waits ? [] : funders) {
       if (left === 0n) break;
       const account = accounts.providerSlashed(f);
       const held = -((await readBalances(trx, { account })).get(account) ?? 0n);
@@ -375,6 +388,8 @@ export async function payOwed(d: WorkDeps, trx: Trx): Promise<number> {
  */
 export async function payOwedCompensations(d: WorkDeps): Promise<void> {
   if (!d.market) return;
+  // Reversed faults' reopened outputs whose re-run is decided become owed first.
+  await settleReopened(d);
   const any = await d.db
     .selectFrom('review_compensations')
     .select('ref')

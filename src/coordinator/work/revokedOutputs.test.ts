@@ -19,6 +19,7 @@ import type { Market } from '../market/createMarket.ts';
 import type { EntryFact } from '../settlement/epochFacts.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { recordFault } from './faults.ts';
+import { payOwedCompensations } from './reviewCompensations.ts';
 import { providerConnected, providerDisconnected } from './sessions.ts';
 import { commitAndReveal, idleMarket, output, workFixture } from './workFixture.ts';
 
@@ -200,27 +201,39 @@ test("the client of a revoked output is refunded its charge from the caught prov
       ],
     });
     (f.work as { market?: Market }).market = fakeMarket;
-    await checkOpenReviews(f, truthOfInput, 8);
+    const checks = await checkOpenReviews(f, truthOfInput, 8);
+    await payOwedCompensations(f.work); // the sweep: checkers' pay waits for the refund
     const b = await readBalances(f.db, { prefix: 'provider:' });
     assert.equal(
       b.get(accounts.refunds(client)),
       -1000n,
       'the wrong output’s charge back, the right one’s kept',
     );
+    // Every review check is paid like an audit of the output (its 950 provider amount), from the
+    // cheater's seized stake too (checkerPay.ts): one for the right output, two for the wrong one.
+    assert.equal(checks.length, 3, 'three review checks');
     assert.equal(
       b.get(accounts.providerSlashed(cheater)),
-      -slashed + 1000n,
+      -slashed + 1000n + 3n * 950n,
       'from the cheater’s seized stake',
     );
     const entries = await f.db
       .selectFrom('ledger_entries')
       .select(['id', 'ref', 'kind', 'memo'])
       .where('kind', '=', 'compensation')
+      .orderBy('id')
       .execute();
+    assert.equal(entries[0]?.ref, `review:${taskIds[0]}:refund`, 'the refund is paid first');
     assert.deepEqual(
-      entries.map((e) => e.ref),
-      [`review:${taskIds[0]}:refund`],
+      entries.map((e) => e.ref).filter((r) => r.includes(':check:')).length,
+      3,
+      'and the three checks',
     );
+    for (const c of checks)
+      assert.equal(
+        b.get(accounts.providerEarnings(c)) ?? 0n,
+        -950n * BigInt(checks.filter((x) => x === c).length),
+      );
     const facts: EntryFact[] = [];
     for (const e of entries) {
       const postings = await f.db
@@ -231,7 +244,8 @@ test("the client of a revoked output is refunded its charge from the caught prov
         .execute();
       facts.push({ ref: e.ref, kind: e.kind, postings, memo: JSON.parse(e.memo) });
     }
-    assert.equal(await checkCompensationEntry(facts[0]!, 31337, b), null, 'the entry’s evidence holds');
+    for (const e of facts)
+      assert.equal(await checkCompensationEntry(e, 31337, b), null, `the evidence of ${e.ref} holds`);
     const read = async (cid: string) => decodeSafetensors(await f.work.blobs.read(cid));
     assert.equal(await checkCompensationVerdicts(facts, read), null, 'the outputs re-derive the revocation');
     const [event] = await f.db
