@@ -185,8 +185,15 @@ export function blobRoutes(blobs: BlobStore, maxBlobBytes: number, access: BlobA
             sendBuffers.give(buf);
             throw err;
           }
-          // 'finish': the socket took every byte, so the buffer is free again. A response that
-          // never finishes (the client went away) drops it, and the garbage collector frees it.
+          if (reply.raw.destroyed || reply.raw.socket?.destroyed !== false) {
+            // The reader went away while the blob was read: nothing is sent, and the 'close'
+            // that already happened would never hand the buffer back.
+            sendBuffers.give(buf);
+            return reply;
+          }
+          // 'finish': the socket took every byte (the last write's callback: the kernel has them),
+          // so the buffer is free again. A response that never finishes (the client went away)
+          // drops it, and the garbage collector frees it once the pending write lets it go.
           let settled = false;
           reply.raw.once('finish', () => {
             if (settled) return;

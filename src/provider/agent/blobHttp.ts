@@ -349,6 +349,7 @@ export function createBlobHttp(
       if (typeof baseUrl === 'string') return direct;
       return {
         size: direct.size,
+        discard: () => direct.discard?.(),
         async chunks(onChunk) {
           let delivered = 0;
           try {

@@ -22,11 +22,15 @@ function pattern(n: number, seed: number): Buffer {
 }
 const big = pattern(2 * BATCH_BYTES + 12_345, 1);
 const small = pattern(70_000, 2);
-const stored = new Map([big, small].map((b) => [sha(b), b]));
+/** Small enough to arrive in the same read as the response head. */
+const tiny = pattern(300, 3);
+const empty = Buffer.alloc(0);
+const big2 = pattern(BATCH_BYTES + 777, 4);
+const stored = new Map([big, small, tiny, empty, big2].map((b) => [sha(b), b]));
 const sockets = new Set<unknown>();
 const authSeen: (string | undefined)[] = [];
 /** How the next answer misbehaves, once. */
-let trick: 'lie' | 'short' | 'huge' | 'stall' | undefined;
+let trick: 'lie' | 'short' | 'huge' | 'stall' | 'chunked' | 'close' | undefined;
 
 const server = http.createServer((req, res) => {
   sockets.add(req.socket);
@@ -53,7 +57,14 @@ const server = http.createServer((req, res) => {
     res.write(blob.subarray(0, 1000));
     return;
   }
-  res.writeHead(200, { 'content-length': blob.length });
+  if (now === 'chunked') {
+    // No content-length: a transfer coding this path does not read (node:http does).
+    res.writeHead(200);
+    res.write(blob.subarray(0, 1000));
+    setImmediate(() => res.end(blob.subarray(1000)));
+    return;
+  }
+  res.writeHead(200, { 'content-length': blob.length, ...(now === 'close' ? { connection: 'close' } : {}) });
   if (now === 'lie') res.end(Buffer.alloc(blob.length, 7));
   else if (now === 'short') res.write(blob.subarray(0, BATCH_BYTES + 5), () => req.socket.destroy());
   else if (now === 'stall') res.write(blob.subarray(0, 1000));
@@ -169,6 +180,75 @@ test('with replicas, a body broken off midway continues from the replica in use'
     trick = 'short';
     const source = await blobs.source(sha(big));
     assert.ok(isChunkSource(source) && (await bytesOf(source)).equals(big), 'every byte once, in order');
+  } finally {
+    blobs.close();
+  }
+});
+
+test('a blob that arrives with its response head frees the connection: the next download on it is answered', async () => {
+  const blobs = createBlobHttp(base);
+  // A hang (the old code left such a connection paused in the pool) fails here, not at 300 s.
+  const deadline = AbortSignal.timeout(30_000);
+  try {
+    sockets.clear();
+    for (const b of [tiny, empty, big, tiny, small, empty, big2]) {
+      const source = await blobs.source(sha(b), deadline);
+      assert.ok(isChunkSource(source), `a ChunkSource for ${b.length} bytes`);
+      assert.equal(source.size, b.length);
+      assert.ok((await bytesOf(source)).equals(b), `the ${b.length} bytes, whole`);
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(sockets.size, 1, 'one connection carried every download');
+  } finally {
+    blobs.close();
+  }
+});
+
+test('concurrent downloads of different blobs through the cache each get their own bytes', async () => {
+  const blobs = createBlobHttp(base);
+  const deadline = AbortSignal.timeout(60_000);
+  const cache = createBlobCache({
+    dir: join(root, `c${++dirs}`),
+    budgetBytes: 20 * big.length,
+    fetchBlob: (cid, signal) => blobs.source(cid, signal),
+    logger: pino({ level: 'silent' }),
+  });
+  try {
+    for (let round = 0; round < 3; round++) {
+      const all = [big, tiny, big2, small, empty, tiny, big];
+      const got = await Promise.all(all.map(async (b) => readFile(await cache.get(sha(b), deadline))));
+      for (const [i, g] of got.entries())
+        assert.ok(g.equals(all[i]!), `round ${round}: blob ${i} (${all[i]!.length} bytes)`);
+      for (const b of all) await rm(join(root, `c${dirs}`, sha(b)), { force: true });
+    }
+    // Straight from the source as well (no cache between), interleaved.
+    const sources = await Promise.all([big2, tiny, big, small].map((b) => blobs.source(sha(b), deadline)));
+    const bodies = await Promise.all(sources.map((s) => (isChunkSource(s) ? bytesOf(s) : undefined)));
+    for (const [i, b] of [big2, tiny, big, small].entries())
+      assert.ok(bodies[i]?.equals(b), `source ${i} whole`);
+  } finally {
+    blobs.close();
+  }
+});
+
+test('a chunked answer and a connection: close answer are read right; the connection after them works', async () => {
+  const blobs = createBlobHttp(base);
+  const deadline = AbortSignal.timeout(30_000);
+  const read = async (b: Buffer) => {
+    const source = await blobs.source(sha(b), deadline);
+    if (isChunkSource(source)) return bytesOf(source);
+    const parts: Buffer[] = [];
+    for await (const c of source) parts.push(c as Buffer);
+    return Buffer.concat(parts);
+  };
+  try {
+    trick = 'chunked';
+    assert.ok((await read(big2)).equals(big2), 'a chunked body, through node:http');
+    trick = 'close';
+    assert.ok((await read(small)).equals(small), 'a body on a connection the server closes');
+    trick = 'close';
+    assert.ok((await read(tiny)).equals(tiny), 'a small body on a connection the server closes');
+    assert.ok((await read(big)).equals(big), 'and the next one');
   } finally {
     blobs.close();
   }

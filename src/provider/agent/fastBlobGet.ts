@@ -83,6 +83,12 @@ export function createFastBlobGet(idleTimeoutMs: number) {
     return conn;
   }
 
+  /**
+   * Back to the idle pool (or closed). Called only from a read callback or before the socket
+   * reads again: the buffer a socket reads into next is the one its last read callback left in
+   * `target` (net.Socket asks `onread.buffer` after each callback), so that must be the head
+   * buffer here, never a batch that is handed back for another download to reuse.
+   */
   function release(conn: Conn, keepAlive: boolean): void {
     conn.onRead = undefined;
     conn.onFail = undefined;
@@ -91,6 +97,8 @@ export function createFastBlobGet(idleTimeoutMs: number) {
       conn.socket.destroy();
       return;
     }
+    // Reading while idle: the server closing it is seen at once, stray bytes close it.
+    conn.socket.resume();
     const list = idle.get(conn.key) ?? [];
     list.push(conn);
     idle.set(conn.key, list);
@@ -176,20 +184,47 @@ export function createFastBlobGet(idleTimeoutMs: number) {
           return;
         }
         const size = length;
-        // The batch is taken now, so the read after the head already lands in it; the socket
-        // pauses until a reader asks for the bytes.
+        conn.onRead = undefined;
+        conn.onFail = undefined;
+        unlisten();
+        if (early === size) {
+          // The whole body came with the head (a small blob): copied out of the head buffer, which
+          // the connection's next answer reuses, and the connection is free at once. The socket
+          // keeps reading into the head buffer (the one its next read uses is the one answered to
+          // this callback: it must never be a batch handed back, nor an empty buffer).
+          const body = Buffer.from(conn.head.subarray(end + 4, headLen));
+          release(conn, keepAlive);
+          resolve({
+            size,
+            discard() {},
+            async chunks(onChunk) {
+              signal?.throwIfAborted();
+              if (size > 0) onChunk(body);
+            },
+          });
+          return;
+        }
+        // The batch is taken now, so the read after the head already lands in it (the buffer
+        // set here is the one the socket's next read fills); the socket pauses until a reader
+        // asks for the bytes.
         const batch = takeBatch();
         conn.head.copy(batch, 0, end + 4, headLen);
         let fill = early;
         let remaining = size - early;
         conn.target = batch.subarray(fill, fill + Math.min(BATCH_BYTES - fill, remaining));
-        conn.onRead = undefined;
-        conn.onFail = undefined;
         conn.socket.pause();
-        unlisten();
+        let started = false;
         resolve({
           size,
+          discard() {
+            // Refused before a byte was read (too large): the connection is out of step, closed.
+            if (started) return;
+            started = true;
+            conn.socket.destroy();
+          },
           chunks(onChunk) {
+            if (started) return Promise.reject(new Error('a blob body is read once'));
+            started = true;
             return new Promise<void>((done, fail) => {
               let finished = false;
               const stop = (err: unknown) => {
@@ -223,10 +258,6 @@ export function createFastBlobGet(idleTimeoutMs: number) {
               };
               if (signal?.aborted) {
                 stop(signal.reason);
-                return;
-              }
-              if (remaining === 0) {
-                if (fill === 0 || deliver()) complete();
                 return;
               }
               conn.onFail = stop;

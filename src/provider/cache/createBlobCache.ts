@@ -36,6 +36,8 @@ export type ChunkSource = {
    * stops the read (the connection is closed) and rejects with what it threw.
    */
   chunks(onChunk: (batch: Buffer) => void): Promise<void>;
+  /** The body will not be read (refused on its size): frees the connection it holds. */
+  discard?(): void;
 };
 
 /** Whether `body` is a ChunkSource (rather than a stream). */
@@ -339,10 +341,20 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
       if (isChunkSource(body)) {
         // Batches of up to 4 MiB in a buffer the source reuses: hashed and written (synchronously,
         // page-cache work) before the next read lands in it; no chunk is kept.
-        if (body.size > maxBlobBytes)
-          throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', `blob ${cid} is larger than ${maxBlobBytes} bytes`);
-        created = true;
-        const fd = openSync(tmp, 'wx');
+        let fd: number;
+        try {
+          if (body.size > maxBlobBytes)
+            throw new PlexusError(
+              'PLX_PAYLOAD_TOO_LARGE',
+              `blob ${cid} is larger than ${maxBlobBytes} bytes`,
+            );
+          created = true;
+          fd = openSync(tmp, 'wx');
+        } catch (err) {
+          // Not read: the connection that holds the body is freed now, not at its idle timeout.
+          body.discard?.();
+          throw err;
+        }
         try {
           await body.chunks((buf) => {
             size += buf.length;
