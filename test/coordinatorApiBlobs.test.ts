@@ -8,12 +8,15 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { LocalAccount } from 'viem';
 import { createClient } from '../src/client/createClient.ts';
 import { BLOB_AUTH_HEADER, signBlobAuth } from '../src/protocol/eip712.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
+import { createBlobHttp } from '../src/provider/agent/blobHttp.ts';
+import { isChunkSource } from '../src/provider/cache/createBlobCache.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
 
 type C = Awaited<ReturnType<typeof testCoordinator>>;
@@ -223,5 +226,60 @@ describe('reads (item 8)', () => {
     });
     assert.equal((await read(open)).status, 200);
     assert.equal((await read(modelCid)).status, 200, "the public job's client uploaded the model itself");
+  });
+});
+
+describe("sending blobs (issue 18: reused send buffers, the agent's lean GET)", () => {
+  /** Bytes that differ everywhere, so a batch sent from another blob's buffer cannot hash right. */
+  function pattern(n: number, seed: number): Buffer {
+    const b = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) b[i] = (i * 131 + seed * 7 + (i >> 10)) & 0xff;
+    return b;
+  }
+
+  test('concurrent reads of different blobs each get their own bytes, beside a stalled and a vanished reader', async () => {
+    const owner = randomAccount();
+    const sdk = createClient({ url: c.url, account: owner });
+    const blobs = [12_000_001, 5_000_000, 1_500_000, 200].map((n, i) => pattern(n, i + 1));
+    const cids: string[] = [];
+    for (const b of blobs) cids.push((await sdk.uploadBlob(b)).cid);
+    const auth = (cid: string) => signBlobAuth(owner, 31337, { cid });
+    /** A raw reader: `stall` stops reading after the head (the server's write waits on it). */
+    const rawGet = async (cid: string) => {
+      const headers = { [BLOB_AUTH_HEADER]: await auth(cid) };
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        http.get(`${c.url}/v1/blobs/${cid}`, { headers }, resolve).on('error', reject);
+      });
+      assert.equal(res.statusCode, 200, 'read allowed');
+      res.pause();
+      return res;
+    };
+    const stalled = await rawGet(cids[0]!);
+    const vanished = await rawGet(cids[1]!);
+    vanished.destroy();
+    const agent = createBlobHttp(c.url, { auth });
+    const deadline = AbortSignal.timeout(120_000);
+    try {
+      const readOne = async (i: number) => {
+        const source = await agent.source(cids[i]!, deadline);
+        const parts: Buffer[] = [];
+        if (isChunkSource(source)) await source.chunks((b) => parts.push(Buffer.from(b)));
+        else for await (const p of source) parts.push(p as Buffer);
+        return Buffer.concat(parts);
+      };
+      for (let round = 0; round < 3; round++) {
+        const order = [1, 0, 3, 2, 1, 3, 0];
+        const got = await Promise.all(order.map(readOne));
+        for (const [k, g] of got.entries())
+          assert.equal(cidOf(g), cids[order[k]!], `round ${round}: read ${k} is blob ${order[k]}`);
+      }
+      // The stalled reader's bytes were not overwritten by the reads that went on meanwhile.
+      const parts: Buffer[] = [];
+      for await (const p of stalled) parts.push(p as Buffer);
+      assert.equal(cidOf(Buffer.concat(parts)), cids[0], 'the stalled reader got its own blob');
+    } finally {
+      agent.close();
+      stalled.destroy();
+    }
   });
 });

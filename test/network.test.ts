@@ -8,11 +8,12 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createClient, type PlexusClient } from '../src/client/createClient.ts';
+import { openStore } from '../src/coordinator/store/openStore.ts';
 import { type NodeChild, spawnPlexus } from '../src/devnet/spawnNode.ts';
 import { DEVNET_PASSWORD, startDevnet } from '../src/devnet/startDevnet.ts';
 import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
-import { encodeSafetensors } from '../src/protocol/safetensors.ts';
+import { decodeSafetensors, encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
 
 const quiet = createLogger('test', { level: 'silent' });
@@ -191,6 +192,52 @@ describe('failures', () => {
     assert.equal(final.status, 'completed', JSON.stringify(final.error));
     assert.equal((await client.jobResults(jobId)).outputs.length, 3);
     assert.ok(p.child.proc.exitCode === null, 'the provider survived the coordinator outage and reconnected');
+  });
+
+  test('tiny inputs and outputs through the real agent: the job completes and its outputs came inside the signed results, not by upload', async () => {
+    const probe = createClient({ url });
+    // Run alone (--test-name-pattern), no earlier case has started one.
+    if ((await probe.health()).providersOnline === 0) await startProviderProcess(9);
+    await waitUntil('a provider online', async () => (await probe.health()).providersOnline >= 1);
+    const account = await loadOrCreateKeystore(join(dir, 'tiny-client.json'), 'pw', {
+      scrypt: { n: 1024, r: 8, p: 1 },
+      logger: quiet,
+    });
+    const client = createClient({ url, account });
+    const model = await client.uploadFile(ppocrDetectionModelPath());
+    // 32×32 images: a 12 KiB input and a 4 KiB output, both under the 64 KiB inline limit.
+    const inputs: string[] = [];
+    for (let i = 0; i < 3; i++)
+      inputs.push((await client.uploadBlob(encodeSafetensors(ocrInput(i, 32, 32)))).cid);
+    const { jobId } = await client.submitJob({
+      kind: 'onnx.infer',
+      model: model.cid,
+      inputs,
+      deadline: Math.floor(Date.now() / 1000) + 300,
+      taskTimeoutSec: 60,
+      maxAttempts: 3,
+    });
+    const final = await client.waitForJob(jobId);
+    assert.equal(final.status, 'completed', JSON.stringify(final.error));
+    const { outputs } = await client.jobResults(jobId);
+    assert.equal(outputs.length, 3, 'every task has an output');
+    const store = await openStore({ path: join(dir, 'coordinator', 'plexus.db'), readonly: true });
+    try {
+      for (const o of outputs) {
+        const cid = o.output;
+        const tensors = decodeSafetensors(await client.downloadBlob(cid));
+        assert.ok(Object.keys(tensors).length > 0, 'the output is a tensor file');
+        // Uploaded outputs are recorded under the uploader; one sent inside the result is not.
+        const uploads = await store.db
+          .selectFrom('blob_uploads')
+          .select('account')
+          .where('cid', '=', cid)
+          .execute();
+        assert.deepEqual(uploads, [], 'the output came inside the signed result, not by upload');
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   test('SIGTERM drains a provider: the running task finishes and is reported before it exits', async () => {

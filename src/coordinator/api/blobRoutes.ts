@@ -9,23 +9,74 @@ import { cidSchema } from '../../protocol/schemas.ts';
 import type { BlobAccess } from '../blobs/blobAccess.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 
-/** Blobs up to this size are read whole into a reused buffer and sent in one write. */
-const SEND_BUFFER_BYTES = 1024 * 1024;
-/** Free send buffers kept for reuse; more concurrent downloads allocate (and drop) their own. */
-const SEND_BUFFERS_KEPT = 8;
+/**
+ * Blobs up to this size (a task's input of several images, an output) are read whole into a
+ * reused buffer and sent in one write; larger ones (models) are streamed from their file.
+ */
+export const SEND_WHOLE_MAX_BYTES = 16 * 1024 * 1024;
+/** Bytes of free send buffers kept for reuse. */
+const SEND_BUFFERS_KEPT_BYTES = 32 * 1024 * 1024;
+/**
+ * Bytes of send buffers in use at once, at most: beyond it a download is streamed (bounded by the
+ * socket's backpressure), so many readers of large blobs cannot make the coordinator hold them all.
+ */
+const SEND_BUFFERS_IN_USE_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reused buffers for sending blobs whole. A fresh multi-MiB buffer per download costs more than
+ * the bytes it carries: the kernel maps and zeroes its pages on first touch, and the garbage
+ * collector runs for the external memory (a 6 MB input sent through a 1 MiB-chunk file stream
+ * cost 7.7–8.4 ms of CPU, from a reused buffer 3.2–3.5 ms; docs/benchmarks.md, "cost per byte").
+ */
+export function createSendBuffers(kept = SEND_BUFFERS_KEPT_BYTES, inUseMax = SEND_BUFFERS_IN_USE_MAX_BYTES) {
+  /** Free buffers, smallest first. */
+  const free: Buffer[] = [];
+  let freeBytes = 0;
+  let inUse = 0;
+  return {
+    /** A buffer of at least `size` bytes, or undefined when too many bytes are out already. */
+    take(size: number): Buffer | undefined {
+      const i = free.findIndex((b) => b.length >= size);
+      if (i >= 0) {
+        const [buf] = free.splice(i, 1);
+        freeBytes -= buf!.length;
+        inUse += buf!.length;
+        return buf;
+      }
+      // Powers of two from 1 MiB: a buffer fits the next blob of about the same size.
+      const capacity = Math.max(1024 * 1024, 2 ** Math.ceil(Math.log2(Math.max(size, 1))));
+      if (inUse + capacity > inUseMax) return undefined;
+      inUse += capacity;
+      return Buffer.allocUnsafeSlow(capacity);
+    },
+    /** Back for reuse (dropped when `kept` bytes are free already). */
+    give(buf: Buffer): void {
+      inUse -= buf.length;
+      if (freeBytes + buf.length > kept) return;
+      freeBytes += buf.length;
+      const i = free.findIndex((b) => b.length >= buf.length);
+      free.splice(i < 0 ? free.length : i, 0, buf);
+    },
+    /** Sent or dropped without reuse: no longer counted as in use (the collector frees it). */
+    drop(buf: Buffer): void {
+      inUse -= buf.length;
+    },
+    stats: () => ({ freeBytes, inUse, free: free.length }),
+  };
+}
 
 /**
  * Content-addressed blobs: `PUT /v1/blobs/:cid` (the uploader signs the cid and size), `POST
  * /v1/blobs` (the same, with the cid in `x-plexus-cid`), `GET|HEAD /v1/blobs/:cid` (public data, or
  * a signed read by an account with a right to it: docs/security.md). Uploads are checked (signature,
  * uploader, quota) before a byte is read, streamed to disk and capped at `maxBlobBytes` and at the
- * signed size; downloads are sent in one write up to a MiB and streamed beyond.
+ * signed size; downloads are sent in one write from a reused buffer up to SEND_WHOLE_MAX_BYTES and
+ * streamed beyond.
  *
  * @example await app.register(blobRoutes(blobs, 512 << 20, access));
  */
 export function blobRoutes(blobs: BlobStore, maxBlobBytes: number, access: BlobAccess) {
-  /** Buffers free for sending small blobs (at most SEND_BUFFERS_KEPT kept). */
-  const sendBuffers: Buffer[] = [];
+  const sendBuffers = createSendBuffers();
   return async (app: FastifyInstance) => {
     // Octet streams are handed to the route unread, so nothing is buffered whole.
     app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
@@ -124,20 +175,35 @@ export function blobRoutes(blobs: BlobStore, maxBlobBytes: number, access: BlobA
           .header('cache-control', 'private, max-age=31536000, immutable')
           .header('etag', `"${req.params.cid}"`);
         if (req.method === 'HEAD') return reply.send();
-        if (size <= SEND_BUFFER_BYTES) {
-          // A task input (under a MiB) goes out from a reused buffer in one write: a fresh buffer
-          // per download was most of the memory the coordinator allocated per task.
-          const buf = sendBuffers.pop() ?? Buffer.allocUnsafeSlow(SEND_BUFFER_BYTES);
+        const buf = size <= SEND_WHOLE_MAX_BYTES ? sendBuffers.take(size) : undefined;
+        if (buf) {
+          // A task's input or output goes out from a reused buffer in one write: a fresh buffer
+          // per download was most of the memory (and much of the CPU) the coordinator spent per task.
           try {
             await blobs.readInto(req.params.cid, buf.subarray(0, size));
           } catch (err) {
-            sendBuffers.push(buf);
+            sendBuffers.give(buf);
             throw err;
           }
-          // 'finish': the socket took every byte, so the buffer is free again. A response that
-          // never finishes (the client went away) keeps it, and the garbage collector frees it.
+          if (reply.raw.destroyed || reply.raw.socket?.destroyed !== false) {
+            // The reader went away while the blob was read: nothing is sent, and the 'close'
+            // that already happened would never hand the buffer back.
+            sendBuffers.give(buf);
+            return reply;
+          }
+          // 'finish': the socket took every byte (the last write's callback: the kernel has them),
+          // so the buffer is free again. A response that never finishes (the client went away)
+          // drops it, and the garbage collector frees it once the pending write lets it go.
+          let settled = false;
           reply.raw.once('finish', () => {
-            if (sendBuffers.length < SEND_BUFFERS_KEPT) sendBuffers.push(buf);
+            if (settled) return;
+            settled = true;
+            sendBuffers.give(buf);
+          });
+          reply.raw.once('close', () => {
+            if (settled) return;
+            settled = true;
+            sendBuffers.drop(buf);
           });
           return reply.send(buf.subarray(0, size));
         }

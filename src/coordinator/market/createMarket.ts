@@ -405,13 +405,22 @@ export function createMarket(deps: {
         const usage = (JSON.parse(e.result) as { usage: Usage }).usage;
         billable.push({ e, cls, fl, units: billedUnitsMilli(cls, usage, spec.taskTimeoutSec) });
       }
+      // The base price per class, read once for this verdict (every execution is priced twice).
+      const basePrices = new Map<string, Promise<bigint>>();
+      const basePriceOf = (cls: string) => {
+        const known = basePrices.get(cls);
+        if (known) return known;
+        const read = basePrice(trx, cls, epoch);
+        basePrices.set(cls, read);
+        return read;
+      };
       const priceOf = async (x: (typeof billable)[number], unitsMilli: bigint) => {
         const floor = x.fl[x.cls];
         return priceExecution({
           cls: x.cls,
           usage: (JSON.parse(x.e.result) as { usage: Usage }).usage,
           timeoutSec: spec.taskTimeoutSec,
-          basePrice: await basePrice(trx, x.cls, epoch),
+          basePrice: await basePriceOf(x.cls),
           floor: floor !== undefined ? BigInt(floor) : defaultFloorPrice(x.cls),
           maxPrice,
           unitsMilli,

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { newReputation } from '../verification/reputation.ts';
-import { dispatch, pickFor } from './dispatch.ts';
+import { dispatch, leaseOne, pickFor } from './dispatch.ts';
+import { jobInfo } from './jobs.ts';
 import { handleResult } from './results.ts';
-import { providerConnected, providerDraining } from './sessions.ts';
+import { providerConnected, providerDisconnected, providerDraining } from './sessions.ts';
 import { output, workFixture } from './workFixture.ts';
 
 test('dispatch leases a queued task to a connected provider: one transaction, an assign message, events', async () => {
@@ -217,6 +218,45 @@ test('a provider caught cheating is suspended: no real task and no canary until 
     await f.work.dispatch();
     await f.idle();
     assert.equal(cheater.assigned().length, 1);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a pipelined lease is stored and sent only with its commit; one whose provider left before the commit is not taken', async () => {
+  const f = await workFixture();
+  try {
+    const a = await f.connected();
+    const b = await f.connected();
+    await f.idle();
+    const { jobId, taskIds } = await f.submitJob({ tasks: 2 });
+    const job = await jobInfo(f.state, f.work, jobId);
+    assert.ok(job, 'the job is known');
+    const pipeline: Promise<void>[] = [];
+    const first = await leaseOne(f.state, f.work, await f.task(taskIds[0]!), job, pipeline);
+    assert.deepEqual(first, { leased: true, more: false }, 'queued: leased unless the task changes');
+    assert.equal(pipeline.length, 1, 'its transaction is queued, not awaited');
+    const picked = f.work.scheduler.active(a.address) === 1 ? a : b;
+    const other = picked === a ? b : a;
+    assert.equal((await f.assignments(taskIds[0]!)).length, 0, 'nothing stored before the commit');
+    assert.equal(picked.assigned().length, 0, 'nothing sent before the commit');
+    // The provider leaves before the queued lease commits: its leases were shortened to a grace
+    // that this one would miss, so it is not taken and the task stays queued for another.
+    const left = providerDisconnected(f.state, f.work, picked.link);
+    await Promise.all(pipeline);
+    await left;
+    assert.equal(picked.assigned().length, 0, 'no assignment to a provider that left');
+    assert.equal((await f.assignments(taskIds[0]!)).length, 0, 'no lease stored');
+    const task = await f.task(taskIds[0]!);
+    assert.equal(task.status, 'queued', 'the task is still queued');
+    assert.equal(task.attempts, 0, 'no attempt counted');
+    // Leasing it again finds the one provider left; committed, the lease is sent.
+    const again: Promise<void>[] = [];
+    await leaseOne(f.state, f.work, task, job, again);
+    await Promise.all(again);
+    assert.equal(other.assigned()[0]?.taskId, taskIds[0], 'sent to the provider still connected');
+    const [lease] = await f.assignments(taskIds[0]!);
+    assert.equal(lease?.provider, other.address, 'stored with its commit');
   } finally {
     await f.close();
   }

@@ -5,8 +5,10 @@
  * giving the slot to a canary instead; `pickFor` chooses the provider.
  */
 import { randomBytes, randomInt } from 'node:crypto';
+import type { Transaction } from 'kysely';
 import type { Hex } from 'viem';
 import type { TaskRequirements } from '../scheduler/types.ts';
+import type { Database } from '../store/schema.ts';
 import { policyOfSpec } from '../verification/policy.ts';
 import { isSuspended, isTrusted, reputationScore } from '../verification/reputation.ts';
 import { type ExecutionRole, TaskVerification } from '../verification/taskVerification.ts';
@@ -19,7 +21,7 @@ import { initFor, loadVerification, lockedVerification, saveVerification } from 
 import { isAnnouncedRole } from './publicExecution.ts';
 import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
 import { cannotRun, couldRun, placementKey } from './renderEligibility.ts';
-import { lockAmount, lockFor, lockStake, stakeShort } from './stakeLocks.ts';
+import { invalidateStake, lockAmount, lockFor, lockStake, reserveStake, stakeShort } from './stakeLocks.ts';
 import { taskEconomics } from './taskEconomics.ts';
 import { waiveAudit } from './verdicts.ts';
 import {
@@ -72,6 +74,19 @@ export async function dispatch(s: WorkState, d: WorkDeps): Promise<void> {
  * await runDispatch(state, deps); // prefer dispatch(), which coalesces runs
  */
 export async function runDispatch(s: WorkState, d: WorkDeps): Promise<void> {
+  // Leases whose transactions are queued (leaseOne's `pipeline`): all settled before the run ends,
+  // so a run that starts after it reads the queue with every one of them committed.
+  const pipeline: Promise<void>[] = [];
+  const paged = await dispatchPages(s, d, pipeline).then(
+    () => undefined,
+    (err: unknown) => ({ err }),
+  );
+  const settled = await Promise.allSettled(pipeline);
+  const failed = paged ?? settled.find((r) => r.status === 'rejected');
+  if (failed) throw 'err' in failed ? failed.err : failed.reason;
+}
+
+async function dispatchPages(s: WorkState, d: WorkDeps, pipeline: Promise<void>[]): Promise<void> {
   const { scheduler } = d;
   let afterQueuedAt = -1;
   let afterId = '';
@@ -94,7 +109,7 @@ export async function runDispatch(s: WorkState, d: WorkDeps): Promise<void> {
       let attempts = task.attempts;
       for (;;) {
         if (scheduler.freeSlots() === 0) return;
-        const r = await leaseOne(s, d, { ...task, attempts }, job);
+        const r = await leaseOne(s, d, { ...task, attempts }, job, pipeline);
         if (!r.leased || !r.more) break;
         attempts++;
       }
@@ -118,6 +133,13 @@ export async function leaseOne(
   d: WorkDeps,
   task: { id: string; job_id: string; input_cid: string; attempts: number },
   job: JobInfo,
+  /**
+   * Pipelined (a dispatch run on a store no other replica shares): the lease's transaction is
+   * queued on the shared group commit (`d.commits`) instead of awaited, its completion (the
+   * assignment sent, or the slot given back) pushed here for the run to await before it ends, and
+   * `leased` is what the lease will be unless its conditional update then finds the task changed.
+   */
+  pipeline?: Promise<void>[],
 ): Promise<{ leased: boolean; more: boolean }> {
   const { db, events, q, stmt, scheduler } = d;
   const policy = policyOfSpec(job.spec);
@@ -223,86 +245,127 @@ export async function leaseOne(
     tv.assign(provider as Hex, role, trustedNow);
     more = tv.pending().length > 0;
   }
-  let leased = false;
-  try {
-    leased = await db.transaction().execute(async (trx) => {
-      const updated = await stmt.run(trx, q.leaseTask, {
-        id: task.id,
-        status: more ? 'queued' : 'assigned',
-        attempts: task.attempts + 1,
-        prev: task.attempts,
-        at: t,
-      });
-      if (updated === 0n) return false;
-      if (tv && !fresh && d.shared) {
-        // Replicas: the row is locked now; assign on the verification as the store has it (a
-        // result handled by another replica since it was read), if it still asks for this.
-        const stored = await lockedVerification(s, d, trx, task.id);
-        const wanted = stored?.pending()[0];
-        if (!stored || !wanted || wanted.role !== role || wanted.exclude.includes(provider as Hex))
-          throw new LeaseLost();
-        stored.assign(provider as Hex, role, trustedNow);
-        tv = stored;
-        if (stored.pending().length > 0 !== more) {
-          more = !more;
-          await trx
-            .updateTable('tasks')
-            .set({ status: more ? 'queued' : 'assigned' })
-            .where('id', '=', task.id)
-            .execute();
-        }
-      }
-      await stmt.run(trx, q.insertAssignment, {
-        id: assignmentId,
-        taskId: task.id,
-        jobId: task.job_id,
-        provider,
-        expiresAt: t + job.spec.taskTimeoutSec * 1000,
-        at: t,
-      });
-      await lockStake(s, d, trx, {
-        assignmentId,
-        provider,
-        taskId: task.id,
-        jobId: task.job_id,
-        amount: lockFor(s, d, provider, lock),
-        at: t,
-      });
-      if (tv) await saveVerification(d, trx, tv, task.job_id, policy, false);
-      if (region) await recordRenderAuditRegion(trx, assignmentId, task.id, region, t);
-      // A job's status never returns to queued: once this process saw it leave, nothing to do.
-      if (job.status === 'queued') {
-        const jobUpdated = await startJob(trx, task.job_id, t);
-        if (jobUpdated.numUpdatedRows > 0n) {
-          job.status = 'running';
-          await events.append(trx, task.job_id, 'job.running', {});
-        } else {
-          // Another replica started it first: this process's copy must not stay 'queued' (a
-          // failed attempt would then fail the job, leases.ts). Read again when next needed.
-          s.jobCache.delete(task.job_id);
-        }
-      }
-      // Neither the provider nor the role, and nothing at all for an auditor or a tie-breaker:
-      // events are public, and they would tell a provider its co-executors and a primary whether
-      // an auditor came (secret until the verdict, which names them; publicExecution.ts). No
-      // attempt number either: it counts those hidden leases too.
-      if (isAnnouncedRole(role)) await events.append(trx, task.job_id, 'task.assigned', { taskId: task.id });
-      return true;
-    });
-  } catch (err) {
-    // Rolled back (the attempt count too): another replica changed the task first.
-    if (!(err instanceof LeaseLost)) throw err;
-  } finally {
-    // The in-memory machine already took the assignment: if the store did not, rebuild it.
-    if (!leased && tv) s.verifications.delete(task.id);
-  }
-  if (!leased) {
-    d.metrics.leasesLost.inc();
-    scheduler.release(provider);
-    return { leased: false, more: false };
-  }
+  // A fresh machine is visible at once: a second execution of the same task leased in this run
+  // (before this one committed) must find it. Forgotten again if the lease does not hold.
   if (tv && fresh) s.verifications.set(task.id, tv);
-  events.notify(task.job_id);
+  const pipelined = pipeline !== undefined && !d.shared;
+  const lease = async (trx: Transaction<Database>): Promise<boolean> => {
+    // Queued, it may run after its provider disconnected (whose leases were then shortened to a
+    // grace this one would miss): the task stays queued for another.
+    if (pipelined && !s.links.has(provider)) return false;
+    const updated = await stmt.run(trx, q.leaseTask, {
+      id: task.id,
+      status: more ? 'queued' : 'assigned',
+      attempts: task.attempts + 1,
+      prev: task.attempts,
+      at: t,
+    });
+    if (updated === 0n) return false;
+    if (tv && !fresh && d.shared) {
+      // Replicas: the row is locked now; assign on the verification as the store has it (a
+      // result handled by another replica since it was read), if it still asks for this.
+      const stored = await lockedVerification(s, d, trx, task.id);
+      const wanted = stored?.pending()[0];
+      if (!stored || !wanted || wanted.role !== role || wanted.exclude.includes(provider as Hex))
+        throw new LeaseLost();
+      stored.assign(provider as Hex, role, trustedNow);
+      tv = stored;
+      if (stored.pending().length > 0 !== more) {
+        more = !more;
+        await trx
+          .updateTable('tasks')
+          .set({ status: more ? 'queued' : 'assigned' })
+          .where('id', '=', task.id)
+          .execute();
+      }
+    }
+    await stmt.run(trx, q.insertAssignment, {
+      id: assignmentId,
+      taskId: task.id,
+      jobId: task.job_id,
+      provider,
+      expiresAt: t + job.spec.taskTimeoutSec * 1000,
+      at: t,
+    });
+    await lockStake(s, d, trx, {
+      assignmentId,
+      provider,
+      taskId: task.id,
+      jobId: task.job_id,
+      amount: lockFor(s, d, provider, lock),
+      at: t,
+    });
+    if (tv) await saveVerification(d, trx, tv, task.job_id, policy, false);
+    if (region) await recordRenderAuditRegion(trx, assignmentId, task.id, region, t);
+    // A job's status never returns to queued: once this process saw it leave, nothing to do.
+    if (job.status === 'queued') {
+      const jobUpdated = await startJob(trx, task.job_id, t);
+      if (jobUpdated.numUpdatedRows > 0n) {
+        job.status = 'running';
+        await events.append(trx, task.job_id, 'job.running', {});
+      } else {
+        // Another replica started it first: this process's copy must not stay 'queued' (a
+        // failed attempt would then fail the job, leases.ts). Read again when next needed.
+        s.jobCache.delete(task.job_id);
+      }
+    }
+    // Neither the provider nor the role, and nothing at all for an auditor or a tie-breaker:
+    // events are public, and they would tell a provider its co-executors and a primary whether
+    // an auditor came (secret until the verdict, which names them; publicExecution.ts). No
+    // attempt number either: it counts those hidden leases too.
+    if (isAnnouncedRole(role)) await events.append(trx, task.job_id, 'task.assigned', { taskId: task.id });
+    return true;
+  };
+  /** After the transaction: the assignment sent, or (not leased) the slot given back. */
+  const settle = async (committed: Promise<boolean>): Promise<boolean> => {
+    let leased = false;
+    try {
+      leased = await committed;
+    } catch (err) {
+      // Rolled back (the attempt count too): another replica changed the task first.
+      if (!(err instanceof LeaseLost)) throw err;
+    } finally {
+      // The in-memory machine already took the assignment: if the store did not, rebuild it.
+      if (!leased && tv) s.verifications.delete(task.id);
+      // Nor keep a lock counted that did not commit (lockStake adds it to the cached tally).
+      if (!leased) invalidateStake(s, provider);
+    }
+    if (!leased) {
+      d.metrics.leasesLost.inc();
+      scheduler.release(provider);
+      return false;
+    }
+    await sendAssignment(s, d, { provider, assignmentId, task, job, region, started });
+    return true;
+  };
+  if (pipelined) {
+    // One commit for the leases of this run and the results queued beside them (groupCommit.ts).
+    // Its lock counts against the provider's free stake from now, not from the commit.
+    const unreserve = reserveStake(s, provider, lockFor(s, d, provider, lock));
+    const done = settle(d.commits.run(lease).finally(unreserve)).then(() => {});
+    done.catch(() => {}); // rejected before the run awaits it is not an unhandled rejection
+    pipeline.push(done);
+    return { leased: true, more };
+  }
+  if (!(await settle(db.transaction().execute(lease)))) return { leased: false, more: false };
+  return { leased: true, more };
+}
+
+/** A committed lease: its job's streams woken and the assignment sent to its provider. */
+async function sendAssignment(
+  s: WorkState,
+  d: WorkDeps,
+  a: {
+    provider: string;
+    assignmentId: Hex;
+    task: { id: string; job_id: string; input_cid: string };
+    job: JobInfo;
+    region: Awaited<ReturnType<typeof renderAuditRegionFor>> | undefined;
+    started: number;
+  },
+): Promise<void> {
+  const { task, job, provider, assignmentId, region } = a;
+  d.events.notify(task.job_id);
   const inputBytes = await inlineInput(d, task.input_cid);
   send(s, provider, {
     type: 'assign',
@@ -317,9 +380,8 @@ export async function leaseOne(
     ...(region ? { region: region.region } : {}),
     ...(inputBytes ? { inputBytes } : {}),
   });
-  d.metrics.dispatchSeconds.observe((performance.now() - started) / 1000);
+  d.metrics.dispatchSeconds.observe((performance.now() - a.started) / 1000);
   d.metrics.assignments.inc();
-  return { leased: true, more };
 }
 
 /**

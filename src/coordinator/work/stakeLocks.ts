@@ -26,13 +26,14 @@ export const STAKE_LOCK_MULTIPLE = SLASH_REWARD_MULTIPLE;
 const TALLY_TTL_MS = 60_000;
 
 type Tally = { at: number; committed: bigint };
-type Cache = { tallies: Map<string, Tally>; versions: Map<string, number> };
+/** pending: stake of leases queued but not yet committed (a pipelined dispatch run), per provider. */
+type Cache = { tallies: Map<string, Tally>; versions: Map<string, number>; pending: Map<string, bigint> };
 const caches = new WeakMap<WorkState, Cache>();
 
 function cacheOf(s: WorkState): Cache {
   let c = caches.get(s);
   if (!c) {
-    c = { tallies: new Map(), versions: new Map() };
+    c = { tallies: new Map(), versions: new Map(), pending: new Map() };
     caches.set(s, c);
   }
   return c;
@@ -44,6 +45,29 @@ export function invalidateStake(s: WorkState, provider: string): void {
   const who = provider.toLowerCase();
   c.tallies.delete(who);
   c.versions.set(who, (c.versions.get(who) ?? 0) + 1);
+}
+
+/**
+ * Counts `amount` as locked on the provider until the returned function is called: a lease whose
+ * transaction is queued (dispatch.ts, pipelined) is not in the store yet, and the provider's next
+ * lease in the same run must not find that stake free. Call it once the lease committed (its lock
+ * is then in the store) or failed.
+ *
+ * @example
+ * const done = reserveStake(state, provider, amount); committed.finally(done);
+ */
+export function reserveStake(s: WorkState, provider: string, amount: bigint): () => void {
+  const { pending } = cacheOf(s);
+  const who = provider.toLowerCase();
+  pending.set(who, (pending.get(who) ?? 0n) + amount);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    const left = (pending.get(who) ?? 0n) - amount;
+    if (left > 0n) pending.set(who, left);
+    else pending.delete(who);
+  };
 }
 
 /**
@@ -132,16 +156,20 @@ export function lockFor(s: WorkState, d: WorkDeps, provider: string, amount: big
  */
 export async function stakeShort(s: WorkState, d: WorkDeps, amount: bigint): Promise<Set<string>> {
   const out = new Set<string>();
+  const { pending } = cacheOf(s);
   for (const a of [...s.links.keys()]) {
     const need = lockFor(s, d, a, amount);
-    const free = cachedFreeStake(s, d, a) ?? (await freeStake(s, d, a));
+    const stored = cachedFreeStake(s, d, a) ?? (await freeStake(s, d, a));
+    // Less what leases queued but not yet committed will lock (reserveStake).
+    const free = pending.size === 0 ? stored : stored - (pending.get(a.toLowerCase()) ?? 0n);
     if (need <= 0n || free < need) out.add(a);
   }
   return out;
 }
 
 /**
- * Locks `amount` of the provider's stake for one lease (caller's transaction).
+ * Locks `amount` of the provider's stake for one lease (caller's transaction; if that does not
+ * commit, the caller calls invalidateStake for the provider).
  *
  * @example
  * await lockStake(state, deps, trx, { assignmentId, provider, taskId, jobId, amount: lockAmount(reward), at: now });
@@ -160,7 +188,14 @@ export async function lockStake(
     amount: l.amount.toString(),
     at: l.at,
   });
-  invalidateStake(s, l.provider);
+  // Counted into the cached tally rather than dropping it (which cost a read of the store per
+  // lease): more locked only ever means less free. The caller drops the tally if its
+  // transaction does not commit (dispatch.ts), so a lock rolled back is not counted for long.
+  const c = cacheOf(s);
+  const who = l.provider.toLowerCase();
+  c.versions.set(who, (c.versions.get(who) ?? 0) + 1);
+  const tally = c.tallies.get(who);
+  if (tally) c.tallies.set(who, { at: tally.at, committed: tally.committed + l.amount });
 }
 
 /**

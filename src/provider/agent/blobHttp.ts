@@ -9,6 +9,8 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import { errorFromBody } from '../../errors/httpError.ts';
+import type { ChunkSource } from '../cache/createBlobCache.ts';
+import { createFastBlobGet } from './fastBlobGet.ts';
 
 /** What undici's fetch allowed a silent connection (its headers and body timeouts), in ms. */
 const IDLE_TIMEOUT_MS = 300_000;
@@ -37,6 +39,12 @@ export type BlobHttp = {
    * session moved to.
    */
   get(cid: string, signal?: AbortSignal): Promise<Readable>;
+  /**
+   * `get` for the blob cache: over plain `http:` a ChunkSource whose bytes the kernel copies into
+   * a reused buffer (fastBlobGet.ts), else (https, an answer other than a plain 200) the stream
+   * `get` answers. Errors as `get`'s; with replicas a body broken off midway continues the same way.
+   */
+  source(cid: string, signal?: AbortSignal): Promise<Readable | ChunkSource>;
   /** Uploads a blob under its content id (the coordinator refuses bytes that do not hash to it). */
   put(cid: string, bytes: Uint8Array): Promise<void>;
   /**
@@ -83,6 +91,7 @@ export function createBlobHttp(
   const MAX_GRANTS = 4096;
   /** Inputs sent inside assignments, until their one read (at most MAX_GRANTS kept). */
   const preloaded = new Map<string, { bytes: Uint8Array; until: number }>();
+  const fast = createFastBlobGet(IDLE_TIMEOUT_MS);
   const agents = {
     'http:': new http.Agent({ keepAlive: true }),
     'https:': new https.Agent({ keepAlive: true }),
@@ -170,16 +179,14 @@ export function createBlobHttp(
     }
   }
 
-  /** The request, its redirects followed; a non-2xx final answer throws the coordinator's error. */
-  async function request(
-    method: 'GET' | 'PUT',
-    cid: string,
-    body: Uint8Array | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<IncomingMessage> {
-    let url = new URL(`${baseOf().replace(/\/+$/, '')}/v1/blobs/${encodeURIComponent(cid)}`);
-    // A read covered by a lease token goes without a signature; otherwise signed once per request
-    // (the signature names the cid and is fresh for minutes).
+  const blobUrl = (cid: string) =>
+    new URL(`${baseOf().replace(/\/+$/, '')}/v1/blobs/${encodeURIComponent(cid)}`);
+
+  /**
+   * A request's x-plexus-auth: a read covered by a lease token goes without a signature; otherwise
+   * signed once per request (the signature names the cid and is fresh for minutes).
+   */
+  async function authOf(method: 'GET' | 'PUT', cid: string, body: Uint8Array | undefined) {
     const grant = method === 'GET' ? grants.get(cid) : undefined;
     if (grant && grant.until <= Date.now()) grants.delete(cid);
     const token = grant && grant.until > Date.now() ? grant.token : undefined;
@@ -188,6 +195,18 @@ export function createBlobHttp(
       : opts.auth
         ? { 'x-plexus-auth': await opts.auth(cid, body?.byteLength) }
         : {};
+    return { auth, token };
+  }
+
+  /** The request, its redirects followed; a non-2xx final answer throws the coordinator's error. */
+  async function request(
+    method: 'GET' | 'PUT',
+    cid: string,
+    body: Uint8Array | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<IncomingMessage> {
+    let url = blobUrl(cid);
+    const { auth, token } = await authOf(method, cid, body);
     for (let hops = 0; ; hops++) {
       const res = await sendOrFailOver(method, url, body, signal, auth, (u) => {
         url = u;
@@ -267,17 +286,84 @@ export function createBlobHttp(
     }
   }
 
-  return {
-    async get(cid, signal) {
-      const held = preloaded.get(cid);
-      if (held) {
-        preloaded.delete(cid);
-        if (held.until > Date.now()) return Readable.from([held.bytes], { objectMode: false });
+  /** An input sent inside its assignment (read once), if one is held for `cid`. */
+  function takePreloaded(cid: string): Uint8Array | undefined {
+    const held = preloaded.get(cid);
+    if (!held) return undefined;
+    preloaded.delete(cid);
+    return held.until > Date.now() ? held.bytes : undefined;
+  }
+
+  async function get(cid: string, signal: AbortSignal | undefined): Promise<Readable> {
+    const held = takePreloaded(cid);
+    if (held) return Readable.from([held], { objectMode: false });
+    const res = await request('GET', cid, undefined, signal);
+    // One coordinator: the response itself (no copy per chunk); a break fails the read.
+    if (typeof baseUrl === 'string') return res;
+    return Readable.from(resumed(cid, signal, res), { objectMode: false });
+  }
+
+  /**
+   * With replicas, the rest of a ChunkSource body broken off after `delivered` bytes: asked again
+   * through `get` (which waits for the session to move), the bytes already delivered skipped.
+   */
+  async function continueFrom(
+    cid: string,
+    signal: AbortSignal | undefined,
+    delivered: number,
+    onChunk: (batch: Buffer) => void,
+  ): Promise<void> {
+    await new Promise((r) => setTimeout(r, 500));
+    let skip = delivered;
+    for await (const chunk of await get(cid, signal)) {
+      const c = chunk as Buffer;
+      if (skip >= c.length) {
+        skip -= c.length;
+        continue;
       }
-      const res = await request('GET', cid, undefined, signal);
-      // One coordinator: the response itself (no copy per chunk); a break fails the read.
-      if (typeof baseUrl === 'string') return res;
-      return Readable.from(resumed(cid, signal, res), { objectMode: false });
+      onChunk(skip > 0 ? c.subarray(skip) : c);
+      skip = 0;
+    }
+  }
+
+  return {
+    get,
+    async source(cid, signal) {
+      const held = takePreloaded(cid);
+      if (held) {
+        const batch = Buffer.from(held.buffer, held.byteOffset, held.byteLength);
+        return { size: held.byteLength, chunks: async (onChunk) => onChunk(batch) };
+      }
+      const url = blobUrl(cid);
+      if (url.protocol !== 'http:') return get(cid, signal);
+      let body: ChunkSource | undefined;
+      try {
+        body = await fast.request(url, (await authOf('GET', cid, undefined)).auth, signal);
+      } catch (err) {
+        // A failed connection: node:http tries (with replicas, waiting for the session to move).
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        if (signal?.aborted || !CONNECTION_ERRORS.has(code)) throw err;
+      }
+      if (!body) return get(cid, signal);
+      const direct = body;
+      if (typeof baseUrl === 'string') return direct;
+      return {
+        size: direct.size,
+        discard: () => direct.discard?.(),
+        async chunks(onChunk) {
+          let delivered = 0;
+          try {
+            await direct.chunks((batch) => {
+              onChunk(batch);
+              delivered += batch.length;
+            });
+          } catch (err) {
+            const code = (err as NodeJS.ErrnoException).code ?? '';
+            if (signal?.aborted || !CONNECTION_ERRORS.has(code)) throw err;
+            await continueFrom(cid, signal, delivered, onChunk);
+          }
+        },
+      };
     },
     preload(cid, bytes, ttlMs) {
       if (preloaded.size >= MAX_GRANTS) preloaded.clear();
@@ -301,6 +387,7 @@ export function createBlobHttp(
       });
     },
     close() {
+      fast.close();
       agents['http:'].destroy();
       agents['https:'].destroy();
     },

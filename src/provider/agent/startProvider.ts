@@ -127,7 +127,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     maxBlobBytes: () => maxBlobBytes,
     dir: join(opts.dataDir, 'cache'),
     budgetBytes: opts.cacheBudgetBytes ?? 10 * 1024 ** 3,
-    fetchBlob: (cid: string, signal?: AbortSignal) => models.fetch(cid, signal, () => blobs.get(cid, signal)),
+    fetchBlob: (cid: string, signal?: AbortSignal) =>
+      models.fetch(cid, signal, () => blobs.source(cid, signal)),
     onChange: (cid) => cacheChanged.add(cid),
   });
   const solveCapability = createCapabilitySolver({ gpu, log });

@@ -23,6 +23,29 @@ import { createLogger, type Logger } from '../../logger.ts';
 import { isCid } from '../../protocol/ids.ts';
 
 /**
+ * A blob body whose bytes are handed over in batches, each valid only during the call (its
+ * buffer is reused for the next batch): the reader must consume it synchronously.
+ *
+ * @example await source.chunks((batch) => { hash.update(batch); writeSync(fd, batch); });
+ */
+export type ChunkSource = {
+  /** The body's length (its content-length): a reader can refuse an oversized blob before a byte. */
+  size: number;
+  /**
+   * Hands every byte over, in order, in batches; resolves after the last. A throw from `onChunk`
+   * stops the read (the connection is closed) and rejects with what it threw.
+   */
+  chunks(onChunk: (batch: Buffer) => void): Promise<void>;
+  /** The body will not be read (refused on its size): frees the connection it holds. */
+  discard?(): void;
+};
+
+/** Whether `body` is a ChunkSource (rather than a stream). */
+export function isChunkSource(body: unknown): body is ChunkSource {
+  return typeof (body as ChunkSource | undefined)?.chunks === 'function';
+}
+
+/**
  * Fetches a blob's bytes from wherever blobs live (the coordinator's blob API, in practice).
  *
  * @example
@@ -31,7 +54,7 @@ import { isCid } from '../../protocol/ids.ts';
 export type FetchBlob = (
   cid: string,
   signal?: AbortSignal,
-) => Promise<ReadableStream<Uint8Array> | NodeJS.ReadableStream>;
+) => Promise<ReadableStream<Uint8Array> | NodeJS.ReadableStream | ChunkSource>;
 
 /**
  * How a cache is built.
@@ -301,66 +324,108 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
     let size = 0;
     let file: FileHandle | undefined;
     let created = false;
-    try {
-      const body = await fetchBlob(cid, signal);
-      const source =
-        typeof (body as ReadableStream<Uint8Array>).getReader === 'function'
-          ? Readable.fromWeb(body as WebReadableStream<Uint8Array>)
-          : body instanceof Readable
-            ? body
-            : Readable.from(body as AsyncIterable<Uint8Array>);
-      // An abort destroys the source, which fails `consume` with the abort's error.
-      addAbortSignal(signal, source);
-      // Chunks are held until WRITE_BATCH_BYTES have arrived, then written at once: a task input
-      // is a dozen chunks, and each file operation is a round trip through libuv's thread pool.
-      let batch: Uint8Array[] = [];
-      let batchBytes = 0;
-      const maxBlobBytes = typeof maxOf === 'function' ? maxOf() : maxOf;
-      await consume(source, (buf) => {
-        size += buf.length;
-        if (size > maxBlobBytes)
-          throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', `blob ${cid} is larger than ${maxBlobBytes} bytes`);
-        hash.update(buf);
-        batch.push(buf);
-        batchBytes += buf.length;
-        if (batchBytes < WRITE_BATCH_BYTES) return undefined;
-        const full = batch;
-        batch = [];
-        batchBytes = 0;
-        return (async () => {
-          created = true;
-          file ??= await open(tmp, 'wx');
-          await writeAll(file, full);
-        })();
-      });
-      signal.throwIfAborted();
-      const digest = hash.digest('hex');
+    const maxBlobBytes = typeof maxOf === 'function' ? maxOf() : maxOf;
+    /** Refuses bytes that do not hash to the cid (before the file gets its name). */
+    const verified = (digest: string, n: number) => {
       if (digest !== cid)
         throw new PlexusError(
           'PLX_BLOB_DIGEST_MISMATCH',
-          `blob ${cid} arrived with sha256 ${digest} (${size} bytes)`,
+          `blob ${cid} arrived with sha256 ${digest} (${n} bytes)`,
           {
-            details: { cid, digest, size },
+            details: { cid, digest, size: n },
           },
         );
-      // Written in full before it gets its name: a file named by a cid is complete (what a machine
-      // crash can still lose is caught by the hash check at the next start).
-      if (file === undefined) {
-        // The whole blob is in `batch` (a task input, typically): created, written and closed
-        // synchronously (page cache work of well under a millisecond).
-        created = true;
-        const fd = openSync(tmp, 'wx');
+    };
+    try {
+      const body = await fetchBlob(cid, signal);
+      if (isChunkSource(body)) {
+        // Batches of up to 4 MiB in a buffer the source reuses: hashed and written (synchronously,
+        // page-cache work) before the next read lands in it; no chunk is kept.
+        let fd: number;
         try {
-          writeAllSync(fd, batch);
+          if (body.size > maxBlobBytes)
+            throw new PlexusError(
+              'PLX_PAYLOAD_TOO_LARGE',
+              `blob ${cid} is larger than ${maxBlobBytes} bytes`,
+            );
+          created = true;
+          fd = openSync(tmp, 'wx');
+        } catch (err) {
+          // Not read: the connection that holds the body is freed now, not at its idle timeout.
+          body.discard?.();
+          throw err;
+        }
+        try {
+          await body.chunks((buf) => {
+            size += buf.length;
+            if (size > maxBlobBytes)
+              throw new PlexusError(
+                'PLX_PAYLOAD_TOO_LARGE',
+                `blob ${cid} is larger than ${maxBlobBytes} bytes`,
+              );
+            hash.update(buf);
+            writeAllSync(fd, [buf]);
+          });
         } finally {
           closeSync(fd);
         }
+        signal.throwIfAborted();
+        verified(hash.digest('hex'), size);
         renameSync(tmp, pathOf(cid));
       } else {
-        await writeAll(file, batch);
-        await file.close();
-        file = undefined;
-        await rename(tmp, pathOf(cid));
+        const source =
+          typeof (body as ReadableStream<Uint8Array>).getReader === 'function'
+            ? Readable.fromWeb(body as WebReadableStream<Uint8Array>)
+            : body instanceof Readable
+              ? body
+              : Readable.from(body as AsyncIterable<Uint8Array>);
+        // An abort destroys the source, which fails `consume` with the abort's error.
+        addAbortSignal(signal, source);
+        // Chunks are held until WRITE_BATCH_BYTES have arrived, then written at once: a task input
+        // is a dozen chunks, and each file operation is a round trip through libuv's thread pool.
+        let batch: Uint8Array[] = [];
+        let batchBytes = 0;
+        await consume(source, (buf) => {
+          size += buf.length;
+          if (size > maxBlobBytes)
+            throw new PlexusError(
+              'PLX_PAYLOAD_TOO_LARGE',
+              `blob ${cid} is larger than ${maxBlobBytes} bytes`,
+            );
+          hash.update(buf);
+          batch.push(buf);
+          batchBytes += buf.length;
+          if (batchBytes < WRITE_BATCH_BYTES) return undefined;
+          const full = batch;
+          batch = [];
+          batchBytes = 0;
+          return (async () => {
+            created = true;
+            file ??= await open(tmp, 'wx');
+            await writeAll(file, full);
+          })();
+        });
+        signal.throwIfAborted();
+        verified(hash.digest('hex'), size);
+        // Written in full before it gets its name: a file named by a cid is complete (what a machine
+        // crash can still lose is caught by the hash check at the next start).
+        if (file === undefined) {
+          // The whole blob is in `batch` (a task input, typically): created, written and closed
+          // synchronously (page cache work of well under a millisecond).
+          created = true;
+          const fd = openSync(tmp, 'wx');
+          try {
+            writeAllSync(fd, batch);
+          } finally {
+            closeSync(fd);
+          }
+          renameSync(tmp, pathOf(cid));
+        } else {
+          await writeAll(file, batch);
+          await file.close();
+          file = undefined;
+          await rename(tmp, pathOf(cid));
+        }
       }
     } catch (err) {
       await file?.close().catch(() => {});
