@@ -14,7 +14,15 @@ import type { EndedLease, EpochFacts, ReputationEntry } from '../coordinator/set
 import { decodeEvidence, EVIDENCE_VERSION, encodeEvidence } from '../coordinator/settlement/evidence.ts';
 import { checkLeases, type LeaseLedger } from './checkLeases.ts';
 import { checkTimeouts } from './checkTimeouts.ts';
-import { CHAIN_ID, cheater, honestEpoch, provider, SETTLEMENT } from './factsFixture.ts';
+import {
+  CHAIN_ID,
+  cheater,
+  cheaterKey,
+  honestEpoch,
+  provider,
+  SETTLEMENT,
+  signedResult,
+} from './factsFixture.ts';
 import { ReputationReplay } from './reputationReplay.ts';
 import { openValidatorStore } from './validatorStore.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
@@ -281,4 +289,64 @@ test('review 2: an unlisted lease is cited only within LEASE_MEMORY_MS before li
   // After the first 7 days of listing, no unlisted lease at all.
   const after = { ...inputs, closedAt: from + 7 * day + 1, endsAt: from + 7 * day + 1 };
   assert.ok('fact' in checkLeases(invented(from - 1), after, ledger), 'the grace ends after 7 days');
+});
+
+test('version 7: a result on a paid task neither paid nor slashed travels signed (else refused); a failed canary needs its slash', async () => {
+  const target = { chainId: CHAIN_ID, settlement: SETTLEMENT };
+  /** The cheater's result on the paid task, left out of the verdict (no charge, no slash). */
+  const spared: EndedLease = {
+    lease: `0x${'b2'.repeat(32)}` as Hex,
+    provider: cheater,
+    task: charge.taskId,
+    job: charge.jobId,
+    leasedAt: t1 - 40,
+    endedAt: t1 + 5,
+    code: null,
+  };
+  const signed = await signedResult(cheaterKey, spared.lease, spared.task, 'dd'.repeat(32));
+  const { assignmentId: _a, taskId: _t, ...res } = signed;
+  const withResult = { ...spared, result: res };
+  const verdict = async (f: EpochFacts) => {
+    const b = bundle(f);
+    return verifyEpoch({ evidence: b.text, claim: b.claim, target, prevHash: null });
+  };
+  const ok = await verdict(withLeases([primary, withResult], []));
+  assert.ok(ok.ok, `signed: ${ok.ok ? '' : ok.fact}`);
+  assert.deepEqual(ok.ok ? ok.unpaid : null, [withResult], 'the spared result goes to the output check');
+  assert.deepEqual(
+    decodeEvidence(bundle(withLeases([primary, withResult], [])).text).bundle.facts.endedLeases,
+    [primary, withResult],
+    'the signed result survives the bundle',
+  );
+  // A provider caught after its result (its unchecked output run again, recheckCaught.ts): the
+  // task's new verdict does not judge the old result.
+  const caught = await verdict(
+    withLeases([primary, withResult], [{ provider: cheater, kind: 'fault', at: t1 + 6 }]),
+  );
+  assert.deepEqual(caught.ok ? caught.unpaid : null, [], 'faulted after it: not compared');
+  const hidden = await verdict(withLeases([primary, spared], []));
+  assert.ok(!hidden.ok && hidden.fact === `endedLease[${spared.lease}].result`, 'its result not shown');
+  const forged = { ...withResult, result: { ...res, outputCid: 'de'.repeat(32) } };
+  const f = await verdict(withLeases([primary, forged], []));
+  assert.ok(!f.ok && f.fact === `endedLease[${spared.lease}].result.signature`, 'a result it did not sign');
+  // A canary the coordinator reports failed (its status is re-derived from the outputs) with no slash.
+  const canary = {
+    leaseId: `0x${'ca'.repeat(32)}` as Hex,
+    taskId: `0x${'cb'.repeat(32)}` as Hex,
+    provider: cheater,
+    status: 'failed' as const,
+    expectedCid: 'ee'.repeat(32),
+    expectedDigest: `0x${'ef'.repeat(32)}` as Hex,
+    result: res,
+    draw: null,
+  };
+  const c = await signedResult(cheaterKey, canary.leaseId, canary.taskId, 'dd'.repeat(32));
+  const withCanary = withLeases([primary], [], {
+    canaries: [{ ...canary, result: { ...res, signature: c.signature } }],
+  });
+  const unslashed = await verdict(withCanary);
+  assert.ok(
+    !unslashed.ok && unslashed.fact === `canary[${canary.leaseId}].fault`,
+    'a failed canary with no slash',
+  );
 });

@@ -219,7 +219,8 @@ export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { input
   };
   if (v5) facts.amounts = amounts.list;
   // Version 6: every task lease ended since the previous bundle (compactLeases.ts).
-  if (version >= 6) facts.ended = packEndedLeases(f.endedLeases ?? [], f.charges, { party, task, rel });
+  if (version >= 6)
+    facts.ended = packEndedLeases(f.endedLeases ?? [], f.charges, { party, task, rel }, version);
   const packedInputs = packInputs(inputs as Obj, party, v5);
   facts.parties = list.map((v, i) => shown[i] ?? (v.startsWith('@') ? `\\${v}` : packString(v)));
   return { inputs: packedInputs, facts: dropEmpty(facts) };
@@ -532,7 +533,7 @@ export function unpackBundle(
     canaries: list('canaries') as CanaryFact[],
     sensorBatches: list('sensorBatches') as SensorBatchFact[],
     ...(version >= 6 && f.ended !== undefined
-      ? { endedLeases: unpackEndedLeases(f.ended, charges, { party, abs }) }
+      ? { endedLeases: unpackEndedLeases(f.ended, charges, { party, abs }, version) }
       : {}),
     ...(f.reputation !== undefined
       ? {

@@ -262,6 +262,25 @@ export type ReputationEntry = {
   state?: ReputationState;
   /** `timeout` (migration 0031): what a validator checks it by (docs/validators.md "Timeouts"). */
   cause?: TimeoutCause;
+  /** `reinstate` (evidence version 7): the review that overturned the fault, as its checkers signed it. */
+  review?: ReinstateReview;
+};
+
+/**
+ * Why a fault was reversed (docs/validators.md "Reinstatements"): the known answer the review
+ * overturned, its two independent trusted checks and the reinstated provider's own result on the
+ * faulted task, each as its provider signed it. A validator verifies the signatures and re-derives
+ * the overturn from the outputs (the check differs from the known answer, agrees with the first
+ * check and with the reinstated provider's output).
+ *
+ * @example
+ * const r: ReinstateReview = { expectedCid, check: { provider, result }, firstCheck: { provider, result }, wronged };
+ */
+export type ReinstateReview = {
+  expectedCid: string;
+  check: { provider: string; result: SignedResult };
+  firstCheck: { provider: string; result: SignedResult };
+  wronged: SignedResult;
 };
 
 /**
@@ -316,6 +335,12 @@ export type EndedLease = {
   leasedAt: number;
   endedAt: number;
   code: string | null;
+  /**
+   * Version 7: the provider's signed result of a lease that ended with one (`code` null) and is not
+   * paid in the bundle listing it (a paid one is its charge's): a validator compares its output with
+   * the output the task was paid for (a result that differs must be faulted and slashed).
+   */
+  result?: { outputCid: string; usage: Usage; issuedAt: number; signature: Hex };
 };
 
 /**

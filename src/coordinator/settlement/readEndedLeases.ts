@@ -6,6 +6,7 @@
  */
 import type { Transaction } from 'kysely';
 import type { Hex } from 'viem';
+import type { Usage } from '../../protocol/schemas.ts';
 import type { Database } from '../store/schema.ts';
 import type { EndedLease, ReputationEntry } from './epochFacts.ts';
 
@@ -34,6 +35,26 @@ export async function readEndedLeases(trx: Transaction<Database>, epoch: number)
         rows.slice(i, i + 500).map((r) => r.id),
       )
       .execute();
+  // Version 7: a lease that ended with a result carries the provider's signed result (dropped when
+  // the bundle pays it: its charge carries it, compactLeases.ts).
+  const done = rows.filter((r) => r.status === 'completed').map((r) => r.id);
+  const results = new Map<string, NonNullable<EndedLease['result']>>();
+  for (let i = 0; i < done.length; i += 500) {
+    const execs = await trx
+      .selectFrom('task_executions')
+      .select(['assignment_id', 'output_cid', 'result'])
+      .where('assignment_id', 'in', done.slice(i, i + 500))
+      .execute();
+    for (const e of execs) {
+      const r = JSON.parse(e.result) as { usage: Usage; issuedAt: number; signature: Hex };
+      results.set(e.assignment_id, {
+        outputCid: e.output_cid,
+        usage: r.usage,
+        issuedAt: r.issuedAt,
+        signature: r.signature,
+      });
+    }
+  }
   return rows.map((r) => ({
     lease: r.id as Hex,
     provider: r.provider.toLowerCase(),
@@ -43,6 +64,7 @@ export async function readEndedLeases(trx: Transaction<Database>, epoch: number)
     endedAt: Number(r.finished_at ?? r.created_at),
     // As a timeout's cause states it (work/timeoutCause.ts): no code on an ended lease is an expiry.
     code: r.status === 'completed' ? null : (r.error_code ?? 'PLX_LEASE_EXPIRED'),
+    ...(results.has(r.id) ? { result: results.get(r.id)! } : {}),
   }));
 }
 

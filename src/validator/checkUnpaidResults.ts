@@ -1,0 +1,167 @@
+/**
+ * Verdicts that fault a provider must have their fault (docs/validators.md "Results neither paid
+ * nor faulted"). A coordinator that spares a provider whose result lost a verdict leaves out both
+ * its `fault` and its slash: the bundle then showed nothing to compare ("undecided"). From evidence
+ * version 7 on, every listed lease that ended with a result and is not paid in its bundle carries
+ * the provider's signed result (compactLeases.ts), so a validator re-derives the verdict's outcome:
+ *
+ * - `unpaidResults` (pure): the results on an inference task this bundle pays (its verdict is in,
+ *   accepted) whose provider is neither paid nor slashed on the task — listed now or in an earlier
+ *   bundle (the lease ledger, checkLeases.ts) — except a result whose provider was faulted after it
+ *   (work/recheckCaught.ts runs a caught provider's unchecked outputs again: the task's new verdict
+ *   does not judge the old result, and the provider already has its fault and slash);
+ * - `checkLeaseResults` (facts): each listed result is signed by its provider over its lease and
+ *   task, and each of those unpaid results of a version-7 bundle is there;
+ * - `checkUnpaidVerdicts` (outputs): each unpaid result agrees with the paid output within the
+ *   coordinator's tolerance (an agreeing result priced to zero owes nothing). One that differs was
+ *   outvoted by the accepted verdict (verification/taskVerification.ts faults every revealed
+ *   execution outside the accepted group) and is `endedLease[<lease>].fault`;
+ * - `checkCanaryFaults` (facts): a canary reported `failed` (its status is re-derived from the
+ *   outputs by checkVerdicts.ts) has its provider's slash on the canary's task in the same bundle
+ *   (work/faults.ts `recordFault` writes both in the canary's transaction).
+ *
+ * The slash's own `fault` journal entry is required by checkAuditRates.ts (`slashWithoutFault`).
+ */
+import type { EndedLease, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
+import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
+import type { TensorSet } from '../protocol/tensorSet.ts';
+import { signedBy } from './checkCompensations.ts';
+import type { FactDispute } from './checkFacts.ts';
+
+type Facts = Pick<EpochFacts, 'jobs' | 'charges' | 'slashes'> & { endedLeases?: EndedLease[] };
+
+const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
+  fact,
+  claimed: String(claimed),
+  recomputed: String(recomputed),
+});
+
+/**
+ * The leases with a result on an inference task `facts` pay whose provider is neither paid nor
+ * slashed on it: this bundle's listed ones (with or without their signed result) and `earlier`
+ * ones (the lease ledger's open leases) that carry theirs.
+ *
+ * @example
+ * const unpaid = unpaidResults(bundle.facts, replay.leases?.open ?? []);
+ */
+export function unpaidResults(
+  facts: Facts & { reputation?: EpochFacts['reputation'] },
+  earlier: readonly EndedLease[] = [],
+  /** Whether the provider has a fault at or after a time (default: in this bundle's journal). */
+  faultedSince: (provider: string, at: number) => boolean = (provider, at) =>
+    (facts.reputation ?? []).some(
+      (e) => e.kind === 'fault' && e.provider.toLowerCase() === provider.toLowerCase() && e.at >= at,
+    ),
+): EndedLease[] {
+  const inference = new Set(
+    facts.jobs
+      .filter((j) => (j.spec as { kind?: unknown } | null)?.kind === 'onnx.infer')
+      .map((j) => j.jobId.toLowerCase()),
+  );
+  const paid = new Map<string, { providers: Set<string>; leases: Set<string> }>();
+  for (const c of facts.charges) {
+    if (!inference.has(c.jobId.toLowerCase())) continue;
+    const t = c.taskId.toLowerCase();
+    const p = paid.get(t) ?? { providers: new Set(), leases: new Set() };
+    p.providers.add(c.provider.toLowerCase());
+    p.leases.add(c.assignmentId.toLowerCase());
+    paid.set(t, p);
+  }
+  const slashed = new Set(facts.slashes.map((s) => `${s.provider.toLowerCase()}:${s.taskId.toLowerCase()}`));
+  const out: EndedLease[] = [];
+  const seen = new Set<string>();
+  for (const l of [...(facts.endedLeases ?? []), ...earlier.filter((l) => l.result)]) {
+    const task = l.task.toLowerCase();
+    const p = paid.get(task);
+    const provider = l.provider.toLowerCase();
+    if (!p || l.code !== null || seen.has(l.lease.toLowerCase())) continue;
+    seen.add(l.lease.toLowerCase());
+    if (p.leases.has(l.lease.toLowerCase()) || p.providers.has(provider)) continue;
+    if (slashed.has(`${provider}:${task}`) || faultedSince(provider, l.endedAt)) continue;
+    out.push(l);
+  }
+  return out;
+}
+
+/**
+ * Version 7: every listed result is signed by its provider (over the lease and task) and belongs to
+ * a lease that ended with a result; every result in `unpaid` listed by this bundle is there.
+ *
+ * @example
+ * const dispute = await checkLeaseResults(bundle.facts, chainId, unpaidResults(bundle.facts));
+ */
+export async function checkLeaseResults(
+  facts: Facts,
+  chainId: number,
+  unpaid: readonly EndedLease[],
+): Promise<FactDispute | null> {
+  for (const l of unpaid)
+    if (!l.result)
+      return bad(
+        `endedLease[${l.lease.toLowerCase()}].result`,
+        `a result of ${l.provider} on task ${l.task} neither paid nor slashed, not shown`,
+        'its signed result (evidence version 7)',
+      );
+  for (const l of facts.endedLeases ?? []) {
+    if (!l.result) continue;
+    const name = `endedLease[${l.lease.toLowerCase()}].result`;
+    if (l.code !== null) return bad(name, `a result on a lease ended ${l.code}`, 'none');
+    const err = await signedBy(chainId, l.provider, { assignmentId: l.lease, taskId: l.task, ...l.result });
+    if (err) return bad(`${name}.signature`, err, `signed by ${l.provider}`);
+  }
+  return null;
+}
+
+/**
+ * Every canary reported `failed` has its provider's slash on the canary's task in `facts`.
+ *
+ * @example
+ * const dispute = checkCanaryFaults(bundle.facts);
+ */
+export function checkCanaryFaults(facts: Pick<EpochFacts, 'canaries' | 'slashes'>): FactDispute | null {
+  const slashed = new Set(facts.slashes.map((s) => `${s.provider.toLowerCase()}:${s.taskId.toLowerCase()}`));
+  for (const c of facts.canaries ?? []) {
+    if (c.status !== 'failed') continue;
+    if (slashed.has(`${c.provider.toLowerCase()}:${c.taskId.toLowerCase()}`)) continue;
+    return bad(
+      `canary[${c.leaseId}].fault`,
+      `a failed canary of ${c.provider} with no slash`,
+      `a fault and a slash of ${c.provider} on task ${c.taskId}`,
+    );
+  }
+  return null;
+}
+
+/**
+ * Re-derives the outcome of each unpaid result: it must agree with the output its task was paid
+ * for. `output` reads and decodes a blob (or returns a refused blob's dispute), as in checkVerdicts.ts.
+ *
+ * @example
+ * const dispute = await checkUnpaidVerdicts(unpaid, facts, output);
+ */
+export async function checkUnpaidVerdicts(
+  unpaid: readonly EndedLease[],
+  facts: Pick<EpochFacts, 'charges'>,
+  output: (cid: string, fact: string) => Promise<TensorSet | FactDispute>,
+): Promise<FactDispute | null> {
+  const isDispute = (x: TensorSet | FactDispute): x is FactDispute =>
+    typeof (x as FactDispute).fact === 'string' && typeof (x as FactDispute).recomputed === 'string';
+  for (const l of unpaid) {
+    if (!l.result) continue;
+    const paid = facts.charges.find((c) => c.taskId.toLowerCase() === l.task.toLowerCase());
+    if (!paid) continue;
+    const name = `endedLease[${l.lease.toLowerCase()}]`;
+    const accepted = await output(paid.result.outputCid, name);
+    if (isDispute(accepted)) return accepted;
+    const mine = await output(l.result.outputCid, name);
+    if (isDispute(mine)) return mine;
+    const cmp = compareTensorSets(mine, accepted);
+    if (!cmp.ok)
+      return bad(
+        `${name}.fault`,
+        `the result ${l.result.outputCid} of ${l.provider} on task ${l.task}: neither paid nor slashed`,
+        `outvoted by the paid output ${paid.result.outputCid} (${cmp.reasons.slice(0, 2).join('; ')}): a fault and a slash of ${l.provider}`,
+      );
+  }
+  return null;
+}
