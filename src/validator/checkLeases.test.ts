@@ -324,6 +324,29 @@ test('version 7: a result on a paid task neither paid nor slashed travels signed
     withLeases([primary, withResult], [{ provider: cheater, kind: 'fault', at: t1 + 6 }]),
   );
   assert.deepEqual(caught.ok ? caught.unpaid : null, [], 'faulted after it: not compared');
+  // Listed in epoch 3 (the task not paid yet), paid in epoch 4 through the replay the store keeps:
+  // the result is still handed to the output check.
+  const idle = { ...inputs, unsettled: [], epochBalances: [], providerBalances: [], tasksSettled: 0 };
+  const e3 = bundle(withLeases([withResult], [], { charges: [] }), 3, undefined, idle);
+  const replay = new ReputationReplay({ complete: false });
+  const v3 = await verifyEpoch({
+    evidence: e3.text,
+    claim: e3.claim,
+    target,
+    prevHash: null,
+    reputation: replay,
+  });
+  assert.ok(v3.ok && v3.reputation, 'epoch 3 signed');
+  const kept = ReputationReplay.restore(JSON.parse(JSON.stringify(v3.reputation.meta())), []);
+  const e4 = bundle(withLeases([primary], []), 4, e3.hash);
+  const v4 = await verifyEpoch({
+    evidence: e4.text,
+    claim: e4.claim,
+    target,
+    prevHash: e3.hash,
+    reputation: kept,
+  });
+  assert.deepEqual(v4.ok ? v4.unpaid.map((l) => l.lease) : null, [spared.lease], 'kept across bundles');
   const hidden = await verdict(withLeases([primary, spared], []));
   assert.ok(!hidden.ok && hidden.fact === `endedLease[${spared.lease}].result`, 'its result not shown');
   const forged = { ...withResult, result: { ...res, outputCid: 'de'.repeat(32) } };
