@@ -85,7 +85,9 @@ function charge(output: TensorSet, aid: string): ChargeFact {
   };
 }
 
-const facts = (f: Partial<Pick<EpochFacts, 'charges' | 'slashes' | 'reputation' | 'endedLeases'>>) => ({
+const facts = (
+  f: Partial<Pick<EpochFacts, 'charges' | 'slashes' | 'reputation' | 'endedLeases' | 'unpaidResults'>>,
+) => ({
   ...f,
   jobs: [
     {
@@ -190,31 +192,34 @@ test('version 7: a reinstatement stands only when its review really overturned t
 
 test('version 7: a result neither paid nor slashed on a paid task must agree with the paid output (a spared fault is named)', async () => {
   const paid = charge(truth, 'a1');
-  const spared = (output: TensorSet): EndedLease => {
+  /** A listed lease with a result, and the paying bundle's signed copy of that result. */
+  const spared = (output: TensorSet) => {
     const { type: _t, assignmentId, taskId: _k, ...res } = result(blobs.put(encodeSafetensors(output)), 'b2');
-    return {
+    const provider = `0x${'0b'.repeat(20)}`;
+    const lease: EndedLease = {
       lease: assignmentId,
-      provider: `0x${'0b'.repeat(20)}`,
+      provider,
       task,
       job: jobId,
       leasedAt: 1,
       endedAt: 2,
       code: null,
-      result: { ...res, usage: res.usage },
     };
+    return { endedLeases: [lease], unpaidResults: [{ lease: assignmentId, provider, task, result: res }] };
   };
-  const lease = spared(wrong);
-  const d = await checkVerdicts(facts({ charges: [paid], endedLeases: [lease] }), read);
+  const listed = spared(wrong);
+  const lease = listed.endedLeases[0]!;
+  const d = await checkVerdicts(facts({ charges: [paid], ...listed }), read);
   assert.equal(d?.fact, `endedLease[${lease.lease}].fault`, 'the wrong result spared its fault and slash');
   assert.match(d?.recomputed ?? '', /outvoted/, 'the recomputed outcome');
   const s = { ...slash(wrong, truth), provider: `0x${'0b'.repeat(20)}` };
   assert.equal(
-    await checkVerdicts(facts({ charges: [paid], endedLeases: [lease], slashes: [s] }), read),
+    await checkVerdicts(facts({ charges: [paid], ...listed, slashes: [s] }), read),
     null,
     'slashed on the task: its verdict is the slash’s',
   );
   assert.equal(
-    await checkVerdicts(facts({ charges: [paid], endedLeases: [spared(honestNoise)] }), read),
+    await checkVerdicts(facts({ charges: [paid], ...spared(honestNoise) }), read),
     null,
     'an agreeing result priced to zero owes nothing',
   );

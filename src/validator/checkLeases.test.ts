@@ -306,28 +306,32 @@ test('version 7: a result on a paid task neither paid nor slashed travels signed
   const signed = await signedResult(cheaterKey, spared.lease, spared.task, 'dd'.repeat(32));
   const { assignmentId: _a, taskId: _t, ...res } = signed;
   const withResult = { ...spared, result: res };
+  /** The bundle that pays the task carries the spared result, signed (`facts.unpaidResults`). */
+  const shown = (r = res) => ({
+    unpaidResults: [{ lease: spared.lease, provider: cheater, task: spared.task, result: r }],
+  });
   const verdict = async (f: EpochFacts) => {
     const b = bundle(f);
     return verifyEpoch({ evidence: b.text, claim: b.claim, target, prevHash: null });
   };
-  const ok = await verdict(withLeases([primary, withResult], []));
+  const ok = await verdict(withLeases([primary, spared], [], shown()));
   assert.ok(ok.ok, `signed: ${ok.ok ? '' : ok.fact}`);
   assert.deepEqual(ok.ok ? ok.unpaid : null, [withResult], 'the spared result goes to the output check');
   assert.deepEqual(
-    decodeEvidence(bundle(withLeases([primary, withResult], [])).text).bundle.facts.endedLeases,
-    [primary, withResult],
+    decodeEvidence(bundle(withLeases([primary, spared], [], shown())).text).bundle.facts.unpaidResults,
+    shown().unpaidResults,
     'the signed result survives the bundle',
   );
   // A provider caught after its result (its unchecked output run again, recheckCaught.ts): the
   // task's new verdict does not judge the old result.
   const caught = await verdict(
-    withLeases([primary, withResult], [{ provider: cheater, kind: 'fault', at: t1 + 6 }]),
+    withLeases([primary, spared], [{ provider: cheater, kind: 'fault', at: t1 + 6 }], shown()),
   );
   assert.deepEqual(caught.ok ? caught.unpaid : null, [], 'faulted after it: not compared');
   // Listed in epoch 3 (the task not paid yet), paid in epoch 4 through the replay the store keeps:
-  // the result is still handed to the output check.
+  // the paying bundle carries the result, handed to the output check.
   const idle = { ...inputs, unsettled: [], epochBalances: [], providerBalances: [], tasksSettled: 0 };
-  const e3 = bundle(withLeases([withResult], [], { charges: [] }), 3, undefined, idle);
+  const e3 = bundle(withLeases([spared], [], { charges: [] }), 3, undefined, idle);
   const replay = new ReputationReplay({ complete: false });
   const v3 = await verifyEpoch({
     evidence: e3.text,
@@ -338,19 +342,23 @@ test('version 7: a result on a paid task neither paid nor slashed travels signed
   });
   assert.ok(v3.ok && v3.reputation, 'epoch 3 signed');
   const kept = ReputationReplay.restore(JSON.parse(JSON.stringify(v3.reputation.meta())), []);
-  const e4 = bundle(withLeases([primary], []), 4, e3.hash);
-  const v4 = await verifyEpoch({
-    evidence: e4.text,
-    claim: e4.claim,
-    target,
-    prevHash: e3.hash,
-    reputation: kept,
-  });
-  assert.deepEqual(v4.ok ? v4.unpaid.map((l) => l.lease) : null, [spared.lease], 'kept across bundles');
+  const epoch4 = async (over: Partial<EpochFacts>) => {
+    const e4 = bundle(withLeases([primary], [], over), 4, e3.hash);
+    return verifyEpoch({
+      evidence: e4.text,
+      claim: e4.claim,
+      target,
+      prevHash: e3.hash,
+      reputation: kept.clone(),
+    });
+  };
+  const v4 = await epoch4(shown());
+  assert.deepEqual(v4.ok ? v4.unpaid : null, [withResult], 'kept across bundles');
+  const v4hidden = await epoch4({});
+  assert.ok(!v4hidden.ok && v4hidden.fact === `endedLease[${spared.lease}].result`, 'hidden across bundles');
   const hidden = await verdict(withLeases([primary, spared], []));
   assert.ok(!hidden.ok && hidden.fact === `endedLease[${spared.lease}].result`, 'its result not shown');
-  const forged = { ...withResult, result: { ...res, outputCid: 'de'.repeat(32) } };
-  const f = await verdict(withLeases([primary, forged], []));
+  const f = await verdict(withLeases([primary, spared], [], shown({ ...res, outputCid: 'de'.repeat(32) })));
   assert.ok(!f.ok && f.fact === `endedLease[${spared.lease}].result.signature`, 'a result it did not sign');
   // A canary the coordinator reports failed (its status is re-derived from the outputs) with no slash.
   const canary = {

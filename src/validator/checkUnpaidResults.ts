@@ -2,8 +2,9 @@
  * Verdicts that fault a provider must have their fault (docs/validators.md "Results neither paid
  * nor faulted"). A coordinator that spares a provider whose result lost a verdict leaves out both
  * its `fault` and its slash: the bundle then showed nothing to compare ("undecided"). From evidence
- * version 7 on, every listed lease that ended with a result and is not paid in its bundle carries
- * the provider's signed result (compactLeases.ts), so a validator re-derives the verdict's outcome:
+ * version 7 on, the bundle that pays a task carries the signed result of every lease on it that
+ * ended with a result and is not paid, of a provider neither paid nor slashed on the task
+ * (`facts.unpaidResults`, compactLeases.ts), so a validator re-derives the verdict's outcome:
  *
  * - `unpaidResults` (pure): the results on an inference task this bundle pays (its verdict is in,
  *   accepted) whose provider is neither paid nor slashed on the task — listed now or in an earlier
@@ -28,7 +29,8 @@ import type { TensorSet } from '../protocol/tensorSet.ts';
 import { signedBy } from './checkCompensations.ts';
 import type { FactDispute } from './checkFacts.ts';
 
-type Facts = Pick<EpochFacts, 'jobs' | 'charges' | 'slashes'> & { endedLeases?: EndedLease[] };
+type Facts = Pick<EpochFacts, 'jobs' | 'charges' | 'slashes'> &
+  Partial<Pick<EpochFacts, 'endedLeases' | 'unpaidResults'>>;
 
 const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
   fact,
@@ -38,8 +40,8 @@ const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute =
 
 /**
  * The leases with a result on an inference task `facts` pay whose provider is neither paid nor
- * slashed on it: this bundle's listed ones (with or without their signed result) and `earlier`
- * ones (the lease ledger's open leases) that carry theirs.
+ * slashed on it, listed by this bundle or (`earlier`, the lease ledger's open leases) an earlier
+ * one, each with its signed result when the bundle's `unpaidResults` has it.
  *
  * @example
  * const unpaid = unpaidResults(bundle.facts, replay.leases?.open ?? []);
@@ -68,9 +70,10 @@ export function unpaidResults(
     paid.set(t, p);
   }
   const slashed = new Set(facts.slashes.map((s) => `${s.provider.toLowerCase()}:${s.taskId.toLowerCase()}`));
+  const shown = new Map((facts.unpaidResults ?? []).map((u) => [u.lease.toLowerCase(), u]));
   const out: EndedLease[] = [];
   const seen = new Set<string>();
-  for (const l of [...(facts.endedLeases ?? []), ...earlier.filter((l) => l.result)]) {
+  for (const l of [...(facts.endedLeases ?? []), ...earlier]) {
     const task = l.task.toLowerCase();
     const p = paid.get(task);
     const provider = l.provider.toLowerCase();
@@ -78,14 +81,20 @@ export function unpaidResults(
     seen.add(l.lease.toLowerCase());
     if (p.leases.has(l.lease.toLowerCase()) || p.providers.has(provider)) continue;
     if (slashed.has(`${provider}:${task}`) || faultedSince(provider, l.endedAt)) continue;
-    out.push(l);
+    const u = shown.get(l.lease.toLowerCase());
+    const { result: _unjoined, ...listed } = l;
+    out.push(
+      u && u.provider.toLowerCase() === provider && u.task.toLowerCase() === task
+        ? { ...listed, result: u.result }
+        : listed,
+    );
   }
   return out;
 }
 
 /**
- * Version 7: every listed result is signed by its provider (over the lease and task) and belongs to
- * a lease that ended with a result; every result in `unpaid` listed by this bundle is there.
+ * Version 7: every unpaid result the bundle carries is signed by its provider (over the lease and
+ * task), and every lease of `unpaid` has its result there.
  *
  * @example
  * const dispute = await checkLeaseResults(bundle.facts, chainId, unpaidResults(bundle.facts));
@@ -102,12 +111,10 @@ export async function checkLeaseResults(
         `a result of ${l.provider} on task ${l.task} neither paid nor slashed, not shown`,
         'its signed result (evidence version 7)',
       );
-  for (const l of facts.endedLeases ?? []) {
-    if (!l.result) continue;
-    const name = `endedLease[${l.lease.toLowerCase()}].result`;
-    if (l.code !== null) return bad(name, `a result on a lease ended ${l.code}`, 'none');
-    const err = await signedBy(chainId, l.provider, { assignmentId: l.lease, taskId: l.task, ...l.result });
-    if (err) return bad(`${name}.signature`, err, `signed by ${l.provider}`);
+  for (const u of facts.unpaidResults ?? []) {
+    const err = await signedBy(chainId, u.provider, { assignmentId: u.lease, taskId: u.task, ...u.result });
+    if (err)
+      return bad(`endedLease[${u.lease.toLowerCase()}].result.signature`, err, `signed by ${u.provider}`);
   }
   return null;
 }

@@ -3,12 +3,11 @@
  * "Ended leases"): a lease that ended with a result this same bundle pays is `[charge index,
  * leasedAt, endedAt]` (its id, provider, task and job are the charge's); any other is `[lease id,
  * provider, task, job, code, leasedAt, endedAt]`, parties by index and times ms after the epoch's
- * start; version 7 appends to a row with no code the provider's signed result when it has one
- * (`outputCid` by party index, `wallMs`, `cpuMs`, `peakRssBytes`, `issuedAt`, signature). Pure.
+ * start. Pure.
  */
 import type { Hex } from 'viem';
 import { packString, unpackString } from './compactFacts.ts';
-import type { ChargeFact, EndedLease } from './epochFacts.ts';
+import type { ChargeFact, EndedLease, UnpaidResult } from './epochFacts.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -22,7 +21,6 @@ export function packEndedLeases(
   leases: readonly EndedLease[],
   charges: readonly ChargeFact[],
   at: { party: (v: string) => number; task: (id: string) => number; rel: (t: number) => number },
-  version = 6,
 ): Json[][] {
   const paid = new Map(charges.map((c, i) => [c.assignmentId.toLowerCase(), i]));
   return leases.map((l): Json[] => {
@@ -44,16 +42,6 @@ export function packEndedLeases(
       l.code,
       at.rel(l.leasedAt),
       at.rel(l.endedAt),
-      ...(version >= 7 && l.code === null && l.result
-        ? [
-            at.party(l.result.outputCid),
-            l.result.usage.wallMs,
-            l.result.usage.cpuMs,
-            l.result.usage.peakRssBytes,
-            l.result.issuedAt,
-            packString(l.result.signature),
-          ]
-        : []),
     ];
   });
 }
@@ -68,7 +56,6 @@ export function unpackEndedLeases(
   raw: unknown,
   charges: readonly ChargeFact[],
   at: { party: (v: unknown) => string; abs: (t: unknown) => number },
-  version = 6,
 ): EndedLease[] {
   const rows = raw ?? [];
   if (!Array.isArray(rows) || !rows.every(Array.isArray)) throw new Error('evidence: ended are not rows');
@@ -86,17 +73,9 @@ export function unpackEndedLeases(
         code: null,
       };
     }
-    const [lease, provider, task, job, code, leasedAt, endedAt, cid, wallMs, cpuMs, rss, issuedAt, sig] = r;
-    const signed = version >= 7 && code === null && r.length === 13;
-    if (
-      (r.length !== 7 && !signed) ||
-      typeof lease !== 'string' ||
-      !(code === null || typeof code === 'string')
-    )
-      throw new Error('evidence: an ended lease is not a row of 7 (or 13 with its signed result)');
-    const nums = [wallMs, cpuMs, rss, issuedAt];
-    if (signed && (!nums.every((n) => Number.isSafeInteger(n)) || typeof sig !== 'string'))
-      throw new Error('evidence: an ended lease has a malformed signed result');
+    const [lease, provider, task, job, code, leasedAt, endedAt] = r;
+    if (r.length !== 7 || typeof lease !== 'string' || !(code === null || typeof code === 'string'))
+      throw new Error('evidence: an ended lease is not a row of 7');
     return {
       lease: unpackString(lease) as Hex,
       provider: at.party(provider),
@@ -105,16 +84,61 @@ export function unpackEndedLeases(
       leasedAt: at.abs(leasedAt),
       endedAt: at.abs(endedAt),
       code,
-      ...(signed
-        ? {
-            result: {
-              outputCid: at.party(cid),
-              usage: { wallMs: wallMs as number, cpuMs: cpuMs as number, peakRssBytes: rss as number },
-              issuedAt: issuedAt as number,
-              signature: unpackString(sig as string) as Hex,
-            },
-          }
-        : {}),
+    };
+  });
+}
+
+/**
+ * Version 7's unpaid results (epochFacts.ts `UnpaidResult`): rows `[lease id, provider, task,
+ * output id, wallMs, cpuMs, peakRssBytes, issuedAt, signature]`, parties by index.
+ *
+ * @example
+ * facts.unpaid = packUnpaidResults(f.unpaidResults ?? [], { party, task });
+ */
+export function packUnpaidResults(
+  results: readonly UnpaidResult[],
+  at: { party: (v: string) => number; task: (id: string) => number },
+): Json[][] {
+  return results.map((u): Json[] => [
+    packString(u.lease),
+    at.party(u.provider),
+    at.task(u.task),
+    at.party(u.result.outputCid),
+    u.result.usage.wallMs,
+    u.result.usage.cpuMs,
+    u.result.usage.peakRssBytes,
+    u.result.issuedAt,
+    packString(u.result.signature),
+  ]);
+}
+
+/**
+ * The inverse of {@link packUnpaidResults}; throws on a malformed row.
+ *
+ * @example
+ * const unpaidResults = unpackUnpaidResults(f.unpaid, { party });
+ */
+export function unpackUnpaidResults(raw: unknown, at: { party: (v: unknown) => string }): UnpaidResult[] {
+  if (!Array.isArray(raw) || !raw.every(Array.isArray)) throw new Error('evidence: unpaid are not rows');
+  return (raw as unknown[][]).map((r): UnpaidResult => {
+    const [lease, provider, task, cid, wallMs, cpuMs, rss, issuedAt, sig] = r;
+    if (
+      r.length !== 9 ||
+      typeof lease !== 'string' ||
+      typeof sig !== 'string' ||
+      ![wallMs, cpuMs, rss, issuedAt].every((n) => Number.isSafeInteger(n))
+    )
+      throw new Error('evidence: an unpaid result is not a row of 9');
+    return {
+      lease: unpackString(lease) as Hex,
+      provider: at.party(provider),
+      task: at.party(task) as Hex,
+      result: {
+        outputCid: at.party(cid),
+        usage: { wallMs: wallMs as number, cpuMs: cpuMs as number, peakRssBytes: rss as number },
+        issuedAt: issuedAt as number,
+        signature: unpackString(sig) as Hex,
+      },
     };
   });
 }

@@ -336,11 +336,25 @@ export type EndedLease = {
   endedAt: number;
   code: string | null;
   /**
-   * Version 7: the provider's signed result of a lease that ended with one (`code` null) and is not
-   * paid in the bundle listing it (a paid one is its charge's): a validator compares its output with
-   * the output the task was paid for (a result that differs must be faulted and slashed).
+   * The provider's signed result, as a validator joins it from `EpochFacts.unpaidResults` (never
+   * written in the listing itself).
    */
   result?: { outputCid: string; usage: Usage; issuedAt: number; signature: Hex };
+};
+
+/**
+ * Version 7: a result on a task the bundle pays whose lease the bundle does not pay, of a provider
+ * neither paid nor slashed on the task, as the provider signed it (docs/validators.md "Results
+ * neither paid nor faulted"): a validator compares its output with the paid one.
+ *
+ * @example
+ * const u: UnpaidResult = { lease, provider, task, result: { outputCid, usage, issuedAt, signature } };
+ */
+export type UnpaidResult = {
+  lease: Hex;
+  provider: string;
+  task: Hex;
+  result: { outputCid: string; usage: Usage; issuedAt: number; signature: Hex };
 };
 
 /**
@@ -406,6 +420,8 @@ export type EpochFacts = {
   reputation?: ReputationEntry[];
   /** Task leases ended since the previous bundle, each once (version 6, 0037). */
   endedLeases?: EndedLease[];
+  /** Results on tasks this bundle pays, neither paid nor slashed, signed (version 7). */
+  unpaidResults?: UnpaidResult[];
 };
 
 /**

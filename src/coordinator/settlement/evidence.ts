@@ -24,7 +24,7 @@ import type { EpochFacts } from './epochFacts.ts';
  * (output cids as parties, tables of distinct amounts and hardware claims, times after the epoch's
  * start); 6: the task leases ended since the previous bundle, each once (`facts.endedLeases`,
  * docs/validators.md "Ended leases"); 7: a reinstatement carries its review's signed checks, and
- * an ended lease with a result not paid in the bundle its signed result (docs/validators.md
+ * a bundle the signed results on the tasks it pays that it does not pay (docs/validators.md
  * "Reinstatements", "Results neither paid nor faulted"). Versions 2 to 6 are still read (and 3 to 6
  * written on request: the baselines).
  */

@@ -8,7 +8,7 @@ import type { Transaction } from 'kysely';
 import type { Hex } from 'viem';
 import type { Usage } from '../../protocol/schemas.ts';
 import type { Database } from '../store/schema.ts';
-import type { EndedLease, ReputationEntry } from './epochFacts.ts';
+import type { ChargeFact, EndedLease, ReputationEntry, SlashFact, UnpaidResult } from './epochFacts.ts';
 
 /**
  * Ended task leases not reported yet, marked reported in `epoch`'s bundle.
@@ -35,26 +35,6 @@ export async function readEndedLeases(trx: Transaction<Database>, epoch: number)
         rows.slice(i, i + 500).map((r) => r.id),
       )
       .execute();
-  // Version 7: a lease that ended with a result carries the provider's signed result (dropped when
-  // the bundle pays it: its charge carries it, compactLeases.ts).
-  const done = rows.filter((r) => r.status === 'completed').map((r) => r.id);
-  const results = new Map<string, NonNullable<EndedLease['result']>>();
-  for (let i = 0; i < done.length; i += 500) {
-    const execs = await trx
-      .selectFrom('task_executions')
-      .select(['assignment_id', 'output_cid', 'result'])
-      .where('assignment_id', 'in', done.slice(i, i + 500))
-      .execute();
-    for (const e of execs) {
-      const r = JSON.parse(e.result) as { usage: Usage; issuedAt: number; signature: Hex };
-      results.set(e.assignment_id, {
-        outputCid: e.output_cid,
-        usage: r.usage,
-        issuedAt: r.issuedAt,
-        signature: r.signature,
-      });
-    }
-  }
   return rows.map((r) => ({
     lease: r.id as Hex,
     provider: r.provider.toLowerCase(),
@@ -64,7 +44,6 @@ export async function readEndedLeases(trx: Transaction<Database>, epoch: number)
     endedAt: Number(r.finished_at ?? r.created_at),
     // As a timeout's cause states it (work/timeoutCause.ts): no code on an ended lease is an expiry.
     code: r.status === 'completed' ? null : (r.error_code ?? 'PLX_LEASE_EXPIRED'),
-    ...(results.has(r.id) ? { result: results.get(r.id)! } : {}),
   }));
 }
 
@@ -80,6 +59,54 @@ export function causeJobs(reputation: readonly ReputationEntry[]): string[] {
   for (const e of reputation) {
     const c = e.cause;
     if (e.kind === 'timeout' && c && 'lease' in c && typeof c.job === 'string') out.push(c.job);
+  }
+  return out;
+}
+
+/**
+ * Version 7: the signed results on the tasks `charges` pay whose lease is not paid here, of a
+ * provider neither paid nor slashed on the task (docs/validators.md "Results neither paid nor
+ * faulted"): with them a validator re-derives the verdict's outcome for each. Honest bundles carry
+ * almost none (a loser is slashed, and its slash carries its statements).
+ *
+ * @example
+ * const unpaidResults = await readUnpaidResults(trx, charges, slashes);
+ */
+export async function readUnpaidResults(
+  trx: Transaction<Database>,
+  charges: readonly ChargeFact[],
+  slashes: readonly SlashFact[],
+): Promise<UnpaidResult[]> {
+  const paidLeases = new Set(charges.map((c) => c.assignmentId.toLowerCase()));
+  const paidOn = new Set(charges.map((c) => `${c.provider.toLowerCase()}:${c.taskId.toLowerCase()}`));
+  const slashedOn = new Set(slashes.map((s) => `${s.provider.toLowerCase()}:${s.taskId.toLowerCase()}`));
+  const tasks = [...new Set(charges.map((c) => c.taskId))];
+  const out: UnpaidResult[] = [];
+  for (let i = 0; i < tasks.length; i += 500) {
+    const rows = await trx
+      .selectFrom('assignments as a')
+      .innerJoin('task_executions as te', 'te.assignment_id', 'a.id')
+      .select(['a.id', 'a.provider', 'a.task_id', 'te.output_cid', 'te.result'])
+      .where('a.task_id', 'in', tasks.slice(i, i + 500))
+      .where('a.status', '=', 'completed')
+      .orderBy('a.id')
+      .execute();
+    for (const r of rows) {
+      const on = `${r.provider.toLowerCase()}:${r.task_id.toLowerCase()}`;
+      if (paidLeases.has(r.id.toLowerCase()) || paidOn.has(on) || slashedOn.has(on)) continue;
+      const signed = JSON.parse(r.result) as { usage: Usage; issuedAt: number; signature: Hex };
+      out.push({
+        lease: r.id as Hex,
+        provider: r.provider.toLowerCase(),
+        task: r.task_id as Hex,
+        result: {
+          outputCid: r.output_cid,
+          usage: signed.usage,
+          issuedAt: signed.issuedAt,
+          signature: signed.signature,
+        },
+      });
+    }
   }
   return out;
 }
