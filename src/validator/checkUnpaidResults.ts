@@ -11,8 +11,8 @@
  *   bundle (the lease ledger, checkLeases.ts) — except a result whose provider was faulted after it
  *   (work/recheckCaught.ts runs a caught provider's unchecked outputs again: the task's new verdict
  *   does not judge the old result, and the provider already has its fault and slash);
- * - `checkLeaseResults` (facts): each listed result is signed by its provider over its lease and
- *   task, and each of those unpaid results of a version-7 bundle is there;
+ * - `checkLeaseResults` (facts): each unpaid result the bundle carries is signed by its provider
+ *   over its lease and task, and each of those unpaid results of a version-7 bundle is there;
  * - `checkUnpaidVerdicts` (outputs): each unpaid result agrees with the paid output within the
  *   coordinator's tolerance (an agreeing result priced to zero owes nothing). One that differs was
  *   outvoted by the accepted verdict (verification/taskVerification.ts faults every revealed
