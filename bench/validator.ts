@@ -102,6 +102,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     // Version 5 (before the ended-lease list of version 6), same bundles.
     let bytesV5 = 0;
     let bytesAllV5 = 0;
+    // Version 6 (before the reviews and unpaid results of version 7), same bundles.
+    let bytesV6 = 0;
     let endedLeases = 0;
     let endedBytes = 0;
     // The same bundles in the unpacked version-2 form (the baseline, measured on the same facts),
@@ -160,6 +162,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const v4 = encodeEvidence({ ...bundle, version: 4 }).text;
       bytesV4 += Buffer.byteLength(v4);
       bytesV5 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 5 }).text);
+      bytesV6 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 6 }).text);
       sections(v4, bySectionV4);
       bytesV2 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 2 }).text);
       bytesV3 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 3 }).text);
@@ -181,6 +184,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       evidenceBytes: bytes,
       evidenceBytesPerTask: tasks > 0 ? Math.round(bytes / tasks) : null,
       evidenceBytesV4: bytesV4,
+      evidenceBytesPerTaskV6: tasks > 0 ? Math.round(bytesV6 / tasks) : null,
       evidenceBytesPerTaskV5: tasks > 0 ? Math.round(bytesV5 / tasks) : null,
       evidenceBytesPerTaskV4: tasks > 0 ? Math.round(bytesV4 / tasks) : null,
       evidenceBytesAllSettled: bytesAll,

@@ -50,7 +50,7 @@ const renderSpec = {
 function factsOf(draws: AuditDraw[], reputation: ReputationEntry[]): EpochFacts {
   return {
     jobs: [
-      { jobId: inferJob, spec: { kind: 'onnx.infer', inputs: ['00'] } },
+      { jobId: inferJob, spec: { kind: 'onnx.infer', inputs: ['00'], taskTimeoutSec: 60 } },
       { jobId: renderJob, spec: renderSpec },
     ],
     charges: draws.map((d) => ({
@@ -567,7 +567,7 @@ test('a fault in the journal needs its slash by its epoch’s end, or its reinst
   store.close();
 });
 
-test("a draw's economics are tied together: a reward under one unit, a slashable amount that is not the lease's lock, a negative cost are refused", () => {
+test("a draw's economics are tied together: a reward under one unit or above the job's signed worst case, a slashable amount that is not the lease's lock, a negative cost are refused", () => {
   const econ = econFor(history.unitReward, 60_000n);
   const replay = fresh();
   replay.add(history.journal, 1);
@@ -591,4 +591,6 @@ test("a draw's economics are tied together: a reward under one unit, a slashable
   assert.match(String(check({ ...econ, slashable: econ.slashable * 50n })), /economics\.slashable$/);
   assert.match(String(check({ ...econ, reward: history.unitReward - 1n })), /economics\.reward$/);
   assert.match(String(check({ ...econ, honestCost: -1n })), /economics\.honestCost$/);
+  // A size above the job's signed worst case (60 s × the billed cores), the figures consistent.
+  assert.match(String(check(econFor(history.unitReward, 60_000n * 1000n))), /economics\.reward$/, 'inflated');
 });

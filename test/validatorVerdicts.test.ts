@@ -3,13 +3,20 @@
  * behind validator-signed reads: an `outvoted` slash stands only when the two outputs really
  * disagree (an honest provider slashed over outputs that agree within tolerance is named), the
  * evidence's digests must be those of the outputs, and an inference task paid twice must have paid
- * outputs that agree.
+ * outputs that agree; a reinstatement's review must really overturn the fault (version 7); a result
+ * on a paid task that is neither paid nor slashed must agree with the paid output (version 7).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import type { ChargeFact, EpochFacts, SlashFact } from '../src/coordinator/settlement/epochFacts.ts';
+import type {
+  ChargeFact,
+  EndedLease,
+  EpochFacts,
+  ReputationEntry,
+  SlashFact,
+} from '../src/coordinator/settlement/epochFacts.ts';
 import { taskIdOf } from '../src/protocol/ids.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { type TensorSet, tensorSetDigest } from '../src/protocol/tensorSet.ts';
@@ -78,7 +85,10 @@ function charge(output: TensorSet, aid: string): ChargeFact {
   };
 }
 
-const facts = (f: Partial<Pick<EpochFacts, 'charges' | 'slashes'>>) => ({
+const facts = (
+  f: Partial<Pick<EpochFacts, 'charges' | 'slashes' | 'reputation' | 'endedLeases' | 'unpaidResults'>>,
+) => ({
+  ...f,
   jobs: [
     {
       jobId,
@@ -137,4 +147,80 @@ test('an inference task paid twice: agreeing outputs pass, differing outputs are
   const before = blobs.reads();
   assert.equal(await checkVerdicts(facts({ charges: [charge(wrong, 'a4')] }), read), null);
   assert.equal(blobs.reads(), before);
+});
+
+test('version 7: a reinstatement stands only when its review really overturned the fault', async () => {
+  const put = (t: TensorSet) => blobs.put(encodeSafetensors(t));
+  const r = (t: TensorSet, aid: string) => {
+    const { type: _t, ...x } = result(put(t), aid);
+    return x;
+  };
+  // The known answer was wrong; two checks and the reinstated provider agree on the truth.
+  const review = (known: TensorSet, check: TensorSet, first: TensorSet, wronged: TensorSet) => ({
+    expectedCid: put(known),
+    check: { provider: `0x${'0e'.repeat(20)}`, result: r(check, 'c2') },
+    firstCheck: { provider: `0x${'0f'.repeat(20)}`, result: r(first, 'c1') },
+    wronged: r(wronged, 'b1'),
+  });
+  const entry = (rv: ReturnType<typeof review>): ReputationEntry => ({
+    provider: `0x${'0b'.repeat(20)}`,
+    kind: 'reinstate',
+    at: 5,
+    before: null,
+    faultAt: 4,
+    review: rv,
+  });
+  const fact = async (rv: ReturnType<typeof review>) =>
+    (await checkVerdicts(facts({ reputation: [entry(rv)] }), read))?.fact ?? null;
+  assert.equal(await fact(review(wrong, truth, honestNoise, truth)), null, 'a real overturn stands');
+  assert.equal(
+    await fact(review(truth, honestNoise, truth, truth)),
+    'reputation[0].review.check',
+    'an invented overturn: the check agrees with the known answer',
+  );
+  assert.equal(
+    await fact(review(wrong, truth, wrong, truth)),
+    'reputation[0].review.firstCheck',
+    'the two checks disagree',
+  );
+  assert.equal(
+    await fact(review(truth, wrong, wrong, logits([0, 0, 0, 0]))),
+    'reputation[0].review.wronged',
+    'the ally’s own output is not what the checks found',
+  );
+});
+
+test('version 7: a result neither paid nor slashed on a paid task must agree with the paid output (a spared fault is named)', async () => {
+  const paid = charge(truth, 'a1');
+  /** A listed lease with a result, and the paying bundle's signed copy of that result. */
+  const spared = (output: TensorSet) => {
+    const { type: _t, assignmentId, taskId: _k, ...res } = result(blobs.put(encodeSafetensors(output)), 'b2');
+    const provider = `0x${'0b'.repeat(20)}`;
+    const lease: EndedLease = {
+      lease: assignmentId,
+      provider,
+      task,
+      job: jobId,
+      leasedAt: 1,
+      endedAt: 2,
+      code: null,
+    };
+    return { endedLeases: [lease], unpaidResults: [{ lease: assignmentId, provider, task, result: res }] };
+  };
+  const listed = spared(wrong);
+  const lease = listed.endedLeases[0]!;
+  const d = await checkVerdicts(facts({ charges: [paid], ...listed }), read);
+  assert.equal(d?.fact, `endedLease[${lease.lease}].fault`, 'the wrong result spared its fault and slash');
+  assert.match(d?.recomputed ?? '', /outvoted/, 'the recomputed outcome');
+  const s = { ...slash(wrong, truth), provider: `0x${'0b'.repeat(20)}` };
+  assert.equal(
+    await checkVerdicts(facts({ charges: [paid], ...listed, slashes: [s] }), read),
+    null,
+    'slashed on the task: its verdict is the slash’s',
+  );
+  assert.equal(
+    await checkVerdicts(facts({ charges: [paid], ...spared(honestNoise) }), read),
+    null,
+    'an agreeing result priced to zero owes nothing',
+  );
 });

@@ -293,7 +293,9 @@ function checkDraw(
     return bad(`${name}.valueReward`, b.valueReward, 'none (not a render task)');
   }
   if (d.economics) {
-    const wrong = checkEconomics(name, d.economics, unitReward);
+    // The task's size is bounded by its job's signed spec (known when the job is in the bundle).
+    const worst = spec?.taskTimeoutSec !== undefined ? worstUnitsOf(spec) : undefined;
+    const wrong = checkEconomics(name, d.economics, unitReward, worst);
     if (wrong) return wrong;
   }
   if (!replay.complete || !d.economics) return null;
@@ -318,19 +320,30 @@ function checkDraw(
  * A draw's task economics are the coordinator's figures, derived from one task size
  * (work/taskEconomics.ts): R_task = rewardForUnits(R, u) is at least one unit's reward, and
  * F_task = k · R_task is exactly the stake the lease locks — so a coordinator cannot shrink the
- * slashable amount or price a task below one unit to lower its audit rate (security review). Left
- * to its word: the size u itself (its job-size estimate) and C_task (the cost per unit is a
- * coordinator setting validators do not know; only its sign is checked).
+ * slashable amount or price a task below one unit to lower its audit rate (security review). The
+ * size u is at most the job's worst case from its client-signed spec (timeout × billed cores,
+ * `worstUnits`; taskEconomics.ts caps every estimate there), so R_task ≤ rewardForUnits(R, worst):
+ * an inflated size (which locks more of the provider's stake and raises its slash) is refused.
+ * Left to its word: u below that bound (the job's verified-size estimate reads history the bundle
+ * does not carry) and C_task (the cost per unit is a coordinator setting validators do not know;
+ * only its sign is checked).
  */
 function checkEconomics(
   name: string,
   e: NonNullable<AuditDraw['economics']>,
   unitReward: bigint,
+  worstUnits?: bigint,
 ): FactDispute | null {
   const reward = BigInt(e.reward);
   const cost = BigInt(e.honestCost);
   if (reward < unitReward)
     return bad(`${name}.economics.reward`, e.reward, `at least one unit's reward ${unitReward}`);
+  if (worstUnits !== undefined && reward > rewardForUnits(unitReward, worstUnits))
+    return bad(
+      `${name}.economics.reward`,
+      e.reward,
+      `at most ${rewardForUnits(unitReward, worstUnits)} (rewardForUnits(${unitReward}, ${worstUnits}): the job's signed worst case)`,
+    );
   const lock = reward * SLASH_REWARD_MULTIPLE;
   if (BigInt(e.slashable) !== lock)
     return bad(

@@ -39,7 +39,13 @@ export const COMPENSATION_KIND = 'compensation';
 
 const ADDRESS = /^0x[0-9a-f]{40}$/;
 
-async function signedBy(chainId: number, provider: string, r: SignedResult): Promise<string | null> {
+/**
+ * Why `r` is not a `TaskResult` signed by `provider` (any age), or null.
+ *
+ * @example
+ * const err = await signedBy(chainId, checker, memo.check.result);
+ */
+export async function signedBy(chainId: number, provider: string, r: SignedResult): Promise<string | null> {
   try {
     const usage = r.usage as Usage;
     await verifyPlexusMessage({

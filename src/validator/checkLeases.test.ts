@@ -14,7 +14,15 @@ import type { EndedLease, EpochFacts, ReputationEntry } from '../coordinator/set
 import { decodeEvidence, EVIDENCE_VERSION, encodeEvidence } from '../coordinator/settlement/evidence.ts';
 import { checkLeases, type LeaseLedger } from './checkLeases.ts';
 import { checkTimeouts } from './checkTimeouts.ts';
-import { CHAIN_ID, cheater, honestEpoch, provider, SETTLEMENT } from './factsFixture.ts';
+import {
+  CHAIN_ID,
+  cheater,
+  cheaterKey,
+  honestEpoch,
+  provider,
+  SETTLEMENT,
+  signedResult,
+} from './factsFixture.ts';
 import { ReputationReplay } from './reputationReplay.ts';
 import { openValidatorStore } from './validatorStore.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
@@ -281,4 +289,95 @@ test('review 2: an unlisted lease is cited only within LEASE_MEMORY_MS before li
   // After the first 7 days of listing, no unlisted lease at all.
   const after = { ...inputs, closedAt: from + 7 * day + 1, endsAt: from + 7 * day + 1 };
   assert.ok('fact' in checkLeases(invented(from - 1), after, ledger), 'the grace ends after 7 days');
+});
+
+test('version 7: a result on a paid task neither paid nor slashed travels signed (else refused); a failed canary needs its slash', async () => {
+  const target = { chainId: CHAIN_ID, settlement: SETTLEMENT };
+  /** The cheater's result on the paid task, left out of the verdict (no charge, no slash). */
+  const spared: EndedLease = {
+    lease: `0x${'b2'.repeat(32)}` as Hex,
+    provider: cheater,
+    task: charge.taskId,
+    job: charge.jobId,
+    leasedAt: t1 - 40,
+    endedAt: t1 + 5,
+    code: null,
+  };
+  const signed = await signedResult(cheaterKey, spared.lease, spared.task, 'dd'.repeat(32));
+  const { assignmentId: _a, taskId: _t, ...res } = signed;
+  const withResult = { ...spared, result: res };
+  /** The bundle that pays the task carries the spared result, signed (`facts.unpaidResults`). */
+  const shown = (r = res) => ({
+    unpaidResults: [{ lease: spared.lease, provider: cheater, task: spared.task, result: r }],
+  });
+  const verdict = async (f: EpochFacts) => {
+    const b = bundle(f);
+    return verifyEpoch({ evidence: b.text, claim: b.claim, target, prevHash: null });
+  };
+  const ok = await verdict(withLeases([primary, spared], [], shown()));
+  assert.ok(ok.ok, `signed: ${ok.ok ? '' : ok.fact}`);
+  assert.deepEqual(ok.ok ? ok.unpaid : null, [withResult], 'the spared result goes to the output check');
+  assert.deepEqual(
+    decodeEvidence(bundle(withLeases([primary, spared], [], shown())).text).bundle.facts.unpaidResults,
+    shown().unpaidResults,
+    'the signed result survives the bundle',
+  );
+  // A provider caught after its result (its unchecked output run again, recheckCaught.ts): the
+  // task's new verdict does not judge the old result.
+  const caught = await verdict(
+    withLeases([primary, spared], [{ provider: cheater, kind: 'fault', at: t1 + 6 }], shown()),
+  );
+  assert.deepEqual(caught.ok ? caught.unpaid : null, [], 'faulted after it: not compared');
+  // Listed in epoch 3 (the task not paid yet), paid in epoch 4 through the replay the store keeps:
+  // the paying bundle carries the result, handed to the output check.
+  const idle = { ...inputs, unsettled: [], epochBalances: [], providerBalances: [], tasksSettled: 0 };
+  const e3 = bundle(withLeases([spared], [], { charges: [] }), 3, undefined, idle);
+  const replay = new ReputationReplay({ complete: false });
+  const v3 = await verifyEpoch({
+    evidence: e3.text,
+    claim: e3.claim,
+    target,
+    prevHash: null,
+    reputation: replay,
+  });
+  assert.ok(v3.ok && v3.reputation, 'epoch 3 signed');
+  const kept = ReputationReplay.restore(JSON.parse(JSON.stringify(v3.reputation.meta())), []);
+  const epoch4 = async (over: Partial<EpochFacts>) => {
+    const e4 = bundle(withLeases([primary], [], over), 4, e3.hash);
+    return verifyEpoch({
+      evidence: e4.text,
+      claim: e4.claim,
+      target,
+      prevHash: e3.hash,
+      reputation: kept.clone(),
+    });
+  };
+  const v4 = await epoch4(shown());
+  assert.deepEqual(v4.ok ? v4.unpaid : null, [withResult], 'kept across bundles');
+  const v4hidden = await epoch4({});
+  assert.ok(!v4hidden.ok && v4hidden.fact === `endedLease[${spared.lease}].result`, 'hidden across bundles');
+  const hidden = await verdict(withLeases([primary, spared], []));
+  assert.ok(!hidden.ok && hidden.fact === `endedLease[${spared.lease}].result`, 'its result not shown');
+  const f = await verdict(withLeases([primary, spared], [], shown({ ...res, outputCid: 'de'.repeat(32) })));
+  assert.ok(!f.ok && f.fact === `endedLease[${spared.lease}].result.signature`, 'a result it did not sign');
+  // A canary the coordinator reports failed (its status is re-derived from the outputs) with no slash.
+  const canary = {
+    leaseId: `0x${'ca'.repeat(32)}` as Hex,
+    taskId: `0x${'cb'.repeat(32)}` as Hex,
+    provider: cheater,
+    status: 'failed' as const,
+    expectedCid: 'ee'.repeat(32),
+    expectedDigest: `0x${'ef'.repeat(32)}` as Hex,
+    result: res,
+    draw: null,
+  };
+  const c = await signedResult(cheaterKey, canary.leaseId, canary.taskId, 'dd'.repeat(32));
+  const withCanary = withLeases([primary], [], {
+    canaries: [{ ...canary, result: { ...res, signature: c.signature } }],
+  });
+  const unslashed = await verdict(withCanary);
+  assert.ok(
+    !unslashed.ok && unslashed.fact === `canary[${canary.leaseId}].fault`,
+    'a failed canary with no slash',
+  );
 });

@@ -13,14 +13,21 @@
  * - every canary reported: `passed` exactly when the provider's output matches the known answer —
  *   a coordinator that accepts a wrong canary answer (or fails a right one) is caught here.
  *
+ * - every reinstatement's review (version 7): the check overturns the known answer and agrees with
+ *   the first check and the reinstated provider (checkReinstatements.ts);
+ * - every result on a task the epoch pays that is neither paid nor slashed (version 7): it agrees
+ *   with the paid output, else it was outvoted and its fault is missing (checkUnpaidResults.ts).
+ *
  * Outputs with the same content id are the same bytes and are not downloaded twice.
  */
-import type { EpochFacts, SignedStatement } from '../coordinator/settlement/epochFacts.ts';
+import type { EndedLease, EpochFacts, SignedStatement } from '../coordinator/settlement/epochFacts.ts';
 import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
 import { decodeSafetensors } from '../protocol/safetensors.ts';
 import { type TensorSet, tensorSetDigest } from '../protocol/tensorSet.ts';
 import { checkCompensationVerdicts } from './checkCompensations.ts';
 import type { FactDispute } from './checkFacts.ts';
+import { checkReinstatementVerdicts } from './checkReinstatements.ts';
+import { checkUnpaidVerdicts, unpaidResults } from './checkUnpaidResults.ts';
 import { BlobRefused } from './recheck.ts';
 
 /**
@@ -32,8 +39,11 @@ import { BlobRefused } from './recheck.ts';
  * const dispute = await checkVerdicts(v.facts, (cid) => readBlobAs(url, account, chainId, cid));
  */
 export async function checkVerdicts(
-  facts: Pick<EpochFacts, 'jobs' | 'charges' | 'slashes' | 'canaries'> & { entries?: EpochFacts['entries'] },
+  facts: Pick<EpochFacts, 'jobs' | 'charges' | 'slashes' | 'canaries'> &
+    Partial<Pick<EpochFacts, 'entries' | 'reputation' | 'endedLeases'>>,
   read: (cid: string) => Promise<Uint8Array>,
+  /** The unpaid results to compare (verifyEpoch's verdict `unpaid`: with the lease ledger's); default: this bundle's. */
+  unpaid: readonly EndedLease[] = unpaidResults(facts),
 ): Promise<FactDispute | null> {
   const cache = new Map<string, TensorSet>();
   /** The output's tensors, or a dispute naming `fact` when it cannot be read or decoded. */
@@ -154,5 +164,11 @@ export async function checkVerdicts(
     }
   }
   // Compensations: the trusted check really overturned the answer (checkCompensations.ts).
-  return checkCompensationVerdicts(facts.entries ?? [], output);
+  const compensations = await checkCompensationVerdicts(facts.entries ?? [], output);
+  if (compensations) return compensations;
+  // Reinstatements: the review really overturned the fault (checkReinstatements.ts).
+  const reinstated = await checkReinstatementVerdicts(facts.reputation ?? [], output);
+  if (reinstated) return reinstated;
+  // Results neither paid nor slashed: they agree with the paid output (checkUnpaidResults.ts).
+  return checkUnpaidVerdicts(unpaid, facts, output);
 }

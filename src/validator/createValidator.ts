@@ -226,7 +226,7 @@ export async function createValidator(opts: {
     if (v.ok) {
       const read = (cid: string) => readBlobAs(replicas, account, target.chainId, cid);
       // Verdicts re-derived from the outputs they rest on (checkVerdicts.ts).
-      const wrong = await checkVerdicts(v.facts, read);
+      const wrong = await checkVerdicts(v.facts, read, v.unpaid);
       if (wrong) return disputed(wrong);
       // Render audit regions re-derived once their seed is revealed (checkRenderRegions.ts).
       const audits = await renderAuditsOf(v.facts, read);

@@ -163,3 +163,42 @@ export async function honestEpoch(): Promise<{ inputs: EpochInputs; facts: Epoch
   };
   return { inputs, facts };
 }
+
+/** Keys of two trusted checkers (a review's two independent checks). */
+export const checkerKeys = [
+  privateKeyToAccount(`0x${'0e'.repeat(32)}`),
+  privateKeyToAccount(`0x${'0f'.repeat(32)}`),
+] as const;
+
+/**
+ * A `TaskResult` as `key` signs it (the shape reviews and ended leases carry).
+ *
+ * @example
+ * const r = await signedResult(cheaterKey, `0x${'b1'.repeat(32)}`, taskId, 'dd'.repeat(32));
+ */
+export async function signedResult(
+  key: (typeof checkerKeys)[number],
+  assignmentId: Hex,
+  taskId: Hex,
+  outputCid: string,
+): Promise<{
+  assignmentId: Hex;
+  taskId: Hex;
+  outputCid: string;
+  usage: { wallMs: number; cpuMs: number; peakRssBytes: number };
+  issuedAt: number;
+  signature: Hex;
+}> {
+  const usage = { wallMs: 900, cpuMs: 1700, peakRssBytes: 1 << 20 };
+  const signature = await signPlexusMessage(key, CHAIN_ID, 'TaskResult', {
+    provider: key.address,
+    assignmentId,
+    taskId,
+    outputCid: cidToBytes32(outputCid),
+    wallMs: BigInt(usage.wallMs),
+    cpuMs: BigInt(usage.cpuMs),
+    peakRssBytes: BigInt(usage.peakRssBytes),
+    issuedAt: BigInt(issuedAt),
+  });
+  return { assignmentId, taskId, outputCid, usage, issuedAt, signature };
+}

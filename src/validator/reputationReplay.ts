@@ -164,6 +164,15 @@ export class ReputationReplay {
     return out;
   }
 
+  /**
+   * Whether `provider` has a `fault` entry at or after `at` (a provider caught after a result: its
+   * unchecked outputs are run again, checkUnpaidResults.ts).
+   */
+  faultedSince(provider: string, at: number): boolean {
+    const h = this.byProvider.get(provider.toLowerCase());
+    return h ? h.entries.some((e) => e.kind === 'fault' && e.at >= at) : false;
+  }
+
   /** What the store keeps besides the journals (see {@link ReputationReplay.restore}). */
   meta(): {
     complete: boolean;

@@ -4,14 +4,25 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Address } from 'viem';
+import type { Address, Hex } from 'viem';
 import { computeEpoch } from '../coordinator/settlement/epochComputation.ts';
+import type { ReputationEntry } from '../coordinator/settlement/epochFacts.ts';
 import {
   EVIDENCE_VERSION,
   encodeEvidence,
   GENESIS_EVIDENCE_HASH,
 } from '../coordinator/settlement/evidence.ts';
-import { CHAIN_ID, client, honestEpoch, provider, SETTLEMENT } from './factsFixture.ts';
+import {
+  CHAIN_ID,
+  cheater,
+  cheaterKey,
+  checkerKeys,
+  client,
+  honestEpoch,
+  provider,
+  SETTLEMENT,
+  signedResult,
+} from './factsFixture.ts';
 import { ReputationReplay } from './reputationReplay.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
 
@@ -193,4 +204,85 @@ test('review 2 (compensations): a validator that follows the network from its fi
     charges: { seen: () => undefined, used: () => false },
   });
   assert.ok(w.ok && w.reputation?.charges?.grace === true, 'a validator without the history has the grace');
+});
+
+test('version 7: a reinstatement carries the signed checks of its review; one invented for an ally is refused and named', async () => {
+  const { inputs: i7, facts: f7 } = await honestEpoch();
+  const at = i7.startsAt + 5_000;
+  const faultTask = `0x${'7f'.repeat(32)}` as Hex;
+  const canaryTask = `0x${'7c'.repeat(32)}` as Hex;
+  const [first, second] = checkerKeys;
+  const review = {
+    expectedCid: 'e0'.repeat(32),
+    check: {
+      provider: second.address.toLowerCase(),
+      result: await signedResult(second, `0x${'c2'.repeat(32)}`, canaryTask, 'e1'.repeat(32)),
+    },
+    firstCheck: {
+      provider: first.address.toLowerCase(),
+      result: await signedResult(first, `0x${'c1'.repeat(32)}`, canaryTask, 'e1'.repeat(32)),
+    },
+    wronged: await signedResult(cheaterKey, `0x${'b7'.repeat(32)}`, faultTask, 'e1'.repeat(32)),
+  };
+  const reinstate = (r?: typeof review): ReputationEntry => ({
+    provider: cheater,
+    kind: 'reinstate',
+    at,
+    before: null,
+    faultAt: at - 1_000,
+    ...(r ? { review: r } : {}),
+  });
+  const check = async (entry: ReputationEntry, version = EVIDENCE_VERSION) => {
+    const b = encodeEvidence({
+      version,
+      epoch: 3,
+      ...target,
+      prevHash: GENESIS_EVIDENCE_HASH,
+      inputs: i7,
+      facts: { ...f7, reputation: [entry] },
+    });
+    const o = computeEpoch(i7, b.hash);
+    const payload = JSON.parse(
+      JSON.stringify(o.payload, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)),
+    );
+    const leaves = (JSON.parse(o.tree!) as { values: { value: [string, string] }[] }).values.map((v) => ({
+      account: v.value[0],
+      cumulativeAmount: v.value[1],
+    }));
+    const v = await verifyEpoch({
+      evidence: b.text,
+      claim: { epoch: 3, payload, leaves },
+      target,
+      prevHash: null,
+    });
+    return v.ok ? null : v.fact;
+  };
+  assert.equal(await check(reinstate(review)), null, 'a reinstatement with its review is signed');
+  assert.equal(
+    await check(reinstate()),
+    'reputation[0].review',
+    'a bare reinstatement (an invented one) is refused',
+  );
+  assert.equal(await check(reinstate(), 6), null, 'a version-6 bundle (no reviews then) is still read');
+  const forged = {
+    ...review,
+    check: { ...review.check, result: { ...review.check.result, outputCid: 'e2'.repeat(32) } },
+  };
+  assert.equal(
+    await check(reinstate(forged)),
+    'reputation[0].review.check.signature',
+    'a check the checker did not sign',
+  );
+  const selfChecked = { ...review, check: { provider: cheater, result: review.wronged } };
+  assert.equal(
+    await check(reinstate(selfChecked)),
+    'reputation[0].review.checks',
+    'the ally checking itself',
+  );
+  const allyWronged = { ...review, wronged: { ...review.wronged, outputCid: 'e1'.repeat(31) + 'ff' } };
+  assert.equal(
+    await check(reinstate(allyWronged)),
+    'reputation[0].review.wronged.signature',
+    'a result the reinstated provider did not sign',
+  );
 });

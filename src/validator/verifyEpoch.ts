@@ -7,7 +7,7 @@ import type { Address, Hex } from 'viem';
 import type { EpochPayload } from '../chain/types.ts';
 import type { EpochPayloadJson } from '../coordinator/ledger/epochPayload.ts';
 import { computeEpoch } from '../coordinator/settlement/epochComputation.ts';
-import type { EpochFacts } from '../coordinator/settlement/epochFacts.ts';
+import type { EndedLease, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
 import { decodeEvidence, GENESIS_EVIDENCE_HASH } from '../coordinator/settlement/evidence.ts';
 import { type CoordinatorClaimSignature, claimSignatureProblem } from '../protocol/claimSignature.ts';
 import { checkAuditRates } from './checkAuditRates.ts';
@@ -15,7 +15,9 @@ import { CHARGE_MEMORY_MS, checkCompensationCharges, type SeenCharge } from './c
 import type { PublishedDraw } from './checkDraws.ts';
 import { checkFacts } from './checkFacts.ts';
 import { checkLeases } from './checkLeases.ts';
+import { checkReinstatementFacts } from './checkReinstatements.ts';
 import { checkTimeouts } from './checkTimeouts.ts';
+import { checkCanaryFaults, checkLeaseResults, unpaidResults } from './checkUnpaidResults.ts';
 import type { ReputationReplay } from './reputationReplay.ts';
 
 /**
@@ -54,6 +56,8 @@ export type EpochVerdict =
       reputation?: ReputationReplay;
       /** The charges this bundle showed and the backings its compensations used (given `charges`): keep them when signing. */
       charges?: { charges: SeenCharge[]; used: string[]; endsAt: number };
+      /** Results on tasks this bundle pays, neither paid nor slashed (checkUnpaidResults.ts): compared by checkVerdicts. */
+      unpaid: EndedLease[];
     }
   | { ok: false; fact: string; claimed: string; recomputed: string; evidenceHash: Hex | null };
 
@@ -134,6 +138,7 @@ export async function verifyEpoch(args: {
     return bad('evidence.prevHash', bundle.prevHash, args.prevHash);
   let reputation: ReputationReplay | undefined;
   let seenCharges: { charges: SeenCharge[]; used: string[]; endsAt: number } | undefined;
+  let unpaid: EndedLease[] = [];
   try {
     const dispute = await checkFacts(
       bundle.facts,
@@ -157,6 +162,18 @@ export async function verifyEpoch(args: {
     const leases =
       bundle.version >= 6 ? checkLeases(bundle.facts, bundle.inputs, args.reputation?.leases) : undefined;
     if (leases && 'fact' in leases) return bad(leases.fact, leases.claimed, leases.recomputed);
+    // Version 7: a reinstatement carries the review that overturned its fault; a verdict that faults
+    // a provider has its fault (checkReinstatements.ts, checkUnpaidResults.ts).
+    const v7 = bundle.version >= 7;
+    const reinstated = await checkReinstatementFacts(bundle.facts.reputation ?? [], bundle.chainId, v7);
+    if (reinstated) return bad(reinstated.fact, reinstated.claimed, reinstated.recomputed);
+    if (v7) {
+      unpaid = unpaidResults(bundle.facts, args.reputation?.leases?.open ?? []);
+      const results = await checkLeaseResults(bundle.facts, bundle.chainId, unpaid);
+      if (results) return bad(results.fact, results.claimed, results.recomputed);
+      const canaries = checkCanaryFaults(bundle.facts);
+      if (canaries) return bad(canaries.fact, canaries.claimed, canaries.recomputed);
+    }
     if (args.reputation) {
       reputation = args.reputation.clone();
       if (leases) reputation.leases = leases;
@@ -166,6 +183,13 @@ export async function verifyEpoch(args: {
       reputation.seen = true;
       const rates = checkAuditRates(bundle.facts, reputation, bundle.epoch, bundle.inputs.endsAt);
       if (rates) return bad(rates.fact, rates.claimed, rates.recomputed);
+      // The unpaid results to compare: none of a provider caught after its result (the replay
+      // knows its faults from every bundle applied, this one's included).
+      const replay = reputation;
+      if (v7)
+        unpaid = unpaidResults(bundle.facts, args.reputation.leases?.open ?? [], (p, at) =>
+          replay.faultedSince(p, at),
+        );
       if (args.charges) {
         // Since when charges are kept: with no grace only for a validator that followed the
         // network from its first bundle with this check (it saw every charge).
@@ -233,6 +257,7 @@ export async function verifyEpoch(args: {
     prevHash: bundle.prevHash,
     seedCommitment: bundle.facts.audits.commitment,
     facts: bundle.facts,
+    unpaid,
     ...(reputation ? { reputation } : {}),
     ...(seenCharges ? { charges: seenCharges } : {}),
   };

@@ -30,7 +30,12 @@
 import type { Hex } from 'viem';
 import { taskIdOf } from '../../protocol/ids.ts';
 import { executionAmounts, packString, unpackString } from './compactFacts.ts';
-import { packEndedLeases, unpackEndedLeases } from './compactLeases.ts';
+import {
+  packEndedLeases,
+  packUnpaidResults,
+  unpackEndedLeases,
+  unpackUnpaidResults,
+} from './compactLeases.ts';
 import type {
   AuditDraw,
   CanaryFact,
@@ -220,6 +225,8 @@ export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { input
   if (v5) facts.amounts = amounts.list;
   // Version 6: every task lease ended since the previous bundle (compactLeases.ts).
   if (version >= 6) facts.ended = packEndedLeases(f.endedLeases ?? [], f.charges, { party, task, rel });
+  // Version 7: results on paid tasks neither paid nor slashed, signed (compactLeases.ts).
+  if (version >= 7) facts.unpaid = packUnpaidResults(f.unpaidResults ?? [], { party, task });
   const packedInputs = packInputs(inputs as Obj, party, v5);
   facts.parties = list.map((v, i) => shown[i] ?? (v.startsWith('@') ? `\\${v}` : packString(v)));
   return { inputs: packedInputs, facts: dropEmpty(facts) };
@@ -533,6 +540,9 @@ export function unpackBundle(
     sensorBatches: list('sensorBatches') as SensorBatchFact[],
     ...(version >= 6 && f.ended !== undefined
       ? { endedLeases: unpackEndedLeases(f.ended, charges, { party, abs }) }
+      : {}),
+    ...(version >= 7 && f.unpaid !== undefined
+      ? { unpaidResults: unpackUnpaidResults(f.unpaid, { party }) }
       : {}),
     ...(f.reputation !== undefined
       ? {

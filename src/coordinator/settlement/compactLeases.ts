@@ -7,7 +7,7 @@
  */
 import type { Hex } from 'viem';
 import { packString, unpackString } from './compactFacts.ts';
-import type { ChargeFact, EndedLease } from './epochFacts.ts';
+import type { ChargeFact, EndedLease, UnpaidResult } from './epochFacts.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -84,6 +84,61 @@ export function unpackEndedLeases(
       leasedAt: at.abs(leasedAt),
       endedAt: at.abs(endedAt),
       code,
+    };
+  });
+}
+
+/**
+ * Version 7's unpaid results (epochFacts.ts `UnpaidResult`): rows `[lease id, provider, task,
+ * output id, wallMs, cpuMs, peakRssBytes, issuedAt, signature]`, parties by index.
+ *
+ * @example
+ * facts.unpaid = packUnpaidResults(f.unpaidResults ?? [], { party, task });
+ */
+export function packUnpaidResults(
+  results: readonly UnpaidResult[],
+  at: { party: (v: string) => number; task: (id: string) => number },
+): Json[][] {
+  return results.map((u): Json[] => [
+    packString(u.lease),
+    at.party(u.provider),
+    at.task(u.task),
+    at.party(u.result.outputCid),
+    u.result.usage.wallMs,
+    u.result.usage.cpuMs,
+    u.result.usage.peakRssBytes,
+    u.result.issuedAt,
+    packString(u.result.signature),
+  ]);
+}
+
+/**
+ * The inverse of {@link packUnpaidResults}; throws on a malformed row.
+ *
+ * @example
+ * const unpaidResults = unpackUnpaidResults(f.unpaid, { party });
+ */
+export function unpackUnpaidResults(raw: unknown, at: { party: (v: unknown) => string }): UnpaidResult[] {
+  if (!Array.isArray(raw) || !raw.every(Array.isArray)) throw new Error('evidence: unpaid are not rows');
+  return (raw as unknown[][]).map((r): UnpaidResult => {
+    const [lease, provider, task, cid, wallMs, cpuMs, rss, issuedAt, sig] = r;
+    if (
+      r.length !== 9 ||
+      typeof lease !== 'string' ||
+      typeof sig !== 'string' ||
+      ![wallMs, cpuMs, rss, issuedAt].every((n) => Number.isSafeInteger(n))
+    )
+      throw new Error('evidence: an unpaid result is not a row of 9');
+    return {
+      lease: unpackString(lease) as Hex,
+      provider: at.party(provider),
+      task: at.party(task) as Hex,
+      result: {
+        outputCid: at.party(cid),
+        usage: { wallMs: wallMs as number, cpuMs: cpuMs as number, peakRssBytes: rss as number },
+        issuedAt: issuedAt as number,
+        signature: unpackString(sig) as Hex,
+      },
     };
   });
 }

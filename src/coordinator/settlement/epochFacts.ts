@@ -273,6 +273,25 @@ export type ReputationEntry = {
   state?: ReputationState;
   /** `timeout` (migration 0031): what a validator checks it by (docs/validators.md "Timeouts"). */
   cause?: TimeoutCause;
+  /** `reinstate` (evidence version 7): the review that overturned the fault, as its checkers signed it. */
+  review?: ReinstateReview;
+};
+
+/**
+ * Why a fault was reversed (docs/validators.md "Reinstatements"): the known answer the review
+ * overturned, its two independent trusted checks and the reinstated provider's own result on the
+ * faulted task, each as its provider signed it. A validator verifies the signatures and re-derives
+ * the overturn from the outputs (the check differs from the known answer, agrees with the first
+ * check and with the reinstated provider's output).
+ *
+ * @example
+ * const r: ReinstateReview = { expectedCid, check: { provider, result }, firstCheck: { provider, result }, wronged };
+ */
+export type ReinstateReview = {
+  expectedCid: string;
+  check: { provider: string; result: SignedResult };
+  firstCheck: { provider: string; result: SignedResult };
+  wronged: SignedResult;
 };
 
 /**
@@ -327,6 +346,26 @@ export type EndedLease = {
   leasedAt: number;
   endedAt: number;
   code: string | null;
+  /**
+   * The provider's signed result, as a validator joins it from `EpochFacts.unpaidResults` (never
+   * written in the listing itself).
+   */
+  result?: { outputCid: string; usage: Usage; issuedAt: number; signature: Hex };
+};
+
+/**
+ * Version 7: a result on a task the bundle pays whose lease the bundle does not pay, of a provider
+ * neither paid nor slashed on the task, as the provider signed it (docs/validators.md "Results
+ * neither paid nor faulted"): a validator compares its output with the paid one.
+ *
+ * @example
+ * const u: UnpaidResult = { lease, provider, task, result: { outputCid, usage, issuedAt, signature } };
+ */
+export type UnpaidResult = {
+  lease: Hex;
+  provider: string;
+  task: Hex;
+  result: { outputCid: string; usage: Usage; issuedAt: number; signature: Hex };
 };
 
 /**
@@ -392,6 +431,8 @@ export type EpochFacts = {
   reputation?: ReputationEntry[];
   /** Task leases ended since the previous bundle, each once (version 6, 0037). */
   endedLeases?: EndedLease[];
+  /** Results on tasks this bundle pays, neither paid nor slashed, signed (version 7). */
+  unpaidResults?: UnpaidResult[];
 };
 
 /**

@@ -11,7 +11,7 @@ import { EPOCH_CLOSE_KINDS } from '../ledger/readBalances.ts';
 import type { Database } from '../store/schema.ts';
 import { readAuditFacts } from '../verification/auditSeeds.ts';
 import type { ChargeFact, EntryFact, EpochFacts, JobFact, SignedStatement, SlashFact } from './epochFacts.ts';
-import { causeJobs, readEndedLeases } from './readEndedLeases.ts';
+import { causeJobs, readEndedLeases, readUnpaidResults } from './readEndedLeases.ts';
 import {
   readCanaryFacts,
   readChargedDraws,
@@ -180,6 +180,7 @@ export async function readEpochFacts(
   );
   const canaries = await readCanaryFacts(trx, args.epoch);
   const sensorBatches = await readSensorBatchFacts(trx, args.epoch);
+  const unpaidResults = await readUnpaidResults(trx, charges, slashes);
   return {
     jobDomain: args.jobDomain,
     jobs,
@@ -192,6 +193,7 @@ export async function readEpochFacts(
     sensorBatches,
     ...(reputation.length > 0 ? { reputation } : {}),
     endedLeases,
+    ...(unpaidResults.length > 0 ? { unpaidResults } : {}),
   };
 }
 

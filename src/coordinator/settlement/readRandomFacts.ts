@@ -214,7 +214,13 @@ export async function readReputationJournal(
       provider: r.provider,
       kind: r.kind as ReputationEntry['kind'],
       at: Number(r.at),
-      ...(r.kind === 'reinstate' ? { before: detail.before ?? null, faultAt: Number(detail.faultAt) } : {}),
+      ...(r.kind === 'reinstate'
+        ? {
+            before: detail.before ?? null,
+            faultAt: Number(detail.faultAt),
+            ...(detail.review ? { review: detail.review } : {}),
+          }
+        : {}),
       ...(r.kind === 'state' && detail.state ? { state: detail.state } : {}),
       ...(r.cause ? { cause: JSON.parse(r.cause) as TimeoutCause } : {}),
     };

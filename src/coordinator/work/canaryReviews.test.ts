@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import type { PlexusReader } from '../../chain/types.ts';
-import { encodeSafetensors } from '../../protocol/safetensors.ts';
+import { decodeSafetensors, encodeSafetensors } from '../../protocol/safetensors.ts';
 import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
+import { checkReinstatementFacts, checkReinstatementVerdicts } from '../../validator/checkReinstatements.ts';
 import { readChainInputs } from '../settlement/readEpochInputs.ts';
+import { readReputationJournal } from '../settlement/readRandomFacts.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { openCanaryReview } from './canaryReviewQueries.ts';
 import { reviewToCheck } from './canaryReviews.ts';
@@ -193,6 +195,18 @@ test('a poisoned canary: once a provider that vouched for it is proven faulty, a
     assert.equal(f.state.reputations.get(liar.address)?.faults, 1);
     const events = await f.eventTypes();
     assert.ok(events.includes('provider.reinstated'), "events.includes('provider.reinstated')");
+    // The reinstatement journals its review (evidence version 7): both checks, signed, overturning.
+    const journal = await f.db.transaction().execute((trx) => readReputationJournal(trx, 99));
+    assert.deepEqual(
+      journal
+        .filter((e) => e.kind === 'reinstate')
+        .map((e) => [e.provider, e.review?.firstCheck.provider, e.review?.check.provider]),
+      [[victim.address, checker.address.toLowerCase(), second.address.toLowerCase()]],
+      'the victim reinstated with both checks',
+    );
+    assert.equal(await checkReinstatementFacts(journal, f.work.chainId, true), null, 'the checks are signed');
+    const read = async (cid: string) => decodeSafetensors(await f.work.blobs.read(cid));
+    assert.equal(await checkReinstatementVerdicts(journal, read), null, 'and overturn the known answer');
     // The withdrawn slash is never applied by an epoch; the liar's still is.
     const inputs = await readChainInputs(f.db, chain, { epoch: 1, startsAt: 0, endsAt: f.clock.t + 1 });
     assert.deepEqual(

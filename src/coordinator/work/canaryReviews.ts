@@ -15,6 +15,7 @@
 import type { Selectable, Transaction } from 'kysely';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
+import type { ReinstateReview } from '../settlement/epochFacts.ts';
 import { lockSlashCursor } from '../settlement/slashCursor.ts';
 import type { Database } from '../store/schema.ts';
 import { compareTensorSets } from '../verification/compareTensors.ts';
@@ -214,27 +215,38 @@ export async function settleReviewCheck(
       ...(first ? { firstCheckedBy: first.provider, firstCheckLeaseId: first.leaseId } : {}),
     };
     const reversed: Parameters<typeof oweForOverturn>[2]['reversed'] = [];
+    // What each reinstatement carries for validators (evidence version 7): the two signed checks,
+    // the overturned answer and the reinstated provider's own signed result.
+    const checkResult = c.signed
+      ? { assignmentId: c.leaseId, outputCid: c.outputCid, ...c.signed }
+      : undefined;
+    const reviewOf = (wronged: SignedResult | undefined): ReinstateReview | undefined =>
+      checkResult && first?.result && wronged
+        ? {
+            expectedCid: canary.expected_cid,
+            check: { provider: c.checker.toLowerCase(), result: checkResult },
+            firstCheck: { provider: first.provider.toLowerCase(), result: first.result },
+            wronged,
+          }
+        : undefined;
     for (const m of misses) {
       if (!agreeing.has(m.id)) continue;
-      const r = await reverseCanaryFault(s, d, trx, m, why);
-      if (r) reversed.push({ ...r, taskId: m.task_id, outvoted: false, result: leaseResult(m) });
+      const result = leaseResult(m);
+      const r = await reverseCanaryFault(s, d, trx, m, why, reviewOf(result));
+      if (r) reversed.push({ ...r, taskId: m.task_id, outvoted: false, result });
     }
     // The source verdict was wrong: its outvoted providers the check agrees with are made whole.
     for (const o of outvoted) {
+      const result = await signedExecution(trx, o.task_id, o.provider);
       const r = await reverseFault(
         s,
         d,
         trx,
         { task_id: o.task_id, provider: o.provider, rep_before: null, reason: 'overturned verdict' },
         { ...why, sourceJob: canary.source_job_id },
+        reviewOf(result),
       );
-      if (r)
-        reversed.push({
-          ...r,
-          taskId: o.task_id,
-          outvoted: true,
-          result: await signedExecution(trx, o.task_id, o.provider),
-        });
+      if (r) reversed.push({ ...r, taskId: o.task_id, outvoted: true, result });
     }
     // Money (reviewCompensations.ts): applied slashes returned, denied rewards paid, the client of a
     // real job's overturned output refunded; each a `compensation` ledger entry validators re-check.
@@ -341,8 +353,9 @@ export async function reverseCanaryFault(
   trx: Transaction<Database>,
   miss: { id: string; task_id: string; provider: string; rep_before: string | null },
   evidence: Record<string, unknown>,
+  review?: ReinstateReview,
 ): Promise<Reversed | undefined> {
-  const r = await reverseFault(s, d, trx, { ...miss, reason: 'poisoned canary' }, evidence);
+  const r = await reverseFault(s, d, trx, { ...miss, reason: 'poisoned canary' }, evidence, review);
   await trx.updateTable('canary_assignments').set({ status: 'voided' }).where('id', '=', miss.id).execute();
   return r;
 }
@@ -365,6 +378,8 @@ export async function reverseFault(
   trx: Transaction<Database>,
   miss: { task_id: string; provider: string; rep_before: string | null; reason: string },
   evidence: Record<string, unknown>,
+  /** The review's signed checks (docs/validators.md "Reinstatements"): journaled with the reinstatement. */
+  review?: ReinstateReview,
 ): Promise<Reversed | undefined> {
   const t = d.now();
   const provider = miss.provider.toLowerCase();
@@ -410,7 +425,14 @@ export async function reverseFault(
   s.reputations.set(provider, next);
   d.scheduler.refresh(provider);
   await d.stmt.run(trx, d.q.setReputation, { address: provider, reputation: JSON.stringify(next) });
-  await journalReputation(trx, { provider, kind: 'reinstate', at: t, before: before ?? null, faultAt });
+  await journalReputation(trx, {
+    provider,
+    kind: 'reinstate',
+    at: t,
+    before: before ?? null,
+    faultAt,
+    ...(review ? { review } : {}),
+  });
   await trx
     .updateTable('providers')
     .set((eb) => ({ tasks_failed: eb('tasks_failed', '-', 1) }))

@@ -57,10 +57,17 @@ export async function recordOutcome(
  */
 export async function journalReputation(
   trx: Transaction<Database>,
-  e: Pick<ReputationEntry, 'provider' | 'kind' | 'at' | 'before' | 'faultAt' | 'cause'>,
+  e: Pick<ReputationEntry, 'provider' | 'kind' | 'at' | 'before' | 'faultAt' | 'cause' | 'review'>,
 ): Promise<void> {
+  // A reinstatement's review travels with it (evidence version 7: validators re-derive it).
   const detail =
-    e.kind === 'reinstate' ? JSON.stringify({ before: e.before ?? null, faultAt: e.faultAt }) : null;
+    e.kind === 'reinstate'
+      ? JSON.stringify({
+          before: e.before ?? null,
+          faultAt: e.faultAt,
+          ...(e.review ? { review: e.review } : {}),
+        })
+      : null;
   await trx
     .insertInto('reputation_journal')
     .values({

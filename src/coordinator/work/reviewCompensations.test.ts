@@ -6,6 +6,7 @@ import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { checkCompensationEntry, checkCompensationVerdicts } from '../../validator/checkCompensations.ts';
 import { checkFacts } from '../../validator/checkFacts.ts';
+import { checkReinstatementFacts, checkReinstatementVerdicts } from '../../validator/checkReinstatements.ts';
 import { honestEpoch } from '../../validator/factsFixture.ts';
 import { accounts } from '../ledger/accounts.ts';
 import { postEntry } from '../ledger/postEntry.ts';
@@ -15,6 +16,7 @@ import type { Market } from '../market/createMarket.ts';
 import { packBundle, unpackBundle } from '../settlement/compactBundle.ts';
 import { computeEpoch } from '../settlement/epochComputation.ts';
 import type { EntryFact } from '../settlement/epochFacts.ts';
+import { readReputationJournal } from '../settlement/readRandomFacts.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { recordFault } from './faults.ts';
 import { sweep } from './leases.ts';
@@ -236,6 +238,16 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
     const output_ = async (cid: string) => read(cid);
     for (const e of entries) assert.equal(await checkCompensationEntry(e, 31337, b), null, e.ref);
     assert.equal(await checkCompensationVerdicts(entries, output_), null);
+    // The reinstatement journals its review (evidence version 7): signed checks that overturn.
+    const journal = await f.db.transaction().execute((trx) => readReputationJournal(trx, 99));
+    const reinstated = journal.filter((e) => e.kind === 'reinstate');
+    assert.deepEqual(
+      reinstated.map((e) => [e.provider, Boolean(e.review)]),
+      [[h.address, true]],
+      'h reinstated once, with its review',
+    );
+    assert.equal(await checkReinstatementFacts(journal, 31337, true), null, 'the review is signed');
+    assert.equal(await checkReinstatementVerdicts(journal, output_), null, 'and overturns the fault');
 
     // A checker's pay, forged: raised above the reviewed charge, from a bystander, a third slot,
     // or paid to a checker that is its own funder.

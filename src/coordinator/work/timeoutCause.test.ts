@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkLeases } from '../../validator/checkLeases.ts';
 import { checkTimeouts } from '../../validator/checkTimeouts.ts';
+import { checkLeaseResults } from '../../validator/checkUnpaidResults.ts';
 import type { TimeoutCause } from '../settlement/epochFacts.ts';
-import { readEndedLeases } from '../settlement/readEndedLeases.ts';
+import { readEndedLeases, readUnpaidResults } from '../settlement/readEndedLeases.ts';
 import { readReputationJournal } from '../settlement/readRandomFacts.ts';
 import { handleFailure, sweep } from './leases.ts';
 import { handleResult } from './results.ts';
@@ -95,6 +96,23 @@ test("a failed and an expired execution are journaled as timeouts with their lea
     const spared = journal.filter((e) => e.cause !== byC);
     const r3 = checkLeases({ ...bundle, reputation: spared } as never, inputs, undefined);
     assert.equal('fact' in r3 ? r3.fact : null, `endedLease[${lapsed.assignmentId.toLowerCase()}].timeout`);
+    // Version 7: the paying bundle carries the signed result of a lease on the task it does not pay
+    // (none when both are paid); the validator verifies its signature.
+    const unpaid = (paid: typeof charges) =>
+      f.db.transaction().execute((trx) => readUnpaidResults(trx, paid as never, []));
+    assert.deepEqual(await unpaid(charges), [], 'both results paid: nothing more');
+    const left = await unpaid([charges[0]!]);
+    assert.deepEqual(
+      left.map((u) => [u.lease, u.provider]),
+      [[paidD.assignmentId, d.address.toLowerCase()]],
+      "d's result, unpaid",
+    );
+    const sig = await checkLeaseResults(
+      { jobs: [], charges: [], slashes: [], unpaidResults: left },
+      f.work.chainId,
+      [],
+    );
+    assert.equal(sig, null, 'signed by d over its lease');
   } finally {
     await f.close();
   }
