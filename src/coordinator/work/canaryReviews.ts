@@ -215,11 +215,8 @@ export async function settleReviewCheck(
       ...(first ? { firstCheckedBy: first.provider, firstCheckLeaseId: first.leaseId } : {}),
     };
     const reversed: Parameters<typeof oweForOverturn>[2]['reversed'] = [];
-    // What each reinstatement carries for validators (evidence version 7): the two signed checks,
-    // the overturned answer and the reinstated provider's own signed result.
-    const checkResult = c.signed
-      ? { assignmentId: c.leaseId, outputCid: c.outputCid, ...c.signed }
-      : undefined;
+    // What each reinstatement carries for validators (evidence version 7): the two signed checks
+    // (`checkResult` above), the overturned answer and the reinstated provider's own signed result.
     const reviewOf = (wronged: SignedResult | undefined): ReinstateReview | undefined =>
       checkResult && first?.result && wronged
         ? {
