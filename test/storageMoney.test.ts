@@ -197,9 +197,22 @@ describe('storage money on anvil', { timeout: 1_800_000 }, () => {
     const hold = term(TERM_EPOCHS);
     assert.ok(hold > 0n, 'hold > 0n');
     const holdEntry = await ledger((db) =>
-      db.selectFrom('ledger_entries').select(['ref', 'kind']).where('kind', '=', 'storage-hold').execute(),
+      db
+        .selectFrom('ledger_entries')
+        .select(['ref', 'kind', 'memo'])
+        .where('kind', '=', 'storage-hold')
+        .execute(),
     );
     assert.equal(holdEntry.length, 1);
+    // The hold carries the offers it was priced over and the signed put (validators re-derive it).
+    const priced = JSON.parse(holdEntry[0]!.memo) as {
+      pricing?: { floor: string; offers: { provider: string }[]; pricePerGiBEpoch: string };
+      owner?: unknown;
+    };
+    assert.equal(priced.pricing?.floor, PRICE.toString(), "the hold's floor is the configured price");
+    assert.equal(priced.pricing?.pricePerGiBEpoch, PRICE.toString(), 'empty offers: priced at the floor');
+    assert.ok((priced.pricing?.offers.length ?? 0) >= 3, 'every connected storage offer is listed');
+    assert.ok(priced.owner, "the client's signed put travels with the hold");
     assert.equal(await balanceOf(accounts.storageTerm(cid)), -hold);
 
     // A read, its receipts held back.

@@ -48,6 +48,19 @@ export function termEscrow(a: {
   return perEpoch * BigInt(a.epochs) + reserve;
 }
 
+/**
+ * The evidence of a put's price, in its `storage-hold` entry's memo (evidence version 8): the floor
+ * (the coordinator's setting), the offers of the storage sessions connected at the put (provider,
+ * offered and free bytes, as the coordinator saw them) and the price `marketPrice` gives over them.
+ *
+ * @example const p: StoragePricing = { floor: '1000', offers: [{ provider, offeredBytes: 2 ** 30, freeBytes: 2 ** 29 }], pricePerGiBEpoch: '1000' };
+ */
+export type StoragePricing = {
+  floor: string;
+  offers: { provider: string; offeredBytes: number; freeBytes: number }[];
+  pricePerGiBEpoch: string;
+};
+
 /** Share of the offered space in use (in millionths) up to which storage costs the floor price. */
 export const PRICE_KNEE_PPM = 500_000n;
 

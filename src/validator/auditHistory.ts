@@ -68,6 +68,8 @@ export async function auditHistory(opts: {
   const published = new Map<number, PublishedDraw[]>();
   // Reputations replayed from the journal (from epoch 1: every draw's rate is recomputed).
   let reputation = new ReputationReplay({ complete: false });
+  // Each stored object's price as its hold set it (checkStoragePrice.ts; null: unknown).
+  const storagePrices = new Map<string, bigint | null>();
   for (const epoch of todo) {
     const problems: string[] = [];
     const evidence = await downloadEvidence(replicas, epoch);
@@ -80,8 +82,10 @@ export async function auditHistory(opts: {
       commitmentOf: (e) => commitments.get(e),
       remembered: (e) => published.get(e) ?? [],
       reputation,
+      storagePrice: (o) => storagePrices.get(o) ?? undefined,
       ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
     });
+    if (v.ok) for (const [o, p] of v.storagePrices) storagePrices.set(o, p);
     if (v.ok && v.reputation) reputation = v.reputation;
     else if (!v.ok) {
       // A refused bundle's journal is not applied: later reputations are no longer known.

@@ -29,6 +29,7 @@ import { COMPENSATION_KIND, checkCompensationEntry } from './checkCompensations.
 import { checkDraws, type PublishedDraw } from './checkDraws.ts';
 import { checkDatasetSale, checkSensorBatches } from './checkSensorFacts.ts';
 import { checkStorageEntry, STORAGE_ENTRY_KINDS } from './checkStorageFacts.ts';
+import type { StoragePriceContext } from './checkStoragePrice.ts';
 import { checkStorageSlash } from './checkStorageSlash.ts';
 
 /**
@@ -106,6 +107,10 @@ export async function checkFacts(
   chainId: number,
   commitmentOf: (epoch: number) => Hex | undefined = () => undefined,
   remembered: (epoch: number) => readonly PublishedDraw[] = () => [],
+  /** Storage prices (checkStoragePrice.ts): whether holds must carry theirs, and earlier terms' prices. */
+  storage: Omit<StoragePriceContext, 'online' | 'prices'> & { prices?: StoragePriceContext['prices'] } = {
+    required: false,
+  },
 ): Promise<FactDispute | null> {
   const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
     fact,
@@ -217,6 +222,11 @@ export async function checkFacts(
     for (const p of chargePostings(c, job.client)) add(p.account, p.amount);
   }
   const receiptsPaid = new Map<string, bigint>();
+  const pricing: StoragePriceContext = {
+    ...storage,
+    prices: storage.prices ?? new Map(),
+    online: new Set(inputs.sessions.map((x) => x.provider.toLowerCase())),
+  };
   const providerBalances = new Map(inputs.providerBalances.map((b) => [b.account, b.balance]));
   for (const e of facts.entries) {
     const name = `entry[${e.ref}]`;
@@ -227,7 +237,7 @@ export async function checkFacts(
     if (refs.has(e.ref)) return bad(`${name}.ref`, e.ref, 'one entry per fact');
     refs.add(e.ref);
     const dispute = storage
-      ? await checkStorageEntry(e, chainId, receiptsPaid)
+      ? await checkStorageEntry(e, chainId, receiptsPaid, pricing)
       : compensation
         ? await checkCompensationEntry(e, chainId, providerBalances)
         : null;

@@ -3,8 +3,11 @@
  *
  * - a **hold** or **release** moves one amount between the client's storage escrow and the
  *   object's term, in the right direction, and nothing else;
+ * - a **hold** (version 8) carries its price's evidence: the offers, floor and price, recomputed
+ *   with `marketPrice`, capped by the client's signed put (checkStoragePrice.ts);
  * - a **payment** pays each listed piece once, ⌊pieceBytes × price / GiB⌋ to the holder named,
- *   and charges the client exactly their sum from its hold;
+ *   at the object's price from its hold (when known), and charges the client exactly their sum
+ *   from its hold;
  * - a **retrieval** carries the reader's signed cumulative receipt: the signature recovers to the
  *   reader, the server paid is the one named, the count is above what was paid before (this
  *   bundle's earlier receipts of the same reader, server and object included), and the amount is
@@ -29,6 +32,7 @@ import { receiptFromWire, retrievalReceiptSchema } from '../protocol/storageMess
 import { receiptKey, verifyReceipt } from '../storage/receipts.ts';
 import { pieceEpochPay, repairFee } from '../storage/storagePrice.ts';
 import { checkOwnerSignature } from './checkOwnerSignature.ts';
+import { checkHoldPrice, checkPaymentPrice, type StoragePriceContext } from './checkStoragePrice.ts';
 import { checkFaultEvidence } from './checkStorageSlash.ts';
 
 /** Reads charged to the object's owner instead of the reader, and why. */
@@ -74,6 +78,8 @@ export async function checkStorageEntry(
   e: EntryFact,
   chainId: number,
   paid: Map<string, bigint>,
+  /** The storage price check's state across the bundle (checkStoragePrice.ts); none: not checked. */
+  pricing?: StoragePriceContext,
 ): Promise<Dispute | null> {
   const name = `entry[${e.ref}]`;
   const memo = (e.memo ?? {}) as Record<string, unknown>;
@@ -134,6 +140,10 @@ export async function checkStorageEntry(
     const sign = e.kind === 'storage-hold' ? 1n : -1n;
     if (amount * sign <= 0n)
       return bad('amount', amount, `a ${e.kind === 'storage-hold' ? 'debit' : 'credit'} of the hold`);
+    if (e.kind === 'storage-hold' && pricing) {
+      const wrong = await checkHoldPrice(name, memo, chainId, pricing);
+      if (wrong) return wrong;
+    }
     return samePostings(
       name,
       e,
@@ -146,6 +156,8 @@ export async function checkStorageEntry(
   if (e.kind === 'storage-repair') return checkRepairEntry(e, chainId);
   if (e.kind !== 'storage-payment') return bad('kind', e.kind, 'a storage entry');
   const price = BigInt(String(memo.pricePerGiBEpoch ?? '0'));
+  const atPut = pricing ? checkPaymentPrice(name, objectId, price, pricing) : null;
+  if (atPut) return atPut;
   const pieces = Array.isArray(memo.pieces) ? (memo.pieces as Record<string, unknown>[]) : [];
   const seen = new Set<string>();
   const expected = new Map<string, bigint>();

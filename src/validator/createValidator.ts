@@ -210,6 +210,7 @@ export async function createValidator(opts: {
         seen: (ref) => store.charge(coordinator, ref, epoch),
         used: (key) => store.chargeUsed(coordinator, key, epoch),
       },
+      storagePrice: (objectId) => store.storagePrice(coordinator, objectId, epoch),
       ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
     });
     const base = { coordinator, epoch, decidedAt: Date.now() };
@@ -259,6 +260,7 @@ export async function createValidator(opts: {
       store.rememberDraws(coordinator, publishedDraws(v.facts));
       store.rememberRenderAudits(coordinator, renderAudits);
       if (v.charges) store.rememberCharges(coordinator, epoch, v.charges.endsAt, v.charges);
+      store.rememberStoragePrices(coordinator, epoch, v.storagePrices);
       if (v.reputation) {
         store.keepReputation(coordinator, epoch, v.facts.reputation ?? [], v.reputation);
         replays.set(coordinator, v.reputation);

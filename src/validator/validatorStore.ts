@@ -86,6 +86,13 @@ export type ValidatorStore = {
   charge(coordinator: string, ref: string, before: number): SeenCharge | undefined;
   /** Whether a signed bundle of an epoch before `before` used this backing. */
   chargeUsed(coordinator: string, key: string, before: number): boolean;
+  /**
+   * Keeps the storage price each hold of a signed bundle of `epoch` set, per object (null: a hold
+   * without its evidence, price unknown), replacing what an earlier bundle of `epoch` left.
+   */
+  rememberStoragePrices(coordinator: string, epoch: number, prices: readonly [string, bigint | null][]): void;
+  /** The price of an object's term as the latest hold of an epoch before `before` set it. */
+  storagePrice(coordinator: string, objectId: string, before: number): bigint | undefined;
   /** The replay rebuilt from every journal kept, in epoch order. */
   reputation(coordinator: string): ReputationReplay;
   /** The latest epoch whose bundle the kept replay applied (undefined: none, or a store from before 0037). */
@@ -213,6 +220,15 @@ export function openValidatorStore(path: string): ValidatorStore {
   const usedGet = db.prepare(
     'SELECT 1 AS x FROM used_charges WHERE coordinator = ? AND key = ? AND epoch < ?',
   );
+  // Each object's storage price as its signed hold set it (checkStoragePrice.ts; '' unknown).
+  db.exec(`CREATE TABLE IF NOT EXISTS storage_prices (
+    coordinator TEXT NOT NULL, object_id TEXT NOT NULL, epoch INTEGER NOT NULL, price TEXT NOT NULL,
+    PRIMARY KEY (coordinator, object_id, epoch))`);
+  const priceIns = db.prepare('INSERT OR REPLACE INTO storage_prices VALUES (?, ?, ?, ?)');
+  const pricesDrop = db.prepare('DELETE FROM storage_prices WHERE coordinator = ? AND epoch = ?');
+  const priceGet = db.prepare(
+    'SELECT price FROM storage_prices WHERE coordinator = ? AND object_id = ? AND epoch < ? ORDER BY epoch DESC LIMIT 1',
+  );
   const replayGet = db.prepare('SELECT body FROM reputation_replay WHERE coordinator = ?');
   const commitIns = db.prepare('INSERT OR IGNORE INTO seed_commitments VALUES (?, ?, ?)');
   const commitGet = db.prepare('SELECT commitment FROM seed_commitments WHERE coordinator = ? AND epoch = ?');
@@ -272,6 +288,15 @@ export function openValidatorStore(path: string): ValidatorStore {
       return r ? (JSON.parse(r.body) as SeenCharge) : undefined;
     },
     chargeUsed: (c, key, before) => usedGet.get(c, key, before) !== undefined,
+    rememberStoragePrices: (c, epoch, prices) =>
+      db.transaction(() => {
+        pricesDrop.run(c, epoch);
+        for (const [o, p] of prices) priceIns.run(c, o, epoch, p === null ? '' : p.toString());
+      })(),
+    storagePrice: (c, o, before) => {
+      const r = priceGet.get(c, o, before) as { price: string } | undefined;
+      return r && r.price !== '' ? BigInt(r.price) : undefined;
+    },
     replayEpoch: (c) =>
       (headGet.get(c) as { epoch: number } | undefined)?.epoch ??
       (stateLast.get(c) as { epoch: number | null } | undefined)?.epoch ??

@@ -286,3 +286,51 @@ test('version 7: a reinstatement carries the signed checks of its review; one in
     'a result the reinstated provider did not sign',
   );
 });
+
+test('version 8: a storage hold carries its price evidence (else refused); an older bundle’s bare hold leaves the price unknown', async () => {
+  const { inputs: i8, facts: f8 } = await honestEpoch();
+  const objectId = 'ef'.repeat(32);
+  const hold = {
+    ref: `storage:hold:${objectId}:1`,
+    kind: 'storage-hold',
+    memo: { client: c1, objectId },
+    postings: [
+      { account: `client:${c1}:storage-escrow`, amount: '1000' },
+      { account: `storage:${objectId}:term`, amount: '-1000' },
+    ],
+  };
+  const inputs8 = {
+    ...i8,
+    epochBalances: [
+      ...i8.epochBalances,
+      { account: `client:${c1}:storage-escrow`, balance: 1000n },
+      { account: `storage:${objectId}:term`, balance: -1000n },
+    ],
+  };
+  const decide = async (version: number) => {
+    const b = encodeEvidence({
+      version,
+      epoch: 3,
+      ...target,
+      prevHash: GENESIS_EVIDENCE_HASH,
+      inputs: inputs8,
+      facts: { ...f8, entries: [...f8.entries, hold] },
+    });
+    const o = computeEpoch(inputs8, b.hash);
+    const payload = JSON.parse(
+      JSON.stringify(o.payload, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)),
+    );
+    const leaves = (JSON.parse(o.tree!) as { values: { value: [string, string] }[] }).values.map((v) => ({
+      account: v.value[0],
+      cumulativeAmount: v.value[1],
+    }));
+    return verifyEpoch({ evidence: b.text, claim: { epoch: 3, payload, leaves }, target, prevHash: null });
+  };
+  const v8 = await decide(EVIDENCE_VERSION);
+  assert.ok(EVIDENCE_VERSION >= 8, 'bundles are written as version 8 or later');
+  assert.ok(!v8.ok, 'a version-8 hold without its pricing is refused');
+  assert.equal(v8.fact, `entry[${hold.ref}].pricing`, 'the dispute names the hold’s pricing');
+  const v7 = await decide(7);
+  assert.ok(v7.ok, `a version-7 bundle's bare hold is accepted (${v7.ok ? '' : v7.fact})`);
+  assert.deepEqual(v7.storagePrices, [[objectId, null]], 'its object’s price is kept as unknown');
+});

@@ -58,6 +58,8 @@ export type EpochVerdict =
       charges?: { charges: SeenCharge[]; used: string[]; endsAt: number };
       /** Results on tasks this bundle pays, neither paid nor slashed (checkUnpaidResults.ts): compared by checkVerdicts. */
       unpaid: EndedLease[];
+      /** Each object's storage price its hold in this bundle set (null: unknown): keep them when signing. */
+      storagePrices: [string, bigint | null][];
     }
   | { ok: false; fact: string; claimed: string; recomputed: string; evidenceHash: Hex | null };
 
@@ -100,6 +102,11 @@ export async function verifyEpoch(args: {
    * their memo alone.
    */
   charges?: { seen: (ref: string) => SeenCharge | undefined; used: (key: string) => boolean };
+  /**
+   * The price per GiB-epoch of an object's term as an earlier signed bundle's hold set it
+   * (checkStoragePrice.ts; null: set by a hold without its evidence). None: only this bundle's holds.
+   */
+  storagePrice?: (objectId: string) => bigint | undefined;
 }): Promise<EpochVerdict> {
   const { claim, target } = args;
   let decoded: ReturnType<typeof decodeEvidence>;
@@ -139,6 +146,8 @@ export async function verifyEpoch(args: {
   let reputation: ReputationReplay | undefined;
   let seenCharges: { charges: SeenCharge[]; used: string[]; endsAt: number } | undefined;
   let unpaid: EndedLease[] = [];
+  // Storage prices set by this bundle's holds (version 8 on: each hold carries its price's evidence).
+  const storagePrices = new Map<string, bigint | null>();
   try {
     const dispute = await checkFacts(
       bundle.facts,
@@ -146,6 +155,11 @@ export async function verifyEpoch(args: {
       bundle.chainId,
       args.commitmentOf,
       args.remembered,
+      {
+        required: bundle.version >= 8,
+        prices: storagePrices,
+        ...(args.storagePrice ? { remembered: args.storagePrice } : {}),
+      },
     );
     if (dispute) return bad(dispute.fact, dispute.claimed, dispute.recomputed);
     // Timeouts carry their cause from version 5 on; a legacy one (journaled before) only in the
@@ -258,6 +272,7 @@ export async function verifyEpoch(args: {
     seedCommitment: bundle.facts.audits.commitment,
     facts: bundle.facts,
     unpaid,
+    storagePrices: [...storagePrices],
     ...(reputation ? { reputation } : {}),
     ...(seenCharges ? { charges: seenCharges } : {}),
   };

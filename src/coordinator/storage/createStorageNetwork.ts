@@ -18,7 +18,7 @@ import type { Logger } from '../../logger.ts';
 import { type StorageRequestMessage, storageRequestToWire } from '../../protocol/storageMessages.ts';
 import { DEFAULT_ERASURE, type ObjectManifest } from '../../storage/erasure.ts';
 import { createErasureThread, type ErasureThread } from '../../storage/erasureThread.ts';
-import { marketPrice, termEscrow } from '../../storage/storagePrice.ts';
+import { termEscrow } from '../../storage/storagePrice.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { Database } from '../store/schema.ts';
 import { createChallenger } from './challengePieces.ts';
@@ -32,6 +32,7 @@ import { createGrantBook } from './grantBook.ts';
 import { createOrderBook, newOrder, orderFetched } from './orderProof.ts';
 import { createRepairer } from './orderRepair.ts';
 import { sweepPlacing } from './placingSweep.ts';
+import { pricePut } from './pricePut.ts';
 import { createRelay } from './relayPieces.ts';
 import { paidRepair, storedRepairDone } from './repairPaid.ts';
 import { assertErasureShape, assertUploader } from './storageGuards.ts';
@@ -345,15 +346,8 @@ export function createStorageNetwork(deps: {
         details: { needed: k + m, available: holders.length },
       });
     const epochs = req.epochs || cfg.defaultEpochs;
-    // Priced by supply and demand: the floor until half the offered space is in use (storagePrice.ts).
-    const price = marketPrice(
-      cfg.pricePerGiBEpoch,
-      [...sessions.values()].map((x) => ({ offeredBytes: x.offer.offeredBytes, freeBytes: x.freeBytes })),
-    );
-    if (req.maxPricePerGiBEpoch > 0n && req.maxPricePerGiBEpoch < price)
-      throw new PlexusError('PLX_STORAGE_PRICE_ABOVE_MAX', `storage costs ${price} per GiB-epoch`, {
-        details: { pricePerGiBEpoch: price.toString() },
-      });
+    // Priced by supply and demand; the offers and floor travel in the hold (pricePut.ts).
+    const { price, pricing } = pricePut(cfg.pricePerGiBEpoch, [...sessions.values()], req);
     // The whole term (and a repair round's reserve) is held from the client's escrow; refused before
     // any coding when it cannot be.
     const escrow = termEscrow({
@@ -410,7 +404,9 @@ export function createStorageNetwork(deps: {
                 updated_at: t,
               })
               .execute();
-        await holdTerm(trx, { object_id: objectId, client, created_at: t }, escrow, startEpoch, t);
+        const owner = signature ? storageRequestToWire(req, signature) : undefined;
+        const evidence = { pricing, ...(owner ? { owner } : {}) };
+        await holdTerm(trx, { object_id: objectId, client, created_at: t }, escrow, startEpoch, t, evidence);
       });
     try {
       await (deps.money ? deps.money.admit(client, escrow, insert) : insert());

@@ -20,8 +20,8 @@
  *   unused rest of the hold goes back to the client's available escrow.
  */
 import type { Kysely, Transaction } from 'kysely';
-import type { RetrievalReceiptWire } from '../../protocol/storageMessages.ts';
-import { pieceEpochPay, repairFee } from '../../storage/storagePrice.ts';
+import type { RetrievalReceiptWire, StorageRequestWire } from '../../protocol/storageMessages.ts';
+import { pieceEpochPay, repairFee, type StoragePricing } from '../../storage/storagePrice.ts';
 import { accounts } from '../ledger/accounts.ts';
 import { type Posting, postEntry } from '../ledger/postEntry.ts';
 import { readBalances } from '../ledger/readBalances.ts';
@@ -51,6 +51,8 @@ export async function holdTerm(
   amount: bigint,
   epoch: number,
   now: number,
+  /** The put's price evidence and the client's signed put (pricePut.ts), for validators. */
+  evidence?: { pricing: StoragePricing; owner?: StorageRequestWire },
 ): Promise<void> {
   if (amount <= 0n) return;
   await postEntry(
@@ -59,7 +61,7 @@ export async function holdTerm(
       ref: `storage:hold:${termKey(o)}`,
       kind: 'storage-hold',
       epoch,
-      memo: { client: o.client, objectId: o.object_id },
+      memo: { client: o.client, objectId: o.object_id, ...evidence },
       postings: [
         { account: accounts.clientStorageEscrow(o.client), amount },
         { account: accounts.storageTerm(o.object_id), amount: -amount },
