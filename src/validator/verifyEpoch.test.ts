@@ -279,7 +279,7 @@ test('version 7: a reinstatement carries the signed checks of its review; one in
     'reputation[0].review.checks',
     'the ally checking itself',
   );
-  const allyWronged = { ...review, wronged: { ...review.wronged, outputCid: 'e1'.repeat(31) + 'ff' } };
+  const allyWronged = { ...review, wronged: { ...review.wronged, outputCid: `${'e1'.repeat(31)}ff` } };
   assert.equal(
     await check(reinstate(allyWronged)),
     'reputation[0].review.wronged.signature',
