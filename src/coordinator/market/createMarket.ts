@@ -183,6 +183,9 @@ export function createMarket(deps: {
       .orderBy('epoch', 'desc')
       .limit(1),
   );
+  const leaseOf = queryTemplate((p: (n: 'id') => never) =>
+    db.selectFrom('assignments').select(['created_at', 'finished_at']).where('id', '=', p('id')),
+  );
   const now = deps.now ?? Date.now;
   /** Floors and class of connected providers (for placement). */
   const floors = new Map<string, { gpuClass: string | undefined; floors: Record<string, string> }>();
@@ -226,6 +229,13 @@ export function createMarket(deps: {
   async function basePrice(ex: Executor, cls: string, epoch: number): Promise<bigint> {
     const row = await stmt.first(ex, priceInForce, { cls, epoch });
     return row ? BigInt(row.base_price) : defaultBasePrice(cls);
+  }
+
+  /** How long an execution's lease ran by the coordinator's clock (undefined: lease unknown). */
+  async function leaseTime(ex: Executor, assignmentId: string): Promise<number | undefined> {
+    const a = await stmt.first(ex, leaseOf, { id: assignmentId });
+    if (!a || a.finished_at === null) return undefined;
+    return Number(a.finished_at) - Number(a.created_at);
   }
 
   async function reserved(client: string): Promise<{ unsettled: bigint; reserved: bigint }> {
@@ -381,6 +391,8 @@ export function createMarket(deps: {
         e: (typeof execs)[number];
         cls: string;
         fl: Record<string, string>;
+        /** The lease time the coordinator measured, which caps the billed usage. */
+        leaseMs: number | undefined;
         units: bigint;
         region?: RegionShare | undefined;
       }[] = [];
@@ -403,7 +415,14 @@ export function createMarket(deps: {
           fl = p?.floor_prices ? (JSON.parse(p.floor_prices) as Record<string, string>) : {};
         }
         const usage = (JSON.parse(e.result) as { usage: Usage }).usage;
-        billable.push({ e, cls, fl, units: billedUnitsMilli(cls, usage, spec.taskTimeoutSec) });
+        const leaseMs = await leaseTime(trx, e.assignment_id);
+        billable.push({
+          e,
+          cls,
+          fl,
+          leaseMs,
+          units: billedUnitsMilli(cls, usage, spec.taskTimeoutSec, leaseMs),
+        });
       }
       const priceOf = async (x: (typeof billable)[number], unitsMilli: bigint) => {
         const floor = x.fl[x.cls];
@@ -453,6 +472,7 @@ export function createMarket(deps: {
               class: cls,
               unitsMilli: price.unitsMilli.toString(),
               unitPrice: price.unitPrice.toString(),
+              ...(x.leaseMs !== undefined ? { leaseMs: x.leaseMs } : {}),
               ...(x.region ? { regionPixels: x.region.pixels, taskPixels: x.region.taskPixels } : {}),
             },
             postings: [

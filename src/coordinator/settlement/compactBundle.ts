@@ -176,6 +176,8 @@ export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { input
     c.result.usage.peakRssBytes,
     relSec(c.result.issuedAt),
     packString(c.result.signature),
+    // The lease time billing was capped at, then a region (rows of 13, 14, 15 or 16 columns).
+    ...(c.leaseMs !== undefined ? [c.leaseMs] : []),
     ...(c.region ? [c.region.pixels, c.region.taskPixels] : []),
   ]);
   const draws = (f.draws ?? []).map(drawRow);
@@ -478,23 +480,12 @@ export function unpackBundle(
     }),
   );
   const charges = rows(f.charges, 'charges').map((r): ChargeFact => {
-    const [
-      aid,
-      t,
-      job,
-      p,
-      cls,
-      unitsMilli,
-      unitPrice,
-      cid,
-      wallMs,
-      cpuMs,
-      peakRssBytes,
-      issuedAt,
-      sig,
-      rp,
-      tp,
-    ] = r;
+    const [aid, t, job, p, cls, unitsMilli, unitPrice, cid, wallMs, cpuMs, peakRssBytes, issuedAt, sig] = r;
+    // Column 13 is the lease time when the row has 14 or 16 columns; the region follows it.
+    const leaseMs = r.length % 2 === 0 ? r[13] : undefined;
+    const [rp, tp] = r.slice(leaseMs === undefined ? 13 : 14);
+    if (leaseMs !== undefined && typeof leaseMs !== 'number')
+      throw new Error('evidence: a lease time is not a number');
     const assignmentId = unpackString(aid as string) as Hex;
     return {
       ref: `exec:${assignmentId}`,
@@ -513,6 +504,7 @@ export function unpackBundle(
         signature: unpackString(sig as string) as Hex,
       },
       ...(typeof rp === 'number' && typeof tp === 'number' ? { region: { pixels: rp, taskPixels: tp } } : {}),
+      ...(leaseMs !== undefined ? { leaseMs } : {}),
     };
   });
   // Slashes, entries, canaries, sensor batches (rare): as they are, their strings packed.
