@@ -385,12 +385,11 @@ export function createMarket(deps: {
           .execute());
       const limit = paidExecutionsPerTask(policyOfSpec(spec));
       const epoch = await currentEpoch(trx);
-      // Paid executions in order, at most `limit`, each with its class and floors: a connected
-      // provider's are what its session stored, otherwise its row's.
+      // Paid executions in order, at most `limit`, each with its class: a connected provider's
+      // from its session, otherwise its row's.
       const billable: {
         e: (typeof execs)[number];
         cls: string;
-        fl: Record<string, string>;
         /** The lease time the coordinator measured, which caps the billed usage. */
         leaseMs: number | undefined;
         units: bigint;
@@ -400,42 +399,38 @@ export function createMarket(deps: {
         if (!paid.has(e.provider.toLowerCase()) || billable.length >= limit) continue;
         const session = floors.get(e.provider);
         let cls: string;
-        let fl: Record<string, string>;
-        if (session) {
-          cls = (spec.resources.gpu && session.gpuClass) || CPU_CLASS;
-          fl = session.floors;
-        } else {
+        if (session) cls = (spec.resources.gpu && session.gpuClass) || CPU_CLASS;
+        else {
           const p = await trx
             .selectFrom('providers')
-            .select(['hardware', 'floor_prices'])
+            .select(['hardware'])
             .where('address', '=', e.provider)
             .executeTakeFirst();
           const hw = p ? (JSON.parse(p.hardware) as HardwareClaim) : { gpus: [], executionProviders: [] };
           cls = taskClass(spec.resources.gpu, hw);
-          fl = p?.floor_prices ? (JSON.parse(p.floor_prices) as Record<string, string>) : {};
         }
         const usage = (JSON.parse(e.result) as { usage: Usage }).usage;
         const leaseMs = await leaseTime(trx, e.assignment_id);
         billable.push({
           e,
           cls,
-          fl,
           leaseMs,
           units: billedUnitsMilli(cls, usage, spec.taskTimeoutSec, leaseMs),
         });
       }
-      const priceOf = async (x: (typeof billable)[number], unitsMilli: bigint) => {
-        const floor = x.fl[x.cls];
-        return priceExecution({
+      // The price is the class's base price in force, within the client's cap: a provider's floor
+      // (self-declared in its hello, changeable by reconnecting mid-lease) only decides which jobs it
+      // may take (`ineligible`), never what a client pays (review p9; docs/market.md "Prices").
+      const priceOf = async (x: (typeof billable)[number], unitsMilli: bigint) =>
+        priceExecution({
           cls: x.cls,
           usage: (JSON.parse(x.e.result) as { usage: Usage }).usage,
           timeoutSec: spec.taskTimeoutSec,
           basePrice: await basePrice(trx, x.cls, epoch),
-          floor: floor !== undefined ? BigInt(floor) : defaultFloorPrice(x.cls),
+          floor: 0n,
           maxPrice,
           unitsMilli,
         });
-      };
       // Median billing: every paid execution is billed the median of the agreeing executions'
       // measured units, not its own report (docs/market.md "Median billing"); a render region
       // auditor's units sized to the whole task first, and it is billed its region's share

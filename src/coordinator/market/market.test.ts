@@ -241,3 +241,56 @@ test('onVerdict caps billed usage at the lease time and writes it in the charge 
     await store.close();
   }
 });
+
+test("a provider's floor only decides which jobs it takes, never the price it is billed", async () => {
+  const store = await openStore({ path: ':memory:' });
+  try {
+    const market = createMarket({
+      db: store.db,
+      clock: { epochAt: () => 1, startsAt: () => 0, endsAt: () => 1 } as never,
+      log: createLogger('test', { level: 'silent' }),
+      now: () => 2_000,
+    });
+    await sql`PRAGMA foreign_keys = OFF`.execute(store.db);
+    const cap = 10n ** 16n; // the client's default cap, 100× the base price
+    const greedy = `0x${'0a'.repeat(20)}`;
+    const hardware = { cpuModel: 'x', cpuCores: 4, memoryBytes: 1, gpus: [], executionProviders: ['cpu'] };
+    const hello = (floor: bigint) => ({
+      address: greedy,
+      hardware,
+      slots: 1,
+      floorPrices: { cpu: floor.toString() },
+    });
+    // Security review p9: a floor at the cap was billed at the cap; a floor above it is still ineligible.
+    await store.db.transaction().execute((trx) => market.onConnected(trx, hello(cap), 1_000));
+    assert.equal(market.ineligible(cap, false).has(greedy), false, 'floor = cap: eligible');
+    assert.equal(market.ineligible(cap - 1n, false).has(greedy), true, 'floor above the cap: not eligible');
+    const taskId = `0x${'71'.repeat(32)}`;
+    const jobId = `0x${'1d'.repeat(32)}`;
+    const spec = {
+      kind: 'onnx',
+      taskTimeoutSec: 600,
+      resources: { gpu: false },
+      verification: { policy: 'none' },
+    } as unknown as JobSpec;
+    const verdict = {
+      taskId,
+      status: 'accepted',
+      outcomes: [{ provider: greedy, outcome: 'unverified' }],
+      faults: [],
+    } as unknown as Verdict;
+    const result = JSON.stringify({ usage: { wallMs: 1000, cpuMs: 1000, peakRssBytes: 0 } });
+    await store.db.transaction().execute((trx) =>
+      market.onVerdict(trx, jobId, verdict, {
+        job: { client: `0x${'0c'.repeat(20)}`, spec, maxPrice: cap },
+        executions: [{ assignment_id: `0x${'a1'.repeat(32)}`, provider: greedy, result }],
+      }),
+    );
+    const memo = JSON.parse(
+      (await store.db.selectFrom('ledger_entries').select('memo').executeTakeFirstOrThrow()).memo,
+    ) as { unitPrice: string };
+    assert.equal(memo.unitPrice, DEFAULT_CPU_BASE_PRICE.toString(), 'billed the base price, not its floor');
+  } finally {
+    await store.close();
+  }
+});

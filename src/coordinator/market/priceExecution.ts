@@ -14,7 +14,10 @@ import {
 export type ExecutionPrice = {
   /** Billed usage in milli-units (cpu-core-milliseconds or gpu-milliseconds). */
   unitsMilli: bigint;
-  /** Price per unit applied: max(base, provider floor), never above the client's cap. */
+  /**
+   * Price per unit applied: max(base, `floor`), never above the client's cap. The market passes
+   * floor 0 (the base price in force): a provider's floor is eligibility only (docs/market.md).
+   */
   unitPrice: bigint;
   /** What the client is charged: unitsMilli × unitPrice / 1000, rounded down. */
   charge: bigint;
