@@ -72,7 +72,7 @@ async function busyEpoch(): Promise<{ inputs: EpochInputs; facts: EpochFacts }> 
   facts.sensorBatches = [];
   const p = c.provider.toLowerCase();
   inputs.sessions = [
-    { provider: p, slots: 4, connectedAt: 9_000, disconnectedAt: null },
+    { provider: p, slots: 4, connectedAt: 9_000, disconnectedAt: null, drainingAt: 10_700 },
     { provider: p, slots: 4, connectedAt: 8_000, disconnectedAt: 10_050 },
   ];
   inputs.leases = [

@@ -259,7 +259,13 @@ function packInputs(i: Obj, party: (v: string) => number, v5: boolean): Json {
   };
   const balances = (xs: { account: string; balance: unknown }[]) =>
     xs.map((b) => [account(b.account), b.balance]);
-  type Session = { provider: string; slots: number; connectedAt: number; disconnectedAt: number | null };
+  type Session = {
+    provider: string;
+    slots: number;
+    connectedAt: number;
+    disconnectedAt: number | null;
+    drainingAt?: number;
+  };
   type Lease = { provider: string; createdAt: number; finishedAt: number | null; gpu: boolean };
   type Provider = { address: string; region: string; hardware: unknown; capability: string | null };
   // Version 5: the distinct hardware claims, once each (providers of one build often share one).
@@ -276,6 +282,8 @@ function packInputs(i: Obj, party: (v: string) => number, v5: boolean): Json {
       s.slots,
       rel(s.connectedAt),
       rel(s.disconnectedAt),
+      // When it started draining (review p9), only if it did.
+      ...(s.drainingAt !== undefined ? [rel(s.drainingAt)] : []),
     ]),
     activeOnChain: (i.activeOnChain as string[]).map(party),
     faulted: (i.faulted as string[]).map(party),
@@ -338,11 +346,12 @@ function unpackInputs(p: Obj, party: (v: unknown) => string, v5: boolean): Obj {
   return {
     ...out,
     unsettled: list('unsettled').map(([c, amount, escrow]) => ({ client: party(c), amount, escrow })),
-    sessions: list('sessions').map(([s, slots, c, d]) => ({
+    sessions: list('sessions').map(([s, slots, c, d, dr]) => ({
       provider: party(s),
       slots,
       connectedAt: abs(c),
       disconnectedAt: abs(d),
+      ...(typeof dr === 'number' ? { drainingAt: abs(dr) } : {}),
     })),
     activeOnChain: (list('activeOnChain') as unknown[]).map(party),
     faulted: (list('faulted') as unknown[]).map(party),

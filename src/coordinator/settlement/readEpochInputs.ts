@@ -117,7 +117,7 @@ export async function readStoreInputs(
   const sessions = (
     await trx
       .selectFrom('provider_sessions')
-      .select(['provider', 'slots', 'connected_at', 'disconnected_at'])
+      .select(['provider', 'slots', 'connected_at', 'disconnected_at', 'draining_at'])
       .where('connected_at', '<', endsAt)
       .where((eb) => eb.or([eb('disconnected_at', 'is', null), eb('disconnected_at', '>', startsAt)]))
       .execute()
@@ -126,6 +126,8 @@ export async function readStoreInputs(
     slots: s.slots,
     connectedAt: s.connected_at,
     disconnectedAt: s.disconnected_at,
+    // Only a session that drained says so: a bundle without drains reads as before 0048.
+    ...(s.draining_at !== null ? { drainingAt: Number(s.draining_at) } : {}),
   }));
   const faulted = [
     ...new Set(

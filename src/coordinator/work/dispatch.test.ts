@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { createLogger } from '../../logger.ts';
+import { createMarket, type Market } from '../market/createMarket.ts';
+import { createEpochClock } from '../market/epochClock.ts';
+import { computeProviderEmission } from '../settlement/epochComputation.ts';
+import { readStoreInputs } from '../settlement/readEpochInputs.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { dispatch, pickFor } from './dispatch.ts';
 import { handleResult } from './results.ts';
@@ -38,7 +43,7 @@ test('dispatch stops at the free slots, leaves the rest queued in order, and ski
   try {
     const busy = await f.provider();
     const idle = await f.connected();
-    providerDraining(f.state, f.work, idle.address);
+    await providerDraining(f.state, f.work, idle.address);
     await providerConnected(f.state, f.work, busy.link, busy.hello(1));
     await f.idle();
     const { taskIds } = await f.submitJob({ tasks: 3 });
@@ -217,6 +222,54 @@ test('a provider caught cheating is suspended: no real task and no canary until 
     await f.work.dispatch();
     await f.idle();
     assert.equal(cheater.assigned().length, 1);
+  } finally {
+    await f.close();
+  }
+});
+
+test("a provider that drains stops earning uptime: its session is marked and the epoch's inputs carry it (review p9)", async () => {
+  let real: Market | undefined;
+  const market = new Proxy({} as Market, { get: (_t, k) => real![k as keyof Market] });
+  const f = await workFixture({ market });
+  try {
+    const t0 = f.clock.t;
+    real = createMarket({
+      db: f.db,
+      clock: createEpochClock(t0 - 1000, 3_600_000),
+      log: createLogger('test', { level: 'silent' }),
+      now: () => f.clock.t,
+    });
+    const idler = await f.connected();
+    const worker = await f.connected();
+    f.clock.t += 1_000;
+    await providerDraining(f.state, f.work, idler.address);
+    f.clock.t += 3_600_000;
+    const inputs = await f.db
+      .transaction()
+      .execute((trx) => readStoreInputs(trx, real!, { epoch: 1, startsAt: t0, endsAt: t0 + 3_600_000 }));
+    const of = (a: string) => inputs.sessions.find((s) => s.provider === a.toLowerCase());
+    assert.equal(of(idler.address)?.drainingAt, t0 + 1_000, 'the drainer: its drain time in the inputs');
+    assert.equal(of(worker.address)?.drainingAt, undefined, 'the worker: no drain');
+    const cap = JSON.stringify({ proven: true, gflops: 10 });
+    const e = computeProviderEmission({
+      epoch: 1,
+      startsAt: t0,
+      endsAt: t0 + 3_600_000,
+      closedAt: t0 + 3_600_000,
+      emissionPerEpoch: 3_601n,
+      sessions: inputs.sessions,
+      faulted: [],
+      activeOnChain: [idler.address.toLowerCase(), worker.address.toLowerCase()],
+      providers: [idler, worker].map((p) => ({
+        address: p.address.toLowerCase(),
+        region: 'eu',
+        hardware: { gpus: [], executionProviders: ['cpu'] } as never,
+        capability: cap,
+      })),
+    });
+    // Before: both connected the whole hour, 50 PLX each although the drainer refused all work.
+    assert.equal(e.shares.get(idler.address.toLowerCase()), 1n, 'one second of uptime: 1 of 3,601');
+    assert.equal(e.shares.get(worker.address.toLowerCase()), 3_600n);
   } finally {
     await f.close();
   }
