@@ -50,6 +50,11 @@ export const AUDIT_EXECUTION_MULTIPLIER = 3;
 export const DEFAULT_EMISSION_PER_EPOCH = 100n * PLX;
 /** Largest emission bonus for a provider in an under-served region: +50%. */
 export const MAX_REGION_BONUS = 0.5;
+/**
+ * The region an epoch's inputs give a provider whose region the coordinator has not corroborated
+ * (all of them, for now: a hello's region is self-declared), so no region bonus is paid on a claim.
+ */
+export const UNVERIFIED_REGION = 'unverified';
 
 /** Default base price of a class. */
 export function defaultBasePrice(cls: string): bigint {
