@@ -103,7 +103,10 @@ export type EpochInputs = {
   activeOnChain: string[];
   /** Providers (lower-case) with a proven fault during the epoch. */
   faulted: string[];
-  /** Known providers (lower-case address), their region, hardware claim and stored capability JSON. */
+  /**
+   * Known providers (lower-case address), their corroborated region (`unverified` for all until
+   * regions are checked: no bonus on a claim), hardware claim and stored capability JSON.
+   */
   providers: { address: string; region: string; hardware: HardwareClaim; capability: string | null }[];
   /** Sensor devices' quality scores over the epoch. */
   sensorScores: DeviceScore[];
