@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Hex } from 'viem';
-import { medianBilling, priceExecution } from '../coordinator/market/priceExecution.ts';
+import { BILLED_LEASE_SLACK_MS } from '../coordinator/market/constants.ts';
+import { billedUnitsMilli, medianBilling, priceExecution } from '../coordinator/market/priceExecution.ts';
 import { chargePostings } from '../coordinator/settlement/epochFacts.ts';
 import { hashCanonical } from '../protocol/canonicalJson.ts';
 import { plexusMessageHash, signPlexusMessage } from '../protocol/eip712.ts';
@@ -387,5 +388,80 @@ test('a compensation’s cited charges must be ones validators saw: same provide
       ),
     ),
     null,
+  );
+});
+
+/** The honest epoch with its one execution reporting `usage` (signed again), billed `units`, leased `leaseMs`. */
+async function inflatedEpoch(units: (u: { wallMs: number; cpuMs: number; peakRssBytes: number }) => bigint) {
+  const e = await honestEpoch();
+  const c = e.facts.charges[0]!;
+  const usage = { wallMs: 120_000, cpuMs: 480_000, peakRssBytes: 1 };
+  const signature = await signPlexusMessage(providerKey, CHAIN_ID, 'TaskResult', {
+    provider,
+    assignmentId: c.assignmentId,
+    taskId: c.taskId,
+    outputCid: cidToBytes32(c.result.outputCid),
+    wallMs: BigInt(usage.wallMs),
+    cpuMs: BigInt(usage.cpuMs),
+    peakRssBytes: BigInt(usage.peakRssBytes),
+    issuedAt: BigInt(c.result.issuedAt),
+  });
+  const p = priceExecution({
+    cls: 'cpu',
+    usage,
+    timeoutSec: 120,
+    basePrice: BigInt(c.unitPrice),
+    floor: 0n,
+    maxPrice: BigInt(e.facts.jobs[0]!.maxPricePerUnit),
+    unitsMilli: units(usage),
+  });
+  e.facts.charges[0] = {
+    ...c,
+    leaseMs: 50,
+    result: { ...c.result, usage, signature },
+    unitsMilli: p.unitsMilli.toString(),
+    charge: p.charge.toString(),
+    fee: p.fee.toString(),
+    providerAmount: p.providerAmount.toString(),
+  };
+  e.inputs.epochBalances = chargePostings(e.facts.charges[0], client).map((x) => ({
+    account: x.account,
+    balance: x.amount,
+  }));
+  e.inputs.providerBalances = e.inputs.epochBalances.filter((b) => b.account.startsWith('provider:'));
+  e.inputs.unsettled = [{ client, amount: p.charge, escrow: 10n ** 18n }];
+  return e;
+}
+
+test('a charge is capped at its lease time: the self-reported usage beyond it is refused (review p9)', async () => {
+  const capped = await inflatedEpoch((u) => billedUnitsMilli('cpu', u, 120, 50));
+  assert.equal(capped.facts.charges[0]!.unitsMilli, String((50 + BILLED_LEASE_SLACK_MS) * 4), 'capped');
+  assert.equal(await checkFacts(capped.facts, capped.inputs, CHAIN_ID), null, 'the capped bill holds');
+  // What the coordinator billed before the cap: the report as it is (the timeout cap only).
+  const uncapped = await inflatedEpoch((u) => billedUnitsMilli('cpu', u, 120));
+  assert.equal(uncapped.facts.charges[0]!.unitsMilli, '480000');
+  assert.match(
+    (await checkFacts(uncapped.facts, uncapped.inputs, CHAIN_ID))?.fact ?? '',
+    /^charge\[exec:0xa1.*\]\.unitsMilli$/,
+    'billed beyond the lease: refused',
+  );
+  // The lease listed as ended in the same bundle: its times must give the charge's lease time.
+  const c = capped.facts.charges[0]!;
+  const ended = { lease: c.assignmentId, provider, task: c.taskId, job: c.jobId, code: null };
+  capped.facts.endedLeases = [{ ...ended, leasedAt: 10_000, endedAt: 10_050 }];
+  assert.equal(await checkFacts(capped.facts, capped.inputs, CHAIN_ID), null, 'listed 50 ms: agrees');
+  capped.facts.endedLeases = [{ ...ended, leasedAt: 10_000, endedAt: 10_500 }];
+  assert.match(
+    (await checkFacts(capped.facts, capped.inputs, CHAIN_ID))?.fact ?? '',
+    /^charge\[exec:0xa1.*\]\.leaseMs$/,
+    'a lease time the listing contradicts: refused',
+  );
+  // A charge without its lease time is capped by the listing.
+  delete uncapped.facts.charges[0]!.leaseMs;
+  uncapped.facts.endedLeases = [{ ...ended, leasedAt: 10_000, endedAt: 10_050 }];
+  assert.match(
+    (await checkFacts(uncapped.facts, uncapped.inputs, CHAIN_ID))?.fact ?? '',
+    /^charge\[exec:0xa1.*\]\.unitsMilli$/,
+    'no lease time on the charge: the listed lease caps it',
   );
 });

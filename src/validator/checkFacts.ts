@@ -169,13 +169,26 @@ export async function checkFacts(
     if (!jobs.has(c.jobId)) continue;
     chargesOfTask.set(c.taskId, [...(chargesOfTask.get(c.taskId) ?? []), c]);
   }
+  // Usage is capped at the lease time the coordinator measured (the charge's `leaseMs`); where this
+  // bundle also lists the lease as ended, its times give the same figure (a longer claimed lease
+  // would lift the cap), and they cap a charge that carries none.
+  const endedOf = new Map((facts.endedLeases ?? []).map((l) => [l.lease.toLowerCase(), l]));
+  const leaseMsOf = (c: EpochFacts['charges'][number]): number | undefined => {
+    const l = endedOf.get(c.assignmentId.toLowerCase());
+    return l && l.code === null ? l.endedAt - l.leasedAt : undefined;
+  };
   const billedUnits = new Map<string, bigint>();
   for (const list of chargesOfTask.values()) {
     const timeoutSec = jobs.get(list[0]!.jobId)!.spec.taskTimeoutSec;
     const units = medianBilling(
       list.map((c) => ({
         cls: c.class,
-        unitsMilli: billedUnitsMilli(c.class, c.result.usage, jobs.get(c.jobId)!.spec.taskTimeoutSec),
+        unitsMilli: billedUnitsMilli(
+          c.class,
+          c.result.usage,
+          jobs.get(c.jobId)!.spec.taskTimeoutSec,
+          c.leaseMs ?? leaseMsOf(c),
+        ),
         region: c.region,
       })),
       timeoutSec,
@@ -204,8 +217,12 @@ export async function checkFacts(
     if (!job.spec.resources.gpu && c.class !== 'cpu') return bad(`${name}.class`, c.class, 'cpu');
     if (c.region && job.spec.kind !== 'blender.render')
       return bad(`${name}.region`, `${c.region.pixels}/${c.region.taskPixels}`, 'none: not a render job');
+    const listed = leaseMsOf(c);
+    if (listed !== undefined && c.leaseMs !== undefined && c.leaseMs !== listed)
+      return bad(`${name}.leaseMs`, c.leaseMs, listed);
     const units =
-      billedUnits.get(c.ref) ?? billedUnitsMilli(c.class, c.result.usage, job.spec.taskTimeoutSec);
+      billedUnits.get(c.ref) ??
+      billedUnitsMilli(c.class, c.result.usage, job.spec.taskTimeoutSec, c.leaseMs ?? listed);
     if (BigInt(c.unitsMilli) !== units) return bad(`${name}.unitsMilli`, c.unitsMilli, units);
     const base = prices.get(c.class);
     if (base === undefined) return bad(`${name}.class`, c.class, 'a priced resource class');

@@ -254,7 +254,7 @@ export function providerRoutes(deps: {
             } else if (msg.type === 'cache') {
               loop.providerCacheChanged(link.address, msg.added, msg.removed);
             } else if (msg.type === 'drain') {
-              loop.providerDraining(link.address);
+              await loop.providerDraining(link.address);
             } else if (msg.type.startsWith('store.')) {
               await deps.storage?.handle(link.address, msg as StorageProviderMessage);
             }

@@ -35,6 +35,14 @@ export const PROTOCOL_FEE_BPS = 500n;
  */
 export const MAX_BILLED_CORES = 4;
 
+/**
+ * Slack on the lease time the coordinator measured (assignment created → result received) when it
+ * caps an execution's billed wall time (priceExecution.ts `billedUnitsMilli`): the provider runs
+ * the task inside that window, so its honest `wallMs` is below it; the slack only absorbs clock
+ * granularity. A provider's self-reported usage is never billed beyond lease time + this.
+ */
+export const BILLED_LEASE_SLACK_MS = 1000;
+
 /** Executions a client pays for at most per task, by verification policy (docs/market.md). */
 export const AUDIT_EXECUTION_MULTIPLIER = 3;
 
@@ -42,6 +50,11 @@ export const AUDIT_EXECUTION_MULTIPLIER = 3;
 export const DEFAULT_EMISSION_PER_EPOCH = 100n * PLX;
 /** Largest emission bonus for a provider in an under-served region: +50%. */
 export const MAX_REGION_BONUS = 0.5;
+/**
+ * The region an epoch's inputs give a provider whose region the coordinator has not corroborated
+ * (all of them, for now: a hello's region is self-declared), so no region bonus is paid on a claim.
+ */
+export const UNVERIFIED_REGION = 'unverified';
 
 /** Default base price of a class. */
 export function defaultBasePrice(cls: string): bigint {

@@ -15,14 +15,13 @@ import { postEntry } from '../ledger/postEntry.ts';
 import { readBalances } from '../ledger/readBalances.ts';
 import { queryTemplate, type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
-import type { VerificationPolicy } from '../verification/policy.ts';
 import { policyOfSpec } from '../verification/policy.ts';
-import type { Verdict } from '../verification/taskVerification.ts';
 import { type ChainStanding, readMinStake } from './chainStanding.ts';
 import { CPU_CLASS, defaultBasePrice, defaultFloorPrice } from './constants.ts';
 import { defersBilling } from './deferredBilling.ts';
 import type { EpochClock } from './epochClock.ts';
 import { billHeldClient } from './heldBilling.ts';
+import type { Market } from './marketTypes.ts';
 import {
   billedUnitsMilli,
   chargedUnits,
@@ -36,112 +35,7 @@ import { gpuClassOf, taskClass } from './resourceClass.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
-export type Market = {
-  clock: EpochClock;
-  /** True when escrow is checked on chain; false in development mode (no chain). */
-  readonly escrowChecked: boolean;
-  /**
-   * Admits a job: checks the client's available escrow covers its worst case, then runs `store`
-   * (which inserts the job) under a lock, so two submissions cannot both spend the same escrow.
-   */
-  admit(
-    args: {
-      client: Address;
-      tasks: number;
-      policy: VerificationPolicy;
-      taskTimeoutSec: number;
-      maxPrice: bigint;
-      /** The job's model reads from the storage network, reserved with it (modelReadReserve.ts). */
-      modelReads?: bigint;
-    },
-    store: (worstCase: bigint) => Promise<void>,
-  ): Promise<void>;
-  /**
-   * Admits a fixed charge (a dataset purchase, docs/sensors.md): checks the client's available
-   * escrow covers `amount`, then runs `store` (which posts the charge) under the same lock as job
-   * admission, so a purchase and a job cannot both spend the same escrow.
-   */
-  admitCharge(client: Address, amount: bigint, store: () => Promise<void>): Promise<void>;
-  /**
-   * The admission check of {@link Market.admit} without its side effects (no lock, nothing
-   * stored): throws PLX_INSUFFICIENT_ESCROW when the client's available escrow is below the job's
-   * worst case now. Job intake calls it before the expensive checks (reading inputs, loading the
-   * model), so a client without escrow cannot make the coordinator do them; `admit` checks again.
-   */
-  canAdmit(args: {
-    client: Address;
-    tasks: number;
-    policy: VerificationPolicy;
-    taskTimeoutSec: number;
-    maxPrice: bigint;
-    /** The job's model reads from the storage network, reserved with it (modelReadReserve.ts). */
-    modelReads?: bigint;
-  }): Promise<void>;
-  /**
-   * Available escrow of a client (on-chain balance − pending withdrawal − unsettled − reserved;
-   * reserved: open jobs' worst cases not charged yet and escrow held for stored terms).
-   */
-  availableEscrow(
-    client: Address,
-  ): Promise<{ balance: bigint; unsettled: bigint; reserved: bigint; available: bigint }>;
-  /**
-   * Bills the paid executions of an accepted task into the ledger (caller's transaction). A caller
-   * that already read the job or the task's executions (oldest first) passes them in `known`.
-   */
-  onVerdict(
-    trx: Transaction<Database>,
-    jobId: string,
-    verdict: Verdict,
-    known?: {
-      job?: { client: string; spec: JobSpec; maxPrice: bigint | undefined };
-      executions?: readonly { assignment_id: string; provider: string; result: string }[];
-      /** The job has ended: bill a verdict whose bill waited for it (deferredBilling.ts). */
-      jobEnded?: boolean;
-    },
-  ): Promise<void>;
-  /** Records a provider's session start and floor prices (caller's transaction). */
-  onConnected(
-    trx: Transaction<Database>,
-    hello: {
-      address: string;
-      hardware: HardwareClaim;
-      slots: number;
-      floorPrices?: Record<string, string> | undefined;
-    },
-    t: number,
-  ): Promise<void>;
-  onDisconnected(trx: Transaction<Database>, address: string, t: number): Promise<void>;
-  /**
-   * Connected providers that may not take a job: their floor for its class is above the job's
-   * cap, or (with a chain) they are not active on chain (unregistered, below minStake — slashed —
-   * or unbonding: docs/contracts.md says such providers take no new work).
-   */
-  ineligible(maxPrice: bigint | undefined, needsGpu: boolean): Set<string>;
-  /** Re-reads every connected provider's on-chain status (stake changes, slashes, unbonding). */
-  refreshStakes(): Promise<void>;
-  /**
-   * Re-reads the escrow of every client with open jobs. A client whose escrow (less any pending
-   * withdrawal) no longer covers its unsettled charges and open reservations is held: the work
-   * loop starts none of its tasks until it is covered again (cancelled withdrawal, new deposit),
-   * so a withdrawal requested after admission cannot leave work unpaid (docs/market.md).
-   */
-  refreshEscrowHolds(): Promise<void>;
-  /** The client's unstarted tasks wait: its escrow no longer covers its open jobs. */
-  clientHeld(client: string): boolean;
-  /** A provider's bonded stake as last read from the chain (undefined: never read, or no chain). */
-  stakeOf(address: string): bigint | undefined;
-  /**
-   * A provider's on-chain record as last read (kept after a disconnect) with the registry's
-   * minimum stake: what decides whether it is active (undefined: never read, or no chain).
-   */
-  standingOf(address: string): ChainStanding | undefined;
-  /** The base price of a class in force in an epoch. */
-  basePrice(db: Executor, cls: string, epoch: number): Promise<bigint>;
-  /** The epoch new ledger entries belong to now: the clock's, but never one already closed. */
-  currentEpoch(db: Executor, t?: number): Promise<number>;
-  /** Resource classes seen (cpu plus every GPU class of a known provider). */
-  classes(db: Executor): Promise<string[]>;
-};
+export type { Market } from './marketTypes.ts';
 
 export type { ChainStanding };
 
@@ -182,6 +76,9 @@ export function createMarket(deps: {
       .where('epoch', '<=', p('epoch'))
       .orderBy('epoch', 'desc')
       .limit(1),
+  );
+  const leaseOf = queryTemplate((p: (n: 'id') => never) =>
+    db.selectFrom('assignments').select(['created_at', 'finished_at']).where('id', '=', p('id')),
   );
   const now = deps.now ?? Date.now;
   /** Floors and class of connected providers (for placement). */
@@ -226,6 +123,13 @@ export function createMarket(deps: {
   async function basePrice(ex: Executor, cls: string, epoch: number): Promise<bigint> {
     const row = await stmt.first(ex, priceInForce, { cls, epoch });
     return row ? BigInt(row.base_price) : defaultBasePrice(cls);
+  }
+
+  /** How long an execution's lease ran by the coordinator's clock (undefined: lease unknown). */
+  async function leaseTime(ex: Executor, assignmentId: string): Promise<number | undefined> {
+    const a = await stmt.first(ex, leaseOf, { id: assignmentId });
+    if (!a || a.finished_at === null) return undefined;
+    return Number(a.finished_at) - Number(a.created_at);
   }
 
   async function reserved(client: string): Promise<{ unsettled: bigint; reserved: bigint }> {
@@ -375,12 +279,13 @@ export function createMarket(deps: {
           .execute());
       const limit = paidExecutionsPerTask(policyOfSpec(spec));
       const epoch = await currentEpoch(trx);
-      // Paid executions in order, at most `limit`, each with its class and floors: a connected
-      // provider's are what its session stored, otherwise its row's.
+      // Paid executions in order, at most `limit`, each with its class: a connected provider's
+      // from its session, otherwise its row's.
       const billable: {
         e: (typeof execs)[number];
         cls: string;
-        fl: Record<string, string>;
+        /** The lease time the coordinator measured, which caps the billed usage. */
+        leaseMs: number | undefined;
         units: bigint;
         region?: RegionShare | undefined;
       }[] = [];
@@ -388,22 +293,24 @@ export function createMarket(deps: {
         if (!paid.has(e.provider.toLowerCase()) || billable.length >= limit) continue;
         const session = floors.get(e.provider);
         let cls: string;
-        let fl: Record<string, string>;
-        if (session) {
-          cls = (spec.resources.gpu && session.gpuClass) || CPU_CLASS;
-          fl = session.floors;
-        } else {
+        if (session) cls = (spec.resources.gpu && session.gpuClass) || CPU_CLASS;
+        else {
           const p = await trx
             .selectFrom('providers')
-            .select(['hardware', 'floor_prices'])
+            .select(['hardware'])
             .where('address', '=', e.provider)
             .executeTakeFirst();
           const hw = p ? (JSON.parse(p.hardware) as HardwareClaim) : { gpus: [], executionProviders: [] };
           cls = taskClass(spec.resources.gpu, hw);
-          fl = p?.floor_prices ? (JSON.parse(p.floor_prices) as Record<string, string>) : {};
         }
         const usage = (JSON.parse(e.result) as { usage: Usage }).usage;
-        billable.push({ e, cls, fl, units: billedUnitsMilli(cls, usage, spec.taskTimeoutSec) });
+        const leaseMs = await leaseTime(trx, e.assignment_id);
+        billable.push({
+          e,
+          cls,
+          leaseMs,
+          units: billedUnitsMilli(cls, usage, spec.taskTimeoutSec, leaseMs),
+        });
       }
       // The base price per class, read once for this verdict (every execution is priced twice).
       const basePrices = new Map<string, Promise<bigint>>();
@@ -414,18 +321,19 @@ export function createMarket(deps: {
         basePrices.set(cls, read);
         return read;
       };
-      const priceOf = async (x: (typeof billable)[number], unitsMilli: bigint) => {
-        const floor = x.fl[x.cls];
-        return priceExecution({
+      // The price is the class's base price in force, within the client's cap: a provider's floor
+      // (self-declared in its hello, changeable by reconnecting mid-lease) only decides which jobs it
+      // may take (`ineligible`), never what a client pays (review p9; docs/market.md "Prices").
+      const priceOf = async (x: (typeof billable)[number], unitsMilli: bigint) =>
+        priceExecution({
           cls: x.cls,
           usage: (JSON.parse(x.e.result) as { usage: Usage }).usage,
           timeoutSec: spec.taskTimeoutSec,
           basePrice: await basePriceOf(x.cls),
-          floor: floor !== undefined ? BigInt(floor) : defaultFloorPrice(x.cls),
+          floor: 0n,
           maxPrice,
           unitsMilli,
         });
-      };
       // Median billing: every paid execution is billed the median of the agreeing executions'
       // measured units, not its own report (docs/market.md "Median billing"); a render region
       // auditor's units sized to the whole task first, and it is billed its region's share
@@ -462,6 +370,7 @@ export function createMarket(deps: {
               class: cls,
               unitsMilli: price.unitsMilli.toString(),
               unitPrice: price.unitPrice.toString(),
+              ...(x.leaseMs !== undefined ? { leaseMs: x.leaseMs } : {}),
               ...(x.region ? { regionPixels: x.region.pixels, taskPixels: x.region.taskPixels } : {}),
             },
             postings: [

@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { sql } from 'kysely';
 import { PLX } from '../../chain/constants.ts';
-import { DEFAULT_CPU_BASE_PRICE, MIN_BASE_PRICE, PROTOCOL_FEE_BPS } from './constants.ts';
+import { createLogger } from '../../logger.ts';
+import type { JobSpec } from '../../protocol/schemas.ts';
+import { openStore } from '../store/openStore.ts';
+import type { Verdict } from '../verification/taskVerificationTypes.ts';
+import {
+  BILLED_LEASE_SLACK_MS,
+  DEFAULT_CPU_BASE_PRICE,
+  MIN_BASE_PRICE,
+  PROTOCOL_FEE_BPS,
+} from './constants.ts';
+import { createMarket } from './createMarket.ts';
 import { nextBasePrice } from './nextBasePrice.ts';
 import {
   billedUnitsMilli,
@@ -152,4 +163,134 @@ test('emission goes to online providers without faults, by capacity × uptime, w
     1_000_000n,
   );
   assert.equal(shareEmission(100n, epochMs, [c('0xa', { faulted: true })]).size, 0);
+});
+
+test('billed usage is capped at the lease time the coordinator measured (+ slack), × 4 cores for CPU', () => {
+  const inflated = { wallMs: 600_000, cpuMs: 2_400_000, peakRssBytes: 0 };
+  // Security review p9: a lone execution claiming wall = timeout, cpu = 4 × timeout was billed
+  // 2,400,000 milli-units for a lease that lasted 50 ms.
+  assert.equal(billedUnitsMilli('cpu', inflated, 600), 2_400_000n, 'without a lease time: the timeout cap');
+  const slack = BigInt(BILLED_LEASE_SLACK_MS);
+  assert.equal(billedUnitsMilli('cpu', inflated, 600, 50), (50n + slack) * 4n, 'cpu: (lease + slack) × 4');
+  assert.equal(billedUnitsMilli('gpu:x', inflated, 600, 50), 50n + slack, 'gpu: lease + slack');
+  // An honest report inside the lease is billed as it is.
+  const honest = { wallMs: 40, cpuMs: 70, peakRssBytes: 0 };
+  assert.equal(billedUnitsMilli('cpu', honest, 600, 50), 70n, 'an honest report is not cut');
+  assert.equal(billedUnitsMilli('cpu', honest, 600, -5), 70n, 'a negative lease counts as 0 + slack');
+});
+
+test('onVerdict caps billed usage at the lease time and writes it in the charge memo', async () => {
+  const store = await openStore({ path: ':memory:' });
+  try {
+    const market = createMarket({
+      db: store.db,
+      clock: { epochAt: () => 1, startsAt: () => 0, endsAt: () => 1 } as never,
+      log: createLogger('test', { level: 'silent' }),
+      now: () => 2_000,
+    });
+    const provider = `0x${'0a'.repeat(20)}`;
+    const taskId = `0x${'71'.repeat(32)}`;
+    const jobId = `0x${'1d'.repeat(32)}`;
+    const aid = `0x${'a1'.repeat(32)}`;
+    // Only the lease row billing reads (no job or task rows: foreign keys off for this store).
+    await sql`PRAGMA foreign_keys = OFF`.execute(store.db);
+    await store.db
+      .insertInto('assignments')
+      .values({
+        id: aid,
+        task_id: taskId,
+        job_id: jobId,
+        provider,
+        status: 'completed',
+        lease_expires_at: 601_000,
+        created_at: 1_000,
+        finished_at: 1_050,
+        error_code: null,
+        error_message: null,
+      })
+      .execute();
+    const spec = {
+      kind: 'onnx',
+      taskTimeoutSec: 600,
+      resources: { gpu: false },
+      verification: { policy: 'none' },
+    } as unknown as JobSpec;
+    const verdict = {
+      taskId,
+      status: 'accepted',
+      outcomes: [{ provider, outcome: 'unverified' }],
+      faults: [],
+    } as unknown as Verdict;
+    const result = JSON.stringify({ usage: { wallMs: 600_000, cpuMs: 2_400_000, peakRssBytes: 0 } });
+    await store.db.transaction().execute((trx) =>
+      market.onVerdict(trx, jobId, verdict, {
+        job: { client: `0x${'0c'.repeat(20)}`, spec, maxPrice: 10n ** 16n },
+        executions: [{ assignment_id: aid, provider, result }],
+      }),
+    );
+    const memo = JSON.parse(
+      (await store.db.selectFrom('ledger_entries').select('memo').executeTakeFirstOrThrow()).memo,
+    ) as { unitsMilli: string; leaseMs?: number };
+    assert.equal(memo.leaseMs, 50, 'the lease time is in the memo (the validator reads it)');
+    assert.equal(
+      memo.unitsMilli,
+      String((50 + BILLED_LEASE_SLACK_MS) * 4),
+      'billed (lease + slack) × 4 cores, not the 2,400,000 reported',
+    );
+  } finally {
+    await store.close();
+  }
+});
+
+test("a provider's floor only decides which jobs it takes, never the price it is billed", async () => {
+  const store = await openStore({ path: ':memory:' });
+  try {
+    const market = createMarket({
+      db: store.db,
+      clock: { epochAt: () => 1, startsAt: () => 0, endsAt: () => 1 } as never,
+      log: createLogger('test', { level: 'silent' }),
+      now: () => 2_000,
+    });
+    await sql`PRAGMA foreign_keys = OFF`.execute(store.db);
+    const cap = 10n ** 16n; // the client's default cap, 100× the base price
+    const greedy = `0x${'0a'.repeat(20)}`;
+    const hardware = { cpuModel: 'x', cpuCores: 4, memoryBytes: 1, gpus: [], executionProviders: ['cpu'] };
+    const hello = (floor: bigint) => ({
+      address: greedy,
+      hardware,
+      slots: 1,
+      floorPrices: { cpu: floor.toString() },
+    });
+    // Security review p9: a floor at the cap was billed at the cap; a floor above it is still ineligible.
+    await store.db.transaction().execute((trx) => market.onConnected(trx, hello(cap), 1_000));
+    assert.equal(market.ineligible(cap, false).has(greedy), false, 'floor = cap: eligible');
+    assert.equal(market.ineligible(cap - 1n, false).has(greedy), true, 'floor above the cap: not eligible');
+    const taskId = `0x${'71'.repeat(32)}`;
+    const jobId = `0x${'1d'.repeat(32)}`;
+    const spec = {
+      kind: 'onnx',
+      taskTimeoutSec: 600,
+      resources: { gpu: false },
+      verification: { policy: 'none' },
+    } as unknown as JobSpec;
+    const verdict = {
+      taskId,
+      status: 'accepted',
+      outcomes: [{ provider: greedy, outcome: 'unverified' }],
+      faults: [],
+    } as unknown as Verdict;
+    const result = JSON.stringify({ usage: { wallMs: 1000, cpuMs: 1000, peakRssBytes: 0 } });
+    await store.db.transaction().execute((trx) =>
+      market.onVerdict(trx, jobId, verdict, {
+        job: { client: `0x${'0c'.repeat(20)}`, spec, maxPrice: cap },
+        executions: [{ assignment_id: `0x${'a1'.repeat(32)}`, provider: greedy, result }],
+      }),
+    );
+    const memo = JSON.parse(
+      (await store.db.selectFrom('ledger_entries').select('memo').executeTakeFirstOrThrow()).memo,
+    ) as { unitPrice: string };
+    assert.equal(memo.unitPrice, DEFAULT_CPU_BASE_PRICE.toString(), 'billed the base price, not its floor');
+  } finally {
+    await store.close();
+  }
 });

@@ -2,13 +2,22 @@ import type { Usage } from '../../protocol/schemas.ts';
 import { MAX_EXECUTIONS_PER_TASK } from '../verification/constants.ts';
 import type { VerificationPolicy } from '../verification/policy.ts';
 import { bigMax, bigMin } from './bigMath.ts';
-import { AUDIT_EXECUTION_MULTIPLIER, CPU_CLASS, MAX_BILLED_CORES, PROTOCOL_FEE_BPS } from './constants.ts';
+import {
+  AUDIT_EXECUTION_MULTIPLIER,
+  BILLED_LEASE_SLACK_MS,
+  CPU_CLASS,
+  MAX_BILLED_CORES,
+  PROTOCOL_FEE_BPS,
+} from './constants.ts';
 
 /** What one execution costs the client and earns its provider. */
 export type ExecutionPrice = {
   /** Billed usage in milli-units (cpu-core-milliseconds or gpu-milliseconds). */
   unitsMilli: bigint;
-  /** Price per unit applied: max(base, provider floor), never above the client's cap. */
+  /**
+   * Price per unit applied: max(base, `floor`), never above the client's cap. The market passes
+   * floor 0 (the base price in force): a provider's floor is eligibility only (docs/market.md).
+   */
   unitPrice: bigint;
   /** What the client is charged: unitsMilli × unitPrice / 1000, rounded down. */
   charge: bigint;
@@ -21,18 +30,27 @@ export type ExecutionPrice = {
 /**
  * Billed usage of one execution in milli-units: CPU work is the measured CPU time, capped at
  * MAX_BILLED_CORES cores for the wall time and for the task timeout; GPU work is wall time capped
- * at the timeout.
+ * at the timeout. With `leaseMs`, the lease time the coordinator measured (assignment created →
+ * result received), the wall time is also capped at `leaseMs + BILLED_LEASE_SLACK_MS` (and CPU
+ * time at that × MAX_BILLED_CORES): the provider's report alone cannot bill more time than the
+ * lease lasted. The coordinator (createMarket.ts) and a validator (checkFacts.ts, from the charge
+ * fact's `leaseMs`) both compute it here. Pure.
  *
  * @example
  * billedUnitsMilli('cpu', { wallMs: 1000, cpuMs: 1800, peakRssBytes: 0 }, 120); // 1800n
+ * billedUnitsMilli('cpu', { wallMs: 600_000, cpuMs: 2_400_000, peakRssBytes: 0 }, 600, 50); // 4200n
  */
-export function billedUnitsMilli(cls: string, usage: Usage, timeoutSec: number): bigint {
+export function billedUnitsMilli(cls: string, usage: Usage, timeoutSec: number, leaseMs?: number): bigint {
   const timeoutMs = BigInt(timeoutSec) * 1000n;
-  const wall = BigInt(usage.wallMs);
-  if (cls !== CPU_CLASS) return wall < timeoutMs ? wall : timeoutMs;
+  const leased =
+    leaseMs === undefined || !Number.isSafeInteger(leaseMs)
+      ? timeoutMs
+      : BigInt(Math.max(0, leaseMs) + BILLED_LEASE_SLACK_MS);
+  const wall = [BigInt(usage.wallMs), timeoutMs, leased].reduce((a, b) => (b < a ? b : a));
+  if (cls !== CPU_CLASS) return wall;
   const cores = BigInt(MAX_BILLED_CORES);
   const cpu = BigInt(usage.cpuMs);
-  return [cpu, wall * cores, timeoutMs * cores].reduce((a, b) => (b < a ? b : a));
+  return [cpu, wall * cores].reduce((a, b) => (b < a ? b : a));
 }
 
 /**

@@ -72,7 +72,7 @@ async function busyEpoch(): Promise<{ inputs: EpochInputs; facts: EpochFacts }> 
   facts.sensorBatches = [];
   const p = c.provider.toLowerCase();
   inputs.sessions = [
-    { provider: p, slots: 4, connectedAt: 9_000, disconnectedAt: null },
+    { provider: p, slots: 4, connectedAt: 9_000, disconnectedAt: null, drainingAt: 10_700 },
     { provider: p, slots: 4, connectedAt: 8_000, disconnectedAt: 10_050 },
   ];
   inputs.leases = [
@@ -206,6 +206,10 @@ test('a version-5 bundle gives back exactly its inputs and facts and is smaller 
     { provider: facts.charges[0]!.provider, kind: 'agreed', at: inputs.startsAt + 1_234 },
     { provider: facts.charges[0]!.provider, kind: 'timeout', at: inputs.startsAt - 5 },
   ];
+  // The lease times billing was capped at (review p9), one charge with a region share too.
+  facts.charges[0]!.leaseMs = 480;
+  facts.charges[1]!.leaseMs = 0;
+  facts.charges[1]!.region = { pixels: 192, taskPixels: 3072 };
   facts.draws![0]!.basis = { at: inputs.startsAt + 900, unitReward: '100000000000000' };
   facts.draws![1]!.basis = {
     at: inputs.startsAt + 950,
@@ -223,6 +227,14 @@ test('a version-5 bundle gives back exactly its inputs and facts and is smaller 
     assert.ok(v5.text.includes(packString(c.result.signature)), 'result signature kept');
   const raw = JSON.parse(v5.text) as { inputs: { hardware: unknown[] }; facts: { amounts: string[] } };
   assert.equal(raw.inputs.hardware.length, 1, 'one hardware claim written once');
+  assert.deepEqual(
+    back.bundle.facts.charges.map((c) => [c.leaseMs, c.region?.pixels]),
+    [
+      [480, undefined],
+      [0, 192],
+    ],
+    'lease times and region shares come back on their charges',
+  );
   assert.ok(raw.facts.amounts.includes('100000000000000'), 'the unit reward is in the amounts table');
   // Every content id is still a JSON string of its own (the validator-read rule).
   const found = new Set<string>();

@@ -181,6 +181,8 @@ export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { input
     c.result.usage.peakRssBytes,
     relSec(c.result.issuedAt),
     packString(c.result.signature),
+    // The lease time billing was capped at, then a region (rows of 13, 14, 15 or 16 columns).
+    ...(c.leaseMs !== undefined ? [c.leaseMs] : []),
     ...(c.region ? [c.region.pixels, c.region.taskPixels] : []),
   ]);
   const draws = (f.draws ?? []).map(drawRow);
@@ -264,7 +266,13 @@ function packInputs(i: Obj, party: (v: string) => number, v5: boolean): Json {
   };
   const balances = (xs: { account: string; balance: unknown }[]) =>
     xs.map((b) => [account(b.account), b.balance]);
-  type Session = { provider: string; slots: number; connectedAt: number; disconnectedAt: number | null };
+  type Session = {
+    provider: string;
+    slots: number;
+    connectedAt: number;
+    disconnectedAt: number | null;
+    drainingAt?: number;
+  };
   type Lease = { provider: string; createdAt: number; finishedAt: number | null; gpu: boolean };
   type Provider = { address: string; region: string; hardware: unknown; capability: string | null };
   // Version 5: the distinct hardware claims, once each (providers of one build often share one).
@@ -281,6 +289,8 @@ function packInputs(i: Obj, party: (v: string) => number, v5: boolean): Json {
       s.slots,
       rel(s.connectedAt),
       rel(s.disconnectedAt),
+      // When it started draining (review p9), only if it did.
+      ...(s.drainingAt !== undefined ? [rel(s.drainingAt)] : []),
     ]),
     activeOnChain: (i.activeOnChain as string[]).map(party),
     faulted: (i.faulted as string[]).map(party),
@@ -343,11 +353,12 @@ function unpackInputs(p: Obj, party: (v: unknown) => string, v5: boolean): Obj {
   return {
     ...out,
     unsettled: list('unsettled').map(([c, amount, escrow]) => ({ client: party(c), amount, escrow })),
-    sessions: list('sessions').map(([s, slots, c, d]) => ({
+    sessions: list('sessions').map(([s, slots, c, d, dr]) => ({
       provider: party(s),
       slots,
       connectedAt: abs(c),
       disconnectedAt: abs(d),
+      ...(typeof dr === 'number' ? { drainingAt: abs(dr) } : {}),
     })),
     activeOnChain: (list('activeOnChain') as unknown[]).map(party),
     faulted: (list('faulted') as unknown[]).map(party),
@@ -485,23 +496,12 @@ export function unpackBundle(
     }),
   );
   const charges = rows(f.charges, 'charges').map((r): ChargeFact => {
-    const [
-      aid,
-      t,
-      job,
-      p,
-      cls,
-      unitsMilli,
-      unitPrice,
-      cid,
-      wallMs,
-      cpuMs,
-      peakRssBytes,
-      issuedAt,
-      sig,
-      rp,
-      tp,
-    ] = r;
+    const [aid, t, job, p, cls, unitsMilli, unitPrice, cid, wallMs, cpuMs, peakRssBytes, issuedAt, sig] = r;
+    // Column 13 is the lease time when the row has 14 or 16 columns; the region follows it.
+    const leaseMs = r.length % 2 === 0 ? r[13] : undefined;
+    const [rp, tp] = r.slice(leaseMs === undefined ? 13 : 14);
+    if (leaseMs !== undefined && typeof leaseMs !== 'number')
+      throw new Error('evidence: a lease time is not a number');
     const assignmentId = unpackString(aid as string) as Hex;
     return {
       ref: `exec:${assignmentId}`,
@@ -520,6 +520,7 @@ export function unpackBundle(
         signature: unpackString(sig as string) as Hex,
       },
       ...(typeof rp === 'number' && typeof tp === 'number' ? { region: { pixels: rp, taskPixels: tp } } : {}),
+      ...(leaseMs !== undefined ? { leaseMs } : {}),
     };
   });
   // Slashes, entries, canaries, sensor batches (rare): as they are, their strings packed.

@@ -19,6 +19,7 @@ import {
   computeProviderEmission,
   computeSlashes,
   type EpochInputs,
+  sessionEnd,
 } from './epochComputation.ts';
 
 const addr = (byte: string) => `0x${byte.repeat(20)}` as Address;
@@ -363,4 +364,33 @@ test('uptime is the union of a provider’s sessions: two open at once count onc
   }).shares;
   assert.deepEqual(shares, single);
   assert.deepEqual([shares.get(p1), shares.get(p2)], [33n, 67n], 'a third and two thirds of 100, dust to p2');
+});
+
+test('a session stops counting when its provider drains: no emission, no capacity for refusing work (review p9)', () => {
+  const base = {
+    ...empty,
+    activeOnChain: [p1, p2],
+    providers: [
+      { address: p1, region: 'eu', hardware: cpuBox, capability: proven(1) },
+      { address: p2, region: 'eu', hardware: cpuBox, capability: proven(1) },
+    ],
+  };
+  const whole = (provider: Address) => ({ provider, slots: 1, connectedAt: 9_000, disconnectedAt: null });
+  // Both connected the whole epoch; p1 drained at once (it took no work), p2 worked.
+  const drained = { ...whole(p1), drainingAt: 9_500 };
+  const { shares } = computeProviderEmission({ ...base, sessions: [drained, whole(p2)] });
+  assert.equal(shares.get(p1), undefined, 'drained before the epoch: no uptime, no emission');
+  assert.equal(shares.get(p2), 100n, 'the working provider gets it all');
+  // Draining half-way through counts the half before it.
+  const half = computeProviderEmission({
+    ...base,
+    sessions: [{ ...whole(p1), drainingAt: 10_500 }, whole(p2)],
+  }).shares;
+  assert.deepEqual([half.get(p1), half.get(p2)], [33n, 67n], 'half the uptime, a third of 100');
+  assert.equal(sessionEnd(drained, 11_500), 9_500);
+  assert.equal(sessionEnd(whole(p2), 11_500), 11_500);
+  // Capacity: the drained provider's slot is not offered, so one busy slot is full utilization.
+  const lease = { provider: p2, createdAt: 10_000, finishedAt: 11_000, gpu: false };
+  const [cpu] = computePrices({ ...base, sessions: [drained, whole(p2)], leases: [lease] });
+  assert.equal(cpu?.utilization, 1, 'the drainer offers no capacity');
 });

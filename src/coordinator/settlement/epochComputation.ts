@@ -44,7 +44,24 @@ export type SessionInput = {
   slots: number;
   connectedAt: number;
   disconnectedAt: number | null;
+  /**
+   * When the provider said it drains (takes no new work; 0048): the session stops counting there,
+   * for uptime and for capacity (security review p9). Absent: it never drained.
+   */
+  drainingAt?: number;
 };
+
+/**
+ * Where a session stops counting: its disconnect (or the close, still open), or its drain if that
+ * came first. Pure.
+ *
+ * @example
+ * sessionEnd({ provider: '0xab…', slots: 1, connectedAt: 0, disconnectedAt: null, drainingAt: 5 }, 9); // 5
+ */
+export function sessionEnd(s: SessionInput, closedAt: number): number {
+  const end = s.disconnectedAt ?? closedAt;
+  return s.drainingAt === undefined ? end : Math.min(end, s.drainingAt);
+}
 
 /**
  * A lease overlapping the epoch (null finish: still running); `gpu` when its task asked for one.
@@ -86,7 +103,10 @@ export type EpochInputs = {
   activeOnChain: string[];
   /** Providers (lower-case) with a proven fault during the epoch. */
   faulted: string[];
-  /** Known providers (lower-case address), their region, hardware claim and stored capability JSON. */
+  /**
+   * Known providers (lower-case address), their corroborated region (`unverified` for all until
+   * regions are checked: no bonus on a claim), hardware claim and stored capability JSON.
+   */
   providers: { address: string; region: string; hardware: HardwareClaim; capability: string | null }[];
   /** Sensor devices' quality scores over the epoch. */
   sensorScores: DeviceScore[];
@@ -311,7 +331,7 @@ export function computeProviderEmission(
   const cand = new Map<string, { uptimeMs: number; slots: number }>();
   for (const s of inputs.sessions) {
     const from = Math.max(s.connectedAt, startsAt);
-    const to = Math.min(s.disconnectedAt ?? inputs.closedAt, endsAt);
+    const to = Math.min(sessionEnd(s, inputs.closedAt), endsAt);
     const list = spans.get(s.provider) ?? [];
     if (to > from) list.push({ from, to });
     spans.set(s.provider, list);
@@ -404,7 +424,7 @@ export function computePrices(
   const hardware = new Map(inputs.providers.map((p) => [p.address, p.hardware]));
   const capacity = new Map<string, number>();
   for (const s of inputs.sessions) {
-    const ms = overlap(s.connectedAt, s.disconnectedAt ?? closedAt, startsAt, endsAt) * s.slots;
+    const ms = overlap(s.connectedAt, sessionEnd(s, closedAt), startsAt, endsAt) * s.slots;
     capacity.set(CPU_CLASS, (capacity.get(CPU_CLASS) ?? 0) + ms);
     const hw = hardware.get(s.provider);
     const g = hw ? gpuClassOf(hw) : undefined;

@@ -56,6 +56,12 @@ export type ChargeFact = {
    * numbers against the output's crop and the task's descriptor (checkRenderRegions.ts).
    */
   region?: { pixels: number; taskPixels: number };
+  /**
+   * How long the execution's lease ran by the coordinator's clock (assignment created → result
+   * received), ms: billing capped the provider's reported usage at it (priceExecution.ts
+   * `billedUnitsMilli`) and a validator applies the same cap. Absent on charges billed before the cap.
+   */
+  leaseMs?: number;
 };
 
 /**

@@ -84,6 +84,7 @@ export async function readEpochFacts(
       unitPrice: string;
       regionPixels?: number;
       taskPixels?: number;
+      leaseMs?: number;
     };
     const exec = await trx
       .selectFrom('task_executions')
@@ -115,6 +116,7 @@ export async function readEpochFacts(
       ...(memo.regionPixels !== undefined && memo.taskPixels !== undefined
         ? { region: { pixels: memo.regionPixels, taskPixels: memo.taskPixels } }
         : {}),
+      ...(memo.leaseMs !== undefined ? { leaseMs: memo.leaseMs } : {}),
     });
   }
   // The journal (and the ended leases) are read before the jobs: a timeout's job is carried too.

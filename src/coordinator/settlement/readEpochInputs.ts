@@ -13,6 +13,7 @@ import type { PlexusReader } from '../../chain/types.ts';
 import type { HardwareClaim, OnnxInferSpec } from '../../protocol/schemas.ts';
 import { scoreSensors } from '../../sensors/scoring/scoreSensors.ts';
 import { readBalances } from '../ledger/readBalances.ts';
+import { UNVERIFIED_REGION } from '../market/constants.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
 import type { EpochInputs } from './epochComputation.ts';
@@ -117,7 +118,7 @@ export async function readStoreInputs(
   const sessions = (
     await trx
       .selectFrom('provider_sessions')
-      .select(['provider', 'slots', 'connected_at', 'disconnected_at'])
+      .select(['provider', 'slots', 'connected_at', 'disconnected_at', 'draining_at'])
       .where('connected_at', '<', endsAt)
       .where((eb) => eb.or([eb('disconnected_at', 'is', null), eb('disconnected_at', '>', startsAt)]))
       .execute()
@@ -126,6 +127,8 @@ export async function readStoreInputs(
     slots: s.slots,
     connectedAt: s.connected_at,
     disconnectedAt: s.disconnected_at,
+    // Only a session that drained says so: a bundle without drains reads as before 0048.
+    ...(s.draining_at !== null ? { drainingAt: Number(s.draining_at) } : {}),
   }));
   const faulted = [
     ...new Set(
@@ -140,14 +143,18 @@ export async function readStoreInputs(
     ),
   ];
   const proofs = await capabilityAsOf(trx, endsAt);
-  const providers = (
-    await trx.selectFrom('providers').select(['address', 'region', 'hardware']).execute()
-  ).map((p) => ({
-    address: p.address.toLowerCase(),
-    region: p.region,
-    hardware: JSON.parse(p.hardware) as HardwareClaim,
-    capability: proofs.get(p.address.toLowerCase()) ?? null,
-  }));
+  const providers = (await trx.selectFrom('providers').select(['address', 'hardware']).execute()).map(
+    (p) => ({
+      address: p.address.toLowerCase(),
+      // The region emission's bonus sees: one the coordinator corroborated. The hello's region is a
+      // free string nothing checks (a provider claiming "zz-nowhere" took +40%: review p9), so none
+      // is corroborated yet and every provider is UNVERIFIED_REGION: no region bonus until regions
+      // are verified (docs/market.md "Emission"). `p.region` stays the provider's claim in the API.
+      region: UNVERIFIED_REGION,
+      hardware: JSON.parse(p.hardware) as HardwareClaim,
+      capability: proofs.get(p.address.toLowerCase()) ?? null,
+    }),
+  );
   const balances = (m: Map<string, bigint>) => [...m].map(([account, balance]) => ({ account, balance }));
   const providerBalances = balances(
     await readBalances(trx, { prefix: 'provider:', maxEpoch: epoch, beforeCloseOf: epoch }),

@@ -581,4 +581,12 @@ export const laterMigrations: Record<string, Migration> = {
   },
   // Reopened outputs kept, so a fault reversed on review pays back the right ones (issue 15).
   '0044_reopened_outputs': reopenedOutputsMigration,
+  // When a session's provider said it drains (takes no new work): its uptime and capacity stop
+  // counting there (security review p9: a provider that drained at once kept its emission share;
+  // settlement/epochComputation.ts `sessionEnd`).
+  '0048_session_draining': {
+    async up(db) {
+      await db.schema.alterTable('provider_sessions').addColumn('draining_at', 'integer').execute();
+    },
+  },
 };

@@ -190,6 +190,8 @@ export type ProviderSessionsTable = {
   disconnected_at: number | null;
   /** The coordinator replica holding the session's socket (null: written before 0022). */
   replica: string | null;
+  /** When its provider said it drains (0048): uptime stops counting there. */
+  draining_at: Generated<number | null>;
 };
 
 /** A coordinator process on this store and its last heartbeat (unix ms); see replicaRegistry.ts. */

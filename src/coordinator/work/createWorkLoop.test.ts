@@ -39,7 +39,7 @@ test('the facade wires a session through the modules: connect, dispatch, drainin
     });
     assert.equal(loop.connectedProviders(), 1);
     assert.equal(loop.activeOf(address), 0);
-    loop.providerDraining(address);
+    await loop.providerDraining(address);
     loop.providerCacheChanged(address, ['a'.repeat(64)], []);
     await loop.dispatch();
     await loop.sweep();

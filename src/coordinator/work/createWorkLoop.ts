@@ -79,7 +79,7 @@ export type WorkLoop = {
   /** After each replica heartbeat: dead replicas' sessions closed, own ones reopened (sessions.ts). */
   replicaBeat(opts: { t: number; revived?: boolean; startup?: boolean }): Promise<void>;
   /** The provider will take no new work (it is draining before shutdown). */
-  providerDraining(address: Address): void;
+  providerDraining(address: Address): Promise<void>;
   providerCacheChanged(address: Address, added: string[], removed: string[]): void;
   handleResult(address: Address, msg: ProviderResult): Promise<void>;
   /** Protocol v2: a provider's signed commitment to an output, before it reveals it. */

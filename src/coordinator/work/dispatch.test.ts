@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { createLogger } from '../../logger.ts';
+import { UNVERIFIED_REGION } from '../market/constants.ts';
+import { createMarket, type Market } from '../market/createMarket.ts';
+import { createEpochClock } from '../market/epochClock.ts';
+import { computeProviderEmission } from '../settlement/epochComputation.ts';
+import { readStoreInputs } from '../settlement/readEpochInputs.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { dispatch, leaseOne, pickFor } from './dispatch.ts';
 import { jobInfo } from './jobs.ts';
@@ -39,7 +45,7 @@ test('dispatch stops at the free slots, leaves the rest queued in order, and ski
   try {
     const busy = await f.provider();
     const idle = await f.connected();
-    providerDraining(f.state, f.work, idle.address);
+    await providerDraining(f.state, f.work, idle.address);
     await providerConnected(f.state, f.work, busy.link, busy.hello(1));
     await f.idle();
     const { taskIds } = await f.submitJob({ tasks: 3 });
@@ -257,6 +263,98 @@ test('a pipelined lease is stored and sent only with its commit; one whose provi
     assert.equal(other.assigned()[0]?.taskId, taskIds[0], 'sent to the provider still connected');
     const [lease] = await f.assignments(taskIds[0]!);
     assert.equal(lease?.provider, other.address, 'stored with its commit');
+  } finally {
+    await f.close();
+  }
+});
+
+test("a provider that drains stops earning uptime: its session is marked and the epoch's inputs carry it (review p9)", async () => {
+  let real: Market | undefined;
+  const market = new Proxy({} as Market, { get: (_t, k) => real![k as keyof Market] });
+  const f = await workFixture({ market });
+  try {
+    const t0 = f.clock.t;
+    real = createMarket({
+      db: f.db,
+      clock: createEpochClock(t0 - 1000, 3_600_000),
+      log: createLogger('test', { level: 'silent' }),
+      now: () => f.clock.t,
+    });
+    const idler = await f.connected();
+    const worker = await f.connected();
+    f.clock.t += 1_000;
+    await providerDraining(f.state, f.work, idler.address);
+    f.clock.t += 3_600_000;
+    const inputs = await f.db
+      .transaction()
+      .execute((trx) => readStoreInputs(trx, real!, { epoch: 1, startsAt: t0, endsAt: t0 + 3_600_000 }));
+    const of = (a: string) => inputs.sessions.find((s) => s.provider === a.toLowerCase());
+    assert.equal(of(idler.address)?.drainingAt, t0 + 1_000, 'the drainer: its drain time in the inputs');
+    assert.equal(of(worker.address)?.drainingAt, undefined, 'the worker: no drain');
+    const cap = JSON.stringify({ proven: true, gflops: 10 });
+    const e = computeProviderEmission({
+      epoch: 1,
+      startsAt: t0,
+      endsAt: t0 + 3_600_000,
+      closedAt: t0 + 3_600_000,
+      emissionPerEpoch: 3_601n,
+      sessions: inputs.sessions,
+      faulted: [],
+      activeOnChain: [idler.address.toLowerCase(), worker.address.toLowerCase()],
+      providers: [idler, worker].map((p) => ({
+        address: p.address.toLowerCase(),
+        region: 'eu',
+        hardware: { gpus: [], executionProviders: ['cpu'] } as never,
+        capability: cap,
+      })),
+    });
+    // Before: both connected the whole hour, 50 PLX each although the drainer refused all work.
+    assert.equal(e.shares.get(idler.address.toLowerCase()), 1n, 'one second of uptime: 1 of 3,601');
+    assert.equal(e.shares.get(worker.address.toLowerCase()), 3_600n);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a self-declared region earns no emission bonus: the epoch inputs carry no claimed region (review p9)', async () => {
+  let real: Market | undefined;
+  const market = new Proxy({} as Market, { get: (_t, k) => real![k as keyof Market] });
+  const f = await workFixture({ market });
+  try {
+    const t0 = f.clock.t;
+    real = createMarket({
+      db: f.db,
+      clock: createEpochClock(t0 - 1000, 3_600_000),
+      log: createLogger('test', { level: 'silent' }),
+      now: () => f.clock.t,
+    });
+    const honest = await f.provider();
+    await providerConnected(f.state, f.work, honest.link, { ...honest.hello(1), region: 'eu' });
+    const liar = await f.provider();
+    await providerConnected(f.state, f.work, liar.link, { ...liar.hello(1), region: 'zz-nowhere' });
+    f.clock.t += 3_600_000;
+    const inputs = await f.db
+      .transaction()
+      .execute((trx) => readStoreInputs(trx, real!, { epoch: 1, startsAt: t0, endsAt: t0 + 3_600_000 }));
+    const regions = new Set(inputs.providers.map((p) => p.region));
+    assert.deepEqual([...regions], [UNVERIFIED_REGION], 'no claimed region reaches emission');
+    const cap = JSON.stringify({ proven: true, gflops: 10 });
+    const e = computeProviderEmission({
+      ...inputs,
+      epoch: 1,
+      startsAt: t0,
+      endsAt: t0 + 3_600_000,
+      closedAt: t0 + 3_600_000,
+      emissionPerEpoch: 100n,
+      activeOnChain: [honest.address.toLowerCase(), liar.address.toLowerCase()],
+      providers: inputs.providers.map((p) => ({ ...p, capability: cap })),
+    });
+    // Before: the liar's made-up region took the whole bonus (13.46 vs 9.6 PLX among ten).
+    assert.deepEqual(
+      [e.shares.get(honest.address.toLowerCase()), e.shares.get(liar.address.toLowerCase())],
+      [50n, 50n],
+      'equal capacity and uptime: equal shares whatever region is claimed',
+    );
   } finally {
     await f.close();
   }

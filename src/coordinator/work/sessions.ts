@@ -4,9 +4,10 @@
  * elsewhere), draining before shutdown, and its model cache changing.
  */
 
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Address } from 'viem';
 import { DISCONNECT_GRACE_SEC } from '../../protocol/constants.ts';
+import type { Database } from '../store/schema.ts';
 import {
   closeSession,
   deadSessions,
@@ -171,14 +172,29 @@ export async function providerDisconnected(s: WorkState, d: WorkDeps, link: Prov
 }
 
 /**
- * The provider will take no new work (it is draining before shutdown); its leases run on.
+ * The provider will take no new work (it is draining before shutdown); its leases run on. Its open
+ * session is marked draining now: uptime (emission) and capacity (utilization) stop counting there
+ * (security review p9: a provider that drained at once stayed connected and kept its emission
+ * share; settlement/epochComputation.ts `sessionEnd`). Reconnecting opens a new session.
  *
  * @example
- * providerDraining(state, deps, address);
+ * await providerDraining(state, deps, address);
  */
-export function providerDraining(s: WorkState, d: WorkDeps, address: Address): void {
+export async function providerDraining(s: WorkState, d: WorkDeps, address: Address): Promise<void> {
   s.draining.add(address);
+  await markDraining(d.db, address, d.now());
   d.log.info({ address }, 'provider draining');
+}
+
+/** Marks a provider's open session as draining from `t` (once: the first drain counts). */
+async function markDraining(ex: Kysely<Database>, address: string, t: number): Promise<void> {
+  await ex
+    .updateTable('provider_sessions')
+    .set({ draining_at: t })
+    .where('provider', '=', address.toLowerCase())
+    .where('disconnected_at', 'is', null)
+    .where('draining_at', 'is', null)
+    .execute();
 }
 
 /**
@@ -223,7 +239,10 @@ export async function replicaBeat(
     let reopened = 0;
     await db.transaction().execute(async (trx) => {
       for (const address of s.links.keys()) {
-        if (await reopenSession(trx, address, r.id, t)) reopened++;
+        if (await reopenSession(trx, address, r.id, t)) {
+          reopened++;
+          if (s.draining.has(address)) await markDraining(trx, address, t);
+        }
         await trx
           .updateTable('providers')
           .set({ connected: 1, last_seen: t })

@@ -97,7 +97,7 @@ test('an audit nobody else can run is waived: the primary result is accepted unv
     await f.idle();
     // Audited: queued for an auditor, but the only other provider is busy with the second task.
     assert.equal((await f.task(taskIds[0]!)).status, 'queued');
-    providerDraining(f.state, f.work, y.address);
+    await providerDraining(f.state, f.work, y.address);
     await f.work.dispatch();
     const task = await f.task(taskIds[0]!);
     assert.equal(task.status, 'completed');
