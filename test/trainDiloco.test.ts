@@ -282,9 +282,10 @@ test('a provider sending −10 × its pseudo-gradient is outvoted by redundant e
 });
 
 test('a provider sending a malformed update (a weight tensor left out) under verification none is faulted, not paid, and its task runs again elsewhere', async () => {
-  // Alone with one honest provider: the cheater gets tasks of round 0; each malformed update is
-  // refused before billing, slashed, and re-run by the honest one, so the job trains as if honest.
-  await Promise.all(providers.slice(1).map((p) => p.stop(5000)));
+  // The cheater alone gets round 0's tasks; its malformed update is never accepted and its slot is
+  // asked for again: a fresh honest provider that joins once the cheater sent a result re-runs it,
+  // the verdict slashes the cheater, and the job trains as if the cheater had never run.
+  await Promise.all(providers.map((p) => p.stop(5000)));
   const cheater = (await startProvider(6, 'train-malformed')).address;
   const topology = await mnistTopology(16);
   const model = await buildModel(topology);
@@ -312,18 +313,34 @@ test('a provider sending a malformed update (a weight tensor left out) under ver
     taskTimeoutSec: 120,
     verification: { policy: 'none' },
   });
+  // An event, polled: the cheater's first (malformed) result is stored.
+  const until = Date.now() + 300_000;
+  for (;;) {
+    const sent = await c.store.db
+      .selectFrom('task_executions')
+      .select('provider')
+      .where('provider', '=', cheater)
+      .executeTakeFirst();
+    if (sent) break;
+    assert.ok(Date.now() < until, 'the cheater sent a result');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const spare = startProvider(7).then((p) => p.address);
   const faulted: { provider: string; kind: string }[] = [];
   const rounds: { weights: string }[] = [];
   const job = await client.waitForJob(
     jobId,
     (e) => {
-      if (e.type === 'provider.faulted')
+      if (e.type === 'provider.faulted') {
         faulted.push({ provider: String(e.data.provider).toLowerCase(), kind: String(e.data.kind) });
+      }
       if (e.type === 'train.round') rounds.push(e.data as { weights: string });
     },
     AbortSignal.timeout(400_000),
   );
+  const honest = await spare;
   assert.equal(job.status, 'completed', JSON.stringify(job).slice(0, 500));
+  assert.ok(honest && !faulted.some((f) => f.provider === honest), 'the honest spare is never faulted');
   assert.ok(
     faulted.some((f) => f.provider === cheater && f.kind === 'malformed'),
     `the cheater is faulted as malformed (${JSON.stringify(faulted)})`,
