@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { compareTensorSets } from '../src/coordinator/verification/compareTensors.ts';
 import { cidOf } from '../src/protocol/ids.ts';
 import { decodeSafetensors, encodeSafetensors } from '../src/protocol/safetensors.ts';
+import { checkTrainUpdate, layoutOf } from '../src/protocol/trainUpdate.ts';
 import { parseBehaviour } from '../src/provider/agent/behaviour.ts';
 import type { TaskOutput } from '../src/provider/agent/runOnnxTask.ts';
 import { createTrainCheater } from '../src/provider/agent/trainCheats.ts';
@@ -48,4 +49,22 @@ test("stale resends its first update in later rounds; copy resends another worke
   assert.equal(copy({ model, round: 3, worker: 1 }, update(3, 1)).cid, w0.cid);
   const next = update(4, 1);
   assert.equal(copy({ model, round: 4, worker: 1 }, next).cid, next.cid, 'a new round starts honest');
+});
+
+test('malformed leaves out the first weight tensor; nan fills every weight with NaN (the layout check refuses both)', () => {
+  assert.deepEqual(parseBehaviour('train-malformed'), { kind: 'train-cheat', cheat: 'malformed' });
+  assert.deepEqual(parseBehaviour('train-nan'), { kind: 'train-cheat', cheat: 'nan' });
+  const honest = update(0, 0);
+  const layout = layoutOf(decodeSafetensors(honest.bytes));
+  delete layout['train/loss'];
+  assert.equal(checkTrainUpdate(decodeSafetensors(honest.bytes), layout), undefined);
+  const malformed = createTrainCheater('malformed')({ model, round: 0, worker: 0 }, honest);
+  assert.equal(malformed.cid, cidOf(malformed.bytes));
+  assert.deepEqual(checkTrainUpdate(decodeSafetensors(malformed.bytes), layout), {
+    kind: 'malformed',
+    tensor: 'dense/0',
+    why: 'missing',
+  });
+  const nan = createTrainCheater('nan')({ model, round: 0, worker: 0 }, honest);
+  assert.equal(checkTrainUpdate(decodeSafetensors(nan.bytes), layout)?.kind, 'nonfinite');
 });

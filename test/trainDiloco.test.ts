@@ -280,3 +280,97 @@ test('a provider sending −10 × its pseudo-gradient is outvoted by redundant e
   const final = decodeSafetensors(await client.downloadBlob(rounds.at(-1)?.weights as string));
   assert.ok(maxAbsDiff(local.weights, final) <= 1e-5, 'the accepted updates are the honest ones');
 });
+
+test('a provider sending a malformed update (a weight tensor left out) under verification none is faulted, not paid, and its task runs again elsewhere', async () => {
+  // The cheater alone gets round 0's tasks; its malformed update is never accepted and its slot is
+  // asked for again: a fresh honest provider that joins once the cheater sent a result re-runs it,
+  // the verdict slashes the cheater, and the job trains as if the cheater had never run.
+  await Promise.all(providers.map((p) => p.stop(5000)));
+  const cheater = (await startProvider(6, 'train-malformed')).address;
+  const topology = await mnistTopology(16);
+  const model = await buildModel(topology);
+  const initial = initialWeights(model, 5);
+  model.dispose();
+  const { train } = loadMnist({ trainSize: 200, testSize: 50 });
+  const shards = splitShard(train, 2);
+  const client = createClient({ url: c.url, account: randomAccount() });
+  const spec = {
+    workers: 2,
+    rounds: 2,
+    innerSteps: 2,
+    batchSize: 16,
+    innerOptimizer,
+    seed: 'malformed',
+  };
+  const { jobId } = await client.submitJob({
+    kind: 'train.diloco',
+    model: await upload(client, Buffer.from(topology)),
+    weights: await upload(client, encodeSafetensors(initial)),
+    shards: await Promise.all(shards.map((s) => upload(client, shardBytes(s)))),
+    ...spec,
+    aggregation: { rule: 'mean' },
+    deadline: Math.floor(Date.now() / 1000) + 900,
+    taskTimeoutSec: 120,
+    verification: { policy: 'none' },
+  });
+  // An event, polled: the cheater's first (malformed) result is stored.
+  const until = Date.now() + 300_000;
+  for (;;) {
+    const sent = await c.store.db
+      .selectFrom('task_executions')
+      .select('provider')
+      .where('provider', '=', cheater)
+      .executeTakeFirst();
+    if (sent) break;
+    assert.ok(Date.now() < until, 'the cheater sent a result');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const spare = startProvider(7).then((p) => p.address);
+  const faulted: { provider: string; kind: string }[] = [];
+  const rounds: { weights: string }[] = [];
+  const job = await client.waitForJob(
+    jobId,
+    (e) => {
+      if (e.type === 'provider.faulted') {
+        faulted.push({ provider: String(e.data.provider).toLowerCase(), kind: String(e.data.kind) });
+      }
+      if (e.type === 'train.round') rounds.push(e.data as { weights: string });
+    },
+    AbortSignal.timeout(400_000),
+  );
+  const honest = await spare;
+  assert.equal(job.status, 'completed', JSON.stringify(job).slice(0, 500));
+  assert.ok(honest && !faulted.some((f) => f.provider === honest), 'the honest spare is never faulted');
+  assert.ok(
+    faulted.some((f) => f.provider === cheater && f.kind === 'malformed'),
+    `the cheater is faulted as malformed (${JSON.stringify(faulted)})`,
+  );
+  assert.ok(
+    !faulted.some((f) => f.provider !== cheater),
+    `only the cheater is faulted (${JSON.stringify(faulted)})`,
+  );
+  // What the verdicts accepted (and so billed): each task's output, never the cheater's.
+  const accepted = await c.store.db
+    .selectFrom('tasks as t')
+    .innerJoin('task_executions as e', (j) =>
+      j.onRef('e.task_id', '=', 't.id').onRef('e.output_cid', '=', 't.output_cid'),
+    )
+    .select(['t.idx', 'e.provider'])
+    .where('t.job_id', '=', jobId)
+    .execute();
+  assert.ok(accepted.length >= 4, `every task has its accepted execution (${accepted.length})`);
+  assert.ok(
+    !accepted.some((p) => p.provider.toLowerCase() === cheater),
+    'no malformed update is accepted, so none is billed',
+  );
+  const local = await runLocalDiloco({
+    topology,
+    initial,
+    shards,
+    ...spec,
+    outerOptimizer,
+    aggregation: { rule: 'mean', trimFraction: 0.25, clipIterations: 3 },
+  });
+  const final = decodeSafetensors(await client.downloadBlob(rounds.at(-1)?.weights as string));
+  assert.ok(maxAbsDiff(local.weights, final) <= 1e-5, 'the rounds used only honest updates');
+});

@@ -10,6 +10,8 @@
  * - every inference task the epoch pays more than once (redundancy, audits): the paid outputs must
  *   agree — a client billed for executions the coordinator accepted although they differ is caught.
  *
+ * - every `malformed` slash (a training update): the provider's signed output really lacks a weight
+ *   tensor of the round weights the evidence names, or has another dtype or shape;
  * - every canary reported: `passed` exactly when the provider's output matches the known answer —
  *   a coordinator that accepts a wrong canary answer (or fails a right one) is caught here.
  *
@@ -24,6 +26,7 @@ import type { EndedLease, EpochFacts, SignedStatement } from '../coordinator/set
 import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
 import { decodeSafetensors } from '../protocol/safetensors.ts';
 import { type TensorSet, tensorSetDigest } from '../protocol/tensorSet.ts';
+import { checkTrainUpdate, layoutOf } from '../protocol/trainUpdate.ts';
 import { checkCompensationVerdicts } from './checkCompensations.ts';
 import type { FactDispute } from './checkFacts.ts';
 import { checkReinstatementVerdicts } from './checkReinstatements.ts';
@@ -106,6 +109,46 @@ export async function checkVerdicts(
         fact: `${name}.verdict`,
         claimed: 'outvoted',
         recomputed: `the outputs ${faultyResult.outputCid} and ${winnerResult.outputCid} agree within tolerance`,
+      };
+  }
+
+  // Malformed training updates: the signed output really lacks the layout of the round's weights
+  // the evidence names (the pure check the coordinator ran, protocol/trainUpdate.ts).
+  for (const s of facts.slashes) {
+    if (s.kind !== 'malformed') continue;
+    const name = `slash[${s.id}]`;
+    const evidence = (s.evidence ?? {}) as { faultyDigest?: string; update?: { weights?: unknown } };
+    const weightsCid = evidence.update?.weights;
+    const signed = (s.signed ?? []).filter(
+      (x): x is Extract<SignedStatement, { type: 'TaskResult' }> =>
+        x.type === 'TaskResult' && x.taskId.toLowerCase() === s.taskId.toLowerCase(),
+    );
+    if (typeof weightsCid !== 'string' || !evidence.faultyDigest || signed.length === 0)
+      return {
+        fact: `${name}.evidence`,
+        claimed: 'malformed',
+        recomputed: 'a signed result and the round weights',
+      };
+    let faulty: TensorSet | undefined;
+    for (const x of signed) {
+      const got = await output(x.outputCid, name);
+      if (isDispute(got)) return got;
+      if (tensorSetDigest(got) === evidence.faultyDigest) faulty = got;
+    }
+    if (!faulty)
+      return {
+        fact: `${name}.faultyDigest`,
+        claimed: evidence.faultyDigest,
+        recomputed: 'no signed result with it',
+      };
+    const weights = await output(weightsCid, name);
+    if (isDispute(weights)) return weights;
+    const found = checkTrainUpdate(faulty, layoutOf(weights));
+    if (found?.kind !== 'malformed')
+      return {
+        fact: `${name}.verdict`,
+        claimed: 'malformed',
+        recomputed: found ? `${found.kind} (not a fault)` : "the update has the round weights' layout",
       };
   }
 

@@ -31,7 +31,7 @@ type Rows<F extends (...args: never[]) => Promise<unknown[]>> = Awaited<ReturnTy
 /** Task verification statuses as the store records them (task_verifications.status). */
 const VERIFICATION_STATUSES = ['open', 'accepted', 'rejected', 'disputed'] as const;
 /** Proven fault kinds (FaultKind in verification/slashing.ts). */
-const FAULT_KINDS = ['outvoted', 'canary', 'bad-reveal', 'capability'] as const;
+const FAULT_KINDS = ['outvoted', 'canary', 'bad-reveal', 'capability', 'malformed'] as const;
 
 /**
  * The parts of a stored verdict (task_verifications.verdict, written by the work loop) the explorer

@@ -27,7 +27,8 @@ export type FaultKind =
   | 'outvoted' // its output lost a majority vote against agreeing providers
   | 'canary' // its output differs from a known answer
   | 'bad-reveal' // its reveal does not open its commitment
-  | 'capability'; // its capability-proof answer is not the product (Freivalds)
+  | 'capability' // its capability-proof answer is not the product (Freivalds)
+  | 'malformed'; // its training update lacks a weight tensor or has another dtype or shape
 
 /**
  * Evidence kept with a fault: enough for anyone to re-check the decision.
@@ -48,6 +49,8 @@ export type FaultEvidence = {
   digests: Record<string, Hex>;
   /** Human-readable explanation from the comparison. */
   reasons: string[];
+  /** `malformed`: the tensor at fault, why, and the round's weights blob it was checked against. */
+  update?: { tensor: string; why: string; weights: string };
 };
 
 /**

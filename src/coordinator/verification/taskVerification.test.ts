@@ -5,7 +5,7 @@ import { isPlexusError } from '../../errors/PlexusError.ts';
 import { computeCommitment } from '../../protocol/commitment.ts';
 import { Rng } from '../../protocol/rng.ts';
 import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
-import { TaskVerification, type TaskVerificationInit } from './taskVerification.ts';
+import { type InvalidUpdate, TaskVerification, type TaskVerificationInit } from './taskVerification.ts';
 
 const addr = (i: number): Hex => `0x${i.toString(16).padStart(40, '0')}`;
 const truth = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i) * 4);
@@ -463,4 +463,55 @@ test('no ground truth: an untrusted 2-of-3 head count faults nobody; a trusted p
     p === h3 ? honest(p) : zeros(),
   );
   assert.deepEqual([a.status, a.faults.length], ['disputed', 0]);
+});
+
+test('a malformed training update is a fault with its evidence and replaced; a non-finite one is dropped unpaid, no fault', () => {
+  const salt = keccak256(toHex('s'));
+  const run = (tv: TaskVerification, p: Hex, out: TensorSet, invalid?: InvalidUpdate) => {
+    tv.assign(p, tv.pending()[0]!.role);
+    const outputDigest = tensorSetDigest(out);
+    tv.commit(p, computeCommitment({ taskId: tv.taskId, provider: p, outputDigest, salt }));
+    tv.reveal(p, { outputDigest, salt, tensors: out, ...(invalid ? { invalid } : {}) });
+  };
+  const weights = 'b'.repeat(64);
+  const malformed: InvalidUpdate = { kind: 'malformed', tensor: 'y', why: 'missing', weights };
+  const tv = new TaskVerification(base({ policy: { kind: 'none' } }));
+  run(tv, addr(1), zeros(), malformed);
+  assert.equal(tv.verdict(), undefined, 'a malformed update is never accepted (none policy, lone execution)');
+  assert.equal(tv.pending()[0]?.role, 'primary', 'its slot is asked for again');
+  run(tv, addr(2), honest('h'));
+  const v = tv.verdict();
+  assert.equal(v?.status, 'accepted');
+  assert.equal(v?.acceptedFrom?.toLowerCase(), addr(2), 'only the replacement is accepted (billed)');
+  assert.deepEqual(
+    v?.faults.map((f) => [f.provider.toLowerCase(), f.evidence.kind, f.evidence.faultyDigest]),
+    [[addr(1), 'malformed', tensorSetDigest(zeros())]],
+  );
+  assert.deepEqual(v?.faults[0]?.evidence.update, { tensor: 'y', why: 'missing', weights });
+  assert.equal(v?.slashes[0]?.provider.toLowerCase(), addr(1), 'the malformed update is slashed');
+  const replayed = TaskVerification.restore(
+    base({ policy: { kind: 'none' } }),
+    JSON.parse(JSON.stringify(tv.log())),
+    (d) => [zeros(), honest('h')].find((t) => tensorSetDigest(t) === d),
+  ).verdict();
+  assert.deepEqual(
+    replayed?.faults.map((f) => f.evidence.kind),
+    ['malformed'],
+    'the log replays the malformed finding (no re-check after a restart)',
+  );
+
+  const nan = new TaskVerification(base({ policy: { kind: 'none' } }));
+  run(nan, addr(1), zeros(), { kind: 'nonfinite', tensor: 'y', why: 'NaN at index 0', weights });
+  assert.equal(nan.verdict(), undefined, 'a non-finite update is never accepted');
+  run(nan, addr(2), honest('h'));
+  const w = nan.verdict();
+  assert.equal(w?.acceptedFrom?.toLowerCase(), addr(2));
+  assert.equal(w?.faults.length, 0, 'non-finite: maybe an honest divergence, so no fault');
+  assert.deepEqual(
+    w?.outcomes.map((o) => [o.provider.toLowerCase(), o.outcome]),
+    [
+      [addr(1), 'undecided'],
+      [addr(2), 'unverified'],
+    ],
+  );
 });

@@ -25,6 +25,7 @@ import type {
   CanaryAnswer,
   ExecutionRequest,
   ExecutionRole,
+  InvalidUpdate,
   ProviderOutcome,
   RevealedOutput,
   TaskVerificationInit,
@@ -36,6 +37,7 @@ export type {
   CanaryAnswer,
   ExecutionRequest,
   ExecutionRole,
+  InvalidUpdate,
   ProviderOutcome,
   RevealedOutput,
   TaskVerificationInit,
@@ -43,7 +45,8 @@ export type {
   VerificationEvent,
 };
 
-type ExecStatus = 'assigned' | 'revealed' | 'bad-reveal' | 'abandoned';
+/** `void`: a non-finite training update, dropped without a fault (protocol/trainUpdate.ts). */
+type ExecStatus = 'assigned' | 'revealed' | 'bad-reveal' | 'abandoned' | 'void';
 type Exec = {
   provider: Hex;
   role: ExecutionRole;
@@ -81,7 +84,7 @@ export class TaskVerification {
   private readonly maxExecutions: number;
   private readonly rounds: Round[] = [];
   private readonly execs: Exec[] = [];
-  private readonly badReveals: Array<{ exec: Exec; reason: string }> = [];
+  private readonly badReveals: Array<{ exec: Exec; reason: string; update?: InvalidUpdate }> = [];
   private result: Verdict | undefined;
   private readonly events: VerificationEvent[] = [];
 
@@ -201,6 +204,17 @@ export class TaskVerification {
       this.markBad(e, 'the uploaded output does not hash to the revealed digest');
     } else if (output.tensors === undefined && !this.init.deterministic) {
       this.markBad(e, 'no output tensors for a float task');
+    } else if (output.invalid?.kind === 'malformed') {
+      e.output = output;
+      this.markBad(
+        e,
+        `malformed update: tensor ${output.invalid.tensor} ${output.invalid.why}`,
+        output.invalid,
+      );
+    } else if (output.invalid) {
+      // Non-finite: maybe an honestly diverging model, so no fault; not paid, asked for again.
+      e.status = 'void';
+      this.replace(e.role, this.rounds[e.round]!.groundTruth);
     } else {
       e.status = 'revealed';
       e.output = output;
@@ -210,13 +224,14 @@ export class TaskVerification {
       provider: e.provider,
       outputDigest: output.outputDigest,
       salt: output.salt,
+      ...(output.invalid ? { invalid: output.invalid } : {}),
     });
     this.advance();
   }
 
-  private markBad(e: Exec, reason: string): void {
+  private markBad(e: Exec, reason: string, update?: InvalidUpdate): void {
     e.status = 'bad-reveal';
-    this.badReveals.push({ exec: e, reason });
+    this.badReveals.push({ exec: e, reason, ...(update ? { update } : {}) });
     // The lost execution is replaced so the task still gets its answer.
     this.replace(e.role, this.rounds[e.round]!.groundTruth);
   }
@@ -292,6 +307,7 @@ export class TaskVerification {
             outputDigest: ev.outputDigest,
             salt: ev.salt,
             ...(tensors ? { tensors } : {}),
+            ...(ev.invalid ? { invalid: ev.invalid } : {}),
           });
           break;
         }
@@ -493,26 +509,29 @@ export class TaskVerification {
     const agreeing = winners.map((w) => w.provider);
     const acceptedDigest = winners[0]?.output?.outputDigest;
     const faults: Verdict['faults'] = [];
-    const allLost = [
+    const allLost: Array<(typeof lost)[number] & { update?: InvalidUpdate }> = [
       ...lost,
       ...this.badReveals.map((b) => ({
         exec: b.exec,
-        kind: 'bad-reveal' as const,
+        kind: b.update ? ('malformed' as const) : ('bad-reveal' as const),
         reasons: [b.reason],
         accepted: acceptedDigest,
+        ...(b.update ? { update: b.update } : {}),
       })),
     ];
     for (const l of allLost) {
+      const update = l.update;
       faults.push({
         provider: l.exec.provider,
         evidence: {
           taskId: this.taskId,
           kind: l.kind,
-          faultyDigest: l.exec.status === 'revealed' ? l.exec.output?.outputDigest : undefined,
+          faultyDigest: l.exec.status === 'revealed' || update ? l.exec.output?.outputDigest : undefined,
           acceptedDigest: l.accepted,
           agreeing,
           digests,
           reasons: l.reasons,
+          ...(update ? { update: { tensor: update.tensor, why: update.why, weights: update.weights } } : {}),
         },
       });
     }

@@ -1,6 +1,7 @@
 /** The types of the per-task verification state machine (taskVerification.ts). */
 import type { Hex } from 'viem';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
+import type { UpdateFault } from '../../protocol/trainUpdate.ts';
 import type { Tolerances } from './compareTensors.ts';
 import type { VerificationPolicy } from './policy.ts';
 import type { Outcome } from './reputation.ts';
@@ -46,7 +47,21 @@ export type RevealedOutput = {
   salt: Hex;
   /** The output tensors (required unless the task is deterministic, where digests decide). */
   tensors?: TensorSet;
+  /**
+   * A `train.diloco` update that fails the layout check against its round's weights
+   * (`weights`: their blob; protocol/trainUpdate.ts): `malformed` is a fault, `nonfinite` is
+   * dropped unpaid without one. Either way the slot is asked for again.
+   */
+  invalid?: InvalidUpdate;
 };
+
+/**
+ * What the coordinator found wrong with a training update, and the weights it checked against.
+ *
+ * @example
+ * const invalid: InvalidUpdate = { kind: 'malformed', tensor: 'dense/kernel', why: 'missing', weights: cid };
+ */
+export type InvalidUpdate = UpdateFault & { weights: string };
 
 /**
  * The known answer of a canary task.
@@ -105,7 +120,7 @@ export type Verdict = {
 export type VerificationEvent =
   | { type: 'assign'; provider: Hex; role: ExecutionRole; trusted?: boolean }
   | { type: 'commit'; provider: Hex; commitment: Hex }
-  | { type: 'reveal'; provider: Hex; outputDigest: Hex; salt: Hex }
+  | { type: 'reveal'; provider: Hex; outputDigest: Hex; salt: Hex; invalid?: InvalidUpdate }
   | { type: 'abandon'; provider: Hex }
   | { type: 'withdraw'; provider: Hex; commitment: Hex };
 

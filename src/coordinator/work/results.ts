@@ -17,6 +17,7 @@ import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { ProviderCommit, ProviderResult } from '../../protocol/schemas.ts';
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
+import { invalidUpdate, trainLayoutOf } from '../training/updateCheck.ts';
 import { policyOfSpec } from '../verification/policy.ts';
 import { assertLeasedTo, leaseById, leasedAssignment, openLeaseOf } from './assignments.ts';
 import { handleCanaryResult } from './canaries.ts';
@@ -139,6 +140,13 @@ export async function handleResult(
   const job = before ? await jobInfo(s, d, before.job_id) : undefined;
   if (job?.spec.kind === 'blender.render')
     await checkRenderOutputRegion(db, d.blobs, msg.assignmentId, tensors);
+  // A training update against its round's weights, before anything can bill it: a malformed one
+  // is a fault in the verdict, a non-finite one is dropped unpaid (training/updateCheck.ts).
+  const train =
+    job?.spec.kind === 'train.diloco' && before
+      ? await trainLayoutOf(db, d.blobs, before.task_id)
+      : undefined;
+  if (train) invalidUpdate(tensors, train);
   let existing = before ? await loadVerification(s, d, before.task_id) : undefined;
   const t = d.now();
   let settled: Settled | undefined;
@@ -223,10 +231,12 @@ export async function handleResult(
       for (const e of execs) {
         if (tv.verdict() || revealedBy.has(e.provider as Hex) || !mayReveal(tv, e.provider)) continue;
         const set = outputs.get(e.output_digest);
+        const invalid = train && set ? invalidUpdate(set, train) : undefined;
         tv.reveal(e.provider as Hex, {
           outputDigest: e.output_digest as Hex,
           salt: e.salt as Hex,
           ...(set ? { tensors: set } : {}),
+          ...(invalid ? { invalid } : {}),
         });
       }
       const verdict = tv.verdict();

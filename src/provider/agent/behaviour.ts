@@ -54,6 +54,8 @@ export const BEHAVIOUR_NAMES = [
   'train-noise',
   'train-stale',
   'train-copy',
+  'train-malformed',
+  'train-nan',
   'render-fewer-samples',
   'render-low-res',
   'render-black',

@@ -1,23 +1,28 @@
 /**
- * The training cheats of the adversary harness (`--behaviour train-noise|train-stale|train-copy`,
- * tests only): what a Byzantine DiLoCo worker sends instead of its pseudo-gradient. Each is a
- * plausible update (the right names, shapes and scale), so only verification against an honest
- * re-run, or robust aggregation, stops it (docs/training.md).
+ * The training cheats of the adversary harness (`--behaviour train-noise|train-stale|train-copy|
+ * train-malformed|train-nan`, tests only): what a Byzantine DiLoCo worker sends instead of its
+ * pseudo-gradient. The first three are plausible updates (the right names, shapes and scale), so
+ * only verification against an honest re-run, or robust aggregation, stops them; the last two are
+ * the cheap garbage the coordinator's layout check refuses to pay for (docs/training.md).
  */
 import { randomInt } from 'node:crypto';
 import { cidOf } from '../../protocol/ids.ts';
 import { decodeSafetensors, encodeSafetensors, type Tensor } from '../../protocol/safetensors.ts';
 import type { TaskOutput } from './runOnnxTask.ts';
 
-/** `noise`: Gaussian noise of each tensor's own RMS; `stale`: an update from an earlier round; `copy`: another worker's update of the same round. */
-export type TrainCheat = 'noise' | 'stale' | 'copy';
+/**
+ * `noise`: Gaussian noise of each tensor's own RMS; `stale`: an update from an earlier round;
+ * `copy`: another worker's update of the same round; `malformed`: the update without its first
+ * weight tensor; `nan`: the update with NaN in every float.
+ */
+export type TrainCheat = 'noise' | 'stale' | 'copy' | 'malformed' | 'nan';
 
 /** Which task of which job an output answers (the descriptor's fields; the topology cid stands for the job). */
 export type TrainTaskRef = { model: string; round: number; worker: number };
 
 /** The `--behaviour` value → cheat, or undefined. */
 export function parseTrainCheat(value: string): TrainCheat | undefined {
-  const m = /^train-(noise|stale|copy)$/.exec(value);
+  const m = /^train-(noise|stale|copy|malformed|nan)$/.exec(value);
   return m ? (m[1] as TrainCheat) : undefined;
 }
 
@@ -45,6 +50,22 @@ function noiseOf(output: TaskOutput): TaskOutput {
   return { bytes, cid: cidOf(bytes), usage: output.usage };
 }
 
+/** `malformed`: the first weight tensor (name order) left out; `nan`: every weight float NaN. */
+function garbageOf(output: TaskOutput, cheat: 'malformed' | 'nan'): TaskOutput {
+  const out: Record<string, Tensor> = {};
+  const tensors = decodeSafetensors(output.bytes);
+  const weights = Object.keys(tensors)
+    .filter((n) => n !== 'train/loss')
+    .sort();
+  for (const [name, t] of Object.entries(tensors)) {
+    if (name === 'train/loss' || t.dtype !== 'float32') out[name] = t;
+    else if (cheat === 'nan') out[name] = { ...t, data: new Float32Array(t.data.length).fill(Number.NaN) };
+    else if (name !== weights[0]) out[name] = t;
+  }
+  const bytes = encodeSafetensors(out);
+  return { bytes, cid: cidOf(bytes), usage: output.usage };
+}
+
 /**
  * A cheater with memory of what it computed: the stale one keeps the first update it made for a
  * job and sends it again in every later round; the copier computes the first task it gets in a
@@ -61,6 +82,7 @@ export function createTrainCheater(
   const ofRound = new Map<string, { worker: number; output: TaskOutput }>();
   return (task, output) => {
     if (cheat === 'noise') return noiseOf(output);
+    if (cheat === 'malformed' || cheat === 'nan') return garbageOf(output, cheat);
     if (cheat === 'stale') {
       const kept = first.get(task.model);
       if (kept && kept.round < task.round) return { ...kept.output, usage: output.usage };
