@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import jsSha3 from 'js-sha3';
 import {
   type Address,
   checksumAddress,
@@ -15,15 +14,7 @@ import {
 import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { MAX_MESSAGE_SKEW_SEC } from './constants.ts';
-
-/**
- * keccak-256 with js-sha3: the same digest as viem's (@noble/hashes), 4–5× faster for the 64–288
- * byte inputs of a signature check (measured on the 2-core VM: a 288-byte struct 95 → 20 µs), and
- * the coordinator checks a signature per task result (docs/benchmarks.md, coordinator-load).
- */
-function keccak_256(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(jsSha3.keccak256.arrayBuffer(bytes));
-}
+import { keccak256Bytes as keccak_256 } from './keccak.ts';
 
 /** The part of the `secp256k1` package (libsecp256k1 bindings) used here. */
 type NativeSecp256k1 = {
