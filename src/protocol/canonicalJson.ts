@@ -1,5 +1,5 @@
 import canonicalize from 'canonicalize';
-import { keccak256, toBytes } from 'viem';
+import { keccak256Hex } from './keccak.ts';
 
 /**
  * RFC 8785 canonical JSON of `value`, so the same object always hashes the same way,
@@ -14,5 +14,5 @@ export function canonicalJson(value: unknown): string {
 
 /** keccak256 of the canonical JSON of `value`: what signed messages commit to. */
 export function hashCanonical(value: unknown): `0x${string}` {
-  return keccak256(toBytes(canonicalJson(value)));
+  return keccak256Hex(canonicalJson(value));
 }

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
-import { keccak_256 } from '@noble/hashes/sha3';
 import {
   type Address,
+  checksumAddress,
   type Hex,
   hashTypedData,
   hexToBytes,
@@ -11,9 +11,10 @@ import {
   recoverAddress,
   type TypedDataDomain,
 } from 'viem';
-import { type PrivateKeyAccount, privateKeyToAccount, publicKeyToAddress } from 'viem/accounts';
+import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 import { PlexusError } from '../errors/PlexusError.ts';
 import { MAX_MESSAGE_SKEW_SEC } from './constants.ts';
+import { keccak256Bytes as keccak_256 } from './keccak.ts';
 
 /** The part of the `secp256k1` package (libsecp256k1 bindings) used here. */
 type NativeSecp256k1 = {
@@ -64,7 +65,9 @@ export async function recoverSigner(digest: Hex, signature: Hex, native = true):
           hexToBytes(digest),
           false,
         );
-        return publicKeyToAddress(`0x${Buffer.from(publicKey).toString('hex')}`);
+        // viem's publicKeyToAddress (the last 20 bytes of the key's keccak, checksummed).
+        const hash = keccak_256(publicKey.subarray(1));
+        return checksumAddress(`0x${Buffer.from(hash.buffer, hash.byteOffset + 12, 20).toString('hex')}`);
       } catch {
         // Not recoverable natively (r or s out of range, …): viem decides below.
       }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type Hex, keccak256, toBytes } from 'viem';
+import type { Hex } from 'viem';
+import { keccak256Hex } from './keccak.ts';
 
 /** A content id: the lowercase hex sha256 of a blob's bytes (64 characters, no prefix). */
 export type Cid = string;
@@ -40,5 +41,5 @@ export function cidToBytes32(cid: Cid): `0x${string}` {
  * @example taskIdOf(jobId, 0) // '0x5c…'
  */
 export function taskIdOf(jobId: Hex, idx: number): Hex {
-  return keccak256(toBytes(`${jobId}:${idx}`));
+  return keccak256Hex(`${jobId}:${idx}`);
 }

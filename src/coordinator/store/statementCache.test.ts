@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import SQLite from 'better-sqlite3';
-import { cachingDatabase } from './statementCache.ts';
+import { cachingDatabase, limitSlots } from './statementCache.ts';
 
 test('prepared statements are reused per SQL text, never while iterating, and the cache is bounded', () => {
   const sqlite = new SQLite(':memory:');
@@ -31,4 +31,42 @@ test('prepared statements are reused per SQL text, never while iterating, and th
     db.close();
   }
   assert.equal(sqlite.open, false);
+});
+
+test('a LIMIT or OFFSET placeholder runs with its integer written into the SQL, with the same rows', () => {
+  const sqlite = new SQLite(':memory:');
+  const db = cachingDatabase(sqlite);
+  try {
+    db.prepare('create table t (id integer primary key, v text)').run([]);
+    const insert = db.prepare('insert into t (v) values (?)');
+    for (const v of ['a', 'b', 'c', 'd', 'e']) insert.run([v]);
+    assert.deepEqual(limitSlots('select * from t where v > ? order by id limit ? offset ?'), [1, 2]);
+    assert.equal(limitSlots("select '?' from t where v = ?"), undefined, 'no LIMIT placeholder');
+    const page = db.prepare('select v from t where v > ? order by id limit ? offset ?');
+    assert.equal(page.reader, true, 'a select stays a reader');
+    assert.deepEqual(page.all(['a', 2, 1]), [{ v: 'c' }, { v: 'd' }], 'integers inlined');
+    assert.deepEqual(page.all(['a', 2n, 0n]), [{ v: 'b' }, { v: 'c' }], 'bigints inlined');
+    assert.throws(
+      () => page.all(['a', 1.5, 0]),
+      /datatype mismatch/,
+      'a non-integer limit stays bound: SQLite refuses it',
+    );
+    assert.deepEqual(page.get(['b', 1, 0]), { v: 'c' }, 'get');
+    // The inlined text is a statement of its own in the cache; iterating it while the same query
+    // runs again takes a fresh one.
+    const seen: unknown[] = [];
+    for (const row of page.iterate(['a', 2, 0]) as Iterable<{ v: string }>)
+      seen.push(row.v, page.all(['a', 1, 0]).length);
+    assert.deepEqual(seen, ['b', 1, 'c', 1]);
+    const del = db.prepare('delete from t where id in (select id from t order by id limit ?)');
+    assert.equal(del.reader, false, 'a delete is no reader');
+    assert.equal(del.run([2]).changes, 2, 'a write with a LIMIT in a subquery runs with it inlined');
+    assert.deepEqual(db.prepare('select v from t order by id limit ?').all([10]), [
+      { v: 'c' },
+      { v: 'd' },
+      { v: 'e' },
+    ]);
+  } finally {
+    db.close();
+  }
 });
