@@ -45,6 +45,7 @@ import { runTrainAssignment } from './runTrainAssignment.ts';
 import { createScratchFiles } from './scratchFiles.ts';
 import { createCapabilitySolver } from './solveCapability.ts';
 import { createTrainCheater } from './trainCheats.ts';
+import { waitDrained } from './waitDrained.ts';
 
 export const AGENT_VERSION = 'plexus-agent/0.1.0';
 
@@ -409,7 +410,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         if (draining) sendJson({ type: 'drain' });
         break;
       case 'assign':
-        if (draining || running.has(msg.assignmentId) || unacked.has(msg.assignmentId)) break;
+        // Leased before the coordinator read our drain: it is ours to finish (drain() waits for it).
+        if (running.has(msg.assignmentId) || unacked.has(msg.assignmentId)) break;
         // The lease token reads this task's blobs without a signature per read.
         if (msg.readToken) blobs.grant([msg.model, msg.input], msg.readToken, msg.timeoutMs);
         if (msg.inputBytes) blobs.preload(msg.input, Buffer.from(msg.inputBytes, 'base64'), msg.timeoutMs);
@@ -585,10 +587,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     async drain() {
       draining = true;
       sendJson({ type: 'drain' });
-      const deadline = Date.now() + (opts.drainTimeoutMs ?? 60_000);
-      while ((running.size > 0 || unacked.size > 0) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitDrained(() => running.size > 0 || unacked.size > 0, opts.drainTimeoutMs ?? 60_000);
       log.info({ unfinished: running.size, unacked: unacked.size }, 'drained');
       await shutdown();
     },
