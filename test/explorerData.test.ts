@@ -118,7 +118,10 @@ describe('explorer API', () => {
         unverified: 0,
         audited: 0,
         policies: { none: 0, audit: 0, redundant: 0 },
-        faults: { total: 0, byKind: { outvoted: 0, canary: 0, 'bad-reveal': 0, capability: 0, malformed: 0 } },
+        faults: {
+          total: 0,
+          byKind: { outvoted: 0, canary: 0, 'bad-reveal': 0, capability: 0, malformed: 0 },
+        },
         slashed: '0',
       });
       assert.equal(stats.prices, undefined, 'prices come from /v1/prices, not from stats');
