@@ -161,11 +161,12 @@ export function createChallenger(deps: {
     const known = awaitingHolders.get(piece.holder);
     if (known) return void known.pieces.set(piece.root, { piece, challenge });
     const wait = { until, pieces: new Map([[piece.root, { piece, challenge }]]) };
+    const pollMs = Math.min(1000, cfg.offlineGraceMs);
     awaitingHolders.set(piece.holder, wait);
     const poll = async () => {
       if (stopped) return;
       const s = deps.session(piece.holder);
-      if (!s && now() < wait.until) return void setTimeout(tick, Math.min(1000, cfg.offlineGraceMs));
+      if (!s && now() < wait.until) return void setTimeout(tick, pollMs);
       awaitingHolders.delete(piece.holder);
       for (const { piece: p, challenge: c } of wait.pieces.values()) {
         // Still this holder's healthy piece? (removed, or lost and repaired elsewhere meanwhile: nothing to check)
@@ -184,7 +185,7 @@ export function createChallenger(deps: {
     };
     const tick = () =>
       void poll().catch((err: unknown) => log.error({ err: String(err) }, 'storage wait failed'));
-    setTimeout(tick, Math.min(1000, cfg.offlineGraceMs));
+    setTimeout(tick, pollMs);
   }
 
   async function window(): Promise<void> {
