@@ -182,20 +182,21 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       'two replicas per task',
     );
 
-    // Verdicts: each task accepted and verified by the two replicas that agreed.
+    // Verdicts: each task accepted by the two replicas that agreed, unverified: the devnet has no
+    // trusted provider, and untrusted agreement is no verification (docs/verification.md).
     const vrows = page.locator('table[data-table="verification"] tbody tr');
     await vrows.nth(1).locator('[data-verdict="accepted"]').waitFor();
     assert.equal(await vrows.count(), 2);
     for (let i = 0; i < 2; i++) {
       const r = vrows.nth(i);
       assert.equal(await r.locator('td:nth-child(2)').textContent(), 'redundant (k=2)');
-      assert.equal(await r.locator('td:nth-child(4)').textContent(), 'accepted · verified');
+      assert.equal(await r.locator('td:nth-child(4)').textContent(), 'accepted · unverified');
       assert.equal(await r.locator('td:nth-child(6)').getAttribute('data-agreed'), '2');
       assert.equal(await r.locator('td:nth-child(6) a').count(), 2, 'who agreed, linked');
     }
     assert.deepEqual(
       await page.locator('table[data-table="tasks"] tbody td:nth-child(8)').allTextContents(),
-      ['accepted · verified', 'accepted · verified'],
+      ['accepted · unverified', 'accepted · unverified'],
     );
     // The same through the API the page reads.
     const api = (await (await fetch(`${url}/v1/jobs/${jobId}/verification`)).json()) as {
@@ -210,11 +211,11 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     for (const t of api.tasks) {
       assert.deepEqual(t.policy, { kind: 'redundant', k: 2 });
       assert.equal(t.status, 'accepted');
-      assert.equal(t.verified, true);
+      assert.equal(t.verified, false, 'no trusted member: unverified');
       assert.equal(t.audit, false);
       assert.deepEqual(
         t.executions.map((e) => e.outcome),
-        ['valid', 'valid'],
+        ['unverified', 'unverified'],
       );
     }
     await shot(page, 'job');
@@ -264,7 +265,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     await page.click('a[data-nav="overview"]');
     await page.locator('[data-view="overview"] svg.chart rect').first().waitFor();
     const outcomes = page.locator('[data-testid="verification-outcomes"]');
-    await outcomes.getByText('accepted, verified 2').waitFor();
+    await outcomes.getByText('accepted, unverified 2').waitFor();
     if (await served('/v1/prices'))
       await page.locator('[data-price-class], [data-view="overview"] [data-empty]').first().waitFor();
     else await emptyTitle('overview', 'No market prices yet').waitFor();
@@ -272,7 +273,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       verification: { tasks: { accepted: number }; verified: number; policies: { redundant: number } };
     };
     assert.equal(stats.verification.tasks.accepted, 2);
-    assert.equal(stats.verification.verified, 2);
+    assert.equal(stats.verification.verified, 0, 'untrusted agreement verifies nothing');
     assert.equal(stats.verification.policies.redundant, 2);
     await shot(page, 'overview');
     assert.deepEqual(errors, [], 'no console errors');

@@ -362,7 +362,9 @@ export function simulate(options: Partial<SimOptions> = {}): SimResult {
               ? primary
               : pickHelper([...req.exclude, ...batch.map((b) => b.p.id)], req.trustedOnly, active, trusted);
             first = false;
-            tv.assign(p.id, req.role);
+            // Trusted when assigned, as the coordinator records it: a verdict with no trusted
+            // member is accepted unverified.
+            tv.assign(p.id, req.role, isTrusted(p.rep));
             batch.push({ p, act: executeAs(p.behaviour, truth, rng) });
           }
         }

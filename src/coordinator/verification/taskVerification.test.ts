@@ -80,7 +80,7 @@ function drive(
 test('audit: honest primary and honest auditor with float noise agree → accepted, both valid', () => {
   const tv = new TaskVerification(base());
   assert.deepEqual(tv.pending(), [{ role: 'primary', count: 1, exclude: [], trustedOnly: false }]);
-  const v = drive(tv, [addr(1), addr(2)], (p) => honest(p));
+  const v = drive(tv, [addr(1), addr(2)], (p) => honest(p), new Set([addr(2)]));
   assert.equal(v.status, 'accepted');
   assert.ok(v.verified, 'v.verified');
   assert.equal(v.executions, 2);
@@ -176,6 +176,28 @@ test('auditors and tie-breakers are asked for from trusted providers only, exclu
   );
 });
 
+test('no trusted member, no verification: an untrusted auditor or k untrusted replicas agreeing are accepted unverified', () => {
+  // The auditor fell back to an untrusted provider (none trusted could take it): a ring audits itself.
+  const audit = drive(new TaskVerification(base()), [addr(1), addr(2)], () => zeros());
+  const redundant = drive(
+    new TaskVerification(base({ policy: { kind: 'redundant', k: 3 } })),
+    [1, 2, 3].map(addr),
+    () => zeros(),
+  );
+  for (const v of [audit, redundant]) {
+    assert.equal(v.status, 'accepted', 'the agreeing output is still delivered');
+    assert.equal(v.verified, false, 'untrusted agreement is not a verification');
+    assert.ok(
+      v.outcomes.every((o) => o.outcome === 'unverified'),
+      `every agreeing execution unverified: ${v.outcomes.map((o) => o.outcome)}`,
+    );
+    assert.equal(v.faults.length, 0);
+  }
+  // One trusted member in the agreeing group makes it verified.
+  const trusted = drive(new TaskVerification(base()), [addr(1), addr(2)], () => zeros(), new Set([addr(2)]));
+  assert.equal(trusted.verified, true, 'a trusted auditor agreeing verifies');
+});
+
 test('unaudited and none: a single execution is accepted unverified (no reputation evidence)', () => {
   for (const init of [base({ audit: false }), base({ policy: { kind: 'none' } })]) {
     const v = drive(new TaskVerification(init), [addr(1)], () => garbage('g'));
@@ -239,8 +261,11 @@ test('canary: a known answer decides alone; a wrong answer is a proven fault', (
 });
 
 test('abandoned executions are replaced, counted as timeouts, never as faults', () => {
-  const v = drive(new TaskVerification(base()), [1, 2, 3].map(addr), (p) =>
-    p === addr(1) ? 'abandon' : honest(p),
+  const v = drive(
+    new TaskVerification(base()),
+    [1, 2, 3].map(addr),
+    (p) => (p === addr(1) ? 'abandon' : honest(p)),
+    new Set([addr(3)]),
   );
   assert.equal(v.status, 'accepted');
   assert.deepEqual(

@@ -399,10 +399,13 @@ export class TaskVerification {
       if (losers.length > 0 && !best.members.some((m) => m.trusted)) {
         return this.request('tiebreaker', 1, true);
       }
+      // Verified only with ground truth: an agreeing group with no member that was trusted when
+      // assigned (the auditor or every replica fell back to untrusted providers: no trusted one
+      // could take the round) is accepted `unverified` — a ring would otherwise audit itself.
       return this.finish(
         'accepted',
         best.members,
-        true,
+        best.members.some((m) => m.trusted),
         losers.map((exec) => ({
           exec,
           kind: 'outvoted' as const,

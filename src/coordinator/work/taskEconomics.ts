@@ -175,7 +175,14 @@ export async function taskUnitsMilli(
     .select(['te.result', 'te.provider', 'v.verdict'])
     .where('v.job_id', '=', job.id)
     .where('v.status', '=', 'accepted')
-    .where('v.verdict', 'like', '%"verified":true%')
+    // Verified, or agreed among untrusted executions (accepted `unverified` with two or more of them:
+    // a network with no trusted provider online still sizes its tasks as before).
+    .where((eb) =>
+      eb.or([
+        eb('v.verdict', 'like', '%"verified":true%'),
+        eb('v.verdict', 'like', '%"outcome":"unverified"%"outcome":"unverified"%'),
+      ]),
+    )
     .limit(SAMPLE)
     .execute();
   // Only executions that agreed with their task's verdict: a faulted execution's usage report (a
@@ -194,12 +201,26 @@ export async function taskUnitsMilli(
   return unitsMilli;
 }
 
-/** Whether `provider`'s outcome in a stored verdict (JSON) is `valid`. */
+/** Whether `provider` agreed with a stored verdict (JSON): {@link agreeingProviders}. */
 function agreed(verdict: string | null, provider: string): boolean {
   if (!verdict) return false;
   const v = JSON.parse(verdict) as { outcomes?: { provider: string; outcome: string }[] };
-  const p = provider.toLowerCase();
-  return (v.outcomes ?? []).some((o) => o.provider.toLowerCase() === p && o.outcome === 'valid');
+  return agreeingProviders(v.outcomes ?? []).has(provider.toLowerCase());
+}
+
+/**
+ * The providers (lower case) of a verdict's agreeing executions: its `valid` ones, or, in a
+ * verdict accepted `unverified` with two or more `unverified` executions (an agreeing group with
+ * no trusted member), those. A lone unverified execution agreed with nobody. Pure.
+ *
+ * @example agreeingProviders(verdict.outcomes) // Set { '0xab…', '0xcd…' }
+ */
+export function agreeingProviders(outcomes: readonly { provider: string; outcome: string }[]): Set<string> {
+  const valid = outcomes.filter((o) => o.outcome === 'valid');
+  const unverified = outcomes.filter((o) => o.outcome === 'unverified');
+  return new Set(
+    [...valid, ...(unverified.length >= 2 ? unverified : [])].map((o) => o.provider.toLowerCase()),
+  );
 }
 
 /**

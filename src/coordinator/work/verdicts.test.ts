@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { JobSpec } from '../../protocol/schemas.ts';
+import { defersBilling } from '../market/deferredBilling.ts';
 import { newReputation } from '../verification/reputation.ts';
+import type { Verdict } from '../verification/taskVerification.ts';
 import { sweep } from './leases.ts';
 import { handleResult } from './results.ts';
 import { providerConnected, providerDraining } from './sessions.ts';
@@ -274,6 +277,65 @@ test('liveness: a trusted execution disagreeing with an untrusted one and no oth
     // Nobody's reputation took a fault for it.
     assert.equal(f.state.reputations.get(u.address)?.faults ?? 0, 0);
     assert.equal(f.state.reputations.get(t.address)?.faults ?? 0, 0);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a ring with no trusted provider online audits itself: accepted unverified, no trust credited, billed as unchecked', async () => {
+  const f = await workFixture();
+  try {
+    // Two untrusted providers of one ring, nobody trusted online: the audit falls back to the other.
+    const [a, b] = [await f.connected(), await f.connected()];
+    const { jobId, taskIds } = await f.submitJob({ verification: { policy: 'audit' } });
+    await f.work.dispatch();
+    const primary = a.assigned().length > 0 ? a : b;
+    const auditor = primary === a ? b : a;
+    await handleResult(
+      f.state,
+      f.work,
+      primary.address,
+      await primary.result(primary.assigned()[0]!, output(9)),
+    );
+    await f.idle();
+    await f.work.dispatch();
+    await f.idle();
+    const [check] = auditor.assigned();
+    assert.equal(check?.taskId, taskIds[0], 'the untrusted fallback auditor got the task');
+    await handleResult(f.state, f.work, auditor.address, await auditor.result(check!, output(9)));
+    await f.idle();
+    assert.equal((await f.task(taskIds[0]!)).status, 'completed', 'agreement still delivers the output');
+    const row = await f.db
+      .selectFrom('task_verifications')
+      .selectAll()
+      .where('task_id', '=', taskIds[0]!)
+      .executeTakeFirstOrThrow();
+    assert.equal(row.audit, 1, 'the audit was drawn and run');
+    const verdict = JSON.parse(row.verdict!) as Verdict;
+    assert.equal(verdict.verified, false, 'untrusted agreement is not a verification');
+    assert.deepEqual(
+      verdict.outcomes.map((o) => o.outcome),
+      ['unverified', 'unverified'],
+      'both executions agreed, neither is a checked valid result',
+    );
+    // What the client sees: no task.verified, task.completed with verified: false.
+    const types = await f.eventTypes(jobId);
+    assert.equal(types.includes('task.verified'), false, 'no task.verified event');
+    const completed = await f.db
+      .selectFrom('events')
+      .select('data')
+      .where('job_id', '=', jobId)
+      .where('type', '=', 'task.completed')
+      .executeTakeFirstOrThrow();
+    assert.equal(JSON.parse(completed.data).verified, false, 'task.completed says unverified');
+    // Billed as an unchecked output (at the job's end, reopened if its provider is caught first).
+    const job = await f.job(jobId);
+    assert.equal(defersBilling(JSON.parse(job.spec) as JobSpec, verdict), true, 'billing deferred');
+    // No trust from agreement among untrusted providers: exposure (`agreed`) only.
+    for (const p of [a, b]) {
+      const rep = f.state.reputations.get(p.address)!;
+      assert.deepEqual([rep.verifiedValid, rep.consecutiveValid], [1, 0], `${p.address}: agreed, not valid`);
+    }
   } finally {
     await f.close();
   }

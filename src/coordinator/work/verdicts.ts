@@ -28,7 +28,13 @@ import { initFor, lockedVerification } from './openVerifications.ts';
 import { insertFault, insertSlash } from './providerQueries.ts';
 import { billDeferredOutputs, reopenAfterFault } from './recheckCaught.ts';
 import { settleTaskLocks } from './stakeLocks.ts';
-import { noteVerifiedSize, slashCapOf, slashSizeMilli, verifiedUnitsMilli } from './taskEconomics.ts';
+import {
+  agreeingProviders,
+  noteVerifiedSize,
+  slashCapOf,
+  slashSizeMilli,
+  verifiedUnitsMilli,
+} from './taskEconomics.ts';
 import { taskTimeoutCause } from './timeoutCause.ts';
 import { keepForReview } from './verdictReviews.ts';
 import {
@@ -88,7 +94,11 @@ export async function settleVerdict(
   // providers' locks; their slash entries are those locks (F_task = k · R_task, stakeLocks.ts).
   // …and never more than k × what the task really cost, priced from its agreeing executions
   // (a first task of a job is locked at the job's worst case; taskEconomics.ts).
-  const sized = verdict.verified ? await verifiedSize(s, d, trx, jobId, verdict, known) : undefined;
+  // Sized from agreeing executions: verified ones, or an untrusted group that agreed (unverified).
+  const sized =
+    agreeingProviders(verdict.outcomes).size > 0 && verdict.status === 'accepted'
+      ? await verifiedSize(s, d, trx, jobId, verdict, known)
+      : undefined;
   const locked = await settleTaskLocks(
     s,
     d,
@@ -142,9 +152,15 @@ export async function settleVerdict(
   const client = (known.job ?? (await jobInfo(s, d, jobId, trx)))?.client.toLowerCase();
   const agreeing = verdict.outcomes.filter((o) => o.outcome === 'valid').map((o) => o.provider.toLowerCase());
   const checkedByTrusted = (p: string) => agreeing.some((a) => a !== p && trustedBefore.has(a));
+  // An accepted group with no trusted member (no trusted provider could take the audit or a
+  // replica seat) is `unverified`; its members still agreed with each other, which counts as
+  // `agreed` (exposure, never trust), as it did when such a group was reported verified.
+  const unverifiedAgreeing = verdict.outcomes.filter((o) => o.outcome === 'unverified').length >= 2;
   for (const o of verdict.outcomes) {
     const who = o.provider.toLowerCase();
-    if (o.outcome === 'valid') {
+    if (o.outcome === 'unverified' && unverifiedAgreeing) {
+      await recordOutcome(s, d, trx, o.provider, 'agreed');
+    } else if (o.outcome === 'valid') {
       await recordOutcome(
         s,
         d,
@@ -282,9 +298,7 @@ async function verifiedSize(
 ): Promise<bigint | undefined> {
   const job = known.job ?? (await jobInfo(s, d, jobId, trx));
   if (!job) return undefined;
-  const valid = new Set(
-    verdict.outcomes.filter((o) => o.outcome === 'valid').map((o) => o.provider.toLowerCase()),
-  );
+  const valid = agreeingProviders(verdict.outcomes);
   const rows =
     known.executions ??
     (await trx.selectFrom('task_executions').selectAll().where('task_id', '=', verdict.taskId).execute());

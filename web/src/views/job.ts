@@ -257,7 +257,11 @@ export async function renderJob(id: string): Promise<HTMLElement> {
                   'tbody',
                   {},
                   verification.tasks.map((v) => {
-                    const agreed = v.executions.filter((e) => e.outcome === 'valid');
+                    // Unverified executions that agreed (no trusted member among them) agreed too.
+                    const unchecked = v.executions.filter((e) => e.outcome === 'unverified');
+                    const agreed = v.executions.filter(
+                      (e) => e.outcome === 'valid' || (unchecked.length >= 2 && e.outcome === 'unverified'),
+                    );
                     return h(
                       'tr',
                       { 'data-task': v.taskIndex },
