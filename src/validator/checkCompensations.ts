@@ -220,7 +220,11 @@ export async function checkCompensationEntry(
  * A review checker's pay (part `check`, work/checkerPay.ts): the check signed by the payee, one
  * of at most two slots, credited to its earnings only, debited only from the seized stake of the
  * providers whose cited charges (of the reviewed task) it is paid from, none overdrawn, at most
- * their lowest provider amount; the checker is none of them. Null when it holds.
+ * their lowest provider amount; the checker is none of them. A confirmed `record-miss` review's
+ * check names its funders in `wrong` instead (the missers it proved wrong, each with its own
+ * signed result; checkCompensationVerdicts re-derives that the check agrees with the known answer
+ * and each of them does not): debited only from their seized stake, the cited charges (anyone's,
+ * of the reviewed task) bounding the amount. Null when it holds.
  */
 async function checkPaidCheck(
   e: EntryFact,
@@ -236,10 +240,17 @@ async function checkPaidCheck(
   if (m.slot !== 1 && m.slot !== 2) return bad('slot', m.slot, '1 or 2');
   if (m.charges.length === 0) return bad('charges', 'none', 'the charges of the reviewed output');
   const funders = new Set<string>();
+  const missers = m.wrong ?? [];
+  for (const w of missers) {
+    const p = w.provider.toLowerCase();
+    const wErr = await signedBy(chainId, p, w.result);
+    if (wErr) return bad(`wrong[${p}].signature`, wErr, `signed by ${p}`);
+    funders.add(`provider:${p}:slashed`);
+  }
   let least: bigint | undefined;
   for (const c of m.charges) {
     if (!c.ref.startsWith('exec:')) return bad(`charges[${c.ref}]`, c.ref, 'an execution charge');
-    funders.add(`provider:${c.provider.toLowerCase()}:slashed`);
+    if (missers.length === 0) funders.add(`provider:${c.provider.toLowerCase()}:slashed`);
     const pa = BigInt(c.providerAmount);
     least = least === undefined || pa < least ? pa : least;
   }
@@ -278,8 +289,9 @@ export async function checkCompensationVerdicts(
   for (const e of entries) {
     if (e.kind !== COMPENSATION_KIND) continue;
     const m = e.memo as CompensationMemo;
-    // A checker's pay overturns nothing: its check may confirm the answer (checkerPay.ts).
-    if (m.part === 'check') continue;
+    // A checker's pay overturns nothing: its check may confirm the answer (checkerPay.ts); one
+    // paid by missers confirms it, against each of them (below).
+    if (m.part === 'check' && (m.wrong ?? []).length === 0) continue;
     const name = `compensation[${e.ref}]`;
     const check = await output(m.check.result.outputCid, name);
     if (isDispute(check)) return check;
@@ -289,6 +301,27 @@ export async function checkCompensationVerdicts(
       if (isDispute(other)) return other;
       return compareTensorSets(other, check).ok;
     };
+    if (m.part === 'check') {
+      const confirmed = await same(m.expectedCid);
+      if (typeof confirmed !== 'boolean') return confirmed;
+      if (!confirmed)
+        return {
+          fact: `${name}.check`,
+          claimed: 'confirmed',
+          recomputed: 'the check differs from the known answer',
+        };
+      for (const w of m.wrong) {
+        const agrees = await same(w.result.outputCid);
+        if (typeof agrees !== 'boolean') return agrees;
+        if (agrees)
+          return {
+            fact: `${name}.wrong[${w.provider}]`,
+            claimed: 'a missed known answer',
+            recomputed: 'the output agrees with the check',
+          };
+      }
+      continue;
+    }
     const overturned = await same(m.expectedCid);
     if (typeof overturned !== 'boolean') return overturned;
     if (overturned)

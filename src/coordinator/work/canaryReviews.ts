@@ -166,13 +166,6 @@ export async function settleReviewCheck(
     if (c.passed) {
       // The known answer stands: the checker passed a canary, a held miss is the fault it was.
       await recordOutcome(s, d, trx, c.checker, 'valid');
-      // A source-faulted review's check is paid from the faulty vouchers' seized stake.
-      await oweCheckerPay(d, trx, {
-        review,
-        source: sourceTask,
-        expectedCid: canary.expected_cid,
-        checks: [{ provider: c.checker, result: checkResult }],
-      });
       if (canary.issued < s.canaryMaxIssues) {
         await trx.updateTable('canary_tasks').set({ retired: 0 }).where('id', '=', canary.id).execute();
       }
@@ -196,6 +189,17 @@ export async function settleReviewCheck(
           },
         });
       }
+      // The check is paid (checkerPay.ts): a source-faulted review's from the faulty vouchers'
+      // seized stake, a record-miss review's from the missers' it just faulted.
+      await oweCheckerPay(d, trx, {
+        review,
+        source: sourceTask,
+        expectedCid: canary.expected_cid,
+        checks: [{ provider: c.checker, result: checkResult }],
+        ...(review.reason === 'record-miss'
+          ? { confirmedMisses: helds.map((h) => ({ provider: h.provider, result: leaseResult(h) })) }
+          : {}),
+      });
       return;
     }
     // Poisoned: the canary stays retired; every miss the trusted check agrees with is made whole.
@@ -257,7 +261,8 @@ export async function settleReviewCheck(
           ...(sourceTask ? { source: sourceTask } : {}),
         })
       : [];
-    // Both checks are paid (after the refund), from the faulty vouchers' seized stake.
+    // Both checks are paid (after the refund), from the faulty vouchers' seized stake (a
+    // record-miss review's too: with no voucher proven faulty, nobody pays).
     await oweCheckerPay(d, trx, {
       review,
       source: sourceTask,

@@ -11,8 +11,17 @@
  * execution of the reviewed task was charged (what an audit of it would have earned, about), at
  * most two checks per charge, owed until their slashes are applied (reviewCompensations.ts
  * `payOwed`). Refunds, rewards and paybacks come first: a check's pay waits while the funder owes
- * any of them or a review of an answer it vouched for is still open. `record-miss` reviews (a
- * veteran missed a canary: nobody proven faulty to pay from) stay unpaid.
+ * any of them or a review of an answer it vouched for is still open.
+ *
+ * A `record-miss` review (a provider with a long record missed a canary; its miss is held for a
+ * trusted check instead of faulted) is paid the same amount, from whoever the check proves wrong:
+ * when the check **confirms** the known answer, the held missers are faulted in the same
+ * transaction and their seized stake pays it (they caused the check: a miss by anyone else would
+ * have been faulted outright, with no check to pay); the memo then carries their signed results
+ * as `wrong`, and the reviewed task's charges (any provider's) only bound the amount. When it
+ * finds the answer **poisoned**, the faulty vouchers pay as for `source-faulted`; with no voucher
+ * proven faulty nobody has stake to pay from and the checks stay unpaid (the client's bill is
+ * closed, a canary bills nobody, and the protocol has no fund of its own).
  */
 import type { Transaction } from 'kysely';
 import type { CompensationMemo, SignedResult } from '../settlement/epochFacts.ts';
@@ -27,7 +36,7 @@ type Trx = Transaction<Database>;
 export const PAID_CHECKS_PER_CHARGE = 2;
 
 /**
- * Records the pay owed to the checkers of a resolved `source-faulted` review, in the review's
+ * Records the pay owed to the checkers of a resolved `source-faulted` or `record-miss` review, in the review's
  * transaction (after its refunds, so those are paid first). Returns the refs recorded.
  *
  * @example await oweCheckerPay(deps, trx, { review, source, expectedCid, checks });
@@ -40,10 +49,25 @@ export async function oweCheckerPay(
     source: { jobId: string; taskId: string } | undefined;
     expectedCid: string;
     checks: { provider: string; result: SignedResult | undefined }[];
+    /** A confirmed `record-miss` review: the held misses it made faults (they fund the check). */
+    confirmedMisses?: { provider: string; result: SignedResult | undefined }[];
   },
 ): Promise<string[]> {
-  if (!d.market || !o.source || o.review.reason !== 'source-faulted') return [];
+  if (!d.market || !o.source) return [];
+  if (o.review.reason !== 'source-faulted' && o.review.reason !== 'record-miss') return [];
   const t = d.now();
+  const since = Math.min(t, Date.now()) - CHARGE_REFUND_WINDOW_MS;
+  if (o.review.reason === 'record-miss' && o.confirmedMisses) {
+    // The missers pay: every one with its signed result (the evidence validators check).
+    const wrong = o.confirmedMisses.flatMap((m) =>
+      m.result ? [{ provider: m.provider.toLowerCase(), result: m.result }] : [],
+    );
+    if (wrong.length === 0) return [];
+    const charges = (await chargesOf(trx, o.source.jobId, o.source.taskId, since)).filter(
+      (c) => BigInt(c.providerAmount) > 0n,
+    );
+    return owe(trx, o, o.source, { funders: [...new Set(wrong.map((w) => w.provider))], charges, wrong }, t);
+  }
   // The faulty vouchers: providers that agreed on the answer with a fault no review reversed.
   const vouchers = await trx
     .selectFrom('canary_sources as s')
@@ -70,20 +94,34 @@ export async function oweCheckerPay(
     )
     .execute();
   const faulty = new Set(vouchers.map((v) => v.provider.toLowerCase()));
-  const since = Math.min(t, Date.now()) - CHARGE_REFUND_WINDOW_MS;
   const charges = (await chargesOf(trx, o.source.jobId, o.source.taskId, since)).filter(
     (c) => faulty.has(c.provider.toLowerCase()) && BigInt(c.providerAmount) > 0n,
   );
-  if (charges.length === 0) return [];
+  const funders = [...new Set(charges.map((c) => c.provider.toLowerCase()))];
+  return owe(trx, o, o.source, { funders, charges, wrong: [] }, t);
+}
+
+/**
+ * Records one `check` compensation per paid check (at most {@link PAID_CHECKS_PER_CHARGE} per
+ * reviewed task), `amount` the lowest provider amount of `charges`, debited from `funders`.
+ */
+async function owe(
+  trx: Trx,
+  o: Parameters<typeof oweCheckerPay>[2],
+  source: { jobId: string; taskId: string },
+  f: { funders: string[]; charges: CompensationMemo['charges']; wrong: CompensationMemo['wrong'] },
+  t: number,
+): Promise<string[]> {
+  const { funders, charges, wrong } = f;
+  if (charges.length === 0 || funders.length === 0) return [];
   const amount = charges.reduce(
     (m, c) => (BigInt(c.providerAmount) < m ? BigInt(c.providerAmount) : m),
     BigInt(charges[0]!.providerAmount),
   );
-  const funders = [...new Set(charges.map((c) => c.provider.toLowerCase()))];
   const already = await trx
     .selectFrom('review_compensations')
     .select('ref')
-    .where('task_id', '=', o.source.taskId)
+    .where('task_id', '=', source.taskId)
     .where('part', '=', 'check')
     .execute();
   let slot = already.length;
@@ -91,17 +129,17 @@ export async function oweCheckerPay(
   for (const c of o.checks) {
     const checker = c.provider.toLowerCase();
     if (!c.result || funders.includes(checker) || slot >= PAID_CHECKS_PER_CHARGE) continue;
-    const ref = compensationRef('check', o.source.taskId, checker);
+    const ref = compensationRef('check', source.taskId, checker);
     if (already.some((a) => a.ref === ref)) continue;
     slot++;
     const memo: CompensationMemo = {
       part: 'check',
-      taskId: o.source.taskId,
+      taskId: source.taskId,
       review: o.review.id,
       provider: checker,
       expectedCid: o.expectedCid,
       check: { provider: checker, result: c.result },
-      wrong: [],
+      wrong,
       charges,
       slot,
     };
@@ -110,8 +148,8 @@ export async function oweCheckerPay(
       .values({
         ref,
         part: 'check',
-        task_id: o.source.taskId,
-        job_id: o.source.jobId,
+        task_id: source.taskId,
+        job_id: source.jobId,
         payee: `provider:${checker}:earnings`,
         amount: amount.toString(),
         funders: JSON.stringify(funders),
