@@ -26,13 +26,26 @@ import type {
   EpochFacts,
   SignedResult,
 } from '../coordinator/settlement/epochFacts.ts';
+import { compareRenderOutputs } from '../coordinator/verification/compareRenders.ts';
 import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
 import { CHARGE_MEMORY_MS } from '../coordinator/verification/constants.ts';
 import { verifyPlexusMessage } from '../protocol/eip712.ts';
 import { cidToBytes32 } from '../protocol/ids.ts';
+import { RENDER_EXR_TENSOR, RENDER_PNG_TENSOR } from '../protocol/render.ts';
 import type { Usage } from '../protocol/schemas.ts';
 import type { TensorSet } from '../protocol/tensorSet.ts';
 import type { FactDispute } from './checkFacts.ts';
+
+/**
+ * Whether a reopened output and its re-run agree: two render frames by the render rule
+ * (`compareRenderOutputs`: sampling noise within the SSIM/PSNR thresholds), anything else by the
+ * tensor tolerance. Pure.
+ */
+function rerunAgrees(a: TensorSet, b: TensorSet): boolean {
+  const render = (t: TensorSet) => t[RENDER_PNG_TENSOR] !== undefined || t[RENDER_EXR_TENSOR] !== undefined;
+  if (render(a) || render(b)) return compareRenderOutputs(a, b).ok;
+  return compareTensorSets(a, b).ok;
+}
 
 /** The entry kind this module checks. */
 export const COMPENSATION_KIND = 'compensation';
@@ -357,7 +370,7 @@ export async function checkCompensationVerdicts(
       if (
         !m.wronged ||
         !m.rerun ||
-        (m.wronged.outputCid !== m.rerun.result.outputCid && !compareTensorSets(mine!, rerun!).ok)
+        (m.wronged.outputCid !== m.rerun.result.outputCid && !rerunAgrees(mine!, rerun!))
       )
         return {
           fact: `${name}.rerun`,

@@ -17,8 +17,10 @@
  *   (`caught-again`): that fault alone would have reopened it;
  * - the re-run never completed (job failed or cancelled): nothing (`unrun`).
  *
- * The client pays once, for the re-run, as before: it is never charged nor refunded here. Only
- * inference outputs are compared (a render frame's agreement is a region rule: `not-compared`).
+ * The client pays once, for the re-run, as before: it is never charged nor refunded here.
+ * Inference outputs are compared by the tensor tolerance, render frames by the render rule
+ * (`compareRenderOutputs`, against the re-run's whole frame, never a region audit's crop);
+ * training outputs are never reopened here (`not-compared`).
  * Validators check the entry with the other compensations (validator/checkCompensations.ts).
  */
 import type { Selectable, Transaction } from 'kysely';
@@ -26,6 +28,7 @@ import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { JobSpec } from '../../protocol/schemas.ts';
 import type { CompensationMemo, SignedResult } from '../settlement/epochFacts.ts';
 import type { Database } from '../store/schema.ts';
+import { compareRenderOutputs, isRegionRenderOutput } from '../verification/compareRenders.ts';
 import { compareTensorSets } from '../verification/compareTensors.ts';
 import { CHARGE_REFUND_WINDOW_MS } from '../verification/constants.ts';
 import { chargesOf, compensationRef, signedExecution } from './reviewCompensations.ts';
@@ -188,7 +191,10 @@ async function decide(d: WorkDeps, r: Row): Promise<Decision | undefined> {
   const ended = job.status !== 'queued' && job.status !== 'running';
   if (task.status !== 'completed')
     return ended || task.status === 'failed' ? { outcome: 'unrun' } : undefined;
-  if ((JSON.parse(job.spec) as JobSpec).kind !== 'onnx.infer') return { outcome: 'not-compared' };
+  const kind = (JSON.parse(job.spec) as JobSpec).kind;
+  // Training updates are the round manager's (never reopened here in the first place).
+  if (kind !== 'onnx.infer' && kind !== 'blender.render') return { outcome: 'not-compared' };
+  const render = kind === 'blender.render';
   const mine = await signedExecution(d.db as unknown as Trx, r.task_id, r.provider);
   if (!mine || mine.outputCid !== r.output_cid) return { outcome: 'unsigned' };
   const delivered = await d.db
@@ -242,7 +248,7 @@ async function decide(d: WorkDeps, r: Row): Promise<Decision | undefined> {
     if (!result || `exec:${result.assignmentId}` !== c.ref) continue;
     const agrees =
       result.outputCid === r.output_cid ||
-      (theirs !== undefined && (await agreesWith(d, result.outputCid, theirs)));
+      (theirs !== undefined && (await agreesWith(d, result.outputCid, theirs, render)));
     if (!agrees) continue;
     const proof = JSON.parse(r.proof ?? '{}') as ReversalProof;
     const memo: CompensationMemo = {
@@ -278,8 +284,19 @@ function decodeOr(bytes: Uint8Array | undefined) {
   }
 }
 
-/** Whether the output `cid` agrees with `tensors` within the verifier's tolerance. */
-async function agreesWith(d: WorkDeps, cid: string, tensors: NonNullable<ReturnType<typeof decodeOr>>) {
+/**
+ * Whether the output `cid` agrees with `tensors` within the verifier's tolerance; a render frame
+ * by the render rule (`compareRenderOutputs`), against a whole frame only: a region audit's
+ * output is paid its region's share, not the frame's.
+ */
+async function agreesWith(
+  d: WorkDeps,
+  cid: string,
+  tensors: NonNullable<ReturnType<typeof decodeOr>>,
+  render: boolean,
+) {
   const other = decodeOr(await d.blobs.read(cid));
-  return other !== undefined && compareTensorSets(other, tensors).ok;
+  if (other === undefined) return false;
+  if (!render) return compareTensorSets(other, tensors).ok;
+  return !isRegionRenderOutput(other) && compareRenderOutputs(other, tensors).ok;
 }
