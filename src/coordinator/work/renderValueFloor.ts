@@ -29,6 +29,7 @@ import { CPU_CLASS } from '../market/constants.ts';
 import { billedUnitsMilli } from '../market/priceExecution.ts';
 import type { Database } from '../store/schema.ts';
 import { renderFrameUnits, renderWorstUnits, rewardForUnits } from '../verification/renderValue.ts';
+import { agreeingProviders } from './taskEconomics.ts';
 import type { JobInfo, WorkDeps, WorkState } from './workState.ts';
 
 /** How long a job's estimate is reused before its verified frames are read again. */
@@ -87,7 +88,13 @@ async function jobFrameUnits(
     .select(['te.task_id', 'te.provider', 'te.result', 'v.verdict', 'r.region'])
     .where('v.job_id', '=', job.id)
     .where('v.status', '=', 'accepted')
-    .where('v.verdict', 'like', '%"verified":true%')
+    // Verified, or agreed among untrusted executions (accepted `unverified`: taskEconomics.ts).
+    .where((eb) =>
+      eb.or([
+        eb('v.verdict', 'like', '%"verified":true%'),
+        eb('v.verdict', 'like', '%"outcome":"unverified"%"outcome":"unverified"%'),
+      ]),
+    )
     .orderBy('te.task_id')
     .limit(SAMPLE)
     .execute();
@@ -96,9 +103,7 @@ async function jobFrameUnits(
     const verdict = JSON.parse(row.verdict ?? '{}') as {
       outcomes?: Array<{ provider: string; outcome: string }>;
     };
-    const agreed = (verdict.outcomes ?? []).some(
-      (o) => o.outcome === 'valid' && o.provider.toLowerCase() === row.provider.toLowerCase(),
-    );
+    const agreed = agreeingProviders(verdict.outcomes ?? []).has(row.provider.toLowerCase());
     if (!agreed) continue; // a faulty execution's report prices nothing
     const usage = (JSON.parse(row.result) as { usage: Usage }).usage;
     const unitsMilli = billedUnitsMilli(cls, usage, job.spec.taskTimeoutSec);
