@@ -195,7 +195,9 @@ export async function taskUnitsMilli(
  * task size {@link taskUnitsMilli} estimates from verified executions (the job's own, else its
  * model's), stored with the lease (`assignments.size_cap_milli`) and applied by billing
  * (priceExecution.ts `billedUnitsMilli`). Undefined where it would not bind: no verified size yet
- * (the estimate is the job's worst case) or slack × size at or above that worst case. Usage is
+ * (the estimate is the job's worst case) or slack × size at or above that worst case, and render
+ * jobs: a frame's cost varies with its content (an animation's heavy frames can cost many times the
+ * job's median frame), so a cap from the median would cut honest heavy frames. Usage is
  * self-reported: without it a lone unaudited provider holding its result back until the deadline
  * billed its whole lease (docs/verification.md, "Usage capped by the verified size").
  *
@@ -208,6 +210,7 @@ export async function leaseSizeCap(
   trx: Kysely<Database>,
   job: JobInfo & { id: string },
 ): Promise<bigint | undefined> {
+  if (job.spec.kind === 'blender.render') return undefined;
   const cap = (await taskUnitsMilli(s, d, trx, job)) * BILLED_SIZE_SLACK;
   return cap < worstUnitsMilli(job) ? cap : undefined;
 }
