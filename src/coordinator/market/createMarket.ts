@@ -436,7 +436,9 @@ export function createMarket(deps: {
         .execute();
     },
     leaseClass(address, needsGpu) {
-      return (needsGpu && floors.get(address.toLowerCase())?.gpuClass) || CPU_CLASS;
+      if (!needsGpu) return CPU_CLASS;
+      const session = floors.get(address.toLowerCase());
+      return session ? session.gpuClass || CPU_CLASS : undefined;
     },
     ineligible(maxPrice, needsGpu) {
       const out = new Set<string>();
