@@ -146,8 +146,20 @@ function complianceCases(backend: Backend, skip: () => string | false) {
           provider: '0xp',
           expiresAt: T0 + 60_000,
           at: T0 + 5,
+          leaseClass: 'gpu:nvidia-geforce-rtx-3060',
+          sizeCap: '40000',
         }),
         1n,
+      );
+      const terms = await store.db
+        .selectFrom('assignments')
+        .select(['lease_class', 'size_cap_milli'])
+        .where('id', '=', 'a1')
+        .executeTakeFirstOrThrow();
+      assert.deepEqual(
+        terms,
+        { lease_class: 'gpu:nvidia-geforce-rtx-3060', size_cap_milli: '40000' },
+        'the billing class and size cap fixed at lease time are stored (0052, 0063)',
       );
       // The lease is conditional: a task no longer queued is not leased again.
       assert.equal(

@@ -19,7 +19,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Hex } from 'viem';
-import type { Market } from '../../src/coordinator/market/createMarket.ts';
 import { compareTensorSets } from '../../src/coordinator/verification/compareTensors.ts';
 import { newReputation } from '../../src/coordinator/verification/reputation.ts';
 import { handleFailure, sweep } from '../../src/coordinator/work/leases.ts';
@@ -30,6 +29,7 @@ import { Rng } from '../../src/protocol/rng.ts';
 import { decodeSafetensors } from '../../src/protocol/safetensors.ts';
 import type { CoordinatorMessage } from '../../src/protocol/schemas.ts';
 import type { TensorSet } from '../../src/protocol/tensorSet.ts';
+import { standInMarket } from './standInMarket.ts';
 import {
   type OverheadFigures,
   type OverheadSnapshot,
@@ -122,16 +122,6 @@ type Agent = {
 
 const LARGE = 60;
 const SMALL_TIMEOUT = 10;
-
-/** A market stand-in: no chain, no floors, no billing, so the loop prices audits per task. */
-const standInMarket = {
-  currentEpoch: async () => undefined,
-  clientHeld: () => false,
-  ineligible: () => new Set<string>(),
-  onConnected: async () => {},
-  onDisconnected: async () => {},
-  onVerdict: async () => {},
-} as unknown as Market;
 
 export type StrategicResult = {
   tasks: number;

@@ -465,3 +465,24 @@ test('a charge is capped at its lease time: the self-reported usage beyond it is
     'no lease time on the charge: the listed lease caps it',
   );
 });
+
+test('a charge is capped at the size cap fixed at its lease, the same way billing capped it', async () => {
+  const capped = await inflatedEpoch((u) => billedUnitsMilli('cpu', u, 120, 50, 2_000n));
+  capped.facts.charges[0]!.sizeCapMilli = '2000';
+  assert.equal(capped.facts.charges[0]!.unitsMilli, '2000', 'billed the cap, below (lease + slack) × 4');
+  assert.equal(await checkFacts(capped.facts, capped.inputs, CHAIN_ID), null, 'the capped bill holds');
+  // Billed past the cap it carries (the lease-time cap alone): refused.
+  const over = await inflatedEpoch((u) => billedUnitsMilli('cpu', u, 120, 50));
+  over.facts.charges[0]!.sizeCapMilli = '2000';
+  assert.match(
+    (await checkFacts(over.facts, over.inputs, CHAIN_ID))?.fact ?? '',
+    /^charge\[exec:0xa1.*\]\.unitsMilli$/,
+    'billed beyond its size cap: refused',
+  );
+  capped.facts.charges[0]!.sizeCapMilli = '-5';
+  assert.match(
+    (await checkFacts(capped.facts, capped.inputs, CHAIN_ID))?.fact ?? '',
+    /^charge\[exec:0xa1.*\]\.sizeCapMilli$/,
+    'a cap that is not a positive integer: refused',
+  );
+});

@@ -177,6 +177,10 @@ export async function checkFacts(
     const l = endedOf.get(c.assignmentId.toLowerCase());
     return l && l.code === null ? l.endedAt - l.leasedAt : undefined;
   };
+  // And at the cap fixed at lease time from the job's verified size (`sizeCapMilli`; the size is the
+  // coordinator's word: a validator cannot re-derive it, only apply it — docs/validators.md).
+  const capOf = (c: EpochFacts['charges'][number]): bigint | undefined =>
+    c.sizeCapMilli !== undefined && /^[1-9][0-9]*$/.test(c.sizeCapMilli) ? BigInt(c.sizeCapMilli) : undefined;
   const billedUnits = new Map<string, bigint>();
   for (const list of chargesOfTask.values()) {
     const timeoutSec = jobs.get(list[0]!.jobId)!.spec.taskTimeoutSec;
@@ -188,6 +192,7 @@ export async function checkFacts(
           c.result.usage,
           jobs.get(c.jobId)!.spec.taskTimeoutSec,
           c.leaseMs ?? leaseMsOf(c),
+          capOf(c),
         ),
         region: c.region,
       })),
@@ -217,12 +222,14 @@ export async function checkFacts(
     if (!job.spec.resources.gpu && c.class !== 'cpu') return bad(`${name}.class`, c.class, 'cpu');
     if (c.region && job.spec.kind !== 'blender.render')
       return bad(`${name}.region`, `${c.region.pixels}/${c.region.taskPixels}`, 'none: not a render job');
+    if (c.sizeCapMilli !== undefined && capOf(c) === undefined)
+      return bad(`${name}.sizeCapMilli`, c.sizeCapMilli, 'a positive integer');
     const listed = leaseMsOf(c);
     if (listed !== undefined && c.leaseMs !== undefined && c.leaseMs !== listed)
       return bad(`${name}.leaseMs`, c.leaseMs, listed);
     const units =
       billedUnits.get(c.ref) ??
-      billedUnitsMilli(c.class, c.result.usage, job.spec.taskTimeoutSec, c.leaseMs ?? listed);
+      billedUnitsMilli(c.class, c.result.usage, job.spec.taskTimeoutSec, c.leaseMs ?? listed, capOf(c));
     if (BigInt(c.unitsMilli) !== units) return bad(`${name}.unitsMilli`, c.unitsMilli, units);
     const base = prices.get(c.class);
     if (base === undefined) return bad(`${name}.class`, c.class, 'a priced resource class');

@@ -33,6 +33,8 @@ export async function leaseAll(store: Store, who: string, at: number): Promise<n
           provider: who,
           expiresAt: at + 60_000,
           at,
+          leaseClass: 'cpu',
+          sizeCap: null,
         });
         return true;
       });

@@ -43,6 +43,16 @@ export const MAX_BILLED_CORES = 4;
  */
 export const BILLED_LEASE_SLACK_MS = 1000;
 
+/**
+ * Slack on a job's verified task size when it caps what one execution may bill (work/taskEconomics.ts
+ * `leaseSizeCap`, fixed at lease time; priceExecution.ts `billedUnitsMilli`): an execution bills at
+ * most this × the median billed units of the job's verified executions (else its model's recent
+ * verified size). An honest provider up to 4× slower than that median is billed in full; a lone
+ * unaudited provider holding its result back until the deadline gains at most 4× the task's size
+ * instead of its whole lease (docs/verification.md, "Usage capped by the verified size").
+ */
+export const BILLED_SIZE_SLACK = 4n;
+
 /** Executions a client pays for at most per task, by verification policy (docs/market.md). */
 export const AUDIT_EXECUTION_MULTIPLIER = 3;
 

@@ -78,7 +78,10 @@ export function createMarket(deps: {
       .limit(1),
   );
   const leaseOf = queryTemplate((p: (n: 'id') => never) =>
-    db.selectFrom('assignments').select(['created_at', 'finished_at']).where('id', '=', p('id')),
+    db
+      .selectFrom('assignments')
+      .select(['created_at', 'finished_at', 'lease_class', 'size_cap_milli'])
+      .where('id', '=', p('id')),
   );
   const now = deps.now ?? Date.now;
   /** Floors and class of connected providers (for placement). */
@@ -125,11 +128,21 @@ export function createMarket(deps: {
     return row ? BigInt(row.base_price) : defaultBasePrice(cls);
   }
 
-  /** How long an execution's lease ran by the coordinator's clock (undefined: lease unknown). */
-  async function leaseTime(ex: Executor, assignmentId: string): Promise<number | undefined> {
+  /**
+   * What billing reads of an execution's lease: how long it ran by the coordinator's clock, the
+   * class and the size cap fixed when it was made (each undefined where unknown or from before).
+   */
+  async function leaseTerms(
+    ex: Executor,
+    assignmentId: string,
+  ): Promise<{ leaseMs?: number; cls?: string; sizeCapMilli?: bigint }> {
     const a = await stmt.first(ex, leaseOf, { id: assignmentId });
-    if (!a || a.finished_at === null) return undefined;
-    return Number(a.finished_at) - Number(a.created_at);
+    if (!a) return {};
+    return {
+      ...(a.finished_at !== null ? { leaseMs: Number(a.finished_at) - Number(a.created_at) } : {}),
+      ...(a.lease_class ? { cls: a.lease_class } : {}),
+      ...(a.size_cap_milli ? { sizeCapMilli: BigInt(a.size_cap_milli) } : {}),
+    };
   }
 
   async function reserved(client: string): Promise<{ unsettled: bigint; reserved: bigint }> {
@@ -286,14 +299,20 @@ export function createMarket(deps: {
         cls: string;
         /** The lease time the coordinator measured, which caps the billed usage. */
         leaseMs: number | undefined;
+        /** The cap fixed at lease time from the job's verified task size (taskEconomics.ts). */
+        sizeCapMilli: bigint | undefined;
         units: bigint;
         region?: RegionShare | undefined;
       }[] = [];
       for (const e of execs) {
         if (!paid.has(e.provider.toLowerCase()) || billable.length >= limit) continue;
+        const lease = await leaseTerms(trx, e.assignment_id);
+        // The class fixed at lease time; a lease from before 0052 as then: a connected provider's
+        // from its session (which a reconnect mid-lease could change), otherwise its row's.
         const session = floors.get(e.provider);
         let cls: string;
-        if (session) cls = (spec.resources.gpu && session.gpuClass) || CPU_CLASS;
+        if (lease.cls) cls = lease.cls;
+        else if (session) cls = (spec.resources.gpu && session.gpuClass) || CPU_CLASS;
         else {
           const p = await trx
             .selectFrom('providers')
@@ -304,12 +323,13 @@ export function createMarket(deps: {
           cls = taskClass(spec.resources.gpu, hw);
         }
         const usage = (JSON.parse(e.result) as { usage: Usage }).usage;
-        const leaseMs = await leaseTime(trx, e.assignment_id);
+        const { leaseMs, sizeCapMilli } = lease;
         billable.push({
           e,
           cls,
           leaseMs,
-          units: billedUnitsMilli(cls, usage, spec.taskTimeoutSec, leaseMs),
+          sizeCapMilli,
+          units: billedUnitsMilli(cls, usage, spec.taskTimeoutSec, leaseMs, sizeCapMilli),
         });
       }
       // The base price per class, read once for this verdict (every execution is priced twice).
@@ -371,6 +391,7 @@ export function createMarket(deps: {
               unitsMilli: price.unitsMilli.toString(),
               unitPrice: price.unitPrice.toString(),
               ...(x.leaseMs !== undefined ? { leaseMs: x.leaseMs } : {}),
+              ...(x.sizeCapMilli !== undefined ? { sizeCapMilli: x.sizeCapMilli.toString() } : {}),
               ...(x.region ? { regionPixels: x.region.pixels, taskPixels: x.region.taskPixels } : {}),
             },
             postings: [
@@ -413,6 +434,11 @@ export function createMarket(deps: {
         .where('provider', '=', address.toLowerCase())
         .where('disconnected_at', 'is', null)
         .execute();
+    },
+    leaseClass(address, needsGpu) {
+      if (!needsGpu) return CPU_CLASS;
+      const session = floors.get(address.toLowerCase());
+      return session ? session.gpuClass || CPU_CLASS : undefined;
     },
     ineligible(maxPrice, needsGpu) {
       const out = new Set<string>();

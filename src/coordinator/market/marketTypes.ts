@@ -89,6 +89,14 @@ export type Market = {
   ): Promise<void>;
   onDisconnected(trx: Transaction<Database>, address: string, t: number): Promise<void>;
   /**
+   * The class a lease made now is billed in (stored with it, `assignments.lease_class`): for a GPU
+   * job the GPU class of the provider's session — dispatch gives GPU work only to a provider whose
+   * capability proof for the hardware it claims in that session passed — else `cpu`. Fixed at lease
+   * time: a reconnect mid-lease claiming another GPU does not change what the lease is billed in.
+   * Undefined for a GPU job when this market has no session of the provider (billed as before 0052).
+   */
+  leaseClass(address: string, needsGpu: boolean): string | undefined;
+  /**
    * Connected providers that may not take a job: their floor for its class is above the job's
    * cap, or (with a chain) they are not active on chain (unregistered, below minStake — slashed —
    * or unbonding: docs/contracts.md says such providers take no new work).

@@ -33,24 +33,32 @@ export type ExecutionPrice = {
  * at the timeout. With `leaseMs`, the lease time the coordinator measured (assignment created →
  * result received), the wall time is also capped at `leaseMs + BILLED_LEASE_SLACK_MS` (and CPU
  * time at that × MAX_BILLED_CORES): the provider's report alone cannot bill more time than the
- * lease lasted. The coordinator (createMarket.ts) and a validator (checkFacts.ts, from the charge
- * fact's `leaseMs`) both compute it here. Pure.
+ * lease lasted. With `sizeCapMilli`, the cap fixed at lease time from the job's verified task size
+ * (`BILLED_SIZE_SLACK` × it; work/taskEconomics.ts `leaseSizeCap`), the result is also at most that.
+ * The coordinator (createMarket.ts) and a validator (checkFacts.ts, from the charge fact's
+ * `leaseMs` and `sizeCapMilli`) both compute it here. Pure.
  *
  * @example
  * billedUnitsMilli('cpu', { wallMs: 1000, cpuMs: 1800, peakRssBytes: 0 }, 120); // 1800n
  * billedUnitsMilli('cpu', { wallMs: 600_000, cpuMs: 2_400_000, peakRssBytes: 0 }, 600, 50); // 4200n
+ * billedUnitsMilli('cpu', { wallMs: 600_000, cpuMs: 2_400_000, peakRssBytes: 0 }, 600, 600_000, 800n); // 800n
  */
-export function billedUnitsMilli(cls: string, usage: Usage, timeoutSec: number, leaseMs?: number): bigint {
+export function billedUnitsMilli(
+  cls: string,
+  usage: Usage,
+  timeoutSec: number,
+  leaseMs?: number,
+  sizeCapMilli?: bigint,
+): bigint {
   const timeoutMs = BigInt(timeoutSec) * 1000n;
   const leased =
     leaseMs === undefined || !Number.isSafeInteger(leaseMs)
       ? timeoutMs
       : BigInt(Math.max(0, leaseMs) + BILLED_LEASE_SLACK_MS);
   const wall = [BigInt(usage.wallMs), timeoutMs, leased].reduce((a, b) => (b < a ? b : a));
-  if (cls !== CPU_CLASS) return wall;
   const cores = BigInt(MAX_BILLED_CORES);
-  const cpu = BigInt(usage.cpuMs);
-  return [cpu, wall * cores].reduce((a, b) => (b < a ? b : a));
+  const units = cls === CPU_CLASS ? bigMin(BigInt(usage.cpuMs), wall * cores) : wall;
+  return sizeCapMilli === undefined ? units : bigMin(units, sizeCapMilli);
 }
 
 /**

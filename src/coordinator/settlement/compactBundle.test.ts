@@ -210,6 +210,7 @@ test('a version-5 bundle gives back exactly its inputs and facts and is smaller 
   facts.charges[0]!.leaseMs = 480;
   facts.charges[1]!.leaseMs = 0;
   facts.charges[1]!.region = { pixels: 192, taskPixels: 3072 };
+  facts.charges[1]!.sizeCapMilli = '9000'; // the size cap fixed at lease time (0063)
   facts.draws![0]!.basis = { at: inputs.startsAt + 900, unitReward: '100000000000000' };
   facts.draws![1]!.basis = {
     at: inputs.startsAt + 950,
@@ -228,12 +229,12 @@ test('a version-5 bundle gives back exactly its inputs and facts and is smaller 
   const raw = JSON.parse(v5.text) as { inputs: { hardware: unknown[] }; facts: { amounts: string[] } };
   assert.equal(raw.inputs.hardware.length, 1, 'one hardware claim written once');
   assert.deepEqual(
-    back.bundle.facts.charges.map((c) => [c.leaseMs, c.region?.pixels]),
+    back.bundle.facts.charges.map((c) => [c.leaseMs, c.region?.pixels, c.sizeCapMilli]),
     [
-      [480, undefined],
-      [0, 192],
+      [480, undefined, undefined],
+      [0, 192, '9000'],
     ],
-    'lease times and region shares come back on their charges',
+    'lease times, region shares and size caps come back on their charges',
   );
   assert.ok(raw.facts.amounts.includes('100000000000000'), 'the unit reward is in the amounts table');
   // Every content id is still a JSON string of its own (the validator-read rule).

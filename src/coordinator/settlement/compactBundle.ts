@@ -181,9 +181,11 @@ export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { input
     c.result.usage.peakRssBytes,
     relSec(c.result.issuedAt),
     packString(c.result.signature),
-    // The lease time billing was capped at, then a region (rows of 13, 14, 15 or 16 columns).
+    // The lease time billing was capped at, then a region (rows of 13, 14, 15 or 16 columns), then
+    // the size cap fixed at lease time: the only string after column 13.
     ...(c.leaseMs !== undefined ? [c.leaseMs] : []),
     ...(c.region ? [c.region.pixels, c.region.taskPixels] : []),
+    ...(c.sizeCapMilli !== undefined ? [c.sizeCapMilli] : []),
   ]);
   const draws = (f.draws ?? []).map(drawRow);
   const drawKeys = new Map(draws.map((r, i) => [JSON.stringify(r), i]));
@@ -495,7 +497,10 @@ export function unpackBundle(
       spec: unpackDeep(j.spec),
     }),
   );
-  const charges = rows(f.charges, 'charges').map((r): ChargeFact => {
+  const charges = rows(f.charges, 'charges').map((row): ChargeFact => {
+    // A string last after column 13 is the size cap; what is left reads as before it.
+    const cap = row.length > 13 && typeof row[row.length - 1] === 'string' ? row[row.length - 1] : undefined;
+    const r = cap === undefined ? row : row.slice(0, -1);
     const [aid, t, job, p, cls, unitsMilli, unitPrice, cid, wallMs, cpuMs, peakRssBytes, issuedAt, sig] = r;
     // Column 13 is the lease time when the row has 14 or 16 columns; the region follows it.
     const leaseMs = r.length % 2 === 0 ? r[13] : undefined;
@@ -521,6 +526,7 @@ export function unpackBundle(
       },
       ...(typeof rp === 'number' && typeof tp === 'number' ? { region: { pixels: rp, taskPixels: tp } } : {}),
       ...(leaseMs !== undefined ? { leaseMs } : {}),
+      ...(cap !== undefined ? { sizeCapMilli: cap as string } : {}),
     };
   });
   // Slashes, entries, canaries, sensor batches (rare): as they are, their strings packed.

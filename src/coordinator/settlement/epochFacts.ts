@@ -62,6 +62,12 @@ export type ChargeFact = {
    * `billedUnitsMilli`) and a validator applies the same cap. Absent on charges billed before the cap.
    */
   leaseMs?: number;
+  /**
+   * The most the execution could bill, milli-units (decimal), fixed when it was leased from the
+   * job's verified task size (work/taskEconomics.ts `leaseSizeCap`): billing capped the units at it
+   * and a validator applies the same cap. Absent where no cap bound (no verified size yet).
+   */
+  sizeCapMilli?: string;
 };
 
 /**

@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { AssignmentsTable } from './assignmentSchema.ts';
 import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
@@ -55,22 +56,7 @@ export type TasksTable = {
   updated_at: number;
 };
 
-export type AssignmentStatus = 'leased' | 'completed' | 'failed' | 'expired';
-export type AssignmentsTable = {
-  id: string;
-  task_id: string;
-  job_id: string;
-  provider: string;
-  status: AssignmentStatus;
-  lease_expires_at: number;
-  created_at: number;
-  finished_at: number | null;
-  error_code: string | null;
-  error_message: string | null;
-  /** The provider's signed failure report (JSON `{ reasonHash, issuedAt, signature }`, 0031). */
-  failure_auth: Generated<string | null>;
-  reported_in: Generated<number | null>; // the bundle that reported the ended lease (0037; 0: before)
-};
+export type { AssignmentStatus, AssignmentsTable } from './assignmentSchema.ts';
 
 export type ProvidersTable = {
   address: string;

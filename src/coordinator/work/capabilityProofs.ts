@@ -232,15 +232,30 @@ export function createCapabilityProofs(deps: {
     return p;
   }
 
+  /**
+   * Remembers what a session claims and, at once, drops GPU trust earned by another claimed class:
+   * a provider reconnecting with a new GPU claim gets no GPU work (billed in the new claim's class,
+   * market.leaseClass) before a proof for it passes.
+   */
+  function claim(address: string, hardware: HardwareClaim): HardwareClass {
+    const who = address.toLowerCase();
+    const hw = claimedHardwareClass(hardware, classes);
+    claims.set(who, hw);
+    const before = views.get(who);
+    if (before && before.class !== hw.id) views.set(who, { ...before, proven: false, gpuTrusted: false });
+    return hw;
+  }
+
   return {
+    claim,
+
     /**
      * A provider's session is open: remember its claim, load its stored capability, challenge it
      * now and schedule the re-challenges.
      */
     async start(address: string, hardware: HardwareClaim): Promise<void> {
       const who = address.toLowerCase();
-      const hw = claimedHardwareClass(hardware, classes);
-      claims.set(who, hw);
+      const hw = claim(who, hardware);
       const row = await db
         .selectFrom('providers')
         .select('capability')

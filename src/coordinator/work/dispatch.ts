@@ -22,7 +22,7 @@ import { isAnnouncedRole } from './publicExecution.ts';
 import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
 import { cannotRun, couldRun, placementKey } from './renderEligibility.ts';
 import { invalidateStake, lockAmount, lockFor, lockStake, reserveStake, stakeShort } from './stakeLocks.ts';
-import { taskEconomics } from './taskEconomics.ts';
+import { leaseSizeCap, taskEconomics } from './taskEconomics.ts';
 import { waiveAudit } from './verdicts.ts';
 import {
   anotherProviderOnline,
@@ -194,6 +194,8 @@ export async function leaseOne(
   for (const a of s.links.keys()) if (isSuspended(reputationOf(s, d.now, a))) tooDear.add(a);
   // Stake locked per lease: only a provider whose free stake covers k × the task's pay (stakeLocks.ts).
   const lock = lockAmount((await taskEconomics(s, d, db, { ...job, id: task.job_id })).reward);
+  // The most this execution may bill, from the job's verified task size now (null: no cap).
+  const sizeCap = d.market ? await leaseSizeCap(s, d, db, { ...job, id: task.job_id }) : undefined;
   for (const a of await stakeShort(s, d, lock)) tooDear.add(a);
   // Collusion-aware: never a network or funder kin of a provider already executing this task, a
   // registration-burst kin only when nobody else can take it (kinship.ts).
@@ -286,6 +288,9 @@ export async function leaseOne(
       provider,
       expiresAt: t + job.spec.taskTimeoutSec * 1000,
       at: t,
+      // Billed in the class it is leased in, whatever the provider claims later (market.leaseClass).
+      leaseClass: d.market?.leaseClass(provider, job.spec.resources.gpu) ?? null,
+      sizeCap: sizeCap?.toString() ?? null,
     });
     await lockStake(s, d, trx, {
       assignmentId,

@@ -42,6 +42,7 @@ test("a caught provider's unverified frames are reopened and queued again; check
       billed.push({ taskId: v.taskId, jobEnded: known.jobEnded === true });
     },
     ineligible: () => new Set<string>(),
+    leaseClass: () => 'cpu',
     clientHeld: () => false,
     stakeOf: () => undefined,
     standingOf: () => undefined,

@@ -47,6 +47,7 @@ const fakeMarket = {
   onVerdict: async () => {},
   clientHeld: () => false,
   ineligible: () => new Set<string>(),
+  leaseClass: () => 'cpu',
   stakeOf: () => undefined,
   onConnected: async () => {},
   onDisconnected: async () => {},

@@ -53,6 +53,9 @@ export async function providerConnected(
   const { db, events, log, metrics, scheduler } = d;
   const address = link.address;
   const old = s.links.get(address);
+  // Before it can be dispatched to: GPU trust proven for another claim does not carry over (the
+  // welcome's proof, capabilityProofs.ts `start`, comes after this session is dispatchable).
+  d.proofs.claim(address, hello.hardware);
   s.links.set(address, link);
   recordRenderer(s, address, hello.hardware);
   s.draining.delete(address);

@@ -18,7 +18,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Usage } from '../../protocol/schemas.ts';
-import { CPU_CLASS } from '../market/constants.ts';
+import { BILLED_SIZE_SLACK, CPU_CLASS } from '../market/constants.ts';
 import { billedUnitsMilli } from '../market/priceExecution.ts';
 import type { Database } from '../store/schema.ts';
 import { rewardForUnits } from '../verification/renderValue.ts';
@@ -190,15 +190,46 @@ export async function taskUnitsMilli(
   const units = rows
     .filter((r) => agreed(r.verdict, r.provider))
     .map((r) => billedUnitsMilli(cls, (JSON.parse(r.result) as { usage: Usage }).usage, timeoutSec));
-  const worst = billedUnitsMilli(
-    cls,
-    { wallMs: timeoutSec * 1000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
-    timeoutSec,
-  );
+  const worst = worstUnitsMilli(job);
   const fromModel = modelEstimate(s, job);
   const unitsMilli = medianBig(units) ?? (fromModel !== undefined && fromModel < worst ? fromModel : worst);
   perJob.set(job.id, { at: d.now(), unitsMilli });
   return unitsMilli;
+}
+
+/**
+ * The most one execution of `job` leased now may bill, in milli-units: `BILLED_SIZE_SLACK` × the
+ * task size {@link taskUnitsMilli} estimates from verified executions (the job's own, else its
+ * model's), stored with the lease (`assignments.size_cap_milli`) and applied by billing
+ * (priceExecution.ts `billedUnitsMilli`). Undefined where it would not bind: no verified size yet
+ * (the estimate is the job's worst case) or slack × size at or above that worst case, and render
+ * jobs: a frame's cost varies with its content (an animation's heavy frames can cost many times the
+ * job's median frame), so a cap from the median would cut honest heavy frames. Usage is
+ * self-reported: without it a lone unaudited provider holding its result back until the deadline
+ * billed its whole lease (docs/verification.md, "Usage capped by the verified size").
+ *
+ * @example
+ * const cap = await leaseSizeCap(state, deps, db, { ...job, id: jobId }); // 4 × size, or undefined
+ */
+export async function leaseSizeCap(
+  s: WorkState,
+  d: WorkDeps,
+  trx: Kysely<Database>,
+  job: JobInfo & { id: string },
+): Promise<bigint | undefined> {
+  if (job.spec.kind === 'blender.render') return undefined;
+  const cap = (await taskUnitsMilli(s, d, trx, job)) * BILLED_SIZE_SLACK;
+  return cap < worstUnitsMilli(job) ? cap : undefined;
+}
+
+/** A task's worst case in billed milli-units: its timeout × the billed cores of its device. */
+function worstUnitsMilli(job: JobInfo): bigint {
+  const timeoutSec = job.spec.taskTimeoutSec;
+  return billedUnitsMilli(
+    job.spec.resources.gpu ? 'gpu' : CPU_CLASS,
+    { wallMs: timeoutSec * 1000, cpuMs: Number.MAX_SAFE_INTEGER, peakRssBytes: 0 },
+    timeoutSec,
+  );
 }
 
 /** Whether `provider` agreed with a stored verdict (JSON): {@link agreeingProviders}. */

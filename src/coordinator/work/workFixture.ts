@@ -29,6 +29,7 @@ import { createMetrics } from '../metrics.ts';
 import { createLeastLoadedScheduler } from '../scheduler/leastLoadedScheduler.ts';
 import { openStore } from '../store/openStore.ts';
 import { newReputation } from '../verification/reputation.ts';
+import type { CapabilityProofOptions } from './capabilityProofs.ts';
 import { createWorkContext } from './createWorkLoop.ts';
 import { handleCommit, handleResult } from './results.ts';
 import { providerConnected } from './sessions.ts';
@@ -94,6 +95,8 @@ export async function workFixture(
     market?: Market;
     verification?: Partial<VerificationEconomics>;
     funderOf?: (provider: string) => Promise<string | null>;
+    /** Capability-proof hardware classes (tests with GPU providers size them down). */
+    capabilityClasses?: CapabilityProofOptions['classes'];
   } = {},
 ) {
   const store = await openStore({ path: ':memory:' });
@@ -126,7 +129,10 @@ export async function workFixture(
       : {}),
     ...(opts.market ? { market: opts.market } : {}),
     ...(opts.funderOf ? { funderOf: opts.funderOf } : {}),
-    capability: { intervalMs: 3_600_000 },
+    capability: {
+      intervalMs: 3_600_000,
+      ...(opts.capabilityClasses ? { classes: opts.capabilityClasses } : {}),
+    },
     raw: store.raw,
   });
 
@@ -469,6 +475,7 @@ export async function knownToStore(
 export function idleMarket(extra: Record<string, unknown> = {}): Market {
   return {
     ineligible: () => new Set<string>(),
+    leaseClass: () => 'cpu',
     clientHeld: () => false,
     stakeOf: () => undefined,
     standingOf: () => undefined,

@@ -165,8 +165,13 @@ export function workQueries(db: Kysely<Database>) {
         .where('status', '=', 'queued')
         .where('attempts', '=', p('prev')),
     ),
+    // The billing class and size cap are fixed here, at lease time (0052, 0063; null: none).
     insertAssignment: queryTemplate(
-      (p: (n: 'id' | 'taskId' | 'jobId' | 'provider' | 'expiresAt' | 'at') => never) =>
+      (
+        p: (
+          n: 'id' | 'taskId' | 'jobId' | 'provider' | 'expiresAt' | 'at' | 'leaseClass' | 'sizeCap',
+        ) => never,
+      ) =>
         db.insertInto('assignments').values({
           id: p('id'),
           task_id: p('taskId'),
@@ -178,6 +183,8 @@ export function workQueries(db: Kysely<Database>) {
           finished_at: null,
           error_code: null,
           error_message: null,
+          lease_class: p('leaseClass'),
+          size_cap_milli: p('sizeCap'),
         }),
     ),
     assignmentTask: queryTemplate((p: (n: 'id') => never) =>
