@@ -1,8 +1,11 @@
 /**
  * Pay as you go on the relay (docs/storage.md, "What a read moves and pays"): the relay's
- * counterpart of a direct server's rule. A reader that a server has served bytes of an object
- * that no receipt of its covers gets no further relayed piece of that object from that server
- * (`PLX_STORAGE_RECEIPT_REQUIRED`, 402) until it shows one: one unpaid piece per server at a time.
+ * counterpart of a direct server's rule. A reader that a server has served more than one piece's
+ * worth of an object that no receipt of its covers gets no further relayed piece of that object
+ * from that server (`PLX_STORAGE_RECEIPT_REQUIRED`, 402) until it shows one: at most one piece
+ * unpaid per server before the next (one more than a direct server allows: a hedged piece that
+ * reached the reader after it had its K is counted and never receipted, and must not lock an
+ * honest reader out of that holder).
  * Before, the relay never asked, so an owner that never signed a receipt read its object through
  * the relay as often as it liked and the holders were paid nothing (security review, F4).
  *
@@ -33,7 +36,7 @@ const MAX_SEEN = 50_000;
  * @example
  * const owed = createRelayOwed({ db, now });
  * owed.see(receipt); // its signature checked by the caller
- * await owed.assertPaid(reader, server, objectId); // throws PLX_STORAGE_RECEIPT_REQUIRED
+ * await owed.assertPaid(reader, server, objectId, pieceBytes); // throws PLX_STORAGE_RECEIPT_REQUIRED
  */
 export function createRelayOwed(deps: { db: Kysely<StorageDatabase>; now: () => number }) {
   const { db, now } = deps;
@@ -65,7 +68,7 @@ export function createRelayOwed(deps: { db: Kysely<StorageDatabase>; now: () => 
         .map(([, v]) => v.receipt);
     },
     /**
-     * Throws PLX_STORAGE_RECEIPT_REQUIRED when `server` has served `reader` bytes of `objectId`
+     * Throws PLX_STORAGE_RECEIPT_REQUIRED when `server` has served `reader` more than `pieceBytes` of `objectId`
      * that nothing covers (redeemed, a receipt seen, an open direct ticket). Returns a receipt seen
      * above what was redeemed and not yet forwarded to the server (the caller forwards it).
      */
@@ -73,6 +76,8 @@ export function createRelayOwed(deps: { db: Kysely<StorageDatabase>; now: () => 
       reader: string,
       server: string,
       objectId: string,
+      /** The piece asked for: one piece's worth may stay unpaid (the one before it). */
+      pieceBytes: number,
       /** The receipt the request carries (its signature, reader and object checked by the caller). */
       shown?: RetrievalReceiptWire,
     ): Promise<RetrievalReceiptWire | undefined> {
@@ -111,11 +116,13 @@ export function createRelayOwed(deps: { db: Kysely<StorageDatabase>; now: () => 
         .where('expires_at', '>=', now() - TICKET_GRACE_MS)
         .executeTakeFirst();
       const owed = served - paid - BigInt(tickets?.bytes ?? 0);
-      if (owed > 0n)
+      // Beyond one piece unpaid, the next waits (a late hedge the reader never used is one piece).
+      const due = paid + owed - BigInt(pieceBytes);
+      if (owed > BigInt(pieceBytes))
         throw new PlexusError(
           'PLX_STORAGE_RECEIPT_REQUIRED',
-          `${server} served you ${owed} bytes of this object through the relay that no receipt covers; send your latest receipt for it (cumulative >= ${paid + owed}) in x-plexus-receipt`,
-          { details: { server, owedBytes: owed.toString(), cumulativeAtLeast: (paid + owed).toString() } },
+          `${server} served you ${owed} bytes of this object through the relay that no receipt covers; send your latest receipt for it (cumulative >= ${due}) in x-plexus-receipt`,
+          { details: { server, owedBytes: owed.toString(), cumulativeAtLeast: due.toString() } },
         );
       if (s && best > redeemed && best > s.forwarded) {
         s.forwarded = best;

@@ -37,7 +37,7 @@ export function createRelay(deps: {
   const token = () => randomBytes(32).toString('hex');
   /** Per reader and object, the tail of the reservations being made (see `reserve`). */
   const reserving = new Map<string, Promise<void>>();
-  /** Pay as you go on the relay: one unpaid piece per server at a time (relayOwed.ts). */
+  /** Pay as you go on the relay: beyond one unpaid piece per server, none (relayOwed.ts). */
   const owed = createRelayOwed({ db, now });
 
   /**
@@ -118,13 +118,13 @@ export function createRelay(deps: {
       const orderId = newId();
       const relayToken = token();
       let gone: (() => void) | undefined;
-      // A reader owing this holder for a piece gets no other from it until it shows a receipt
+      // A reader owing this holder more than a piece gets no other from it until it shows a receipt
       // (relayOwed.ts); another holder of the same root may still serve. A repair's reads are the
       // coordinator's orders (each source once), receipted when the repair is done: not asked.
       const check = g.orderId
         ? undefined
         : async () => {
-            const forward = await owed.assertPaid(g.reader, s.address, r.object_id, shown);
+            const forward = await owed.assertPaid(g.reader, s.address, r.object_id, r.piece_bytes, shown);
             if (forward) s.send({ type: 'store.receipt', receipt: forward });
           };
       // PLX_STORAGE_READ_LIMIT goes to the reader as it is; counted now, given back unless delivered.
