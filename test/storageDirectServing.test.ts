@@ -6,7 +6,9 @@
  * own servers; the bytes granted per server are exactly the pieces ticketed; honest receipts are
  * paid to the byte and no more; a server that sends bytes not matching the root is neither kept nor
  * receipted (the piece comes through the relay); inflated, replayed, other-server receipts and a
- * ticket for another object's piece or for a repair are refused.
+ * ticket for another object's piece or for a repair are refused. Through the relay alone, a reader
+ * that never signs a receipt gets two pieces per holder (security review F4) and an honest one reads
+ * every segment and pays exactly.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -393,6 +395,73 @@ test('a ticket counts only while it may be served: unused, aborted or failed tic
       await counted(broken.address),
       pieceBytes,
       'only the relayed piece counts for the broken server',
+    );
+  } finally {
+    await n.close();
+  }
+});
+
+test('through the relay alone: a reader that never signs gets two pieces per holder; an honest one reads every segment, twice, and pays exactly', async () => {
+  const n = await network();
+  try {
+    for (let i = 0; i < 3; i++) await n.provider('no');
+    const bytes = new Uint8Array(randomBytes(3 * 64 * 1024 - 1000));
+    const cid = await n.put(bytes);
+    const read = async (receipts?: ReturnType<typeof createReceiptSigner>) => {
+      const grant = await n.storage.grantRead(n.owner.address, cid);
+      const got = await fetchPieces({
+        base: n.base,
+        token: grant.token,
+        manifest: grant.manifest,
+        pieces: grant.pieces,
+        hedgeMs: 60_000,
+        ...(receipts ? { receiptFor: (server: string) => receipts.latestFor(server, cid) } : {}),
+        onPiece: async ({ server, bytes: b }) => {
+          if (receipts && server) await receipts.sign(server, cid, b.length);
+        },
+      });
+      return decodeObject(grant.manifest, (s, i) => got.get(`${s}/${i}`)).bytes;
+    };
+    // Security review F4: before, this read (and any number after it) succeeded, unpaid.
+    await assert.rejects(read(), { code: 'PLX_STORAGE_UNAVAILABLE' }, 'no third piece from a holder unpaid');
+    const served = async () =>
+      (
+        await n.db
+          .selectFrom('storage_receipts')
+          .select(['server', 'served_bytes'])
+          .where('object_id', '=', cid)
+          .execute()
+      ).map((r) => [r.server, Number(r.served_bytes)] as const);
+    const firstPieces = new Map(await served());
+    const { manifest } = await n.storage.grantRead(n.owner.address, cid);
+    const segment0 = manifest.segments[0]!.pieceBytes;
+    assert.ok(
+      [...firstPieces.values()].every((b) => b <= 2 * segment0),
+      `at most two pieces per holder relayed unpaid: ${JSON.stringify([...firstPieces])}`,
+    );
+    // An honest reader (the SDK's, the agents'): pays for that piece first, then for each it reads.
+    const signer = createReceiptSigner({ account: n.owner, chainId: async () => CHAIN });
+    for (const [server, b] of firstPieces) await signer.sign(server, cid, b);
+    assert.deepEqual(await read(signer), bytes, 'read 1: identical bytes, every segment through the relay');
+    assert.deepEqual(await read(signer), bytes, 'read 2: identical bytes');
+    assert.equal(await signer.post(n.base, cid), firstPieces.size, 'each holder gets its latest receipt');
+    const paid = async () =>
+      (
+        await n.db
+          .selectFrom('storage_receipts')
+          .select(['redeemed_bytes'])
+          .where('object_id', '=', cid)
+          .execute()
+      )
+        .map((r) => Number(r.redeemed_bytes))
+        .reduce((a, b) => a + b, 0);
+    const total = (await served()).reduce((a, [, b]) => a + b, 0);
+    await until(async () => (await paid()) === total, `every byte relayed redeemed (${total})`);
+    const perRead = manifest.dataPieces * manifest.segments.reduce((a, s) => a + s.pieceBytes, 0);
+    assert.equal(
+      total - [...firstPieces.values()].reduce((a, b) => a + b, 0),
+      2 * perRead,
+      'K pieces a segment, two reads',
     );
   } finally {
     await n.close();

@@ -81,6 +81,11 @@ export async function fetchPieces(o: {
     receiptFor(server: string): RetrievalReceiptWire | undefined;
     chainId: () => Promise<number> | number;
   };
+  /**
+   * The reader's latest signed receipt for a server and this object, shown to the relay (it serves
+   * a reader one unpaid piece per server at a time); defaults to `direct.receiptFor`.
+   */
+  receiptFor?: (server: string) => RetrievalReceiptWire | undefined;
   signal?: AbortSignal;
   /** How long the first K requests may lag before one more piece is asked for (DEFAULT_HEDGE_MS). */
   hedgeMs?: number;
@@ -126,7 +131,42 @@ export async function fetchPieces(o: {
     }
     return { bytes: new Uint8Array(await res.arrayBuffer()), server: ticket.server, direct: true };
   };
+  const receiptFor = o.receiptFor ?? o.direct?.receiptFor;
+  /** Per piece index, the server that sent it last: it likely holds that index of every segment. */
+  const serverOf = new Map<number, string>();
+  /**
+   * A piece through the relay, with the reader's latest receipt for the server likely to serve it
+   * (the relay serves a reader one unpaid piece per server at a time: 402 otherwise); asked again
+   * once with the receipt for the server the refusal names.
+   */
+  const fetchRelayed = async (root: string, index: number, signal: AbortSignal) => {
+    const ask = (server: string | undefined) => {
+      const receipt = server ? receiptFor?.(server) : undefined;
+      return f(`${o.base}/v1/storage/pieces/${root}`, {
+        headers: {
+          [STORAGE_TOKEN_HEADER]: o.token,
+          ...(receipt ? { [STORAGE_RECEIPT_HEADER]: JSON.stringify(receipt) } : {}),
+        },
+        signal,
+      });
+    };
+    let res = await ask(serverOf.get(index));
+    if (res.status === 402) {
+      const err = await errorFromResponse(res);
+      const named = err.details?.server;
+      if (typeof named !== 'string' || named === serverOf.get(index) || !receiptFor?.(named)) throw err;
+      res = await ask(named);
+    }
+    if (!res.ok) throw await errorFromResponse(res);
+    return {
+      bytes: new Uint8Array(await res.arrayBuffer()),
+      server: res.headers.get(STORAGE_SERVER_HEADER),
+      direct: false,
+    };
+  };
   for (let s = 0; s < m.segments.length; s++) {
+    /** This segment's receipts being signed: all signed before the next segment asks the relay. */
+    const receipting: Promise<void>[] = [];
     // Data pieces first (they decode with the least work), then parity.
     const candidates = o.pieces
       .filter((p) => p.segment === s && p.status === 'healthy')
@@ -158,23 +198,15 @@ export async function fetchPieces(o: {
                 : undefined;
             // Bytes that do not match the root are neither kept nor receipted: the relay is asked.
             if (piece && checkPiece(m, s, p.index, piece.bytes) !== null) piece = undefined;
-            if (!piece) {
-              const res = await f(`${o.base}/v1/storage/pieces/${p.root}`, {
-                headers: { [STORAGE_TOKEN_HEADER]: o.token },
-                signal: ac.signal,
-              });
-              if (!res.ok) throw await errorFromResponse(res);
-              piece = {
-                bytes: new Uint8Array(await res.arrayBuffer()),
-                server: res.headers.get(STORAGE_SERVER_HEADER),
-                direct: false,
-              };
-            }
+            if (!piece) piece = await fetchRelayed(p.root, p.index, ac.signal);
             const { bytes } = piece;
             if (valid >= k || checkPiece(m, s, p.index, bytes) !== null) return;
             got.set(`${s}/${p.index}`, bytes);
             valid++;
-            await o.onPiece?.({ segment: s, index: p.index, ...piece });
+            if (piece.server) serverOf.set(p.index, piece.server);
+            const receipted = o.onPiece?.({ segment: s, index: p.index, ...piece });
+            if (receipted) receipting.push(receipted.catch(() => {}));
+            await receipted;
             if (valid >= k) finish();
           } catch {
             // another holder's piece will do
@@ -199,6 +231,7 @@ export async function fetchPieces(o: {
       topUp();
     });
     o.signal?.removeEventListener('abort', stop);
+    await Promise.all(receipting);
     if (valid < m.dataPieces)
       throw new PlexusError(
         'PLX_STORAGE_UNAVAILABLE',

@@ -320,6 +320,8 @@ export function createStorageNetwork(deps: {
   ): Promise<{ objectId: string; status: string; resigned?: true }> {
     const objectId = req.objectId.slice(2);
     const client = req.client.toLowerCase();
+    // First: a signer that did not upload the blob learns nothing of it, stored or not (no oracle).
+    await assertUploader(deps.db, objectId, client);
     const existing = await db
       .selectFrom('storage_objects')
       .selectAll()
@@ -333,7 +335,6 @@ export function createStorageNetwork(deps: {
     const size = await deps.blobs.size(objectId);
     if (size === undefined)
       throw new PlexusError('PLX_UNKNOWN_BLOB', `upload the file first (PUT /v1/blobs/${objectId})`);
-    await assertUploader(deps.db, objectId, client);
     const k = req.dataPieces || DEFAULT_ERASURE.dataPieces;
     const m = req.parityPieces || DEFAULT_ERASURE.parityPieces;
     assertErasureShape(k, m);
@@ -439,14 +440,11 @@ export function createStorageNetwork(deps: {
       .selectAll()
       .where('object_id', '=', objectId)
       .executeTakeFirst();
-    if (!o || o.status === 'removed' || o.status === 'failed')
-      throw new PlexusError('PLX_NOT_FOUND', `no stored object ${objectId}`);
-    // The owner, or a provider running a task of the owner's job whose model this is (jobReads.ts).
-    if (o.client !== reader.toLowerCase() && !(await otherReaderMay(deps.db, reader, o)))
-      throw new PlexusError(
-        'PLX_STORAGE_NOT_OWNER',
-        "only the owner (and its jobs' providers) read this object",
-      );
+    // The owner, or a provider running a task of the owner's job whose model this is (jobReads.ts);
+    // anyone else is told the same whether the object exists or not (no existence oracle).
+    const may = o && (o.client === reader.toLowerCase() || (await otherReaderMay(deps.db, reader, o)));
+    if (!o || o.status === 'removed' || o.status === 'failed' || !may)
+      throw new PlexusError('PLX_NOT_FOUND', `no stored object ${objectId} this account may read`);
     const manifest = JSON.parse(o.manifest) as ObjectManifest;
     const t = token();
     const roots = new Set(manifest.segments.flatMap((s) => s.pieceRoots as string[]));
@@ -481,7 +479,7 @@ export function createStorageNetwork(deps: {
     return bytes;
   }
 
-  const { relayPiece, relayUpload } = createRelay({ db, log, now, cfg, grants, orders, sessions });
+  const relay = createRelay({ db, log, now, cfg, grants, orders, sessions });
   /** `POST /v1/storage/tickets/:root`: a direct server of the piece and its ticket (directTickets.ts). */
   const issueTicket = createTicketIssuer({ db, now, cfg, grants, sessions });
 
@@ -524,10 +522,9 @@ export function createStorageNetwork(deps: {
       .selectAll()
       .where('object_id', '=', objectId)
       .executeTakeFirst();
-    if (!o || o.status === 'removed' || o.status === 'failed')
-      throw new PlexusError('PLX_NOT_FOUND', `no stored object ${objectId}`);
-    if (o.client !== client.toLowerCase())
-      throw new PlexusError('PLX_STORAGE_NOT_OWNER', 'only the owner removes this object');
+    // Another account is told the same whether the object exists or not (no existence oracle).
+    if (!o || o.status === 'removed' || o.status === 'failed' || o.client !== client.toLowerCase())
+      throw new PlexusError('PLX_NOT_FOUND', `no stored object ${objectId} of this account`);
     return { refund: await endObject(o, 'removed') };
   }
 
@@ -563,8 +560,7 @@ export function createStorageNetwork(deps: {
     put,
     grantRead,
     stagedPiece,
-    relayPiece,
-    relayUpload,
+    ...relay,
     issueTicket,
     remove,
     list: (client: string) => listObjects(db, client),

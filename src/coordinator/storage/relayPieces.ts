@@ -9,10 +9,12 @@ import type { Kysely } from 'kysely';
 import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
+import type { RetrievalReceiptWire } from '../../protocol/storageMessages.ts';
 import type { STORAGE_DEFAULTS } from './constants.ts';
 import { assertWithinReadLimit, countServed, uncountServed } from './countServed.ts';
 import type { createGrantBook } from './grantBook.ts';
 import type { OrderBook } from './orderProof.ts';
+import { createRelayOwed } from './relayOwed.ts';
 import { recordFetched } from './repairOrders.ts';
 import type { StorageSession } from './storageNetworkTypes.ts';
 import type { StorageDatabase } from './storageTables.ts';
@@ -35,6 +37,8 @@ export function createRelay(deps: {
   const token = () => randomBytes(32).toString('hex');
   /** Per reader and object, the tail of the reservations being made (see `reserve`). */
   const reserving = new Map<string, Promise<void>>();
+  /** Pay as you go on the relay: beyond one unpaid piece per server, none (relayOwed.ts). */
+  const owed = createRelayOwed({ db, now });
 
   /**
    * Counts a piece as served to `reader` before it is relayed, within the reader's limit: checking
@@ -49,10 +53,13 @@ export function createRelay(deps: {
     objectId: string,
     bytes: number,
     limitBytes: number | undefined,
+    /** Before counting, in turn: throws to refuse (the relay's pay-as-you-go check). */
+    check?: () => Promise<void>,
   ): Promise<void> {
     const key = `${reader}/${objectId}`;
     const run = (reserving.get(key) ?? Promise.resolve()).then(async () => {
       if (limitBytes !== undefined) await assertWithinReadLimit(db, reader, objectId, limitBytes, bytes);
+      await check?.();
       await countServed(db, now(), reader, server, objectId, bytes);
     });
     const tail = run.catch(() => {});
@@ -75,10 +82,19 @@ export function createRelay(deps: {
      * nothing is counted as served, so the count holds only pieces handed to a reader still asking.
      */
     signal?: AbortSignal,
+    /**
+     * The reader's latest receipt for the server that served it this piece index before
+     * (`x-plexus-receipt`), its signature already checked by the caller (storageRoutes.ts).
+     */
+    receipt?: RetrievalReceiptWire,
   ): Promise<{ bytes: Uint8Array; server: string; objectId: string }> {
     const g = liveGrant(t);
     if (g.kind !== 'read' || !g.roots.has(root))
       throw new PlexusError('PLX_STORAGE_TOKEN_INVALID', 'token does not cover this piece');
+    const shown =
+      receipt?.reader.toLowerCase() === g.reader && receipt.objectId.slice(2).toLowerCase() === g.objectId
+        ? receipt
+        : undefined;
     // A repair fetches each source once: its reads are charged to the object's owner, so a
     // repairer and a holder looping one piece through the relay cannot run up the owner's bill.
     if (g.orderId && orders.get(g.orderId)?.fetched.has(root))
@@ -94,6 +110,7 @@ export function createRelay(deps: {
       .where('status', '=', 'healthy')
       .execute();
     let last: unknown;
+    let unpaid: unknown;
     for (const r of rows) {
       const s = r.holder ? sessions.get(r.holder) : undefined;
       if (!s) continue;
@@ -101,8 +118,23 @@ export function createRelay(deps: {
       const orderId = newId();
       const relayToken = token();
       let gone: (() => void) | undefined;
+      // A reader owing this holder more than a piece gets no other from it until it shows a receipt
+      // (relayOwed.ts); another holder of the same root may still serve. A repair's reads are the
+      // coordinator's orders (each source once), receipted when the repair is done: not asked.
+      const check = g.orderId
+        ? undefined
+        : async () => {
+            const forward = await owed.assertPaid(g.reader, s.address, r.object_id, r.piece_bytes, shown);
+            if (forward) s.send({ type: 'store.receipt', receipt: forward });
+          };
       // PLX_STORAGE_READ_LIMIT goes to the reader as it is; counted now, given back unless delivered.
-      await reserve(g.reader, s.address, r.object_id, r.piece_bytes, g.readLimitBytes);
+      try {
+        await reserve(g.reader, s.address, r.object_id, r.piece_bytes, g.readLimitBytes, check);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'PLX_STORAGE_RECEIPT_REQUIRED') throw err;
+        unpaid ??= err;
+        continue;
+      }
       let delivered = false;
       try {
         const bytes = await new Promise<Uint8Array>((resolve, reject) => {
@@ -152,6 +184,7 @@ export function createRelay(deps: {
         if (!delivered) await uncountServed(db, now(), g.reader, s.address, r.object_id, r.piece_bytes);
       }
     }
+    if (unpaid) throw unpaid;
     throw new PlexusError('PLX_STORAGE_UNAVAILABLE', `no connected holder served piece ${root}`, {
       details: { holders: rows.length, last: String(last ?? 'none connected') },
     });
@@ -165,5 +198,12 @@ export function createRelay(deps: {
     g.resolve(bytes);
   }
 
-  return { relayPiece, relayUpload };
+  return {
+    relayPiece,
+    relayUpload,
+    /** A reader's receipt posted and forwarded (its signature checked): taken as paid by the relay. */
+    sawReceipt: (receipt: RetrievalReceiptWire) => owed.see(receipt, true),
+    /** The highest receipts the relay saw of `reader` for `objectId`, one per server. */
+    seenReceipts: owed.seenFor,
+  };
 }

@@ -132,12 +132,18 @@ export async function startStorageNetwork(deps: {
     /** A read grant, with the reader's latest paid receipt per server (it continues its counts from them). */
     grantRead: async (reader: string, objectId: string) => ({
       ...(await grantRead(reader, objectId)),
-      receipts: await paidReceipts(deps.db, reader, objectId),
+      // And those the relay took as paid, not redeemed yet (relayOwed.ts): it shows them again.
+      receipts: [
+        ...(await paidReceipts(deps.db, reader, objectId)),
+        ...storage.seenReceipts(reader, objectId),
+      ],
     }),
     /** Forwards a reader's receipts to the servers they name (each redeems its own, see `handle`). */
     async forwardReceipts(receipts: StoreRedeem['receipt'][]): Promise<number> {
       // Only receipts that would be paid now, one per key, a few per server (forwardReceipts.ts).
       const worth = await receiptsToForward({ db: storageDb(deps.db), chainId, receipts });
+      // Paid, for the relay's pay-as-you-go, even before its server redeems it (relayOwed.ts).
+      for (const r of worth) storage.sawReceipt(r);
       return worth.filter((receipt) => sessionOf(receipt.server)?.send({ type: 'store.receipt', receipt }))
         .length;
     },

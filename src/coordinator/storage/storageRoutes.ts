@@ -3,7 +3,8 @@
  *
  * - `POST /v1/storage/requests`: a client's signed request (`put`, `read`, `remove`, `list`; a
  *   `list` naming an object answers that object's status, pieces, holders, faults, to its owner);
- * - `GET /v1/storage/pieces/:root`: a piece relayed from a holder's session (read grant token);
+ * - `GET /v1/storage/pieces/:root`: a piece relayed from a holder's session (read grant token;
+ *   one unpaid piece per holder at a time: the reader's latest receipt in x-plexus-receipt);
  * - `POST /v1/storage/tickets/:root`: a holder that serves the piece directly and a one-use ticket
  *   for it (read grant token; directTickets.ts), or PLX_STORAGE_NO_DIRECT: use the relay;
  * - `GET /v1/storage/orders/:orderId/piece`: the staged piece a holder was ordered to keep;
@@ -26,6 +27,7 @@ import {
   storageRequestSchema,
 } from '../../protocol/storageMessages.ts';
 import {
+  STORAGE_RECEIPT_HEADER,
   STORAGE_SERVER_HEADER,
   STORAGE_TOKEN_HEADER,
   type StoreRedeem,
@@ -33,6 +35,7 @@ import {
 } from '../../protocol/storageSession.ts';
 import { MAX_RECEIPTS_PER_POST, receiptsDigest } from '../../storage/receipts.ts';
 import type { StorageNetwork } from './createStorageNetwork.ts';
+import { receiptFromHeader } from './relayOwed.ts';
 
 const orderIdSchema = z.string().regex(/^[0-9a-f]{32}$/);
 /** The object id of a request that names none (a plain `list`). */
@@ -165,6 +168,8 @@ export function storageRoutes(deps: {
           req.params.root,
           tokenOf(req.headers[STORAGE_TOKEN_HEADER]),
           gone.signal,
+          // The reader's latest receipt for the holder likely to serve it (relayOwed.ts).
+          await receiptFromHeader(req.headers[STORAGE_RECEIPT_HEADER], chainId),
         );
         return reply
           .header('content-type', 'application/octet-stream')

@@ -5,105 +5,10 @@
  * a holder saying `store.stored` without fetching its piece.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createLogger } from '../../logger.ts';
-import type { StorageRequestMessage } from '../../protocol/storageMessages.ts';
-import type { StorageCoordinatorMessage } from '../../protocol/storageSession.ts';
-import { createBlobStore } from '../blobs/createBlobStore.ts';
-import { openStore } from '../store/openStore.ts';
 import { countServed } from './countServed.ts';
-import { createStorageNetwork } from './createStorageNetwork.ts';
+import { addr, type Harness, harness, receiptWire, SIG } from './storageSecurityHarness.ts';
 import { storageDb } from './storageTables.ts';
-
-/** A put's signature (the route checks it; the network keeps it as the object's evidence). */
-const SIG = `0x${'1b'.repeat(65)}` as const;
-const addr = () => privateKeyToAccount(generatePrivateKey()).address.toLowerCase() as `0x${string}`;
-
-/**
- * `serveAfterMs`: each holder answers a relay order after that long with bytes of the piece's size
- * (the relay checks the size; what the bytes are is the reader's check).
- */
-async function harness(providers = 4, clock = { t: Date.now() }, opts: { serveAfterMs?: number } = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'plexus-storage-sec-'));
-  const store = await openStore({ path: join(dir, 'plexus.db') });
-  const blobs = await createBlobStore({ dir: join(dir, 'blobs'), db: store.db });
-  const storage = createStorageNetwork({
-    db: store.db,
-    blobs,
-    dataDir: dir,
-    log: createLogger('test', { level: 'silent' }),
-    seedOf: async () => ({ seed: `0x${'11'.repeat(32)}`, source: 'test' }),
-    now: () => clock.t,
-  });
-  const inbox = new Map<string, StorageCoordinatorMessage[]>();
-  const holders = Array.from({ length: providers }, addr);
-  for (const address of holders) {
-    inbox.set(address, []);
-    await storage.providerConnected({
-      address,
-      region: 'eu',
-      offer: { offeredBytes: 1 << 30, freeBytes: 1 << 30, pieces: [] },
-      send: (m) => {
-        if (m.type === 'store.serve' && opts.serveAfterMs !== undefined) {
-          const { orderId, token, pieceRoot } = m;
-          setTimeout(async () => {
-            const piece = await storageDb(store.db)
-              .selectFrom('storage_pieces')
-              .select('piece_bytes')
-              .where('root', '=', pieceRoot)
-              .executeTakeFirstOrThrow();
-            try {
-              storage.relayUpload(orderId, token, new Uint8Array(piece.piece_bytes).fill(1));
-            } catch {
-              // The reader gave up already.
-            }
-          }, opts.serveAfterMs);
-        }
-        return inbox.get(address)!.push(m) > 0;
-      },
-    });
-  }
-  /** Uploads bytes as `account` (the blob row, and the upload record PUT /v1/blobs writes). */
-  async function upload(account: string, bytes: Uint8Array): Promise<string> {
-    const { cid, size } = await blobs.put(Readable.from([Buffer.from(bytes)]), { maxBytes: 1 << 30 });
-    await store.db
-      .insertInto('blob_uploads')
-      .values({ cid, account, size, created_at: Date.now() })
-      .onConflict((oc) => oc.doNothing())
-      .execute();
-    return cid;
-  }
-  const req = (client: `0x${string}`, cid: string, k = 2, m = 1): StorageRequestMessage => ({
-    client,
-    action: 'put',
-    objectId: `0x${cid}`,
-    dataPieces: k,
-    parityPieces: m,
-    epochs: 1,
-    maxPricePerGiBEpoch: 0n,
-    issuedAt: BigInt(Date.now()),
-  });
-  return {
-    storage,
-    store,
-    inbox,
-    holders,
-    upload,
-    req,
-    async close() {
-      storage.stop();
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-type Harness = Awaited<ReturnType<typeof harness>>;
 
 /** A lease `provider` holds on a task of `owner`'s job whose model is the stored object `cid`. */
 async function leaseModelTo(h: Harness, owner: string, provider: string, cid: string): Promise<void> {
@@ -325,6 +230,21 @@ test('many relays at once on one grant cannot pass the read limit together (each
       .where('object_id', '=', cid)
       .execute();
     const coded = pieces.reduce((a, p) => a + p.piece_bytes, 0);
+    // Room for one more piece under the limit, everything before it paid (the relay serves a
+    // reader one unpaid piece per holder at a time, relayOwed.ts: the limit is what is tested).
+    const before = 2 * coded - pieces[0]!.piece_bytes;
+    const holder = (
+      await db
+        .selectFrom('storage_pieces')
+        .select('holder')
+        .where('root', '=', pieces[0]!.root)
+        .executeTakeFirstOrThrow()
+    ).holder!;
+    await countServed(db, 1, provider, holder, cid, before);
+    await db
+      .updateTable('storage_receipts')
+      .set({ redeemed_bytes: String(before) })
+      .execute();
     // 20 requests for one piece at once, while its holder takes 100 ms to answer each.
     const results = await Promise.allSettled(
       Array.from({ length: 20 }, () => h.storage.relayPiece(pieces[0]!.root, grant.token)),
@@ -333,7 +253,12 @@ test('many relays at once on one grant cannot pass the read limit together (each
       await db.selectFrom('storage_receipts').selectAll().where('object_id', '=', cid).execute()
     ).reduce((a, r) => a + Number(r.served_bytes), 0);
     const delivered = results.filter((r) => r.status === 'fulfilled').length;
-    assert.equal(served, delivered * pieces[0]!.piece_bytes, 'every delivered piece counted, nothing else');
+    assert.equal(delivered, 1, 'one piece fitted under the limit');
+    assert.equal(
+      served,
+      before + delivered * pieces[0]!.piece_bytes,
+      'every delivered piece counted, nothing else',
+    );
     assert.ok(served <= 2 * coded, `served ${served} bytes against a limit of ${2 * coded}`);
     assert.ok(
       results.some(
@@ -378,9 +303,13 @@ test("a piece root two objects share is relayed and counted only as the granted 
     assert.ok(common, 'the two objects share a piece root (the case under test)');
     // The attacker reads the shared piece as A's owner (no read limit), ten times.
     const grant = await h.storage.grantRead(attacker, cidA);
+    let paid: { server: string; bytes: number } | undefined;
     for (let i = 0; i < 10; i++) {
-      const r = await h.storage.relayPiece(common.root, grant.token);
+      // Each read after the first shows a receipt for the last (the relay asks, relayOwed.ts).
+      const shown = paid && receiptWire(attacker, paid.server, cidA, paid.bytes);
+      const r = await h.storage.relayPiece(common.root, grant.token, undefined, shown);
       assert.equal(r.objectId, cidA, "relayed as the granted object's piece");
+      paid = { server: r.server, bytes: (paid?.bytes ?? 0) + r.bytes.length };
     }
     const counted = await db
       .selectFrom('storage_receipts')
