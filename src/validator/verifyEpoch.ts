@@ -17,6 +17,7 @@ import { checkFacts } from './checkFacts.ts';
 import { checkLeases } from './checkLeases.ts';
 import { checkReinstatementFacts } from './checkReinstatements.ts';
 import { checkTimeouts } from './checkTimeouts.ts';
+import type { EpochPrices } from './checkUnitPrice.ts';
 import { checkCanaryFaults, checkLeaseResults, unpaidResults } from './checkUnpaidResults.ts';
 import type { ReputationReplay } from './reputationReplay.ts';
 
@@ -60,6 +61,8 @@ export type EpochVerdict =
       unpaid: EndedLease[];
       /** Each object's storage price its hold in this bundle set (null: unknown): keep them when signing. */
       storagePrices: [string, bigint | null][];
+      /** This epoch's base prices and close time: a later bundle's charge may be priced at them. */
+      prices: EpochPrices;
     }
   | { ok: false; fact: string; claimed: string; recomputed: string; evidenceHash: Hex | null };
 
@@ -107,6 +110,8 @@ export async function verifyEpoch(args: {
    * (checkStoragePrice.ts; null: set by a hold without its evidence). None: only this bundle's holds.
    */
   storagePrice?: (objectId: string) => bigint | undefined;
+  /** Earlier epochs' base prices from bundles accepted before (checkUnitPrice.ts). None: cap only. */
+  pricesOf?: (epoch: number) => EpochPrices | undefined;
 }): Promise<EpochVerdict> {
   const { claim, target } = args;
   let decoded: ReturnType<typeof decodeEvidence>;
@@ -160,6 +165,7 @@ export async function verifyEpoch(args: {
         prices: storagePrices,
         ...(args.storagePrice ? { remembered: args.storagePrice } : {}),
       },
+      { exact: bundle.version >= 9, ...(args.pricesOf ? { pricesOf: args.pricesOf } : {}) },
     );
     if (dispute) return bad(dispute.fact, dispute.claimed, dispute.recomputed);
     // Timeouts carry their cause from version 5 on; a legacy one (journaled before) only in the
@@ -273,6 +279,11 @@ export async function verifyEpoch(args: {
     facts: bundle.facts,
     unpaid,
     storagePrices: [...storagePrices],
+    prices: {
+      epoch: bundle.epoch,
+      closedAt: bundle.inputs.closedAt,
+      prices: bundle.inputs.prices.map((x) => [x.class, x.basePrice.toString()]),
+    },
     ...(reputation ? { reputation } : {}),
     ...(seenCharges ? { charges: seenCharges } : {}),
   };

@@ -229,6 +229,11 @@ export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { input
   if (version >= 6) facts.ended = packEndedLeases(f.endedLeases ?? [], f.charges, { party, task, rel });
   // Version 7: results on paid tasks neither paid nor slashed, signed (compactLeases.ts).
   if (version >= 7) facts.unpaid = packUnpaidResults(f.unpaidResults ?? [], { party, task });
+  // Version 9: the charges priced at an earlier epoch's price, [row, epoch − price epoch] (rare).
+  if (version >= 9)
+    facts.priceLags = f.charges.flatMap((c, i): Json[] =>
+      c.priceEpoch !== undefined ? [[i, ((inputs as Obj).epoch as number) - c.priceEpoch]] : [],
+    );
   const packedInputs = packInputs(inputs as Obj, party, v5);
   facts.parties = list.map((v, i) => shown[i] ?? (v.startsWith('@') ? `\\${v}` : packString(v)));
   return { inputs: packedInputs, facts: dropEmpty(facts) };
@@ -529,6 +534,14 @@ export function unpackBundle(
     if (!Array.isArray(v)) throw new Error(`evidence: ${k} is not a list`);
     return unpackDeep(v);
   };
+  // Version 9: charges priced at an earlier epoch's price.
+  if (version >= 9)
+    for (const [i, lag] of rows(f.priceLags, 'price lags')) {
+      const c = charges[num(i, 'a charge row')];
+      if (!c || !Number.isSafeInteger(lag) || (lag as number) <= 0)
+        throw new Error('evidence: a price lag names no charge or is not a positive integer');
+      c.priceEpoch = num((rawInputs as Obj).epoch, 'the epoch') - (lag as number);
+    }
   const facts: EpochFacts = {
     jobDomain: f.jobDomain as EpochFacts['jobDomain'],
     jobs,

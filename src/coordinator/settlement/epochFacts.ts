@@ -62,6 +62,13 @@ export type ChargeFact = {
    * `billedUnitsMilli`) and a validator applies the same cap. Absent on charges billed before the cap.
    */
   leaseMs?: number;
+  /**
+   * The epoch whose base price the charge was priced at, when not the bundle's own (evidence
+   * version 9): the next epoch's price is set when the epoch before it closes, so a charge posted
+   * before that close is priced at the first unclosed epoch's (createMarket.ts `epochAndPriceEpoch`).
+   * A validator re-derives the exact unit price from that epoch's bundle (checkUnitPrice.ts).
+   */
+  priceEpoch?: number;
 };
 
 /**

@@ -85,6 +85,7 @@ export async function readEpochFacts(
       regionPixels?: number;
       taskPixels?: number;
       leaseMs?: number;
+      priceEpoch?: number;
     };
     const exec = await trx
       .selectFrom('task_executions')
@@ -117,6 +118,9 @@ export async function readEpochFacts(
         ? { region: { pixels: memo.regionPixels, taskPixels: memo.taskPixels } }
         : {}),
       ...(memo.leaseMs !== undefined ? { leaseMs: memo.leaseMs } : {}),
+      ...(memo.priceEpoch !== undefined && memo.priceEpoch !== args.epoch
+        ? { priceEpoch: memo.priceEpoch }
+        : {}),
     });
   }
   // The journal (and the ended leases) are read before the jobs: a timeout's job is carried too.
