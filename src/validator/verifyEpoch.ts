@@ -14,6 +14,7 @@ import { checkAuditRates } from './checkAuditRates.ts';
 import { CHARGE_MEMORY_MS, checkCompensationCharges, type SeenCharge } from './checkCompensations.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import { checkFacts } from './checkFacts.ts';
+import { checkJournalTasks } from './checkJournalTasks.ts';
 import { checkLeases } from './checkLeases.ts';
 import { checkReinstatementFacts } from './checkReinstatements.ts';
 import { checkTimeouts } from './checkTimeouts.ts';
@@ -178,6 +179,9 @@ export async function verifyEpoch(args: {
       jobsRequired: bundle.version >= 6,
     });
     if (timeouts) return bad(timeouts.fact, timeouts.claimed, timeouts.recomputed);
+    // Version 9: the journal's task ids agree with the facts on those tasks.
+    const tasks = bundle.version >= 9 ? checkJournalTasks(bundle.facts) : null;
+    if (tasks) return bad(tasks.fact, tasks.claimed, tasks.recomputed);
     // Version 6: every timeout cites one listed ended lease, and none owed is left out.
     const leases =
       bundle.version >= 6 ? checkLeases(bundle.facts, bundle.inputs, args.reputation?.leases) : undefined;

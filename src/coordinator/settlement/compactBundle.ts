@@ -214,14 +214,15 @@ export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { input
     sensorBatches: packDeep(f.sensorBatches ?? []),
     // Reputation journal (0026): rows [provider, kind, at, detail?]; the detail (a reinstatement's
     // state before the fault and fault time, a starting state) as it is.
+    // Version 9: the entry's task as a party, a fifth column (the detail 0 when there is none).
     reputation: (f.reputation ?? []).map((e: ReputationEntry): Json[] => {
-      const { provider, kind, at, ...detail } = e;
-      return [
-        party(provider),
-        kind,
-        rel(at),
-        ...(Object.keys(detail).length ? [packDeep(detail as Json)] : []),
-      ];
+      const { provider, kind, at, ...rest } = e;
+      const { taskId, ...own } = rest;
+      const detail = version >= 9 ? own : rest;
+      const packed = Object.keys(detail).length ? [packDeep(detail as Json)] : [];
+      const head = [party(provider), kind, rel(at)];
+      if (version >= 9 && taskId !== undefined) return [...head, packed[0] ?? 0, task(taskId)];
+      return [...head, ...packed];
     }),
   };
   if (v5) facts.amounts = amounts.list;
@@ -561,11 +562,14 @@ export function unpackBundle(
     ...(f.reputation !== undefined
       ? {
           reputation: rows(f.reputation, 'reputation').map(
-            ([p, kind, at, detail]): ReputationEntry => ({
+            ([p, kind, at, detail, t]): ReputationEntry => ({
               provider: party(p),
               kind: kind as ReputationEntry['kind'],
               at: abs(at),
-              ...(detail === undefined ? {} : (unpackDeep(detail) as Partial<ReputationEntry>)),
+              ...(detail === undefined || detail === 0
+                ? {}
+                : (unpackDeep(detail) as Partial<ReputationEntry>)),
+              ...(version >= 9 && t !== undefined ? { taskId: party(t) as Hex } : {}),
             }),
           ),
         }

@@ -288,6 +288,12 @@ export type ReputationEntry = {
   cause?: TimeoutCause;
   /** `reinstate` (evidence version 7): the review that overturned the fault, as its checkers signed it. */
   review?: ReinstateReview;
+  /**
+   * The task the change is about (migration 0057, evidence version 9): a verdict's outcome, a
+   * canary's, a fault's, a timeout's (its cause's task). A validator cross-checks it with the
+   * bundle's facts on that task (checkJournalTasks.ts).
+   */
+  taskId?: Hex;
 };
 
 /**

@@ -192,7 +192,7 @@ export async function readReputationJournal(
 ): Promise<ReputationEntry[]> {
   const rows = await trx
     .selectFrom('reputation_journal')
-    .select(['id', 'provider', 'kind', 'at', 'detail', 'cause'])
+    .select(['id', 'provider', 'kind', 'at', 'detail', 'cause', 'task_id'])
     .where('reported_in', 'is', null)
     .orderBy('at')
     .orderBy('id')
@@ -223,6 +223,7 @@ export async function readReputationJournal(
         : {}),
       ...(r.kind === 'state' && detail.state ? { state: detail.state } : {}),
       ...(r.cause ? { cause: JSON.parse(r.cause) as TimeoutCause } : {}),
+      ...(r.task_id ? { taskId: r.task_id as Hex } : {}),
     };
   });
 }

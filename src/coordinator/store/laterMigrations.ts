@@ -1,4 +1,5 @@
 import { type Migration, sql } from 'kysely';
+import { journalTaskMigration } from './journalTaskMigration.ts';
 import { reopenedOutputsMigration } from './reopenedMigration.ts';
 
 /**
@@ -589,4 +590,5 @@ export const laterMigrations: Record<string, Migration> = {
       await db.schema.alterTable('provider_sessions').addColumn('draining_at', 'integer').execute();
     },
   },
+  '0057_journal_task_id': journalTaskMigration,
 };

@@ -411,6 +411,8 @@ export type ReputationJournalTable = {
   detail: string | null;
   /** A `timeout`'s cause (JSON TimeoutCause, settlement/epochFacts.ts; migration 0031). */
   cause: Generated<string | null>;
+  /** The task the entry is about (migration 0057); null for one about no task or from before. */
+  task_id: Generated<string | null>;
   /** The epoch whose evidence bundle reported it; null until then. */
   reported_in: number | null;
 };

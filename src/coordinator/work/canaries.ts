@@ -315,7 +315,7 @@ export async function handleCanaryResult(
       if (updated.numUpdatedRows === 0n) {
         throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} is no longer leased`);
       }
-      if (passed) await recordOutcome(s, d, trx, address, 'valid');
+      if (passed) await recordOutcome(s, d, trx, address, 'valid', undefined, canary.task_id);
       else await setCanaryRepBefore(trx, canary.id, JSON.stringify(before));
       for (const f of verdict?.faults ?? []) {
         // The provider's own signed result goes with the fault: the evidence validators check.
