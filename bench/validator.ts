@@ -104,6 +104,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     let bytesAllV5 = 0;
     // Version 6 (before the reviews and unpaid results of version 7), same bundles.
     let bytesV6 = 0;
+    // Version 8 (before the price epochs and journal task ids of version 9), same bundles.
+    let bytesV8 = 0;
     let endedLeases = 0;
     let endedBytes = 0;
     // The same bundles in the unpacked version-2 form (the baseline, measured on the same facts),
@@ -163,6 +165,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       bytesV4 += Buffer.byteLength(v4);
       bytesV5 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 5 }).text);
       bytesV6 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 6 }).text);
+      bytesV8 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 8 }).text);
       sections(v4, bySectionV4);
       bytesV2 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 2 }).text);
       bytesV3 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 3 }).text);
@@ -184,6 +187,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       evidenceBytes: bytes,
       evidenceBytesPerTask: tasks > 0 ? Math.round(bytes / tasks) : null,
       evidenceBytesV4: bytesV4,
+      evidenceBytesPerTaskV8: tasks > 0 ? Math.round(bytesV8 / tasks) : null,
       evidenceBytesPerTaskV6: tasks > 0 ? Math.round(bytesV6 / tasks) : null,
       evidenceBytesPerTaskV5: tasks > 0 ? Math.round(bytesV5 / tasks) : null,
       evidenceBytesPerTaskV4: tasks > 0 ? Math.round(bytesV4 / tasks) : null,

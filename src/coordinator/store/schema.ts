@@ -400,8 +400,9 @@ export type AuditDrawsTable = {
 };
 /**
  * One change of a provider's reputation (0026, docs/validators.md "Audit rates and reputation"):
- * an outcome (`valid`, `agreed`, `fault`, `timeout`) at `at`, a reinstatement (`detail`:
- * `{ before, faultAt }`), or where the journal starts for a provider (`state`, `detail`: `{ state }`).
+ * an outcome at `at`, a reinstatement (`detail`: `{ before, faultAt }`), or where the journal starts
+ * (`state`, `detail`: `{ state }`); `cause`: a timeout's (JSON TimeoutCause, 0031); `task_id`: its
+ * task (0057; null: none or older); `reported_in`: the epoch whose bundle reported it (null: not yet).
  */
 export type ReputationJournalTable = {
   id: Generated<number>;
@@ -409,11 +410,8 @@ export type ReputationJournalTable = {
   kind: string;
   at: number;
   detail: string | null;
-  /** A `timeout`'s cause (JSON TimeoutCause, settlement/epochFacts.ts; migration 0031). */
   cause: Generated<string | null>;
-  /** The task the entry is about (migration 0057); null for one about no task or from before. */
   task_id: Generated<string | null>;
-  /** The epoch whose evidence bundle reported it; null until then. */
   reported_in: number | null;
 };
 export type TaskCommitmentsTable = {
