@@ -11,6 +11,7 @@ import type { EndedLease, EpochFacts } from '../coordinator/settlement/epochFact
 import { decodeEvidence, GENESIS_EVIDENCE_HASH } from '../coordinator/settlement/evidence.ts';
 import { type CoordinatorClaimSignature, claimSignatureProblem } from '../protocol/claimSignature.ts';
 import { checkAuditRates } from './checkAuditRates.ts';
+import { checkCanaryHolds } from './checkCanaryHolds.ts';
 import { CHARGE_MEMORY_MS, checkCompensationCharges, type SeenCharge } from './checkCompensations.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import { checkFacts } from './checkFacts.ts';
@@ -182,6 +183,9 @@ export async function verifyEpoch(args: {
     // Version 9: the journal's task ids agree with the facts on those tasks.
     const tasks = bundle.version >= 9 ? checkJournalTasks(bundle.facts) : null;
     if (tasks) return bad(tasks.fact, tasks.claimed, tasks.recomputed);
+    // Without a replay the hold decisions are checked from what they carry (with one: below).
+    const holdsAlone = bundle.version >= 9 && !args.reputation ? checkCanaryHolds(bundle.facts) : null;
+    if (holdsAlone) return bad(holdsAlone.fact, holdsAlone.claimed, holdsAlone.recomputed);
     // Version 6: every timeout cites one listed ended lease, and none owed is left out.
     const leases =
       bundle.version >= 6 ? checkLeases(bundle.facts, bundle.inputs, args.reputation?.leases) : undefined;
@@ -207,6 +211,9 @@ export async function verifyEpoch(args: {
       reputation.seen = true;
       const rates = checkAuditRates(bundle.facts, reputation, bundle.epoch, bundle.inputs.endsAt);
       if (rates) return bad(rates.fact, rates.claimed, rates.recomputed);
+      // Version 9: each canary miss's hold decision, its record checked against the replay.
+      const holds = bundle.version >= 9 ? checkCanaryHolds(bundle.facts, reputation) : null;
+      if (holds) return bad(holds.fact, holds.claimed, holds.recomputed);
       // The unpaid results to compare: none of a provider caught after its result (the replay
       // knows its faults from every bundle applied, this one's included).
       const replay = reputation;

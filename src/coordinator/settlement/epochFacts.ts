@@ -408,6 +408,12 @@ export type CanaryFact = {
    * null for a review's independent check (issued to a trusted provider, not drawn).
    */
   draw: { epoch: number; slot: Hex; rate: number; draw: number } | null;
+  /**
+   * A miss (migration 0058, evidence version 9): when, the provider's `consecutiveValid` as the
+   * coordinator read it, the canary's review state then, and whether the miss was held for review
+   * (the long-record rule, work/canaries.ts); a validator re-derives it (checkCanaryHolds.ts).
+   */
+  hold?: { at: number; record: number; review: string | null; held: boolean };
 };
 
 /**

@@ -1,4 +1,5 @@
 import { type Migration, sql } from 'kysely';
+import { canaryHoldMigration } from './canaryHoldMigration.ts';
 import { journalTaskMigration } from './journalTaskMigration.ts';
 import { reopenedOutputsMigration } from './reopenedMigration.ts';
 
@@ -591,4 +592,5 @@ export const laterMigrations: Record<string, Migration> = {
     },
   },
   '0057_journal_task_id': journalTaskMigration,
+  '0058_canary_holds': canaryHoldMigration,
 };

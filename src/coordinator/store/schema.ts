@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { CanaryHoldsTable } from './canaryHoldMigration.ts';
 import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
@@ -284,8 +285,7 @@ export type CanaryAssignmentsTable = {
   task_id: string;
   canary_id: string;
   provider: string;
-  /** `review`: a miss by a provider with a long record, waiting on a re-verification;
-   * `voided`: a miss of a canary later found poisoned (its fault reversed). */
+  /** `review`: a long-record miss awaiting re-verification; `voided`: a poisoned canary's miss. */
   status: 'leased' | 'passed' | 'failed' | 'expired' | 'review' | 'voided';
   lease_expires_at: number;
   output_cid: string | null;
@@ -311,8 +311,7 @@ export type CanarySourcesTable = { canary_id: string; provider: string };
 export type CanaryReviewsTable = {
   id: string;
   canary_id: string;
-  /** `record-miss`: a provider with a long good record missed it; `source-faulted`: a provider
-   * that agreed on its source verdict was later proven faulty. */
+  /** `record-miss`: a long-record provider missed it; `source-faulted`: one of its source's agreers faulted. */
   reason: 'record-miss' | 'source-faulted' | 'record-miss-duplicate';
   /** The missed canary lease under review (record-miss). */
   lease_id: string | null;
@@ -525,6 +524,7 @@ export type Database = {
   capability_proofs: CapabilityProofsTable;
   canary_tasks: CanaryTasksTable;
   canary_assignments: CanaryAssignmentsTable;
+  canary_holds: CanaryHoldsTable;
   canary_sources: CanarySourcesTable;
   canary_reviews: CanaryReviewsTable;
   fault_reversals: FaultReversalsTable;
