@@ -29,7 +29,8 @@ import type { EpochFacts } from './epochFacts.ts';
  * offers, floor and price it was priced with and the client's signed put (docs/validators.md
  * "Storage price"; the same packing as 7); 9: a charge priced at an earlier epoch's base price
  * names that epoch (`priceEpoch`, packed as `priceLags`) and the unit price is re-derived exactly
- * (docs/validators.md "Unit price"). Versions 2 to 8 are still read (and 3 to 8 written on
+ * (docs/validators.md "Unit price"); a journal entry names its task and a canary miss carries what
+ * decided fault or hold ("Journal task ids", "Canary holds"). Versions 2 to 8 are still read (and 3 to 8 written on
  * request: the baselines).
  */
 export const EVIDENCE_VERSION = 9;
