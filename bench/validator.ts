@@ -19,7 +19,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Address } from 'viem';
-import { canonicalJson, decodeEvidence, encodeEvidence } from '../src/coordinator/settlement/evidence.ts';
+import {
+  canonicalJson,
+  decodeEvidence,
+  type EvidenceBundle,
+  encodeEvidence,
+} from '../src/coordinator/settlement/evidence.ts';
 import { startDevnet } from '../src/devnet/startDevnet.ts';
 import { downloadEvidence } from '../src/validator/createValidator.ts';
 import { ReputationReplay } from '../src/validator/reputationReplay.ts';
@@ -104,6 +109,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     let bytesAllV5 = 0;
     // Version 6 (before the reviews and unpaid results of version 7), same bundles.
     let bytesV6 = 0;
+    // Version 8 (before the price epochs and journal task ids of version 9), same bundles.
+    let bytesV8 = 0;
     let endedLeases = 0;
     let endedBytes = 0;
     // The same bundles in the unpacked version-2 form (the baseline, measured on the same facts),
@@ -130,7 +137,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       bytesAll += Buffer.byteLength(text);
       // Version 6's ended-lease list over every settled epoch (a lease is listed by the bundle
       // closed after it ended, often not the one that charges its task): its cost, and version 5's.
-      bytesAllV5 += Buffer.byteLength(encodeEvidence({ ...decodeEvidence(text).bundle, version: 5 }).text);
+      bytesAllV5 += Buffer.byteLength(
+        encodeEvidence({ ...beforeV9(decodeEvidence(text).bundle), version: 5 }).text,
+      );
       const ended = (JSON.parse(text) as { facts: { ended?: unknown[] } }).facts.ended ?? [];
       endedLeases += ended.length;
       endedBytes += ended.length ? canonicalJson(ended).length : 0;
@@ -158,11 +167,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     };
     for (const text of texts) {
       sections(text, bySection);
-      const { bundle } = decodeEvidence(text);
+      const bundle = beforeV9(decodeEvidence(text).bundle);
       const v4 = encodeEvidence({ ...bundle, version: 4 }).text;
       bytesV4 += Buffer.byteLength(v4);
       bytesV5 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 5 }).text);
       bytesV6 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 6 }).text);
+      bytesV8 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 8 }).text);
       sections(v4, bySectionV4);
       bytesV2 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 2 }).text);
       bytesV3 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 3 }).text);
@@ -184,6 +194,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       evidenceBytes: bytes,
       evidenceBytesPerTask: tasks > 0 ? Math.round(bytes / tasks) : null,
       evidenceBytesV4: bytesV4,
+      evidenceBytesPerTaskV8: tasks > 0 ? Math.round(bytesV8 / tasks) : null,
       evidenceBytesPerTaskV6: tasks > 0 ? Math.round(bytesV6 / tasks) : null,
       evidenceBytesPerTaskV5: tasks > 0 ? Math.round(bytesV5 / tasks) : null,
       evidenceBytesPerTaskV4: tasks > 0 ? Math.round(bytesV4 / tasks) : null,
@@ -228,4 +239,17 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     await net.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A bundle as a coordinator before version 9 would have written it: no journal task ids and no
+ * price epochs (an older version would otherwise carry a task id inside the entry's detail).
+ */
+function beforeV9(b: EvidenceBundle): EvidenceBundle {
+  const facts = {
+    ...b.facts,
+    charges: b.facts.charges.map(({ priceEpoch: _p, ...c }) => c),
+    ...(b.facts.reputation ? { reputation: b.facts.reputation.map(({ taskId: _t, ...e }) => e) } : {}),
+  };
+  return { ...b, facts };
 }

@@ -9,6 +9,7 @@ import { plexusAbis } from '../chain/abis.ts';
 import type { PlexusReader } from '../chain/types.ts';
 import { replicaFetch } from '../protocol/replicaFetch.ts';
 import { type PublishedDraw, publishedDraws } from './checkDraws.ts';
+import type { EpochPrices } from './checkUnitPrice.ts';
 import { downloadEvidence } from './createValidator.ts';
 import { ReputationReplay } from './reputationReplay.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
@@ -70,6 +71,8 @@ export async function auditHistory(opts: {
   let reputation = new ReputationReplay({ complete: false });
   // Each stored object's price as its hold set it (checkStoragePrice.ts; null: unknown).
   const storagePrices = new Map<string, bigint | null>();
+  // Each accepted epoch's base prices and close time (checkUnitPrice.ts).
+  const epochPrices = new Map<number, EpochPrices>();
   for (const epoch of todo) {
     const problems: string[] = [];
     const evidence = await downloadEvidence(replicas, epoch);
@@ -83,9 +86,11 @@ export async function auditHistory(opts: {
       remembered: (e) => published.get(e) ?? [],
       reputation,
       storagePrice: (o) => storagePrices.get(o) ?? undefined,
+      pricesOf: (e) => epochPrices.get(e),
       ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
     });
     if (v.ok) for (const [o, p] of v.storagePrices) storagePrices.set(o, p);
+    if (v.ok) epochPrices.set(epoch, v.prices);
     if (v.ok && v.reputation) reputation = v.reputation;
     else if (!v.ok) {
       // A refused bundle's journal is not applied: later reputations are no longer known.

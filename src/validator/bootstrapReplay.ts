@@ -10,6 +10,7 @@
  */
 import { type Address, type Hex, zeroHash } from 'viem';
 import { type PublishedDraw, publishedDraws } from './checkDraws.ts';
+import type { EpochPrices } from './checkUnitPrice.ts';
 import { ReputationReplay } from './reputationReplay.ts';
 import { type EpochClaim, type EpochVerdict, verifyEpoch } from './verifyEpoch.ts';
 
@@ -35,6 +36,8 @@ export async function bootstrapReplay(args: {
   const applied: BootstrappedEpoch[] = [];
   const commitments = new Map<number, Hex>();
   const published = new Map<number, PublishedDraw[]>();
+  const prices = new Map<number, EpochPrices>();
+  const storagePrices = new Map<string, bigint | null>();
   const lastFinalized = await args.chain.lastFinalized();
   let prevHash: Hex = zeroHash;
   const stop = (problem: string) => ({ replay, applied, problem });
@@ -50,6 +53,8 @@ export async function bootstrapReplay(args: {
         commitmentOf: (e) => commitments.get(e),
         remembered: (e) => published.get(e) ?? [],
         reputation: replay,
+        pricesOf: (e) => prices.get(e),
+        storagePrice: (o) => storagePrices.get(o) ?? undefined,
         ...(args.coordinatorKey ? { coordinatorKey: args.coordinatorKey } : {}),
       });
     } catch (err) {
@@ -62,6 +67,8 @@ export async function bootstrapReplay(args: {
     if (v.reputation) replay = v.reputation;
     commitments.set(v.seedCommitment.epoch, v.seedCommitment.commitment);
     for (const d of publishedDraws(v.facts)) published.set(d.epoch, [...(published.get(d.epoch) ?? []), d]);
+    prices.set(epoch, v.prices);
+    for (const [o, p] of v.storagePrices) storagePrices.set(o, p);
     applied.push({ ...v, epoch });
     prevHash = v.evidenceHash;
   }

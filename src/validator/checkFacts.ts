@@ -7,7 +7,6 @@
  * The first fact that fails is returned, named so a dispute points at it.
  */
 import type { Address, Hex } from 'viem';
-import { bigMin } from '../coordinator/market/bigMath.ts';
 import { PROTOCOL_FEE_BPS } from '../coordinator/market/constants.ts';
 import {
   billedUnitsMilli,
@@ -31,6 +30,7 @@ import { checkDatasetSale, checkSensorBatches } from './checkSensorFacts.ts';
 import { checkStorageEntry, STORAGE_ENTRY_KINDS } from './checkStorageFacts.ts';
 import type { StoragePriceContext } from './checkStoragePrice.ts';
 import { checkStorageSlash } from './checkStorageSlash.ts';
+import { checkUnitPrice, type EpochPrices } from './checkUnitPrice.ts';
 
 /**
  * The first fact that does not hold: its name, what the evidence says, what it should say.
@@ -111,6 +111,11 @@ export async function checkFacts(
   storage: Omit<StoragePriceContext, 'online' | 'prices'> & { prices?: StoragePriceContext['prices'] } = {
     required: false,
   },
+  /**
+   * Version 9 on (`exact`): each charge's unit price is exactly min(base, cap) at its price epoch,
+   * earlier epochs' prices from `pricesOf` (checkUnitPrice.ts). Before: within min(base, cap) … cap.
+   */
+  unitPrices: { exact: boolean; pricesOf?: (epoch: number) => EpochPrices | undefined } = { exact: false },
 ): Promise<FactDispute | null> {
   const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
     fact,
@@ -231,12 +236,15 @@ export async function checkFacts(
       billedUnits.get(c.ref) ??
       billedUnitsMilli(c.class, c.result.usage, job.spec.taskTimeoutSec, c.leaseMs ?? listed, capOf(c));
     if (BigInt(c.unitsMilli) !== units) return bad(`${name}.unitsMilli`, c.unitsMilli, units);
-    const base = prices.get(c.class);
-    if (base === undefined) return bad(`${name}.class`, c.class, 'a priced resource class');
+    const priced = checkUnitPrice(c, job.maxPrice, {
+      epoch: inputs.epoch,
+      exact: unitPrices.exact,
+      prices,
+      pricesOf: unitPrices.pricesOf ?? (() => undefined),
+      ended: endedOf,
+    });
+    if (priced) return priced;
     const unitPrice = BigInt(c.unitPrice);
-    const floor = bigMin(base, job.maxPrice);
-    if (unitPrice > job.maxPrice || unitPrice < floor)
-      return bad(`${name}.unitPrice`, c.unitPrice, `between ${floor} and the client's cap ${job.maxPrice}`);
     const charge = (units * unitPrice) / 1000n;
     const fee = (charge * PROTOCOL_FEE_BPS) / 10_000n;
     if (BigInt(c.charge) !== charge) return bad(`${name}.charge`, c.charge, charge);

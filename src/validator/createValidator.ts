@@ -211,6 +211,7 @@ export async function createValidator(opts: {
         used: (key) => store.chargeUsed(coordinator, key, epoch),
       },
       storagePrice: (objectId) => store.storagePrice(coordinator, objectId, epoch),
+      pricesOf: (e) => (e < epoch ? store.epochPrices(coordinator, e) : undefined),
       ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
     });
     const base = { coordinator, epoch, decidedAt: Date.now() };
@@ -261,6 +262,7 @@ export async function createValidator(opts: {
       store.rememberRenderAudits(coordinator, renderAudits);
       if (v.charges) store.rememberCharges(coordinator, epoch, v.charges.endsAt, v.charges);
       store.rememberStoragePrices(coordinator, epoch, v.storagePrices);
+      store.rememberEpochPrices(coordinator, v.prices);
       if (v.reputation) {
         store.keepReputation(coordinator, epoch, v.facts.reputation ?? [], v.reputation);
         replays.set(coordinator, v.reputation);
@@ -324,6 +326,9 @@ export async function createValidator(opts: {
     for (const a of b.applied) {
       store.commit(c, a.seedCommitment.epoch, a.seedCommitment.commitment);
       store.rememberDraws(c, publishedDraws(a.facts));
+      // The storage prices its holds set and its base prices: later bundles are checked by them.
+      store.rememberStoragePrices(c, a.epoch, a.storagePrices);
+      store.rememberEpochPrices(c, a.prices);
       if (a.reputation) store.keepReputation(c, a.epoch, a.facts.reputation ?? [], a.reputation);
     }
     replays.set(c, b.replay);

@@ -10,6 +10,7 @@ import type { ReputationEntry } from '../coordinator/settlement/epochFacts.ts';
 import { CHARGE_MEMORY_MS, type SeenCharge } from './checkCompensations.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import type { RenderAudit } from './checkRenderRegions.ts';
+import type { EpochPrices } from './checkUnitPrice.ts';
 import { ReputationReplay } from './reputationReplay.ts';
 
 /**
@@ -93,6 +94,10 @@ export type ValidatorStore = {
   rememberStoragePrices(coordinator: string, epoch: number, prices: readonly [string, bigint | null][]): void;
   /** The price of an object's term as the latest hold of an epoch before `before` set it. */
   storagePrice(coordinator: string, objectId: string, before: number): bigint | undefined;
+  /** Keeps a signed bundle's base prices and close time (checkUnitPrice.ts), replacing earlier ones. */
+  rememberEpochPrices(coordinator: string, prices: EpochPrices): void;
+  /** The base prices and close time of `epoch` as the bundle this validator signed published them. */
+  epochPrices(coordinator: string, epoch: number): EpochPrices | undefined;
   /** The replay rebuilt from every journal kept, in epoch order. */
   reputation(coordinator: string): ReputationReplay;
   /** The latest epoch whose bundle the kept replay applied (undefined: none, or a store from before 0037). */
@@ -229,6 +234,11 @@ export function openValidatorStore(path: string): ValidatorStore {
   const priceGet = db.prepare(
     'SELECT price FROM storage_prices WHERE coordinator = ? AND object_id = ? AND epoch < ? ORDER BY epoch DESC LIMIT 1',
   );
+  // Each signed epoch's base prices and close time (checkUnitPrice.ts).
+  db.exec(`CREATE TABLE IF NOT EXISTS epoch_prices (
+    coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (coordinator, epoch))`);
+  const epochPricesIns = db.prepare('INSERT OR REPLACE INTO epoch_prices VALUES (?, ?, ?)');
+  const epochPricesGet = db.prepare('SELECT body FROM epoch_prices WHERE coordinator = ? AND epoch = ?');
   const replayGet = db.prepare('SELECT body FROM reputation_replay WHERE coordinator = ?');
   const commitIns = db.prepare('INSERT OR IGNORE INTO seed_commitments VALUES (?, ?, ?)');
   const commitGet = db.prepare('SELECT commitment FROM seed_commitments WHERE coordinator = ? AND epoch = ?');
@@ -296,6 +306,13 @@ export function openValidatorStore(path: string): ValidatorStore {
     storagePrice: (c, o, before) => {
       const r = priceGet.get(c, o, before) as { price: string } | undefined;
       return r && r.price !== '' ? BigInt(r.price) : undefined;
+    },
+    rememberEpochPrices: (c, p) => {
+      epochPricesIns.run(c, p.epoch, JSON.stringify(p));
+    },
+    epochPrices: (c, epoch) => {
+      const r = epochPricesGet.get(c, epoch) as { body: string } | undefined;
+      return r ? (JSON.parse(r.body) as EpochPrices) : undefined;
     },
     replayEpoch: (c) =>
       (headGet.get(c) as { epoch: number } | undefined)?.epoch ??

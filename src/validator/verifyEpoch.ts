@@ -11,12 +11,15 @@ import type { EndedLease, EpochFacts } from '../coordinator/settlement/epochFact
 import { decodeEvidence, GENESIS_EVIDENCE_HASH } from '../coordinator/settlement/evidence.ts';
 import { type CoordinatorClaimSignature, claimSignatureProblem } from '../protocol/claimSignature.ts';
 import { checkAuditRates } from './checkAuditRates.ts';
+import { checkCanaryHolds } from './checkCanaryHolds.ts';
 import { CHARGE_MEMORY_MS, checkCompensationCharges, type SeenCharge } from './checkCompensations.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import { checkFacts } from './checkFacts.ts';
+import { checkJournalTasks } from './checkJournalTasks.ts';
 import { checkLeases } from './checkLeases.ts';
 import { checkReinstatementFacts } from './checkReinstatements.ts';
 import { checkTimeouts } from './checkTimeouts.ts';
+import type { EpochPrices } from './checkUnitPrice.ts';
 import { checkCanaryFaults, checkLeaseResults, unpaidResults } from './checkUnpaidResults.ts';
 import type { ReputationReplay } from './reputationReplay.ts';
 
@@ -60,6 +63,8 @@ export type EpochVerdict =
       unpaid: EndedLease[];
       /** Each object's storage price its hold in this bundle set (null: unknown): keep them when signing. */
       storagePrices: [string, bigint | null][];
+      /** This epoch's base prices and close time: a later bundle's charge may be priced at them. */
+      prices: EpochPrices;
     }
   | { ok: false; fact: string; claimed: string; recomputed: string; evidenceHash: Hex | null };
 
@@ -107,6 +112,8 @@ export async function verifyEpoch(args: {
    * (checkStoragePrice.ts; null: set by a hold without its evidence). None: only this bundle's holds.
    */
   storagePrice?: (objectId: string) => bigint | undefined;
+  /** Earlier epochs' base prices from bundles accepted before (checkUnitPrice.ts). None: cap only. */
+  pricesOf?: (epoch: number) => EpochPrices | undefined;
 }): Promise<EpochVerdict> {
   const { claim, target } = args;
   let decoded: ReturnType<typeof decodeEvidence>;
@@ -160,6 +167,7 @@ export async function verifyEpoch(args: {
         prices: storagePrices,
         ...(args.storagePrice ? { remembered: args.storagePrice } : {}),
       },
+      { exact: bundle.version >= 9, ...(args.pricesOf ? { pricesOf: args.pricesOf } : {}) },
     );
     if (dispute) return bad(dispute.fact, dispute.claimed, dispute.recomputed);
     // Timeouts carry their cause from version 5 on; a legacy one (journaled before) only in the
@@ -172,6 +180,12 @@ export async function verifyEpoch(args: {
       jobsRequired: bundle.version >= 6,
     });
     if (timeouts) return bad(timeouts.fact, timeouts.claimed, timeouts.recomputed);
+    // Version 9: the journal's task ids agree with the facts on those tasks.
+    const tasks = bundle.version >= 9 ? checkJournalTasks(bundle.facts) : null;
+    if (tasks) return bad(tasks.fact, tasks.claimed, tasks.recomputed);
+    // Without a replay the hold decisions are checked from what they carry (with one: below).
+    const holdsAlone = bundle.version >= 9 && !args.reputation ? checkCanaryHolds(bundle.facts) : null;
+    if (holdsAlone) return bad(holdsAlone.fact, holdsAlone.claimed, holdsAlone.recomputed);
     // Version 6: every timeout cites one listed ended lease, and none owed is left out.
     const leases =
       bundle.version >= 6 ? checkLeases(bundle.facts, bundle.inputs, args.reputation?.leases) : undefined;
@@ -197,6 +211,9 @@ export async function verifyEpoch(args: {
       reputation.seen = true;
       const rates = checkAuditRates(bundle.facts, reputation, bundle.epoch, bundle.inputs.endsAt);
       if (rates) return bad(rates.fact, rates.claimed, rates.recomputed);
+      // Version 9: each canary miss's hold decision, its record checked against the replay.
+      const holds = bundle.version >= 9 ? checkCanaryHolds(bundle.facts, reputation) : null;
+      if (holds) return bad(holds.fact, holds.claimed, holds.recomputed);
       // The unpaid results to compare: none of a provider caught after its result (the replay
       // knows its faults from every bundle applied, this one's included).
       const replay = reputation;
@@ -273,6 +290,11 @@ export async function verifyEpoch(args: {
     facts: bundle.facts,
     unpaid,
     storagePrices: [...storagePrices],
+    prices: {
+      epoch: bundle.epoch,
+      closedAt: bundle.inputs.closedAt,
+      prices: bundle.inputs.prices.map((x) => [x.class, x.basePrice.toString()]),
+    },
     ...(reputation ? { reputation } : {}),
     ...(seenCharges ? { charges: seenCharges } : {}),
   };

@@ -119,8 +119,21 @@ export function createMarket(deps: {
   }
 
   async function currentEpoch(ex: Executor, t = now()): Promise<number> {
+    return (await epochAndPriceEpoch(ex, t)).epoch;
+  }
+
+  /**
+   * The epoch an entry posted now accrues to, and the epoch whose base price is in force for it:
+   * the next epoch's price is set when the epoch before it closes, so until then (the previous
+   * epoch ended but is not closed: finalization of the one before is pending, or the chain is down)
+   * the price in force is the one set for the first epoch not yet closed. A validator re-derives
+   * the unit price from that epoch's bundle (`ChargeFact.priceEpoch`, docs/validators.md "Facts").
+   */
+  async function epochAndPriceEpoch(ex: Executor, t = now()): Promise<{ epoch: number; priceEpoch: number }> {
     const closed = await stmt.first(ex, lastClosedEpoch, {});
-    return Math.max(clock.epochAt(t), Number(closed?.e ?? 0) + 1);
+    const open = Number(closed?.e ?? 0) + 1;
+    const epoch = Math.max(clock.epochAt(t), open);
+    return { epoch, priceEpoch: Math.min(epoch, open) };
   }
 
   async function basePrice(ex: Executor, cls: string, epoch: number): Promise<bigint> {
@@ -291,7 +304,7 @@ export function createMarket(deps: {
           .orderBy('created_at')
           .execute());
       const limit = paidExecutionsPerTask(policyOfSpec(spec));
-      const epoch = await currentEpoch(trx);
+      const { epoch, priceEpoch } = await epochAndPriceEpoch(trx);
       // Paid executions in order, at most `limit`, each with its class: a connected provider's
       // from its session, otherwise its row's.
       const billable: {
@@ -337,7 +350,7 @@ export function createMarket(deps: {
       const basePriceOf = (cls: string) => {
         const known = basePrices.get(cls);
         if (known) return known;
-        const read = basePrice(trx, cls, epoch);
+        const read = basePrice(trx, cls, priceEpoch);
         basePrices.set(cls, read);
         return read;
       };
@@ -392,6 +405,7 @@ export function createMarket(deps: {
               unitPrice: price.unitPrice.toString(),
               ...(x.leaseMs !== undefined ? { leaseMs: x.leaseMs } : {}),
               ...(x.sizeCapMilli !== undefined ? { sizeCapMilli: x.sizeCapMilli.toString() } : {}),
+              ...(priceEpoch !== epoch ? { priceEpoch } : {}),
               ...(x.region ? { regionPixels: x.region.pixels, taskPixels: x.region.taskPixels } : {}),
             },
             postings: [

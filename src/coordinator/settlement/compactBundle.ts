@@ -216,14 +216,15 @@ export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { input
     sensorBatches: packDeep(f.sensorBatches ?? []),
     // Reputation journal (0026): rows [provider, kind, at, detail?]; the detail (a reinstatement's
     // state before the fault and fault time, a starting state) as it is.
+    // Version 9: the entry's task as a party, a fifth column (the detail 0 when there is none).
     reputation: (f.reputation ?? []).map((e: ReputationEntry): Json[] => {
-      const { provider, kind, at, ...detail } = e;
-      return [
-        party(provider),
-        kind,
-        rel(at),
-        ...(Object.keys(detail).length ? [packDeep(detail as Json)] : []),
-      ];
+      const { provider, kind, at, ...rest } = e;
+      const { taskId, ...own } = rest;
+      const detail = version >= 9 ? own : rest;
+      const packed = Object.keys(detail).length ? [packDeep(detail as Json)] : [];
+      const head = [party(provider), kind, rel(at)];
+      if (version >= 9 && taskId !== undefined) return [...head, packed[0] ?? 0, task(taskId)];
+      return [...head, ...packed];
     }),
   };
   if (v5) facts.amounts = amounts.list;
@@ -231,6 +232,11 @@ export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { input
   if (version >= 6) facts.ended = packEndedLeases(f.endedLeases ?? [], f.charges, { party, task, rel });
   // Version 7: results on paid tasks neither paid nor slashed, signed (compactLeases.ts).
   if (version >= 7) facts.unpaid = packUnpaidResults(f.unpaidResults ?? [], { party, task });
+  // Version 9: the charges priced at an earlier epoch's price, [row, epoch − price epoch] (rare).
+  if (version >= 9)
+    facts.priceLags = f.charges.flatMap((c, i): Json[] =>
+      c.priceEpoch !== undefined ? [[i, ((inputs as Obj).epoch as number) - c.priceEpoch]] : [],
+    );
   const packedInputs = packInputs(inputs as Obj, party, v5);
   facts.parties = list.map((v, i) => shown[i] ?? (v.startsWith('@') ? `\\${v}` : packString(v)));
   return { inputs: packedInputs, facts: dropEmpty(facts) };
@@ -535,6 +541,14 @@ export function unpackBundle(
     if (!Array.isArray(v)) throw new Error(`evidence: ${k} is not a list`);
     return unpackDeep(v);
   };
+  // Version 9: charges priced at an earlier epoch's price.
+  if (version >= 9)
+    for (const [i, lag] of rows(f.priceLags, 'price lags')) {
+      const c = charges[num(i, 'a charge row')];
+      if (!c || !Number.isSafeInteger(lag) || (lag as number) <= 0)
+        throw new Error('evidence: a price lag names no charge or is not a positive integer');
+      c.priceEpoch = num((rawInputs as Obj).epoch, 'the epoch') - (lag as number);
+    }
   const facts: EpochFacts = {
     jobDomain: f.jobDomain as EpochFacts['jobDomain'],
     jobs,
@@ -554,11 +568,14 @@ export function unpackBundle(
     ...(f.reputation !== undefined
       ? {
           reputation: rows(f.reputation, 'reputation').map(
-            ([p, kind, at, detail]): ReputationEntry => ({
+            ([p, kind, at, detail, t]): ReputationEntry => ({
               provider: party(p),
               kind: kind as ReputationEntry['kind'],
               at: abs(at),
-              ...(detail === undefined ? {} : (unpackDeep(detail) as Partial<ReputationEntry>)),
+              ...(detail === undefined || detail === 0
+                ? {}
+                : (unpackDeep(detail) as Partial<ReputationEntry>)),
+              ...(version >= 9 && t !== undefined ? { taskId: party(t) as Hex } : {}),
             }),
           ),
         }

@@ -68,6 +68,13 @@ export type ChargeFact = {
    * and a validator applies the same cap. Absent where no cap bound (no verified size yet).
    */
   sizeCapMilli?: string;
+  /**
+   * The epoch whose base price the charge was priced at, when not the bundle's own (evidence
+   * version 9): the next epoch's price is set when the epoch before it closes, so a charge posted
+   * before that close is priced at the first unclosed epoch's (createMarket.ts `epochAndPriceEpoch`).
+   * A validator re-derives the exact unit price from that epoch's bundle (checkUnitPrice.ts).
+   */
+  priceEpoch?: number;
 };
 
 /**
@@ -287,6 +294,12 @@ export type ReputationEntry = {
   cause?: TimeoutCause;
   /** `reinstate` (evidence version 7): the review that overturned the fault, as its checkers signed it. */
   review?: ReinstateReview;
+  /**
+   * The task the change is about (migration 0057, evidence version 9): a verdict's outcome, a
+   * canary's, a fault's, a timeout's (its cause's task). A validator cross-checks it with the
+   * bundle's facts on that task (checkJournalTasks.ts).
+   */
+  taskId?: Hex;
 };
 
 /**
@@ -401,6 +414,12 @@ export type CanaryFact = {
    * null for a review's independent check (issued to a trusted provider, not drawn).
    */
   draw: { epoch: number; slot: Hex; rate: number; draw: number } | null;
+  /**
+   * A miss (migration 0058, evidence version 9): when, the provider's `consecutiveValid` as the
+   * coordinator read it, the canary's review state then, and whether the miss was held for review
+   * (the long-record rule, work/canaries.ts); a validator re-derives it (checkCanaryHolds.ts).
+   */
+  hold?: { at: number; record: number; review: string | null; held: boolean };
 };
 
 /**

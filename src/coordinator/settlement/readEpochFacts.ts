@@ -86,6 +86,7 @@ export async function readEpochFacts(
       taskPixels?: number;
       leaseMs?: number;
       sizeCapMilli?: string;
+      priceEpoch?: number;
     };
     const exec = await trx
       .selectFrom('task_executions')
@@ -119,6 +120,9 @@ export async function readEpochFacts(
         : {}),
       ...(memo.leaseMs !== undefined ? { leaseMs: memo.leaseMs } : {}),
       ...(memo.sizeCapMilli !== undefined ? { sizeCapMilli: memo.sizeCapMilli } : {}),
+      ...(memo.priceEpoch !== undefined && memo.priceEpoch !== args.epoch
+        ? { priceEpoch: memo.priceEpoch }
+        : {}),
     });
   }
   // The journal (and the ended leases) are read before the jobs: a timeout's job is carried too.

@@ -51,6 +51,7 @@ export async function readCanaryFacts(trx: Transaction<Database>, epoch: number)
   const rows = await trx
     .selectFrom('canary_assignments as a')
     .innerJoin('canary_tasks as c', 'c.id', 'a.canary_id')
+    .leftJoin('canary_holds as h', 'h.lease_id', 'a.id')
     .select([
       'a.id',
       'a.task_id',
@@ -64,6 +65,10 @@ export async function readCanaryFacts(trx: Transaction<Database>, epoch: number)
       'a.draw',
       'c.expected_cid',
       'c.expected_digest',
+      'h.at as hold_at',
+      'h.record as hold_record',
+      'h.review as hold_review',
+      'h.held as hold_held',
     ])
     .where('a.reported_in', 'is', null)
     .where('a.status', 'in', ['passed', 'failed', 'review'])
@@ -105,6 +110,16 @@ export async function readCanaryFacts(trx: Transaction<Database>, epoch: number)
               rate: JSON.parse(r.rate) as number,
               draw: JSON.parse(r.draw) as number,
             },
+      ...(r.hold_at !== null && r.hold_record !== null && r.hold_held !== null
+        ? {
+            hold: {
+              at: Number(r.hold_at),
+              record: Number(r.hold_record),
+              review: r.hold_review,
+              held: Number(r.hold_held) === 1,
+            },
+          }
+        : {}),
     };
   });
 }
@@ -192,7 +207,7 @@ export async function readReputationJournal(
 ): Promise<ReputationEntry[]> {
   const rows = await trx
     .selectFrom('reputation_journal')
-    .select(['id', 'provider', 'kind', 'at', 'detail', 'cause'])
+    .select(['id', 'provider', 'kind', 'at', 'detail', 'cause', 'task_id'])
     .where('reported_in', 'is', null)
     .orderBy('at')
     .orderBy('id')
@@ -223,6 +238,7 @@ export async function readReputationJournal(
         : {}),
       ...(r.kind === 'state' && detail.state ? { state: detail.state } : {}),
       ...(r.cause ? { cause: JSON.parse(r.cause) as TimeoutCause } : {}),
+      ...(r.task_id ? { taskId: r.task_id as Hex } : {}),
     };
   });
 }

@@ -1,4 +1,6 @@
 import { type Migration, sql } from 'kysely';
+import { canaryHoldMigration } from './canaryHoldMigration.ts';
+import { journalTaskMigration } from './journalTaskMigration.ts';
 import { reopenedOutputsMigration } from './reopenedMigration.ts';
 
 /**
@@ -589,4 +591,6 @@ export const laterMigrations: Record<string, Migration> = {
       await db.schema.alterTable('provider_sessions').addColumn('draining_at', 'integer').execute();
     },
   },
+  '0057_journal_task_id': journalTaskMigration,
+  '0058_canary_holds': canaryHoldMigration,
 };

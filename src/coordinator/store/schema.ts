@@ -1,5 +1,6 @@
 import type { Generated } from 'kysely';
 import type { AssignmentsTable } from './assignmentSchema.ts';
+import type { CanaryHoldsTable } from './canaryHoldMigration.ts';
 import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
@@ -270,8 +271,7 @@ export type CanaryAssignmentsTable = {
   task_id: string;
   canary_id: string;
   provider: string;
-  /** `review`: a miss by a provider with a long record, waiting on a re-verification;
-   * `voided`: a miss of a canary later found poisoned (its fault reversed). */
+  /** `review`: a long-record miss awaiting re-verification; `voided`: a poisoned canary's miss. */
   status: 'leased' | 'passed' | 'failed' | 'expired' | 'review' | 'voided';
   lease_expires_at: number;
   output_cid: string | null;
@@ -297,8 +297,7 @@ export type CanarySourcesTable = { canary_id: string; provider: string };
 export type CanaryReviewsTable = {
   id: string;
   canary_id: string;
-  /** `record-miss`: a provider with a long good record missed it; `source-faulted`: a provider
-   * that agreed on its source verdict was later proven faulty. */
+  /** `record-miss`: a long-record provider missed it; `source-faulted`: one of its source's agreers faulted. */
   reason: 'record-miss' | 'source-faulted' | 'record-miss-duplicate';
   /** The missed canary lease under review (record-miss). */
   lease_id: string | null;
@@ -386,8 +385,9 @@ export type AuditDrawsTable = {
 };
 /**
  * One change of a provider's reputation (0026, docs/validators.md "Audit rates and reputation"):
- * an outcome (`valid`, `agreed`, `fault`, `timeout`) at `at`, a reinstatement (`detail`:
- * `{ before, faultAt }`), or where the journal starts for a provider (`state`, `detail`: `{ state }`).
+ * an outcome at `at`, a reinstatement (`detail`: `{ before, faultAt }`), or where the journal starts
+ * (`state`, `detail`: `{ state }`); `cause`: a timeout's (JSON TimeoutCause, 0031); `task_id`: its
+ * task (0057; null: none or older); `reported_in`: the epoch whose bundle reported it (null: not yet).
  */
 export type ReputationJournalTable = {
   id: Generated<number>;
@@ -395,9 +395,8 @@ export type ReputationJournalTable = {
   kind: string;
   at: number;
   detail: string | null;
-  /** A `timeout`'s cause (JSON TimeoutCause, settlement/epochFacts.ts; migration 0031). */
   cause: Generated<string | null>;
-  /** The epoch whose evidence bundle reported it; null until then. */
+  task_id: Generated<string | null>;
   reported_in: number | null;
 };
 export type TaskCommitmentsTable = {
@@ -511,6 +510,7 @@ export type Database = {
   capability_proofs: CapabilityProofsTable;
   canary_tasks: CanaryTasksTable;
   canary_assignments: CanaryAssignmentsTable;
+  canary_holds: CanaryHoldsTable;
   canary_sources: CanarySourcesTable;
   canary_reviews: CanaryReviewsTable;
   fault_reversals: FaultReversalsTable;

@@ -315,8 +315,16 @@ export async function handleCanaryResult(
       if (updated.numUpdatedRows === 0n) {
         throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} is no longer leased`);
       }
-      if (passed) await recordOutcome(s, d, trx, address, 'valid');
-      else await setCanaryRepBefore(trx, canary.id, JSON.stringify(before));
+      if (passed) await recordOutcome(s, d, trx, address, 'valid', undefined, canary.task_id);
+      else {
+        await setCanaryRepBefore(trx, canary.id, JSON.stringify(before));
+        // What decided fault or hold, for validators to re-derive (0058, docs/validators.md "Canary holds").
+        const row = { at: t, record: before.consecutiveValid, review: reviewed ?? null, held: hold ? 1 : 0 };
+        await trx
+          .insertInto('canary_holds')
+          .values({ lease_id: canary.id, ...row })
+          .execute();
+      }
       for (const f of verdict?.faults ?? []) {
         // The provider's own signed result goes with the fault: the evidence validators check.
         const evidence = {

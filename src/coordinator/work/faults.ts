@@ -5,6 +5,7 @@
  * and event. Faults inside a job's verdict are written by verdicts.ts.
  */
 import type { Transaction } from 'kysely';
+import type { Hex } from 'viem';
 import type { ReputationEntry, TimeoutCause } from '../settlement/epochFacts.ts';
 import type { Database } from '../store/schema.ts';
 import {
@@ -35,6 +36,8 @@ export async function recordOutcome(
   provider: string,
   outcome: Outcome,
   cause?: TimeoutCause,
+  /** The task the outcome is about (a timeout's is its cause's). */
+  taskId?: string,
 ): Promise<void> {
   const address = provider.toLowerCase();
   const rep = await currentReputation(s, d, trx, address);
@@ -43,7 +46,14 @@ export async function recordOutcome(
   s.reputations.set(address, next);
   d.scheduler.refresh(address);
   await d.stmt.run(trx, d.q.setReputation, { address, reputation: JSON.stringify(next) });
-  await journalReputation(trx, { provider: address, kind: outcome, at, ...(cause ? { cause } : {}) });
+  const task = taskId ?? (cause && 'task' in cause ? cause.task : undefined);
+  await journalReputation(trx, {
+    provider: address,
+    kind: outcome,
+    at,
+    ...(cause ? { cause } : {}),
+    ...(task ? { taskId: task as Hex } : {}),
+  });
   // A provider proven faulty: every canary seeded from a verdict it agreed with is re-verified.
   if (outcome === 'fault') await reviewCanariesOf(trx, address, d.now());
 }
@@ -57,7 +67,7 @@ export async function recordOutcome(
  */
 export async function journalReputation(
   trx: Transaction<Database>,
-  e: Pick<ReputationEntry, 'provider' | 'kind' | 'at' | 'before' | 'faultAt' | 'cause' | 'review'>,
+  e: Pick<ReputationEntry, 'provider' | 'kind' | 'at' | 'before' | 'faultAt' | 'cause' | 'review' | 'taskId'>,
 ): Promise<void> {
   // A reinstatement's review travels with it (evidence version 7: validators re-derive it).
   const detail =
@@ -76,6 +86,7 @@ export async function journalReputation(
       at: e.at,
       detail,
       cause: e.cause ? JSON.stringify(e.cause) : null,
+      task_id: e.taskId?.toLowerCase() ?? null,
     })
     .execute();
 }
@@ -133,7 +144,7 @@ export async function recordFault(
     created_at: t,
   });
   await addTaskFailed(trx, provider);
-  await recordOutcome(s, d, trx, provider, 'fault');
+  await recordOutcome(s, d, trx, provider, 'fault', undefined, f.taskId);
   await d.events.append(trx, null, 'provider.faulted', {
     provider,
     taskId: f.taskId,

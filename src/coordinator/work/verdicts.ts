@@ -167,9 +167,11 @@ export async function settleVerdict(
         trx,
         o.provider,
         checkedByTrusted(who) && who !== client ? 'valid' : 'agreed',
+        undefined,
+        taskId,
       );
     } else if (o.outcome === 'fault') {
-      await recordOutcome(s, d, trx, o.provider, o.outcome);
+      await recordOutcome(s, d, trx, o.provider, o.outcome, undefined, taskId);
     } else if (o.outcome === 'timeout') {
       const timeoutSec = (known.job ?? (await jobInfo(s, d, jobId, trx)))?.spec.taskTimeoutSec;
       const cause = await taskTimeoutCause(trx, taskId, o.provider, timeoutSec);
