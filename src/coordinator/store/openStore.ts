@@ -105,6 +105,10 @@ async function openSqlite(path: string, readonly: boolean): Promise<SqliteStore>
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  // Savepoint journals in memory: the group commit runs every body in a savepoint, and SQLite
+  // keeps the first copy of each page a savepoint changes in a sub-journal, which beyond 64 KiB
+  // per transaction went to a temporary file (two write system calls per page, ~60 per task).
+  sqlite.pragma('temp_store = MEMORY');
   const database = cachingDatabase(sqlite);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   try {
