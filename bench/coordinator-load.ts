@@ -215,8 +215,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const mono0 = process.hrtime.bigint() / 1000n;
     await runJobs(inputs, nJobs);
     const seconds = (performance.now() - t0) / 1000;
-    // The window on the profile's clock (V8 profiles stamp samples in monotonic microseconds).
-    if (profDir) console.log(`cpu-prof window (monotonic µs): ${mono0}-${process.hrtime.bigint() / 1000n}`);
+    // The window on the profile's clock (V8 profiles stamp samples in monotonic microseconds; so
+    // does anything else that times the coordinator from inside, such as a statement trace).
+    console.log(`cpu-prof window (monotonic µs): ${mono0}-${process.hrtime.bigint() / 1000n}`);
     const coordinatorCpuMs = cpuOf(coordinators) - c0;
     const driverCpuMs = cpuOf(drivers) - d0;
     const me = process.cpuUsage(me0);

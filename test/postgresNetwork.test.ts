@@ -78,7 +78,10 @@ test('a coordinator on PostgreSQL runs an inference job end to end and its ledge
     const c = new pg.Client({ connectionString: database.url });
     await c.connect();
     try {
-      const job = await c.query('SELECT status, tasks_done FROM jobs WHERE id = $1', [s.jobId]);
+      const job = await c.query(
+        'SELECT j.status, p.tasks_done FROM jobs j JOIN job_progress p ON p.job_id = j.id WHERE j.id = $1',
+        [s.jobId],
+      );
       assert.deepEqual(job.rows[0], { status: 'completed', tasks_done: '3' });
       const done = await c.query("SELECT COUNT(*)::int AS n FROM assignments WHERE status = 'completed'");
       assert.ok(done.rows[0].n >= 3, 'done.rows[0].n >= 3');

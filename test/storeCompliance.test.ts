@@ -46,7 +46,6 @@ async function insertJob(store: Store, id: string, tasks: number) {
       spec: JSON.stringify({ model: `model-${id}`, public: true }),
       status: 'queued',
       tasks_total: tasks,
-      tasks_done: 0,
       deadline_ms: T0 + 3_600_000,
       issued_at: T0,
       signature: '0xsig',

@@ -68,3 +68,36 @@ test('a tiny blob put from memory lives in its row: read, read into, streamed, g
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('bytes checked, then put in a transaction, are stored with it or not at all', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'plexus-blobs-'));
+  const store = await openStore({ path: join(dir, 'plexus.db') });
+  try {
+    const blobs = await createBlobStore({ dir: join(dir, 'blobs'), db: store.db, raw: store.raw });
+    const bytes = Buffer.from('an output inside a result');
+    const cid = sha(bytes);
+    assert.throws(
+      () => blobs.checkBytes(Buffer.from('not these'), cid),
+      (e: unknown) => e instanceof PlexusError && e.code === 'PLX_DIGEST_MISMATCH',
+    );
+    const checked = blobs.checkBytes(bytes, cid);
+    await assert.rejects(
+      store.db.transaction().execute(async (trx) => {
+        await blobs.putChecked(checked, trx);
+        throw new Error('the result is refused');
+      }),
+      /refused/,
+    );
+    assert.equal(
+      await blobs.size(cid),
+      undefined,
+      'rolled back with its transaction, and no size remembered',
+    );
+    await store.db.transaction().execute((trx) => blobs.putChecked(checked, trx));
+    assert.equal(await blobs.size(cid), bytes.length, 'committed with its transaction');
+    assert.ok(Buffer.from(await blobs.read(cid)).equals(bytes), 'read back');
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

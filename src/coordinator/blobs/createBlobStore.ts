@@ -109,6 +109,14 @@ export type BlobStore = {
    * not hash to `expectedCid`.
    */
   putBytes(bytes: Uint8Array, expectedCid: Cid): Promise<{ cid: Cid; size: number }>;
+  /**
+   * putBytes in two steps, so the row can go in a caller's transaction: `checkBytes` hashes the
+   * bytes (the same PLX_DIGEST_MISMATCH), `putChecked` stores them. With `via` (a transaction), a
+   * blob kept in its row is stored with that transaction, or not at all if it rolls back (a
+   * result's output commits with the result: no commit of its own).
+   */
+  checkBytes(bytes: Uint8Array, expectedCid: Cid): CheckedBytes;
+  putChecked(checked: CheckedBytes, via?: Kysely<Database>): Promise<void>;
   has(cid: Cid): Promise<boolean>;
   size(cid: Cid): Promise<number | undefined>;
   /** A read stream of the blob; PLX_NOT_FOUND when absent. */
@@ -138,6 +146,9 @@ export type BlobStore = {
    */
   removeIfUnused(cid: Cid, stillUnused: () => boolean): boolean;
 };
+
+/** Bytes that hash to `cid` (checked by the blob store's `checkBytes`). */
+export type CheckedBytes = { readonly cid: Cid; readonly bytes: Uint8Array; readonly checked: unique symbol };
 
 /**
  * The coordinator's content-addressed blob store: files under `dir/ab/abcd…` plus a row per blob.
@@ -337,7 +348,13 @@ export async function createBlobStore(opts: {
    * (with `data`, the bytes themselves; neither: only the row's grace period restarts): with
    * replicas the bytes reach the shared store before any replica can see the row.
    */
-  async function place(tmp: string | undefined, cid: Cid, bytes: number, data?: Uint8Array): Promise<void> {
+  async function place(
+    tmp: string | undefined,
+    cid: Cid,
+    bytes: number,
+    data?: Uint8Array,
+    via: Kysely<Database> = opts.db,
+  ): Promise<void> {
     placing.set(cid, (placing.get(cid) ?? 0) + 1);
     try {
       if (tmp !== undefined) {
@@ -347,47 +364,59 @@ export async function createBlobStore(opts: {
       }
       // No file to place: the bytes go in the row (`data`), or the blob is stored already (and so
       // is in the shared store already).
-      if (data) await stmt.run(opts.db, insertInline, { cid, size: bytes, at: now(), data });
-      else await stmt.run(opts.db, insert, { cid, size: bytes, at: now() });
+      if (data) await stmt.run(via, insertInline, { cid, size: bytes, at: now(), data });
+      else await stmt.run(via, insert, { cid, size: bytes, at: now() });
     } finally {
       const n = placing.get(cid)! - 1;
       if (n === 0) placing.delete(cid);
       else placing.set(cid, n);
     }
-    remember(cid, bytes);
+    // A row in a caller's transaction may yet roll back: its size is looked up once it is needed.
+    if (via === opts.db) remember(cid, bytes);
+  }
+
+  function checkBytes(bytes: Uint8Array, expectedCid: Cid): CheckedBytes {
+    checkCid(expectedCid);
+    const cid = createHash('sha256').update(bytes).digest('hex');
+    if (cid !== expectedCid) {
+      throw new PlexusError('PLX_DIGEST_MISMATCH', `bytes hash to ${cid}, not ${expectedCid}`, {
+        details: { expected: expectedCid, actual: cid },
+      });
+    }
+    return { cid, bytes } as CheckedBytes;
+  }
+
+  async function putChecked({ cid, bytes }: CheckedBytes, via: Kysely<Database> = opts.db): Promise<void> {
+    if (bytes.byteLength <= INLINE_BLOB_BYTES) {
+      // In its row: one statement, no file (every replica reads the row).
+      await place(undefined, cid, bytes.byteLength, bytes, via);
+      return;
+    }
+    if (sizes.get(cid) === bytes.byteLength) {
+      // Stored already (the same output from another execution; the collector forgets a size
+      // as it removes the file): only the row's grace period restarts.
+      await place(undefined, cid, bytes.byteLength, undefined, via);
+      return;
+    }
+    const tmp = join(tmpDir, randomBytes(12).toString('hex'));
+    try {
+      writeAllSync(tmp, [Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)], bytes.byteLength);
+      await place(tmp, cid, bytes.byteLength, undefined, via);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
   }
 
   return {
     pathOf,
     async putBytes(bytes, expectedCid) {
-      checkCid(expectedCid);
-      const cid = createHash('sha256').update(bytes).digest('hex');
-      if (cid !== expectedCid) {
-        throw new PlexusError('PLX_DIGEST_MISMATCH', `bytes hash to ${cid}, not ${expectedCid}`, {
-          details: { expected: expectedCid, actual: cid },
-        });
-      }
-      if (bytes.byteLength <= INLINE_BLOB_BYTES) {
-        // In its row: one statement, no file (every replica reads the row).
-        await place(undefined, cid, bytes.byteLength, bytes);
-        return { cid, size: bytes.byteLength };
-      }
-      if (sizes.get(cid) === bytes.byteLength) {
-        // Stored already (the same output from another execution; the collector forgets a size
-        // as it removes the file): only the row's grace period restarts.
-        await place(undefined, cid, bytes.byteLength);
-        return { cid, size: bytes.byteLength };
-      }
-      const tmp = join(tmpDir, randomBytes(12).toString('hex'));
-      try {
-        writeAllSync(tmp, [Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)], bytes.byteLength);
-        await place(tmp, cid, bytes.byteLength);
-      } catch (err) {
-        rmSync(tmp, { force: true });
-        throw err;
-      }
-      return { cid, size: bytes.byteLength };
+      const checked = checkBytes(bytes, expectedCid);
+      await putChecked(checked);
+      return { cid: checked.cid, size: bytes.byteLength };
     },
+    checkBytes,
+    putChecked,
     async localPath(cid, n) {
       await local(cid, n);
       return pathOf(cid);

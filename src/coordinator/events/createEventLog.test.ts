@@ -21,7 +21,6 @@ async function openJob(
       spec: '{}',
       status,
       tasks_total: 1,
-      tasks_done: 0,
       deadline_ms: 0,
       issued_at: 0,
       signature: '0x',

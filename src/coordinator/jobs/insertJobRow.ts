@@ -45,7 +45,6 @@ export async function insertJobRow(
       signed_spec: canonicalJson(submission.spec),
       status: 'queued',
       tasks_total: job.tasks,
-      tasks_done: 0,
       deadline_ms: spec.deadline * 1000,
       issued_at: submission.issuedAt,
       signature: submission.signature,

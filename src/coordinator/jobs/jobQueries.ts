@@ -7,13 +7,34 @@ import { type Kysely, sql } from 'kysely';
 import type { Database, JobStatus } from '../store/schema.ts';
 import { countedFailures } from '../work/countedFailures.ts';
 
+/** Job rows with their progress row (0059: kept apart, since a job's own row is large). */
+function jobsWithProgress(db: Kysely<Database>) {
+  return db
+    .selectFrom('jobs')
+    .leftJoin('job_progress as p', 'p.job_id', 'jobs.id')
+    .selectAll('jobs')
+    .select(['p.tasks_done as progress_done', 'p.updated_at as progress_at']);
+}
+
 /**
- * A job row, or undefined when there is none.
+ * A job row as it reads whole: `tasks_done` from its progress row (none yet: 0) and `updated_at`
+ * the later of the job row's (status changes) and its last finished task's.
+ */
+function withProgress<
+  R extends { updated_at: number; progress_done: number | null; progress_at: number | null },
+>(row: R): Omit<R, 'progress_done' | 'progress_at'> & { tasks_done: number } {
+  const { progress_done, progress_at, ...job } = row;
+  return { ...job, tasks_done: progress_done ?? 0, updated_at: Math.max(job.updated_at, progress_at ?? 0) };
+}
+
+/**
+ * A job row (with `tasks_done`), or undefined when there is none.
  *
  * @example const job = await findJob(db, id); if (!job) throw notFound();
  */
 export async function findJob(db: Kysely<Database>, id: string) {
-  return db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  const row = await jobsWithProgress(db).where('jobs.id', '=', id).executeTakeFirst();
+  return row && withProgress(row);
 }
 
 /**
@@ -27,7 +48,8 @@ export async function jobExists(db: Kysely<Database>, id: string): Promise<boole
 }
 
 /**
- * Jobs newest first, optionally of one client (lowercase address) and one status.
+ * Jobs newest first (with `tasks_done`, as findJob), optionally of one client (lowercase address)
+ * and one status.
  *
  * @example const rows = await listJobs(db, { client: '0xab…', limit: 50 });
  */
@@ -41,18 +63,23 @@ export async function listJobs(
     before?: { createdAt: number; id: string } | undefined;
   },
 ) {
-  let query = db.selectFrom('jobs').selectAll();
-  if (q.client) query = query.where('client', '=', q.client);
-  if (q.status) query = query.where('status', '=', q.status);
+  let query = jobsWithProgress(db);
+  if (q.client) query = query.where('jobs.client', '=', q.client);
+  if (q.status) query = query.where('jobs.status', '=', q.status);
   const before = q.before;
   if (before)
     query = query.where((eb) =>
       eb.or([
-        eb('created_at', '<', before.createdAt),
-        eb.and([eb('created_at', '=', before.createdAt), eb('id', '<', before.id)]),
+        eb('jobs.created_at', '<', before.createdAt),
+        eb.and([eb('jobs.created_at', '=', before.createdAt), eb('jobs.id', '<', before.id)]),
       ]),
     );
-  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
+  const rows = await query
+    .orderBy('jobs.created_at', 'desc')
+    .orderBy('jobs.id', 'desc')
+    .limit(q.limit)
+    .execute();
+  return rows.map(withProgress);
 }
 
 /**

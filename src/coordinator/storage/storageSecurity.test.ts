@@ -22,7 +22,6 @@ async function leaseModelTo(h: Harness, owner: string, provider: string, cid: st
       spec: JSON.stringify({ model: cid }),
       status: 'running',
       tasks_total: 1,
-      tasks_done: 0,
       deadline_ms: 0,
       issued_at: 0,
       signature: '0x',

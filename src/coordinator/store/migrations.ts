@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely
 import { dialectOf } from './dialect.ts';
 import { laterMigrations } from './laterMigrations.ts';
 import { leaseMigrations } from './leaseMigrations.ts';
+import { speedMigrations } from './speedMigrations.ts';
 
 /**
  * Store migrations, in order. Never edit a migration that has shipped: add a new one.
@@ -527,9 +528,9 @@ const migrations: Record<string, Migration> = {
   },
 };
 
-/** Kysely migration provider over the in-code lists (this one, then laterMigrations.ts). */
+/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts). */
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { ...migrations, ...laterMigrations, ...leaseMigrations };
+    return { ...migrations, ...laterMigrations, ...leaseMigrations, ...speedMigrations };
   },
 };

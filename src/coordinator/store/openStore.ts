@@ -105,6 +105,15 @@ async function openSqlite(path: string, readonly: boolean): Promise<SqliteStore>
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  // Savepoint journals in memory: the group commit runs every body in a savepoint, and SQLite
+  // keeps the first copy of each page a savepoint changes in a sub-journal, which beyond 64 KiB
+  // per transaction went to a temporary file (two write system calls per page, ~60 per task).
+  sqlite.pragma('temp_store = MEMORY');
+  // Checkpoint every 10,000 WAL pages (~40 MB), not SQLite's 1,000: the hot pages of the tables
+  // every task writes (queue, events, ledger leaves) are copied into the database once per
+  // checkpoint however often the WAL holds them. Measured at 1,500 tasks (coordinator-load): the
+  // checkpoints' page reads and writes 14,447 → 5,001 each, fsyncs 80 → 11.
+  sqlite.pragma('wal_autocheckpoint = 10000');
   const database = cachingDatabase(sqlite);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   try {

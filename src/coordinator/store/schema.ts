@@ -23,7 +23,6 @@ export type JobsTable = {
   spec: string;
   status: JobStatus;
   tasks_total: number;
-  tasks_done: number;
   deadline_ms: number;
   issued_at: number;
   signature: string;
@@ -492,6 +491,7 @@ export type Database = {
   blobs: BlobsTable;
   blob_uploads: BlobUploadsTable;
   jobs: JobsTable;
+  job_progress: { job_id: string; tasks_done: number; updated_at: number }; // 0059, jobs/jobProgress.ts
   tasks: TasksTable;
   assignments: AssignmentsTable;
   providers: ProvidersTable;

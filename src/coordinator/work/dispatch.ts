@@ -4,7 +4,7 @@
  * (a plain lease, or the replica, auditor or tie-breaker its verification asks for), sometimes
  * giving the slot to a canary instead; `pickFor` chooses the provider.
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { Hex } from 'viem';
 import type { TaskRequirements } from '../scheduler/types.ts';
@@ -19,6 +19,7 @@ import { kinOf } from './kinship.ts';
 import { executorsOfTask, markAssigned, providersOfTask, startJob } from './leaseQueries.ts';
 import { initFor, loadVerification, lockedVerification, saveVerification } from './openVerifications.ts';
 import { isAnnouncedRole } from './publicExecution.ts';
+import { randomHex32 } from './randomHex.ts';
 import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
 import { cannotRun, couldRun, placementKey } from './renderEligibility.ts';
 import { invalidateStake, lockAmount, lockFor, lockStake, reserveStake, stakeShort } from './stakeLocks.ts';
@@ -226,7 +227,7 @@ export async function leaseOne(
   });
   if (!provider) return { leased: false, more: false };
   const started = performance.now();
-  const assignmentId = `0x${randomBytes(32).toString('hex')}` as Hex;
+  const assignmentId = randomHex32();
   // Sometimes the slot carries a canary instead; the task stays queued for the next free slot.
   if ((role === 'primary' || role === 'replica') && (await injectCanary(s, d, provider, assignmentId))) {
     return { leased: false, more: false };

@@ -52,6 +52,7 @@ export async function jobInfo(
     status: row.status,
     maxPrice: row.max_price ? BigInt(row.max_price) : undefined,
     client: row.client,
+    tasksTotal: row.tasks_total,
   };
   s.jobCache.set(jobId, info);
   return info;

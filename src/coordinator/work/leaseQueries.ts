@@ -10,7 +10,7 @@ import type { Database } from '../store/schema.ts';
 type Executor = Kysely<Database>;
 
 /**
- * A job's spec, status, price cap and client.
+ * A job's spec, status, price cap, client and task count.
  *
  * @example
  * const row = await jobRow(db, jobId);
@@ -18,7 +18,7 @@ type Executor = Kysely<Database>;
 export function jobRow(ex: Executor, jobId: string) {
   return ex
     .selectFrom('jobs')
-    .select(['spec', 'status', 'max_price', 'client'])
+    .select(['spec', 'status', 'max_price', 'client', 'tasks_total'])
     .where('id', '=', jobId)
     .executeTakeFirst();
 }

@@ -60,10 +60,10 @@ test("a caught provider's unverified frames are reopened and queued again; check
       .set({
         kind: 'blender.render',
         spec: JSON.stringify({ ...spec, kind: 'blender.render' }),
-        tasks_done: 3,
       })
       .where('id', '=', jobId)
       .execute();
+    await f.setTasksDone(jobId, 3);
     // Frames 0 and 1 by the cheater (0 sampled out, 1 audited and agreed), 2 by the honest provider
     // sampled out; frame 3 is the one the cheater was just caught on.
     const done: Array<[number, string, boolean]> = [
@@ -200,10 +200,10 @@ test('settling a verdict that faults a render provider reopens its unchecked fra
       .set({
         kind: 'blender.render',
         spec: JSON.stringify({ ...spec, kind: 'blender.render' }),
-        tasks_done: 1,
       })
       .where('id', '=', jobId)
       .execute();
+    await f.setTasksDone(jobId, 1);
     f.state.jobCache.delete(jobId);
     await f.db
       .updateTable('tasks')
@@ -293,11 +293,8 @@ async function completedBy(f: Fixture, jobId: string, taskId: string, provider: 
       updated_at: 1,
     })
     .execute();
-  await f.db
-    .updateTable('jobs')
-    .set((eb) => ({ status: 'running', tasks_done: eb('tasks_done', '+', 1) }))
-    .where('id', '=', jobId)
-    .execute();
+  await f.db.updateTable('jobs').set({ status: 'running' }).where('id', '=', jobId).execute();
+  await f.setTasksDone(jobId, (await f.job(jobId)).tasks_done + 1);
 }
 
 test("a provider faulted on another job's task loses its unchecked outputs of every running audited job; checked, ended and unverified-by-choice outputs stand", async () => {

@@ -95,9 +95,9 @@ export async function reopenCaughtOutputs(
   for (const o of out) perJob.set(o.jobId, (perJob.get(o.jobId) ?? 0) + 1);
   for (const [jobId, n] of perJob) {
     await trx
-      .updateTable('jobs')
+      .updateTable('job_progress')
       .set((eb) => ({ tasks_done: eb('tasks_done', '-', n), updated_at: t }))
-      .where('id', '=', jobId)
+      .where('job_id', '=', jobId)
       .execute();
   }
   for (const id of ids) forgetVerification(s, id);

@@ -5,7 +5,6 @@
  * task's verification machine, and settled when that reaches a verdict; providers whose round is
  * complete are told to reveal.
  */
-import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { Address, Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
@@ -16,6 +15,7 @@ import { cidToBytes32 } from '../../protocol/ids.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { ProviderCommit, ProviderResult } from '../../protocol/schemas.ts';
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
+import type { CheckedBytes } from '../blobs/createBlobStore.ts';
 import type { Database } from '../store/schema.ts';
 import { invalidUpdate, trainLayoutOf } from '../training/updateCheck.ts';
 import { policyOfSpec } from '../verification/policy.ts';
@@ -32,6 +32,7 @@ import {
   saveVerification,
 } from './openVerifications.ts';
 import { isAnnounced } from './publicExecution.ts';
+import { randomHex32 } from './randomHex.ts';
 import { checkRenderOutputRegion } from './renderAudits.ts';
 import { settleVerdict } from './verdicts.ts';
 import { forgetVerification, type Settled, send, type WorkDeps, type WorkState } from './workState.ts';
@@ -40,10 +41,14 @@ import { forgetVerification, type Settled, send, type WorkDeps, type WorkState }
 const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
 
 /**
- * A result's output bytes: sent inside the message (stored now as blob `outputCid`, which they
- * must hash to; only after the signature and the lease were checked) or uploaded before it.
+ * A result's output bytes: sent inside the message (`unstored`: checked to hash to `outputCid`,
+ * only after the signature and the lease were checked, and stored by the caller: with the result's
+ * transaction, so with no commit of its own) or uploaded before it.
  */
-async function outputOf(d: WorkDeps, msg: ProviderResult): Promise<Uint8Array> {
+async function outputOf(
+  d: WorkDeps,
+  msg: ProviderResult,
+): Promise<{ bytes: Uint8Array; unstored?: CheckedBytes }> {
   if (msg.output !== undefined) {
     // Its own memory at offset 0 (not the pool's), so tensor views over it stay aligned.
     const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(msg.output, 'base64'));
@@ -54,8 +59,7 @@ async function outputOf(d: WorkDeps, msg: ProviderResult): Promise<Uint8Array> {
         `an output inside a result is at most ${INLINE_OUTPUT_MAX_BYTES} bytes`,
       );
     const out = new Uint8Array(bytes.buffer, 0, n);
-    await d.blobs.putBytes(out, msg.outputCid);
-    return out;
+    return { bytes: out, unstored: d.blobs.checkBytes(out, msg.outputCid) };
   }
   const size = await d.blobs.size(msg.outputCid);
   if (size === undefined) {
@@ -64,7 +68,7 @@ async function outputOf(d: WorkDeps, msg: ProviderResult): Promise<Uint8Array> {
     });
   }
   if (size > MAX_OUTPUT_BYTES) throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', 'output is too large');
-  return d.blobs.read(msg.outputCid);
+  return { bytes: await d.blobs.read(msg.outputCid) };
 }
 
 /**
@@ -121,8 +125,11 @@ export async function handleResult(
   // The lease before the blob: refusing a result for a lease the sender does not hold costs one
   // query, whatever output it names (issue 16: forged results used to stall the loop on reads).
   const { task: before, canary } = await openLeaseOf(d, address, msg.assignmentId, msg.taskId);
+  const output = await outputOf(d, msg);
+  // A canary's output is stored at once (a canary result is not part of the group commit).
+  if (canary && output.unstored) await d.blobs.putChecked(output.unstored);
   // The output must be a well-formed tensor file; garbage never reaches the client.
-  const tensors = decodeSafetensors(await outputOf(d, msg));
+  const tensors = decodeSafetensors(output.bytes);
   const outputDigest = tensorSetDigest(tensors);
   const revealed = msg.outputDigest !== undefined && msg.salt !== undefined ? msg : undefined;
   if (revealed && revealed.outputDigest !== outputDigest) {
@@ -136,7 +143,7 @@ export async function handleResult(
   }
   // v1 agents: the coordinator commits to the output on the agent's behalf (nobody sees an
   // output before the verdict). v2 agents signed their own commitment before this reveal.
-  const salt = (revealed?.salt as Hex | undefined) ?? (`0x${randomBytes(32).toString('hex')}` as Hex);
+  const salt = (revealed?.salt as Hex | undefined) ?? randomHex32();
   const job = before ? await jobInfo(s, d, before.job_id) : undefined;
   if (job?.spec.kind === 'blender.render')
     await checkRenderOutputRegion(db, d.blobs, msg.assignmentId, tensors);
@@ -192,6 +199,8 @@ export async function handleResult(
           );
         }
       }
+      // The output sent inside the result, stored with it (the same savepoint: with the result or not at all).
+      if (output.unstored) await d.blobs.putChecked(output.unstored, trx);
       await stmt.run(trx, q.completeAssignment, { id: a.id, at: t });
       const result = JSON.stringify({
         assignmentId: msg.assignmentId,

@@ -172,7 +172,6 @@ test('a lower-drawn checker leased other work since the review opened let the ch
         spec: '{}',
         status: 'running',
         tasks_total: 1,
-        tasks_done: 0,
         deadline_ms: 0,
         issued_at: 0,
         signature: '0x',

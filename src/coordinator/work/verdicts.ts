@@ -251,11 +251,12 @@ export async function settleVerdict(
     result: accepted.result,
     at: t,
   });
-  const job = await stmt.first(trx, q.jobTaskDone, { id: jobId, at: t });
-  if (!job) throw new Error(`job ${jobId} of task ${taskId} is not in the store`);
+  const info = known.job ?? (await jobInfo(s, d, jobId, trx));
+  if (!info) throw new Error(`job ${jobId} of task ${taskId} is not in the store`);
+  const { tasks_done: done } = (await stmt.first(trx, q.jobTaskDone, { id: jobId, at: t }))!;
+  const job = { tasks_done: done, tasks_total: info.tasksTotal };
   // A training job's rounds and completion belong to its round manager (src/coordinator/training),
   // which runs once this transaction committed (afterSettle).
-  const info = known.job ?? (await jobInfo(s, d, jobId, trx));
   if (verdict.verified) {
     await seedCanary(s, d, trx, jobId, taskId, verdict, accepted.output_cid, trustedBefore);
     // A verdict that faulted outvoted providers stays reviewable (verdictReviews.ts).
@@ -276,9 +277,9 @@ export async function settleVerdict(
     done: job.tasks_done,
     total: job.tasks_total,
   });
-  if (info?.spec.kind === 'train.diloco') return { jobDone: false, cancelled: [], training: info.spec };
+  if (info.spec.kind === 'train.diloco') return { jobDone: false, cancelled: [], training: info.spec };
   if (job.tasks_done === job.tasks_total) {
-    await billDeferredOutputs(d, trx, jobId, info?.spec);
+    await billDeferredOutputs(d, trx, jobId, info.spec);
     await completeJob(trx, jobId, t);
     await events.append(trx, jobId, 'job.completed', { tasks: job.tasks_total });
     return { jobDone: true, cancelled: [] };

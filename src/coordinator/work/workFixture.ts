@@ -24,6 +24,7 @@ import type {
 import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import { createEventLog } from '../events/createEventLog.ts';
+import { findJob } from '../jobs/jobQueries.ts';
 import type { Market } from '../market/createMarket.ts';
 import { createMetrics } from '../metrics.ts';
 import { createLeastLoadedScheduler } from '../scheduler/leastLoadedScheduler.ts';
@@ -286,7 +287,6 @@ export async function workFixture(
         spec: JSON.stringify(spec),
         status: 'queued',
         tasks_total: inputs.length,
-        tasks_done: 0,
         deadline_ms: spec.deadline * 1000,
         issued_at: Math.floor(t / 1000),
         signature: '0x',
@@ -354,7 +354,18 @@ export async function workFixture(
     submitJob,
     eventTypes,
     task: (id: string) => db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirstOrThrow(),
-    job: (id: string) => db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirstOrThrow(),
+    /** Sets a job's done count (its job_progress row, 0059), as that many verdicts would. */
+    setTasksDone: (jobId: string, n: number) =>
+      db
+        .insertInto('job_progress')
+        .values({ job_id: jobId, tasks_done: n, updated_at: clock.t })
+        .onConflict((oc) => oc.column('job_id').doUpdateSet({ tasks_done: n }))
+        .execute(),
+    job: async (id: string) => {
+      const job = await findJob(db, id);
+      if (!job) throw new Error(`no job ${id}`);
+      return job;
+    },
     assignments: (taskId: string) =>
       db.selectFrom('assignments').selectAll().where('task_id', '=', taskId).orderBy('created_at').execute(),
     async close() {

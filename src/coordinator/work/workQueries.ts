@@ -16,17 +16,19 @@ import { unseenBy } from './canaryQueries.ts';
  */
 export function workQueries(db: Kysely<Database>) {
   return {
-    /** Queued tasks in queue order after a (queued_at, id) cursor. */
+    /**
+     * Queued tasks in queue order after a (queued_at, id) cursor. A row-value comparison on the
+     * index (status, queued_at, id) (0060): the index seeks to the cursor and reads `limit` rows.
+     * (The `or` it replaced read every queued task of the cursor's queued_at, and a job's tasks
+     * share one, then sorted them by id: O(queue) per page, 0.4–1 ms for a 1,500-task job.)
+     */
     queuedPage: queryTemplate<'after' | 'afterId' | 'limit', QueuedTask>((p) =>
       db
         .selectFrom('tasks')
         .select(['id', 'job_id', 'input_cid', 'attempts', 'queued_at'])
         .where('status', '=', 'queued')
-        .where((eb) =>
-          eb.or([
-            eb('queued_at', '>', p('after')),
-            eb.and([eb('queued_at', '=', p('after')), eb('id', '>', p('afterId'))]),
-          ]),
+        .where(({ eb, refTuple, tuple }) =>
+          eb(refTuple('queued_at', 'id'), '>', tuple(p('after'), p('afterId'))),
         )
         .orderBy('queued_at')
         .orderBy('id')
@@ -111,12 +113,18 @@ export function workQueries(db: Kysely<Database>) {
         })
         .where('id', '=', p('id')),
     ),
+    /** One more task of a job done (its row in job_progress, 0059: the job's own row is large). */
     jobTaskDone: queryTemplate((p: (n: 'id' | 'at') => never) =>
       db
-        .updateTable('jobs')
-        .set((eb) => ({ tasks_done: eb('tasks_done', '+', 1), updated_at: p('at') }))
-        .where('id', '=', p('id'))
-        .returning(['tasks_done', 'tasks_total']),
+        .insertInto('job_progress')
+        .values({ job_id: p('id'), tasks_done: 1, updated_at: p('at') })
+        .onConflict((oc) =>
+          oc.column('job_id').doUpdateSet((eb) => ({
+            tasks_done: eb('job_progress.tasks_done', '+', 1),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
+        .returning('tasks_done'),
     ),
     commitmentOf: queryTemplate((p: (n: 'assignmentId') => never) =>
       db.selectFrom('task_commitments').select('commitment').where('assignment_id', '=', p('assignmentId')),

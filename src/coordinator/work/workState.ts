@@ -113,9 +113,16 @@ export function defaultVerificationEconomics(): VerificationEconomics {
  * A job's spec and status as the loop caches them (status is updated in place as the job moves).
  *
  * @example
- * const info: JobInfo = { spec, status: 'queued', maxPrice: undefined, client: '0xabc…' };
+ * const info: JobInfo = { spec, status: 'queued', maxPrice: undefined, client: '0xabc…', tasksTotal: 4 };
  */
-export type JobInfo = { spec: JobSpec; status: string; maxPrice: bigint | undefined; client: string };
+export type JobInfo = {
+  spec: JobSpec;
+  status: string;
+  maxPrice: bigint | undefined;
+  client: string;
+  /** How many tasks the job has (fixed at submission). */
+  tasksTotal: number;
+};
 
 /**
  * Leases to cancel on their providers (a failed job's open assignments).
