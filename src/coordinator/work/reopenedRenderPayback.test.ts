@@ -106,11 +106,8 @@ async function delivered(
       updated_at: 1,
     })
     .execute();
-  await f.db
-    .updateTable('jobs')
-    .set((eb) => ({ status: 'running', client: CLIENT, tasks_done: eb('tasks_done', '+', 1) }))
-    .where('id', '=', jobId)
-    .execute();
+  await f.db.updateTable('jobs').set({ status: 'running', client: CLIENT }).where('id', '=', jobId).execute();
+  await f.setTasksDone(jobId, (await f.job(jobId)).tasks_done + 1);
   return { assignmentId, result: r };
 }
 
