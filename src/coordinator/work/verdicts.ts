@@ -159,7 +159,7 @@ export async function settleVerdict(
   for (const o of verdict.outcomes) {
     const who = o.provider.toLowerCase();
     if (o.outcome === 'unverified' && unverifiedAgreeing) {
-      await recordOutcome(s, d, trx, o.provider, 'agreed');
+      await recordOutcome(s, d, trx, o.provider, 'agreed', undefined, taskId);
     } else if (o.outcome === 'valid') {
       await recordOutcome(
         s,
