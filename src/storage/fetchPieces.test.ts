@@ -100,10 +100,10 @@ test('a direct answer is kept only when the holder the coordinator named signed 
       const root = u.split('/').at(-1)!;
       if (u.includes('/v1/storage/tickets/')) {
         const ticket = (++n).toString(16).padStart(64, '0');
-        return Response.json({ server: holder.address, url: 'http://elsewhere', ticket });
+        return Response.json({ server: holder.address, url: 'http://198.41.0.4:7070', ticket });
       }
       const bytes = new Uint8Array(byRoot.get(root)!);
-      if (u.startsWith('http://elsewhere')) {
+      if (u.startsWith('http://198.41.0.4:7070')) {
         const ticket =
           (init?.headers as Record<string, string> | undefined)?.['x-plexus-storage-ticket'] ?? '';
         const by = how === 'stranger' ? stranger : holder;

@@ -30,6 +30,7 @@ import {
   STORAGE_TOKEN_HEADER,
 } from '../protocol/storageSession.ts';
 import { checkPiece, type ObjectManifest } from './erasure.ts';
+import { checkServeUrl, isLocalUrl } from './serveAddress.ts';
 
 /**
  * How long a read waits on its first K requests before asking one more holder (and again each
@@ -101,8 +102,10 @@ export async function fetchPieces(o: {
     const ticket = (await t.json()) as { server: string; url: string; ticket: string };
     if (!/^0x[0-9a-fA-F]{40}$/.test(ticket.server) || !/^[0-9a-f]{64}$/.test(ticket.ticket))
       throw new PlexusError('PLX_STORAGE_SERVER_UNPROVEN', 'malformed ticket');
+    // Never a request to an address the reader must not be sent to (serveAddress.ts).
+    const serveUrl = checkServeUrl(ticket.url, { allowLocal: isLocalUrl(o.base) });
     const receipt = o.direct?.receiptFor(ticket.server);
-    const res = await f(`${ticket.url}/v1/pieces/${root}`, {
+    const res = await f(`${serveUrl}/v1/pieces/${root}`, {
       headers: {
         [STORAGE_TICKET_HEADER]: ticket.ticket,
         ...(receipt ? { [STORAGE_RECEIPT_HEADER]: JSON.stringify(receipt) } : {}),
