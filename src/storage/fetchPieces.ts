@@ -91,6 +91,14 @@ export async function fetchPieces(o: {
   const k = m.dataPieces;
   const hedgeMs = o.hedgeMs ?? DEFAULT_HEDGE_MS;
   const got = new Map<string, Uint8Array>();
+  /**
+   * Set once a direct server answered in full with something not kept (not signed by the named
+   * holder, or bytes that miss the root): its ticket stays counted (the server reported it served),
+   * and the relay counts the piece again, so the rest of this read asks for no more tickets. A
+   * lying server thus costs a reader at most the direct pieces in flight at that moment, not every
+   * piece it holds (docs/storage.md "A ticket counts what it delivers").
+   */
+  let directSpoiled = false;
   /** A piece from a holder's own server, with a ticket; the server is the one the coordinator named. */
   const fetchDirect = async (root: string, signal: AbortSignal) => {
     const t = await f(`${o.base}/v1/storage/tickets/${root}`, {
@@ -124,6 +132,7 @@ export async function fetchPieces(o: {
       ? await recoverSigner(digest, signature as `0x${string}`).catch(() => '')
       : '';
     if (signer.toLowerCase() !== ticket.server.toLowerCase()) {
+      directSpoiled = true;
       await res.body?.cancel().catch(() => {});
       throw new PlexusError('PLX_STORAGE_SERVER_UNPROVEN', `the answer is not signed by ${ticket.server}`);
     }
@@ -156,11 +165,14 @@ export async function fetchPieces(o: {
         void (async () => {
           try {
             let piece: { bytes: Uint8Array; server: string | null; direct: boolean } | undefined =
-              o.direct && p.direct !== false
+              o.direct && p.direct !== false && !directSpoiled
                 ? await fetchDirect(p.root, ac.signal).catch(() => undefined)
                 : undefined;
             // Bytes that do not match the root are neither kept nor receipted: the relay is asked.
-            if (piece && checkPiece(m, s, p.index, piece.bytes) !== null) piece = undefined;
+            if (piece && checkPiece(m, s, p.index, piece.bytes) !== null) {
+              piece = undefined;
+              directSpoiled = true;
+            }
             if (!piece) {
               const res = await f(`${o.base}/v1/storage/pieces/${p.root}`, {
                 headers: { [STORAGE_TOKEN_HEADER]: o.token },
