@@ -237,6 +237,7 @@ export function providerRoutes(deps: {
                   region: msg.region,
                   offer: msg.storage,
                   send,
+                  remoteAddress: req.ip,
                 });
               return;
             }

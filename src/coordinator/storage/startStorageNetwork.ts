@@ -23,6 +23,7 @@ import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
 import { epochSeed } from '../verification/auditSeeds.ts';
+import { networkPrefix } from '../work/kinship.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { createStorageNetwork } from './createStorageNetwork.ts';
 import { receiptsToForward } from './forwardReceipts.ts';
@@ -155,9 +156,12 @@ export async function startStorageNetwork(deps: {
   const service = Object.assign(storage, {
     checkOffer,
     /** A provider's storage session, once its offer passed `checkOffer` (checked again here). */
-    providerConnected: async (s: Parameters<typeof connected>[0]) => {
+    providerConnected: async ({
+      remoteAddress,
+      ...s
+    }: Parameters<typeof connected>[0] & { remoteAddress?: string }) => {
       checkOffer(s.offer);
-      await connected(s);
+      await connected({ ...s, prefix: networkPrefix(remoteAddress) });
     },
     /** A read grant, with the reader's latest paid receipt per server (it continues its counts from them). */
     grantRead: async (reader: string, objectId: string) => ({
