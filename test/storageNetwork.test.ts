@@ -33,6 +33,13 @@ const env = {
   PLEXUS_LOG_LEVEL: process.env.PLEXUS_TEST_LOG ?? 'warn',
 };
 const print = process.env.PLEXUS_TEST_LOG ? (l: string) => console.error(l) : () => {};
+/**
+ * The first test's file, MiB: 4 by default (CI on a 2-core box); the issue's 100 MiB with
+ * `PLEXUS_STORAGE_TEST_MIB=100` (the same path: four 32 MiB segments, 8 MiB pieces). Deadlines
+ * that move bytes grow with it.
+ */
+const FILE_MIB = Number(process.env.PLEXUS_STORAGE_TEST_MIB ?? '4');
+const SCALE = Math.max(1, FILE_MIB / 8);
 /** Generous for a loaded 2-core machine: honest holders answer in milliseconds. */
 const WINDOW_MS = 12_000;
 const DEADLINE_MS = 6_000;
@@ -67,7 +74,8 @@ describe('storage network', () => {
         '--region',
         `r${i % 3}`,
         '--storage-gib',
-        '0.05',
+        // A holder keeps a quarter of the object at K=4 M=2 (and a repaired one as much again).
+        String(Math.max(0.05, (FILE_MIB * 2.5) / 1024)),
         ...(behaviour === 'honest' ? [] : ['--storage-behaviour', behaviour]),
       ],
       { env, print, showLevel: process.env.PLEXUS_TEST_LOG ? 30 : 50 },
@@ -130,7 +138,7 @@ describe('storage network', () => {
     await Promise.all(Array.from({ length: 8 }, (_, i) => startProvider(i)));
     await waitUntil('8 providers online', async () => (await online()) === 8, 300_000);
     store = createStorageClient({ url, account });
-    const file = new Uint8Array(randomBytes(4 * 1024 * 1024 + 123));
+    const file = new Uint8Array(randomBytes(FILE_MIB * 1024 * 1024 + 123));
     const cid = await put(file, 4, 2);
     let s: StoredObjectView = await store.status(cid);
     assert.equal(s.status, 'stored');
@@ -160,7 +168,7 @@ describe('storage network', () => {
         s = await store.status(cid);
         return s.healthy === 6 && s.pieces.every((p) => !killed.includes(p.holder!));
       },
-      6 * WINDOW_MS + 60_000,
+      (6 * WINDOW_MS + 60_000) * SCALE,
     );
     const now = s.pieces.map((p) => p.holder!);
     assert.equal(new Set(now).size, 6, 'still every piece on a different provider');
@@ -202,7 +210,7 @@ describe('storage network', () => {
               (JSON.parse(e.memo) as Read).receipt.reader.toLowerCase() === r,
           ),
         ),
-      120_000,
+      120_000 * SCALE,
     );
     const client = account.address.toLowerCase();
     for (const e of ledger()) {
@@ -329,5 +337,29 @@ describe('storage network', () => {
     } finally {
       db.close();
     }
+
+    // The cheats' pieces are repaired once there are providers to take them (all 10 online held a
+    // piece of this object until now): 4 honest ones join; every piece ends healthy on an honest
+    // holder, and no honest holder was ever faulted.
+    const joined = await Promise.all([30, 31, 32, 33].map((i) => startProvider(i)));
+    await waitUntil(
+      'repair to restore 10 healthy pieces, none on a cheat',
+      async () => {
+        s = await store.status(cid);
+        return (
+          s.healthy === 10 &&
+          s.pieces.every((p) => p.status === 'healthy' && p.holder !== null && !cheats.has(p.holder))
+        );
+      },
+      12 * WINDOW_MS + 240_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; joined ${joined.join(',')}; last status ${JSON.stringify(s)}`);
+    });
+    assert.ok(
+      s.pieces.some((p) => joined.includes(p.holder!)),
+      'the lost pieces were rebuilt on providers that joined',
+    );
+    for (const f of s.faults) assert.ok(cheats.has(f.provider), `honest ${f.provider} faulted: ${f.reason}`);
+    assert.ok(Buffer.from(await store.get(cid)).equals(Buffer.from(file)), 'identical bytes after repair');
   });
 });

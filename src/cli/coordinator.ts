@@ -96,6 +96,10 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
       intOption(0, 2 ** 31),
     )
     .option(
+      '--storage-local-serve-addresses',
+      'accept loopback, private and named --serve-address hosts from providers (a local network; default: only when --host is loopback)',
+    )
+    .option(
       '--storage-price <amount>',
       'price of one GiB of pieces kept one epoch (default 0.001PLX; docs/storage.md, "Money")',
       plxAmountOption,
@@ -127,6 +131,7 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
         storageDeadlineMs?: number;
         storageOfflineGraceMs?: number;
         storagePrice?: bigint;
+        storageLocalServeAddresses?: boolean;
       }) => {
         const c = await startCoordinator(
           {
@@ -162,6 +167,7 @@ export function coordinatorCommand(hooks: CoordinatorHooks = {}): Command {
               ...(o.storageDeadlineMs !== undefined ? { deadlineMs: o.storageDeadlineMs } : {}),
               ...(o.storageOfflineGraceMs !== undefined ? { offlineGraceMs: o.storageOfflineGraceMs } : {}),
               ...(o.storagePrice !== undefined ? { pricePerGiBEpoch: o.storagePrice.toString() } : {}),
+              ...(o.storageLocalServeAddresses ? { localServeAddresses: true } : {}),
             },
           },
           hooks,

@@ -217,6 +217,11 @@ export const errorCodes = {
     message:
       'The object was stored before signed puts: only its owner reads it until the owner puts it again.',
   },
+  PLX_STORAGE_SERVE_ADDRESS: {
+    status: 400,
+    message:
+      'The serve address is not one readers may be sent to (http(s)://HOST:PORT with a public IP host, or a local network).',
+  },
   PLX_STORAGE_SERVER_UNPROVEN: {
     status: 502,
     message: 'A direct piece answer is not signed by the holder the coordinator named for its ticket.',

@@ -100,10 +100,10 @@ test('a direct answer is kept only when the holder the coordinator named signed 
       const root = u.split('/').at(-1)!;
       if (u.includes('/v1/storage/tickets/')) {
         const ticket = (++n).toString(16).padStart(64, '0');
-        return Response.json({ server: holder.address, url: 'http://elsewhere', ticket });
+        return Response.json({ server: holder.address, url: 'http://198.41.0.4:7070', ticket });
       }
       const bytes = new Uint8Array(byRoot.get(root)!);
-      if (u.startsWith('http://elsewhere')) {
+      if (u.startsWith('http://198.41.0.4:7070')) {
         const ticket =
           (init?.headers as Record<string, string> | undefined)?.['x-plexus-storage-ticket'] ?? '';
         const by = how === 'stranger' ? stranger : holder;
@@ -143,5 +143,58 @@ test('a direct answer is kept only when the holder the coordinator named signed 
   assert.ok(
     via.every((v) => v.direct && v.server === holder.address),
     "signed by the named holder for this ticket: kept as the holder's",
+  );
+});
+
+test('a direct server that answers with wrong bytes: the rest of the read asks for no more tickets', async () => {
+  // Fails on the old code: every piece of every segment asked for a ticket first (12 here), each
+  // counted to the lying server and again by the relay.
+  const holder = privateKeyToAccount(generatePrivateKey());
+  const tickets: string[] = [];
+  const f = (async (url: string | URL, init?: RequestInit) => {
+    const u = String(url);
+    const root = u.split('/').at(-1)!;
+    if (u.includes('/v1/storage/tickets/')) {
+      tickets.push(root);
+      return Response.json({
+        server: holder.address,
+        url: 'http://198.41.0.4:7070',
+        ticket: 'ab'.repeat(32),
+      });
+    }
+    const bytes = new Uint8Array(byRoot.get(root)!);
+    if (u.startsWith('http://198.41.0.4:7070')) {
+      bytes[0] = bytes[0]! ^ 1; // signed by the holder, but not the piece
+      const ticket = (init?.headers as Record<string, string> | undefined)?.['x-plexus-storage-ticket'] ?? '';
+      const sig = await signDirectPiece(holder, 31337, {
+        server: holder.address,
+        ticket: `0x${ticket}`,
+        pieceRoot: root as `0x${string}`,
+      });
+      return new Response(bytes, { headers: { 'x-plexus-piece-signature': sig } });
+    }
+    return new Response(bytes, { headers: { 'x-plexus-server': `0x${'cd'.repeat(20)}` } });
+  }) as typeof fetch;
+  const via: boolean[] = [];
+  const got = await fetchPieces({
+    base: 'http://198.41.0.9:8080',
+    token: 't',
+    manifest,
+    pieces: granted,
+    fetch: f,
+    hedgeMs: 10_000,
+    direct: { receiptFor: () => undefined, chainId: () => 31337 },
+    onPiece: async ({ direct }) => {
+      via.push(direct);
+    },
+  });
+  assert.equal(got.size, 4 * manifest.segments.length, 'every segment read (from the relay)');
+  assert.ok(
+    via.every((d) => !d),
+    'no lying direct piece kept',
+  );
+  assert.ok(
+    tickets.length <= 4,
+    `at most the first K requests in flight used tickets, got ${tickets.length} of ${4 * manifest.segments.length}`,
   );
 });

@@ -30,6 +30,7 @@ import {
   STORAGE_TOKEN_HEADER,
 } from '../protocol/storageSession.ts';
 import { checkPiece, type ObjectManifest } from './erasure.ts';
+import { checkServeUrl, isLocalUrl } from './serveAddress.ts';
 
 /**
  * How long a read waits on its first K requests before asking one more holder (and again each
@@ -95,6 +96,14 @@ export async function fetchPieces(o: {
   const k = m.dataPieces;
   const hedgeMs = o.hedgeMs ?? DEFAULT_HEDGE_MS;
   const got = new Map<string, Uint8Array>();
+  /**
+   * Set once a direct server answered in full with something not kept (not signed by the named
+   * holder, or bytes that miss the root): its ticket stays counted (the server reported it served),
+   * and the relay counts the piece again, so the rest of this read asks for no more tickets. A
+   * lying server thus costs a reader at most the direct pieces in flight at that moment, not every
+   * piece it holds (docs/storage.md "A ticket counts what it delivers").
+   */
+  let directSpoiled = false;
   /** A piece from a holder's own server, with a ticket; the server is the one the coordinator named. */
   const fetchDirect = async (root: string, signal: AbortSignal) => {
     const t = await f(`${o.base}/v1/storage/tickets/${root}`, {
@@ -106,8 +115,10 @@ export async function fetchPieces(o: {
     const ticket = (await t.json()) as { server: string; url: string; ticket: string };
     if (!/^0x[0-9a-fA-F]{40}$/.test(ticket.server) || !/^[0-9a-f]{64}$/.test(ticket.ticket))
       throw new PlexusError('PLX_STORAGE_SERVER_UNPROVEN', 'malformed ticket');
+    // Never a request to an address the reader must not be sent to (serveAddress.ts).
+    const serveUrl = checkServeUrl(ticket.url, { allowLocal: isLocalUrl(o.base) });
     const receipt = o.direct?.receiptFor(ticket.server);
-    const res = await f(`${ticket.url}/v1/pieces/${root}`, {
+    const res = await f(`${serveUrl}/v1/pieces/${root}`, {
       headers: {
         [STORAGE_TICKET_HEADER]: ticket.ticket,
         ...(receipt ? { [STORAGE_RECEIPT_HEADER]: JSON.stringify(receipt) } : {}),
@@ -126,6 +137,7 @@ export async function fetchPieces(o: {
       ? await recoverSigner(digest, signature as `0x${string}`).catch(() => '')
       : '';
     if (signer.toLowerCase() !== ticket.server.toLowerCase()) {
+      directSpoiled = true;
       await res.body?.cancel().catch(() => {});
       throw new PlexusError('PLX_STORAGE_SERVER_UNPROVEN', `the answer is not signed by ${ticket.server}`);
     }
@@ -193,11 +205,14 @@ export async function fetchPieces(o: {
         void (async () => {
           try {
             let piece: { bytes: Uint8Array; server: string | null; direct: boolean } | undefined =
-              o.direct && p.direct !== false
+              o.direct && p.direct !== false && !directSpoiled
                 ? await fetchDirect(p.root, ac.signal).catch(() => undefined)
                 : undefined;
             // Bytes that do not match the root are neither kept nor receipted: the relay is asked.
-            if (piece && checkPiece(m, s, p.index, piece.bytes) !== null) piece = undefined;
+            if (piece && checkPiece(m, s, p.index, piece.bytes) !== null) {
+              piece = undefined;
+              directSpoiled = true;
+            }
             if (!piece) piece = await fetchRelayed(p.root, p.index, ac.signal);
             const { bytes } = piece;
             if (valid >= k || checkPiece(m, s, p.index, bytes) !== null) return;

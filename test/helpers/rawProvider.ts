@@ -68,6 +68,8 @@ export async function connectRawProvider(
     chainId?: number;
     floorPrices?: Record<string, string>;
     hardware?: Partial<(typeof claim)['hardware']>;
+    /** A storage offer in the auth (docs/storage.md): the session is then a storage holder too. */
+    storage?: { offeredBytes: number; freeBytes: number; pieces?: string[]; serveUrl?: string };
   } = {},
 ): Promise<RawProvider> {
   const chainId = opts.chainId ?? 31337;
@@ -75,6 +77,7 @@ export async function connectRawProvider(
     ...claim,
     hardware: { ...claim.hardware, ...opts.hardware },
     ...(opts.floorPrices ? { floorPrices: opts.floorPrices } : {}),
+    ...(opts.storage ? { storage: { pieces: [], ...opts.storage } } : {}),
   };
   const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/providers/ws`);
   const inbox: Msg[] = [];
@@ -130,7 +133,17 @@ export async function connectRawProvider(
       ...(opts.inFlight ? { inFlight: opts.inFlight } : {}),
     }),
   );
-  await next('welcome');
+  // A refused auth answers `error` (and closes): thrown with its code rather than waited out.
+  for (const held: Msg[] = []; ; ) {
+    const m = await next();
+    if (m.type === 'error')
+      throw Object.assign(new Error(`${String(m.code)}: ${String(m.message)}`), { code: m.code });
+    if (m.type === 'welcome') {
+      inbox.unshift(...held);
+      break;
+    }
+    held.push(m);
+  }
   return {
     account,
     ws,

@@ -207,6 +207,8 @@ export function providerRoutes(deps: {
                 throw err;
               });
               const address = msg.provider.toLowerCase() as Address;
+              // An offer readers must not be sent to is refused before the session exists.
+              if (msg.storage) deps.storage?.checkOffer(msg.storage);
               link = { address, send };
               resent = new Set(msg.inFlight);
               clearTimeout(authTimer);
@@ -235,6 +237,7 @@ export function providerRoutes(deps: {
                   region: msg.region,
                   offer: msg.storage,
                   send,
+                  remoteAddress: req.ip,
                 });
               return;
             }

@@ -3,13 +3,27 @@
  * spread over as many regions as the fleet allows, emptiest offers first.
  */
 
-/** A provider that can take a piece. */
-export type PlacementCandidate = { address: string; region: string; freeBytes: number };
+/**
+ * A provider that can take a piece. `prefix`: the network its session comes from (`a.b.c/24`,
+ * `x:y:z::/48`; null or absent for loopback and private addresses, which say nothing).
+ */
+export type PlacementCandidate = {
+  address: string;
+  region: string;
+  freeBytes: number;
+  prefix?: string | null | undefined;
+};
 
 /**
  * Chooses `count` distinct holders among `candidates` that have `pieceBytes` free and are not in
  * `exclude`: round-robin over regions (regions already used by `usedRegions` last), the provider
  * with the most free space first within a region. Returns fewer when fewer qualify.
+ *
+ * Network prefixes come first: a candidate whose prefix is not yet used by a chosen holder or by
+ * a connected one in `exclude` (the object's holders, for a repair) is taken before any whose
+ * prefix is, whatever the regions. A region and free space are a provider's own claims; its
+ * prefix is where its session comes from, so identities on one network get one piece of an
+ * object while providers on other networks can take the rest (docs/storage.md "Limits and abuse").
  *
  * @example choosePlacement(online, 6, 1 << 20) // 6 addresses, regions spread
  */
@@ -30,16 +44,29 @@ export function choosePlacement(
   for (const list of byRegion.values())
     list.sort((a, b) => b.freeBytes - a.freeBytes || (a.address < b.address ? -1 : 1));
   const used = new Map(usedRegions);
+  const taken = new Set<string>();
+  for (const c of candidates) if (exclude.has(c.address) && c.prefix) taken.add(c.prefix);
+  const fresh = (c: PlacementCandidate) => !c.prefix || !taken.has(c.prefix);
   const out: string[] = [];
   while (out.length < count) {
-    // The region with the fewest pieces so far that still has a candidate.
+    // A region with a candidate on an unused network first; then the fewest pieces so far.
     let best: string | undefined;
+    let bestFresh = false;
     for (const [region, list] of byRegion) {
       if (list.length === 0) continue;
-      if (best === undefined || (used.get(region) ?? 0) < (used.get(best) ?? 0)) best = region;
+      const f = list.some(fresh);
+      const fewer = (used.get(region) ?? 0) < (used.get(best ?? '') ?? 0);
+      if (best === undefined || (f && !bestFresh) || (f === bestFresh && fewer)) {
+        best = region;
+        bestFresh = f;
+      }
     }
     if (best === undefined) break;
-    out.push(byRegion.get(best)!.shift()!.address);
+    const list = byRegion.get(best)!;
+    const at = Math.max(0, list.findIndex(fresh));
+    const [c] = list.splice(at, 1);
+    out.push(c!.address);
+    if (c!.prefix) taken.add(c!.prefix);
     used.set(best, (used.get(best) ?? 0) + 1);
   }
   return out;

@@ -22,7 +22,7 @@ import { termEscrow } from '../../storage/storagePrice.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { Database } from '../store/schema.ts';
 import { createChallenger } from './challengePieces.ts';
-import { choosePlacement } from './choosePlacement.ts';
+import { choosePlacement, type PlacementCandidate } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { assertWithinReadLimit, voidUnredeemed } from './countServed.ts';
 import { createTicketIssuer } from './directTickets.ts';
@@ -144,8 +144,8 @@ export function createStorageNetwork(deps: {
     });
   }
 
-  const candidates = () =>
-    [...sessions.values()].map((s) => ({ address: s.address, region: s.region, freeBytes: s.freeBytes }));
+  /** Connected holders (address, claimed region and free space, network prefix). */
+  const candidates = (): PlacementCandidate[] => [...sessions.values()];
 
   /** Holders (current or being placed) of any piece of an object. */
   async function holdersOf(objectId: string): Promise<Set<string>> {

@@ -13,11 +13,17 @@ import { z } from 'zod';
 import type { PlexusReader } from '../../chain/types.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
-import type { StoreRedeem, storageProviderMessageSchemas } from '../../protocol/storageSession.ts';
+import type {
+  StorageOffer,
+  StoreRedeem,
+  storageProviderMessageSchemas,
+} from '../../protocol/storageSession.ts';
+import { checkServeUrl, isLocalListenHost } from '../../storage/serveAddress.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
 import { epochSeed } from '../verification/auditSeeds.ts';
+import { networkPrefix } from '../work/kinship.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { createStorageNetwork } from './createStorageNetwork.ts';
 import { receiptsToForward } from './forwardReceipts.ts';
@@ -48,6 +54,12 @@ export const storageConfigSchema = z.strictObject({
     .string()
     .regex(/^[1-9][0-9]{0,30}$/)
     .default(STORAGE_DEFAULTS.pricePerGiBEpoch.toString()),
+  /**
+   * Whether providers may offer loopback, private or named serve addresses (a local network:
+   * docs/storage.md "Serve addresses"). Absent: only when the coordinator listens on loopback
+   * (the devnet, tests); a public network accepts public IP addresses only.
+   */
+  localServeAddresses: z.boolean().optional(),
 });
 
 /**
@@ -62,7 +74,13 @@ export async function startStorageNetwork(deps: {
   app: FastifyInstance;
   db: Kysely<Database>;
   blobs: BlobStore;
-  config: { dataDir: string; chainId: number; storage: z.infer<typeof storageConfigSchema> };
+  config: {
+    dataDir: string;
+    chainId: number;
+    /** Where the coordinator listens (default 127.0.0.1): loopback means a local network. */
+    host?: string;
+    storage: z.infer<typeof storageConfigSchema>;
+  };
   log: Logger;
   market: Market;
   chain?: PlexusReader | undefined;
@@ -128,7 +146,23 @@ export async function startStorageNetwork(deps: {
   const chainId = deps.config.chainId;
   const sessionOf = (a: string) => storage.sessions().find((s) => s.address === a.toLowerCase());
   const grantRead = storage.grantRead;
+  const connected = storage.providerConnected;
+  const allowLocal =
+    deps.config.storage.localServeAddresses ?? isLocalListenHost(deps.config.host ?? '127.0.0.1');
+  /** Refuses an offer whose serve URL readers must not be sent to (serveAddress.ts): PLX_STORAGE_SERVE_ADDRESS. */
+  const checkOffer = (offer: StorageOffer): void => {
+    if (offer.serveUrl !== undefined) checkServeUrl(offer.serveUrl, { allowLocal });
+  };
   const service = Object.assign(storage, {
+    checkOffer,
+    /** A provider's storage session, once its offer passed `checkOffer` (checked again here). */
+    providerConnected: async ({
+      remoteAddress,
+      ...s
+    }: Parameters<typeof connected>[0] & { remoteAddress?: string }) => {
+      checkOffer(s.offer);
+      await connected({ ...s, prefix: networkPrefix(remoteAddress) });
+    },
     /** A read grant, with the reader's latest paid receipt per server (it continues its counts from them). */
     grantRead: async (reader: string, objectId: string) => ({
       ...(await grantRead(reader, objectId)),

@@ -8,6 +8,8 @@ import type { StorageCoordinatorMessage, StorageOffer } from '../../protocol/sto
 export type StorageSession = {
   address: string;
   region: string;
+  /** The network its session comes from (kinship.ts `networkPrefix`): placement spreads over them. */
+  prefix?: string | null;
   offer: StorageOffer;
   /** Free bytes after the pieces placed on it since it connected. */
   freeBytes: number;

@@ -7,6 +7,7 @@ import type { LocalAccount } from 'viem';
 import type { Logger } from '../../logger.ts';
 import { signDirectPiece } from '../../protocol/storageMessages.ts';
 import type { ReceiptSigner } from '../../storage/receiptSigner.ts';
+import { checkServeUrl, isLocalUrl } from '../../storage/serveAddress.ts';
 import { checkDiskOffer } from '../hardware/probeDisk.ts';
 import { createPieceStore } from './createPieceStore.ts';
 import { createStorageAgent, type StorageAgent } from './createStorageAgent.ts';
@@ -73,6 +74,15 @@ export async function startStorage(opts: {
       sign: async (m) => signDirectPiece(account, await chainId(), m),
       log: opts.log,
     });
+    // Readers are sent to this URL: a public IP host unless the coordinator is on a local network
+    // (serveAddress.ts); the coordinator would refuse the offer anyway, so refuse to start.
+    const base = typeof opts.base === 'function' ? opts.base() : opts.base;
+    try {
+      checkServeUrl(server.url, { allowLocal: isLocalUrl(base) });
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
     return { serving, url: server.url, close: server.close };
   }
   agent = createStorageAgent({
