@@ -47,6 +47,8 @@ export type GrantedPiece = {
   status: string;
   /** Its holder serves directly (a ticket is asked for only then; absent: asked anyway). */
   direct?: boolean;
+  /** Its holder's address, as the grant names it (absent: any spoiled server stops direct reads). */
+  holder?: string | null;
 };
 
 /**
@@ -99,11 +101,16 @@ export async function fetchPieces(o: {
   /**
    * Set once a direct server answered in full with something not kept (not signed by the named
    * holder, or bytes that miss the root): its ticket stays counted (the server reported it served),
-   * and the relay counts the piece again, so the rest of this read asks for no more tickets. A
-   * lying server thus costs a reader at most the direct pieces in flight at that moment, not every
+   * and the relay counts the piece again, so the rest of this read asks that server for no more
+   * tickets (its other pieces come through the relay; honest servers keep serving directly). A
+   * lying server thus costs a reader at most its direct pieces in flight at that moment, not every
    * piece it holds (docs/storage.md "A ticket counts what it delivers").
    */
-  let directSpoiled = false;
+  const spoiled = new Set<string>();
+  const spoil = (server: string | null) => spoiled.add((server ?? '?').toLowerCase());
+  /** Whether a piece may still be asked of its holder's own server. */
+  const directAllowed = (p: GrantedPiece) =>
+    p.holder ? !spoiled.has(p.holder.toLowerCase()) && !spoiled.has('?') : spoiled.size === 0;
   /** A piece from a holder's own server, with a ticket; the server is the one the coordinator named. */
   const fetchDirect = async (root: string, signal: AbortSignal) => {
     const t = await f(`${o.base}/v1/storage/tickets/${root}`, {
@@ -137,7 +144,7 @@ export async function fetchPieces(o: {
       ? await recoverSigner(digest, signature as `0x${string}`).catch(() => '')
       : '';
     if (signer.toLowerCase() !== ticket.server.toLowerCase()) {
-      directSpoiled = true;
+      spoil(ticket.server);
       await res.body?.cancel().catch(() => {});
       throw new PlexusError('PLX_STORAGE_SERVER_UNPROVEN', `the answer is not signed by ${ticket.server}`);
     }
@@ -205,13 +212,13 @@ export async function fetchPieces(o: {
         void (async () => {
           try {
             let piece: { bytes: Uint8Array; server: string | null; direct: boolean } | undefined =
-              o.direct && p.direct !== false && !directSpoiled
+              o.direct && p.direct !== false && directAllowed(p)
                 ? await fetchDirect(p.root, ac.signal).catch(() => undefined)
                 : undefined;
             // Bytes that do not match the root are neither kept nor receipted: the relay is asked.
             if (piece && checkPiece(m, s, p.index, piece.bytes) !== null) {
+              spoil(piece.server);
               piece = undefined;
-              directSpoiled = true;
             }
             if (!piece) piece = await fetchRelayed(p.root, p.index, ac.signal);
             const { bytes } = piece;
