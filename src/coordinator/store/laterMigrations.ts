@@ -1,5 +1,6 @@
 import { type Migration, sql } from 'kysely';
 import { reopenedOutputsMigration } from './reopenedMigration.ts';
+import { shadowJobsMigration } from './shadowJobsMigration.ts';
 
 /**
  * The store's migrations from 0011 on (the first ten are in migrations.ts, which merges these in;
@@ -589,4 +590,6 @@ export const laterMigrations: Record<string, Migration> = {
       await db.schema.alterTable('provider_sessions').addColumn('draining_at', 'integer').execute();
     },
   },
+  // Canary leases' shadow jobs: a canary's job and task ids look like any client's (issue 15).
+  '0053_shadow_jobs': shadowJobsMigration,
 };

@@ -1,5 +1,6 @@
 import type { Generated } from 'kysely';
 import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
+import type { ShadowJobsTable } from './shadowJobsMigration.ts';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
 export type BlobsTable = {
@@ -32,9 +33,8 @@ export type JobsTable = {
   /** Client's signed cap per resource unit (decimal base units); null for jobs from before the market. */
   max_price: Generated<string | null>;
   /** The job's worst-case cost reserved against the client's escrow at admission (decimal base units). */
-  worst_case: Generated<
-    string | null
-  > /** The spec exactly as signed (canonical JSON); null for jobs from before it was kept. */;
+  worst_case: Generated<string | null>;
+  /** The spec exactly as signed (canonical JSON); null for jobs from before it was kept. */
   signed_spec: Generated<string | null>;
 };
 
@@ -284,8 +284,7 @@ export type CanaryAssignmentsTable = {
   task_id: string;
   canary_id: string;
   provider: string;
-  /** `review`: a miss by a provider with a long record, waiting on a re-verification;
-   * `voided`: a miss of a canary later found poisoned (its fault reversed). */
+  /** `review`: a miss by a provider with a long record, held for re-verification; `voided`: a miss of a poisoned canary. */
   status: 'leased' | 'passed' | 'failed' | 'expired' | 'review' | 'voided';
   lease_expires_at: number;
   output_cid: string | null;
@@ -525,6 +524,7 @@ export type Database = {
   capability_proofs: CapabilityProofsTable;
   canary_tasks: CanaryTasksTable;
   canary_assignments: CanaryAssignmentsTable;
+  shadow_jobs: ShadowJobsTable;
   canary_sources: CanarySourcesTable;
   canary_reviews: CanaryReviewsTable;
   fault_reversals: FaultReversalsTable;
