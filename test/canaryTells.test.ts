@@ -69,6 +69,12 @@ async function lookUp(url: string, m: Msg): Promise<Features> {
   const assignments = await read(`${url}/v1/jobs/${jobId}/assignments`);
   const verification = await read(`${url}/v1/jobs/${jobId}/verification`);
   const results = await read(`${url}/v1/jobs/${jobId}/results?partial=true`);
+  const hits = async (q: string) =>
+    ((await read(`${url}/v1/search?q=${q}`)).body.hits as { type: string; id: string }[]).filter(
+      (h) => h.type === 'job',
+    );
+  const byId = await hits(jobId);
+  const byInput = await hits(input);
   const stats = (await read(`${url}/v1/stats`)).body as {
     jobs: Record<string, number>;
     tasks: Record<string, number>;
@@ -91,6 +97,8 @@ async function lookUp(url: string, m: Msg): Promise<Features> {
     verification: verification.status,
     results: results.status,
     messageKeys: Object.keys(m).sort().join(','),
+    searchFindsJob: byId.some((h) => h.id === jobId),
+    searchByInput: byInput.map((h) => (h.id === jobId ? 'own job' : 'another job')).join(','),
     // The public counters while it holds this one lease (nothing else runs meanwhile).
     runningJobs: stats.jobs.running,
     assignedTasks: stats.tasks.assigned,
@@ -187,6 +195,8 @@ test('an API-reading provider cannot tell a canary from real work before its ver
       assert.equal(s.f.inputListedElsewhere, false, `${kind}: the input cid is in no other public job`);
       assert.equal(s.f.taskEvent, false, `${kind}: no public event names the task`);
       assert.equal(s.f.jobEvent, false, `${kind}: no public event names the job`);
+      assert.equal(s.f.searchFindsJob, true, `${kind}: searching its job id finds it`);
+      assert.equal(s.f.searchByInput, '', `${kind}: searching its input cid finds no job`);
     }
     // Whatever else it reads is the same for a canary and for real work: a classifier on these
     // features does no better than chance.
