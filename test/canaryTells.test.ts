@@ -217,6 +217,13 @@ test('an API-reading provider cannot tell a canary from real work before its ver
       /no job/,
       'another client reads no results',
     );
+    // A shadow job never claims public data (a public job's tasks are anyone's to read).
+    for (const s of canaries)
+      assert.notEqual(
+        ((await read(`${url}/v1/jobs/${s.m.jobId}`)).body.spec as { public?: boolean }).public,
+        true,
+        'a shadow job is never public',
+      );
     // The cheater's history lists its canary executions as it lists real ones, after the fact.
     const history = await read(`${url}/v1/providers/${cheater.account.address}/history`);
     const rows = history.body.assignments as { id: string; jobId: string }[];

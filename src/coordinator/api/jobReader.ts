@@ -42,7 +42,7 @@ export async function jobReader(
 }
 
 /**
- * Requires the job's client: no signature is `PLX_AUTH_REQUIRED` (before anything is looked up),
+ * Requires the job's client (anyone for a public job: `clientOf` answers null): no signature is `PLX_AUTH_REQUIRED` (before anything is looked up),
  * a signature by anyone else — or a job that does not exist, or a shadow job — `PLX_NOT_FOUND`.
  *
  * @example await requireJobClient(req, id, chainId, async () => (await findJob(db, id))?.client);
@@ -51,8 +51,10 @@ export async function requireJobClient(
   req: FastifyRequest,
   jobId: string,
   chainId: number,
-  clientOf: () => Promise<string | undefined>,
-): Promise<string> {
+  clientOf: () => Promise<string | null | undefined>,
+): Promise<string | undefined> {
+  // A public job (null client here): its client opened its data to anyone.
+  if (req.headers[JOB_AUTH_HEADER] === undefined && (await clientOf()) === null) return undefined;
   const reader = await jobReader(req, jobId, chainId);
   if (reader === undefined)
     throw new PlexusError(
@@ -60,6 +62,7 @@ export async function requireJobClient(
       "a job's tasks are its client's: sign a JobRead (x-plexus-auth)",
     );
   const client = await clientOf();
+  if (client === null) return reader;
   if (client === undefined || client.toLowerCase() !== reader)
     throw new PlexusError('PLX_NOT_FOUND', `no job ${jobId} of ${reader}`);
   return reader;

@@ -25,7 +25,13 @@ import {
   listTasksOfJob,
   revokedOutputsOf,
 } from '../jobs/jobQueries.ts';
-import { findShadowJob, listShadowJobs, publicSpecOf, type ShadowJobRow } from '../jobs/shadowJobs.ts';
+import {
+  findShadowJob,
+  isPublicJob,
+  listShadowJobs,
+  publicSpecOf,
+  type ShadowJobRow,
+} from '../jobs/shadowJobs.ts';
 import type { JobSubmitter } from '../jobs/submitJob.ts';
 import { type JobCharges, jobCharges } from '../ledger/jobCharges.ts';
 import type { Database } from '../store/schema.ts';
@@ -93,8 +99,14 @@ export function jobRoutes(deps: {
   streamLimits?: StreamLimits;
 }) {
   const { db, events, submitter, chainId } = deps;
-  /** The client of a real job (shadow jobs have one nobody holds, and answer like no job). */
-  const clientOf = (id: string) => async () => (await findJob(db, id))?.client;
+  /**
+   * The client of a real job (shadow jobs have one nobody holds, and answer like no job); null for
+   * a public job, whose data its client opened to anyone (its task views need no signature).
+   */
+  const clientOf = (id: string) => async () => {
+    const job = await findJob(db, id);
+    return job && isPublicJob(job.spec) ? null : job?.client;
+  };
   const limits = deps.streamLimits ?? {};
   return async (app: FastifyInstance) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
@@ -193,7 +205,9 @@ export function jobRoutes(deps: {
         // Its tasks (ids, inputs, outputs, who ran them) are its client's: anyone else gets the
         // public part and no tasks, for a real job and a canary's shadow job alike.
         const reader = await jobReader(req, id, chainId);
-        if (reader === undefined || reader !== job.client)
+        // A public job (its client opened its data to anyone; never a shadow job) reads whole.
+        const open = 'nonce' in job && isPublicJob(job.spec);
+        if (!open && (reader === undefined || reader !== job.client))
           return { ...jobView(job, new Map(), false), tasks: [] };
         const tasks = await listTasksOfJob(db, job.id);
         const revoked = await revokedOutputsOf(db, job.id);

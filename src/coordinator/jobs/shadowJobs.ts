@@ -48,7 +48,8 @@ export async function insertShadowJob(
     .select(['kind', 'spec'])
     .where('id', '=', a.sourceJobId)
     .executeTakeFirst();
-  const spec = source
+  // Never a public job: a public job's tasks are anyone's to read, a shadow job has none to show.
+  const { public: _public, ...spec } = source
     ? publicSpecOf(JSON.parse(source.spec) as Record<string, unknown>)
     : { kind: 'onnx.infer', model: a.model };
   const waits = await trx
@@ -288,4 +289,13 @@ export function sumRows<K extends string, R extends Record<K, string | number> &
     m.set(k, had ? { ...had, n: Number(had.n) + Number(r.n) } : { ...r, n: Number(r.n) });
   }
   return [...m.values()];
+}
+
+/**
+ * Whether a stored spec (JSON) opted into public data: such a job's task views are anyone's.
+ *
+ * @example isPublicJob(job.spec) // false for a private job and for every shadow job
+ */
+export function isPublicJob(spec: string): boolean {
+  return (JSON.parse(spec) as { public?: unknown }).public === true;
 }

@@ -101,12 +101,13 @@ function providerLink(address: string | null): HTMLElement | string {
 export async function renderJob(id: string, read: string | null): Promise<HTMLElement> {
   const auth: Record<string, string> = read ? { 'x-plexus-auth': read } : {};
   const path = `/v1/jobs/${encodeURIComponent(id)}`;
-  const [job, { assignments }, verification] = await Promise.all([
-    getJson<JobWithTasks>(path, auth),
-    read ? getJson<JobAssignments>(`${path}/assignments`, auth) : { assignments: [] },
-    read ? getJson<JobVerificationView>(`${path}/verification`, auth) : { tasks: [] },
-  ]);
+  const job = await getJson<JobWithTasks>(path, auth);
+  // Whole for its client's signed read, or for anyone when the job is public (client shown).
   const mine = job.client !== null;
+  const [{ assignments }, verification] = await Promise.all([
+    mine ? getJson<JobAssignments>(`${path}/assignments`, auth) : { assignments: [] },
+    mine ? getJson<JobVerificationView>(`${path}/verification`, auth) : { tasks: [] },
+  ]);
   // Training jobs: the loss curve (views/training.ts).
   const training = job.kind === 'train.diloco' ? await trainingCard(job.id) : [];
   const finished = job.status === 'completed' || job.status === 'failed';
