@@ -149,8 +149,7 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     await page.click('a[data-nav="jobs"]');
     await page.locator('[data-view="jobs"] [data-empty]').waitFor();
 
-    // Submit while the jobs page is open: it must appear by itself, no reload (the page re-reads
-    // the list: the network stream carries no job's events, which are its client's).
+    // Submit while the jobs page is open: it must appear by itself, no reload (the page re-reads).
     jobId = await submitOcr(2, { policy: 'redundant', k: 2 }, 'dashboard test: redundant k=2');
     const row = page.locator(`table[data-table="jobs"] tbody tr[data-job="${jobId}"]`);
     await row.waitFor({ timeout: 30_000 });
@@ -347,9 +346,8 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     );
     await shot(page, 'provider-faulted');
 
-    await page.goto(
-      `${net.coordinatorUrl}/#/jobs/${job}?read=${encodeURIComponent(await client.jobReadAuth(job))}`,
-    );
+    const link = `#/jobs/${job}?read=${encodeURIComponent(await client.jobReadAuth(job))}`;
+    await page.goto(`${net.coordinatorUrl}/${link}`);
     const vrow = page.locator('table[data-table="verification"] tbody tr').first();
     await vrow.locator('[data-verdict="accepted"]').waitFor();
     assert.equal(await vrow.locator('td:nth-child(6)').getAttribute('data-agreed'), '4');
