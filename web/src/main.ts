@@ -39,6 +39,8 @@ const app = document.getElementById('app')!;
 const banner = document.getElementById('banner')!;
 const live = document.getElementById('live')!;
 let generation = 0;
+/** A render is under way: the jobs pages' poll waits for it (a slow page would never show). */
+let rendering = false;
 
 /**
  * Shows a failed render. The coordinator out of reach is a state of the whole page: a banner with
@@ -84,6 +86,7 @@ function showError(err: unknown): void {
 /** Renders the current route; a slower earlier render never overwrites a newer one. */
 async function render(): Promise<void> {
   const mine = ++generation;
+  rendering = true;
   const r = route(location.hash);
   for (const a of document.querySelectorAll<HTMLElement>('[data-nav]'))
     a.classList.toggle('active', a.dataset.nav === r.nav);
@@ -95,6 +98,8 @@ async function render(): Promise<void> {
   } catch (err) {
     if (mine !== generation) return;
     showError(err);
+  } finally {
+    if (mine === generation) rendering = false;
   }
 }
 
@@ -122,7 +127,8 @@ async function start(): Promise<void> {
   connectLive(after, () => void render(), setLive);
   // Job events are their clients' (the network stream carries none): the jobs pages poll instead.
   setInterval(() => {
-    if (route(location.hash).nav === 'jobs' && document.visibilityState === 'visible') void render();
+    if (!rendering && route(location.hash).nav === 'jobs' && document.visibilityState === 'visible')
+      void render();
   }, JOBS_POLL_MS);
 }
 
