@@ -28,7 +28,7 @@ import {
   listJobAssignments,
   listProviderAssignments,
 } from '../jobs/jobQueries.ts';
-import { listProviderShadowLeases, shadowAggregates, sumRows } from '../jobs/shadowJobs.ts';
+import { isPublicJob, listProviderShadowLeases, shadowAggregates, sumRows } from '../jobs/shadowJobs.ts';
 import { findProvider, providerExists, scanProviders } from '../providers/providerQueries.ts';
 import { providerTimeline, timelineTotal } from '../providers/providerTimeline.ts';
 import { listEarningPostings, listSessionIntervals } from '../providers/timelineQueries.ts';
@@ -78,7 +78,11 @@ export function explorerRoutes(deps: {
   webRoot?: string;
 }) {
   const { db, activeOf, log, chainId } = deps;
-  const clientOf = (id: string) => async () => (await findJob(db, id))?.client;
+  // A job's client, or null for a public job (anyone reads its task views; api/jobRoutes.ts).
+  const clientOf = (id: string) => async () => {
+    const job = await findJob(db, id);
+    return job && isPublicJob(job.spec) ? null : job?.client;
+  };
   const webRoot = deps.webRoot ?? DEFAULT_WEB_ROOT;
   return async (app: FastifyInstance) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
