@@ -72,11 +72,26 @@ describe('plexus job and provider commands on a devnet', { concurrency: true }, 
     assert.match(submitted.stdout, /completed/);
     assert.match(submitted.stderr, /2\/2 tasks/, 'the progress bar reached the end');
 
-    // Read only: the view for people and --json side by side.
-    const [status, jsonStatus] = await Promise.all([
-      plexus(['job', 'status', jobId, '--coordinator', net.coordinatorUrl]),
-      plexus(['job', 'status', jobId, '--coordinator', net.coordinatorUrl, '--json']),
+    // Read only: the view for people and --json side by side. A job's tasks and cost are its
+    // client's: the status read is signed with its key; without one it shows the public part.
+    const asClient = ['--coordinator', net.coordinatorUrl, '--keystore', keystore];
+    const [status, jsonStatus, unsigned] = await Promise.all([
+      plexus(['job', 'status', jobId, ...asClient]),
+      plexus(['job', 'status', jobId, ...asClient, '--json']),
+      plexus([
+        'job',
+        'status',
+        jobId,
+        '--coordinator',
+        net.coordinatorUrl,
+        '--keystore',
+        join(dir, 'none.json'),
+      ]),
     ]);
+    assert.match(unsigned.stdout, /status\s+completed/);
+    assert.match(unsigned.stdout, /tasks\s+shown to the job's client only/);
+    assert.doesNotMatch(unsigned.stdout, /#0/, 'no task without the key');
+    assert.match(status.stdout, /explorer .*#\/jobs\/0x[0-9a-f]{64}\?read=/, 'a signed explorer link');
     assert.match(status.stdout, /status\s+completed/);
     assert.match(status.stdout, /2\/2 done/);
     // What it cost, in PLX (issue 22), and one attempt per task (audits and replicas are not attempts).

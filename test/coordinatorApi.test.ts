@@ -13,6 +13,7 @@ import { MAX_JOB_DEADLINE_SEC } from '../src/protocol/constants.ts';
 import { BLOB_AUTH_HEADER, signBlobAuth } from '../src/protocol/eip712.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
+import { fetchAsClient } from './helpers/jobRead.ts';
 
 type C = Awaited<ReturnType<typeof testCoordinator>>;
 let c: C;
@@ -138,13 +139,26 @@ describe('job submission', () => {
     assert.equal(res.status, 201);
     const { jobId, tasks } = (await res.json()) as { jobId: string; tasks: number };
     assert.equal(tasks, 1);
-    const job = (await (await fetch(`${c.url}/v1/jobs/${jobId}`)).json()) as {
+    const job = (await (await fetchAsClient(c.url, `/v1/jobs/${jobId}`, client, jobId)).json()) as {
       status: string;
       tasks: unknown[];
     };
     assert.equal(job.status, 'queued');
-    assert.equal(job.tasks.length, 1);
-    await expectError(await fetch(`${c.url}/v1/jobs/${jobId}/results`), 409, 'PLX_JOB_NOT_FINISHED');
+    assert.equal(job.tasks.length, 1, 'its client reads its task');
+    // Anyone else reads the public part: no tasks, no client, no cost (a canary's shadow job reads alike).
+    const seen = (await (await fetch(`${c.url}/v1/jobs/${jobId}`)).json()) as Record<string, unknown>;
+    assert.deepEqual([seen.status, seen.tasks, seen.client, seen.cost], ['queued', [], null, null]);
+    await expectError(await fetch(`${c.url}/v1/jobs/${jobId}/results`), 401, 'PLX_AUTH_REQUIRED');
+    await expectError(
+      await fetchAsClient(c.url, `/v1/jobs/${jobId}/results`, randomAccount(), jobId),
+      404,
+      'PLX_NOT_FOUND',
+    );
+    await expectError(
+      await fetchAsClient(c.url, `/v1/jobs/${jobId}/results`, client, jobId),
+      409,
+      'PLX_JOB_NOT_FINISHED',
+    );
   });
 
   test('malformed JSON', async () => {

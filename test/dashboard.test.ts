@@ -149,12 +149,18 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     await page.click('a[data-nav="jobs"]');
     await page.locator('[data-view="jobs"] [data-empty]').waitFor();
 
-    // Submit while the jobs page is open: it must appear through the live stream, no reload.
+    // Submit while the jobs page is open: it must appear by itself, no reload (the page re-reads).
     jobId = await submitOcr(2, { policy: 'redundant', k: 2 }, 'dashboard test: redundant k=2');
     const row = page.locator(`table[data-table="jobs"] tbody tr[data-job="${jobId}"]`);
     await row.waitFor({ timeout: 30_000 });
     await row.locator('a').first().click();
     await page.locator('[data-view="job"]').waitFor();
+    // Anyone's view: the public part, and its tasks and verdicts shown to its client only.
+    await page.locator('[data-view="job"] [data-private]').waitFor();
+    assert.equal(await page.locator('table[data-table="tasks"]').count(), 0, 'no public task table');
+    // The client's signed link (what `plexus job status --keystore` prints) shows them.
+    await page.goto(`${url}/#/jobs/${jobId}?read=${encodeURIComponent(await client.jobReadAuth(jobId))}`);
+    await page.locator('[data-view="job"] table[data-table="tasks"]').waitFor();
     await page
       .locator('[data-testid="job-status"]')
       .filter({ hasText: 'completed' })
@@ -199,7 +205,8 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
       ['accepted · unverified', 'accepted · unverified'],
     );
     // The same through the API the page reads.
-    const api = (await (await fetch(`${url}/v1/jobs/${jobId}/verification`)).json()) as {
+    const read = { headers: { 'x-plexus-auth': await client.jobReadAuth(jobId) } };
+    const api = (await (await fetch(`${url}/v1/jobs/${jobId}/verification`, read)).json()) as {
       tasks: {
         status: string;
         verified: boolean;
@@ -340,7 +347,8 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     );
     await shot(page, 'provider-faulted');
 
-    await page.goto(`${net.coordinatorUrl}/#/jobs/${job}`);
+    const link = `#/jobs/${job}?read=${encodeURIComponent(await client.jobReadAuth(job))}`;
+    await page.goto(`${net.coordinatorUrl}/${link}`);
     const vrow = page.locator('table[data-table="verification"] tbody tr').first();
     await vrow.locator('[data-verdict="accepted"]').waitFor();
     assert.equal(await vrow.locator('td:nth-child(6)').getAttribute('data-agreed'), '4');

@@ -21,7 +21,8 @@ import {
   ShapeError,
 } from '../web/src/settlement.ts';
 import { ADDR, CHAIN, EPOCHS, HASH_B, PRICES, rewardsOf } from './helpers/explorerFixtures.ts';
-import { testCoordinator } from './helpers/fixtures.ts';
+import { randomAccount, testCoordinator } from './helpers/fixtures.ts';
+import { fetchAsClient } from './helpers/jobRead.ts';
 
 const _quiet = createLogger('test', { level: 'silent' });
 
@@ -130,7 +131,16 @@ describe('explorer API', () => {
       assert.equal(unknown.status, 404);
       assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'PLX_NOT_FOUND');
       for (const path of ['assignments', 'verification']) {
-        const noJob = await fetch(`${c.url}/v1/jobs/0x${'2'.repeat(64)}/${path}`);
+        // A job's task views are its client's: unsigned, refused before any lookup (alike for
+        // real, shadow and missing jobs); signed by someone who is not its client, not found.
+        const unsigned = await fetch(`${c.url}/v1/jobs/0x${'2'.repeat(64)}/${path}`);
+        assert.equal(unsigned.status, 401, path);
+        assert.equal(
+          ((await unsigned.json()) as { error: { code: string } }).error.code,
+          'PLX_AUTH_REQUIRED',
+        );
+        const jobId = `0x${'2'.repeat(64)}`;
+        const noJob = await fetchAsClient(c.url, `/v1/jobs/${jobId}/${path}`, randomAccount(), jobId);
         assert.equal(noJob.status, 404, path);
         assert.equal(((await noJob.json()) as { error: { code: string } }).error.code, 'PLX_NOT_FOUND');
       }

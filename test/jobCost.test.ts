@@ -12,8 +12,10 @@ import { after, before, test } from 'node:test';
 import { createClient } from '../src/client/createClient.ts';
 import { accounts } from '../src/coordinator/ledger/accounts.ts';
 import { readBalances } from '../src/coordinator/ledger/readBalances.ts';
+import { JOB_LIST_READ } from '../src/protocol/jobRead.ts';
 import { encodeSafetensors, type Tensor } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
+import { fetchAsClient } from './helpers/jobRead.ts';
 import { connectRawProvider, firstOf } from './helpers/rawProvider.ts';
 
 let c: Awaited<ReturnType<typeof testCoordinator>>;
@@ -73,14 +75,14 @@ test('job cost equals the ledger; attempts never count replicas; executions show
     });
     const charged = ledger.get(accounts.clientUnsettled(account.address)) ?? 0n;
     assert.ok(charged > 0n, 'the two agreeing replicas were billed');
-    assert.equal(final.cost.charged, charged.toString(), 'job cost = the ledger, to the base unit');
+    assert.equal(final.cost?.charged, charged.toString(), 'job cost = the ledger, to the base unit');
     assert.equal(t.cost, charged.toString(), 'its only task carries the whole cost');
     const row = await c.store.db
       .selectFrom('jobs')
       .select('worst_case')
       .where('id', '=', jobId)
       .executeTakeFirstOrThrow();
-    assert.equal(final.cost.worstCase, row.worst_case);
+    assert.equal(final.cost?.worstCase, row.worst_case);
 
     const { jobs } = await client.listJobs({ client: account.address });
     assert.deepEqual(jobs.find((j) => j.id === jobId)?.cost, final.cost, 'the list shows the same cost');
@@ -107,8 +109,12 @@ test('the job list pages back with a before cursor (explorer pagination)', async
   const seen: string[] = [];
   let before = '';
   for (let page = 0; page < 5; page++) {
-    const res = await fetch(
-      `${c.url}/v1/jobs?client=${account.address}&limit=2${before ? `&before=${before}` : ''}`,
+    // A client's own list is signed (JobRead of the zero id): whose jobs these are is its own.
+    const res = await fetchAsClient(
+      c.url,
+      `/v1/jobs?client=${account.address}&limit=2${before ? `&before=${before}` : ''}`,
+      account,
+      JOB_LIST_READ,
     );
     const { jobs } = (await res.json()) as { jobs: { id: string; createdAt: number }[] };
     if (jobs.length === 0) break;
@@ -117,6 +123,9 @@ test('the job list pages back with a before cursor (explorer pagination)', async
     before = `${last.createdAt}:${last.id}`;
   }
   assert.deepEqual(seen, [...ids].reverse(), 'every job once, newest first, across pages of 2');
+  const unsigned = await fetch(`${c.url}/v1/jobs?client=${account.address}`);
+  assert.equal(unsigned.status, 401, "an unsigned client filter is refused (it would name a client's jobs)");
+  await unsigned.arrayBuffer();
   const bad = await fetch(`${c.url}/v1/jobs?before=yesterday`);
   assert.equal(bad.status, 400);
 });

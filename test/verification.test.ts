@@ -19,6 +19,7 @@ import {
   tempDir,
   testCoordinator,
 } from './helpers/fixtures.ts';
+import { fetchAsClient } from './helpers/jobRead.ts';
 import { connectRawProvider, firstOf, type RawProvider } from './helpers/rawProvider.ts';
 import { trustProvider } from './helpers/trustedProvider.ts';
 
@@ -49,7 +50,8 @@ const zeros = (): Record<string, Tensor> => ({
 });
 
 async function submit(url: string, seed: number, verification?: Record<string, unknown>) {
-  const client = createClient({ url, account: randomAccount() });
+  const account = randomAccount();
+  const client = createClient({ url, account });
   const model = await client.uploadBlob(modelBytes);
   const input = await client.uploadBlob(encodeSafetensors(ocrInput(seed, 32, 32)));
   const { jobId } = await client.submitJob({
@@ -59,7 +61,7 @@ async function submit(url: string, seed: number, verification?: Record<string, u
     deadline: Math.floor(Date.now() / 1000) + 60,
     ...(verification ? { verification } : {}),
   } as Parameters<typeof client.submitJob>[0]);
-  return { client, jobId };
+  return { client, jobId, account };
 }
 
 async function providerView(url: string, address: string) {
@@ -237,18 +239,21 @@ test('nothing about an open task leaks: no audit flag, roles, executions or co-e
       ((await (await fetch(`${c.url}/v1/stats`)).json()) as { verification: { audited: number } })
         .verification.audited;
     const auditedBefore = await stats();
-    const { client, jobId } = await submit(c.url, 11);
+    const { client, jobId, account } = await submit(c.url, 11);
+    // The job's client reads its task views (signed); nobody else reads them at all.
+    const asClient = async (path: string) => (await fetchAsClient(c.url, path, account, jobId)).json();
     const primary = await firstOf(ps, 'assign');
     const opening = await primary.provider.commit(primary.msg, honest());
     // The audit is drawn by now (a newcomer's rate is 1), and the primary may reveal.
     assert.equal((await primary.provider.next('reveal')).assignmentId, primary.msg.assignmentId);
-    const view = (await (await fetch(`${c.url}/v1/jobs/${jobId}/verification`)).json()) as {
+    assert.equal((await fetch(`${c.url}/v1/jobs/${jobId}/verification`)).status, 401, 'unsigned: refused');
+    const view = (await asClient(`/v1/jobs/${jobId}/verification`)) as {
       tasks: { audit: boolean; status: string; executions: unknown[] }[];
     };
     assert.equal(view.tasks[0]?.status, 'open');
     assert.equal(view.tasks[0]?.audit, false, 'the audit draw is not shown before the verdict');
     assert.deepEqual(view.tasks[0]?.executions, [], 'no executions, roles or co-executors while open');
-    const open = (await (await fetch(`${c.url}/v1/jobs/${jobId}/assignments`)).json()) as { assignments: [] };
+    const open = (await asClient(`/v1/jobs/${jobId}/assignments`)) as { assignments: [] };
     assert.deepEqual(open.assignments, [], 'nobody is named on an open task');
     assert.equal(await stats(), auditedBefore, 'the audited count moves only with verdicts');
     const history = await fetch(`${c.url}/v1/providers/${primary.provider.account.address}/history`);
@@ -262,15 +267,15 @@ test('nothing about an open task leaks: no audit flag, roles, executions or co-e
     );
     ack(await auditor.provider.deliver(auditor.msg, noisy()));
     assert.equal((await client.waitForJob(jobId)).status, 'completed');
-    const done = (await (await fetch(`${c.url}/v1/jobs/${jobId}/verification`)).json()) as {
+    const done = (await asClient(`/v1/jobs/${jobId}/verification`)) as {
       tasks: { audit: boolean; executions: { role: string }[] }[];
     };
-    assert.equal(done.tasks[0]?.audit, true, 'after the verdict the draw is public');
+    assert.equal(done.tasks[0]?.audit, true, 'after the verdict the draw is shown (to the client)');
     assert.deepEqual(
       done.tasks[0]?.executions.map((e) => e.role),
       ['primary', 'auditor'],
     );
-    const after = (await (await fetch(`${c.url}/v1/jobs/${jobId}/assignments`)).json()) as {
+    const after = (await asClient(`/v1/jobs/${jobId}/assignments`)) as {
       assignments: [];
     };
     assert.equal(after.assignments.length, 2);
@@ -343,7 +348,7 @@ test('a coordinator restart mid-verification loses nothing: the verdict uses res
   const p2 = await connectRawProvider(coord.url, a2);
   const others: RawProvider[] = [];
   try {
-    const { jobId } = await submit(coord.url, 4, { policy: 'redundant', k: 2 });
+    const { jobId, account } = await submit(coord.url, 4, { policy: 'redundant', k: 2 });
     const [m1, m2] = await Promise.all([p1.next('assign'), p2.next('assign')]);
     ack(await p1.deliver(m1, honest()));
     await p1.close();
@@ -361,7 +366,7 @@ test('a coordinator restart mid-verification loses nothing: the verdict uses res
     const tie = await p3.next('assign');
     assert.equal(tie.taskId, m1.taskId);
     ack(await p3.deliver(tie, noisy()));
-    const client = createClient({ url: coord.url });
+    const client = createClient({ url: coord.url, account });
     const final = await client.waitForJob(jobId);
     assert.equal(final.status, 'completed');
     const out = (await client.jobResults(jobId)).outputs[0]!;
@@ -462,7 +467,7 @@ test('canaries: seeded from a verified task, issued alongside real work, a wrong
       .selectAll()
       .executeTakeFirstOrThrow();
     assert.equal(canary.assignmentId, issued.id);
-    assert.equal(canary.jobId, seeded.jobId, 'it carries the job id of the job it came from');
+    assert.notEqual(canary.jobId, seeded.jobId, 'it carries the id of a shadow job, not its source job');
     assert.equal(canary.input, pool[0]!.input_cid);
     const opening = await p3.commit(canary, zeros());
     await p3.next('reveal');

@@ -281,7 +281,7 @@ async function follow(o: SubmitOptions, client: Client, jobId: string, tasks: nu
     if (e.type === 'task.completed') progress.update(Number(e.data.done), 'running');
     else if (e.type === 'task.retry') progress.update(undefined, `retrying a task (${String(e.data.code)})`);
   });
-  progress.update(final.tasksDone, final.status);
+  progress.update(final.tasksDone ?? undefined, final.status);
   progress.stop();
   if (final.status !== 'completed') {
     const code = final.error?.code ?? 'PLX_TASK_FAILED';
@@ -395,16 +395,36 @@ export function jobCommand(): Command {
       'coordinator base URL, or several replicas as URL1,URL2 (env PLEXUS_COORDINATOR)',
       DEFAULT_COORDINATOR,
     )
+    .option(
+      '--keystore <file>',
+      "the job's client key: its tasks and cost are shown to it only (without the file, the public part)",
+      DEFAULT_CLIENT_KEYSTORE,
+    )
     .option('--json', 'print the raw JSON', false)
-    .action(async (jobId: string, o: { coordinator: string; json: boolean }) => {
-      const { readJob } = await import('./readJob.ts');
-      const job = await readJob(o.coordinator, jobId);
+    .action(async (jobId: string, o: { coordinator: string; keystore: string; json: boolean }) => {
+      // A job's tasks are its client's (docs/verification.md): with the client's key the read is
+      // signed through the SDK; without one, the fast unsigned read shows the public part.
+      let job: Awaited<ReturnType<typeof import('./readJob.ts').readJob>>;
+      let link: string | undefined;
+      if (existsSync(o.keystore)) {
+        const { createClient } = await import('../client/createClient.ts');
+        const account = await clientAccount(o.keystore);
+        const client = createClient({ url: o.coordinator, account });
+        job = await client.getJob(jobId);
+        // The explorer's job page shows the tasks with the client's signed read in its link.
+        if (job.client !== null)
+          link = `${client.url}/#/jobs/${jobId}?read=${encodeURIComponent(await client.jobReadAuth(jobId))}`;
+      } else {
+        const { readJob } = await import('./readJob.ts');
+        job = await readJob(o.coordinator, jobId);
+      }
       if (o.json) {
         console.log(JSON.stringify(job, null, 2));
         return;
       }
       const { jobStatusLines } = await import('./jobCost.ts');
       for (const line of jobStatusLines(job)) console.log(line);
+      if (link) console.log(`  explorer ${link} (good for an hour)`);
     });
   cmd
     .command('results')

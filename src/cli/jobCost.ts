@@ -6,7 +6,7 @@
 import type { JobWithTasks, RevokedOutput } from '../protocol/http/jobs.ts';
 import { formatPlx, localTime, plural } from './format.ts';
 
-type CostOf = { cost?: { charged: string; worstCase: string | null } | undefined };
+type CostOf = { cost?: { charged: string; worstCase: string | null } | null | undefined };
 
 /**
  * One line: what the job was charged, and what admission reserved for it while it runs.
@@ -14,7 +14,9 @@ type CostOf = { cost?: { charged: string; worstCase: string | null } | undefined
  * @example costLine({ status: 'completed', cost: { charged: '2880000000000000', worstCase: '28800000000000000000' } });
  * // '0.00288 PLX charged (28.8 PLX was reserved from the escrow as the worst case)'
  */
-export function costLine(job: CostOf & { status: string }): string {
+export function costLine(job: CostOf & { status: string; client?: string | null }): string {
+  // A job read by someone other than its client (or unsigned) shows no client and no cost.
+  if (job.client === null) return "shown to the job's client only (sign the read: --keystore)";
   if (!job.cost) return 'not reported by this coordinator';
   const charged = formatPlx(BigInt(job.cost.charged));
   const finished = job.status === 'completed' || job.status === 'failed';
@@ -50,7 +52,7 @@ export function jobStatusLines(job: JobWithTasks | (Omit<JobWithTasks, 'cost'> &
   const lines = [
     `job ${job.id}`,
     `  status   ${job.status}`,
-    `  tasks    ${job.tasksDone}/${job.tasksTotal} done`,
+    `  tasks    ${job.tasksTotal === null ? "shown to the job's client only (sign the read: --keystore)" : `${job.tasksDone}/${job.tasksTotal} done`}`,
     `  cost     ${costLine(job)}`,
     `  created  ${localTime(new Date(job.createdAt))}`,
   ];

@@ -18,6 +18,7 @@ import type {
 } from '../protocol/http/jobs.ts';
 import type { ProviderList } from '../protocol/http/providers.ts';
 import type { TrainingView } from '../protocol/http/training.ts';
+import { JOB_AUTH_HEADER, JOB_LIST_READ, signJobRead } from '../protocol/jobRead.ts';
 import type { JobSpecInput } from '../protocol/schemas.ts';
 import { createSseParser } from './parseSse.ts';
 import { signJobSubmission } from './signJobSubmission.ts';
@@ -135,6 +136,17 @@ export function createClient(opts: {
     };
   }
 
+  /**
+   * The signed `x-plexus-auth` of a read of job `jobId`'s private views (its tasks, results,
+   * events), or of the account's job list with JOB_LIST_READ; none without an account (then the
+   * coordinator answers the public part only, or refuses).
+   */
+  async function jobAuth(jobId: string): Promise<Record<string, string>> {
+    if (!opts.account) return {};
+    const { chainId } = await getDomain();
+    return { [JOB_AUTH_HEADER]: await signJobRead(opts.account, chainId, jobId) };
+  }
+
   /** Uploads under its content id, signed by the client's account (the coordinator's quota). */
   async function upload(body: () => BodyInit, cid: string, size: number): Promise<UploadedBlob> {
     if (!opts.account)
@@ -199,11 +211,34 @@ export function createClient(opts: {
         body: JSON.stringify(body),
       }));
     },
-    getJob: (jobId: string) => json<JobWithTasks>(`/v1/jobs/${jobId}`),
-    listJobs: (q: { client?: string; status?: JobStatus; limit?: number } = {}) =>
-      json<JobList>(`/v1/jobs?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]))}`),
-    jobResults: (jobId: string, partial = false) =>
-      json<JobResults>(`/v1/jobs/${jobId}/results?partial=${partial}`),
+    /**
+     * The signed read of job `jobId` (the `x-plexus-auth` value; an hour): the explorer's job page
+     * shows the tasks with it (`#/jobs/<id>?read=<value>`). Needs the account.
+     */
+    async jobReadAuth(jobId: string): Promise<string> {
+      const auth = (await jobAuth(jobId))[JOB_AUTH_HEADER];
+      if (!auth)
+        throw new PlexusError('PLX_AUTH_REQUIRED', 'createClient needs an account to sign a job read');
+      return auth;
+    },
+    /** A job; its tasks only when this client's account submitted it (the read is signed). */
+    getJob: async (jobId: string) => {
+      const headers = await jobAuth(jobId);
+      return json<JobWithTasks>(`/v1/jobs/${jobId}`, () => ({ headers }));
+    },
+    /** Jobs, newest first; `client` (this client's own address) lists its own, signed. */
+    listJobs: async (q: { client?: string; status?: JobStatus; limit?: number } = {}) => {
+      const headers = q.client ? await jobAuth(JOB_LIST_READ) : {};
+      return json<JobList>(
+        `/v1/jobs?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]))}`,
+        () => ({ headers }),
+      );
+    },
+    /** A job's outputs, for its client (signed read). */
+    jobResults: async (jobId: string, partial = false) => {
+      const headers = await jobAuth(jobId);
+      return json<JobResults>(`/v1/jobs/${jobId}/results?partial=${partial}`, () => ({ headers }));
+    },
     listProviders: () => json<ProviderList>('/v1/providers'),
     /** A `train.diloco` job's rounds so far and its final weights' cid (null until done). */
     trainingHistory: (jobId: string) => json<TrainingView>(`/v1/jobs/${jobId}/training`),
@@ -252,8 +287,10 @@ export function createClient(opts: {
         const seen = lastId;
         try {
           // Event ids are the shared store's: any replica resumes the stream from Last-Event-ID.
+          // A job's events are its client's: the read is signed afresh on every connection.
+          const auth = await jobAuth(jobId);
           const res = await call(`/v1/jobs/${jobId}/events`, () => ({
-            headers: { accept: 'text/event-stream', 'last-event-id': String(lastId) },
+            headers: { accept: 'text/event-stream', 'last-event-id': String(lastId), ...auth },
             ...(signal ? { signal } : {}),
           }));
           if (res.status === 429 && limited < MAX_RATE_LIMITED_RETRIES) {

@@ -352,7 +352,13 @@ export async function startCoordinator(
   });
   await app.register(blobRoutes(blobs, config.maxBlobBytes, blobAccess));
   await app.register(
-    jobRoutes({ db, events, submitter, streamLimits: { maxPerIp: config.maxEventStreamsPerIp } }),
+    jobRoutes({
+      db,
+      events,
+      submitter,
+      chainId: config.chainId,
+      streamLimits: { maxPerIp: config.maxEventStreamsPerIp },
+    }),
   );
   storage = await startStorageNetwork({ app, db, blobs, config, log, market, chain: chain?.writer });
   await app.register(
@@ -370,7 +376,7 @@ export async function startCoordinator(
       maxBlobBytes: config.maxBlobBytes,
     }),
   );
-  await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log }));
+  await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log, chainId: config.chainId }));
   await app.register(searchRoutes({ db }));
   await app.register(sensorRoutes({ db, ingester, seller, chainId: config.chainId, isProvider }));
   const chainInfo =

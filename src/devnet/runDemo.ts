@@ -78,7 +78,7 @@ export async function runDemo(
     jobId,
     status: final.status,
     tasks: n,
-    completed: final.tasksDone,
+    completed: final.tasksDone ?? 0,
     matched: 0,
     maxAbsDiff: 0,
     wallSeconds: (Date.now() - started) / 1000,

@@ -27,7 +27,7 @@ export const errorCodes = {
   PLX_UNKNOWN_BLOB: { status: 400, message: 'The request names a blob the coordinator does not hold.' },
   PLX_AUTH_REQUIRED: {
     status: 401,
-    message: 'The request needs a signed x-plexus-auth header (BlobUpload or BlobRead).',
+    message: 'The request needs a signed x-plexus-auth header (BlobUpload, BlobRead or JobRead).',
   },
   PLX_BLOB_FORBIDDEN: { status: 403, message: 'The signer may not upload or read this blob.' },
   PLX_BLOB_QUOTA_EXCEEDED: { status: 403, message: "The upload would exceed the account's blob quota." },

@@ -155,6 +155,12 @@ export const plexusTypes = {
     { name: 'cid', type: 'bytes32' },
     { name: 'issuedAt', type: 'uint64' },
   ],
+  /** A signed read of a job's private views (`GET /v1/jobs/:id` tasks, results, events): its client. */
+  JobRead: [
+    { name: 'account', type: 'address' },
+    { name: 'jobId', type: 'bytes32' },
+    { name: 'issuedAt', type: 'uint64' },
+  ],
 } as const;
 
 export type PlexusPrimaryType = keyof typeof plexusTypes;
@@ -204,20 +210,24 @@ export type TaskFailureMessage = {
 export type BlobUploadMessage = { account: Address; cid: Hex; size: bigint; issuedAt: bigint };
 /** A signed download of blob `cid` (the sha256 as bytes32). */
 export type BlobReadMessage = { account: Address; cid: Hex; issuedAt: bigint };
+/** A signed read of job `jobId`'s private views by `account` (zero hash: the account's job list). */
+export type JobReadMessage = { account: Address; jobId: Hex; issuedAt: bigint };
 
 type MessageOf<T extends PlexusPrimaryType> = T extends 'BlobUpload'
   ? BlobUploadMessage
   : T extends 'BlobRead'
     ? BlobReadMessage
-    : T extends 'JobSubmission'
-      ? JobSubmissionMessage
-      : T extends 'SessionAuth'
-        ? SessionAuthMessage
-        : T extends 'TaskResult'
-          ? TaskResultMessage
-          : T extends 'TaskCommitment'
-            ? TaskCommitmentMessage
-            : TaskFailureMessage;
+    : T extends 'JobRead'
+      ? JobReadMessage
+      : T extends 'JobSubmission'
+        ? JobSubmissionMessage
+        : T extends 'SessionAuth'
+          ? SessionAuthMessage
+          : T extends 'TaskResult'
+            ? TaskResultMessage
+            : T extends 'TaskCommitment'
+              ? TaskCommitmentMessage
+              : TaskFailureMessage;
 
 /**
  * Which EIP-712 domain a message is signed in: a bare chain id (provider and session messages,

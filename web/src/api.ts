@@ -56,10 +56,12 @@ export class ApiError extends Error {
  * GETs a JSON document from the coordinator that served this page.
  * @example const { providers } = await getJson<ProviderList>('/v1/providers');
  */
-export async function getJson<T>(path: string): Promise<T> {
+export async function getJson<T>(path: string, headers: Record<string, string> = {}): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(new URL(`.${path}`, document.baseURI), { headers: { accept: 'application/json' } });
+    res = await fetch(new URL(`.${path}`, document.baseURI), {
+      headers: { accept: 'application/json', ...headers },
+    });
   } catch {
     throw new ApiError('The coordinator is unreachable.', null, null);
   }

@@ -213,7 +213,10 @@ export function stacked(parts: { label: string; value: number; cls: string }[]):
 }
 
 /** A progress bar with `done / total`. */
-export function progress(done: number, total: number): HTMLElement {
+export function progress(done: number | null, total: number | null): HTMLElement {
+  // A job's size and progress are its client's: the public view shows its status only.
+  if (done === null || total === null)
+    return h('span', { class: 'na', title: "shown to the job's client only" }, '—');
   const f = total > 0 ? done / total : 0;
   return h(
     'span',

@@ -10,7 +10,15 @@ import { exactPlx, plx } from './settlement.ts';
 /** "0.0029 PLX" with the exact amount and the reservation as its tooltip. */
 export function jobCost(job: Job): HTMLElement {
   const c = job.cost;
-  if (!c) return h('span', { class: 'na', title: 'not served by this coordinator' }, '—');
+  if (!c)
+    return h(
+      'span',
+      {
+        class: 'na',
+        title: job.client === null ? "shown to the job's client only" : 'not served by this coordinator',
+      },
+      '—',
+    );
   const finished = job.status === 'completed' || job.status === 'failed';
   const reserved =
     c.worstCase === null

@@ -14,6 +14,8 @@ import { renderSensors } from './views/sensors.ts';
 import { renderStorage } from './views/storage.ts';
 
 type Route = { nav: string; render: () => Promise<HTMLElement> };
+/** How often the jobs list and a job page re-read the coordinator while shown. */
+const JOBS_POLL_MS = 2_000;
 
 function route(hash: string): Route {
   const [path = '', query = ''] = hash.replace(/^#/, '').split('?');
@@ -22,7 +24,8 @@ function route(hash: string): Route {
   if (parts[0] === 'providers' && parts[1])
     return { nav: 'providers', render: () => renderProvider(parts[1]!, params) };
   if (parts[0] === 'providers') return { nav: 'providers', render: renderProviders };
-  if (parts[0] === 'jobs' && parts[1]) return { nav: 'jobs', render: () => renderJob(parts[1]!) };
+  if (parts[0] === 'jobs' && parts[1])
+    return { nav: 'jobs', render: () => renderJob(parts[1]!, params.get('read')) };
   if (parts[0] === 'jobs')
     return { nav: 'jobs', render: () => renderJobs(params.get('status'), params.get('before')) };
   if (parts[0] === 'epochs') return { nav: 'epochs', render: renderEpochs };
@@ -36,6 +39,8 @@ const app = document.getElementById('app')!;
 const banner = document.getElementById('banner')!;
 const live = document.getElementById('live')!;
 let generation = 0;
+/** A render is under way: the jobs pages' poll waits for it (a slow page would never show). */
+let rendering = false;
 
 /**
  * Shows a failed render. The coordinator out of reach is a state of the whole page: a banner with
@@ -81,6 +86,7 @@ function showError(err: unknown): void {
 /** Renders the current route; a slower earlier render never overwrites a newer one. */
 async function render(): Promise<void> {
   const mine = ++generation;
+  rendering = true;
   const r = route(location.hash);
   for (const a of document.querySelectorAll<HTMLElement>('[data-nav]'))
     a.classList.toggle('active', a.dataset.nav === r.nav);
@@ -92,6 +98,8 @@ async function render(): Promise<void> {
   } catch (err) {
     if (mine !== generation) return;
     showError(err);
+  } finally {
+    if (mine === generation) rendering = false;
   }
 }
 
@@ -117,6 +125,11 @@ async function start(): Promise<void> {
     setLive('offline');
   }
   connectLive(after, () => void render(), setLive);
+  // Job events are their clients' (the network stream carries none): the jobs pages poll instead.
+  setInterval(() => {
+    if (!rendering && route(location.hash).nav === 'jobs' && document.visibilityState === 'visible')
+      void render();
+  }, JOBS_POLL_MS);
 }
 
 void start();

@@ -23,11 +23,12 @@ import { addressSchema, hex32Schema } from '../../protocol/schemas.ts';
 import { lastEventId, listProviderSessions } from '../events/eventQueries.ts';
 import {
   countByStatus,
-  jobExists,
+  findJob,
   jobsPerMinute,
   listJobAssignments,
   listProviderAssignments,
 } from '../jobs/jobQueries.ts';
+import { isPublicJob, listProviderShadowLeases, shadowAggregates, sumRows } from '../jobs/shadowJobs.ts';
 import { findProvider, providerExists, scanProviders } from '../providers/providerQueries.ts';
 import { providerTimeline, timelineTotal } from '../providers/providerTimeline.ts';
 import { listEarningPostings, listSessionIntervals } from '../providers/timelineQueries.ts';
@@ -48,6 +49,7 @@ import {
   taskVerificationView,
   verificationTotals,
 } from './explorerViews.ts';
+import { requireJobClient } from './jobReader.ts';
 
 /** Where `npm run build:web` writes the explorer (web/dist at the repository root). */
 export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
@@ -70,10 +72,17 @@ export function explorerRoutes(deps: {
   /** Tasks a provider is running now (the scheduler's live count). */
   activeOf: (address: string) => number;
   log: Logger;
+  /** The chain id of the EIP-712 domain a client signs its job reads in. */
+  chainId: number;
   /** Folder with the built dashboard; defaults to web/dist. */
   webRoot?: string;
 }) {
-  const { db, activeOf, log } = deps;
+  const { db, activeOf, log, chainId } = deps;
+  // A job's client, or null for a public job (anyone reads its task views; api/jobRoutes.ts).
+  const clientOf = (id: string) => async () => {
+    const job = await findJob(db, id);
+    return job && isPublicJob(job.spec) ? null : job?.client;
+  };
   const webRoot = deps.webRoot ?? DEFAULT_WEB_ROOT;
   return async (app: FastifyInstance) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
@@ -90,8 +99,19 @@ export function explorerRoutes(deps: {
         const now = Date.now();
         const since = now - STATS_WINDOW_MINUTES * 60_000;
         const providers = providerAggregates(await scanProviders(db, 100_000), activeOf);
-        const perMinute = minuteBuckets(since, STATS_WINDOW_MINUTES, await jobsPerMinute(db, since));
-        const counts = await countByStatus(db);
+        // Canaries' shadow jobs count like any job (a counter that moved for real work only was a tell).
+        const shadow = await shadowAggregates(db, since);
+        const minutes = await jobsPerMinute(db, since);
+        const perMinute = minuteBuckets(since, STATS_WINDOW_MINUTES, {
+          submitted: sumRows('minute', minutes.submitted, shadow.submitted),
+          completed: sumRows('minute', minutes.completed, shadow.completed),
+        });
+        const real = await countByStatus(db);
+        const counts = {
+          jobs: sumRows('status', real.jobs, shadow.jobs),
+          tasks: sumRows('status', real.tasks, shadow.tasks),
+          assignments: sumRows('status', real.assignments, shadow.assignments),
+        };
         const verification = verificationTotals(await verificationCounts(db));
         return {
           generatedAt: now,
@@ -126,7 +146,11 @@ export function explorerRoutes(deps: {
           db,
           all.map((a) => a.job_id),
         );
-        const assignments = all.filter((a) => !open.has(`${a.job_id}:${a.idx}`));
+        // Its finished canary leases are listed too, under their shadow jobs, like any execution.
+        const shadow = await listProviderShadowLeases(db, address, HISTORY_LIMIT);
+        const assignments = [...all.filter((a) => !open.has(`${a.job_id}:${a.idx}`)), ...shadow]
+          .sort((a, b) => b.created_at - a.created_at)
+          .slice(0, HISTORY_LIMIT);
         const sessions = await listProviderSessions(db, address, HISTORY_LIMIT);
         // Proven faults with their evidence and what each cost (the slash entry of the same task).
         const faults = await listProviderFaults(db, address, HISTORY_LIMIT);
@@ -197,14 +221,13 @@ export function explorerRoutes(deps: {
       {
         schema: {
           summary:
-            "Every attempt at a job's finished tasks: provider, status, lease and error (open tasks' executions are secret until their verdict)",
+            "Every attempt at a job's finished tasks: provider, status, lease and error (its client's: signed JobRead; open tasks' executions are secret until their verdict)",
           params: z.object({ id: hex32Schema }),
           response: { 200: jobAssignmentsSchema, ...errorResponses },
         },
       },
       async (req) => {
-        if (!(await jobExists(db, req.params.id)))
-          throw new PlexusError('PLX_NOT_FOUND', `no job ${req.params.id}`);
+        await requireJobClient(req, req.params.id, chainId, clientOf(req.params.id));
         const all = await listJobAssignments(db, req.params.id, 10_000);
         // An open task's executions (primary, replicas, auditor, tie-breakers) are listed only
         // once it is finished: naming them earlier tells a provider its co-executors and tells a
@@ -229,14 +252,14 @@ export function explorerRoutes(deps: {
       '/v1/jobs/:id/verification',
       {
         schema: {
-          summary: "Verification of a job's tasks: policy, audit draw, verdict and each execution (explorer)",
+          summary:
+            "Verification of a job's tasks: policy, audit draw, verdict and each execution (its client's: signed JobRead)",
           params: z.object({ id: hex32Schema }),
           response: { 200: jobVerificationViewSchema, ...errorResponses },
         },
       },
       async (req) => {
-        if (!(await jobExists(db, req.params.id)))
-          throw new PlexusError('PLX_NOT_FOUND', `no job ${req.params.id}`);
+        await requireJobClient(req, req.params.id, chainId, clientOf(req.params.id));
         const rows = await listJobTaskVerifications(db, req.params.id, 10_000);
         return { tasks: rows.map(taskVerificationView) };
       },

@@ -13,6 +13,7 @@ import {
   jobSubmittedSchema,
   jobWithTasksSchema,
 } from '../../protocol/http/jobs.ts';
+import { JOB_LIST_READ } from '../../protocol/jobRead.ts';
 import { addressSchema, hex32Schema, jobSubmissionSchema } from '../../protocol/schemas.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import {
@@ -24,9 +25,17 @@ import {
   listTasksOfJob,
   revokedOutputsOf,
 } from '../jobs/jobQueries.ts';
+import {
+  findShadowJob,
+  isPublicJob,
+  listShadowJobs,
+  publicSpecOf,
+  type ShadowJobRow,
+} from '../jobs/shadowJobs.ts';
 import type { JobSubmitter } from '../jobs/submitJob.ts';
 import { type JobCharges, jobCharges } from '../ledger/jobCharges.ts';
 import type { Database } from '../store/schema.ts';
+import { jobReader, requireJobClient } from './jobReader.ts';
 import { type StreamLimits, streamEvents } from './sse.ts';
 import { trainingRoutes } from './trainingRoutes.ts';
 
@@ -44,20 +53,32 @@ async function loadJob(db: Kysely<Database>, id: string) {
   return job;
 }
 
-/** A job as the API shows it (spec, progress, failure reason, cost). */
-function jobView(job: Awaited<ReturnType<typeof loadJob>>, charges: Map<string, JobCharges>): JobView {
+type JobRowView = Pick<
+  ShadowJobRow,
+  'id' | 'client' | 'kind' | 'spec' | 'status' | 'tasks_total' | 'tasks_done' | 'created_at' | 'updated_at'
+> & { error_code: string | null; error_message: string | null; worst_case: string | null };
+
+/**
+ * A job as the API shows it. Its client (`mine`) sees everything: spec, progress, failure reason,
+ * cost. Everyone else sees the public part — kind, model, policy, progress, times — the same for
+ * real and shadow jobs: no client, no cost, no inputs (docs/verification.md "What the public sees").
+ */
+function jobView(job: JobRowView, charges: Map<string, JobCharges>, mine: boolean): JobView {
+  const spec = JSON.parse(job.spec) as Record<string, unknown>;
   return {
     id: job.id,
-    client: job.client,
+    client: mine ? job.client : null,
     kind: job.kind,
     status: job.status,
-    spec: JSON.parse(job.spec) as JobSpecView,
-    tasksTotal: job.tasks_total,
-    tasksDone: job.tasks_done,
+    spec: mine ? (spec as JobSpecView) : publicSpecOf(spec),
+    tasksTotal: mine ? job.tasks_total : null,
+    tasksDone: mine ? job.tasks_done : null,
     error: job.error_code ? { code: job.error_code, message: job.error_message } : null,
     createdAt: job.created_at,
     updatedAt: job.updated_at,
-    cost: { charged: (charges.get(job.id)?.total ?? 0n).toString(), worstCase: job.worst_case ?? null },
+    cost: mine
+      ? { charged: (charges.get(job.id)?.total ?? 0n).toString(), worstCase: job.worst_case ?? null }
+      : null,
   };
 }
 
@@ -72,10 +93,20 @@ export function jobRoutes(deps: {
   db: Kysely<Database>;
   events: EventLog;
   submitter: JobSubmitter;
+  /** The chain id of the EIP-712 domain a client signs its job reads in. */
+  chainId: number;
   /** Bounds of the event streams (sse.ts), e.g. the per-IP cap. */
   streamLimits?: StreamLimits;
 }) {
-  const { db, events, submitter } = deps;
+  const { db, events, submitter, chainId } = deps;
+  /**
+   * The client of a real job (shadow jobs have one nobody holds, and answer like no job); null for
+   * a public job, whose data its client opened to anyone (its task views need no signature).
+   */
+  const clientOf = (id: string) => async () => {
+    const job = await findJob(db, id);
+    return job && isPublicJob(job.spec) ? null : job?.client;
+  };
   const limits = deps.streamLimits ?? {};
   return async (app: FastifyInstance) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
@@ -107,7 +138,8 @@ export function jobRoutes(deps: {
       '/v1/jobs',
       {
         schema: {
-          summary: 'List jobs, newest first (`before` pages back)',
+          summary:
+            "List jobs, newest first (`before` pages back); `client` needs that client's signed JobRead of the zero id",
           querystring: z.strictObject({
             client: addressSchema.optional(),
             status: z.enum(['queued', 'running', 'completed', 'failed']).optional(),
@@ -122,8 +154,17 @@ export function jobRoutes(deps: {
         },
       },
       async (req) => {
-        const rows = await listJobs(db, {
-          client: req.query.client?.toLowerCase(),
+        // Whose jobs these are is the client's to know: the filter needs its signed list read.
+        const client = req.query.client?.toLowerCase();
+        if (client !== undefined) {
+          const reader = await jobReader(req, JOB_LIST_READ, chainId);
+          if (reader !== client)
+            throw new PlexusError(
+              'PLX_AUTH_REQUIRED',
+              "a client's job list is its own: sign a JobRead of the zero id",
+            );
+        }
+        const q = {
           status: req.query.status,
           limit: req.query.limit,
           before: req.query.before
@@ -132,12 +173,18 @@ export function jobRoutes(deps: {
                 id: req.query.before.split(':')[1]!,
               }
             : undefined,
-        });
+        };
+        const real = await listJobs(db, { ...q, client });
+        // Canaries' shadow jobs are listed like any other client's (never in a client's own list).
+        const shadow = client === undefined ? await listShadowJobs(db, q) : [];
+        const rows = [...real, ...shadow]
+          .sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+          .slice(0, q.limit);
         const charges = await jobCharges(
           db,
           rows.map((j) => j.id),
         );
-        return { jobs: rows.map((j) => jobView(j, charges)) };
+        return { jobs: rows.map((j) => jobView(j, charges, client !== undefined)) };
       },
     );
 
@@ -145,19 +192,29 @@ export function jobRoutes(deps: {
       '/v1/jobs/:id',
       {
         schema: {
-          summary: 'A job with its tasks',
+          summary:
+            'A job; its tasks only for its client (signed JobRead in x-plexus-auth), the public part for anyone else',
           params: jobParams,
           response: { 200: jobWithTasksSchema, ...errorResponses },
         },
       },
       async (req) => {
-        const job = await loadJob(db, req.params.id);
+        const id = req.params.id;
+        const job = (await findJob(db, id)) ?? (await findShadowJob(db, id));
+        if (!job) throw new PlexusError('PLX_NOT_FOUND', `no job ${id}`);
+        // Its tasks (ids, inputs, outputs, who ran them) are its client's: anyone else gets the
+        // public part and no tasks, for a real job and a canary's shadow job alike.
+        const reader = await jobReader(req, id, chainId);
+        // A public job (its client opened its data to anyone; never a shadow job) reads whole.
+        const open = 'nonce' in job && isPublicJob(job.spec);
+        if (!open && (reader === undefined || reader !== job.client))
+          return { ...jobView(job, new Map(), false), tasks: [] };
         const tasks = await listTasksOfJob(db, job.id);
         const revoked = await revokedOutputsOf(db, job.id);
         const charges = await jobCharges(db, [job.id]);
         const executions = await executionCounts(db, job.id);
         return {
-          ...jobView(job, charges),
+          ...jobView(job, charges, true),
           tasks: tasks.map((t) => {
             const e = executions.get(t.id) ?? { failed: 0, lost: 0, running: 0, completed: 0 };
             return {
@@ -184,7 +241,8 @@ export function jobRoutes(deps: {
       '/v1/jobs/:id/events',
       {
         schema: {
-          summary: 'Server-sent events of a job (resumable with Last-Event-ID)',
+          summary:
+            'Server-sent events of a job, for its client (signed JobRead; resumable with Last-Event-ID)',
           description: SSE_DESCRIPTION,
           params: jobParams,
           querystring: z.object({
@@ -197,7 +255,7 @@ export function jobRoutes(deps: {
         },
       },
       async (req, reply) => {
-        await loadJob(db, req.params.id);
+        await requireJobClient(req, req.params.id, chainId, clientOf(req.params.id));
         streamEvents(req, reply, events, req.params.id, limits);
       },
     );
@@ -206,13 +264,15 @@ export function jobRoutes(deps: {
       '/v1/jobs/:id/results',
       {
         schema: {
-          summary: 'Outputs of a finished job (or what is done so far with ?partial=true)',
+          summary:
+            'Outputs of a finished job (or what is done so far with ?partial=true), for its client (signed JobRead)',
           params: jobParams,
           querystring: z.object({ partial: z.enum(['true', 'false']).default('false') }),
           response: { 200: jobResultsSchema, ...errorResponses },
         },
       },
       async (req) => {
+        await requireJobClient(req, req.params.id, chainId, clientOf(req.params.id));
         const job = await loadJob(db, req.params.id);
         const finished = job.status === 'completed' || job.status === 'failed';
         if (!finished && req.query.partial !== 'true') {
@@ -248,7 +308,7 @@ export function jobRoutes(deps: {
       '/v1/events',
       {
         schema: {
-          summary: 'Server-sent events of the whole network (explorer)',
+          summary: "Server-sent events of the whole network (explorer): network events only, no job's",
           description: SSE_DESCRIPTION,
           querystring: z.object({
             after: z

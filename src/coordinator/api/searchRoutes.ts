@@ -37,8 +37,7 @@ export function searchRoutes(deps: { db: Kysely<Database> }) {
         if (/^0x[0-9a-f]{64}$/.test(q)) {
           kind = 'hash';
           const r = await findByHash(db, q, PER_LOOKUP);
-          for (const j of r.jobs)
-            hits.push({ type: 'job', id: j.id, label: `${j.status} · ${j.tasks_total} tasks`, role: 'id' });
+          for (const j of r.jobs) hits.push({ type: 'job', id: j.id, label: j.status, role: 'id' });
           for (const e of r.epochs)
             hits.push({
               type: 'epoch',
@@ -58,17 +57,10 @@ export function searchRoutes(deps: { db: Kysely<Database> }) {
               label: `sensor ${d.model}`,
               role: d.address === q ? 'id' : 'owner',
             });
-          for (const j of r.jobs)
-            hits.push({
-              type: 'job',
-              id: j.id,
-              label: `${j.status} · ${j.tasks_total} tasks`,
-              role: 'client',
-            });
         } else if (/^(0x)?[0-9a-f]{64}$/.test(q)) {
           kind = 'cid';
           for (const j of await findByCid(db, q.replace(/^0x/, ''), PER_LOOKUP))
-            hits.push({ type: 'job', id: j.id, label: `${j.status} · ${j.tasks_total} tasks`, role: j.role });
+            hits.push({ type: 'job', id: j.id, label: j.status, role: j.role });
         }
         return { query: q, kind, hits: hits.slice(0, MAX_HITS) };
       },

@@ -142,10 +142,13 @@ export function streamEvents(
           let chunk = '';
           for (const e of batch) {
             lastId = e.id;
+            // The network stream carries no job's events: those are its client's (a task event
+            // for real work and none for a canary told them apart; docs/verification.md).
+            if (jobId === null && e.jobId !== null) continue;
             chunk += `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify({ jobId: e.jobId, at: e.createdAt, ...(e.data as object) })}\n\n`;
           }
           if (!live) replayed += batch.length;
-          res.write(chunk);
+          if (chunk) res.write(chunk);
           // Backpressure: read no more of the log until the consumer took what it was sent.
           if (!(await drained())) {
             close();
@@ -154,6 +157,9 @@ export function streamEvents(
           // A short batch is the end of the log; events appended since then wake the pump again.
           if (batch.length < PUMP_BATCH) break;
         }
+        // Read to the end of the log once: say so (a comment, which EventSource ignores), so a
+        // reader of the history knows it has all of it without waiting on a heartbeat.
+        if (!live && !closed) res.write(': caught up\n\n');
         live = true;
       } while (pending && !closed);
     } catch {

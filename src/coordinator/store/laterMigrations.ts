@@ -2,6 +2,7 @@ import { type Migration, sql } from 'kysely';
 import { canaryHoldMigration } from './canaryHoldMigration.ts';
 import { journalTaskMigration } from './journalTaskMigration.ts';
 import { reopenedOutputsMigration } from './reopenedMigration.ts';
+import { shadowJobsMigration } from './shadowJobsMigration.ts';
 
 /**
  * The store's migrations from 0011 on (the first ten are in migrations.ts, which merges these in;
@@ -591,6 +592,8 @@ export const laterMigrations: Record<string, Migration> = {
       await db.schema.alterTable('provider_sessions').addColumn('draining_at', 'integer').execute();
     },
   },
+  // Canary leases' shadow jobs: a canary's job and task ids look like any client's (issue 15).
+  '0053_shadow_jobs': shadowJobsMigration,
   '0057_journal_task_id': journalTaskMigration,
   '0058_canary_holds': canaryHoldMigration,
 };

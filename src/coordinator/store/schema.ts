@@ -2,6 +2,7 @@ import type { Generated } from 'kysely';
 import type { AssignmentsTable } from './assignmentSchema.ts';
 import type { CanaryHoldsTable } from './canaryHoldMigration.ts';
 import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
+import type { ShadowJobsTable } from './shadowJobsMigration.ts';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
 export type BlobsTable = {
@@ -33,9 +34,8 @@ export type JobsTable = {
   /** Client's signed cap per resource unit (decimal base units); null for jobs from before the market. */
   max_price: Generated<string | null>;
   /** The job's worst-case cost reserved against the client's escrow at admission (decimal base units). */
-  worst_case: Generated<
-    string | null
-  > /** The spec exactly as signed (canonical JSON); null for jobs from before it was kept. */;
+  worst_case: Generated<string | null>;
+  /** The spec exactly as signed (canonical JSON); null for jobs from before it was kept. */
   signed_spec: Generated<string | null>;
 };
 
@@ -511,6 +511,7 @@ export type Database = {
   canary_tasks: CanaryTasksTable;
   canary_assignments: CanaryAssignmentsTable;
   canary_holds: CanaryHoldsTable;
+  shadow_jobs: ShadowJobsTable;
   canary_sources: CanarySourcesTable;
   canary_reviews: CanaryReviewsTable;
   fault_reversals: FaultReversalsTable;

@@ -15,6 +15,7 @@ import { hashUnit } from '../../protocol/rng.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { ProviderResult } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
+import { insertShadowJob } from '../jobs/shadowJobs.ts';
 import type { Database } from '../store/schema.ts';
 import { epochSeed } from '../verification/auditSeeds.ts';
 import { CANARY_REVIEW_MIN_RECORD } from '../verification/constants.ts';
@@ -152,8 +153,8 @@ export async function injectCanary(
 }
 
 /**
- * Leases `canary` to `provider` under a fresh task id and the job id of the job it came from,
- * and sends the `assign`. A review's check (`reviewId`) does not count as an issue; its lease keeps
+ * Leases `canary` to `provider` under a fresh task id and the id of a fresh shadow job
+ * (jobs/shadowJobs.ts), and sends the `assign`. A review's check (`reviewId`) does not count as an issue; its lease keeps
  * the epoch of its seeded draw (`checkDraw`: the seed stays secret while it is out) and is issued
  * only while the review has no check out (false otherwise: another replica's draw took it).
  */
@@ -170,6 +171,7 @@ async function issueCanary(
     const id = `0x${randomBytes(32).toString('hex')}` as Hex;
     const taskId = `0x${randomBytes(32).toString('hex')}` as Hex;
     const t = d.now();
+    let jobId = '';
     const issued = await d.db
       .transaction()
       .execute(async (trx) => {
@@ -193,6 +195,18 @@ async function issueCanary(
             : {}),
           ...(checkDraw?.epoch != null ? { draw_epoch: checkDraw.epoch } : {}),
         });
+        // Its own job, like any client's: the source job's id (a finished job whose task list
+        // lacks this task id) told an API-reading provider it held a canary.
+        jobId = await insertShadowJob(trx, {
+          leaseId: id,
+          sourceJobId: canary.source_job_id,
+          model: canary.model,
+          at: t,
+        });
+        // The events a real job's first lease appends: the public event ids count every event,
+        // and a lease that added none was a gap a provider could watch for.
+        await d.events.append(trx, jobId, 'job.running', {});
+        await d.events.append(trx, jobId, 'task.assigned', { taskId });
         if (reviewId === undefined) {
           await countCanaryIssue(trx, canary.id, canary.issued + 1 >= s.canaryMaxIssues ? 1 : 0);
           return true;
@@ -212,6 +226,7 @@ async function issueCanary(
         throw err;
       });
     if (!issued) return false;
+    d.events.notify(jobId);
     d.metrics.assignments.inc();
     // The same shape as real work's assignment (dispatch.ts), its tiny input inside too.
     const inputBytes = await inlineInput(d, canary.input_cid);
@@ -219,7 +234,7 @@ async function issueCanary(
       type: 'assign',
       assignmentId: id,
       taskId,
-      jobId: canary.source_job_id as Hex,
+      jobId: jobId as Hex,
       kind: 'onnx.infer',
       model: canary.model,
       input: canary.input_cid,

@@ -38,6 +38,9 @@ export async function storeKnownAnswer(
   const job = await jobInfo(s, d, a.jobId, trx);
   if (!task || !job || job.spec.kind !== 'onnx.infer') return false;
   const id = `canary-${randomBytes(8).toString('hex')}`;
+  // A public job's inputs are anyone's to read: a canary made from one would be recognised by its
+  // input cid, so it is kept for reviews only and never issued (docs/verification.md).
+  const reviewOnly = a.reviewOnly || job.spec.public === true;
   const [inserted] = await insertCanary(trx, {
     id,
     source_task_id: a.taskId,
@@ -49,8 +52,8 @@ export async function storeKnownAnswer(
     expected_digest: a.verdict.acceptedDigest,
     expected_cid: a.outputCid,
     // Review only: a confirmed review puts a canary back only while issued < the issue cap.
-    issued: a.reviewOnly ? s.canaryMaxIssues : 0,
-    retired: a.reviewOnly ? 1 : 0,
+    issued: reviewOnly ? s.canaryMaxIssues : 0,
+    retired: reviewOnly ? 1 : 0,
     created_at: d.now(),
   });
   if (inserted?.numInsertedOrUpdatedRows !== 1n) return false;

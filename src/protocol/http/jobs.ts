@@ -61,22 +61,27 @@ export const jobCostViewSchema = z.object({ charged: amountSchema, worstCase: am
 export type JobCostView = z.infer<typeof jobCostViewSchema>;
 
 /**
- * A job as `GET /v1/jobs` lists it: spec, progress, failure reason, cost.
+ * A job as `GET /v1/jobs` lists it: spec, progress, failure reason, cost. Its client sees it whole;
+ * anyone else sees the public part (docs/verification.md "What the public sees"): `client`,
+ * `cost`, `tasksTotal` and `tasksDone` null, the spec's kind, model, policy and public flag only.
  *
  * @example const { jobs } = jobListSchema.parse(await res.json()); jobs[0]?.tasksDone;
  */
 export const jobViewSchema = z.object({
   id: z.string(),
-  client: z.string(),
+  /** Null unless the reader is the job's client. */
+  client: z.string().nullable(),
   kind: z.string(),
   status: jobStatusSchema,
   spec: jobSpecViewSchema,
-  tasksTotal: z.number(),
-  tasksDone: z.number(),
+  /** Null unless the reader is the job's client (a job's size and progress are its own). */
+  tasksTotal: z.number().nullable(),
+  tasksDone: z.number().nullable(),
   error: failureViewSchema.nullable(),
   createdAt: z.number(),
   updatedAt: z.number(),
-  cost: jobCostViewSchema,
+  /** Null unless the reader is the job's client. */
+  cost: jobCostViewSchema.nullable(),
 });
 /** @example const done = (j: JobView) => j.tasksDone === j.tasksTotal; */
 export type JobView = z.infer<typeof jobViewSchema>;
@@ -126,7 +131,7 @@ export const taskViewSchema = z.object({
 export type TaskView = z.infer<typeof taskViewSchema>;
 
 /**
- * `GET /v1/jobs/:id`: the job with every task.
+ * `GET /v1/jobs/:id`: the job with every task — for its client; empty for anyone else.
  *
  * @example const job = jobWithTasksSchema.parse(await res.json()); job.tasks.length;
  */

@@ -91,12 +91,22 @@ function providerLink(address: string | null): HTMLElement | string {
     : '—';
 }
 
-/** @example app.replaceChildren(await renderJob('0xabc…')); */
-export async function renderJob(id: string): Promise<HTMLElement> {
-  const [job, { assignments }, verification] = await Promise.all([
-    getJson<JobWithTasks>(`/v1/jobs/${encodeURIComponent(id)}`),
-    getJson<JobAssignments>(`/v1/jobs/${encodeURIComponent(id)}/assignments`),
-    getJson<JobVerificationView>(`/v1/jobs/${encodeURIComponent(id)}/verification`),
+/**
+ * A job's tasks, executions and verdicts are its client's (docs/verification.md "What the public
+ * sees"): the page shows them when its link carries the client's signed read (`?read=`, printed by
+ * `plexus job status`), the public part otherwise.
+ *
+ * @example app.replaceChildren(await renderJob('0xabc…', null));
+ */
+export async function renderJob(id: string, read: string | null): Promise<HTMLElement> {
+  const auth: Record<string, string> = read ? { 'x-plexus-auth': read } : {};
+  const path = `/v1/jobs/${encodeURIComponent(id)}`;
+  const job = await getJson<JobWithTasks>(path, auth);
+  // Whole for its client's signed read, or for anyone when the job is public (client shown).
+  const mine = job.client !== null;
+  const [{ assignments }, verification] = await Promise.all([
+    mine ? getJson<JobAssignments>(`${path}/assignments`, auth) : { assignments: [] },
+    mine ? getJson<JobVerificationView>(`${path}/verification`, auth) : { tasks: [] },
   ]);
   // Training jobs: the loss curve (views/training.ts).
   const training = job.kind === 'train.diloco' ? await trainingCard(job.id) : [];
@@ -131,7 +141,7 @@ export async function renderJob(id: string): Promise<HTMLElement> {
           h('dt', {}, 'Model'),
           h('dd', {}, blobLink(job, job.spec.model)),
           h('dt', {}, 'Client'),
-          h('dd', { class: 'mono break' }, job.client),
+          h('dd', { class: 'mono break' }, job.client ?? "shown to the job's client only"),
           h('dt', {}, 'Submitted'),
           h('dd', { title: when(job.createdAt) }, ago(job.createdAt)),
           h('dt', {}, finished ? 'Finished' : 'Updated'),
@@ -155,33 +165,49 @@ export async function renderJob(id: string): Promise<HTMLElement> {
       ),
       card(
         'Verification',
-        verification.tasks.length === 0
+        !mine
           ? empty(
-              'No verdicts yet',
-              `Under ${policyText(jobPolicy(job))} each task is checked when its results arrive; verdicts appear here.`,
+              "Shown to the job's client",
+              "Verdicts, like tasks and executions, are its client's: open the link `plexus job status` prints with the client's key.",
             )
-          : h(
-              'dl',
-              { class: 'facts' },
-              h('dt', {}, 'Policy'),
-              h('dd', {}, policyText(jobPolicy(job))),
-              h('dt', {}, 'Verdicts'),
-              h(
-                'dd',
-                {},
-                `${counts.accepted} accepted (${counts.verified} verified) · ${counts.open} open · ${counts.rejected} rejected · ${counts.disputed} disputed`,
+          : verification.tasks.length === 0
+            ? empty(
+                'No verdicts yet',
+                `Under ${policyText(jobPolicy(job))} each task is checked when its results arrive; verdicts appear here.`,
+              )
+            : h(
+                'dl',
+                { class: 'facts' },
+                h('dt', {}, 'Policy'),
+                h('dd', {}, policyText(jobPolicy(job))),
+                h('dt', {}, 'Verdicts'),
+                h(
+                  'dd',
+                  {},
+                  `${counts.accepted} accepted (${counts.verified} verified) · ${counts.open} open · ${counts.rejected} rejected · ${counts.disputed} disputed`,
+                ),
+                h('dt', {}, 'Proven faults'),
+                h('dd', { class: counts.faults > 0 ? 'bad-text' : '' }, String(counts.faults)),
               ),
-              h('dt', {}, 'Proven faults'),
-              h('dd', { class: counts.faults > 0 ? 'bad-text' : '' }, String(counts.faults)),
-            ),
       ),
     ),
     training,
     renderFrames(job) ?? [],
     card(
-      `Tasks (${job.tasksTotal})`,
+      mine ? `Tasks (${job.tasksTotal})` : 'Tasks',
       job.tasks.length === 0
-        ? empty('No tasks', 'This job has no tasks.')
+        ? mine
+          ? empty('No tasks', 'This job has no tasks.')
+          : h(
+              'div',
+              { class: 'empty', 'data-private': '' },
+              h('strong', {}, "Shown to the job's client"),
+              h(
+                'p',
+                {},
+                "A job's tasks are visible to its client only, so that no provider can tell a test task from real work.",
+              ),
+            )
         : tableWrap(
             asCards(
               h(

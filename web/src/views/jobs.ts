@@ -63,7 +63,11 @@ export async function renderJobs(status: string | null, before: string | null = 
                     h('td', {}, jobCost(j)),
                     h('td', {}, j.kind),
                     h('td', {}, j.spec.label ?? ''),
-                    h('td', { class: 'mono', title: j.client }, shortHex(j.client)),
+                    h(
+                      'td',
+                      { class: 'mono', title: j.client ?? "shown to the job's client only" },
+                      j.client ? shortHex(j.client) : '—',
+                    ),
                     h('td', { title: when(j.createdAt) }, ago(j.createdAt)),
                   ),
                 ),

@@ -52,9 +52,9 @@ async function drawFrame(canvas: HTMLCanvasElement, r: RenderSection, urls: Arra
  */
 export function renderFrames(job: JobWithTasks): HTMLElement | undefined {
   const spec = job.spec as { kind: string; public?: boolean; render?: RenderSection };
-  if (spec.kind !== 'blender.render' || !spec.render) return undefined;
-  const r = spec.render;
-  if (spec.public !== true)
+  if (spec.kind !== 'blender.render') return undefined;
+  // A private job read by anyone but its client carries no render section (its spec is private).
+  if (spec.public !== true || !spec.render)
     return card(
       'Frames',
       empty(
@@ -62,6 +62,7 @@ export function renderFrames(job: JobWithTasks): HTMLElement | undefined {
         'Only the job’s client can see them: plexus job results JOB --out frames/ (a public job shows its frames here).',
       ),
     );
+  const r = spec.render;
   const perFrame = r.tiles.x * r.tiles.y;
   const outputOf = new Map(job.tasks.map((t) => [t.index, t.output]));
   const frames = Math.min(r.frameEnd - r.frameStart + 1, MAX_FRAMES);
