@@ -1,6 +1,7 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 import { dialectOf } from './dialect.ts';
 import { laterMigrations } from './laterMigrations.ts';
+import { securityMigrations } from './securityMigrations.ts';
 
 /**
  * Store migrations, in order. Never edit a migration that has shipped: add a new one.
@@ -529,6 +530,6 @@ const migrations: Record<string, Migration> = {
 /** Kysely migration provider over the in-code lists (this one, then laterMigrations.ts). */
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { ...migrations, ...laterMigrations };
+    return { ...migrations, ...laterMigrations, ...securityMigrations };
   },
 };

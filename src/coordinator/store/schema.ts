@@ -1,5 +1,6 @@
 import type { Generated } from 'kysely';
 import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
+import type { BlobChunksTable, ProviderUploadsTable } from './uploadSchema.ts';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
 export type BlobsTable = {
@@ -506,6 +507,7 @@ export type SensorPurchasesTable = {
 export type Database = {
   blobs: BlobsTable;
   blob_uploads: BlobUploadsTable;
+  provider_uploads: ProviderUploadsTable;
   jobs: JobsTable;
   tasks: TasksTable;
   assignments: AssignmentsTable;
@@ -562,9 +564,6 @@ export type StakeLocksTable = {
   created_at: number;
   settled_at: number | null;
 };
-
-/** A blob's bytes in the shared store, chunk `idx` of 1 MiB (replicas on PostgreSQL: sharedBlobs.ts). */
-export type BlobChunksTable = { cid: string; idx: number; data: Uint8Array };
 
 /** The region a render auditor was asked to render (JSON `[x0, y0, x1, y1]`, frame and task-image pixels). */
 export type RenderAuditRegionsTable = {

@@ -41,9 +41,10 @@ const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
 
 /**
  * A result's output bytes: sent inside the message (stored now as blob `outputCid`, which they
- * must hash to; only after the signature and the lease were checked) or uploaded before it.
+ * must hash to; only after the signature and the lease were checked) or uploaded before it by this
+ * provider (PLX_OUTPUT_NOT_UPLOADED otherwise, also when the blob exists: someone else's bytes).
  */
-async function outputOf(d: WorkDeps, msg: ProviderResult): Promise<Uint8Array> {
+async function outputOf(d: WorkDeps, address: Address, msg: ProviderResult): Promise<Uint8Array> {
   if (msg.output !== undefined) {
     // Its own memory at offset 0 (not the pool's), so tensor views over it stay aligned.
     const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(msg.output, 'base64'));
@@ -57,11 +58,32 @@ async function outputOf(d: WorkDeps, msg: ProviderResult): Promise<Uint8Array> {
     await d.blobs.putBytes(out, msg.outputCid);
     return out;
   }
-  const size = await d.blobs.size(msg.outputCid);
+  // Only bytes this provider uploaded (it holds them): a cid alone, another client's private output
+  // or input say, would make that blob this task's output, readable by its client (review s10 F1).
+  const provider = address.toLowerCase();
+  const uploaded = await d.db
+    .selectFrom('provider_uploads')
+    .select('cid')
+    .where('cid', '=', msg.outputCid)
+    .where('provider', '=', provider)
+    .unionAll(
+      d.db
+        .selectFrom('blob_uploads')
+        .select('cid')
+        .where('cid', '=', msg.outputCid)
+        .where('account', '=', provider),
+    )
+    .limit(1)
+    .executeTakeFirst();
+  const size = uploaded ? await d.blobs.size(msg.outputCid) : undefined;
   if (size === undefined) {
-    throw new PlexusError('PLX_UNKNOWN_BLOB', `output ${msg.outputCid} was not uploaded`, {
-      details: { cid: msg.outputCid },
-    });
+    throw new PlexusError(
+      'PLX_OUTPUT_NOT_UPLOADED',
+      `output ${msg.outputCid} was not uploaded by ${provider}`,
+      {
+        details: { cid: msg.outputCid, provider },
+      },
+    );
   }
   if (size > MAX_OUTPUT_BYTES) throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', 'output is too large');
   return d.blobs.read(msg.outputCid);
@@ -122,7 +144,7 @@ export async function handleResult(
   // query, whatever output it names (issue 16: forged results used to stall the loop on reads).
   const { task: before, canary } = await openLeaseOf(d, address, msg.assignmentId, msg.taskId);
   // The output must be a well-formed tensor file; garbage never reaches the client.
-  const tensors = decodeSafetensors(await outputOf(d, msg));
+  const tensors = decodeSafetensors(await outputOf(d, address, msg));
   const outputDigest = tensorSetDigest(tensors);
   const revealed = msg.outputDigest !== undefined && msg.salt !== undefined ? msg : undefined;
   if (revealed && revealed.outputDigest !== outputDigest) {

@@ -174,6 +174,12 @@ export async function workFixture(
       }),
       async result(a, tensors, reveal, measured) {
         const outputCid = put(encodeSafetensors(tensors));
+        // Uploaded under the provider's key, as the upload route records it (blobs/blobAccess.ts).
+        await db
+          .insertInto('provider_uploads')
+          .values({ cid: outputCid, provider: address, created_at: clock.t })
+          .onConflict((oc) => oc.columns(['cid', 'provider']).doNothing())
+          .execute();
         const usage = measured ?? { wallMs: 10, cpuMs: 10, peakRssBytes: 1000 };
         const at = issuedAt();
         const signature = await signPlexusMessage(account, CHAIN_ID, 'TaskResult', {

@@ -1,0 +1,12 @@
+/** Row types of blob tables kept apart from schema.ts (which is at the file-size limit). */
+
+/** A blob's bytes in the shared store, chunk `idx` of 1 MiB (replicas on PostgreSQL: sharedBlobs.ts). */
+export type BlobChunksTable = { cid: string; idx: number; data: Uint8Array };
+
+/**
+ * A blob a provider uploaded under its session key (0064): the bytes went through the coordinator's
+ * hash, so the provider holds them. A result may name as its output only a blob its provider
+ * uploaded (work/results.ts), and an output counts as a task's for reads only when the provider of
+ * one of its executions uploaded it (blobs/blobAccess.ts); collected with the blob.
+ */
+export type ProviderUploadsTable = { cid: string; provider: string; created_at: number };
