@@ -44,8 +44,31 @@ async function loadJob(db: Kysely<Database>, id: string) {
   return job;
 }
 
+/**
+ * Bytes of one `GET /v1/jobs` page at most (its job summaries as JSON): the page ends early
+ * beyond it, and `before` pages on from the last job shown (security review s10 F2).
+ */
+export const MAX_JOB_LIST_BYTES = 1024 * 1024;
+
 /** A job as the API shows it (spec, progress, failure reason, cost). */
-function jobView(job: Awaited<ReturnType<typeof loadJob>>, charges: Map<string, JobCharges>): JobView {
+function jobView(
+  job: Pick<
+    Awaited<ReturnType<typeof loadJob>>,
+    | 'id'
+    | 'client'
+    | 'kind'
+    | 'status'
+    | 'spec'
+    | 'tasks_total'
+    | 'tasks_done'
+    | 'error_code'
+    | 'error_message'
+    | 'created_at'
+    | 'updated_at'
+    | 'worst_case'
+  >,
+  charges: Map<string, JobCharges>,
+): JobView {
   return {
     id: job.id,
     client: job.client,
@@ -107,7 +130,8 @@ export function jobRoutes(deps: {
       '/v1/jobs',
       {
         schema: {
-          summary: 'List jobs, newest first (`before` pages back)',
+          summary:
+            'List jobs, newest first (`before` pages back): summaries, each spec with `inputCount` in place of its inputs',
           querystring: z.strictObject({
             client: addressSchema.optional(),
             status: z.enum(['queued', 'running', 'completed', 'failed']).optional(),
@@ -137,7 +161,18 @@ export function jobRoutes(deps: {
           db,
           rows.map((j) => j.id),
         );
-        return { jobs: rows.map((j) => jobView(j, charges)) };
+        // Summaries (listJobs): counts in place of the input and shard lists; cut at the byte cap.
+        const jobs: JobView[] = [];
+        let bytes = 0;
+        for (const j of rows) {
+          const v = jobView(j, charges);
+          if (j.input_count !== null) v.spec.inputCount = Number(j.input_count);
+          if (j.shard_count !== null) v.spec.shardCount = Number(j.shard_count);
+          bytes += JSON.stringify(v).length + 1;
+          if (bytes > MAX_JOB_LIST_BYTES && jobs.length > 0) break;
+          jobs.push(v);
+        }
+        return { jobs };
       },
     );
 
