@@ -1,6 +1,6 @@
 import type { Generated } from 'kysely';
 import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
-import type { BlobChunksTable, ProviderUploadsTable } from './uploadSchema.ts';
+import type { BlobChunksTable, LedgerBalancesTable, ProviderUploadsTable } from './uploadSchema.ts';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
 export type BlobsTable = {
@@ -519,6 +519,7 @@ export type Database = {
   slashes: SlashesTable;
   ledger_entries: LedgerEntriesTable;
   ledger_postings: LedgerPostingsTable;
+  ledger_balances: LedgerBalancesTable;
   provider_sessions: ProviderSessionsTable;
   coordinator_replicas: CoordinatorReplicasTable;
   prices: PricesTable;

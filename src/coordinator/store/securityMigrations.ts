@@ -1,4 +1,6 @@
-import { type Migration, sql } from 'kysely';
+import { type Kysely, type Migration, sql } from 'kysely';
+import { rebuildBalances } from '../ledger/ledgerBalances.ts';
+import type { Database } from './schema.ts';
 
 /**
  * Migrations of the s10 security review (kept apart from laterMigrations.ts, near its size limit;
@@ -22,6 +24,26 @@ export const securityMigrations: Record<string, Migration> = {
         SELECT output_cid, provider, MIN(created_at) FROM task_executions GROUP BY output_cid, provider`.execute(
         db,
       );
+    },
+  },
+  // Balances kept as postings are appended (security review s10 F3: GET /v1/providers summed the
+  // whole journal in JS on every call; ledger/ledgerBalances.ts), built from the journal so far.
+  '0065_ledger_balances': {
+    async up(db) {
+      await db.schema
+        .createTable('ledger_balances')
+        .addColumn('account', 'text', (c) => c.notNull())
+        .addColumn('epoch', 'integer', (c) => c.notNull())
+        .addColumn('closing', 'integer', (c) => c.notNull())
+        .addColumn('balance', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('ledger_balances_pk', ['account', 'epoch', 'closing'])
+        .execute();
+      await db.schema
+        .createIndex('ledger_balances_epoch')
+        .on('ledger_balances')
+        .columns(['epoch', 'closing'])
+        .execute();
+      await rebuildBalances(db as Kysely<Database>);
     },
   },
 };

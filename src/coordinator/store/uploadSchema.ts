@@ -10,3 +10,11 @@ export type BlobChunksTable = { cid: string; idx: number; data: Uint8Array };
  * one of its executions uploaded it (blobs/blobAccess.ts); collected with the blob.
  */
 export type ProviderUploadsTable = { cid: string; provider: string; created_at: number };
+
+/**
+ * Balances kept as postings are appended (0065, ledger/ledgerBalances.ts): the sum of an account's
+ * postings of one epoch (`closing` 1: of the kinds only closing an epoch posts), and of all epochs
+ * (`epoch` -1, `closing` 0). Exact decimal base units as text. Lists read these instead of summing
+ * the whole journal (security review s10 F3).
+ */
+export type LedgerBalancesTable = { account: string; epoch: number; closing: number; balance: string };
