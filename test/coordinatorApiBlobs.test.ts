@@ -205,7 +205,26 @@ describe('reads (item 8)', () => {
     const output = new TextEncoder().encode(`an output ${Math.random()}`);
     const provider = randomAccount();
     const outCid = (await createClient({ url: c.url, account: provider }).uploadBlob(output)).cid;
-    // What the work loop records when a task's output is accepted.
+    // What the work loop records when a task's output is accepted: the provider's execution (its
+    // upload is what makes the output the task's, review s10 F1) and the task's output.
+    const task = await c.store.db
+      .selectFrom('tasks')
+      .select('id')
+      .where('job_id', '=', jobId)
+      .executeTakeFirstOrThrow();
+    await c.store.db
+      .insertInto('task_executions')
+      .values({
+        assignment_id: `0x${'e1'.repeat(32)}`,
+        task_id: task.id,
+        provider: provider.address.toLowerCase(),
+        output_cid: outCid,
+        output_digest: `0x${'00'.repeat(32)}`,
+        salt: `0x${'00'.repeat(32)}`,
+        result: '{}',
+        created_at: Date.now(),
+      })
+      .execute();
     await c.store.db
       .updateTable('tasks')
       .set({ output_cid: outCid, status: 'completed' })

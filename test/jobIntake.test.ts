@@ -32,6 +32,7 @@ async function intake(opts: { market?: Market; inspect: (path: string) => Promis
   const store = await openStore({ path: ':memory:' });
   const files = new Map<string, Uint8Array>();
   const touched: string[] = [];
+  const bytesRead = { n: 0 };
   const blobs = {
     async size(cid: string) {
       return files.get(cid)?.byteLength;
@@ -50,7 +51,17 @@ async function intake(opts: { market?: Market; inspect: (path: string) => Promis
     },
     async readInto(cid: string, into: Uint8Array) {
       touched.push(`read:${cid}`);
-      into.set(files.get(cid)!);
+      const b = files.get(cid)!;
+      bytesRead.n += b.byteLength;
+      into.set(b);
+    },
+    async readHead(cid: string, into: Uint8Array) {
+      touched.push(`read:${cid}`);
+      const b = files.get(cid)!;
+      const n = Math.min(b.byteLength, into.length);
+      into.set(b.subarray(0, n));
+      bytesRead.n += n;
+      return { read: n, size: b.byteLength };
     },
   } as unknown as BlobStore;
   const put = (bytes: Uint8Array) => {
@@ -67,16 +78,16 @@ async function intake(opts: { market?: Market; inspect: (path: string) => Promis
     inspect: opts.inspect,
   });
   const input = put(encodeSafetensors({ x: { dtype: 'float32', shape: [1], data: new Float32Array([1]) } }));
-  const submit = async (model: string) =>
+  const submit = async (model: string, inputs = [input]) =>
     submitter.submit(
       await signJobSubmission(randomAccount(), 31337, {
         kind: 'onnx.infer',
         model,
-        inputs: [input],
+        inputs,
         deadline: Math.floor(Date.now() / 1000) + 600,
       }),
     );
-  return { store, blobs, input, put, remove: (cid: string) => files.delete(cid), touched, submit };
+  return { store, blobs, input, put, remove: (cid: string) => files.delete(cid), touched, bytesRead, submit };
 }
 
 test('a client whose escrow does not cover the job is refused before any model or input is read', async () => {
@@ -216,6 +227,35 @@ test("a job whose model is the client's stored object reserves its model reads w
       worstCaseCost(compute),
       'a stranger reserves compute only',
     );
+  } finally {
+    await f.store.close();
+  }
+});
+
+test("intake reads only each input's header, and a refused submission sent again reads nothing (review s10 F5)", async () => {
+  const f = await intake({
+    inspect: async () => ({ ...meta, inputs: [{ name: 'x', dtype: 'float32', shape: [1, -1] }] }),
+  });
+  try {
+    const model = f.put(new Uint8Array([7, 7, 7]));
+    // Twenty 4 MiB inputs that fit the model, then one whose tensor has the wrong name.
+    const big = (i: number, name: string) => {
+      const data = new Float32Array(1024 * 1024);
+      data[0] = i;
+      return f.put(encodeSafetensors({ [name]: { dtype: 'float32', shape: [1, data.length], data } }));
+    };
+    const inputs = [...Array.from({ length: 20 }, (_, i) => big(i, 'x')), big(99, 'not_x')];
+    await assert.rejects(f.submit(model, inputs), { code: 'PLX_INPUT_MISMATCH' });
+    const first = f.bytesRead.n;
+    assert.ok(first < 21 * 128 * 1024, `headers only: ${first} bytes read for 21 inputs of 4 MiB`);
+    // The same refusal again (any nonce): its inputs' outcomes are known, nothing is read.
+    const err = await f.submit(model, inputs).catch((e: PlexusError) => e);
+    assert.equal((err as PlexusError).code, 'PLX_INPUT_MISMATCH');
+    assert.equal((err as PlexusError).details?.index, 20, 'the error still names the input');
+    assert.equal(f.bytesRead.n, first, 'a repeated refusal reads no input again');
+    // A job of the inputs that fit is taken, also from the kept outcomes.
+    await f.submit(model, inputs.slice(0, 20));
+    assert.equal(f.bytesRead.n, first, 'nor does a job of inputs already checked');
   } finally {
     await f.store.close();
   }

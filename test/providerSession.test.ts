@@ -150,8 +150,10 @@ test('forged, stale-assignment and malformed results are refused; an honest resu
   const output = encodeSafetensors({
     y: { dtype: 'float32', shape: [2], data: new Float32Array([0.5, 0.25]) },
   });
-  const outputCid = (await client.uploadBlob(output)).cid;
-  assert.equal(outputCid, cidOf(output));
+  // The output as the client would have it: the provider may not name bytes it did not upload.
+  const clientsCopy = (await client.uploadBlob(output)).cid;
+  assert.equal(clientsCopy, cidOf(output));
+  const outputCid = clientsCopy;
 
   // Signed by a key that is not this session's provider.
   s.ws.send(JSON.stringify(await signedResult(randomAccount(), me.address, assign, outputCid)));
@@ -165,12 +167,22 @@ test('forged, stale-assignment and malformed results are refused; an honest resu
   // An output that was never uploaded, then one that is not a tensor file.
   s.ws.send(JSON.stringify(await signedResult(me, me.address, assign, 'c'.repeat(64))));
   ack = await s.next('ack');
-  assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_UNKNOWN_BLOB']);
-  const junk = (await client.uploadBlob(new TextEncoder().encode('not tensors'))).cid;
+  assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_OUTPUT_NOT_UPLOADED'], 'a cid nobody stored');
+  // Stored, but uploaded by someone else (the client): refused alike (security review s10 F1).
+  s.ws.send(JSON.stringify(await signedResult(me, me.address, assign, outputCid)));
+  ack = await s.next('ack');
+  assert.deepEqual(
+    [ack.accepted, ack.code],
+    [false, 'PLX_OUTPUT_NOT_UPLOADED'],
+    "another account's blob is no output of this provider's",
+  );
+  const mine = createClient({ url: c.url, account: me });
+  const junk = (await mine.uploadBlob(new TextEncoder().encode('not tensors'))).cid;
   s.ws.send(JSON.stringify(await signedResult(me, me.address, assign, junk)));
   ack = await s.next('ack');
   assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_BAD_TENSOR_FILE']);
   assert.equal((await client.getJob(jobId)).status, 'running', 'nothing above changed the job');
+  assert.equal((await mine.uploadBlob(output)).cid, outputCid, 'the provider uploads the same bytes');
 
   s.ws.send(JSON.stringify(await signedResult(me, me.address, assign, outputCid)));
   ack = await s.next('ack');

@@ -11,6 +11,7 @@ import { after, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { createEventLog } from '../src/coordinator/events/createEventLog.ts';
+import { maintainedBalances, rebuildBalances } from '../src/coordinator/ledger/ledgerBalances.ts';
 import { postEntry } from '../src/coordinator/ledger/postEntry.ts';
 import { readBalances } from '../src/coordinator/ledger/readBalances.ts';
 import { lockSlashCursor, stillPending } from '../src/coordinator/settlement/slashCursor.ts';
@@ -272,6 +273,49 @@ function complianceCases(backend: Backend, skip: () => string | false) {
       );
       await assert.rejects(store.db.deleteFrom('ledger_entries').execute(), /append-only/);
       assert.equal((await readBalances(store.db)).get('fees'), 1n);
+    });
+
+    test('maintained balances equal the journal, exactly, also with entries posted concurrently (review s10 F3)', {
+      skip: skip(),
+    }, async () => {
+      const { store } = await open();
+      const huge = 10n ** 30n + 7n;
+      const post = (ref: string, kind: 'charge' | 'settle-charges', epoch: number, amount: bigint) =>
+        postEntry(
+          store.db,
+          {
+            ref,
+            kind,
+            epoch,
+            postings: [
+              { account: 'client:a', amount: -amount },
+              { account: 'provider:b:earnings', amount: amount - 1n },
+              { account: 'fees', amount: 1n },
+            ],
+          },
+          T0,
+          store.raw,
+        );
+      await post('h1', 'charge', 1, huge);
+      await post('h2', 'settle-charges', 1, 5n);
+      // Concurrent entries on the same accounts (replicas' pools on PostgreSQL): none is lost.
+      await Promise.all(Array.from({ length: 24 }, (_, i) => post(`c${i}`, 'charge', 2, BigInt(i + 2))));
+      const journal = await readBalances(store.db);
+      const kept = await maintainedBalances(store.db, { accounts: [...journal.keys()] });
+      assert.deepEqual(kept, journal, 'all-time balances as the journal sums them');
+      for (const epoch of [1, 2])
+        assert.deepEqual(
+          await maintainedBalances(store.db, { epoch }),
+          await readBalances(store.db, { epoch, beforeCloseOf: epoch }),
+          `epoch ${epoch} without its close's entries`,
+        );
+      assert.equal(kept.get('client:a'), -(huge + 5n + 324n), 'exact beyond 2^64');
+      await rebuildBalances(store.db);
+      assert.deepEqual(
+        await maintainedBalances(store.db, { accounts: [...journal.keys()] }),
+        journal,
+        'rebuilt',
+      );
     });
 
     test('events come back in the order they were appended, per job and overall', {

@@ -25,6 +25,10 @@ export const errorCodes = {
   PLX_BAD_CID: { status: 400, message: 'A content id must be 64 lowercase hex characters (sha256).' },
   PLX_DIGEST_MISMATCH: { status: 400, message: 'The uploaded bytes do not hash to the content id given.' },
   PLX_UNKNOWN_BLOB: { status: 400, message: 'The request names a blob the coordinator does not hold.' },
+  PLX_OUTPUT_NOT_UPLOADED: {
+    status: 400,
+    message: 'A result names an output its provider did not upload (or one the coordinator does not hold).',
+  },
   PLX_AUTH_REQUIRED: {
     status: 401,
     message: 'The request needs a signed x-plexus-auth header (BlobUpload, BlobRead or JobRead).',

@@ -312,28 +312,23 @@ function parseEntry(name: string, value: unknown, maxRank: number): Entry {
 }
 
 /**
- * Decodes a safetensors file into tensors and its `__metadata__`, validating the whole layout.
- * Tensors whose data is aligned for their element size are views into `bytes` (no copy); unaligned
- * ones are copied. Throws `PLX_BAD_TENSOR_FILE` on any inconsistency.
- *
- * @example
- * const { tensors, metadata } = decodeSafetensorsFile(bytes);
+ * The layout of a safetensors file from its first bytes: `head` holds at least the 8-byte length
+ * and the JSON header, `fileLength` is the whole file's size. Every check of decodeSafetensorsFile
+ * that does not need the tensor data (header, dtypes, shapes, offsets covering the data section).
  */
-export function decodeSafetensorsFile(
-  bytes: Uint8Array,
-  limits: SafetensorsLimits = {},
-): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
+function parseLayout(head: Uint8Array, fileLength: number, limits: SafetensorsLimits) {
   const lim = { ...DEFAULT_LIMITS, ...limits };
-  if (bytes.length < 8) throw bad(`file is ${bytes.length} bytes; a safetensors file has at least 8`);
-  const headerLen = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (fileLength < 8 || head.length < 8)
+    throw bad(`file is ${fileLength} bytes; a safetensors file has at least 8`);
+  const headerLen = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
   if (headerLen > BigInt(lim.maxHeaderBytes))
     throw bad(`header length ${headerLen} exceeds the limit of ${lim.maxHeaderBytes} bytes`);
   const n = Number(headerLen);
-  if (8 + n > bytes.length)
-    throw bad(`header length ${n} runs past the end of the ${bytes.length}-byte file`);
+  if (8 + n > fileLength) throw bad(`header length ${n} runs past the end of the ${fileLength}-byte file`);
+  if (8 + n > head.length) throw new RangeError(`the first ${8 + n} bytes hold the header`);
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(8, 8 + n));
   } catch (cause) {
     throw new PlexusError('PLX_BAD_TENSOR_FILE', 'header is not valid UTF-8', { cause });
   }
@@ -367,7 +362,7 @@ export function decodeSafetensorsFile(
 
   // The data section must be covered exactly: sorted by offset, no gap, no overlap, nothing after.
   const dataStart = 8 + n;
-  const dataLen = bytes.length - dataStart;
+  const dataLen = fileLength - dataStart;
   const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = 0;
   for (const e of sorted) {
@@ -380,6 +375,59 @@ export function decodeSafetensorsFile(
     cursor = e.end;
   }
   if (cursor !== dataLen) throw bad(`${dataLen - cursor} trailing bytes after the last tensor`);
+
+  return { entries, metadata, dataStart };
+}
+
+/**
+ * How many leading bytes of a safetensors file hold its header (8 + the header length), from its
+ * first 8 bytes; PLX_BAD_TENSOR_FILE beyond the header limit.
+ *
+ * @example const need = safetensorsHeaderBytes(first8);
+ */
+export function safetensorsHeaderBytes(first8: Uint8Array, limits: SafetensorsLimits = {}): number {
+  if (first8.length < 8) throw bad(`file is ${first8.length} bytes; a safetensors file has at least 8`);
+  const headerLen = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  const max = limits.maxHeaderBytes ?? DEFAULT_LIMITS.maxHeaderBytes;
+  if (headerLen > BigInt(max)) throw bad(`header length ${headerLen} exceeds the limit of ${max} bytes`);
+  return 8 + Number(headerLen);
+}
+
+/**
+ * Each tensor's dtype, shape and element count, from the file's first bytes only (at least
+ * `safetensorsHeaderBytes` of them) and its size: the same checks as decodeSafetensorsFile,
+ * without reading the data (intake checks inputs against a model this way).
+ *
+ * @example const layout = safetensorsLayout(head, size); layout.x?.shape;
+ */
+export function safetensorsLayout(
+  head: Uint8Array,
+  fileLength: number,
+  limits: SafetensorsLimits = {},
+): Record<string, { dtype: DType; shape: number[]; data: { length: number } }> {
+  const { entries } = parseLayout(head, fileLength, limits);
+  return Object.fromEntries(
+    entries.map((e) => [
+      e.name,
+      { dtype: e.dtype, shape: e.shape, data: { length: (e.end - e.begin) / DTYPE_INFO[e.dtype].size } },
+    ]),
+  );
+}
+
+/**
+ * Decodes a safetensors file into tensors and its `__metadata__`, validating the whole layout.
+ * Tensors whose data is aligned for their element size are views into `bytes` (no copy); unaligned
+ * ones are copied. Throws `PLX_BAD_TENSOR_FILE` on any inconsistency.
+ *
+ * @example
+ * const { tensors, metadata } = decodeSafetensorsFile(bytes);
+ */
+export function decodeSafetensorsFile(
+  bytes: Uint8Array,
+  limits: SafetensorsLimits = {},
+): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
+  if (bytes.length < 8) throw bad(`file is ${bytes.length} bytes; a safetensors file has at least 8`);
+  const { entries, metadata, dataStart } = parseLayout(bytes, bytes.length, limits);
 
   const tensors: [string, Tensor][] = entries.map((e) => {
     const info = DTYPE_INFO[e.dtype];

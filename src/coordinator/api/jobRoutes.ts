@@ -53,6 +53,12 @@ async function loadJob(db: Kysely<Database>, id: string) {
   return job;
 }
 
+/**
+ * Bytes of one `GET /v1/jobs` page at most (its job summaries as JSON): the page ends early
+ * beyond it, and `before` pages on from the last job shown (security review s10 F2).
+ */
+export const MAX_JOB_LIST_BYTES = 1024 * 1024;
+
 type JobRowView = Pick<
   ShadowJobRow,
   'id' | 'client' | 'kind' | 'spec' | 'status' | 'tasks_total' | 'tasks_done' | 'created_at' | 'updated_at'
@@ -139,7 +145,7 @@ export function jobRoutes(deps: {
       {
         schema: {
           summary:
-            "List jobs, newest first (`before` pages back); `client` needs that client's signed JobRead of the zero id",
+            "List jobs, newest first (`before` pages back): summaries, each of the client's own specs with `inputCount` in place of its inputs; `client` needs that client's signed JobRead of the zero id",
           querystring: z.strictObject({
             client: addressSchema.optional(),
             status: z.enum(['queued', 'running', 'completed', 'failed']).optional(),
@@ -184,7 +190,20 @@ export function jobRoutes(deps: {
           db,
           rows.map((j) => j.id),
         );
-        return { jobs: rows.map((j) => jobView(j, charges, client !== undefined)) };
+        // Summaries (listJobs): counts in place of the input and shard lists (shown to the client
+        // only: a public count would tell one-task shadow jobs apart); cut at the byte cap.
+        const mine = client !== undefined;
+        const jobs: JobView[] = [];
+        let bytes = 0;
+        for (const j of rows) {
+          const v = jobView(j, charges, mine);
+          if (mine && 'input_count' in j && j.input_count !== null) v.spec.inputCount = Number(j.input_count);
+          if (mine && 'shard_count' in j && j.shard_count !== null) v.spec.shardCount = Number(j.shard_count);
+          bytes += JSON.stringify(v).length + 1;
+          if (bytes > MAX_JOB_LIST_BYTES && jobs.length > 0) break;
+          jobs.push(v);
+        }
+        return { jobs };
       },
     );
 

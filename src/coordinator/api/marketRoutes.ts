@@ -12,8 +12,8 @@ import { type ChainInfo, chainInfoSchema } from '../../protocol/http/chain.ts';
 import { errorResponses } from '../../protocol/http/common.ts';
 import { epochListSchema, priceListSchema, rewardsViewSchema } from '../../protocol/http/market.ts';
 import { addressSchema } from '../../protocol/schemas.ts';
+import { maintainedBalances } from '../ledger/ledgerBalances.ts';
 import { countCharges } from '../ledger/ledgerQueries.ts';
-import { readBalances } from '../ledger/readBalances.ts';
 import { TARGET_UTILIZATION } from '../market/constants.ts';
 import type { Market } from '../market/createMarket.ts';
 import { listPriceHistory } from '../market/priceQueries.ts';
@@ -94,7 +94,8 @@ export function marketRoutes(deps: {
           if (row.summary) s = JSON.parse(row.summary) as EpochSummary;
           else {
             // Open: the figures so far, from the ledger.
-            const own = await readBalances(db, { epoch: row.epoch, beforeCloseOf: row.epoch });
+            // Maintained per epoch (ledgerBalances.ts): a row per account, not every posting.
+            const own = await maintainedBalances(db, { epoch: row.epoch });
             let earnings = 0n;
             let charges = 0n;
             for (const [a, v] of own) {

@@ -21,7 +21,7 @@ import {
 } from '../../protocol/schemas.ts';
 import type { ReadCapabilities } from '../blobs/readCapability.ts';
 import { accounts } from '../ledger/accounts.ts';
-import { readBalances } from '../ledger/readBalances.ts';
+import { maintainedBalances } from '../ledger/ledgerBalances.ts';
 import type { ChainStanding } from '../market/createMarket.ts';
 import type { Metrics } from '../metrics.ts';
 import { providerEligibility } from '../providers/eligibility.ts';
@@ -345,7 +345,10 @@ export function providerRoutes(deps: {
       },
       async (req) => {
         const rows = await listProviders(db, req.query.limit);
-        const earnings = await readBalances(db, { prefix: 'provider:' });
+        // The listed providers' maintained balances: a row each, not the whole journal (review s10 F3).
+        const earnings = await maintainedBalances(db, {
+          accounts: rows.map((p) => accounts.providerEarnings(p.address)),
+        });
         return { providers: rows.map((p) => view(p, earnings)) };
       },
     );
@@ -364,7 +367,7 @@ export function providerRoutes(deps: {
         const address = req.params.address.toLowerCase();
         const row = await findProvider(db, address);
         if (!row) throw new PlexusError('PLX_NOT_FOUND', `no provider ${address}: it never connected here`);
-        const earnings = await readBalances(db, { account: accounts.providerEarnings(address) });
+        const earnings = await maintainedBalances(db, { accounts: [accounts.providerEarnings(address)] });
         return view(row, earnings);
       },
     );

@@ -83,18 +83,36 @@ export function createBlobAccess(deps: {
       .values({ cid, account, size, created_at: now() })
       .onConflict((oc) => oc.columns(['cid', 'account']).doUpdateSet({ created_at: now() }))
       .execute();
+  // A provider's upload: no quota, but a record that it holds the bytes (results.ts).
+  const recordProvider = (cid: string, provider: string) =>
+    deps.db
+      .insertInto('provider_uploads')
+      .values({ cid, provider, created_at: now() })
+      .onConflict((oc) => oc.columns(['cid', 'provider']).doUpdateSet({ created_at: now() }))
+      .execute();
   // A job's model or input counts as the job's only when its client uploaded it: naming someone
   // else's cid in a job (the explorer lists cids) must not open it to that job's client, its
   // providers or, with `public`, everyone. A blob nobody uploaded (stored by the coordinator
   // itself, or before uploads were recorded) goes with any job that names it.
   const clientsBlob = `(EXISTS (SELECT 1 FROM blob_uploads u WHERE u.cid = :cid AND u.account = j.client)
      OR NOT EXISTS (SELECT 1 FROM blob_uploads u WHERE u.cid = :cid))`;
+  // A task's output counts as the task's (for its client and, with `public`, everyone) only when
+  // the provider of one of the task's executions uploaded those bytes (or the job's client did, or
+  // nobody did: an output sent inside its result): a result naming another blob's cid must not
+  // open it (security review s10 F1; results.ts refuses such a result in the first place).
+  const providersOutput = `(EXISTS (SELECT 1 FROM task_executions e WHERE e.task_id = t.id AND e.output_cid = :cid
+         AND (EXISTS (SELECT 1 FROM provider_uploads pu WHERE pu.cid = :cid AND pu.provider = e.provider)
+           OR EXISTS (SELECT 1 FROM blob_uploads u WHERE u.cid = :cid AND u.account = e.provider)))
+     OR EXISTS (SELECT 1 FROM blob_uploads u WHERE u.cid = :cid AND u.account = j.client)
+     OR (NOT EXISTS (SELECT 1 FROM blob_uploads u WHERE u.cid = :cid)
+       AND NOT EXISTS (SELECT 1 FROM provider_uploads pu WHERE pu.cid = :cid)))`;
   const publicBlob = q(
     `SELECT 1 FROM jobs j WHERE json_extract(j.spec, '$.model') = :cid
          AND CAST(json_extract(j.spec, '$.public') AS INTEGER) = 1 AND ${clientsBlob}
        UNION ALL
        SELECT 1 FROM tasks t JOIN jobs j ON j.id = t.job_id
         WHERE t.output_cid = :cid AND CAST(json_extract(j.spec, '$.public') AS INTEGER) = 1
+          AND ${providersOutput}
        UNION ALL
        SELECT 1 FROM tasks t JOIN jobs j ON j.id = t.job_id
         WHERE t.input_cid = :cid AND CAST(json_extract(j.spec, '$.public') AS INTEGER) = 1 AND ${clientsBlob}
@@ -102,7 +120,7 @@ export function createBlobAccess(deps: {
   );
   const clientsOutput = q(
     `SELECT 1 FROM tasks t JOIN jobs j ON j.id = t.job_id
-        WHERE t.output_cid = :cid AND j.client = :account
+        WHERE t.output_cid = :cid AND j.client = :account AND ${providersOutput}
        UNION ALL
        SELECT 1 FROM output_revocations r JOIN jobs j ON j.id = r.job_id
         WHERE r.replacement_cid = :cid AND j.client = :account
@@ -177,8 +195,14 @@ export function createBlobAccess(deps: {
       const account = await signer(header, 'BlobUpload', cid, size);
       // Providers upload outputs and capability answers under their session key; they are staked,
       // and what they upload is either referenced by a task or collected after the grace period.
+      // Recorded, so that a result may name only an output its provider uploaded (results.ts).
       if ((await isProvider.value([account])) !== undefined && (deps.isStaked?.(account) ?? true))
-        return { account, done: async () => {} };
+        return {
+          account,
+          done: async (stored) => {
+            if (stored) await recordProvider(stored.cid, account);
+          },
+        };
       if (deps.mayUpload && !(await deps.mayUpload(account as Address)))
         throw new PlexusError(
           'PLX_BLOB_FORBIDDEN',

@@ -1,7 +1,7 @@
 /**
  * Garbage collection of blobs (issue 16 item 5): a blob older than the grace period that no job
  * (model, input, output, execution output) and no canary references is deleted, with its upload
- * records (which frees its uploaders' quota).
+ * records (which frees its uploaders' quota) and its providers' upload records.
  */
 import type SQLite from 'better-sqlite3';
 import type { BlobStore } from './createBlobStore.ts';
@@ -55,9 +55,11 @@ export function createBlobCollector(deps: {
     `DELETE FROM blobs WHERE cid = :cid AND created_at < :cutoff AND ${unreferenced('blobs.cid')}`,
   );
   const deleteUploads = sqlite.prepare('DELETE FROM blob_uploads WHERE cid = ?');
+  const deleteProviderUploads = sqlite.prepare('DELETE FROM provider_uploads WHERE cid = ?');
   const drop = sqlite.transaction((cid: string, cutoff: number) => {
     if (deleteRow.run({ cid, cutoff }).changes === 0) return false;
     deleteUploads.run(cid);
+    deleteProviderUploads.run(cid);
     return true;
   });
   return {

@@ -132,6 +132,11 @@ export type BlobStore = {
    * caller that sends it can reuse its buffers. Throws when the file on disk has another size.
    */
   readInto(cid: Cid, into: Uint8Array): Promise<void>;
+  /**
+   * Reads the first bytes of blob `cid` (up to `into.length`, at most its size) into `into` and
+   * returns how many it read and the blob's size (intake reads an input's header only).
+   */
+  readHead(cid: Cid, into: Uint8Array): Promise<{ read: number; size: number }>;
   pathOf(cid: Cid): string;
   /**
    * The path of blob `cid`'s file (`size` bytes), copied from the shared store first when this
@@ -509,6 +514,27 @@ export async function createBlobStore(opts: {
     },
     async readInto(cid, into) {
       await readWhole(cid, into);
+    },
+    async readHead(cid, into) {
+      const n = await size(cid);
+      if (n === undefined) throw new PlexusError('PLX_UNKNOWN_BLOB', `no blob ${cid}`, { details: { cid } });
+      if (n <= into.length) {
+        await readWhole(cid, into.subarray(0, n));
+        return { read: n, size: n };
+      }
+      await local(cid, n);
+      const fd = openSync(pathOf(cid), 'r');
+      try {
+        let at = 0;
+        while (at < into.length) {
+          const got = readSync(fd, into, at, into.length - at, at);
+          if (got === 0) throw new Error(`blob ${cid} on disk has the wrong size`);
+          at += got;
+        }
+      } finally {
+        closeSync(fd);
+      }
+      return { read: into.length, size: n };
     },
   };
 }

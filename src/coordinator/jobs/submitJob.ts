@@ -6,7 +6,7 @@ import { hashCanonical } from '../../protocol/canonicalJson.ts';
 import { MAX_JOB_DEADLINE_SEC } from '../../protocol/constants.ts';
 import { type PlexusDomainRef, plexusMessageHash, verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { taskIdOf } from '../../protocol/ids.ts';
-import { decodeSafetensors } from '../../protocol/safetensors.ts';
+import { safetensorsHeaderBytes, safetensorsLayout } from '../../protocol/safetensors.ts';
 import { type JobSpec, type JobSubmission, jobSpecSchema } from '../../protocol/schemas.ts';
 import { checkInputsAgainstModel } from '../../runtimes/onnx/checkInputsAgainstModel.ts';
 import { inspectOnnxModel, type OnnxModelMeta } from '../../runtimes/onnx/inspectOnnxModel.ts';
@@ -21,8 +21,16 @@ import { policyOfSpec } from '../verification/policy.ts';
 import { checkRenderJob } from './checkRenderJob.ts';
 import { insertJobRow } from './insertJobRow.ts';
 
-/** Inputs up to this size are checked in a reused buffer (larger ones get their own). */
-const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
+/** Bytes of an input read at first to check it (its header; a larger header is read whole). */
+const HEAD_BYTES = 64 * 1024;
+/** Input check outcomes kept (by model and input cid), oldest dropped first. */
+const MAX_INPUT_CHECKS = 50_000;
+/** Why an input does not fit a model (a PlexusError's parts, kept across submissions). */
+type InputProblem = {
+  code: 'PLX_INPUT_MISMATCH' | 'PLX_BAD_TENSOR_FILE';
+  message: string;
+  details: Record<string, unknown>;
+};
 /** The job kinds this coordinator runs (jobSpecSchema's discriminator values). */
 const JOB_KINDS = new Set(['onnx.infer', 'train.diloco', 'blender.render']);
 /** Largest model the coordinator loads to check a submission. */
@@ -79,8 +87,34 @@ export function createJobSubmitter(deps: {
     deps.verifyingContract === undefined
       ? deps.chainId
       : { chainId: deps.chainId, verifyingContract: deps.verifyingContract };
-  /** Buffers for reading inputs while they are checked (one per submission being checked). */
-  const scratchBuffers: Buffer[] = [];
+  /** Outcomes of input checks by `model:input` (null: it fits); both cids are immutable. */
+  const inputChecks = new Map<string, InputProblem | null>();
+
+  /**
+   * Checks one input file against a model from its header alone (safetensorsLayout: names,
+   * dtypes, shapes and the data section's extent, not the data): its problem, or null.
+   */
+  async function checkInput(meta: OnnxModelMeta, cid: string, head: Buffer): Promise<InputProblem | null> {
+    try {
+      let { read, size } = await deps.blobs.readHead(cid, head);
+      let bytes: Uint8Array = head.subarray(0, read);
+      const need = safetensorsHeaderBytes(bytes);
+      if (need > read && need <= size) {
+        bytes = Buffer.allocUnsafe(need);
+        ({ read, size } = await deps.blobs.readHead(cid, bytes));
+      }
+      checkInputsAgainstModel(meta, safetensorsLayout(bytes, size));
+      return null;
+    } catch (err) {
+      // The client's input is wrong (kept); anything else (the blob vanished meanwhile) is not.
+      if (
+        err instanceof PlexusError &&
+        (err.code === 'PLX_INPUT_MISMATCH' || err.code === 'PLX_BAD_TENSOR_FILE')
+      )
+        return { code: err.code, message: err.message, details: err.details ?? {} };
+      throw err;
+    }
+  }
   // Model metadata by content id: models are immutable, so this never goes stale.
   const models = new Map<string, Promise<OnnxModelMeta>>();
 
@@ -227,36 +261,23 @@ export function createJobSubmitter(deps: {
 
       if (spec.kind === 'blender.render') await checkRenderJob(deps.blobs, spec);
       const meta = spec.kind === 'onnx.infer' ? await modelMeta(spec.model) : undefined;
-      // Each distinct input is checked once, however often it is repeated in the job. Inputs are
-      // read into a reused buffer (they are only inspected here): a job of a few dozen images
-      // allocated and page-faulted tens of MiB per submission.
-      let scratch = scratchBuffers.pop();
-      try {
-        for (const [idx, cid] of [...new Set(meta ? spec.inputs : [])].entries()) {
-          const size = await deps.blobs.size(cid);
-          if (size === undefined)
-            throw new PlexusError('PLX_UNKNOWN_BLOB', `no blob ${cid}`, { details: { cid } });
-          let bytes: Uint8Array;
-          if (size <= SCRATCH_MAX_BYTES) {
-            if (!scratch || scratch.length < size) scratch = Buffer.allocUnsafeSlow(Math.max(size, 1 << 20));
-            bytes = scratch.subarray(0, size);
-            await deps.blobs.readInto(cid, bytes);
-          } else {
-            bytes = await deps.blobs.read(cid);
-          }
-          try {
-            checkInputsAgainstModel(meta!, decodeSafetensors(bytes));
-          } catch (err) {
-            if (err instanceof PlexusError) {
-              throw new PlexusError(err.code, `input ${cid}: ${err.message}`, {
-                details: { ...err.details, input: cid, index: idx },
-              });
-            }
-            throw err;
-          }
+      // Each distinct input is checked once per model, however often it is repeated in the job or
+      // a refused submission naming it is sent again (security review s10 F5: a replayed refusal
+      // re-read every input): only its header is read, and the outcome is kept (cids are immutable).
+      const head = meta ? Buffer.allocUnsafe(HEAD_BYTES) : undefined;
+      for (const [idx, cid] of [...new Set(meta ? spec.inputs : [])].entries()) {
+        const key = `${spec.model}:${cid}`;
+        let outcome = inputChecks.get(key);
+        if (outcome === undefined) {
+          outcome = await checkInput(meta!, cid, head!);
+          inputChecks.set(key, outcome);
+          if (inputChecks.size > MAX_INPUT_CHECKS)
+            inputChecks.delete(inputChecks.keys().next().value as string);
         }
-      } finally {
-        if (scratch && scratchBuffers.length < 2) scratchBuffers.push(scratch);
+        if (outcome !== null)
+          throw new PlexusError(outcome.code, `input ${cid}: ${outcome.message}`, {
+            details: { ...outcome.details, input: cid, index: idx },
+          });
       }
 
       const t = now();

@@ -3,6 +3,7 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import { dialectOf, type StoreDialect } from '../store/dialect.ts';
 import { queryTemplate, type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
+import { addToBalances } from './ledgerBalances.ts';
 
 /**
  * Entries of the storage network (docs/storage.md, "Money"): a term's escrow held at put, a
@@ -75,6 +76,8 @@ export async function postEntry(
   /** The store's raw connection, to run the inserts as templates (store/queryTemplate.ts). */
   raw?: RawConnection,
 ): Promise<boolean> {
+  // The postings and the balances they change (ledgerBalances.ts) in one transaction, always.
+  if (!trx.isTransaction) return trx.transaction().execute((t) => postEntry(t, entry, now, raw));
   const merged = new Map<string, bigint>();
   for (const p of entry.postings) merged.set(p.account, (merged.get(p.account) ?? 0n) + p.amount);
   const postings = [...merged].filter(([, a]) => a !== 0n).map(([account, amount]) => ({ account, amount }));
@@ -104,6 +107,8 @@ export async function postEntry(
     values[`amount${i}`] = p.amount.toString();
   });
   await stmt.run(trx, insertPostings, values);
+  // The maintained balances (ledgerBalances.ts), in the same transaction as the postings.
+  await addToBalances(trx, entry, postings, stmt);
   return true;
 }
 

@@ -3,6 +3,7 @@ import { dialectOf } from './dialect.ts';
 import { laterMigrations } from './laterMigrations.ts';
 import { leaseMigrations } from './leaseMigrations.ts';
 import { speedMigrations } from './speedMigrations.ts';
+import { securityMigrations } from './securityMigrations.ts';
 
 /**
  * Store migrations, in order. Never edit a migration that has shipped: add a new one.
@@ -528,9 +529,9 @@ const migrations: Record<string, Migration> = {
   },
 };
 
-/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts). */
+/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts). */
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { ...migrations, ...laterMigrations, ...leaseMigrations, ...speedMigrations };
+    return { ...migrations, ...laterMigrations, ...leaseMigrations, ...speedMigrations, ...securityMigrations };
   },
 };

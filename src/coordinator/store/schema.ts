@@ -3,6 +3,7 @@ import type { AssignmentsTable } from './assignmentSchema.ts';
 import type { CanaryHoldsTable } from './canaryHoldMigration.ts';
 import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
 import type { ShadowJobsTable } from './shadowJobsMigration.ts';
+import type { BlobChunksTable, LedgerBalancesTable, ProviderUploadsTable } from './uploadSchema.ts';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
 export type BlobsTable = {
@@ -490,6 +491,7 @@ export type SensorPurchasesTable = {
 export type Database = {
   blobs: BlobsTable;
   blob_uploads: BlobUploadsTable;
+  provider_uploads: ProviderUploadsTable;
   jobs: JobsTable;
   job_progress: { job_id: string; tasks_done: number; updated_at: number }; // 0059, jobs/jobProgress.ts
   tasks: TasksTable;
@@ -502,6 +504,7 @@ export type Database = {
   slashes: SlashesTable;
   ledger_entries: LedgerEntriesTable;
   ledger_postings: LedgerPostingsTable;
+  ledger_balances: LedgerBalancesTable;
   provider_sessions: ProviderSessionsTable;
   coordinator_replicas: CoordinatorReplicasTable;
   prices: PricesTable;
@@ -549,9 +552,6 @@ export type StakeLocksTable = {
   created_at: number;
   settled_at: number | null;
 };
-
-/** A blob's bytes in the shared store, chunk `idx` of 1 MiB (replicas on PostgreSQL: sharedBlobs.ts). */
-export type BlobChunksTable = { cid: string; idx: number; data: Uint8Array };
 
 /** The region a render auditor was asked to render (JSON `[x0, y0, x1, y1]`, frame and task-image pixels). */
 export type RenderAuditRegionsTable = {

@@ -43,10 +43,12 @@ const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
 /**
  * A result's output bytes: sent inside the message (`unstored`: checked to hash to `outputCid`,
  * only after the signature and the lease were checked, and stored by the caller: with the result's
- * transaction, so with no commit of its own) or uploaded before it.
+ * transaction, so with no commit of its own) or uploaded before it by this provider
+ * (PLX_OUTPUT_NOT_UPLOADED otherwise, also when the blob exists: someone else's bytes).
  */
 async function outputOf(
   d: WorkDeps,
+  address: Address,
   msg: ProviderResult,
 ): Promise<{ bytes: Uint8Array; unstored?: CheckedBytes }> {
   if (msg.output !== undefined) {
@@ -61,11 +63,32 @@ async function outputOf(
     const out = new Uint8Array(bytes.buffer, 0, n);
     return { bytes: out, unstored: d.blobs.checkBytes(out, msg.outputCid) };
   }
-  const size = await d.blobs.size(msg.outputCid);
+  // Only bytes this provider uploaded (it holds them): a cid alone, another client's private output
+  // or input say, would make that blob this task's output, readable by its client (review s10 F1).
+  const provider = address.toLowerCase();
+  const uploaded = await d.db
+    .selectFrom('provider_uploads')
+    .select('cid')
+    .where('cid', '=', msg.outputCid)
+    .where('provider', '=', provider)
+    .unionAll(
+      d.db
+        .selectFrom('blob_uploads')
+        .select('cid')
+        .where('cid', '=', msg.outputCid)
+        .where('account', '=', provider),
+    )
+    .limit(1)
+    .executeTakeFirst();
+  const size = uploaded ? await d.blobs.size(msg.outputCid) : undefined;
   if (size === undefined) {
-    throw new PlexusError('PLX_UNKNOWN_BLOB', `output ${msg.outputCid} was not uploaded`, {
-      details: { cid: msg.outputCid },
-    });
+    throw new PlexusError(
+      'PLX_OUTPUT_NOT_UPLOADED',
+      `output ${msg.outputCid} was not uploaded by ${provider}`,
+      {
+        details: { cid: msg.outputCid, provider },
+      },
+    );
   }
   if (size > MAX_OUTPUT_BYTES) throw new PlexusError('PLX_PAYLOAD_TOO_LARGE', 'output is too large');
   return { bytes: await d.blobs.read(msg.outputCid) };
@@ -125,7 +148,7 @@ export async function handleResult(
   // The lease before the blob: refusing a result for a lease the sender does not hold costs one
   // query, whatever output it names (issue 16: forged results used to stall the loop on reads).
   const { task: before, canary } = await openLeaseOf(d, address, msg.assignmentId, msg.taskId);
-  const output = await outputOf(d, msg);
+  const output = await outputOf(d, address, msg);
   // A canary's output is stored at once (a canary result is not part of the group commit).
   if (canary && output.unstored) await d.blobs.putChecked(output.unstored);
   // The output must be a well-formed tensor file; garbage never reaches the client.

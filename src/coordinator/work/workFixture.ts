@@ -181,6 +181,11 @@ export async function workFixture(
       }),
       async result(a, tensors, reveal, measured) {
         const outputCid = put(encodeSafetensors(tensors));
+        // Uploaded under the provider's key, as the upload route records it (blobs/blobAccess.ts);
+        // on the raw connection, so a result signed while a transaction is open does not wait on it.
+        store.sqlite
+          ?.prepare('INSERT OR IGNORE INTO provider_uploads (cid, provider, created_at) VALUES (?, ?, ?)')
+          .run(outputCid, address, clock.t);
         const usage = measured ?? { wallMs: 10, cpuMs: 10, peakRssBytes: 1000 };
         const at = issuedAt();
         const signature = await signPlexusMessage(account, CHAIN_ID, 'TaskResult', {

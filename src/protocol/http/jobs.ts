@@ -45,6 +45,10 @@ export const jobSpecViewSchema = z.looseObject({
     .optional(),
   /** The job opted into public data (anyone may download it); absent: private. */
   public: z.boolean().optional(),
+  /** `GET /v1/jobs` (a summary): how many inputs the spec names, in place of `inputs`. */
+  inputCount: z.number().optional(),
+  /** `GET /v1/jobs` (a summary): how many shards a training spec names, in place of `shards`. */
+  shardCount: z.number().optional(),
 });
 /** @example const spec: JobSpecView = { model: 'ab…' }; */
 export type JobSpecView = z.infer<typeof jobSpecViewSchema>;

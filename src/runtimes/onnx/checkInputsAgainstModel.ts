@@ -16,7 +16,11 @@ function fmt(shape: readonly (number | string)[]): string {
  * @example
  * checkInputsAgainstModel(meta, { x: { dtype: 'float32', shape: [1, 3, 64, 64], data } });
  */
-export function checkInputsAgainstModel(meta: OnnxModelMeta, tensors: Record<string, Tensor>): void {
+export function checkInputsAgainstModel(
+  meta: OnnxModelMeta,
+  /** Decoded tensors, or only their layout (safetensorsLayout: the data's element count). */
+  tensors: Record<string, Pick<Tensor, 'dtype' | 'shape'> & { data: { length: number } }>,
+): void {
   const problems: string[] = [];
   const expected = new Set(meta.inputs.map((i) => i.name));
   const bound = new Map<string, { size: number; where: string }>();
