@@ -2,8 +2,8 @@ import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely
 import { dialectOf } from './dialect.ts';
 import { laterMigrations } from './laterMigrations.ts';
 import { leaseMigrations } from './leaseMigrations.ts';
-import { speedMigrations } from './speedMigrations.ts';
 import { securityMigrations } from './securityMigrations.ts';
+import { speedMigrations } from './speedMigrations.ts';
 
 /**
  * Store migrations, in order. Never edit a migration that has shipped: add a new one.
@@ -532,6 +532,12 @@ const migrations: Record<string, Migration> = {
 /** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts). */
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { ...migrations, ...laterMigrations, ...leaseMigrations, ...speedMigrations, ...securityMigrations };
+    return {
+      ...migrations,
+      ...laterMigrations,
+      ...leaseMigrations,
+      ...speedMigrations,
+      ...securityMigrations,
+    };
   },
 };
