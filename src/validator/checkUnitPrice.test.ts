@@ -10,8 +10,9 @@ import { test } from 'node:test';
 import { priceExecution } from '../coordinator/market/priceExecution.ts';
 import { chargePostings } from '../coordinator/settlement/epochFacts.ts';
 import { decodeEvidence, EVIDENCE_VERSION, encodeEvidence } from '../coordinator/settlement/evidence.ts';
+import { MAX_MESSAGE_SKEW_SEC } from '../protocol/constants.ts';
 import { checkFacts } from './checkFacts.ts';
-import type { EpochPrices } from './checkUnitPrice.ts';
+import { type EpochPrices, PRICE_CLOSE_RACE_MS } from './checkUnitPrice.ts';
 import { CHAIN_ID, client, honestEpoch, SETTLEMENT } from './factsFixture.ts';
 
 type Epoch = Awaited<ReturnType<typeof honestEpoch>>;
@@ -76,6 +77,13 @@ test('a charge posted before the previous epoch closed is priced at that epoch: 
     /\.priceEpoch$/,
     'a price epoch closed before the result came is refused',
   );
+  // Within the close's own race (PRICE_CLOSE_RACE_MS): another replica read the epoch as open
+  // while its close, stamped earlier, had not committed (failoverReplicas on a busy machine).
+  const earliest = resultAt - MAX_MESSAGE_SKEW_SEC * 1000; // the earliest the result can have come
+  const race = await check(e, true, (n) => (n === 2 ? epoch2(earliest - 349) : undefined));
+  assert.equal(race, null, 'a result 349 ms after the close stamp may still be priced at epoch 2');
+  const past = await check(e, true, (n) => (n === 2 ? epoch2(earliest - PRICE_CLOSE_RACE_MS) : undefined));
+  assert.match(past?.fact ?? 'passed', /\.priceEpoch$/, 'one past the close race is refused');
   // The right epoch but not its price.
   reprice(e, 8_000_000n);
   const wrong = await check(e, true, (n) => (n === 2 ? epoch2(resultAt + 5_000) : undefined));

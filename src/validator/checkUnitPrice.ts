@@ -20,6 +20,15 @@ import type { FactDispute } from './checkFacts.ts';
  */
 export type EpochPrices = { epoch: number; closedAt: number; prices: [string, string][] };
 
+/**
+ * How long after an epoch's recorded close a charge may still be priced at that epoch's price. The
+ * close time is stamped when the close begins and the close commits later (seconds on a busy
+ * PostgreSQL store); meanwhile another replica's charge reads the epoch as still open and, honestly,
+ * prices at it (seen in test/failoverReplicas.test.ts: a result 349 ms after the stamp). A
+ * dishonest coordinator can pick the older price only for results within this window of a close.
+ */
+export const PRICE_CLOSE_RACE_MS = 60_000;
+
 /** What a bundle's charges are priced against. */
 export type UnitPriceContext = {
   /** The bundle's epoch. */
@@ -75,17 +84,17 @@ export function checkUnitPrice(c: ChargeFact, maxPrice: bigint, ctx: UnitPriceCo
   }
   // Epoch p's price was in force only until p closed: the result must have come before that
   // (the provider signed it, within the clock skew the coordinator allows, and the lease, where
-  // this bundle lists it, ended before it).
+  // this bundle lists it, ended before it), give or take the close's own duration (PRICE_CLOSE_RACE_MS).
   const lease = ctx.ended.get(c.assignmentId.toLowerCase());
   const arrived = Math.max(
     c.result.issuedAt * 1000 - MAX_MESSAGE_SKEW_SEC * 1000,
     lease ? lease.endedAt : Number.NEGATIVE_INFINITY,
   );
-  if (arrived >= earlier.closedAt)
+  if (arrived >= earlier.closedAt + PRICE_CLOSE_RACE_MS)
     return bad(
       `${name}.priceEpoch`,
       p,
-      `an epoch not closed when the result came (epoch ${p} closed at ${earlier.closedAt}, the result came at ${arrived} or later)`,
+      `an epoch not closed when the result came (epoch ${p} closed at ${earlier.closedAt}, the result came at ${arrived} or later, past the ${PRICE_CLOSE_RACE_MS} ms close race)`,
     );
   const row = earlier.prices.find(([cls]) => cls === c.class);
   if (!row) return bad(`${name}.class`, c.class, `a class priced in epoch ${p}`);

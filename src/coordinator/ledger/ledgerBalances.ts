@@ -49,7 +49,10 @@ export async function addToBalances(
   };
   if (dialect === 'postgres') {
     // Added in SQL under the row's lock: replicas' entries on the same account never lose one.
-    postings.forEach((p, i) => {
+    // Rows locked in account order: two entries over the same accounts (every charge posts to the
+    // fee account) lock them in one order, so concurrent replicas wait for each other, never deadlock.
+    const sorted = [...postings].sort((x, y) => (x.account < y.account ? -1 : x.account > y.account ? 1 : 0));
+    sorted.forEach((p, i) => {
       row(2 * i, p.account, entry.epoch, closing, p.amount);
       row(2 * i + 1, p.account, ALL_EPOCHS, 0, p.amount);
     });
