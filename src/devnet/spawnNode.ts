@@ -69,7 +69,11 @@ export function spawnNode(name: string, nodeArgs: string[], opts: SpawnOptions =
       if (stdoutLines.length > MAX_KEPT_LINES) stdoutLines.shift();
     }
   });
+  /** The child's last stderr lines, whatever their level: named when it exits before a marker. */
+  const stderrTail: string[] = [];
   createInterface({ input: proc.stderr! }).on('line', (line) => {
+    stderrTail.push(line.slice(0, 2000));
+    if (stderrTail.length > 8) stderrTail.shift();
     try {
       const rec = JSON.parse(line) as { level?: number; msg?: string };
       if ((rec.level ?? 0) >= showLevel) print(`[${name}] ${line}`);
@@ -101,7 +105,13 @@ export function spawnNode(name: string, nodeArgs: string[], opts: SpawnOptions =
           () => reject(new Error(`${name} did not print ${marker} within ${timeoutMs} ms`)),
           timeoutMs,
         );
-        void exited.then((code) => reject(new Error(`${name} exited (${code}) before printing ${marker}`)));
+        void exited.then((code) =>
+          reject(
+            new Error(
+              `${name} exited (${code}) before printing ${marker}; its last stderr lines:\n${stderrTail.join('\n')}`,
+            ),
+          ),
+        );
         waiters.push({
           marker,
           resolve: (v) => {
