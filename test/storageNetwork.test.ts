@@ -24,6 +24,7 @@ import { DEVNET_PASSWORD } from '../src/devnet/startDevnet.ts';
 import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
 import type { StorageStatsView } from '../src/protocol/http/storage.ts';
+import { DEFAULT_ERASURE } from '../src/storage/erasure.ts';
 import { tempDir } from './helpers/fixtures.ts';
 import { freePort, waitUntil } from './helpers/net.ts';
 
@@ -142,14 +143,23 @@ describe('storage network', () => {
     const cid = await put(file, 4, 2);
     let s: StoredObjectView = await store.status(cid);
     assert.equal(s.status, 'stored');
-    assert.equal(s.pieces.length, 6);
+    // A file over one segment (32 MiB) is several segments, each its own K + M pieces.
+    const segments = Math.ceil(file.length / DEFAULT_ERASURE.segmentBytes);
+    assert.equal(s.pieces.length, 6 * segments);
+    const holdersBySegment = (v: StoredObjectView) =>
+      Array.from({ length: segments }, (_, g) =>
+        v.pieces.filter((p) => p.segment === g).map((p) => p.holder!),
+      );
+    for (const h of holdersBySegment(s))
+      assert.equal(new Set(h).size, 6, 'every piece on a different provider');
     const holders = s.pieces.map((p) => p.holder!);
-    assert.equal(new Set(holders).size, 6, 'every piece on a different provider');
     assert.equal(new Set(holders.map((h) => behaviourOf.get(h))).size, 1);
     assert.deepEqual(Buffer.from(await store.get(cid)).equals(Buffer.from(file)), true, 'a healthy read');
 
-    // Kill the holders of a data piece and a parity piece.
-    const killed = [holders[0]!, holders[5]!];
+    // Kill the holders of segment 0's first data piece and last parity piece.
+    const seg0 = holdersBySegment(s)[0]!;
+    const killed = [seg0[0]!, seg0[5]!];
+    const lost = s.pieces.filter((p) => killed.includes(p.holder!)).map((p) => `${p.segment}/${p.index}`);
     for (const a of killed) {
       providers.get(a)!.proc.kill('SIGKILL');
       await providers.get(a)!.exited;
@@ -163,15 +173,16 @@ describe('storage network', () => {
     );
 
     await waitUntil(
-      'repair to restore 6 healthy pieces on other providers',
+      'repair to restore 6 healthy pieces per segment on other providers',
       async () => {
         s = await store.status(cid);
-        return s.healthy === 6 && s.pieces.every((p) => !killed.includes(p.holder!));
+        return s.healthy === 6 * segments && s.pieces.every((p) => !killed.includes(p.holder!));
       },
       (6 * WINDOW_MS + 60_000) * SCALE,
     );
+    for (const h of holdersBySegment(s))
+      assert.equal(new Set(h).size, 6, 'still every piece on a different provider');
     const now = s.pieces.map((p) => p.holder!);
-    assert.equal(new Set(now).size, 6, 'still every piece on a different provider');
     for (const a of killed) assert.ok(!now.includes(a), 'no piece left on a killed holder');
     assert.deepEqual(
       new Set(s.faults.map((f) => f.provider)),
@@ -185,7 +196,10 @@ describe('storage network', () => {
     // Each repair is paid with its evidence (the killed holder's fault, the client's signed put),
     // and the holders that served its K sources redeem the repairer's receipts, charged to the
     // client (readFor repair).
-    const repairers = now.filter((h) => !holders.includes(h));
+    // The new holder of each lost piece.
+    const repairers = [
+      ...new Set(s.pieces.filter((p) => lost.includes(`${p.segment}/${p.index}`)).map((p) => p.holder!)),
+    ];
     const ledger = () => {
       const db = new SQLite(join(dir, 'coordinator', 'plexus.db'), { readonly: true });
       try {
@@ -226,8 +240,8 @@ describe('storage network', () => {
     }
     assert.equal(
       ledger().filter((e) => e.kind === 'storage-repair').length,
-      2,
-      'two repairs paid, once each',
+      lost.length,
+      'each lost piece repaired and paid once',
     );
   });
 
