@@ -173,7 +173,8 @@ describe('storage network', () => {
     );
 
     await waitUntil(
-      'repair to restore 6 healthy pieces per segment on other providers',
+      () =>
+        `repair to restore 6 healthy pieces per segment on other providers (at the deadline: ${s.healthy} of ${6 * segments} healthy, ${s.pieces.filter((p) => killed.includes(p.holder!)).length} pieces still on killed holders, ${s.faults.length} faults, ${JSON.stringify(s.pieces.map((p) => [p.segment, p.index, p.status]))})`,
       async () => {
         s = await store.status(cid);
         return s.healthy === 6 * segments && s.pieces.every((p) => !killed.includes(p.holder!));

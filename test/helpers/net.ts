@@ -69,19 +69,22 @@ export async function startProxy(target: number): Promise<TcpProxy> {
 }
 
 /**
- * Polls `check` every 200 ms until it holds; throws naming `what` after `timeoutMs`.
+ * Polls `check` every 200 ms until it holds; throws naming `what` after `timeoutMs` (a function
+ * is called then, so the error can say how far things got).
  *
  * @example
  * await waitUntil('epoch 3 to settle', async () => (await lastFinalized()) >= 3);
  */
 export async function waitUntil(
-  what: string,
+  what: string | (() => string),
   check: () => Promise<boolean>,
   timeoutMs = 90_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }

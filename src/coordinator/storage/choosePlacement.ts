@@ -81,3 +81,24 @@ export function choosePlacement(
 export function repairThreshold(dataPieces: number, parityPieces: number): number {
   return dataPieces + parityPieces - Math.max(1, Math.ceil((3 * parityPieces) / 8));
 }
+
+/**
+ * One new holder for a piece of one segment (a repair, or a piece re-placed): never a holder of
+ * another piece of the same segment (`ofSegment`, which then still loses at most one piece per
+ * provider lost), and a provider holding no piece of the object at all (`ofObject`) first.
+ * Only a per-object rule would leave an object of several segments unrepairable once every
+ * spare provider has taken one repaired piece (a 100 MiB object is 4 segments at K=4 M=2).
+ *
+ * @example chooseSegmentHolder(online, 8 << 20, holdersOfObject, holdersOfSegment)
+ */
+export function chooseSegmentHolder(
+  candidates: readonly PlacementCandidate[],
+  pieceBytes: number,
+  ofObject: ReadonlySet<string>,
+  ofSegment: ReadonlySet<string>,
+): string | undefined {
+  return (
+    choosePlacement(candidates, 1, pieceBytes, new Set([...ofObject, ...ofSegment]))[0] ??
+    choosePlacement(candidates, 1, pieceBytes, ofSegment)[0]
+  );
+}

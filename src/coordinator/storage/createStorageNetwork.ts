@@ -22,7 +22,7 @@ import { termEscrow } from '../../storage/storagePrice.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { Database } from '../store/schema.ts';
 import { createChallenger } from './challengePieces.ts';
-import { choosePlacement, type PlacementCandidate } from './choosePlacement.ts';
+import { choosePlacement, chooseSegmentHolder, type PlacementCandidate } from './choosePlacement.ts';
 import { STORAGE_DEFAULTS } from './constants.ts';
 import { assertWithinReadLimit, voidUnredeemed } from './countServed.ts';
 import { createTicketIssuer } from './directTickets.ts';
@@ -147,15 +147,24 @@ export function createStorageNetwork(deps: {
   /** Connected holders (address, claimed region and free space, network prefix). */
   const candidates = (): PlacementCandidate[] => [...sessions.values()];
 
-  /** Holders (current or being placed) of any piece of an object. */
-  async function holdersOf(objectId: string): Promise<Set<string>> {
-    const rows = await db
+  /** Holders (current or being placed) of any piece of an object, or of one of its segments. */
+  async function holdersOf(objectId: string, segment?: number): Promise<Set<string>> {
+    let q = db
       .selectFrom('storage_pieces')
       .select('holder')
       .where('object_id', '=', objectId)
-      .where('status', 'in', ['pending', 'healthy', 'repairing'])
-      .execute();
-    return new Set(rows.flatMap((r) => (r.holder ? [r.holder] : [])));
+      .where('status', 'in', ['pending', 'healthy', 'repairing']);
+    if (segment !== undefined) q = q.where('segment', '=', segment);
+    return new Set((await q.execute()).flatMap((r) => (r.holder ? [r.holder] : [])));
+  }
+
+  /** Another holder for a piece of `segment` (chooseSegmentHolder), if anyone has room. */
+  async function holderElsewhere(p: { object_id: string; segment: number; piece_bytes: number }) {
+    const [ofObject, ofSegment] = await Promise.all([
+      holdersOf(p.object_id),
+      holdersOf(p.object_id, p.segment),
+    ]);
+    return chooseSegmentHolder(candidates(), p.piece_bytes, ofObject, ofSegment);
   }
 
   /** Marks pieces healthy that a reconnecting holder says it has; re-sends its unfinished orders. */
@@ -217,9 +226,7 @@ export function createStorageNetwork(deps: {
 
   /** Orders a pending piece to another holder, or again to its own when nobody else has room. */
   async function replacePiece(piece: StorageDatabase['storage_pieces']): Promise<void> {
-    const exclude = await holdersOf(piece.object_id);
-    const [next] = choosePlacement(candidates(), 1, piece.piece_bytes, exclude);
-    const holder = next ?? piece.holder;
+    const holder = (await holderElsewhere(piece)) ?? piece.holder;
     if (!holder) return;
     await setPiece(piece.object_id, piece.segment, piece.idx, { status: 'pending', holder });
     await orderPut({ ...piece, holder });
@@ -307,9 +314,7 @@ export function createStorageNetwork(deps: {
     });
     if (wasRepair) return;
     // Elsewhere if anyone has room; otherwise the sweep tries again after `placeTimeoutMs`.
-    const exclude = await holdersOf(o.objectId);
-    const [next] = choosePlacement(candidates(), 1, piece.piece_bytes, exclude);
-    if (next) await replacePiece({ ...piece, order_id: null });
+    if (await holderElsewhere(piece)) await replacePiece({ ...piece, order_id: null });
   }
 
   /** A client's signed put: code the blob, place every piece on a distinct provider. */

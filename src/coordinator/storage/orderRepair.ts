@@ -9,7 +9,7 @@ import type { Kysely } from 'kysely';
 import type { Hex } from 'viem';
 import type { Logger } from '../../logger.ts';
 import type { ObjectManifest } from '../../storage/erasure.ts';
-import { choosePlacement, type PlacementCandidate, repairThreshold } from './choosePlacement.ts';
+import { chooseSegmentHolder, type PlacementCandidate, repairThreshold } from './choosePlacement.ts';
 import type { createGrantBook } from './grantBook.ts';
 import { newOrder, type OrderBook } from './orderProof.ts';
 import { recordRepairOrder } from './repairOrders.ts';
@@ -63,16 +63,17 @@ export function createRepairer(deps: {
       return;
     }
     const manifest = JSON.parse(o.manifest) as ObjectManifest;
-    const exclude = await deps.holdersOf(objectId);
+    const ofObject = await deps.holdersOf(objectId);
     // Nor back to a holder of this segment that lost its piece.
-    for (const p of pieces) if (p.holder) exclude.add(p.holder);
+    const ofSegment = new Set(pieces.flatMap((p) => (p.holder ? [p.holder] : [])));
     for (const p of pieces.filter((x) => x.status === 'lost')) {
-      const [holder] = choosePlacement(deps.candidates(), 1, p.piece_bytes, exclude);
+      const holder = chooseSegmentHolder(deps.candidates(), p.piece_bytes, ofObject, ofSegment);
       if (!holder) {
         log.warn({ objectId, segment, idx: p.idx }, 'no provider free to take a repaired piece; will retry');
         continue;
       }
-      exclude.add(holder);
+      ofObject.add(holder);
+      ofSegment.add(holder);
       const s = deps.session(holder)!;
       s.freeBytes -= p.piece_bytes;
       const orderId = randomBytes(16).toString('hex');
