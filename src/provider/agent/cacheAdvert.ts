@@ -1,0 +1,34 @@
+/**
+ * What the agent advertises of its blob cache to the coordinator, within the coordinator's bound
+ * (MAX_ADVERTISED_CACHE: a `cache` message over it is refused, a strike; review s12 F1).
+ */
+import { MAX_ADVERTISED_CACHE } from '../../protocol/constants.ts';
+
+/**
+ * Most cids one `cache` message or the auth carries: 2,048 cids are about 137 KiB of JSON, so the
+ * frame stays under the coordinator's 256 KiB with room for the rest of an auth (1,024 in-flight
+ * ids, the hardware claim). The auth advertises this many; `cache` messages add the rest.
+ */
+export const CACHE_IDS_PER_MESSAGE = 2048;
+
+/**
+ * The cids of a `cache` message that fit: `added` cut so that the advertised set, `advertised`
+ * cids now less the `removed` ones, stays within the bound (those cut stay unadvertised).
+ *
+ * @example
+ * const added = addsWithinBound(newCids, goneCids, advertised.size);
+ */
+export function addsWithinBound(added: string[], removed: string[], advertised: number): string[] {
+  return added.slice(0, Math.max(0, MAX_ADVERTISED_CACHE - (advertised - removed.length)));
+}
+
+/**
+ * The cids advertised at authentication: the most recently used that fit one frame
+ * (CACHE_IDS_PER_MESSAGE; `list` is least recently used first, as the blob cache lists it).
+ *
+ * @example
+ * advertised = new Set(advertisedAtAuth(cache.list()));
+ */
+export function advertisedAtAuth(list: string[]): string[] {
+  return list.length > CACHE_IDS_PER_MESSAGE ? list.slice(-CACHE_IDS_PER_MESSAGE) : list;
+}
