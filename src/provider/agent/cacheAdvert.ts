@@ -23,6 +23,32 @@ export function addsWithinBound(added: string[], removed: string[], advertised: 
 }
 
 /**
+ * The next `cache` message: of the cids that entered or left the cache (`changed`, in order), at
+ * most CACHE_IDS_PER_MESSAGE, adds cut to the bound (those cut stay unadvertised). `handled` are
+ * the changed cids it settles (the rest waits for the next message).
+ *
+ * @example
+ * const { added, removed, handled } = cacheAdvert(cacheChanged, (cid) => cache.has(cid), advertised);
+ */
+export function cacheAdvert(
+  changed: Iterable<string>,
+  has: (cid: string) => boolean,
+  advertised: ReadonlySet<string>,
+): { added: string[]; removed: string[]; handled: string[] } {
+  const added: string[] = [];
+  const removed: string[] = [];
+  const handled: string[] = [];
+  for (const cid of changed) {
+    if (added.length + removed.length >= CACHE_IDS_PER_MESSAGE) break;
+    handled.push(cid);
+    const present = has(cid);
+    if (present && !advertised.has(cid)) added.push(cid);
+    else if (!present && advertised.has(cid)) removed.push(cid);
+  }
+  return { added: addsWithinBound(added, removed, advertised.size), removed, handled };
+}
+
+/**
  * The cids advertised at authentication: the most recently used that fit one frame
  * (CACHE_IDS_PER_MESSAGE; `list` is least recently used first, as the blob cache lists it).
  *

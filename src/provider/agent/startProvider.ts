@@ -35,7 +35,7 @@ import { startStorage } from '../storage/startStorage.ts';
 import { backoffDelay } from './backoff.ts';
 import { misbehave } from './behaviour.ts';
 import { createBlobHttp } from './blobHttp.ts';
-import { addsWithinBound, advertisedAtAuth, CACHE_IDS_PER_MESSAGE } from './cacheAdvert.ts';
+import { advertisedAtAuth, cacheAdvert } from './cacheAdvert.ts';
 import { watchEligibility } from './eligibilityWatch.ts';
 import { floorPriceClaim, type ProviderOptions } from './providerOptions.ts';
 import { putWithRetry } from './putWithRetry.ts';
@@ -188,25 +188,9 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   /** Blobs the coordinator knows we cache (it prefers us for tasks that use them). */
   let advertised = new Set<string>();
 
-  /**
-   * Tells the coordinator what entered and left the cache since it last heard (the changes only),
-   * at most CACHE_IDS_PER_MESSAGE cids a message (the rest goes with the next one).
-   */
+  /** Tells the coordinator what entered and left the cache since it last heard (cacheAdvert.ts). */
   function advertiseCache(): void {
-    if (cacheChanged.size === 0) return;
-    const added: string[] = [];
-    const removed: string[] = [];
-    const handled: string[] = [];
-    for (const cid of cacheChanged) {
-      if (added.length + removed.length >= CACHE_IDS_PER_MESSAGE) break;
-      handled.push(cid);
-      const present = cache.has(cid);
-      if (present && !advertised.has(cid)) added.push(cid);
-      else if (!present && advertised.has(cid)) removed.push(cid);
-    }
-    // The coordinator tracks at most MAX_ADVERTISED_CACHE cids (more is refused, a strike): blobs
-    // beyond it stay unadvertised.
-    added.splice(addsWithinBound(added, removed, advertised.size).length);
+    const { added, removed, handled } = cacheAdvert(cacheChanged, (cid) => cache.has(cid), advertised);
     if (added.length > 0 || removed.length > 0) {
       if (!sendJson({ type: 'cache', added, removed })) return;
       for (const cid of added) advertised.add(cid);
