@@ -25,8 +25,8 @@ export const MAX_WS_MESSAGE_BYTES = 256 * 1024;
  * coordinator small: each cid is an entry in the scheduler's index (about 200 bytes), and every
  * lease or release of the provider re-publishes its load in the heap of each cid it caches, so a
  * lease change costs O(MAX_ADVERTISED_CACHE · log n) heap work (review s12 F1: an unbounded set,
- * 3,500 new cids per message, froze the coordinator for seconds per message). The agent advertises
- * at most this many (its most recently used).
+ * 3,500 new cids per message, froze the coordinator for seconds per message). The agent stays
+ * within it (src/provider/agent/cacheAdvert.ts).
  */
 export const MAX_ADVERTISED_CACHE = 4096;
 
