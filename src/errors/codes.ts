@@ -21,6 +21,10 @@ export const errorCodes = {
   PLX_STALE_MESSAGE: { status: 401, message: 'The signed message is too old or from the future.' },
   PLX_REPLAY: { status: 409, message: 'This signed message (nonce) was already used.' },
   PLX_UNAUTHORIZED: { status: 401, message: 'The session is not authenticated.' },
+  PLX_CACHE_LIMIT_EXCEEDED: {
+    status: 413,
+    message: 'The provider would advertise more cached blobs than the coordinator tracks per session.',
+  },
   // --- blobs ---
   PLX_BAD_CID: { status: 400, message: 'A content id must be 64 lowercase hex characters (sha256).' },
   PLX_DIGEST_MISMATCH: { status: 400, message: 'The uploaded bytes do not hash to the content id given.' },

@@ -18,6 +18,19 @@ export const MAX_JSON_BODY_BYTES = 1024 * 1024;
 export const MAX_WS_MESSAGE_BYTES = 256 * 1024;
 
 /**
+ * Most content ids one provider may advertise as cached (its auth's `cached` plus later `cache`
+ * messages): more is refused with PLX_CACHE_LIMIT_EXCEEDED (a strike). The scheduler uses the set
+ * only to prefer providers that hold a task's model; a cache of the default 10 GiB holds tens of
+ * models and, at most, a few thousand recent inputs. The bound keeps what one session costs the
+ * coordinator small: each cid is an entry in the scheduler's index (about 200 bytes), and every
+ * lease or release of the provider re-publishes its load in the heap of each cid it caches, so a
+ * lease change costs O(MAX_ADVERTISED_CACHE · log n) heap work (review s12 F1: an unbounded set,
+ * 3,500 new cids per message, froze the coordinator for seconds per message). The agent stays
+ * within it (src/provider/agent/cacheAdvert.ts).
+ */
+export const MAX_ADVERTISED_CACHE = 4096;
+
+/**
  * Largest task output a provider may send inside its signed result message (base64 in `output`)
  * instead of uploading it first: one WebSocket message where a tiny output cost an HTTP request, a
  * second signature recovery and a reply. The coordinator says so in `welcome`

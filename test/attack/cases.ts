@@ -305,6 +305,26 @@ export const cases = (accounts: CaseAccounts): Case[] => [
     },
   },
   {
+    name: 'review s12 F1: cache frames of 3,500 new cids from an unstaked key are refused past 4,096 (PLX_CACHE_LIMIT_EXCEEDED) and close the session',
+    async run() {
+      const p = await connectRawProvider(url, randomAccount());
+      const closed = new Promise<number>((r) => p.ws.on('close', (code) => r(code)));
+      let next = 0;
+      const fresh = (k: number) => Array.from({ length: k }, () => (next++).toString(16).padStart(64, '0'));
+      // Not scaled: the bound is 4,096 cids; two frames fill it, every later frame is refused.
+      p.ws.send(JSON.stringify({ type: 'cache', added: fresh(2048) }));
+      p.ws.send(JSON.stringify({ type: 'cache', added: fresh(2048) }));
+      for (let i = 0; i < 6; i++) {
+        p.ws.send(JSON.stringify({ type: 'cache', added: fresh(3500) }));
+        const err = await p.next('error', 10_000);
+        expect(err.code === 'PLX_CACHE_LIMIT_EXCEEDED', `error ${String(err.code)}`);
+      }
+      for (let i = 0; i < 20 && p.ws.readyState === p.ws.OPEN; i++)
+        p.ws.send(JSON.stringify({ type: 'cache', added: fresh(1) }));
+      expect((await within(closed, 15_000, 'close')) === 1008, 'closed 1008');
+    },
+  },
+  {
     name: 'a 1 GiB blob declared then aborted after 4 MiB does not stall the coordinator; a declared 64 GiB upload is refused (413/400 or the connection closed)',
     async run() {
       const s = connect(port(), '127.0.0.1');

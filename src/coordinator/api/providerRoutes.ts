@@ -255,6 +255,8 @@ export function providerRoutes(deps: {
               await loop.handleFailure(link.address, msg);
               send({ type: 'ack', assignmentId: msg.assignmentId as Hex, accepted: true });
             } else if (msg.type === 'cache') {
+              // Over MAX_ADVERTISED_CACHE: refused whole with PLX_CACHE_LIMIT_EXCEEDED, a strike
+              // (below). The auth's `cached` cannot exceed it: one frame holds ~3,900 cids.
               loop.providerCacheChanged(link.address, msg.added, msg.removed);
             } else if (msg.type === 'drain') {
               await loop.providerDraining(link.address);

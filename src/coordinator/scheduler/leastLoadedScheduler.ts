@@ -32,6 +32,7 @@ export function createLeastLoadedScheduler(): Scheduler {
       if (e && e.active > 0) index.lease(e, -1);
     },
     setCached: (address, cid, cached) => index.setCached(address, cid, cached),
+    cachedOf: (address) => index.cachedOf(address),
     active: (address) => index.providers.get(address)?.active ?? 0,
     freeSlots: () => index.freeSlots(),
   };

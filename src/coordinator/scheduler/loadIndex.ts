@@ -22,6 +22,8 @@ export type IndexedProvider = {
    * scheduler's speed orders — stay valid across capacity changes and only skip removed ones.
    */
   live: boolean;
+  /** The index's own: the last model-heap compaction that kept an item of this provider. */
+  mark: number;
 };
 
 type HeapItem = { load: number; address: string; version: number };
@@ -29,6 +31,8 @@ type HeapItem = { load: number; address: string; version: number };
 /** A binary min-heap on (load, address). Stale items are skipped lazily by version. */
 class LoadHeap {
   private items: HeapItem[] = [];
+  /** For a model's heap: how many providers cache the model now (its compaction bound). */
+  holders = 0;
 
   get size(): number {
     return this.items.length;
@@ -39,6 +43,7 @@ class LoadHeap {
   }
 
   push(item: HeapItem): void {
+    ops.pushes++;
     const a = this.items;
     a.push(item);
     let i = a.length - 1;
@@ -56,21 +61,38 @@ class LoadHeap {
     const last = a.pop();
     if (a.length > 0 && last) {
       a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && less(a[l]!, a[m]!)) m = l;
-        if (r < a.length && less(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
+      this.down(0);
     }
     return top;
   }
+
+  /** Keeps only the items `keep` accepts, and restores the heap order in O(size). */
+  retain(keep: (item: HeapItem) => boolean): void {
+    ops.compacted += this.items.length;
+    this.items = this.items.filter(keep);
+    for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
+  private down(i: number): void {
+    const a = this.items;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && less(a[l]!, a[m]!)) m = l;
+      if (r < a.length && less(a[r]!, a[m]!)) m = r;
+      if (m === i) break;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
+    }
+  }
 }
+
+/**
+ * Work done on the heaps since the process started: items pushed, and items looked at by
+ * compactions. Tests read it to show that a change costs what it should (not wall time).
+ */
+export const ops = { pushes: 0, compacted: 0 };
 
 function less(x: HeapItem, y: HeapItem): boolean {
   return x.load < y.load || (x.load === y.load && x.address < y.address);
@@ -78,6 +100,13 @@ function less(x: HeapItem, y: HeapItem): boolean {
 
 /** How many fitting-but-skipped candidates a pick examines before giving up on a heap. */
 const MAX_SKIPS_PER_PICK = 64;
+/**
+ * A model's heap is compacted once it holds more than this many items per provider caching the
+ * model (plus MODEL_HEAP_SLACK): stale items (older loads, removed cids) never outnumber the live
+ * ones by more than this factor, and a compaction, O(size), is paid for by the pushes since the last.
+ */
+const MODEL_HEAP_ITEMS_PER_HOLDER = 4;
+const MODEL_HEAP_SLACK = 16;
 
 /** The provider index (see the module comment). */
 export type LoadIndex = {
@@ -107,6 +136,8 @@ export type LoadIndex = {
   /** One lease more (`+1`) or less (`-1`) on a provider. */
   lease(e: IndexedProvider, delta: 1 | -1): void;
   setCached(address: string, cid: string, cached: boolean): void;
+  /** What the provider caches now (undefined for an unknown provider). */
+  cachedOf(address: string): ReadonlySet<string> | undefined;
   freeSlots(): number;
 };
 
@@ -131,37 +162,77 @@ export function createLoadIndex(): LoadIndex {
   /** Versions come from one counter, so an entry added again never matches its old heap items. */
   let versions = 0;
 
+  /**
+   * The provider's load changed (or it was added): a new version, and an item in each of its
+   * heaps (every older item of it is stale now). O(|cached| · log n): `cached` is bounded
+   * (MAX_ADVERTISED_CACHE in protocol/constants.ts).
+   */
   function publish(e: IndexedProvider): void {
     e.version = ++versions;
     if (all.size > 4 * providers.size + 1024) compact();
     if (e.active >= e.slots) return; // full providers live in no heap until a slot frees
-    const item = { load: e.active / e.slots, address: e.address, version: e.version };
+    const item = itemOf(e);
     all.push(item);
     if (e.gpu) gpus.push(item);
-    for (const cid of e.cached) heapFor(cid).push(item);
+    for (const cid of e.cached) pushModel(cid, item);
   }
 
-  /** Drops every stale heap item (heaps only grow between pops), keeping memory bounded. */
+  function itemOf(e: IndexedProvider): HeapItem {
+    return { load: e.active / e.slots, address: e.address, version: e.version };
+  }
+
+  /** Drops every stale item of the fleet heaps (they only grow between pops), keeping memory bounded. */
   function compact(): void {
     all.clear();
     gpus.clear();
-    byModel.clear();
     for (const e of providers.values()) {
       if (e.active >= e.slots) continue;
-      const item = { load: e.active / e.slots, address: e.address, version: e.version };
+      const item = itemOf(e);
       all.push(item);
       if (e.gpu) gpus.push(item);
-      for (const cid of e.cached) heapFor(cid).push(item);
     }
   }
 
-  function heapFor(cid: string): LoadHeap {
+  /** Model-heap compactions so far (each marks the providers whose item it kept). */
+  let compactions = 0;
+
+  /**
+   * Pushes `item` into `cid`'s heap, compacting that heap by its own size (stale items of its
+   * holders, duplicates of a cid removed and added again) before it outgrows its holders.
+   */
+  function pushModel(cid: string, item: HeapItem): void {
+    const h = byModel.get(cid);
+    if (!h) return; // nobody holds it (cannot happen: a holder's cid has a heap)
+    if (h.size >= MODEL_HEAP_ITEMS_PER_HOLDER * h.holders + MODEL_HEAP_SLACK) {
+      const mark = ++compactions;
+      h.retain((x) => {
+        const e = providers.get(x.address);
+        // Only a provider's current item while it caches the model and has a free slot; live
+        // items of one provider are equal (same version): one is kept.
+        if (!e || e.version !== x.version || e.active >= e.slots || e.mark === mark || !e.cached.has(cid))
+          return false;
+        e.mark = mark;
+        return true;
+      });
+    }
+    h.push(item);
+  }
+
+  /** One more provider caches `cid` (the model's heap counts its holders). */
+  function hold(cid: string): void {
     let h = byModel.get(cid);
     if (!h) {
       h = new LoadHeap();
       byModel.set(cid, h);
     }
-    return h;
+    h.holders++;
+  }
+
+  /** One provider less caches `cid`: its item there goes stale; a model nobody holds has no heap. */
+  function unhold(cid: string): void {
+    const h = byModel.get(cid);
+    if (!h) return;
+    if (--h.holders <= 0) byModel.delete(cid);
   }
 
   function fits(e: IndexedProvider, t: TaskRequirements): boolean {
@@ -193,7 +264,9 @@ export function createLoadIndex(): LoadIndex {
         old.slots = p.slots;
         old.memoryMiB = p.memoryMiB;
         old.gpu = p.gpu;
+        for (const cid of old.cached) unhold(cid);
         old.cached = new Set(p.cached);
+        for (const cid of old.cached) hold(cid);
         old.active = p.active ?? old.active;
         free += Math.max(0, old.slots - old.active);
         publish(old);
@@ -208,8 +281,10 @@ export function createLoadIndex(): LoadIndex {
         active: p.active ?? 0,
         version: 0,
         live: true,
+        mark: 0,
       };
       providers.set(p.address, e);
+      for (const cid of e.cached) hold(cid);
       free += Math.max(0, e.slots - e.active);
       fleetVersion++;
       if (joined.length > 4 * providers.size + 1024) {
@@ -225,6 +300,7 @@ export function createLoadIndex(): LoadIndex {
       free -= Math.max(0, e.slots - e.active);
       e.live = false;
       e.version = ++versions; // its heap items are stale now
+      for (const cid of e.cached) unhold(cid);
       providers.delete(address);
       fleetVersion++;
     },
@@ -249,6 +325,9 @@ export function createLoadIndex(): LoadIndex {
         const item = heap.pop()!;
         const e = providers.get(item.address);
         if (!e || e.version !== item.version || e.active >= e.slots) continue; // stale
+        if (cachedOnly && !e.cached.has(t.model)) continue; // the model left its cache
+        // A cid removed and added again left two equal items: they pop one after the other.
+        if (popped.length > 0 && popped[popped.length - 1]!.address === item.address) continue;
         popped.push(item);
         if (fits(e, t)) found.push(e);
         else skips++;
@@ -264,9 +343,20 @@ export function createLoadIndex(): LoadIndex {
     setCached(address, cid, cached) {
       const e = providers.get(address);
       if (!e || e.cached.has(cid) === cached) return;
-      if (cached) e.cached.add(cid);
-      else e.cached.delete(cid);
-      publish(e);
+      // Only this cid's heap changes (O(log n)): the provider's load, hence its items in its
+      // other heaps, stays as it was (review s12 F1: re-publishing them all made a cache message
+      // of n cids cost O(n · |cached|)). A removed cid's item is dropped when a pick meets it.
+      if (cached) {
+        e.cached.add(cid);
+        hold(cid);
+        if (e.active < e.slots) pushModel(cid, itemOf(e));
+      } else {
+        e.cached.delete(cid);
+        unhold(cid);
+      }
+    },
+    cachedOf(address) {
+      return providers.get(address)?.cached;
     },
     freeSlots() {
       return free;

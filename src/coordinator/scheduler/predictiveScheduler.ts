@@ -247,6 +247,7 @@ export function createPredictiveScheduler(opts: { predictor?: RuntimePredictor }
       if (e && e.active > 0) index.lease(e, -1);
     },
     setCached: (address, cid, cached) => index.setCached(address, cid, cached),
+    cachedOf: (address) => index.cachedOf(address),
     active: (address) => index.providers.get(address)?.active ?? 0,
     freeSlots: () => index.freeSlots(),
     observe(address, model, seconds) {

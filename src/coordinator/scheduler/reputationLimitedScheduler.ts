@@ -53,6 +53,9 @@ export function createReputationLimitedScheduler(
       }
       inner.setCached(address, cid, cached);
     },
+    cachedOf(address) {
+      return advertised.get(address)?.cached;
+    },
     active(address) {
       return inner.active(address);
     },

@@ -41,6 +41,11 @@ export interface Scheduler {
   release(address: string): void;
   /** Records that a provider now caches (or no longer caches) a blob. */
   setCached(address: string, cid: string, cached: boolean): void;
+  /**
+   * What a provider caches as far as the scheduler knows (undefined: not in the scheduler); the
+   * session reads it to bound the advertised set (MAX_ADVERTISED_CACHE).
+   */
+  cachedOf?(address: string): ReadonlySet<string> | undefined;
   /** Slots in use on a provider. */
   active(address: string): number;
   /** Total free slots across providers. */

@@ -6,7 +6,8 @@
 
 import { type Kysely, sql } from 'kysely';
 import type { Address } from 'viem';
-import { DISCONNECT_GRACE_SEC } from '../../protocol/constants.ts';
+import { PlexusError } from '../../errors/PlexusError.ts';
+import { DISCONNECT_GRACE_SEC, MAX_ADVERTISED_CACHE } from '../../protocol/constants.ts';
 import type { Database } from '../store/schema.ts';
 import {
   closeSession,
@@ -202,6 +203,9 @@ async function markDraining(ex: Kysely<Database>, address: string, t: number): P
 
 /**
  * The provider's model cache changed: the scheduler prefers providers that hold a task's model.
+ * A change that would take the advertised set over MAX_ADVERTISED_CACHE is refused whole
+ * (PLX_CACHE_LIMIT_EXCEEDED, a strike in the session) before anything is applied; a change costs
+ * O((|added| + |removed|) · log n) (review s12 F1).
  *
  * @example
  * providerCacheChanged(deps, address, [modelCid], []);
@@ -212,8 +216,24 @@ export function providerCacheChanged(
   added: string[],
   removed: string[],
 ): void {
-  for (const cid of added) d.scheduler.setCached(address, cid, true);
-  for (const cid of removed) d.scheduler.setCached(address, cid, false);
+  const held = d.scheduler.cachedOf?.(address);
+  if (!held) return; // not (or no longer) in the scheduler: nothing to prefer it for
+  // The size the set would have: (held ∪ added) \ removed, as the updates below apply them.
+  const adding = new Set<string>();
+  for (const cid of added) if (!held.has(cid)) adding.add(cid);
+  let size = held.size + adding.size;
+  const removing = new Set<string>();
+  for (const cid of removed) if (!removing.has(cid) && (held.has(cid) || adding.has(cid))) removing.add(cid);
+  size -= removing.size;
+  if (size > MAX_ADVERTISED_CACHE) {
+    throw new PlexusError(
+      'PLX_CACHE_LIMIT_EXCEEDED',
+      `this change would advertise ${size} cached blobs; at most ${MAX_ADVERTISED_CACHE} are tracked per provider`,
+      { details: { advertised: held.size, limit: MAX_ADVERTISED_CACHE } },
+    );
+  }
+  for (const cid of adding) d.scheduler.setCached(address, cid, true);
+  for (const cid of removing) d.scheduler.setCached(address, cid, false);
 }
 
 /**

@@ -35,6 +35,7 @@ import { startStorage } from '../storage/startStorage.ts';
 import { backoffDelay } from './backoff.ts';
 import { misbehave } from './behaviour.ts';
 import { createBlobHttp } from './blobHttp.ts';
+import { advertisedAtAuth, cacheAdvert } from './cacheAdvert.ts';
 import { watchEligibility } from './eligibilityWatch.ts';
 import { floorPriceClaim, type ProviderOptions } from './providerOptions.ts';
 import { putWithRetry } from './putWithRetry.ts';
@@ -187,25 +188,15 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   /** Blobs the coordinator knows we cache (it prefers us for tasks that use them). */
   let advertised = new Set<string>();
 
-  /** Tells the coordinator what entered and left the cache since it last heard (the changes only). */
+  /** Tells the coordinator what entered and left the cache since it last heard (cacheAdvert.ts). */
   function advertiseCache(): void {
-    if (cacheChanged.size === 0) return;
-    const added: string[] = [];
-    const removed: string[] = [];
-    for (const cid of cacheChanged) {
-      const present = cache.has(cid);
-      if (present && !advertised.has(cid)) added.push(cid);
-      else if (!present && advertised.has(cid)) removed.push(cid);
-    }
-    if (added.length === 0 && removed.length === 0) {
-      cacheChanged.clear();
-      return;
-    }
-    if (sendJson({ type: 'cache', added: added.slice(0, 10_000), removed: removed.slice(0, 10_000) })) {
+    const { added, removed, handled } = cacheAdvert(cacheChanged, (cid) => cache.has(cid), advertised);
+    if (added.length > 0 || removed.length > 0) {
+      if (!sendJson({ type: 'cache', added, removed })) return;
       for (const cid of added) advertised.add(cid);
       for (const cid of removed) advertised.delete(cid);
-      cacheChanged.clear();
     }
+    for (const cid of handled) cacheChanged.delete(cid);
   }
   let completed = 0;
   let failed = 0;
@@ -490,7 +481,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   async function authenticate(challenge: Hex, cid: number): Promise<void> {
     chainId = cid;
     const issuedAt = Math.floor(Date.now() / 1000);
-    advertised = new Set(cache.list());
+    advertised = new Set(advertisedAtAuth(cache.list()));
     cacheChanged.clear();
     const offered = storage ? { ...claim, storage: storage.offer() } : claim;
     const signature = await signPlexusMessage(account, chainId, 'SessionAuth', {
@@ -506,7 +497,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         issuedAt,
         signature,
         ...offered,
-        cached: [...advertised].slice(0, 10_000),
+        cached: [...advertised],
         inFlight: [...running.keys(), ...unacked.keys()],
       }),
     );
