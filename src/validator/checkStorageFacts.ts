@@ -10,11 +10,12 @@
  *   from its hold;
  * - a **retrieval** carries the reader's signed cumulative receipt: the signature recovers to the
  *   reader, the server paid is the one named, the count is above what was paid before (this
- *   bundle's earlier receipts of the same reader, server and object included), and the amount is
- *   the increase × the price per byte, charged to the reader or, for a job's model read by one of
+ *   bundle's earlier receipts of the same reader, server and object included; earlier bundles':
+ *   checkSettled.ts), and the amount is the increase × the protocol's price per byte
+ *   (`STORAGE_DEFAULTS.pricePerByte`, review s12 F4), charged to the reader or, for a job's model read by one of
  *   its providers (`readFor: job-model`) or for a repair's source pieces (`readFor: repair`), to
  *   the `payer` named, whose signed put of the object (`owner`) must recover to that payer;
- * - a **repair** pays the repairer it names K × pieceBytes × pricePerByte (`repairFee`, the bytes
+ * - a **repair** pays the repairer it names K × pieceBytes × the protocol's pricePerByte (`repairFee`, the bytes
  *   it fetched to rebuild the piece) and charges the client exactly that from its hold, for a
  *   well-formed piece (segment, index below K + M's bound, a root, a size), once per order (its ref);
  *   the memo carries the loss (`lost`: the fault of that piece, checked like a storage slash's

@@ -212,11 +212,10 @@ export async function createValidator(opts: {
       },
       storagePrice: (objectId) => store.storagePrice(coordinator, objectId, epoch),
       pricesOf: (e) => (e < epoch ? store.epochPrices(coordinator, e) : undefined),
-      // What signed bundles settled (checkSettled.ts); a store from before it also knows the
-      // execution charges it kept for compensations (seen_charges, CHARGE_MEMORY_MS).
+      // What signed bundles settled (checkSettled.ts; with the charges above, a store from before
+      // it still knows the execution charges of the last CHARGE_MEMORY_MS).
       settled: {
-        settled: (ref) =>
-          store.settledRef(coordinator, ref, epoch) || store.charge(coordinator, ref, epoch) !== undefined,
+        settled: (ref) => store.settledRef(coordinator, ref, epoch),
         executions: (task) => store.settledExecutions(coordinator, task, epoch),
         receiptPaid: (key) => store.receiptPaid(coordinator, key, epoch),
       },

@@ -186,7 +186,17 @@ export async function verifyEpoch(args: {
     // an earlier bundle is settled again (checkSettled.ts).
     const unbound = checkTaskJobs(bundle.facts);
     if (unbound) return bad(unbound.fact, unbound.claimed, unbound.recomputed);
-    const once = checkSettled(bundle.facts, args.settled);
+    // The execution charges kept for compensations (`charges.seen`, CHARGE_MEMORY_MS) were settled
+    // too: a store from before settled refs were kept still knows them.
+    const seen = args.charges?.seen;
+    const memory: SettledMemory | undefined =
+      args.settled && seen
+        ? { ...args.settled, settled: (ref) => args.settled!.settled(ref) || seen(ref) !== undefined }
+        : (args.settled ??
+          (seen
+            ? { settled: (ref) => seen(ref) !== undefined, executions: () => 0, receiptPaid: () => undefined }
+            : undefined));
+    const once = checkSettled(bundle.facts, memory);
     if ('fact' in once) return bad(once.fact, once.claimed, once.recomputed);
     settled = once;
     // Version 10: no emission to a provider this bundle proves faulty (bundleFaults.ts).
