@@ -9,6 +9,7 @@ import { plexusAbis } from '../chain/abis.ts';
 import type { PlexusReader } from '../chain/types.ts';
 import { replicaFetch } from '../protocol/replicaFetch.ts';
 import { type PublishedDraw, publishedDraws } from './checkDraws.ts';
+import { settledBook } from './checkSettled.ts';
 import type { EpochPrices } from './checkUnitPrice.ts';
 import { downloadEvidence } from './createValidator.ts';
 import { ReputationReplay } from './reputationReplay.ts';
@@ -73,6 +74,8 @@ export async function auditHistory(opts: {
   const storagePrices = new Map<string, bigint | null>();
   // Each accepted epoch's base prices and close time (checkUnitPrice.ts).
   const epochPrices = new Map<number, EpochPrices>();
+  // What the accepted bundles settled: a later bundle settling it again is a problem (checkSettled.ts).
+  const settled = settledBook();
   for (const epoch of todo) {
     const problems: string[] = [];
     const evidence = await downloadEvidence(replicas, epoch);
@@ -87,10 +90,12 @@ export async function auditHistory(opts: {
       reputation,
       storagePrice: (o) => storagePrices.get(o) ?? undefined,
       pricesOf: (e) => epochPrices.get(e),
+      settled: settled.memory,
       ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
     });
     if (v.ok) for (const [o, p] of v.storagePrices) storagePrices.set(o, p);
     if (v.ok) epochPrices.set(epoch, v.prices);
+    if (v.ok) settled.keep(v.settled);
     if (v.ok && v.reputation) reputation = v.reputation;
     else if (!v.ok) {
       // A refused bundle's journal is not applied: later reputations are no longer known.

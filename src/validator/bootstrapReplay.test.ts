@@ -14,17 +14,22 @@ import {
   GENESIS_EVIDENCE_HASH,
 } from '../coordinator/settlement/evidence.ts';
 import { bootstrapReplay } from './bootstrapReplay.ts';
-import { CHAIN_ID, honestEpoch, SETTLEMENT } from './factsFixture.ts';
+import { CHAIN_ID, honestEpoch, idleEpoch, SETTLEMENT } from './factsFixture.ts';
 import type { EpochClaim } from './verifyEpoch.ts';
 
-const { inputs, facts } = await honestEpoch();
+const honest = await honestEpoch();
+const idle = idleEpoch(honest);
 const target = { chainId: CHAIN_ID, settlement: SETTLEMENT };
 
-/** Epochs 1 … n of an honest history (the fixture's epoch, renumbered and chained). */
-function history(n: number, tamper?: number) {
+/**
+ * Epochs 1 … n of an honest history (the fixture's epoch first, then epochs that settle nothing,
+ * renumbered and chained); `replayed`: the epoch that settles the fixture's charge again.
+ */
+function history(n: number, tamper?: number, replayed?: number) {
   const out: { text: string; hash: Hex; claim: EpochClaim }[] = [];
   let prevHash = GENESIS_EVIDENCE_HASH;
   for (let epoch = 1; epoch <= n; epoch++) {
+    const { inputs, facts } = epoch === 1 || epoch === replayed ? honest : idle;
     const i = { ...inputs, epoch, closedAt: inputs.closedAt + (epoch === tamper ? 1 : 0) };
     const b = encodeEvidence({ version: EVIDENCE_VERSION, epoch, ...target, prevHash, inputs: i, facts });
     const o = computeEpoch(i, b.hash);
@@ -65,4 +70,20 @@ test('a late joiner replays epochs 1 … first − 1 checked against evidenceHas
   const unchained = [served[0]!, history(2, 1)[1]!, served[2]!];
   const broken = await run(unchained);
   assert.match(broken.problem ?? '', /^epoch 2: evidence\.prevHash/, 'the bundles must chain');
+  // Epoch 1 settled every fact the bootstrap applied: each applied epoch carries what it settled.
+  assert.deepEqual(ok.applied[0]!.settled.refs, [honest.facts.charges[0]!.ref]);
+});
+
+test('a late joiner stops at a bundle that settles again what an earlier one settled (review s12, F2)', async () => {
+  // Epoch 3 charges epoch 1's execution again: every bundle is on chain (a quorum signed it).
+  const served = history(3, undefined, 3);
+  const b = await bootstrapReplay({
+    upTo: 4,
+    evidence: async (e) => served[e - 1]!.text,
+    claim: async (e) => served[e - 1]!.claim,
+    chain: { lastFinalized: async () => 3, evidenceHashOf: async (e) => served[e - 1]!.hash },
+    target,
+  });
+  assert.match(b.problem ?? '', /^epoch 3: charge\[exec:0x[0-9a-f]+\]\.settled/, b.problem ?? 'applied');
+  assert.equal(b.applied.length, 2, 'epochs 1 and 2 only');
 });

@@ -10,6 +10,7 @@
  */
 import { type Address, type Hex, zeroHash } from 'viem';
 import { type PublishedDraw, publishedDraws } from './checkDraws.ts';
+import { settledBook } from './checkSettled.ts';
 import type { EpochPrices } from './checkUnitPrice.ts';
 import { ReputationReplay } from './reputationReplay.ts';
 import { type EpochClaim, type EpochVerdict, verifyEpoch } from './verifyEpoch.ts';
@@ -38,6 +39,8 @@ export async function bootstrapReplay(args: {
   const published = new Map<number, PublishedDraw[]>();
   const prices = new Map<number, EpochPrices>();
   const storagePrices = new Map<string, bigint | null>();
+  // What the replayed bundles settled: a later one settling it again is refused (checkSettled.ts).
+  const settled = settledBook();
   const lastFinalized = await args.chain.lastFinalized();
   let prevHash: Hex = zeroHash;
   const stop = (problem: string) => ({ replay, applied, problem });
@@ -55,6 +58,7 @@ export async function bootstrapReplay(args: {
         reputation: replay,
         pricesOf: (e) => prices.get(e),
         storagePrice: (o) => storagePrices.get(o) ?? undefined,
+        settled: settled.memory,
         ...(args.coordinatorKey ? { coordinatorKey: args.coordinatorKey } : {}),
       });
     } catch (err) {
@@ -69,6 +73,7 @@ export async function bootstrapReplay(args: {
     for (const d of publishedDraws(v.facts)) published.set(d.epoch, [...(published.get(d.epoch) ?? []), d]);
     prices.set(epoch, v.prices);
     for (const [o, p] of v.storagePrices) storagePrices.set(o, p);
+    settled.keep(v.settled);
     applied.push({ ...v, epoch });
     prevHash = v.evidenceHash;
   }

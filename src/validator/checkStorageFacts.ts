@@ -10,11 +10,12 @@
  *   from its hold;
  * - a **retrieval** carries the reader's signed cumulative receipt: the signature recovers to the
  *   reader, the server paid is the one named, the count is above what was paid before (this
- *   bundle's earlier receipts of the same reader, server and object included), and the amount is
- *   the increase × the price per byte, charged to the reader or, for a job's model read by one of
+ *   bundle's earlier receipts of the same reader, server and object included; earlier bundles':
+ *   checkSettled.ts), and the amount is the increase × the protocol's price per byte
+ *   (`STORAGE_DEFAULTS.pricePerByte`, review s12 F4), charged to the reader or, for a job's model read by one of
  *   its providers (`readFor: job-model`) or for a repair's source pieces (`readFor: repair`), to
  *   the `payer` named, whose signed put of the object (`owner`) must recover to that payer;
- * - a **repair** pays the repairer it names K × pieceBytes × pricePerByte (`repairFee`, the bytes
+ * - a **repair** pays the repairer it names K × pieceBytes × the protocol's pricePerByte (`repairFee`, the bytes
  *   it fetched to rebuild the piece) and charges the client exactly that from its hold, for a
  *   well-formed piece (segment, index below K + M's bound, a root, a size), once per order (its ref);
  *   the memo carries the loss (`lost`: the fault of that piece, checked like a storage slash's
@@ -28,6 +29,7 @@
 import type { Address } from 'viem';
 import { accounts } from '../coordinator/ledger/accounts.ts';
 import type { EntryFact } from '../coordinator/settlement/epochFacts.ts';
+import { STORAGE_DEFAULTS } from '../coordinator/storage/constants.ts';
 import { receiptFromWire, retrievalReceiptSchema } from '../protocol/storageMessages.ts';
 import { receiptKey, verifyReceipt } from '../storage/receipts.ts';
 import { pieceEpochPay, repairFee } from '../storage/storagePrice.ts';
@@ -106,7 +108,12 @@ export async function checkStorageEntry(
     });
     if (!v.ok) return bad('receipt', v.reason, 'a receipt signed by its reader, above what was paid');
     paid.set(key, m.cumulativeBytes);
-    const amount = v.payableBytes * BigInt(String(memo.pricePerByte ?? '0'));
+    // The price per byte served is the protocol's (STORAGE_DEFAULTS.pricePerByte: no coordinator
+    // setting changes it), not the memo's word (review s12, F4).
+    const price = String(memo.pricePerByte ?? '');
+    if (price !== STORAGE_DEFAULTS.pricePerByte.toString())
+      return bad('pricePerByte', price, STORAGE_DEFAULTS.pricePerByte);
+    const amount = v.payableBytes * BigInt(price);
     // A provider's read of a job's model, or of a repair's sources, is charged to the object's
     // owner, whose signed put is in the memo; that the reader held a lease of that job (or the
     // repair order) when granted is the coordinator's observation.
@@ -219,7 +226,8 @@ export async function checkRepairEntry(e: EntryFact, chainId: number): Promise<D
   if (!/^0x[0-9a-f]{64}$/.test(String(memo.root ?? '')))
     return bad('root', memo.root, "the piece's Merkle root");
   const price = String(memo.pricePerByte ?? '');
-  if (!/^[0-9]{1,30}$/.test(price)) return bad('pricePerByte', price, 'a price per byte in base units');
+  if (price !== STORAGE_DEFAULTS.pricePerByte.toString())
+    return bad('pricePerByte', price, `${STORAGE_DEFAULTS.pricePerByte} (the protocol's price per byte)`);
   // The loss it repairs: that piece's fault, of another provider, whose evidence holds here.
   const lost = (memo.lost ?? {}) as Record<string, unknown>;
   if (lost.segment !== segment || lost.index !== idx)

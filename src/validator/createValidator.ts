@@ -212,6 +212,13 @@ export async function createValidator(opts: {
       },
       storagePrice: (objectId) => store.storagePrice(coordinator, objectId, epoch),
       pricesOf: (e) => (e < epoch ? store.epochPrices(coordinator, e) : undefined),
+      // What signed bundles settled (checkSettled.ts; with the charges above, a store from before
+      // it still knows the execution charges of the last CHARGE_MEMORY_MS).
+      settled: {
+        settled: (ref) => store.settledRef(coordinator, ref, epoch),
+        executions: (task) => store.settledExecutions(coordinator, task, epoch),
+        receiptPaid: (key) => store.receiptPaid(coordinator, key, epoch),
+      },
       ...(opts.coordinatorKey ? { coordinatorKey: opts.coordinatorKey } : {}),
     });
     const base = { coordinator, epoch, decidedAt: Date.now() };
@@ -263,6 +270,7 @@ export async function createValidator(opts: {
       if (v.charges) store.rememberCharges(coordinator, epoch, v.charges.endsAt, v.charges);
       store.rememberStoragePrices(coordinator, epoch, v.storagePrices);
       store.rememberEpochPrices(coordinator, v.prices);
+      store.rememberSettled(coordinator, epoch, v.settled);
       if (v.reputation) {
         store.keepReputation(coordinator, epoch, v.facts.reputation ?? [], v.reputation);
         replays.set(coordinator, v.reputation);
@@ -329,6 +337,7 @@ export async function createValidator(opts: {
       // The storage prices its holds set and its base prices: later bundles are checked by them.
       store.rememberStoragePrices(c, a.epoch, a.storagePrices);
       store.rememberEpochPrices(c, a.prices);
+      store.rememberSettled(c, a.epoch, a.settled);
       if (a.reputation) store.keepReputation(c, a.epoch, a.facts.reputation ?? [], a.reputation);
     }
     replays.set(c, b.replay);

@@ -202,3 +202,29 @@ export async function signedResult(
   });
   return { assignmentId, taskId, outputCid, usage, issuedAt, signature };
 }
+
+/**
+ * The fixture's epoch with nothing settled in it (no job, charge, slash or entry): what a later
+ * epoch of a test history carries besides what it tests.
+ *
+ * @example
+ * const { inputs, facts } = idleEpoch(await honestEpoch());
+ */
+export function idleEpoch(e: { inputs: EpochInputs; facts: EpochFacts }): {
+  inputs: EpochInputs;
+  facts: EpochFacts;
+} {
+  return {
+    facts: { ...e.facts, jobs: [], charges: [], slashes: [], entries: [] },
+    inputs: {
+      ...e.inputs,
+      unsettled: [],
+      slashRequests: [],
+      stakeHeld: [],
+      faulted: [],
+      epochBalances: [],
+      providerBalances: [],
+      tasksSettled: 0,
+    },
+  };
+}

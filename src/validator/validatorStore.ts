@@ -10,6 +10,7 @@ import type { ReputationEntry } from '../coordinator/settlement/epochFacts.ts';
 import { CHARGE_MEMORY_MS, type SeenCharge } from './checkCompensations.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import type { RenderAudit } from './checkRenderRegions.ts';
+import type { SettledFacts } from './checkSettled.ts';
 import type { EpochPrices } from './checkUnitPrice.ts';
 import { ReputationReplay } from './reputationReplay.ts';
 
@@ -98,6 +99,18 @@ export type ValidatorStore = {
   rememberEpochPrices(coordinator: string, prices: EpochPrices): void;
   /** The base prices and close time of `epoch` as the bundle this validator signed published them. */
   epochPrices(coordinator: string, epoch: number): EpochPrices | undefined;
+  /**
+   * Keeps what a signed bundle of `epoch` settled once (checkSettled.ts: refs, paid executions per
+   * task, highest receipt counts), replacing what an earlier bundle of `epoch` left. Kept for good:
+   * a replay of any age is refused.
+   */
+  rememberSettled(coordinator: string, epoch: number, settled: SettledFacts): void;
+  /** Whether a signed bundle of an epoch before `before` settled this ref. */
+  settledRef(coordinator: string, ref: string, before: number): boolean;
+  /** How many executions of a task signed bundles of epochs before `before` paid. */
+  settledExecutions(coordinator: string, taskId: string, before: number): number;
+  /** The highest count of a receipt key signed bundles of epochs before `before` paid. */
+  receiptPaid(coordinator: string, key: string, before: number): bigint | undefined;
   /** The replay rebuilt from every journal kept, in epoch order. */
   reputation(coordinator: string): ReputationReplay;
   /** The latest epoch whose bundle the kept replay applied (undefined: none, or a store from before 0037). */
@@ -239,6 +252,31 @@ export function openValidatorStore(path: string): ValidatorStore {
     coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (coordinator, epoch))`);
   const epochPricesIns = db.prepare('INSERT OR REPLACE INTO epoch_prices VALUES (?, ?, ?)');
   const epochPricesGet = db.prepare('SELECT body FROM epoch_prices WHERE coordinator = ? AND epoch = ?');
+  // What signed bundles settled once (checkSettled.ts): refs, paid executions per task, and the
+  // highest count paid per receipt key; per epoch, so a re-closed epoch's bundle replaces its own.
+  db.exec(`CREATE TABLE IF NOT EXISTS settled_refs (
+    coordinator TEXT NOT NULL, ref TEXT NOT NULL, epoch INTEGER NOT NULL, PRIMARY KEY (coordinator, ref, epoch))`);
+  db.exec(`CREATE TABLE IF NOT EXISTS settled_tasks (
+    coordinator TEXT NOT NULL, task_id TEXT NOT NULL, epoch INTEGER NOT NULL, executions INTEGER NOT NULL,
+    PRIMARY KEY (coordinator, task_id, epoch))`);
+  db.exec(`CREATE TABLE IF NOT EXISTS settled_receipts (
+    coordinator TEXT NOT NULL, key TEXT NOT NULL, epoch INTEGER NOT NULL, bytes TEXT NOT NULL,
+    PRIMARY KEY (coordinator, key, epoch))`);
+  const settledDrop = ['settled_refs', 'settled_tasks', 'settled_receipts'].map((t) =>
+    db.prepare(`DELETE FROM ${t} WHERE coordinator = ? AND epoch = ?`),
+  );
+  const settledRefIns = db.prepare('INSERT OR REPLACE INTO settled_refs VALUES (?, ?, ?)');
+  const settledTaskIns = db.prepare('INSERT OR REPLACE INTO settled_tasks VALUES (?, ?, ?, ?)');
+  const settledReceiptIns = db.prepare('INSERT OR REPLACE INTO settled_receipts VALUES (?, ?, ?, ?)');
+  const settledRefGet = db.prepare(
+    'SELECT 1 AS x FROM settled_refs WHERE coordinator = ? AND ref = ? AND epoch < ? LIMIT 1',
+  );
+  const settledTaskGet = db.prepare(
+    'SELECT COALESCE(SUM(executions), 0) AS n FROM settled_tasks WHERE coordinator = ? AND task_id = ? AND epoch < ?',
+  );
+  const settledReceiptGet = db.prepare(
+    'SELECT bytes FROM settled_receipts WHERE coordinator = ? AND key = ? AND epoch < ?',
+  );
   const replayGet = db.prepare('SELECT body FROM reputation_replay WHERE coordinator = ?');
   const commitIns = db.prepare('INSERT OR IGNORE INTO seed_commitments VALUES (?, ?, ?)');
   const commitGet = db.prepare('SELECT commitment FROM seed_commitments WHERE coordinator = ? AND epoch = ?');
@@ -313,6 +351,23 @@ export function openValidatorStore(path: string): ValidatorStore {
     epochPrices: (c, epoch) => {
       const r = epochPricesGet.get(c, epoch) as { body: string } | undefined;
       return r ? (JSON.parse(r.body) as EpochPrices) : undefined;
+    },
+    rememberSettled: (c, epoch, settled) =>
+      db.transaction(() => {
+        for (const drop of settledDrop) drop.run(c, epoch);
+        for (const r of settled.refs) settledRefIns.run(c, r.toLowerCase(), epoch);
+        for (const [t, n] of settled.executions) settledTaskIns.run(c, t.toLowerCase(), epoch, n);
+        for (const [k, v] of settled.receipts) settledReceiptIns.run(c, k, epoch, v);
+      })(),
+    settledRef: (c, ref, before) => settledRefGet.get(c, ref.toLowerCase(), before) !== undefined,
+    settledExecutions: (c, t, before) => (settledTaskGet.get(c, t.toLowerCase(), before) as { n: number }).n,
+    receiptPaid: (c, key, before) => {
+      let most: bigint | undefined;
+      for (const r of settledReceiptGet.all(c, key, before) as { bytes: string }[]) {
+        const b = BigInt(r.bytes);
+        if (most === undefined || b > most) most = b;
+      }
+      return most;
     },
     replayEpoch: (c) =>
       (headGet.get(c) as { epoch: number } | undefined)?.epoch ??

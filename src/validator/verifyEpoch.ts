@@ -6,6 +6,7 @@
 import type { Address, Hex } from 'viem';
 import type { EpochPayload } from '../chain/types.ts';
 import type { EpochPayloadJson } from '../coordinator/ledger/epochPayload.ts';
+import { provenFaulty } from '../coordinator/settlement/bundleFaults.ts';
 import { computeEpoch } from '../coordinator/settlement/epochComputation.ts';
 import type { EndedLease, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
 import { decodeEvidence, GENESIS_EVIDENCE_HASH } from '../coordinator/settlement/evidence.ts';
@@ -18,10 +19,12 @@ import { checkFacts } from './checkFacts.ts';
 import { checkJournalTasks } from './checkJournalTasks.ts';
 import { checkLeases } from './checkLeases.ts';
 import { checkReinstatementFacts } from './checkReinstatements.ts';
+import { checkSettled, type SettledFacts, type SettledMemory } from './checkSettled.ts';
 import { checkTimeouts } from './checkTimeouts.ts';
 import type { EpochPrices } from './checkUnitPrice.ts';
 import { checkCanaryFaults, checkLeaseResults, unpaidResults } from './checkUnpaidResults.ts';
 import type { ReputationReplay } from './reputationReplay.ts';
+import { checkTaskJobs } from './taskOfJob.ts';
 
 /**
  * What a coordinator claims for an epoch (`GET /v1/epochs/:epoch/claim`): its payload (bigints as
@@ -65,6 +68,8 @@ export type EpochVerdict =
       storagePrices: [string, bigint | null][];
       /** This epoch's base prices and close time: a later bundle's charge may be priced at them. */
       prices: EpochPrices;
+      /** What this bundle settles once (checkSettled.ts): keep it when signing. */
+      settled: SettledFacts;
     }
   | { ok: false; fact: string; claimed: string; recomputed: string; evidenceHash: Hex | null };
 
@@ -114,6 +119,12 @@ export async function verifyEpoch(args: {
   storagePrice?: (objectId: string) => bigint | undefined;
   /** Earlier epochs' base prices from bundles accepted before (checkUnitPrice.ts). None: cap only. */
   pricesOf?: (epoch: number) => EpochPrices | undefined;
+  /**
+   * What bundles accepted before this one settled (checkSettled.ts): a ref settled again, a task
+   * paid more executions than its policy allows across bundles, or a receipt paid again is
+   * refused. None: checked within this bundle only.
+   */
+  settled?: SettledMemory;
 }): Promise<EpochVerdict> {
   const { claim, target } = args;
   let decoded: ReturnType<typeof decodeEvidence>;
@@ -155,6 +166,7 @@ export async function verifyEpoch(args: {
   let unpaid: EndedLease[] = [];
   // Storage prices set by this bundle's holds (version 8 on: each hold carries its price's evidence).
   const storagePrices = new Map<string, bigint | null>();
+  let settled: SettledFacts = { refs: [], executions: [], receipts: [] };
   try {
     const dispute = await checkFacts(
       bundle.facts,
@@ -170,6 +182,34 @@ export async function verifyEpoch(args: {
       { exact: bundle.version >= 9, ...(args.pricesOf ? { pricesOf: args.pricesOf } : {}) },
     );
     if (dispute) return bad(dispute.fact, dispute.claimed, dispute.recomputed);
+    // Every task named with its job is a task of that job (taskOfJob.ts), and nothing settled by
+    // an earlier bundle is settled again (checkSettled.ts).
+    const unbound = checkTaskJobs(bundle.facts);
+    if (unbound) return bad(unbound.fact, unbound.claimed, unbound.recomputed);
+    // The execution charges kept for compensations (`charges.seen`, CHARGE_MEMORY_MS) were settled
+    // too: a store from before settled refs were kept still knows them.
+    const seen = args.charges?.seen;
+    const memory: SettledMemory | undefined =
+      args.settled && seen
+        ? { ...args.settled, settled: (ref) => args.settled!.settled(ref) || seen(ref) !== undefined }
+        : (args.settled ??
+          (seen
+            ? { settled: (ref) => seen(ref) !== undefined, executions: () => 0, receiptPaid: () => undefined }
+            : undefined));
+    const once = checkSettled(bundle.facts, memory);
+    if ('fact' in once) return bad(once.fact, once.claimed, once.recomputed);
+    settled = once;
+    // Version 10: no emission to a provider this bundle proves faulty (bundleFaults.ts).
+    if (bundle.version >= 10) {
+      const faulted = new Set(bundle.inputs.faulted.map((p) => p.toLowerCase()));
+      const left = provenFaulty(bundle.inputs, bundle.facts).find((p) => !faulted.has(p));
+      if (left)
+        return bad(
+          `inputs.faulted[${left}]`,
+          'not faulted',
+          'faulted: slashed or journaled a fault in the epoch',
+        );
+    }
     // Timeouts carry their cause from version 5 on; a legacy one (journaled before) only in the
     // first such bundle a validator with a replay applies (without one: accepted, documented).
     const causesRequired = bundle.version >= 5;
@@ -289,6 +329,7 @@ export async function verifyEpoch(args: {
     seedCommitment: bundle.facts.audits.commitment,
     facts: bundle.facts,
     unpaid,
+    settled,
     storagePrices: [...storagePrices],
     prices: {
       epoch: bundle.epoch,

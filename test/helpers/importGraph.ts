@@ -125,6 +125,10 @@ export const VALIDATOR_MAY_IMPORT: readonly string[] = [
   'src/coordinator/ledger/rewardsTree.ts',
   'src/coordinator/ledger/accounts.ts',
   'src/coordinator/ledger/epochPayload.ts',
+  // The providers a bundle proves faulty, which `inputs.faulted` must list (version 10).
+  'src/coordinator/settlement/bundleFaults.ts',
+  // The protocol's storage constants: the retrieval price per byte a validator pins (pure).
+  'src/coordinator/storage/constants.ts',
 ];
 
 /**

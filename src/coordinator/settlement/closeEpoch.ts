@@ -7,6 +7,7 @@ import type { Address, Hex } from 'viem';
 import type { PlexusReader } from '../../chain/types.ts';
 import type { Market } from '../market/createMarket.ts';
 import type { Database } from '../store/schema.ts';
+import { withProvenFaults } from './bundleFaults.ts';
 import { computeEpoch, type EpochInputs } from './epochComputation.ts';
 import type { EpochFacts } from './epochFacts.ts';
 import { EVIDENCE_VERSION, encodeEvidence, GENESIS_EVIDENCE_HASH } from './evidence.ts';
@@ -88,6 +89,8 @@ export async function closeEpoch(deps: {
       slashIds: inputs.slashRequests.map((r) => r.id),
       jobDomain: { chainId, verifyingContract: deps.verifyingContract ?? null },
     });
+    // Version 10: every provider the bundle slashes or journals a fault of is faulted (no emission).
+    inputs.faulted = withProvenFaults(inputs, facts);
     deps.tamper?.(inputs, facts);
     const evidence = encodeEvidence({
       version: EVIDENCE_VERSION,

@@ -18,6 +18,7 @@ import { accounts } from '../ledger/accounts.ts';
 import { readBalances } from '../ledger/readBalances.ts';
 import type { EntryFact } from '../settlement/epochFacts.ts';
 import { openStore } from '../store/openStore.ts';
+import { STORAGE_DEFAULTS } from './constants.ts';
 import { countServed } from './countServed.ts';
 import { redeemReceipt } from './redeemReceipt.ts';
 import { redeemServed } from './redeemServed.ts';
@@ -39,7 +40,8 @@ test("a provider's model read is charged to the model's owner; forged and replay
     const cid = 'ef'.repeat(32);
     // The owner's signed put of the model: the entry's evidence that the payer owns it.
     const put = await signStorageRequest(ownerAccount, CHAIN, { action: 'put', objectId: `0x${cid}` });
-    const pricePerByte = 7n;
+    // The protocol's price per byte (a validator refuses any other: checkStorageFacts.ts).
+    const pricePerByte = STORAGE_DEFAULTS.pricePerByte;
     // The relay served the provider 3,000 bytes of the model (what receipts are checked against).
     await countServed(db, 1, reader, server, cid, 3000);
     const signer = createReceiptSigner({ account: provider, chainId: async () => CHAIN });

@@ -20,6 +20,7 @@ import { accounts } from '../ledger/accounts.ts';
 import { readBalances } from '../ledger/readBalances.ts';
 import type { EntryFact } from '../settlement/epochFacts.ts';
 import { openStore } from '../store/openStore.ts';
+import { STORAGE_DEFAULTS } from './constants.ts';
 import { redeemReceipt } from './redeemReceipt.ts';
 import { holdTerm, payStorageEpoch, postRetrieval, settleRemoval } from './storageLedger.ts';
 import { storageDb } from './storageTables.ts';
@@ -137,19 +138,21 @@ test('term held, proven GiB-epochs paid once to unfaulted holders, receipts paid
       issuedAt: 1n,
     };
     const receipt = receiptToWire(m, await signRetrievalReceipt(reader, 31337, m));
+    // The protocol's price per byte (a validator refuses any other: checkStorageFacts.ts).
+    const perByte = STORAGE_DEFAULTS.pricePerByte;
     const redeem = () =>
       redeemReceipt({
         db,
         chainId: 31337,
         server: a,
         receipt,
-        pricePerByte: 7n,
+        pricePerByte: perByte,
         now: () => 1500,
-        post: (trx, paid) => postRetrieval(trx, { receipt, pricePerByte: 7n, epoch: 1, ...paid }, 1500),
+        post: (trx, paid) => postRetrieval(trx, { receipt, pricePerByte: perByte, epoch: 1, ...paid }, 1500),
       });
-    assert.equal((await redeem()).amount, 7000n);
+    assert.equal((await redeem()).amount, 1000n * perByte);
     assert.equal((await redeem()).ok, false);
-    assert.equal(await bal(accounts.providerEarnings(a)), -pay - 7000n);
+    assert.equal(await bal(accounts.providerEarnings(a)), -pay - 1000n * perByte);
 
     // Epoch 2: c's piece repaired onto d, which proves it; the client removes the object.
     await proof(2, d, 2500);
