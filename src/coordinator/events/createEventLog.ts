@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { type DeferredWrite, deferredWrite } from '../store/deferredWrites.ts';
 import { queryTemplate, type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 import { EVENTS_LOCK_KEY, type EventBridge } from './pgEventBridge.ts';
@@ -174,7 +175,12 @@ export function createEventLog(
           INSERT INTO events (job_id, type, data, created_at)
           SELECT ${jobId}::text, ${type}::text, ${text}::text, ${Date.now()}::bigint FROM l`.execute(trx);
       } else {
-        await stmt.run(trx, insert, { jobId, type, data: text, at: Date.now() });
+        const row = { jobId, type, data: text, at: Date.now() };
+        // In a group-committed transaction (SQLite), the rows of all its bodies go in at once
+        // before its COMMIT, in the order they were appended (so with the same ids).
+        const batch = deferredWrite(trx, 'events', () => new EventBatch(db, stmt));
+        if (batch) batch.add(row);
+        else await stmt.run(trx, insert, row);
       }
       appended++;
     },
@@ -225,4 +231,80 @@ export function createEventLog(
     },
     prune,
   };
+}
+
+type EventRow = { jobId: string | null; type: string; data: string; at: number };
+
+/**
+ * A group-committed transaction's event rows (deferredWrites.ts), inserted before its COMMIT in
+ * multi-row statements of power-of-two sizes (a few statements serve every batch), in append
+ * order: the ids they get are the ones one insert per append would have given, and they become
+ * visible together at the commit, as before.
+ */
+class EventBatch implements DeferredWrite {
+  private kept: EventRow[] = [];
+  private body: EventRow[] = [];
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly stmt: ReturnType<typeof templateRunner>,
+  ) {}
+
+  add(row: EventRow): void {
+    this.body.push(row);
+  }
+
+  keep(): void {
+    for (const r of this.body) this.kept.push(r);
+    this.body = [];
+  }
+
+  drop(): void {
+    this.body = [];
+  }
+
+  async flush(trx: Transaction<Database>): Promise<void> {
+    const rows = this.kept;
+    this.kept = [];
+    let i = 0;
+    while (i < rows.length) {
+      const n = Math.min(MAX_EVENT_BATCH, 2 ** Math.floor(Math.log2(rows.length - i)));
+      const values: Record<string, unknown> = {};
+      for (let k = 0; k < n; k++) {
+        const r = rows[i + k]!;
+        values[`j${k}`] = r.jobId;
+        values[`t${k}`] = r.type;
+        values[`d${k}`] = r.data;
+        values[`a${k}`] = r.at;
+      }
+      await this.stmt.run(trx, insertMany(this.db, n), values);
+      i += n;
+    }
+  }
+}
+
+/** Most event rows one insert writes (4 parameters each). */
+const MAX_EVENT_BATCH = 256;
+
+const insertManyCache = new Map<number, ReturnType<typeof insertManyTemplate>>();
+
+function insertMany(db: Kysely<Database>, n: number) {
+  let t = insertManyCache.get(n);
+  if (!t) {
+    t = insertManyTemplate(db, n);
+    insertManyCache.set(n, t);
+  }
+  return t;
+}
+
+function insertManyTemplate(db: Kysely<Database>, n: number) {
+  return queryTemplate((p: (name: string) => never) =>
+    db.insertInto('events').values(
+      Array.from({ length: n }, (_, k) => ({
+        job_id: p(`j${k}`),
+        type: p(`t${k}`),
+        data: p(`d${k}`),
+        created_at: p(`a${k}`),
+      })),
+    ),
+  );
 }

@@ -8,6 +8,7 @@
  * replicas write concurrently: the upsert adds under the row's lock).
  */
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { type DeferredWrite, deferredWrite } from '../store/deferredWrites.ts';
 import { dialectOf, type StoreDialect } from '../store/dialect.ts';
 import { queryTemplate, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
@@ -59,6 +60,16 @@ export async function addToBalances(
     await stmt.run(trx, t.write, values);
     return;
   }
+  // In a group-committed transaction (SQLite), added up in memory and written once before its
+  // COMMIT, one read and one upsert for all of its entries (the fee account is in every charge).
+  const batch = deferredWrite(trx, 'ledger_balances', () => new BalanceBatch(stmt));
+  if (batch) {
+    for (const p of postings) {
+      batch.add(p.account, entry.epoch, closing, p.amount);
+      batch.add(p.account, ALL_EPOCHS, 0, p.amount);
+    }
+    return;
+  }
   const read: Record<string, unknown> = { epoch: entry.epoch, all: ALL_EPOCHS };
   postings.forEach((p, i) => {
     read[`a${i}`] = p.account;
@@ -80,6 +91,122 @@ export async function addToBalances(
 }
 
 const byDialect: Partial<Record<StoreDialect, Map<number, ReturnType<typeof balanceTemplates>>>> = {};
+
+type BalanceRow = { account: string; epoch: number; closing: number; delta: bigint };
+
+/**
+ * A group-committed transaction's balance changes (SQLite only: PostgreSQL has no group commit),
+ * per (account, epoch, closing) row, written by {@link BalanceBatch.flush} before COMMIT: the rows
+ * it names are read once and upserted once with their sums added exactly (bigint), so the table
+ * after the commit is what one read and upsert per entry would have left. A row whose changes net
+ * to zero is still written (created at 0), as per-entry writes would have.
+ */
+class BalanceBatch implements DeferredWrite {
+  private kept = new Map<string, BalanceRow>();
+  private body = new Map<string, BalanceRow>();
+  constructor(private readonly stmt: ReturnType<typeof templateRunner>) {}
+
+  add(account: string, epoch: number, closing: number, amount: bigint): void {
+    const k = `${epoch}:${closing}:${account}`;
+    const r = this.body.get(k);
+    if (r) r.delta += amount;
+    else this.body.set(k, { account, epoch, closing, delta: amount });
+  }
+
+  keep(): void {
+    for (const [k, r] of this.body) {
+      const have = this.kept.get(k);
+      if (have) have.delta += r.delta;
+      else this.kept.set(k, r);
+    }
+    this.body.clear();
+  }
+
+  drop(): void {
+    this.body.clear();
+  }
+
+  async flush(trx: Transaction<Database>): Promise<void> {
+    const rows = [...this.kept.values()];
+    this.kept.clear();
+    for (let i = 0; i < rows.length; i += FLUSH_ROWS) await this.write(trx, rows.slice(i, i + FLUSH_ROWS));
+  }
+
+  private async write(trx: Transaction<Database>, rows: BalanceRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const accounts = [...new Set(rows.map((r) => r.account))];
+    const epochs = [...new Set(rows.map((r) => r.epoch))];
+    // Lists padded to a power of two with their last value (the same rows again), so a few
+    // statements serve every batch size.
+    const t = flushTemplates(trx, pow2(accounts.length), pow2(epochs.length), pow2(rows.length));
+    const read: Record<string, unknown> = {};
+    for (let i = 0; i < t.accounts; i++) read[`a${i}`] = accounts[Math.min(i, accounts.length - 1)];
+    for (let i = 0; i < t.epochs; i++) read[`e${i}`] = epochs[Math.min(i, epochs.length - 1)];
+    const have = await this.stmt.all(trx, t.read, read);
+    const key = (account: string, epoch: number, c: number) => `${epoch}:${c}:${account}`;
+    const before = new Map(have.map((r) => [key(r.account, r.epoch, r.closing), BigInt(r.balance)]));
+    const values: Record<string, unknown> = {};
+    for (let i = 0; i < t.rows; i++) {
+      const r = rows[Math.min(i, rows.length - 1)]!;
+      values[`a${i}`] = r.account;
+      values[`e${i}`] = r.epoch;
+      values[`c${i}`] = r.closing;
+      values[`b${i}`] = ((before.get(key(r.account, r.epoch, r.closing)) ?? 0n) + r.delta).toString();
+    }
+    await this.stmt.run(trx, t.write, values);
+  }
+}
+
+/** Most rows one flush statement writes (4 parameters each). */
+const FLUSH_ROWS = 512;
+
+const pow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+const flushCache = new Map<string, ReturnType<typeof flushTemplate>>();
+
+function flushTemplates(db: Kysely<Database>, accounts: number, epochs: number, rows: number) {
+  const k = `${accounts}:${epochs}:${rows}`;
+  let t = flushCache.get(k);
+  if (!t) {
+    t = flushTemplate(db, accounts, epochs, rows);
+    flushCache.set(k, t);
+  }
+  return t;
+}
+
+function flushTemplate(db: Kysely<Database>, accounts: number, epochs: number, rows: number) {
+  const read = queryTemplate((p: (name: string) => never) =>
+    db
+      .selectFrom('ledger_balances')
+      .select(['account', 'epoch', 'closing', 'balance'])
+      .where(
+        'account',
+        'in',
+        Array.from({ length: accounts }, (_, i) => p(`a${i}`)),
+      )
+      .where(
+        'epoch',
+        'in',
+        Array.from({ length: epochs }, (_, i) => p(`e${i}`)),
+      ),
+  );
+  const write = queryTemplate((p: (name: string) => never) =>
+    db
+      .insertInto('ledger_balances')
+      .values(
+        Array.from({ length: rows }, (_, i) => ({
+          account: p(`a${i}`),
+          epoch: p(`e${i}`),
+          closing: p(`c${i}`),
+          balance: p(`b${i}`),
+        })),
+      )
+      .onConflict((oc) =>
+        oc.columns(['account', 'epoch', 'closing']).doUpdateSet({ balance: sql<string>`excluded.balance` }),
+      ),
+  );
+  return { read, write, accounts, epochs, rows };
+}
 
 function balanceTemplates(db: Kysely<Database>, dialect: StoreDialect, n: number) {
   const read = queryTemplate((p: (name: string) => never) =>

@@ -1,4 +1,5 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { endDeferredBody, flushDeferred, openDeferredScope } from './deferredWrites.ts';
 import type { Database } from './schema.ts';
 
 /** Most transaction bodies committed together (bounds how long one commit keeps the others). */
@@ -28,7 +29,8 @@ type Item = {
  * body that throws is rolled back to its savepoint alone and its caller rejected at once; the
  * others resolve only after the commit, so whatever a caller does after `run` (acknowledging a
  * result to its provider) happens once its writes are durable, exactly as with its own
- * transaction. A failed commit rejects every body of that transaction. A lone body runs in a
+ * transaction. A failed commit rejects every body of that transaction. Writes the bodies defer
+ * (deferredWrites.ts) run once after the last body, in the same transaction. A lone body runs in a
  * plain transaction, as before. On a store with a connection pool (PostgreSQL), where
  * transactions run side by side, use {@link directCommit}.
  *
@@ -43,21 +45,27 @@ export function createGroupCommit(db: Kysely<Database>): GroupCommit {
   async function commit(batch: Item[]): Promise<void> {
     try {
       await db.transaction().execute(async (trx) => {
+        // Writes the bodies defer (deferredWrites.ts: ledger balances) run once, before COMMIT.
+        openDeferredScope(trx);
         if (batch.length === 1) {
           batch[0]!.value = await batch[0]!.body(trx);
-          return;
-        }
-        for (const [i, item] of batch.entries()) {
-          await sql.raw(`savepoint g${i}`).execute(trx);
-          try {
-            item.value = await item.body(trx);
-          } catch (err) {
-            item.refused = true;
-            item.reject(err);
-            await sql.raw(`rollback to g${i}`).execute(trx);
+          endDeferredBody(trx, true);
+        } else {
+          for (const [i, item] of batch.entries()) {
+            await sql.raw(`savepoint g${i}`).execute(trx);
+            try {
+              item.value = await item.body(trx);
+              endDeferredBody(trx, true);
+            } catch (err) {
+              item.refused = true;
+              item.reject(err);
+              endDeferredBody(trx, false);
+              await sql.raw(`rollback to g${i}`).execute(trx);
+            }
+            await sql.raw(`release g${i}`).execute(trx);
           }
-          await sql.raw(`release g${i}`).execute(trx);
         }
+        await flushDeferred(trx);
       });
     } catch (err) {
       // A lone body's own error, or the commit's: nothing of these bodies is stored.

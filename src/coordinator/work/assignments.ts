@@ -84,3 +84,27 @@ export async function leasedAssignment(
   assertLeasedTo(a, address, assignmentId, taskId);
   return a;
 }
+
+/**
+ * Completes a lease of `address` for `taskId` in one statement (the update is conditional on the
+ * lease being open, and returns the row), or throws PLX_STALE_ASSIGNMENT as
+ * {@link leasedAssignment} does: a result's read of its lease and its completion at once. A
+ * throw after it inside the same transaction (or group-commit savepoint) rolls the completion back.
+ *
+ * @example
+ * const a = await completeLeased(deps, trx, address, msg.assignmentId, msg.taskId, deps.now());
+ */
+export async function completeLeased(
+  d: WorkDeps,
+  trx: Transaction<Database>,
+  address: string,
+  assignmentId: string,
+  taskId: string,
+  at: number,
+) {
+  const a = await d.stmt.first(trx, d.q.completeLeased, { id: assignmentId, at });
+  // The row as it was leased: checked like leasedAssignment's (a row of another provider or task
+  // throws, and the caller's rollback undoes the update).
+  assertLeasedTo(a && { ...a, status: 'leased' }, address, assignmentId, taskId);
+  return a as NonNullable<typeof a>;
+}

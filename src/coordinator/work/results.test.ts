@@ -175,3 +175,28 @@ test('a result for a lease the sender does not hold is refused before its output
     await f.close();
   }
 });
+
+test('a result reads its lease once in its transaction: the completion is the read (one conditional update)', async () => {
+  const f = await workFixture();
+  try {
+    const p = await f.connected();
+    const { taskIds } = await f.submitJob();
+    await f.work.dispatch();
+    const [a] = p.assigned();
+    assert.ok(a, 'a');
+    const msg = await p.result(a, output(1));
+    const ran: string[] = [];
+    const prepare = f.raw.prepare;
+    f.raw.prepare = (text: string) => {
+      if (/"assignments"/.test(text) && /^(select \*|update)/.test(text)) ran.push(text.slice(0, 6));
+      return prepare(text);
+    };
+    await handleResult(f.state, f.work, p.address, msg);
+    f.raw.prepare = prepare;
+    // One read before the output is touched (openLeaseOf), one update that reads and completes.
+    assert.deepEqual(ran, ['select', 'update']);
+    assert.equal((await f.assignments(taskIds[0]!))[0]?.status, 'completed');
+  } finally {
+    await f.close();
+  }
+});

@@ -19,7 +19,7 @@ import type { CheckedBytes } from '../blobs/createBlobStore.ts';
 import type { Database } from '../store/schema.ts';
 import { invalidUpdate, trainLayoutOf } from '../training/updateCheck.ts';
 import { policyOfSpec } from '../verification/policy.ts';
-import { assertLeasedTo, leaseById, leasedAssignment, openLeaseOf } from './assignments.ts';
+import { assertLeasedTo, completeLeased, leaseById, leasedAssignment, openLeaseOf } from './assignments.ts';
 import { handleCanaryResult } from './canaries.ts';
 import { afterSettle, jobInfo } from './jobs.ts';
 import { lockTaskRow, requeueAssigned } from './leaseQueries.ts';
@@ -188,7 +188,8 @@ export async function handleResult(
     await d.commits.run(async (trx) => {
       // Replicas: the task's row first, so a sweep elsewhere cannot expire this lease meanwhile.
       if (d.shared && before) await lockTaskRow(trx, before.task_id);
-      const a = await leasedAssignment(d, trx, address, msg.assignmentId, msg.taskId);
+      // The lease read and completed in one statement (rolled back with the rest on a refusal).
+      const a = await completeLeased(d, trx, address, msg.assignmentId, msg.taskId, t);
       jobId = a.job_id;
       taskId = a.task_id;
       if (!job || !before || before.task_id !== a.task_id) {
@@ -224,7 +225,6 @@ export async function handleResult(
       }
       // The output sent inside the result, stored with it (the same savepoint: with the result or not at all).
       if (output.unstored) await d.blobs.putChecked(output.unstored, trx);
-      await stmt.run(trx, q.completeAssignment, { id: a.id, at: t });
       const result = JSON.stringify({
         assignmentId: msg.assignmentId,
         usage: msg.usage,

@@ -349,6 +349,8 @@ export async function workFixture(
 
   return {
     db,
+    /** The store's raw connection (to count the statements a step runs). */
+    raw: store.raw,
     idle,
     state: state as WorkState,
     work,

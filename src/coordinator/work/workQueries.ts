@@ -207,6 +207,15 @@ export function workQueries(db: Kysely<Database>) {
         .set({ status: 'completed', finished_at: p('at') })
         .where('id', '=', p('id')),
     ),
+    /** The lease completed, if it is still leased: the row as updated (none otherwise). */
+    completeLeased: queryTemplate((p: (n: 'id' | 'at') => never) =>
+      db
+        .updateTable('assignments')
+        .set({ status: 'completed', finished_at: p('at') })
+        .where('id', '=', p('id'))
+        .where('status', '=', 'leased')
+        .returningAll(),
+    ),
     insertExecution: queryTemplate(
       (
         p: (
