@@ -293,6 +293,7 @@ export async function verifyEpoch(args: {
     prices: {
       epoch: bundle.epoch,
       closedAt: bundle.inputs.closedAt,
+      ...(bundle.version >= 10 ? { lockedClose: true } : {}),
       prices: bundle.inputs.prices.map((x) => [x.class, x.basePrice.toString()]),
     },
     ...(reputation ? { reputation } : {}),

@@ -30,10 +30,12 @@ import type { EpochFacts } from './epochFacts.ts';
  * "Storage price"; the same packing as 7); 9: a charge priced at an earlier epoch's base price
  * names that epoch (`priceEpoch`, packed as `priceLags`) and the unit price is re-derived exactly
  * (docs/validators.md "Unit price"); a journal entry names its task and a canary miss carries what
- * decided fault or hold ("Journal task ids", "Canary holds"). Versions 2 to 8 are still read (and 3 to 8 written on
- * request: the baselines).
+ * decided fault or hold ("Journal task ids", "Canary holds"); 10: the close time is stamped under
+ * the epoch-close lock billing takes (market/epochCloseLock.ts), so a charge priced at an earlier
+ * epoch came before its close exactly ("Unit price"). Versions 2 to 9 are still
+ * read (and 3 to 9 written on request: the baselines).
  */
-export const EVIDENCE_VERSION = 9;
+export const EVIDENCE_VERSION = 10;
 
 /**
  * An epoch's evidence bundle.
@@ -111,7 +113,7 @@ const big = (s: unknown): bigint => BigInt(s as string);
 export function decodeEvidence(text: string): { bundle: EvidenceBundle; hash: Hex } {
   const raw = JSON.parse(text) as EvidenceBundle & { inputs: Record<string, unknown> };
   if (canonicalJson(raw) !== text) throw new Error('evidence is not canonical JSON');
-  if (![EVIDENCE_VERSION, 8, 7, 6, 5, 4, 3, 2].includes(raw.version))
+  if (![EVIDENCE_VERSION, 9, 8, 7, 6, 5, 4, 3, 2].includes(raw.version))
     throw new Error(`unknown evidence version ${raw.version}`);
   if (raw.version >= 4) {
     const u = unpackBundle(raw.inputs, raw.facts, raw.version);
