@@ -65,6 +65,13 @@ export class ReputationReplay {
    */
   charges: { from: number; grace: boolean } | undefined;
   private readonly byProvider = new Map<string, History>();
+  /**
+   * Credits (`valid`, `agreed`) by `provider/task` over every journal applied (rebuilt on restore),
+   * and per provider the latest credit with no task (journaled before 0057): checkJournalTasks.ts
+   * `checkPaidCredits`.
+   */
+  private readonly credits = new Set<string>();
+  private readonly untaskedCredit = new Map<string, number>();
 
   constructor(init: {
     complete: boolean;
@@ -99,6 +106,8 @@ export class ReputationReplay {
     const c = new ReputationReplay(this.meta());
     for (const [p, h] of this.byProvider)
       c.byProvider.set(p, { entries: [...h.entries], states: [...h.states] });
+    for (const k of this.credits) c.credits.add(k);
+    for (const [p, at] of this.untaskedCredit) c.untaskedCredit.set(p, at);
     return c;
   }
 
@@ -134,6 +143,10 @@ export class ReputationReplay {
 
   private apply(entry: ReputationEntry): void {
     const p = entry.provider.toLowerCase();
+    if (entry.kind === 'valid' || entry.kind === 'agreed') {
+      if (entry.taskId !== undefined) this.credits.add(`${p}/${entry.taskId.toLowerCase()}`);
+      else this.untaskedCredit.set(p, Math.max(entry.at, this.untaskedCredit.get(p) ?? entry.at));
+    }
     const h = this.byProvider.get(p) ?? { entries: [], states: [] };
     this.byProvider.set(p, h);
     const e = clampReinstate(h, entry);
@@ -162,6 +175,17 @@ export class ReputationReplay {
       if (k === 0 || h!.entries[k - 1]!.at < at - staleMs) break;
     }
     return out;
+  }
+
+  /**
+   * Whether a journal applied (this bundle's or an earlier one's) credits `provider` on `taskId`
+   * (`valid` or `agreed` naming the task), or has a credit naming no task (journaled before 0057)
+   * at or after `since`: it may be this task's.
+   */
+  credited(provider: string, taskId: string, since: number): boolean {
+    const p = provider.toLowerCase();
+    if (this.credits.has(`${p}/${taskId.toLowerCase()}`)) return true;
+    return (this.untaskedCredit.get(p) ?? Number.NEGATIVE_INFINITY) >= since;
   }
 
   /**

@@ -15,7 +15,7 @@ import { checkCanaryHolds } from './checkCanaryHolds.ts';
 import { CHARGE_MEMORY_MS, checkCompensationCharges, type SeenCharge } from './checkCompensations.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import { checkFacts } from './checkFacts.ts';
-import { checkJournalTasks } from './checkJournalTasks.ts';
+import { checkJournalTasks, checkPaidCredits } from './checkJournalTasks.ts';
 import { checkLeases } from './checkLeases.ts';
 import { checkReinstatementFacts } from './checkReinstatements.ts';
 import { checkTimeouts } from './checkTimeouts.ts';
@@ -211,6 +211,11 @@ export async function verifyEpoch(args: {
       reputation.seen = true;
       const rates = checkAuditRates(bundle.facts, reputation, bundle.epoch, bundle.inputs.endsAt);
       if (rates) return bad(rates.fact, rates.claimed, rates.recomputed);
+      // Version 10, with the whole journal: every payee of a task paid more than once is credited
+      // on it, in this bundle's journal or an earlier one's (checkJournalTasks.ts).
+      const credits =
+        bundle.version >= 10 && reputation.complete ? checkPaidCredits(bundle.facts, reputation) : null;
+      if (credits) return bad(credits.fact, credits.claimed, credits.recomputed);
       // Version 9: each canary miss's hold decision, its record checked against the replay.
       const holds = bundle.version >= 9 ? checkCanaryHolds(bundle.facts, reputation) : null;
       if (holds) return bad(holds.fact, holds.claimed, holds.recomputed);
