@@ -124,7 +124,7 @@ test("version 10: a payee credited in an earlier bundle's journal passes; one cr
     ...first,
     provider: cheater,
     ref: `exec:0x${'a2'.repeat(32)}`,
-    assignmentId: `0x${'a2'.repeat(32)}`,
+    assignmentId: `0x${'a2'.repeat(32)}` as Hex,
   };
   e.facts.charges = [first, second];
   const resultAt = first.result.issuedAt * 1000;
