@@ -18,6 +18,7 @@ import { checkFacts } from './checkFacts.ts';
 import { checkJournalTasks, checkPaidCredits } from './checkJournalTasks.ts';
 import { checkLeases } from './checkLeases.ts';
 import { checkReinstatementFacts } from './checkReinstatements.ts';
+import { checkReviewCheckers } from './checkReviewCheckers.ts';
 import { checkTimeouts } from './checkTimeouts.ts';
 import type { EpochPrices } from './checkUnitPrice.ts';
 import { checkCanaryFaults, checkLeaseResults, unpaidResults } from './checkUnpaidResults.ts';
@@ -240,6 +241,14 @@ export async function verifyEpoch(args: {
         seenCharges = { ...c, endsAt: bundle.inputs.endsAt };
       }
     }
+    // Version 10: each review check carries what its checker was drawn on; trusted (with a
+    // complete replay) and independent of the review's parties (checkReviewCheckers.ts).
+    const checkers = checkReviewCheckers(
+      bundle.facts,
+      reputation?.complete ? reputation : undefined,
+      bundle.version >= 10,
+    );
+    if (checkers) return bad(checkers.fact, checkers.claimed, checkers.recomputed);
   } catch (err) {
     // Malformed facts (a field of the wrong type) are a dispute, not a crash of the validator.
     return bad('evidence.facts', err instanceof Error ? err.message : String(err), 'well-formed facts');

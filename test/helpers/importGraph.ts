@@ -125,6 +125,8 @@ export const VALIDATOR_MAY_IMPORT: readonly string[] = [
   'src/coordinator/ledger/rewardsTree.ts',
   'src/coordinator/ledger/accounts.ts',
   'src/coordinator/ledger/epochPayload.ts',
+  // A review checker's independence re-derived from its draw's basis (checkReviewCheckers.ts).
+  'src/coordinator/work/checkerIndependence.ts',
 ];
 
 /**
