@@ -64,9 +64,13 @@ function checkOne(
   judged: readonly string[],
   required: boolean,
   replay: ReputationReplay | undefined,
+  legacyBefore: number,
 ): FactDispute | null {
   const b = c.basis;
-  if (!b) return required ? bad(`${name}.basis`, 'none', 'what the checker was drawn on') : null;
+  if (!b)
+    return required && c.result.issuedAt * 1000 >= legacyBefore
+      ? bad(`${name}.basis`, 'none', 'what the checker was drawn on')
+      : null;
   if (!wellFormed(b)) return bad(`${name}.basis`, JSON.stringify(b), 'a review check basis');
   const resultAt = c.result.issuedAt * 1000;
   const skew = MAX_MESSAGE_SKEW_SEC * 1000;
@@ -95,7 +99,9 @@ function checkOne(
 /**
  * Checks the checkers of every compensation and reinstatement in the facts; null when they hold.
  * `replay` (complete, with this bundle's journal applied) also re-derives their trust; `required`
- * (version 10 on) refuses a check without its basis.
+ * (version 10 on) refuses a check without its basis, unless its result was signed before
+ * `legacyBefore` (the close of the first version-10 bundle the validator applied: a check drawn
+ * before the coordinator kept bases).
  *
  * @example
  * const wrong = checkReviewCheckers(bundle.facts, replay, bundle.version >= 10);
@@ -111,7 +117,10 @@ export function checkReviewCheckers(
   },
   replay: ReputationReplay | undefined,
   required: boolean,
+  legacyBefore = Number.NEGATIVE_INFINITY,
 ): FactDispute | null {
+  const one = (name: string, c: Check, judged: readonly string[]) =>
+    checkOne(name, c, judged, required, replay, legacyBefore);
   for (const e of facts.entries) {
     if (e.kind !== 'compensation' || !e.memo) continue;
     const m = e.memo as CompensationMemo;
@@ -123,16 +132,10 @@ export function checkReviewCheckers(
       ...(m.wrong ?? []).map((w) => w.provider),
     ];
     const first = m.firstCheck;
-    const decided = checkOne(
-      `${name}.check`,
-      m.check,
-      first ? [...judged, first.provider] : judged,
-      required,
-      replay,
-    );
+    const decided = one(`${name}.check`, m.check, first ? [...judged, first.provider] : judged);
     if (decided) return decided;
     if (first) {
-      const d = checkOne(`${name}.firstCheck`, first, judged, required, replay);
+      const d = one(`${name}.firstCheck`, first, judged);
       if (d) return d;
     }
   }
@@ -140,13 +143,8 @@ export function checkReviewCheckers(
     if (r.kind !== 'reinstate' || !r.review) continue;
     const name = `reputation[${i}].review`;
     const d =
-      checkOne(
-        `${name}.check`,
-        r.review.check,
-        [r.provider, r.review.firstCheck.provider],
-        required,
-        replay,
-      ) ?? checkOne(`${name}.firstCheck`, r.review.firstCheck, [r.provider], required, replay);
+      one(`${name}.check`, r.review.check, [r.provider, r.review.firstCheck.provider]) ??
+      one(`${name}.firstCheck`, r.review.firstCheck, [r.provider]);
     if (d) return d;
   }
   return null;

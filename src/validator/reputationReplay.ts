@@ -64,6 +64,12 @@ export class ReputationReplay {
    * whether it accepts an unseen cited charge for its first CHARGE_MEMORY_MS (checkCompensations.ts).
    */
   charges: { from: number; grace: boolean } | undefined;
+  /**
+   * The close time of the first version-10 bundle applied: a review check whose result was signed
+   * before it may lack its draw's basis (drawn by a coordinator before migration 0070;
+   * checkReviewCheckers.ts).
+   */
+  basesFrom: number | undefined;
   private readonly byProvider = new Map<string, History>();
   /**
    * Credits (`valid`, `agreed`) by `provider/task` over every journal applied (rebuilt on restore),
@@ -86,7 +92,9 @@ export class ReputationReplay {
     slashesChecked?: number[];
     leases?: LeaseLedger;
     charges?: { from: number; grace: boolean };
+    basesFrom?: number;
   }) {
+    this.basesFrom = init.basesFrom;
     this.charges = init.charges ? { ...init.charges } : undefined;
     this.slashesChecked = init.slashesChecked ? [...init.slashesChecked] : undefined;
     this.leases = init.leases ? (JSON.parse(JSON.stringify(init.leases)) as LeaseLedger) : undefined;
@@ -211,8 +219,10 @@ export class ReputationReplay {
     slashesChecked?: number[];
     leases?: LeaseLedger;
     charges?: { from: number; grace: boolean };
+    basesFrom?: number;
   } {
     return {
+      ...(this.basesFrom !== undefined ? { basesFrom: this.basesFrom } : {}),
       complete: this.complete,
       seen: this.seen,
       faultCredits: { ...this.faultCredits },

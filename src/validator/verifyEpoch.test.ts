@@ -12,6 +12,7 @@ import {
   encodeEvidence,
   GENESIS_EVIDENCE_HASH,
 } from '../coordinator/settlement/evidence.ts';
+import { checkReviewCheckers } from './checkReviewCheckers.ts';
 import {
   CHAIN_ID,
   cheater,
@@ -281,6 +282,16 @@ test('version 7: a reinstatement carries the signed checks of its review; one in
     await check(reinstate(v9Review)),
     'reputation[0].review.check.basis',
     'version 10: a check without what its checker was drawn on is refused',
+  );
+  // A check drawn before the coordinator kept bases: allowed only for a result signed before the
+  // first version-10 bundle the validator's replay applied closed (ReputationReplay.basesFrom).
+  const signedAt = v9Review.check.result.issuedAt * 1000;
+  const legacy = { entries: [], reputation: [reinstate(v9Review)] };
+  assert.equal(checkReviewCheckers(legacy, undefined, true, signedAt + 1), null, 'drawn before the upgrade');
+  assert.equal(
+    checkReviewCheckers(legacy, undefined, true, signedAt)?.fact,
+    'reputation[0].review.check.basis',
+    'signed after it: refused',
   );
   // A dishonest coordinator draws the ally's own funder as its checker.
   const funded = structuredClone(v10Review);

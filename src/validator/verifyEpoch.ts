@@ -243,10 +243,14 @@ export async function verifyEpoch(args: {
     }
     // Version 10: each review check carries what its checker was drawn on; trusted (with a
     // complete replay) and independent of the review's parties (checkReviewCheckers.ts).
+    // A check drawn before the coordinator kept bases (migration 0070) lacks one: allowed for
+    // results signed before the first version-10 bundle this validator's replay applied closed.
+    if (reputation && bundle.version >= 10) reputation.basesFrom ??= bundle.inputs.closedAt;
     const checkers = checkReviewCheckers(
       bundle.facts,
       reputation?.complete ? reputation : undefined,
       bundle.version >= 10,
+      reputation?.basesFrom,
     );
     if (checkers) return bad(checkers.fact, checkers.claimed, checkers.recomputed);
   } catch (err) {
