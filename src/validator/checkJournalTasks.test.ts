@@ -9,8 +9,10 @@ import { test } from 'node:test';
 import type { Hex } from 'viem';
 import type { CanaryFact, ReputationEntry } from '../coordinator/settlement/epochFacts.ts';
 import { decodeEvidence, EVIDENCE_VERSION, encodeEvidence } from '../coordinator/settlement/evidence.ts';
-import { checkJournalTasks } from './checkJournalTasks.ts';
+import { checkJournalTasks, checkPaidCredits } from './checkJournalTasks.ts';
 import { CHAIN_ID, cheater, honestEpoch, provider, SETTLEMENT } from './factsFixture.ts';
+import { ReputationReplay } from './reputationReplay.ts';
+import { openValidatorStore } from './validatorStore.ts';
 
 const canaryTask = `0x${'ca'.repeat(32)}` as Hex;
 const canary = (status: CanaryFact['status']): CanaryFact => ({
@@ -110,4 +112,71 @@ test('version 9 carries the task id of a journal entry through the packed bundle
     e.facts.reputation,
     'the entries, task ids included, survive packing',
   );
+});
+
+test("version 10: a payee credited in an earlier bundle's journal passes; one credited in no bundle's journal is named", async () => {
+  // Bundle 4 pays one task to two providers (redundancy 2); the verdict that paid them came after
+  // epoch 3's clock end but before 3 closed, so its credits are in bundle 3's journal.
+  const e = await honestEpoch();
+  const first = e.facts.charges[0]!;
+  const task = first.taskId;
+  const second = {
+    ...first,
+    provider: cheater,
+    ref: `exec:0x${'a2'.repeat(32)}`,
+    assignmentId: `0x${'a2'.repeat(32)}` as Hex,
+  };
+  e.facts.charges = [first, second];
+  const resultAt = first.result.issuedAt * 1000;
+  const credit = (p: string, kind: 'valid' | 'agreed', t?: Hex): ReputationEntry => ({
+    provider: p,
+    kind,
+    at: resultAt + 1_000,
+    ...(t ? { taskId: t } : {}),
+  });
+  const coordinator = 'http://coordinator';
+  const store = openValidatorStore(':memory:');
+  try {
+    const replay = new ReputationReplay({ complete: true });
+    const bundle3 = [credit(provider, 'valid', task), credit(cheater, 'agreed', task)];
+    assert.equal(replay.add(bundle3, 3), null);
+    store.keepReputation(coordinator, 3, bundle3, replay);
+    // The validator restarted: the replay comes back from its store, then bundle 4's (empty) journal.
+    const restored = store.reputation(coordinator);
+    assert.equal(restored.add([], 4), null);
+    assert.equal(checkPaidCredits(e.facts, restored), null, 'credits in an earlier bundle count');
+    const same = new ReputationReplay({ complete: true });
+    same.add(bundle3, 4);
+    assert.equal(checkPaidCredits(e.facts, same), null, 'and in the same bundle');
+
+    // A dishonest coordinator pays the second provider on a task nobody's journal credits it on.
+    const lone = new ReputationReplay({ complete: true });
+    lone.add([credit(provider, 'valid', task)], 3);
+    const d = checkPaidCredits(e.facts, lone);
+    assert.equal(d?.fact, `charge[${second.ref}].reputation`, 'the uncredited payee is named');
+    assert.match(d!.claimed, new RegExp(cheater));
+    // Credited on another task only: named too.
+    const other = new ReputationReplay({ complete: true });
+    other.add([credit(provider, 'valid', task), credit(cheater, 'agreed', `0x${'72'.repeat(32)}`)], 3);
+    assert.equal(checkPaidCredits(e.facts, other)?.fact, `charge[${second.ref}].reputation`);
+    // A credit journaled before 0057 (no task) counts only if it came at or after the result.
+    const legacy = new ReputationReplay({ complete: true });
+    legacy.add([credit(provider, 'valid', task), credit(cheater, 'agreed')], 3);
+    assert.equal(checkPaidCredits(e.facts, legacy), null, 'a legacy credit after the result may be this one');
+    const stale = new ReputationReplay({ complete: true });
+    stale.add(
+      [credit(provider, 'valid', task), { ...credit(cheater, 'agreed'), at: resultAt - 3_600_000 }],
+      3,
+    );
+    assert.equal(
+      checkPaidCredits(e.facts, stale)?.fact,
+      `charge[${second.ref}].reputation`,
+      'a legacy credit an hour before the result is not this one',
+    );
+    // A task paid to one provider (a lone unverified execution: no entry) needs none.
+    e.facts.charges = [first];
+    assert.equal(checkPaidCredits(e.facts, new ReputationReplay({ complete: true })), null);
+  } finally {
+    store.close();
+  }
 });

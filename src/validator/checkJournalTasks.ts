@@ -15,7 +15,9 @@
  * journaled before 0057) are replayed as before. Pure.
  */
 import type { EpochFacts } from '../coordinator/settlement/epochFacts.ts';
+import { MAX_MESSAGE_SKEW_SEC } from '../protocol/constants.ts';
 import type { FactDispute } from './checkFacts.ts';
+import type { ReputationReplay } from './reputationReplay.ts';
 
 /**
  * Checks the journal's task ids; null when they agree with the facts.
@@ -81,5 +83,48 @@ export function checkJournalTasks(facts: EpochFacts): FactDispute | null {
         'no valid entry',
         `the passed canary's valid entry for ${c.provider}`,
       );
+  return null;
+}
+
+/**
+ * Version 10, with a complete journal replay: every provider a bundle pays on a task paid to two
+ * or more providers (not a render job) is credited on that task — a `valid` or `agreed` naming it
+ * in this bundle's journal or in any earlier bundle's the replay applied. The verdict that pays
+ * them journals the credits in the same transaction (work/verdicts.ts: a group of agreeing
+ * executions is `valid` or `agreed`; only a lone `unverified` execution is paid with no entry), and
+ * the entries are reported by the first close after it — the charge's own epoch or an earlier one
+ * (a verdict after epoch e's clock end but before e closed journals into bundle e and charges
+ * into e + 1), never a later one (the close and the verdict's pricing take turns,
+ * market/epochCloseLock.ts). A credit with no task (journaled before 0057) at or after the
+ * result counts. `replay` has this bundle's journal applied. Returns the first charge whose
+ * payee has no credit anywhere.
+ *
+ * @example
+ * const wrong = checkPaidCredits(bundle.facts, replay);
+ */
+export function checkPaidCredits(facts: EpochFacts, replay: ReputationReplay): FactDispute | null {
+  const renderJobs = new Set(
+    facts.jobs
+      .filter((j) => (j.spec as { kind?: string } | null)?.kind === 'blender.render')
+      .map((j) => j.jobId.toLowerCase()),
+  );
+  const byTask = new Map<string, EpochFacts['charges']>();
+  for (const c of facts.charges) {
+    if (renderJobs.has(c.jobId.toLowerCase())) continue;
+    const t = c.taskId.toLowerCase();
+    byTask.set(t, [...(byTask.get(t) ?? []), c]);
+  }
+  for (const [task, charges] of byTask) {
+    if (new Set(charges.map((c) => c.provider.toLowerCase())).size < 2) continue;
+    for (const c of charges) {
+      const since = c.result.issuedAt * 1000 - MAX_MESSAGE_SKEW_SEC * 1000;
+      if (!replay.credited(c.provider, task, since))
+        return {
+          fact: `charge[${c.ref}].reputation`,
+          claimed: `paid ${c.provider} on ${task} with no credit in any bundle's journal`,
+          recomputed: `a valid or agreed entry for ${c.provider} naming ${task} (this bundle or an earlier one)`,
+        };
+    }
+  }
   return null;
 }

@@ -84,6 +84,18 @@ test('a charge posted before the previous epoch closed is priced at that epoch: 
   assert.equal(race, null, 'a result 349 ms after the close stamp may still be priced at epoch 2');
   const past = await check(e, true, (n) => (n === 2 ? epoch2(earliest - PRICE_CLOSE_RACE_MS) : undefined));
   assert.match(past?.fact ?? 'passed', /\.priceEpoch$/, 'one past the close race is refused');
+  // Version 10: epoch 2's close was stamped under the lock billing takes (market/epochCloseLock.ts),
+  // so a charge honestly priced at it came before it: exact, no race. A dishonest coordinator that
+  // prices a result 349 ms after the close at the closed epoch's price is named.
+  const locked = (closedAt: number): EpochPrices => ({ ...epoch2(closedAt), lockedClose: true });
+  const exact = await check(e, true, (n) => (n === 2 ? locked(earliest - 349) : undefined));
+  assert.match(exact?.fact ?? 'passed', /\.priceEpoch$/, 'after a locked close: refused, however close');
+  assert.match(exact!.recomputed, /closed at/, exact!.recomputed);
+  assert.equal(
+    await check(e, true, (n) => (n === 2 ? locked(earliest + 1) : undefined)),
+    null,
+    'a result before a locked close may be priced at its epoch',
+  );
   // The right epoch but not its price.
   reprice(e, 8_000_000n);
   const wrong = await check(e, true, (n) => (n === 2 ? epoch2(resultAt + 5_000) : undefined));

@@ -18,14 +18,23 @@ import type { FactDispute } from './checkFacts.ts';
  * @example
  * const p: EpochPrices = { epoch: 4, closedAt: 1_700_000_000_000, prices: [['cpu', '100000000000000']] };
  */
-export type EpochPrices = { epoch: number; closedAt: number; prices: [string, string][] };
+export type EpochPrices = {
+  epoch: number;
+  closedAt: number;
+  prices: [string, string][];
+  /**
+   * The bundle is version 10 or later: its close time was stamped under the epoch-close lock that
+   * billing takes (market/epochCloseLock.ts), so no charge honestly priced at it came after it.
+   */
+  lockedClose?: boolean;
+};
 
 /**
- * How long after an epoch's recorded close a charge may still be priced at that epoch's price. The
- * close time is stamped when the close begins and the close commits later (seconds on a busy
- * PostgreSQL store); meanwhile another replica's charge reads the epoch as still open and, honestly,
- * prices at it (seen in test/failoverReplicas.test.ts: a result 349 ms after the stamp). A
- * dishonest coordinator can pick the older price only for results within this window of a close.
+ * How long after the recorded close of an epoch closed before evidence version 10 a charge may
+ * still be priced at that epoch's price. Such a close time was stamped before the close's chain
+ * reads and transaction, and meanwhile another replica's charge read the epoch as still open and,
+ * honestly, priced at it (seen in test/failoverReplicas.test.ts: a result 349 ms after the stamp).
+ * From version 10 the close is stamped under a lock pricing also takes, and the check is exact.
  */
 export const PRICE_CLOSE_RACE_MS = 60_000;
 
@@ -84,17 +93,19 @@ export function checkUnitPrice(c: ChargeFact, maxPrice: bigint, ctx: UnitPriceCo
   }
   // Epoch p's price was in force only until p closed: the result must have come before that
   // (the provider signed it, within the clock skew the coordinator allows, and the lease, where
-  // this bundle lists it, ended before it), give or take the close's own duration (PRICE_CLOSE_RACE_MS).
+  // this bundle lists it, ended before it); exactly for a close stamped under the epoch-close lock
+  // (version 10 on), give or take the close's own duration before (PRICE_CLOSE_RACE_MS).
+  const slack = earlier.lockedClose ? 0 : PRICE_CLOSE_RACE_MS;
   const lease = ctx.ended.get(c.assignmentId.toLowerCase());
   const arrived = Math.max(
     c.result.issuedAt * 1000 - MAX_MESSAGE_SKEW_SEC * 1000,
     lease ? lease.endedAt : Number.NEGATIVE_INFINITY,
   );
-  if (arrived >= earlier.closedAt + PRICE_CLOSE_RACE_MS)
+  if (arrived >= earlier.closedAt + slack)
     return bad(
       `${name}.priceEpoch`,
       p,
-      `an epoch not closed when the result came (epoch ${p} closed at ${earlier.closedAt}, the result came at ${arrived} or later, past the ${PRICE_CLOSE_RACE_MS} ms close race)`,
+      `an epoch not closed when the result came (epoch ${p} closed at ${earlier.closedAt}, the result came at ${arrived} or later${slack ? `, past the ${slack} ms close race of a close before version 10` : ''})`,
     );
   const row = earlier.prices.find(([cls]) => cls === c.class);
   if (!row) return bad(`${name}.class`, c.class, `a class priced in epoch ${p}`);

@@ -64,7 +64,20 @@ export class ReputationReplay {
    * whether it accepts an unseen cited charge for its first CHARGE_MEMORY_MS (checkCompensations.ts).
    */
   charges: { from: number; grace: boolean } | undefined;
+  /**
+   * The close time of the first version-10 bundle applied: a review check whose result was signed
+   * before it may lack its draw's basis (drawn by a coordinator before migration 0070;
+   * checkReviewCheckers.ts).
+   */
+  basesFrom: number | undefined;
   private readonly byProvider = new Map<string, History>();
+  /**
+   * Credits (`valid`, `agreed`) by `provider/task` over every journal applied (rebuilt on restore),
+   * and per provider the latest credit with no task (journaled before 0057): checkJournalTasks.ts
+   * `checkPaidCredits`.
+   */
+  private readonly credits = new Set<string>();
+  private readonly untaskedCredit = new Map<string, number>();
 
   constructor(init: {
     complete: boolean;
@@ -79,7 +92,9 @@ export class ReputationReplay {
     slashesChecked?: number[];
     leases?: LeaseLedger;
     charges?: { from: number; grace: boolean };
+    basesFrom?: number;
   }) {
+    this.basesFrom = init.basesFrom;
     this.charges = init.charges ? { ...init.charges } : undefined;
     this.slashesChecked = init.slashesChecked ? [...init.slashesChecked] : undefined;
     this.leases = init.leases ? (JSON.parse(JSON.stringify(init.leases)) as LeaseLedger) : undefined;
@@ -99,6 +114,8 @@ export class ReputationReplay {
     const c = new ReputationReplay(this.meta());
     for (const [p, h] of this.byProvider)
       c.byProvider.set(p, { entries: [...h.entries], states: [...h.states] });
+    for (const k of this.credits) c.credits.add(k);
+    for (const [p, at] of this.untaskedCredit) c.untaskedCredit.set(p, at);
     return c;
   }
 
@@ -134,6 +151,10 @@ export class ReputationReplay {
 
   private apply(entry: ReputationEntry): void {
     const p = entry.provider.toLowerCase();
+    if (entry.kind === 'valid' || entry.kind === 'agreed') {
+      if (entry.taskId !== undefined) this.credits.add(`${p}/${entry.taskId.toLowerCase()}`);
+      else this.untaskedCredit.set(p, Math.max(entry.at, this.untaskedCredit.get(p) ?? entry.at));
+    }
     const h = this.byProvider.get(p) ?? { entries: [], states: [] };
     this.byProvider.set(p, h);
     const e = clampReinstate(h, entry);
@@ -165,6 +186,17 @@ export class ReputationReplay {
   }
 
   /**
+   * Whether a journal applied (this bundle's or an earlier one's) credits `provider` on `taskId`
+   * (`valid` or `agreed` naming the task), or has a credit naming no task (journaled before 0057)
+   * at or after `since`: it may be this task's.
+   */
+  credited(provider: string, taskId: string, since: number): boolean {
+    const p = provider.toLowerCase();
+    if (this.credits.has(`${p}/${taskId.toLowerCase()}`)) return true;
+    return (this.untaskedCredit.get(p) ?? Number.NEGATIVE_INFINITY) >= since;
+  }
+
+  /**
    * Whether `provider` has a `fault` entry at or after `at` (a provider caught after a result: its
    * unchecked outputs are run again, checkUnpaidResults.ts).
    */
@@ -187,8 +219,10 @@ export class ReputationReplay {
     slashesChecked?: number[];
     leases?: LeaseLedger;
     charges?: { from: number; grace: boolean };
+    basesFrom?: number;
   } {
     return {
+      ...(this.basesFrom !== undefined ? { basesFrom: this.basesFrom } : {}),
       complete: this.complete,
       seen: this.seen,
       faultCredits: { ...this.faultCredits },

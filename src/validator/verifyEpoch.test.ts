@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Address, Hex } from 'viem';
 import { computeEpoch } from '../coordinator/settlement/epochComputation.ts';
-import type { ReputationEntry } from '../coordinator/settlement/epochFacts.ts';
+import type { ReputationEntry, ReviewCheckBasis } from '../coordinator/settlement/epochFacts.ts';
 import {
   EVIDENCE_VERSION,
   encodeEvidence,
   GENESIS_EVIDENCE_HASH,
 } from '../coordinator/settlement/evidence.ts';
+import { checkReviewCheckers } from './checkReviewCheckers.ts';
 import {
   CHAIN_ID,
   cheater,
@@ -224,6 +225,24 @@ test('version 7: a reinstatement carries the signed checks of its review; one in
     },
     wronged: await signedResult(cheaterKey, `0x${'b7'.repeat(32)}`, faultTask, 'e1'.repeat(32)),
   };
+  // Version 10: each check carries what its checker was drawn on (checkReviewCheckers.ts).
+  const basisOf = (c: typeof review.check, parties: string[]): ReviewCheckBasis => ({
+    at: c.result.issuedAt * 1000 - 1,
+    epoch: 3,
+    draw: 0.1,
+    parties,
+    identities: Object.fromEntries(
+      [c.provider, ...parties].map((a) => [a, { prefix: null, funders: [] as string[] }]),
+    ),
+    hubs: [],
+  });
+  const v9Review = review;
+  const f1 = review.firstCheck.provider;
+  const v10Review = {
+    ...review,
+    check: { ...review.check, basis: basisOf(review.check, [cheater, f1]) },
+    firstCheck: { ...review.firstCheck, basis: basisOf(review.firstCheck, [cheater]) },
+  };
   const reinstate = (r?: typeof review): ReputationEntry => ({
     provider: cheater,
     kind: 'reinstate',
@@ -257,7 +276,39 @@ test('version 7: a reinstatement carries the signed checks of its review; one in
     });
     return v.ok ? null : v.fact;
   };
-  assert.equal(await check(reinstate(review)), null, 'a reinstatement with its review is signed');
+  assert.equal(await check(reinstate(v10Review)), null, 'a reinstatement with its review is signed');
+  assert.equal(await check(reinstate(v9Review), 9), null, 'version 9: no check basis needed');
+  assert.equal(
+    await check(reinstate(v9Review)),
+    'reputation[0].review.check.basis',
+    'version 10: a check without what its checker was drawn on is refused',
+  );
+  // A check drawn before the coordinator kept bases: allowed only for a result signed before the
+  // first version-10 bundle the validator's replay applied closed (ReputationReplay.basesFrom).
+  const signedAt = v9Review.check.result.issuedAt * 1000;
+  const legacy = { entries: [], reputation: [reinstate(v9Review)] };
+  assert.equal(checkReviewCheckers(legacy, undefined, true, signedAt + 1), null, 'drawn before the upgrade');
+  assert.equal(
+    checkReviewCheckers(legacy, undefined, true, signedAt)?.fact,
+    'reputation[0].review.check.basis',
+    'signed after it: refused',
+  );
+  // A dishonest coordinator draws the ally's own funder as its checker.
+  const funded = structuredClone(v10Review);
+  funded.check.basis.identities[cheater] = { prefix: null, funders: [review.check.provider] };
+  assert.equal(
+    await check(reinstate(funded)),
+    'reputation[0].review.check.basis.independence',
+    "the reinstated provider's funder checking it",
+  );
+  // Or leaves the first checker out of the parties the second one had to be clear of.
+  const notClear = structuredClone(v10Review);
+  notClear.check.basis.parties = [cheater];
+  assert.equal(
+    await check(reinstate(notClear)),
+    'reputation[0].review.check.basis.parties',
+    'the first checker left out of the second draw',
+  );
   assert.equal(
     await check(reinstate()),
     'reputation[0].review',

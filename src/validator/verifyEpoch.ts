@@ -16,9 +16,10 @@ import { checkCanaryHolds } from './checkCanaryHolds.ts';
 import { CHARGE_MEMORY_MS, checkCompensationCharges, type SeenCharge } from './checkCompensations.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import { checkFacts } from './checkFacts.ts';
-import { checkJournalTasks } from './checkJournalTasks.ts';
+import { checkJournalTasks, checkPaidCredits } from './checkJournalTasks.ts';
 import { checkLeases } from './checkLeases.ts';
 import { checkReinstatementFacts } from './checkReinstatements.ts';
+import { checkReviewCheckers } from './checkReviewCheckers.ts';
 import { checkSettled, type SettledFacts, type SettledMemory } from './checkSettled.ts';
 import { checkTimeouts } from './checkTimeouts.ts';
 import type { EpochPrices } from './checkUnitPrice.ts';
@@ -251,6 +252,11 @@ export async function verifyEpoch(args: {
       reputation.seen = true;
       const rates = checkAuditRates(bundle.facts, reputation, bundle.epoch, bundle.inputs.endsAt);
       if (rates) return bad(rates.fact, rates.claimed, rates.recomputed);
+      // Version 10, with the whole journal: every payee of a task paid more than once is credited
+      // on it, in this bundle's journal or an earlier one's (checkJournalTasks.ts).
+      const credits =
+        bundle.version >= 10 && reputation.complete ? checkPaidCredits(bundle.facts, reputation) : null;
+      if (credits) return bad(credits.fact, credits.claimed, credits.recomputed);
       // Version 9: each canary miss's hold decision, its record checked against the replay.
       const holds = bundle.version >= 9 ? checkCanaryHolds(bundle.facts, reputation) : null;
       if (holds) return bad(holds.fact, holds.claimed, holds.recomputed);
@@ -275,6 +281,18 @@ export async function verifyEpoch(args: {
         seenCharges = { ...c, endsAt: bundle.inputs.endsAt };
       }
     }
+    // Version 10: each review check carries what its checker was drawn on; trusted (with a
+    // complete replay) and independent of the review's parties (checkReviewCheckers.ts).
+    // A check drawn before the coordinator kept bases (migration 0070) lacks one: allowed for
+    // results signed before the first version-10 bundle this validator's replay applied closed.
+    if (reputation && bundle.version >= 10) reputation.basesFrom ??= bundle.inputs.closedAt;
+    const checkers = checkReviewCheckers(
+      bundle.facts,
+      reputation?.complete ? reputation : undefined,
+      bundle.version >= 10,
+      reputation?.basesFrom,
+    );
+    if (checkers) return bad(checkers.fact, checkers.claimed, checkers.recomputed);
   } catch (err) {
     // Malformed facts (a field of the wrong type) are a dispute, not a crash of the validator.
     return bad('evidence.facts', err instanceof Error ? err.message : String(err), 'well-formed facts');
@@ -334,6 +352,7 @@ export async function verifyEpoch(args: {
     prices: {
       epoch: bundle.epoch,
       closedAt: bundle.inputs.closedAt,
+      ...(bundle.version >= 10 ? { lockedClose: true } : {}),
       prices: bundle.inputs.prices.map((x) => [x.class, x.basePrice.toString()]),
     },
     ...(reputation ? { reputation } : {}),

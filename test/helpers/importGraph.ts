@@ -129,6 +129,8 @@ export const VALIDATOR_MAY_IMPORT: readonly string[] = [
   'src/coordinator/settlement/bundleFaults.ts',
   // The protocol's storage constants: the retrieval price per byte a validator pins (pure).
   'src/coordinator/storage/constants.ts',
+  // A review checker's independence re-derived from its draw's basis (checkReviewCheckers.ts).
+  'src/coordinator/work/checkerIndependence.ts',
 ];
 
 /**

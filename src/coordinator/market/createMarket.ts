@@ -20,6 +20,7 @@ import { type ChainStanding, readMinStake } from './chainStanding.ts';
 import { CPU_CLASS, defaultBasePrice, defaultFloorPrice } from './constants.ts';
 import { defersBilling } from './deferredBilling.ts';
 import type { EpochClock } from './epochClock.ts';
+import { holdEpochOpen } from './epochCloseLock.ts';
 import { billHeldClient } from './heldBilling.ts';
 import type { Market } from './marketTypes.ts';
 import {
@@ -304,6 +305,9 @@ export function createMarket(deps: {
           .orderBy('created_at')
           .execute());
       const limit = paidExecutionsPerTask(policyOfSpec(spec));
+      // Under the close's lock (shared): the epoch read open here is not closed before this
+      // transaction ends, so its close is stamped after this result came (epochCloseLock.ts).
+      await holdEpochOpen(trx);
       const { epoch, priceEpoch } = await epochAndPriceEpoch(trx);
       // Paid executions in order, at most `limit`, each with its class: a connected provider's
       // from its session, otherwise its row's.

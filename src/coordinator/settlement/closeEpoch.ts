@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import type { Address, Hex } from 'viem';
 import type { PlexusReader } from '../../chain/types.ts';
 import type { Market } from '../market/createMarket.ts';
+import { lockEpochClose } from '../market/epochCloseLock.ts';
 import type { Database } from '../store/schema.ts';
 import { withProvenFaults } from './bundleFaults.ts';
 import { computeEpoch, type EpochInputs } from './epochComputation.ts';
@@ -44,6 +45,12 @@ export async function closeEpoch(deps: {
   /** Sensor emission of the epoch, shared by device owners by quality (docs/sensors.md). */
   sensorEmissionPerEpoch?: bigint;
   now: number;
+  /**
+   * The clock the close time (`inputs.closedAt`) is read from once the close holds the epoch-close
+   * lock in its transaction (market/epochCloseLock.ts): a charge priced at this epoch then came
+   * before it (docs/validators.md "Unit price"). None: `now` (tests with a fixed time).
+   */
+  clock?: () => number;
   /** Chain id of the settlement contract, part of the evidence bundle (default: the reader's chain). */
   chainId?: number;
   /**
@@ -58,12 +65,16 @@ export async function closeEpoch(deps: {
    */
   tamper?: EpochTamper;
 }): Promise<void> {
-  const { db, market, epoch, now } = deps;
+  const { db, market, epoch } = deps;
   const w = { epoch, startsAt: market.clock.startsAt(epoch), endsAt: market.clock.endsAt(epoch) };
   const pre = await readChainInputs(db, deps.chain, w);
   await db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('epochs').select('status').where('epoch', '=', epoch).executeTakeFirst();
     if (row && row.status !== 'open') return; // closed already (a replay)
+    // Pricing waits for this lock (shared) before reading which epoch is open: the close time is
+    // stamped under it, after every charge priced at this epoch committed (epochCloseLock.ts).
+    await lockEpochClose(trx);
+    const now = Math.max(deps.now, deps.clock?.() ?? deps.now);
     // Reversals and closes take turns on the slash cursor (slashCursor.ts): a slash a review
     // withdrew since `pre` was read is not applied.
     await lockSlashCursor(trx);

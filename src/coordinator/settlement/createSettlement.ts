@@ -220,6 +220,7 @@ export function createSettlement(deps: {
         emissionPerEpoch: deps.emissionPerEpoch,
         sensorEmissionPerEpoch: deps.sensorEmissionPerEpoch ?? 0n,
         now: now(),
+        clock: now,
         chainId: deps.chainId,
         verifyingContract: deps.verifyingContract ?? null,
         ...(deps.tamper ? { tamper: deps.tamper } : {}),

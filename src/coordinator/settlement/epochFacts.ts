@@ -121,9 +121,10 @@ export type CompensationMemo = {
   client?: string;
   /** The overturned known answer's output. */
   expectedCid: string;
-  check: { provider: string; result: SignedResult };
+  /** `basis` (evidence version 10): what the checker was drawn on ({@link ReviewCheckBasis}). */
+  check: { provider: string; result: SignedResult; basis?: ReviewCheckBasis };
   /** The first of the two independent checks an overturn needs (it agrees with `check`). */
-  firstCheck?: { provider: string; result: SignedResult };
+  firstCheck?: { provider: string; result: SignedResult; basis?: ReviewCheckBasis };
   wronged?: SignedResult;
   wrong: { provider: string; result: SignedResult }[];
   charges: { ref: string; provider: string; charge: string; providerAmount: string }[];
@@ -314,9 +315,33 @@ export type ReputationEntry = {
  */
 export type ReinstateReview = {
   expectedCid: string;
-  check: { provider: string; result: SignedResult };
-  firstCheck: { provider: string; result: SignedResult };
+  /** `basis` (evidence version 10): what each checker was drawn on ({@link ReviewCheckBasis}). */
+  check: { provider: string; result: SignedResult; basis?: ReviewCheckBasis };
+  firstCheck: { provider: string; result: SignedResult; basis?: ReviewCheckBasis };
   wronged: SignedResult;
+};
+
+/**
+ * What a review's checker was drawn on (work/reviewCheckers.ts, migration 0070, evidence version
+ * 10), kept with its check lease and carried by every memo and reinstatement that cites the check:
+ * when the lease was drawn (the coordinator's clock), the seed's epoch and the draw, the review's
+ * parties the checker had to be independent of (`reviewParties`: the canary's sources, every
+ * provider leased it, the source task's outvoted providers, the reviewed provider, a first
+ * checker), and what the coordinator knew then of the checker's and each party's identity — the
+ * network prefix of its session and its funding chain (kinship.ts) — with the funders it exempted
+ * as hubs. A validator re-derives from it that the checker was trusted at `at` (its journal
+ * replay) and clear of every party (work/checkerIndependence.ts).
+ *
+ * @example
+ * const b: ReviewCheckBasis = { at, epoch: 7, draw: 0.12, parties: ['0xab…'], identities: { '0xab…': { prefix: null, funders: [] } }, hubs: [] };
+ */
+export type ReviewCheckBasis = {
+  at: number;
+  epoch: number | null;
+  draw: number;
+  parties: string[];
+  identities: Record<string, { prefix: string | null; funders: string[] }>;
+  hubs: string[];
 };
 
 /**

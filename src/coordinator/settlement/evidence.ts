@@ -32,8 +32,11 @@ import type { EpochFacts } from './epochFacts.ts';
  * (docs/validators.md "Unit price"); a journal entry names its task and a canary miss carries what
  * decided fault or hold ("Journal task ids", "Canary holds"); 10: `inputs.faulted` lists every provider the bundle
  * slashes or journals a fault of within the epoch (settlement/bundleFaults.ts, docs/validators.md
- * "Emission and faults"; the same packing as 9). Versions 2 to 9 are still read (and 3 to 9
- * written on request: the baselines).
+ * "Emission and faults"), the close time is stamped under the epoch-close lock billing takes
+ * (market/epochCloseLock.ts), so a charge priced at an earlier epoch came before its close exactly
+ * ("Unit price"), and every review check carries what its checker was drawn on
+ * (`ReviewCheckBasis`, "Review checkers"; the same packing as 9). Versions 2 to 9 are still read
+ * (and 3 to 9 written on request: the baselines).
  */
 export const EVIDENCE_VERSION = 10;
 

@@ -1,6 +1,7 @@
 import type { Generated } from 'kysely';
 import type { AssignmentsTable } from './assignmentSchema.ts';
 import type { CanaryHoldsTable } from './canaryHoldMigration.ts';
+import type { ReviewCheckBasesTable } from './reviewCheckMigration.ts';
 import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
 import type { ShadowJobsTable } from './shadowJobsMigration.ts';
 import type { BlobChunksTable, LedgerBalancesTable, ProviderUploadsTable } from './uploadSchema.ts';
@@ -514,6 +515,7 @@ export type Database = {
   canary_tasks: CanaryTasksTable;
   canary_assignments: CanaryAssignmentsTable;
   canary_holds: CanaryHoldsTable;
+  review_check_bases: ReviewCheckBasesTable;
   shadow_jobs: ShadowJobsTable;
   canary_sources: CanarySourcesTable;
   canary_reviews: CanaryReviewsTable;

@@ -16,6 +16,7 @@ import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { ProviderResult } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { insertShadowJob } from '../jobs/shadowJobs.ts';
+import type { ReviewCheckBasis } from '../settlement/epochFacts.ts';
 import type { Database } from '../store/schema.ts';
 import { epochSeed } from '../verification/auditSeeds.ts';
 import { CANARY_REVIEW_MIN_RECORD } from '../verification/constants.ts';
@@ -165,7 +166,7 @@ async function issueCanary(
   canary: Selectable<Database['canary_tasks']>,
   reviewId?: string,
   drawn?: { epoch: number; slot: string; rate: number; draw: number },
-  checkDraw?: { epoch: number | null; draw: number },
+  checkDraw?: { epoch: number | null; draw: number; basis?: ReviewCheckBasis },
 ): Promise<boolean> {
   {
     const id = `0x${randomBytes(32).toString('hex')}` as Hex;
@@ -211,6 +212,11 @@ async function issueCanary(
           await countCanaryIssue(trx, canary.id, canary.issued + 1 >= s.canaryMaxIssues ? 1 : 0);
           return true;
         }
+        if (checkDraw?.basis)
+          await trx
+            .insertInto('review_check_bases')
+            .values({ lease_id: id, body: JSON.stringify({ ...checkDraw.basis, at: t }) })
+            .execute();
         const took = await trx
           .updateTable('canary_reviews')
           .set({ check_lease_id: id })

@@ -15,7 +15,7 @@
 import type { Selectable, Transaction } from 'kysely';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
-import type { ReinstateReview } from '../settlement/epochFacts.ts';
+import type { ReinstateReview, ReviewCheckBasis } from '../settlement/epochFacts.ts';
 import { lockSlashCursor } from '../settlement/slashCursor.ts';
 import type { Database } from '../store/schema.ts';
 import { compareTensorSets } from '../verification/compareTensors.ts';
@@ -24,7 +24,7 @@ import { canaryMisses, heldMisses } from './canaryReviewQueries.ts';
 import { oweCheckerPay } from './checkerPay.ts';
 import { currentReputation, journalReputation, recordFault, recordOutcome } from './faults.ts';
 import { revokeOverturnedOutput } from './recheckCaught.ts';
-import { drawnReview } from './reviewCheckers.ts';
+import { checkBasisOf, drawnReview } from './reviewCheckers.ts';
 import { oweForOverturn, type SignedResult, signedExecution } from './reviewCompensations.ts';
 import { wronglyOutvoted } from './verdictReviews.ts';
 import type { WorkDeps, WorkState } from './workState.ts';
@@ -156,6 +156,11 @@ export async function settleReviewCheck(
     const checkResult = c.signed
       ? { assignmentId: c.leaseId, outputCid: c.outputCid, ...c.signed }
       : undefined;
+    // What each checker was drawn on (migration 0070): carried with each check it is cited by.
+    const basis = await checkBasisOf(trx, c.leaseId);
+    const firstBasis = first ? await checkBasisOf(trx, first.leaseId) : undefined;
+    const withBasis = <T extends object>(x: T, b: ReviewCheckBasis | undefined) =>
+      b ? { ...x, basis: b } : x;
     const source = await trx
       .selectFrom('task_verifications')
       .select('job_id')
@@ -195,7 +200,7 @@ export async function settleReviewCheck(
         review,
         source: sourceTask,
         expectedCid: canary.expected_cid,
-        checks: [{ provider: c.checker, result: checkResult }],
+        checks: [withBasis({ provider: c.checker, result: checkResult }, basis)],
         ...(review.reason === 'record-miss'
           ? { confirmedMisses: helds.map((h) => ({ provider: h.provider, result: leaseResult(h) })) }
           : {}),
@@ -225,8 +230,11 @@ export async function settleReviewCheck(
       checkResult && first?.result && wronged
         ? {
             expectedCid: canary.expected_cid,
-            check: { provider: c.checker.toLowerCase(), result: checkResult },
-            firstCheck: { provider: first.provider.toLowerCase(), result: first.result },
+            check: withBasis({ provider: c.checker.toLowerCase(), result: checkResult }, basis),
+            firstCheck: withBasis(
+              { provider: first.provider.toLowerCase(), result: first.result },
+              firstBasis,
+            ),
             wronged,
           }
         : undefined;
@@ -255,8 +263,10 @@ export async function settleReviewCheck(
       ? await oweForOverturn(d, trx, {
           review: review.id,
           expectedCid: canary.expected_cid,
-          check: { provider: c.checker.toLowerCase(), result: checkResult },
-          ...(first?.result ? { firstCheck: { provider: first.provider, result: first.result } } : {}),
+          check: withBasis({ provider: c.checker.toLowerCase(), result: checkResult }, basis),
+          ...(first?.result
+            ? { firstCheck: withBasis({ provider: first.provider, result: first.result }, firstBasis) }
+            : {}),
           reversed,
           ...(sourceTask ? { source: sourceTask } : {}),
         })
@@ -268,8 +278,8 @@ export async function settleReviewCheck(
       source: sourceTask,
       expectedCid: canary.expected_cid,
       checks: [
-        ...(first ? [{ provider: first.provider, result: first.result }] : []),
-        { provider: c.checker, result: checkResult },
+        ...(first ? [withBasis({ provider: first.provider, result: first.result }, firstBasis)] : []),
+        withBasis({ provider: c.checker, result: checkResult }, basis),
       ],
     });
     const refunded = owed.some((r) => r.endsWith(':refund'));

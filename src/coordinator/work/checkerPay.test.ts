@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { decodeSafetensors, encodeSafetensors } from '../../protocol/safetensors.ts';
 import { type TensorSet, tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { checkCompensationEntry, checkCompensationVerdicts } from '../../validator/checkCompensations.ts';
+import { checkReviewCheckers } from '../../validator/checkReviewCheckers.ts';
 import { accounts } from '../ledger/accounts.ts';
 import { postEntry } from '../ledger/postEntry.ts';
 import { readBalances } from '../ledger/readBalances.ts';
@@ -187,6 +188,19 @@ test('a record-miss review check that confirms the known answer is paid from the
       memo.wrong[0]?.provider,
       veteran.address,
       'the misser and its signed result are the evidence',
+    );
+    // Evidence version 10: the check carries what its checker was drawn on, the misser among the
+    // parties it is clear of (the draw's time is the fixture's virtual clock, the result's the
+    // wall clock: placed just before the result, as on a real coordinator).
+    const basis = memo.check.basis!;
+    assert.ok(basis.parties.includes(veteran.address.toLowerCase()), 'the misser is a party of the draw');
+    const onWall = structuredClone(entries);
+    const m = onWall[0]!.memo as CompensationMemo;
+    m.check.basis!.at = m.check.result.issuedAt * 1000 - 1;
+    assert.equal(
+      checkReviewCheckers({ entries: onWall }, undefined, true),
+      null,
+      'independent of the misser',
     );
     assert.equal(memo.charges[0]?.provider, voucher.toLowerCase(), 'the reviewed task’s charge bounds it');
     // Forged: paid by the right voucher, not the misser; the misser's result not signed by it; a

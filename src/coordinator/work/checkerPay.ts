@@ -24,7 +24,7 @@
  * closed, a canary bills nobody, and the protocol has no fund of its own).
  */
 import type { Transaction } from 'kysely';
-import type { CompensationMemo, SignedResult } from '../settlement/epochFacts.ts';
+import type { CompensationMemo, ReviewCheckBasis, SignedResult } from '../settlement/epochFacts.ts';
 import type { Database } from '../store/schema.ts';
 import { CHARGE_REFUND_WINDOW_MS } from '../verification/constants.ts';
 import { chargesOf, compensationRef } from './reviewCompensations.ts';
@@ -48,7 +48,8 @@ export async function oweCheckerPay(
     review: { id: string; canary_id: string; reason: string };
     source: { jobId: string; taskId: string } | undefined;
     expectedCid: string;
-    checks: { provider: string; result: SignedResult | undefined }[];
+    /** `basis`: what the checker was drawn on (migration 0070), carried into its memo. */
+    checks: { provider: string; result: SignedResult | undefined; basis?: ReviewCheckBasis }[];
     /** A confirmed `record-miss` review: the held misses it made faults (they fund the check). */
     confirmedMisses?: { provider: string; result: SignedResult | undefined }[];
   },
@@ -138,7 +139,7 @@ async function owe(
       review: o.review.id,
       provider: checker,
       expectedCid: o.expectedCid,
-      check: { provider: checker, result: c.result },
+      check: { provider: checker, result: c.result, ...(c.basis ? { basis: c.basis } : {}) },
       wrong,
       charges,
       slot,

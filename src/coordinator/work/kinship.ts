@@ -210,6 +210,33 @@ function funderKin(
 }
 
 /**
+ * What the coordinator knows now of `addresses`' identities, as a review check's basis records it
+ * (`ReviewCheckBasis`: network prefix and funding chain per address, and which funders on those
+ * chains are hubs), so a validator re-derives `checkerKinship` (work/checkerIndependence.ts).
+ * Addresses with no identity are left out (the rule then says `unknown`).
+ *
+ * @example
+ * const { identities, hubs } = identityBasis(state, [checker, ...parties]);
+ */
+export function identityBasis(
+  s: WorkState,
+  addresses: readonly string[],
+): { identities: Record<string, { prefix: string | null; funders: string[] }>; hubs: string[] } {
+  const identities: Record<string, { prefix: string | null; funders: string[] }> = {};
+  const funders = new Set<string>();
+  for (const a of addresses) {
+    const id = s.identities.get(a.toLowerCase());
+    if (!id) continue;
+    const chain = [...chainOf(id)];
+    identities[a.toLowerCase()] = { prefix: id.prefix, funders: chain };
+    for (const f of chain) funders.add(f);
+  }
+  const families = funders.size > 0 ? familySizes(s) : new Map<string, number>();
+  const hubs = [...funders].filter((f) => (families.get(f) ?? 0) > MAX_FUNDED_FAMILY).sort();
+  return { identities, hubs };
+}
+
+/**
  * Whether `checker` is network or funder kin of any of `parties`, for a check that can overturn a
  * verdict: `unknown` (fail closed) when an identity is missing from `s.identities` or a funder
  * lookup of either side is still pending. Unlike `kinOf` it needs no party to be connected here.

@@ -22,10 +22,11 @@
  *   that were merely busy.
  */
 import { hashUnit } from '../../protocol/rng.ts';
+import type { ReviewCheckBasis } from '../settlement/epochFacts.ts';
 import { epochSeed } from '../verification/auditSeeds.ts';
 import { isTrusted, parseReputation } from '../verification/reputation.ts';
 import { checkableReviews, reviewParties } from './canaryReviewQueries.ts';
-import { checkerKinship, rememberIdentity } from './kinship.ts';
+import { checkerKinship, identityBasis, rememberIdentity } from './kinship.ts';
 import { reputationOf, type WorkDeps, type WorkState } from './workState.ts';
 
 type Checkable = Awaited<ReturnType<typeof checkableReviews>>[number];
@@ -34,7 +35,9 @@ type Checkable = Awaited<ReturnType<typeof checkableReviews>>[number];
 export const CHECKER_PRIORITY_MS = 60 * 60_000;
 
 /** A review this provider was drawn to check, with its draw (recorded on the check lease). */
-export type DrawnReview = Checkable & { drawn: { epoch: number | null; draw: number } };
+export type DrawnReview = Checkable & {
+  drawn: { epoch: number | null; draw: number; basis: ReviewCheckBasis };
+};
 
 /**
  * Loads the identities of `addresses` this replica does not hold from the store (network prefix
@@ -136,7 +139,18 @@ export async function drawnReview(
         break;
       }
     }
-    if (!other) return { ...c, drawn: { epoch, draw } };
+    if (!other) {
+      // What the draw decided on, kept with the check lease for validators (migration 0070).
+      const parties = await reviewParties(d.db, c.review_id, c.id, c.source_task_id);
+      const basis: ReviewCheckBasis = {
+        at: d.now(),
+        epoch,
+        draw,
+        parties,
+        ...identityBasis(s, [me, ...parties]),
+      };
+      return { ...c, drawn: { epoch, draw, basis } };
+    }
   }
   return undefined;
 }
@@ -156,4 +170,23 @@ async function leasedSince(d: WorkDeps, provider: string, t: number): Promise<bo
     .limit(1)
     .executeTakeFirst();
   return row !== undefined;
+}
+
+/**
+ * The basis a review check lease was drawn on (migration 0070), or undefined for a lease drawn
+ * before it was kept.
+ *
+ * @example
+ * const basis = await checkBasisOf(trx, leaseId);
+ */
+export async function checkBasisOf(
+  ex: Pick<WorkDeps['db'], 'selectFrom'>,
+  leaseId: string,
+): Promise<ReviewCheckBasis | undefined> {
+  const row = await ex
+    .selectFrom('review_check_bases')
+    .select('body')
+    .where('lease_id', '=', leaseId)
+    .executeTakeFirst();
+  return row ? (JSON.parse(row.body) as ReviewCheckBasis) : undefined;
 }

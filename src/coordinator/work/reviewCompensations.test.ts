@@ -7,7 +7,9 @@ import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { checkCompensationEntry, checkCompensationVerdicts } from '../../validator/checkCompensations.ts';
 import { checkFacts } from '../../validator/checkFacts.ts';
 import { checkReinstatementFacts, checkReinstatementVerdicts } from '../../validator/checkReinstatements.ts';
+import { checkReviewCheckers } from '../../validator/checkReviewCheckers.ts';
 import { honestEpoch } from '../../validator/factsFixture.ts';
+import { ReputationReplay } from '../../validator/reputationReplay.ts';
 import { accounts } from '../ledger/accounts.ts';
 import { postEntry } from '../ledger/postEntry.ts';
 import { readBalances } from '../ledger/readBalances.ts';
@@ -15,7 +17,7 @@ import { earningsOfBalances } from '../ledger/rewardsTree.ts';
 import type { Market } from '../market/createMarket.ts';
 import { packBundle, unpackBundle } from '../settlement/compactBundle.ts';
 import { computeEpoch } from '../settlement/epochComputation.ts';
-import type { EntryFact } from '../settlement/epochFacts.ts';
+import type { CompensationMemo, EntryFact, ReviewCheckBasis } from '../settlement/epochFacts.ts';
 import { readReputationJournal } from '../settlement/readRandomFacts.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { recordFault } from './faults.ts';
@@ -249,6 +251,91 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
     );
     assert.equal(await checkReinstatementFacts(journal, 31337, true), null, 'the review is signed');
     assert.equal(await checkReinstatementVerdicts(journal, output_), null, 'and overturns the fault');
+    // Evidence version 10: every check carries what its checker was drawn on (migration 0070), and
+    // the validator re-derives its independence from the review's parties and, from the journal
+    // replay, its trust at the draw (checkReviewCheckers.ts).
+    // The fixture's clock is virtual (2023) while providers sign their results with the wall
+    // clock: each draw is placed just before its check's signed result, as on a real coordinator.
+    const onWallClock = (c?: { result: { issuedAt: number }; basis?: ReviewCheckBasis }) => {
+      if (c?.basis) c.basis.at = c.result.issuedAt * 1000 - 1;
+    };
+    for (const e of entries) {
+      const m = e.memo as CompensationMemo;
+      onWallClock(m.check);
+      onWallClock(m.firstCheck);
+    }
+    for (const e of journal) {
+      onWallClock(e.review?.check);
+      onWallClock(e.review?.firstCheck);
+    }
+    const facts = { entries, reputation: journal };
+    // The fixture made the checkers trusted by setting their reputations (not journaled): the
+    // replay starts from those states, as a journal that starts mid-history does.
+    const checkers = new Set(
+      entries.flatMap((e) => {
+        const m = e.memo as CompensationMemo;
+        return [m.check?.provider, m.firstCheck?.provider]
+          .filter((p): p is string => !!p)
+          .map((p) => p.toLowerCase());
+      }),
+    );
+    const starts = [...checkers].map((p) => ({
+      provider: p,
+      kind: 'state' as const,
+      at: 0,
+      state: f.state.reputations.get(p) ?? f.state.reputations.get(p as Hex)!,
+    }));
+    const replay = new ReputationReplay({ complete: true });
+    assert.equal(replay.add([...starts, ...journal], 1), null);
+    assert.equal(checkReviewCheckers(facts, replay, true), null, 'the honest checks hold');
+    const checked = entries.filter((e) => (e.memo as CompensationMemo).check?.basis);
+    assert.equal(checked.length, entries.length, 'every compensation carries its check basis');
+    const tampered = (edit: (b: ReviewCheckBasis, m: CompensationMemo) => void) => {
+      const copy = structuredClone(entries);
+      const m = copy.find((e) => e.ref.includes(':reward:'))!.memo as CompensationMemo;
+      edit(m.check.basis!, m);
+      return checkReviewCheckers({ entries: copy }, undefined, true)?.fact ?? 'passed';
+    };
+    const rewardRef = entries.find((e) => e.ref.includes(':reward:'))!.ref;
+    assert.equal(
+      tampered((_, m) => delete m.check.basis),
+      `compensation[${rewardRef}].check.basis`,
+      'a check without its basis',
+    );
+    assert.equal(
+      tampered((b, m) => {
+        const party = b.parties[0]!;
+        b.identities[party] = { prefix: '203.0.113/24', funders: [] };
+        b.identities[m.check.provider.toLowerCase()]!.prefix = '203.0.113/24';
+      }),
+      `compensation[${rewardRef}].check.basis.independence`,
+      "a checker on a party's network",
+    );
+    assert.equal(
+      tampered((b, m) => {
+        b.parties = b.parties.filter((p) => p !== m.provider!.toLowerCase());
+      }),
+      `compensation[${rewardRef}].check.basis.parties`,
+      'the wronged provider left out of the parties the checker was drawn against',
+    );
+    assert.equal(
+      tampered((b) => {
+        b.at += 3 * 3_600_000 * 24;
+      }),
+      `compensation[${rewardRef}].check.basis.at`,
+      'a draw after the check came back',
+    );
+    // A checker the journal never made trusted (its history left out of the replay).
+    const untrusted = new ReputationReplay({ complete: true });
+    untrusted.add(
+      [...starts, ...journal].filter((e) => e.provider.toLowerCase() !== x.address.toLowerCase()),
+      1,
+    );
+    assert.match(
+      checkReviewCheckers(facts, untrusted, true)?.fact ?? 'passed',
+      /\.basis\.trusted$/,
+      'an untrusted checker is named',
+    );
 
     // A checker's pay, forged: raised above the reviewed charge, from a bystander, a third slot,
     // or paid to a checker that is its own funder.

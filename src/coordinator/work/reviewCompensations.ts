@@ -108,9 +108,10 @@ export async function oweForOverturn(
   o: {
     review: string;
     expectedCid: string;
-    check: { provider: string; result: SignedResult };
+    /** With `basis`, what the checker was drawn on (migration 0070), carried into the memos. */
+    check: CompensationMemo['check'];
     /** The first check that agreed (an overturn needs two). */
-    firstCheck?: { provider: string; result: SignedResult };
+    firstCheck?: CompensationMemo['check'];
     reversed: {
       provider: string;
       taskId: string;
