@@ -90,6 +90,9 @@ function machineBusyMs(): number | undefined {
   }
 }
 
+const perMb = (ms: number | undefined, mb: number) =>
+  ms === undefined ? undefined : Number((ms / mb).toFixed(2));
+
 const q = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
@@ -164,7 +167,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const client = createClient({ url: net.coordinatorUrl, account });
     const model = (await client.uploadFile(modelPath)).cid;
     const cids: string[] = [];
-    for (const x of inputs) cids.push((await client.uploadBlob(encodeSafetensors({ x }))).cid);
+    let inputBytes = 0;
+    for (const x of inputs) {
+      const file = encodeSafetensors({ x });
+      inputBytes += file.byteLength;
+      cids.push((await client.uploadBlob(file)).cid);
+    }
     const deadline = Math.floor(Date.now() / 1000) + 3600;
     // Warm-up: both providers run every task and agree, which earns each a verified record (and
     // loads the model into their workers). Then provider-2 drains and leaves.
@@ -229,6 +237,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       a === undefined || b === undefined ? undefined : Number(((b - a) / n).toFixed(1));
     if (final.status !== 'completed')
       throw new Error(`benchmark job ${final.status}: ${final.error?.message}`);
+    // Bytes each process moved per task in (b): the input (the coordinator sends it, the agent
+    // receives, hashes and caches it) and the output (the agent reads, hashes and uploads it, the
+    // coordinator receives, hashes, stores and checks it). Every output has the same shape: one's
+    // size stands for all (read after the timed window).
+    const { outputs } = await client.jobResults(jobId);
+    const outputBytes = (await client.downloadBlob(outputs[0]!.output)).byteLength;
+    const mbPerTask = (inputBytes / n + outputBytes) / 1e6;
     await direct('after');
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const baseline: Config =
@@ -271,6 +286,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         // Every process on the machine (the bench's client, anvil and anything else running too).
         machine: perTask(cpu0.machine, cpu1.machine),
       },
+      // Bytes moved per task through each of the agent and the coordinator (input + output).
+      mbMovedPerTask: Number(mbPerTask.toFixed(2)),
+      // CPU per MB moved: each process's CPU per task over mbMovedPerTask (all its CPU, signatures,
+      // SQL and messages included, not the byte paths alone; the aim of issue 18 is ≤ 0.5).
+      cpuMsPerMb: {
+        providerAgent: perMb(perTask(cpu0.provider?.self, cpu1.provider?.self), mbPerTask),
+        coordinator: perMb(perTask(cpu0.coordinator?.self, cpu1.coordinator?.self), mbPerTask),
+      },
     };
     console.log(
       `(b) through the devnet (1 provider):  ${figures.devnetPerSec} runs/s (${figures.devnetImagesPerSec} images/s), machine ${figures.machineBusyShare ?? '?'} busy`,
@@ -281,6 +304,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     );
     console.log(
       `inference: ${figures.directMsPerInference} ms direct (${baseline}), ${figures.runMsInWorker.p50} ms p50 in the provider's worker`,
+    );
+    console.log(
+      `CPU per MB moved (${figures.mbMovedPerTask} MB per task): provider agent ${figures.cpuMsPerMb.providerAgent} ms, coordinator ${figures.cpuMsPerMb.coordinator} ms`,
     );
     console.log(
       `CPU per task: direct ${figures.cpuMsPerTask.direct} ms; devnet: provider agent ${figures.cpuMsPerTask.providerAgent} ms, its onnxruntime worker ${figures.cpuMsPerTask.providerWorker} ms, coordinator ${figures.cpuMsPerTask.coordinator} ms, client ${figures.cpuMsPerTask.client} ms; whole machine ${figures.cpuMsPerTask.machine} ms`,
