@@ -62,6 +62,9 @@ function cpuMsOf(pid: number): { self: number; children: number } | undefined {
   }
 }
 
+/** How long each process's CPU is sampled while no task runs (before the measured job). */
+const IDLE_SAMPLE_MS = 5000;
+
 /** Tasks of the `redundant(2)` warm-up: enough verified results for four leases (reputation.ts). */
 const WARM_UP_TASKS = 6;
 
@@ -200,6 +203,21 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
     const coordinatorPid = net.children.find((c) => c.name === 'coordinator')!.proc.pid!;
     const providerPid = net.children.find((c) => c.name === 'provider-1')!.proc.pid!;
+    // Each process's CPU while no task runs (timers, polls, the validators' reads), over 5 s: work
+    // driven by time, not tasks, which a slower run spreads over its tasks as more CPU per task.
+    const idle0 = {
+      coordinator: cpuMsOf(coordinatorPid),
+      provider: cpuMsOf(providerPid),
+      at: performance.now(),
+    };
+    await new Promise((r) => setTimeout(r, IDLE_SAMPLE_MS));
+    const idleSec = (performance.now() - idle0.at) / 1000;
+    const idleRate = (a: number | undefined, b: number | undefined) =>
+      a === undefined || b === undefined ? undefined : Number(((b - a) / idleSec).toFixed(1));
+    const idleCpuMsPerSec = {
+      coordinator: idleRate(idle0.coordinator?.self, cpuMsOf(coordinatorPid)?.self),
+      providerAgent: idleRate(idle0.provider?.self, cpuMsOf(providerPid)?.self),
+    };
     const cpu0 = {
       coordinator: cpuMsOf(coordinatorPid),
       provider: cpuMsOf(providerPid),
@@ -286,6 +304,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         // Every process on the machine (the bench's client, anvil and anything else running too).
         machine: perTask(cpu0.machine, cpu1.machine),
       },
+      // CPU ms per second while idle (before the job): time-driven work, in cpuMsPerTask as
+      // idle × devnet seconds / tasks; compare runs of different speed with it in mind.
+      idleCpuMsPerSec,
       // Bytes moved per task through each of the agent and the coordinator (input + output).
       mbMovedPerTask: Number(mbPerTask.toFixed(2)),
       // CPU per MB moved: each process's CPU per task over mbMovedPerTask (all its CPU, signatures,
