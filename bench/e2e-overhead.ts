@@ -62,6 +62,9 @@ function cpuMsOf(pid: number): { self: number; children: number } | undefined {
   }
 }
 
+/** How long each process's CPU is sampled while no task runs (before the measured job). */
+const IDLE_SAMPLE_MS = 5000;
+
 /** Tasks of the `redundant(2)` warm-up: enough verified results for four leases (reputation.ts). */
 const WARM_UP_TASKS = 6;
 
@@ -89,6 +92,9 @@ function machineBusyMs(): number | undefined {
     return undefined;
   }
 }
+
+const perMb = (ms: number | undefined, mb: number) =>
+  ms === undefined ? undefined : Number((ms / mb).toFixed(2));
 
 const q = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
@@ -164,7 +170,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const client = createClient({ url: net.coordinatorUrl, account });
     const model = (await client.uploadFile(modelPath)).cid;
     const cids: string[] = [];
-    for (const x of inputs) cids.push((await client.uploadBlob(encodeSafetensors({ x }))).cid);
+    let inputBytes = 0;
+    for (const x of inputs) {
+      const file = encodeSafetensors({ x });
+      inputBytes += file.byteLength;
+      cids.push((await client.uploadBlob(file)).cid);
+    }
     const deadline = Math.floor(Date.now() / 1000) + 3600;
     // Warm-up: both providers run every task and agree, which earns each a verified record (and
     // loads the model into their workers). Then provider-2 drains and leaves.
@@ -192,6 +203,21 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
     const coordinatorPid = net.children.find((c) => c.name === 'coordinator')!.proc.pid!;
     const providerPid = net.children.find((c) => c.name === 'provider-1')!.proc.pid!;
+    // Each process's CPU while no task runs (timers, polls, the validators' reads), over 5 s: work
+    // driven by time, not tasks, which a slower run spreads over its tasks as more CPU per task.
+    const idle0 = {
+      coordinator: cpuMsOf(coordinatorPid),
+      provider: cpuMsOf(providerPid),
+      at: performance.now(),
+    };
+    await new Promise((r) => setTimeout(r, IDLE_SAMPLE_MS));
+    const idleSec = (performance.now() - idle0.at) / 1000;
+    const idleRate = (a: number | undefined, b: number | undefined) =>
+      a === undefined || b === undefined ? undefined : Number(((b - a) / idleSec).toFixed(1));
+    const idleCpuMsPerSec = {
+      coordinator: idleRate(idle0.coordinator?.self, cpuMsOf(coordinatorPid)?.self),
+      providerAgent: idleRate(idle0.provider?.self, cpuMsOf(providerPid)?.self),
+    };
     const cpu0 = {
       coordinator: cpuMsOf(coordinatorPid),
       provider: cpuMsOf(providerPid),
@@ -229,6 +255,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       a === undefined || b === undefined ? undefined : Number(((b - a) / n).toFixed(1));
     if (final.status !== 'completed')
       throw new Error(`benchmark job ${final.status}: ${final.error?.message}`);
+    // Bytes each process moved per task in (b): the input (the coordinator sends it, the agent
+    // receives, hashes and caches it) and the output (the agent reads, hashes and uploads it, the
+    // coordinator receives, hashes, stores and checks it). Every output has the same shape: one's
+    // size stands for all (read after the timed window).
+    const { outputs } = await client.jobResults(jobId);
+    const outputBytes = (await client.downloadBlob(outputs[0]!.output)).byteLength;
+    const mbPerTask = (inputBytes / n + outputBytes) / 1e6;
     await direct('after');
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const baseline: Config =
@@ -271,6 +304,17 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         // Every process on the machine (the bench's client, anvil and anything else running too).
         machine: perTask(cpu0.machine, cpu1.machine),
       },
+      // CPU ms per second while idle (before the job): time-driven work, in cpuMsPerTask as
+      // idle × devnet seconds / tasks; compare runs of different speed with it in mind.
+      idleCpuMsPerSec,
+      // Bytes moved per task through each of the agent and the coordinator (input + output).
+      mbMovedPerTask: Number(mbPerTask.toFixed(2)),
+      // CPU per MB moved: each process's CPU per task over mbMovedPerTask (all its CPU, signatures,
+      // SQL and messages included, not the byte paths alone; the aim of issue 18 is ≤ 0.5).
+      cpuMsPerMb: {
+        providerAgent: perMb(perTask(cpu0.provider?.self, cpu1.provider?.self), mbPerTask),
+        coordinator: perMb(perTask(cpu0.coordinator?.self, cpu1.coordinator?.self), mbPerTask),
+      },
     };
     console.log(
       `(b) through the devnet (1 provider):  ${figures.devnetPerSec} runs/s (${figures.devnetImagesPerSec} images/s), machine ${figures.machineBusyShare ?? '?'} busy`,
@@ -281,6 +325,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     );
     console.log(
       `inference: ${figures.directMsPerInference} ms direct (${baseline}), ${figures.runMsInWorker.p50} ms p50 in the provider's worker`,
+    );
+    console.log(
+      `CPU per MB moved (${figures.mbMovedPerTask} MB per task): provider agent ${figures.cpuMsPerMb.providerAgent} ms, coordinator ${figures.cpuMsPerMb.coordinator} ms`,
     );
     console.log(
       `CPU per task: direct ${figures.cpuMsPerTask.direct} ms; devnet: provider agent ${figures.cpuMsPerTask.providerAgent} ms, its onnxruntime worker ${figures.cpuMsPerTask.providerWorker} ms, coordinator ${figures.cpuMsPerTask.coordinator} ms, client ${figures.cpuMsPerTask.client} ms; whole machine ${figures.cpuMsPerTask.machine} ms`,

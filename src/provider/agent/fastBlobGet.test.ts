@@ -114,6 +114,31 @@ test('downloads over plain http arrive as batches in reused buffers, over one ke
   }
 });
 
+test('a task input of several MB reaches the reader in cache-sized batches (hashed and written while they are hot)', async () => {
+  // 6 MB: a task input of 8 images of 640×96. Each batch is hashed and then written: one that
+  // fits the core's cache is read from it twice; a 4 MiB one came from memory both times
+  // (docs/benchmarks.md, "cost per byte": 1.62–2.10 → 1.40–1.52 ms of agent CPU per MB).
+  const input = pattern(6_000_000, 5);
+  stored.set(sha(input), input);
+  const blobs = createBlobHttp(base);
+  try {
+    const source = await blobs.source(sha(input));
+    assert.ok(isChunkSource(source));
+    const sizes: number[] = [];
+    const parts: Buffer[] = [];
+    await source.chunks((b) => {
+      sizes.push(b.length);
+      parts.push(Buffer.from(b));
+    });
+    assert.ok(Buffer.concat(parts).equals(input), 'every byte once, in order');
+    assert.ok(Math.max(...sizes) <= 1024 * 1024, `batches of at most 1 MiB: ${Math.max(...sizes)}`);
+    assert.ok(sizes.length >= 6, `${sizes.length} batches`);
+  } finally {
+    blobs.close();
+    stored.delete(sha(input));
+  }
+});
+
 test('a coordinator that lies is caught by the cache: wrong bytes, an oversized length, a short body', async () => {
   const blobs = createBlobHttp(base);
   const dir = join(root, `c${++dirs}`);

@@ -14,8 +14,13 @@ import type { ChunkSource } from '../cache/createBlobCache.ts';
 
 /** A response head longer than this is refused (the coordinator's are a few hundred bytes). */
 const HEAD_MAX_BYTES = 16 * 1024;
-/** Bytes read before they are handed to the reader (hashed and written by the blob cache). */
-export const BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes read before they are handed to the reader (hashed and written by the blob cache): small
+ * enough to stay in the core's cache between the kernel's copy, the hash and the write (4 MiB
+ * batches were read back from memory twice: 1.62–2.10 against 1.40–1.52 ms of agent CPU per MB
+ * downloaded, docs/benchmarks.md "cost per byte").
+ */
+export const BATCH_BYTES = 512 * 1024;
 /** Free batch buffers kept for reuse (a download holds one). */
 const BATCHES_KEPT = 4;
 

@@ -339,7 +339,7 @@ export function createBlobCache(options: BlobCacheOptions): BlobCache {
     try {
       const body = await fetchBlob(cid, signal);
       if (isChunkSource(body)) {
-        // Batches of up to 4 MiB in a buffer the source reuses: hashed and written (synchronously,
+        // Batches of up to 512 KiB in a buffer the source reuses: hashed and written (synchronously,
         // page-cache work) before the next read lands in it; no chunk is kept.
         let fd: number;
         try {
