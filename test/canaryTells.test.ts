@@ -16,6 +16,7 @@ import { startCoordinator } from '../src/coordinator/createCoordinator.ts';
 import { createLogger } from '../src/logger.ts';
 import { encodeSafetensors, type Tensor } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, tempDir } from './helpers/fixtures.ts';
+import { leaseTask } from './helpers/leaseTask.ts';
 import { connectRawProvider, type Msg, type RawProvider } from './helpers/rawProvider.ts';
 import { trustProvider } from './helpers/trustedProvider.ts';
 
@@ -55,11 +56,18 @@ async function networkEvents(url: string): Promise<string[]> {
   return text.split('\n\n').filter((e) => e.includes('data:'));
 }
 
-/** What the cheater can learn about one assignment before it answers, from public reads only. */
-async function lookUp(url: string, m: Msg): Promise<Features> {
-  const jobId = m.jobId as string;
-  const taskId = m.taskId as string;
+/**
+ * What the cheater can learn about one assignment before it answers, from public reads only. Since
+ * protocol v3 the assign names neither its task nor its job (only its own opaque id, `ref`): the
+ * cheater looks that up, and — as if it had learnt them anyway, from a colluding client say — the
+ * real `task` and `job` ids, which the test reads from the coordinator's own mapping.
+ */
+async function lookUp(url: string, m: Msg, task: { taskId: string; jobId: string }): Promise<Features> {
+  const { jobId, taskId } = task;
+  const ref = m.taskId as string;
   const input = m.input as string;
+  const byRef = await read(`${url}/v1/jobs/${ref}`);
+  const refHits = ((await read(`${url}/v1/search?q=${ref}`)).body.hits as unknown[] | undefined) ?? [];
   const job = await read(`${url}/v1/jobs/${jobId}`);
   const tasks = (job.body.tasks as { id: string; input: string }[] | undefined) ?? [];
   const spec = (job.body.spec as { inputs?: string[] } | undefined) ?? {};
@@ -81,6 +89,10 @@ async function lookUp(url: string, m: Msg): Promise<Features> {
     assignments: Record<string, number>;
   };
   return {
+    refIsAssignment: ref === m.assignmentId,
+    refFound: byRef.status,
+    refSearched: refHits.length,
+    refEvent: events.some((e) => e.includes(ref.slice(2))),
     jobFound: job.status,
     jobStatus: job.body.status,
     jobTasksTotal: job.body.tasksTotal,
@@ -170,7 +182,7 @@ test('an API-reading provider cannot tell a canary from real work before its ver
     const seen: { m: Msg; f: Features }[] = [];
     for (let i = 0; i < 4; i++) {
       const m = await cheater.next('assign', 120_000);
-      seen.push({ m, f: await lookUp(url, m) });
+      seen.push({ m, f: await lookUp(url, m, await leaseTask(coord.store.db, m)) });
       await answer(cheater, m, honest());
     }
 
@@ -180,13 +192,16 @@ test('an API-reading provider cannot tell a canary from real work before its ver
     const work = seen.filter((s) => !canaryIds.has(s.m.assignmentId as string));
     assert.equal(canaries.length, 2, 'two of the four assignments were canaries');
     assert.equal(work.length, 2, 'two were the real job’s tasks');
-    assert.ok(
-      work.every((s) => s.m.jobId === real.jobId),
-      'the real assignments carry the real job id',
-    );
+    for (const s of work)
+      assert.equal((await leaseTask(coord.store.db, s.m)).jobId, real.jobId, 'real work of the real job');
+    for (const s of seen) assert.equal('jobId' in s.m, false, 'no assignment names its job (protocol v3)');
     // The old tells, one by one (each made every canary stand out before shadow jobs).
     for (const s of seen) {
       const kind = canaryIds.has(s.m.assignmentId as string) ? 'canary' : 'real';
+      assert.equal(s.f.refIsAssignment, true, `${kind}: it names its task by its own assignment id`);
+      assert.equal(s.f.refFound, 404, `${kind}: that id is no job`);
+      assert.equal(s.f.refSearched, 0, `${kind}: searching it finds nothing`);
+      assert.equal(s.f.refEvent, false, `${kind}: no public event names it`);
       assert.equal(s.f.jobFound, 200, `${kind}: its job id resolves like any job`);
       assert.equal(s.f.jobStatus, 'running', `${kind}: its job is running while the lease is out`);
       assert.equal(s.f.jobListed, true, `${kind}: its job is in the public job list`);
@@ -220,18 +235,24 @@ test('an API-reading provider cannot tell a canary from real work before its ver
     // A shadow job never claims public data (a public job's tasks are anyone's to read).
     for (const s of canaries)
       assert.notEqual(
-        ((await read(`${url}/v1/jobs/${s.m.jobId}`)).body.spec as { public?: boolean }).public,
+        (
+          (await read(`${url}/v1/jobs/${(await leaseTask(coord.store.db, s.m)).jobId}`)).body.spec as {
+            public?: boolean;
+          }
+        ).public,
         true,
         'a shadow job is never public',
       );
     // The cheater's history lists its canary executions as it lists real ones, after the fact.
     const history = await read(`${url}/v1/providers/${cheater.account.address}/history`);
     const rows = history.body.assignments as { id: string; jobId: string }[];
-    for (const s of canaries)
+    for (const s of canaries) {
+      const shadow = (await leaseTask(coord.store.db, s.m)).jobId;
       assert.ok(
-        rows.some((r) => r.id === s.m.assignmentId && r.jobId === s.m.jobId),
+        rows.some((r) => r.id === s.m.assignmentId && r.jobId === shadow),
         'a finished canary is in the history under its shadow job',
       );
+    }
   } finally {
     await Promise.all(open.map((p) => p.close()));
     await coord.stop();

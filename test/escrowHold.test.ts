@@ -24,6 +24,7 @@ import { loadOrCreateKeystore } from '../src/keystore/loadOrCreateKeystore.ts';
 import { createLogger } from '../src/logger.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir, testCoordinator } from './helpers/fixtures.ts';
+import { leaseTask } from './helpers/leaseTask.ts';
 import { connectRawProvider, type RawProvider } from './helpers/rawProvider.ts';
 
 const EPOCH_SECONDS = 60;
@@ -163,15 +164,16 @@ test("a held client's delivered, unchecked outputs are billed at once, not at th
         .execute()
     ).map((e) => (JSON.parse(e.memo) as { taskId: string }).taskId);
   const a0 = await raw.next('assign', 20_000);
+  const task0 = (await leaseTask(coord.store.db, a0)).taskId;
   assert.equal((await raw.deliver(a0, ocrInput(100))).accepted, true);
   await waitFor(
-    async () => (await client.getJob(jobId)).tasks.find((t) => t.id === a0.taskId)?.status === 'completed',
+    async () => (await client.getJob(jobId)).tasks.find((t) => t.id === task0)?.status === 'completed',
     'task 0 did not complete',
   );
   const verdict = await coord.store.db
     .selectFrom('task_verifications')
     .select('verdict')
-    .where('task_id', '=', a0.taskId as string)
+    .where('task_id', '=', task0)
     .executeTakeFirstOrThrow();
   assert.equal(
     (JSON.parse(verdict.verdict ?? '{}') as { verified: boolean }).verified,
@@ -185,13 +187,13 @@ test("a held client's delivered, unchecked outputs are billed at once, not at th
   await requestWithdrawal(writer, balance);
   await waitUntil(() => coord.market.clientHeld(clientAccount.address), 'the client was not held');
   await waitFor(
-    async () => (await charged()).includes(a0.taskId as string),
+    async () => (await charged()).includes(task0),
     "the held client's delivered output was not billed",
   );
   // An output delivered while held is billed at the next re-read too.
   assert.equal((await raw.deliver(a1, ocrInput(101))).accepted, true);
   await waitFor(
-    async () => (await charged()).includes(a1.taskId as string),
+    async () => (await charged()).includes((await leaseTask(coord.store.db, a1)).taskId),
     'an output delivered while held was not billed',
   );
   assert.equal(raw.take('assign'), undefined, 'a task of a held client was started');

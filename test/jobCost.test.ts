@@ -16,6 +16,7 @@ import { JOB_LIST_READ } from '../src/protocol/jobRead.ts';
 import { encodeSafetensors, type Tensor } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
 import { fetchAsClient } from './helpers/jobRead.ts';
+import { leaseTask } from './helpers/leaseTask.ts';
 import { connectRawProvider, firstOf } from './helpers/rawProvider.ts';
 
 let c: Awaited<ReturnType<typeof testCoordinator>>;
@@ -59,7 +60,11 @@ test('job cost equals the ledger; attempts never count replicas; executions show
     const third = others.find((p) => p !== b.provider)!;
     await b.provider.deliver(b.msg, output());
     const replacement = await third.next('assign', 60_000);
-    assert.equal(replacement.taskId, a.msg.taskId);
+    assert.equal(
+      (await leaseTask(c.store.db, replacement)).taskId,
+      (await leaseTask(c.store.db, a.msg)).taskId,
+    );
+    assert.notEqual(replacement.assignmentId, a.msg.assignmentId);
     await third.deliver(replacement, output());
     const final = await client.waitForJob(jobId);
     assert.equal(final.status, 'completed');

@@ -11,6 +11,7 @@ import { createClient } from '../src/client/createClient.ts';
 import { BLOB_AUTH_HEADER, signBlobAuth } from '../src/protocol/eip712.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
+import { leaseTask } from './helpers/leaseTask.ts';
 import { connectRawProvider, signedResult } from './helpers/rawProvider.ts';
 
 let c: Awaited<ReturnType<typeof testCoordinator>>;
@@ -38,7 +39,7 @@ test("a provider's result naming another client's private output is refused, and
   });
   const honest = await connectRawProvider(c.url, randomAccount());
   const hAssign = await honest.next('assign', 60_000);
-  assert.equal(hAssign.jobId, vJob);
+  assert.equal((await leaseTask(c.store.db, hAssign)).jobId, vJob);
   assert.equal((await honest.deliver(hAssign, ocrInput(999))).accepted, true, 'the honest result is taken');
   await honest.close();
   assert.equal((await victim.waitForJob(vJob)).status, 'completed');
@@ -63,7 +64,7 @@ test("a provider's result naming another client's private output is refused, and
   const prov = await connectRawProvider(c.url, randomAccount());
   try {
     const assign = await prov.next('assign', 60_000);
-    assert.equal(assign.jobId, aJob);
+    assert.equal((await leaseTask(c.store.db, assign)).jobId, aJob);
     prov.ws.send(JSON.stringify(await signedResult(prov.account, prov.account.address, assign, stolen)));
     const ack = await prov.next('ack');
     assert.deepEqual(

@@ -18,6 +18,7 @@ import { signPlexusMessage } from '../src/protocol/eip712.ts';
 import { cidOf } from '../src/protocol/ids.ts';
 import { encodeSafetensors } from '../src/protocol/safetensors.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount, testCoordinator } from './helpers/fixtures.ts';
+import { leaseTask } from './helpers/leaseTask.ts';
 import { signedResult } from './helpers/rawProvider.ts';
 
 type Msg = Record<string, unknown> & { type: string };
@@ -143,7 +144,9 @@ test('forged, stale-assignment and malformed results are refused; an honest resu
     deadline: Math.floor(Date.now() / 1000) + 60,
   });
   const assign = await s.next('assign');
-  assert.equal(assign.jobId, jobId);
+  assert.equal('jobId' in assign, false, 'an assign names no job (protocol v3)');
+  assert.equal(assign.taskId, assign.assignmentId, 'only its own opaque id');
+  assert.equal((await leaseTask(c.store.db, assign)).jobId, jobId);
   assert.equal(assign.model, model.cid);
   assert.equal(assign.inputBytes, undefined, 'an input over 64 KiB is downloaded, not sent inside');
 

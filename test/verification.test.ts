@@ -20,8 +20,13 @@ import {
   testCoordinator,
 } from './helpers/fixtures.ts';
 import { fetchAsClient } from './helpers/jobRead.ts';
+import { leaseTask } from './helpers/leaseTask.ts';
 import { connectRawProvider, firstOf, type RawProvider } from './helpers/rawProvider.ts';
 import { trustProvider } from './helpers/trustedProvider.ts';
+
+/** The task an assignment is for, by the coordinator's mapping (an assign names none: protocol v3). */
+const taskOf = async (db: Parameters<typeof leaseTask>[0], m: Record<string, unknown>) =>
+  (await leaseTask(db, m)).taskId;
 
 let c: Awaited<ReturnType<typeof testCoordinator>>;
 let modelBytes: Uint8Array;
@@ -120,7 +125,12 @@ test('redundant(3): float noise agrees, the liar is outvoted, faulted and slashe
   try {
     const { client, jobId } = await submit(c.url, 1, { policy: 'redundant', k: 3 });
     const assigns = await Promise.all(ps.map((p) => p.next('assign')));
-    assert.equal(new Set(assigns.map((a) => a.taskId)).size, 1, 'all three run the same task');
+    assert.equal(
+      new Set(await Promise.all(assigns.map((a) => taskOf(c.store.db, a)))).size,
+      1,
+      'all three run the same task',
+    );
+    assert.equal(new Set(assigns.map((a) => a.assignmentId)).size, 3, 'each under an id of its own');
     ack(await p1.deliver(assigns[0]!, honest()));
     ack(await liar.deliver(assigns[2]!, zeros()));
     assert.equal((await client.getJob(jobId)).status, 'running', 'no verdict before the third result');
@@ -193,12 +203,12 @@ test('default audit: a wrong primary is caught by the auditor and a tie-breaker'
       ps.filter((p) => p !== primary.provider),
       'assign',
     );
-    assert.equal(auditor.msg.taskId, primary.msg.taskId);
+    assert.equal(await taskOf(c.store.db, auditor.msg), await taskOf(c.store.db, primary.msg));
     ack(await auditor.provider.deliver(auditor.msg, honest()));
     // 1 against 1: a tie-breaker decides.
     const third = ps.find((p) => p !== primary.provider && p !== auditor.provider)!;
     const tie = await third.next('assign');
-    assert.equal(tie.taskId, primary.msg.taskId);
+    assert.equal(await taskOf(c.store.db, tie), await taskOf(c.store.db, primary.msg));
     ack(await third.deliver(tie, noisy()));
     const final = await client.waitForJob(jobId);
     assert.equal(final.status, 'completed');
@@ -221,7 +231,7 @@ test('default audit: a wrong primary is caught by the auditor and a tie-breaker'
     const verdictRow = await c.store.db
       .selectFrom('task_verifications')
       .select('verdict')
-      .where('task_id', '=', primary.msg.taskId as string)
+      .where('task_id', '=', await taskOf(c.store.db, primary.msg))
       .executeTakeFirstOrThrow();
     const roles = (JSON.parse(verdictRow.verdict!) as { outcomes: { role: string }[] }).outcomes.map(
       (o) => o.role,
@@ -295,7 +305,7 @@ test('a failure after a signed commitment is a proven fault with the commitment 
     await primary.provider.fail(primary.msg, 'PLX_RUNTIME_FAILED', 'changed my mind');
     const other = ps.find((p) => p !== primary.provider)!;
     const retry = await other.next('assign', 30_000);
-    assert.equal(retry.taskId, primary.msg.taskId);
+    assert.equal(await taskOf(c.store.db, retry), await taskOf(c.store.db, primary.msg));
     ack(await other.deliver(retry, honest()));
     assert.equal((await client.waitForJob(jobId)).status, 'completed');
     const db = c.store.db;
@@ -364,7 +374,7 @@ test('a coordinator restart mid-verification loses nothing: the verdict uses res
     const p3 = await connectRawProvider(coord.url, await trustedAccount(coord.store.db));
     others.push(p3);
     const tie = await p3.next('assign');
-    assert.equal(tie.taskId, m1.taskId);
+    assert.equal(await taskOf(coord.store.db, tie), await taskOf(coord.store.db, m1));
     ack(await p3.deliver(tie, noisy()));
     const client = createClient({ url: coord.url, account });
     const final = await client.waitForJob(jobId);
@@ -408,7 +418,7 @@ test('signed commit–reveal: reveals open only when the round committed, and on
     const commits = await c.store.db
       .selectFrom('task_commitments')
       .select(['provider', 'signature'])
-      .where('task_id', '=', m1.taskId as string)
+      .where('task_id', '=', await taskOf(c.store.db, m1))
       .execute();
     assert.equal(commits.length, 2);
   } finally {
@@ -467,7 +477,9 @@ test('canaries: seeded from a verified task, issued alongside real work, a wrong
       .selectAll()
       .executeTakeFirstOrThrow();
     assert.equal(canary.assignmentId, issued.id);
-    assert.notEqual(canary.jobId, seeded.jobId, 'it carries the id of a shadow job, not its source job');
+    assert.equal('jobId' in canary, false, 'it carries no job id (protocol v3), like any assignment');
+    const canaryTask = await leaseTask(coord.store.db, canary);
+    assert.notEqual(canaryTask.jobId, seeded.jobId, 'it runs under a shadow job, not its source job');
     assert.equal(canary.input, pool[0]!.input_cid);
     const opening = await p3.commit(canary, zeros());
     await p3.next('reveal');
@@ -478,7 +490,7 @@ test('canaries: seeded from a verified task, issued alongside real work, a wrong
     const vet = await connectRawProvider(coord.url, veteran);
     open.push(vet);
     const real = await vet.next('assign');
-    assert.equal(real.jobId, job.jobId);
+    assert.equal((await leaseTask(coord.store.db, real)).jobId, job.jobId);
     assert.deepEqual(Object.keys(canary).sort(), Object.keys(real).sort(), 'same message shape');
     ack(await vet.deliver(real, honest()));
     assert.equal(p3.take('assign'), undefined, 'the suspended provider got nothing more');
@@ -486,12 +498,12 @@ test('canaries: seeded from a verified task, issued alongside real work, a wrong
     const faults = await coord.store.db.selectFrom('verification_faults').selectAll().execute();
     assert.deepEqual(
       faults.map((f) => [f.provider, f.kind, f.task_id]),
-      [[p3.account.address.toLowerCase(), 'canary', canary.taskId]],
+      [[p3.account.address.toLowerCase(), 'canary', canaryTask.taskId]],
     );
     const slashes = await coord.store.db.selectFrom('slashes').select('task_id').execute();
     assert.deepEqual(
       slashes.map((s) => s.task_id),
-      [canary.taskId],
+      [canaryTask.taskId],
     );
     const charges = await coord.store.db.selectFrom('ledger_entries').select(['ref', 'memo']).execute();
     assert.ok(
@@ -499,15 +511,13 @@ test('canaries: seeded from a verified task, issued alongside real work, a wrong
       'the real task is billed',
     );
     assert.ok(
-      charges.every(
-        (e) => e.ref !== `exec:${canary.assignmentId}` && !e.memo.includes(canary.taskId as string),
-      ),
+      charges.every((e) => e.ref !== `exec:${canary.assignmentId}` && !e.memo.includes(canaryTask.taskId)),
       'the canary is not billed',
     );
     const tasks = await coord.store.db
       .selectFrom('tasks')
       .select('id')
-      .where('id', '=', canary.taskId as string)
+      .where('id', '=', canaryTask.taskId)
       .execute();
     assert.deepEqual(tasks, [], 'a canary is no task of any job');
     await p3.close();

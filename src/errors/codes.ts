@@ -57,6 +57,10 @@ export const errorCodes = {
   PLX_LEASE_LOST: { status: 409, message: 'The provider reconnected without the task it was leased.' },
   PLX_JOB_CANCELLED: { status: 409, message: 'The job failed or was cancelled, so its other tasks stopped.' },
   PLX_STALE_ASSIGNMENT: { status: 409, message: 'The assignment is no longer leased to this provider.' },
+  PLX_TASK_REF_MISMATCH: {
+    status: 409,
+    message: 'A task statement must name the task by its assignment id (protocol v3), not a task id.',
+  },
   PLX_INTERNAL: { status: 500, message: 'An unexpected error occurred on the server.' },
 
   // --- verification (src/coordinator/verification): commit–reveal rules ---

@@ -2,8 +2,12 @@
 /**
  * 2: providers sign a commitment to each output before revealing it, and answer capability-proof
  * challenges. Coordinators still accept v1 agents (their results are committed on their behalf).
+ * 3: a provider sees opaque per-assignment ids only: `assign` carries no job id, and its `taskId`
+ * is the assignment's own id (src/protocol/taskRef.ts), which commitments, results and failure
+ * reports are signed over. v1/v2 agents keep working unchanged: they echo the `taskId` they were
+ * sent; a statement signed over a real task id is refused (PLX_TASK_REF_MISMATCH).
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** A signed message older or newer than this (by its `issuedAt`) is refused as stale. */
 export const MAX_MESSAGE_SKEW_SEC = 300;

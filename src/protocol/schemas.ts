@@ -232,6 +232,7 @@ export const providerAuthSchema = z.strictObject({
 export const providerResultSchema = z.strictObject({
   type: z.literal('result'),
   assignmentId: hex32Schema,
+  /** The assign's opaque task reference (= assignmentId, protocol v3), as signed. */
   taskId: hex32Schema,
   outputCid: cidSchema,
   usage: usageSchema,
@@ -239,7 +240,7 @@ export const providerResultSchema = z.strictObject({
   signature: signatureSchema,
   /**
    * Protocol v2: the reveal that opens the provider's signed commitment (sha256 of
-   * abi.encode(taskId, provider, outputDigest, salt)). Absent from v1 agents, whose results the
+   * abi.encode(taskId, provider, outputDigest, salt), `taskId` the opaque reference). Absent from v1 agents, whose results the
    * coordinator commits to on their behalf.
    */
   outputDigest: hex32Schema.optional(),
@@ -349,9 +350,14 @@ export type CoordinatorMessage =
     }
   | {
       type: 'assign';
+      /** Random, one per assignment: two executions of one task never share it. */
       assignmentId: `0x${string}`;
+      /**
+       * Protocol v3: the opaque task reference to sign over, equal to `assignmentId`
+       * (src/protocol/taskRef.ts). The real task and job ids never reach a provider while the task is
+       * open (docs/protocol.md, "Opaque assignment ids"); v1/v2 agents echo this field unchanged.
+       */
       taskId: `0x${string}`;
-      jobId: `0x${string}`;
       kind: JobSpec['kind'];
       model: string;
       input: string;

@@ -33,6 +33,7 @@ import { verifyPlexusMessage } from '../protocol/eip712.ts';
 import { cidToBytes32 } from '../protocol/ids.ts';
 import { RENDER_EXR_TENSOR, RENDER_PNG_TENSOR } from '../protocol/render.ts';
 import type { Usage } from '../protocol/schemas.ts';
+import { verifyTaskSigned } from '../protocol/taskRef.ts';
 import type { TensorSet } from '../protocol/tensorSet.ts';
 import type { FactDispute } from './checkFacts.ts';
 
@@ -61,23 +62,26 @@ const ADDRESS = /^0x[0-9a-f]{40}$/;
 export async function signedBy(chainId: number, provider: string, r: SignedResult): Promise<string | null> {
   try {
     const usage = r.usage as Usage;
-    await verifyPlexusMessage({
-      chainId,
-      primaryType: 'TaskResult',
-      message: {
-        provider: provider as Address,
-        assignmentId: r.assignmentId as Hex,
-        taskId: r.taskId as Hex,
-        outputCid: cidToBytes32(r.outputCid),
-        wallMs: BigInt(usage.wallMs),
-        cpuMs: BigInt(usage.cpuMs),
-        peakRssBytes: BigInt(usage.peakRssBytes),
-        issuedAt: BigInt(r.issuedAt),
-      },
-      signature: r.signature as Hex,
-      expectedSigner: provider as Address,
-      nowSec: r.issuedAt,
-    });
+    // Signed over the lease's opaque reference (protocol v3), or the task id (earlier agents).
+    await verifyTaskSigned(r.assignmentId, r.taskId, (taskId) =>
+      verifyPlexusMessage({
+        chainId,
+        primaryType: 'TaskResult',
+        message: {
+          provider: provider as Address,
+          assignmentId: r.assignmentId as Hex,
+          taskId,
+          outputCid: cidToBytes32(r.outputCid),
+          wallMs: BigInt(usage.wallMs),
+          cpuMs: BigInt(usage.cpuMs),
+          peakRssBytes: BigInt(usage.peakRssBytes),
+          issuedAt: BigInt(r.issuedAt),
+        },
+        signature: r.signature as Hex,
+        expectedSigner: provider as Address,
+        nowSec: r.issuedAt,
+      }),
+    );
     return null;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);

@@ -24,6 +24,7 @@ import { hashCanonical } from '../protocol/canonicalJson.ts';
 import { type PlexusDomainRef, plexusMessageHash, verifyPlexusMessage } from '../protocol/eip712.ts';
 import { cidToBytes32 } from '../protocol/ids.ts';
 import { type JobSpec, jobSpecSchema } from '../protocol/schemas.ts';
+import { verifyTaskSigned } from '../protocol/taskRef.ts';
 import { COMPENSATION_KIND, checkCompensationEntry } from './checkCompensations.ts';
 import { checkDraws, type PublishedDraw } from './checkDraws.ts';
 import { checkDatasetSale, checkSensorBatches } from './checkSensorFacts.ts';
@@ -49,45 +50,53 @@ async function signedBy(check: () => Promise<void>): Promise<string | null> {
   }
 }
 
-/** Checks one provider statement's signature (any age: freshness was checked when it arrived). */
+/**
+ * Checks one provider statement's signature (any age: freshness was checked when it arrived). The
+ * statement names its lease and its task; the provider signed over the lease's opaque reference
+ * (protocol v3, src/protocol/taskRef.ts) or, before v3, over the task id: either holds.
+ */
 function verifyStatement(chainId: number, provider: Address, s: SignedStatement): Promise<string | null> {
   const nowSec = s.issuedAt;
   if (s.type === 'TaskCommitment') {
     return signedBy(() =>
+      verifyTaskSigned(s.assignmentId, s.taskId, (taskId) =>
+        verifyPlexusMessage({
+          chainId,
+          primaryType: 'TaskCommitment',
+          message: {
+            provider,
+            assignmentId: s.assignmentId,
+            taskId,
+            commitment: s.commitment,
+            issuedAt: BigInt(s.issuedAt),
+          },
+          signature: s.signature,
+          expectedSigner: provider,
+          nowSec,
+        }),
+      ),
+    );
+  }
+  return signedBy(() =>
+    verifyTaskSigned(s.assignmentId, s.taskId, (taskId) =>
       verifyPlexusMessage({
         chainId,
-        primaryType: 'TaskCommitment',
+        primaryType: 'TaskResult',
         message: {
           provider,
           assignmentId: s.assignmentId,
-          taskId: s.taskId,
-          commitment: s.commitment,
+          taskId,
+          outputCid: cidToBytes32(s.outputCid),
+          wallMs: BigInt(s.usage.wallMs),
+          cpuMs: BigInt(s.usage.cpuMs),
+          peakRssBytes: BigInt(s.usage.peakRssBytes),
           issuedAt: BigInt(s.issuedAt),
         },
         signature: s.signature,
         expectedSigner: provider,
         nowSec,
       }),
-    );
-  }
-  return signedBy(() =>
-    verifyPlexusMessage({
-      chainId,
-      primaryType: 'TaskResult',
-      message: {
-        provider,
-        assignmentId: s.assignmentId,
-        taskId: s.taskId,
-        outputCid: cidToBytes32(s.outputCid),
-        wallMs: BigInt(s.usage.wallMs),
-        cpuMs: BigInt(s.usage.cpuMs),
-        peakRssBytes: BigInt(s.usage.peakRssBytes),
-        issuedAt: BigInt(s.issuedAt),
-      },
-      signature: s.signature,
-      expectedSigner: provider,
-      nowSec,
-    }),
+    ),
   );
 }
 

@@ -12,6 +12,7 @@ import type { EpochFacts, TimeoutCause } from '../coordinator/settlement/epochFa
 import { verifyPlexusMessage } from '../protocol/eip712.ts';
 import { taskIdOf } from '../protocol/ids.ts';
 import { jobSpecSchema } from '../protocol/schemas.ts';
+import { verifyTaskSigned } from '../protocol/taskRef.ts';
 import type { FactDispute } from './checkFacts.ts';
 import { REPUTATION_STALE_MS } from './reputationReplay.ts';
 
@@ -98,20 +99,23 @@ export async function checkTimeouts(
     if (c.failure) {
       const f = c.failure;
       try {
-        await verifyPlexusMessage({
-          chainId,
-          primaryType: 'TaskFailure',
-          message: {
-            provider: e.provider as Address,
-            assignmentId: c.lease,
-            taskId: c.task,
-            reasonHash: f.reasonHash,
-            issuedAt: BigInt(f.issuedAt),
-          },
-          signature: f.signature as Hex,
-          expectedSigner: e.provider as Address,
-          nowSec: f.issuedAt,
-        });
+        // Over the lease's opaque reference (protocol v3), or the task id (earlier agents).
+        await verifyTaskSigned(c.lease, c.task, (taskId) =>
+          verifyPlexusMessage({
+            chainId,
+            primaryType: 'TaskFailure',
+            message: {
+              provider: e.provider as Address,
+              assignmentId: c.lease,
+              taskId,
+              reasonHash: f.reasonHash,
+              issuedAt: BigInt(f.issuedAt),
+            },
+            signature: f.signature as Hex,
+            expectedSigner: e.provider as Address,
+            nowSec: f.issuedAt,
+          }),
+        );
       } catch (err) {
         return bad('failure', err instanceof Error ? err.message : String(err), `signed by ${e.provider}`);
       }

@@ -14,6 +14,7 @@ import { chargePostings, type EpochFacts } from '../coordinator/settlement/epoch
 import { hashCanonical } from '../protocol/canonicalJson.ts';
 import { plexusMessageHash, signPlexusMessage } from '../protocol/eip712.ts';
 import { cidToBytes32, taskIdOf } from '../protocol/ids.ts';
+import { taskRefOf } from '../protocol/taskRef.ts';
 
 export const CHAIN_ID = 31337;
 export const SETTLEMENT = `0x${'5e'.repeat(20)}` as Address;
@@ -55,10 +56,11 @@ export async function honestEpoch(): Promise<{ inputs: EpochInputs; facts: Epoch
   const assignmentId = `0x${'a1'.repeat(32)}` as Hex;
   const usage = { wallMs: 1000, cpuMs: 1800, peakRssBytes: 1 << 20 };
   const outputCid = 'cc'.repeat(32);
+  // Signed as a v3 agent signs: over the lease's opaque reference, not the task id.
   const resultSig = await signPlexusMessage(providerKey, CHAIN_ID, 'TaskResult', {
     provider,
     assignmentId,
-    taskId,
+    taskId: taskRefOf(assignmentId),
     outputCid: cidToBytes32(outputCid),
     wallMs: BigInt(usage.wallMs),
     cpuMs: BigInt(usage.cpuMs),
@@ -80,7 +82,7 @@ export async function honestEpoch(): Promise<{ inputs: EpochInputs; facts: Epoch
   const commitSig = await signPlexusMessage(cheaterKey, CHAIN_ID, 'TaskCommitment', {
     provider: cheater,
     assignmentId: commitAssignment,
-    taskId: slashedTask,
+    taskId: taskRefOf(commitAssignment),
     commitment,
     issuedAt: BigInt(issuedAt),
   });
@@ -171,7 +173,8 @@ export const checkerKeys = [
 ] as const;
 
 /**
- * A `TaskResult` as `key` signs it (the shape reviews and ended leases carry).
+ * A `TaskResult` as `key` signs it (the shape reviews and ended leases carry): over the lease's
+ * opaque reference (protocol v3), or with `legacy` over the task id (agents before v3).
  *
  * @example
  * const r = await signedResult(cheaterKey, `0x${'b1'.repeat(32)}`, taskId, 'dd'.repeat(32));
@@ -181,6 +184,7 @@ export async function signedResult(
   assignmentId: Hex,
   taskId: Hex,
   outputCid: string,
+  legacy = false,
 ): Promise<{
   assignmentId: Hex;
   taskId: Hex;
@@ -193,7 +197,7 @@ export async function signedResult(
   const signature = await signPlexusMessage(key, CHAIN_ID, 'TaskResult', {
     provider: key.address,
     assignmentId,
-    taskId,
+    taskId: legacy ? taskId : taskRefOf(assignmentId),
     outputCid: cidToBytes32(outputCid),
     wallMs: BigInt(usage.wallMs),
     cpuMs: BigInt(usage.cpuMs),

@@ -38,6 +38,8 @@ const claim = {
 export type RawProvider = {
   account: LocalAccount;
   ws: WebSocket;
+  /** Every message the coordinator sent this session, in order (taken or not). */
+  received: Msg[];
   next(type?: string, timeoutMs?: number): Promise<Msg>;
   /** Takes a message of `type` that already arrived, without waiting. */
   take(type: string): Msg | undefined;
@@ -82,8 +84,10 @@ export async function connectRawProvider(
   const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/providers/ws`);
   const inbox: Msg[] = [];
   const waiters: { type: string | undefined; resolve: (m: Msg) => void }[] = [];
+  const received: Msg[] = [];
   ws.on('message', (raw) => {
     const m = JSON.parse(raw.toString()) as Msg;
+    received.push(m);
     const w = waiters.find((x) => x.type === undefined || x.type === m.type);
     if (w) {
       waiters.splice(waiters.indexOf(w), 1);
@@ -147,6 +151,7 @@ export async function connectRawProvider(
   return {
     account,
     ws,
+    received,
     next,
     take(type) {
       const i = inbox.findIndex((m) => m.type === type);

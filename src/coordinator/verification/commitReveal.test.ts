@@ -141,3 +141,18 @@ test('the commitment is sha256 of the standard ABI encoding (as a contract would
   assert.throws(() => computeCommitment({ ...args, salt: `${args.salt}00` as Hex }), /salt/);
   assert.throws(() => computeCommitment({ ...args, outputDigest: `0x${'zz'.repeat(32)}` }), /outputDigest/);
 });
+
+test("protocol v3: each member's reveal is checked against its own execution's reference; no ref means the task id", () => {
+  const refA = `0x${'a1'.repeat(32)}`;
+  const refB = `0x${'b2'.repeat(32)}`;
+  const round = new CommitRevealRound('task-1', [alice, bob]);
+  // Alice committed over her lease's id; Bob's logged commit has no ref (before v3): the task id.
+  round.commit(alice, computeCommitment({ taskId: refA, provider: alice, outputDigest: digest, salt }), refA);
+  round.commit(bob, computeCommitment({ taskId: 'task-1', provider: bob, outputDigest: digest, salt }));
+  assert.equal(round.reveal(alice, { outputDigest: digest, salt }), true, 'opens over her lease id');
+  assert.equal(round.reveal(bob, { outputDigest: digest, salt }), true, 'opens over the task id');
+  // A commitment over another member's reference (or the task id) does not open under one's own.
+  const r2 = new CommitRevealRound('task-1', [alice]);
+  r2.commit(alice, computeCommitment({ taskId: refB, provider: alice, outputDigest: digest, salt }), refA);
+  assert.equal(r2.reveal(alice, { outputDigest: digest, salt }), false);
+});

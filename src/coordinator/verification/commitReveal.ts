@@ -16,7 +16,8 @@ import { type Reveal, verifyReveal } from '../../protocol/commitment.ts';
  */
 export type RoundPhase = 'commit' | 'reveal';
 
-type Entry = { provider: Hex; commitment?: Hex; reveal?: Reveal; valid?: boolean };
+/** `ref`: the task reference the commitment is over (protocol v3: the assignment id); absent, the task id. */
+type Entry = { provider: Hex; commitment?: Hex; ref?: string; reveal?: Reveal; valid?: boolean };
 
 /**
  * One commit–reveal round among the providers assigned to a task at the same time.
@@ -90,8 +91,12 @@ export class CommitRevealRound {
     return e;
   }
 
-  /** Records a provider's commitment; throws when it is late, repeated or from a stranger. */
-  commit(provider: Hex, commitment: Hex): void {
+  /**
+   * Records a provider's commitment; throws when it is late, repeated or from a stranger. `ref` is
+   * the task reference it was computed over (protocol v3: the provider's assignment id,
+   * src/protocol/taskRef.ts); absent (logs of earlier versions), the round's task id.
+   */
+  commit(provider: Hex, commitment: Hex, ref?: string): void {
     const e = this.entry(provider);
     if (e.commitment !== undefined) {
       throw new PlexusError('PLX_VERIFICATION_DUPLICATE', 'this provider already committed', {
@@ -104,6 +109,7 @@ export class CommitRevealRound {
       });
     }
     e.commitment = commitment;
+    if (ref !== undefined) e.ref = ref;
   }
 
   /**
@@ -129,7 +135,12 @@ export class CommitRevealRound {
     }
     this.revealing = true;
     e.reveal = reveal;
-    e.valid = verifyReveal({ taskId: this.taskId, provider: e.provider, commitment: e.commitment, reveal });
+    e.valid = verifyReveal({
+      taskId: e.ref ?? this.taskId,
+      provider: e.provider,
+      commitment: e.commitment,
+      reveal,
+    });
     return e.valid;
   }
 

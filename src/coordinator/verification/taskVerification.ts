@@ -181,11 +181,14 @@ export class TaskVerification {
     return this.rounds[e.round]!.crr.phase === 'reveal';
   }
 
-  /** Records a commitment (throws on the commit–reveal rule violations). */
-  commit(provider: Hex, commitment: Hex): void {
+  /**
+   * Records a commitment (throws on the commit–reveal rule violations); `ref` is the task reference
+   * it is over (protocol v3: the execution's assignment id; absent: the task id).
+   */
+  commit(provider: Hex, commitment: Hex, ref?: Hex): void {
     const e = this.exec(provider);
-    this.rounds[e.round]!.crr.commit(provider, commitment);
-    this.events.push({ type: 'commit', provider: e.provider, commitment });
+    this.rounds[e.round]!.crr.commit(provider, commitment, ref);
+    this.events.push({ type: 'commit', provider: e.provider, commitment, ...(ref ? { ref } : {}) });
   }
 
   /**
@@ -299,7 +302,7 @@ export class TaskVerification {
           tv.assign(ev.provider, ev.role, ev.trusted === true);
           break;
         case 'commit':
-          tv.commit(ev.provider, ev.commitment);
+          tv.commit(ev.provider, ev.commitment, ev.ref);
           break;
         case 'reveal': {
           const tensors = loadTensors(ev.outputDigest);

@@ -119,7 +119,8 @@ export type Verdict = {
  */
 export type VerificationEvent =
   | { type: 'assign'; provider: Hex; role: ExecutionRole; trusted?: boolean }
-  | { type: 'commit'; provider: Hex; commitment: Hex }
+  /** `ref`: the task reference the commitment is over (protocol v3: the assignment id); absent: the task id. */
+  | { type: 'commit'; provider: Hex; commitment: Hex; ref?: Hex }
   | { type: 'reveal'; provider: Hex; outputDigest: Hex; salt: Hex; invalid?: InvalidUpdate }
   | { type: 'abandon'; provider: Hex }
   | { type: 'withdraw'; provider: Hex; commitment: Hex };

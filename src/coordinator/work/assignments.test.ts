@@ -3,14 +3,18 @@ import { test } from 'node:test';
 import { assertLeasedTo, leaseById, leasedAssignment } from './assignments.ts';
 import { workFixture } from './workFixture.ts';
 
-test('assertLeasedTo accepts only the open lease of that provider and task (any address case)', () => {
+test('assertLeasedTo accepts only the open lease of that provider, named by its opaque reference (any case)', () => {
   const lease = { provider: '0xabc', task_id: 't1', status: 'leased' };
-  assertLeasedTo(lease, '0xABC', 'a1', 't1');
+  // Protocol v3: the task reference a provider sends and signs is its assignment's own id.
+  assertLeasedTo(lease, '0xABC', '0xa1', '0xA1');
   const stale = { code: 'PLX_STALE_ASSIGNMENT' };
-  assert.throws(() => assertLeasedTo(undefined, '0xabc', 'a1', 't1'), stale);
-  assert.throws(() => assertLeasedTo(lease, '0xdef', 'a1', 't1'), stale);
-  assert.throws(() => assertLeasedTo(lease, '0xabc', 'a1', 't2'), stale);
-  assert.throws(() => assertLeasedTo({ ...lease, status: 'expired' }, '0xabc', 'a1', 't1'), stale);
+  assert.throws(() => assertLeasedTo(undefined, '0xabc', '0xa1', '0xa1'), stale);
+  assert.throws(() => assertLeasedTo(lease, '0xdef', '0xa1', '0xa1'), stale);
+  assert.throws(() => assertLeasedTo({ ...lease, status: 'expired' }, '0xabc', '0xa1', '0xa1'), stale);
+  const ref = { code: 'PLX_TASK_REF_MISMATCH' };
+  // The real task id (the scheme before v3), or another assignment's id, is refused.
+  assert.throws(() => assertLeasedTo(lease, '0xabc', '0xa1', 't1'), ref);
+  assert.throws(() => assertLeasedTo(lease, '0xabc', '0xa1', '0xa2'), ref);
 });
 
 test('leaseById names a task assignment or a canary lease; leasedAssignment checks it', async () => {

@@ -1,17 +1,22 @@
 /**
  * Looking up what an assignment id a provider sends names, and refusing it unless it is leased to
- * that provider for that task (PLX_STALE_ASSIGNMENT): results, commitments and failure reports all
- * start here.
+ * that provider (PLX_STALE_ASSIGNMENT) and names its task by the assignment's opaque reference
+ * (PLX_TASK_REF_MISMATCH, protocol v3: src/protocol/taskRef.ts): results, commitments and failure
+ * reports all start here.
  */
 import type { Transaction } from 'kysely';
 import { PlexusError } from '../../errors/PlexusError.ts';
+import { isTaskRefOf } from '../../protocol/taskRef.ts';
 import type { Database } from '../store/schema.ts';
 import { canaryLease } from './canaryQueries.ts';
 import type { WorkDeps } from './workState.ts';
 
 /**
  * Throws PLX_STALE_ASSIGNMENT unless `lease` (a task or canary assignment row) is leased to
- * `address` for `taskId`: a result for a lease that expired, moved or never existed is refused.
+ * `address`: a result for a lease that expired, moved or never existed is refused. Then
+ * PLX_TASK_REF_MISMATCH unless `taskId`, as the provider sent and signed it, is the assignment's
+ * opaque reference (its own id): a statement over a real task id (the pre-v3 scheme, or a task id
+ * learnt elsewhere) or over another assignment's id binds nothing the provider was shown.
  *
  * @example
  * assertLeasedTo(canary, address, msg.assignmentId, msg.taskId);
@@ -22,13 +27,14 @@ export function assertLeasedTo(
   assignmentId: string,
   taskId: string,
 ): asserts lease is NonNullable<typeof lease> {
-  if (
-    !lease ||
-    lease.provider.toLowerCase() !== address.toLowerCase() ||
-    lease.task_id !== taskId ||
-    lease.status !== 'leased'
-  ) {
+  if (!lease || lease.provider.toLowerCase() !== address.toLowerCase() || lease.status !== 'leased') {
     throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${assignmentId} is not leased to ${address}`);
+  }
+  if (!isTaskRefOf(assignmentId, taskId)) {
+    throw new PlexusError(
+      'PLX_TASK_REF_MISMATCH',
+      `assignment ${assignmentId}: taskId must be the assignment id itself (protocol v3)`,
+    );
   }
 }
 

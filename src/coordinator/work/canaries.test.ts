@@ -92,7 +92,7 @@ test('a canary takes a slot like any task; a right answer is valid, a wrong one 
     await f.work.dispatch();
     const [assign] = c.assigned();
     assert.ok(assign, 'assign');
-    assert.notEqual(assign.taskId, first.taskIds[0], 'the slot went to the canary');
+    assert.notEqual(c.taskOf(assign), first.taskIds[0], 'the slot went to the canary');
     assert.equal((await f.task(first.taskIds[0]!)).status, 'queued');
     const lease = await f.db
       .selectFrom('canary_assignments')
@@ -115,7 +115,7 @@ test('a canary takes a slot like any task; a right answer is valid, a wrong one 
     assert.equal(passed.status, 'passed');
     assert.equal(f.state.reputations.get(c.address)?.verifiedValid, 1);
     // The freed slot took the real task (this provider already had the only canary).
-    assert.equal(c.assigned()[1]?.taskId, first.taskIds[0]);
+    assert.equal(c.taskOf(c.assigned()[1]), first.taskIds[0]);
 
     const d = await f.provider();
     const second = await f.submitJob();
@@ -233,7 +233,11 @@ test('probation: a newcomer’s slot goes to a canary even at a tiny canary rate
     const { taskIds } = await f.submitJob();
     await f.work.dispatch();
     await f.idle();
-    assert.equal(veteran.assigned()[0]?.taskId, taskIds[0], 'a provider with a record gets the real task');
+    assert.equal(
+      veteran.taskOf(veteran.assigned()[0]),
+      taskIds[0],
+      'a provider with a record gets the real task',
+    );
     const newcomer = await f.connected();
     await f.submitJob();
     await f.work.dispatch();

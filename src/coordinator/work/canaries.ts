@@ -14,6 +14,7 @@ import { computeCommitment, verifyReveal } from '../../protocol/commitment.ts';
 import { hashUnit } from '../../protocol/rng.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { ProviderResult } from '../../protocol/schemas.ts';
+import { taskRefOf } from '../../protocol/taskRef.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { insertShadowJob } from '../jobs/shadowJobs.ts';
 import type { ReviewCheckBasis } from '../settlement/epochFacts.ts';
@@ -239,8 +240,7 @@ async function issueCanary(
     send(s, provider, {
       type: 'assign',
       assignmentId: id,
-      taskId,
-      jobId: jobId as Hex,
+      taskId: taskRefOf(id),
       kind: 'onnx.infer',
       model: canary.model,
       input: canary.input_cid,
@@ -283,10 +283,10 @@ export async function handleCanaryResult(
   }
   const commitment =
     (signed?.commitment as Hex | undefined) ??
-    computeCommitment({ taskId: canary.task_id, provider: address as Hex, outputDigest, salt });
+    computeCommitment({ taskId: taskRefOf(canary.id), provider: address as Hex, outputDigest, salt });
   if (
     !verifyReveal({
-      taskId: canary.task_id,
+      taskId: taskRefOf(canary.id),
       provider: address as Hex,
       commitment,
       reveal: { outputDigest, salt },
@@ -301,7 +301,7 @@ export async function handleCanaryResult(
     canary: { expectedDigest: known.expected_digest as Hex, expected },
   });
   tv.assign(address as Hex, 'primary');
-  tv.commit(address as Hex, commitment);
+  tv.commit(address as Hex, commitment, taskRefOf(canary.id));
   tv.reveal(address as Hex, { outputDigest, salt, tensors });
   const verdict = tv.verdict();
   const passed = verdict?.status === 'accepted';
@@ -316,7 +316,8 @@ export async function handleCanaryResult(
       outputCid: msg.outputCid,
       passed,
       tensors,
-      signed: { taskId: msg.taskId, usage: msg.usage, issuedAt: msg.issuedAt, signature: msg.signature },
+      // About the canary's task (signed over its opaque reference, the lease id: protocol v3).
+      signed: { taskId: canary.task_id, usage: msg.usage, issuedAt: msg.issuedAt, signature: msg.signature },
     });
   } else {
     await d.db.transaction().execute(async (trx) => {
@@ -350,9 +351,10 @@ export async function handleCanaryResult(
         // The provider's own signed result goes with the fault: the evidence validators check.
         const evidence = {
           ...f.evidence,
+          // The task it is about (the provider signed over its opaque reference, the lease id).
           signedResult: {
             assignmentId: msg.assignmentId,
-            taskId: msg.taskId,
+            taskId: canary.task_id,
             outputCid: msg.outputCid,
             usage: msg.usage,
             issuedAt: msg.issuedAt,

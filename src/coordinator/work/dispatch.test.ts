@@ -21,8 +21,10 @@ test('dispatch leases a queued task to a connected provider: one transaction, an
     await f.idle();
     const [assign] = p.assigned();
     assert.ok(assign, 'the provider got an assignment');
-    assert.equal(assign.taskId, taskIds[0]);
-    assert.equal(assign.jobId, jobId);
+    // Protocol v3: the provider sees the assignment's opaque id only, never the task's or the job's.
+    assert.equal(assign.taskId, assign.assignmentId);
+    assert.ok(!JSON.stringify(assign).includes(taskIds[0]!.slice(2)), 'no task id in the assign');
+    assert.ok(!JSON.stringify(assign).includes(jobId.slice(2)), 'no job id in the assign');
     assert.equal(assign.timeoutMs, 30_000);
     const task = await f.task(taskIds[0]!);
     assert.equal(task.status, 'assigned');
@@ -53,7 +55,7 @@ test('dispatch stops at the free slots, leaves the rest queued in order, and ski
     await Promise.all([dispatch(f.state, f.work), dispatch(f.state, f.work)]);
     assert.equal(idle.assigned().length, 0, 'a draining provider takes no new work');
     assert.deepEqual(
-      busy.assigned().map((a) => a.taskId),
+      busy.assigned().map((a) => busy.taskOf(a)),
       [taskIds[0]],
       'one slot (a newcomer is trusted with one lease): the first task in queue order',
     );
@@ -71,8 +73,8 @@ test('a redundant task is leased to k different providers at once, as replicas',
     const a = await f.connected();
     const b = await f.connected();
     await f.idle();
-    assert.equal(a.assigned()[0]?.taskId, taskIds[0]);
-    assert.equal(b.assigned()[0]?.taskId, taskIds[0]);
+    assert.equal(a.taskOf(a.assigned()[0]), taskIds[0]);
+    assert.equal(b.taskOf(b.assigned()[0]), taskIds[0]);
     const leases = await f.assignments(taskIds[0]!);
     assert.deepEqual(new Set(leases.map((l) => l.provider)), new Set([a.address, b.address]));
     const task = await f.task(taskIds[0]!);
@@ -146,7 +148,7 @@ test('a redundant round waits for a busy trusted provider rather than seating on
     const busy = await f.submitJob({ verification: { policy: 'none' } });
     await f.work.dispatch();
     await f.idle();
-    assert.equal(t.assigned()[0]?.taskId, busy.taskIds[0]);
+    assert.equal(t.taskOf(t.assigned()[0]), busy.taskIds[0]);
     const untrusted = await Promise.all([0, 1, 2].map(() => f.provider()));
     for (const p of untrusted) await providerConnected(f.state, f.work, p.link, p.hello(1));
     const { taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 3 } });
@@ -217,7 +219,7 @@ test('a provider caught cheating is suspended: no real task and no canary until 
     await f.work.dispatch();
     await f.idle();
     assert.equal(cheater.assigned().length, 0, 'the suspended provider got work');
-    assert.equal(veteran.assigned()[0]?.taskId, taskIds[0], 'the veteran keeps working');
+    assert.equal(veteran.taskOf(veteran.assigned()[0]), taskIds[0], 'the veteran keeps working');
     // Its fault reversed on review (reputation reinstated): it takes work again.
     f.state.reputations.set(cheater.address, newReputation(f.clock.t));
     f.work.scheduler.refresh(cheater.address);
@@ -260,7 +262,7 @@ test('a pipelined lease is stored and sent only with its commit; one whose provi
     const again: Promise<void>[] = [];
     await leaseOne(f.state, f.work, task, job, again);
     await Promise.all(again);
-    assert.equal(other.assigned()[0]?.taskId, taskIds[0], 'sent to the provider still connected');
+    assert.equal(other.taskOf(other.assigned()[0]), taskIds[0], 'sent to the provider still connected');
     const [lease] = await f.assignments(taskIds[0]!);
     assert.equal(lease?.provider, other.address, 'stored with its commit');
   } finally {

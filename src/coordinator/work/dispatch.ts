@@ -7,6 +7,7 @@
 import { randomInt } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { Hex } from 'viem';
+import { taskRefOf } from '../../protocol/taskRef.ts';
 import type { TaskRequirements } from '../scheduler/types.ts';
 import type { Database } from '../store/schema.ts';
 import { policyOfSpec } from '../verification/policy.ts';
@@ -376,8 +377,9 @@ async function sendAssignment(
   send(s, provider, {
     type: 'assign',
     assignmentId,
-    taskId: task.id as Hex,
-    jobId: task.job_id as Hex,
+    // Protocol v3: the provider sees this assignment's opaque id only, never the task's or the
+    // job's (co-executors of a task would recognise each other by them; src/protocol/taskRef.ts).
+    taskId: taskRefOf(assignmentId),
     kind: job.spec.kind,
     model: job.spec.model,
     input: task.input_cid,

@@ -92,7 +92,7 @@ test('a lease is billed in the class it was made in: a reconnect mid-lease claim
     await f.work.dispatch();
     await f.idle();
     const [lease] = p.assigned();
-    assert.equal(lease?.taskId, taskIds[0], 'the proven RTX 3060 got the GPU task');
+    assert.equal(f.taskOf(lease), taskIds[0], 'the proven RTX 3060 got the GPU task');
     const [row] = await f.assignments(taskIds[0]!);
     assert.equal(row?.lease_class, 'gpu:nvidia-geforce-rtx-3060', 'the lease stores its billing class');
 
@@ -148,9 +148,9 @@ test("a lone unaudited execution bills at most BILLED_SIZE_SLACK × the job's ve
     await billable(f, jobId, false);
     await f.work.dispatch();
     await f.idle();
-    const holder = [a, b].find((p) => p.assigned().some((x) => x.taskId === taskIds[0]));
+    const holder = [a, b].find((p) => p.assignedTo(taskIds[0]!).length > 0);
     assert.ok(holder, 'the unverified task was leased');
-    const lease = holder.assigned().find((x) => x.taskId === taskIds[0])!;
+    const lease = holder.assignedTo(taskIds[0]!)[0]!;
     const [row] = await f.assignments(taskIds[0]!);
     const cap = 10n * BILLED_SIZE_SLACK; // the replicas reported the fixture's 10 ms each
     assert.equal(

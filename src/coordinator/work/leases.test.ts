@@ -56,7 +56,7 @@ test('a failure report re-queues the task; after maxAttempts failures the job fa
     const { jobId, taskIds } = await f.submitJob({ tasks: 2, maxAttempts: 2 });
     await f.work.dispatch();
     const first = p.assigned()[0]!;
-    assert.equal(first.taskId, taskIds[0]);
+    assert.equal(f.taskOf(first), taskIds[0]);
     // Someone else's report for this lease is refused.
     const other = await f.provider();
     await assert.rejects(handleFailure(f.state, f.work, other.address, await other.failure(first)), {
@@ -69,7 +69,7 @@ test('a failure report re-queues the task; after maxAttempts failures the job fa
     assert.equal(retried.last_error, 'PLX_RUNTIME_FAILED: the model crashed');
     // The task kept its place in the queue: it is leased again before the second task.
     const second = p.assigned()[1]!;
-    assert.equal(second.taskId, taskIds[0]);
+    assert.equal(f.taskOf(second), taskIds[0]);
     await handleFailure(f.state, f.work, p.address, await p.failure(second, 'PLX_RUNTIME_FAILED', 'again'));
     await f.idle();
     const job = await f.job(jobId);

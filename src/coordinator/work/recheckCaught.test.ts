@@ -436,7 +436,7 @@ test('attacker: a reopened task is run again to a verdict by someone else, never
     await f.work.dispatch();
     await f.idle();
     // Alone online, its output of task 0 is accepted unchecked (no audit without another provider).
-    await commitAndReveal(f, cheater, cheater.assigned().find((a) => a.taskId === taskIds[0])!, output(9));
+    await commitAndReveal(f, cheater, cheater.assignedTo(taskIds[0]!)[0]!, output(9));
     assert.equal((await f.task(taskIds[0]!)).status, 'completed');
     await f.db.transaction().execute((trx) =>
       recordFault(f.state, f.work, trx, {
@@ -468,7 +468,7 @@ test('attacker: a reopened task is run again to a verdict by someone else, never
     await providerConnected(f.state, f.work, honest.link, honest.hello(2));
     await f.work.dispatch();
     await f.idle();
-    const rerun = honest.assigned().find((a) => a.taskId === taskIds[0]);
+    const rerun = honest.assignedTo(taskIds[0]!)[0];
     assert.ok(rerun, 'the honest provider takes the re-run');
     // Its reveal is judged in the re-run's verification alone (the earlier execution is not part of
     // it). A newcomer is audited; the auditor is a third provider (the caught one may not audit it).
@@ -479,10 +479,10 @@ test('attacker: a reopened task is run again to a verdict by someone else, never
     await handleResult(f.state, f.work, honest.address, await honest.result(rerun, output(0), { salt }));
     await f.work.dispatch();
     await f.idle();
-    const audit = auditor.assigned().find((a) => a.taskId === taskIds[0]);
+    const audit = auditor.assignedTo(taskIds[0]!)[0];
     assert.ok(audit, 'a third provider audits the re-run');
     assert.equal(
-      cheater.assigned().filter((a) => a.taskId === taskIds[0]).length,
+      cheater.assignedTo(taskIds[0]!).length,
       1,
       'the caught provider never audits its own reopened task (its one lease is the first run)',
     );

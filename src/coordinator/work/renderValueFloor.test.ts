@@ -78,7 +78,7 @@ test('a render task’s value floor is priced from the job’s verified frames (
     await f.work.dispatch();
     await f.idle();
     const [ta] = a.assigned();
-    const tb = b.assigned().find((x) => x.taskId === ta?.taskId);
+    const tb = b.assignedTo(a.taskOf(ta)!)[0];
     assert.ok(ta && tb, 'ta && tb');
     // The honest provider measured 9 s; the other (a cheater wanting cheap frames) reports 10 ms.
     await handleResult(

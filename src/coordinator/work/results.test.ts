@@ -47,7 +47,7 @@ test('a result for a leased task is accepted: the task and its job complete, the
   }
 });
 
-test('a result from another provider, for another task or after the lease ended is PLX_STALE_ASSIGNMENT', async () => {
+test('a result from another provider or after the lease ended is PLX_STALE_ASSIGNMENT; one naming another task PLX_TASK_REF_MISMATCH', async () => {
   const f = await workFixture();
   try {
     const p = await f.connected();
@@ -64,11 +64,17 @@ test('a result from another provider, for another task or after the lease ended 
       handleResult(f.state, f.work, other.address, await other.result(a, output(1))),
       stale,
     );
-    // The right lease named with another task.
+    // The right lease named with another assignment's id, or with its real task id (signed so:
+    // the scheme before protocol v3), is refused: a provider signs over its own opaque id only.
     const b = other.assigned()[0]!;
+    const ref = { code: 'PLX_TASK_REF_MISMATCH' };
     await assert.rejects(
       handleResult(f.state, f.work, p.address, await p.result({ ...a, taskId: b.taskId }, output(1))),
-      stale,
+      ref,
+    );
+    await assert.rejects(
+      handleResult(f.state, f.work, p.address, await p.result({ ...a, taskId: taskIds[0]! }, output(1))),
+      ref,
     );
     // A lease that never existed.
     await assert.rejects(

@@ -14,6 +14,7 @@ import { verifyPlexusMessage } from '../../protocol/eip712.ts';
 import { cidToBytes32 } from '../../protocol/ids.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { ProviderCommit, ProviderResult } from '../../protocol/schemas.ts';
+import { taskRefOf } from '../../protocol/taskRef.ts';
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import type { CheckedBytes } from '../blobs/createBlobStore.ts';
 import type { Database } from '../store/schema.ts';
@@ -206,14 +207,14 @@ export async function handleResult(
           throw new PlexusError('PLX_VERIFICATION_COMMIT_CLOSED', 'no signed commitment for this execution');
         }
         const opens = verifyReveal({
-          taskId: a.task_id,
+          taskId: taskRefOf(a.id),
           provider: address,
           commitment: signed.commitment as Hex,
           reveal: { outputDigest, salt },
         });
         if (!opens) {
           throw new PlexusError('PLX_REVEAL_MISMATCH', 'the reveal does not open the signed commitment', {
-            details: { taskId: a.task_id },
+            details: { assignmentId: a.id },
           });
         }
         if (!existing || !mayReveal(existing, address)) {
@@ -253,7 +254,8 @@ export async function handleResult(
       }
       outputs.set(outputDigest, tensors);
       if (!signed) {
-        tv.commit(address, computeCommitment({ taskId: a.task_id, provider: address, outputDigest, salt }));
+        const ref = taskRefOf(a.id);
+        tv.commit(address, computeCommitment({ taskId: ref, provider: address, outputDigest, salt }), ref);
       }
       // Open every commitment whose round is complete (this one, or ones waiting for it).
       const revealedBy = new Set(tv.log().flatMap((e) => (e.type === 'reveal' ? [e.provider] : [])));
@@ -374,7 +376,7 @@ export async function handleCommit(
         : await openVerification(s, d, trx, a, address, policy);
       if (!(await priorCommitment(d, trx, msg))) {
         await store(trx, a.task_id);
-        opened.tv.commit(address, msg.commitment as Hex);
+        opened.tv.commit(address, msg.commitment as Hex, taskRefOf(a.id));
         await saveVerification(d, trx, opened.tv, a.job_id, policy, opened.audit);
       }
       release = await releasableReveals(d, trx, a.task_id, opened.tv);

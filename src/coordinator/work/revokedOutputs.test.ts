@@ -96,7 +96,7 @@ async function endedJobOfCheater(
   const truth = [output(3), output(4)];
   const delivered = [output(9), output(4)];
   for (const [i, id] of taskIds.entries()) {
-    await commitAndReveal(f, cheater, cheater.assigned().find((a) => a.taskId === id)!, delivered[i]!);
+    await commitAndReveal(f, cheater, cheater.assignedTo(id)[0]!, delivered[i]!);
   }
   await f.idle();
   assert.equal((await f.job(jobId)).status, 'completed', 'the job ended with both outputs delivered');

@@ -46,7 +46,7 @@ test('a lease locks k × its pay from the stake: a provider holds only as much w
       .executeTakeFirstOrThrow();
     assert.equal(first.status, 'released');
     assert.equal(p.assigned().length, 3);
-    assert.equal(p.assigned()[2]!.taskId, taskIds[2]);
+    assert.equal(f.taskOf(p.assigned()[2]), taskIds[2]);
   } finally {
     await f.close();
   }
@@ -68,7 +68,7 @@ test('a fault slashes the lease’s lock, and the slash counts against the stake
     const { taskIds } = await f.submitJob({ verification: { policy: 'redundant', k: 3 } });
     await f.work.dispatch();
     await f.idle();
-    for (const p of ps) assert.equal(p.assigned()[0]?.taskId, taskIds[0]);
+    for (const p of ps) assert.equal(p.taskOf(p.assigned()[0]), taskIds[0]);
     await handleResult(f.state, f.work, a.address, await a.result(a.assigned()[0]!, output(1)));
     await handleResult(f.state, f.work, liar.address, await liar.result(liar.assigned()[0]!, output(9)));
     await handleResult(f.state, f.work, b.address, await b.result(b.assigned()[0]!, output(1)));

@@ -45,7 +45,8 @@ test('a task is priced by its job: the worst case until a verdict verified an ex
     await f.idle();
     const [ta] = a.assigned();
     const [tb] = b.assigned();
-    assert.ok(ta && tb && ta.taskId === tb.taskId, 'ta && tb && ta.taskId === tb.taskId');
+    assert.ok(ta && tb && a.taskOf(ta) === b.taskOf(tb), 'both execute the one task');
+    assert.notEqual(ta.assignmentId, tb.assignmentId, 'under ids of their own');
     await handleResult(f.state, f.work, a.address, await a.result(ta, output(3)));
     await handleResult(f.state, f.work, b.address, await b.result(tb, output(3)));
     await f.idle();

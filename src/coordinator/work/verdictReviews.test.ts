@@ -45,7 +45,7 @@ for (const truth of ['the outvoted provider', 'the verdict'] as const) {
         [h, 1],
       ] as const) {
         const [a] = p.assigned();
-        assert.equal(a?.taskId, taskIds[0]);
+        assert.equal(f.taskOf(a), taskIds[0]);
         // v1 results (the coordinator commits for them): one round, in any order.
         await handleResult(f.state, f.work, p.address, await p.result(a!, output(o)));
       }

@@ -36,7 +36,7 @@ test('a tie-breaker decides a split round: the odd one out is faulted and slashe
     await providerConnected(f.state, f.work, c.link, c.hello(1));
     await f.idle();
     const [tie] = c.assigned();
-    assert.equal(tie?.taskId, taskIds[0]);
+    assert.equal(f.taskOf(tie), taskIds[0]);
     // Before the verdict the public events name no provider, and the tie-breaker's lease does not
     // show at all (a primary would learn its output is being checked; publicExecution.ts).
     const open = await f.db
@@ -95,7 +95,7 @@ test('an audit nobody else can run is waived: the primary result is accepted unv
     // Default policy: a newcomer's result is always audited while another provider is online.
     const { jobId, taskIds } = await f.submitJob({ tasks: 2, verification: { policy: 'audit' } });
     await f.work.dispatch();
-    const [x, y] = a.assigned()[0]?.taskId === taskIds[0] ? [a, b] : [b, a];
+    const [x, y] = a.taskOf(a.assigned()[0]) === taskIds[0] ? [a, b] : [b, a];
     await handleResult(f.state, f.work, x.address, await x.result(x.assigned()[0]!, output(1)));
     await f.idle();
     // Audited: queued for an auditor, but the only other provider is busy with the second task.
@@ -139,7 +139,7 @@ test('trust is earned only from checks by trusted providers: untrusted agreement
       });
       await f.work.dispatch();
       for (const p of ps) {
-        const mine = p.assigned().find((x) => x.taskId === taskIds[0]);
+        const mine = p.assignedTo(taskIds[0]!)[0];
         assert.ok(mine, 'each provider got a replica');
         await handleResult(f.state, f.work, p.address, await p.result(mine, output(5)));
       }
@@ -187,7 +187,7 @@ test('no ground truth: untrusted providers outvoting one fault nobody; the task 
       [r1, 9],
       [r2, 9],
     ] as const) {
-      assert.equal(p.assigned()[0]?.taskId, taskIds[0]);
+      assert.equal(p.taskOf(p.assigned()[0]), taskIds[0]);
       await handleResult(f.state, f.work, p.address, await p.result(p.assigned()[0]!, output(o)));
     }
     await f.idle();
@@ -210,7 +210,7 @@ test('no ground truth: untrusted providers outvoting one fault nobody; the task 
       await providerConnected(f.state, f.work, t.link, t.hello(1));
       await f.idle();
       const [a] = t.assigned();
-      assert.equal(a?.taskId, taskIds[0], `trusted tie-breaker ${i + 1} got the task`);
+      assert.equal(f.taskOf(a), taskIds[0], `trusted tie-breaker ${i + 1} got the task`);
       await handleResult(f.state, f.work, t.address, await t.result(a!, output(1)));
       await f.idle();
       trusted.push(t);
@@ -301,7 +301,7 @@ test('a ring with no trusted provider online audits itself: accepted unverified,
     await f.work.dispatch();
     await f.idle();
     const [check] = auditor.assigned();
-    assert.equal(check?.taskId, taskIds[0], 'the untrusted fallback auditor got the task');
+    assert.equal(f.taskOf(check), taskIds[0], 'the untrusted fallback auditor got the task');
     await handleResult(f.state, f.work, auditor.address, await auditor.result(check!, output(9)));
     await f.idle();
     assert.equal((await f.task(taskIds[0]!)).status, 'completed', 'agreement still delivers the output');

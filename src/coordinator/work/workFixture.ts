@@ -61,6 +61,13 @@ export type ScriptedProvider = {
   sent: CoordinatorMessage[];
   /** The `assign` messages received so far. */
   assigned(): AssignMessage[];
+  /**
+   * The task an assignment is for, as the coordinator maps it (the `assign` names only the
+   * assignment: protocol v3), a task or a canary lease; undefined for an unknown id.
+   */
+  taskOf(a: { assignmentId: string } | undefined): string | undefined;
+  /** The `assign` messages received so far for task `taskId` (by the coordinator's mapping). */
+  assignedTo(taskId: string): AssignMessage[];
   /** A hello for this provider (CPU only, `slots` slots). */
   hello(slots?: number, inFlight?: string[]): ProviderHello;
   /**
@@ -102,6 +109,14 @@ export async function workFixture(
 ) {
   const store = await openStore({ path: ':memory:' });
   const { db } = store;
+  /** The coordinator's own mapping of an assignment id to its task (a task or a canary lease). */
+  const taskOfAssignment = (id: string): string | undefined => {
+    const row = (store.sqlite?.prepare('SELECT task_id FROM assignments WHERE id = ?').get(id) ??
+      store.sqlite?.prepare('SELECT task_id FROM canary_assignments WHERE id = ?').get(id)) as
+      | { task_id: string }
+      | undefined;
+    return row?.task_id;
+  };
   const files = new Map<string, Uint8Array>();
   const blobs = {
     async size(cid: string) {
@@ -149,6 +164,8 @@ export async function workFixture(
     // libsecp256k1 where its binding loads: the same signatures as viem's, ~20× faster (the harness signs 2 per execution).
     const account = privateKeyToNativeAccount(key ?? generatePrivateKey());
     const address = account.address.toLowerCase() as Address;
+    const taskOf = (a: { assignmentId: string } | undefined) =>
+      a ? taskOfAssignment(a.assignmentId) : undefined;
     const sent: CoordinatorMessage[] = [];
     const link: ProviderLink = {
       address,
@@ -164,6 +181,9 @@ export async function workFixture(
       link,
       sent,
       assigned: () => sent.filter((m): m is AssignMessage => m.type === 'assign'),
+      taskOf,
+      assignedTo: (taskId) =>
+        sent.filter((m): m is AssignMessage => m.type === 'assign' && taskOf(m) === taskId),
       hello: (slots = 1, inFlight = []) => ({
         address,
         hardware: {
@@ -373,6 +393,8 @@ export async function workFixture(
       if (!job) throw new Error(`no job ${id}`);
       return job;
     },
+    /** The task an assignment is for, as the coordinator maps it (an `assign` names no task: protocol v3). */
+    taskOf: (a: { assignmentId: string } | undefined) => (a ? taskOfAssignment(a.assignmentId) : undefined),
     assignments: (taskId: string) =>
       db.selectFrom('assignments').selectAll().where('task_id', '=', taskId).orderBy('created_at').execute(),
     async close() {
