@@ -16,6 +16,7 @@ import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { ProviderResult } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { insertShadowJob } from '../jobs/shadowJobs.ts';
+import { appendShadowCompletion, countShadowCompletion } from '../jobs/shadowOutcomes.ts';
 import type { Database } from '../store/schema.ts';
 import { epochSeed } from '../verification/auditSeeds.ts';
 import { CANARY_REVIEW_MIN_RECORD } from '../verification/constants.ts';
@@ -227,6 +228,9 @@ async function issueCanary(
       });
     if (!issued) return false;
     d.events.notify(jobId);
+    // Its job appears now (the job list and /v1/stats count it from here), so it is counted as
+    // submitted now too: a lease whose job was never counted was a tell on /metrics.
+    d.metrics.jobsSubmitted.inc();
     d.metrics.assignments.inc();
     // The same shape as real work's assignment (dispatch.ts), its tiny input inside too.
     const inputBytes = await inlineInput(d, canary.input_cid);
@@ -313,6 +317,7 @@ export async function handleCanaryResult(
       signed: { taskId: msg.taskId, usage: msg.usage, issuedAt: msg.issuedAt, signature: msg.signature },
     });
   } else {
+    let shadowJob: string | undefined;
     await d.db.transaction().execute(async (trx) => {
       const before = await currentReputation(s, d, trx, address);
       // A miss by a provider with a long good record is held for a re-verification, not faulted;
@@ -330,6 +335,8 @@ export async function handleCanaryResult(
       if (updated.numUpdatedRows === 0n) {
         throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} is no longer leased`);
       }
+      // What an unaudited real primary's answer appends to its job, right or wrong (shadowOutcomes.ts).
+      shadowJob = await appendShadowCompletion(trx, d.events, canary.id);
       if (passed) await recordOutcome(s, d, trx, address, 'valid', undefined, canary.task_id);
       else {
         await setCanaryRepBefore(trx, canary.id, JSON.stringify(before));
@@ -363,26 +370,20 @@ export async function handleCanaryResult(
               .execute();
             continue;
           }
-          const opened =
-            reviewed === 'open'
-              ? undefined
-              : await openCanaryReview(
-                  trx,
-                  {
-                    canaryId: known.id,
-                    reason: 'record-miss',
-                    leaseId: canary.id,
-                    provider: address,
-                    evidence,
-                  },
-                  t,
-                );
-          if (opened) {
-            await d.events.append(trx, null, 'canary.review-opened', {
-              canary: known.id,
-              reason: 'record-miss',
-            });
-          }
+          if (reviewed !== 'open')
+            await openCanaryReview(
+              trx,
+              {
+                canaryId: known.id,
+                reason: 'record-miss',
+                leaseId: canary.id,
+                provider: address,
+                evidence,
+              },
+              t,
+            );
+          // No `canary.review-opened` network event: it followed the answer at once and told the
+          // provider (and anyone it tells) that the task was a canary (shadowOutcomes.ts).
           continue;
         }
         await recordFault(s, d, trx, {
@@ -394,10 +395,12 @@ export async function handleCanaryResult(
         });
       }
     });
+    if (shadowJob) d.events.notify(shadowJob);
   }
   d.log.info({ provider: address, canary: known.id, passed, review: review?.id }, 'canary checked');
   d.scheduler.release(address);
-  d.metrics.tasksFinished.inc({ status: passed ? 'completed' : 'failed' });
+  // As a real unaudited task's accepted answer counts, right or wrong (a miss counted `failed`).
+  countShadowCompletion(d.metrics);
   void d.dispatch();
 }
 
@@ -428,8 +431,27 @@ export async function expireCanaries(
       if (u.numUpdatedRows === 0n) return false;
       await reopenReviewCheck(trx, r.id);
       await recordOutcome(s, d, trx, r.provider, 'timeout', await canaryTimeoutCause(trx, r.id));
+      // What a real primary's lost lease appends to its job (leases.ts): the ids advance alike.
+      const shadow = await trx
+        .selectFrom('shadow_jobs')
+        .select('id')
+        .where('lease_id', '=', r.id)
+        .executeTakeFirst();
+      if (shadow)
+        await d.events.append(trx, shadow.id, 'task.retry', {
+          taskId: (
+            await trx
+              .selectFrom('canary_assignments')
+              .select('task_id')
+              .where('id', '=', r.id)
+              .executeTakeFirstOrThrow()
+          ).task_id,
+          code: 'PLX_LEASE_EXPIRED',
+          message: 'lease expired',
+        });
       return true;
     });
+    if (done) d.metrics.tasksFinished.inc({ status: 'expired' });
     if (done && s.links.has(r.provider) && where.keep === undefined) {
       d.scheduler.release(r.provider);
       send(s, r.provider, { type: 'cancel', assignmentId: r.id as Hex, reason: 'lease expired' });
