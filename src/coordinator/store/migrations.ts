@@ -3,6 +3,7 @@ import { dialectOf } from './dialect.ts';
 import { laterMigrations } from './laterMigrations.ts';
 import { leaseMigrations } from './leaseMigrations.ts';
 import { securityMigrations } from './securityMigrations.ts';
+import { shadowPendingMigrations } from './shadowPendingMigration.ts';
 import { speedMigrations } from './speedMigrations.ts';
 
 /**
@@ -529,7 +530,7 @@ const migrations: Record<string, Migration> = {
   },
 };
 
-/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts). */
+/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts, shadowPendingMigration.ts). */
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return {
@@ -538,6 +539,7 @@ export const migrationProvider: MigrationProvider = {
       ...leaseMigrations,
       ...speedMigrations,
       ...securityMigrations,
+      ...shadowPendingMigrations,
     };
   },
 };

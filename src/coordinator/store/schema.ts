@@ -3,6 +3,7 @@ import type { AssignmentsTable } from './assignmentSchema.ts';
 import type { CanaryHoldsTable } from './canaryHoldMigration.ts';
 import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
 import type { ShadowJobsTable } from './shadowJobsMigration.ts';
+import type { ShadowPendingTable } from './shadowPendingMigration.ts';
 import type { BlobChunksTable, LedgerBalancesTable, ProviderUploadsTable } from './uploadSchema.ts';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
@@ -515,6 +516,7 @@ export type Database = {
   canary_assignments: CanaryAssignmentsTable;
   canary_holds: CanaryHoldsTable;
   shadow_jobs: ShadowJobsTable;
+  shadow_pending: ShadowPendingTable;
   canary_sources: CanarySourcesTable;
   canary_reviews: CanaryReviewsTable;
   fault_reversals: FaultReversalsTable;

@@ -41,6 +41,7 @@ import { inlineInput } from './inlineInput.ts';
 import { storeKnownAnswer } from './knownAnswers.ts';
 import { initFor } from './openVerifications.ts';
 import { drawnReview } from './reviewCheckers.ts';
+import { claimStocked, stockedFor } from './shadowStock.ts';
 import { canaryTimeoutCause } from './timeoutCause.ts';
 import { reputationOf, send, type WorkDeps, type WorkState } from './workState.ts';
 
@@ -135,7 +136,10 @@ export async function injectCanary(
     const seed = epoch === undefined ? s.econ.seed : await storedEpochSeed(s, d, epoch);
     const draw = hashUnit(seed, 'canary', provider.toLowerCase(), slot);
     if (draw >= rate) return false;
-    const canary = await d.stmt.first(d.db, d.q.unseenCanary, { provider });
+    // A stocked shadow job first (shadowStock.ts): it was listed queued since its submission.
+    const found = await stockedFor(d.db, provider);
+    const stocked = found && (found.canary.gpu === 0 || d.proofs.gpuTrusted(provider)) ? found : undefined;
+    const canary = stocked?.canary ?? (await d.stmt.first(d.db, d.q.unseenCanary, { provider }));
     if (!canary) return false;
     if (canary.gpu === 1 && !d.proofs.gpuTrusted(provider)) return false;
     await issueCanary(
@@ -145,6 +149,8 @@ export async function injectCanary(
       canary,
       undefined,
       epoch === undefined ? undefined : { epoch, slot, rate, draw },
+      undefined,
+      stocked?.pendingId,
     );
     return true;
   } catch (err) {
@@ -167,12 +173,14 @@ async function issueCanary(
   reviewId?: string,
   drawn?: { epoch: number; slot: string; rate: number; draw: number },
   checkDraw?: { epoch: number | null; draw: number },
+  pendingId?: string,
 ): Promise<boolean> {
   {
     const id = `0x${randomBytes(32).toString('hex')}` as Hex;
     const taskId = `0x${randomBytes(32).toString('hex')}` as Hex;
     const t = d.now();
     let jobId = '';
+    let fresh = true;
     const issued = await d.db
       .transaction()
       .execute(async (trx) => {
@@ -198,12 +206,18 @@ async function issueCanary(
         });
         // Its own job, like any client's: the source job's id (a finished job whose task list
         // lacks this task id) told an API-reading provider it held a canary.
-        jobId = await insertShadowJob(trx, {
-          leaseId: id,
-          sourceJobId: canary.source_job_id,
-          model: canary.model,
-          at: t,
-        });
+        // A stocked one when it fits (shadowStock.ts), else one made now (its submission drawn
+        // from recent real waits).
+        const claimed = pendingId === undefined ? undefined : await claimStocked(trx, pendingId, id);
+        fresh = claimed === undefined;
+        jobId =
+          claimed ??
+          (await insertShadowJob(trx, {
+            leaseId: id,
+            sourceJobId: canary.source_job_id,
+            model: canary.model,
+            at: t,
+          }));
         // The events a real job's first lease appends: the public event ids count every event,
         // and a lease that added none was a gap a provider could watch for.
         await d.events.append(trx, jobId, 'job.running', {});
@@ -228,9 +242,9 @@ async function issueCanary(
       });
     if (!issued) return false;
     d.events.notify(jobId);
-    // Its job appears now (the job list and /v1/stats count it from here), so it is counted as
-    // submitted now too: a lease whose job was never counted was a tell on /metrics.
-    d.metrics.jobsSubmitted.inc();
+    // A job made at its lease appears now, so it is counted as submitted now (a stocked one was
+    // counted when it was stocked): a lease whose job was never counted was a tell on /metrics.
+    if (fresh) d.metrics.jobsSubmitted.inc();
     d.metrics.assignments.inc();
     // The same shape as real work's assignment (dispatch.ts), its tiny input inside too.
     const inputBytes = await inlineInput(d, canary.input_cid);

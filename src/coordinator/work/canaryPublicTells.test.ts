@@ -14,10 +14,11 @@ import type { Hex } from 'viem';
 import { encodeSafetensors } from '../../protocol/safetensors.ts';
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { countByStatus } from '../jobs/jobQueries.ts';
-import { shadowAggregates, sumRows } from '../jobs/shadowJobs.ts';
+import { findShadowJob, shadowAggregates, sumRows } from '../jobs/shadowJobs.ts';
 import { publicVerificationTotals } from '../jobs/shadowOutcomes.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { handleCommit, handleResult } from './results.ts';
+import { stockShadowJob } from './shadowStock.ts';
 import { output, workFixture } from './workFixture.ts';
 
 type Fixture = Awaited<ReturnType<typeof workFixture>>;
@@ -153,6 +154,50 @@ test('a canary answer — passed, or a long record’s held miss — moves every
     assert.ok(Object.keys(realTask.answered).length > 0, 'the real task’s answer moved public counters');
     assert.deepEqual(canaryPass, realTask, 'a passed canary moves what a real unaudited task moves');
     assert.deepEqual(heldMiss, realTask, 'a held canary miss moves what a real unaudited task moves');
+  } finally {
+    await f.close();
+  }
+});
+
+test('a canary lease claims a shadow job stocked ahead: listed queued since its submission, its lease moves /v1/stats, event ids and /metrics as a real first lease does', async () => {
+  const f = await workFixture({ canaries: { rate: 1 } });
+  try {
+    await addCanary(f);
+    const stockedAt = f.clock.t;
+    assert.equal(await stockShadowJob(f.db, f.work.events, stockedAt), true, 'stocked');
+    const [pending] = await f.db.selectFrom('shadow_pending').selectAll().execute();
+    assert.ok(pending);
+    const queued = await findShadowJob(f.db, pending.id);
+    assert.equal(queued?.status, 'queued', 'listed as a queued job before any lease');
+    assert.equal(await f.eventTypes(pending.id).then((t) => t.join()), 'job.submitted');
+    f.clock.t += 5_000;
+    const p = await f.connected();
+    const { taskIds } = await f.submitJob({ tasks: 1, verification: { policy: 'audit' } });
+    const before = await snapshot(f);
+    await f.work.dispatch();
+    await f.idle();
+    const canaryLease = delta(before, await snapshot(f));
+    const [assign] = p.assigned();
+    assert.equal(assign?.jobId, pending.id, 'the canary went out under the stocked job');
+    const running = await findShadowJob(f.db, pending.id);
+    assert.equal(running?.status, 'running');
+    assert.equal(running?.created_at, stockedAt, 'its submission time is when it was stocked');
+    // Answer the canary (its movement is the first test's), then measure the real first lease.
+    const dispatch = f.work.dispatch;
+    f.work.dispatch = async () => {};
+    await handleResult(f.state, f.work, p.address, await p.result(assign!, output(7)));
+    await f.idle();
+    f.work.dispatch = dispatch;
+    const mid = await snapshot(f);
+    await f.work.dispatch();
+    await f.idle();
+    const realLease = delta(mid, await snapshot(f));
+    assert.equal(p.assigned()[1]?.taskId, taskIds[0], 'the real task’s first lease');
+    assert.ok(
+      realLease['jobs.queued'] === -1 && realLease['jobs.running'] === 1,
+      'a real first lease: queued → running',
+    );
+    assert.deepEqual(canaryLease, realLease, 'the canary lease moves what a real first lease moves');
   } finally {
     await f.close();
   }
