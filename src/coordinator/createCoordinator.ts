@@ -60,6 +60,7 @@ import type { RawConnection } from './store/queryTemplate.ts';
 import { registerReplica } from './store/replicaRegistry.ts';
 import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
 import { chainFunderOf } from './work/funders.ts';
+import { stockShadowJob } from './work/shadowStock.ts';
 import { defaultVerificationEconomics } from './work/workState.ts';
 
 /** The store's raw SQLite connection for query templates, when it has one (PostgreSQL: none). */
@@ -246,7 +247,17 @@ export async function startCoordinator(
     market,
     onSubmitted: () => {
       metrics.jobsSubmitted.inc();
-      void loop.dispatch();
+      // A shadow job stocked among real submissions (work/shadowStock.ts), then the dispatch.
+      const stocked =
+        config.canaryRate > 0
+          ? stockShadowJob(db, events, Date.now()).then(
+              (made) => {
+                if (made) metrics.jobsSubmitted.inc();
+              },
+              (err: unknown) => log.error({ err }, 'shadow job stock failed'),
+            )
+          : Promise.resolve();
+      void stocked.then(() => loop.dispatch());
     },
   });
 

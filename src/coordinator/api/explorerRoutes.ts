@@ -29,6 +29,7 @@ import {
   listProviderAssignments,
 } from '../jobs/jobQueries.ts';
 import { isPublicJob, listProviderShadowLeases, shadowAggregates, sumRows } from '../jobs/shadowJobs.ts';
+import { publicVerificationTotals } from '../jobs/shadowOutcomes.ts';
 import { findProvider, providerExists, scanProviders } from '../providers/providerQueries.ts';
 import { providerTimeline, timelineTotal } from '../providers/providerTimeline.ts';
 import { listEarningPostings, listSessionIntervals } from '../providers/timelineQueries.ts';
@@ -112,7 +113,9 @@ export function explorerRoutes(deps: {
           tasks: sumRows('status', real.tasks, shadow.tasks),
           assignments: sumRows('status', real.assignments, shadow.assignments),
         };
-        const verification = verificationTotals(await verificationCounts(db));
+        // Canaries count as the unaudited tasks of their shadow jobs: totals that moved for real
+        // verdicts only told a provider, right after it answered, that its task was a canary.
+        const verification = await publicVerificationTotals(db);
         return {
           generatedAt: now,
           // The explorer opens /v1/events?after=lastEventId, so it streams news, not all history.

@@ -27,6 +27,29 @@ export function publicSpecOf(spec: Record<string, unknown>): JobSpecView {
   return out;
 }
 
+/**
+ * A shadow job's kind and public spec (JSON) from its canary's source job: the public part of the
+ * source's spec, never marked public (a public job's tasks are anyone's to read, a shadow job has
+ * none to show).
+ *
+ * @example const { kind, spec } = await shadowSpecOf(trx, canary.source_job_id, canary.model);
+ */
+export async function shadowSpecOf(
+  ex: Kysely<Database> | Transaction<Database>,
+  sourceJobId: string,
+  model: string,
+): Promise<{ kind: string; spec: string }> {
+  const source = await ex
+    .selectFrom('jobs')
+    .select(['kind', 'spec'])
+    .where('id', '=', sourceJobId)
+    .executeTakeFirst();
+  const { public: _public, ...spec } = source
+    ? publicSpecOf(JSON.parse(source.spec) as Record<string, unknown>)
+    : { kind: 'onnx.infer', model };
+  return { kind: source?.kind ?? 'onnx.infer', spec: JSON.stringify(spec) };
+}
+
 /** How many recent real executions the submission-to-lease wait of a shadow job is drawn from. */
 const WAIT_SAMPLE = 64;
 
@@ -43,15 +66,7 @@ export async function insertShadowJob(
   trx: Transaction<Database>,
   a: { leaseId: string; sourceJobId: string; model: string; at: number },
 ): Promise<string> {
-  const source = await trx
-    .selectFrom('jobs')
-    .select(['kind', 'spec'])
-    .where('id', '=', a.sourceJobId)
-    .executeTakeFirst();
-  // Never a public job: a public job's tasks are anyone's to read, a shadow job has none to show.
-  const { public: _public, ...spec } = source
-    ? publicSpecOf(JSON.parse(source.spec) as Record<string, unknown>)
-    : { kind: 'onnx.infer', model: a.model };
+  const { kind, spec } = await shadowSpecOf(trx, a.sourceJobId, a.model);
   const waits = await trx
     .selectFrom('assignments as a')
     .innerJoin('jobs as j', 'j.id', 'a.job_id')
@@ -68,8 +83,8 @@ export async function insertShadowJob(
       id,
       lease_id: a.leaseId,
       client: `0x${randomBytes(20).toString('hex')}`,
-      kind: source?.kind ?? 'onnx.infer',
-      spec: JSON.stringify(spec),
+      kind,
+      spec,
       created_at: a.at - wait,
     })
     .execute();
@@ -136,7 +151,33 @@ function rowOf(r: ShadowSelect): ShadowJobRow {
  */
 export async function findShadowJob(db: Kysely<Database>, id: string): Promise<ShadowJobRow | undefined> {
   const r = await shadowQuery(db).where('s.id', '=', id).executeTakeFirst();
-  return r ? rowOf(r) : undefined;
+  if (r) return rowOf(r);
+  const p = await db.selectFrom('shadow_pending').selectAll().where('id', '=', id).executeTakeFirst();
+  return p ? pendingRowOf(p) : undefined;
+}
+
+/** A stocked shadow job (0068) as the job views read it: queued, its one task not yet leased. */
+function pendingRowOf(p: {
+  id: string;
+  client: string;
+  kind: string;
+  spec: string;
+  created_at: number;
+}): ShadowJobRow {
+  return {
+    id: p.id,
+    client: p.client,
+    kind: p.kind,
+    spec: p.spec,
+    status: 'queued',
+    tasks_total: 1,
+    tasks_done: 0,
+    error_code: null,
+    error_message: null,
+    created_at: p.created_at,
+    updated_at: p.created_at,
+    worst_case: null,
+  };
 }
 
 /**
@@ -153,11 +194,26 @@ export async function listShadowJobs(
     before?: { createdAt: number; id: string } | undefined;
   },
 ): Promise<ShadowJobRow[]> {
-  if (q.status === 'queued' || q.status === 'failed') return [];
+  if (q.status === 'failed') return [];
+  const before = q.before;
+  let pending = db.selectFrom('shadow_pending').selectAll();
+  if (before)
+    pending = pending.where((eb) =>
+      eb.or([
+        eb('created_at', '<', before.createdAt),
+        eb.and([eb('created_at', '=', before.createdAt), eb('id', '<', before.id)]),
+      ]),
+    );
+  const stocked =
+    q.status === undefined || q.status === 'queued'
+      ? (await pending.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute()).map(
+          pendingRowOf,
+        )
+      : [];
+  if (q.status === 'queued') return stocked;
   let query = shadowQuery(db);
   if (q.status === 'running') query = query.where('ca.status', '=', 'leased');
   if (q.status === 'completed') query = query.where('ca.status', '!=', 'leased');
-  const before = q.before;
   if (before)
     query = query.where((eb) =>
       eb.or([
@@ -166,7 +222,7 @@ export async function listShadowJobs(
       ]),
     );
   const rows = await query.orderBy('s.created_at', 'desc').orderBy('s.id', 'desc').limit(q.limit).execute();
-  return rows.map(rowOf);
+  return [...rows.map(rowOf), ...stocked];
 }
 
 /**
@@ -174,7 +230,9 @@ export async function listShadowJobs(
  *
  * @example const { running, completed } = await countShadowJobs(db);
  */
-export async function countShadowJobs(db: Kysely<Database>): Promise<{ running: number; completed: number }> {
+export async function countShadowJobs(
+  db: Kysely<Database>,
+): Promise<{ queued: number; running: number; completed: number }> {
   const rows = await db
     .selectFrom('shadow_jobs as s')
     .innerJoin('canary_assignments as ca', 'ca.id', 's.lease_id')
@@ -187,7 +245,16 @@ export async function countShadowJobs(db: Kysely<Database>): Promise<{ running: 
     if (r.status === 'leased') running += Number(r.n);
     else completed += Number(r.n);
   }
-  return { running, completed };
+  return { queued: await countPending(db), running, completed };
+}
+
+/** How many shadow jobs are stocked ahead of their lease (queued, 0068). */
+async function countPending(db: Kysely<Database>): Promise<number> {
+  const r = await db
+    .selectFrom('shadow_pending')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirst();
+  return Number(r?.n ?? 0);
 }
 
 /**
@@ -238,7 +305,7 @@ export async function shadowAggregates(db: Kysely<Database>, since: number) {
     .groupBy('ca.status')
     .execute();
   const jobs: StatusRow<JobStatus>[] = [];
-  const tasks: StatusRow<'assigned' | 'completed'>[] = [];
+  const tasks: StatusRow<'queued' | 'assigned' | 'completed'>[] = [];
   const assignments: StatusRow<'leased' | 'completed' | 'expired'>[] = [];
   for (const r of rows) {
     const n = Number(r.n);
@@ -247,6 +314,15 @@ export async function shadowAggregates(db: Kysely<Database>, since: number) {
     tasks.push({ status: open ? 'assigned' : 'completed', n });
     assignments.push({ status: open ? 'leased' : r.status === 'expired' ? 'expired' : 'completed', n });
   }
+  // Stocked ones (0068): a queued job with one queued task, submitted when it was stocked.
+  const queued = await countPending(db);
+  if (queued > 0) {
+    jobs.push({ status: 'queued', n: queued });
+    tasks.push({ status: 'queued', n: queued });
+  }
+  const stockedAt = (
+    await db.selectFrom('shadow_pending').select('created_at').where('created_at', '>=', since).execute()
+  ).map((r) => r.created_at);
   const recent = await db
     .selectFrom('shadow_jobs as s')
     .innerJoin('canary_assignments as ca', 'ca.id', 's.lease_id')
@@ -263,7 +339,10 @@ export async function shadowAggregates(db: Kysely<Database>, since: number) {
     jobs,
     tasks,
     assignments,
-    submitted: perMinute(recent.filter((r) => r.created_at >= since).map((r) => r.created_at)),
+    submitted: perMinute([
+      ...recent.filter((r) => r.created_at >= since).map((r) => r.created_at),
+      ...stockedAt,
+    ]),
     completed: perMinute(
       recent
         .filter((r) => r.status !== 'leased' && (r.finished_at ?? 0) >= since)

@@ -75,8 +75,17 @@ export async function findByCid(db: Kysely<Database>, cid: string, limit: number
     .orderBy('s.created_at', 'desc')
     .limit(limit)
     .execute();
+  // Stocked shadow jobs (0068) are queued jobs of their model like any other.
+  const stocked = await db
+    .selectFrom('shadow_pending')
+    .select(['id', 'created_at'])
+    .where(sql`json_extract(spec, '$.model')`, '=', cid)
+    .orderBy('created_at', 'desc')
+    .limit(limit)
+    .execute();
   const all = [
     ...asModel,
+    ...stocked.map((r) => ({ id: r.id, status: 'queued' as const, created_at: r.created_at, role: 'model' })),
     ...shadows.map((r) => ({
       id: r.id,
       status: r.lease === 'leased' ? ('running' as const) : ('completed' as const),

@@ -4,6 +4,7 @@ import { laterMigrations } from './laterMigrations.ts';
 import { leaseMigrations } from './leaseMigrations.ts';
 import { reviewCheckMigrations } from './reviewCheckMigration.ts';
 import { securityMigrations } from './securityMigrations.ts';
+import { shadowPendingMigrations } from './shadowPendingMigration.ts';
 import { speedMigrations } from './speedMigrations.ts';
 
 /**
@@ -530,7 +531,7 @@ const migrations: Record<string, Migration> = {
   },
 };
 
-/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts, reviewCheckMigration.ts). */
+/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts, reviewCheckMigration.ts, shadowPendingMigration.ts). */
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return {
@@ -540,6 +541,7 @@ export const migrationProvider: MigrationProvider = {
       ...speedMigrations,
       ...securityMigrations,
       ...reviewCheckMigrations,
+      ...shadowPendingMigrations,
     };
   },
 };

@@ -4,6 +4,7 @@ import type { CanaryHoldsTable } from './canaryHoldMigration.ts';
 import type { ReviewCheckBasesTable } from './reviewCheckMigration.ts';
 import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
 import type { ShadowJobsTable } from './shadowJobsMigration.ts';
+import type { ShadowPendingTable } from './shadowPendingMigration.ts';
 import type { BlobChunksTable, LedgerBalancesTable, ProviderUploadsTable } from './uploadSchema.ts';
 
 /** Row types of the coordinator store. Times are unix milliseconds; money is TEXT (bigint). */
@@ -517,6 +518,7 @@ export type Database = {
   canary_holds: CanaryHoldsTable;
   review_check_bases: ReviewCheckBasesTable;
   shadow_jobs: ShadowJobsTable;
+  shadow_pending: ShadowPendingTable;
   canary_sources: CanarySourcesTable;
   canary_reviews: CanaryReviewsTable;
   fault_reversals: FaultReversalsTable;

@@ -17,6 +17,7 @@ import type { ProviderResult } from '../../protocol/schemas.ts';
 import { taskRefOf } from '../../protocol/taskRef.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { insertShadowJob } from '../jobs/shadowJobs.ts';
+import { appendShadowCompletion, countShadowCompletion } from '../jobs/shadowOutcomes.ts';
 import type { ReviewCheckBasis } from '../settlement/epochFacts.ts';
 import type { Database } from '../store/schema.ts';
 import { epochSeed } from '../verification/auditSeeds.ts';
@@ -42,6 +43,7 @@ import { inlineInput } from './inlineInput.ts';
 import { storeKnownAnswer } from './knownAnswers.ts';
 import { initFor } from './openVerifications.ts';
 import { drawnReview } from './reviewCheckers.ts';
+import { claimStocked, stockedFor } from './shadowStock.ts';
 import { canaryTimeoutCause } from './timeoutCause.ts';
 import { reputationOf, send, type WorkDeps, type WorkState } from './workState.ts';
 
@@ -136,7 +138,10 @@ export async function injectCanary(
     const seed = epoch === undefined ? s.econ.seed : await storedEpochSeed(s, d, epoch);
     const draw = hashUnit(seed, 'canary', provider.toLowerCase(), slot);
     if (draw >= rate) return false;
-    const canary = await d.stmt.first(d.db, d.q.unseenCanary, { provider });
+    // A stocked shadow job first (shadowStock.ts): it was listed queued since its submission.
+    const found = await stockedFor(d.db, provider);
+    const stocked = found && (found.canary.gpu === 0 || d.proofs.gpuTrusted(provider)) ? found : undefined;
+    const canary = stocked?.canary ?? (await d.stmt.first(d.db, d.q.unseenCanary, { provider }));
     if (!canary) return false;
     if (canary.gpu === 1 && !d.proofs.gpuTrusted(provider)) return false;
     await issueCanary(
@@ -146,6 +151,8 @@ export async function injectCanary(
       canary,
       undefined,
       epoch === undefined ? undefined : { epoch, slot, rate, draw },
+      undefined,
+      stocked?.pendingId,
     );
     return true;
   } catch (err) {
@@ -168,12 +175,14 @@ async function issueCanary(
   reviewId?: string,
   drawn?: { epoch: number; slot: string; rate: number; draw: number },
   checkDraw?: { epoch: number | null; draw: number; basis?: ReviewCheckBasis },
+  pendingId?: string,
 ): Promise<boolean> {
   {
     const id = `0x${randomBytes(32).toString('hex')}` as Hex;
     const taskId = `0x${randomBytes(32).toString('hex')}` as Hex;
     const t = d.now();
     let jobId = '';
+    let fresh = true;
     const issued = await d.db
       .transaction()
       .execute(async (trx) => {
@@ -199,12 +208,18 @@ async function issueCanary(
         });
         // Its own job, like any client's: the source job's id (a finished job whose task list
         // lacks this task id) told an API-reading provider it held a canary.
-        jobId = await insertShadowJob(trx, {
-          leaseId: id,
-          sourceJobId: canary.source_job_id,
-          model: canary.model,
-          at: t,
-        });
+        // A stocked one when it fits (shadowStock.ts), else one made now (its submission drawn
+        // from recent real waits).
+        const claimed = pendingId === undefined ? undefined : await claimStocked(trx, pendingId, id);
+        fresh = claimed === undefined;
+        jobId =
+          claimed ??
+          (await insertShadowJob(trx, {
+            leaseId: id,
+            sourceJobId: canary.source_job_id,
+            model: canary.model,
+            at: t,
+          }));
         // The events a real job's first lease appends: the public event ids count every event,
         // and a lease that added none was a gap a provider could watch for.
         await d.events.append(trx, jobId, 'job.running', {});
@@ -234,6 +249,9 @@ async function issueCanary(
       });
     if (!issued) return false;
     d.events.notify(jobId);
+    // A job made at its lease appears now, so it is counted as submitted now (a stocked one was
+    // counted when it was stocked): a lease whose job was never counted was a tell on /metrics.
+    if (fresh) d.metrics.jobsSubmitted.inc();
     d.metrics.assignments.inc();
     // The same shape as real work's assignment (dispatch.ts), its tiny input inside too.
     const inputBytes = await inlineInput(d, canary.input_cid);
@@ -320,6 +338,7 @@ export async function handleCanaryResult(
       signed: { taskId: canary.task_id, usage: msg.usage, issuedAt: msg.issuedAt, signature: msg.signature },
     });
   } else {
+    let shadowJob: string | undefined;
     await d.db.transaction().execute(async (trx) => {
       const before = await currentReputation(s, d, trx, address);
       // A miss by a provider with a long good record is held for a re-verification, not faulted;
@@ -337,6 +356,8 @@ export async function handleCanaryResult(
       if (updated.numUpdatedRows === 0n) {
         throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${msg.assignmentId} is no longer leased`);
       }
+      // What an unaudited real primary's answer appends to its job, right or wrong (shadowOutcomes.ts).
+      shadowJob = await appendShadowCompletion(trx, d.events, canary.id);
       if (passed) await recordOutcome(s, d, trx, address, 'valid', undefined, canary.task_id);
       else {
         await setCanaryRepBefore(trx, canary.id, JSON.stringify(before));
@@ -371,26 +392,20 @@ export async function handleCanaryResult(
               .execute();
             continue;
           }
-          const opened =
-            reviewed === 'open'
-              ? undefined
-              : await openCanaryReview(
-                  trx,
-                  {
-                    canaryId: known.id,
-                    reason: 'record-miss',
-                    leaseId: canary.id,
-                    provider: address,
-                    evidence,
-                  },
-                  t,
-                );
-          if (opened) {
-            await d.events.append(trx, null, 'canary.review-opened', {
-              canary: known.id,
-              reason: 'record-miss',
-            });
-          }
+          if (reviewed !== 'open')
+            await openCanaryReview(
+              trx,
+              {
+                canaryId: known.id,
+                reason: 'record-miss',
+                leaseId: canary.id,
+                provider: address,
+                evidence,
+              },
+              t,
+            );
+          // No `canary.review-opened` network event: it followed the answer at once and told the
+          // provider (and anyone it tells) that the task was a canary (shadowOutcomes.ts).
           continue;
         }
         await recordFault(s, d, trx, {
@@ -402,10 +417,12 @@ export async function handleCanaryResult(
         });
       }
     });
+    if (shadowJob) d.events.notify(shadowJob);
   }
   d.log.info({ provider: address, canary: known.id, passed, review: review?.id }, 'canary checked');
   d.scheduler.release(address);
-  d.metrics.tasksFinished.inc({ status: passed ? 'completed' : 'failed' });
+  // As a real unaudited task's accepted answer counts, right or wrong (a miss counted `failed`).
+  countShadowCompletion(d.metrics);
   void d.dispatch();
 }
 
@@ -436,8 +453,27 @@ export async function expireCanaries(
       if (u.numUpdatedRows === 0n) return false;
       await reopenReviewCheck(trx, r.id);
       await recordOutcome(s, d, trx, r.provider, 'timeout', await canaryTimeoutCause(trx, r.id));
+      // What a real primary's lost lease appends to its job (leases.ts): the ids advance alike.
+      const shadow = await trx
+        .selectFrom('shadow_jobs')
+        .select('id')
+        .where('lease_id', '=', r.id)
+        .executeTakeFirst();
+      if (shadow)
+        await d.events.append(trx, shadow.id, 'task.retry', {
+          taskId: (
+            await trx
+              .selectFrom('canary_assignments')
+              .select('task_id')
+              .where('id', '=', r.id)
+              .executeTakeFirstOrThrow()
+          ).task_id,
+          code: 'PLX_LEASE_EXPIRED',
+          message: 'lease expired',
+        });
       return true;
     });
+    if (done) d.metrics.tasksFinished.inc({ status: 'expired' });
     if (done && s.links.has(r.provider) && where.keep === undefined) {
       d.scheduler.release(r.provider);
       send(s, r.provider, { type: 'cancel', assignmentId: r.id as Hex, reason: 'lease expired' });

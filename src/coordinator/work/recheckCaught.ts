@@ -33,8 +33,8 @@ import { forgetVerification, type WorkDeps, type WorkState } from './workState.t
 export type Reopened = { jobId: string; taskId: string };
 
 /**
- * Reopens the completed, unverified tasks of every running audited job whose accepted output came
- * from `provider` (except `exceptTaskId`, the task it was just caught on), in the caller's
+ * Reopens the completed, unverified tasks of every running audited or `redundant(k)` job whose
+ * accepted output came from `provider` or that `provider` agreed with (except `exceptTaskId`, the task it was just caught on), in the caller's
  * transaction: each goes back to the queue with its output, provider and verification cleared,
  * and its job's done count drops by as many. Returns the reopened tasks (the caller emits their
  * events; {@link reopenAfterFault} does both).
@@ -52,8 +52,23 @@ export async function reopenCaughtOutputs(
     .selectFrom('tasks as t')
     .innerJoin('task_verifications as v', 'v.task_id', 't.id')
     .innerJoin('jobs as j', 'j.id', 't.job_id')
-    .select(['t.id', 't.job_id', 't.output_cid', 'v.verdict', 'j.spec'])
-    .where('t.provider', '=', provider.toLowerCase())
+    .select(['t.id', 't.job_id', 't.output_cid', 't.provider', 'v.verdict', 'j.spec'])
+    // Its accepted output, or one it agreed with: a `redundant(k)` round of untrusted replicas
+    // (or an untrusted fallback auditor) vouched for the accepted output as much as its provider.
+    .where((eb) =>
+      eb.or([
+        eb('t.provider', '=', provider.toLowerCase()),
+        eb(
+          't.id',
+          'in',
+          eb
+            .selectFrom('assignments as a')
+            .select('a.task_id')
+            .where('a.provider', '=', provider.toLowerCase())
+            .where('a.status', '=', 'completed'),
+        ),
+      ]),
+    )
     .where('t.status', '=', 'completed')
     .where('t.id', '!=', exceptTaskId)
     .where('v.status', '=', 'accepted')
@@ -73,8 +88,13 @@ export async function reopenCaughtOutputs(
       specs.set(r.job_id, spec);
     }
     if (!defersUncheckedOutputs(spec)) continue;
-    const verdict = JSON.parse(r.verdict ?? '{}') as Pick<Verdict, 'status' | 'verified'>;
+    const verdict = JSON.parse(r.verdict ?? '{}') as Pick<Verdict, 'status' | 'verified' | 'outcomes'>;
     if (verdict.verified !== false || !defersBilling(spec, verdict)) continue;
+    const who = provider.toLowerCase();
+    const agreed =
+      r.provider === who ||
+      (verdict.outcomes ?? []).some((o) => o.provider.toLowerCase() === who && o.outcome === 'unverified');
+    if (!agreed) continue;
     out.push({ jobId: r.job_id, taskId: r.id });
     if (r.output_cid) kept.push({ taskId: r.id, jobId: r.job_id, outputCid: r.output_cid });
   }
