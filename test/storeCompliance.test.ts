@@ -148,6 +148,7 @@ function complianceCases(backend: Backend, skip: () => string | false) {
           at: T0 + 5,
           leaseClass: 'gpu:nvidia-geforce-rtx-3060',
           sizeCap: '40000',
+          salt: null,
         }),
         1n,
       );

@@ -10,7 +10,7 @@
  * Statements signed before v3 name the real task id instead: validators accept either form of a
  * published statement ({@link signedTaskRefs}), the coordinator only the opaque one.
  */
-import type { Hex } from 'viem';
+import { encodeAbiParameters, type Hex, keccak256 } from 'viem';
 
 /**
  * The task reference a provider signs over for `assignmentId`: the assignment id itself.
@@ -57,7 +57,12 @@ export async function verifyTaskSigned(
   assignmentId: string,
   taskId: string,
   verify: (ref: Hex) => Promise<unknown>,
+  bind?: LeaseBinding,
 ): Promise<void> {
+  if (bind) {
+    const why = leaseBindingError(assignmentId, taskId, bind.provider, bind.salts, bind.legacyAllowed);
+    if (why) throw new Error(`lease ${assignmentId} is not bound to task ${taskId}: ${why}`);
+  }
   let first: unknown;
   for (const ref of signedTaskRefs(assignmentId, taskId)) {
     try {
@@ -68,4 +73,87 @@ export async function verifyTaskSigned(
     }
   }
   throw first;
+}
+
+/**
+ * What a validator checks a lease's binding to its task with ({@link leaseBindingError}): the
+ * signer, the bundle's published salts, and whether a lease without one may be a legacy lease.
+ */
+export type LeaseBinding = {
+  provider: string;
+  salts: Record<string, string> | undefined;
+  legacyAllowed: boolean;
+};
+
+/**
+ * A lease's id bound to its task (protocol v3.1, docs/protocol.md "Opaque assignment ids"):
+ * `keccak256(abi.encode(taskId, provider, salt))` with a fresh random 32-byte salt per lease. The
+ * provider sees only the id; the salt stays with the coordinator until the epoch's evidence
+ * publishes it, and a validator then checks that the statement signed over the id was about the
+ * task the coordinator says it was.
+ *
+ * @example
+ * const salt = randomHex32(); const assignmentId = boundLeaseId(task.id, provider, salt);
+ */
+export function boundLeaseId(taskId: string, provider: string, salt: string): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [{ type: 'bytes32' }, { type: 'address' }, { type: 'bytes32' }],
+      [taskId as Hex, provider as Hex, salt as Hex],
+    ),
+  );
+}
+
+/**
+ * Why lease `assignmentId` is not shown bound to `taskId` and `provider`, or null: with a salt
+ * published, the id must be its derivation ({@link boundLeaseId}); without one, the lease must be
+ * a legacy one (`legacyAllowed`: the bundle predates salts, or the statement was signed before
+ * `LEASE_BINDING_SINCE_SEC`, docs/validators.md "Which task a provider signed over").
+ *
+ * @example
+ * const why = leaseBindingError(c.assignmentId, c.taskId, c.provider, facts.leaseSalts, legacy);
+ */
+export function leaseBindingError(
+  assignmentId: string,
+  taskId: string,
+  provider: string,
+  salts: Record<string, string> | undefined,
+  legacyAllowed: boolean,
+): string | null {
+  const salt = salts?.[assignmentId.toLowerCase()];
+  if (salt === undefined) return legacyAllowed ? null : 'no salt published for the lease';
+  let derived: Hex;
+  try {
+    derived = boundLeaseId(taskId, provider, salt);
+  } catch {
+    return `salt ${salt} is not a bytes32`;
+  }
+  return derived === assignmentId.toLowerCase() ? null : `keccak256(taskId, provider, salt) = ${derived}`;
+}
+
+/**
+ * From this time (provider-signed `issuedAt`, seconds; 2026-12-14T00:00:00Z) a statement under a
+ * lease must come with its lease's salt in a version-11 bundle: coordinators run the salted lease
+ * ids (migration 0066) before it, so a lease without one is older than the change. The time is
+ * the provider's signature's, which the coordinator cannot move.
+ */
+export const LEASE_BINDING_SINCE_SEC = 1_797_206_400;
+
+/**
+ * The binding rule of a bundle ({@link LeaseBinding} per statement): `salts` its published lease
+ * salts (undefined: a bundle from before version 11, every lease legacy); in a version-11 bundle a
+ * lease without a salt is legacy only for a statement signed before `sinceSec`.
+ *
+ * @example
+ * const bind = bindingsOf(facts.leaseSalts); await signedBy(chainId, p, r, bind(p, r.issuedAt));
+ */
+export function bindingsOf(
+  salts: Record<string, string> | undefined,
+  sinceSec = LEASE_BINDING_SINCE_SEC,
+): (provider: string, issuedAtSec: number) => LeaseBinding {
+  return (provider, issuedAtSec) => ({
+    provider,
+    salts,
+    legacyAllowed: salts === undefined || issuedAtSec < sinceSec,
+  });
 }

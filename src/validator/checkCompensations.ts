@@ -33,7 +33,7 @@ import { verifyPlexusMessage } from '../protocol/eip712.ts';
 import { cidToBytes32 } from '../protocol/ids.ts';
 import { RENDER_EXR_TENSOR, RENDER_PNG_TENSOR } from '../protocol/render.ts';
 import type { Usage } from '../protocol/schemas.ts';
-import { verifyTaskSigned } from '../protocol/taskRef.ts';
+import { type LeaseBinding, verifyTaskSigned } from '../protocol/taskRef.ts';
 import type { TensorSet } from '../protocol/tensorSet.ts';
 import type { FactDispute } from './checkFacts.ts';
 
@@ -59,28 +59,37 @@ const ADDRESS = /^0x[0-9a-f]{40}$/;
  * @example
  * const err = await signedBy(chainId, checker, memo.check.result);
  */
-export async function signedBy(chainId: number, provider: string, r: SignedResult): Promise<string | null> {
+export async function signedBy(
+  chainId: number,
+  provider: string,
+  r: SignedResult,
+  bind?: (provider: string, issuedAtSec: number) => LeaseBinding,
+): Promise<string | null> {
   try {
     const usage = r.usage as Usage;
     // Signed over the lease's opaque reference (protocol v3), or the task id (earlier agents).
-    await verifyTaskSigned(r.assignmentId, r.taskId, (taskId) =>
-      verifyPlexusMessage({
-        chainId,
-        primaryType: 'TaskResult',
-        message: {
-          provider: provider as Address,
-          assignmentId: r.assignmentId as Hex,
-          taskId,
-          outputCid: cidToBytes32(r.outputCid),
-          wallMs: BigInt(usage.wallMs),
-          cpuMs: BigInt(usage.cpuMs),
-          peakRssBytes: BigInt(usage.peakRssBytes),
-          issuedAt: BigInt(r.issuedAt),
-        },
-        signature: r.signature as Hex,
-        expectedSigner: provider as Address,
-        nowSec: r.issuedAt,
-      }),
+    await verifyTaskSigned(
+      r.assignmentId,
+      r.taskId,
+      (taskId) =>
+        verifyPlexusMessage({
+          chainId,
+          primaryType: 'TaskResult',
+          message: {
+            provider: provider as Address,
+            assignmentId: r.assignmentId as Hex,
+            taskId,
+            outputCid: cidToBytes32(r.outputCid),
+            wallMs: BigInt(usage.wallMs),
+            cpuMs: BigInt(usage.cpuMs),
+            peakRssBytes: BigInt(usage.peakRssBytes),
+            issuedAt: BigInt(r.issuedAt),
+          },
+          signature: r.signature as Hex,
+          expectedSigner: provider as Address,
+          nowSec: r.issuedAt,
+        }),
+      bind?.(provider, r.issuedAt),
     );
     return null;
   } catch (err) {
@@ -100,6 +109,8 @@ export async function checkCompensationEntry(
   e: EntryFact,
   chainId: number,
   providerBalances: ReadonlyMap<string, bigint>,
+  /** Version 11: each statement's lease bound to its task (protocol/taskRef.ts `bindingsOf`). */
+  bind?: (provider: string, issuedAtSec: number) => LeaseBinding,
 ): Promise<FactDispute | null> {
   const name = `compensation[${e.ref}]`;
   const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
@@ -123,16 +134,17 @@ export async function checkCompensationEntry(
   if (typeof who !== 'string' || !ADDRESS.test(who)) return bad('payee', who, 'an address');
   const ref = part === 'refund' ? `review:${m.taskId}:refund` : `review:${m.taskId}:${part}:${who}`;
   if (e.ref !== ref) return bad('ref', e.ref, ref);
-  if (part === 'check') return checkPaidCheck(e, m as CompensationMemo, who, chainId, providerBalances, bad);
+  if (part === 'check')
+    return checkPaidCheck(e, m as CompensationMemo, who, chainId, providerBalances, bad, bind);
 
   // Signatures: the trusted check, the wronged provider's own result, the wrong answer's results.
   const checker = m.check.provider.toLowerCase();
-  const checkErr = await signedBy(chainId, checker, m.check.result);
+  const checkErr = await signedBy(chainId, checker, m.check.result, bind);
   if (checkErr) return bad('check.signature', checkErr, `signed by ${checker}`);
   if (part !== 'refund') {
     if (!m.wronged || m.wronged.taskId.toLowerCase() !== m.taskId.toLowerCase())
       return bad('wronged', 'no signed result', `a result of ${who} about ${m.taskId}`);
-    const err = await signedBy(chainId, who, m.wronged);
+    const err = await signedBy(chainId, who, m.wronged, bind);
     if (err) return bad('wronged.signature', err, `signed by ${who}`);
   }
   // A reopened output paid back (work/reopenedPayback.ts): the reversed fault's result and the
@@ -140,7 +152,7 @@ export async function checkCompensationEntry(
   let wrongTask = m.taskId;
   if (part === 'reopened') {
     if (!m.reversal) return bad('reversal', 'none', `the result of ${who} the review agreed with`);
-    const err = await signedBy(chainId, who, m.reversal);
+    const err = await signedBy(chainId, who, m.reversal, bind);
     if (err) return bad('reversal.signature', err, `signed by ${who}`);
     const rerun = m.rerun?.provider?.toLowerCase();
     if (
@@ -150,7 +162,7 @@ export async function checkCompensationEntry(
       m.rerun.result.taskId.toLowerCase() !== m.taskId.toLowerCase()
     )
       return bad('rerun', rerun ?? 'none', `another provider's re-run of ${m.taskId}`);
-    const rerunErr = await signedBy(chainId, rerun, m.rerun.result);
+    const rerunErr = await signedBy(chainId, rerun, m.rerun.result, bind);
     if (rerunErr) return bad('rerun.signature', rerunErr, `signed by ${rerun}`);
     if (typeof m.sourceTaskId !== 'string') return bad('sourceTaskId', 'none', 'the reviewed task');
     wrongTask = m.sourceTaskId;
@@ -160,7 +172,7 @@ export async function checkCompensationEntry(
     const p = w.provider.toLowerCase();
     if (w.result.taskId.toLowerCase() !== wrongTask.toLowerCase())
       return bad(`wrong[${p}].taskId`, w.result.taskId, wrongTask);
-    const err = await signedBy(chainId, p, w.result);
+    const err = await signedBy(chainId, p, w.result, bind);
     if (err) return bad(`wrong[${p}].signature`, err, `signed by ${p}`);
     wrong.set(w.result.assignmentId.toLowerCase(), p);
   }
@@ -177,7 +189,7 @@ export async function checkCompensationEntry(
     [...wrong.values()].includes(first)
   )
     return bad('firstCheck', first ?? 'none', 'a second independent check');
-  const firstErr = await signedBy(chainId, first, m.firstCheck.result);
+  const firstErr = await signedBy(chainId, first, m.firstCheck.result, bind);
   if (firstErr) return bad('firstCheck.signature', firstErr, `signed by ${first}`);
   if (part !== 'slash' && wrong.size === 0)
     return bad('wrong', 'none', 'the signed results of the overturned answer');
@@ -250,9 +262,10 @@ async function checkPaidCheck(
   chainId: number,
   providerBalances: ReadonlyMap<string, bigint>,
   bad: (fact: string, claimed: unknown, recomputed: unknown) => FactDispute,
+  bind?: (provider: string, issuedAtSec: number) => LeaseBinding,
 ): Promise<FactDispute | null> {
   if (m.check.provider.toLowerCase() !== who) return bad('check.provider', m.check.provider, who);
-  const err = await signedBy(chainId, who, m.check.result);
+  const err = await signedBy(chainId, who, m.check.result, bind);
   if (err) return bad('check.signature', err, `signed by ${who}`);
   if (m.slot !== 1 && m.slot !== 2) return bad('slot', m.slot, '1 or 2');
   if (m.charges.length === 0) return bad('charges', 'none', 'the charges of the reviewed output');
@@ -260,7 +273,7 @@ async function checkPaidCheck(
   const missers = m.wrong ?? [];
   for (const w of missers) {
     const p = w.provider.toLowerCase();
-    const wErr = await signedBy(chainId, p, w.result);
+    const wErr = await signedBy(chainId, p, w.result, bind);
     if (wErr) return bad(`wrong[${p}].signature`, wErr, `signed by ${p}`);
     funders.add(`provider:${p}:slashed`);
   }

@@ -24,7 +24,7 @@ import { hashCanonical } from '../protocol/canonicalJson.ts';
 import { type PlexusDomainRef, plexusMessageHash, verifyPlexusMessage } from '../protocol/eip712.ts';
 import { cidToBytes32 } from '../protocol/ids.ts';
 import { type JobSpec, jobSpecSchema } from '../protocol/schemas.ts';
-import { verifyTaskSigned } from '../protocol/taskRef.ts';
+import { bindingsOf, type LeaseBinding, leaseBindingError, verifyTaskSigned } from '../protocol/taskRef.ts';
 import { COMPENSATION_KIND, checkCompensationEntry } from './checkCompensations.ts';
 import { checkDraws, type PublishedDraw } from './checkDraws.ts';
 import { checkDatasetSale, checkSensorBatches } from './checkSensorFacts.ts';
@@ -55,47 +55,60 @@ async function signedBy(check: () => Promise<void>): Promise<string | null> {
  * statement names its lease and its task; the provider signed over the lease's opaque reference
  * (protocol v3, src/protocol/taskRef.ts) or, before v3, over the task id: either holds.
  */
-function verifyStatement(chainId: number, provider: Address, s: SignedStatement): Promise<string | null> {
+function verifyStatement(
+  chainId: number,
+  provider: Address,
+  s: SignedStatement,
+  bind?: LeaseBinding,
+): Promise<string | null> {
   const nowSec = s.issuedAt;
   if (s.type === 'TaskCommitment') {
     return signedBy(() =>
-      verifyTaskSigned(s.assignmentId, s.taskId, (taskId) =>
+      verifyTaskSigned(
+        s.assignmentId,
+        s.taskId,
+        (taskId) =>
+          verifyPlexusMessage({
+            chainId,
+            primaryType: 'TaskCommitment',
+            message: {
+              provider,
+              assignmentId: s.assignmentId,
+              taskId,
+              commitment: s.commitment,
+              issuedAt: BigInt(s.issuedAt),
+            },
+            signature: s.signature,
+            expectedSigner: provider,
+            nowSec,
+          }),
+        bind,
+      ),
+    );
+  }
+  return signedBy(() =>
+    verifyTaskSigned(
+      s.assignmentId,
+      s.taskId,
+      (taskId) =>
         verifyPlexusMessage({
           chainId,
-          primaryType: 'TaskCommitment',
+          primaryType: 'TaskResult',
           message: {
             provider,
             assignmentId: s.assignmentId,
             taskId,
-            commitment: s.commitment,
+            outputCid: cidToBytes32(s.outputCid),
+            wallMs: BigInt(s.usage.wallMs),
+            cpuMs: BigInt(s.usage.cpuMs),
+            peakRssBytes: BigInt(s.usage.peakRssBytes),
             issuedAt: BigInt(s.issuedAt),
           },
           signature: s.signature,
           expectedSigner: provider,
           nowSec,
         }),
-      ),
-    );
-  }
-  return signedBy(() =>
-    verifyTaskSigned(s.assignmentId, s.taskId, (taskId) =>
-      verifyPlexusMessage({
-        chainId,
-        primaryType: 'TaskResult',
-        message: {
-          provider,
-          assignmentId: s.assignmentId,
-          taskId,
-          outputCid: cidToBytes32(s.outputCid),
-          wallMs: BigInt(s.usage.wallMs),
-          cpuMs: BigInt(s.usage.cpuMs),
-          peakRssBytes: BigInt(s.usage.peakRssBytes),
-          issuedAt: BigInt(s.issuedAt),
-        },
-        signature: s.signature,
-        expectedSigner: provider,
-        nowSec,
-      }),
+      bind,
     ),
   );
 }
@@ -131,6 +144,11 @@ export async function checkFacts(
     claimed: String(claimed),
     recomputed: String(recomputed),
   });
+  // Version 11 (docs/validators.md "Which task a provider signed over"): each lease's id is
+  // keccak256(abi.encode(taskId, provider, salt)) over its published salt; a lease without one is
+  // a legacy lease only in an older bundle or for a statement signed before
+  // LEASE_BINDING_SINCE_SEC (protocol/taskRef.ts).
+  const bindOf = bindingsOf(facts.leaseSalts);
   const domain: PlexusDomainRef =
     facts.jobDomain.verifyingContract === null
       ? facts.jobDomain.chainId
@@ -227,6 +245,9 @@ export async function checkFacts(
       taskId: c.taskId,
       ...c.result,
     };
+    const bind = bindOf(c.provider, c.result.issuedAt);
+    const unbound = leaseBindingError(c.assignmentId, c.taskId, c.provider, bind.salts, bind.legacyAllowed);
+    if (unbound) return bad(`${name}.lease`, unbound, `${c.assignmentId}, bound to task ${c.taskId}`);
     const err = await verifyStatement(chainId, c.provider, statement);
     if (err) return bad(`${name}.signature`, err, `signed by ${c.provider}`);
     const n = (perTask.get(c.taskId) ?? 0) + 1;
@@ -280,7 +301,7 @@ export async function checkFacts(
     const dispute = storage
       ? await checkStorageEntry(e, chainId, receiptsPaid, pricing)
       : compensation
-        ? await checkCompensationEntry(e, chainId, providerBalances)
+        ? await checkCompensationEntry(e, chainId, providerBalances, bindOf)
         : null;
     if (dispute) return dispute;
     const sum = e.postings.reduce((a, p) => a + BigInt(p.amount), 0n);
@@ -329,7 +350,7 @@ export async function checkFacts(
     if (own.length === 0)
       return bad(`${name}.evidence`, 'no signed statement', `a statement signed by ${s.provider}`);
     for (const x of own) {
-      const err = await verifyStatement(chainId, s.provider as Address, x);
+      const err = await verifyStatement(chainId, s.provider as Address, x, bindOf(s.provider, x.issuedAt));
       if (err) return bad(`${name}.signature`, err, `signed by ${s.provider}`);
     }
     if (s.kind === 'outvoted') {
@@ -343,7 +364,9 @@ export async function checkFacts(
         return bad(`${name}.accepted`, 'no signed result of an agreeing provider', 'at least one');
       const winners = [...agreeing].filter((a) => a !== s.provider.toLowerCase());
       for (const x of accepted) {
-        const verified = await Promise.all(winners.map((a) => verifyStatement(chainId, a as Address, x)));
+        const verified = await Promise.all(
+          winners.map((a) => verifyStatement(chainId, a as Address, x, bindOf(a, x.issuedAt))),
+        );
         if (!verified.some((err) => err === null))
           return bad(`${name}.accepted`, x.assignmentId, 'a result signed by an agreeing provider');
       }
@@ -352,12 +375,17 @@ export async function checkFacts(
   // Canaries: the provider signed the result the canary was judged on (checkVerdicts.ts compares
   // it with the known answer).
   for (const c of facts.canaries ?? []) {
-    const err = await verifyStatement(chainId, c.provider, {
-      type: 'TaskResult',
-      assignmentId: c.leaseId,
-      taskId: c.taskId,
-      ...c.result,
-    });
+    const err = await verifyStatement(
+      chainId,
+      c.provider,
+      {
+        type: 'TaskResult',
+        assignmentId: c.leaseId,
+        taskId: c.taskId,
+        ...c.result,
+      },
+      bindOf(c.provider, c.result.issuedAt),
+    );
     if (err) return bad(`canary[${c.leaseId}].signature`, err, `signed by ${c.provider}`);
   }
   const batches = await checkSensorBatches(facts, chainId);

@@ -17,6 +17,7 @@
  */
 import type { ReputationEntry, SignedResult } from '../coordinator/settlement/epochFacts.ts';
 import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
+import type { LeaseBinding } from '../protocol/taskRef.ts';
 import type { TensorSet } from '../protocol/tensorSet.ts';
 import { signedBy } from './checkCompensations.ts';
 import type { FactDispute } from './checkFacts.ts';
@@ -51,6 +52,8 @@ export async function checkReinstatementFacts(
   entries: readonly ReputationEntry[],
   chainId: number,
   required: boolean,
+  /** Version 11: each result's lease bound to its task (protocol/taskRef.ts `bindingsOf`). */
+  bind?: (provider: string, issuedAtSec: number) => LeaseBinding,
 ): Promise<FactDispute | null> {
   for (const [i, e] of entries.entries()) {
     if (e.kind !== 'reinstate') continue;
@@ -91,7 +94,7 @@ export async function checkReinstatementFacts(
       ['firstCheck', first, r.firstCheck.result],
       ['wronged', who, r.wronged],
     ] as const) {
-      const err = await signedBy(chainId, signer, result);
+      const err = await signedBy(chainId, signer, result, bind);
       if (err) return bad(`${name}.${part}.signature`, err, `signed by ${signer}`);
     }
   }

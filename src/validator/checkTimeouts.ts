@@ -12,7 +12,7 @@ import type { EpochFacts, TimeoutCause } from '../coordinator/settlement/epochFa
 import { verifyPlexusMessage } from '../protocol/eip712.ts';
 import { taskIdOf } from '../protocol/ids.ts';
 import { jobSpecSchema } from '../protocol/schemas.ts';
-import { verifyTaskSigned } from '../protocol/taskRef.ts';
+import { type LeaseBinding, verifyTaskSigned } from '../protocol/taskRef.ts';
 import type { FactDispute } from './checkFacts.ts';
 import { REPUTATION_STALE_MS } from './reputationReplay.ts';
 
@@ -37,7 +37,13 @@ const LEASE_ENDS = new Set(['PLX_LEASE_EXPIRED', 'PLX_LEASE_LOST']);
 export async function checkTimeouts(
   facts: EpochFacts,
   chainId: number,
-  opts: { causesRequired: boolean; legacyAllowed: boolean; jobsRequired?: boolean },
+  opts: {
+    causesRequired: boolean;
+    legacyAllowed: boolean;
+    jobsRequired?: boolean;
+    /** Version 11: each failure's lease bound to its task (protocol/taskRef.ts `bindingsOf`). */
+    bind?: (provider: string, issuedAtSec: number) => LeaseBinding;
+  },
 ): Promise<FactDispute | null> {
   if (!opts.causesRequired) return null;
   const paid = new Set(facts.charges.map((c) => c.assignmentId.toLowerCase()));
@@ -100,21 +106,25 @@ export async function checkTimeouts(
       const f = c.failure;
       try {
         // Over the lease's opaque reference (protocol v3), or the task id (earlier agents).
-        await verifyTaskSigned(c.lease, c.task, (taskId) =>
-          verifyPlexusMessage({
-            chainId,
-            primaryType: 'TaskFailure',
-            message: {
-              provider: e.provider as Address,
-              assignmentId: c.lease,
-              taskId,
-              reasonHash: f.reasonHash,
-              issuedAt: BigInt(f.issuedAt),
-            },
-            signature: f.signature as Hex,
-            expectedSigner: e.provider as Address,
-            nowSec: f.issuedAt,
-          }),
+        await verifyTaskSigned(
+          c.lease,
+          c.task,
+          (taskId) =>
+            verifyPlexusMessage({
+              chainId,
+              primaryType: 'TaskFailure',
+              message: {
+                provider: e.provider as Address,
+                assignmentId: c.lease,
+                taskId,
+                reasonHash: f.reasonHash,
+                issuedAt: BigInt(f.issuedAt),
+              },
+              signature: f.signature as Hex,
+              expectedSigner: e.provider as Address,
+              nowSec: f.issuedAt,
+            }),
+          opts.bind?.(e.provider, f.issuedAt),
         );
       } catch (err) {
         return bad('failure', err instanceof Error ? err.message : String(err), `signed by ${e.provider}`);

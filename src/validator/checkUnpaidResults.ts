@@ -25,6 +25,7 @@
  */
 import type { EndedLease, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
 import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
+import type { LeaseBinding } from '../protocol/taskRef.ts';
 import type { TensorSet } from '../protocol/tensorSet.ts';
 import { signedBy } from './checkCompensations.ts';
 import type { FactDispute } from './checkFacts.ts';
@@ -103,6 +104,8 @@ export async function checkLeaseResults(
   facts: Facts,
   chainId: number,
   unpaid: readonly EndedLease[],
+  /** Version 11: each result's lease bound to its task (protocol/taskRef.ts `bindingsOf`). */
+  bind?: (provider: string, issuedAtSec: number) => LeaseBinding,
 ): Promise<FactDispute | null> {
   for (const l of unpaid)
     if (!l.result)
@@ -112,7 +115,12 @@ export async function checkLeaseResults(
         'its signed result (evidence version 7)',
       );
   for (const u of facts.unpaidResults ?? []) {
-    const err = await signedBy(chainId, u.provider, { assignmentId: u.lease, taskId: u.task, ...u.result });
+    const err = await signedBy(
+      chainId,
+      u.provider,
+      { assignmentId: u.lease, taskId: u.task, ...u.result },
+      bind,
+    );
     if (err)
       return bad(`endedLease[${u.lease.toLowerCase()}].result.signature`, err, `signed by ${u.provider}`);
   }

@@ -11,6 +11,7 @@ import { computeEpoch } from '../coordinator/settlement/epochComputation.ts';
 import type { EndedLease, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
 import { decodeEvidence, GENESIS_EVIDENCE_HASH } from '../coordinator/settlement/evidence.ts';
 import { type CoordinatorClaimSignature, claimSignatureProblem } from '../protocol/claimSignature.ts';
+import { bindingsOf } from '../protocol/taskRef.ts';
 import { checkAuditRates } from './checkAuditRates.ts';
 import { checkCanaryHolds } from './checkCanaryHolds.ts';
 import { CHARGE_MEMORY_MS, checkCompensationCharges, type SeenCharge } from './checkCompensations.ts';
@@ -215,7 +216,9 @@ export async function verifyEpoch(args: {
     // first such bundle a validator with a replay applies (without one: accepted, documented).
     const causesRequired = bundle.version >= 5;
     const firstWithCauses = args.reputation?.causesEpoch;
+    const bind = bindingsOf(bundle.facts.leaseSalts);
     const timeouts = await checkTimeouts(bundle.facts, bundle.chainId, {
+      bind,
       causesRequired,
       legacyAllowed: firstWithCauses === undefined || firstWithCauses === bundle.epoch,
       jobsRequired: bundle.version >= 6,
@@ -234,11 +237,11 @@ export async function verifyEpoch(args: {
     // Version 7: a reinstatement carries the review that overturned its fault; a verdict that faults
     // a provider has its fault (checkReinstatements.ts, checkUnpaidResults.ts).
     const v7 = bundle.version >= 7;
-    const reinstated = await checkReinstatementFacts(bundle.facts.reputation ?? [], bundle.chainId, v7);
+    const reinstated = await checkReinstatementFacts(bundle.facts.reputation ?? [], bundle.chainId, v7, bind);
     if (reinstated) return bad(reinstated.fact, reinstated.claimed, reinstated.recomputed);
     if (v7) {
       unpaid = unpaidResults(bundle.facts, args.reputation?.leases?.open ?? []);
-      const results = await checkLeaseResults(bundle.facts, bundle.chainId, unpaid);
+      const results = await checkLeaseResults(bundle.facts, bundle.chainId, unpaid, bind);
       if (results) return bad(results.fact, results.claimed, results.recomputed);
       const canaries = checkCanaryFaults(bundle.facts);
       if (canaries) return bad(canaries.fact, canaries.claimed, canaries.recomputed);

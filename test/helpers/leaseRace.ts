@@ -30,6 +30,7 @@ export async function leaseAll(store: Store, who: string, at: number): Promise<n
           id: `${t.id}-${who}`,
           taskId: t.id,
           jobId: t.job_id,
+          salt: null,
           provider: who,
           expiresAt: at + 60_000,
           at,

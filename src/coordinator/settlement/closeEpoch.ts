@@ -12,6 +12,7 @@ import { withProvenFaults } from './bundleFaults.ts';
 import { computeEpoch, type EpochInputs } from './epochComputation.ts';
 import type { EpochFacts } from './epochFacts.ts';
 import { EVIDENCE_VERSION, encodeEvidence, GENESIS_EVIDENCE_HASH } from './evidence.ts';
+import { readLeaseSalts } from './leaseSalts.ts';
 import { readEpochFacts } from './readEpochFacts.ts';
 import { readChainInputs, readStoreInputs } from './readEpochInputs.ts';
 import { lockSlashCursor, stillPending } from './slashCursor.ts';
@@ -100,6 +101,8 @@ export async function closeEpoch(deps: {
       slashIds: inputs.slashRequests.map((r) => r.id),
       jobDomain: { chainId, verifyingContract: deps.verifyingContract ?? null },
     });
+    // Version 11: the salts of the leases the bundle cites (secret until now, leaseSalts.ts).
+    facts.leaseSalts = await readLeaseSalts(trx, facts);
     // Version 10: every provider the bundle slashes or journals a fault of is faulted (no emission).
     inputs.faulted = withProvenFaults(inputs, facts);
     deps.tamper?.(inputs, facts);

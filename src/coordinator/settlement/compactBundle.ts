@@ -45,6 +45,7 @@ import type {
   ReputationEntry,
   SensorBatchFact,
 } from './epochFacts.ts';
+import { packLeaseSalts, unpackLeaseSalts } from './leaseSalts.ts';
 
 /** A job spec with more inputs than this gets no derived task ids (their keccaks cost the closing). */
 const MAX_DERIVED_TASKS_PER_JOB = 65_536;
@@ -237,6 +238,8 @@ export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { input
     facts.priceLags = f.charges.flatMap((c, i): Json[] =>
       c.priceEpoch !== undefined ? [[i, ((inputs as Obj).epoch as number) - c.priceEpoch]] : [],
     );
+  // Version 11: the salts of the leases cited (leaseSalts.ts), charges' by their row.
+  if (version >= 11) facts.salts = packLeaseSalts(f.leaseSalts ?? {}, f.charges);
   const packedInputs = packInputs(inputs as Obj, party, v5);
   facts.parties = list.map((v, i) => shown[i] ?? (v.startsWith('@') ? `\\${v}` : packString(v)));
   return { inputs: packedInputs, facts: dropEmpty(facts) };
@@ -562,6 +565,7 @@ export function unpackBundle(
     ...(version >= 6 && f.ended !== undefined
       ? { endedLeases: unpackEndedLeases(f.ended, charges, { party, abs }) }
       : {}),
+    ...(version >= 11 ? { leaseSalts: unpackLeaseSalts(f.salts, charges) } : {}),
     ...(version >= 7 && f.unpaid !== undefined
       ? { unpaidResults: unpackUnpaidResults(f.unpaid, { party }) }
       : {}),

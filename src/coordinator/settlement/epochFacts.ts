@@ -489,6 +489,12 @@ export type EpochFacts = {
   endedLeases?: EndedLease[];
   /** Results on tasks this bundle pays, neither paid nor slashed, signed (version 7). */
   unpaidResults?: UnpaidResult[];
+  /**
+   * Version 11: the salt of every lease the bundle cites that has one (lowercase id → salt; a lease
+   * id is keccak256(abi.encode(taskId, provider, salt)), protocol/taskRef.ts `boundLeaseId`).
+   * Always present (maybe empty) in a version-11 bundle; absent before.
+   */
+  leaseSalts?: Record<string, Hex>;
 };
 
 /**

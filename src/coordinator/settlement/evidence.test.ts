@@ -85,7 +85,14 @@ test('a decoded bundle re-runs to the same payload, hash included; any change mo
   assert.equal(decoded.hash, hash);
   assert.deepEqual(decoded.bundle.inputs, inputs);
   // Lists a bundle of this version always has come back even when the facts left them out.
-  assert.deepEqual(decoded.bundle.facts, { ...facts, draws: [], canaries: [], sensorBatches: [] });
+  // Version 11: the lease salts too (empty: a version-11 bundle is never read as an older one).
+  assert.deepEqual(decoded.bundle.facts, {
+    ...facts,
+    draws: [],
+    canaries: [],
+    sensorBatches: [],
+    leaseSalts: {},
+  });
   assert.deepEqual(computeEpoch(decoded.bundle.inputs, decoded.hash), computeEpoch(inputs, hash));
   const raised = encodeEvidence({
     ...bundle,

@@ -35,10 +35,12 @@ import type { EpochFacts } from './epochFacts.ts';
  * "Emission and faults"), the close time is stamped under the epoch-close lock billing takes
  * (market/epochCloseLock.ts), so a charge priced at an earlier epoch came before its close exactly
  * ("Unit price"), and every review check carries what its checker was drawn on
- * (`ReviewCheckBasis`, "Review checkers"; the same packing as 9). Versions 2 to 9 are still read
- * (and 3 to 9 written on request: the baselines).
+ * (`ReviewCheckBasis`, "Review checkers"; the same packing as 9); 11: the salt of every lease the
+ * bundle cites that has one (`facts.leaseSalts`, packed as `salts`, leaseSalts.ts), each lease id
+ * being keccak256(abi.encode(taskId, provider, salt)) (docs/validators.md "Which task a provider
+ * signed over"). Versions 2 to 10 are still read (and 3 to 10 written on request: the baselines).
  */
-export const EVIDENCE_VERSION = 10;
+export const EVIDENCE_VERSION = 11;
 
 /**
  * An epoch's evidence bundle.
@@ -116,7 +118,7 @@ const big = (s: unknown): bigint => BigInt(s as string);
 export function decodeEvidence(text: string): { bundle: EvidenceBundle; hash: Hex } {
   const raw = JSON.parse(text) as EvidenceBundle & { inputs: Record<string, unknown> };
   if (canonicalJson(raw) !== text) throw new Error('evidence is not canonical JSON');
-  if (![EVIDENCE_VERSION, 9, 8, 7, 6, 5, 4, 3, 2].includes(raw.version))
+  if (![EVIDENCE_VERSION, 10, 9, 8, 7, 6, 5, 4, 3, 2].includes(raw.version))
     throw new Error(`unknown evidence version ${raw.version}`);
   if (raw.version >= 4) {
     const u = unpackBundle(raw.inputs, raw.facts, raw.version);

@@ -30,4 +30,10 @@ export type AssignmentsTable = {
    * string. Null: no verified size below the job's worst case then (or a lease from before it).
    */
   size_cap_milli: Generated<string | null>;
+  /**
+   * The salt the lease id was derived with (0066): id = keccak256(abi.encode(task_id, provider,
+   * salt)), protocol/taskRef.ts `boundLeaseId`. Never sent to the provider; published only in the
+   * epoch's evidence. Null on leases from before it (random ids).
+   */
+  lease_salt: Generated<string | null>;
 };

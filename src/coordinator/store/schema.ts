@@ -290,6 +290,8 @@ export type CanaryAssignmentsTable = {
   result: Generated<string | null>;
   /** The epoch whose evidence bundle reported the finished lease (0020). */
   reported_in: Generated<number | null>;
+  /** The lease id's salt (0066, protocol/taskRef.ts `boundLeaseId`): null on older leases. Secret until evidence. */
+  lease_salt: Generated<string | null>;
 };
 
 /** Who agreed on a canary's source verdict (0014). */

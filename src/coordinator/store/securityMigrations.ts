@@ -46,4 +46,12 @@ export const securityMigrations: Record<string, Migration> = {
       await rebuildBalances(db as Kysely<Database>);
     },
   },
+  // Lease ids bound to their task (protocol v3 gap: a signature over an opaque id named no task):
+  // the salt each new lease id is derived with, published in the epoch's evidence (version 11).
+  '0066_lease_salts': {
+    async up(db) {
+      await db.schema.alterTable('assignments').addColumn('lease_salt', 'text').execute();
+      await db.schema.alterTable('canary_assignments').addColumn('lease_salt', 'text').execute();
+    },
+  },
 };

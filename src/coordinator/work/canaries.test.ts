@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import type { Hex } from 'viem';
 import { DISCONNECT_GRACE_SEC } from '../../protocol/constants.ts';
 import { encodeSafetensors } from '../../protocol/safetensors.ts';
+import { boundLeaseId } from '../../protocol/taskRef.ts';
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { sweep } from './leases.ts';
@@ -101,6 +102,8 @@ test('a canary takes a slot like any task; a right answer is valid, a wrong one 
       .executeTakeFirstOrThrow();
     assert.equal(lease.canary_id, canaryId);
     assert.equal(lease.status, 'leased');
+    // A canary lease is bound to its (fresh) task like any lease (0066).
+    assert.equal(lease.id, boundLeaseId(lease.task_id, c.address, lease.lease_salt as string));
     // v2: a lone execution is told to reveal as soon as it committed.
     const salt = `0x${randomBytes(32).toString('hex')}` as Hex;
     await handleCommit(f.state, f.work, c.address, await c.commit(assign, output(7), salt));

@@ -14,7 +14,7 @@ import { computeCommitment, verifyReveal } from '../../protocol/commitment.ts';
 import { hashUnit } from '../../protocol/rng.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { ProviderResult } from '../../protocol/schemas.ts';
-import { taskRefOf } from '../../protocol/taskRef.ts';
+import { boundLeaseId, taskRefOf } from '../../protocol/taskRef.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { insertShadowJob } from '../jobs/shadowJobs.ts';
 import { appendShadowCompletion, countShadowCompletion } from '../jobs/shadowOutcomes.ts';
@@ -178,8 +178,10 @@ async function issueCanary(
   pendingId?: string,
 ): Promise<boolean> {
   {
-    const id = `0x${randomBytes(32).toString('hex')}` as Hex;
     const taskId = `0x${randomBytes(32).toString('hex')}` as Hex;
+    // Bound to its task like any lease (0066): the salt is published only in the evidence.
+    const leaseSalt = `0x${randomBytes(32).toString('hex')}` as Hex;
+    const id = boundLeaseId(taskId, provider, leaseSalt);
     const t = d.now();
     let jobId = '';
     let fresh = true;
@@ -196,6 +198,7 @@ async function issueCanary(
           output_cid: null,
           created_at: t,
           finished_at: null,
+          lease_salt: leaseSalt,
           ...(drawn
             ? {
                 draw_epoch: drawn.epoch,

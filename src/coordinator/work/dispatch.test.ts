@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createLogger } from '../../logger.ts';
+import { boundLeaseId } from '../../protocol/taskRef.ts';
 import { UNVERIFIED_REGION } from '../market/constants.ts';
 import { createMarket, type Market } from '../market/createMarket.ts';
 import { createEpochClock } from '../market/epochClock.ts';
@@ -34,6 +35,11 @@ test('dispatch leases a queued task to a connected provider: one transaction, an
     assert.equal(lease?.provider, p.address);
     assert.equal(lease?.status, 'leased');
     assert.equal(lease?.lease_expires_at, f.clock.t + 30_000);
+    // Bound to its task (0066): id = keccak256(abi.encode(taskId, provider, salt)); the salt stays
+    // in the store (the evidence publishes it), never in what the provider is sent.
+    assert.match(String(lease?.lease_salt), /^0x[0-9a-f]{64}$/);
+    assert.equal(lease?.id, boundLeaseId(taskIds[0]!, p.address, lease?.lease_salt as string));
+    assert.ok(!JSON.stringify(p.sent).includes(String(lease?.lease_salt).slice(2)), 'no salt sent');
     assert.equal((await f.job(jobId)).status, 'running');
     assert.deepEqual(await f.eventTypes(jobId), ['job.running', 'task.assigned']);
     assert.equal(f.work.scheduler.active(p.address), 1);

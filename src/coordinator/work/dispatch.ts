@@ -7,7 +7,7 @@
 import { randomInt } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { Hex } from 'viem';
-import { taskRefOf } from '../../protocol/taskRef.ts';
+import { boundLeaseId, taskRefOf } from '../../protocol/taskRef.ts';
 import type { TaskRequirements } from '../scheduler/types.ts';
 import type { Database } from '../store/schema.ts';
 import { policyOfSpec } from '../verification/policy.ts';
@@ -228,7 +228,9 @@ export async function leaseOne(
   });
   if (!provider) return { leased: false, more: false };
   const started = performance.now();
-  const assignmentId = randomHex32();
+  // Bound to its task (0066): the provider sees only the id, the salt waits for the evidence.
+  const leaseSalt = randomHex32();
+  const assignmentId = boundLeaseId(task.id, provider, leaseSalt);
   // Sometimes the slot carries a canary instead; the task stays queued for the next free slot.
   if ((role === 'primary' || role === 'replica') && (await injectCanary(s, d, provider, assignmentId))) {
     return { leased: false, more: false };
@@ -293,6 +295,7 @@ export async function leaseOne(
       // Billed in the class it is leased in, whatever the provider claims later (market.leaseClass).
       leaseClass: d.market?.leaseClass(provider, job.spec.resources.gpu) ?? null,
       sizeCap: sizeCap?.toString() ?? null,
+      salt: leaseSalt,
     });
     await lockStake(s, d, trx, {
       assignmentId,

@@ -177,7 +177,7 @@ export function workQueries(db: Kysely<Database>) {
     insertAssignment: queryTemplate(
       (
         p: (
-          n: 'id' | 'taskId' | 'jobId' | 'provider' | 'expiresAt' | 'at' | 'leaseClass' | 'sizeCap',
+          n: 'id' | 'taskId' | 'jobId' | 'provider' | 'expiresAt' | 'at' | 'leaseClass' | 'sizeCap' | 'salt',
         ) => never,
       ) =>
         db.insertInto('assignments').values({
@@ -193,6 +193,7 @@ export function workQueries(db: Kysely<Database>) {
           error_message: null,
           lease_class: p('leaseClass'),
           size_cap_milli: p('sizeCap'),
+          lease_salt: p('salt'),
         }),
     ),
     assignmentTask: queryTemplate((p: (n: 'id') => never) =>
