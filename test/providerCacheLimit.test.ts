@@ -51,7 +51,10 @@ async function healthy(): Promise<number> {
 
 test('an auth frame cannot list more cached cids than the bound (the bound is checked on `cache` messages)', () => {
   // Each cid costs 67 bytes of JSON ("…",): one frame of MAX_WS_MESSAGE_BYTES holds fewer than the bound.
-  assert.ok(Math.floor(MAX_WS_MESSAGE_BYTES / 67) < MAX_ADVERTISED_CACHE);
+  assert.ok(
+    Math.floor(MAX_WS_MESSAGE_BYTES / 67) < MAX_ADVERTISED_CACHE,
+    'one frame cannot carry more ids than the cap (else auth needs its own check)',
+  );
 });
 
 test('cache messages over the bound are refused with PLX_CACHE_LIMIT_EXCEEDED, count as strikes, and /v1/health keeps answering', async (t) => {

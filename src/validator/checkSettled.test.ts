@@ -81,7 +81,7 @@ test('B2: an execution charged in epoch 3 and again in epoch 4 is refused', asyn
       receiptPaid: () => undefined,
     },
   );
-  assert.ok(alone.v4.ok);
+  assert.ok(alone.v4.ok, 'a validator that saw no earlier bundle signs epoch 4 on its own');
 });
 
 test('a task paid in epoch 3 is not paid another execution in epoch 4 beyond its policy', async () => {

@@ -166,7 +166,7 @@ test('a canary lease claims a shadow job stocked ahead: listed queued since its 
     const stockedAt = f.clock.t;
     assert.equal(await stockShadowJob(f.db, f.work.events, stockedAt), true, 'stocked');
     const [pending] = await f.db.selectFrom('shadow_pending').selectAll().execute();
-    assert.ok(pending);
+    assert.ok(pending, 'a shadow job is stocked');
     const queued = await findShadowJob(f.db, pending.id);
     assert.equal(queued?.status, 'queued', 'listed as a queued job before any lease');
     assert.equal(await f.eventTypes(pending.id).then((t) => t.join()), 'job.submitted');

@@ -19,7 +19,7 @@ test('at authentication the most recently used blobs are advertised, as many as 
   const advertised = advertisedAtAuth(list);
   assert.equal(advertised.length, CACHE_IDS_PER_MESSAGE);
   // 2,048 cids of 67 bytes ("…",) leave over 100 KiB of a 256 KiB frame for the rest of the auth.
-  assert.ok(JSON.stringify(advertised).length < 140 * 1024);
+  assert.ok(JSON.stringify(advertised).length < 140 * 1024, 'the advert fits well inside one frame');
   assert.equal(advertised[0], list[10]);
   assert.equal(advertised.at(-1), list.at(-1));
   assert.deepEqual(advertisedAtAuth(cids(0, 3)), cids(0, 3));

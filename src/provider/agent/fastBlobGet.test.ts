@@ -123,7 +123,7 @@ test('a task input of several MB reaches the reader in cache-sized batches (hash
   const blobs = createBlobHttp(base);
   try {
     const source = await blobs.source(sha(input));
-    assert.ok(isChunkSource(source));
+    assert.ok(isChunkSource(source), 'the lean GET hands the cache a chunk source');
     const sizes: number[] = [];
     const parts: Buffer[] = [];
     await source.chunks((b) => {
