@@ -177,6 +177,39 @@ function complianceCases(backend: Backend, skip: () => string | false) {
         task_id: 'j1-t1',
         job_id: 'j1',
       });
+      // Either kind of lease in one statement (issue 15: a canary's took two), `canary_id` null
+      // for a task lease, `job_id` null for a canary's, on both dialects.
+      await store.db
+        .insertInto('canary_assignments')
+        .values({
+          id: 'c1',
+          task_id: 'ct1',
+          canary_id: 'k1',
+          provider: '0xp',
+          status: 'leased',
+          lease_expires_at: T0 + 60_000,
+          output_cid: null,
+          created_at: T0 + 5,
+          finished_at: null,
+        })
+        .execute();
+      assert.deepEqual(await stmt.first(store.db, q.anyLease, { id: 'a1' }), {
+        id: 'a1',
+        task_id: 'j1-t1',
+        job_id: 'j1',
+        provider: '0xp',
+        status: 'leased',
+        canary_id: null,
+      });
+      assert.deepEqual(await stmt.first(store.db, q.anyLease, { id: 'c1' }), {
+        id: 'c1',
+        task_id: 'ct1',
+        job_id: null,
+        provider: '0xp',
+        status: 'leased',
+        canary_id: 'k1',
+      });
+      assert.equal(await stmt.first(store.db, q.anyLease, { id: 'none' }), undefined);
       const page = await stmt.all(store.db, q.queuedPage, { after: 0, afterId: '', limit: 10 });
       assert.deepEqual(
         page.map((t) => t.id),

@@ -269,7 +269,7 @@ export async function listProviderShadowLeases(db: Kysely<Database>, address: st
   const rows = await db
     .selectFrom('canary_assignments as ca')
     .innerJoin('shadow_jobs as s', 's.lease_id', 'ca.id')
-    .select(['ca.id', 's.id as job_id', 'ca.status', 'ca.created_at', 'ca.finished_at'])
+    .select(['ca.id', 's.id as job_id', 'ca.status', 'ca.error_code', 'ca.created_at', 'ca.finished_at'])
     .where('ca.provider', '=', address)
     .where('ca.status', '!=', 'leased')
     .orderBy('ca.created_at', 'desc')
@@ -279,11 +279,22 @@ export async function listProviderShadowLeases(db: Kysely<Database>, address: st
     id: r.id,
     job_id: r.job_id,
     idx: 0,
-    status: r.status === 'expired' ? ('expired' as const) : ('completed' as const),
+    status: shadowLeaseStatus(r),
     created_at: r.created_at,
     finished_at: r.finished_at,
-    error_code: r.status === 'expired' ? 'PLX_LEASE_EXPIRED' : null,
+    // A reported failure with its code, as a real lease's (0077, work/canaryFailures.ts).
+    error_code: r.status === 'expired' ? (r.error_code ?? 'PLX_LEASE_EXPIRED') : null,
   }));
+}
+
+/**
+ * The status a finished (or open) canary lease shows as its shadow job's execution: `failed` when
+ * the provider reported a failure (its code kept, 0077), as a real task's lease it reported failed.
+ */
+function shadowLeaseStatus(r: { status: string; error_code: string | null }) {
+  if (r.status === 'leased') return 'leased' as const;
+  if (r.status !== 'expired') return 'completed' as const;
+  return r.error_code === null ? ('expired' as const) : ('failed' as const);
 }
 
 type StatusRow<S extends string> = { status: S; n: number };
@@ -292,7 +303,7 @@ type StatusRow<S extends string> = { status: S; n: number };
  * What shadow jobs add to the public aggregates of `/v1/stats`, in the shape of `countByStatus`
  * and `jobsPerMinute` (jobs/jobQueries.ts): each is a running job with one assigned task and one
  * leased execution while its lease is out, then a completed job, task and execution (an expired
- * lease: an expired execution). Without them a provider reading the counters around its own lease
+ * lease: an expired execution; one its provider reported failed: a failed one, 0077). Without them a provider reading the counters around its own lease
  * saw the leased count move for real work only.
  *
  * @example const extra = await shadowAggregates(db, Date.now() - 3_600_000);
@@ -301,18 +312,22 @@ export async function shadowAggregates(db: Kysely<Database>, since: number) {
   const rows = await db
     .selectFrom('shadow_jobs as s')
     .innerJoin('canary_assignments as ca', 'ca.id', 's.lease_id')
-    .select(['ca.status', (eb) => eb.fn.countAll<number>().as('n')])
-    .groupBy('ca.status')
+    .select([
+      'ca.status',
+      sql<string | null>`CASE WHEN ca.error_code IS NULL THEN NULL ELSE 'reported' END`.as('error_code'),
+      (eb) => eb.fn.countAll<number>().as('n'),
+    ])
+    .groupBy(['ca.status', sql`CASE WHEN ca.error_code IS NULL THEN NULL ELSE 'reported' END`])
     .execute();
   const jobs: StatusRow<JobStatus>[] = [];
   const tasks: StatusRow<'queued' | 'assigned' | 'completed'>[] = [];
-  const assignments: StatusRow<'leased' | 'completed' | 'expired'>[] = [];
+  const assignments: StatusRow<'leased' | 'completed' | 'expired' | 'failed'>[] = [];
   for (const r of rows) {
     const n = Number(r.n);
     const open = r.status === 'leased';
     jobs.push({ status: open ? 'running' : 'completed', n });
     tasks.push({ status: open ? 'assigned' : 'completed', n });
-    assignments.push({ status: open ? 'leased' : r.status === 'expired' ? 'expired' : 'completed', n });
+    assignments.push({ status: shadowLeaseStatus(r), n });
   }
   // Stocked ones (0068): a queued job with one queued task, submitted when it was stocked.
   const queued = await countPending(db);

@@ -286,6 +286,8 @@ export type CanaryAssignmentsTable = {
   slot: Generated<string | null>;
   rate: Generated<string | null>;
   draw: Generated<string | null>;
+  /** The code of the provider's signed failure report that ended the lease (0077; null otherwise). */
+  error_code: Generated<string | null>;
   /** The provider's signed result (JSON usage, issuedAt, signature) (0020). */
   result: Generated<string | null>;
   /** The epoch whose evidence bundle reported the finished lease (0020). */

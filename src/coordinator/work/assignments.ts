@@ -8,15 +8,32 @@ import type { Transaction } from 'kysely';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { isTaskRefOf } from '../../protocol/taskRef.ts';
 import type { Database } from '../store/schema.ts';
-import { canaryLease } from './canaryQueries.ts';
 import type { WorkDeps } from './workState.ts';
 
 /**
- * Throws PLX_STALE_ASSIGNMENT unless `lease` (a task or canary assignment row) is leased to
- * `address`: a result for a lease that expired, moved or never existed is refused. Then
- * PLX_TASK_REF_MISMATCH unless `taskId`, as the provider sent and signed it, is the assignment's
- * opaque reference (its own id): a statement over a real task id (the pre-v3 scheme, or a task id
- * learnt elsewhere) or over another assignment's id binds nothing the provider was shown.
+ * Throws PLX_TASK_REF_MISMATCH unless `taskId`, as the provider sent and signed it, is the
+ * assignment's opaque reference (its own id): a statement over a real task id (the pre-v3 scheme,
+ * or a task id learnt elsewhere) or over another assignment's id binds nothing the provider was
+ * shown. Checked before any lookup, so its answer is the same for every lease, open or not, task or
+ * canary (issue 15: a wrong `taskId` answered by which table held the lease told canaries apart).
+ *
+ * @example
+ * assertTaskRef(msg.assignmentId, msg.taskId);
+ */
+export function assertTaskRef(assignmentId: string, taskId: string): void {
+  if (!isTaskRefOf(assignmentId, taskId)) {
+    throw new PlexusError(
+      'PLX_TASK_REF_MISMATCH',
+      `assignment ${assignmentId}: taskId must be the assignment id itself (protocol v3)`,
+    );
+  }
+}
+
+/**
+ * Throws PLX_TASK_REF_MISMATCH unless `taskId` is the assignment's opaque reference
+ * ({@link assertTaskRef}, first: it does not depend on the lease), then PLX_STALE_ASSIGNMENT unless
+ * `lease` (a task or canary assignment row) is leased to `address`: a result for a lease that
+ * expired, moved or never existed is refused, with one code whichever it was.
  *
  * @example
  * assertLeasedTo(canary, address, msg.assignmentId, msg.taskId);
@@ -27,50 +44,61 @@ export function assertLeasedTo(
   assignmentId: string,
   taskId: string,
 ): asserts lease is NonNullable<typeof lease> {
+  assertTaskRef(assignmentId, taskId);
   if (!lease || lease.provider.toLowerCase() !== address.toLowerCase() || lease.status !== 'leased') {
     throw new PlexusError('PLX_STALE_ASSIGNMENT', `assignment ${assignmentId} is not leased to ${address}`);
-  }
-  if (!isTaskRefOf(assignmentId, taskId)) {
-    throw new PlexusError(
-      'PLX_TASK_REF_MISMATCH',
-      `assignment ${assignmentId}: taskId must be the assignment id itself (protocol v3)`,
-    );
   }
 }
 
 /**
- * What an assignment id a provider sends names: a task assignment (its task and job) or, failing
- * that, a canary lease. Canary leases have ids of their own (random, like every assignment id):
- * only an id that is no task assignment can be one, so the common case costs one query.
+ * What an assignment id a provider sends names: a task assignment (its task and job) or a canary
+ * lease (its id, task, known answer, provider and status). One statement either way (`anyLease`):
+ * the lookup takes as long for a canary as for a task.
  *
  * @example
  * const { task, canary } = await leaseById(deps, msg.assignmentId);
  */
 export async function leaseById(d: WorkDeps, assignmentId: string) {
-  const task = await d.stmt.first(d.db, d.q.assignmentTask, { id: assignmentId });
-  if (task) return { task, canary: undefined };
-  const canary = await canaryLease(d.db, assignmentId);
-  return { task: undefined, canary };
+  const { task, canary } = splitLease(await d.stmt.first(d.db, d.q.anyLease, { id: assignmentId }));
+  return { task, canary };
+}
+
+/** A row of `anyLease` as the task lease or the canary lease it is. */
+function splitLease(
+  row:
+    | {
+        id: string;
+        task_id: string;
+        job_id: string | null;
+        provider: string;
+        status: string;
+        canary_id: string | null;
+      }
+    | undefined,
+) {
+  if (!row) return { task: undefined, canary: undefined, row };
+  if (row.canary_id === null)
+    return { task: { task_id: row.task_id, job_id: row.job_id as string }, canary: undefined, row };
+  const { job_id: _job, canary_id, ...rest } = row;
+  return { task: undefined, canary: { ...rest, canary_id }, row };
 }
 
 /**
- * What `assignmentId` names, refused with PLX_STALE_ASSIGNMENT unless it is leased to `address`
- * for `taskId` right now. A result calls this before it touches its output blob: a key that holds
- * no lease must not make the coordinator read, decode and hash a file it names (one query, not a
- * 256 MiB read). The lease is checked again inside the result's transaction, where it counts.
+ * What `assignmentId` names, refused with PLX_TASK_REF_MISMATCH unless `taskId` is its reference
+ * (before any lookup) and PLX_STALE_ASSIGNMENT unless it is leased to `address` right now (one
+ * answer for a lease unknown, ended or another's, task or canary). A result calls this before it
+ * touches its output blob: a key that holds no lease must not make the coordinator read, decode and
+ * hash a file it names (one query, not a 256 MiB read). The lease is checked again inside the
+ * result's transaction, where it counts.
  *
  * @example
  * const { task, canary } = await openLeaseOf(deps, address, msg.assignmentId, msg.taskId);
  */
 export async function openLeaseOf(d: WorkDeps, address: string, assignmentId: string, taskId: string) {
-  const row = await d.stmt.first(d.db, d.q.assignment, { id: assignmentId });
-  if (row) {
-    assertLeasedTo(row, address, assignmentId, taskId);
-    return { task: { task_id: row.task_id, job_id: row.job_id }, canary: undefined };
-  }
-  const canary = await canaryLease(d.db, assignmentId);
-  assertLeasedTo(canary, address, assignmentId, taskId);
-  return { task: undefined, canary };
+  assertTaskRef(assignmentId, taskId);
+  const { task, canary, row } = splitLease(await d.stmt.first(d.db, d.q.anyLease, { id: assignmentId }));
+  assertLeasedTo(row, address, assignmentId, taskId);
+  return { task, canary };
 }
 
 /**

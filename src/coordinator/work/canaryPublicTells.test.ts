@@ -1,11 +1,12 @@
 /**
  * The canary tells of public aggregates (issue 15, jobs/shadowOutcomes.ts): a provider that reads
  * `/v1/stats` (job, task and execution counts; verification totals), the public event ids, the
- * network event stream and the Prometheus counters just before it commits and just after it
- * answers must see them move for a canary exactly as for a real task that no audit was drawn for.
- * On the code before: the verification totals and event ids did not move for a canary, a miss
- * counted a `failed` attempt, and a long-record provider's held miss put `canary.review-opened`
- * on the network stream at once.
+ * network event stream and every Prometheus counter, gauge and histogram count just before it
+ * commits and just after it answers must see them move for a canary exactly as for a real task
+ * that no audit was drawn for. On the code before: the verification totals and event ids did not
+ * move for a canary, a miss counted a `failed` attempt, a long-record provider's held miss put
+ * `canary.review-opened` on the network stream at once, and a canary lease was not timed in
+ * `plexus_dispatch_seconds` (review s13 F2: its `_count` rose for real leases only).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -71,11 +72,20 @@ async function snapshot(f: Fixture): Promise<Map<string, number>> {
   put('events.lastId', Math.max(0, ...events.map((e) => Number(e.id))));
   for (const e of events.filter((x) => x.job_id === null))
     put(`network.${e.type}`, (out.get(`network.${e.type}`) ?? 0) + 1);
+  // Every metric of our own on /metrics (served to anyone): counters and gauges by value, each
+  // histogram by its count (its buckets and sum are timings, which differ between any two leases).
   for (const m of await f.work.metrics.registry.getMetricsAsJSON()) {
-    if (!m.name.startsWith('plexus_') || m.name.startsWith('plexus_process_') || String(m.type) !== 'counter')
-      continue;
-    for (const s of (m as { values: { value: number; labels: Record<string, unknown> }[] }).values)
-      put(`${m.name}${JSON.stringify(s.labels)}`, s.value);
+    if (!m.name.startsWith('plexus_') || m.name.startsWith('plexus_process_')) continue;
+    const type = String(m.type);
+    assert.ok(
+      ['counter', 'gauge', 'histogram'].includes(type),
+      `metric ${m.name} of type ${type} is compared`,
+    );
+    type S = { value: number; labels: Record<string, unknown>; metricName?: string };
+    for (const s of (m as { values: S[] }).values) {
+      if (type === 'histogram' && s.metricName !== `${m.name}_count`) continue;
+      put(`${s.metricName ?? m.name}${JSON.stringify(s.labels)}`, s.value);
+    }
   }
   return out;
 }

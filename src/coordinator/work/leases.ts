@@ -16,8 +16,9 @@ import { verifyPlexusMessage } from '../../protocol/eip712.ts';
 import type { ProviderFailure } from '../../protocol/schemas.ts';
 import type { Database } from '../store/schema.ts';
 import { policyOfSpec } from '../verification/policy.ts';
-import { leasedAssignment } from './assignments.ts';
+import { leasedAssignment, openLeaseOf } from './assignments.ts';
 import { expireCanaries } from './canaries.ts';
+import { failCanaryLease } from './canaryFailures.ts';
 import { commitmentOfAssignment } from './canaryQueries.ts';
 import { countedFailures } from './countedFailures.ts';
 import { recordFault } from './faults.ts';
@@ -151,7 +152,7 @@ export async function failAttempt(
 
 /**
  * A provider's signed failure report for one of its leases: the attempt ends (see
- * {@link failAttempt}) and its slot is free for other work.
+ * {@link failAttempt}; a canary's, canaryFailures.ts) and its slot is free for other work.
  *
  * @example
  * await handleFailure(state, deps, address, { type: 'failure', assignmentId, taskId, code: 'E_RUNTIME', message: 'oom', issuedAt, signature });
@@ -175,33 +176,38 @@ export async function handleFailure(
     signature: msg.signature,
     expectedSigner: address,
   });
+  // The reference before any lookup, then one lookup of both kinds of lease: a wrong `taskId`, an
+  // unknown lease and another's are each answered alike for a canary and a real task (issue 15).
+  const { canary } = await openLeaseOf(d, address, msg.assignmentId, msg.taskId);
   let jobId = '';
   let jobDone = false;
   let cancelled: Lease[] = [];
-  await d.db.transaction().execute(async (trx) => {
-    const a = await leasedAssignment(d, trx, address, msg.assignmentId, msg.taskId);
-    jobId = a.job_id;
-    // The signed report goes with the lease: a timeout journaled for it carries it (timeoutCause.ts).
-    await trx
-      .updateTable('assignments')
-      .set({
-        failure_auth: JSON.stringify({
-          reasonHash: keccak256(toBytes(`${msg.code}:${msg.message}`)),
-          issuedAt: msg.issuedAt,
-          signature: msg.signature,
-        }),
-      })
-      .where('id', '=', a.id)
-      .execute();
-    const r = await failAttempt(s, d, trx, a, 'failed', msg.code, msg.message);
-    cancelled = r.cancelled;
-    jobDone = r.jobDone === true;
-  });
+  if (canary) jobId = (await failCanaryLease(s, d, address, canary, msg)) ?? '';
+  else
+    await d.db.transaction().execute(async (trx) => {
+      const a = await leasedAssignment(d, trx, address, msg.assignmentId, msg.taskId);
+      jobId = a.job_id;
+      // The signed report goes with the lease: a timeout journaled for it carries it (timeoutCause.ts).
+      await trx
+        .updateTable('assignments')
+        .set({
+          failure_auth: JSON.stringify({
+            reasonHash: keccak256(toBytes(`${msg.code}:${msg.message}`)),
+            issuedAt: msg.issuedAt,
+            signature: msg.signature,
+          }),
+        })
+        .where('id', '=', a.id)
+        .execute();
+      const r = await failAttempt(s, d, trx, a, 'failed', msg.code, msg.message);
+      cancelled = r.cancelled;
+      jobDone = r.jobDone === true;
+    });
   if (jobDone) afterSettle(s, d, jobId, { jobDone, cancelled: [] });
   d.scheduler.release(address);
   revoke(s, d, cancelled, 'job failed');
   d.metrics.tasksFinished.inc({ status: 'failed' });
-  d.events.notify(jobId);
+  if (jobId) d.events.notify(jobId);
   void d.dispatch();
 }
 

@@ -76,9 +76,15 @@ test('a result from another provider or after the lease ended is PLX_STALE_ASSIG
       handleResult(f.state, f.work, p.address, await p.result({ ...a, taskId: taskIds[0]! }, output(1))),
       ref,
     );
-    // A lease that never existed.
+    // A lease that never existed (named by its own reference: a wrong one is refused first).
+    const none = salt();
     await assert.rejects(
-      handleResult(f.state, f.work, p.address, await p.result({ ...a, assignmentId: salt() }, output(1))),
+      handleResult(
+        f.state,
+        f.work,
+        p.address,
+        await p.result({ assignmentId: none, taskId: none }, output(1)),
+      ),
       stale,
     );
     assert.equal((await f.task(taskIds[0]!)).status, 'assigned', 'nothing changed');
@@ -170,8 +176,14 @@ test('a result for a lease the sender does not hold is refused before its output
     await assert.rejects(handleResult(f.state, f.work, other.address, await other.result(a, output(1))), {
       code: 'PLX_STALE_ASSIGNMENT',
     });
+    const none = salt();
     await assert.rejects(
-      handleResult(f.state, f.work, p.address, await p.result({ ...a, assignmentId: salt() }, output(2))),
+      handleResult(
+        f.state,
+        f.work,
+        p.address,
+        await p.result({ assignmentId: none, taskId: none }, output(2)),
+      ),
       { code: 'PLX_STALE_ASSIGNMENT' },
     );
     assert.equal(reads, 0, 'no blob was read for a lease the sender does not hold');
@@ -194,12 +206,14 @@ test('a result reads its lease once in its transaction: the completion is the re
     const ran: string[] = [];
     const prepare = f.raw.prepare;
     f.raw.prepare = (text: string) => {
-      if (/"assignments"/.test(text) && /^(select \*|update)/.test(text)) ran.push(text.slice(0, 6));
+      if (/"assignments"/.test(text) && /^(select \*|select "id", "task_id", job_id|update)/.test(text))
+        ran.push(text.slice(0, 6));
       return prepare(text);
     };
     await handleResult(f.state, f.work, p.address, msg);
     f.raw.prepare = prepare;
-    // One read before the output is touched (openLeaseOf), one update that reads and completes.
+    // One read before the output is touched (openLeaseOf: task and canary leases in one statement),
+    // one update that reads and completes.
     assert.deepEqual(ran, ['select', 'update']);
     assert.equal((await f.assignments(taskIds[0]!))[0]?.status, 'completed');
   } finally {

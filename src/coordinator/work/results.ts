@@ -20,7 +20,7 @@ import type { CheckedBytes } from '../blobs/createBlobStore.ts';
 import type { Database } from '../store/schema.ts';
 import { invalidUpdate, trainLayoutOf } from '../training/updateCheck.ts';
 import { policyOfSpec } from '../verification/policy.ts';
-import { assertLeasedTo, completeLeased, leaseById, leasedAssignment, openLeaseOf } from './assignments.ts';
+import { completeLeased, leasedAssignment, openLeaseOf } from './assignments.ts';
 import { handleCanaryResult } from './canaries.ts';
 import { afterSettle, jobInfo } from './jobs.ts';
 import { lockTaskRow, requeueAssigned } from './leaseQueries.ts';
@@ -348,9 +348,9 @@ export async function handleCommit(
       signature: msg.signature,
       at: t,
     });
-  const { task: before, canary } = await leaseById(d, msg.assignmentId);
+  // As a result's and a failure's: the reference first, then one lookup of either kind of lease.
+  const { task: before, canary } = await openLeaseOf(d, address, msg.assignmentId, msg.taskId);
   if (canary) {
-    assertLeasedTo(canary, address, msg.assignmentId, msg.taskId);
     await db.transaction().execute(async (trx) => {
       if (!(await priorCommitment(d, trx, msg))) await store(trx, canary.task_id);
     });
