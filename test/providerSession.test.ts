@@ -162,8 +162,9 @@ test('forged, stale-assignment and malformed results are refused; an honest resu
   s.ws.send(JSON.stringify(await signedResult(randomAccount(), me.address, assign, outputCid)));
   let ack = await s.next('ack');
   assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_BAD_SIGNATURE']);
-  // A validly signed result for an assignment it does not hold.
-  const other = { ...assign, assignmentId: `0x${'ab'.repeat(32)}` };
+  // A validly signed result for an assignment it does not hold (named by its own reference: a
+  // wrong one is refused first, PLX_TASK_REF_MISMATCH, whatever the id names).
+  const other = { ...assign, assignmentId: `0x${'ab'.repeat(32)}`, taskId: `0x${'ab'.repeat(32)}` };
   s.ws.send(JSON.stringify(await signedResult(me, me.address, other, outputCid)));
   ack = await s.next('ack');
   assert.deepEqual([ack.accepted, ack.code], [false, 'PLX_STALE_ASSIGNMENT']);
