@@ -23,6 +23,7 @@ import type { JobVerification } from '../src/protocol/schemas.ts';
 import { exactPlx, plx } from '../web/src/settlement.ts';
 import { ADDR, CHAIN, EPOCHS, HASH_B, PRICES, rewardsOf } from './helpers/explorerFixtures.ts';
 import { ocrInput, ppocrDetectionModelPath, tempDir } from './helpers/fixtures.ts';
+import { faultHistoryShown, reloadUntil } from './helpers/publicRecordWaits.ts';
 import { startDevnetProviders } from './helpers/trustedProvider.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -235,7 +236,8 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     await page.locator('[data-view="provider"]').waitFor();
     await page.getByText('connected', { exact: true }).first().waitFor();
     const verifiedValid = page.locator('[data-testid="reputation"] dt:text("Verified valid") + dd');
-    assert.ok(Number(await verifiedValid.textContent()) >= 1, 'a verified result raised its record');
+    // The public record is the epoch's start: it shows once the epoch ended.
+    await reloadUntil(page, 'its raised record', async () => Number(await verifiedValid.textContent()) >= 1);
     // Earnings: an amount once the coordinator serves them, otherwise the reason it shows none.
     const earned = page.locator('[data-testid="money"] dt:text("Earnings") + dd');
     assert.match((await earned.textContent()) ?? '', /^[0-9,.]+ PLX$|^not served by this coordinator yet$/);
@@ -309,19 +311,14 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     const final = await client.waitForJob(job, undefined, AbortSignal.timeout(120_000));
     assert.equal(final.status, 'completed');
 
-    const history = (await (await fetch(`${net.coordinatorUrl}/v1/providers/${cheater}/history`)).json()) as {
-      faults: {
-        jobId: string;
-        kind: string;
-        slashed: string | null;
-        evidence: { agreeing: string[]; reasons: string[] };
-      }[];
-    };
-    // Besides this job's fault the cheater may have failed a canary too: a fault of its own kind.
+    // Who agreed shows once the fault's epoch ended.
+    const history = await faultHistoryShown(net.coordinatorUrl, cheater, job);
+    // Besides this job's fault the cheater may have failed a canary too: in public a verdict's
+    // fault (`outvoted`) on that canary's shadow job.
     const forJob = history.faults.filter((x) => x.jobId === job);
     assert.equal(forJob.length, 1, JSON.stringify(history.faults));
     assert.ok(
-      history.faults.every((x) => x.jobId === job || x.kind === 'canary'),
+      history.faults.every((x) => x.kind === 'outvoted'),
       JSON.stringify(history.faults),
     );
     const f = forJob[0]!;
@@ -336,7 +333,8 @@ describe('explorer in Chromium against a devnet', { skip: chromiumMissing }, () 
     const rows = page.locator('table[data-table="faults"] tbody tr');
     await rows.first().waitFor();
     assert.equal(await rows.count(), history.faults.length);
-    const frow = rows.filter({ has: page.locator('td:nth-child(3)', { hasText: /^outvoted$/ }) });
+    // This job's fault (a canary's, if any, is `outvoted` too, under its shadow job).
+    const frow = rows.filter({ has: page.locator(`a[href*="${job}"]`) });
     assert.equal(await frow.count(), 1);
     assert.equal(await frow.locator('td:nth-child(4)').textContent(), plx(f.slashed!));
     await frow.locator('summary').click();

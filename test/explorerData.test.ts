@@ -121,7 +121,7 @@ describe('explorer API', () => {
         policies: { none: 0, audit: 0, redundant: 0 },
         faults: {
           total: 0,
-          byKind: { outvoted: 0, canary: 0, 'bad-reveal': 0, capability: 0, malformed: 0 },
+          byKind: { outvoted: 0, 'bad-reveal': 0, capability: 0, malformed: 0 },
         },
         slashed: '0',
       });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { createClient } from '../src/client/createClient.ts';
-import { startCoordinator } from '../src/coordinator/createCoordinator.ts';
+import { type Coordinator, startCoordinator } from '../src/coordinator/createCoordinator.ts';
 import { createLogger } from '../src/logger.ts';
 import { encodeSafetensors, type Tensor } from '../src/protocol/safetensors.ts';
 import {
@@ -69,20 +69,19 @@ async function submit(url: string, seed: number, verification?: Record<string, u
   return { client, jobId, account };
 }
 
-async function providerView(url: string, address: string) {
-  const { providers } = await createClient({ url }).listProviders();
-  const p = providers.find((x) => x.address === address.toLowerCase());
-  assert.ok(p, `provider ${address} is listed`);
-  return p as {
-    reputation: {
-      score: number;
-      faults: number;
-      consecutiveValid: number;
-      verifiedValid: number;
-      trusted: boolean;
-    };
-    auditRate: number;
-  };
+/**
+ * A provider's record as the coordinator keeps it: its stored reputation and the audit rate it
+ * gives. (`GET /v1/providers` shows the reputation the current epoch began with, so that no
+ * verified outcome of an open epoch — a passed canary — shows at once: publicReputation.ts.)
+ */
+async function providerView(coord: Pick<Coordinator, 'store' | 'loop'>, address: string) {
+  const row = await coord.store.db
+    .selectFrom('providers')
+    .select('reputation')
+    .where('address', '=', address.toLowerCase())
+    .executeTakeFirst();
+  assert.ok(row, `provider ${address} is known`);
+  return coord.loop.verificationView(address, row.reputation);
 }
 
 /**
@@ -171,8 +170,8 @@ test('redundant(3): float noise agrees, the liar is outvoted, faulted and slashe
     );
     assert.ok(evidence.reasons.length > 0, 'evidence.reasons.length > 0');
 
-    const liarView = await providerView(c.url, liar.account.address);
-    const goodView = await providerView(c.url, p2.account.address);
+    const liarView = await providerView(c, liar.account.address);
+    const goodView = await providerView(c, p2.account.address);
     assert.equal(liarView.reputation.faults, 1);
     assert.ok(liarView.reputation.score < 0.2, `liar score ${liarView.reputation.score}`);
     // p2 agreed with an already trusted provider: a checked valid result, one step towards trust.
@@ -214,7 +213,7 @@ test('default audit: a wrong primary is caught by the auditor and a tie-breaker'
     assert.equal(final.status, 'completed');
     const out = (await client.jobResults(jobId)).outputs[0]!;
     assert.equal(out.provider, auditor.provider.account.address.toLowerCase());
-    const view = await providerView(c.url, primary.provider.account.address);
+    const view = await providerView(c, primary.provider.account.address);
     assert.equal(view.reputation.faults, 1);
     const events = await c.store.db
       .selectFrom('events')
@@ -486,7 +485,7 @@ test('canaries: seeded from a verified task, issued alongside real work, a wrong
     ack(await p3.deliver(canary, zeros(), opening));
     // Caught on its first canary with no record: suspended, it takes no more work. The veteran
     // comes back and takes the real task (it executed the canary's source, so it gets no canary).
-    assert.deepEqual((await providerView(coord.url, p3.account.address)).reputation.faults, 1);
+    assert.deepEqual((await providerView(coord, p3.account.address)).reputation.faults, 1);
     const vet = await connectRawProvider(coord.url, veteran);
     open.push(vet);
     const real = await vet.next('assign');

@@ -387,7 +387,15 @@ export async function startCoordinator(
       maxBlobBytes: config.maxBlobBytes,
     }),
   );
-  await app.register(explorerRoutes({ db, activeOf: (a) => loop.activeOf(a), log, chainId: config.chainId }));
+  await app.register(
+    explorerRoutes({
+      db,
+      activeOf: (a) => loop.activeOf(a),
+      log,
+      chainId: config.chainId,
+      epochStart: (now) => market.clock.startsAt(market.clock.epochAt(now)),
+    }),
+  );
   await app.register(searchRoutes({ db }));
   await app.register(sensorRoutes({ db, ingester, seller, chainId: config.chainId, isProvider }));
   const chainInfo =

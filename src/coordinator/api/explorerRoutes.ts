@@ -77,6 +77,11 @@ export function explorerRoutes(deps: {
   chainId: number;
   /** Folder with the built dashboard; defaults to web/dist. */
   webRoot?: string;
+  /**
+   * When the epoch holding `now` began: faults since then are shown without who agreed (their
+   * evidence is published at the epoch's close). None: every fault's whole evidence.
+   */
+  epochStart?: (now: number) => number;
 }) {
   const { db, activeOf, log, chainId } = deps;
   // A job's client, or null for a public job (anyone reads its task views; api/jobRoutes.ts).
@@ -159,7 +164,7 @@ export function explorerRoutes(deps: {
         const faults = await listProviderFaults(db, address, HISTORY_LIMIT);
         return {
           address,
-          faults: faults.map(faultView),
+          faults: faults.map((f) => faultView(f, deps.epochStart?.(Date.now()) ?? Number.POSITIVE_INFINITY)),
           assignments: assignments.map(historyAssignmentView),
           sessions: sessions.map(sessionView),
         };

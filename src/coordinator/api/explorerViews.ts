@@ -14,6 +14,7 @@ import type {
 import type { listProviderAssignments } from '../jobs/jobQueries.ts';
 import type { ProvidersTable } from '../store/schema.ts';
 import { verificationPolicySchema } from '../verification/policy.ts';
+import { publicFaultKind } from '../verification/slashing.ts';
 import type {
   listJobTaskVerifications,
   listProviderFaults,
@@ -30,8 +31,11 @@ type Rows<F extends (...args: never[]) => Promise<unknown[]>> = Awaited<ReturnTy
 
 /** Task verification statuses as the store records them (task_verifications.status). */
 const VERIFICATION_STATUSES = ['open', 'accepted', 'rejected', 'disputed'] as const;
-/** Proven fault kinds (FaultKind in verification/slashing.ts). */
-const FAULT_KINDS = ['outvoted', 'canary', 'bad-reveal', 'capability', 'malformed'] as const;
+/**
+ * Proven fault kinds as the public sees them (FaultKind in verification/slashing.ts): a canary's
+ * fault counts as `outvoted` (publicFaultKind), as a real audit's does.
+ */
+const FAULT_KINDS = ['outvoted', 'bad-reveal', 'capability', 'malformed'] as const;
 
 /**
  * The parts of a stored verdict (task_verifications.verdict, written by the work loop) the explorer
@@ -108,7 +112,8 @@ export function verificationTotals(
   const byKind: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0]));
   let faults = 0;
   for (const r of counts.faults) {
-    byKind[r.kind] = (byKind[r.kind] ?? 0) + Number(r.n);
+    const kind = publicFaultKind(r.kind);
+    byKind[kind] = (byKind[kind] ?? 0) + Number(r.n);
     faults += Number(r.n);
   }
   let slashed = 0n;
@@ -234,19 +239,24 @@ export function minuteBuckets(
  *
  * @example const faults = rows.map(faultView);
  */
-export function faultView(f: Rows<typeof listProviderFaults>[number]): FaultView {
+export function faultView(f: Rows<typeof listProviderFaults>[number], openSince = Infinity): FaultView {
   const evidence = parseStored(storedEvidenceSchema, f.evidence);
+  // Who agreed, and every execution's digest, only once the fault's epoch ended (its evidence is
+  // published at the close): an audit's fault named its auditor and a canary's nobody, which told
+  // the canary (and its shadow job) apart the moment it was faulted (issue 15).
+  const open = f.created_at >= openSince;
   return {
     taskId: f.task_id,
-    jobId: f.job_id,
-    kind: f.kind,
+    // A canary's fault reads as a verdict's fault on its shadow job (kind `outvoted`).
+    jobId: f.shadow_job_id ?? f.job_id,
+    kind: publicFaultKind(f.kind),
     at: f.created_at,
     slashed: f.amount,
     evidence: evidence && {
       faultyDigest: evidence.faultyDigest ?? null,
       acceptedDigest: evidence.acceptedDigest ?? null,
-      agreeing: evidence.agreeing,
-      digests: evidence.digests,
+      agreeing: open ? [] : evidence.agreeing,
+      digests: open ? {} : evidence.digests,
       reasons: evidence.reasons,
     },
   };

@@ -29,6 +29,7 @@ import { findProvider, listProviders } from '../providers/providerQueries.ts';
 import type { StorageProviderMessage, StorageService } from '../storage/startStorageNetwork.ts';
 import type { Database, ProvidersTable } from '../store/schema.ts';
 import type { WorkLoop } from '../work/createWorkLoop.ts';
+import { publicReputationsIn } from '../work/publicReputation.ts';
 import type { ProviderLink } from '../work/workState.ts';
 
 type ProviderRow = Selectable<ProvidersTable>;
@@ -305,8 +306,15 @@ export function providerRoutes(deps: {
     });
 
     /** A stored provider row as `GET /v1/providers` shows it. */
-    const view = (p: ProviderRow, earnings: Map<string, bigint>): ProviderView => {
-      const verification = loop.verificationView(p.address, p.reputation, p.capability);
+    const view = (
+      p: ProviderRow,
+      earnings: Map<string, bigint>,
+      shown: Map<string, string | null>,
+    ): ProviderView => {
+      // The reputation the current epoch began with when it changed since (publicReputation.ts):
+      // a passed canary raised it at once, an unaudited real task did not.
+      const reputation = shown.has(p.address) ? (shown.get(p.address) ?? null) : p.reputation;
+      const verification = loop.verificationView(p.address, reputation, p.capability);
       const connected = p.connected === 1;
       return {
         address: p.address,
@@ -351,7 +359,12 @@ export function providerRoutes(deps: {
         const earnings = await maintainedBalances(db, {
           accounts: rows.map((p) => accounts.providerEarnings(p.address)),
         });
-        return { providers: rows.map((p) => view(p, earnings)) };
+        const shown = await publicReputationsIn(
+          db,
+          rows.map((p) => p.address),
+          loop.publicEpoch(),
+        );
+        return { providers: rows.map((p) => view(p, earnings, shown)) };
       },
     );
 
@@ -370,7 +383,7 @@ export function providerRoutes(deps: {
         const row = await findProvider(db, address);
         if (!row) throw new PlexusError('PLX_NOT_FOUND', `no provider ${address}: it never connected here`);
         const earnings = await maintainedBalances(db, { accounts: [accounts.providerEarnings(address)] });
-        return view(row, earnings);
+        return view(row, earnings, await publicReputationsIn(db, [address], loop.publicEpoch()));
       },
     );
   };

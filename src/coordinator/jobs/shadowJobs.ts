@@ -393,3 +393,22 @@ export function sumRows<K extends string, R extends Record<K, string | number> &
 export function isPublicJob(spec: string): boolean {
   return (JSON.parse(spec) as { public?: unknown }).public === true;
 }
+
+/**
+ * The shadow job a canary lease of task `taskId` went out under (a canary's fault is published as
+ * a fault on it: work/faults.ts), or undefined.
+ *
+ * @example const jobId = await shadowJobOfCanaryTask(trx, canary.task_id);
+ */
+export async function shadowJobOfCanaryTask(
+  ex: Kysely<Database> | Transaction<Database>,
+  taskId: string,
+): Promise<string | undefined> {
+  const r = await ex
+    .selectFrom('canary_assignments as ca')
+    .innerJoin('shadow_jobs as s', 's.lease_id', 'ca.id')
+    .select('s.id')
+    .where('ca.task_id', '=', taskId)
+    .executeTakeFirst();
+  return r?.id;
+}

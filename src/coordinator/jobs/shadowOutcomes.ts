@@ -84,6 +84,10 @@ export async function shadowVerificationRows(db: Kysely<Database>) {
     if (r.status === 'leased') {
       if (Number(r.committed) === 1)
         out.push({ status: 'open', audit: 0, policy, verified: 0, n: Number(r.n) });
+    } else if (r.status === 'failed') {
+      // A faulted miss: published as an audit's fault (publicFaultKind), so counted as a task an
+      // audit was drawn for and verified, as that fault's task is; `unverified` with a fault told it.
+      out.push({ status: 'accepted', audit: 1, policy, verified: 1, n: Number(r.n) });
     } else if (r.status !== 'expired') {
       out.push({ status: 'accepted', audit: 0, policy, verified: 0, n: Number(r.n) });
     }

@@ -3,6 +3,7 @@ import { canaryFailureMigrations } from './canaryFailureMigration.ts';
 import { dialectOf } from './dialect.ts';
 import { laterMigrations } from './laterMigrations.ts';
 import { leaseMigrations } from './leaseMigrations.ts';
+import { publicReputationMigrations } from './publicReputationMigration.ts';
 import { reviewCheckMigrations } from './reviewCheckMigration.ts';
 import { securityMigrations } from './securityMigrations.ts';
 import { shadowPendingMigrations } from './shadowPendingMigration.ts';
@@ -532,7 +533,7 @@ const migrations: Record<string, Migration> = {
   },
 };
 
-/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts, reviewCheckMigration.ts, shadowPendingMigration.ts, canaryFailureMigration.ts). */
+/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts, reviewCheckMigration.ts, shadowPendingMigration.ts, canaryFailureMigration.ts, publicReputationMigration.ts). */
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return {
@@ -544,6 +545,7 @@ export const migrationProvider: MigrationProvider = {
       ...reviewCheckMigrations,
       ...shadowPendingMigrations,
       ...canaryFailureMigrations,
+      ...publicReputationMigrations,
     };
   },
 };

@@ -1,6 +1,7 @@
 import type { Generated } from 'kysely';
 import type { AssignmentsTable } from './assignmentSchema.ts';
 import type { CanaryHoldsTable } from './canaryHoldMigration.ts';
+import type { PublicReputationTable } from './publicReputationMigration.ts';
 import type { ReviewCheckBasesTable } from './reviewCheckMigration.ts';
 import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
 import type { ShadowJobsTable } from './shadowJobsMigration.ts';
@@ -523,6 +524,7 @@ export type Database = {
   review_check_bases: ReviewCheckBasesTable;
   shadow_jobs: ShadowJobsTable;
   shadow_pending: ShadowPendingTable;
+  public_reputations: PublicReputationTable;
   canary_sources: CanarySourcesTable;
   canary_reviews: CanaryReviewsTable;
   fault_reversals: FaultReversalsTable;

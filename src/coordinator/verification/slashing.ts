@@ -31,6 +31,18 @@ export type FaultKind =
   | 'malformed'; // its training update lacks a weight tensor or has another dtype or shape
 
 /**
+ * The kind a fault is shown with in public (events, a provider's fault history, `/v1/stats`): a
+ * canary's miss as what a real audit's miss is, `outvoted` by the accepted output (issue 15: a
+ * fault of kind `canary` told which task, and so which shadow job, was a canary). The stored
+ * kind, in the evidence validators check, stays `canary`.
+ *
+ * @example publicFaultKind('canary') // 'outvoted'
+ */
+export function publicFaultKind(kind: FaultKind | string): string {
+  return kind === 'canary' ? 'outvoted' : kind;
+}
+
+/**
  * Evidence kept with a fault: enough for anyone to re-check the decision.
  *
  * @example

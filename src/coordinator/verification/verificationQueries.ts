@@ -46,16 +46,31 @@ export async function verificationCounts(db: Kysely<Database>) {
  * @example const rows = await listProviderFaults(db, address, 200);
  */
 export async function listProviderFaults(db: Kysely<Database>, address: string, limit: number) {
-  return db
-    .selectFrom('verification_faults as f')
-    .leftJoin('slashes as s', (j) =>
-      j.onRef('s.task_id', '=', 'f.task_id').onRef('s.provider', '=', 'f.provider'),
-    )
-    .select(['f.task_id', 'f.job_id', 'f.kind', 'f.evidence', 'f.created_at', 's.amount'])
-    .where('f.provider', '=', address)
-    .orderBy('f.id', 'desc')
-    .limit(limit)
-    .execute();
+  return (
+    db
+      .selectFrom('verification_faults as f')
+      .leftJoin('slashes as s', (j) =>
+        j.onRef('s.task_id', '=', 'f.task_id').onRef('s.provider', '=', 'f.provider'),
+      )
+      // A canary's fault is shown under its shadow job (issue 15; stored with no job).
+      .leftJoin('canary_assignments as ca', (j) =>
+        j.onRef('ca.task_id', '=', 'f.task_id').on('f.kind', '=', 'canary'),
+      )
+      .leftJoin('shadow_jobs as sj', 'sj.lease_id', 'ca.id')
+      .select([
+        'f.task_id',
+        'f.job_id',
+        'f.kind',
+        'f.evidence',
+        'f.created_at',
+        's.amount',
+        'sj.id as shadow_job_id',
+      ])
+      .where('f.provider', '=', address)
+      .orderBy('f.id', 'desc')
+      .limit(limit)
+      .execute()
+  );
 }
 
 /**

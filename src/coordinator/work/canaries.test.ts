@@ -140,13 +140,22 @@ test('a canary takes a slot like any task; a right answer is valid, a wrong one 
     );
     assert.equal((await f.db.selectFrom('slashes').selectAll().execute())[0]?.provider, d.address);
     assert.equal(f.state.reputations.get(d.address)?.faults, 1);
-    // No job saw any of it: the fault is the provider's alone, and the freed slot takes real work.
+    // No real job saw any of it; in public the fault is a verdict's fault on the canary's shadow
+    // job (kind `outvoted`, on that job's stream, not the network's: issue 15).
+    const shadow = await f.db
+      .selectFrom('shadow_jobs')
+      .select('id')
+      .where('lease_id', '=', wrong.assignmentId)
+      .executeTakeFirstOrThrow();
     const faulted = await f.db
       .selectFrom('events')
-      .select('job_id')
+      .select(['job_id', 'data'])
       .where('type', '=', 'provider.faulted')
       .execute();
-    assert.deepEqual(faulted, [{ job_id: null }]);
+    assert.deepEqual(
+      faulted.map((e) => [e.job_id, (JSON.parse(e.data) as { kind: string }).kind]),
+      [[shadow.id, 'outvoted']],
+    );
     await f.idle();
     // Caught at once, with no record: suspended (isSuspended), so the freed slot takes nothing.
     assert.equal((await f.job(second.jobId)).status, 'queued');

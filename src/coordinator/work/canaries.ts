@@ -41,6 +41,7 @@ import { settleReviewCheck } from './canaryReviews.ts';
 import { currentReputation, recordFault, recordOutcome } from './faults.ts';
 import { inlineInput } from './inlineInput.ts';
 import { storeKnownAnswer } from './knownAnswers.ts';
+import { addTaskFailed } from './leaseQueries.ts';
 import { initFor } from './openVerifications.ts';
 import { drawnReview } from './reviewCheckers.ts';
 import { claimStocked, stockedFor } from './shadowStock.ts';
@@ -364,6 +365,10 @@ export async function handleCanaryResult(
       }
       // What an unaudited real primary's answer appends to its job, right or wrong (shadowOutcomes.ts).
       shadowJob = await appendShadowCompletion(trx, d.events, canary.id);
+      // Counted in the provider's public `tasksCompleted` as a real task accepted unaudited is
+      // (verdicts.ts), right or wrong; a miss faulted now counts `tasksFailed` (recordFault), as a
+      // real task's fault does. Counted for real work only, it rose for everything but canaries.
+      if (status !== 'failed') await d.stmt.run(trx, d.q.taskCompletedBy, { address });
       if (passed) await recordOutcome(s, d, trx, address, 'valid', undefined, canary.task_id);
       else {
         await setCanaryRepBefore(trx, canary.id, JSON.stringify(before));
@@ -459,6 +464,8 @@ export async function expireCanaries(
       if (u.numUpdatedRows === 0n) return false;
       await reopenReviewCheck(trx, r.id);
       await recordOutcome(s, d, trx, r.provider, 'timeout', await canaryTimeoutCause(trx, r.id));
+      // A lost lease counts in `tasksFailed` as a real one does (leases.ts failAttempt).
+      await addTaskFailed(trx, r.provider);
       // What a real primary's lost lease appends to its job (leases.ts): the ids advance alike.
       const shadow = await trx
         .selectFrom('shadow_jobs')

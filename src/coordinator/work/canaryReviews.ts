@@ -24,6 +24,7 @@ import { parseReputation, reinstateReputation } from '../verification/reputation
 import { canaryMisses, heldMisses } from './canaryReviewQueries.ts';
 import { oweCheckerPay } from './checkerPay.ts';
 import { currentReputation, journalReputation, recordFault, recordOutcome } from './faults.ts';
+import { rollPublicReputation } from './publicReputation.ts';
 import { revokeOverturnedOutput } from './recheckCaught.ts';
 import { checkBasisOf, drawnReview } from './reviewCheckers.ts';
 import { oweForOverturn, type SignedResult, signedExecution } from './reviewCompensations.ts';
@@ -429,6 +430,7 @@ export async function reverseFault(
   const next = reinstateReputation(current, before, faultAt, t);
   s.reputations.set(provider, next);
   d.scheduler.refresh(provider);
+  await rollPublicReputation(d, trx, provider, t);
   await d.stmt.run(trx, d.q.setReputation, { address: provider, reputation: JSON.stringify(next) });
   await journalReputation(trx, {
     provider,

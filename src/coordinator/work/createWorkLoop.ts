@@ -44,6 +44,7 @@ import { dispatch } from './dispatch.ts';
 import { recordFault } from './faults.ts';
 import { afterSettle } from './jobs.ts';
 import { handleFailure, sweep } from './leases.ts';
+import { publicEpochAt } from './publicReputation.ts';
 import { handleCommit, handleResult } from './results.ts';
 import {
   providerCacheChanged,
@@ -101,9 +102,11 @@ export type WorkLoop = {
   resumeTraining(): Promise<void>;
   connectedProviders(): number;
   activeOf(address: string): number;
+  /** The epoch whose start the public reputations show (publicReputation.ts). */
+  publicEpoch(): number;
   /**
-   * A provider's reputation (from its stored JSON, or fresh) and the audit rate its next result
-   * would be audited at, for GET /v1/providers.
+   * A provider's reputation (from the JSON passed: for GET /v1/providers, the one the current epoch
+   * began with; or fresh) and the audit rate a result would be audited at with it.
    */
   verificationView(
     address: string,
@@ -268,13 +271,16 @@ export function createWorkLoop(deps: WorkLoopOptions): WorkLoop {
     connectedProviders() {
       return state.links.size;
     },
+    publicEpoch() {
+      return publicEpochAt(deps.market, now());
+    },
     activeOf(address) {
       return scheduler.active(address);
     },
     verificationView(address, stored, storedCapability) {
-      const rep =
-        state.reputations.get(address.toLowerCase()) ??
-        (stored ? parseReputation(JSON.parse(stored)) : newReputation(now()));
+      // Only what the caller passes (the public view passes the epoch's snapshot, publicReputation.ts),
+      // never the loop's live copy.
+      const rep = stored ? parseReputation(JSON.parse(stored)) : newReputation(now());
       const bound = economicAuditBound({
         cost: econ.honestCost,
         reward: econ.reward,

@@ -6,6 +6,7 @@
  */
 import type { Transaction } from 'kysely';
 import type { Hex } from 'viem';
+import { shadowJobOfCanaryTask } from '../jobs/shadowJobs.ts';
 import type { ReputationEntry, TimeoutCause } from '../settlement/epochFacts.ts';
 import type { Database } from '../store/schema.ts';
 import {
@@ -15,10 +16,11 @@ import {
   type ReputationState,
   updateReputation,
 } from '../verification/reputation.ts';
-import type { FaultKind } from '../verification/slashing.ts';
+import { type FaultKind, publicFaultKind } from '../verification/slashing.ts';
 import { reviewCanariesOf } from './canaryReviewQueries.ts';
 import { addTaskFailed } from './leaseQueries.ts';
 import { insertFault, insertSlash, storedReputation } from './providerQueries.ts';
+import { rollPublicReputation } from './publicReputation.ts';
 import { reopenAfterFault } from './recheckCaught.ts';
 import type { WorkDeps, WorkState } from './workState.ts';
 
@@ -45,6 +47,8 @@ export async function recordOutcome(
   const next = updateReputation(rep, outcome, at);
   s.reputations.set(address, next);
   d.scheduler.refresh(address);
+  // The public view keeps showing the reputation this epoch began with (publicReputation.ts).
+  await rollPublicReputation(d, trx, address, at);
   await d.stmt.run(trx, d.q.setReputation, { address, reputation: JSON.stringify(next) });
   const task = taskId ?? (cause && 'task' in cause ? cause.task : undefined);
   await journalReputation(trx, {
@@ -145,12 +149,29 @@ export async function recordFault(
   });
   await addTaskFailed(trx, provider);
   await recordOutcome(s, d, trx, provider, 'fault', undefined, f.taskId);
-  await d.events.append(trx, null, 'provider.faulted', {
-    provider,
-    taskId: f.taskId,
-    kind: f.kind,
-    slashed: s.slashable.toString(),
-  });
+  const shadowJob = f.kind === 'canary' ? await shadowJobOfCanaryTask(trx, f.taskId) : undefined;
+  if (shadowJob) {
+    // A canary's fault is published as a verdict's fault on its shadow job (verdicts.ts): on the
+    // job's own stream, never the network's, kind `outvoted`. On the network stream with kind
+    // `canary` and no job it told everyone that the task was a canary, and so what its shadow job
+    // looked like. The stored fault keeps its kind for validators (published at the epoch's close).
+    const e = f.evidence as Partial<Record<'faultyDigest' | 'acceptedDigest' | 'agreeing', unknown>>;
+    await d.events.append(trx, shadowJob, 'provider.faulted', {
+      provider,
+      taskId: f.taskId,
+      kind: publicFaultKind(f.kind),
+      faultyDigest: e.faultyDigest ?? null,
+      acceptedDigest: e.acceptedDigest ?? null,
+      agreeing: e.agreeing ?? [],
+      slashed: s.slashable.toString(),
+    });
+  } else
+    await d.events.append(trx, null, 'provider.faulted', {
+      provider,
+      taskId: f.taskId,
+      kind: f.kind,
+      slashed: s.slashable.toString(),
+    });
   // Its unchecked outputs of running jobs are run again (recheckCaught.ts).
   await reopenAfterFault(s, d, trx, provider, { jobId: f.jobId, taskId: f.taskId });
 }
