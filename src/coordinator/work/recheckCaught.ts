@@ -11,9 +11,10 @@
  * provider is never paid for it. What an audit vouched for stands.
  *
  * Outputs of jobs that already ended (delivered and billed) are re-verified instead
- * ({@link reviewEndedOutputs}): each becomes a review-only known answer vouched for by the caught
- * provider alone, and the ordinary canary review (canaryReviews.ts) has it checked by independently
- * drawn trusted providers. Where two such checks agree with each other and not with the delivered
+ * ({@link reviewEndedOutputs}): each inference output or render frame becomes a review-only known
+ * answer vouched for by the caught provider alone, and the ordinary canary review
+ * (canaryReviews.ts; a frame's checks are whole-frame re-renders, renderReviews.ts) has it checked
+ * by independently drawn trusted providers. Where two such checks agree with each other and not with the delivered
  * output, the output is revoked ({@link revokeOverturnedOutput}): the client sees the replacement
  * (`output.revoked`, `revoked` on the task and the result) and is refunded the task's charges from
  * the caught provider's seized stake (reviewCompensations.ts, checked by validators).
@@ -158,9 +159,12 @@ export async function reopenAfterFault(
  */
 export const ENDED_REVIEW_LIMIT = 500;
 
+/** The job kinds whose ended outputs are re-verified after their provider is caught. */
+const REVIEWED_KINDS: ReadonlySet<string> = new Set(['onnx.infer', 'blender.render']);
+
 /**
  * After a proven fault of `provider`: its unchecked outputs (accepted `unverified`) of ended audited
- * inference jobs, newest first and at most {@link ENDED_REVIEW_LIMIT}, each become a review-only
+ * inference and render jobs, newest first and at most {@link ENDED_REVIEW_LIMIT}, each become a review-only
  * known answer (never issued as a canary) vouched for by `provider` alone, and a `source-faulted`
  * canary review is opened for each, in the caller's transaction: independently drawn trusted
  * providers re-run the task (reviewCheckers.ts), and two checks that agree with each other and not
@@ -203,7 +207,11 @@ export async function reviewEndedOutputs(
   for (const r of rows) {
     if (!r.output_cid) continue;
     const spec = JSON.parse(r.spec) as JobSpec;
-    if (spec.kind !== 'onnx.infer' || !defersUncheckedOutputs(spec)) continue;
+    // Inference outputs and render frames (a frame's checks are whole-frame re-renders judged by
+    // the render rule, renderReviews.ts). Never a training update: it was folded into its round's
+    // aggregate and every later round built on it, so no re-run of it alone is a faithful check
+    // and no refund of it alone is owed (docs/verification.md, docs/training.md).
+    if (!REVIEWED_KINDS.has(spec.kind) || !defersUncheckedOutputs(spec)) continue;
     const verdict = JSON.parse(r.verdict ?? '{}') as Verdict;
     if (verdict.verified !== false || verdict.status !== 'accepted') continue;
     const ok = await storeKnownAnswer(s, d, trx, {

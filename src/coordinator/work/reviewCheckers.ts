@@ -96,10 +96,17 @@ export async function drawnReview(
   s: WorkState,
   d: WorkDeps,
   provider: string,
+  /**
+   * Reviews of known answers of `kind` only (default `onnx.infer`; `blender.render`: a caught
+   * provider's frames, renderReviews.ts), and `canRun`: whether a provider drawn lower could run
+   * the check at all (one that cannot, a provider without Blender for a frame, holds no priority).
+   */
+  o: { kind?: string; canRun?: (address: string) => boolean } = {},
 ): Promise<DrawnReview | undefined> {
   const me = provider.toLowerCase();
   if (!isTrusted(reputationOf(s, d.now, me))) return undefined;
-  const open = await checkableReviews(d.db, me);
+  const kind = o.kind ?? 'onnx.infer';
+  const open = await checkableReviews(d.db, me, { kind });
   if (open.length === 0) return undefined;
   // No epoch (no market, or one that has none, as the strategic harness's stand-in): the loop's
   // own seed, as canary draws do (canaries.ts `injectCanary`).
@@ -130,7 +137,8 @@ export async function drawnReview(
       const stored = p.reputation ? parseReputation(JSON.parse(p.reputation)) : undefined;
       const rep = s.reputations.get(p.address) ?? stored;
       if (!rep || !isTrusted(rep)) continue;
-      if ((await checkableReviews(d.db, p.address, { reviewId: c.review_id, limit: 1 })).length === 0)
+      if (o.canRun && !o.canRun(p.address)) continue;
+      if ((await checkableReviews(d.db, p.address, { reviewId: c.review_id, limit: 1, kind })).length === 0)
         continue;
       if (!(await eligible(s, d, c, p.address, true))) continue;
       if (await leasedSince(d, p.address, Number(c.opened_at))) continue; // it let the check go
