@@ -324,7 +324,7 @@ export async function checkCompensationVerdicts(
       const other = await output(cid, name);
       if (isDispute(other)) return other;
       // A caught provider's render frame of an ended job is reviewed by whole-frame re-renders:
-      // frames agree by the render rule, never byte for byte (work/renderReviews.ts).
+      // frames agree by the render rule, never byte for byte (work/reviewLeases.ts).
       return rerunAgrees(other, check);
     };
     if (m.part === 'check') {

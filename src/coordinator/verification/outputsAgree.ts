@@ -3,7 +3,7 @@
  * render rule (`compareRenderOutputs`: sampling noise within the SSIM/PSNR thresholds, so two
  * honest frames are never the same bytes), anything else by the tensor tolerance
  * (`compareTensorSets`). Used wherever a review's outputs are compared — the coordinator's canary
- * reviews (a caught provider's frame of an ended job, work/renderReviews.ts) and validators'
+ * reviews (a caught provider's frame of an ended job, work/reviewLeases.ts) and validators'
  * re-derivation of compensations (validator/checkCompensations.ts) — so both judge alike.
  */
 import { RENDER_EXR_TENSOR, RENDER_PNG_TENSOR } from '../../protocol/render.ts';

@@ -23,7 +23,7 @@ import { isAnnouncedRole } from './publicExecution.ts';
 import { randomHex32 } from './randomHex.ts';
 import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
 import { cannotRun, couldRun, placementKey } from './renderEligibility.ts';
-import { injectRenderReviewCheck } from './renderReviews.ts';
+import { injectReviewLease } from './reviewLeases.ts';
 import { invalidateStake, lockAmount, lockFor, lockStake, reserveStake, stakeShort } from './stakeLocks.ts';
 import { leaseSizeCap, taskEconomics } from './taskEconomics.ts';
 import { waiveAudit } from './verdicts.ts';
@@ -233,10 +233,11 @@ export async function leaseOne(
   const leaseSalt = randomHex32();
   const assignmentId = boundLeaseId(task.id, provider, leaseSalt);
   // Sometimes the slot carries a canary instead; the task stays queued for the next free slot.
-  // A renderer drawn for the check of a caught provider's frame takes it first (renderReviews.ts).
+  // A provider drawn for the check of a caught provider's frame or training update takes it first
+  // (reviewLeases.ts).
   if (
     (role === 'primary' || role === 'replica') &&
-    ((await injectRenderReviewCheck(s, d, provider)) || (await injectCanary(s, d, provider, assignmentId)))
+    ((await injectReviewLease(s, d, provider)) || (await injectCanary(s, d, provider, assignmentId)))
   ) {
     return { leased: false, more: false };
   }

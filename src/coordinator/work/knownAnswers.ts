@@ -16,11 +16,11 @@ import type { WorkDeps, WorkState } from './workState.ts';
 /**
  * Stores task `taskId`'s model, input and agreed output as a known answer vouched for by
  * `vouchers`; `reviewOnly` keeps it out of circulation (retired, issue cap reached). Inference
- * tasks qualify, and render frames for a review only (a caught provider's frame of an ended job:
- * its checks are whole-frame render leases judged by the render rule, renderReviews.ts; a frame is
- * never issued as a canary, whose lease is an inference one). A training task never does (its
- * inputs are one job's round state, docs/training.md). Returns whether a row was written (false:
- * another kind, a render frame not for review, or the task is a known answer already).
+ * tasks qualify; render frames and training updates for a review only (a caught provider's
+ * output: its checks are leases of the task's own kind judged by its kind's rule, reviewLeases.ts;
+ * it is never issued as a canary, whose lease is an inference one, and a training task's inputs
+ * are one job's round state). Returns whether a row was written (false: another kind, a frame or
+ * update not for review, or the task is a known answer already).
  *
  * @example
  * await storeKnownAnswer(state, deps, trx, { jobId, taskId, verdict, outputCid, vouchers, reviewOnly: false });
@@ -41,12 +41,12 @@ export async function storeKnownAnswer(
   const task = await taskInput(trx, a.taskId);
   const job = await jobInfo(s, d, a.jobId, trx);
   if (!task || !job) return false;
-  const render = job.spec.kind === 'blender.render';
-  if (job.spec.kind !== 'onnx.infer' && !(render && a.reviewOnly)) return false;
-  // A frame's verdict may name no digest (an unaudited frame's accepted output): the blob's own.
+  const leased = job.spec.kind === 'blender.render' || job.spec.kind === 'train.diloco';
+  if (job.spec.kind !== 'onnx.infer' && !(leased && a.reviewOnly)) return false;
+  // A frame's or update's verdict may name no digest (an unaudited output): the blob's own.
   const digest =
     a.verdict.acceptedDigest ??
-    (render ? tensorSetDigest(decodeSafetensors(await d.blobs.read(a.outputCid))) : undefined);
+    (leased ? tensorSetDigest(decodeSafetensors(await d.blobs.read(a.outputCid))) : undefined);
   if (digest === undefined) return false;
   const id = `canary-${randomBytes(8).toString('hex')}`;
   // A public job's inputs are anyone's to read: a canary made from one would be recognised by its

@@ -35,7 +35,7 @@ import {
 import { isAnnounced } from './publicExecution.ts';
 import { randomHex32 } from './randomHex.ts';
 import { checkRenderOutputRegion } from './renderAudits.ts';
-import { handleRenderReviewResult, isRenderKnownAnswer } from './renderReviews.ts';
+import { handleReviewLeaseResult, reviewLeaseKind } from './reviewLeases.ts';
 import { settleVerdict } from './verdicts.ts';
 import { forgetVerification, type Settled, send, type WorkDeps, type WorkState } from './workState.ts';
 
@@ -163,9 +163,9 @@ export async function handleResult(
     });
   }
   if (canary) {
-    // A caught provider's frame under review is judged by the render rule (renderReviews.ts).
-    if (await isRenderKnownAnswer(d, canary.canary_id))
-      await handleRenderReviewResult(s, d, address, msg, canary, tensors, outputDigest);
+    // A caught provider's frame or training update under review: its kind's rule (reviewLeases.ts).
+    if (await reviewLeaseKind(d, canary.canary_id))
+      await handleReviewLeaseResult(s, d, address, msg, canary, tensors, outputDigest);
     else await handleCanaryResult(s, d, address, msg, canary, tensors, outputDigest);
     return;
   }

@@ -1,22 +1,26 @@
 /**
- * Re-verification of a caught provider's render frames of ended jobs (docs/verification.md
- * "Caught: unchecked outputs re-run", docs/render.md "Caught: earlier frames re-rendered"). The
- * review is the ordinary canary review (canaryReviews.ts): the frame is a review-only known answer
- * (knownAnswers.ts, `canary_tasks.kind = 'blender.render'`, never issued as a canary) vouched for by
- * the caught provider alone, its checkers are the seeded draw among eligible trusted providers
- * (reviewCheckers.ts), and two checks that agree with each other and not with the frame revoke it
+ * Review checks of a caught provider's render frames and training updates (docs/verification.md
+ * "Caught: unchecked outputs re-run", docs/render.md "Caught: earlier frames re-rendered",
+ * docs/training.md "Caught: updates re-verified"). The review is the ordinary canary review
+ * (canaryReviews.ts): the output is a review-only known answer (knownAnswers.ts,
+ * `canary_tasks.kind` = the job's kind, never issued as a canary) vouched for by the caught
+ * provider alone, its checkers are the seeded draw among eligible trusted providers
+ * (reviewCheckers.ts), and two checks that agree with each other and not with the output revoke it
  * and refund its charges from the caught provider's seized stake (`revokeOverturnedOutput`,
- * reviewCompensations.ts). Only the check differs from an inference review's:
+ * reviewCompensations.ts). Only the check lease differs from an inference review's:
  *
- * - **the lease** is a render assignment of the frame's own descriptor (`kind: 'blender.render'`,
- *   the job's `.blend`, no region): the checker renders the whole frame, so a check that overturns
- *   the frame is a replacement the client can use (a region would be no replacement), under a
- *   shadow job of the source job's kind like any canary lease;
- * - **only renderers** are drawn: a trusted provider that claims Blender of the job's major version
- *   (renderEligibility.ts); a trusted provider that cannot render holds no priority in the draw;
- * - **the judgment** is the render rule (`compareRenderOutputs`: SSIM/PSNR thresholds, since two
- *   honest frames are never the same bytes), here and in validators (verification/outputsAgree.ts).
- *   A region output is refused: the check was asked for the whole frame.
+ * - **the lease** is an assignment of the task's own descriptor under its job's kind and model —
+ *   a frame's (`blender.render`, the `.blend`, no region: the checker renders the whole frame, so a
+ *   check that overturns the frame is a replacement the client can use) or a training task's
+ *   (`train.diloco`: the round's weights θ_r, the worker's shard and seed; the WASM backend gives
+ *   the same bits on a re-run, and the task's blobs are kept, `train_blobs`, readable by the
+ *   check's lease, blobs/blobAccess.ts) — under a shadow job of the source job's kind;
+ * - **only providers that can run it** are drawn: a renderer of the job's Blender major version, a
+ *   trainer of the job's backend (renderEligibility.ts); one that cannot holds no priority;
+ * - **the judgment** is the kind's own rule (verification/outputsAgree.ts, here and in
+ *   validators): a frame by `compareRenderOutputs` (SSIM/PSNR thresholds, since two honest frames
+ *   are never the same bytes; a region output is refused, the check was asked for the whole
+ *   frame), an update by the tensor tolerance, as its verdict judged it.
  */
 import { randomBytes } from 'node:crypto';
 import type { Hex } from 'viem';
@@ -28,44 +32,51 @@ import { boundLeaseId, taskRefOf } from '../../protocol/taskRef.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { insertShadowJob } from '../jobs/shadowJobs.ts';
 import { appendShadowCompletion, countShadowCompletion } from '../jobs/shadowOutcomes.ts';
-import { compareRenderOutputs, isRegionRenderOutput } from '../verification/compareRenders.ts';
+import { isRegionRenderOutput } from '../verification/compareRenders.ts';
+import { outputsAgree } from '../verification/outputsAgree.ts';
 import { assertLeasedTo } from './assignments.ts';
 import { canaryById, commitmentOfAssignment, insertCanaryLease } from './canaryQueries.ts';
 import { reviewOfCheck } from './canaryReviewQueries.ts';
 import { settleReviewCheck } from './canaryReviews.ts';
 import { inlineInput } from './inlineInput.ts';
 import { jobInfo } from './jobs.ts';
-import { canRender } from './renderEligibility.ts';
+import { cannotRun, canRender } from './renderEligibility.ts';
 import { drawnReview } from './reviewCheckers.ts';
 import { send, type WorkDeps, type WorkState } from './workState.ts';
 
-/** The known-answer kind of a caught provider's frame (canary_tasks.kind, migration 0074). */
-export const RENDER_KNOWN_ANSWER = 'blender.render';
+/** The known-answer kinds whose checks are leases of their own kind (canary_tasks.kind, 0074). */
+export const REVIEW_LEASE_KINDS: readonly string[] = ['blender.render', 'train.diloco'];
 
 /** A review's check slot was taken meanwhile (another replica's draw): the lease is rolled back. */
 class ReviewTaken extends Error {}
 
+/** Whether `address` could run a check of `kind` at all (the job's own pins are checked after). */
+function mayRun(s: WorkState, address: string, kind: string): boolean {
+  return kind !== 'blender.render' || canRender(s, address, undefined);
+}
+
 /**
- * The slot just reserved on `provider` goes to the check of a caught provider's frame when this
- * renderer is the one drawn for an open review of one (reviewCheckers.ts). True when it took the
- * slot (the lease is sent), false otherwise (the slot is the caller's).
+ * The slot just reserved on `provider` goes to the check of a caught provider's frame or training
+ * update when it is the one drawn for an open review of one (reviewCheckers.ts). True when it took
+ * the slot (the lease is sent), false otherwise (the slot is the caller's).
  *
  * @example
- * if (await injectRenderReviewCheck(state, deps, provider)) return; // the slot is used
+ * if (await injectReviewLease(state, deps, provider)) return; // the slot is used
  */
-export async function injectRenderReviewCheck(s: WorkState, d: WorkDeps, provider: string): Promise<boolean> {
-  // Cheap first: only a renderer can check a frame (most slots are not one's).
-  if (!canRender(s, provider, undefined)) return false;
+export async function injectReviewLease(s: WorkState, d: WorkDeps, provider: string): Promise<boolean> {
   try {
     const review = await drawnReview(s, d, provider, {
-      kind: RENDER_KNOWN_ANSWER,
-      canRun: (a) => canRender(s, a, undefined),
+      kinds: REVIEW_LEASE_KINDS,
+      canRun: (a, k) => mayRun(s, a, k),
     });
     if (!review) return false;
     const job = await jobInfo(s, d, review.source_job_id);
-    if (job?.spec.kind !== 'blender.render') return false;
-    // The job's pinned Blender major version: another renders other pixels, not a cheat.
-    if (!canRender(s, provider, job.spec.render.blenderMajor)) return false;
+    if (!job || job.spec.kind !== review.kind) return false;
+    // The job's pins: another Blender major version renders other pixels, another TF.js backend
+    // other bits — not a cheat either way.
+    if (job.spec.kind === 'blender.render' && !canRender(s, provider, job.spec.render.blenderMajor))
+      return false;
+    if (cannotRun(s, job.spec).includes(provider)) return false;
     const taskId = `0x${randomBytes(32).toString('hex')}` as Hex;
     // Bound to its task like any lease (0066): the salt is published only in the evidence.
     const leaseSalt = `0x${randomBytes(32).toString('hex')}` as Hex;
@@ -119,13 +130,13 @@ export async function injectRenderReviewCheck(s: WorkState, d: WorkDeps, provide
     d.events.notify(jobId);
     d.metrics.jobsSubmitted.inc();
     d.metrics.assignments.inc();
-    // The shape of a real frame's assignment (dispatch.ts): the whole frame, no region.
+    // The shape of a real task's assignment (dispatch.ts); a frame's whole, no region.
     const inputBytes = await inlineInput(d, review.input_cid);
     send(s, provider, {
       type: 'assign',
       assignmentId: id,
       taskId: taskRefOf(id),
-      kind: 'blender.render',
+      kind: job.spec.kind,
       model: review.model,
       input: review.input_cid,
       gpu: review.gpu === 1,
@@ -134,36 +145,36 @@ export async function injectRenderReviewCheck(s: WorkState, d: WorkDeps, provide
     });
     return true;
   } catch (err) {
-    d.log.error({ err, provider }, 'render review check failed to issue');
+    d.log.error({ err, provider }, 'review lease failed to issue');
     return false;
   }
 }
 
 /**
- * Whether `canaryId` is a caught provider's frame under review (its check leases come here, not
- * to the inference canary's judgment).
+ * The kind of known answer `canaryId` is when its checks are leases of their own kind (a caught
+ * provider's frame or training update under review), else undefined (an inference canary's).
  *
- * @example if (await isRenderKnownAnswer(db, lease.canary_id)) return handleRenderReviewResult(…);
+ * @example if (await reviewLeaseKind(deps, lease.canary_id)) return handleReviewLeaseResult(…);
  */
-export async function isRenderKnownAnswer(d: WorkDeps, canaryId: string): Promise<boolean> {
+export async function reviewLeaseKind(d: WorkDeps, canaryId: string): Promise<string | undefined> {
   const row = await d.db
     .selectFrom('canary_tasks')
     .select('kind')
     .where('id', '=', canaryId)
     .executeTakeFirst();
-  return row?.kind === RENDER_KNOWN_ANSWER;
+  return row && REVIEW_LEASE_KINDS.includes(row.kind) ? row.kind : undefined;
 }
 
 /**
- * A render review check's result: its reveal must open its signed commitment (as any lease's),
- * its output must be a whole frame; it passes when it agrees with the reviewed frame by the render
- * rule, and resolves the review (canaryReviews.ts `settleReviewCheck`). A check whose review closed
+ * A review lease's result: its reveal must open its signed commitment (as any lease's), a frame's
+ * output must be a whole frame; it passes when it agrees with the reviewed output by its kind's
+ * rule (outputsAgree.ts), and resolves the review (canaryReviews.ts `settleReviewCheck`). A check whose review closed
  * meanwhile (expired) judges nothing: its lease is voided.
  *
  * @example
- * await handleRenderReviewResult(state, deps, address, msg, lease, tensors, outputDigest);
+ * await handleReviewLeaseResult(state, deps, address, msg, lease, tensors, outputDigest);
  */
-export async function handleRenderReviewResult(
+export async function handleReviewLeaseResult(
   s: WorkState,
   d: WorkDeps,
   address: string,
@@ -188,12 +199,12 @@ export async function handleRenderReviewResult(
   if (!verifyReveal({ taskId: ref, provider: address as Hex, commitment, reveal: { outputDigest, salt } })) {
     throw new PlexusError('PLX_REVEAL_MISMATCH', 'the reveal does not open the signed commitment');
   }
-  if (isRegionRenderOutput(tensors)) {
+  const known = await canaryById(d.db, lease.canary_id);
+  if (known.kind === 'blender.render' && isRegionRenderOutput(tensors)) {
     throw new PlexusError('PLX_VALIDATION', 'this assignment asked for the whole frame, not a region');
   }
-  const known = await canaryById(d.db, lease.canary_id);
   const expected = decodeSafetensors(await d.blobs.read(known.expected_cid));
-  const passed = compareRenderOutputs(tensors, expected).ok;
+  const passed = outputsAgree(tensors, expected);
   const review = await reviewOfCheck(d.db, lease.id);
   if (!review) {
     await d.db.transaction().execute(async (trx) => {
@@ -223,7 +234,7 @@ export async function handleRenderReviewResult(
     // Signed over the lease's opaque reference (protocol v3), about the lease's own task id.
     signed: { taskId: lease.task_id, usage: msg.usage, issuedAt: msg.issuedAt, signature: msg.signature },
   });
-  d.log.info({ provider: address, canary: known.id, passed, review: review.id }, 'render review checked');
+  d.log.info({ provider: address, canary: known.id, passed, review: review.id }, 'review lease checked');
   d.scheduler.release(address);
   countShadowCompletion(d.metrics);
   void d.dispatch();

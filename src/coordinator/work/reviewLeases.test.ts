@@ -1,6 +1,6 @@
 /**
  * A caught provider's render frames of a job that already ended (recheckCaught.ts
- * `reviewEndedOutputs`, renderReviews.ts): they are not reopened (delivered, billed) but
+ * `reviewEndedOutputs`, reviewLeases.ts): they are not reopened (delivered, billed) but
  * re-verified by whole-frame re-renders of independently drawn trusted renderers, judged by the
  * render rule (SSIM/PSNR: honest frames are never the same bytes); two checks that agree with each
  * other and not with the delivered frame revoke it and refund its charge from the caught provider's
@@ -24,7 +24,7 @@ import { newReputation } from '../verification/reputation.ts';
 import { recordFault } from './faults.ts';
 import { payOwedCompensations } from './reviewCompensations.ts';
 import { providerConnected, providerDisconnected } from './sessions.ts';
-import { commitAndReveal, idleMarket, type ScriptedProvider, workFixture } from './workFixture.ts';
+import { commitAndReveal, idleMarket, output, type ScriptedProvider, workFixture } from './workFixture.ts';
 
 type Fixture = Awaited<ReturnType<typeof workFixture>>;
 const CLIENT = `0x${'c1'.repeat(20)}`;
@@ -149,7 +149,12 @@ async function delivered(f: Fixture, p: ScriptedProvider, jobId: string, taskId:
  * for and render the truth of the lease's descriptor, until no review is open (at most `max`
  * rounds). Returns who made each check and what each lease asked for.
  */
-async function checkOpenReviews(f: Fixture, truthOfInput: Map<string, TensorSet>, max: number) {
+async function checkOpenReviews(
+  f: Fixture,
+  truthOfInput: Map<string, TensorSet>,
+  max: number,
+  kind: 'blender.render' | 'train.diloco' = 'blender.render',
+) {
   const checkers: ScriptedProvider[] = [];
   const answered = new Set<string>();
   const checks: { by: string; kind: string; region: boolean }[] = [];
@@ -158,12 +163,14 @@ async function checkOpenReviews(f: Fixture, truthOfInput: Map<string, TensorSet>
     for (const c of checkers)
       for (const lease of c.assigned()) {
         // The filler inference job's leases (which make free slots) are left alone.
-        const truth = lease.kind === 'blender.render' ? truthOfInput.get(lease.input) : undefined;
+        const truth = lease.kind === kind ? truthOfInput.get(lease.input) : undefined;
         if (!truth || answered.has(lease.assignmentId)) continue;
         answered.add(lease.assignmentId);
         checks.push({ by: c.address, kind: lease.kind, region: lease.region !== undefined });
-        // Its own sampling noise: never the bytes of the delivered frame.
-        await commitAndReveal(f, c, lease, seed++ % 2 === 0 ? truth : frame(seed));
+        // A frame with its own sampling noise (never the bytes of the delivered frame); an update
+        // as a re-run gives it, the same bits.
+        const noisy = kind === 'blender.render' && seed++ % 2 === 1;
+        await commitAndReveal(f, c, lease, noisy ? frame(seed) : truth);
       }
     const open = await f.db.selectFrom('canary_reviews').select('id').where('status', '=', 'open').execute();
     if (open.length === 0) break;
@@ -323,6 +330,116 @@ test("attacker: a caught provider's wrong render frame of a job that already end
       null,
       'a right frame revoked is disputed (render rule, not byte comparison)',
     );
+  } finally {
+    await f.close();
+  }
+});
+
+test("attacker: a caught provider's wrong training update is re-run by two independent trusted providers from the round's kept state, revoked and refunded from its seized stake; its right one stands", async () => {
+  const f = await workFixture({
+    canaries: { rate: 1e-12 },
+    market: idleMarket({ currentEpoch: async () => 7 }),
+  });
+  try {
+    const cheater = await f.provider();
+    f.state.reputations.set(cheater.address, longRecord(f.clock.t));
+    await providerConnected(f.state, f.work, cheater.link, cheater.hello(2));
+    await providerDisconnected(f.state, f.work, cheater.link);
+    // An audited training job (still running: its round closed on the updates) whose two updates
+    // of a round the cheater delivered unchecked: A right, B wrong.
+    const job = await f.submitJob({ tasks: 2, verification: { policy: 'audit' } });
+    const spec = JSON.parse((await f.job(job.jobId)).spec);
+    await f.db
+      .updateTable('jobs')
+      .set({
+        kind: 'train.diloco',
+        spec: JSON.stringify({ ...spec, kind: 'train.diloco', backend: { name: 'wasm', version: '4.22.0' } }),
+        client: CLIENT,
+      })
+      .where('id', '=', job.jobId)
+      .execute();
+    const [A, B] = job.taskIds as [string, string];
+    const cidA = await delivered(f, cheater, job.jobId, A, output(3));
+    await delivered(f, cheater, job.jobId, B, output(9));
+    await f.db.updateTable('jobs').set({ status: 'running' }).where('id', '=', job.jobId).execute();
+    const slashed = 5000n;
+    await postEntry(f.db, {
+      ref: `epoch:7:slash:${cheater.address}`,
+      kind: 'slash',
+      epoch: 7,
+      postings: [
+        { account: accounts.settlement, amount: slashed },
+        { account: accounts.providerSlashed(cheater.address), amount: -slashed },
+      ],
+    });
+    await f.db.transaction().execute((trx) =>
+      recordFault(f.state, f.work, trx, {
+        provider: cheater.address,
+        taskId: `0x${'c2'.repeat(32)}`,
+        jobId: null,
+        kind: 'canary',
+        evidence: { reason: 'wrong known answer' },
+      }),
+    );
+    assert.deepEqual(
+      [(await f.task(A)).status, (await f.task(B)).status],
+      ['completed', 'completed'],
+      'a training update is never reopened (its round closed on it)',
+    );
+    const kinds = await f.db
+      .selectFrom('canary_tasks')
+      .select(['source_task_id', 'kind', 'retired'])
+      .execute();
+    assert.deepEqual(
+      kinds.map((k) => [k.source_task_id, k.kind, k.retired]).sort(),
+      [A, B].map((t) => [t, 'train.diloco', 1]).sort(),
+      'each unchecked update is under review, as a training known answer that never circulates',
+    );
+    const truthOfInput = new Map<string, TensorSet>([
+      [(await f.task(A)).input_cid, output(3)],
+      [(await f.task(B)).input_cid, output(4)],
+    ]);
+    const checks = await checkOpenReviews(f, truthOfInput, 8, 'train.diloco');
+    assert.equal(
+      checks.length,
+      3,
+      `two checks for the wrong update, one for the right one (${checks.length})`,
+    );
+    assert.ok(
+      checks.every((c) => c.kind === 'train.diloco'),
+      'every check is a training lease of the task',
+    );
+    assert.ok(!checks.some((c) => c.by === cheater.address), 'the caught provider checks nothing');
+    const revoked = await revokedOutputsOf(f.db, job.jobId);
+    assert.deepEqual([...revoked.keys()], [B], 'only the wrong update is revoked');
+    assert.equal((await f.task(A)).output_cid, cidA, 'the right update stands');
+    await payOwedCompensations(f.work);
+    const b = await readBalances(f.db, { prefix: 'provider:' });
+    assert.equal(
+      b.get(accounts.refunds(CLIENT)),
+      -1000n,
+      'the wrong update’s charge back, the right one’s kept',
+    );
+    const entries = await f.db
+      .selectFrom('ledger_entries')
+      .select(['id', 'ref', 'kind', 'memo'])
+      .where('kind', '=', 'compensation')
+      .orderBy('id')
+      .execute();
+    const facts: EntryFact[] = [];
+    for (const e of entries) {
+      const postings = await f.db
+        .selectFrom('ledger_postings')
+        .select(['account', 'amount'])
+        .where('entry_id', '=', e.id)
+        .orderBy('id')
+        .execute();
+      facts.push({ ref: e.ref, kind: e.kind, postings, memo: JSON.parse(e.memo) });
+    }
+    for (const e of facts)
+      assert.equal(await checkCompensationEntry(e, 31337, b), null, `the evidence of ${e.ref} holds`);
+    const read = async (cid: string) => decodeSafetensors(await f.work.blobs.read(cid));
+    assert.equal(await checkCompensationVerdicts(facts, read), null, 'validators re-derive the revocation');
   } finally {
     await f.close();
   }
