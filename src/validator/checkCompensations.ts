@@ -26,27 +26,21 @@ import type {
   EpochFacts,
   SignedResult,
 } from '../coordinator/settlement/epochFacts.ts';
-import { compareRenderOutputs } from '../coordinator/verification/compareRenders.ts';
-import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
 import { CHARGE_MEMORY_MS } from '../coordinator/verification/constants.ts';
+import { outputsAgree } from '../coordinator/verification/outputsAgree.ts';
 import { verifyPlexusMessage } from '../protocol/eip712.ts';
 import { cidToBytes32 } from '../protocol/ids.ts';
-import { RENDER_EXR_TENSOR, RENDER_PNG_TENSOR } from '../protocol/render.ts';
 import type { Usage } from '../protocol/schemas.ts';
 import { type LeaseBinding, verifyTaskSigned } from '../protocol/taskRef.ts';
 import type { TensorSet } from '../protocol/tensorSet.ts';
 import type { FactDispute } from './checkFacts.ts';
 
 /**
- * Whether a reopened output and its re-run agree: two render frames by the render rule
- * (`compareRenderOutputs`: sampling noise within the SSIM/PSNR thresholds), anything else by the
- * tensor tolerance. Pure.
+ * Whether a reopened output and its re-run, or two outputs of a review, agree: two render frames
+ * by the render rule (`compareRenderOutputs`: sampling noise within the SSIM/PSNR thresholds),
+ * anything else by the tensor tolerance (verification/outputsAgree.ts, the coordinator's rule).
  */
-function rerunAgrees(a: TensorSet, b: TensorSet): boolean {
-  const render = (t: TensorSet) => t[RENDER_PNG_TENSOR] !== undefined || t[RENDER_EXR_TENSOR] !== undefined;
-  if (render(a) || render(b)) return compareRenderOutputs(a, b).ok;
-  return compareTensorSets(a, b).ok;
-}
+const rerunAgrees = outputsAgree;
 
 /** The entry kind this module checks. */
 export const COMPENSATION_KIND = 'compensation';
@@ -329,7 +323,9 @@ export async function checkCompensationVerdicts(
       if (cid === m.check.result.outputCid) return true;
       const other = await output(cid, name);
       if (isDispute(other)) return other;
-      return compareTensorSets(other, check).ok;
+      // A caught provider's render frame of an ended job is reviewed by whole-frame re-renders:
+      // frames agree by the render rule, never byte for byte (work/reviewLeases.ts).
+      return rerunAgrees(other, check);
     };
     if (m.part === 'check') {
       const confirmed = await same(m.expectedCid);

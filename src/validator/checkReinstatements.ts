@@ -10,13 +10,14 @@
  *   distinct providers (the checkers are neither the reinstated provider nor each other);
  * - `checkReinstatementVerdicts` (outputs): the check's output differs from the overturned known
  *   answer and agrees with the first check's and with the reinstated provider's output, with the
- *   coordinator's own tolerance code (`compareTensorSets`).
+ *   coordinator's own tolerance code (`compareTensorSets`; two render frames by the render rule,
+ *   verification/outputsAgree.ts).
  *
  * A coordinator that invents a reinstatement for an ally (to spare it its slash, or restore its
  * record) has no two checks signed by other providers that overturn the fault: the entry is named.
  */
 import type { ReputationEntry, SignedResult } from '../coordinator/settlement/epochFacts.ts';
-import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
+import { outputsAgree } from '../coordinator/verification/outputsAgree.ts';
 import type { LeaseBinding } from '../protocol/taskRef.ts';
 import type { TensorSet } from '../protocol/tensorSet.ts';
 import { signedBy } from './checkCompensations.ts';
@@ -125,7 +126,8 @@ export async function checkReinstatementVerdicts(
     const agrees = async (cid: string) => {
       if (cid === r.check.result.outputCid) return true;
       const other = await output(cid, name);
-      return isDispute(other) ? other : compareTensorSets(other, check).ok;
+      // A render frame's review judges by the render rule (verification/outputsAgree.ts).
+      return isDispute(other) ? other : outputsAgree(other, check);
     };
     const expected = await agrees(r.expectedCid);
     if (typeof expected !== 'boolean') return expected;

@@ -122,6 +122,8 @@ export const VALIDATOR_MAY_IMPORT: readonly string[] = [
   // Render audit regions: the growth step over the primary's pixels (checkRenderRegions.ts).
   'src/coordinator/verification/renderAuditRegion.ts',
   'src/coordinator/verification/compareRenders.ts',
+  // Which of the two above judges a pair of outputs (a render frame's or any other), pure.
+  'src/coordinator/verification/outputsAgree.ts',
   'src/coordinator/ledger/rewardsTree.ts',
   'src/coordinator/ledger/accounts.ts',
   'src/coordinator/ledger/epochPayload.ts',

@@ -33,7 +33,8 @@ export type BlobAccess = {
   /**
    * Checks that the request may read blob `cid`: anyone for data of a public job; otherwise a
    * signed `BlobRead` by the uploader, by the client of the job whose accepted output it is, by a
-   * provider holding a lease on a task that needs it (job or canary; or the lease token of that
+   * provider holding a lease on a task that needs it (job or canary — a review lease of a caught
+   * provider's training update reads its source task's blobs, work/reviewLeases.ts; or the lease token of that
    * assignment instead of a signature), or by an account the `canRead` hook admits (validators).
    * PLX_AUTH_REQUIRED without a signature, PLX_BLOB_FORBIDDEN when the signer has no right.
    */
@@ -139,6 +140,11 @@ export function createBlobAccess(deps: {
        UNION ALL
        SELECT 1 FROM assignments a JOIN train_blobs b ON b.task_id = a.task_id JOIN jobs j ON j.id = a.job_id
         WHERE a.provider = :account AND a.status = 'leased' AND b.cid = :cid AND ${clientsBlob}
+       UNION ALL
+       SELECT 1 FROM canary_assignments ca JOIN canary_tasks ct ON ct.id = ca.canary_id
+         JOIN train_blobs b ON b.task_id = ct.source_task_id JOIN jobs j ON j.id = b.job_id
+        WHERE ca.provider = :account AND ca.status = 'leased' AND ct.kind = 'train.diloco'
+          AND b.cid = :cid AND ${clientsBlob}
        LIMIT 1`,
   );
   // The same right as `leased`, for the one assignment a lease token names.
@@ -150,6 +156,11 @@ export function createBlobAccess(deps: {
        SELECT 1 FROM canary_assignments ca JOIN canary_tasks ct ON ct.id = ca.canary_id
         WHERE ca.id = :id AND ca.provider = :account AND ca.status = 'leased'
           AND (ct.model = :cid OR ct.input_cid = :cid)
+       UNION ALL
+       SELECT 1 FROM canary_assignments ca JOIN canary_tasks ct ON ct.id = ca.canary_id
+         JOIN train_blobs b ON b.task_id = ct.source_task_id JOIN jobs j ON j.id = b.job_id
+        WHERE ca.id = :id AND ca.provider = :account AND ca.status = 'leased' AND ct.kind = 'train.diloco'
+          AND b.cid = :cid AND ${clientsBlob}
        LIMIT 1`,
   );
   /** Bytes and blobs of uploads under way, per account (so parallel uploads cannot overshoot). */

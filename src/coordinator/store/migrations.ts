@@ -1,6 +1,7 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 import { canaryFailureMigrations } from './canaryFailureMigration.ts';
 import { dialectOf } from './dialect.ts';
+import { knownAnswerKindMigrations } from './knownAnswerKindMigration.ts';
 import { laterMigrations } from './laterMigrations.ts';
 import { leaseMigrations } from './leaseMigrations.ts';
 import { publicReputationMigrations } from './publicReputationMigration.ts';
@@ -533,7 +534,7 @@ const migrations: Record<string, Migration> = {
   },
 };
 
-/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts, reviewCheckMigration.ts, shadowPendingMigration.ts, canaryFailureMigration.ts, publicReputationMigration.ts). */
+/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts, reviewCheckMigration.ts, shadowPendingMigration.ts, canaryFailureMigration.ts, publicReputationMigration.ts, knownAnswerKindMigration.ts). */
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return {
@@ -546,6 +547,7 @@ export const migrationProvider: MigrationProvider = {
       ...shadowPendingMigrations,
       ...canaryFailureMigrations,
       ...publicReputationMigrations,
+      ...knownAnswerKindMigrations,
     };
   },
 };

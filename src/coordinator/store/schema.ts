@@ -266,6 +266,8 @@ export type CanaryTasksTable = {
   issued: number;
   retired: number;
   created_at: number;
+  /** The source job's kind (0074): `onnx.infer`, or `blender.render` (review only). */
+  kind: Generated<string>;
 };
 
 /** A canary issued to one provider under a fresh task id. */

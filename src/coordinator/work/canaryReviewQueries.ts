@@ -144,7 +144,9 @@ export async function reviewCanariesOf(ex: Executor, provider: string, t: number
  * Open reviews with no check out that `provider` may check (oldest first, at most `limit`; only
  * `reviewId` when given): it did not agree on the canary's source verdict, did not execute its
  * source task, was never issued the canary, is not the provider under review, and did not make the
- * review's first check (a second check must be someone else's).
+ * review's first check (a second check must be someone else's). Only known answers of `o.kinds`
+ * (default `onnx.infer`): an inference review's check is a canary lease, a render frame's or a
+ * training update's a lease of its own kind (reviewLeases.ts), so each path takes only its own.
  *
  * @example
  * const [review] = await checkableReviews(db, provider);
@@ -152,7 +154,7 @@ export async function reviewCanariesOf(ex: Executor, provider: string, t: number
 export function checkableReviews(
   ex: Executor,
   provider: string,
-  o: { limit?: number; reviewId?: string } = {},
+  o: { limit?: number; reviewId?: string; kinds?: readonly string[] } = {},
 ) {
   const p = provider.toLowerCase();
   let q = ex
@@ -166,6 +168,7 @@ export function checkableReviews(
     ])
     .selectAll('c')
     .where('r.status', '=', 'open')
+    .where('c.kind', 'in', o.kinds ?? ['onnx.infer'])
     .where('r.check_lease_id', 'is', null)
     .where((eb) => eb.or([eb('r.provider', 'is', null), eb('r.provider', '!=', p)]))
     .where((eb) => eb.or([eb('r.first_checked_by', 'is', null), eb('r.first_checked_by', '!=', p)]))

@@ -19,7 +19,7 @@ import { appendShadowCompletion } from '../jobs/shadowOutcomes.ts';
 import type { ReinstateReview, ReviewCheckBasis } from '../settlement/epochFacts.ts';
 import { lockSlashCursor } from '../settlement/slashCursor.ts';
 import type { Database } from '../store/schema.ts';
-import { compareTensorSets } from '../verification/compareTensors.ts';
+import { outputsAgree } from '../verification/outputsAgree.ts';
 import { parseReputation, reinstateReputation } from '../verification/reputation.ts';
 import { canaryMisses, heldMisses } from './canaryReviewQueries.ts';
 import { oweCheckerPay } from './checkerPay.ts';
@@ -78,7 +78,7 @@ export async function settleReviewCheck(
   // for a second checker (independent of the first, reviewCheckers.ts); a second that differs from
   // the first replaces it as the one to agree with.
   const first = c.passed ? undefined : await firstCheck(d, review);
-  if (!c.passed && !(first && compareTensorSets(first.tensors, c.tensors).ok)) {
+  if (!c.passed && !(first && outputsAgree(first.tensors, c.tensors))) {
     await d.db.transaction().execute(async (trx) => {
       const done = await trx
         .updateTable('canary_assignments')
@@ -127,7 +127,7 @@ export async function settleReviewCheck(
     for (const m of [...misses, ...helds]) {
       if (!m.output_cid) continue;
       const theirs = decodeSafetensors(await d.blobs.read(m.output_cid));
-      if (compareTensorSets(theirs, c.tensors).ok) agreeing.add(m.id);
+      if (outputsAgree(theirs, c.tensors)) agreeing.add(m.id);
     }
   }
   await d.db.transaction().execute(async (trx) => {

@@ -23,6 +23,7 @@ import { isAnnouncedRole } from './publicExecution.ts';
 import { randomHex32 } from './randomHex.ts';
 import { recordRenderAuditRegion, renderAuditRegionFor } from './renderAudits.ts';
 import { cannotRun, couldRun, placementKey } from './renderEligibility.ts';
+import { injectReviewLease } from './reviewLeases.ts';
 import { invalidateStake, lockAmount, lockFor, lockStake, reserveStake, stakeShort } from './stakeLocks.ts';
 import { leaseSizeCap, taskEconomics } from './taskEconomics.ts';
 import { waiveAudit } from './verdicts.ts';
@@ -232,7 +233,12 @@ export async function leaseOne(
   const leaseSalt = randomHex32();
   const assignmentId = boundLeaseId(task.id, provider, leaseSalt);
   // Sometimes the slot carries a canary instead; the task stays queued for the next free slot.
-  if ((role === 'primary' || role === 'replica') && (await injectCanary(s, d, provider, assignmentId))) {
+  // A provider drawn for the check of a caught provider's frame or training update takes it first
+  // (reviewLeases.ts).
+  if (
+    (role === 'primary' || role === 'replica') &&
+    ((await injectReviewLease(s, d, provider)) || (await injectCanary(s, d, provider, assignmentId)))
+  ) {
     return { leased: false, more: false };
   }
   // A render audit renders a small region of the task only (renderAudits.ts).

@@ -4,6 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
+import { decodeSafetensors } from '../../protocol/safetensors.ts';
+import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
 import type { Verdict } from '../verification/taskVerification.ts';
 import { insertCanary, taskInput } from './canaryQueries.ts';
@@ -13,9 +15,12 @@ import type { WorkDeps, WorkState } from './workState.ts';
 
 /**
  * Stores task `taskId`'s model, input and agreed output as a known answer vouched for by
- * `vouchers`; `reviewOnly` keeps it out of circulation (retired, issue cap reached). Only inference
- * tasks qualify (a training task's inputs are one job's round state). Returns whether a row was
- * written (false: not an inference task, or the task is a known answer already).
+ * `vouchers`; `reviewOnly` keeps it out of circulation (retired, issue cap reached). Inference
+ * tasks qualify; render frames and training updates for a review only (a caught provider's
+ * output: its checks are leases of the task's own kind judged by its kind's rule, reviewLeases.ts;
+ * it is never issued as a canary, whose lease is an inference one, and a training task's inputs
+ * are one job's round state). Returns whether a row was written (false: another kind, a frame or
+ * update not for review, or the task is a known answer already).
  *
  * @example
  * await storeKnownAnswer(state, deps, trx, { jobId, taskId, verdict, outputCid, vouchers, reviewOnly: false });
@@ -33,10 +38,16 @@ export async function storeKnownAnswer(
     reviewOnly: boolean;
   },
 ): Promise<boolean> {
-  if (a.verdict.acceptedDigest === undefined) return false;
   const task = await taskInput(trx, a.taskId);
   const job = await jobInfo(s, d, a.jobId, trx);
-  if (!task || !job || job.spec.kind !== 'onnx.infer') return false;
+  if (!task || !job) return false;
+  const leased = job.spec.kind === 'blender.render' || job.spec.kind === 'train.diloco';
+  if (job.spec.kind !== 'onnx.infer' && !(leased && a.reviewOnly)) return false;
+  // A frame's or update's verdict may name no digest (an unaudited output): the blob's own.
+  const digest =
+    a.verdict.acceptedDigest ??
+    (leased ? tensorSetDigest(decodeSafetensors(await d.blobs.read(a.outputCid))) : undefined);
+  if (digest === undefined) return false;
   const id = `canary-${randomBytes(8).toString('hex')}`;
   // A public job's inputs are anyone's to read: a canary made from one would be recognised by its
   // input cid, so it is kept for reviews only and never issued (docs/verification.md).
@@ -49,12 +60,13 @@ export async function storeKnownAnswer(
     input_cid: task.input_cid,
     gpu: job.spec.resources.gpu ? 1 : 0,
     timeout_ms: job.spec.taskTimeoutSec * 1000,
-    expected_digest: a.verdict.acceptedDigest,
+    expected_digest: digest,
     expected_cid: a.outputCid,
     // Review only: a confirmed review puts a canary back only while issued < the issue cap.
     issued: reviewOnly ? s.canaryMaxIssues : 0,
     retired: reviewOnly ? 1 : 0,
     created_at: d.now(),
+    kind: job.spec.kind,
   });
   if (inserted?.numInsertedOrUpdatedRows !== 1n) return false;
   // Who vouched for the answer: if one of them is later proven faulty, it is re-verified.

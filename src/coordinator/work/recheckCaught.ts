@@ -11,9 +11,10 @@
  * provider is never paid for it. What an audit vouched for stands.
  *
  * Outputs of jobs that already ended (delivered and billed) are re-verified instead
- * ({@link reviewEndedOutputs}): each becomes a review-only known answer vouched for by the caught
- * provider alone, and the ordinary canary review (canaryReviews.ts) has it checked by independently
- * drawn trusted providers. Where two such checks agree with each other and not with the delivered
+ * ({@link reviewEndedOutputs}): each inference output or render frame becomes a review-only known
+ * answer vouched for by the caught provider alone, and the ordinary canary review
+ * (canaryReviews.ts; a frame's checks are whole-frame re-renders, reviewLeases.ts) has it checked
+ * by independently drawn trusted providers. Where two such checks agree with each other and not with the delivered
  * output, the output is revoked ({@link revokeOverturnedOutput}): the client sees the replacement
  * (`output.revoked`, `revoked` on the task and the result) and is refunded the task's charges from
  * the caught provider's seized stake (reviewCompensations.ts, checked by validators).
@@ -23,6 +24,7 @@ import type { JobSpec } from '../../protocol/schemas.ts';
 import { defersBilling, defersUncheckedOutputs } from '../market/deferredBilling.ts';
 import { NOT_BILLED_YET } from '../market/heldBilling.ts';
 import type { Database } from '../store/schema.ts';
+import { policyOfSpec } from '../verification/policy.ts';
 import type { Verdict } from '../verification/taskVerification.ts';
 import { reviewCanariesOf } from './canaryReviewQueries.ts';
 import { storeKnownAnswer } from './knownAnswers.ts';
@@ -158,9 +160,12 @@ export async function reopenAfterFault(
  */
 export const ENDED_REVIEW_LIMIT = 500;
 
+/** The job kinds whose ended outputs are re-verified after their provider is caught. */
+const REVIEWED_KINDS: ReadonlySet<string> = new Set(['onnx.infer', 'blender.render', 'train.diloco']);
+
 /**
  * After a proven fault of `provider`: its unchecked outputs (accepted `unverified`) of ended audited
- * inference jobs, newest first and at most {@link ENDED_REVIEW_LIMIT}, each become a review-only
+ * inference and render jobs and of audited training jobs (ended or not), newest first and at most {@link ENDED_REVIEW_LIMIT}, each become a review-only
  * known answer (never issued as a canary) vouched for by `provider` alone, and a `source-faulted`
  * canary review is opened for each, in the caller's transaction: independently drawn trusted
  * providers re-run the task (reviewCheckers.ts), and two checks that agree with each other and not
@@ -188,7 +193,14 @@ export async function reviewEndedOutputs(
     .where('v.status', '=', 'accepted')
     // Ended jobs, and outputs of open jobs billed early for a held client (final, so not reopened:
     // without this a caught provider's wrong output billed that way stood unchecked; review 2).
-    .where((eb) => eb.or([eb('j.status', 'in', ['completed', 'failed']), eb.not(NOT_BILLED_YET)]))
+    // And training updates of any job: each was billed at its verdict and is never reopened.
+    .where((eb) =>
+      eb.or([
+        eb('j.status', 'in', ['completed', 'failed']),
+        eb.not(NOT_BILLED_YET),
+        eb('j.kind', '=', 'train.diloco'),
+      ]),
+    )
     .where((eb) =>
       eb.not(
         eb.exists(
@@ -203,7 +215,18 @@ export async function reviewEndedOutputs(
   for (const r of rows) {
     if (!r.output_cid) continue;
     const spec = JSON.parse(r.spec) as JobSpec;
-    if (spec.kind !== 'onnx.infer' || !defersUncheckedOutputs(spec)) continue;
+    // Inference outputs, render frames and training updates (a frame's or update's checks are
+    // leases of its own kind, judged by its kind's rule: reviewLeases.ts). A training update is
+    // billed at its verdict (never deferred), so any audited one counts, of a running job too:
+    // its round closed on it and it is never reopened (docs/training.md "Caught: updates re-verified").
+    if (!REVIEWED_KINDS.has(spec.kind)) continue;
+    const policy = policyOfSpec(spec).kind;
+    if (
+      spec.kind === 'train.diloco'
+        ? policy !== 'audit' && policy !== 'redundant'
+        : !defersUncheckedOutputs(spec)
+    )
+      continue;
     const verdict = JSON.parse(r.verdict ?? '{}') as Verdict;
     if (verdict.verified !== false || verdict.status !== 'accepted') continue;
     const ok = await storeKnownAnswer(s, d, trx, {

@@ -51,6 +51,17 @@ export function recordRenderer(s: WorkState, address: string, hardware: Hardware
   else trainersOf(s).delete(address.toLowerCase());
 }
 
+/**
+ * Whether a connected provider could render a frame of a job that pins Blender major `major`
+ * (any version when undefined): it claims Blender, of that major version.
+ *
+ * @example if (canRender(state, provider, spec.render.blenderMajor)) issueCheck();
+ */
+export function canRender(s: WorkState, address: string, major: number | undefined): boolean {
+  const version = of(s).get(address.toLowerCase());
+  return version !== undefined && (major === undefined || Number(version.split('.')[0]) === major);
+}
+
 /** A provider's session ended. */
 export function forgetRenderer(s: WorkState, address: string): void {
   of(s).delete(address.toLowerCase());

@@ -35,6 +35,7 @@ import {
 import { isAnnounced } from './publicExecution.ts';
 import { randomHex32 } from './randomHex.ts';
 import { checkRenderOutputRegion } from './renderAudits.ts';
+import { handleReviewLeaseResult, reviewLeaseKind } from './reviewLeases.ts';
 import { settleVerdict } from './verdicts.ts';
 import { forgetVerification, type Settled, send, type WorkDeps, type WorkState } from './workState.ts';
 
@@ -162,7 +163,10 @@ export async function handleResult(
     });
   }
   if (canary) {
-    await handleCanaryResult(s, d, address, msg, canary, tensors, outputDigest);
+    // A caught provider's frame or training update under review: its kind's rule (reviewLeases.ts).
+    if (await reviewLeaseKind(d, canary.canary_id))
+      await handleReviewLeaseResult(s, d, address, msg, canary, tensors, outputDigest);
+    else await handleCanaryResult(s, d, address, msg, canary, tensors, outputDigest);
     return;
   }
   // v1 agents: the coordinator commits to the output on the agent's behalf (nobody sees an

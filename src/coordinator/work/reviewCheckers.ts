@@ -96,10 +96,19 @@ export async function drawnReview(
   s: WorkState,
   d: WorkDeps,
   provider: string,
+  /**
+   * Reviews of known answers of these `kinds` only (default `onnx.infer`, whose checks are canary
+   * leases; `blender.render`, `train.diloco`: a caught provider's frames and updates, checked by
+   * leases of their kind, reviewLeases.ts), and `canRun`: whether a provider could run a check of
+   * that kind at all (one that cannot, a provider without Blender for a frame, is not drawn and
+   * holds no priority).
+   */
+  o: { kinds?: readonly string[]; canRun?: (address: string, kind: string) => boolean } = {},
 ): Promise<DrawnReview | undefined> {
   const me = provider.toLowerCase();
   if (!isTrusted(reputationOf(s, d.now, me))) return undefined;
-  const open = await checkableReviews(d.db, me);
+  const kinds = o.kinds ?? ['onnx.infer'];
+  const open = await checkableReviews(d.db, me, { kinds });
   if (open.length === 0) return undefined;
   // No epoch (no market, or one that has none, as the strategic harness's stand-in): the loop's
   // own seed, as canary draws do (canaries.ts `injectCanary`).
@@ -112,6 +121,7 @@ export async function drawnReview(
     .where('address', '!=', me)
     .execute();
   for (const c of open) {
+    if (o.canRun && !o.canRun(me, c.kind)) continue;
     if (!(await eligible(s, d, c, me, true))) continue;
     const draw = hashUnit(seed, 'review-check', c.review_id, me);
     const ahead = online
@@ -130,7 +140,8 @@ export async function drawnReview(
       const stored = p.reputation ? parseReputation(JSON.parse(p.reputation)) : undefined;
       const rep = s.reputations.get(p.address) ?? stored;
       if (!rep || !isTrusted(rep)) continue;
-      if ((await checkableReviews(d.db, p.address, { reviewId: c.review_id, limit: 1 })).length === 0)
+      if (o.canRun && !o.canRun(p.address, c.kind)) continue;
+      if ((await checkableReviews(d.db, p.address, { reviewId: c.review_id, limit: 1, kinds })).length === 0)
         continue;
       if (!(await eligible(s, d, c, p.address, true))) continue;
       if (await leasedSince(d, p.address, Number(c.opened_at))) continue; // it let the check go

@@ -13,7 +13,7 @@ import type { Transaction } from 'kysely';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import type { Database } from '../store/schema.ts';
-import { compareTensorSets } from '../verification/compareTensors.ts';
+import { outputsAgree } from '../verification/outputsAgree.ts';
 import type { Verdict } from '../verification/taskVerification.ts';
 import { storeKnownAnswer } from './knownAnswers.ts';
 import type { WorkDeps, WorkState } from './workState.ts';
@@ -91,7 +91,7 @@ export async function wronglyOutvoted(d: WorkDeps, taskId: string, check: Tensor
   const out: Array<{ task_id: string; provider: string }> = [];
   for (const o of await outvotedOf(d.db, taskId)) {
     const theirs = decodeSafetensors(await d.blobs.read(o.output_cid));
-    if (compareTensorSets(theirs, check).ok) out.push({ task_id: o.task_id, provider: o.provider });
+    if (outputsAgree(theirs, check)) out.push({ task_id: o.task_id, provider: o.provider });
   }
   return out;
 }
