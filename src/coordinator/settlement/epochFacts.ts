@@ -9,9 +9,11 @@
  *
  * Pure types: amounts are decimal strings so the bundle round-trips through JSON unchanged.
  */
+
 import type { Address, Hex } from 'viem';
 import type { Usage } from '../../protocol/schemas.ts';
 import type { ReputationState } from '../verification/reputation.ts';
+import type { LowerCandidate } from '../work/checkerDraw.ts';
 
 /**
  * A job as its client signed it (EIP-712 JobSubmission over hashCanonical(spec)).
@@ -342,6 +344,16 @@ export type ReviewCheckBasis = {
   parties: string[];
   identities: Record<string, { prefix: string | null; funders: string[] }>;
   hubs: string[];
+  /**
+   * Evidence version 12 (work/checkerDraw.ts): the review the draw was keyed by
+   * (`hashUnit(seed, 'review-check', reviewId, provider)`), when it opened (the priority window
+   * counts from it), and every other provider online at the draw drawn lower than the checker, by
+   * draw, with why it did not hold the check (none: it held priority). A validator re-derives that
+   * the checker is the one the rule picks among them, and every draw once the seed is revealed.
+   */
+  reviewId?: string;
+  openedAt?: number;
+  lower?: LowerCandidate[];
 };
 
 /**
