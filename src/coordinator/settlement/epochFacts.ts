@@ -13,7 +13,6 @@
 import type { Address, Hex } from 'viem';
 import type { Usage } from '../../protocol/schemas.ts';
 import type { ReputationState } from '../verification/reputation.ts';
-import type { LowerCandidate } from '../work/checkerDraw.ts';
 
 /**
  * A job as its client signed it (EIP-712 JobSubmission over hashCanonical(spec)).
@@ -322,6 +321,24 @@ export type ReinstateReview = {
   firstCheck: { provider: string; result: SignedResult; basis?: ReviewCheckBasis };
   wronged: SignedResult;
 };
+
+/**
+ * Why a provider online at the draw and drawn lower than the checker did not hold the check
+ * (evidence version 12, `ReviewCheckBasis.lower`, work/checkerDraw.ts): not trusted; a party of the review (it cannot
+ * check it: a source, leased the canary, outvoted, under review, the first checker); not a party
+ * but it executed the review's source task (it has seen the answer); no GPU proof
+ * for a GPU canary; an identity not known (or its funder lookup pending: fail closed); network or
+ * funder kin of a party; leased work since the review opened (it let the check go).
+ */
+export type CheckerSkip = 'untrusted' | 'party' | 'seen' | 'gpu' | 'unknown' | 'kin' | 'leased';
+
+/**
+ * A provider drawn lower than the checker, with its draw and, unless it held priority, why not.
+ *
+ * @example
+ * const c: LowerCandidate = { provider: '0xab…', draw: 0.02, skip: 'leased' };
+ */
+export type LowerCandidate = { provider: string; draw: number; skip?: CheckerSkip };
 
 /**
  * What a review's checker was drawn on (work/reviewCheckers.ts, migration 0070, evidence version

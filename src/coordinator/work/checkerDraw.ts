@@ -11,27 +11,12 @@
  * `priorityRanks(at, openedAt)` such idle ones are drawn lower.
  */
 import { hashUnit } from '../../protocol/rng.ts';
+import type { CheckerSkip, LowerCandidate } from '../settlement/epochFacts.ts';
+
+export type { CheckerSkip, LowerCandidate };
 
 /** How long each rank of the draw has a review before the next one may check it too. */
 export const CHECKER_PRIORITY_MS = 60 * 60_000;
-
-/**
- * Why a provider online at the draw and drawn lower than the checker did not hold the check
- * (evidence version 12, `ReviewCheckBasis.lower`): not trusted; a party of the review (it cannot
- * check it: a source, leased the canary, outvoted, under review, the first checker); not a party
- * but it executed the review's source task (it has seen the answer); no GPU proof
- * for a GPU canary; an identity not known (or its funder lookup pending: fail closed); network or
- * funder kin of a party; leased work since the review opened (it let the check go).
- */
-export type CheckerSkip = 'untrusted' | 'party' | 'seen' | 'gpu' | 'unknown' | 'kin' | 'leased';
-
-/**
- * A provider drawn lower than the checker, with its draw and, unless it held priority, why not.
- *
- * @example
- * const c: LowerCandidate = { provider: '0xab…', draw: 0.02, skip: 'leased' };
- */
-export type LowerCandidate = { provider: string; draw: number; skip?: CheckerSkip };
 
 /** The reasons a validator may find in a basis. */
 export const CHECKER_SKIPS: readonly CheckerSkip[] = [
