@@ -8,7 +8,7 @@ import { type Address, type Hex, zeroHash } from 'viem';
 import { plexusAbis } from '../chain/abis.ts';
 import type { PlexusReader } from '../chain/types.ts';
 import { replicaFetch } from '../protocol/replicaFetch.ts';
-import { type PublishedDraw, publishedDraws } from './checkDraws.ts';
+import { type PublishedDraw, publishedDraws, revealedSeeds } from './checkDraws.ts';
 import { settledBook } from './checkSettled.ts';
 import type { EpochPrices } from './checkUnitPrice.ts';
 import { downloadEvidence } from './createValidator.ts';
@@ -68,6 +68,7 @@ export async function auditHistory(opts: {
   const commitments = new Map<number, Hex>();
   // Draws published along the way, recomputed when their seed is revealed.
   const published = new Map<number, PublishedDraw[]>();
+  const seeds = new Map<number, string>();
   // Reputations replayed from the journal (from epoch 1: every draw's rate is recomputed).
   let reputation = new ReputationReplay({ complete: false });
   // Each stored object's price as its hold set it (checkStoragePrice.ts; null: unknown).
@@ -87,6 +88,7 @@ export async function auditHistory(opts: {
       prevHash,
       commitmentOf: (e) => commitments.get(e),
       remembered: (e) => published.get(e) ?? [],
+      seedOf: (e) => seeds.get(e),
       reputation,
       storagePrice: (o) => storagePrices.get(o) ?? undefined,
       pricesOf: (e) => epochPrices.get(e),
@@ -106,6 +108,7 @@ export async function auditHistory(opts: {
     if (v.ok) {
       commitments.set(v.seedCommitment.epoch, v.seedCommitment.commitment);
       for (const d of publishedDraws(v.facts)) published.set(d.epoch, [...(published.get(d.epoch) ?? []), d]);
+      for (const r of revealedSeeds(v.facts)) seeds.set(r.epoch, r.seed);
     }
     if (!v.ok) problems.push(`${v.fact}: coordinator ${v.claimed}, recomputed ${v.recomputed}`);
     const finalized = epoch <= lastFinalized;

@@ -9,7 +9,7 @@
  * not finalized, not served, or not what the chain stores.
  */
 import { type Address, type Hex, zeroHash } from 'viem';
-import { type PublishedDraw, publishedDraws } from './checkDraws.ts';
+import { type PublishedDraw, publishedDraws, revealedSeeds } from './checkDraws.ts';
 import { settledBook } from './checkSettled.ts';
 import type { EpochPrices } from './checkUnitPrice.ts';
 import { ReputationReplay } from './reputationReplay.ts';
@@ -37,6 +37,7 @@ export async function bootstrapReplay(args: {
   const applied: BootstrappedEpoch[] = [];
   const commitments = new Map<number, Hex>();
   const published = new Map<number, PublishedDraw[]>();
+  const seeds = new Map<number, string>();
   const prices = new Map<number, EpochPrices>();
   const storagePrices = new Map<string, bigint | null>();
   // What the replayed bundles settled: a later one settling it again is refused (checkSettled.ts).
@@ -55,6 +56,7 @@ export async function bootstrapReplay(args: {
         prevHash,
         commitmentOf: (e) => commitments.get(e),
         remembered: (e) => published.get(e) ?? [],
+        seedOf: (e) => seeds.get(e),
         reputation: replay,
         pricesOf: (e) => prices.get(e),
         storagePrice: (o) => storagePrices.get(o) ?? undefined,
@@ -71,6 +73,7 @@ export async function bootstrapReplay(args: {
     if (v.reputation) replay = v.reputation;
     commitments.set(v.seedCommitment.epoch, v.seedCommitment.commitment);
     for (const d of publishedDraws(v.facts)) published.set(d.epoch, [...(published.get(d.epoch) ?? []), d]);
+    for (const r of revealedSeeds(v.facts)) seeds.set(r.epoch, r.seed);
     prices.set(epoch, v.prices);
     for (const [o, p] of v.storagePrices) storagePrices.set(o, p);
     settled.keep(v.settled);

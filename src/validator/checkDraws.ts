@@ -4,30 +4,41 @@
  * least the network's floor and the task's economic bound `C / (R + F)` (auditPolicy.ts, from the
  * economics the draw records); the task was audited exactly when its draw fell under its rate with
  * another provider online, and was paid accordingly (one execution without an audit, two agreeing
- * ones with). Canaries: each reported canary was drawn (its draw under its rate). Draw values are
- * taken on the coordinator's word until the epoch's seed is revealed; then every draw a bundle
- * published for that epoch (remembered by the validator) is recomputed from the seed, which must
- * open the commitment published two epochs ahead.
+ * ones with). Canaries: each reported canary was drawn (its draw under its rate). Review checks:
+ * the checker's draw and those of the providers drawn lower than it (evidence version 12,
+ * checkCheckerDraw.ts, "Review checkers"). Draw values are taken on the coordinator's word until
+ * the epoch's seed is revealed; then every draw a bundle published for that epoch (remembered by
+ * the validator) is recomputed from the seed, which must open the commitment published two
+ * epochs ahead.
  */
 import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils';
 import type { Hex } from 'viem';
-import type { AuditDraw, ChargeFact, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
+import type {
+  AuditDraw,
+  ChargeFact,
+  CompensationMemo,
+  EpochFacts,
+  ReviewCheckBasis,
+} from '../coordinator/settlement/epochFacts.ts';
 import { economicAuditBound } from '../coordinator/verification/auditPolicy.ts';
 import { DEFAULT_AUDIT_PARAMS } from '../coordinator/verification/constants.ts';
 import type { VerificationPolicy } from '../coordinator/verification/policy.ts';
+import { reviewCheckDraw } from '../coordinator/work/checkerDraw.ts';
 import { hashUnit } from '../protocol/rng.ts';
 import type { FactDispute } from './checkFacts.ts';
 
 /**
  * A draw a bundle published before its seed was revealed: `hashUnit(seed, kind, provider, key)`
- * (key: the task id of an audit, the slot of a canary) must equal `draw` once the seed is known.
+ * (key: the task id of an audit, the slot of a canary) must equal `draw` once the seed is known;
+ * a review check's key is `epoch:reviewId` (one provider is drawn for a review in each epoch it is
+ * open) and its draw `hashUnit(seed, 'review-check', reviewId, provider)` (work/checkerDraw.ts).
  *
  * @example
  * const r: PublishedDraw = { kind: 'audit', epoch: 7, provider: '0xab…', key: taskId, draw: 0.41, name: 'audit[…]' };
  */
 export type PublishedDraw = {
-  kind: 'audit' | 'canary';
+  kind: 'audit' | 'canary' | 'review-check';
   epoch: number;
   provider: string;
   key: string;
@@ -49,7 +60,9 @@ const TINY_EXECUTION_MILLI = 100n;
  * @example
  * for (const d of publishedDraws(bundle.facts)) store.rememberDraw(coordinator, d);
  */
-export function publishedDraws(facts: Pick<EpochFacts, 'draws' | 'canaries'>): PublishedDraw[] {
+export function publishedDraws(
+  facts: Pick<EpochFacts, 'draws' | 'canaries'> & Partial<Pick<EpochFacts, 'entries' | 'reputation'>>,
+): PublishedDraw[] {
   const out: PublishedDraw[] = [];
   for (const d of facts.draws ?? [])
     out.push({
@@ -70,7 +83,51 @@ export function publishedDraws(facts: Pick<EpochFacts, 'draws' | 'canaries'>): P
         draw: c.draw.draw,
         name: `canary[${c.leaseId}]`,
       });
+  for (const { name, provider, basis: b } of citedChecks(facts)) {
+    if (typeof b.epoch !== 'number' || typeof b.reviewId !== 'string' || !Array.isArray(b.lower)) continue;
+    const key = `${b.epoch}:${b.reviewId}`;
+    const drawn = [{ provider, draw: b.draw, name: `${name}.basis` }];
+    for (const [i, l] of b.lower.entries())
+      drawn.push({ provider: l.provider, draw: l.draw, name: `${name}.basis.lower[${i}]` });
+    for (const d of drawn)
+      out.push({
+        kind: 'review-check',
+        epoch: b.epoch,
+        provider: d.provider.toLowerCase(),
+        key,
+        draw: d.draw,
+        name: d.name,
+      });
+  }
   return out;
+}
+
+/** Every review check a bundle cites with its basis: in compensation memos and reinstatements. */
+function citedChecks(
+  facts: Partial<Pick<EpochFacts, 'entries' | 'reputation'>>,
+): { name: string; provider: string; basis: ReviewCheckBasis }[] {
+  const out: { name: string; provider: string; basis: ReviewCheckBasis }[] = [];
+  const add = (name: string, c: { provider: string; basis?: ReviewCheckBasis } | undefined) => {
+    if (c?.basis && typeof c.provider === 'string') out.push({ name, provider: c.provider, basis: c.basis });
+  };
+  for (const e of facts.entries ?? []) {
+    if (e.kind !== 'compensation' || !e.memo) continue;
+    const m = e.memo as CompensationMemo;
+    add(`compensation[${e.ref}].check`, m.check);
+    add(`compensation[${e.ref}].firstCheck`, m.firstCheck);
+  }
+  for (const [i, r] of (facts.reputation ?? []).entries()) {
+    if (r.kind !== 'reinstate' || !r.review) continue;
+    add(`reputation[${i}].review.check`, r.review.check);
+    add(`reputation[${i}].review.firstCheck`, r.review.firstCheck);
+  }
+  return out;
+}
+
+/** A published draw recomputed with its revealed seed. */
+function recompute(seed: string, p: PublishedDraw): number {
+  if (p.kind !== 'review-check') return hashUnit(seed, p.kind, p.provider, p.key);
+  return reviewCheckDraw(seed, p.key.slice(p.key.indexOf(':') + 1), p.provider);
 }
 
 const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
@@ -123,6 +180,8 @@ export function checkDraws(
     policyOf: (jobId: string) => VerificationPolicy | undefined;
     commitmentOf: (epoch: number) => Hex | undefined;
     remembered: (epoch: number) => readonly PublishedDraw[];
+    /** Seeds earlier bundles revealed: a draw published after its seed is recomputed at once. */
+    seedOf?: (epoch: number) => string | undefined;
   },
 ): FactDispute | null {
   // Audits of the tasks this epoch charges: drawn, bounded, audited as drawn, paid as audited.
@@ -190,9 +249,26 @@ export function checkDraws(
       if (wrong) return wrong;
     }
     for (const p of [...args.remembered(r.epoch), ...mine.filter((m) => m.epoch === r.epoch)]) {
-      const draw = hashUnit(r.seed, p.kind, p.provider, p.key);
+      const draw = recompute(r.seed, p);
       if (draw !== p.draw) return bad(`${p.name}.draw`, p.draw, draw);
     }
   }
+  // A review check can be cited after its seed was revealed (its review concluded later).
+  for (const p of mine) {
+    const seed = facts.audits.reveals.some((r) => r.epoch === p.epoch) ? undefined : args.seedOf?.(p.epoch);
+    if (seed === undefined) continue;
+    const draw = recompute(seed, p);
+    if (draw !== p.draw) return bad(`${p.name}.draw`, p.draw, draw);
+  }
   return null;
+}
+
+/**
+ * The seeds `facts` reveal, to recompute the draws later bundles publish with them.
+ *
+ * @example
+ * store.rememberSeeds(url, revealedSeeds(bundle.facts));
+ */
+export function revealedSeeds(facts: Pick<EpochFacts, 'audits'>): { epoch: number; seed: string }[] {
+  return facts.audits.reveals.map((r) => ({ epoch: r.epoch, seed: r.seed }));
 }

@@ -138,6 +138,8 @@ export async function checkFacts(
    * earlier epochs' prices from `pricesOf` (checkUnitPrice.ts). Before: within min(base, cap) … cap.
    */
   unitPrices: { exact: boolean; pricesOf?: (epoch: number) => EpochPrices | undefined } = { exact: false },
+  /** Seeds earlier bundles revealed (checkDraws.ts: a draw published after its seed's reveal). */
+  seedOf: (epoch: number) => string | undefined = () => undefined,
 ): Promise<FactDispute | null> {
   const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute => ({
     fact,
@@ -398,5 +400,6 @@ export async function checkFacts(
     },
     commitmentOf,
     remembered,
+    seedOf,
   });
 }

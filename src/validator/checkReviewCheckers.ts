@@ -15,7 +15,9 @@
  *   rule over the recorded identities) is `clear`: no shared network prefix or funder;
  * - `.basis.trusted` (with a complete journal replay): the checker was trusted (`isTrusted`) in a
  *   state it had at the draw (the replay's candidates within the staleness window, as for draw
- *   rates).
+ *   rates);
+ * - `.basis.lower` (version 12, checkCheckerDraw.ts): the checker is the one the seeded draw picks
+ *   among the providers online drawn lower (their draws recomputed once the seed is revealed).
  *
  * Pure.
  */
@@ -28,6 +30,7 @@ import { CANARY_REVIEW_DEADLINE_MS } from '../coordinator/verification/constants
 import { isTrusted } from '../coordinator/verification/reputation.ts';
 import { independenceOf } from '../coordinator/work/checkerIndependence.ts';
 import { MAX_MESSAGE_SKEW_SEC } from '../protocol/constants.ts';
+import { checkCheckerDraw } from './checkCheckerDraw.ts';
 import type { FactDispute } from './checkFacts.ts';
 import type { ReputationReplay } from './reputationReplay.ts';
 
@@ -65,6 +68,7 @@ function checkOne(
   required: boolean,
   replay: ReputationReplay | undefined,
   legacyBefore: number,
+  drawsFrom: number,
 ): FactDispute | null {
   const b = c.basis;
   if (!b)
@@ -93,7 +97,7 @@ function checkOne(
     return bad(`${name}.basis.independence`, standing, `a checker clear of ${b.parties.join(', ')}`);
   if (replay?.complete && !replay.candidates(checker, b.at).some((s) => isTrusted(s)))
     return bad(`${name}.basis.trusted`, `${checker} untrusted at ${b.at}`, 'a checker trusted when drawn');
-  return null;
+  return checkCheckerDraw(name, checker, b, resultAt >= drawsFrom, replay?.complete ? replay : undefined);
 }
 
 /**
@@ -101,7 +105,9 @@ function checkOne(
  * `replay` (complete, with this bundle's journal applied) also re-derives their trust; `required`
  * (version 10 on) refuses a check without its basis, unless its result was signed before
  * `legacyBefore` (the close of the first version-10 bundle the validator applied: a check drawn
- * before the coordinator kept bases).
+ * before the coordinator kept bases). `drawsFrom` (version 12 on: the close of the first
+ * version-12 bundle applied) refuses a basis without its draw record (`lower`) for a check whose
+ * result was signed from then on; one that has it is always checked.
  *
  * @example
  * const wrong = checkReviewCheckers(bundle.facts, replay, bundle.version >= 10);
@@ -118,9 +124,10 @@ export function checkReviewCheckers(
   replay: ReputationReplay | undefined,
   required: boolean,
   legacyBefore = Number.NEGATIVE_INFINITY,
+  drawsFrom = Number.POSITIVE_INFINITY,
 ): FactDispute | null {
   const one = (name: string, c: Check, judged: readonly string[]) =>
-    checkOne(name, c, judged, required, replay, legacyBefore);
+    checkOne(name, c, judged, required, replay, legacyBefore, drawsFrom);
   for (const e of facts.entries) {
     if (e.kind !== 'compensation' || !e.memo) continue;
     const m = e.memo as CompensationMemo;

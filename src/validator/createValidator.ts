@@ -13,7 +13,7 @@ import { claimSignatureProblem } from '../protocol/claimSignature.ts';
 import { type ReplicaFetch, replicaFetch } from '../protocol/replicaFetch.ts';
 import { createOnnxRuntime, type OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 import { bootstrapReplay } from './bootstrapReplay.ts';
-import { publishedDraws } from './checkDraws.ts';
+import { publishedDraws, revealedSeeds } from './checkDraws.ts';
 import { checkRenderRegions, type RenderAudit, renderAuditsOf } from './checkRenderRegions.ts';
 import { checkVerdicts } from './checkVerdicts.ts';
 import { pickRechecks, readBlobAs, recheckExecutions } from './recheck.ts';
@@ -205,6 +205,7 @@ export async function createValidator(opts: {
       prevHash: prev?.evidenceHash ?? null,
       commitmentOf: (e) => store.commitment(coordinator, e),
       remembered: (e) => store.draws(coordinator, e),
+      seedOf: (e) => store.seed(coordinator, e),
       reputation: rolledBack ?? replayOf(coordinator),
       charges: {
         seen: (ref) => store.charge(coordinator, ref, epoch),
@@ -266,6 +267,7 @@ export async function createValidator(opts: {
     if (v.ok) {
       store.commit(coordinator, v.seedCommitment.epoch, v.seedCommitment.commitment);
       store.rememberDraws(coordinator, publishedDraws(v.facts));
+      store.rememberSeeds(coordinator, revealedSeeds(v.facts));
       store.rememberRenderAudits(coordinator, renderAudits);
       if (v.charges) store.rememberCharges(coordinator, epoch, v.charges.endsAt, v.charges);
       store.rememberStoragePrices(coordinator, epoch, v.storagePrices);
@@ -334,6 +336,7 @@ export async function createValidator(opts: {
     for (const a of b.applied) {
       store.commit(c, a.seedCommitment.epoch, a.seedCommitment.commitment);
       store.rememberDraws(c, publishedDraws(a.facts));
+      store.rememberSeeds(c, revealedSeeds(a.facts));
       // The storage prices its holds set and its base prices: later bundles are checked by them.
       store.rememberStoragePrices(c, a.epoch, a.storagePrices);
       store.rememberEpochPrices(c, a.prices);

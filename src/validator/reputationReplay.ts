@@ -70,6 +70,11 @@ export class ReputationReplay {
    * checkReviewCheckers.ts).
    */
   basesFrom: number | undefined;
+  /**
+   * The close time of the first version-12 bundle applied: a review check whose result was signed
+   * from then on records the providers drawn lower than its checker (checkCheckerDraw.ts).
+   */
+  drawsFrom: number | undefined;
   private readonly byProvider = new Map<string, History>();
   /**
    * Credits (`valid`, `agreed`) by `provider/task` over every journal applied (rebuilt on restore),
@@ -93,8 +98,10 @@ export class ReputationReplay {
     leases?: LeaseLedger;
     charges?: { from: number; grace: boolean };
     basesFrom?: number;
+    drawsFrom?: number;
   }) {
     this.basesFrom = init.basesFrom;
+    this.drawsFrom = init.drawsFrom;
     this.charges = init.charges ? { ...init.charges } : undefined;
     this.slashesChecked = init.slashesChecked ? [...init.slashesChecked] : undefined;
     this.leases = init.leases ? (JSON.parse(JSON.stringify(init.leases)) as LeaseLedger) : undefined;
@@ -220,9 +227,11 @@ export class ReputationReplay {
     leases?: LeaseLedger;
     charges?: { from: number; grace: boolean };
     basesFrom?: number;
+    drawsFrom?: number;
   } {
     return {
       ...(this.basesFrom !== undefined ? { basesFrom: this.basesFrom } : {}),
+      ...(this.drawsFrom !== undefined ? { drawsFrom: this.drawsFrom } : {}),
       complete: this.complete,
       seen: this.seen,
       faultCredits: { ...this.faultCredits },

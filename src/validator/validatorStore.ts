@@ -58,6 +58,10 @@ export type ValidatorStore = {
   rememberDraws(coordinator: string, draws: readonly PublishedDraw[]): void;
   /** The draws kept for `epoch`'s seed. */
   draws(coordinator: string, epoch: number): PublishedDraw[];
+  /** Keeps the seeds a signed bundle revealed (a draw published later is recomputed at once). */
+  rememberSeeds(coordinator: string, seeds: readonly { epoch: number; seed: string }[]): void;
+  /** The revealed seed of `epoch`, if a bundle this validator accepted revealed it. */
+  seed(coordinator: string, epoch: number): string | undefined;
   /** Keeps the region audits a signed bundle paid, to re-derive when their seed is revealed. */
   rememberRenderAudits(coordinator: string, audits: readonly RenderAudit[]): void;
   /** The region audits kept for `epoch`'s seed. */
@@ -182,6 +186,10 @@ export function openValidatorStore(path: string): ValidatorStore {
   const drawsGet = db.prepare(
     'SELECT epoch, kind, provider, key, draw, name FROM published_draws WHERE coordinator = ? AND epoch = ?',
   );
+  db.exec(`CREATE TABLE IF NOT EXISTS revealed_seeds (
+    coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, seed TEXT NOT NULL, PRIMARY KEY (coordinator, epoch))`);
+  const seedIns = db.prepare('INSERT OR IGNORE INTO revealed_seeds VALUES (?, ?, ?)');
+  const seedGet = db.prepare('SELECT seed FROM revealed_seeds WHERE coordinator = ? AND epoch = ?');
   db.exec(`CREATE TABLE IF NOT EXISTS render_audits (
     coordinator TEXT NOT NULL, epoch INTEGER NOT NULL, task_id TEXT NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (coordinator, task_id))`);
@@ -306,6 +314,11 @@ export function openValidatorStore(path: string): ValidatorStore {
         for (const d of draws) drawIns.run({ coordinator: c, ...d });
       })(),
     draws: (c, e) => drawsGet.all(c, e) as PublishedDraw[],
+    rememberSeeds: (c, seeds) =>
+      db.transaction(() => {
+        for (const s of seeds) seedIns.run(c, s.epoch, s.seed);
+      })(),
+    seed: (c, e) => (seedGet.get(c, e) as { seed: string } | undefined)?.seed,
     rememberRenderAudits: (c, audits) =>
       db.transaction(() => {
         for (const a of audits) renderIns.run(c, a.epoch, a.taskId, JSON.stringify(a));

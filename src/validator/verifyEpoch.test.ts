@@ -235,6 +235,10 @@ test('version 7: a reinstatement carries the signed checks of its review; one in
       [c.provider, ...parties].map((a) => [a, { prefix: null, funders: [] as string[] }]),
     ),
     hubs: [],
+    // Version 12: the draw's review and the providers drawn lower (none: each was drawn first).
+    reviewId: 'review-7',
+    openedAt: c.result.issuedAt * 1000 - 1,
+    lower: [],
   });
   const v9Review = review;
   const f1 = review.firstCheck.provider;
@@ -278,6 +282,18 @@ test('version 7: a reinstatement carries the signed checks of its review; one in
   };
   assert.equal(await check(reinstate(v10Review)), null, 'a reinstatement with its review is signed');
   assert.equal(await check(reinstate(v9Review), 9), null, 'version 9: no check basis needed');
+  const v11Review = structuredClone(v10Review);
+  for (const c of [v11Review.check, v11Review.firstCheck]) {
+    delete c.basis.reviewId;
+    delete c.basis.openedAt;
+    delete c.basis.lower;
+  }
+  assert.equal(await check(reinstate(v11Review), 11), null, 'version 11: no draw record needed');
+  assert.equal(
+    await check(reinstate(v11Review)),
+    'reputation[0].review.check.basis.lower',
+    'version 12: a check without the providers drawn lower is refused',
+  );
   assert.equal(
     await check(reinstate(v9Review)),
     'reputation[0].review.check.basis',

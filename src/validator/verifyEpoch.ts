@@ -96,6 +96,8 @@ export async function verifyEpoch(args: {
   commitmentOf?: (epoch: number) => Hex | undefined;
   /** Draws published by bundles this validator accepted earlier, by their seed's epoch (checkDraws.ts). */
   remembered?: (epoch: number) => readonly PublishedDraw[];
+  /** Seeds revealed by bundles this validator accepted earlier (checkDraws.ts `revealedSeeds`). */
+  seedOf?: (epoch: number) => string | undefined;
   /**
    * The followed network's identity: the address whose signature over (epoch, evidence hash) the
    * claim must carry (`claim.signature` otherwise, before anything else is read). None: unchecked.
@@ -182,6 +184,7 @@ export async function verifyEpoch(args: {
         ...(args.storagePrice ? { remembered: args.storagePrice } : {}),
       },
       { exact: bundle.version >= 9, ...(args.pricesOf ? { pricesOf: args.pricesOf } : {}) },
+      args.seedOf,
     );
     if (dispute) return bad(dispute.fact, dispute.claimed, dispute.recomputed);
     // Every task named with its job is a task of that job (taskOfJob.ts), and nothing settled by
@@ -288,12 +291,16 @@ export async function verifyEpoch(args: {
     // complete replay) and independent of the review's parties (checkReviewCheckers.ts).
     // A check drawn before the coordinator kept bases (migration 0070) lacks one: allowed for
     // results signed before the first version-10 bundle this validator's replay applied closed.
+    // Version 12: each also records the providers drawn lower than its checker (checkCheckerDraw.ts),
+    // required for results signed from the first version-12 bundle the replay applied on.
     if (reputation && bundle.version >= 10) reputation.basesFrom ??= bundle.inputs.closedAt;
+    if (reputation && bundle.version >= 12) reputation.drawsFrom ??= bundle.inputs.closedAt;
     const checkers = checkReviewCheckers(
       bundle.facts,
       reputation?.complete ? reputation : undefined,
       bundle.version >= 10,
       reputation?.basesFrom,
+      bundle.version >= 12 ? (reputation?.drawsFrom ?? Number.NEGATIVE_INFINITY) : Number.POSITIVE_INFINITY,
     );
     if (checkers) return bad(checkers.fact, checkers.claimed, checkers.recomputed);
   } catch (err) {

@@ -133,6 +133,8 @@ export const VALIDATOR_MAY_IMPORT: readonly string[] = [
   'src/coordinator/storage/constants.ts',
   // A review checker's independence re-derived from its draw's basis (checkReviewCheckers.ts).
   'src/coordinator/work/checkerIndependence.ts',
+  // The review checker's seeded draw and its priority ranks, re-derived (checkCheckerDraw.ts).
+  'src/coordinator/work/checkerDraw.ts',
 ];
 
 /**

@@ -9,6 +9,7 @@
  *
  * Pure types: amounts are decimal strings so the bundle round-trips through JSON unchanged.
  */
+
 import type { Address, Hex } from 'viem';
 import type { Usage } from '../../protocol/schemas.ts';
 import type { ReputationState } from '../verification/reputation.ts';
@@ -322,6 +323,25 @@ export type ReinstateReview = {
 };
 
 /**
+ * Why a provider online at the draw and drawn lower than the checker did not hold the check
+ * (evidence version 12, `ReviewCheckBasis.lower`, work/checkerDraw.ts): not trusted; a party of the review (it cannot
+ * check it: a source, leased the canary, outvoted, under review, the first checker); not a party
+ * but it executed the review's source task (it has seen the answer); no GPU proof
+ * for a GPU canary; it cannot run the review's kind (no Blender of the job's major version, no
+ * training backend: reviewLeases.ts); an identity not known (or its funder lookup pending: fail closed); network or
+ * funder kin of a party; leased work since the review opened (it let the check go).
+ */
+export type CheckerSkip = 'untrusted' | 'party' | 'seen' | 'gpu' | 'kind' | 'unknown' | 'kin' | 'leased';
+
+/**
+ * A provider drawn lower than the checker, with its draw and, unless it held priority, why not.
+ *
+ * @example
+ * const c: LowerCandidate = { provider: '0xab…', draw: 0.02, skip: 'leased' };
+ */
+export type LowerCandidate = { provider: string; draw: number; skip?: CheckerSkip };
+
+/**
  * What a review's checker was drawn on (work/reviewCheckers.ts, migration 0070, evidence version
  * 10), kept with its check lease and carried by every memo and reinstatement that cites the check:
  * when the lease was drawn (the coordinator's clock), the seed's epoch and the draw, the review's
@@ -342,6 +362,16 @@ export type ReviewCheckBasis = {
   parties: string[];
   identities: Record<string, { prefix: string | null; funders: string[] }>;
   hubs: string[];
+  /**
+   * Evidence version 12 (work/checkerDraw.ts): the review the draw was keyed by
+   * (`hashUnit(seed, 'review-check', reviewId, provider)`), when it opened (the priority window
+   * counts from it), and every other provider online at the draw drawn lower than the checker, by
+   * draw, with why it did not hold the check (none: it held priority). A validator re-derives that
+   * the checker is the one the rule picks among them, and every draw once the seed is revealed.
+   */
+  reviewId?: string;
+  openedAt?: number;
+  lower?: LowerCandidate[];
 };
 
 /**

@@ -38,9 +38,13 @@ import type { EpochFacts } from './epochFacts.ts';
  * (`ReviewCheckBasis`, "Review checkers"; the same packing as 9); 11: the salt of every lease the
  * bundle cites that has one (`facts.leaseSalts`, packed as `salts`, leaseSalts.ts), each lease id
  * being keccak256(abi.encode(taskId, provider, salt)) (docs/validators.md "Which task a provider
- * signed over"). Versions 2 to 10 are still read (and 3 to 10 written on request: the baselines).
+ * signed over"); 12: every review check's basis also records the review its draw was keyed by,
+ * when it opened, and every provider online drawn lower than the checker with why it did not hold
+ * the check (`ReviewCheckBasis.lower`, work/checkerDraw.ts), so a validator re-derives that the
+ * checker is the one the seed picks (docs/validators.md "Review checkers"; the same packing as
+ * 11). Versions 2 to 11 are still read (and 3 to 11 written on request: the baselines).
  */
-export const EVIDENCE_VERSION = 11;
+export const EVIDENCE_VERSION = 12;
 
 /**
  * An epoch's evidence bundle.
@@ -118,7 +122,7 @@ const big = (s: unknown): bigint => BigInt(s as string);
 export function decodeEvidence(text: string): { bundle: EvidenceBundle; hash: Hex } {
   const raw = JSON.parse(text) as EvidenceBundle & { inputs: Record<string, unknown> };
   if (canonicalJson(raw) !== text) throw new Error('evidence is not canonical JSON');
-  if (![EVIDENCE_VERSION, 10, 9, 8, 7, 6, 5, 4, 3, 2].includes(raw.version))
+  if (![EVIDENCE_VERSION, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2].includes(raw.version))
     throw new Error(`unknown evidence version ${raw.version}`);
   if (raw.version >= 4) {
     const u = unpackBundle(raw.inputs, raw.facts, raw.version);

@@ -196,7 +196,9 @@ test('a record-miss review check that confirms the known answer is paid from the
     assert.ok(basis.parties.includes(veteran.address.toLowerCase()), 'the misser is a party of the draw');
     const onWall = structuredClone(entries);
     const m = onWall[0]!.memo as CompensationMemo;
-    m.check.basis!.at = m.check.result.issuedAt * 1000 - 1;
+    const shift = m.check.result.issuedAt * 1000 - 1 - m.check.basis!.at;
+    m.check.basis!.at += shift;
+    m.check.basis!.openedAt! += shift; // the review's age at the draw (version 12) is kept
     assert.equal(
       checkReviewCheckers({ entries: onWall }, undefined, true),
       null,

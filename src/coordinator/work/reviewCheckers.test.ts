@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { hashUnit } from '../../protocol/rng.ts';
+import { checkCheckerDraw } from '../../validator/checkCheckerDraw.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { reviewToCheck } from './canaryReviews.ts';
 import { recordFault } from './faults.ts';
@@ -10,6 +11,13 @@ import { providerConnected, providerDisconnected } from './sessions.ts';
 import { knownToStore, workFixture } from './workFixture.ts';
 
 type Fixture = Awaited<ReturnType<typeof workFixture>>;
+
+/**
+ * What the validator re-derives of a drawn check (evidence version 12, checkCheckerDraw.ts): null
+ * when the checker is the one the recorded draw picks.
+ */
+const validatorSees = (drawn: Awaited<ReturnType<typeof reviewToCheck>>, checker: string) =>
+  drawn ? checkCheckerDraw('check', checker, drawn.drawn.basis, true, undefined) : { fact: 'not drawn' };
 
 const trustedRecord = (t: number) => ({
   ...newReputation(t),
@@ -108,7 +116,7 @@ test('the review check is a seeded draw: only the eligible trusted provider with
 test('a lower-drawn checker that was leased work and let the check go, or stayed idle past its window, no longer holds the review (security reviews)', async () => {
   const f = await workFixture();
   try {
-    const [, next] = await reviewWithTwoCheckers(f);
+    const [low, next] = await reviewWithTwoCheckers(f);
     f.clock.t += 1_000;
     assert.equal(await reviewToCheck(f.state, f.work, next.address), undefined, 'the lowest draw’s turn');
     // Idle (an ally that never takes work, or a provider with none to take) past its window.
@@ -116,6 +124,12 @@ test('a lower-drawn checker that was leased work and let the check go, or stayed
     const late = await reviewToCheck(f.state, f.work, next.address);
     assert.equal(late?.review_id, 'review-1', 'the next draw may check once the idle one had its time');
     assert.equal(late?.drawn.draw, drawOf(f, next.address), 'with its own draw, which validators recompute');
+    // The basis records the idle one drawn lower as holding priority, passed after its hour.
+    const held = late?.drawn.basis.lower?.filter((l) => l.skip === undefined).map((l) => l.provider);
+    assert.deepEqual(held, [low.address.toLowerCase()], 'the one drawn lower that held it, recorded');
+    assert.equal(validatorSees(late, next.address), null, 'the validator re-derives the pick');
+    late!.drawn.basis.openedAt! += CHECKER_PRIORITY_MS; // claimed opened an hour later: not its turn
+    assert.equal(validatorSees(late, next.address)?.fact, 'check.basis.lower', 'a checker drawn out of turn');
   } finally {
     await f.close();
   }
@@ -137,7 +151,12 @@ test("a ring's trusted ally never checks a review about a member connected only 
       'the ally is kin: never the checker',
     );
     const independent = await trustedFrom(f, '198.51.100.4');
-    assert.equal((await reviewToCheck(f.state, f.work, independent.address))?.review_id, 'review-1');
+    const drawn = await reviewToCheck(f.state, f.work, independent.address);
+    assert.equal(drawn?.review_id, 'review-1');
+    // The ally, if drawn lower, is recorded as kin, its identity with it: the validator agrees.
+    const allyLower = drawn?.drawn.basis.lower?.find((l) => l.provider === ally.address.toLowerCase());
+    if (allyLower) assert.equal(allyLower.skip, 'kin', 'the ally passed over as kin');
+    assert.equal(validatorSees(drawn, independent.address), null, 'the validator re-derives the pick');
 
     // A source nobody here or in the store knows: no checker at all until its identity is known.
     const ghost = `0x${randomBytes(20).toString('hex')}`;
@@ -217,6 +236,13 @@ test('a lower-drawn checker leased other work since the review opened let the ch
       'review-1',
       'leased work without taking the check: its priority is gone',
     );
+    const drawn = await reviewToCheck(f.state, f.work, next.address);
+    assert.equal(
+      drawn?.drawn.basis.lower?.find((l) => l.provider === busy.address.toLowerCase())?.skip,
+      'leased',
+      'recorded as having let the check go',
+    );
+    assert.equal(validatorSees(drawn, next.address), null, 'the validator re-derives the pick');
   } finally {
     await f.close();
   }

@@ -21,18 +21,23 @@
  *   with a short window alone, a ring member drawn higher could wait its way past honest checkers
  *   that were merely busy.
  */
-import { hashUnit } from '../../protocol/rng.ts';
 import type { ReviewCheckBasis } from '../settlement/epochFacts.ts';
 import { epochSeed } from '../verification/auditSeeds.ts';
 import { isTrusted, parseReputation } from '../verification/reputation.ts';
 import { checkableReviews, reviewParties } from './canaryReviewQueries.ts';
+import {
+  CHECKER_PRIORITY_MS,
+  type CheckerSkip,
+  type LowerCandidate,
+  priorityRanks,
+  reviewCheckDraw,
+} from './checkerDraw.ts';
 import { checkerKinship, identityBasis, rememberIdentity } from './kinship.ts';
 import { reputationOf, type WorkDeps, type WorkState } from './workState.ts';
 
 type Checkable = Awaited<ReturnType<typeof checkableReviews>>[number];
 
-/** How long each rank of the draw has a review before the next one may check it too. */
-export const CHECKER_PRIORITY_MS = 60 * 60_000;
+export { CHECKER_PRIORITY_MS };
 
 /** A review this provider was drawn to check, with its draw (recorded on the check lease). */
 export type DrawnReview = Checkable & {
@@ -66,21 +71,22 @@ export async function knownIdentities(
 }
 
 /**
- * Whether `provider` may check `review`: trusted, GPU-proven for a GPU canary, and `clear` of every
- * party of the review with every identity known (fail closed).
+ * Why `provider` may not check `review`, or null when it may: trusted, GPU-proven for a GPU
+ * canary, and `clear` of every party of the review with every identity known (fail closed).
  */
-async function eligible(
+async function ineligibility(
   s: WorkState,
   d: WorkDeps,
   c: Checkable,
   provider: string,
   trusted: boolean,
-): Promise<boolean> {
-  if (!trusted) return false;
-  if (c.gpu === 1 && !d.proofs.gpuTrusted(provider)) return false;
+): Promise<CheckerSkip | null> {
+  if (!trusted) return 'untrusted';
+  if (c.gpu === 1 && !d.proofs.gpuTrusted(provider)) return 'gpu';
   const parties = await reviewParties(d.db, c.review_id, c.id, c.source_task_id);
-  if (!(await knownIdentities(s, d, [...parties, provider]))) return false;
-  return checkerKinship(s, provider, parties) === 'clear';
+  if (!(await knownIdentities(s, d, [...parties, provider]))) return 'unknown';
+  const kinship = checkerKinship(s, provider, parties);
+  return kinship === 'clear' ? null : kinship;
 }
 
 /**
@@ -122,48 +128,72 @@ export async function drawnReview(
     .execute();
   for (const c of open) {
     if (o.canRun && !o.canRun(me, c.kind)) continue;
-    if (!(await eligible(s, d, c, me, true))) continue;
-    const draw = hashUnit(seed, 'review-check', c.review_id, me);
+    if ((await ineligibility(s, d, c, me, true)) !== null) continue;
+    const draw = reviewCheckDraw(seed, c.review_id, me);
     const ahead = online
       .map((p) => ({
         address: p.address.toLowerCase(),
-        draw: hashUnit(seed, 'review-check', c.review_id, p.address.toLowerCase()),
+        draw: reviewCheckDraw(seed, c.review_id, p.address),
         reputation: p.reputation,
       }))
       .filter((p) => p.draw < draw)
       .sort((a, b) => a.draw - b.draw);
-    // Eligible ones drawn lower that still have priority (see the module's comment).
-    const waitFor = Math.floor(Math.max(0, d.now() - Number(c.opened_at)) / CHECKER_PRIORITY_MS) + 1;
-    let lower = 0;
-    let other = false;
+    // Eligible ones drawn lower that still have priority (see the module's comment); each one
+    // online drawn lower is recorded with why it did not hold the check (evidence version 12).
+    const openedAt = Number(c.opened_at);
+    const waitFor = priorityRanks(d.now(), openedAt);
+    const lower: LowerCandidate[] = [];
+    let holding = 0;
     for (const p of ahead) {
-      const stored = p.reputation ? parseReputation(JSON.parse(p.reputation)) : undefined;
-      const rep = s.reputations.get(p.address) ?? stored;
-      if (!rep || !isTrusted(rep)) continue;
-      if (o.canRun && !o.canRun(p.address, c.kind)) continue;
-      if ((await checkableReviews(d.db, p.address, { reviewId: c.review_id, limit: 1, kinds })).length === 0)
-        continue;
-      if (!(await eligible(s, d, c, p.address, true))) continue;
-      if (await leasedSince(d, p.address, Number(c.opened_at))) continue; // it let the check go
-      if (++lower >= waitFor) {
-        other = true;
-        break;
-      }
+      const skip = await lowerSkip(s, d, c, p, kinds, o.canRun);
+      lower.push(skip ? { provider: p.address, draw: p.draw, skip } : { provider: p.address, draw: p.draw });
+      if (!skip && ++holding >= waitFor) break;
     }
-    if (!other) {
+    if (holding < waitFor) {
       // What the draw decided on, kept with the check lease for validators (migration 0070).
       const parties = await reviewParties(d.db, c.review_id, c.id, c.source_task_id);
+      // Identities of those passed over as kin too: a validator re-derives that they were.
+      const kin = lower.filter((l) => l.skip === 'kin').map((l) => l.provider);
       const basis: ReviewCheckBasis = {
         at: d.now(),
         epoch,
         draw,
         parties,
-        ...identityBasis(s, [me, ...parties]),
+        ...identityBasis(s, [me, ...parties, ...kin]),
+        reviewId: c.review_id,
+        openedAt,
+        lower,
       };
       return { ...c, drawn: { epoch, draw, basis } };
     }
   }
   return undefined;
+}
+
+/**
+ * Why a provider online and drawn lower than the one asking did not hold review `c`'s check, or
+ * null when it held priority (it may take the check on its next free slot).
+ */
+async function lowerSkip(
+  s: WorkState,
+  d: WorkDeps,
+  c: Checkable,
+  p: { address: string; reputation: string | null },
+  kinds: readonly string[],
+  canRun?: (address: string, kind: string) => boolean,
+): Promise<CheckerSkip | null> {
+  const stored = p.reputation ? parseReputation(JSON.parse(p.reputation)) : undefined;
+  const rep = s.reputations.get(p.address) ?? stored;
+  if (!rep || !isTrusted(rep)) return 'untrusted';
+  if (canRun && !canRun(p.address, c.kind)) return 'kind';
+  if ((await checkableReviews(d.db, p.address, { reviewId: c.review_id, limit: 1, kinds })).length === 0) {
+    const parties = await reviewParties(d.db, c.review_id, c.id, c.source_task_id);
+    return parties.includes(p.address) ? 'party' : 'seen';
+  }
+  const why = await ineligibility(s, d, c, p.address, true);
+  if (why) return why;
+  if (await leasedSince(d, p.address, Number(c.opened_at))) return 'leased'; // it let the check go
+  return null;
 }
 
 /**

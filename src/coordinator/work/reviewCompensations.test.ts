@@ -5,6 +5,7 @@ import type { Hex } from 'viem';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
 import { checkCompensationEntry, checkCompensationVerdicts } from '../../validator/checkCompensations.ts';
+import { checkDraws, publishedDraws } from '../../validator/checkDraws.ts';
 import { checkFacts } from '../../validator/checkFacts.ts';
 import { checkReinstatementFacts, checkReinstatementVerdicts } from '../../validator/checkReinstatements.ts';
 import { checkReviewCheckers } from '../../validator/checkReviewCheckers.ts';
@@ -17,8 +18,9 @@ import { earningsOfBalances } from '../ledger/rewardsTree.ts';
 import type { Market } from '../market/createMarket.ts';
 import { packBundle, unpackBundle } from '../settlement/compactBundle.ts';
 import { computeEpoch } from '../settlement/epochComputation.ts';
-import type { CompensationMemo, EntryFact, ReviewCheckBasis } from '../settlement/epochFacts.ts';
+import type { CompensationMemo, EntryFact, EpochFacts, ReviewCheckBasis } from '../settlement/epochFacts.ts';
 import { readReputationJournal } from '../settlement/readRandomFacts.ts';
+import { epochSeed, seedCommitment } from '../verification/auditSeeds.ts';
 import { newReputation } from '../verification/reputation.ts';
 import { recordFault } from './faults.ts';
 import { sweep } from './leases.ts';
@@ -257,7 +259,11 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
     // The fixture's clock is virtual (2023) while providers sign their results with the wall
     // clock: each draw is placed just before its check's signed result, as on a real coordinator.
     const onWallClock = (c?: { result: { issuedAt: number }; basis?: ReviewCheckBasis }) => {
-      if (c?.basis) c.basis.at = c.result.issuedAt * 1000 - 1;
+      if (!c?.basis) return;
+      const at = c.result.issuedAt * 1000 - 1;
+      // The review's age at the draw (its priority window, version 12) is kept.
+      if (c.basis.openedAt !== undefined) c.basis.openedAt += at - c.basis.at;
+      c.basis.at = at;
     };
     for (const e of entries) {
       const m = e.memo as CompensationMemo;
@@ -288,6 +294,59 @@ test('an overturned outvoted verdict pays through the ledger: the applied slash 
     const replay = new ReputationReplay({ complete: true });
     assert.equal(replay.add([...starts, ...journal], 1), null);
     assert.equal(checkReviewCheckers(facts, replay, true), null, 'the honest checks hold');
+    // Version 12: each checker is the one the seeded draw picks among the providers online drawn
+    // lower (checkCheckerDraw.ts), and every draw a basis publishes recomputes from the epoch's
+    // seed once a bundle reveals it (checkDraws.ts): the coordinator's draw and the validator's agree.
+    assert.equal(
+      checkReviewCheckers(facts, replay, true, undefined, 0),
+      null,
+      'each checker is the drawn one',
+    );
+    const seed = await epochSeed(f.db, 7);
+    const revealing = (e: EntryFact[]) =>
+      ({
+        charges: [],
+        draws: [],
+        canaries: [],
+        entries: e,
+        reputation: journal,
+        audits: {
+          commitment: { epoch: 9, commitment: seedCommitment(randomBytes(32).toString('hex')) },
+          reveals: [{ epoch: 7, seed, draws: [] }],
+        },
+      }) as unknown as EpochFacts;
+    const drawn = publishedDraws(revealing(entries)).filter((d) => d.kind === 'review-check');
+    assert.ok(drawn.length >= 2, `the bases publish their checkers' draws (${drawn.length})`);
+    const reveal = (e: EntryFact[]) =>
+      checkDraws(revealing(e), {
+        epoch: 8,
+        policyOf: () => undefined,
+        commitmentOf: () => undefined,
+        remembered: () => [],
+      })?.fact ?? 'passed';
+    assert.equal(reveal(entries), 'passed', 'every review-check draw recomputes from the revealed seed');
+    const forgedDraw = structuredClone(entries);
+    const forgedEntry = forgedDraw.find((e) => e.ref.includes(':reward:'))!;
+    (forgedEntry.memo as CompensationMemo).check.basis!.draw = 0; // a checker claimed drawn first
+    assert.equal(
+      reveal(forgedDraw),
+      `compensation[${forgedEntry.ref}].check.basis.draw`,
+      'a forged draw is refused at the reveal',
+    );
+    // A checker drawn past a lower provider that held priority is not the one the draw picks.
+    const passedOver = structuredClone(entries);
+    const passedEntry = passedOver.find((e) => e.ref.includes(':reward:'))!;
+    const passedBasis = (passedEntry.memo as CompensationMemo).check.basis!;
+    // (Who was online and drawn lower depends on the fixture's random addresses: one is added.)
+    passedBasis.lower = [
+      { provider: '0x00000000000000000000000000000000000beef1', draw: passedBasis.draw / 2 },
+      ...(passedBasis.lower ?? []).filter((l) => l.draw > passedBasis.draw / 2),
+    ];
+    assert.equal(
+      checkReviewCheckers({ entries: passedOver }, replay, true, undefined, 0)?.fact,
+      `compensation[${passedEntry.ref}].check.basis.lower`,
+      'a checker drawn past one that held priority',
+    );
     const checked = entries.filter((e) => (e.memo as CompensationMemo).check?.basis);
     assert.equal(checked.length, entries.length, 'every compensation carries its check basis');
     const tampered = (edit: (b: ReviewCheckBasis, m: CompensationMemo) => void) => {
