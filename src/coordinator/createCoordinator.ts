@@ -61,6 +61,7 @@ import { registerReplica } from './store/replicaRegistry.ts';
 import { createWorkLoop, type WorkLoop } from './work/createWorkLoop.ts';
 import { chainFunderOf } from './work/funders.ts';
 import { stockShadowJob } from './work/shadowStock.ts';
+import { createShadowStockTimer, type ShadowStockTimerOptions } from './work/shadowStockTimer.ts';
 import { defaultVerificationEconomics } from './work/workState.ts';
 
 /** The store's raw SQLite connection for query templates, when it has one (PostgreSQL: none). */
@@ -104,6 +105,8 @@ export async function startCoordinator(
     tamperEpoch?: EpochTamper;
     /** Test-only: a throw leaves a training round open, as a crash before its close (trainRounds.ts). */
     beforeTrainRoundClose?: (jobId: string, round: number) => void;
+    /** Test-only: the shadow stock timer's clock, random draw and timer (work/shadowStockTimer.ts). */
+    shadowStockClock?: Pick<ShadowStockTimerOptions, 'now' | 'random' | 'setTimer' | 'clearTimer'>;
   } = {},
 ): Promise<Coordinator> {
   const config = coordinatorConfigSchema.parse(input);
@@ -238,6 +241,16 @@ export async function startCoordinator(
     ...(chain ? { funderOf: chainFunderOf(chain.writer) } : {}),
   });
   remoteWake.dispatch = () => void loop.dispatch();
+  // Shadow jobs stocked on a timer of their own at the real submission rate (work/shadowStockTimer.ts).
+  const shadowStock =
+    config.canaryRate > 0
+      ? createShadowStockTimer({
+          stock: (at) => stockShadowJob(db, events, at),
+          onStocked: () => metrics.jobsSubmitted.inc(),
+          onError: (err) => log.error({ err }, 'shadow job stock failed'),
+          ...opts.shadowStockClock,
+        })
+      : undefined;
   const submitter = createJobSubmitter({
     db,
     blobs,
@@ -247,17 +260,9 @@ export async function startCoordinator(
     market,
     onSubmitted: () => {
       metrics.jobsSubmitted.inc();
-      // A shadow job stocked among real submissions (work/shadowStock.ts), then the dispatch.
-      const stocked =
-        config.canaryRate > 0
-          ? stockShadowJob(db, events, Date.now()).then(
-              (made) => {
-                if (made) metrics.jobsSubmitted.inc();
-              },
-              (err: unknown) => log.error({ err }, 'shadow job stock failed'),
-            )
-          : Promise.resolve();
-      void stocked.then(() => loop.dispatch());
+      // Never a shadow job at this instant (it sat 1–5 ms after a real one): the rate only.
+      shadowStock?.submitted();
+      void loop.dispatch();
     },
   });
 
@@ -535,6 +540,7 @@ export async function startCoordinator(
       clearInterval(sweeper);
       clearInterval(blobGc);
       loop.close();
+      await shadowStock?.stop();
       if (stakeRefresher) clearInterval(stakeRefresher);
       await leader?.stop();
       await settlement?.stop();

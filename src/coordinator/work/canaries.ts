@@ -40,6 +40,7 @@ import { openCanaryReview, reopenReviewCheck, reviewOfCheck, reviewStateOf } fro
 import { settleReviewCheck } from './canaryReviews.ts';
 import { currentReputation, recordFault, recordOutcome } from './faults.ts';
 import { inlineInput } from './inlineInput.ts';
+import { checkerKinship } from './kinship.ts';
 import { storeKnownAnswer } from './knownAnswers.ts';
 import { addTaskFailed } from './leaseQueries.ts';
 import { initFor } from './openVerifications.ts';
@@ -107,6 +108,23 @@ async function storedEpochSeed(s: WorkState, d: WorkDeps, epoch: number): Promis
 }
 
 /**
+ * Whether a network or funder kin of `provider` (kinship.ts `checkerKinship`, the rule a review's
+ * checker passes) executed canary source task `sourceTaskId`: a ring that pools the input cids its
+ * members were assigned recognises a canary made of one (docs/verification.md "Canaries look like
+ * work"). Only `kin` excludes: an executor this coordinator knows nothing of says nothing.
+ *
+ * @example if (await sourceRunByKin(state, deps, provider, canary.source_task_id)) return false;
+ */
+async function sourceRunByKin(s: WorkState, d: WorkDeps, provider: string, sourceTaskId: string) {
+  const rows = await d.db
+    .selectFrom('task_executions')
+    .select('provider')
+    .where('task_id', '=', sourceTaskId)
+    .execute();
+  return rows.some((r) => checkerKinship(s, provider, [r.provider]) === 'kin');
+}
+
+/**
  * With probability `canaryRate` (a seeded draw per provider and slot, unpredictable without the
  * coordinator's secret), the slot just reserved on `provider` goes to a known-answer task it has
  * not seen instead, under a fresh task id and with the job id of the job it came from: nothing on
@@ -144,6 +162,8 @@ export async function injectCanary(
     const stocked = found && (found.canary.gpu === 0 || d.proofs.gpuTrusted(provider)) ? found : undefined;
     const canary = stocked?.canary ?? (await d.stmt.first(d.db, d.q.unseenCanary, { provider }));
     if (!canary) return false;
+    // Review s13 F4: a kin of whoever ran the source task may know its input; no canary then.
+    if (await sourceRunByKin(s, d, provider, canary.source_task_id)) return false;
     if (canary.gpu === 1 && !d.proofs.gpuTrusted(provider)) return false;
     await issueCanary(
       s,
