@@ -13,6 +13,7 @@ import type { HardwareClaim, JobSpec, Usage } from '../../protocol/schemas.ts';
 import { accounts } from '../ledger/accounts.ts';
 import { postEntry } from '../ledger/postEntry.ts';
 import { readBalances } from '../ledger/readBalances.ts';
+import { groupRead } from '../store/groupReads.ts';
 import { queryTemplate, type RawConnection, templateRunner } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
 import { policyOfSpec } from '../verification/policy.ts';
@@ -22,7 +23,7 @@ import { defersBilling } from './deferredBilling.ts';
 import type { EpochClock } from './epochClock.ts';
 import { holdEpochOpen } from './epochCloseLock.ts';
 import { billHeldClient } from './heldBilling.ts';
-import type { Market } from './marketTypes.ts';
+import type { LeaseTermsRow, Market } from './marketTypes.ts';
 import {
   billedUnitsMilli,
   chargedUnits,
@@ -131,14 +132,18 @@ export function createMarket(deps: {
    * the unit price from that epoch's bundle (`ChargeFact.priceEpoch`, docs/validators.md "Facts").
    */
   async function epochAndPriceEpoch(ex: Executor, t = now()): Promise<{ epoch: number; priceEpoch: number }> {
-    const closed = await stmt.first(ex, lastClosedEpoch, {});
+    // Once per group commit (store/groupReads.ts): only settlement writes `epochs`.
+    const closed = await groupRead(ex, 'epochs:lastClosed', () => stmt.first(ex, lastClosedEpoch, {}));
     const open = Number(closed?.e ?? 0) + 1;
     const epoch = Math.max(clock.epochAt(t), open);
     return { epoch, priceEpoch: Math.min(epoch, open) };
   }
 
   async function basePrice(ex: Executor, cls: string, epoch: number): Promise<bigint> {
-    const row = await stmt.first(ex, priceInForce, { cls, epoch });
+    // Once per group commit (store/groupReads.ts): only settlement writes `prices`.
+    const row = await groupRead(ex, `prices:${cls}:${epoch}`, () =>
+      stmt.first(ex, priceInForce, { cls, epoch }),
+    );
     return row ? BigInt(row.base_price) : defaultBasePrice(cls);
   }
 
@@ -149,8 +154,9 @@ export function createMarket(deps: {
   async function leaseTerms(
     ex: Executor,
     assignmentId: string,
+    known?: ReadonlyMap<string, LeaseTermsRow>,
   ): Promise<{ leaseMs?: number; cls?: string; sizeCapMilli?: bigint }> {
-    const a = await stmt.first(ex, leaseOf, { id: assignmentId });
+    const a = known?.get(assignmentId) ?? (await stmt.first(ex, leaseOf, { id: assignmentId }));
     if (!a) return {};
     return {
       ...(a.finished_at !== null ? { leaseMs: Number(a.finished_at) - Number(a.created_at) } : {}),
@@ -323,7 +329,7 @@ export function createMarket(deps: {
       }[] = [];
       for (const e of execs) {
         if (!paid.has(e.provider.toLowerCase()) || billable.length >= limit) continue;
-        const lease = await leaseTerms(trx, e.assignment_id);
+        const lease = await leaseTerms(trx, e.assignment_id, known.leases);
         // The class fixed at lease time; a lease from before 0052 as then: a connected provider's
         // from its session (which a reconnect mid-lease could change), otherwise its row's.
         const session = floors.get(e.provider);

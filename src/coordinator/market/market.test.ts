@@ -242,6 +242,70 @@ test('onVerdict caps billed usage at the lease time and writes it in the charge 
   }
 });
 
+test("onVerdict bills from the lease row its caller already holds, as from the store's", async () => {
+  const run = async (stored: boolean) => {
+    const store = await openStore({ path: ':memory:' });
+    try {
+      const market = createMarket({
+        db: store.db,
+        clock: { epochAt: () => 1, startsAt: () => 0, endsAt: () => 1 } as never,
+        log: createLogger('test', { level: 'silent' }),
+        now: () => 2_000,
+      });
+      const provider = `0x${'0a'.repeat(20)}`;
+      const aid = `0x${'a1'.repeat(32)}`;
+      const lease = { created_at: 1_000, finished_at: 1_050, lease_class: 'cpu', size_cap_milli: null };
+      await sql`PRAGMA foreign_keys = OFF`.execute(store.db);
+      if (stored) {
+        await store.db
+          .insertInto('assignments')
+          .values({
+            ...lease,
+            id: aid,
+            task_id: `0x${'71'.repeat(32)}`,
+            job_id: `0x${'1d'.repeat(32)}`,
+            provider,
+            status: 'completed',
+            lease_expires_at: 601_000,
+            error_code: null,
+            error_message: null,
+          })
+          .execute();
+      }
+      const spec = {
+        kind: 'onnx',
+        taskTimeoutSec: 600,
+        resources: { gpu: false },
+        verification: { policy: 'none' },
+      };
+      const verdict = {
+        taskId: `0x${'71'.repeat(32)}`,
+        status: 'accepted',
+        outcomes: [{ provider, outcome: 'unverified' }],
+        faults: [],
+      };
+      const result = JSON.stringify({ usage: { wallMs: 600_000, cpuMs: 2_400_000, peakRssBytes: 0 } });
+      await store.db.transaction().execute((trx) =>
+        market.onVerdict(trx, `0x${'1d'.repeat(32)}`, verdict as unknown as Verdict, {
+          job: { client: `0x${'0c'.repeat(20)}`, spec: spec as unknown as JobSpec, maxPrice: 10n ** 16n },
+          executions: [{ assignment_id: aid, provider, result }],
+          ...(stored ? {} : { leases: new Map([[aid, lease]]) }),
+        }),
+      );
+      return (await store.db.selectFrom('ledger_entries').select('memo').executeTakeFirstOrThrow()).memo;
+    } finally {
+      await store.close();
+    }
+  };
+  const fromStore = await run(true);
+  assert.match(fromStore, /"leaseMs":50/, 'the stored lease capped the bill');
+  assert.equal(
+    await run(false),
+    fromStore,
+    'the lease row passed in bills the same, with no row in the store',
+  );
+});
+
 test("a provider's floor only decides which jobs it takes, never the price it is billed", async () => {
   const store = await openStore({ path: ':memory:' });
   try {

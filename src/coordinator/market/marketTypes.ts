@@ -2,7 +2,7 @@
  * The market's interface (createMarket.ts builds it): admission against escrow, billing of verified
  * executions, provider sessions and eligibility, base prices. docs/market.md.
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Address } from 'viem';
 import type { HardwareClaim, JobSpec } from '../../protocol/schemas.ts';
 import type { Database } from '../store/schema.ts';
@@ -74,6 +74,11 @@ export type Market = {
       executions?: readonly { assignment_id: string; provider: string; result: string }[];
       /** The job has ended: bill a verdict whose bill waited for it (deferredBilling.ts). */
       jobEnded?: boolean;
+      /**
+       * Lease rows the caller already holds as they stand in this transaction (a result's own
+       * lease, returned by its completion), by assignment id: billing reads the others.
+       */
+      leases?: ReadonlyMap<string, LeaseTermsRow>;
     },
   ): Promise<void>;
   /** Records a provider's session start and floor prices (caller's transaction). */
@@ -127,3 +132,9 @@ export type Market = {
   /** Resource classes seen (cpu plus every GPU class of a known provider). */
   classes(db: Executor): Promise<string[]>;
 };
+
+/** What billing reads of an execution's lease (`assignments` columns fixed when it was made, and its end). */
+export type LeaseTermsRow = Pick<
+  Selectable<Database['assignments']>,
+  'created_at' | 'finished_at' | 'lease_class' | 'size_cap_milli'
+>;

@@ -1,5 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { endDeferredBody, flushDeferred, openDeferredScope } from './deferredWrites.ts';
+import { closeGroupReads, openGroupReads } from './groupReads.ts';
 import type { Database } from './schema.ts';
 
 /** Most transaction bodies committed together (bounds how long one commit keeps the others). */
@@ -47,6 +48,8 @@ export function createGroupCommit(db: Kysely<Database>): GroupCommit {
       await db.transaction().execute(async (trx) => {
         // Writes the bodies defer (deferredWrites.ts: ledger balances) run once, before COMMIT.
         openDeferredScope(trx);
+        // Reads of what no body writes (the last closed epoch, base prices): once per group.
+        openGroupReads(trx);
         if (batch.length === 1) {
           batch[0]!.value = await batch[0]!.body(trx);
           endDeferredBody(trx, true);
@@ -65,6 +68,7 @@ export function createGroupCommit(db: Kysely<Database>): GroupCommit {
             await sql.raw(`release g${i}`).execute(trx);
           }
         }
+        closeGroupReads(trx);
         await flushDeferred(trx);
       });
     } catch (err) {

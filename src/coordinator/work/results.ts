@@ -284,6 +284,8 @@ export async function handleResult(
           row: { policy, audit: opened.audit },
           executions: execs,
           job,
+          // This result's lease as its completion returned it: the bill reads no other copy.
+          leases: new Map([[a.id, a]]),
         });
       } else {
         await saveVerification(d, trx, tv, a.job_id, policy, opened.audit);

@@ -8,6 +8,7 @@ import type { Selectable, Transaction } from 'kysely';
 import type { ErrorCode } from '../../errors/codes.ts';
 import type { Usage } from '../../protocol/schemas.ts';
 import type { TensorSet } from '../../protocol/tensorSet.ts';
+import type { LeaseTermsRow } from '../market/marketTypes.ts';
 import type { Database } from '../store/schema.ts';
 import type { VerificationPolicy } from '../verification/policy.ts';
 import { isTrusted } from '../verification/reputation.ts';
@@ -83,6 +84,8 @@ export async function settleVerdict(
     job?: JobInfo;
     /** A dispute for another reason than no majority (the job's failure code and message). */
     dispute?: { code: ErrorCode; reason: string; message: string };
+    /** Lease rows as they stand in this transaction (the result's own, completed): billing skips their read. */
+    leases?: ReadonlyMap<string, LeaseTermsRow>;
   } = {},
 ): Promise<Settled> {
   const { events, q, stmt } = d;
@@ -145,6 +148,7 @@ export async function settleVerdict(
   await d.market?.onVerdict(trx, jobId, verdict, {
     ...(known.job ? { job: known.job } : {}),
     ...(known.executions ? { executions: known.executions } : {}),
+    ...(known.leases ? { leases: known.leases } : {}),
   });
   // Trust is earned only from checks by providers already trusted: a valid outcome counts fully
   // when another agreeing provider was trusted before this verdict, and never on a job the
