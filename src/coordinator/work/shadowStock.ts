@@ -3,8 +3,9 @@
  * like work"). A shadow job made at its lease appeared, to anyone polling the job list or
  * `/v1/stats`, already running at that moment — counted neither as submitted nor as queued before,
  * while a real job's first lease turns a job and a task that were queued into running ones. Now
- * the loop keeps a small stock of shadow jobs (`SHADOW_STOCK`), each stocked when a real job is
- * submitted (so its submission falls among real ones) for a live canary drawn at random, listed
+ * the loop keeps a small stock of shadow jobs (`SHADOW_STOCK`), each stocked by its own timer at
+ * the recent rate of real submissions (shadowStockTimer.ts: Poisson arrivals, never at a real
+ * submission's instant) for a live canary drawn at random, listed
  * and counted as a queued job with one queued task; a canary draw on a provider that has not seen
  * a stocked job's canary claims it, and the lease turns it running exactly as a real first lease
  * does. When no stocked job fits the provider, the lease gets a job of its own as before.
@@ -23,7 +24,7 @@ export const SHADOW_STOCK = 2;
  * Stocks one shadow job when fewer than `stock` wait and the pool has a live canary: a fresh id
  * and client address, the public spec of the canary's source job, submitted `at`.
  *
- * @example await stockShadowJob(db, events, Date.now()); // after a real job's submission
+ * @example await stockShadowJob(db, events, Date.now()); // from shadowStockTimer.ts
  */
 export async function stockShadowJob(
   db: Kysely<Database>,
