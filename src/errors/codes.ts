@@ -135,6 +135,11 @@ export const errorCodes = {
     status: 402,
     message: "The client's available escrow does not cover the job's worst-case cost.",
   },
+  PLX_RESPONSE_TOO_LARGE: {
+    status: 502,
+    message:
+      'A coordinator answered with more bytes than the reader accepts (evidence, a blob, a claim); the transfer was cut off.',
+  },
   PLX_CHAIN_UNAVAILABLE: {
     status: 503,
     message: 'The chain RPC could not be reached to check escrow; try again shortly.',

@@ -7,11 +7,12 @@
 import { type Address, type Hex, zeroHash } from 'viem';
 import { plexusAbis } from '../chain/abis.ts';
 import type { PlexusReader } from '../chain/types.ts';
+import { readJsonBounded } from '../protocol/boundedBody.ts';
 import { replicaFetch } from '../protocol/replicaFetch.ts';
 import { type PublishedDraw, publishedDraws, revealedSeeds } from './checkDraws.ts';
 import { settledBook } from './checkSettled.ts';
 import type { EpochPrices } from './checkUnitPrice.ts';
-import { downloadEvidence } from './createValidator.ts';
+import { downloadEvidence, MAX_COORDINATOR_JSON_BYTES } from './createValidator.ts';
 import { ReputationReplay } from './reputationReplay.ts';
 import { type EpochClaim, verifyEpoch } from './verifyEpoch.ts';
 
@@ -80,7 +81,15 @@ export async function auditHistory(opts: {
   for (const epoch of todo) {
     const problems: string[] = [];
     const evidence = await downloadEvidence(replicas, epoch);
-    const claim = (await (await replicas.fetch(`/v1/epochs/${epoch}/claim`)).json()) as EpochClaim;
+    // The same bounded reads as the validator's (boundedBody.ts, review s13 F1).
+    const claimRes = await replicas.fetch(`/v1/epochs/${epoch}/claim`, () => ({
+      signal: AbortSignal.timeout(30_000),
+    }));
+    const claim = await readJsonBounded<EpochClaim>(
+      claimRes,
+      MAX_COORDINATOR_JSON_BYTES,
+      `${replicas.url()}/v1/epochs/${epoch}/claim`,
+    );
     const v = await verifyEpoch({
       evidence,
       claim,

@@ -4,11 +4,14 @@
  * FinalizeEpoch payload only when every fact matches, and otherwise records a dispute naming the
  * first differing fact. Coordinators pull signatures from its HTTP API.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { Address, Hex, LocalAccount } from 'viem';
 import { signEpoch } from '../chain/epoch/signEpoch.ts';
+import { isPlexusError } from '../errors/PlexusError.ts';
 import type { Logger } from '../logger.ts';
+import { readJsonBounded, streamBounded } from '../protocol/boundedBody.ts';
 import { claimSignatureProblem } from '../protocol/claimSignature.ts';
 import { type ReplicaFetch, replicaFetch } from '../protocol/replicaFetch.ts';
 import { createOnnxRuntime, type OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
@@ -42,10 +45,26 @@ type Network = { key: string; replicas: ReplicaFetch; using: string };
 const CLOSED = new Set(['closing', 'signed', 'submitted', 'settled']);
 
 /**
+ * The largest evidence bundle a validator downloads. The protocol puts no count on an epoch's
+ * facts (jobs, charges, journal entries grow with the network's throughput), but a validator must
+ * hold the bundle as one string to parse it (`verifyEpoch` takes the JSON text): V8 cannot make a
+ * string of more than `buffer.constants.MAX_STRING_LENGTH` characters (2^29 − 24 on 64-bit, just
+ * under 512 MiB), and a bundle is JSON of ASCII hex and numbers, one byte a character. A larger
+ * bundle cannot be verified at all, so no byte past that is worth reading. At the measured 784 B
+ * of evidence per charged execution (docs/scaling.md) that is ~685,000 charged executions per epoch.
+ */
+export const MAX_EVIDENCE_BYTES = Math.min(512 * 1024 * 1024, bufferConstants.MAX_STRING_LENGTH);
+
+/** Largest claim or epoch list read from a coordinator (a claim is a few KiB; a list grows ~150 B an epoch). */
+export const MAX_COORDINATOR_JSON_BYTES = 64 * 1024 * 1024;
+
+/**
  * Downloads an epoch's evidence, resuming with `Range` where a transfer broke off (on the same
  * replica or, when it died, the next one: replicas serve the same stored bundle). A resumed part
  * of another bundle (the epoch was closed again meanwhile) is detected by its hash header and
- * the download starts over.
+ * the download starts over. At most `maxBytes` are read (PLX_RESPONSE_TOO_LARGE past them, not
+ * retried: refused from the `content-length` up front, cut off while streaming), and each
+ * attempt gets 60 s.
  *
  * @example
  * const text = await downloadEvidence('http://127.0.0.1:8080', 4);
@@ -54,6 +73,7 @@ export async function downloadEvidence(
   coordinator: string | ReplicaFetch,
   epoch: number,
   attempts = 4,
+  maxBytes = MAX_EVIDENCE_BYTES,
 ): Promise<string> {
   const replicas = typeof coordinator === 'string' ? replicaFetch(coordinator) : coordinator;
   const chunks: Buffer[] = [];
@@ -78,14 +98,21 @@ export async function downloadEvidence(
         }
       }
       hash = got;
-      for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
-        chunks.push(Buffer.from(c));
-        have += c.length;
-      }
+      const url = `${replicas.url()}/v1/epochs/${epoch}/evidence`;
+      await streamBounded(
+        res,
+        maxBytes,
+        url,
+        (c) => {
+          chunks.push(c);
+          have += c.length;
+        },
+        have,
+      );
       return Buffer.concat(chunks).toString('utf8');
     } catch (err) {
       lastErr = err;
-      if (String(err).includes('no evidence')) throw err;
+      if (String(err).includes('no evidence') || isPlexusError(err, 'PLX_RESPONSE_TOO_LARGE')) throw err;
     }
   }
   throw lastErr;
@@ -163,7 +190,8 @@ export async function createValidator(opts: {
       signal: AbortSignal.timeout(30_000),
     }));
     if (!res.ok) throw new Error(`claim ${epoch}: HTTP ${res.status}`);
-    return { evidence, claim: (await res.json()) as EpochClaim };
+    const url = `${replicas.url()}/v1/epochs/${epoch}/claim`;
+    return { evidence, claim: await readJsonBounded<EpochClaim>(res, MAX_COORDINATOR_JSON_BYTES, url) };
   }
 
   async function decide(network: Network, epoch: number): Promise<DecidedEpoch> {
@@ -355,9 +383,9 @@ export async function createValidator(opts: {
     const res = await replicas.fetch('/v1/epochs', () => ({ signal: AbortSignal.timeout(30_000) }));
     noteReplica(network);
     if (!res.ok) throw new Error(`epochs: HTTP ${res.status}`);
-    const { epochs } = (await res.json()) as {
+    const { epochs } = await readJsonBounded<{
       epochs: { epoch: number; status: string; evidenceHash?: string | null }[];
-    };
+    }>(res, MAX_COORDINATOR_JSON_BYTES, `${replicas.url()}/v1/epochs`);
     // Each closed epoch not decided yet, and each one whose bundle changed since (the coordinator
     // reopened it after a dispute and closed it again: a new bundle gets its own decision).
     const listed = new Map(epochs.map((e) => [e.epoch, e]));
@@ -416,27 +444,29 @@ export async function createValidator(opts: {
     }
   }
 
-  let polling: Promise<void> | undefined;
+  // Each network is followed on its own (review s13, F1): a coordinator that trickles bytes (each
+  // transfer gets 60 s an attempt, 4 attempts an epoch) holds up only its own network's checking,
+  // not that of the others. A network still in its last poll is not polled again meanwhile.
+  const following = new Map<string, Promise<void>>();
   const lastError = new Map<string, string>();
+  function pollOne(c: Network): Promise<void> {
+    const running = following.get(c.key);
+    if (running) return running;
+    const run = follow(c)
+      .catch((err: unknown) => {
+        // An unreachable coordinator is routine (restarts); anything else is worth a warning, once.
+        const msg = String(err);
+        if (/fetch failed|ECONNREFUSED|aborted|timeout/i.test(msg) || lastError.get(c.key) === msg)
+          log.debug({ coordinator: c.key, err: msg }, 'coordinator poll failed; retrying');
+        else log.warn({ coordinator: c.key, err: msg }, 'coordinator poll failed; retrying');
+        lastError.set(c.key, msg);
+      })
+      .finally(() => following.delete(c.key));
+    following.set(c.key, run);
+    return run;
+  }
   async function poll(): Promise<void> {
-    if (polling) return polling;
-    polling = (async () => {
-      for (const c of coordinators) {
-        try {
-          await follow(c);
-        } catch (err) {
-          // An unreachable coordinator is routine (restarts); anything else is worth a warning, once.
-          const msg = String(err);
-          if (/fetch failed|ECONNREFUSED|aborted|timeout/i.test(msg) || lastError.get(c.key) === msg)
-            log.debug({ coordinator: c.key, err: msg }, 'coordinator poll failed; retrying');
-          else log.warn({ coordinator: c.key, err: msg }, 'coordinator poll failed; retrying');
-          lastError.set(c.key, msg);
-        }
-      }
-    })().finally(() => {
-      polling = undefined;
-    });
-    return polling;
+    await Promise.all(coordinators.map(pollOne));
   }
 
   const json = (res: import('node:http').ServerResponse, code: number, body: unknown) => {
@@ -501,7 +531,7 @@ export async function createValidator(opts: {
     poll,
     async stop() {
       if (timer) clearInterval(timer);
-      await polling;
+      await Promise.all(following.values());
       await runtime?.close();
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();

@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import type { LocalAccount } from 'viem';
 import type { ChargeFact, EpochFacts } from '../coordinator/settlement/epochFacts.ts';
 import { compareTensorSets } from '../coordinator/verification/compareTensors.ts';
+import { isPlexusError } from '../errors/PlexusError.ts';
+import { readBounded } from '../protocol/boundedBody.ts';
 import { BLOB_AUTH_HEADER, signBlobAuth } from '../protocol/eip712.ts';
 import { taskIdOf } from '../protocol/ids.ts';
 import { type ReplicaFetch, replicaFetch } from '../protocol/replicaFetch.ts';
@@ -22,7 +24,7 @@ import type { OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 import type { FactDispute } from './checkFacts.ts';
 
 /** Largest blob a validator downloads for a re-execution (models included). */
-const MAX_RECHECK_BLOB_BYTES = 512 * 1024 * 1024;
+export const MAX_RECHECK_BLOB_BYTES = 512 * 1024 * 1024;
 
 /**
  * The executions to re-run: each charged inference execution independently with probability
@@ -64,6 +66,7 @@ export async function readBlobAs(
   account: LocalAccount,
   chainId: number,
   cid: string,
+  maxBytes = MAX_RECHECK_BLOB_BYTES,
 ): Promise<Uint8Array> {
   const replicas = typeof coordinator === 'string' ? replicaFetch(coordinator) : coordinator;
   const auth = await signBlobAuth(account, chainId, { cid });
@@ -76,10 +79,20 @@ export async function readBlobAs(
     if (refused) throw new BlobRefused(`blob ${cid}: HTTP ${res.status}`);
     throw new Error(`blob ${cid}: HTTP ${res.status} (will retry)`);
   }
-  const size = Number(res.headers.get('content-length') ?? 0);
-  if (size > MAX_RECHECK_BLOB_BYTES)
-    throw new BlobRefused(`blob ${cid} is ${size} bytes, over the recheck limit`);
-  return new Uint8Array(await res.arrayBuffer());
+  // Refused from its content-length up front, or cut off once the streamed count passes the limit
+  // (a chunked answer declares none: review s13, F1b). Over the limit is the coordinator's answer.
+  try {
+    return await readBounded(res, maxBytes, `${replicas.url()}/v1/blobs/${cid}`);
+  } catch (err) {
+    if (isPlexusError(err, 'PLX_RESPONSE_TOO_LARGE'))
+      throw new BlobRefused(
+        `blob ${cid}: over the recheck limit of ${maxBytes} bytes (PLX_RESPONSE_TOO_LARGE)`,
+        {
+          cause: err,
+        },
+      );
+    throw err;
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Address, Hex } from 'viem';
 import { z } from 'zod';
 import { PlexusError } from '../../errors/PlexusError.ts';
@@ -15,6 +15,7 @@ import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import type { Market } from '../market/createMarket.ts';
 import { modelReadReserve } from '../storage/modelReadReserve.ts';
+import { inTransaction } from '../store/inTransaction.ts';
 import type { Database } from '../store/schema.ts';
 import { submitTrainJob } from '../training/trainIntake.ts';
 import { policyOfSpec } from '../verification/policy.ts';
@@ -281,8 +282,8 @@ export function createJobSubmitter(deps: {
       }
 
       const t = now();
-      const insert = (worstCase: bigint | undefined) =>
-        deps.db.transaction().execute(async (trx) => {
+      const insert = (worstCase: bigint | undefined, given?: Transaction<Database>) =>
+        inTransaction(deps.db, given, async (trx) => {
           await insertJobRow(trx, deps.events, {
             jobId,
             client,
@@ -324,7 +325,7 @@ export function createJobSubmitter(deps: {
               maxPrice: BigInt(submission.maxPricePerUnit),
               modelReads,
             },
-            (worst) => insert(worst),
+            (worst, trx) => insert(worst, trx),
           );
         } else {
           await insert(undefined);

@@ -22,6 +22,7 @@ import { CPU_CLASS, defaultBasePrice, defaultFloorPrice } from './constants.ts';
 import { defersBilling } from './deferredBilling.ts';
 import type { EpochClock } from './epochClock.ts';
 import { holdEpochOpen } from './epochCloseLock.ts';
+import { lockClientEscrow } from './escrowLock.ts';
 import { billHeldClient } from './heldBilling.ts';
 import type { LeaseTermsRow, Market } from './marketTypes.ts';
 import {
@@ -165,12 +166,12 @@ export function createMarket(deps: {
     };
   }
 
-  async function reserved(client: string): Promise<{ unsettled: bigint; reserved: bigint }> {
+  async function reserved(ex: Executor, client: string): Promise<{ unsettled: bigint; reserved: bigint }> {
     const c = client.toLowerCase();
     const unsettled =
-      (await readBalances(db, { account: accounts.clientUnsettled(c) })).get(accounts.clientUnsettled(c)) ??
+      (await readBalances(ex, { account: accounts.clientUnsettled(c) })).get(accounts.clientUnsettled(c)) ??
       0n;
-    const open = await db
+    const open = await ex
       .selectFrom('jobs')
       .select(['id', 'worst_case'])
       .where('client', '=', c)
@@ -178,11 +179,11 @@ export function createMarket(deps: {
       .execute();
     // Escrow held for stored terms (storage/storageLedger.ts) is spoken for like an open job.
     const storage = accounts.clientStorageEscrow(c);
-    let r = (await readBalances(db, { account: storage })).get(storage) ?? 0n;
+    let r = (await readBalances(ex, { account: storage })).get(storage) ?? 0n;
     for (const j of open) {
       if (!j.worst_case) continue;
       const charged =
-        (await readBalances(db, { jobId: j.id, kind: 'charge', account: accounts.clientUnsettled(c) })).get(
+        (await readBalances(ex, { jobId: j.id, kind: 'charge', account: accounts.clientUnsettled(c) })).get(
           accounts.clientUnsettled(c),
         ) ?? 0n;
       const left = BigInt(j.worst_case) - charged;
@@ -191,20 +192,64 @@ export function createMarket(deps: {
     return { unsettled, reserved: r };
   }
 
-  async function availableEscrow(client: Address) {
-    const { unsettled, reserved: res } = await reserved(client);
-    let balance = 0n;
-    if (deps.chain) {
-      try {
-        const e = await getEscrowBalance(deps.chain, client);
-        balance = e.balance - (e.pendingWithdrawal?.amount ?? 0n);
-      } catch (cause) {
-        throw new PlexusError('PLX_CHAIN_UNAVAILABLE', 'could not read the escrow balance from the chain', {
-          cause,
-        });
-      }
+  /** The client's on-chain escrow less its pending withdrawal (0 without a chain). */
+  async function chainEscrow(client: Address): Promise<bigint> {
+    if (!deps.chain) return 0n;
+    try {
+      const e = await getEscrowBalance(deps.chain, client);
+      return e.balance - (e.pendingWithdrawal?.amount ?? 0n);
+    } catch (cause) {
+      throw new PlexusError('PLX_CHAIN_UNAVAILABLE', 'could not read the escrow balance from the chain', {
+        cause,
+      });
     }
+  }
+
+  async function availableEscrow(client: Address, ex: Executor = db, chainBalance?: bigint) {
+    const { unsettled, reserved: res } = await reserved(ex, client);
+    const balance = chainBalance ?? (await chainEscrow(client));
     return { balance, unsettled, reserved: res, available: balance - unsettled - res };
+  }
+
+  /**
+   * Runs `store` once the client's available escrow covers `required` (PLX_INSUFFICIENT_ESCROW
+   * otherwise), in one transaction with the read of what is reserved, under the client's admission
+   * lock (escrowLock.ts: replicas on one PostgreSQL wait for each other, security review s13 F5).
+   * The chain is read before the transaction, so no lock or connection is held across the RPC. The
+   * promise chain keeps one admission at a time per process (one connection held for it at most).
+   */
+  function admitUnderLock(
+    client: Address,
+    required: bigint,
+    what: string,
+    store: (trx: Transaction<Database>) => Promise<void>,
+  ): Promise<void> {
+    const run = admission.then(async () => {
+      const balance = deps.chain ? await chainEscrow(client) : undefined;
+      await db.transaction().execute(async (trx) => {
+        if (deps.chain) {
+          await lockClientEscrow(trx, client);
+          const a = await availableEscrow(client, trx, balance);
+          if (a.available < required)
+            throw new PlexusError(
+              'PLX_INSUFFICIENT_ESCROW',
+              `available escrow ${a.available} is below ${what} ${required}`,
+              {
+                details: {
+                  available: a.available.toString(),
+                  required: required.toString(),
+                  balance: a.balance.toString(),
+                  unsettled: a.unsettled.toString(),
+                  reserved: a.reserved.toString(),
+                },
+              },
+            );
+        }
+        await store(trx);
+      });
+    });
+    admission = run.catch(() => {});
+    return run;
   }
 
   if (!deps.chain)
@@ -213,31 +258,9 @@ export function createMarket(deps: {
   const market: Market = {
     clock,
     escrowChecked: deps.chain !== undefined,
-    availableEscrow,
-    async admitCharge(client, amount, store) {
-      const run = admission.then(async () => {
-        if (deps.chain) {
-          const a = await availableEscrow(client);
-          if (a.available < amount) {
-            throw new PlexusError(
-              'PLX_INSUFFICIENT_ESCROW',
-              `available escrow ${a.available} is below the charge ${amount}`,
-              {
-                details: {
-                  available: a.available.toString(),
-                  required: amount.toString(),
-                  balance: a.balance.toString(),
-                  unsettled: a.unsettled.toString(),
-                  reserved: a.reserved.toString(),
-                },
-              },
-            );
-          }
-        }
-        await store();
-      });
-      admission = run.catch(() => {});
-      return run;
+    availableEscrow: (client) => availableEscrow(client),
+    admitCharge(client, amount, store) {
+      return admitUnderLock(client, amount, 'the charge', store);
     },
     async canAdmit(args) {
       if (!deps.chain) return;
@@ -251,31 +274,9 @@ export function createMarket(deps: {
         );
       }
     },
-    async admit(args, store) {
+    admit(args, store) {
       const worst = worstCaseCost(args);
-      const run = admission.then(async () => {
-        if (deps.chain) {
-          const a = await availableEscrow(args.client);
-          if (a.available < worst) {
-            throw new PlexusError(
-              'PLX_INSUFFICIENT_ESCROW',
-              `available escrow ${a.available} is below the job's worst case ${worst}`,
-              {
-                details: {
-                  available: a.available.toString(),
-                  required: worst.toString(),
-                  balance: a.balance.toString(),
-                  unsettled: a.unsettled.toString(),
-                  reserved: a.reserved.toString(),
-                },
-              },
-            );
-          }
-        }
-        await store(worst);
-      });
-      admission = run.catch(() => {});
-      return run;
+      return admitUnderLock(args.client, worst, "the job's worst case", (trx) => store(worst, trx));
     },
     async onVerdict(trx, jobId, verdict, known = {}) {
       if (verdict.status !== 'accepted') return;

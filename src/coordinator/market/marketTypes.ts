@@ -20,6 +20,9 @@ export type Market = {
   /**
    * Admits a job: checks the client's available escrow covers its worst case, then runs `store`
    * (which inserts the job) under a lock, so two submissions cannot both spend the same escrow.
+   * `store` must write in `trx` (the transaction of the check, holding the client's admission
+   * lock across replicas, escrowLock.ts): opening another transaction there would wait forever on
+   * a one-connection store.
    */
   admit(
     args: {
@@ -31,14 +34,19 @@ export type Market = {
       /** The job's model reads from the storage network, reserved with it (modelReadReserve.ts). */
       modelReads?: bigint;
     },
-    store: (worstCase: bigint) => Promise<void>,
+    store: (worstCase: bigint, trx: Transaction<Database>) => Promise<void>,
   ): Promise<void>;
   /**
    * Admits a fixed charge (a dataset purchase, docs/sensors.md): checks the client's available
    * escrow covers `amount`, then runs `store` (which posts the charge) under the same lock as job
-   * admission, so a purchase and a job cannot both spend the same escrow.
+   * admission, so a purchase and a job cannot both spend the same escrow. `store` writes in `trx`,
+   * as for {@link Market.admit}.
    */
-  admitCharge(client: Address, amount: bigint, store: () => Promise<void>): Promise<void>;
+  admitCharge(
+    client: Address,
+    amount: bigint,
+    store: (trx: Transaction<Database>) => Promise<void>,
+  ): Promise<void>;
   /**
    * The admission check of {@link Market.admit} without its side effects (no lock, nothing
    * stored): throws PLX_INSUFFICIENT_ESCROW when the client's available escrow is below the job's

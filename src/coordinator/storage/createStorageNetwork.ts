@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
@@ -20,6 +20,7 @@ import { DEFAULT_ERASURE, type ObjectManifest } from '../../storage/erasure.ts';
 import { createErasureThread, type ErasureThread } from '../../storage/erasureThread.ts';
 import { termEscrow } from '../../storage/storagePrice.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
+import { inTransaction } from '../store/inTransaction.ts';
 import type { Database } from '../store/schema.ts';
 import { createChallenger } from './challengePieces.ts';
 import { choosePlacement, chooseSegmentHolder, type PlacementCandidate } from './choosePlacement.ts';
@@ -370,8 +371,8 @@ export function createStorageNetwork(deps: {
       for (const [i, piece] of seg.entries()) await writeFile(stagingPath(objectId, s, i), piece);
     const t = now();
     const startEpoch = (await deps.money?.epochNow())?.epoch ?? 0;
-    const insert = () =>
-      db.transaction().execute(async (trx) => {
+    const insert = (given?: Transaction<StorageDatabase>) =>
+      inTransaction(db, given, async (trx) => {
         await trx.deleteFrom('storage_pieces').where('object_id', '=', objectId).execute();
         await trx.deleteFrom('storage_objects').where('object_id', '=', objectId).execute();
         await voidUnredeemed(trx, objectId, t);
@@ -415,7 +416,7 @@ export function createStorageNetwork(deps: {
         await holdTerm(trx, { object_id: objectId, client, created_at: t }, escrow, startEpoch, t, evidence);
       });
     try {
-      await (deps.money ? deps.money.admit(client, escrow, insert) : insert());
+      await (deps.money ? deps.money.admit(client, escrow, insert) : insert(undefined));
     } catch (err) {
       await rm(join(staging, objectId), { recursive: true, force: true });
       throw err;

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Address, Hex } from 'viem';
 import { z } from 'zod';
 import type { PlexusReader } from '../../chain/types.ts';
@@ -30,7 +30,7 @@ import { receiptsToForward } from './forwardReceipts.ts';
 import { redeemServed } from './redeemServed.ts';
 import { paidReceipts, payStorageEpoch } from './storageLedger.ts';
 import { storageRoutes } from './storageRoutes.ts';
-import { storageDb } from './storageTables.ts';
+import { type StorageDatabase, storageDb } from './storageTables.ts';
 import { storageStats } from './storageViews.ts';
 
 /**
@@ -126,7 +126,11 @@ export async function startStorageNetwork(deps: {
             { details: { available: a.available.toString(), required: amount.toString() } },
           );
       },
-      admit: (client, amount, store) => market.admitCharge(client as Address, amount, store),
+      // The storage tables live in the same database: the admission's transaction is theirs too.
+      admit: (client, amount, store) =>
+        market.admitCharge(client as Address, amount, (trx) =>
+          store(trx as unknown as Transaction<StorageDatabase>),
+        ),
       epochNow,
     },
     seedOf: async (window) => {

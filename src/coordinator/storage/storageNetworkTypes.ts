@@ -2,7 +2,9 @@
  * Types of the coordinator's storage network (createStorageNetwork.ts): a storage provider's
  * session, the one-use grants behind piece tokens, and what the network asks the market for money.
  */
+import type { Transaction } from 'kysely';
 import type { StorageCoordinatorMessage, StorageOffer } from '../../protocol/storageSession.ts';
+import type { StorageDatabase } from './storageTables.ts';
 
 /** What the coordinator knows of a connected provider that offers storage. */
 export type StorageSession = {
@@ -49,8 +51,15 @@ export type Grant =
 export type StorageMoney = {
   /** Throws PLX_INSUFFICIENT_ESCROW when the client's available escrow is below `amount` now. */
   check(client: string, amount: bigint): Promise<void>;
-  /** Checks again under the market's admission lock, then runs `store` (which posts the hold). */
-  admit(client: string, amount: bigint, store: () => Promise<void>): Promise<void>;
+  /**
+   * Checks again under the market's admission lock, then runs `store` (which posts the hold) in
+   * the admission's transaction `trx` where it gives one (Market.admitCharge).
+   */
+  admit(
+    client: string,
+    amount: bigint,
+    store: (trx?: Transaction<StorageDatabase>) => Promise<void>,
+  ): Promise<void>;
   /**
    * The epoch new entries belong to and when it started (ms); `unclosed`: the epoch before it
    * when that one has ended but is not closed yet (its window, ms).

@@ -5,7 +5,7 @@
  * shape with labels in range. Then the job, round 0's tasks and the outer state are stored in one
  * transaction.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Hex } from 'viem';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
@@ -25,6 +25,7 @@ import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { EventLog } from '../events/createEventLog.ts';
 import { insertJobRow } from '../jobs/insertJobRow.ts';
 import type { Market } from '../market/createMarket.ts';
+import { inTransaction } from '../store/inTransaction.ts';
 import type { Database } from '../store/schema.ts';
 import { policyOfSpec } from '../verification/policy.ts';
 import { insertRoundTasks, prepareRoundTasks } from './roundTasks.ts';
@@ -165,8 +166,8 @@ export async function submitTrainJob(
   const zerosCid = await putTensors(deps.blobs, state.momentum);
   const round0 = await prepareRoundTasks(deps.blobs, spec, jobId, 0, spec.weights);
   const t = deps.now();
-  const insert = (worstCase: bigint | undefined) =>
-    deps.db.transaction().execute(async (trx) => {
+  const insert = (worstCase: bigint | undefined, given?: Transaction<Database>) =>
+    inTransaction(deps.db, given, async (trx) => {
       await insertJobRow(trx, deps.events, { jobId, client, submission, spec, tasks, worstCase, now: t });
       await trx
         .insertInto('train_jobs')
@@ -195,7 +196,7 @@ export async function submitTrainJob(
       await insertRoundTasks(trx, round0, t);
     });
   try {
-    if (deps.market) await deps.market.admit(admission, (worst) => insert(worst));
+    if (deps.market) await deps.market.admit(admission, (worst, trx) => insert(worst, trx));
     else await insert(undefined);
   } catch (err) {
     if (String(err).includes('UNIQUE'))

@@ -10,6 +10,7 @@ import { type Address, type Hex, keccak256, toBytes } from 'viem';
 import { accounts } from '../../coordinator/ledger/accounts.ts';
 import { postEntry } from '../../coordinator/ledger/postEntry.ts';
 import type { Market } from '../../coordinator/market/createMarket.ts';
+import { inTransaction } from '../../coordinator/store/inTransaction.ts';
 import type { Database } from '../../coordinator/store/schema.ts';
 import { PlexusError } from '../../errors/PlexusError.ts';
 import { DATASET_FEE_BPS, MAX_DATASET_READINGS } from '../constants.ts';
@@ -144,8 +145,8 @@ export function createDatasetSeller(deps: {
       const shares = splitExact(cost - fee, byOwner);
       const t = now();
       try {
-        await deps.market.admitCharge(auth.client, cost, () =>
-          db.transaction().execute(async (trx) => {
+        await deps.market.admitCharge(auth.client, cost, (given) =>
+          inTransaction(db, given, async (trx) => {
             await trx
               .insertInto('sensor_purchases')
               .values({
