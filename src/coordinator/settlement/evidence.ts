@@ -38,9 +38,12 @@ import type { EpochFacts } from './epochFacts.ts';
  * (`ReviewCheckBasis`, "Review checkers"; the same packing as 9); 11: the salt of every lease the
  * bundle cites that has one (`facts.leaseSalts`, packed as `salts`, leaseSalts.ts), each lease id
  * being keccak256(abi.encode(taskId, provider, salt)) (docs/validators.md "Which task a provider
- * signed over"). Versions 2 to 10 are still read (and 3 to 10 written on request: the baselines).
+ * signed over"); 12: the capability proof of every provider whose proven capacity can weigh in
+ * emission, with its provider-signed answer and measured duration (`facts.capabilityProofs`,
+ * packed as `capProofs`, capabilityEvidence.ts; docs/validators.md "Proven capacity").
+ * Versions 2 to 11 are still read (and 3 to 11 written on request: the baselines).
  */
-export const EVIDENCE_VERSION = 11;
+export const EVIDENCE_VERSION = 12;
 
 /**
  * An epoch's evidence bundle.
@@ -118,7 +121,7 @@ const big = (s: unknown): bigint => BigInt(s as string);
 export function decodeEvidence(text: string): { bundle: EvidenceBundle; hash: Hex } {
   const raw = JSON.parse(text) as EvidenceBundle & { inputs: Record<string, unknown> };
   if (canonicalJson(raw) !== text) throw new Error('evidence is not canonical JSON');
-  if (![EVIDENCE_VERSION, 10, 9, 8, 7, 6, 5, 4, 3, 2].includes(raw.version))
+  if (![EVIDENCE_VERSION, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2].includes(raw.version))
     throw new Error(`unknown evidence version ${raw.version}`);
   if (raw.version >= 4) {
     const u = unpackBundle(raw.inputs, raw.facts, raw.version);

@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import { capabilityProofMigrations } from './capabilityProofMigration.ts';
 import { dialectOf } from './dialect.ts';
 import { laterMigrations } from './laterMigrations.ts';
 import { leaseMigrations } from './leaseMigrations.ts';
@@ -531,7 +532,7 @@ const migrations: Record<string, Migration> = {
   },
 };
 
-/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts, reviewCheckMigration.ts, shadowPendingMigration.ts). */
+/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts, reviewCheckMigration.ts, shadowPendingMigration.ts, capabilityProofMigration.ts). */
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return {
@@ -542,6 +543,7 @@ export const migrationProvider: MigrationProvider = {
       ...securityMigrations,
       ...reviewCheckMigrations,
       ...shadowPendingMigrations,
+      ...capabilityProofMigrations,
     };
   },
 };
