@@ -232,9 +232,9 @@ async function capabilityAsOf(trx: Transaction<Database>, endsAt: number): Promi
   for (const r of rows) {
     const view = {
       class: r.hardware_class,
-      // A passing proof counts only signed (0067): the evidence carries its signed answer, which a
+      // A passing proof counts only signed (0079): the evidence carries its signed answer, which a
       // validator checks (capabilityEvidence.ts). An unsigned one (an older agent, or recorded
-      // before 0067) earns no emission until the provider's next proof.
+      // before 0079) earns no emission until the provider's next proof.
       proven: r.outcome === 'passed' && r.signature != null,
       gflops: r.gflops,
       checkedAt: r.created_at,

@@ -1,14 +1,14 @@
 import type { Migration } from 'kysely';
 
 /**
- * `0067_capability_answers` (listed in migrations.ts): what a validator needs to re-check a
+ * `0079_capability_answers` (listed in migrations.ts): what a validator needs to re-check a
  * capability proof (docs/validators.md "Proven capacity"): the challenge's seed and chain length,
  * the answer's digest and blob, and the provider's signature over them (`CapabilityAnswer`,
  * protocol/signedCapabilityAnswer.ts). All null on a proof recorded before, or by an agent that
  * does not sign: such a proof earns no emission (settlement/capabilityEvidence.ts).
  */
 export const capabilityProofMigrations: Record<string, Migration> = {
-  '0067_capability_answers': {
+  '0079_capability_answers': {
     async up(db) {
       for (const [name, type] of [
         ['seed', 'text'],
@@ -30,7 +30,7 @@ export const capabilityProofMigrations: Record<string, Migration> = {
   },
 };
 
-/** The columns 0067 adds to `capability_proofs` (null before it, or unsigned). */
+/** The columns 0079 adds to `capability_proofs` (null before it, or unsigned). */
 export type CapabilityAnswerColumns = {
   seed: string | null;
   k: number | null;

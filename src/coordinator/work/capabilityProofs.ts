@@ -166,7 +166,7 @@ export function createCapabilityProofs(deps: {
       gflops: number | null;
       reason: string;
       evidence?: Record<string, unknown>;
-      /** The signed answer (0067): what a validator re-checks. */
+      /** The signed answer (0079): what a validator re-checks. */
       answer?: { productCid: string; signedAt: number | null; signature: string | null };
     },
   ): Promise<void> {
