@@ -111,6 +111,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     let bytesV6 = 0;
     // Version 8 (before the price epochs and journal task ids of version 9), same bundles.
     let bytesV8 = 0;
+    // Version 11 (before the capability proofs of version 12), same bundles.
+    let bytesV11 = 0;
+    // Capability proofs the bundles carry (version 12) and their bytes.
+    let capabilityProofs = 0;
+    let capabilityProofBytes = 0;
     let endedLeases = 0;
     let endedBytes = 0;
     // The same bundles in the unpacked version-2 form (the baseline, measured on the same facts),
@@ -143,6 +148,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const ended = (JSON.parse(text) as { facts: { ended?: unknown[] } }).facts.ended ?? [];
       endedLeases += ended.length;
       endedBytes += ended.length ? canonicalJson(ended).length : 0;
+      const capProofs = (JSON.parse(text) as { facts: { capProofs?: unknown[] } }).facts.capProofs ?? [];
+      capabilityProofs += capProofs.length;
+      capabilityProofBytes += capProofs.length ? canonicalJson(capProofs).length : 0;
       if (dump) await writeFile(join(dump, `evidence-${e.epoch}.json`), text);
       if (!measured.has(e.epoch)) continue;
       bytes += Buffer.byteLength(text);
@@ -173,6 +181,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       bytesV5 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 5 }).text);
       bytesV6 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 6 }).text);
       bytesV8 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 8 }).text);
+      bytesV11 += Buffer.byteLength(encodeEvidence({ ...decodeEvidence(text).bundle, version: 11 }).text);
       sections(v4, bySectionV4);
       bytesV2 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 2 }).text);
       bytesV3 += Buffer.byteLength(encodeEvidence({ ...bundle, version: 3 }).text);
@@ -194,6 +203,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       evidenceBytes: bytes,
       evidenceBytesPerTask: tasks > 0 ? Math.round(bytes / tasks) : null,
       evidenceBytesV4: bytesV4,
+      evidenceBytesPerTaskV11: tasks > 0 ? Math.round(bytesV11 / tasks) : null,
+      capabilityProofs,
+      capabilityProofBytes,
       evidenceBytesPerTaskV8: tasks > 0 ? Math.round(bytesV8 / tasks) : null,
       evidenceBytesPerTaskV6: tasks > 0 ? Math.round(bytesV6 / tasks) : null,
       evidenceBytesPerTaskV5: tasks > 0 ? Math.round(bytesV5 / tasks) : null,

@@ -318,6 +318,8 @@ test('an epoch is closed with each provider capability as of its end: a proof an
     gflops,
     reason: 'test',
     created_at: at,
+    // Signed (0079): only a signed passing proof counts for emission (capabilityEvidence.ts).
+    signature: `0x${'11'.repeat(65)}`,
   });
   await store.db
     .insertInto('capability_proofs')

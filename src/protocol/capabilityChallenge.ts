@@ -55,6 +55,11 @@ export type CapabilityChallenge = {
    * an answer over budget (it is `slow` either way). Absent from an older coordinator's challenge.
    */
   budgetMs?: number | undefined;
+  /**
+   * The provider signs its answer (`CapabilityAnswer`, protocol/signedCapabilityAnswer.ts) and sends
+   * the signature with the uploaded bytes. Absent from an older coordinator's challenge.
+   */
+  signed?: boolean | undefined;
 };
 
 /**

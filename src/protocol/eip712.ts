@@ -161,6 +161,20 @@ export const plexusTypes = {
     { name: 'jobId', type: 'bytes32' },
     { name: 'issuedAt', type: 'uint64' },
   ],
+  /**
+   * A provider's capability-proof answer (protocol/signedCapabilityAnswer.ts): the challenge it
+   * solved (id, seed, size n and chain length k, which name the hardware class) and the sha256 of
+   * its answer, so a validator can re-check the proof emission is split by (evidence version 12).
+   */
+  CapabilityAnswer: [
+    { name: 'provider', type: 'address' },
+    { name: 'challengeId', type: 'bytes32' },
+    { name: 'seed', type: 'bytes32' },
+    { name: 'n', type: 'uint64' },
+    { name: 'k', type: 'uint64' },
+    { name: 'digest', type: 'bytes32' },
+    { name: 'issuedAt', type: 'uint64' },
+  ],
 } as const;
 
 export type PlexusPrimaryType = keyof typeof plexusTypes;
@@ -212,22 +226,34 @@ export type BlobUploadMessage = { account: Address; cid: Hex; size: bigint; issu
 export type BlobReadMessage = { account: Address; cid: Hex; issuedAt: bigint };
 /** A signed read of job `jobId`'s private views by `account` (zero hash: the account's job list). */
 export type JobReadMessage = { account: Address; jobId: Hex; issuedAt: bigint };
+/** A provider's signed capability answer (`digest`: the answer's sha256 as bytes32). */
+export type CapabilityAnswerMessage = {
+  provider: Address;
+  challengeId: Hex;
+  seed: Hex;
+  n: bigint;
+  k: bigint;
+  digest: Hex;
+  issuedAt: bigint;
+};
 
-type MessageOf<T extends PlexusPrimaryType> = T extends 'BlobUpload'
-  ? BlobUploadMessage
-  : T extends 'BlobRead'
-    ? BlobReadMessage
-    : T extends 'JobRead'
-      ? JobReadMessage
-      : T extends 'JobSubmission'
-        ? JobSubmissionMessage
-        : T extends 'SessionAuth'
-          ? SessionAuthMessage
-          : T extends 'TaskResult'
-            ? TaskResultMessage
-            : T extends 'TaskCommitment'
-              ? TaskCommitmentMessage
-              : TaskFailureMessage;
+type MessageOf<T extends PlexusPrimaryType> = T extends 'CapabilityAnswer'
+  ? CapabilityAnswerMessage
+  : T extends 'BlobUpload'
+    ? BlobUploadMessage
+    : T extends 'BlobRead'
+      ? BlobReadMessage
+      : T extends 'JobRead'
+        ? JobReadMessage
+        : T extends 'JobSubmission'
+          ? JobSubmissionMessage
+          : T extends 'SessionAuth'
+            ? SessionAuthMessage
+            : T extends 'TaskResult'
+              ? TaskResultMessage
+              : T extends 'TaskCommitment'
+                ? TaskCommitmentMessage
+                : TaskFailureMessage;
 
 /**
  * Which EIP-712 domain a message is signed in: a bare chain id (provider and session messages,

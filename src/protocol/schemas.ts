@@ -282,6 +282,12 @@ export const providerCapabilityAnswerSchema = z.strictObject({
   type: z.literal('capability-answer'),
   challengeId: hex32Schema,
   productCid: cidSchema,
+  /**
+   * When the challenge asked (`signed`): the provider's EIP-712 `CapabilityAnswer` over the
+   * challenge and the digest (protocol/signedCapabilityAnswer.ts), carried by the evidence bundle.
+   */
+  issuedAt: z.int().positive().optional(),
+  signature: signatureSchema.optional(),
 });
 
 /**
@@ -299,6 +305,8 @@ export const capabilityChallengeSchema = z.object({
   hardwareClass: z.string().max(100),
   deadlineMs: z.int().positive(),
   budgetMs: z.number().positive().optional(),
+  /** Sign the answer (`CapabilityAnswer`); absent from an older coordinator's challenge. */
+  signed: z.boolean().optional(),
 });
 
 export const providerFailureSchema = z.strictObject({
@@ -396,6 +404,8 @@ export type CoordinatorMessage =
       deadlineMs: number;
       /** The class's time budget (ms); absent from an older coordinator's challenge. */
       budgetMs?: number | undefined;
+      /** Sign the answer (protocol/signedCapabilityAnswer.ts); absent from an older coordinator's. */
+      signed?: boolean | undefined;
     }
   | StorageCoordinatorMessage
   | { type: 'ack'; assignmentId: `0x${string}`; accepted: boolean; code?: string; message?: string }

@@ -16,6 +16,7 @@ import { claimSignatureProblem } from '../protocol/claimSignature.ts';
 import { type ReplicaFetch, replicaFetch } from '../protocol/replicaFetch.ts';
 import { createOnnxRuntime, type OnnxRuntime } from '../runtimes/onnx/createOnnxRuntime.ts';
 import { bootstrapReplay } from './bootstrapReplay.ts';
+import { checkCapabilityAnswers } from './checkCapabilityProofs.ts';
 import { publishedDraws, revealedSeeds } from './checkDraws.ts';
 import { checkRenderRegions, type RenderAudit, renderAuditsOf } from './checkRenderRegions.ts';
 import { checkVerdicts } from './checkVerdicts.ts';
@@ -266,6 +267,9 @@ export async function createValidator(opts: {
       // Verdicts re-derived from the outputs they rest on (checkVerdicts.ts).
       const wrong = await checkVerdicts(v.facts, read, v.unpaid);
       if (wrong) return disputed(wrong);
+      // Capability answers re-checked from their blobs (version 12, checkCapabilityProofs.ts).
+      const answers = await checkCapabilityAnswers(v.facts.capabilityProofs ?? [], read);
+      if (answers) return disputed(answers);
       // Render audit regions re-derived once their seed is revealed (checkRenderRegions.ts).
       const audits = await renderAuditsOf(v.facts, read);
       if (!Array.isArray(audits)) return disputed(audits);

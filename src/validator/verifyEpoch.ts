@@ -14,6 +14,7 @@ import { type CoordinatorClaimSignature, claimSignatureProblem } from '../protoc
 import { bindingsOf } from '../protocol/taskRef.ts';
 import { checkAuditRates } from './checkAuditRates.ts';
 import { checkCanaryHolds } from './checkCanaryHolds.ts';
+import { checkCapabilityProofs } from './checkCapabilityProofs.ts';
 import { CHARGE_MEMORY_MS, checkCompensationCharges, type SeenCharge } from './checkCompensations.ts';
 import type { PublishedDraw } from './checkDraws.ts';
 import { checkFacts } from './checkFacts.ts';
@@ -214,6 +215,13 @@ export async function verifyEpoch(args: {
           'not faulted',
           'faulted: slashed or journaled a fault in the epoch',
         );
+    }
+    // Version 12: the capability proofs emission is split by, signed and re-timed (the answers
+    // themselves are downloaded and checked by the caller: checkCapabilityAnswers).
+    if (bundle.version >= 12) {
+      const proofs = bundle.facts.capabilityProofs ?? [];
+      const cap = await checkCapabilityProofs(proofs, bundle.inputs, bundle.chainId);
+      if (cap) return bad(cap.fact, cap.claimed, cap.recomputed);
     }
     // Timeouts carry their cause from version 5 on; a legacy one (journaled before) only in the
     // first such bundle a validator with a replay applies (without one: accepted, documented).

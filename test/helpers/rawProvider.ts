@@ -3,6 +3,7 @@
  * what a test tells it (send a chosen output, fail, stay silent). Used by the verification tests
  * to play honest and dishonest providers without running inference.
  */
+
 import { randomBytes } from 'node:crypto';
 import { type Hex, keccak256, type LocalAccount, toBytes } from 'viem';
 import { WebSocket } from 'ws';
@@ -17,6 +18,7 @@ import { computeCommitment } from '../../src/protocol/commitment.ts';
 import { signPlexusMessage } from '../../src/protocol/eip712.ts';
 import { cidOf, cidToBytes32 } from '../../src/protocol/ids.ts';
 import { encodeSafetensors, type Tensor } from '../../src/protocol/safetensors.ts';
+import { signedAnswer } from '../../src/protocol/signedCapabilityAnswer.ts';
 import { tensorSetDigest } from '../../src/protocol/tensorSet.ts';
 
 export type Msg = Record<string, unknown> & { type: string };
@@ -216,8 +218,16 @@ export async function connectRawProvider(
       ws.send(JSON.stringify({ type: 'capability-digest', challengeId: answer.challengeId, digest }));
       const { cid } = await createClient({ url, account, chainId }).uploadBlob(answer.product);
       if (cid !== cidOf(answer.product)) throw new Error('blob cid mismatch');
+      // Signed when the challenge asks (protocol/signedCapabilityAnswer.ts), as the agent does.
+      const ch = challenge as unknown as CapabilityChallenge;
+      const signed = ch.signed ? await signedAnswer(account, chainId, { ...ch, k: ch.k ?? 1 }, digest) : {};
       ws.send(
-        JSON.stringify({ type: 'capability-answer', challengeId: answer.challengeId, productCid: cid }),
+        JSON.stringify({
+          type: 'capability-answer',
+          challengeId: answer.challengeId,
+          productCid: cid,
+          ...signed,
+        }),
       );
     },
     async deliver(assign, tensors, reveal) {

@@ -23,8 +23,19 @@ function unreferenced(col: string): string {
     AND NOT EXISTS (SELECT 1 FROM canary_tasks WHERE input_cid = ${col})
     AND NOT EXISTS (SELECT 1 FROM canary_tasks WHERE expected_cid = ${col})
     AND NOT EXISTS (SELECT 1 FROM canary_assignments WHERE output_cid = ${col})
-    AND NOT EXISTS (SELECT 1 FROM train_blobs WHERE cid = ${col})`;
+    AND NOT EXISTS (SELECT 1 FROM train_blobs WHERE cid = ${col})
+    AND NOT EXISTS (SELECT 1 FROM capability_proofs c WHERE c.product_cid = ${col} AND c.outcome = 'passed'
+      AND NOT EXISTS (SELECT 1 FROM capability_proofs l WHERE l.provider = c.provider
+        AND l.outcome = 'passed' AND l.created_at > c.created_at + ${CAPABILITY_ANSWER_RETAIN_MS}))`;
 }
+
+/**
+ * How long a passing capability proof's answer outlives the provider's next passing proof: an
+ * evidence bundle (version 12) cites the latest passing proof before its epoch's end, and
+ * validators read it within `VALIDATOR_READ_WINDOW_EPOCHS` (48 hourly epochs) of the close; three
+ * days keep it for that window with a margin. A provider's last answer is kept while it is last.
+ */
+export const CAPABILITY_ANSWER_RETAIN_MS = 3 * 24 * 3600_000;
 
 /**
  * The collector. `collect()` deletes at most `batch` blobs per call and returns how many it
@@ -32,8 +43,9 @@ function unreferenced(col: string): string {
  * statement) before its file, all in one synchronous section, so a crash leaves at worst a file
  * with no row, never a row with no file; an upload of the same bytes in flight is never collected
  * (the store refuses while it is placing that cid); a re-upload restarts the grace period.
- * A capability answer is referenced by nothing stored: it is judged within its deadline (seconds),
- * far inside the grace period.
+ * A capability answer is kept while a passing proof may be cited by an evidence bundle validators
+ * still read (see {@link CAPABILITY_ANSWER_RETAIN_MS}); any other is judged within its deadline
+ * (seconds), far inside the grace period.
  *
  * @example
  * const gc = createBlobCollector({ sqlite: store.sqlite, blobs, graceMs: DEFAULT_BLOB_GRACE_MS });

@@ -38,7 +38,8 @@ const honest: EpochInputs = {
 };
 
 const decide = async (i: EpochInputs, version?: number) => {
-  const b = bundleOf(facts, i, 3, zeroHash, version);
+  // Version 11 unless told: these capabilities carry no proof (version 12, capabilityEvidence.ts).
+  const b = bundleOf(facts, i, 3, zeroHash, version ?? 11);
   return verifyEpoch({
     evidence: b.text,
     claim: b.claim,

@@ -9,6 +9,7 @@ import type { Market } from '../market/createMarket.ts';
 import { lockEpochClose } from '../market/epochCloseLock.ts';
 import type { Database } from '../store/schema.ts';
 import { withProvenFaults } from './bundleFaults.ts';
+import { readCapabilityProofs } from './capabilityEvidence.ts';
 import { computeEpoch, type EpochInputs } from './epochComputation.ts';
 import type { EpochFacts } from './epochFacts.ts';
 import { EVIDENCE_VERSION, encodeEvidence, GENESIS_EVIDENCE_HASH } from './evidence.ts';
@@ -105,6 +106,8 @@ export async function closeEpoch(deps: {
     facts.leaseSalts = await readLeaseSalts(trx, facts);
     // Version 10: every provider the bundle slashes or journals a fault of is faulted (no emission).
     inputs.faulted = withProvenFaults(inputs, facts);
+    // Version 12: the proofs of the capacities emission weighs (capabilityEvidence.ts).
+    facts.capabilityProofs = await readCapabilityProofs(trx, inputs);
     deps.tamper?.(inputs, facts);
     const evidence = encodeEvidence({
       version: EVIDENCE_VERSION,

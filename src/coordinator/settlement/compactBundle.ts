@@ -29,6 +29,7 @@
  */
 import type { Hex } from 'viem';
 import { taskIdOf } from '../../protocol/ids.ts';
+import { packCapabilityProofs, unpackCapabilityProofs } from './capabilityEvidence.ts';
 import { executionAmounts, packString, unpackString } from './compactFacts.ts';
 import {
   packEndedLeases,
@@ -240,6 +241,8 @@ export function packBundle(inputs: unknown, f: EpochFacts, version = 5): { input
     );
   // Version 11: the salts of the leases cited (leaseSalts.ts), charges' by their row.
   if (version >= 11) facts.salts = packLeaseSalts(f.leaseSalts ?? {}, f.charges);
+  // Version 12: the capability proofs emission is split by (capabilityEvidence.ts).
+  if (version >= 12) facts.capProofs = packCapabilityProofs(f.capabilityProofs ?? [], { party, rel });
   const packedInputs = packInputs(inputs as Obj, party, v5);
   facts.parties = list.map((v, i) => shown[i] ?? (v.startsWith('@') ? `\\${v}` : packString(v)));
   return { inputs: packedInputs, facts: dropEmpty(facts) };
@@ -566,6 +569,7 @@ export function unpackBundle(
       ? { endedLeases: unpackEndedLeases(f.ended, charges, { party, abs }) }
       : {}),
     ...(version >= 11 ? { leaseSalts: unpackLeaseSalts(f.salts, charges) } : {}),
+    ...(version >= 12 ? { capabilityProofs: unpackCapabilityProofs(f.capProofs, { party, abs }) } : {}),
     ...(version >= 7 && f.unpaid !== undefined
       ? { unpaidResults: unpackUnpaidResults(f.unpaid, { party }) }
       : {}),

@@ -13,6 +13,7 @@
 import type { Address, Hex } from 'viem';
 import type { Usage } from '../../protocol/schemas.ts';
 import type { ReputationState } from '../verification/reputation.ts';
+import type { CapabilityProofFact } from './capabilityEvidence.ts';
 
 /**
  * A job as its client signed it (EIP-712 JobSubmission over hashCanonical(spec)).
@@ -525,6 +526,11 @@ export type EpochFacts = {
    * Always present (maybe empty) in a version-11 bundle; absent before.
    */
   leaseSalts?: Record<string, Hex>;
+  /**
+   * Version 12: the capability proof of every provider whose proven capacity can weigh in the
+   * epoch's emission (capabilityEvidence.ts). Always present (maybe empty) in a version-12 bundle.
+   */
+  capabilityProofs?: CapabilityProofFact[];
 };
 
 /**

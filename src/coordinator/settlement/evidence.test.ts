@@ -92,6 +92,8 @@ test('a decoded bundle re-runs to the same payload, hash included; any change mo
     canaries: [],
     sensorBatches: [],
     leaseSalts: {},
+    // Version 12: the capability proofs (none here).
+    capabilityProofs: [],
   });
   assert.deepEqual(computeEpoch(decoded.bundle.inputs, decoded.hash), computeEpoch(inputs, hash));
   const raised = encodeEvidence({

@@ -42,7 +42,9 @@ import type { EpochFacts } from './epochFacts.ts';
  * when it opened, and every provider online drawn lower than the checker with why it did not hold
  * the check (`ReviewCheckBasis.lower`, work/checkerDraw.ts), so a validator re-derives that the
  * checker is the one the seed picks (docs/validators.md "Review checkers"; the same packing as
- * 11). Versions 2 to 11 are still read (and 3 to 11 written on request: the baselines).
+ * 11), and the capability proof of every provider whose proven capacity can weigh in emission,
+ * with its provider-signed answer and measured duration (`facts.capabilityProofs`, packed as
+ * `capProofs`, capabilityEvidence.ts; docs/validators.md "Proven capacity"). Versions 2 to 11 are still read (and 3 to 11 written on request: the baselines).
  */
 export const EVIDENCE_VERSION = 12;
 

@@ -217,14 +217,25 @@ async function capabilityAsOf(trx: Transaction<Database>, endsAt: number): Promi
           .as('l'),
       (join) => join.onRef('l.provider', '=', 'c.provider').onRef('l.last', '=', 'c.created_at'),
     )
-    .select(['c.provider', 'c.hardware_class', 'c.outcome', 'c.gflops', 'c.created_at', 'c.challenge_id'])
+    .select([
+      'c.provider',
+      'c.hardware_class',
+      'c.outcome',
+      'c.gflops',
+      'c.created_at',
+      'c.challenge_id',
+      'c.signature',
+    ])
     .orderBy('c.challenge_id')
     .execute();
   const out = new Map<string, string>();
   for (const r of rows) {
     const view = {
       class: r.hardware_class,
-      proven: r.outcome === 'passed',
+      // A passing proof counts only signed (0079): the evidence carries its signed answer, which a
+      // validator checks (capabilityEvidence.ts). An unsigned one (an older agent, or recorded
+      // before 0079) earns no emission until the provider's next proof.
+      proven: r.outcome === 'passed' && r.signature != null,
       gflops: r.gflops,
       checkedAt: r.created_at,
     };

@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 import { canaryFailureMigrations } from './canaryFailureMigration.ts';
+import { capabilityProofMigrations } from './capabilityProofMigration.ts';
 import { dialectOf } from './dialect.ts';
 import { knownAnswerKindMigrations } from './knownAnswerKindMigration.ts';
 import { laterMigrations } from './laterMigrations.ts';
@@ -534,7 +535,7 @@ const migrations: Record<string, Migration> = {
   },
 };
 
-/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts, reviewCheckMigration.ts, shadowPendingMigration.ts, canaryFailureMigration.ts, publicReputationMigration.ts, knownAnswerKindMigration.ts). */
+/** Kysely migration provider over the in-code lists (this one, laterMigrations.ts, leaseMigrations.ts, speedMigrations.ts, securityMigrations.ts, reviewCheckMigration.ts, shadowPendingMigration.ts, canaryFailureMigration.ts, publicReputationMigration.ts, knownAnswerKindMigration.ts, capabilityProofMigration.ts). */
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return {
@@ -548,6 +549,7 @@ export const migrationProvider: MigrationProvider = {
       ...canaryFailureMigrations,
       ...publicReputationMigrations,
       ...knownAnswerKindMigrations,
+      ...capabilityProofMigrations,
     };
   },
 };

@@ -1,6 +1,7 @@
 import type { Generated } from 'kysely';
 import type { AssignmentsTable } from './assignmentSchema.ts';
 import type { CanaryHoldsTable } from './canaryHoldMigration.ts';
+import type { CapabilityAnswerColumns } from './capabilityProofMigration.ts';
 import type { PublicReputationTable } from './publicReputationMigration.ts';
 import type { ReviewCheckBasesTable } from './reviewCheckMigration.ts';
 import type { OutputRevocationsTable, ReopenedOutputsTable } from './revocationSchema.ts';
@@ -248,7 +249,7 @@ export type CapabilityProofsTable = {
   gflops: number | null;
   reason: string;
   created_at: number;
-};
+} & Partial<CapabilityAnswerColumns>;
 
 /** A known-answer task: a verified task's model and input with the output providers agreed on. */
 export type CanaryTasksTable = {

@@ -39,6 +39,12 @@ export type HardwareClass = {
   slackMs: number;
   /** Hard deadline after which the challenge is failed outright (ms). */
   deadlineMs: number;
+  /**
+   * Most throughput a member of the class can plausibly show (GFLOP/s): what emission credits is
+   * capped here ({@link creditedGflops}), whatever duration the coordinator measured. Absent: no cap
+   * (test classes).
+   */
+  maxGflops?: number;
 };
 
 /**
@@ -50,7 +56,21 @@ export type HardwareClass = {
  */
 export const HARDWARE_CLASSES: Record<string, HardwareClass> = {
   // The CPU class checks correctness; its time budget only has to hold on a loaded machine.
-  cpu: { id: 'cpu', gpu: false, n: 256, k: 1, minGflops: 0.1, slackMs: 2_000, deadlineMs: 60_000 },
+  // Caps (`maxGflops`, what emission credits at most): GPU classes at about the dense FP16-with-FP32-
+  // accumulate peak of the fastest part of the class (an RTX 5090 ≈ 210 TFLOP/s, a B200 ≈ 2.25
+  // PFLOP/s); a genuine proof, host work included, measures far less (an H200 ≈ 44 TFLOP/s). The
+  // CPU class at 1 TFLOP/s: 33.5 MFLOP in 34 µs, far below any proof's host work and round trip
+  // (the JS solver measures ~1 GFLOP/s, a native one on a large server tens).
+  cpu: {
+    id: 'cpu',
+    gpu: false,
+    n: 256,
+    k: 1,
+    minGflops: 0.1,
+    slackMs: 2_000,
+    deadlineMs: 60_000,
+    maxGflops: 1_000,
+  },
   // 64 products of 17.2 GFLOP: 275 ms at the 4 TFLOP/s bar, + 300 ms for the agent's O(n²) work
   // (~100 ms on the 2-core dev box) → 575 ms. Measured per product: H200 0.4 ms (≈ 25 ms chained),
   // 16-core Xeon 17 ms (≈ 1.1 s: flagged), 2-core EPYC with the agent's ONNX CPU solver ~370 ms.
@@ -62,6 +82,7 @@ export const HARDWARE_CLASSES: Record<string, HardwareClass> = {
     minGflops: 4_000,
     slackMs: 300,
     deadlineMs: 60_000,
+    maxGflops: 250_000,
   },
   // 192 products: 165 ms at the 20 TFLOP/s bar + 300 ms → 465 ms; an H200 needs ≈ 80 ms plus host
   // work, a 64-core CPU (≈ 4 × the 16-core Xeon) ≈ 0.8 s.
@@ -73,6 +94,7 @@ export const HARDWARE_CLASSES: Record<string, HardwareClass> = {
     minGflops: 20_000,
     slackMs: 300,
     deadlineMs: 60_000,
+    maxGflops: 2_500_000,
   },
 };
 
@@ -197,6 +219,18 @@ export function capabilityTiming(args: {
   );
   const computeMs = Math.max(args.elapsedMs - args.rttMs, 1e-3);
   return { budgetMs, measuredGflops: flops / (computeMs * 1e6), inTime: args.elapsedMs <= budgetMs };
+}
+
+/**
+ * The throughput a correct proof is credited with (GFLOP/s): the measured one, capped by the
+ * class's `maxGflops`. The coordinator stores it and emission weighs it; a validator recomputes it
+ * from the bundle's duration (docs/validators.md "Proven capacity").
+ *
+ * @example
+ * creditedGflops(3e6, HARDWARE_CLASSES['gpu-datacenter']); // 2_500_000
+ */
+export function creditedGflops(measuredGflops: number, hw: Pick<HardwareClass, 'maxGflops'>): number {
+  return hw.maxGflops === undefined ? measuredGflops : Math.min(measuredGflops, hw.maxGflops);
 }
 
 /**

@@ -13,10 +13,12 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import type { Logger } from '../../logger.ts';
 import type { CapabilityChallenge } from '../../protocol/capabilityChallenge.ts';
 import type { CoordinatorMessage, HardwareClaim } from '../../protocol/schemas.ts';
+import { capabilityAnswerProblem } from '../../protocol/signedCapabilityAnswer.ts';
 import type { BlobStore } from '../blobs/createBlobStore.ts';
 import type { Database } from '../store/schema.ts';
 import {
   capabilityTiming,
+  creditedGflops,
   HARDWARE_CLASSES,
   type HardwareClass,
   judgeCapability,
@@ -101,6 +103,8 @@ export function createCapabilityProofs(deps: {
   blobs: BlobStore;
   log: Logger;
   now: () => number;
+  /** The chain the provider signs its answers for (`CapabilityAnswer`). */
+  chainId: number;
   send: (address: string, msg: CoordinatorMessage) => boolean;
   /** Records a proven fault (wrong answer) in the caller's transaction. */
   onFault: (
@@ -123,11 +127,15 @@ export function createCapabilityProofs(deps: {
   function challenge(address: string): void {
     const hw = claims.get(address);
     if (!hw) return;
-    const ch = makeCapabilityChallenge({
-      challengeId: `0x${randomBytes(32).toString('hex')}`,
-      seed: `0x${randomBytes(32).toString('hex')}`,
-      hardwareClass: hw,
-    });
+    const ch = {
+      ...makeCapabilityChallenge({
+        challengeId: `0x${randomBytes(32).toString('hex')}`,
+        seed: `0x${randomBytes(32).toString('hex')}`,
+        hardwareClass: hw,
+      }),
+      // The agent signs its answer: the evidence carries it (docs/validators.md "Proven capacity").
+      signed: true,
+    };
     // The digest must arrive by the deadline; the bytes may follow within another deadline.
     const timer = setTimeout(() => void missed(ch.challengeId), ch.deadlineMs);
     timer.unref();
@@ -158,6 +166,8 @@ export function createCapabilityProofs(deps: {
       gflops: number | null;
       reason: string;
       evidence?: Record<string, unknown>;
+      /** The signed answer (0079): what a validator re-checks. */
+      answer?: { productCid: string; signedAt: number | null; signature: string | null };
     },
   ): Promise<void> {
     const t = deps.now();
@@ -188,6 +198,12 @@ export function createCapabilityProofs(deps: {
           gflops: a.gflops,
           reason: a.reason,
           created_at: t,
+          seed: p.challenge.seed,
+          k: p.challenge.k,
+          digest: p.digest ?? null,
+          product_cid: a.answer?.productCid ?? null,
+          signed_at: a.answer?.signedAt ?? null,
+          signature: a.answer?.signature ?? null,
         })
         .execute();
       await trx
@@ -305,13 +321,37 @@ export function createCapabilityProofs(deps: {
     },
 
     /** The answer's bytes were uploaded as a blob: judge the proof. */
-    async answer(address: string, msg: { challengeId: string; productCid: string }): Promise<CapabilityView> {
+    async answer(
+      address: string,
+      msg: {
+        challengeId: string;
+        productCid: string;
+        issuedAt?: number | undefined;
+        signature?: string | undefined;
+      },
+    ): Promise<CapabilityView> {
       const p = own(address, msg.challengeId);
       if (p.digest === undefined || p.elapsedMs === undefined) {
         throw new PlexusError('PLX_VERIFICATION_REVEAL_TOO_EARLY', 'send the answer digest first', {
           details: { challengeId: msg.challengeId },
         });
       }
+      // A signature that does not hold is refused (the proof stays open, then is missed); none at
+      // all (an agent that does not sign) is judged, but earns no emission (capabilityEvidence.ts).
+      const signed = msg.signature !== undefined && msg.issuedAt !== undefined;
+      if (signed) {
+        const fields = { provider: p.address, ...p.challenge, digest: p.digest, issuedAt: msg.issuedAt! };
+        const wrong = await capabilityAnswerProblem(deps.chainId, fields, msg.signature!, { fresh: true });
+        if (wrong)
+          throw new PlexusError('PLX_BAD_SIGNATURE', `capability answer: ${wrong}`, {
+            details: { challengeId: msg.challengeId },
+          });
+      }
+      const answerRow = {
+        productCid: msg.productCid,
+        signedAt: signed ? msg.issuedAt! : null,
+        signature: signed ? msg.signature! : null,
+      };
       const expected = p.challenge.n * p.challenge.n;
       const size = await deps.blobs.size(msg.productCid);
       if (size === undefined) {
@@ -331,7 +371,7 @@ export function createCapabilityProofs(deps: {
         // Too slow for the class whatever the bytes: not worth ~1 G multiply-adds of checking.
         // No fault (nothing is proven wrong) and no trust (nothing is proven right).
         const reason = `${tooSlowReason(p.hw, p.elapsedMs, timing.budgetMs, timing.measuredGflops)}; not checked`;
-        await record(p, 'slow', { elapsedMs: p.elapsedMs, gflops: null, reason });
+        await record(p, 'slow', { elapsedMs: p.elapsedMs, gflops: null, reason, answer: answerRow });
         return views.get(p.address)!;
       }
       const product = size === expected ? await deps.blobs.read(msg.productCid) : new Uint8Array(0);
@@ -348,7 +388,9 @@ export function createCapabilityProofs(deps: {
       const outcome = verdict.passed ? 'passed' : verdict.correct ? 'slow' : 'wrong';
       await record(p, outcome, {
         elapsedMs: p.elapsedMs,
-        gflops: verdict.correct ? verdict.measuredGflops : null,
+        // Capped by the class's most plausible throughput (what a validator recomputes).
+        gflops: verdict.correct ? creditedGflops(verdict.measuredGflops, p.hw) : null,
+        answer: answerRow,
         reason: size === expected ? verdict.reason : `the answer has ${size} bytes, not ${expected}`,
         evidence: {
           taskId: p.challenge.challengeId,

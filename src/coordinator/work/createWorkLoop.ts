@@ -89,7 +89,15 @@ export type WorkLoop = {
   providerWelcomed(address: Address, hardware: HardwareClaim): Promise<void>;
   /** Capability proof: the answer's digest (stops the clock), then the uploaded answer. */
   handleCapabilityDigest(address: Address, msg: { challengeId: string; digest: string }): void;
-  handleCapabilityAnswer(address: Address, msg: { challengeId: string; productCid: string }): Promise<void>;
+  handleCapabilityAnswer(
+    address: Address,
+    msg: {
+      challengeId: string;
+      productCid: string;
+      issuedAt?: number | undefined;
+      signature?: string | undefined;
+    },
+  ): Promise<void>;
   handleFailure(address: Address, msg: ProviderFailure): Promise<void>;
   /** Assigns queued tasks to free providers. Safe to call often: runs are coalesced. */
   dispatch(): Promise<void>;
@@ -187,6 +195,7 @@ export function createWorkContext(deps: WorkLoopOptions): { state: WorkState; wo
     blobs: deps.blobs,
     log,
     now,
+    chainId: deps.chainId,
     send: (address, msg) => send(state, address, msg),
     onFault: (trx, f) =>
       recordFault(state, work, trx, {

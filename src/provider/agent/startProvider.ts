@@ -21,6 +21,7 @@ import type { EligibilityView } from '../../protocol/http/providers.ts';
 import { cidOf, cidToBytes32 } from '../../protocol/ids.ts';
 import { decodeSafetensors } from '../../protocol/safetensors.ts';
 import { type CoordinatorMessage, capabilityChallengeSchema } from '../../protocol/schemas.ts';
+import { signedAnswer } from '../../protocol/signedCapabilityAnswer.ts';
 import { tensorSetDigest } from '../../protocol/tensorSet.ts';
 import { probeBlender } from '../../runtimes/blender/probeBlender.ts';
 import { BlenderPool } from '../../runtimes/blender/warmBlender.ts';
@@ -460,7 +461,9 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       sendJson({ type: 'capability-digest', challengeId: ch.challengeId, digest: answer.digest });
       const cid = cidOf(answer.product);
       await uploadOutput({ bytes: answer.product, cid, usage: { wallMs: 0, cpuMs: 0, peakRssBytes: 0 } });
-      sendJson({ type: 'capability-answer', challengeId: ch.challengeId, productCid: cid });
+      // Signed after the digest stopped the clock: the signature costs the timing nothing.
+      const signed = ch.signed ? await signedAnswer(account, chainId, ch, answer.digest) : {};
+      sendJson({ type: 'capability-answer', challengeId: ch.challengeId, productCid: cid, ...signed });
       log.info(
         {
           class: ch.hardwareClass,
