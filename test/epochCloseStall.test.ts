@@ -6,6 +6,7 @@
  *   PLX_EPOCH_CLOSE_BUSY naming the step it waited in (before: it waited as long as the blocker,
  *   holding the epoch-close lock's queue and settlement with it), the lock waits say who blocks
  *   it, and once the blocker ends the close goes through;
+ * - while a close waits, the settlement loop logs which step waits and who blocks it;
  * - in a wait cycle with such a transaction (it holds a row the close writes, then waits for the
  *   epoch-close lock the close holds), PostgreSQL aborts the close (40P01: it waited first) and the
  *   close runs again whole and succeeds (before: the close failed with the deadlock error).
@@ -18,6 +19,7 @@ import type { PlexusReader } from '../src/chain/types.ts';
 import { createMarket } from '../src/coordinator/market/createMarket.ts';
 import { holdEpochOpen } from '../src/coordinator/market/epochCloseLock.ts';
 import { type CloseStage, closeEpoch } from '../src/coordinator/settlement/closeEpoch.ts';
+import { createSettlement } from '../src/coordinator/settlement/createSettlement.ts';
 import { readLockWaits } from '../src/coordinator/store/lockWaits.ts';
 import { openStore, type Store } from '../src/coordinator/store/openStore.ts';
 import { createLogger } from '../src/logger.ts';
@@ -217,5 +219,87 @@ test('postgres: a close that PostgreSQL aborts to break a wait cycle runs again 
   } finally {
     await blocker?.catch(() => {});
     await r.end();
+  }
+});
+
+test('postgres: a settlement step that waits past the threshold is logged with its step and its blockers', {
+  skip,
+}, async () => {
+  const database = await createTestDatabase();
+  const a = await openStore({ url: database.url });
+  const b = await openStore({ url: database.url });
+  let release = () => {};
+  let blocker: Promise<void> | undefined;
+  let settlement: ReturnType<typeof createSettlement> | undefined;
+  try {
+    // Epoch 1 ended two seconds ago; no row yet (the loop makes them).
+    const t0 = Date.now() - 3000;
+    const clock = {
+      epochAt: (t: number) => Math.floor((t - t0) / 1000) + 1,
+      startsAt: (e: number) => t0 + (e - 1) * 1000,
+      endsAt: (e: number) => t0 + e * 1000,
+    } as never;
+    const silent = createLogger('test', { level: 'silent' });
+    const market = createMarket({ db: a.db, clock, log: silent, now: () => Date.now() });
+    const warnings: { msg: string; obj: Record<string, unknown> }[] = [];
+    const log = {
+      warn: (obj: Record<string, unknown>, msg: string) => warnings.push({ obj, msg }),
+      info: () => {},
+      debug: () => {},
+      error: () => {},
+    };
+    const holding = new Promise<void>((held) => {
+      blocker = b.db.transaction().execute(async (trx) => {
+        await holdEpochOpen(trx);
+        held();
+        await new Promise<void>((res) => {
+          release = res;
+        });
+      });
+    });
+    await holding;
+    settlement = createSettlement({
+      db: a.db,
+      market,
+      writer: {
+        addresses: { settlement: `0x${'5e'.repeat(20)}` },
+        publicClient: { chain: { id: 31337 }, readContract: async () => 0n },
+      } as never,
+      signer: { threshold: 1, collect: async () => [] },
+      chainId: 31337,
+      emissionPerEpoch: 0n,
+      log: log as never,
+      slowStepMs: 300,
+      lockWaits: () => readLockWaits(database.url),
+    });
+    const tick = settlement.tick();
+    const deadline = Date.now() + 20_000;
+    while (!warnings.some((w) => w.msg === 'settlement step slow') && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 50));
+    const slow = warnings.find((w) => w.msg === 'settlement step slow');
+    assert.ok(slow, `a slow-step warning within 20 s (warnings: ${JSON.stringify(warnings)})`);
+    assert.equal(slow.obj.epoch, 1, 'the warning names the epoch');
+    assert.equal(slow.obj.step, 'close: epoch-close lock', 'the warning names the step that waits');
+    const locks = slow.obj.locks as { blockedBy: unknown[] }[];
+    assert.ok(
+      Array.isArray(locks) && locks.some((l) => l.blockedBy.length > 0),
+      `the warning names the blocking sessions: ${JSON.stringify(slow.obj)}`,
+    );
+    release();
+    await blocker;
+    await tick;
+    const row = await a.db
+      .selectFrom('epochs')
+      .select('status')
+      .where('epoch', '=', 1)
+      .executeTakeFirstOrThrow();
+    assert.equal(row.status, 'closing', 'epoch 1 closed once the blocker ended');
+  } finally {
+    release();
+    await blocker?.catch(() => {});
+    await settlement?.stop();
+    await a.close();
+    await b.close();
+    await database.drop();
   }
 });
