@@ -118,6 +118,9 @@ export function createSettlement(deps: {
   let knownFinalized: number | undefined;
   /** The epoch last logged as waiting for signatures (logged once, not every tick). */
   let waitingFor: number | undefined;
+  /** Since when (wall clock) and until when that epoch's wait was last warned of. */
+  let waitingSince = 0;
+  let warnedWaitAt = 0;
   /** Where the running step is, for the slow-step warning (wall clock: `now` may be a test's). */
   let stage: { epoch: number; step: string; since: number } | undefined;
   const at = (epoch: number, step: string) => {
@@ -192,6 +195,7 @@ export function createSettlement(deps: {
   /** One step of the settlement state machine; true when it settled an epoch. */
   async function step(): Promise<boolean> {
     // Rows first: epochs that end while the chain is down show as queued (open past their end).
+    at(market.clock.epochAt(now()), 'epoch rows');
     await ensureRows(market.clock.epochAt(now()));
     // The contract finalizes epochs in order and none before it ends: until the one after the last
     // finalized epoch ends, the chain has nothing new, and the store changes only here. So the
@@ -233,10 +237,7 @@ export function createSettlement(deps: {
       await closeEpoch({
         onStage: (s) => at(e, `close: ${s}`),
         onRetry: (r) =>
-          log.warn(
-            { ...r, closeStep: r.stage },
-            'epoch close aborted by PostgreSQL (deadlock or lock timeout); trying again',
-          ),
+          log.warn(r, 'epoch close aborted by PostgreSQL (deadlock or lock timeout); trying again'),
         db,
         market,
         chain: writer,
@@ -267,11 +268,26 @@ export function createSettlement(deps: {
       const sigs = await signer.collect(payload);
       if (sigs.length < signer.threshold) {
         // Validators are still checking the evidence, are down, or refuse it: the epoch waits.
-        if (waitingFor !== e)
+        if (waitingFor !== e) {
           log.info(
             { epoch: e, signatures: sigs.length, threshold: signer.threshold },
             'waiting for validator signatures',
           );
+          waitingSince = warnedWaitAt = Date.now();
+        } else if (Date.now() - warnedWaitAt >= 4 * slowStepMs) {
+          // Long enough to be a stall (validators down, or disputing): what each one answered.
+          warnedWaitAt = Date.now();
+          log.warn(
+            {
+              epoch: e,
+              waitingMs: Date.now() - waitingSince,
+              signatures: sigs.length,
+              threshold: signer.threshold,
+              votes: signer.votes?.(e) ?? [],
+            },
+            'still waiting for validator signatures',
+          );
+        }
         waitingFor = e;
         return false;
       }
