@@ -160,6 +160,29 @@ async function overlappingLeases(db: pg.Client, jobId: string, k: number): Promi
   return bad;
 }
 
+/**
+ * For a settlement timeout: the leader, the validators' disputes, and the last log lines of every
+ * replica and validator (warnings and errors: `settlement step slow` names the step a close waits
+ * in and the sessions blocking it; `validator disputes the epoch` a validator's refusal).
+ */
+async function settlementDiagnosis(
+  db: pg.Client,
+  net: Awaited<ReturnType<typeof startDevnet>>,
+): Promise<string> {
+  const out: string[] = [`settlement leader: pid ${await leaderPid(db).catch((e: unknown) => String(e))}`];
+  for (const url of net.validatorUrls) {
+    const disputes = await fetch(`${url}/v1/disputes`, { signal: AbortSignal.timeout(5000) })
+      .then((r) => r.text())
+      .catch((e: unknown) => `unreachable (${String(e)})`);
+    out.push(`validator ${url} /v1/disputes: ${disputes.slice(0, 2000)}`);
+  }
+  for (const c of [...net.children.filter((x) => x.name.startsWith('coordinator')), ...net.validators]) {
+    const state = c.proc.exitCode !== null || c.proc.signalCode !== null ? 'exited' : `pid ${c.proc.pid}`;
+    out.push(`--- ${c.name} (${state}), last log lines:`, ...c.recentLines().slice(-15));
+  }
+  return out.join('\n');
+}
+
 test('three replicas: two killed (both settlement leaders) and a third of the providers restarted mid-run lose nothing', {
   skip,
 }, async () => {
@@ -410,7 +433,10 @@ test('three replicas: two killed (both settlement leaders) and a third of the pr
         return all.rows.filter((r) => r.epoch <= eDone && r.status === 'settled').length >= eDone;
       },
       240_000,
-    );
+    ).catch(async (err: Error) => {
+      // And what the leader, the validators and the replicas' logs say (child logs are not in CI's output).
+      throw new Error(`${err.message}\n${await settlementDiagnosis(db, net!)}`);
+    });
     mark(`epochs up to ${eDone} settled`);
     const chain = createPublicClient({ transport: http(net.chain.rpcUrl) });
     const logs = await chain.getLogs({

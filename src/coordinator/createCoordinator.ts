@@ -55,6 +55,7 @@ import { createSettlement, type Settlement, type SettlementStepHook } from './se
 import { openSettlementChain, type SettlementChain } from './settlement/openSettlementChain.ts';
 import { type StorageService, startStorageNetwork } from './storage/startStorageNetwork.ts';
 import { createLeaderLock, SETTLEMENT_LOCK_KEY } from './store/leaderLock.ts';
+import { readLockWaits } from './store/lockWaits.ts';
 import { openStore, type Store } from './store/openStore.ts';
 import type { RawConnection } from './store/queryTemplate.ts';
 import { registerReplica } from './store/replicaRegistry.ts';
@@ -201,6 +202,7 @@ export async function startCoordinator(
         metrics,
         ...(opts.onSettlementStep ? { onStep: opts.onSettlementStep } : {}),
         ...(opts.tamperEpoch ? { tamper: opts.tamperEpoch } : {}),
+        ...(store.dialect === 'postgres' ? { lockWaits: () => readLockWaits(store.url) } : {}),
         beforeClose: async (epoch) => storage?.payEpoch(epoch),
       })
     : undefined;

@@ -13,6 +13,8 @@ export type NodeChild = {
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
   stop(graceMs?: number): Promise<number | null>;
   exited: Promise<number | null>;
+  /** Its last stderr lines (pino JSON, whatever their level), oldest first: for a failure message. */
+  recentLines(): string[];
 };
 
 /** How a child's output is shown: its env, the least pino level printed (40 = warn), and where. */
@@ -36,6 +38,8 @@ function killLive(): void {
 
 /** Unmatched stdout lines a child keeps for later `waitFor` calls (the oldest are dropped). */
 const MAX_KEPT_LINES = 1000;
+/** Stderr lines a child keeps for its failure messages. */
+const MAX_STDERR_LINES = 40;
 
 /**
  * Runs `node <nodeArgs>` as a separate OS process with the same handle, log filtering and
@@ -73,7 +77,7 @@ export function spawnNode(name: string, nodeArgs: string[], opts: SpawnOptions =
   const stderrTail: string[] = [];
   createInterface({ input: proc.stderr! }).on('line', (line) => {
     stderrTail.push(line.slice(0, 2000));
-    if (stderrTail.length > 8) stderrTail.shift();
+    if (stderrTail.length > MAX_STDERR_LINES) stderrTail.shift();
     try {
       const rec = JSON.parse(line) as { level?: number; msg?: string };
       if ((rec.level ?? 0) >= showLevel) print(`[${name}] ${line}`);
@@ -94,6 +98,7 @@ export function spawnNode(name: string, nodeArgs: string[], opts: SpawnOptions =
     name,
     proc,
     exited,
+    recentLines: () => [...stderrTail],
     waitFor<T>(marker: string, timeoutMs: number): Promise<T> {
       const seen = stdoutLines.findIndex((l) => l.startsWith(marker));
       if (seen >= 0) {
@@ -108,7 +113,7 @@ export function spawnNode(name: string, nodeArgs: string[], opts: SpawnOptions =
         void exited.then((code) =>
           reject(
             new Error(
-              `${name} exited (${code}) before printing ${marker}; its last stderr lines:\n${stderrTail.join('\n')}`,
+              `${name} exited (${code}) before printing ${marker}; its last stderr lines:\n${stderrTail.slice(-8).join('\n')}`,
             ),
           ),
         );

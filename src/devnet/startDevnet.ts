@@ -59,6 +59,8 @@ export type Devnet = {
     epochDuration: number;
   };
   children: NodeChild[];
+  /** The three validator processes (their logs, for a test's failure message). */
+  validators: NodeChild[];
   /**
    * Funds a provider key (created if missing) from the treasury and registers it on chain with the
    * minimum stake, as the devnet does for its own providers: a provider started later with this key
@@ -359,6 +361,7 @@ export async function startDevnet(opts: {
       validatorUrls,
       chain: { rpcUrl: anvil.rpcUrl, deployment: chain.deployment, epochDuration: epochSeconds },
       children,
+      validators: validatorChildren,
       registerProvider: async (keystore: string, region: string) => {
         await fundDevnetAccounts({
           rpcUrl: anvil!.rpcUrl,

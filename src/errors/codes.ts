@@ -153,6 +153,10 @@ export const errorCodes = {
     status: 409,
     message: 'The epoch cannot be reopened, or its re-close would post different ledger entries.',
   },
+  PLX_EPOCH_CLOSE_BUSY: {
+    status: 503,
+    message: "An epoch's close waited past its lock timeout on every try; settlement tries again.",
+  },
   // --- sensor network (src/sensors, docs/sensors.md) ---
   PLX_SENSOR_UNKNOWN_DEVICE: {
     status: 404,

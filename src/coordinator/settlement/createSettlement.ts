@@ -40,6 +40,9 @@ export type SettlementStepHook = (
   epoch: { epoch: number; payload: EpochPayload },
 ) => void | Promise<void>;
 
+/** A settlement step running longer than this (ms) is logged with the step it waits in. */
+export const SLOW_STEP_MS = 15_000;
+
 /**
  * The settlement loop.
  *
@@ -89,6 +92,13 @@ export function createSettlement(deps: {
    * holders their proven GiB-epochs: storage/storageLedger.ts). Idempotent: a crash re-runs it.
    */
   beforeClose?: (epoch: number) => Promise<unknown>;
+  /** A step running longer than this (ms, default {@link SLOW_STEP_MS}) is logged with where it waits. */
+  slowStepMs?: number;
+  /**
+   * What the store's sessions wait for now (PostgreSQL: store/lockWaits.ts), added to the slow-step
+   * warning so it names the transactions blocking a close. None: the warning says the step only.
+   */
+  lockWaits?: () => Promise<unknown>;
 }): Settlement {
   const { db, market, writer, log } = deps;
   const signer =
@@ -108,6 +118,15 @@ export function createSettlement(deps: {
   let knownFinalized: number | undefined;
   /** The epoch last logged as waiting for signatures (logged once, not every tick). */
   let waitingFor: number | undefined;
+  /** Since when (wall clock) and until when that epoch's wait was last warned of. */
+  let waitingSince = 0;
+  let warnedWaitAt = 0;
+  /** Where the running step is, for the slow-step warning (wall clock: `now` may be a test's). */
+  let stage: { epoch: number; step: string; since: number } | undefined;
+  const at = (epoch: number, step: string) => {
+    stage = { epoch, step, since: Date.now() };
+  };
+  const slowStepMs = deps.slowStepMs ?? SLOW_STEP_MS;
 
   async function setStatus(epoch: number, set: Partial<Database['epochs']>): Promise<void> {
     await db
@@ -176,12 +195,14 @@ export function createSettlement(deps: {
   /** One step of the settlement state machine; true when it settled an epoch. */
   async function step(): Promise<boolean> {
     // Rows first: epochs that end while the chain is down show as queued (open past their end).
+    at(market.clock.epochAt(now()), 'epoch rows');
     await ensureRows(market.clock.epochAt(now()));
     // The contract finalizes epochs in order and none before it ends: until the one after the last
     // finalized epoch ends, the chain has nothing new, and the store changes only here. So the
     // chain is read at the first step and then only once that epoch is over (every tick read it
     // before, a steady cost per second of an idle coordinator).
     if (knownFinalized !== undefined && now() < market.clock.endsAt(knownFinalized + 1)) return false;
+    at((knownFinalized ?? 0) + 1, 'chain: last finalized epoch');
     const chainLast = await lastFinalizedOnChain();
     knownFinalized = chainLast;
     if (chainDown) {
@@ -211,8 +232,12 @@ export function createSettlement(deps: {
     const row = await db.selectFrom('epochs').selectAll().where('epoch', '=', e).executeTakeFirst();
     if (!row) return false;
     if (row.status === 'open') {
+      at(e, 'before close');
       await deps.beforeClose?.(e);
       await closeEpoch({
+        onStage: (s) => at(e, `close: ${s}`),
+        onRetry: (r) =>
+          log.warn(r, 'epoch close aborted by PostgreSQL (deadlock or lock timeout); trying again'),
         db,
         market,
         chain: writer,
@@ -239,14 +264,30 @@ export function createSettlement(deps: {
     }
     const payload = payloadFromJson(row.payload!);
     if (row.status === 'closing') {
+      at(e, 'validator signatures');
       const sigs = await signer.collect(payload);
       if (sigs.length < signer.threshold) {
         // Validators are still checking the evidence, are down, or refuse it: the epoch waits.
-        if (waitingFor !== e)
+        if (waitingFor !== e) {
           log.info(
             { epoch: e, signatures: sigs.length, threshold: signer.threshold },
             'waiting for validator signatures',
           );
+          waitingSince = warnedWaitAt = Date.now();
+        } else if (Date.now() - warnedWaitAt >= 4 * slowStepMs) {
+          // Long enough to be a stall (validators down, or disputing): what each one answered.
+          warnedWaitAt = Date.now();
+          log.warn(
+            {
+              epoch: e,
+              waitingMs: Date.now() - waitingSince,
+              signatures: sigs.length,
+              threshold: signer.threshold,
+              votes: signer.votes?.(e) ?? [],
+            },
+            'still waiting for validator signatures',
+          );
+        }
         waitingFor = e;
         return false;
       }
@@ -255,6 +296,7 @@ export function createSettlement(deps: {
       return step();
     }
     if (row.status === 'submitted' && row.tx_hash) {
+      at(e, 'finalize receipt (after a restart)');
       // Sent before a restart and not (yet) finalized: wait for it; if it failed, send again.
       const landed = await waitForFinalizeEpoch(writer, row.tx_hash as Hex, { timeoutMs: 30_000 }).then(
         () => true,
@@ -272,11 +314,13 @@ export function createSettlement(deps: {
     // signed → submitted → settled: the hash is stored between sending and waiting, so a restart
     // waits for this transaction (above) rather than sending another.
     const sigs = JSON.parse(row.signatures!) as EpochSignature[];
+    at(e, 'finalize send');
     const hash = await sendFinalizeEpoch(writer, payload, sigs);
     await deps.onStep?.('sent', { epoch: e, payload });
     await setStatus(e, { status: 'submitted', tx_hash: hash });
     await deps.onStep?.('submitted', { epoch: e, payload });
     let mined: Awaited<ReturnType<typeof waitForFinalizeEpoch>>;
+    at(e, 'finalize receipt');
     try {
       mined = await waitForFinalizeEpoch(writer, hash);
     } catch (err) {
@@ -292,8 +336,27 @@ export function createSettlement(deps: {
     return true;
   }
 
+  async function reportSlow(): Promise<void> {
+    const s = stage;
+    if (!s || Date.now() - s.since < slowStepMs) return;
+    const locks = await deps.lockWaits?.().catch((err: unknown) => `unreadable: ${String(err)}`);
+    log.warn(
+      {
+        epoch: s.epoch,
+        step: s.step,
+        waitingMs: Date.now() - s.since,
+        ...(locks !== undefined ? { locks } : {}),
+      },
+      'settlement step slow',
+    );
+  }
+
   async function tick(): Promise<void> {
     if (running) return running;
+    // A step that runs long is logged with the step it is in (and, on PostgreSQL, the sessions
+    // blocking it), every `slowStepMs` until it ends: a stalled settlement says where it stalls.
+    const watchdog = setInterval(() => void reportSlow(), slowStepMs);
+    watchdog.unref();
     running = (async () => {
       try {
         // A backlog (after an outage, or on a slow machine) settles back to back, not one epoch
@@ -317,6 +380,8 @@ export function createSettlement(deps: {
         if (/fetch failed|ECONNREFUSED|HTTP request failed|timed out|socket/i.test(String(err)))
           chainDown = true;
       } finally {
+        clearInterval(watchdog);
+        stage = undefined;
         running = undefined;
       }
     })();

@@ -153,6 +153,8 @@ async function openPostgres(url: string, opts: OpenStoreOptions): Promise<Postgr
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.poolSize ?? 1,
+    // Named, so a lock wait's log line (lockWaits.ts) and pg_stat_activity say which replica it is.
+    application_name: `plexus-coordinator pid=${process.pid}`,
     types,
     ...(opts.readonly ? { options: '-c default_transaction_read_only=on' } : {}),
   });
