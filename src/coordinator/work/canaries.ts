@@ -25,6 +25,7 @@ import { CANARY_REVIEW_MIN_RECORD } from '../verification/constants.ts';
 import { onProbation } from '../verification/reputation.ts';
 import { TaskVerification, type Verdict } from '../verification/taskVerification.ts';
 import { assertLeasedTo } from './assignments.ts';
+import { eligibleCanary } from './canaryCandidates.ts';
 import {
   canaryById,
   commitmentOfAssignment,
@@ -40,12 +41,11 @@ import { openCanaryReview, reopenReviewCheck, reviewOfCheck, reviewStateOf } fro
 import { settleReviewCheck } from './canaryReviews.ts';
 import { currentReputation, recordFault, recordOutcome } from './faults.ts';
 import { inlineInput } from './inlineInput.ts';
-import { checkerKinship } from './kinship.ts';
 import { storeKnownAnswer } from './knownAnswers.ts';
 import { addTaskFailed } from './leaseQueries.ts';
 import { initFor } from './openVerifications.ts';
 import { drawnReview } from './reviewCheckers.ts';
-import { claimStocked, stockedFor } from './shadowStock.ts';
+import { claimStocked } from './shadowStock.ts';
 import { canaryTimeoutCause } from './timeoutCause.ts';
 import { reputationOf, send, type WorkDeps, type WorkState } from './workState.ts';
 
@@ -108,23 +108,6 @@ async function storedEpochSeed(s: WorkState, d: WorkDeps, epoch: number): Promis
 }
 
 /**
- * Whether a network or funder kin of `provider` (kinship.ts `checkerKinship`, the rule a review's
- * checker passes) executed canary source task `sourceTaskId`: a ring that pools the input cids its
- * members were assigned recognises a canary made of one (docs/verification.md "Canaries look like
- * work"). Only `kin` excludes: an executor this coordinator knows nothing of says nothing.
- *
- * @example if (await sourceRunByKin(state, deps, provider, canary.source_task_id)) return false;
- */
-async function sourceRunByKin(s: WorkState, d: WorkDeps, provider: string, sourceTaskId: string) {
-  const rows = await d.db
-    .selectFrom('task_executions')
-    .select('provider')
-    .where('task_id', '=', sourceTaskId)
-    .execute();
-  return rows.some((r) => checkerKinship(s, provider, [r.provider]) === 'kin');
-}
-
-/**
  * With probability `canaryRate` (a seeded draw per provider and slot, unpredictable without the
  * coordinator's secret), the slot just reserved on `provider` goes to a known-answer task it has
  * not seen instead, under a fresh task id and with the job id of the job it came from: nothing on
@@ -157,14 +140,13 @@ export async function injectCanary(
     const seed = epoch === undefined ? s.econ.seed : await storedEpochSeed(s, d, epoch);
     const draw = hashUnit(seed, 'canary', provider.toLowerCase(), slot);
     if (draw >= rate) return false;
-    // A stocked shadow job first (shadowStock.ts): it was listed queued since its submission.
-    const found = await stockedFor(d.db, provider);
-    const stocked = found && (found.canary.gpu === 0 || d.proofs.gpuTrusted(provider)) ? found : undefined;
-    const canary = stocked?.canary ?? (await d.stmt.first(d.db, d.q.unseenCanary, { provider }));
-    if (!canary) return false;
-    // Review s13 F4: a kin of whoever ran the source task may know its input; no canary then.
-    if (await sourceRunByKin(s, d, provider, canary.source_task_id)) return false;
-    if (canary.gpu === 1 && !d.proofs.gpuTrusted(provider)) return false;
+    // A stocked shadow job first (shadowStock.ts: listed queued since its submission), else an
+    // unseen canary; one a kin of the provider sourced (review s13 F4) is passed over for the
+    // next (F3, canaryCandidates.ts). None eligible left: the slot goes to real work, on probation
+    // too (docs/verification.md "Probation").
+    const pick = await eligibleCanary(s, d, provider);
+    if (!pick) return false;
+    const { canary, pendingId } = pick;
     await issueCanary(
       s,
       d,
@@ -173,7 +155,7 @@ export async function injectCanary(
       undefined,
       epoch === undefined ? undefined : { epoch, slot, rate, draw },
       undefined,
-      stocked?.pendingId,
+      pendingId,
     );
     return true;
   } catch (err) {

@@ -8,6 +8,12 @@ import type { Database } from '../store/schema.ts';
 type Executor = Kysely<Database>;
 
 /**
+ * How many candidates of each kind (stocked, unseen) a slot's canary draw looks at, at most
+ * (canaryCandidates.ts: review s13 F3).
+ */
+export const CANARY_CANDIDATES = 32;
+
+/**
  * The condition, on a query over `canary_tasks as c`, that `provider` has neither been issued the
  * canary nor executed its source task (it would know the answer). Shared by the canary draw and
  * the pick of a canary review's checker.

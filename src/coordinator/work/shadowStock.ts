@@ -60,16 +60,17 @@ export async function stockShadowJob(
 }
 
 /**
- * The oldest stocked shadow job whose canary is live and unseen by `provider` (never issued to
- * it, source task not executed by it), with that canary; undefined when none fits.
+ * The oldest `limit` stocked shadow jobs whose canary is live and unseen by `provider` (never
+ * issued to it, source task not executed by it), oldest first, each with its canary.
  *
- * @example const stocked = await stockedFor(db, provider);
+ * @example const stocked = await stockedFor(db, provider, 32);
  */
 export async function stockedFor(
   db: Kysely<Database>,
   provider: string,
-): Promise<{ pendingId: string; canary: Selectable<Database['canary_tasks']> } | undefined> {
-  const row = await db
+  limit = 1,
+): Promise<{ pendingId: string; canary: Selectable<Database['canary_tasks']> }[]> {
+  const rows = await db
     .selectFrom('shadow_pending as p')
     .innerJoin('canary_tasks as c', 'c.id', 'p.canary_id')
     .selectAll('c')
@@ -77,11 +78,9 @@ export async function stockedFor(
     .where('c.retired', '=', 0)
     .where((eb) => unseenBy(eb as never, provider))
     .orderBy('p.created_at')
-    .limit(1)
-    .executeTakeFirst();
-  if (!row) return undefined;
-  const { pending_id, ...canary } = row;
-  return { pendingId: pending_id, canary };
+    .limit(limit)
+    .execute();
+  return rows.map(({ pending_id, ...canary }) => ({ pendingId: pending_id, canary }));
 }
 
 /**

@@ -3,7 +3,7 @@ import type { TrainDilocoSpec } from '../../protocol/schemas.ts';
 import { notWithdrawn } from '../settlement/slashCursor.ts';
 import { queryTemplate } from '../store/queryTemplate.ts';
 import type { Database } from '../store/schema.ts';
-import { unseenBy } from './canaryQueries.ts';
+import { CANARY_CANDIDATES, unseenBy } from './canaryQueries.ts';
 
 /**
  * The queries the work loop runs for every task, built once as templates (see queryTemplate.ts):
@@ -338,15 +338,15 @@ export function workQueries(db: Kysely<Database>) {
         .set({ status: p('status'), settled_at: p('at') })
         .where('assignment_id', '=', p('id')),
     ),
-    /** A canary of the pool `provider` has not seen (neither issued to it nor its source task run by it). */
-    unseenCanary: queryTemplate((p: (n: 'provider') => never) =>
+    /** Canaries of the pool `provider` has not seen (neither issued to it nor its source task run by it), at random. */
+    unseenCanaries: queryTemplate((p: (n: 'provider') => never) =>
       db
         .selectFrom('canary_tasks as c')
         .selectAll('c')
         .where('c.retired', '=', 0)
         .where((eb) => unseenBy(eb, p('provider')))
         .orderBy(sql`random()`)
-        .limit(1),
+        .limit(CANARY_CANDIDATES),
     ),
     /** A task's executions, oldest first. */
     executionsOf: queryTemplate((p: (n: 'taskId') => never) =>
