@@ -9,15 +9,14 @@ import { PlexusError } from '../../errors/PlexusError.ts';
 import type { ProviderFailure } from '../../protocol/schemas.ts';
 import { commitmentOfAssignment, expireCanaryLease } from './canaryQueries.ts';
 import { reopenReviewCheck } from './canaryReviewQueries.ts';
-import { recordOutcome } from './faults.ts';
+import { recordFault } from './faults.ts';
 import { addTaskFailed } from './leaseQueries.ts';
-import { canaryTimeoutCause } from './timeoutCause.ts';
 import type { WorkDeps, WorkState } from './workState.ts';
 
 /**
  * Ends canary lease `lease` of `address` on its signed failure report `msg`: the lease ends now
- * (`expired` before its expiry, as when a provider came back without it: a `timeout` journaled for
- * it, after a commitment, carries the canary cause validators accept, `PLX_LEASE_LOST`) with the
+ * (`expired` before its expiry, as when a provider came back without it; after a signed
+ * commitment a `bad-reveal` fault, as a real task's withdrawn commitment is) with the
  * report's code kept (0077: the public views show it as a real failed lease), the provider's
  * failed-task count rises as for a real task, a review's check slot is offered again, and its
  * shadow job gets the `task.retry` a real primary's failed lease appends to its job (with the
@@ -50,12 +49,29 @@ export async function failCanaryLease(
       .execute();
     await addTaskFailed(trx, lease.provider);
     await reopenReviewCheck(trx, lease.id);
-    // No reputation change now, as for a real task's failed lease (whose abandoned execution is
-    // judged only at its task's verdict, and not at all before a result or commitment): an instant
-    // `timeout` on GET /v1/providers told the canary. A commitment withdrawn is judged, as a lease
-    // that ran out after committing is (expireCanaries): a timeout with the canary cause.
-    if (await commitmentOfAssignment(trx, lease.id))
-      await recordOutcome(s, d, trx, lease.provider, 'timeout', await canaryTimeoutCause(trx, lease.id));
+    // No reputation change without a commitment, as for a real task's failed lease (whose
+    // abandoned execution is judged only at its task's verdict, and not at all before a result or
+    // commitment): an instant `timeout` on GET /v1/providers told the canary. A signed commitment
+    // withdrawn is a proven fault with the commitment as evidence, as a real task's is (leases.ts
+    // `failAttempt`, review s13): a `bad-reveal` with the evidence a real one without a verdict
+    // carries, slashed, and published on the shadow job as a real verdict's fault (faults.ts).
+    // Before, it cost only a `timeout`: committing a guess to a canary and bailing out was cheap.
+    const signed = await commitmentOfAssignment(trx, lease.id);
+    if (signed) {
+      await recordFault(s, d, trx, {
+        provider: lease.provider,
+        taskId: lease.task_id,
+        jobId: null,
+        kind: 'bad-reveal',
+        evidence: {
+          taskId: lease.task_id,
+          kind: 'bad-reveal',
+          agreeing: [],
+          digests: {},
+          reasons: [`signed commitment ${signed.commitment} withdrawn without a reveal`],
+        },
+      });
+    }
     const shadow = await trx
       .selectFrom('shadow_jobs')
       .select('id')

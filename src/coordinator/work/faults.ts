@@ -149,7 +149,9 @@ export async function recordFault(
   });
   await addTaskFailed(trx, provider);
   await recordOutcome(s, d, trx, provider, 'fault', undefined, f.taskId);
-  const shadowJob = f.kind === 'canary' ? await shadowJobOfCanaryTask(trx, f.taskId) : undefined;
+  // A canary's miss, or its withdrawn commitment (canaryFailures.ts): about a canary task.
+  const aboutCanary = f.jobId === null && (f.kind === 'canary' || f.kind === 'bad-reveal');
+  const shadowJob = aboutCanary ? await shadowJobOfCanaryTask(trx, f.taskId) : undefined;
   if (shadowJob) {
     // A canary's fault is published as a verdict's fault on its shadow job (verdicts.ts): on the
     // job's own stream, never the network's, kind `outvoted`. On the network stream with kind
