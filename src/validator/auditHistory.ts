@@ -65,6 +65,8 @@ export async function auditHistory(opts: {
   const out: AuditedEpoch[] = [];
   // From epoch 1 the chain of bundles starts at the zero hash; from later, at the first bundle read.
   let prevHash: Hex | null = opts.from === 1 ? zeroHash : null;
+  // The highest evidence version accepted along the way (versionRule.ts).
+  let prevVersion: number | undefined;
   // Audit-seed commitments published along the way, to open the seeds revealed later.
   const commitments = new Map<number, Hex>();
   // Draws published along the way, recomputed when their seed is revealed.
@@ -95,6 +97,8 @@ export async function auditHistory(opts: {
       claim,
       target: { chainId: opts.chainId, settlement },
       prevHash,
+      // Versions never step back along the chain (versionRule.ts, issue 17 F2).
+      ...(prevVersion !== undefined ? { prevVersion } : {}),
       commitmentOf: (e) => commitments.get(e),
       remembered: (e) => published.get(e) ?? [],
       seedOf: (e) => seeds.get(e),
@@ -146,6 +150,7 @@ export async function auditHistory(opts: {
     }
     out.push({ epoch, finalized, evidenceHash: v.evidenceHash, problems });
     prevHash = v.evidenceHash;
+    if (v.ok) prevVersion = Math.max(prevVersion ?? 0, v.version);
   }
   return out;
 }

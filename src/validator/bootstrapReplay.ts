@@ -44,6 +44,8 @@ export async function bootstrapReplay(args: {
   const settled = settledBook();
   const lastFinalized = await args.chain.lastFinalized();
   let prevHash: Hex = zeroHash;
+  // The highest evidence version replayed so far (versionRule.ts).
+  let prevVersion: number | undefined;
   const stop = (problem: string) => ({ replay, applied, problem });
   for (let epoch = 1; epoch < args.upTo; epoch++) {
     if (epoch > lastFinalized) return stop(`epoch ${epoch} is not finalized on chain`);
@@ -54,6 +56,8 @@ export async function bootstrapReplay(args: {
         claim: await args.claim(epoch),
         target: args.target,
         prevHash,
+        // Versions never step back along the chain (versionRule.ts, issue 17 F2).
+        ...(prevVersion !== undefined ? { prevVersion } : {}),
         commitmentOf: (e) => commitments.get(e),
         remembered: (e) => published.get(e) ?? [],
         seedOf: (e) => seeds.get(e),
@@ -79,6 +83,7 @@ export async function bootstrapReplay(args: {
     settled.keep(v.settled);
     applied.push({ ...v, epoch });
     prevHash = v.evidenceHash;
+    prevVersion = Math.max(prevVersion ?? 0, v.version);
   }
   return { replay, applied, problem: null };
 }

@@ -13,6 +13,12 @@
  *   recorded identities, work/checkerIndependence.ts) and `untrusted` (with a complete journal
  *   replay: some state it had within the staleness window of the draw was not trusted).
  *
+ * - `.basis.epoch` (given the bundle's epoch and times): a whole number, the epoch the draw's time
+ *   `at` falls in (epochs are of the bundle's length, market/epochClock.ts) and not after the
+ *   bundle's; a made-up one would pick the seed its draws are recomputed with (issue 17, F1);
+ * - `.basis.lower`: no more entries than the providers the bundle knows (each one is kept by the
+ *   validator to recompute).
+ *
  * The draws themselves — the checker's and each lower one's — are published (checkDraws.ts
  * `publishedDraws`, kind `review-check`) and recomputed once the seed of the basis's epoch is
  * revealed: a checker drawn with another value, or a provider left out of the basis's lower ones
@@ -31,6 +37,28 @@ const bad = (fact: string, claimed: unknown, recomputed: unknown): FactDispute =
   claimed: String(claimed),
   recomputed: String(recomputed),
 });
+
+/**
+ * What a bundle tells of its epochs and providers, to check a basis's epoch and bound its lower ones:
+ * its epoch, the start and end of that epoch (ms) and how many providers it knows.
+ *
+ * @example
+ * const at: DrawEpochs = { epoch: 9, startsAt, endsAt, providers: inputs.providers.length };
+ */
+export type DrawEpochs = { epoch: number; startsAt: number; endsAt: number; providers: number };
+
+/**
+ * The epoch a time falls in, from one epoch's bounds: epochs are of equal length from genesis
+ * (market/epochClock.ts `epochAt`, the clock the coordinator draws a review's checker by).
+ *
+ * @example
+ * epochOfTime({ epoch: 9, startsAt: 9_000, endsAt: 10_000 }, 7_500); // 7
+ */
+export function epochOfTime(e: Pick<DrawEpochs, 'epoch' | 'startsAt' | 'endsAt'>, at: number): number | null {
+  const len = e.endsAt - e.startsAt;
+  if (!Number.isSafeInteger(len) || len <= 0 || !Number.isFinite(at)) return null;
+  return Math.max(1, e.epoch + Math.floor((at - e.startsAt) / len));
+}
 
 const isDraw = (x: unknown): x is number => typeof x === 'number' && x >= 0 && x < 1;
 
@@ -55,10 +83,13 @@ export function checkCheckerDraw(
   b: ReviewCheckBasis,
   required: boolean,
   replay: ReputationReplay | undefined,
+  epochs?: DrawEpochs,
 ): FactDispute | null {
   if (b.lower === undefined)
     return required ? bad(`${name}.basis.lower`, 'none', 'the providers drawn lower than the checker') : null;
   const me = checker.toLowerCase();
+  const wrongEpoch = checkBasisEpoch(name, b, epochs);
+  if (wrongEpoch) return wrongEpoch;
   if (typeof b.reviewId !== 'string' || b.reviewId.length === 0)
     return bad(`${name}.basis.reviewId`, b.reviewId, 'the review the draw was keyed by');
   if (!isDraw(b.draw)) return bad(`${name}.basis.draw`, b.draw, 'in [0, 1)');
@@ -76,6 +107,9 @@ export function checkCheckerDraw(
     );
   if (!Array.isArray(b.lower) || !b.lower.every(wellFormed))
     return bad(`${name}.basis.lower`, JSON.stringify(b.lower), 'providers with their draws and reasons');
+  // Each lower one was a provider online at the draw, so one the bundle knows: no more of them.
+  if (epochs && b.lower.length > epochs.providers)
+    return bad(`${name}.basis.lower`, `${b.lower.length} providers`, `at most the ${epochs.providers} known`);
   const seen = new Set<string>([me]);
   let prev = 0;
   for (const [i, l] of b.lower.entries()) {
@@ -96,6 +130,29 @@ export function checkCheckerDraw(
       `${name}.basis.lower`,
       `${me} drawn past ${holders.length} idle eligible providers drawn lower (${holders.join(', ')})`,
       `fewer than ${ranks} (the review opened at ${b.openedAt}; the check was ${holders[0]}'s)`,
+    );
+  return null;
+}
+
+/**
+ * The basis's epoch (the seed its draws are recomputed with): a whole number from 1; given the
+ * bundle's epochs, the one its `at` falls in and not after the bundle's. Null when it holds.
+ */
+function checkBasisEpoch(
+  name: string,
+  b: ReviewCheckBasis,
+  epochs: DrawEpochs | undefined,
+): FactDispute | null {
+  const e = b.epoch;
+  if (!Number.isSafeInteger(e) || (e as number) < 1)
+    return bad(`${name}.basis.epoch`, e, 'the epoch of the draw (a whole number from 1)');
+  if (!epochs) return null;
+  const drawn = epochOfTime(epochs, b.at);
+  if (e !== drawn || (e as number) > epochs.epoch)
+    return bad(
+      `${name}.basis.epoch`,
+      e,
+      `${drawn} (the epoch ${b.at} falls in), at most the bundle's ${epochs.epoch}`,
     );
   return null;
 }

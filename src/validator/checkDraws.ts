@@ -84,7 +84,11 @@ export function publishedDraws(
         name: `canary[${c.leaseId}]`,
       });
   for (const { name, provider, basis: b } of citedChecks(facts)) {
-    if (typeof b.epoch !== 'number' || typeof b.reviewId !== 'string' || !Array.isArray(b.lower)) continue;
+    // A basis without its draw record (before version 12) publishes nothing; one with it but no
+    // whole epoch is refused (checkDraws, checkCheckerDraw.ts) before anything is kept.
+    if (!Array.isArray(b.lower)) continue;
+    if (!Number.isSafeInteger(b.epoch) || (b.epoch as number) < 1 || typeof b.reviewId !== 'string')
+      throw new Error(`${name}.basis: a review-check draw without a whole epoch and a review id`);
     const key = `${b.epoch}:${b.reviewId}`;
     const drawn = [{ provider, draw: b.draw, name: `${name}.basis` }];
     for (const [i, l] of b.lower.entries())
@@ -92,7 +96,7 @@ export function publishedDraws(
     for (const d of drawn)
       out.push({
         kind: 'review-check',
-        epoch: b.epoch,
+        epoch: b.epoch as number,
         provider: d.provider.toLowerCase(),
         key,
         draw: d.draw,
@@ -191,6 +195,15 @@ export function checkDraws(
     const list = charged.get(c.taskId.toLowerCase()) ?? [];
     list.push(c);
     charged.set(c.taskId.toLowerCase(), list);
+  }
+  // Review checks with their draw record (version 12): the seed's epoch is a real one, not after
+  // this bundle's, so every such draw is published and recomputed (issue 17, F1).
+  for (const { name, basis: b } of citedChecks(facts)) {
+    if (!Array.isArray(b.lower)) continue;
+    if (!Number.isSafeInteger(b.epoch) || (b.epoch as number) < 1 || (b.epoch as number) > args.epoch)
+      return bad(`${name}.basis.epoch`, b.epoch, `a whole number from 1 to ${args.epoch}`);
+    if (typeof b.reviewId !== 'string')
+      return bad(`${name}.basis.reviewId`, b.reviewId, 'the review drawn for');
   }
   const drawsOf = new Map<string, AuditDraw[]>();
   for (const d of facts.draws ?? []) {

@@ -30,7 +30,7 @@ import { CANARY_REVIEW_DEADLINE_MS } from '../coordinator/verification/constants
 import { isTrusted } from '../coordinator/verification/reputation.ts';
 import { independenceOf } from '../coordinator/work/checkerIndependence.ts';
 import { MAX_MESSAGE_SKEW_SEC } from '../protocol/constants.ts';
-import { checkCheckerDraw } from './checkCheckerDraw.ts';
+import { checkCheckerDraw, type DrawEpochs } from './checkCheckerDraw.ts';
 import type { FactDispute } from './checkFacts.ts';
 import type { ReputationReplay } from './reputationReplay.ts';
 
@@ -69,6 +69,7 @@ function checkOne(
   replay: ReputationReplay | undefined,
   legacyBefore: number,
   drawsFrom: number,
+  epochs: DrawEpochs | undefined,
 ): FactDispute | null {
   const b = c.basis;
   if (!b)
@@ -97,7 +98,14 @@ function checkOne(
     return bad(`${name}.basis.independence`, standing, `a checker clear of ${b.parties.join(', ')}`);
   if (replay?.complete && !replay.candidates(checker, b.at).some((s) => isTrusted(s)))
     return bad(`${name}.basis.trusted`, `${checker} untrusted at ${b.at}`, 'a checker trusted when drawn');
-  return checkCheckerDraw(name, checker, b, resultAt >= drawsFrom, replay?.complete ? replay : undefined);
+  return checkCheckerDraw(
+    name,
+    checker,
+    b,
+    resultAt >= drawsFrom,
+    replay?.complete ? replay : undefined,
+    epochs,
+  );
 }
 
 /**
@@ -107,7 +115,8 @@ function checkOne(
  * `legacyBefore` (the close of the first version-10 bundle the validator applied: a check drawn
  * before the coordinator kept bases). `drawsFrom` (version 12 on: the close of the first
  * version-12 bundle applied) refuses a basis without its draw record (`lower`) for a check whose
- * result was signed from then on; one that has it is always checked.
+ * result was signed from then on; one that has it is always checked. `epochs` (the bundle's epoch,
+ * its times and known providers) checks each draw's epoch and bounds its lower ones (checkCheckerDraw.ts).
  *
  * @example
  * const wrong = checkReviewCheckers(bundle.facts, replay, bundle.version >= 10);
@@ -125,9 +134,10 @@ export function checkReviewCheckers(
   required: boolean,
   legacyBefore = Number.NEGATIVE_INFINITY,
   drawsFrom = Number.POSITIVE_INFINITY,
+  epochs?: DrawEpochs,
 ): FactDispute | null {
   const one = (name: string, c: Check, judged: readonly string[]) =>
-    checkOne(name, c, judged, required, replay, legacyBefore, drawsFrom);
+    checkOne(name, c, judged, required, replay, legacyBefore, drawsFrom, epochs);
   for (const e of facts.entries) {
     if (e.kind !== 'compensation' || !e.memo) continue;
     const m = e.memo as CompensationMemo;

@@ -232,6 +232,10 @@ export async function createValidator(opts: {
       claim,
       target,
       prevHash: prev?.evidenceHash ?? null,
+      // Never back to an older evidence version than one signed (versionRule.ts, issue 17 F2).
+      ...(store.highestVersion(coordinator) !== undefined
+        ? { prevVersion: store.highestVersion(coordinator)! }
+        : {}),
       commitmentOf: (e) => store.commitment(coordinator, e),
       remembered: (e) => store.draws(coordinator, e),
       seedOf: (e) => store.seed(coordinator, e),
@@ -297,6 +301,7 @@ export async function createValidator(opts: {
       if (dispute) return disputed(dispute);
     }
     if (v.ok) {
+      store.rememberVersion(coordinator, v.version);
       store.commit(coordinator, v.seedCommitment.epoch, v.seedCommitment.commitment);
       store.rememberDraws(coordinator, publishedDraws(v.facts));
       store.rememberSeeds(coordinator, revealedSeeds(v.facts));
@@ -366,6 +371,7 @@ export async function createValidator(opts: {
       return;
     }
     for (const a of b.applied) {
+      store.rememberVersion(c, a.version);
       store.commit(c, a.seedCommitment.epoch, a.seedCommitment.commitment);
       store.rememberDraws(c, publishedDraws(a.facts));
       store.rememberSeeds(c, revealedSeeds(a.facts));

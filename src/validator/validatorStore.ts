@@ -62,6 +62,10 @@ export type ValidatorStore = {
   rememberSeeds(coordinator: string, seeds: readonly { epoch: number; seed: string }[]): void;
   /** The revealed seed of `epoch`, if a bundle this validator accepted revealed it. */
   seed(coordinator: string, epoch: number): string | undefined;
+  /** Keeps the evidence version of a signed bundle: the highest one kept is the floor (versionRule.ts). */
+  rememberVersion(coordinator: string, version: number): void;
+  /** The highest evidence version signed for this coordinator (undefined: none yet). */
+  highestVersion(coordinator: string): number | undefined;
   /** Keeps the region audits a signed bundle paid, to re-derive when their seed is revealed. */
   rememberRenderAudits(coordinator: string, audits: readonly RenderAudit[]): void;
   /** The region audits kept for `epoch`'s seed. */
@@ -222,6 +226,14 @@ export function openValidatorStore(path: string): ValidatorStore {
   db.exec('CREATE TABLE IF NOT EXISTS replay_head (coordinator TEXT PRIMARY KEY, epoch INTEGER NOT NULL)');
   const headPut = db.prepare('INSERT OR REPLACE INTO replay_head VALUES (?, ?)');
   const headGet = db.prepare('SELECT epoch FROM replay_head WHERE coordinator = ?');
+  // The highest evidence version signed per coordinator: a later bundle never carries a lower one.
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS accepted_versions (coordinator TEXT PRIMARY KEY, version INTEGER NOT NULL)',
+  );
+  const versionPut = db.prepare(
+    'INSERT INTO accepted_versions VALUES (?, ?) ON CONFLICT (coordinator) DO UPDATE SET version = MAX(version, excluded.version)',
+  );
+  const versionGet = db.prepare('SELECT version FROM accepted_versions WHERE coordinator = ?');
   const journalsBefore = db.prepare(
     'SELECT body FROM reputation_journal WHERE coordinator = ? AND epoch < ? ORDER BY epoch',
   );
@@ -319,6 +331,8 @@ export function openValidatorStore(path: string): ValidatorStore {
         for (const s of seeds) seedIns.run(c, s.epoch, s.seed);
       })(),
     seed: (c, e) => (seedGet.get(c, e) as { seed: string } | undefined)?.seed,
+    rememberVersion: (c, version) => void versionPut.run(c, version),
+    highestVersion: (c) => (versionGet.get(c) as { version: number } | undefined)?.version,
     rememberRenderAudits: (c, audits) =>
       db.transaction(() => {
         for (const a of audits) renderIns.run(c, a.epoch, a.taskId, JSON.stringify(a));

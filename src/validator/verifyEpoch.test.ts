@@ -208,7 +208,11 @@ test('review 2 (compensations): a validator that follows the network from its fi
 });
 
 test('version 7: a reinstatement carries the signed checks of its review; one invented for an ally is refused and named', async () => {
-  const { inputs: i7, facts: f7 } = await honestEpoch();
+  const { inputs: i7fixture, facts: f7 } = await honestEpoch();
+  // The checks' draws fall in this epoch (checkCheckerDraw.ts: a draw's epoch is the one its time
+  // is in): the epoch runs from the fixture's start past the fixture's signing time.
+  const signedAtMs = 1_790_000_000_000;
+  const i7 = { ...i7fixture, endsAt: signedAtMs + 1_000, closedAt: signedAtMs + 1_200 };
   const at = i7.startsAt + 5_000;
   const faultTask = `0x${'7f'.repeat(32)}` as Hex;
   const canaryTask = `0x${'7c'.repeat(32)}` as Hex;

@@ -28,6 +28,7 @@ import type { EpochPrices } from './checkUnitPrice.ts';
 import { checkCanaryFaults, checkLeaseResults, unpaidResults } from './checkUnpaidResults.ts';
 import type { ReputationReplay } from './reputationReplay.ts';
 import { checkTaskJobs } from './taskOfJob.ts';
+import { versionProblem } from './versionRule.ts';
 
 /**
  * What a coordinator claims for an epoch (`GET /v1/epochs/:epoch/claim`): its payload (bigints as
@@ -55,6 +56,8 @@ export type EpochVerdict =
   | {
       ok: true;
       payload: EpochPayload;
+      /** The bundle's evidence version: a later bundle of the chain carries at least it. */
+      version: number;
       evidenceHash: Hex;
       prevHash: Hex;
       /** The audit-seed commitment this bundle publishes (checked when that seed is revealed). */
@@ -93,6 +96,13 @@ export async function verifyEpoch(args: {
   target: { chainId: number; settlement: Address };
   /** Hash of the previous epoch's bundle as this validator accepted it (null: none known). */
   prevHash: Hex | null;
+  /**
+   * The highest evidence version this validator accepted from this chain (versionRule.ts): a
+   * lower one is refused. None: only the cutoff date applies.
+   */
+  prevVersion?: number;
+  /** The version-12 cutoff (versionRule.ts `VERSION_12_SINCE_MS`; tests pin it). */
+  version12Since?: number;
   /** Audit-seed commitments published by bundles this validator accepted earlier. */
   commitmentOf?: (epoch: number) => Hex | undefined;
   /** Draws published by bundles this validator accepted earlier, by their seed's epoch (checkDraws.ts). */
@@ -166,6 +176,14 @@ export async function verifyEpoch(args: {
     return bad('evidence.settlement', bundle.settlement, target.settlement);
   if (args.prevHash !== null && bundle.prevHash !== args.prevHash)
     return bad('evidence.prevHash', bundle.prevHash, args.prevHash);
+  // No stepping back to a version that skips checks (issue 17, F2).
+  const versionWrong = versionProblem(
+    bundle.version,
+    bundle.inputs.startsAt,
+    args.prevVersion,
+    args.version12Since,
+  );
+  if (versionWrong) return bad(versionWrong.fact, versionWrong.claimed, versionWrong.recomputed);
   let reputation: ReputationReplay | undefined;
   let seenCharges: { charges: SeenCharge[]; used: string[]; endsAt: number } | undefined;
   let unpaid: EndedLease[] = [];
@@ -309,6 +327,12 @@ export async function verifyEpoch(args: {
       bundle.version >= 10,
       reputation?.basesFrom,
       bundle.version >= 12 ? (reputation?.drawsFrom ?? Number.NEGATIVE_INFINITY) : Number.POSITIVE_INFINITY,
+      {
+        epoch: bundle.epoch,
+        startsAt: bundle.inputs.startsAt,
+        endsAt: bundle.inputs.endsAt,
+        providers: bundle.inputs.providers.length,
+      },
     );
     if (checkers) return bad(checkers.fact, checkers.claimed, checkers.recomputed);
   } catch (err) {
@@ -360,6 +384,7 @@ export async function verifyEpoch(args: {
   return {
     ok: true,
     payload: mine,
+    version: bundle.version,
     evidenceHash: hash,
     prevHash: bundle.prevHash,
     seedCommitment: bundle.facts.audits.commitment,
