@@ -7,6 +7,7 @@ import { createClient } from '../../src/client/createClient.ts';
 import { signJobSubmission } from '../../src/client/signJobSubmission.ts';
 import { encodeSafetensors } from '../../src/protocol/safetensors.ts';
 import type { OnnxInferSpecInput } from '../../src/protocol/schemas.ts';
+import { taskRefOf } from '../../src/protocol/taskRef.ts';
 import { ocrInput, ppocrDetectionModelPath, randomAccount } from '../helpers/fixtures.ts';
 import { connectRawProvider, signedResult } from '../helpers/rawProvider.ts';
 import {
@@ -35,11 +36,10 @@ export const cases = (accounts: CaseAccounts): Case[] => [
       const client = createClient({ url, account: randomAccount() });
       const { cid } = await client.uploadBlob(big);
       for (let i = 0; i < 10; i++) {
-        const fake = {
-          type: 'assign',
-          assignmentId: `0x${(i + 1).toString(16).padStart(64, '0')}`,
-          taskId: `0x${'ab'.repeat(32)}`,
-        };
+        // The lease's own reference as its taskId (protocol v3, taskRef.ts), so the result reaches
+        // the lease lookup: a wrong reference is refused before it (PLX_TASK_REF_MISMATCH).
+        const assignmentId = `0x${(i + 1).toString(16).padStart(64, '0')}`;
+        const fake = { type: 'assign', assignmentId, taskId: taskRefOf(assignmentId) };
         // deliver() uploads its own output; send a signed result naming the big blob instead.
         const ack = await within(sendResult(p, fake, cid), 10_000, 'ack');
         expect(ack.code === 'PLX_STALE_ASSIGNMENT', `ack ${String(ack.code)}`);

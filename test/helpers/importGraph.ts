@@ -135,6 +135,10 @@ export const VALIDATOR_MAY_IMPORT: readonly string[] = [
   'src/coordinator/work/checkerIndependence.ts',
   // The review checker's seeded draw and its priority ranks, re-derived (checkCheckerDraw.ts).
   'src/coordinator/work/checkerDraw.ts',
+  // Capability proofs in the evidence (version 12): which providers need one, their packing, and
+  // the coordinator's own Freivalds check and credited throughput (checkCapabilityProofs.ts).
+  'src/coordinator/settlement/capabilityEvidence.ts',
+  'src/coordinator/verification/capabilityProof.ts',
 ];
 
 /**

@@ -11,7 +11,7 @@ import { lockEpochClose } from '../market/epochCloseLock.ts';
 import { setLockTimeout, sqlState, withPgRetry } from '../store/pgRetry.ts';
 import type { Database } from '../store/schema.ts';
 import { withProvenFaults } from './bundleFaults.ts';
-import { readCapabilityProofs } from './capabilityEvidence.ts';
+import { readCapabilityProofs } from './capabilityProofRead.ts';
 import { computeEpoch, type EpochInputs } from './epochComputation.ts';
 import type { EpochFacts } from './epochFacts.ts';
 import { EVIDENCE_VERSION, encodeEvidence, GENESIS_EVIDENCE_HASH } from './evidence.ts';
