@@ -21,6 +21,7 @@ import { openStore, type Store } from '../src/coordinator/store/openStore.ts';
 import type { Verdict } from '../src/coordinator/verification/taskVerificationTypes.ts';
 import { createLogger } from '../src/logger.ts';
 import type { JobSpec } from '../src/protocol/schemas.ts';
+import { seedCloseEpochs } from './helpers/closeEpochs.ts';
 import { createTestDatabase, postgresSkip } from './helpers/postgres.ts';
 
 const pgSkip = await postgresSkip();
@@ -30,27 +31,7 @@ const CLIENT = `0x${'0c'.repeat(20)}`;
 const PROVIDER = `0x${'0a'.repeat(20)}`;
 
 async function seed(store: Store, t0: number): Promise<void> {
-  const row = (epoch: number, status: 'open' | 'closing') => ({
-    epoch,
-    status,
-    starts_at: t0 + (epoch - 1) * 1000,
-    ends_at: t0 + epoch * 1000,
-    payload: null,
-    tree: null,
-    summary: null,
-    signatures: null,
-    tx_hash: null,
-    settled_at: null,
-    updated_at: 0,
-  });
-  await store.db
-    .insertInto('epochs')
-    .values([row(1, 'closing'), row(2, 'open'), row(3, 'open')])
-    .execute();
-  await store.db
-    .insertInto('prices')
-    .values({ class: 'cpu', epoch: 2, base_price: '200000000000000', utilization: null })
-    .execute();
+  await seedCloseEpochs(store, t0);
   await store.db
     .insertInto('jobs')
     .values({

@@ -23,33 +23,10 @@ import { createSettlement } from '../src/coordinator/settlement/createSettlement
 import { readLockWaits } from '../src/coordinator/store/lockWaits.ts';
 import { openStore, type Store } from '../src/coordinator/store/openStore.ts';
 import { createLogger } from '../src/logger.ts';
+import { seedCloseEpochs } from './helpers/closeEpochs.ts';
 import { createTestDatabase, postgresSkip } from './helpers/postgres.ts';
 
 const skip = await postgresSkip();
-
-async function seed(store: Store, t0: number): Promise<void> {
-  const row = (epoch: number, status: 'open' | 'closing') => ({
-    epoch,
-    status,
-    starts_at: t0 + (epoch - 1) * 1000,
-    ends_at: t0 + epoch * 1000,
-    payload: null,
-    tree: null,
-    summary: null,
-    signatures: null,
-    tx_hash: null,
-    settled_at: null,
-    updated_at: 0,
-  });
-  await store.db
-    .insertInto('epochs')
-    .values([row(1, 'closing'), row(2, 'open'), row(3, 'open')])
-    .execute();
-  await store.db
-    .insertInto('prices')
-    .values({ class: 'cpu', epoch: 2, base_price: '200000000000000', utilization: null })
-    .execute();
-}
 
 /** Two replicas (one pool connection each, as coordinators run) on a fresh database, epoch 2 due. */
 async function twoReplicas() {
@@ -59,7 +36,7 @@ async function twoReplicas() {
   const watcher = new pg.Client({ connectionString: database.url });
   await watcher.connect();
   const t0 = Date.now() - 3000;
-  await seed(a, t0);
+  await seedCloseEpochs(a, t0);
   const market = createMarket({
     db: a.db,
     clock: {
