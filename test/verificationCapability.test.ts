@@ -21,7 +21,8 @@ after(async () => {
   await c.cleanup();
 });
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+/** Polls `f` until it gives a value; the deadline is generous (a proof on a machine at load 40+ took over 30 s). */
+async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await f();
@@ -59,14 +60,14 @@ test('capability proof: a correct answer is proven, a wrong one is a fault, an u
     },
   });
   try {
-    const ch = await good.next('capability');
+    const ch = await good.next('capability', 60_000);
     assert.equal(ch.hardwareClass, 'cpu');
     assert.equal(ch.n, 256);
-    const gpuCh = await gpu.next('capability');
+    const gpuCh = await gpu.next('capability', 60_000);
     assert.equal(gpuCh.hardwareClass, 'gpu-consumer');
     assert.deepEqual([gpuCh.n, gpuCh.k], [2048, 64]);
     await good.answerCapability(ch);
-    await liar.answerCapability(await liar.next('capability'), { corrupt: true });
+    await liar.answerCapability(await liar.next('capability', 60_000), { corrupt: true });
     const proven = await until('the proof', async () => {
       const v = await capabilityOf(c.url, good.account.address);
       return v.lastOutcome === 'pending' ? undefined : v;
